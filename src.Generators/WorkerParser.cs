@@ -1,0 +1,134 @@
+using System;
+using System.Collections.Generic;
+using System.Linq;
+using System.Text;
+using System.Threading;
+using GemsInjector.Generators.Models;
+using Microsoft.CodeAnalysis;
+
+namespace GemsInjector.Generators;
+
+/// <summary>
+/// Symbols → model: reads one <c>[GemsWorker]</c> class into a <see cref="WorkerCandidate"/>, or <see langword="null"/>
+/// when the generator must leave it alone (the analyzers say why). Never throws on odd code.
+/// </summary>
+internal static class WorkerParser
+{
+    public static WorkerCandidate? Parse(GeneratorAttributeSyntaxContext context, CancellationToken cancellationToken)
+    {
+        try
+        {
+            if (context.TargetSymbol is not INamedTypeSymbol worker)
+            {
+                return null;
+            }
+
+            var attribute = context.Attributes.FirstOrDefault();
+            if (attribute is null || !IsFirstApplication(worker, attribute, context.TargetNode))
+            {
+                return null;
+            }
+
+            var loggerType = context.SemanticModel.Compilation.GetTypeByMetadataName(KnownNames.ILogger);
+            return Parse(worker, attribute, loggerType, cancellationToken);
+        }
+        catch (Exception ex) when (ex is not OperationCanceledException)
+        {
+            // Odd code (syntax errors, misuse) must never break the user's build with a generator crash.
+            return null;
+        }
+    }
+
+    /// <summary>The model of <paramref name="worker"/>, or <see langword="null"/> when it breaks a <see cref="WorkerRules"/> rule.</summary>
+    public static WorkerCandidate? Parse(
+        INamedTypeSymbol worker,
+        AttributeData attribute,
+        INamedTypeSymbol? loggerType,
+        CancellationToken cancellationToken)
+    {
+        if (worker.TypeKind != TypeKind.Class
+            || WorkerRules.IsGenericOrInGeneric(worker)
+            || !WorkerRules.IsModuleAccessible(worker)
+            || WorkerRules.NonPartialTypes(worker, cancellationToken).Count > 0)
+        {
+            return null;
+        }
+
+        var containers = new List<INamedTypeSymbol>();
+        for (var type = worker.ContainingType; type is not null; type = type.ContainingType)
+        {
+            containers.Insert(0, type);
+        }
+
+        var ns = worker.ContainingNamespace is { IsGlobalNamespace: false } containing
+            ? containing.ToDisplayString()
+            : null;
+        var escapedNamespace = ns is null
+            ? null
+            : string.Join(".", ns.Split('.').Select(WorkerRules.EscapeIdentifier));
+
+        var fullName = new StringBuilder();
+        if (ns is not null)
+        {
+            fullName.Append(ns).Append('.');
+        }
+
+        foreach (var container in containers)
+        {
+            fullName.Append(container.Name).Append('.');
+        }
+
+        fullName.Append(worker.Name);
+
+        return new WorkerCandidate(
+            escapedNamespace,
+            containers.Select(c => new ContainingTypeModel(Keyword(c), WorkerRules.EscapeIdentifier(c.Name))).ToEquatableArray(),
+            Keyword(worker),
+            WorkerRules.EscapeIdentifier(worker.Name),
+            fullName.ToString(),
+            fullName + ".GemsWorker.g.cs",
+            WorkerRules.AttributeVariable(attribute),
+            WorkerRules.FindLoggerMember(worker, loggerType));
+    }
+
+    /// <summary>
+    /// The guard variable against the MSBuild property: the model to emit, or <see langword="null"/> when the variable
+    /// name is invalid (GEMS003).
+    /// </summary>
+    public static WorkerModel? Resolve(WorkerCandidate candidate, string? msbuildVariable)
+    {
+        var guard = WorkerRules.ResolveGuardVariable(candidate.AttributeVariable, msbuildVariable);
+        return KnownNames.IsValidVariableName(guard) ? new WorkerModel(candidate, guard) : null;
+    }
+
+    /// <summary>The declaration keywords that a partial declaration of <paramref name="type"/> writes after <c>partial</c>'s modifiers.</summary>
+    private static string Keyword(INamedTypeSymbol type)
+    {
+        switch (type.TypeKind)
+        {
+            case TypeKind.Struct:
+                var prefix = type.IsRefLikeType ? "ref partial " : "partial ";
+                return prefix + (type.IsRecord ? "record struct" : "struct");
+            case TypeKind.Interface:
+                return "partial interface";
+            default:
+                return type.IsRecord ? "partial record" : "partial class";
+        }
+    }
+
+    /// <summary>
+    /// Whether <paramref name="attribute"/> is the type's first <c>[GemsWorker]</c>, so that a type with the attribute on
+    /// two partial declarations (an error of its own) still yields one file.
+    /// </summary>
+    private static bool IsFirstApplication(INamedTypeSymbol worker, AttributeData attribute, SyntaxNode targetNode)
+    {
+        var first = WorkerRules.FindWorkerAttribute(worker, attribute.AttributeClass);
+        var reference = first?.ApplicationSyntaxReference;
+        if (reference is null)
+        {
+            return true;
+        }
+
+        return reference.SyntaxTree == targetNode.SyntaxTree && targetNode.Span.Contains(reference.Span);
+    }
+}
