@@ -70,7 +70,8 @@ public sealed class WorkerStartup
     /// <summary>Logs a fallback line at Warning level and records it as the reason in <see cref="Gems.Status"/>.</summary>
     public void FellBack(ILogger? logger, string message, Exception exception)
     {
-        Log(logger, LogLevel.Warning, message, exception);
+        Log(logger, LogLevel.Warning, message, null);
+        Log(logger, LogLevel.Debug, "GemsInjector fell back because of this exception:", exception);
         Record(GemsState.Fallback, message);
     }
 
@@ -119,7 +120,7 @@ public sealed class WorkerStartup
     {
         try
         {
-            (logger ?? Gems.DefaultLogger).Log(level, exception is null ? null : exception, "{Message}", message);
+            (logger ?? Gems.DefaultLogger).Log(level, exception, "{Message}", message);
         }
         catch (Exception)
         {

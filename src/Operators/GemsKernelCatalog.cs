@@ -1,0 +1,22 @@
+using System.Collections.Generic;
+using GemsInjector.Kernels.Cpu;
+
+namespace GemsInjector.Operators;
+
+/// <summary>
+/// GemsInjector's kernels for each operator, per backend. The only place the runtime names the kernel assembly's
+/// types: when GemsInjector.Kernels.dll is missing, the first call here throws the load failure that a worker's
+/// start-up block reports as "Failed to import 'GemsInjector.Kernels'".
+/// </summary>
+internal static class GemsKernelCatalog
+{
+    public const string CpuBackend = "cpu";
+
+    public static IReadOnlyList<(Operator Operator, KernelRegistration Kernel)> ForCpu() =>
+    [
+        (OperatorTable.Add, new KernelRegistration((ScaledBinaryKernel)CpuTensorKernels.Add, "CPU")),
+        (OperatorTable.Mul, new KernelRegistration((BinaryKernel)CpuTensorKernels.Mul, "CPU")),
+        (OperatorTable.Silu, new KernelRegistration((UnaryKernel)CpuTensorKernels.Silu, "CPU")),
+        (OperatorTable.RmsNorm, new KernelRegistration((WeightedNormKernel)CpuTensorKernels.RmsNorm, "CPU")),
+    ];
+}
