@@ -1,0 +1,151 @@
+using System;
+using System.Runtime.CompilerServices;
+using System.Runtime.Intrinsics;
+using System.Threading.Tasks;
+
+namespace GemsInjector.Kernels.Cpu;
+
+/// <summary>A float32 unary elementwise operator at each vector width; the loops below are specialized per operator.</summary>
+internal interface IUnaryOperator
+{
+    static abstract Vector512<float> Invoke(Vector512<float> x);
+
+    static abstract Vector256<float> Invoke(Vector256<float> x);
+
+    static abstract Vector128<float> Invoke(Vector128<float> x);
+}
+
+/// <summary>x * sigmoid(x), computed as x / (1 + e^-x) like aten (so silu(-Inf) is NaN, silu(+Inf) is +Inf).</summary>
+internal readonly struct SiluOperator : IUnaryOperator
+{
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static Vector512<float> Invoke(Vector512<float> x) => x / (Vector512<float>.One + VectorMath.Exp(-x));
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static Vector256<float> Invoke(Vector256<float> x) => x / (Vector256<float>.One + VectorMath.Exp(-x));
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static Vector128<float> Invoke(Vector128<float> x) => x / (Vector128<float>.One + VectorMath.Exp(-x));
+}
+
+/// <summary>Vector loops and the split of large inputs over threads.</summary>
+internal static unsafe class ElementwiseLoops
+{
+    /// <summary>Below this many elements an elementwise kernel stays on the calling thread (a Parallel.For costs ~3 µs).</summary>
+    internal const int ParallelThreshold = 1 << 16;
+
+    /// <summary>Chunks handed to threads are multiples of this many elements (a 64-byte line holds 16 floats).</summary>
+    private const int ChunkAlignment = 64;
+
+    /// <summary>How many threads to use for <paramref name="length"/> elements of elementwise work.</summary>
+    internal static int ThreadCount(long length)
+    {
+        if (length < ParallelThreshold)
+        {
+            return 1;
+        }
+
+        long byWork = length / (ParallelThreshold / 2);
+        return (int)Math.Max(1, Math.Min(Environment.ProcessorCount, byWork));
+    }
+
+    /// <summary>Applies <typeparamref name="TOperator"/> to <paramref name="length"/> elements; destination may equal source.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static void Unary<TOperator>(float* source, float* destination, nint length)
+        where TOperator : struct, IUnaryOperator
+    {
+        int threads = ThreadCount(length);
+        if (threads == 1)
+        {
+            UnaryRange<TOperator>(source, destination, length);
+            return;
+        }
+
+        nint src = (nint)source;
+        nint dst = (nint)destination;
+        nint chunk = AlignedChunk(length, threads);
+        Parallel.For(0, threads, t =>
+        {
+            nint start = t * chunk;
+            nint count = Math.Min(chunk, length - start);
+            if (count > 0)
+            {
+                UnaryRange<TOperator>((float*)src + start, (float*)dst + start, count);
+            }
+        });
+    }
+
+    /// <summary>The chunk length for splitting <paramref name="length"/> elements over <paramref name="threads"/> threads.</summary>
+    internal static nint AlignedChunk(long length, int threads)
+    {
+        long chunk = (length + threads - 1) / threads;
+        chunk = (chunk + ChunkAlignment - 1) / ChunkAlignment * ChunkAlignment;
+        return (nint)chunk;
+    }
+
+    /// <summary>Single-threaded loop. The tail goes through a padded stack buffer so it uses the same vector code.</summary>
+    internal static void UnaryRange<TOperator>(float* source, float* destination, nint length)
+        where TOperator : struct, IUnaryOperator
+    {
+        nint i = 0;
+        if (Vector512.IsHardwareAccelerated)
+        {
+            for (; i <= length - 2 * Vector512<float>.Count; i += 2 * Vector512<float>.Count)
+            {
+                Vector512<float> a = Vector512.Load(source + i);
+                Vector512<float> b = Vector512.Load(source + i + Vector512<float>.Count);
+                TOperator.Invoke(a).Store(destination + i);
+                TOperator.Invoke(b).Store(destination + i + Vector512<float>.Count);
+            }
+
+            for (; i <= length - Vector512<float>.Count; i += Vector512<float>.Count)
+            {
+                TOperator.Invoke(Vector512.Load(source + i)).Store(destination + i);
+            }
+
+            if (i < length)
+            {
+                float* buffer = stackalloc float[Vector512<float>.Count];
+                nint rest = length - i;
+                Vector512<float>.Zero.Store(buffer);
+                Buffer.MemoryCopy(source + i, buffer, rest * sizeof(float), rest * sizeof(float));
+                TOperator.Invoke(Vector512.Load(buffer)).Store(buffer);
+                Buffer.MemoryCopy(buffer, destination + i, rest * sizeof(float), rest * sizeof(float));
+            }
+        }
+        else if (Vector256.IsHardwareAccelerated)
+        {
+            for (; i <= length - Vector256<float>.Count; i += Vector256<float>.Count)
+            {
+                TOperator.Invoke(Vector256.Load(source + i)).Store(destination + i);
+            }
+
+            if (i < length)
+            {
+                float* buffer = stackalloc float[Vector256<float>.Count];
+                nint rest = length - i;
+                Vector256<float>.Zero.Store(buffer);
+                Buffer.MemoryCopy(source + i, buffer, rest * sizeof(float), rest * sizeof(float));
+                TOperator.Invoke(Vector256.Load(buffer)).Store(buffer);
+                Buffer.MemoryCopy(buffer, destination + i, rest * sizeof(float), rest * sizeof(float));
+            }
+        }
+        else
+        {
+            for (; i <= length - Vector128<float>.Count; i += Vector128<float>.Count)
+            {
+                TOperator.Invoke(Vector128.Load(source + i)).Store(destination + i);
+            }
+
+            if (i < length)
+            {
+                float* buffer = stackalloc float[Vector128<float>.Count];
+                nint rest = length - i;
+                Vector128<float>.Zero.Store(buffer);
+                Buffer.MemoryCopy(source + i, buffer, rest * sizeof(float), rest * sizeof(float));
+                TOperator.Invoke(Vector128.Load(buffer)).Store(buffer);
+                Buffer.MemoryCopy(buffer, destination + i, rest * sizeof(float), rest * sizeof(float));
+            }
+        }
+    }
+}
