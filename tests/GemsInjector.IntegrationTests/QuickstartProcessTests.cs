@@ -74,7 +74,8 @@ public sealed class QuickstartProcessTests
         var folder = Directory.CreateTempSubdirectory("gems-quickstart-no-kernels-");
         try
         {
-            // Links keep libtorch (hundreds of MB) where it is; only the kernel assembly is left out.
+            // The host finds assemblies beside the real path of the app, so managed files are copied; native
+            // libraries (libtorch is hundreds of MB) are linked. Only the kernel assembly is left out.
             foreach (var file in Directory.EnumerateFiles(QuickstartFolder, "*", SearchOption.AllDirectories))
             {
                 var relative = Path.GetRelativePath(QuickstartFolder, file);
@@ -85,7 +86,14 @@ public sealed class QuickstartProcessTests
 
                 var target = Path.Combine(folder.FullName, relative);
                 Directory.CreateDirectory(Path.GetDirectoryName(target)!);
-                File.CreateSymbolicLink(target, file);
+                if (file.Contains(".so", StringComparison.Ordinal))
+                {
+                    File.CreateSymbolicLink(target, file);
+                }
+                else
+                {
+                    File.Copy(file, target);
+                }
             }
 
             var withoutKernels = RunQuickstart(folder.FullName, new() { ["USE_FLAGGEMS"] = "1" });
