@@ -48,7 +48,7 @@ internal static class TestData
 
     public static bool IsPoison(float value) => BitConverter.SingleToInt32Bits(value) == BitConverter.SingleToInt32Bits(Poison);
 
-    public static float[] ToArray(torch.Tensor tensor) => tensor.contiguous().data<float>().ToArray();
+    public static float[] ToArray(torch.Tensor tensor) => tensor.numel() == 0 ? Array.Empty<float>() : tensor.contiguous().data<float>().ToArray();
 
     public static torch.Tensor Tensor(float[] values, params long[] shape) => torch.tensor(values, shape, torch.ScalarType.Float32);
 
