@@ -60,17 +60,20 @@ internal static class WorkerParser
             containers.Insert(0, type);
         }
 
-        var ns = worker.ContainingNamespace is { IsGlobalNamespace: false } containing
-            ? containing.ToDisplayString()
-            : null;
-        var escapedNamespace = ns is null
+        var namespaceParts = new List<string>();
+        for (var ns = worker.ContainingNamespace; ns is { IsGlobalNamespace: false }; ns = ns.ContainingNamespace)
+        {
+            namespaceParts.Insert(0, ns.Name);
+        }
+
+        var escapedNamespace = namespaceParts.Count == 0
             ? null
-            : string.Join(".", ns.Split('.').Select(WorkerRules.EscapeIdentifier));
+            : string.Join(".", namespaceParts.Select(WorkerRules.EscapeIdentifier));
 
         var fullName = new StringBuilder();
-        if (ns is not null)
+        foreach (var part in namespaceParts)
         {
-            fullName.Append(ns).Append('.');
+            fullName.Append(part).Append('.');
         }
 
         foreach (var container in containers)
@@ -86,7 +89,7 @@ internal static class WorkerParser
             Keyword(worker),
             WorkerRules.EscapeIdentifier(worker.Name),
             fullName.ToString(),
-            fullName + ".GemsWorker.g.cs",
+            SafeHintName(fullName.ToString()) + ".GemsWorker.g.cs",
             WorkerRules.AttributeVariable(attribute),
             WorkerRules.FindLoggerMember(worker, loggerType));
     }
@@ -99,6 +102,18 @@ internal static class WorkerParser
     {
         var guard = WorkerRules.ResolveGuardVariable(candidate.AttributeVariable, msbuildVariable);
         return KnownNames.IsValidVariableName(guard) ? new WorkerModel(candidate, guard) : null;
+    }
+
+    /// <summary>The full name with any character a file name should not hold replaced by '_'.</summary>
+    private static string SafeHintName(string fullName)
+    {
+        var name = new StringBuilder(fullName.Length);
+        foreach (var c in fullName)
+        {
+            name.Append(char.IsLetterOrDigit(c) || c is '.' or '_' or '-' or '+' or '`' ? c : '_');
+        }
+
+        return name.ToString();
     }
 
     /// <summary>The declaration keywords that a partial declaration of <paramref name="type"/> writes after <c>partial</c>'s modifiers.</summary>

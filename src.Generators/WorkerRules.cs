@@ -175,7 +175,12 @@ internal static class WorkerRules
         => SymbolEqualityComparer.Default.Equals(type, loggerType)
             || type.AllInterfaces.Any(i => SymbolEqualityComparer.Default.Equals(i, loggerType));
 
-    /// <summary>An identifier as C# source must write it: <c>@class</c> for a reserved keyword.</summary>
+    /// <summary>
+    /// An identifier as generated source writes it: <c>@class</c> for any keyword, contextual ones included (a type named
+    /// <c>record</c> must be written <c>@record</c>; the escape is always legal).
+    /// </summary>
     public static string EscapeIdentifier(string name)
-        => SyntaxFacts.IsReservedKeyword(SyntaxFacts.GetKeywordKind(name)) ? "@" + name : name;
+        => SyntaxFacts.GetKeywordKind(name) != SyntaxKind.None || SyntaxFacts.GetContextualKeywordKind(name) != SyntaxKind.None
+            ? "@" + name
+            : name;
 }
