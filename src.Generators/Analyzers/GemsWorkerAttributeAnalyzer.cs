@@ -43,6 +43,8 @@ public sealed class GemsWorkerAttributeAnalyzer : DiagnosticAnalyzer
     private static void Analyze(SymbolAnalysisContext context, INamedTypeSymbol attributeType, string? msbuildVariable)
     {
         var type = (INamedTypeSymbol)context.Symbol;
+        var cancellationToken = context.CancellationToken;
+        ReportNonPartialContainer(context, type, attributeType);
         if (type.TypeKind != TypeKind.Class)
         {
             // [GemsWorker] elsewhere is the compiler's CS0592; the generator ignores it.
@@ -55,7 +57,6 @@ public sealed class GemsWorkerAttributeAnalyzer : DiagnosticAnalyzer
             return;
         }
 
-        var cancellationToken = context.CancellationToken;
         var workerLocation = AnalyzerHelpers.WorkerLocation(type, attribute, cancellationToken);
         var workerName = type.ToDisplayString();
 
@@ -69,13 +70,10 @@ public sealed class GemsWorkerAttributeAnalyzer : DiagnosticAnalyzer
             context.ReportDiagnostic(Diagnostic.Create(DiagnosticDescriptors.InaccessibleWorker, workerLocation, workerName));
         }
 
-        foreach (var nonPartial in WorkerRules.NonPartialTypes(type, cancellationToken))
+        if (!WorkerRules.IsPartial(type, cancellationToken))
         {
-            var location = SymbolEqualityComparer.Default.Equals(nonPartial, type)
-                ? workerLocation
-                : AnalyzerHelpers.IdentifierLocation(nonPartial, cancellationToken);
             context.ReportDiagnostic(Diagnostic.Create(
-                DiagnosticDescriptors.WorkerNotPartial, location, nonPartial.ToDisplayString(), workerName));
+                DiagnosticDescriptors.WorkerNotPartial, workerLocation, workerName, workerName));
         }
 
         var attributeVariable = WorkerRules.AttributeVariable(attribute);
@@ -100,6 +98,46 @@ public sealed class GemsWorkerAttributeAnalyzer : DiagnosticAnalyzer
                 workerName,
                 "the MSBuild property GemsEnvironmentVariable"));
         }
+    }
+
+    /// <summary>
+    /// GEMS002 on a containing type: reported from the container's own symbol action so that the diagnostic stays
+    /// local to the symbol that owns its location.
+    /// </summary>
+    private static void ReportNonPartialContainer(SymbolAnalysisContext context, INamedTypeSymbol type, INamedTypeSymbol attributeType)
+    {
+        if (type.GetTypeMembers().IsEmpty)
+        {
+            return;
+        }
+
+        var worker = FindNestedWorker(type, attributeType);
+        if (worker is not null && !WorkerRules.IsPartial(type, context.CancellationToken))
+        {
+            context.ReportDiagnostic(Diagnostic.Create(
+                DiagnosticDescriptors.WorkerNotPartial,
+                AnalyzerHelpers.IdentifierLocation(type, context.CancellationToken),
+                type.ToDisplayString(),
+                worker.ToDisplayString()));
+        }
+    }
+
+    private static INamedTypeSymbol? FindNestedWorker(INamedTypeSymbol container, INamedTypeSymbol attributeType)
+    {
+        foreach (var nested in container.GetTypeMembers())
+        {
+            if (nested.TypeKind == TypeKind.Class && WorkerRules.FindWorkerAttribute(nested, attributeType) is not null)
+            {
+                return nested;
+            }
+
+            if (FindNestedWorker(nested, attributeType) is { } deeper)
+            {
+                return deeper;
+            }
+        }
+
+        return null;
     }
 
     private static Location? ArgumentLocation(AttributeData attribute, System.Threading.CancellationToken cancellationToken)
