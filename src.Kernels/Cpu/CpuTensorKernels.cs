@@ -50,7 +50,7 @@ public static unsafe class CpuTensorKernels
         try
         {
             torch.Tensor x = copy ?? input;
-            torch.Tensor result = torch.empty(x.shape, torch.ScalarType.Float32, torch.CPU);
+            torch.Tensor result = torch.empty(TorchNative.Shape(x), torch.ScalarType.Float32, torch.CPU);
             long length = result.numel();
             if (length > 0)
             {
@@ -80,14 +80,14 @@ public static unsafe class CpuTensorKernels
     {
         TensorChecks.CpuFloat32(RmsNormName, input, nameof(input));
         TensorChecks.CpuFloat32(RmsNormName, weight, nameof(weight));
-        long[] shape = input.shape;
+        long[] shape = TorchNative.Shape(input);
         if (shape.Length == 0)
         {
             throw new ArgumentException($"{RmsNormName}: argument 'input' is 0-dimensional (shape []); it needs a last dimension to normalize.", nameof(input));
         }
 
         long rowLength = shape[^1];
-        long[] weightShape = weight.shape;
+        long[] weightShape = TorchNative.Shape(weight);
         if (weightShape.Length != 1 || weightShape[0] != rowLength)
         {
             throw new ArgumentException(
@@ -131,8 +131,8 @@ public static unsafe class CpuTensorKernels
     {
         TensorChecks.CpuFloat32(operatorName, self, nameof(self));
         TensorChecks.CpuFloat32(operatorName, other, nameof(other));
-        long[] selfShape = self.shape;
-        long[] otherShape = other.shape;
+        long[] selfShape = TorchNative.Shape(self);
+        long[] otherShape = TorchNative.Shape(other);
         long[] shape = selfShape;
         torch.Tensor? selfCopy = null;
         torch.Tensor? otherCopy = null;

@@ -1,6 +1,4 @@
 using System;
-using System.Runtime.CompilerServices;
-using System.Runtime.InteropServices;
 using TorchSharp;
 
 namespace GemsInjector.Kernels.Tensors;
@@ -39,7 +37,7 @@ public readonly unsafe struct CpuTensorView
         if (!tensor.is_contiguous())
         {
             throw new ArgumentException(
-                $"CpuTensorView.Of: argument '{argumentName}' of shape {TensorChecks.Format(tensor.shape)} is not contiguous; call .contiguous() first.",
+                $"CpuTensorView.Of: argument '{argumentName}' of shape {TensorChecks.Format(TorchNative.Shape(tensor))} is not contiguous; call .contiguous() first.",
                 argumentName);
         }
 
@@ -55,7 +53,6 @@ public readonly unsafe struct CpuTensorView
             return new CpuTensorView(null, 0);
         }
 
-        Span<byte> bytes = tensor.bytes;
-        return new CpuTensorView((float*)Unsafe.AsPointer(ref MemoryMarshal.GetReference(bytes)), length);
+        return new CpuTensorView(TorchNative.Data(tensor), length);
     }
 }
