@@ -1,9 +1,11 @@
 using System;
+using System.Collections.Generic;
+using System.Collections.Immutable;
+using System.Text;
 using GemsInjector.Generators.Models;
 using Microsoft.CodeAnalysis;
 using Microsoft.CodeAnalysis.CSharp.Syntax;
 using Microsoft.CodeAnalysis.Text;
-using System.Text;
 
 namespace GemsInjector.Generators;
 
@@ -40,36 +42,34 @@ public sealed class GemsWorkerGenerator : IIncrementalGenerator
             .Select(static (worker, _) => worker!)
             .WithTrackingName(TrackingNames.ValidWorkers);
 
-        context.RegisterSourceOutput(workers, static (production, worker) => Produce(production, worker));
+        // Collected so that hint names are made unique across all workers: only code that does not compile (a
+        // namespace and a type of the same full name, CS0101) can make two natural hint names collide, and a
+        // duplicate hint name would otherwise fail the whole generator.
+        context.RegisterSourceOutput(workers.Collect().WithTrackingName(TrackingNames.AllWorkers), static (production, all) => Produce(production, all));
     }
 
-    private static void Produce(SourceProductionContext context, WorkerModel worker)
+    private static void Produce(SourceProductionContext context, ImmutableArray<WorkerModel> workers)
     {
-        string text;
-        try
+        var used = new HashSet<string>(StringComparer.OrdinalIgnoreCase);
+        foreach (var worker in workers)
         {
-            text = WorkerEmitter.Emit(worker);
-        }
-        catch (Exception ex) when (ex is not OperationCanceledException)
-        {
-            return;
-        }
-
-        var source = SourceText.From(text, Encoding.UTF8);
-        var hintName = worker.Worker.HintName;
-        for (var attempt = 1; attempt <= 16; attempt++)
-        {
+            string text;
             try
             {
-                context.AddSource(hintName, source);
-                return;
+                text = WorkerEmitter.Emit(worker);
             }
-            catch (ArgumentException)
+            catch (Exception ex) when (ex is not OperationCanceledException)
             {
-                // Only code that does not compile (e.g. a namespace and a type of the same name) can make two
-                // workers' hint names collide: keep the build alive with a numbered name.
-                hintName = worker.Worker.HintName.Replace(".GemsWorker.g.cs", $".{attempt + 1}.GemsWorker.g.cs");
+                continue;
             }
+
+            var hintName = worker.Worker.HintName;
+            for (var attempt = 2; !used.Add(hintName); attempt++)
+            {
+                hintName = worker.Worker.HintName.Replace(".GemsWorker.g.cs", $".{attempt}.GemsWorker.g.cs");
+            }
+
+            context.AddSource(hintName, SourceText.From(text, Encoding.UTF8));
         }
     }
 }
@@ -91,4 +91,7 @@ public static class TrackingNames
 
     /// <summary>The workers that get a file.</summary>
     public const string ValidWorkers = "GemsWorker.ValidWorkers";
+
+    /// <summary>All workers together, so that hint names are unique.</summary>
+    public const string AllWorkers = "GemsWorker.AllWorkers";
 }

@@ -5,6 +5,7 @@ using System.Text;
 using System.Threading;
 using GemsInjector.Generators.Models;
 using Microsoft.CodeAnalysis;
+using Microsoft.CodeAnalysis.CSharp;
 
 namespace GemsInjector.Generators;
 
@@ -47,6 +48,8 @@ internal static class WorkerParser
         CancellationToken cancellationToken)
     {
         if (worker.TypeKind != TypeKind.Class
+            || !HasUsableNames(worker)
+            || !WorkerRules.HasUsableVariableArgument(attribute)
             || WorkerRules.IsGenericOrInGeneric(worker)
             || !WorkerRules.IsModuleAccessible(worker)
             || WorkerRules.NonPartialTypes(worker, cancellationToken).Count > 0)
@@ -102,6 +105,20 @@ internal static class WorkerParser
     {
         var guard = WorkerRules.ResolveGuardVariable(candidate.AttributeVariable, msbuildVariable);
         return KnownNames.IsValidVariableName(guard) ? new WorkerModel(candidate, guard) : null;
+    }
+
+    /// <summary>Whether the worker and its containers all have a name (code being typed may lack one).</summary>
+    private static bool HasUsableNames(INamedTypeSymbol worker)
+    {
+        for (var type = worker; type is not null; type = type.ContainingType)
+        {
+            if (string.IsNullOrEmpty(type.Name) || !SyntaxFacts.IsValidIdentifier(type.Name))
+            {
+                return false;
+            }
+        }
+
+        return true;
     }
 
     /// <summary>The full name with any character a file name should not hold replaced by '_'.</summary>

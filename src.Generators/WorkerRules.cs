@@ -105,6 +105,24 @@ internal static class WorkerRules
         return null;
     }
 
+    /// <summary>
+    /// False when <c>EnvironmentVariable</c> is given something that is not a string constant (a compile error of its
+    /// own): the generator then leaves the worker alone rather than guess.
+    /// </summary>
+    public static bool HasUsableVariableArgument(AttributeData attribute)
+    {
+        foreach (var argument in attribute.NamedArguments)
+        {
+            if (argument.Key == KnownNames.EnvironmentVariableProperty
+                && (argument.Value.Kind == TypedConstantKind.Error || argument.Value.Value is not (null or string)))
+            {
+                return false;
+            }
+        }
+
+        return true;
+    }
+
     /// <summary>The guard variable in force: the attribute's, else the MSBuild property's (when not empty), else the default.</summary>
     public static string ResolveGuardVariable(string? attributeVariable, string? msbuildVariable)
     {

@@ -1,0 +1,110 @@
+using System.Linq;
+using GemsInjector.Generators.Tests.Infrastructure;
+using Microsoft.CodeAnalysis;
+using Xunit;
+
+namespace GemsInjector.Generators.Tests;
+
+/// <summary>Odd code never makes the generator throw (no CS8785) and invalid workers get no file.</summary>
+public sealed class GeneratorRobustnessTests
+{
+    [Fact]
+    public void SyntaxErrorsInsideAValidWorker_StillGenerate()
+    {
+        var run = GeneratorHarness.Run(
+            null,
+            """
+            using GemsInjector;
+            [GemsWorker]
+            public partial class ModelRunner {
+                void M( { int x = ; }
+            """);
+        Assert.Equal(new[] { "ModelRunner.GemsWorker.g.cs" }, run.Sources.Select(s => s.HintName));
+        AssertNoGeneratorFailure(run);
+    }
+
+    [Theory]
+    [InlineData("""
+        using GemsInjector;
+        [GemsWorker(EnvironmentVariable = )]
+        public partial class
+        """)]
+    [InlineData("""
+        using GemsInjector;
+        [GemsWorker] public partial struct ValueRunner { }
+        [GemsWorker] public partial interface IRunner { }
+        [GemsWorker] public partial record struct RecordStructRunner;
+        public class Host { [GemsWorker] public void Method() { } }
+        """)]
+    [InlineData("""
+        using GemsInjector;
+        [GemsWorker] public class NotPartial { }
+        public class Outer { [GemsWorker] public partial class InNonPartial { } }
+        """)]
+    [InlineData("""
+        using GemsInjector;
+        [GemsWorker] public partial class Generic<T> { }
+        public partial class Host { [GemsWorker] private partial class Hidden { } }
+        [GemsWorker] file partial class FileLocal { }
+        """)]
+    [InlineData("""
+        using GemsInjector;
+        [GemsWorker(EnvironmentVariable = "")] public partial class Empty { }
+        [GemsWorker(EnvironmentVariable = "A B")] public partial class Space { }
+        [GemsWorker(EnvironmentVariable = "A=B")] public partial class Equals { }
+        [GemsWorker(EnvironmentVariable = 42)] public partial class NotAString { }
+        """)]
+    [InlineData("""
+        [GemsWorker] public partial class UnknownAttribute { }
+        """)]
+    public void InvalidOrBrokenCode_ProducesNoFileAndNoGeneratorError(string source)
+    {
+        var run = GeneratorHarness.Run(null, source);
+        Assert.Empty(run.Sources);
+        AssertNoGeneratorFailure(run);
+    }
+
+    [Fact]
+    public void AttributeOnTwoPartialDeclarations_ProducesOneFile()
+    {
+        var run = GeneratorHarness.Run(
+            null,
+            "namespace N; [GemsInjector.GemsWorker] public partial class ModelRunner { }",
+            "namespace N; [GemsInjector.GemsWorker] public partial class ModelRunner { }");
+        Assert.Single(run.Sources);
+        AssertNoGeneratorFailure(run);
+    }
+
+    [Fact]
+    public void CollidingNamesInCodeThatDoesNotCompile_StillDoNotCrash()
+    {
+        // A namespace and a type with the same full name (CS0101) give two workers the same natural hint name.
+        var run = GeneratorHarness.Run(
+            null,
+            "namespace A.B { [GemsInjector.GemsWorker] public partial class C { } }",
+            "namespace A { public partial class B { [GemsInjector.GemsWorker] public partial class C { } } }");
+        Assert.Equal(2, run.Sources.Length);
+        Assert.Equal(2, run.Sources.Select(s => s.HintName).Distinct().Count());
+        AssertNoGeneratorFailure(run);
+    }
+
+    [Fact]
+    public void InvalidMSBuildVariable_ProducesNoFile()
+    {
+        var run = GeneratorHarness.Run(
+            new System.Collections.Generic.Dictionary<string, string> { ["GemsEnvironmentVariable"] = "BAD=NAME" },
+            "[GemsInjector.GemsWorker] public partial class ModelRunner { }",
+            "[GemsInjector.GemsWorker(EnvironmentVariable = \"GOOD\")] public partial class OwnRunner { }");
+        Assert.Equal(new[] { "OwnRunner.GemsWorker.g.cs" }, run.Sources.Select(s => s.HintName));
+        AssertNoGeneratorFailure(run);
+    }
+
+    private static void AssertNoGeneratorFailure(GeneratorRun run)
+    {
+        Assert.Empty(run.GeneratorDiagnostics);
+        var generatorErrors = run.Compilation.GetDiagnostics()
+            .Where(d => d.Id is "CS8784" or "CS8785")
+            .ToList();
+        Assert.Empty(generatorErrors);
+    }
+}
