@@ -1,4 +1,5 @@
 using System;
+using System.Collections.Concurrent;
 using System.ComponentModel;
 using System.IO;
 using Microsoft.Extensions.Logging;
@@ -104,6 +105,8 @@ public sealed class WorkerStartup
 
     internal const string KernelAssemblyName = "GemsInjector.Kernels";
 
+    private static readonly ConcurrentDictionary<string, bool> LoggedOutcomes = new(StringComparer.Ordinal);
+
     private void Record(GemsState state, string reason)
     {
         try
@@ -118,6 +121,12 @@ public sealed class WorkerStartup
 
     private static void Log(ILogger? logger, LogLevel level, string message, Exception? exception)
     {
+        // Every [GemsWorker] class of an assembly has its own initializer; the process logs each outcome once.
+        if (level >= LogLevel.Information && !LoggedOutcomes.TryAdd(message, true))
+        {
+            return;
+        }
+
         try
         {
             (logger ?? Gems.DefaultLogger).Log(level, exception, "{Message}", message);

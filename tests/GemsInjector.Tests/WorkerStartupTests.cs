@@ -65,6 +65,20 @@ public sealed class WorkerStartupTests : IDisposable
     }
 
     [Fact]
+    public void Several_workers_of_one_process_log_the_same_outcome_once()
+    {
+        var variable = $"GEMS_TEST_GUARD_{Guid.NewGuid():N}";
+        _environment.Set(variable, "maybe");
+        var log = new ListLogger();
+
+        Assert.False(new WorkerStartup("Contoso.PrefillRunner", variable).IsGuardEnabled(log));
+        Assert.False(new WorkerStartup("Contoso.DecodeRunner", variable).IsGuardEnabled(log));
+
+        Assert.Single(log.Entries);
+        Assert.Equal("Contoso.DecodeRunner", Gems.Status.Worker);
+    }
+
+    [Fact]
     public void A_fallback_is_logged_once_as_a_warning_and_recorded()
     {
         var log = new ListLogger();
