@@ -16,4 +16,13 @@ public sealed class GemsWorkerAttribute : Attribute
     /// MSBuild property <c>GemsEnvironmentVariable</c> applies, and failing that <see cref="GemsGuard.DefaultVariable"/>.
     /// </summary>
     public string? EnvironmentVariable { get; set; }
+
+    /// <summary>
+    /// Only these operators are overridden in this worker (names from <see cref="Operators.OperatorNames"/>); the
+    /// analyzer reports unknown names (GEMS005). Cannot be combined with <see cref="Exclude"/>.
+    /// </summary>
+    public string[]? Include { get; set; }
+
+    /// <summary>These operators keep their default kernel in this worker; unknown names are reported (GEMS005).</summary>
+    public string[]? Exclude { get; set; }
 }

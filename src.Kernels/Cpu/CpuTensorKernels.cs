@@ -11,7 +11,7 @@ namespace GemsInjector.Kernels.Cpu;
 /// broadcast, are first copied to contiguous tensors (<c>expand(...).contiguous()</c>, <c>.contiguous()</c>); those
 /// temporary copies are disposed before returning. The outputs carry no autograd history.
 /// </summary>
-public static unsafe class CpuTensorKernels
+public static unsafe partial class CpuTensorKernels
 {
     private const string AddName = "aten::add.Tensor";
     private const string MulName = "aten::mul.Tensor";
