@@ -12,6 +12,14 @@ internal static class KnownNames
     public const string EnableMethod = "Enable";
     public const string ILogger = "Microsoft.Extensions.Logging.ILogger";
     public const string EnvironmentVariableProperty = "EnvironmentVariable";
+    public const string IncludeProperty = "Include";
+    public const string ExcludeProperty = "Exclude";
+
+    /// <summary>
+    /// The runtime's list of operator names: one <c>public const string</c> per operator. GEMS005 reads the names from
+    /// this type in the referenced assembly, never from a copy here, so a newer or older runtime is judged by its own list.
+    /// </summary>
+    public const string OperatorNames = "GemsInjector.Operators.OperatorNames";
 
     /// <summary>Mirrors <c>GemsInjector.GemsGuard.DefaultVariable</c>.</summary>
     public const string DefaultGuardVariable = "USE_FLAGGEMS";

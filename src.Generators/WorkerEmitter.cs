@@ -110,9 +110,37 @@ internal static class WorkerEmitter
         writer.Line($"[global::System.CodeDom.Compiler.GeneratedCode({Literal(GeneratorName)}, {Literal(GeneratorVersion)})]");
         writer.Line($"private static void {KnownNames.EnableKernelsMethod}(global::Microsoft.Extensions.Logging.ILogger? logger)");
         writer.Open();
-        writer.Line("global::GemsInjector.Gems.Enable(new global::GemsInjector.GemsOptions { Logger = logger });");
+        writer.Line($"global::GemsInjector.Gems.Enable(new global::GemsInjector.GemsOptions {{ {OptionsInitializer(worker)} }});");
         writer.Line("global::GemsInjector.Gems.ApplyPatches(verbose: true);");
         writer.Close();
+    }
+
+    /// <summary>
+    /// The object initializer of the <c>GemsOptions</c>: <c>Logger = logger</c>, then <c>Include</c> and <c>Exclude</c> when
+    /// the attribute sets them (as they were written: the runtime checks them, and GEMS005/GEMS008 warn at build time).
+    /// </summary>
+    private static string OptionsInitializer(WorkerCandidate worker)
+    {
+        var text = new StringBuilder("Logger = logger");
+        AppendList(text, KnownNames.IncludeProperty, worker.Include);
+        AppendList(text, KnownNames.ExcludeProperty, worker.Exclude);
+        return text.ToString();
+    }
+
+    private static void AppendList(StringBuilder text, string property, EquatableArray<string>? names)
+    {
+        if (names is not { } list)
+        {
+            return;
+        }
+
+        text.Append(", ").Append(property).Append(" = new string[] {");
+        for (var i = 0; i < list.Count; i++)
+        {
+            text.Append(i == 0 ? " " : ", ").Append(Literal(list[i]));
+        }
+
+        text.Append(" }");
     }
 
     private static string Literal(string value) => SymbolDisplay.FormatLiteral(value, quote: true);

@@ -50,6 +50,7 @@ internal static class WorkerParser
         if (worker.TypeKind != TypeKind.Class
             || !HasUsableNames(worker)
             || !WorkerRules.HasUsableVariableArgument(attribute)
+            || !WorkerRules.HasUsableListArguments(attribute)
             || WorkerRules.IsGenericOrInGeneric(worker)
             || !WorkerRules.IsModuleAccessible(worker)
             || WorkerRules.NonPartialTypes(worker, cancellationToken).Count > 0)
@@ -94,7 +95,9 @@ internal static class WorkerParser
             fullName.ToString(),
             SafeHintName(fullName.ToString()) + ".GemsWorker.g.cs",
             WorkerRules.AttributeVariable(attribute),
-            WorkerRules.FindLoggerMember(worker, loggerType));
+            WorkerRules.FindLoggerMember(worker, loggerType),
+            ToModel(WorkerRules.OperatorList(attribute, KnownNames.IncludeProperty)),
+            ToModel(WorkerRules.OperatorList(attribute, KnownNames.ExcludeProperty)));
     }
 
     /// <summary>
@@ -106,6 +109,9 @@ internal static class WorkerParser
         var guard = WorkerRules.ResolveGuardVariable(candidate.AttributeVariable, msbuildVariable);
         return KnownNames.IsValidVariableName(guard) ? new WorkerModel(candidate, guard) : null;
     }
+
+    /// <summary>A null element becomes "": Gems.Enable reads both as the (unknown) empty name.</summary>
+    private static EquatableArray<string>? ToModel(string?[]? names) => names?.Select(name => name ?? "").ToEquatableArray();
 
     /// <summary>Whether the worker and its containers all have a name (code being typed may lack one).</summary>
     private static bool HasUsableNames(INamedTypeSymbol worker)

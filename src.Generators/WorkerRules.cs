@@ -9,7 +9,7 @@ namespace GemsInjector.Generators;
 
 /// <summary>
 /// The rules a <c>[GemsWorker]</c> class must meet for the generator to extend it. The generator skips a class that
-/// breaks one; the analyzers report it (GEMS002, GEMS003, GEMS005, GEMS006). Shared so the two never disagree.
+/// breaks one; the analyzers report it (GEMS002, GEMS003, GEMS006, GEMS007). Shared so the two never disagree.
 /// </summary>
 internal static class WorkerRules
 {
@@ -117,6 +117,74 @@ internal static class WorkerRules
                 && (argument.Value.Kind == TypedConstantKind.Error || argument.Value.Value is not (null or string)))
             {
                 return false;
+            }
+        }
+
+        return true;
+    }
+
+    /// <summary>
+    /// The operator list set by <paramref name="property"/> (<c>Include</c> or <c>Exclude</c>): <see langword="null"/> when the
+    /// argument is absent or <see langword="null"/>, else its elements in order (an element may be <see langword="null"/>).
+    /// An empty array stays empty: it is not the same as no list.
+    /// </summary>
+    public static string?[]? OperatorList(AttributeData attribute, string property)
+    {
+        foreach (var argument in attribute.NamedArguments)
+        {
+            if (argument.Key != property || argument.Value.Kind != TypedConstantKind.Array || argument.Value.IsNull)
+            {
+                continue;
+            }
+
+            var values = argument.Value.Values;
+            var result = new string?[values.Length];
+            for (var i = 0; i < values.Length; i++)
+            {
+                result[i] = values[i].Value as string;
+            }
+
+            return result;
+        }
+
+        return null;
+    }
+
+    /// <summary>
+    /// False when <c>Include</c> or <c>Exclude</c> is given something that is not an array of string constants (a compile
+    /// error of its own): the generator then leaves the worker alone rather than guess.
+    /// </summary>
+    public static bool HasUsableListArguments(AttributeData attribute)
+    {
+        foreach (var argument in attribute.NamedArguments)
+        {
+            if (argument.Key is not (KnownNames.IncludeProperty or KnownNames.ExcludeProperty))
+            {
+                continue;
+            }
+
+            var value = argument.Value;
+            if (value.Kind == TypedConstantKind.Error)
+            {
+                return false;
+            }
+
+            if (value.IsNull)
+            {
+                continue;
+            }
+
+            if (value.Kind != TypedConstantKind.Array)
+            {
+                return false;
+            }
+
+            foreach (var element in value.Values)
+            {
+                if (element.Kind == TypedConstantKind.Error || element.Kind == TypedConstantKind.Array || element.Value is not (null or string))
+                {
+                    return false;
+                }
             }
         }
 

@@ -9,7 +9,7 @@ namespace GemsInjector.Generators.Analyzers;
 
 /// <summary>
 /// Explains each <c>[GemsWorker]</c> class the generator cannot extend: not partial (GEMS002), an invalid guard
-/// variable (GEMS003), generic (GEMS005), not accessible at module level (GEMS006).
+/// variable (GEMS003), not accessible at module level (GEMS006), generic (GEMS007).
 /// </summary>
 [DiagnosticAnalyzer(LanguageNames.CSharp)]
 public sealed class GemsWorkerAttributeAnalyzer : DiagnosticAnalyzer

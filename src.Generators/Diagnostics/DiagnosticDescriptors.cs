@@ -11,8 +11,10 @@ internal static class DiagnosticDescriptors
     public const string WorkerNotPartialId = "GEMS002";
     public const string InvalidGuardVariableId = "GEMS003";
     public const string RedundantEnableId = "GEMS004";
-    public const string GenericWorkerId = "GEMS005";
+    public const string UnknownOperatorId = "GEMS005";
     public const string InaccessibleWorkerId = "GEMS006";
+    public const string GenericWorkerId = "GEMS007";
+    public const string IncludeAndExcludeId = "GEMS008";
 
     private static string HelpLink(string id) => $"https://github.com/gemsinjector/gemsinjector/blob/main/docs/diagnostics/{id}.md";
 
@@ -60,16 +62,19 @@ internal static class DiagnosticDescriptors
         description: "A [GemsWorker] class gets a module initializer that enables GemsInjector when its guard variable asks for it. Calling Gems.Enable as well enables it regardless of the guard.",
         helpLinkUri: HelpLink(RedundantEnableId));
 
-    /// <summary>GEMS005: {0} = the worker class.</summary>
-    public static readonly DiagnosticDescriptor GenericWorker = new(
-        GenericWorkerId,
-        title: "[GemsWorker] class cannot be generic",
-        messageFormat: "The [GemsWorker] class '{0}' is generic or nested in a generic type; a module initializer cannot live in a generic type, so no start-up code is generated: put [GemsWorker] on a non-generic class",
+    /// <summary>
+    /// GEMS005: {0} = the unknown name as a C# literal, {1} = <c>Include</c> or <c>Exclude</c>, {2} = the worker class,
+    /// {3} = the suggestion (nearest known names, or where the names are listed).
+    /// </summary>
+    public static readonly DiagnosticDescriptor UnknownOperator = new(
+        UnknownOperatorId,
+        title: "Unknown operator name in [GemsWorker] Include/Exclude",
+        messageFormat: "The referenced GemsInjector defines no operator named {0} ([GemsWorker] {1} of '{2}'), so this worker would fall back to the default kernels whenever it enables GemsInjector; {3}",
         Category,
-        DiagnosticSeverity.Error,
+        DiagnosticSeverity.Warning,
         isEnabledByDefault: true,
-        description: "A module initializer must not be in a generic type. Mark a non-generic class instead, for example a closed derived class or a small non-generic class of the worker's assembly.",
-        helpLinkUri: HelpLink(GenericWorkerId));
+        description: "Every name in [GemsWorker(Include = ...)] or [GemsWorker(Exclude = ...)] must be one of the operator names the referenced GemsInjector assembly defines (the constants of GemsInjector.Operators.OperatorNames). Gems.Enable rejects an unknown name, and the worker then starts on the default kernels.",
+        helpLinkUri: HelpLink(UnknownOperatorId));
 
     /// <summary>GEMS006: {0} = the worker class.</summary>
     public static readonly DiagnosticDescriptor InaccessibleWorker = new(
@@ -81,4 +86,26 @@ internal static class DiagnosticDescriptors
         isEnabledByDefault: true,
         description: "A module initializer must be accessible from anywhere in its module (CS8814). The [GemsWorker] class and each type that contains it must be public, internal or protected internal, and not file-local.",
         helpLinkUri: HelpLink(InaccessibleWorkerId));
+
+    /// <summary>GEMS007: {0} = the worker class.</summary>
+    public static readonly DiagnosticDescriptor GenericWorker = new(
+        GenericWorkerId,
+        title: "[GemsWorker] class cannot be generic",
+        messageFormat: "The [GemsWorker] class '{0}' is generic or nested in a generic type; a module initializer cannot live in a generic type, so no start-up code is generated: put [GemsWorker] on a non-generic class",
+        Category,
+        DiagnosticSeverity.Error,
+        isEnabledByDefault: true,
+        description: "A module initializer must not be in a generic type. Mark a non-generic class instead, for example a closed derived class or a small non-generic class of the worker's assembly.",
+        helpLinkUri: HelpLink(GenericWorkerId));
+
+    /// <summary>GEMS008: {0} = the worker class.</summary>
+    public static readonly DiagnosticDescriptor IncludeAndExclude = new(
+        IncludeAndExcludeId,
+        title: "[GemsWorker] sets both Include and Exclude",
+        messageFormat: "The [GemsWorker] attribute of '{0}' sets both Include and Exclude; Gems.Enable rejects that, so this worker would fall back to the default kernels whenever it enables GemsInjector: keep one of the two lists",
+        Category,
+        DiagnosticSeverity.Warning,
+        isEnabledByDefault: true,
+        description: "Include names the operators to override, Exclude the operators to keep; a worker can say one or the other. With both set, Gems.Enable throws a GemsConfigurationException, the generated start-up code catches it, and the worker runs on the default kernels.",
+        helpLinkUri: HelpLink(IncludeAndExcludeId));
 }

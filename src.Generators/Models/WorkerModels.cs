@@ -17,6 +17,12 @@ internal sealed record ContainingTypeModel(string Keyword, string Name);
 /// <param name="HintName">The unique hint name of the generated file.</param>
 /// <param name="AttributeVariable">The <c>EnvironmentVariable</c> set on the attribute, or <see langword="null"/>.</param>
 /// <param name="LoggerMember">The escaped name of the worker's static ILogger field or property, or <see langword="null"/>.</param>
+/// <param name="Include">
+/// The attribute's <c>Include</c> operator names as written (not checked: GEMS005 does that), or <see langword="null"/>
+/// when not set. An empty list is kept apart from no list: it is passed on as an empty array. A <see langword="null"/>
+/// element is held as <c>""</c>, which the runtime reads the same way (an unknown name).
+/// </param>
+/// <param name="Exclude">The attribute's <c>Exclude</c> operator names, as <paramref name="Include"/>.</param>
 internal sealed record WorkerCandidate(
     string? Namespace,
     EquatableArray<ContainingTypeModel> ContainingTypes,
@@ -25,7 +31,9 @@ internal sealed record WorkerCandidate(
     string FullName,
     string HintName,
     string? AttributeVariable,
-    string? LoggerMember);
+    string? LoggerMember,
+    EquatableArray<string>? Include = null,
+    EquatableArray<string>? Exclude = null);
 
 /// <summary>A worker ready to emit: the candidate and the guard variable it reads.</summary>
 internal sealed record WorkerModel(WorkerCandidate Worker, string GuardVariable);

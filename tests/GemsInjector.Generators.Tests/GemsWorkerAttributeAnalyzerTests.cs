@@ -5,7 +5,7 @@ using Verify = GemsInjector.Generators.Tests.Infrastructure.AnalyzerVerifier<Gem
 
 namespace GemsInjector.Generators.Tests;
 
-/// <summary>GEMS002 (not partial), GEMS003 (invalid guard variable), GEMS005 (generic), GEMS006 (not module-accessible).</summary>
+/// <summary>GEMS002 (not partial), GEMS003 (invalid guard variable), GEMS006 (not module-accessible), GEMS007 (generic).</summary>
 public sealed class GemsWorkerAttributeAnalyzerTests
 {
     [Fact]
@@ -147,14 +147,14 @@ public sealed class GemsWorkerAttributeAnalyzerTests
         using GemsInjector;
 
         [GemsWorker]
-        public partial class {|GEMS005:ModelRunner|}<TModel>
+        public partial class {|GEMS007:ModelRunner|}<TModel>
         {
         }
 
         public partial class Host<T>
         {
             [GemsWorker]
-            public partial class {|GEMS005:Nested|}
+            public partial class {|GEMS007:Nested|}
             {
             }
         }

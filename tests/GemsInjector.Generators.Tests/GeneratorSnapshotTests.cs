@@ -333,7 +333,7 @@ public sealed class GeneratorSnapshotTests
         """,
         "Contoso.event.class.record.GemsWorker.g.cs");
 
-    /// <summary>Decision: a generic worker gets no file (GEMS005); the rest of the assembly still compiles.</summary>
+    /// <summary>Decision: a generic worker gets no file (GEMS007); the rest of the assembly still compiles.</summary>
     [Fact]
     public void GenericWorkerIsSkipped()
     {
