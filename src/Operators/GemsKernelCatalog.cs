@@ -12,11 +12,16 @@ internal static class GemsKernelCatalog
 {
     public const string CpuBackend = "cpu";
 
+    private const string Cpu = "CPU";
+
     public static IReadOnlyList<(Operator Operator, KernelRegistration Kernel)> ForCpu() =>
     [
-        (OperatorTable.Add, new KernelRegistration((ScaledBinaryKernel)CpuTensorKernels.Add, "CPU")),
-        (OperatorTable.Mul, new KernelRegistration((BinaryKernel)CpuTensorKernels.Mul, "CPU")),
-        (OperatorTable.Silu, new KernelRegistration((UnaryKernel)CpuTensorKernels.Silu, "CPU")),
-        (OperatorTable.RmsNorm, new KernelRegistration((WeightedNormKernel)CpuTensorKernels.RmsNorm, "CPU")),
+        (OperatorTable.Add, new KernelRegistration((ScaledBinaryKernel)CpuTensorKernels.Add, Cpu)),
+        (OperatorTable.Mul, new KernelRegistration((BinaryKernel)CpuTensorKernels.Mul, Cpu)),
+        (OperatorTable.Silu, new KernelRegistration((UnaryKernel)CpuTensorKernels.Silu, Cpu)),
+        (OperatorTable.RmsNorm, new KernelRegistration((WeightedNormKernel)CpuTensorKernels.RmsNorm, Cpu)),
     ];
+
+    private static Kernels.GeluApproximation ToKernel(GeluApproximation approximate) =>
+        approximate == GeluApproximation.Tanh ? Kernels.GeluApproximation.Tanh : Kernels.GeluApproximation.None;
 }

@@ -1,4 +1,3 @@
-using GemsInjector.Kernels;
 using TorchSharp;
 
 namespace GemsInjector.Operators;

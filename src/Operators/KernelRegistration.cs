@@ -16,6 +16,13 @@ public sealed class KernelRegistration
         RegisteredAt = Describe(kernel.Method);
     }
 
+    /// <summary>
+    /// Registers <paramref name="kernel"/>, an adapter that converts arguments for <paramref name="implementation"/>;
+    /// the override log names the implementation rather than the adapter.
+    /// </summary>
+    internal static KernelRegistration Adapting(Delegate kernel, string dispatchKey, Delegate implementation) =>
+        new(kernel, dispatchKey, Describe(implementation.Method));
+
     internal KernelRegistration(Delegate kernel, string dispatchKey, string registeredAt)
     {
         Kernel = kernel;

@@ -51,14 +51,12 @@ public abstract class Operator
 public sealed class Operator<TKernel> : Operator
     where TKernel : Delegate
 {
-    private readonly Func<TKernel, Action, TKernel> _wrapWithNotification;
     private volatile KernelRegistration _current;
     private volatile TKernel _kernel;
 
-    internal Operator(string name, string schema, TKernel defaultKernel, string dispatchKey, Func<TKernel, Action, TKernel> wrapWithNotification)
+    internal Operator(string name, string schema, TKernel defaultKernel, string dispatchKey)
         : base(name, schema, new KernelRegistration(defaultKernel, dispatchKey))
     {
-        _wrapWithNotification = wrapWithNotification;
         _current = Default;
         _kernel = defaultKernel;
     }
@@ -87,7 +85,7 @@ public sealed class Operator<TKernel> : Operator
     {
         var inner = (TKernel)registration.Kernel;
         var name = Name;
-        var wrapped = _wrapWithNotification(inner, () => recorder.Note(name));
+        var wrapped = NotifyingKernel.Wrap(inner, () => recorder.Note(name));
         return new KernelRegistration(wrapped, registration.DispatchKey, registration.RegisteredAt);
     }
 }
