@@ -20,7 +20,10 @@ namespace GemsInjector.Generators.Analyzers;
 [DiagnosticAnalyzer(LanguageNames.CSharp)]
 public sealed class OperatorListAnalyzer : DiagnosticAnalyzer
 {
-    /// <summary>Suggestions are the known names within this edit distance of the unknown one, nearest first.</summary>
+    /// <summary>
+    /// Suggestions are the known names within this edit distance of the unknown one (or within half its length, when that
+    /// is more), nearest first; distances ignore case so that <c>RMS_NORM</c> suggests <c>rms_norm</c>.
+    /// </summary>
     internal const int MaxSuggestionDistance = 3;
 
     /// <summary>At most this many suggestions.</summary>
@@ -153,12 +156,22 @@ public sealed class OperatorListAnalyzer : DiagnosticAnalyzer
         }
     }
 
+    private const string ListPointer = "the known names are the constants of " + KnownNames.OperatorNames;
+
     /// <summary>"did you mean 'silu', 'gelu'?" for the nearest known names, else where to find the names.</summary>
     internal static string Suggestion(string name, ImmutableArray<string> known)
     {
+        if (name.Length == 0)
+        {
+            // An empty (or null) name is near every short name: point to the list instead.
+            return ListPointer;
+        }
+
+        var lowered = name.ToLowerInvariant();
+        var limit = Math.Max(MaxSuggestionDistance, name.Length / 2);
         var nearest = known
-            .Select(candidate => (candidate, distance: EditDistance(name, candidate)))
-            .Where(pair => pair.distance <= MaxSuggestionDistance)
+            .Select(candidate => (candidate, distance: EditDistance(lowered, candidate.ToLowerInvariant())))
+            .Where(pair => pair.distance <= limit)
             .OrderBy(pair => pair.distance)
             .ThenBy(pair => pair.candidate, StringComparer.Ordinal)
             .Take(MaxSuggestions)
@@ -166,7 +179,7 @@ public sealed class OperatorListAnalyzer : DiagnosticAnalyzer
             .ToList();
         return nearest.Count > 0
             ? "did you mean " + string.Join(", ", nearest) + "?"
-            : "the known names are the constants of " + KnownNames.OperatorNames;
+            : ListPointer;
     }
 
     /// <summary>The Levenshtein distance (insertions, deletions, substitutions; ordinal).</summary>

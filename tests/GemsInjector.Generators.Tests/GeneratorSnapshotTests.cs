@@ -333,6 +333,92 @@ public sealed class GeneratorSnapshotTests
         """,
         "Contoso.event.class.record.GemsWorker.g.cs");
 
+    [Fact]
+    public void IncludeList() => Verify(
+        """
+        using GemsInjector;
+
+        namespace Contoso.Inference;
+
+        [GemsWorker(Include = new[] { "add", "silu" })]
+        public partial class ModelRunner
+        {
+        }
+        """,
+        "Contoso.Inference.ModelRunner.GemsWorker.g.cs");
+
+    [Fact]
+    public void ExcludeCollectionExpression() => Verify(
+        """
+        using GemsInjector;
+        using GemsInjector.Operators;
+        using Microsoft.Extensions.Logging;
+        using Microsoft.Extensions.Logging.Abstractions;
+
+        namespace Contoso.Inference;
+
+        [GemsWorker(Exclude = [OperatorNames.ScaledDotProductAttention, "topk"], EnvironmentVariable = "USE_GEMS_DECODE")]
+        public partial class DecodeRunner
+        {
+            private static readonly ILogger Logger = NullLogger.Instance;
+        }
+        """,
+        "Contoso.Inference.DecodeRunner.GemsWorker.g.cs");
+
+    /// <summary>An empty list is not "no list": it is passed on (the runtime then overrides no operator).</summary>
+    [Fact]
+    public void EmptyIncludeList() => Verify(
+        """
+        using GemsInjector;
+
+        namespace Contoso.Inference;
+
+        [GemsWorker(Include = [])]
+        public partial class ModelRunner
+        {
+        }
+        """,
+        "Contoso.Inference.ModelRunner.GemsWorker.g.cs");
+
+    /// <summary>
+    /// Names are passed on as written, escaped: the runtime judges them (GEMS005 and GEMS008 warn at build time), so both
+    /// lists and an odd name still compile; a null element is passed as "", which the runtime reads the same way.
+    /// </summary>
+    [Fact]
+    public void IncludeAndExcludeWithOddNames() => Verify(
+        """
+        using GemsInjector;
+
+        namespace Contoso.Inference;
+
+        [GemsWorker(Include = new string[] { "add", "quote\"back\\slash\nnew line", null! }, Exclude = new string[] { "mul" })]
+        public partial class ModelRunner
+        {
+        }
+        """,
+        "Contoso.Inference.ModelRunner.GemsWorker.g.cs");
+
+    /// <summary>Lists set to null are no lists: the output is byte-identical to a plain [GemsWorker]'s.</summary>
+    [Fact]
+    public void NullListsGenerateThePlainBlock()
+    {
+        var run = GeneratorHarness.Run(
+            null,
+            """
+            using GemsInjector;
+
+            namespace Contoso.Inference;
+
+            [GemsWorker(Include = null, Exclude = null)]
+            public partial class ModelRunner
+            {
+            }
+            """);
+        GeneratorHarness.AssertCompiles(run);
+        var (_, text) = Assert.Single(run.Sources);
+        Snapshot.Match(GeneratorHarness.Scrub(text), nameof(FileScopedNamespace));
+    }
+
     /// <summary>Decision: a generic worker gets no file (GEMS007); the rest of the assembly still compiles.</summary>
     [Fact]
     public void GenericWorkerIsSkipped()

@@ -15,14 +15,18 @@ namespace GemsInjector.Generators.Tests.Infrastructure;
 /// </summary>
 internal static class TestReferences
 {
-    private static readonly Lazy<ImmutableArray<MetadataReference>> LazyAll = new(Build);
+    private static readonly Lazy<ImmutableArray<MetadataReference>> LazyAll = new(() => Build(withGemsInjector: true));
+    private static readonly Lazy<ImmutableArray<MetadataReference>> LazyFramework = new(() => Build(withGemsInjector: false));
 
     public static ImmutableArray<MetadataReference> All => LazyAll.Value;
+
+    /// <summary>The framework and Microsoft.Extensions.Logging.Abstractions, without GemsInjector (for stand-in runtimes in source).</summary>
+    public static ImmutableArray<MetadataReference> WithoutGemsInjector => LazyFramework.Value;
 
     /// <summary>An empty reference set for Microsoft.CodeAnalysis.Testing: the real references come from <see cref="All"/>.</summary>
     public static ReferenceAssemblies None { get; } = new("net10.0");
 
-    private static ImmutableArray<MetadataReference> Build()
+    private static ImmutableArray<MetadataReference> Build(bool withGemsInjector)
     {
         var frameworkDirectory = Path.GetDirectoryName(typeof(object).Assembly.Location)!;
         var paths = new SortedSet<string>(StringComparer.Ordinal);
@@ -37,7 +41,11 @@ internal static class TestReferences
             }
         }
 
-        paths.Add(typeof(Gems).Assembly.Location);
+        if (withGemsInjector)
+        {
+            paths.Add(typeof(Gems).Assembly.Location);
+        }
+
         paths.Add(typeof(Microsoft.Extensions.Logging.ILogger).Assembly.Location);
         return paths.Select(path => (MetadataReference)MetadataReference.CreateFromFile(path)).ToImmutableArray();
     }
