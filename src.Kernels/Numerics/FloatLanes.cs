@@ -1,0 +1,124 @@
+using System.Runtime.CompilerServices;
+using System.Runtime.Intrinsics;
+
+namespace GemsInjector.Kernels.Numerics;
+
+/// <summary>
+/// One storage type read into and written from 16 float32 lanes: float32 itself, float16 or bfloat16 words.
+/// Kernels generic over this (<c>where T : struct, IFloatLanes</c>) compute in float32 and are specialized per type.
+/// </summary>
+internal unsafe interface IFloatLanes
+{
+    /// <summary>Bytes per element.</summary>
+    static abstract int Size { get; }
+
+    /// <summary>Loads 16 elements at <paramref name="source"/>, widened to float32.</summary>
+    static abstract Vector512<float> Load(byte* source);
+
+    /// <summary>Rounds 16 lanes to this type (nearest even) and stores them at <paramref name="destination"/>.</summary>
+    static abstract void Store(Vector512<float> values, byte* destination);
+
+    /// <summary>One element, widened to float32.</summary>
+    static abstract float LoadScalar(byte* source);
+
+    /// <summary>Rounds one value to this type and stores it.</summary>
+    static abstract void StoreScalar(float value, byte* destination);
+}
+
+/// <summary>float32 storage.</summary>
+internal readonly unsafe struct Float32Lanes : IFloatLanes
+{
+    public static int Size => sizeof(float);
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static Vector512<float> Load(byte* source) => Vector512.Load((float*)source);
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static void Store(Vector512<float> values, byte* destination) => values.Store((float*)destination);
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static float LoadScalar(byte* source) => *(float*)source;
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static void StoreScalar(float value, byte* destination) => *(float*)destination = value;
+}
+
+/// <summary>float16 storage (IEEE binary16 words), through <see cref="Float16Bits"/>.</summary>
+internal readonly unsafe struct Float16Lanes : IFloatLanes
+{
+    public static int Size => sizeof(ushort);
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static Vector512<float> Load(byte* source) => Float16Bits.Widen(Vector256.Load((ushort*)source));
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static void Store(Vector512<float> values, byte* destination) => Float16Bits.Narrow(values).Store((ushort*)destination);
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static float LoadScalar(byte* source) => Float16Bits.ToSingle(*(ushort*)source);
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static void StoreScalar(float value, byte* destination) => *(ushort*)destination = Float16Bits.FromSingle(value);
+}
+
+/// <summary>bfloat16 storage (16-bit words), through <see cref="BFloat16Bits"/>.</summary>
+internal readonly unsafe struct BFloat16Lanes : IFloatLanes
+{
+    public static int Size => sizeof(ushort);
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static Vector512<float> Load(byte* source) => BFloat16Bits.Widen(Vector256.Load((ushort*)source));
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static void Store(Vector512<float> values, byte* destination) => BFloat16Bits.Narrow(values).Store((ushort*)destination);
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static float LoadScalar(byte* source) => BFloat16Bits.ToSingle(*(ushort*)source);
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static void StoreScalar(float value, byte* destination) => *(ushort*)destination = BFloat16Bits.FromSingle(value);
+}
+
+/// <summary>Partial (tail) loads and stores of fewer than 16 elements through a lane buffer on the stack.</summary>
+internal static unsafe class FloatLanes
+{
+    /// <summary>Lanes per vector.</summary>
+    public const int Count = 16;
+
+    /// <summary>Loads <paramref name="count"/> (&lt; 16) elements; the other lanes hold <paramref name="fill"/>.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static Vector512<float> LoadPartial<T>(byte* source, int count, float fill)
+        where T : struct, IFloatLanes
+    {
+        LaneBuffer buffer = default;
+        float* lanes = (float*)&buffer;
+        Vector512.Create(fill).Store(lanes);
+        for (int i = 0; i < count; i++)
+        {
+            lanes[i] = T.LoadScalar(source + i * T.Size);
+        }
+
+        return Vector512.Load(lanes);
+    }
+
+    /// <summary>Stores the first <paramref name="count"/> (&lt; 16) lanes.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static void StorePartial<T>(Vector512<float> values, byte* destination, int count)
+        where T : struct, IFloatLanes
+    {
+        LaneBuffer buffer = default;
+        float* lanes = (float*)&buffer;
+        values.Store(lanes);
+        for (int i = 0; i < count; i++)
+        {
+            T.StoreScalar(lanes[i], destination + i * T.Size);
+        }
+    }
+
+    /// <summary>16 floats on the stack.</summary>
+    [InlineArray(Count)]
+    private struct LaneBuffer
+    {
+        private float element;
+    }
+}
