@@ -1,0 +1,361 @@
+using System.Runtime.CompilerServices;
+using ILGPU;
+
+namespace GemsInjector.Kernels.Ilgpu;
+
+/// <summary>
+/// float32 math for the kernels built from adds, multiplies and bit operations only (Cephes-style range reduction and
+/// polynomials, about 1-2 ulp), so the result does not depend on the back end: the CPU simulator and CUDA compute the
+/// same values (no <c>ex2.approx</c>, no libdevice, no ILGPU.Algorithms). Also the 16-bit storage conversions and the
+/// warp / group reductions the row kernels share.
+/// </summary>
+internal static class GpuMath
+{
+    public const float NegInf = float.NegativeInfinity;
+
+    /// <summary>e^x (Cephes expf): NaN → NaN, overflow → +∞, underflow → 0 (through the subnormals).</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static float Exp(float x)
+    {
+        if (float.IsNaN(x))
+        {
+            return x;
+        }
+
+        if (x > 88.72283905206835f)
+        {
+            return float.PositiveInfinity;
+        }
+
+        if (x < -103.97208f)
+        {
+            return 0f;
+        }
+
+        float t = 1.44269504088896341f * x + 0.5f;
+        int n = (int)t;
+        if (n > t)
+        {
+            n--;
+        }
+
+        float fn = n;
+        float r = x - fn * 0.693359375f;
+        r -= fn * -2.12194440e-4f;
+        float z = r * r;
+        float p = ((((1.9875691500E-4f * r + 1.3981999507E-3f) * r + 8.3334519073E-3f) * r + 4.1665795894E-2f) * r + 1.6666665459E-1f) * r + 5.0000001201E-1f;
+        p = p * z + r + 1f;
+        int n1 = n >> 1;
+        int n2 = n - n1;
+        return p * Pow2(n1) * Pow2(n2);
+    }
+
+    /// <summary>2^n for n in [-126, 127] as a float built from its bits.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static float Pow2(int n) => Interop.IntAsFloat((uint)(n + 127) << 23);
+
+    /// <summary>Natural logarithm (Cephes logf): x &lt; 0 or NaN → NaN, 0 → -∞, +∞ → +∞.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static float Log(float x)
+    {
+        if (!(x > 0f))
+        {
+            return x == 0f ? float.NegativeInfinity : float.NaN;
+        }
+
+        if (x == float.PositiveInfinity)
+        {
+            return x;
+        }
+
+        int e = 0;
+        if (x < 1.17549435e-38f)
+        {
+            x *= 8388608f;
+            e = -23;
+        }
+
+        uint bits = Interop.FloatAsInt(x);
+        e += (int)((bits >> 23) & 0xff) - 126;
+        float m = Interop.IntAsFloat((bits & 0x807fffffu) | 0x3f000000u);
+        if (m < 0.707106781186547524f)
+        {
+            e -= 1;
+            m = m + m - 1f;
+        }
+        else
+        {
+            m -= 1f;
+        }
+
+        float z = m * m;
+        float y = ((((((((7.0376836292E-2f * m - 1.1514610310E-1f) * m + 1.1676998740E-1f) * m - 1.2420140846E-1f) * m
+            + 1.4249322787E-1f) * m - 1.6668057665E-1f) * m + 2.0000714765E-1f) * m - 2.4999993993E-1f) * m + 3.3333331174E-1f) * m * z;
+        float fe = e;
+        y += -2.12194440e-4f * fe;
+        y += -0.5f * z;
+        return m + y + 0.693359375f * fe;
+    }
+
+    /// <summary>tanh (Cephes tanhf): a polynomial near 0, 1 - 2/(e^{2|x|}+1) elsewhere.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static float Tanh(float x)
+    {
+        float a = x < 0f ? -x : x;
+        if (a > 0.625f)
+        {
+            float r = a > 44f ? 1f : 1f - 2f / (Exp(a + a) + 1f);
+            return x < 0f ? -r : r;
+        }
+
+        float z = x * x;
+        return ((((-5.70498872745E-3f * z + 2.06390887954E-2f) * z - 5.37397155531E-2f) * z + 1.33314422036E-1f) * z - 3.33332819422E-1f) * z * x + x;
+    }
+
+    /// <summary>The logistic function 1/(1+e^{-x}).</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static float Sigmoid(float x) => 1f / (1f + Exp(-x));
+
+    /// <summary>erfc(x) with fractional error below 1.2e-7 everywhere (Numerical Recipes' Chebyshev fit).</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static float Erfc(float x)
+    {
+        float z = x < 0f ? -x : x;
+        float t = 1f / (1f + 0.5f * z);
+        float poly = -1.26551223f + t * (1.00002368f + t * (0.37409196f + t * (0.09678418f + t * (-0.18628806f
+            + t * (0.27886807f + t * (-1.13520398f + t * (1.48851587f + t * (-0.82215223f + t * 0.17087277f))))))));
+        float r = t * Exp(-z * z + poly);
+        return x >= 0f ? r : 2f - r;
+    }
+
+    /// <summary>GELU, exact form: x/2 · erfc(-x/√2).</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static float GeluErf(float x) => 0.5f * x * Erfc(-0.70710678118654752f * x);
+
+    /// <summary>GELU, tanh form: x/2 · (1 + tanh(√(2/π)(x + 0.044715x³))).</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static float GeluTanh(float x)
+    {
+        float inner = 0.7978845608028654f * (x + 0.044715f * x * x * x);
+        return 0.5f * x * (1f + Tanh(inner));
+    }
+
+    /// <summary>x · sigmoid(x).</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static float Silu(float x) => x / (1f + Exp(-x));
+
+    /// <summary>max with NaN propagation (NaN wins, like torch.max).</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static float MaxNaN(float a, float b) => float.IsNaN(a) ? a : (float.IsNaN(b) ? b : (a > b ? a : b));
+
+    // ---- 16-bit storage ----
+
+    /// <summary>IEEE binary16 bits → float (exact).</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static float HalfToFloat(ushort h)
+    {
+        uint sign = (uint)(h & 0x8000) << 16;
+        uint exp = (uint)(h >> 10) & 0x1f;
+        uint mant = (uint)h & 0x3ff;
+        if (exp == 0x1f)
+        {
+            return Interop.IntAsFloat(sign | 0x7f800000u | (mant << 13));
+        }
+
+        if (exp == 0)
+        {
+            float f = mant * 5.9604644775390625e-8f;
+            return sign != 0 ? -f : f;
+        }
+
+        return Interop.IntAsFloat(sign | ((exp + 112) << 23) | (mant << 13));
+    }
+
+    /// <summary>float → IEEE binary16 bits, round to nearest even (overflow → ∞, NaN stays NaN).</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static ushort FloatToHalf(float value)
+    {
+        uint f = Interop.FloatAsInt(value);
+        uint sign = f & 0x80000000u;
+        f ^= sign;
+        uint o;
+        if (f >= 0x47800000u)
+        {
+            o = f > 0x7f800000u ? 0x7e00u : 0x7c00u;
+        }
+        else if (f < 0x38800000u)
+        {
+            // Subnormal or zero: adding 0.5 lets the float adder round (to nearest even) at the half's last place.
+            float s = Interop.IntAsFloat(f) + 0.5f;
+            o = Interop.FloatAsInt(s) - 0x3f000000u;
+        }
+        else
+        {
+            uint odd = (f >> 13) & 1u;
+            f += 0xc8000fffu + odd;
+            o = f >> 13;
+        }
+
+        return (ushort)(o | (sign >> 16));
+    }
+
+    /// <summary>bfloat16 bits → float (exact).</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static float BFloat16ToFloat(ushort b) => Interop.IntAsFloat((uint)b << 16);
+
+    /// <summary>float → bfloat16 bits, round to nearest even (NaN stays a quiet NaN).</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static ushort FloatToBFloat16(float value)
+    {
+        uint f = Interop.FloatAsInt(value);
+        if ((f & 0x7fffffffu) > 0x7f800000u)
+        {
+            return (ushort)((f >> 16) | 0x40u);
+        }
+
+        return (ushort)((f + 0x7fffu + ((f >> 16) & 1u)) >> 16);
+    }
+
+    /// <summary>Loads a 16-bit element as float: bfloat16 when <paramref name="bf16"/> is non-zero, else float16.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static float Load16(ushort bits, int bf16) => bf16 != 0 ? BFloat16ToFloat(bits) : HalfToFloat(bits);
+
+    /// <summary>Rounds a float to the 16-bit format (bfloat16 when <paramref name="bf16"/> is non-zero, else float16).</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static ushort Store16(float value, int bf16) => bf16 != 0 ? FloatToBFloat16(value) : FloatToHalf(value);
+
+    // ---- reductions (all lanes of the warp / group get the result) ----
+
+    /// <summary>Sum over the warp by butterfly shuffles.</summary>
+    public static float WarpSum(float v)
+    {
+        for (int o = Warp.WarpSize / 2; o > 0; o >>= 1)
+        {
+            v += Warp.ShuffleXor(v, o);
+        }
+
+        return v;
+    }
+
+    /// <summary>NaN-propagating max over the warp.</summary>
+    public static float WarpMax(float v)
+    {
+        for (int o = Warp.WarpSize / 2; o > 0; o >>= 1)
+        {
+            v = MaxNaN(v, Warp.ShuffleXor(v, o));
+        }
+
+        return v;
+    }
+
+    /// <summary>
+    /// Sum over the group: warp shuffles, then one partial per warp in <paramref name="scratch"/> (shared, at least
+    /// one slot per warp), reduced again by every warp. Ends with a barrier so the scratch can be reused.
+    /// </summary>
+    public static float GroupSum(float v, ArrayView<float> scratch)
+    {
+        v = WarpSum(v);
+        if (Warp.LaneIdx == 0)
+        {
+            scratch[Warp.WarpIdx] = v;
+        }
+
+        Group.Barrier();
+        int warps = (Group.DimX + Warp.WarpSize - 1) / Warp.WarpSize;
+        v = Warp.LaneIdx < warps ? scratch[Warp.LaneIdx] : 0f;
+        v = WarpSum(v);
+        Group.Barrier();
+        return v;
+    }
+
+    /// <summary>NaN-propagating max over the group (see <see cref="GroupSum"/>).</summary>
+    public static float GroupMax(float v, ArrayView<float> scratch)
+    {
+        v = WarpMax(v);
+        if (Warp.LaneIdx == 0)
+        {
+            scratch[Warp.WarpIdx] = v;
+        }
+
+        Group.Barrier();
+        int warps = (Group.DimX + Warp.WarpSize - 1) / Warp.WarpSize;
+        v = Warp.LaneIdx < warps ? scratch[Warp.LaneIdx] : NegInf;
+        v = WarpMax(v);
+        Group.Barrier();
+        return v;
+    }
+
+    /// <summary>
+    /// True when (a, ia) comes before (b, ib) in "largest first" order: NaN is the largest (as torch's max / topk),
+    /// ties go to the lower index. An index below 0 marks an empty slot, which comes last.
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static bool Before(float a, int ia, float b, int ib)
+    {
+        if (ib < 0)
+        {
+            return ia >= 0;
+        }
+
+        if (ia < 0)
+        {
+            return false;
+        }
+
+        bool an = float.IsNaN(a);
+        bool bn = float.IsNaN(b);
+        if (an || bn)
+        {
+            return an && (!bn || ia < ib);
+        }
+
+        return a > b || (a == b && ia < ib);
+    }
+
+    /// <summary>Group-wide arg-max in <see cref="Before"/> order; every thread gets the winning value and index.</summary>
+    public static void GroupArgMax(ref float value, ref int index, ArrayView<float> scratchValue, ArrayView<int> scratchIndex)
+    {
+        for (int o = Warp.WarpSize / 2; o > 0; o >>= 1)
+        {
+            float ov = Warp.ShuffleXor(value, o);
+            int oi = Warp.ShuffleXor(index, o);
+            if (Before(ov, oi, value, index))
+            {
+                value = ov;
+                index = oi;
+            }
+        }
+
+        if (Warp.LaneIdx == 0)
+        {
+            scratchValue[Warp.WarpIdx] = value;
+            scratchIndex[Warp.WarpIdx] = index;
+        }
+
+        Group.Barrier();
+        int warps = (Group.DimX + Warp.WarpSize - 1) / Warp.WarpSize;
+        if (Warp.LaneIdx < warps)
+        {
+            value = scratchValue[Warp.LaneIdx];
+            index = scratchIndex[Warp.LaneIdx];
+        }
+        else
+        {
+            value = NegInf;
+            index = -1;
+        }
+
+        for (int o = Warp.WarpSize / 2; o > 0; o >>= 1)
+        {
+            float ov = Warp.ShuffleXor(value, o);
+            int oi = Warp.ShuffleXor(index, o);
+            if (Before(ov, oi, value, index))
+            {
+                value = ov;
+                index = oi;
+            }
+        }
+
+        Group.Barrier();
+    }
+}

@@ -1,0 +1,210 @@
+using System;
+using System.Collections.Concurrent;
+using System.Collections.Generic;
+using System.Diagnostics;
+using System.Runtime.CompilerServices;
+using ILGPU;
+using ILGPU.Runtime;
+using ILGPU.Runtime.CPU;
+using ILGPU.Runtime.Cuda;
+using ILGPU.Runtime.OpenCL;
+
+[assembly: InternalsVisibleTo("GemsInjector.Kernels.Ilgpu.Tests")]
+
+namespace GemsInjector.Kernels.Ilgpu;
+
+/// <summary>Which ILGPU accelerator an <see cref="IlgpuDevice"/> drives.</summary>
+public enum IlgpuDeviceKind
+{
+    /// <summary>An NVIDIA GPU through CUDA (the serving path).</summary>
+    Cuda,
+
+    /// <summary>A GPU through OpenCL.</summary>
+    OpenCL,
+
+    /// <summary>ILGPU's CPU accelerator: a GPU simulator (warp 4, groups of at most 16). Correctness tests only: slow.</summary>
+    CpuSimulator,
+}
+
+/// <summary>An ILGPU device could not be created; the message names the device kind and the reason.</summary>
+public sealed class IlgpuDeviceException : Exception
+{
+    /// <summary>Creates the exception.</summary>
+    /// <param name="kind">The device kind that was asked for.</param>
+    /// <param name="message">What went wrong.</param>
+    /// <param name="inner">The underlying exception, if any.</param>
+    public IlgpuDeviceException(IlgpuDeviceKind kind, string message, Exception? inner = null)
+        : base($"Cannot create the ILGPU {kind} device: {message}", inner) => Kind = kind;
+
+    /// <summary>The device kind that was asked for.</summary>
+    public IlgpuDeviceKind Kind { get; }
+}
+
+/// <summary>
+/// One ILGPU context and accelerator, with its kernels compiled lazily (each on its first call, once per device) and
+/// the compile times recorded. Thread-safe for kernel loading; launches go to the accelerator's default stream.
+/// </summary>
+public sealed class IlgpuDevice : IDisposable
+{
+    private readonly Context context;
+    private readonly ConcurrentDictionary<string, TimeSpan> compileTimes = new();
+    private readonly object loadLock = new();
+    private IlgpuKernels? kernels;
+    private bool disposed;
+
+    private IlgpuDevice(IlgpuDeviceKind kind, Context context, Accelerator accelerator)
+    {
+        Kind = kind;
+        this.context = context;
+        Accelerator = accelerator;
+        Name = accelerator.Name;
+        WarpSize = accelerator.WarpSize;
+        MaxGroupSize = accelerator.MaxNumThreadsPerGroup;
+        MultiprocessorCount = kind == IlgpuDeviceKind.CpuSimulator ? 0 : accelerator.NumMultiprocessors;
+        if (accelerator is CudaAccelerator cuda)
+        {
+            Architecture = cuda.Architecture.ToString();
+        }
+
+        // Launch shapes: group sizes are multiples of the warp and never above the accelerator's limit, so the same
+        // kernels run on the simulator (groups of 16) and on CUDA (256 / 512 / 1024).
+        ElementwiseGroupSize = Math.Min(MaxGroupSize, 256);
+        MaxElementwiseGroups = kind == IlgpuDeviceKind.CpuSimulator ? 64 : Math.Max(1, accelerator.NumMultiprocessors) * 32;
+    }
+
+    /// <summary>The kind of accelerator.</summary>
+    public IlgpuDeviceKind Kind { get; }
+
+    /// <summary>The accelerator's name as ILGPU reports it.</summary>
+    public string Name { get; }
+
+    /// <summary>Threads per warp (32 on NVIDIA, 4 on the CPU simulator).</summary>
+    public int WarpSize { get; }
+
+    /// <summary>The largest group (thread block) the accelerator accepts.</summary>
+    public int MaxGroupSize { get; }
+
+    /// <summary>Streaming multiprocessors (CUDA), compute units (OpenCL), 0 on the CPU simulator.</summary>
+    public int MultiprocessorCount { get; }
+
+    /// <summary>The CUDA architecture (e.g. <c>SM_90</c>), or <see langword="null"/> when not CUDA.</summary>
+    public string? Architecture { get; }
+
+    /// <summary>The underlying ILGPU accelerator (allocate buffers on it).</summary>
+    public Accelerator Accelerator { get; }
+
+    /// <summary>The kernels of this device (compiled on first use of each).</summary>
+    public IlgpuKernels Kernels => kernels ??= new IlgpuKernels(this);
+
+    /// <summary>Group size of the element-wise (grid-stride) kernels.</summary>
+    internal int ElementwiseGroupSize { get; }
+
+    /// <summary>Upper bound on groups of an element-wise launch (the loops stride over the rest).</summary>
+    internal int MaxElementwiseGroups { get; }
+
+    /// <summary>First-call compile (load) time of each kernel compiled so far, by kernel name.</summary>
+    public IReadOnlyDictionary<string, TimeSpan> CompileTimes => compileTimes;
+
+    /// <summary>The best device kind on this machine: <see cref="IlgpuDeviceKind.Cuda"/> when a CUDA device exists, else <see langword="null"/>.</summary>
+    /// <returns>The kind, or <see langword="null"/> when no GPU is usable.</returns>
+    public static IlgpuDeviceKind? DetectBest()
+    {
+        try
+        {
+            using var ctx = Context.Create(b => b.Cuda());
+            return ctx.GetCudaDevices().Count > 0 ? IlgpuDeviceKind.Cuda : null;
+        }
+        catch (Exception)
+        {
+            return null;
+        }
+    }
+
+    /// <summary>Creates a device of the given kind (the first device of that kind).</summary>
+    /// <param name="kind">The accelerator kind.</param>
+    /// <returns>The device; dispose it to release the accelerator.</returns>
+    /// <exception cref="IlgpuDeviceException">No such device, or its driver failed; the message says which and why.</exception>
+    public static IlgpuDevice Create(IlgpuDeviceKind kind)
+    {
+        Context? ctx = null;
+        try
+        {
+            switch (kind)
+            {
+                case IlgpuDeviceKind.Cuda:
+                    ctx = Context.Create(b => b.Cuda().Optimize(OptimizationLevel.O2));
+                    if (ctx.GetCudaDevices().Count == 0)
+                    {
+                        throw new IlgpuDeviceException(kind, "no CUDA device found (is libcuda.so on the library path and an NVIDIA driver installed?).");
+                    }
+
+                    return new IlgpuDevice(kind, ctx, ctx.CreateCudaAccelerator(0));
+                case IlgpuDeviceKind.OpenCL:
+                    ctx = Context.Create(b => b.OpenCL().Optimize(OptimizationLevel.O2));
+                    if (ctx.GetCLDevices().Count == 0)
+                    {
+                        throw new IlgpuDeviceException(kind, "no OpenCL device with the features ILGPU needs was found.");
+                    }
+
+                    return new IlgpuDevice(kind, ctx, ctx.CreateCLAccelerator(0));
+                case IlgpuDeviceKind.CpuSimulator:
+                    ctx = Context.Create(b => b.CPU().Optimize(OptimizationLevel.O1));
+                    return new IlgpuDevice(kind, ctx, ctx.CreateCPUAccelerator(0));
+                default:
+                    throw new ArgumentOutOfRangeException(nameof(kind), kind, "Unknown ILGPU device kind.");
+            }
+        }
+        catch (IlgpuDeviceException)
+        {
+            ctx?.Dispose();
+            throw;
+        }
+        catch (Exception ex) when (ex is not ArgumentOutOfRangeException)
+        {
+            ctx?.Dispose();
+            throw new IlgpuDeviceException(kind, $"{ex.GetType().Name}: {ex.Message}", ex);
+        }
+    }
+
+    /// <summary>Loads (compiles) a kernel once and records how long it took.</summary>
+    internal T Load<T>(ref T? slot, string name, Func<Accelerator, T> load)
+        where T : class
+    {
+        lock (loadLock)
+        {
+            ObjectDisposedException.ThrowIf(disposed, this);
+            if (slot is null)
+            {
+                var watch = Stopwatch.StartNew();
+                slot = load(Accelerator);
+                compileTimes[name] = watch.Elapsed;
+            }
+
+            return slot;
+        }
+    }
+
+    /// <summary>Waits for all launched kernels to finish.</summary>
+    public void Synchronize() => Accelerator.Synchronize();
+
+    /// <inheritdoc/>
+    public override string ToString() =>
+        $"{Kind} '{Name}' (warp {WarpSize}, groups <= {MaxGroupSize}{(MultiprocessorCount > 0 ? $", {MultiprocessorCount} SMs" : string.Empty)}{(Architecture is null ? string.Empty : ", " + Architecture)})";
+
+    /// <inheritdoc/>
+    public void Dispose()
+    {
+        lock (loadLock)
+        {
+            if (disposed)
+            {
+                return;
+            }
+
+            disposed = true;
+        }
+
+        Accelerator.Dispose();
+        context.Dispose();
+    }
+}

@@ -1,0 +1,71 @@
+using System;
+using ILGPU;
+using ILGPU.Runtime;
+
+namespace GemsInjector.Kernels.Ilgpu;
+
+/// <summary>
+/// The ILGPU kernels of one <see cref="IlgpuDevice"/> over device views (contiguous, row-major). Each kernel is compiled
+/// on its first call and cached. Launches are asynchronous on the accelerator's default stream; call
+/// <see cref="IlgpuDevice.Synchronize"/> before reading results on the host. Arguments are checked on the host
+/// (lengths against shapes) and throw <see cref="ArgumentException"/>.
+/// </summary>
+public sealed partial class IlgpuKernels
+{
+    private readonly IlgpuDevice device;
+
+    internal IlgpuKernels(IlgpuDevice device) => this.device = device;
+
+    /// <summary>The device the kernels run on.</summary>
+    public IlgpuDevice Device => device;
+
+    private KernelConfig Elementwise(long n)
+    {
+        int group = device.ElementwiseGroupSize;
+        long groups = Math.Min((n + group - 1) / group, device.MaxElementwiseGroups);
+        return new KernelConfig((int)Math.Max(groups, 1), group);
+    }
+
+    private int RowGroupSize(long cols)
+    {
+        int want = cols <= 1024 ? 128 : cols <= 4096 ? 256 : cols <= 16384 ? 512 : 1024;
+        int size = Math.Min(device.MaxGroupSize, want);
+        return Math.Max(device.WarpSize, size / device.WarpSize * device.WarpSize);
+    }
+
+    private static void CheckLength<T>(ArrayView<T> view, long expected, string name)
+        where T : unmanaged
+    {
+        if (view.Length != expected)
+        {
+            throw new ArgumentException($"'{name}' has {view.Length} elements; the shape needs {expected}.", name);
+        }
+    }
+
+    private static void CheckAtLeast<T>(ArrayView<T> view, long expected, string name)
+        where T : unmanaged
+    {
+        if (view.Length < expected)
+        {
+            throw new ArgumentException($"'{name}' has {view.Length} elements; the shape needs at least {expected}.", name);
+        }
+    }
+
+    private static int CheckInt(long n, string name)
+    {
+        if (n < 0 || n > int.MaxValue)
+        {
+            throw new ArgumentOutOfRangeException(name, n, "Element counts must be in [0, 2^31).");
+        }
+
+        return (int)n;
+    }
+
+    private static void CheckPositive(int value, string name)
+    {
+        if (value < 0)
+        {
+            throw new ArgumentOutOfRangeException(name, value, "Must not be negative.");
+        }
+    }
+}
