@@ -1,0 +1,680 @@
+using System;
+using System.Runtime.CompilerServices;
+using System.Runtime.Intrinsics;
+using System.Threading;
+using System.Threading.Tasks;
+
+namespace GemsInjector.Kernels.Cpu;
+
+/// <summary>
+/// One (batched) matrix product C[b] = alpha * A[b] B[b] (+ C[b] when <see cref="Accumulate"/>): A is [M, K] and B is
+/// [K, N] with any element strides (so transposed views need no copy), C is a contiguous float32 [M, N] per batch.
+/// </summary>
+internal unsafe struct GemmProblem
+{
+    public void* A;
+    public long RowStrideA;
+    public long ColStrideA;
+    public long BatchStrideA;
+    public void* B;
+    public long RowStrideB;
+    public long ColStrideB;
+    public long BatchStrideB;
+    public float* C;
+    public long BatchStrideC;
+    public long M;
+    public long N;
+    public long K;
+    public long Batch;
+    public float Alpha;
+
+    /// <summary>C already holds a value (addmm's beta * self) that the product is added to.</summary>
+    public bool Accumulate;
+}
+
+/// <summary>
+/// A blocked, packed float32 GEMM (BLIS loop order): B is packed in [KC x NR] micro-panels and A in [MR x KC]
+/// micro-panels (16-bit inputs are widened while packing), and an 8 x 32 AVX-512 register tile (8 x 16 with Vector256)
+/// accumulates with fused multiply-adds. Work is split over threads in tiles of up to 1024 rows x 512 columns, taken
+/// dynamically. Products with at most 4 rows (decode) take a GEMV path that streams B once without packing.
+/// </summary>
+internal static unsafe class Gemm
+{
+    internal const int MR = 8;
+    internal const int KC = 256;
+    internal const int MC = 128;
+    internal const int NC = 512;
+    private const int TaskRows = 1024;
+    private const double ParallelFlops = 4e6;
+    private const long GemvParallelElements = 1 << 17;
+
+    private const int SlotPackA = 0;
+    private const int SlotPackB = 1;
+    private const int SlotGemvA = 2;
+    private const int SlotGemvW = 3;
+
+    /// <summary>The register tile's width: 32 columns with AVX-512, else 16.</summary>
+    internal static int NR => Vector512.IsHardwareAccelerated ? 32 : 16;
+
+    public static void Run<T>(GemmProblem p)
+        where T : struct, IKernelElement
+    {
+        if (p.M == 0 || p.N == 0 || p.Batch == 0)
+        {
+            return;
+        }
+
+        if (p.K == 0)
+        {
+            if (!p.Accumulate)
+            {
+                new Span<float>(p.C, checked((int)(p.M * p.N * p.Batch))).Clear();
+            }
+
+            return;
+        }
+
+        if (p.M <= 4 && (p.ColStrideB == 1 || p.RowStrideB == 1))
+        {
+            for (long b = 0; b < p.Batch; b++)
+            {
+                Gemv<T>(p, b);
+            }
+
+            return;
+        }
+
+        long mTasks = (p.M + TaskRows - 1) / TaskRows;
+        long nTasks = (p.N + NC - 1) / NC;
+        long tasks = p.Batch * mTasks * nTasks;
+        double flops = 2.0 * p.M * p.N * p.K * p.Batch;
+        int threads = flops < ParallelFlops ? 1 : (int)Math.Min(Environment.ProcessorCount, tasks);
+        if (threads <= 1)
+        {
+            for (long t = 0; t < tasks; t++)
+            {
+                Tile<T>(p, t, mTasks, nTasks);
+            }
+
+            return;
+        }
+
+        long next = -1;
+        Parallel.For(0, threads, _ =>
+        {
+            for (long t = Interlocked.Increment(ref next); t < tasks; t = Interlocked.Increment(ref next))
+            {
+                Tile<T>(p, t, mTasks, nTasks);
+            }
+        });
+    }
+
+    private static void Tile<T>(GemmProblem p, long task, long mTasks, long nTasks)
+        where T : struct, IKernelElement
+    {
+        long batch = task / (mTasks * nTasks);
+        long rest = task % (mTasks * nTasks);
+        long rowStart = rest / nTasks * TaskRows;
+        long rowEnd = Math.Min(p.M, rowStart + TaskRows);
+        long colStart = rest % nTasks * NC;
+        int nc = (int)Math.Min(NC, p.N - colStart);
+        int nr = NR;
+        byte* a = (byte*)p.A + batch * p.BatchStrideA * T.Size;
+        byte* b = (byte*)p.B + batch * p.BatchStrideB * T.Size;
+        float* c = p.C + batch * p.BatchStrideC;
+        float* packA = KernelScratch.Floats(SlotPackA, (long)MC * KC);
+        float* packB = KernelScratch.Floats(SlotPackB, (long)KC * (NC + 32));
+        float* tile = stackalloc float[MR * 32];
+        for (long pc = 0; pc < p.K; pc += KC)
+        {
+            int kc = (int)Math.Min(KC, p.K - pc);
+            bool accumulate = p.Accumulate || pc > 0;
+            for (int jr = 0; jr < nc; jr += nr)
+            {
+                PackB<T>(b, p.RowStrideB, p.ColStrideB, pc, kc, colStart + jr, Math.Min(nr, nc - jr), nr, packB + (long)jr * kc);
+            }
+
+            for (long ic = rowStart; ic < rowEnd; ic += MC)
+            {
+                int mc = (int)Math.Min(MC, rowEnd - ic);
+                for (int ir = 0; ir < mc; ir += MR)
+                {
+                    PackA<T>(a, p.RowStrideA, p.ColStrideA, ic + ir, Math.Min(MR, mc - ir), pc, kc, packA + (long)ir * kc);
+                }
+
+                for (int jr = 0; jr < nc; jr += nr)
+                {
+                    float* bPanel = packB + (long)jr * kc;
+                    int cols = Math.Min(nr, nc - jr);
+                    for (int ir = 0; ir < mc; ir += MR)
+                    {
+                        float* aPanel = packA + (long)ir * kc;
+                        int rows = Math.Min(MR, mc - ir);
+                        float* cTile = c + (ic + ir) * p.N + colStart + jr;
+                        if (rows == MR && cols == nr)
+                        {
+                            Kernel(aPanel, bPanel, kc, cTile, p.N, p.Alpha, accumulate);
+                        }
+                        else
+                        {
+                            Kernel(aPanel, bPanel, kc, tile, nr, p.Alpha, accumulate: false);
+                            for (int r = 0; r < rows; r++)
+                            {
+                                float* target = cTile + r * p.N;
+                                float* source = tile + r * nr;
+                                for (int j = 0; j < cols; j++)
+                                {
+                                    target[j] = accumulate ? target[j] + source[j] : source[j];
+                                }
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    /// <summary>Packs rows [row, row + rows) x columns [pc, pc + kc) of A as packed[p * MR + r], zero-padding to MR rows.</summary>
+    private static void PackA<T>(byte* a, long rowStride, long colStride, long row, int rows, long pc, int kc, float* packed)
+        where T : struct, IKernelElement
+    {
+        for (int r = 0; r < MR; r++)
+        {
+            float* d = packed + r;
+            if (r >= rows)
+            {
+                for (int q = 0; q < kc; q++)
+                {
+                    d[q * MR] = 0f;
+                }
+
+                continue;
+            }
+
+            long start = (row + r) * rowStride + pc * colStride;
+            if (colStride == 1)
+            {
+                for (int q = 0; q < kc; q++)
+                {
+                    d[q * MR] = T.Load(a, start + q);
+                }
+            }
+            else
+            {
+                for (int q = 0; q < kc; q++)
+                {
+                    d[q * MR] = T.Load(a, start + q * colStride);
+                }
+            }
+        }
+    }
+
+    /// <summary>Packs rows [pc, pc + kc) x columns [col, col + cols) of B as packed[p * nr + j], zero-padding to nr columns.</summary>
+    private static void PackB<T>(byte* b, long rowStride, long colStride, long pc, int kc, long col, int cols, int nr, float* packed)
+        where T : struct, IKernelElement
+    {
+        if (colStride == 1 && cols == nr)
+        {
+            for (int q = 0; q < kc; q++)
+            {
+                byte* source = b + ((pc + q) * rowStride + col) * T.Size;
+                if (typeof(T) == typeof(Float32Element))
+                {
+                    if (nr == 32 && Vector512.IsHardwareAccelerated)
+                    {
+                        Vector512.Load((float*)source).Store(packed + q * nr);
+                        Vector512.Load((float*)source + 16).Store(packed + q * nr + 16);
+                    }
+                    else
+                    {
+                        Vector256.Load((float*)source).Store(packed + q * nr);
+                        Vector256.Load((float*)source + 8).Store(packed + q * nr + 8);
+                    }
+                }
+                else
+                {
+                    T.Widen(source, packed + q * nr, nr);
+                }
+            }
+
+            return;
+        }
+
+        if (cols < nr)
+        {
+            for (int q = 0; q < kc; q++)
+            {
+                new Span<float>(packed + q * nr + cols, nr - cols).Clear();
+            }
+        }
+
+        for (int j = 0; j < cols; j++)
+        {
+            long start = pc * rowStride + (col + j) * colStride;
+            float* d = packed + j;
+            if (rowStride == 1)
+            {
+                for (int q = 0; q < kc; q++)
+                {
+                    d[q * nr] = T.Load(b, start + q);
+                }
+            }
+            else
+            {
+                for (int q = 0; q < kc; q++)
+                {
+                    d[q * nr] = T.Load(b, start + q * rowStride);
+                }
+            }
+        }
+    }
+
+    /// <summary>c[MR x NR] = alpha * (packed A panel x packed B panel) (+ c when <paramref name="accumulate"/>).</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static void Kernel(float* a, float* b, int kc, float* c, long ldc, float alpha, bool accumulate)
+    {
+        if (Vector512.IsHardwareAccelerated)
+        {
+            Kernel512(a, b, kc, c, ldc, alpha, accumulate);
+        }
+        else
+        {
+            Kernel256(a, b, kc, c, ldc, alpha, accumulate);
+        }
+    }
+
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    private static void Kernel512(float* a, float* b, int kc, float* c, long ldc, float alpha, bool accumulate)
+    {
+        Vector512<float> c00 = default, c01 = default, c10 = default, c11 = default, c20 = default, c21 = default, c30 = default, c31 = default;
+        Vector512<float> c40 = default, c41 = default, c50 = default, c51 = default, c60 = default, c61 = default, c70 = default, c71 = default;
+        for (int q = 0; q < kc; q++)
+        {
+            Vector512<float> b0 = Vector512.Load(b);
+            Vector512<float> b1 = Vector512.Load(b + 16);
+            Vector512<float> x = Vector512.Create(a[0]);
+            c00 = Vector512.FusedMultiplyAdd(x, b0, c00);
+            c01 = Vector512.FusedMultiplyAdd(x, b1, c01);
+            x = Vector512.Create(a[1]);
+            c10 = Vector512.FusedMultiplyAdd(x, b0, c10);
+            c11 = Vector512.FusedMultiplyAdd(x, b1, c11);
+            x = Vector512.Create(a[2]);
+            c20 = Vector512.FusedMultiplyAdd(x, b0, c20);
+            c21 = Vector512.FusedMultiplyAdd(x, b1, c21);
+            x = Vector512.Create(a[3]);
+            c30 = Vector512.FusedMultiplyAdd(x, b0, c30);
+            c31 = Vector512.FusedMultiplyAdd(x, b1, c31);
+            x = Vector512.Create(a[4]);
+            c40 = Vector512.FusedMultiplyAdd(x, b0, c40);
+            c41 = Vector512.FusedMultiplyAdd(x, b1, c41);
+            x = Vector512.Create(a[5]);
+            c50 = Vector512.FusedMultiplyAdd(x, b0, c50);
+            c51 = Vector512.FusedMultiplyAdd(x, b1, c51);
+            x = Vector512.Create(a[6]);
+            c60 = Vector512.FusedMultiplyAdd(x, b0, c60);
+            c61 = Vector512.FusedMultiplyAdd(x, b1, c61);
+            x = Vector512.Create(a[7]);
+            c70 = Vector512.FusedMultiplyAdd(x, b0, c70);
+            c71 = Vector512.FusedMultiplyAdd(x, b1, c71);
+            a += MR;
+            b += 32;
+        }
+
+        Vector512<float> s = Vector512.Create(alpha);
+        Store512(c, c00, c01, s, accumulate);
+        Store512(c + ldc, c10, c11, s, accumulate);
+        Store512(c + 2 * ldc, c20, c21, s, accumulate);
+        Store512(c + 3 * ldc, c30, c31, s, accumulate);
+        Store512(c + 4 * ldc, c40, c41, s, accumulate);
+        Store512(c + 5 * ldc, c50, c51, s, accumulate);
+        Store512(c + 6 * ldc, c60, c61, s, accumulate);
+        Store512(c + 7 * ldc, c70, c71, s, accumulate);
+    }
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static void Store512(float* c, Vector512<float> v0, Vector512<float> v1, Vector512<float> alpha, bool accumulate)
+    {
+        if (accumulate)
+        {
+            Vector512.FusedMultiplyAdd(v0, alpha, Vector512.Load(c)).Store(c);
+            Vector512.FusedMultiplyAdd(v1, alpha, Vector512.Load(c + 16)).Store(c + 16);
+        }
+        else
+        {
+            (v0 * alpha).Store(c);
+            (v1 * alpha).Store(c + 16);
+        }
+    }
+
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    private static void Kernel256(float* a, float* b, int kc, float* c, long ldc, float alpha, bool accumulate)
+    {
+        Vector256<float> c00 = default, c01 = default, c10 = default, c11 = default, c20 = default, c21 = default, c30 = default, c31 = default;
+        Vector256<float> c40 = default, c41 = default, c50 = default, c51 = default, c60 = default, c61 = default, c70 = default, c71 = default;
+        for (int q = 0; q < kc; q++)
+        {
+            Vector256<float> b0 = Vector256.Load(b);
+            Vector256<float> b1 = Vector256.Load(b + 8);
+            Vector256<float> x = Vector256.Create(a[0]);
+            c00 = Vector256.FusedMultiplyAdd(x, b0, c00);
+            c01 = Vector256.FusedMultiplyAdd(x, b1, c01);
+            x = Vector256.Create(a[1]);
+            c10 = Vector256.FusedMultiplyAdd(x, b0, c10);
+            c11 = Vector256.FusedMultiplyAdd(x, b1, c11);
+            x = Vector256.Create(a[2]);
+            c20 = Vector256.FusedMultiplyAdd(x, b0, c20);
+            c21 = Vector256.FusedMultiplyAdd(x, b1, c21);
+            x = Vector256.Create(a[3]);
+            c30 = Vector256.FusedMultiplyAdd(x, b0, c30);
+            c31 = Vector256.FusedMultiplyAdd(x, b1, c31);
+            x = Vector256.Create(a[4]);
+            c40 = Vector256.FusedMultiplyAdd(x, b0, c40);
+            c41 = Vector256.FusedMultiplyAdd(x, b1, c41);
+            x = Vector256.Create(a[5]);
+            c50 = Vector256.FusedMultiplyAdd(x, b0, c50);
+            c51 = Vector256.FusedMultiplyAdd(x, b1, c51);
+            x = Vector256.Create(a[6]);
+            c60 = Vector256.FusedMultiplyAdd(x, b0, c60);
+            c61 = Vector256.FusedMultiplyAdd(x, b1, c61);
+            x = Vector256.Create(a[7]);
+            c70 = Vector256.FusedMultiplyAdd(x, b0, c70);
+            c71 = Vector256.FusedMultiplyAdd(x, b1, c71);
+            a += MR;
+            b += 16;
+        }
+
+        Vector256<float> s = Vector256.Create(alpha);
+        Store256(c, c00, c01, s, accumulate);
+        Store256(c + ldc, c10, c11, s, accumulate);
+        Store256(c + 2 * ldc, c20, c21, s, accumulate);
+        Store256(c + 3 * ldc, c30, c31, s, accumulate);
+        Store256(c + 4 * ldc, c40, c41, s, accumulate);
+        Store256(c + 5 * ldc, c50, c51, s, accumulate);
+        Store256(c + 6 * ldc, c60, c61, s, accumulate);
+        Store256(c + 7 * ldc, c70, c71, s, accumulate);
+    }
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static void Store256(float* c, Vector256<float> v0, Vector256<float> v1, Vector256<float> alpha, bool accumulate)
+    {
+        if (accumulate)
+        {
+            Vector256.FusedMultiplyAdd(v0, alpha, Vector256.Load(c)).Store(c);
+            Vector256.FusedMultiplyAdd(v1, alpha, Vector256.Load(c + 8)).Store(c + 8);
+        }
+        else
+        {
+            (v0 * alpha).Store(c);
+            (v1 * alpha).Store(c + 8);
+        }
+    }
+
+    /// <summary>
+    /// At most 4 rows: widen A's rows once, then stream B exactly once. B row-major (column stride 1): C rows accumulate
+    /// a * B[p, :] four rows of B at a time. B transposed (row stride 1, the nn.Linear weight layout W[n, k]): each
+    /// output is a dot product of an A row with a contiguous W row. Columns are split over threads for large B.
+    /// </summary>
+    private static void Gemv<T>(GemmProblem p, long batch)
+        where T : struct, IKernelElement
+    {
+        int m = (int)p.M;
+        int k = checked((int)p.K);
+        byte* a = (byte*)p.A + batch * p.BatchStrideA * T.Size;
+        float* rowsA = KernelScratch.Floats(SlotGemvA, (long)m * k);
+        for (int i = 0; i < m; i++)
+        {
+            long start = i * p.RowStrideA;
+            for (int q = 0; q < k; q++)
+            {
+                rowsA[(long)i * k + q] = T.Load(a, start + q * p.ColStrideA);
+            }
+        }
+
+        GemmProblem q2 = p;
+        q2.B = (byte*)p.B + batch * p.BatchStrideB * T.Size;
+        q2.C = p.C + batch * p.BatchStrideC;
+        nint aRows = (nint)rowsA;
+        bool transposed = p.ColStrideB != 1;
+        long n = p.N;
+        int threads = (long)k * n < GemvParallelElements ? 1 : Environment.ProcessorCount;
+        long chunk = (n + threads - 1) / threads;
+        chunk = (chunk + 63) / 64 * 64;
+        threads = (int)((n + chunk - 1) / chunk);
+        if (threads <= 1)
+        {
+            GemvColumns<T>(q2, (float*)aRows, 0, n, transposed);
+            return;
+        }
+
+        Parallel.For(0, threads, t =>
+        {
+            long start = t * chunk;
+            long end = Math.Min(n, start + chunk);
+            if (start < end)
+            {
+                GemvColumns<T>(q2, (float*)aRows, start, end, transposed);
+            }
+        });
+    }
+
+    private static void GemvColumns<T>(GemmProblem p, float* rowsA, long start, long end, bool transposed)
+        where T : struct, IKernelElement
+    {
+        if (transposed)
+        {
+            GemvDot<T>(p, rowsA, start, end);
+        }
+        else
+        {
+            GemvAxpy<T>(p, rowsA, start, end);
+        }
+    }
+
+    /// <summary>C[i, j] (+)= alpha * dot(A[i, :], W[j, :]) where W[j, q] = B[q, j] is contiguous in q.</summary>
+    private static void GemvDot<T>(GemmProblem p, float* rowsA, long start, long end)
+        where T : struct, IKernelElement
+    {
+        int m = (int)p.M;
+        int k = (int)p.K;
+        float* widened = typeof(T) == typeof(Float32Element) ? null : KernelScratch.Floats(SlotGemvW, 4L * k);
+        for (long j = start; j < end; j += 4)
+        {
+            int rows = (int)Math.Min(4, end - j);
+            float* w0 = Row<T>(p, j, 0, rows, widened);
+            float* w1 = Row<T>(p, j, 1, rows, widened);
+            float* w2 = Row<T>(p, j, 2, rows, widened);
+            float* w3 = Row<T>(p, j, 3, rows, widened);
+            for (int i = 0; i < m; i++)
+            {
+                float* x = rowsA + (long)i * k;
+                Dot4(x, w0, w1, w2, w3, k, out float d0, out float d1, out float d2, out float d3);
+                float* c = p.C + i * p.N + j;
+                Put(c, 0, rows, d0, p.Alpha, p.Accumulate);
+                Put(c, 1, rows, d1, p.Alpha, p.Accumulate);
+                Put(c, 2, rows, d2, p.Alpha, p.Accumulate);
+                Put(c, 3, rows, d3, p.Alpha, p.Accumulate);
+            }
+        }
+    }
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static void Put(float* c, int r, int rows, float dot, float alpha, bool accumulate)
+    {
+        if (r < rows)
+        {
+            c[r] = accumulate ? c[r] + alpha * dot : alpha * dot;
+        }
+    }
+
+    /// <summary>Row <paramref name="r"/> of the 4-row block of W at column <paramref name="j"/> as float32 (row 0 repeated past the end).</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static float* Row<T>(GemmProblem p, long j, int r, int rows, float* widened)
+        where T : struct, IKernelElement
+    {
+        long column = j + (r < rows ? r : 0);
+        byte* source = (byte*)p.B + column * p.ColStrideB * T.Size;
+        if (typeof(T) == typeof(Float32Element))
+        {
+            return (float*)source;
+        }
+
+        float* d = widened + (long)r * p.K;
+        T.Widen(source, d, (int)p.K);
+        return d;
+    }
+
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    private static void Dot4(float* x, float* w0, float* w1, float* w2, float* w3, int k, out float d0, out float d1, out float d2, out float d3)
+    {
+        int q = 0;
+        float s0 = 0, s1 = 0, s2 = 0, s3 = 0;
+        if (Vector512.IsHardwareAccelerated)
+        {
+            Vector512<float> a0 = default, a1 = default, a2 = default, a3 = default;
+            for (; q <= k - 16; q += 16)
+            {
+                Vector512<float> v = Vector512.Load(x + q);
+                a0 = Vector512.FusedMultiplyAdd(v, Vector512.Load(w0 + q), a0);
+                a1 = Vector512.FusedMultiplyAdd(v, Vector512.Load(w1 + q), a1);
+                a2 = Vector512.FusedMultiplyAdd(v, Vector512.Load(w2 + q), a2);
+                a3 = Vector512.FusedMultiplyAdd(v, Vector512.Load(w3 + q), a3);
+            }
+
+            s0 = Vector512.Sum(a0);
+            s1 = Vector512.Sum(a1);
+            s2 = Vector512.Sum(a2);
+            s3 = Vector512.Sum(a3);
+        }
+        else if (Vector256.IsHardwareAccelerated)
+        {
+            Vector256<float> a0 = default, a1 = default, a2 = default, a3 = default;
+            for (; q <= k - 8; q += 8)
+            {
+                Vector256<float> v = Vector256.Load(x + q);
+                a0 = Vector256.FusedMultiplyAdd(v, Vector256.Load(w0 + q), a0);
+                a1 = Vector256.FusedMultiplyAdd(v, Vector256.Load(w1 + q), a1);
+                a2 = Vector256.FusedMultiplyAdd(v, Vector256.Load(w2 + q), a2);
+                a3 = Vector256.FusedMultiplyAdd(v, Vector256.Load(w3 + q), a3);
+            }
+
+            s0 = Vector256.Sum(a0);
+            s1 = Vector256.Sum(a1);
+            s2 = Vector256.Sum(a2);
+            s3 = Vector256.Sum(a3);
+        }
+
+        for (; q < k; q++)
+        {
+            s0 = MathF.FusedMultiplyAdd(x[q], w0[q], s0);
+            s1 = MathF.FusedMultiplyAdd(x[q], w1[q], s1);
+            s2 = MathF.FusedMultiplyAdd(x[q], w2[q], s2);
+            s3 = MathF.FusedMultiplyAdd(x[q], w3[q], s3);
+        }
+
+        d0 = s0;
+        d1 = s1;
+        d2 = s2;
+        d3 = s3;
+    }
+
+    /// <summary>C[i, cols] (+)= alpha * sum_q A[i, q] * B[q, cols], four rows of B per pass, in column chunks that stay in L1.</summary>
+    private static void GemvAxpy<T>(GemmProblem p, float* rowsA, long start, long end)
+        where T : struct, IKernelElement
+    {
+        const int Chunk = 512;
+        int m = (int)p.M;
+        int k = (int)p.K;
+        float* sums = stackalloc float[4 * Chunk];
+        float* widened = stackalloc float[4 * Chunk];
+        float* zeros = stackalloc float[Chunk];
+        new Span<float>(zeros, Chunk).Clear();
+        for (long col = start; col < end; col += Chunk)
+        {
+            int width = (int)Math.Min(Chunk, end - col);
+            new Span<float>(sums, 4 * Chunk).Clear();
+            for (int q = 0; q < k; q += 4)
+            {
+                int depth = Math.Min(4, k - q);
+                float* b0 = BRow<T>(p, q, col, width, widened);
+                float* b1 = depth > 1 ? BRow<T>(p, q + 1, col, width, widened + Chunk) : zeros;
+                float* b2 = depth > 2 ? BRow<T>(p, q + 2, col, width, widened + 2 * Chunk) : zeros;
+                float* b3 = depth > 3 ? BRow<T>(p, q + 3, col, width, widened + 3 * Chunk) : zeros;
+                for (int i = 0; i < m; i++)
+                {
+                    float* x = rowsA + (long)i * k + q;
+                    float x0 = x[0];
+                    float x1 = depth > 1 ? x[1] : 0f;
+                    float x2 = depth > 2 ? x[2] : 0f;
+                    float x3 = depth > 3 ? x[3] : 0f;
+                    Axpy4(sums + i * Chunk, b0, b1, b2, b3, x0, x1, x2, x3, width);
+                }
+            }
+
+            for (int i = 0; i < m; i++)
+            {
+                float* c = p.C + i * p.N + col;
+                float* s = sums + i * Chunk;
+                for (int j = 0; j < width; j++)
+                {
+                    c[j] = p.Accumulate ? c[j] + p.Alpha * s[j] : p.Alpha * s[j];
+                }
+            }
+        }
+    }
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static float* BRow<T>(GemmProblem p, long q, long col, int width, float* widened)
+        where T : struct, IKernelElement
+    {
+        byte* source = (byte*)p.B + (q * p.RowStrideB + col) * T.Size;
+        if (typeof(T) == typeof(Float32Element))
+        {
+            return (float*)source;
+        }
+
+        T.Widen(source, widened, width);
+        return widened;
+    }
+
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    private static void Axpy4(float* s, float* b0, float* b1, float* b2, float* b3, float x0, float x1, float x2, float x3, int width)
+    {
+        int j = 0;
+        if (Vector512.IsHardwareAccelerated)
+        {
+            Vector512<float> v0 = Vector512.Create(x0), v1 = Vector512.Create(x1), v2 = Vector512.Create(x2), v3 = Vector512.Create(x3);
+            for (; j <= width - 16; j += 16)
+            {
+                Vector512<float> acc = Vector512.Load(s + j);
+                acc = Vector512.FusedMultiplyAdd(v0, Vector512.Load(b0 + j), acc);
+                acc = Vector512.FusedMultiplyAdd(v1, Vector512.Load(b1 + j), acc);
+                acc = Vector512.FusedMultiplyAdd(v2, Vector512.Load(b2 + j), acc);
+                acc = Vector512.FusedMultiplyAdd(v3, Vector512.Load(b3 + j), acc);
+                acc.Store(s + j);
+            }
+        }
+        else if (Vector256.IsHardwareAccelerated)
+        {
+            Vector256<float> v0 = Vector256.Create(x0), v1 = Vector256.Create(x1), v2 = Vector256.Create(x2), v3 = Vector256.Create(x3);
+            for (; j <= width - 8; j += 8)
+            {
+                Vector256<float> acc = Vector256.Load(s + j);
+                acc = Vector256.FusedMultiplyAdd(v0, Vector256.Load(b0 + j), acc);
+                acc = Vector256.FusedMultiplyAdd(v1, Vector256.Load(b1 + j), acc);
+                acc = Vector256.FusedMultiplyAdd(v2, Vector256.Load(b2 + j), acc);
+                acc = Vector256.FusedMultiplyAdd(v3, Vector256.Load(b3 + j), acc);
+                acc.Store(s + j);
+            }
+        }
+
+        for (; j < width; j++)
+        {
+            float acc = s[j];
+            acc = MathF.FusedMultiplyAdd(x0, b0[j], acc);
+            acc = MathF.FusedMultiplyAdd(x1, b1[j], acc);
+            acc = MathF.FusedMultiplyAdd(x2, b2[j], acc);
+            acc = MathF.FusedMultiplyAdd(x3, b3[j], acc);
+            s[j] = acc;
+        }
+    }
+}

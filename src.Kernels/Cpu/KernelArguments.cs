@@ -1,0 +1,163 @@
+using System;
+using System.Runtime.InteropServices;
+using System.Threading;
+using GemsInjector.Kernels.Tensors;
+using TorchSharp;
+
+namespace GemsInjector.Kernels.Cpu;
+
+/// <summary>The element type of a floating-point tensor these kernels accept.</summary>
+internal enum KernelDType
+{
+    Float32,
+    Float16,
+    BFloat16,
+}
+
+/// <summary>
+/// Boundary checks and metadata for the matmul, attention, rotary, embedding and reduction kernels: float32, float16
+/// and bfloat16 CPU tensors, matching dtypes between arguments, strides without TorchSharp's managed overhead.
+/// </summary>
+internal static unsafe class KernelArguments
+{
+    private const string Library = "LibTorchSharp";
+
+    /// <summary>0: not tried; 1: native stride getter; -1: managed fallback.</summary>
+    private static int strideState;
+
+    /// <summary>Throws unless <paramref name="tensor"/> is a float32, float16 or bfloat16 CPU tensor; returns its element type.</summary>
+    public static KernelDType Floating(string operatorName, torch.Tensor? tensor, string argumentName)
+    {
+        CpuTensor(operatorName, tensor, argumentName);
+        return tensor!.dtype switch
+        {
+            torch.ScalarType.Float32 => KernelDType.Float32,
+            torch.ScalarType.Float16 => KernelDType.Float16,
+            torch.ScalarType.BFloat16 => KernelDType.BFloat16,
+            _ => throw new ArgumentException(
+                $"{operatorName}: argument '{argumentName}' has dtype {tensor.dtype}, but this CPU kernel supports Float32, Float16 and BFloat16 only.",
+                argumentName),
+        };
+    }
+
+    /// <summary>Throws unless <paramref name="tensor"/> is a non-null CPU tensor.</summary>
+    public static void CpuTensor(string operatorName, torch.Tensor? tensor, string argumentName)
+    {
+        if (tensor is null)
+        {
+            throw new ArgumentNullException(argumentName, $"{operatorName}: argument '{argumentName}' is null.");
+        }
+
+        if (tensor.device_type != DeviceType.CPU)
+        {
+            throw new ArgumentException(
+                $"{operatorName}: argument '{argumentName}' is on device '{tensor.device}', but this kernel runs on the CPU (device 'cpu').",
+                argumentName);
+        }
+    }
+
+    /// <summary>Throws unless <paramref name="other"/> has the same floating dtype as <paramref name="first"/>.</summary>
+    public static void SameDType(string operatorName, torch.Tensor first, string firstName, torch.Tensor? other, string otherName)
+    {
+        KernelDType kind = Floating(operatorName, other, otherName);
+        if (first.dtype != other!.dtype)
+        {
+            throw new ArgumentException(
+                $"{operatorName}: argument '{otherName}' has dtype {other.dtype} but argument '{firstName}' has dtype {first.dtype}; they must match.",
+                otherName);
+        }
+
+        _ = kind;
+    }
+
+    /// <summary>Throws unless <paramref name="tensor"/> is an int32 or int64 CPU tensor; returns whether it is int64.</summary>
+    public static bool IndexTensor(string operatorName, torch.Tensor? tensor, string argumentName)
+    {
+        CpuTensor(operatorName, tensor, argumentName);
+        return tensor!.dtype switch
+        {
+            torch.ScalarType.Int64 => true,
+            torch.ScalarType.Int32 => false,
+            _ => throw new ArgumentException(
+                $"{operatorName}: argument '{argumentName}' has dtype {tensor.dtype}, but it must be Int64 or Int32.", argumentName),
+        };
+    }
+
+    /// <summary>The TorchSharp scalar type of <paramref name="kind"/>.</summary>
+    public static torch.ScalarType ScalarType(KernelDType kind) => kind switch
+    {
+        KernelDType.Float16 => torch.ScalarType.Float16,
+        KernelDType.BFloat16 => torch.ScalarType.BFloat16,
+        _ => torch.ScalarType.Float32,
+    };
+
+    /// <summary>The address of the first element (storage offset applied); null for an empty tensor.</summary>
+    public static void* Data(torch.Tensor tensor) => tensor.numel() == 0 ? null : TorchNative.Data(tensor);
+
+    /// <summary>The shape of <paramref name="tensor"/> (fast native getters).</summary>
+    public static long[] Shape(torch.Tensor tensor) => TorchNative.Shape(tensor);
+
+    /// <summary>The strides of <paramref name="tensor"/>, in elements.</summary>
+    public static long[] Strides(torch.Tensor tensor, int rank)
+    {
+        if (Volatile.Read(ref strideState) > 0 || (strideState == 0 && TryNative(tensor)))
+        {
+            var strides = new long[rank];
+            IntPtr handle = tensor.Handle;
+            for (int i = 0; i < rank; i++)
+            {
+                strides[i] = THSTensor_stride(handle, i);
+            }
+
+            GC.KeepAlive(tensor);
+            return strides;
+        }
+
+        return tensor.stride();
+    }
+
+    /// <summary>Formats a shape as <c>[2, 3]</c>.</summary>
+    public static string Format(long[] shape) => TensorChecks.Format(shape);
+
+    /// <summary>Normalizes a possibly negative dimension index for a tensor of <paramref name="rank"/> dimensions.</summary>
+    public static int Dimension(string operatorName, long dim, int rank, long[] shape, string argumentName)
+    {
+        int effectiveRank = Math.Max(rank, 1);
+        if (dim < -effectiveRank || dim >= effectiveRank)
+        {
+            throw new ArgumentOutOfRangeException(
+                argumentName, dim,
+                $"{operatorName}: dimension {dim} is out of range for 'input' of shape {Format(shape)} (expected a value in [{-effectiveRank}, {effectiveRank - 1}]).");
+        }
+
+        return (int)(dim < 0 ? dim + effectiveRank : dim);
+    }
+
+    private static bool TryNative(torch.Tensor tensor)
+    {
+        bool works;
+        try
+        {
+            _ = TorchNative.Shape(tensor); // installs LibTorchSharp's resolver for this assembly
+            long[] managed = tensor.stride();
+            works = true;
+            for (int i = 0; works && i < managed.Length; i++)
+            {
+                works = THSTensor_stride(tensor.Handle, i) == managed[i];
+            }
+
+            GC.KeepAlive(tensor);
+        }
+        catch (Exception e) when (e is DllNotFoundException or EntryPointNotFoundException or BadImageFormatException)
+        {
+            works = false;
+        }
+
+        Volatile.Write(ref strideState, works ? 1 : -1);
+        return works;
+    }
+
+    [DllImport(Library)]
+    [SuppressGCTransition]
+    private static extern long THSTensor_stride(IntPtr tensor, long dimension);
+}
