@@ -20,6 +20,9 @@ internal static class GemsKernelCatalog
         (OperatorTable.Mul, new KernelRegistration((BinaryKernel)CpuTensorKernels.Mul, Cpu)),
         (OperatorTable.Silu, new KernelRegistration((UnaryKernel)CpuTensorKernels.Silu, Cpu)),
         (OperatorTable.RmsNorm, new KernelRegistration((WeightedNormKernel)CpuTensorKernels.RmsNorm, Cpu)),
+        (OperatorTable.Mm, new KernelRegistration((BinaryKernel)CpuTensorKernels.Mm, Cpu)),
+        (OperatorTable.Addmm, new KernelRegistration((AddmmKernel)CpuTensorKernels.Addmm, Cpu)),
+        (OperatorTable.Bmm, new KernelRegistration((BinaryKernel)CpuTensorKernels.Bmm, Cpu)),
     ];
 
     private static Kernels.GeluApproximation ToKernel(GeluApproximation approximate) =>
