@@ -91,6 +91,12 @@ public sealed class OperatorListAnalyzer : DiagnosticAnalyzer
                 continue;
             }
 
+            if (!WorkerRules.HasUsableListArguments(attribute))
+            {
+                // Not an array of string constants: the compiler reports that; nothing sound to check here.
+                continue;
+            }
+
             var include = WorkerRules.OperatorList(attribute, KnownNames.IncludeProperty);
             var exclude = WorkerRules.OperatorList(attribute, KnownNames.ExcludeProperty);
             if (include is null && exclude is null)

@@ -30,7 +30,7 @@ public sealed class GeneratorCachingTests
             }
         }
 
-        [GemsWorker]
+        [GemsWorker(Include = ["add", "silu_and_mul"], Exclude = new string[0])]
         public partial class SecondRunner
         {
         }
@@ -158,6 +158,30 @@ public sealed class GeneratorCachingTests
         Assert.Equal(Make().GetHashCode(), Make().GetHashCode());
         Assert.Equal(new WorkerModel(Make(), "USE_FLAGGEMS"), new WorkerModel(Make(), "USE_FLAGGEMS"));
         Assert.NotEqual(new WorkerModel(Make(), "USE_FLAGGEMS"), new WorkerModel(Make(), "OTHER"));
+    }
+
+    [Fact]
+    public void OperatorListsAreEquatableByValue_NullAndEmptyApart()
+    {
+        static WorkerCandidate Make(string[]? include, string[]? exclude) => new(
+            "Contoso",
+            EquatableArray<ContainingTypeModel>.Empty,
+            "partial class",
+            "ModelRunner",
+            "Contoso.ModelRunner",
+            "Contoso.ModelRunner.GemsWorker.g.cs",
+            null,
+            null,
+            include?.ToEquatableArray(),
+            exclude?.ToEquatableArray());
+
+        Assert.Equal(Make(new[] { "add", "mul" }, null), Make(new[] { "add", "mul" }, null));
+        Assert.Equal(Make(new[] { "add", "mul" }, null).GetHashCode(), Make(new[] { "add", "mul" }, null).GetHashCode());
+        Assert.NotEqual(Make(new[] { "add", "mul" }, null), Make(new[] { "mul", "add" }, null));
+        Assert.NotEqual(Make(new[] { "add" }, null), Make(null, new[] { "add" }));
+        Assert.NotEqual(Make(null, null), Make(System.Array.Empty<string>(), null));
+        Assert.NotEqual(Make(null, null), Make(null, System.Array.Empty<string>()));
+        Assert.Equal(Make(System.Array.Empty<string>(), null), Make(System.Array.Empty<string>(), null));
     }
 
     private static void Walk(Type type, Type[] forbidden, HashSet<Type> seen, string path)

@@ -57,6 +57,14 @@ public sealed class GeneratorRobustnessTests
     [InlineData("""
         [GemsWorker] public partial class UnknownAttribute { }
         """)]
+    [InlineData("""
+        using GemsInjector;
+        [GemsWorker(Include = "add")] public partial class NotAnArray { }
+        [GemsWorker(Exclude = new[] { 1, 2 })] public partial class NotStrings { }
+        [GemsWorker(Include = new[] { System.Environment.NewLine })] public partial class NotConstant { }
+        [GemsWorker(Exclude = [.. new[] { "add" }])] public partial class Spread { }
+        [GemsWorker(Include = )] public partial class Missing { }
+        """)]
     public void InvalidOrBrokenCode_ProducesNoFileAndNoGeneratorError(string source)
     {
         var run = GeneratorHarness.Run(null, source);

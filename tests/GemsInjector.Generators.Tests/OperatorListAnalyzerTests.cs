@@ -8,6 +8,7 @@ using GemsInjector.Generators.Tests.Infrastructure;
 using Microsoft.CodeAnalysis;
 using Microsoft.CodeAnalysis.CSharp;
 using Microsoft.CodeAnalysis.CSharp.Testing;
+using Microsoft.CodeAnalysis.Diagnostics;
 using Microsoft.CodeAnalysis.Testing;
 using Xunit;
 using Verify = GemsInjector.Generators.Tests.Infrastructure.AnalyzerVerifier<GemsInjector.Generators.Analyzers.OperatorListAnalyzer>;
@@ -197,6 +198,30 @@ public sealed class OperatorListAnalyzerTests
         }
         """,
         StandInRuntime(withOperatorNames: false));
+
+    /// <summary>Lists that do not compile: no analyzer failure (AD0001), and no GEMS005 guessed from a broken argument.</summary>
+    [Fact]
+    public async Task BrokenListArguments_DoNotFailTheAnalyzer()
+    {
+        var compilation = GeneratorHarness.CreateCompilation("""
+            using GemsInjector;
+            [GemsWorker(Include = "add")] public partial class NotAnArray { }
+            [GemsWorker(Exclude = new[] { 1, 2 })] public partial class NotStrings { }
+            [GemsWorker(Include = new[] { System.Environment.NewLine })] public partial class NotConstant { }
+            [GemsWorker(Exclude = [.. new[] { "nope" }])] public partial class Spread { }
+            [GemsWorker(Include = )] public partial class Missing { }
+            [GemsWorker(Include = new[] { "add", "nope", )] public partial class Unfinished { }
+            """);
+        var diagnostics = await compilation
+            .WithAnalyzers(ImmutableArray.Create<DiagnosticAnalyzer>(new OperatorListAnalyzer()))
+            .GetAnalyzerDiagnosticsAsync();
+        Assert.DoesNotContain(diagnostics, d => d.Id == "AD0001");
+
+        // Only the unfinished list still binds to string constants (the parser closes it): its "nope" is reported.
+        var unknown = Assert.Single(diagnostics);
+        Assert.Equal("GEMS005", unknown.Id);
+        Assert.Contains("\"nope\"", unknown.GetMessage(), StringComparison.Ordinal);
+    }
 
     [Theory]
     [InlineData("", "", 0)]
