@@ -129,9 +129,16 @@ internal static unsafe class Gemm
         {
             int kc = (int)Math.Min(KC, p.K - pc);
             bool accumulate = p.Accumulate || pc > 0;
-            for (int jr = 0; jr < nc; jr += nr)
+            if (p.ColStrideB == 1)
             {
-                PackB<T>(b, p.RowStrideB, p.ColStrideB, pc, kc, colStart + jr, Math.Min(nr, nc - jr), nr, packB + (long)jr * kc);
+                PackBRows<T>(b, p.RowStrideB, pc, kc, colStart, nc, nr, packB);
+            }
+            else
+            {
+                for (int jr = 0; jr < nc; jr += nr)
+                {
+                    PackB<T>(b, p.RowStrideB, p.ColStrideB, pc, kc, colStart + jr, Math.Min(nr, nc - jr), nr, packB + (long)jr * kc);
+                }
             }
 
             for (long ic = rowStart; ic < rowEnd; ic += MC)
@@ -204,6 +211,61 @@ internal static unsafe class Gemm
                 for (int q = 0; q < kc; q++)
                 {
                     d[q * MR] = T.Load(a, start + q * colStride);
+                }
+            }
+        }
+    }
+
+    /// <summary>
+    /// Packs a row-major block of B (column stride 1), rows [pc, pc + kc) x columns [col, col + nc), into nr-wide micro-panels,
+    /// reading each source row sequentially (one 2 KiB run per row instead of 32 scattered 128-byte pieces).
+    /// </summary>
+    private static void PackBRows<T>(byte* b, long rowStride, long pc, int kc, long col, int nc, int nr, float* packed)
+        where T : struct, IKernelElement
+    {
+        int full = nc / nr * nr;
+        float* row = stackalloc float[NC];
+        for (int q = 0; q < kc; q++)
+        {
+            byte* source = b + ((pc + q) * rowStride + col) * T.Size;
+            float* values;
+            if (typeof(T) == typeof(Float32Element))
+            {
+                values = (float*)source;
+            }
+            else
+            {
+                T.Widen(source, row, nc);
+                values = row;
+            }
+
+            for (int jr = 0; jr < full; jr += nr)
+            {
+                float* d = packed + (long)jr * kc + q * nr;
+                if (nr == 32 && Vector512.IsHardwareAccelerated)
+                {
+                    Vector512.Load(values + jr).Store(d);
+                    Vector512.Load(values + jr + 16).Store(d + 16);
+                }
+                else
+                {
+                    Vector256.Load(values + jr).Store(d);
+                    Vector256.Load(values + jr + 8).Store(d + 8);
+                }
+            }
+
+            if (full < nc)
+            {
+                float* d = packed + (long)full * kc + q * nr;
+                int j = 0;
+                for (; j < nc - full; j++)
+                {
+                    d[j] = values[full + j];
+                }
+
+                for (; j < nr; j++)
+                {
+                    d[j] = 0f;
                 }
             }
         }
@@ -581,7 +643,7 @@ internal static unsafe class Gemm
     private static void GemvAxpy<T>(GemmProblem p, float* rowsA, long start, long end)
         where T : struct, IKernelElement
     {
-        const int Chunk = 512;
+        const int Chunk = 1024;
         int m = (int)p.M;
         int k = (int)p.K;
         float* sums = stackalloc float[4 * Chunk];
