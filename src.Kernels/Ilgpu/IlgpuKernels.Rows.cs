@@ -1,0 +1,214 @@
+using System;
+using ILGPU;
+using ILGPU.Runtime;
+
+namespace GemsInjector.Kernels.Ilgpu;
+
+public sealed partial class IlgpuKernels
+{
+    private Action<KernelConfig, ArrayView<float>, ArrayView<float>, ArrayView<float>, int, float>? rmsNormF32;
+    private Action<KernelConfig, ArrayView<float>, ArrayView<float>, ArrayView<float>, int, float>? fusedAddRmsNormF32;
+    private Action<KernelConfig, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, int, float, int, int>? layerNormF32;
+    private Action<KernelConfig, ArrayView<float>, ArrayView<float>, int, int>? softmaxF32, sumF32;
+    private Action<KernelConfig, ArrayView<float>, ArrayView<float>, int>? amaxF32;
+    private Action<KernelConfig, ArrayView<float>, ArrayView<long>, int>? argmaxF32;
+    private Action<KernelConfig, ArrayView<float>, ArrayView<float>, ArrayView<long>, int, int>? topkF32;
+
+    private KernelConfig Rows(int rows, int cols) => new(rows, RowGroupSize(cols));
+
+    private int CheckRows<T>(ArrayView<T> x, int cols, string name)
+        where T : unmanaged
+    {
+        if (cols <= 0)
+        {
+            throw new ArgumentOutOfRangeException(nameof(cols), cols, "The row length must be positive.");
+        }
+
+        if (x.Length % cols != 0)
+        {
+            throw new ArgumentException($"'{name}' has {x.Length} elements, not a multiple of the row length {cols}.", name);
+        }
+
+        return CheckInt(x.Length / cols, name);
+    }
+
+    /// <summary>RMS norm over the last dim: y = x / √(mean(x²) + eps) · weight.</summary>
+    /// <param name="x">Input [rows, cols].</param>
+    /// <param name="weight">[cols].</param>
+    /// <param name="y">Output [rows, cols] (may be <paramref name="x"/>).</param>
+    /// <param name="cols">Row length.</param>
+    /// <param name="epsilon">Added to the mean square.</param>
+    public void RmsNorm(ArrayView<float> x, ArrayView<float> weight, ArrayView<float> y, int cols, float epsilon)
+    {
+        int rows = CheckRows(x, cols, nameof(x));
+        CheckLength(weight, cols, nameof(weight));
+        CheckLength(y, x.Length, nameof(y));
+        if (rows == 0)
+        {
+            return;
+        }
+
+        device.Load(ref rmsNormF32, nameof(RowKernels.RmsNormF32), acc => acc.LoadStreamKernel<ArrayView<float>, ArrayView<float>, ArrayView<float>, int, float>(RowKernels.RmsNormF32))(
+            Rows(rows, cols), x, weight, y, cols, epsilon);
+    }
+
+    /// <summary>vLLM <c>fused_add_rms_norm</c>, in place: residual = x + residual; x = rms_norm(residual)·weight.</summary>
+    /// <param name="x">Input [rows, cols]; receives the normalized result.</param>
+    /// <param name="residual">[rows, cols]; receives x + residual.</param>
+    /// <param name="weight">[cols].</param>
+    /// <param name="cols">Row length.</param>
+    /// <param name="epsilon">Added to the mean square.</param>
+    public void FusedAddRmsNorm(ArrayView<float> x, ArrayView<float> residual, ArrayView<float> weight, int cols, float epsilon)
+    {
+        int rows = CheckRows(x, cols, nameof(x));
+        CheckLength(residual, x.Length, nameof(residual));
+        CheckLength(weight, cols, nameof(weight));
+        if (rows == 0)
+        {
+            return;
+        }
+
+        device.Load(ref fusedAddRmsNormF32, nameof(RowKernels.FusedAddRmsNormF32), acc => acc.LoadStreamKernel<ArrayView<float>, ArrayView<float>, ArrayView<float>, int, float>(RowKernels.FusedAddRmsNormF32))(
+            Rows(rows, cols), x, residual, weight, cols, epsilon);
+    }
+
+    /// <summary><c>aten::layer_norm</c> over the last dim (biased variance).</summary>
+    /// <param name="x">Input [rows, cols].</param>
+    /// <param name="weight">[cols], or an empty view for none.</param>
+    /// <param name="bias">[cols], or an empty view for none.</param>
+    /// <param name="y">Output [rows, cols] (may be <paramref name="x"/>).</param>
+    /// <param name="cols">Row length.</param>
+    /// <param name="epsilon">Added to the variance.</param>
+    public void LayerNorm(ArrayView<float> x, ArrayView<float> weight, ArrayView<float> bias, ArrayView<float> y, int cols, float epsilon)
+    {
+        int rows = CheckRows(x, cols, nameof(x));
+        if (weight.Length != 0)
+        {
+            CheckLength(weight, cols, nameof(weight));
+        }
+
+        if (bias.Length != 0)
+        {
+            CheckLength(bias, cols, nameof(bias));
+        }
+
+        CheckLength(y, x.Length, nameof(y));
+        if (rows == 0)
+        {
+            return;
+        }
+
+        device.Load(ref layerNormF32, nameof(RowKernels.LayerNormF32),
+            acc => acc.LoadStreamKernel<ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, int, float, int, int>(RowKernels.LayerNormF32))(
+            Rows(rows, cols), x, weight, bias, y, cols, epsilon, weight.Length != 0 ? 1 : 0, bias.Length != 0 ? 1 : 0);
+    }
+
+    /// <summary>Softmax over the last dim.</summary>
+    /// <param name="x">Input [rows, cols].</param>
+    /// <param name="y">Output [rows, cols] (may be <paramref name="x"/>).</param>
+    /// <param name="cols">Row length.</param>
+    public void Softmax(ArrayView<float> x, ArrayView<float> y, int cols) => SoftmaxCore(x, y, cols, 0);
+
+    /// <summary>Log-softmax over the last dim.</summary>
+    /// <param name="x">Input [rows, cols].</param>
+    /// <param name="y">Output [rows, cols] (may be <paramref name="x"/>).</param>
+    /// <param name="cols">Row length.</param>
+    public void LogSoftmax(ArrayView<float> x, ArrayView<float> y, int cols) => SoftmaxCore(x, y, cols, 1);
+
+    private void SoftmaxCore(ArrayView<float> x, ArrayView<float> y, int cols, int log)
+    {
+        int rows = CheckRows(x, cols, nameof(x));
+        CheckLength(y, x.Length, nameof(y));
+        if (rows == 0)
+        {
+            return;
+        }
+
+        device.Load(ref softmaxF32, nameof(RowKernels.SoftmaxF32), acc => acc.LoadStreamKernel<ArrayView<float>, ArrayView<float>, int, int>(RowKernels.SoftmaxF32))(
+            Rows(rows, cols), x, y, cols, log);
+    }
+
+    /// <summary>Sum over the last dim: output[rows].</summary>
+    /// <param name="x">Input [rows, cols].</param>
+    /// <param name="output">[rows].</param>
+    /// <param name="cols">Row length.</param>
+    public void Sum(ArrayView<float> x, ArrayView<float> output, int cols) => SumCore(x, output, cols, 0);
+
+    /// <summary>Mean over the last dim: output[rows].</summary>
+    /// <param name="x">Input [rows, cols].</param>
+    /// <param name="output">[rows].</param>
+    /// <param name="cols">Row length.</param>
+    public void Mean(ArrayView<float> x, ArrayView<float> output, int cols) => SumCore(x, output, cols, 1);
+
+    private void SumCore(ArrayView<float> x, ArrayView<float> output, int cols, int mean)
+    {
+        int rows = CheckRows(x, cols, nameof(x));
+        CheckLength(output, rows, nameof(output));
+        if (rows == 0)
+        {
+            return;
+        }
+
+        device.Load(ref sumF32, nameof(RowKernels.SumF32), acc => acc.LoadStreamKernel<ArrayView<float>, ArrayView<float>, int, int>(RowKernels.SumF32))(
+            Rows(rows, cols), x, output, cols, mean);
+    }
+
+    /// <summary><c>aten::amax</c> over the last dim (NaN propagates): output[rows].</summary>
+    /// <param name="x">Input [rows, cols].</param>
+    /// <param name="output">[rows].</param>
+    /// <param name="cols">Row length.</param>
+    public void Amax(ArrayView<float> x, ArrayView<float> output, int cols)
+    {
+        int rows = CheckRows(x, cols, nameof(x));
+        CheckLength(output, rows, nameof(output));
+        if (rows == 0)
+        {
+            return;
+        }
+
+        device.Load(ref amaxF32, nameof(RowKernels.AmaxF32), acc => acc.LoadStreamKernel<ArrayView<float>, ArrayView<float>, int>(RowKernels.AmaxF32))(
+            Rows(rows, cols), x, output, cols);
+    }
+
+    /// <summary><c>aten::argmax</c> over the last dim: first index of the maximum (a NaN counts as the maximum).</summary>
+    /// <param name="x">Input [rows, cols].</param>
+    /// <param name="output">[rows] int64 indices.</param>
+    /// <param name="cols">Row length.</param>
+    public void Argmax(ArrayView<float> x, ArrayView<long> output, int cols)
+    {
+        int rows = CheckRows(x, cols, nameof(x));
+        CheckLength(output, rows, nameof(output));
+        if (rows == 0)
+        {
+            return;
+        }
+
+        device.Load(ref argmaxF32, nameof(RowKernels.ArgmaxF32), acc => acc.LoadStreamKernel<ArrayView<float>, ArrayView<long>, int>(RowKernels.ArgmaxF32))(
+            Rows(rows, cols), x, output, cols);
+    }
+
+    /// <summary><c>aten::topk</c> over the last dim (largest, sorted; ties by lower index; NaN largest), for small k.</summary>
+    /// <param name="x">Input [rows, cols].</param>
+    /// <param name="values">[rows, k].</param>
+    /// <param name="indices">[rows, k] int64.</param>
+    /// <param name="cols">Row length.</param>
+    /// <param name="k">How many, 0 ≤ k ≤ cols (one pass over the row per k: meant for k up to a few dozen).</param>
+    public void TopK(ArrayView<float> x, ArrayView<float> values, ArrayView<long> indices, int cols, int k)
+    {
+        int rows = CheckRows(x, cols, nameof(x));
+        if (k < 0 || k > cols)
+        {
+            throw new ArgumentOutOfRangeException(nameof(k), k, $"k must be in [0, {cols}].");
+        }
+
+        CheckLength(values, (long)rows * k, nameof(values));
+        CheckLength(indices, (long)rows * k, nameof(indices));
+        if (rows == 0 || k == 0)
+        {
+            return;
+        }
+
+        device.Load(ref topkF32, nameof(RowKernels.TopKF32), acc => acc.LoadStreamKernel<ArrayView<float>, ArrayView<float>, ArrayView<long>, int, int>(RowKernels.TopKF32))(
+            Rows(rows, cols), x, values, indices, cols, k);
+    }
+}
