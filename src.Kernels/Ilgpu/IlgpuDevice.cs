@@ -11,6 +11,9 @@ using ILGPU.Runtime.OpenCL;
 
 [assembly: InternalsVisibleTo("GemsInjector.Kernels.Ilgpu.Tests")]
 
+// ILGPU generates kernel launchers in a dynamic assembly of this name; internal kernel argument structs need it.
+[assembly: InternalsVisibleTo("ILGPURuntime")]
+
 namespace GemsInjector.Kernels.Ilgpu;
 
 /// <summary>Which ILGPU accelerator an <see cref="IlgpuDevice"/> drives.</summary>

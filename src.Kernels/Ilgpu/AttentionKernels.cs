@@ -1,0 +1,182 @@
+using ILGPU;
+
+namespace GemsInjector.Kernels.Ilgpu;
+
+/// <summary>Shape of a scaled-dot-product attention call (q [B, Hq, Lq, D]; k, v [B, Hkv, Lk, D]; all contiguous).</summary>
+internal struct AttentionShape
+{
+    public int Heads;
+    public int KvHeads;
+    public int Lq;
+    public int Lk;
+    public int D;
+    public float Scale;
+    public int Causal;
+    public int HasMask;
+
+    /// <summary>Additive mask strides per batch, head and query row (0 broadcasts); key stride is 1.</summary>
+    public long MaskBatch;
+    public long MaskHead;
+    public long MaskRow;
+
+    /// <summary>Queries per group and keys per tile (the dynamic shared memory is sized from them).</summary>
+    public int BlockQ;
+    public int BlockK;
+}
+
+/// <summary>
+/// Flash-style attention: one group per (block of BlockQ queries, head, batch); key / value tiles of BlockK rows are
+/// staged in dynamic shared memory, scores and the running (max, sum) per query row are kept there too, and the
+/// output accumulator is rescaled per tile (online softmax). Causal is top-left (key j visible to query i when j ≤ i,
+/// as PyTorch's is_causal); grouped-query attention maps head h to kv head h / (Heads / KvHeads). A fully masked row
+/// gives NaN, as PyTorch's math path does.
+/// Shared floats: 2·BlockQ·D (Q, O) + 2·BlockK·D (K, V) + BlockQ·BlockK (scores) + 3·BlockQ (max, sum, rescale).
+/// </summary>
+internal static class AttentionKernels
+{
+    public static int SharedFloats(int blockQ, int blockK, int d) => 2 * blockQ * d + 2 * blockK * d + blockQ * blockK + 3 * blockQ;
+
+    [IlgpuKernel]
+    public static void AttentionF32(ArrayView<float> q, ArrayView<float> k, ArrayView<float> v, ArrayView<float> mask, ArrayView<float> output, AttentionShape s)
+    {
+        var shared = SharedMemory.GetDynamic<float>();
+        int bq = s.BlockQ;
+        int bk = s.BlockK;
+        int d = s.D;
+        var sq = shared.SubView(0, bq * d);
+        var so = shared.SubView(bq * d, bq * d);
+        var sk = shared.SubView(2 * bq * d, bk * d);
+        var sv = shared.SubView(2 * bq * d + bk * d, bk * d);
+        var ss = shared.SubView(2 * bq * d + 2 * bk * d, bq * bk);
+        var sm = shared.SubView(2 * bq * d + 2 * bk * d + bq * bk, bq);
+        var sl = shared.SubView(2 * bq * d + 2 * bk * d + bq * bk + bq, bq);
+        var sa = shared.SubView(2 * bq * d + 2 * bk * d + bq * bk + 2 * bq, bq);
+
+        int tid = Group.IdxX;
+        int g = Group.DimX;
+        int q0 = Grid.IdxX * bq;
+        int h = Grid.IdxY;
+        int batch = Grid.IdxZ;
+        int kvh = h / (s.Heads / s.KvHeads);
+        long qBase = (((long)batch * s.Heads + h) * s.Lq + q0) * d;
+        long kBase = ((long)batch * s.KvHeads + kvh) * s.Lk * d;
+        long maskBase = batch * s.MaskBatch + h * s.MaskHead;
+
+        for (int e = tid; e < bq * d; e += g)
+        {
+            int i = e / d;
+            sq[e] = q0 + i < s.Lq ? q[qBase + e] : 0f;
+            so[e] = 0f;
+        }
+
+        for (int i = tid; i < bq; i += g)
+        {
+            sm[i] = GpuMath.NegInf;
+            sl[i] = 0f;
+        }
+
+        Group.Barrier();
+        int kEnd = s.Lk;
+        if (s.Causal != 0 && q0 + bq < kEnd)
+        {
+            kEnd = q0 + bq;
+        }
+
+        for (int k0 = 0; k0 < kEnd; k0 += bk)
+        {
+            for (int e = tid; e < bk * d; e += g)
+            {
+                int j = e / d;
+                bool inside = k0 + j < s.Lk;
+                sk[e] = inside ? k[kBase + (long)k0 * d + e] : 0f;
+                sv[e] = inside ? v[kBase + (long)k0 * d + e] : 0f;
+            }
+
+            Group.Barrier();
+            for (int e = tid; e < bq * bk; e += g)
+            {
+                int i = e / bk;
+                int j = e - i * bk;
+                int gi = q0 + i;
+                int gj = k0 + j;
+                float score = GpuMath.NegInf;
+                if (gi < s.Lq && gj < s.Lk && (s.Causal == 0 || gj <= gi))
+                {
+                    float dot = 0f;
+                    for (int t = 0; t < d; t++)
+                    {
+                        dot += sq[i * d + t] * sk[j * d + t];
+                    }
+
+                    score = dot * s.Scale;
+                    if (s.HasMask != 0)
+                    {
+                        score += mask[maskBase + gi * s.MaskRow + gj];
+                    }
+                }
+
+                ss[e] = score;
+            }
+
+            Group.Barrier();
+            for (int i = tid; i < bq; i += g)
+            {
+                float mOld = sm[i];
+                float mNew = mOld;
+                for (int j = 0; j < bk; j++)
+                {
+                    mNew = GpuMath.MaxNaN(mNew, ss[i * bk + j]);
+                }
+
+                float alpha = 1f;
+                float rowSum = 0f;
+                if (mNew == GpuMath.NegInf)
+                {
+                    for (int j = 0; j < bk; j++)
+                    {
+                        ss[i * bk + j] = 0f;
+                    }
+                }
+                else
+                {
+                    alpha = GpuMath.Exp(mOld - mNew);
+                    for (int j = 0; j < bk; j++)
+                    {
+                        float p = GpuMath.Exp(ss[i * bk + j] - mNew);
+                        ss[i * bk + j] = p;
+                        rowSum += p;
+                    }
+                }
+
+                sm[i] = mNew;
+                sl[i] = sl[i] * alpha + rowSum;
+                sa[i] = alpha;
+            }
+
+            Group.Barrier();
+            for (int e = tid; e < bq * d; e += g)
+            {
+                int i = e / d;
+                int c = e - i * d;
+                float acc = so[e] * sa[i];
+                for (int j = 0; j < bk; j++)
+                {
+                    acc += ss[i * bk + j] * sv[j * d + c];
+                }
+
+                so[e] = acc;
+            }
+
+            Group.Barrier();
+        }
+
+        for (int e = tid; e < bq * d; e += g)
+        {
+            int i = e / d;
+            if (q0 + i < s.Lq)
+            {
+                output[qBase + e] = so[e] / sl[i];
+            }
+        }
+    }
+}

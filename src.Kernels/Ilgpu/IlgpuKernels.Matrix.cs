@@ -1,0 +1,247 @@
+using System;
+using ILGPU;
+using ILGPU.Runtime;
+
+namespace GemsInjector.Kernels.Ilgpu;
+
+public sealed partial class IlgpuKernels
+{
+    private Action<KernelConfig, ArrayView<long>, ArrayView<float>, ArrayView<float>, ArrayView<float>, int, int, int, int, int, int>? rotaryF32;
+    private Action<KernelConfig, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, GemmShape>? gemmF32;
+    private Action<KernelConfig, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, AttentionShape>? attentionF32;
+
+    /// <summary>
+    /// vLLM <c>rotary_embedding</c>, in place on query [tokens, numHeads·headSize] and key [tokens, numKvHeads·headSize]
+    /// (key may be empty) with cos_sin_cache [maxPositions, rotaryDim] (cos half then sin half). Positions must lie in
+    /// [0, maxPositions) (not checked on the device).
+    /// </summary>
+    /// <param name="positions">[tokens] int64 positions.</param>
+    /// <param name="query">Query, rotated in place.</param>
+    /// <param name="key">Key, rotated in place, or an empty view.</param>
+    /// <param name="cosSinCache">[maxPositions, rotaryDim].</param>
+    /// <param name="headSize">Elements per head.</param>
+    /// <param name="rotaryDim">Leading elements of each head that are rotated (even, ≤ headSize).</param>
+    /// <param name="isNeox">neox (halves) when true, interleaved (GPT-J pairs) when false.</param>
+    public void RotaryEmbedding(ArrayView<long> positions, ArrayView<float> query, ArrayView<float> key, ArrayView<float> cosSinCache,
+        int headSize, int rotaryDim, bool isNeox)
+    {
+        int tokens = CheckInt(positions.Length, nameof(positions));
+        if (headSize <= 0 || rotaryDim <= 0 || rotaryDim > headSize || rotaryDim % 2 != 0)
+        {
+            throw new ArgumentOutOfRangeException(nameof(rotaryDim), rotaryDim, $"rotaryDim must be even and in (0, headSize = {headSize}].");
+        }
+
+        if (cosSinCache.Length % rotaryDim != 0)
+        {
+            throw new ArgumentException($"'cosSinCache' has {cosSinCache.Length} elements, not a multiple of rotaryDim {rotaryDim}.", nameof(cosSinCache));
+        }
+
+        if (tokens == 0)
+        {
+            return;
+        }
+
+        long perToken = (long)headSize * tokens;
+        if (query.Length % perToken != 0 || key.Length % perToken != 0)
+        {
+            throw new ArgumentException($"query ({query.Length}) and key ({key.Length}) must hold tokens·heads·headSize elements ({tokens} tokens, headSize {headSize}).");
+        }
+
+        int heads = CheckInt(query.Length / perToken, nameof(query));
+        int kvHeads = CheckInt(key.Length / perToken, nameof(key));
+        int pairs = (heads + kvHeads) * rotaryDim / 2;
+        device.Load(ref rotaryF32, nameof(RotaryKernels.RotaryF32),
+            acc => acc.LoadStreamKernel<ArrayView<long>, ArrayView<float>, ArrayView<float>, ArrayView<float>, int, int, int, int, int, int>(RotaryKernels.RotaryF32))(
+            Rows(tokens, pairs), positions, query, key, cosSinCache, heads, kvHeads, headSize, rotaryDim, isNeox ? 1 : 0, kvHeads > 0 ? 1 : 0);
+    }
+
+    /// <summary><c>aten::mm</c>: c[M, N] = a[M, K] · b[K, N] (b given as [N, K] when <paramref name="transposeB"/>, as in a linear layer).</summary>
+    /// <param name="a">[M, K].</param>
+    /// <param name="b">[K, N], or [N, K] when transposed.</param>
+    /// <param name="c">[M, N] output.</param>
+    /// <param name="m">Rows of a and c.</param>
+    /// <param name="k">Inner dimension.</param>
+    /// <param name="n">Columns of c.</param>
+    /// <param name="transposeB">Whether b is stored [N, K].</param>
+    public void Mm(ArrayView<float> a, ArrayView<float> b, ArrayView<float> c, int m, int k, int n, bool transposeB = false) =>
+        Gemm(a, b, default, c, 1, m, k, n, transposeB, 1f, 0f, biasIsMatrix: false);
+
+    /// <summary><c>aten::bmm</c>: c[i] = a[i] · b[i] for a [batch, M, K], b [batch, K, N] (or [batch, N, K] when transposed).</summary>
+    /// <param name="a">[batch, M, K].</param>
+    /// <param name="b">[batch, K, N] or [batch, N, K].</param>
+    /// <param name="c">[batch, M, N] output.</param>
+    /// <param name="batch">Batch count.</param>
+    /// <param name="m">Rows.</param>
+    /// <param name="k">Inner dimension.</param>
+    /// <param name="n">Columns.</param>
+    /// <param name="transposeB">Whether b is stored [batch, N, K].</param>
+    public void Bmm(ArrayView<float> a, ArrayView<float> b, ArrayView<float> c, int batch, int m, int k, int n, bool transposeB = false) =>
+        Gemm(a, b, default, c, batch, m, k, n, transposeB, 1f, 0f, biasIsMatrix: false);
+
+    /// <summary>
+    /// <c>aten::addmm</c>: c = beta·bias + alpha·(a · b); bias is [N] (broadcast over rows) or [M, N]. With beta = 0 the
+    /// bias is not read (NaN in it does not propagate), as in aten.
+    /// </summary>
+    /// <param name="bias">[N] or [M, N].</param>
+    /// <param name="a">[M, K].</param>
+    /// <param name="b">[K, N], or [N, K] when transposed.</param>
+    /// <param name="c">[M, N] output.</param>
+    /// <param name="m">Rows.</param>
+    /// <param name="k">Inner dimension.</param>
+    /// <param name="n">Columns.</param>
+    /// <param name="beta">Factor on the bias.</param>
+    /// <param name="alpha">Factor on the product.</param>
+    /// <param name="transposeB">Whether b is stored [N, K].</param>
+    public void Addmm(ArrayView<float> bias, ArrayView<float> a, ArrayView<float> b, ArrayView<float> c, int m, int k, int n,
+        float beta = 1f, float alpha = 1f, bool transposeB = false)
+    {
+        bool matrix = bias.Length == (long)m * n && m != 1;
+        if (!matrix)
+        {
+            CheckLength(bias, n, nameof(bias));
+        }
+
+        Gemm(a, b, bias, c, 1, m, k, n, transposeB, alpha, beta, matrix);
+    }
+
+    private void Gemm(ArrayView<float> a, ArrayView<float> b, ArrayView<float> bias, ArrayView<float> c, int batch, int m, int k, int n,
+        bool transposeB, float alpha, float beta, bool biasIsMatrix)
+    {
+        CheckPositive(batch, nameof(batch));
+        CheckPositive(m, nameof(m));
+        CheckPositive(k, nameof(k));
+        CheckPositive(n, nameof(n));
+        CheckLength(a, (long)batch * m * k, nameof(a));
+        CheckLength(b, (long)batch * k * n, nameof(b));
+        CheckLength(c, (long)batch * m * n, nameof(c));
+        if ((long)batch * m * n == 0)
+        {
+            return;
+        }
+
+        int tile = Math.Min(GemmKernels.MaxTile, (int)Math.Sqrt(device.MaxGroupSize));
+        var shape = new GemmShape
+        {
+            M = m,
+            N = n,
+            K = k,
+            StrideAm = k,
+            StrideAk = 1,
+            StrideBk = transposeB ? 1 : n,
+            StrideBn = transposeB ? k : 1,
+            BatchA = (long)m * k,
+            BatchB = (long)k * n,
+            BatchC = (long)m * n,
+            BatchBias = 0,
+            StrideBiasM = biasIsMatrix ? n : 0,
+            StrideBiasN = 1,
+            Alpha = alpha,
+            Beta = beta,
+            HasBias = bias.Length != 0 ? 1 : 0,
+        };
+        var config = new KernelConfig(new Index3D((n + tile - 1) / tile, (m + tile - 1) / tile, batch), new Index3D(tile, tile, 1));
+        device.Load(ref gemmF32, nameof(GemmKernels.GemmF32),
+            acc => acc.LoadStreamKernel<ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, GemmShape>(GemmKernels.GemmF32))(
+            config, a, b, bias, c, shape);
+    }
+
+    /// <summary>
+    /// <c>aten::scaled_dot_product_attention</c> (no dropout): output = softmax(q·kᵀ·scale + mask) · v, flash-style
+    /// (online softmax over key tiles). q and output [batch, heads, lq, d]; k and v [batch, kvHeads, lk, d] (grouped-query
+    /// when kvHeads &lt; heads; heads must be a multiple of kvHeads). Causal is top-left (query i sees keys j ≤ i), as
+    /// PyTorch's is_causal. The additive mask is [lq, lk], [batch, lq, lk] or [batch, heads, lq, lk], or empty.
+    /// </summary>
+    /// <param name="q">Queries.</param>
+    /// <param name="k">Keys.</param>
+    /// <param name="v">Values.</param>
+    /// <param name="output">Output, shaped as q.</param>
+    /// <param name="batch">Batch size.</param>
+    /// <param name="heads">Query heads.</param>
+    /// <param name="kvHeads">Key / value heads.</param>
+    /// <param name="lq">Query length.</param>
+    /// <param name="lk">Key length.</param>
+    /// <param name="headDim">Head dimension.</param>
+    /// <param name="causal">Top-left causal masking.</param>
+    /// <param name="mask">Additive float mask, or an empty view.</param>
+    /// <param name="scale">Score scale; 1/√headDim when null.</param>
+    public void ScaledDotProductAttention(ArrayView<float> q, ArrayView<float> k, ArrayView<float> v, ArrayView<float> output,
+        int batch, int heads, int kvHeads, int lq, int lk, int headDim, bool causal = false, ArrayView<float> mask = default, float? scale = null)
+    {
+        if (batch < 0 || heads <= 0 || kvHeads <= 0 || heads % kvHeads != 0 || lq < 0 || lk < 0 || headDim <= 0)
+        {
+            throw new ArgumentOutOfRangeException(nameof(heads), $"Invalid attention shape: batch {batch}, heads {heads}, kvHeads {kvHeads}, lq {lq}, lk {lk}, headDim {headDim} (heads must be a multiple of kvHeads).");
+        }
+
+        CheckLength(q, (long)batch * heads * lq * headDim, nameof(q));
+        CheckLength(k, (long)batch * kvHeads * lk * headDim, nameof(k));
+        CheckLength(v, (long)batch * kvHeads * lk * headDim, nameof(v));
+        CheckLength(output, q.Length, nameof(output));
+        long plane = (long)lq * lk;
+        long maskBatch = 0, maskHead = 0;
+        if (mask.Length != 0)
+        {
+            if (mask.Length == (long)batch * heads * plane)
+            {
+                maskBatch = heads * plane;
+                maskHead = plane;
+            }
+            else if (mask.Length == batch * plane)
+            {
+                maskBatch = plane;
+            }
+            else if (mask.Length != plane)
+            {
+                throw new ArgumentException($"'mask' has {mask.Length} elements; expected [lq, lk], [batch, lq, lk] or [batch, heads, lq, lk].", nameof(mask));
+            }
+        }
+
+        if (batch * (long)lq == 0)
+        {
+            return;
+        }
+
+        int group = Math.Min(device.MaxGroupSize, 128);
+        bool simulator = device.Kind == IlgpuDeviceKind.CpuSimulator;
+        int blockQ = simulator ? 4 : 32;
+        int blockK = simulator ? 8 : 32;
+        while (AttentionKernels.SharedFloats(blockQ, blockK, headDim) * sizeof(float) > 48 * 1024 && blockQ + blockK > 2)
+        {
+            if (blockK >= blockQ && blockK > 1)
+            {
+                blockK /= 2;
+            }
+            else
+            {
+                blockQ /= 2;
+            }
+        }
+
+        int sharedFloats = AttentionKernels.SharedFloats(blockQ, blockK, headDim);
+        if (sharedFloats * sizeof(float) > 48 * 1024)
+        {
+            throw new ArgumentOutOfRangeException(nameof(headDim), headDim, "Head dimension too large for 48 KB of shared memory.");
+        }
+
+        var shape = new AttentionShape
+        {
+            Heads = heads,
+            KvHeads = kvHeads,
+            Lq = lq,
+            Lk = lk,
+            D = headDim,
+            Scale = scale ?? 1f / MathF.Sqrt(headDim),
+            Causal = causal ? 1 : 0,
+            HasMask = mask.Length != 0 ? 1 : 0,
+            MaskBatch = maskBatch,
+            MaskHead = maskHead,
+            MaskRow = lk,
+            BlockQ = blockQ,
+            BlockK = blockK,
+        };
+        var config = new KernelConfig(new Index3D((lq + blockQ - 1) / blockQ, heads, batch), new Index3D(group, 1, 1),
+            SharedMemoryConfig.RequestDynamic<float>(sharedFloats));
+        device.Load(ref attentionF32, nameof(AttentionKernels.AttentionF32),
+            acc => acc.LoadStreamKernel<ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, AttentionShape>(AttentionKernels.AttentionF32))(
+            config, q, k, v, mask, output, shape);
+    }
+}
