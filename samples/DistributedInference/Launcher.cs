@@ -1,0 +1,414 @@
+using System;
+using System.Collections.Generic;
+using System.Diagnostics;
+using System.Globalization;
+using System.IO;
+using System.Linq;
+using System.Text.Json;
+using System.Threading;
+using System.Threading.Tasks;
+using GemsInjector;
+using GemsLlm;
+
+namespace DistributedInference;
+
+/// <summary>
+/// Starts the workers (separate processes of this program, as torchrun starts them), gives each RANK, LOCAL_RANK and
+/// WORLD_SIZE and a share of the prompts, collects what they report and prints the fleet table.
+/// </summary>
+internal static class Launcher
+{
+    public const string Guard = "USE_FLAGGEMS";
+    public const int ExitWorkerFailed = 1;
+    public const int ExitUsage = 2;
+    public const int ExitGemsRequired = 3;
+    public const int ExitMismatch = 4;
+
+    public static readonly string[] BuiltInPrompts =
+    [
+        "once upon a time there lived a king",
+        "the workers of the cluster start the job",
+        "every node must run the fast kernels",
+        "what does the model say about the sea",
+        "the launcher tells each worker what to do",
+        "a small model runs on the cpu",
+        "the cat and the dog see the moon",
+        "how do the tokens make a story",
+        "first the attention layer then the cache",
+        "the river goes to the sea at night",
+        "we learn to read and write the language",
+        "the queen asks the king for the book",
+    ];
+
+    private const string LogLevelVariable = "GEMS_LOG_LEVEL";
+    private static readonly object ConsoleLock = new();
+
+    /// <summary>GEMS_LOG_LEVEL as the launcher found it; workers get this one, not the launcher's quieter setting.</summary>
+    public static string? OriginalLogLevel { get; private set; }
+
+    [System.Runtime.CompilerServices.MethodImpl(System.Runtime.CompilerServices.MethodImplOptions.NoInlining)]
+    public static int Run(Options options)
+    {
+        var clock = Stopwatch.StartNew();
+
+        // Touching the engine runs its runner's start-up block in this process too: the launcher enables GemsInjector
+        // when its own environment says so, which tells nothing about the workers.
+        var launcherStatus = LlamaModelRunner.Start();
+        Say($"Launcher (pid {Environment.ProcessId}): USE_FLAGGEMS={Environment.GetEnvironmentVariable(Guard) ?? "<unset>"}, GemsInjector {launcherStatus.State.ToString().ToLowerInvariant()}; env scope '{options.Scope.ToString().ToLowerInvariant()}'.");
+
+        var checkpoint = Path.GetFullPath(options.Checkpoint ?? LlamaCheckpoint.DefaultPath);
+        var existed = File.Exists(checkpoint);
+        LlamaCheckpoint.EnsureCreated(checkpoint);
+        Say(existed ? $"Checkpoint: {checkpoint}" : $"Checkpoint: wrote seeded weights to {checkpoint}");
+
+        var prompts = options.Prompts.Count > 0 ? options.Prompts.ToArray() : Enumerable.Range(0, options.PromptCount).Select(i => BuiltInPrompts[i % BuiltInPrompts.Length]).ToArray();
+        var shares = Enumerable.Range(0, options.Workers).Select(rank => prompts.Where((_, index) => index % options.Workers == rank).ToArray()).ToArray();
+        var threads = Math.Max(1, Environment.ProcessorCount / options.Workers);
+        Say($"Starting {options.Workers} workers: {prompts.Length} prompts, {options.MaxNewTokens} new tokens each{(options.Compare ? ", then again on the other kernels to compare" : "")}.");
+
+        var workers = Enumerable.Range(0, options.Workers)
+            .Select(rank => new WorkerProcess(rank, options, new WorkRequest(checkpoint, shares[rank], options.MaxNewTokens, options.Compare, threads)))
+            .ToArray();
+        foreach (var worker in workers)
+        {
+            worker.Start();
+        }
+
+        var deadline = TimeSpan.FromSeconds(options.TimeoutSeconds);
+        Task.WaitAll(workers.Select(worker => worker.Completion).ToArray(), deadline);
+        foreach (var worker in workers.Where(worker => !worker.Completion.IsCompleted))
+        {
+            worker.Kill($"did not finish within {options.TimeoutSeconds} s");
+        }
+
+        var rows = workers.Select(worker => new FleetRow(worker.Rank.ToString(CultureInfo.InvariantCulture), worker.Status ?? Unreported(worker), worker.Result?.TokensPerSecond)).ToArray();
+        Console.WriteLine();
+        Console.WriteLine("Fleet:");
+        Console.Write(FleetTable.Format(rows));
+
+        var exitCode = 0;
+        var failed = workers.Where(worker => worker.Result is null).ToArray();
+        foreach (var worker in failed)
+        {
+            Console.WriteLine($"Worker {worker.Rank} failed: {worker.Error ?? "no result"} (exit code {worker.ExitCode?.ToString(CultureInfo.InvariantCulture) ?? "-"}).");
+            exitCode = ExitWorkerFailed;
+        }
+
+        PrintOutputs(workers);
+        if (options.Compare)
+        {
+            var mismatch = PrintComparison(workers);
+            if (mismatch && exitCode == 0)
+            {
+                exitCode = ExitMismatch;
+            }
+        }
+
+        var notEnabled = rows.Where(row => row.Status.State != GemsState.Enabled).ToArray();
+        if (options.RequireGems && notEnabled.Length > 0)
+        {
+            Console.WriteLine($"--require-gems: {notEnabled.Length} of {rows.Length} workers are not running GemsInjector's kernels (ranks {string.Join(", ", notEnabled.Select(row => row.Rank))}).");
+            exitCode = exitCode == 0 ? ExitGemsRequired : exitCode;
+        }
+
+        if (options.ReportPath is { } reportPath)
+        {
+            WriteReport(reportPath, launcherStatus, workers, exitCode);
+        }
+
+        Console.WriteLine($"Done in {clock.Elapsed.TotalSeconds:F1} s, exit code {exitCode}.");
+        return exitCode;
+    }
+
+    /// <summary>
+    /// Sets the launcher's own guard for the scope. Must run before any method that mentions the engine's types is
+    /// compiled: the engine's start-up block runs when its assembly is first touched, and reads the variable then.
+    /// </summary>
+    public static void ConfigureOwnGuard(EnvScope scope, bool verbose)
+    {
+        // The launcher's own start-up lines would bury the fleet's: keep only its warnings unless asked.
+        OriginalLogLevel = Environment.GetEnvironmentVariable(LogLevelVariable);
+        if (!verbose && OriginalLogLevel is null)
+        {
+            Environment.SetEnvironmentVariable(LogLevelVariable, "Warning");
+        }
+
+        if (scope == EnvScope.None)
+        {
+            Environment.SetEnvironmentVariable(Guard, null);
+        }
+        else if (string.IsNullOrEmpty(Environment.GetEnvironmentVariable(Guard)))
+        {
+            Environment.SetEnvironmentVariable(Guard, "1");
+        }
+    }
+
+    private static GemsStatus Unreported(WorkerProcess worker) => GemsStatus.FromJson(JsonSerializer.Serialize(new
+    {
+        State = "Fallback",
+        Reason = $"The worker reported no status: {worker.Error ?? "it exited early"}",
+        ProcessId = worker.ProcessId,
+        HostName = Environment.MachineName,
+        Rank = worker.Rank,
+    }));
+
+    private static void PrintOutputs(IEnumerable<WorkerProcess> workers)
+    {
+        Console.WriteLine();
+        Console.WriteLine("Generated (greedy):");
+        foreach (var worker in workers.Where(worker => worker.Result is not null))
+        {
+            foreach (var output in worker.Result!.Outputs)
+            {
+                Console.WriteLine($"  [rank {worker.Rank}] {output.Prompt} => {output.Text}");
+            }
+        }
+    }
+
+    private static bool PrintComparison(IEnumerable<WorkerProcess> workers)
+    {
+        Console.WriteLine();
+        Console.WriteLine("GemsInjector vs default kernels, same prompts in each worker:");
+        var mismatch = false;
+        foreach (var worker in workers.Where(worker => worker.Result?.Comparison is not null))
+        {
+            var comparison = worker.Result!.Comparison!;
+            if (comparison.Unavailable is not null)
+            {
+                Console.WriteLine($"  rank {worker.Rank}: default {comparison.DefaultTokensPerSecond:F1} tokens/s; no GemsInjector run ({comparison.Unavailable})");
+                continue;
+            }
+
+            var ok = comparison.TokensIdentical && comparison.LogitsWithinTolerance;
+            mismatch |= !ok;
+            Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
+                $"  rank {worker.Rank}: GemsInjector {comparison.GemsTokensPerSecond:F1} tokens/s, default {comparison.DefaultTokensPerSecond:F1} tokens/s; tokens {(comparison.TokensIdentical ? "identical" : "DIFFER")}; max |logit difference| {comparison.MaxLogitDifference:E2} ({(comparison.LogitsWithinTolerance ? "within" : "OUTSIDE")} tolerance {comparison.Tolerance:E0} + {comparison.Tolerance:E0}*|logit|)"));
+        }
+
+        return mismatch;
+    }
+
+    private static void WriteReport(string path, GemsStatus launcher, IEnumerable<WorkerProcess> workers, int exitCode)
+    {
+        var report = new
+        {
+            Launcher = JsonDocument.Parse(launcher.ToJson()).RootElement,
+            ExitCode = exitCode,
+            Workers = workers.Select(worker => new
+            {
+                worker.Rank,
+                worker.ProcessId,
+                worker.ExitCode,
+                worker.Error,
+                Status = worker.Status is null ? (JsonElement?)null : JsonDocument.Parse(worker.Status.ToJson()).RootElement,
+                worker.Result,
+                worker.LogLines,
+            }).ToArray(),
+        };
+        File.WriteAllText(path, JsonSerializer.Serialize(report, new JsonSerializerOptions(Protocol.Json) { WriteIndented = true }));
+    }
+
+    internal static void Say(string line)
+    {
+        lock (ConsoleLock)
+        {
+            Console.WriteLine(line);
+        }
+    }
+
+    internal static void SayError(string line)
+    {
+        lock (ConsoleLock)
+        {
+            Console.Error.WriteLine(line);
+        }
+    }
+}
+
+/// <summary>One worker process and what it has reported.</summary>
+internal sealed class WorkerProcess(int rank, Options options, WorkRequest request)
+{
+    private const string OverrideLinePrefix = "Overriding a previously registered kernel";
+    private readonly TaskCompletionSource _completion = new(TaskCreationOptions.RunContinuationsAsynchronously);
+    private readonly List<string> _logLines = [];
+    private Process? _process;
+    private int _overrideLines;
+
+    public int Rank { get; } = rank;
+
+    public int? ProcessId { get; private set; }
+
+    public int? ExitCode { get; private set; }
+
+    public GemsStatus? Status { get; private set; }
+
+    public WorkerResult? Result { get; private set; }
+
+    public string? Error { get; private set; }
+
+    public IReadOnlyList<string> LogLines
+    {
+        get
+        {
+            lock (_logLines)
+            {
+                return [.. _logLines];
+            }
+        }
+    }
+
+    public Task Completion => _completion.Task;
+
+    public void Start()
+    {
+        var app = options.WorkerApps.TryGetValue(Rank, out var other) ? Path.GetFullPath(other) : Path.Combine(AppContext.BaseDirectory, "DistributedInference.dll");
+        var start = new ProcessStartInfo(DotnetHost())
+        {
+            RedirectStandardInput = true,
+            RedirectStandardOutput = true,
+            RedirectStandardError = true,
+            UseShellExecute = false,
+            WorkingDirectory = Path.GetDirectoryName(app)!,
+        };
+        start.ArgumentList.Add(app);
+        start.ArgumentList.Add("--worker");
+        start.Environment["RANK"] = Rank.ToString(CultureInfo.InvariantCulture);
+        start.Environment["LOCAL_RANK"] = Rank.ToString(CultureInfo.InvariantCulture);
+        start.Environment["WORLD_SIZE"] = options.Workers.ToString(CultureInfo.InvariantCulture);
+        if (options.Scope != EnvScope.All)
+        {
+            start.Environment.Remove(Launcher.Guard);
+        }
+
+        start.Environment.Remove("GEMS_LOG_LEVEL");
+        if (Launcher.OriginalLogLevel is { } level)
+        {
+            start.Environment["GEMS_LOG_LEVEL"] = level;
+        }
+
+        if (options.WorkerEnvironment.TryGetValue(Rank, out var variables))
+        {
+            foreach (var (name, value) in variables)
+            {
+                if (value is null)
+                {
+                    start.Environment.Remove(name);
+                }
+                else
+                {
+                    start.Environment[name] = value;
+                }
+            }
+        }
+
+        var process = new Process { StartInfo = start, EnableRaisingEvents = true };
+        var outputDone = new TaskCompletionSource();
+        var errorDone = new TaskCompletionSource();
+        process.OutputDataReceived += (_, e) => { if (e.Data is null) { outputDone.TrySetResult(); } else { OnOutput(e.Data); } };
+        process.ErrorDataReceived += (_, e) => { if (e.Data is null) { errorDone.TrySetResult(); } else { OnError(e.Data); } };
+        process.Start();
+        _process = process;
+        ProcessId = process.Id;
+        process.BeginOutputReadLine();
+        process.BeginErrorReadLine();
+        process.StandardInput.WriteLine(JsonSerializer.Serialize(request, Protocol.Json));
+        process.StandardInput.Close();
+        Launcher.Say($"[rank {Rank}] started pid {process.Id}{(options.WorkerApps.ContainsKey(Rank) ? $" from {app}" : "")}");
+        _ = Task.Run(async () =>
+        {
+            await process.WaitForExitAsync().ConfigureAwait(false);
+            await Task.WhenAll(outputDone.Task, errorDone.Task).WaitAsync(TimeSpan.FromSeconds(10)).ConfigureAwait(false);
+            ExitCode = process.ExitCode;
+            if (_overrideLines > 0 && !options.Verbose)
+            {
+                Launcher.SayError($"[rank {Rank}] ({_overrideLines} '{OverrideLinePrefix} ...' lines; --verbose shows them)");
+            }
+
+            if (Result is null && Error is null)
+            {
+                Error = $"exited with code {process.ExitCode} without a result";
+            }
+
+            _completion.TrySetResult();
+        });
+    }
+
+    public void Kill(string why)
+    {
+        Error = why;
+        try
+        {
+            _process?.Kill(entireProcessTree: true);
+        }
+        catch (InvalidOperationException)
+        {
+            // Already gone.
+        }
+    }
+
+    private void OnOutput(string line)
+    {
+        if (!line.StartsWith(Protocol.Prefix, StringComparison.Ordinal))
+        {
+            Launcher.Say($"[rank {Rank}] {line}");
+            return;
+        }
+
+        WorkerMessage? message;
+        try
+        {
+            message = JsonSerializer.Deserialize<WorkerMessage>(line[Protocol.Prefix.Length..], Protocol.Json);
+        }
+        catch (JsonException ex)
+        {
+            Error = $"sent an unreadable message: {ex.Message}";
+            return;
+        }
+
+        switch (message?.Kind)
+        {
+            case "status":
+                Status = GemsStatus.FromJson(message.Status!);
+                Launcher.Say($"[rank {Rank}] GemsInjector {Status.State.ToString().ToLowerInvariant()}: {Status.Reason}");
+                break;
+            case "progress":
+                Launcher.Say($"[rank {Rank}] {message.Done}/{message.Total} prompts done ({message.Message} kernels)");
+                break;
+            case "result":
+                Result = message.Result;
+                Launcher.Say(string.Create(CultureInfo.InvariantCulture, $"[rank {Rank}] finished: {Result!.NewTokens} tokens at {Result.TokensPerSecond:F1} tokens/s"));
+                break;
+            case "error":
+                Error = message.Message;
+                Launcher.SayError($"[rank {Rank}] error: {message.Message}");
+                break;
+        }
+    }
+
+    private void OnError(string line)
+    {
+        lock (_logLines)
+        {
+            _logLines.Add(line);
+        }
+
+        if (line.Contains(OverrideLinePrefix, StringComparison.Ordinal) && !options.Verbose)
+        {
+            Interlocked.Increment(ref _overrideLines);
+            return;
+        }
+
+        Launcher.SayError($"[rank {Rank}] {line}");
+    }
+
+    private static string DotnetHost()
+    {
+        var self = Environment.ProcessPath;
+        if (self is not null && Path.GetFileNameWithoutExtension(self) == "dotnet")
+        {
+            return self;
+        }
+
+        return Environment.GetEnvironmentVariable("DOTNET_HOST_PATH") is { Length: > 0 } host ? host : "dotnet";
+    }
+}
