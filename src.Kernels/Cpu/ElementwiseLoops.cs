@@ -2,14 +2,13 @@ using System;
 using System.Runtime.CompilerServices;
 using System.Runtime.Intrinsics;
 using System.Threading.Tasks;
+using GemsInjector.Kernels.Numerics;
 
 namespace GemsInjector.Kernels.Cpu;
 
 /// <summary>A float32 unary elementwise operator at each vector width; the loops below are specialized per operator.</summary>
-internal interface IUnaryOperator
+internal interface IUnaryOperator : IFloatOperator
 {
-    static abstract Vector512<float> Invoke(Vector512<float> x);
-
     static abstract Vector256<float> Invoke(Vector256<float> x);
 
     static abstract Vector128<float> Invoke(Vector128<float> x);
@@ -146,6 +145,114 @@ internal static unsafe class ElementwiseLoops
                 TOperator.Invoke(Vector128.Load(buffer)).Store(buffer);
                 Buffer.MemoryCopy(buffer, destination + i, rest * sizeof(float), rest * sizeof(float));
             }
+        }
+    }
+
+    /// <summary>
+    /// Applies <typeparamref name="TOperator"/> to <paramref name="length"/> elements stored as <typeparamref name="T"/>
+    /// (float32, float16 or bfloat16), computing in float32; destination may equal source.
+    /// </summary>
+    public static void Unary<TOperator, T>(byte* source, byte* destination, long length)
+        where TOperator : struct, IFloatOperator
+        where T : struct, IFloatLanes
+    {
+        int threads = ThreadCount(length);
+        if (threads == 1)
+        {
+            UnaryRange<TOperator, T>(source, destination, length);
+            return;
+        }
+
+        nint src = (nint)source;
+        nint dst = (nint)destination;
+        nint chunk = AlignedChunk(length, threads);
+        Parallel.For(0, threads, t =>
+        {
+            long start = t * (long)chunk;
+            long count = Math.Min(chunk, length - start);
+            if (count > 0)
+            {
+                UnaryRange<TOperator, T>((byte*)src + start * T.Size, (byte*)dst + start * T.Size, count);
+            }
+        });
+    }
+
+    /// <summary>Single-threaded generic unary loop; the tail goes through a partial (stack-buffered) vector.</summary>
+    internal static void UnaryRange<TOperator, T>(byte* source, byte* destination, long length)
+        where TOperator : struct, IFloatOperator
+        where T : struct, IFloatLanes
+    {
+        const int Lanes = FloatLanes.Count;
+        long i = 0;
+        for (; i <= length - 2 * Lanes; i += 2 * Lanes)
+        {
+            Vector512<float> a = T.Load(source + i * T.Size);
+            Vector512<float> b = T.Load(source + (i + Lanes) * T.Size);
+            T.Store(TOperator.Invoke(a), destination + i * T.Size);
+            T.Store(TOperator.Invoke(b), destination + (i + Lanes) * T.Size);
+        }
+
+        for (; i <= length - Lanes; i += Lanes)
+        {
+            T.Store(TOperator.Invoke(T.Load(source + i * T.Size)), destination + i * T.Size);
+        }
+
+        if (i < length)
+        {
+            int rest = (int)(length - i);
+            FloatLanes.StorePartial<T>(TOperator.Invoke(FloatLanes.LoadPartial<T>(source + i * T.Size, rest, 0f)), destination + i * T.Size, rest);
+        }
+    }
+
+    /// <summary>
+    /// Applies <typeparamref name="TOperator"/> to <paramref name="length"/> element pairs stored as <typeparamref name="T"/>,
+    /// computing in float32; the destination may equal either input.
+    /// </summary>
+    public static void Binary<TOperator, T>(byte* self, byte* other, float alpha, byte* destination, long length)
+        where TOperator : struct, IBinaryFloatOperator
+        where T : struct, IFloatLanes
+    {
+        int threads = ThreadCount(length);
+        if (threads == 1)
+        {
+            BinaryRange<TOperator, T>(self, other, alpha, destination, length);
+            return;
+        }
+
+        nint a = (nint)self, b = (nint)other, d = (nint)destination;
+        nint chunk = AlignedChunk(length, threads);
+        Parallel.For(0, threads, t =>
+        {
+            long start = t * (long)chunk;
+            long count = Math.Min(chunk, length - start);
+            if (count > 0)
+            {
+                BinaryRange<TOperator, T>((byte*)a + start * T.Size, (byte*)b + start * T.Size, alpha, (byte*)d + start * T.Size, count);
+            }
+        });
+    }
+
+    /// <summary>Single-threaded generic binary loop.</summary>
+    internal static void BinaryRange<TOperator, T>(byte* self, byte* other, float alpha, byte* destination, long length)
+        where TOperator : struct, IBinaryFloatOperator
+        where T : struct, IFloatLanes
+    {
+        const int Lanes = FloatLanes.Count;
+        Vector512<float> scale = Vector512.Create(alpha);
+        long i = 0;
+        for (; i <= length - Lanes; i += Lanes)
+        {
+            long offset = i * T.Size;
+            T.Store(TOperator.Invoke(T.Load(self + offset), T.Load(other + offset), scale), destination + offset);
+        }
+
+        if (i < length)
+        {
+            int rest = (int)(length - i);
+            long offset = i * T.Size;
+            Vector512<float> a = FloatLanes.LoadPartial<T>(self + offset, rest, 0f);
+            Vector512<float> b = FloatLanes.LoadPartial<T>(other + offset, rest, 1f);
+            FloatLanes.StorePartial<T>(TOperator.Invoke(a, b, scale), destination + offset, rest);
         }
     }
 }

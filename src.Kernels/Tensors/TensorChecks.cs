@@ -30,6 +30,48 @@ internal static class TensorChecks
         }
     }
 
+    /// <summary>Throws unless <paramref name="tensor"/> is a float32, float16 or bfloat16 tensor on the CPU; returns its dtype.</summary>
+    public static torch.ScalarType CpuFloating(string operatorName, torch.Tensor? tensor, string argumentName)
+    {
+        if (tensor is null)
+        {
+            throw new ArgumentNullException(argumentName, $"{operatorName}: argument '{argumentName}' is null.");
+        }
+
+        if (tensor.device_type != DeviceType.CPU)
+        {
+            throw new ArgumentException(
+                $"{operatorName}: argument '{argumentName}' is on device '{tensor.device}', but this kernel runs on the CPU (device 'cpu').",
+                argumentName);
+        }
+
+        torch.ScalarType dtype = tensor.dtype;
+        if (dtype is not (torch.ScalarType.Float32 or torch.ScalarType.Float16 or torch.ScalarType.BFloat16))
+        {
+            throw new ArgumentException(
+                $"{operatorName}: argument '{argumentName}' has dtype {dtype}, but this CPU kernel supports Float32, Float16 and BFloat16 only.",
+                argumentName);
+        }
+
+        return dtype;
+    }
+
+    /// <summary>
+    /// Throws unless <paramref name="tensor"/> is a supported CPU tensor of the same dtype as the first argument
+    /// (<paramref name="firstName"/>, of dtype <paramref name="firstDtype"/>).
+    /// </summary>
+    public static void SameFloating(string operatorName, torch.ScalarType firstDtype, string firstName, torch.Tensor? tensor, string argumentName)
+    {
+        torch.ScalarType dtype = CpuFloating(operatorName, tensor, argumentName);
+        if (dtype != firstDtype)
+        {
+            throw new ArgumentException(
+                $"{operatorName}: argument '{argumentName}' has dtype {dtype} but argument '{firstName}' has dtype {firstDtype}; " +
+                "they must be the same (mixed dtypes are not promoted).",
+                argumentName);
+        }
+    }
+
     /// <summary>Whether two shapes are equal.</summary>
     public static bool SameShape(long[] a, long[] b)
     {

@@ -1,0 +1,553 @@
+using System;
+using System.Runtime.CompilerServices;
+using System.Runtime.Intrinsics;
+using System.Threading.Tasks;
+using GemsInjector.Kernels.Numerics;
+
+namespace GemsInjector.Kernels.Cpu;
+
+/// <summary>Work over a range of rows (or other independent items) that <see cref="CpuRowKernels.Run{TJob}"/> may split over threads.</summary>
+internal interface IRowJob
+{
+    /// <summary>Processes items [<paramref name="first"/>, <paramref name="end"/>).</summary>
+    void Run(long first, long end);
+}
+
+/// <summary>
+/// Row-wise kernels generic over the storage type (float32, float16, bfloat16), computing and accumulating in float32:
+/// gated activations, softmax / log-softmax (last or any dimension), rms_norm, fused add + rms_norm and layer_norm.
+/// Rows are split over threads only when the whole input is large (a Parallel.For costs ~3 µs); one row stays on the
+/// calling thread. Nothing is allocated.
+/// </summary>
+internal static unsafe class CpuRowKernels
+{
+    private const int Lanes = FloatLanes.Count;
+
+    /// <summary>Runs <paramref name="job"/> over <paramref name="items"/> items holding <paramref name="totalElements"/> elements in all.</summary>
+    public static void Run<TJob>(TJob job, long items, long totalElements)
+        where TJob : struct, IRowJob
+    {
+        int threads = items < 2 ? 1 : (int)Math.Min(items, ElementwiseLoops.ThreadCount(totalElements));
+        if (threads == 1)
+        {
+            job.Run(0, items);
+            return;
+        }
+
+        long perThread = (items + threads - 1) / threads;
+        Parallel.For(0, threads, t =>
+        {
+            long first = t * perThread;
+            long end = Math.Min(items, first + perThread);
+            if (first < end)
+            {
+                job.Run(first, end);
+            }
+        });
+    }
+
+    /// <summary>Σ x² over a row, in float32 lanes.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static float SumOfSquares<T>(byte* x, int n)
+        where T : struct, IFloatLanes
+    {
+        Vector512<float> a0 = Vector512<float>.Zero, a1 = Vector512<float>.Zero;
+        int j = 0;
+        for (; j <= n - 2 * Lanes; j += 2 * Lanes)
+        {
+            Vector512<float> v0 = T.Load(x + j * T.Size);
+            Vector512<float> v1 = T.Load(x + (j + Lanes) * T.Size);
+            a0 = Vector512.FusedMultiplyAdd(v0, v0, a0);
+            a1 = Vector512.FusedMultiplyAdd(v1, v1, a1);
+        }
+
+        for (; j <= n - Lanes; j += Lanes)
+        {
+            Vector512<float> v = T.Load(x + j * T.Size);
+            a0 = Vector512.FusedMultiplyAdd(v, v, a0);
+        }
+
+        if (j < n)
+        {
+            Vector512<float> v = FloatLanes.LoadPartial<T>(x + j * T.Size, n - j, 0f);
+            a1 = Vector512.FusedMultiplyAdd(v, v, a1);
+        }
+
+        return Vector512.Sum(a0 + a1);
+    }
+
+    /// <summary>Σ x over a row, in float32 lanes.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static float Sum<T>(byte* x, int n)
+        where T : struct, IFloatLanes
+    {
+        Vector512<float> a0 = Vector512<float>.Zero, a1 = Vector512<float>.Zero;
+        int j = 0;
+        for (; j <= n - 2 * Lanes; j += 2 * Lanes)
+        {
+            a0 += T.Load(x + j * T.Size);
+            a1 += T.Load(x + (j + Lanes) * T.Size);
+        }
+
+        for (; j <= n - Lanes; j += Lanes)
+        {
+            a0 += T.Load(x + j * T.Size);
+        }
+
+        if (j < n)
+        {
+            a1 += FloatLanes.LoadPartial<T>(x + j * T.Size, n - j, 0f);
+        }
+
+        return Vector512.Sum(a0 + a1);
+    }
+
+    /// <summary>d[j] = (x[j] * scale) * w[j] over a row (the order aten's composite rms_norm uses).</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static void ScaleRow<T>(byte* x, byte* w, float scale, byte* d, int n)
+        where T : struct, IFloatLanes
+    {
+        Vector512<float> s = Vector512.Create(scale);
+        int j = 0;
+        for (; j <= n - Lanes; j += Lanes)
+        {
+            int o = j * T.Size;
+            T.Store(T.Load(x + o) * s * T.Load(w + o), d + o);
+        }
+
+        if (j < n)
+        {
+            int o = j * T.Size;
+            FloatLanes.StorePartial<T>(FloatLanes.LoadPartial<T>(x + o, n - j, 0f) * s * FloatLanes.LoadPartial<T>(w + o, n - j, 0f), d + o, n - j);
+        }
+    }
+
+    /// <summary>1 / sqrt(mean + epsilon) in float64, rounded to float32.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static float InverseRms(float sumOfSquares, int n, double epsilon) => (float)(1.0 / Math.Sqrt((double)sumOfSquares / n + epsilon));
+}
+
+/// <summary>rms_norm rows: d = x / sqrt(mean(x²) + eps) * w.</summary>
+internal readonly unsafe struct RmsNormJob<T> : IRowJob
+    where T : struct, IFloatLanes
+{
+    private readonly byte* input;
+    private readonly byte* weight;
+    private readonly byte* destination;
+    private readonly int n;
+    private readonly double epsilon;
+
+    public RmsNormJob(byte* input, byte* weight, byte* destination, int n, double epsilon)
+    {
+        this.input = input;
+        this.weight = weight;
+        this.destination = destination;
+        this.n = n;
+        this.epsilon = epsilon;
+    }
+
+    public void Run(long first, long end)
+    {
+        for (long row = first; row < end; row++)
+        {
+            byte* x = input + row * n * T.Size;
+            float scale = CpuRowKernels.InverseRms(CpuRowKernels.SumOfSquares<T>(x, n), n, epsilon);
+            CpuRowKernels.ScaleRow<T>(x, weight, scale, destination + row * n * T.Size, n);
+        }
+    }
+}
+
+/// <summary>
+/// vLLM's fused_add_rms_norm rows, in place: residual ← input + residual (rounded to the storage type);
+/// input ← residual / sqrt(mean(residual²) + eps) * w, the mean taken over the rounded residual as vLLM does.
+/// </summary>
+internal readonly unsafe struct FusedAddRmsNormJob<T> : IRowJob
+    where T : struct, IFloatLanes
+{
+    private const int Lanes = FloatLanes.Count;
+    private readonly byte* input;
+    private readonly byte* residual;
+    private readonly byte* weight;
+    private readonly int n;
+    private readonly double epsilon;
+
+    public FusedAddRmsNormJob(byte* input, byte* residual, byte* weight, int n, double epsilon)
+    {
+        this.input = input;
+        this.residual = residual;
+        this.weight = weight;
+        this.n = n;
+        this.epsilon = epsilon;
+    }
+
+    public void Run(long first, long end)
+    {
+        for (long row = first; row < end; row++)
+        {
+            byte* x = input + row * n * T.Size;
+            byte* r = residual + row * n * T.Size;
+            Vector512<float> acc = Vector512<float>.Zero;
+            int j = 0;
+            for (; j <= n - Lanes; j += Lanes)
+            {
+                int o = j * T.Size;
+                Vector512<float> z = T.Load(x + o) + T.Load(r + o);
+                T.Store(z, r + o);
+                if (typeof(T) != typeof(Float32Lanes))
+                {
+                    z = T.Load(r + o); // the rounded sum, as stored
+                }
+
+                acc = Vector512.FusedMultiplyAdd(z, z, acc);
+            }
+
+            if (j < n)
+            {
+                int o = j * T.Size;
+                Vector512<float> z = FloatLanes.LoadPartial<T>(x + o, n - j, 0f) + FloatLanes.LoadPartial<T>(r + o, n - j, 0f);
+                FloatLanes.StorePartial<T>(z, r + o, n - j);
+                z = FloatLanes.LoadPartial<T>(r + o, n - j, 0f);
+                acc = Vector512.FusedMultiplyAdd(z, z, acc);
+            }
+
+            float scale = CpuRowKernels.InverseRms(Vector512.Sum(acc), n, epsilon);
+            CpuRowKernels.ScaleRow<T>(r, weight, scale, x, n);
+        }
+    }
+}
+
+/// <summary>layer_norm rows: d = (x - mean) / sqrt(var + eps) * w + b (biased variance, two passes); w and b may be null.</summary>
+internal readonly unsafe struct LayerNormJob<T> : IRowJob
+    where T : struct, IFloatLanes
+{
+    private const int Lanes = FloatLanes.Count;
+    private readonly byte* input;
+    private readonly byte* weight;
+    private readonly byte* bias;
+    private readonly byte* destination;
+    private readonly int n;
+    private readonly double epsilon;
+
+    public LayerNormJob(byte* input, byte* weight, byte* bias, byte* destination, int n, double epsilon)
+    {
+        this.input = input;
+        this.weight = weight;
+        this.bias = bias;
+        this.destination = destination;
+        this.n = n;
+        this.epsilon = epsilon;
+    }
+
+    public void Run(long first, long end)
+    {
+        bool hasWeight = weight != null, hasBias = bias != null;
+        for (long row = first; row < end; row++)
+        {
+            byte* x = input + row * n * T.Size;
+            byte* d = destination + row * n * T.Size;
+            float mean = CpuRowKernels.Sum<T>(x, n) / n;
+            Vector512<float> m = Vector512.Create(mean);
+            Vector512<float> acc = Vector512<float>.Zero;
+            int j = 0;
+            for (; j <= n - Lanes; j += Lanes)
+            {
+                Vector512<float> c = T.Load(x + j * T.Size) - m;
+                acc = Vector512.FusedMultiplyAdd(c, c, acc);
+            }
+
+            if (j < n)
+            {
+                Vector512<float> c = FloatLanes.LoadPartial<T>(x + j * T.Size, n - j, mean) - m;
+                acc = Vector512.FusedMultiplyAdd(c, c, acc);
+            }
+
+            float rstd = CpuRowKernels.InverseRms(Vector512.Sum(acc), n, epsilon);
+            Vector512<float> s = Vector512.Create(rstd);
+            for (j = 0; j < n; j += Lanes)
+            {
+                int o = j * T.Size;
+                int count = Math.Min(Lanes, n - j);
+                bool full = count == Lanes;
+                Vector512<float> y = ((full ? T.Load(x + o) : FloatLanes.LoadPartial<T>(x + o, count, 0f)) - m) * s;
+                if (hasWeight)
+                {
+                    y *= full ? T.Load(weight + o) : FloatLanes.LoadPartial<T>(weight + o, count, 0f);
+                }
+
+                if (hasBias)
+                {
+                    y += full ? T.Load(bias + o) : FloatLanes.LoadPartial<T>(bias + o, count, 0f);
+                }
+
+                if (full)
+                {
+                    T.Store(y, d + o);
+                }
+                else
+                {
+                    FloatLanes.StorePartial<T>(y, d + o, count);
+                }
+            }
+        }
+    }
+}
+
+/// <summary>Gated activation rows (vLLM's silu_and_mul / gelu_and_mul): x is [rows, 2d], d[j] = act(x[j]) * x[d + j].</summary>
+internal readonly unsafe struct GatedJob<TOperator, T> : IRowJob
+    where TOperator : struct, IFloatOperator
+    where T : struct, IFloatLanes
+{
+    private const int Lanes = FloatLanes.Count;
+    private readonly byte* input;
+    private readonly byte* destination;
+    private readonly long half;
+
+    public GatedJob(byte* input, byte* destination, long half)
+    {
+        this.input = input;
+        this.destination = destination;
+        this.half = half;
+    }
+
+    public void Run(long first, long end)
+    {
+        for (long row = first; row < end; row++)
+        {
+            byte* gate = input + 2 * row * half * T.Size;
+            byte* up = gate + half * T.Size;
+            byte* d = destination + row * half * T.Size;
+            long j = 0;
+            for (; j <= half - Lanes; j += Lanes)
+            {
+                long o = j * T.Size;
+                T.Store(TOperator.Invoke(T.Load(gate + o)) * T.Load(up + o), d + o);
+            }
+
+            if (j < half)
+            {
+                long o = j * T.Size;
+                int count = (int)(half - j);
+                FloatLanes.StorePartial<T>(
+                    TOperator.Invoke(FloatLanes.LoadPartial<T>(gate + o, count, 0f)) * FloatLanes.LoadPartial<T>(up + o, count, 0f), d + o, count);
+            }
+        }
+    }
+}
+
+/// <summary>
+/// softmax / log_softmax over contiguous rows (the last dimension): max, Σ e^(x - max), then e^(x - max) / Σ or
+/// x - max - log Σ. Rows with NaN, or with +Inf, give NaN like aten.
+/// </summary>
+internal readonly unsafe struct SoftmaxLastJob<T> : IRowJob
+    where T : struct, IFloatLanes
+{
+    private const int Lanes = FloatLanes.Count;
+    private readonly byte* input;
+    private readonly byte* destination;
+    private readonly int n;
+    private readonly bool log;
+
+    public SoftmaxLastJob(byte* input, byte* destination, int n, bool log)
+    {
+        this.input = input;
+        this.destination = destination;
+        this.n = n;
+        this.log = log;
+    }
+
+    public void Run(long first, long end)
+    {
+        for (long row = first; row < end; row++)
+        {
+            byte* x = input + row * n * T.Size;
+            byte* d = destination + row * n * T.Size;
+            Vector512<float> max0 = Vector512.Create(float.NegativeInfinity), max1 = max0;
+            int j = 0;
+            for (; j <= n - 2 * Lanes; j += 2 * Lanes)
+            {
+                max0 = Vector512.Max(max0, T.Load(x + j * T.Size));
+                max1 = Vector512.Max(max1, T.Load(x + (j + Lanes) * T.Size));
+            }
+
+            for (; j <= n - Lanes; j += Lanes)
+            {
+                max0 = Vector512.Max(max0, T.Load(x + j * T.Size));
+            }
+
+            if (j < n)
+            {
+                max1 = Vector512.Max(max1, FloatLanes.LoadPartial<T>(x + j * T.Size, n - j, float.NegativeInfinity));
+            }
+
+            Vector512<float> m = Vector512.Create(Max(Vector512.Max(max0, max1)));
+            Vector512<float> sum0 = Vector512<float>.Zero, sum1 = Vector512<float>.Zero;
+            for (j = 0; j <= n - 2 * Lanes; j += 2 * Lanes)
+            {
+                sum0 += VectorMath.Exp(T.Load(x + j * T.Size) - m);
+                sum1 += VectorMath.Exp(T.Load(x + (j + Lanes) * T.Size) - m);
+            }
+
+            for (; j <= n - Lanes; j += Lanes)
+            {
+                sum0 += VectorMath.Exp(T.Load(x + j * T.Size) - m);
+            }
+
+            if (j < n)
+            {
+                // The padding lanes hold -Inf: e^(-Inf - max) = 0 for a finite max (otherwise the row is NaN anyway).
+                sum1 += VectorMath.Exp(FloatLanes.LoadPartial<T>(x + j * T.Size, n - j, float.NegativeInfinity) - m);
+            }
+
+            float sum = Vector512.Sum(sum0 + sum1);
+            if (log)
+            {
+                Vector512<float> shift = m + Vector512.Create((float)Math.Log(sum));
+                for (j = 0; j <= n - Lanes; j += Lanes)
+                {
+                    T.Store(T.Load(x + j * T.Size) - shift, d + j * T.Size);
+                }
+
+                if (j < n)
+                {
+                    FloatLanes.StorePartial<T>(FloatLanes.LoadPartial<T>(x + j * T.Size, n - j, 0f) - shift, d + j * T.Size, n - j);
+                }
+            }
+            else
+            {
+                Vector512<float> inverse = Vector512.Create((float)(1.0 / sum));
+                for (j = 0; j <= n - Lanes; j += Lanes)
+                {
+                    T.Store(VectorMath.Exp(T.Load(x + j * T.Size) - m) * inverse, d + j * T.Size);
+                }
+
+                if (j < n)
+                {
+                    FloatLanes.StorePartial<T>(VectorMath.Exp(FloatLanes.LoadPartial<T>(x + j * T.Size, n - j, 0f) - m) * inverse, d + j * T.Size, n - j);
+                }
+            }
+        }
+    }
+
+    /// <summary>The largest lane; NaN if a lane is NaN.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static float Max(Vector512<float> v)
+    {
+        Vector256<float> a = Vector256.Max(v.GetLower(), v.GetUpper());
+        Vector128<float> b = Vector128.Max(a.GetLower(), a.GetUpper());
+        float m = b[0];
+        for (int i = 1; i < 4; i++)
+        {
+            m = MathF.Max(m, b[i]);
+        }
+
+        return m;
+    }
+}
+
+/// <summary>
+/// softmax / log_softmax over a middle dimension of a contiguous [outer, length, inner] tensor: each item is one outer
+/// index and a block of 16 inner columns, processed with one lane per column.
+/// </summary>
+internal readonly unsafe struct SoftmaxStridedJob<T> : IRowJob
+    where T : struct, IFloatLanes
+{
+    private const int Lanes = FloatLanes.Count;
+    private readonly byte* input;
+    private readonly byte* destination;
+    private readonly long length;
+    private readonly long inner;
+    private readonly long blocks;
+    private readonly bool log;
+
+    public SoftmaxStridedJob(byte* input, byte* destination, long length, long inner, bool log)
+    {
+        this.input = input;
+        this.destination = destination;
+        this.length = length;
+        this.inner = inner;
+        blocks = (inner + Lanes - 1) / Lanes;
+        this.log = log;
+    }
+
+    /// <summary>The number of items: outer × column blocks.</summary>
+    public long Items(long outer) => outer * blocks;
+
+    public void Run(long first, long end)
+    {
+        long stride = inner * T.Size;
+        for (long item = first; item < end; item++)
+        {
+            long outerIndex = item / blocks;
+            long column = item % blocks * Lanes;
+            int count = (int)Math.Min(Lanes, inner - column);
+            long offset = (outerIndex * length * inner + column) * T.Size;
+            byte* x = input + offset;
+            byte* d = destination + offset;
+            Vector512<float> m = Vector512.Create(float.NegativeInfinity);
+            for (long k = 0; k < length; k++)
+            {
+                m = Vector512.Max(m, Load(x + k * stride, count));
+            }
+
+            Vector512<float> sum = Vector512<float>.Zero;
+            for (long k = 0; k < length; k++)
+            {
+                sum += VectorMath.Exp(Load(x + k * stride, count) - m);
+            }
+
+            if (log)
+            {
+                Vector512<float> shift = m + Log(sum);
+                for (long k = 0; k < length; k++)
+                {
+                    Store(Load(x + k * stride, count) - shift, d + k * stride, count);
+                }
+            }
+            else
+            {
+                Vector512<float> inverse = Vector512<float>.One / sum;
+                for (long k = 0; k < length; k++)
+                {
+                    Store(VectorMath.Exp(Load(x + k * stride, count) - m) * inverse, d + k * stride, count);
+                }
+            }
+        }
+    }
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static Vector512<float> Load(byte* source, int count) =>
+        count == Lanes ? T.Load(source) : FloatLanes.LoadPartial<T>(source, count, 0f);
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static void Store(Vector512<float> values, byte* destination, int count)
+    {
+        if (count == Lanes)
+        {
+            T.Store(values, destination);
+        }
+        else
+        {
+            FloatLanes.StorePartial<T>(values, destination, count);
+        }
+    }
+
+    /// <summary>Natural log per lane (once per column block, so scalar float64 is fine).</summary>
+    private static Vector512<float> Log(Vector512<float> values)
+    {
+        FloatBlock block = default;
+        float* lanes = (float*)&block;
+        values.Store(lanes);
+        for (int i = 0; i < Lanes; i++)
+        {
+            lanes[i] = (float)Math.Log(lanes[i]);
+        }
+
+        return Vector512.Load(lanes);
+    }
+
+    [InlineArray(Lanes)]
+    private struct FloatBlock
+    {
+        private float element;
+    }
+}
