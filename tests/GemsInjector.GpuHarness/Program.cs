@@ -1,0 +1,274 @@
+using System;
+using System.Collections.Generic;
+using System.Diagnostics;
+using System.Linq;
+using GemsInjector.Kernels.Ilgpu;
+
+namespace GemsInjector.GpuHarness;
+
+/// <summary>Command line.</summary>
+internal sealed class Options
+{
+    public IlgpuDeviceKind Device { get; set; } = IlgpuDeviceKind.CpuSimulator;
+
+    public string DeviceName { get; set; } = "cpu-sim";
+
+    public HashSet<string> Suites { get; } = new();
+
+    public bool Quick { get; set; }
+
+    public string? Csv { get; set; }
+
+    public string? Filter { get; set; }
+
+    public List<DType> DTypes { get; } = new();
+
+    public int Seed { get; set; }
+
+    public int Runs { get; set; }
+
+    public bool List { get; set; }
+
+    public const string Usage = """
+        GemsInjector.GpuHarness: accuracy, benchmark and startup harness for the ILGPU kernels.
+
+          --device cuda|cpu-sim        accelerator (default cpu-sim)
+          --suite accuracy|bench|startup|all   (repeatable or comma-separated; default all)
+          --quick                      tiny shapes (for the CPU simulator)
+          --csv <path>                 write one row per case
+          --filter <substring>         only cases whose "op dtype shape" contains it (case-insensitive; '|' separates alternatives)
+          --dtype f32|f16|bf16|all     (repeatable or comma-separated; default all)
+          --seed <int>                 input seed (default: time-based, printed)
+          --runs <n>                   timed runs per bench case (default: ~300 ms of device time, 20..1000)
+          --list                       print the cases and how each binds, run nothing
+
+        Exit code: 0 all pass (SKIPs allowed), 1 a case failed, 2 bad arguments, 3 no device.
+        """;
+
+    public static Options? Parse(string[] args, out string? error)
+    {
+        var o = new Options { Seed = Environment.TickCount & 0x7FFFFFFF };
+        error = null;
+        for (int i = 0; i < args.Length; i++)
+        {
+            string a = args[i];
+            string Next()
+            {
+                if (i + 1 >= args.Length)
+                {
+                    throw new ArgumentException($"{a} needs a value");
+                }
+
+                return args[++i];
+            }
+
+            try
+            {
+                switch (a)
+                {
+                    case "--device":
+                        o.DeviceName = Next().ToLowerInvariant();
+                        o.Device = o.DeviceName switch
+                        {
+                            "cuda" => IlgpuDeviceKind.Cuda,
+                            "cpu-sim" or "cpu" or "sim" => IlgpuDeviceKind.CpuSimulator,
+                            "opencl" => IlgpuDeviceKind.OpenCL,
+                            _ => throw new ArgumentException($"unknown device '{o.DeviceName}'"),
+                        };
+                        break;
+                    case "--suite":
+                        foreach (var s in Next().Split(',', StringSplitOptions.RemoveEmptyEntries))
+                        {
+                            if (s is not ("accuracy" or "bench" or "startup" or "all"))
+                            {
+                                throw new ArgumentException($"unknown suite '{s}'");
+                            }
+
+                            o.Suites.Add(s);
+                        }
+
+                        break;
+                    case "--quick":
+                        o.Quick = true;
+                        break;
+                    case "--csv":
+                        o.Csv = Next();
+                        break;
+                    case "--filter":
+                        o.Filter = Next();
+                        break;
+                    case "--dtype":
+                        foreach (var s in Next().Split(',', StringSplitOptions.RemoveEmptyEntries))
+                        {
+                            if (s == "all")
+                            {
+                                o.DTypes.AddRange(new[] { DType.F32, DType.F16, DType.BF16 });
+                            }
+                            else if (DTypeExtensions.TryParse(s, out var t))
+                            {
+                                o.DTypes.Add(t);
+                            }
+                            else
+                            {
+                                throw new ArgumentException($"unknown dtype '{s}'");
+                            }
+                        }
+
+                        break;
+                    case "--seed":
+                        o.Seed = int.Parse(Next(), System.Globalization.CultureInfo.InvariantCulture);
+                        break;
+                    case "--runs":
+                        o.Runs = int.Parse(Next(), System.Globalization.CultureInfo.InvariantCulture);
+                        break;
+                    case "--list":
+                        o.List = true;
+                        break;
+                    case "-h" or "--help":
+                        error = string.Empty;
+                        return null;
+                    default:
+                        throw new ArgumentException($"unknown argument '{a}'");
+                }
+            }
+            catch (Exception ex) when (ex is ArgumentException or FormatException or OverflowException)
+            {
+                error = ex.Message;
+                return null;
+            }
+        }
+
+        if (o.Suites.Count == 0 || o.Suites.Contains("all"))
+        {
+            o.Suites.Clear();
+            o.Suites.UnionWith(new[] { "startup", "accuracy", "bench" });
+        }
+
+        if (o.DTypes.Count == 0)
+        {
+            o.DTypes.AddRange(new[] { DType.F32, DType.F16, DType.BF16 });
+        }
+
+        var distinct = o.DTypes.Distinct().ToList();
+        o.DTypes.Clear();
+        o.DTypes.AddRange(distinct);
+        return o;
+    }
+
+    public bool Matches(OpCase c) =>
+        Filter is null || Filter.Split('|').Any(f => $"{c.Op} {c.DType.Name()} {c.DType.Short()} {c.Shape}".Contains(f, StringComparison.OrdinalIgnoreCase));
+}
+
+internal static class Program
+{
+    private static int Main(string[] args)
+    {
+        DateTime processStart;
+        using (var self = Process.GetCurrentProcess())
+        {
+            processStart = self.StartTime;
+        }
+
+        var opt = Options.Parse(args, out var error);
+        if (opt is null)
+        {
+            if (!string.IsNullOrEmpty(error))
+            {
+                Console.Error.WriteLine($"error: {error}");
+            }
+
+            Console.Error.WriteLine(Options.Usage);
+            return string.IsNullOrEmpty(error) ? 0 : 2;
+        }
+
+        // Startup first: its first calls must find no kernel compiled yet.
+        var order = new[] { "startup", "accuracy", "bench" }.Where(opt.Suites.Contains).ToList();
+        Console.WriteLine($"GemsInjector.GpuHarness: device {opt.DeviceName}, suites {string.Join(",", order)}, dtypes {string.Join(",", opt.DTypes.Select(d => d.Short()))},"
+            + $" {(opt.Quick ? "quick shapes" : "full shapes")}, seed {opt.Seed}, filter '{opt.Filter}', {Environment.ProcessorCount} host cores, {DateTime.UtcNow:yyyy-MM-dd HH:mm} UTC");
+
+        long t0 = Stopwatch.GetTimestamp();
+        IlgpuDevice dev;
+        try
+        {
+            dev = IlgpuDevice.Create(opt.Device);
+        }
+        catch (IlgpuDeviceException ex)
+        {
+            Console.Error.WriteLine($"error: {ex.Message}");
+            return 3;
+        }
+
+        double createMs = Stopwatch.GetElapsedTime(t0).TotalMilliseconds;
+        double sinceStart = (DateTime.Now - processStart).TotalMilliseconds;
+        Console.WriteLine($"device: {dev}; created in {createMs:F1} ms, {sinceStart:F1} ms after process start");
+
+        var csv = new CsvSink();
+        csv.Add(new Row("startup", "device_create", string.Empty, string.Empty, createMs, double.NaN, double.NaN, double.NaN, "PASS", SinceStartMs: sinceStart, Seed: opt.Seed, Note: dev.ToString()));
+        using var runner = new Runner(opt, dev, csv);
+        try
+        {
+            foreach (var suite in order)
+            {
+                // Startup uses tiny shapes (the time is compile + launch); accuracy/bench use the full shapes unless --quick.
+                var cases = suite switch
+                {
+                    "startup" => FirstPerOp(Catalog.Build(quick: true, bench: false, opt.DTypes)),
+                    "accuracy" => Catalog.Build(opt.Quick, bench: false, opt.DTypes),
+                    _ => Catalog.Build(opt.Quick, bench: true, opt.DTypes),
+                };
+                cases = cases.Where(opt.Matches).ToList();
+                if (opt.List)
+                {
+                    var binder = new Binder(dev.Kernels);
+                    foreach (var c in cases)
+                    {
+                        string why2 = string.Empty;
+                        var b = c.Custom is not null ? null : binder.Bind(c, out why2);
+                        Console.WriteLine($"{suite,-8} {c.Key,-50} {(c.Custom is not null ? "(custom)" : b?.Signature ?? "SKIP " + why2)}");
+                    }
+
+                    continue;
+                }
+
+                switch (suite)
+                {
+                    case "startup":
+                        runner.Startup(cases, processStart);
+                        break;
+                    case "accuracy":
+                        runner.Accuracy(cases);
+                        break;
+                    default:
+                        runner.Bench(cases);
+                        break;
+                }
+            }
+        }
+        finally
+        {
+            if (opt.Csv is not null)
+            {
+                csv.Write(opt.Csv);
+                Console.WriteLine($"csv: {opt.Csv} ({csv.Rows.Count} rows)");
+            }
+
+            dev.Dispose();
+        }
+
+        Console.WriteLine($"== summary: {runner.Passed} passed, {runner.Failed} failed, {runner.Skipped} skipped (seed {opt.Seed})");
+        foreach (var r in runner.SkipReasons.Distinct().Take(40))
+        {
+            Console.WriteLine($"   skip: {r}");
+        }
+
+        foreach (var k in runner.FailedKeys)
+        {
+            Console.WriteLine($"   FAILED: {k}");
+        }
+
+        return runner.Failed > 0 ? 1 : 0;
+    }
+
+    private static List<OpCase> FirstPerOp(List<OpCase> cases) =>
+        cases.GroupBy(c => (c.Op, c.DType)).Select(g => g.First()).ToList();
+}

@@ -1,0 +1,115 @@
+using System;
+using System.Numerics;
+using System.Threading.Tasks;
+
+namespace GemsInjector.GpuHarness;
+
+/// <summary>float64 reference math (host).</summary>
+internal static class RefMath
+{
+    public static double Silu(double v) => v / (1 + Math.Exp(-v));
+
+    public static double Sigmoid(double v) => 1 / (1 + Math.Exp(-v));
+
+    public static double GeluErf(double v) => 0.5 * v * Erfc(-v / Math.Sqrt(2));
+
+    public static double GeluTanh(double v) => 0.5 * v * (1 + Math.Tanh(Math.Sqrt(2 / Math.PI) * (v + 0.044715 * v * v * v)));
+
+    public static double Relu(double v) => double.IsNaN(v) ? v : Math.Max(v, 0);
+
+    /// <summary>erfc to ~1e-15 relative: Taylor series of erf for |x| &lt; 2.5, a continued fraction beyond.</summary>
+    public static double Erfc(double x)
+    {
+        if (double.IsNaN(x))
+        {
+            return x;
+        }
+
+        if (x < 0)
+        {
+            return 2 - Erfc(-x);
+        }
+
+        if (x < 2.5)
+        {
+            double sum = 0, term = x;
+            for (int n = 0; n < 200; n++)
+            {
+                double t = term / (2 * n + 1);
+                sum += t;
+                if (Math.Abs(t) < 1e-17 * Math.Abs(sum))
+                {
+                    break;
+                }
+
+                term *= -x * x / (n + 1);
+            }
+
+            return 1 - 2 / Math.Sqrt(Math.PI) * sum;
+        }
+
+        if (x > 27)
+        {
+            return 0;
+        }
+
+        // erfc(x) = exp(-x²)/√π · 1/(x + (1/2)/(x + 1/(x + (3/2)/(x + 2/(x + ...))))), evaluated backwards.
+        double f = x;
+        for (int k = 120; k >= 1; k--)
+        {
+            f = x + k / 2.0 / f;
+        }
+
+        return Math.Exp(-x * x) / Math.Sqrt(Math.PI) / f;
+    }
+
+    /// <summary>C[M,N] = A[M,K]·B[K,N] (row-major, float64 accumulate), parallel over 32-row x 128-column tiles.</summary>
+    public static double[] MatMul(float[] a, float[] b, int m, int n, int k, int batch = 1)
+    {
+        var c = new double[(long)batch * m * n];
+        const int rowTile = 32, colTile = 128;
+        int rowTiles = (m + rowTile - 1) / rowTile, colTiles = (n + colTile - 1) / colTile;
+        int lanes = Vector<double>.Count;
+        Parallel.For(0, batch * rowTiles * colTiles, tile =>
+        {
+            int bi = tile / (rowTiles * colTiles);
+            int rem = tile % (rowTiles * colTiles);
+            int i0 = rem / colTiles * rowTile, j0 = rem % colTiles * colTile;
+            int i1 = Math.Min(m, i0 + rowTile), j1 = Math.Min(n, j0 + colTile), w = j1 - j0;
+            long aOff = (long)bi * m * k, bOff = (long)bi * k * n, cOff = (long)bi * m * n;
+            var acc = new double[rowTile * colTile];
+            var brow = new double[colTile];
+            for (int kk = 0; kk < k; kk++)
+            {
+                long bBase = bOff + (long)kk * n + j0;
+                for (int j = 0; j < w; j++)
+                {
+                    brow[j] = b[bBase + j];
+                }
+
+                for (int i = i0; i < i1; i++)
+                {
+                    double av = a[aOff + (long)i * k + kk];
+                    var va = new Vector<double>(av);
+                    int o = (i - i0) * colTile, j = 0;
+                    for (; j + lanes <= w; j += lanes)
+                    {
+                        var vc = new Vector<double>(acc, o + j);
+                        (vc + va * new Vector<double>(brow, j)).CopyTo(acc, o + j);
+                    }
+
+                    for (; j < w; j++)
+                    {
+                        acc[o + j] += av * brow[j];
+                    }
+                }
+            }
+
+            for (int i = i0; i < i1; i++)
+            {
+                Array.Copy(acc, (i - i0) * colTile, c, cOff + (long)i * n + j0, w);
+            }
+        });
+        return c;
+    }
+}

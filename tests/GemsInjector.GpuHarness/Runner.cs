@@ -1,0 +1,406 @@
+using System;
+using System.Collections.Generic;
+using System.Diagnostics;
+using System.Globalization;
+using System.Linq;
+using GemsInjector.Kernels.Ilgpu;
+using ILGPU;
+using ILGPU.Runtime;
+
+namespace GemsInjector.GpuHarness;
+
+/// <summary>Runs the accuracy, bench and startup suites over the catalog's cases.</summary>
+internal sealed class Runner : IDisposable
+{
+    private const double Atol = 1e-4;
+    private const long RotateBelowBytes = 150L << 20;
+    private const long RotateTargetBytes = 200L << 20;
+
+    private readonly Options opt;
+    private readonly IlgpuDevice dev;
+    private readonly Binder binder;
+    private readonly CsvSink csv;
+    private readonly DeviceTimer timer;
+    private MemoryBuffer1D<float, Stride1D.Dense>? fillerA, fillerB;
+    private double fillerMs;
+
+    public Runner(Options opt, IlgpuDevice dev, CsvSink csv)
+    {
+        this.opt = opt;
+        this.dev = dev;
+        this.csv = csv;
+        binder = new Binder(dev.Kernels);
+        timer = DeviceTimer.For(dev.Accelerator);
+    }
+
+    public int Passed { get; private set; }
+
+    public int Failed { get; private set; }
+
+    public int Skipped { get; private set; }
+
+    public List<string> FailedKeys { get; } = new();
+
+    public List<string> SkipReasons { get; } = new();
+
+    private bool IsCuda => dev.Kind == IlgpuDeviceKind.Cuda;
+
+    // ---------------------------------------------------------------- accuracy
+
+    public void Accuracy(IReadOnlyList<OpCase> cases)
+    {
+        Console.WriteLine($"== accuracy: {cases.Count} cases, seed {opt.Seed}; rtol f32 1.3e-6 / f16 1e-3 / bf16 1.6e-2 (x per-op factor), atol 1e-4 (x reduced length)");
+        foreach (var c in cases)
+        {
+            if (!Prepare(c, "accuracy", out var binding, out var types))
+            {
+                continue;
+            }
+
+            var sw = Stopwatch.StartNew();
+            using var set = MakeSet(c, types, 0, out var host);
+            var result = RunAndCheck(c, binding, set, host, out _);
+            Report("accuracy", c, result, sw.Elapsed.TotalSeconds);
+        }
+    }
+
+    // ---------------------------------------------------------------- bench
+
+    public void Bench(IReadOnlyList<OpCase> cases)
+    {
+        Console.WriteLine($"== bench: {cases.Count} cases, seed {opt.Seed}, timer {timer.Name}; median (p10/p90) of N single launches after warm-up;"
+            + $" inputs rotate over >= 3 buffer sets when a set is < {RotateBelowBytes >> 20} MB");
+        foreach (var c in cases)
+        {
+            if (!Prepare(c, "bench", out var binding, out var types))
+            {
+                continue;
+            }
+
+            var sets = new List<DeviceSet>();
+            try
+            {
+                var set0 = MakeSet(c, types, 0, out var host);
+                sets.Add(set0);
+                var check = RunAndCheck(c, binding, set0, host, out var launch0);
+                host.Clear();
+                if (!check.Pass || launch0 is null)
+                {
+                    Report("bench", c, check, 0);
+                    continue;
+                }
+
+                long ws = set0.Bytes;
+                int nsets = opt.Quick ? 3 : ws >= RotateBelowBytes ? 1 : (int)Math.Clamp((RotateTargetBytes + ws - 1) / ws, 3, 256);
+                var launches = new List<Action> { launch0 };
+                for (int s = 1; s < nsets; s++)
+                {
+                    var set = MakeSet(c, types, s, out _);
+                    sets.Add(set);
+                    launches.Add(binding is null ? c.Custom!(set) : binder.Compile(binding, set));
+                }
+
+                dev.Synchronize();
+                int n = launches.Count;
+                void Launch(int i) => launches[i % n]();
+
+                // Warm-up (the check's call compiled the kernel): a few launches, then an estimate of one launch.
+                var warm = timer.Time(Launch, opt.Quick ? 2 : 10);
+                double est = Median(warm);
+                int runs = opt.Runs > 0 ? opt.Runs : opt.Quick ? 5 : (int)Math.Clamp(Math.Ceiling(300.0 / Math.Max(est, 1e-3)), 20, 1000);
+                FillQueue(runs);
+                var ms = timer.Time(Launch, runs);
+                Array.Sort(ms);
+                double med = Median(ms), p10 = Pct(ms, 0.1), p90 = Pct(ms, 0.9);
+                long bytes = c.Bytes(name => ElemSize(c, types, name));
+                double gbps = bytes / (med * 1e6);
+                double tflops = c.Flops > 0 ? c.Flops / (med * 1e9) : double.NaN;
+                string rate = c.Flops > 0 ? $"{tflops,8:F2} TFLOP/s ({gbps:F0} GB/s)" : $"{gbps,8:F1} GB/s";
+                Console.WriteLine($"PASS  {Label(c)} {med,9:F4} ms (p10 {p10:F4} p90 {p90:F4}, {runs} runs, {n} sets)  {rate}  max_abs {check.MaxAbs:E2} tol {check.TolRatio:F2}");
+                Passed++;
+                csv.Add(new Row("bench", c.Op, c.DType.Name(), c.Shape, med, gbps, tflops, check.MaxAbs, "PASS", p10, p90, check.MaxRel, check.TolRatio,
+                    bytes, c.Flops, runs, n, timer.Name, c.Category, c.BytesFormula(), Seed: opt.Seed));
+            }
+            catch (Exception ex)
+            {
+                Fail("bench", c, $"{ex.GetType().Name}: {ex.Message}");
+            }
+            finally
+            {
+                foreach (var s in sets)
+                {
+                    s.Dispose();
+                }
+            }
+        }
+    }
+
+    /// <summary>
+    /// CUDA: enqueue device copies ahead of the timed launches so the host can queue them while the GPU is busy; then
+    /// each start/end event pair measures the kernel, not the host's launch cost (matters for decode-sized kernels).
+    /// </summary>
+    private void FillQueue(int runs)
+    {
+        if (!IsCuda)
+        {
+            return;
+        }
+
+        if (fillerA is null)
+        {
+            fillerA = dev.Accelerator.Allocate1D<float>(1 << 26);
+            fillerB = dev.Accelerator.Allocate1D<float>(1 << 26);
+            fillerA.View.CopyTo(fillerB!.View);
+            var t = timer.Time(_ => fillerA.View.CopyTo(fillerB.View), 5);
+            fillerMs = Math.Max(Median(t), 0.01);
+        }
+
+        int copies = (int)Math.Clamp(Math.Ceiling(runs * 0.03 / fillerMs), 1, 200);
+        for (int i = 0; i < copies; i++)
+        {
+            fillerA.View.CopyTo(fillerB!.View);
+        }
+    }
+
+    // ---------------------------------------------------------------- startup
+
+    public void Startup(IReadOnlyList<OpCase> cases, DateTime processStart)
+    {
+        Console.WriteLine("== startup: per op, first call (compile + launch + synchronize, host clock) and second call; compile = IlgpuDevice.CompileTimes");
+        foreach (var c in cases)
+        {
+            if (!Prepare(c, "startup", out var binding, out var types))
+            {
+                continue;
+            }
+
+            try
+            {
+                using var set = MakeSet(c, types, 0, out var host);
+                var launch = binding is null ? c.Custom!(set) : binder.Compile(binding, set);
+                var before = new Dictionary<string, TimeSpan>(dev.CompileTimes);
+                dev.Synchronize();
+                long t0 = Stopwatch.GetTimestamp();
+                launch();
+                dev.Synchronize();
+                double first = Stopwatch.GetElapsedTime(t0).TotalMilliseconds;
+                double since = (DateTime.Now - processStart).TotalMilliseconds;
+                var check = CheckOutputs(c, set, host);
+                t0 = Stopwatch.GetTimestamp();
+                launch();
+                dev.Synchronize();
+                double second = Stopwatch.GetElapsedTime(t0).TotalMilliseconds;
+                double compile = dev.CompileTimes.Where(kv => !before.ContainsKey(kv.Key)).Sum(kv => kv.Value.TotalMilliseconds);
+                string status = check.Pass ? "PASS" : "FAIL";
+                Console.WriteLine($"{status}  {Label(c)} first {first,9:F2} ms (compile {compile:F2})  second {second,8:F3} ms  since process start {since,9:F1} ms{(check.Pass ? string.Empty : "  " + check.Detail)}");
+                Count(check.Pass, c);
+                csv.Add(new Row("startup", c.Op, c.DType.Name(), c.Shape, first, double.NaN, double.NaN, check.MaxAbs, status, MaxRel: check.MaxRel, TolRatio: check.TolRatio,
+                    Timer: "host", Category: c.Category, SecondMs: second, CompileMs: compile, SinceStartMs: since, Seed: opt.Seed, Note: check.Detail));
+            }
+            catch (Exception ex)
+            {
+                Fail("startup", c, $"{ex.GetType().Name}: {ex.Message}");
+            }
+        }
+    }
+
+    // ---------------------------------------------------------------- shared
+
+    private bool Prepare(OpCase c, string suite, out Binder.Binding? binding, out Dictionary<string, Type> types)
+    {
+        types = new Dictionary<string, Type>();
+        binding = null;
+        if (c.Custom is not null)
+        {
+            foreach (var t in c.Inputs.Concat(c.Outputs))
+            {
+                types[t.Name] = t.Kind == TensorKind.Index ? typeof(long) : c.DType == DType.F32 ? typeof(float) : typeof(ushort);
+            }
+
+            return true;
+        }
+
+        binding = binder.Bind(c, out string reason);
+        if (binding is null)
+        {
+            Skipped++;
+            SkipReasons.Add($"{c.Op} {c.DType.Name()}: {reason}");
+            Console.WriteLine($"SKIP  {Label(c)} {reason}");
+            csv.Add(new Row(suite, c.Op, c.DType.Name(), c.Shape, double.NaN, double.NaN, double.NaN, double.NaN, "SKIP", Category: c.Category, Seed: opt.Seed, Note: reason));
+            return false;
+        }
+
+        types = binding.TensorTypes;
+        foreach (var t in c.Inputs.Concat(c.Outputs))
+        {
+            if (!types.ContainsKey(t.Name))
+            {
+                // A tensor the method does not take (e.g. an optional operand): keep it on the host only.
+                types[t.Name] = typeof(void);
+            }
+        }
+
+        return true;
+    }
+
+    private DeviceSet MakeSet(OpCase c, Dictionary<string, Type> types, int setIndex, out Dictionary<string, HostTensor> host)
+    {
+        host = new Dictionary<string, HostTensor>();
+        var set = new DeviceSet(dev.Accelerator);
+        try
+        {
+            int salt = StableHash($"{c.Key}|{setIndex}");
+            int ti = 0;
+            foreach (var spec in c.Inputs)
+            {
+                var h = HostTensor.Random(spec, c.DType, opt.Seed, salt + 7919 * ++ti);
+                host[spec.Name] = h;
+                if (types[spec.Name] != typeof(void))
+                {
+                    set.Upload(h, types[spec.Name]);
+                }
+            }
+
+            foreach (var spec in c.Outputs)
+            {
+                if (types[spec.Name] != typeof(void))
+                {
+                    set.Poisoned(spec, types[spec.Name], c.DType);
+                }
+            }
+        }
+        catch
+        {
+            set.Dispose();
+            throw;
+        }
+
+        return set;
+    }
+
+    private CheckResult RunAndCheck(OpCase c, Binder.Binding? binding, DeviceSet set, Dictionary<string, HostTensor> host, out Action? launch)
+    {
+        launch = null;
+        try
+        {
+            launch = binding is null ? c.Custom!(set) : binder.Compile(binding, set);
+            launch();
+            dev.Synchronize();
+        }
+        catch (Exception ex)
+        {
+            var inner = ex is System.Reflection.TargetInvocationException { InnerException: { } ie } ? ie : ex;
+            return new CheckResult(false, double.NaN, double.NaN, double.PositiveInfinity, 1, $"launch threw {inner.GetType().Name}: {inner.Message}");
+        }
+
+        return CheckOutputs(c, set, host);
+    }
+
+    private CheckResult CheckOutputs(OpCase c, DeviceSet set, Dictionary<string, HostTensor> host)
+    {
+        var expected = c.Reference(host);
+        double rtol = c.DType.Rtol() * c.RtolScale, atol = Atol * c.AtolScale;
+        CheckResult? result = null;
+        foreach (var (name, exp) in expected)
+        {
+            var et = set.ElementType(name);
+            CheckResult r;
+            if (exp.Indices is not null)
+            {
+                long[] got = et == typeof(int) ? Array.ConvertAll(set.Download<int>(name), v => (long)v) : set.Download<long>(name);
+                r = Checker.Indices(name, got, exp.Indices);
+            }
+            else if (et == typeof(ushort))
+            {
+                var bits = set.Download<ushort>(name);
+                var got = new float[bits.Length];
+                var dt = c.DType;
+                Par.Range(bits.Length, (lo, hi) =>
+                {
+                    for (long i = lo; i < hi; i++)
+                    {
+                        got[i] = dt.FromBits(bits[i]);
+                    }
+                });
+                r = Checker.Values(name, got, exp.Values!, c.DType, rtol, atol);
+            }
+            else
+            {
+                r = Checker.Values(name, set.Download<float>(name), exp.Values!, DType.F32, rtol, atol);
+            }
+
+            result = CheckResult.Merge(result, r);
+        }
+
+        return result ?? new CheckResult(false, double.NaN, double.NaN, double.NaN, 1, "no outputs to check");
+    }
+
+    private void Report(string suite, OpCase c, CheckResult r, double seconds)
+    {
+        string status = r.Pass ? "PASS" : "FAIL";
+        Console.WriteLine($"{status}  {Label(c)} max_abs {r.MaxAbs:E2}  max_rel {r.MaxRel:E2}  tol_ratio {r.TolRatio:F3}  ({seconds:F1} s){(r.Pass ? string.Empty : "  " + r.Detail)}");
+        Count(r.Pass, c);
+        csv.Add(new Row(suite, c.Op, c.DType.Name(), c.Shape, double.NaN, double.NaN, double.NaN, r.MaxAbs, status, MaxRel: r.MaxRel, TolRatio: r.TolRatio,
+            Category: c.Category, Seed: opt.Seed, Note: r.Detail));
+    }
+
+    private void Fail(string suite, OpCase c, string message)
+    {
+        Console.WriteLine($"FAIL  {Label(c)} {message}");
+        Count(false, c);
+        csv.Add(new Row(suite, c.Op, c.DType.Name(), c.Shape, double.NaN, double.NaN, double.NaN, double.NaN, "FAIL", Category: c.Category, Seed: opt.Seed, Note: message));
+    }
+
+    private void Count(bool pass, OpCase c)
+    {
+        if (pass)
+        {
+            Passed++;
+        }
+        else
+        {
+            Failed++;
+            FailedKeys.Add(c.Key);
+        }
+    }
+
+    private static int ElemSize(OpCase c, Dictionary<string, Type> types, string name) =>
+        types.TryGetValue(name, out var t) && t != typeof(void)
+            ? (t == typeof(float) || t == typeof(int) ? 4 : t == typeof(long) ? 8 : 2)
+            : c.Esz;
+
+    private static string Label(OpCase c) => $"{c.Op,-20} {c.DType.Name(),-9} {c.Shape,-18}";
+
+    private static double Median(double[] v)
+    {
+        var s = (double[])v.Clone();
+        Array.Sort(s);
+        return Pct(s, 0.5);
+    }
+
+    private static double Pct(double[] sorted, double p) =>
+        sorted.Length == 0 ? double.NaN : sorted[(int)Math.Clamp(Math.Round(p * (sorted.Length - 1)), 0, sorted.Length - 1)];
+
+    private static int StableHash(string s)
+    {
+        unchecked
+        {
+            int h = (int)2166136261;
+            foreach (char ch in s)
+            {
+                h = (h ^ ch) * 16777619;
+            }
+
+            return h;
+        }
+    }
+
+    public void Dispose()
+    {
+        timer.Dispose();
+        fillerA?.Dispose();
+        fillerB?.Dispose();
+    }
+
+    internal static string Invariant(double v) => v.ToString(CultureInfo.InvariantCulture);
+}
