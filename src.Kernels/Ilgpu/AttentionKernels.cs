@@ -29,7 +29,7 @@ internal struct AttentionShape
 /// staged in dynamic shared memory, scores and the running (max, sum) per query row are kept there too, and the
 /// output accumulator is rescaled per tile (online softmax). Causal is top-left (key j visible to query i when j ≤ i,
 /// as PyTorch's is_causal); grouped-query attention maps head h to kv head h / (Heads / KvHeads). A fully masked row
-/// gives NaN, as PyTorch's math path does.
+/// gives zeros, as libtorch 2.10's math path (safe softmax) and the CPU kernels do; NaN inputs still give NaN.
 /// Shared floats: 2·BlockQ·D (Q, O) + 2·BlockK·D (K, V) + BlockQ·BlockK (scores) + 3·BlockQ (max, sum, rescale).
 /// </summary>
 internal static class AttentionKernels
@@ -175,7 +175,8 @@ internal static class AttentionKernels
             int i = e / d;
             if (q0 + i < s.Lq)
             {
-                output[qBase + e] = so[e] / sl[i];
+                float l = sl[i];
+                output[qBase + e] = l == 0f ? 0f : so[e] / l;
             }
         }
     }

@@ -149,7 +149,7 @@ public sealed partial class IlgpuKernels
     /// <c>aten::scaled_dot_product_attention</c> (no dropout): output = softmax(q·kᵀ·scale + mask) · v, flash-style
     /// (online softmax over key tiles). q and output [batch, heads, lq, d]; k and v [batch, kvHeads, lk, d] (grouped-query
     /// when kvHeads &lt; heads; heads must be a multiple of kvHeads). Causal is top-left (query i sees keys j ≤ i), as
-    /// PyTorch's is_causal. The additive mask is [lq, lk], [batch, lq, lk] or [batch, heads, lq, lk], or empty.
+    /// PyTorch's is_causal. A fully masked row gives zeros (libtorch 2.10). The additive mask is [lq, lk], [batch, lq, lk] or [batch, heads, lq, lk], or empty.
     /// </summary>
     /// <param name="q">Queries.</param>
     /// <param name="k">Keys.</param>

@@ -225,7 +225,7 @@ public sealed class MatrixTests : KernelTestBase
     }
 
     [Fact]
-    public void AttentionFullyMaskedRowIsNaN()
+    public void AttentionFullyMaskedRowIsZeroAndNaNPropagates()
     {
         const int lq = 2, lk = 3, d = 4;
         var q = Random(5, lq * d);
@@ -240,7 +240,13 @@ public sealed class MatrixTests : KernelTestBase
         var o = Poisoned(q.Length);
         K.ScaledDotProductAttention(Upload(q), Upload(k), Upload(v), o, 1, 1, 1, lq, lk, d, mask: Upload(mask));
         var got = Download(o);
-        Assert.All(got.Take(d), x => Assert.True(float.IsNaN(x)));
+        Assert.All(got.Take(d), x => Assert.Equal(0f, x));
         Assert.All(got.Skip(d), x => Assert.False(float.IsNaN(x)));
+
+        q[d + 1] = float.NaN; // query row 1 → NaN output row
+        o = Poisoned(q.Length);
+        K.ScaledDotProductAttention(Upload(q), Upload(k), Upload(v), o, 1, 1, 1, lq, lk, d, mask: Upload(mask));
+        got = Download(o);
+        Assert.All(got.Skip(d), x => Assert.True(float.IsNaN(x)));
     }
 }
