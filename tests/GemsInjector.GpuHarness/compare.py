@@ -1,0 +1,175 @@
+#!/usr/bin/env python3
+"""Side-by-side table of the GPU harness bench CSV against torch_reference_bench.py's figures (same card, same run).
+
+Usage:
+  compare.py --bench bench.csv [--torch anchor.csv] [--torch-log torch.txt] [--out compare.md]
+
+The reference figures come from anchor.csv (what torch_reference_bench.py writes to $OUT) or, failing that, from its
+printed lines ("<op> <dtype> torch <ms> ms <rate> <unit> | gems <ms> ms <rate> <unit> | ..."). A harness row is matched
+to a script row only on the script's own shape. Targets (from the issue):
+  element-wise (add, mul, silu, ...)                        ours >= 0.97 x PyTorch
+  silu_and_mul, rms_norm, fused_add_rms_norm, layer_norm,
+  softmax, rotary_embedding                                  ours >= FlagGems
+  mm (4096^3)                                                f32 >= 0.8 x PyTorch; f16/bf16 >= 0.6 x PyTorch
+  decode GEMV (mm / mm_tb with M <= 64)                      >= 85% of the copy rate (our device copy, same dtype, same run)
+  attention prefill                                          >= 0.5 x PyTorch (the script has no attention: n/a)
+  attention decode                                           >= 70% of the copy rate
+Rows without a target are listed with their figures. Standard library only.
+"""
+import argparse
+import csv
+import math
+import os
+import re
+import sys
+
+# torch_reference_bench.py's shapes, written as the harness labels them.
+SCRIPT_SHAPES = {
+    "copy": "67108864",
+    "add": "67108864",
+    "mul": "67108864",
+    "silu": "67108864",
+    "silu_and_mul": "4096x11008",
+    "rms_norm": "4096x4096",
+    "fused_add_rms_norm": "4096x4096",
+    "layer_norm": "4096x4096",
+    "softmax": "4096x32000",
+    "rotary_embedding": "4096x32+8x128",
+    "mm": "4096x4096x4096",
+}
+BEAT_GEMS = {"silu_and_mul", "rms_norm", "fused_add_rms_norm", "layer_norm", "softmax", "rotary_embedding"}
+LINE = re.compile(
+    r"^(?P<op>\S+)\s+(?P<dtype>\S+)\s+torch\s+(?P<tms>\S+)\s+ms\s+(?P<trate>\S+)\s+(?P<unit>GB/s|TFLOP/s)\s+\|\s+"
+    r"gems\s+(?P<gms>\S+)\s+ms\s+(?P<grate>\S+)\s+(?:GB/s|TFLOP/s)")
+
+
+def num(s):
+    try:
+        v = float(s)
+        return v if math.isfinite(v) else None
+    except (TypeError, ValueError):
+        return None
+
+
+def load_reference(anchor, log):
+    ref = {}
+    if anchor and os.path.isfile(anchor):
+        with open(anchor, newline="") as fh:
+            for r in csv.DictReader(fh):
+                ref[(r["op"], r["dtype"])] = dict(torch=num(r.get("torch_rate")), gems=num(r.get("gems_rate")), unit=r.get("unit", ""))
+    if not ref and log and os.path.isfile(log):
+        with open(log) as fh:
+            for line in fh:
+                m = LINE.match(line.strip())
+                if m:
+                    ref[(m["op"], m["dtype"])] = dict(torch=num(m["trate"]), gems=num(m["grate"]), unit=m["unit"])
+    return ref
+
+
+def fmt(v, unit=""):
+    if v is None:
+        return "—"
+    return f"{v:.1f}{(' ' + unit) if unit else ''}" if v >= 10 else f"{v:.3g}{(' ' + unit) if unit else ''}"
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--bench", required=True, help="harness bench CSV (--suite bench --csv ...)")
+    ap.add_argument("--torch", help="anchor.csv written by torch_reference_bench.py")
+    ap.add_argument("--torch-log", help="stdout of torch_reference_bench.py (used when anchor.csv is missing)")
+    ap.add_argument("--out", help="markdown output (also printed)")
+    a = ap.parse_args()
+
+    with open(a.bench, newline="") as fh:
+        rows = [r for r in csv.DictReader(fh) if r.get("suite") == "bench"]
+    ref = load_reference(a.torch, a.torch_log)
+
+    copy_rate = {}
+    for r in rows:
+        if r["op"] == "copy" and r["status"] == "PASS" and num(r["GB/s"]) is not None:
+            copy_rate[r["dtype"]] = max(copy_rate.get(r["dtype"], 0), num(r["GB/s"]))
+
+    out = []
+    out.append("# GemsInjector ILGPU kernels vs PyTorch / FlagGems (same card, same run)")
+    out.append("")
+    out.append(f"Harness CSV: `{a.bench}`; reference: `{a.torch if a.torch and os.path.isfile(a.torch) else a.torch_log}` "
+               f"({len(ref)} rows{'' if ref else ': none found, ratios to PyTorch/FlagGems are n/a'}).")
+    out.append("Rates: GB/s = bytes (inputs read once + outputs written once, as the script counts them) / median time; "
+               "TFLOP/s for mm / attention. Copy rate (our device copy, same dtype): "
+               + (", ".join(f"{k} {v:.0f} GB/s" for k, v in sorted(copy_rate.items())) or "not measured") + ".")
+    out.append("")
+    out.append("| op | dtype | shape | ours | PyTorch | FlagGems | ratio | target | |")
+    out.append("|---|---|---|---|---|---|---|---|---|")
+    misses, met, unknown = [], 0, 0
+    for r in rows:
+        if r["status"] != "PASS":
+            continue
+        op, dt, shape, cat = r["op"], r["dtype"], r["shape"], r.get("category", "")
+        gbps, tflops = num(r["GB/s"]), num(r["TFLOP/s"])
+        flop_unit = tflops is not None
+        ours = tflops if flop_unit else gbps
+        unit = "TFLOP/s" if flop_unit else "GB/s"
+        rf = ref.get((op, dt)) if SCRIPT_SHAPES.get(op) == shape else None
+        pt = rf["torch"] if rf else None
+        fg = rf["gems"] if rf else None
+        ratio, target, ok = None, "", None
+        if cat == "gemv" or cat == "attention-decode":
+            need = 0.85 if cat == "gemv" else 0.70
+            cr = copy_rate.get(dt)
+            target = f">= {need:.0%} of copy"
+            if cr and gbps is not None:
+                ratio = gbps / cr
+                ok = ratio >= need
+            ours, unit = gbps, "GB/s"
+        elif cat == "attention-prefill":
+            target = ">= 0.5x PyTorch (no same-run figure)"
+        elif op == "mm" and rf:
+            need = 0.8 if dt == "float32" else 0.6
+            target = f">= {need}x PyTorch"
+            if pt:
+                ratio = ours / pt
+                ok = ratio >= need
+        elif op in BEAT_GEMS and rf:
+            target = ">= FlagGems"
+            if fg:
+                ratio = ours / fg
+                ok = ratio >= 1.0
+            else:
+                target += " (no FlagGems figure)"
+        elif cat == "elementwise" and rf:
+            target = ">= 0.97x PyTorch"
+            if pt:
+                ratio = ours / pt
+                ok = ratio >= 0.97
+        elif op == "copy" and rf and pt:
+            ratio = ours / pt
+            target = "(ILGPU copy / torch copy)"
+        mark = "" if ok is None else ("ok" if ok else "**MISS**")
+        if ok is True:
+            met += 1
+        elif ok is False:
+            misses.append(f"{op} {dt} {shape}: {fmt(ours, unit)}, {ratio:.2f} ({target})")
+        elif target.startswith(">="):
+            unknown += 1
+        out.append(f"| {op} | {dt} | {shape} | {fmt(ours, unit)} | {fmt(pt)} | {fmt(fg)} | "
+                   f"{'—' if ratio is None else f'{ratio:.2f}'} | {target} | {mark} |")
+    out.append("")
+    out.append(f"Targets met: {met}; missed: {len(misses)}; target without a same-run reference: {unknown}.")
+    for m in misses:
+        out.append(f"- MISS {m}")
+    bad = [r for r in rows if r["status"] != "PASS"]
+    if bad:
+        out.append("")
+        out.append("Not timed (FAIL or SKIP in the harness):")
+        for r in bad:
+            out.append(f"- {r['status']} {r['op']} {r['dtype']} {r['shape']}: {r.get('note', '')}")
+    text = "\n".join(out) + "\n"
+    if a.out:
+        with open(a.out, "w") as fh:
+            fh.write(text)
+    sys.stdout.write(text)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,62 @@
+#!/usr/bin/env bash
+# Publishes the GPU harness self-contained (linux-x64, untrimmed: trimming breaks ILGPU) and packs it for the GPU
+# machine, which has no .NET SDK and no network. Run HERE, from anywhere inside the repository:
+#   tests/GemsInjector.GpuHarness/publish.sh
+# Produces (in the repository root, ignored through .git/info/exclude):
+#   .gpu/harness.tar.xz              the published harness (must stay < 40 MB)
+#   .gpu/torch_reference_bench.py    the PyTorch / FlagGems reference script (from /work/shared/anchors)
+# Then on the GPU machine, from the copied tree's root: tests/GemsInjector.GpuHarness/run-on-gpu.sh
+set -euo pipefail
+
+here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
+root="$(git -C "$here" rev-parse --show-toplevel)"
+anchor="${TORCH_REFERENCE_BENCH:-/work/shared/anchors/torch_reference_bench.py}"
+limit_mb=40
+
+cd "$root"
+mkdir -p .gpu
+
+# .gpu/ must never be committed; append the exclude line once.
+exclude="$(git rev-parse --git-path info/exclude)"
+if ! grep -qxF '.gpu/' "$exclude" 2>/dev/null; then
+    echo '.gpu/' >>"$exclude"
+    echo "publish: added .gpu/ to $exclude"
+fi
+
+tmp="$(mktemp -d)"
+trap 'rm -rf "$tmp"' EXIT
+
+echo "publish: dotnet publish (self-contained, linux-x64, untrimmed) ..."
+dotnet publish "$here/GemsInjector.GpuHarness.csproj" -c Release -r linux-x64 --self-contained \
+    -p:PublishTrimmed=false -p:DebugType=none -p:GenerateDocumentationFile=false \
+    -o "$tmp/harness" -nologo -v quiet
+
+if [[ ! -x "$tmp/harness/GemsInjector.GpuHarness" ]]; then
+    echo "publish: ERROR: $tmp/harness/GemsInjector.GpuHarness was not produced" >&2
+    exit 1
+fi
+
+# Not needed on the GPU machine: the CPU libtorch is never loaded by the harness (ILGPU only).
+rm -f "$tmp/harness/"*.pdb "$tmp/harness/"*.xml
+
+echo "publish: packing .gpu/harness.tar.xz ..."
+XZ_OPT="-9 -T0" tar -C "$tmp" -cJf .gpu/harness.tar.xz harness
+
+size=$(stat -c %s .gpu/harness.tar.xz)
+size_mb=$(( (size + 1048575) / 1048576 ))
+unpacked_mb=$(du -sm "$tmp/harness" | cut -f1)
+echo "publish: .gpu/harness.tar.xz is ${size} bytes (~${size_mb} MB; ${unpacked_mb} MB unpacked)"
+if (( size >= limit_mb * 1048576 )); then
+    echo "publish: ERROR: the tarball must stay under ${limit_mb} MB" >&2
+    exit 1
+fi
+
+if [[ -f "$anchor" ]]; then
+    cp "$anchor" .gpu/torch_reference_bench.py
+    echo "publish: copied $anchor to .gpu/torch_reference_bench.py"
+else
+    echo "publish: WARNING: $anchor not found; copy torch_reference_bench.py to .gpu/ yourself" >&2
+fi
+
+echo "publish: done. On the GPU machine (repository root of the copied tree):"
+echo "    tests/GemsInjector.GpuHarness/run-on-gpu.sh            # all steps, outputs in \$OUT"

@@ -1,0 +1,166 @@
+#!/usr/bin/env bash
+# Runs the GPU harness and the PyTorch reference on the GPU machine, from the repository root of the copied tree.
+# Needs (made by publish.sh on the dev machine; carry the ignored .gpu folder with the device call):
+#   .gpu/harness.tar.xz            the self-contained published harness
+#   .gpu/torch_reference_bench.py  the PyTorch / FlagGems reference script
+# Usage:
+#   tests/GemsInjector.GpuHarness/run-on-gpu.sh [STEP ...]
+#   steps: smi torch startup accuracy bench compare   (default: all, in that order)
+# Writes into $OUT (the device tool's output folder; at most 8 files come back, so exactly these):
+#   nvidia-smi.txt  torch.txt  anchor.csv  harness.log  startup.csv  accuracy.csv  bench.csv  compare.md
+# Budgets (seconds; the device tool allows 600 s per command): ACCURACY_BUDGET_S (default 150), BENCH_BUDGET_S (200):
+# the harness starts no new case after its budget (the rest are SKIP rows); TORCH_TIMEOUT_S (150), STARTUP_TIMEOUT_S (60)
+# kill a step that hangs. HARNESS_ARGS adds arguments to every harness call (e.g. "--dtype f32,bf16" or "--filter mm").
+# If everything does not fit one call, split it, keeping bench, torch and compare together (same card, same run):
+#   run-on-gpu.sh smi torch bench compare      then      run-on-gpu.sh smi startup accuracy
+set -euo pipefail
+
+here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
+root="$(cd "$here/../.." && pwd)"
+cd "$root"
+
+if [[ -z "${OUT:-}" ]]; then
+    OUT="$root/.gpu/out"
+    echo "run-on-gpu: OUT is not set; writing to $OUT"
+fi
+mkdir -p "$OUT"
+
+steps=("$@")
+if (( ${#steps[@]} == 0 )); then
+    steps=(smi torch startup accuracy bench compare)
+fi
+for s in "${steps[@]}"; do
+    case "$s" in
+        smi|torch|startup|accuracy|bench|compare) ;;
+        *) echo "run-on-gpu: unknown step '$s' (steps: smi torch startup accuracy bench compare)" >&2; exit 2 ;;
+    esac
+done
+
+want() { local s; for s in "${steps[@]}"; do [[ "$s" == "$1" ]] && return 0; done; return 1; }
+
+ACCURACY_BUDGET_S="${ACCURACY_BUDGET_S:-150}"
+BENCH_BUDGET_S="${BENCH_BUDGET_S:-200}"
+TORCH_TIMEOUT_S="${TORCH_TIMEOUT_S:-150}"
+STARTUP_TIMEOUT_S="${STARTUP_TIMEOUT_S:-60}"
+read -r -a extra <<<"${HARNESS_ARGS:-}"
+
+# libcuda.so lives under /usr/local/nvidia/lib64 on the GPU machine; ILGPU looks it up by name.
+export LD_LIBRARY_PATH="/usr/local/nvidia/lib64${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"
+export DOTNET_CLI_TELEMETRY_OPTOUT=1 DOTNET_NOLOGO=1
+
+start=$(date +%s)
+declare -A rc=()
+log="$OUT/harness.log"
+
+harness_bin=""
+unpack() {
+    [[ -n "$harness_bin" ]] && return 0
+    local tarball="$root/.gpu/harness.tar.xz"
+    if [[ ! -f "$tarball" ]]; then
+        echo "run-on-gpu: ERROR: $tarball is missing: run tests/GemsInjector.GpuHarness/publish.sh on the dev machine and carry .gpu" >&2
+        exit 3
+    fi
+
+    local dir="${TMPDIR:-/tmp}/gems-gpu-harness"
+    rm -rf "$dir"
+    mkdir -p "$dir"
+    tar -xJf "$tarball" -C "$dir"
+    harness_bin="$dir/harness/GemsInjector.GpuHarness"
+    if [[ ! -x "$harness_bin" ]]; then
+        echo "run-on-gpu: ERROR: $harness_bin not found in the tarball" >&2
+        exit 3
+    fi
+    echo "run-on-gpu: harness unpacked to $dir ($(du -sm "$dir" | cut -f1) MB)"
+}
+
+# run_harness NAME TIMEOUT ARGS...: runs one suite in its own process (startup needs a fresh process), log appended.
+run_harness() {
+    local name="$1" limit="$2"
+    shift 2
+    unpack
+    echo "== run-on-gpu: $name (limit ${limit} s): GemsInjector.GpuHarness $*" | tee -a "$log"
+    set +e
+    timeout --kill-after=10 "$limit" "$harness_bin" "$@" "${extra[@]}" 2>&1 | tee -a "$log"
+    local code=${PIPESTATUS[0]}
+    set -e
+    rc[$name]=$code
+    echo "== run-on-gpu: $name exit $code" | tee -a "$log"
+}
+
+if want smi; then
+    echo "== nvidia-smi"
+    if command -v nvidia-smi >/dev/null; then
+        {
+            nvidia-smi --query-gpu=name,driver_version,memory.total,clocks.max.sm,clocks.max.mem,power.limit,temperature.gpu --format=csv || true
+            echo
+            nvidia-smi || true
+        } >"$OUT/nvidia-smi.txt" 2>&1
+        head -3 "$OUT/nvidia-smi.txt"
+        rc[smi]=0
+    else
+        echo "run-on-gpu: nvidia-smi not found" | tee "$OUT/nvidia-smi.txt"
+        rc[smi]=1
+    fi
+fi
+
+if want torch; then
+    script="$root/.gpu/torch_reference_bench.py"
+    if [[ -f "$script" ]]; then
+        echo "== torch_reference_bench.py (limit ${TORCH_TIMEOUT_S} s; rows also in \$OUT/anchor.csv)"
+        set +e
+        OUT="$OUT" timeout --kill-after=10 "$TORCH_TIMEOUT_S" python3 "$script" 2>&1 | tee "$OUT/torch.txt"
+        rc[torch]=${PIPESTATUS[0]}
+        set -e
+    else
+        echo "run-on-gpu: $script is missing (publish.sh copies it)" | tee "$OUT/torch.txt"
+        rc[torch]=1
+    fi
+fi
+
+if want startup; then
+    run_harness startup "$STARTUP_TIMEOUT_S" --device cuda --suite startup --csv "$OUT/startup.csv"
+fi
+
+if want accuracy; then
+    run_harness accuracy $(( ACCURACY_BUDGET_S + 120 )) --device cuda --suite accuracy --budget-s "$ACCURACY_BUDGET_S" --csv "$OUT/accuracy.csv"
+fi
+
+if want bench; then
+    run_harness bench $(( BENCH_BUDGET_S + 120 )) --device cuda --suite bench --budget-s "$BENCH_BUDGET_S" --csv "$OUT/bench.csv"
+fi
+
+if want compare; then
+    if [[ -f "$OUT/bench.csv" ]]; then
+        set +e
+        python3 "$here/compare.py" --bench "$OUT/bench.csv" --torch "$OUT/anchor.csv" --torch-log "$OUT/torch.txt" --out "$OUT/compare.md"
+        rc[compare]=$?
+        set -e
+    else
+        echo "run-on-gpu: no $OUT/bench.csv to compare"
+        rc[compare]=1
+    fi
+fi
+
+# Short summary: per suite PASS / FAIL / SKIP counts (status is column 9 of the harness CSVs), exit codes, files.
+echo
+echo "== run-on-gpu summary ($(( $(date +%s) - start )) s, $(date -u +%Y-%m-%dT%H:%MZ))"
+sed -n 2p "$OUT/nvidia-smi.txt" 2>/dev/null | sed 's/^/card: /' || true
+for suite in startup accuracy bench; do
+    f="$OUT/$suite.csv"
+    [[ -f "$f" ]] || continue
+    counts=$(awk -F, 'NR > 1 { n[$9]++ } END { printf "PASS %d  FAIL %d  SKIP %d", n["PASS"], n["FAIL"], n["SKIP"] }' "$f")
+    echo "$suite: $counts (exit ${rc[$suite]:-?})"
+    awk -F, 'NR > 1 && $9 == "FAIL" { printf "   FAIL %s %s %s\n", $2, $3, $4 }' "$f" | head -20
+done
+for s in smi torch compare; do
+    [[ -n "${rc[$s]:-}" ]] && echo "$s: exit ${rc[$s]}"
+done
+ls -la "$OUT"
+
+status=0
+for s in "${!rc[@]}"; do
+    if [[ "${rc[$s]}" != 0 ]]; then
+        status=1
+    fi
+done
+exit "$status"
