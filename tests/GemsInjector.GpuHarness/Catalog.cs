@@ -20,6 +20,14 @@ internal static class Catalog
 {
     private static readonly string[] Y = { "y", "output", "out", "result", "destination", "dst" };
 
+    /// <summary>torch_reference_bench.py's shape per op, in this harness's labels (compare.py has the same table).</summary>
+    public static readonly IReadOnlyDictionary<string, string> ScriptShapes = new Dictionary<string, string>
+    {
+        ["copy"] = "67108864", ["add"] = "67108864", ["mul"] = "67108864", ["silu"] = "67108864",
+        ["silu_and_mul"] = "4096x11008", ["rms_norm"] = "4096x4096", ["fused_add_rms_norm"] = "4096x4096", ["layer_norm"] = "4096x4096",
+        ["softmax"] = "4096x32000", ["rotary_embedding"] = "4096x32+8x128", ["mm"] = "4096x4096x4096",
+    };
+
     public static List<OpCase> Build(bool quick, bool bench, IReadOnlyList<DType> dtypes)
     {
         var cases = new List<OpCase>();
@@ -28,8 +36,17 @@ internal static class Catalog
             Add(cases, dt, quick, bench);
         }
 
+        if (bench)
+        {
+            // Under a time budget the cases compared with the script (and the decode targets) run first, every dtype.
+            cases = cases.OrderBy(c => IsPriority(c) ? 0 : 1).ToList();
+        }
+
         return cases;
     }
+
+    private static bool IsPriority(OpCase c) =>
+        (ScriptShapes.TryGetValue(c.Op, out var s) && s == c.Shape) || c.Category is "gemv" or "attention-decode" or "attention-prefill";
 
     private static void Add(List<OpCase> cs, DType dt, bool quick, bool bench)
     {

@@ -17,32 +17,43 @@ internal sealed class CsvSink
 {
     private const string Header = "suite,op,dtype,shape,ms,GB/s,TFLOP/s,max_err,status,p10_ms,p90_ms,max_rel_err,tol_ratio,bytes,flops,runs,sets,timer,category,bytes_formula,second_ms,compile_ms,since_start_ms,seed,note";
     private readonly List<Row> rows = new();
+    private readonly StreamWriter? writer;
 
-    public IReadOnlyList<Row> Rows => rows;
-
-    public void Add(Row r) => rows.Add(r);
-
-    public void Write(string path)
+    /// <summary>Rows go to <paramref name="path"/> as they come (flushed each), so a run cut short keeps what it did.</summary>
+    public CsvSink(string? path)
     {
+        if (path is null)
+        {
+            return;
+        }
+
         var dir = Path.GetDirectoryName(Path.GetFullPath(path));
         if (!string.IsNullOrEmpty(dir))
         {
             Directory.CreateDirectory(dir);
         }
 
-        using var w = new StreamWriter(path);
-        w.WriteLine(Header);
-        foreach (var r in rows)
-        {
-            w.WriteLine(string.Join(",", new[]
+        writer = new StreamWriter(path) { AutoFlush = true };
+        writer.WriteLine(Header);
+    }
+
+    public IReadOnlyList<Row> Rows => rows;
+
+    public void Add(Row r)
+    {
+        rows.Add(r);
+        writer?.WriteLine(Format(r));
+    }
+
+    public void Close() => writer?.Dispose();
+
+    private static string Format(Row r) => string.Join(",", new[]
             {
                 r.Suite, r.Op, r.DType, r.Shape, F(r.Ms), F(r.GBps), F(r.TFlops), F(r.MaxErr), r.Status,
                 F(r.P10), F(r.P90), F(r.MaxRel), F(r.TolRatio), r.Bytes.ToString(CultureInfo.InvariantCulture), F(r.Flops),
                 r.Runs.ToString(CultureInfo.InvariantCulture), r.Sets.ToString(CultureInfo.InvariantCulture), r.Timer, r.Category, r.BytesFormula,
                 F(r.SecondMs), F(r.CompileMs), F(r.SinceStartMs), r.Seed.ToString(CultureInfo.InvariantCulture), r.Note,
-            }.Select(Quote)));
-        }
-    }
+            }.Select(Quote));
 
     private static string F(double v) => double.IsNaN(v) ? string.Empty : v.ToString("G6", CultureInfo.InvariantCulture);
 

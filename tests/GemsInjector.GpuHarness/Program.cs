@@ -29,6 +29,9 @@ internal sealed class Options
 
     public bool List { get; set; }
 
+    /// <summary>Seconds after which no new case starts (the rest are reported as SKIP); 0 = none.</summary>
+    public double BudgetSeconds { get; set; }
+
     public const string Usage = """
         GemsInjector.GpuHarness: accuracy, benchmark and startup harness for the ILGPU kernels.
 
@@ -41,6 +44,7 @@ internal sealed class Options
           --seed <int>                 input seed (default: time-based, printed)
           --runs <n>                   timed runs per bench case (default: ~300 ms of device time, 20..1000)
           --list                       print the cases and how each binds, run nothing
+          --budget-s <seconds>         start no new case after this many seconds from process start (rest: SKIP)
 
         Exit code: 0 all pass (SKIPs allowed), 1 a case failed, 2 bad arguments, 3 no device.
         """;
@@ -124,6 +128,9 @@ internal sealed class Options
                     case "--list":
                         o.List = true;
                         break;
+                    case "--budget-s":
+                        o.BudgetSeconds = double.Parse(Next(), System.Globalization.CultureInfo.InvariantCulture);
+                        break;
                     case "-h" or "--help":
                         error = string.Empty;
                         return null;
@@ -202,9 +209,9 @@ internal static class Program
         double sinceStart = (DateTime.Now - processStart).TotalMilliseconds;
         Console.WriteLine($"device: {dev}; created in {createMs:F1} ms, {sinceStart:F1} ms after process start");
 
-        var csv = new CsvSink();
+        var csv = new CsvSink(opt.List ? null : opt.Csv);
         csv.Add(new Row("startup", "device_create", string.Empty, string.Empty, createMs, double.NaN, double.NaN, double.NaN, "PASS", SinceStartMs: sinceStart, Seed: opt.Seed, Note: dev.ToString()));
-        using var runner = new Runner(opt, dev, csv);
+        using var runner = new Runner(opt, dev, csv, processStart);
         try
         {
             foreach (var suite in order)
@@ -246,9 +253,9 @@ internal static class Program
         }
         finally
         {
-            if (opt.Csv is not null)
+            csv.Close();
+            if (opt.Csv is not null && !opt.List)
             {
-                csv.Write(opt.Csv);
                 Console.WriteLine($"csv: {opt.Csv} ({csv.Rows.Count} rows)");
             }
 

@@ -15,6 +15,7 @@ internal sealed class Runner : IDisposable
     private const double Atol = 1e-4;
     private const long RotateBelowBytes = 150L << 20;
     private const long RotateTargetBytes = 200L << 20;
+    private const int MaxSets = 2048;
 
     private readonly Options opt;
     private readonly IlgpuDevice dev;
@@ -24,8 +25,11 @@ internal sealed class Runner : IDisposable
     private MemoryBuffer1D<float, Stride1D.Dense>? fillerA, fillerB;
     private double fillerMs;
 
-    public Runner(Options opt, IlgpuDevice dev, CsvSink csv)
+    private readonly DateTime processStart;
+
+    public Runner(Options opt, IlgpuDevice dev, CsvSink csv, DateTime processStart)
     {
+        this.processStart = processStart;
         this.opt = opt;
         this.dev = dev;
         this.csv = csv;
@@ -83,23 +87,25 @@ internal sealed class Runner : IDisposable
                 var set0 = MakeSet(c, types, 0, out var host);
                 sets.Add(set0);
                 var check = RunAndCheck(c, binding, set0, host, out var launch0);
-                host.Clear();
                 if (!check.Pass || launch0 is null)
                 {
                     Report("bench", c, check, 0);
                     continue;
                 }
 
+                // Rotation: more sets (same values, other buffers) until ~200 MB, so repeated runs do not read from the
+                // 50 MB L2; at least 3 when a set is under 150 MB, at most 2048.
                 long ws = set0.Bytes;
-                int nsets = opt.Quick ? 3 : ws >= RotateBelowBytes ? 1 : (int)Math.Clamp((RotateTargetBytes + ws - 1) / ws, 3, 256);
+                int nsets = opt.Quick ? 3 : ws >= RotateBelowBytes ? 1 : (int)Math.Clamp((RotateTargetBytes + ws - 1) / ws, 3, MaxSets);
                 var launches = new List<Action> { launch0 };
                 for (int s = 1; s < nsets; s++)
                 {
-                    var set = MakeSet(c, types, s, out _);
+                    var set = MakeSet(c, types, s, out _, host);
                     sets.Add(set);
                     launches.Add(binding is null ? c.Custom!(set) : binder.Compile(binding, set));
                 }
 
+                host.Clear();
                 dev.Synchronize();
                 int n = launches.Count;
                 void Launch(int i) => launches[i % n]();
@@ -107,7 +113,7 @@ internal sealed class Runner : IDisposable
                 // Warm-up (the check's call compiled the kernel): a few launches, then an estimate of one launch.
                 var warm = timer.Time(Launch, opt.Quick ? 2 : 10);
                 double est = Median(warm);
-                int runs = opt.Runs > 0 ? opt.Runs : opt.Quick ? 5 : (int)Math.Clamp(Math.Ceiling(300.0 / Math.Max(est, 1e-3)), 20, 1000);
+                int runs = opt.Runs > 0 ? opt.Runs : opt.Quick ? 5 : (int)Math.Clamp(Math.Ceiling(300.0 / Math.Max(est, 1e-3)), est > 10 ? 5 : 20, 1000);
                 FillQueue(runs);
                 var ms = timer.Time(Launch, runs);
                 Array.Sort(ms);
@@ -210,6 +216,15 @@ internal sealed class Runner : IDisposable
     {
         types = new Dictionary<string, Type>();
         binding = null;
+        if (opt.BudgetSeconds > 0 && (DateTime.Now - processStart).TotalSeconds > opt.BudgetSeconds)
+        {
+            Skipped++;
+            SkipReasons.Add($"time budget of {opt.BudgetSeconds} s spent");
+            Console.WriteLine($"SKIP  {Label(c)} time budget ({opt.BudgetSeconds} s) spent");
+            csv.Add(new Row(suite, c.Op, c.DType.Name(), c.Shape, double.NaN, double.NaN, double.NaN, double.NaN, "SKIP", Category: c.Category, Seed: opt.Seed, Note: "time budget spent"));
+            return false;
+        }
+
         if (c.Custom is not null)
         {
             foreach (var t in c.Inputs.Concat(c.Outputs))
@@ -243,9 +258,9 @@ internal sealed class Runner : IDisposable
         return true;
     }
 
-    private DeviceSet MakeSet(OpCase c, Dictionary<string, Type> types, int setIndex, out Dictionary<string, HostTensor> host)
+    private DeviceSet MakeSet(OpCase c, Dictionary<string, Type> types, int setIndex, out Dictionary<string, HostTensor> host, Dictionary<string, HostTensor>? reuse = null)
     {
-        host = new Dictionary<string, HostTensor>();
+        host = reuse ?? new Dictionary<string, HostTensor>();
         var set = new DeviceSet(dev.Accelerator);
         try
         {
@@ -253,8 +268,13 @@ internal sealed class Runner : IDisposable
             int ti = 0;
             foreach (var spec in c.Inputs)
             {
-                var h = HostTensor.Random(spec, c.DType, opt.Seed, salt + 7919 * ++ti);
-                host[spec.Name] = h;
+                ti++;
+                if (!host.TryGetValue(spec.Name, out var h))
+                {
+                    h = HostTensor.Random(spec, c.DType, opt.Seed, salt + 7919 * ti);
+                    host[spec.Name] = h;
+                }
+
                 if (types[spec.Name] != typeof(void))
                 {
                     set.Upload(h, types[spec.Name]);
