@@ -123,7 +123,8 @@ public sealed unsafe partial class IlgpuTensorKernels
         try
         {
             using var s = Begin();
-            ArrayView<float> bias = beta == 0 ? default : s.Upload<float>(expanded ?? self);
+            // beta = 0: the kernel does not read the bias (NaN in self does not propagate, as aten); it still wants a [N] view.
+            ArrayView<float> bias = beta == 0 ? s.Allocate<float>(n) : s.Upload<float>(expanded ?? self);
             ArrayView<float> x = s.Upload<float>(mat1), w = UploadRight(s, mat2, 1, k, n, out bool transposed), y = s.Allocate<float>(m * n);
             Device.Kernels.Addmm(bias, x, w, y, (int)m, (int)k, (int)n, (float)beta, (float)alpha, transposed);
             s.Synchronize();
