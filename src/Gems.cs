@@ -59,7 +59,8 @@ public static class Gems
             }
 
             var baseline = _enabled?.Baseline ?? OperatorTable.Snapshot();
-            var kernels = SelectKernels(settings);
+            var backend = KernelBackendSelection.Select(settings.Device);
+            var kernels = backend.Kernels.Where(pair => settings.Operators.Contains(pair.Operator.Name)).ToArray();
             var recorder = settings.RecordPath is null ? null : CallRecorder.Open(settings.RecordPath, settings.RecordOnce, _status.Rank);
             var before = OperatorTable.Snapshot();
             var lines = new List<string>();
@@ -87,6 +88,11 @@ public static class Gems
 
             _enabled = new EnabledState(settings, baseline, recorder);
             _logger = logger;
+            if (backend.FallbackReason is { } fallback)
+            {
+                logger.LogWarning("{DeviceFallback}", fallback);
+            }
+
             foreach (var line in lines)
             {
                 logger.LogInformation("{OverrideLine}", line);
@@ -95,8 +101,8 @@ public static class Gems
             SetStatus(_status with
             {
                 State = GemsState.Enabled,
-                Reason = $"Enabled: {kernels.Count} operators on the {GemsKernelCatalog.CpuBackend} path.",
-                Device = GemsKernelCatalog.CpuBackend,
+                Reason = $"Enabled: {kernels.Length} operators on {backend.Device}." + (backend.FallbackReason is { } reason ? " " + reason : ""),
+                Device = backend.Device,
                 OverriddenOperators = kernels.Select(pair => pair.Operator.Name).ToArray(),
                 Timestamp = DateTimeOffset.UtcNow,
             });
@@ -216,17 +222,6 @@ public static class Gems
         {
             _status = update(_status);
         }
-    }
-
-    private static IReadOnlyList<(Operator Operator, KernelRegistration Kernel)> SelectKernels(GemsSettings settings)
-    {
-        if (settings.Device is not ("auto" or "cpu"))
-        {
-            throw new GemsConfigurationException(
-                $"Device '{settings.Device}' is not available in this version of GemsInjector, which has the CPU kernel path only; use auto or cpu.");
-        }
-
-        return GemsKernelCatalog.ForCpu().Where(pair => settings.Operators.Contains(pair.Operator.Name)).ToArray();
     }
 
     private static void RevertPatches()

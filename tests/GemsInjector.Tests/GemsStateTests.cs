@@ -138,15 +138,52 @@ public sealed class GemsStateTests : IDisposable
         Assert.All(OperatorTable.All, op => Assert.False(op.IsOverridden, op.Name));
     }
 
-    [Theory]
-    [InlineData("gpu", "Unknown device 'gpu'")]
-    [InlineData("cuda", "Device 'cuda' is not available")]
-    public void Devices_other_than_the_cpu_path_are_refused_with_the_reason(string device, string expected)
+    [Fact]
+    public void An_unknown_device_is_a_configuration_error_that_lists_the_devices()
     {
-        _environment.Set("GEMS_DEVICE", device);
+        _environment.Set("GEMS_DEVICE", "gpu");
         var error = Assert.Throws<GemsConfigurationException>(() => Gems.Enable());
-        Assert.Contains(expected, error.Message, StringComparison.Ordinal);
+        Assert.Contains("Unknown device 'gpu' in GEMS_DEVICE", error.Message, StringComparison.Ordinal);
+        Assert.Contains("auto, cuda, opencl, cpu, ilgpu-cpu", error.Message, StringComparison.Ordinal);
         Assert.All(OperatorTable.All, op => Assert.False(op.IsOverridden, op.Name));
+    }
+
+    [SkippableFact]
+    public void A_gpu_that_is_not_there_falls_back_to_the_cpu_path_with_the_reason_logged_and_recorded()
+    {
+        Skip.If(File.Exists("/dev/nvidiactl"), "This machine has an NVIDIA GPU; the fallback needs a machine without one.");
+        _environment.Set("GEMS_DEVICE", "cuda");
+        var log = new ListLogger();
+
+        var status = Gems.Enable(new GemsOptions { Logger = log });
+
+        Assert.Equal(GemsState.Enabled, status.State);
+        Assert.Equal("cpu", status.Device);
+        Assert.Contains("Device 'cuda' is not available", status.Reason, StringComparison.Ordinal);
+        var warning = Assert.Single(log.Entries, entry => entry.Level == LogLevel.Warning);
+        Assert.Contains("using the CPU kernels instead", warning.Message, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public void The_gpu_simulator_device_runs_every_operator_through_the_ilgpu_kernels()
+    {
+        _environment.Set("GEMS_DEVICE", "ilgpu-cpu");
+        using var scope = torch.NewDisposeScope();
+        var x = torch.tensor(new[] { 1f, -2f, 3f, 0.5f }).reshape(2, 2);
+
+        var status = Gems.Enable(new GemsOptions { Logger = new ListLogger() });
+        var product = Ops.Mm(x, x);
+        var silu = Ops.Silu(x);
+
+        Assert.StartsWith("ilgpu-cpu (", status.Device, StringComparison.Ordinal);
+        Assert.All(OperatorTable.All, op => Assert.StartsWith("GemsInjector.Kernels.Staging.IlgpuTensorKernels.", op.Current.RegisteredAt, StringComparison.Ordinal));
+        Assert.Equal(new[] { 1f * 1 + -2f * 3, 1f * -2 + -2f * 0.5f, 3f * 1 + 0.5f * 3, 3f * -2 + 0.5f * 0.5f }, product.data<float>().ToArray());
+        var expected = x.data<float>().ToArray().Select(v => (float)(v / (1 + Math.Exp(-v)))).ToArray();
+        var actual = silu.data<float>().ToArray();
+        for (var i = 0; i < expected.Length; i++)
+        {
+            Assert.True(Math.Abs(expected[i] - actual[i]) <= 1e-6f * (1 + Math.Abs(expected[i])), $"silu[{i}]: {actual[i]} vs {expected[i]}");
+        }
     }
 
     [Fact]

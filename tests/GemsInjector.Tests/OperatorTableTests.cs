@@ -35,6 +35,20 @@ public sealed class OperatorTableTests
     }
 
     [Fact]
+    public void The_cpu_path_has_a_kernel_for_every_operator_under_its_own_name()
+    {
+        var catalog = GemsKernelCatalog.ForCpu();
+
+        Assert.Equal(OperatorTable.All.Select(op => op.Name), catalog.Select(pair => pair.Operator.Name));
+        foreach (var (op, kernel) in catalog)
+        {
+            Assert.Equal("CPU", kernel.DispatchKey);
+            var method = op.Name.Replace("_", "", StringComparison.Ordinal);
+            Assert.Matches($@"^GemsInjector\.Kernels\.Cpu\.CpuTensorKernels\.(?i:{method}) \(GemsInjector\.Kernels [0-9.]+\)$", kernel.RegisteredAt);
+        }
+    }
+
+    [Fact]
     public void Each_Ops_method_calls_the_operator_of_the_same_name()
     {
         var opsMethods = typeof(Ops).GetMethods(BindingFlags.Public | BindingFlags.Static).Select(method => method.Name).Order(StringComparer.Ordinal);

@@ -1,0 +1,61 @@
+using System;
+using System.Collections.Concurrent;
+using System.Collections.Generic;
+using System.Linq;
+using GemsInjector.Kernels.Ilgpu;
+using GemsInjector.Kernels.Staging;
+
+namespace GemsInjector.Operators;
+
+/// <summary>
+/// The ILGPU backends. A separate class so that ILGPU loads only when one is asked for. Devices are created once per
+/// process and kept, with their compiled kernels, for later enables.
+/// </summary>
+internal static class IlgpuBackends
+{
+    /// <summary>
+    /// On a GPU the host's tensors still live in CPU memory (TorchSharp has no CUDA build here), so every call would
+    /// copy its operands over PCIe: worth it only where the arithmetic outweighs the copy.
+    /// </summary>
+    private static readonly HashSet<string> ComputeBoundOperators =
+        [OperatorNames.Mm, OperatorNames.Addmm, OperatorNames.Bmm, OperatorNames.ScaledDotProductAttention];
+
+    private static readonly ConcurrentDictionary<IlgpuDeviceKind, IlgpuTensorKernels> Devices = new();
+
+    public static KernelBackend AutoDetect() =>
+        IlgpuDevice.DetectBest() is IlgpuDeviceKind.Cuda ? Create("cuda") : KernelBackendSelection.Cpu(fallbackReason: null);
+
+    public static KernelBackend Create(string device)
+    {
+        var kind = device switch
+        {
+            "cuda" => IlgpuDeviceKind.Cuda,
+            "opencl" => IlgpuDeviceKind.OpenCL,
+            "ilgpu-cpu" => IlgpuDeviceKind.CpuSimulator,
+            _ => throw new GemsConfigurationException($"Unknown device '{device}'."),
+        };
+
+        IlgpuTensorKernels kernels;
+        try
+        {
+            kernels = Devices.GetOrAdd(kind, static k => new IlgpuTensorKernels(IlgpuDevice.Create(k)));
+        }
+        catch (IlgpuDeviceException ex)
+        {
+            return KernelBackendSelection.Cpu($"Device '{device}' is not available ({ex.Message}); using the CPU kernels instead.");
+        }
+
+        // The simulator exists to run the GPU kernels' logic through the table; a real GPU takes only the operators it speeds up.
+        var onDevice = GemsKernelCatalog.ForIlgpu(kernels)
+            .Where(pair => kind == IlgpuDeviceKind.CpuSimulator || ComputeBoundOperators.Contains(pair.Operator.Name))
+            .ToDictionary(pair => pair.Operator.Name, pair => pair.Kernel);
+        var merged = GemsKernelCatalog.ForCpu()
+            .Select(pair => (pair.Operator, onDevice.GetValueOrDefault(pair.Operator.Name) ?? pair.Kernel))
+            .ToArray();
+        var ilgpuDevice = kernels.Device;
+        var description = ilgpuDevice.Architecture is { } architecture
+            ? $"{kernels.BackendName} ({ilgpuDevice.Name}, {architecture})"
+            : $"{kernels.BackendName} ({ilgpuDevice.Name})";
+        return new KernelBackend(description, merged, FallbackReason: null);
+    }
+}

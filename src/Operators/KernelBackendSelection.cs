@@ -1,0 +1,44 @@
+using System;
+using System.Collections.Generic;
+using System.Linq;
+using System.Runtime.CompilerServices;
+using System.Runtime.InteropServices;
+
+namespace GemsInjector.Operators;
+
+/// <summary>The kernels one <see cref="Gems.Enable(GemsOptions?)"/> puts in the table, and the device they run on.</summary>
+/// <param name="Device">What the status reports: <c>cpu</c>, or <c>cuda (NVIDIA H100 ..., SM_90)</c>.</param>
+/// <param name="Kernels">The kernel of each operator.</param>
+/// <param name="FallbackReason">Why the device asked for is not the one used, or <see langword="null"/>.</param>
+internal sealed record KernelBackend(string Device, IReadOnlyList<(Operator Operator, KernelRegistration Kernel)> Kernels, string? FallbackReason);
+
+/// <summary>
+/// Turns the <c>GEMS_DEVICE</c> setting into kernels. ILGPU is touched only when a GPU device is asked for (or, for
+/// <c>auto</c>, when a CUDA driver is installed), so enabling the CPU path costs no GPU probing.
+/// </summary>
+internal static class KernelBackendSelection
+{
+    public static KernelBackend Select(string device) => device switch
+    {
+        "cpu" => Cpu(fallbackReason: null),
+        "auto" => CudaDriverIsInstalled() ? IlgpuBackends.AutoDetect() : Cpu(fallbackReason: null),
+        _ => IlgpuBackends.Create(device),
+    };
+
+    internal static KernelBackend Cpu(string? fallbackReason) =>
+        new(GemsKernelCatalog.CpuBackend, GemsKernelCatalog.ForCpu(), fallbackReason);
+
+    private static bool CudaDriverIsInstalled()
+    {
+        foreach (var name in new[] { "libcuda.so.1", "libcuda.so", "nvcuda.dll" })
+        {
+            if (NativeLibrary.TryLoad(name, out var handle))
+            {
+                NativeLibrary.Free(handle);
+                return true;
+            }
+        }
+
+        return false;
+    }
+}
