@@ -1,0 +1,106 @@
+using System;
+using System.Collections.Generic;
+using System.Diagnostics;
+using System.IO;
+using System.Linq;
+using System.Reflection;
+using System.Text;
+
+namespace GemsInjector.Samples.Tests;
+
+internal sealed record ProcessResult(int ExitCode, string StandardOutput, string StandardError)
+{
+    public override string ToString() => $"exit code {ExitCode}\n--- stdout ---\n{StandardOutput}\n--- stderr ---\n{StandardError}";
+}
+
+internal static class ProcessRunner
+{
+    /// <summary>Variables a child must not inherit from the test host, so each test states the environment it means.</summary>
+    private static readonly string[] GemsVariables = ["USE_FLAGGEMS", "GEMS_INCLUDE", "GEMS_EXCLUDE", "GEMS_RECORD", "GEMS_RECORD_ONCE", "GEMS_DEVICE", "GEMS_LOG_LEVEL", "RANK", "LOCAL_RANK", "WORLD_SIZE"];
+
+    public static string Metadata(string key) =>
+        typeof(ProcessRunner).Assembly.GetCustomAttributes<AssemblyMetadataAttribute>().Single(attribute => attribute.Key == key).Value
+        ?? throw new InvalidOperationException($"Assembly metadata '{key}' is empty.");
+
+    public static ProcessResult Run(string fileName, IEnumerable<string> arguments, string workingDirectory, IReadOnlyDictionary<string, string?> environment, TimeSpan timeout)
+    {
+        var start = new ProcessStartInfo(fileName)
+        {
+            WorkingDirectory = workingDirectory,
+            RedirectStandardOutput = true,
+            RedirectStandardError = true,
+            UseShellExecute = false,
+        };
+        foreach (var argument in arguments)
+        {
+            start.ArgumentList.Add(argument);
+        }
+
+        foreach (var variable in GemsVariables)
+        {
+            start.Environment.Remove(variable);
+        }
+
+        start.Environment["DOTNET_CLI_TELEMETRY_OPTOUT"] = "1";
+        start.Environment["DOTNET_NOLOGO"] = "1";
+        foreach (var (variable, value) in environment)
+        {
+            if (value is null)
+            {
+                start.Environment.Remove(variable);
+            }
+            else
+            {
+                start.Environment[variable] = value;
+            }
+        }
+
+        using var process = new Process { StartInfo = start };
+        var output = new StringBuilder();
+        var error = new StringBuilder();
+        process.OutputDataReceived += (_, e) => { if (e.Data is not null) { lock (output) { output.AppendLine(e.Data); } } };
+        process.ErrorDataReceived += (_, e) => { if (e.Data is not null) { lock (error) { error.AppendLine(e.Data); } } };
+        process.Start();
+        process.BeginOutputReadLine();
+        process.BeginErrorReadLine();
+        if (!process.WaitForExit(timeout))
+        {
+            process.Kill(entireProcessTree: true);
+            process.WaitForExit();
+            throw new TimeoutException($"'{fileName} {string.Join(' ', arguments)}' did not finish within {timeout}.\n{output}\n{error}");
+        }
+
+        process.WaitForExit();
+        return new ProcessResult(process.ExitCode, output.ToString(), error.ToString());
+    }
+
+    /// <summary>
+    /// Copies an app folder without <paramref name="leaveOut"/>, as a node with a broken install would have it: the host
+    /// finds assemblies beside the app's real path, so managed files are copied; native libraries are linked.
+    /// </summary>
+    public static DirectoryInfo CopyAppWithout(string folder, string leaveOut, params string[] skipFolders)
+    {
+        var copy = Directory.CreateTempSubdirectory("gems-samples-app-");
+        foreach (var file in Directory.EnumerateFiles(folder, "*", SearchOption.AllDirectories))
+        {
+            var relative = Path.GetRelativePath(folder, file);
+            if (relative == leaveOut || skipFolders.Any(skip => relative.StartsWith(skip + Path.DirectorySeparatorChar, StringComparison.Ordinal)))
+            {
+                continue;
+            }
+
+            var target = Path.Combine(copy.FullName, relative);
+            Directory.CreateDirectory(Path.GetDirectoryName(target)!);
+            if (file.Contains(".so", StringComparison.Ordinal))
+            {
+                File.CreateSymbolicLink(target, file);
+            }
+            else
+            {
+                File.Copy(file, target);
+            }
+        }
+
+        return copy;
+    }
+}
