@@ -122,6 +122,15 @@ internal static unsafe class CpuRowKernels
         }
     }
 
+    /// <summary>Adds 16 float32 lanes to two float64 accumulators (lanes 0-7 and 8-15), keeping lane order.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static void AddWide(ref Vector512<double> low, ref Vector512<double> high, Vector512<float> values)
+    {
+        (Vector512<double> lower, Vector512<double> upper) = Vector512.Widen(values);
+        low += lower;
+        high += upper;
+    }
+
     /// <summary>1 / sqrt(mean + epsilon) in float64, rounded to float32.</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public static float InverseRms(float sumOfSquares, int n, double epsilon) => (float)(1.0 / Math.Sqrt((double)sumOfSquares / n + epsilon));
@@ -380,28 +389,23 @@ internal readonly unsafe struct SoftmaxLastJob<T> : IRowJob
             }
 
             Vector512<float> m = Vector512.Create(Max(Vector512.Max(max0, max1)));
-            Vector512<float> sum0 = Vector512<float>.Zero, sum1 = Vector512<float>.Zero;
-            for (j = 0; j <= n - 2 * Lanes; j += 2 * Lanes)
+            // Σ e^(x - max) accumulates in float64 lanes: log_softmax near 0 is x - max - log Σ, so Σ's rounding shows there.
+            Vector512<double> sumLow = Vector512<double>.Zero, sumHigh = Vector512<double>.Zero;
+            for (j = 0; j <= n - Lanes; j += Lanes)
             {
-                sum0 += VectorMath.Exp(T.Load(x + j * T.Size) - m);
-                sum1 += VectorMath.Exp(T.Load(x + (j + Lanes) * T.Size) - m);
-            }
-
-            for (; j <= n - Lanes; j += Lanes)
-            {
-                sum0 += VectorMath.Exp(T.Load(x + j * T.Size) - m);
+                CpuRowKernels.AddWide(ref sumLow, ref sumHigh, VectorMath.Exp(T.Load(x + j * T.Size) - m));
             }
 
             if (j < n)
             {
                 // The padding lanes hold -Inf: e^(-Inf - max) = 0 for a finite max (otherwise the row is NaN anyway).
-                sum1 += VectorMath.Exp(FloatLanes.LoadPartial<T>(x + j * T.Size, n - j, float.NegativeInfinity) - m);
+                CpuRowKernels.AddWide(ref sumLow, ref sumHigh, VectorMath.Exp(FloatLanes.LoadPartial<T>(x + j * T.Size, n - j, float.NegativeInfinity) - m));
             }
 
-            float sum = Vector512.Sum(sum0 + sum1);
+            double sum = Vector512.Sum(sumLow + sumHigh);
             if (log)
             {
-                Vector512<float> shift = m + Vector512.Create((float)Math.Log(sum));
+                Vector512<float> shift = Vector512.Create((float)(m.ToScalar() + Math.Log(sum)));
                 for (j = 0; j <= n - Lanes; j += Lanes)
                 {
                     T.Store(T.Load(x + j * T.Size) - shift, d + j * T.Size);
@@ -489,15 +493,15 @@ internal readonly unsafe struct SoftmaxStridedJob<T> : IRowJob
                 m = Vector512.Max(m, Load(x + k * stride, count));
             }
 
-            Vector512<float> sum = Vector512<float>.Zero;
+            Vector512<double> sumLow = Vector512<double>.Zero, sumHigh = Vector512<double>.Zero;
             for (long k = 0; k < length; k++)
             {
-                sum += VectorMath.Exp(Load(x + k * stride, count) - m);
+                CpuRowKernels.AddWide(ref sumLow, ref sumHigh, VectorMath.Exp(Load(x + k * stride, count) - m));
             }
 
             if (log)
             {
-                Vector512<float> shift = m + Log(sum);
+                Vector512<float> shift = Shift(m, sumLow, sumHigh);
                 for (long k = 0; k < length; k++)
                 {
                     Store(Load(x + k * stride, count) - shift, d + k * stride, count);
@@ -505,7 +509,7 @@ internal readonly unsafe struct SoftmaxStridedJob<T> : IRowJob
             }
             else
             {
-                Vector512<float> inverse = Vector512<float>.One / sum;
+                Vector512<float> inverse = Vector512.Narrow(Vector512<double>.One / sumLow, Vector512<double>.One / sumHigh);
                 for (long k = 0; k < length; k++)
                 {
                     Store(VectorMath.Exp(Load(x + k * stride, count) - m) * inverse, d + k * stride, count);
@@ -531,15 +535,15 @@ internal readonly unsafe struct SoftmaxStridedJob<T> : IRowJob
         }
     }
 
-    /// <summary>Natural log per lane (once per column block, so scalar float64 is fine).</summary>
-    private static Vector512<float> Log(Vector512<float> values)
+    /// <summary>max + log Σ per lane, in float64 (once per column block, so scalar is fine).</summary>
+    private static Vector512<float> Shift(Vector512<float> max, Vector512<double> sumLow, Vector512<double> sumHigh)
     {
         FloatBlock block = default;
         float* lanes = (float*)&block;
-        values.Store(lanes);
+        max.Store(lanes);
         for (int i = 0; i < Lanes; i++)
         {
-            lanes[i] = (float)Math.Log(lanes[i]);
+            lanes[i] = (float)(lanes[i] + Math.Log(i < Lanes / 2 ? sumLow[i] : sumHigh[i - Lanes / 2]));
         }
 
         return Vector512.Load(lanes);
