@@ -291,11 +291,20 @@ internal sealed class Binder
 internal sealed class DeviceSet : IDisposable
 {
     private readonly Accelerator acc;
-    private readonly Dictionary<string, (MemoryBuffer Buffer, object View)> buffers = new();
+    private readonly Dictionary<string, (MemoryBuffer? Buffer, object View)> buffers = new();
 
     public DeviceSet(Accelerator acc) => this.acc = acc;
 
     public long Bytes { get; private set; }
+
+    /// <summary>Uses another set's buffer for a tensor (not owned, not counted): a big table shared by all sets.</summary>
+    public void Share(DeviceSet other, string name)
+    {
+        if (other.buffers.TryGetValue(name, out var b))
+        {
+            buffers[name] = (null, b.View);
+        }
+    }
 
     public void Upload(HostTensor t, Type elementType)
     {
@@ -412,7 +421,7 @@ internal sealed class DeviceSet : IDisposable
     {
         foreach (var b in buffers.Values)
         {
-            b.Buffer.Dispose();
+            b.Buffer?.Dispose();
         }
 
         buffers.Clear();

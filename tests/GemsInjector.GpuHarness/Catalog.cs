@@ -292,8 +292,9 @@ internal static class Catalog
         c.Outputs.Add(Out("output", (long)tokens * dim, Y));
         c.Scalars["dim"] = dim;
 
-        // Bytes: rows gathered + indices + output (not the whole table).
+        // Bytes: rows gathered + indices + output (not the whole table). Bench sets share the table, with other indices.
         c.Uncounted.Add("weight");
+        c.SharedAcrossSets.Add("weight");
         return c;
     }
 

@@ -30,6 +30,9 @@ internal sealed class OpCase
     /// <summary>Tensors left out of the byte count (as torch_reference_bench.py leaves out weights, biases, cos/sin).</summary>
     public HashSet<string> Uncounted { get; } = new();
 
+    /// <summary>Inputs that bench rotation sets share with the first set (embedding's table); index inputs are redrawn per set.</summary>
+    public HashSet<string> SharedAcrossSets { get; } = new();
+
     /// <summary>Scalar arguments by parameter name (aliases allowed); enums as their member name.</summary>
     public Dictionary<string, object> Scalars { get; } = new(StringComparer.OrdinalIgnoreCase);
 

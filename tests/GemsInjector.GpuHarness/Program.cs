@@ -163,7 +163,9 @@ internal sealed class Options
     }
 
     public bool Matches(OpCase c) =>
-        Filter is null || Filter.Split('|').Any(f => $"{c.Op} {c.DType.Name()} {c.DType.Short()} {c.Shape}".Contains(f, StringComparison.OrdinalIgnoreCase));
+        Filter is null || Filter.Split('|').Any(f =>
+            $"{c.Op} {c.DType.Name()} {c.Shape}".Contains(f, StringComparison.OrdinalIgnoreCase)
+            || $"{c.Op} {c.DType.Short()} {c.Shape}".Contains(f, StringComparison.OrdinalIgnoreCase));
 }
 
 internal static class Program

@@ -95,12 +95,12 @@ internal sealed class Runner : IDisposable
 
                 // Rotation: more sets (same values, other buffers) until ~200 MB, so repeated runs do not read from the
                 // 50 MB L2; at least 3 when a set is under 150 MB, at most 2048.
-                long ws = set0.Bytes;
+                long ws = set0.Bytes - c.Inputs.Where(t => c.SharedAcrossSets.Contains(t.Name)).Sum(t => t.Length * ElemSize(c, types, t.Name)) + c.ExtraReadElements * c.Esz;
                 int nsets = opt.Quick ? 3 : ws >= RotateBelowBytes ? 1 : (int)Math.Clamp((RotateTargetBytes + ws - 1) / ws, 3, MaxSets);
                 var launches = new List<Action> { launch0 };
                 for (int s = 1; s < nsets; s++)
                 {
-                    var set = MakeSet(c, types, s, out _, host);
+                    var set = MakeSet(c, types, s, out _, host, set0);
                     sets.Add(set);
                     launches.Add(binding is null ? c.Custom!(set) : binder.Compile(binding, set));
                 }
@@ -258,7 +258,8 @@ internal sealed class Runner : IDisposable
         return true;
     }
 
-    private DeviceSet MakeSet(OpCase c, Dictionary<string, Type> types, int setIndex, out Dictionary<string, HostTensor> host, Dictionary<string, HostTensor>? reuse = null)
+    private DeviceSet MakeSet(OpCase c, Dictionary<string, Type> types, int setIndex, out Dictionary<string, HostTensor> host,
+        Dictionary<string, HostTensor>? reuse = null, DeviceSet? first = null)
     {
         host = reuse ?? new Dictionary<string, HostTensor>();
         var set = new DeviceSet(dev.Accelerator);
@@ -269,6 +270,19 @@ internal sealed class Runner : IDisposable
             foreach (var spec in c.Inputs)
             {
                 ti++;
+                if (first is not null && c.SharedAcrossSets.Contains(spec.Name))
+                {
+                    set.Share(first, spec.Name);
+                    continue;
+                }
+
+                if (first is not null && c.SharedAcrossSets.Count > 0 && spec.Kind == TensorKind.Index)
+                {
+                    // Other rows of the shared table in each set (not kept in `host`: only set 0 is checked).
+                    set.Upload(HostTensor.Random(spec, c.DType, opt.Seed, salt + 7919 * ti), types[spec.Name]);
+                    continue;
+                }
+
                 if (!host.TryGetValue(spec.Name, out var h))
                 {
                     h = HostTensor.Random(spec, c.DType, opt.Seed, salt + 7919 * ti);
