@@ -86,14 +86,9 @@ internal sealed record GemsSettings(
             var name = raw?.Trim() ?? "";
             if (OperatorTable.Find(name) is null)
             {
-                var nearest = OperatorTable.Names
-                    .Select(known => (known, distance: EditDistance(name, known)))
-                    .OrderBy(pair => pair.distance)
-                    .ThenBy(pair => pair.known, StringComparer.Ordinal)
-                    .Take(3)
-                    .Select(pair => pair.known);
+                var nearest = NearestNames.Find(name, OperatorTable.Names);
                 throw new GemsConfigurationException(
-                    $"Unknown operator '{name}' in {source}. Nearest known operators: {string.Join(", ", nearest)}. "
+                    $"Unknown operator '{name}' in {source}. {(nearest.Count > 0 ? $"Did you mean {string.Join(", ", nearest)}? " : "")}"
                     + $"All operators: {string.Join(", ", OperatorTable.Names)}.");
             }
 
@@ -104,28 +99,4 @@ internal sealed record GemsSettings(
     }
 
     private static string? NullIfEmpty(string? value) => string.IsNullOrWhiteSpace(value) ? null : value.Trim();
-
-    internal static int EditDistance(string a, string b)
-    {
-        var previous = new int[b.Length + 1];
-        var current = new int[b.Length + 1];
-        for (var j = 0; j <= b.Length; j++)
-        {
-            previous[j] = j;
-        }
-
-        for (var i = 1; i <= a.Length; i++)
-        {
-            current[0] = i;
-            for (var j = 1; j <= b.Length; j++)
-            {
-                var substitution = previous[j - 1] + (a[i - 1] == b[j - 1] ? 0 : 1);
-                current[j] = Math.Min(substitution, Math.Min(previous[j], current[j - 1]) + 1);
-            }
-
-            (previous, current) = (current, previous);
-        }
-
-        return previous[b.Length];
-    }
 }

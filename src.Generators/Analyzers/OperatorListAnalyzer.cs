@@ -24,10 +24,10 @@ public sealed class OperatorListAnalyzer : DiagnosticAnalyzer
     /// Suggestions are the known names within this edit distance of the unknown one (or within half its length, when that
     /// is more), nearest first; distances ignore case so that <c>RMS_NORM</c> suggests <c>rms_norm</c>.
     /// </summary>
-    internal const int MaxSuggestionDistance = 3;
+    internal const int MaxSuggestionDistance = NearestNames.MaxDistance;
 
     /// <summary>At most this many suggestions.</summary>
-    internal const int MaxSuggestions = 3;
+    internal const int MaxSuggestions = NearestNames.MaxSuggestions;
 
     /// <inheritdoc/>
     public override ImmutableArray<DiagnosticDescriptor> SupportedDiagnostics { get; } = ImmutableArray.Create(
@@ -173,44 +173,10 @@ public sealed class OperatorListAnalyzer : DiagnosticAnalyzer
             return ListPointer;
         }
 
-        var lowered = name.ToLowerInvariant();
-        var limit = Math.Max(MaxSuggestionDistance, name.Length / 2);
-        var nearest = known
-            .Select(candidate => (candidate, distance: EditDistance(lowered, candidate.ToLowerInvariant())))
-            .Where(pair => pair.distance <= limit)
-            .OrderBy(pair => pair.distance)
-            .ThenBy(pair => pair.candidate, StringComparer.Ordinal)
-            .Take(MaxSuggestions)
-            .Select(pair => "'" + pair.candidate + "'")
-            .ToList();
+        var nearest = NearestNames.Find(name, known).Select(candidate => "'" + candidate + "'").ToList();
         return nearest.Count > 0
             ? "did you mean " + string.Join(", ", nearest) + "?"
             : ListPointer;
-    }
-
-    /// <summary>The Levenshtein distance (insertions, deletions, substitutions; ordinal).</summary>
-    internal static int EditDistance(string a, string b)
-    {
-        var previous = new int[b.Length + 1];
-        var current = new int[b.Length + 1];
-        for (var j = 0; j <= b.Length; j++)
-        {
-            previous[j] = j;
-        }
-
-        for (var i = 1; i <= a.Length; i++)
-        {
-            current[0] = i;
-            for (var j = 1; j <= b.Length; j++)
-            {
-                var substitution = previous[j - 1] + (a[i - 1] == b[j - 1] ? 0 : 1);
-                current[j] = Math.Min(Math.Min(previous[j] + 1, current[j - 1] + 1), substitution);
-            }
-
-            (previous, current) = (current, previous);
-        }
-
-        return previous[b.Length];
     }
 
     /// <summary>The expression written for <paramref name="property"/> (<c>Include = ...</c>), or <see langword="null"/>.</summary>

@@ -230,8 +230,8 @@ public sealed class OperatorListAnalyzerTests
     [InlineData("kitten", "sitting", 3)]
     public void EditDistance_IsLevenshtein(string a, string b, int expected)
     {
-        Assert.Equal(expected, OperatorListAnalyzer.EditDistance(a, b));
-        Assert.Equal(expected, OperatorListAnalyzer.EditDistance(b, a));
+        Assert.Equal(expected, NearestNames.EditDistance(a, b));
+        Assert.Equal(expected, NearestNames.EditDistance(b, a));
     }
 
     [Fact]
