@@ -36,11 +36,11 @@ internal static class Catalog
             Add(cases, dt, quick, bench);
         }
 
-        if (bench)
-        {
-            // Under a time budget the cases compared with the script (and the decode targets) run first, every dtype.
-            cases = cases.OrderBy(c => IsPriority(c) ? 0 : 1).ToList();
-        }
+        // Under a time budget: bench runs the cases compared with the script (and the decode targets) first, every
+        // dtype; accuracy runs the cheap cases first (bench checks the script shapes too, before timing them).
+        cases = bench
+            ? cases.OrderBy(c => IsPriority(c) ? 0 : 1).ToList()
+            : cases.OrderBy(c => c.Inputs.Concat(c.Outputs).Sum(t => t.Length) + c.Flops / 64).ToList();
 
         return cases;
     }
@@ -190,6 +190,24 @@ internal static class Catalog
         c.Inputs.Add(In("a", n));
         c.Outputs.Add(Out("y", n));
         return c;
+    }
+
+    /// <summary>Self-test: a launch that writes nothing must FAIL (the poisoned output is caught).</summary>
+    public static OpCase NoOp(DType dt, long n)
+    {
+        var c = Copy(dt, n);
+        return new OpCase
+        {
+            Op = "selftest_unwritten_output", Methods = c.Methods, DType = dt, Shape = c.Shape, Category = "selftest",
+            Reference = c.Reference, Custom = _ => () => { },
+        }.With(c);
+    }
+
+    private static OpCase With(this OpCase target, OpCase source)
+    {
+        target.Inputs.AddRange(source.Inputs);
+        target.Outputs.AddRange(source.Outputs);
+        return target;
     }
 
     private static Action CopyAction<T>(DeviceSet set)

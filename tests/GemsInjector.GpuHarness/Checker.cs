@@ -64,6 +64,11 @@ internal static class Checker
 
                 if (!ok)
                 {
+                    if (double.IsNaN(a) || double.IsInfinity(a) || double.IsNaN(e) || double.IsInfinity(e))
+                    {
+                        lAbs = double.PositiveInfinity; // a NaN / ∞ where the reference has none (or the reverse)
+                    }
+
                     lFail++;
                     lFirst = Math.Min(lFirst, i);
                 }

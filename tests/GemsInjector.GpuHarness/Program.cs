@@ -29,6 +29,8 @@ internal sealed class Options
 
     public bool List { get; set; }
 
+    public bool SelfTest { get; set; }
+
     /// <summary>Seconds after which no new case starts (the rest are reported as SKIP); 0 = none.</summary>
     public double BudgetSeconds { get; set; }
 
@@ -44,6 +46,7 @@ internal sealed class Options
           --seed <int>                 input seed (default: time-based, printed)
           --runs <n>                   timed runs per bench case (default: ~300 ms of device time, 20..1000)
           --list                       print the cases and how each binds, run nothing
+          --selftest                   check that an unwritten (poisoned) output FAILs, then exit
           --budget-s <seconds>         start no new case after this many seconds from process start (rest: SKIP)
 
         Exit code: 0 all pass (SKIPs allowed), 1 a case failed, 2 bad arguments, 3 no device.
@@ -128,6 +131,9 @@ internal sealed class Options
                     case "--list":
                         o.List = true;
                         break;
+                    case "--selftest":
+                        o.SelfTest = true;
+                        break;
                     case "--budget-s":
                         o.BudgetSeconds = double.Parse(Next(), System.Globalization.CultureInfo.InvariantCulture);
                         break;
@@ -210,6 +216,16 @@ internal static class Program
         double createMs = Stopwatch.GetElapsedTime(t0).TotalMilliseconds;
         double sinceStart = (DateTime.Now - processStart).TotalMilliseconds;
         Console.WriteLine($"device: {dev}; created in {createMs:F1} ms, {sinceStart:F1} ms after process start");
+
+        if (opt.SelfTest)
+        {
+            using var probe = new Runner(opt, dev, new CsvSink(null), processStart);
+            probe.Accuracy(opt.DTypes.Select(t => Catalog.NoOp(t, 1000)).ToList());
+            bool ok = probe.Failed == opt.DTypes.Count && probe.Passed == 0;
+            Console.WriteLine(ok ? "selftest: ok (every unwritten output was caught)" : "selftest: FAILED (an unwritten output passed the check)");
+            dev.Dispose();
+            return ok ? 0 : 1;
+        }
 
         var csv = new CsvSink(opt.List ? null : opt.Csv);
         csv.Add(new Row("startup", "device_create", string.Empty, string.Empty, createMs, double.NaN, double.NaN, double.NaN, "PASS", SinceStartMs: sinceStart, Seed: opt.Seed, Note: dev.ToString()));

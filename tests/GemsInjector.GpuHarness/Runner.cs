@@ -62,9 +62,16 @@ internal sealed class Runner : IDisposable
             }
 
             var sw = Stopwatch.StartNew();
-            using var set = MakeSet(c, types, 0, out var host);
-            var result = RunAndCheck(c, binding, set, host, out _);
-            Report("accuracy", c, result, sw.Elapsed.TotalSeconds);
+            try
+            {
+                using var set = MakeSet(c, types, 0, out var host);
+                var result = RunAndCheck(c, binding, set, host, out _);
+                Report("accuracy", c, result, sw.Elapsed.TotalSeconds);
+            }
+            catch (Exception ex)
+            {
+                Fail("accuracy", c, $"{ex.GetType().Name}: {ex.Message}");
+            }
         }
     }
 

@@ -2,7 +2,7 @@
 """Side-by-side table of the GPU harness bench CSV against torch_reference_bench.py's figures (same card, same run).
 
 Usage:
-  compare.py --bench bench.csv [--torch anchor.csv] [--torch-log torch.txt] [--out compare.md]
+  compare.py --bench bench.csv [--torch anchor.csv] [--torch-log torch.txt] [--gems-fallback h100_torch_flaggems.csv] [--out compare.md]
 
 The reference figures come from anchor.csv (what torch_reference_bench.py writes to $OUT) or, failing that, from its
 printed lines ("<op> <dtype> torch <ms> ms <rate> <unit> | gems <ms> ms <rate> <unit> | ..."). A harness row is matched
@@ -14,7 +14,9 @@ to a script row only on the script's own shape. Targets (from the issue):
   decode GEMV (mm / mm_tb with M <= 64)                      >= 85% of the copy rate (our device copy, same dtype, same run)
   attention prefill                                          >= 0.5 x PyTorch (the script has no attention: n/a)
   attention decode                                           >= 70% of the copy rate
-Rows without a target are listed with their figures. Standard library only.
+Rows without a target are listed with their figures. When FlagGems does not import on the GPU machine (its column is
+nan), --gems-fallback takes FlagGems figures from an earlier run's CSV (same columns as anchor.csv); such figures and
+the verdicts built on them are marked with a dagger: another run, indicative only. Standard library only.
 """
 import argparse
 import csv
@@ -77,12 +79,15 @@ def main():
     ap.add_argument("--bench", required=True, help="harness bench CSV (--suite bench --csv ...)")
     ap.add_argument("--torch", help="anchor.csv written by torch_reference_bench.py")
     ap.add_argument("--torch-log", help="stdout of torch_reference_bench.py (used when anchor.csv is missing)")
+    ap.add_argument("--gems-fallback", help="anchor-style CSV of an earlier run, for FlagGems figures missing in this run (marked)")
     ap.add_argument("--out", help="markdown output (also printed)")
     a = ap.parse_args()
 
     with open(a.bench, newline="") as fh:
         rows = [r for r in csv.DictReader(fh) if r.get("suite") == "bench"]
     ref = load_reference(a.torch, a.torch_log)
+    fallback = load_reference(a.gems_fallback, None) if a.gems_fallback else {}
+    used_fallback = False
 
     copy_rate = {}
     for r in rows:
@@ -112,6 +117,9 @@ def main():
         rf = ref.get((op, dt)) if SCRIPT_SHAPES.get(op) == shape else None
         pt = rf["torch"] if rf else None
         fg = rf["gems"] if rf else None
+        dagger = ""
+        if fg is None and SCRIPT_SHAPES.get(op) == shape and (op, dt) in fallback and fallback[(op, dt)]["gems"] is not None:
+            fg, dagger, used_fallback = fallback[(op, dt)]["gems"], "†", True
         ratio, target, ok = None, "", None
         if cat == "gemv" or cat == "attention-decode":
             need = 0.85 if cat == "gemv" else 0.70
@@ -130,7 +138,7 @@ def main():
                 ratio = ours / pt
                 ok = ratio >= need
         elif op in BEAT_GEMS and rf:
-            target = ">= FlagGems"
+            target = ">= FlagGems" + dagger
             if fg:
                 ratio = ours / fg
                 ok = ratio >= 1.0
@@ -144,16 +152,19 @@ def main():
         elif op == "copy" and rf and pt:
             ratio = ours / pt
             target = "(ILGPU copy / torch copy)"
-        mark = "" if ok is None else ("ok" if ok else "**MISS**")
+        mark = "" if ok is None else ("ok" if ok else "**MISS**") + (dagger if op in BEAT_GEMS else "")
         if ok is True:
             met += 1
         elif ok is False:
             misses.append(f"{op} {dt} {shape}: {fmt(ours, unit)}, {ratio:.2f} ({target})")
         elif target.startswith(">="):
             unknown += 1
-        out.append(f"| {op} | {dt} | {shape} | {fmt(ours, unit)} | {fmt(pt)} | {fmt(fg)} | "
+        out.append(f"| {op} | {dt} | {shape} | {fmt(ours, unit)} | {fmt(pt)} | {fmt(fg)}{dagger} | "
                    f"{'—' if ratio is None else f'{ratio:.2f}'} | {target} | {mark} |")
     out.append("")
+    if used_fallback:
+        out.append(f"† FlagGems figure from `{a.gems_fallback}` (another run, FlagGems did not give one here): not a "
+                   "same-run comparison, indicative only.")
     out.append(f"Targets met: {met}; missed: {len(misses)}; target without a same-run reference: {unknown}.")
     for m in misses:
         out.append(f"- MISS {m}")

@@ -5,6 +5,7 @@
 # Produces (in the repository root, ignored through .git/info/exclude):
 #   .gpu/harness.tar.xz              the published harness (must stay < 40 MB)
 #   .gpu/torch_reference_bench.py    the PyTorch / FlagGems reference script (from /work/shared/anchors)
+#   .gpu/flaggems_fallback.csv       the 2026-11-28 H100 PyTorch/FlagGems figures (used, marked, only where FlagGems gives none)
 # Then on the GPU machine, from the copied tree's root: tests/GemsInjector.GpuHarness/run-on-gpu.sh
 set -euo pipefail
 
@@ -51,8 +52,14 @@ if (( size >= limit_mb * 1048576 )); then
     exit 1
 fi
 
+fallback="$(dirname "$anchor")/h100_torch_flaggems_2026-11-28.csv"
+if [[ -f "$fallback" ]]; then
+    cp -f "$fallback" .gpu/flaggems_fallback.csv
+    echo "publish: copied $fallback to .gpu/flaggems_fallback.csv (FlagGems figures if flag_gems does not import there)"
+fi
+
 if [[ -f "$anchor" ]]; then
-    cp "$anchor" .gpu/torch_reference_bench.py
+    cp -f "$anchor" .gpu/torch_reference_bench.py
     echo "publish: copied $anchor to .gpu/torch_reference_bench.py"
 else
     echo "publish: WARNING: $anchor not found; copy torch_reference_bench.py to .gpu/ yourself" >&2

@@ -11,6 +11,7 @@
 # Budgets (seconds; the device tool allows 600 s per command): ACCURACY_BUDGET_S (default 150), BENCH_BUDGET_S (200):
 # the harness starts no new case after its budget (the rest are SKIP rows); TORCH_TIMEOUT_S (150), STARTUP_TIMEOUT_S (60)
 # kill a step that hangs. HARNESS_ARGS adds arguments to every harness call (e.g. "--dtype f32,bf16" or "--filter mm").
+# HARNESS_DEVICE (default cuda): a dry run of this script without a GPU is HARNESS_DEVICE=cpu-sim HARNESS_ARGS=--quick.
 # If everything does not fit one call, split it, keeping bench, torch and compare together (same card, same run):
 #   run-on-gpu.sh smi torch bench compare      then      run-on-gpu.sh smi startup accuracy
 set -euo pipefail
@@ -42,6 +43,7 @@ ACCURACY_BUDGET_S="${ACCURACY_BUDGET_S:-150}"
 BENCH_BUDGET_S="${BENCH_BUDGET_S:-200}"
 TORCH_TIMEOUT_S="${TORCH_TIMEOUT_S:-150}"
 STARTUP_TIMEOUT_S="${STARTUP_TIMEOUT_S:-60}"
+HARNESS_DEVICE="${HARNESS_DEVICE:-cuda}"
 read -r -a extra <<<"${HARNESS_ARGS:-}"
 
 # libcuda.so lives under /usr/local/nvidia/lib64 on the GPU machine; ILGPU looks it up by name.
@@ -118,21 +120,26 @@ if want torch; then
 fi
 
 if want startup; then
-    run_harness startup "$STARTUP_TIMEOUT_S" --device cuda --suite startup --csv "$OUT/startup.csv"
+    run_harness startup "$STARTUP_TIMEOUT_S" --device "$HARNESS_DEVICE" --suite startup --csv "$OUT/startup.csv"
 fi
 
 if want accuracy; then
-    run_harness accuracy $(( ACCURACY_BUDGET_S + 120 )) --device cuda --suite accuracy --budget-s "$ACCURACY_BUDGET_S" --csv "$OUT/accuracy.csv"
+    run_harness selftest 60 --device "$HARNESS_DEVICE" --selftest
+    run_harness accuracy $(( ACCURACY_BUDGET_S + 120 )) --device "$HARNESS_DEVICE" --suite accuracy --budget-s "$ACCURACY_BUDGET_S" --csv "$OUT/accuracy.csv"
 fi
 
 if want bench; then
-    run_harness bench $(( BENCH_BUDGET_S + 120 )) --device cuda --suite bench --budget-s "$BENCH_BUDGET_S" --csv "$OUT/bench.csv"
+    run_harness bench $(( BENCH_BUDGET_S + 120 )) --device "$HARNESS_DEVICE" --suite bench --budget-s "$BENCH_BUDGET_S" --csv "$OUT/bench.csv"
 fi
 
 if want compare; then
     if [[ -f "$OUT/bench.csv" ]]; then
         set +e
-        python3 "$here/compare.py" --bench "$OUT/bench.csv" --torch "$OUT/anchor.csv" --torch-log "$OUT/torch.txt" --out "$OUT/compare.md"
+        fallback=()
+        if [[ -f "$root/.gpu/flaggems_fallback.csv" ]]; then
+            fallback=(--gems-fallback "$root/.gpu/flaggems_fallback.csv")
+        fi
+        python3 "$here/compare.py" --bench "$OUT/bench.csv" --torch "$OUT/anchor.csv" --torch-log "$OUT/torch.txt" "${fallback[@]}" --out "$OUT/compare.md"
         rc[compare]=$?
         set -e
     else
@@ -145,16 +152,20 @@ fi
 echo
 echo "== run-on-gpu summary ($(( $(date +%s) - start )) s, $(date -u +%Y-%m-%dT%H:%MZ))"
 sed -n 2p "$OUT/nvidia-smi.txt" 2>/dev/null | sed 's/^/card: /' || true
-for suite in startup accuracy bench; do
-    f="$OUT/$suite.csv"
-    [[ -f "$f" ]] || continue
-    counts=$(awk -F, 'NR > 1 { n[$9]++ } END { printf "PASS %d  FAIL %d  SKIP %d", n["PASS"], n["FAIL"], n["SKIP"] }' "$f")
-    echo "$suite: $counts (exit ${rc[$suite]:-?})"
-    awk -F, 'NR > 1 && $9 == "FAIL" { printf "   FAIL %s %s %s\n", $2, $3, $4 }' "$f" | head -20
+for s in smi torch startup selftest accuracy bench compare; do
+    [[ -n "${rc[$s]:-}" ]] || continue
+    f="$OUT/$s.csv"
+    if [[ -f "$f" ]]; then
+        counts=$(awk -F, 'NR > 1 { n[$9]++ } END { printf "PASS %d  FAIL %d  SKIP %d", n["PASS"], n["FAIL"], n["SKIP"] }' "$f")
+        echo "$s: exit ${rc[$s]}; $counts"
+        awk -F, 'NR > 1 && $9 == "FAIL" { printf "   FAIL %s %s %s\n", $2, $3, $4 }' "$f" | head -20
+    else
+        echo "$s: exit ${rc[$s]}"
+    fi
 done
-for s in smi torch compare; do
-    [[ -n "${rc[$s]:-}" ]] && echo "$s: exit ${rc[$s]}"
-done
+if [[ -f "$OUT/compare.md" ]]; then
+    grep -E '^(Targets met|- MISS)' "$OUT/compare.md" | head -30 || true
+fi
 ls -la "$OUT"
 
 status=0
