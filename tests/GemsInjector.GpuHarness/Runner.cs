@@ -23,6 +23,7 @@ internal sealed class Runner : IDisposable
     private readonly CsvSink csv;
     private readonly DeviceTimer timer;
     private MemoryBuffer1D<float, Stride1D.Dense>? fillerA, fillerB;
+    private double tInputs, tLaunch, tReference, tCompare;
     private double fillerMs;
 
     private readonly DateTime processStart;
@@ -65,6 +66,7 @@ internal sealed class Runner : IDisposable
             try
             {
                 using var set = MakeSet(c, types, 0, out var host);
+                tInputs = sw.Elapsed.TotalSeconds;
                 var result = RunAndCheck(c, binding, set, host, out _);
                 Report("accuracy", c, result, sw.Elapsed.TotalSeconds);
             }
@@ -322,11 +324,13 @@ internal sealed class Runner : IDisposable
     private CheckResult RunAndCheck(OpCase c, Binder.Binding? binding, DeviceSet set, Dictionary<string, HostTensor> host, out Action? launch)
     {
         launch = null;
+        long t0 = Stopwatch.GetTimestamp();
         try
         {
             launch = binding is null ? c.Custom!(set) : binder.Compile(binding, set);
             launch();
             dev.Synchronize();
+            tLaunch = Stopwatch.GetElapsedTime(t0).TotalSeconds;
         }
         catch (Exception ex)
         {
@@ -339,7 +343,10 @@ internal sealed class Runner : IDisposable
 
     private CheckResult CheckOutputs(OpCase c, DeviceSet set, Dictionary<string, HostTensor> host)
     {
+        long t0 = Stopwatch.GetTimestamp();
         var expected = c.Reference(host);
+        tReference = Stopwatch.GetElapsedTime(t0).TotalSeconds;
+        t0 = Stopwatch.GetTimestamp();
         double rtol = c.DType.Rtol() * c.RtolScale, atol = Atol * c.AtolScale;
         CheckResult? result = null;
         foreach (var (name, exp) in expected)
@@ -373,13 +380,15 @@ internal sealed class Runner : IDisposable
             result = CheckResult.Merge(result, r);
         }
 
+        tCompare = Stopwatch.GetElapsedTime(t0).TotalSeconds;
         return result ?? new CheckResult(false, double.NaN, double.NaN, double.NaN, 1, "no outputs to check");
     }
 
     private void Report(string suite, OpCase c, CheckResult r, double seconds)
     {
         string status = r.Pass ? "PASS" : "FAIL";
-        Console.WriteLine($"{status}  {Label(c)} max_abs {r.MaxAbs:E2}  max_rel {r.MaxRel:E2}  tol_ratio {r.TolRatio:F3}  ({seconds:F1} s){(r.Pass ? string.Empty : "  " + r.Detail)}");
+        Console.WriteLine($"{status}  {Label(c)} max_abs {r.MaxAbs:E2}  max_rel {r.MaxRel:E2}  tol_ratio {r.TolRatio:F3}"
+            + $"  ({seconds:F1} s: inputs {tInputs:F1}, launch {tLaunch:F1}, ref {tReference:F1}, download+compare {tCompare:F1}){(r.Pass ? string.Empty : "  " + r.Detail)}");
         Count(r.Pass, c);
         csv.Add(new Row(suite, c.Op, c.DType.Name(), c.Shape, double.NaN, double.NaN, double.NaN, r.MaxAbs, status, MaxRel: r.MaxRel, TolRatio: r.TolRatio,
             Category: c.Category, Seed: opt.Seed, Note: r.Detail));
