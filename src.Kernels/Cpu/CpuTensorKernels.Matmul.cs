@@ -1,4 +1,5 @@
 using System;
+using GemsInjector.Kernels.Numerics;
 using GemsInjector.Kernels.Tensors;
 using TorchSharp;
 
@@ -186,13 +187,13 @@ public static unsafe partial class CpuTensorKernels
             switch (kind)
             {
                 case KernelDType.Float16:
-                    FillScaled<Float16Element>(problem.C, data, rowStride, colStride, problem.M, problem.N, beta);
+                    FillScaled<Float16Lanes>(problem.C, data, rowStride, colStride, problem.M, problem.N, beta);
                     break;
                 case KernelDType.BFloat16:
-                    FillScaled<BFloat16Element>(problem.C, data, rowStride, colStride, problem.M, problem.N, beta);
+                    FillScaled<BFloat16Lanes>(problem.C, data, rowStride, colStride, problem.M, problem.N, beta);
                     break;
                 default:
-                    FillScaled<Float32Element>(problem.C, data, rowStride, colStride, problem.M, problem.N, beta);
+                    FillScaled<Float32Lanes>(problem.C, data, rowStride, colStride, problem.M, problem.N, beta);
                     break;
             }
 
@@ -202,33 +203,33 @@ public static unsafe partial class CpuTensorKernels
         switch (kind)
         {
             case KernelDType.Float16:
-                Gemm.Run<Float16Element>(problem);
-                NarrowInto<Float16Element>(problem.C, output, count);
+                Gemm.Run<Float16Lanes>(problem);
+                NarrowInto<Float16Lanes>(problem.C, output, count);
                 break;
             case KernelDType.BFloat16:
-                Gemm.Run<BFloat16Element>(problem);
-                NarrowInto<BFloat16Element>(problem.C, output, count);
+                Gemm.Run<BFloat16Lanes>(problem);
+                NarrowInto<BFloat16Lanes>(problem.C, output, count);
                 break;
             default:
-                Gemm.Run<Float32Element>(problem);
+                Gemm.Run<Float32Lanes>(problem);
                 break;
         }
     }
 
     private static void FillScaled<T>(float* c, void* source, long rowStride, long colStride, long m, long n, float beta)
-        where T : struct, IKernelElement
+        where T : struct, IFloatLanes
     {
         for (long i = 0; i < m; i++)
         {
             for (long j = 0; j < n; j++)
             {
-                c[i * n + j] = beta * T.Load(source, i * rowStride + j * colStride);
+                c[i * n + j] = beta * FloatLanes.LoadAt<T>(source, i * rowStride + j * colStride);
             }
         }
     }
 
     private static void NarrowInto<T>(float* source, void* destination, long count)
-        where T : struct, IKernelElement
+        where T : struct, IFloatLanes
     {
         const int Piece = 1 << 28;
         for (long done = 0; done < count; done += Piece)

@@ -1,5 +1,6 @@
 using System;
 using System.Threading.Tasks;
+using GemsInjector.Kernels.Numerics;
 using TorchSharp;
 
 namespace GemsInjector.Kernels.Cpu;
@@ -480,10 +481,10 @@ public static unsafe partial class CpuTensorKernels
         switch (kind)
         {
             case KernelDType.Float16:
-                NarrowInto<Float16Element>(values, KernelArguments.Data(result), count);
+                NarrowInto<Float16Lanes>(values, KernelArguments.Data(result), count);
                 break;
             case KernelDType.BFloat16:
-                NarrowInto<BFloat16Element>(values, KernelArguments.Data(result), count);
+                NarrowInto<BFloat16Lanes>(values, KernelArguments.Data(result), count);
                 break;
         }
     }

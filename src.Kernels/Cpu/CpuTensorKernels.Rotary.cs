@@ -1,5 +1,6 @@
 using System;
 using System.Threading.Tasks;
+using GemsInjector.Kernels.Numerics;
 using TorchSharp;
 
 namespace GemsInjector.Kernels.Cpu;
@@ -81,26 +82,26 @@ public static unsafe partial class CpuTensorKernels
             switch (kind)
             {
                 case KernelDType.Float16:
-                    Rotate<Float16Element>(work, KernelArguments.Data(query), queryHeads, tokens);
+                    Rotate<Float16Lanes>(work, KernelArguments.Data(query), queryHeads, tokens);
                     if (key is not null)
                     {
-                        Rotate<Float16Element>(work, KernelArguments.Data(key), keyHeads, tokens);
+                        Rotate<Float16Lanes>(work, KernelArguments.Data(key), keyHeads, tokens);
                     }
 
                     break;
                 case KernelDType.BFloat16:
-                    Rotate<BFloat16Element>(work, KernelArguments.Data(query), queryHeads, tokens);
+                    Rotate<BFloat16Lanes>(work, KernelArguments.Data(query), queryHeads, tokens);
                     if (key is not null)
                     {
-                        Rotate<BFloat16Element>(work, KernelArguments.Data(key), keyHeads, tokens);
+                        Rotate<BFloat16Lanes>(work, KernelArguments.Data(key), keyHeads, tokens);
                     }
 
                     break;
                 default:
-                    Rotate<Float32Element>(work, KernelArguments.Data(query), queryHeads, tokens);
+                    Rotate<Float32Lanes>(work, KernelArguments.Data(query), queryHeads, tokens);
                     if (key is not null)
                     {
-                        Rotate<Float32Element>(work, KernelArguments.Data(key), keyHeads, tokens);
+                        Rotate<Float32Lanes>(work, KernelArguments.Data(key), keyHeads, tokens);
                     }
 
                     break;
@@ -149,7 +150,7 @@ public static unsafe partial class CpuTensorKernels
     }
 
     private static void Rotate<T>(RotaryWork work, void* data, long heads, long tokens)
-        where T : struct, IKernelElement
+        where T : struct, IFloatLanes
     {
         if (heads == 0)
         {
@@ -167,14 +168,14 @@ public static unsafe partial class CpuTensorKernels
                 long head = (t * heads + h) * work.HeadSize;
                 for (int i = 0; i < half; i++)
                 {
-                    float cos = T.Load(work.Cache, row + i);
-                    float sin = T.Load(work.Cache, row + half + i);
+                    float cos = FloatLanes.LoadAt<T>(work.Cache, row + i);
+                    float sin = FloatLanes.LoadAt<T>(work.Cache, row + half + i);
                     long i1 = head + (work.Neox ? i : 2 * i);
                     long i2 = head + (work.Neox ? i + half : 2 * i + 1);
-                    float x1 = T.Load((void*)x, i1);
-                    float x2 = T.Load((void*)x, i2);
-                    T.Store((void*)x, i1, x1 * cos - x2 * sin);
-                    T.Store((void*)x, i2, x2 * cos + x1 * sin);
+                    float x1 = FloatLanes.LoadAt<T>((void*)x, i1);
+                    float x2 = FloatLanes.LoadAt<T>((void*)x, i2);
+                    FloatLanes.StoreAt<T>((void*)x, i1, x1 * cos - x2 * sin);
+                    FloatLanes.StoreAt<T>((void*)x, i2, x2 * cos + x1 * sin);
                 }
             }
         }

@@ -116,13 +116,7 @@ public static unsafe partial class CpuTensorKernels
         torch.ScalarType dtype = TensorChecks.CpuFloating(operatorName, self, nameof(self));
         TensorChecks.SameFloating(operatorName, dtype, nameof(self), other, nameof(other));
 
-        // aten converts alpha to the tensors' scalar type (alpha_scalar.to<scalar_t>()), then computes in float32.
-        float alpha = dtype switch
-        {
-            torch.ScalarType.Float16 => (float)(Half)alphaValue,
-            torch.ScalarType.BFloat16 => BFloat16Bits.ToSingle(BFloat16Bits.FromSingle((float)alphaValue)),
-            _ => (float)alphaValue,
-        };
+        float alpha = KernelArguments.RoundScalar(alphaValue, dtype);
         long[] selfShape = TorchNative.Shape(self);
         long[] otherShape = TorchNative.Shape(other);
         long[] shape = selfShape;

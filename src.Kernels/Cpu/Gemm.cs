@@ -3,6 +3,7 @@ using System.Runtime.CompilerServices;
 using System.Runtime.Intrinsics;
 using System.Threading;
 using System.Threading.Tasks;
+using GemsInjector.Kernels.Numerics;
 
 namespace GemsInjector.Kernels.Cpu;
 
@@ -57,7 +58,7 @@ internal static unsafe class Gemm
     internal static int NR => Vector512.IsHardwareAccelerated ? 32 : 16;
 
     public static void Run<T>(GemmProblem p)
-        where T : struct, IKernelElement
+        where T : struct, IFloatLanes
     {
         if (p.M == 0 || p.N == 0 || p.Batch == 0)
         {
@@ -110,7 +111,7 @@ internal static unsafe class Gemm
     }
 
     private static void Tile<T>(GemmProblem p, long task, long mTasks, long nTasks)
-        where T : struct, IKernelElement
+        where T : struct, IFloatLanes
     {
         long batch = task / (mTasks * nTasks);
         long rest = task % (mTasks * nTasks);
@@ -183,7 +184,7 @@ internal static unsafe class Gemm
 
     /// <summary>Packs rows [row, row + rows) x columns [pc, pc + kc) of A as packed[p * MR + r], zero-padding to MR rows.</summary>
     private static void PackA<T>(byte* a, long rowStride, long colStride, long row, int rows, long pc, int kc, float* packed)
-        where T : struct, IKernelElement
+        where T : struct, IFloatLanes
     {
         for (int r = 0; r < MR; r++)
         {
@@ -203,14 +204,14 @@ internal static unsafe class Gemm
             {
                 for (int q = 0; q < kc; q++)
                 {
-                    d[q * MR] = T.Load(a, start + q);
+                    d[q * MR] = FloatLanes.LoadAt<T>(a, start + q);
                 }
             }
             else
             {
                 for (int q = 0; q < kc; q++)
                 {
-                    d[q * MR] = T.Load(a, start + q * colStride);
+                    d[q * MR] = FloatLanes.LoadAt<T>(a, start + q * colStride);
                 }
             }
         }
@@ -221,7 +222,7 @@ internal static unsafe class Gemm
     /// reading each source row sequentially (one 2 KiB run per row instead of 32 scattered 128-byte pieces).
     /// </summary>
     private static void PackBRows<T>(byte* b, long rowStride, long pc, int kc, long col, int nc, int nr, float* packed)
-        where T : struct, IKernelElement
+        where T : struct, IFloatLanes
     {
         int full = nc / nr * nr;
         float* row = stackalloc float[NC];
@@ -229,7 +230,7 @@ internal static unsafe class Gemm
         {
             byte* source = b + ((pc + q) * rowStride + col) * T.Size;
             float* values;
-            if (typeof(T) == typeof(Float32Element))
+            if (typeof(T) == typeof(Float32Lanes))
             {
                 values = (float*)source;
             }
@@ -273,14 +274,14 @@ internal static unsafe class Gemm
 
     /// <summary>Packs rows [pc, pc + kc) x columns [col, col + cols) of B as packed[p * nr + j], zero-padding to nr columns.</summary>
     private static void PackB<T>(byte* b, long rowStride, long colStride, long pc, int kc, long col, int cols, int nr, float* packed)
-        where T : struct, IKernelElement
+        where T : struct, IFloatLanes
     {
         if (colStride == 1 && cols == nr)
         {
             for (int q = 0; q < kc; q++)
             {
                 byte* source = b + ((pc + q) * rowStride + col) * T.Size;
-                if (typeof(T) == typeof(Float32Element))
+                if (typeof(T) == typeof(Float32Lanes))
                 {
                     if (nr == 32 && Vector512.IsHardwareAccelerated)
                     {
@@ -318,14 +319,14 @@ internal static unsafe class Gemm
             {
                 for (int q = 0; q < kc; q++)
                 {
-                    d[q * nr] = T.Load(b, start + q);
+                    d[q * nr] = FloatLanes.LoadAt<T>(b, start + q);
                 }
             }
             else
             {
                 for (int q = 0; q < kc; q++)
                 {
-                    d[q * nr] = T.Load(b, start + q * rowStride);
+                    d[q * nr] = FloatLanes.LoadAt<T>(b, start + q * rowStride);
                 }
             }
         }
@@ -477,7 +478,7 @@ internal static unsafe class Gemm
     /// output is a dot product of an A row with a contiguous W row. Columns are split over threads for large B.
     /// </summary>
     private static void Gemv<T>(GemmProblem p, long batch)
-        where T : struct, IKernelElement
+        where T : struct, IFloatLanes
     {
         int m = (int)p.M;
         int k = checked((int)p.K);
@@ -488,7 +489,7 @@ internal static unsafe class Gemm
             long start = i * p.RowStrideA;
             for (int q = 0; q < k; q++)
             {
-                rowsA[(long)i * k + q] = T.Load(a, start + q * p.ColStrideA);
+                rowsA[(long)i * k + q] = FloatLanes.LoadAt<T>(a, start + q * p.ColStrideA);
             }
         }
 
@@ -520,7 +521,7 @@ internal static unsafe class Gemm
     }
 
     private static void GemvColumns<T>(GemmProblem p, float* rowsA, long start, long end, bool transposed)
-        where T : struct, IKernelElement
+        where T : struct, IFloatLanes
     {
         if (transposed)
         {
@@ -534,11 +535,11 @@ internal static unsafe class Gemm
 
     /// <summary>C[i, j] (+)= alpha * dot(A[i, :], W[j, :]) where W[j, q] = B[q, j] is contiguous in q.</summary>
     private static void GemvDot<T>(GemmProblem p, float* rowsA, long start, long end)
-        where T : struct, IKernelElement
+        where T : struct, IFloatLanes
     {
         int m = (int)p.M;
         int k = (int)p.K;
-        float* widened = typeof(T) == typeof(Float32Element) ? null : KernelScratch.Floats(SlotGemvW, 4L * k);
+        float* widened = typeof(T) == typeof(Float32Lanes) ? null : KernelScratch.Floats(SlotGemvW, 4L * k);
         for (long j = start; j < end; j += 4)
         {
             int rows = (int)Math.Min(4, end - j);
@@ -571,11 +572,11 @@ internal static unsafe class Gemm
     /// <summary>Row <paramref name="r"/> of the 4-row block of W at column <paramref name="j"/> as float32 (row 0 repeated past the end).</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     private static float* Row<T>(GemmProblem p, long j, int r, int rows, float* widened)
-        where T : struct, IKernelElement
+        where T : struct, IFloatLanes
     {
         long column = j + (r < rows ? r : 0);
         byte* source = (byte*)p.B + column * p.ColStrideB * T.Size;
-        if (typeof(T) == typeof(Float32Element))
+        if (typeof(T) == typeof(Float32Lanes))
         {
             return (float*)source;
         }
@@ -641,7 +642,7 @@ internal static unsafe class Gemm
 
     /// <summary>C[i, cols] (+)= alpha * sum_q A[i, q] * B[q, cols], four rows of B per pass, in column chunks that stay in L1.</summary>
     private static void GemvAxpy<T>(GemmProblem p, float* rowsA, long start, long end)
-        where T : struct, IKernelElement
+        where T : struct, IFloatLanes
     {
         const int Chunk = 1024;
         int m = (int)p.M;
@@ -686,10 +687,10 @@ internal static unsafe class Gemm
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     private static float* BRow<T>(GemmProblem p, long q, long col, int width, float* widened)
-        where T : struct, IKernelElement
+        where T : struct, IFloatLanes
     {
         byte* source = (byte*)p.B + (q * p.RowStrideB + col) * T.Size;
-        if (typeof(T) == typeof(Float32Element))
+        if (typeof(T) == typeof(Float32Lanes))
         {
             return (float*)source;
         }

@@ -1,6 +1,7 @@
 using System;
 using System.Runtime.InteropServices;
 using System.Threading;
+using GemsInjector.Kernels.Numerics;
 using GemsInjector.Kernels.Tensors;
 using TorchSharp;
 
@@ -89,6 +90,17 @@ internal static unsafe class KernelArguments
         KernelDType.Float16 => torch.ScalarType.Float16,
         KernelDType.BFloat16 => torch.ScalarType.BFloat16,
         _ => torch.ScalarType.Float32,
+    };
+
+    /// <summary>
+    /// A scalar (such as alpha) rounded to <paramref name="dtype"/> and widened back to float32, as aten converts it to the tensors'
+    /// scalar type (<c>alpha_scalar.to&lt;scalar_t&gt;()</c>) before computing in float32.
+    /// </summary>
+    public static float RoundScalar(double value, torch.ScalarType dtype) => dtype switch
+    {
+        torch.ScalarType.Float16 => (float)(Half)value,
+        torch.ScalarType.BFloat16 => BFloat16Bits.ToSingle(BFloat16Bits.FromSingle((float)value)),
+        _ => (float)value,
     };
 
     /// <summary>The address of the first element (storage offset applied); null for an empty tensor.</summary>

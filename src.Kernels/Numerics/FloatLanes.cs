@@ -1,3 +1,4 @@
+using System;
 using System.Runtime.CompilerServices;
 using System.Runtime.Intrinsics;
 
@@ -23,6 +24,12 @@ internal unsafe interface IFloatLanes
 
     /// <summary>Rounds one value to this type and stores it.</summary>
     static abstract void StoreScalar(float value, byte* destination);
+
+    /// <summary>Widens <paramref name="count"/> contiguous elements into float32.</summary>
+    static abstract void Widen(byte* source, float* destination, int count);
+
+    /// <summary>Rounds <paramref name="count"/> float32 values into contiguous elements of this type (nearest even).</summary>
+    static abstract void Narrow(float* source, byte* destination, int count);
 }
 
 /// <summary>float32 storage.</summary>
@@ -41,6 +48,14 @@ internal readonly unsafe struct Float32Lanes : IFloatLanes
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public static void StoreScalar(float value, byte* destination) => *(float*)destination = value;
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static void Widen(byte* source, float* destination, int count) =>
+        Buffer.MemoryCopy(source, destination, (long)count * sizeof(float), (long)count * sizeof(float));
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static void Narrow(float* source, byte* destination, int count) =>
+        Buffer.MemoryCopy(source, destination, (long)count * sizeof(float), (long)count * sizeof(float));
 }
 
 /// <summary>float16 storage (IEEE binary16 words), through <see cref="Float16Bits"/>.</summary>
@@ -59,6 +74,12 @@ internal readonly unsafe struct Float16Lanes : IFloatLanes
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public static void StoreScalar(float value, byte* destination) => *(ushort*)destination = Float16Bits.FromSingle(value);
+
+    public static void Widen(byte* source, float* destination, int count) =>
+        Float16Bits.Widen(new ReadOnlySpan<ushort>(source, count), new Span<float>(destination, count));
+
+    public static void Narrow(float* source, byte* destination, int count) =>
+        Float16Bits.Narrow(new ReadOnlySpan<float>(source, count), new Span<ushort>(destination, count));
 }
 
 /// <summary>bfloat16 storage (16-bit words), through <see cref="BFloat16Bits"/>.</summary>
@@ -77,13 +98,31 @@ internal readonly unsafe struct BFloat16Lanes : IFloatLanes
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public static void StoreScalar(float value, byte* destination) => *(ushort*)destination = BFloat16Bits.FromSingle(value);
+
+    public static void Widen(byte* source, float* destination, int count) =>
+        BFloat16Bits.Widen(new ReadOnlySpan<ushort>(source, count), new Span<float>(destination, count));
+
+    public static void Narrow(float* source, byte* destination, int count) =>
+        BFloat16Bits.Narrow(new ReadOnlySpan<float>(source, count), new Span<ushort>(destination, count));
 }
 
-/// <summary>Partial (tail) loads and stores of fewer than 16 elements through a lane buffer on the stack.</summary>
+/// <summary>
+/// Single elements by index, and partial (tail) loads and stores of fewer than 16 elements through a lane buffer on the stack.
+/// </summary>
 internal static unsafe class FloatLanes
 {
     /// <summary>Lanes per vector.</summary>
     public const int Count = 16;
+
+    /// <summary>Element <paramref name="index"/> of <paramref name="data"/>, widened to float32.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static float LoadAt<T>(void* data, long index)
+        where T : struct, IFloatLanes => T.LoadScalar((byte*)data + index * T.Size);
+
+    /// <summary>Rounds <paramref name="value"/> to <typeparamref name="T"/> and stores it at element <paramref name="index"/>.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static void StoreAt<T>(void* data, long index, float value)
+        where T : struct, IFloatLanes => T.StoreScalar(value, (byte*)data + index * T.Size);
 
     /// <summary>Loads <paramref name="count"/> (&lt; 16) elements; the other lanes hold <paramref name="fill"/>.</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]

@@ -124,7 +124,7 @@ public sealed unsafe partial class IlgpuTensorKernels
             return null;
         }
 
-        float alpha = RoundScalar(alphaValue, dtype);
+        float alpha = KernelArguments.RoundScalar(alphaValue, dtype);
         torch.Tensor result = torch.empty(shape, dtype, torch.CPU);
         try
         {

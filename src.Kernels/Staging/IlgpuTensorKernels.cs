@@ -4,7 +4,6 @@ using System.Runtime.CompilerServices;
 using System.Threading;
 using GemsInjector.Kernels.Cpu;
 using GemsInjector.Kernels.Ilgpu;
-using GemsInjector.Kernels.Numerics;
 using ILGPU;
 using ILGPU.Runtime;
 using TorchSharp;
@@ -150,14 +149,6 @@ public sealed unsafe partial class IlgpuTensorKernels : IDisposable
 
         return count;
     }
-
-    /// <summary>alpha rounded to the tensors' dtype, as aten (and the CPU kernels) do.</summary>
-    private static float RoundScalar(double value, torch.ScalarType dtype) => dtype switch
-    {
-        torch.ScalarType.Float16 => (float)(System.Half)value,
-        torch.ScalarType.BFloat16 => BFloat16Bits.ToSingle(BFloat16Bits.FromSingle((float)value)),
-        _ => (float)value,
-    };
 
     /// <summary>Whether the element ranges of two tensors overlap in memory.</summary>
     private static bool Overlap(torch.Tensor a, torch.Tensor b)
