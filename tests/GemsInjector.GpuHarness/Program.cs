@@ -219,17 +219,18 @@ internal static class Program
 
         if (opt.SelfTest)
         {
-            using var probe = new Runner(opt, dev, new CsvSink(null), processStart);
+            var probe = new Runner(opt, dev, new CsvSink(null), processStart);
             probe.Accuracy(opt.DTypes.Select(t => Catalog.NoOp(t, 1000)).ToList());
             bool ok = probe.Failed == opt.DTypes.Count && probe.Passed == 0;
             Console.WriteLine(ok ? "selftest: ok (every unwritten output was caught)" : "selftest: FAILED (an unwritten output passed the check)");
+            probe.Dispose(); // before the device: the timer's CUDA events and the filler buffers live on it
             dev.Dispose();
             return ok ? 0 : 1;
         }
 
         var csv = new CsvSink(opt.List ? null : opt.Csv);
         csv.Add(new Row("startup", "device_create", string.Empty, string.Empty, createMs, double.NaN, double.NaN, double.NaN, "PASS", SinceStartMs: sinceStart, Seed: opt.Seed, Note: dev.ToString()));
-        using var runner = new Runner(opt, dev, csv, processStart);
+        var runner = new Runner(opt, dev, csv, processStart);
         try
         {
             foreach (var suite in order)
@@ -277,6 +278,7 @@ internal static class Program
                 Console.WriteLine($"csv: {opt.Csv} ({csv.Rows.Count} rows)");
             }
 
+            runner.Dispose(); // before the device: the timer's CUDA events and the filler buffers live on it
             dev.Dispose();
         }
 

@@ -133,6 +133,11 @@ internal sealed class CudaEventTimer : DeviceTimer
 
     public override void Dispose()
     {
+        if (events.Length == 0)
+        {
+            return;
+        }
+
         acc.Bind();
         foreach (var e in events)
         {
