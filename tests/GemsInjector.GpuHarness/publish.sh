@@ -28,9 +28,12 @@ tmp="$(mktemp -d)"
 trap 'rm -rf "$tmp"' EXIT
 
 echo "publish: dotnet publish (self-contained, linux-x64, untrimmed) ..."
-dotnet publish "$here/GemsInjector.GpuHarness.csproj" -c Release -r linux-x64 --self-contained \
+if ! dotnet publish "$here/GemsInjector.GpuHarness.csproj" -c Release -r linux-x64 --self-contained \
     -p:PublishTrimmed=false -p:DebugType=none -p:GenerateDocumentationFile=false \
-    -o "$tmp/harness" -nologo -v quiet
+    -o "$tmp/harness" -nologo -v quiet; then
+    echo "publish: ERROR: dotnet publish failed (see above; a file mid-edit or a build lock: retry in a minute)" >&2
+    exit 1
+fi
 
 if [[ ! -x "$tmp/harness/GemsInjector.GpuHarness" ]]; then
     echo "publish: ERROR: $tmp/harness/GemsInjector.GpuHarness was not produced" >&2
