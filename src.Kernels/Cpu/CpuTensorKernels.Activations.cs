@@ -109,12 +109,12 @@ public static unsafe partial class CpuTensorKernels
     private static torch.Tensor Gated<TOperator>(string operatorName, torch.Tensor input)
         where TOperator : struct, IFloatOperator
     {
-        torch.ScalarType dtype = TensorChecks.CpuFloating(operatorName, input, nameof(input));
+        torch.ScalarType dtype = KernelArguments.CpuFloating(operatorName, input, nameof(input));
         long[] shape = TorchNative.Shape(input);
         if (shape.Length == 0 || shape[^1] % 2 != 0)
         {
             throw new ArgumentException(
-                $"{operatorName}: argument 'input' has shape {TensorChecks.Format(shape)}, but its last dimension must be even (gate and up halves).",
+                $"{operatorName}: argument 'input' has shape {KernelArguments.Format(shape)}, but its last dimension must be even (gate and up halves).",
                 nameof(input));
         }
 

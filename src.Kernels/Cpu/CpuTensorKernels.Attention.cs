@@ -68,8 +68,8 @@ public static unsafe partial class CpuTensorKernels
 
             long[] m = KernelArguments.Shape(attentionMask);
             long[] target = { q[0], q[1], q[2], k[2] };
-            long[]? broadcast = m.Length <= 4 ? Tensors.TensorChecks.BroadcastShape(m, target) : null;
-            if (broadcast is null || !Tensors.TensorChecks.SameShape(broadcast, target))
+            long[]? broadcast = m.Length <= 4 ? KernelArguments.BroadcastShape(m, target) : null;
+            if (broadcast is null || !KernelArguments.SameShape(broadcast, target))
             {
                 throw new ArgumentException(
                     $"{AttentionName}: argument 'attentionMask' has shape {KernelArguments.Format(m)}, which does not broadcast to " +

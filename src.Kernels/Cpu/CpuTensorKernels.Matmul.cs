@@ -1,6 +1,5 @@
 using System;
 using GemsInjector.Kernels.Numerics;
-using GemsInjector.Kernels.Tensors;
 using TorchSharp;
 
 namespace GemsInjector.Kernels.Cpu;
@@ -132,8 +131,8 @@ public static unsafe partial class CpuTensorKernels
         CheckInner(AddmmName, a, b, nameof(mat1), nameof(mat2));
         long[] target = { a[0], b[1] };
         long[] selfShape = KernelArguments.Shape(self);
-        long[]? broadcast = selfShape.Length <= 2 ? TensorChecks.BroadcastShape(selfShape, target) : null;
-        if (broadcast is null || !TensorChecks.SameShape(broadcast, target))
+        long[]? broadcast = selfShape.Length <= 2 ? KernelArguments.BroadcastShape(selfShape, target) : null;
+        if (broadcast is null || !KernelArguments.SameShape(broadcast, target))
         {
             throw new ArgumentException(
                 $"{AddmmName}: argument 'self' has shape {KernelArguments.Format(selfShape)}, which does not broadcast to the product's shape " +

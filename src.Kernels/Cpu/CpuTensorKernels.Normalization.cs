@@ -26,17 +26,17 @@ public static unsafe partial class CpuTensorKernels
     /// <paramref name="weight"/>'s shape is not [n].</exception>
     public static void FusedAddRmsNorm(torch.Tensor input, torch.Tensor residual, torch.Tensor weight, double epsilon)
     {
-        torch.ScalarType dtype = TensorChecks.CpuFloating(FusedAddRmsNormName, input, nameof(input));
-        TensorChecks.SameFloating(FusedAddRmsNormName, dtype, nameof(input), residual, nameof(residual));
-        TensorChecks.SameFloating(FusedAddRmsNormName, dtype, nameof(input), weight, nameof(weight));
+        torch.ScalarType dtype = KernelArguments.CpuFloating(FusedAddRmsNormName, input, nameof(input));
+        KernelArguments.SameFloating(FusedAddRmsNormName, dtype, nameof(input), residual, nameof(residual));
+        KernelArguments.SameFloating(FusedAddRmsNormName, dtype, nameof(input), weight, nameof(weight));
         long[] shape = TorchNative.Shape(input);
         int rowLength = LastDimension(FusedAddRmsNormName, shape);
         long[] residualShape = TorchNative.Shape(residual);
-        if (!TensorChecks.SameShape(shape, residualShape))
+        if (!KernelArguments.SameShape(shape, residualShape))
         {
             throw new ArgumentException(
-                $"{FusedAddRmsNormName}: argument 'residual' has shape {TensorChecks.Format(residualShape)}, but it must match " +
-                $"argument 'input' of shape {TensorChecks.Format(shape)}.",
+                $"{FusedAddRmsNormName}: argument 'residual' has shape {KernelArguments.Format(residualShape)}, but it must match " +
+                $"argument 'input' of shape {KernelArguments.Format(shape)}.",
                 nameof(residual));
         }
 
@@ -94,18 +94,18 @@ public static unsafe partial class CpuTensorKernels
     /// <paramref name="input"/> is 0-dimensional, or <paramref name="weight"/> / <paramref name="bias"/> is not [n].</exception>
     public static torch.Tensor LayerNorm(torch.Tensor input, torch.Tensor? weight, torch.Tensor? bias, double epsilon)
     {
-        torch.ScalarType dtype = TensorChecks.CpuFloating(LayerNormName, input, nameof(input));
+        torch.ScalarType dtype = KernelArguments.CpuFloating(LayerNormName, input, nameof(input));
         long[] shape = TorchNative.Shape(input);
         int rowLength = LastDimension(LayerNormName, shape);
         if (weight is not null)
         {
-            TensorChecks.SameFloating(LayerNormName, dtype, nameof(input), weight, nameof(weight));
+            KernelArguments.SameFloating(LayerNormName, dtype, nameof(input), weight, nameof(weight));
             CheckVector(LayerNormName, weight, nameof(weight), rowLength, shape);
         }
 
         if (bias is not null)
         {
-            TensorChecks.SameFloating(LayerNormName, dtype, nameof(input), bias, nameof(bias));
+            KernelArguments.SameFloating(LayerNormName, dtype, nameof(input), bias, nameof(bias));
             CheckVector(LayerNormName, bias, nameof(bias), rowLength, shape);
         }
 
@@ -152,7 +152,7 @@ public static unsafe partial class CpuTensorKernels
         if (!tensor.is_contiguous())
         {
             throw new ArgumentException(
-                $"{operatorName}: argument '{argumentName}' of shape {TensorChecks.Format(shape)} is not contiguous; this kernel writes it in place, " +
+                $"{operatorName}: argument '{argumentName}' of shape {KernelArguments.Format(shape)} is not contiguous; this kernel writes it in place, " +
                 "so it must be contiguous (a contiguous copy would lose the result). Pass a contiguous tensor.",
                 argumentName);
         }

@@ -31,14 +31,14 @@ public static unsafe partial class CpuTensorKernels
 
     private static torch.Tensor SoftmaxCore(string operatorName, torch.Tensor input, long dim, bool log)
     {
-        torch.ScalarType dtype = TensorChecks.CpuFloating(operatorName, input, nameof(input));
+        torch.ScalarType dtype = KernelArguments.CpuFloating(operatorName, input, nameof(input));
         long[] shape = TorchNative.Shape(input);
         int rank = Math.Max(shape.Length, 1);
         if (dim < -rank || dim >= rank)
         {
             throw new ArgumentOutOfRangeException(
                 nameof(dim), dim,
-                $"{operatorName}: argument 'dim' is {dim}, out of range for 'input' of shape {TensorChecks.Format(shape)} (expected a value in [{-rank}, {rank - 1}]).");
+                $"{operatorName}: argument 'dim' is {dim}, out of range for 'input' of shape {KernelArguments.Format(shape)} (expected a value in [{-rank}, {rank - 1}]).");
         }
 
         int axis = (int)(dim < 0 ? dim + rank : dim);

@@ -73,8 +73,8 @@ public static unsafe partial class CpuTensorKernels
     /// <paramref name="input"/> is 0-dimensional, or <paramref name="weight"/>'s shape is not [last dimension of <paramref name="input"/>].</exception>
     public static torch.Tensor RmsNorm(torch.Tensor input, torch.Tensor weight, double epsilon)
     {
-        torch.ScalarType dtype = TensorChecks.CpuFloating(RmsNormName, input, nameof(input));
-        TensorChecks.SameFloating(RmsNormName, dtype, nameof(input), weight, nameof(weight));
+        torch.ScalarType dtype = KernelArguments.CpuFloating(RmsNormName, input, nameof(input));
+        KernelArguments.SameFloating(RmsNormName, dtype, nameof(input), weight, nameof(weight));
         long[] shape = TorchNative.Shape(input);
         int rowLength = LastDimension(RmsNormName, shape);
         CheckVector(RmsNormName, weight, nameof(weight), rowLength, shape);
@@ -113,8 +113,8 @@ public static unsafe partial class CpuTensorKernels
 
     private static torch.Tensor Binary(string operatorName, torch.Tensor self, torch.Tensor other, double alphaValue, BinaryKind kind)
     {
-        torch.ScalarType dtype = TensorChecks.CpuFloating(operatorName, self, nameof(self));
-        TensorChecks.SameFloating(operatorName, dtype, nameof(self), other, nameof(other));
+        torch.ScalarType dtype = KernelArguments.CpuFloating(operatorName, self, nameof(self));
+        KernelArguments.SameFloating(operatorName, dtype, nameof(self), other, nameof(other));
 
         float alpha = KernelArguments.RoundScalar(alphaValue, dtype);
         long[] selfShape = TorchNative.Shape(self);
@@ -124,15 +124,15 @@ public static unsafe partial class CpuTensorKernels
         torch.Tensor? otherCopy = null;
         try
         {
-            if (!TensorChecks.SameShape(selfShape, otherShape))
+            if (!KernelArguments.SameShape(selfShape, otherShape))
             {
-                shape = TensorChecks.BroadcastShape(selfShape, otherShape)
+                shape = KernelArguments.BroadcastShape(selfShape, otherShape)
                     ?? throw new ArgumentException(
-                        $"{operatorName}: argument 'other' of shape {TensorChecks.Format(otherShape)} does not broadcast with " +
-                        $"argument 'self' of shape {TensorChecks.Format(selfShape)}.",
+                        $"{operatorName}: argument 'other' of shape {KernelArguments.Format(otherShape)} does not broadcast with " +
+                        $"argument 'self' of shape {KernelArguments.Format(selfShape)}.",
                         nameof(other));
-                selfCopy = TensorChecks.SameShape(shape, selfShape) ? null : ExpandedCopy(self, shape);
-                otherCopy = TensorChecks.SameShape(shape, otherShape) ? null : ExpandedCopy(other, shape);
+                selfCopy = KernelArguments.SameShape(shape, selfShape) ? null : ExpandedCopy(self, shape);
+                otherCopy = KernelArguments.SameShape(shape, otherShape) ? null : ExpandedCopy(other, shape);
             }
 
             if (selfCopy is null && !self.is_contiguous())
@@ -202,7 +202,7 @@ public static unsafe partial class CpuTensorKernels
     private static torch.Tensor Unary<TOperator>(string operatorName, torch.Tensor input)
         where TOperator : struct, IFloatOperator
     {
-        torch.ScalarType dtype = TensorChecks.CpuFloating(operatorName, input, nameof(input));
+        torch.ScalarType dtype = KernelArguments.CpuFloating(operatorName, input, nameof(input));
         torch.Tensor? copy = input.is_contiguous() ? null : input.contiguous();
         try
         {
@@ -247,7 +247,7 @@ public static unsafe partial class CpuTensorKernels
 
         if (shape[^1] > int.MaxValue)
         {
-            throw new ArgumentException($"{operatorName}: the last dimension of 'input' (shape {TensorChecks.Format(shape)}) exceeds {int.MaxValue}.", "input");
+            throw new ArgumentException($"{operatorName}: the last dimension of 'input' (shape {KernelArguments.Format(shape)}) exceeds {int.MaxValue}.", "input");
         }
 
         return (int)shape[^1];
@@ -260,8 +260,8 @@ public static unsafe partial class CpuTensorKernels
         if (vectorShape.Length != 1 || vectorShape[0] != length)
         {
             throw new ArgumentException(
-                $"{operatorName}: argument '{argumentName}' has shape {TensorChecks.Format(vectorShape)}, but it must be [{length}], " +
-                $"the last dimension of 'input' (shape {TensorChecks.Format(inputShape)}).",
+                $"{operatorName}: argument '{argumentName}' has shape {KernelArguments.Format(vectorShape)}, but it must be [{length}], " +
+                $"the last dimension of 'input' (shape {KernelArguments.Format(inputShape)}).",
                 argumentName);
         }
     }

@@ -1,5 +1,6 @@
 using System;
 using System.Runtime.InteropServices;
+using System.Text;
 using System.Threading;
 using GemsInjector.Kernels.Numerics;
 using GemsInjector.Kernels.Tensors;
@@ -16,8 +17,9 @@ internal enum KernelDType
 }
 
 /// <summary>
-/// Boundary checks and metadata for the matmul, attention, rotary, embedding and reduction kernels: float32, float16
-/// and bfloat16 CPU tensors, matching dtypes between arguments, strides without TorchSharp's managed overhead.
+/// Boundary checks and metadata for the CPU and ILGPU tensor kernels: float32, float16 and bfloat16 CPU tensors, matching dtypes
+/// between arguments, shapes (equality, broadcasting, formatting), strides without TorchSharp's managed overhead. The messages
+/// name the operator, the argument and what was found.
 /// </summary>
 internal static unsafe class KernelArguments
 {
@@ -25,21 +27,6 @@ internal static unsafe class KernelArguments
 
     /// <summary>0: not tried; 1: native stride getter; -1: managed fallback.</summary>
     private static int strideState;
-
-    /// <summary>Throws unless <paramref name="tensor"/> is a float32, float16 or bfloat16 CPU tensor; returns its element type.</summary>
-    public static KernelDType Floating(string operatorName, torch.Tensor? tensor, string argumentName)
-    {
-        CpuTensor(operatorName, tensor, argumentName);
-        return tensor!.dtype switch
-        {
-            torch.ScalarType.Float32 => KernelDType.Float32,
-            torch.ScalarType.Float16 => KernelDType.Float16,
-            torch.ScalarType.BFloat16 => KernelDType.BFloat16,
-            _ => throw new ArgumentException(
-                $"{operatorName}: argument '{argumentName}' has dtype {tensor.dtype}, but this CPU kernel supports Float32, Float16 and BFloat16 only.",
-                argumentName),
-        };
-    }
 
     /// <summary>Throws unless <paramref name="tensor"/> is a non-null CPU tensor.</summary>
     public static void CpuTensor(string operatorName, torch.Tensor? tensor, string argumentName)
@@ -57,19 +44,52 @@ internal static unsafe class KernelArguments
         }
     }
 
-    /// <summary>Throws unless <paramref name="other"/> has the same floating dtype as <paramref name="first"/>.</summary>
-    public static void SameDType(string operatorName, torch.Tensor first, string firstName, torch.Tensor? other, string otherName)
+    /// <summary>Throws unless <paramref name="tensor"/> is a float32 tensor on the CPU.</summary>
+    public static void CpuFloat32(string operatorName, torch.Tensor? tensor, string argumentName)
     {
-        KernelDType kind = Floating(operatorName, other, otherName);
-        if (first.dtype != other!.dtype)
+        CpuTensor(operatorName, tensor, argumentName);
+        if (tensor!.dtype != torch.ScalarType.Float32)
         {
             throw new ArgumentException(
-                $"{operatorName}: argument '{otherName}' has dtype {other.dtype} but argument '{firstName}' has dtype {first.dtype}; they must match.",
-                otherName);
+                $"{operatorName}: argument '{argumentName}' has dtype {tensor.dtype}, but this CPU kernel supports Float32 only.",
+                argumentName);
+        }
+    }
+
+    /// <summary>Throws unless <paramref name="tensor"/> is a float32, float16 or bfloat16 tensor on the CPU; returns its dtype.</summary>
+    public static torch.ScalarType CpuFloating(string operatorName, torch.Tensor? tensor, string argumentName)
+    {
+        CpuTensor(operatorName, tensor, argumentName);
+        torch.ScalarType dtype = tensor!.dtype;
+        if (dtype is not (torch.ScalarType.Float32 or torch.ScalarType.Float16 or torch.ScalarType.BFloat16))
+        {
+            throw new ArgumentException(
+                $"{operatorName}: argument '{argumentName}' has dtype {dtype}, but this CPU kernel supports Float32, Float16 and BFloat16 only.",
+                argumentName);
         }
 
-        _ = kind;
+        return dtype;
     }
+
+    /// <summary>Throws unless <paramref name="tensor"/> is a float32, float16 or bfloat16 CPU tensor; returns its element type.</summary>
+    public static KernelDType Floating(string operatorName, torch.Tensor? tensor, string argumentName) =>
+        CpuFloating(operatorName, tensor, argumentName) switch
+        {
+            torch.ScalarType.Float16 => KernelDType.Float16,
+            torch.ScalarType.BFloat16 => KernelDType.BFloat16,
+            _ => KernelDType.Float32,
+        };
+
+    /// <summary>
+    /// Throws unless <paramref name="tensor"/> is a supported CPU tensor of the same dtype as the first argument
+    /// (<paramref name="firstName"/>, of dtype <paramref name="firstDtype"/>); the message says mixed dtypes are not promoted.
+    /// </summary>
+    public static void SameFloating(string operatorName, torch.ScalarType firstDtype, string firstName, torch.Tensor? tensor, string argumentName) =>
+        SameFloating(operatorName, firstDtype, firstName, tensor, argumentName, "they must be the same (mixed dtypes are not promoted).");
+
+    /// <summary>Throws unless <paramref name="other"/> is a supported CPU tensor of the same dtype as <paramref name="first"/>.</summary>
+    public static void SameDType(string operatorName, torch.Tensor first, string firstName, torch.Tensor? other, string otherName) =>
+        SameFloating(operatorName, first.dtype, firstName, other, otherName, "they must match.");
 
     /// <summary>Throws unless <paramref name="tensor"/> is an int32 or int64 CPU tensor; returns whether it is int64.</summary>
     public static bool IndexTensor(string operatorName, torch.Tensor? tensor, string argumentName)
@@ -128,8 +148,62 @@ internal static unsafe class KernelArguments
         return tensor.stride();
     }
 
+    /// <summary>Whether two shapes are equal.</summary>
+    public static bool SameShape(long[] a, long[] b)
+    {
+        if (a.Length != b.Length)
+        {
+            return false;
+        }
+
+        for (int i = 0; i < a.Length; i++)
+        {
+            if (a[i] != b[i])
+            {
+                return false;
+            }
+        }
+
+        return true;
+    }
+
+    /// <summary>The broadcast shape of <paramref name="a"/> and <paramref name="b"/> (NumPy/aten rules), or null if they do not broadcast.</summary>
+    public static long[]? BroadcastShape(long[] a, long[] b)
+    {
+        int rank = Math.Max(a.Length, b.Length);
+        var shape = new long[rank];
+        for (int i = 0; i < rank; i++)
+        {
+            long x = i < rank - a.Length ? 1 : a[i - (rank - a.Length)];
+            long y = i < rank - b.Length ? 1 : b[i - (rank - b.Length)];
+            if (x == y || y == 1)
+            {
+                shape[i] = x;
+            }
+            else if (x == 1)
+            {
+                shape[i] = y;
+            }
+            else
+            {
+                return null;
+            }
+        }
+
+        return shape;
+    }
+
     /// <summary>Formats a shape as <c>[2, 3]</c>.</summary>
-    public static string Format(long[] shape) => TensorChecks.Format(shape);
+    public static string Format(long[] shape)
+    {
+        var text = new StringBuilder("[");
+        for (int i = 0; i < shape.Length; i++)
+        {
+            text.Append(i == 0 ? string.Empty : ", ").Append(shape[i]);
+        }
+
+        return text.Append(']').ToString();
+    }
 
     /// <summary>Normalizes a possibly negative dimension index for a tensor of <paramref name="rank"/> dimensions.</summary>
     public static int Dimension(string operatorName, long dim, int rank, long[] shape, string argumentName)
@@ -143,6 +217,17 @@ internal static unsafe class KernelArguments
         }
 
         return (int)(dim < 0 ? dim + effectiveRank : dim);
+    }
+
+    private static void SameFloating(string operatorName, torch.ScalarType firstDtype, string firstName, torch.Tensor? tensor, string argumentName, string rule)
+    {
+        torch.ScalarType dtype = CpuFloating(operatorName, tensor, argumentName);
+        if (dtype != firstDtype)
+        {
+            throw new ArgumentException(
+                $"{operatorName}: argument '{argumentName}' has dtype {dtype} but argument '{firstName}' has dtype {firstDtype}; {rule}",
+                argumentName);
+        }
     }
 
     private static bool TryNative(torch.Tensor tensor)

@@ -119,7 +119,7 @@ public sealed unsafe partial class IlgpuTensorKernels
         }
 
         long[] shape = TorchNative.Shape(self);
-        if (!TensorChecks.SameShape(shape, TorchNative.Shape(other)) || !Launchable(Count(shape)))
+        if (!KernelArguments.SameShape(shape, TorchNative.Shape(other)) || !Launchable(Count(shape)))
         {
             return null;
         }

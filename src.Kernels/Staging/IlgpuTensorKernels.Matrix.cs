@@ -111,8 +111,8 @@ public sealed unsafe partial class IlgpuTensorKernels
 
         long m = a[0], k = a[1], n = b[1];
         long[] target = { m, n };
-        long[]? broadcast = c.Length <= 2 ? TensorChecks.BroadcastShape(c, target) : null;
-        if (broadcast is null || !TensorChecks.SameShape(broadcast, target))
+        long[]? broadcast = c.Length <= 2 ? KernelArguments.BroadcastShape(c, target) : null;
+        if (broadcast is null || !KernelArguments.SameShape(broadcast, target))
         {
             return CpuTensorKernels.Addmm(self, mat1, mat2, beta, alpha);
         }
@@ -253,8 +253,8 @@ public sealed unsafe partial class IlgpuTensorKernels
 
         long[] m = TorchNative.Shape(mask);
         long[] target = { q[0], q[1], q[2], k[2] };
-        long[]? broadcast = m.Length <= 4 ? TensorChecks.BroadcastShape(m, target) : null;
-        return broadcast is not null && TensorChecks.SameShape(broadcast, target);
+        long[]? broadcast = m.Length <= 4 ? KernelArguments.BroadcastShape(m, target) : null;
+        return broadcast is not null && KernelArguments.SameShape(broadcast, target);
     }
 
     /// <summary>

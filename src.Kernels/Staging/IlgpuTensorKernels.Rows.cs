@@ -85,7 +85,7 @@ public sealed unsafe partial class IlgpuTensorKernels
     public void FusedAddRmsNorm(torch.Tensor input, torch.Tensor residual, torch.Tensor weight, double epsilon)
     {
         if (weight is null || !NormShape(input, weight, null, out var dtype, out long[] shape, out int cols) || !Same(residual, dtype)
-            || !TensorChecks.SameShape(shape, TorchNative.Shape(residual)) || !input.is_contiguous() || !residual.is_contiguous()
+            || !KernelArguments.SameShape(shape, TorchNative.Shape(residual)) || !input.is_contiguous() || !residual.is_contiguous()
             || Overlap(input, residual))
         {
             CpuTensorKernels.FusedAddRmsNorm(input, residual, weight!, epsilon);

@@ -1,4 +1,5 @@
 using System;
+using GemsInjector.Kernels.Cpu;
 using TorchSharp;
 
 namespace GemsInjector.Kernels.Tensors;
@@ -33,11 +34,11 @@ public readonly unsafe struct CpuTensorView
     /// <exception cref="ArgumentException">The tensor is not on the CPU, not float32 or not contiguous.</exception>
     public static CpuTensorView Of(torch.Tensor tensor, string argumentName = "tensor")
     {
-        TensorChecks.CpuFloat32("CpuTensorView.Of", tensor, argumentName);
+        KernelArguments.CpuFloat32("CpuTensorView.Of", tensor, argumentName);
         if (!tensor.is_contiguous())
         {
             throw new ArgumentException(
-                $"CpuTensorView.Of: argument '{argumentName}' of shape {TensorChecks.Format(TorchNative.Shape(tensor))} is not contiguous; call .contiguous() first.",
+                $"CpuTensorView.Of: argument '{argumentName}' of shape {KernelArguments.Format(TorchNative.Shape(tensor))} is not contiguous; call .contiguous() first.",
                 argumentName);
         }
 
