@@ -32,27 +32,7 @@ public static unsafe partial class CpuTensorKernels
         long[] a = MatrixShape(MmName, self, nameof(self), 2);
         long[] b = MatrixShape(MmName, other, nameof(other), 2);
         CheckInner(MmName, a, b, nameof(self), nameof(other));
-        long[] sa = KernelArguments.Strides(self, 2);
-        long[] sb = KernelArguments.Strides(other, 2);
-        var problem = new GemmProblem
-        {
-            A = KernelArguments.Data(self),
-            RowStrideA = sa[0],
-            ColStrideA = sa[1],
-            B = KernelArguments.Data(other),
-            RowStrideB = sb[0],
-            ColStrideB = sb[1],
-            M = a[0],
-            K = a[1],
-            N = b[1],
-            Batch = 1,
-            Alpha = 1f,
-        };
-        torch.Tensor result = torch.empty(new[] { a[0], b[1] }, KernelArguments.ScalarType(kind), torch.CPU);
-        Multiply(kind, problem, result, null, 0);
-        GC.KeepAlive(self);
-        GC.KeepAlive(other);
-        return result;
+        return Product(kind, self, a, other, b, 1f, null, 0);
     }
 
     /// <summary>
@@ -80,30 +60,7 @@ public static unsafe partial class CpuTensorKernels
         }
 
         CheckInner(BmmName, a[1..], b[1..], nameof(self), nameof(other), a, b);
-        long[] sa = KernelArguments.Strides(self, 3);
-        long[] sb = KernelArguments.Strides(other, 3);
-        var problem = new GemmProblem
-        {
-            A = KernelArguments.Data(self),
-            BatchStrideA = sa[0],
-            RowStrideA = sa[1],
-            ColStrideA = sa[2],
-            B = KernelArguments.Data(other),
-            BatchStrideB = sb[0],
-            RowStrideB = sb[1],
-            ColStrideB = sb[2],
-            Batch = a[0],
-            M = a[1],
-            K = a[2],
-            N = b[2],
-            BatchStrideC = a[1] * b[2],
-            Alpha = 1f,
-        };
-        torch.Tensor result = torch.empty(new[] { a[0], a[1], b[2] }, KernelArguments.ScalarType(kind), torch.CPU);
-        Multiply(kind, problem, result, null, 0);
-        GC.KeepAlive(self);
-        GC.KeepAlive(other);
-        return result;
+        return Product(kind, self, a, other, b, 1f, null, 0);
     }
 
     /// <summary>
@@ -140,27 +97,43 @@ public static unsafe partial class CpuTensorKernels
                 nameof(self));
         }
 
-        long[] sa = KernelArguments.Strides(mat1, 2);
-        long[] sb = KernelArguments.Strides(mat2, 2);
+        return Product(kind, mat1, a, mat2, b, (float)alpha, beta == 0 ? null : self, (float)beta);
+    }
+
+    /// <summary>
+    /// alpha * (left @ right), plus beta * <paramref name="addend"/> when given, as a new contiguous tensor: left [m, k] x right [k, n]
+    /// -> [m, n], or with a leading batch dimension [b, m, k] x [b, k, n] -> [b, m, n] (shapes <paramref name="a"/> and
+    /// <paramref name="b"/> already checked). Any strides are read in place.
+    /// </summary>
+    private static torch.Tensor Product(
+        KernelDType kind, torch.Tensor left, long[] a, torch.Tensor right, long[] b, float alpha, torch.Tensor? addend, float beta)
+    {
+        int rank = a.Length;
+        int row = rank - 2;
+        long[] sa = KernelArguments.Strides(left, rank);
+        long[] sb = KernelArguments.Strides(right, rank);
         var problem = new GemmProblem
         {
-            A = KernelArguments.Data(mat1),
-            RowStrideA = sa[0],
-            ColStrideA = sa[1],
-            B = KernelArguments.Data(mat2),
-            RowStrideB = sb[0],
-            ColStrideB = sb[1],
-            M = a[0],
-            K = a[1],
-            N = b[1],
-            Batch = 1,
-            Alpha = (float)alpha,
+            A = KernelArguments.Data(left),
+            BatchStrideA = row == 0 ? 0 : sa[0],
+            RowStrideA = sa[row],
+            ColStrideA = sa[row + 1],
+            B = KernelArguments.Data(right),
+            BatchStrideB = row == 0 ? 0 : sb[0],
+            RowStrideB = sb[row],
+            ColStrideB = sb[row + 1],
+            Batch = row == 0 ? 1 : a[0],
+            M = a[row],
+            K = a[row + 1],
+            N = b[row + 1],
+            Alpha = alpha,
         };
-        torch.Tensor result = torch.empty(target, KernelArguments.ScalarType(kind), torch.CPU);
-        Multiply(kind, problem, result, beta == 0 ? null : self, (float)beta);
-        GC.KeepAlive(self);
-        GC.KeepAlive(mat1);
-        GC.KeepAlive(mat2);
+        long[] shape = row == 0 ? new[] { a[0], b[1] } : new[] { a[0], a[1], b[2] };
+        torch.Tensor result = torch.empty(shape, KernelArguments.ScalarType(kind), torch.CPU);
+        Multiply(kind, problem, result, addend, beta);
+        GC.KeepAlive(left);
+        GC.KeepAlive(right);
+        GC.KeepAlive(addend);
         return result;
     }
 
