@@ -4,6 +4,7 @@ using System.Globalization;
 using System.IO;
 using System.Linq;
 using System.Text.RegularExpressions;
+using GemsInjector.TestProcesses;
 using Xunit;
 
 namespace GemsInjector.IntegrationTests;

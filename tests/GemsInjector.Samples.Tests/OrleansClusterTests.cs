@@ -5,6 +5,7 @@ using System.Linq;
 using System.Net;
 using System.Net.Sockets;
 using System.Text.Json;
+using GemsInjector.TestProcesses;
 using Xunit;
 
 namespace GemsInjector.Samples.Tests;

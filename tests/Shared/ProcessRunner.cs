@@ -1,19 +1,22 @@
 using System;
 using System.Collections.Generic;
 using System.Diagnostics;
-using System.IO;
 using System.Linq;
 using System.Reflection;
 using System.Text;
 
-namespace GemsInjector.Samples.Tests;
+namespace GemsInjector.TestProcesses;
 
 internal sealed record ProcessResult(int ExitCode, string StandardOutput, string StandardError)
 {
     public override string ToString() => $"exit code {ExitCode}\n--- stdout ---\n{StandardOutput}\n--- stderr ---\n{StandardError}";
 }
 
-internal static class ProcessRunner
+/// <summary>
+/// Starts a test's child process (a sample app, <c>dotnet</c>) and collects its output. Shared by the process-test projects
+/// (linked from tests/Shared); <see cref="Metadata"/> reads the assembly metadata of the project it is compiled into.
+/// </summary>
+internal static partial class ProcessRunner
 {
     /// <summary>Variables a child must not inherit from the test host, so each test states the environment it means.</summary>
     private static readonly string[] GemsVariables = ["USE_FLAGGEMS", "GEMS_INCLUDE", "GEMS_EXCLUDE", "GEMS_RECORD", "GEMS_RECORD_ONCE", "GEMS_DEVICE", "GEMS_LOG_LEVEL", "RANK", "LOCAL_RANK", "WORLD_SIZE"];
@@ -72,35 +75,5 @@ internal static class ProcessRunner
 
         process.WaitForExit();
         return new ProcessResult(process.ExitCode, output.ToString(), error.ToString());
-    }
-
-    /// <summary>
-    /// Copies an app folder without <paramref name="leaveOut"/>, as a node with a broken install would have it: the host
-    /// finds assemblies beside the app's real path, so managed files are copied; native libraries are linked.
-    /// </summary>
-    public static DirectoryInfo CopyAppWithout(string folder, string leaveOut, params string[] skipFolders)
-    {
-        var copy = Directory.CreateTempSubdirectory("gems-samples-app-");
-        foreach (var file in Directory.EnumerateFiles(folder, "*", SearchOption.AllDirectories))
-        {
-            var relative = Path.GetRelativePath(folder, file);
-            if (relative == leaveOut || skipFolders.Any(skip => relative.StartsWith(skip + Path.DirectorySeparatorChar, StringComparison.Ordinal)))
-            {
-                continue;
-            }
-
-            var target = Path.Combine(copy.FullName, relative);
-            Directory.CreateDirectory(Path.GetDirectoryName(target)!);
-            if (file.Contains(".so", StringComparison.Ordinal))
-            {
-                File.CreateSymbolicLink(target, file);
-            }
-            else
-            {
-                File.Copy(file, target);
-            }
-        }
-
-        return copy;
     }
 }
