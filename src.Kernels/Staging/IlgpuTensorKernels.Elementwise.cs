@@ -125,12 +125,9 @@ public sealed unsafe partial class IlgpuTensorKernels
         }
 
         float alpha = KernelArguments.RoundScalar(alphaValue, dtype);
-        torch.Tensor result = torch.empty(shape, dtype, torch.CPU);
-        try
+        if (Is16(dtype))
         {
-            using var s = Begin();
-            var k = Device.Kernels;
-            if (Is16(dtype))
+            return Launch(shape, dtype, (s, k) =>
             {
                 ArrayView<ushort> a = s.Upload<ushort>(self), b = s.Upload<ushort>(other), y = s.Allocate<ushort>(a.Length);
                 if (op == BinaryOp.Mul)
@@ -142,39 +139,31 @@ public sealed unsafe partial class IlgpuTensorKernels
                     k.Add(a, b, op == BinaryOp.Sub ? -alpha : alpha, y, Format(dtype));
                 }
 
-                s.Synchronize();
-                s.Download(y, result);
-            }
-            else
-            {
-                ArrayView<float> a = s.Upload<float>(self), b = s.Upload<float>(other), y = s.Allocate<float>(a.Length);
-                switch (op)
-                {
-                    case BinaryOp.Add:
-                        k.Add(a, b, alpha, y);
-                        break;
-                    case BinaryOp.Sub:
-                        k.Sub(a, b, alpha, y);
-                        break;
-                    case BinaryOp.Mul:
-                        k.Mul(a, b, y);
-                        break;
-                    default:
-                        k.Div(a, b, y);
-                        break;
-                }
-
-                s.Synchronize();
-                s.Download(y, result);
-            }
-
-            return result;
+                return y;
+            });
         }
-        catch
+
+        return Launch(shape, dtype, (s, k) =>
         {
-            result.Dispose();
-            throw;
-        }
+            ArrayView<float> a = s.Upload<float>(self), b = s.Upload<float>(other), y = s.Allocate<float>(a.Length);
+            switch (op)
+            {
+                case BinaryOp.Add:
+                    k.Add(a, b, alpha, y);
+                    break;
+                case BinaryOp.Sub:
+                    k.Sub(a, b, alpha, y);
+                    break;
+                case BinaryOp.Mul:
+                    k.Mul(a, b, y);
+                    break;
+                default:
+                    k.Div(a, b, y);
+                    break;
+            }
+
+            return y;
+        });
     }
 
     /// <summary>
@@ -194,63 +183,52 @@ public sealed unsafe partial class IlgpuTensorKernels
             return null;
         }
 
-        torch.Tensor result = torch.empty(shape, dtype, torch.CPU);
-        try
+        if (Is16(dtype))
         {
-            using var s = Begin();
-            var k = Device.Kernels;
-            if (Is16(dtype))
+            return Launch(shape, dtype, (s, k) =>
             {
                 ArrayView<ushort> x = s.Upload<ushort>(input), y = s.Allocate<ushort>(x.Length);
                 k.Activation(x, y, half!.Value, Format(dtype));
-                s.Synchronize();
-                s.Download(y, result);
-            }
-            else
-            {
-                ArrayView<float> x = s.Upload<float>(input), y = s.Allocate<float>(x.Length);
-                switch (slot)
-                {
-                    case 0:
-                        k.Silu(x, y);
-                        break;
-                    case 1:
-                        k.Gelu(x, y, GeluApproximation.None);
-                        break;
-                    case 2:
-                        k.Gelu(x, y, GeluApproximation.Tanh);
-                        break;
-                    case 3:
-                        k.Relu(x, y);
-                        break;
-                    case 4:
-                        k.Sigmoid(x, y);
-                        break;
-                    case 5:
-                        k.Tanh(x, y);
-                        break;
-                    case 6:
-                        k.Exp(x, y);
-                        break;
-                    case 7:
-                        k.Neg(x, y);
-                        break;
-                    default:
-                        k.Rsqrt(x, y);
-                        break;
-                }
-
-                s.Synchronize();
-                s.Download(y, result);
-            }
-
-            return result;
+                return y;
+            });
         }
-        catch
+
+        return Launch(shape, dtype, (s, k) =>
         {
-            result.Dispose();
-            throw;
-        }
+            ArrayView<float> x = s.Upload<float>(input), y = s.Allocate<float>(x.Length);
+            switch (slot)
+            {
+                case 0:
+                    k.Silu(x, y);
+                    break;
+                case 1:
+                    k.Gelu(x, y, GeluApproximation.None);
+                    break;
+                case 2:
+                    k.Gelu(x, y, GeluApproximation.Tanh);
+                    break;
+                case 3:
+                    k.Relu(x, y);
+                    break;
+                case 4:
+                    k.Sigmoid(x, y);
+                    break;
+                case 5:
+                    k.Tanh(x, y);
+                    break;
+                case 6:
+                    k.Exp(x, y);
+                    break;
+                case 7:
+                    k.Neg(x, y);
+                    break;
+                default:
+                    k.Rsqrt(x, y);
+                    break;
+            }
+
+            return y;
+        });
     }
 
     /// <summary>The device result of a gated product (Silu, Gelu or GeluTanh), or null for the CPU kernel.</summary>
@@ -271,40 +249,29 @@ public sealed unsafe partial class IlgpuTensorKernels
         long rows = Count(shape) / shape[^1];
         var outputShape = (long[])shape.Clone();
         outputShape[^1] = half;
-        torch.Tensor result = torch.empty(outputShape, dtype, torch.CPU);
-        try
+        if (Is16(dtype))
         {
-            using var s = Begin();
-            var k = Device.Kernels;
-            if (Is16(dtype))
+            return Launch(outputShape, dtype, (s, k) =>
             {
                 ArrayView<ushort> x = s.Upload<ushort>(input), y = s.Allocate<ushort>(rows * half);
                 k.GatedAndMul(x, y, (int)rows, (int)half, activation, Format(dtype));
-                s.Synchronize();
-                s.Download(y, result);
+                return y;
+            });
+        }
+
+        return Launch(outputShape, dtype, (s, k) =>
+        {
+            ArrayView<float> x = s.Upload<float>(input), y = s.Allocate<float>(rows * half);
+            if (activation == HalfActivation.Silu)
+            {
+                k.SiluAndMul(x, y, (int)rows, (int)half);
             }
             else
             {
-                ArrayView<float> x = s.Upload<float>(input), y = s.Allocate<float>(rows * half);
-                if (activation == HalfActivation.Silu)
-                {
-                    k.SiluAndMul(x, y, (int)rows, (int)half);
-                }
-                else
-                {
-                    k.GeluAndMul(x, y, (int)rows, (int)half, activation == HalfActivation.GeluTanh ? GeluApproximation.Tanh : GeluApproximation.None);
-                }
-
-                s.Synchronize();
-                s.Download(y, result);
+                k.GeluAndMul(x, y, (int)rows, (int)half, activation == HalfActivation.GeluTanh ? GeluApproximation.Tanh : GeluApproximation.None);
             }
 
-            return result;
-        }
-        catch
-        {
-            result.Dispose();
-            throw;
-        }
+            return y;
+        });
     }
 }

@@ -33,21 +33,12 @@ public sealed unsafe partial class IlgpuTensorKernels
         }
 
         long m = a[0], k = a[1], n = b[1];
-        torch.Tensor result = torch.empty(new[] { m, n }, torch.ScalarType.Float32, torch.CPU);
-        try
+        return Launch(new[] { m, n }, torch.ScalarType.Float32, (s, _) =>
         {
-            using var s = Begin();
             ArrayView<float> x = s.Upload<float>(self), w = UploadRight(s, other, 1, k, n, out bool transposed), y = s.Allocate<float>(m * n);
             Device.Kernels.Mm(x, w, y, (int)m, (int)k, (int)n, transposed);
-            s.Synchronize();
-            s.Download(y, result);
-            return result;
-        }
-        catch
-        {
-            result.Dispose();
-            throw;
-        }
+            return y;
+        });
     }
 
     /// <summary><c>aten::bmm</c>: [B, M, K] x [B, K, N] → [B, M, N] (float32 on the device; per-batch transposed right operands read in place).</summary>
@@ -69,21 +60,12 @@ public sealed unsafe partial class IlgpuTensorKernels
         }
 
         long batch = a[0], m = a[1], k = a[2], n = b[2];
-        torch.Tensor result = torch.empty(new[] { batch, m, n }, torch.ScalarType.Float32, torch.CPU);
-        try
+        return Launch(new[] { batch, m, n }, torch.ScalarType.Float32, (s, _) =>
         {
-            using var s = Begin();
             ArrayView<float> x = s.Upload<float>(self), w = UploadRight(s, other, batch, k, n, out bool transposed), y = s.Allocate<float>(batch * m * n);
             Device.Kernels.Bmm(x, w, y, (int)batch, (int)m, (int)k, (int)n, transposed);
-            s.Synchronize();
-            s.Download(y, result);
-            return result;
-        }
-        catch
-        {
-            result.Dispose();
-            throw;
-        }
+            return y;
+        });
     }
 
     /// <summary>
@@ -119,22 +101,16 @@ public sealed unsafe partial class IlgpuTensorKernels
 
         bool rowVector = (c.Length == 1 && c[0] == n) || (c.Length == 2 && c[0] == 1 && c[1] == n);
         torch.Tensor? expanded = beta == 0 || rowVector ? null : Expanded(self, target);
-        torch.Tensor result = torch.empty(target, torch.ScalarType.Float32, torch.CPU);
         try
         {
-            using var s = Begin();
-            // beta = 0: the kernel does not read the bias (NaN in self does not propagate, as aten); it still wants a [N] view.
-            ArrayView<float> bias = beta == 0 ? s.Allocate<float>(n) : s.Upload<float>(expanded ?? self);
-            ArrayView<float> x = s.Upload<float>(mat1), w = UploadRight(s, mat2, 1, k, n, out bool transposed), y = s.Allocate<float>(m * n);
-            Device.Kernels.Addmm(bias, x, w, y, (int)m, (int)k, (int)n, (float)beta, (float)alpha, transposed);
-            s.Synchronize();
-            s.Download(y, result);
-            return result;
-        }
-        catch
-        {
-            result.Dispose();
-            throw;
+            return Launch(target, torch.ScalarType.Float32, (s, _) =>
+            {
+                // beta = 0: the kernel does not read the bias (NaN in self does not propagate, as aten); it still wants a [N] view.
+                ArrayView<float> bias = beta == 0 ? s.Allocate<float>(n) : s.Upload<float>(expanded ?? self);
+                ArrayView<float> x = s.Upload<float>(mat1), w = UploadRight(s, mat2, 1, k, n, out bool transposed), y = s.Allocate<float>(m * n);
+                Device.Kernels.Addmm(bias, x, w, y, (int)m, (int)k, (int)n, (float)beta, (float)alpha, transposed);
+                return y;
+            });
         }
         finally
         {
@@ -163,22 +139,16 @@ public sealed unsafe partial class IlgpuTensorKernels
 
         long batch = q[0], heads = q[1], lq = q[2], d = q[3], kvHeads = kv[1], lk = kv[2];
         torch.Tensor? mask = attentionMask is null ? null : StagedMask(attentionMask, batch, heads, lq, lk);
-        torch.Tensor result = torch.empty(new[] { batch, heads, lq, d }, torch.ScalarType.Float32, torch.CPU);
         try
         {
-            using var s = Begin();
-            ArrayView<float> qv = s.Upload<float>(query), kv2 = s.Upload<float>(key), vv = s.Upload<float>(value);
-            ArrayView<float> mv = mask is null ? default : s.Upload<float>(mask), y = s.Allocate<float>(qv.Length);
-            Device.Kernels.ScaledDotProductAttention(qv, kv2, vv, y, (int)batch, (int)heads, (int)kvHeads, (int)lq, (int)lk, (int)d, isCausal, mv,
-                (float)(scale ?? 1.0 / Math.Sqrt(d)));
-            s.Synchronize();
-            s.Download(y, result);
-            return result;
-        }
-        catch
-        {
-            result.Dispose();
-            throw;
+            return Launch(new[] { batch, heads, lq, d }, torch.ScalarType.Float32, (s, _) =>
+            {
+                ArrayView<float> qv = s.Upload<float>(query), kv2 = s.Upload<float>(key), vv = s.Upload<float>(value);
+                ArrayView<float> mv = mask is null ? default : s.Upload<float>(mask), y = s.Allocate<float>(qv.Length);
+                Device.Kernels.ScaledDotProductAttention(qv, kv2, vv, y, (int)batch, (int)heads, (int)kvHeads, (int)lq, (int)lk, (int)d, isCausal, mv,
+                    (float)(scale ?? 1.0 / Math.Sqrt(d)));
+                return y;
+            });
         }
         finally
         {

@@ -45,33 +45,22 @@ public sealed unsafe partial class IlgpuTensorKernels
             return CpuTensorKernels.RmsNorm(input, weight!, epsilon);
         }
 
-        torch.Tensor result = torch.empty(shape, dtype, torch.CPU);
-        try
+        if (Is16(dtype))
         {
-            using var s = Begin();
-            var k = Device.Kernels;
-            if (Is16(dtype))
+            return Launch(shape, dtype, (s, k) =>
             {
                 ArrayView<ushort> x = s.Upload<ushort>(input), w = s.Upload<ushort>(weight), y = s.Allocate<ushort>(x.Length);
                 k.RmsNorm(x, w, y, cols, (float)epsilon, Format(dtype));
-                s.Synchronize();
-                s.Download(y, result);
-            }
-            else
-            {
-                ArrayView<float> x = s.Upload<float>(input), w = s.Upload<float>(weight), y = s.Allocate<float>(x.Length);
-                k.RmsNorm(x, w, y, cols, (float)epsilon);
-                s.Synchronize();
-                s.Download(y, result);
-            }
+                return y;
+            });
+        }
 
-            return result;
-        }
-        catch
+        return Launch(shape, dtype, (s, k) =>
         {
-            result.Dispose();
-            throw;
-        }
+            ArrayView<float> x = s.Upload<float>(input), w = s.Upload<float>(weight), y = s.Allocate<float>(x.Length);
+            k.RmsNorm(x, w, y, cols, (float)epsilon);
+            return y;
+        });
     }
 
     /// <summary>
@@ -125,35 +114,24 @@ public sealed unsafe partial class IlgpuTensorKernels
             return CpuTensorKernels.LayerNorm(input, weight, bias, epsilon);
         }
 
-        torch.Tensor result = torch.empty(shape, dtype, torch.CPU);
-        try
+        if (Is16(dtype))
         {
-            using var s = Begin();
-            var k = Device.Kernels;
-            if (Is16(dtype))
+            return Launch(shape, dtype, (s, k) =>
             {
                 ArrayView<ushort> x = s.Upload<ushort>(input), y = s.Allocate<ushort>(x.Length);
                 ArrayView<ushort> w = weight is null ? default : s.Upload<ushort>(weight), b = bias is null ? default : s.Upload<ushort>(bias);
                 k.LayerNorm(x, w, b, y, cols, (float)epsilon, Format(dtype));
-                s.Synchronize();
-                s.Download(y, result);
-            }
-            else
-            {
-                ArrayView<float> x = s.Upload<float>(input), y = s.Allocate<float>(x.Length);
-                ArrayView<float> w = weight is null ? default : s.Upload<float>(weight), b = bias is null ? default : s.Upload<float>(bias);
-                k.LayerNorm(x, w, b, y, cols, (float)epsilon);
-                s.Synchronize();
-                s.Download(y, result);
-            }
+                return y;
+            });
+        }
 
-            return result;
-        }
-        catch
+        return Launch(shape, dtype, (s, k) =>
         {
-            result.Dispose();
-            throw;
-        }
+            ArrayView<float> x = s.Upload<float>(input), y = s.Allocate<float>(x.Length);
+            ArrayView<float> w = weight is null ? default : s.Upload<float>(weight), b = bias is null ? default : s.Upload<float>(bias);
+            k.LayerNorm(x, w, b, y, cols, (float)epsilon);
+            return y;
+        });
     }
 
     /// <summary>
@@ -234,21 +212,15 @@ public sealed unsafe partial class IlgpuTensorKernels
         indexShape.CopyTo(outShape, 0);
         outShape[^1] = weightShape[1];
         torch.Tensor? widened = indices.dtype == torch.ScalarType.Int64 ? null : indices.to(torch.ScalarType.Int64);
-        torch.Tensor result = torch.empty(outShape, torch.ScalarType.Float32, torch.CPU);
         try
         {
-            using var s = Begin();
-            ArrayView<float> w = s.Upload<float>(weight), y = s.Allocate<float>(count * weightShape[1]);
-            ArrayView<long> ix = s.Upload<long>(widened ?? indices);
-            Device.Kernels.Embedding(w, ix, y, (int)weightShape[1]);
-            s.Synchronize();
-            s.Download(y, result);
-            return result;
-        }
-        catch
-        {
-            result.Dispose();
-            throw;
+            return Launch(outShape, torch.ScalarType.Float32, (s, _) =>
+            {
+                ArrayView<float> w = s.Upload<float>(weight), y = s.Allocate<float>(count * weightShape[1]);
+                ArrayView<long> ix = s.Upload<long>(widened ?? indices);
+                Device.Kernels.Embedding(w, ix, y, (int)weightShape[1]);
+                return y;
+            });
         }
         finally
         {
@@ -350,41 +322,30 @@ public sealed unsafe partial class IlgpuTensorKernels
         }
 
         int cols = (int)shape[^1];
-        torch.Tensor result = torch.empty(shape, dtype, torch.CPU);
-        try
+        if (Is16(dtype))
         {
-            using var s = Begin();
-            var k = Device.Kernels;
-            if (Is16(dtype))
+            return Launch(shape, dtype, (s, k) =>
             {
                 ArrayView<ushort> x = s.Upload<ushort>(input), y = s.Allocate<ushort>(x.Length);
                 k.Softmax(x, y, cols, Format(dtype), log);
-                s.Synchronize();
-                s.Download(y, result);
+                return y;
+            });
+        }
+
+        return Launch(shape, dtype, (s, k) =>
+        {
+            ArrayView<float> x = s.Upload<float>(input), y = s.Allocate<float>(x.Length);
+            if (log)
+            {
+                k.LogSoftmax(x, y, cols);
             }
             else
             {
-                ArrayView<float> x = s.Upload<float>(input), y = s.Allocate<float>(x.Length);
-                if (log)
-                {
-                    k.LogSoftmax(x, y, cols);
-                }
-                else
-                {
-                    k.Softmax(x, y, cols);
-                }
-
-                s.Synchronize();
-                s.Download(y, result);
+                k.Softmax(x, y, cols);
             }
 
-            return result;
-        }
-        catch
-        {
-            result.Dispose();
-            throw;
-        }
+            return y;
+        });
     }
 
     /// <summary>

@@ -165,6 +165,30 @@ public sealed unsafe partial class IlgpuTensorKernels : IDisposable
         return new Staging(state);
     }
 
+    /// <summary>
+    /// One device call into a new CPU tensor of <paramref name="shape"/> and <paramref name="dtype"/>: under the device's lock,
+    /// <paramref name="launch"/> stages the operands and launches into the view it returns, which is copied into the tensor once
+    /// the device is done. The tensor is disposed when the call fails.
+    /// </summary>
+    private torch.Tensor Launch<T>(long[] shape, torch.ScalarType dtype, Func<Staging, IlgpuKernels, ArrayView<T>> launch)
+        where T : unmanaged
+    {
+        torch.Tensor result = torch.empty(shape, dtype, torch.CPU);
+        try
+        {
+            using var s = Begin();
+            ArrayView<T> y = launch(s, Device.Kernels);
+            s.Synchronize();
+            s.Download(y, result);
+            return result;
+        }
+        catch
+        {
+            result.Dispose();
+            throw;
+        }
+    }
+
     /// <summary>Per-device lock and buffer pool.</summary>
     private sealed class DeviceState
     {
