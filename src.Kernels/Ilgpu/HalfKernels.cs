@@ -44,7 +44,7 @@ internal static class HalfKernels
         }
     }
 
-    /// <summary>0 silu, 1 gelu (erf), 2 gelu (tanh), 3 relu, 4 sigmoid, 5 tanh, 6 exp, 7 neg.</summary>
+    /// <summary>0 silu, 1 gelu (erf), 2 gelu (tanh), 3 relu, 4 sigmoid, 5 tanh, 6 exp, 7 neg, 8 rsqrt.</summary>
     public static float Activate(float v, int op) => op switch
     {
         0 => GpuMath.Silu(v),
@@ -54,6 +54,7 @@ internal static class HalfKernels
         4 => GpuMath.Sigmoid(v),
         5 => GpuMath.Tanh(v),
         6 => GpuMath.Exp(v),
+        8 => 1f / IntrinsicMath.CPUOnly.Sqrt(v),
         _ => -v,
     };
 

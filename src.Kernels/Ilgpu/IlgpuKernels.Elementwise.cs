@@ -19,7 +19,7 @@ public sealed partial class IlgpuKernels
     /// <param name="alpha">Factor on <paramref name="b"/>.</param>
     /// <param name="y">Output.</param>
     public void Add(ArrayView<float> a, ArrayView<float> b, float alpha, ArrayView<float> y) =>
-        Binary(ref addF32, nameof(ElementwiseKernels.AddF32), ElementwiseKernels.AddF32, a, b, alpha, y);
+        Binary(ref addF32, nameof(ElementwiseKernels.AddF32), ElementwiseKernels.AddF32, a, b, alpha, y, alpha);
 
     /// <summary><c>aten::sub.Tensor</c>: y = a - alpha·b.</summary>
     /// <param name="a">Minuend.</param>
@@ -27,21 +27,21 @@ public sealed partial class IlgpuKernels
     /// <param name="alpha">Factor on <paramref name="b"/>.</param>
     /// <param name="y">Output.</param>
     public void Sub(ArrayView<float> a, ArrayView<float> b, float alpha, ArrayView<float> y) =>
-        Binary(ref subF32, nameof(ElementwiseKernels.SubF32), ElementwiseKernels.SubF32, a, b, alpha, y);
+        Binary(ref subF32, nameof(ElementwiseKernels.SubF32), ElementwiseKernels.SubF32, a, b, alpha, y, -alpha);
 
     /// <summary><c>aten::mul.Tensor</c>: y = a·b.</summary>
     /// <param name="a">First factor.</param>
     /// <param name="b">Second factor.</param>
     /// <param name="y">Output.</param>
     public void Mul(ArrayView<float> a, ArrayView<float> b, ArrayView<float> y) =>
-        Binary(ref mulF32, nameof(ElementwiseKernels.MulF32), ElementwiseKernels.MulF32, a, b, y);
+        Binary(ref mulF32, nameof(ElementwiseKernels.MulF32), ElementwiseKernels.MulF32, a, b, y, 1);
 
     /// <summary><c>aten::div.Tensor</c>: y = a / b.</summary>
     /// <param name="a">Dividend.</param>
     /// <param name="b">Divisor.</param>
     /// <param name="y">Output.</param>
     public void Div(ArrayView<float> a, ArrayView<float> b, ArrayView<float> y) =>
-        Binary(ref divF32, nameof(ElementwiseKernels.DivF32), ElementwiseKernels.DivF32, a, b, y);
+        Binary(ref divF32, nameof(ElementwiseKernels.DivF32), ElementwiseKernels.DivF32, a, b, y, 2);
 
     /// <summary>y = silu(x) = x·sigmoid(x).</summary>
     /// <param name="x">Input.</param>
@@ -166,12 +166,15 @@ public sealed partial class IlgpuKernels
     }
 
     private void Binary(ref Action<KernelConfig, ArrayView<float>, ArrayView<float>, float, ArrayView<float>, int>? slot, string name,
-        Action<ArrayView<float>, ArrayView<float>, float, ArrayView<float>, int> kernel, ArrayView<float> a, ArrayView<float> b, float alpha, ArrayView<float> y)
+        Action<ArrayView<float>, ArrayView<float>, float, ArrayView<float>, int> kernel, ArrayView<float> a, ArrayView<float> b, float alpha, ArrayView<float> y,
+        float vectorAlpha)
     {
         int n = CheckInt(a.Length, nameof(a));
         CheckLength(b, n, nameof(b));
         CheckLength(y, n, nameof(y));
-        if (n == 0)
+
+        // Aligned views: the 16-byte kernel computes a + vectorAlpha·b (sub passes -alpha: the same float32 result).
+        if (n == 0 || TryBinaryF32x4(a, b, y, vectorAlpha, n, 0))
         {
             return;
         }
@@ -180,12 +183,12 @@ public sealed partial class IlgpuKernels
     }
 
     private void Binary(ref Action<KernelConfig, ArrayView<float>, ArrayView<float>, ArrayView<float>, int>? slot, string name,
-        Action<ArrayView<float>, ArrayView<float>, ArrayView<float>, int> kernel, ArrayView<float> a, ArrayView<float> b, ArrayView<float> y)
+        Action<ArrayView<float>, ArrayView<float>, ArrayView<float>, int> kernel, ArrayView<float> a, ArrayView<float> b, ArrayView<float> y, int vectorOp)
     {
         int n = CheckInt(a.Length, nameof(a));
         CheckLength(b, n, nameof(b));
         CheckLength(y, n, nameof(y));
-        if (n == 0)
+        if (n == 0 || TryBinaryF32x4(a, b, y, 1f, n, vectorOp))
         {
             return;
         }
@@ -197,7 +200,9 @@ public sealed partial class IlgpuKernels
     {
         int n = CheckInt(x.Length, nameof(x));
         CheckLength(y, n, nameof(y));
-        if (n == 0)
+
+        // The slots number the functions as HalfKernels.Activate does (0 silu ... 7 neg, 8 rsqrt).
+        if (n == 0 || TryUnaryF32x4(x, y, n, slot))
         {
             return;
         }

@@ -40,6 +40,9 @@ public enum HalfActivation
 
     /// <summary>-x.</summary>
     Neg = 7,
+
+    /// <summary>1/√x.</summary>
+    Rsqrt = 8,
 }
 
 public sealed partial class IlgpuKernels
@@ -66,7 +69,7 @@ public sealed partial class IlgpuKernels
         int n = CheckInt(a.Length, nameof(a));
         CheckLength(b, n, nameof(b));
         CheckLength(y, n, nameof(y));
-        if (n > 0)
+        if (n > 0 && !TryBinary16x4(a, b, y, alpha, n, 0, Bf(format)))
         {
             device.Load(ref add16, nameof(HalfKernels.Add16), acc => acc.LoadStreamKernel<ArrayView<ushort>, ArrayView<ushort>, float, ArrayView<ushort>, int, int>(HalfKernels.Add16))(
                 Elementwise(n), a, b, alpha, y, n, Bf(format));
@@ -83,7 +86,7 @@ public sealed partial class IlgpuKernels
         int n = CheckInt(a.Length, nameof(a));
         CheckLength(b, n, nameof(b));
         CheckLength(y, n, nameof(y));
-        if (n > 0)
+        if (n > 0 && !TryBinary16x4(a, b, y, 1f, n, 1, Bf(format)))
         {
             device.Load(ref mul16, nameof(HalfKernels.Mul16), acc => acc.LoadStreamKernel<ArrayView<ushort>, ArrayView<ushort>, ArrayView<ushort>, int, int>(HalfKernels.Mul16))(
                 Elementwise(n), a, b, y, n, Bf(format));
@@ -99,7 +102,7 @@ public sealed partial class IlgpuKernels
     {
         int n = CheckInt(x.Length, nameof(x));
         CheckLength(y, n, nameof(y));
-        if (n > 0)
+        if (n > 0 && !TryUnary16x4(x, y, n, (int)activation, Bf(format)))
         {
             device.Load(ref activation16, nameof(HalfKernels.Activation16), acc => acc.LoadStreamKernel<ArrayView<ushort>, ArrayView<ushort>, int, int, int>(HalfKernels.Activation16))(
                 Elementwise(n), x, y, n, (int)activation, Bf(format));

@@ -1,0 +1,203 @@
+using ILGPU;
+
+namespace GemsInjector.Kernels.Ilgpu;
+
+/// <summary>
+/// 16-bit GEMM and attention: the float32 kernels' algorithms (<see cref="GemmKernels"/>, <see cref="AttentionKernels"/>,
+/// same launch shapes and shared-memory layouts) with 16-bit operands widened to float32 as they are staged into shared
+/// memory, float32 accumulation, and one round-to-nearest-even store per output. <c>bf16</c> ≠ 0 selects bfloat16.
+/// Simple and correct first: no tensor cores (<c>mma.sync</c> comes later).
+/// </summary>
+internal static class HalfMatrixKernels
+{
+    /// <summary>C = alpha·A·B (+ beta·bias when HasBias ≠ 0 and beta ≠ 0) over 16-bit A, B, bias, C; T×T tiles widened to float32 in shared memory.</summary>
+    [IlgpuKernel]
+    public static void Gemm16(ArrayView<ushort> a, ArrayView<ushort> b, ArrayView<ushort> bias, ArrayView<ushort> c, GemmShape s, int bf16)
+    {
+        var tileA = SharedMemory.Allocate<float>(GemmKernels.MaxTile * GemmKernels.MaxTile);
+        var tileB = SharedMemory.Allocate<float>(GemmKernels.MaxTile * GemmKernels.MaxTile);
+        int t = Group.DimX;
+        int tx = Group.IdxX;
+        int ty = Group.IdxY;
+        int row = Grid.IdxY * t + ty;
+        int col = Grid.IdxX * t + tx;
+        long batch = Grid.IdxZ;
+        long aBase = batch * s.BatchA;
+        long bBase = batch * s.BatchB;
+        float acc = 0f;
+        for (int k0 = 0; k0 < s.K; k0 += t)
+        {
+            int ka = k0 + tx;
+            tileA[ty * t + tx] = row < s.M && ka < s.K ? GpuMath.Load16(a[aBase + row * s.StrideAm + ka * s.StrideAk], bf16) : 0f;
+            int kb = k0 + ty;
+            tileB[ty * t + tx] = kb < s.K && col < s.N ? GpuMath.Load16(b[bBase + kb * s.StrideBk + col * s.StrideBn], bf16) : 0f;
+            Group.Barrier();
+            for (int kk = 0; kk < t; kk++)
+            {
+                acc += tileA[ty * t + kk] * tileB[kk * t + tx];
+            }
+
+            Group.Barrier();
+        }
+
+        if (row < s.M && col < s.N)
+        {
+            float v = s.Alpha * acc;
+            if (s.HasBias != 0 && s.Beta != 0f)
+            {
+                v += s.Beta * GpuMath.Load16(bias[batch * s.BatchBias + row * s.StrideBiasM + col * s.StrideBiasN], bf16);
+            }
+
+            c[batch * s.BatchC + (long)row * s.N + col] = GpuMath.Store16(v, bf16);
+        }
+    }
+
+    /// <summary>
+    /// Flash-style attention over 16-bit q, k, v and output (float32 additive mask): the algorithm and shared layout of
+    /// <see cref="AttentionKernels.AttentionF32"/>; q, k and v tiles are widened to float32 as they are staged.
+    /// </summary>
+    [IlgpuKernel]
+    public static void Attention16(ArrayView<ushort> q, ArrayView<ushort> k, ArrayView<ushort> v, ArrayView<float> mask, ArrayView<ushort> output, AttentionShape s, int bf16)
+    {
+        var shared = SharedMemory.GetDynamic<float>();
+        int bq = s.BlockQ;
+        int bk = s.BlockK;
+        int d = s.D;
+        var sq = shared.SubView(0, bq * d);
+        var so = shared.SubView(bq * d, bq * d);
+        var sk = shared.SubView(2 * bq * d, bk * d);
+        var sv = shared.SubView(2 * bq * d + bk * d, bk * d);
+        var ss = shared.SubView(2 * bq * d + 2 * bk * d, bq * bk);
+        var sm = shared.SubView(2 * bq * d + 2 * bk * d + bq * bk, bq);
+        var sl = shared.SubView(2 * bq * d + 2 * bk * d + bq * bk + bq, bq);
+        var sa = shared.SubView(2 * bq * d + 2 * bk * d + bq * bk + 2 * bq, bq);
+
+        int tid = Group.IdxX;
+        int g = Group.DimX;
+        int q0 = Grid.IdxX * bq;
+        int h = Grid.IdxY;
+        int batch = Grid.IdxZ;
+        int kvh = h / (s.Heads / s.KvHeads);
+        long qBase = (((long)batch * s.Heads + h) * s.Lq + q0) * d;
+        long kBase = ((long)batch * s.KvHeads + kvh) * s.Lk * d;
+        long maskBase = batch * s.MaskBatch + h * s.MaskHead;
+
+        for (int e = tid; e < bq * d; e += g)
+        {
+            int i = e / d;
+            sq[e] = q0 + i < s.Lq ? GpuMath.Load16(q[qBase + e], bf16) : 0f;
+            so[e] = 0f;
+        }
+
+        for (int i = tid; i < bq; i += g)
+        {
+            sm[i] = GpuMath.NegInf;
+            sl[i] = 0f;
+        }
+
+        Group.Barrier();
+        int kEnd = s.Lk;
+        if (s.Causal != 0 && q0 + bq < kEnd)
+        {
+            kEnd = q0 + bq;
+        }
+
+        for (int k0 = 0; k0 < kEnd; k0 += bk)
+        {
+            for (int e = tid; e < bk * d; e += g)
+            {
+                int j = e / d;
+                bool inside = k0 + j < s.Lk;
+                sk[e] = inside ? GpuMath.Load16(k[kBase + (long)k0 * d + e], bf16) : 0f;
+                sv[e] = inside ? GpuMath.Load16(v[kBase + (long)k0 * d + e], bf16) : 0f;
+            }
+
+            Group.Barrier();
+            for (int e = tid; e < bq * bk; e += g)
+            {
+                int i = e / bk;
+                int j = e - i * bk;
+                int gi = q0 + i;
+                int gj = k0 + j;
+                float score = GpuMath.NegInf;
+                if (gi < s.Lq && gj < s.Lk && (s.Causal == 0 || gj <= gi))
+                {
+                    float dot = 0f;
+                    for (int t = 0; t < d; t++)
+                    {
+                        dot += sq[i * d + t] * sk[j * d + t];
+                    }
+
+                    score = dot * s.Scale;
+                    if (s.HasMask != 0)
+                    {
+                        score += mask[maskBase + gi * s.MaskRow + gj];
+                    }
+                }
+
+                ss[e] = score;
+            }
+
+            Group.Barrier();
+            for (int i = tid; i < bq; i += g)
+            {
+                float mOld = sm[i];
+                float mNew = mOld;
+                for (int j = 0; j < bk; j++)
+                {
+                    mNew = GpuMath.MaxNaN(mNew, ss[i * bk + j]);
+                }
+
+                float alpha = 1f;
+                float rowSum = 0f;
+                if (mNew == GpuMath.NegInf)
+                {
+                    for (int j = 0; j < bk; j++)
+                    {
+                        ss[i * bk + j] = 0f;
+                    }
+                }
+                else
+                {
+                    alpha = GpuMath.Exp(mOld - mNew);
+                    for (int j = 0; j < bk; j++)
+                    {
+                        float p = GpuMath.Exp(ss[i * bk + j] - mNew);
+                        ss[i * bk + j] = p;
+                        rowSum += p;
+                    }
+                }
+
+                sm[i] = mNew;
+                sl[i] = sl[i] * alpha + rowSum;
+                sa[i] = alpha;
+            }
+
+            Group.Barrier();
+            for (int e = tid; e < bq * d; e += g)
+            {
+                int i = e / d;
+                int c = e - i * d;
+                float acc = so[e] * sa[i];
+                for (int j = 0; j < bk; j++)
+                {
+                    acc += ss[i * bk + j] * sv[j * d + c];
+                }
+
+                so[e] = acc;
+            }
+
+            Group.Barrier();
+        }
+
+        for (int e = tid; e < bq * d; e += g)
+        {
+            int i = e / d;
+            if (q0 + i < s.Lq)
+            {
+                float l = sl[i];
+                output[qBase + e] = GpuMath.Store16(l == 0f ? 0f : so[e] / l, bf16);
+            }
+        }
+    }
+}

@@ -1,0 +1,162 @@
+using System;
+using ILGPU;
+using ILGPU.Runtime;
+
+namespace GemsInjector.Kernels.Ilgpu;
+
+public sealed partial class IlgpuKernels
+{
+    private Action<KernelConfig, ArrayView<Float4>, ArrayView<Float4>, ArrayView<Float4>, ArrayView<float>, ArrayView<float>, ArrayView<float>, float, int, int>? binaryF32x4;
+    private Action<KernelConfig, ArrayView<Float4>, ArrayView<Float4>, ArrayView<float>, ArrayView<float>, int, int>? unaryF32x4;
+    private Action<KernelConfig, ArrayView<ulong>, ArrayView<ulong>, ArrayView<ulong>, ArrayView<ushort>, ArrayView<ushort>, ArrayView<ushort>, float, int, int, int>? binary16x4;
+    private Action<KernelConfig, ArrayView<ulong>, ArrayView<ulong>, ArrayView<ushort>, ArrayView<ushort>, int, int, int>? unary16x4;
+    private Action<KernelConfig, ArrayView<ushort>, ArrayView<ushort>, ArrayView<ushort>, int, int>? div16;
+    private Action<KernelConfig, ArrayView<ushort>, ArrayView<long>, ArrayView<ushort>, int, int, int, int>? embedding16;
+
+    /// <summary>
+    /// Whether the element-wise operators may take the vectorised kernels (<see cref="VectorKernels"/>) when their views
+    /// are aligned; false forces the scalar kernels (tests compare both).
+    /// </summary>
+    internal bool Vectorize { get; set; } = true;
+
+    /// <summary>Whether the view's first element lies at an address that is a multiple of <paramref name="bytes"/> (an empty view is).</summary>
+    internal static bool IsAligned<T>(ArrayView<T> view, int bytes)
+        where T : unmanaged
+    {
+        if (view.Length == 0)
+        {
+            return true;
+        }
+
+        // ArrayView<T>'s own Buffer / Index are internal in ILGPU 1.5.3; the interfaces expose them.
+        var contiguous = (IContiguousArrayView)view;
+        long address = contiguous.Buffer.NativePtr.ToInt64() + contiguous.IndexInBytes;
+        return address % bytes == 0;
+    }
+
+    /// <summary>
+    /// The vectorised float32 binary launch (op 0 a + alpha·b, 1 a·b, 2 a / b) when n ≥ 4 and a, b, y start 16-byte
+    /// aligned; false (nothing launched) otherwise, for the scalar kernel. Lengths are checked by the caller.
+    /// </summary>
+    private bool TryBinaryF32x4(ArrayView<float> a, ArrayView<float> b, ArrayView<float> y, float alpha, int n, int op)
+    {
+        if (!Vectorize || n < 4 || !IsAligned(a, 16) || !IsAligned(b, 16) || !IsAligned(y, 16))
+        {
+            return false;
+        }
+
+        long packed = n & ~3L;
+        device.Load(ref binaryF32x4, nameof(VectorKernels.BinaryF32x4),
+            acc => acc.LoadStreamKernel<ArrayView<Float4>, ArrayView<Float4>, ArrayView<Float4>, ArrayView<float>, ArrayView<float>, ArrayView<float>, float, int, int>(VectorKernels.BinaryF32x4))(
+            Elementwise(n / 4), a.SubView(0, packed).Cast<Float4>(), b.SubView(0, packed).Cast<Float4>(), y.SubView(0, packed).Cast<Float4>(), a, b, y, alpha, n, op);
+        return true;
+    }
+
+    /// <summary>The vectorised float32 unary launch (op as <see cref="HalfKernels.Activate"/>), or false for the scalar kernel.</summary>
+    private bool TryUnaryF32x4(ArrayView<float> x, ArrayView<float> y, int n, int op)
+    {
+        if (!Vectorize || n < 4 || !IsAligned(x, 16) || !IsAligned(y, 16))
+        {
+            return false;
+        }
+
+        long packed = n & ~3L;
+        device.Load(ref unaryF32x4, nameof(VectorKernels.UnaryF32x4),
+            acc => acc.LoadStreamKernel<ArrayView<Float4>, ArrayView<Float4>, ArrayView<float>, ArrayView<float>, int, int>(VectorKernels.UnaryF32x4))(
+            Elementwise(n / 4), x.SubView(0, packed).Cast<Float4>(), y.SubView(0, packed).Cast<Float4>(), x, y, n, op);
+        return true;
+    }
+
+    /// <summary>The vectorised 16-bit binary launch (four words per 64-bit load) when n ≥ 4 and a, b, y start 8-byte aligned.</summary>
+    private bool TryBinary16x4(ArrayView<ushort> a, ArrayView<ushort> b, ArrayView<ushort> y, float alpha, int n, int op, int bf16)
+    {
+        if (!Vectorize || n < 4 || !IsAligned(a, 8) || !IsAligned(b, 8) || !IsAligned(y, 8))
+        {
+            return false;
+        }
+
+        long packed = n & ~3L;
+        device.Load(ref binary16x4, nameof(VectorKernels.Binary16x4),
+            acc => acc.LoadStreamKernel<ArrayView<ulong>, ArrayView<ulong>, ArrayView<ulong>, ArrayView<ushort>, ArrayView<ushort>, ArrayView<ushort>, float, int, int, int>(VectorKernels.Binary16x4))(
+            Elementwise(n / 4), a.SubView(0, packed).Cast<ulong>(), b.SubView(0, packed).Cast<ulong>(), y.SubView(0, packed).Cast<ulong>(), a, b, y, alpha, n, op, bf16);
+        return true;
+    }
+
+    /// <summary>The vectorised 16-bit unary launch when n ≥ 4 and x, y start 8-byte aligned.</summary>
+    private bool TryUnary16x4(ArrayView<ushort> x, ArrayView<ushort> y, int n, int op, int bf16)
+    {
+        if (!Vectorize || n < 4 || !IsAligned(x, 8) || !IsAligned(y, 8))
+        {
+            return false;
+        }
+
+        long packed = n & ~3L;
+        device.Load(ref unary16x4, nameof(VectorKernels.Unary16x4),
+            acc => acc.LoadStreamKernel<ArrayView<ulong>, ArrayView<ulong>, ArrayView<ushort>, ArrayView<ushort>, int, int, int>(VectorKernels.Unary16x4))(
+            Elementwise(n / 4), x.SubView(0, packed).Cast<ulong>(), y.SubView(0, packed).Cast<ulong>(), x, y, n, op, bf16);
+        return true;
+    }
+
+    /// <summary>16-bit <c>sub</c>: y = a - alpha·b, computed in float32, rounded to nearest even.</summary>
+    /// <param name="a">Minuend.</param>
+    /// <param name="b">Subtrahend.</param>
+    /// <param name="alpha">Factor on <paramref name="b"/>.</param>
+    /// <param name="y">Output.</param>
+    /// <param name="format">Storage format of all views.</param>
+    public void Sub(ArrayView<ushort> a, ArrayView<ushort> b, float alpha, ArrayView<ushort> y, HalfFormat format) => Add(a, b, -alpha, y, format);
+
+    /// <summary>16-bit <c>div</c>: y = a / b (true division), computed in float32, rounded to nearest even.</summary>
+    /// <param name="a">Dividend.</param>
+    /// <param name="b">Divisor.</param>
+    /// <param name="y">Output.</param>
+    /// <param name="format">Storage format of all views.</param>
+    public void Div(ArrayView<ushort> a, ArrayView<ushort> b, ArrayView<ushort> y, HalfFormat format)
+    {
+        int n = CheckInt(a.Length, nameof(a));
+        CheckLength(b, n, nameof(b));
+        CheckLength(y, n, nameof(y));
+        if (n == 0 || TryBinary16x4(a, b, y, 1f, n, 2, Bf(format)))
+        {
+            return;
+        }
+
+        device.Load(ref div16, nameof(HalfElementwiseKernels.Div16), acc => acc.LoadStreamKernel<ArrayView<ushort>, ArrayView<ushort>, ArrayView<ushort>, int, int>(HalfElementwiseKernels.Div16))(
+            Elementwise(n), a, b, y, n, Bf(format));
+    }
+
+    /// <summary>16-bit <c>rsqrt</c>: y = 1/√x.</summary>
+    /// <param name="x">Input.</param>
+    /// <param name="y">Output (may be <paramref name="x"/>).</param>
+    /// <param name="format">Storage format.</param>
+    public void Rsqrt(ArrayView<ushort> x, ArrayView<ushort> y, HalfFormat format) => Activation(x, y, HalfActivation.Rsqrt, format);
+
+    /// <summary><c>aten::embedding</c> over a 16-bit table: output[i, :] = weight[indices[i], :]; an out-of-range index gives a NaN row.</summary>
+    /// <param name="weight">The table, vocab·dim elements.</param>
+    /// <param name="indices">Token ids.</param>
+    /// <param name="output">indices.Length·dim elements.</param>
+    /// <param name="dim">Row length of the table.</param>
+    /// <param name="format">Storage format of the table and the output.</param>
+    public void Embedding(ArrayView<ushort> weight, ArrayView<long> indices, ArrayView<ushort> output, int dim, HalfFormat format)
+    {
+        if (dim <= 0)
+        {
+            throw new ArgumentOutOfRangeException(nameof(dim), dim, "Must be positive.");
+        }
+
+        if (weight.Length % dim != 0)
+        {
+            throw new ArgumentException($"'weight' has {weight.Length} elements, not a multiple of dim {dim}.", nameof(weight));
+        }
+
+        int count = CheckInt(indices.Length, nameof(indices));
+        CheckLength(output, (long)count * dim, nameof(output));
+        if (count == 0)
+        {
+            return;
+        }
+
+        device.Load(ref embedding16, nameof(HalfElementwiseKernels.Embedding16),
+            acc => acc.LoadStreamKernel<ArrayView<ushort>, ArrayView<long>, ArrayView<ushort>, int, int, int, int>(HalfElementwiseKernels.Embedding16))(
+                Elementwise((long)count * dim), weight, indices, output, count, dim, CheckInt(weight.Length / dim, nameof(weight)), Bf(format));
+    }
+}

@@ -1,0 +1,201 @@
+using System;
+using System.Linq;
+using GemsInjector.Kernels.Ilgpu;
+using ILGPU;
+using ILGPU.Backends.EntryPoints;
+using ILGPU.Backends.PTX;
+using ILGPU.Runtime;
+using ILGPU.Runtime.Cuda;
+using Xunit;
+
+namespace GemsInjector.Kernels.Ilgpu.Tests;
+
+/// <summary>
+/// The vectorised element-wise kernels (<see cref="VectorKernels"/>): aligned views take them, misaligned ones the scalar
+/// kernels; both give the same bits, and every element matches float64. Lengths with tails of 0-3 elements.
+/// </summary>
+[Collection(SimulatorCollection.Name)]
+public sealed class VectorTests : Half16TestBase
+{
+    public VectorTests(SimulatorFixture fixture)
+        : base(fixture)
+    {
+    }
+
+    public static TheoryData<int> Lengths() => new() { 4, 5, 6, 7, 16, 17, 18, 19, 300, 301 };
+
+    [Fact]
+    public void AlignmentIsReadFromTheViewAddress()
+    {
+        var buffer = Upload(new float[40]);
+        int aligned = Enumerable.Range(0, 4).Count(o => IlgpuKernels.IsAligned(buffer.SubView(o, 8), 16));
+        Assert.Equal(1, aligned); // one of four consecutive float offsets starts on 16 bytes
+        var words = Upload(new ushort[40]);
+        Assert.Equal(1, Enumerable.Range(0, 4).Count(o => IlgpuKernels.IsAligned(words.SubView(o, 8), 8)));
+        Assert.True(IlgpuKernels.IsAligned(ArrayView<float>.Empty, 16));
+    }
+
+    [Theory]
+    [MemberData(nameof(Lengths))]
+    public void Float32AtEveryOffset(int n)
+    {
+        int seed = 9500 + n;
+        var av = Random(seed, n);
+        var bv = Random(seed + 1, n, 0.5f, 2f);
+        av[n - 1] = float.NaN; // the last element may be in the tail
+        for (int offset = 0; offset < 4; offset++)
+        {
+            var a = UploadAt(av, offset, 0f);
+            var b = UploadAt(bv, offset, 1f);
+            string at = $"offset {offset}, n {n}";
+            Both(y => K.Add(a, b, 0.5f, y), n, av.Zip(bv, (x, z) => x + 0.5 * z).ToArray(), "add " + at, seed, offset);
+            Both(y => K.Sub(a, b, 0.5f, y), n, av.Zip(bv, (x, z) => x - 0.5 * z).ToArray(), "sub " + at, seed, offset);
+            Both(y => K.Mul(a, b, y), n, av.Zip(bv, (x, z) => (double)x * z).ToArray(), "mul " + at, seed, offset);
+            Both(y => K.Div(a, b, y), n, av.Zip(bv, (x, z) => (double)x / z).ToArray(), "div " + at, seed, offset);
+            Both(y => K.Silu(a, y), n, av.Select(x => x / (1 + Math.Exp(-x))).ToArray(), "silu " + at, seed, offset);
+            Both(y => K.Exp(a, y), n, av.Select(x => Math.Exp(x)).ToArray(), "exp " + at, seed, offset, rtol: 2 * RtolF32);
+            Both(y => K.Relu(a, y), n, av.Select(x => float.IsNaN(x) ? x : Math.Max(x, 0.0)).ToArray(), "relu " + at, seed, offset);
+            Both(y => K.Rsqrt(b, y), n, bv.Select(x => 1 / Math.Sqrt(x)).ToArray(), "rsqrt " + at, seed, offset);
+            Both(y => K.Neg(a, y), n, av.Select(x => -(double)x).ToArray(), "neg " + at, seed, offset);
+        }
+    }
+
+    [Theory]
+    [MemberData(nameof(Lengths))]
+    public void SixteenBitAtEveryOffset(int n)
+    {
+        foreach (bool bf16 in new[] { false, true })
+        {
+            int seed = 9600 + n + (bf16 ? 1 : 0);
+            var (a, av) = Random16(seed, n, bf16);
+            var (b, bv) = Random16(seed + 1, n, bf16, 0.5f, 2f);
+            a[n - 1] = NaN16(bf16);
+            av[n - 1] = float.NaN;
+            for (int offset = 0; offset < 4; offset++)
+            {
+                var da = UploadAt(a, offset, (ushort)0);
+                var db = UploadAt(b, offset, (ushort)0);
+                string at = $"offset {offset}, n {n}";
+                Both16(y => K.Add(da, db, 0.5f, y, F(bf16)), n, bf16, av.Zip(bv, (x, z) => x + 0.5 * z).ToArray(), "add " + at, seed, offset);
+                Both16(y => K.Sub(da, db, 0.5f, y, F(bf16)), n, bf16, av.Zip(bv, (x, z) => x - 0.5 * z).ToArray(), "sub " + at, seed, offset);
+                Both16(y => K.Mul(da, db, y, F(bf16)), n, bf16, av.Zip(bv, (x, z) => (double)x * z).ToArray(), "mul " + at, seed, offset);
+                Both16(y => K.Div(da, db, y, F(bf16)), n, bf16, av.Zip(bv, (x, z) => (double)x / z).ToArray(), "div " + at, seed, offset);
+                Both16(y => K.Activation(da, y, HalfActivation.Silu, F(bf16)), n, bf16, av.Select(x => x / (1 + Math.Exp(-x))).ToArray(), "silu " + at, seed, offset);
+                Both16(y => K.Rsqrt(db, y, F(bf16)), n, bf16, bv.Select(x => 1 / Math.Sqrt(x)).ToArray(), "rsqrt " + at, seed, offset);
+            }
+        }
+    }
+
+    [Fact]
+    public void InPlaceAndMixedAlignment()
+    {
+        const int N = 19;
+        var av = Random(9700, N);
+        var bv = Random(9701, N);
+        var a = UploadAt(av, 0, 0f);
+        var b = UploadAt(bv, 0, 0f);
+        K.Add(a, b, 1f, a); // y is a
+        AssertClose(Download(a), av.Zip(bv, (x, z) => (double)x + z).ToArray(), RtolF32, Atol, "in-place add", 9700);
+
+        // a aligned, y misaligned: the scalar kernel
+        var a2 = UploadAt(av, 0, 0f);
+        for (int offset = 0; offset < 4; offset++)
+        {
+            var y = UploadAt(Enumerable.Repeat(float.NaN, N).ToArray(), offset, float.NaN);
+            K.Mul(a2, a2, y);
+            AssertClose(Download(y), av.Select(x => (double)x * x).ToArray(), RtolF32, Atol, $"mul, output offset {offset}", 9700);
+        }
+    }
+
+    [Fact]
+    public void AlignedCallsReachTheVectorKernels()
+    {
+        var aligned = Upload(new float[16]);
+        var first = Enumerable.Range(0, 4).First(o => IlgpuKernels.IsAligned(aligned.SubView(o, 8), 16));
+        var view = aligned.SubView(first, 8);
+        K.Silu(view, view);
+        K.Add(view, view, 1f, view);
+        var h = Upload(new ushort[16]);
+        var hv = h.SubView(Enumerable.Range(0, 4).First(o => IlgpuKernels.IsAligned(h.SubView(o, 8), 8)), 8);
+        K.Mul(hv, hv, hv, HalfFormat.BFloat16);
+        K.Activation(hv, hv, HalfActivation.Exp, HalfFormat.Float16);
+        Device.Synchronize();
+        foreach (var name in new[] { nameof(VectorKernels.UnaryF32x4), nameof(VectorKernels.BinaryF32x4), nameof(VectorKernels.Binary16x4), nameof(VectorKernels.Unary16x4) })
+        {
+            Assert.True(Device.CompileTimes.ContainsKey(name), $"{name} was never compiled");
+        }
+
+    }
+
+    /// <summary>The PTX of the float32 kernels moves 16 bytes per load and store; the 16-bit ones 8 bytes (a u64 / b64 load).</summary>
+    [Fact]
+    public void PtxUsesWideLoadsAndStores()
+    {
+        using var context = Context.Create(b => b.Optimize(OptimizationLevel.O2));
+        using var backend = new PTXBackend(context, new CudaCapabilityContext(CudaArchitecture.SM_90),
+            CudaArchitecture.SM_90, CudaInstructionSet.ISA_80, nvvmAPI: null);
+        string Ptx(string name)
+        {
+            var method = typeof(VectorKernels).GetMethod(name)!;
+            var entry = EntryPointDescription.FromExplicitlyGroupedKernel(method);
+            return ((PTXCompiledKernel)backend.Compile(entry, default(KernelSpecialization))).PTXAssembly;
+        }
+
+        foreach (var name in new[] { nameof(VectorKernels.BinaryF32x4), nameof(VectorKernels.UnaryF32x4) })
+        {
+            string ptx = Ptx(name);
+            Assert.True(ptx.Contains("ld.global.v4.f32", StringComparison.Ordinal) || ptx.Contains("ld.global.v4.b32", StringComparison.Ordinal)
+                || ptx.Contains("ld.global.v4.u32", StringComparison.Ordinal), $"{name}: no 16-byte load in\n{ptx}");
+            Assert.True(ptx.Contains("st.global.v4.f32", StringComparison.Ordinal) || ptx.Contains("st.global.v4.b32", StringComparison.Ordinal)
+                || ptx.Contains("st.global.v4.u32", StringComparison.Ordinal), $"{name}: no 16-byte store");
+        }
+
+        foreach (var name in new[] { nameof(VectorKernels.Binary16x4), nameof(VectorKernels.Unary16x4) })
+        {
+            string ptx = Ptx(name);
+            Assert.True(ptx.Contains("ld.global.u64", StringComparison.Ordinal) || ptx.Contains("ld.global.b64", StringComparison.Ordinal), $"{name}: no 8-byte load");
+        }
+    }
+
+    /// <summary>Runs <paramref name="launch"/> with vectorisation on and off; both outputs (NaN-poisoned) must match bit for bit and match float64.</summary>
+    private void Both(Action<ArrayView<float>> launch, int n, double[] expected, string what, int seed, int offset, double rtol = RtolF32)
+    {
+        var vectorised = UploadAt(Enumerable.Repeat(float.NaN, n).ToArray(), offset, float.NaN);
+        var scalar = UploadAt(Enumerable.Repeat(float.NaN, n).ToArray(), offset, float.NaN);
+        launch(vectorised);
+        K.Vectorize = false;
+        try
+        {
+            launch(scalar);
+        }
+        finally
+        {
+            K.Vectorize = true;
+        }
+
+        var v = Download(vectorised);
+        var s = Download(scalar);
+        AssertClose(v, expected, rtol, Atol, what, seed);
+        Assert.Equal(s.Select(BitConverter.SingleToInt32Bits), v.Select(BitConverter.SingleToInt32Bits));
+    }
+
+    private void Both16(Action<ArrayView<ushort>> launch, int n, bool bf16, double[] expected, string what, int seed, int offset)
+    {
+        var vectorised = UploadAt(Enumerable.Repeat(NaN16(bf16), n).ToArray(), offset, NaN16(bf16));
+        var scalar = UploadAt(Enumerable.Repeat(NaN16(bf16), n).ToArray(), offset, NaN16(bf16));
+        launch(vectorised);
+        K.Vectorize = false;
+        try
+        {
+            launch(scalar);
+        }
+        finally
+        {
+            K.Vectorize = true;
+        }
+
+        var v = Download(vectorised);
+        Assert.Equal(Download(scalar), v);
+        AssertClose(ToFloat(v, bf16), expected, Rtol(bf16), Atol, $"{what} ({F(bf16)})", seed);
+    }
+}
