@@ -41,7 +41,7 @@ public sealed unsafe partial class IlgpuTensorKernels
     public torch.Tensor Mul(torch.Tensor self, torch.Tensor other) =>
         Binary(self, other, 1.0, BinaryOp.Mul) ?? CpuTensorKernels.Mul(self, other);
 
-    /// <summary><c>aten::div.Tensor</c>: self / other (same-shape float32 on the device; else the CPU kernel).</summary>
+    /// <summary><c>aten::div.Tensor</c>: self / other (same shapes on the device, float32 and 16-bit; else the CPU kernel).</summary>
     /// <param name="self">A float32, float16 or bfloat16 CPU tensor.</param>
     /// <param name="other">A CPU tensor of <paramref name="self"/>'s dtype whose shape broadcasts with it.</param>
     /// <returns>A new contiguous CPU tensor.</returns>
@@ -58,10 +58,10 @@ public sealed unsafe partial class IlgpuTensorKernels
     /// <returns>A new contiguous CPU tensor.</returns>
     public torch.Tensor Exp(torch.Tensor input) => Unary(input, 6, HalfActivation.Exp) ?? CpuTensorKernels.Exp(input);
 
-    /// <summary><c>aten::rsqrt</c> (float32 on the device; 16-bit on the CPU kernel).</summary>
+    /// <summary><c>aten::rsqrt</c>.</summary>
     /// <param name="input">A float32, float16 or bfloat16 CPU tensor.</param>
     /// <returns>A new contiguous CPU tensor.</returns>
-    public torch.Tensor Rsqrt(torch.Tensor input) => Unary(input, 8, null) ?? CpuTensorKernels.Rsqrt(input);
+    public torch.Tensor Rsqrt(torch.Tensor input) => Unary(input, 8, HalfActivation.Rsqrt) ?? CpuTensorKernels.Rsqrt(input);
 
     /// <summary><c>aten::relu</c>.</summary>
     /// <param name="input">A float32, float16 or bfloat16 CPU tensor.</param>
@@ -113,7 +113,7 @@ public sealed unsafe partial class IlgpuTensorKernels
     /// <summary>The device result of a same-shape binary operator, or null when the CPU kernel must take the call.</summary>
     private torch.Tensor? Binary(torch.Tensor self, torch.Tensor other, double alphaValue, BinaryOp op)
     {
-        if (!Floating(self, out var dtype) || !Same(other, dtype) || (op == BinaryOp.Div && Is16(dtype)))
+        if (!Floating(self, out var dtype) || !Same(other, dtype))
         {
             return null;
         }
@@ -130,13 +130,20 @@ public sealed unsafe partial class IlgpuTensorKernels
             return Launch(shape, dtype, (s, k) =>
             {
                 ArrayView<ushort> a = s.Upload<ushort>(self), b = s.Upload<ushort>(other), y = s.Allocate<ushort>(a.Length);
-                if (op == BinaryOp.Mul)
+                switch (op)
                 {
-                    k.Mul(a, b, y, Format(dtype));
-                }
-                else
-                {
-                    k.Add(a, b, op == BinaryOp.Sub ? -alpha : alpha, y, Format(dtype));
+                    case BinaryOp.Add:
+                        k.Add(a, b, alpha, y, Format(dtype));
+                        break;
+                    case BinaryOp.Sub:
+                        k.Sub(a, b, alpha, y, Format(dtype));
+                        break;
+                    case BinaryOp.Mul:
+                        k.Mul(a, b, y, Format(dtype));
+                        break;
+                    default:
+                        k.Div(a, b, y, Format(dtype));
+                        break;
                 }
 
                 return y;

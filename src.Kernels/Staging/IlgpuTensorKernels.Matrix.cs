@@ -7,21 +7,21 @@ using TorchSharp;
 
 namespace GemsInjector.Kernels.Staging;
 
-/// <summary>mm, addmm, bmm and scaled-dot-product attention (float32 on the device; 16-bit goes to the CPU kernels).</summary>
+/// <summary>mm, addmm, bmm and scaled-dot-product attention (float32, float16 and bfloat16 on the device).</summary>
 public sealed unsafe partial class IlgpuTensorKernels
 {
     private const int SharedMemoryBytes = 48 * 1024;
 
     /// <summary>
     /// <c>aten::mm</c>: [M, K] x [K, N] → [M, N]. A transposed right operand (a linear layer's <c>weight.T</c>) is read in place; other
-    /// strides are staged through a contiguous copy. float32 only on the device.
+    /// strides are staged through a contiguous copy. float32, float16 and bfloat16 on the device (16-bit: float32 accumulation).
     /// </summary>
     /// <param name="self">A 2-D CPU tensor [M, K].</param>
     /// <param name="other">A 2-D CPU tensor [K, N] of the same dtype.</param>
     /// <returns>A new contiguous [M, N] tensor.</returns>
     public torch.Tensor Mm(torch.Tensor self, torch.Tensor other)
     {
-        if (!Same(self, torch.ScalarType.Float32) || !Same(other, torch.ScalarType.Float32))
+        if (!Floating(self, out var dtype) || !Same(other, dtype))
         {
             return CpuTensorKernels.Mm(self, other);
         }
@@ -33,21 +33,31 @@ public sealed unsafe partial class IlgpuTensorKernels
         }
 
         long m = a[0], k = a[1], n = b[1];
+        if (Is16(dtype))
+        {
+            return Launch(new[] { m, n }, dtype, (s, _) =>
+            {
+                ArrayView<ushort> x = s.Upload<ushort>(self), w = UploadRight<ushort>(s, other, 1, k, n, out bool transposed), y = s.Allocate<ushort>(m * n);
+                Device.Kernels.Mm(x, w, y, (int)m, (int)k, (int)n, Format(dtype), transposed);
+                return y;
+            });
+        }
+
         return Launch(new[] { m, n }, torch.ScalarType.Float32, (s, _) =>
         {
-            ArrayView<float> x = s.Upload<float>(self), w = UploadRight(s, other, 1, k, n, out bool transposed), y = s.Allocate<float>(m * n);
+            ArrayView<float> x = s.Upload<float>(self), w = UploadRight<float>(s, other, 1, k, n, out bool transposed), y = s.Allocate<float>(m * n);
             Device.Kernels.Mm(x, w, y, (int)m, (int)k, (int)n, transposed);
             return y;
         });
     }
 
-    /// <summary><c>aten::bmm</c>: [B, M, K] x [B, K, N] → [B, M, N] (float32 on the device; per-batch transposed right operands read in place).</summary>
+    /// <summary><c>aten::bmm</c>: [B, M, K] x [B, K, N] → [B, M, N] (float32 and 16-bit on the device; per-batch transposed right operands read in place).</summary>
     /// <param name="self">A 3-D CPU tensor [B, M, K].</param>
     /// <param name="other">A 3-D CPU tensor [B, K, N] of the same dtype.</param>
     /// <returns>A new contiguous [B, M, N] tensor.</returns>
     public torch.Tensor Bmm(torch.Tensor self, torch.Tensor other)
     {
-        if (!Same(self, torch.ScalarType.Float32) || !Same(other, torch.ScalarType.Float32))
+        if (!Floating(self, out var dtype) || !Same(other, dtype))
         {
             return CpuTensorKernels.Bmm(self, other);
         }
@@ -60,9 +70,19 @@ public sealed unsafe partial class IlgpuTensorKernels
         }
 
         long batch = a[0], m = a[1], k = a[2], n = b[2];
+        if (Is16(dtype))
+        {
+            return Launch(new[] { batch, m, n }, dtype, (s, _) =>
+            {
+                ArrayView<ushort> x = s.Upload<ushort>(self), w = UploadRight<ushort>(s, other, batch, k, n, out bool transposed), y = s.Allocate<ushort>(batch * m * n);
+                Device.Kernels.Bmm(x, w, y, (int)batch, (int)m, (int)k, (int)n, Format(dtype), transposed);
+                return y;
+            });
+        }
+
         return Launch(new[] { batch, m, n }, torch.ScalarType.Float32, (s, _) =>
         {
-            ArrayView<float> x = s.Upload<float>(self), w = UploadRight(s, other, batch, k, n, out bool transposed), y = s.Allocate<float>(batch * m * n);
+            ArrayView<float> x = s.Upload<float>(self), w = UploadRight<float>(s, other, batch, k, n, out bool transposed), y = s.Allocate<float>(batch * m * n);
             Device.Kernels.Bmm(x, w, y, (int)batch, (int)m, (int)k, (int)n, transposed);
             return y;
         });
@@ -70,7 +90,7 @@ public sealed unsafe partial class IlgpuTensorKernels
 
     /// <summary>
     /// <c>aten::addmm</c>: beta * self + alpha * (mat1 @ mat2), self broadcasting to [M, N] (a [N] / [1, N] bias is read as a row
-    /// vector, other shapes are expanded on the host); with beta = 0 self is not read. float32 on the device.
+    /// vector, other shapes are expanded on the host); with beta = 0 self is not read. float32 and 16-bit on the device.
     /// </summary>
     /// <param name="self">A CPU tensor broadcasting to [M, N].</param>
     /// <param name="mat1">A 2-D CPU tensor [M, K].</param>
@@ -80,7 +100,7 @@ public sealed unsafe partial class IlgpuTensorKernels
     /// <returns>A new contiguous [M, N] tensor.</returns>
     public torch.Tensor Addmm(torch.Tensor self, torch.Tensor mat1, torch.Tensor mat2, double beta, double alpha)
     {
-        if (!Same(self, torch.ScalarType.Float32) || !Same(mat1, torch.ScalarType.Float32) || !Same(mat2, torch.ScalarType.Float32))
+        if (!Floating(mat1, out var dtype) || !Same(self, dtype) || !Same(mat2, dtype))
         {
             return CpuTensorKernels.Addmm(self, mat1, mat2, beta, alpha);
         }
@@ -103,11 +123,22 @@ public sealed unsafe partial class IlgpuTensorKernels
         torch.Tensor? expanded = beta == 0 || rowVector ? null : Expanded(self, target);
         try
         {
+            if (Is16(dtype))
+            {
+                return Launch(target, dtype, (s, _) =>
+                {
+                    ArrayView<ushort> bias = beta == 0 ? s.Allocate<ushort>(n) : s.Upload<ushort>(expanded ?? self);
+                    ArrayView<ushort> x = s.Upload<ushort>(mat1), w = UploadRight<ushort>(s, mat2, 1, k, n, out bool transposed), y = s.Allocate<ushort>(m * n);
+                    Device.Kernels.Addmm(bias, x, w, y, (int)m, (int)k, (int)n, Format(dtype), (float)beta, (float)alpha, transposed);
+                    return y;
+                });
+            }
+
             return Launch(target, torch.ScalarType.Float32, (s, _) =>
             {
                 // beta = 0: the kernel does not read the bias (NaN in self does not propagate, as aten); it still wants a [N] view.
                 ArrayView<float> bias = beta == 0 ? s.Allocate<float>(n) : s.Upload<float>(expanded ?? self);
-                ArrayView<float> x = s.Upload<float>(mat1), w = UploadRight(s, mat2, 1, k, n, out bool transposed), y = s.Allocate<float>(m * n);
+                ArrayView<float> x = s.Upload<float>(mat1), w = UploadRight<float>(s, mat2, 1, k, n, out bool transposed), y = s.Allocate<float>(m * n);
                 Device.Kernels.Addmm(bias, x, w, y, (int)m, (int)k, (int)n, (float)beta, (float)alpha, transposed);
                 return y;
             });
@@ -121,7 +152,8 @@ public sealed unsafe partial class IlgpuTensorKernels
     /// <summary>
     /// <c>aten::scaled_dot_product_attention</c> (no dropout), flash-style on the device for float32 with value head size = query head
     /// size: grouped-query, causal (top left), additive float32 or boolean masks (a boolean mask becomes 0 / -∞ on the host; masks that
-    /// broadcast other than over batch and heads are expanded on the host). 16-bit inputs and Dv ≠ D go to the CPU kernel.
+    /// broadcast other than over batch and heads are expanded on the host). float16 / bfloat16 q, k, v run the 16-bit kernel (a mask of
+    /// the query's dtype is widened to float32 on the host). Dv ≠ D goes to the CPU kernel.
     /// </summary>
     /// <param name="query">CPU tensor [B, Hq, Lq, D].</param>
     /// <param name="key">CPU tensor [B, Hkv, Lk, D] of the same dtype.</param>
@@ -132,7 +164,7 @@ public sealed unsafe partial class IlgpuTensorKernels
     /// <returns>A new contiguous [B, Hq, Lq, Dv] tensor.</returns>
     public torch.Tensor ScaledDotProductAttention(torch.Tensor query, torch.Tensor key, torch.Tensor value, torch.Tensor? attentionMask, bool isCausal, double? scale)
     {
-        if (!AttentionFits(query, key, value, attentionMask, out long[] q, out long[] kv))
+        if (!AttentionFits(query, key, value, attentionMask, out long[] q, out long[] kv, out var dtype))
         {
             return CpuTensorKernels.ScaledDotProductAttention(query, key, value, attentionMask, isCausal, scale);
         }
@@ -141,6 +173,18 @@ public sealed unsafe partial class IlgpuTensorKernels
         torch.Tensor? mask = attentionMask is null ? null : StagedMask(attentionMask, batch, heads, lq, lk);
         try
         {
+            if (Is16(dtype))
+            {
+                return Launch(new[] { batch, heads, lq, d }, dtype, (s, _) =>
+                {
+                    ArrayView<ushort> qv = s.Upload<ushort>(query), kv2 = s.Upload<ushort>(key), vv = s.Upload<ushort>(value), y = s.Allocate<ushort>(qv.Length);
+                    ArrayView<float> mv = mask is null ? default : s.Upload<float>(mask);
+                    Device.Kernels.ScaledDotProductAttention(qv, kv2, vv, y, (int)batch, (int)heads, (int)kvHeads, (int)lq, (int)lk, (int)d, Format(dtype), isCausal, mv,
+                        (float)(scale ?? 1.0 / Math.Sqrt(d)));
+                    return y;
+                });
+            }
+
             return Launch(new[] { batch, heads, lq, d }, torch.ScalarType.Float32, (s, _) =>
             {
                 ArrayView<float> qv = s.Upload<float>(query), kv2 = s.Upload<float>(key), vv = s.Upload<float>(value);
@@ -160,7 +204,8 @@ public sealed unsafe partial class IlgpuTensorKernels
     /// Stages a right GEMM operand [batch, K, N] (batch 1: 2-D): row-major as it is, per-matrix transposed ([N, K] memory, a
     /// <c>.T</c> view) in place with <paramref name="transposed"/> set, any other strides through a contiguous copy.
     /// </summary>
-    private static ArrayView<float> UploadRight(Staging s, torch.Tensor tensor, long batch, long k, long n, out bool transposed)
+    private static ArrayView<T> UploadRight<T>(Staging s, torch.Tensor tensor, long batch, long k, long n, out bool transposed)
+        where T : unmanaged
     {
         int rank = batch == 1 && TorchNative.Shape(tensor).Length == 2 ? 2 : 3;
         long[] strides = KernelArguments.Strides(tensor, rank);
@@ -169,16 +214,16 @@ public sealed unsafe partial class IlgpuTensorKernels
         transposed = false;
         if (batchDense && (colStride == 1 || n == 1) && (rowStride == n || k == 1))
         {
-            return s.UploadRaw<float>(tensor, batch * k * n);
+            return s.UploadRaw<T>(tensor, batch * k * n);
         }
 
         if (batchDense && (rowStride == 1 || k == 1) && (colStride == k || n == 1))
         {
             transposed = true;
-            return s.UploadRaw<float>(tensor, batch * k * n);
+            return s.UploadRaw<T>(tensor, batch * k * n);
         }
 
-        return s.Upload<float>(tensor);
+        return s.Upload<T>(tensor);
     }
 
     private static torch.Tensor Expanded(torch.Tensor tensor, long[] shape)
@@ -187,11 +232,11 @@ public sealed unsafe partial class IlgpuTensorKernels
         return view.contiguous();
     }
 
-    /// <summary>The device case of attention: float32 everywhere, shapes that fit, Dv = D, elements in every tensor, shared memory enough.</summary>
-    private static bool AttentionFits(torch.Tensor query, torch.Tensor key, torch.Tensor value, torch.Tensor? mask, out long[] q, out long[] k)
+    /// <summary>The device case of attention: one floating dtype for q, k, v, shapes that fit, Dv = D, elements in every tensor, shared memory enough.</summary>
+    private static bool AttentionFits(torch.Tensor query, torch.Tensor key, torch.Tensor value, torch.Tensor? mask, out long[] q, out long[] k, out torch.ScalarType dtype)
     {
         q = k = Array.Empty<long>();
-        if (!Same(query, torch.ScalarType.Float32) || !Same(key, torch.ScalarType.Float32) || !Same(value, torch.ScalarType.Float32))
+        if (!Floating(query, out dtype) || !Same(key, dtype) || !Same(value, dtype))
         {
             return false;
         }
@@ -216,7 +261,7 @@ public sealed unsafe partial class IlgpuTensorKernels
             return true;
         }
 
-        if (mask.device_type != DeviceType.CPU || mask.dtype is not (torch.ScalarType.Float32 or torch.ScalarType.Bool))
+        if (mask.device_type != DeviceType.CPU || (mask.dtype != torch.ScalarType.Bool && mask.dtype != dtype))
         {
             return false;
         }
@@ -229,7 +274,8 @@ public sealed unsafe partial class IlgpuTensorKernels
 
     /// <summary>
     /// The mask as the device kernel reads it: additive float32, contiguous, [Lq, Lk] (shared by every batch and head),
-    /// [B, 1, Lq, Lk] (shared by the heads) or [B, H, Lq, Lk]. A boolean mask (true = attend) becomes 0 / -∞. The caller disposes it.
+    /// [B, 1, Lq, Lk] (shared by the heads) or [B, H, Lq, Lk]. A boolean mask (true = attend) becomes 0 / -∞; a 16-bit mask is widened
+    /// to float32 (exactly). The caller disposes it.
     /// </summary>
     private static torch.Tensor StagedMask(torch.Tensor mask, long batch, long heads, long lq, long lk)
     {
@@ -251,6 +297,10 @@ public sealed unsafe partial class IlgpuTensorKernels
                 using torch.Tensor blocked = mask.logical_not();
                 using torch.Tensor zeros = torch.zeros(shape, torch.ScalarType.Float32, torch.CPU);
                 additive = zeros.masked_fill(blocked, float.NegativeInfinity);
+            }
+            else if (mask.dtype != torch.ScalarType.Float32)
+            {
+                additive = mask.to(torch.ScalarType.Float32);
             }
 
             using torch.Tensor view = (additive ?? mask).reshape(padded);

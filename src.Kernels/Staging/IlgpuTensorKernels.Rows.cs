@@ -187,13 +187,13 @@ public sealed unsafe partial class IlgpuTensorKernels
         }
     }
 
-    /// <summary><c>aten::embedding</c>: float32 tables on the device (int32 indices widened on the host); 16-bit tables go to the CPU kernel.</summary>
+    /// <summary><c>aten::embedding</c>: float32, float16 and bfloat16 tables on the device (int32 indices widened on the host).</summary>
     /// <param name="weight">A 2-D CPU tensor [rows, dim].</param>
     /// <param name="indices">An int32 or int64 CPU tensor of any shape; every value in [0, rows).</param>
     /// <returns>A new contiguous tensor [..indices shape.., dim].</returns>
     public torch.Tensor Embedding(torch.Tensor weight, torch.Tensor indices)
     {
-        if (!Same(weight, torch.ScalarType.Float32) || indices is null || indices.device_type != DeviceType.CPU
+        if (!Floating(weight, out var dtype) || indices is null || indices.device_type != DeviceType.CPU
             || indices.dtype is not (torch.ScalarType.Int64 or torch.ScalarType.Int32))
         {
             return CpuTensorKernels.Embedding(weight, indices!);
@@ -214,6 +214,17 @@ public sealed unsafe partial class IlgpuTensorKernels
         torch.Tensor? widened = indices.dtype == torch.ScalarType.Int64 ? null : indices.to(torch.ScalarType.Int64);
         try
         {
+            if (Is16(dtype))
+            {
+                return Launch(outShape, dtype, (s, _) =>
+                {
+                    ArrayView<ushort> w = s.Upload<ushort>(weight), y = s.Allocate<ushort>(count * weightShape[1]);
+                    ArrayView<long> ix = s.Upload<long>(widened ?? indices);
+                    Device.Kernels.Embedding(w, ix, y, (int)weightShape[1], Format(dtype));
+                    return y;
+                });
+            }
+
             return Launch(outShape, torch.ScalarType.Float32, (s, _) =>
             {
                 ArrayView<float> w = s.Upload<float>(weight), y = s.Allocate<float>(count * weightShape[1]);
@@ -228,7 +239,7 @@ public sealed unsafe partial class IlgpuTensorKernels
         }
     }
 
-    /// <summary><c>aten::sum</c> over the last dimension or all elements (float32 on the device; else the CPU kernel).</summary>
+    /// <summary><c>aten::sum</c> over the last dimension or all elements (float32, float16, bfloat16 on the device; another dimension goes to the CPU kernel).</summary>
     /// <param name="input">A float32, float16 or bfloat16 CPU tensor.</param>
     /// <param name="dim">The dimension to reduce, or null for all.</param>
     /// <param name="keepdim">Keep the reduced dimension(s) with size 1.</param>
@@ -236,7 +247,7 @@ public sealed unsafe partial class IlgpuTensorKernels
     public torch.Tensor Sum(torch.Tensor input, long? dim, bool keepdim) =>
         Reduce(input, dim, keepdim, RowReduction.Sum) ?? CpuTensorKernels.Sum(input, dim, keepdim);
 
-    /// <summary><c>aten::mean</c> over the last dimension or all elements (float32 on the device; else the CPU kernel).</summary>
+    /// <summary><c>aten::mean</c> over the last dimension or all elements (float32, float16, bfloat16 on the device; another dimension goes to the CPU kernel).</summary>
     /// <param name="input">A float32, float16 or bfloat16 CPU tensor.</param>
     /// <param name="dim">The dimension to reduce, or null for all.</param>
     /// <param name="keepdim">Keep the reduced dimension(s) with size 1.</param>
@@ -244,7 +255,7 @@ public sealed unsafe partial class IlgpuTensorKernels
     public torch.Tensor Mean(torch.Tensor input, long? dim, bool keepdim) =>
         Reduce(input, dim, keepdim, RowReduction.Mean) ?? CpuTensorKernels.Mean(input, dim, keepdim);
 
-    /// <summary><c>aten::amax</c> over the last dimension or all elements (float32 on the device; else the CPU kernel).</summary>
+    /// <summary><c>aten::amax</c> over the last dimension or all elements (float32, float16, bfloat16 on the device; another dimension goes to the CPU kernel).</summary>
     /// <param name="input">A float32, float16 or bfloat16 CPU tensor.</param>
     /// <param name="dim">The dimension to reduce, or null for all.</param>
     /// <param name="keepdim">Keep the reduced dimension(s) with size 1.</param>
@@ -252,7 +263,7 @@ public sealed unsafe partial class IlgpuTensorKernels
     public torch.Tensor Amax(torch.Tensor input, long? dim, bool keepdim) =>
         Reduce(input, dim, keepdim, RowReduction.Amax) ?? CpuTensorKernels.Amax(input, dim, keepdim);
 
-    /// <summary><c>aten::argmax</c> over the last dimension or the flattened input (float32 on the device; else the CPU kernel).</summary>
+    /// <summary><c>aten::argmax</c> over the last dimension or the flattened input (float32, float16, bfloat16 on the device; else the CPU kernel).</summary>
     /// <param name="input">A float32, float16 or bfloat16 CPU tensor.</param>
     /// <param name="dim">The dimension to reduce, or null for the flattened input.</param>
     /// <param name="keepdim">Keep the reduced dimension(s) with size 1.</param>
@@ -261,8 +272,8 @@ public sealed unsafe partial class IlgpuTensorKernels
         Reduce(input, dim, keepdim, RowReduction.Argmax) ?? CpuTensorKernels.Argmax(input, dim, keepdim);
 
     /// <summary>
-    /// <c>aten::topk</c>: the k largest along the last dimension on the device (float32, 1 ≤ k ≤ <see cref="MaxDeviceTopK"/>);
-    /// smallest, another dimension, 16-bit or larger k go to the CPU kernel.
+    /// <c>aten::topk</c>: the k largest along the last dimension on the device (float32, float16, bfloat16; 1 ≤ k ≤
+    /// <see cref="MaxDeviceTopK"/>); smallest, another dimension or larger k go to the CPU kernel.
     /// </summary>
     /// <param name="input">A float32, float16 or bfloat16 CPU tensor.</param>
     /// <param name="k">How many elements to return.</param>
@@ -271,7 +282,7 @@ public sealed unsafe partial class IlgpuTensorKernels
     /// <returns>The values and int64 indices.</returns>
     public (torch.Tensor Values, torch.Tensor Indices) TopK(torch.Tensor input, long k, long dim, bool largest)
     {
-        if (!largest || !Same(input, torch.ScalarType.Float32))
+        if (!largest || !Floating(input, out var dtype))
         {
             return CpuTensorKernels.TopK(input, k, dim, largest);
         }
@@ -287,16 +298,27 @@ public sealed unsafe partial class IlgpuTensorKernels
         long rows = Count(shape) / cols;
         long[] outShape = (long[])shape.Clone();
         outShape[^1] = k;
-        torch.Tensor values = torch.empty(outShape, torch.ScalarType.Float32, torch.CPU);
+        torch.Tensor values = torch.empty(outShape, dtype, torch.CPU);
         torch.Tensor indices = torch.empty(outShape, torch.ScalarType.Int64, torch.CPU);
         try
         {
             using var s = Begin();
-            ArrayView<float> x = s.Upload<float>(input), v = s.Allocate<float>(rows * k);
             ArrayView<long> ix = s.Allocate<long>(rows * k);
-            Device.Kernels.TopK(x, v, ix, cols, (int)k);
-            s.Synchronize();
-            s.Download(v, values);
+            if (Is16(dtype))
+            {
+                ArrayView<ushort> x = s.Upload<ushort>(input), v = s.Allocate<ushort>(rows * k);
+                Device.Kernels.TopK(x, v, ix, cols, (int)k, Format(dtype));
+                s.Synchronize();
+                s.Download(v, values);
+            }
+            else
+            {
+                ArrayView<float> x = s.Upload<float>(input), v = s.Allocate<float>(rows * k);
+                Device.Kernels.TopK(x, v, ix, cols, (int)k);
+                s.Synchronize();
+                s.Download(v, values);
+            }
+
             s.Download(ix, indices);
             return (values, indices);
         }
@@ -457,7 +479,7 @@ public sealed unsafe partial class IlgpuTensorKernels
 
     private torch.Tensor? Reduce(torch.Tensor input, long? dim, bool keepdim, RowReduction op)
     {
-        if (!Same(input, torch.ScalarType.Float32))
+        if (!Floating(input, out var dtype))
         {
             return null;
         }
@@ -487,11 +509,17 @@ public sealed unsafe partial class IlgpuTensorKernels
         }
 
         long rows = total / cols;
-        torch.Tensor result = torch.empty(outShape, op == RowReduction.Argmax ? torch.ScalarType.Int64 : torch.ScalarType.Float32, torch.CPU);
+        torch.Tensor result = torch.empty(outShape, op == RowReduction.Argmax ? torch.ScalarType.Int64 : dtype, torch.CPU);
         try
         {
             using var s = Begin();
             var k = Device.Kernels;
+            if (Is16(dtype))
+            {
+                Reduce16(s, k, input, result, rows, cols, op, Format(dtype));
+                return result;
+            }
+
             ArrayView<float> x = s.Upload<float>(input);
             if (op == RowReduction.Argmax)
             {
@@ -527,6 +555,37 @@ public sealed unsafe partial class IlgpuTensorKernels
             result.Dispose();
             throw;
         }
+    }
+
+    /// <summary>The 16-bit reductions: upload, launch, synchronize, download into <paramref name="result"/>.</summary>
+    private static void Reduce16(Staging s, IlgpuKernels k, torch.Tensor input, torch.Tensor result, long rows, long cols, RowReduction op, HalfFormat format)
+    {
+        ArrayView<ushort> x = s.Upload<ushort>(input);
+        if (op == RowReduction.Argmax)
+        {
+            ArrayView<long> y = s.Allocate<long>(rows);
+            k.Argmax(x, y, (int)cols, format);
+            s.Synchronize();
+            s.Download(y, result);
+            return;
+        }
+
+        ArrayView<ushort> r = s.Allocate<ushort>(rows);
+        switch (op)
+        {
+            case RowReduction.Sum:
+                k.Sum(x, r, (int)cols, format);
+                break;
+            case RowReduction.Mean:
+                k.Mean(x, r, (int)cols, format);
+                break;
+            default:
+                k.Amax(x, r, (int)cols, format);
+                break;
+        }
+
+        s.Synchronize();
+        s.Download(r, result);
     }
 
     private static long[] Ones(int rank)

@@ -360,24 +360,25 @@ public sealed class IlgpuTensorKernelsTests : IClassFixture<IlgpuTensorKernelsFi
         using var _h = h;
         using var _hb = hb;
         Same(CpuTensorKernels.Add(x, row, 2.0), k.Add(x, row, 2.0), "broadcasting add");
-        Same(CpuTensorKernels.Div(h, h), k.Div(h, h), "float16 div");
+        using var hRow = h[0];
+        Same(CpuTensorKernels.Div(h, hRow), k.Div(h, hRow), "broadcasting float16 div");
         Same(CpuTensorKernels.Softmax(x, 1), k.Softmax(x, 1), "softmax dim 1");
         Same(CpuTensorKernels.LogSoftmax(x, 0), k.LogSoftmax(x, 0), "log_softmax dim 0");
         Same(CpuTensorKernels.Sum(x, 0, false), k.Sum(x, 0, false), "sum dim 0");
-        Same(CpuTensorKernels.Mean(h, -1, false), k.Mean(h, -1, false), "float16 mean");
+        Same(CpuTensorKernels.Mean(h, 0, false), k.Mean(h, 0, false), "float16 mean dim 0");
         Same(CpuTensorKernels.Argmax(x, 1, true), k.Argmax(x, 1, true), "argmax dim 1");
         var (v1, i1) = CpuTensorKernels.TopK(x, 2, -1, false);
         var (v2, i2) = k.TopK(x, 2, -1, false);
         Same(v1, v2, "topk smallest");
         Same(i1, i2, "topk smallest indices");
-        Same(CpuTensorKernels.Mm(h, h.t()), k.Mm(h, h.t()), "float16 mm");
-        using var h16 = hb.to(torch.ScalarType.Float16);
-        using var hbT = hb.t();
-        Same(CpuTensorKernels.Bmm(hb.unsqueeze(0), hbT.unsqueeze(0)), k.Bmm(hb.unsqueeze(0), hbT.unsqueeze(0)), "bfloat16 bmm");
+        var (hbTop, _) = CpuTensorKernels.TopK(hb, 2, 0, true);
+        var (hbTop2, _) = k.TopK(hb, 2, 0, true);
+        Same(hbTop, hbTop2, "bfloat16 topk dim 0");
         using var xt = x.transpose(1, 2); // non-contiguous input: staged through a contiguous copy on the device path
         Same(CpuTensorKernels.Relu(xt), k.Relu(xt), "non-contiguous relu");
         using var q = torch.randn(1, 2, 3, 4, torch.ScalarType.Float16);
-        Same(CpuTensorKernels.ScaledDotProductAttention(q, q, q, null, true, null), k.ScaledDotProductAttention(q, q, q, null, true, null), "float16 sdpa");
+        using var vWide = torch.randn(1, 2, 3, 6, torch.ScalarType.Float16);
+        Same(CpuTensorKernels.ScaledDotProductAttention(q, q, vWide, null, true, null), k.ScaledDotProductAttention(q, q, vWide, null, true, null), "float16 sdpa, Dv != D");
     }
 
     [Fact]
@@ -468,6 +469,144 @@ public sealed class IlgpuTensorKernelsTests : IClassFixture<IlgpuTensorKernelsFi
         {
             Assert.True(k.Device.CompileTimes.ContainsKey(kernel), $"{kernel} was never compiled: the call did not reach the device.");
         }
+    }
+
+    [Theory]
+    [InlineData(torch.ScalarType.Float16)]
+    [InlineData(torch.ScalarType.BFloat16)]
+    public void SixteenBitDivRsqrtEmbeddingOnTheDevice(torch.ScalarType dtype)
+    {
+        int seed = TestData.NewSeed();
+        var random = new Random(seed);
+        var (a, av) = KernelTestData.Random(random, dtype, 1.0, 3, 17);
+        var (b, _) = KernelTestData.Random(random, dtype, 1.0, 3, 17);
+        using var _a = a;
+        using var _b = b;
+        using var positive = b.abs().add(0.5);
+        float[] pv = KernelTestData.Values(positive);
+        Check(k.Div(a, positive), CpuTensorKernels.Div(a, positive), av.Select((x, i) => (double)x / pv[i]).ToArray(), dtype, 1e-4, seed, "div");
+        Check(k.Rsqrt(positive), CpuTensorKernels.Rsqrt(positive), pv.Select(v => 1.0 / Math.Sqrt(v)).ToArray(), dtype, 1e-4, seed, "rsqrt");
+
+        var (w, wv) = KernelTestData.Random(random, dtype, 1.0, 11, 5);
+        using var _w = w;
+        long[] ids = { 3, 0, 10 };
+        using var indices = torch.tensor(ids, torch.ScalarType.Int64);
+        using var indices32 = indices.to(torch.ScalarType.Int32);
+        double[] rows = ids.SelectMany(i => Enumerable.Range(0, 5).Select(j => (double)wv[(i * 5) + j])).ToArray();
+        Check(k.Embedding(w, indices), CpuTensorKernels.Embedding(w, indices), rows, dtype, 0, seed, "embedding");
+        Check(k.Embedding(w, indices32), CpuTensorKernels.Embedding(w, indices32), rows, dtype, 0, seed, "embedding int32");
+        var compiled = k.Device.CompileTimes;
+        Assert.True(compiled.ContainsKey("Embedding16"), "embedding did not reach the device");
+        Assert.True(compiled.ContainsKey("Div16") || compiled.ContainsKey("Binary16x4"), "div did not reach the device");
+        Assert.True(compiled.ContainsKey("Activation16") || compiled.ContainsKey("Unary16x4"), "rsqrt did not reach the device");
+    }
+
+    [Theory]
+    [InlineData(torch.ScalarType.Float16)]
+    [InlineData(torch.ScalarType.BFloat16)]
+    public void SixteenBitReductionsAndTopKOnTheDevice(torch.ScalarType dtype)
+    {
+        int seed = TestData.NewSeed();
+        const int Rows = 6, N = 17;
+        var (x, xv) = KernelTestData.Random(new Random(seed), dtype, 1.0, 2, 3, N);
+        using var _x = x;
+        double[] Row(Func<double[], double> f) => Enumerable.Range(0, Rows).Select(r => f(xv.Skip(r * N).Take(N).Select(v => (double)v).ToArray())).ToArray();
+        double[] all = xv.Select(v => (double)v).ToArray();
+        Check(k.Sum(x, -1, false), CpuTensorKernels.Sum(x, -1, false), Row(r => r.Sum()), dtype, 1e-4 * N, seed, "sum");
+        Check(k.Mean(x, 2, true), CpuTensorKernels.Mean(x, 2, true), Row(r => r.Average()), dtype, 1e-4 * N, seed, "mean keepdim");
+        Check(k.Amax(x, -1, false), CpuTensorKernels.Amax(x, -1, false), Row(r => r.Max()), dtype, 0, seed, "amax");
+        Check(k.Sum(x, null, false), CpuTensorKernels.Sum(x, null, false), new[] { all.Sum() }, dtype, 1e-4 * all.Length, seed, "sum all");
+        AssertEqualLongs(CpuTensorKernels.Argmax(x, -1, false), k.Argmax(x, -1, false), Row(r => Array.IndexOf(r, r.Max())));
+        var (values, indices) = k.TopK(x, 3, -1, true);
+        var (cpuValues, cpuIndices) = CpuTensorKernels.TopK(x, 3, -1, true);
+        double[] expected = Enumerable.Range(0, Rows).SelectMany(r => xv.Skip(r * N).Take(N).OrderByDescending(v => v).Take(3).Select(v => (double)v)).ToArray();
+        Check(values, cpuValues, expected, dtype, 0, seed, "topk values");
+        AssertEqualLongs(cpuIndices, indices, null);
+        foreach (string kernel in new[] { "Sum16", "Amax16", "Argmax16", "TopK16" })
+        {
+            Assert.True(k.Device.CompileTimes.ContainsKey(kernel), $"{kernel} was never compiled: the call did not reach the device.");
+        }
+    }
+
+    [Theory]
+    [InlineData(torch.ScalarType.Float16)]
+    [InlineData(torch.ScalarType.BFloat16)]
+    public void SixteenBitMatrixProductsOnTheDevice(torch.ScalarType dtype)
+    {
+        int seed = TestData.NewSeed();
+        var random = new Random(seed);
+        const int M = 5, K = 17, N = 3, B = 2;
+        var (a, av) = KernelTestData.Random(random, dtype, 1.0, M, K);
+        var (b, bv) = KernelTestData.Random(random, dtype, 1.0, K, N);
+        var (wt, wtv) = KernelTestData.Random(random, dtype, 1.0, N, K);
+        var (bias, biasv) = KernelTestData.Random(random, dtype, 1.0, N);
+        using var _a = a;
+        using var _b = b;
+        using var _wt = wt;
+        using var _bias = bias;
+        using var w = wt.t();
+        double[] Gemm(float[] x, Func<int, int, double> y, int m, int kk, int n) =>
+            Enumerable.Range(0, m * n).Select(e => Enumerable.Range(0, kk).Sum(t => (double)x[(e / n * kk) + t] * y(t, e % n))).ToArray();
+        double[] ab = Gemm(av, (t, j) => bv[(t * N) + j], M, K, N);
+        double[] aw = Gemm(av, (t, j) => wtv[(j * K) + t], M, K, N);
+        double atol = 1e-4 * K;
+        Check(k.Mm(a, b), CpuTensorKernels.Mm(a, b), ab, dtype, atol, seed, "mm");
+        Check(k.Mm(a, w), CpuTensorKernels.Mm(a, w), aw, dtype, atol, seed, "mm transposed");
+        Check(k.Addmm(bias, a, w, 0.5, 2.0), CpuTensorKernels.Addmm(bias, a, w, 0.5, 2.0),
+            aw.Select((v, e) => (0.5 * biasv[e % N]) + (2.0 * v)).ToArray(), dtype, atol, seed, "addmm row bias");
+        var (ba, bav) = KernelTestData.Random(random, dtype, 1.0, B, M, K);
+        var (bb, bbv) = KernelTestData.Random(random, dtype, 1.0, B, K, N);
+        using var _ba = ba;
+        using var _bb = bb;
+        double[] bmm = Enumerable.Range(0, B).SelectMany(i =>
+            Gemm(bav.Skip(i * M * K).ToArray(), (t, j) => bbv[(i * K * N) + (t * N) + j], M, K, N)).ToArray();
+        Check(k.Bmm(ba, bb), CpuTensorKernels.Bmm(ba, bb), bmm, dtype, atol, seed, "bmm");
+        Assert.True(k.Device.CompileTimes.ContainsKey("Gemm16"), "Gemm16 was never compiled: the call did not reach the device.");
+    }
+
+    [Theory]
+    [InlineData(torch.ScalarType.Float16, false)]
+    [InlineData(torch.ScalarType.BFloat16, true)]
+    public void SixteenBitAttentionOnTheDevice(torch.ScalarType dtype, bool boolMask)
+    {
+        int seed = TestData.NewSeed();
+        var random = new Random(seed);
+        const int Batch = 2, Heads = 2, KvHeads = 1, Lq = 3, Lk = 5, D = 4;
+        var (q, qv) = KernelTestData.Random(random, dtype, 1.0, Batch, Heads, Lq, D);
+        var (kk, kv) = KernelTestData.Random(random, dtype, 1.0, Batch, KvHeads, Lk, D);
+        var (v, vv) = KernelTestData.Random(random, dtype, 1.0, Batch, KvHeads, Lk, D);
+        using var _q = q;
+        using var _k = kk;
+        using var _v = v;
+        bool[] keep = Enumerable.Range(0, Batch * Lk).Select(i => i % Lk == 0 || random.Next(3) != 0).ToArray();
+        using torch.Tensor mask = boolMask
+            ? torch.tensor(keep, new long[] { Batch, 1, 1, Lk })
+            : torch.tensor(keep.Select(x => x ? 0f : float.NegativeInfinity).ToArray(), new long[] { Batch, 1, 1, Lk }).to(dtype);
+        double scale = 1.0 / Math.Sqrt(D);
+        var expected = new double[Batch * Heads * Lq * D];
+        for (int b = 0; b < Batch; b++)
+        {
+            for (int h = 0; h < Heads; h++)
+            {
+                for (int i = 0; i < Lq; i++)
+                {
+                    double[] scores = Enumerable.Range(0, Lk).Select(j => keep[(b * Lk) + j] && j <= i
+                        ? Enumerable.Range(0, D).Sum(t => (double)qv[((((b * Heads) + h) * Lq) + i) * D + t] * kv[((b * Lk) + j) * D + t]) * scale
+                        : double.NegativeInfinity).ToArray();
+                    double max = scores.Max();
+                    double[] p = scores.Select(s => double.IsNegativeInfinity(s) ? 0 : Math.Exp(s - max)).ToArray();
+                    double sum = p.Sum();
+                    for (int t = 0; t < D; t++)
+                    {
+                        expected[((((b * Heads) + h) * Lq) + i) * D + t] = Enumerable.Range(0, Lk).Sum(j => p[j] * vv[((b * Lk) + j) * D + t]) / sum;
+                    }
+                }
+            }
+        }
+
+        Check(k.ScaledDotProductAttention(q, kk, v, mask, true, null), CpuTensorKernels.ScaledDotProductAttention(q, kk, v, mask, true, null),
+            expected, dtype, 1e-4 * Lk * D, seed, "sdpa");
+        Assert.True(k.Device.CompileTimes.ContainsKey("Attention16"), "Attention16 was never compiled: the call did not reach the device.");
     }
 
     // ---- checks and float64 references ----
