@@ -27,6 +27,10 @@ internal struct GemmShape
     public float Alpha;
     public float Beta;
     public int HasBias;
+
+    /// <summary>Register-tiled SGEMM only: threads per tile edge (tile = 8·TileThreads square) and the K-tile.</summary>
+    public int TileThreads;
+    public int Bk;
 }
 
 /// <summary>

@@ -9,6 +9,14 @@ public sealed partial class IlgpuKernels
     private Action<KernelConfig, ArrayView<long>, ArrayView<float>, ArrayView<float>, ArrayView<float>, int, int, int, int, int, int>? rotaryF32;
     private Action<KernelConfig, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, GemmShape>? gemmF32;
     private Action<KernelConfig, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, AttentionShape>? attentionF32;
+    private Action<KernelConfig, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, GemmShape>? sgemmF32;
+    private Action<KernelConfig, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, GemvShape>? gemvKnF32;
+    private Action<KernelConfig, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, GemvShape>? gemvNkF32;
+    private Action<KernelConfig, ArrayView<float>, ArrayView<float>, ArrayView<float>, GemvShape>? gemvReduceF32;
+    private MemoryBuffer1D<float, Stride1D.Dense>? gemvScratch;
+    private MemoryBuffer1D<float, Stride1D.Dense>? decodeScratch;
+    private Action<KernelConfig, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, AttentionShape, int, int>? decodeSplitF32;
+    private Action<KernelConfig, ArrayView<float>, ArrayView<float>, ArrayView<float>, AttentionShape, int>? decodeCombineF32;
 
     /// <summary>
     /// vLLM <c>rotary_embedding</c>, in place on query [tokens, numHeads·headSize] and key [tokens, numKvHeads·headSize]
@@ -119,7 +127,15 @@ public sealed partial class IlgpuKernels
             return;
         }
 
-        int tile = Math.Min(GemmKernels.MaxTile, (int)Math.Sqrt(device.MaxGroupSize));
+        if (batch == 1 && m <= GemmFastKernels.MaxGemvRows && device.MaxGroupSize >= device.WarpSize)
+        {
+            Gemv(a, b, bias, c, m, k, n, transposeB, alpha, beta, biasIsMatrix);
+            return;
+        }
+
+        // Register-tiled SGEMM: 16×16 threads with 8×8 outputs each (128×128 tiles, K-tile 8) on CUDA; 4×4 threads
+        // (32×32 tiles, K-tile 2) on the simulator. bk is chosen so that each thread stages 4 floats of A and 4 of B.
+        int t = device.MaxGroupSize >= 256 ? GemmFastKernels.MaxTileThreads : device.MaxGroupSize >= 16 ? 4 : 0;
         var shape = new GemmShape
         {
             M = m,
@@ -138,11 +154,96 @@ public sealed partial class IlgpuKernels
             Alpha = alpha,
             Beta = beta,
             HasBias = bias.Length != 0 ? 1 : 0,
+            TileThreads = t,
+            Bk = t / 2,
         };
+        if (t > 0)
+        {
+            int edge = 8 * t;
+            var tiled = new KernelConfig(new Index3D((n + edge - 1) / edge, (m + edge - 1) / edge, batch), new Index3D(t * t, 1, 1));
+            device.Load(ref sgemmF32, nameof(GemmFastKernels.Sgemm8x8F32),
+                acc => acc.LoadStreamKernel<ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, GemmShape>(GemmFastKernels.Sgemm8x8F32))(
+                tiled, a, b, bias, c, shape);
+            return;
+        }
+
+        // Fallback for accelerators with groups below 16 threads: the plain shared-memory tile.
+        int tile = Math.Min(GemmKernels.MaxTile, (int)Math.Sqrt(device.MaxGroupSize));
         var config = new KernelConfig(new Index3D((n + tile - 1) / tile, (m + tile - 1) / tile, batch), new Index3D(tile, tile, 1));
         device.Load(ref gemmF32, nameof(GemmKernels.GemmF32),
             acc => acc.LoadStreamKernel<ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, GemmShape>(GemmKernels.GemmF32))(
             config, a, b, bias, c, shape);
+    }
+
+    /// <summary>
+    /// Decode products (one matrix, m ≤ 16): the weight is streamed once. [N, K] weights: a warp per output column;
+    /// [K, N] weights: a group per 4·warp columns and a chunk of K (split-K so that ~4 groups per SM run), partials
+    /// summed by <see cref="GemmFastKernels.GemvReduceF32"/> when K is split.
+    /// </summary>
+    private void Gemv(ArrayView<float> a, ArrayView<float> b, ArrayView<float> bias, ArrayView<float> c, int m, int k, int n,
+        bool transposeB, float alpha, float beta, bool biasIsMatrix)
+    {
+        int warp = device.WarpSize;
+        int threads = Math.Max(warp, Math.Min(device.MaxGroupSize, 256) / warp * warp);
+        int warps = threads / warp;
+        int maxChunk = GemmFastKernels.MaxSharedA / m;
+        var g = new GemvShape
+        {
+            M = m,
+            N = n,
+            K = k,
+            Alpha = alpha,
+            Beta = beta,
+            HasBias = bias.Length != 0 ? 1 : 0,
+            BiasStrideM = biasIsMatrix ? n : 0,
+        };
+        if (transposeB)
+        {
+            g.KChunk = Math.Min(k, maxChunk);
+            g.Splits = 1;
+            device.Load(ref gemvNkF32, nameof(GemmFastKernels.GemvNkF32),
+                acc => acc.LoadStreamKernel<ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, GemvShape>(GemmFastKernels.GemvNkF32))(
+                new KernelConfig((n + warps - 1) / warps, threads), a, b, bias, c, g);
+            return;
+        }
+
+        int cols = 4 * warp;
+        int groupsX = (n + cols - 1) / cols;
+        int target = Math.Max(1, device.MultiprocessorCount) * 4;
+        int splits = Math.Max(1, (target + groupsX - 1) / groupsX);
+        int chunk = Math.Clamp((k + splits - 1) / splits, 1, maxChunk);
+        splits = Math.Max(1, (k + chunk - 1) / chunk);
+        g.KChunk = chunk;
+        g.Splits = splits;
+        g.Direct = splits == 1 ? 1 : 0;
+        var partial = c;
+        if (splits > 1)
+        {
+            long need = (long)splits * m * n;
+            if (gemvScratch is null || gemvScratch.Length < need)
+            {
+                if (gemvScratch is not null)
+                {
+                    // Earlier launches may still read the old buffer.
+                    device.Synchronize();
+                    gemvScratch.Dispose();
+                }
+
+                gemvScratch = device.Accelerator.Allocate1D<float>(Math.Max(need, 1L << 16));
+            }
+
+            partial = gemvScratch.View.BaseView.SubView(0, need);
+        }
+
+        device.Load(ref gemvKnF32, nameof(GemmFastKernels.GemvKnF32),
+            acc => acc.LoadStreamKernel<ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, GemvShape>(GemmFastKernels.GemvKnF32))(
+            new KernelConfig(new Index3D(groupsX, splits, 1), new Index3D(threads, 1, 1)), a, b, bias, c, partial, g);
+        if (splits > 1)
+        {
+            device.Load(ref gemvReduceF32, nameof(GemmFastKernels.GemvReduceF32),
+                acc => acc.LoadStreamKernel<ArrayView<float>, ArrayView<float>, ArrayView<float>, GemvShape>(GemmFastKernels.GemvReduceF32))(
+                Elementwise((long)m * n), partial, bias, c, g);
+        }
     }
 
     /// <summary>
@@ -200,6 +301,28 @@ public sealed partial class IlgpuKernels
             return;
         }
 
+        float scaleValue = scale ?? 1f / MathF.Sqrt(headDim);
+        int decodeGroup = Math.Min(Math.Min(device.MaxGroupSize, AttentionDecodeKernels.MaxGroup) / device.WarpSize * device.WarpSize, 256);
+        if (lq == 1 && headDim <= decodeGroup && headDim <= AttentionDecodeKernels.MaxD)
+        {
+            var decode = new AttentionShape
+            {
+                Heads = heads,
+                KvHeads = kvHeads,
+                Lq = 1,
+                Lk = lk,
+                D = headDim,
+                Scale = scaleValue,
+                Causal = causal ? 1 : 0,
+                HasMask = mask.Length != 0 ? 1 : 0,
+                MaskBatch = maskBatch,
+                MaskHead = maskHead,
+                MaskRow = lk,
+            };
+            DecodeAttention(q, k, v, mask, output, batch, heads, causal ? Math.Min(1, lk) : lk, decodeGroup, decode);
+            return;
+        }
+
         int group = Math.Min(device.MaxGroupSize, 128);
         bool simulator = device.Kind == IlgpuDeviceKind.CpuSimulator;
         int blockQ = simulator ? 4 : 32;
@@ -229,7 +352,7 @@ public sealed partial class IlgpuKernels
             Lq = lq,
             Lk = lk,
             D = headDim,
-            Scale = scale ?? 1f / MathF.Sqrt(headDim),
+            Scale = scaleValue,
             Causal = causal ? 1 : 0,
             HasMask = mask.Length != 0 ? 1 : 0,
             MaskBatch = maskBatch,
@@ -243,5 +366,39 @@ public sealed partial class IlgpuKernels
         device.Load(ref attentionF32, nameof(AttentionKernels.AttentionF32),
             acc => acc.LoadStreamKernel<ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, AttentionShape>(AttentionKernels.AttentionF32))(
             config, q, k, v, mask, output, shape);
+    }
+
+    /// <summary>
+    /// Flash-decoding for lq = 1: keys split into chunks (256 on CUDA, 4 on the simulator so that tests cross chunks), a
+    /// partial (max, sum, output) per chunk, then one combine launch.
+    /// </summary>
+    private void DecodeAttention(ArrayView<float> q, ArrayView<float> k, ArrayView<float> v, ArrayView<float> mask, ArrayView<float> output,
+        int batch, int heads, int kEnd, int group, AttentionShape shape)
+    {
+        int chunk = device.Kind == IlgpuDeviceKind.CpuSimulator ? 4 : AttentionDecodeKernels.MaxChunk;
+        int splits = Math.Max(1, (kEnd + chunk - 1) / chunk);
+        long parts = (long)batch * heads * splits;
+        long need = parts * (shape.D + 2);
+        if (decodeScratch is null || decodeScratch.Length < need)
+        {
+            if (decodeScratch is not null)
+            {
+                // Earlier launches may still read the old buffer.
+                device.Synchronize();
+                decodeScratch.Dispose();
+            }
+
+            decodeScratch = device.Accelerator.Allocate1D<float>(Math.Max(need, 1L << 16));
+        }
+
+        var partO = decodeScratch.View.BaseView.SubView(0, parts * shape.D);
+        var partML = decodeScratch.View.BaseView.SubView(parts * shape.D, 2 * parts);
+        device.Load(ref decodeSplitF32, nameof(AttentionDecodeKernels.DecodeSplitF32),
+            acc => acc.LoadStreamKernel<ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, AttentionShape, int, int>(
+                AttentionDecodeKernels.DecodeSplitF32))(
+            new KernelConfig(new Index3D(splits, heads, batch), new Index3D(group, 1, 1)), q, k, v, mask, partO, partML, shape, chunk, kEnd);
+        device.Load(ref decodeCombineF32, nameof(AttentionDecodeKernels.DecodeCombineF32),
+            acc => acc.LoadStreamKernel<ArrayView<float>, ArrayView<float>, ArrayView<float>, AttentionShape, int>(AttentionDecodeKernels.DecodeCombineF32))(
+            new KernelConfig(new Index3D(heads, batch, 1), new Index3D(Math.Min(group, 128), 1, 1)), partO, partML, output, shape, splits);
     }
 }

@@ -14,7 +14,30 @@ public sealed partial class IlgpuKernels
     private Action<KernelConfig, ArrayView<float>, ArrayView<long>, int>? argmaxF32;
     private Action<KernelConfig, ArrayView<float>, ArrayView<float>, ArrayView<long>, int, int>? topkF32;
 
+    private Action<KernelConfig, ArrayView<float>, ArrayView<float>, ArrayView<float>, int, float>? rmsNormRegF32, fusedAddRmsNormRegF32;
+    private Action<KernelConfig, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, int, float, int, int>? layerNormRegF32;
+    private Action<KernelConfig, ArrayView<float>, ArrayView<float>, int, int>? softmaxRegF32;
+
     private KernelConfig Rows(int rows, int cols) => new(rows, RowGroupSize(cols));
+
+    /// <summary>
+    /// Launch shape of the register-resident row kernels (<see cref="RowRegisterKernels"/>), or null when the row does
+    /// not fit 8 floats per thread of the largest group. Few rows (≤ 64, decode) get 4 floats per thread so that more
+    /// threads share a row; many rows get 8 (fewer, fuller groups).
+    /// </summary>
+    private KernelConfig? RegisterRows(int rows, int cols)
+    {
+        int warp = device.WarpSize;
+        int max = device.MaxGroupSize / warp * warp;
+        int Threads(int per) => Math.Max(warp, (int)(((long)cols + per - 1) / per + warp - 1) / warp * warp);
+        int group = Threads(rows <= 64 ? 4 : RowRegisterKernels.PerThread);
+        if (group > max)
+        {
+            group = Threads(RowRegisterKernels.PerThread);
+        }
+
+        return group <= max ? new KernelConfig(rows, group) : null;
+    }
 
     private int CheckRows<T>(ArrayView<T> x, int cols, string name)
         where T : unmanaged
@@ -48,6 +71,14 @@ public sealed partial class IlgpuKernels
             return;
         }
 
+        if (RegisterRows(rows, cols) is { } reg)
+        {
+            device.Load(ref rmsNormRegF32, "Reg" + nameof(RowRegisterKernels.RmsNormF32),
+                acc => acc.LoadStreamKernel<ArrayView<float>, ArrayView<float>, ArrayView<float>, int, float>(RowRegisterKernels.RmsNormF32))(
+                reg, x, weight, y, cols, epsilon);
+            return;
+        }
+
         device.Load(ref rmsNormF32, nameof(RowKernels.RmsNormF32), acc => acc.LoadStreamKernel<ArrayView<float>, ArrayView<float>, ArrayView<float>, int, float>(RowKernels.RmsNormF32))(
             Rows(rows, cols), x, weight, y, cols, epsilon);
     }
@@ -65,6 +96,14 @@ public sealed partial class IlgpuKernels
         CheckLength(weight, cols, nameof(weight));
         if (rows == 0)
         {
+            return;
+        }
+
+        if (RegisterRows(rows, cols) is { } reg)
+        {
+            device.Load(ref fusedAddRmsNormRegF32, "Reg" + nameof(RowRegisterKernels.FusedAddRmsNormF32),
+                acc => acc.LoadStreamKernel<ArrayView<float>, ArrayView<float>, ArrayView<float>, int, float>(RowRegisterKernels.FusedAddRmsNormF32))(
+                reg, x, residual, weight, cols, epsilon);
             return;
         }
 
@@ -98,6 +137,14 @@ public sealed partial class IlgpuKernels
             return;
         }
 
+        if (RegisterRows(rows, cols) is { } reg)
+        {
+            device.Load(ref layerNormRegF32, "Reg" + nameof(RowRegisterKernels.LayerNormF32),
+                acc => acc.LoadStreamKernel<ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, int, float, int, int>(RowRegisterKernels.LayerNormF32))(
+                reg, x, weight, bias, y, cols, epsilon, weight.Length != 0 ? 1 : 0, bias.Length != 0 ? 1 : 0);
+            return;
+        }
+
         device.Load(ref layerNormF32, nameof(RowKernels.LayerNormF32),
             acc => acc.LoadStreamKernel<ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, int, float, int, int>(RowKernels.LayerNormF32))(
             Rows(rows, cols), x, weight, bias, y, cols, epsilon, weight.Length != 0 ? 1 : 0, bias.Length != 0 ? 1 : 0);
@@ -121,6 +168,14 @@ public sealed partial class IlgpuKernels
         CheckLength(y, x.Length, nameof(y));
         if (rows == 0)
         {
+            return;
+        }
+
+        if (RegisterRows(rows, cols) is { } reg)
+        {
+            device.Load(ref softmaxRegF32, "Reg" + nameof(RowRegisterKernels.SoftmaxF32),
+                acc => acc.LoadStreamKernel<ArrayView<float>, ArrayView<float>, int, int>(RowRegisterKernels.SoftmaxF32))(
+                reg, x, y, cols, log);
             return;
         }
 
