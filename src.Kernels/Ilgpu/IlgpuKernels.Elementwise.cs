@@ -105,7 +105,7 @@ public sealed partial class IlgpuKernels
         CheckPositive(d, nameof(d));
         CheckLength(x, 2L * rows * d, nameof(x));
         CheckLength(y, (long)rows * d, nameof(y));
-        if ((long)rows * d == 0)
+        if ((long)rows * d == 0 || TryGatedF32x4(x, y, rows, d, 0))
         {
             return;
         }
@@ -126,7 +126,7 @@ public sealed partial class IlgpuKernels
         CheckPositive(d, nameof(d));
         CheckLength(x, 2L * rows * d, nameof(x));
         CheckLength(y, (long)rows * d, nameof(y));
-        if ((long)rows * d == 0)
+        if ((long)rows * d == 0 || TryGatedF32x4(x, y, rows, d, approximation == GeluApproximation.Tanh ? 2 : 1))
         {
             return;
         }

@@ -127,7 +127,7 @@ public sealed partial class IlgpuKernels
         CheckPositive(d, nameof(d));
         CheckLength(x, 2L * rows * d, nameof(x));
         CheckLength(y, (long)rows * d, nameof(y));
-        if ((long)rows * d > 0)
+        if ((long)rows * d > 0 && !TryGated16x4(x, y, rows, d, (int)activation, Bf(format)))
         {
             device.Load(ref gated16, nameof(HalfKernels.GatedAndMul16), acc => acc.LoadStreamKernel<ArrayView<ushort>, ArrayView<ushort>, int, int, int, int>(HalfKernels.GatedAndMul16))(
                 Elementwise((long)rows * d), x, y, rows, d, (int)activation, Bf(format));

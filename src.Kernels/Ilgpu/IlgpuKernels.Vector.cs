@@ -10,6 +10,8 @@ public sealed partial class IlgpuKernels
     private Action<KernelConfig, ArrayView<Float4>, ArrayView<Float4>, ArrayView<float>, ArrayView<float>, int, int>? unaryF32x4;
     private Action<KernelConfig, ArrayView<ulong>, ArrayView<ulong>, ArrayView<ulong>, ArrayView<ushort>, ArrayView<ushort>, ArrayView<ushort>, float, int, int, int>? binary16x4;
     private Action<KernelConfig, ArrayView<ulong>, ArrayView<ulong>, ArrayView<ushort>, ArrayView<ushort>, int, int, int>? unary16x4;
+    private Action<KernelConfig, ArrayView<Float4>, ArrayView<Float4>, int, int, int>? gatedF32x4;
+    private Action<KernelConfig, ArrayView<ulong>, ArrayView<ulong>, int, int, int, int>? gated16x4;
     private Action<KernelConfig, ArrayView<ushort>, ArrayView<ushort>, ArrayView<ushort>, int, int>? div16;
     private Action<KernelConfig, ArrayView<ushort>, ArrayView<long>, ArrayView<ushort>, int, int, int, int>? embedding16;
 
@@ -94,6 +96,37 @@ public sealed partial class IlgpuKernels
         device.Load(ref unary16x4, nameof(VectorKernels.Unary16x4),
             acc => acc.LoadStreamKernel<ArrayView<ulong>, ArrayView<ulong>, ArrayView<ushort>, ArrayView<ushort>, int, int, int>(VectorKernels.Unary16x4))(
             Elementwise(n / 4), x.SubView(0, packed).Cast<ulong>(), y.SubView(0, packed).Cast<ulong>(), x, y, n, op, bf16);
+        return true;
+    }
+
+    /// <summary>
+    /// The vectorised float32 gated product (op 0 silu, 1 gelu, 2 gelu-tanh) when d is a multiple of 4, 2·rows·d &lt; 2^31
+    /// and x, y start 16-byte aligned; false otherwise (the scalar kernel). Shapes are checked by the caller.
+    /// </summary>
+    private bool TryGatedF32x4(ArrayView<float> x, ArrayView<float> y, int rows, int d, int op)
+    {
+        if (!Vectorize || d % 4 != 0 || 2L * rows * d > int.MaxValue || !IsAligned(x, 16) || !IsAligned(y, 16))
+        {
+            return false;
+        }
+
+        device.Load(ref gatedF32x4, nameof(VectorKernels.GatedF32x4),
+            acc => acc.LoadStreamKernel<ArrayView<Float4>, ArrayView<Float4>, int, int, int>(VectorKernels.GatedF32x4))(
+            Elementwise((long)rows * d / 4), x.Cast<Float4>(), y.Cast<Float4>(), rows, d / 4, op);
+        return true;
+    }
+
+    /// <summary>The vectorised 16-bit gated product when d is a multiple of 4 and x, y start 8-byte aligned.</summary>
+    private bool TryGated16x4(ArrayView<ushort> x, ArrayView<ushort> y, int rows, int d, int op, int bf16)
+    {
+        if (!Vectorize || d % 4 != 0 || 2L * rows * d > int.MaxValue || !IsAligned(x, 8) || !IsAligned(y, 8))
+        {
+            return false;
+        }
+
+        device.Load(ref gated16x4, nameof(VectorKernels.Gated16x4),
+            acc => acc.LoadStreamKernel<ArrayView<ulong>, ArrayView<ulong>, int, int, int, int>(VectorKernels.Gated16x4))(
+            Elementwise((long)rows * d / 4), x.Cast<ulong>(), y.Cast<ulong>(), rows, d / 4, op, bf16);
         return true;
     }
 

@@ -86,6 +86,48 @@ public sealed class VectorTests : Half16TestBase
         }
     }
 
+    /// <summary>Gated products: d a multiple of 4 takes the vector kernels when aligned; other d and offsets the scalar ones.</summary>
+    [Theory]
+    [InlineData(1, 4)]
+    [InlineData(3, 8)]
+    [InlineData(5, 12)]
+    [InlineData(3, 6)]
+    [InlineData(2, 17)]
+    [InlineData(1, 1)]
+    public void GatedAtEveryOffset(int rows, int d)
+    {
+        int seed = 9900 + rows * 100 + d;
+        var refs = new (HalfActivation Op, Func<double, double> F)[]
+        {
+            (HalfActivation.Silu, v => v / (1 + Math.Exp(-v))),
+            (HalfActivation.Gelu, v => 0.5 * v * (1 + ElementwiseTests.Erf(v / Math.Sqrt(2)))),
+            (HalfActivation.GeluTanh, v => 0.5 * v * (1 + Math.Tanh(Math.Sqrt(2 / Math.PI) * (v + 0.044715 * v * v * v)))),
+        };
+        double[] Expected(float[] x, Func<double, double> f) =>
+            Enumerable.Range(0, rows * d).Select(i => f(x[i / d * 2 * d + i % d]) * x[i / d * 2 * d + d + i % d]).ToArray();
+        var xv = Random(seed, 2 * rows * d);
+        xv[d] = float.NaN; // row 0's first "up" element
+        for (int offset = 0; offset < 4; offset++)
+        {
+            var x = UploadAt(xv, offset, 0f);
+            string at = $"rows {rows}, d {d}, offset {offset}";
+            Both(y => K.SiluAndMul(x, y, rows, d), rows * d, Expected(xv, refs[0].F), "silu_and_mul " + at, seed, offset);
+            Both(y => K.GeluAndMul(x, y, rows, d), rows * d, Expected(xv, refs[1].F), "gelu_and_mul " + at, seed, offset);
+            Both(y => K.GeluAndMul(x, y, rows, d, GeluApproximation.Tanh), rows * d, Expected(xv, refs[2].F), "gelu_tanh_and_mul " + at, seed, offset);
+            foreach (bool bf16 in new[] { false, true })
+            {
+                var (h, hv) = Random16(seed + (bf16 ? 1 : 2), 2 * rows * d, bf16);
+                h[d] = NaN16(bf16);
+                hv[d] = float.NaN;
+                var dh = UploadAt(h, offset, (ushort)0);
+                foreach (var (op, f) in refs)
+                {
+                    Both16(y => K.GatedAndMul(dh, y, rows, d, op, F(bf16)), rows * d, bf16, Expected(hv, f), $"{op}_and_mul {at}", seed, offset);
+                }
+            }
+        }
+    }
+
     [Fact]
     public void InPlaceAndMixedAlignment()
     {
@@ -119,8 +161,11 @@ public sealed class VectorTests : Half16TestBase
         var hv = h.SubView(Enumerable.Range(0, 4).First(o => IlgpuKernels.IsAligned(h.SubView(o, 8), 8)), 8);
         K.Mul(hv, hv, hv, HalfFormat.BFloat16);
         K.Activation(hv, hv, HalfActivation.Exp, HalfFormat.Float16);
+        K.SiluAndMul(view, view.SubView(0, 4), 1, 4);
+        K.GatedAndMul(hv, hv.SubView(0, 4), 1, 4, HalfActivation.Silu, HalfFormat.BFloat16);
         Device.Synchronize();
-        foreach (var name in new[] { nameof(VectorKernels.UnaryF32x4), nameof(VectorKernels.BinaryF32x4), nameof(VectorKernels.Binary16x4), nameof(VectorKernels.Unary16x4) })
+        foreach (var name in new[] { nameof(VectorKernels.UnaryF32x4), nameof(VectorKernels.BinaryF32x4), nameof(VectorKernels.Binary16x4), nameof(VectorKernels.Unary16x4),
+            nameof(VectorKernels.GatedF32x4), nameof(VectorKernels.Gated16x4) })
         {
             Assert.True(Device.CompileTimes.ContainsKey(name), $"{name} was never compiled");
         }
@@ -141,7 +186,7 @@ public sealed class VectorTests : Half16TestBase
             return ((PTXCompiledKernel)backend.Compile(entry, default(KernelSpecialization))).PTXAssembly;
         }
 
-        foreach (var name in new[] { nameof(VectorKernels.BinaryF32x4), nameof(VectorKernels.UnaryF32x4) })
+        foreach (var name in new[] { nameof(VectorKernels.BinaryF32x4), nameof(VectorKernels.UnaryF32x4), nameof(VectorKernels.GatedF32x4) })
         {
             string ptx = Ptx(name);
             Assert.True(ptx.Contains("ld.global.v4.f32", StringComparison.Ordinal) || ptx.Contains("ld.global.v4.b32", StringComparison.Ordinal)
@@ -150,7 +195,7 @@ public sealed class VectorTests : Half16TestBase
                 || ptx.Contains("st.global.v4.u32", StringComparison.Ordinal), $"{name}: no 16-byte store");
         }
 
-        foreach (var name in new[] { nameof(VectorKernels.Binary16x4), nameof(VectorKernels.Unary16x4) })
+        foreach (var name in new[] { nameof(VectorKernels.Binary16x4), nameof(VectorKernels.Unary16x4), nameof(VectorKernels.Gated16x4) })
         {
             string ptx = Ptx(name);
             Assert.True(ptx.Contains("ld.global.u64", StringComparison.Ordinal) || ptx.Contains("ld.global.b64", StringComparison.Ordinal), $"{name}: no 8-byte load");
