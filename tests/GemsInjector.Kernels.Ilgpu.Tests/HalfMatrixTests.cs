@@ -92,6 +92,23 @@ public sealed class HalfMatrixTests : Half16TestBase
     }
 
     [Theory]
+    [InlineData(false)]
+    [InlineData(true)]
+    public void ZeroSizeProducts(bool bf16)
+    {
+        var e = ArrayView<ushort>.Empty;
+        K.Mm(e, Upload(To16(new float[6], bf16)), e, 0, 2, 3, F(bf16)); // M = 0: nothing to write
+        K.Bmm(e, e, e, 0, 2, 2, 2, F(bf16));
+        var c = Poisoned16(6, bf16);
+        K.Mm(e, e, c, 2, 0, 3, F(bf16)); // K = 0: zeros
+        Check16(c, new double[6], bf16, "mm K = 0", 0, 0);
+        var (bias, biasv) = Random16(9400, 3, bf16);
+        c = Poisoned16(6, bf16);
+        K.Addmm(Upload(bias), e, e, c, 2, 0, 3, F(bf16), beta: 2f);
+        Check16(c, Enumerable.Range(0, 6).Select(i => 2.0 * biasv[i % 3]).ToArray(), bf16, "addmm K = 0", 0, 0);
+    }
+
+    [Theory]
     [InlineData(false, false, false, 2, 2, 5, 7, 8)]
     [InlineData(true, true, false, 4, 2, 5, 5, 8)]
     [InlineData(true, false, true, 2, 1, 3, 17, 4)]
