@@ -9,7 +9,7 @@ public sealed partial class IlgpuKernels
     private Action<KernelConfig, ArrayView<long>, ArrayView<float>, ArrayView<float>, ArrayView<float>, int, int, int, int, int, int>? rotaryF32;
     private Action<KernelConfig, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, GemmShape>? gemmF32;
     private Action<KernelConfig, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, AttentionShape>? attentionF32;
-    private Action<KernelConfig, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, GemmShape>? sgemmF32;
+    private Action<KernelConfig, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, GemmShape, SpecializedValue<int>, SpecializedValue<int>>? sgemmF32;
     private Action<KernelConfig, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, GemvShape>? gemvKnF32;
     private Action<KernelConfig, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, GemvShape>? gemvNkF32;
     private Action<KernelConfig, ArrayView<float>, ArrayView<float>, ArrayView<float>, GemvShape>? gemvReduceF32;
@@ -162,8 +162,9 @@ public sealed partial class IlgpuKernels
             int edge = 8 * t;
             var tiled = new KernelConfig(new Index3D((n + edge - 1) / edge, (m + edge - 1) / edge, batch), new Index3D(t * t, 1, 1));
             device.Load(ref sgemmF32, nameof(GemmFastKernels.Sgemm8x8F32),
-                acc => acc.LoadStreamKernel<ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, GemmShape>(GemmFastKernels.Sgemm8x8F32))(
-                tiled, a, b, bias, c, shape);
+                acc => acc.LoadStreamKernel<ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, GemmShape, SpecializedValue<int>, SpecializedValue<int>>(
+                    GemmFastKernels.Sgemm8x8F32))(
+                tiled, a, b, bias, c, shape, SpecializedValue.New(t), SpecializedValue.New(t / 2));
             return;
         }
 

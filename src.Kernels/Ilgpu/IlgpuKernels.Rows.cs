@@ -22,13 +22,15 @@ public sealed partial class IlgpuKernels
 
     /// <summary>
     /// Launch shape of the register-resident row kernels (<see cref="RowRegisterKernels"/>), or null when the row does
-    /// not fit 8 floats per thread of the largest group. Few rows (≤ 64, decode) get 4 floats per thread so that more
-    /// threads share a row; many rows get 8 (fewer, fuller groups).
+    /// not fit 8 floats per thread of a 512-thread group (4096 floats). Few rows (≤ 64, decode) get 4 floats per thread
+    /// where the group allows, so that more threads share a row; many rows get 8 (fewer, fuller groups).
     /// </summary>
     private KernelConfig? RegisterRows(int rows, int cols)
     {
         int warp = device.WarpSize;
-        int max = device.MaxGroupSize / warp * warp;
+        // At most 512 threads: ILGPU emits no launch bounds (.maxntid), so ptxas may give a kernel more than the 64
+        // registers per thread that a 1024-thread group allows; 512 threads leave it 128.
+        int max = Math.Min(device.MaxGroupSize, 512) / warp * warp;
         int Threads(int per) => Math.Max(warp, (int)(((long)cols + per - 1) / per + warp - 1) / warp * warp);
         int group = Threads(rows <= 64 ? 4 : RowRegisterKernels.PerThread);
         if (group > max)

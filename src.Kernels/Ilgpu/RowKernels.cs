@@ -245,8 +245,7 @@ internal static class RowKernels
 /// <summary>
 /// Row kernels that keep the row in registers: each thread holds up to 8 elements (column tid + j·group), loaded once
 /// with 8 independent coalesced loads, so global memory is read once and written once. Used when cols ≤ 8·group
-/// (the host picks the group from the row length: 4096 floats = 512 threads × 8, or 1024 × 4 for few rows); longer
-/// rows go to <see cref="RowKernels"/>.
+/// (groups of at most 512 threads: 4096 floats = 512 threads × 8); longer rows go to <see cref="RowKernels"/>.
 /// </summary>
 internal static class RowRegisterKernels
 {
