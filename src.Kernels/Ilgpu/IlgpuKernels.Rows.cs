@@ -16,7 +16,7 @@ public sealed partial class IlgpuKernels
 
     private Action<KernelConfig, ArrayView<float>, ArrayView<float>, ArrayView<float>, int, float>? rmsNormRegF32, fusedAddRmsNormRegF32;
     private Action<KernelConfig, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, int, float, int, int>? layerNormRegF32;
-    private Action<KernelConfig, ArrayView<float>, ArrayView<float>, int, int>? softmaxRegF32;
+    private Action<KernelConfig, ArrayView<float>, ArrayView<float>, int, int>? softmaxRegF32, softmaxWideF32;
 
     private KernelConfig Rows(int rows, int cols) => new(rows, RowGroupSize(cols));
 
@@ -178,6 +178,19 @@ public sealed partial class IlgpuKernels
             device.Load(ref softmaxRegF32, "Reg" + nameof(RowRegisterKernels.SoftmaxF32),
                 acc => acc.LoadStreamKernel<ArrayView<float>, ArrayView<float>, int, int>(RowRegisterKernels.SoftmaxF32))(
                 reg, x, y, cols, log);
+            return;
+        }
+
+        // Long rows (up to 64 floats per thread of 512 threads = 32768: a 32000-word vocabulary) stay in registers too.
+        int warp = device.WarpSize;
+        int wideMax = Math.Min(device.MaxGroupSize, 512) / warp * warp;
+        if ((long)cols <= (long)RowWideKernels.PerThread * wideMax)
+        {
+            int wide = Math.Max(warp, (cols + RowWideKernels.PerThread - 1) / RowWideKernels.PerThread);
+            wide = Math.Min(wideMax, (wide + warp - 1) / warp * warp);
+            device.Load(ref softmaxWideF32, nameof(RowWideKernels.SoftmaxWideF32),
+                acc => acc.LoadStreamKernel<ArrayView<float>, ArrayView<float>, int, int>(RowWideKernels.SoftmaxWideF32))(
+                new KernelConfig(rows, wide), x, y, cols, log);
             return;
         }
 

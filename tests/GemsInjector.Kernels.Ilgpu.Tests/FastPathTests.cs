@@ -181,6 +181,36 @@ public sealed class FastPathTests : KernelTestBase
         AssertClose(Download(o), PerRow(sx, cols, row => Softmax(row).Select(v => Math.Log(v)).ToArray()), RtolF32, Atol, "log_softmax", seed);
     }
 
+    /// <summary>Softmax rows past the register path: wide (≤ 64 × 16 = 1024 floats on the simulator) and the online fallback.</summary>
+    [Theory]
+    [InlineData(2, 129)]
+    [InlineData(3, 1000)]
+    [InlineData(1, 1024)]
+    [InlineData(2, 1025)]
+    public void LongSoftmaxRows(int rows, int cols)
+    {
+        int seed = 7500 + rows * 1000 + cols;
+        var x = Random(seed, rows * cols, -30f, 30f);
+        x[cols - 1] = float.NegativeInfinity;
+        var o = Poisoned(x.Length);
+        K.Softmax(Upload(x), o, cols);
+        AssertClose(Download(o), PerRow(x, cols, Softmax), RtolF32, Atol, "softmax", seed);
+        o = Poisoned(x.Length);
+        K.LogSoftmax(Upload(x), o, cols);
+        AssertClose(Download(o), PerRow(x, cols, row => Softmax(row).Select(v => Math.Log(v)).ToArray()), RtolF32, Atol, "log_softmax", seed);
+        if (rows > 1)
+        {
+            x[cols + 5] = float.NaN;
+            o = Poisoned(x.Length);
+            K.Softmax(Upload(x), o, cols);
+            var got = Download(o);
+            for (int i = 0; i < x.Length; i++)
+            {
+                Assert.Equal(i / cols == 1, float.IsNaN(got[i]));
+            }
+        }
+    }
+
     [Fact]
     public void RegisterRowsPropagateNaN()
     {
@@ -354,9 +384,10 @@ public sealed class FastPathTests : KernelTestBase
         var x = Random(33, 2 * 40);
         K.RmsNorm(Upload(x), Upload(Random(34, 40)), Poisoned(x.Length), 40, 1e-6f);
         K.Softmax(Upload(x), Poisoned(x.Length), 40);
+        K.Softmax(Upload(Random(38, 300)), Poisoned(300), 300);
         K.ScaledDotProductAttention(Upload(Random(35, 8)), Upload(Random(36, 9 * 8)), Upload(Random(37, 9 * 8)), Poisoned(8), 1, 1, 1, 1, 9, 8);
         Device.Synchronize();
-        foreach (string kernel in new[] { "GemvKnF32", "GemvNkF32", "GemvReduceF32", "Sgemm8x8F32", "RegRmsNormF32", "RegSoftmaxF32", "DecodeSplitF32", "DecodeCombineF32" })
+        foreach (string kernel in new[] { "GemvKnF32", "GemvNkF32", "GemvReduceF32", "Sgemm8x8F32", "RegRmsNormF32", "RegSoftmaxF32", "SoftmaxWideF32", "DecodeSplitF32", "DecodeCombineF32" })
         {
             Assert.True(Device.CompileTimes.ContainsKey(kernel), $"{kernel} was never compiled");
         }
