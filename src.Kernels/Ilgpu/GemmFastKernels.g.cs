@@ -7,9 +7,10 @@ namespace GemsInjector.Kernels.Ilgpu;
 internal static partial class GemmFastKernels
 {
     /// <summary>
-    /// Register-tiled SGEMM: a group of T*T threads (1-D, T = Shape.TileThreads) computes a (8T)x(8T) tile of C; thread
-    /// (tx, ty) owns rows ty + iT and columns tx + jT (i, j &lt; 8), so its shared-memory reads are conflict-free (a warp
-    /// reads 16 consecutive floats of B, and 2 broadcast floats of A). K-tiles of BK rows go through two shared
+    /// Register-tiled SGEMM: a group of T*T threads (1-D) computes a (8T)x(8T) tile of C; thread (tx, ty) owns rows
+    /// 4ty..4ty+3 and 4T+4ty..4T+4ty+3 and the same columns with tx, so each K step reads its 8 A and 8 B values as four
+    /// 16-byte shared loads (ld.shared.v4: a quarter-warp reads 128 consecutive bytes of B, A is a broadcast), for 64
+    /// FMAs. K-tiles of BK rows go through two shared
     /// buffers; the next tile's global loads (4 floats of A and 4 of B per thread: host picks BK so 8T*BK = 4*T*T) are
     /// issued before the current tile's FMAs and stored after them, so one barrier per K-tile suffices. T and BK are
     /// specialized values: each (T, BK) pair is its own compiled kernel, so the offsets i*T fold to constants and the
@@ -19,8 +20,10 @@ internal static partial class GemmFastKernels
     public static void Sgemm8x8F32(ArrayView<float> a, ArrayView<float> b, ArrayView<float> bias, ArrayView<float> c, GemmShape s,
         SpecializedValue<int> tileThreads, SpecializedValue<int> tileK)
     {
-        var sA = SharedMemory.Allocate<float>(2 * MaxBk * Ld);
-        var sB = SharedMemory.Allocate<float>(2 * MaxBk * Ld);
+        var sA4 = SharedMemory.Allocate<Float4>(2 * MaxBk * Ld / 4);
+        var sB4 = SharedMemory.Allocate<Float4>(2 * MaxBk * Ld / 4);
+        var sA = sA4.Cast<float>();
+        var sB = sB4.Cast<float>();
         int threads = Group.DimX;
         int t = tileThreads.Value;
         int bk = tileK.Value;
@@ -99,24 +102,27 @@ internal static partial class GemmFastKernels
 
             for (int kk = 0; kk < bk; kk++)
             {
-                int ao = cur + kk * Ld + ty;
-                int bo = cur + kk * Ld + tx;
-                float a0 = sA[ao + 0 * t];
-                float a1 = sA[ao + 1 * t];
-                float a2 = sA[ao + 2 * t];
-                float a3 = sA[ao + 3 * t];
-                float a4 = sA[ao + 4 * t];
-                float a5 = sA[ao + 5 * t];
-                float a6 = sA[ao + 6 * t];
-                float a7 = sA[ao + 7 * t];
-                float b0 = sB[bo + 0 * t];
-                float b1 = sB[bo + 1 * t];
-                float b2 = sB[bo + 2 * t];
-                float b3 = sB[bo + 3 * t];
-                float b4 = sB[bo + 4 * t];
-                float b5 = sB[bo + 5 * t];
-                float b6 = sB[bo + 6 * t];
-                float b7 = sB[bo + 7 * t];
+                int o4 = (cur + kk * Ld) / 4;
+                Float4 al = sA4[o4 + ty];
+                Float4 ah = sA4[o4 + t + ty];
+                Float4 bl = sB4[o4 + tx];
+                Float4 bh = sB4[o4 + t + tx];
+                float a0 = al.X;
+                float a4 = ah.X;
+                float a1 = al.Y;
+                float a5 = ah.Y;
+                float a2 = al.Z;
+                float a6 = ah.Z;
+                float a3 = al.W;
+                float a7 = ah.W;
+                float b0 = bl.X;
+                float b4 = bh.X;
+                float b1 = bl.Y;
+                float b5 = bh.Y;
+                float b2 = bl.Z;
+                float b6 = bh.Z;
+                float b3 = bl.W;
+                float b7 = bh.W;
                 c00 += a0 * b0; c01 += a0 * b1; c02 += a0 * b2; c03 += a0 * b3; c04 += a0 * b4; c05 += a0 * b5; c06 += a0 * b6; c07 += a0 * b7;
                 c10 += a1 * b0; c11 += a1 * b1; c12 += a1 * b2; c13 += a1 * b3; c14 += a1 * b4; c15 += a1 * b5; c16 += a1 * b6; c17 += a1 * b7;
                 c20 += a2 * b0; c21 += a2 * b1; c22 += a2 * b2; c23 += a2 * b3; c24 += a2 * b4; c25 += a2 * b5; c26 += a2 * b6; c27 += a2 * b7;
@@ -145,22 +151,22 @@ internal static partial class GemmFastKernels
 
         long cBase = batch * s.BatchC;
         long biasBase = batch * s.BatchBias;
-        int r0 = row0 + ty + 0 * t;
-        int r1 = row0 + ty + 1 * t;
-        int r2 = row0 + ty + 2 * t;
-        int r3 = row0 + ty + 3 * t;
-        int r4 = row0 + ty + 4 * t;
-        int r5 = row0 + ty + 5 * t;
-        int r6 = row0 + ty + 6 * t;
-        int r7 = row0 + ty + 7 * t;
-        int n0 = col0 + tx + 0 * t;
-        int n1 = col0 + tx + 1 * t;
-        int n2 = col0 + tx + 2 * t;
-        int n3 = col0 + tx + 3 * t;
-        int n4 = col0 + tx + 4 * t;
-        int n5 = col0 + tx + 5 * t;
-        int n6 = col0 + tx + 6 * t;
-        int n7 = col0 + tx + 7 * t;
+        int r0 = row0 + 4 * ty + 0;
+        int r1 = row0 + 4 * ty + 1;
+        int r2 = row0 + 4 * ty + 2;
+        int r3 = row0 + 4 * ty + 3;
+        int r4 = row0 + 4 * t + 4 * ty + 0;
+        int r5 = row0 + 4 * t + 4 * ty + 1;
+        int r6 = row0 + 4 * t + 4 * ty + 2;
+        int r7 = row0 + 4 * t + 4 * ty + 3;
+        int n0 = col0 + 4 * tx + 0;
+        int n1 = col0 + 4 * tx + 1;
+        int n2 = col0 + 4 * tx + 2;
+        int n3 = col0 + 4 * tx + 3;
+        int n4 = col0 + 4 * t + 4 * tx + 0;
+        int n5 = col0 + 4 * t + 4 * tx + 1;
+        int n6 = col0 + 4 * t + 4 * tx + 2;
+        int n7 = col0 + 4 * t + 4 * tx + 3;
         if (r0 < s.M)
         {
             Store(c, bias, s, cBase, biasBase, r0, n0, c00);
