@@ -262,7 +262,11 @@ internal sealed class WorkerProcess(int rank, Options options, WorkRequest reque
     public void Start()
     {
         var app = options.WorkerApps.TryGetValue(Rank, out var other) ? Path.GetFullPath(other) : Path.Combine(AppContext.BaseDirectory, "DistributedInference.dll");
-        var start = new ProcessStartInfo(DotnetHost())
+        // A launcher started through its own executable (as a self-contained publish is, on a machine with no
+        // dotnet) starts its workers the same way; a worker from another folder runs through the dotnet host.
+        var self = Environment.ProcessPath;
+        var viaExecutable = !options.WorkerApps.ContainsKey(Rank) && self is not null && Path.GetFileNameWithoutExtension(self) != "dotnet";
+        var start = new ProcessStartInfo(viaExecutable ? self! : DotnetHost())
         {
             RedirectStandardInput = true,
             RedirectStandardOutput = true,
@@ -270,7 +274,11 @@ internal sealed class WorkerProcess(int rank, Options options, WorkRequest reque
             UseShellExecute = false,
             WorkingDirectory = Path.GetDirectoryName(app)!,
         };
-        start.ArgumentList.Add(app);
+        if (!viaExecutable)
+        {
+            start.ArgumentList.Add(app);
+        }
+
         start.ArgumentList.Add("--worker");
         start.Environment["RANK"] = Rank.ToString(CultureInfo.InvariantCulture);
         start.Environment["LOCAL_RANK"] = Rank.ToString(CultureInfo.InvariantCulture);

@@ -19,7 +19,7 @@ internal static class Worker
     public const double LogitTolerance = 1e-3;
 
     /// <summary>Tokens generated before each timed pass, so that JIT compilation and first-touch costs stay out of tokens/s.</summary>
-    public const int WarmUpTokens = 4;
+    public const int WarmUpTokens = 64;
 
     public static int Run()
     {
