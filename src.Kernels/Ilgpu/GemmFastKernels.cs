@@ -49,12 +49,12 @@ internal static partial class GemmFastKernels
     public const int MaxSharedA = 4096;
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private static float LoadA(ArrayView<float> a, GemmShape s, long aBase, int row, int k) =>
-        row < s.M && k < s.K ? a[aBase + row * s.StrideAm + k * s.StrideAk] : 0f;
+    private static float LoadA(ArrayView<float> a, GemmShape s, long aBase, int row, int k, int kEnd) =>
+        row < s.M && k < kEnd ? a[aBase + row * s.StrideAm + k * s.StrideAk] : 0f;
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private static float LoadB(ArrayView<float> b, GemmShape s, long bBase, int k, int col) =>
-        k < s.K && col < s.N ? b[bBase + k * s.StrideBk + col * s.StrideBn] : 0f;
+    private static float LoadB(ArrayView<float> b, GemmShape s, long bBase, int k, int col, int kEnd) =>
+        k < kEnd && col < s.N ? b[bBase + k * s.StrideBk + col * s.StrideBn] : 0f;
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     private static void Store(ArrayView<float> c, ArrayView<float> bias, GemmShape s, long cBase, long biasBase, int row, int col, float acc)

@@ -33,7 +33,10 @@ internal static partial class GemmFastKernels
         int bm = 8 * t;
         int row0 = Grid.IdxY * bm;
         int col0 = Grid.IdxX * bm;
-        long batch = Grid.IdxZ;
+        int split = s.SplitK > 1 ? Grid.IdxZ : 0;
+        long batch = s.SplitK > 1 ? 0 : Grid.IdxZ;
+        int kBegin = split * s.KChunk;
+        int kEnd = kBegin + s.KChunk < s.K ? kBegin + s.KChunk : s.K;
         long aBase = batch * s.BatchA;
         long bBase = batch * s.BatchB;
         bool bRowMajor = s.StrideBn == 1;
@@ -45,7 +48,7 @@ internal static partial class GemmFastKernels
         float c50 = 0f, c51 = 0f, c52 = 0f, c53 = 0f, c54 = 0f, c55 = 0f, c56 = 0f, c57 = 0f;
         float c60 = 0f, c61 = 0f, c62 = 0f, c63 = 0f, c64 = 0f, c65 = 0f, c66 = 0f, c67 = 0f;
         float c70 = 0f, c71 = 0f, c72 = 0f, c73 = 0f, c74 = 0f, c75 = 0f, c76 = 0f, c77 = 0f;
-        int tiles = (s.K + bk - 1) / bk;
+        int tiles = kEnd > kBegin ? (kEnd - kBegin + bk - 1) / bk : 0;
         int eA0 = tid + 0 * threads;
         int rA0 = eA0 / bk;
         int kA0 = eA0 - rA0 * bk;
@@ -66,14 +69,14 @@ internal static partial class GemmFastKernels
         int kA3 = eA3 - rA3 * bk;
         int kB3 = bRowMajor ? eA3 / bm : eA3 % bk;
         int nB3 = bRowMajor ? eA3 % bm : eA3 / bk;
-        float pa0 = LoadA(a, s, aBase, row0 + rA0, kA0);
-        float pb0 = LoadB(b, s, bBase, kB0, col0 + nB0);
-        float pa1 = LoadA(a, s, aBase, row0 + rA1, kA1);
-        float pb1 = LoadB(b, s, bBase, kB1, col0 + nB1);
-        float pa2 = LoadA(a, s, aBase, row0 + rA2, kA2);
-        float pb2 = LoadB(b, s, bBase, kB2, col0 + nB2);
-        float pa3 = LoadA(a, s, aBase, row0 + rA3, kA3);
-        float pb3 = LoadB(b, s, bBase, kB3, col0 + nB3);
+        float pa0 = LoadA(a, s, aBase, row0 + rA0, kBegin + kA0, kEnd);
+        float pb0 = LoadB(b, s, bBase, kBegin + kB0, col0 + nB0, kEnd);
+        float pa1 = LoadA(a, s, aBase, row0 + rA1, kBegin + kA1, kEnd);
+        float pb1 = LoadB(b, s, bBase, kBegin + kB1, col0 + nB1, kEnd);
+        float pa2 = LoadA(a, s, aBase, row0 + rA2, kBegin + kA2, kEnd);
+        float pb2 = LoadB(b, s, bBase, kBegin + kB2, col0 + nB2, kEnd);
+        float pa3 = LoadA(a, s, aBase, row0 + rA3, kBegin + kA3, kEnd);
+        float pb3 = LoadB(b, s, bBase, kBegin + kB3, col0 + nB3, kEnd);
         sA[kA0 * Ld + rA0] = pa0;
         sB[kB0 * Ld + nB0] = pb0;
         sA[kA1 * Ld + rA1] = pa1;
@@ -89,15 +92,15 @@ internal static partial class GemmFastKernels
             bool more = tile + 1 < tiles;
             if (more)
             {
-                int k1 = (tile + 1) * bk;
-                pa0 = LoadA(a, s, aBase, row0 + rA0, k1 + kA0);
-                pb0 = LoadB(b, s, bBase, k1 + kB0, col0 + nB0);
-                pa1 = LoadA(a, s, aBase, row0 + rA1, k1 + kA1);
-                pb1 = LoadB(b, s, bBase, k1 + kB1, col0 + nB1);
-                pa2 = LoadA(a, s, aBase, row0 + rA2, k1 + kA2);
-                pb2 = LoadB(b, s, bBase, k1 + kB2, col0 + nB2);
-                pa3 = LoadA(a, s, aBase, row0 + rA3, k1 + kA3);
-                pb3 = LoadB(b, s, bBase, k1 + kB3, col0 + nB3);
+                int k1 = kBegin + (tile + 1) * bk;
+                pa0 = LoadA(a, s, aBase, row0 + rA0, k1 + kA0, kEnd);
+                pb0 = LoadB(b, s, bBase, k1 + kB0, col0 + nB0, kEnd);
+                pa1 = LoadA(a, s, aBase, row0 + rA1, k1 + kA1, kEnd);
+                pb1 = LoadB(b, s, bBase, k1 + kB1, col0 + nB1, kEnd);
+                pa2 = LoadA(a, s, aBase, row0 + rA2, k1 + kA2, kEnd);
+                pb2 = LoadB(b, s, bBase, k1 + kB2, col0 + nB2, kEnd);
+                pa3 = LoadA(a, s, aBase, row0 + rA3, k1 + kA3, kEnd);
+                pb3 = LoadB(b, s, bBase, k1 + kB3, col0 + nB3, kEnd);
             }
 
             for (int kk = 0; kk < bk; kk++)
@@ -149,7 +152,7 @@ internal static partial class GemmFastKernels
             Group.Barrier();
         }
 
-        long cBase = batch * s.BatchC;
+        long cBase = s.SplitK > 1 ? split * s.BatchC : batch * s.BatchC;
         long biasBase = batch * s.BatchBias;
         int r0 = row0 + 4 * ty + 0;
         int r1 = row0 + 4 * ty + 1;

@@ -31,6 +31,11 @@ internal struct GemmShape
     /// <summary>Register-tiled SGEMM only: threads per tile edge (tile = 8·TileThreads square) and the K-tile.</summary>
     public int TileThreads;
     public int Bk;
+
+    /// <summary>Register-tiled SGEMM only: K split over Grid.Z (batch must be 1) into chunks of KChunk; C then receives
+    /// the [SplitK, M, N] partial products (alpha and bias applied by the reduce kernel).</summary>
+    public int SplitK;
+    public int KChunk;
 }
 
 /// <summary>

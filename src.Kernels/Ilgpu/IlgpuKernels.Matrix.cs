@@ -156,15 +156,61 @@ public sealed partial class IlgpuKernels
             HasBias = bias.Length != 0 ? 1 : 0,
             TileThreads = t,
             Bk = t / 2,
+            SplitK = 1,
+            KChunk = k,
         };
         if (t > 0)
         {
             int edge = 8 * t;
-            var tiled = new KernelConfig(new Index3D((n + edge - 1) / edge, (m + edge - 1) / edge, batch), new Index3D(t * t, 1, 1));
+            int bk = t / 2;
+            int gx = (n + edge - 1) / edge;
+            int gy = (m + edge - 1) / edge;
+
+            // Split-K when one matrix has too few tiles to fill the card (e.g. 64×4096·4096×4096: 32 tiles for 132 SMs):
+            // Grid.Z takes chunks of K (at least 16 K-tiles each), partials go to scratch and GemvReduceF32 sums them.
+            int target = device.MultiprocessorCount > 0 ? 2 * device.MultiprocessorCount : 4;
+            int minChunk = 16 * bk;
+            int splits = 1;
+            if (batch == 1 && (long)gx * gy < target && k >= 2 * minChunk)
+            {
+                splits = Math.Min((target + gx * gy - 1) / (gx * gy), k / minChunk);
+                int chunk = ((k + splits - 1) / splits + bk - 1) / bk * bk;
+                splits = (k + chunk - 1) / chunk;
+                shape.KChunk = chunk;
+            }
+
+            var target3 = c;
+            if (splits > 1)
+            {
+                shape.SplitK = splits;
+                shape.Alpha = 1f;
+                shape.HasBias = 0;
+                target3 = Scratch((long)splits * m * n);
+            }
+
+            var tiled = new KernelConfig(new Index3D(gx, gy, splits > 1 ? splits : batch), new Index3D(t * t, 1, 1));
             device.Load(ref sgemmF32, nameof(GemmFastKernels.Sgemm8x8F32),
                 acc => acc.LoadStreamKernel<ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, GemmShape, SpecializedValue<int>, SpecializedValue<int>>(
                     GemmFastKernels.Sgemm8x8F32))(
-                tiled, a, b, bias, c, shape, SpecializedValue.New(t), SpecializedValue.New(t / 2));
+                tiled, a, b, bias, target3, shape, SpecializedValue.New(t), SpecializedValue.New(bk));
+            if (splits > 1)
+            {
+                var g = new GemvShape
+                {
+                    M = m,
+                    N = n,
+                    K = k,
+                    Splits = splits,
+                    Alpha = alpha,
+                    Beta = beta,
+                    HasBias = bias.Length != 0 ? 1 : 0,
+                    BiasStrideM = biasIsMatrix ? n : 0,
+                };
+                device.Load(ref gemvReduceF32, nameof(GemmFastKernels.GemvReduceF32),
+                    acc => acc.LoadStreamKernel<ArrayView<float>, ArrayView<float>, ArrayView<float>, GemvShape>(GemmFastKernels.GemvReduceF32))(
+                    Elementwise((long)m * n), target3, bias, c, g);
+            }
+
             return;
         }
 
@@ -174,6 +220,26 @@ public sealed partial class IlgpuKernels
         device.Load(ref gemmF32, nameof(GemmKernels.GemmF32),
             acc => acc.LoadStreamKernel<ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, GemmShape>(GemmKernels.GemmF32))(
             config, a, b, bias, c, shape);
+    }
+
+    /// <summary>
+    /// The split-K partials buffer (grown on demand, kept): launches on the one stream run in order, so a later product
+    /// reuses it safely; growing it waits for the device first, since earlier launches may still read the old one.
+    /// </summary>
+    private ArrayView<float> Scratch(long need)
+    {
+        if (gemvScratch is null || gemvScratch.Length < need)
+        {
+            if (gemvScratch is not null)
+            {
+                device.Synchronize();
+                gemvScratch.Dispose();
+            }
+
+            gemvScratch = device.Accelerator.Allocate1D<float>(Math.Max(need, 1L << 16));
+        }
+
+        return gemvScratch.View.BaseView.SubView(0, need);
     }
 
     /// <summary>
@@ -217,24 +283,7 @@ public sealed partial class IlgpuKernels
         g.KChunk = chunk;
         g.Splits = splits;
         g.Direct = splits == 1 ? 1 : 0;
-        var partial = c;
-        if (splits > 1)
-        {
-            long need = (long)splits * m * n;
-            if (gemvScratch is null || gemvScratch.Length < need)
-            {
-                if (gemvScratch is not null)
-                {
-                    // Earlier launches may still read the old buffer.
-                    device.Synchronize();
-                    gemvScratch.Dispose();
-                }
-
-                gemvScratch = device.Accelerator.Allocate1D<float>(Math.Max(need, 1L << 16));
-            }
-
-            partial = gemvScratch.View.BaseView.SubView(0, need);
-        }
+        var partial = splits > 1 ? Scratch((long)splits * m * n) : c;
 
         device.Load(ref gemvKnF32, nameof(GemmFastKernels.GemvKnF32),
             acc => acc.LoadStreamKernel<ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, GemvShape>(GemmFastKernels.GemvKnF32))(

@@ -79,6 +79,8 @@ public sealed class FastPathTests : KernelTestBase
     [InlineData(5, 700, 21, true, true)]
     [InlineData(16, 9, 40, true, true)]
     [InlineData(30, 9, 40, false, true)]
+    [InlineData(30, 200, 20, true, true)]
+    [InlineData(17, 150, 30, false, false)]
     public void AddmmDecodeShapes(int m, int k, int n, bool transposeB, bool matrixBias)
     {
         int seed = 7100 + m * 100 + k + (transposeB ? 1 : 0) + (matrixBias ? 2 : 0);
@@ -124,6 +126,8 @@ public sealed class FastPathTests : KernelTestBase
     [InlineData(1, 100, 3, 1, false)]
     [InlineData(3, 5, 13, 70, false)]
     [InlineData(2, 40, 9, 31, true)]
+    [InlineData(1, 40, 100, 20, false)]
+    [InlineData(1, 17, 333, 9, true)]
     public void TiledGemmShapes(int batch, int m, int k, int n, bool transposeB)
     {
         int seed = 7200 + batch * 1000 + m * 10 + k + n;
