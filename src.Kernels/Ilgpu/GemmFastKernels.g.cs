@@ -266,10 +266,12 @@ internal static partial class GemmFastKernels
     /// the group's warps take every nw-th row of its chunk, two rows per iteration (8 independent loads in flight per
     /// lane). A's chunk (M x KChunk) is staged in shared memory (broadcast reads). The warps' partials are summed in
     /// shared memory; with one chunk the epilogue (alpha, bias) is applied here, else partial[split, M, N] is written
-    /// and <see cref="GemvReduceF32"/> finishes.
+    /// and <see cref="GemvReduceF32"/> finishes. rowsCap (a specialized value: 1, 2, 4, 8 or 16, ≥ M) bounds the
+    /// accumulators at compile time, so a decode call (M = 1) keeps 4 of them, not 64, and runs at higher occupancy.
     /// </summary>
     [IlgpuKernel]
-    public static void GemvKnF32(ArrayView<float> a, ArrayView<float> b, ArrayView<float> bias, ArrayView<float> c, ArrayView<float> partial, GemvShape g)
+    public static void GemvKnF32(ArrayView<float> a, ArrayView<float> b, ArrayView<float> bias, ArrayView<float> c, ArrayView<float> partial, GemvShape g,
+        SpecializedValue<int> rowsCap)
     {
         var sA = SharedMemory.Allocate<float>(MaxSharedA);
         var red = SharedMemory.Allocate<float>(MaxSharedA);
@@ -285,6 +287,7 @@ internal static partial class GemmFastKernels
         int k0 = split * kc;
         int kEnd = k0 + kc < g.K ? k0 + kc : g.K;
         int m = g.M;
+        int mCap = rowsCap.Value;
         for (int e = Group.IdxX; e < m * kc; e += threads)
         {
             int i = e / kc;
@@ -339,7 +342,7 @@ internal static partial class GemmFastKernels
             c0_1 += p0 * w1 + q0 * x1;
             c0_2 += p0 * w2 + q0 * x2;
             c0_3 += p0 * w3 + q0 * x3;
-            if (m > 1)
+            if (mCap > 1)
             {
                 float p1 = sA[1 * kc + s1];
                 float q1 = has2 ? sA[1 * kc + s2] : 0f;
@@ -348,7 +351,7 @@ internal static partial class GemmFastKernels
                 c1_2 += p1 * w2 + q1 * x2;
                 c1_3 += p1 * w3 + q1 * x3;
             }
-            if (m > 2)
+            if (mCap > 2)
             {
                 float p2 = sA[2 * kc + s1];
                 float q2 = has2 ? sA[2 * kc + s2] : 0f;
@@ -357,7 +360,7 @@ internal static partial class GemmFastKernels
                 c2_2 += p2 * w2 + q2 * x2;
                 c2_3 += p2 * w3 + q2 * x3;
             }
-            if (m > 3)
+            if (mCap > 3)
             {
                 float p3 = sA[3 * kc + s1];
                 float q3 = has2 ? sA[3 * kc + s2] : 0f;
@@ -366,7 +369,7 @@ internal static partial class GemmFastKernels
                 c3_2 += p3 * w2 + q3 * x2;
                 c3_3 += p3 * w3 + q3 * x3;
             }
-            if (m > 4)
+            if (mCap > 4)
             {
                 float p4 = sA[4 * kc + s1];
                 float q4 = has2 ? sA[4 * kc + s2] : 0f;
@@ -375,7 +378,7 @@ internal static partial class GemmFastKernels
                 c4_2 += p4 * w2 + q4 * x2;
                 c4_3 += p4 * w3 + q4 * x3;
             }
-            if (m > 5)
+            if (mCap > 5)
             {
                 float p5 = sA[5 * kc + s1];
                 float q5 = has2 ? sA[5 * kc + s2] : 0f;
@@ -384,7 +387,7 @@ internal static partial class GemmFastKernels
                 c5_2 += p5 * w2 + q5 * x2;
                 c5_3 += p5 * w3 + q5 * x3;
             }
-            if (m > 6)
+            if (mCap > 6)
             {
                 float p6 = sA[6 * kc + s1];
                 float q6 = has2 ? sA[6 * kc + s2] : 0f;
@@ -393,7 +396,7 @@ internal static partial class GemmFastKernels
                 c6_2 += p6 * w2 + q6 * x2;
                 c6_3 += p6 * w3 + q6 * x3;
             }
-            if (m > 7)
+            if (mCap > 7)
             {
                 float p7 = sA[7 * kc + s1];
                 float q7 = has2 ? sA[7 * kc + s2] : 0f;
@@ -402,7 +405,7 @@ internal static partial class GemmFastKernels
                 c7_2 += p7 * w2 + q7 * x2;
                 c7_3 += p7 * w3 + q7 * x3;
             }
-            if (m > 8)
+            if (mCap > 8)
             {
                 float p8 = sA[8 * kc + s1];
                 float q8 = has2 ? sA[8 * kc + s2] : 0f;
@@ -411,7 +414,7 @@ internal static partial class GemmFastKernels
                 c8_2 += p8 * w2 + q8 * x2;
                 c8_3 += p8 * w3 + q8 * x3;
             }
-            if (m > 9)
+            if (mCap > 9)
             {
                 float p9 = sA[9 * kc + s1];
                 float q9 = has2 ? sA[9 * kc + s2] : 0f;
@@ -420,7 +423,7 @@ internal static partial class GemmFastKernels
                 c9_2 += p9 * w2 + q9 * x2;
                 c9_3 += p9 * w3 + q9 * x3;
             }
-            if (m > 10)
+            if (mCap > 10)
             {
                 float p10 = sA[10 * kc + s1];
                 float q10 = has2 ? sA[10 * kc + s2] : 0f;
@@ -429,7 +432,7 @@ internal static partial class GemmFastKernels
                 c10_2 += p10 * w2 + q10 * x2;
                 c10_3 += p10 * w3 + q10 * x3;
             }
-            if (m > 11)
+            if (mCap > 11)
             {
                 float p11 = sA[11 * kc + s1];
                 float q11 = has2 ? sA[11 * kc + s2] : 0f;
@@ -438,7 +441,7 @@ internal static partial class GemmFastKernels
                 c11_2 += p11 * w2 + q11 * x2;
                 c11_3 += p11 * w3 + q11 * x3;
             }
-            if (m > 12)
+            if (mCap > 12)
             {
                 float p12 = sA[12 * kc + s1];
                 float q12 = has2 ? sA[12 * kc + s2] : 0f;
@@ -447,7 +450,7 @@ internal static partial class GemmFastKernels
                 c12_2 += p12 * w2 + q12 * x2;
                 c12_3 += p12 * w3 + q12 * x3;
             }
-            if (m > 13)
+            if (mCap > 13)
             {
                 float p13 = sA[13 * kc + s1];
                 float q13 = has2 ? sA[13 * kc + s2] : 0f;
@@ -456,7 +459,7 @@ internal static partial class GemmFastKernels
                 c13_2 += p13 * w2 + q13 * x2;
                 c13_3 += p13 * w3 + q13 * x3;
             }
-            if (m > 14)
+            if (mCap > 14)
             {
                 float p14 = sA[14 * kc + s1];
                 float q14 = has2 ? sA[14 * kc + s2] : 0f;
@@ -465,7 +468,7 @@ internal static partial class GemmFastKernels
                 c14_2 += p14 * w2 + q14 * x2;
                 c14_3 += p14 * w3 + q14 * x3;
             }
-            if (m > 15)
+            if (mCap > 15)
             {
                 float p15 = sA[15 * kc + s1];
                 float q15 = has2 ? sA[15 * kc + s2] : 0f;
@@ -640,9 +643,10 @@ internal static partial class GemmFastKernels
     /// Decode GEMV, weight [N, K] (a linear layer's weight): one warp per output column n (Grid.X * nw + warp), its
     /// lanes stride over the weight row with coalesced loads, four per iteration in flight; A is staged in shared
     /// memory in chunks of KChunk columns (M x KChunk floats); each of the M sums ends in a warp shuffle reduction.
+    /// rowsCap (a specialized value ≥ M) bounds the accumulators at compile time.
     /// </summary>
     [IlgpuKernel]
-    public static void GemvNkF32(ArrayView<float> a, ArrayView<float> b, ArrayView<float> bias, ArrayView<float> c, GemvShape g)
+    public static void GemvNkF32(ArrayView<float> a, ArrayView<float> b, ArrayView<float> bias, ArrayView<float> c, GemvShape g, SpecializedValue<int> rowsCap)
     {
         var sA = SharedMemory.Allocate<float>(MaxSharedA);
         int ws = Warp.WarpSize;
@@ -653,6 +657,7 @@ internal static partial class GemmFastKernels
         bool active = n < g.N;
         long wBase = (long)(active ? n : 0) * g.K;
         int m = g.M;
+        int mCap = rowsCap.Value;
         int kcMax = g.KChunk;
         float c0 = 0f, c1 = 0f, c2 = 0f, c3 = 0f, c4 = 0f, c5 = 0f, c6 = 0f, c7 = 0f, c8 = 0f, c9 = 0f, c10 = 0f, c11 = 0f, c12 = 0f, c13 = 0f, c14 = 0f, c15 = 0f;
         for (int k0 = 0; k0 < g.K; k0 += kcMax)
@@ -687,63 +692,63 @@ internal static partial class GemmFastKernels
                     float w2 = h2 ? b[wBase + k0 + t2] : 0f;
                     float w3 = h3 ? b[wBase + k0 + t3] : 0f;
                     c0 += (h0 ? sA[0 * kc + u0] : 0f) * w0 + (h1 ? sA[0 * kc + u1] : 0f) * w1 + (h2 ? sA[0 * kc + u2] : 0f) * w2 + (h3 ? sA[0 * kc + u3] : 0f) * w3;
-                    if (m > 1)
+                    if (mCap > 1)
                     {
                         c1 += (h0 ? sA[1 * kc + u0] : 0f) * w0 + (h1 ? sA[1 * kc + u1] : 0f) * w1 + (h2 ? sA[1 * kc + u2] : 0f) * w2 + (h3 ? sA[1 * kc + u3] : 0f) * w3;
                     }
-                    if (m > 2)
+                    if (mCap > 2)
                     {
                         c2 += (h0 ? sA[2 * kc + u0] : 0f) * w0 + (h1 ? sA[2 * kc + u1] : 0f) * w1 + (h2 ? sA[2 * kc + u2] : 0f) * w2 + (h3 ? sA[2 * kc + u3] : 0f) * w3;
                     }
-                    if (m > 3)
+                    if (mCap > 3)
                     {
                         c3 += (h0 ? sA[3 * kc + u0] : 0f) * w0 + (h1 ? sA[3 * kc + u1] : 0f) * w1 + (h2 ? sA[3 * kc + u2] : 0f) * w2 + (h3 ? sA[3 * kc + u3] : 0f) * w3;
                     }
-                    if (m > 4)
+                    if (mCap > 4)
                     {
                         c4 += (h0 ? sA[4 * kc + u0] : 0f) * w0 + (h1 ? sA[4 * kc + u1] : 0f) * w1 + (h2 ? sA[4 * kc + u2] : 0f) * w2 + (h3 ? sA[4 * kc + u3] : 0f) * w3;
                     }
-                    if (m > 5)
+                    if (mCap > 5)
                     {
                         c5 += (h0 ? sA[5 * kc + u0] : 0f) * w0 + (h1 ? sA[5 * kc + u1] : 0f) * w1 + (h2 ? sA[5 * kc + u2] : 0f) * w2 + (h3 ? sA[5 * kc + u3] : 0f) * w3;
                     }
-                    if (m > 6)
+                    if (mCap > 6)
                     {
                         c6 += (h0 ? sA[6 * kc + u0] : 0f) * w0 + (h1 ? sA[6 * kc + u1] : 0f) * w1 + (h2 ? sA[6 * kc + u2] : 0f) * w2 + (h3 ? sA[6 * kc + u3] : 0f) * w3;
                     }
-                    if (m > 7)
+                    if (mCap > 7)
                     {
                         c7 += (h0 ? sA[7 * kc + u0] : 0f) * w0 + (h1 ? sA[7 * kc + u1] : 0f) * w1 + (h2 ? sA[7 * kc + u2] : 0f) * w2 + (h3 ? sA[7 * kc + u3] : 0f) * w3;
                     }
-                    if (m > 8)
+                    if (mCap > 8)
                     {
                         c8 += (h0 ? sA[8 * kc + u0] : 0f) * w0 + (h1 ? sA[8 * kc + u1] : 0f) * w1 + (h2 ? sA[8 * kc + u2] : 0f) * w2 + (h3 ? sA[8 * kc + u3] : 0f) * w3;
                     }
-                    if (m > 9)
+                    if (mCap > 9)
                     {
                         c9 += (h0 ? sA[9 * kc + u0] : 0f) * w0 + (h1 ? sA[9 * kc + u1] : 0f) * w1 + (h2 ? sA[9 * kc + u2] : 0f) * w2 + (h3 ? sA[9 * kc + u3] : 0f) * w3;
                     }
-                    if (m > 10)
+                    if (mCap > 10)
                     {
                         c10 += (h0 ? sA[10 * kc + u0] : 0f) * w0 + (h1 ? sA[10 * kc + u1] : 0f) * w1 + (h2 ? sA[10 * kc + u2] : 0f) * w2 + (h3 ? sA[10 * kc + u3] : 0f) * w3;
                     }
-                    if (m > 11)
+                    if (mCap > 11)
                     {
                         c11 += (h0 ? sA[11 * kc + u0] : 0f) * w0 + (h1 ? sA[11 * kc + u1] : 0f) * w1 + (h2 ? sA[11 * kc + u2] : 0f) * w2 + (h3 ? sA[11 * kc + u3] : 0f) * w3;
                     }
-                    if (m > 12)
+                    if (mCap > 12)
                     {
                         c12 += (h0 ? sA[12 * kc + u0] : 0f) * w0 + (h1 ? sA[12 * kc + u1] : 0f) * w1 + (h2 ? sA[12 * kc + u2] : 0f) * w2 + (h3 ? sA[12 * kc + u3] : 0f) * w3;
                     }
-                    if (m > 13)
+                    if (mCap > 13)
                     {
                         c13 += (h0 ? sA[13 * kc + u0] : 0f) * w0 + (h1 ? sA[13 * kc + u1] : 0f) * w1 + (h2 ? sA[13 * kc + u2] : 0f) * w2 + (h3 ? sA[13 * kc + u3] : 0f) * w3;
                     }
-                    if (m > 14)
+                    if (mCap > 14)
                     {
                         c14 += (h0 ? sA[14 * kc + u0] : 0f) * w0 + (h1 ? sA[14 * kc + u1] : 0f) * w1 + (h2 ? sA[14 * kc + u2] : 0f) * w2 + (h3 ? sA[14 * kc + u3] : 0f) * w3;
                     }
-                    if (m > 15)
+                    if (mCap > 15)
                     {
                         c15 += (h0 ? sA[15 * kc + u0] : 0f) * w0 + (h1 ? sA[15 * kc + u1] : 0f) * w1 + (h2 ? sA[15 * kc + u2] : 0f) * w2 + (h3 ? sA[15 * kc + u3] : 0f) * w3;
                     }

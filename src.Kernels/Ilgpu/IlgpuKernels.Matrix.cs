@@ -10,8 +10,8 @@ public sealed partial class IlgpuKernels
     private Action<KernelConfig, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, GemmShape>? gemmF32;
     private Action<KernelConfig, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, AttentionShape>? attentionF32;
     private Action<KernelConfig, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, GemmShape, SpecializedValue<int>, SpecializedValue<int>>? sgemmF32;
-    private Action<KernelConfig, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, GemvShape>? gemvKnF32;
-    private Action<KernelConfig, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, GemvShape>? gemvNkF32;
+    private Action<KernelConfig, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, GemvShape, SpecializedValue<int>>? gemvKnF32;
+    private Action<KernelConfig, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, GemvShape, SpecializedValue<int>>? gemvNkF32;
     private Action<KernelConfig, ArrayView<float>, ArrayView<float>, ArrayView<float>, GemvShape>? gemvReduceF32;
     private MemoryBuffer1D<float, Stride1D.Dense>? gemvScratch;
     private MemoryBuffer1D<float, Stride1D.Dense>? decodeScratch;
@@ -253,7 +253,12 @@ public sealed partial class IlgpuKernels
         int warp = device.WarpSize;
         int threads = Math.Max(warp, Math.Min(device.MaxGroupSize, 256) / warp * warp);
         int warps = threads / warp;
-        int maxChunk = GemmFastKernels.MaxSharedA / m;
+
+        // Accumulator count fixed at compile time: one kernel variant per power of two ≥ m (1, 2, 4, 8, 16). The kernels
+        // read rows below the cap from shared memory (unused beyond m), so the chunk is sized for the cap.
+        int cap = m <= 1 ? 1 : m <= 2 ? 2 : m <= 4 ? 4 : m <= 8 ? 8 : 16;
+        var rowsCap = SpecializedValue.New(cap);
+        int maxChunk = GemmFastKernels.MaxSharedA / cap;
         var g = new GemvShape
         {
             M = m,
@@ -269,8 +274,8 @@ public sealed partial class IlgpuKernels
             g.KChunk = Math.Min(k, maxChunk);
             g.Splits = 1;
             device.Load(ref gemvNkF32, nameof(GemmFastKernels.GemvNkF32),
-                acc => acc.LoadStreamKernel<ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, GemvShape>(GemmFastKernels.GemvNkF32))(
-                new KernelConfig((n + warps - 1) / warps, threads), a, b, bias, c, g);
+                acc => acc.LoadStreamKernel<ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, GemvShape, SpecializedValue<int>>(GemmFastKernels.GemvNkF32))(
+                new KernelConfig((n + warps - 1) / warps, threads), a, b, bias, c, g, rowsCap);
             return;
         }
 
@@ -286,8 +291,8 @@ public sealed partial class IlgpuKernels
         var partial = splits > 1 ? Scratch((long)splits * m * n) : c;
 
         device.Load(ref gemvKnF32, nameof(GemmFastKernels.GemvKnF32),
-            acc => acc.LoadStreamKernel<ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, GemvShape>(GemmFastKernels.GemvKnF32))(
-            new KernelConfig(new Index3D(groupsX, splits, 1), new Index3D(threads, 1, 1)), a, b, bias, c, partial, g);
+            acc => acc.LoadStreamKernel<ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, GemvShape, SpecializedValue<int>>(GemmFastKernels.GemvKnF32))(
+            new KernelConfig(new Index3D(groupsX, splits, 1), new Index3D(threads, 1, 1)), a, b, bias, c, partial, g, rowsCap);
         if (splits > 1)
         {
             device.Load(ref gemvReduceF32, nameof(GemmFastKernels.GemvReduceF32),
