@@ -14,6 +14,20 @@ public sealed partial class IlgpuKernels
     private Action<KernelConfig, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, GemvShape, SpecializedValue<int>>? gemvNkF32;
     private Action<KernelConfig, ArrayView<float>, ArrayView<float>, ArrayView<float>, GemvShape>? gemvReduceF32;
     private MemoryBuffer1D<float, Stride1D.Dense>? gemvScratch;
+
+    /// <summary>
+    /// Launch bounds for a kernel whose groups never exceed <paramref name="maxThreads"/> (emitted as <c>.maxntid</c>, and
+    /// <c>.minnctapersm</c> when <paramref name="minGroupsPerSm"/> is set). The CPU simulator rejects specializations
+    /// above its 16-thread groups, so it gets none.
+    /// </summary>
+    private KernelSpecialization Bounds(int maxThreads, int? minGroupsPerSm) =>
+        device.Kind == IlgpuDeviceKind.CpuSimulator ? default : new KernelSpecialization(Math.Min(maxThreads, device.MaxGroupSize), minGroupsPerSm);
+
+    /// <summary>SGEMM launch bounds: 256 threads, 2 groups per SM (<c>.maxntid 256 .minnctapersm 2</c>: ≤ 128 registers).</summary>
+    private KernelSpecialization SgemmBounds => Bounds(256, 2);
+
+    /// <summary>GEMV and decode-attention launch bounds: groups of at most 256 threads.</summary>
+    private KernelSpecialization GemvBounds => Bounds(256, null);
     private MemoryBuffer1D<float, Stride1D.Dense>? decodeScratch;
     private Action<KernelConfig, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, AttentionShape, int, int>? decodeSplitF32;
     private Action<KernelConfig, ArrayView<float>, ArrayView<float>, ArrayView<float>, AttentionShape, int>? decodeCombineF32;
@@ -191,7 +205,7 @@ public sealed partial class IlgpuKernels
             var tiled = new KernelConfig(new Index3D(gx, gy, splits > 1 ? splits : batch), new Index3D(t * t, 1, 1));
             device.Load(ref sgemmF32, nameof(GemmFastKernels.Sgemm8x8F32),
                 acc => acc.LoadStreamKernel<ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, GemmShape, SpecializedValue<int>, SpecializedValue<int>>(
-                    GemmFastKernels.Sgemm8x8F32))(
+                    GemmFastKernels.Sgemm8x8F32, SgemmBounds))(
                 tiled, a, b, bias, target3, shape, SpecializedValue.New(t), SpecializedValue.New(bk));
             if (splits > 1)
             {
@@ -274,7 +288,7 @@ public sealed partial class IlgpuKernels
             g.KChunk = Math.Min(k, maxChunk);
             g.Splits = 1;
             device.Load(ref gemvNkF32, nameof(GemmFastKernels.GemvNkF32),
-                acc => acc.LoadStreamKernel<ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, GemvShape, SpecializedValue<int>>(GemmFastKernels.GemvNkF32))(
+                acc => acc.LoadStreamKernel<ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, GemvShape, SpecializedValue<int>>(GemmFastKernels.GemvNkF32, GemvBounds))(
                 new KernelConfig((n + warps - 1) / warps, threads), a, b, bias, c, g, rowsCap);
             return;
         }
@@ -291,7 +305,7 @@ public sealed partial class IlgpuKernels
         var partial = splits > 1 ? Scratch((long)splits * m * n) : c;
 
         device.Load(ref gemvKnF32, nameof(GemmFastKernels.GemvKnF32),
-            acc => acc.LoadStreamKernel<ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, GemvShape, SpecializedValue<int>>(GemmFastKernels.GemvKnF32))(
+            acc => acc.LoadStreamKernel<ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, GemvShape, SpecializedValue<int>>(GemmFastKernels.GemvKnF32, GemvBounds))(
             new KernelConfig(new Index3D(groupsX, splits, 1), new Index3D(threads, 1, 1)), a, b, bias, c, partial, g, rowsCap);
         if (splits > 1)
         {
@@ -450,7 +464,7 @@ public sealed partial class IlgpuKernels
         var partML = decodeScratch.View.BaseView.SubView(parts * shape.D, 2 * parts);
         device.Load(ref decodeSplitF32, nameof(AttentionDecodeKernels.DecodeSplitF32),
             acc => acc.LoadStreamKernel<ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, AttentionShape, int, int>(
-                AttentionDecodeKernels.DecodeSplitF32))(
+                AttentionDecodeKernels.DecodeSplitF32, GemvBounds))(
             new KernelConfig(new Index3D(splits, heads, batch), new Index3D(group, 1, 1)), q, k, v, mask, partO, partML, shape, chunk, kEnd);
         device.Load(ref decodeCombineF32, nameof(AttentionDecodeKernels.DecodeCombineF32),
             acc => acc.LoadStreamKernel<ArrayView<float>, ArrayView<float>, ArrayView<float>, AttentionShape, int>(AttentionDecodeKernels.DecodeCombineF32))(

@@ -18,6 +18,12 @@ public sealed partial class IlgpuKernels
     private Action<KernelConfig, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, int, float, int, int>? layerNormRegF32;
     private Action<KernelConfig, ArrayView<float>, ArrayView<float>, int, int>? softmaxRegF32, softmaxWideF32;
 
+    /// <summary>
+    /// Launch bounds of the register-resident row kernels: on CUDA ILGPU emits <c>.maxntid 512</c> for them, so ptxas
+    /// keeps each thread within the 128 registers a 512-thread group may use (spilling rather than failing to launch).
+    /// </summary>
+    private KernelSpecialization RowBounds => Bounds(512, null);
+
     private KernelConfig Rows(int rows, int cols) => new(rows, RowGroupSize(cols));
 
     /// <summary>
@@ -76,7 +82,7 @@ public sealed partial class IlgpuKernels
         if (RegisterRows(rows, cols) is { } reg)
         {
             device.Load(ref rmsNormRegF32, "Reg" + nameof(RowRegisterKernels.RmsNormF32),
-                acc => acc.LoadStreamKernel<ArrayView<float>, ArrayView<float>, ArrayView<float>, int, float>(RowRegisterKernels.RmsNormF32))(
+                acc => acc.LoadStreamKernel<ArrayView<float>, ArrayView<float>, ArrayView<float>, int, float>(RowRegisterKernels.RmsNormF32, RowBounds))(
                 reg, x, weight, y, cols, epsilon);
             return;
         }
@@ -104,7 +110,7 @@ public sealed partial class IlgpuKernels
         if (RegisterRows(rows, cols) is { } reg)
         {
             device.Load(ref fusedAddRmsNormRegF32, "Reg" + nameof(RowRegisterKernels.FusedAddRmsNormF32),
-                acc => acc.LoadStreamKernel<ArrayView<float>, ArrayView<float>, ArrayView<float>, int, float>(RowRegisterKernels.FusedAddRmsNormF32))(
+                acc => acc.LoadStreamKernel<ArrayView<float>, ArrayView<float>, ArrayView<float>, int, float>(RowRegisterKernels.FusedAddRmsNormF32, RowBounds))(
                 reg, x, residual, weight, cols, epsilon);
             return;
         }
@@ -142,7 +148,7 @@ public sealed partial class IlgpuKernels
         if (RegisterRows(rows, cols) is { } reg)
         {
             device.Load(ref layerNormRegF32, "Reg" + nameof(RowRegisterKernels.LayerNormF32),
-                acc => acc.LoadStreamKernel<ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, int, float, int, int>(RowRegisterKernels.LayerNormF32))(
+                acc => acc.LoadStreamKernel<ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, int, float, int, int>(RowRegisterKernels.LayerNormF32, RowBounds))(
                 reg, x, weight, bias, y, cols, epsilon, weight.Length != 0 ? 1 : 0, bias.Length != 0 ? 1 : 0);
             return;
         }
@@ -176,7 +182,7 @@ public sealed partial class IlgpuKernels
         if (RegisterRows(rows, cols) is { } reg)
         {
             device.Load(ref softmaxRegF32, "Reg" + nameof(RowRegisterKernels.SoftmaxF32),
-                acc => acc.LoadStreamKernel<ArrayView<float>, ArrayView<float>, int, int>(RowRegisterKernels.SoftmaxF32))(
+                acc => acc.LoadStreamKernel<ArrayView<float>, ArrayView<float>, int, int>(RowRegisterKernels.SoftmaxF32, RowBounds))(
                 reg, x, y, cols, log);
             return;
         }
@@ -189,7 +195,7 @@ public sealed partial class IlgpuKernels
             int wide = Math.Max(warp, (cols + RowWideKernels.PerThread - 1) / RowWideKernels.PerThread);
             wide = Math.Min(wideMax, (wide + warp - 1) / warp * warp);
             device.Load(ref softmaxWideF32, nameof(RowWideKernels.SoftmaxWideF32),
-                acc => acc.LoadStreamKernel<ArrayView<float>, ArrayView<float>, int, int>(RowWideKernels.SoftmaxWideF32))(
+                acc => acc.LoadStreamKernel<ArrayView<float>, ArrayView<float>, int, int>(RowWideKernels.SoftmaxWideF32, RowBounds))(
                 new KernelConfig(rows, wide), x, y, cols, log);
             return;
         }

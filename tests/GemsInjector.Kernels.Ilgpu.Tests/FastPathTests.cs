@@ -396,4 +396,29 @@ public sealed class FastPathTests : KernelTestBase
             Assert.True(Device.CompileTimes.ContainsKey(kernel), $"{kernel} was never compiled");
         }
     }
+
+    /// <summary>
+    /// The CUDA launch bounds (KernelSpecialization) the host passes for the register-heavy kernels compile to PTX with
+    /// .maxntid (and .minnctapersm for the SGEMM); the simulator itself runs them without bounds.
+    /// </summary>
+    [Theory]
+    [InlineData("Sgemm8x8F32", 256, 2)]
+    [InlineData("GemvKnF32", 256, 0)]
+    [InlineData("GemvNkF32", 256, 0)]
+    [InlineData("DecodeSplitF32", 256, 0)]
+    [InlineData("SoftmaxWideF32", 512, 0)]
+    [InlineData("LayerNormF32", 512, 0)]
+    public void LaunchBoundsCompileToPtx(string kernel, int maxThreads, int minGroups)
+    {
+        using var context = Context.Create(b => b.Optimize(OptimizationLevel.O2));
+        using var backend = new ILGPU.Backends.PTX.PTXBackend(context, new ILGPU.Runtime.Cuda.CudaCapabilityContext(ILGPU.Runtime.Cuda.CudaArchitecture.SM_90),
+            ILGPU.Runtime.Cuda.CudaArchitecture.SM_90, ILGPU.Runtime.Cuda.CudaInstructionSet.ISA_80, nvvmAPI: null);
+        var method = PtxCompileTests.KernelMethods().Last(m => m.Name == kernel);
+        var entry = ILGPU.Backends.EntryPoints.EntryPointDescription.FromExplicitlyGroupedKernel(method);
+        var spec = new ILGPU.Runtime.KernelSpecialization(maxThreads, minGroups > 0 ? minGroups : null);
+        var ptx = ((ILGPU.Backends.PTX.PTXCompiledKernel)backend.Compile(entry, spec)).PTXAssembly;
+        Assert.Contains($".maxntid {maxThreads}, 1, 1", ptx, StringComparison.Ordinal);
+        Assert.Equal(minGroups > 0, ptx.Contains(".minnctapersm", StringComparison.Ordinal));
+        Assert.DoesNotContain(".local", ptx, StringComparison.Ordinal);
+    }
 }
