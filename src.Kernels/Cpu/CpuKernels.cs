@@ -13,9 +13,6 @@ namespace GemsInjector.Kernels.Cpu;
 /// </summary>
 public static unsafe class CpuKernels
 {
-    /// <summary>Spans longer than this are processed in pieces of this length (span lengths are <see cref="int"/>).</summary>
-    private const int MaxPiece = 1 << 30;
-
     /// <summary>The back-end name these kernels report: <see cref="KernelBackends.Cpu"/>.</summary>
     public static string BackendName => KernelBackends.Cpu;
 
@@ -127,69 +124,13 @@ public static unsafe class CpuKernels
         }
     }
 
-    internal static void AddCore(float* self, float* other, float alpha, float* destination, long length)
-    {
-        int threads = ElementwiseLoops.ThreadCount(length);
-        if (threads == 1)
-        {
-            AddRange(self, other, alpha, destination, length);
-            return;
-        }
+    /// <summary>self + alpha·other as one fused multiply-add per element, through the shared binary loop (streams large outputs).</summary>
+    internal static void AddCore(float* self, float* other, float alpha, float* destination, long length) =>
+        ElementwiseLoops.Binary<AddScaledOperator, Numerics.Float32Lanes>((byte*)self, (byte*)other, alpha, (byte*)destination, length);
 
-        nint a = (nint)self, b = (nint)other, d = (nint)destination;
-        nint chunk = ElementwiseLoops.AlignedChunk(length, threads);
-        Parallel.For(0, threads, t =>
-        {
-            long start = (long)t * chunk;
-            long count = Math.Min(chunk, length - start);
-            if (count > 0)
-            {
-                AddRange((float*)a + start, (float*)b + start, alpha, (float*)d + start, count);
-            }
-        });
-    }
-
-    private static void AddRange(float* self, float* other, float alpha, float* destination, long length)
-    {
-        for (long done = 0; done < length; done += MaxPiece)
-        {
-            int piece = (int)Math.Min(MaxPiece, length - done);
-            TensorPrimitives.FusedMultiplyAdd(
-                new ReadOnlySpan<float>(other + done, piece), alpha, new ReadOnlySpan<float>(self + done, piece), new Span<float>(destination + done, piece));
-        }
-    }
-
-    internal static void MulCore(float* self, float* other, float* destination, long length)
-    {
-        int threads = ElementwiseLoops.ThreadCount(length);
-        if (threads == 1)
-        {
-            MulRange(self, other, destination, length);
-            return;
-        }
-
-        nint a = (nint)self, b = (nint)other, d = (nint)destination;
-        nint chunk = ElementwiseLoops.AlignedChunk(length, threads);
-        Parallel.For(0, threads, t =>
-        {
-            long start = (long)t * chunk;
-            long count = Math.Min(chunk, length - start);
-            if (count > 0)
-            {
-                MulRange((float*)a + start, (float*)b + start, (float*)d + start, count);
-            }
-        });
-    }
-
-    private static void MulRange(float* self, float* other, float* destination, long length)
-    {
-        for (long done = 0; done < length; done += MaxPiece)
-        {
-            int piece = (int)Math.Min(MaxPiece, length - done);
-            TensorPrimitives.Multiply(
-                new ReadOnlySpan<float>(self + done, piece), new ReadOnlySpan<float>(other + done, piece), new Span<float>(destination + done, piece));
-        }
-    }
+    /// <summary>self·other through the same binary loop as <see cref="AddCore"/> (see docs/perf/cpu-notes.md for why not TensorPrimitives).</summary>
+    internal static void MulCore(float* self, float* other, float* destination, long length) =>
+        ElementwiseLoops.Binary<MulOperator, Numerics.Float32Lanes>((byte*)self, (byte*)other, 1f, (byte*)destination, length);
 
     internal static void SiluCore(float* input, float* destination, long length) =>
         ElementwiseLoops.Unary<SiluOperator>(input, destination, (nint)length);

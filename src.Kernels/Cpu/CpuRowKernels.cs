@@ -46,6 +46,17 @@ internal static unsafe class CpuRowKernels
         });
     }
 
+    /// <summary>
+    /// Outputs of at least this many bytes are written with streaming (non-temporal) stores where aligned: they do not fit
+    /// the 32 MiB last-level cache with their inputs, so a normal store would first read each line (read-for-ownership)
+    /// and evict input lines.
+    /// </summary>
+    public const long StreamBytes = 16L << 20;
+
+    /// <summary>Whether rows of <paramref name="rowBytes"/> starting at <paramref name="destination"/> can be streamed, and are worth it.</summary>
+    public static bool CanStream(byte* destination, long rowBytes, long totalBytes) =>
+        totalBytes >= StreamBytes && ((nint)destination & 63) == 0 && rowBytes % 64 == 0;
+
     /// <summary>Σ x² over a row, in float32 lanes.</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public static float SumOfSquares<T>(byte* x, int n)
@@ -301,7 +312,10 @@ internal readonly unsafe struct LayerNormJob<T> : IRowJob
     }
 }
 
-/// <summary>Gated activation rows (vLLM's silu_and_mul / gelu_and_mul): x is [rows, 2d], d[j] = act(x[j]) * x[d + j].</summary>
+/// <summary>
+/// Gated activation rows (vLLM's silu_and_mul / gelu_and_mul): x is [rows, 2d], d[j] = act(x[j]) * x[d + j]. Outputs of
+/// at least <see cref="CpuRowKernels.StreamBytes"/> are written with streaming stores.
+/// </summary>
 internal readonly unsafe struct GatedJob<TOperator, T> : IRowJob
     where TOperator : struct, IFloatOperator
     where T : struct, IFloatLanes
@@ -310,12 +324,14 @@ internal readonly unsafe struct GatedJob<TOperator, T> : IRowJob
     private readonly byte* input;
     private readonly byte* destination;
     private readonly long half;
+    private readonly bool stream;
 
-    public GatedJob(byte* input, byte* destination, long half)
+    public GatedJob(byte* input, byte* destination, long half, long rows)
     {
         this.input = input;
         this.destination = destination;
         this.half = half;
+        stream = CpuRowKernels.CanStream(destination, half * T.Size, rows * half * T.Size);
     }
 
     public void Run(long first, long end)
@@ -326,6 +342,29 @@ internal readonly unsafe struct GatedJob<TOperator, T> : IRowJob
             byte* up = gate + half * T.Size;
             byte* d = destination + row * half * T.Size;
             long j = 0;
+            if (stream)
+            {
+                for (; j <= half - 2 * Lanes; j += 2 * Lanes)
+                {
+                    long o = j * T.Size, o1 = (j + Lanes) * T.Size;
+                    Vector512<float> a = TOperator.Invoke(T.Load(gate + o)) * T.Load(up + o);
+                    Vector512<float> b = TOperator.Invoke(T.Load(gate + o1)) * T.Load(up + o1);
+                    FloatLanes.StoreStream<T>(a, d + o);
+                    FloatLanes.StoreStream<T>(b, d + o1);
+                }
+            }
+            else
+            {
+                for (; j <= half - 2 * Lanes; j += 2 * Lanes)
+                {
+                    long o = j * T.Size, o1 = (j + Lanes) * T.Size;
+                    Vector512<float> a = TOperator.Invoke(T.Load(gate + o)) * T.Load(up + o);
+                    Vector512<float> b = TOperator.Invoke(T.Load(gate + o1)) * T.Load(up + o1);
+                    T.Store(a, d + o);
+                    T.Store(b, d + o1);
+                }
+            }
+
             for (; j <= half - Lanes; j += Lanes)
             {
                 long o = j * T.Size;
@@ -340,96 +379,246 @@ internal readonly unsafe struct GatedJob<TOperator, T> : IRowJob
                     TOperator.Invoke(FloatLanes.LoadPartial<T>(gate + o, count, 0f)) * FloatLanes.LoadPartial<T>(up + o, count, 0f), d + o, count);
             }
         }
+
+        if (stream)
+        {
+            FloatLanes.StreamFence();
+        }
     }
 }
 
 /// <summary>
-/// softmax / log_softmax over contiguous rows (the last dimension): max, Σ e^(x - max), then e^(x - max) / Σ or
-/// x - max - log Σ. Rows with NaN, or with +Inf, give NaN like aten.
+/// softmax / log_softmax over contiguous rows (the last dimension): max, then Σ e^(x - max), then e^(x - max) / Σ or
+/// x - max - log Σ. softmax keeps e^(x - max) of the row in float32 scratch (L1-sized rows) during the sum pass and
+/// scales it into the output, so e^ is computed once per element; its Σ accumulates in 64 float32 lanes (at most n/64
+/// terms each, reduced in float64). log_softmax accumulates Σ in float64 lanes (x - max - log Σ shows Σ's rounding
+/// near 0). Rows whose max is not finite (a NaN, +Inf, or all -Inf) give NaN like aten. Outputs larger than
+/// <see cref="CpuRowKernels.StreamBytes"/> are written with streaming stores.
 /// </summary>
 internal readonly unsafe struct SoftmaxLastJob<T> : IRowJob
     where T : struct, IFloatLanes
 {
     private const int Lanes = FloatLanes.Count;
+
+    /// <summary>Rows up to this many elements go through the float32 scratch row.</summary>
+    private const int ScratchRow = 1 << 16;
     private readonly byte* input;
     private readonly byte* destination;
     private readonly int n;
     private readonly bool log;
+    private readonly bool stream;
 
-    public SoftmaxLastJob(byte* input, byte* destination, int n, bool log)
+    public SoftmaxLastJob(byte* input, byte* destination, int n, bool log, long rows)
     {
         this.input = input;
         this.destination = destination;
         this.n = n;
         this.log = log;
+        stream = CpuRowKernels.CanStream(destination, n * T.Size, rows * n * T.Size);
     }
 
     public void Run(long first, long end)
     {
+        float* scratch = !log && n <= ScratchRow ? KernelScratch.Floats(KernelScratch.SlotRow, n + Lanes) : null;
         for (long row = first; row < end; row++)
         {
             byte* x = input + row * n * T.Size;
             byte* d = destination + row * n * T.Size;
-            Vector512<float> max0 = Vector512.Create(float.NegativeInfinity), max1 = max0;
-            int j = 0;
+            float max = RowMax(x);
+            if (!float.IsFinite(max))
+            {
+                FillNaN(d);
+                continue;
+            }
+
+            Vector512<float> m = Vector512.Create(max);
+            if (log)
+            {
+                LogRow(x, d, m);
+            }
+            else if (scratch != null)
+            {
+                ScratchRowSoftmax(x, d, m, scratch);
+            }
+            else
+            {
+                RecomputeRowSoftmax(x, d, m);
+            }
+        }
+
+        if (stream)
+        {
+            FloatLanes.StreamFence();
+        }
+    }
+
+    private float RowMax(byte* x)
+    {
+        Vector512<float> max0 = Vector512.Create(float.NegativeInfinity), max1 = max0;
+        int j = 0;
+        for (; j <= n - 2 * Lanes; j += 2 * Lanes)
+        {
+            max0 = Vector512.Max(max0, T.Load(x + j * T.Size));
+            max1 = Vector512.Max(max1, T.Load(x + (j + Lanes) * T.Size));
+        }
+
+        for (; j <= n - Lanes; j += Lanes)
+        {
+            max0 = Vector512.Max(max0, T.Load(x + j * T.Size));
+        }
+
+        if (j < n)
+        {
+            max1 = Vector512.Max(max1, FloatLanes.LoadPartial<T>(x + j * T.Size, n - j, float.NegativeInfinity));
+        }
+
+        return Max(Vector512.Max(max0, max1));
+    }
+
+    private void FillNaN(byte* d)
+    {
+        Vector512<float> nan = Vector512.Create(float.NaN);
+        int j = 0;
+        for (; j <= n - Lanes; j += Lanes)
+        {
+            T.Store(nan, d + j * T.Size);
+        }
+
+        if (j < n)
+        {
+            FloatLanes.StorePartial<T>(nan, d + j * T.Size, n - j);
+        }
+    }
+
+    /// <summary>e = e^(x - max) into scratch while summing (float32 lanes), then d = e · (1 / Σ).</summary>
+    private void ScratchRowSoftmax(byte* x, byte* d, Vector512<float> m, float* e)
+    {
+        Vector512<float> s0 = Vector512<float>.Zero, s1 = s0, s2 = s0, s3 = s0;
+        int j = 0;
+        for (; j <= n - 4 * Lanes; j += 4 * Lanes)
+        {
+            Vector512<float> e0 = VectorMath.ExpNonPositive(T.Load(x + j * T.Size) - m);
+            Vector512<float> e1 = VectorMath.ExpNonPositive(T.Load(x + (j + Lanes) * T.Size) - m);
+            Vector512<float> e2 = VectorMath.ExpNonPositive(T.Load(x + (j + 2 * Lanes) * T.Size) - m);
+            Vector512<float> e3 = VectorMath.ExpNonPositive(T.Load(x + (j + 3 * Lanes) * T.Size) - m);
+            e0.Store(e + j);
+            e1.Store(e + j + Lanes);
+            e2.Store(e + j + 2 * Lanes);
+            e3.Store(e + j + 3 * Lanes);
+            s0 += e0;
+            s1 += e1;
+            s2 += e2;
+            s3 += e3;
+        }
+
+        for (; j <= n - Lanes; j += Lanes)
+        {
+            Vector512<float> e0 = VectorMath.ExpNonPositive(T.Load(x + j * T.Size) - m);
+            e0.Store(e + j);
+            s0 += e0;
+        }
+
+        if (j < n)
+        {
+            // The padding lanes hold -Inf: e^(-Inf) = 0 (the clamp makes it e^-104, which rounds to 0).
+            Vector512<float> e0 = VectorMath.ExpNonPositive(FloatLanes.LoadPartial<T>(x + j * T.Size, n - j, float.NegativeInfinity) - m);
+            e0.Store(e + j);
+            s1 += e0;
+        }
+
+        double sum = SumWide(s0, s1) + SumWide(s2, s3);
+        Vector512<float> inverse = Vector512.Create((float)(1.0 / sum));
+        j = 0;
+        if (stream)
+        {
+            for (; j <= n - Lanes; j += Lanes)
+            {
+                FloatLanes.StoreStream<T>(Vector512.Load(e + j) * inverse, d + j * T.Size);
+            }
+        }
+        else
+        {
             for (; j <= n - 2 * Lanes; j += 2 * Lanes)
             {
-                max0 = Vector512.Max(max0, T.Load(x + j * T.Size));
-                max1 = Vector512.Max(max1, T.Load(x + (j + Lanes) * T.Size));
+                T.Store(Vector512.Load(e + j) * inverse, d + j * T.Size);
+                T.Store(Vector512.Load(e + j + Lanes) * inverse, d + (j + Lanes) * T.Size);
             }
 
             for (; j <= n - Lanes; j += Lanes)
             {
-                max0 = Vector512.Max(max0, T.Load(x + j * T.Size));
-            }
-
-            if (j < n)
-            {
-                max1 = Vector512.Max(max1, FloatLanes.LoadPartial<T>(x + j * T.Size, n - j, float.NegativeInfinity));
-            }
-
-            Vector512<float> m = Vector512.Create(Max(Vector512.Max(max0, max1)));
-            // Σ e^(x - max) accumulates in float64 lanes: log_softmax near 0 is x - max - log Σ, so Σ's rounding shows there.
-            Vector512<double> sumLow = Vector512<double>.Zero, sumHigh = Vector512<double>.Zero;
-            for (j = 0; j <= n - Lanes; j += Lanes)
-            {
-                CpuRowKernels.AddWide(ref sumLow, ref sumHigh, VectorMath.Exp(T.Load(x + j * T.Size) - m));
-            }
-
-            if (j < n)
-            {
-                // The padding lanes hold -Inf: e^(-Inf - max) = 0 for a finite max (otherwise the row is NaN anyway).
-                CpuRowKernels.AddWide(ref sumLow, ref sumHigh, VectorMath.Exp(FloatLanes.LoadPartial<T>(x + j * T.Size, n - j, float.NegativeInfinity) - m));
-            }
-
-            double sum = Vector512.Sum(sumLow + sumHigh);
-            if (log)
-            {
-                Vector512<float> shift = Vector512.Create((float)(m.ToScalar() + Math.Log(sum)));
-                for (j = 0; j <= n - Lanes; j += Lanes)
-                {
-                    T.Store(T.Load(x + j * T.Size) - shift, d + j * T.Size);
-                }
-
-                if (j < n)
-                {
-                    FloatLanes.StorePartial<T>(FloatLanes.LoadPartial<T>(x + j * T.Size, n - j, 0f) - shift, d + j * T.Size, n - j);
-                }
-            }
-            else
-            {
-                Vector512<float> inverse = Vector512.Create((float)(1.0 / sum));
-                for (j = 0; j <= n - Lanes; j += Lanes)
-                {
-                    T.Store(VectorMath.Exp(T.Load(x + j * T.Size) - m) * inverse, d + j * T.Size);
-                }
-
-                if (j < n)
-                {
-                    FloatLanes.StorePartial<T>(VectorMath.Exp(FloatLanes.LoadPartial<T>(x + j * T.Size, n - j, 0f) - m) * inverse, d + j * T.Size, n - j);
-                }
+                T.Store(Vector512.Load(e + j) * inverse, d + j * T.Size);
             }
         }
+
+        if (j < n)
+        {
+            FloatLanes.StorePartial<T>(Vector512.Load(e + j) * inverse, d + j * T.Size, n - j);
+        }
+    }
+
+    /// <summary>Very long rows: Σ e^(x - max) in float64 lanes, then e^(x - max) again for the output.</summary>
+    private void RecomputeRowSoftmax(byte* x, byte* d, Vector512<float> m)
+    {
+        Vector512<double> sumLow = Vector512<double>.Zero, sumHigh = Vector512<double>.Zero;
+        int j = 0;
+        for (; j <= n - Lanes; j += Lanes)
+        {
+            CpuRowKernels.AddWide(ref sumLow, ref sumHigh, VectorMath.ExpNonPositive(T.Load(x + j * T.Size) - m));
+        }
+
+        if (j < n)
+        {
+            CpuRowKernels.AddWide(ref sumLow, ref sumHigh, VectorMath.ExpNonPositive(FloatLanes.LoadPartial<T>(x + j * T.Size, n - j, float.NegativeInfinity) - m));
+        }
+
+        Vector512<float> inverse = Vector512.Create((float)(1.0 / Vector512.Sum(sumLow + sumHigh)));
+        for (j = 0; j <= n - Lanes; j += Lanes)
+        {
+            T.Store(VectorMath.ExpNonPositive(T.Load(x + j * T.Size) - m) * inverse, d + j * T.Size);
+        }
+
+        if (j < n)
+        {
+            FloatLanes.StorePartial<T>(
+                VectorMath.ExpNonPositive(FloatLanes.LoadPartial<T>(x + j * T.Size, n - j, float.NegativeInfinity) - m) * inverse, d + j * T.Size, n - j);
+        }
+    }
+
+    /// <summary>log_softmax: Σ e^(x - max) in float64 lanes, then x - (max + log Σ).</summary>
+    private void LogRow(byte* x, byte* d, Vector512<float> m)
+    {
+        Vector512<double> sumLow = Vector512<double>.Zero, sumHigh = Vector512<double>.Zero;
+        int j = 0;
+        for (; j <= n - Lanes; j += Lanes)
+        {
+            CpuRowKernels.AddWide(ref sumLow, ref sumHigh, VectorMath.ExpNonPositive(T.Load(x + j * T.Size) - m));
+        }
+
+        if (j < n)
+        {
+            CpuRowKernels.AddWide(ref sumLow, ref sumHigh, VectorMath.ExpNonPositive(FloatLanes.LoadPartial<T>(x + j * T.Size, n - j, float.NegativeInfinity) - m));
+        }
+
+        double sum = Vector512.Sum(sumLow + sumHigh);
+        Vector512<float> shift = Vector512.Create((float)(m.ToScalar() + Math.Log(sum)));
+        for (j = 0; j <= n - Lanes; j += Lanes)
+        {
+            T.Store(T.Load(x + j * T.Size) - shift, d + j * T.Size);
+        }
+
+        if (j < n)
+        {
+            FloatLanes.StorePartial<T>(FloatLanes.LoadPartial<T>(x + j * T.Size, n - j, 0f) - shift, d + j * T.Size, n - j);
+        }
+    }
+
+    /// <summary>The 32 lanes of two float32 accumulators, summed in float64.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static double SumWide(Vector512<float> a, Vector512<float> b)
+    {
+        (Vector512<double> a0, Vector512<double> a1) = Vector512.Widen(a);
+        (Vector512<double> b0, Vector512<double> b1) = Vector512.Widen(b);
+        return Vector512.Sum((a0 + a1) + (b0 + b1));
     }
 
     /// <summary>The largest lane; NaN if a lane is NaN.</summary>

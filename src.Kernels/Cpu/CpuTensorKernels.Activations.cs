@@ -133,13 +133,13 @@ public static unsafe partial class CpuTensorKernels
                 switch (dtype)
                 {
                     case torch.ScalarType.Float32:
-                        CpuRowKernels.Run(new GatedJob<TOperator, Float32Lanes>(x, d, half), rows, length);
+                        CpuRowKernels.Run(new GatedJob<TOperator, Float32Lanes>(x, d, half, rows), rows, length);
                         break;
                     case torch.ScalarType.Float16:
-                        CpuRowKernels.Run(new GatedJob<TOperator, Float16Lanes>(x, d, half), rows, length);
+                        CpuRowKernels.Run(new GatedJob<TOperator, Float16Lanes>(x, d, half, rows), rows, length);
                         break;
                     default:
-                        CpuRowKernels.Run(new GatedJob<TOperator, BFloat16Lanes>(x, d, half), rows, length);
+                        CpuRowKernels.Run(new GatedJob<TOperator, BFloat16Lanes>(x, d, half, rows), rows, length);
                         break;
                 }
             }

@@ -1,5 +1,5 @@
 using System;
-using System.Threading.Tasks;
+using System.Runtime.Intrinsics;
 using GemsInjector.Kernels.Numerics;
 using TorchSharp;
 
@@ -70,40 +70,19 @@ public static unsafe partial class CpuTensorKernels
                 return;
             }
 
-            var work = new RotaryWork
-            {
-                Positions = pos,
-                WidePositions = wide,
-                Cache = KernelArguments.Data(cacheCopy ?? cosSinCache),
-                RotaryDim = (int)rotaryDim,
-                HeadSize = headSize,
-                Neox = isNeox,
-            };
+            void* cache = KernelArguments.Data(cacheCopy ?? cosSinCache);
+            void* q = KernelArguments.Data(query);
+            void* k = key is null ? null : KernelArguments.Data(key);
             switch (kind)
             {
                 case KernelDType.Float16:
-                    Rotate<Float16Lanes>(work, KernelArguments.Data(query), queryHeads, tokens);
-                    if (key is not null)
-                    {
-                        Rotate<Float16Lanes>(work, KernelArguments.Data(key), keyHeads, tokens);
-                    }
-
+                    Rotate(new RotaryJob<Float16Lanes>(pos, wide, cache, (int)rotaryDim, headSize, isNeox, q, queryHeads, k, keyHeads), tokens);
                     break;
                 case KernelDType.BFloat16:
-                    Rotate<BFloat16Lanes>(work, KernelArguments.Data(query), queryHeads, tokens);
-                    if (key is not null)
-                    {
-                        Rotate<BFloat16Lanes>(work, KernelArguments.Data(key), keyHeads, tokens);
-                    }
-
+                    Rotate(new RotaryJob<BFloat16Lanes>(pos, wide, cache, (int)rotaryDim, headSize, isNeox, q, queryHeads, k, keyHeads), tokens);
                     break;
                 default:
-                    Rotate<Float32Lanes>(work, KernelArguments.Data(query), queryHeads, tokens);
-                    if (key is not null)
-                    {
-                        Rotate<Float32Lanes>(work, KernelArguments.Data(key), keyHeads, tokens);
-                    }
-
+                    Rotate(new RotaryJob<Float32Lanes>(pos, wide, cache, (int)rotaryDim, headSize, isNeox, q, queryHeads, k, keyHeads), tokens);
                     break;
             }
 
@@ -139,57 +118,149 @@ public static unsafe partial class CpuTensorKernels
         return shape.Length == 2 ? shape[1] / headSize : shape[1];
     }
 
-    private struct RotaryWork
+    private static void Rotate<T>(RotaryJob<T> job, long tokens)
+        where T : struct, IFloatLanes =>
+        CpuRowKernels.Run(job, tokens, tokens * job.ElementsPerToken);
+}
+
+/// <summary>
+/// rotary_embedding over tokens, query and key heads together (one angle row per token, widened to float32 once).
+/// Neox: 16-lane fused multiply-adds over the two halves of each head. GPT-J (interleaved): per token, cos duplicated
+/// per pair (c0 c0 c1 c1 ...) and sin with alternating sign (-s0 s0 -s1 s1 ...), so each 16 lanes of a head are
+/// x·cos2 + swap_pairs(x)·sin±, one in-register shuffle.
+/// </summary>
+internal readonly unsafe struct RotaryJob<T> : IRowJob
+    where T : struct, IFloatLanes
+{
+    private const int Lanes = FloatLanes.Count;
+    private readonly void* positions;
+    private readonly bool widePositions;
+    private readonly byte* cache;
+    private readonly int rotaryDim;
+    private readonly long headSize;
+    private readonly bool neox;
+    private readonly byte* query;
+    private readonly long queryHeads;
+    private readonly byte* key;
+    private readonly long keyHeads;
+
+    public RotaryJob(void* positions, bool widePositions, void* cache, int rotaryDim, long headSize, bool neox, void* query, long queryHeads, void* key, long keyHeads)
     {
-        public void* Positions;
-        public bool WidePositions;
-        public void* Cache;
-        public int RotaryDim;
-        public long HeadSize;
-        public bool Neox;
+        this.positions = positions;
+        this.widePositions = widePositions;
+        this.cache = (byte*)cache;
+        this.rotaryDim = rotaryDim;
+        this.headSize = headSize;
+        this.neox = neox;
+        this.query = (byte*)query;
+        this.queryHeads = queryHeads;
+        this.key = (byte*)key;
+        this.keyHeads = key == null ? 0 : keyHeads;
     }
 
-    private static void Rotate<T>(RotaryWork work, void* data, long heads, long tokens)
-        where T : struct, IFloatLanes
+    /// <summary>Rotated elements per token (the work measure for threading).</summary>
+    public long ElementsPerToken => (queryHeads + keyHeads) * rotaryDim;
+
+    public void Run(long first, long end)
     {
-        if (heads == 0)
+        int half = rotaryDim / 2;
+        if (half == 0 || queryHeads + keyHeads == 0)
         {
             return;
         }
 
-        nint x = (nint)data;
-        void Token(long t)
+        // Neox: cos in [0, half), sin in [half, rotDim). GPT-J: cos2 in [0, rotDim), sin± in [rotDim, 2 rotDim).
+        float* angles = KernelScratch.Floats(KernelScratch.SlotRow, 2L * rotaryDim);
+        Vector512<int> swapPairs = Vector512.Create(1, 0, 3, 2, 5, 4, 7, 6, 9, 8, 11, 10, 13, 12, 15, 14);
+        for (long t = first; t < end; t++)
         {
-            long p = work.WidePositions ? ((long*)work.Positions)[t] : ((int*)work.Positions)[t];
-            int half = work.RotaryDim / 2;
-            long row = p * work.RotaryDim;
-            for (long h = 0; h < heads; h++)
+            long p = widePositions ? ((long*)positions)[t] : ((int*)positions)[t];
+            byte* row = cache + p * rotaryDim * T.Size;
+            float* cs;
+            if (neox)
             {
-                long head = (t * heads + h) * work.HeadSize;
+                if (typeof(T) == typeof(Float32Lanes))
+                {
+                    cs = (float*)row;
+                }
+                else
+                {
+                    T.Widen(row, angles, rotaryDim);
+                    cs = angles;
+                }
+
+                RotateNeox(query + t * queryHeads * headSize * T.Size, queryHeads, cs, half);
+                RotateNeox(key + t * keyHeads * headSize * T.Size, keyHeads, cs, half);
+            }
+            else
+            {
                 for (int i = 0; i < half; i++)
                 {
-                    float cos = FloatLanes.LoadAt<T>(work.Cache, row + i);
-                    float sin = FloatLanes.LoadAt<T>(work.Cache, row + half + i);
-                    long i1 = head + (work.Neox ? i : 2 * i);
-                    long i2 = head + (work.Neox ? i + half : 2 * i + 1);
-                    float x1 = FloatLanes.LoadAt<T>((void*)x, i1);
-                    float x2 = FloatLanes.LoadAt<T>((void*)x, i2);
-                    FloatLanes.StoreAt<T>((void*)x, i1, x1 * cos - x2 * sin);
-                    FloatLanes.StoreAt<T>((void*)x, i2, x2 * cos + x1 * sin);
+                    float c = T.LoadScalar(row + i * T.Size), sn = T.LoadScalar(row + (half + i) * T.Size);
+                    angles[2 * i] = c;
+                    angles[2 * i + 1] = c;
+                    angles[rotaryDim + 2 * i] = -sn;
+                    angles[rotaryDim + 2 * i + 1] = sn;
                 }
-            }
-        }
 
-        if (tokens * heads * work.RotaryDim < ReductionParallelElements || tokens < 2)
-        {
-            for (long t = 0; t < tokens; t++)
-            {
-                Token(t);
+                RotateInterleaved(query + t * queryHeads * headSize * T.Size, queryHeads, angles, swapPairs);
+                RotateInterleaved(key + t * keyHeads * headSize * T.Size, keyHeads, angles, swapPairs);
             }
         }
-        else
+    }
+
+    /// <summary>x1' = x1·cos - x2·sin, x2' = x2·cos + x1·sin over pairs (i, i + half) of each head.</summary>
+    private void RotateNeox(byte* heads, long count, float* cs, int half)
+    {
+        for (long h = 0; h < count; h++)
         {
-            Parallel.For(0L, tokens, Token);
+            byte* x1p = heads + h * headSize * T.Size;
+            byte* x2p = x1p + half * T.Size;
+            int i = 0;
+            for (; i <= half - Lanes; i += Lanes)
+            {
+                Vector512<float> c = Vector512.Load(cs + i), sn = Vector512.Load(cs + half + i);
+                Vector512<float> x1 = T.Load(x1p + i * T.Size), x2 = T.Load(x2p + i * T.Size);
+                T.Store(Vector512.FusedMultiplyAdd(x1, c, -(x2 * sn)), x1p + i * T.Size);
+                T.Store(Vector512.FusedMultiplyAdd(x2, c, x1 * sn), x2p + i * T.Size);
+            }
+
+            if (i < half)
+            {
+                int rest = half - i;
+                Vector512<float> c = FloatLanes.LoadPartial<Float32Lanes>((byte*)(cs + i), rest, 0f);
+                Vector512<float> sn = FloatLanes.LoadPartial<Float32Lanes>((byte*)(cs + half + i), rest, 0f);
+                Vector512<float> x1 = FloatLanes.LoadPartial<T>(x1p + i * T.Size, rest, 0f), x2 = FloatLanes.LoadPartial<T>(x2p + i * T.Size, rest, 0f);
+                FloatLanes.StorePartial<T>(Vector512.FusedMultiplyAdd(x1, c, -(x2 * sn)), x1p + i * T.Size, rest);
+                FloatLanes.StorePartial<T>(Vector512.FusedMultiplyAdd(x2, c, x1 * sn), x2p + i * T.Size, rest);
+            }
+        }
+    }
+
+    /// <summary>x' = x·cos2 + swap_pairs(x)·sin± over the first rotDim elements of each head.</summary>
+    private void RotateInterleaved(byte* heads, long count, float* angles, Vector512<int> swapPairs)
+    {
+        float* sn = angles + rotaryDim;
+        for (long h = 0; h < count; h++)
+        {
+            byte* xp = heads + h * headSize * T.Size;
+            int j = 0;
+            for (; j <= rotaryDim - Lanes; j += Lanes)
+            {
+                Vector512<float> x = T.Load(xp + j * T.Size);
+                Vector512<float> swapped = Vector512.Shuffle(x, swapPairs);
+                T.Store(Vector512.FusedMultiplyAdd(x, Vector512.Load(angles + j), swapped * Vector512.Load(sn + j)), xp + j * T.Size);
+            }
+
+            if (j < rotaryDim)
+            {
+                int rest = rotaryDim - j;
+                Vector512<float> x = FloatLanes.LoadPartial<T>(xp + j * T.Size, rest, 0f);
+                Vector512<float> swapped = Vector512.Shuffle(x, swapPairs);
+                Vector512<float> c = FloatLanes.LoadPartial<Float32Lanes>((byte*)(angles + j), rest, 0f);
+                Vector512<float> s = FloatLanes.LoadPartial<Float32Lanes>((byte*)(sn + j), rest, 0f);
+                FloatLanes.StorePartial<T>(Vector512.FusedMultiplyAdd(x, c, swapped * s), xp + j * T.Size, rest);
+            }
         }
     }
 }

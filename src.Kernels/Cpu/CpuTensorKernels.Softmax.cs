@@ -85,7 +85,7 @@ public static unsafe partial class CpuTensorKernels
     {
         if (inner == 1 && length <= int.MaxValue)
         {
-            CpuRowKernels.Run(new SoftmaxLastJob<T>(x, d, (int)length, log), outer, total);
+            CpuRowKernels.Run(new SoftmaxLastJob<T>(x, d, (int)length, log, outer), outer, total);
             return;
         }
 

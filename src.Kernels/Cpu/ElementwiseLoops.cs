@@ -206,16 +206,18 @@ internal static unsafe class ElementwiseLoops
 
     /// <summary>
     /// Applies <typeparamref name="TOperator"/> to <paramref name="length"/> element pairs stored as <typeparamref name="T"/>,
-    /// computing in float32; the destination may equal either input.
+    /// computing in float32; the destination may equal either input. Outputs of at least <see cref="CpuRowKernels.StreamBytes"/>
+    /// are written with streaming stores (when the destination is 64-byte aligned).
     /// </summary>
     public static void Binary<TOperator, T>(byte* self, byte* other, float alpha, byte* destination, long length)
         where TOperator : struct, IBinaryFloatOperator
         where T : struct, IFloatLanes
     {
         int threads = ThreadCount(length);
+        bool stream = CpuRowKernels.CanStream(destination, 0, length * T.Size);
         if (threads == 1)
         {
-            BinaryRange<TOperator, T>(self, other, alpha, destination, length);
+            BinaryRange<TOperator, T>(self, other, alpha, destination, length, stream);
             return;
         }
 
@@ -227,19 +229,44 @@ internal static unsafe class ElementwiseLoops
             long count = Math.Min(chunk, length - start);
             if (count > 0)
             {
-                BinaryRange<TOperator, T>((byte*)a + start * T.Size, (byte*)b + start * T.Size, alpha, (byte*)d + start * T.Size, count);
+                BinaryRange<TOperator, T>((byte*)a + start * T.Size, (byte*)b + start * T.Size, alpha, (byte*)d + start * T.Size, count, stream);
             }
         });
     }
 
-    /// <summary>Single-threaded generic binary loop.</summary>
-    internal static void BinaryRange<TOperator, T>(byte* self, byte* other, float alpha, byte* destination, long length)
+    /// <summary>Single-threaded generic binary loop (two vectors per step); <paramref name="stream"/> needs a 64-byte aligned destination.</summary>
+    internal static void BinaryRange<TOperator, T>(byte* self, byte* other, float alpha, byte* destination, long length, bool stream = false)
         where TOperator : struct, IBinaryFloatOperator
         where T : struct, IFloatLanes
     {
         const int Lanes = FloatLanes.Count;
         Vector512<float> scale = Vector512.Create(alpha);
         long i = 0;
+        if (stream)
+        {
+            for (; i <= length - 2 * Lanes; i += 2 * Lanes)
+            {
+                long o = i * T.Size, o1 = (i + Lanes) * T.Size;
+                Vector512<float> x = TOperator.Invoke(T.Load(self + o), T.Load(other + o), scale);
+                Vector512<float> y = TOperator.Invoke(T.Load(self + o1), T.Load(other + o1), scale);
+                FloatLanes.StoreStream<T>(x, destination + o);
+                FloatLanes.StoreStream<T>(y, destination + o1);
+            }
+
+            FloatLanes.StreamFence();
+        }
+        else
+        {
+            for (; i <= length - 2 * Lanes; i += 2 * Lanes)
+            {
+                long o = i * T.Size, o1 = (i + Lanes) * T.Size;
+                Vector512<float> x = TOperator.Invoke(T.Load(self + o), T.Load(other + o), scale);
+                Vector512<float> y = TOperator.Invoke(T.Load(self + o1), T.Load(other + o1), scale);
+                T.Store(x, destination + o);
+                T.Store(y, destination + o1);
+            }
+        }
+
         for (; i <= length - Lanes; i += Lanes)
         {
             long offset = i * T.Size;

@@ -10,7 +10,10 @@ namespace GemsInjector.Kernels.Cpu;
 internal static unsafe class KernelScratch
 {
     /// <summary>The number of slots; callers name the slot they use.</summary>
-    public const int Slots = 6;
+    public const int Slots = 7;
+
+    /// <summary>The slot of row kernels (softmax rows, rotary angle rows); they never nest.</summary>
+    public const int SlotRow = 6;
 
     [ThreadStatic]
     private static Block[]? blocks;

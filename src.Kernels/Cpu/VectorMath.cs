@@ -1,5 +1,6 @@
 using System.Runtime.CompilerServices;
 using System.Runtime.Intrinsics;
+using System.Runtime.Intrinsics.X86;
 
 namespace GemsInjector.Kernels.Cpu;
 
@@ -28,6 +29,12 @@ internal static class VectorMath
     public static Vector512<float> Exp(Vector512<float> x)
     {
         Vector512<float> c = Vector512.MinNative(Vector512.MaxNative(x, Vector512.Create(ClampLow)), Vector512.Create(ClampHigh));
+        if (Avx512F.IsSupported)
+        {
+            // vscalefps computes p·2^n in one instruction, rounding once (to +Inf above ~88.72, gradually to 0 below).
+            return Vector512.ConditionalSelect(Vector512.Equals(x, x), Avx512F.Scale(ReducedExp(c, out Vector512<float> scaleN), scaleN), x);
+        }
+
         Vector512<float> n = Vector512.Round(c * Vector512.Create(Log2E));
         Vector512<float> r = Vector512.FusedMultiplyAdd(n, Vector512.Create(-Ln2Hi), c);
         r = Vector512.FusedMultiplyAdd(n, Vector512.Create(-Ln2Lo), r);
@@ -46,6 +53,38 @@ internal static class VectorMath
         Vector512<float> s2 = Vector512.ShiftLeft(n2 + Vector512.Create(127), 23).AsSingle();
         Vector512<float> result = p * s1 * s2;
         return Vector512.ConditionalSelect(Vector512.Equals(x, x), result, x);
+    }
+
+    /// <summary>
+    /// e^x per lane for x ≤ 0 or -Inf (softmax's x - max); not for NaN or positive x. One clamp, no NaN select, and
+    /// 2^n through <c>vscalefps</c> where the machine has AVX-512.
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static Vector512<float> ExpNonPositive(Vector512<float> x)
+    {
+        Vector512<float> c = Vector512.MaxNative(x, Vector512.Create(ClampLow));
+        if (Avx512F.IsSupported)
+        {
+            return Avx512F.Scale(ReducedExp(c, out Vector512<float> n), n);
+        }
+
+        return Exp(x);
+    }
+
+    /// <summary>e^r for r = c - n·ln 2, with n = round(c·log2 e) returned; |r| ≤ ln2/2.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static Vector512<float> ReducedExp(Vector512<float> c, out Vector512<float> n)
+    {
+        n = Vector512.Round(c * Vector512.Create(Log2E));
+        Vector512<float> r = Vector512.FusedMultiplyAdd(n, Vector512.Create(-Ln2Hi), c);
+        r = Vector512.FusedMultiplyAdd(n, Vector512.Create(-Ln2Lo), r);
+        Vector512<float> p = Vector512.Create(P0);
+        p = Vector512.FusedMultiplyAdd(p, r, Vector512.Create(P1));
+        p = Vector512.FusedMultiplyAdd(p, r, Vector512.Create(P2));
+        p = Vector512.FusedMultiplyAdd(p, r, Vector512.Create(P3));
+        p = Vector512.FusedMultiplyAdd(p, r, Vector512.Create(P4));
+        p = Vector512.FusedMultiplyAdd(p, r, Vector512.Create(P5));
+        return Vector512.FusedMultiplyAdd(p, r * r, r + Vector512<float>.One);
     }
 
     /// <summary>e^x per lane; see <see cref="Exp(Vector512{float})"/>.</summary>

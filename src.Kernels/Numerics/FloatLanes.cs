@@ -124,6 +124,47 @@ internal static unsafe class FloatLanes
     public static void StoreAt<T>(void* data, long index, float value)
         where T : struct, IFloatLanes => T.StoreScalar(value, (byte*)data + index * T.Size);
 
+    /// <summary>
+    /// Rounds 16 lanes to <typeparamref name="T"/> and stores them with a non-temporal (streaming) store, which skips the
+    /// read-for-ownership of the destination line and keeps it out of the caches. The destination must be aligned to
+    /// the stored size (64 bytes for float32, 32 for 16-bit); end a streamed range with <see cref="StreamFence"/>.
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static void StoreStream<T>(Vector512<float> values, byte* destination)
+        where T : struct, IFloatLanes
+    {
+        if (typeof(T) == typeof(Float32Lanes))
+        {
+            values.StoreAlignedNonTemporal((float*)destination);
+        }
+        else if (typeof(T) == typeof(Float16Lanes))
+        {
+            Float16Bits.Narrow(values).StoreAlignedNonTemporal((ushort*)destination);
+        }
+        else if (typeof(T) == typeof(BFloat16Lanes))
+        {
+            BFloat16Bits.Narrow(values).StoreAlignedNonTemporal((ushort*)destination);
+        }
+        else
+        {
+            T.Store(values, destination);
+        }
+    }
+
+    /// <summary>Orders earlier streaming stores of this thread before its later stores (sfence).</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static void StreamFence()
+    {
+        if (System.Runtime.Intrinsics.X86.Sse.IsSupported)
+        {
+            System.Runtime.Intrinsics.X86.Sse.StoreFence();
+        }
+        else
+        {
+            System.Threading.Interlocked.MemoryBarrier();
+        }
+    }
+
     /// <summary>Loads <paramref name="count"/> (&lt; 16) elements; the other lanes hold <paramref name="fill"/>.</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public static Vector512<float> LoadPartial<T>(byte* source, int count, float fill)
