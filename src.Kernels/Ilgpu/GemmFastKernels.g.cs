@@ -14,11 +14,13 @@ internal static partial class GemmFastKernels
     /// buffers; the next tile's global loads (4 floats of A and 4 of B per thread: host picks BK so 8T*BK = 4*T*T) are
     /// issued before the current tile's FMAs and stored after them, so one barrier per K-tile suffices. T and BK are
     /// specialized values: each (T, BK) pair is its own compiled kernel, so the offsets i*T fold to constants and the
-    /// K-tile loop can be unrolled.
+    /// K-tile loop can be unrolled. rowHalves = 1 (also specialized) gives a (4T)x(8T) tile with 4x8 outputs per thread
+    /// for short products (M ≤ 4T), so no FMA is spent on rows past M; the A tile is still staged 8T rows deep (the
+    /// extra rows are loaded, guarded by M, and ignored).
     /// </summary>
     [IlgpuKernel]
     public static void Sgemm8x8F32(ArrayView<float> a, ArrayView<float> b, ArrayView<float> bias, ArrayView<float> c, GemmShape s,
-        SpecializedValue<int> tileThreads, SpecializedValue<int> tileK)
+        SpecializedValue<int> tileThreads, SpecializedValue<int> tileK, SpecializedValue<int> rowHalves)
     {
         var sA4 = SharedMemory.Allocate<Float4>(2 * MaxBk * Ld / 4);
         var sB4 = SharedMemory.Allocate<Float4>(2 * MaxBk * Ld / 4);
@@ -27,11 +29,12 @@ internal static partial class GemmFastKernels
         int threads = Group.DimX;
         int t = tileThreads.Value;
         int bk = tileK.Value;
+        int halves = rowHalves.Value;
         int tid = Group.IdxX;
         int tx = tid % t;
         int ty = tid / t;
         int bm = 8 * t;
-        int row0 = Grid.IdxY * bm;
+        int row0 = Grid.IdxY * 4 * t * halves;
         int col0 = Grid.IdxX * bm;
         int split = s.SplitK > 1 ? Grid.IdxZ : 0;
         long batch = s.SplitK > 1 ? 0 : Grid.IdxZ;
@@ -107,7 +110,7 @@ internal static partial class GemmFastKernels
             {
                 int o4 = (cur + kk * Ld) / 4;
                 Float4 al = sA4[o4 + ty];
-                Float4 ah = sA4[o4 + t + ty];
+                Float4 ah = halves > 1 ? sA4[o4 + t + ty] : al;
                 Float4 bl = sB4[o4 + tx];
                 Float4 bh = sB4[o4 + t + tx];
                 float a0 = al.X;
@@ -130,10 +133,13 @@ internal static partial class GemmFastKernels
                 c10 += a1 * b0; c11 += a1 * b1; c12 += a1 * b2; c13 += a1 * b3; c14 += a1 * b4; c15 += a1 * b5; c16 += a1 * b6; c17 += a1 * b7;
                 c20 += a2 * b0; c21 += a2 * b1; c22 += a2 * b2; c23 += a2 * b3; c24 += a2 * b4; c25 += a2 * b5; c26 += a2 * b6; c27 += a2 * b7;
                 c30 += a3 * b0; c31 += a3 * b1; c32 += a3 * b2; c33 += a3 * b3; c34 += a3 * b4; c35 += a3 * b5; c36 += a3 * b6; c37 += a3 * b7;
-                c40 += a4 * b0; c41 += a4 * b1; c42 += a4 * b2; c43 += a4 * b3; c44 += a4 * b4; c45 += a4 * b5; c46 += a4 * b6; c47 += a4 * b7;
-                c50 += a5 * b0; c51 += a5 * b1; c52 += a5 * b2; c53 += a5 * b3; c54 += a5 * b4; c55 += a5 * b5; c56 += a5 * b6; c57 += a5 * b7;
-                c60 += a6 * b0; c61 += a6 * b1; c62 += a6 * b2; c63 += a6 * b3; c64 += a6 * b4; c65 += a6 * b5; c66 += a6 * b6; c67 += a6 * b7;
-                c70 += a7 * b0; c71 += a7 * b1; c72 += a7 * b2; c73 += a7 * b3; c74 += a7 * b4; c75 += a7 * b5; c76 += a7 * b6; c77 += a7 * b7;
+                if (halves > 1)
+                {
+                    c40 += a4 * b0; c41 += a4 * b1; c42 += a4 * b2; c43 += a4 * b3; c44 += a4 * b4; c45 += a4 * b5; c46 += a4 * b6; c47 += a4 * b7;
+                    c50 += a5 * b0; c51 += a5 * b1; c52 += a5 * b2; c53 += a5 * b3; c54 += a5 * b4; c55 += a5 * b5; c56 += a5 * b6; c57 += a5 * b7;
+                    c60 += a6 * b0; c61 += a6 * b1; c62 += a6 * b2; c63 += a6 * b3; c64 += a6 * b4; c65 += a6 * b5; c66 += a6 * b6; c67 += a6 * b7;
+                    c70 += a7 * b0; c71 += a7 * b1; c72 += a7 * b2; c73 += a7 * b3; c74 += a7 * b4; c75 += a7 * b5; c76 += a7 * b6; c77 += a7 * b7;
+                }
             }
 
             if (more)
@@ -214,7 +220,7 @@ internal static partial class GemmFastKernels
             Store(c, bias, s, cBase, biasBase, r3, n6, c36);
             Store(c, bias, s, cBase, biasBase, r3, n7, c37);
         }
-        if (r4 < s.M)
+        if (halves > 1 && r4 < s.M)
         {
             Store(c, bias, s, cBase, biasBase, r4, n0, c40);
             Store(c, bias, s, cBase, biasBase, r4, n1, c41);
@@ -225,7 +231,7 @@ internal static partial class GemmFastKernels
             Store(c, bias, s, cBase, biasBase, r4, n6, c46);
             Store(c, bias, s, cBase, biasBase, r4, n7, c47);
         }
-        if (r5 < s.M)
+        if (halves > 1 && r5 < s.M)
         {
             Store(c, bias, s, cBase, biasBase, r5, n0, c50);
             Store(c, bias, s, cBase, biasBase, r5, n1, c51);
@@ -236,7 +242,7 @@ internal static partial class GemmFastKernels
             Store(c, bias, s, cBase, biasBase, r5, n6, c56);
             Store(c, bias, s, cBase, biasBase, r5, n7, c57);
         }
-        if (r6 < s.M)
+        if (halves > 1 && r6 < s.M)
         {
             Store(c, bias, s, cBase, biasBase, r6, n0, c60);
             Store(c, bias, s, cBase, biasBase, r6, n1, c61);
@@ -247,7 +253,7 @@ internal static partial class GemmFastKernels
             Store(c, bias, s, cBase, biasBase, r6, n6, c66);
             Store(c, bias, s, cBase, biasBase, r6, n7, c67);
         }
-        if (r7 < s.M)
+        if (halves > 1 && r7 < s.M)
         {
             Store(c, bias, s, cBase, biasBase, r7, n0, c70);
             Store(c, bias, s, cBase, biasBase, r7, n1, c71);

@@ -9,7 +9,7 @@ public sealed partial class IlgpuKernels
     private Action<KernelConfig, ArrayView<long>, ArrayView<float>, ArrayView<float>, ArrayView<float>, int, int, int, int, int, int>? rotaryF32;
     private Action<KernelConfig, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, GemmShape>? gemmF32;
     private Action<KernelConfig, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, AttentionShape>? attentionF32;
-    private Action<KernelConfig, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, GemmShape, SpecializedValue<int>, SpecializedValue<int>>? sgemmF32;
+    private Action<KernelConfig, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, GemmShape, SpecializedValue<int>, SpecializedValue<int>, SpecializedValue<int>>? sgemmF32;
     private Action<KernelConfig, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, GemvShape, SpecializedValue<int>>? gemvKnF32;
     private Action<KernelConfig, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, GemvShape, SpecializedValue<int>>? gemvNkF32;
     private Action<KernelConfig, ArrayView<float>, ArrayView<float>, ArrayView<float>, GemvShape>? gemvReduceF32;
@@ -22,6 +22,9 @@ public sealed partial class IlgpuKernels
     /// </summary>
     private KernelSpecialization Bounds(int maxThreads, int? minGroupsPerSm) =>
         device.Kind == IlgpuDeviceKind.CpuSimulator ? default : new KernelSpecialization(Math.Min(maxThreads, device.MaxGroupSize), minGroupsPerSm);
+
+    /// <summary>Largest m sent to the GEMV kernels (tests lower it to reach the short-tile SGEMM with split-K).</summary>
+    internal int GemvMaxRows { get; set; } = GemmFastKernels.MaxGemvRows;
 
     /// <summary>SGEMM launch bounds: 256 threads, 2 groups per SM (<c>.maxntid 256 .minnctapersm 2</c>: ≤ 128 registers).</summary>
     private KernelSpecialization SgemmBounds => Bounds(256, 2);
@@ -141,7 +144,7 @@ public sealed partial class IlgpuKernels
             return;
         }
 
-        if (batch == 1 && m <= GemmFastKernels.MaxGemvRows && device.MaxGroupSize >= device.WarpSize)
+        if (batch == 1 && m <= GemvMaxRows && device.MaxGroupSize >= device.WarpSize)
         {
             Gemv(a, b, bias, c, m, k, n, transposeB, alpha, beta, biasIsMatrix);
             return;
@@ -149,6 +152,7 @@ public sealed partial class IlgpuKernels
 
         // Register-tiled SGEMM: 16×16 threads with 8×8 outputs each (128×128 tiles, K-tile 8) on CUDA; 4×4 threads
         // (32×32 tiles, K-tile 2) on the simulator. bk is chosen so that each thread stages 4 floats of A and 4 of B.
+        // Products with m ≤ 64 (16 on the simulator) use half-height tiles (64×128, 4×8 per thread).
         int t = device.MaxGroupSize >= 256 ? GemmFastKernels.MaxTileThreads : device.MaxGroupSize >= 16 ? 4 : 0;
         var shape = new GemmShape
         {
@@ -178,7 +182,9 @@ public sealed partial class IlgpuKernels
             int edge = 8 * t;
             int bk = t / 2;
             int gx = (n + edge - 1) / edge;
-            int gy = (m + edge - 1) / edge;
+            int halves = m <= edge / 2 ? 1 : 2;
+            int rowsPerTile = edge / 2 * halves;
+            int gy = (m + rowsPerTile - 1) / rowsPerTile;
 
             // Split-K when one matrix has too few tiles to fill the card (e.g. 64×4096·4096×4096: 32 tiles for 132 SMs):
             // Grid.Z takes chunks of K (at least 16 K-tiles each), partials go to scratch and GemvReduceF32 sums them.
@@ -204,9 +210,9 @@ public sealed partial class IlgpuKernels
 
             var tiled = new KernelConfig(new Index3D(gx, gy, splits > 1 ? splits : batch), new Index3D(t * t, 1, 1));
             device.Load(ref sgemmF32, nameof(GemmFastKernels.Sgemm8x8F32),
-                acc => acc.LoadStreamKernel<ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, GemmShape, SpecializedValue<int>, SpecializedValue<int>>(
+                acc => acc.LoadStreamKernel<ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, GemmShape, SpecializedValue<int>, SpecializedValue<int>, SpecializedValue<int>>(
                     GemmFastKernels.Sgemm8x8F32, SgemmBounds))(
-                tiled, a, b, bias, target3, shape, SpecializedValue.New(t), SpecializedValue.New(bk));
+                tiled, a, b, bias, target3, shape, SpecializedValue.New(t), SpecializedValue.New(bk), SpecializedValue.New(halves));
             if (splits > 1)
             {
                 var g = new GemvShape

@@ -138,6 +138,33 @@ public sealed class FastPathTests : KernelTestBase
         AssertClose(Download(c), MatMul(a, b, batch, m, k, n, transposeB), RtolF32, Atol * k, $"bmm {batch}x{m}x{k}x{n}", seed);
     }
 
+    /// <summary>Short products through the SGEMM (GEMV off): half-height tiles (m ≤ 16 on the simulator), with split-K.</summary>
+    [Theory]
+    [InlineData(1, 1, 1, false)]
+    [InlineData(5, 200, 37, false)]
+    [InlineData(16, 150, 9, true)]
+    [InlineData(9, 7, 70, true)]
+    public void ShortProductsThroughTheTiledGemm(int m, int k, int n, bool transposeB)
+    {
+        int seed = 7600 + m * 100 + k + n;
+        var a = Random(seed, m * k);
+        var b = Random(seed + 1, k * n);
+        var bias = Random(seed + 2, n);
+        int saved = K.GemvMaxRows;
+        K.GemvMaxRows = 0;
+        try
+        {
+            var c = Poisoned(m * n);
+            K.Addmm(Upload(bias), Upload(a), Upload(b), c, m, k, n, beta: 2f, alpha: 0.5f, transposeB: transposeB);
+            var expected = MatMul(a, b, 1, m, k, n, transposeB).Select((p, idx) => 0.5 * p + 2.0 * bias[idx % n]).ToArray();
+            AssertClose(Download(c), expected, RtolF32, Atol * k, $"addmm via sgemm {m}x{k}x{n}", seed);
+        }
+        finally
+        {
+            K.GemvMaxRows = saved;
+        }
+    }
+
     /// <summary>Row lengths at the register path's edges on the simulator (8 × 16 = 128 floats; ≤ 64 rows use 4 per thread).</summary>
     public static TheoryData<int, int> RowShapes => new() { { 1, 64 }, { 1, 65 }, { 70, 100 }, { 3, 128 }, { 2, 129 }, { 66, 5 } };
 
