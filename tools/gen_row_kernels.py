@@ -1,6 +1,6 @@
 #!/usr/bin/env python3
-"""Generates src.Kernels/Ilgpu/RowWideKernels.g.cs: softmax / log_softmax with up to 64 floats of the row per thread,
-each its own local so that they stay in registers. Run: python3 tools/gen_row_kernels.py"""
+"""Generates src.Kernels/Ilgpu/RowWideKernels.g.cs: softmax / log_softmax with up to 64 floats of the row per thread and
+rms_norm / fused_add_rms_norm / layer_norm with up to 32, each float its own local so that they stay in registers. Run: python3 tools/gen_row_kernels.py"""
 import os
 
 P = 64
@@ -61,6 +61,67 @@ for j in range(P):
     if j != P - 1:
         w("")
 w("        }")
+w("    }")
+
+Q = 32  # norms: floats per thread (cols ≤ 32·512 = 16384)
+w("")
+w(f"    /// <summary>Floats per thread of the wide norm kernels (rows up to {Q}·group).</summary>")
+w(f"    public const int NormPerThread = {Q};")
+
+
+def load(name, src, fill):
+    for j in range(Q):
+        w(f"        float {name}{j} = t + {j} * g < cols ? {src}[b + t + {j} * g] : {fill};")
+
+
+def head(sig, doc):
+    w("")
+    w(f"    /// <summary>{doc}</summary>")
+    w("    [IlgpuKernel]")
+    w(f"    public static void {sig}")
+    w("    {")
+    w("        var scratch = SharedMemory.Allocate<float>(32);")
+    w("        long b = (long)Grid.IdxX * cols;")
+    w("        int t = Group.IdxX;")
+    w("        int g = Group.DimX;")
+
+
+def store(target, expr):
+    for j in range(Q):
+        w(f"        if (t + {j} * g < cols)")
+        w("        {")
+        w(f"            {target}[b + t + {j} * g] = {expr.format(j=j)};")
+        w("        }")
+        if j != Q - 1:
+            w("")
+
+
+head("RmsNormWideF32(ArrayView<float> x, ArrayView<float> w, ArrayView<float> y, int cols, float eps)", "rms_norm with the row in registers (up to NormPerThread floats per thread).")
+load("v", "x", "0f")
+w("        float ss = " + " + ".join(f"v{j} * v{j}" for j in range(Q)) + ";")
+w("        float inv = 1f / IntrinsicMath.CPUOnly.Sqrt(GpuMath.GroupSum(ss, scratch) / cols + eps);")
+store("y", "v{j} * inv * w[t + {j} * g]")
+w("    }")
+
+head("FusedAddRmsNormWideF32(ArrayView<float> x, ArrayView<float> residual, ArrayView<float> w, int cols, float eps)", "fused_add_rms_norm with the row in registers: residual = x + residual; x = rms_norm(residual)·w.")
+load("v", "x", "0f")
+for j in range(Q):
+    w(f"        v{j} += t + {j} * g < cols ? residual[b + t + {j} * g] : 0f;")
+store("residual", "v{j}")
+w("")
+w("        float ss = " + " + ".join(f"v{j} * v{j}" for j in range(Q)) + ";")
+w("        float inv = 1f / IntrinsicMath.CPUOnly.Sqrt(GpuMath.GroupSum(ss, scratch) / cols + eps);")
+store("x", "v{j} * inv * w[t + {j} * g]")
+w("    }")
+
+head("LayerNormWideF32(ArrayView<float> x, ArrayView<float> w, ArrayView<float> bias, ArrayView<float> y, int cols, float eps, int hasWeight, int hasBias)", "layer_norm with the row in registers (mean, then the variance from the registers).")
+load("v", "x", "0f")
+w("        float mean = GpuMath.GroupSum(" + " + ".join(f"v{j}" for j in range(Q)) + ", scratch) / cols;")
+for j in range(Q):
+    w(f"        v{j} = t + {j} * g < cols ? v{j} - mean : 0f;")
+w("        float q = " + " + ".join(f"v{j} * v{j}" for j in range(Q)) + ";")
+w("        float inv = 1f / IntrinsicMath.CPUOnly.Sqrt(GpuMath.GroupSum(q, scratch) / cols + eps);")
+store("y", "(hasWeight != 0 ? v{j} * inv * w[t + {j} * g] : v{j} * inv) + (hasBias != 0 ? bias[t + {j} * g] : 0f)")
 w("    }")
 w("}")
 path = os.path.join(os.path.dirname(__file__), "..", "src.Kernels", "Ilgpu", "RowWideKernels.g.cs")

@@ -17,6 +17,8 @@ public sealed partial class IlgpuKernels
     private Action<KernelConfig, ArrayView<float>, ArrayView<float>, ArrayView<float>, int, float>? rmsNormRegF32, fusedAddRmsNormRegF32;
     private Action<KernelConfig, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, int, float, int, int>? layerNormRegF32;
     private Action<KernelConfig, ArrayView<float>, ArrayView<float>, int, int>? softmaxRegF32, softmaxWideF32;
+    private Action<KernelConfig, ArrayView<float>, ArrayView<float>, ArrayView<float>, int, float>? rmsNormWideF32, fusedAddRmsNormWideF32;
+    private Action<KernelConfig, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, int, float, int, int>? layerNormWideF32;
 
     /// <summary>
     /// Launch bounds of the register-resident row kernels: on CUDA ILGPU emits <c>.maxntid 512</c> for them, so ptxas
@@ -25,6 +27,23 @@ public sealed partial class IlgpuKernels
     private KernelSpecialization RowBounds => Bounds(512, null);
 
     private KernelConfig Rows(int rows, int cols) => new(rows, RowGroupSize(cols));
+
+    /// <summary>
+    /// Launch shape of the wide register kernels (<see cref="RowWideKernels"/>: up to <paramref name="perThread"/> floats
+    /// per thread of at most 512 threads), or null when the row is longer.
+    /// </summary>
+    private KernelConfig? WideRows(int rows, int cols, int perThread)
+    {
+        int warp = device.WarpSize;
+        int max = Math.Min(device.MaxGroupSize, 512) / warp * warp;
+        if ((long)cols > (long)perThread * max)
+        {
+            return null;
+        }
+
+        int group = Math.Max(warp, (cols + perThread - 1) / perThread);
+        return new KernelConfig(rows, Math.Min(max, (group + warp - 1) / warp * warp));
+    }
 
     /// <summary>
     /// Launch shape of the register-resident row kernels (<see cref="RowRegisterKernels"/>), or null when the row does
@@ -87,6 +106,14 @@ public sealed partial class IlgpuKernels
             return;
         }
 
+        if (WideRows(rows, cols, RowWideKernels.NormPerThread) is { } wide)
+        {
+            device.Load(ref rmsNormWideF32, nameof(RowWideKernels.RmsNormWideF32),
+                acc => acc.LoadStreamKernel<ArrayView<float>, ArrayView<float>, ArrayView<float>, int, float>(RowWideKernels.RmsNormWideF32, RowBounds))(
+                wide, x, weight, y, cols, epsilon);
+            return;
+        }
+
         device.Load(ref rmsNormF32, nameof(RowKernels.RmsNormF32), acc => acc.LoadStreamKernel<ArrayView<float>, ArrayView<float>, ArrayView<float>, int, float>(RowKernels.RmsNormF32))(
             Rows(rows, cols), x, weight, y, cols, epsilon);
     }
@@ -112,6 +139,14 @@ public sealed partial class IlgpuKernels
             device.Load(ref fusedAddRmsNormRegF32, "Reg" + nameof(RowRegisterKernels.FusedAddRmsNormF32),
                 acc => acc.LoadStreamKernel<ArrayView<float>, ArrayView<float>, ArrayView<float>, int, float>(RowRegisterKernels.FusedAddRmsNormF32, RowBounds))(
                 reg, x, residual, weight, cols, epsilon);
+            return;
+        }
+
+        if (WideRows(rows, cols, RowWideKernels.NormPerThread) is { } wide)
+        {
+            device.Load(ref fusedAddRmsNormWideF32, nameof(RowWideKernels.FusedAddRmsNormWideF32),
+                acc => acc.LoadStreamKernel<ArrayView<float>, ArrayView<float>, ArrayView<float>, int, float>(RowWideKernels.FusedAddRmsNormWideF32, RowBounds))(
+                wide, x, residual, weight, cols, epsilon);
             return;
         }
 
@@ -153,6 +188,15 @@ public sealed partial class IlgpuKernels
             return;
         }
 
+        if (WideRows(rows, cols, RowWideKernels.NormPerThread) is { } wide)
+        {
+            device.Load(ref layerNormWideF32, nameof(RowWideKernels.LayerNormWideF32),
+                acc => acc.LoadStreamKernel<ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, int, float, int, int>(
+                    RowWideKernels.LayerNormWideF32, RowBounds))(
+                wide, x, weight, bias, y, cols, epsilon, weight.Length != 0 ? 1 : 0, bias.Length != 0 ? 1 : 0);
+            return;
+        }
+
         device.Load(ref layerNormF32, nameof(RowKernels.LayerNormF32),
             acc => acc.LoadStreamKernel<ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, int, float, int, int>(RowKernels.LayerNormF32))(
             Rows(rows, cols), x, weight, bias, y, cols, epsilon, weight.Length != 0 ? 1 : 0, bias.Length != 0 ? 1 : 0);
@@ -188,15 +232,11 @@ public sealed partial class IlgpuKernels
         }
 
         // Long rows (up to 64 floats per thread of 512 threads = 32768: a 32000-word vocabulary) stay in registers too.
-        int warp = device.WarpSize;
-        int wideMax = Math.Min(device.MaxGroupSize, 512) / warp * warp;
-        if ((long)cols <= (long)RowWideKernels.PerThread * wideMax)
+        if (WideRows(rows, cols, RowWideKernels.PerThread) is { } wide)
         {
-            int wide = Math.Max(warp, (cols + RowWideKernels.PerThread - 1) / RowWideKernels.PerThread);
-            wide = Math.Min(wideMax, (wide + warp - 1) / warp * warp);
             device.Load(ref softmaxWideF32, nameof(RowWideKernels.SoftmaxWideF32),
                 acc => acc.LoadStreamKernel<ArrayView<float>, ArrayView<float>, int, int>(RowWideKernels.SoftmaxWideF32, RowBounds))(
-                new KernelConfig(rows, wide), x, y, cols, log);
+                wide, x, y, cols, log);
             return;
         }
 

@@ -990,4 +990,841 @@ internal static class RowWideKernels
             }
         }
     }
+
+    /// <summary>Floats per thread of the wide norm kernels (rows up to 32·group).</summary>
+    public const int NormPerThread = 32;
+
+    /// <summary>rms_norm with the row in registers (up to NormPerThread floats per thread).</summary>
+    [IlgpuKernel]
+    public static void RmsNormWideF32(ArrayView<float> x, ArrayView<float> w, ArrayView<float> y, int cols, float eps)
+    {
+        var scratch = SharedMemory.Allocate<float>(32);
+        long b = (long)Grid.IdxX * cols;
+        int t = Group.IdxX;
+        int g = Group.DimX;
+        float v0 = t + 0 * g < cols ? x[b + t + 0 * g] : 0f;
+        float v1 = t + 1 * g < cols ? x[b + t + 1 * g] : 0f;
+        float v2 = t + 2 * g < cols ? x[b + t + 2 * g] : 0f;
+        float v3 = t + 3 * g < cols ? x[b + t + 3 * g] : 0f;
+        float v4 = t + 4 * g < cols ? x[b + t + 4 * g] : 0f;
+        float v5 = t + 5 * g < cols ? x[b + t + 5 * g] : 0f;
+        float v6 = t + 6 * g < cols ? x[b + t + 6 * g] : 0f;
+        float v7 = t + 7 * g < cols ? x[b + t + 7 * g] : 0f;
+        float v8 = t + 8 * g < cols ? x[b + t + 8 * g] : 0f;
+        float v9 = t + 9 * g < cols ? x[b + t + 9 * g] : 0f;
+        float v10 = t + 10 * g < cols ? x[b + t + 10 * g] : 0f;
+        float v11 = t + 11 * g < cols ? x[b + t + 11 * g] : 0f;
+        float v12 = t + 12 * g < cols ? x[b + t + 12 * g] : 0f;
+        float v13 = t + 13 * g < cols ? x[b + t + 13 * g] : 0f;
+        float v14 = t + 14 * g < cols ? x[b + t + 14 * g] : 0f;
+        float v15 = t + 15 * g < cols ? x[b + t + 15 * g] : 0f;
+        float v16 = t + 16 * g < cols ? x[b + t + 16 * g] : 0f;
+        float v17 = t + 17 * g < cols ? x[b + t + 17 * g] : 0f;
+        float v18 = t + 18 * g < cols ? x[b + t + 18 * g] : 0f;
+        float v19 = t + 19 * g < cols ? x[b + t + 19 * g] : 0f;
+        float v20 = t + 20 * g < cols ? x[b + t + 20 * g] : 0f;
+        float v21 = t + 21 * g < cols ? x[b + t + 21 * g] : 0f;
+        float v22 = t + 22 * g < cols ? x[b + t + 22 * g] : 0f;
+        float v23 = t + 23 * g < cols ? x[b + t + 23 * g] : 0f;
+        float v24 = t + 24 * g < cols ? x[b + t + 24 * g] : 0f;
+        float v25 = t + 25 * g < cols ? x[b + t + 25 * g] : 0f;
+        float v26 = t + 26 * g < cols ? x[b + t + 26 * g] : 0f;
+        float v27 = t + 27 * g < cols ? x[b + t + 27 * g] : 0f;
+        float v28 = t + 28 * g < cols ? x[b + t + 28 * g] : 0f;
+        float v29 = t + 29 * g < cols ? x[b + t + 29 * g] : 0f;
+        float v30 = t + 30 * g < cols ? x[b + t + 30 * g] : 0f;
+        float v31 = t + 31 * g < cols ? x[b + t + 31 * g] : 0f;
+        float ss = v0 * v0 + v1 * v1 + v2 * v2 + v3 * v3 + v4 * v4 + v5 * v5 + v6 * v6 + v7 * v7 + v8 * v8 + v9 * v9 + v10 * v10 + v11 * v11 + v12 * v12 + v13 * v13 + v14 * v14 + v15 * v15 + v16 * v16 + v17 * v17 + v18 * v18 + v19 * v19 + v20 * v20 + v21 * v21 + v22 * v22 + v23 * v23 + v24 * v24 + v25 * v25 + v26 * v26 + v27 * v27 + v28 * v28 + v29 * v29 + v30 * v30 + v31 * v31;
+        float inv = 1f / IntrinsicMath.CPUOnly.Sqrt(GpuMath.GroupSum(ss, scratch) / cols + eps);
+        if (t + 0 * g < cols)
+        {
+            y[b + t + 0 * g] = v0 * inv * w[t + 0 * g];
+        }
+
+        if (t + 1 * g < cols)
+        {
+            y[b + t + 1 * g] = v1 * inv * w[t + 1 * g];
+        }
+
+        if (t + 2 * g < cols)
+        {
+            y[b + t + 2 * g] = v2 * inv * w[t + 2 * g];
+        }
+
+        if (t + 3 * g < cols)
+        {
+            y[b + t + 3 * g] = v3 * inv * w[t + 3 * g];
+        }
+
+        if (t + 4 * g < cols)
+        {
+            y[b + t + 4 * g] = v4 * inv * w[t + 4 * g];
+        }
+
+        if (t + 5 * g < cols)
+        {
+            y[b + t + 5 * g] = v5 * inv * w[t + 5 * g];
+        }
+
+        if (t + 6 * g < cols)
+        {
+            y[b + t + 6 * g] = v6 * inv * w[t + 6 * g];
+        }
+
+        if (t + 7 * g < cols)
+        {
+            y[b + t + 7 * g] = v7 * inv * w[t + 7 * g];
+        }
+
+        if (t + 8 * g < cols)
+        {
+            y[b + t + 8 * g] = v8 * inv * w[t + 8 * g];
+        }
+
+        if (t + 9 * g < cols)
+        {
+            y[b + t + 9 * g] = v9 * inv * w[t + 9 * g];
+        }
+
+        if (t + 10 * g < cols)
+        {
+            y[b + t + 10 * g] = v10 * inv * w[t + 10 * g];
+        }
+
+        if (t + 11 * g < cols)
+        {
+            y[b + t + 11 * g] = v11 * inv * w[t + 11 * g];
+        }
+
+        if (t + 12 * g < cols)
+        {
+            y[b + t + 12 * g] = v12 * inv * w[t + 12 * g];
+        }
+
+        if (t + 13 * g < cols)
+        {
+            y[b + t + 13 * g] = v13 * inv * w[t + 13 * g];
+        }
+
+        if (t + 14 * g < cols)
+        {
+            y[b + t + 14 * g] = v14 * inv * w[t + 14 * g];
+        }
+
+        if (t + 15 * g < cols)
+        {
+            y[b + t + 15 * g] = v15 * inv * w[t + 15 * g];
+        }
+
+        if (t + 16 * g < cols)
+        {
+            y[b + t + 16 * g] = v16 * inv * w[t + 16 * g];
+        }
+
+        if (t + 17 * g < cols)
+        {
+            y[b + t + 17 * g] = v17 * inv * w[t + 17 * g];
+        }
+
+        if (t + 18 * g < cols)
+        {
+            y[b + t + 18 * g] = v18 * inv * w[t + 18 * g];
+        }
+
+        if (t + 19 * g < cols)
+        {
+            y[b + t + 19 * g] = v19 * inv * w[t + 19 * g];
+        }
+
+        if (t + 20 * g < cols)
+        {
+            y[b + t + 20 * g] = v20 * inv * w[t + 20 * g];
+        }
+
+        if (t + 21 * g < cols)
+        {
+            y[b + t + 21 * g] = v21 * inv * w[t + 21 * g];
+        }
+
+        if (t + 22 * g < cols)
+        {
+            y[b + t + 22 * g] = v22 * inv * w[t + 22 * g];
+        }
+
+        if (t + 23 * g < cols)
+        {
+            y[b + t + 23 * g] = v23 * inv * w[t + 23 * g];
+        }
+
+        if (t + 24 * g < cols)
+        {
+            y[b + t + 24 * g] = v24 * inv * w[t + 24 * g];
+        }
+
+        if (t + 25 * g < cols)
+        {
+            y[b + t + 25 * g] = v25 * inv * w[t + 25 * g];
+        }
+
+        if (t + 26 * g < cols)
+        {
+            y[b + t + 26 * g] = v26 * inv * w[t + 26 * g];
+        }
+
+        if (t + 27 * g < cols)
+        {
+            y[b + t + 27 * g] = v27 * inv * w[t + 27 * g];
+        }
+
+        if (t + 28 * g < cols)
+        {
+            y[b + t + 28 * g] = v28 * inv * w[t + 28 * g];
+        }
+
+        if (t + 29 * g < cols)
+        {
+            y[b + t + 29 * g] = v29 * inv * w[t + 29 * g];
+        }
+
+        if (t + 30 * g < cols)
+        {
+            y[b + t + 30 * g] = v30 * inv * w[t + 30 * g];
+        }
+
+        if (t + 31 * g < cols)
+        {
+            y[b + t + 31 * g] = v31 * inv * w[t + 31 * g];
+        }
+    }
+
+    /// <summary>fused_add_rms_norm with the row in registers: residual = x + residual; x = rms_norm(residual)·w.</summary>
+    [IlgpuKernel]
+    public static void FusedAddRmsNormWideF32(ArrayView<float> x, ArrayView<float> residual, ArrayView<float> w, int cols, float eps)
+    {
+        var scratch = SharedMemory.Allocate<float>(32);
+        long b = (long)Grid.IdxX * cols;
+        int t = Group.IdxX;
+        int g = Group.DimX;
+        float v0 = t + 0 * g < cols ? x[b + t + 0 * g] : 0f;
+        float v1 = t + 1 * g < cols ? x[b + t + 1 * g] : 0f;
+        float v2 = t + 2 * g < cols ? x[b + t + 2 * g] : 0f;
+        float v3 = t + 3 * g < cols ? x[b + t + 3 * g] : 0f;
+        float v4 = t + 4 * g < cols ? x[b + t + 4 * g] : 0f;
+        float v5 = t + 5 * g < cols ? x[b + t + 5 * g] : 0f;
+        float v6 = t + 6 * g < cols ? x[b + t + 6 * g] : 0f;
+        float v7 = t + 7 * g < cols ? x[b + t + 7 * g] : 0f;
+        float v8 = t + 8 * g < cols ? x[b + t + 8 * g] : 0f;
+        float v9 = t + 9 * g < cols ? x[b + t + 9 * g] : 0f;
+        float v10 = t + 10 * g < cols ? x[b + t + 10 * g] : 0f;
+        float v11 = t + 11 * g < cols ? x[b + t + 11 * g] : 0f;
+        float v12 = t + 12 * g < cols ? x[b + t + 12 * g] : 0f;
+        float v13 = t + 13 * g < cols ? x[b + t + 13 * g] : 0f;
+        float v14 = t + 14 * g < cols ? x[b + t + 14 * g] : 0f;
+        float v15 = t + 15 * g < cols ? x[b + t + 15 * g] : 0f;
+        float v16 = t + 16 * g < cols ? x[b + t + 16 * g] : 0f;
+        float v17 = t + 17 * g < cols ? x[b + t + 17 * g] : 0f;
+        float v18 = t + 18 * g < cols ? x[b + t + 18 * g] : 0f;
+        float v19 = t + 19 * g < cols ? x[b + t + 19 * g] : 0f;
+        float v20 = t + 20 * g < cols ? x[b + t + 20 * g] : 0f;
+        float v21 = t + 21 * g < cols ? x[b + t + 21 * g] : 0f;
+        float v22 = t + 22 * g < cols ? x[b + t + 22 * g] : 0f;
+        float v23 = t + 23 * g < cols ? x[b + t + 23 * g] : 0f;
+        float v24 = t + 24 * g < cols ? x[b + t + 24 * g] : 0f;
+        float v25 = t + 25 * g < cols ? x[b + t + 25 * g] : 0f;
+        float v26 = t + 26 * g < cols ? x[b + t + 26 * g] : 0f;
+        float v27 = t + 27 * g < cols ? x[b + t + 27 * g] : 0f;
+        float v28 = t + 28 * g < cols ? x[b + t + 28 * g] : 0f;
+        float v29 = t + 29 * g < cols ? x[b + t + 29 * g] : 0f;
+        float v30 = t + 30 * g < cols ? x[b + t + 30 * g] : 0f;
+        float v31 = t + 31 * g < cols ? x[b + t + 31 * g] : 0f;
+        v0 += t + 0 * g < cols ? residual[b + t + 0 * g] : 0f;
+        v1 += t + 1 * g < cols ? residual[b + t + 1 * g] : 0f;
+        v2 += t + 2 * g < cols ? residual[b + t + 2 * g] : 0f;
+        v3 += t + 3 * g < cols ? residual[b + t + 3 * g] : 0f;
+        v4 += t + 4 * g < cols ? residual[b + t + 4 * g] : 0f;
+        v5 += t + 5 * g < cols ? residual[b + t + 5 * g] : 0f;
+        v6 += t + 6 * g < cols ? residual[b + t + 6 * g] : 0f;
+        v7 += t + 7 * g < cols ? residual[b + t + 7 * g] : 0f;
+        v8 += t + 8 * g < cols ? residual[b + t + 8 * g] : 0f;
+        v9 += t + 9 * g < cols ? residual[b + t + 9 * g] : 0f;
+        v10 += t + 10 * g < cols ? residual[b + t + 10 * g] : 0f;
+        v11 += t + 11 * g < cols ? residual[b + t + 11 * g] : 0f;
+        v12 += t + 12 * g < cols ? residual[b + t + 12 * g] : 0f;
+        v13 += t + 13 * g < cols ? residual[b + t + 13 * g] : 0f;
+        v14 += t + 14 * g < cols ? residual[b + t + 14 * g] : 0f;
+        v15 += t + 15 * g < cols ? residual[b + t + 15 * g] : 0f;
+        v16 += t + 16 * g < cols ? residual[b + t + 16 * g] : 0f;
+        v17 += t + 17 * g < cols ? residual[b + t + 17 * g] : 0f;
+        v18 += t + 18 * g < cols ? residual[b + t + 18 * g] : 0f;
+        v19 += t + 19 * g < cols ? residual[b + t + 19 * g] : 0f;
+        v20 += t + 20 * g < cols ? residual[b + t + 20 * g] : 0f;
+        v21 += t + 21 * g < cols ? residual[b + t + 21 * g] : 0f;
+        v22 += t + 22 * g < cols ? residual[b + t + 22 * g] : 0f;
+        v23 += t + 23 * g < cols ? residual[b + t + 23 * g] : 0f;
+        v24 += t + 24 * g < cols ? residual[b + t + 24 * g] : 0f;
+        v25 += t + 25 * g < cols ? residual[b + t + 25 * g] : 0f;
+        v26 += t + 26 * g < cols ? residual[b + t + 26 * g] : 0f;
+        v27 += t + 27 * g < cols ? residual[b + t + 27 * g] : 0f;
+        v28 += t + 28 * g < cols ? residual[b + t + 28 * g] : 0f;
+        v29 += t + 29 * g < cols ? residual[b + t + 29 * g] : 0f;
+        v30 += t + 30 * g < cols ? residual[b + t + 30 * g] : 0f;
+        v31 += t + 31 * g < cols ? residual[b + t + 31 * g] : 0f;
+        if (t + 0 * g < cols)
+        {
+            residual[b + t + 0 * g] = v0;
+        }
+
+        if (t + 1 * g < cols)
+        {
+            residual[b + t + 1 * g] = v1;
+        }
+
+        if (t + 2 * g < cols)
+        {
+            residual[b + t + 2 * g] = v2;
+        }
+
+        if (t + 3 * g < cols)
+        {
+            residual[b + t + 3 * g] = v3;
+        }
+
+        if (t + 4 * g < cols)
+        {
+            residual[b + t + 4 * g] = v4;
+        }
+
+        if (t + 5 * g < cols)
+        {
+            residual[b + t + 5 * g] = v5;
+        }
+
+        if (t + 6 * g < cols)
+        {
+            residual[b + t + 6 * g] = v6;
+        }
+
+        if (t + 7 * g < cols)
+        {
+            residual[b + t + 7 * g] = v7;
+        }
+
+        if (t + 8 * g < cols)
+        {
+            residual[b + t + 8 * g] = v8;
+        }
+
+        if (t + 9 * g < cols)
+        {
+            residual[b + t + 9 * g] = v9;
+        }
+
+        if (t + 10 * g < cols)
+        {
+            residual[b + t + 10 * g] = v10;
+        }
+
+        if (t + 11 * g < cols)
+        {
+            residual[b + t + 11 * g] = v11;
+        }
+
+        if (t + 12 * g < cols)
+        {
+            residual[b + t + 12 * g] = v12;
+        }
+
+        if (t + 13 * g < cols)
+        {
+            residual[b + t + 13 * g] = v13;
+        }
+
+        if (t + 14 * g < cols)
+        {
+            residual[b + t + 14 * g] = v14;
+        }
+
+        if (t + 15 * g < cols)
+        {
+            residual[b + t + 15 * g] = v15;
+        }
+
+        if (t + 16 * g < cols)
+        {
+            residual[b + t + 16 * g] = v16;
+        }
+
+        if (t + 17 * g < cols)
+        {
+            residual[b + t + 17 * g] = v17;
+        }
+
+        if (t + 18 * g < cols)
+        {
+            residual[b + t + 18 * g] = v18;
+        }
+
+        if (t + 19 * g < cols)
+        {
+            residual[b + t + 19 * g] = v19;
+        }
+
+        if (t + 20 * g < cols)
+        {
+            residual[b + t + 20 * g] = v20;
+        }
+
+        if (t + 21 * g < cols)
+        {
+            residual[b + t + 21 * g] = v21;
+        }
+
+        if (t + 22 * g < cols)
+        {
+            residual[b + t + 22 * g] = v22;
+        }
+
+        if (t + 23 * g < cols)
+        {
+            residual[b + t + 23 * g] = v23;
+        }
+
+        if (t + 24 * g < cols)
+        {
+            residual[b + t + 24 * g] = v24;
+        }
+
+        if (t + 25 * g < cols)
+        {
+            residual[b + t + 25 * g] = v25;
+        }
+
+        if (t + 26 * g < cols)
+        {
+            residual[b + t + 26 * g] = v26;
+        }
+
+        if (t + 27 * g < cols)
+        {
+            residual[b + t + 27 * g] = v27;
+        }
+
+        if (t + 28 * g < cols)
+        {
+            residual[b + t + 28 * g] = v28;
+        }
+
+        if (t + 29 * g < cols)
+        {
+            residual[b + t + 29 * g] = v29;
+        }
+
+        if (t + 30 * g < cols)
+        {
+            residual[b + t + 30 * g] = v30;
+        }
+
+        if (t + 31 * g < cols)
+        {
+            residual[b + t + 31 * g] = v31;
+        }
+
+        float ss = v0 * v0 + v1 * v1 + v2 * v2 + v3 * v3 + v4 * v4 + v5 * v5 + v6 * v6 + v7 * v7 + v8 * v8 + v9 * v9 + v10 * v10 + v11 * v11 + v12 * v12 + v13 * v13 + v14 * v14 + v15 * v15 + v16 * v16 + v17 * v17 + v18 * v18 + v19 * v19 + v20 * v20 + v21 * v21 + v22 * v22 + v23 * v23 + v24 * v24 + v25 * v25 + v26 * v26 + v27 * v27 + v28 * v28 + v29 * v29 + v30 * v30 + v31 * v31;
+        float inv = 1f / IntrinsicMath.CPUOnly.Sqrt(GpuMath.GroupSum(ss, scratch) / cols + eps);
+        if (t + 0 * g < cols)
+        {
+            x[b + t + 0 * g] = v0 * inv * w[t + 0 * g];
+        }
+
+        if (t + 1 * g < cols)
+        {
+            x[b + t + 1 * g] = v1 * inv * w[t + 1 * g];
+        }
+
+        if (t + 2 * g < cols)
+        {
+            x[b + t + 2 * g] = v2 * inv * w[t + 2 * g];
+        }
+
+        if (t + 3 * g < cols)
+        {
+            x[b + t + 3 * g] = v3 * inv * w[t + 3 * g];
+        }
+
+        if (t + 4 * g < cols)
+        {
+            x[b + t + 4 * g] = v4 * inv * w[t + 4 * g];
+        }
+
+        if (t + 5 * g < cols)
+        {
+            x[b + t + 5 * g] = v5 * inv * w[t + 5 * g];
+        }
+
+        if (t + 6 * g < cols)
+        {
+            x[b + t + 6 * g] = v6 * inv * w[t + 6 * g];
+        }
+
+        if (t + 7 * g < cols)
+        {
+            x[b + t + 7 * g] = v7 * inv * w[t + 7 * g];
+        }
+
+        if (t + 8 * g < cols)
+        {
+            x[b + t + 8 * g] = v8 * inv * w[t + 8 * g];
+        }
+
+        if (t + 9 * g < cols)
+        {
+            x[b + t + 9 * g] = v9 * inv * w[t + 9 * g];
+        }
+
+        if (t + 10 * g < cols)
+        {
+            x[b + t + 10 * g] = v10 * inv * w[t + 10 * g];
+        }
+
+        if (t + 11 * g < cols)
+        {
+            x[b + t + 11 * g] = v11 * inv * w[t + 11 * g];
+        }
+
+        if (t + 12 * g < cols)
+        {
+            x[b + t + 12 * g] = v12 * inv * w[t + 12 * g];
+        }
+
+        if (t + 13 * g < cols)
+        {
+            x[b + t + 13 * g] = v13 * inv * w[t + 13 * g];
+        }
+
+        if (t + 14 * g < cols)
+        {
+            x[b + t + 14 * g] = v14 * inv * w[t + 14 * g];
+        }
+
+        if (t + 15 * g < cols)
+        {
+            x[b + t + 15 * g] = v15 * inv * w[t + 15 * g];
+        }
+
+        if (t + 16 * g < cols)
+        {
+            x[b + t + 16 * g] = v16 * inv * w[t + 16 * g];
+        }
+
+        if (t + 17 * g < cols)
+        {
+            x[b + t + 17 * g] = v17 * inv * w[t + 17 * g];
+        }
+
+        if (t + 18 * g < cols)
+        {
+            x[b + t + 18 * g] = v18 * inv * w[t + 18 * g];
+        }
+
+        if (t + 19 * g < cols)
+        {
+            x[b + t + 19 * g] = v19 * inv * w[t + 19 * g];
+        }
+
+        if (t + 20 * g < cols)
+        {
+            x[b + t + 20 * g] = v20 * inv * w[t + 20 * g];
+        }
+
+        if (t + 21 * g < cols)
+        {
+            x[b + t + 21 * g] = v21 * inv * w[t + 21 * g];
+        }
+
+        if (t + 22 * g < cols)
+        {
+            x[b + t + 22 * g] = v22 * inv * w[t + 22 * g];
+        }
+
+        if (t + 23 * g < cols)
+        {
+            x[b + t + 23 * g] = v23 * inv * w[t + 23 * g];
+        }
+
+        if (t + 24 * g < cols)
+        {
+            x[b + t + 24 * g] = v24 * inv * w[t + 24 * g];
+        }
+
+        if (t + 25 * g < cols)
+        {
+            x[b + t + 25 * g] = v25 * inv * w[t + 25 * g];
+        }
+
+        if (t + 26 * g < cols)
+        {
+            x[b + t + 26 * g] = v26 * inv * w[t + 26 * g];
+        }
+
+        if (t + 27 * g < cols)
+        {
+            x[b + t + 27 * g] = v27 * inv * w[t + 27 * g];
+        }
+
+        if (t + 28 * g < cols)
+        {
+            x[b + t + 28 * g] = v28 * inv * w[t + 28 * g];
+        }
+
+        if (t + 29 * g < cols)
+        {
+            x[b + t + 29 * g] = v29 * inv * w[t + 29 * g];
+        }
+
+        if (t + 30 * g < cols)
+        {
+            x[b + t + 30 * g] = v30 * inv * w[t + 30 * g];
+        }
+
+        if (t + 31 * g < cols)
+        {
+            x[b + t + 31 * g] = v31 * inv * w[t + 31 * g];
+        }
+    }
+
+    /// <summary>layer_norm with the row in registers (mean, then the variance from the registers).</summary>
+    [IlgpuKernel]
+    public static void LayerNormWideF32(ArrayView<float> x, ArrayView<float> w, ArrayView<float> bias, ArrayView<float> y, int cols, float eps, int hasWeight, int hasBias)
+    {
+        var scratch = SharedMemory.Allocate<float>(32);
+        long b = (long)Grid.IdxX * cols;
+        int t = Group.IdxX;
+        int g = Group.DimX;
+        float v0 = t + 0 * g < cols ? x[b + t + 0 * g] : 0f;
+        float v1 = t + 1 * g < cols ? x[b + t + 1 * g] : 0f;
+        float v2 = t + 2 * g < cols ? x[b + t + 2 * g] : 0f;
+        float v3 = t + 3 * g < cols ? x[b + t + 3 * g] : 0f;
+        float v4 = t + 4 * g < cols ? x[b + t + 4 * g] : 0f;
+        float v5 = t + 5 * g < cols ? x[b + t + 5 * g] : 0f;
+        float v6 = t + 6 * g < cols ? x[b + t + 6 * g] : 0f;
+        float v7 = t + 7 * g < cols ? x[b + t + 7 * g] : 0f;
+        float v8 = t + 8 * g < cols ? x[b + t + 8 * g] : 0f;
+        float v9 = t + 9 * g < cols ? x[b + t + 9 * g] : 0f;
+        float v10 = t + 10 * g < cols ? x[b + t + 10 * g] : 0f;
+        float v11 = t + 11 * g < cols ? x[b + t + 11 * g] : 0f;
+        float v12 = t + 12 * g < cols ? x[b + t + 12 * g] : 0f;
+        float v13 = t + 13 * g < cols ? x[b + t + 13 * g] : 0f;
+        float v14 = t + 14 * g < cols ? x[b + t + 14 * g] : 0f;
+        float v15 = t + 15 * g < cols ? x[b + t + 15 * g] : 0f;
+        float v16 = t + 16 * g < cols ? x[b + t + 16 * g] : 0f;
+        float v17 = t + 17 * g < cols ? x[b + t + 17 * g] : 0f;
+        float v18 = t + 18 * g < cols ? x[b + t + 18 * g] : 0f;
+        float v19 = t + 19 * g < cols ? x[b + t + 19 * g] : 0f;
+        float v20 = t + 20 * g < cols ? x[b + t + 20 * g] : 0f;
+        float v21 = t + 21 * g < cols ? x[b + t + 21 * g] : 0f;
+        float v22 = t + 22 * g < cols ? x[b + t + 22 * g] : 0f;
+        float v23 = t + 23 * g < cols ? x[b + t + 23 * g] : 0f;
+        float v24 = t + 24 * g < cols ? x[b + t + 24 * g] : 0f;
+        float v25 = t + 25 * g < cols ? x[b + t + 25 * g] : 0f;
+        float v26 = t + 26 * g < cols ? x[b + t + 26 * g] : 0f;
+        float v27 = t + 27 * g < cols ? x[b + t + 27 * g] : 0f;
+        float v28 = t + 28 * g < cols ? x[b + t + 28 * g] : 0f;
+        float v29 = t + 29 * g < cols ? x[b + t + 29 * g] : 0f;
+        float v30 = t + 30 * g < cols ? x[b + t + 30 * g] : 0f;
+        float v31 = t + 31 * g < cols ? x[b + t + 31 * g] : 0f;
+        float mean = GpuMath.GroupSum(v0 + v1 + v2 + v3 + v4 + v5 + v6 + v7 + v8 + v9 + v10 + v11 + v12 + v13 + v14 + v15 + v16 + v17 + v18 + v19 + v20 + v21 + v22 + v23 + v24 + v25 + v26 + v27 + v28 + v29 + v30 + v31, scratch) / cols;
+        v0 = t + 0 * g < cols ? v0 - mean : 0f;
+        v1 = t + 1 * g < cols ? v1 - mean : 0f;
+        v2 = t + 2 * g < cols ? v2 - mean : 0f;
+        v3 = t + 3 * g < cols ? v3 - mean : 0f;
+        v4 = t + 4 * g < cols ? v4 - mean : 0f;
+        v5 = t + 5 * g < cols ? v5 - mean : 0f;
+        v6 = t + 6 * g < cols ? v6 - mean : 0f;
+        v7 = t + 7 * g < cols ? v7 - mean : 0f;
+        v8 = t + 8 * g < cols ? v8 - mean : 0f;
+        v9 = t + 9 * g < cols ? v9 - mean : 0f;
+        v10 = t + 10 * g < cols ? v10 - mean : 0f;
+        v11 = t + 11 * g < cols ? v11 - mean : 0f;
+        v12 = t + 12 * g < cols ? v12 - mean : 0f;
+        v13 = t + 13 * g < cols ? v13 - mean : 0f;
+        v14 = t + 14 * g < cols ? v14 - mean : 0f;
+        v15 = t + 15 * g < cols ? v15 - mean : 0f;
+        v16 = t + 16 * g < cols ? v16 - mean : 0f;
+        v17 = t + 17 * g < cols ? v17 - mean : 0f;
+        v18 = t + 18 * g < cols ? v18 - mean : 0f;
+        v19 = t + 19 * g < cols ? v19 - mean : 0f;
+        v20 = t + 20 * g < cols ? v20 - mean : 0f;
+        v21 = t + 21 * g < cols ? v21 - mean : 0f;
+        v22 = t + 22 * g < cols ? v22 - mean : 0f;
+        v23 = t + 23 * g < cols ? v23 - mean : 0f;
+        v24 = t + 24 * g < cols ? v24 - mean : 0f;
+        v25 = t + 25 * g < cols ? v25 - mean : 0f;
+        v26 = t + 26 * g < cols ? v26 - mean : 0f;
+        v27 = t + 27 * g < cols ? v27 - mean : 0f;
+        v28 = t + 28 * g < cols ? v28 - mean : 0f;
+        v29 = t + 29 * g < cols ? v29 - mean : 0f;
+        v30 = t + 30 * g < cols ? v30 - mean : 0f;
+        v31 = t + 31 * g < cols ? v31 - mean : 0f;
+        float q = v0 * v0 + v1 * v1 + v2 * v2 + v3 * v3 + v4 * v4 + v5 * v5 + v6 * v6 + v7 * v7 + v8 * v8 + v9 * v9 + v10 * v10 + v11 * v11 + v12 * v12 + v13 * v13 + v14 * v14 + v15 * v15 + v16 * v16 + v17 * v17 + v18 * v18 + v19 * v19 + v20 * v20 + v21 * v21 + v22 * v22 + v23 * v23 + v24 * v24 + v25 * v25 + v26 * v26 + v27 * v27 + v28 * v28 + v29 * v29 + v30 * v30 + v31 * v31;
+        float inv = 1f / IntrinsicMath.CPUOnly.Sqrt(GpuMath.GroupSum(q, scratch) / cols + eps);
+        if (t + 0 * g < cols)
+        {
+            y[b + t + 0 * g] = (hasWeight != 0 ? v0 * inv * w[t + 0 * g] : v0 * inv) + (hasBias != 0 ? bias[t + 0 * g] : 0f);
+        }
+
+        if (t + 1 * g < cols)
+        {
+            y[b + t + 1 * g] = (hasWeight != 0 ? v1 * inv * w[t + 1 * g] : v1 * inv) + (hasBias != 0 ? bias[t + 1 * g] : 0f);
+        }
+
+        if (t + 2 * g < cols)
+        {
+            y[b + t + 2 * g] = (hasWeight != 0 ? v2 * inv * w[t + 2 * g] : v2 * inv) + (hasBias != 0 ? bias[t + 2 * g] : 0f);
+        }
+
+        if (t + 3 * g < cols)
+        {
+            y[b + t + 3 * g] = (hasWeight != 0 ? v3 * inv * w[t + 3 * g] : v3 * inv) + (hasBias != 0 ? bias[t + 3 * g] : 0f);
+        }
+
+        if (t + 4 * g < cols)
+        {
+            y[b + t + 4 * g] = (hasWeight != 0 ? v4 * inv * w[t + 4 * g] : v4 * inv) + (hasBias != 0 ? bias[t + 4 * g] : 0f);
+        }
+
+        if (t + 5 * g < cols)
+        {
+            y[b + t + 5 * g] = (hasWeight != 0 ? v5 * inv * w[t + 5 * g] : v5 * inv) + (hasBias != 0 ? bias[t + 5 * g] : 0f);
+        }
+
+        if (t + 6 * g < cols)
+        {
+            y[b + t + 6 * g] = (hasWeight != 0 ? v6 * inv * w[t + 6 * g] : v6 * inv) + (hasBias != 0 ? bias[t + 6 * g] : 0f);
+        }
+
+        if (t + 7 * g < cols)
+        {
+            y[b + t + 7 * g] = (hasWeight != 0 ? v7 * inv * w[t + 7 * g] : v7 * inv) + (hasBias != 0 ? bias[t + 7 * g] : 0f);
+        }
+
+        if (t + 8 * g < cols)
+        {
+            y[b + t + 8 * g] = (hasWeight != 0 ? v8 * inv * w[t + 8 * g] : v8 * inv) + (hasBias != 0 ? bias[t + 8 * g] : 0f);
+        }
+
+        if (t + 9 * g < cols)
+        {
+            y[b + t + 9 * g] = (hasWeight != 0 ? v9 * inv * w[t + 9 * g] : v9 * inv) + (hasBias != 0 ? bias[t + 9 * g] : 0f);
+        }
+
+        if (t + 10 * g < cols)
+        {
+            y[b + t + 10 * g] = (hasWeight != 0 ? v10 * inv * w[t + 10 * g] : v10 * inv) + (hasBias != 0 ? bias[t + 10 * g] : 0f);
+        }
+
+        if (t + 11 * g < cols)
+        {
+            y[b + t + 11 * g] = (hasWeight != 0 ? v11 * inv * w[t + 11 * g] : v11 * inv) + (hasBias != 0 ? bias[t + 11 * g] : 0f);
+        }
+
+        if (t + 12 * g < cols)
+        {
+            y[b + t + 12 * g] = (hasWeight != 0 ? v12 * inv * w[t + 12 * g] : v12 * inv) + (hasBias != 0 ? bias[t + 12 * g] : 0f);
+        }
+
+        if (t + 13 * g < cols)
+        {
+            y[b + t + 13 * g] = (hasWeight != 0 ? v13 * inv * w[t + 13 * g] : v13 * inv) + (hasBias != 0 ? bias[t + 13 * g] : 0f);
+        }
+
+        if (t + 14 * g < cols)
+        {
+            y[b + t + 14 * g] = (hasWeight != 0 ? v14 * inv * w[t + 14 * g] : v14 * inv) + (hasBias != 0 ? bias[t + 14 * g] : 0f);
+        }
+
+        if (t + 15 * g < cols)
+        {
+            y[b + t + 15 * g] = (hasWeight != 0 ? v15 * inv * w[t + 15 * g] : v15 * inv) + (hasBias != 0 ? bias[t + 15 * g] : 0f);
+        }
+
+        if (t + 16 * g < cols)
+        {
+            y[b + t + 16 * g] = (hasWeight != 0 ? v16 * inv * w[t + 16 * g] : v16 * inv) + (hasBias != 0 ? bias[t + 16 * g] : 0f);
+        }
+
+        if (t + 17 * g < cols)
+        {
+            y[b + t + 17 * g] = (hasWeight != 0 ? v17 * inv * w[t + 17 * g] : v17 * inv) + (hasBias != 0 ? bias[t + 17 * g] : 0f);
+        }
+
+        if (t + 18 * g < cols)
+        {
+            y[b + t + 18 * g] = (hasWeight != 0 ? v18 * inv * w[t + 18 * g] : v18 * inv) + (hasBias != 0 ? bias[t + 18 * g] : 0f);
+        }
+
+        if (t + 19 * g < cols)
+        {
+            y[b + t + 19 * g] = (hasWeight != 0 ? v19 * inv * w[t + 19 * g] : v19 * inv) + (hasBias != 0 ? bias[t + 19 * g] : 0f);
+        }
+
+        if (t + 20 * g < cols)
+        {
+            y[b + t + 20 * g] = (hasWeight != 0 ? v20 * inv * w[t + 20 * g] : v20 * inv) + (hasBias != 0 ? bias[t + 20 * g] : 0f);
+        }
+
+        if (t + 21 * g < cols)
+        {
+            y[b + t + 21 * g] = (hasWeight != 0 ? v21 * inv * w[t + 21 * g] : v21 * inv) + (hasBias != 0 ? bias[t + 21 * g] : 0f);
+        }
+
+        if (t + 22 * g < cols)
+        {
+            y[b + t + 22 * g] = (hasWeight != 0 ? v22 * inv * w[t + 22 * g] : v22 * inv) + (hasBias != 0 ? bias[t + 22 * g] : 0f);
+        }
+
+        if (t + 23 * g < cols)
+        {
+            y[b + t + 23 * g] = (hasWeight != 0 ? v23 * inv * w[t + 23 * g] : v23 * inv) + (hasBias != 0 ? bias[t + 23 * g] : 0f);
+        }
+
+        if (t + 24 * g < cols)
+        {
+            y[b + t + 24 * g] = (hasWeight != 0 ? v24 * inv * w[t + 24 * g] : v24 * inv) + (hasBias != 0 ? bias[t + 24 * g] : 0f);
+        }
+
+        if (t + 25 * g < cols)
+        {
+            y[b + t + 25 * g] = (hasWeight != 0 ? v25 * inv * w[t + 25 * g] : v25 * inv) + (hasBias != 0 ? bias[t + 25 * g] : 0f);
+        }
+
+        if (t + 26 * g < cols)
+        {
+            y[b + t + 26 * g] = (hasWeight != 0 ? v26 * inv * w[t + 26 * g] : v26 * inv) + (hasBias != 0 ? bias[t + 26 * g] : 0f);
+        }
+
+        if (t + 27 * g < cols)
+        {
+            y[b + t + 27 * g] = (hasWeight != 0 ? v27 * inv * w[t + 27 * g] : v27 * inv) + (hasBias != 0 ? bias[t + 27 * g] : 0f);
+        }
+
+        if (t + 28 * g < cols)
+        {
+            y[b + t + 28 * g] = (hasWeight != 0 ? v28 * inv * w[t + 28 * g] : v28 * inv) + (hasBias != 0 ? bias[t + 28 * g] : 0f);
+        }
+
+        if (t + 29 * g < cols)
+        {
+            y[b + t + 29 * g] = (hasWeight != 0 ? v29 * inv * w[t + 29 * g] : v29 * inv) + (hasBias != 0 ? bias[t + 29 * g] : 0f);
+        }
+
+        if (t + 30 * g < cols)
+        {
+            y[b + t + 30 * g] = (hasWeight != 0 ? v30 * inv * w[t + 30 * g] : v30 * inv) + (hasBias != 0 ? bias[t + 30 * g] : 0f);
+        }
+
+        if (t + 31 * g < cols)
+        {
+            y[b + t + 31 * g] = (hasWeight != 0 ? v31 * inv * w[t + 31 * g] : v31 * inv) + (hasBias != 0 ? bias[t + 31 * g] : 0f);
+        }
+    }
 }

@@ -165,8 +165,11 @@ public sealed class FastPathTests : KernelTestBase
         }
     }
 
-    /// <summary>Row lengths at the register path's edges on the simulator (8 × 16 = 128 floats; ≤ 64 rows use 4 per thread).</summary>
-    public static TheoryData<int, int> RowShapes => new() { { 1, 64 }, { 1, 65 }, { 70, 100 }, { 3, 128 }, { 2, 129 }, { 66, 5 } };
+    /// <summary>
+    /// Row lengths at the register paths' edges on the simulator (groups of 16): 8 × 16 = 128 floats (register kernels),
+    /// 32 × 16 = 512 (wide norms; softmax goes to 64 × 16 = 1024), 513 (norms fall back to the two-pass kernels).
+    /// </summary>
+    public static TheoryData<int, int> RowShapes => new() { { 1, 64 }, { 1, 65 }, { 70, 100 }, { 3, 128 }, { 2, 129 }, { 66, 5 }, { 3, 511 }, { 2, 512 }, { 2, 513 } };
 
     private static double[] PerRow(float[] x, int cols, Func<double[], double[]> f)
     {
@@ -416,9 +419,10 @@ public sealed class FastPathTests : KernelTestBase
         K.RmsNorm(Upload(x), Upload(Random(34, 40)), Poisoned(x.Length), 40, 1e-6f);
         K.Softmax(Upload(x), Poisoned(x.Length), 40);
         K.Softmax(Upload(Random(38, 300)), Poisoned(300), 300);
+        K.RmsNorm(Upload(Random(39, 300)), Upload(Random(40, 300)), Poisoned(300), 300, 1e-6f);
         K.ScaledDotProductAttention(Upload(Random(35, 8)), Upload(Random(36, 9 * 8)), Upload(Random(37, 9 * 8)), Poisoned(8), 1, 1, 1, 1, 9, 8);
         Device.Synchronize();
-        foreach (string kernel in new[] { "GemvKnF32", "GemvNkF32", "GemvReduceF32", "Sgemm8x8F32", "RegRmsNormF32", "RegSoftmaxF32", "SoftmaxWideF32", "DecodeSplitF32", "DecodeCombineF32" })
+        foreach (string kernel in new[] { "GemvKnF32", "GemvNkF32", "GemvReduceF32", "Sgemm8x8F32", "RegRmsNormF32", "RegSoftmaxF32", "SoftmaxWideF32", "RmsNormWideF32", "DecodeSplitF32", "DecodeCombineF32" })
         {
             Assert.True(Device.CompileTimes.ContainsKey(kernel), $"{kernel} was never compiled");
         }
@@ -435,6 +439,8 @@ public sealed class FastPathTests : KernelTestBase
     [InlineData("DecodeSplitF32", 256, 0)]
     [InlineData("SoftmaxWideF32", 512, 0)]
     [InlineData("LayerNormF32", 512, 0)]
+    [InlineData("LayerNormWideF32", 512, 0)]
+    [InlineData("FusedAddRmsNormWideF32", 512, 0)]
     public void LaunchBoundsCompileToPtx(string kernel, int maxThreads, int minGroups)
     {
         using var context = Context.Create(b => b.Optimize(OptimizationLevel.O2));
