@@ -34,8 +34,17 @@ public class CpuOperatorBenchmarks
     public int Rows { get; set; }
 
     /// <summary>The operator measured.</summary>
-    [ParamsAllValues]
+    [ParamsSource(nameof(Operators))]
     public CpuOperator Operator { get; set; }
+
+    /// <summary>Every operator, or those named in GEMS_BENCH_OPS (comma-separated, e.g. "Softmax,Rotary") for a quicker run.</summary>
+    public static System.Collections.Generic.IEnumerable<CpuOperator> Operators()
+    {
+        string? only = Environment.GetEnvironmentVariable("GEMS_BENCH_OPS");
+        return string.IsNullOrWhiteSpace(only)
+            ? Enum.GetValues<CpuOperator>()
+            : Array.ConvertAll(only.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries), name => Enum.Parse<CpuOperator>(name, ignoreCase: true));
+    }
 
     [GlobalSetup]
     public void Setup()
@@ -162,7 +171,13 @@ public sealed class TunedAndUntunedTorch : ManualConfig
     public TunedAndUntunedTorch()
     {
         var baseJob = Job.ShortRun.WithWarmupCount(3).WithIterationCount(9);
-        AddJob(baseJob.WithId("torch-as-shipped"));
+
+        // GEMS_BENCH_JOBS=tuned runs only the tuned job (a quicker run while iterating; the report uses both).
+        bool tunedOnly = string.Equals(Environment.GetEnvironmentVariable("GEMS_BENCH_JOBS"), "tuned", StringComparison.OrdinalIgnoreCase);
+        if (!tunedOnly)
+        {
+            AddJob(baseJob.WithId("torch-as-shipped"));
+        }
 
         // ATEN_CPU_CAPABILITY=avx2 keeps libtorch off its AVX-512 exp that falls into a slow mode here; the malloc
         // tunables keep freed pages mapped, so an allocation per call does not pay page faults every time.
