@@ -57,7 +57,9 @@ public class CpuOperatorBenchmarks
         _residual = torch.randn([Rows, Width], generator: generator);
         _key = torch.randn([Rows, Width / 4], generator: generator);
         _positions = torch.arange(Rows, dtype: torch.int64);
-        _cosSin = torch.randn([Math.Max(Rows, 1), HeadSize], generator: generator);
+        // A real cos/sin cache: each call rotates the same tensors in place, so the rotation must keep their norm.
+        var angles = torch.rand([Math.Max(Rows, 1), HeadSize / 2], generator: generator) * (2 * Math.PI);
+        _cosSin = torch.cat([angles.cos(), angles.sin()], 1);
     }
 
     [GlobalCleanup]
