@@ -78,6 +78,9 @@ public sealed class IlgpuDevice : IDisposable
     /// <summary>The kind of accelerator.</summary>
     public IlgpuDeviceKind Kind { get; }
 
+    /// <summary>Which device of its kind this is (0 for the first GPU of the machine).</summary>
+    public int Ordinal { get; private init; }
+
     /// <summary>The accelerator's name as ILGPU reports it.</summary>
     public string Name { get; }
 
@@ -127,8 +130,19 @@ public sealed class IlgpuDevice : IDisposable
     /// <param name="kind">The accelerator kind.</param>
     /// <returns>The device; dispose it to release the accelerator.</returns>
     /// <exception cref="IlgpuDeviceException">No such device, or its driver failed; the message says which and why.</exception>
-    public static IlgpuDevice Create(IlgpuDeviceKind kind)
+    public static IlgpuDevice Create(IlgpuDeviceKind kind) => Create(kind, ordinal: 0);
+
+    /// <summary>
+    /// Creates a device of the given kind: the device at <paramref name="ordinal"/> modulo the number of such devices,
+    /// so that worker processes of one node, each passing its local rank, spread over the node's GPUs.
+    /// </summary>
+    /// <param name="kind">The accelerator kind.</param>
+    /// <param name="ordinal">Which device of that kind (wraps around the devices there are); 0 for the first.</param>
+    /// <returns>The device; dispose it to release the accelerator.</returns>
+    /// <exception cref="IlgpuDeviceException">No such device, or its driver failed; the message says which and why.</exception>
+    public static IlgpuDevice Create(IlgpuDeviceKind kind, int ordinal)
     {
+        ArgumentOutOfRangeException.ThrowIfNegative(ordinal);
         Context? ctx = null;
         try
         {
@@ -141,7 +155,7 @@ public sealed class IlgpuDevice : IDisposable
                         throw new IlgpuDeviceException(kind, "no CUDA device found (is libcuda.so on the library path and an NVIDIA driver installed?).");
                     }
 
-                    return new IlgpuDevice(kind, ctx, ctx.CreateCudaAccelerator(0));
+                    return new IlgpuDevice(kind, ctx, ctx.CreateCudaAccelerator(ordinal % ctx.GetCudaDevices().Count)) { Ordinal = ordinal % ctx.GetCudaDevices().Count };
                 case IlgpuDeviceKind.OpenCL:
                     ctx = Context.Create(b => b.OpenCL().Optimize(OptimizationLevel.O2));
                     if (ctx.GetCLDevices().Count == 0)
@@ -149,7 +163,7 @@ public sealed class IlgpuDevice : IDisposable
                         throw new IlgpuDeviceException(kind, "no OpenCL device with the features ILGPU needs was found.");
                     }
 
-                    return new IlgpuDevice(kind, ctx, ctx.CreateCLAccelerator(0));
+                    return new IlgpuDevice(kind, ctx, ctx.CreateCLAccelerator(ordinal % ctx.GetCLDevices().Count)) { Ordinal = ordinal % ctx.GetCLDevices().Count };
                 case IlgpuDeviceKind.CpuSimulator:
                     ctx = Context.Create(b => b.CPU().Optimize(OptimizationLevel.O1));
                     return new IlgpuDevice(kind, ctx, ctx.CreateCPUAccelerator(0));

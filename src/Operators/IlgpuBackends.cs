@@ -22,6 +22,9 @@ internal static class IlgpuBackends
 
     private static readonly ConcurrentDictionary<IlgpuDeviceKind, IlgpuTensorKernels> Devices = new();
 
+    private static int LocalRank() =>
+        int.TryParse(Environment.GetEnvironmentVariable("LOCAL_RANK"), out var rank) && rank >= 0 ? rank : 0;
+
     public static KernelBackend AutoDetect() =>
         IlgpuDevice.DetectBest() is IlgpuDeviceKind.Cuda ? Create("cuda") : KernelBackendSelection.Cpu(fallbackReason: null);
 
@@ -38,7 +41,8 @@ internal static class IlgpuBackends
         IlgpuTensorKernels kernels;
         try
         {
-            kernels = Devices.GetOrAdd(kind, static k => new IlgpuTensorKernels(IlgpuDevice.Create(k)));
+            // Workers of one node pass their local rank, so each takes its own GPU (wrapping when there are fewer).
+            kernels = Devices.GetOrAdd(kind, static k => new IlgpuTensorKernels(IlgpuDevice.Create(k, LocalRank())));
         }
         catch (IlgpuDeviceException ex)
         {
@@ -53,9 +57,10 @@ internal static class IlgpuBackends
             .Select(pair => (pair.Operator, onDevice.GetValueOrDefault(pair.Operator.Name) ?? pair.Kernel))
             .ToArray();
         var ilgpuDevice = kernels.Device;
+        var backend = ilgpuDevice.Kind == IlgpuDeviceKind.CpuSimulator ? kernels.BackendName : $"{kernels.BackendName}:{ilgpuDevice.Ordinal}";
         var description = ilgpuDevice.Architecture is { } architecture
-            ? $"{kernels.BackendName} ({ilgpuDevice.Name}, {architecture})"
-            : $"{kernels.BackendName} ({ilgpuDevice.Name})";
+            ? $"{backend} ({ilgpuDevice.Name}, {architecture})"
+            : $"{backend} ({ilgpuDevice.Name})";
         return new KernelBackend(description, merged, FallbackReason: null);
     }
 }
