@@ -641,6 +641,9 @@ internal static unsafe class Gemm
     }
 
     /// <summary>C[i, cols] (+)= alpha * sum_q A[i, q] * B[q, cols], four rows of B per pass, in column chunks that stay in L1.</summary>
+    // Decode products are a few microseconds: zeroing 36 KB of stack per call (the default for stackalloc) cost as much
+    // as the arithmetic, so only the part that is read is cleared.
+    [SkipLocalsInit]
     private static void GemvAxpy<T>(GemmProblem p, float* rowsA, long start, long end)
         where T : struct, IFloatLanes
     {
@@ -650,11 +653,19 @@ internal static unsafe class Gemm
         float* sums = stackalloc float[4 * Chunk];
         float* widened = stackalloc float[4 * Chunk];
         float* zeros = stackalloc float[Chunk];
-        new Span<float>(zeros, Chunk).Clear();
+        if (k % 4 != 0)
+        {
+            new Span<float>(zeros, (int)Math.Min(Chunk, end - start)).Clear();
+        }
+
         for (long col = start; col < end; col += Chunk)
         {
             int width = (int)Math.Min(Chunk, end - col);
-            new Span<float>(sums, 4 * Chunk).Clear();
+            for (int i = 0; i < m; i++)
+            {
+                new Span<float>(sums + i * Chunk, width).Clear();
+            }
+
             for (int q = 0; q < k; q += 4)
             {
                 int depth = Math.Min(4, k - q);
