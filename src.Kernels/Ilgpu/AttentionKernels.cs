@@ -93,81 +93,7 @@ internal static class AttentionKernels
             }
 
             Group.Barrier();
-            for (int e = tid; e < bq * bk; e += g)
-            {
-                int i = e / bk;
-                int j = e - i * bk;
-                int gi = q0 + i;
-                int gj = k0 + j;
-                float score = GpuMath.NegInf;
-                if (gi < s.Lq && gj < s.Lk && (s.Causal == 0 || gj <= gi))
-                {
-                    float dot = 0f;
-                    for (int t = 0; t < d; t++)
-                    {
-                        dot += sq[i * d + t] * sk[j * d + t];
-                    }
-
-                    score = dot * s.Scale;
-                    if (s.HasMask != 0)
-                    {
-                        score += mask[maskBase + gi * s.MaskRow + gj];
-                    }
-                }
-
-                ss[e] = score;
-            }
-
-            Group.Barrier();
-            for (int i = tid; i < bq; i += g)
-            {
-                float mOld = sm[i];
-                float mNew = mOld;
-                for (int j = 0; j < bk; j++)
-                {
-                    mNew = GpuMath.MaxNaN(mNew, ss[i * bk + j]);
-                }
-
-                float alpha = 1f;
-                float rowSum = 0f;
-                if (mNew == GpuMath.NegInf)
-                {
-                    for (int j = 0; j < bk; j++)
-                    {
-                        ss[i * bk + j] = 0f;
-                    }
-                }
-                else
-                {
-                    alpha = GpuMath.Exp(mOld - mNew);
-                    for (int j = 0; j < bk; j++)
-                    {
-                        float p = GpuMath.Exp(ss[i * bk + j] - mNew);
-                        ss[i * bk + j] = p;
-                        rowSum += p;
-                    }
-                }
-
-                sm[i] = mNew;
-                sl[i] = sl[i] * alpha + rowSum;
-                sa[i] = alpha;
-            }
-
-            Group.Barrier();
-            for (int e = tid; e < bq * d; e += g)
-            {
-                int i = e / d;
-                int c = e - i * d;
-                float acc = so[e] * sa[i];
-                for (int j = 0; j < bk; j++)
-                {
-                    acc += ss[i * bk + j] * sv[j * d + c];
-                }
-
-                so[e] = acc;
-            }
-
-            Group.Barrier();
+            AttendToKeyTile(sq, sk, sv, ss, sm, sl, sa, so, mask, s, q0, k0, maskBase);
         }
 
         for (int e = tid; e < bq * d; e += g)
@@ -179,5 +105,97 @@ internal static class AttentionKernels
                 output[qBase + e] = l == 0f ? 0f : so[e] / l;
             }
         }
+    }
+
+    /// <summary>
+    /// One key tile of the flash-style loop, shared by the float32 and 16-bit kernels (their tiles are float32 in shared
+    /// memory either way): scores of the query tile against the staged key tile, the online-softmax update of each row's
+    /// max and sum, and the value accumulation. Called by every thread of the group; ends with a barrier.
+    /// </summary>
+    internal static void AttendToKeyTile(
+        ArrayView<float> sq, ArrayView<float> sk, ArrayView<float> sv, ArrayView<float> ss,
+        ArrayView<float> sm, ArrayView<float> sl, ArrayView<float> sa, ArrayView<float> so,
+        ArrayView<float> mask, AttentionShape s, int q0, int k0, long maskBase)
+    {
+        int tid = Group.IdxX;
+        int g = Group.DimX;
+        int bq = s.BlockQ;
+        int bk = s.BlockK;
+        int d = s.D;
+        for (int e = tid; e < bq * bk; e += g)
+        {
+            int i = e / bk;
+            int j = e - i * bk;
+            int gi = q0 + i;
+            int gj = k0 + j;
+            float score = GpuMath.NegInf;
+            if (gi < s.Lq && gj < s.Lk && (s.Causal == 0 || gj <= gi))
+            {
+                float dot = 0f;
+                for (int t = 0; t < d; t++)
+                {
+                    dot += sq[i * d + t] * sk[j * d + t];
+                }
+
+                score = dot * s.Scale;
+                if (s.HasMask != 0)
+                {
+                    score += mask[maskBase + gi * s.MaskRow + gj];
+                }
+            }
+
+            ss[e] = score;
+        }
+
+        Group.Barrier();
+        for (int i = tid; i < bq; i += g)
+        {
+            float mOld = sm[i];
+            float mNew = mOld;
+            for (int j = 0; j < bk; j++)
+            {
+                mNew = GpuMath.MaxNaN(mNew, ss[i * bk + j]);
+            }
+
+            float alpha = 1f;
+            float rowSum = 0f;
+            if (mNew == GpuMath.NegInf)
+            {
+                for (int j = 0; j < bk; j++)
+                {
+                    ss[i * bk + j] = 0f;
+                }
+            }
+            else
+            {
+                alpha = GpuMath.Exp(mOld - mNew);
+                for (int j = 0; j < bk; j++)
+                {
+                    float p = GpuMath.Exp(ss[i * bk + j] - mNew);
+                    ss[i * bk + j] = p;
+                    rowSum += p;
+                }
+            }
+
+            sm[i] = mNew;
+            sl[i] = sl[i] * alpha + rowSum;
+            sa[i] = alpha;
+        }
+
+        Group.Barrier();
+        for (int e = tid; e < bq * d; e += g)
+        {
+            int i = e / d;
+            int c = e - i * d;
+            float acc = so[e] * sa[i];
+            for (int j = 0; j < bk; j++)
+            {
+                acc += ss[i * bk + j] * sv[j * d + c];
+            }
+
+            so[e] = acc;
+        }
+
+        Group.Barrier();
     }
 }
