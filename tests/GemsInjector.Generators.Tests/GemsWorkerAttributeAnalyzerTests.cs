@@ -207,6 +207,6 @@ public sealed class GemsWorkerAttributeAnalyzerTests
         }
     }
 
-    private static string DocPath(string id, [System.Runtime.CompilerServices.CallerFilePath] string file = "")
-        => System.IO.Path.Combine(System.IO.Path.GetDirectoryName(file)!, "..", "..", "docs", "diagnostics", id + ".md");
+    private static string DocPath(string id)
+        => System.IO.Path.GetFullPath(System.IO.Path.Combine(Infrastructure.TestProject.Directory, "..", "..", "docs", "diagnostics", id + ".md"));
 }

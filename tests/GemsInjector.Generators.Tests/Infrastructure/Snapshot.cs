@@ -1,23 +1,22 @@
 using System;
 using System.IO;
-using System.Runtime.CompilerServices;
 using System.Text;
 using Xunit.Sdk;
 
 namespace GemsInjector.Generators.Tests.Infrastructure;
 
 /// <summary>
-/// Verify-style snapshots without Verify: the text is compared with <c>Snapshots/&lt;name&gt;.verified.cs</c> next to the
-/// calling test's source file. On a mismatch (or a missing file) <c>&lt;name&gt;.received.cs</c> is written beside it and
+/// Verify-style snapshots without Verify: the text is compared with <c>Snapshots/&lt;name&gt;.verified.cs</c> in the test
+/// project's folder. On a mismatch (or a missing file) <c>&lt;name&gt;.received.cs</c> is written beside it and
 /// the test fails with both paths and a diff summary. <c>GEMS_ACCEPT_SNAPSHOTS=1</c> accepts the received text instead.
 /// </summary>
 internal static class Snapshot
 {
     public const string AcceptVariable = "GEMS_ACCEPT_SNAPSHOTS";
 
-    public static void Match(string actual, string name, [CallerFilePath] string callerFile = "")
+    public static void Match(string actual, string name)
     {
-        var folder = Path.Combine(Path.GetDirectoryName(callerFile)!, "Snapshots");
+        var folder = Path.Combine(TestProject.Directory, "Snapshots");
         var verified = Path.Combine(folder, name + ".verified.cs");
         var received = Path.Combine(folder, name + ".received.cs");
         actual = actual.Replace("\r\n", "\n");
