@@ -52,6 +52,7 @@ public sealed class IlgpuDevice : IDisposable
     private readonly Context context;
     private readonly ConcurrentDictionary<string, TimeSpan> compileTimes = new();
     private readonly object loadLock = new();
+    private readonly IlgpuKernelLoader loader;
     private IlgpuKernels? kernels;
     private bool disposed;
 
@@ -64,10 +65,14 @@ public sealed class IlgpuDevice : IDisposable
         WarpSize = accelerator.WarpSize;
         MaxGroupSize = accelerator.MaxNumThreadsPerGroup;
         MultiprocessorCount = kind == IlgpuDeviceKind.CpuSimulator ? 0 : accelerator.NumMultiprocessors;
+        KernelDiskCache? diskCache = null;
         if (accelerator is CudaAccelerator cuda)
         {
             Architecture = cuda.Architecture.ToString();
+            diskCache = KernelDiskCache.FromEnvironment($"{cuda.Architecture} {cuda.InstructionSet} {CudaOptimization}");
         }
+
+        loader = new IlgpuKernelLoader(accelerator, diskCache);
 
         // Launch shapes: group sizes are multiples of the warp and never above the accelerator's limit, so the same
         // kernels run on the simulator (groups of 16) and on CUDA (256 / 512 / 1024).
@@ -111,6 +116,17 @@ public sealed class IlgpuDevice : IDisposable
     /// <summary>First-call compile (load) time of each kernel compiled so far, by kernel name.</summary>
     public IReadOnlyDictionary<string, TimeSpan> CompileTimes => compileTimes;
 
+    /// <summary>
+    /// Where compiled kernels are kept between processes (CUDA only; <c>GEMS_KERNEL_CACHE</c> names another directory
+    /// or turns it <c>off</c>), or <see langword="null"/> when this device compiles every kernel itself.
+    /// </summary>
+    public string? KernelCacheDirectory => loader.DiskCache?.Directory;
+
+    /// <summary>Kernels this device read from the on-disk cache instead of compiling them.</summary>
+    public int KernelsFromDiskCache => loader.DiskCache?.Hits ?? 0;
+
+    private const OptimizationLevel CudaOptimization = OptimizationLevel.O2;
+
     /// <summary>The best device kind on this machine: <see cref="IlgpuDeviceKind.Cuda"/> when a CUDA device exists, else <see langword="null"/>.</summary>
     /// <returns>The kind, or <see langword="null"/> when no GPU is usable.</returns>
     public static IlgpuDeviceKind? DetectBest()
@@ -149,7 +165,7 @@ public sealed class IlgpuDevice : IDisposable
             switch (kind)
             {
                 case IlgpuDeviceKind.Cuda:
-                    ctx = Context.Create(b => b.Cuda().Optimize(OptimizationLevel.O2));
+                    ctx = Context.Create(b => b.Cuda().Optimize(CudaOptimization));
                     if (ctx.GetCudaDevices().Count == 0)
                     {
                         throw new IlgpuDeviceException(kind, "no CUDA device found (is libcuda.so on the library path and an NVIDIA driver installed?).");
@@ -184,7 +200,7 @@ public sealed class IlgpuDevice : IDisposable
     }
 
     /// <summary>Loads (compiles) a kernel once and records how long it took.</summary>
-    internal T Load<T>(ref T? slot, string name, Func<Accelerator, T> load)
+    internal T Load<T>(ref T? slot, string name, Func<IlgpuKernelLoader, T> load)
         where T : class
     {
         lock (loadLock)
@@ -193,7 +209,7 @@ public sealed class IlgpuDevice : IDisposable
             if (slot is null)
             {
                 var watch = Stopwatch.StartNew();
-                slot = load(Accelerator);
+                slot = load(loader);
                 compileTimes[name] = watch.Elapsed;
             }
 
