@@ -12,24 +12,29 @@ internal static partial class GemmFastKernels
     /// 16-byte shared loads (ld.shared.v4: a quarter-warp reads 128 consecutive bytes of B, A is a broadcast), for 64
     /// FMAs. K-tiles of BK rows go through two shared
     /// buffers; the next tile's global loads (4 floats of A and 4 of B per thread: host picks BK so 8T*BK = 4*T*T) are
-    /// issued before the current tile's FMAs and stored after them, so one barrier per K-tile suffices. T and BK are
-    /// specialized values: each (T, BK) pair is its own compiled kernel, so the offsets i*T fold to constants and the
-    /// K-tile loop can be unrolled. rowHalves = 1 (also specialized) gives a (4T)x(8T) tile with 4x8 outputs per thread
+    /// issued before the current tile's FMAs and stored after them, so one barrier per K-tile suffices. T (BK = T/2) is a
+    /// type argument (an IKernelConstant): each T is its own compiled kernel, so the offsets i*T fold to constants and the
+    /// K-tile loop can be unrolled. TRowHalves = 1 (also a type argument) gives a (4T)x(8T) tile with 4x8 outputs per thread
     /// for short products (M ≤ 4T), so no FMA is spent on rows past M; the A tile is still staged 8T rows deep (the
     /// extra rows are loaded, guarded by M, and ignored).
     /// </summary>
     [IlgpuKernel]
-    public static void Sgemm8x8F32(ArrayView<float> a, ArrayView<float> b, ArrayView<float> bias, ArrayView<float> c, GemmShape s,
-        SpecializedValue<int> tileThreads, SpecializedValue<int> tileK, SpecializedValue<int> rowHalves)
+    [IlgpuKernelVariant(typeof(Const4), typeof(Const1))]
+    [IlgpuKernelVariant(typeof(Const4), typeof(Const2))]
+    [IlgpuKernelVariant(typeof(Const16), typeof(Const1))]
+    [IlgpuKernelVariant(typeof(Const16), typeof(Const2))]
+    public static void Sgemm8x8F32<TTileThreads, TRowHalves>(ArrayView<float> a, ArrayView<float> b, ArrayView<float> bias, ArrayView<float> c, GemmShape s)
+        where TTileThreads : struct, IKernelConstant
+        where TRowHalves : struct, IKernelConstant
     {
         var sA4 = SharedMemory.Allocate<Float4>(2 * MaxBk * Ld / 4);
         var sB4 = SharedMemory.Allocate<Float4>(2 * MaxBk * Ld / 4);
         var sA = sA4.Cast<float>();
         var sB = sB4.Cast<float>();
         int threads = Group.DimX;
-        int t = tileThreads.Value;
-        int bk = tileK.Value;
-        int halves = rowHalves.Value;
+        int t = default(TTileThreads).Value;
+        int bk = t / 2;
+        int halves = default(TRowHalves).Value;
         int tid = Group.IdxX;
         int tx = tid % t;
         int ty = tid / t;
@@ -272,12 +277,17 @@ internal static partial class GemmFastKernels
     /// the group's warps take every nw-th row of its chunk, two rows per iteration (8 independent loads in flight per
     /// lane). A's chunk (M x KChunk) is staged in shared memory (broadcast reads). The warps' partials are summed in
     /// shared memory; with one chunk the epilogue (alpha, bias) is applied here, else partial[split, M, N] is written
-    /// and <see cref="GemvReduceF32"/> finishes. rowsCap (a specialized value: 1, 2, 4, 8 or 16, ≥ M) bounds the
+    /// and <see cref="GemvReduceF32"/> finishes. TRowsCap (a type-argument constant: 1, 2, 4, 8 or 16, ≥ M) bounds the
     /// accumulators at compile time, so a decode call (M = 1) keeps 4 of them, not 64, and runs at higher occupancy.
     /// </summary>
     [IlgpuKernel]
-    public static void GemvKnF32(ArrayView<float> a, ArrayView<float> b, ArrayView<float> bias, ArrayView<float> c, ArrayView<float> partial, GemvShape g,
-        SpecializedValue<int> rowsCap)
+    [IlgpuKernelVariant(typeof(Const1))]
+    [IlgpuKernelVariant(typeof(Const2))]
+    [IlgpuKernelVariant(typeof(Const4))]
+    [IlgpuKernelVariant(typeof(Const8))]
+    [IlgpuKernelVariant(typeof(Const16))]
+    public static void GemvKnF32<TRowsCap>(ArrayView<float> a, ArrayView<float> b, ArrayView<float> bias, ArrayView<float> c, ArrayView<float> partial, GemvShape g)
+        where TRowsCap : struct, IKernelConstant
     {
         var sA = SharedMemory.Allocate<float>(MaxSharedA);
         var red = SharedMemory.Allocate<float>(MaxSharedA);
@@ -293,7 +303,7 @@ internal static partial class GemmFastKernels
         int k0 = split * kc;
         int kEnd = k0 + kc < g.K ? k0 + kc : g.K;
         int m = g.M;
-        int mCap = rowsCap.Value;
+        int mCap = default(TRowsCap).Value;
         for (int e = Group.IdxX; e < m * kc; e += threads)
         {
             int i = e / kc;
@@ -649,10 +659,16 @@ internal static partial class GemmFastKernels
     /// Decode GEMV, weight [N, K] (a linear layer's weight): one warp per output column n (Grid.X * nw + warp), its
     /// lanes stride over the weight row with coalesced loads, four per iteration in flight; A is staged in shared
     /// memory in chunks of KChunk columns (M x KChunk floats); each of the M sums ends in a warp shuffle reduction.
-    /// rowsCap (a specialized value ≥ M) bounds the accumulators at compile time.
+    /// TRowsCap (a type-argument constant ≥ M) bounds the accumulators at compile time.
     /// </summary>
     [IlgpuKernel]
-    public static void GemvNkF32(ArrayView<float> a, ArrayView<float> b, ArrayView<float> bias, ArrayView<float> c, GemvShape g, SpecializedValue<int> rowsCap)
+    [IlgpuKernelVariant(typeof(Const1))]
+    [IlgpuKernelVariant(typeof(Const2))]
+    [IlgpuKernelVariant(typeof(Const4))]
+    [IlgpuKernelVariant(typeof(Const8))]
+    [IlgpuKernelVariant(typeof(Const16))]
+    public static void GemvNkF32<TRowsCap>(ArrayView<float> a, ArrayView<float> b, ArrayView<float> bias, ArrayView<float> c, GemvShape g)
+        where TRowsCap : struct, IKernelConstant
     {
         var sA = SharedMemory.Allocate<float>(MaxSharedA);
         int ws = Warp.WarpSize;
@@ -663,7 +679,7 @@ internal static partial class GemmFastKernels
         bool active = n < g.N;
         long wBase = (long)(active ? n : 0) * g.K;
         int m = g.M;
-        int mCap = rowsCap.Value;
+        int mCap = default(TRowsCap).Value;
         int kcMax = g.KChunk;
         float c0 = 0f, c1 = 0f, c2 = 0f, c3 = 0f, c4 = 0f, c5 = 0f, c6 = 0f, c7 = 0f, c8 = 0f, c9 = 0f, c10 = 0f, c11 = 0f, c12 = 0f, c13 = 0f, c14 = 0f, c15 = 0f;
         for (int k0 = 0; k0 < g.K; k0 += kcMax)

@@ -10,3 +10,18 @@ namespace GemsInjector.Kernels.Ilgpu;
 internal sealed class IlgpuKernelAttribute : Attribute
 {
 }
+
+/// <summary>
+/// One instantiation of a generic kernel (type arguments are <see cref="IKernelConstant"/>s) that the kernels load. The
+/// PTX test compiles each listed one; list the heaviest (most registers) last.
+/// </summary>
+[AttributeUsage(AttributeTargets.Method, Inherited = false, AllowMultiple = true)]
+internal sealed class IlgpuKernelVariantAttribute : Attribute
+{
+    /// <summary>Names the instantiation.</summary>
+    /// <param name="typeArguments">The kernel's type arguments, in order.</param>
+    public IlgpuKernelVariantAttribute(params Type[] typeArguments) => TypeArguments = typeArguments;
+
+    /// <summary>The kernel's type arguments, in order.</summary>
+    public Type[] TypeArguments { get; }
+}

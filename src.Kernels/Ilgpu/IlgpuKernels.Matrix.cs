@@ -9,9 +9,10 @@ public sealed partial class IlgpuKernels
     private Action<KernelConfig, ArrayView<long>, ArrayView<float>, ArrayView<float>, ArrayView<float>, int, int, int, int, int, int>? rotaryF32;
     private Action<KernelConfig, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, GemmShape>? gemmF32;
     private Action<KernelConfig, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, AttentionShape>? attentionF32;
-    private Action<KernelConfig, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, GemmShape, SpecializedValue<int>, SpecializedValue<int>, SpecializedValue<int>>? sgemmF32;
-    private Action<KernelConfig, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, GemvShape, SpecializedValue<int>>? gemvKnF32;
-    private Action<KernelConfig, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, GemvShape, SpecializedValue<int>>? gemvNkF32;
+    // One compiled variant per (tile threads, row halves) and per GEMV row cap: see SgemmVariant / GemvKnVariant / GemvNkVariant.
+    private readonly Action<KernelConfig, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, GemmShape>?[] sgemmF32 = new Action<KernelConfig, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, GemmShape>?[4];
+    private readonly Action<KernelConfig, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, GemvShape>?[] gemvKnF32 = new Action<KernelConfig, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, GemvShape>?[5];
+    private readonly Action<KernelConfig, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, GemvShape>?[] gemvNkF32 = new Action<KernelConfig, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, GemvShape>?[5];
     private Action<KernelConfig, ArrayView<float>, ArrayView<float>, ArrayView<float>, GemvShape>? gemvReduceF32;
     private MemoryBuffer1D<float, Stride1D.Dense>? gemvScratch;
 
@@ -209,10 +210,7 @@ public sealed partial class IlgpuKernels
             }
 
             var tiled = new KernelConfig(new Index3D(gx, gy, splits > 1 ? splits : batch), new Index3D(t * t, 1, 1));
-            device.Load(ref sgemmF32, nameof(GemmFastKernels.Sgemm8x8F32),
-                acc => acc.LoadStreamKernel<ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, GemmShape, SpecializedValue<int>, SpecializedValue<int>, SpecializedValue<int>>(
-                    GemmFastKernels.Sgemm8x8F32, SgemmBounds))(
-                tiled, a, b, bias, target3, shape, SpecializedValue.New(t), SpecializedValue.New(bk), SpecializedValue.New(halves));
+            SgemmVariant(t, halves)(tiled, a, b, bias, target3, shape);
             if (splits > 1)
             {
                 var g = new GemvShape
@@ -240,6 +238,53 @@ public sealed partial class IlgpuKernels
         device.Load(ref gemmF32, nameof(GemmKernels.GemmF32),
             acc => acc.LoadStreamKernel<ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, GemmShape>(GemmKernels.GemmF32))(
             config, a, b, bias, c, shape);
+    }
+
+    /// <summary>The SGEMM compiled for <paramref name="tileThreads"/> (16 on GPUs, 4 on the simulator) and <paramref name="rowHalves"/>.</summary>
+    private Action<KernelConfig, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, GemmShape> SgemmVariant(int tileThreads, int rowHalves)
+    {
+        var name = $"{nameof(GemmFastKernels.Sgemm8x8F32)}<{tileThreads},{rowHalves}>";
+        var slot = (tileThreads == GemmFastKernels.MaxTileThreads ? 2 : 0) + rowHalves - 1;
+        return (tileThreads, rowHalves) switch
+        {
+            (GemmFastKernels.MaxTileThreads, 1) => device.Load(ref sgemmF32[slot], name, acc => acc.LoadStreamKernel<ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, GemmShape>(GemmFastKernels.Sgemm8x8F32<Const16, Const1>, SgemmBounds)),
+            (GemmFastKernels.MaxTileThreads, 2) => device.Load(ref sgemmF32[slot], name, acc => acc.LoadStreamKernel<ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, GemmShape>(GemmFastKernels.Sgemm8x8F32<Const16, Const2>, SgemmBounds)),
+            (4, 1) => device.Load(ref sgemmF32[slot], name, acc => acc.LoadStreamKernel<ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, GemmShape>(GemmFastKernels.Sgemm8x8F32<Const4, Const1>, SgemmBounds)),
+            (4, 2) => device.Load(ref sgemmF32[slot], name, acc => acc.LoadStreamKernel<ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, GemmShape>(GemmFastKernels.Sgemm8x8F32<Const4, Const2>, SgemmBounds)),
+            _ => throw new ArgumentOutOfRangeException(nameof(tileThreads), $"No SGEMM variant for {tileThreads} tile threads and {rowHalves} row halves."),
+        };
+    }
+
+    /// <summary>The [K, N]-weight GEMV compiled for a row cap of 1, 2, 4, 8 or 16.</summary>
+    private Action<KernelConfig, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, GemvShape> GemvKnVariant(int rowsCap)
+    {
+        var name = $"{nameof(GemmFastKernels.GemvKnF32)}<{rowsCap}>";
+        var slot = int.Log2(rowsCap);
+        return rowsCap switch
+        {
+            1 => device.Load(ref gemvKnF32[slot], name, acc => acc.LoadStreamKernel<ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, GemvShape>(GemmFastKernels.GemvKnF32<Const1>, GemvBounds)),
+            2 => device.Load(ref gemvKnF32[slot], name, acc => acc.LoadStreamKernel<ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, GemvShape>(GemmFastKernels.GemvKnF32<Const2>, GemvBounds)),
+            4 => device.Load(ref gemvKnF32[slot], name, acc => acc.LoadStreamKernel<ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, GemvShape>(GemmFastKernels.GemvKnF32<Const4>, GemvBounds)),
+            8 => device.Load(ref gemvKnF32[slot], name, acc => acc.LoadStreamKernel<ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, GemvShape>(GemmFastKernels.GemvKnF32<Const8>, GemvBounds)),
+            16 => device.Load(ref gemvKnF32[slot], name, acc => acc.LoadStreamKernel<ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, GemvShape>(GemmFastKernels.GemvKnF32<Const16>, GemvBounds)),
+            _ => throw new ArgumentOutOfRangeException(nameof(rowsCap), rowsCap, "GEMV row caps are 1, 2, 4, 8 or 16."),
+        };
+    }
+
+    /// <summary>The [N, K]-weight GEMV compiled for a row cap of 1, 2, 4, 8 or 16.</summary>
+    private Action<KernelConfig, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, GemvShape> GemvNkVariant(int rowsCap)
+    {
+        var name = $"{nameof(GemmFastKernels.GemvNkF32)}<{rowsCap}>";
+        var slot = int.Log2(rowsCap);
+        return rowsCap switch
+        {
+            1 => device.Load(ref gemvNkF32[slot], name, acc => acc.LoadStreamKernel<ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, GemvShape>(GemmFastKernels.GemvNkF32<Const1>, GemvBounds)),
+            2 => device.Load(ref gemvNkF32[slot], name, acc => acc.LoadStreamKernel<ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, GemvShape>(GemmFastKernels.GemvNkF32<Const2>, GemvBounds)),
+            4 => device.Load(ref gemvNkF32[slot], name, acc => acc.LoadStreamKernel<ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, GemvShape>(GemmFastKernels.GemvNkF32<Const4>, GemvBounds)),
+            8 => device.Load(ref gemvNkF32[slot], name, acc => acc.LoadStreamKernel<ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, GemvShape>(GemmFastKernels.GemvNkF32<Const8>, GemvBounds)),
+            16 => device.Load(ref gemvNkF32[slot], name, acc => acc.LoadStreamKernel<ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, GemvShape>(GemmFastKernels.GemvNkF32<Const16>, GemvBounds)),
+            _ => throw new ArgumentOutOfRangeException(nameof(rowsCap), rowsCap, "GEMV row caps are 1, 2, 4, 8 or 16."),
+        };
     }
 
     /// <summary>
@@ -277,7 +322,6 @@ public sealed partial class IlgpuKernels
         // Accumulator count fixed at compile time: one kernel variant per power of two ≥ m (1, 2, 4, 8, 16). The kernels
         // read rows below the cap from shared memory (unused beyond m), so the chunk is sized for the cap.
         int cap = m <= 1 ? 1 : m <= 2 ? 2 : m <= 4 ? 4 : m <= 8 ? 8 : 16;
-        var rowsCap = SpecializedValue.New(cap);
         int maxChunk = GemmFastKernels.MaxSharedA / cap;
         var g = new GemvShape
         {
@@ -293,9 +337,7 @@ public sealed partial class IlgpuKernels
         {
             g.KChunk = Math.Min(k, maxChunk);
             g.Splits = 1;
-            device.Load(ref gemvNkF32, nameof(GemmFastKernels.GemvNkF32),
-                acc => acc.LoadStreamKernel<ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, GemvShape, SpecializedValue<int>>(GemmFastKernels.GemvNkF32, GemvBounds))(
-                new KernelConfig((n + warps - 1) / warps, threads), a, b, bias, c, g, rowsCap);
+            GemvNkVariant(cap)(new KernelConfig((n + warps - 1) / warps, threads), a, b, bias, c, g);
             return;
         }
 
@@ -310,9 +352,7 @@ public sealed partial class IlgpuKernels
         g.Direct = splits == 1 ? 1 : 0;
         var partial = splits > 1 ? Scratch((long)splits * m * n) : c;
 
-        device.Load(ref gemvKnF32, nameof(GemmFastKernels.GemvKnF32),
-            acc => acc.LoadStreamKernel<ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, GemvShape, SpecializedValue<int>>(GemmFastKernels.GemvKnF32, GemvBounds))(
-            new KernelConfig(new Index3D(groupsX, splits, 1), new Index3D(threads, 1, 1)), a, b, bias, c, partial, g, rowsCap);
+        GemvKnVariant(cap)(new KernelConfig(new Index3D(groupsX, splits, 1), new Index3D(threads, 1, 1)), a, b, bias, c, partial, g);
         if (splits > 1)
         {
             device.Load(ref gemvReduceF32, nameof(GemmFastKernels.GemvReduceF32),

@@ -215,7 +215,7 @@ internal static class Program
 
         double createMs = Stopwatch.GetElapsedTime(t0).TotalMilliseconds;
         double sinceStart = (DateTime.Now - processStart).TotalMilliseconds;
-        Console.WriteLine($"device: {dev}; created in {createMs:F1} ms, {sinceStart:F1} ms after process start");
+        Console.WriteLine($"device: {dev}; created in {createMs:F1} ms, {sinceStart:F1} ms after process start; kernel cache: {dev.KernelCacheDirectory ?? "none"}");
 
         if (opt.SelfTest)
         {

@@ -194,6 +194,7 @@ internal sealed class Runner : IDisposable
                 using var set = MakeSet(c, types, 0, out var host);
                 var launch = binding is null ? c.Custom!(set) : binder.Compile(binding, set);
                 var before = new Dictionary<string, TimeSpan>(dev.CompileTimes);
+                int readBefore = dev.KernelsFromDiskCache;
                 dev.Synchronize();
                 long t0 = Stopwatch.GetTimestamp();
                 launch();
@@ -206,11 +207,12 @@ internal sealed class Runner : IDisposable
                 dev.Synchronize();
                 double second = Stopwatch.GetElapsedTime(t0).TotalMilliseconds;
                 double compile = dev.CompileTimes.Where(kv => !before.ContainsKey(kv.Key)).Sum(kv => kv.Value.TotalMilliseconds);
+                int fromDisk = dev.KernelsFromDiskCache - readBefore;
                 string status = check.Pass ? "PASS" : "FAIL";
-                Console.WriteLine($"{status}  {Label(c)} first {first,9:F2} ms (compile {compile:F2})  second {second,8:F3} ms  since process start {since,9:F1} ms{(check.Pass ? string.Empty : "  " + check.Detail)}");
+                Console.WriteLine($"{status}  {Label(c)} first {first,9:F2} ms (compile {compile:F2}, {fromDisk} kernel(s) from disk)  second {second,8:F3} ms  since process start {since,9:F1} ms{(check.Pass ? string.Empty : "  " + check.Detail)}");
                 Count(check.Pass, c);
                 csv.Add(new Row("startup", c.Op, c.DType.Name(), c.Shape, first, double.NaN, double.NaN, check.MaxAbs, status, MaxRel: check.MaxRel, TolRatio: check.TolRatio,
-                    Timer: "host", Category: c.Category, SecondMs: second, CompileMs: compile, SinceStartMs: since, Seed: opt.Seed, Note: check.Detail));
+                    Timer: "host", Category: c.Category, SecondMs: second, CompileMs: compile, SinceStartMs: since, Seed: opt.Seed, Note: $"from-disk-cache={fromDisk} {check.Detail}".TrimEnd()));
             }
             catch (Exception ex)
             {

@@ -16,13 +16,27 @@ namespace GemsInjector.Kernels.Ilgpu.Tests;
 public sealed class PtxCompileTests
 {
     public static IEnumerable<object[]> Kernels() =>
-        KernelMethods().Select(m => new object[] { m.DeclaringType!.Name + "." + m.Name });
+        KernelMethods().Select(m => new object[] { m.DeclaringType!.Name + "." + m.Name + (m.IsGenericMethod ? "<" + string.Join(",", m.GetGenericArguments().Select(a => a.Name)) + ">" : string.Empty) });
 
+    /// <summary>Every kernel, generic ones once per listed variant (in the listed order).</summary>
     internal static IEnumerable<MethodInfo> KernelMethods() =>
         typeof(IlgpuDevice).Assembly.GetTypes()
             .SelectMany(t => t.GetMethods(BindingFlags.Static | BindingFlags.Public | BindingFlags.NonPublic))
             .Where(m => m.GetCustomAttribute<IlgpuKernelAttribute>() is not null)
-            .OrderBy(m => m.DeclaringType!.Name + "." + m.Name, StringComparer.Ordinal);
+            .OrderBy(m => m.DeclaringType!.Name + "." + m.Name, StringComparer.Ordinal)
+            .SelectMany(Instantiations);
+
+    private static IEnumerable<MethodInfo> Instantiations(MethodInfo kernel)
+    {
+        if (!kernel.IsGenericMethodDefinition)
+        {
+            return [kernel];
+        }
+
+        var variants = kernel.GetCustomAttributes<IlgpuKernelVariantAttribute>().ToArray();
+        Assert.True(variants.Length > 0, $"{kernel.DeclaringType!.Name}.{kernel.Name} is generic but lists no [IlgpuKernelVariant]");
+        return variants.Select(v => kernel.MakeGenericMethod(v.TypeArguments));
+    }
 
     [Fact]
     public void KernelsAreFound() => Assert.True(KernelMethods().Count() >= 15);
