@@ -55,6 +55,14 @@ internal static class TensorCoreLaunch
         return (long)grid.X * grid.Y * grid.Z * TensorCoreGemmKernels.GroupSize * TensorCoreGemmKernels.Accumulators;
     }
 
+    /// <summary>The address of the view's first element (the device pointer on CUDA), as the vectorised kernels read it.</summary>
+    private static long DeviceAddress(ArrayView<ushort> view)
+    {
+        // ArrayView<T>'s own Buffer / Index are internal in ILGPU 1.5.3; the interface exposes them.
+        var contiguous = (IContiguousArrayView)view;
+        return contiguous.Buffer.NativePtr.ToInt64() + contiguous.IndexInBytes;
+    }
+
     /// <summary>
     /// The kernel's shape for contiguous a [batch, M, K], b [batch, K, N] (or [batch, N, K]), c [batch, M, N] and a bias
     /// [N] or [M, N]. Asynchronous 16-byte copies only when every staged chunk is 16-byte aligned in global memory.
@@ -66,8 +74,8 @@ internal static class TensorCoreLaunch
         bool aligned = false;
         if (asyncCopyAllowed)
         {
-            aPointer = a.LoadEffectiveAddressAsPtr().ToInt64();
-            bPointer = b.LoadEffectiveAddressAsPtr().ToInt64();
+            aPointer = DeviceAddress(a);
+            bPointer = DeviceAddress(b);
             aligned = k % 8 == 0 && (transposeB || n % 8 == 0) && aPointer % 16 == 0 && bPointer % 16 == 0;
         }
 

@@ -148,6 +148,30 @@ public sealed class TensorCoreGemmTests : Half16TestBase, IClassFixture<Warp32Si
         AssertClose(got, expected, Rtol(bf16), Atol * k, $"tensor-core emulation {batch}x{m}x{k}x{n} transposeB={transposeB} bias={bias} matrix={biasIsMatrix} ({F(bf16)})", seed);
     }
 
+    [Theory]
+    [InlineData(64, 64, 0, false)]
+    [InlineData(63, 64, 0, true)]
+    [InlineData(64, 60, 0, false)]
+    [InlineData(64, 64, 1, true)]
+    public void AsynchronousCopiesOnlyForSixteenByteAlignedChunks(int k, int n, int offset, bool transposeB)
+    {
+        const int M = 8;
+        var a = UploadAt(new ushort[M * k], offset, (ushort)0);
+        var b = UploadAt(new ushort[k * n], offset, (ushort)0);
+        var shape = TensorCoreLaunch.Shape(a, b, ArrayView<ushort>.Empty, M, k, n, transposeB, 1f, 0f, false, bf16: true, asyncCopyAllowed: true);
+        bool chunksAligned = k % 8 == 0 && (transposeB || n % 8 == 0) && offset == 0;
+        if (!chunksAligned)
+        {
+            Assert.Equal(0, shape.AsyncCopy);
+            Assert.Equal(0L, shape.APointer);
+        }
+        else if (shape.AsyncCopy != 0)
+        {
+            // Whole buffers qualify when the allocation is 16-byte aligned; the kernel then gets both addresses.
+            Assert.True(shape.APointer != 0 && shape.APointer % 16 == 0 && shape.BPointer != 0 && shape.BPointer % 16 == 0);
+        }
+    }
+
     [Fact]
     public void TheSimulatorFacadeKeepsTheCudaCoreKernel() => Assert.False(K.UsesTensorCores(4096, 4096, 4096));
 }
