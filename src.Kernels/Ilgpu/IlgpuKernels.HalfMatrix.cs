@@ -76,6 +76,11 @@ public sealed partial class IlgpuKernels
             return;
         }
 
+        if (TryTensorCoreGemm16(a, b, bias, c, batch, m, k, n, transposeB, alpha, beta, biasIsMatrix, format))
+        {
+            return;
+        }
+
         int tile = Math.Min(GemmKernels.MaxTile, (int)Math.Sqrt(device.MaxGroupSize));
         var shape = new GemmShape
         {

@@ -61,7 +61,7 @@ internal static class Catalog
         (int R, int C)[] reduce = quick ? new[] { (3, 37), (2, 1000) } : bench ? new[] { (4096, 4096), (64, 32000) } : new[] { (4096, 4096), (4097, 5003), (64, 32000), (1, 32000) };
         (int R, int C, int K)[] topk = quick ? new[] { (3, 37, 5) } : bench ? new[] { (64, 32000, 50), (1, 32000, 50) } : new[] { (64, 32000, 50), (1, 32000, 50), (4097, 5003, 8) };
         (int T, int V, int D)[] emb = quick ? new[] { (7, 50, 37) } : bench ? new[] { (4096, 32000, 4096), (1, 32000, 4096), (64, 32000, 4096) } : new[] { (4096, 32000, 4096), (4097, 32000, 5003), (1, 32000, 4096), (64, 32000, 4096) };
-        (int M, int N, int K)[] mm = quick ? new[] { (5, 7, 9), (1, 33, 17), (16, 31, 20) } : new[] { (4096, 4096, 4096), (1, 4096, 4096), (16, 11008, 4096), (64, 4096, 4096), (4097, 5003, 1031) };
+        (int M, int N, int K)[] mm = quick ? new[] { (5, 7, 9), (1, 33, 17), (16, 31, 20) } : new[] { (4096, 4096, 4096), (1, 4096, 4096), (16, 11008, 4096), (64, 4096, 4096), (4097, 5003, 1031), (4097, 5000, 1032) };
         // Attention: prefill causal 32/8 heads x 4096 tokens x d128 and decode batch 16, 1 query over 4096 cached (GPU.md's cases).
         (int B, int H, int KH, int Lq, int Lk, int D, bool Causal)[] attn = quick
             ? new[] { (1, 4, 2, 9, 9, 8, true), (2, 4, 1, 1, 13, 8, false), (1, 2, 2, 5, 7, 16, false) }
@@ -152,7 +152,9 @@ internal static class Catalog
         foreach (var (m, n, k) in mm)
         {
             cs.Add(Mm(dt, m, n, k));
-            if (m <= 64)
+
+            // b as [N, K] (nn.Linear weights): decode shapes, and the 16-bit tensor-core kernel's other B layout.
+            if (m <= 64 || (!quick && dt != DType.F32))
             {
                 cs.Add(Mm(dt, m, n, k, transposeB: true));
             }
@@ -167,6 +169,12 @@ internal static class Catalog
         {
             cs.Add(quick ? Bmm(dt, 3, 5, 7, 9) : Bmm(dt, 8, 257, 129, 513));
             cs.Add(quick ? Addmm(dt, 5, 7, 9) : Addmm(dt, 257, 1031, 513));
+            if (!quick)
+            {
+                // 16-byte aligned rows (K, N multiples of 8): the tensor-core kernel's cp.async path, with M, N, K edges.
+                cs.Add(Bmm(dt, 8, 264, 136, 520));
+                cs.Add(Addmm(dt, 264, 1032, 520));
+            }
         }
     }
 

@@ -1,0 +1,500 @@
+using ILGPU;
+using ILGPU.Runtime.Cuda;
+
+namespace GemsInjector.Kernels.Ilgpu;
+
+/// <summary>Shape, strides and device addresses of a 16-bit tensor-core GEMM: C[b] = alpha·A[b]·B[b] + beta·bias.</summary>
+internal struct TensorCoreShape
+{
+    public int M;
+    public int N;
+    public int K;
+
+    /// <summary>Non-zero when b is stored [N, K] (C = A·Bᵀ); else b is [K, N].</summary>
+    public int TransposeB;
+
+    /// <summary>Non-zero for bfloat16 operands, else float16.</summary>
+    public int Bf16;
+
+    /// <summary>
+    /// Non-zero when every 8-element chunk the kernel stages starts on a 16-byte boundary (K, and N for a [K, N] b, are
+    /// multiples of 8 and both base addresses 16-byte aligned): chunks then go global → shared by <c>cp.async</c>.
+    /// Zero: each thread loads its chunks element by element (any K, any N; the CPU emulation always does).
+    /// </summary>
+    public int AsyncCopy;
+
+    /// <summary>Device addresses of a[0] and b[0] (cp.async needs raw global addresses; 0 when not copying asynchronously).</summary>
+    public long APointer;
+    public long BPointer;
+
+    /// <summary>Per-batch element offsets of A, B, C and the bias.</summary>
+    public long BatchA;
+    public long BatchB;
+    public long BatchC;
+    public long BatchBias;
+
+    /// <summary>Bias strides (0 to broadcast a row).</summary>
+    public long StrideBiasM;
+    public long StrideBiasN;
+    public float Alpha;
+    public float Beta;
+    public int HasBias;
+}
+
+/// <summary>Sixteen accumulators of one 16-row m-block of a warp tile (4 per 8-column n-block, PTX C-fragment order).</summary>
+internal struct AccumulatorBlock
+{
+    public float V0, V1, V2, V3, V4, V5, V6, V7, V8, V9, V10, V11, V12, V13, V14, V15;
+
+    public readonly float Get(int i) => i switch
+    {
+        0 => V0, 1 => V1, 2 => V2, 3 => V3, 4 => V4, 5 => V5, 6 => V6, 7 => V7,
+        8 => V8, 9 => V9, 10 => V10, 11 => V11, 12 => V12, 13 => V13, 14 => V14, _ => V15,
+    };
+}
+
+/// <summary>
+/// The warp-level operations of the tensor-core GEMM, so one kernel body (tiling, staging, addressing, edges, epilogue)
+/// runs on the GPU through inline PTX (<see cref="PtxTensorCoreOps"/>) and on ILGPU's CPU accelerator through an exact
+/// emulation of ldmatrix and mma.sync register ownership (<see cref="EmulatedTensorCoreOps"/>).
+/// </summary>
+internal interface ITensorCoreOps
+{
+    /// <summary>Zeroes this thread's accumulators (first statement of the kernel).</summary>
+    void Begin(int thread);
+
+    /// <summary>
+    /// Copies one 8-element chunk to shared memory at <paramref name="sharedByte"/>: the first <paramref name="valid"/>
+    /// elements from <paramref name="source"/>[<paramref name="sourceElement"/>..], zeros for the rest.
+    /// </summary>
+    void CopyChunk(ArrayView<ushort> shared, int sharedByte, ArrayView<ushort> source, long sourceElement, long sourcePointer, int valid, int asyncCopy);
+
+    /// <summary>Closes the group of asynchronous copies issued so far.</summary>
+    void Commit();
+
+    /// <summary>Waits until at most <paramref name="pending"/> (0 or 1) committed copy groups are still in flight.</summary>
+    void Wait(int pending);
+
+    /// <summary>One k16 step of the warp tile: fragments from the given shared stage, 16 mma.sync into the accumulators.</summary>
+    void Step(ArrayView<ushort> shared, int stage, int warpRow, int warpCol, int kStep, int lane, int transposeB, int bf16);
+
+    /// <summary>The sixteen accumulators of m-block <paramref name="mBlock"/>.</summary>
+    void Read(int mBlock, ref AccumulatorBlock block);
+}
+
+/// <summary>
+/// 16-bit GEMM on tensor cores (mma.sync m16n8k16, float32 accumulation), for sm_80 PTX (what ILGPU emits; runs on
+/// the H100). A group of 256 threads (8 warps, 2 × 4) computes a 128 × 128 tile of C, each warp 64 × 32 as 4 × 4
+/// m16n8 tiles (64 float32 accumulators per thread, in PTX registers declared once at the top of the kernel so they
+/// stay in registers across the K loop instead of round-tripping through ILGPU's local-memory operand slots).
+/// K goes in stages of 32 through two shared buffers (40 KB of dynamic shared memory): while the tensor cores work on
+/// one stage, cp.async fills the other. Shared rows are padded (A and Bᵀ: 80 bytes, B: 272 bytes), so the eight
+/// 16-byte rows of every ldmatrix land in distinct bank quads. Edges: chunks past M, N or K are zero-filled (cp.async
+/// with a short source size), and the epilogue stores only rows &lt; M and columns &lt; N, rounding once to 16 bits
+/// (round to nearest even) after alpha and beta·bias in float32, like <see cref="HalfMatrixKernels.Gemm16"/>.
+/// Grid: (⌈N/128⌉, ⌈M/128⌉, batch).
+/// </summary>
+internal static partial class TensorCoreGemmKernels
+{
+    /// <summary>Threads per group: 8 warps of 32.</summary>
+    public const int GroupSize = 256;
+
+    /// <summary>Warps along N within a group.</summary>
+    public const int WarpColumns = BlockN / WarpN;
+
+    /// <summary>The tensor-core GEMM through inline PTX (CUDA only).</summary>
+    [IlgpuKernel]
+    public static void Gemm16TensorCore(ArrayView<ushort> a, ArrayView<ushort> b, ArrayView<ushort> bias, ArrayView<ushort> c, TensorCoreShape s)
+    {
+        var ops = default(PtxTensorCoreOps);
+        Body(ref ops, a, b, bias, c, s);
+    }
+
+    /// <summary>
+    /// The same kernel body with ldmatrix and mma.sync emulated lane by lane (accumulators in <paramref name="scratch"/>,
+    /// <see cref="Accumulators"/> floats per thread of every group): for ILGPU's CPU accelerator with 32-thread warps.
+    /// </summary>
+    [IlgpuKernel]
+    public static void Gemm16TensorCoreEmulated(ArrayView<ushort> a, ArrayView<ushort> b, ArrayView<ushort> bias, ArrayView<ushort> c,
+        ArrayView<float> scratch, TensorCoreShape s)
+    {
+        var ops = new EmulatedTensorCoreOps { Scratch = scratch };
+        Body(ref ops, a, b, bias, c, s);
+    }
+
+    /// <summary>Byte offset (in dynamic shared memory) of A stage <paramref name="stage"/>.</summary>
+    public static int AStageOffset(int stage) => stage * StageBytes;
+
+    /// <summary>Byte offset of B stage <paramref name="stage"/>.</summary>
+    public static int BStageOffset(int stage) => (2 + stage) * StageBytes;
+
+    /// <summary>
+    /// The shared address lane <paramref name="lane"/> gives ldmatrix.x4 for m-block 0 of A: lanes 0-7 rows 0-7 at k 0,
+    /// 8-15 rows 8-15 at k 0, 16-23 rows 0-7 at k 8, 24-31 rows 8-15 at k 8, so registers 0-3 are the PTX A fragment
+    /// a0-a3. Later m-blocks are <see cref="AmBlockStrideBytes"/> further.
+    /// </summary>
+    public static int ALaneByte(int stage, int warpRow, int kStep, int lane) =>
+        AStageOffset(stage) + (((warpRow * WarpM) + (lane & 7) + (((lane >> 3) & 1) * 8)) * ALd + kStep + ((lane >> 4) * 8)) * 2;
+
+    /// <summary>
+    /// The shared address lane <paramref name="lane"/> gives ldmatrix.x4 for n-pair 0 of B, so that registers 0-3 are
+    /// b0, b1 of n-block 0 and b0, b1 of n-block 1. B stored [n][k] (plain ldmatrix): lanes 0-7 n 0-7 at k 0, 8-15
+    /// n 0-7 at k 8, 16-23 n 8-15 at k 0, 24-31 n 8-15 at k 8. B stored [k][n] (ldmatrix.trans): lanes 0-7 k 0-7 at
+    /// n 0, 8-15 k 8-15 at n 0, 16-23 k 0-7 at n 8, 24-31 k 8-15 at n 8.
+    /// </summary>
+    public static int BLaneByte(int stage, int warpCol, int kStep, int lane, int transposeB) => transposeB != 0
+        ? BStageOffset(stage) + (((warpCol * WarpN) + (lane & 7) + ((lane >> 4) * 8)) * BLdTransposed + kStep + (((lane >> 3) & 1) * 8)) * 2
+        : BStageOffset(stage) + ((kStep + (lane & 7) + (((lane >> 3) & 1) * 8)) * BLdRowMajor + (warpCol * WarpN) + ((lane >> 4) * 8)) * 2;
+
+    /// <summary>The kernel body shared by the PTX and emulated operations.</summary>
+    internal static void Body<TOps>(ref TOps ops, ArrayView<ushort> a, ArrayView<ushort> b, ArrayView<ushort> bias, ArrayView<ushort> c, TensorCoreShape s)
+        where TOps : struct, ITensorCoreOps
+    {
+        int thread = Group.IdxX;
+        ops.Begin(thread);
+        var shared = SharedMemory.GetDynamic<ushort>();
+        int lane = thread & 31;
+        int warp = thread >> 5;
+        int warpRow = warp / WarpColumns;
+        int warpCol = warp % WarpColumns;
+        int m0 = Grid.IdxY * BlockM;
+        int n0 = Grid.IdxX * BlockN;
+        long batch = Grid.IdxZ;
+        long aBase = batch * s.BatchA;
+        long bBase = batch * s.BatchB;
+        int tiles = (s.K + BlockK - 1) / BlockK;
+
+        LoadStage(ref ops, shared, a, b, s, 0, 0, thread, m0, n0, aBase, bBase);
+        ops.Commit();
+        for (int tile = 0; tile < tiles; tile++)
+        {
+            int stage = tile & 1;
+            if (tile + 1 < tiles)
+            {
+                // The other stage was last read in the previous iteration, which ended with a barrier.
+                LoadStage(ref ops, shared, a, b, s, stage ^ 1, (tile + 1) * BlockK, thread, m0, n0, aBase, bBase);
+                ops.Commit();
+                ops.Wait(1);
+            }
+            else
+            {
+                ops.Wait(0);
+            }
+
+            Group.Barrier();
+            ops.Step(shared, stage, warpRow, warpCol, 0, lane, s.TransposeB, s.Bf16);
+            ops.Step(shared, stage, warpRow, warpCol, 16, lane, s.TransposeB, s.Bf16);
+            Group.Barrier();
+        }
+
+        // C fragment: register i of n-block nb holds row g (+8 for i >= 2), column 2t + (i & 1) of the m16n8 tile.
+        int g = lane >> 2;
+        int t = lane & 3;
+        long cBase = batch * s.BatchC;
+        var block = default(AccumulatorBlock);
+        for (int mb = 0; mb < MBlocks; mb++)
+        {
+            ops.Read(mb, ref block);
+            for (int half = 0; half < 2; half++)
+            {
+                int row = m0 + (warpRow * WarpM) + (mb * 16) + g + (half * 8);
+                if (row >= s.M)
+                {
+                    continue;
+                }
+
+                for (int nb = 0; nb < NBlocks; nb++)
+                {
+                    for (int j = 0; j < 2; j++)
+                    {
+                        int col = n0 + (warpCol * WarpN) + (nb * 8) + (2 * t) + j;
+                        if (col < s.N)
+                        {
+                            float v = s.Alpha * block.Get((nb * 4) + (half * 2) + j);
+                            if (s.HasBias != 0 && s.Beta != 0f)
+                            {
+                                v += s.Beta * GpuMath.Load16(bias[(batch * s.BatchBias) + (row * s.StrideBiasM) + (col * s.StrideBiasN)], s.Bf16);
+                            }
+
+                            c[cBase + ((long)row * s.N) + col] = GpuMath.Store16(v, s.Bf16);
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    /// <summary>
+    /// Stages K columns [k0, k0 + 32) of the group's A rows and B columns: 512 chunks of 8 elements each for A and for
+    /// B, two per thread, consecutive threads on consecutive 16-byte chunks of a row (coalesced global reads).
+    /// </summary>
+    private static void LoadStage<TOps>(ref TOps ops, ArrayView<ushort> shared, ArrayView<ushort> a, ArrayView<ushort> b, TensorCoreShape s,
+        int stage, int k0, int thread, int m0, int n0, long aBase, long bBase)
+        where TOps : struct, ITensorCoreOps
+    {
+        for (int chunk = thread; chunk < BlockM * BlockK / 8; chunk += GroupSize)
+        {
+            int row = chunk >> 2;
+            int k = k0 + ((chunk & 3) * 8);
+            int m = m0 + row;
+            int valid = m < s.M ? Clamp8(s.K - k) : 0;
+            long element = valid > 0 ? aBase + ((long)m * s.K) + k : 0;
+            ops.CopyChunk(shared, AStageOffset(stage) + (((row * ALd) + ((chunk & 3) * 8)) * 2), a, element, s.APointer, valid, s.AsyncCopy);
+        }
+
+        for (int chunk = thread; chunk < BlockN * BlockK / 8; chunk += GroupSize)
+        {
+            if (s.TransposeB != 0)
+            {
+                int row = chunk >> 2;
+                int k = k0 + ((chunk & 3) * 8);
+                int n = n0 + row;
+                int valid = n < s.N ? Clamp8(s.K - k) : 0;
+                long element = valid > 0 ? bBase + ((long)n * s.K) + k : 0;
+                ops.CopyChunk(shared, BStageOffset(stage) + (((row * BLdTransposed) + ((chunk & 3) * 8)) * 2), b, element, s.BPointer, valid, s.AsyncCopy);
+            }
+            else
+            {
+                int row = chunk >> 4;
+                int k = k0 + row;
+                int n = n0 + ((chunk & 15) * 8);
+                int valid = k < s.K ? Clamp8(s.N - n) : 0;
+                long element = valid > 0 ? bBase + ((long)k * s.N) + n : 0;
+                ops.CopyChunk(shared, BStageOffset(stage) + (((row * BLdRowMajor) + ((chunk & 15) * 8)) * 2), b, element, s.BPointer, valid, s.AsyncCopy);
+            }
+        }
+    }
+
+    private static int Clamp8(int remaining) => remaining <= 0 ? 0 : remaining >= 8 ? 8 : remaining;
+
+    /// <summary>Element-by-element chunk copy with zero fill (the synchronous path of both operation sets).</summary>
+    internal static void CopyChunkScalar(ArrayView<ushort> shared, int sharedByte, ArrayView<ushort> source, long sourceElement, int valid)
+    {
+        int index = sharedByte >> 1;
+        for (int j = 0; j < 8; j++)
+        {
+            shared[index + j] = j < valid ? source[sourceElement + j] : (ushort)0;
+        }
+    }
+}
+
+/// <summary>The warp operations as inline PTX: ldmatrix, mma.sync, cp.async (sm_80 and later).</summary>
+internal struct PtxTensorCoreOps : ITensorCoreOps
+{
+    private uint sharedBase;
+
+    public void Begin(int thread)
+    {
+        // Emitted in the kernel's entry block, so the declaration precedes every use in the PTX text.
+        CudaAsm.Emit(TensorCoreGemmKernels.DeclareAccumulators);
+        Output<uint> baseAddress = default;
+        CudaAsm.EmitRef("mov.u32 %0, __dyn_shared_alloca;", ref baseAddress);
+        sharedBase = baseAddress.Value;
+    }
+
+    public readonly void CopyChunk(ArrayView<ushort> shared, int sharedByte, ArrayView<ushort> source, long sourceElement, long sourcePointer, int valid, int asyncCopy)
+    {
+        if (asyncCopy != 0)
+        {
+            Input<uint> destination = sharedBase + (uint)sharedByte;
+            Input<long> address = sourcePointer + (sourceElement * 2);
+            Input<uint> bytes = (uint)(valid * 2);
+            CudaAsm.EmitRef("{\n\t.reg .u64 tcsrc;\n\tcvta.to.global.u64 tcsrc, %1;\n\tcp.async.cg.shared.global [%0], [tcsrc], 16, %2;\n\t}", ref destination, ref address, ref bytes);
+        }
+        else
+        {
+            TensorCoreGemmKernels.CopyChunkScalar(shared, sharedByte, source, sourceElement, valid);
+        }
+    }
+
+    public readonly void Commit() => CudaAsm.Emit("cp.async.commit_group;");
+
+    public readonly void Wait(int pending)
+    {
+        if (pending != 0)
+        {
+            CudaAsm.Emit("cp.async.wait_group 1;");
+        }
+        else
+        {
+            CudaAsm.Emit("cp.async.wait_group 0;");
+        }
+    }
+
+    public readonly void Step(ArrayView<ushort> shared, int stage, int warpRow, int warpCol, int kStep, int lane, int transposeB, int bf16)
+    {
+        Input<uint> aRow = sharedBase + (uint)TensorCoreGemmKernels.ALaneByte(stage, warpRow, kStep, lane);
+        Input<uint> bRow = sharedBase + (uint)TensorCoreGemmKernels.BLaneByte(stage, warpCol, kStep, lane, transposeB);
+        if (bf16 != 0)
+        {
+            if (transposeB != 0)
+            {
+                CudaAsm.EmitRef(TensorCoreGemmKernels.StepBf16BTransposed, ref aRow, ref bRow);
+            }
+            else
+            {
+                CudaAsm.EmitRef(TensorCoreGemmKernels.StepBf16BRowMajor, ref aRow, ref bRow);
+            }
+        }
+        else if (transposeB != 0)
+        {
+            CudaAsm.EmitRef(TensorCoreGemmKernels.StepF16BTransposed, ref aRow, ref bRow);
+        }
+        else
+        {
+            CudaAsm.EmitRef(TensorCoreGemmKernels.StepF16BRowMajor, ref aRow, ref bRow);
+        }
+    }
+
+    public readonly void Read(int mBlock, ref AccumulatorBlock block)
+    {
+        Output<float> v0 = default, v1 = default, v2 = default, v3 = default, v4 = default, v5 = default, v6 = default, v7 = default;
+        Output<float> v8 = default, v9 = default, v10 = default, v11 = default, v12 = default, v13 = default, v14 = default, v15 = default;
+        switch (mBlock)
+        {
+            case 0:
+                CudaAsm.EmitRef(TensorCoreGemmKernels.ReadAccumulators0, ref v0, ref v1, ref v2, ref v3, ref v4, ref v5, ref v6, ref v7, ref v8, ref v9, ref v10, ref v11, ref v12, ref v13, ref v14, ref v15);
+                break;
+            case 1:
+                CudaAsm.EmitRef(TensorCoreGemmKernels.ReadAccumulators1, ref v0, ref v1, ref v2, ref v3, ref v4, ref v5, ref v6, ref v7, ref v8, ref v9, ref v10, ref v11, ref v12, ref v13, ref v14, ref v15);
+                break;
+            case 2:
+                CudaAsm.EmitRef(TensorCoreGemmKernels.ReadAccumulators2, ref v0, ref v1, ref v2, ref v3, ref v4, ref v5, ref v6, ref v7, ref v8, ref v9, ref v10, ref v11, ref v12, ref v13, ref v14, ref v15);
+                break;
+            default:
+                CudaAsm.EmitRef(TensorCoreGemmKernels.ReadAccumulators3, ref v0, ref v1, ref v2, ref v3, ref v4, ref v5, ref v6, ref v7, ref v8, ref v9, ref v10, ref v11, ref v12, ref v13, ref v14, ref v15);
+                break;
+        }
+
+        block.V0 = v0.Value;
+        block.V1 = v1.Value;
+        block.V2 = v2.Value;
+        block.V3 = v3.Value;
+        block.V4 = v4.Value;
+        block.V5 = v5.Value;
+        block.V6 = v6.Value;
+        block.V7 = v7.Value;
+        block.V8 = v8.Value;
+        block.V9 = v9.Value;
+        block.V10 = v10.Value;
+        block.V11 = v11.Value;
+        block.V12 = v12.Value;
+        block.V13 = v13.Value;
+        block.V14 = v14.Value;
+        block.V15 = v15.Value;
+    }
+}
+
+/// <summary>
+/// The warp operations emulated from the PTX ISA's definitions, one lane at a time, with no cross-lane traffic: a lane
+/// recomputes the row address any other lane gives ldmatrix (<see cref="TensorCoreGemmKernels.ALaneByte"/> is a pure
+/// function of the lane), so it can rebuild exactly the fragment registers that mma.sync would gather from the warp.
+/// ldmatrix.x4: lane L receives, in register j, the 32-bit word at byte 4·(L mod 4) of the row whose address lane
+/// 8j + L/4 gave; with .trans it receives the column-L/4 elements of rows 2·(L mod 4) and 2·(L mod 4) + 1.
+/// mma.m16n8k16 (row.col): A register j of lane L holds row L/4 (+8 for j odd) and columns 2·(L mod 4) + {0, 1}
+/// (+8 for j ≥ 2); B register j holds rows (k) 2·(L mod 4) + {0, 1} (+8 for j = 1) of column L/4; C register i holds
+/// row L/4 (+8 for i ≥ 2), column 2·(L mod 4) + (i mod 2). Accumulators live in <see cref="Scratch"/>.
+/// </summary>
+internal struct EmulatedTensorCoreOps : ITensorCoreOps
+{
+    /// <summary><see cref="TensorCoreGemmKernels.Accumulators"/> floats for every thread of every group.</summary>
+    public ArrayView<float> Scratch;
+
+    private long scratchBase;
+
+    public void Begin(int thread)
+    {
+        long group = ((((long)Grid.IdxZ * Grid.DimY) + Grid.IdxY) * Grid.DimX) + Grid.IdxX;
+        scratchBase = ((group * TensorCoreGemmKernels.GroupSize) + thread) * TensorCoreGemmKernels.Accumulators;
+        for (int i = 0; i < TensorCoreGemmKernels.Accumulators; i++)
+        {
+            Scratch[scratchBase + i] = 0f;
+        }
+    }
+
+    public readonly void CopyChunk(ArrayView<ushort> shared, int sharedByte, ArrayView<ushort> source, long sourceElement, long sourcePointer, int valid, int asyncCopy) =>
+        TensorCoreGemmKernels.CopyChunkScalar(shared, sharedByte, source, sourceElement, valid);
+
+    public readonly void Commit()
+    {
+    }
+
+    public readonly void Wait(int pending)
+    {
+    }
+
+    public readonly void Step(ArrayView<ushort> shared, int stage, int warpRow, int warpCol, int kStep, int lane, int transposeB, int bf16)
+    {
+        int g = lane >> 2;
+        int t = lane & 3;
+        for (int mb = 0; mb < TensorCoreGemmKernels.MBlocks; mb++)
+        {
+            for (int nb = 0; nb < TensorCoreGemmKernels.NBlocks; nb++)
+            {
+                for (int i = 0; i < 4; i++)
+                {
+                    int row = g + ((i >> 1) * 8);
+                    int col = (2 * t) + (i & 1);
+                    float sum = 0f;
+                    for (int k = 0; k < 16; k++)
+                    {
+                        float av = GpuMath.Load16(AElement(shared, stage, warpRow, kStep, mb, row, k), bf16);
+                        float bv = GpuMath.Load16(BElement(shared, stage, warpCol, kStep, nb, k, col, transposeB), bf16);
+                        sum += av * bv;
+                    }
+
+                    Scratch[scratchBase + (((mb * TensorCoreGemmKernels.NBlocks) + nb) * 4) + i] += sum;
+                }
+            }
+        }
+    }
+
+    public readonly void Read(int mBlock, ref AccumulatorBlock block)
+    {
+        long at = scratchBase + (mBlock * TensorCoreGemmKernels.NBlocks * 4);
+        block.V0 = Scratch[at];
+        block.V1 = Scratch[at + 1];
+        block.V2 = Scratch[at + 2];
+        block.V3 = Scratch[at + 3];
+        block.V4 = Scratch[at + 4];
+        block.V5 = Scratch[at + 5];
+        block.V6 = Scratch[at + 6];
+        block.V7 = Scratch[at + 7];
+        block.V8 = Scratch[at + 8];
+        block.V9 = Scratch[at + 9];
+        block.V10 = Scratch[at + 10];
+        block.V11 = Scratch[at + 11];
+        block.V12 = Scratch[at + 12];
+        block.V13 = Scratch[at + 13];
+        block.V14 = Scratch[at + 14];
+        block.V15 = Scratch[at + 15];
+    }
+
+    /// <summary>Element (row, k) of the m16k16 A operand as mma.sync reads it from the lanes' a0-a3 registers.</summary>
+    private static ushort AElement(ArrayView<ushort> shared, int stage, int warpRow, int kStep, int mb, int row, int k)
+    {
+        int holder = ((row & 7) * 4) + ((k & 7) >> 1);
+        int register = (row >> 3) + ((k >> 3) * 2);
+
+        // ldmatrix (no .trans): register j of lane L is word L mod 4 of the row given by lane 8j + L/4.
+        int rowAddress = TensorCoreGemmKernels.ALaneByte(stage, warpRow, kStep, (8 * register) + (holder >> 2)) + (mb * TensorCoreGemmKernels.AmBlockStrideBytes);
+        return shared[((rowAddress + (4 * (holder & 3))) >> 1) + (k & 1)];
+    }
+
+    /// <summary>Element (k, col) of the k16n8 B operand of n-block <paramref name="nb"/> as mma.sync reads it from b0, b1.</summary>
+    private static ushort BElement(ArrayView<ushort> shared, int stage, int warpCol, int kStep, int nb, int k, int col, int transposeB)
+    {
+        int holder = (col * 4) + ((k & 7) >> 1);
+        int register = ((nb & 1) * 2) + (k >> 3);
+        int half = k & 1;
+        if (transposeB != 0)
+        {
+            int rowAddress = TensorCoreGemmKernels.BLaneByte(stage, warpCol, kStep, (8 * register) + (holder >> 2), transposeB) + ((nb >> 1) * TensorCoreGemmKernels.BPairStrideTransposed);
+            return shared[((rowAddress + (4 * (holder & 3))) >> 1) + half];
+        }
+
+        // ldmatrix.trans: register j of lane L holds column L/4 of rows 2(L mod 4) and 2(L mod 4) + 1 of matrix j.
+        int transposedRow = TensorCoreGemmKernels.BLaneByte(stage, warpCol, kStep, (8 * register) + (2 * (holder & 3)) + half, transposeB) + ((nb >> 1) * TensorCoreGemmKernels.BPairStrideRowMajor);
+        return shared[(transposedRow >> 1) + (holder >> 2)];
+    }
+}
