@@ -1,6 +1,7 @@
 using System;
 using System.Globalization;
 using System.IO;
+using System.Linq;
 using System.Reflection;
 using System.Security.Cryptography;
 using System.Text;
@@ -15,7 +16,8 @@ namespace GemsInjector.Kernels.Ilgpu;
 
 /// <summary>
 /// Compiled PTX kept on disk, so that the second worker process on a node skips ILGPU's compiler (tens to hundreds of
-/// milliseconds per kernel) on each kernel's first call. One file per kernel, method, specialization and target; the
+/// milliseconds per kernel) on each kernel's first call. One file per kernel (each instantiation of a generic one),
+/// specialization and target; the
 /// name hashes everything the PTX depends on (the kernel assembly's build, ILGPU's version, the GPU architecture and
 /// instruction set), so a rebuilt kernel assembly or another GPU never reads a stale file. The PTX itself is loaded by
 /// the driver, whose own compute cache turns it into machine code once per node.
@@ -132,11 +134,14 @@ internal sealed class KernelDiskCache
             method.Module.ModuleVersionId.ToString("N"),
             method.MetadataToken.ToString(CultureInfo.InvariantCulture),
             method.DeclaringType?.FullName + "." + method.Name,
+            // Instantiations of a generic kernel share the token and the name; each is its own compiled kernel.
+            string.Join(",", method.GetGenericArguments().Select(argument => argument.AssemblyQualifiedName)),
             entry.IndexType.ToString(),
             specialization.MaxNumThreadsPerGroup?.ToString(CultureInfo.InvariantCulture) ?? "-",
             specialization.MinNumGroupsPerMultiprocessor?.ToString(CultureInfo.InvariantCulture) ?? "-");
         var hash = Convert.ToHexStringLower(SHA256.HashData(Encoding.UTF8.GetBytes(identity)))[..24];
-        return Path.Combine(Directory, $"{method.DeclaringType?.Name}.{method.Name}-{hash}.ptx");
+        var typeArguments = method.IsGenericMethod ? "." + string.Join(".", method.GetGenericArguments().Select(argument => argument.Name)) : string.Empty;
+        return Path.Combine(Directory, $"{method.DeclaringType?.Name}.{method.Name}{typeArguments}-{hash}.ptx");
     }
 
     /// <summary>

@@ -86,6 +86,28 @@ public sealed class KernelDiskCacheTests : IDisposable
         Assert.Contains(".maxntid 512", ((PTXCompiledKernel)Load(new KernelDiskCache(directory, Target), RmsNorm, bounded)).PTXAssembly, StringComparison.Ordinal);
     }
 
+    [Fact]
+    public void Each_instantiation_of_a_generic_kernel_is_its_own_entry()
+    {
+        // A GEMV compiled for one row cap computes only that many rows: reading another cap's PTX would be wrong results.
+        var definition = typeof(GemmFastKernels).GetMethod(nameof(GemmFastKernels.GemvNkF32))!;
+        var one = EntryPointDescription.FromExplicitlyGroupedKernel(definition.MakeGenericMethod(typeof(Const1)));
+        var sixteen = EntryPointDescription.FromExplicitlyGroupedKernel(definition.MakeGenericMethod(typeof(Const16)));
+        var cache = new KernelDiskCache(directory, Target);
+        Assert.NotEqual(cache.PathOf(one, default), cache.PathOf(sixteen, default));
+        Assert.Contains("GemvNkF32.Const16-", Path.GetFileName(cache.PathOf(sixteen, default)), StringComparison.Ordinal);
+
+        var oneFirst = ((PTXCompiledKernel)Load(cache, one)).PTXAssembly;
+        var sixteenFirst = ((PTXCompiledKernel)Load(cache, sixteen)).PTXAssembly;
+        Assert.Equal(2, compiles);
+
+        var reader = new KernelDiskCache(directory, Target);
+        Assert.Equal(sixteenFirst, ((PTXCompiledKernel)Load(reader, sixteen)).PTXAssembly);
+        Assert.Equal(oneFirst, ((PTXCompiledKernel)Load(reader, one)).PTXAssembly);
+        Assert.NotEqual(oneFirst, sixteenFirst);
+        Assert.Equal((2, 2), (reader.Hits, compiles));
+    }
+
     [Theory]
     [InlineData("tampered")]
     [InlineData("truncated")]
