@@ -315,8 +315,11 @@ public static class Gems
         }
     }
 
-    /// <summary>What a worker's start-up block puts back when enabling fails after the guard asked for it.</summary>
-    internal static object CaptureState()
+    /// <summary>
+    /// The state at one instant (a consistent view of table and status, which reading them one by one is not while
+    /// other threads enable): what a worker's start-up block puts back when enabling fails after the guard asked for it.
+    /// </summary>
+    internal static SavedState CaptureState()
     {
         lock (Sync)
         {
@@ -330,13 +333,13 @@ public static class Gems
     /// enabled before the block (by another worker or by hand), it stays enabled as it was and the status says so;
     /// otherwise the status becomes <see cref="GemsState.Fallback"/>.
     /// </summary>
-    internal static void RecordFallback(object? captured, string worker, string guardVariable, string message)
+    internal static void RecordFallback(SavedState? captured, string worker, string guardVariable, string message)
     {
         lock (Sync)
         {
-            if (captured is SavedState saved)
+            if (captured is not null)
             {
-                Restore(saved);
+                Restore(captured);
             }
 
             _status = _enabled is null
@@ -368,9 +371,10 @@ public static class Gems
         }
     }
 
-    private sealed record EnabledState(GemsSettings Settings, KernelRegistration[] Baseline, CallRecorder? Recorder);
+    internal sealed record EnabledState(GemsSettings Settings, KernelRegistration[] Baseline, CallRecorder? Recorder);
 
-    private sealed record SavedState(KernelRegistration[] Table, EnabledState? Enabled, GemsStatus Status, ILogger? Logger);
+    /// <summary>The whole Gems state at one instant, taken under the lock: the table, the enablement, the status and the logger.</summary>
+    internal sealed record SavedState(KernelRegistration[] Table, EnabledState? Enabled, GemsStatus Status, ILogger? Logger);
 
     private sealed class PatchState(GemsPatch patch)
     {

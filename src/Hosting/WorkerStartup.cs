@@ -20,7 +20,7 @@ public sealed class WorkerStartup
     private readonly string _guardVariable;
 
     /// <summary>The Gems state when the guard said "enable", put back if enabling then fails part way.</summary>
-    private object? _beforeEnable;
+    private Gems.SavedState? _beforeEnable;
 
     /// <summary>Starts the block for <paramref name="worker"/> (its full type name), guarded by <paramref name="guardVariable"/>.</summary>
     public WorkerStartup(string worker, string guardVariable)
