@@ -328,6 +328,21 @@ public static class Gems
     }
 
     /// <summary>
+    /// Records why a start-up block did not enable GemsInjector, unless it is enabled already: then the status keeps
+    /// describing the kernels in the table, which the block leaves alone.
+    /// </summary>
+    internal static void RecordSkipped(GemsState state, string reason, string worker, string guardVariable)
+    {
+        lock (Sync)
+        {
+            if (_enabled is null)
+            {
+                _status = GemsStatus.ForThisProcess(state, reason) with { Worker = worker, GuardVariable = guardVariable };
+            }
+        }
+    }
+
+    /// <summary>
     /// Undoes a failed start-up block: puts back <paramref name="captured"/> (from <see cref="CaptureState"/>; the
     /// kernels, record file and logger as they were), then records the fallback. When GemsInjector was already
     /// enabled before the block (by another worker or by hand), it stays enabled as it was and the status says so;

@@ -31,7 +31,9 @@ public sealed class WorkerStartup
 
     /// <summary>
     /// Whether the guard variable asks to enable GemsInjector. When it does not, records why in
-    /// <see cref="Gems.Status"/>; an unrecognized value is also logged as a warning that names it.
+    /// <see cref="Gems.Status"/>; an unrecognized value is also logged as a warning that names it. If GemsInjector is
+    /// already enabled in this process (by another worker's block or by hand), the status keeps describing that
+    /// enablement, which this block does not undo.
     /// </summary>
     public bool IsGuardEnabled(ILogger? logger)
     {
@@ -131,7 +133,7 @@ public sealed class WorkerStartup
     {
         try
         {
-            Gems.SetStatus(GemsStatus.ForThisProcess(state, reason) with { Worker = _worker, GuardVariable = _guardVariable });
+            Gems.RecordSkipped(state, reason, _worker, _guardVariable);
         }
         catch (Exception)
         {

@@ -276,6 +276,25 @@ public sealed class EnvironmentValueTests : IDisposable
     }
 
     [Theory]
+    [InlineData(null)]
+    [InlineData("0")]
+    [InlineData("on")]
+    public void A_second_worker_whose_guard_says_off_leaves_the_first_workers_kernels_and_status(string? value)
+    {
+        var variable = $"GEMS_TEST_GUARD_{Guid.NewGuid():N}";
+        _environment.Set(variable, value);
+        Gems.Enable(new GemsOptions { Include = ["add"], Logger = new ListLogger() });
+        var table = TableState.Snapshot();
+        var status = Gems.Status;
+
+        Assert.False(new WorkerStartup("Contoso.SecondRunner", variable).IsGuardEnabled(new ListLogger()));
+
+        TableState.AssertUnchanged(table);
+        Assert.Same(status, Gems.Status);
+        TableState.AssertStatusAgreesWithTable();
+    }
+
+    [Theory]
     [MemberData(nameof(IncludeValues))]
     public void Each_include_value_selects_operators_or_is_an_error_naming_it(string value, string? expected, string error) =>
         CheckListValue("GEMS_INCLUDE", value, expected, error);
