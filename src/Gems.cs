@@ -117,9 +117,14 @@ public static class Gems
                 previousRecorder?.Dispose();
             }
 
-            foreach (var note in notes)
+            if (backend.FallbackReason is { } deviceFallback)
             {
-                LogSafely(logger, LogLevel.Warning, "{DeviceFallback}", note);
+                LogSafely(logger, LogLevel.Warning, "{DeviceFallback}", deviceFallback);
+            }
+
+            foreach (var warning in settings.Warnings)
+            {
+                LogSafely(logger, LogLevel.Warning, "{SettingWarning}", warning);
             }
 
             foreach (var line in lines)
@@ -155,7 +160,8 @@ public static class Gems
 
     /// <summary>
     /// Puts back the kernels the table held before GemsInjector was first enabled and reverts applied patches.
-    /// The kernels are put back first, so a failing patch cannot keep them in place.
+    /// The kernels are put back first, so a failing patch cannot keep them in place. When GemsInjector is not
+    /// enabled, only the patches are reverted.
     /// </summary>
     /// <exception cref="InvalidOperationException">
     /// A patch's <see cref="GemsPatch.Revert"/> threw. The kernels, the status and the other patches were still put

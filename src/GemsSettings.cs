@@ -62,23 +62,23 @@ internal sealed record GemsSettings(
     /// <exception cref="GemsConfigurationException">Include and exclude are both given, or a name, device or record path is not usable.</exception>
     public static GemsSettings Resolve(GemsOptions? options)
     {
-        var include = options?.Include is { } includeOption ? (includeOption, "GemsOptions.Include") : FromEnvironmentList(IncludeVariable);
-        var exclude = options?.Exclude is { } excludeOption ? (excludeOption, "GemsOptions.Exclude") : FromEnvironmentList(ExcludeVariable);
-        if (include.Item1 is not null && exclude.Item1 is not null)
+        var include = options?.Include is { } includeOption ? new NameList(includeOption, "GemsOptions.Include", "GemsOptions.Include") : FromEnvironmentList(IncludeVariable);
+        var exclude = options?.Exclude is { } excludeOption ? new NameList(excludeOption, "GemsOptions.Exclude", "GemsOptions.Exclude") : FromEnvironmentList(ExcludeVariable);
+        if (include.Names is not null && exclude.Names is not null)
         {
             throw new GemsConfigurationException(
-                $"Both {include.Item2} and {exclude.Item2} are set; name the operators to override or those to keep, not both.");
+                $"Both {include.Source} and {exclude.Source} are set; name the operators to override or those to keep, not both.");
         }
 
         IReadOnlyList<string> operators = OperatorTable.Names;
-        if (include.Item1 is not null)
+        if (include.Names is not null)
         {
-            var wanted = CheckNames(include.Item1, include.Item2);
+            var wanted = CheckNames(include.Names, include.SourceWithValue);
             operators = OperatorTable.Names.Where(wanted.Contains).ToArray();
         }
-        else if (exclude.Item1 is not null)
+        else if (exclude.Names is not null)
         {
-            var unwanted = CheckNames(exclude.Item1, exclude.Item2);
+            var unwanted = CheckNames(exclude.Names, exclude.SourceWithValue);
             operators = OperatorTable.Names.Where(name => !unwanted.Contains(name)).ToArray();
         }
 
@@ -121,12 +121,12 @@ internal sealed record GemsSettings(
         return value.Length > MaxShownLength ? $"{shown}... ({value.Length} characters)" : shown.ToString();
     }
 
-    private static (IReadOnlyList<string>?, string) FromEnvironmentList(string variable)
+    private static NameList FromEnvironmentList(string variable)
     {
         var value = Environment.GetEnvironmentVariable(variable);
         if (string.IsNullOrWhiteSpace(value))
         {
-            return (null, variable);
+            return new NameList(null, variable, variable);
         }
 
         var names = SplitList(value);
@@ -136,7 +136,7 @@ internal sealed record GemsSettings(
                 $"{variable}='{Show(value)}' names no operator; list operator names separated by commas, or leave {variable} unset.");
         }
 
-        return (names, $"{variable}='{Show(value)}'");
+        return new NameList(names, variable, $"{variable}='{Show(value)}'");
     }
 
     /// <summary>Splits on commas, semicolons and white space: no operator name holds any of them.</summary>
@@ -259,6 +259,9 @@ internal sealed record GemsSettings(
                 return false;
         }
     }
+
+    /// <summary>An include or exclude list, where it came from, and that with its value for messages about one name.</summary>
+    private readonly record struct NameList(IReadOnlyList<string>? Names, string Source, string SourceWithValue);
 
     private static bool IsQuoted(string value) =>
         value.Length >= 1 && (value[0] is '"' or '\'' || value[^1] is '"' or '\'');

@@ -383,6 +383,37 @@ public sealed class FaultInjectionTests : IDisposable
         }
     }
 
+    [SkippableFact]
+    public void A_record_file_that_fails_while_written_stops_recording_without_failing_the_call()
+    {
+        Skip.IfNot(File.Exists("/dev/full"), "Needs /dev/full, a file whose every write fails as on a full disk.");
+        var standardError = Console.Error;
+        using var captured = new StringWriter();
+        Console.SetError(captured);
+        try
+        {
+            Gems.Enable(new GemsOptions { Include = ["add"], RecordPath = "/dev/full", Logger = new ListLogger() });
+            using var scope = torch.NewDisposeScope();
+            var x = torch.tensor(new[] { 1f, 2f });
+
+            Assert.Equal(new[] { 2f, 4f }, Ops.Add(x, x).data<float>().ToArray());
+            Assert.Equal(new[] { 2f, 4f }, Ops.Add(x, x).data<float>().ToArray());
+
+            Assert.Equal(["add"], TableState.OverriddenNames());
+            TableState.AssertStatusAgreesWithTable();
+            Gems.Disable();
+        }
+        finally
+        {
+            Console.SetError(standardError);
+        }
+
+        if (Gems.DefaultLogger.IsEnabled(LogLevel.Warning))
+        {
+            Assert.Single(captured.ToString().Split('\n'), line => line.Contains("Recording to '/dev/full' stopped", StringComparison.Ordinal));
+        }
+    }
+
     [Fact]
     public void A_host_logger_that_throws_cannot_leave_the_status_behind_the_table()
     {
