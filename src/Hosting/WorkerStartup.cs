@@ -71,6 +71,7 @@ public sealed class WorkerStartup
     /// <summary>Logs the success line at Information level and names this worker in <see cref="Gems.Status"/>.</summary>
     public void Succeeded(ILogger? logger, string message)
     {
+        Interlocked.Exchange(ref _beforeEnable, null);
         Log(logger, LogLevel.Information, message, null);
         Gems.UpdateStatus(status => status with { Worker = _worker, GuardVariable = _guardVariable });
     }
