@@ -2,6 +2,7 @@ using System;
 using System.Collections.Concurrent;
 using System.ComponentModel;
 using System.IO;
+using System.Threading;
 using Microsoft.Extensions.Logging;
 
 namespace GemsInjector.Hosting;
@@ -18,6 +19,9 @@ public sealed class WorkerStartup
     private readonly string _worker;
     private readonly string _guardVariable;
 
+    /// <summary>The Gems state when the guard said "enable", put back if enabling then fails part way.</summary>
+    private Gems.SavedState? _beforeEnable;
+
     /// <summary>Starts the block for <paramref name="worker"/> (its full type name), guarded by <paramref name="guardVariable"/>.</summary>
     public WorkerStartup(string worker, string guardVariable)
     {
@@ -27,7 +31,9 @@ public sealed class WorkerStartup
 
     /// <summary>
     /// Whether the guard variable asks to enable GemsInjector. When it does not, records why in
-    /// <see cref="Gems.Status"/>; an unrecognized value is also logged as a warning that names it.
+    /// <see cref="Gems.Status"/>; an unrecognized value is also logged as a warning that names it. If GemsInjector is
+    /// already enabled in this process (by another worker's block or by hand), the status keeps describing that
+    /// enablement, which this block does not undo.
     /// </summary>
     public bool IsGuardEnabled(ILogger? logger)
     {
@@ -37,15 +43,16 @@ public sealed class WorkerStartup
             switch (reading.Decision)
             {
                 case GuardDecision.Enable:
+                    _beforeEnable = Gems.CaptureState();
                     return true;
                 case GuardDecision.Skip:
                     Record(GemsState.Disabled, reading.Value is null
                         ? $"{_guardVariable} is not set."
-                        : $"{_guardVariable}='{reading.Value}' turns GemsInjector off.");
+                        : $"{_guardVariable}='{GemsSettings.Show(reading.Value)}' turns GemsInjector off.");
                     return false;
                 default:
                     var message =
-                        $"Ignoring {_guardVariable}='{reading.Value}': expected 1, true or yes to enable GemsInjector "
+                        $"Ignoring {_guardVariable}='{GemsSettings.Show(reading.Value ?? "")}': expected 1, true or yes to enable GemsInjector "
                         + "(0, false, no or empty to leave it off); GemsInjector stays disabled.";
                     Log(logger, LogLevel.Warning, message, null);
                     Record(GemsState.Disabled, message);
@@ -64,16 +71,32 @@ public sealed class WorkerStartup
     /// <summary>Logs the success line at Information level and names this worker in <see cref="Gems.Status"/>.</summary>
     public void Succeeded(ILogger? logger, string message)
     {
+        Interlocked.Exchange(ref _beforeEnable, null);
         Log(logger, LogLevel.Information, message, null);
         Gems.UpdateStatus(status => status with { Worker = _worker, GuardVariable = _guardVariable });
     }
 
-    /// <summary>Logs a fallback line at Warning level and records it as the reason in <see cref="Gems.Status"/>.</summary>
+    /// <summary>
+    /// Logs a fallback line at Warning level and records it as the reason in <see cref="Gems.Status"/>. The block is
+    /// all or nothing: whatever enabling did before it failed (kernels registered, a record file opened, the kernels
+    /// enabled before a patch threw) is undone, back to the state when <see cref="IsGuardEnabled"/> said "enable".
+    /// If GemsInjector was already enabled then (by another worker's block or by hand), that configuration stays and
+    /// the status stays <see cref="GemsState.Enabled"/> with this failure as its reason; otherwise it becomes
+    /// <see cref="GemsState.Fallback"/> and the default kernels run.
+    /// </summary>
     public void FellBack(ILogger? logger, string message, Exception exception)
     {
         Log(logger, LogLevel.Warning, message, null);
         Log(logger, LogLevel.Debug, "GemsInjector fell back because of this exception:", exception);
-        Record(GemsState.Fallback, message);
+        try
+        {
+            Gems.RecordFallback(Interlocked.Exchange(ref _beforeEnable, null), _worker, _guardVariable, message);
+        }
+        catch (Exception)
+        {
+            // Undoing is best effort like recording: a worker must start even if the table cannot be put back.
+            Record(GemsState.Fallback, message);
+        }
     }
 
     /// <summary>
@@ -111,7 +134,7 @@ public sealed class WorkerStartup
     {
         try
         {
-            Gems.SetStatus(GemsStatus.ForThisProcess(state, reason) with { Worker = _worker, GuardVariable = _guardVariable });
+            Gems.RecordSkipped(state, reason, _worker, _guardVariable);
         }
         catch (Exception)
         {

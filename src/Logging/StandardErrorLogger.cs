@@ -1,4 +1,5 @@
 using System;
+using System.Collections.Generic;
 using Microsoft.Extensions.Logging;
 
 namespace GemsInjector.Logging;
@@ -20,10 +21,60 @@ internal sealed class StandardErrorLogger : ILogger
         _minimumLevel = minimumLevel;
     }
 
-    public static LogLevel MinimumLevelFromEnvironment() =>
-        Enum.TryParse<LogLevel>(Environment.GetEnvironmentVariable("GEMS_LOG_LEVEL")?.Trim(), ignoreCase: true, out var level)
-            ? level
-            : LogLevel.Information;
+    public const string LevelVariable = "GEMS_LOG_LEVEL";
+
+    /// <summary>The level names <c>GEMS_LOG_LEVEL</c> accepts, any case: the <see cref="LogLevel"/> names and the short forms this logger prints.</summary>
+    internal static readonly IReadOnlyDictionary<string, LogLevel> LevelNames = new Dictionary<string, LogLevel>(StringComparer.OrdinalIgnoreCase)
+    {
+        ["Trace"] = LogLevel.Trace,
+        ["trce"] = LogLevel.Trace,
+        ["Debug"] = LogLevel.Debug,
+        ["dbug"] = LogLevel.Debug,
+        ["Information"] = LogLevel.Information,
+        ["info"] = LogLevel.Information,
+        ["Warning"] = LogLevel.Warning,
+        ["warn"] = LogLevel.Warning,
+        ["Error"] = LogLevel.Error,
+        ["fail"] = LogLevel.Error,
+        ["Critical"] = LogLevel.Critical,
+        ["crit"] = LogLevel.Critical,
+        ["None"] = LogLevel.None,
+    };
+
+    /// <summary>
+    /// Reads a <c>GEMS_LOG_LEVEL</c> value: unset or blank is Information; a name of <see cref="LevelNames"/> (any
+    /// case, surrounding white space ignored) is that level; anything else (numbers included, which
+    /// <see cref="Enum.TryParse{TEnum}(string, bool, out TEnum)"/> would take as any integer) is Information with a
+    /// warning that names the value.
+    /// </summary>
+    internal static (LogLevel Level, string? Warning) ParseLevel(string? value)
+    {
+        if (string.IsNullOrWhiteSpace(value))
+        {
+            return (LogLevel.Information, null);
+        }
+
+        if (LevelNames.TryGetValue(value.Trim(), out var level))
+        {
+            return (level, null);
+        }
+
+        return (LogLevel.Information, $"Ignoring {LevelVariable}='{GemsSettings.Show(value)}': expected one of Trace, Debug, Information, Warning, Error, Critical, None "
+            + "(or trce, dbug, info, warn, fail, crit); logging at Information.");
+    }
+
+    /// <summary>The default logger: level from <c>GEMS_LOG_LEVEL</c>, whose unusable value is itself logged as a warning.</summary>
+    public static StandardErrorLogger FromEnvironment(string category)
+    {
+        var (level, warning) = ParseLevel(Environment.GetEnvironmentVariable(LevelVariable));
+        var logger = new StandardErrorLogger(category, level);
+        if (warning is not null)
+        {
+            logger.Log(LogLevel.Warning, default, warning, null, static (message, _) => message);
+        }
+
+        return logger;
+    }
 
     public IDisposable? BeginScope<TState>(TState state)
         where TState : notnull => null;

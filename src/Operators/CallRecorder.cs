@@ -48,6 +48,43 @@ internal sealed class CallRecorder : IDisposable
         }
     }
 
+    /// <summary>
+    /// The first brace group of <paramref name="template"/> that is not <c>{pid}</c> or <c>{rank}</c> (or a lone
+    /// brace), or <see langword="null"/> when there is none: a typo such as <c>{PID}</c> or <c>{local_rank}</c> would
+    /// otherwise become part of the file name and workers would write to one file.
+    /// </summary>
+    public static string? FindUnknownPlaceholder(string template)
+    {
+        for (var i = 0; i < template.Length; i++)
+        {
+            if (template[i] == '}')
+            {
+                return "}";
+            }
+
+            if (template[i] != '{')
+            {
+                continue;
+            }
+
+            var end = template.IndexOf('}', i + 1);
+            if (end < 0)
+            {
+                return template[i..];
+            }
+
+            var placeholder = template[i..(end + 1)];
+            if (placeholder is not ("{pid}" or "{rank}"))
+            {
+                return placeholder;
+            }
+
+            i = end;
+        }
+
+        return null;
+    }
+
     public static string ExpandPath(string template, int processId, int? rank) =>
         template
             .Replace("{pid}", processId.ToString(CultureInfo.InvariantCulture), StringComparison.Ordinal)
@@ -61,12 +98,30 @@ internal sealed class CallRecorder : IDisposable
         }
 
         var line = $"{DateTimeOffset.UtcNow:O} GEMS {operatorName}";
+        string? failure = null;
         lock (_writeLock)
         {
-            if (!_closed)
+            if (_closed)
+            {
+                return;
+            }
+
+            try
             {
                 _writer.WriteLine(line);
             }
+            catch (IOException ex)
+            {
+                // An operator call must not fail because its log line cannot be written (a full disk): recording stops.
+                _closed = true;
+                failure = ex.Message;
+            }
+        }
+
+        if (failure is not null)
+        {
+            Microsoft.Extensions.Logging.LoggerExtensions.LogWarning(
+                Gems.DefaultLogger, "Recording to '{RecordPath}' stopped: {Failure}", Path, failure);
         }
     }
 
@@ -75,8 +130,20 @@ internal sealed class CallRecorder : IDisposable
         lock (_writeLock)
         {
             // A kernel captured by an outer Use scope may still call Note after the file is closed: it must not throw.
+            if (_closed)
+            {
+                return;
+            }
+
             _closed = true;
-            _writer.Dispose();
+            try
+            {
+                _writer.Dispose();
+            }
+            catch (IOException)
+            {
+                // Closing is best effort (a full disk fails the last flush); every line was flushed when written.
+            }
         }
     }
 }

@@ -2,6 +2,7 @@ using System;
 using System.Collections.Concurrent;
 using System.Collections.Generic;
 using System.Linq;
+using GemsInjector.Hosting;
 using GemsInjector.Kernels.Ilgpu;
 using GemsInjector.Kernels.Staging;
 
@@ -25,8 +26,21 @@ internal static class IlgpuBackends
     private static int LocalRank() =>
         int.TryParse(Environment.GetEnvironmentVariable("LOCAL_RANK"), out var rank) && rank >= 0 ? rank : 0;
 
-    public static KernelBackend AutoDetect() =>
-        IlgpuDevice.DetectBest() is IlgpuDeviceKind.Cuda ? Create("cuda") : KernelBackendSelection.Cpu(fallbackReason: null);
+    public static KernelBackend AutoDetect()
+    {
+        IlgpuDeviceKind? best;
+        try
+        {
+            best = IlgpuDevice.DetectBest();
+        }
+        catch (Exception ex) when (!WorkerStartup.IsKernelLoadFailure(ex))
+        {
+            // "auto" never fails on a broken driver: it means "the best device that works".
+            return KernelBackendSelection.Cpu($"Probing for a GPU failed ({ex.GetType().Name}: {ex.Message}); using the CPU kernels.");
+        }
+
+        return best is IlgpuDeviceKind.Cuda ? Create("cuda") : KernelBackendSelection.Cpu(fallbackReason: null);
+    }
 
     public static KernelBackend Create(string device)
     {
@@ -39,20 +53,32 @@ internal static class IlgpuBackends
         };
 
         IlgpuTensorKernels kernels;
+        Dictionary<string, KernelRegistration> onDevice;
         try
         {
+            FaultInjection.At(FaultPoint.DeviceCreation, device);
+
             // Workers of one node pass their local rank, so each takes its own GPU (wrapping when there are fewer).
             kernels = Devices.GetOrAdd(kind, static k => new IlgpuTensorKernels(IlgpuDevice.Create(k, LocalRank())));
+
+            // The simulator exists to run the GPU kernels' logic through the table; a real GPU takes only the operators it speeds up.
+            FaultInjection.At(FaultPoint.CatalogBuild, "ilgpu");
+            onDevice = GemsKernelCatalog.ForIlgpu(kernels)
+                .Where(pair => kind == IlgpuDeviceKind.CpuSimulator || ComputeBoundOperators.Contains(pair.Operator.Name))
+                .ToDictionary(pair => pair.Operator.Name, pair => pair.Kernel);
         }
         catch (IlgpuDeviceException ex)
         {
             return KernelBackendSelection.Cpu($"Device '{device}' is not available ({ex.Message}); using the CPU kernels instead.");
         }
+        catch (Exception ex) when (!WorkerStartup.IsKernelLoadFailure(ex))
+        {
+            // A driver or ILGPU failure other than "no such device" (a CUDA error, a missing native library, a kernel
+            // that does not build) is just as much a reason to keep the worker on the CPU kernels rather than fail.
+            return KernelBackendSelection.Cpu(
+                $"Device '{device}' failed to initialize ({ex.GetType().Name}: {ex.Message}); using the CPU kernels instead.");
+        }
 
-        // The simulator exists to run the GPU kernels' logic through the table; a real GPU takes only the operators it speeds up.
-        var onDevice = GemsKernelCatalog.ForIlgpu(kernels)
-            .Where(pair => kind == IlgpuDeviceKind.CpuSimulator || ComputeBoundOperators.Contains(pair.Operator.Name))
-            .ToDictionary(pair => pair.Operator.Name, pair => pair.Kernel);
         var merged = GemsKernelCatalog.ForCpu()
             .Select(pair => (pair.Operator, onDevice.GetValueOrDefault(pair.Operator.Name) ?? pair.Kernel))
             .ToArray();

@@ -25,8 +25,11 @@ internal static class KernelBackendSelection
         _ => IlgpuBackends.Create(device),
     };
 
-    internal static KernelBackend Cpu(string? fallbackReason) =>
-        new(GemsKernelCatalog.CpuBackend, GemsKernelCatalog.ForCpu(), fallbackReason);
+    internal static KernelBackend Cpu(string? fallbackReason)
+    {
+        FaultInjection.At(FaultPoint.CatalogBuild, GemsKernelCatalog.CpuBackend);
+        return new(GemsKernelCatalog.CpuBackend, GemsKernelCatalog.ForCpu(), fallbackReason);
+    }
 
     private static bool CudaDriverIsInstalled()
     {
