@@ -48,6 +48,15 @@ public static unsafe partial class CpuTensorKernels
 
         long queryHeads = Heads(query, nameof(query), tokens, headSize);
         long keyHeads = key is null ? 0 : Heads(key, nameof(key), tokens, headSize);
+        if (key is not null && KernelArguments.Overlap(query, key))
+        {
+            // Both are rotated in place: a shared element would be rotated twice (query == key) or read after it was written.
+            throw new ArgumentException(
+                $"{RotaryName}: arguments 'query' (shape {KernelArguments.Format(KernelArguments.Shape(query))}) and 'key' (shape " +
+                $"{KernelArguments.Format(KernelArguments.Shape(key))}) overlap in memory; they must be separate tensors (pass key = null to rotate only the query).",
+                nameof(key));
+        }
+
         torch.Tensor? positionCopy = positions.is_contiguous() ? null : positions.contiguous();
         torch.Tensor? cacheCopy = cosSinCache.is_contiguous() ? null : cosSinCache.contiguous();
         try
