@@ -38,11 +38,11 @@ public static unsafe partial class CpuTensorKernels
         long tokens = positions.numel();
         long[] cacheShape = MatrixShape(RotaryName, cosSinCache, nameof(cosSinCache), 2);
         long maxPosition = cacheShape[0], rotaryDim = cacheShape[1];
-        if (headSize <= 0 || rotaryDim % 2 != 0 || rotaryDim > headSize)
+        if (headSize <= 0 || rotaryDim % 2 != 0 || rotaryDim > headSize || rotaryDim > int.MaxValue)
         {
             throw new ArgumentException(
-                $"{RotaryName}: 'cosSinCache' has shape {KernelArguments.Format(cacheShape)}; its rotary dimension ({rotaryDim}) must be even and at most " +
-                $"'headSize' ({headSize}), which must be positive.",
+                $"{RotaryName}: 'cosSinCache' has shape {KernelArguments.Format(cacheShape)}; its rotary dimension ({rotaryDim}) must be even, at most " +
+                $"'headSize' ({headSize}), which must be positive, and at most {int.MaxValue}.",
                 nameof(cosSinCache));
         }
 
