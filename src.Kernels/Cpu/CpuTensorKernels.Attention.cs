@@ -45,6 +45,14 @@ public static unsafe partial class CpuTensorKernels
             throw new ArgumentException($"{AttentionName}: the shapes do not fit ({shapes}): batch, key length and head size must agree.", nameof(key));
         }
 
+        if (q[3] > int.MaxValue || v[3] > int.MaxValue)
+        {
+            // The row kernels index a head with int; refuse before any contiguous float32 copy of such a tensor is made.
+            throw new ArgumentException(
+                $"{AttentionName}: the head size of 'query' ({q[3]}) or 'value' ({v[3]}) exceeds {int.MaxValue} ({shapes}).",
+                q[3] > int.MaxValue ? nameof(query) : nameof(value));
+        }
+
         if (k[1] == 0 || q[1] % k[1] != 0)
         {
             throw new ArgumentException(

@@ -49,10 +49,14 @@ public static unsafe partial class CpuTensorKernels
             return;
         }
 
-        if (input.Handle == residual.Handle || Address(input) == Address(residual))
+        // Rows are processed in parallel, each writing its residual row and then its input row: overlapping arguments would make
+        // the result depend on the schedule, so they are refused (the same tensor, or views of one buffer that share elements).
+        if (KernelArguments.Overlap(input, residual))
         {
             throw new ArgumentException(
-                $"{FusedAddRmsNormName}: arguments 'input' and 'residual' are the same memory; they must be separate tensors.", nameof(residual));
+                $"{FusedAddRmsNormName}: arguments 'input' and 'residual' (shape {KernelArguments.Format(shape)}) overlap in memory (the same memory " +
+                "or overlapping views of one buffer); they must be separate tensors.",
+                nameof(residual));
         }
 
         torch.Tensor? weightCopy = weight.is_contiguous() ? null : weight.contiguous();

@@ -38,16 +38,25 @@ public static unsafe partial class CpuTensorKernels
         long tokens = positions.numel();
         long[] cacheShape = MatrixShape(RotaryName, cosSinCache, nameof(cosSinCache), 2);
         long maxPosition = cacheShape[0], rotaryDim = cacheShape[1];
-        if (headSize <= 0 || rotaryDim % 2 != 0 || rotaryDim > headSize)
+        if (headSize <= 0 || rotaryDim % 2 != 0 || rotaryDim > headSize || rotaryDim > int.MaxValue)
         {
             throw new ArgumentException(
-                $"{RotaryName}: 'cosSinCache' has shape {KernelArguments.Format(cacheShape)}; its rotary dimension ({rotaryDim}) must be even and at most " +
-                $"'headSize' ({headSize}), which must be positive.",
+                $"{RotaryName}: 'cosSinCache' has shape {KernelArguments.Format(cacheShape)}; its rotary dimension ({rotaryDim}) must be even, at most " +
+                $"'headSize' ({headSize}), which must be positive, and at most {int.MaxValue}.",
                 nameof(cosSinCache));
         }
 
         long queryHeads = Heads(query, nameof(query), tokens, headSize);
         long keyHeads = key is null ? 0 : Heads(key, nameof(key), tokens, headSize);
+        if (key is not null && KernelArguments.Overlap(query, key))
+        {
+            // Both are rotated in place: a shared element would be rotated twice (query == key) or read after it was written.
+            throw new ArgumentException(
+                $"{RotaryName}: arguments 'query' (shape {KernelArguments.Format(KernelArguments.Shape(query))}) and 'key' (shape " +
+                $"{KernelArguments.Format(KernelArguments.Shape(key))}) overlap in memory; they must be separate tensors (pass key = null to rotate only the query).",
+                nameof(key));
+        }
+
         torch.Tensor? positionCopy = positions.is_contiguous() ? null : positions.contiguous();
         torch.Tensor? cacheCopy = cosSinCache.is_contiguous() ? null : cosSinCache.contiguous();
         try

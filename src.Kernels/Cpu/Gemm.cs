@@ -1,5 +1,6 @@
 using System;
 using System.Runtime.CompilerServices;
+using System.Runtime.InteropServices;
 using System.Runtime.Intrinsics;
 using System.Threading;
 using System.Threading.Tasks;
@@ -69,7 +70,9 @@ internal static unsafe class Gemm
         {
             if (!p.Accumulate)
             {
-                new Span<float>(p.C, checked((int)(p.M * p.N * p.Batch))).Clear();
+                // An empty inner dimension gives zeros; NativeMemory.Clear takes the byte count as nuint, so outputs of 2^31
+                // elements and more are cleared too (a Span would overflow its int length).
+                NativeMemory.Clear(p.C, (nuint)(p.M * p.N * p.Batch) * sizeof(float));
             }
 
             return;

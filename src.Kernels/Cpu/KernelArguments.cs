@@ -126,6 +126,26 @@ internal static unsafe class KernelArguments
     /// <summary>The address of the first element (storage offset applied); null for an empty tensor.</summary>
     public static void* Data(torch.Tensor tensor) => tensor.numel() == 0 ? null : TorchNative.Data(tensor);
 
+    /// <summary>
+    /// Whether the memory of two contiguous CPU tensors overlaps (the byte ranges from each first element to its last). In-place
+    /// kernels that write one argument while reading another refuse overlapping arguments: the result would depend on the order
+    /// in which rows are processed.
+    /// </summary>
+    public static bool Overlap(torch.Tensor a, torch.Tensor b)
+    {
+        long bytesA = a.numel() * a.element_size(), bytesB = b.numel() * b.element_size();
+        if (bytesA == 0 || bytesB == 0)
+        {
+            return false;
+        }
+
+        byte* pa = (byte*)TorchNative.Data(a), pb = (byte*)TorchNative.Data(b);
+        bool overlap = pa < pb + bytesB && pb < pa + bytesA;
+        GC.KeepAlive(a);
+        GC.KeepAlive(b);
+        return overlap;
+    }
+
     /// <summary>The shape of <paramref name="tensor"/> (fast native getters).</summary>
     public static long[] Shape(torch.Tensor tensor) => TorchNative.Shape(tensor);
 

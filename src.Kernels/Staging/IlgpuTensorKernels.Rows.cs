@@ -428,7 +428,8 @@ public sealed unsafe partial class IlgpuTensorKernels
             return false;
         }
 
-        if (!RotaryHeads(query, tokens, headSize) || (key is not null && !RotaryHeads(key, tokens, headSize)) || !InRange(positions, cache[0]))
+        if (!RotaryHeads(query, tokens, headSize) || (key is not null && (!RotaryHeads(key, tokens, headSize) || Overlap(query, key)))
+            || !InRange(positions, cache[0]))
         {
             return false;
         }
