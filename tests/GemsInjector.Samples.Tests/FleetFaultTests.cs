@@ -115,9 +115,13 @@ public sealed class FleetFaultTests(ITestOutputHelper output) : IDisposable
         output.WriteLine($"{how} of rank 1 with --heartbeat-timeout {HeartbeatTimeout}: to launcher exit {clock.Elapsed.TotalSeconds:F2} s, exit code {exitCode}");
 
         Assert.True(exitCode == ExitWorkerHung, launcher.ToString());
-        Assert.True(clock.Elapsed >= TimeSpan.FromSeconds(HeartbeatTimeout - 0.6), $"caught after {clock.Elapsed}: sooner than the timeout allows\n{launcher}");
         Assert.True(clock.Elapsed < TimeSpan.FromSeconds(HeartbeatTimeout) + DeathToExit, launcher.ToString());
-        Assert.Matches(new Regex($@"^Fleet failed: rank 1 \(pid {pids[1]}\) stopped answering: nothing from it for \d+\.\d s \(--heartbeat-timeout 3\); last it was (done with 1 of 1200 prompts|generating prompt 2 of 1200) \(gems kernels\)\.", RegexOptions.Multiline), launcher.StandardError);
+        var failure = new Regex($@"^Fleet failed: rank 1 \(pid {pids[1]}\) stopped answering: nothing from it for (\d+\.\d) s \(--heartbeat-timeout 3\); last it was (done with 1 of 1200 prompts|generating prompt 2 of 1200) \(gems kernels\)\.", RegexOptions.Multiline).Match(launcher.StandardError);
+        Assert.True(failure.Success, launcher.ToString());
+
+        // The launcher's own count of the silence, not this test's clock: the test sees the progress line a little
+        // after the launcher does, so its clock may start late.
+        Assert.True(double.Parse(failure.Groups[1].Value, CultureInfo.InvariantCulture) >= HeartbeatTimeout, failure.Value);
         Assert.Contains($"Rank 0 (pid {pids[0]}): stopped; it was ", launcher.StandardError, StringComparison.Ordinal);
         AssertAllGone(pids);
     }
