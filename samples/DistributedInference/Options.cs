@@ -52,7 +52,8 @@ internal sealed class Options
                                       make one worker fail after PROMPTS of its prompts are done (default 1; 0 is
                                       right after warm-up). MODE: kill (the worker sends itself SIGKILL), exit (it
                                       exits at once with code 99 and no message), hang (it stops, heartbeats too,
-                                      and never exits). Repeatable, one per rank.
+                                      and never exits), error (it reports an exception and exits 1). Repeatable,
+                                      one per rank.
 
         Exit codes: 0 ok; 1 a worker reported an error; 2 usage; 3 --require-gems failed; 4 kernels disagree;
         5 a worker was lost; 6 a worker stopped answering or --timeout passed.
@@ -183,7 +184,7 @@ internal sealed class Options
     private static (int Rank, InjectedFault Fault) ParseFault(string text)
     {
         var parts = text.Split(':');
-        var usage = $"--inject-fault takes RANK:kill|exit|hang[:PROMPTS], not '{text}'.";
+        var usage = $"--inject-fault takes RANK:kill|exit|hang|error[:PROMPTS], not '{text}'.";
         if (parts.Length is < 2 or > 3 || !int.TryParse(parts[0], NumberStyles.Integer, CultureInfo.InvariantCulture, out var rank))
         {
             throw new ArgumentException(usage);
@@ -194,6 +195,7 @@ internal sealed class Options
             "kill" => FaultMode.Kill,
             "exit" => FaultMode.Exit,
             "hang" => FaultMode.Hang,
+            "error" => FaultMode.Error,
             _ => throw new ArgumentException(usage),
         };
         var afterPrompts = 1;

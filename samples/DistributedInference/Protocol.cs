@@ -51,6 +51,9 @@ internal enum FaultMode
 
     /// <summary>The worker stops everything, heartbeats included, and never exits (as a stopped or deadlocked process).</summary>
     Hang,
+
+    /// <summary>The worker throws: it reports the error to the launcher and exits with code 1, as a failing worker does.</summary>
+    Error,
 }
 
 /// <summary>A fault to inject after <paramref name="AfterPrompts"/> of the worker's prompts are done (0: before the first).</summary>

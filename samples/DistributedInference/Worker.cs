@@ -182,6 +182,8 @@ internal static class Worker
                 s_silenced = true;
                 Thread.Sleep(Timeout.Infinite);
                 break;
+            case FaultMode.Error:
+                throw new InvalidOperationException($"Injected fault after {promptsDone} prompts (--inject-fault).");
         }
     }
 

@@ -18,6 +18,7 @@ namespace GemsInjector.Samples.Tests;
 /// </summary>
 public sealed class FleetFaultTests(ITestOutputHelper output) : IDisposable
 {
+    private const int ExitWorkerFailed = 1;
     private const int ExitWorkerLost = 5;
     private const int ExitWorkerHung = 6;
 
@@ -62,9 +63,10 @@ public sealed class FleetFaultTests(ITestOutputHelper output) : IDisposable
     }
 
     [Theory]
-    [InlineData("kill", "exit code 137 = 128 + 9, killed by SIGKILL")]
-    [InlineData("exit", "exit code 99 (the injected 'exit' fault)")]
-    public void A_worker_that_dies_after_its_first_prompt_by_an_injected_fault_fails_the_launcher_with_exit_5(string mode, string exitDescription)
+    [InlineData("kill", ExitWorkerLost, 137, "was lost: exit code 137 = 128 + 9, killed by SIGKILL", "exited without a result (exit code 137 = 128 + 9, killed by SIGKILL)")]
+    [InlineData("exit", ExitWorkerLost, 99, "was lost: exit code 99 (the injected 'exit' fault)", "exited without a result (exit code 99 (the injected 'exit' fault))")]
+    [InlineData("error", ExitWorkerFailed, 1, "failed (InvalidOperationException: Injected fault after 1 prompts (--inject-fault).): exit code 1", "InvalidOperationException: Injected fault after 1 prompts (--inject-fault). (exit code 1)")]
+    public void A_worker_that_dies_or_fails_after_its_first_prompt_by_an_injected_fault_stops_the_fleet_with_a_distinct_exit_code(string mode, int launcherExitCode, int workerExitCode, string failure, string workerLine)
     {
         var report = Path.Combine(_work.FullName, "report.json");
         using var launcher = Start(["--workers", "2", "--inject-fault", $"1:{mode}:1", "--report", report, .. LongRun]);
@@ -75,21 +77,20 @@ public sealed class FleetFaultTests(ITestOutputHelper output) : IDisposable
         var exitCode = launcher.WaitForExit(RunLimit);
         output.WriteLine($"--inject-fault 1:{mode}:1: from the rank's last progress line to launcher exit {clock.Elapsed.TotalSeconds:F2} s, exit code {exitCode}");
 
-        Assert.True(exitCode == ExitWorkerLost, launcher.ToString());
+        Assert.True(exitCode == launcherExitCode, launcher.ToString());
         Assert.True(clock.Elapsed < DeathToExit, launcher.ToString());
-        var failure = $"rank 1 (pid {pids[1]}) was lost: {exitDescription}; last heard";
-        Assert.Contains($"Fleet failed: {failure}", launcher.StandardError, StringComparison.Ordinal);
+        Assert.Contains($"Fleet failed: rank 1 (pid {pids[1]}) {failure}; last heard", launcher.StandardError, StringComparison.Ordinal);
         Assert.Contains("while done with 1 of 1200 prompts (gems kernels).", launcher.StandardError, StringComparison.Ordinal);
         Assert.Contains($"[rank 1] Injected fault: {mode} after 1 prompts (--inject-fault).", launcher.StandardError, StringComparison.Ordinal);
         Assert.Contains($"Rank 0 (pid {pids[0]}): stopped; it was ", launcher.StandardError, StringComparison.Ordinal);
-        Assert.Contains($"Worker 1 failed: exited without a result ({exitDescription}).", launcher.StandardOutput, StringComparison.Ordinal);
-        Assert.Contains("exit code 5.", launcher.StandardOutput, StringComparison.Ordinal);
+        Assert.Contains($"Worker 1 failed: {workerLine}.", launcher.StandardOutput, StringComparison.Ordinal);
+        Assert.Contains($"exit code {launcherExitCode}.", launcher.StandardOutput, StringComparison.Ordinal);
 
         using var document = JsonDocument.Parse(File.ReadAllText(report));
-        Assert.Equal(ExitWorkerLost, document.RootElement.GetProperty("exitCode").GetInt32());
+        Assert.Equal(launcherExitCode, document.RootElement.GetProperty("exitCode").GetInt32());
         Assert.Equal(1, document.RootElement.GetProperty("failure").GetProperty("rank").GetInt32());
         var lost = document.RootElement.GetProperty("workers")[1];
-        Assert.Equal(mode == "kill" ? 137 : 99, lost.GetProperty("exitCode").GetInt32());
+        Assert.Equal(workerExitCode, lost.GetProperty("exitCode").GetInt32());
         Assert.False(lost.TryGetProperty("result", out _), lost.ToString());
         AssertAllGone(pids);
     }
@@ -163,7 +164,7 @@ public sealed class FleetFaultTests(ITestOutputHelper output) : IDisposable
         var timeout = Run(["--heartbeat-timeout", "0"]);
 
         Assert.True(mode.ExitCode == 2, mode.ToString());
-        Assert.Contains("--inject-fault takes RANK:kill|exit|hang[:PROMPTS], not '1:explode'.", mode.StandardError, StringComparison.Ordinal);
+        Assert.Contains("--inject-fault takes RANK:kill|exit|hang|error[:PROMPTS], not '1:explode'.", mode.StandardError, StringComparison.Ordinal);
         Assert.True(rank.ExitCode == 2, rank.ToString());
         Assert.Contains("Rank 2 is not one of the 2 workers", rank.StandardError, StringComparison.Ordinal);
         Assert.True(timeout.ExitCode == 2, timeout.ToString());
