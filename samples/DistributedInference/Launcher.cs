@@ -153,7 +153,10 @@ internal static class Launcher
                 // A worker that said what went wrong failed; one that went without a word was lost.
                 var code = ended.ReportedError ? ExitWorkerFailed : ExitWorkerLost;
                 var what = ended.ReportedError ? $"failed ({ended.Error})" : "was lost";
-                return new FleetFailure(ended, code, $"rank {ended.Rank} (pid {ended.ProcessId}) {what}: {DescribeExit(ended.ExitCode)}; last heard {ended.SilentFor.TotalSeconds:F1} s before, while {ended.Doing}.");
+                return new FleetFailure(ended, code, $"rank {ended.Rank} (pid {ended.ProcessId}) {what}: {DescribeExit(ended.ExitCode)}; last heard {ended.SilentFor.TotalSeconds:F1} s before, while {ended.Doing}.")
+                {
+                    StopReason = $"stopped by the launcher: rank {ended.Rank} {(ended.ReportedError ? "failed" : "was lost")}",
+                };
             }
 
             var running = workers.Where(worker => !worker.Completion.IsCompleted).ToArray();
@@ -166,13 +169,16 @@ internal static class Launcher
             {
                 var message = $"rank {silent.Rank} (pid {silent.ProcessId}) stopped answering: nothing from it for {silent.SilentFor.TotalSeconds:F1} s (--heartbeat-timeout {options.HeartbeatTimeoutSeconds}); last it was {silent.Doing}.";
                 silent.Kill($"stopped answering for {silent.SilentFor.TotalSeconds:F1} s while {silent.Doing}");
-                return new FleetFailure(silent, ExitWorkerHung, message);
+                return new FleetFailure(silent, ExitWorkerHung, message) { StopReason = $"stopped by the launcher: rank {silent.Rank} stopped answering" };
             }
 
             if (clock.Elapsed > deadline)
             {
                 var slow = running[0];
-                return new FleetFailure(slow, ExitWorkerHung, $"{running.Length} workers did not finish within --timeout {options.TimeoutSeconds} s (rank {slow.Rank}, pid {slow.ProcessId}, was {slow.Doing}).");
+                return new FleetFailure(slow, ExitWorkerHung, $"{running.Length} workers did not finish within --timeout {options.TimeoutSeconds} s (rank {slow.Rank}, pid {slow.ProcessId}, was {slow.Doing}).")
+                {
+                    StopReason = $"did not finish within --timeout {options.TimeoutSeconds} s",
+                };
             }
 
             // Wake on any worker's end, or often enough to see a silent one soon after its timeout.
@@ -187,7 +193,7 @@ internal static class Launcher
         var running = workers.Where(worker => !worker.Completion.IsCompleted).ToArray();
         foreach (var worker in running)
         {
-            worker.Kill(worker == failure.Worker ? worker.Error ?? "stopped by the launcher" : $"stopped by the launcher: rank {failure.Worker.Rank} failed");
+            worker.Kill(failure.StopReason);
         }
 
         Task.WaitAll(running.Select(worker => worker.Completion).ToArray(), StopWait);
@@ -569,4 +575,8 @@ internal sealed class WorkerProcess(int rank, Options options, WorkRequest reque
 }
 
 /// <summary>Why the launcher stopped the run: the worker to blame, the exit code the launcher returns, and what to say.</summary>
-internal sealed record FleetFailure(WorkerProcess Worker, int ExitCode, string Message);
+internal sealed record FleetFailure(WorkerProcess Worker, int ExitCode, string Message)
+{
+    /// <summary>The error recorded for each worker the launcher kills because of this failure.</summary>
+    public required string StopReason { get; init; }
+}

@@ -128,6 +128,21 @@ public sealed class FleetFaultTests(ITestOutputHelper output) : IDisposable
     }
 
     [Fact]
+    public void The_run_deadline_stops_every_worker_and_the_launcher_exits_6()
+    {
+        using var launcher = Start(["--workers", "2", "--timeout", "2", .. LongRun]);
+        var pids = WorkerPids(launcher, 2);
+
+        var exitCode = launcher.WaitForExit(RunLimit);
+
+        Assert.True(exitCode == ExitWorkerHung, launcher.ToString());
+        Assert.Matches(new Regex(@"^Fleet failed: 2 workers did not finish within --timeout 2 s \(rank 0, pid \d+, was .+\)\.$", RegexOptions.Multiline), launcher.StandardError);
+        Assert.Contains("Worker 0 failed: did not finish within --timeout 2 s (exit code 137 = 128 + 9, killed by SIGKILL).", launcher.StandardOutput, StringComparison.Ordinal);
+        Assert.Contains("Worker 1 failed: did not finish within --timeout 2 s (exit code 137 = 128 + 9, killed by SIGKILL).", launcher.StandardOutput, StringComparison.Ordinal);
+        AssertAllGone(pids);
+    }
+
+    [Fact]
     public void Workers_exit_by_themselves_when_the_launcher_is_killed_with_SIGKILL()
     {
         using var launcher = Start(["--workers", "2", .. LongRun]);
