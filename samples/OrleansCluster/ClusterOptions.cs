@@ -42,7 +42,8 @@ internal sealed class ClusterOptions
                                      probes: a killed silo is declared dead in 1-2 s on one machine, where Orleans'
                                      defaults (5 s probes, 3 misses) took about 11 s; for tests, not production
 
-        Exit codes: 0 ok; 2 usage; 3 --require-gems failed; 5 the killed silo's grain did not come back.
+        Exit codes: 0 ok; 1 the silos did not all start within --timeout; 2 usage; 3 --require-gems failed;
+        5 the killed silo's grain did not come back.
         """;
 
     public bool IsSilo { get; private set; }
