@@ -24,6 +24,15 @@ internal static class Launcher
     public const int ExitGemsRequired = 3;
     public const int ExitMismatch = 4;
 
+    /// <summary>A worker died before it sent its result (killed, crashed, or exited without a word): the run is stopped.</summary>
+    public const int ExitWorkerLost = 5;
+
+    /// <summary>A worker stopped answering (no heartbeat within --heartbeat-timeout), or the run passed --timeout.</summary>
+    public const int ExitWorkerHung = 6;
+
+    /// <summary>How long the launcher waits for the workers it kills to be gone before it says which are not.</summary>
+    private static readonly TimeSpan StopWait = TimeSpan.FromSeconds(5);
+
     public static readonly string[] BuiltInPrompts =
     [
         "once upon a time there lived a king",
@@ -67,18 +76,21 @@ internal static class Launcher
         Say($"Starting {options.Workers} workers: {prompts.Length} prompts, {options.MaxNewTokens} new tokens each{(options.Compare ? ", then again on the other kernels to compare" : "")}.");
 
         var workers = Enumerable.Range(0, options.Workers)
-            .Select(rank => new WorkerProcess(rank, options, new WorkRequest(checkpoint, shares[rank], options.MaxNewTokens, options.Compare, threads)))
+            .Select(rank => new WorkerProcess(rank, options, new WorkRequest(checkpoint, shares[rank], options.MaxNewTokens, options.Compare, threads)
+            {
+                Fault = options.Faults.GetValueOrDefault(rank),
+                ExitWhenInputCloses = true,
+            }))
             .ToArray();
         foreach (var worker in workers)
         {
             worker.Start();
         }
 
-        var deadline = TimeSpan.FromSeconds(options.TimeoutSeconds);
-        Task.WaitAll(workers.Select(worker => worker.Completion).ToArray(), deadline);
-        foreach (var worker in workers.Where(worker => !worker.Completion.IsCompleted))
+        var failure = Supervise(workers, options, clock);
+        if (failure is not null)
         {
-            worker.Kill($"did not finish within {options.TimeoutSeconds} s");
+            StopTheOthers(workers, failure);
         }
 
         var rows = workers.Select(worker => new FleetRow(worker.Rank.ToString(CultureInfo.InvariantCulture), worker.Status ?? Unreported(worker), worker.Result?.TokensPerSecond)).ToArray();
@@ -86,12 +98,11 @@ internal static class Launcher
         Console.WriteLine("Fleet:");
         Console.Write(FleetTable.Format(rows));
 
-        var exitCode = 0;
-        var failed = workers.Where(worker => worker.Result is null).ToArray();
-        foreach (var worker in failed)
+        var exitCode = failure?.ExitCode ?? 0;
+        foreach (var worker in workers.Where(worker => worker.Result is null))
         {
-            Console.WriteLine($"Worker {worker.Rank} failed: {worker.Error ?? "no result"} (exit code {worker.ExitCode?.ToString(CultureInfo.InvariantCulture) ?? "-"}).");
-            exitCode = ExitWorkerFailed;
+            Console.WriteLine($"Worker {worker.Rank} failed: {worker.Error ?? "no result"} ({DescribeExit(worker.ExitCode)}).");
+            exitCode = exitCode == 0 ? ExitWorkerFailed : exitCode;
         }
 
         PrintOutputs(workers);
@@ -113,11 +124,106 @@ internal static class Launcher
 
         if (options.ReportPath is { } reportPath)
         {
-            WriteReport(reportPath, launcherStatus, workers, exitCode);
+            WriteReport(reportPath, launcherStatus, workers, exitCode, failure);
+        }
+
+        if (failure is not null)
+        {
+            // Last, so that it is the line a reader (or a CI log's tail) sees.
+            SayError($"Fleet failed: {failure.Message}");
         }
 
         Console.WriteLine($"Done in {clock.Elapsed.TotalSeconds:F1} s, exit code {exitCode}.");
         return exitCode;
+    }
+
+    /// <summary>
+    /// Waits for the workers as torchrun's elastic agent does: the first worker that ends without its result, stops
+    /// answering, or outlives the run's deadline fails the whole run at once (the others' work is useless without its
+    /// share). Returns null when every worker finished.
+    /// </summary>
+    private static FleetFailure? Supervise(IReadOnlyList<WorkerProcess> workers, Options options, Stopwatch clock)
+    {
+        var heartbeatTimeout = TimeSpan.FromSeconds(options.HeartbeatTimeoutSeconds);
+        var deadline = TimeSpan.FromSeconds(options.TimeoutSeconds);
+        while (true)
+        {
+            if (workers.FirstOrDefault(worker => worker.Completion.IsCompleted && worker.Result is null) is { } ended)
+            {
+                // A worker that said what went wrong failed; one that went without a word was lost.
+                var code = ended.ReportedError ? ExitWorkerFailed : ExitWorkerLost;
+                var what = ended.ReportedError ? $"failed ({ended.Error})" : "was lost";
+                return new FleetFailure(ended, code, $"rank {ended.Rank} (pid {ended.ProcessId}) {what}: {DescribeExit(ended.ExitCode)}; last heard {ended.SilentFor.TotalSeconds:F1} s before, while {ended.Doing}.")
+                {
+                    StopReason = $"stopped by the launcher: rank {ended.Rank} {(ended.ReportedError ? "failed" : "was lost")}",
+                };
+            }
+
+            var running = workers.Where(worker => !worker.Completion.IsCompleted).ToArray();
+            if (running.Length == 0)
+            {
+                return null;
+            }
+
+            if (running.FirstOrDefault(worker => worker.SilentFor > heartbeatTimeout) is { } silent)
+            {
+                var message = $"rank {silent.Rank} (pid {silent.ProcessId}) stopped answering: nothing from it for {silent.SilentFor.TotalSeconds:F1} s (--heartbeat-timeout {options.HeartbeatTimeoutSeconds}); last it was {silent.Doing}.";
+                silent.Kill($"stopped answering for {silent.SilentFor.TotalSeconds:F1} s while {silent.Doing}");
+                return new FleetFailure(silent, ExitWorkerHung, message) { StopReason = $"stopped by the launcher: rank {silent.Rank} stopped answering" };
+            }
+
+            if (clock.Elapsed > deadline)
+            {
+                var slow = running[0];
+                return new FleetFailure(slow, ExitWorkerHung, $"{running.Length} workers did not finish within --timeout {options.TimeoutSeconds} s (rank {slow.Rank}, pid {slow.ProcessId}, was {slow.Doing}).")
+                {
+                    StopReason = $"did not finish within --timeout {options.TimeoutSeconds} s",
+                };
+            }
+
+            // Wake on any worker's end, or often enough to see a silent one soon after its timeout.
+            Task.WaitAny([.. running.Select(worker => worker.Completion), Task.Delay(TimeSpan.FromMilliseconds(200))]);
+        }
+    }
+
+    /// <summary>Kills every worker still running after a failure and checks that each is gone, so none is left orphaned.</summary>
+    private static void StopTheOthers(IReadOnlyList<WorkerProcess> workers, FleetFailure failure)
+    {
+        SayError($"Fleet failure: {failure.Message}");
+        var running = workers.Where(worker => !worker.Completion.IsCompleted).ToArray();
+        foreach (var worker in running)
+        {
+            worker.Kill(failure.StopReason);
+        }
+
+        Task.WaitAll(running.Select(worker => worker.Completion).ToArray(), StopWait);
+        foreach (var worker in running)
+        {
+            var state = worker.HasExited ? "stopped" : $"STILL RUNNING {StopWait.TotalSeconds:F0} s after it was killed";
+            var was = worker.Result is null ? $"it was {worker.Doing}" : "it had already sent its result";
+            SayError($"Rank {worker.Rank} (pid {worker.ProcessId}): {state}; {was}.");
+        }
+    }
+
+    /// <summary>
+    /// An exit code in words. On Unix, .NET reports a process ended by signal N as 128 + N, as shells do; a process that
+    /// called exit(137) itself reads the same, which is why the signal is given as what the code means, not as a fact.
+    /// </summary>
+    internal static string DescribeExit(int? exitCode)
+    {
+        if (exitCode is not { } code)
+        {
+            return "still running";
+        }
+
+        if (!OperatingSystem.IsWindows() && code is > 128 and <= 128 + 31)
+        {
+            var signal = code - 128;
+            var name = signal switch { 9 => "SIGKILL", 15 => "SIGTERM", 6 => "SIGABRT", 11 => "SIGSEGV", 2 => "SIGINT", 7 => "SIGBUS", 4 => "SIGILL", 8 => "SIGFPE", _ => $"signal {signal}" };
+            return $"exit code {code} = 128 + {signal}, killed by {name}";
+        }
+
+        return code == InjectedFault.ExitCode ? $"exit code {code} (the injected 'exit' fault)" : $"exit code {code}";
     }
 
     /// <summary>
@@ -188,18 +294,20 @@ internal static class Launcher
         return mismatch;
     }
 
-    private static void WriteReport(string path, GemsStatus launcher, IEnumerable<WorkerProcess> workers, int exitCode)
+    private static void WriteReport(string path, GemsStatus launcher, IEnumerable<WorkerProcess> workers, int exitCode, FleetFailure? failure)
     {
         var report = new
         {
             Launcher = JsonDocument.Parse(launcher.ToJson()).RootElement,
             ExitCode = exitCode,
+            Failure = failure is null ? null : new { failure.Worker.Rank, failure.Message },
             Workers = workers.Select(worker => new
             {
                 worker.Rank,
                 worker.ProcessId,
                 worker.ExitCode,
                 worker.Error,
+                worker.Doing,
                 Status = worker.Status is null ? (JsonElement?)null : JsonDocument.Parse(worker.Status.ToJson()).RootElement,
                 worker.Result,
                 worker.LogLines,
@@ -233,6 +341,9 @@ internal sealed class WorkerProcess(int rank, Options options, WorkRequest reque
     private readonly List<string> _logLines = [];
     private Process? _process;
     private int _overrideLines;
+    private long _lastHeard = Stopwatch.GetTimestamp();
+    private long? _exitedAt;
+    private volatile string _doing = "starting";
 
     public int Rank { get; } = rank;
 
@@ -245,6 +356,30 @@ internal sealed class WorkerProcess(int rank, Options options, WorkRequest reque
     public WorkerResult? Result { get; private set; }
 
     public string? Error { get; private set; }
+
+    /// <summary>Whether the worker itself sent an <c>error</c> message (it failed, as opposed to being lost).</summary>
+    public bool ReportedError { get; private set; }
+
+    /// <summary>What the worker last said it was doing (from its heartbeats and progress).</summary>
+    public string Doing => _doing;
+
+    /// <summary>How long the worker has said nothing (on either stream); for an exited worker, how long before its exit.</summary>
+    public TimeSpan SilentFor => Stopwatch.GetElapsedTime(Interlocked.Read(ref _lastHeard), _exitedAt ?? Stopwatch.GetTimestamp());
+
+    public bool HasExited
+    {
+        get
+        {
+            try
+            {
+                return _process?.HasExited ?? true;
+            }
+            catch (InvalidOperationException)
+            {
+                return true;
+            }
+        }
+    }
 
     public IReadOnlyList<string> LogLines
     {
@@ -319,13 +454,24 @@ internal sealed class WorkerProcess(int rank, Options options, WorkRequest reque
         ProcessId = process.Id;
         process.BeginOutputReadLine();
         process.BeginErrorReadLine();
+        // Standard input stays open (the request says so): the worker exits when it closes, that is, when this
+        // launcher exits or is killed, so no worker outlives its launcher.
         process.StandardInput.WriteLine(JsonSerializer.Serialize(request, Protocol.Json));
-        process.StandardInput.Close();
+        process.StandardInput.Flush();
         Launcher.Say($"[rank {Rank}] started pid {process.Id}{(options.WorkerApps.ContainsKey(Rank) ? $" from {app}" : "")}");
         _ = Task.Run(async () =>
         {
             await process.WaitForExitAsync().ConfigureAwait(false);
-            await Task.WhenAll(outputDone.Task, errorDone.Task).WaitAsync(TimeSpan.FromSeconds(10)).ConfigureAwait(false);
+            _exitedAt = Stopwatch.GetTimestamp();
+            try
+            {
+                await Task.WhenAll(outputDone.Task, errorDone.Task).WaitAsync(TimeSpan.FromSeconds(10)).ConfigureAwait(false);
+            }
+            catch (TimeoutException)
+            {
+                // Something the worker started still holds its pipes; what it wrote so far is all there is.
+            }
+
             ExitCode = process.ExitCode;
             if (_overrideLines > 0 && !options.Verbose)
             {
@@ -334,7 +480,7 @@ internal sealed class WorkerProcess(int rank, Options options, WorkRequest reque
 
             if (Result is null && Error is null)
             {
-                Error = $"exited with code {process.ExitCode} without a result";
+                Error = "exited without a result";
             }
 
             _completion.TrySetResult();
@@ -343,7 +489,7 @@ internal sealed class WorkerProcess(int rank, Options options, WorkRequest reque
 
     public void Kill(string why)
     {
-        Error = why;
+        Error ??= why;
         try
         {
             _process?.Kill(entireProcessTree: true);
@@ -356,6 +502,7 @@ internal sealed class WorkerProcess(int rank, Options options, WorkRequest reque
 
     private void OnOutput(string line)
     {
+        Interlocked.Exchange(ref _lastHeard, Stopwatch.GetTimestamp());
         if (!line.StartsWith(Protocol.Prefix, StringComparison.Ordinal))
         {
             Launcher.Say($"[rank {Rank}] {line}");
@@ -375,11 +522,15 @@ internal sealed class WorkerProcess(int rank, Options options, WorkRequest reque
 
         switch (message?.Kind)
         {
+            case "heartbeat":
+                _doing = message.Message ?? _doing;
+                break;
             case "status":
                 Status = GemsStatus.FromJson(message.Status!);
                 Launcher.Say($"[rank {Rank}] GemsInjector {Status.State.ToString().ToLowerInvariant()}: {Status.Reason}");
                 break;
             case "progress":
+                _doing = $"done with {message.Done} of {message.Total} prompts ({message.Message} kernels)";
                 Launcher.Say($"[rank {Rank}] {message.Done}/{message.Total} prompts done ({message.Message} kernels)");
                 break;
             case "result":
@@ -388,6 +539,7 @@ internal sealed class WorkerProcess(int rank, Options options, WorkRequest reque
                 break;
             case "error":
                 Error = message.Message;
+                ReportedError = true;
                 Launcher.SayError($"[rank {Rank}] error: {message.Message}");
                 break;
         }
@@ -395,6 +547,7 @@ internal sealed class WorkerProcess(int rank, Options options, WorkRequest reque
 
     private void OnError(string line)
     {
+        Interlocked.Exchange(ref _lastHeard, Stopwatch.GetTimestamp());
         lock (_logLines)
         {
             _logLines.Add(line);
@@ -419,4 +572,11 @@ internal sealed class WorkerProcess(int rank, Options options, WorkRequest reque
 
         return Environment.GetEnvironmentVariable("DOTNET_HOST_PATH") is { Length: > 0 } host ? host : "dotnet";
     }
+}
+
+/// <summary>Why the launcher stopped the run: the worker to blame, the exit code the launcher returns, and what to say.</summary>
+internal sealed record FleetFailure(WorkerProcess Worker, int ExitCode, string Message)
+{
+    /// <summary>The error recorded for each worker the launcher kills because of this failure.</summary>
+    public required string StopReason { get; init; }
 }

@@ -38,8 +38,25 @@ internal sealed class Options
           --worker-env RANK:NAME=VALUE  set (or, with an empty VALUE, unset) a variable for one worker
           --worker-app RANK=PATH      start that worker from another copy of DistributedInference.dll
           --report PATH               also write the fleet report as JSON
-          --timeout SECONDS           give up on workers after this long (default 300)
+          --timeout SECONDS           give up on the run after this long: kill the workers, exit 6 (default 300)
+          --heartbeat-timeout SECONDS a worker that says nothing for this long (it sends a heartbeat every 0.5 s)
+                                      has stopped answering: kill the fleet, exit 6 (default 30)
           --verbose                   pass every worker log line through (override lines included)
+
+        When a worker dies before its result (killed, crashed, exited without a word) the launcher names the rank, its
+        pid, exit code (128 + N: killed by signal N) and what it was doing, kills the other workers and exits 5; a
+        worker that reported an error gives exit 1 the same way. Workers exit by themselves when the launcher dies.
+
+        Fault injection (for testing the launcher's handling of lost and hung workers):
+          --inject-fault RANK:MODE[:PROMPTS]
+                                      make one worker fail after PROMPTS of its prompts are done (default 1; 0 is
+                                      right after warm-up). MODE: kill (the worker sends itself SIGKILL), exit (it
+                                      exits at once with code 99 and no message), hang (it stops, heartbeats too,
+                                      and never exits), error (it reports an exception and exits 1). Repeatable,
+                                      one per rank.
+
+        Exit codes: 0 ok; 1 a worker reported an error; 2 usage; 3 --require-gems failed; 4 kernels disagree;
+        5 a worker was lost; 6 a worker stopped answering or --timeout passed.
         """;
 
     public bool IsWorker { get; private set; }
@@ -67,6 +84,10 @@ internal sealed class Options
     public string? ReportPath { get; private set; }
 
     public int TimeoutSeconds { get; private set; } = 300;
+
+    public int HeartbeatTimeoutSeconds { get; private set; } = 30;
+
+    public Dictionary<int, InjectedFault> Faults { get; } = [];
 
     public bool Verbose { get; private set; }
 
@@ -138,13 +159,18 @@ internal sealed class Options
                     break;
                 case "--report": options.ReportPath = Next(); break;
                 case "--timeout": options.TimeoutSeconds = NextInt(1); break;
+                case "--heartbeat-timeout": options.HeartbeatTimeoutSeconds = NextInt(1); break;
+                case "--inject-fault":
+                    var (faultRank, fault) = ParseFault(Next());
+                    options.Faults[faultRank] = fault;
+                    break;
                 case "--verbose": options.Verbose = true; break;
                 case "--help" or "-h": options.Help = true; break;
                 default: throw new ArgumentException($"Unknown option '{arg}'.");
             }
         }
 
-        foreach (var rank in options.WorkerEnvironment.Keys.Concat(options.WorkerApps.Keys))
+        foreach (var rank in options.WorkerEnvironment.Keys.Concat(options.WorkerApps.Keys).Concat(options.Faults.Keys))
         {
             if (rank < 0 || rank >= options.Workers)
             {
@@ -153,5 +179,31 @@ internal sealed class Options
         }
 
         return options;
+    }
+
+    private static (int Rank, InjectedFault Fault) ParseFault(string text)
+    {
+        var parts = text.Split(':');
+        var usage = $"--inject-fault takes RANK:kill|exit|hang|error[:PROMPTS], not '{text}'.";
+        if (parts.Length is < 2 or > 3 || !int.TryParse(parts[0], NumberStyles.Integer, CultureInfo.InvariantCulture, out var rank))
+        {
+            throw new ArgumentException(usage);
+        }
+
+        var mode = parts[1] switch
+        {
+            "kill" => FaultMode.Kill,
+            "exit" => FaultMode.Exit,
+            "hang" => FaultMode.Hang,
+            "error" => FaultMode.Error,
+            _ => throw new ArgumentException(usage),
+        };
+        var afterPrompts = 1;
+        if (parts.Length == 3 && (!int.TryParse(parts[2], NumberStyles.Integer, CultureInfo.InvariantCulture, out afterPrompts) || afterPrompts < 0))
+        {
+            throw new ArgumentException(usage);
+        }
+
+        return (rank, new InjectedFault(mode, afterPrompts));
     }
 }

@@ -1,3 +1,4 @@
+using System;
 using System.Collections.Generic;
 using System.Text.Json;
 using System.Text.Json.Serialization;
@@ -8,10 +9,16 @@ namespace DistributedInference;
 /// The launcher and its workers talk in JSON lines: the launcher writes one <see cref="WorkRequest"/> to a worker's
 /// standard input; the worker writes <see cref="WorkerMessage"/>s to its standard output, each line prefixed with
 /// <see cref="Prefix"/> (anything else a worker prints is passed through). Logs go to standard error.
+/// A worker also sends a <c>heartbeat</c> every <see cref="HeartbeatInterval"/> from its own thread, saying what it is
+/// doing, so the launcher can tell a worker that stopped answering from one that is busy. The launcher keeps the
+/// worker's standard input open after the request: when it closes (the launcher exited or was killed), the worker exits.
 /// </summary>
 internal static class Protocol
 {
     public const string Prefix = "@gems ";
+
+    /// <summary>How often a worker says it is alive; the launcher's <c>--heartbeat-timeout</c> must be well above it.</summary>
+    public static readonly TimeSpan HeartbeatInterval = TimeSpan.FromMilliseconds(500);
 
     public static readonly JsonSerializerOptions Json = new(JsonSerializerDefaults.Web)
     {
@@ -20,9 +27,43 @@ internal static class Protocol
 }
 
 /// <summary>The work a launcher hands one worker.</summary>
-internal sealed record WorkRequest(string Checkpoint, IReadOnlyList<string> Prompts, int MaxNewTokens, bool Compare, int Threads);
+internal sealed record WorkRequest(string Checkpoint, IReadOnlyList<string> Prompts, int MaxNewTokens, bool Compare, int Threads)
+{
+    /// <summary>A fault this worker must inject (<c>--inject-fault</c>, for testing the launcher); null in real runs.</summary>
+    public InjectedFault? Fault { get; init; }
 
-/// <summary>One line from a worker: its status at start-up, progress, the result, or an error.</summary>
+    /// <summary>
+    /// The worker exits when its standard input closes: the launcher keeps it open while it runs, so a launcher that
+    /// dies (even by SIGKILL) takes its workers with it instead of leaving them to finish for nobody.
+    /// </summary>
+    public bool ExitWhenInputCloses { get; init; }
+}
+
+/// <summary>What an injected fault does to the worker.</summary>
+[JsonConverter(typeof(JsonStringEnumConverter<FaultMode>))]
+internal enum FaultMode
+{
+    /// <summary>The worker kills itself with SIGKILL: no message, no clean-up, as the OOM killer or <c>kill -9</c> would.</summary>
+    Kill,
+
+    /// <summary>The worker exits at once with <see cref="InjectedFault.ExitCode"/> and no error message.</summary>
+    Exit,
+
+    /// <summary>The worker stops everything, heartbeats included, and never exits (as a stopped or deadlocked process).</summary>
+    Hang,
+
+    /// <summary>The worker throws: it reports the error to the launcher and exits with code 1, as a failing worker does.</summary>
+    Error,
+}
+
+/// <summary>A fault to inject after <paramref name="AfterPrompts"/> of the worker's prompts are done (0: before the first).</summary>
+internal sealed record InjectedFault(FaultMode Mode, int AfterPrompts)
+{
+    /// <summary>The exit code of <see cref="FaultMode.Exit"/>: one no other path of the worker uses.</summary>
+    public const int ExitCode = 99;
+}
+
+/// <summary>One line from a worker: its status at start-up, a heartbeat, progress, the result, or an error.</summary>
 internal sealed record WorkerMessage
 {
     public required string Kind { get; init; }
@@ -34,6 +75,7 @@ internal sealed record WorkerMessage
 
     public int? Total { get; init; }
 
+    /// <summary>For <c>progress</c>: the kernels in use; for <c>error</c>: what went wrong; for <c>heartbeat</c>: what the worker is doing.</summary>
     public string? Message { get; init; }
 
     public WorkerResult? Result { get; init; }

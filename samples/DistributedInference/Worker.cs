@@ -1,7 +1,9 @@
 using System;
 using System.Collections.Generic;
+using System.Diagnostics;
 using System.Linq;
 using System.Text.Json;
+using System.Threading;
 using GemsInjector;
 using GemsLlm;
 using TorchSharp;
@@ -21,24 +23,57 @@ internal static class Worker
     /// <summary>Tokens generated before each timed pass, so that JIT compilation and first-touch costs stay out of tokens/s.</summary>
     public const int WarmUpTokens = 64;
 
+    /// <summary>The worker's exit code when the launcher went away (its standard input closed) before the work was done.</summary>
+    public const int ExitLauncherGone = 98;
+
+    private static readonly object SendLock = new();
+
+    /// <summary>What the worker is doing now; every heartbeat carries it, so the launcher can say where a lost worker was.</summary>
+    private static volatile string s_doing = "starting";
+
+    /// <summary>Set by an injected hang: the heartbeat thread goes quiet too, as in a process that stopped altogether.</summary>
+    private static volatile bool s_silenced;
+
     public static int Run()
+    {
+        // Heartbeats start first: loading the engine (TorchSharp's native libraries) is the slowest silent step.
+        new Thread(Heartbeat) { IsBackground = true, Name = "heartbeat" }.Start();
+        return RunWork();
+    }
+
+    // Kept apart from Run so that the heartbeat thread is running before this method's first mention of the engine
+    // compiles it and runs its start-up block.
+    [System.Runtime.CompilerServices.MethodImpl(System.Runtime.CompilerServices.MethodImplOptions.NoInlining)]
+    private static int RunWork()
     {
         // First touch of the engine's runner class: its module initializer has enabled GemsInjector (or not) by now.
         var status = LlamaModelRunner.Start();
         Send(new WorkerMessage { Kind = "status", Status = status.ToJson() });
         try
         {
+            s_doing = "waiting for work";
             var line = Console.In.ReadLine() ?? throw new InvalidOperationException("The launcher closed standard input before sending work.");
             var request = JsonSerializer.Deserialize<WorkRequest>(line, Protocol.Json) ?? throw new InvalidOperationException("The work request is null.");
+            if (request.ExitWhenInputCloses)
+            {
+                new Thread(ExitWhenLauncherGoes) { IsBackground = true, Name = "launcher watch" }.Start();
+            }
+
             torch.set_num_threads(Math.Max(1, request.Threads));
+            s_doing = "loading the model";
             using var runner = new LlamaModelRunner(request.Checkpoint);
             var kernels = Gems.IsEnabled ? "gems" : "default";
+            s_doing = $"warming up ({kernels} kernels)";
             runner.Generate(request.Prompts.FirstOrDefault() ?? "warm up", WarmUpTokens);
             var outputs = new List<RunnerOutput>();
+            InjectFaultIfDue(request.Fault, 0);
             foreach (var prompt in request.Prompts)
             {
+                s_doing = $"generating prompt {outputs.Count + 1} of {request.Prompts.Count} ({kernels} kernels)";
                 outputs.Add(runner.Generate(prompt, request.MaxNewTokens, keepLogits: request.Compare));
+                s_doing = $"done with {outputs.Count} of {request.Prompts.Count} prompts ({kernels} kernels)";
                 Send(new WorkerMessage { Kind = "progress", Done = outputs.Count, Total = request.Prompts.Count, Message = kernels });
+                InjectFaultIfDue(request.Fault, outputs.Count);
             }
 
             var result = new WorkerResult
@@ -51,9 +86,11 @@ internal static class Worker
             };
             if (request.Compare)
             {
+                s_doing = $"comparing on the {(Gems.IsEnabled ? "default" : "gems")} kernels";
                 result = result with { Comparison = Compare(runner, request, outputs) };
             }
 
+            s_doing = "sending the result";
             Send(new WorkerMessage { Kind = "result", Result = result });
             return 0;
         }
@@ -119,9 +156,75 @@ internal static class Worker
         return seconds > 0 ? outputs.Sum(o => o.Tokens.Length) / seconds : 0;
     }
 
+    private static void InjectFaultIfDue(InjectedFault? fault, int promptsDone)
+    {
+        if (fault is null || fault.AfterPrompts != promptsDone)
+        {
+            return;
+        }
+
+        Console.Error.WriteLine($"Injected fault: {fault.Mode.ToString().ToLowerInvariant()} after {promptsDone} prompts (--inject-fault).");
+        switch (fault.Mode)
+        {
+            case FaultMode.Kill:
+                // Process.Kill sends SIGKILL on Unix, to this process as to any other.
+                using (var self = Process.GetCurrentProcess())
+                {
+                    self.Kill();
+                }
+
+                Thread.Sleep(Timeout.Infinite);
+                break;
+            case FaultMode.Exit:
+                Environment.Exit(InjectedFault.ExitCode);
+                break;
+            case FaultMode.Hang:
+                s_silenced = true;
+                Thread.Sleep(Timeout.Infinite);
+                break;
+            case FaultMode.Error:
+                throw new InvalidOperationException($"Injected fault after {promptsDone} prompts (--inject-fault).");
+        }
+    }
+
+    private static void Heartbeat()
+    {
+        while (!s_silenced)
+        {
+            // Read what the worker is doing under the send lock: a heartbeat composed before a progress message must
+            // not reach the launcher after it, or the launcher would think the worker a step behind.
+            lock (SendLock)
+            {
+                Send(new WorkerMessage { Kind = "heartbeat", Message = s_doing });
+            }
+
+            Thread.Sleep(Protocol.HeartbeatInterval);
+        }
+    }
+
+    private static void ExitWhenLauncherGoes()
+    {
+        while (Console.In.ReadLine() is not null)
+        {
+            // The launcher sends nothing after the request; reading on only waits for the end of the stream.
+        }
+
+        Console.Error.WriteLine($"The launcher closed this worker's standard input while it was {s_doing}: exiting with code {ExitLauncherGone}.");
+        Environment.Exit(ExitLauncherGone);
+    }
+
     private static void Send(WorkerMessage message)
     {
-        Console.Out.WriteLine(Protocol.Prefix + JsonSerializer.Serialize(message, Protocol.Json));
-        Console.Out.Flush();
+        var line = Protocol.Prefix + JsonSerializer.Serialize(message, Protocol.Json);
+        lock (SendLock)
+        {
+            if (s_silenced && message.Kind == "heartbeat")
+            {
+                return;
+            }
+
+            Console.Out.WriteLine(line);
+            Console.Out.Flush();
+        }
     }
 }

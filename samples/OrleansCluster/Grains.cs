@@ -22,7 +22,7 @@ public interface ILlamaWorkerGrain : IGrainWithIntegerKey
     Task<GenerationReply> Generate(string[] prompts, int maxNewTokens);
 }
 
-/// <summary>Where a worker grain runs and what its process's <see cref="Gems.Status"/> says (as its JSON).</summary>
+/// <summary>Where a worker grain runs (<see cref="Index"/>: the hosting silo) and what its process's <see cref="Gems.Status"/> says (as its JSON).</summary>
 [GenerateSerializer, Immutable, Alias("OrleansCluster.SiloReport")]
 public sealed class SiloReport
 {
@@ -31,6 +31,9 @@ public sealed class SiloReport
     [Id(1)] public string SiloAddress { get; init; } = "";
 
     [Id(2)] public string StatusJson { get; init; } = "";
+
+    /// <summary>The grain's key: the silo it started on, which differs from <see cref="Index"/> after a fail-over.</summary>
+    [Id(3)] public long GrainKey { get; init; }
 }
 
 /// <summary>Generated text per prompt and the speed.</summary>
@@ -54,7 +57,8 @@ public sealed record SiloInfo(int Index, string Checkpoint);
 /// <summary>
 /// The worker grain. <c>[GemsWorker]</c>: the generator gives this class a module initializer, so every silo process
 /// that hosts it enables GemsInjector (or says why not) by its own USE_FLAGGEMS before Orleans starts. Placed on the
-/// silo that first calls it (each silo calls its own at start-up), keyed by the silo's index.
+/// silo that first calls it (each silo calls its own at start-up), keyed by the silo's index. When that silo dies, the
+/// next call re-activates the grain on a surviving silo: its reports then name the silo it runs on, not its key.
 /// </summary>
 [GemsWorker]
 [PreferLocalPlacement]
@@ -64,11 +68,6 @@ public partial class LlamaWorkerGrain(SiloInfo silo, Orleans.Runtime.ILocalSiloD
 
     public override Task OnActivateAsync(System.Threading.CancellationToken cancellationToken)
     {
-        if (this.GetPrimaryKeyLong() != silo.Index)
-        {
-            throw new InvalidOperationException($"Worker grain {this.GetPrimaryKeyLong()} belongs on silo {this.GetPrimaryKeyLong()}, not on silo {silo.Index}.");
-        }
-
         _runner = new LlamaModelRunner(silo.Checkpoint);
         return Task.CompletedTask;
     }
@@ -78,6 +77,7 @@ public partial class LlamaWorkerGrain(SiloInfo silo, Orleans.Runtime.ILocalSiloD
         Index = silo.Index,
         SiloAddress = local.SiloAddress.ToString(),
         StatusJson = Gems.Status.ToJson(),
+        GrainKey = this.GetPrimaryKeyLong(),
     });
 
     public async Task<GenerationReply> Generate(string[] prompts, int maxNewTokens)

@@ -54,13 +54,25 @@ public static class Program
     private static async Task<int> RunSilo(ClusterOptions options)
     {
         var builder = Host.CreateApplicationBuilder();
-        builder.Logging.ClearProviders().AddConsole(console => console.LogToStandardErrorThreshold = LogLevel.Trace).SetMinimumLevel(LogLevel.Warning).AddFilter("Orleans", LogLevel.Error);
+        builder.Logging.ClearProviders().AddConsole(console => console.LogToStandardErrorThreshold = LogLevel.Trace).SetMinimumLevel(LogLevel.Warning).AddFilter("Orleans", LogLevel.Error).AddFilter("Polly", LogLevel.Error);
         builder.Services.AddSingleton(new SiloInfo(options.SiloIndex, options.Checkpoint!));
         builder.UseOrleans(silo =>
         {
             var primary = new IPEndPoint(IPAddress.Loopback, options.BasePort);
             silo.UseLocalhostClustering(options.BasePort + options.SiloIndex, options.GatewayBasePort + options.SiloIndex, primary, ServiceId, ClusterId);
             silo.Configure<SiloOptions>(o => o.SiloName = $"silo{options.SiloIndex}");
+            if (options.FastMembership)
+            {
+                // A killed silo's peers notice in seconds, not Orleans' production pace: probe every second and
+                // suspect after two misses. Both survivors of a 3-silo cluster must still vote (the default two
+                // votes), so one slow probe on a busy machine does not evict a healthy silo.
+                silo.Configure<ClusterMembershipOptions>(o =>
+                {
+                    o.ProbeTimeout = TimeSpan.FromSeconds(1);
+                    o.NumMissedProbesLimit = 2;
+                    o.TableRefreshTimeout = TimeSpan.FromSeconds(2);
+                });
+            }
         });
         using var host = builder.Build();
         await host.StartAsync();
@@ -130,7 +142,7 @@ public static class Program
     private static async Task<int> RunClient(ClusterOptions options, IReadOnlyList<SiloProcess> silos, Stopwatch clock)
     {
         var builder = Host.CreateApplicationBuilder();
-        builder.Logging.ClearProviders().AddConsole(console => console.LogToStandardErrorThreshold = LogLevel.Trace).SetMinimumLevel(LogLevel.Warning).AddFilter("Orleans", LogLevel.Error);
+        builder.Logging.ClearProviders().AddConsole(console => console.LogToStandardErrorThreshold = LogLevel.Trace).SetMinimumLevel(LogLevel.Warning).AddFilter("Orleans", LogLevel.Error).AddFilter("Polly", LogLevel.Error);
         builder.UseOrleansClient(client => client.UseLocalhostClustering(
             Enumerable.Range(0, options.Silos).Select(i => options.GatewayBasePort + i).ToArray(), ServiceId, ClusterId));
         using var host = builder.Build();
@@ -157,12 +169,12 @@ public static class Program
 
         Console.WriteLine();
         Console.WriteLine("Generated across the silos (greedy):");
-        foreach (var reply in replies)
+        for (var i = 0; i < replies.Length; i++)
         {
-            var mine = prompts.Where((_, p) => p % options.Silos == reply.Index).ToArray();
+            var mine = prompts.Where((_, p) => p % options.Silos == i).ToArray();
             for (var p = 0; p < mine.Length; p++)
             {
-                Console.WriteLine($"  [silo{reply.Index}, {reply.Kernels} kernels] {mine[p]} => {reply.Texts[p]}");
+                Console.WriteLine($"  [silo{replies[i].Index}, {replies[i].Kernels} kernels] {mine[p]} => {replies[i].Texts[p]}");
             }
         }
 
@@ -174,11 +186,42 @@ public static class Program
             exitCode = 3;
         }
 
+        Failover? failover = null;
+        if (options.KillSilo is { } victim)
+        {
+            failover = await KillSiloAndFailOver(options, silos[victim], reports[victim], grains);
+            if (failover.After is null)
+            {
+                exitCode = ExitFailoverFailed;
+            }
+            else if (options.RequireGems && failover.State != GemsState.Enabled && exitCode == 0)
+            {
+                Console.WriteLine($"--require-gems: grain {victim} came back on silo{failover.After.Index}, which is not running GemsInjector's kernels.");
+                exitCode = 3;
+            }
+        }
+
         if (options.ReportPath is { } path)
         {
             File.WriteAllText(path, JsonSerializer.Serialize(new
             {
                 exitCode,
+                failover = failover is null ? null : new
+                {
+                    failover.KilledSilo,
+                    failover.KilledPid,
+                    failover.KilledExitCode,
+                    before = failover.Before.SiloAddress,
+                    after = failover.After?.SiloAddress,
+                    afterSilo = failover.After?.Index,
+                    status = failover.After is null ? (JsonElement?)null : JsonDocument.Parse(failover.After.StatusJson).RootElement,
+                    failover.SecondsToReactivation,
+                    failover.Attempts,
+                    failover.FirstError,
+                    failover.Kernels,
+                    failover.Tokens,
+                    failover.MembershipAfter,
+                },
                 membership = hosts.Count,
                 silos = reports.Select((r, i) => new { r.Index, r.SiloAddress, status = JsonDocument.Parse(r.StatusJson).RootElement, replies[i].Tokens, replies[i].TokensPerSecond, replies[i].Kernels }),
             }));
@@ -188,6 +231,82 @@ public static class Program
         Console.WriteLine($"Done in {clock.Elapsed.TotalSeconds:F1} s, exit code {exitCode}.");
         return exitCode;
     }
+
+    /// <summary>The exit code when a killed silo's grain did not come back within --failover-timeout.</summary>
+    private const int ExitFailoverFailed = 5;
+
+    /// <summary>
+    /// Kills one silo process with SIGKILL (no graceful leave: its peers must find out by probing it), then calls its
+    /// worker grain until Orleans re-activates it on a surviving silo, and asks that silo what its GemsInjector says.
+    /// </summary>
+    private static async Task<Failover> KillSiloAndFailOver(ClusterOptions options, SiloProcess victim, SiloReport before, IClusterClient grains)
+    {
+        victim.Quiet = true;
+        var pid = victim.ProcessId;
+        victim.Kill();
+        var clock = Stopwatch.StartNew();
+        var exitCode = await victim.WaitForExitCode();
+        Console.WriteLine();
+        Console.WriteLine($"Killed silo{victim.Index} (pid {pid}) with SIGKILL (its exit code: {exitCode}); calling worker grain {victim.Index} until it comes back on a surviving silo.");
+
+        var grain = grains.GetGrain<ILlamaWorkerGrain>(victim.Index);
+        var deadline = TimeSpan.FromSeconds(options.FailoverTimeoutSeconds);
+        var attempts = 0;
+        string? firstError = null;
+        SiloReport? after = null;
+        while (clock.Elapsed < deadline)
+        {
+            attempts++;
+            try
+            {
+                // Each call is bounded on its own: until the dead silo is declared dead, a call may wait on it.
+                var report = await grain.GetStatus().WaitAsync(TimeSpan.FromSeconds(3));
+                if (report.SiloAddress != before.SiloAddress)
+                {
+                    after = report;
+                    break;
+                }
+            }
+            catch (Exception ex) when (ex is not OutOfMemoryException)
+            {
+                firstError ??= $"{ex.GetType().Name}: {ex.Message.Split('\n')[0]}";
+            }
+
+            await Task.Delay(TimeSpan.FromMilliseconds(250));
+        }
+
+        var seconds = clock.Elapsed.TotalSeconds;
+        if (after is null)
+        {
+            Console.WriteLine($"Fail-over failed: worker grain {victim.Index} did not come back within --failover-timeout {options.FailoverTimeoutSeconds} s ({attempts} calls; first error: {firstError ?? "none"}).");
+            return new Failover(victim.Index, pid, exitCode, before, null, null, seconds, attempts, firstError, null, 0, 0);
+        }
+
+        var status = GemsStatus.FromJson(after.StatusJson);
+        Console.WriteLine(string.Create(CultureInfo.InvariantCulture, $"Worker grain {after.GrainKey} re-activated on silo{after.Index} ({after.SiloAddress}) {seconds:F1} s after the kill ({attempts} calls{(firstError is null ? "" : $"; the first failed with {firstError}")})."));
+        Console.WriteLine($"silo{after.Index} reports GemsInjector {status.State.ToString().ToLowerInvariant()}: {status.Reason}");
+
+        var reply = await grain.Generate([BuiltInPrompts[0]], options.MaxNewTokens);
+        Console.WriteLine(string.Create(CultureInfo.InvariantCulture, $"  [grain {after.GrainKey} on silo{reply.Index}, {reply.Kernels} kernels] {BuiltInPrompts[0]} => {reply.Texts[0]} ({reply.TokensPerSecond:F1} tokens/s)"));
+
+        // The grain may come back before every silo has agreed the dead one is gone; wait for that too, as a bounded check.
+        var management = grains.GetGrain<IManagementGrain>(0);
+        var hosts = await management.GetHosts(onlyActive: true);
+        while (hosts.Keys.Any(host => host.ToString() == before.SiloAddress) && clock.Elapsed < deadline)
+        {
+            await Task.Delay(TimeSpan.FromMilliseconds(250));
+            hosts = await management.GetHosts(onlyActive: true);
+        }
+
+        var declaredDead = hosts.Keys.All(host => host.ToString() != before.SiloAddress);
+        Console.WriteLine(string.Create(CultureInfo.InvariantCulture, $"Cluster membership {clock.Elapsed.TotalSeconds:F1} s after the kill: {hosts.Count} active silos; silo{victim.Index} {(declaredDead ? "declared dead" : "STILL LISTED as active")}."));
+        return new Failover(victim.Index, pid, exitCode, before, after, status.State, seconds, attempts, firstError, reply.Kernels, reply.Tokens[0].Length, hosts.Count);
+    }
+
+    /// <summary>What happened when a silo was killed: where its grain came back (null: it did not), how fast, and on what.</summary>
+    private sealed record Failover(
+        int KilledSilo, int KilledPid, int KilledExitCode, SiloReport Before, SiloReport? After, GemsState? State,
+        double SecondsToReactivation, int Attempts, string? FirstError, string? Kernels, int Tokens, int MembershipAfter);
 
     private static void ConfigureOwnGuard(EnvScope scope)
     {
@@ -247,6 +366,11 @@ public static class Program
                 start.ArgumentList.Add(argument);
             }
 
+            if (options.FastMembership)
+            {
+                start.ArgumentList.Add("--fast-membership");
+            }
+
             start.RedirectStandardInput = true;
             start.RedirectStandardOutput = true;
             start.RedirectStandardError = true;
@@ -304,6 +428,17 @@ public static class Program
             silo._process.BeginErrorReadLine();
             Console.WriteLine($"[silo{index}] started pid {silo._process.Id}");
             return silo;
+        }
+
+        public int ProcessId => _process.Id;
+
+        /// <summary>Kills the silo process with SIGKILL (Process.Kill on Unix): it gets no chance to leave the cluster.</summary>
+        public void Kill() => _process.Kill(entireProcessTree: false);
+
+        public async Task<int> WaitForExitCode()
+        {
+            await _process.WaitForExitAsync();
+            return _process.ExitCode;
         }
 
         public async Task StopAsync()

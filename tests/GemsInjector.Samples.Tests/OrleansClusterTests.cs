@@ -67,7 +67,7 @@ public sealed class OrleansClusterTests
             TimeSpan.FromMinutes(3));
     }
 
-    private static int FreePortBlock(int count)
+    internal static int FreePortBlock(int count)
     {
         for (var attempt = 0; attempt < 50; attempt++)
         {
