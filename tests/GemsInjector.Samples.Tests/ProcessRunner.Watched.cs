@@ -15,25 +15,7 @@ internal static partial class ProcessRunner
     /// <summary>Starts a child with the same clean environment as <see cref="Run"/>, and returns at once.</summary>
     public static WatchedProcess Start(string fileName, IEnumerable<string> arguments, string workingDirectory)
     {
-        var start = new ProcessStartInfo(fileName)
-        {
-            WorkingDirectory = workingDirectory,
-            RedirectStandardOutput = true,
-            RedirectStandardError = true,
-            UseShellExecute = false,
-        };
-        foreach (var argument in arguments)
-        {
-            start.ArgumentList.Add(argument);
-        }
-
-        foreach (var variable in GemsVariables)
-        {
-            start.Environment.Remove(variable);
-        }
-
-        start.Environment["DOTNET_CLI_TELEMETRY_OPTOUT"] = "1";
-        start.Environment["DOTNET_NOLOGO"] = "1";
+        var start = CleanStart(fileName, arguments, workingDirectory, new Dictionary<string, string?>());
         return new WatchedProcess(start);
     }
 

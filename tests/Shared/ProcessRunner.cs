@@ -27,6 +27,32 @@ internal static partial class ProcessRunner
 
     public static ProcessResult Run(string fileName, IEnumerable<string> arguments, string workingDirectory, IReadOnlyDictionary<string, string?> environment, TimeSpan timeout)
     {
+        var start = CleanStart(fileName, arguments, workingDirectory, environment);
+        using var process = new Process { StartInfo = start };
+        var output = new StringBuilder();
+        var error = new StringBuilder();
+        process.OutputDataReceived += (_, e) => { if (e.Data is not null) { lock (output) { output.AppendLine(e.Data); } } };
+        process.ErrorDataReceived += (_, e) => { if (e.Data is not null) { lock (error) { error.AppendLine(e.Data); } } };
+        process.Start();
+        process.BeginOutputReadLine();
+        process.BeginErrorReadLine();
+        if (!process.WaitForExit(timeout))
+        {
+            process.Kill(entireProcessTree: true);
+            process.WaitForExit();
+            throw new TimeoutException($"'{fileName} {string.Join(' ', arguments)}' did not finish within {timeout}.\n{output}\n{error}");
+        }
+
+        process.WaitForExit();
+        return new ProcessResult(process.ExitCode, output.ToString(), error.ToString());
+    }
+
+    /// <summary>
+    /// A child's start: output redirected, none of the GemsInjector variables of the test host, then
+    /// <paramref name="environment"/> (a null value removes the variable).
+    /// </summary>
+    private static ProcessStartInfo CleanStart(string fileName, IEnumerable<string> arguments, string workingDirectory, IReadOnlyDictionary<string, string?> environment)
+    {
         var start = new ProcessStartInfo(fileName)
         {
             WorkingDirectory = workingDirectory,
@@ -58,22 +84,6 @@ internal static partial class ProcessRunner
             }
         }
 
-        using var process = new Process { StartInfo = start };
-        var output = new StringBuilder();
-        var error = new StringBuilder();
-        process.OutputDataReceived += (_, e) => { if (e.Data is not null) { lock (output) { output.AppendLine(e.Data); } } };
-        process.ErrorDataReceived += (_, e) => { if (e.Data is not null) { lock (error) { error.AppendLine(e.Data); } } };
-        process.Start();
-        process.BeginOutputReadLine();
-        process.BeginErrorReadLine();
-        if (!process.WaitForExit(timeout))
-        {
-            process.Kill(entireProcessTree: true);
-            process.WaitForExit();
-            throw new TimeoutException($"'{fileName} {string.Join(' ', arguments)}' did not finish within {timeout}.\n{output}\n{error}");
-        }
-
-        process.WaitForExit();
-        return new ProcessResult(process.ExitCode, output.ToString(), error.ToString());
+        return start;
     }
 }
