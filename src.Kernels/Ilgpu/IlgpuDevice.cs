@@ -2,6 +2,7 @@ using System;
 using System.Collections.Concurrent;
 using System.Collections.Generic;
 using System.Diagnostics;
+using System.Linq;
 using System.Runtime.CompilerServices;
 using ILGPU;
 using ILGPU.Runtime;
@@ -115,6 +116,12 @@ public sealed class IlgpuDevice : IDisposable
 
     /// <summary>First-call compile (load) time of each kernel compiled so far, by kernel name.</summary>
     public IReadOnlyDictionary<string, TimeSpan> CompileTimes => compileTimes;
+
+    /// <summary>Whether the kernel named <paramref name="kernel"/>, or any variant of it (e.g. <c>GemvKnF32&lt;2&gt;</c>), has been compiled.</summary>
+    /// <param name="kernel">The kernel's method name.</param>
+    /// <returns><see langword="true"/> once it ran at least once on this device.</returns>
+    public bool HasCompiled(string kernel) =>
+        compileTimes.Keys.Any(name => name == kernel || name.StartsWith(kernel + "<", StringComparison.Ordinal));
 
     /// <summary>
     /// Where compiled kernels are kept between processes (CUDA only; <c>GEMS_KERNEL_CACHE</c> names another directory

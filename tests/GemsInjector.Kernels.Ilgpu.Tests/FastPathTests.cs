@@ -424,8 +424,7 @@ public sealed class FastPathTests : KernelTestBase
         Device.Synchronize();
         foreach (string kernel in new[] { "GemvKnF32", "GemvNkF32", "GemvReduceF32", "Sgemm8x8F32", "RegRmsNormF32", "RegSoftmaxF32", "SoftmaxWideF32", "RmsNormWideF32", "DecodeSplitF32", "DecodeCombineF32" })
         {
-            // Generic kernels are recorded per variant, e.g. GemvKnF32<2>.
-            Assert.True(Device.CompileTimes.Keys.Any(name => name == kernel || name.StartsWith(kernel + "<", StringComparison.Ordinal)), $"{kernel} was never compiled");
+            Assert.True(Device.HasCompiled(kernel), $"{kernel} was never compiled");
         }
     }
 
