@@ -59,6 +59,13 @@ public sealed class GeneratorRobustnessTests
         """)]
     [InlineData("""
         using GemsInjector;
+        namespace Contoso.
+        {
+            [GemsWorker] public partial class TrailingDot { }
+        }
+        """)]
+    [InlineData("""
+        using GemsInjector;
         [GemsWorker(Include = "add")] public partial class NotAnArray { }
         [GemsWorker(Exclude = new[] { 1, 2 })] public partial class NotStrings { }
         [GemsWorker(Include = new[] { System.Environment.NewLine })] public partial class NotConstant { }
@@ -70,6 +77,27 @@ public sealed class GeneratorRobustnessTests
         var run = GeneratorHarness.Run(null, source);
         Assert.Empty(run.Sources);
         AssertNoGeneratorFailure(run);
+    }
+
+    [Fact]
+    public void NamespaceWithoutName_GetsNoFileThatCannotCompile()
+    {
+        // Found by GeneratorFuzzTests: "namespace ;" inside a type declares a namespace named "", and the generator
+        // wrote "namespace Contoso." (CS1001 in the generated file).
+        var run = GeneratorHarness.Run(
+            null,
+            """
+            namespace Contoso;
+            public partial class Outer {
+            namespace ;
+            [GemsInjector.GemsWorker] public partial class ModelRunner { }
+            }
+            """);
+        Assert.Empty(run.Sources);
+        var generatedErrors = run.Compilation.GetDiagnostics()
+            .Where(d => d.Severity == DiagnosticSeverity.Error && d.Location.SourceTree?.FilePath.EndsWith(".g.cs", System.StringComparison.Ordinal) == true)
+            .ToList();
+        Assert.Empty(generatedErrors);
     }
 
     [Fact]
