@@ -79,6 +79,18 @@ public sealed class GeneratorRobustnessTests
         AssertNoGeneratorFailure(run);
     }
 
+    [Theory]
+    [InlineData("namespace Contoso; public sealed class var { } [GemsInjector.GemsWorker] public partial class ModelRunner { }")]
+    [InlineData("namespace Contoso; [GemsInjector.GemsWorker] public partial class ModelRunner { public sealed class var { } }")]
+    [InlineData("namespace Contoso; public partial class @var { [GemsInjector.GemsWorker] public partial class ModelRunner { } }")]
+    public void TypeNamedVar_InTheWorkersScope_DoesNotChangeTheGeneratedCode(string source)
+    {
+        // Found by GeneratorFuzzTests: the generated "var startup = new ..." bound "var" to the user's type (CS0029).
+        var run = GeneratorHarness.Run(null, "#pragma warning disable CS8981 // a lower-case type name, on purpose\n" + source);
+        Assert.Single(run.Sources);
+        GeneratorHarness.AssertCompiles(run);
+    }
+
     [Fact]
     public void NamespaceWithoutName_GetsNoFileThatCannotCompile()
     {

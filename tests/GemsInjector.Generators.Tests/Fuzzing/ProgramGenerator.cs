@@ -638,7 +638,7 @@ internal sealed class ProgramGenerator
         var draw = _rng.Next(10);
         // Not at the top of the global namespace: a type named "class" would clash with the namespace "@class.@event".
         var topLevelGlobal = scope.Length == 1;
-        if (draw == 0 && !topLevelGlobal && KeywordNames.FirstOrDefault(k => !_usedNames.Contains("keyword/" + k)) is { } keyword && Chance(0.7))
+        if (draw == 0 && !topLevelGlobal && KeywordNames.Where(k => !_usedNames.Contains("keyword/" + k)).ToList() is { Count: > 0 } unused && Pick(unused) is var keyword && Chance(0.7))
         {
             // Each keyword once per program: a nested type cannot share its container's name (CS0542).
             (written, value) = ("@" + keyword, keyword);
