@@ -63,7 +63,7 @@ internal static class FuzzOracle
             .Select(file => CSharpSyntaxTree.ParseText(file.Text, parseOptions, path: file.Path, encoding: Encoding.UTF8))
             .ToList();
         var compilation = Empty.Value.AddSyntaxTrees(userTrees);
-        var options = new FuzzOptionsProvider(program.MSBuildProperties);
+        var options = new BuildPropertiesProvider(program.MSBuildProperties);
 
         GeneratorDriver driver = CSharpGeneratorDriver.Create(
             [new GemsWorkerGenerator().AsSourceGenerator()], parseOptions: parseOptions, optionsProvider: options);
@@ -216,25 +216,6 @@ internal static class FuzzOracle
             && !t.DeclaringSyntaxReferences.Any(r => program.BrokenFiles.Contains(r.SyntaxTree.FilePath))))
         {
             problems.Add($"a file extends {type.ToDisplayString()}, which the fuzzer did not write as a worker");
-        }
-    }
-
-    private sealed class FuzzOptionsProvider(IReadOnlyDictionary<string, string> properties) : AnalyzerConfigOptionsProvider
-    {
-        private readonly Options _global = new(properties.ToDictionary(p => "build_property." + p.Key, p => p.Value));
-
-        public override AnalyzerConfigOptions GlobalOptions => _global;
-
-        public override AnalyzerConfigOptions GetOptions(SyntaxTree tree) => Options.None;
-
-        public override AnalyzerConfigOptions GetOptions(AdditionalText textFile) => Options.None;
-
-        private sealed class Options(Dictionary<string, string> values) : AnalyzerConfigOptions
-        {
-            public static readonly Options None = new([]);
-
-            public override bool TryGetValue(string key, [System.Diagnostics.CodeAnalysis.NotNullWhen(true)] out string? value)
-                => values.TryGetValue(key, out value);
         }
     }
 }

@@ -53,7 +53,7 @@ internal sealed class ProgramGenerator
     private readonly Random _rng;
     private readonly List<FileDraft> _files = [];
     private readonly List<WorkerDraft> _workerDrafts = [];
-    private readonly List<ExpectedWorker> _otherClasses = [];
+    private readonly List<ExpectedWorker> _attributedNonClasses = [];
     private readonly List<Evidence> _evidence = [];
     private readonly HashSet<string> _permitted = new(StringComparer.Ordinal);
     private readonly HashSet<string> _usedNames = new(StringComparer.Ordinal);
@@ -95,12 +95,22 @@ internal sealed class ProgramGenerator
         {
             var worker = NewValidWorker();
             worker.ConditionalAttribute = Chance(0.1);
+            if (worker.Containers.FindIndex(c => c.Kind is "class" or "record") is var level and >= 0 && Chance(0.25))
+            {
+                // A worker nested in another worker: both get their own file.
+                worker.Containers[level].IsWorker = true;
+            }
+
             AddWorker(worker);
         }
 
         AddCategory(category);
         AddNoise();
 
+        var containerWorkers = _workerDrafts
+            .SelectMany(w => w.Containers.Select((c, level) => (Owner: w, Container: c, Name: w.ContainerMetadataName(level))))
+            .Where(c => c.Container.IsWorker)
+            .ToList();
         if (category == "invalid-msbuild-variable")
         {
             // Every worker that does not set its own variable now reads an invalid one: GEMS003, no file.
@@ -110,13 +120,25 @@ internal sealed class ProgramGenerator
                 _evidence.Add(new Evidence($"{worker.MetadataName} reads the invalid MSBuild variable", ["GEMS003"]));
                 _permitted.Add("GEMS003");
             }
+
+            foreach (var (_, container, name) in containerWorkers)
+            {
+                container.Expectation = FileExpectation.NotGenerated;
+                _evidence.Add(new Evidence($"{name} reads the invalid MSBuild variable", ["GEMS003"]));
+            }
         }
 
         var files = RenderFiles(out var brokenFiles, out var brokenPaths);
         foreach (var worker in _workerDrafts.Where(w => w.Files.Any(brokenFiles.Contains)))
         {
             worker.Expectation = FileExpectation.Either;
+            foreach (var container in worker.Containers.Where(c => c.IsWorker))
+            {
+                container.Expectation = FileExpectation.Either;
+            }
         }
+
+        _attributedNonClasses.AddRange(containerWorkers.Select(c => new ExpectedWorker(c.Name, c.Container.Expectation)));
 
         var symbols = new List<string> { DefinedSymbol };
         if (Chance(0.5))
@@ -130,7 +152,7 @@ internal sealed class ProgramGenerator
             Files = files,
             DefinedSymbols = symbols,
             MSBuildProperties = new Dictionary<string, string>(_msbuild),
-            Workers = _workerDrafts.Select(w => new ExpectedWorker(w.MetadataName, w.Expectation)).Concat(_otherClasses).ToList(),
+            Workers = _workerDrafts.Select(w => new ExpectedWorker(w.MetadataName, w.Expectation)).Concat(_attributedNonClasses).ToList(),
             Evidence = _evidence,
             PermittedGemsIds = _permitted,
             AnyGemsIdPermitted = _anyGems,
@@ -452,9 +474,9 @@ internal sealed class ProgramGenerator
             case 4: file.Body.Add($"public static class Host{n} {{ [return: {plain}] public static int Give() => 0; }}"); break;
             case 5: file.Body.Add($"public static class Host{n} {{ public static void Make<{attribute} T>() {{ }} }}"); break;
             case 6: file.Body.Add($"public static class Host{n} {{ public static int Run() {{ {attribute} static int Local() => 1; return Local(); }} }}"); break;
-            case 7: file.Body.Add($"{attribute} public partial struct Value{n} {{ }}"); break;
-            case 8: file.Body.Add($"{attribute} public partial record struct Value{n}(int X);"); break;
-            case 9: file.Body.Add($"{attribute} public partial interface IValue{n} {{ }}"); break;
+            case 7: file.Body.Add($"{attribute} public partial struct Value{n} {{ }}"); NotAWorker(file, $"Value{n}"); break;
+            case 8: file.Body.Add($"{attribute} public partial record struct Value{n}(int X);"); NotAWorker(file, $"Value{n}"); break;
+            case 9: file.Body.Add($"{attribute} public partial interface IValue{n} {{ }}"); NotAWorker(file, $"IValue{n}"); break;
             case 10: file.Body.Add($"{attribute} public enum Kind{n} {{ A, B }}"); break;
             case 11: file.Body.Add($"{attribute} public delegate void Callback{n}();"); break;
             default: file.AssemblyAttributes.Add($"[assembly: {plain}]"); break;
@@ -463,6 +485,10 @@ internal sealed class ProgramGenerator
         _evidence.Add(new Evidence($"[GemsWorker] on a wrong target #{n}", [Evidence.UserError]));
         _compilerErrors = true;
     }
+
+    /// <summary>A partial type that carries the attribute but is no class: the generator must give it no file.</summary>
+    private void NotAWorker(FileDraft file, string name)
+        => _attributedNonClasses.Add(new ExpectedWorker((file.Namespace.Length == 0 ? "" : Unescape(file.Namespace) + ".") + name, FileExpectation.NotGenerated));
 
     private void MakeInaccessible(WorkerDraft worker)
     {
@@ -790,6 +816,11 @@ internal sealed class ProgramGenerator
 
         public string Value { get; set; } = "";
 
+        /// <summary>Whether the container is itself a [GemsWorker] (its attribute is written on the worker's attribute part).</summary>
+        public bool IsWorker { get; set; }
+
+        public FileExpectation Expectation { get; set; } = FileExpectation.Generated;
+
         public int Arity => TypeParameters.Length == 0 ? 0 : TypeParameters[..(TypeParameters.IndexOf('>') + 1)].Count(c => c == ',') + 1;
 
         public string Header()
@@ -871,6 +902,27 @@ internal sealed class ProgramGenerator
 
         public FileExpectation Expectation { get; set; } = FileExpectation.Generated;
 
+        /// <summary>The metadata name of the container at <paramref name="level"/> (0 = outermost).</summary>
+        public string ContainerMetadataName(int level)
+        {
+            var name = new StringBuilder();
+            if (Namespace.Length > 0)
+            {
+                name.Append(Unescape(Namespace)).Append('.');
+            }
+
+            for (var i = 0; i <= level; i++)
+            {
+                name.Append(i == 0 ? "" : "+").Append(Containers[i].Value);
+                if (Containers[i].Arity > 0)
+                {
+                    name.Append('`').Append(Containers[i].Arity);
+                }
+            }
+
+            return name.ToString();
+        }
+
         public string MetadataName
         {
             get
@@ -907,6 +959,11 @@ internal sealed class ProgramGenerator
         {
             foreach (var container in Containers)
             {
+                if (container.IsWorker && part == AttributePart)
+                {
+                    text.Append('[').Append(spelling).Append("]\n");
+                }
+
                 text.Append(container.Header()).Append(" {\n");
             }
 
@@ -1157,7 +1214,7 @@ internal sealed class ProgramGenerator
                     return last < 0 ? text + "}" : text.Remove(last, 1);
                 case "garbage-line":
                     var lines = text.Split('\n').ToList();
-                    lines.Insert(1 + generator._rng.Next(lines.Count - 1), Pick2(generator, ["#$%^ @@ ;;", "class class {", "} }", "namespace ;", "partial partial"]));
+                    lines.Insert(1 + generator._rng.Next(lines.Count - 1), generator.Pick(["#$%^ @@ ;;", "class class {", "} }", "namespace ;", "partial partial"]));
                     return string.Join("\n", lines);
                 case "unbalanced-if":
                     return text + $"#if {UndefinedSymbol}\npublic class Lost {{ }}\n";
@@ -1170,7 +1227,5 @@ internal sealed class ProgramGenerator
                     return text;
             }
         }
-
-        private static string Pick2(ProgramGenerator generator, string[] items) => generator.Pick(items);
     }
 }
