@@ -93,7 +93,7 @@ public sealed class AnalyzerSweepTests(ITestOutputHelper output)
     private static string Report(string source, SourceSweep sweep, List<SweepResult> results)
     {
         var text = new StringBuilder();
-        text.AppendLine($"Sweep of {source}: {sweep.Files} .cs files, {sweep.SyntaxTrees} syntax trees, {sweep.Classes} class declarations, {sweep.Projects} projects, {sweep.Elapsed.TotalSeconds:F0} s");
+        text.AppendLine($"Sweep of {source}: {sweep.Files} .cs files, {sweep.SyntaxTrees} syntax trees ({sweep.GlobalUsingTrees} of them the global usings a build would generate), {sweep.Classes} class declarations, {sweep.Projects} projects, {sweep.Elapsed.TotalSeconds:F0} s");
         text.AppendLine($"classes whose base class did not resolve (package not referenced): {sweep.ClassesWithUnresolvedBase}");
         if (sweep.ProjectsSkippedByTimeLimit > 0)
         {

@@ -78,6 +78,9 @@ internal sealed class SourceSweep
 
     public int Projects { get; private set; }
 
+    /// <summary>Trees the sweep added: the global usings a build would generate (SDK implicit usings, Using items).</summary>
+    public int GlobalUsingTrees { get; private set; }
+
     public int ProjectsSkippedByTimeLimit { get; private set; }
 
     /// <summary>Classes whose base class the compilation could not resolve (a package type not referenced).</summary>
@@ -104,6 +107,12 @@ internal sealed class SourceSweep
             var trees = project.Files
                 .Select(path => CSharpSyntaxTree.ParseText(File.ReadAllText(path), ParseOptions, path: path, encoding: Encoding.UTF8))
                 .ToList();
+            if (GlobalUsings(project, projects) is { Length: > 0 } globalUsings)
+            {
+                trees.Add(CSharpSyntaxTree.ParseText(globalUsings, ParseOptions, path: Path.Combine(_root, project.Name + ".GlobalUsings.g.cs"), encoding: Encoding.UTF8));
+                GlobalUsingTrees++;
+            }
+
             Files += project.Files.Count;
             SyntaxTrees += trees.Count;
             Classes += trees.Sum(tree => tree.GetRoot().DescendantNodes().Count(n => n is ClassDeclarationSyntax or RecordDeclarationSyntax { ClassOrStructKeyword.RawKind: not (int)SyntaxKind.StructKeyword }));
@@ -249,6 +258,96 @@ internal sealed class SourceSweep
     }
 
     private sealed record Project(string Name, string? ProjectFile, List<string> Files, List<string> References);
+
+    private static readonly string[] SdkImplicitUsings =
+        ["System", "System.Collections.Generic", "System.IO", "System.Linq", "System.Net.Http", "System.Threading", "System.Threading.Tasks"];
+
+    private static readonly string[] HostingImplicitUsings =
+        ["Microsoft.Extensions.Configuration", "Microsoft.Extensions.DependencyInjection", "Microsoft.Extensions.Hosting", "Microsoft.Extensions.Logging"];
+
+    /// <summary>
+    /// An approximation of the GlobalUsings.g.cs the SDK writes into obj/ (which a source tree lacks): with
+    /// ImplicitUsings on (in the project or a Directory.Build.props above it), the SDK's namespaces plus every
+    /// <c>&lt;Using&gt;</c> item of the project, of the Directory.Build files above it and of the build/ targets of the
+    /// projects it references (how a package hands its usings on); otherwise only the project's own Using items.
+    /// Conditions are not evaluated. Without it, most classes of a modern project would not resolve their base types.
+    /// </summary>
+    private string GlobalUsings(Project project, Dictionary<string, Project> projects)
+    {
+        if (project.ProjectFile is null)
+        {
+            return "";
+        }
+
+        var folder = Path.GetDirectoryName(project.ProjectFile)!;
+        var ownFiles = new List<string> { project.ProjectFile };
+        var inherited = new List<string>();
+        for (var dir = folder; dir is not null && dir.Length >= _root.Length; dir = Path.GetDirectoryName(dir))
+        {
+            inherited.AddRange(new[] { "Directory.Build.props", "Directory.Build.targets" }.Select(name => Path.Combine(dir, name)).Where(File.Exists));
+        }
+
+        foreach (var name in Closure(project, projects))
+        {
+            if (projects.TryGetValue(name, out var referenced) && referenced.ProjectFile is not null)
+            {
+                var referencedFolder = Path.GetDirectoryName(referenced.ProjectFile)!;
+                foreach (var sub in new[] { "build", "buildTransitive" })
+                {
+                    var targets = Path.Combine(referencedFolder, sub);
+                    if (Directory.Exists(targets))
+                    {
+                        inherited.AddRange(Directory.EnumerateFiles(targets, "*.targets").Concat(Directory.EnumerateFiles(targets, "*.props")));
+                    }
+                }
+            }
+        }
+
+        var documents = ownFiles.Concat(inherited).Select(TryLoad).OfType<XDocument>().ToList();
+        var implicitUsings = documents.SelectMany(d => d.Descendants()).Where(e => e.Name.LocalName == "ImplicitUsings")
+            .Any(e => e.Value.Trim().Equals("enable", StringComparison.OrdinalIgnoreCase) || e.Value.Trim().Equals("true", StringComparison.OrdinalIgnoreCase));
+
+        var lines = new SortedSet<string>(StringComparer.Ordinal);
+        if (implicitUsings)
+        {
+            var sdk = TryLoad(project.ProjectFile)?.Root?.Attribute("Sdk")?.Value ?? "";
+            foreach (var ns in SdkImplicitUsings.Concat(sdk.Contains("Web", StringComparison.Ordinal) || sdk.Contains("Worker", StringComparison.Ordinal) ? HostingImplicitUsings : []))
+            {
+                lines.Add($"global using global::{ns};");
+            }
+        }
+
+        foreach (var document in implicitUsings ? documents : documents.Take(1))
+        {
+            foreach (var item in document.Descendants().Where(e => e.Name.LocalName == "Using"))
+            {
+                if ((string?)item.Attribute("Include") is not { Length: > 0 } include || include.Contains('$'))
+                {
+                    continue;
+                }
+
+                lines.Add((string?)item.Attribute("Alias") is { Length: > 0 } alias
+                    ? $"global using {alias} = global::{include};"
+                    : string.Equals((string?)item.Attribute("Static"), "true", StringComparison.OrdinalIgnoreCase)
+                        ? $"global using static global::{include};"
+                        : $"global using global::{include};");
+            }
+        }
+
+        return string.Join("\n", lines);
+    }
+
+    private static XDocument? TryLoad(string path)
+    {
+        try
+        {
+            return XDocument.Load(path);
+        }
+        catch (Exception ex) when (ex is System.Xml.XmlException or IOException)
+        {
+            return null;
+        }
+    }
 
     /// <summary>
     /// Every .cs file (bin/ and obj/ left out) goes to the project of the nearest folder above it that holds a
