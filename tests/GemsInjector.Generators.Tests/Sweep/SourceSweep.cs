@@ -376,6 +376,26 @@ internal sealed class SourceSweep
             byFolder[folder] = project;
         }
 
+        // A package built from this same tree (samples reference Microsoft.Orleans.Server, the project Orleans.Server
+        // packs it) stands for its project, so that the samples see the framework's types too.
+        var byPackageId = new Dictionary<string, string>(StringComparer.OrdinalIgnoreCase);
+        foreach (var project in projects.Values)
+        {
+            var document = TryLoad(project.ProjectFile!);
+            var packageId = document?.Descendants().FirstOrDefault(e => e.Name.LocalName == "PackageId")?.Value.Trim();
+            byPackageId.TryAdd(packageId is { Length: > 0 } && !packageId.Contains('$') ? packageId : project.Name, project.Name);
+            byPackageId.TryAdd(project.Name, project.Name);
+        }
+
+        foreach (var project in projects.Values)
+        {
+            var packages = TryLoad(project.ProjectFile!)?.Descendants()
+                .Where(e => e.Name.LocalName == "PackageReference")
+                .Select(e => (string?)e.Attribute("Include"))
+                .OfType<string>() ?? [];
+            project.References.AddRange(packages.Where(byPackageId.ContainsKey).Select(id => byPackageId[id]));
+        }
+
         var loose = new Project("(no project)", null, [], []);
         foreach (var file in Enumerate("*.cs").OrderBy(f => f, StringComparer.Ordinal))
         {
