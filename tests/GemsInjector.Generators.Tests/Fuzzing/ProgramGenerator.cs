@@ -1205,6 +1205,41 @@ internal sealed class ProgramGenerator
             return result;
         }
 
+        /// <summary>
+        /// The line indexes where inserted text is compiled: not inside an #if branch the defined symbols skip (garbage
+        /// there would be no error at all). Only the #if forms this generator writes are understood.
+        /// </summary>
+        private static List<int> ActiveLines(List<string> lines)
+        {
+            var result = new List<int>();
+            var branches = new Stack<bool>();
+            for (var i = 1; i <= lines.Count; i++)
+            {
+                var line = lines[i - 1].Trim();
+                if (line.StartsWith("#if ", StringComparison.Ordinal))
+                {
+                    branches.Push(line is $"#if {DefinedSymbol}" or "#if LOCAL_FUZZ");
+                }
+                else if (line.StartsWith("#elif", StringComparison.Ordinal) || line.StartsWith("#else", StringComparison.Ordinal))
+                {
+                    // Only "#if ON ... #else" and "#if ON ... #elif" are written: the second branch is skipped.
+                    branches.Pop();
+                    branches.Push(false);
+                }
+                else if (line.StartsWith("#endif", StringComparison.Ordinal) && branches.Count > 0)
+                {
+                    branches.Pop();
+                }
+
+                if (branches.All(taken => taken) && !line.StartsWith("#define", StringComparison.Ordinal))
+                {
+                    result.Add(i);
+                }
+            }
+
+            return result;
+        }
+
         private string Corrupt(string text, string corruption, ProgramGenerator generator)
         {
             switch (corruption)
@@ -1214,7 +1249,8 @@ internal sealed class ProgramGenerator
                     return last < 0 ? text + "}" : text.Remove(last, 1);
                 case "garbage-line":
                     var lines = text.Split('\n').ToList();
-                    lines.Insert(1 + generator._rng.Next(lines.Count - 1), generator.Pick(["#$%^ @@ ;;", "class class {", "} }", "namespace ;", "partial partial"]));
+                    var active = ActiveLines(lines);
+                    lines.Insert(generator.Pick(active), generator.Pick(["#$%^ @@ ;;", "class class {", "} }", "namespace ;", "partial partial"]));
                     return string.Join("\n", lines);
                 case "unbalanced-if":
                     return text + $"#if {UndefinedSymbol}\npublic class Lost {{ }}\n";
