@@ -44,7 +44,9 @@ internal sealed class ProgramGenerator
     private const string UndefinedSymbol = "GEMS_FUZZ_OFF";
 
     private static readonly string[] AsciiStems = ["Worker", "InferenceHost", "Shard", "GpuWorker", "Decoder", "Runner"];
-    private static readonly string[] UnicodeStems = ["Модель", "Ωμέγα", "日本語ワーカー", "Ünïcödé", "Çalışan", "Straße", "Δρομέας"];
+    // Besides other scripts: a combining mark (not a letter, so not kept in a file name) and a zero-width joiner (a
+    // formatting character, legal inside an identifier).
+    private static readonly string[] UnicodeStems = ["Модель", "Ωμέγα", "日本語ワーカー", "Ünïcödé", "Çalışan", "Straße", "Δρομέας", "Cafe\u0301", "Zwj\u200DWorker"];
     private static readonly string[] KeywordNames = ["class", "namespace", "event", "object", "int", "var", "async", "select", "where", "nameof", "when", "value", "args", "dynamic", "record"];
     private static readonly string[] Namespaces = ["Contoso.Inference", "Fabrikam.Ünïcode.Workers", "@class.@event", "日本.推論", "Contoso.\\u0041pi", "Deep.A.B.C.D"];
     private static readonly string[] ValidOperators = ["add", "mul", "silu", "rms_norm", "softmax", "scaled_dot_product_attention", " add ", "gelu\t"];
@@ -672,8 +674,10 @@ internal sealed class ProgramGenerator
         }
         else if (draw <= 2)
         {
+            // The compiler drops formatting characters from an identifier's value (C# spec, identifiers).
             var stem = Pick(UnicodeStems);
-            (written, value) = (stem + n, stem + n);
+            var plain = new string(stem.Where(c => char.GetUnicodeCategory(c) != System.Globalization.UnicodeCategory.Format).ToArray());
+            (written, value) = (stem + n, plain + n);
         }
         else if (draw == 3)
         {
