@@ -76,7 +76,9 @@ internal static class WorkerEmitter
         writer.Line($"internal static void {KnownNames.InitializerMethod}()");
         writer.Open();
         writer.Line("global::Microsoft.Extensions.Logging.ILogger? logger = null;");
-        writer.Line($"var startup = new global::GemsInjector.Hosting.WorkerStartup({Literal(worker.FullName)}, {guardLiteral});");
+        // The type is written out, not "var": a type named "var" in the worker's namespace or containers (legal, if
+        // odd) would otherwise be what "var" means here.
+        writer.Line($"global::GemsInjector.Hosting.WorkerStartup startup = new global::GemsInjector.Hosting.WorkerStartup({Literal(worker.FullName)}, {guardLiteral});");
         writer.Line("try");
         writer.Open();
         if (worker.LoggerMember is not null)

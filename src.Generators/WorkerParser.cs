@@ -113,12 +113,23 @@ internal static class WorkerParser
     /// <summary>A null element becomes "": Gems.Enable reads both as the (unknown) empty name.</summary>
     private static EquatableArray<string>? ToModel(string?[]? names) => names?.Select(name => name ?? "").ToEquatableArray();
 
-    /// <summary>Whether the worker and its containers all have a name (code being typed may lack one).</summary>
+    /// <summary>
+    /// Whether the worker, its containers and its namespaces all have a name (code being typed may lack one: a
+    /// <c>namespace ;</c> with no name yields a namespace named "", and "Ns." would not compile).
+    /// </summary>
     private static bool HasUsableNames(INamedTypeSymbol worker)
     {
         for (var type = worker; type is not null; type = type.ContainingType)
         {
             if (string.IsNullOrEmpty(type.Name) || !SyntaxFacts.IsValidIdentifier(type.Name))
+            {
+                return false;
+            }
+        }
+
+        for (var ns = worker.ContainingNamespace; ns is { IsGlobalNamespace: false }; ns = ns.ContainingNamespace)
+        {
+            if (string.IsNullOrEmpty(ns.Name) || !SyntaxFacts.IsValidIdentifier(ns.Name))
             {
                 return false;
             }

@@ -40,7 +40,14 @@ internal static class AnalyzerHelpers
             name = container.MetadataName + "+" + name;
         }
 
-        return type.ContainingNamespace is { IsGlobalNamespace: false } ns ? ns.ToDisplayString() + "." + name : name;
+        // From the namespaces' own names, not ToDisplayString: display text escapes keywords ("@class"), while the
+        // metadata name (and so the MSBuild list) has none.
+        for (var ns = type.ContainingNamespace; ns is { IsGlobalNamespace: false }; ns = ns.ContainingNamespace)
+        {
+            name = ns.MetadataName + "." + name;
+        }
+
+        return name;
     }
 
     /// <summary>Splits the MSBuild list <c>GemsWorkerBaseTypes</c> (';' or ',' separated) into normalized names.</summary>

@@ -3,6 +3,7 @@ using System.Composition;
 using System.Linq;
 using System.Threading;
 using System.Threading.Tasks;
+using GemsInjector.Generators;
 using GemsInjector.Generators.Diagnostics;
 using Microsoft.CodeAnalysis;
 using Microsoft.CodeAnalysis.CodeActions;
@@ -34,12 +35,21 @@ public sealed class AddGemsWorkerCodeFixProvider : CodeFixProvider
     public override async Task RegisterCodeFixesAsync(CodeFixContext context)
     {
         var root = await context.Document.GetSyntaxRootAsync(context.CancellationToken).ConfigureAwait(false);
+        var model = await context.Document.GetSemanticModelAsync(context.CancellationToken).ConfigureAwait(false);
         foreach (var diagnostic in context.Diagnostics)
         {
             var declaration = root?.FindToken(diagnostic.Location.SourceSpan.Start).Parent?
                 .AncestorsAndSelf().OfType<TypeDeclarationSyntax>().FirstOrDefault();
             if (declaration is null)
             {
+                continue;
+            }
+
+            if (model?.GetDeclaredSymbol(declaration, context.CancellationToken) is INamedTypeSymbol type
+                && (WorkerRules.IsGenericOrInGeneric(type) || !WorkerRules.IsModuleAccessible(type)))
+            {
+                // [GemsWorker] here would only trade GEMS001 for GEMS007 or GEMS006 (the generator cannot extend such a
+                // class): such a worker calls Gems.Enable, or a non-generic accessible class of its assembly is marked.
                 continue;
             }
 

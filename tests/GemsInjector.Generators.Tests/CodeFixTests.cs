@@ -37,6 +37,19 @@ public sealed class CodeFixTests
         }
         """);
 
+    [Theory]
+    [InlineData("public class {|GEMS001:ModelRunner|}<T> { }")]
+    [InlineData("public partial class Outer<T> { public class {|GEMS001:ModelRunner|} { } }")]
+    [InlineData("public partial class Outer { private class {|GEMS001:ModelRunner|} { } }")]
+    [InlineData("file class {|GEMS001:ModelRunner|} { }")]
+    public Task AddGemsWorker_IsNotOfferedWhereTheGeneratorCannotExtendTheClass(string source)
+    {
+        // Found by the analyzer sweep over Orleans (generic grains such as BufferGrain<T>): the fix made
+        // "[GemsWorker] partial class BufferGrain<T>", an error (GEMS007) in place of a warning.
+        var code = "namespace App;\n" + source + "\n";
+        return AddGemsWorker.VerifyAsync(code, code);
+    }
+
     [Fact]
     public Task AddGemsWorker_WithoutUsingsOrModifiers() => AddGemsWorker.VerifyAsync(
         """

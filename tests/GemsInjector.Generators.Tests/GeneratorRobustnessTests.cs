@@ -59,6 +59,13 @@ public sealed class GeneratorRobustnessTests
         """)]
     [InlineData("""
         using GemsInjector;
+        namespace Contoso.
+        {
+            [GemsWorker] public partial class TrailingDot { }
+        }
+        """)]
+    [InlineData("""
+        using GemsInjector;
         [GemsWorker(Include = "add")] public partial class NotAnArray { }
         [GemsWorker(Exclude = new[] { 1, 2 })] public partial class NotStrings { }
         [GemsWorker(Include = new[] { System.Environment.NewLine })] public partial class NotConstant { }
@@ -70,6 +77,39 @@ public sealed class GeneratorRobustnessTests
         var run = GeneratorHarness.Run(null, source);
         Assert.Empty(run.Sources);
         AssertNoGeneratorFailure(run);
+    }
+
+    [Theory]
+    [InlineData("namespace Contoso; public sealed class var { } [GemsInjector.GemsWorker] public partial class ModelRunner { }")]
+    [InlineData("namespace Contoso; [GemsInjector.GemsWorker] public partial class ModelRunner { public sealed class var { } }")]
+    [InlineData("namespace Contoso; public partial class @var { [GemsInjector.GemsWorker] public partial class ModelRunner { } }")]
+    public void TypeNamedVar_InTheWorkersScope_DoesNotChangeTheGeneratedCode(string source)
+    {
+        // Found by GeneratorFuzzTests: the generated "var startup = new ..." bound "var" to the user's type (CS0029).
+        var run = GeneratorHarness.Run(null, "#pragma warning disable CS8981 // a lower-case type name, on purpose\n" + source);
+        Assert.Single(run.Sources);
+        GeneratorHarness.AssertCompiles(run);
+    }
+
+    [Fact]
+    public void NamespaceWithoutName_GetsNoFileThatCannotCompile()
+    {
+        // Found by GeneratorFuzzTests: "namespace ;" inside a type declares a namespace named "", and the generator
+        // wrote "namespace Contoso." (CS1001 in the generated file).
+        var run = GeneratorHarness.Run(
+            null,
+            """
+            namespace Contoso;
+            public partial class Outer {
+            namespace ;
+            [GemsInjector.GemsWorker] public partial class ModelRunner { }
+            }
+            """);
+        Assert.Empty(run.Sources);
+        var generatedErrors = run.Compilation.GetDiagnostics()
+            .Where(d => d.Severity == DiagnosticSeverity.Error && d.Location.SourceTree?.FilePath.EndsWith(".g.cs", System.StringComparison.Ordinal) == true)
+            .ToList();
+        Assert.Empty(generatedErrors);
     }
 
     [Fact]

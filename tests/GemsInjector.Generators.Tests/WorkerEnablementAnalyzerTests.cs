@@ -143,6 +143,32 @@ public sealed class WorkerEnablementAnalyzerTests
         // comma-separated; the package's targets turn the MSBuild ';' list into commas.
         "build_property.GemsWorkerBaseTypes = Vendor.Engine+Runner, Vendor.IExecutor");
 
+    /// <summary>
+    /// Found by GeneratorFuzzTests: the base type's name was built from the namespace's display text ("@class.@event"),
+    /// so a listed type in a namespace named by a keyword never matched its metadata name.
+    /// </summary>
+    [Fact]
+    public Task BaseTypesListed_MatchInNamespacesNamedByKeywords() => Verify.VerifyAsync(
+        """
+        namespace @class.@event
+        {
+            public class Engine
+            {
+                public class Runner
+                {
+                }
+            }
+        }
+
+        namespace App
+        {
+            public sealed class {|GEMS001:Shard|} : @class.@event.Engine.Runner
+            {
+            }
+        }
+        """,
+        "build_property.GemsWorkerBaseTypes = class.event.Engine+Runner");
+
     [Fact]
     public void TypeListAcceptsSemicolonsCommasAndNestedDots()
     {

@@ -18,7 +18,7 @@ namespace Contoso.Inference
         internal static void GemsInjector_EnableOnStartup()
         {
             global::Microsoft.Extensions.Logging.ILogger? logger = null;
-            var startup = new global::GemsInjector.Hosting.WorkerStartup("Contoso.Inference.ModelRunner", "CONTOSO_USE_GEMS");
+            global::GemsInjector.Hosting.WorkerStartup startup = new global::GemsInjector.Hosting.WorkerStartup("Contoso.Inference.ModelRunner", "CONTOSO_USE_GEMS");
             try
             {
                 if (!startup.IsGuardEnabled(logger))

@@ -18,7 +18,7 @@ namespace Contoso.Inference
         internal static void GemsInjector_EnableOnStartup()
         {
             global::Microsoft.Extensions.Logging.ILogger? logger = null;
-            var startup = new global::GemsInjector.Hosting.WorkerStartup("Contoso.Inference.ModelRunner", "USE_FLAGGEMS");
+            global::GemsInjector.Hosting.WorkerStartup startup = new global::GemsInjector.Hosting.WorkerStartup("Contoso.Inference.ModelRunner", "USE_FLAGGEMS");
             try
             {
                 if (!startup.IsGuardEnabled(logger))

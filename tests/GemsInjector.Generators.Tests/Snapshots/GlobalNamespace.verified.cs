@@ -16,7 +16,7 @@ partial class ModelRunner
     internal static void GemsInjector_EnableOnStartup()
     {
         global::Microsoft.Extensions.Logging.ILogger? logger = null;
-        var startup = new global::GemsInjector.Hosting.WorkerStartup("ModelRunner", "USE_FLAGGEMS");
+        global::GemsInjector.Hosting.WorkerStartup startup = new global::GemsInjector.Hosting.WorkerStartup("ModelRunner", "USE_FLAGGEMS");
         try
         {
             if (!startup.IsGuardEnabled(logger))

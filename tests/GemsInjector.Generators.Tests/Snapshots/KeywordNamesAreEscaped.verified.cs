@@ -20,7 +20,7 @@ namespace Contoso.@event
             internal static void GemsInjector_EnableOnStartup()
             {
                 global::Microsoft.Extensions.Logging.ILogger? logger = null;
-                var startup = new global::GemsInjector.Hosting.WorkerStartup("Contoso.event.class.record", "USE\"GEMS<&>");
+                global::GemsInjector.Hosting.WorkerStartup startup = new global::GemsInjector.Hosting.WorkerStartup("Contoso.event.class.record", "USE\"GEMS<&>");
                 try
                 {
                     if (!startup.IsGuardEnabled(logger))
