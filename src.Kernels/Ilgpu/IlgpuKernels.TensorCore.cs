@@ -56,7 +56,7 @@ internal static class TensorCoreLaunch
     }
 
     /// <summary>The address of the view's first element (the device pointer on CUDA), as the vectorised kernels read it.</summary>
-    private static long DeviceAddress(ArrayView<ushort> view)
+    internal static long DeviceAddress(ArrayView<ushort> view)
     {
         // ArrayView<T>'s own Buffer / Index are internal in ILGPU 1.5.3; the interface exposes them.
         var contiguous = (IContiguousArrayView)view;
