@@ -296,10 +296,9 @@ internal struct PtxTensorCoreOps : ITensorCoreOps
     {
         if (asyncCopy != 0)
         {
-            Input<uint> destination = sharedBase + (uint)sharedByte;
-            Input<long> address = sourcePointer + (sourceElement * 2);
-            Input<uint> bytes = (uint)(valid * 2);
-            CudaAsm.EmitRef("{\n\t.reg .u64 tcsrc;\n\tcvta.to.global.u64 tcsrc, %1;\n\tcp.async.cg.shared.global [%0], [tcsrc], 16, %2;\n\t}", ref destination, ref address, ref bytes);
+            // By-value operands: ILGPU binds them to registers (EmitRef's Input<T> slots go through .local memory).
+            CudaAsm.Emit("{\n\t.reg .u64 tcsrc;\n\tcvta.to.global.u64 tcsrc, %1;\n\tcp.async.cg.shared.global [%0], [tcsrc], 16, %2;\n\t}",
+                sharedBase + (uint)sharedByte, sourcePointer + (sourceElement * 2), (uint)(valid * 2));
         }
         else
         {
@@ -323,26 +322,27 @@ internal struct PtxTensorCoreOps : ITensorCoreOps
 
     public readonly void Step(ArrayView<ushort> shared, int stage, int warpRow, int warpCol, int kStep, int lane, int transposeB, int bf16)
     {
-        Input<uint> aRow = sharedBase + (uint)TensorCoreGemmKernels.ALaneByte(stage, warpRow, kStep, lane);
-        Input<uint> bRow = sharedBase + (uint)TensorCoreGemmKernels.BLaneByte(stage, warpCol, kStep, lane, transposeB);
+        // By-value operands: ILGPU binds them to registers (EmitRef's Input<T> slots go through .local memory).
+        uint aRow = sharedBase + (uint)TensorCoreGemmKernels.ALaneByte(stage, warpRow, kStep, lane);
+        uint bRow = sharedBase + (uint)TensorCoreGemmKernels.BLaneByte(stage, warpCol, kStep, lane, transposeB);
         if (bf16 != 0)
         {
             if (transposeB != 0)
             {
-                CudaAsm.EmitRef(TensorCoreGemmKernels.StepBf16BTransposed, ref aRow, ref bRow);
+                CudaAsm.Emit(TensorCoreGemmKernels.StepBf16BTransposed, aRow, bRow);
             }
             else
             {
-                CudaAsm.EmitRef(TensorCoreGemmKernels.StepBf16BRowMajor, ref aRow, ref bRow);
+                CudaAsm.Emit(TensorCoreGemmKernels.StepBf16BRowMajor, aRow, bRow);
             }
         }
         else if (transposeB != 0)
         {
-            CudaAsm.EmitRef(TensorCoreGemmKernels.StepF16BTransposed, ref aRow, ref bRow);
+            CudaAsm.Emit(TensorCoreGemmKernels.StepF16BTransposed, aRow, bRow);
         }
         else
         {
-            CudaAsm.EmitRef(TensorCoreGemmKernels.StepF16BRowMajor, ref aRow, ref bRow);
+            CudaAsm.Emit(TensorCoreGemmKernels.StepF16BRowMajor, aRow, bRow);
         }
     }
 
