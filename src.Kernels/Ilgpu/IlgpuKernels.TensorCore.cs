@@ -42,7 +42,7 @@ public sealed partial class IlgpuKernels
 /// <summary>Launch shape and arguments of <see cref="TensorCoreGemmKernels"/> (shared by the facade and the tests).</summary>
 internal static class TensorCoreLaunch
 {
-    /// <summary>Grid (⌈N/128⌉, ⌈M/128⌉, batch) of 256-thread groups with the kernel's 40 KB of dynamic shared memory.</summary>
+    /// <summary>Grid (⌈N/128⌉, ⌈M/128⌉, batch) of 256-thread groups with the kernel's 48 KB of dynamic shared memory (four stages).</summary>
     public static KernelConfig Config(int batch, int m, int n) => new(
         new Index3D((n + TensorCoreGemmKernels.BlockN - 1) / TensorCoreGemmKernels.BlockN, (m + TensorCoreGemmKernels.BlockM - 1) / TensorCoreGemmKernels.BlockM, batch),
         new Index3D(TensorCoreGemmKernels.GroupSize, 1, 1),

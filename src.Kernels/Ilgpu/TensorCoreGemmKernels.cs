@@ -72,7 +72,7 @@ internal interface ITensorCoreOps
     /// <summary>Closes the group of asynchronous copies issued so far.</summary>
     void Commit();
 
-    /// <summary>Waits until at most <paramref name="pending"/> (0 or 1) committed copy groups are still in flight.</summary>
+    /// <summary>Waits until at most <paramref name="pending"/> (0, 1 or 2) committed copy groups are still in flight.</summary>
     void Wait(int pending);
 
     /// <summary>One k16 step of the warp tile: fragments from the given shared stage, 16 mma.sync into the accumulators.</summary>
@@ -87,8 +87,8 @@ internal interface ITensorCoreOps
 /// the H100). A group of 256 threads (8 warps, 2 × 4) computes a 128 × 128 tile of C, each warp 64 × 32 as 4 × 4
 /// m16n8 tiles (64 float32 accumulators per thread, in PTX registers declared once at the top of the kernel so they
 /// stay in registers across the K loop instead of round-tripping through ILGPU's local-memory operand slots).
-/// K goes in stages of 32 through two shared buffers (40 KB of dynamic shared memory): while the tensor cores work on
-/// one stage, cp.async fills the other. Shared rows are padded (A and Bᵀ: 80 bytes, B: 272 bytes), so the eight
+/// K goes in tiles of 16 (one k16 step) through four shared stages (48 KB of dynamic shared memory): while the tensor
+/// cores work on one, cp.async fills the three ahead. Shared rows are padded (A and Bᵀ: 48 bytes, B: 272 bytes), so the eight
 /// 16-byte rows of every ldmatrix land in distinct bank quads. Edges: chunks past M, N or K are zero-filled (cp.async
 /// with a short source size), and the epilogue stores only rows &lt; M and columns &lt; N, rounding once to 16 bits
 /// (round to nearest even) after alpha and beta·bias in float32, like <see cref="HalfMatrixKernels.Gemm16"/>.
@@ -126,7 +126,7 @@ internal static partial class TensorCoreGemmKernels
     public static int AStageOffset(int stage) => stage * StageBytes;
 
     /// <summary>Byte offset of B stage <paramref name="stage"/>.</summary>
-    public static int BStageOffset(int stage) => (2 + stage) * StageBytes;
+    public static int BStageOffset(int stage) => (Stages + stage) * StageBytes;
 
     /// <summary>
     /// The shared address lane <paramref name="lane"/> gives ldmatrix.x4 for m-block 0 of A: lanes 0-7 rows 0-7 at k 0,
@@ -164,27 +164,33 @@ internal static partial class TensorCoreGemmKernels
         long bBase = batch * s.BatchB;
         int tiles = (s.K + BlockK - 1) / BlockK;
 
-        LoadStage(ref ops, shared, a, b, s, 0, 0, thread, m0, n0, aBase, bBase);
-        ops.Commit();
-        for (int tile = 0; tile < tiles; tile++)
+        // Pipeline of Stages shared stages (a power of two): tiles 0 .. Stages - 2 are requested up front, and every
+        // iteration requests the tile Stages - 1 ahead, so Stages - 1 tiles are in flight while one is multiplied. One
+        // commit group per tile, empty past the last tile, so "all but the newest Stages - 2 groups" is always this tile.
+        for (int ahead = 0; ahead < Stages - 1; ahead++)
         {
-            int stage = tile & 1;
-            if (tile + 1 < tiles)
+            if (ahead < tiles)
             {
-                // The other stage was last read in the previous iteration, which ended with a barrier.
-                LoadStage(ref ops, shared, a, b, s, stage ^ 1, (tile + 1) * BlockK, thread, m0, n0, aBase, bBase);
-                ops.Commit();
-                ops.Wait(1);
-            }
-            else
-            {
-                ops.Wait(0);
+                LoadStage(ref ops, shared, a, b, s, ahead, ahead * BlockK, thread, m0, n0, aBase, bBase);
             }
 
+            ops.Commit();
+        }
+
+        for (int tile = 0; tile < tiles; tile++)
+        {
+            ops.Wait(Stages - 2);
             Group.Barrier();
-            ops.Step(shared, stage, warpRow, warpCol, 0, lane, s.TransposeB, s.Bf16);
-            ops.Step(shared, stage, warpRow, warpCol, 16, lane, s.TransposeB, s.Bf16);
-            Group.Barrier();
+
+            // The stage refilled here held tile - 1, which every warp finished before the barrier above.
+            int next = tile + Stages - 1;
+            if (next < tiles)
+            {
+                LoadStage(ref ops, shared, a, b, s, next & (Stages - 1), next * BlockK, thread, m0, n0, aBase, bBase);
+            }
+
+            ops.Commit();
+            ops.Step(shared, tile & (Stages - 1), warpRow, warpCol, 0, lane, s.TransposeB, s.Bf16);
         }
 
         // C fragment: register i of n-block nb holds row g (+8 for i >= 2), column 2t + (i & 1) of the m16n8 tile.
@@ -232,35 +238,40 @@ internal static partial class TensorCoreGemmKernels
         int stage, int k0, int thread, int m0, int n0, long aBase, long bBase)
         where TOps : struct, ITensorCoreOps
     {
+        const int ChunksPerRow = BlockK / 8;
         for (int chunk = thread; chunk < BlockM * BlockK / 8; chunk += GroupSize)
         {
-            int row = chunk >> 2;
-            int k = k0 + ((chunk & 3) * 8);
+            int row = chunk / ChunksPerRow;
+            int kc = chunk % ChunksPerRow;
+            int k = k0 + (kc * 8);
             int m = m0 + row;
             int valid = m < s.M ? Clamp8(s.K - k) : 0;
             long element = valid > 0 ? aBase + ((long)m * s.K) + k : 0;
-            ops.CopyChunk(shared, AStageOffset(stage) + (((row * ALd) + ((chunk & 3) * 8)) * 2), a, element, s.APointer, valid, s.AsyncCopy);
+            ops.CopyChunk(shared, AStageOffset(stage) + (((row * ALd) + (kc * 8)) * 2), a, element, s.APointer, valid, s.AsyncCopy);
         }
 
         for (int chunk = thread; chunk < BlockN * BlockK / 8; chunk += GroupSize)
         {
             if (s.TransposeB != 0)
             {
-                int row = chunk >> 2;
-                int k = k0 + ((chunk & 3) * 8);
+                int row = chunk / ChunksPerRow;
+                int kc = chunk % ChunksPerRow;
+                int k = k0 + (kc * 8);
                 int n = n0 + row;
                 int valid = n < s.N ? Clamp8(s.K - k) : 0;
                 long element = valid > 0 ? bBase + ((long)n * s.K) + k : 0;
-                ops.CopyChunk(shared, BStageOffset(stage) + (((row * BLdTransposed) + ((chunk & 3) * 8)) * 2), b, element, s.BPointer, valid, s.AsyncCopy);
+                ops.CopyChunk(shared, BStageOffset(stage) + (((row * BLdTransposed) + (kc * 8)) * 2), b, element, s.BPointer, valid, s.AsyncCopy);
             }
             else
             {
-                int row = chunk >> 4;
+                const int ChunksPerN = BlockN / 8;
+                int row = chunk / ChunksPerN;
+                int nc = chunk % ChunksPerN;
                 int k = k0 + row;
-                int n = n0 + ((chunk & 15) * 8);
+                int n = n0 + (nc * 8);
                 int valid = k < s.K ? Clamp8(s.N - n) : 0;
                 long element = valid > 0 ? bBase + ((long)k * s.N) + n : 0;
-                ops.CopyChunk(shared, BStageOffset(stage) + (((row * BLdRowMajor) + ((chunk & 15) * 8)) * 2), b, element, s.BPointer, valid, s.AsyncCopy);
+                ops.CopyChunk(shared, BStageOffset(stage) + (((row * BLdRowMajor) + (nc * 8)) * 2), b, element, s.BPointer, valid, s.AsyncCopy);
             }
         }
     }
@@ -310,7 +321,12 @@ internal struct PtxTensorCoreOps : ITensorCoreOps
 
     public readonly void Wait(int pending)
     {
-        if (pending != 0)
+        // wait_group takes an immediate: one asm string per count (pending is a constant at every call site).
+        if (pending >= 2)
+        {
+            CudaAsm.Emit("cp.async.wait_group 2;");
+        }
+        else if (pending == 1)
         {
             CudaAsm.Emit("cp.async.wait_group 1;");
         }
