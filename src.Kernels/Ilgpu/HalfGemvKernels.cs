@@ -86,17 +86,11 @@ internal static partial class HalfGemvKernels
     public const int ReduceFloats = 4096;
 
     /// <summary>
-    /// float16 bits → float, exact without a branch: the exponent and mantissa moved into a float32 and scaled by 2^112
-    /// (normal and subnormal halves alike; PTX <c>mul.f32</c> keeps subnormals), Inf / NaN patched by a select.
+    /// float16 bits → float through ILGPU's Half (exact: one <c>cvt.f32.f16</c> in PTX, where the bit-level
+    /// <see cref="GpuMath.HalfToFloat"/> costs about ten integer instructions per element).
     /// </summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private static float HalfBits(uint h)
-    {
-        uint magnitude = (h & 0x7fffu) << 13;
-        float scaled = Interop.IntAsFloat(magnitude) * Interop.IntAsFloat(0x77800000u);
-        uint bits = magnitude >= 0x0f800000u ? magnitude | 0x7f800000u : Interop.FloatAsInt(scaled);
-        return Interop.IntAsFloat(bits | ((h & 0x8000u) << 16));
-    }
+    private static float HalfBits(uint h) => Interop.IntAsFloat((ushort)h);
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     private static float Low(uint word, int bf16) => bf16 != 0 ? Interop.IntAsFloat(word << 16) : HalfBits(word & 0xffffu);

@@ -6,8 +6,12 @@ namespace GemsInjector.Kernels.Ilgpu;
 
 public sealed partial class IlgpuKernels
 {
-    /// <summary>Fewest rows of C for which 16-bit products go to the tensor cores: decode-sized products keep the CUDA-core kernel.</summary>
-    internal const int TensorCoreMinRows = 64;
+    /// <summary>
+    /// Fewest rows of C for which 16-bit products go to the tensor cores: just above the 16-bit GEMV's rows. Between 17
+    /// and 63 rows most of each 128-row tile is empty, but the tensor cores still beat the CUDA-core kernel several times
+    /// over (the grid is as large as at 64 rows, the time nearly the same); M ≤ 16 with unaligned rows keeps the CUDA-core kernel.
+    /// </summary>
+    internal const int TensorCoreMinRows = HalfGemvKernels.MaxRows + 1;
 
     private Action<KernelConfig, ArrayView<ushort>, ArrayView<ushort>, ArrayView<ushort>, ArrayView<ushort>, TensorCoreShape>? tensorCoreGemm16;
 
