@@ -53,6 +53,14 @@ internal struct AccumulatorBlock
     };
 }
 
+/// <summary>Where one thread's 8-element chunk of a stage goes (shared byte offset) and comes from (element, valid count).</summary>
+internal struct StageChunk
+{
+    public int SharedByte;
+    public long Element;
+    public int Valid;
+}
+
 /// <summary>
 /// The warp-level operations of the tensor-core GEMM, so one kernel body (tiling, staging, addressing, edges, epilogue)
 /// runs on the GPU through inline PTX (<see cref="PtxTensorCoreOps"/>) and on ILGPU's CPU accelerator through an exact
@@ -184,13 +192,33 @@ internal static partial class TensorCoreGemmKernels
 
             // The stage refilled here held tile - 1, which every warp finished before the barrier above.
             int next = tile + Stages - 1;
-            if (next < tiles)
+            bool refill = next < tiles;
+            if (refill && s.AsyncCopy != 0)
             {
                 LoadStage(ref ops, shared, a, b, s, next & (Stages - 1), next * BlockK, thread, m0, n0, aBase, bBase);
             }
 
-            ops.Commit();
-            ops.Step(shared, tile & (Stages - 1), warpRow, warpCol, 0, lane, s.TransposeB, s.Bf16);
+            int stage = tile & (Stages - 1);
+            if (s.AsyncCopy != 0)
+            {
+                ops.Commit();
+                ops.Step(shared, stage, warpRow, warpCol, 0, lane, s.TransposeB, s.Bf16);
+            }
+            else
+            {
+                // Element-wise staging: the loads of the refilled stage are issued before this step's mma and stored
+                // after it, so their latency overlaps the tensor cores instead of stalling the warp at the first store.
+                var aSlot = ASlot(s, next & (Stages - 1), next * BlockK, thread, m0, aBase);
+                var bSlot = BSlot(s, next & (Stages - 1), next * BlockK, thread, n0, bBase);
+                var aValues = refill ? Fetch(a, aSlot) : default;
+                var bValues = refill ? Fetch(b, bSlot) : default;
+                ops.Step(shared, stage, warpRow, warpCol, 0, lane, s.TransposeB, s.Bf16);
+                if (refill)
+                {
+                    Put(shared, aSlot.SharedByte, aValues);
+                    Put(shared, bSlot.SharedByte, bValues);
+                }
+            }
         }
 
         // C fragment: register i of n-block nb holds row g (+8 for i >= 2), column 2t + (i & 1) of the m16n8 tile.
@@ -238,42 +266,89 @@ internal static partial class TensorCoreGemmKernels
         int stage, int k0, int thread, int m0, int n0, long aBase, long bBase)
         where TOps : struct, ITensorCoreOps
     {
+        var aSlot = ASlot(s, stage, k0, thread, m0, aBase);
+        ops.CopyChunk(shared, aSlot.SharedByte, a, aSlot.Element, s.APointer, aSlot.Valid, s.AsyncCopy);
+        var bSlot = BSlot(s, stage, k0, thread, n0, bBase);
+        ops.CopyChunk(shared, bSlot.SharedByte, b, bSlot.Element, s.BPointer, bSlot.Valid, s.AsyncCopy);
+    }
+
+    /// <summary>
+    /// The 8-element chunk of A that thread <paramref name="chunk"/> stages for the tile at <paramref name="k0"/>: a stage
+    /// of A is BlockM rows of BlockK / 8 chunks, exactly one per thread of the group.
+    /// </summary>
+    private static StageChunk ASlot(TensorCoreShape s, int stage, int k0, int chunk, int m0, long aBase)
+    {
         const int ChunksPerRow = BlockK / 8;
-        for (int chunk = thread; chunk < BlockM * BlockK / 8; chunk += GroupSize)
+        int row = chunk / ChunksPerRow;
+        int kc = chunk % ChunksPerRow;
+        int k = k0 + (kc * 8);
+        int m = m0 + row;
+        int valid = m < s.M ? Clamp8(s.K - k) : 0;
+        return new StageChunk
         {
+            SharedByte = AStageOffset(stage) + (((row * ALd) + (kc * 8)) * 2),
+            Element = valid > 0 ? aBase + ((long)m * s.K) + k : 0,
+            Valid = valid,
+        };
+    }
+
+    /// <summary>The 8-element chunk of B that thread <paramref name="chunk"/> stages (one per thread, either layout).</summary>
+    private static StageChunk BSlot(TensorCoreShape s, int stage, int k0, int chunk, int n0, long bBase)
+    {
+        if (s.TransposeB != 0)
+        {
+            const int ChunksPerRow = BlockK / 8;
             int row = chunk / ChunksPerRow;
             int kc = chunk % ChunksPerRow;
             int k = k0 + (kc * 8);
-            int m = m0 + row;
-            int valid = m < s.M ? Clamp8(s.K - k) : 0;
-            long element = valid > 0 ? aBase + ((long)m * s.K) + k : 0;
-            ops.CopyChunk(shared, AStageOffset(stage) + (((row * ALd) + (kc * 8)) * 2), a, element, s.APointer, valid, s.AsyncCopy);
+            int n = n0 + row;
+            int valid = n < s.N ? Clamp8(s.K - k) : 0;
+            return new StageChunk
+            {
+                SharedByte = BStageOffset(stage) + (((row * BLdTransposed) + (kc * 8)) * 2),
+                Element = valid > 0 ? bBase + ((long)n * s.K) + k : 0,
+                Valid = valid,
+            };
         }
 
-        for (int chunk = thread; chunk < BlockN * BlockK / 8; chunk += GroupSize)
+        const int ChunksPerN = BlockN / 8;
+        int kRow = chunk / ChunksPerN;
+        int nc = chunk % ChunksPerN;
+        int kk = k0 + kRow;
+        int col = n0 + (nc * 8);
+        int count = kk < s.K ? Clamp8(s.N - col) : 0;
+        return new StageChunk
         {
-            if (s.TransposeB != 0)
-            {
-                int row = chunk / ChunksPerRow;
-                int kc = chunk % ChunksPerRow;
-                int k = k0 + (kc * 8);
-                int n = n0 + row;
-                int valid = n < s.N ? Clamp8(s.K - k) : 0;
-                long element = valid > 0 ? bBase + ((long)n * s.K) + k : 0;
-                ops.CopyChunk(shared, BStageOffset(stage) + (((row * BLdTransposed) + (kc * 8)) * 2), b, element, s.BPointer, valid, s.AsyncCopy);
-            }
-            else
-            {
-                const int ChunksPerN = BlockN / 8;
-                int row = chunk / ChunksPerN;
-                int nc = chunk % ChunksPerN;
-                int k = k0 + row;
-                int n = n0 + (nc * 8);
-                int valid = k < s.K ? Clamp8(s.N - n) : 0;
-                long element = valid > 0 ? bBase + ((long)k * s.N) + n : 0;
-                ops.CopyChunk(shared, BStageOffset(stage) + (((row * BLdRowMajor) + (nc * 8)) * 2), b, element, s.BPointer, valid, s.AsyncCopy);
-            }
-        }
+            SharedByte = BStageOffset(stage) + (((kRow * BLdRowMajor) + (nc * 8)) * 2),
+            Element = count > 0 ? bBase + ((long)kk * s.N) + col : 0,
+            Valid = count,
+        };
+    }
+
+    /// <summary>The chunk's elements (zeros past <see cref="StageChunk.Valid"/>), two per word.</summary>
+    private static Half8 Fetch(ArrayView<ushort> source, StageChunk slot) => new()
+    {
+        X = Pair(source, slot, 0),
+        Y = Pair(source, slot, 2),
+        Z = Pair(source, slot, 4),
+        W = Pair(source, slot, 6),
+    };
+
+    private static uint Pair(ArrayView<ushort> source, StageChunk slot, int j) =>
+        (j < slot.Valid ? source[slot.Element + j] : 0u) | ((j + 1 < slot.Valid ? (uint)source[slot.Element + j + 1] : 0u) << 16);
+
+    /// <summary>Stores a fetched chunk at its shared byte offset.</summary>
+    private static void Put(ArrayView<ushort> shared, int sharedByte, Half8 values)
+    {
+        int index = sharedByte >> 1;
+        shared[index] = (ushort)values.X;
+        shared[index + 1] = (ushort)(values.X >> 16);
+        shared[index + 2] = (ushort)values.Y;
+        shared[index + 3] = (ushort)(values.Y >> 16);
+        shared[index + 4] = (ushort)values.Z;
+        shared[index + 5] = (ushort)(values.Z >> 16);
+        shared[index + 6] = (ushort)values.W;
+        shared[index + 7] = (ushort)(values.W >> 16);
     }
 
     private static int Clamp8(int remaining) => remaining <= 0 ? 0 : remaining >= 8 ? 8 : remaining;

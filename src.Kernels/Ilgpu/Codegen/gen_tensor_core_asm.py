@@ -23,6 +23,7 @@ ACC = MB * NB * 4              # accumulator registers per thread
 
 assert BN * BT_LD * 2 <= STAGE_BYTES and BK * BN_LD * 2 <= STAGE_BYTES
 assert 2 * STAGES * STAGE_BYTES <= 48 * 1024
+assert BM * BK // 8 == 256 and BN * BK // 8 == 256  # one 8-element chunk of A and one of B per thread (GroupSize 256) per stage
 
 out = []
 w = out.append
