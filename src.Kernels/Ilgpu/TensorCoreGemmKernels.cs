@@ -185,12 +185,13 @@ internal static partial class TensorCoreGemmKernels
             ops.Commit();
         }
 
+        Half8 aOld = default, bOld = default, aOlder = default, bOlder = default;
         for (int tile = 0; tile < tiles; tile++)
         {
             ops.Wait(Stages - 2);
             Group.Barrier();
 
-            // The stage refilled here held tile - 1, which every warp finished before the barrier above.
+            // The stage refilled here (cp.async) held tile - 1, which every warp finished before the barrier above.
             int next = tile + Stages - 1;
             bool refill = next < tiles;
             if (refill && s.AsyncCopy != 0)
@@ -206,18 +207,22 @@ internal static partial class TensorCoreGemmKernels
             }
             else
             {
-                // Element-wise staging: the loads of the refilled stage are issued before this step's mma and stored
-                // after it, so their latency overlaps the tensor cores instead of stalling the warp at the first store.
-                var aSlot = ASlot(s, next & (Stages - 1), next * BlockK, thread, m0, aBase);
-                var bSlot = BSlot(s, next & (Stages - 1), next * BlockK, thread, n0, bBase);
-                var aValues = refill ? Fetch(a, aSlot) : default;
-                var bValues = refill ? Fetch(b, bSlot) : default;
-                ops.Step(shared, stage, warpRow, warpCol, 0, lane, s.TransposeB, s.Bf16);
-                if (refill)
+                // Element-wise staging, two iterations deep in registers: the chunk of tile `next` is loaded here and
+                // stored two iterations later (its stage was free from this barrier on; the store still precedes the
+                // barrier before its step), so each load has two k16 steps of mma to arrive. Tiles below Stages - 1
+                // came from the prologue.
+                int due = tile + Stages - 3;
+                if (tile >= Stages - 2 && due < tiles)
                 {
-                    Put(shared, aSlot.SharedByte, aValues);
-                    Put(shared, bSlot.SharedByte, bValues);
+                    Put(shared, ASlot(s, due & (Stages - 1), due * BlockK, thread, m0, aBase).SharedByte, aOlder);
+                    Put(shared, BSlot(s, due & (Stages - 1), due * BlockK, thread, n0, bBase).SharedByte, bOlder);
                 }
+
+                aOlder = aOld;
+                bOlder = bOld;
+                aOld = refill ? Fetch(a, ASlot(s, next & (Stages - 1), next * BlockK, thread, m0, aBase)) : default;
+                bOld = refill ? Fetch(b, BSlot(s, next & (Stages - 1), next * BlockK, thread, n0, bBase)) : default;
+                ops.Step(shared, stage, warpRow, warpCol, 0, lane, s.TransposeB, s.Bf16);
             }
         }
 
