@@ -41,7 +41,9 @@ public sealed partial class IlgpuKernels
     private bool TryHalfGemv(ArrayView<ushort> a, ArrayView<ushort> b, ArrayView<ushort> bias, ArrayView<ushort> c, int batch, int m, int k, int n,
         bool transposeB, float alpha, float beta, bool biasIsMatrix, HalfFormat format)
     {
-        if (!UsesHalfGemv(a, b, batch, m, k, n, transposeB))
+        // float16 is converted through ILGPU's Half (cvt.f32.f16 on CUDA), which OpenCL compiles only with cl_khr_fp16:
+        // float16 on OpenCL keeps the general kernel.
+        if (!UsesHalfGemv(a, b, batch, m, k, n, transposeB) || (format == HalfFormat.Float16 && device.Kind == IlgpuDeviceKind.OpenCL))
         {
             return false;
         }
