@@ -76,6 +76,11 @@ public sealed partial class IlgpuKernels
             return;
         }
 
+        if (TryHalfGemv(a, b, bias, c, batch, m, k, n, transposeB, alpha, beta, biasIsMatrix, format))
+        {
+            return;
+        }
+
         if (TryTensorCoreGemm16(a, b, bias, c, batch, m, k, n, transposeB, alpha, beta, biasIsMatrix, format))
         {
             return;

@@ -6,8 +6,12 @@ namespace GemsInjector.Kernels.Ilgpu;
 
 public sealed partial class IlgpuKernels
 {
-    /// <summary>Fewest rows of C for which 16-bit products go to the tensor cores: decode-sized products keep the CUDA-core kernel.</summary>
-    internal const int TensorCoreMinRows = 64;
+    /// <summary>
+    /// Fewest rows of C for which 16-bit products go to the tensor cores: just above the 16-bit GEMV's rows. Between 17
+    /// and 63 rows most of each 128-row tile is empty, but the tensor cores still beat the CUDA-core kernel several times
+    /// over (the grid is as large as at 64 rows, the time nearly the same); M ≤ 16 with unaligned rows keeps the CUDA-core kernel.
+    /// </summary>
+    internal const int TensorCoreMinRows = HalfGemvKernels.MaxRows + 1;
 
     private Action<KernelConfig, ArrayView<ushort>, ArrayView<ushort>, ArrayView<ushort>, ArrayView<ushort>, TensorCoreShape>? tensorCoreGemm16;
 
@@ -42,7 +46,7 @@ public sealed partial class IlgpuKernels
 /// <summary>Launch shape and arguments of <see cref="TensorCoreGemmKernels"/> (shared by the facade and the tests).</summary>
 internal static class TensorCoreLaunch
 {
-    /// <summary>Grid (⌈N/128⌉, ⌈M/128⌉, batch) of 256-thread groups with the kernel's 40 KB of dynamic shared memory.</summary>
+    /// <summary>Grid (⌈N/128⌉, ⌈M/128⌉, batch) of 256-thread groups with the kernel's 48 KB of dynamic shared memory (four stages).</summary>
     public static KernelConfig Config(int batch, int m, int n) => new(
         new Index3D((n + TensorCoreGemmKernels.BlockN - 1) / TensorCoreGemmKernels.BlockN, (m + TensorCoreGemmKernels.BlockM - 1) / TensorCoreGemmKernels.BlockM, batch),
         new Index3D(TensorCoreGemmKernels.GroupSize, 1, 1),
@@ -56,7 +60,7 @@ internal static class TensorCoreLaunch
     }
 
     /// <summary>The address of the view's first element (the device pointer on CUDA), as the vectorised kernels read it.</summary>
-    private static long DeviceAddress(ArrayView<ushort> view)
+    internal static long DeviceAddress(ArrayView<ushort> view)
     {
         // ArrayView<T>'s own Buffer / Index are internal in ILGPU 1.5.3; the interface exposes them.
         var contiguous = (IContiguousArrayView)view;

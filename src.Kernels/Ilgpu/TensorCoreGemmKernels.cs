@@ -53,6 +53,14 @@ internal struct AccumulatorBlock
     };
 }
 
+/// <summary>Where one thread's 8-element chunk of a stage goes (shared byte offset) and comes from (element, valid count).</summary>
+internal struct StageChunk
+{
+    public int SharedByte;
+    public long Element;
+    public int Valid;
+}
+
 /// <summary>
 /// The warp-level operations of the tensor-core GEMM, so one kernel body (tiling, staging, addressing, edges, epilogue)
 /// runs on the GPU through inline PTX (<see cref="PtxTensorCoreOps"/>) and on ILGPU's CPU accelerator through an exact
@@ -72,7 +80,7 @@ internal interface ITensorCoreOps
     /// <summary>Closes the group of asynchronous copies issued so far.</summary>
     void Commit();
 
-    /// <summary>Waits until at most <paramref name="pending"/> (0 or 1) committed copy groups are still in flight.</summary>
+    /// <summary>Waits until at most <paramref name="pending"/> (0, 1 or 2) committed copy groups are still in flight.</summary>
     void Wait(int pending);
 
     /// <summary>One k16 step of the warp tile: fragments from the given shared stage, 16 mma.sync into the accumulators.</summary>
@@ -87,8 +95,8 @@ internal interface ITensorCoreOps
 /// the H100). A group of 256 threads (8 warps, 2 × 4) computes a 128 × 128 tile of C, each warp 64 × 32 as 4 × 4
 /// m16n8 tiles (64 float32 accumulators per thread, in PTX registers declared once at the top of the kernel so they
 /// stay in registers across the K loop instead of round-tripping through ILGPU's local-memory operand slots).
-/// K goes in stages of 32 through two shared buffers (40 KB of dynamic shared memory): while the tensor cores work on
-/// one stage, cp.async fills the other. Shared rows are padded (A and Bᵀ: 80 bytes, B: 272 bytes), so the eight
+/// K goes in tiles of 16 (one k16 step) through four shared stages (48 KB of dynamic shared memory): while the tensor
+/// cores work on one, cp.async fills the three ahead. Shared rows are padded (A and Bᵀ: 48 bytes, B: 272 bytes), so the eight
 /// 16-byte rows of every ldmatrix land in distinct bank quads. Edges: chunks past M, N or K are zero-filled (cp.async
 /// with a short source size), and the epilogue stores only rows &lt; M and columns &lt; N, rounding once to 16 bits
 /// (round to nearest even) after alpha and beta·bias in float32, like <see cref="HalfMatrixKernels.Gemm16"/>.
@@ -126,7 +134,7 @@ internal static partial class TensorCoreGemmKernels
     public static int AStageOffset(int stage) => stage * StageBytes;
 
     /// <summary>Byte offset of B stage <paramref name="stage"/>.</summary>
-    public static int BStageOffset(int stage) => (2 + stage) * StageBytes;
+    public static int BStageOffset(int stage) => (Stages + stage) * StageBytes;
 
     /// <summary>
     /// The shared address lane <paramref name="lane"/> gives ldmatrix.x4 for m-block 0 of A: lanes 0-7 rows 0-7 at k 0,
@@ -164,27 +172,58 @@ internal static partial class TensorCoreGemmKernels
         long bBase = batch * s.BatchB;
         int tiles = (s.K + BlockK - 1) / BlockK;
 
-        LoadStage(ref ops, shared, a, b, s, 0, 0, thread, m0, n0, aBase, bBase);
-        ops.Commit();
+        // Pipeline of Stages shared stages (a power of two): tiles 0 .. Stages - 2 are requested up front, and every
+        // iteration requests the tile Stages - 1 ahead, so Stages - 1 tiles are in flight while one is multiplied. One
+        // commit group per tile, empty past the last tile, so "all but the newest Stages - 2 groups" is always this tile.
+        for (int ahead = 0; ahead < Stages - 1; ahead++)
+        {
+            if (ahead < tiles)
+            {
+                LoadStage(ref ops, shared, a, b, s, ahead, ahead * BlockK, thread, m0, n0, aBase, bBase);
+            }
+
+            ops.Commit();
+        }
+
+        Half8 aOld = default, bOld = default, aOlder = default, bOlder = default;
         for (int tile = 0; tile < tiles; tile++)
         {
-            int stage = tile & 1;
-            if (tile + 1 < tiles)
+            ops.Wait(Stages - 2);
+            Group.Barrier();
+
+            // The stage refilled here (cp.async) held tile - 1, which every warp finished before the barrier above.
+            int next = tile + Stages - 1;
+            bool refill = next < tiles;
+            if (refill && s.AsyncCopy != 0)
             {
-                // The other stage was last read in the previous iteration, which ended with a barrier.
-                LoadStage(ref ops, shared, a, b, s, stage ^ 1, (tile + 1) * BlockK, thread, m0, n0, aBase, bBase);
+                LoadStage(ref ops, shared, a, b, s, next & (Stages - 1), next * BlockK, thread, m0, n0, aBase, bBase);
+            }
+
+            int stage = tile & (Stages - 1);
+            if (s.AsyncCopy != 0)
+            {
                 ops.Commit();
-                ops.Wait(1);
+                ops.Step(shared, stage, warpRow, warpCol, 0, lane, s.TransposeB, s.Bf16);
             }
             else
             {
-                ops.Wait(0);
-            }
+                // Element-wise staging, two iterations deep in registers: the chunk of tile `next` is loaded here and
+                // stored two iterations later (its stage was free from this barrier on; the store still precedes the
+                // barrier before its step), so each load has two k16 steps of mma to arrive. Tiles below Stages - 1
+                // came from the prologue.
+                int due = tile + Stages - 3;
+                if (tile >= Stages - 2 && due < tiles)
+                {
+                    Put(shared, ASlot(s, due & (Stages - 1), due * BlockK, thread, m0, aBase).SharedByte, aOlder);
+                    Put(shared, BSlot(s, due & (Stages - 1), due * BlockK, thread, n0, bBase).SharedByte, bOlder);
+                }
 
-            Group.Barrier();
-            ops.Step(shared, stage, warpRow, warpCol, 0, lane, s.TransposeB, s.Bf16);
-            ops.Step(shared, stage, warpRow, warpCol, 16, lane, s.TransposeB, s.Bf16);
-            Group.Barrier();
+                aOlder = aOld;
+                bOlder = bOld;
+                aOld = refill ? Fetch(a, ASlot(s, next & (Stages - 1), next * BlockK, thread, m0, aBase)) : default;
+                bOld = refill ? Fetch(b, BSlot(s, next & (Stages - 1), next * BlockK, thread, n0, bBase)) : default;
+                ops.Step(shared, stage, warpRow, warpCol, 0, lane, s.TransposeB, s.Bf16);
+            }
         }
 
         // C fragment: register i of n-block nb holds row g (+8 for i >= 2), column 2t + (i & 1) of the m16n8 tile.
@@ -232,37 +271,89 @@ internal static partial class TensorCoreGemmKernels
         int stage, int k0, int thread, int m0, int n0, long aBase, long bBase)
         where TOps : struct, ITensorCoreOps
     {
-        for (int chunk = thread; chunk < BlockM * BlockK / 8; chunk += GroupSize)
+        var aSlot = ASlot(s, stage, k0, thread, m0, aBase);
+        ops.CopyChunk(shared, aSlot.SharedByte, a, aSlot.Element, s.APointer, aSlot.Valid, s.AsyncCopy);
+        var bSlot = BSlot(s, stage, k0, thread, n0, bBase);
+        ops.CopyChunk(shared, bSlot.SharedByte, b, bSlot.Element, s.BPointer, bSlot.Valid, s.AsyncCopy);
+    }
+
+    /// <summary>
+    /// The 8-element chunk of A that thread <paramref name="chunk"/> stages for the tile at <paramref name="k0"/>: a stage
+    /// of A is BlockM rows of BlockK / 8 chunks, exactly one per thread of the group.
+    /// </summary>
+    private static StageChunk ASlot(TensorCoreShape s, int stage, int k0, int chunk, int m0, long aBase)
+    {
+        const int ChunksPerRow = BlockK / 8;
+        int row = chunk / ChunksPerRow;
+        int kc = chunk % ChunksPerRow;
+        int k = k0 + (kc * 8);
+        int m = m0 + row;
+        int valid = m < s.M ? Clamp8(s.K - k) : 0;
+        return new StageChunk
         {
-            int row = chunk >> 2;
-            int k = k0 + ((chunk & 3) * 8);
-            int m = m0 + row;
-            int valid = m < s.M ? Clamp8(s.K - k) : 0;
-            long element = valid > 0 ? aBase + ((long)m * s.K) + k : 0;
-            ops.CopyChunk(shared, AStageOffset(stage) + (((row * ALd) + ((chunk & 3) * 8)) * 2), a, element, s.APointer, valid, s.AsyncCopy);
+            SharedByte = AStageOffset(stage) + (((row * ALd) + (kc * 8)) * 2),
+            Element = valid > 0 ? aBase + ((long)m * s.K) + k : 0,
+            Valid = valid,
+        };
+    }
+
+    /// <summary>The 8-element chunk of B that thread <paramref name="chunk"/> stages (one per thread, either layout).</summary>
+    private static StageChunk BSlot(TensorCoreShape s, int stage, int k0, int chunk, int n0, long bBase)
+    {
+        if (s.TransposeB != 0)
+        {
+            const int ChunksPerRow = BlockK / 8;
+            int row = chunk / ChunksPerRow;
+            int kc = chunk % ChunksPerRow;
+            int k = k0 + (kc * 8);
+            int n = n0 + row;
+            int valid = n < s.N ? Clamp8(s.K - k) : 0;
+            return new StageChunk
+            {
+                SharedByte = BStageOffset(stage) + (((row * BLdTransposed) + (kc * 8)) * 2),
+                Element = valid > 0 ? bBase + ((long)n * s.K) + k : 0,
+                Valid = valid,
+            };
         }
 
-        for (int chunk = thread; chunk < BlockN * BlockK / 8; chunk += GroupSize)
+        const int ChunksPerN = BlockN / 8;
+        int kRow = chunk / ChunksPerN;
+        int nc = chunk % ChunksPerN;
+        int kk = k0 + kRow;
+        int col = n0 + (nc * 8);
+        int count = kk < s.K ? Clamp8(s.N - col) : 0;
+        return new StageChunk
         {
-            if (s.TransposeB != 0)
-            {
-                int row = chunk >> 2;
-                int k = k0 + ((chunk & 3) * 8);
-                int n = n0 + row;
-                int valid = n < s.N ? Clamp8(s.K - k) : 0;
-                long element = valid > 0 ? bBase + ((long)n * s.K) + k : 0;
-                ops.CopyChunk(shared, BStageOffset(stage) + (((row * BLdTransposed) + ((chunk & 3) * 8)) * 2), b, element, s.BPointer, valid, s.AsyncCopy);
-            }
-            else
-            {
-                int row = chunk >> 4;
-                int k = k0 + row;
-                int n = n0 + ((chunk & 15) * 8);
-                int valid = k < s.K ? Clamp8(s.N - n) : 0;
-                long element = valid > 0 ? bBase + ((long)k * s.N) + n : 0;
-                ops.CopyChunk(shared, BStageOffset(stage) + (((row * BLdRowMajor) + ((chunk & 15) * 8)) * 2), b, element, s.BPointer, valid, s.AsyncCopy);
-            }
-        }
+            SharedByte = BStageOffset(stage) + (((kRow * BLdRowMajor) + (nc * 8)) * 2),
+            Element = count > 0 ? bBase + ((long)kk * s.N) + col : 0,
+            Valid = count,
+        };
+    }
+
+    /// <summary>The chunk's elements (zeros past <see cref="StageChunk.Valid"/>), two per word.</summary>
+    private static Half8 Fetch(ArrayView<ushort> source, StageChunk slot) => new()
+    {
+        X = Pair(source, slot, 0),
+        Y = Pair(source, slot, 2),
+        Z = Pair(source, slot, 4),
+        W = Pair(source, slot, 6),
+    };
+
+    private static uint Pair(ArrayView<ushort> source, StageChunk slot, int j) =>
+        (j < slot.Valid ? source[slot.Element + j] : 0u) | ((j + 1 < slot.Valid ? (uint)source[slot.Element + j + 1] : 0u) << 16);
+
+    /// <summary>Stores a fetched chunk at its shared byte offset.</summary>
+    private static void Put(ArrayView<ushort> shared, int sharedByte, Half8 values)
+    {
+        int index = sharedByte >> 1;
+        shared[index] = (ushort)values.X;
+        shared[index + 1] = (ushort)(values.X >> 16);
+        shared[index + 2] = (ushort)values.Y;
+        shared[index + 3] = (ushort)(values.Y >> 16);
+        shared[index + 4] = (ushort)values.Z;
+        shared[index + 5] = (ushort)(values.Z >> 16);
+        shared[index + 6] = (ushort)values.W;
+        shared[index + 7] = (ushort)(values.W >> 16);
     }
 
     private static int Clamp8(int remaining) => remaining <= 0 ? 0 : remaining >= 8 ? 8 : remaining;
@@ -296,10 +387,9 @@ internal struct PtxTensorCoreOps : ITensorCoreOps
     {
         if (asyncCopy != 0)
         {
-            Input<uint> destination = sharedBase + (uint)sharedByte;
-            Input<long> address = sourcePointer + (sourceElement * 2);
-            Input<uint> bytes = (uint)(valid * 2);
-            CudaAsm.EmitRef("{\n\t.reg .u64 tcsrc;\n\tcvta.to.global.u64 tcsrc, %1;\n\tcp.async.cg.shared.global [%0], [tcsrc], 16, %2;\n\t}", ref destination, ref address, ref bytes);
+            // By-value operands: ILGPU binds them to registers (EmitRef's Input<T> slots go through .local memory).
+            CudaAsm.Emit("{\n\t.reg .u64 tcsrc;\n\tcvta.to.global.u64 tcsrc, %1;\n\tcp.async.cg.shared.global [%0], [tcsrc], 16, %2;\n\t}",
+                sharedBase + (uint)sharedByte, sourcePointer + (sourceElement * 2), (uint)(valid * 2));
         }
         else
         {
@@ -311,7 +401,12 @@ internal struct PtxTensorCoreOps : ITensorCoreOps
 
     public readonly void Wait(int pending)
     {
-        if (pending != 0)
+        // wait_group takes an immediate: one asm string per count (pending is a constant at every call site).
+        if (pending >= 2)
+        {
+            CudaAsm.Emit("cp.async.wait_group 2;");
+        }
+        else if (pending == 1)
         {
             CudaAsm.Emit("cp.async.wait_group 1;");
         }
@@ -323,26 +418,27 @@ internal struct PtxTensorCoreOps : ITensorCoreOps
 
     public readonly void Step(ArrayView<ushort> shared, int stage, int warpRow, int warpCol, int kStep, int lane, int transposeB, int bf16)
     {
-        Input<uint> aRow = sharedBase + (uint)TensorCoreGemmKernels.ALaneByte(stage, warpRow, kStep, lane);
-        Input<uint> bRow = sharedBase + (uint)TensorCoreGemmKernels.BLaneByte(stage, warpCol, kStep, lane, transposeB);
+        // By-value operands: ILGPU binds them to registers (EmitRef's Input<T> slots go through .local memory).
+        uint aRow = sharedBase + (uint)TensorCoreGemmKernels.ALaneByte(stage, warpRow, kStep, lane);
+        uint bRow = sharedBase + (uint)TensorCoreGemmKernels.BLaneByte(stage, warpCol, kStep, lane, transposeB);
         if (bf16 != 0)
         {
             if (transposeB != 0)
             {
-                CudaAsm.EmitRef(TensorCoreGemmKernels.StepBf16BTransposed, ref aRow, ref bRow);
+                CudaAsm.Emit(TensorCoreGemmKernels.StepBf16BTransposed, aRow, bRow);
             }
             else
             {
-                CudaAsm.EmitRef(TensorCoreGemmKernels.StepBf16BRowMajor, ref aRow, ref bRow);
+                CudaAsm.Emit(TensorCoreGemmKernels.StepBf16BRowMajor, aRow, bRow);
             }
         }
         else if (transposeB != 0)
         {
-            CudaAsm.EmitRef(TensorCoreGemmKernels.StepF16BTransposed, ref aRow, ref bRow);
+            CudaAsm.Emit(TensorCoreGemmKernels.StepF16BTransposed, aRow, bRow);
         }
         else
         {
-            CudaAsm.EmitRef(TensorCoreGemmKernels.StepF16BRowMajor, ref aRow, ref bRow);
+            CudaAsm.Emit(TensorCoreGemmKernels.StepF16BRowMajor, aRow, bRow);
         }
     }
 

@@ -174,6 +174,12 @@ internal static class Catalog
                 // 16-byte aligned rows (K, N multiples of 8): the tensor-core kernel's cp.async path, with M, N, K edges.
                 cs.Add(Bmm(dt, 8, 264, 136, 520));
                 cs.Add(Addmm(dt, 264, 1032, 520));
+                if (dt != DType.F32)
+                {
+                    // The 16-bit decode GEMV with a bias and split-K: [K, N] in two row blocks, and [N, K] with 5 rows.
+                    cs.Add(Addmm(dt, 16, 1032, 520));
+                    cs.Add(Mm(dt, 5, 1032, 520, transposeB: true));
+                }
             }
         }
     }

@@ -8,9 +8,10 @@ Run: python3 src.Kernels/Ilgpu/Codegen/gen_tensor_core_asm.py
 """
 import os
 
-BM, BN, BK = 128, 128, 32      # block tile
+BM, BN, BK = 128, 128, 16      # block tile: one k16 step per shared stage
+STAGES = 4                     # shared stages: three tiles in flight while the tensor cores work on one
 WM, WN = 64, 32                # warp tile (2 x 4 warps)
-A_LD = BK + 8                  # A tile row stride in elements (80 bytes: 8 ldmatrix rows hit 8 distinct bank quads)
+A_LD = BK + 8                  # A tile row stride in elements (48 bytes: 8 ldmatrix rows hit 8 distinct bank quads)
 BT_LD = BK + 8                 # B tile stored [n][k] (b transposed in global memory)
 BN_LD = BN + 8                 # B tile stored [k][n] (272 bytes per row)
 STAGE_BYTES = BM * A_LD * 2    # one stage of A (and the room of one stage of B)
@@ -21,7 +22,8 @@ MB, NB = WM // 16, WN // 8     # mma tiles per warp: 4 x 4
 ACC = MB * NB * 4              # accumulator registers per thread
 
 assert BN * BT_LD * 2 <= STAGE_BYTES and BK * BN_LD * 2 <= STAGE_BYTES
-assert 4 * STAGE_BYTES <= 48 * 1024
+assert 2 * STAGES * STAGE_BYTES <= 48 * 1024
+assert BM * BK // 8 == 256 and BN * BK // 8 == 256  # one 8-element chunk of A and one of B per thread (GroupSize 256) per stage
 
 out = []
 w = out.append
@@ -69,7 +71,8 @@ consts = [
     ("BLdTransposed", BT_LD, "B stage row stride when b is [N, K]: [BlockN][BLdTransposed], k contiguous."),
     ("BLdRowMajor", BN_LD, "B stage row stride when b is [K, N]: [BlockK][BLdRowMajor], n contiguous."),
     ("StageBytes", STAGE_BYTES, "Bytes of one A stage (a B stage gets as many)."),
-    ("SharedBytes", 4 * STAGE_BYTES, "Dynamic shared bytes: A stages 0 and 1, then B stages 0 and 1."),
+    ("Stages", STAGES, "Shared stages of the cp.async pipeline."),
+    ("SharedBytes", 2 * STAGES * STAGE_BYTES, "Dynamic shared bytes: the A stages, then the B stages."),
     ("AmBlockStrideBytes", A_MB_STRIDE, "Bytes between the ldmatrix rows of consecutive 16-row m-blocks of A."),
     ("BPairStrideTransposed", BT_PAIR_STRIDE, "Bytes between consecutive 16-column n-pairs of B stored [n][k]."),
     ("BPairStrideRowMajor", BN_PAIR_STRIDE, "Bytes between consecutive 16-column n-pairs of B stored [k][n]."),
