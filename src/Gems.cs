@@ -264,6 +264,23 @@ public static class Gems
 
     internal static void SetStatus(GemsStatus status) => _status = status;
 
+    /// <summary>
+    /// An enabled device kernel could not be built on its first call, so <paramref name="operatorName"/> now runs its CPU
+    /// kernel: says so once in the log and in <see cref="Status"/>'s reason (the operator stays overridden).
+    /// </summary>
+    internal static void ReportKernelFallback(string operatorName, string reason)
+    {
+        var message = $"{operatorName}: {reason}; {operatorName} runs on the CPU kernels from now on.";
+        ILogger logger;
+        lock (Sync)
+        {
+            logger = _logger ?? DefaultLogger;
+            _status = _status with { Reason = _status.Reason + " " + message, Timestamp = DateTimeOffset.UtcNow };
+        }
+
+        LogSafely(logger, LogLevel.Warning, "{KernelFallback}", message);
+    }
+
     internal static void UpdateStatus(Func<GemsStatus, GemsStatus> update)
     {
         lock (Sync)

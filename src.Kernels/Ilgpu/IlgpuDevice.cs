@@ -45,6 +45,23 @@ public sealed class IlgpuDeviceException : Exception
 }
 
 /// <summary>
+/// A kernel could not be compiled or loaded on its first call (ILGPU compiles each kernel lazily). The device itself
+/// is fine and its other kernels still run; callers such as the operator table run that operator's CPU kernel instead.
+/// </summary>
+public sealed class IlgpuKernelCompileException : Exception
+{
+    /// <summary>Creates the exception.</summary>
+    /// <param name="kernel">The kernel (method name, with its variant for generic kernels).</param>
+    /// <param name="device">The device, as <see cref="IlgpuDevice.ToString"/> names it.</param>
+    /// <param name="inner">What ILGPU or the driver threw.</param>
+    public IlgpuKernelCompileException(string kernel, string device, Exception inner)
+        : base($"The kernel {kernel} could not be compiled for {device}: {inner.GetType().Name}: {inner.Message}", inner) => Kernel = kernel;
+
+    /// <summary>The kernel that failed.</summary>
+    public string Kernel { get; }
+}
+
+/// <summary>
 /// One ILGPU context and accelerator, with its kernels compiled lazily (each on its first call, once per device) and
 /// the compile times recorded. Thread-safe for kernel loading; launches go to the accelerator's default stream.
 /// </summary>
@@ -52,6 +69,7 @@ public sealed class IlgpuDevice : IDisposable
 {
     private readonly Context context;
     private readonly ConcurrentDictionary<string, TimeSpan> compileTimes = new();
+    private readonly Dictionary<string, IlgpuKernelCompileException> failedKernels = new();
     private readonly object loadLock = new();
     private readonly IlgpuKernelLoader loader;
     private IlgpuKernels? kernels;
@@ -206,7 +224,10 @@ public sealed class IlgpuDevice : IDisposable
         }
     }
 
-    /// <summary>Loads (compiles) a kernel once and records how long it took.</summary>
+    /// <summary>
+    /// Loads (compiles) a kernel once and records how long it took. A kernel that fails to load throws
+    /// <see cref="IlgpuKernelCompileException"/>, then and on every later call, without compiling it again.
+    /// </summary>
     internal T Load<T>(ref T? slot, string name, Func<IlgpuKernelLoader, T> load)
         where T : class
     {
@@ -215,8 +236,22 @@ public sealed class IlgpuDevice : IDisposable
             ObjectDisposedException.ThrowIf(disposed, this);
             if (slot is null)
             {
+                if (failedKernels.TryGetValue(name, out var failed))
+                {
+                    throw failed;
+                }
+
                 var watch = Stopwatch.StartNew();
-                slot = load(loader);
+                try
+                {
+                    slot = load(loader);
+                }
+                catch (Exception ex)
+                {
+                    failedKernels[name] = new IlgpuKernelCompileException(name, ToString(), ex);
+                    throw failedKernels[name];
+                }
+
                 compileTimes[name] = watch.Elapsed;
             }
 

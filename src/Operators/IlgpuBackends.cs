@@ -26,6 +26,16 @@ internal static class IlgpuBackends
     private static int LocalRank() =>
         int.TryParse(Environment.GetEnvironmentVariable("LOCAL_RANK"), out var rank) && rank >= 0 ? rank : 0;
 
+    /// <summary>
+    /// The device kernel, switching for good to the CPU kernel when one of its ILGPU kernels cannot be compiled on its
+    /// first call (the worker keeps running; the log and the status say which and why).
+    /// </summary>
+    internal static KernelRegistration WithCpuFallback(string operatorName, KernelRegistration device, KernelRegistration cpu) =>
+        new(
+            FallbackKernel.Wrap<IlgpuKernelCompileException>(device.Kernel, cpu.Kernel, failure => Gems.ReportKernelFallback(operatorName, failure.Message)),
+            device.DispatchKey,
+            device.RegisteredAt);
+
     public static KernelBackend AutoDetect()
     {
         IlgpuDeviceKind? best;
@@ -80,7 +90,7 @@ internal static class IlgpuBackends
         }
 
         var merged = GemsKernelCatalog.ForCpu()
-            .Select(pair => (pair.Operator, onDevice.GetValueOrDefault(pair.Operator.Name) ?? pair.Kernel))
+            .Select(pair => (pair.Operator, onDevice.TryGetValue(pair.Operator.Name, out var deviceKernel) ? WithCpuFallback(pair.Operator.Name, deviceKernel, pair.Kernel) : pair.Kernel))
             .ToArray();
         var ilgpuDevice = kernels.Device;
         var backend = ilgpuDevice.Kind == IlgpuDeviceKind.CpuSimulator ? kernels.BackendName : $"{kernels.BackendName}:{ilgpuDevice.Ordinal}";
