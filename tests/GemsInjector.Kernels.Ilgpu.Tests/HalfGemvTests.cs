@@ -13,26 +13,6 @@ using Xunit.Abstractions;
 
 namespace GemsInjector.Kernels.Ilgpu.Tests;
 
-/// <summary>A CPU accelerator with CUDA's geometry (32-thread warps, 256-thread groups) for the 16-bit GEMV's launch plan.</summary>
-public sealed class GemvWarp32Fixture : IDisposable
-{
-    public GemvWarp32Fixture()
-    {
-        Context = Context.Create(b => b.CPU(new CPUDevice(numThreadsPerWarp: 32, numWarpsPerMultiprocessor: 8, numMultiprocessors: 1)).Optimize(OptimizationLevel.O1));
-        Accelerator = Context.CreateCPUAccelerator(0);
-    }
-
-    public Context Context { get; }
-
-    public Accelerator Accelerator { get; }
-
-    public void Dispose()
-    {
-        Accelerator.Dispose();
-        Context.Dispose();
-    }
-}
-
 /// <summary>
 /// The 16-bit decode GEMV (<see cref="HalfGemvKernels"/>): routed from mm / addmm for M ≤ 16 with 16-byte aligned rows,
 /// both weight layouts and formats, with and without split-K, against float64 references into NaN-poisoned outputs;
@@ -40,12 +20,12 @@ public sealed class GemvWarp32Fixture : IDisposable
 /// loads, no local memory.
 /// </summary>
 [Collection(SimulatorCollection.Name)]
-public sealed class HalfGemvTests : Half16TestBase, IClassFixture<GemvWarp32Fixture>
+public sealed class HalfGemvTests : Half16TestBase, IClassFixture<Warp32SimulatorFixture>
 {
-    private readonly GemvWarp32Fixture warp32;
+    private readonly Warp32SimulatorFixture warp32;
     private readonly ITestOutputHelper output;
 
-    public HalfGemvTests(SimulatorFixture fixture, GemvWarp32Fixture warp32, ITestOutputHelper output)
+    public HalfGemvTests(SimulatorFixture fixture, Warp32SimulatorFixture warp32, ITestOutputHelper output)
         : base(fixture)
     {
         this.warp32 = warp32;

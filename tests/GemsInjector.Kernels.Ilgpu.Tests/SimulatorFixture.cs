@@ -3,9 +3,34 @@ using System.Linq;
 using GemsInjector.Kernels.Ilgpu;
 using ILGPU;
 using ILGPU.Runtime;
+using ILGPU.Runtime.CPU;
 using Xunit;
 
 namespace GemsInjector.Kernels.Ilgpu.Tests;
+
+/// <summary>
+/// A CPU accelerator shaped like one CUDA thread block: 32-thread warps, 8 warps per group (the default simulator has
+/// warps of 4 and groups of 16, too small for mma.sync's 32-lane fragments and the GEMV's launch plan), one group at a
+/// time so the 256 simulated threads stay within a 2-core machine.
+/// </summary>
+public sealed class Warp32SimulatorFixture : IDisposable
+{
+    public Warp32SimulatorFixture()
+    {
+        Context = Context.Create(b => b.CPU(new CPUDevice(numThreadsPerWarp: 32, numWarpsPerMultiprocessor: 8, numMultiprocessors: 1)).Optimize(OptimizationLevel.O1));
+        Accelerator = Context.CreateCPUAccelerator(0);
+    }
+
+    public Context Context { get; }
+
+    public Accelerator Accelerator { get; }
+
+    public void Dispose()
+    {
+        Accelerator.Dispose();
+        Context.Dispose();
+    }
+}
 
 /// <summary>One CPU-simulator device for all kernel tests (kernels compile once per device).</summary>
 public sealed class SimulatorFixture : IDisposable

@@ -13,34 +13,6 @@ using Xunit;
 namespace GemsInjector.Kernels.Ilgpu.Tests;
 
 /// <summary>
-/// A CPU accelerator shaped like one CUDA thread block of the tensor-core GEMM: 32-thread warps, 8 warps per group
-/// (the default simulator has warps of 4 and groups of 16, too small for mma.sync's 32-lane fragments), one group at a
-/// time so the 256 simulated threads stay within a 2-core machine.
-/// </summary>
-public sealed class Warp32SimulatorFixture : IDisposable
-{
-    public Warp32SimulatorFixture()
-    {
-        Context = Context.Create(b => b.CPU(new CPUDevice(numThreadsPerWarp: 32, numWarpsPerMultiprocessor: 8, numMultiprocessors: 1)).Optimize(OptimizationLevel.O1));
-        Accelerator = Context.CreateCPUAccelerator(0);
-        Kernel = Accelerator.LoadStreamKernel<ArrayView<ushort>, ArrayView<ushort>, ArrayView<ushort>, ArrayView<ushort>, ArrayView<float>, TensorCoreShape>(
-            TensorCoreGemmKernels.Gemm16TensorCoreEmulated);
-    }
-
-    public Context Context { get; }
-
-    public Accelerator Accelerator { get; }
-
-    internal Action<KernelConfig, ArrayView<ushort>, ArrayView<ushort>, ArrayView<ushort>, ArrayView<ushort>, ArrayView<float>, TensorCoreShape> Kernel { get; }
-
-    public void Dispose()
-    {
-        Accelerator.Dispose();
-        Context.Dispose();
-    }
-}
-
-/// <summary>
 /// The tensor-core GEMM: its PTX (mma.sync, ldmatrix, cp.async present, accumulators declared once before use) and its
 /// kernel body run on the CPU with ldmatrix / mma.sync emulated lane by lane, against float64 references on shapes that
 /// cut every tile edge (M, N not multiples of 128, K not a multiple of 32, odd K).
@@ -49,9 +21,15 @@ public sealed class Warp32SimulatorFixture : IDisposable
 public sealed class TensorCoreGemmTests : Half16TestBase, IClassFixture<Warp32SimulatorFixture>
 {
     private readonly Warp32SimulatorFixture warp32;
+    private readonly Action<KernelConfig, ArrayView<ushort>, ArrayView<ushort>, ArrayView<ushort>, ArrayView<ushort>, ArrayView<float>, TensorCoreShape> emulatedKernel;
 
     public TensorCoreGemmTests(SimulatorFixture fixture, Warp32SimulatorFixture warp32)
-        : base(fixture) => this.warp32 = warp32;
+        : base(fixture)
+    {
+        this.warp32 = warp32;
+        emulatedKernel = warp32.Accelerator.LoadStreamKernel<ArrayView<ushort>, ArrayView<ushort>, ArrayView<ushort>, ArrayView<ushort>, ArrayView<float>, TensorCoreShape>(
+            TensorCoreGemmKernels.Gemm16TensorCoreEmulated);
+    }
 
     private static string CompilePtx(string kernelName)
     {
@@ -136,7 +114,7 @@ public sealed class TensorCoreGemmTests : Half16TestBase, IClassFixture<Warp32Si
         using var scratch = acc.Allocate1D<float>(TensorCoreLaunch.EmulationScratch(batch, m, n));
         ArrayView<ushort> biasView = bias ? biasBuffer.View.AsContiguous() : ArrayView<ushort>.Empty;
         var shape = TensorCoreLaunch.Shape(aBuffer.View, bBuffer.View, biasView, m, k, n, transposeB, alpha, beta, biasIsMatrix, bf16, asyncCopyAllowed: false);
-        warp32.Kernel(TensorCoreLaunch.Config(batch, m, n), aBuffer.View, bBuffer.View, biasView, cBuffer.View, scratch.View, shape);
+        emulatedKernel(TensorCoreLaunch.Config(batch, m, n), aBuffer.View, bBuffer.View, biasView, cBuffer.View, scratch.View, shape);
         acc.Synchronize();
         var got = ToFloat(cBuffer.GetAsArray1D(), bf16);
 

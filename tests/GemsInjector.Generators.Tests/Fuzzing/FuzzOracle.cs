@@ -22,9 +22,6 @@ internal sealed record CaseOutcome(string Category, int GeneratedFiles, IReadOnl
 /// </summary>
 internal static class FuzzOracle
 {
-    private static readonly ImmutableArray<DiagnosticAnalyzer> Analyzers =
-        [new GemsWorkerAttributeAnalyzer(), new OperatorListAnalyzer(), new WorkerEnablementAnalyzer()];
-
     // One compilation holds the references; each program adds its trees to it, which reuses the resolved references.
     // Only the assemblies the programs touch: the analyzers look types up by name in every referenced assembly, and
     // with the whole framework (~170 assemblies) that lookup dominated the time of a program.
@@ -65,34 +62,9 @@ internal static class FuzzOracle
         var compilation = Empty.Value.AddSyntaxTrees(userTrees);
         var options = new BuildPropertiesProvider(program.MSBuildProperties);
 
-        GeneratorDriver driver = CSharpGeneratorDriver.Create(
-            [new GemsWorkerGenerator().AsSourceGenerator()], parseOptions: parseOptions, optionsProvider: options);
-        driver = driver.RunGeneratorsAndUpdateCompilation(compilation, out var output, out var generatorDiagnostics);
-        var result = driver.GetRunResult().Results.Single();
-        if (result.Exception is not null)
-        {
-            problems.Add("the generator threw: " + result.Exception);
-        }
-
-        foreach (var diagnostic in generatorDiagnostics)
-        {
-            problems.Add("the generator driver reported: " + diagnostic);
-        }
-
-        var analyzerExceptions = new ConcurrentQueue<string>();
-        var withAnalyzers = output.WithAnalyzers(
-            Analyzers,
-            new CompilationWithAnalyzersOptions(
-                new AnalyzerOptions([], options),
-                (exception, analyzer, _) => analyzerExceptions.Enqueue($"{analyzer.GetType().Name}: {exception}"),
-                concurrentAnalysis: false,
-                logAnalyzerExecutionTime: false));
-        var diagnostics = withAnalyzers.GetAllDiagnosticsAsync().GetAwaiter().GetResult();
-        problems.AddRange(analyzerExceptions.Select(e => "an analyzer threw: " + e));
-        foreach (var crash in diagnostics.Where(d => d.Id is "AD0001" or "CS8784" or "CS8785"))
-        {
-            problems.Add("crash diagnostic: " + crash);
-        }
+        var run = BuildRun.Of(compilation, parseOptions, options, withCompilerDiagnostics: true);
+        var (output, result, diagnostics) = (run.Output, run.Generator, run.Diagnostics);
+        problems.AddRange(run.Crashes);
 
         var generatedTrees = result.GeneratedSources.Select(s => s.SyntaxTree).ToHashSet();
         var userTreeSet = userTrees.ToHashSet();

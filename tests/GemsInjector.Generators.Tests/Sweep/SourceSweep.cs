@@ -49,9 +49,6 @@ internal sealed class SweepResult(SweepConfiguration configuration)
 /// </summary>
 internal sealed class SourceSweep
 {
-    private static readonly ImmutableArray<DiagnosticAnalyzer> Analyzers =
-        [new GemsWorkerAttributeAnalyzer(), new OperatorListAnalyzer(), new WorkerEnablementAnalyzer()];
-
     private static readonly CSharpParseOptions ParseOptions = new CSharpParseOptions(
             LanguageVersion.Preview,
             DocumentationMode.None,
@@ -146,34 +143,15 @@ internal sealed class SourceSweep
     {
         result.Compilations++;
         var options = new BuildPropertiesProvider(result.Configuration.MSBuildProperties);
-        GeneratorDriver driver = CSharpGeneratorDriver.Create(
-            [new GemsWorkerGenerator().AsSourceGenerator()], parseOptions: ParseOptions, optionsProvider: options);
-        driver = driver.RunGeneratorsAndUpdateCompilation(compilation, out var output, out var generatorDiagnostics);
-        var run = driver.GetRunResult().Results.Single();
-        if (run.Exception is not null)
-        {
-            result.Crashes.Add($"{project}: the generator threw {run.Exception}");
-        }
-
-        result.Crashes.AddRange(generatorDiagnostics.Select(d => $"{project}: {d}"));
+        var build = BuildRun.Of(compilation, ParseOptions, options, withCompilerDiagnostics: false);
+        var (output, run, diagnostics) = (build.Output, build.Generator, build.Diagnostics);
+        result.Crashes.AddRange(build.Crashes.Select(crash => $"{project}: {crash}"));
         result.GeneratedFiles += run.GeneratedSources.Length;
         foreach (var source in run.GeneratedSources)
         {
             var errors = output.GetSemanticModel(source.SyntaxTree).GetDiagnostics().Where(d => d.Severity == DiagnosticSeverity.Error);
             result.GeneratedFileErrors.AddRange(errors.Select(d => $"{project}: {d}"));
         }
-
-        var exceptions = new ConcurrentQueue<string>();
-        var withAnalyzers = output.WithAnalyzers(
-            Analyzers,
-            new CompilationWithAnalyzersOptions(
-                new AnalyzerOptions([], options),
-                (exception, analyzer, _) => exceptions.Enqueue($"{project}: {analyzer.GetType().Name} threw {exception}"),
-                concurrentAnalysis: false,
-                logAnalyzerExecutionTime: false));
-        var diagnostics = withAnalyzers.GetAnalyzerDiagnosticsAsync().GetAwaiter().GetResult();
-        result.Crashes.AddRange(exceptions);
-        result.Crashes.AddRange(diagnostics.Where(d => d.Id is "AD0001" or "CS8784" or "CS8785").Select(d => $"{project}: {d}"));
 
         var baseTypes = AnalyzerHelpers.ParseTypeList(
             result.Configuration.MSBuildProperties.TryGetValue("GemsWorkerBaseTypes", out var list) ? list : null);
