@@ -13,7 +13,7 @@ public sealed partial class IlgpuKernels
     /// </summary>
     internal const int TensorCoreMinRows = HalfGemvKernels.MaxRows + 1;
 
-    private Action<KernelConfig, ArrayView<ushort>, ArrayView<ushort>, ArrayView<ushort>, ArrayView<ushort>, TensorCoreShape>? tensorCoreGemm16;
+    private Action<KernelConfig, ArrayView<ushort>, ArrayView<ushort>, ArrayView<ushort>, ArrayView<ushort>, ArrayView<float>, TensorCoreShape>? tensorCoreGemm16;
 
     /// <summary>
     /// Whether 16-bit mm, bmm and addmm may use the tensor-core kernel (mma.sync) on CUDA devices; on by default.
@@ -35,10 +35,23 @@ public sealed partial class IlgpuKernels
             return false;
         }
 
-        var shape = TensorCoreLaunch.Shape(a, b, bias, m, k, n, transposeB, alpha, beta, biasIsMatrix, format == HalfFormat.BFloat16, asyncCopyAllowed: true);
+        bool bf16 = format == HalfFormat.BFloat16;
+        var shape = TensorCoreLaunch.Shape(a, b, bias, m, k, n, transposeB, alpha, beta, biasIsMatrix, bf16, asyncCopyAllowed: true);
+        var (splits, kChunk) = TensorCoreLaunch.PlanSplitK(batch, m, k, n, device.MultiprocessorCount);
+        shape = TensorCoreLaunch.WithSplitK(shape, splits, kChunk);
+        var partial = splits > 1 ? Scratch((long)splits * m * n) : default;
         device.Load(ref tensorCoreGemm16, nameof(TensorCoreGemmKernels.Gemm16TensorCore),
-            acc => acc.LoadStreamKernel<ArrayView<ushort>, ArrayView<ushort>, ArrayView<ushort>, ArrayView<ushort>, TensorCoreShape>(TensorCoreGemmKernels.Gemm16TensorCore))(
-            TensorCoreLaunch.Config(batch, m, n), a, b, bias, c, shape);
+            acc => acc.LoadStreamKernel<ArrayView<ushort>, ArrayView<ushort>, ArrayView<ushort>, ArrayView<ushort>, ArrayView<float>, TensorCoreShape>(
+                TensorCoreGemmKernels.Gemm16TensorCore))(
+            TensorCoreLaunch.Config(splits > 1 ? splits : batch, m, n), a, b, bias, c, partial, shape);
+        if (splits > 1)
+        {
+            // The 16-bit GEMV's reduction has exactly this epilogue (alpha, beta·bias [N] or [M, N], one rounding).
+            device.Load(ref gemvReduce16, nameof(HalfGemvKernels.GemvReduce16),
+                acc => acc.LoadStreamKernel<ArrayView<float>, ArrayView<ushort>, ArrayView<ushort>, HalfGemvShape, int>(HalfGemvKernels.GemvReduce16))(
+                Elementwise((long)m * n), partial, bias, c, TensorCoreLaunch.ReduceShape(shape), bf16 ? 1 : 0);
+        }
+
         return true;
     }
 }
@@ -51,6 +64,68 @@ internal static class TensorCoreLaunch
         new Index3D((n + TensorCoreGemmKernels.BlockN - 1) / TensorCoreGemmKernels.BlockN, (m + TensorCoreGemmKernels.BlockM - 1) / TensorCoreGemmKernels.BlockM, batch),
         new Index3D(TensorCoreGemmKernels.GroupSize, 1, 1),
         SharedMemoryConfig.RequestDynamic<ushort>(TensorCoreGemmKernels.SharedBytes / sizeof(ushort)));
+
+    /// <summary>
+    /// Fewest k16 tiles in one split-K chunk: a chunk pays the pipeline's three-tile prologue and a 64 KB float32 partial
+    /// tile per group, so it needs enough mma work behind it (256 of K stage 128 KB of A and B per group, twice its partial).
+    /// </summary>
+    public const int MinSplitTiles = 16;
+
+    /// <summary>
+    /// Split-K plan for one product: (1, K) unless a single matrix (batch 1) has at most half as many 128 × 128 tiles as
+    /// the device has SMs (e.g. 64 × 4096 · 4096 × 4096: 32 tiles for 132 SMs); then Grid.Z takes K in chunks of a
+    /// multiple of <see cref="TensorCoreGemmKernels.BlockK"/>, at least <paramref name="minChunkTiles"/> tiles deep, and
+    /// as many chunks as keep tiles × splits within one group per SM (one wave: the kernel's registers most likely allow
+    /// only one 256-thread group per SM). Batched products keep Grid.Z for the batch. A device with no SM count (the CPU
+    /// simulator) never splits.
+    /// </summary>
+    public static (int Splits, int KChunk) PlanSplitK(int batch, int m, int k, int n, int multiprocessors, int minChunkTiles = MinSplitTiles)
+    {
+        var grid = Config(1, m, n).GridDim;
+        long tiles = (long)grid.X * grid.Y;
+        if (batch != 1 || multiprocessors <= 0 || 2 * tiles > multiprocessors)
+        {
+            return (1, k);
+        }
+
+        int splits = (int)Math.Min(multiprocessors / tiles, k / ((long)minChunkTiles * TensorCoreGemmKernels.BlockK));
+        return ChunkK(k, splits);
+    }
+
+    /// <summary>K cut into at most <paramref name="splits"/> chunks of a whole number of k16 tiles (the last one shorter); (1, K) below two.</summary>
+    public static (int Splits, int KChunk) ChunkK(int k, int splits)
+    {
+        if (splits < 2)
+        {
+            return (1, k);
+        }
+
+        const int Tile = TensorCoreGemmKernels.BlockK;
+        int chunk = ((k + splits - 1) / splits + Tile - 1) / Tile * Tile;
+        int used = (k + chunk - 1) / chunk;
+        return used > 1 ? (used, chunk) : (1, k);
+    }
+
+    /// <summary>The shape with split-K set: grid z becomes the <paramref name="splits"/> chunks of <paramref name="kChunk"/> (batch must be 1).</summary>
+    public static TensorCoreShape WithSplitK(TensorCoreShape shape, int splits, int kChunk)
+    {
+        shape.SplitK = splits;
+        shape.KChunk = splits > 1 ? kChunk : shape.K;
+        return shape;
+    }
+
+    /// <summary>The arguments of <see cref="HalfGemvKernels.GemvReduce16"/> that sum a split launch's partials and apply its epilogue.</summary>
+    public static HalfGemvShape ReduceShape(TensorCoreShape shape) => new()
+    {
+        M = shape.M,
+        N = shape.N,
+        K = shape.K,
+        Splits = shape.SplitK,
+        Alpha = shape.Alpha,
+        Beta = shape.Beta,
+        HasBias = shape.HasBias,
+        BiasStrideM = (int)shape.StrideBiasM,
+    };
 
     /// <summary>Floats of scratch the emulated kernel needs for this launch.</summary>
     public static long EmulationScratch(int batch, int m, int n)
@@ -102,6 +177,8 @@ internal static class TensorCoreLaunch
             Alpha = alpha,
             Beta = beta,
             HasBias = bias.Length != 0 ? 1 : 0,
+            SplitK = 1,
+            KChunk = k,
         };
     }
 }

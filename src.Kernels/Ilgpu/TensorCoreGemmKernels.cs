@@ -39,6 +39,16 @@ internal struct TensorCoreShape
     public float Alpha;
     public float Beta;
     public int HasBias;
+
+    /// <summary>
+    /// Split-K: more than 1 when Grid.Z takes chunks of K of one matrix (batch 1) instead of the batch; each group then
+    /// writes its float32 sums (no alpha, no bias) to partial[split, M, N] and <see cref="HalfGemvKernels.GemvReduce16"/>
+    /// applies the epilogue. 1: Grid.Z is the batch and the kernel writes C itself.
+    /// </summary>
+    public int SplitK;
+
+    /// <summary>K per split, a multiple of <see cref="TensorCoreGemmKernels.BlockK"/> (so only the last chunk has a K edge); K when not split.</summary>
+    public int KChunk;
 }
 
 /// <summary>Sixteen accumulators of one 16-row m-block of a warp tile (4 per 8-column n-block, PTX C-fragment order).</summary>
@@ -100,7 +110,8 @@ internal interface ITensorCoreOps
 /// 16-byte rows of every ldmatrix land in distinct bank quads. Edges: chunks past M, N or K are zero-filled (cp.async
 /// with a short source size), and the epilogue stores only rows &lt; M and columns &lt; N, rounding once to 16 bits
 /// (round to nearest even) after alpha and beta·bias in float32, like <see cref="HalfMatrixKernels.Gemm16"/>.
-/// Grid: (⌈N/128⌉, ⌈M/128⌉, batch).
+/// Grid: (⌈N/128⌉, ⌈M/128⌉, batch), or (⌈N/128⌉, ⌈M/128⌉, splits) with split-K (<see cref="TensorCoreShape.SplitK"/>),
+/// when one matrix has too few 128 × 128 tiles to fill the SMs.
 /// </summary>
 internal static partial class TensorCoreGemmKernels
 {
@@ -112,10 +123,11 @@ internal static partial class TensorCoreGemmKernels
 
     /// <summary>The tensor-core GEMM through inline PTX (CUDA only).</summary>
     [IlgpuKernel]
-    public static void Gemm16TensorCore(ArrayView<ushort> a, ArrayView<ushort> b, ArrayView<ushort> bias, ArrayView<ushort> c, TensorCoreShape s)
+    public static void Gemm16TensorCore(ArrayView<ushort> a, ArrayView<ushort> b, ArrayView<ushort> bias, ArrayView<ushort> c, ArrayView<float> partial,
+        TensorCoreShape s)
     {
         var ops = default(PtxTensorCoreOps);
-        Body(ref ops, a, b, bias, c, s);
+        Body(ref ops, a, b, bias, c, partial, s);
     }
 
     /// <summary>
@@ -124,10 +136,10 @@ internal static partial class TensorCoreGemmKernels
     /// </summary>
     [IlgpuKernel]
     public static void Gemm16TensorCoreEmulated(ArrayView<ushort> a, ArrayView<ushort> b, ArrayView<ushort> bias, ArrayView<ushort> c,
-        ArrayView<float> scratch, TensorCoreShape s)
+        ArrayView<float> partial, ArrayView<float> scratch, TensorCoreShape s)
     {
         var ops = new EmulatedTensorCoreOps { Scratch = scratch };
-        Body(ref ops, a, b, bias, c, s);
+        Body(ref ops, a, b, bias, c, partial, s);
     }
 
     /// <summary>Byte offset (in dynamic shared memory) of A stage <paramref name="stage"/>.</summary>
@@ -155,7 +167,8 @@ internal static partial class TensorCoreGemmKernels
         : BStageOffset(stage) + ((kStep + (lane & 7) + (((lane >> 3) & 1) * 8)) * BLdRowMajor + (warpCol * WarpN) + ((lane >> 4) * 8)) * 2;
 
     /// <summary>The kernel body shared by the PTX and emulated operations.</summary>
-    internal static void Body<TOps>(ref TOps ops, ArrayView<ushort> a, ArrayView<ushort> b, ArrayView<ushort> bias, ArrayView<ushort> c, TensorCoreShape s)
+    internal static void Body<TOps>(ref TOps ops, ArrayView<ushort> a, ArrayView<ushort> b, ArrayView<ushort> bias, ArrayView<ushort> c, ArrayView<float> partial,
+        TensorCoreShape s)
         where TOps : struct, ITensorCoreOps
     {
         int thread = Group.IdxX;
@@ -167,10 +180,17 @@ internal static partial class TensorCoreGemmKernels
         int warpCol = warp % WarpColumns;
         int m0 = Grid.IdxY * BlockM;
         int n0 = Grid.IdxX * BlockN;
-        long batch = Grid.IdxZ;
+        bool split = s.SplitK > 1;
+        long batch = split ? 0 : Grid.IdxZ;
+        int kSplit = split ? Grid.IdxZ : 0;
         long aBase = batch * s.BatchA;
         long bBase = batch * s.BatchB;
-        int tiles = (s.K + BlockK - 1) / BlockK;
+
+        // This group's K range: chunk boundaries are multiples of BlockK, so every tile but the very last of K is full
+        // and the slots' "K - k" edge test stays the only one needed.
+        int kStart = kSplit * s.KChunk;
+        int kLength = s.K - kStart < s.KChunk ? s.K - kStart : s.KChunk;
+        int tiles = (kLength + BlockK - 1) / BlockK;
 
         // Pipeline of Stages shared stages (a power of two): tiles 0 .. Stages - 2 are requested up front, and every
         // iteration requests the tile Stages - 1 ahead, so Stages - 1 tiles are in flight while one is multiplied. One
@@ -179,7 +199,7 @@ internal static partial class TensorCoreGemmKernels
         {
             if (ahead < tiles)
             {
-                LoadStage(ref ops, shared, a, b, s, ahead, ahead * BlockK, thread, m0, n0, aBase, bBase);
+                LoadStage(ref ops, shared, a, b, s, ahead, kStart + (ahead * BlockK), thread, m0, n0, aBase, bBase);
             }
 
             ops.Commit();
@@ -196,7 +216,7 @@ internal static partial class TensorCoreGemmKernels
             bool refill = next < tiles;
             if (refill && s.AsyncCopy != 0)
             {
-                LoadStage(ref ops, shared, a, b, s, next & (Stages - 1), next * BlockK, thread, m0, n0, aBase, bBase);
+                LoadStage(ref ops, shared, a, b, s, next & (Stages - 1), kStart + (next * BlockK), thread, m0, n0, aBase, bBase);
             }
 
             int stage = tile & (Stages - 1);
@@ -214,14 +234,14 @@ internal static partial class TensorCoreGemmKernels
                 int due = tile + Stages - 3;
                 if (tile >= Stages - 2 && due < tiles)
                 {
-                    Put(shared, ASlot(s, due & (Stages - 1), due * BlockK, thread, m0, aBase).SharedByte, aOlder);
-                    Put(shared, BSlot(s, due & (Stages - 1), due * BlockK, thread, n0, bBase).SharedByte, bOlder);
+                    Put(shared, ASlot(s, due & (Stages - 1), kStart + (due * BlockK), thread, m0, aBase).SharedByte, aOlder);
+                    Put(shared, BSlot(s, due & (Stages - 1), kStart + (due * BlockK), thread, n0, bBase).SharedByte, bOlder);
                 }
 
                 aOlder = aOld;
                 bOlder = bOld;
-                aOld = refill ? Fetch(a, ASlot(s, next & (Stages - 1), next * BlockK, thread, m0, aBase)) : default;
-                bOld = refill ? Fetch(b, BSlot(s, next & (Stages - 1), next * BlockK, thread, n0, bBase)) : default;
+                aOld = refill ? Fetch(a, ASlot(s, next & (Stages - 1), kStart + (next * BlockK), thread, m0, aBase)) : default;
+                bOld = refill ? Fetch(b, BSlot(s, next & (Stages - 1), kStart + (next * BlockK), thread, n0, bBase)) : default;
                 ops.Step(shared, stage, warpRow, warpCol, 0, lane, s.TransposeB, s.Bf16);
             }
         }
@@ -247,7 +267,12 @@ internal static partial class TensorCoreGemmKernels
                     for (int j = 0; j < 2; j++)
                     {
                         int col = n0 + (warpCol * WarpN) + (nb * 8) + (2 * t) + j;
-                        if (col < s.N)
+                        if (col < s.N && split)
+                        {
+                            // A split's raw sum; GemvReduce16 adds the splits and applies alpha, beta·bias and the rounding.
+                            partial[((((long)kSplit * s.M) + row) * s.N) + col] = block.Get((nb * 4) + (half * 2) + j);
+                        }
+                        else if (col < s.N)
                         {
                             float v = s.Alpha * block.Get((nb * 4) + (half * 2) + j);
                             if (s.HasBias != 0 && s.Beta != 0f)

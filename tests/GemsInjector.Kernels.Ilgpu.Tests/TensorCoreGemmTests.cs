@@ -21,14 +21,18 @@ namespace GemsInjector.Kernels.Ilgpu.Tests;
 public sealed class TensorCoreGemmTests : Half16TestBase, IClassFixture<Warp32SimulatorFixture>
 {
     private readonly Warp32SimulatorFixture warp32;
-    private readonly Action<KernelConfig, ArrayView<ushort>, ArrayView<ushort>, ArrayView<ushort>, ArrayView<ushort>, ArrayView<float>, TensorCoreShape> emulatedKernel;
+    private readonly Action<KernelConfig, ArrayView<ushort>, ArrayView<ushort>, ArrayView<ushort>, ArrayView<ushort>, ArrayView<float>, ArrayView<float>, TensorCoreShape> emulatedKernel;
+
+    // The split-K reduction the facade launches after a split tensor-core GEMM.
+    private readonly Action<KernelConfig, ArrayView<float>, ArrayView<ushort>, ArrayView<ushort>, HalfGemvShape, int> reduce;
 
     public TensorCoreGemmTests(SimulatorFixture fixture, Warp32SimulatorFixture warp32)
         : base(fixture)
     {
         this.warp32 = warp32;
-        emulatedKernel = warp32.Accelerator.LoadStreamKernel<ArrayView<ushort>, ArrayView<ushort>, ArrayView<ushort>, ArrayView<ushort>, ArrayView<float>, TensorCoreShape>(
+        emulatedKernel = warp32.Accelerator.LoadStreamKernel<ArrayView<ushort>, ArrayView<ushort>, ArrayView<ushort>, ArrayView<ushort>, ArrayView<float>, ArrayView<float>, TensorCoreShape>(
             TensorCoreGemmKernels.Gemm16TensorCoreEmulated);
+        reduce = warp32.Accelerator.LoadStreamKernel<ArrayView<float>, ArrayView<ushort>, ArrayView<ushort>, HalfGemvShape, int>(HalfGemvKernels.GemvReduce16);
     }
 
     private static string CompilePtx(string kernelName)
@@ -66,6 +70,10 @@ public sealed class TensorCoreGemmTests : Half16TestBase, IClassFixture<Warp32Si
         int pipelineEnd = ptx.LastIndexOf("mma.sync", StringComparison.Ordinal);
         Assert.True(pipelineStart > 0 && pipelineEnd > pipelineStart);
         Assert.DoesNotMatch(new Regex(@"(ld|st)\.local"), ptx[pipelineStart..pipelineEnd]);
+
+        // Split-K: after the K loop a split group stores its raw float32 sums to the partials instead of 16-bit C.
+        Assert.Contains("st.global.f32", ptx[pipelineEnd..], StringComparison.Ordinal);
+        Assert.Contains("st.global.b16", ptx[pipelineEnd..], StringComparison.Ordinal);
         Assert.Contains("mov.u32", ptx, StringComparison.Ordinal);
         Assert.Contains("__dyn_shared_alloca;", ptx, StringComparison.Ordinal);
 
@@ -97,24 +105,53 @@ public sealed class TensorCoreGemmTests : Half16TestBase, IClassFixture<Warp32Si
     [InlineData(true, 2, 33, 17, 20, false, true, true)]
     [InlineData(false, 2, 128, 40, 24, true, false, false)]
     [InlineData(true, 1, 40, 203, 24, false, true, false)]
-    public void EmulatedKernelMatchesFloat64(bool bf16, int batch, int m, int k, int n, bool transposeB, bool bias, bool biasIsMatrix)
+    public void EmulatedKernelMatchesFloat64(bool bf16, int batch, int m, int k, int n, bool transposeB, bool bias, bool biasIsMatrix) =>
+        RunEmulated(bf16, batch, m, k, n, transposeB, bias, biasIsMatrix, requestedSplits: 1);
+
+    /// <summary>
+    /// Split-K forced on the emulation (the simulator reports no SMs, so the planner never splits there): grid z takes
+    /// chunks of K that are whole k16 tiles, the last one shorter (K not a multiple of the chunk, odd K), each group
+    /// writes float32 partials into a NaN-poisoned buffer and GemvReduce16 applies alpha, beta·bias and the rounding into
+    /// a NaN-poisoned C. A chunk that skipped or repeated a tile, a split writing another's partials, or a reduction
+    /// missing a split all miss the float64 reference.
+    /// </summary>
+    [Theory]
+    [InlineData(true, 40, 203, 24, false, true, false, 3)]
+    [InlineData(false, 70, 100, 129, true, true, true, 4)]
+    [InlineData(false, 33, 64, 20, false, false, false, 2)]
+    [InlineData(true, 130, 75, 136, true, true, false, 5)]
+    public void EmulatedSplitKMatchesFloat64(bool bf16, int m, int k, int n, bool transposeB, bool bias, bool biasIsMatrix, int requestedSplits) =>
+        RunEmulated(bf16, 1, m, k, n, transposeB, bias, biasIsMatrix, requestedSplits);
+
+    private void RunEmulated(bool bf16, int batch, int m, int k, int n, bool transposeB, bool bias, bool biasIsMatrix, int requestedSplits)
     {
-        int seed = 4200 + (m * 7) + (k * 5) + n + (bf16 ? 1 : 0) + (transposeB ? 2 : 0) + (bias ? 4 : 0) + (biasIsMatrix ? 8 : 0) + batch;
+        int seed = 4200 + (m * 7) + (k * 5) + n + (bf16 ? 1 : 0) + (transposeB ? 2 : 0) + (bias ? 4 : 0) + (biasIsMatrix ? 8 : 0) + batch + ((requestedSplits - 1) * 1000);
         var acc = warp32.Accelerator;
         var (a, av) = Random16(seed, batch * m * k, bf16, -1f, 1f);
         var (b, bv) = Random16(seed + 1, batch * k * n, bf16, -1f, 1f);
         var (biasBits, biasValues) = bias ? Random16(seed + 2, biasIsMatrix ? m * n : n, bf16) : (Array.Empty<ushort>(), Array.Empty<float>());
         const float Alpha = 0.75f, Beta = -1.25f;
         float alpha = bias ? Alpha : 1f, beta = bias ? Beta : 0f;
+        var (splits, kChunk) = TensorCoreLaunch.ChunkK(k, requestedSplits);
+        Assert.Equal(requestedSplits, splits);
+        Assert.True(splits == 1 || (kChunk % TensorCoreGemmKernels.BlockK == 0 && (splits - 1) * kChunk < k && k <= splits * kChunk));
 
         using var aBuffer = acc.Allocate1D(a);
         using var bBuffer = acc.Allocate1D(b);
         using var biasBuffer = acc.Allocate1D(biasBits.Length == 0 ? new ushort[1] : biasBits);
         using var cBuffer = acc.Allocate1D(Enumerable.Repeat(NaN16(bf16), batch * m * n).ToArray());
-        using var scratch = acc.Allocate1D<float>(TensorCoreLaunch.EmulationScratch(batch, m, n));
+        using var partial = acc.Allocate1D(Enumerable.Repeat(float.NaN, splits * m * n).ToArray());
+        using var scratch = acc.Allocate1D<float>(TensorCoreLaunch.EmulationScratch(splits > 1 ? splits : batch, m, n));
         ArrayView<ushort> biasView = bias ? biasBuffer.View.AsContiguous() : ArrayView<ushort>.Empty;
         var shape = TensorCoreLaunch.Shape(aBuffer.View, bBuffer.View, biasView, m, k, n, transposeB, alpha, beta, biasIsMatrix, bf16, asyncCopyAllowed: false);
-        emulatedKernel(TensorCoreLaunch.Config(batch, m, n), aBuffer.View, bBuffer.View, biasView, cBuffer.View, scratch.View, shape);
+        shape = TensorCoreLaunch.WithSplitK(shape, splits, kChunk);
+        ArrayView<float> partialView = splits > 1 ? partial.View.AsContiguous() : ArrayView<float>.Empty;
+        emulatedKernel(TensorCoreLaunch.Config(splits > 1 ? splits : batch, m, n), aBuffer.View, bBuffer.View, biasView, cBuffer.View, partialView, scratch.View, shape);
+        if (splits > 1)
+        {
+            reduce(new KernelConfig(((m * n) + 255) / 256, 256), partial.View, biasView, cBuffer.View, TensorCoreLaunch.ReduceShape(shape), bf16 ? 1 : 0);
+        }
+
         acc.Synchronize();
         var got = ToFloat(cBuffer.GetAsArray1D(), bf16);
 
@@ -131,7 +168,33 @@ public sealed class TensorCoreGemmTests : Half16TestBase, IClassFixture<Warp32Si
 
             return v;
         }).ToArray();
-        AssertClose(got, expected, Rtol(bf16), Atol * k, $"tensor-core emulation {batch}x{m}x{k}x{n} transposeB={transposeB} bias={bias} matrix={biasIsMatrix} ({F(bf16)})", seed);
+        AssertClose(got, expected, Rtol(bf16), Atol * k,
+            $"tensor-core emulation {batch}x{m}x{k}x{n} transposeB={transposeB} bias={bias} matrix={biasIsMatrix} splits={splits} chunk={kChunk} ({F(bf16)})", seed);
+    }
+
+    /// <summary>
+    /// The split-K planner on an H100 / H200-sized device (132 SMs): one wave of groups for single matrices with few
+    /// tiles (64 and 256 rows of a 4096 × 4096 weight), nothing for products that already fill the SMs, for bmm (grid z
+    /// is the batch), for a device with no SM count, or when K is too shallow for chunks of sixteen k16 tiles.
+    /// </summary>
+    [Theory]
+    [InlineData(1, 64, 4096, 4096, 132, 4, 1024)]
+    [InlineData(1, 17, 4096, 4096, 132, 4, 1024)]
+    [InlineData(1, 256, 4096, 4096, 132, 2, 2048)]
+    [InlineData(1, 512, 4096, 4096, 132, 1, 4096)]
+    [InlineData(1, 4096, 4096, 4096, 132, 1, 4096)]
+    [InlineData(8, 64, 4096, 4096, 132, 1, 4096)]
+    [InlineData(1, 64, 4096, 4096, 0, 1, 4096)]
+    [InlineData(1, 64, 300, 4096, 132, 1, 300)]
+    [InlineData(1, 64, 1031, 4096, 132, 4, 272)]
+    [InlineData(1, 100, 11008, 1024, 132, 16, 688)]
+    public void SplitKPlanFillsOneWaveOnlyWhenTheTilesLeaveMostSmsIdle(int batch, int m, int k, int n, int sms, int splits, int kChunk)
+    {
+        var plan = TensorCoreLaunch.PlanSplitK(batch, m, k, n, sms);
+        Assert.Equal((splits, kChunk), plan);
+        Assert.True(plan.Splits == 1 || (plan.KChunk >= TensorCoreLaunch.MinSplitTiles * TensorCoreGemmKernels.BlockK && plan.KChunk % TensorCoreGemmKernels.BlockK == 0));
+        var grid = TensorCoreLaunch.Config(plan.Splits > 1 ? plan.Splits : batch, m, n).GridDim;
+        Assert.True(plan.Splits == 1 || (long)grid.X * grid.Y * grid.Z <= sms);
     }
 
     [Theory]
