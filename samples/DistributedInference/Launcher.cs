@@ -13,8 +13,8 @@ using GemsLlm;
 namespace DistributedInference;
 
 /// <summary>
-/// Starts the workers (separate processes of this program, as torchrun starts them), gives each RANK, LOCAL_RANK and
-/// WORLD_SIZE and a share of the prompts, collects what they report and prints the fleet table.
+/// Starts the workers (separate processes of this program, as torchrun starts them), gives each RANK, LOCAL_RANK,
+/// WORLD_SIZE and LOCAL_WORLD_SIZE and a share of the prompts, collects what they report and prints the fleet table.
 /// </summary>
 internal static class Launcher
 {
@@ -418,6 +418,9 @@ internal sealed class WorkerProcess(int rank, Options options, WorkRequest reque
         start.Environment["RANK"] = Rank.ToString(CultureInfo.InvariantCulture);
         start.Environment["LOCAL_RANK"] = Rank.ToString(CultureInfo.InvariantCulture);
         start.Environment["WORLD_SIZE"] = options.Workers.ToString(CultureInfo.InvariantCulture);
+
+        // All workers run on this node, as torchrun's LOCAL_WORLD_SIZE says; the CPU kernels share the cores by it.
+        start.Environment["LOCAL_WORLD_SIZE"] = options.Workers.ToString(CultureInfo.InvariantCulture);
         if (options.Scope != EnvScope.All)
         {
             start.Environment.Remove(Launcher.Guard);

@@ -19,7 +19,7 @@ internal sealed record ProcessResult(int ExitCode, string StandardOutput, string
 internal static partial class ProcessRunner
 {
     /// <summary>Variables a child must not inherit from the test host, so each test states the environment it means.</summary>
-    private static readonly string[] GemsVariables = ["USE_FLAGGEMS", "GEMS_INCLUDE", "GEMS_EXCLUDE", "GEMS_RECORD", "GEMS_RECORD_ONCE", "GEMS_DEVICE", "GEMS_LOG_LEVEL", "RANK", "LOCAL_RANK", "WORLD_SIZE"];
+    private static readonly string[] GemsVariables = ["USE_FLAGGEMS", "GEMS_INCLUDE", "GEMS_EXCLUDE", "GEMS_RECORD", "GEMS_RECORD_ONCE", "GEMS_DEVICE", "GEMS_LOG_LEVEL", "GEMS_CPU_THREADS", "GEMS_KERNEL_CACHE", "RANK", "LOCAL_RANK", "WORLD_SIZE", "LOCAL_WORLD_SIZE"];
 
     public static string Metadata(string key) =>
         typeof(ProcessRunner).Assembly.GetCustomAttributes<AssemblyMetadataAttribute>().Single(attribute => attribute.Key == key).Value
