@@ -3,7 +3,6 @@ using System.Runtime.CompilerServices;
 using System.Runtime.InteropServices;
 using System.Runtime.Intrinsics;
 using System.Threading;
-using System.Threading.Tasks;
 using GemsInjector.Kernels.Numerics;
 
 namespace GemsInjector.Kernels.Cpu;
@@ -92,7 +91,7 @@ internal static unsafe class Gemm
         long nTasks = (p.N + NC - 1) / NC;
         long tasks = p.Batch * mTasks * nTasks;
         double flops = 2.0 * p.M * p.N * p.K * p.Batch;
-        int threads = flops < ParallelFlops ? 1 : (int)Math.Min(Environment.ProcessorCount, tasks);
+        int threads = flops < ParallelFlops ? 1 : (int)Math.Min(CpuThreadBudget.MaxThreads, tasks);
         if (threads <= 1)
         {
             for (long t = 0; t < tasks; t++)
@@ -104,7 +103,7 @@ internal static unsafe class Gemm
         }
 
         long next = -1;
-        Parallel.For(0, threads, _ =>
+        CpuThreadBudget.For(threads, _ =>
         {
             for (long t = Interlocked.Increment(ref next); t < tasks; t = Interlocked.Increment(ref next))
             {
@@ -502,7 +501,7 @@ internal static unsafe class Gemm
         nint aRows = (nint)rowsA;
         bool transposed = p.ColStrideB != 1;
         long n = p.N;
-        int threads = (long)k * n < GemvParallelElements ? 1 : Environment.ProcessorCount;
+        int threads = (long)k * n < GemvParallelElements ? 1 : CpuThreadBudget.MaxThreads;
         long chunk = (n + threads - 1) / threads;
         chunk = (chunk + 63) / 64 * 64;
         threads = (int)((n + chunk - 1) / chunk);
@@ -512,7 +511,7 @@ internal static unsafe class Gemm
             return;
         }
 
-        Parallel.For(0, threads, t =>
+        CpuThreadBudget.For(threads, t =>
         {
             long start = t * chunk;
             long end = Math.Min(n, start + chunk);
