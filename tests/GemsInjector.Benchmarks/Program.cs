@@ -9,7 +9,8 @@ internal static class Program
     {
         if (args.Length > 0 && args[0] == "decode-products")
         {
-            DecodeProductTimings.Run(args.Length > 1 ? int.Parse(args[1], System.Globalization.CultureInfo.InvariantCulture) : 20000);
+            DecodeProductTimings.Run(
+                args.Length > 1 ? int.Parse(args[1], System.Globalization.CultureInfo.InvariantCulture) : 20000, args.Length > 2 ? args[2] : null);
             return;
         }
 
