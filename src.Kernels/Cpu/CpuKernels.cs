@@ -2,7 +2,6 @@ using System;
 using System.Numerics.Tensors;
 using System.Runtime.CompilerServices;
 using System.Runtime.Intrinsics;
-using System.Threading.Tasks;
 
 namespace GemsInjector.Kernels.Cpu;
 
@@ -147,7 +146,7 @@ public static unsafe class CpuKernels
 
         nint x = (nint)input, w = (nint)weight, d = (nint)destination;
         long rowsPerThread = (rows + threads - 1) / threads;
-        Parallel.For(0, threads, t =>
+        CpuThreadBudget.For(threads, t =>
         {
             long first = t * rowsPerThread;
             long end = Math.Min(rows, first + rowsPerThread);

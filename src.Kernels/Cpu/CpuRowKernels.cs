@@ -1,7 +1,6 @@
 using System;
 using System.Runtime.CompilerServices;
 using System.Runtime.Intrinsics;
-using System.Threading.Tasks;
 using GemsInjector.Kernels.Numerics;
 
 namespace GemsInjector.Kernels.Cpu;
@@ -35,7 +34,7 @@ internal static unsafe class CpuRowKernels
         }
 
         long perThread = (items + threads - 1) / threads;
-        Parallel.For(0, threads, t =>
+        CpuThreadBudget.For(threads, t =>
         {
             long first = t * perThread;
             long end = Math.Min(items, first + perThread);

@@ -1,6 +1,5 @@
 using System;
 using System.Runtime.Intrinsics;
-using System.Threading.Tasks;
 using TorchSharp;
 
 namespace GemsInjector.Kernels.Cpu;
@@ -137,7 +136,7 @@ public static unsafe partial class CpuTensorKernels
             }
             else
             {
-                Parallel.For(0L, rows, r => AttentionRow(work, r, (float*)o));
+                CpuThreadBudget.For(rows, r => AttentionRow(work, r, (float*)o));
             }
 
             NarrowOutput(kind, output, result, outCount);

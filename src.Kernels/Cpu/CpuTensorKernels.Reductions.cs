@@ -1,5 +1,4 @@
 using System;
-using System.Threading.Tasks;
 using GemsInjector.Kernels.Numerics;
 using TorchSharp;
 
@@ -150,7 +149,7 @@ public static unsafe partial class CpuTensorKernels
             }
             else
             {
-                Parallel.For(0L, lines, Line);
+                CpuThreadBudget.For(lines, Line);
             }
 
             NarrowOutput(kind, valueOut, values, lines * k);
@@ -245,7 +244,7 @@ public static unsafe partial class CpuTensorKernels
             }
             else
             {
-                Parallel.For(0L, count, Copy);
+                CpuThreadBudget.For(count, Copy);
             }
 
             GC.KeepAlive(weight);
@@ -348,7 +347,7 @@ public static unsafe partial class CpuTensorKernels
     /// <summary>One reduction of <paramref name="length"/> contiguous elements, split into chunks over threads when large.</summary>
     private static void ReduceAll(ReductionOp op, float* x, long length, float* value, long* index)
     {
-        int threads = length < ReductionParallelElements ? 1 : Environment.ProcessorCount;
+        int threads = length < ReductionParallelElements ? 1 : CpuThreadBudget.MaxThreads;
         long chunk = (length + threads - 1) / threads;
         chunk = Math.Max(1024, (chunk + 1023) / 1024 * 1024);
         threads = (int)Math.Max(1, (length + chunk - 1) / chunk);
@@ -375,7 +374,7 @@ public static unsafe partial class CpuTensorKernels
         }
         else
         {
-            Parallel.For(0, threads, Part);
+            CpuThreadBudget.For(threads, Part);
         }
 
         if (op is ReductionOp.Sum or ReductionOp.Mean)
@@ -460,7 +459,7 @@ public static unsafe partial class CpuTensorKernels
         }
         else
         {
-            Parallel.For(0L, outer, Outer);
+            CpuThreadBudget.For(outer, Outer);
         }
     }
 

@@ -1,7 +1,6 @@
 using System;
 using System.Runtime.CompilerServices;
 using System.Runtime.Intrinsics;
-using System.Threading.Tasks;
 using GemsInjector.Kernels.Numerics;
 
 namespace GemsInjector.Kernels.Cpu;
@@ -45,7 +44,7 @@ internal static unsafe class ElementwiseLoops
         }
 
         long byWork = length / (ParallelThreshold / 2);
-        return (int)Math.Max(1, Math.Min(Environment.ProcessorCount, byWork));
+        return (int)Math.Max(1, Math.Min(CpuThreadBudget.MaxThreads, byWork));
     }
 
     /// <summary>Applies <typeparamref name="TOperator"/> to <paramref name="length"/> elements; destination may equal source.</summary>
@@ -63,7 +62,7 @@ internal static unsafe class ElementwiseLoops
         nint src = (nint)source;
         nint dst = (nint)destination;
         nint chunk = AlignedChunk(length, threads);
-        Parallel.For(0, threads, t =>
+        CpuThreadBudget.For(threads, t =>
         {
             nint start = t * chunk;
             nint count = Math.Min(chunk, length - start);
@@ -166,7 +165,7 @@ internal static unsafe class ElementwiseLoops
         nint src = (nint)source;
         nint dst = (nint)destination;
         nint chunk = AlignedChunk(length, threads);
-        Parallel.For(0, threads, t =>
+        CpuThreadBudget.For(threads, t =>
         {
             long start = t * (long)chunk;
             long count = Math.Min(chunk, length - start);
@@ -223,7 +222,7 @@ internal static unsafe class ElementwiseLoops
 
         nint a = (nint)self, b = (nint)other, d = (nint)destination;
         nint chunk = AlignedChunk(length, threads);
-        Parallel.For(0, threads, t =>
+        CpuThreadBudget.For(threads, t =>
         {
             long start = t * (long)chunk;
             long count = Math.Min(chunk, length - start);

@@ -3,7 +3,6 @@ using System.Runtime.CompilerServices;
 using System.Runtime.InteropServices;
 using System.Runtime.Intrinsics;
 using System.Threading;
-using System.Threading.Tasks;
 using GemsInjector.Kernels.Numerics;
 
 namespace GemsInjector.Kernels.Cpu;
@@ -48,7 +47,12 @@ internal static unsafe class Gemm
     internal const int NC = 512;
     private const int TaskRows = 1024;
     private const double ParallelFlops = 4e6;
-    private const long GemvParallelElements = 1 << 17;
+    // Measured on the 2-core machine while other builds ran: one thread beat two at every GEMV size up to 4096 x 4096
+    // (a Parallel.For that waits for a busy core costs more than it saves), so only GEMVs far beyond the caches split.
+    private const long GemvParallelElements = 1 << 18;
+
+    /// <summary>Up to this many B elements (1 MB of float32) a float32 GEMV uses register tiles; above it, row streaming.</summary>
+    private const long GemvTileElements = 1 << 18;
 
     private const int SlotPackA = 0;
     private const int SlotPackB = 1;
@@ -92,7 +96,7 @@ internal static unsafe class Gemm
         long nTasks = (p.N + NC - 1) / NC;
         long tasks = p.Batch * mTasks * nTasks;
         double flops = 2.0 * p.M * p.N * p.K * p.Batch;
-        int threads = flops < ParallelFlops ? 1 : (int)Math.Min(Environment.ProcessorCount, tasks);
+        int threads = flops < ParallelFlops ? 1 : (int)Math.Min(CpuThreadBudget.MaxThreads, tasks);
         if (threads <= 1)
         {
             for (long t = 0; t < tasks; t++)
@@ -104,7 +108,7 @@ internal static unsafe class Gemm
         }
 
         long next = -1;
-        Parallel.For(0, threads, _ =>
+        CpuThreadBudget.For(threads, _ =>
         {
             for (long t = Interlocked.Increment(ref next); t < tasks; t = Interlocked.Increment(ref next))
             {
@@ -486,10 +490,27 @@ internal static unsafe class Gemm
         int m = (int)p.M;
         int k = checked((int)p.K);
         byte* a = (byte*)p.A + batch * p.BatchStrideA * T.Size;
+        bool transposed = p.ColStrideB != 1;
+        if (typeof(T) == typeof(Float32Lanes) && !transposed && p.ColStrideA == 1 && Vector512.IsHardwareAccelerated
+            && p.N >= 64 && (long)k * p.N <= GemvTileElements)
+        {
+            // float32 A rows are read in place and B once, in register tiles: no copy, no scratch, no stack to clear, which
+            // is most of a [1 x 256] . [256 x 64] product's time. The tiles walk B in 256-byte-wide columns, which only pays
+            // while B is cache-sized: larger B is streamed row after row below (1.5-1.9x faster at 1024 x 1024 and up).
+            GemvRowsFloat32(p, (float*)a, (float*)((byte*)p.B + batch * p.BatchStrideB * T.Size), p.C + batch * p.BatchStrideC);
+            return;
+        }
+
         float* rowsA = KernelScratch.Floats(SlotGemvA, (long)m * k);
         for (int i = 0; i < m; i++)
         {
             long start = i * p.RowStrideA;
+            if (p.ColStrideA == 1)
+            {
+                T.Widen(a + start * T.Size, rowsA + (long)i * k, k);
+                continue;
+            }
+
             for (int q = 0; q < k; q++)
             {
                 rowsA[(long)i * k + q] = FloatLanes.LoadAt<T>(a, start + q * p.ColStrideA);
@@ -500,19 +521,15 @@ internal static unsafe class Gemm
         q2.B = (byte*)p.B + batch * p.BatchStrideB * T.Size;
         q2.C = p.C + batch * p.BatchStrideC;
         nint aRows = (nint)rowsA;
-        bool transposed = p.ColStrideB != 1;
         long n = p.N;
-        int threads = (long)k * n < GemvParallelElements ? 1 : Environment.ProcessorCount;
-        long chunk = (n + threads - 1) / threads;
-        chunk = (chunk + 63) / 64 * 64;
-        threads = (int)((n + chunk - 1) / chunk);
+        int threads = GemvThreads(k, n, out long chunk);
         if (threads <= 1)
         {
             GemvColumns<T>(q2, (float*)aRows, 0, n, transposed);
             return;
         }
 
-        Parallel.For(0, threads, t =>
+        CpuThreadBudget.For(threads, t =>
         {
             long start = t * chunk;
             long end = Math.Min(n, start + chunk);
@@ -522,6 +539,209 @@ internal static unsafe class Gemm
             }
         });
     }
+
+    /// <summary>How many threads share a GEMV over <paramref name="n"/> columns, and the columns each takes (a multiple of 64).</summary>
+    private static int GemvThreads(long k, long n, out long chunk)
+    {
+        int threads = k * n < GemvParallelElements ? 1 : CpuThreadBudget.MaxThreads;
+        chunk = (n + threads - 1) / threads;
+        chunk = (chunk + 63) / 64 * 64;
+        return (int)((n + chunk - 1) / chunk);
+    }
+
+    /// <summary>
+    /// float32 C[i, :] (+)= alpha * A[i, :] B for at most 4 rows of A (column stride 1) and row-major B: tiles of 64 columns
+    /// accumulate over the whole of K in registers, so each B element is loaded once and each C element stored once.
+    /// </summary>
+    private static void GemvRowsFloat32(GemmProblem p, float* a, float* b, float* c)
+    {
+        int threads = GemvThreads(p.K, p.N, out long chunk);
+        if (threads <= 1)
+        {
+            GemvRowsFloat32(p, a, b, c, 0, p.N);
+            return;
+        }
+
+        nint ap = (nint)a, bp = (nint)b, cp = (nint)c;
+        long n = p.N;
+        CpuThreadBudget.For(threads, t =>
+        {
+            long start = t * chunk;
+            long end = Math.Min(n, start + chunk);
+            if (start < end)
+            {
+                GemvRowsFloat32(p, (float*)ap, (float*)bp, (float*)cp, start, end);
+            }
+        });
+    }
+
+    private static void GemvRowsFloat32(GemmProblem p, float* a, float* b, float* c, long start, long end)
+    {
+        int m = (int)p.M;
+        int k = (int)p.K;
+        long lda = p.RowStrideA, ldb = p.RowStrideB, ldc = p.N;
+        long j = start;
+        if (m == 1)
+        {
+            for (; j + 64 <= end; j += 64)
+            {
+                Tile1x64(a, b + j, ldb, k, c + j, p.Alpha, p.Accumulate);
+            }
+        }
+        else
+        {
+            // Rows past m repeat the last row (computed, not stored) so the 4-row tile needs no variants.
+            float* a1 = a + Math.Min(1, m - 1) * lda, a2 = a + Math.Min(2, m - 1) * lda, a3 = a + Math.Min(3, m - 1) * lda;
+            for (; j + 64 <= end; j += 64)
+            {
+                Tile4x64(a, a1, a2, a3, m, b + j, ldb, k, c + j, ldc, p.Alpha, p.Accumulate);
+            }
+        }
+
+        for (; j + 16 <= end; j += 16)
+        {
+            for (int i = 0; i < m; i++)
+            {
+                Tile1x16(a + i * lda, b + j, ldb, k, c + i * ldc + j, p.Alpha, p.Accumulate);
+            }
+        }
+
+        for (; j < end; j++)
+        {
+            for (int i = 0; i < m; i++)
+            {
+                float* x = a + i * lda;
+                float sum = 0;
+                for (int q = 0; q < k; q++)
+                {
+                    sum = MathF.FusedMultiplyAdd(x[q], b[q * ldb + j], sum);
+                }
+
+                float* target = c + i * ldc + j;
+                *target = p.Accumulate ? *target + p.Alpha * sum : p.Alpha * sum;
+            }
+        }
+    }
+
+    /// <summary>One row x 64 columns; two sets of accumulators (even and odd q) so the FMA chains overlap.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    private static void Tile1x64(float* a, float* b, long ldb, int k, float* c, float alpha, bool accumulate)
+    {
+        Vector512<float> c0 = default, c1 = default, c2 = default, c3 = default;
+        Vector512<float> d0 = default, d1 = default, d2 = default, d3 = default;
+        int q = 0;
+        for (; q + 2 <= k; q += 2)
+        {
+            float* r = b + q * ldb;
+            Vector512<float> x = Vector512.Create(a[q]);
+            c0 = Vector512.FusedMultiplyAdd(x, Vector512.Load(r), c0);
+            c1 = Vector512.FusedMultiplyAdd(x, Vector512.Load(r + 16), c1);
+            c2 = Vector512.FusedMultiplyAdd(x, Vector512.Load(r + 32), c2);
+            c3 = Vector512.FusedMultiplyAdd(x, Vector512.Load(r + 48), c3);
+            r += ldb;
+            x = Vector512.Create(a[q + 1]);
+            d0 = Vector512.FusedMultiplyAdd(x, Vector512.Load(r), d0);
+            d1 = Vector512.FusedMultiplyAdd(x, Vector512.Load(r + 16), d1);
+            d2 = Vector512.FusedMultiplyAdd(x, Vector512.Load(r + 32), d2);
+            d3 = Vector512.FusedMultiplyAdd(x, Vector512.Load(r + 48), d3);
+        }
+
+        if (q < k)
+        {
+            float* r = b + q * ldb;
+            Vector512<float> x = Vector512.Create(a[q]);
+            c0 = Vector512.FusedMultiplyAdd(x, Vector512.Load(r), c0);
+            c1 = Vector512.FusedMultiplyAdd(x, Vector512.Load(r + 16), c1);
+            c2 = Vector512.FusedMultiplyAdd(x, Vector512.Load(r + 32), c2);
+            c3 = Vector512.FusedMultiplyAdd(x, Vector512.Load(r + 48), c3);
+        }
+
+        Vector512<float> s = Vector512.Create(alpha);
+        StoreTile(c, c0 + d0, s, accumulate);
+        StoreTile(c + 16, c1 + d1, s, accumulate);
+        StoreTile(c + 32, c2 + d2, s, accumulate);
+        StoreTile(c + 48, c3 + d3, s, accumulate);
+    }
+
+    /// <summary>Up to 4 rows (<paramref name="m"/> stored) x 64 columns: each B load feeds four rows.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    private static void Tile4x64(float* a0, float* a1, float* a2, float* a3, int m, float* b, long ldb, int k, float* c, long ldc, float alpha, bool accumulate)
+    {
+        Vector512<float> c00 = default, c01 = default, c02 = default, c03 = default;
+        Vector512<float> c10 = default, c11 = default, c12 = default, c13 = default;
+        Vector512<float> c20 = default, c21 = default, c22 = default, c23 = default;
+        Vector512<float> c30 = default, c31 = default, c32 = default, c33 = default;
+        for (int q = 0; q < k; q++)
+        {
+            float* r = b + q * ldb;
+            Vector512<float> b0 = Vector512.Load(r), b1 = Vector512.Load(r + 16), b2 = Vector512.Load(r + 32), b3 = Vector512.Load(r + 48);
+            Vector512<float> x = Vector512.Create(a0[q]);
+            c00 = Vector512.FusedMultiplyAdd(x, b0, c00);
+            c01 = Vector512.FusedMultiplyAdd(x, b1, c01);
+            c02 = Vector512.FusedMultiplyAdd(x, b2, c02);
+            c03 = Vector512.FusedMultiplyAdd(x, b3, c03);
+            x = Vector512.Create(a1[q]);
+            c10 = Vector512.FusedMultiplyAdd(x, b0, c10);
+            c11 = Vector512.FusedMultiplyAdd(x, b1, c11);
+            c12 = Vector512.FusedMultiplyAdd(x, b2, c12);
+            c13 = Vector512.FusedMultiplyAdd(x, b3, c13);
+            x = Vector512.Create(a2[q]);
+            c20 = Vector512.FusedMultiplyAdd(x, b0, c20);
+            c21 = Vector512.FusedMultiplyAdd(x, b1, c21);
+            c22 = Vector512.FusedMultiplyAdd(x, b2, c22);
+            c23 = Vector512.FusedMultiplyAdd(x, b3, c23);
+            x = Vector512.Create(a3[q]);
+            c30 = Vector512.FusedMultiplyAdd(x, b0, c30);
+            c31 = Vector512.FusedMultiplyAdd(x, b1, c31);
+            c32 = Vector512.FusedMultiplyAdd(x, b2, c32);
+            c33 = Vector512.FusedMultiplyAdd(x, b3, c33);
+        }
+
+        Vector512<float> s = Vector512.Create(alpha);
+        StoreRow(c, c00, c01, c02, c03, s, accumulate);
+        StoreRow(c + ldc, c10, c11, c12, c13, s, accumulate);
+        if (m > 2)
+        {
+            StoreRow(c + 2 * ldc, c20, c21, c22, c23, s, accumulate);
+        }
+
+        if (m > 3)
+        {
+            StoreRow(c + 3 * ldc, c30, c31, c32, c33, s, accumulate);
+        }
+    }
+
+    /// <summary>One row x 16 columns, for the columns left after the 64-wide tiles.</summary>
+    private static void Tile1x16(float* a, float* b, long ldb, int k, float* c, float alpha, bool accumulate)
+    {
+        Vector512<float> c0 = default, c1 = default;
+        int q = 0;
+        for (; q + 2 <= k; q += 2)
+        {
+            c0 = Vector512.FusedMultiplyAdd(Vector512.Create(a[q]), Vector512.Load(b + q * ldb), c0);
+            c1 = Vector512.FusedMultiplyAdd(Vector512.Create(a[q + 1]), Vector512.Load(b + (q + 1) * ldb), c1);
+        }
+
+        if (q < k)
+        {
+            c0 = Vector512.FusedMultiplyAdd(Vector512.Create(a[q]), Vector512.Load(b + q * ldb), c0);
+        }
+
+        StoreTile(c, c0 + c1, Vector512.Create(alpha), accumulate);
+    }
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static void StoreRow(float* c, Vector512<float> v0, Vector512<float> v1, Vector512<float> v2, Vector512<float> v3, Vector512<float> alpha, bool accumulate)
+    {
+        StoreTile(c, v0, alpha, accumulate);
+        StoreTile(c + 16, v1, alpha, accumulate);
+        StoreTile(c + 32, v2, alpha, accumulate);
+        StoreTile(c + 48, v3, alpha, accumulate);
+    }
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static void StoreTile(float* c, Vector512<float> sum, Vector512<float> alpha, bool accumulate) =>
+        (accumulate ? Vector512.FusedMultiplyAdd(sum, alpha, Vector512.Load(c)) : sum * alpha).Store(c);
 
     private static void GemvColumns<T>(GemmProblem p, float* rowsA, long start, long end, bool transposed)
         where T : struct, IFloatLanes
@@ -596,7 +816,23 @@ internal static unsafe class Gemm
         float s0 = 0, s1 = 0, s2 = 0, s3 = 0;
         if (Vector512.IsHardwareAccelerated)
         {
+            // Two accumulators per column: four FMA chains alone wait on the FMA latency half of the time.
             Vector512<float> a0 = default, a1 = default, a2 = default, a3 = default;
+            Vector512<float> e0 = default, e1 = default, e2 = default, e3 = default;
+            for (; q <= k - 32; q += 32)
+            {
+                Vector512<float> v = Vector512.Load(x + q);
+                a0 = Vector512.FusedMultiplyAdd(v, Vector512.Load(w0 + q), a0);
+                a1 = Vector512.FusedMultiplyAdd(v, Vector512.Load(w1 + q), a1);
+                a2 = Vector512.FusedMultiplyAdd(v, Vector512.Load(w2 + q), a2);
+                a3 = Vector512.FusedMultiplyAdd(v, Vector512.Load(w3 + q), a3);
+                v = Vector512.Load(x + q + 16);
+                e0 = Vector512.FusedMultiplyAdd(v, Vector512.Load(w0 + q + 16), e0);
+                e1 = Vector512.FusedMultiplyAdd(v, Vector512.Load(w1 + q + 16), e1);
+                e2 = Vector512.FusedMultiplyAdd(v, Vector512.Load(w2 + q + 16), e2);
+                e3 = Vector512.FusedMultiplyAdd(v, Vector512.Load(w3 + q + 16), e3);
+            }
+
             for (; q <= k - 16; q += 16)
             {
                 Vector512<float> v = Vector512.Load(x + q);
@@ -606,10 +842,10 @@ internal static unsafe class Gemm
                 a3 = Vector512.FusedMultiplyAdd(v, Vector512.Load(w3 + q), a3);
             }
 
-            s0 = Vector512.Sum(a0);
-            s1 = Vector512.Sum(a1);
-            s2 = Vector512.Sum(a2);
-            s3 = Vector512.Sum(a3);
+            s0 = Vector512.Sum(a0 + e0);
+            s1 = Vector512.Sum(a1 + e1);
+            s2 = Vector512.Sum(a2 + e2);
+            s3 = Vector512.Sum(a3 + e3);
         }
         else if (Vector256.IsHardwareAccelerated)
         {

@@ -27,6 +27,12 @@ public class MatmulKernelTests
 
         data.Add(256, 512, 384, torch.ScalarType.Float32);
         data.Add(130, 260, 100, torch.ScalarType.BFloat16);
+        // Decode GEMV paths of float32: 64-column register tiles, then 16-column tiles, then single columns; an odd K;
+        // 3 rows (a 4-row tile whose last row is not stored); and a B above the tile limit (streamed, split over threads).
+        data.Add(1, 256, 100, torch.ScalarType.Float32);
+        data.Add(1, 33, 64, torch.ScalarType.Float32);
+        data.Add(3, 50, 150, torch.ScalarType.Float32);
+        data.Add(1, 700, 400, torch.ScalarType.Float32);
         return data;
     }
 
@@ -85,6 +91,7 @@ public class MatmulKernelTests
     [InlineData(3L, 5L, 17L, 9L, torch.ScalarType.Float32)]
     [InlineData(8L, 1L, 64L, 33L, torch.ScalarType.Float32)]
     [InlineData(2L, 40L, 24L, 70L, torch.ScalarType.Float32)]
+    [InlineData(3L, 1L, 48L, 130L, torch.ScalarType.Float32)] // GEMV register tiles per batch
     [InlineData(3L, 5L, 17L, 9L, torch.ScalarType.Float16)]
     [InlineData(2L, 40L, 24L, 70L, torch.ScalarType.BFloat16)]
     [InlineData(0L, 4L, 4L, 4L, torch.ScalarType.Float32)]
@@ -131,6 +138,8 @@ public class MatmulKernelTests
         }
 
         data.Add(new long[] { 384 }, 256, 512, 384, 1.0, 1.0, torch.ScalarType.Float32);
+        data.Add(new long[] { 100 }, 1, 64, 100, 0.5, 2.0, torch.ScalarType.Float32); // GEMV tiles adding to a scaled bias
+        data.Add(new long[] { 2, 100 }, 2, 30, 100, 1.0, -1.0, torch.ScalarType.Float32);
         data.Add(new long[] { 4, 6 }, 4, 0, 6, 0.5, 1.0, torch.ScalarType.Float32);
         return data;
     }
