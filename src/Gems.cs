@@ -98,7 +98,8 @@ public static class Gems
             var previousRecorder = _enabled?.Recorder;
             _enabled = new EnabledState(settings, baseline, recorder);
             _logger = logger;
-            var notes = settings.Warnings.ToList();
+            var warnings = settings.Warnings.Concat(GemsKernelCatalog.CpuThreadProblem is { } threads ? [threads] : Array.Empty<string>()).ToList();
+            var notes = warnings.ToList();
             if (backend.FallbackReason is { } fallback)
             {
                 notes.Insert(0, fallback);
@@ -122,7 +123,7 @@ public static class Gems
                 LogSafely(logger, LogLevel.Warning, "{DeviceFallback}", deviceFallback);
             }
 
-            foreach (var warning in settings.Warnings)
+            foreach (var warning in warnings)
             {
                 LogSafely(logger, LogLevel.Warning, "{SettingWarning}", warning);
             }

@@ -13,6 +13,9 @@ internal static class GemsKernelCatalog
 {
     public const string CpuBackend = "cpu";
 
+    /// <summary>A <c>GEMS_CPU_THREADS</c> or <c>LOCAL_WORLD_SIZE</c> value the CPU kernels ignored (they never throw for one), or null.</summary>
+    public static string? CpuThreadProblem => CpuThreadBudget.Problem;
+
     private const string Cpu = "CPU";
 
     public static IReadOnlyList<(Operator Operator, KernelRegistration Kernel)> ForCpu() =>

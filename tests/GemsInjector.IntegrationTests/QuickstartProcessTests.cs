@@ -60,6 +60,17 @@ public sealed class QuickstartProcessTests
     }
 
     [Fact]
+    public void A_mistyped_thread_budget_is_ignored_with_a_warning_naming_it_and_the_worker_enables()
+    {
+        var result = RunQuickstart(QuickstartFolder, new() { ["USE_FLAGGEMS"] = "1", ["GEMS_CPU_THREADS"] = "two" });
+
+        Assert.True(result.ExitCode == 0, result.ToString());
+        Assert.Contains("GemsInjector state: Enabled", result.StandardOutput, StringComparison.Ordinal);
+        var warning = Assert.Single(Lines(result.StandardError), line => line.StartsWith("warn:", StringComparison.Ordinal));
+        Assert.Equal("warn: GemsInjector: GEMS_CPU_THREADS='two' is not a positive integer; it was ignored.", warning);
+    }
+
+    [Fact]
     public void Contradictory_settings_fall_back_with_the_reason_and_the_worker_starts()
     {
         var result = RunQuickstart(QuickstartFolder, new() { ["USE_FLAGGEMS"] = "yes", ["GEMS_INCLUDE"] = "add", ["GEMS_EXCLUDE"] = "mul" });
