@@ -372,7 +372,8 @@ public static class Gems
     /// enabled before the block (by another worker or by hand), it stays enabled as it was and the status says so;
     /// otherwise the status becomes <see cref="GemsState.Fallback"/>.
     /// </summary>
-    internal static void RecordFallback(SavedState? captured, string worker, string guardVariable, string message)
+    /// <returns>The reason now in the status: <paramref name="message"/>, plus what stayed enabled when another worker had enabled.</returns>
+    internal static string RecordFallback(SavedState? captured, string worker, string guardVariable, string message)
     {
         lock (Sync)
         {
@@ -391,6 +392,7 @@ public static class Gems
                     GuardVariable = guardVariable,
                     Timestamp = DateTimeOffset.UtcNow,
                 };
+            return _status.Reason;
         }
     }
 

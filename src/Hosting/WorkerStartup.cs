@@ -86,17 +86,21 @@ public sealed class WorkerStartup
     /// </summary>
     public void FellBack(ILogger? logger, string message, Exception exception)
     {
-        Log(logger, LogLevel.Warning, message, null);
-        Log(logger, LogLevel.Debug, "GemsInjector fell back because of this exception:", exception);
+        // The line says what really happened: when another worker of this process had enabled GemsInjector, its
+        // configuration stays, and "falling back to default implementation" alone would be wrong.
+        var line = message;
         try
         {
-            Gems.RecordFallback(Interlocked.Exchange(ref _beforeEnable, null), _worker, _guardVariable, message);
+            line = Gems.RecordFallback(Interlocked.Exchange(ref _beforeEnable, null), _worker, _guardVariable, message);
         }
         catch (Exception)
         {
             // Undoing is best effort like recording: a worker must start even if the table cannot be put back.
             Record(GemsState.Fallback, message);
         }
+
+        Log(logger, LogLevel.Warning, line, null);
+        Log(logger, LogLevel.Debug, "GemsInjector fell back because of this exception:", exception);
     }
 
     /// <summary>

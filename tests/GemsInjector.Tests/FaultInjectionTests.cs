@@ -264,7 +264,8 @@ public sealed class FaultInjectionTests : IDisposable
         var token = Guid.NewGuid().ToString("N");
         using var badPatch = Gems.RegisterPatch(new GemsPatch($"Bad{token}", "forward", "mul", () => throw new InvalidOperationException("layer is sealed"), () => { }));
 
-        StartupBlock.Run(Guard, new ListLogger(), new GemsOptions { Include = ["add"] }, worker: "Contoso.SecondRunner");
+        var log = new ListLogger();
+        StartupBlock.Run(Guard, log, new GemsOptions { Include = ["add"] }, worker: "Contoso.SecondRunner");
 
         TableState.AssertUnchanged(enabled);
         Assert.Equal(GemsState.Enabled, Gems.Status.State);
@@ -272,6 +273,10 @@ public sealed class FaultInjectionTests : IDisposable
         Assert.Equal("Contoso.SecondRunner", Gems.Status.Worker);
         Assert.Contains($"Bad{token}.forward", Gems.Status.Reason, StringComparison.Ordinal);
         Assert.Contains("stays enabled as it was before (1 operators on cpu)", Gems.Status.Reason, StringComparison.Ordinal);
+
+        // The warning says the same as the status, not only "falling back to default implementation".
+        var warning = Assert.Single(log.Entries, entry => entry.Level == LogLevel.Warning);
+        Assert.Equal(Gems.Status.Reason, warning.Message);
         TableState.AssertStatusAgreesWithTable();
     }
 
