@@ -134,33 +134,7 @@ public sealed partial class IlgpuKernels
     public void ScaledDotProductAttention(ArrayView<ushort> q, ArrayView<ushort> k, ArrayView<ushort> v, ArrayView<ushort> output,
         int batch, int heads, int kvHeads, int lq, int lk, int headDim, HalfFormat format, bool causal = false, ArrayView<float> mask = default, float? scale = null)
     {
-        if (batch < 0 || heads <= 0 || kvHeads <= 0 || heads % kvHeads != 0 || lq < 0 || lk < 0 || headDim <= 0)
-        {
-            throw new ArgumentOutOfRangeException(nameof(heads), $"Invalid attention shape: batch {batch}, heads {heads}, kvHeads {kvHeads}, lq {lq}, lk {lk}, headDim {headDim} (heads must be a multiple of kvHeads).");
-        }
-
-        CheckLength(q, (long)batch * heads * lq * headDim, nameof(q));
-        CheckLength(k, (long)batch * kvHeads * lk * headDim, nameof(k));
-        CheckLength(v, (long)batch * kvHeads * lk * headDim, nameof(v));
-        CheckLength(output, q.Length, nameof(output));
-        long plane = (long)lq * lk;
-        long maskBatch = 0, maskHead = 0;
-        if (mask.Length != 0)
-        {
-            if (mask.Length == (long)batch * heads * plane)
-            {
-                maskBatch = heads * plane;
-                maskHead = plane;
-            }
-            else if (mask.Length == batch * plane)
-            {
-                maskBatch = plane;
-            }
-            else if (mask.Length != plane)
-            {
-                throw new ArgumentException($"'mask' has {mask.Length} elements; expected [lq, lk], [batch, lq, lk] or [batch, heads, lq, lk].", nameof(mask));
-            }
-        }
+        var (maskBatch, maskHead) = CheckAttention(q, k, v, output, batch, heads, kvHeads, lq, lk, headDim, mask);
 
         if (batch * (long)lq == 0)
         {

@@ -33,6 +33,45 @@ public sealed partial class IlgpuKernels
         return Math.Max(device.WarpSize, size / device.WarpSize * device.WarpSize);
     }
 
+    /// <summary>
+    /// Checks an attention call's shape and views (both storage formats) and returns the additive mask's strides per batch
+    /// and per head (0 where the mask is shared across them).
+    /// </summary>
+    private static (long MaskBatch, long MaskHead) CheckAttention<T>(ArrayView<T> q, ArrayView<T> k, ArrayView<T> v, ArrayView<T> output,
+        int batch, int heads, int kvHeads, int lq, int lk, int headDim, ArrayView<float> mask)
+        where T : unmanaged
+    {
+        if (batch < 0 || heads <= 0 || kvHeads <= 0 || heads % kvHeads != 0 || lq < 0 || lk < 0 || headDim <= 0)
+        {
+            throw new ArgumentOutOfRangeException(nameof(heads), $"Invalid attention shape: batch {batch}, heads {heads}, kvHeads {kvHeads}, lq {lq}, lk {lk}, headDim {headDim} (heads must be a multiple of kvHeads).");
+        }
+
+        CheckLength(q, (long)batch * heads * lq * headDim, nameof(q));
+        CheckLength(k, (long)batch * kvHeads * lk * headDim, nameof(k));
+        CheckLength(v, (long)batch * kvHeads * lk * headDim, nameof(v));
+        CheckLength(output, q.Length, nameof(output));
+        long plane = (long)lq * lk;
+        long maskBatch = 0, maskHead = 0;
+        if (mask.Length != 0)
+        {
+            if (mask.Length == (long)batch * heads * plane)
+            {
+                maskBatch = heads * plane;
+                maskHead = plane;
+            }
+            else if (mask.Length == batch * plane)
+            {
+                maskBatch = plane;
+            }
+            else if (mask.Length != plane)
+            {
+                throw new ArgumentException($"'mask' has {mask.Length} elements; expected [lq, lk], [batch, lq, lk] or [batch, heads, lq, lk].", nameof(mask));
+            }
+        }
+
+        return (maskBatch, maskHead);
+    }
+
     private static void CheckLength<T>(ArrayView<T> view, long expected, string name)
         where T : unmanaged
     {
