@@ -96,7 +96,7 @@ public static class Gems
 
             // The table has changed: the state and status follow before anything else can throw (the host's logger).
             var previousRecorder = _enabled?.Recorder;
-            _enabled = new EnabledState(settings, baseline, recorder);
+            _enabled = new EnabledState(settings, baseline, recorder, backend.Starting);
             _logger = logger;
             var warnings = settings.Warnings.Concat(GemsKernelCatalog.CpuThreadProblem is { } threads ? [threads] : Array.Empty<string>()).ToList();
             var notes = warnings.ToList();
@@ -282,6 +282,66 @@ public static class Gems
         LogSafely(logger, LogLevel.Warning, "{KernelFallback}", message);
     }
 
+    /// <summary>
+    /// Waits until the device that <see cref="Enable(GemsOptions?)"/> started is up (or has failed, leaving the CPU
+    /// kernels in its place), so that <see cref="Status"/> names the device that really runs the kernels. A GPU is
+    /// created on a background thread so that enabling does not wait for the driver; the first call of an operator it
+    /// takes waits for it anyway, so this is only for reporting. Returns at once when no device is being created.
+    /// </summary>
+    /// <param name="timeout">How long to wait at most; <see cref="System.Threading.Timeout.InfiniteTimeSpan"/> waits for good.</param>
+    /// <returns>The <see cref="Status"/> after the wait: its device is still <c>&lt;device&gt; (starting)</c> if the time ran out.</returns>
+    /// <exception cref="ArgumentOutOfRangeException"><paramref name="timeout"/> is negative (other than infinite).</exception>
+    public static GemsStatus WaitForDevice(TimeSpan timeout)
+    {
+        if (timeout < TimeSpan.Zero && timeout != System.Threading.Timeout.InfiniteTimeSpan)
+        {
+            throw new ArgumentOutOfRangeException(nameof(timeout), timeout, "The timeout must not be negative (or must be Timeout.InfiniteTimeSpan).");
+        }
+
+        DeviceStart? starting;
+        lock (Sync)
+        {
+            starting = _enabled?.Starting;
+        }
+
+        starting?.Reported.Wait(timeout);
+        return _status;
+    }
+
+    /// <summary>
+    /// The device <paramref name="start"/> is up (<paramref name="description"/>) or is not (<paramref name="fallbackReason"/>,
+    /// or neither for <c>auto</c> without a GPU): the status says so, if the configuration that started it is still enabled.
+    /// </summary>
+    internal static void ReportDeviceStart(DeviceStart start, string? description, string? fallbackReason)
+    {
+        ILogger logger;
+        lock (Sync)
+        {
+            if (_enabled?.Starting != start || _status.Device != start.PendingDescription)
+            {
+                return;
+            }
+
+            var device = description ?? GemsKernelCatalog.CpuBackend;
+            logger = _logger ?? DefaultLogger;
+            _status = _status with
+            {
+                Reason = _status.Reason.Replace($" on {start.PendingDescription}.", $" on {device}.", StringComparison.Ordinal) + (fallbackReason is null ? "" : " " + fallbackReason),
+                Device = device,
+                Timestamp = DateTimeOffset.UtcNow,
+            };
+        }
+
+        if (fallbackReason is not null)
+        {
+            LogSafely(logger, LogLevel.Warning, "{DeviceFallback}", fallbackReason);
+        }
+        else if (description is not null)
+        {
+            LogSafely(logger, LogLevel.Information, "{DeviceStarted}", $"Device {description} is up; its kernels serve from now on.");
+        }
+    }
+
     internal static void UpdateStatus(Func<GemsStatus, GemsStatus> update)
     {
         lock (Sync)
@@ -412,7 +472,7 @@ public static class Gems
         }
     }
 
-    internal sealed record EnabledState(GemsSettings Settings, KernelRegistration[] Baseline, CallRecorder? Recorder);
+    internal sealed record EnabledState(GemsSettings Settings, KernelRegistration[] Baseline, CallRecorder? Recorder, DeviceStart? Starting);
 
     /// <summary>The whole Gems state at one instant, taken under the lock: the table, the enablement, the status and the logger.</summary>
     internal sealed record SavedState(KernelRegistration[] Table, EnabledState? Enabled, GemsStatus Status, ILogger? Logger);

@@ -60,8 +60,11 @@ public partial class LlamaModelRunner : ModelRunnerBase
     /// <summary>The model.</summary>
     public LlamaModel Model => _model;
 
-    /// <summary>Touches the class so its start-up block has run; returns the resulting status.</summary>
-    public static GemsStatus Start() => Gems.Status;
+    /// <summary>
+    /// Touches the class so its start-up block has run; returns the resulting status once the device it started (a GPU
+    /// comes up in the background) is up or has fallen back, so the report names the device that really runs.
+    /// </summary>
+    public static GemsStatus Start() => Gems.WaitForDevice(TimeSpan.FromSeconds(60));
 
     /// <inheritdoc/>
     public override RunnerOutput Generate(string prompt, int maxNewTokens, bool keepLogits = false)

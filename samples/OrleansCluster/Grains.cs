@@ -72,13 +72,18 @@ public partial class LlamaWorkerGrain(SiloInfo silo, Orleans.Runtime.ILocalSiloD
         return Task.CompletedTask;
     }
 
-    public Task<SiloReport> GetStatus() => Task.FromResult(new SiloReport
+    public async Task<SiloReport> GetStatus()
     {
-        Index = silo.Index,
-        SiloAddress = local.SiloAddress.ToString(),
-        StatusJson = Gems.Status.ToJson(),
-        GrainKey = this.GetPrimaryKeyLong(),
-    });
+        // A GPU comes up in the background after Enable; the report names the device that really runs (off the grain's thread).
+        var status = await Task.Run(() => Gems.WaitForDevice(TimeSpan.FromSeconds(60)));
+        return new SiloReport
+        {
+            Index = silo.Index,
+            SiloAddress = local.SiloAddress.ToString(),
+            StatusJson = status.ToJson(),
+            GrainKey = this.GetPrimaryKeyLong(),
+        };
+    }
 
     public async Task<GenerationReply> Generate(string[] prompts, int maxNewTokens)
     {

@@ -16,7 +16,8 @@ public static partial class ModelRunner
 {
     public static int Main(string[] args)
     {
-        var status = Gems.Status;
+        // A GPU comes up in the background after Enable; wait for it so the report names the device that really runs.
+        var status = Gems.WaitForDevice(TimeSpan.FromSeconds(60));
         Console.WriteLine($"GemsInjector state: {status.State}");
         Console.WriteLine($"Reason: {status.Reason}");
         Console.WriteLine($"Device: {(status.Device.Length == 0 ? "-" : status.Device)}");

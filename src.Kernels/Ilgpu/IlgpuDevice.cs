@@ -152,21 +152,6 @@ public sealed class IlgpuDevice : IDisposable
 
     private const OptimizationLevel CudaOptimization = OptimizationLevel.O2;
 
-    /// <summary>The best device kind on this machine: <see cref="IlgpuDeviceKind.Cuda"/> when a CUDA device exists, else <see langword="null"/>.</summary>
-    /// <returns>The kind, or <see langword="null"/> when no GPU is usable.</returns>
-    public static IlgpuDeviceKind? DetectBest()
-    {
-        try
-        {
-            using var ctx = Context.Create(b => b.Cuda());
-            return ctx.GetCudaDevices().Count > 0 ? IlgpuDeviceKind.Cuda : null;
-        }
-        catch (Exception)
-        {
-            return null;
-        }
-    }
-
     /// <summary>Creates a device of the given kind (the first device of that kind).</summary>
     /// <param name="kind">The accelerator kind.</param>
     /// <returns>The device; dispose it to release the accelerator.</returns>

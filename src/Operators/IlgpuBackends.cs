@@ -2,6 +2,7 @@ using System;
 using System.Collections.Concurrent;
 using System.Collections.Generic;
 using System.Linq;
+using System.Reflection;
 using GemsInjector.Hosting;
 using GemsInjector.Kernels.Ilgpu;
 using GemsInjector.Kernels.Staging;
@@ -10,7 +11,8 @@ namespace GemsInjector.Operators;
 
 /// <summary>
 /// The ILGPU backends. A separate class so that ILGPU loads only when one is asked for. Devices are created once per
-/// process and kept, with their compiled kernels, for later enables.
+/// process and kept, with their compiled kernels, for later enables. A GPU is created on a background thread
+/// (<see cref="DeviceStart"/>) so that enabling does not wait for the CUDA context.
 /// </summary>
 internal static class IlgpuBackends
 {
@@ -22,6 +24,13 @@ internal static class IlgpuBackends
         [OperatorNames.Mm, OperatorNames.Addmm, OperatorNames.Bmm, OperatorNames.ScaledDotProductAttention];
 
     private static readonly ConcurrentDictionary<IlgpuDeviceKind, IlgpuTensorKernels> Devices = new();
+    private static readonly Dictionary<IlgpuDeviceKind, DeviceStart> Starts = [];
+
+    /// <summary>
+    /// Which kinds are created in the background: the GPUs, whose driver start is the slow part of enabling. The
+    /// runtime's own tests add the simulator, so that CI runs the background path without a GPU.
+    /// </summary>
+    internal static Func<IlgpuDeviceKind, bool> StartsInBackground { get; set; } = kind => kind is IlgpuDeviceKind.Cuda or IlgpuDeviceKind.OpenCL;
 
     private static int LocalRank() =>
         int.TryParse(Environment.GetEnvironmentVariable("LOCAL_RANK"), out var rank) && rank >= 0 ? rank : 0;
@@ -34,25 +43,26 @@ internal static class IlgpuBackends
         new(
             FallbackKernel.Wrap<IlgpuKernelCompileException>(device.Kernel, cpu.Kernel, failure => Gems.ReportKernelFallback(operatorName, failure.Message)),
             device.DispatchKey,
-            device.RegisteredAt);
+            device.RegisteredAt,
+            device.ImplementationName);
 
-    public static KernelBackend AutoDetect()
+    /// <summary><c>auto</c> on a machine with a CUDA driver: CUDA if a device comes up, else quietly the CPU kernels.</summary>
+    public static KernelBackend AutoDetect() => Create("cuda", quietWhenAbsent: true);
+
+    /// <summary>The kernels of <paramref name="device"/>, or the CPU kernels with the reason when it cannot be had.</summary>
+    public static KernelBackend Create(string device) => Create(device, quietWhenAbsent: false);
+
+    /// <summary>Forgets the devices created so far, so that the next enable creates them again (tests only).</summary>
+    internal static void ForgetDevices()
     {
-        IlgpuDeviceKind? best;
-        try
+        lock (Starts)
         {
-            best = IlgpuDevice.DetectBest();
+            Starts.Clear();
+            Devices.Clear();
         }
-        catch (Exception ex) when (!WorkerStartup.IsKernelLoadFailure(ex))
-        {
-            // "auto" never fails on a broken driver: it means "the best device that works".
-            return KernelBackendSelection.Cpu($"Probing for a GPU failed ({ex.GetType().Name}: {ex.Message}); using the CPU kernels.");
-        }
-
-        return best is IlgpuDeviceKind.Cuda ? Create("cuda") : KernelBackendSelection.Cpu(fallbackReason: null);
     }
 
-    public static KernelBackend Create(string device)
+    private static KernelBackend Create(string device, bool quietWhenAbsent)
     {
         var kind = device switch
         {
@@ -62,41 +72,94 @@ internal static class IlgpuBackends
             _ => throw new GemsConfigurationException($"Unknown device '{device}'."),
         };
 
-        IlgpuTensorKernels kernels;
-        Dictionary<string, KernelRegistration> onDevice;
+        if (!StartsInBackground(kind))
+        {
+            try
+            {
+                return WithDevice(Start(kind, device));
+            }
+            catch (DeviceUnavailableException ex)
+            {
+                return KernelBackendSelection.Cpu(quietWhenAbsent && ex.Absent ? null : ex.Message);
+            }
+        }
+
+        DeviceStart start;
+        lock (Starts)
+        {
+            // A start that failed is tried again, as a synchronous creation would be on every enable.
+            if (!Starts.TryGetValue(kind, out start!) || (start.IsCompleted && start.Result().Device is null))
+            {
+                start = new DeviceStart(device, () => Start(kind, device), quietWhenAbsent);
+                Starts[kind] = start;
+            }
+        }
+
+        if (start.IsCompleted)
+        {
+            var (started, fallbackReason) = start.Result();
+            return started is null ? KernelBackendSelection.Cpu(fallbackReason) : WithDevice(started);
+        }
+
+        var kernels = GemsKernelCatalog.ForCpu()
+            .Select(pair => (pair.Operator, Takes(kind, pair.Operator.Name) ? Deferred(start, pair.Operator.Name, pair.Kernel) : pair.Kernel))
+            .ToArray();
+        return new KernelBackend(start.PendingDescription, kernels, FallbackReason: null, Starting: start);
+    }
+
+    /// <summary>The simulator exists to run the GPU kernels' logic through the table; a real GPU takes only the operators it speeds up.</summary>
+    private static bool Takes(IlgpuDeviceKind kind, string operatorName) =>
+        kind == IlgpuDeviceKind.CpuSimulator || ComputeBoundOperators.Contains(operatorName);
+
+    private static KernelRegistration Deferred(DeviceStart start, string operatorName, KernelRegistration cpu)
+    {
+        // The override line names the ILGPU method that will serve the operator, as it does once the device is up.
+        var method = typeof(IlgpuTensorKernels).GetMethods(BindingFlags.Public | BindingFlags.Instance).FirstOrDefault(m => m.Name == cpu.ImplementationName)
+            ?? throw new InvalidOperationException($"IlgpuTensorKernels has no method {cpu.ImplementationName} for {operatorName}.");
+        return new KernelRegistration(start.Deferred(operatorName, cpu.Kernel), cpu.DispatchKey, KernelRegistration.Describe(method), method.Name);
+    }
+
+    private static KernelBackend WithDevice(StartedDevice started)
+    {
+        var merged = GemsKernelCatalog.ForCpu()
+            .Select(pair => (pair.Operator, started.Kernels.TryGetValue(pair.Operator.Name, out var deviceKernel) ? deviceKernel : pair.Kernel))
+            .ToArray();
+        return new KernelBackend(started.Description, merged, FallbackReason: null, Starting: null);
+    }
+
+    /// <summary>Creates (or fetches) the device and its kernels; throws <see cref="DeviceUnavailableException"/> with the status's reason.</summary>
+    private static StartedDevice Start(IlgpuDeviceKind kind, string device)
+    {
         try
         {
             FaultInjection.At(FaultPoint.DeviceCreation, device);
 
             // Workers of one node pass their local rank, so each takes its own GPU (wrapping when there are fewer).
-            kernels = Devices.GetOrAdd(kind, static k => new IlgpuTensorKernels(IlgpuDevice.Create(k, LocalRank())));
+            var kernels = Devices.GetOrAdd(kind, static k => new IlgpuTensorKernels(IlgpuDevice.Create(k, LocalRank())));
 
-            // The simulator exists to run the GPU kernels' logic through the table; a real GPU takes only the operators it speeds up.
             FaultInjection.At(FaultPoint.CatalogBuild, "ilgpu");
-            onDevice = GemsKernelCatalog.ForIlgpu(kernels)
-                .Where(pair => kind == IlgpuDeviceKind.CpuSimulator || ComputeBoundOperators.Contains(pair.Operator.Name))
-                .ToDictionary(pair => pair.Operator.Name, pair => pair.Kernel);
+            var cpu = GemsKernelCatalog.ForCpu().ToDictionary(pair => pair.Operator.Name, pair => pair.Kernel);
+            var onDevice = GemsKernelCatalog.ForIlgpu(kernels)
+                .Where(pair => Takes(kind, pair.Operator.Name))
+                .ToDictionary(pair => pair.Operator.Name, pair => WithCpuFallback(pair.Operator.Name, pair.Kernel, cpu[pair.Operator.Name]));
+            var ilgpuDevice = kernels.Device;
+            var backend = ilgpuDevice.Kind == IlgpuDeviceKind.CpuSimulator ? kernels.BackendName : $"{kernels.BackendName}:{ilgpuDevice.Ordinal}";
+            var description = ilgpuDevice.Architecture is { } architecture
+                ? $"{backend} ({ilgpuDevice.Name}, {architecture})"
+                : $"{backend} ({ilgpuDevice.Name})";
+            return new StartedDevice(description, onDevice);
         }
         catch (IlgpuDeviceException ex)
         {
-            return KernelBackendSelection.Cpu($"Device '{device}' is not available ({ex.Message}); using the CPU kernels instead.");
+            // Without an inner exception the driver answered and there is no such device; with one, the device failed.
+            throw new DeviceUnavailableException($"Device '{device}' is not available ({ex.Message}); using the CPU kernels instead.", absent: ex.InnerException is null);
         }
-        catch (Exception ex) when (!WorkerStartup.IsKernelLoadFailure(ex))
+        catch (Exception ex) when (ex is not DeviceUnavailableException && !WorkerStartup.IsKernelLoadFailure(ex))
         {
             // A driver or ILGPU failure other than "no such device" (a CUDA error, a missing native library, a kernel
             // that does not build) is just as much a reason to keep the worker on the CPU kernels rather than fail.
-            return KernelBackendSelection.Cpu(
-                $"Device '{device}' failed to initialize ({ex.GetType().Name}: {ex.Message}); using the CPU kernels instead.");
+            throw new DeviceUnavailableException(
+                $"Device '{device}' failed to initialize ({ex.GetType().Name}: {ex.Message}); using the CPU kernels instead.", absent: false);
         }
-
-        var merged = GemsKernelCatalog.ForCpu()
-            .Select(pair => (pair.Operator, onDevice.TryGetValue(pair.Operator.Name, out var deviceKernel) ? WithCpuFallback(pair.Operator.Name, deviceKernel, pair.Kernel) : pair.Kernel))
-            .ToArray();
-        var ilgpuDevice = kernels.Device;
-        var backend = ilgpuDevice.Kind == IlgpuDeviceKind.CpuSimulator ? kernels.BackendName : $"{kernels.BackendName}:{ilgpuDevice.Ordinal}";
-        var description = ilgpuDevice.Architecture is { } architecture
-            ? $"{backend} ({ilgpuDevice.Name}, {architecture})"
-            : $"{backend} ({ilgpuDevice.Name})";
-        return new KernelBackend(description, merged, FallbackReason: null);
     }
 }

@@ -10,7 +10,8 @@ namespace GemsInjector.Operators;
 /// <param name="Device">What the status reports: <c>cpu</c>, or <c>cuda (NVIDIA H100 ..., SM_90)</c>.</param>
 /// <param name="Kernels">The kernel of each operator.</param>
 /// <param name="FallbackReason">Why the device asked for is not the one used, or <see langword="null"/>.</param>
-internal sealed record KernelBackend(string Device, IReadOnlyList<(Operator Operator, KernelRegistration Kernel)> Kernels, string? FallbackReason);
+/// <param name="Starting">The device still being created, whose kernels wait for it on their first call; <see langword="null"/> when none.</param>
+internal sealed record KernelBackend(string Device, IReadOnlyList<(Operator Operator, KernelRegistration Kernel)> Kernels, string? FallbackReason, DeviceStart? Starting = null);
 
 /// <summary>
 /// Turns the <c>GEMS_DEVICE</c> setting into kernels. ILGPU is touched only when a GPU device is asked for (or, for
@@ -22,6 +23,9 @@ internal static class KernelBackendSelection
     {
         "cpu" => Cpu(fallbackReason: null),
         "auto" => CudaDriverIsInstalled() ? IlgpuBackends.AutoDetect() : Cpu(fallbackReason: null),
+
+        // Said here, not from the background start: without a driver there is nothing to wait for.
+        "cuda" when !CudaDriverIsInstalled() => Cpu("Device 'cuda' is not available (no CUDA driver: libcuda could not be loaded); using the CPU kernels instead."),
         _ => IlgpuBackends.Create(device),
     };
 

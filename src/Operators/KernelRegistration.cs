@@ -14,6 +14,7 @@ public sealed class KernelRegistration
         Kernel = kernel;
         DispatchKey = dispatchKey;
         RegisteredAt = Describe(kernel.Method);
+        ImplementationName = kernel.Method.Name;
     }
 
     /// <summary>
@@ -21,13 +22,14 @@ public sealed class KernelRegistration
     /// the override log names the implementation rather than the adapter.
     /// </summary>
     internal static KernelRegistration Adapting(Delegate kernel, string dispatchKey, Delegate implementation) =>
-        new(kernel, dispatchKey, Describe(implementation.Method));
+        new(kernel, dispatchKey, Describe(implementation.Method), implementation.Method.Name);
 
-    internal KernelRegistration(Delegate kernel, string dispatchKey, string registeredAt)
+    internal KernelRegistration(Delegate kernel, string dispatchKey, string registeredAt, string implementationName)
     {
         Kernel = kernel;
         DispatchKey = dispatchKey;
         RegisteredAt = registeredAt;
+        ImplementationName = implementationName;
     }
 
     /// <summary>The kernel delegate.</summary>
@@ -38,6 +40,9 @@ public sealed class KernelRegistration
 
     /// <summary>The method and assembly that implement the kernel, for the override log: <c>Type.Method (Assembly Version)</c>.</summary>
     public string RegisteredAt { get; }
+
+    /// <summary>The name of the method that implements the kernel (the CPU and ILGPU kernel classes name theirs alike).</summary>
+    internal string ImplementationName { get; }
 
     internal static string Describe(MethodInfo method)
     {

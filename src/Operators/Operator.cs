@@ -86,6 +86,6 @@ public sealed class Operator<TKernel> : Operator
         var inner = (TKernel)registration.Kernel;
         var name = Name;
         var wrapped = NotifyingKernel.Wrap(inner, () => recorder.Note(name));
-        return new KernelRegistration(wrapped, registration.DispatchKey, registration.RegisteredAt);
+        return new KernelRegistration(wrapped, registration.DispatchKey, registration.RegisteredAt, registration.ImplementationName);
     }
 }

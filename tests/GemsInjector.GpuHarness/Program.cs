@@ -31,6 +31,8 @@ internal sealed class Options
 
     public bool SelfTest { get; set; }
 
+    public bool EnableProbe { get; set; }
+
     /// <summary>Seconds after which no new case starts (the rest are reported as SKIP); 0 = none.</summary>
     public double BudgetSeconds { get; set; }
 
@@ -47,6 +49,7 @@ internal sealed class Options
           --runs <n>                   timed runs per bench case (default: ~300 ms of device time, 20..1000)
           --list                       print the cases and how each binds, run nothing
           --selftest                   check that an unwritten (poisoned) output FAILs, then exit
+          --enable-probe               time Gems.Enable on the device and the device's start behind it, then exit
           --budget-s <seconds>         start no new case after this many seconds from process start (rest: SKIP)
 
         Exit code: 0 all pass (SKIPs allowed), 1 a case failed, 2 bad arguments, 3 no device.
@@ -131,6 +134,9 @@ internal sealed class Options
                     case "--list":
                         o.List = true;
                         break;
+                    case "--enable-probe":
+                        o.EnableProbe = true;
+                        break;
                     case "--selftest":
                         o.SelfTest = true;
                         break;
@@ -194,6 +200,11 @@ internal static class Program
 
             Console.Error.WriteLine(Options.Usage);
             return string.IsNullOrEmpty(error) ? 0 : 2;
+        }
+
+        if (opt.EnableProbe)
+        {
+            return EnableProbe.Run(opt, processStart);
         }
 
         // Startup first: its first calls must find no kernel compiled yet.

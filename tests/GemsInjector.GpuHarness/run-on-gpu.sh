@@ -126,10 +126,14 @@ if want startup; then
     rm -rf "$GEMS_KERNEL_CACHE"
     run_harness startup "$STARTUP_TIMEOUT_S" --device "$HARNESS_DEVICE" --suite startup --csv "$OUT/startup.csv"
     run_harness startup-second-process "$STARTUP_TIMEOUT_S" --device "$HARNESS_DEVICE" --suite startup --csv "$OUT/startup-second.tmp"
-    if [[ -f "$OUT/startup-second.tmp" ]]; then
-        tail -n +2 "$OUT/startup-second.tmp" >>"$OUT/startup.csv"
-        rm -f "$OUT/startup-second.tmp"
-    fi
+    # Gems.Enable itself, in a third fresh process: what a worker's start-up block costs (target <= 100 ms).
+    run_harness enable-probe "$STARTUP_TIMEOUT_S" --device "$HARNESS_DEVICE" --enable-probe --csv "$OUT/enable-probe.tmp"
+    for part in startup-second enable-probe; do
+        if [[ -f "$OUT/$part.tmp" ]]; then
+            tail -n +2 "$OUT/$part.tmp" >>"$OUT/startup.csv"
+            rm -f "$OUT/$part.tmp"
+        fi
+    done
     echo "kernel cache: $(ls "$GEMS_KERNEL_CACHE" 2>/dev/null | wc -l) files in $GEMS_KERNEL_CACHE" | tee -a "$log"
     unset GEMS_KERNEL_CACHE
 fi
@@ -163,7 +167,7 @@ fi
 echo
 echo "== run-on-gpu summary ($(( $(date +%s) - start )) s, $(date -u +%Y-%m-%dT%H:%MZ))"
 sed -n 2p "$OUT/nvidia-smi.txt" 2>/dev/null | sed 's/^/card: /' || true
-for s in smi torch startup startup-second-process selftest accuracy bench compare; do
+for s in smi torch startup startup-second-process enable-probe selftest accuracy bench compare; do
     [[ -n "${rc[$s]:-}" ]] || continue
     f="$OUT/$s.csv"
     if [[ -f "$f" ]]; then
