@@ -8,8 +8,8 @@ internal static partial class HalfGemvKernels
 {
     /// <summary>
     /// Decode GEMV, weight b [N, K] (a linear layer's weight): each warp owns two adjacent output columns; its lanes
-    /// stride over K one <see cref="Half8"/> (8 elements, one 16-byte load) at a time, two steps per iteration (four
-    /// weight loads in flight per lane). The activations (a [M, K], also read 16 bytes at a time, L1-resident: every warp
+    /// stride over K one <see cref="Half8"/> (8 elements, one 16-byte load) at a time, four steps per iteration for up
+    /// to four rows (eight weight loads in flight per lane), two for more rows. The activations (a [M, K], also read 16 bytes at a time, L1-resident: every warp
     /// of the group reads the same ones) are converted once per step and used for both columns. Grid.Y splits K into
     /// chunks of <see cref="HalfGemvShape.Chunk"/> vectors when N alone gives too few groups; each of the M·2 sums ends
     /// in a warp shuffle reduction. TRowsCap (≥ M) bounds the accumulators at compile time; rows past M read row M − 1
@@ -78,126 +78,298 @@ internal static partial class HalfGemvKernels
         float s13_0 = 0f, s13_1 = 0f;
         float s14_0 = 0f, s14_1 = 0f;
         float s15_0 = 0f, s15_1 = 0f;
-        for (int v = vBegin + lane; v < vEnd; v += 2 * ws)
+        if (mCap <= 4)
         {
-            int v2 = v + ws;
-            bool has2 = v2 < vEnd;
-            Half8 wa = bv[w0Base + v];
-            Half8 wb = bv[w1Base + v];
-            Half8 xa = has2 ? bv[w0Base + v2] : default;
-            Half8 xb = has2 ? bv[w1Base + v2] : default;
-            var fa = Unpack(wa, bf16);
-            var fb = Unpack(wb, bf16);
-            var ga = Unpack(xa, bf16);
-            var gb = Unpack(xb, bf16);
-            var p0 = Unpack(av[r0 + v], bf16);
-            var q0 = Unpack(has2 ? av[r0 + v2] : default, bf16);
-            s0_0 = Dot(q0, ga, Dot(p0, fa, s0_0));
-            s0_1 = Dot(q0, gb, Dot(p0, fb, s0_1));
-            if (mCap > 1)
+            for (int v = vBegin + lane; v < vEnd; v += 4 * ws)
             {
-                var p1 = Unpack(av[r1 + v], bf16);
-                var q1 = Unpack(has2 ? av[r1 + v2] : default, bf16);
-                s1_0 = Dot(q1, ga, Dot(p1, fa, s1_0));
-                s1_1 = Dot(q1, gb, Dot(p1, fb, s1_1));
+                int v1 = v + 1 * ws;
+                bool has1 = v1 < vEnd;
+                int v2 = v + 2 * ws;
+                bool has2 = v2 < vEnd;
+                int v3 = v + 3 * ws;
+                bool has3 = v3 < vEnd;
+                Half8 w0a = bv[w0Base + v];
+                Half8 w0b = bv[w1Base + v];
+                Half8 w1a = has1 ? bv[w0Base + v1] : default;
+                Half8 w1b = has1 ? bv[w1Base + v1] : default;
+                Half8 w2a = has2 ? bv[w0Base + v2] : default;
+                Half8 w2b = has2 ? bv[w1Base + v2] : default;
+                Half8 w3a = has3 ? bv[w0Base + v3] : default;
+                Half8 w3b = has3 ? bv[w1Base + v3] : default;
+                var f0a = Unpack(w0a, bf16);
+                var f0b = Unpack(w0b, bf16);
+                var f1a = Unpack(w1a, bf16);
+                var f1b = Unpack(w1b, bf16);
+                var f2a = Unpack(w2a, bf16);
+                var f2b = Unpack(w2b, bf16);
+                var f3a = Unpack(w3a, bf16);
+                var f3b = Unpack(w3b, bf16);
+                var p0_0 = Unpack(av[r0 + v], bf16);
+                var p0_1 = Unpack(has1 ? av[r0 + v1] : default, bf16);
+                var p0_2 = Unpack(has2 ? av[r0 + v2] : default, bf16);
+                var p0_3 = Unpack(has3 ? av[r0 + v3] : default, bf16);
+                s0_0 = Dot(p0_3, f3a, Dot(p0_2, f2a, Dot(p0_1, f1a, Dot(p0_0, f0a, s0_0))));
+                s0_1 = Dot(p0_3, f3b, Dot(p0_2, f2b, Dot(p0_1, f1b, Dot(p0_0, f0b, s0_1))));
+                if (mCap > 1)
+                {
+                    var p1_0 = Unpack(av[r1 + v], bf16);
+                    var p1_1 = Unpack(has1 ? av[r1 + v1] : default, bf16);
+                    var p1_2 = Unpack(has2 ? av[r1 + v2] : default, bf16);
+                    var p1_3 = Unpack(has3 ? av[r1 + v3] : default, bf16);
+                    s1_0 = Dot(p1_3, f3a, Dot(p1_2, f2a, Dot(p1_1, f1a, Dot(p1_0, f0a, s1_0))));
+                    s1_1 = Dot(p1_3, f3b, Dot(p1_2, f2b, Dot(p1_1, f1b, Dot(p1_0, f0b, s1_1))));
+                }
+                if (mCap > 2)
+                {
+                    var p2_0 = Unpack(av[r2 + v], bf16);
+                    var p2_1 = Unpack(has1 ? av[r2 + v1] : default, bf16);
+                    var p2_2 = Unpack(has2 ? av[r2 + v2] : default, bf16);
+                    var p2_3 = Unpack(has3 ? av[r2 + v3] : default, bf16);
+                    s2_0 = Dot(p2_3, f3a, Dot(p2_2, f2a, Dot(p2_1, f1a, Dot(p2_0, f0a, s2_0))));
+                    s2_1 = Dot(p2_3, f3b, Dot(p2_2, f2b, Dot(p2_1, f1b, Dot(p2_0, f0b, s2_1))));
+                }
+                if (mCap > 3)
+                {
+                    var p3_0 = Unpack(av[r3 + v], bf16);
+                    var p3_1 = Unpack(has1 ? av[r3 + v1] : default, bf16);
+                    var p3_2 = Unpack(has2 ? av[r3 + v2] : default, bf16);
+                    var p3_3 = Unpack(has3 ? av[r3 + v3] : default, bf16);
+                    s3_0 = Dot(p3_3, f3a, Dot(p3_2, f2a, Dot(p3_1, f1a, Dot(p3_0, f0a, s3_0))));
+                    s3_1 = Dot(p3_3, f3b, Dot(p3_2, f2b, Dot(p3_1, f1b, Dot(p3_0, f0b, s3_1))));
+                }
+                if (mCap > 4)
+                {
+                    var p4_0 = Unpack(av[r4 + v], bf16);
+                    var p4_1 = Unpack(has1 ? av[r4 + v1] : default, bf16);
+                    var p4_2 = Unpack(has2 ? av[r4 + v2] : default, bf16);
+                    var p4_3 = Unpack(has3 ? av[r4 + v3] : default, bf16);
+                    s4_0 = Dot(p4_3, f3a, Dot(p4_2, f2a, Dot(p4_1, f1a, Dot(p4_0, f0a, s4_0))));
+                    s4_1 = Dot(p4_3, f3b, Dot(p4_2, f2b, Dot(p4_1, f1b, Dot(p4_0, f0b, s4_1))));
+                }
+                if (mCap > 5)
+                {
+                    var p5_0 = Unpack(av[r5 + v], bf16);
+                    var p5_1 = Unpack(has1 ? av[r5 + v1] : default, bf16);
+                    var p5_2 = Unpack(has2 ? av[r5 + v2] : default, bf16);
+                    var p5_3 = Unpack(has3 ? av[r5 + v3] : default, bf16);
+                    s5_0 = Dot(p5_3, f3a, Dot(p5_2, f2a, Dot(p5_1, f1a, Dot(p5_0, f0a, s5_0))));
+                    s5_1 = Dot(p5_3, f3b, Dot(p5_2, f2b, Dot(p5_1, f1b, Dot(p5_0, f0b, s5_1))));
+                }
+                if (mCap > 6)
+                {
+                    var p6_0 = Unpack(av[r6 + v], bf16);
+                    var p6_1 = Unpack(has1 ? av[r6 + v1] : default, bf16);
+                    var p6_2 = Unpack(has2 ? av[r6 + v2] : default, bf16);
+                    var p6_3 = Unpack(has3 ? av[r6 + v3] : default, bf16);
+                    s6_0 = Dot(p6_3, f3a, Dot(p6_2, f2a, Dot(p6_1, f1a, Dot(p6_0, f0a, s6_0))));
+                    s6_1 = Dot(p6_3, f3b, Dot(p6_2, f2b, Dot(p6_1, f1b, Dot(p6_0, f0b, s6_1))));
+                }
+                if (mCap > 7)
+                {
+                    var p7_0 = Unpack(av[r7 + v], bf16);
+                    var p7_1 = Unpack(has1 ? av[r7 + v1] : default, bf16);
+                    var p7_2 = Unpack(has2 ? av[r7 + v2] : default, bf16);
+                    var p7_3 = Unpack(has3 ? av[r7 + v3] : default, bf16);
+                    s7_0 = Dot(p7_3, f3a, Dot(p7_2, f2a, Dot(p7_1, f1a, Dot(p7_0, f0a, s7_0))));
+                    s7_1 = Dot(p7_3, f3b, Dot(p7_2, f2b, Dot(p7_1, f1b, Dot(p7_0, f0b, s7_1))));
+                }
+                if (mCap > 8)
+                {
+                    var p8_0 = Unpack(av[r8 + v], bf16);
+                    var p8_1 = Unpack(has1 ? av[r8 + v1] : default, bf16);
+                    var p8_2 = Unpack(has2 ? av[r8 + v2] : default, bf16);
+                    var p8_3 = Unpack(has3 ? av[r8 + v3] : default, bf16);
+                    s8_0 = Dot(p8_3, f3a, Dot(p8_2, f2a, Dot(p8_1, f1a, Dot(p8_0, f0a, s8_0))));
+                    s8_1 = Dot(p8_3, f3b, Dot(p8_2, f2b, Dot(p8_1, f1b, Dot(p8_0, f0b, s8_1))));
+                }
+                if (mCap > 9)
+                {
+                    var p9_0 = Unpack(av[r9 + v], bf16);
+                    var p9_1 = Unpack(has1 ? av[r9 + v1] : default, bf16);
+                    var p9_2 = Unpack(has2 ? av[r9 + v2] : default, bf16);
+                    var p9_3 = Unpack(has3 ? av[r9 + v3] : default, bf16);
+                    s9_0 = Dot(p9_3, f3a, Dot(p9_2, f2a, Dot(p9_1, f1a, Dot(p9_0, f0a, s9_0))));
+                    s9_1 = Dot(p9_3, f3b, Dot(p9_2, f2b, Dot(p9_1, f1b, Dot(p9_0, f0b, s9_1))));
+                }
+                if (mCap > 10)
+                {
+                    var p10_0 = Unpack(av[r10 + v], bf16);
+                    var p10_1 = Unpack(has1 ? av[r10 + v1] : default, bf16);
+                    var p10_2 = Unpack(has2 ? av[r10 + v2] : default, bf16);
+                    var p10_3 = Unpack(has3 ? av[r10 + v3] : default, bf16);
+                    s10_0 = Dot(p10_3, f3a, Dot(p10_2, f2a, Dot(p10_1, f1a, Dot(p10_0, f0a, s10_0))));
+                    s10_1 = Dot(p10_3, f3b, Dot(p10_2, f2b, Dot(p10_1, f1b, Dot(p10_0, f0b, s10_1))));
+                }
+                if (mCap > 11)
+                {
+                    var p11_0 = Unpack(av[r11 + v], bf16);
+                    var p11_1 = Unpack(has1 ? av[r11 + v1] : default, bf16);
+                    var p11_2 = Unpack(has2 ? av[r11 + v2] : default, bf16);
+                    var p11_3 = Unpack(has3 ? av[r11 + v3] : default, bf16);
+                    s11_0 = Dot(p11_3, f3a, Dot(p11_2, f2a, Dot(p11_1, f1a, Dot(p11_0, f0a, s11_0))));
+                    s11_1 = Dot(p11_3, f3b, Dot(p11_2, f2b, Dot(p11_1, f1b, Dot(p11_0, f0b, s11_1))));
+                }
+                if (mCap > 12)
+                {
+                    var p12_0 = Unpack(av[r12 + v], bf16);
+                    var p12_1 = Unpack(has1 ? av[r12 + v1] : default, bf16);
+                    var p12_2 = Unpack(has2 ? av[r12 + v2] : default, bf16);
+                    var p12_3 = Unpack(has3 ? av[r12 + v3] : default, bf16);
+                    s12_0 = Dot(p12_3, f3a, Dot(p12_2, f2a, Dot(p12_1, f1a, Dot(p12_0, f0a, s12_0))));
+                    s12_1 = Dot(p12_3, f3b, Dot(p12_2, f2b, Dot(p12_1, f1b, Dot(p12_0, f0b, s12_1))));
+                }
+                if (mCap > 13)
+                {
+                    var p13_0 = Unpack(av[r13 + v], bf16);
+                    var p13_1 = Unpack(has1 ? av[r13 + v1] : default, bf16);
+                    var p13_2 = Unpack(has2 ? av[r13 + v2] : default, bf16);
+                    var p13_3 = Unpack(has3 ? av[r13 + v3] : default, bf16);
+                    s13_0 = Dot(p13_3, f3a, Dot(p13_2, f2a, Dot(p13_1, f1a, Dot(p13_0, f0a, s13_0))));
+                    s13_1 = Dot(p13_3, f3b, Dot(p13_2, f2b, Dot(p13_1, f1b, Dot(p13_0, f0b, s13_1))));
+                }
+                if (mCap > 14)
+                {
+                    var p14_0 = Unpack(av[r14 + v], bf16);
+                    var p14_1 = Unpack(has1 ? av[r14 + v1] : default, bf16);
+                    var p14_2 = Unpack(has2 ? av[r14 + v2] : default, bf16);
+                    var p14_3 = Unpack(has3 ? av[r14 + v3] : default, bf16);
+                    s14_0 = Dot(p14_3, f3a, Dot(p14_2, f2a, Dot(p14_1, f1a, Dot(p14_0, f0a, s14_0))));
+                    s14_1 = Dot(p14_3, f3b, Dot(p14_2, f2b, Dot(p14_1, f1b, Dot(p14_0, f0b, s14_1))));
+                }
+                if (mCap > 15)
+                {
+                    var p15_0 = Unpack(av[r15 + v], bf16);
+                    var p15_1 = Unpack(has1 ? av[r15 + v1] : default, bf16);
+                    var p15_2 = Unpack(has2 ? av[r15 + v2] : default, bf16);
+                    var p15_3 = Unpack(has3 ? av[r15 + v3] : default, bf16);
+                    s15_0 = Dot(p15_3, f3a, Dot(p15_2, f2a, Dot(p15_1, f1a, Dot(p15_0, f0a, s15_0))));
+                    s15_1 = Dot(p15_3, f3b, Dot(p15_2, f2b, Dot(p15_1, f1b, Dot(p15_0, f0b, s15_1))));
+                }
             }
-            if (mCap > 2)
+        }
+        else
+        {
+            for (int v = vBegin + lane; v < vEnd; v += 2 * ws)
             {
-                var p2 = Unpack(av[r2 + v], bf16);
-                var q2 = Unpack(has2 ? av[r2 + v2] : default, bf16);
-                s2_0 = Dot(q2, ga, Dot(p2, fa, s2_0));
-                s2_1 = Dot(q2, gb, Dot(p2, fb, s2_1));
-            }
-            if (mCap > 3)
-            {
-                var p3 = Unpack(av[r3 + v], bf16);
-                var q3 = Unpack(has2 ? av[r3 + v2] : default, bf16);
-                s3_0 = Dot(q3, ga, Dot(p3, fa, s3_0));
-                s3_1 = Dot(q3, gb, Dot(p3, fb, s3_1));
-            }
-            if (mCap > 4)
-            {
-                var p4 = Unpack(av[r4 + v], bf16);
-                var q4 = Unpack(has2 ? av[r4 + v2] : default, bf16);
-                s4_0 = Dot(q4, ga, Dot(p4, fa, s4_0));
-                s4_1 = Dot(q4, gb, Dot(p4, fb, s4_1));
-            }
-            if (mCap > 5)
-            {
-                var p5 = Unpack(av[r5 + v], bf16);
-                var q5 = Unpack(has2 ? av[r5 + v2] : default, bf16);
-                s5_0 = Dot(q5, ga, Dot(p5, fa, s5_0));
-                s5_1 = Dot(q5, gb, Dot(p5, fb, s5_1));
-            }
-            if (mCap > 6)
-            {
-                var p6 = Unpack(av[r6 + v], bf16);
-                var q6 = Unpack(has2 ? av[r6 + v2] : default, bf16);
-                s6_0 = Dot(q6, ga, Dot(p6, fa, s6_0));
-                s6_1 = Dot(q6, gb, Dot(p6, fb, s6_1));
-            }
-            if (mCap > 7)
-            {
-                var p7 = Unpack(av[r7 + v], bf16);
-                var q7 = Unpack(has2 ? av[r7 + v2] : default, bf16);
-                s7_0 = Dot(q7, ga, Dot(p7, fa, s7_0));
-                s7_1 = Dot(q7, gb, Dot(p7, fb, s7_1));
-            }
-            if (mCap > 8)
-            {
-                var p8 = Unpack(av[r8 + v], bf16);
-                var q8 = Unpack(has2 ? av[r8 + v2] : default, bf16);
-                s8_0 = Dot(q8, ga, Dot(p8, fa, s8_0));
-                s8_1 = Dot(q8, gb, Dot(p8, fb, s8_1));
-            }
-            if (mCap > 9)
-            {
-                var p9 = Unpack(av[r9 + v], bf16);
-                var q9 = Unpack(has2 ? av[r9 + v2] : default, bf16);
-                s9_0 = Dot(q9, ga, Dot(p9, fa, s9_0));
-                s9_1 = Dot(q9, gb, Dot(p9, fb, s9_1));
-            }
-            if (mCap > 10)
-            {
-                var p10 = Unpack(av[r10 + v], bf16);
-                var q10 = Unpack(has2 ? av[r10 + v2] : default, bf16);
-                s10_0 = Dot(q10, ga, Dot(p10, fa, s10_0));
-                s10_1 = Dot(q10, gb, Dot(p10, fb, s10_1));
-            }
-            if (mCap > 11)
-            {
-                var p11 = Unpack(av[r11 + v], bf16);
-                var q11 = Unpack(has2 ? av[r11 + v2] : default, bf16);
-                s11_0 = Dot(q11, ga, Dot(p11, fa, s11_0));
-                s11_1 = Dot(q11, gb, Dot(p11, fb, s11_1));
-            }
-            if (mCap > 12)
-            {
-                var p12 = Unpack(av[r12 + v], bf16);
-                var q12 = Unpack(has2 ? av[r12 + v2] : default, bf16);
-                s12_0 = Dot(q12, ga, Dot(p12, fa, s12_0));
-                s12_1 = Dot(q12, gb, Dot(p12, fb, s12_1));
-            }
-            if (mCap > 13)
-            {
-                var p13 = Unpack(av[r13 + v], bf16);
-                var q13 = Unpack(has2 ? av[r13 + v2] : default, bf16);
-                s13_0 = Dot(q13, ga, Dot(p13, fa, s13_0));
-                s13_1 = Dot(q13, gb, Dot(p13, fb, s13_1));
-            }
-            if (mCap > 14)
-            {
-                var p14 = Unpack(av[r14 + v], bf16);
-                var q14 = Unpack(has2 ? av[r14 + v2] : default, bf16);
-                s14_0 = Dot(q14, ga, Dot(p14, fa, s14_0));
-                s14_1 = Dot(q14, gb, Dot(p14, fb, s14_1));
-            }
-            if (mCap > 15)
-            {
-                var p15 = Unpack(av[r15 + v], bf16);
-                var q15 = Unpack(has2 ? av[r15 + v2] : default, bf16);
-                s15_0 = Dot(q15, ga, Dot(p15, fa, s15_0));
-                s15_1 = Dot(q15, gb, Dot(p15, fb, s15_1));
+                int v1 = v + 1 * ws;
+                bool has1 = v1 < vEnd;
+                Half8 w0a = bv[w0Base + v];
+                Half8 w0b = bv[w1Base + v];
+                Half8 w1a = has1 ? bv[w0Base + v1] : default;
+                Half8 w1b = has1 ? bv[w1Base + v1] : default;
+                var f0a = Unpack(w0a, bf16);
+                var f0b = Unpack(w0b, bf16);
+                var f1a = Unpack(w1a, bf16);
+                var f1b = Unpack(w1b, bf16);
+                var p0_0 = Unpack(av[r0 + v], bf16);
+                var p0_1 = Unpack(has1 ? av[r0 + v1] : default, bf16);
+                s0_0 = Dot(p0_1, f1a, Dot(p0_0, f0a, s0_0));
+                s0_1 = Dot(p0_1, f1b, Dot(p0_0, f0b, s0_1));
+                if (mCap > 1)
+                {
+                    var p1_0 = Unpack(av[r1 + v], bf16);
+                    var p1_1 = Unpack(has1 ? av[r1 + v1] : default, bf16);
+                    s1_0 = Dot(p1_1, f1a, Dot(p1_0, f0a, s1_0));
+                    s1_1 = Dot(p1_1, f1b, Dot(p1_0, f0b, s1_1));
+                }
+                if (mCap > 2)
+                {
+                    var p2_0 = Unpack(av[r2 + v], bf16);
+                    var p2_1 = Unpack(has1 ? av[r2 + v1] : default, bf16);
+                    s2_0 = Dot(p2_1, f1a, Dot(p2_0, f0a, s2_0));
+                    s2_1 = Dot(p2_1, f1b, Dot(p2_0, f0b, s2_1));
+                }
+                if (mCap > 3)
+                {
+                    var p3_0 = Unpack(av[r3 + v], bf16);
+                    var p3_1 = Unpack(has1 ? av[r3 + v1] : default, bf16);
+                    s3_0 = Dot(p3_1, f1a, Dot(p3_0, f0a, s3_0));
+                    s3_1 = Dot(p3_1, f1b, Dot(p3_0, f0b, s3_1));
+                }
+                if (mCap > 4)
+                {
+                    var p4_0 = Unpack(av[r4 + v], bf16);
+                    var p4_1 = Unpack(has1 ? av[r4 + v1] : default, bf16);
+                    s4_0 = Dot(p4_1, f1a, Dot(p4_0, f0a, s4_0));
+                    s4_1 = Dot(p4_1, f1b, Dot(p4_0, f0b, s4_1));
+                }
+                if (mCap > 5)
+                {
+                    var p5_0 = Unpack(av[r5 + v], bf16);
+                    var p5_1 = Unpack(has1 ? av[r5 + v1] : default, bf16);
+                    s5_0 = Dot(p5_1, f1a, Dot(p5_0, f0a, s5_0));
+                    s5_1 = Dot(p5_1, f1b, Dot(p5_0, f0b, s5_1));
+                }
+                if (mCap > 6)
+                {
+                    var p6_0 = Unpack(av[r6 + v], bf16);
+                    var p6_1 = Unpack(has1 ? av[r6 + v1] : default, bf16);
+                    s6_0 = Dot(p6_1, f1a, Dot(p6_0, f0a, s6_0));
+                    s6_1 = Dot(p6_1, f1b, Dot(p6_0, f0b, s6_1));
+                }
+                if (mCap > 7)
+                {
+                    var p7_0 = Unpack(av[r7 + v], bf16);
+                    var p7_1 = Unpack(has1 ? av[r7 + v1] : default, bf16);
+                    s7_0 = Dot(p7_1, f1a, Dot(p7_0, f0a, s7_0));
+                    s7_1 = Dot(p7_1, f1b, Dot(p7_0, f0b, s7_1));
+                }
+                if (mCap > 8)
+                {
+                    var p8_0 = Unpack(av[r8 + v], bf16);
+                    var p8_1 = Unpack(has1 ? av[r8 + v1] : default, bf16);
+                    s8_0 = Dot(p8_1, f1a, Dot(p8_0, f0a, s8_0));
+                    s8_1 = Dot(p8_1, f1b, Dot(p8_0, f0b, s8_1));
+                }
+                if (mCap > 9)
+                {
+                    var p9_0 = Unpack(av[r9 + v], bf16);
+                    var p9_1 = Unpack(has1 ? av[r9 + v1] : default, bf16);
+                    s9_0 = Dot(p9_1, f1a, Dot(p9_0, f0a, s9_0));
+                    s9_1 = Dot(p9_1, f1b, Dot(p9_0, f0b, s9_1));
+                }
+                if (mCap > 10)
+                {
+                    var p10_0 = Unpack(av[r10 + v], bf16);
+                    var p10_1 = Unpack(has1 ? av[r10 + v1] : default, bf16);
+                    s10_0 = Dot(p10_1, f1a, Dot(p10_0, f0a, s10_0));
+                    s10_1 = Dot(p10_1, f1b, Dot(p10_0, f0b, s10_1));
+                }
+                if (mCap > 11)
+                {
+                    var p11_0 = Unpack(av[r11 + v], bf16);
+                    var p11_1 = Unpack(has1 ? av[r11 + v1] : default, bf16);
+                    s11_0 = Dot(p11_1, f1a, Dot(p11_0, f0a, s11_0));
+                    s11_1 = Dot(p11_1, f1b, Dot(p11_0, f0b, s11_1));
+                }
+                if (mCap > 12)
+                {
+                    var p12_0 = Unpack(av[r12 + v], bf16);
+                    var p12_1 = Unpack(has1 ? av[r12 + v1] : default, bf16);
+                    s12_0 = Dot(p12_1, f1a, Dot(p12_0, f0a, s12_0));
+                    s12_1 = Dot(p12_1, f1b, Dot(p12_0, f0b, s12_1));
+                }
+                if (mCap > 13)
+                {
+                    var p13_0 = Unpack(av[r13 + v], bf16);
+                    var p13_1 = Unpack(has1 ? av[r13 + v1] : default, bf16);
+                    s13_0 = Dot(p13_1, f1a, Dot(p13_0, f0a, s13_0));
+                    s13_1 = Dot(p13_1, f1b, Dot(p13_0, f0b, s13_1));
+                }
+                if (mCap > 14)
+                {
+                    var p14_0 = Unpack(av[r14 + v], bf16);
+                    var p14_1 = Unpack(has1 ? av[r14 + v1] : default, bf16);
+                    s14_0 = Dot(p14_1, f1a, Dot(p14_0, f0a, s14_0));
+                    s14_1 = Dot(p14_1, f1b, Dot(p14_0, f0b, s14_1));
+                }
+                if (mCap > 15)
+                {
+                    var p15_0 = Unpack(av[r15 + v], bf16);
+                    var p15_1 = Unpack(has1 ? av[r15 + v1] : default, bf16);
+                    s15_0 = Dot(p15_1, f1a, Dot(p15_0, f0a, s15_0));
+                    s15_1 = Dot(p15_1, f1b, Dot(p15_0, f0b, s15_1));
+                }
             }
         }
 

@@ -29,8 +29,8 @@ w("{")
 # ---------------------------------------------------------------- [N, K] weight
 w("    /// <summary>")
 w("    /// Decode GEMV, weight b [N, K] (a linear layer's weight): each warp owns two adjacent output columns; its lanes")
-w("    /// stride over K one <see cref=\"Half8\"/> (8 elements, one 16-byte load) at a time, two steps per iteration (four")
-w("    /// weight loads in flight per lane). The activations (a [M, K], also read 16 bytes at a time, L1-resident: every warp")
+w("    /// stride over K one <see cref=\"Half8\"/> (8 elements, one 16-byte load) at a time, four steps per iteration for up")
+w("    /// to four rows (eight weight loads in flight per lane), two for more rows. The activations (a [M, K], also read 16 bytes at a time, L1-resident: every warp")
 w("    /// of the group reads the same ones) are converted once per step and used for both columns. Grid.Y splits K into")
 w("    /// chunks of <see cref=\"HalfGemvShape.Chunk\"/> vectors when N alone gives too few groups; each of the M·2 sums ends")
 w("    /// in a warp shuffle reduction. TRowsCap (≥ M) bounds the accumulators at compile time; rows past M read row M − 1")
@@ -64,30 +64,55 @@ for i in range(MAX_NK):
     w(f"        long r{i} = (long)({i} < m ? {i} : m - 1) * k8;")
 for i in range(MAX_NK):
     w(f"        float s{i}_0 = 0f, s{i}_1 = 0f;")
-w("        for (int v = vBegin + lane; v < vEnd; v += 2 * ws)")
+
+
+def nk_loop(steps, indent):
+    """The K loop of GemvNk16 with `steps` strides of the warp per iteration: 2·steps weight loads in flight per lane."""
+    o = indent
+    w(f"{o}for (int v = vBegin + lane; v < vEnd; v += {steps} * ws)")
+    w(f"{o}{{")
+    for j in range(1, steps):
+        w(f"{o}    int v{j} = v + {j} * ws;")
+        w(f"{o}    bool has{j} = v{j} < vEnd;")
+    # Every weight load of the iteration is issued before any is used, so their latencies overlap.
+    for j in range(steps):
+        for col in "ab":
+            base = "w0Base" if col == "a" else "w1Base"
+            vj = "v" if j == 0 else f"v{j}"
+            load = f"bv[{base} + {vj}]" if j == 0 else f"has{j} ? bv[{base} + {vj}] : default"
+            w(f"{o}    Half8 w{j}{col} = {load};")
+    for j in range(steps):
+        for col in "ab":
+            w(f"{o}    var f{j}{col} = Unpack(w{j}{col}, bf16);")
+    for i in range(MAX_NK):
+        ind = o + "    "
+        if i > 0:
+            w(f"{o}    if (mCap > {i})")
+            w(f"{o}    {{")
+            ind = o + "        "
+        for j in range(steps):
+            vj = "v" if j == 0 else f"v{j}"
+            load = f"av[r{i} + {vj}]" if j == 0 else f"has{j} ? av[r{i} + {vj}] : default"
+            w(f"{ind}var p{i}_{j} = Unpack({load}, bf16);")
+        for col, acc in (("a", f"s{i}_0"), ("b", f"s{i}_1")):
+            expr = acc
+            for j in range(steps):
+                expr = f"Dot(p{i}_{j}, f{j}{col}, {expr})"
+            w(f"{ind}{acc} = {expr};")
+        if i > 0:
+            w(f"{o}    }}")
+    w(f"{o}}}")
+
+
+# Up to four rows, four strides per iteration keep 128 bytes of weight in flight per lane (decode is latency-bound: a
+# warp's chain of dependent round trips sets its time); more rows keep two, so the activations stay in registers.
+w("        if (mCap <= 4)")
 w("        {")
-w("            int v2 = v + ws;")
-w("            bool has2 = v2 < vEnd;")
-w("            Half8 wa = bv[w0Base + v];")
-w("            Half8 wb = bv[w1Base + v];")
-w("            Half8 xa = has2 ? bv[w0Base + v2] : default;")
-w("            Half8 xb = has2 ? bv[w1Base + v2] : default;")
-w("            var fa = Unpack(wa, bf16);")
-w("            var fb = Unpack(wb, bf16);")
-w("            var ga = Unpack(xa, bf16);")
-w("            var gb = Unpack(xb, bf16);")
-for i in range(MAX_NK):
-    ind = "            "
-    if i > 0:
-        w(f"            if (mCap > {i})")
-        w("            {")
-        ind = "                "
-    w(f"{ind}var p{i} = Unpack(av[r{i} + v], bf16);")
-    w(f"{ind}var q{i} = Unpack(has2 ? av[r{i} + v2] : default, bf16);")
-    w(f"{ind}s{i}_0 = Dot(q{i}, ga, Dot(p{i}, fa, s{i}_0));")
-    w(f"{ind}s{i}_1 = Dot(q{i}, gb, Dot(p{i}, fb, s{i}_1));")
-    if i > 0:
-        w("            }")
+nk_loop(4, "            ")
+w("        }")
+w("        else")
+w("        {")
+nk_loop(2, "            ")
 w("        }")
 w("")
 for i in range(MAX_NK):
