@@ -1,0 +1,230 @@
+using System.Runtime.CompilerServices;
+using ILGPU;
+using ILGPU.Runtime;
+
+namespace GemsInjector.Kernels.Ilgpu;
+
+/// <summary>
+/// Softmax / log-softmax over long rows (a 32000-word vocabulary), float32 and 16-bit, one group per row streaming the row
+/// twice with 16-byte loads: pass 1 keeps a running (max, Σ e^(v - max)) per thread, rescaled once per step of
+/// <see cref="Unroll"/> vectors; pass 2 reads the row again — from L2, since the rows in flight (one or two groups per
+/// SM, 8-16 MB in all) fit there — and writes it once. The row is not held in registers, so a group needs few registers
+/// and the next row's loads overlap this row's arithmetic on the same SM (the register-resident kernel for 32000 floats
+/// needed a whole SM per row, which serialised load, compute and store).
+/// <para>
+/// Any row length and start: <c>x4</c> / <c>y4</c> are the views cast to 16-byte vectors from the first 16-byte-aligned
+/// element a0 (which the host derives from <c>phase</c>, the view start's element offset within 16 bytes; x and y must
+/// share it); each row's 0-7 leading and trailing elements outside whole vectors are read and written as scalars.
+/// </para>
+/// </summary>
+internal static class RowStreamKernels
+{
+    /// <summary>16-byte vectors per thread per step (independent loads in flight).</summary>
+    public const int Unroll = 4;
+
+    private const int MaxWarps = 32;
+
+    /// <summary>Folds a step's values (largest <paramref name="stepMax"/>, NaN ignored) into the running max / sum: returns the shift for the step's exponentials.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static float Rescale(ref float m, ref float sum, float stepMax)
+    {
+        float next = stepMax > m ? stepMax : m;
+
+        // All -∞ so far: shift by 0 so that e^(-∞ - 0) = 0, not e^(-∞ + ∞) = NaN (a NaN sum stays NaN: NaN·0).
+        float shift = next == GpuMath.NegInf ? 0f : next;
+        sum *= GpuMath.Exp(m - shift);
+        m = next;
+        return shift;
+    }
+
+    /// <summary>The group's (max, Σ) from each thread's running pair; NaN anywhere in the row makes the sum NaN.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static float RowSum(float m, float sum, float rowMax, ArrayView<float> scratch)
+    {
+        float part = sum == 0f ? 0f : sum * GpuMath.Exp((m == GpuMath.NegInf ? 0f : m) - rowMax);
+        return GpuMath.GroupSum(part, scratch);
+    }
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static float Out(float v, float rowMax, float inv, float shift, int log) => log != 0 ? v - shift : GpuMath.Exp(v - rowMax) * inv;
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static float Max4(float m, Float4 v)
+    {
+        float a = v.X > v.Y ? v.X : v.Y;
+        float b = v.Z > v.W ? v.Z : v.W;
+        a = a > b ? a : b;
+        return a > m ? a : m;
+    }
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static float ExpSum4(Float4 v, float shift) =>
+        (GpuMath.Exp(v.X - shift) + GpuMath.Exp(v.Y - shift)) + (GpuMath.Exp(v.Z - shift) + GpuMath.Exp(v.W - shift));
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static Float4 Out4(Float4 v, float rowMax, float inv, float shift, int log)
+    {
+        Float4 r;
+        r.X = Out(v.X, rowMax, inv, shift, log);
+        r.Y = Out(v.Y, rowMax, inv, shift, log);
+        r.Z = Out(v.Z, rowMax, inv, shift, log);
+        r.W = Out(v.W, rowMax, inv, shift, log);
+        return r;
+    }
+
+    private static Float4 NegInf4()
+    {
+        Float4 r;
+        r.X = GpuMath.NegInf;
+        r.Y = GpuMath.NegInf;
+        r.Z = GpuMath.NegInf;
+        r.W = GpuMath.NegInf;
+        return r;
+    }
+
+    /// <summary>float32 softmax (log-softmax when <paramref name="log"/> ≠ 0) of one row per group; see the class summary.</summary>
+    [IlgpuKernel]
+    public static void SoftmaxStreamF32(ArrayView<Float4> x4, ArrayView<Float4> y4, ArrayView<float> x, ArrayView<float> y, int cols, int phase, int log)
+    {
+        var scratch = SharedMemory.Allocate<float>(MaxWarps);
+        var px = x4.AsAligned(16);
+        var py = y4.AsAligned(16);
+        int t = Group.IdxX;
+        int g = Group.DimX;
+        long s = (long)Grid.IdxX * cols;
+        int head = (int)(-(phase + s) & 3);
+        head = head < cols ? head : cols;
+        int nv = (cols - head) >> 2;
+        int extra = cols - (nv << 2);
+        long vs = (s + head - ((4 - phase) & 3)) >> 2;
+        float m = GpuMath.NegInf;
+        float sum = 0f;
+        for (int e = t; e < extra; e += g)
+        {
+            float v = x[s + (e < head ? e : e + (nv << 2))];
+            float shift = Rescale(ref m, ref sum, v);
+            sum += GpuMath.Exp(v - shift);
+        }
+
+        for (int i = t; i < nv; i += Unroll * g)
+        {
+            Float4 a = px[vs + i];
+            Float4 b = i + g < nv ? px[vs + i + g] : NegInf4();
+            Float4 c = i + 2 * g < nv ? px[vs + i + 2 * g] : NegInf4();
+            Float4 d = i + 3 * g < nv ? px[vs + i + 3 * g] : NegInf4();
+            float shift = Rescale(ref m, ref sum, Max4(Max4(Max4(Max4(GpuMath.NegInf, a), b), c), d));
+            sum += (ExpSum4(a, shift) + ExpSum4(b, shift)) + (ExpSum4(c, shift) + ExpSum4(d, shift));
+        }
+
+        float rowMax = GpuMath.GroupMax(m, scratch);
+        float total = RowSum(m, sum, rowMax, scratch);
+        float inv = 1f / total;
+        float logShift = rowMax + GpuMath.Log(total);
+        for (int e = t; e < extra; e += g)
+        {
+            long c = s + (e < head ? e : e + (nv << 2));
+            y[c] = Out(x[c], rowMax, inv, logShift, log);
+        }
+
+        for (int i = t; i < nv; i += Unroll * g)
+        {
+            Float4 a = px[vs + i];
+            Float4 b = i + g < nv ? px[vs + i + g] : a;
+            Float4 c = i + 2 * g < nv ? px[vs + i + 2 * g] : a;
+            Float4 d = i + 3 * g < nv ? px[vs + i + 3 * g] : a;
+            py[vs + i] = Out4(a, rowMax, inv, logShift, log);
+            if (i + g < nv)
+            {
+                py[vs + i + g] = Out4(b, rowMax, inv, logShift, log);
+            }
+
+            if (i + 2 * g < nv)
+            {
+                py[vs + i + 2 * g] = Out4(c, rowMax, inv, logShift, log);
+            }
+
+            if (i + 3 * g < nv)
+            {
+                py[vs + i + 3 * g] = Out4(d, rowMax, inv, logShift, log);
+            }
+        }
+    }
+
+    /// <summary>16-bit softmax (log-softmax when <paramref name="log"/> ≠ 0), eight words per 16-byte vector; see the class summary.</summary>
+    [IlgpuKernel]
+    [IlgpuKernelVariant(typeof(Float16Storage))]
+    [IlgpuKernelVariant(typeof(BFloat16Storage))]
+    public static void SoftmaxStream16<TFormat>(ArrayView<Words8> x8, ArrayView<Words8> y8, ArrayView<ushort> x, ArrayView<ushort> y, int cols, int phase, int log)
+        where TFormat : struct, IKernelConstant
+    {
+        int bf = default(TFormat).Value;
+        var scratch = SharedMemory.Allocate<float>(MaxWarps);
+        var px = x8.AsAligned(16);
+        var py = y8.AsAligned(16);
+        int t = Group.IdxX;
+        int g = Group.DimX;
+        long s = (long)Grid.IdxX * cols;
+        int head = (int)(-(phase + s) & 7);
+        head = head < cols ? head : cols;
+        int nv = (cols - head) >> 3;
+        int extra = cols - (nv << 3);
+        long vs = (s + head - ((8 - phase) & 7)) >> 3;
+        float m = GpuMath.NegInf;
+        float sum = 0f;
+        for (int e = t; e < extra; e += g)
+        {
+            float v = GpuMath.Load16(x[s + (e < head ? e : e + (nv << 3))], bf);
+            float shift = Rescale(ref m, ref sum, v);
+            sum += GpuMath.Exp(v - shift);
+        }
+
+        var none = RowVectors.Fill(GpuMath.NegInf);
+        for (int i = t; i < nv; i += Unroll * g)
+        {
+            Words8 wa = px[vs + i];
+            Words8 wb = i + g < nv ? px[vs + i + g] : default;
+            Words8 wc = i + 2 * g < nv ? px[vs + i + 2 * g] : default;
+            Words8 wd = i + 3 * g < nv ? px[vs + i + 3 * g] : default;
+            Floats8 a = RowVectors.Unpack(wa, bf);
+            Floats8 b = i + g < nv ? RowVectors.Unpack(wb, bf) : none;
+            Floats8 c = i + 2 * g < nv ? RowVectors.Unpack(wc, bf) : none;
+            Floats8 d = i + 3 * g < nv ? RowVectors.Unpack(wd, bf) : none;
+            float shift = Rescale(ref m, ref sum, RowVectors.Max(RowVectors.Max(RowVectors.Max(RowVectors.Max(GpuMath.NegInf, a), b), c), d));
+            sum += (RowVectors.Sum(RowVectors.Exp(a, shift)) + RowVectors.Sum(RowVectors.Exp(b, shift)))
+                + (RowVectors.Sum(RowVectors.Exp(c, shift)) + RowVectors.Sum(RowVectors.Exp(d, shift)));
+        }
+
+        float rowMax = GpuMath.GroupMax(m, scratch);
+        float total = RowSum(m, sum, rowMax, scratch);
+        float inv = 1f / total;
+        float logShift = rowMax + GpuMath.Log(total);
+        for (int e = t; e < extra; e += g)
+        {
+            long c = s + (e < head ? e : e + (nv << 3));
+            y[c] = GpuMath.Store16(Out(GpuMath.Load16(x[c], bf), rowMax, inv, logShift, log), bf);
+        }
+
+        for (int i = t; i < nv; i += Unroll * g)
+        {
+            Words8 wa = px[vs + i];
+            Words8 wb = i + g < nv ? px[vs + i + g] : wa;
+            Words8 wc = i + 2 * g < nv ? px[vs + i + 2 * g] : wa;
+            Words8 wd = i + 3 * g < nv ? px[vs + i + 3 * g] : wa;
+            py[vs + i] = RowVectors.Pack(RowVectors.SoftmaxOut(RowVectors.Unpack(wa, bf), rowMax, inv, logShift, log), bf);
+            if (i + g < nv)
+            {
+                py[vs + i + g] = RowVectors.Pack(RowVectors.SoftmaxOut(RowVectors.Unpack(wb, bf), rowMax, inv, logShift, log), bf);
+            }
+
+            if (i + 2 * g < nv)
+            {
+                py[vs + i + 2 * g] = RowVectors.Pack(RowVectors.SoftmaxOut(RowVectors.Unpack(wc, bf), rowMax, inv, logShift, log), bf);
+            }
+
+            if (i + 3 * g < nv)
+            {
+                py[vs + i + 3 * g] = RowVectors.Pack(RowVectors.SoftmaxOut(RowVectors.Unpack(wd, bf), rowMax, inv, logShift, log), bf);
+            }
+        }
+    }
+}
