@@ -73,7 +73,7 @@ internal static class HalfKernels
         }
     }
 
-    /// <summary>RMS norm, 16-bit input / weight / output.</summary>
+    /// <summary>RMS norm, 16-bit input / weight / output, scalar loads: the path when <see cref="RowVector16Kernels.RmsNorm16{TFormat}"/> cannot take the call (cols not a multiple of 8 or above 16384, a view not 16-byte aligned).</summary>
     [IlgpuKernel]
     public static void RmsNorm16(ArrayView<ushort> x, ArrayView<ushort> w, ArrayView<ushort> y, int cols, float eps, int bf16)
     {
@@ -96,7 +96,8 @@ internal static class HalfKernels
 
     /// <summary>
     /// fused_add_rms_norm as vLLM's CUDA kernel: the sum x + residual in float32 feeds the variance; the rounded sum is
-    /// stored into residual and read back for the normalized output.
+    /// stored into residual and read back for the normalized output. Scalar loads: the fallback of
+    /// <see cref="RowVector16Kernels.FusedAddRmsNorm16{TFormat}"/> (same conditions as <see cref="RmsNorm16"/>).
     /// </summary>
     [IlgpuKernel]
     public static void FusedAddRmsNorm16(ArrayView<ushort> x, ArrayView<ushort> residual, ArrayView<ushort> w, int cols, float eps, int bf16)
@@ -119,7 +120,7 @@ internal static class HalfKernels
         }
     }
 
-    /// <summary>layer_norm with 16-bit storage (weight / bias used when the flags are non-zero).</summary>
+    /// <summary>layer_norm with 16-bit storage (weight / bias used when the flags are non-zero); the fallback of <see cref="RowVector16Kernels.LayerNorm16{TFormat}"/>.</summary>
     [IlgpuKernel]
     public static void LayerNorm16(ArrayView<ushort> x, ArrayView<ushort> w, ArrayView<ushort> bias, ArrayView<ushort> y, int cols, float eps, int hasWeight, int hasBias, int bf16)
     {
@@ -157,7 +158,7 @@ internal static class HalfKernels
         }
     }
 
-    /// <summary>Softmax / log-softmax over the last dim with 16-bit storage.</summary>
+    /// <summary>Softmax / log-softmax over the last dim with 16-bit storage, scalar loads: only when x and y start at different offsets within 16 bytes (otherwise <see cref="RowVector16Kernels"/> or <see cref="RowStreamKernels"/>).</summary>
     [IlgpuKernel]
     public static void Softmax16(ArrayView<ushort> x, ArrayView<ushort> y, int cols, int log, int bf16)
     {
@@ -191,7 +192,7 @@ internal static class HalfKernels
         }
     }
 
-    /// <summary>Rotary embedding in place with 16-bit query / key / cache (see <see cref="RotaryKernels.RotaryF32"/>).</summary>
+    /// <summary>Rotary embedding in place with 16-bit query / key / cache (see <see cref="RotaryKernels.RotaryF32"/>), one pair per thread: the fallback of <see cref="RotaryKernels.Rotary16x4{TFormat}"/>.</summary>
     [IlgpuKernel]
     public static void Rotary16(ArrayView<long> positions, ArrayView<ushort> query, ArrayView<ushort> key, ArrayView<ushort> cosSin,
         int numHeads, int numKvHeads, int headSize, int rotDim, int neox, int hasKey, int bf16)

@@ -94,7 +94,11 @@ internal static class RowKernels
         }
     }
 
-    /// <summary>Softmax over the last dim (log-softmax when <paramref name="log"/> ≠ 0): one online (max, sum) pass, one write pass.</summary>
+    /// <summary>
+    /// Softmax over the last dim (log-softmax when <paramref name="log"/> ≠ 0): one online (max, sum) pass, one write pass,
+    /// scalar loads. Only the path for rows longer than the register kernel whose x and y start at different offsets
+    /// within 16 bytes (the rest stream through <see cref="RowStreamKernels.SoftmaxStreamF32"/>).
+    /// </summary>
     [IlgpuKernel]
     public static void SoftmaxF32(ArrayView<float> x, ArrayView<float> y, int cols, int log)
     {
