@@ -18,6 +18,7 @@ public sealed partial class IlgpuKernels
     private readonly Action<KernelConfig, ArrayView<Words8>, ArrayView<Words8>, int, int>?[] softmaxVec16 = new Action<KernelConfig, ArrayView<Words8>, ArrayView<Words8>, int, int>?[2];
     private readonly Action<KernelConfig, ArrayView<Words8>, ArrayView<Words8>, ArrayView<ushort>, ArrayView<ushort>, int, int, int>?[] softmaxStream16 = new Action<KernelConfig, ArrayView<Words8>, ArrayView<Words8>, ArrayView<ushort>, ArrayView<ushort>, int, int, int>?[2];
     private Action<KernelConfig, ArrayView<Float4>, ArrayView<Float4>, ArrayView<float>, ArrayView<float>, int, int, int>? softmaxStreamF32;
+    private Action<KernelConfig, ArrayView<Float4>, ArrayView<Float4>, ArrayView<Float4>, ArrayView<Float4>, int, float, int, int>? layerNormVecF32;
     private readonly Action<KernelConfig, ArrayView<long>, ArrayView<ulong>, ArrayView<ulong>, ArrayView<ulong>, int, int, int, int, int, int>?[] rotaryVec16 = new Action<KernelConfig, ArrayView<long>, ArrayView<ulong>, ArrayView<ulong>, ArrayView<ulong>, int, int, int, int, int, int>?[2];
 
     /// <summary>Launch bounds of the float32 streaming softmax: groups of up to 1024 threads (≤ 64 registers each).</summary>
@@ -197,6 +198,33 @@ public sealed partial class IlgpuKernels
                 bf != 0 ? RotaryKernels.Rotary16x4<BFloat16Storage> : RotaryKernels.Rotary16x4<Float16Storage>))(
             new KernelConfig(tokens, Math.Min(group, max)), positions, query.Cast<ulong>(), key.Cast<ulong>(), cosSinCache.Cast<ulong>(),
             heads, kvHeads, headSize, rotaryDim, isNeox ? 1 : 0, kvHeads > 0 ? 1 : 0);
+        return true;
+    }
+
+    /// <summary>
+    /// float32 layer_norm through <see cref="RowVectorF32Kernels.LayerNormF32x4"/> when cols % 4 = 0, cols ≤ 16·512 = 8192
+    /// and every view starts 16-byte aligned (256 threads for 4096 columns).
+    /// </summary>
+    private bool TryLayerNormVectorF32(ArrayView<float> x, ArrayView<float> weight, ArrayView<float> bias, ArrayView<float> y, int rows, int cols, float epsilon)
+    {
+        if (!Vectorize || cols % 4 != 0 || !IsAligned(x, 16) || !IsAligned(weight, 16) || !IsAligned(bias, 16) || !IsAligned(y, 16))
+        {
+            return false;
+        }
+
+        int warp = device.WarpSize;
+        int max = Math.Min(device.MaxGroupSize, 512) / warp * warp;
+        long perThread = 4L * RowVectorF32Kernels.VectorsPerThread;
+        int group = Math.Max(warp, RoundUp((cols + perThread - 1) / perThread, warp));
+        if (group > max)
+        {
+            return false;
+        }
+
+        device.Load(ref layerNormVecF32, nameof(RowVectorF32Kernels.LayerNormF32x4),
+            acc => acc.LoadStreamKernel<ArrayView<Float4>, ArrayView<Float4>, ArrayView<Float4>, ArrayView<Float4>, int, float, int, int>(RowVectorF32Kernels.LayerNormF32x4, RowBounds))(
+            new KernelConfig(rows, group), x.Cast<Float4>(), (weight.Length != 0 ? weight : x).Cast<Float4>(), (bias.Length != 0 ? bias : x).Cast<Float4>(), y.Cast<Float4>(),
+            cols, epsilon, weight.Length != 0 ? 1 : 0, bias.Length != 0 ? 1 : 0);
         return true;
     }
 }

@@ -175,7 +175,7 @@ public sealed partial class IlgpuKernels
         }
 
         CheckLength(y, x.Length, nameof(y));
-        if (rows == 0)
+        if (rows == 0 || TryLayerNormVectorF32(x, weight, bias, y, rows, cols, epsilon))
         {
             return;
         }

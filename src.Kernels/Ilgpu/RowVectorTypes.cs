@@ -212,4 +212,46 @@ internal static class RowVectors
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public static Floats8 SoftmaxOut(Floats8 f, float rowMax, float inv, float shift, int log) =>
         log != 0 ? ShiftScale(f, shift, 1f) : ShiftScale(Exp(f, rowMax), 0f, inv);
+
+    /// <summary>Σ of four float32 lanes.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static float Sum(Float4 v) => (v.X + v.Y) + (v.Z + v.W);
+
+    /// <summary>Σ (v - mean)² of four float32 lanes.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static float SumSquaredDeviations(Float4 v, float mean)
+    {
+        float a = v.X - mean;
+        float b = v.Y - mean;
+        float c = v.Z - mean;
+        float d = v.W - mean;
+        return (a * a + b * b) + (c * c + d * d);
+    }
+
+    /// <summary>layer_norm's output of four lanes: (v - mean)·inv, times w and plus b where the flags say so.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static Float4 Normalize(Float4 v, float mean, float inv, Float4 w, Float4 b, int hasWeight, int hasBias)
+    {
+        v.X = (v.X - mean) * inv;
+        v.Y = (v.Y - mean) * inv;
+        v.Z = (v.Z - mean) * inv;
+        v.W = (v.W - mean) * inv;
+        if (hasWeight != 0)
+        {
+            v.X *= w.X;
+            v.Y *= w.Y;
+            v.Z *= w.Z;
+            v.W *= w.W;
+        }
+
+        if (hasBias != 0)
+        {
+            v.X += b.X;
+            v.Y += b.Y;
+            v.Z += b.Z;
+            v.W += b.W;
+        }
+
+        return v;
+    }
 }

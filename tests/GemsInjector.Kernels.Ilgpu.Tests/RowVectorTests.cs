@@ -227,6 +227,34 @@ public sealed class RowVectorTests : Half16TestBase
         AssertClose(Download(o), PerRow(x, cols, LogSoftmax), RtolF32, Atol, "log_softmax", seed);
     }
 
+    /// <summary>float32 layer_norm: vector path (cols % 4 = 0, ≤ 16 × 16 = 256 on the simulator, aligned), scalar paths otherwise.</summary>
+    [Theory]
+    [InlineData(1, 4, 0)]
+    [InlineData(3, 12, 0)]
+    [InlineData(2, 64, 0)]
+    [InlineData(5, 100, 0)]
+    [InlineData(2, 256, 0)]
+    [InlineData(2, 260, 0)]
+    [InlineData(3, 64, 1)]
+    [InlineData(3, 30, 0)]
+    public void LayerNormF32(int rows, int cols, int offset)
+    {
+        int seed = 27000 + rows * 1000 + cols + offset;
+        var x = Random(seed, rows * cols, 2f, 6f);
+        var w = Random(seed + 1, cols, 0.5f, 1.5f);
+        var b = Random(seed + 2, cols);
+        var dx = UploadAt(x, offset, 0f);
+        var o = UploadAt(Enumerable.Repeat(float.NaN, x.Length).ToArray(), offset, float.NaN);
+        K.LayerNorm(dx, Upload(w), Upload(b), o, cols, 1e-5f);
+        AssertClose(Download(o), PerRow(x, cols, row => Layer(row, w, b)), RtolF32, Atol, "layer_norm", seed);
+        o = UploadAt(Enumerable.Repeat(float.NaN, x.Length).ToArray(), offset, float.NaN);
+        K.LayerNorm(dx, Upload(w), ArrayView<float>.Empty, o, cols, 1e-5f);
+        AssertClose(Download(o), PerRow(x, cols, row => Layer(row, w, null)), RtolF32, Atol, "layer_norm (weight only)", seed);
+        o = UploadAt(Enumerable.Repeat(float.NaN, x.Length).ToArray(), offset, float.NaN);
+        K.LayerNorm(dx, ArrayView<float>.Empty, ArrayView<float>.Empty, o, cols, 1e-5f);
+        AssertClose(Download(o), PerRow(x, cols, row => Layer(row, null, null)), RtolF32, Atol, "layer_norm (plain)", seed);
+    }
+
     [Theory]
     [InlineData(false, true, 16, 0)]
     [InlineData(true, true, 16, 0)]
@@ -291,6 +319,7 @@ public sealed class RowVectorTests : Half16TestBase
         }
 
         K.Softmax(Upload(Random(8, 2 * 600)), Poisoned(2 * 600), 600);
+        K.LayerNorm(Upload(Random(9, 2 * 64)), Upload(Random(10, 64)), ArrayView<float>.Empty, Poisoned(2 * 64), 64, 1e-5f);
         Device.Synchronize();
         foreach (string format in new[] { "<f16>", "<bf16>" })
         {
@@ -301,6 +330,7 @@ public sealed class RowVectorTests : Half16TestBase
         }
 
         Assert.True(Device.HasCompiled(nameof(RowStreamKernels.SoftmaxStreamF32)));
+        Assert.True(Device.HasCompiled(nameof(RowVectorF32Kernels.LayerNormF32x4)));
     }
 
     /// <summary>
@@ -314,6 +344,7 @@ public sealed class RowVectorTests : Half16TestBase
     [InlineData("RowVector16Kernels.Softmax16", 512, 16)]
     [InlineData("RowStreamKernels.SoftmaxStream16", 512, 16)]
     [InlineData("RowStreamKernels.SoftmaxStreamF32", 1024, 16)]
+    [InlineData("RowVectorF32Kernels.LayerNormF32x4", 512, 16)]
     [InlineData("RotaryKernels.Rotary16x4", 0, 8)]
     public void PtxUsesWideAccessesWithoutLocalMemory(string kernel, int maxThreads, int bytes)
     {
