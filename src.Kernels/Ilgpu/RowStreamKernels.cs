@@ -6,9 +6,11 @@ namespace GemsInjector.Kernels.Ilgpu;
 
 /// <summary>
 /// Softmax / log-softmax over long rows (a 32000-word vocabulary), float32 and 16-bit, one group per row streaming the row
-/// twice with 16-byte loads: pass 1 keeps a running (max, Σ e^(v - max)) per thread, rescaled once per step of
-/// <see cref="Unroll"/> vectors; pass 2 reads the row again — from L2, since the rows in flight (one or two groups per
-/// SM, 8-16 MB in all) fit there — and writes it once. The row is not held in registers, so a group needs few registers
+/// with 16-byte loads: pass 1 keeps a running (max, Σ e^(v - max)) per thread, rescaled once per step of
+/// <see cref="Unroll"/> vectors per thread; pass 2 reads the row again — from L2, since the rows in flight (one or two
+/// groups per SM, ~17 MB in all) fit there — and writes it once. The first step stays in registers (its exponentials,
+/// or its inputs for log-softmax), so pass 2 neither re-reads nor re-exponentiates it: with 1024 (float32) / 512
+/// (16-bit) threads that is half of a 32000-element row, 1.5 exponentials per element instead of 2. The row is not held in registers, so a group needs few registers
 /// and the next row's loads overlap this row's arithmetic on the same SM (the register-resident kernel for 32000 floats
 /// needed a whole SM per row, which serialised load, compute and store).
 /// <para>
@@ -72,6 +74,27 @@ internal static class RowStreamKernels
         return r;
     }
 
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static Float4 Exp4(Float4 v, float shift)
+    {
+        v.X = GpuMath.Exp(v.X - shift);
+        v.Y = GpuMath.Exp(v.Y - shift);
+        v.Z = GpuMath.Exp(v.Z - shift);
+        v.W = GpuMath.Exp(v.W - shift);
+        return v;
+    }
+
+    /// <summary>(v - shift)·scale per lane.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static Float4 Scale4(Float4 v, float shift, float scale)
+    {
+        v.X = (v.X - shift) * scale;
+        v.Y = (v.Y - shift) * scale;
+        v.Z = (v.Z - shift) * scale;
+        v.W = (v.W - shift) * scale;
+        return v;
+    }
+
     private static Float4 NegInf4()
     {
         Float4 r;
@@ -106,7 +129,32 @@ internal static class RowStreamKernels
             sum += GpuMath.Exp(v - shift);
         }
 
-        for (int i = t; i < nv; i += Unroll * g)
+        // Step 0 stays in registers for pass 2: its exponentials (softmax) or its inputs (log-softmax), so pass 2
+        // neither re-reads nor re-exponentiates it (half of a 32000-float row with 1024 threads).
+        bool k0 = t < nv;
+        bool k1 = t + g < nv;
+        bool k2 = t + 2 * g < nv;
+        bool k3 = t + 3 * g < nv;
+        Float4 a0 = k0 ? px[vs + t] : NegInf4();
+        Float4 b0 = k1 ? px[vs + t + g] : NegInf4();
+        Float4 c0 = k2 ? px[vs + t + 2 * g] : NegInf4();
+        Float4 d0 = k3 ? px[vs + t + 3 * g] : NegInf4();
+        float shift0 = Rescale(ref m, ref sum, Max4(Max4(Max4(Max4(GpuMath.NegInf, a0), b0), c0), d0));
+        bool none0 = m == GpuMath.NegInf;
+        if (log != 0)
+        {
+            sum += (ExpSum4(a0, shift0) + ExpSum4(b0, shift0)) + (ExpSum4(c0, shift0) + ExpSum4(d0, shift0));
+        }
+        else
+        {
+            a0 = Exp4(a0, shift0);
+            b0 = Exp4(b0, shift0);
+            c0 = Exp4(c0, shift0);
+            d0 = Exp4(d0, shift0);
+            sum += (RowVectors.Sum(a0) + RowVectors.Sum(b0)) + (RowVectors.Sum(c0) + RowVectors.Sum(d0));
+        }
+
+        for (int i = t + Unroll * g; i < nv; i += Unroll * g)
         {
             Float4 a = px[vs + i];
             Float4 b = i + g < nv ? px[vs + i + g] : NegInf4();
@@ -126,7 +174,30 @@ internal static class RowStreamKernels
             y[c] = Out(x[c], rowMax, inv, logShift, log);
         }
 
-        for (int i = t; i < nv; i += Unroll * g)
+        // Step 0's outputs: e^(v - shift0)·e^(shift0 - max)/Σ; a thread whose step held only -∞ has zeros (0·inv, which
+        // is NaN for an all -∞ row as torch gives, instead of 0·e^(0 - max) overflowing for a very negative max).
+        float scale0 = none0 ? inv * 0f : GpuMath.Exp(shift0 - rowMax) * inv;
+        if (k0)
+        {
+            py[vs + t] = log != 0 ? Scale4(a0, logShift, 1f) : Scale4(a0, 0f, scale0);
+        }
+
+        if (k1)
+        {
+            py[vs + t + g] = log != 0 ? Scale4(b0, logShift, 1f) : Scale4(b0, 0f, scale0);
+        }
+
+        if (k2)
+        {
+            py[vs + t + 2 * g] = log != 0 ? Scale4(c0, logShift, 1f) : Scale4(c0, 0f, scale0);
+        }
+
+        if (k3)
+        {
+            py[vs + t + 3 * g] = log != 0 ? Scale4(d0, logShift, 1f) : Scale4(d0, 0f, scale0);
+        }
+
+        for (int i = t + Unroll * g; i < nv; i += Unroll * g)
         {
             Float4 a = px[vs + i];
             Float4 b = i + g < nv ? px[vs + i + g] : a;
@@ -178,8 +249,37 @@ internal static class RowStreamKernels
             sum += GpuMath.Exp(v - shift);
         }
 
+        // Step 0 stays in registers for pass 2, as in the float32 kernel.
         var none = RowVectors.Fill(GpuMath.NegInf);
-        for (int i = t; i < nv; i += Unroll * g)
+        bool k0 = t < nv;
+        bool k1 = t + g < nv;
+        bool k2 = t + 2 * g < nv;
+        bool k3 = t + 3 * g < nv;
+        Words8 w0 = k0 ? px[vs + t] : default;
+        Words8 w1 = k1 ? px[vs + t + g] : default;
+        Words8 w2 = k2 ? px[vs + t + 2 * g] : default;
+        Words8 w3 = k3 ? px[vs + t + 3 * g] : default;
+        Floats8 a0 = k0 ? RowVectors.Unpack(w0, bf) : none;
+        Floats8 b0 = k1 ? RowVectors.Unpack(w1, bf) : none;
+        Floats8 c0 = k2 ? RowVectors.Unpack(w2, bf) : none;
+        Floats8 d0 = k3 ? RowVectors.Unpack(w3, bf) : none;
+        float shift0 = Rescale(ref m, ref sum, RowVectors.Max(RowVectors.Max(RowVectors.Max(RowVectors.Max(GpuMath.NegInf, a0), b0), c0), d0));
+        bool none0 = m == GpuMath.NegInf;
+        if (log != 0)
+        {
+            sum += (RowVectors.Sum(RowVectors.Exp(a0, shift0)) + RowVectors.Sum(RowVectors.Exp(b0, shift0)))
+                + (RowVectors.Sum(RowVectors.Exp(c0, shift0)) + RowVectors.Sum(RowVectors.Exp(d0, shift0)));
+        }
+        else
+        {
+            a0 = RowVectors.Exp(a0, shift0);
+            b0 = RowVectors.Exp(b0, shift0);
+            c0 = RowVectors.Exp(c0, shift0);
+            d0 = RowVectors.Exp(d0, shift0);
+            sum += (RowVectors.Sum(a0) + RowVectors.Sum(b0)) + (RowVectors.Sum(c0) + RowVectors.Sum(d0));
+        }
+
+        for (int i = t + Unroll * g; i < nv; i += Unroll * g)
         {
             Words8 wa = px[vs + i];
             Words8 wb = i + g < nv ? px[vs + i + g] : default;
@@ -204,7 +304,28 @@ internal static class RowStreamKernels
             y[c] = GpuMath.Store16(Out(GpuMath.Load16(x[c], bf), rowMax, inv, logShift, log), bf);
         }
 
-        for (int i = t; i < nv; i += Unroll * g)
+        float scale0 = none0 ? inv * 0f : GpuMath.Exp(shift0 - rowMax) * inv;
+        if (k0)
+        {
+            py[vs + t] = RowVectors.Pack(log != 0 ? RowVectors.ShiftScale(a0, logShift, 1f) : RowVectors.ShiftScale(a0, 0f, scale0), bf);
+        }
+
+        if (k1)
+        {
+            py[vs + t + g] = RowVectors.Pack(log != 0 ? RowVectors.ShiftScale(b0, logShift, 1f) : RowVectors.ShiftScale(b0, 0f, scale0), bf);
+        }
+
+        if (k2)
+        {
+            py[vs + t + 2 * g] = RowVectors.Pack(log != 0 ? RowVectors.ShiftScale(c0, logShift, 1f) : RowVectors.ShiftScale(c0, 0f, scale0), bf);
+        }
+
+        if (k3)
+        {
+            py[vs + t + 3 * g] = RowVectors.Pack(log != 0 ? RowVectors.ShiftScale(d0, logShift, 1f) : RowVectors.ShiftScale(d0, 0f, scale0), bf);
+        }
+
+        for (int i = t + Unroll * g; i < nv; i += Unroll * g)
         {
             Words8 wa = px[vs + i];
             Words8 wb = i + g < nv ? px[vs + i + g] : wa;

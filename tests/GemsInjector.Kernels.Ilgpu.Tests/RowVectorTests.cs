@@ -227,6 +227,48 @@ public sealed class RowVectorTests : Half16TestBase
         AssertClose(Download(o), PerRow(x, cols, LogSoftmax), RtolF32, Atol, "log_softmax", seed);
     }
 
+    /// <summary>
+    /// Rows whose max is far below -88 with a masked (-∞) start: the streaming kernels keep the first step's
+    /// exponentials relative to that step's max, and a step of only -∞ must give zeros, not 0·e^(+∞).
+    /// </summary>
+    [Theory]
+    [InlineData(null, 1000)]
+    [InlineData(false, 1000)]
+    [InlineData(true, 1000)]
+    [InlineData(true, 4000)]
+    public void StreamingSoftmaxVeryNegativeRowsWithMaskedStart(bool? bf16, int cols)
+    {
+        const int rows = 2;
+        int seed = 28000 + cols + (bf16 is null ? 0 : bf16.Value ? 1 : 2);
+        var values = Random(seed, rows * cols, -230f, -200f);
+        Array.Fill(values, float.NegativeInfinity, 0, cols * 3 / 5); // row 0: the first 60% masked
+        for (int c = 0; c < cols; c += 2)
+        {
+            values[cols + c] = float.NegativeInfinity; // row 1: every other one masked
+        }
+
+        if (bf16 is null)
+        {
+            var o = Poisoned(values.Length);
+            K.Softmax(Upload(values), o, cols);
+            AssertClose(Download(o), PerRow(values, cols, Softmax), RtolF32, Atol, "softmax", seed);
+            o = Poisoned(values.Length);
+            K.LogSoftmax(Upload(values), o, cols);
+            AssertClose(Download(o), PerRow(values, cols, LogSoftmax), RtolF32, Atol, "log_softmax", seed);
+            return;
+        }
+
+        bool b16 = bf16.Value;
+        var bits = To16(values, b16);
+        var xv = ToFloat(bits, b16);
+        var h = Poisoned16(bits.Length, b16);
+        K.Softmax(Upload(bits), h, cols, F(b16));
+        Check16(h, PerRow(xv, cols, Softmax), b16, "softmax", seed);
+        h = Poisoned16(bits.Length, b16);
+        K.Softmax(Upload(bits), h, cols, F(b16), log: true);
+        Check16(h, PerRow(xv, cols, LogSoftmax), b16, "log_softmax", seed);
+    }
+
     /// <summary>float32 layer_norm: vector path (cols % 4 = 0, ≤ 16 × 16 = 256 on the simulator, aligned), scalar paths otherwise.</summary>
     [Theory]
     [InlineData(1, 4, 0)]
