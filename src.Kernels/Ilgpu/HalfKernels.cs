@@ -73,7 +73,7 @@ internal static class HalfKernels
         }
     }
 
-    /// <summary>RMS norm, 16-bit input / weight / output, scalar loads: the path when <see cref="RowVector16Kernels.RmsNorm16{TFormat}"/> cannot take the call (cols not a multiple of 8 or above 16384, a view not 16-byte aligned).</summary>
+    /// <summary>RMS norm, 16-bit input / weight / output, scalar loads, the row read twice: only rows longer than 16384 (shorter ones take <see cref="RowVector16Kernels.RmsNorm16{TFormat}"/> or <see cref="RowWideKernels.RmsNormWide16{TFormat}"/>).</summary>
     [IlgpuKernel]
     public static void RmsNorm16(ArrayView<ushort> x, ArrayView<ushort> w, ArrayView<ushort> y, int cols, float eps, int bf16)
     {
@@ -96,8 +96,8 @@ internal static class HalfKernels
 
     /// <summary>
     /// fused_add_rms_norm as vLLM's CUDA kernel: the sum x + residual in float32 feeds the variance; the rounded sum is
-    /// stored into residual and read back for the normalized output. Scalar loads: the fallback of
-    /// <see cref="RowVector16Kernels.FusedAddRmsNorm16{TFormat}"/> (same conditions as <see cref="RmsNorm16"/>).
+    /// stored into residual and read back for the normalized output. Scalar loads: only rows longer than
+    /// 16384 (as <see cref="RmsNorm16"/>).
     /// </summary>
     [IlgpuKernel]
     public static void FusedAddRmsNorm16(ArrayView<ushort> x, ArrayView<ushort> residual, ArrayView<ushort> w, int cols, float eps, int bf16)
@@ -120,7 +120,7 @@ internal static class HalfKernels
         }
     }
 
-    /// <summary>layer_norm with 16-bit storage (weight / bias used when the flags are non-zero); the fallback of <see cref="RowVector16Kernels.LayerNorm16{TFormat}"/>.</summary>
+    /// <summary>layer_norm with 16-bit storage (weight / bias used when the flags are non-zero); only rows longer than 16384 (as <see cref="RmsNorm16"/>).</summary>
     [IlgpuKernel]
     public static void LayerNorm16(ArrayView<ushort> x, ArrayView<ushort> w, ArrayView<ushort> bias, ArrayView<ushort> y, int cols, float eps, int hasWeight, int hasBias, int bf16)
     {

@@ -146,7 +146,7 @@ public sealed partial class IlgpuKernels
         int rows = CheckRows(x, cols, nameof(x));
         CheckLength(weight, cols, nameof(weight));
         CheckLength(y, x.Length, nameof(y));
-        if (rows > 0 && !TryRmsNormVector16(x, weight, y, rows, cols, epsilon, format))
+        if (rows > 0 && !TryRmsNormVector16(x, weight, y, rows, cols, epsilon, format) && !TryRmsNormWide16(x, weight, y, rows, cols, epsilon, format))
         {
             device.Load(ref rmsNorm16, nameof(HalfKernels.RmsNorm16), acc => acc.LoadStreamKernel<ArrayView<ushort>, ArrayView<ushort>, ArrayView<ushort>, int, float, int>(HalfKernels.RmsNorm16))(
                 Rows(rows, cols), x, weight, y, cols, epsilon, Bf(format));
@@ -165,7 +165,7 @@ public sealed partial class IlgpuKernels
         int rows = CheckRows(x, cols, nameof(x));
         CheckLength(residual, x.Length, nameof(residual));
         CheckLength(weight, cols, nameof(weight));
-        if (rows > 0 && !TryFusedAddRmsNormVector16(x, residual, weight, rows, cols, epsilon, format))
+        if (rows > 0 && !TryFusedAddRmsNormVector16(x, residual, weight, rows, cols, epsilon, format) && !TryFusedAddRmsNormWide16(x, residual, weight, rows, cols, epsilon, format))
         {
             device.Load(ref fusedAddRmsNorm16, nameof(HalfKernels.FusedAddRmsNorm16), acc => acc.LoadStreamKernel<ArrayView<ushort>, ArrayView<ushort>, ArrayView<ushort>, int, float, int>(HalfKernels.FusedAddRmsNorm16))(
                 Rows(rows, cols), x, residual, weight, cols, epsilon, Bf(format));
@@ -194,7 +194,7 @@ public sealed partial class IlgpuKernels
         }
 
         CheckLength(y, x.Length, nameof(y));
-        if (rows > 0 && !TryLayerNormVector16(x, weight, bias, y, rows, cols, epsilon, format))
+        if (rows > 0 && !TryLayerNormVector16(x, weight, bias, y, rows, cols, epsilon, format) && !TryLayerNormWide16(x, weight, bias, y, rows, cols, epsilon, format))
         {
             device.Load(ref layerNorm16, nameof(HalfKernels.LayerNorm16),
                 acc => acc.LoadStreamKernel<ArrayView<ushort>, ArrayView<ushort>, ArrayView<ushort>, ArrayView<ushort>, int, float, int, int, int>(HalfKernels.LayerNorm16))(

@@ -19,6 +19,9 @@ public sealed partial class IlgpuKernels
     private readonly Action<KernelConfig, ArrayView<Words8>, ArrayView<Words8>, ArrayView<ushort>, ArrayView<ushort>, int, int, int>?[] softmaxStream16 = new Action<KernelConfig, ArrayView<Words8>, ArrayView<Words8>, ArrayView<ushort>, ArrayView<ushort>, int, int, int>?[2];
     private Action<KernelConfig, ArrayView<Float4>, ArrayView<Float4>, ArrayView<float>, ArrayView<float>, int, int, int>? softmaxStreamF32;
     private Action<KernelConfig, ArrayView<Float4>, ArrayView<Float4>, ArrayView<Float4>, ArrayView<Float4>, int, float, int, int>? layerNormVecF32;
+    private readonly Action<KernelConfig, ArrayView<ushort>, ArrayView<ushort>, ArrayView<ushort>, int, float>?[] rmsNormWide16 = new Action<KernelConfig, ArrayView<ushort>, ArrayView<ushort>, ArrayView<ushort>, int, float>?[2];
+    private readonly Action<KernelConfig, ArrayView<ushort>, ArrayView<ushort>, ArrayView<ushort>, int, float>?[] fusedAddRmsNormWide16 = new Action<KernelConfig, ArrayView<ushort>, ArrayView<ushort>, ArrayView<ushort>, int, float>?[2];
+    private readonly Action<KernelConfig, ArrayView<ushort>, ArrayView<ushort>, ArrayView<ushort>, ArrayView<ushort>, int, float, int, int>?[] layerNormWide16 = new Action<KernelConfig, ArrayView<ushort>, ArrayView<ushort>, ArrayView<ushort>, ArrayView<ushort>, int, float, int, int>?[2];
     private readonly Action<KernelConfig, ArrayView<long>, ArrayView<ulong>, ArrayView<ulong>, ArrayView<ulong>, int, int, int, int, int, int>?[] rotaryVec16 = new Action<KernelConfig, ArrayView<long>, ArrayView<ulong>, ArrayView<ulong>, ArrayView<ulong>, int, int, int, int, int, int>?[2];
 
     /// <summary>Launch bounds of the float32 streaming softmax: groups of up to 1024 threads (≤ 64 registers each).</summary>
@@ -225,6 +228,54 @@ public sealed partial class IlgpuKernels
             acc => acc.LoadStreamKernel<ArrayView<Float4>, ArrayView<Float4>, ArrayView<Float4>, ArrayView<Float4>, int, float, int, int>(RowVectorF32Kernels.LayerNormF32x4, RowBounds))(
             new KernelConfig(rows, group), x.Cast<Float4>(), (weight.Length != 0 ? weight : x).Cast<Float4>(), (bias.Length != 0 ? bias : x).Cast<Float4>(), y.Cast<Float4>(),
             cols, epsilon, weight.Length != 0 ? 1 : 0, bias.Length != 0 ? 1 : 0);
+        return true;
+    }
+
+    /// <summary>16-bit rms_norm with the row in registers and scalar loads (<see cref="RowWideKernels"/>): widths or views the vector kernel cannot take, rows up to 16384.</summary>
+    private bool TryRmsNormWide16(ArrayView<ushort> x, ArrayView<ushort> weight, ArrayView<ushort> y, int rows, int cols, float epsilon, HalfFormat format)
+    {
+        if (!Vectorize || WideRows(rows, cols, RowWideKernels.NormPerThread) is not { } wide)
+        {
+            return false;
+        }
+
+        int bf = Bf(format);
+        device.Load(ref rmsNormWide16[bf], nameof(RowWideKernels.RmsNormWide16) + (bf != 0 ? "<bf16>" : "<f16>"),
+            acc => acc.LoadStreamKernel<ArrayView<ushort>, ArrayView<ushort>, ArrayView<ushort>, int, float>(
+                bf != 0 ? RowWideKernels.RmsNormWide16<BFloat16Storage> : RowWideKernels.RmsNormWide16<Float16Storage>, RowBounds))(
+            wide, x, weight, y, cols, epsilon);
+        return true;
+    }
+
+    /// <summary>16-bit fused_add_rms_norm with the row in registers and scalar loads (see <see cref="TryRmsNormWide16"/>).</summary>
+    private bool TryFusedAddRmsNormWide16(ArrayView<ushort> x, ArrayView<ushort> residual, ArrayView<ushort> weight, int rows, int cols, float epsilon, HalfFormat format)
+    {
+        if (!Vectorize || WideRows(rows, cols, RowWideKernels.NormPerThread) is not { } wide)
+        {
+            return false;
+        }
+
+        int bf = Bf(format);
+        device.Load(ref fusedAddRmsNormWide16[bf], nameof(RowWideKernels.FusedAddRmsNormWide16) + (bf != 0 ? "<bf16>" : "<f16>"),
+            acc => acc.LoadStreamKernel<ArrayView<ushort>, ArrayView<ushort>, ArrayView<ushort>, int, float>(
+                bf != 0 ? RowWideKernels.FusedAddRmsNormWide16<BFloat16Storage> : RowWideKernels.FusedAddRmsNormWide16<Float16Storage>, RowBounds))(
+            wide, x, residual, weight, cols, epsilon);
+        return true;
+    }
+
+    /// <summary>16-bit layer_norm with the row in registers and scalar loads (see <see cref="TryRmsNormWide16"/>).</summary>
+    private bool TryLayerNormWide16(ArrayView<ushort> x, ArrayView<ushort> weight, ArrayView<ushort> bias, ArrayView<ushort> y, int rows, int cols, float epsilon, HalfFormat format)
+    {
+        if (!Vectorize || WideRows(rows, cols, RowWideKernels.NormPerThread) is not { } wide)
+        {
+            return false;
+        }
+
+        int bf = Bf(format);
+        device.Load(ref layerNormWide16[bf], nameof(RowWideKernels.LayerNormWide16) + (bf != 0 ? "<bf16>" : "<f16>"),
+            acc => acc.LoadStreamKernel<ArrayView<ushort>, ArrayView<ushort>, ArrayView<ushort>, ArrayView<ushort>, int, float, int, int>(
+                bf != 0 ? RowWideKernels.LayerNormWide16<BFloat16Storage> : RowWideKernels.LayerNormWide16<Float16Storage>, RowBounds))(
+            wide, x, weight, bias, y, cols, epsilon, weight.Length != 0 ? 1 : 0, bias.Length != 0 ? 1 : 0);
         return true;
     }
 }

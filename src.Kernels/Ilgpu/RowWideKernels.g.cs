@@ -4,16 +4,17 @@ using ILGPU;
 namespace GemsInjector.Kernels.Ilgpu;
 
 /// <summary>
-/// float32 norms over rows too long for <see cref="RowRegisterKernels"/> (up to NormPerThread·group floats): the row is
-/// loaded once into registers, one local per float (independent coalesced loads in flight), and written once. Long
-/// softmax rows stream instead (<see cref="RowStreamKernels"/>).
+/// Norms with the row in registers, one local per element (up to NormPerThread·group; independent coalesced loads in
+/// flight), read once and written once, scalar loads: float32 rows too long for <see cref="RowRegisterKernels"/>, and
+/// 16-bit rows that the 16-byte vector kernels cannot take (<see cref="RowVector16Kernels"/>: widths not a multiple
+/// of 8, views not 16-byte aligned). Long softmax rows stream instead (<see cref="RowStreamKernels"/>).
 /// </summary>
 internal static class RowWideKernels
 {
-    /// <summary>Floats per thread of the wide norm kernels (rows up to 32·group).</summary>
+    /// <summary>Elements per thread of the wide norm kernels (rows up to 32·group).</summary>
     public const int NormPerThread = 32;
 
-    /// <summary>rms_norm with the row in registers (up to NormPerThread floats per thread).</summary>
+    /// <summary>rms_norm with the row in registers (up to NormPerThread elements per thread).</summary>
     [IlgpuKernel]
     public static void RmsNormWideF32(ArrayView<float> x, ArrayView<float> w, ArrayView<float> y, int cols, float eps)
     {
@@ -844,6 +845,852 @@ internal static class RowWideKernels
         if (t + 31 * g < cols)
         {
             y[b + t + 31 * g] = (hasWeight != 0 ? v31 * inv * w[t + 31 * g] : v31 * inv) + (hasBias != 0 ? bias[t + 31 * g] : 0f);
+        }
+    }
+
+    /// <summary>rms_norm with the row in registers (up to NormPerThread elements per thread).</summary>
+    [IlgpuKernel]
+    [IlgpuKernelVariant(typeof(Float16Storage))]
+    [IlgpuKernelVariant(typeof(BFloat16Storage))]
+    public static void RmsNormWide16<TFormat>(ArrayView<ushort> x, ArrayView<ushort> w, ArrayView<ushort> y, int cols, float eps)
+        where TFormat : struct, IKernelConstant
+    {
+        int bf = default(TFormat).Value;
+        var scratch = SharedMemory.Allocate<float>(32);
+        long b = (long)Grid.IdxX * cols;
+        int t = Group.IdxX;
+        int g = Group.DimX;
+        float v0 = t + 0 * g < cols ? GpuMath.Load16(x[b + t + 0 * g], bf) : 0f;
+        float v1 = t + 1 * g < cols ? GpuMath.Load16(x[b + t + 1 * g], bf) : 0f;
+        float v2 = t + 2 * g < cols ? GpuMath.Load16(x[b + t + 2 * g], bf) : 0f;
+        float v3 = t + 3 * g < cols ? GpuMath.Load16(x[b + t + 3 * g], bf) : 0f;
+        float v4 = t + 4 * g < cols ? GpuMath.Load16(x[b + t + 4 * g], bf) : 0f;
+        float v5 = t + 5 * g < cols ? GpuMath.Load16(x[b + t + 5 * g], bf) : 0f;
+        float v6 = t + 6 * g < cols ? GpuMath.Load16(x[b + t + 6 * g], bf) : 0f;
+        float v7 = t + 7 * g < cols ? GpuMath.Load16(x[b + t + 7 * g], bf) : 0f;
+        float v8 = t + 8 * g < cols ? GpuMath.Load16(x[b + t + 8 * g], bf) : 0f;
+        float v9 = t + 9 * g < cols ? GpuMath.Load16(x[b + t + 9 * g], bf) : 0f;
+        float v10 = t + 10 * g < cols ? GpuMath.Load16(x[b + t + 10 * g], bf) : 0f;
+        float v11 = t + 11 * g < cols ? GpuMath.Load16(x[b + t + 11 * g], bf) : 0f;
+        float v12 = t + 12 * g < cols ? GpuMath.Load16(x[b + t + 12 * g], bf) : 0f;
+        float v13 = t + 13 * g < cols ? GpuMath.Load16(x[b + t + 13 * g], bf) : 0f;
+        float v14 = t + 14 * g < cols ? GpuMath.Load16(x[b + t + 14 * g], bf) : 0f;
+        float v15 = t + 15 * g < cols ? GpuMath.Load16(x[b + t + 15 * g], bf) : 0f;
+        float v16 = t + 16 * g < cols ? GpuMath.Load16(x[b + t + 16 * g], bf) : 0f;
+        float v17 = t + 17 * g < cols ? GpuMath.Load16(x[b + t + 17 * g], bf) : 0f;
+        float v18 = t + 18 * g < cols ? GpuMath.Load16(x[b + t + 18 * g], bf) : 0f;
+        float v19 = t + 19 * g < cols ? GpuMath.Load16(x[b + t + 19 * g], bf) : 0f;
+        float v20 = t + 20 * g < cols ? GpuMath.Load16(x[b + t + 20 * g], bf) : 0f;
+        float v21 = t + 21 * g < cols ? GpuMath.Load16(x[b + t + 21 * g], bf) : 0f;
+        float v22 = t + 22 * g < cols ? GpuMath.Load16(x[b + t + 22 * g], bf) : 0f;
+        float v23 = t + 23 * g < cols ? GpuMath.Load16(x[b + t + 23 * g], bf) : 0f;
+        float v24 = t + 24 * g < cols ? GpuMath.Load16(x[b + t + 24 * g], bf) : 0f;
+        float v25 = t + 25 * g < cols ? GpuMath.Load16(x[b + t + 25 * g], bf) : 0f;
+        float v26 = t + 26 * g < cols ? GpuMath.Load16(x[b + t + 26 * g], bf) : 0f;
+        float v27 = t + 27 * g < cols ? GpuMath.Load16(x[b + t + 27 * g], bf) : 0f;
+        float v28 = t + 28 * g < cols ? GpuMath.Load16(x[b + t + 28 * g], bf) : 0f;
+        float v29 = t + 29 * g < cols ? GpuMath.Load16(x[b + t + 29 * g], bf) : 0f;
+        float v30 = t + 30 * g < cols ? GpuMath.Load16(x[b + t + 30 * g], bf) : 0f;
+        float v31 = t + 31 * g < cols ? GpuMath.Load16(x[b + t + 31 * g], bf) : 0f;
+        float ss = v0 * v0 + v1 * v1 + v2 * v2 + v3 * v3 + v4 * v4 + v5 * v5 + v6 * v6 + v7 * v7 + v8 * v8 + v9 * v9 + v10 * v10 + v11 * v11 + v12 * v12 + v13 * v13 + v14 * v14 + v15 * v15 + v16 * v16 + v17 * v17 + v18 * v18 + v19 * v19 + v20 * v20 + v21 * v21 + v22 * v22 + v23 * v23 + v24 * v24 + v25 * v25 + v26 * v26 + v27 * v27 + v28 * v28 + v29 * v29 + v30 * v30 + v31 * v31;
+        float inv = 1f / IntrinsicMath.CPUOnly.Sqrt(GpuMath.GroupSum(ss, scratch) / cols + eps);
+        if (t + 0 * g < cols)
+        {
+            y[b + t + 0 * g] = GpuMath.Store16(v0 * inv * GpuMath.Load16(w[t + 0 * g], bf), bf);
+        }
+
+        if (t + 1 * g < cols)
+        {
+            y[b + t + 1 * g] = GpuMath.Store16(v1 * inv * GpuMath.Load16(w[t + 1 * g], bf), bf);
+        }
+
+        if (t + 2 * g < cols)
+        {
+            y[b + t + 2 * g] = GpuMath.Store16(v2 * inv * GpuMath.Load16(w[t + 2 * g], bf), bf);
+        }
+
+        if (t + 3 * g < cols)
+        {
+            y[b + t + 3 * g] = GpuMath.Store16(v3 * inv * GpuMath.Load16(w[t + 3 * g], bf), bf);
+        }
+
+        if (t + 4 * g < cols)
+        {
+            y[b + t + 4 * g] = GpuMath.Store16(v4 * inv * GpuMath.Load16(w[t + 4 * g], bf), bf);
+        }
+
+        if (t + 5 * g < cols)
+        {
+            y[b + t + 5 * g] = GpuMath.Store16(v5 * inv * GpuMath.Load16(w[t + 5 * g], bf), bf);
+        }
+
+        if (t + 6 * g < cols)
+        {
+            y[b + t + 6 * g] = GpuMath.Store16(v6 * inv * GpuMath.Load16(w[t + 6 * g], bf), bf);
+        }
+
+        if (t + 7 * g < cols)
+        {
+            y[b + t + 7 * g] = GpuMath.Store16(v7 * inv * GpuMath.Load16(w[t + 7 * g], bf), bf);
+        }
+
+        if (t + 8 * g < cols)
+        {
+            y[b + t + 8 * g] = GpuMath.Store16(v8 * inv * GpuMath.Load16(w[t + 8 * g], bf), bf);
+        }
+
+        if (t + 9 * g < cols)
+        {
+            y[b + t + 9 * g] = GpuMath.Store16(v9 * inv * GpuMath.Load16(w[t + 9 * g], bf), bf);
+        }
+
+        if (t + 10 * g < cols)
+        {
+            y[b + t + 10 * g] = GpuMath.Store16(v10 * inv * GpuMath.Load16(w[t + 10 * g], bf), bf);
+        }
+
+        if (t + 11 * g < cols)
+        {
+            y[b + t + 11 * g] = GpuMath.Store16(v11 * inv * GpuMath.Load16(w[t + 11 * g], bf), bf);
+        }
+
+        if (t + 12 * g < cols)
+        {
+            y[b + t + 12 * g] = GpuMath.Store16(v12 * inv * GpuMath.Load16(w[t + 12 * g], bf), bf);
+        }
+
+        if (t + 13 * g < cols)
+        {
+            y[b + t + 13 * g] = GpuMath.Store16(v13 * inv * GpuMath.Load16(w[t + 13 * g], bf), bf);
+        }
+
+        if (t + 14 * g < cols)
+        {
+            y[b + t + 14 * g] = GpuMath.Store16(v14 * inv * GpuMath.Load16(w[t + 14 * g], bf), bf);
+        }
+
+        if (t + 15 * g < cols)
+        {
+            y[b + t + 15 * g] = GpuMath.Store16(v15 * inv * GpuMath.Load16(w[t + 15 * g], bf), bf);
+        }
+
+        if (t + 16 * g < cols)
+        {
+            y[b + t + 16 * g] = GpuMath.Store16(v16 * inv * GpuMath.Load16(w[t + 16 * g], bf), bf);
+        }
+
+        if (t + 17 * g < cols)
+        {
+            y[b + t + 17 * g] = GpuMath.Store16(v17 * inv * GpuMath.Load16(w[t + 17 * g], bf), bf);
+        }
+
+        if (t + 18 * g < cols)
+        {
+            y[b + t + 18 * g] = GpuMath.Store16(v18 * inv * GpuMath.Load16(w[t + 18 * g], bf), bf);
+        }
+
+        if (t + 19 * g < cols)
+        {
+            y[b + t + 19 * g] = GpuMath.Store16(v19 * inv * GpuMath.Load16(w[t + 19 * g], bf), bf);
+        }
+
+        if (t + 20 * g < cols)
+        {
+            y[b + t + 20 * g] = GpuMath.Store16(v20 * inv * GpuMath.Load16(w[t + 20 * g], bf), bf);
+        }
+
+        if (t + 21 * g < cols)
+        {
+            y[b + t + 21 * g] = GpuMath.Store16(v21 * inv * GpuMath.Load16(w[t + 21 * g], bf), bf);
+        }
+
+        if (t + 22 * g < cols)
+        {
+            y[b + t + 22 * g] = GpuMath.Store16(v22 * inv * GpuMath.Load16(w[t + 22 * g], bf), bf);
+        }
+
+        if (t + 23 * g < cols)
+        {
+            y[b + t + 23 * g] = GpuMath.Store16(v23 * inv * GpuMath.Load16(w[t + 23 * g], bf), bf);
+        }
+
+        if (t + 24 * g < cols)
+        {
+            y[b + t + 24 * g] = GpuMath.Store16(v24 * inv * GpuMath.Load16(w[t + 24 * g], bf), bf);
+        }
+
+        if (t + 25 * g < cols)
+        {
+            y[b + t + 25 * g] = GpuMath.Store16(v25 * inv * GpuMath.Load16(w[t + 25 * g], bf), bf);
+        }
+
+        if (t + 26 * g < cols)
+        {
+            y[b + t + 26 * g] = GpuMath.Store16(v26 * inv * GpuMath.Load16(w[t + 26 * g], bf), bf);
+        }
+
+        if (t + 27 * g < cols)
+        {
+            y[b + t + 27 * g] = GpuMath.Store16(v27 * inv * GpuMath.Load16(w[t + 27 * g], bf), bf);
+        }
+
+        if (t + 28 * g < cols)
+        {
+            y[b + t + 28 * g] = GpuMath.Store16(v28 * inv * GpuMath.Load16(w[t + 28 * g], bf), bf);
+        }
+
+        if (t + 29 * g < cols)
+        {
+            y[b + t + 29 * g] = GpuMath.Store16(v29 * inv * GpuMath.Load16(w[t + 29 * g], bf), bf);
+        }
+
+        if (t + 30 * g < cols)
+        {
+            y[b + t + 30 * g] = GpuMath.Store16(v30 * inv * GpuMath.Load16(w[t + 30 * g], bf), bf);
+        }
+
+        if (t + 31 * g < cols)
+        {
+            y[b + t + 31 * g] = GpuMath.Store16(v31 * inv * GpuMath.Load16(w[t + 31 * g], bf), bf);
+        }
+    }
+
+    /// <summary>fused_add_rms_norm with the row in registers: residual = x + residual; x = rms_norm(residual)·w (variance of the float32 sum, output from the rounded residual, as vLLM).</summary>
+    [IlgpuKernel]
+    [IlgpuKernelVariant(typeof(Float16Storage))]
+    [IlgpuKernelVariant(typeof(BFloat16Storage))]
+    public static void FusedAddRmsNormWide16<TFormat>(ArrayView<ushort> x, ArrayView<ushort> residual, ArrayView<ushort> w, int cols, float eps)
+        where TFormat : struct, IKernelConstant
+    {
+        int bf = default(TFormat).Value;
+        var scratch = SharedMemory.Allocate<float>(32);
+        long b = (long)Grid.IdxX * cols;
+        int t = Group.IdxX;
+        int g = Group.DimX;
+        float v0 = t + 0 * g < cols ? GpuMath.Load16(x[b + t + 0 * g], bf) : 0f;
+        float v1 = t + 1 * g < cols ? GpuMath.Load16(x[b + t + 1 * g], bf) : 0f;
+        float v2 = t + 2 * g < cols ? GpuMath.Load16(x[b + t + 2 * g], bf) : 0f;
+        float v3 = t + 3 * g < cols ? GpuMath.Load16(x[b + t + 3 * g], bf) : 0f;
+        float v4 = t + 4 * g < cols ? GpuMath.Load16(x[b + t + 4 * g], bf) : 0f;
+        float v5 = t + 5 * g < cols ? GpuMath.Load16(x[b + t + 5 * g], bf) : 0f;
+        float v6 = t + 6 * g < cols ? GpuMath.Load16(x[b + t + 6 * g], bf) : 0f;
+        float v7 = t + 7 * g < cols ? GpuMath.Load16(x[b + t + 7 * g], bf) : 0f;
+        float v8 = t + 8 * g < cols ? GpuMath.Load16(x[b + t + 8 * g], bf) : 0f;
+        float v9 = t + 9 * g < cols ? GpuMath.Load16(x[b + t + 9 * g], bf) : 0f;
+        float v10 = t + 10 * g < cols ? GpuMath.Load16(x[b + t + 10 * g], bf) : 0f;
+        float v11 = t + 11 * g < cols ? GpuMath.Load16(x[b + t + 11 * g], bf) : 0f;
+        float v12 = t + 12 * g < cols ? GpuMath.Load16(x[b + t + 12 * g], bf) : 0f;
+        float v13 = t + 13 * g < cols ? GpuMath.Load16(x[b + t + 13 * g], bf) : 0f;
+        float v14 = t + 14 * g < cols ? GpuMath.Load16(x[b + t + 14 * g], bf) : 0f;
+        float v15 = t + 15 * g < cols ? GpuMath.Load16(x[b + t + 15 * g], bf) : 0f;
+        float v16 = t + 16 * g < cols ? GpuMath.Load16(x[b + t + 16 * g], bf) : 0f;
+        float v17 = t + 17 * g < cols ? GpuMath.Load16(x[b + t + 17 * g], bf) : 0f;
+        float v18 = t + 18 * g < cols ? GpuMath.Load16(x[b + t + 18 * g], bf) : 0f;
+        float v19 = t + 19 * g < cols ? GpuMath.Load16(x[b + t + 19 * g], bf) : 0f;
+        float v20 = t + 20 * g < cols ? GpuMath.Load16(x[b + t + 20 * g], bf) : 0f;
+        float v21 = t + 21 * g < cols ? GpuMath.Load16(x[b + t + 21 * g], bf) : 0f;
+        float v22 = t + 22 * g < cols ? GpuMath.Load16(x[b + t + 22 * g], bf) : 0f;
+        float v23 = t + 23 * g < cols ? GpuMath.Load16(x[b + t + 23 * g], bf) : 0f;
+        float v24 = t + 24 * g < cols ? GpuMath.Load16(x[b + t + 24 * g], bf) : 0f;
+        float v25 = t + 25 * g < cols ? GpuMath.Load16(x[b + t + 25 * g], bf) : 0f;
+        float v26 = t + 26 * g < cols ? GpuMath.Load16(x[b + t + 26 * g], bf) : 0f;
+        float v27 = t + 27 * g < cols ? GpuMath.Load16(x[b + t + 27 * g], bf) : 0f;
+        float v28 = t + 28 * g < cols ? GpuMath.Load16(x[b + t + 28 * g], bf) : 0f;
+        float v29 = t + 29 * g < cols ? GpuMath.Load16(x[b + t + 29 * g], bf) : 0f;
+        float v30 = t + 30 * g < cols ? GpuMath.Load16(x[b + t + 30 * g], bf) : 0f;
+        float v31 = t + 31 * g < cols ? GpuMath.Load16(x[b + t + 31 * g], bf) : 0f;
+        v0 += t + 0 * g < cols ? GpuMath.Load16(residual[b + t + 0 * g], bf) : 0f;
+        v1 += t + 1 * g < cols ? GpuMath.Load16(residual[b + t + 1 * g], bf) : 0f;
+        v2 += t + 2 * g < cols ? GpuMath.Load16(residual[b + t + 2 * g], bf) : 0f;
+        v3 += t + 3 * g < cols ? GpuMath.Load16(residual[b + t + 3 * g], bf) : 0f;
+        v4 += t + 4 * g < cols ? GpuMath.Load16(residual[b + t + 4 * g], bf) : 0f;
+        v5 += t + 5 * g < cols ? GpuMath.Load16(residual[b + t + 5 * g], bf) : 0f;
+        v6 += t + 6 * g < cols ? GpuMath.Load16(residual[b + t + 6 * g], bf) : 0f;
+        v7 += t + 7 * g < cols ? GpuMath.Load16(residual[b + t + 7 * g], bf) : 0f;
+        v8 += t + 8 * g < cols ? GpuMath.Load16(residual[b + t + 8 * g], bf) : 0f;
+        v9 += t + 9 * g < cols ? GpuMath.Load16(residual[b + t + 9 * g], bf) : 0f;
+        v10 += t + 10 * g < cols ? GpuMath.Load16(residual[b + t + 10 * g], bf) : 0f;
+        v11 += t + 11 * g < cols ? GpuMath.Load16(residual[b + t + 11 * g], bf) : 0f;
+        v12 += t + 12 * g < cols ? GpuMath.Load16(residual[b + t + 12 * g], bf) : 0f;
+        v13 += t + 13 * g < cols ? GpuMath.Load16(residual[b + t + 13 * g], bf) : 0f;
+        v14 += t + 14 * g < cols ? GpuMath.Load16(residual[b + t + 14 * g], bf) : 0f;
+        v15 += t + 15 * g < cols ? GpuMath.Load16(residual[b + t + 15 * g], bf) : 0f;
+        v16 += t + 16 * g < cols ? GpuMath.Load16(residual[b + t + 16 * g], bf) : 0f;
+        v17 += t + 17 * g < cols ? GpuMath.Load16(residual[b + t + 17 * g], bf) : 0f;
+        v18 += t + 18 * g < cols ? GpuMath.Load16(residual[b + t + 18 * g], bf) : 0f;
+        v19 += t + 19 * g < cols ? GpuMath.Load16(residual[b + t + 19 * g], bf) : 0f;
+        v20 += t + 20 * g < cols ? GpuMath.Load16(residual[b + t + 20 * g], bf) : 0f;
+        v21 += t + 21 * g < cols ? GpuMath.Load16(residual[b + t + 21 * g], bf) : 0f;
+        v22 += t + 22 * g < cols ? GpuMath.Load16(residual[b + t + 22 * g], bf) : 0f;
+        v23 += t + 23 * g < cols ? GpuMath.Load16(residual[b + t + 23 * g], bf) : 0f;
+        v24 += t + 24 * g < cols ? GpuMath.Load16(residual[b + t + 24 * g], bf) : 0f;
+        v25 += t + 25 * g < cols ? GpuMath.Load16(residual[b + t + 25 * g], bf) : 0f;
+        v26 += t + 26 * g < cols ? GpuMath.Load16(residual[b + t + 26 * g], bf) : 0f;
+        v27 += t + 27 * g < cols ? GpuMath.Load16(residual[b + t + 27 * g], bf) : 0f;
+        v28 += t + 28 * g < cols ? GpuMath.Load16(residual[b + t + 28 * g], bf) : 0f;
+        v29 += t + 29 * g < cols ? GpuMath.Load16(residual[b + t + 29 * g], bf) : 0f;
+        v30 += t + 30 * g < cols ? GpuMath.Load16(residual[b + t + 30 * g], bf) : 0f;
+        v31 += t + 31 * g < cols ? GpuMath.Load16(residual[b + t + 31 * g], bf) : 0f;
+        if (t + 0 * g < cols)
+        {
+            residual[b + t + 0 * g] = GpuMath.Store16(v0, bf);
+        }
+
+        if (t + 1 * g < cols)
+        {
+            residual[b + t + 1 * g] = GpuMath.Store16(v1, bf);
+        }
+
+        if (t + 2 * g < cols)
+        {
+            residual[b + t + 2 * g] = GpuMath.Store16(v2, bf);
+        }
+
+        if (t + 3 * g < cols)
+        {
+            residual[b + t + 3 * g] = GpuMath.Store16(v3, bf);
+        }
+
+        if (t + 4 * g < cols)
+        {
+            residual[b + t + 4 * g] = GpuMath.Store16(v4, bf);
+        }
+
+        if (t + 5 * g < cols)
+        {
+            residual[b + t + 5 * g] = GpuMath.Store16(v5, bf);
+        }
+
+        if (t + 6 * g < cols)
+        {
+            residual[b + t + 6 * g] = GpuMath.Store16(v6, bf);
+        }
+
+        if (t + 7 * g < cols)
+        {
+            residual[b + t + 7 * g] = GpuMath.Store16(v7, bf);
+        }
+
+        if (t + 8 * g < cols)
+        {
+            residual[b + t + 8 * g] = GpuMath.Store16(v8, bf);
+        }
+
+        if (t + 9 * g < cols)
+        {
+            residual[b + t + 9 * g] = GpuMath.Store16(v9, bf);
+        }
+
+        if (t + 10 * g < cols)
+        {
+            residual[b + t + 10 * g] = GpuMath.Store16(v10, bf);
+        }
+
+        if (t + 11 * g < cols)
+        {
+            residual[b + t + 11 * g] = GpuMath.Store16(v11, bf);
+        }
+
+        if (t + 12 * g < cols)
+        {
+            residual[b + t + 12 * g] = GpuMath.Store16(v12, bf);
+        }
+
+        if (t + 13 * g < cols)
+        {
+            residual[b + t + 13 * g] = GpuMath.Store16(v13, bf);
+        }
+
+        if (t + 14 * g < cols)
+        {
+            residual[b + t + 14 * g] = GpuMath.Store16(v14, bf);
+        }
+
+        if (t + 15 * g < cols)
+        {
+            residual[b + t + 15 * g] = GpuMath.Store16(v15, bf);
+        }
+
+        if (t + 16 * g < cols)
+        {
+            residual[b + t + 16 * g] = GpuMath.Store16(v16, bf);
+        }
+
+        if (t + 17 * g < cols)
+        {
+            residual[b + t + 17 * g] = GpuMath.Store16(v17, bf);
+        }
+
+        if (t + 18 * g < cols)
+        {
+            residual[b + t + 18 * g] = GpuMath.Store16(v18, bf);
+        }
+
+        if (t + 19 * g < cols)
+        {
+            residual[b + t + 19 * g] = GpuMath.Store16(v19, bf);
+        }
+
+        if (t + 20 * g < cols)
+        {
+            residual[b + t + 20 * g] = GpuMath.Store16(v20, bf);
+        }
+
+        if (t + 21 * g < cols)
+        {
+            residual[b + t + 21 * g] = GpuMath.Store16(v21, bf);
+        }
+
+        if (t + 22 * g < cols)
+        {
+            residual[b + t + 22 * g] = GpuMath.Store16(v22, bf);
+        }
+
+        if (t + 23 * g < cols)
+        {
+            residual[b + t + 23 * g] = GpuMath.Store16(v23, bf);
+        }
+
+        if (t + 24 * g < cols)
+        {
+            residual[b + t + 24 * g] = GpuMath.Store16(v24, bf);
+        }
+
+        if (t + 25 * g < cols)
+        {
+            residual[b + t + 25 * g] = GpuMath.Store16(v25, bf);
+        }
+
+        if (t + 26 * g < cols)
+        {
+            residual[b + t + 26 * g] = GpuMath.Store16(v26, bf);
+        }
+
+        if (t + 27 * g < cols)
+        {
+            residual[b + t + 27 * g] = GpuMath.Store16(v27, bf);
+        }
+
+        if (t + 28 * g < cols)
+        {
+            residual[b + t + 28 * g] = GpuMath.Store16(v28, bf);
+        }
+
+        if (t + 29 * g < cols)
+        {
+            residual[b + t + 29 * g] = GpuMath.Store16(v29, bf);
+        }
+
+        if (t + 30 * g < cols)
+        {
+            residual[b + t + 30 * g] = GpuMath.Store16(v30, bf);
+        }
+
+        if (t + 31 * g < cols)
+        {
+            residual[b + t + 31 * g] = GpuMath.Store16(v31, bf);
+        }
+
+        float ss = v0 * v0 + v1 * v1 + v2 * v2 + v3 * v3 + v4 * v4 + v5 * v5 + v6 * v6 + v7 * v7 + v8 * v8 + v9 * v9 + v10 * v10 + v11 * v11 + v12 * v12 + v13 * v13 + v14 * v14 + v15 * v15 + v16 * v16 + v17 * v17 + v18 * v18 + v19 * v19 + v20 * v20 + v21 * v21 + v22 * v22 + v23 * v23 + v24 * v24 + v25 * v25 + v26 * v26 + v27 * v27 + v28 * v28 + v29 * v29 + v30 * v30 + v31 * v31;
+        float inv = 1f / IntrinsicMath.CPUOnly.Sqrt(GpuMath.GroupSum(ss, scratch) / cols + eps);
+        if (t + 0 * g < cols)
+        {
+            x[b + t + 0 * g] = GpuMath.Store16(GpuMath.Load16(GpuMath.Store16(v0, bf), bf) * inv * GpuMath.Load16(w[t + 0 * g], bf), bf);
+        }
+
+        if (t + 1 * g < cols)
+        {
+            x[b + t + 1 * g] = GpuMath.Store16(GpuMath.Load16(GpuMath.Store16(v1, bf), bf) * inv * GpuMath.Load16(w[t + 1 * g], bf), bf);
+        }
+
+        if (t + 2 * g < cols)
+        {
+            x[b + t + 2 * g] = GpuMath.Store16(GpuMath.Load16(GpuMath.Store16(v2, bf), bf) * inv * GpuMath.Load16(w[t + 2 * g], bf), bf);
+        }
+
+        if (t + 3 * g < cols)
+        {
+            x[b + t + 3 * g] = GpuMath.Store16(GpuMath.Load16(GpuMath.Store16(v3, bf), bf) * inv * GpuMath.Load16(w[t + 3 * g], bf), bf);
+        }
+
+        if (t + 4 * g < cols)
+        {
+            x[b + t + 4 * g] = GpuMath.Store16(GpuMath.Load16(GpuMath.Store16(v4, bf), bf) * inv * GpuMath.Load16(w[t + 4 * g], bf), bf);
+        }
+
+        if (t + 5 * g < cols)
+        {
+            x[b + t + 5 * g] = GpuMath.Store16(GpuMath.Load16(GpuMath.Store16(v5, bf), bf) * inv * GpuMath.Load16(w[t + 5 * g], bf), bf);
+        }
+
+        if (t + 6 * g < cols)
+        {
+            x[b + t + 6 * g] = GpuMath.Store16(GpuMath.Load16(GpuMath.Store16(v6, bf), bf) * inv * GpuMath.Load16(w[t + 6 * g], bf), bf);
+        }
+
+        if (t + 7 * g < cols)
+        {
+            x[b + t + 7 * g] = GpuMath.Store16(GpuMath.Load16(GpuMath.Store16(v7, bf), bf) * inv * GpuMath.Load16(w[t + 7 * g], bf), bf);
+        }
+
+        if (t + 8 * g < cols)
+        {
+            x[b + t + 8 * g] = GpuMath.Store16(GpuMath.Load16(GpuMath.Store16(v8, bf), bf) * inv * GpuMath.Load16(w[t + 8 * g], bf), bf);
+        }
+
+        if (t + 9 * g < cols)
+        {
+            x[b + t + 9 * g] = GpuMath.Store16(GpuMath.Load16(GpuMath.Store16(v9, bf), bf) * inv * GpuMath.Load16(w[t + 9 * g], bf), bf);
+        }
+
+        if (t + 10 * g < cols)
+        {
+            x[b + t + 10 * g] = GpuMath.Store16(GpuMath.Load16(GpuMath.Store16(v10, bf), bf) * inv * GpuMath.Load16(w[t + 10 * g], bf), bf);
+        }
+
+        if (t + 11 * g < cols)
+        {
+            x[b + t + 11 * g] = GpuMath.Store16(GpuMath.Load16(GpuMath.Store16(v11, bf), bf) * inv * GpuMath.Load16(w[t + 11 * g], bf), bf);
+        }
+
+        if (t + 12 * g < cols)
+        {
+            x[b + t + 12 * g] = GpuMath.Store16(GpuMath.Load16(GpuMath.Store16(v12, bf), bf) * inv * GpuMath.Load16(w[t + 12 * g], bf), bf);
+        }
+
+        if (t + 13 * g < cols)
+        {
+            x[b + t + 13 * g] = GpuMath.Store16(GpuMath.Load16(GpuMath.Store16(v13, bf), bf) * inv * GpuMath.Load16(w[t + 13 * g], bf), bf);
+        }
+
+        if (t + 14 * g < cols)
+        {
+            x[b + t + 14 * g] = GpuMath.Store16(GpuMath.Load16(GpuMath.Store16(v14, bf), bf) * inv * GpuMath.Load16(w[t + 14 * g], bf), bf);
+        }
+
+        if (t + 15 * g < cols)
+        {
+            x[b + t + 15 * g] = GpuMath.Store16(GpuMath.Load16(GpuMath.Store16(v15, bf), bf) * inv * GpuMath.Load16(w[t + 15 * g], bf), bf);
+        }
+
+        if (t + 16 * g < cols)
+        {
+            x[b + t + 16 * g] = GpuMath.Store16(GpuMath.Load16(GpuMath.Store16(v16, bf), bf) * inv * GpuMath.Load16(w[t + 16 * g], bf), bf);
+        }
+
+        if (t + 17 * g < cols)
+        {
+            x[b + t + 17 * g] = GpuMath.Store16(GpuMath.Load16(GpuMath.Store16(v17, bf), bf) * inv * GpuMath.Load16(w[t + 17 * g], bf), bf);
+        }
+
+        if (t + 18 * g < cols)
+        {
+            x[b + t + 18 * g] = GpuMath.Store16(GpuMath.Load16(GpuMath.Store16(v18, bf), bf) * inv * GpuMath.Load16(w[t + 18 * g], bf), bf);
+        }
+
+        if (t + 19 * g < cols)
+        {
+            x[b + t + 19 * g] = GpuMath.Store16(GpuMath.Load16(GpuMath.Store16(v19, bf), bf) * inv * GpuMath.Load16(w[t + 19 * g], bf), bf);
+        }
+
+        if (t + 20 * g < cols)
+        {
+            x[b + t + 20 * g] = GpuMath.Store16(GpuMath.Load16(GpuMath.Store16(v20, bf), bf) * inv * GpuMath.Load16(w[t + 20 * g], bf), bf);
+        }
+
+        if (t + 21 * g < cols)
+        {
+            x[b + t + 21 * g] = GpuMath.Store16(GpuMath.Load16(GpuMath.Store16(v21, bf), bf) * inv * GpuMath.Load16(w[t + 21 * g], bf), bf);
+        }
+
+        if (t + 22 * g < cols)
+        {
+            x[b + t + 22 * g] = GpuMath.Store16(GpuMath.Load16(GpuMath.Store16(v22, bf), bf) * inv * GpuMath.Load16(w[t + 22 * g], bf), bf);
+        }
+
+        if (t + 23 * g < cols)
+        {
+            x[b + t + 23 * g] = GpuMath.Store16(GpuMath.Load16(GpuMath.Store16(v23, bf), bf) * inv * GpuMath.Load16(w[t + 23 * g], bf), bf);
+        }
+
+        if (t + 24 * g < cols)
+        {
+            x[b + t + 24 * g] = GpuMath.Store16(GpuMath.Load16(GpuMath.Store16(v24, bf), bf) * inv * GpuMath.Load16(w[t + 24 * g], bf), bf);
+        }
+
+        if (t + 25 * g < cols)
+        {
+            x[b + t + 25 * g] = GpuMath.Store16(GpuMath.Load16(GpuMath.Store16(v25, bf), bf) * inv * GpuMath.Load16(w[t + 25 * g], bf), bf);
+        }
+
+        if (t + 26 * g < cols)
+        {
+            x[b + t + 26 * g] = GpuMath.Store16(GpuMath.Load16(GpuMath.Store16(v26, bf), bf) * inv * GpuMath.Load16(w[t + 26 * g], bf), bf);
+        }
+
+        if (t + 27 * g < cols)
+        {
+            x[b + t + 27 * g] = GpuMath.Store16(GpuMath.Load16(GpuMath.Store16(v27, bf), bf) * inv * GpuMath.Load16(w[t + 27 * g], bf), bf);
+        }
+
+        if (t + 28 * g < cols)
+        {
+            x[b + t + 28 * g] = GpuMath.Store16(GpuMath.Load16(GpuMath.Store16(v28, bf), bf) * inv * GpuMath.Load16(w[t + 28 * g], bf), bf);
+        }
+
+        if (t + 29 * g < cols)
+        {
+            x[b + t + 29 * g] = GpuMath.Store16(GpuMath.Load16(GpuMath.Store16(v29, bf), bf) * inv * GpuMath.Load16(w[t + 29 * g], bf), bf);
+        }
+
+        if (t + 30 * g < cols)
+        {
+            x[b + t + 30 * g] = GpuMath.Store16(GpuMath.Load16(GpuMath.Store16(v30, bf), bf) * inv * GpuMath.Load16(w[t + 30 * g], bf), bf);
+        }
+
+        if (t + 31 * g < cols)
+        {
+            x[b + t + 31 * g] = GpuMath.Store16(GpuMath.Load16(GpuMath.Store16(v31, bf), bf) * inv * GpuMath.Load16(w[t + 31 * g], bf), bf);
+        }
+    }
+
+    /// <summary>layer_norm with the row in registers (mean, then the variance from the registers).</summary>
+    [IlgpuKernel]
+    [IlgpuKernelVariant(typeof(Float16Storage))]
+    [IlgpuKernelVariant(typeof(BFloat16Storage))]
+    public static void LayerNormWide16<TFormat>(ArrayView<ushort> x, ArrayView<ushort> w, ArrayView<ushort> bias, ArrayView<ushort> y, int cols, float eps, int hasWeight, int hasBias)
+        where TFormat : struct, IKernelConstant
+    {
+        int bf = default(TFormat).Value;
+        var scratch = SharedMemory.Allocate<float>(32);
+        long b = (long)Grid.IdxX * cols;
+        int t = Group.IdxX;
+        int g = Group.DimX;
+        float v0 = t + 0 * g < cols ? GpuMath.Load16(x[b + t + 0 * g], bf) : 0f;
+        float v1 = t + 1 * g < cols ? GpuMath.Load16(x[b + t + 1 * g], bf) : 0f;
+        float v2 = t + 2 * g < cols ? GpuMath.Load16(x[b + t + 2 * g], bf) : 0f;
+        float v3 = t + 3 * g < cols ? GpuMath.Load16(x[b + t + 3 * g], bf) : 0f;
+        float v4 = t + 4 * g < cols ? GpuMath.Load16(x[b + t + 4 * g], bf) : 0f;
+        float v5 = t + 5 * g < cols ? GpuMath.Load16(x[b + t + 5 * g], bf) : 0f;
+        float v6 = t + 6 * g < cols ? GpuMath.Load16(x[b + t + 6 * g], bf) : 0f;
+        float v7 = t + 7 * g < cols ? GpuMath.Load16(x[b + t + 7 * g], bf) : 0f;
+        float v8 = t + 8 * g < cols ? GpuMath.Load16(x[b + t + 8 * g], bf) : 0f;
+        float v9 = t + 9 * g < cols ? GpuMath.Load16(x[b + t + 9 * g], bf) : 0f;
+        float v10 = t + 10 * g < cols ? GpuMath.Load16(x[b + t + 10 * g], bf) : 0f;
+        float v11 = t + 11 * g < cols ? GpuMath.Load16(x[b + t + 11 * g], bf) : 0f;
+        float v12 = t + 12 * g < cols ? GpuMath.Load16(x[b + t + 12 * g], bf) : 0f;
+        float v13 = t + 13 * g < cols ? GpuMath.Load16(x[b + t + 13 * g], bf) : 0f;
+        float v14 = t + 14 * g < cols ? GpuMath.Load16(x[b + t + 14 * g], bf) : 0f;
+        float v15 = t + 15 * g < cols ? GpuMath.Load16(x[b + t + 15 * g], bf) : 0f;
+        float v16 = t + 16 * g < cols ? GpuMath.Load16(x[b + t + 16 * g], bf) : 0f;
+        float v17 = t + 17 * g < cols ? GpuMath.Load16(x[b + t + 17 * g], bf) : 0f;
+        float v18 = t + 18 * g < cols ? GpuMath.Load16(x[b + t + 18 * g], bf) : 0f;
+        float v19 = t + 19 * g < cols ? GpuMath.Load16(x[b + t + 19 * g], bf) : 0f;
+        float v20 = t + 20 * g < cols ? GpuMath.Load16(x[b + t + 20 * g], bf) : 0f;
+        float v21 = t + 21 * g < cols ? GpuMath.Load16(x[b + t + 21 * g], bf) : 0f;
+        float v22 = t + 22 * g < cols ? GpuMath.Load16(x[b + t + 22 * g], bf) : 0f;
+        float v23 = t + 23 * g < cols ? GpuMath.Load16(x[b + t + 23 * g], bf) : 0f;
+        float v24 = t + 24 * g < cols ? GpuMath.Load16(x[b + t + 24 * g], bf) : 0f;
+        float v25 = t + 25 * g < cols ? GpuMath.Load16(x[b + t + 25 * g], bf) : 0f;
+        float v26 = t + 26 * g < cols ? GpuMath.Load16(x[b + t + 26 * g], bf) : 0f;
+        float v27 = t + 27 * g < cols ? GpuMath.Load16(x[b + t + 27 * g], bf) : 0f;
+        float v28 = t + 28 * g < cols ? GpuMath.Load16(x[b + t + 28 * g], bf) : 0f;
+        float v29 = t + 29 * g < cols ? GpuMath.Load16(x[b + t + 29 * g], bf) : 0f;
+        float v30 = t + 30 * g < cols ? GpuMath.Load16(x[b + t + 30 * g], bf) : 0f;
+        float v31 = t + 31 * g < cols ? GpuMath.Load16(x[b + t + 31 * g], bf) : 0f;
+        float mean = GpuMath.GroupSum(v0 + v1 + v2 + v3 + v4 + v5 + v6 + v7 + v8 + v9 + v10 + v11 + v12 + v13 + v14 + v15 + v16 + v17 + v18 + v19 + v20 + v21 + v22 + v23 + v24 + v25 + v26 + v27 + v28 + v29 + v30 + v31, scratch) / cols;
+        v0 = t + 0 * g < cols ? v0 - mean : 0f;
+        v1 = t + 1 * g < cols ? v1 - mean : 0f;
+        v2 = t + 2 * g < cols ? v2 - mean : 0f;
+        v3 = t + 3 * g < cols ? v3 - mean : 0f;
+        v4 = t + 4 * g < cols ? v4 - mean : 0f;
+        v5 = t + 5 * g < cols ? v5 - mean : 0f;
+        v6 = t + 6 * g < cols ? v6 - mean : 0f;
+        v7 = t + 7 * g < cols ? v7 - mean : 0f;
+        v8 = t + 8 * g < cols ? v8 - mean : 0f;
+        v9 = t + 9 * g < cols ? v9 - mean : 0f;
+        v10 = t + 10 * g < cols ? v10 - mean : 0f;
+        v11 = t + 11 * g < cols ? v11 - mean : 0f;
+        v12 = t + 12 * g < cols ? v12 - mean : 0f;
+        v13 = t + 13 * g < cols ? v13 - mean : 0f;
+        v14 = t + 14 * g < cols ? v14 - mean : 0f;
+        v15 = t + 15 * g < cols ? v15 - mean : 0f;
+        v16 = t + 16 * g < cols ? v16 - mean : 0f;
+        v17 = t + 17 * g < cols ? v17 - mean : 0f;
+        v18 = t + 18 * g < cols ? v18 - mean : 0f;
+        v19 = t + 19 * g < cols ? v19 - mean : 0f;
+        v20 = t + 20 * g < cols ? v20 - mean : 0f;
+        v21 = t + 21 * g < cols ? v21 - mean : 0f;
+        v22 = t + 22 * g < cols ? v22 - mean : 0f;
+        v23 = t + 23 * g < cols ? v23 - mean : 0f;
+        v24 = t + 24 * g < cols ? v24 - mean : 0f;
+        v25 = t + 25 * g < cols ? v25 - mean : 0f;
+        v26 = t + 26 * g < cols ? v26 - mean : 0f;
+        v27 = t + 27 * g < cols ? v27 - mean : 0f;
+        v28 = t + 28 * g < cols ? v28 - mean : 0f;
+        v29 = t + 29 * g < cols ? v29 - mean : 0f;
+        v30 = t + 30 * g < cols ? v30 - mean : 0f;
+        v31 = t + 31 * g < cols ? v31 - mean : 0f;
+        float q = v0 * v0 + v1 * v1 + v2 * v2 + v3 * v3 + v4 * v4 + v5 * v5 + v6 * v6 + v7 * v7 + v8 * v8 + v9 * v9 + v10 * v10 + v11 * v11 + v12 * v12 + v13 * v13 + v14 * v14 + v15 * v15 + v16 * v16 + v17 * v17 + v18 * v18 + v19 * v19 + v20 * v20 + v21 * v21 + v22 * v22 + v23 * v23 + v24 * v24 + v25 * v25 + v26 * v26 + v27 * v27 + v28 * v28 + v29 * v29 + v30 * v30 + v31 * v31;
+        float inv = 1f / IntrinsicMath.CPUOnly.Sqrt(GpuMath.GroupSum(q, scratch) / cols + eps);
+        if (t + 0 * g < cols)
+        {
+            y[b + t + 0 * g] = GpuMath.Store16((hasWeight != 0 ? v0 * inv * GpuMath.Load16(w[t + 0 * g], bf) : v0 * inv) + (hasBias != 0 ? GpuMath.Load16(bias[t + 0 * g], bf) : 0f), bf);
+        }
+
+        if (t + 1 * g < cols)
+        {
+            y[b + t + 1 * g] = GpuMath.Store16((hasWeight != 0 ? v1 * inv * GpuMath.Load16(w[t + 1 * g], bf) : v1 * inv) + (hasBias != 0 ? GpuMath.Load16(bias[t + 1 * g], bf) : 0f), bf);
+        }
+
+        if (t + 2 * g < cols)
+        {
+            y[b + t + 2 * g] = GpuMath.Store16((hasWeight != 0 ? v2 * inv * GpuMath.Load16(w[t + 2 * g], bf) : v2 * inv) + (hasBias != 0 ? GpuMath.Load16(bias[t + 2 * g], bf) : 0f), bf);
+        }
+
+        if (t + 3 * g < cols)
+        {
+            y[b + t + 3 * g] = GpuMath.Store16((hasWeight != 0 ? v3 * inv * GpuMath.Load16(w[t + 3 * g], bf) : v3 * inv) + (hasBias != 0 ? GpuMath.Load16(bias[t + 3 * g], bf) : 0f), bf);
+        }
+
+        if (t + 4 * g < cols)
+        {
+            y[b + t + 4 * g] = GpuMath.Store16((hasWeight != 0 ? v4 * inv * GpuMath.Load16(w[t + 4 * g], bf) : v4 * inv) + (hasBias != 0 ? GpuMath.Load16(bias[t + 4 * g], bf) : 0f), bf);
+        }
+
+        if (t + 5 * g < cols)
+        {
+            y[b + t + 5 * g] = GpuMath.Store16((hasWeight != 0 ? v5 * inv * GpuMath.Load16(w[t + 5 * g], bf) : v5 * inv) + (hasBias != 0 ? GpuMath.Load16(bias[t + 5 * g], bf) : 0f), bf);
+        }
+
+        if (t + 6 * g < cols)
+        {
+            y[b + t + 6 * g] = GpuMath.Store16((hasWeight != 0 ? v6 * inv * GpuMath.Load16(w[t + 6 * g], bf) : v6 * inv) + (hasBias != 0 ? GpuMath.Load16(bias[t + 6 * g], bf) : 0f), bf);
+        }
+
+        if (t + 7 * g < cols)
+        {
+            y[b + t + 7 * g] = GpuMath.Store16((hasWeight != 0 ? v7 * inv * GpuMath.Load16(w[t + 7 * g], bf) : v7 * inv) + (hasBias != 0 ? GpuMath.Load16(bias[t + 7 * g], bf) : 0f), bf);
+        }
+
+        if (t + 8 * g < cols)
+        {
+            y[b + t + 8 * g] = GpuMath.Store16((hasWeight != 0 ? v8 * inv * GpuMath.Load16(w[t + 8 * g], bf) : v8 * inv) + (hasBias != 0 ? GpuMath.Load16(bias[t + 8 * g], bf) : 0f), bf);
+        }
+
+        if (t + 9 * g < cols)
+        {
+            y[b + t + 9 * g] = GpuMath.Store16((hasWeight != 0 ? v9 * inv * GpuMath.Load16(w[t + 9 * g], bf) : v9 * inv) + (hasBias != 0 ? GpuMath.Load16(bias[t + 9 * g], bf) : 0f), bf);
+        }
+
+        if (t + 10 * g < cols)
+        {
+            y[b + t + 10 * g] = GpuMath.Store16((hasWeight != 0 ? v10 * inv * GpuMath.Load16(w[t + 10 * g], bf) : v10 * inv) + (hasBias != 0 ? GpuMath.Load16(bias[t + 10 * g], bf) : 0f), bf);
+        }
+
+        if (t + 11 * g < cols)
+        {
+            y[b + t + 11 * g] = GpuMath.Store16((hasWeight != 0 ? v11 * inv * GpuMath.Load16(w[t + 11 * g], bf) : v11 * inv) + (hasBias != 0 ? GpuMath.Load16(bias[t + 11 * g], bf) : 0f), bf);
+        }
+
+        if (t + 12 * g < cols)
+        {
+            y[b + t + 12 * g] = GpuMath.Store16((hasWeight != 0 ? v12 * inv * GpuMath.Load16(w[t + 12 * g], bf) : v12 * inv) + (hasBias != 0 ? GpuMath.Load16(bias[t + 12 * g], bf) : 0f), bf);
+        }
+
+        if (t + 13 * g < cols)
+        {
+            y[b + t + 13 * g] = GpuMath.Store16((hasWeight != 0 ? v13 * inv * GpuMath.Load16(w[t + 13 * g], bf) : v13 * inv) + (hasBias != 0 ? GpuMath.Load16(bias[t + 13 * g], bf) : 0f), bf);
+        }
+
+        if (t + 14 * g < cols)
+        {
+            y[b + t + 14 * g] = GpuMath.Store16((hasWeight != 0 ? v14 * inv * GpuMath.Load16(w[t + 14 * g], bf) : v14 * inv) + (hasBias != 0 ? GpuMath.Load16(bias[t + 14 * g], bf) : 0f), bf);
+        }
+
+        if (t + 15 * g < cols)
+        {
+            y[b + t + 15 * g] = GpuMath.Store16((hasWeight != 0 ? v15 * inv * GpuMath.Load16(w[t + 15 * g], bf) : v15 * inv) + (hasBias != 0 ? GpuMath.Load16(bias[t + 15 * g], bf) : 0f), bf);
+        }
+
+        if (t + 16 * g < cols)
+        {
+            y[b + t + 16 * g] = GpuMath.Store16((hasWeight != 0 ? v16 * inv * GpuMath.Load16(w[t + 16 * g], bf) : v16 * inv) + (hasBias != 0 ? GpuMath.Load16(bias[t + 16 * g], bf) : 0f), bf);
+        }
+
+        if (t + 17 * g < cols)
+        {
+            y[b + t + 17 * g] = GpuMath.Store16((hasWeight != 0 ? v17 * inv * GpuMath.Load16(w[t + 17 * g], bf) : v17 * inv) + (hasBias != 0 ? GpuMath.Load16(bias[t + 17 * g], bf) : 0f), bf);
+        }
+
+        if (t + 18 * g < cols)
+        {
+            y[b + t + 18 * g] = GpuMath.Store16((hasWeight != 0 ? v18 * inv * GpuMath.Load16(w[t + 18 * g], bf) : v18 * inv) + (hasBias != 0 ? GpuMath.Load16(bias[t + 18 * g], bf) : 0f), bf);
+        }
+
+        if (t + 19 * g < cols)
+        {
+            y[b + t + 19 * g] = GpuMath.Store16((hasWeight != 0 ? v19 * inv * GpuMath.Load16(w[t + 19 * g], bf) : v19 * inv) + (hasBias != 0 ? GpuMath.Load16(bias[t + 19 * g], bf) : 0f), bf);
+        }
+
+        if (t + 20 * g < cols)
+        {
+            y[b + t + 20 * g] = GpuMath.Store16((hasWeight != 0 ? v20 * inv * GpuMath.Load16(w[t + 20 * g], bf) : v20 * inv) + (hasBias != 0 ? GpuMath.Load16(bias[t + 20 * g], bf) : 0f), bf);
+        }
+
+        if (t + 21 * g < cols)
+        {
+            y[b + t + 21 * g] = GpuMath.Store16((hasWeight != 0 ? v21 * inv * GpuMath.Load16(w[t + 21 * g], bf) : v21 * inv) + (hasBias != 0 ? GpuMath.Load16(bias[t + 21 * g], bf) : 0f), bf);
+        }
+
+        if (t + 22 * g < cols)
+        {
+            y[b + t + 22 * g] = GpuMath.Store16((hasWeight != 0 ? v22 * inv * GpuMath.Load16(w[t + 22 * g], bf) : v22 * inv) + (hasBias != 0 ? GpuMath.Load16(bias[t + 22 * g], bf) : 0f), bf);
+        }
+
+        if (t + 23 * g < cols)
+        {
+            y[b + t + 23 * g] = GpuMath.Store16((hasWeight != 0 ? v23 * inv * GpuMath.Load16(w[t + 23 * g], bf) : v23 * inv) + (hasBias != 0 ? GpuMath.Load16(bias[t + 23 * g], bf) : 0f), bf);
+        }
+
+        if (t + 24 * g < cols)
+        {
+            y[b + t + 24 * g] = GpuMath.Store16((hasWeight != 0 ? v24 * inv * GpuMath.Load16(w[t + 24 * g], bf) : v24 * inv) + (hasBias != 0 ? GpuMath.Load16(bias[t + 24 * g], bf) : 0f), bf);
+        }
+
+        if (t + 25 * g < cols)
+        {
+            y[b + t + 25 * g] = GpuMath.Store16((hasWeight != 0 ? v25 * inv * GpuMath.Load16(w[t + 25 * g], bf) : v25 * inv) + (hasBias != 0 ? GpuMath.Load16(bias[t + 25 * g], bf) : 0f), bf);
+        }
+
+        if (t + 26 * g < cols)
+        {
+            y[b + t + 26 * g] = GpuMath.Store16((hasWeight != 0 ? v26 * inv * GpuMath.Load16(w[t + 26 * g], bf) : v26 * inv) + (hasBias != 0 ? GpuMath.Load16(bias[t + 26 * g], bf) : 0f), bf);
+        }
+
+        if (t + 27 * g < cols)
+        {
+            y[b + t + 27 * g] = GpuMath.Store16((hasWeight != 0 ? v27 * inv * GpuMath.Load16(w[t + 27 * g], bf) : v27 * inv) + (hasBias != 0 ? GpuMath.Load16(bias[t + 27 * g], bf) : 0f), bf);
+        }
+
+        if (t + 28 * g < cols)
+        {
+            y[b + t + 28 * g] = GpuMath.Store16((hasWeight != 0 ? v28 * inv * GpuMath.Load16(w[t + 28 * g], bf) : v28 * inv) + (hasBias != 0 ? GpuMath.Load16(bias[t + 28 * g], bf) : 0f), bf);
+        }
+
+        if (t + 29 * g < cols)
+        {
+            y[b + t + 29 * g] = GpuMath.Store16((hasWeight != 0 ? v29 * inv * GpuMath.Load16(w[t + 29 * g], bf) : v29 * inv) + (hasBias != 0 ? GpuMath.Load16(bias[t + 29 * g], bf) : 0f), bf);
+        }
+
+        if (t + 30 * g < cols)
+        {
+            y[b + t + 30 * g] = GpuMath.Store16((hasWeight != 0 ? v30 * inv * GpuMath.Load16(w[t + 30 * g], bf) : v30 * inv) + (hasBias != 0 ? GpuMath.Load16(bias[t + 30 * g], bf) : 0f), bf);
+        }
+
+        if (t + 31 * g < cols)
+        {
+            y[b + t + 31 * g] = GpuMath.Store16((hasWeight != 0 ? v31 * inv * GpuMath.Load16(w[t + 31 * g], bf) : v31 * inv) + (hasBias != 0 ? GpuMath.Load16(bias[t + 31 * g], bf) : 0f), bf);
         }
     }
 }

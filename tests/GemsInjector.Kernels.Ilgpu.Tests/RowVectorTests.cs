@@ -357,6 +357,11 @@ public sealed class RowVectorTests : Half16TestBase
             K.LayerNorm(x, w, w, Poisoned16(2 * 64, bf16), 64, 1e-5f, F(bf16));
             K.Softmax(x, Poisoned16(2 * 64, bf16), 64, F(bf16));
             K.Softmax(Upload(To16(Random(5, 2 * 600), bf16)), Poisoned16(2 * 600, bf16), 600, F(bf16));
+            var odd = Upload(To16(Random(11, 2 * 37), bf16));
+            var oddW = Upload(To16(Random(12, 37, 0.5f, 1.5f), bf16));
+            K.RmsNorm(odd, oddW, Poisoned16(2 * 37, bf16), 37, 1e-6f, F(bf16));
+            K.FusedAddRmsNorm(Upload(To16(Random(13, 2 * 37), bf16)), Upload(To16(Random(14, 2 * 37), bf16)), oddW, 37, 1e-6f, F(bf16));
+            K.LayerNorm(odd, oddW, oddW, Poisoned16(2 * 37, bf16), 37, 1e-5f, F(bf16));
             K.RotaryEmbedding(Upload(new long[] { 0 }), Upload(To16(Random(6, 16), bf16)), ArrayView<ushort>.Empty, Upload(To16(Random(7, 16), bf16)), 16, 16, true, F(bf16));
         }
 
@@ -365,7 +370,8 @@ public sealed class RowVectorTests : Half16TestBase
         Device.Synchronize();
         foreach (string format in new[] { "<f16>", "<bf16>" })
         {
-            foreach (string kernel in new[] { "RowVector16Kernels.RmsNorm16", "RowVector16Kernels.FusedAddRmsNorm16", "RowVector16Kernels.LayerNorm16", "RowVector16Kernels.Softmax16", "SoftmaxStream16", "Rotary16x4" })
+            foreach (string kernel in new[] { "RowVector16Kernels.RmsNorm16", "RowVector16Kernels.FusedAddRmsNorm16", "RowVector16Kernels.LayerNorm16", "RowVector16Kernels.Softmax16", "SoftmaxStream16", "Rotary16x4",
+                "RmsNormWide16", "FusedAddRmsNormWide16", "LayerNormWide16" })
             {
                 Assert.True(Device.HasCompiled(kernel + format), $"{kernel + format} was never compiled");
             }

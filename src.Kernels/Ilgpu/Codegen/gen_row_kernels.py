@@ -14,71 +14,98 @@ w("")
 w("namespace GemsInjector.Kernels.Ilgpu;")
 w("")
 w("/// <summary>")
-w("/// float32 norms over rows too long for <see cref=\"RowRegisterKernels\"/> (up to NormPerThread·group floats): the row is")
-w("/// loaded once into registers, one local per float (independent coalesced loads in flight), and written once. Long")
-w("/// softmax rows stream instead (<see cref=\"RowStreamKernels\"/>).")
+w("/// Norms with the row in registers, one local per element (up to NormPerThread·group; independent coalesced loads in")
+w("/// flight), read once and written once, scalar loads: float32 rows too long for <see cref=\"RowRegisterKernels\"/>, and")
+w("/// 16-bit rows that the 16-byte vector kernels cannot take (<see cref=\"RowVector16Kernels\"/>: widths not a multiple")
+w("/// of 8, views not 16-byte aligned). Long softmax rows stream instead (<see cref=\"RowStreamKernels\"/>).")
 w("/// </summary>")
 w("internal static class RowWideKernels")
 w("{")
-Q = 32  # norms: floats per thread (cols ≤ 32·512 = 16384)
-w(f"    /// <summary>Floats per thread of the wide norm kernels (rows up to {Q}·group).</summary>")
+Q = 32  # norms: elements per thread (cols ≤ 32·512 = 16384)
+w(f"    /// <summary>Elements per thread of the wide norm kernels (rows up to {Q}·group).</summary>")
 w(f"    public const int NormPerThread = {Q};")
 
 
-def load(name, src, fill):
+def wide(half):
+    """The three norms; half: 16-bit storage (scalar 16-bit loads, format as a type argument), else float32."""
+    T = "ushort" if half else "float"
+    sfx = "16<TFormat>" if half else "F32"
+
+    def rd(e):
+        return f"GpuMath.Load16({e}, bf)" if half else e
+
+    def wr(e):
+        return f"GpuMath.Store16({e}, bf)" if half else e
+
+    def load(name, src, fill):
+        for j in range(Q):
+            w(f"        float {name}{j} = t + {j} * g < cols ? {rd(f'{src}[b + t + {j} * g]')} : {fill};")
+
+    def head(sig, doc):
+        w("")
+        w(f"    /// <summary>{doc}</summary>")
+        w("    [IlgpuKernel]")
+        if half:
+            w("    [IlgpuKernelVariant(typeof(Float16Storage))]")
+            w("    [IlgpuKernelVariant(typeof(BFloat16Storage))]")
+        w(f"    public static void {sig}")
+        if half:
+            w("        where TFormat : struct, IKernelConstant")
+        w("    {")
+        if half:
+            w("        int bf = default(TFormat).Value;")
+        w("        var scratch = SharedMemory.Allocate<float>(32);")
+        w("        long b = (long)Grid.IdxX * cols;")
+        w("        int t = Group.IdxX;")
+        w("        int g = Group.DimX;")
+
+    def store(target, expr):
+        for j in range(Q):
+            w(f"        if (t + {j} * g < cols)")
+            w("        {")
+            w(f"            {target}[b + t + {j} * g] = {wr(expr.format(j=j))};")
+            w("        }")
+            if j != Q - 1:
+                w("")
+
+    weight = "w[t + {j} * g]"
+    head(f"RmsNormWide{sfx}(ArrayView<{T}> x, ArrayView<{T}> w, ArrayView<{T}> y, int cols, float eps)", "rms_norm with the row in registers (up to NormPerThread elements per thread).")
+    load("v", "x", "0f")
+    w("        float ss = " + " + ".join(f"v{j} * v{j}" for j in range(Q)) + ";")
+    w("        float inv = 1f / IntrinsicMath.CPUOnly.Sqrt(GpuMath.GroupSum(ss, scratch) / cols + eps);")
+    store("y", "v{j} * inv * " + rd(weight))
+    w("    }")
+
+    head(f"FusedAddRmsNormWide{sfx}(ArrayView<{T}> x, ArrayView<{T}> residual, ArrayView<{T}> w, int cols, float eps)",
+         "fused_add_rms_norm with the row in registers: residual = x + residual; x = rms_norm(residual)·w"
+         + (" (variance of the float32 sum, output from the rounded residual, as vLLM)." if half else "."))
+    load("v", "x", "0f")
     for j in range(Q):
-        w(f"        float {name}{j} = t + {j} * g < cols ? {src}[b + t + {j} * g] : {fill};")
-
-
-def head(sig, doc):
+        w(f"        v{j} += t + {j} * g < cols ? {rd(f'residual[b + t + {j} * g]')} : 0f;")
+    store("residual", "v{j}")
     w("")
-    w(f"    /// <summary>{doc}</summary>")
-    w("    [IlgpuKernel]")
-    w(f"    public static void {sig}")
-    w("    {")
-    w("        var scratch = SharedMemory.Allocate<float>(32);")
-    w("        long b = (long)Grid.IdxX * cols;")
-    w("        int t = Group.IdxX;")
-    w("        int g = Group.DimX;")
+    w("        float ss = " + " + ".join(f"v{j} * v{j}" for j in range(Q)) + ";")
+    w("        float inv = 1f / IntrinsicMath.CPUOnly.Sqrt(GpuMath.GroupSum(ss, scratch) / cols + eps);")
+    if half:
+        store("x", "GpuMath.Load16(GpuMath.Store16(v{j}, bf), bf) * inv * " + rd(weight))
+    else:
+        store("x", "v{j} * inv * " + rd(weight))
+    w("    }")
 
-
-def store(target, expr):
+    head(f"LayerNormWide{sfx}(ArrayView<{T}> x, ArrayView<{T}> w, ArrayView<{T}> bias, ArrayView<{T}> y, int cols, float eps, int hasWeight, int hasBias)",
+         "layer_norm with the row in registers (mean, then the variance from the registers).")
+    load("v", "x", "0f")
+    w("        float mean = GpuMath.GroupSum(" + " + ".join(f"v{j}" for j in range(Q)) + ", scratch) / cols;")
     for j in range(Q):
-        w(f"        if (t + {j} * g < cols)")
-        w("        {")
-        w(f"            {target}[b + t + {j} * g] = {expr.format(j=j)};")
-        w("        }")
-        if j != Q - 1:
-            w("")
+        w(f"        v{j} = t + {j} * g < cols ? v{j} - mean : 0f;")
+    w("        float q = " + " + ".join(f"v{j} * v{j}" for j in range(Q)) + ";")
+    w("        float inv = 1f / IntrinsicMath.CPUOnly.Sqrt(GpuMath.GroupSum(q, scratch) / cols + eps);")
+    store("y", "(hasWeight != 0 ? v{j} * inv * " + rd(weight) + " : v{j} * inv) + (hasBias != 0 ? " + rd("bias[t + {j} * g]") + " : 0f)")
+    w("    }")
 
 
-head("RmsNormWideF32(ArrayView<float> x, ArrayView<float> w, ArrayView<float> y, int cols, float eps)", "rms_norm with the row in registers (up to NormPerThread floats per thread).")
-load("v", "x", "0f")
-w("        float ss = " + " + ".join(f"v{j} * v{j}" for j in range(Q)) + ";")
-w("        float inv = 1f / IntrinsicMath.CPUOnly.Sqrt(GpuMath.GroupSum(ss, scratch) / cols + eps);")
-store("y", "v{j} * inv * w[t + {j} * g]")
-w("    }")
-
-head("FusedAddRmsNormWideF32(ArrayView<float> x, ArrayView<float> residual, ArrayView<float> w, int cols, float eps)", "fused_add_rms_norm with the row in registers: residual = x + residual; x = rms_norm(residual)·w.")
-load("v", "x", "0f")
-for j in range(Q):
-    w(f"        v{j} += t + {j} * g < cols ? residual[b + t + {j} * g] : 0f;")
-store("residual", "v{j}")
-w("")
-w("        float ss = " + " + ".join(f"v{j} * v{j}" for j in range(Q)) + ";")
-w("        float inv = 1f / IntrinsicMath.CPUOnly.Sqrt(GpuMath.GroupSum(ss, scratch) / cols + eps);")
-store("x", "v{j} * inv * w[t + {j} * g]")
-w("    }")
-
-head("LayerNormWideF32(ArrayView<float> x, ArrayView<float> w, ArrayView<float> bias, ArrayView<float> y, int cols, float eps, int hasWeight, int hasBias)", "layer_norm with the row in registers (mean, then the variance from the registers).")
-load("v", "x", "0f")
-w("        float mean = GpuMath.GroupSum(" + " + ".join(f"v{j}" for j in range(Q)) + ", scratch) / cols;")
-for j in range(Q):
-    w(f"        v{j} = t + {j} * g < cols ? v{j} - mean : 0f;")
-w("        float q = " + " + ".join(f"v{j} * v{j}" for j in range(Q)) + ";")
-w("        float inv = 1f / IntrinsicMath.CPUOnly.Sqrt(GpuMath.GroupSum(q, scratch) / cols + eps);")
-store("y", "(hasWeight != 0 ? v{j} * inv * w[t + {j} * g] : v{j} * inv) + (hasBias != 0 ? bias[t + {j} * g] : 0f)")
-w("    }")
+wide(False)
+wide(True)
 w("}")
 path = os.path.join(os.path.dirname(__file__), "..", "RowWideKernels.g.cs")
 with open(path, "w") as f:
