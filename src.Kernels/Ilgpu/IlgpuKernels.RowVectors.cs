@@ -110,10 +110,9 @@ public sealed partial class IlgpuKernels
     private bool TrySoftmaxVector16(ArrayView<ushort> x, ArrayView<ushort> y, int rows, int cols, int log, HalfFormat format)
     {
         int bf = Bf(format);
-        string suffix = bf != 0 ? "<bf16>" : "<f16>";
         if (Vector16Rows(rows, cols, x, y) is { } reg)
         {
-            device.Load(ref softmaxVec16[bf], nameof(RowVector16Kernels) + "." + nameof(RowVector16Kernels.Softmax16) + suffix,
+            device.Load(ref softmaxVec16[bf], (bf != 0 ? nameof(RowVector16Kernels) + "." + nameof(RowVector16Kernels.Softmax16) + "<bf16>" : nameof(RowVector16Kernels) + "." + nameof(RowVector16Kernels.Softmax16) + "<f16>"),
                 acc => acc.LoadStreamKernel<ArrayView<Words8>, ArrayView<Words8>, int, int>(
                     bf != 0 ? RowVector16Kernels.Softmax16<BFloat16Storage> : RowVector16Kernels.Softmax16<Float16Storage>, RowBounds))(
                 reg, x.Cast<Words8>(), y.Cast<Words8>(), cols, log);
@@ -127,7 +126,7 @@ public sealed partial class IlgpuKernels
             return false;
         }
 
-        device.Load(ref softmaxStream16[bf], nameof(RowStreamKernels.SoftmaxStream16) + suffix,
+        device.Load(ref softmaxStream16[bf], (bf != 0 ? nameof(RowStreamKernels.SoftmaxStream16) + "<bf16>" : nameof(RowStreamKernels.SoftmaxStream16) + "<f16>"),
             acc => acc.LoadStreamKernel<ArrayView<Words8>, ArrayView<Words8>, ArrayView<ushort>, ArrayView<ushort>, int, int, int>(
                 bf != 0 ? RowStreamKernels.SoftmaxStream16<BFloat16Storage> : RowStreamKernels.SoftmaxStream16<Float16Storage>, RowBounds))(
             StreamRows(rows, cols, 8, 512), x8, VectorView<ushort, Words8>(y, phase, 8), x, y, cols, phase, log);
@@ -142,7 +141,7 @@ public sealed partial class IlgpuKernels
         }
 
         int bf = Bf(format);
-        device.Load(ref rmsNormVec16[bf], nameof(RowVector16Kernels) + "." + nameof(RowVector16Kernels.RmsNorm16) + (bf != 0 ? "<bf16>" : "<f16>"),
+        device.Load(ref rmsNormVec16[bf], (bf != 0 ? nameof(RowVector16Kernels) + "." + nameof(RowVector16Kernels.RmsNorm16) + "<bf16>" : nameof(RowVector16Kernels) + "." + nameof(RowVector16Kernels.RmsNorm16) + "<f16>"),
             acc => acc.LoadStreamKernel<ArrayView<Words8>, ArrayView<Words8>, ArrayView<Words8>, int, float>(
                 bf != 0 ? RowVector16Kernels.RmsNorm16<BFloat16Storage> : RowVector16Kernels.RmsNorm16<Float16Storage>, RowBounds))(
             reg, x.Cast<Words8>(), weight.Cast<Words8>(), y.Cast<Words8>(), cols, epsilon);
@@ -157,7 +156,7 @@ public sealed partial class IlgpuKernels
         }
 
         int bf = Bf(format);
-        device.Load(ref fusedAddRmsNormVec16[bf], nameof(RowVector16Kernels) + "." + nameof(RowVector16Kernels.FusedAddRmsNorm16) + (bf != 0 ? "<bf16>" : "<f16>"),
+        device.Load(ref fusedAddRmsNormVec16[bf], (bf != 0 ? nameof(RowVector16Kernels) + "." + nameof(RowVector16Kernels.FusedAddRmsNorm16) + "<bf16>" : nameof(RowVector16Kernels) + "." + nameof(RowVector16Kernels.FusedAddRmsNorm16) + "<f16>"),
             acc => acc.LoadStreamKernel<ArrayView<Words8>, ArrayView<Words8>, ArrayView<Words8>, int, float>(
                 bf != 0 ? RowVector16Kernels.FusedAddRmsNorm16<BFloat16Storage> : RowVector16Kernels.FusedAddRmsNorm16<Float16Storage>, RowBounds))(
             reg, x.Cast<Words8>(), residual.Cast<Words8>(), weight.Cast<Words8>(), cols, epsilon);
@@ -172,7 +171,7 @@ public sealed partial class IlgpuKernels
         }
 
         int bf = Bf(format);
-        device.Load(ref layerNormVec16[bf], nameof(RowVector16Kernels) + "." + nameof(RowVector16Kernels.LayerNorm16) + (bf != 0 ? "<bf16>" : "<f16>"),
+        device.Load(ref layerNormVec16[bf], (bf != 0 ? nameof(RowVector16Kernels) + "." + nameof(RowVector16Kernels.LayerNorm16) + "<bf16>" : nameof(RowVector16Kernels) + "." + nameof(RowVector16Kernels.LayerNorm16) + "<f16>"),
             acc => acc.LoadStreamKernel<ArrayView<Words8>, ArrayView<Words8>, ArrayView<Words8>, ArrayView<Words8>, int, float, int, int>(
                 bf != 0 ? RowVector16Kernels.LayerNorm16<BFloat16Storage> : RowVector16Kernels.LayerNorm16<Float16Storage>, RowBounds))(
             // An absent weight / bias is passed as x (never read: the flag is 0), since the kernel's aligned view of an empty one is invalid.
@@ -196,7 +195,7 @@ public sealed partial class IlgpuKernels
         int max = Math.Min(device.MaxGroupSize, 512) / warp * warp;
         long steps = (quads + max - 1) / max;
         int group = Math.Max(warp, RoundUp((quads + steps - 1) / steps, warp));
-        device.Load(ref rotaryVec16[bf], nameof(RotaryKernels.Rotary16x4) + (bf != 0 ? "<bf16>" : "<f16>"),
+        device.Load(ref rotaryVec16[bf], (bf != 0 ? nameof(RotaryKernels.Rotary16x4) + "<bf16>" : nameof(RotaryKernels.Rotary16x4) + "<f16>"),
             acc => acc.LoadStreamKernel<ArrayView<long>, ArrayView<ulong>, ArrayView<ulong>, ArrayView<ulong>, int, int, int, int, int, int>(
                 bf != 0 ? RotaryKernels.Rotary16x4<BFloat16Storage> : RotaryKernels.Rotary16x4<Float16Storage>))(
             new KernelConfig(tokens, Math.Min(group, max)), positions, query.Cast<ulong>(), key.Cast<ulong>(), cosSinCache.Cast<ulong>(),
@@ -240,7 +239,7 @@ public sealed partial class IlgpuKernels
         }
 
         int bf = Bf(format);
-        device.Load(ref rmsNormWide16[bf], nameof(RowWideKernels.RmsNormWide16) + (bf != 0 ? "<bf16>" : "<f16>"),
+        device.Load(ref rmsNormWide16[bf], (bf != 0 ? nameof(RowWideKernels.RmsNormWide16) + "<bf16>" : nameof(RowWideKernels.RmsNormWide16) + "<f16>"),
             acc => acc.LoadStreamKernel<ArrayView<ushort>, ArrayView<ushort>, ArrayView<ushort>, int, float>(
                 bf != 0 ? RowWideKernels.RmsNormWide16<BFloat16Storage> : RowWideKernels.RmsNormWide16<Float16Storage>, RowBounds))(
             wide, x, weight, y, cols, epsilon);
@@ -256,7 +255,7 @@ public sealed partial class IlgpuKernels
         }
 
         int bf = Bf(format);
-        device.Load(ref fusedAddRmsNormWide16[bf], nameof(RowWideKernels.FusedAddRmsNormWide16) + (bf != 0 ? "<bf16>" : "<f16>"),
+        device.Load(ref fusedAddRmsNormWide16[bf], (bf != 0 ? nameof(RowWideKernels.FusedAddRmsNormWide16) + "<bf16>" : nameof(RowWideKernels.FusedAddRmsNormWide16) + "<f16>"),
             acc => acc.LoadStreamKernel<ArrayView<ushort>, ArrayView<ushort>, ArrayView<ushort>, int, float>(
                 bf != 0 ? RowWideKernels.FusedAddRmsNormWide16<BFloat16Storage> : RowWideKernels.FusedAddRmsNormWide16<Float16Storage>, RowBounds))(
             wide, x, residual, weight, cols, epsilon);
@@ -272,7 +271,7 @@ public sealed partial class IlgpuKernels
         }
 
         int bf = Bf(format);
-        device.Load(ref layerNormWide16[bf], nameof(RowWideKernels.LayerNormWide16) + (bf != 0 ? "<bf16>" : "<f16>"),
+        device.Load(ref layerNormWide16[bf], (bf != 0 ? nameof(RowWideKernels.LayerNormWide16) + "<bf16>" : nameof(RowWideKernels.LayerNormWide16) + "<f16>"),
             acc => acc.LoadStreamKernel<ArrayView<ushort>, ArrayView<ushort>, ArrayView<ushort>, ArrayView<ushort>, int, float, int, int>(
                 bf != 0 ? RowWideKernels.LayerNormWide16<BFloat16Storage> : RowWideKernels.LayerNormWide16<Float16Storage>, RowBounds))(
             wide, x, weight, bias, y, cols, epsilon, weight.Length != 0 ? 1 : 0, bias.Length != 0 ? 1 : 0);
