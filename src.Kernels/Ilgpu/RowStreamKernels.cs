@@ -8,11 +8,11 @@ namespace GemsInjector.Kernels.Ilgpu;
 /// Softmax / log-softmax over long rows (a 32000-word vocabulary), float32 and 16-bit, one group per row streaming the row
 /// with 16-byte loads: pass 1 keeps a running (max, Σ e^(v - max)) per thread, rescaled once per step of
 /// <see cref="Unroll"/> vectors per thread; pass 2 reads the row again — from L2, since the rows in flight (one or two
-/// groups per SM, ~17 MB in all) fit there — and writes it once. The first step stays in registers (its exponentials,
-/// or its inputs for log-softmax), so pass 2 neither re-reads nor re-exponentiates it: with 1024 (float32) / 512
-/// (16-bit) threads that is half of a 32000-element row, 1.5 exponentials per element instead of 2. The row is not held in registers, so a group needs few registers
-/// and the next row's loads overlap this row's arithmetic on the same SM (the register-resident kernel for 32000 floats
-/// needed a whole SM per row, which serialised load, compute and store).
+/// groups per SM, ~17 MB in all) fit there — and writes it once. Only the first step stays in registers (its
+/// exponentials, or its inputs for log-softmax), so pass 2 neither re-reads nor re-exponentiates it: with 1024 (float32)
+/// / 512 (16-bit) threads that is half of a 32000-element row, 1.5 exponentials per element instead of 2. The rest of
+/// the row is not held, which keeps registers low enough for the next row's loads to overlap this row's arithmetic (the
+/// fully register-resident softmax for 32000 floats needed a whole SM per row and serialised load, compute and store).
 /// <para>
 /// Any row length and start: <c>x4</c> / <c>y4</c> are the views cast to 16-byte vectors from the first 16-byte-aligned
 /// element a0 (which the host derives from <c>phase</c>, the view start's element offset within 16 bytes; x and y must
