@@ -171,24 +171,24 @@ internal static class HalfKernels
             float v = GpuMath.Load16(x[b + c], bf16);
             if (v > m)
             {
-                s = s * GpuMath.Exp(m - v) + 1f;
+                s = s * RowVectors.Exp(m - v) + 1f;
                 m = v;
             }
             else if (v != GpuMath.NegInf)
             {
-                s += GpuMath.Exp(v - m);
+                s += RowVectors.Exp(v - m);
             }
         }
 
         float rowMax = GpuMath.GroupMax(m, scratch);
-        float part = s == 0f ? 0f : s * GpuMath.Exp(m - rowMax);
+        float part = s == 0f ? 0f : s * RowVectors.Exp(m - rowMax);
         float sum = GpuMath.GroupSum(part, scratch);
         float shift = rowMax + GpuMath.Log(sum);
         float inv = 1f / sum;
         for (int c = Group.IdxX; c < cols; c += Group.DimX)
         {
             float v = GpuMath.Load16(x[b + c], bf16);
-            y[b + c] = GpuMath.Store16(log != 0 ? v - shift : GpuMath.Exp(v - rowMax) * inv, bf16);
+            y[b + c] = GpuMath.Store16(log != 0 ? v - shift : RowVectors.Exp(v - rowMax) * inv, bf16);
         }
     }
 

@@ -34,7 +34,7 @@ internal static class RowStreamKernels
 
         // All -∞ so far: shift by 0 so that e^(-∞ - 0) = 0, not e^(-∞ + ∞) = NaN (a NaN sum stays NaN: NaN·0).
         float shift = next == GpuMath.NegInf ? 0f : next;
-        sum *= GpuMath.Exp(m - shift);
+        sum *= RowVectors.Exp(m - shift);
         m = next;
         return shift;
     }
@@ -43,12 +43,12 @@ internal static class RowStreamKernels
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     private static float RowSum(float m, float sum, float rowMax, ArrayView<float> scratch)
     {
-        float part = sum == 0f ? 0f : sum * GpuMath.Exp((m == GpuMath.NegInf ? 0f : m) - rowMax);
+        float part = sum == 0f ? 0f : sum * RowVectors.Exp((m == GpuMath.NegInf ? 0f : m) - rowMax);
         return GpuMath.GroupSum(part, scratch);
     }
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private static float Out(float v, float rowMax, float inv, float shift, int log) => log != 0 ? v - shift : GpuMath.Exp(v - rowMax) * inv;
+    private static float Out(float v, float rowMax, float inv, float shift, int log) => log != 0 ? v - shift : RowVectors.Exp(v - rowMax) * inv;
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     private static float Max4(float m, Float4 v)
@@ -61,7 +61,7 @@ internal static class RowStreamKernels
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     private static float ExpSum4(Float4 v, float shift) =>
-        (GpuMath.Exp(v.X - shift) + GpuMath.Exp(v.Y - shift)) + (GpuMath.Exp(v.Z - shift) + GpuMath.Exp(v.W - shift));
+        (RowVectors.Exp(v.X - shift) + RowVectors.Exp(v.Y - shift)) + (RowVectors.Exp(v.Z - shift) + RowVectors.Exp(v.W - shift));
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     private static Float4 Out4(Float4 v, float rowMax, float inv, float shift, int log)
@@ -77,10 +77,10 @@ internal static class RowStreamKernels
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     private static Float4 Exp4(Float4 v, float shift)
     {
-        v.X = GpuMath.Exp(v.X - shift);
-        v.Y = GpuMath.Exp(v.Y - shift);
-        v.Z = GpuMath.Exp(v.Z - shift);
-        v.W = GpuMath.Exp(v.W - shift);
+        v.X = RowVectors.Exp(v.X - shift);
+        v.Y = RowVectors.Exp(v.Y - shift);
+        v.Z = RowVectors.Exp(v.Z - shift);
+        v.W = RowVectors.Exp(v.W - shift);
         return v;
     }
 
@@ -126,7 +126,7 @@ internal static class RowStreamKernels
         {
             float v = x[s + (e < head ? e : e + (nv << 2))];
             float shift = Rescale(ref m, ref sum, v);
-            sum += GpuMath.Exp(v - shift);
+            sum += RowVectors.Exp(v - shift);
         }
 
         // Step 0 stays in registers for pass 2: its exponentials (softmax) or its inputs (log-softmax), so pass 2
@@ -176,7 +176,7 @@ internal static class RowStreamKernels
 
         // Step 0's outputs: e^(v - shift0)·e^(shift0 - max)/Σ; a thread whose step held only -∞ has zeros (0·inv, which
         // is NaN for an all -∞ row as torch gives, instead of 0·e^(0 - max) overflowing for a very negative max).
-        float scale0 = none0 ? inv * 0f : GpuMath.Exp(shift0 - rowMax) * inv;
+        float scale0 = none0 ? inv * 0f : RowVectors.Exp(shift0 - rowMax) * inv;
         if (k0)
         {
             py[vs + t] = log != 0 ? Scale4(a0, logShift, 1f) : Scale4(a0, 0f, scale0);
@@ -246,7 +246,7 @@ internal static class RowStreamKernels
         {
             float v = GpuMath.Load16(x[s + (e < head ? e : e + (nv << 3))], bf);
             float shift = Rescale(ref m, ref sum, v);
-            sum += GpuMath.Exp(v - shift);
+            sum += RowVectors.Exp(v - shift);
         }
 
         // Step 0 stays in registers for pass 2, as in the float32 kernel.
@@ -304,7 +304,7 @@ internal static class RowStreamKernels
             y[c] = GpuMath.Store16(Out(GpuMath.Load16(x[c], bf), rowMax, inv, logShift, log), bf);
         }
 
-        float scale0 = none0 ? inv * 0f : GpuMath.Exp(shift0 - rowMax) * inv;
+        float scale0 = none0 ? inv * 0f : RowVectors.Exp(shift0 - rowMax) * inv;
         if (k0)
         {
             py[vs + t] = RowVectors.Pack(log != 0 ? RowVectors.ShiftScale(a0, logShift, 1f) : RowVectors.ShiftScale(a0, 0f, scale0), bf);
