@@ -269,6 +269,41 @@ public sealed class RowVectorTests : Half16TestBase
         Check16(h, PerRow(xv, cols, LogSoftmax), b16, "log_softmax", seed);
     }
 
+    /// <summary>In place (y = x): every kernel reads an element before the same thread writes it.</summary>
+    [Theory]
+    [InlineData(64, 0)]
+    [InlineData(1000, 0)]
+    [InlineData(1003, 3)]
+    public void InPlaceRows(int cols, int offset)
+    {
+        const int rows = 3;
+        int seed = 29000 + cols + offset;
+        var x = Random(seed, rows * cols, -10f, 10f);
+        var d = UploadAt(x, offset, 0f);
+        K.Softmax(d, d, cols);
+        AssertClose(Download(d), PerRow(x, cols, Softmax), RtolF32, Atol, "softmax in place", seed);
+        d = UploadAt(x, offset, 0f);
+        K.LogSoftmax(d, d, cols);
+        AssertClose(Download(d), PerRow(x, cols, LogSoftmax), RtolF32, Atol, "log_softmax in place", seed);
+        foreach (bool bf16 in new[] { false, true })
+        {
+            var (h, hv) = Random16(seed + 1, rows * cols, bf16, -10f, 10f);
+            var dh = UploadAt(h, offset, (ushort)0);
+            K.Softmax(dh, dh, cols, F(bf16));
+            Check16(dh, PerRow(hv, cols, Softmax), bf16, "softmax in place", seed);
+            dh = UploadAt(h, offset, (ushort)0);
+            K.Softmax(dh, dh, cols, F(bf16), log: true);
+            Check16(dh, PerRow(hv, cols, LogSoftmax), bf16, "log_softmax in place", seed);
+            var (w, wv) = Random16(seed + 2, cols, bf16, 0.5f, 1.5f);
+            dh = UploadAt(h, offset, (ushort)0);
+            K.RmsNorm(dh, Upload(w), dh, cols, 1e-6f, F(bf16));
+            Check16(dh, PerRow(hv, cols, row => Rms(row, wv, 1e-6)), bf16, "rms_norm in place", seed);
+            dh = UploadAt(h, offset, (ushort)0);
+            K.LayerNorm(dh, Upload(w), ArrayView<ushort>.Empty, dh, cols, 1e-5f, F(bf16));
+            Check16(dh, PerRow(hv, cols, row => Layer(row, wv, null)), bf16, "layer_norm in place", seed);
+        }
+    }
+
     /// <summary>float32 layer_norm: vector path (cols % 4 = 0, ≤ 16 × 16 = 256 on the simulator, aligned), scalar paths otherwise.</summary>
     [Theory]
     [InlineData(1, 4, 0)]
