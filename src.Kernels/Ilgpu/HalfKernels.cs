@@ -73,7 +73,7 @@ internal static class HalfKernels
         }
     }
 
-    /// <summary>RMS norm, 16-bit input / weight / output.</summary>
+    /// <summary>RMS norm, 16-bit input / weight / output, scalar loads, the row read twice: only rows longer than 16384 (shorter ones take <see cref="RowVector16Kernels.RmsNorm16{TFormat}"/> or <see cref="RowWideKernels.RmsNormWide16{TFormat}"/>).</summary>
     [IlgpuKernel]
     public static void RmsNorm16(ArrayView<ushort> x, ArrayView<ushort> w, ArrayView<ushort> y, int cols, float eps, int bf16)
     {
@@ -96,7 +96,8 @@ internal static class HalfKernels
 
     /// <summary>
     /// fused_add_rms_norm as vLLM's CUDA kernel: the sum x + residual in float32 feeds the variance; the rounded sum is
-    /// stored into residual and read back for the normalized output.
+    /// stored into residual and read back for the normalized output. Scalar loads: only rows longer than
+    /// 16384 (as <see cref="RmsNorm16"/>).
     /// </summary>
     [IlgpuKernel]
     public static void FusedAddRmsNorm16(ArrayView<ushort> x, ArrayView<ushort> residual, ArrayView<ushort> w, int cols, float eps, int bf16)
@@ -119,7 +120,7 @@ internal static class HalfKernels
         }
     }
 
-    /// <summary>layer_norm with 16-bit storage (weight / bias used when the flags are non-zero).</summary>
+    /// <summary>layer_norm with 16-bit storage (weight / bias used when the flags are non-zero); only rows longer than 16384 (as <see cref="RmsNorm16"/>).</summary>
     [IlgpuKernel]
     public static void LayerNorm16(ArrayView<ushort> x, ArrayView<ushort> w, ArrayView<ushort> bias, ArrayView<ushort> y, int cols, float eps, int hasWeight, int hasBias, int bf16)
     {
@@ -157,7 +158,7 @@ internal static class HalfKernels
         }
     }
 
-    /// <summary>Softmax / log-softmax over the last dim with 16-bit storage.</summary>
+    /// <summary>Softmax / log-softmax over the last dim with 16-bit storage, scalar loads: only when x and y start at different offsets within 16 bytes (otherwise <see cref="RowVector16Kernels"/> or <see cref="RowStreamKernels"/>).</summary>
     [IlgpuKernel]
     public static void Softmax16(ArrayView<ushort> x, ArrayView<ushort> y, int cols, int log, int bf16)
     {
@@ -170,28 +171,28 @@ internal static class HalfKernels
             float v = GpuMath.Load16(x[b + c], bf16);
             if (v > m)
             {
-                s = s * GpuMath.Exp(m - v) + 1f;
+                s = s * RowVectors.Exp(m - v) + 1f;
                 m = v;
             }
             else if (v != GpuMath.NegInf)
             {
-                s += GpuMath.Exp(v - m);
+                s += RowVectors.Exp(v - m);
             }
         }
 
         float rowMax = GpuMath.GroupMax(m, scratch);
-        float part = s == 0f ? 0f : s * GpuMath.Exp(m - rowMax);
+        float part = s == 0f ? 0f : s * RowVectors.Exp(m - rowMax);
         float sum = GpuMath.GroupSum(part, scratch);
         float shift = rowMax + GpuMath.Log(sum);
         float inv = 1f / sum;
         for (int c = Group.IdxX; c < cols; c += Group.DimX)
         {
             float v = GpuMath.Load16(x[b + c], bf16);
-            y[b + c] = GpuMath.Store16(log != 0 ? v - shift : GpuMath.Exp(v - rowMax) * inv, bf16);
+            y[b + c] = GpuMath.Store16(log != 0 ? v - shift : RowVectors.Exp(v - rowMax) * inv, bf16);
         }
     }
 
-    /// <summary>Rotary embedding in place with 16-bit query / key / cache (see <see cref="RotaryKernels.RotaryF32"/>).</summary>
+    /// <summary>Rotary embedding in place with 16-bit query / key / cache (see <see cref="RotaryKernels.RotaryF32"/>), one pair per thread: the fallback of <see cref="RotaryKernels.Rotary16x4{TFormat}"/>.</summary>
     [IlgpuKernel]
     public static void Rotary16(ArrayView<long> positions, ArrayView<ushort> query, ArrayView<ushort> key, ArrayView<ushort> cosSin,
         int numHeads, int numKvHeads, int headSize, int rotDim, int neox, int hasKey, int bf16)

@@ -146,7 +146,7 @@ public sealed partial class IlgpuKernels
         int rows = CheckRows(x, cols, nameof(x));
         CheckLength(weight, cols, nameof(weight));
         CheckLength(y, x.Length, nameof(y));
-        if (rows > 0)
+        if (rows > 0 && !TryRmsNormVector16(x, weight, y, rows, cols, epsilon, format) && !TryRmsNormWide16(x, weight, y, rows, cols, epsilon, format))
         {
             device.Load(ref rmsNorm16, nameof(HalfKernels.RmsNorm16), acc => acc.LoadStreamKernel<ArrayView<ushort>, ArrayView<ushort>, ArrayView<ushort>, int, float, int>(HalfKernels.RmsNorm16))(
                 Rows(rows, cols), x, weight, y, cols, epsilon, Bf(format));
@@ -165,7 +165,7 @@ public sealed partial class IlgpuKernels
         int rows = CheckRows(x, cols, nameof(x));
         CheckLength(residual, x.Length, nameof(residual));
         CheckLength(weight, cols, nameof(weight));
-        if (rows > 0)
+        if (rows > 0 && !TryFusedAddRmsNormVector16(x, residual, weight, rows, cols, epsilon, format) && !TryFusedAddRmsNormWide16(x, residual, weight, rows, cols, epsilon, format))
         {
             device.Load(ref fusedAddRmsNorm16, nameof(HalfKernels.FusedAddRmsNorm16), acc => acc.LoadStreamKernel<ArrayView<ushort>, ArrayView<ushort>, ArrayView<ushort>, int, float, int>(HalfKernels.FusedAddRmsNorm16))(
                 Rows(rows, cols), x, residual, weight, cols, epsilon, Bf(format));
@@ -194,7 +194,7 @@ public sealed partial class IlgpuKernels
         }
 
         CheckLength(y, x.Length, nameof(y));
-        if (rows > 0)
+        if (rows > 0 && !TryLayerNormVector16(x, weight, bias, y, rows, cols, epsilon, format) && !TryLayerNormWide16(x, weight, bias, y, rows, cols, epsilon, format))
         {
             device.Load(ref layerNorm16, nameof(HalfKernels.LayerNorm16),
                 acc => acc.LoadStreamKernel<ArrayView<ushort>, ArrayView<ushort>, ArrayView<ushort>, ArrayView<ushort>, int, float, int, int, int>(HalfKernels.LayerNorm16))(
@@ -212,7 +212,7 @@ public sealed partial class IlgpuKernels
     {
         int rows = CheckRows(x, cols, nameof(x));
         CheckLength(y, x.Length, nameof(y));
-        if (rows > 0)
+        if (rows > 0 && !TrySoftmaxVector16(x, y, rows, cols, log ? 1 : 0, format))
         {
             device.Load(ref softmax16, nameof(HalfKernels.Softmax16), acc => acc.LoadStreamKernel<ArrayView<ushort>, ArrayView<ushort>, int, int, int>(HalfKernels.Softmax16))(
                 Rows(rows, cols), x, y, cols, log ? 1 : 0, Bf(format));
@@ -250,6 +250,11 @@ public sealed partial class IlgpuKernels
 
         int heads = CheckInt(query.Length / perToken, nameof(query));
         int kvHeads = CheckInt(key.Length / perToken, nameof(key));
+        if (TryRotaryVector16(positions, query, key, cosSinCache, tokens, heads, kvHeads, headSize, rotaryDim, isNeox, format))
+        {
+            return;
+        }
+
         device.Load(ref rotary16, nameof(HalfKernels.Rotary16),
             acc => acc.LoadStreamKernel<ArrayView<long>, ArrayView<ushort>, ArrayView<ushort>, ArrayView<ushort>, int, int, int, int, int, int, int>(HalfKernels.Rotary16))(
             Rows(tokens, (heads + kvHeads) * rotaryDim / 2), positions, query, key, cosSinCache, heads, kvHeads, headSize, rotaryDim, isNeox ? 1 : 0, kvHeads > 0 ? 1 : 0, Bf(format));

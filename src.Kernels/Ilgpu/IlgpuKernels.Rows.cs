@@ -16,7 +16,7 @@ public sealed partial class IlgpuKernels
 
     private Action<KernelConfig, ArrayView<float>, ArrayView<float>, ArrayView<float>, int, float>? rmsNormRegF32, fusedAddRmsNormRegF32;
     private Action<KernelConfig, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, int, float, int, int>? layerNormRegF32;
-    private Action<KernelConfig, ArrayView<float>, ArrayView<float>, int, int>? softmaxRegF32, softmaxWideF32;
+    private Action<KernelConfig, ArrayView<float>, ArrayView<float>, int, int>? softmaxRegF32;
     private Action<KernelConfig, ArrayView<float>, ArrayView<float>, ArrayView<float>, int, float>? rmsNormWideF32, fusedAddRmsNormWideF32;
     private Action<KernelConfig, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, int, float, int, int>? layerNormWideF32;
 
@@ -29,7 +29,7 @@ public sealed partial class IlgpuKernels
     private KernelConfig Rows(int rows, int cols) => new(rows, RowGroupSize(cols));
 
     /// <summary>
-    /// Launch shape of the wide register kernels (<see cref="RowWideKernels"/>: up to <paramref name="perThread"/> floats
+    /// Launch shape of the wide register norms (<see cref="RowWideKernels"/>: up to <paramref name="perThread"/> floats
     /// per thread of at most 512 threads), or null when the row is longer.
     /// </summary>
     private KernelConfig? WideRows(int rows, int cols, int perThread)
@@ -175,7 +175,7 @@ public sealed partial class IlgpuKernels
         }
 
         CheckLength(y, x.Length, nameof(y));
-        if (rows == 0)
+        if (rows == 0 || TryLayerNormVectorF32(x, weight, bias, y, rows, cols, epsilon))
         {
             return;
         }
@@ -231,12 +231,9 @@ public sealed partial class IlgpuKernels
             return;
         }
 
-        // Long rows (up to 64 floats per thread of 512 threads = 32768: a 32000-word vocabulary) stay in registers too.
-        if (WideRows(rows, cols, RowWideKernels.PerThread) is { } wide)
+        // Longer rows (a 32000-word vocabulary) stream: 16-byte loads, the second pass from L2.
+        if (TrySoftmaxStreamF32(x, y, rows, cols, log))
         {
-            device.Load(ref softmaxWideF32, nameof(RowWideKernels.SoftmaxWideF32),
-                acc => acc.LoadStreamKernel<ArrayView<float>, ArrayView<float>, int, int>(RowWideKernels.SoftmaxWideF32, RowBounds))(
-                wide, x, y, cols, log);
             return;
         }
 

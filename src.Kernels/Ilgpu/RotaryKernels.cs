@@ -1,3 +1,4 @@
+using System.Runtime.CompilerServices;
 using ILGPU;
 
 namespace GemsInjector.Kernels.Ilgpu;
@@ -47,5 +48,86 @@ internal static class RotaryKernels
                 key[b + i2] = x2 * cos + x1 * sin;
             }
         }
+    }
+
+    /// <summary>
+    /// 16-bit rotary, in place, four pairs per thread: query / key / cos_sin_cache are views of 64-bit words (four 16-bit
+    /// elements each), so a neox quad is one 64-bit load of x1, one of x2, one of cos and one of sin (interleaved: two
+    /// loads of four (x1, x2) pairs). The host takes this path when headSize is a multiple of 4, rotDim of 8 and every
+    /// view starts 8-byte aligned; otherwise <see cref="HalfKernels.Rotary16"/>.
+    /// </summary>
+    [IlgpuKernel]
+    [IlgpuKernelVariant(typeof(Float16Storage))]
+    [IlgpuKernelVariant(typeof(BFloat16Storage))]
+    public static void Rotary16x4<TFormat>(ArrayView<long> positions, ArrayView<ulong> query, ArrayView<ulong> key, ArrayView<ulong> cosSin,
+        int numHeads, int numKvHeads, int headSize, int rotDim, int neox, int hasKey)
+        where TFormat : struct, IKernelConstant
+    {
+        int bf = default(TFormat).Value;
+        long t = Grid.IdxX;
+        int quads = rotDim >> 3;
+        int words = headSize >> 2;
+        long cb = positions[t] * (rotDim >> 2);
+        int qQuads = numHeads * quads;
+        int total = qQuads + (hasKey != 0 ? numKvHeads * quads : 0);
+        for (int p = Group.IdxX; p < total; p += Group.DimX)
+        {
+            bool isQuery = p < qQuads;
+            int pp = isQuery ? p : p - qQuads;
+            int h = pp / quads;
+            int i = pp - h * quads;
+            ulong cos = cosSin[cb + i];
+            ulong sin = cosSin[cb + quads + i];
+            if (isQuery)
+            {
+                RotateQuad(query, (t * numHeads + h) * words, i, quads, cos, sin, neox, bf);
+            }
+            else
+            {
+                RotateQuad(key, (t * numKvHeads + h) * words, i, quads, cos, sin, neox, bf);
+            }
+        }
+    }
+
+    /// <summary>Rotates pairs 4i..4i+3 of the head whose first word is <paramref name="b"/>.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static void RotateQuad(ArrayView<ulong> v, long b, int i, int quads, ulong cos, ulong sin, int neox, int bf)
+    {
+        // neox: x1 = elements 4i..4i+3, x2 = the same in the second half; interleaved: (x1, x2) pairs in words 2i, 2i+1.
+        long w1 = neox != 0 ? b + i : b + 2 * i;
+        long w2 = neox != 0 ? b + quads + i : b + 2 * i + 1;
+        ulong u1 = v[w1];
+        ulong u2 = v[w2];
+        ulong r1 = 0;
+        ulong r2 = 0;
+        for (int k = 0; k < 4; k++)
+        {
+            float c = GpuMath.Load16((ushort)(cos >> (16 * k)), bf);
+            float s = GpuMath.Load16((ushort)(sin >> (16 * k)), bf);
+            int lo = neox != 0 ? 16 * k : 32 * (k & 1);
+            ulong src1 = neox != 0 || k < 2 ? u1 : u2;
+            ulong src2 = neox != 0 ? u2 : src1;
+            int hi = neox != 0 ? lo : lo + 16;
+            float x1 = GpuMath.Load16((ushort)(src1 >> lo), bf);
+            float x2 = GpuMath.Load16((ushort)(src2 >> hi), bf);
+            ulong o1 = GpuMath.Store16(x1 * c - x2 * s, bf);
+            ulong o2 = GpuMath.Store16(x2 * c + x1 * s, bf);
+            if (neox != 0)
+            {
+                r1 |= o1 << lo;
+                r2 |= o2 << lo;
+            }
+            else if (k < 2)
+            {
+                r1 |= (o1 << lo) | (o2 << hi);
+            }
+            else
+            {
+                r2 |= (o1 << lo) | (o2 << hi);
+            }
+        }
+
+        v[w1] = r1;
+        v[w2] = r2;
     }
 }

@@ -94,7 +94,11 @@ internal static class RowKernels
         }
     }
 
-    /// <summary>Softmax over the last dim (log-softmax when <paramref name="log"/> ≠ 0): one online (max, sum) pass, one write pass.</summary>
+    /// <summary>
+    /// Softmax over the last dim (log-softmax when <paramref name="log"/> ≠ 0): one online (max, sum) pass, one write pass,
+    /// scalar loads. Only the path for rows longer than the register kernel whose x and y start at different offsets
+    /// within 16 bytes (the rest stream through <see cref="RowStreamKernels.SoftmaxStreamF32"/>).
+    /// </summary>
     [IlgpuKernel]
     public static void SoftmaxF32(ArrayView<float> x, ArrayView<float> y, int cols, int log)
     {
@@ -107,18 +111,18 @@ internal static class RowKernels
             float v = x[b + c];
             if (v > m)
             {
-                s = s * GpuMath.Exp(m - v) + 1f;
+                s = s * RowVectors.Exp(m - v) + 1f;
                 m = v;
             }
             else if (v != GpuMath.NegInf)
             {
                 // NaN or v ≤ m; NaN propagates through the sum; -∞ adds nothing.
-                s += GpuMath.Exp(v - m);
+                s += RowVectors.Exp(v - m);
             }
         }
 
         float rowMax = GpuMath.GroupMax(m, scratch);
-        float part = s == 0f ? 0f : s * GpuMath.Exp(m - rowMax);
+        float part = s == 0f ? 0f : s * RowVectors.Exp(m - rowMax);
         float sum = GpuMath.GroupSum(part, scratch);
         if (log != 0)
         {
@@ -133,7 +137,7 @@ internal static class RowKernels
             float inv = 1f / sum;
             for (int c = Group.IdxX; c < cols; c += Group.DimX)
             {
-                y[b + c] = GpuMath.Exp(x[b + c] - rowMax) * inv;
+                y[b + c] = RowVectors.Exp(x[b + c] - rowMax) * inv;
             }
         }
     }
@@ -508,14 +512,14 @@ internal static class RowRegisterKernels
         var r = Load(x, b, cols, GpuMath.NegInf);
         float rowMax = GpuMath.GroupMax(Max(r), scratch);
         Row8 e;
-        e.V0 = t + 0 * g < cols ? GpuMath.Exp(r.V0 - rowMax) : 0f;
-        e.V1 = t + 1 * g < cols ? GpuMath.Exp(r.V1 - rowMax) : 0f;
-        e.V2 = t + 2 * g < cols ? GpuMath.Exp(r.V2 - rowMax) : 0f;
-        e.V3 = t + 3 * g < cols ? GpuMath.Exp(r.V3 - rowMax) : 0f;
-        e.V4 = t + 4 * g < cols ? GpuMath.Exp(r.V4 - rowMax) : 0f;
-        e.V5 = t + 5 * g < cols ? GpuMath.Exp(r.V5 - rowMax) : 0f;
-        e.V6 = t + 6 * g < cols ? GpuMath.Exp(r.V6 - rowMax) : 0f;
-        e.V7 = t + 7 * g < cols ? GpuMath.Exp(r.V7 - rowMax) : 0f;
+        e.V0 = t + 0 * g < cols ? RowVectors.Exp(r.V0 - rowMax) : 0f;
+        e.V1 = t + 1 * g < cols ? RowVectors.Exp(r.V1 - rowMax) : 0f;
+        e.V2 = t + 2 * g < cols ? RowVectors.Exp(r.V2 - rowMax) : 0f;
+        e.V3 = t + 3 * g < cols ? RowVectors.Exp(r.V3 - rowMax) : 0f;
+        e.V4 = t + 4 * g < cols ? RowVectors.Exp(r.V4 - rowMax) : 0f;
+        e.V5 = t + 5 * g < cols ? RowVectors.Exp(r.V5 - rowMax) : 0f;
+        e.V6 = t + 6 * g < cols ? RowVectors.Exp(r.V6 - rowMax) : 0f;
+        e.V7 = t + 7 * g < cols ? RowVectors.Exp(r.V7 - rowMax) : 0f;
         float sum = GpuMath.GroupSum(Sum(e), scratch);
         float shift = rowMax + GpuMath.Log(sum);
         float inv = 1f / sum;

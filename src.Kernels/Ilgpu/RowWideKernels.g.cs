@@ -4,997 +4,17 @@ using ILGPU;
 namespace GemsInjector.Kernels.Ilgpu;
 
 /// <summary>
-/// Softmax over long rows (up to 64·group floats: 32768 with 512 threads, a vocabulary row of 32000): the row is loaded
-/// once into 64 registers per thread (64 independent coalesced loads in flight), max and Σ exp are group reductions,
-/// and the result is written once: one read and one write of global memory instead of two reads.
+/// Norms with the row in registers, one local per element (up to NormPerThread·group; independent coalesced loads in
+/// flight), read once and written once, scalar loads: float32 rows too long for <see cref="RowRegisterKernels"/>, and
+/// 16-bit rows that the 16-byte vector kernels cannot take (<see cref="RowVector16Kernels"/>: widths not a multiple
+/// of 8, views not 16-byte aligned). Long softmax rows stream instead (<see cref="RowStreamKernels"/>).
 /// </summary>
 internal static class RowWideKernels
 {
-    public const int PerThread = 64;
-
-    /// <summary>Softmax (log-softmax when <paramref name="log"/> ≠ 0) of one row per group.</summary>
-    [IlgpuKernel]
-    public static void SoftmaxWideF32(ArrayView<float> x, ArrayView<float> y, int cols, int log)
-    {
-        var scratch = SharedMemory.Allocate<float>(32);
-        long b = (long)Grid.IdxX * cols;
-        int t = Group.IdxX;
-        int g = Group.DimX;
-        float v0 = t + 0 * g < cols ? x[b + t + 0 * g] : GpuMath.NegInf;
-        float v1 = t + 1 * g < cols ? x[b + t + 1 * g] : GpuMath.NegInf;
-        float v2 = t + 2 * g < cols ? x[b + t + 2 * g] : GpuMath.NegInf;
-        float v3 = t + 3 * g < cols ? x[b + t + 3 * g] : GpuMath.NegInf;
-        float v4 = t + 4 * g < cols ? x[b + t + 4 * g] : GpuMath.NegInf;
-        float v5 = t + 5 * g < cols ? x[b + t + 5 * g] : GpuMath.NegInf;
-        float v6 = t + 6 * g < cols ? x[b + t + 6 * g] : GpuMath.NegInf;
-        float v7 = t + 7 * g < cols ? x[b + t + 7 * g] : GpuMath.NegInf;
-        float v8 = t + 8 * g < cols ? x[b + t + 8 * g] : GpuMath.NegInf;
-        float v9 = t + 9 * g < cols ? x[b + t + 9 * g] : GpuMath.NegInf;
-        float v10 = t + 10 * g < cols ? x[b + t + 10 * g] : GpuMath.NegInf;
-        float v11 = t + 11 * g < cols ? x[b + t + 11 * g] : GpuMath.NegInf;
-        float v12 = t + 12 * g < cols ? x[b + t + 12 * g] : GpuMath.NegInf;
-        float v13 = t + 13 * g < cols ? x[b + t + 13 * g] : GpuMath.NegInf;
-        float v14 = t + 14 * g < cols ? x[b + t + 14 * g] : GpuMath.NegInf;
-        float v15 = t + 15 * g < cols ? x[b + t + 15 * g] : GpuMath.NegInf;
-        float v16 = t + 16 * g < cols ? x[b + t + 16 * g] : GpuMath.NegInf;
-        float v17 = t + 17 * g < cols ? x[b + t + 17 * g] : GpuMath.NegInf;
-        float v18 = t + 18 * g < cols ? x[b + t + 18 * g] : GpuMath.NegInf;
-        float v19 = t + 19 * g < cols ? x[b + t + 19 * g] : GpuMath.NegInf;
-        float v20 = t + 20 * g < cols ? x[b + t + 20 * g] : GpuMath.NegInf;
-        float v21 = t + 21 * g < cols ? x[b + t + 21 * g] : GpuMath.NegInf;
-        float v22 = t + 22 * g < cols ? x[b + t + 22 * g] : GpuMath.NegInf;
-        float v23 = t + 23 * g < cols ? x[b + t + 23 * g] : GpuMath.NegInf;
-        float v24 = t + 24 * g < cols ? x[b + t + 24 * g] : GpuMath.NegInf;
-        float v25 = t + 25 * g < cols ? x[b + t + 25 * g] : GpuMath.NegInf;
-        float v26 = t + 26 * g < cols ? x[b + t + 26 * g] : GpuMath.NegInf;
-        float v27 = t + 27 * g < cols ? x[b + t + 27 * g] : GpuMath.NegInf;
-        float v28 = t + 28 * g < cols ? x[b + t + 28 * g] : GpuMath.NegInf;
-        float v29 = t + 29 * g < cols ? x[b + t + 29 * g] : GpuMath.NegInf;
-        float v30 = t + 30 * g < cols ? x[b + t + 30 * g] : GpuMath.NegInf;
-        float v31 = t + 31 * g < cols ? x[b + t + 31 * g] : GpuMath.NegInf;
-        float v32 = t + 32 * g < cols ? x[b + t + 32 * g] : GpuMath.NegInf;
-        float v33 = t + 33 * g < cols ? x[b + t + 33 * g] : GpuMath.NegInf;
-        float v34 = t + 34 * g < cols ? x[b + t + 34 * g] : GpuMath.NegInf;
-        float v35 = t + 35 * g < cols ? x[b + t + 35 * g] : GpuMath.NegInf;
-        float v36 = t + 36 * g < cols ? x[b + t + 36 * g] : GpuMath.NegInf;
-        float v37 = t + 37 * g < cols ? x[b + t + 37 * g] : GpuMath.NegInf;
-        float v38 = t + 38 * g < cols ? x[b + t + 38 * g] : GpuMath.NegInf;
-        float v39 = t + 39 * g < cols ? x[b + t + 39 * g] : GpuMath.NegInf;
-        float v40 = t + 40 * g < cols ? x[b + t + 40 * g] : GpuMath.NegInf;
-        float v41 = t + 41 * g < cols ? x[b + t + 41 * g] : GpuMath.NegInf;
-        float v42 = t + 42 * g < cols ? x[b + t + 42 * g] : GpuMath.NegInf;
-        float v43 = t + 43 * g < cols ? x[b + t + 43 * g] : GpuMath.NegInf;
-        float v44 = t + 44 * g < cols ? x[b + t + 44 * g] : GpuMath.NegInf;
-        float v45 = t + 45 * g < cols ? x[b + t + 45 * g] : GpuMath.NegInf;
-        float v46 = t + 46 * g < cols ? x[b + t + 46 * g] : GpuMath.NegInf;
-        float v47 = t + 47 * g < cols ? x[b + t + 47 * g] : GpuMath.NegInf;
-        float v48 = t + 48 * g < cols ? x[b + t + 48 * g] : GpuMath.NegInf;
-        float v49 = t + 49 * g < cols ? x[b + t + 49 * g] : GpuMath.NegInf;
-        float v50 = t + 50 * g < cols ? x[b + t + 50 * g] : GpuMath.NegInf;
-        float v51 = t + 51 * g < cols ? x[b + t + 51 * g] : GpuMath.NegInf;
-        float v52 = t + 52 * g < cols ? x[b + t + 52 * g] : GpuMath.NegInf;
-        float v53 = t + 53 * g < cols ? x[b + t + 53 * g] : GpuMath.NegInf;
-        float v54 = t + 54 * g < cols ? x[b + t + 54 * g] : GpuMath.NegInf;
-        float v55 = t + 55 * g < cols ? x[b + t + 55 * g] : GpuMath.NegInf;
-        float v56 = t + 56 * g < cols ? x[b + t + 56 * g] : GpuMath.NegInf;
-        float v57 = t + 57 * g < cols ? x[b + t + 57 * g] : GpuMath.NegInf;
-        float v58 = t + 58 * g < cols ? x[b + t + 58 * g] : GpuMath.NegInf;
-        float v59 = t + 59 * g < cols ? x[b + t + 59 * g] : GpuMath.NegInf;
-        float v60 = t + 60 * g < cols ? x[b + t + 60 * g] : GpuMath.NegInf;
-        float v61 = t + 61 * g < cols ? x[b + t + 61 * g] : GpuMath.NegInf;
-        float v62 = t + 62 * g < cols ? x[b + t + 62 * g] : GpuMath.NegInf;
-        float v63 = t + 63 * g < cols ? x[b + t + 63 * g] : GpuMath.NegInf;
-        float m = v0;
-        m = GpuMath.MaxNaN(m, v1);
-        m = GpuMath.MaxNaN(m, v2);
-        m = GpuMath.MaxNaN(m, v3);
-        m = GpuMath.MaxNaN(m, v4);
-        m = GpuMath.MaxNaN(m, v5);
-        m = GpuMath.MaxNaN(m, v6);
-        m = GpuMath.MaxNaN(m, v7);
-        m = GpuMath.MaxNaN(m, v8);
-        m = GpuMath.MaxNaN(m, v9);
-        m = GpuMath.MaxNaN(m, v10);
-        m = GpuMath.MaxNaN(m, v11);
-        m = GpuMath.MaxNaN(m, v12);
-        m = GpuMath.MaxNaN(m, v13);
-        m = GpuMath.MaxNaN(m, v14);
-        m = GpuMath.MaxNaN(m, v15);
-        m = GpuMath.MaxNaN(m, v16);
-        m = GpuMath.MaxNaN(m, v17);
-        m = GpuMath.MaxNaN(m, v18);
-        m = GpuMath.MaxNaN(m, v19);
-        m = GpuMath.MaxNaN(m, v20);
-        m = GpuMath.MaxNaN(m, v21);
-        m = GpuMath.MaxNaN(m, v22);
-        m = GpuMath.MaxNaN(m, v23);
-        m = GpuMath.MaxNaN(m, v24);
-        m = GpuMath.MaxNaN(m, v25);
-        m = GpuMath.MaxNaN(m, v26);
-        m = GpuMath.MaxNaN(m, v27);
-        m = GpuMath.MaxNaN(m, v28);
-        m = GpuMath.MaxNaN(m, v29);
-        m = GpuMath.MaxNaN(m, v30);
-        m = GpuMath.MaxNaN(m, v31);
-        m = GpuMath.MaxNaN(m, v32);
-        m = GpuMath.MaxNaN(m, v33);
-        m = GpuMath.MaxNaN(m, v34);
-        m = GpuMath.MaxNaN(m, v35);
-        m = GpuMath.MaxNaN(m, v36);
-        m = GpuMath.MaxNaN(m, v37);
-        m = GpuMath.MaxNaN(m, v38);
-        m = GpuMath.MaxNaN(m, v39);
-        m = GpuMath.MaxNaN(m, v40);
-        m = GpuMath.MaxNaN(m, v41);
-        m = GpuMath.MaxNaN(m, v42);
-        m = GpuMath.MaxNaN(m, v43);
-        m = GpuMath.MaxNaN(m, v44);
-        m = GpuMath.MaxNaN(m, v45);
-        m = GpuMath.MaxNaN(m, v46);
-        m = GpuMath.MaxNaN(m, v47);
-        m = GpuMath.MaxNaN(m, v48);
-        m = GpuMath.MaxNaN(m, v49);
-        m = GpuMath.MaxNaN(m, v50);
-        m = GpuMath.MaxNaN(m, v51);
-        m = GpuMath.MaxNaN(m, v52);
-        m = GpuMath.MaxNaN(m, v53);
-        m = GpuMath.MaxNaN(m, v54);
-        m = GpuMath.MaxNaN(m, v55);
-        m = GpuMath.MaxNaN(m, v56);
-        m = GpuMath.MaxNaN(m, v57);
-        m = GpuMath.MaxNaN(m, v58);
-        m = GpuMath.MaxNaN(m, v59);
-        m = GpuMath.MaxNaN(m, v60);
-        m = GpuMath.MaxNaN(m, v61);
-        m = GpuMath.MaxNaN(m, v62);
-        m = GpuMath.MaxNaN(m, v63);
-        float rowMax = GpuMath.GroupMax(m, scratch);
-        float s = 0f;
-        if (log != 0)
-        {
-            s += t + 0 * g < cols ? GpuMath.Exp(v0 - rowMax) : 0f;
-            s += t + 1 * g < cols ? GpuMath.Exp(v1 - rowMax) : 0f;
-            s += t + 2 * g < cols ? GpuMath.Exp(v2 - rowMax) : 0f;
-            s += t + 3 * g < cols ? GpuMath.Exp(v3 - rowMax) : 0f;
-            s += t + 4 * g < cols ? GpuMath.Exp(v4 - rowMax) : 0f;
-            s += t + 5 * g < cols ? GpuMath.Exp(v5 - rowMax) : 0f;
-            s += t + 6 * g < cols ? GpuMath.Exp(v6 - rowMax) : 0f;
-            s += t + 7 * g < cols ? GpuMath.Exp(v7 - rowMax) : 0f;
-            s += t + 8 * g < cols ? GpuMath.Exp(v8 - rowMax) : 0f;
-            s += t + 9 * g < cols ? GpuMath.Exp(v9 - rowMax) : 0f;
-            s += t + 10 * g < cols ? GpuMath.Exp(v10 - rowMax) : 0f;
-            s += t + 11 * g < cols ? GpuMath.Exp(v11 - rowMax) : 0f;
-            s += t + 12 * g < cols ? GpuMath.Exp(v12 - rowMax) : 0f;
-            s += t + 13 * g < cols ? GpuMath.Exp(v13 - rowMax) : 0f;
-            s += t + 14 * g < cols ? GpuMath.Exp(v14 - rowMax) : 0f;
-            s += t + 15 * g < cols ? GpuMath.Exp(v15 - rowMax) : 0f;
-            s += t + 16 * g < cols ? GpuMath.Exp(v16 - rowMax) : 0f;
-            s += t + 17 * g < cols ? GpuMath.Exp(v17 - rowMax) : 0f;
-            s += t + 18 * g < cols ? GpuMath.Exp(v18 - rowMax) : 0f;
-            s += t + 19 * g < cols ? GpuMath.Exp(v19 - rowMax) : 0f;
-            s += t + 20 * g < cols ? GpuMath.Exp(v20 - rowMax) : 0f;
-            s += t + 21 * g < cols ? GpuMath.Exp(v21 - rowMax) : 0f;
-            s += t + 22 * g < cols ? GpuMath.Exp(v22 - rowMax) : 0f;
-            s += t + 23 * g < cols ? GpuMath.Exp(v23 - rowMax) : 0f;
-            s += t + 24 * g < cols ? GpuMath.Exp(v24 - rowMax) : 0f;
-            s += t + 25 * g < cols ? GpuMath.Exp(v25 - rowMax) : 0f;
-            s += t + 26 * g < cols ? GpuMath.Exp(v26 - rowMax) : 0f;
-            s += t + 27 * g < cols ? GpuMath.Exp(v27 - rowMax) : 0f;
-            s += t + 28 * g < cols ? GpuMath.Exp(v28 - rowMax) : 0f;
-            s += t + 29 * g < cols ? GpuMath.Exp(v29 - rowMax) : 0f;
-            s += t + 30 * g < cols ? GpuMath.Exp(v30 - rowMax) : 0f;
-            s += t + 31 * g < cols ? GpuMath.Exp(v31 - rowMax) : 0f;
-            s += t + 32 * g < cols ? GpuMath.Exp(v32 - rowMax) : 0f;
-            s += t + 33 * g < cols ? GpuMath.Exp(v33 - rowMax) : 0f;
-            s += t + 34 * g < cols ? GpuMath.Exp(v34 - rowMax) : 0f;
-            s += t + 35 * g < cols ? GpuMath.Exp(v35 - rowMax) : 0f;
-            s += t + 36 * g < cols ? GpuMath.Exp(v36 - rowMax) : 0f;
-            s += t + 37 * g < cols ? GpuMath.Exp(v37 - rowMax) : 0f;
-            s += t + 38 * g < cols ? GpuMath.Exp(v38 - rowMax) : 0f;
-            s += t + 39 * g < cols ? GpuMath.Exp(v39 - rowMax) : 0f;
-            s += t + 40 * g < cols ? GpuMath.Exp(v40 - rowMax) : 0f;
-            s += t + 41 * g < cols ? GpuMath.Exp(v41 - rowMax) : 0f;
-            s += t + 42 * g < cols ? GpuMath.Exp(v42 - rowMax) : 0f;
-            s += t + 43 * g < cols ? GpuMath.Exp(v43 - rowMax) : 0f;
-            s += t + 44 * g < cols ? GpuMath.Exp(v44 - rowMax) : 0f;
-            s += t + 45 * g < cols ? GpuMath.Exp(v45 - rowMax) : 0f;
-            s += t + 46 * g < cols ? GpuMath.Exp(v46 - rowMax) : 0f;
-            s += t + 47 * g < cols ? GpuMath.Exp(v47 - rowMax) : 0f;
-            s += t + 48 * g < cols ? GpuMath.Exp(v48 - rowMax) : 0f;
-            s += t + 49 * g < cols ? GpuMath.Exp(v49 - rowMax) : 0f;
-            s += t + 50 * g < cols ? GpuMath.Exp(v50 - rowMax) : 0f;
-            s += t + 51 * g < cols ? GpuMath.Exp(v51 - rowMax) : 0f;
-            s += t + 52 * g < cols ? GpuMath.Exp(v52 - rowMax) : 0f;
-            s += t + 53 * g < cols ? GpuMath.Exp(v53 - rowMax) : 0f;
-            s += t + 54 * g < cols ? GpuMath.Exp(v54 - rowMax) : 0f;
-            s += t + 55 * g < cols ? GpuMath.Exp(v55 - rowMax) : 0f;
-            s += t + 56 * g < cols ? GpuMath.Exp(v56 - rowMax) : 0f;
-            s += t + 57 * g < cols ? GpuMath.Exp(v57 - rowMax) : 0f;
-            s += t + 58 * g < cols ? GpuMath.Exp(v58 - rowMax) : 0f;
-            s += t + 59 * g < cols ? GpuMath.Exp(v59 - rowMax) : 0f;
-            s += t + 60 * g < cols ? GpuMath.Exp(v60 - rowMax) : 0f;
-            s += t + 61 * g < cols ? GpuMath.Exp(v61 - rowMax) : 0f;
-            s += t + 62 * g < cols ? GpuMath.Exp(v62 - rowMax) : 0f;
-            s += t + 63 * g < cols ? GpuMath.Exp(v63 - rowMax) : 0f;
-            float shift = rowMax + GpuMath.Log(GpuMath.GroupSum(s, scratch));
-            if (t + 0 * g < cols)
-            {
-                y[b + t + 0 * g] = v0 - shift;
-            }
-
-            if (t + 1 * g < cols)
-            {
-                y[b + t + 1 * g] = v1 - shift;
-            }
-
-            if (t + 2 * g < cols)
-            {
-                y[b + t + 2 * g] = v2 - shift;
-            }
-
-            if (t + 3 * g < cols)
-            {
-                y[b + t + 3 * g] = v3 - shift;
-            }
-
-            if (t + 4 * g < cols)
-            {
-                y[b + t + 4 * g] = v4 - shift;
-            }
-
-            if (t + 5 * g < cols)
-            {
-                y[b + t + 5 * g] = v5 - shift;
-            }
-
-            if (t + 6 * g < cols)
-            {
-                y[b + t + 6 * g] = v6 - shift;
-            }
-
-            if (t + 7 * g < cols)
-            {
-                y[b + t + 7 * g] = v7 - shift;
-            }
-
-            if (t + 8 * g < cols)
-            {
-                y[b + t + 8 * g] = v8 - shift;
-            }
-
-            if (t + 9 * g < cols)
-            {
-                y[b + t + 9 * g] = v9 - shift;
-            }
-
-            if (t + 10 * g < cols)
-            {
-                y[b + t + 10 * g] = v10 - shift;
-            }
-
-            if (t + 11 * g < cols)
-            {
-                y[b + t + 11 * g] = v11 - shift;
-            }
-
-            if (t + 12 * g < cols)
-            {
-                y[b + t + 12 * g] = v12 - shift;
-            }
-
-            if (t + 13 * g < cols)
-            {
-                y[b + t + 13 * g] = v13 - shift;
-            }
-
-            if (t + 14 * g < cols)
-            {
-                y[b + t + 14 * g] = v14 - shift;
-            }
-
-            if (t + 15 * g < cols)
-            {
-                y[b + t + 15 * g] = v15 - shift;
-            }
-
-            if (t + 16 * g < cols)
-            {
-                y[b + t + 16 * g] = v16 - shift;
-            }
-
-            if (t + 17 * g < cols)
-            {
-                y[b + t + 17 * g] = v17 - shift;
-            }
-
-            if (t + 18 * g < cols)
-            {
-                y[b + t + 18 * g] = v18 - shift;
-            }
-
-            if (t + 19 * g < cols)
-            {
-                y[b + t + 19 * g] = v19 - shift;
-            }
-
-            if (t + 20 * g < cols)
-            {
-                y[b + t + 20 * g] = v20 - shift;
-            }
-
-            if (t + 21 * g < cols)
-            {
-                y[b + t + 21 * g] = v21 - shift;
-            }
-
-            if (t + 22 * g < cols)
-            {
-                y[b + t + 22 * g] = v22 - shift;
-            }
-
-            if (t + 23 * g < cols)
-            {
-                y[b + t + 23 * g] = v23 - shift;
-            }
-
-            if (t + 24 * g < cols)
-            {
-                y[b + t + 24 * g] = v24 - shift;
-            }
-
-            if (t + 25 * g < cols)
-            {
-                y[b + t + 25 * g] = v25 - shift;
-            }
-
-            if (t + 26 * g < cols)
-            {
-                y[b + t + 26 * g] = v26 - shift;
-            }
-
-            if (t + 27 * g < cols)
-            {
-                y[b + t + 27 * g] = v27 - shift;
-            }
-
-            if (t + 28 * g < cols)
-            {
-                y[b + t + 28 * g] = v28 - shift;
-            }
-
-            if (t + 29 * g < cols)
-            {
-                y[b + t + 29 * g] = v29 - shift;
-            }
-
-            if (t + 30 * g < cols)
-            {
-                y[b + t + 30 * g] = v30 - shift;
-            }
-
-            if (t + 31 * g < cols)
-            {
-                y[b + t + 31 * g] = v31 - shift;
-            }
-
-            if (t + 32 * g < cols)
-            {
-                y[b + t + 32 * g] = v32 - shift;
-            }
-
-            if (t + 33 * g < cols)
-            {
-                y[b + t + 33 * g] = v33 - shift;
-            }
-
-            if (t + 34 * g < cols)
-            {
-                y[b + t + 34 * g] = v34 - shift;
-            }
-
-            if (t + 35 * g < cols)
-            {
-                y[b + t + 35 * g] = v35 - shift;
-            }
-
-            if (t + 36 * g < cols)
-            {
-                y[b + t + 36 * g] = v36 - shift;
-            }
-
-            if (t + 37 * g < cols)
-            {
-                y[b + t + 37 * g] = v37 - shift;
-            }
-
-            if (t + 38 * g < cols)
-            {
-                y[b + t + 38 * g] = v38 - shift;
-            }
-
-            if (t + 39 * g < cols)
-            {
-                y[b + t + 39 * g] = v39 - shift;
-            }
-
-            if (t + 40 * g < cols)
-            {
-                y[b + t + 40 * g] = v40 - shift;
-            }
-
-            if (t + 41 * g < cols)
-            {
-                y[b + t + 41 * g] = v41 - shift;
-            }
-
-            if (t + 42 * g < cols)
-            {
-                y[b + t + 42 * g] = v42 - shift;
-            }
-
-            if (t + 43 * g < cols)
-            {
-                y[b + t + 43 * g] = v43 - shift;
-            }
-
-            if (t + 44 * g < cols)
-            {
-                y[b + t + 44 * g] = v44 - shift;
-            }
-
-            if (t + 45 * g < cols)
-            {
-                y[b + t + 45 * g] = v45 - shift;
-            }
-
-            if (t + 46 * g < cols)
-            {
-                y[b + t + 46 * g] = v46 - shift;
-            }
-
-            if (t + 47 * g < cols)
-            {
-                y[b + t + 47 * g] = v47 - shift;
-            }
-
-            if (t + 48 * g < cols)
-            {
-                y[b + t + 48 * g] = v48 - shift;
-            }
-
-            if (t + 49 * g < cols)
-            {
-                y[b + t + 49 * g] = v49 - shift;
-            }
-
-            if (t + 50 * g < cols)
-            {
-                y[b + t + 50 * g] = v50 - shift;
-            }
-
-            if (t + 51 * g < cols)
-            {
-                y[b + t + 51 * g] = v51 - shift;
-            }
-
-            if (t + 52 * g < cols)
-            {
-                y[b + t + 52 * g] = v52 - shift;
-            }
-
-            if (t + 53 * g < cols)
-            {
-                y[b + t + 53 * g] = v53 - shift;
-            }
-
-            if (t + 54 * g < cols)
-            {
-                y[b + t + 54 * g] = v54 - shift;
-            }
-
-            if (t + 55 * g < cols)
-            {
-                y[b + t + 55 * g] = v55 - shift;
-            }
-
-            if (t + 56 * g < cols)
-            {
-                y[b + t + 56 * g] = v56 - shift;
-            }
-
-            if (t + 57 * g < cols)
-            {
-                y[b + t + 57 * g] = v57 - shift;
-            }
-
-            if (t + 58 * g < cols)
-            {
-                y[b + t + 58 * g] = v58 - shift;
-            }
-
-            if (t + 59 * g < cols)
-            {
-                y[b + t + 59 * g] = v59 - shift;
-            }
-
-            if (t + 60 * g < cols)
-            {
-                y[b + t + 60 * g] = v60 - shift;
-            }
-
-            if (t + 61 * g < cols)
-            {
-                y[b + t + 61 * g] = v61 - shift;
-            }
-
-            if (t + 62 * g < cols)
-            {
-                y[b + t + 62 * g] = v62 - shift;
-            }
-
-            if (t + 63 * g < cols)
-            {
-                y[b + t + 63 * g] = v63 - shift;
-            }
-
-        }
-        else
-        {
-            v0 = t + 0 * g < cols ? GpuMath.Exp(v0 - rowMax) : 0f;
-            s += v0;
-            v1 = t + 1 * g < cols ? GpuMath.Exp(v1 - rowMax) : 0f;
-            s += v1;
-            v2 = t + 2 * g < cols ? GpuMath.Exp(v2 - rowMax) : 0f;
-            s += v2;
-            v3 = t + 3 * g < cols ? GpuMath.Exp(v3 - rowMax) : 0f;
-            s += v3;
-            v4 = t + 4 * g < cols ? GpuMath.Exp(v4 - rowMax) : 0f;
-            s += v4;
-            v5 = t + 5 * g < cols ? GpuMath.Exp(v5 - rowMax) : 0f;
-            s += v5;
-            v6 = t + 6 * g < cols ? GpuMath.Exp(v6 - rowMax) : 0f;
-            s += v6;
-            v7 = t + 7 * g < cols ? GpuMath.Exp(v7 - rowMax) : 0f;
-            s += v7;
-            v8 = t + 8 * g < cols ? GpuMath.Exp(v8 - rowMax) : 0f;
-            s += v8;
-            v9 = t + 9 * g < cols ? GpuMath.Exp(v9 - rowMax) : 0f;
-            s += v9;
-            v10 = t + 10 * g < cols ? GpuMath.Exp(v10 - rowMax) : 0f;
-            s += v10;
-            v11 = t + 11 * g < cols ? GpuMath.Exp(v11 - rowMax) : 0f;
-            s += v11;
-            v12 = t + 12 * g < cols ? GpuMath.Exp(v12 - rowMax) : 0f;
-            s += v12;
-            v13 = t + 13 * g < cols ? GpuMath.Exp(v13 - rowMax) : 0f;
-            s += v13;
-            v14 = t + 14 * g < cols ? GpuMath.Exp(v14 - rowMax) : 0f;
-            s += v14;
-            v15 = t + 15 * g < cols ? GpuMath.Exp(v15 - rowMax) : 0f;
-            s += v15;
-            v16 = t + 16 * g < cols ? GpuMath.Exp(v16 - rowMax) : 0f;
-            s += v16;
-            v17 = t + 17 * g < cols ? GpuMath.Exp(v17 - rowMax) : 0f;
-            s += v17;
-            v18 = t + 18 * g < cols ? GpuMath.Exp(v18 - rowMax) : 0f;
-            s += v18;
-            v19 = t + 19 * g < cols ? GpuMath.Exp(v19 - rowMax) : 0f;
-            s += v19;
-            v20 = t + 20 * g < cols ? GpuMath.Exp(v20 - rowMax) : 0f;
-            s += v20;
-            v21 = t + 21 * g < cols ? GpuMath.Exp(v21 - rowMax) : 0f;
-            s += v21;
-            v22 = t + 22 * g < cols ? GpuMath.Exp(v22 - rowMax) : 0f;
-            s += v22;
-            v23 = t + 23 * g < cols ? GpuMath.Exp(v23 - rowMax) : 0f;
-            s += v23;
-            v24 = t + 24 * g < cols ? GpuMath.Exp(v24 - rowMax) : 0f;
-            s += v24;
-            v25 = t + 25 * g < cols ? GpuMath.Exp(v25 - rowMax) : 0f;
-            s += v25;
-            v26 = t + 26 * g < cols ? GpuMath.Exp(v26 - rowMax) : 0f;
-            s += v26;
-            v27 = t + 27 * g < cols ? GpuMath.Exp(v27 - rowMax) : 0f;
-            s += v27;
-            v28 = t + 28 * g < cols ? GpuMath.Exp(v28 - rowMax) : 0f;
-            s += v28;
-            v29 = t + 29 * g < cols ? GpuMath.Exp(v29 - rowMax) : 0f;
-            s += v29;
-            v30 = t + 30 * g < cols ? GpuMath.Exp(v30 - rowMax) : 0f;
-            s += v30;
-            v31 = t + 31 * g < cols ? GpuMath.Exp(v31 - rowMax) : 0f;
-            s += v31;
-            v32 = t + 32 * g < cols ? GpuMath.Exp(v32 - rowMax) : 0f;
-            s += v32;
-            v33 = t + 33 * g < cols ? GpuMath.Exp(v33 - rowMax) : 0f;
-            s += v33;
-            v34 = t + 34 * g < cols ? GpuMath.Exp(v34 - rowMax) : 0f;
-            s += v34;
-            v35 = t + 35 * g < cols ? GpuMath.Exp(v35 - rowMax) : 0f;
-            s += v35;
-            v36 = t + 36 * g < cols ? GpuMath.Exp(v36 - rowMax) : 0f;
-            s += v36;
-            v37 = t + 37 * g < cols ? GpuMath.Exp(v37 - rowMax) : 0f;
-            s += v37;
-            v38 = t + 38 * g < cols ? GpuMath.Exp(v38 - rowMax) : 0f;
-            s += v38;
-            v39 = t + 39 * g < cols ? GpuMath.Exp(v39 - rowMax) : 0f;
-            s += v39;
-            v40 = t + 40 * g < cols ? GpuMath.Exp(v40 - rowMax) : 0f;
-            s += v40;
-            v41 = t + 41 * g < cols ? GpuMath.Exp(v41 - rowMax) : 0f;
-            s += v41;
-            v42 = t + 42 * g < cols ? GpuMath.Exp(v42 - rowMax) : 0f;
-            s += v42;
-            v43 = t + 43 * g < cols ? GpuMath.Exp(v43 - rowMax) : 0f;
-            s += v43;
-            v44 = t + 44 * g < cols ? GpuMath.Exp(v44 - rowMax) : 0f;
-            s += v44;
-            v45 = t + 45 * g < cols ? GpuMath.Exp(v45 - rowMax) : 0f;
-            s += v45;
-            v46 = t + 46 * g < cols ? GpuMath.Exp(v46 - rowMax) : 0f;
-            s += v46;
-            v47 = t + 47 * g < cols ? GpuMath.Exp(v47 - rowMax) : 0f;
-            s += v47;
-            v48 = t + 48 * g < cols ? GpuMath.Exp(v48 - rowMax) : 0f;
-            s += v48;
-            v49 = t + 49 * g < cols ? GpuMath.Exp(v49 - rowMax) : 0f;
-            s += v49;
-            v50 = t + 50 * g < cols ? GpuMath.Exp(v50 - rowMax) : 0f;
-            s += v50;
-            v51 = t + 51 * g < cols ? GpuMath.Exp(v51 - rowMax) : 0f;
-            s += v51;
-            v52 = t + 52 * g < cols ? GpuMath.Exp(v52 - rowMax) : 0f;
-            s += v52;
-            v53 = t + 53 * g < cols ? GpuMath.Exp(v53 - rowMax) : 0f;
-            s += v53;
-            v54 = t + 54 * g < cols ? GpuMath.Exp(v54 - rowMax) : 0f;
-            s += v54;
-            v55 = t + 55 * g < cols ? GpuMath.Exp(v55 - rowMax) : 0f;
-            s += v55;
-            v56 = t + 56 * g < cols ? GpuMath.Exp(v56 - rowMax) : 0f;
-            s += v56;
-            v57 = t + 57 * g < cols ? GpuMath.Exp(v57 - rowMax) : 0f;
-            s += v57;
-            v58 = t + 58 * g < cols ? GpuMath.Exp(v58 - rowMax) : 0f;
-            s += v58;
-            v59 = t + 59 * g < cols ? GpuMath.Exp(v59 - rowMax) : 0f;
-            s += v59;
-            v60 = t + 60 * g < cols ? GpuMath.Exp(v60 - rowMax) : 0f;
-            s += v60;
-            v61 = t + 61 * g < cols ? GpuMath.Exp(v61 - rowMax) : 0f;
-            s += v61;
-            v62 = t + 62 * g < cols ? GpuMath.Exp(v62 - rowMax) : 0f;
-            s += v62;
-            v63 = t + 63 * g < cols ? GpuMath.Exp(v63 - rowMax) : 0f;
-            s += v63;
-            float inv = 1f / GpuMath.GroupSum(s, scratch);
-            if (t + 0 * g < cols)
-            {
-                y[b + t + 0 * g] = v0 * inv;
-            }
-
-            if (t + 1 * g < cols)
-            {
-                y[b + t + 1 * g] = v1 * inv;
-            }
-
-            if (t + 2 * g < cols)
-            {
-                y[b + t + 2 * g] = v2 * inv;
-            }
-
-            if (t + 3 * g < cols)
-            {
-                y[b + t + 3 * g] = v3 * inv;
-            }
-
-            if (t + 4 * g < cols)
-            {
-                y[b + t + 4 * g] = v4 * inv;
-            }
-
-            if (t + 5 * g < cols)
-            {
-                y[b + t + 5 * g] = v5 * inv;
-            }
-
-            if (t + 6 * g < cols)
-            {
-                y[b + t + 6 * g] = v6 * inv;
-            }
-
-            if (t + 7 * g < cols)
-            {
-                y[b + t + 7 * g] = v7 * inv;
-            }
-
-            if (t + 8 * g < cols)
-            {
-                y[b + t + 8 * g] = v8 * inv;
-            }
-
-            if (t + 9 * g < cols)
-            {
-                y[b + t + 9 * g] = v9 * inv;
-            }
-
-            if (t + 10 * g < cols)
-            {
-                y[b + t + 10 * g] = v10 * inv;
-            }
-
-            if (t + 11 * g < cols)
-            {
-                y[b + t + 11 * g] = v11 * inv;
-            }
-
-            if (t + 12 * g < cols)
-            {
-                y[b + t + 12 * g] = v12 * inv;
-            }
-
-            if (t + 13 * g < cols)
-            {
-                y[b + t + 13 * g] = v13 * inv;
-            }
-
-            if (t + 14 * g < cols)
-            {
-                y[b + t + 14 * g] = v14 * inv;
-            }
-
-            if (t + 15 * g < cols)
-            {
-                y[b + t + 15 * g] = v15 * inv;
-            }
-
-            if (t + 16 * g < cols)
-            {
-                y[b + t + 16 * g] = v16 * inv;
-            }
-
-            if (t + 17 * g < cols)
-            {
-                y[b + t + 17 * g] = v17 * inv;
-            }
-
-            if (t + 18 * g < cols)
-            {
-                y[b + t + 18 * g] = v18 * inv;
-            }
-
-            if (t + 19 * g < cols)
-            {
-                y[b + t + 19 * g] = v19 * inv;
-            }
-
-            if (t + 20 * g < cols)
-            {
-                y[b + t + 20 * g] = v20 * inv;
-            }
-
-            if (t + 21 * g < cols)
-            {
-                y[b + t + 21 * g] = v21 * inv;
-            }
-
-            if (t + 22 * g < cols)
-            {
-                y[b + t + 22 * g] = v22 * inv;
-            }
-
-            if (t + 23 * g < cols)
-            {
-                y[b + t + 23 * g] = v23 * inv;
-            }
-
-            if (t + 24 * g < cols)
-            {
-                y[b + t + 24 * g] = v24 * inv;
-            }
-
-            if (t + 25 * g < cols)
-            {
-                y[b + t + 25 * g] = v25 * inv;
-            }
-
-            if (t + 26 * g < cols)
-            {
-                y[b + t + 26 * g] = v26 * inv;
-            }
-
-            if (t + 27 * g < cols)
-            {
-                y[b + t + 27 * g] = v27 * inv;
-            }
-
-            if (t + 28 * g < cols)
-            {
-                y[b + t + 28 * g] = v28 * inv;
-            }
-
-            if (t + 29 * g < cols)
-            {
-                y[b + t + 29 * g] = v29 * inv;
-            }
-
-            if (t + 30 * g < cols)
-            {
-                y[b + t + 30 * g] = v30 * inv;
-            }
-
-            if (t + 31 * g < cols)
-            {
-                y[b + t + 31 * g] = v31 * inv;
-            }
-
-            if (t + 32 * g < cols)
-            {
-                y[b + t + 32 * g] = v32 * inv;
-            }
-
-            if (t + 33 * g < cols)
-            {
-                y[b + t + 33 * g] = v33 * inv;
-            }
-
-            if (t + 34 * g < cols)
-            {
-                y[b + t + 34 * g] = v34 * inv;
-            }
-
-            if (t + 35 * g < cols)
-            {
-                y[b + t + 35 * g] = v35 * inv;
-            }
-
-            if (t + 36 * g < cols)
-            {
-                y[b + t + 36 * g] = v36 * inv;
-            }
-
-            if (t + 37 * g < cols)
-            {
-                y[b + t + 37 * g] = v37 * inv;
-            }
-
-            if (t + 38 * g < cols)
-            {
-                y[b + t + 38 * g] = v38 * inv;
-            }
-
-            if (t + 39 * g < cols)
-            {
-                y[b + t + 39 * g] = v39 * inv;
-            }
-
-            if (t + 40 * g < cols)
-            {
-                y[b + t + 40 * g] = v40 * inv;
-            }
-
-            if (t + 41 * g < cols)
-            {
-                y[b + t + 41 * g] = v41 * inv;
-            }
-
-            if (t + 42 * g < cols)
-            {
-                y[b + t + 42 * g] = v42 * inv;
-            }
-
-            if (t + 43 * g < cols)
-            {
-                y[b + t + 43 * g] = v43 * inv;
-            }
-
-            if (t + 44 * g < cols)
-            {
-                y[b + t + 44 * g] = v44 * inv;
-            }
-
-            if (t + 45 * g < cols)
-            {
-                y[b + t + 45 * g] = v45 * inv;
-            }
-
-            if (t + 46 * g < cols)
-            {
-                y[b + t + 46 * g] = v46 * inv;
-            }
-
-            if (t + 47 * g < cols)
-            {
-                y[b + t + 47 * g] = v47 * inv;
-            }
-
-            if (t + 48 * g < cols)
-            {
-                y[b + t + 48 * g] = v48 * inv;
-            }
-
-            if (t + 49 * g < cols)
-            {
-                y[b + t + 49 * g] = v49 * inv;
-            }
-
-            if (t + 50 * g < cols)
-            {
-                y[b + t + 50 * g] = v50 * inv;
-            }
-
-            if (t + 51 * g < cols)
-            {
-                y[b + t + 51 * g] = v51 * inv;
-            }
-
-            if (t + 52 * g < cols)
-            {
-                y[b + t + 52 * g] = v52 * inv;
-            }
-
-            if (t + 53 * g < cols)
-            {
-                y[b + t + 53 * g] = v53 * inv;
-            }
-
-            if (t + 54 * g < cols)
-            {
-                y[b + t + 54 * g] = v54 * inv;
-            }
-
-            if (t + 55 * g < cols)
-            {
-                y[b + t + 55 * g] = v55 * inv;
-            }
-
-            if (t + 56 * g < cols)
-            {
-                y[b + t + 56 * g] = v56 * inv;
-            }
-
-            if (t + 57 * g < cols)
-            {
-                y[b + t + 57 * g] = v57 * inv;
-            }
-
-            if (t + 58 * g < cols)
-            {
-                y[b + t + 58 * g] = v58 * inv;
-            }
-
-            if (t + 59 * g < cols)
-            {
-                y[b + t + 59 * g] = v59 * inv;
-            }
-
-            if (t + 60 * g < cols)
-            {
-                y[b + t + 60 * g] = v60 * inv;
-            }
-
-            if (t + 61 * g < cols)
-            {
-                y[b + t + 61 * g] = v61 * inv;
-            }
-
-            if (t + 62 * g < cols)
-            {
-                y[b + t + 62 * g] = v62 * inv;
-            }
-
-            if (t + 63 * g < cols)
-            {
-                y[b + t + 63 * g] = v63 * inv;
-            }
-        }
-    }
-
-    /// <summary>Floats per thread of the wide norm kernels (rows up to 32·group).</summary>
+    /// <summary>Elements per thread of the wide norm kernels (rows up to 32·group).</summary>
     public const int NormPerThread = 32;
 
-    /// <summary>rms_norm with the row in registers (up to NormPerThread floats per thread).</summary>
+    /// <summary>rms_norm with the row in registers (up to NormPerThread elements per thread).</summary>
     [IlgpuKernel]
     public static void RmsNormWideF32(ArrayView<float> x, ArrayView<float> w, ArrayView<float> y, int cols, float eps)
     {
@@ -1825,6 +845,852 @@ internal static class RowWideKernels
         if (t + 31 * g < cols)
         {
             y[b + t + 31 * g] = (hasWeight != 0 ? v31 * inv * w[t + 31 * g] : v31 * inv) + (hasBias != 0 ? bias[t + 31 * g] : 0f);
+        }
+    }
+
+    /// <summary>rms_norm with the row in registers (up to NormPerThread elements per thread).</summary>
+    [IlgpuKernel]
+    [IlgpuKernelVariant(typeof(Float16Storage))]
+    [IlgpuKernelVariant(typeof(BFloat16Storage))]
+    public static void RmsNormWide16<TFormat>(ArrayView<ushort> x, ArrayView<ushort> w, ArrayView<ushort> y, int cols, float eps)
+        where TFormat : struct, IKernelConstant
+    {
+        int bf = default(TFormat).Value;
+        var scratch = SharedMemory.Allocate<float>(32);
+        long b = (long)Grid.IdxX * cols;
+        int t = Group.IdxX;
+        int g = Group.DimX;
+        float v0 = t + 0 * g < cols ? GpuMath.Load16(x[b + t + 0 * g], bf) : 0f;
+        float v1 = t + 1 * g < cols ? GpuMath.Load16(x[b + t + 1 * g], bf) : 0f;
+        float v2 = t + 2 * g < cols ? GpuMath.Load16(x[b + t + 2 * g], bf) : 0f;
+        float v3 = t + 3 * g < cols ? GpuMath.Load16(x[b + t + 3 * g], bf) : 0f;
+        float v4 = t + 4 * g < cols ? GpuMath.Load16(x[b + t + 4 * g], bf) : 0f;
+        float v5 = t + 5 * g < cols ? GpuMath.Load16(x[b + t + 5 * g], bf) : 0f;
+        float v6 = t + 6 * g < cols ? GpuMath.Load16(x[b + t + 6 * g], bf) : 0f;
+        float v7 = t + 7 * g < cols ? GpuMath.Load16(x[b + t + 7 * g], bf) : 0f;
+        float v8 = t + 8 * g < cols ? GpuMath.Load16(x[b + t + 8 * g], bf) : 0f;
+        float v9 = t + 9 * g < cols ? GpuMath.Load16(x[b + t + 9 * g], bf) : 0f;
+        float v10 = t + 10 * g < cols ? GpuMath.Load16(x[b + t + 10 * g], bf) : 0f;
+        float v11 = t + 11 * g < cols ? GpuMath.Load16(x[b + t + 11 * g], bf) : 0f;
+        float v12 = t + 12 * g < cols ? GpuMath.Load16(x[b + t + 12 * g], bf) : 0f;
+        float v13 = t + 13 * g < cols ? GpuMath.Load16(x[b + t + 13 * g], bf) : 0f;
+        float v14 = t + 14 * g < cols ? GpuMath.Load16(x[b + t + 14 * g], bf) : 0f;
+        float v15 = t + 15 * g < cols ? GpuMath.Load16(x[b + t + 15 * g], bf) : 0f;
+        float v16 = t + 16 * g < cols ? GpuMath.Load16(x[b + t + 16 * g], bf) : 0f;
+        float v17 = t + 17 * g < cols ? GpuMath.Load16(x[b + t + 17 * g], bf) : 0f;
+        float v18 = t + 18 * g < cols ? GpuMath.Load16(x[b + t + 18 * g], bf) : 0f;
+        float v19 = t + 19 * g < cols ? GpuMath.Load16(x[b + t + 19 * g], bf) : 0f;
+        float v20 = t + 20 * g < cols ? GpuMath.Load16(x[b + t + 20 * g], bf) : 0f;
+        float v21 = t + 21 * g < cols ? GpuMath.Load16(x[b + t + 21 * g], bf) : 0f;
+        float v22 = t + 22 * g < cols ? GpuMath.Load16(x[b + t + 22 * g], bf) : 0f;
+        float v23 = t + 23 * g < cols ? GpuMath.Load16(x[b + t + 23 * g], bf) : 0f;
+        float v24 = t + 24 * g < cols ? GpuMath.Load16(x[b + t + 24 * g], bf) : 0f;
+        float v25 = t + 25 * g < cols ? GpuMath.Load16(x[b + t + 25 * g], bf) : 0f;
+        float v26 = t + 26 * g < cols ? GpuMath.Load16(x[b + t + 26 * g], bf) : 0f;
+        float v27 = t + 27 * g < cols ? GpuMath.Load16(x[b + t + 27 * g], bf) : 0f;
+        float v28 = t + 28 * g < cols ? GpuMath.Load16(x[b + t + 28 * g], bf) : 0f;
+        float v29 = t + 29 * g < cols ? GpuMath.Load16(x[b + t + 29 * g], bf) : 0f;
+        float v30 = t + 30 * g < cols ? GpuMath.Load16(x[b + t + 30 * g], bf) : 0f;
+        float v31 = t + 31 * g < cols ? GpuMath.Load16(x[b + t + 31 * g], bf) : 0f;
+        float ss = v0 * v0 + v1 * v1 + v2 * v2 + v3 * v3 + v4 * v4 + v5 * v5 + v6 * v6 + v7 * v7 + v8 * v8 + v9 * v9 + v10 * v10 + v11 * v11 + v12 * v12 + v13 * v13 + v14 * v14 + v15 * v15 + v16 * v16 + v17 * v17 + v18 * v18 + v19 * v19 + v20 * v20 + v21 * v21 + v22 * v22 + v23 * v23 + v24 * v24 + v25 * v25 + v26 * v26 + v27 * v27 + v28 * v28 + v29 * v29 + v30 * v30 + v31 * v31;
+        float inv = 1f / IntrinsicMath.CPUOnly.Sqrt(GpuMath.GroupSum(ss, scratch) / cols + eps);
+        if (t + 0 * g < cols)
+        {
+            y[b + t + 0 * g] = GpuMath.Store16(v0 * inv * GpuMath.Load16(w[t + 0 * g], bf), bf);
+        }
+
+        if (t + 1 * g < cols)
+        {
+            y[b + t + 1 * g] = GpuMath.Store16(v1 * inv * GpuMath.Load16(w[t + 1 * g], bf), bf);
+        }
+
+        if (t + 2 * g < cols)
+        {
+            y[b + t + 2 * g] = GpuMath.Store16(v2 * inv * GpuMath.Load16(w[t + 2 * g], bf), bf);
+        }
+
+        if (t + 3 * g < cols)
+        {
+            y[b + t + 3 * g] = GpuMath.Store16(v3 * inv * GpuMath.Load16(w[t + 3 * g], bf), bf);
+        }
+
+        if (t + 4 * g < cols)
+        {
+            y[b + t + 4 * g] = GpuMath.Store16(v4 * inv * GpuMath.Load16(w[t + 4 * g], bf), bf);
+        }
+
+        if (t + 5 * g < cols)
+        {
+            y[b + t + 5 * g] = GpuMath.Store16(v5 * inv * GpuMath.Load16(w[t + 5 * g], bf), bf);
+        }
+
+        if (t + 6 * g < cols)
+        {
+            y[b + t + 6 * g] = GpuMath.Store16(v6 * inv * GpuMath.Load16(w[t + 6 * g], bf), bf);
+        }
+
+        if (t + 7 * g < cols)
+        {
+            y[b + t + 7 * g] = GpuMath.Store16(v7 * inv * GpuMath.Load16(w[t + 7 * g], bf), bf);
+        }
+
+        if (t + 8 * g < cols)
+        {
+            y[b + t + 8 * g] = GpuMath.Store16(v8 * inv * GpuMath.Load16(w[t + 8 * g], bf), bf);
+        }
+
+        if (t + 9 * g < cols)
+        {
+            y[b + t + 9 * g] = GpuMath.Store16(v9 * inv * GpuMath.Load16(w[t + 9 * g], bf), bf);
+        }
+
+        if (t + 10 * g < cols)
+        {
+            y[b + t + 10 * g] = GpuMath.Store16(v10 * inv * GpuMath.Load16(w[t + 10 * g], bf), bf);
+        }
+
+        if (t + 11 * g < cols)
+        {
+            y[b + t + 11 * g] = GpuMath.Store16(v11 * inv * GpuMath.Load16(w[t + 11 * g], bf), bf);
+        }
+
+        if (t + 12 * g < cols)
+        {
+            y[b + t + 12 * g] = GpuMath.Store16(v12 * inv * GpuMath.Load16(w[t + 12 * g], bf), bf);
+        }
+
+        if (t + 13 * g < cols)
+        {
+            y[b + t + 13 * g] = GpuMath.Store16(v13 * inv * GpuMath.Load16(w[t + 13 * g], bf), bf);
+        }
+
+        if (t + 14 * g < cols)
+        {
+            y[b + t + 14 * g] = GpuMath.Store16(v14 * inv * GpuMath.Load16(w[t + 14 * g], bf), bf);
+        }
+
+        if (t + 15 * g < cols)
+        {
+            y[b + t + 15 * g] = GpuMath.Store16(v15 * inv * GpuMath.Load16(w[t + 15 * g], bf), bf);
+        }
+
+        if (t + 16 * g < cols)
+        {
+            y[b + t + 16 * g] = GpuMath.Store16(v16 * inv * GpuMath.Load16(w[t + 16 * g], bf), bf);
+        }
+
+        if (t + 17 * g < cols)
+        {
+            y[b + t + 17 * g] = GpuMath.Store16(v17 * inv * GpuMath.Load16(w[t + 17 * g], bf), bf);
+        }
+
+        if (t + 18 * g < cols)
+        {
+            y[b + t + 18 * g] = GpuMath.Store16(v18 * inv * GpuMath.Load16(w[t + 18 * g], bf), bf);
+        }
+
+        if (t + 19 * g < cols)
+        {
+            y[b + t + 19 * g] = GpuMath.Store16(v19 * inv * GpuMath.Load16(w[t + 19 * g], bf), bf);
+        }
+
+        if (t + 20 * g < cols)
+        {
+            y[b + t + 20 * g] = GpuMath.Store16(v20 * inv * GpuMath.Load16(w[t + 20 * g], bf), bf);
+        }
+
+        if (t + 21 * g < cols)
+        {
+            y[b + t + 21 * g] = GpuMath.Store16(v21 * inv * GpuMath.Load16(w[t + 21 * g], bf), bf);
+        }
+
+        if (t + 22 * g < cols)
+        {
+            y[b + t + 22 * g] = GpuMath.Store16(v22 * inv * GpuMath.Load16(w[t + 22 * g], bf), bf);
+        }
+
+        if (t + 23 * g < cols)
+        {
+            y[b + t + 23 * g] = GpuMath.Store16(v23 * inv * GpuMath.Load16(w[t + 23 * g], bf), bf);
+        }
+
+        if (t + 24 * g < cols)
+        {
+            y[b + t + 24 * g] = GpuMath.Store16(v24 * inv * GpuMath.Load16(w[t + 24 * g], bf), bf);
+        }
+
+        if (t + 25 * g < cols)
+        {
+            y[b + t + 25 * g] = GpuMath.Store16(v25 * inv * GpuMath.Load16(w[t + 25 * g], bf), bf);
+        }
+
+        if (t + 26 * g < cols)
+        {
+            y[b + t + 26 * g] = GpuMath.Store16(v26 * inv * GpuMath.Load16(w[t + 26 * g], bf), bf);
+        }
+
+        if (t + 27 * g < cols)
+        {
+            y[b + t + 27 * g] = GpuMath.Store16(v27 * inv * GpuMath.Load16(w[t + 27 * g], bf), bf);
+        }
+
+        if (t + 28 * g < cols)
+        {
+            y[b + t + 28 * g] = GpuMath.Store16(v28 * inv * GpuMath.Load16(w[t + 28 * g], bf), bf);
+        }
+
+        if (t + 29 * g < cols)
+        {
+            y[b + t + 29 * g] = GpuMath.Store16(v29 * inv * GpuMath.Load16(w[t + 29 * g], bf), bf);
+        }
+
+        if (t + 30 * g < cols)
+        {
+            y[b + t + 30 * g] = GpuMath.Store16(v30 * inv * GpuMath.Load16(w[t + 30 * g], bf), bf);
+        }
+
+        if (t + 31 * g < cols)
+        {
+            y[b + t + 31 * g] = GpuMath.Store16(v31 * inv * GpuMath.Load16(w[t + 31 * g], bf), bf);
+        }
+    }
+
+    /// <summary>fused_add_rms_norm with the row in registers: residual = x + residual; x = rms_norm(residual)·w (variance of the float32 sum, output from the rounded residual, as vLLM).</summary>
+    [IlgpuKernel]
+    [IlgpuKernelVariant(typeof(Float16Storage))]
+    [IlgpuKernelVariant(typeof(BFloat16Storage))]
+    public static void FusedAddRmsNormWide16<TFormat>(ArrayView<ushort> x, ArrayView<ushort> residual, ArrayView<ushort> w, int cols, float eps)
+        where TFormat : struct, IKernelConstant
+    {
+        int bf = default(TFormat).Value;
+        var scratch = SharedMemory.Allocate<float>(32);
+        long b = (long)Grid.IdxX * cols;
+        int t = Group.IdxX;
+        int g = Group.DimX;
+        float v0 = t + 0 * g < cols ? GpuMath.Load16(x[b + t + 0 * g], bf) : 0f;
+        float v1 = t + 1 * g < cols ? GpuMath.Load16(x[b + t + 1 * g], bf) : 0f;
+        float v2 = t + 2 * g < cols ? GpuMath.Load16(x[b + t + 2 * g], bf) : 0f;
+        float v3 = t + 3 * g < cols ? GpuMath.Load16(x[b + t + 3 * g], bf) : 0f;
+        float v4 = t + 4 * g < cols ? GpuMath.Load16(x[b + t + 4 * g], bf) : 0f;
+        float v5 = t + 5 * g < cols ? GpuMath.Load16(x[b + t + 5 * g], bf) : 0f;
+        float v6 = t + 6 * g < cols ? GpuMath.Load16(x[b + t + 6 * g], bf) : 0f;
+        float v7 = t + 7 * g < cols ? GpuMath.Load16(x[b + t + 7 * g], bf) : 0f;
+        float v8 = t + 8 * g < cols ? GpuMath.Load16(x[b + t + 8 * g], bf) : 0f;
+        float v9 = t + 9 * g < cols ? GpuMath.Load16(x[b + t + 9 * g], bf) : 0f;
+        float v10 = t + 10 * g < cols ? GpuMath.Load16(x[b + t + 10 * g], bf) : 0f;
+        float v11 = t + 11 * g < cols ? GpuMath.Load16(x[b + t + 11 * g], bf) : 0f;
+        float v12 = t + 12 * g < cols ? GpuMath.Load16(x[b + t + 12 * g], bf) : 0f;
+        float v13 = t + 13 * g < cols ? GpuMath.Load16(x[b + t + 13 * g], bf) : 0f;
+        float v14 = t + 14 * g < cols ? GpuMath.Load16(x[b + t + 14 * g], bf) : 0f;
+        float v15 = t + 15 * g < cols ? GpuMath.Load16(x[b + t + 15 * g], bf) : 0f;
+        float v16 = t + 16 * g < cols ? GpuMath.Load16(x[b + t + 16 * g], bf) : 0f;
+        float v17 = t + 17 * g < cols ? GpuMath.Load16(x[b + t + 17 * g], bf) : 0f;
+        float v18 = t + 18 * g < cols ? GpuMath.Load16(x[b + t + 18 * g], bf) : 0f;
+        float v19 = t + 19 * g < cols ? GpuMath.Load16(x[b + t + 19 * g], bf) : 0f;
+        float v20 = t + 20 * g < cols ? GpuMath.Load16(x[b + t + 20 * g], bf) : 0f;
+        float v21 = t + 21 * g < cols ? GpuMath.Load16(x[b + t + 21 * g], bf) : 0f;
+        float v22 = t + 22 * g < cols ? GpuMath.Load16(x[b + t + 22 * g], bf) : 0f;
+        float v23 = t + 23 * g < cols ? GpuMath.Load16(x[b + t + 23 * g], bf) : 0f;
+        float v24 = t + 24 * g < cols ? GpuMath.Load16(x[b + t + 24 * g], bf) : 0f;
+        float v25 = t + 25 * g < cols ? GpuMath.Load16(x[b + t + 25 * g], bf) : 0f;
+        float v26 = t + 26 * g < cols ? GpuMath.Load16(x[b + t + 26 * g], bf) : 0f;
+        float v27 = t + 27 * g < cols ? GpuMath.Load16(x[b + t + 27 * g], bf) : 0f;
+        float v28 = t + 28 * g < cols ? GpuMath.Load16(x[b + t + 28 * g], bf) : 0f;
+        float v29 = t + 29 * g < cols ? GpuMath.Load16(x[b + t + 29 * g], bf) : 0f;
+        float v30 = t + 30 * g < cols ? GpuMath.Load16(x[b + t + 30 * g], bf) : 0f;
+        float v31 = t + 31 * g < cols ? GpuMath.Load16(x[b + t + 31 * g], bf) : 0f;
+        v0 += t + 0 * g < cols ? GpuMath.Load16(residual[b + t + 0 * g], bf) : 0f;
+        v1 += t + 1 * g < cols ? GpuMath.Load16(residual[b + t + 1 * g], bf) : 0f;
+        v2 += t + 2 * g < cols ? GpuMath.Load16(residual[b + t + 2 * g], bf) : 0f;
+        v3 += t + 3 * g < cols ? GpuMath.Load16(residual[b + t + 3 * g], bf) : 0f;
+        v4 += t + 4 * g < cols ? GpuMath.Load16(residual[b + t + 4 * g], bf) : 0f;
+        v5 += t + 5 * g < cols ? GpuMath.Load16(residual[b + t + 5 * g], bf) : 0f;
+        v6 += t + 6 * g < cols ? GpuMath.Load16(residual[b + t + 6 * g], bf) : 0f;
+        v7 += t + 7 * g < cols ? GpuMath.Load16(residual[b + t + 7 * g], bf) : 0f;
+        v8 += t + 8 * g < cols ? GpuMath.Load16(residual[b + t + 8 * g], bf) : 0f;
+        v9 += t + 9 * g < cols ? GpuMath.Load16(residual[b + t + 9 * g], bf) : 0f;
+        v10 += t + 10 * g < cols ? GpuMath.Load16(residual[b + t + 10 * g], bf) : 0f;
+        v11 += t + 11 * g < cols ? GpuMath.Load16(residual[b + t + 11 * g], bf) : 0f;
+        v12 += t + 12 * g < cols ? GpuMath.Load16(residual[b + t + 12 * g], bf) : 0f;
+        v13 += t + 13 * g < cols ? GpuMath.Load16(residual[b + t + 13 * g], bf) : 0f;
+        v14 += t + 14 * g < cols ? GpuMath.Load16(residual[b + t + 14 * g], bf) : 0f;
+        v15 += t + 15 * g < cols ? GpuMath.Load16(residual[b + t + 15 * g], bf) : 0f;
+        v16 += t + 16 * g < cols ? GpuMath.Load16(residual[b + t + 16 * g], bf) : 0f;
+        v17 += t + 17 * g < cols ? GpuMath.Load16(residual[b + t + 17 * g], bf) : 0f;
+        v18 += t + 18 * g < cols ? GpuMath.Load16(residual[b + t + 18 * g], bf) : 0f;
+        v19 += t + 19 * g < cols ? GpuMath.Load16(residual[b + t + 19 * g], bf) : 0f;
+        v20 += t + 20 * g < cols ? GpuMath.Load16(residual[b + t + 20 * g], bf) : 0f;
+        v21 += t + 21 * g < cols ? GpuMath.Load16(residual[b + t + 21 * g], bf) : 0f;
+        v22 += t + 22 * g < cols ? GpuMath.Load16(residual[b + t + 22 * g], bf) : 0f;
+        v23 += t + 23 * g < cols ? GpuMath.Load16(residual[b + t + 23 * g], bf) : 0f;
+        v24 += t + 24 * g < cols ? GpuMath.Load16(residual[b + t + 24 * g], bf) : 0f;
+        v25 += t + 25 * g < cols ? GpuMath.Load16(residual[b + t + 25 * g], bf) : 0f;
+        v26 += t + 26 * g < cols ? GpuMath.Load16(residual[b + t + 26 * g], bf) : 0f;
+        v27 += t + 27 * g < cols ? GpuMath.Load16(residual[b + t + 27 * g], bf) : 0f;
+        v28 += t + 28 * g < cols ? GpuMath.Load16(residual[b + t + 28 * g], bf) : 0f;
+        v29 += t + 29 * g < cols ? GpuMath.Load16(residual[b + t + 29 * g], bf) : 0f;
+        v30 += t + 30 * g < cols ? GpuMath.Load16(residual[b + t + 30 * g], bf) : 0f;
+        v31 += t + 31 * g < cols ? GpuMath.Load16(residual[b + t + 31 * g], bf) : 0f;
+        if (t + 0 * g < cols)
+        {
+            residual[b + t + 0 * g] = GpuMath.Store16(v0, bf);
+        }
+
+        if (t + 1 * g < cols)
+        {
+            residual[b + t + 1 * g] = GpuMath.Store16(v1, bf);
+        }
+
+        if (t + 2 * g < cols)
+        {
+            residual[b + t + 2 * g] = GpuMath.Store16(v2, bf);
+        }
+
+        if (t + 3 * g < cols)
+        {
+            residual[b + t + 3 * g] = GpuMath.Store16(v3, bf);
+        }
+
+        if (t + 4 * g < cols)
+        {
+            residual[b + t + 4 * g] = GpuMath.Store16(v4, bf);
+        }
+
+        if (t + 5 * g < cols)
+        {
+            residual[b + t + 5 * g] = GpuMath.Store16(v5, bf);
+        }
+
+        if (t + 6 * g < cols)
+        {
+            residual[b + t + 6 * g] = GpuMath.Store16(v6, bf);
+        }
+
+        if (t + 7 * g < cols)
+        {
+            residual[b + t + 7 * g] = GpuMath.Store16(v7, bf);
+        }
+
+        if (t + 8 * g < cols)
+        {
+            residual[b + t + 8 * g] = GpuMath.Store16(v8, bf);
+        }
+
+        if (t + 9 * g < cols)
+        {
+            residual[b + t + 9 * g] = GpuMath.Store16(v9, bf);
+        }
+
+        if (t + 10 * g < cols)
+        {
+            residual[b + t + 10 * g] = GpuMath.Store16(v10, bf);
+        }
+
+        if (t + 11 * g < cols)
+        {
+            residual[b + t + 11 * g] = GpuMath.Store16(v11, bf);
+        }
+
+        if (t + 12 * g < cols)
+        {
+            residual[b + t + 12 * g] = GpuMath.Store16(v12, bf);
+        }
+
+        if (t + 13 * g < cols)
+        {
+            residual[b + t + 13 * g] = GpuMath.Store16(v13, bf);
+        }
+
+        if (t + 14 * g < cols)
+        {
+            residual[b + t + 14 * g] = GpuMath.Store16(v14, bf);
+        }
+
+        if (t + 15 * g < cols)
+        {
+            residual[b + t + 15 * g] = GpuMath.Store16(v15, bf);
+        }
+
+        if (t + 16 * g < cols)
+        {
+            residual[b + t + 16 * g] = GpuMath.Store16(v16, bf);
+        }
+
+        if (t + 17 * g < cols)
+        {
+            residual[b + t + 17 * g] = GpuMath.Store16(v17, bf);
+        }
+
+        if (t + 18 * g < cols)
+        {
+            residual[b + t + 18 * g] = GpuMath.Store16(v18, bf);
+        }
+
+        if (t + 19 * g < cols)
+        {
+            residual[b + t + 19 * g] = GpuMath.Store16(v19, bf);
+        }
+
+        if (t + 20 * g < cols)
+        {
+            residual[b + t + 20 * g] = GpuMath.Store16(v20, bf);
+        }
+
+        if (t + 21 * g < cols)
+        {
+            residual[b + t + 21 * g] = GpuMath.Store16(v21, bf);
+        }
+
+        if (t + 22 * g < cols)
+        {
+            residual[b + t + 22 * g] = GpuMath.Store16(v22, bf);
+        }
+
+        if (t + 23 * g < cols)
+        {
+            residual[b + t + 23 * g] = GpuMath.Store16(v23, bf);
+        }
+
+        if (t + 24 * g < cols)
+        {
+            residual[b + t + 24 * g] = GpuMath.Store16(v24, bf);
+        }
+
+        if (t + 25 * g < cols)
+        {
+            residual[b + t + 25 * g] = GpuMath.Store16(v25, bf);
+        }
+
+        if (t + 26 * g < cols)
+        {
+            residual[b + t + 26 * g] = GpuMath.Store16(v26, bf);
+        }
+
+        if (t + 27 * g < cols)
+        {
+            residual[b + t + 27 * g] = GpuMath.Store16(v27, bf);
+        }
+
+        if (t + 28 * g < cols)
+        {
+            residual[b + t + 28 * g] = GpuMath.Store16(v28, bf);
+        }
+
+        if (t + 29 * g < cols)
+        {
+            residual[b + t + 29 * g] = GpuMath.Store16(v29, bf);
+        }
+
+        if (t + 30 * g < cols)
+        {
+            residual[b + t + 30 * g] = GpuMath.Store16(v30, bf);
+        }
+
+        if (t + 31 * g < cols)
+        {
+            residual[b + t + 31 * g] = GpuMath.Store16(v31, bf);
+        }
+
+        float ss = v0 * v0 + v1 * v1 + v2 * v2 + v3 * v3 + v4 * v4 + v5 * v5 + v6 * v6 + v7 * v7 + v8 * v8 + v9 * v9 + v10 * v10 + v11 * v11 + v12 * v12 + v13 * v13 + v14 * v14 + v15 * v15 + v16 * v16 + v17 * v17 + v18 * v18 + v19 * v19 + v20 * v20 + v21 * v21 + v22 * v22 + v23 * v23 + v24 * v24 + v25 * v25 + v26 * v26 + v27 * v27 + v28 * v28 + v29 * v29 + v30 * v30 + v31 * v31;
+        float inv = 1f / IntrinsicMath.CPUOnly.Sqrt(GpuMath.GroupSum(ss, scratch) / cols + eps);
+        if (t + 0 * g < cols)
+        {
+            x[b + t + 0 * g] = GpuMath.Store16(GpuMath.Load16(GpuMath.Store16(v0, bf), bf) * inv * GpuMath.Load16(w[t + 0 * g], bf), bf);
+        }
+
+        if (t + 1 * g < cols)
+        {
+            x[b + t + 1 * g] = GpuMath.Store16(GpuMath.Load16(GpuMath.Store16(v1, bf), bf) * inv * GpuMath.Load16(w[t + 1 * g], bf), bf);
+        }
+
+        if (t + 2 * g < cols)
+        {
+            x[b + t + 2 * g] = GpuMath.Store16(GpuMath.Load16(GpuMath.Store16(v2, bf), bf) * inv * GpuMath.Load16(w[t + 2 * g], bf), bf);
+        }
+
+        if (t + 3 * g < cols)
+        {
+            x[b + t + 3 * g] = GpuMath.Store16(GpuMath.Load16(GpuMath.Store16(v3, bf), bf) * inv * GpuMath.Load16(w[t + 3 * g], bf), bf);
+        }
+
+        if (t + 4 * g < cols)
+        {
+            x[b + t + 4 * g] = GpuMath.Store16(GpuMath.Load16(GpuMath.Store16(v4, bf), bf) * inv * GpuMath.Load16(w[t + 4 * g], bf), bf);
+        }
+
+        if (t + 5 * g < cols)
+        {
+            x[b + t + 5 * g] = GpuMath.Store16(GpuMath.Load16(GpuMath.Store16(v5, bf), bf) * inv * GpuMath.Load16(w[t + 5 * g], bf), bf);
+        }
+
+        if (t + 6 * g < cols)
+        {
+            x[b + t + 6 * g] = GpuMath.Store16(GpuMath.Load16(GpuMath.Store16(v6, bf), bf) * inv * GpuMath.Load16(w[t + 6 * g], bf), bf);
+        }
+
+        if (t + 7 * g < cols)
+        {
+            x[b + t + 7 * g] = GpuMath.Store16(GpuMath.Load16(GpuMath.Store16(v7, bf), bf) * inv * GpuMath.Load16(w[t + 7 * g], bf), bf);
+        }
+
+        if (t + 8 * g < cols)
+        {
+            x[b + t + 8 * g] = GpuMath.Store16(GpuMath.Load16(GpuMath.Store16(v8, bf), bf) * inv * GpuMath.Load16(w[t + 8 * g], bf), bf);
+        }
+
+        if (t + 9 * g < cols)
+        {
+            x[b + t + 9 * g] = GpuMath.Store16(GpuMath.Load16(GpuMath.Store16(v9, bf), bf) * inv * GpuMath.Load16(w[t + 9 * g], bf), bf);
+        }
+
+        if (t + 10 * g < cols)
+        {
+            x[b + t + 10 * g] = GpuMath.Store16(GpuMath.Load16(GpuMath.Store16(v10, bf), bf) * inv * GpuMath.Load16(w[t + 10 * g], bf), bf);
+        }
+
+        if (t + 11 * g < cols)
+        {
+            x[b + t + 11 * g] = GpuMath.Store16(GpuMath.Load16(GpuMath.Store16(v11, bf), bf) * inv * GpuMath.Load16(w[t + 11 * g], bf), bf);
+        }
+
+        if (t + 12 * g < cols)
+        {
+            x[b + t + 12 * g] = GpuMath.Store16(GpuMath.Load16(GpuMath.Store16(v12, bf), bf) * inv * GpuMath.Load16(w[t + 12 * g], bf), bf);
+        }
+
+        if (t + 13 * g < cols)
+        {
+            x[b + t + 13 * g] = GpuMath.Store16(GpuMath.Load16(GpuMath.Store16(v13, bf), bf) * inv * GpuMath.Load16(w[t + 13 * g], bf), bf);
+        }
+
+        if (t + 14 * g < cols)
+        {
+            x[b + t + 14 * g] = GpuMath.Store16(GpuMath.Load16(GpuMath.Store16(v14, bf), bf) * inv * GpuMath.Load16(w[t + 14 * g], bf), bf);
+        }
+
+        if (t + 15 * g < cols)
+        {
+            x[b + t + 15 * g] = GpuMath.Store16(GpuMath.Load16(GpuMath.Store16(v15, bf), bf) * inv * GpuMath.Load16(w[t + 15 * g], bf), bf);
+        }
+
+        if (t + 16 * g < cols)
+        {
+            x[b + t + 16 * g] = GpuMath.Store16(GpuMath.Load16(GpuMath.Store16(v16, bf), bf) * inv * GpuMath.Load16(w[t + 16 * g], bf), bf);
+        }
+
+        if (t + 17 * g < cols)
+        {
+            x[b + t + 17 * g] = GpuMath.Store16(GpuMath.Load16(GpuMath.Store16(v17, bf), bf) * inv * GpuMath.Load16(w[t + 17 * g], bf), bf);
+        }
+
+        if (t + 18 * g < cols)
+        {
+            x[b + t + 18 * g] = GpuMath.Store16(GpuMath.Load16(GpuMath.Store16(v18, bf), bf) * inv * GpuMath.Load16(w[t + 18 * g], bf), bf);
+        }
+
+        if (t + 19 * g < cols)
+        {
+            x[b + t + 19 * g] = GpuMath.Store16(GpuMath.Load16(GpuMath.Store16(v19, bf), bf) * inv * GpuMath.Load16(w[t + 19 * g], bf), bf);
+        }
+
+        if (t + 20 * g < cols)
+        {
+            x[b + t + 20 * g] = GpuMath.Store16(GpuMath.Load16(GpuMath.Store16(v20, bf), bf) * inv * GpuMath.Load16(w[t + 20 * g], bf), bf);
+        }
+
+        if (t + 21 * g < cols)
+        {
+            x[b + t + 21 * g] = GpuMath.Store16(GpuMath.Load16(GpuMath.Store16(v21, bf), bf) * inv * GpuMath.Load16(w[t + 21 * g], bf), bf);
+        }
+
+        if (t + 22 * g < cols)
+        {
+            x[b + t + 22 * g] = GpuMath.Store16(GpuMath.Load16(GpuMath.Store16(v22, bf), bf) * inv * GpuMath.Load16(w[t + 22 * g], bf), bf);
+        }
+
+        if (t + 23 * g < cols)
+        {
+            x[b + t + 23 * g] = GpuMath.Store16(GpuMath.Load16(GpuMath.Store16(v23, bf), bf) * inv * GpuMath.Load16(w[t + 23 * g], bf), bf);
+        }
+
+        if (t + 24 * g < cols)
+        {
+            x[b + t + 24 * g] = GpuMath.Store16(GpuMath.Load16(GpuMath.Store16(v24, bf), bf) * inv * GpuMath.Load16(w[t + 24 * g], bf), bf);
+        }
+
+        if (t + 25 * g < cols)
+        {
+            x[b + t + 25 * g] = GpuMath.Store16(GpuMath.Load16(GpuMath.Store16(v25, bf), bf) * inv * GpuMath.Load16(w[t + 25 * g], bf), bf);
+        }
+
+        if (t + 26 * g < cols)
+        {
+            x[b + t + 26 * g] = GpuMath.Store16(GpuMath.Load16(GpuMath.Store16(v26, bf), bf) * inv * GpuMath.Load16(w[t + 26 * g], bf), bf);
+        }
+
+        if (t + 27 * g < cols)
+        {
+            x[b + t + 27 * g] = GpuMath.Store16(GpuMath.Load16(GpuMath.Store16(v27, bf), bf) * inv * GpuMath.Load16(w[t + 27 * g], bf), bf);
+        }
+
+        if (t + 28 * g < cols)
+        {
+            x[b + t + 28 * g] = GpuMath.Store16(GpuMath.Load16(GpuMath.Store16(v28, bf), bf) * inv * GpuMath.Load16(w[t + 28 * g], bf), bf);
+        }
+
+        if (t + 29 * g < cols)
+        {
+            x[b + t + 29 * g] = GpuMath.Store16(GpuMath.Load16(GpuMath.Store16(v29, bf), bf) * inv * GpuMath.Load16(w[t + 29 * g], bf), bf);
+        }
+
+        if (t + 30 * g < cols)
+        {
+            x[b + t + 30 * g] = GpuMath.Store16(GpuMath.Load16(GpuMath.Store16(v30, bf), bf) * inv * GpuMath.Load16(w[t + 30 * g], bf), bf);
+        }
+
+        if (t + 31 * g < cols)
+        {
+            x[b + t + 31 * g] = GpuMath.Store16(GpuMath.Load16(GpuMath.Store16(v31, bf), bf) * inv * GpuMath.Load16(w[t + 31 * g], bf), bf);
+        }
+    }
+
+    /// <summary>layer_norm with the row in registers (mean, then the variance from the registers).</summary>
+    [IlgpuKernel]
+    [IlgpuKernelVariant(typeof(Float16Storage))]
+    [IlgpuKernelVariant(typeof(BFloat16Storage))]
+    public static void LayerNormWide16<TFormat>(ArrayView<ushort> x, ArrayView<ushort> w, ArrayView<ushort> bias, ArrayView<ushort> y, int cols, float eps, int hasWeight, int hasBias)
+        where TFormat : struct, IKernelConstant
+    {
+        int bf = default(TFormat).Value;
+        var scratch = SharedMemory.Allocate<float>(32);
+        long b = (long)Grid.IdxX * cols;
+        int t = Group.IdxX;
+        int g = Group.DimX;
+        float v0 = t + 0 * g < cols ? GpuMath.Load16(x[b + t + 0 * g], bf) : 0f;
+        float v1 = t + 1 * g < cols ? GpuMath.Load16(x[b + t + 1 * g], bf) : 0f;
+        float v2 = t + 2 * g < cols ? GpuMath.Load16(x[b + t + 2 * g], bf) : 0f;
+        float v3 = t + 3 * g < cols ? GpuMath.Load16(x[b + t + 3 * g], bf) : 0f;
+        float v4 = t + 4 * g < cols ? GpuMath.Load16(x[b + t + 4 * g], bf) : 0f;
+        float v5 = t + 5 * g < cols ? GpuMath.Load16(x[b + t + 5 * g], bf) : 0f;
+        float v6 = t + 6 * g < cols ? GpuMath.Load16(x[b + t + 6 * g], bf) : 0f;
+        float v7 = t + 7 * g < cols ? GpuMath.Load16(x[b + t + 7 * g], bf) : 0f;
+        float v8 = t + 8 * g < cols ? GpuMath.Load16(x[b + t + 8 * g], bf) : 0f;
+        float v9 = t + 9 * g < cols ? GpuMath.Load16(x[b + t + 9 * g], bf) : 0f;
+        float v10 = t + 10 * g < cols ? GpuMath.Load16(x[b + t + 10 * g], bf) : 0f;
+        float v11 = t + 11 * g < cols ? GpuMath.Load16(x[b + t + 11 * g], bf) : 0f;
+        float v12 = t + 12 * g < cols ? GpuMath.Load16(x[b + t + 12 * g], bf) : 0f;
+        float v13 = t + 13 * g < cols ? GpuMath.Load16(x[b + t + 13 * g], bf) : 0f;
+        float v14 = t + 14 * g < cols ? GpuMath.Load16(x[b + t + 14 * g], bf) : 0f;
+        float v15 = t + 15 * g < cols ? GpuMath.Load16(x[b + t + 15 * g], bf) : 0f;
+        float v16 = t + 16 * g < cols ? GpuMath.Load16(x[b + t + 16 * g], bf) : 0f;
+        float v17 = t + 17 * g < cols ? GpuMath.Load16(x[b + t + 17 * g], bf) : 0f;
+        float v18 = t + 18 * g < cols ? GpuMath.Load16(x[b + t + 18 * g], bf) : 0f;
+        float v19 = t + 19 * g < cols ? GpuMath.Load16(x[b + t + 19 * g], bf) : 0f;
+        float v20 = t + 20 * g < cols ? GpuMath.Load16(x[b + t + 20 * g], bf) : 0f;
+        float v21 = t + 21 * g < cols ? GpuMath.Load16(x[b + t + 21 * g], bf) : 0f;
+        float v22 = t + 22 * g < cols ? GpuMath.Load16(x[b + t + 22 * g], bf) : 0f;
+        float v23 = t + 23 * g < cols ? GpuMath.Load16(x[b + t + 23 * g], bf) : 0f;
+        float v24 = t + 24 * g < cols ? GpuMath.Load16(x[b + t + 24 * g], bf) : 0f;
+        float v25 = t + 25 * g < cols ? GpuMath.Load16(x[b + t + 25 * g], bf) : 0f;
+        float v26 = t + 26 * g < cols ? GpuMath.Load16(x[b + t + 26 * g], bf) : 0f;
+        float v27 = t + 27 * g < cols ? GpuMath.Load16(x[b + t + 27 * g], bf) : 0f;
+        float v28 = t + 28 * g < cols ? GpuMath.Load16(x[b + t + 28 * g], bf) : 0f;
+        float v29 = t + 29 * g < cols ? GpuMath.Load16(x[b + t + 29 * g], bf) : 0f;
+        float v30 = t + 30 * g < cols ? GpuMath.Load16(x[b + t + 30 * g], bf) : 0f;
+        float v31 = t + 31 * g < cols ? GpuMath.Load16(x[b + t + 31 * g], bf) : 0f;
+        float mean = GpuMath.GroupSum(v0 + v1 + v2 + v3 + v4 + v5 + v6 + v7 + v8 + v9 + v10 + v11 + v12 + v13 + v14 + v15 + v16 + v17 + v18 + v19 + v20 + v21 + v22 + v23 + v24 + v25 + v26 + v27 + v28 + v29 + v30 + v31, scratch) / cols;
+        v0 = t + 0 * g < cols ? v0 - mean : 0f;
+        v1 = t + 1 * g < cols ? v1 - mean : 0f;
+        v2 = t + 2 * g < cols ? v2 - mean : 0f;
+        v3 = t + 3 * g < cols ? v3 - mean : 0f;
+        v4 = t + 4 * g < cols ? v4 - mean : 0f;
+        v5 = t + 5 * g < cols ? v5 - mean : 0f;
+        v6 = t + 6 * g < cols ? v6 - mean : 0f;
+        v7 = t + 7 * g < cols ? v7 - mean : 0f;
+        v8 = t + 8 * g < cols ? v8 - mean : 0f;
+        v9 = t + 9 * g < cols ? v9 - mean : 0f;
+        v10 = t + 10 * g < cols ? v10 - mean : 0f;
+        v11 = t + 11 * g < cols ? v11 - mean : 0f;
+        v12 = t + 12 * g < cols ? v12 - mean : 0f;
+        v13 = t + 13 * g < cols ? v13 - mean : 0f;
+        v14 = t + 14 * g < cols ? v14 - mean : 0f;
+        v15 = t + 15 * g < cols ? v15 - mean : 0f;
+        v16 = t + 16 * g < cols ? v16 - mean : 0f;
+        v17 = t + 17 * g < cols ? v17 - mean : 0f;
+        v18 = t + 18 * g < cols ? v18 - mean : 0f;
+        v19 = t + 19 * g < cols ? v19 - mean : 0f;
+        v20 = t + 20 * g < cols ? v20 - mean : 0f;
+        v21 = t + 21 * g < cols ? v21 - mean : 0f;
+        v22 = t + 22 * g < cols ? v22 - mean : 0f;
+        v23 = t + 23 * g < cols ? v23 - mean : 0f;
+        v24 = t + 24 * g < cols ? v24 - mean : 0f;
+        v25 = t + 25 * g < cols ? v25 - mean : 0f;
+        v26 = t + 26 * g < cols ? v26 - mean : 0f;
+        v27 = t + 27 * g < cols ? v27 - mean : 0f;
+        v28 = t + 28 * g < cols ? v28 - mean : 0f;
+        v29 = t + 29 * g < cols ? v29 - mean : 0f;
+        v30 = t + 30 * g < cols ? v30 - mean : 0f;
+        v31 = t + 31 * g < cols ? v31 - mean : 0f;
+        float q = v0 * v0 + v1 * v1 + v2 * v2 + v3 * v3 + v4 * v4 + v5 * v5 + v6 * v6 + v7 * v7 + v8 * v8 + v9 * v9 + v10 * v10 + v11 * v11 + v12 * v12 + v13 * v13 + v14 * v14 + v15 * v15 + v16 * v16 + v17 * v17 + v18 * v18 + v19 * v19 + v20 * v20 + v21 * v21 + v22 * v22 + v23 * v23 + v24 * v24 + v25 * v25 + v26 * v26 + v27 * v27 + v28 * v28 + v29 * v29 + v30 * v30 + v31 * v31;
+        float inv = 1f / IntrinsicMath.CPUOnly.Sqrt(GpuMath.GroupSum(q, scratch) / cols + eps);
+        if (t + 0 * g < cols)
+        {
+            y[b + t + 0 * g] = GpuMath.Store16((hasWeight != 0 ? v0 * inv * GpuMath.Load16(w[t + 0 * g], bf) : v0 * inv) + (hasBias != 0 ? GpuMath.Load16(bias[t + 0 * g], bf) : 0f), bf);
+        }
+
+        if (t + 1 * g < cols)
+        {
+            y[b + t + 1 * g] = GpuMath.Store16((hasWeight != 0 ? v1 * inv * GpuMath.Load16(w[t + 1 * g], bf) : v1 * inv) + (hasBias != 0 ? GpuMath.Load16(bias[t + 1 * g], bf) : 0f), bf);
+        }
+
+        if (t + 2 * g < cols)
+        {
+            y[b + t + 2 * g] = GpuMath.Store16((hasWeight != 0 ? v2 * inv * GpuMath.Load16(w[t + 2 * g], bf) : v2 * inv) + (hasBias != 0 ? GpuMath.Load16(bias[t + 2 * g], bf) : 0f), bf);
+        }
+
+        if (t + 3 * g < cols)
+        {
+            y[b + t + 3 * g] = GpuMath.Store16((hasWeight != 0 ? v3 * inv * GpuMath.Load16(w[t + 3 * g], bf) : v3 * inv) + (hasBias != 0 ? GpuMath.Load16(bias[t + 3 * g], bf) : 0f), bf);
+        }
+
+        if (t + 4 * g < cols)
+        {
+            y[b + t + 4 * g] = GpuMath.Store16((hasWeight != 0 ? v4 * inv * GpuMath.Load16(w[t + 4 * g], bf) : v4 * inv) + (hasBias != 0 ? GpuMath.Load16(bias[t + 4 * g], bf) : 0f), bf);
+        }
+
+        if (t + 5 * g < cols)
+        {
+            y[b + t + 5 * g] = GpuMath.Store16((hasWeight != 0 ? v5 * inv * GpuMath.Load16(w[t + 5 * g], bf) : v5 * inv) + (hasBias != 0 ? GpuMath.Load16(bias[t + 5 * g], bf) : 0f), bf);
+        }
+
+        if (t + 6 * g < cols)
+        {
+            y[b + t + 6 * g] = GpuMath.Store16((hasWeight != 0 ? v6 * inv * GpuMath.Load16(w[t + 6 * g], bf) : v6 * inv) + (hasBias != 0 ? GpuMath.Load16(bias[t + 6 * g], bf) : 0f), bf);
+        }
+
+        if (t + 7 * g < cols)
+        {
+            y[b + t + 7 * g] = GpuMath.Store16((hasWeight != 0 ? v7 * inv * GpuMath.Load16(w[t + 7 * g], bf) : v7 * inv) + (hasBias != 0 ? GpuMath.Load16(bias[t + 7 * g], bf) : 0f), bf);
+        }
+
+        if (t + 8 * g < cols)
+        {
+            y[b + t + 8 * g] = GpuMath.Store16((hasWeight != 0 ? v8 * inv * GpuMath.Load16(w[t + 8 * g], bf) : v8 * inv) + (hasBias != 0 ? GpuMath.Load16(bias[t + 8 * g], bf) : 0f), bf);
+        }
+
+        if (t + 9 * g < cols)
+        {
+            y[b + t + 9 * g] = GpuMath.Store16((hasWeight != 0 ? v9 * inv * GpuMath.Load16(w[t + 9 * g], bf) : v9 * inv) + (hasBias != 0 ? GpuMath.Load16(bias[t + 9 * g], bf) : 0f), bf);
+        }
+
+        if (t + 10 * g < cols)
+        {
+            y[b + t + 10 * g] = GpuMath.Store16((hasWeight != 0 ? v10 * inv * GpuMath.Load16(w[t + 10 * g], bf) : v10 * inv) + (hasBias != 0 ? GpuMath.Load16(bias[t + 10 * g], bf) : 0f), bf);
+        }
+
+        if (t + 11 * g < cols)
+        {
+            y[b + t + 11 * g] = GpuMath.Store16((hasWeight != 0 ? v11 * inv * GpuMath.Load16(w[t + 11 * g], bf) : v11 * inv) + (hasBias != 0 ? GpuMath.Load16(bias[t + 11 * g], bf) : 0f), bf);
+        }
+
+        if (t + 12 * g < cols)
+        {
+            y[b + t + 12 * g] = GpuMath.Store16((hasWeight != 0 ? v12 * inv * GpuMath.Load16(w[t + 12 * g], bf) : v12 * inv) + (hasBias != 0 ? GpuMath.Load16(bias[t + 12 * g], bf) : 0f), bf);
+        }
+
+        if (t + 13 * g < cols)
+        {
+            y[b + t + 13 * g] = GpuMath.Store16((hasWeight != 0 ? v13 * inv * GpuMath.Load16(w[t + 13 * g], bf) : v13 * inv) + (hasBias != 0 ? GpuMath.Load16(bias[t + 13 * g], bf) : 0f), bf);
+        }
+
+        if (t + 14 * g < cols)
+        {
+            y[b + t + 14 * g] = GpuMath.Store16((hasWeight != 0 ? v14 * inv * GpuMath.Load16(w[t + 14 * g], bf) : v14 * inv) + (hasBias != 0 ? GpuMath.Load16(bias[t + 14 * g], bf) : 0f), bf);
+        }
+
+        if (t + 15 * g < cols)
+        {
+            y[b + t + 15 * g] = GpuMath.Store16((hasWeight != 0 ? v15 * inv * GpuMath.Load16(w[t + 15 * g], bf) : v15 * inv) + (hasBias != 0 ? GpuMath.Load16(bias[t + 15 * g], bf) : 0f), bf);
+        }
+
+        if (t + 16 * g < cols)
+        {
+            y[b + t + 16 * g] = GpuMath.Store16((hasWeight != 0 ? v16 * inv * GpuMath.Load16(w[t + 16 * g], bf) : v16 * inv) + (hasBias != 0 ? GpuMath.Load16(bias[t + 16 * g], bf) : 0f), bf);
+        }
+
+        if (t + 17 * g < cols)
+        {
+            y[b + t + 17 * g] = GpuMath.Store16((hasWeight != 0 ? v17 * inv * GpuMath.Load16(w[t + 17 * g], bf) : v17 * inv) + (hasBias != 0 ? GpuMath.Load16(bias[t + 17 * g], bf) : 0f), bf);
+        }
+
+        if (t + 18 * g < cols)
+        {
+            y[b + t + 18 * g] = GpuMath.Store16((hasWeight != 0 ? v18 * inv * GpuMath.Load16(w[t + 18 * g], bf) : v18 * inv) + (hasBias != 0 ? GpuMath.Load16(bias[t + 18 * g], bf) : 0f), bf);
+        }
+
+        if (t + 19 * g < cols)
+        {
+            y[b + t + 19 * g] = GpuMath.Store16((hasWeight != 0 ? v19 * inv * GpuMath.Load16(w[t + 19 * g], bf) : v19 * inv) + (hasBias != 0 ? GpuMath.Load16(bias[t + 19 * g], bf) : 0f), bf);
+        }
+
+        if (t + 20 * g < cols)
+        {
+            y[b + t + 20 * g] = GpuMath.Store16((hasWeight != 0 ? v20 * inv * GpuMath.Load16(w[t + 20 * g], bf) : v20 * inv) + (hasBias != 0 ? GpuMath.Load16(bias[t + 20 * g], bf) : 0f), bf);
+        }
+
+        if (t + 21 * g < cols)
+        {
+            y[b + t + 21 * g] = GpuMath.Store16((hasWeight != 0 ? v21 * inv * GpuMath.Load16(w[t + 21 * g], bf) : v21 * inv) + (hasBias != 0 ? GpuMath.Load16(bias[t + 21 * g], bf) : 0f), bf);
+        }
+
+        if (t + 22 * g < cols)
+        {
+            y[b + t + 22 * g] = GpuMath.Store16((hasWeight != 0 ? v22 * inv * GpuMath.Load16(w[t + 22 * g], bf) : v22 * inv) + (hasBias != 0 ? GpuMath.Load16(bias[t + 22 * g], bf) : 0f), bf);
+        }
+
+        if (t + 23 * g < cols)
+        {
+            y[b + t + 23 * g] = GpuMath.Store16((hasWeight != 0 ? v23 * inv * GpuMath.Load16(w[t + 23 * g], bf) : v23 * inv) + (hasBias != 0 ? GpuMath.Load16(bias[t + 23 * g], bf) : 0f), bf);
+        }
+
+        if (t + 24 * g < cols)
+        {
+            y[b + t + 24 * g] = GpuMath.Store16((hasWeight != 0 ? v24 * inv * GpuMath.Load16(w[t + 24 * g], bf) : v24 * inv) + (hasBias != 0 ? GpuMath.Load16(bias[t + 24 * g], bf) : 0f), bf);
+        }
+
+        if (t + 25 * g < cols)
+        {
+            y[b + t + 25 * g] = GpuMath.Store16((hasWeight != 0 ? v25 * inv * GpuMath.Load16(w[t + 25 * g], bf) : v25 * inv) + (hasBias != 0 ? GpuMath.Load16(bias[t + 25 * g], bf) : 0f), bf);
+        }
+
+        if (t + 26 * g < cols)
+        {
+            y[b + t + 26 * g] = GpuMath.Store16((hasWeight != 0 ? v26 * inv * GpuMath.Load16(w[t + 26 * g], bf) : v26 * inv) + (hasBias != 0 ? GpuMath.Load16(bias[t + 26 * g], bf) : 0f), bf);
+        }
+
+        if (t + 27 * g < cols)
+        {
+            y[b + t + 27 * g] = GpuMath.Store16((hasWeight != 0 ? v27 * inv * GpuMath.Load16(w[t + 27 * g], bf) : v27 * inv) + (hasBias != 0 ? GpuMath.Load16(bias[t + 27 * g], bf) : 0f), bf);
+        }
+
+        if (t + 28 * g < cols)
+        {
+            y[b + t + 28 * g] = GpuMath.Store16((hasWeight != 0 ? v28 * inv * GpuMath.Load16(w[t + 28 * g], bf) : v28 * inv) + (hasBias != 0 ? GpuMath.Load16(bias[t + 28 * g], bf) : 0f), bf);
+        }
+
+        if (t + 29 * g < cols)
+        {
+            y[b + t + 29 * g] = GpuMath.Store16((hasWeight != 0 ? v29 * inv * GpuMath.Load16(w[t + 29 * g], bf) : v29 * inv) + (hasBias != 0 ? GpuMath.Load16(bias[t + 29 * g], bf) : 0f), bf);
+        }
+
+        if (t + 30 * g < cols)
+        {
+            y[b + t + 30 * g] = GpuMath.Store16((hasWeight != 0 ? v30 * inv * GpuMath.Load16(w[t + 30 * g], bf) : v30 * inv) + (hasBias != 0 ? GpuMath.Load16(bias[t + 30 * g], bf) : 0f), bf);
+        }
+
+        if (t + 31 * g < cols)
+        {
+            y[b + t + 31 * g] = GpuMath.Store16((hasWeight != 0 ? v31 * inv * GpuMath.Load16(w[t + 31 * g], bf) : v31 * inv) + (hasBias != 0 ? GpuMath.Load16(bias[t + 31 * g], bf) : 0f), bf);
         }
     }
 }
