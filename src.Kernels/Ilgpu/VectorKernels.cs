@@ -242,15 +242,19 @@ internal static class VectorKernels
         int n4 = n >> 2;
         int gid = Grid.IdxX * Group.DimX + Group.IdxX;
         int stride = Grid.DimX * Group.DimX;
-        for (int i = gid; i < n4; i += stride)
+        // Two packed elements per thread and step, both loaded before either is used (32 bytes in flight per thread,
+        // like the binary kernels' two operands); each load instruction stays coalesced across the warp.
+        for (int i = gid; i < n4; i += 2 * stride)
         {
+            int j = i + stride;
+            bool second = j < n4;
             Float4 u = px[i];
-            Float4 r;
-            r.X = f.Apply(u.X);
-            r.Y = f.Apply(u.Y);
-            r.Z = f.Apply(u.Z);
-            r.W = f.Apply(u.W);
-            py[i] = r;
+            Float4 v = second ? px[j] : u;
+            py[i] = Apply4(f, u);
+            if (second)
+            {
+                py[j] = Apply4(f, v);
+            }
         }
 
         int t = (n4 << 2) + gid;
@@ -291,6 +295,33 @@ internal static class VectorKernels
             o.W = f.Apply(g.W) * u.W;
             py[i] = o;
         }
+    }
+
+    /// <summary>f over four float32 lanes.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static Float4 Apply4<TAct>(TAct f, Float4 u)
+        where TAct : struct, IActivation
+    {
+        Float4 r;
+        r.X = f.Apply(u.X);
+        r.Y = f.Apply(u.Y);
+        r.Z = f.Apply(u.Z);
+        r.W = f.Apply(u.W);
+        return r;
+    }
+
+    /// <summary>f over the eight 16-bit elements of four words.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static Word4 Unary8<TAct, TStorage>(Word4 u)
+        where TAct : struct, IActivation
+        where TStorage : struct, IStorage16
+    {
+        Word4 r;
+        r.X = Unary2<TAct, TStorage>(u.X);
+        r.Y = Unary2<TAct, TStorage>(u.Y);
+        r.Z = Unary2<TAct, TStorage>(u.Z);
+        r.W = Unary2<TAct, TStorage>(u.W);
+        return r;
     }
 
     /// <summary>f over the two elements of a word.</summary>
@@ -394,15 +425,18 @@ internal static class VectorKernels
         int n8 = n >> 3;
         int gid = Grid.IdxX * Group.DimX + Group.IdxX;
         int stride = Grid.DimX * Group.DimX;
-        for (int i = gid; i < n8; i += stride)
+        // Two packed elements per thread and step, as in UnaryF32x4.
+        for (int i = gid; i < n8; i += 2 * stride)
         {
+            int j = i + stride;
+            bool second = j < n8;
             Word4 u = px[i];
-            Word4 r;
-            r.X = Unary2<TAct, TStorage>(u.X);
-            r.Y = Unary2<TAct, TStorage>(u.Y);
-            r.Z = Unary2<TAct, TStorage>(u.Z);
-            r.W = Unary2<TAct, TStorage>(u.W);
-            py[i] = r;
+            Word4 v = second ? px[j] : u;
+            py[i] = Unary8<TAct, TStorage>(u);
+            if (second)
+            {
+                py[j] = Unary8<TAct, TStorage>(v);
+            }
         }
 
         int t = (n8 << 3) + gid;

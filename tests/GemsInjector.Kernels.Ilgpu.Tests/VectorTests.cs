@@ -174,6 +174,40 @@ public sealed class VectorTests : Half16TestBase
         Assert.True(vectorPathSeen, "no offset was 16-byte aligned");
     }
 
+    /// <summary>
+    /// Lengths past one element per thread of the whole grid (the simulator launches at most 64 groups of 16), so each
+    /// thread takes several grid-stride steps, including the unary kernels' second element per step and its edge.
+    /// </summary>
+    [Theory]
+    [InlineData(20011)]
+    [InlineData(40963)]
+    public void LengthsBeyondOneStepPerThread(int n)
+    {
+        int seed = 9800 + n;
+        var xv = Random(seed, n, -12f, 12f);
+        xv[n / 2] = float.NaN;
+        var x = UploadAt(xv, 0, 0f);
+        Both(y => K.Silu(x, y), n, xv.Select(v => v / (1 + Math.Exp(-v))).ToArray(), $"silu n {n}", seed, 0);
+        Both(y => K.Add(x, x, 0.5f, y), n, xv.Select(v => 1.5 * v).ToArray(), $"add n {n}", seed, 0);
+        foreach (bool bf16 in new[] { false, true })
+        {
+            var (h, hv) = Random16(seed + (bf16 ? 1 : 2), n, bf16, -8f, 8f);
+            h[n / 3] = NaN16(bf16);
+            hv[n / 3] = float.NaN;
+            var dh = UploadAt(h, 0, (ushort)0);
+            foreach (var (op, f) in ActivationReferences.Take(3))
+            {
+                Both16(y => K.Activation(dh, y, op, F(bf16)), n, bf16, hv.Select(v => f(v)).ToArray(), $"{op} n {n}", seed, 0);
+            }
+
+            Both16(y => K.Mul(dh, dh, y, F(bf16)), n, bf16, hv.Select(v => (double)v * v).ToArray(), $"mul n {n}", seed, 0);
+            int rows = 5, d = n / 10 / 8 * 8;
+            Both16(y => K.GatedAndMul(dh.SubView(0, 2 * rows * d), y, rows, d, HalfActivation.Silu, F(bf16)), rows * d, bf16,
+                Enumerable.Range(0, rows * d).Select(i => ActivationReferences[0].F(hv[i / d * 2 * d + i % d]) * hv[i / d * 2 * d + d + i % d]).ToArray(),
+                $"silu_and_mul {rows}x{d}", seed, 0);
+        }
+    }
+
     [Fact]
     public void InPlaceAndMixedAlignment()
     {
