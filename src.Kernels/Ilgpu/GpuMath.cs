@@ -5,10 +5,10 @@ using ILGPU.Runtime.Cuda;
 namespace GemsInjector.Kernels.Ilgpu;
 
 /// <summary>
-/// float32 math for the kernels. <see cref="Exp"/>, <see cref="Log"/>, <see cref="Tanh"/> and <see cref="Erfc"/> are built
-/// from adds, multiplies and bit operations only (Cephes-style range reduction and polynomials, about 1-2 ulp), so they do
-/// not depend on the back end (no libdevice, no ILGPU.Algorithms). The activations (<see cref="Silu"/>,
-/// <see cref="Sigmoid"/>, <see cref="GeluErf"/>, <see cref="GeluTanh"/>) take the GPU's special-function unit on CUDA
+/// float32 math for the kernels. <see cref="Exp"/>, <see cref="Log"/> and <see cref="Erfc"/> are built from adds,
+/// multiplies and bit operations only (Cephes-style range reduction and polynomials, about 1-2 ulp), so they do not depend
+/// on the back end (no libdevice, no ILGPU.Algorithms). The activations (<see cref="Silu"/>, <see cref="Sigmoid"/>,
+/// <see cref="GeluErf"/>, <see cref="GeluTanh"/>, <see cref="Tanh"/> above 0.625) take the GPU's special-function unit on CUDA
 /// (<see cref="Exp2Fast"/>, <see cref="RcpFast"/>: inline PTX) and the same formulas with the exact functions on the CPU
 /// simulator. The 16-bit storage conversions are single <c>cvt</c> instructions on CUDA (same bits as the software
 /// conversions, except that a NaN comes out as the canonical NaN). Also the warp / group reductions the row kernels share.
@@ -16,6 +16,9 @@ namespace GemsInjector.Kernels.Ilgpu;
 internal static class GpuMath
 {
     public const float NegInf = float.NegativeInfinity;
+
+    /// <summary>log2(e): e^x = 2^(x·log2 e).</summary>
+    private const float Log2E = 1.44269504088896341f;
 
     /// <summary>e^x (Cephes expf): NaN → NaN, overflow → +∞, underflow → 0 (through the subnormals).</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
@@ -118,9 +121,6 @@ internal static class GpuMath
         float z = x * x;
         return ((((-5.70498872745E-3f * z + 2.06390887954E-2f) * z - 5.37397155531E-2f) * z + 1.33314422036E-1f) * z - 3.33332819422E-1f) * z * x + x;
     }
-
-    /// <summary>log2(e): e^x = 2^(x·log2 e).</summary>
-    private const float Log2E = 1.44269504088896341f;
 
     /// <summary>
     /// 2^x. CUDA: <c>ex2.approx.ftz.f32</c> (at most 2 ulp; results below 2^-126 flush to 0; NaN → NaN, +∞ → +∞,
