@@ -8,10 +8,12 @@ namespace GemsInjector.Kernels.Ilgpu;
 /// float32 math for the kernels. <see cref="Exp"/>, <see cref="Log"/> and <see cref="Erfc"/> are built from adds,
 /// multiplies and bit operations only (Cephes-style range reduction and polynomials, about 1-2 ulp), so they do not depend
 /// on the back end (no libdevice, no ILGPU.Algorithms). The activations (<see cref="Silu"/>, <see cref="Sigmoid"/>,
-/// <see cref="GeluErf"/>, <see cref="GeluTanh"/>, <see cref="Tanh"/> above 0.625) take the GPU's special-function unit on CUDA
-/// (<see cref="Exp2Fast"/>, <see cref="RcpFast"/>: inline PTX) and the same formulas with the exact functions on the CPU
-/// simulator. The 16-bit storage conversions are single <c>cvt</c> instructions on CUDA (same bits as the software
-/// conversions, except that a NaN comes out as the canonical NaN). Also the warp / group reductions the row kernels share.
+/// <see cref="GeluErf"/>, <see cref="GeluTanh"/>, <see cref="Tanh"/> above 0.625) and the <c>exp</c> operator
+/// (<see cref="ExpFast"/>) take the GPU's special-function unit through ILGPU's intrinsics (<see cref="Exp2Fast"/>:
+/// <c>ex2.approx</c>; <see cref="Rcp"/>: <c>rcp.rn</c>), the exact functions on the CPU simulator. float16 conversions are
+/// single <c>cvt</c> instructions on CUDA (ILGPU's <see cref="Half"/>; same bits as the software conversions, which the
+/// simulator runs, except that a NaN comes out as the canonical NaN). No inline PTX: nothing here passes through local
+/// memory. Also the warp / group reductions the row kernels share.
 /// </summary>
 internal static class GpuMath
 {
@@ -106,7 +108,7 @@ internal static class GpuMath
 
     /// <summary>
     /// tanh: Cephes' polynomial for |x| ≤ 0.625, 1 - 2/(e^{2|x|}+1) elsewhere (through <see cref="Exp2Fast"/> and
-    /// <see cref="RcpFast"/>: e^{2|x|} = +∞ gives exactly 1).
+    /// <see cref="Rcp"/>: e^{2|x|} = +∞ gives exactly 1).
     /// </summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public static float Tanh(float x)
@@ -114,7 +116,7 @@ internal static class GpuMath
         float a = x < 0f ? -x : x;
         if (a > 0.625f)
         {
-            float r = 1f - 2f * RcpFast(Exp2Fast(2f * Log2E * a) + 1f);
+            float r = 1f - 2f * Rcp(Exp2Fast(2f * Log2E * a) + 1f);
             return x < 0f ? -r : r;
         }
 
@@ -123,37 +125,23 @@ internal static class GpuMath
     }
 
     /// <summary>
-    /// 2^x. CUDA: <c>ex2.approx.ftz.f32</c> (at most 2 ulp; results below 2^-126 flush to 0; NaN → NaN, +∞ → +∞,
-    /// -∞ → 0). Elsewhere <see cref="Exp"/>(x·ln 2). Only for results that are scaled or rounded further (the
-    /// activations), not for <c>exp</c> itself: the argument x·log2 e carries its own rounding (|x|·6e-8 relative).
+    /// 2^x through ILGPU's intrinsic: <c>ex2.approx.f32</c> on CUDA (at most 2 ulp, subnormals kept; NaN → NaN,
+    /// +∞ → +∞, -∞ → 0), the exact function on the CPU simulator. Only for results that are scaled or rounded further
+    /// (the activations), or after range reduction (<see cref="ExpFast"/>): e^x as 2^(x·log2 e) carries the rounding of
+    /// x·log2 e (|x|·6e-8 relative).
     /// </summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    public static float Exp2Fast(float x)
-    {
-        // CudaAsm.IsSupported folds to a constant in each back end: PTX keeps one instruction, the simulator the software.
-        if (CudaAsm.IsSupported)
-        {
-            CudaAsm.Emit("ex2.approx.ftz.f32 %0, %1;", out float r, x);
-            return r;
-        }
-
-        return Exp(x * 0.693147180559945309f);
-    }
+    public static float Exp2Fast(float x) => IntrinsicMath.CPUOnly.Exp2(x);
 
     /// <summary>
-    /// e^x for the <c>exp</c> operator. CUDA: n = round(x·log2 e), r = x − n·ln 2 (Cody–Waite with two constants, as
-    /// <see cref="Exp"/>), 2^(r·log2 e) by <c>ex2.approx</c> (|r·log2 e| ≤ 0.5, so the argument's own rounding stays near
-    /// 3e-8 relative), times 2^n in two steps (subnormal results kept): within about 3 ulp over the whole range, half the
-    /// instructions of the polynomial. Elsewhere <see cref="Exp"/>. NaN → NaN, overflow → +∞, x &lt; -103.97 → 0.
+    /// e^x for the <c>exp</c> operator: n = round(x·log2 e), r = x − n·ln 2 (Cody–Waite with two constants, as
+    /// <see cref="Exp"/>), 2^(r·log2 e) by <see cref="Exp2Fast"/> (|r·log2 e| ≤ 0.5, so the argument's own rounding stays
+    /// near 3e-8 relative), times 2^n in two steps (subnormal results kept): within about 3 ulp over the whole range on
+    /// CUDA, half the instructions of the polynomial. NaN → NaN, overflow → +∞, x &lt; -103.97 → 0.
     /// </summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public static float ExpFast(float x)
     {
-        if (!CudaAsm.IsSupported)
-        {
-            return Exp(x);
-        }
-
         if (x > 88.72283905206835f)
         {
             return float.PositiveInfinity;
@@ -173,37 +161,28 @@ internal static class GpuMath
         return Exp2Fast(r * Log2E) * Pow2(n1) * Pow2(n - n1);
     }
 
-    /// <summary>1/x. CUDA: <c>rcp.approx.ftz.f32</c> (at most 1 ulp; ±∞ → ±0, ±0 → ±∞, NaN → NaN). Elsewhere 1/x.</summary>
+    /// <summary>1/x through ILGPU's intrinsic (<c>rcp.rn.f32</c> on CUDA: correctly rounded, cheaper than a division).</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    public static float RcpFast(float x)
-    {
-        if (CudaAsm.IsSupported)
-        {
-            CudaAsm.Emit("rcp.approx.ftz.f32 %0, %1;", out float r, x);
-            return r;
-        }
-
-        return 1f / x;
-    }
+    public static float Rcp(float x) => IntrinsicMath.CPUOnly.Rcp(x);
 
     /// <summary>
-    /// The logistic function 1/(1+e^{-x}) (through <see cref="Exp2Fast"/> and <see cref="RcpFast"/>: ≤ 1 in magnitude, so
+    /// The logistic function 1/(1+e^{-x}) (through <see cref="Exp2Fast"/> and <see cref="Rcp"/>: ≤ 1 in magnitude, so
     /// the few-ulp error stays far inside FlagGems' float32 tolerance, whose atol 1e-4 dominates below 77).
     /// </summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    public static float Sigmoid(float x) => RcpFast(1f + Exp2Fast(-Log2E * x));
+    public static float Sigmoid(float x) => Rcp(1f + Exp2Fast(-Log2E * x));
 
     /// <summary>The exponent correction of Numerical Recipes' erfc fit, in t = 1/(1 + |x|/2).</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     private static float ErfcPolynomial(float t) => -1.26551223f + t * (1.00002368f + t * (0.37409196f + t * (0.09678418f + t * (-0.18628806f
         + t * (0.27886807f + t * (-1.13520398f + t * (1.48851587f + t * (-0.82215223f + t * 0.17087277f))))))));
 
-    /// <summary>erfc(x), fractional error about 1.2e-7 from the fit plus a few ulp from <see cref="RcpFast"/> / <see cref="Exp2Fast"/> (Numerical Recipes' Chebyshev fit).</summary>
+    /// <summary>erfc(x), fractional error about 1.2e-7 from the fit plus a few ulp from <see cref="Rcp"/> / <see cref="Exp2Fast"/> (Numerical Recipes' Chebyshev fit).</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     private static float ErfcFast(float x)
     {
         float z = x < 0f ? -x : x;
-        float t = RcpFast(1f + 0.5f * z);
+        float t = Rcp(1f + 0.5f * z);
         float poly = ErfcPolynomial(t);
         float r = t * Exp2Fast(Log2E * (poly - z * z));
         return x >= 0f ? r : 2f - r;
@@ -233,12 +212,12 @@ internal static class GpuMath
     public static float GeluTanh(float x)
     {
         float u = 0.7978845608028654f * (x + 0.044715f * x * x * x);
-        return x * RcpFast(1f + Exp2Fast(-2f * Log2E * u));
+        return x * Rcp(1f + Exp2Fast(-2f * Log2E * u));
     }
 
     /// <summary>x · sigmoid(x), as x · 1/(1 + e^{-x}) (see <see cref="Sigmoid"/>).</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    public static float Silu(float x) => x * RcpFast(1f + Exp2Fast(-Log2E * x));
+    public static float Silu(float x) => x * Rcp(1f + Exp2Fast(-Log2E * x));
 
     /// <summary>max with NaN propagation (NaN wins, like torch.max).</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
@@ -252,8 +231,8 @@ internal static class GpuMath
     {
         if (CudaAsm.IsSupported)
         {
-            CudaAsm.Emit("cvt.f32.f16 %0, %1;", out float f, h);
-            return f;
+            // ILGPU's Half compiles to cvt.f32.f16 (its host-side conversions differ, hence the software path there).
+            return Interop.IntAsFloat(h);
         }
 
         uint sign = (uint)(h & 0x8000) << 16;
@@ -279,8 +258,8 @@ internal static class GpuMath
     {
         if (CudaAsm.IsSupported)
         {
-            CudaAsm.Emit("cvt.rn.f16.f32 %0, %1;", out ushort h, value);
-            return h;
+            // cvt.rn.f16.f32 on CUDA; ILGPU's host-side float → Half truncates, hence the software path elsewhere.
+            return Interop.FloatAsInt((Half)value);
         }
 
         uint f = Interop.FloatAsInt(value);
@@ -315,13 +294,6 @@ internal static class GpuMath
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public static ushort FloatToBFloat16(float value)
     {
-        if (CudaAsm.IsSupported)
-        {
-            // sm_80 and later (ILGPU emits .target sm_80 or above).
-            CudaAsm.Emit("cvt.rn.bf16.f32 %0, %1;", out ushort b, value);
-            return b;
-        }
-
         uint f = Interop.FloatAsInt(value);
         if ((f & 0x7fffffffu) > 0x7f800000u)
         {
@@ -335,13 +307,6 @@ internal static class GpuMath
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public static uint PackHalf2(float low, float high)
     {
-        if (CudaAsm.IsSupported)
-        {
-            // cvt.rn.f16x2.f32 d, a, b puts a in the upper half (sm_80 and later).
-            CudaAsm.Emit("cvt.rn.f16x2.f32 %0, %2, %1;", out uint pair, low, high);
-            return pair;
-        }
-
         return FloatToHalf(low) | ((uint)FloatToHalf(high) << 16);
     }
 
@@ -349,12 +314,6 @@ internal static class GpuMath
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public static uint PackBFloat162(float low, float high)
     {
-        if (CudaAsm.IsSupported)
-        {
-            CudaAsm.Emit("cvt.rn.bf16x2.f32 %0, %2, %1;", out uint pair, low, high);
-            return pair;
-        }
-
         return FloatToBFloat16(low) | ((uint)FloatToBFloat16(high) << 16);
     }
 

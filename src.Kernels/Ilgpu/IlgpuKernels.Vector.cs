@@ -55,14 +55,17 @@ public sealed partial class IlgpuKernels
     }
 
     /// <summary>
-    /// The instantiation of the generic vector kernel <paramref name="kernel"/> for <paramref name="types"/>, as the
-    /// delegate the loader takes, and its name for the compile log (e.g. <c>Unary16x8&lt;SiluActivation,BFloat16Storage&gt;</c>).
+    /// Loads the instantiation of the generic vector kernel <paramref name="kernel"/> for <paramref name="types"/> into
+    /// <paramref name="slot"/> (compile-log name e.g. <c>Unary16x8&lt;SiluActivation,BFloat16Storage&gt;</c>). Callers
+    /// read the slot first, so the reflection runs once per instantiation, not per call.
     /// </summary>
-    private static (TKernel Kernel, string Name) Instantiate<TKernel>(string kernel, params Type[] types)
+    private TLauncher LoadVariant<TKernel, TLauncher>(ref TLauncher? slot, Func<IlgpuKernelLoader, TKernel, TLauncher> load, string kernel, params Type[] types)
         where TKernel : Delegate
+        where TLauncher : class
     {
         var method = typeof(VectorKernels).GetMethod(kernel, BindingFlags.Public | BindingFlags.Static)!.MakeGenericMethod(types);
-        return (method.CreateDelegate<TKernel>(), $"{kernel}<{string.Join(",", types.Select(t => t.Name))}>");
+        var instance = method.CreateDelegate<TKernel>();
+        return device.Load(ref slot, $"{kernel}<{string.Join(",", types.Select(t => t.Name))}>", loader => load(loader, instance));
     }
 
     /// <summary>
@@ -92,10 +95,10 @@ public sealed partial class IlgpuKernels
         }
 
         long packed = n & ~3L;
-        var (kernel, name) = Instantiate<Action<ArrayView<Float4>, ArrayView<Float4>, ArrayView<float>, ArrayView<float>, int>>(
+        var launch = unaryF32x4[op] ?? LoadVariant(ref unaryF32x4[op],
+            static (IlgpuKernelLoader loader, Action<ArrayView<Float4>, ArrayView<Float4>, ArrayView<float>, ArrayView<float>, int> kernel) => loader.LoadStreamKernel(kernel),
             nameof(VectorKernels.UnaryF32x4), ActivationTypes[op]);
-        device.Load(ref unaryF32x4[op], name, acc => acc.LoadStreamKernel(kernel))(
-            Elementwise(n / 4), x.SubView(0, packed).Cast<Float4>(), y.SubView(0, packed).Cast<Float4>(), x, y, n);
+        launch(Elementwise(n / 4), x.SubView(0, packed).Cast<Float4>(), y.SubView(0, packed).Cast<Float4>(), x, y, n);
         return true;
     }
 
@@ -108,10 +111,12 @@ public sealed partial class IlgpuKernels
         }
 
         long packed = n & ~7L;
-        var (kernel, name) = Instantiate<Action<ArrayView<Word4>, ArrayView<Word4>, ArrayView<Word4>, ArrayView<ushort>, ArrayView<ushort>, ArrayView<ushort>, float, int>>(
+        int slot = (op * 2) + bf16;
+        var launch = binary16x8[slot] ?? LoadVariant(ref binary16x8[slot],
+            static (IlgpuKernelLoader loader, Action<ArrayView<Word4>, ArrayView<Word4>, ArrayView<Word4>, ArrayView<ushort>, ArrayView<ushort>, ArrayView<ushort>, float, int> kernel) =>
+                loader.LoadStreamKernel(kernel),
             nameof(VectorKernels.Binary16x8), BinaryOpTypes[op], StorageTypes[bf16]);
-        device.Load(ref binary16x8[(op * 2) + bf16], name, acc => acc.LoadStreamKernel(kernel))(
-            Elementwise(n / 8), a.SubView(0, packed).Cast<Word4>(), b.SubView(0, packed).Cast<Word4>(), y.SubView(0, packed).Cast<Word4>(), a, b, y, alpha, n);
+        launch(Elementwise(n / 8), a.SubView(0, packed).Cast<Word4>(), b.SubView(0, packed).Cast<Word4>(), y.SubView(0, packed).Cast<Word4>(), a, b, y, alpha, n);
         return true;
     }
 
@@ -124,10 +129,11 @@ public sealed partial class IlgpuKernels
         }
 
         long packed = n & ~7L;
-        var (kernel, name) = Instantiate<Action<ArrayView<Word4>, ArrayView<Word4>, ArrayView<ushort>, ArrayView<ushort>, int>>(
+        int slot = (op * 2) + bf16;
+        var launch = unary16x8[slot] ?? LoadVariant(ref unary16x8[slot],
+            static (IlgpuKernelLoader loader, Action<ArrayView<Word4>, ArrayView<Word4>, ArrayView<ushort>, ArrayView<ushort>, int> kernel) => loader.LoadStreamKernel(kernel),
             nameof(VectorKernels.Unary16x8), ActivationTypes[op], StorageTypes[bf16]);
-        device.Load(ref unary16x8[(op * 2) + bf16], name, acc => acc.LoadStreamKernel(kernel))(
-            Elementwise(n / 8), x.SubView(0, packed).Cast<Word4>(), y.SubView(0, packed).Cast<Word4>(), x, y, n);
+        launch(Elementwise(n / 8), x.SubView(0, packed).Cast<Word4>(), y.SubView(0, packed).Cast<Word4>(), x, y, n);
         return true;
     }
 
@@ -142,9 +148,10 @@ public sealed partial class IlgpuKernels
             return false;
         }
 
-        var (kernel, name) = Instantiate<Action<ArrayView<Float4>, ArrayView<Float4>, int, int>>(nameof(VectorKernels.GatedF32x4), ActivationTypes[op]);
-        device.Load(ref gatedF32x4[op], name, acc => acc.LoadStreamKernel(kernel))(
-            Elementwise((long)rows * d / 4), x.Cast<Float4>(), y.Cast<Float4>(), rows, d / 4);
+        var launch = gatedF32x4[op] ?? LoadVariant(ref gatedF32x4[op],
+            static (IlgpuKernelLoader loader, Action<ArrayView<Float4>, ArrayView<Float4>, int, int> kernel) => loader.LoadStreamKernel(kernel),
+            nameof(VectorKernels.GatedF32x4), ActivationTypes[op]);
+        launch(Elementwise((long)rows * d / 4), x.Cast<Float4>(), y.Cast<Float4>(), rows, d / 4);
         return true;
     }
 
@@ -156,9 +163,11 @@ public sealed partial class IlgpuKernels
             return false;
         }
 
-        var (kernel, name) = Instantiate<Action<ArrayView<Word4>, ArrayView<Word4>, int, int>>(nameof(VectorKernels.Gated16x8), ActivationTypes[op], StorageTypes[bf16]);
-        device.Load(ref gated16x8[(op * 2) + bf16], name, acc => acc.LoadStreamKernel(kernel))(
-            Elementwise((long)rows * d / 8), x.Cast<Word4>(), y.Cast<Word4>(), rows, d / 8);
+        int slot = (op * 2) + bf16;
+        var launch = gated16x8[slot] ?? LoadVariant(ref gated16x8[slot],
+            static (IlgpuKernelLoader loader, Action<ArrayView<Word4>, ArrayView<Word4>, int, int> kernel) => loader.LoadStreamKernel(kernel),
+            nameof(VectorKernels.Gated16x8), ActivationTypes[op], StorageTypes[bf16]);
+        launch(Elementwise((long)rows * d / 8), x.Cast<Word4>(), y.Cast<Word4>(), rows, d / 8);
         return true;
     }
 
