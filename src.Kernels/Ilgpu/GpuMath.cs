@@ -292,15 +292,17 @@ internal static class GpuMath
 
     /// <summary>float → bfloat16 bits, round to nearest even (NaN stays a quiet NaN).</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    public static ushort FloatToBFloat16(float value)
+    public static ushort FloatToBFloat16(float value) => (ushort)(RoundToBFloat16Bits(value) >> 16);
+
+    /// <summary>
+    /// The float's bits rounded to nearest even at bit 16, so the upper half is the bfloat16 (the lower half is junk); a
+    /// NaN gets its quiet bit set instead.
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static uint RoundToBFloat16Bits(float value)
     {
         uint f = Interop.FloatAsInt(value);
-        if ((f & 0x7fffffffu) > 0x7f800000u)
-        {
-            return (ushort)((f >> 16) | 0x40u);
-        }
-
-        return (ushort)((f + 0x7fffu + ((f >> 16) & 1u)) >> 16);
+        return (f & 0x7fffffffu) > 0x7f800000u ? f | 0x00400000u : f + 0x7fffu + ((f >> 16) & 1u);
     }
 
     /// <summary>Two floats → two float16 in one word (<paramref name="low"/> in bits 0-15), round to nearest even.</summary>
@@ -314,7 +316,8 @@ internal static class GpuMath
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public static uint PackBFloat162(float low, float high)
     {
-        return FloatToBFloat16(low) | ((uint)FloatToBFloat16(high) << 16);
+        // The high element stays in place (a mask instead of a shift down and back up).
+        return (RoundToBFloat16Bits(low) >> 16) | (RoundToBFloat16Bits(high) & 0xffff0000u);
     }
 
     /// <summary>Loads a 16-bit element as float: bfloat16 when <paramref name="bf16"/> is non-zero, else float16.</summary>
