@@ -10,14 +10,14 @@ public sealed partial class IlgpuKernels
 {
     // The function and 16-bit format types of the generic vector kernels, indexed by the facade's op numbers
     // (HalfKernels.Activate's for activations, 0 add / 1 mul / 2 div for binary ops) and by bf16 (0 float16, 1 bfloat16).
-    private static readonly Type[] ActivationTypes =
+    internal static readonly Type[] ActivationTypes =
     [
         typeof(SiluActivation), typeof(GeluActivation), typeof(GeluTanhActivation), typeof(ReluActivation), typeof(SigmoidActivation),
         typeof(TanhActivation), typeof(ExpActivation), typeof(NegActivation), typeof(RsqrtActivation),
     ];
 
-    private static readonly Type[] BinaryOpTypes = [typeof(AddOp), typeof(MulOp), typeof(DivOp)];
-    private static readonly Type[] StorageTypes = [typeof(Float16Storage), typeof(BFloat16Storage)];
+    internal static readonly Type[] BinaryOpTypes = [typeof(AddOp), typeof(MulOp), typeof(DivOp)];
+    internal static readonly Type[] StorageTypes = [typeof(Float16Storage), typeof(BFloat16Storage)];
 
     private Action<KernelConfig, ArrayView<Float4>, ArrayView<Float4>, ArrayView<Float4>, ArrayView<float>, ArrayView<float>, ArrayView<float>, float, int, int>? binaryF32x4;
     private readonly Action<KernelConfig, ArrayView<Float4>, ArrayView<Float4>, ArrayView<float>, ArrayView<float>, int>?[] unaryF32x4 =
