@@ -152,7 +152,8 @@ internal static class GpuMath
             return 0f;
         }
 
-        // Round to nearest by the 1.5·2^23 shift (|x·log2 e| < 151 here); NaN stays NaN and (int)NaN is 0 in PTX.
+        // Round to nearest by the 1.5·2^23 shift (|x·log2 e| < 151 here). A NaN stays in r, so the result is NaN whatever
+        // (int)NaN gives.
         float fn = (x * Log2E + 12582912f) - 12582912f;
         float r = x - fn * 0.693359375f;
         r -= fn * -2.12194440e-4f;
@@ -177,7 +178,7 @@ internal static class GpuMath
     private static float ErfcPolynomial(float t) => -1.26551223f + t * (1.00002368f + t * (0.37409196f + t * (0.09678418f + t * (-0.18628806f
         + t * (0.27886807f + t * (-1.13520398f + t * (1.48851587f + t * (-0.82215223f + t * 0.17087277f))))))));
 
-    /// <summary>erfc(x), fractional error about 1.2e-7 from the fit plus a few ulp from <see cref="Rcp"/> / <see cref="Exp2Fast"/> (Numerical Recipes' Chebyshev fit).</summary>
+    /// <summary>erfc(x) through <see cref="Rcp"/> and <see cref="Exp2Fast"/>: the fit's 1.2e-7 plus a few ulp (Numerical Recipes' Chebyshev fit).</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     private static float ErfcFast(float x)
     {
