@@ -166,8 +166,8 @@ internal readonly struct BFloat16Storage : IStorage16
 /// leading ⌊n/w⌋·w elements, cast on the host; w = 4 or 8) and the element view, from which the threads with global id
 /// below n mod w finish the trailing elements in the same launch. The host takes this path only when every view starts
 /// 16-byte aligned (and n ≥ w); otherwise it launches the scalar kernels (<see cref="ElementwiseKernels"/>,
-/// <see cref="HalfKernels"/>). Results are bit-identical to the scalar kernels on the same back end (same float32
-/// functions per element).
+/// <see cref="HalfKernels"/>). Results match the scalar kernels: the same float32 functions per element (bit for bit on
+/// the simulator, where the tests compare them). The unary kernels take two packed elements per thread and step.
 /// </summary>
 internal static class VectorKernels
 {
