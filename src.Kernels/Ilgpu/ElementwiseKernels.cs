@@ -126,7 +126,7 @@ internal static class ElementwiseKernels
         int stride = Grid.DimX * Group.DimX;
         for (int i = Grid.IdxX * Group.DimX + Group.IdxX; i < n; i += stride)
         {
-            y[i] = GpuMath.Exp(x[i]);
+            y[i] = GpuMath.ExpFast(x[i]);
         }
     }
 

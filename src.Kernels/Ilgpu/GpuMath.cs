@@ -1,17 +1,26 @@
 using System.Runtime.CompilerServices;
 using ILGPU;
+using ILGPU.Runtime.Cuda;
 
 namespace GemsInjector.Kernels.Ilgpu;
 
 /// <summary>
-/// float32 math for the kernels built from adds, multiplies and bit operations only (Cephes-style range reduction and
-/// polynomials, about 1-2 ulp), so the result does not depend on the back end: the CPU simulator and CUDA compute the
-/// same values (no <c>ex2.approx</c>, no libdevice, no ILGPU.Algorithms). Also the 16-bit storage conversions and the
-/// warp / group reductions the row kernels share.
+/// float32 math for the kernels. <see cref="Exp"/>, <see cref="Log"/> and <see cref="Erfc"/> are built from adds,
+/// multiplies and bit operations only (Cephes-style range reduction and polynomials, about 1-2 ulp), so they do not depend
+/// on the back end (no libdevice, no ILGPU.Algorithms). The activations (<see cref="Silu"/>, <see cref="Sigmoid"/>,
+/// <see cref="GeluErf"/>, <see cref="GeluTanh"/>, <see cref="Tanh"/> above 0.625) and the <c>exp</c> operator
+/// (<see cref="ExpFast"/>) take the GPU's special-function unit through ILGPU's intrinsics (<see cref="Exp2Fast"/>:
+/// <c>ex2.approx</c>; <see cref="Rcp"/>: <c>rcp.rn</c>), the exact functions on the CPU simulator. float16 conversions are
+/// single <c>cvt</c> instructions on CUDA (ILGPU's <see cref="Half"/>; same bits as the software conversions, which the
+/// simulator runs, except that a NaN comes out as the canonical NaN). No inline PTX: nothing here passes through local
+/// memory. Also the warp / group reductions the row kernels share.
 /// </summary>
 internal static class GpuMath
 {
     public const float NegInf = float.NegativeInfinity;
+
+    /// <summary>log2(e): e^x = 2^(x·log2 e).</summary>
+    private const float Log2E = 1.44269504088896341f;
 
     /// <summary>e^x (Cephes expf): NaN → NaN, overflow → +∞, underflow → 0 (through the subnormals).</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
@@ -97,14 +106,17 @@ internal static class GpuMath
         return m + y + 0.693359375f * fe;
     }
 
-    /// <summary>tanh (Cephes tanhf): a polynomial near 0, 1 - 2/(e^{2|x|}+1) elsewhere.</summary>
+    /// <summary>
+    /// tanh: Cephes' polynomial for |x| ≤ 0.625, 1 - 2/(e^{2|x|}+1) elsewhere (through <see cref="Exp2Fast"/> and
+    /// <see cref="Rcp"/>: e^{2|x|} = +∞ gives exactly 1).
+    /// </summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public static float Tanh(float x)
     {
         float a = x < 0f ? -x : x;
         if (a > 0.625f)
         {
-            float r = a > 44f ? 1f : 1f - 2f / (Exp(a + a) + 1f);
+            float r = 1f - 2f * Rcp(Exp2Fast(2f * Log2E * a) + 1f);
             return x < 0f ? -r : r;
         }
 
@@ -112,9 +124,70 @@ internal static class GpuMath
         return ((((-5.70498872745E-3f * z + 2.06390887954E-2f) * z - 5.37397155531E-2f) * z + 1.33314422036E-1f) * z - 3.33332819422E-1f) * z * x + x;
     }
 
-    /// <summary>The logistic function 1/(1+e^{-x}).</summary>
+    /// <summary>
+    /// 2^x through ILGPU's intrinsic: <c>ex2.approx.f32</c> on CUDA (at most 2 ulp, subnormals kept; NaN → NaN,
+    /// +∞ → +∞, -∞ → 0), the exact function on the CPU simulator. Only for results that are scaled or rounded further
+    /// (the activations), or after range reduction (<see cref="ExpFast"/>): e^x as 2^(x·log2 e) carries the rounding of
+    /// x·log2 e (|x|·6e-8 relative).
+    /// </summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    public static float Sigmoid(float x) => 1f / (1f + Exp(-x));
+    public static float Exp2Fast(float x) => IntrinsicMath.CPUOnly.Exp2(x);
+
+    /// <summary>
+    /// e^x for the <c>exp</c> operator: n = round(x·log2 e), r = x − n·ln 2 (Cody–Waite with two constants, as
+    /// <see cref="Exp"/>), 2^(r·log2 e) by <see cref="Exp2Fast"/> (|r·log2 e| ≤ 0.5, so the argument's own rounding stays
+    /// near 3e-8 relative), times 2^n in two steps (subnormal results kept): within about 3 ulp over the whole range on
+    /// CUDA, half the instructions of the polynomial. NaN → NaN, overflow → +∞, x &lt; -103.97 → 0.
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static float ExpFast(float x)
+    {
+        if (x > 88.72283905206835f)
+        {
+            return float.PositiveInfinity;
+        }
+
+        if (x < -103.97208f)
+        {
+            return 0f;
+        }
+
+        // Round to nearest by the 1.5·2^23 shift (|x·log2 e| < 151 here). A NaN stays in r, so the result is NaN whatever
+        // (int)NaN gives.
+        float fn = (x * Log2E + 12582912f) - 12582912f;
+        float r = x - fn * 0.693359375f;
+        r -= fn * -2.12194440e-4f;
+        int n = (int)fn;
+        int n1 = n >> 1;
+        return Exp2Fast(r * Log2E) * Pow2(n1) * Pow2(n - n1);
+    }
+
+    /// <summary>1/x through ILGPU's intrinsic (<c>rcp.rn.f32</c> on CUDA: correctly rounded, cheaper than a division).</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static float Rcp(float x) => IntrinsicMath.CPUOnly.Rcp(x);
+
+    /// <summary>
+    /// The logistic function 1/(1+e^{-x}) (through <see cref="Exp2Fast"/> and <see cref="Rcp"/>: ≤ 1 in magnitude, so
+    /// the few-ulp error stays far inside FlagGems' float32 tolerance, whose atol 1e-4 dominates below 77).
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static float Sigmoid(float x) => Rcp(1f + Exp2Fast(-Log2E * x));
+
+    /// <summary>The exponent correction of Numerical Recipes' erfc fit, in t = 1/(1 + |x|/2).</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static float ErfcPolynomial(float t) => -1.26551223f + t * (1.00002368f + t * (0.37409196f + t * (0.09678418f + t * (-0.18628806f
+        + t * (0.27886807f + t * (-1.13520398f + t * (1.48851587f + t * (-0.82215223f + t * 0.17087277f))))))));
+
+    /// <summary>erfc(x) through <see cref="Rcp"/> and <see cref="Exp2Fast"/>: the fit's 1.2e-7 plus a few ulp (Numerical Recipes' Chebyshev fit).</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static float ErfcFast(float x)
+    {
+        float z = x < 0f ? -x : x;
+        float t = Rcp(1f + 0.5f * z);
+        float poly = ErfcPolynomial(t);
+        float r = t * Exp2Fast(Log2E * (poly - z * z));
+        return x >= 0f ? r : 2f - r;
+    }
 
     /// <summary>erfc(x) with fractional error below 1.2e-7 everywhere (Numerical Recipes' Chebyshev fit).</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
@@ -122,27 +195,30 @@ internal static class GpuMath
     {
         float z = x < 0f ? -x : x;
         float t = 1f / (1f + 0.5f * z);
-        float poly = -1.26551223f + t * (1.00002368f + t * (0.37409196f + t * (0.09678418f + t * (-0.18628806f
-            + t * (0.27886807f + t * (-1.13520398f + t * (1.48851587f + t * (-0.82215223f + t * 0.17087277f))))))));
+        float poly = ErfcPolynomial(t);
         float r = t * Exp(-z * z + poly);
         return x >= 0f ? r : 2f - r;
     }
 
     /// <summary>GELU, exact form: x/2 · erfc(-x/√2).</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    public static float GeluErf(float x) => 0.5f * x * Erfc(-0.70710678118654752f * x);
+    public static float GeluErf(float x) => 0.5f * x * ErfcFast(-0.70710678118654752f * x);
 
-    /// <summary>GELU, tanh form: x/2 · (1 + tanh(√(2/π)(x + 0.044715x³))).</summary>
+    /// <summary>
+    /// GELU, tanh form: x/2 · (1 + tanh(u)) with u = √(2/π)(x + 0.044715x³), computed as x · sigmoid(2u) (the same
+    /// function: 1 + tanh(u) = 2·sigmoid(2u)), which has no cancellation for negative x and needs one exp and one
+    /// reciprocal.
+    /// </summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public static float GeluTanh(float x)
     {
-        float inner = 0.7978845608028654f * (x + 0.044715f * x * x * x);
-        return 0.5f * x * (1f + Tanh(inner));
+        float u = 0.7978845608028654f * (x + 0.044715f * x * x * x);
+        return x * Rcp(1f + Exp2Fast(-2f * Log2E * u));
     }
 
-    /// <summary>x · sigmoid(x).</summary>
+    /// <summary>x · sigmoid(x), as x · 1/(1 + e^{-x}) (see <see cref="Sigmoid"/>).</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    public static float Silu(float x) => x / (1f + Exp(-x));
+    public static float Silu(float x) => x * Rcp(1f + Exp2Fast(-Log2E * x));
 
     /// <summary>max with NaN propagation (NaN wins, like torch.max).</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
@@ -154,6 +230,12 @@ internal static class GpuMath
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public static float HalfToFloat(ushort h)
     {
+        if (CudaAsm.IsSupported)
+        {
+            // ILGPU's Half compiles to cvt.f32.f16 (its host-side conversions differ, hence the software path there).
+            return Interop.IntAsFloat(h);
+        }
+
         uint sign = (uint)(h & 0x8000) << 16;
         uint exp = (uint)(h >> 10) & 0x1f;
         uint mant = (uint)h & 0x3ff;
@@ -175,6 +257,12 @@ internal static class GpuMath
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public static ushort FloatToHalf(float value)
     {
+        if (CudaAsm.IsSupported)
+        {
+            // cvt.rn.f16.f32 on CUDA; ILGPU's host-side float → Half truncates, hence the software path elsewhere.
+            return Interop.FloatAsInt((Half)value);
+        }
+
         uint f = Interop.FloatAsInt(value);
         uint sign = f & 0x80000000u;
         f ^= sign;
@@ -205,15 +293,32 @@ internal static class GpuMath
 
     /// <summary>float → bfloat16 bits, round to nearest even (NaN stays a quiet NaN).</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    public static ushort FloatToBFloat16(float value)
+    public static ushort FloatToBFloat16(float value) => (ushort)(RoundToBFloat16Bits(value) >> 16);
+
+    /// <summary>
+    /// The float's bits rounded to nearest even at bit 16, so the upper half is the bfloat16 (the lower half is junk); a
+    /// NaN gets its quiet bit set instead.
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static uint RoundToBFloat16Bits(float value)
     {
         uint f = Interop.FloatAsInt(value);
-        if ((f & 0x7fffffffu) > 0x7f800000u)
-        {
-            return (ushort)((f >> 16) | 0x40u);
-        }
+        return (f & 0x7fffffffu) > 0x7f800000u ? f | 0x00400000u : f + 0x7fffu + ((f >> 16) & 1u);
+    }
 
-        return (ushort)((f + 0x7fffu + ((f >> 16) & 1u)) >> 16);
+    /// <summary>Two floats → two float16 in one word (<paramref name="low"/> in bits 0-15), round to nearest even.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static uint PackHalf2(float low, float high)
+    {
+        return FloatToHalf(low) | ((uint)FloatToHalf(high) << 16);
+    }
+
+    /// <summary>Two floats → two bfloat16 in one word (<paramref name="low"/> in bits 0-15), round to nearest even.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static uint PackBFloat162(float low, float high)
+    {
+        // The high element stays in place (a mask instead of a shift down and back up).
+        return (RoundToBFloat16Bits(low) >> 16) | (RoundToBFloat16Bits(high) & 0xffff0000u);
     }
 
     /// <summary>Loads a 16-bit element as float: bfloat16 when <paramref name="bf16"/> is non-zero, else float16.</summary>

@@ -4,7 +4,7 @@ namespace GemsInjector.Kernels.Ilgpu;
 
 /// <summary>
 /// 16-bit element-wise kernels the first 16-bit set (<see cref="HalfKernels"/>) lacked: true division (the scalar
-/// fallback of <see cref="VectorKernels.Binary16x4"/>) and the embedding gather. 16-bit words in memory, float32
+/// fallback of <see cref="VectorKernels.Binary16x8{TOp, TStorage}"/>) and the embedding gather. 16-bit words in memory, float32
 /// inside, round to nearest even; <c>bf16</c> ≠ 0 selects bfloat16.
 /// </summary>
 internal static class HalfElementwiseKernels

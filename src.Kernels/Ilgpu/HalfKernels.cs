@@ -44,18 +44,21 @@ internal static class HalfKernels
         }
     }
 
-    /// <summary>0 silu, 1 gelu (erf), 2 gelu (tanh), 3 relu, 4 sigmoid, 5 tanh, 6 exp, 7 neg, 8 rsqrt.</summary>
+    /// <summary>
+    /// 0 silu, 1 gelu (erf), 2 gelu (tanh), 3 relu, 4 sigmoid, 5 tanh, 6 exp, 7 neg, 8 rsqrt: the functions of the
+    /// vectorised kernels' <see cref="IActivation"/> types, so the scalar fallback computes the same bits.
+    /// </summary>
     public static float Activate(float v, int op) => op switch
     {
-        0 => GpuMath.Silu(v),
-        1 => GpuMath.GeluErf(v),
-        2 => GpuMath.GeluTanh(v),
-        3 => v < 0f ? 0f : v,
-        4 => GpuMath.Sigmoid(v),
-        5 => GpuMath.Tanh(v),
-        6 => GpuMath.Exp(v),
-        8 => 1f / IntrinsicMath.CPUOnly.Sqrt(v),
-        _ => -v,
+        0 => default(SiluActivation).Apply(v),
+        1 => default(GeluActivation).Apply(v),
+        2 => default(GeluTanhActivation).Apply(v),
+        3 => default(ReluActivation).Apply(v),
+        4 => default(SigmoidActivation).Apply(v),
+        5 => default(TanhActivation).Apply(v),
+        6 => default(ExpActivation).Apply(v),
+        8 => default(RsqrtActivation).Apply(v),
+        _ => default(NegActivation).Apply(v),
     };
 
     /// <summary>y[r, c] = act(x[r, c]) · x[r, d + c] with act 0 silu, 1 gelu, 2 gelu-tanh.</summary>

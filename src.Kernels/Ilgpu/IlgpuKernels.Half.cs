@@ -69,7 +69,7 @@ public sealed partial class IlgpuKernels
         int n = CheckInt(a.Length, nameof(a));
         CheckLength(b, n, nameof(b));
         CheckLength(y, n, nameof(y));
-        if (n > 0 && !TryBinary16x4(a, b, y, alpha, n, 0, Bf(format)))
+        if (n > 0 && !TryBinary16x8(a, b, y, alpha, n, 0, Bf(format)))
         {
             device.Load(ref add16, nameof(HalfKernels.Add16), acc => acc.LoadStreamKernel<ArrayView<ushort>, ArrayView<ushort>, float, ArrayView<ushort>, int, int>(HalfKernels.Add16))(
                 Elementwise(n), a, b, alpha, y, n, Bf(format));
@@ -86,7 +86,7 @@ public sealed partial class IlgpuKernels
         int n = CheckInt(a.Length, nameof(a));
         CheckLength(b, n, nameof(b));
         CheckLength(y, n, nameof(y));
-        if (n > 0 && !TryBinary16x4(a, b, y, 1f, n, 1, Bf(format)))
+        if (n > 0 && !TryBinary16x8(a, b, y, 1f, n, 1, Bf(format)))
         {
             device.Load(ref mul16, nameof(HalfKernels.Mul16), acc => acc.LoadStreamKernel<ArrayView<ushort>, ArrayView<ushort>, ArrayView<ushort>, int, int>(HalfKernels.Mul16))(
                 Elementwise(n), a, b, y, n, Bf(format));
@@ -102,7 +102,7 @@ public sealed partial class IlgpuKernels
     {
         int n = CheckInt(x.Length, nameof(x));
         CheckLength(y, n, nameof(y));
-        if (n > 0 && !TryUnary16x4(x, y, n, (int)activation, Bf(format)))
+        if (n > 0 && !TryUnary16x8(x, y, n, (int)activation, Bf(format)))
         {
             device.Load(ref activation16, nameof(HalfKernels.Activation16), acc => acc.LoadStreamKernel<ArrayView<ushort>, ArrayView<ushort>, int, int, int>(HalfKernels.Activation16))(
                 Elementwise(n), x, y, n, (int)activation, Bf(format));
@@ -127,7 +127,7 @@ public sealed partial class IlgpuKernels
         CheckPositive(d, nameof(d));
         CheckLength(x, 2L * rows * d, nameof(x));
         CheckLength(y, (long)rows * d, nameof(y));
-        if ((long)rows * d > 0 && !TryGated16x4(x, y, rows, d, (int)activation, Bf(format)))
+        if ((long)rows * d > 0 && !TryGated16x8(x, y, rows, d, (int)activation, Bf(format)))
         {
             device.Load(ref gated16, nameof(HalfKernels.GatedAndMul16), acc => acc.LoadStreamKernel<ArrayView<ushort>, ArrayView<ushort>, int, int, int, int>(HalfKernels.GatedAndMul16))(
                 Elementwise((long)rows * d), x, y, rows, d, (int)activation, Bf(format));

@@ -1,4 +1,6 @@
 using System;
+using System.Linq;
+using System.Reflection;
 using ILGPU;
 using ILGPU.Runtime;
 
@@ -6,12 +8,28 @@ namespace GemsInjector.Kernels.Ilgpu;
 
 public sealed partial class IlgpuKernels
 {
+    // The function and 16-bit format types of the generic vector kernels, indexed by the facade's op numbers
+    // (HalfKernels.Activate's for activations, 0 add / 1 mul / 2 div for binary ops) and by bf16 (0 float16, 1 bfloat16).
+    internal static readonly Type[] ActivationTypes =
+    [
+        typeof(SiluActivation), typeof(GeluActivation), typeof(GeluTanhActivation), typeof(ReluActivation), typeof(SigmoidActivation),
+        typeof(TanhActivation), typeof(ExpActivation), typeof(NegActivation), typeof(RsqrtActivation),
+    ];
+
+    internal static readonly Type[] BinaryOpTypes = [typeof(AddOp), typeof(MulOp), typeof(DivOp)];
+    internal static readonly Type[] StorageTypes = [typeof(Float16Storage), typeof(BFloat16Storage)];
+
     private Action<KernelConfig, ArrayView<Float4>, ArrayView<Float4>, ArrayView<Float4>, ArrayView<float>, ArrayView<float>, ArrayView<float>, float, int, int>? binaryF32x4;
-    private Action<KernelConfig, ArrayView<Float4>, ArrayView<Float4>, ArrayView<float>, ArrayView<float>, int, int>? unaryF32x4;
-    private Action<KernelConfig, ArrayView<ulong>, ArrayView<ulong>, ArrayView<ulong>, ArrayView<ushort>, ArrayView<ushort>, ArrayView<ushort>, float, int, int, int>? binary16x4;
-    private Action<KernelConfig, ArrayView<ulong>, ArrayView<ulong>, ArrayView<ushort>, ArrayView<ushort>, int, int, int>? unary16x4;
-    private Action<KernelConfig, ArrayView<Float4>, ArrayView<Float4>, int, int, int>? gatedF32x4;
-    private Action<KernelConfig, ArrayView<ulong>, ArrayView<ulong>, int, int, int, int>? gated16x4;
+    private readonly Action<KernelConfig, ArrayView<Float4>, ArrayView<Float4>, ArrayView<float>, ArrayView<float>, int>?[] unaryF32x4 =
+        new Action<KernelConfig, ArrayView<Float4>, ArrayView<Float4>, ArrayView<float>, ArrayView<float>, int>?[ActivationTypes.Length];
+    private readonly Action<KernelConfig, ArrayView<Float4>, ArrayView<Float4>, int, int>?[] gatedF32x4 =
+        new Action<KernelConfig, ArrayView<Float4>, ArrayView<Float4>, int, int>?[3];
+    private readonly Action<KernelConfig, ArrayView<Word4>, ArrayView<Word4>, ArrayView<Word4>, ArrayView<ushort>, ArrayView<ushort>, ArrayView<ushort>, float, int>?[] binary16x8 =
+        new Action<KernelConfig, ArrayView<Word4>, ArrayView<Word4>, ArrayView<Word4>, ArrayView<ushort>, ArrayView<ushort>, ArrayView<ushort>, float, int>?[BinaryOpTypes.Length * 2];
+    private readonly Action<KernelConfig, ArrayView<Word4>, ArrayView<Word4>, ArrayView<ushort>, ArrayView<ushort>, int>?[] unary16x8 =
+        new Action<KernelConfig, ArrayView<Word4>, ArrayView<Word4>, ArrayView<ushort>, ArrayView<ushort>, int>?[ActivationTypes.Length * 2];
+    private readonly Action<KernelConfig, ArrayView<Word4>, ArrayView<Word4>, int, int>?[] gated16x8 =
+        new Action<KernelConfig, ArrayView<Word4>, ArrayView<Word4>, int, int>?[3 * 2];
     private Action<KernelConfig, ArrayView<ushort>, ArrayView<ushort>, ArrayView<ushort>, int, int>? div16;
     private Action<KernelConfig, ArrayView<ushort>, ArrayView<long>, ArrayView<ushort>, int, int, int, int>? embedding16;
 
@@ -34,6 +52,20 @@ public sealed partial class IlgpuKernels
         var contiguous = (IContiguousArrayView)view;
         long address = contiguous.Buffer.NativePtr.ToInt64() + contiguous.IndexInBytes;
         return address % bytes == 0;
+    }
+
+    /// <summary>
+    /// Loads the instantiation of the generic vector kernel <paramref name="kernel"/> for <paramref name="types"/> into
+    /// <paramref name="slot"/> (compile-log name e.g. <c>Unary16x8&lt;SiluActivation,BFloat16Storage&gt;</c>). Callers
+    /// read the slot first, so the reflection runs once per instantiation, not per call.
+    /// </summary>
+    private TLauncher LoadVariant<TKernel, TLauncher>(ref TLauncher? slot, Func<IlgpuKernelLoader, TKernel, TLauncher> load, string kernel, params Type[] types)
+        where TKernel : Delegate
+        where TLauncher : class
+    {
+        var method = typeof(VectorKernels).GetMethod(kernel, BindingFlags.Public | BindingFlags.Static)!.MakeGenericMethod(types);
+        var instance = method.CreateDelegate<TKernel>();
+        return device.Load(ref slot, $"{kernel}<{string.Join(",", types.Select(t => t.Name))}>", loader => load(loader, instance));
     }
 
     /// <summary>
@@ -63,39 +95,45 @@ public sealed partial class IlgpuKernels
         }
 
         long packed = n & ~3L;
-        device.Load(ref unaryF32x4, nameof(VectorKernels.UnaryF32x4),
-            acc => acc.LoadStreamKernel<ArrayView<Float4>, ArrayView<Float4>, ArrayView<float>, ArrayView<float>, int, int>(VectorKernels.UnaryF32x4))(
-            Elementwise(n / 4), x.SubView(0, packed).Cast<Float4>(), y.SubView(0, packed).Cast<Float4>(), x, y, n, op);
+        var launch = unaryF32x4[op] ?? LoadVariant(ref unaryF32x4[op],
+            static (IlgpuKernelLoader loader, Action<ArrayView<Float4>, ArrayView<Float4>, ArrayView<float>, ArrayView<float>, int> kernel) => loader.LoadStreamKernel(kernel),
+            nameof(VectorKernels.UnaryF32x4), ActivationTypes[op]);
+        launch(Elementwise(n / 4), x.SubView(0, packed).Cast<Float4>(), y.SubView(0, packed).Cast<Float4>(), x, y, n);
         return true;
     }
 
-    /// <summary>The vectorised 16-bit binary launch (four words per 64-bit load) when n ≥ 4 and a, b, y start 8-byte aligned.</summary>
-    private bool TryBinary16x4(ArrayView<ushort> a, ArrayView<ushort> b, ArrayView<ushort> y, float alpha, int n, int op, int bf16)
+    /// <summary>The vectorised 16-bit binary launch (eight elements per 16-byte load) when n ≥ 8 and a, b, y start 16-byte aligned.</summary>
+    private bool TryBinary16x8(ArrayView<ushort> a, ArrayView<ushort> b, ArrayView<ushort> y, float alpha, int n, int op, int bf16)
     {
-        if (!Vectorize || n < 4 || !IsAligned(a, 8) || !IsAligned(b, 8) || !IsAligned(y, 8))
+        if (!Vectorize || n < 8 || !IsAligned(a, 16) || !IsAligned(b, 16) || !IsAligned(y, 16))
         {
             return false;
         }
 
-        long packed = n & ~3L;
-        device.Load(ref binary16x4, nameof(VectorKernels.Binary16x4),
-            acc => acc.LoadStreamKernel<ArrayView<ulong>, ArrayView<ulong>, ArrayView<ulong>, ArrayView<ushort>, ArrayView<ushort>, ArrayView<ushort>, float, int, int, int>(VectorKernels.Binary16x4))(
-            Elementwise(n / 4), a.SubView(0, packed).Cast<ulong>(), b.SubView(0, packed).Cast<ulong>(), y.SubView(0, packed).Cast<ulong>(), a, b, y, alpha, n, op, bf16);
+        long packed = n & ~7L;
+        int slot = (op * 2) + bf16;
+        var launch = binary16x8[slot] ?? LoadVariant(ref binary16x8[slot],
+            static (IlgpuKernelLoader loader, Action<ArrayView<Word4>, ArrayView<Word4>, ArrayView<Word4>, ArrayView<ushort>, ArrayView<ushort>, ArrayView<ushort>, float, int> kernel) =>
+                loader.LoadStreamKernel(kernel),
+            nameof(VectorKernels.Binary16x8), BinaryOpTypes[op], StorageTypes[bf16]);
+        launch(Elementwise(n / 8), a.SubView(0, packed).Cast<Word4>(), b.SubView(0, packed).Cast<Word4>(), y.SubView(0, packed).Cast<Word4>(), a, b, y, alpha, n);
         return true;
     }
 
-    /// <summary>The vectorised 16-bit unary launch when n ≥ 4 and x, y start 8-byte aligned.</summary>
-    private bool TryUnary16x4(ArrayView<ushort> x, ArrayView<ushort> y, int n, int op, int bf16)
+    /// <summary>The vectorised 16-bit unary launch when n ≥ 8 and x, y start 16-byte aligned.</summary>
+    private bool TryUnary16x8(ArrayView<ushort> x, ArrayView<ushort> y, int n, int op, int bf16)
     {
-        if (!Vectorize || n < 4 || !IsAligned(x, 8) || !IsAligned(y, 8))
+        if (!Vectorize || n < 8 || !IsAligned(x, 16) || !IsAligned(y, 16))
         {
             return false;
         }
 
-        long packed = n & ~3L;
-        device.Load(ref unary16x4, nameof(VectorKernels.Unary16x4),
-            acc => acc.LoadStreamKernel<ArrayView<ulong>, ArrayView<ulong>, ArrayView<ushort>, ArrayView<ushort>, int, int, int>(VectorKernels.Unary16x4))(
-            Elementwise(n / 4), x.SubView(0, packed).Cast<ulong>(), y.SubView(0, packed).Cast<ulong>(), x, y, n, op, bf16);
+        long packed = n & ~7L;
+        int slot = (op * 2) + bf16;
+        var launch = unary16x8[slot] ?? LoadVariant(ref unary16x8[slot],
+            static (IlgpuKernelLoader loader, Action<ArrayView<Word4>, ArrayView<Word4>, ArrayView<ushort>, ArrayView<ushort>, int> kernel) => loader.LoadStreamKernel(kernel),
+            nameof(VectorKernels.Unary16x8), ActivationTypes[op], StorageTypes[bf16]);
+        launch(Elementwise(n / 8), x.SubView(0, packed).Cast<Word4>(), y.SubView(0, packed).Cast<Word4>(), x, y, n);
         return true;
     }
 
@@ -110,23 +148,26 @@ public sealed partial class IlgpuKernels
             return false;
         }
 
-        device.Load(ref gatedF32x4, nameof(VectorKernels.GatedF32x4),
-            acc => acc.LoadStreamKernel<ArrayView<Float4>, ArrayView<Float4>, int, int, int>(VectorKernels.GatedF32x4))(
-            Elementwise((long)rows * d / 4), x.Cast<Float4>(), y.Cast<Float4>(), rows, d / 4, op);
+        var launch = gatedF32x4[op] ?? LoadVariant(ref gatedF32x4[op],
+            static (IlgpuKernelLoader loader, Action<ArrayView<Float4>, ArrayView<Float4>, int, int> kernel) => loader.LoadStreamKernel(kernel),
+            nameof(VectorKernels.GatedF32x4), ActivationTypes[op]);
+        launch(Elementwise((long)rows * d / 4), x.Cast<Float4>(), y.Cast<Float4>(), rows, d / 4);
         return true;
     }
 
-    /// <summary>The vectorised 16-bit gated product when d is a multiple of 4 and x, y start 8-byte aligned.</summary>
-    private bool TryGated16x4(ArrayView<ushort> x, ArrayView<ushort> y, int rows, int d, int op, int bf16)
+    /// <summary>The vectorised 16-bit gated product when d is a multiple of 8 and x, y start 16-byte aligned.</summary>
+    private bool TryGated16x8(ArrayView<ushort> x, ArrayView<ushort> y, int rows, int d, int op, int bf16)
     {
-        if (!Vectorize || d % 4 != 0 || 2L * rows * d > int.MaxValue || !IsAligned(x, 8) || !IsAligned(y, 8))
+        if (!Vectorize || d % 8 != 0 || 2L * rows * d > int.MaxValue || !IsAligned(x, 16) || !IsAligned(y, 16))
         {
             return false;
         }
 
-        device.Load(ref gated16x4, nameof(VectorKernels.Gated16x4),
-            acc => acc.LoadStreamKernel<ArrayView<ulong>, ArrayView<ulong>, int, int, int, int>(VectorKernels.Gated16x4))(
-            Elementwise((long)rows * d / 4), x.Cast<ulong>(), y.Cast<ulong>(), rows, d / 4, op, bf16);
+        int slot = (op * 2) + bf16;
+        var launch = gated16x8[slot] ?? LoadVariant(ref gated16x8[slot],
+            static (IlgpuKernelLoader loader, Action<ArrayView<Word4>, ArrayView<Word4>, int, int> kernel) => loader.LoadStreamKernel(kernel),
+            nameof(VectorKernels.Gated16x8), ActivationTypes[op], StorageTypes[bf16]);
+        launch(Elementwise((long)rows * d / 8), x.Cast<Word4>(), y.Cast<Word4>(), rows, d / 8);
         return true;
     }
 
@@ -148,7 +189,7 @@ public sealed partial class IlgpuKernels
         int n = CheckInt(a.Length, nameof(a));
         CheckLength(b, n, nameof(b));
         CheckLength(y, n, nameof(y));
-        if (n == 0 || TryBinary16x4(a, b, y, 1f, n, 2, Bf(format)))
+        if (n == 0 || TryBinary16x8(a, b, y, 1f, n, 2, Bf(format)))
         {
             return;
         }

@@ -502,8 +502,8 @@ public sealed class IlgpuTensorKernelsTests : IClassFixture<IlgpuTensorKernelsFi
         Check(k.Embedding(w, indices32), CpuTensorKernels.Embedding(w, indices32), rows, dtype, 0, seed, "embedding int32");
         var compiled = k.Device.CompileTimes;
         Assert.True(compiled.ContainsKey("Embedding16"), "embedding did not reach the device");
-        Assert.True(compiled.ContainsKey("Div16") || compiled.ContainsKey("Binary16x4"), "div did not reach the device");
-        Assert.True(compiled.ContainsKey("Activation16") || compiled.ContainsKey("Unary16x4"), "rsqrt did not reach the device");
+        Assert.True(compiled.ContainsKey("Div16") || compiled.Keys.Any(name => name.StartsWith("Binary16x8<DivOp,", StringComparison.Ordinal)), "div did not reach the device");
+        Assert.True(compiled.ContainsKey("Activation16") || compiled.Keys.Any(name => name.StartsWith("Unary16x8<RsqrtActivation,", StringComparison.Ordinal)), "rsqrt did not reach the device");
     }
 
     [Theory]
