@@ -26,20 +26,6 @@ internal struct Float8
     public float V7;
 }
 
-/// <summary>Type-argument format of the 16-bit GEMV kernels: float16 (0).</summary>
-internal readonly struct F16Format : IKernelConstant
-{
-    /// <inheritdoc/>
-    public int Value => 0;
-}
-
-/// <summary>Type-argument format of the 16-bit GEMV kernels: bfloat16 (1).</summary>
-internal readonly struct Bf16Format : IKernelConstant
-{
-    /// <inheritdoc/>
-    public int Value => 1;
-}
-
 /// <summary>Shape of a 16-bit decode GEMV: c[M, N] = alpha·a[M, K]·b + beta·bias, rounded once to 16 bits.</summary>
 internal struct HalfGemvShape
 {

@@ -16,14 +16,14 @@ internal static partial class HalfGemvKernels
     /// again (no branch in the loop) and are never stored. TFormat: 1 bfloat16, 0 float16.
     /// </summary>
     [IlgpuKernel]
-    [IlgpuKernelVariant(typeof(Const1), typeof(F16Format))]
-    [IlgpuKernelVariant(typeof(Const4), typeof(F16Format))]
-    [IlgpuKernelVariant(typeof(Const8), typeof(F16Format))]
-    [IlgpuKernelVariant(typeof(Const16), typeof(F16Format))]
-    [IlgpuKernelVariant(typeof(Const1), typeof(Bf16Format))]
-    [IlgpuKernelVariant(typeof(Const4), typeof(Bf16Format))]
-    [IlgpuKernelVariant(typeof(Const8), typeof(Bf16Format))]
-    [IlgpuKernelVariant(typeof(Const16), typeof(Bf16Format))]
+    [IlgpuKernelVariant(typeof(Const1), typeof(Float16Storage))]
+    [IlgpuKernelVariant(typeof(Const4), typeof(Float16Storage))]
+    [IlgpuKernelVariant(typeof(Const8), typeof(Float16Storage))]
+    [IlgpuKernelVariant(typeof(Const16), typeof(Float16Storage))]
+    [IlgpuKernelVariant(typeof(Const1), typeof(BFloat16Storage))]
+    [IlgpuKernelVariant(typeof(Const4), typeof(BFloat16Storage))]
+    [IlgpuKernelVariant(typeof(Const8), typeof(BFloat16Storage))]
+    [IlgpuKernelVariant(typeof(Const16), typeof(BFloat16Storage))]
     public static void GemvNk16<TRowsCap, TFormat>(ArrayView<Half8> a8, ArrayView<Half8> b8, ArrayView<ushort> bias, ArrayView<ushort> c, ArrayView<float> partial, HalfGemvShape g)
         where TRowsCap : struct, IKernelConstant
         where TFormat : struct, IKernelConstant
@@ -446,12 +446,12 @@ internal static partial class HalfGemvKernels
     /// epilogue is applied here, else partial[split, M, N] is written for <see cref="GemvReduce16"/>.
     /// </summary>
     [IlgpuKernel]
-    [IlgpuKernelVariant(typeof(Const1), typeof(F16Format))]
-    [IlgpuKernelVariant(typeof(Const4), typeof(F16Format))]
-    [IlgpuKernelVariant(typeof(Const8), typeof(F16Format))]
-    [IlgpuKernelVariant(typeof(Const1), typeof(Bf16Format))]
-    [IlgpuKernelVariant(typeof(Const4), typeof(Bf16Format))]
-    [IlgpuKernelVariant(typeof(Const8), typeof(Bf16Format))]
+    [IlgpuKernelVariant(typeof(Const1), typeof(Float16Storage))]
+    [IlgpuKernelVariant(typeof(Const4), typeof(Float16Storage))]
+    [IlgpuKernelVariant(typeof(Const8), typeof(Float16Storage))]
+    [IlgpuKernelVariant(typeof(Const1), typeof(BFloat16Storage))]
+    [IlgpuKernelVariant(typeof(Const4), typeof(BFloat16Storage))]
+    [IlgpuKernelVariant(typeof(Const8), typeof(BFloat16Storage))]
     public static void GemvKn16<TRowsCap, TFormat>(ArrayView<ushort> a, ArrayView<Half8> b8, ArrayView<ushort> bias, ArrayView<ushort> c, ArrayView<float> partial, HalfGemvShape g)
         where TRowsCap : struct, IKernelConstant
         where TFormat : struct, IKernelConstant

@@ -79,14 +79,14 @@ public sealed partial class IlgpuKernels
         int slot = (bf16 ? 4 : 0) + (rowsCap switch { 1 => 0, 4 => 1, 8 => 2, _ => 3 });
         return (rowsCap, bf16) switch
         {
-            (1, false) => device.Load(ref gemvNk16[slot], name, acc => acc.LoadStreamKernel<ArrayView<Half8>, ArrayView<Half8>, ArrayView<ushort>, ArrayView<ushort>, ArrayView<float>, HalfGemvShape>(HalfGemvKernels.GemvNk16<Const1, F16Format>, GemvBounds)),
-            (4, false) => device.Load(ref gemvNk16[slot], name, acc => acc.LoadStreamKernel<ArrayView<Half8>, ArrayView<Half8>, ArrayView<ushort>, ArrayView<ushort>, ArrayView<float>, HalfGemvShape>(HalfGemvKernels.GemvNk16<Const4, F16Format>, GemvBounds)),
-            (8, false) => device.Load(ref gemvNk16[slot], name, acc => acc.LoadStreamKernel<ArrayView<Half8>, ArrayView<Half8>, ArrayView<ushort>, ArrayView<ushort>, ArrayView<float>, HalfGemvShape>(HalfGemvKernels.GemvNk16<Const8, F16Format>, GemvBounds)),
-            (16, false) => device.Load(ref gemvNk16[slot], name, acc => acc.LoadStreamKernel<ArrayView<Half8>, ArrayView<Half8>, ArrayView<ushort>, ArrayView<ushort>, ArrayView<float>, HalfGemvShape>(HalfGemvKernels.GemvNk16<Const16, F16Format>, GemvBounds)),
-            (1, true) => device.Load(ref gemvNk16[slot], name, acc => acc.LoadStreamKernel<ArrayView<Half8>, ArrayView<Half8>, ArrayView<ushort>, ArrayView<ushort>, ArrayView<float>, HalfGemvShape>(HalfGemvKernels.GemvNk16<Const1, Bf16Format>, GemvBounds)),
-            (4, true) => device.Load(ref gemvNk16[slot], name, acc => acc.LoadStreamKernel<ArrayView<Half8>, ArrayView<Half8>, ArrayView<ushort>, ArrayView<ushort>, ArrayView<float>, HalfGemvShape>(HalfGemvKernels.GemvNk16<Const4, Bf16Format>, GemvBounds)),
-            (8, true) => device.Load(ref gemvNk16[slot], name, acc => acc.LoadStreamKernel<ArrayView<Half8>, ArrayView<Half8>, ArrayView<ushort>, ArrayView<ushort>, ArrayView<float>, HalfGemvShape>(HalfGemvKernels.GemvNk16<Const8, Bf16Format>, GemvBounds)),
-            (16, true) => device.Load(ref gemvNk16[slot], name, acc => acc.LoadStreamKernel<ArrayView<Half8>, ArrayView<Half8>, ArrayView<ushort>, ArrayView<ushort>, ArrayView<float>, HalfGemvShape>(HalfGemvKernels.GemvNk16<Const16, Bf16Format>, GemvBounds)),
+            (1, false) => device.Load(ref gemvNk16[slot], name, acc => acc.LoadStreamKernel<ArrayView<Half8>, ArrayView<Half8>, ArrayView<ushort>, ArrayView<ushort>, ArrayView<float>, HalfGemvShape>(HalfGemvKernels.GemvNk16<Const1, Float16Storage>, GemvBounds)),
+            (4, false) => device.Load(ref gemvNk16[slot], name, acc => acc.LoadStreamKernel<ArrayView<Half8>, ArrayView<Half8>, ArrayView<ushort>, ArrayView<ushort>, ArrayView<float>, HalfGemvShape>(HalfGemvKernels.GemvNk16<Const4, Float16Storage>, GemvBounds)),
+            (8, false) => device.Load(ref gemvNk16[slot], name, acc => acc.LoadStreamKernel<ArrayView<Half8>, ArrayView<Half8>, ArrayView<ushort>, ArrayView<ushort>, ArrayView<float>, HalfGemvShape>(HalfGemvKernels.GemvNk16<Const8, Float16Storage>, GemvBounds)),
+            (16, false) => device.Load(ref gemvNk16[slot], name, acc => acc.LoadStreamKernel<ArrayView<Half8>, ArrayView<Half8>, ArrayView<ushort>, ArrayView<ushort>, ArrayView<float>, HalfGemvShape>(HalfGemvKernels.GemvNk16<Const16, Float16Storage>, GemvBounds)),
+            (1, true) => device.Load(ref gemvNk16[slot], name, acc => acc.LoadStreamKernel<ArrayView<Half8>, ArrayView<Half8>, ArrayView<ushort>, ArrayView<ushort>, ArrayView<float>, HalfGemvShape>(HalfGemvKernels.GemvNk16<Const1, BFloat16Storage>, GemvBounds)),
+            (4, true) => device.Load(ref gemvNk16[slot], name, acc => acc.LoadStreamKernel<ArrayView<Half8>, ArrayView<Half8>, ArrayView<ushort>, ArrayView<ushort>, ArrayView<float>, HalfGemvShape>(HalfGemvKernels.GemvNk16<Const4, BFloat16Storage>, GemvBounds)),
+            (8, true) => device.Load(ref gemvNk16[slot], name, acc => acc.LoadStreamKernel<ArrayView<Half8>, ArrayView<Half8>, ArrayView<ushort>, ArrayView<ushort>, ArrayView<float>, HalfGemvShape>(HalfGemvKernels.GemvNk16<Const8, BFloat16Storage>, GemvBounds)),
+            (16, true) => device.Load(ref gemvNk16[slot], name, acc => acc.LoadStreamKernel<ArrayView<Half8>, ArrayView<Half8>, ArrayView<ushort>, ArrayView<ushort>, ArrayView<float>, HalfGemvShape>(HalfGemvKernels.GemvNk16<Const16, BFloat16Storage>, GemvBounds)),
             _ => throw new ArgumentOutOfRangeException(nameof(rowsCap), rowsCap, "[N, K] GEMV row caps are 1, 4, 8 or 16."),
         };
     }
@@ -98,12 +98,12 @@ public sealed partial class IlgpuKernels
         int slot = (bf16 ? 4 : 0) + (rowsCap switch { 1 => 0, 4 => 1, _ => 2 });
         return (rowsCap, bf16) switch
         {
-            (1, false) => device.Load(ref gemvKn16[slot], name, acc => acc.LoadStreamKernel<ArrayView<ushort>, ArrayView<Half8>, ArrayView<ushort>, ArrayView<ushort>, ArrayView<float>, HalfGemvShape>(HalfGemvKernels.GemvKn16<Const1, F16Format>, GemvBounds)),
-            (4, false) => device.Load(ref gemvKn16[slot], name, acc => acc.LoadStreamKernel<ArrayView<ushort>, ArrayView<Half8>, ArrayView<ushort>, ArrayView<ushort>, ArrayView<float>, HalfGemvShape>(HalfGemvKernels.GemvKn16<Const4, F16Format>, GemvBounds)),
-            (8, false) => device.Load(ref gemvKn16[slot], name, acc => acc.LoadStreamKernel<ArrayView<ushort>, ArrayView<Half8>, ArrayView<ushort>, ArrayView<ushort>, ArrayView<float>, HalfGemvShape>(HalfGemvKernels.GemvKn16<Const8, F16Format>, GemvBounds)),
-            (1, true) => device.Load(ref gemvKn16[slot], name, acc => acc.LoadStreamKernel<ArrayView<ushort>, ArrayView<Half8>, ArrayView<ushort>, ArrayView<ushort>, ArrayView<float>, HalfGemvShape>(HalfGemvKernels.GemvKn16<Const1, Bf16Format>, GemvBounds)),
-            (4, true) => device.Load(ref gemvKn16[slot], name, acc => acc.LoadStreamKernel<ArrayView<ushort>, ArrayView<Half8>, ArrayView<ushort>, ArrayView<ushort>, ArrayView<float>, HalfGemvShape>(HalfGemvKernels.GemvKn16<Const4, Bf16Format>, GemvBounds)),
-            (8, true) => device.Load(ref gemvKn16[slot], name, acc => acc.LoadStreamKernel<ArrayView<ushort>, ArrayView<Half8>, ArrayView<ushort>, ArrayView<ushort>, ArrayView<float>, HalfGemvShape>(HalfGemvKernels.GemvKn16<Const8, Bf16Format>, GemvBounds)),
+            (1, false) => device.Load(ref gemvKn16[slot], name, acc => acc.LoadStreamKernel<ArrayView<ushort>, ArrayView<Half8>, ArrayView<ushort>, ArrayView<ushort>, ArrayView<float>, HalfGemvShape>(HalfGemvKernels.GemvKn16<Const1, Float16Storage>, GemvBounds)),
+            (4, false) => device.Load(ref gemvKn16[slot], name, acc => acc.LoadStreamKernel<ArrayView<ushort>, ArrayView<Half8>, ArrayView<ushort>, ArrayView<ushort>, ArrayView<float>, HalfGemvShape>(HalfGemvKernels.GemvKn16<Const4, Float16Storage>, GemvBounds)),
+            (8, false) => device.Load(ref gemvKn16[slot], name, acc => acc.LoadStreamKernel<ArrayView<ushort>, ArrayView<Half8>, ArrayView<ushort>, ArrayView<ushort>, ArrayView<float>, HalfGemvShape>(HalfGemvKernels.GemvKn16<Const8, Float16Storage>, GemvBounds)),
+            (1, true) => device.Load(ref gemvKn16[slot], name, acc => acc.LoadStreamKernel<ArrayView<ushort>, ArrayView<Half8>, ArrayView<ushort>, ArrayView<ushort>, ArrayView<float>, HalfGemvShape>(HalfGemvKernels.GemvKn16<Const1, BFloat16Storage>, GemvBounds)),
+            (4, true) => device.Load(ref gemvKn16[slot], name, acc => acc.LoadStreamKernel<ArrayView<ushort>, ArrayView<Half8>, ArrayView<ushort>, ArrayView<ushort>, ArrayView<float>, HalfGemvShape>(HalfGemvKernels.GemvKn16<Const4, BFloat16Storage>, GemvBounds)),
+            (8, true) => device.Load(ref gemvKn16[slot], name, acc => acc.LoadStreamKernel<ArrayView<ushort>, ArrayView<Half8>, ArrayView<ushort>, ArrayView<ushort>, ArrayView<float>, HalfGemvShape>(HalfGemvKernels.GemvKn16<Const8, BFloat16Storage>, GemvBounds)),
             _ => throw new ArgumentOutOfRangeException(nameof(rowsCap), rowsCap, "[K, N] GEMV row caps are 1, 4 or 8."),
         };
     }

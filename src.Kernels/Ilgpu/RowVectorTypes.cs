@@ -28,20 +28,6 @@ internal struct Floats8
     public float V7;
 }
 
-/// <summary>The float16 storage format as a kernel type argument (the format branch folds away).</summary>
-internal readonly struct Float16Storage : IKernelConstant
-{
-    /// <inheritdoc/>
-    public int Value => 0;
-}
-
-/// <summary>The bfloat16 storage format as a kernel type argument.</summary>
-internal readonly struct BFloat16Storage : IKernelConstant
-{
-    /// <inheritdoc/>
-    public int Value => 1;
-}
-
 /// <summary>
 /// Register-side helpers of the vectorised row kernels: unpack eight 16-bit words to float32 and round them back
 /// (through <see cref="GpuMath.Load16"/> / <see cref="GpuMath.Store16"/>), and the per-thread partial reductions.
@@ -192,11 +178,12 @@ internal static class RowVectors
     }
 
     /// <summary>
-    /// The exponential every softmax kernel of the row family uses (<see cref="GpuMath.Exp"/>): two or three of these per
-    /// element are most of a 16-bit softmax's instructions, so a faster device exponential goes in here, once.
+    /// The exponential every softmax kernel of the row family uses: <see cref="GpuMath.ExpFast"/> (range reduction, then
+    /// the device's <c>ex2.approx</c>; within about 3 ulp, half the instructions of the polynomial <see cref="GpuMath.Exp"/>),
+    /// since two or three of these per element are most of a softmax's instructions.
     /// </summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    public static float Exp(float x) => GpuMath.Exp(x);
+    public static float Exp(float x) => GpuMath.ExpFast(x);
 
     /// <summary>Element-wise e^(v - shift).</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]

@@ -130,9 +130,12 @@ internal interface IStorage16
     ushort Store(float value);
 }
 
-/// <summary>IEEE float16.</summary>
-internal readonly struct Float16Storage : IStorage16
+/// <summary>IEEE float16 (as a kernel constant: 0, the value the 16-bit kernels' format arguments give float16).</summary>
+internal readonly struct Float16Storage : IStorage16, IKernelConstant
 {
+    /// <inheritdoc/>
+    public int Value => 0;
+
     public float Low(uint pair) => GpuMath.HalfToFloat((ushort)pair);
 
     public float High(uint pair) => GpuMath.HalfToFloat((ushort)(pair >> 16));
@@ -144,9 +147,12 @@ internal readonly struct Float16Storage : IStorage16
     public ushort Store(float value) => GpuMath.FloatToHalf(value);
 }
 
-/// <summary>bfloat16 (the upper half of a float32: loading is a shift or a mask).</summary>
-internal readonly struct BFloat16Storage : IStorage16
+/// <summary>bfloat16 (the upper half of a float32: loading is a shift or a mask; as a kernel constant: 1).</summary>
+internal readonly struct BFloat16Storage : IStorage16, IKernelConstant
 {
+    /// <inheritdoc/>
+    public int Value => 1;
+
     public float Low(uint pair) => Interop.IntAsFloat(pair << 16);
 
     public float High(uint pair) => Interop.IntAsFloat(pair & 0xffff0000u);

@@ -160,16 +160,16 @@ public sealed class HalfGemvTests : Half16TestBase, IClassFixture<Warp32Simulato
         if (transposeB)
         {
             var kernel = bf16
-                ? acc.LoadStreamKernel<ArrayView<Half8>, ArrayView<Half8>, ArrayView<ushort>, ArrayView<ushort>, ArrayView<float>, HalfGemvShape>(HalfGemvKernels.GemvNk16<Const16, Bf16Format>)
-                : acc.LoadStreamKernel<ArrayView<Half8>, ArrayView<Half8>, ArrayView<ushort>, ArrayView<ushort>, ArrayView<float>, HalfGemvShape>(HalfGemvKernels.GemvNk16<Const1, F16Format>);
+                ? acc.LoadStreamKernel<ArrayView<Half8>, ArrayView<Half8>, ArrayView<ushort>, ArrayView<ushort>, ArrayView<float>, HalfGemvShape>(HalfGemvKernels.GemvNk16<Const16, BFloat16Storage>)
+                : acc.LoadStreamKernel<ArrayView<Half8>, ArrayView<Half8>, ArrayView<ushort>, ArrayView<ushort>, ArrayView<float>, HalfGemvShape>(HalfGemvKernels.GemvNk16<Const1, Float16Storage>);
             Assert.Equal(bf16 ? 16 : 1, cap);
             kernel(config, aView.Cast<Half8>(), bView.Cast<Half8>(), biasView, cView, partialView, g);
         }
         else
         {
             var kernel = bf16
-                ? acc.LoadStreamKernel<ArrayView<ushort>, ArrayView<Half8>, ArrayView<ushort>, ArrayView<ushort>, ArrayView<float>, HalfGemvShape>(HalfGemvKernels.GemvKn16<Const8, Bf16Format>)
-                : acc.LoadStreamKernel<ArrayView<ushort>, ArrayView<Half8>, ArrayView<ushort>, ArrayView<ushort>, ArrayView<float>, HalfGemvShape>(HalfGemvKernels.GemvKn16<Const4, F16Format>);
+                ? acc.LoadStreamKernel<ArrayView<ushort>, ArrayView<Half8>, ArrayView<ushort>, ArrayView<ushort>, ArrayView<float>, HalfGemvShape>(HalfGemvKernels.GemvKn16<Const8, BFloat16Storage>)
+                : acc.LoadStreamKernel<ArrayView<ushort>, ArrayView<Half8>, ArrayView<ushort>, ArrayView<ushort>, ArrayView<float>, HalfGemvShape>(HalfGemvKernels.GemvKn16<Const4, Float16Storage>);
             Assert.Equal(bf16 ? 8 : 4, cap);
             kernel(config, aView, bView.Cast<Half8>(), biasView, cView, partialView, g);
         }
@@ -200,9 +200,9 @@ public sealed class HalfGemvTests : Half16TestBase, IClassFixture<Warp32Simulato
     {
         var kernels = new[]
         {
-            typeof(HalfGemvKernels).GetMethod(nameof(HalfGemvKernels.GemvNk16))!.MakeGenericMethod(typeof(Const1), typeof(F16Format)),
-            typeof(HalfGemvKernels).GetMethod(nameof(HalfGemvKernels.GemvNk16))!.MakeGenericMethod(typeof(Const16), typeof(Bf16Format)),
-            typeof(HalfGemvKernels).GetMethod(nameof(HalfGemvKernels.GemvKn16))!.MakeGenericMethod(typeof(Const8), typeof(F16Format)),
+            typeof(HalfGemvKernels).GetMethod(nameof(HalfGemvKernels.GemvNk16))!.MakeGenericMethod(typeof(Const1), typeof(Float16Storage)),
+            typeof(HalfGemvKernels).GetMethod(nameof(HalfGemvKernels.GemvNk16))!.MakeGenericMethod(typeof(Const16), typeof(BFloat16Storage)),
+            typeof(HalfGemvKernels).GetMethod(nameof(HalfGemvKernels.GemvKn16))!.MakeGenericMethod(typeof(Const8), typeof(Float16Storage)),
         };
         foreach (var kernel in kernels)
         {

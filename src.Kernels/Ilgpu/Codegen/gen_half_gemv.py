@@ -13,7 +13,7 @@ w = out.append
 
 
 def variants(caps):
-    for fmt in ("F16Format", "Bf16Format"):
+    for fmt in ("Float16Storage", "BFloat16Storage"):
         for cap in caps:
             w(f"    [IlgpuKernelVariant(typeof(Const{cap}), typeof({fmt}))]")
 
