@@ -51,7 +51,36 @@ internal struct TensorCoreShape
     public int KChunk;
 }
 
-/// <summary>Sixteen accumulators of one 16-row m-block of a warp tile (4 per 8-column n-block, PTX C-fragment order).</summary>
+/// <summary>
+/// Where one thread's 8-element chunk of one operand goes in every stage and comes from in every k16 tile: the tile's
+/// chunk is at <see cref="Element"/> + tile · <see cref="TileStride"/>, its K index is <see cref="K"/> + tile · 16.
+/// </summary>
+internal struct ChunkPlan
+{
+    /// <summary>Byte offset within a stage (swizzled).</summary>
+    public int SharedByte;
+
+    /// <summary>Element index in the source at the group's first k16 tile.</summary>
+    public long Element;
+
+    /// <summary>Elements from one k16 tile's chunk to the next: 16 along a k-contiguous row, 16 · N down a [K, N] b.</summary>
+    public long TileStride;
+
+    /// <summary>K index of the chunk's first element at the first tile.</summary>
+    public int K;
+
+    /// <summary>
+    /// Non-zero when the chunk runs along K (A, b stored [N, K]): then <see cref="Count"/> is 8 for a row inside M (or N)
+    /// and the K edge cuts it; zero for b stored [K, N]: then <see cref="Count"/> is the columns left before N and a K
+    /// index past K empties it.
+    /// </summary>
+    public int AlongK;
+
+    /// <summary>See <see cref="AlongK"/>.</summary>
+    public int Count;
+}
+
+/// <summary>Sixteen accumulators: four n-blocks of one 16-row m-block of a warp tile (4 per 8-column n-block, PTX C-fragment order).</summary>
 internal struct AccumulatorBlock
 {
     public float V0, V1, V2, V3, V4, V5, V6, V7, V8, V9, V10, V11, V12, V13, V14, V15;
@@ -63,23 +92,17 @@ internal struct AccumulatorBlock
     };
 }
 
-/// <summary>Where one thread's 8-element chunk of a stage goes (shared byte offset) and comes from (element, valid count).</summary>
-internal struct StageChunk
-{
-    public int SharedByte;
-    public long Element;
-    public int Valid;
-}
-
 /// <summary>
 /// The warp-level operations of the tensor-core GEMM, so one kernel body (tiling, staging, addressing, edges, epilogue)
 /// runs on the GPU through inline PTX (<see cref="PtxTensorCoreOps"/>) and on ILGPU's CPU accelerator through an exact
-/// emulation of ldmatrix and mma.sync register ownership (<see cref="EmulatedTensorCoreOps"/>).
+/// emulation of ldmatrix and mma.sync register ownership (<see cref="EmulatedTensorCoreOps"/>). The tile-dependent
+/// operations take the warp tile's n-blocks (8 columns each: 4 or 8) as a type argument, a constant in each compiled kernel.
 /// </summary>
 internal interface ITensorCoreOps
 {
     /// <summary>Zeroes this thread's accumulators (first statement of the kernel).</summary>
-    void Begin(int thread);
+    void Begin<TNBlocks>(int thread)
+        where TNBlocks : struct, IKernelConstant;
 
     /// <summary>
     /// Copies one 8-element chunk to shared memory at <paramref name="sharedByte"/>: the first <paramref name="valid"/>
@@ -93,41 +116,61 @@ internal interface ITensorCoreOps
     /// <summary>Waits until at most <paramref name="pending"/> (0, 1 or 2) committed copy groups are still in flight.</summary>
     void Wait(int pending);
 
-    /// <summary>One k16 step of the warp tile: fragments from the given shared stage, 16 mma.sync into the accumulators.</summary>
-    void Step(ArrayView<ushort> shared, int stage, int warpRow, int warpCol, int kStep, int lane, int transposeB, int bf16);
+    /// <summary>One k16 step of the warp tile: fragments from the given shared stage, 4 · n-blocks mma.sync into the accumulators.</summary>
+    void Step<TNBlocks>(ArrayView<ushort> shared, int stage, int warpRow, int warpCol, int lane, int transposeB, int bf16)
+        where TNBlocks : struct, IKernelConstant;
 
-    /// <summary>The sixteen accumulators of m-block <paramref name="mBlock"/>.</summary>
-    void Read(int mBlock, ref AccumulatorBlock block);
+    /// <summary>Accumulators 16 · <paramref name="part"/> .. 16 · <paramref name="part"/> + 15 (m-block part / (n-blocks / 4), four of its n-blocks).</summary>
+    void Read<TNBlocks>(int part, ref AccumulatorBlock block)
+        where TNBlocks : struct, IKernelConstant;
 }
 
 /// <summary>
 /// 16-bit GEMM on tensor cores (mma.sync m16n8k16, float32 accumulation), for sm_80 PTX (what ILGPU emits; runs on
-/// the H100). A group of 256 threads (8 warps, 2 × 4) computes a 128 × 128 tile of C, each warp 64 × 32 as 4 × 4
-/// m16n8 tiles (64 float32 accumulators per thread, in PTX registers declared once at the top of the kernel so they
-/// stay in registers across the K loop instead of round-tripping through ILGPU's local-memory operand slots).
-/// K goes in tiles of 16 (one k16 step) through four shared stages (48 KB of dynamic shared memory): while the tensor
-/// cores work on one, cp.async fills the three ahead. Shared rows are padded (A and Bᵀ: 48 bytes, B: 272 bytes), so the eight
-/// 16-byte rows of every ldmatrix land in distinct bank quads. Edges: chunks past M, N or K are zero-filled (cp.async
-/// with a short source size), and the epilogue stores only rows &lt; M and columns &lt; N, rounding once to 16 bits
-/// (round to nearest even) after alpha and beta·bias in float32, like <see cref="HalfMatrixKernels.Gemm16"/>.
-/// Grid: (⌈N/128⌉, ⌈M/128⌉, batch), or (⌈N/128⌉, ⌈M/128⌉, splits) with split-K (<see cref="TensorCoreShape.SplitK"/>),
-/// when one matrix has too few 128 × 128 tiles to fill the SMs.
+/// the H100 / H200). A group of 256 threads (8 warps, 2 × 4) computes a 128 × (32 · n-blocks) tile of C, each warp
+/// 64 × (8 · n-blocks) as 4 × n-blocks m16n8 tiles: n-blocks 4 gives 128 × 128 group tiles (64 accumulators per thread),
+/// n-blocks 8 gives 128 × 256 (128 accumulators; half the ldmatrix per mma, twice the mma per barrier). Accumulators are
+/// PTX registers declared once at the top of the kernel so they stay in registers across the K loop instead of
+/// round-tripping through ILGPU's local-memory operand slots.
+/// K goes in tiles of 16 (one k16 step) through four shared stages (32 or 48 KB of dynamic shared memory): while the
+/// tensor cores work on one, cp.async fills the three ahead. Stage rows are unpadded and their 16-byte chunks XOR-swizzled
+/// (<see cref="KRowByte"/>, <see cref="NRowByte"/>), so the eight 16-byte rows of every ldmatrix land in distinct bank
+/// quads. Edges: chunks past M, N or K are zero-filled (cp.async with a short source size), and the epilogue stores only
+/// rows &lt; M and columns &lt; N, rounding once to 16 bits (round to nearest even) after alpha and beta·bias in float32,
+/// like <see cref="HalfMatrixKernels.Gemm16"/>.
+/// Grid: (⌈N/BlockN⌉, ⌈M/128⌉, batch), or (⌈N/BlockN⌉, ⌈M/128⌉, splits) with split-K (<see cref="TensorCoreShape.SplitK"/>),
+/// when one matrix has too few tiles to fill the SMs.
 /// </summary>
 internal static partial class TensorCoreGemmKernels
 {
     /// <summary>Threads per group: 8 warps of 32.</summary>
     public const int GroupSize = 256;
 
-    /// <summary>Warps along N within a group.</summary>
-    public const int WarpColumns = BlockN / WarpN;
+    /// <summary>Columns of C per warp.</summary>
+    public static int WarpN(int nBlocks) => nBlocks * 8;
 
-    /// <summary>The tensor-core GEMM through inline PTX (CUDA only).</summary>
+    /// <summary>Columns of C per group.</summary>
+    public static int BlockN(int nBlocks) => WarpColumns * nBlocks * 8;
+
+    /// <summary>Bytes of one B stage ([BlockN][16] or [16][BlockN], unpadded).</summary>
+    public static int BStageBytes(int nBlocks) => BlockN(nBlocks) * BlockK * 2;
+
+    /// <summary>Dynamic shared bytes: the A stages, then the B stages.</summary>
+    public static int SharedBytes(int nBlocks) => Stages * (AStageBytes + BStageBytes(nBlocks));
+
+    /// <summary>float32 accumulators per thread.</summary>
+    public static int Accumulators(int nBlocks) => MBlocks * nBlocks * 4;
+
+    /// <summary>The tensor-core GEMM through inline PTX (CUDA only), warp tiles of <typeparamref name="TNBlocks"/> n-blocks.</summary>
     [IlgpuKernel]
-    public static void Gemm16TensorCore(ArrayView<ushort> a, ArrayView<ushort> b, ArrayView<ushort> bias, ArrayView<ushort> c, ArrayView<float> partial,
+    [IlgpuKernelVariant(typeof(Const4))]
+    [IlgpuKernelVariant(typeof(Const8))]
+    public static void Gemm16TensorCore<TNBlocks>(ArrayView<ushort> a, ArrayView<ushort> b, ArrayView<ushort> bias, ArrayView<ushort> c, ArrayView<float> partial,
         TensorCoreShape s)
+        where TNBlocks : struct, IKernelConstant
     {
         var ops = default(PtxTensorCoreOps);
-        Body(ref ops, a, b, bias, c, partial, s);
+        Body<PtxTensorCoreOps, TNBlocks>(ref ops, a, b, bias, c, partial, s);
     }
 
     /// <summary>
@@ -135,62 +178,90 @@ internal static partial class TensorCoreGemmKernels
     /// <see cref="Accumulators"/> floats per thread of every group): for ILGPU's CPU accelerator with 32-thread warps.
     /// </summary>
     [IlgpuKernel]
-    public static void Gemm16TensorCoreEmulated(ArrayView<ushort> a, ArrayView<ushort> b, ArrayView<ushort> bias, ArrayView<ushort> c,
+    [IlgpuKernelVariant(typeof(Const4))]
+    [IlgpuKernelVariant(typeof(Const8))]
+    public static void Gemm16TensorCoreEmulated<TNBlocks>(ArrayView<ushort> a, ArrayView<ushort> b, ArrayView<ushort> bias, ArrayView<ushort> c,
         ArrayView<float> partial, ArrayView<float> scratch, TensorCoreShape s)
+        where TNBlocks : struct, IKernelConstant
     {
         var ops = new EmulatedTensorCoreOps { Scratch = scratch };
-        Body(ref ops, a, b, bias, c, partial, s);
+        Body<EmulatedTensorCoreOps, TNBlocks>(ref ops, a, b, bias, c, partial, s);
     }
 
     /// <summary>Byte offset (in dynamic shared memory) of A stage <paramref name="stage"/>.</summary>
-    public static int AStageOffset(int stage) => stage * StageBytes;
+    public static int AStageOffset(int stage) => stage * AStageBytes;
 
     /// <summary>Byte offset of B stage <paramref name="stage"/>.</summary>
-    public static int BStageOffset(int stage) => (Stages + stage) * StageBytes;
+    public static int BStageOffset(int stage, int nBlocks) => (Stages * AStageBytes) + (stage * BStageBytes(nBlocks));
+
+    /// <summary>
+    /// Byte offset of 16-byte chunk <paramref name="chunk"/> (0 or 1) of row <paramref name="row"/> of a k-contiguous
+    /// stage (A, or b stored [N, K]): rows are 32 bytes, so rows r and r + 4 would share bank quads; flipping the chunk
+    /// of rows 4-7 (mod 8) gives the eight rows of an ldmatrix quads 0, 2, 4, 6 and 1, 3, 5, 7. Adding 16 rows keeps the
+    /// flip, so the m-blocks of a warp are fixed offsets (<see cref="AmBlockStrideBytes"/>).
+    /// </summary>
+    public static int KRowByte(int row, int chunk) => (row * KRowBytes) + ((chunk ^ ((row >> 2) & 1)) * 16);
+
+    /// <summary>
+    /// Byte offset of 16-byte chunk <paramref name="chunk"/> of k-row <paramref name="k"/> of an n-contiguous B stage
+    /// (b stored [K, N]): rows are a multiple of 128 bytes, so the eight k-rows of an ldmatrix.trans at one chunk would share
+    /// one bank quad; XOR-ing the chunk with k mod 8 spreads them over all eight.
+    /// </summary>
+    public static int NRowByte(int k, int chunk, int nBlocks) => (k * BlockN(nBlocks) * 2) + ((chunk ^ (k & 7)) * 16);
 
     /// <summary>
     /// The shared address lane <paramref name="lane"/> gives ldmatrix.x4 for m-block 0 of A: lanes 0-7 rows 0-7 at k 0,
     /// 8-15 rows 8-15 at k 0, 16-23 rows 0-7 at k 8, 24-31 rows 8-15 at k 8, so registers 0-3 are the PTX A fragment
     /// a0-a3. Later m-blocks are <see cref="AmBlockStrideBytes"/> further.
     /// </summary>
-    public static int ALaneByte(int stage, int warpRow, int kStep, int lane) =>
-        AStageOffset(stage) + (((warpRow * WarpM) + (lane & 7) + (((lane >> 3) & 1) * 8)) * ALd + kStep + ((lane >> 4) * 8)) * 2;
+    public static int ALaneByte(int stage, int warpRow, int lane) =>
+        AStageOffset(stage) + KRowByte((warpRow * WarpM) + (lane & 7) + (((lane >> 3) & 1) * 8), lane >> 4);
 
     /// <summary>
-    /// The shared address lane <paramref name="lane"/> gives ldmatrix.x4 for n-pair 0 of B, so that registers 0-3 are
-    /// b0, b1 of n-block 0 and b0, b1 of n-block 1. B stored [n][k] (plain ldmatrix): lanes 0-7 n 0-7 at k 0, 8-15
-    /// n 0-7 at k 8, 16-23 n 8-15 at k 0, 24-31 n 8-15 at k 8. B stored [k][n] (ldmatrix.trans): lanes 0-7 k 0-7 at
-    /// n 0, 8-15 k 8-15 at n 0, 16-23 k 0-7 at n 8, 24-31 k 8-15 at n 8.
+    /// The shared address lane <paramref name="lane"/> gives ldmatrix.x4 for n-pair <paramref name="pair"/> (16 columns)
+    /// of B, so that registers 0-3 are b0, b1 of the pair's first n-block and b0, b1 of its second. B stored [n][k] (plain
+    /// ldmatrix): lanes 0-7 n 0-7 at k 0, 8-15 n 0-7 at k 8, 16-23 n 8-15 at k 0, 24-31 n 8-15 at k 8. B stored [k][n]
+    /// (ldmatrix.trans): lanes 0-7 k 0-7 at n 0, 8-15 k 8-15 at n 0, 16-23 k 0-7 at n 8, 24-31 k 8-15 at n 8.
     /// </summary>
-    public static int BLaneByte(int stage, int warpCol, int kStep, int lane, int transposeB) => transposeB != 0
-        ? BStageOffset(stage) + (((warpCol * WarpN) + (lane & 7) + ((lane >> 4) * 8)) * BLdTransposed + kStep + (((lane >> 3) & 1) * 8)) * 2
-        : BStageOffset(stage) + ((kStep + (lane & 7) + (((lane >> 3) & 1) * 8)) * BLdRowMajor + (warpCol * WarpN) + ((lane >> 4) * 8)) * 2;
+    public static int BLaneByte(int stage, int warpCol, int pair, int lane, int transposeB, int nBlocks)
+    {
+        int n = (warpCol * WarpN(nBlocks)) + (pair * 16);
+        return transposeB != 0
+            ? BStageOffset(stage, nBlocks) + KRowByte(n + (lane & 7) + ((lane >> 4) * 8), (lane >> 3) & 1)
+            : BStageOffset(stage, nBlocks) + NRowByte((lane & 7) + (((lane >> 3) & 1) * 8), (n / 8) + (lane >> 4), nBlocks);
+    }
 
     /// <summary>The kernel body shared by the PTX and emulated operations.</summary>
-    internal static void Body<TOps>(ref TOps ops, ArrayView<ushort> a, ArrayView<ushort> b, ArrayView<ushort> bias, ArrayView<ushort> c, ArrayView<float> partial,
+    internal static void Body<TOps, TNBlocks>(ref TOps ops, ArrayView<ushort> a, ArrayView<ushort> b, ArrayView<ushort> bias, ArrayView<ushort> c, ArrayView<float> partial,
         TensorCoreShape s)
         where TOps : struct, ITensorCoreOps
+        where TNBlocks : struct, IKernelConstant
     {
+        int nBlocks = default(TNBlocks).Value;
         int thread = Group.IdxX;
-        ops.Begin(thread);
+        ops.Begin<TNBlocks>(thread);
         var shared = SharedMemory.GetDynamic<ushort>();
         int lane = thread & 31;
         int warp = thread >> 5;
         int warpRow = warp / WarpColumns;
         int warpCol = warp % WarpColumns;
         int m0 = Grid.IdxY * BlockM;
-        int n0 = Grid.IdxX * BlockN;
+        int n0 = Grid.IdxX * BlockN(nBlocks);
         bool split = s.SplitK > 1;
         long batch = split ? 0 : Grid.IdxZ;
         int kSplit = split ? Grid.IdxZ : 0;
-        long aBase = batch * s.BatchA;
-        long bBase = batch * s.BatchB;
 
         // This group's K range: chunk boundaries are multiples of BlockK, so every tile but the very last of K is full
-        // and the slots' "K - k" edge test stays the only one needed.
+        // and the chunks' "K - k" edge test stays the only one needed.
         int kStart = kSplit * s.KChunk;
         int kLength = s.K - kStart < s.KChunk ? s.K - kStart : s.KChunk;
         int tiles = (kLength + BlockK - 1) / BlockK;
+
+        // Each thread stages one chunk of A and n-blocks / 4 chunks of B per tile; where they go and come from is fixed
+        // for the whole K loop but for a stride per tile.
+        var aPlan = APlan(s, thread, m0, kStart, batch * s.BatchA);
+        var bPlan0 = BPlan(s, thread, n0, kStart, batch * s.BatchB, nBlocks);
+        var bPlan1 = nBlocks > 4 ? BPlan(s, thread + GroupSize, n0, kStart, batch * s.BatchB, nBlocks) : bPlan0;
 
         // Pipeline of Stages shared stages (a power of two): tiles 0 .. Stages - 2 are requested up front, and every
         // iteration requests the tile Stages - 1 ahead, so Stages - 1 tiles are in flight while one is multiplied. One
@@ -199,13 +270,13 @@ internal static partial class TensorCoreGemmKernels
         {
             if (ahead < tiles)
             {
-                LoadStage(ref ops, shared, a, b, s, ahead, kStart + (ahead * BlockK), thread, m0, n0, aBase, bBase);
+                LoadStage(ref ops, shared, a, b, s, ahead, ahead, aPlan, bPlan0, bPlan1, nBlocks);
             }
 
             ops.Commit();
         }
 
-        Half8 aOld = default, bOld = default, aOlder = default, bOlder = default;
+        Half8 aOld = default, bOld0 = default, bOld1 = default, aOlder = default, bOlder0 = default, bOlder1 = default;
         for (int tile = 0; tile < tiles; tile++)
         {
             ops.Wait(Stages - 2);
@@ -216,33 +287,40 @@ internal static partial class TensorCoreGemmKernels
             bool refill = next < tiles;
             if (refill && s.AsyncCopy != 0)
             {
-                LoadStage(ref ops, shared, a, b, s, next & (Stages - 1), kStart + (next * BlockK), thread, m0, n0, aBase, bBase);
+                LoadStage(ref ops, shared, a, b, s, next & (Stages - 1), next, aPlan, bPlan0, bPlan1, nBlocks);
             }
 
             int stage = tile & (Stages - 1);
             if (s.AsyncCopy != 0)
             {
                 ops.Commit();
-                ops.Step(shared, stage, warpRow, warpCol, 0, lane, s.TransposeB, s.Bf16);
+                ops.Step<TNBlocks>(shared, stage, warpRow, warpCol, lane, s.TransposeB, s.Bf16);
             }
             else
             {
-                // Element-wise staging, two iterations deep in registers: the chunk of tile `next` is loaded here and
-                // stored two iterations later (its stage was free from this barrier on; the store still precedes the
+                // Element-wise staging, two iterations deep in registers: the chunks of tile `next` are loaded here and
+                // stored two iterations later (their stage was free from this barrier on; the store still precedes the
                 // barrier before its step), so each load has two k16 steps of mma to arrive. Tiles below Stages - 1
                 // came from the prologue.
                 int due = tile + Stages - 3;
                 if (tile >= Stages - 2 && due < tiles)
                 {
-                    Put(shared, ASlot(s, due & (Stages - 1), kStart + (due * BlockK), thread, m0, aBase).SharedByte, aOlder);
-                    Put(shared, BSlot(s, due & (Stages - 1), kStart + (due * BlockK), thread, n0, bBase).SharedByte, bOlder);
+                    int dueStage = due & (Stages - 1);
+                    Put(shared, AStageOffset(dueStage) + aPlan.SharedByte, aOlder);
+                    Put(shared, BStageOffset(dueStage, nBlocks) + bPlan0.SharedByte, bOlder0);
+                    if (nBlocks > 4)
+                    {
+                        Put(shared, BStageOffset(dueStage, nBlocks) + bPlan1.SharedByte, bOlder1);
+                    }
                 }
 
                 aOlder = aOld;
-                bOlder = bOld;
-                aOld = refill ? Fetch(a, ASlot(s, next & (Stages - 1), kStart + (next * BlockK), thread, m0, aBase)) : default;
-                bOld = refill ? Fetch(b, BSlot(s, next & (Stages - 1), kStart + (next * BlockK), thread, n0, bBase)) : default;
-                ops.Step(shared, stage, warpRow, warpCol, 0, lane, s.TransposeB, s.Bf16);
+                bOlder0 = bOld0;
+                bOlder1 = bOld1;
+                aOld = refill ? Fetch(a, aPlan, s.K, next) : default;
+                bOld0 = refill ? Fetch(b, bPlan0, s.K, next) : default;
+                bOld1 = refill && nBlocks > 4 ? Fetch(b, bPlan1, s.K, next) : default;
+                ops.Step<TNBlocks>(shared, stage, warpRow, warpCol, lane, s.TransposeB, s.Bf16);
             }
         }
 
@@ -250,10 +328,13 @@ internal static partial class TensorCoreGemmKernels
         int g = lane >> 2;
         int t = lane & 3;
         long cBase = batch * s.BatchC;
+        int quarters = nBlocks / 4;
         var block = default(AccumulatorBlock);
-        for (int mb = 0; mb < MBlocks; mb++)
+        for (int part = 0; part < MBlocks * quarters; part++)
         {
-            ops.Read(mb, ref block);
+            ops.Read<TNBlocks>(part, ref block);
+            int mb = part / quarters;
+            int nbFirst = (part % quarters) * 4;
             for (int half = 0; half < 2; half++)
             {
                 int row = m0 + (warpRow * WarpM) + (mb * 16) + g + (half * 8);
@@ -262,11 +343,11 @@ internal static partial class TensorCoreGemmKernels
                     continue;
                 }
 
-                for (int nb = 0; nb < NBlocks; nb++)
+                for (int nb = 0; nb < 4; nb++)
                 {
                     for (int j = 0; j < 2; j++)
                     {
-                        int col = n0 + (warpCol * WarpN) + (nb * 8) + (2 * t) + j;
+                        int col = n0 + (warpCol * WarpN(nBlocks)) + ((nbFirst + nb) * 8) + (2 * t) + j;
                         if (col < s.N && split)
                         {
                             // A split's raw sum; GemvReduce16 adds the splits and applies alpha, beta·bias and the rounding.
@@ -288,84 +369,101 @@ internal static partial class TensorCoreGemmKernels
         }
     }
 
-    /// <summary>
-    /// Stages K columns [k0, k0 + 32) of the group's A rows and B columns: 512 chunks of 8 elements each for A and for
-    /// B, two per thread, consecutive threads on consecutive 16-byte chunks of a row (coalesced global reads).
-    /// </summary>
+    /// <summary>Requests k16 tile <paramref name="tile"/> of the group's K range into shared stage <paramref name="stage"/>.</summary>
     private static void LoadStage<TOps>(ref TOps ops, ArrayView<ushort> shared, ArrayView<ushort> a, ArrayView<ushort> b, TensorCoreShape s,
-        int stage, int k0, int thread, int m0, int n0, long aBase, long bBase)
+        int stage, int tile, ChunkPlan aPlan, ChunkPlan bPlan0, ChunkPlan bPlan1, int nBlocks)
         where TOps : struct, ITensorCoreOps
     {
-        var aSlot = ASlot(s, stage, k0, thread, m0, aBase);
-        ops.CopyChunk(shared, aSlot.SharedByte, a, aSlot.Element, s.APointer, aSlot.Valid, s.AsyncCopy);
-        var bSlot = BSlot(s, stage, k0, thread, n0, bBase);
-        ops.CopyChunk(shared, bSlot.SharedByte, b, bSlot.Element, s.BPointer, bSlot.Valid, s.AsyncCopy);
+        int aValid = Valid(aPlan, s.K, tile);
+        ops.CopyChunk(shared, AStageOffset(stage) + aPlan.SharedByte, a, aValid > 0 ? aPlan.Element + (tile * aPlan.TileStride) : 0, s.APointer, aValid, s.AsyncCopy);
+        int bValid0 = Valid(bPlan0, s.K, tile);
+        ops.CopyChunk(shared, BStageOffset(stage, nBlocks) + bPlan0.SharedByte, b, bValid0 > 0 ? bPlan0.Element + (tile * bPlan0.TileStride) : 0, s.BPointer, bValid0, s.AsyncCopy);
+        if (nBlocks > 4)
+        {
+            int bValid1 = Valid(bPlan1, s.K, tile);
+            ops.CopyChunk(shared, BStageOffset(stage, nBlocks) + bPlan1.SharedByte, b, bValid1 > 0 ? bPlan1.Element + (tile * bPlan1.TileStride) : 0, s.BPointer, bValid1, s.AsyncCopy);
+        }
+    }
+
+    /// <summary>Elements of the chunk that exist at tile <paramref name="tile"/> (0 to 8; the rest is zero-filled).</summary>
+    private static int Valid(ChunkPlan plan, int k, int tile)
+    {
+        int kAt = plan.K + (tile * BlockK);
+        return plan.AlongK != 0
+            ? (plan.Count != 0 ? Clamp8(k - kAt) : 0)
+            : (kAt < k ? plan.Count : 0);
     }
 
     /// <summary>
-    /// The 8-element chunk of A that thread <paramref name="chunk"/> stages for the tile at <paramref name="k0"/>: a stage
-    /// of A is BlockM rows of BlockK / 8 chunks, exactly one per thread of the group.
+    /// The 8-element chunk of A that thread <paramref name="chunk"/> stages: a stage of A is BlockM rows of two chunks,
+    /// exactly one per thread of the group.
     /// </summary>
-    private static StageChunk ASlot(TensorCoreShape s, int stage, int k0, int chunk, int m0, long aBase)
+    private static ChunkPlan APlan(TensorCoreShape s, int chunk, int m0, int kStart, long aBase)
     {
-        const int ChunksPerRow = BlockK / 8;
-        int row = chunk / ChunksPerRow;
-        int kc = chunk % ChunksPerRow;
-        int k = k0 + (kc * 8);
+        int row = chunk >> 1;
+        int kc = chunk & 1;
         int m = m0 + row;
-        int valid = m < s.M ? Clamp8(s.K - k) : 0;
-        return new StageChunk
+        return new ChunkPlan
         {
-            SharedByte = AStageOffset(stage) + (((row * ALd) + (kc * 8)) * 2),
-            Element = valid > 0 ? aBase + ((long)m * s.K) + k : 0,
-            Valid = valid,
+            SharedByte = KRowByte(row, kc),
+            Element = aBase + ((long)(m < s.M ? m : s.M - 1) * s.K) + kStart + (kc * 8),
+            TileStride = BlockK,
+            K = kStart + (kc * 8),
+            AlongK = 1,
+            Count = m < s.M ? 8 : 0,
         };
     }
 
-    /// <summary>The 8-element chunk of B that thread <paramref name="chunk"/> stages (one per thread, either layout).</summary>
-    private static StageChunk BSlot(TensorCoreShape s, int stage, int k0, int chunk, int n0, long bBase)
+    /// <summary>The 8-element chunk of B that thread-chunk <paramref name="chunk"/> (0 .. n-blocks · 64 - 1) stages, either layout.</summary>
+    private static ChunkPlan BPlan(TensorCoreShape s, int chunk, int n0, int kStart, long bBase, int nBlocks)
     {
         if (s.TransposeB != 0)
         {
-            const int ChunksPerRow = BlockK / 8;
-            int row = chunk / ChunksPerRow;
-            int kc = chunk % ChunksPerRow;
-            int k = k0 + (kc * 8);
+            int row = chunk >> 1;
+            int kc = chunk & 1;
             int n = n0 + row;
-            int valid = n < s.N ? Clamp8(s.K - k) : 0;
-            return new StageChunk
+            return new ChunkPlan
             {
-                SharedByte = BStageOffset(stage) + (((row * BLdTransposed) + (kc * 8)) * 2),
-                Element = valid > 0 ? bBase + ((long)n * s.K) + k : 0,
-                Valid = valid,
+                SharedByte = KRowByte(row, kc),
+                Element = bBase + ((long)(n < s.N ? n : s.N - 1) * s.K) + kStart + (kc * 8),
+                TileStride = BlockK,
+                K = kStart + (kc * 8),
+                AlongK = 1,
+                Count = n < s.N ? 8 : 0,
             };
         }
 
-        const int ChunksPerN = BlockN / 8;
-        int kRow = chunk / ChunksPerN;
-        int nc = chunk % ChunksPerN;
-        int kk = k0 + kRow;
+        int chunksPerRow = BlockN(nBlocks) / 8;
+        int kRow = chunk / chunksPerRow;
+        int nc = chunk % chunksPerRow;
         int col = n0 + (nc * 8);
-        int count = kk < s.K ? Clamp8(s.N - col) : 0;
-        return new StageChunk
+        return new ChunkPlan
         {
-            SharedByte = BStageOffset(stage) + (((kRow * BLdRowMajor) + (nc * 8)) * 2),
-            Element = count > 0 ? bBase + ((long)kk * s.N) + col : 0,
-            Valid = count,
+            SharedByte = NRowByte(kRow, nc, nBlocks),
+            Element = bBase + ((long)(kStart + kRow) * s.N) + (col < s.N ? col : 0),
+            TileStride = (long)BlockK * s.N,
+            K = kStart + kRow,
+            AlongK = 0,
+            Count = Clamp8(s.N - col),
         };
     }
 
-    /// <summary>The chunk's elements (zeros past <see cref="StageChunk.Valid"/>), two per word.</summary>
-    private static Half8 Fetch(ArrayView<ushort> source, StageChunk slot) => new()
+    /// <summary>The chunk's elements at tile <paramref name="tile"/> (zeros past its valid count), two per word.</summary>
+    private static Half8 Fetch(ArrayView<ushort> source, ChunkPlan plan, int k, int tile)
     {
-        X = Pair(source, slot, 0),
-        Y = Pair(source, slot, 2),
-        Z = Pair(source, slot, 4),
-        W = Pair(source, slot, 6),
-    };
+        int valid = Valid(plan, k, tile);
+        long element = valid > 0 ? plan.Element + (tile * plan.TileStride) : 0;
+        return new Half8
+        {
+            X = Pair(source, element, valid, 0),
+            Y = Pair(source, element, valid, 2),
+            Z = Pair(source, element, valid, 4),
+            W = Pair(source, element, valid, 6),
+        };
+    }
 
-    private static uint Pair(ArrayView<ushort> source, StageChunk slot, int j) =>
-        (j < slot.Valid ? source[slot.Element + j] : 0u) | ((j + 1 < slot.Valid ? (uint)source[slot.Element + j + 1] : 0u) << 16);
+    private static uint Pair(ArrayView<ushort> source, long element, int valid, int j) =>
+        (j < valid ? source[element + j] : 0u) | ((j + 1 < valid ? (uint)source[element + j + 1] : 0u) << 16);
 
     /// <summary>Stores a fetched chunk at its shared byte offset.</summary>
     private static void Put(ArrayView<ushort> shared, int sharedByte, Half8 values)
@@ -399,10 +497,19 @@ internal struct PtxTensorCoreOps : ITensorCoreOps
 {
     private uint sharedBase;
 
-    public void Begin(int thread)
+    public void Begin<TNBlocks>(int thread)
+        where TNBlocks : struct, IKernelConstant
     {
         // Emitted in the kernel's entry block, so the declaration precedes every use in the PTX text.
-        CudaAsm.Emit(TensorCoreGemmKernels.DeclareAccumulators);
+        if (default(TNBlocks).Value == 8)
+        {
+            CudaAsm.Emit(TensorCoreGemmKernels.DeclareAccumulatorsN8);
+        }
+        else
+        {
+            CudaAsm.Emit(TensorCoreGemmKernels.DeclareAccumulatorsN4);
+        }
+
         Output<uint> baseAddress = default;
         CudaAsm.EmitRef("mov.u32 %0, __dyn_shared_alloca;", ref baseAddress);
         sharedBase = baseAddress.Value;
@@ -441,50 +548,112 @@ internal struct PtxTensorCoreOps : ITensorCoreOps
         }
     }
 
-    public readonly void Step(ArrayView<ushort> shared, int stage, int warpRow, int warpCol, int kStep, int lane, int transposeB, int bf16)
+    public readonly void Step<TNBlocks>(ArrayView<ushort> shared, int stage, int warpRow, int warpCol, int lane, int transposeB, int bf16)
+        where TNBlocks : struct, IKernelConstant
     {
-        // By-value operands: ILGPU binds them to registers (EmitRef's Input<T> slots go through .local memory).
-        uint aRow = sharedBase + (uint)TensorCoreGemmKernels.ALaneByte(stage, warpRow, kStep, lane);
-        uint bRow = sharedBase + (uint)TensorCoreGemmKernels.BLaneByte(stage, warpCol, kStep, lane, transposeB);
-        if (bf16 != 0)
+        // By-value operands: ILGPU binds them to registers (EmitRef's Input<T> slots go through .local memory). One
+        // B address per n-pair: the swizzle of a [K, N] stage makes them more than fixed offsets of one another.
+        int nBlocks = default(TNBlocks).Value;
+        uint aRow = sharedBase + (uint)TensorCoreGemmKernels.ALaneByte(stage, warpRow, lane);
+        uint b0 = sharedBase + (uint)TensorCoreGemmKernels.BLaneByte(stage, warpCol, 0, lane, transposeB, nBlocks);
+        uint b1 = sharedBase + (uint)TensorCoreGemmKernels.BLaneByte(stage, warpCol, 1, lane, transposeB, nBlocks);
+        if (nBlocks == 8)
         {
-            if (transposeB != 0)
+            uint b2 = sharedBase + (uint)TensorCoreGemmKernels.BLaneByte(stage, warpCol, 2, lane, transposeB, nBlocks);
+            uint b3 = sharedBase + (uint)TensorCoreGemmKernels.BLaneByte(stage, warpCol, 3, lane, transposeB, nBlocks);
+            if (bf16 != 0)
             {
-                CudaAsm.Emit(TensorCoreGemmKernels.StepBf16BTransposed, aRow, bRow);
+                if (transposeB != 0)
+                {
+                    CudaAsm.Emit(TensorCoreGemmKernels.StepBf16BTransposedN8, aRow, b0, b1, b2, b3);
+                }
+                else
+                {
+                    CudaAsm.Emit(TensorCoreGemmKernels.StepBf16BRowMajorN8, aRow, b0, b1, b2, b3);
+                }
+            }
+            else if (transposeB != 0)
+            {
+                CudaAsm.Emit(TensorCoreGemmKernels.StepF16BTransposedN8, aRow, b0, b1, b2, b3);
             }
             else
             {
-                CudaAsm.Emit(TensorCoreGemmKernels.StepBf16BRowMajor, aRow, bRow);
+                CudaAsm.Emit(TensorCoreGemmKernels.StepF16BRowMajorN8, aRow, b0, b1, b2, b3);
+            }
+        }
+        else if (bf16 != 0)
+        {
+            if (transposeB != 0)
+            {
+                CudaAsm.Emit(TensorCoreGemmKernels.StepBf16BTransposedN4, aRow, b0, b1);
+            }
+            else
+            {
+                CudaAsm.Emit(TensorCoreGemmKernels.StepBf16BRowMajorN4, aRow, b0, b1);
             }
         }
         else if (transposeB != 0)
         {
-            CudaAsm.Emit(TensorCoreGemmKernels.StepF16BTransposed, aRow, bRow);
+            CudaAsm.Emit(TensorCoreGemmKernels.StepF16BTransposedN4, aRow, b0, b1);
         }
         else
         {
-            CudaAsm.Emit(TensorCoreGemmKernels.StepF16BRowMajor, aRow, bRow);
+            CudaAsm.Emit(TensorCoreGemmKernels.StepF16BRowMajorN4, aRow, b0, b1);
         }
     }
 
-    public readonly void Read(int mBlock, ref AccumulatorBlock block)
+    public readonly void Read<TNBlocks>(int part, ref AccumulatorBlock block)
+        where TNBlocks : struct, IKernelConstant
     {
         Output<float> v0 = default, v1 = default, v2 = default, v3 = default, v4 = default, v5 = default, v6 = default, v7 = default;
         Output<float> v8 = default, v9 = default, v10 = default, v11 = default, v12 = default, v13 = default, v14 = default, v15 = default;
-        switch (mBlock)
+        if (default(TNBlocks).Value == 8)
         {
-            case 0:
-                CudaAsm.EmitRef(TensorCoreGemmKernels.ReadAccumulators0, ref v0, ref v1, ref v2, ref v3, ref v4, ref v5, ref v6, ref v7, ref v8, ref v9, ref v10, ref v11, ref v12, ref v13, ref v14, ref v15);
-                break;
-            case 1:
-                CudaAsm.EmitRef(TensorCoreGemmKernels.ReadAccumulators1, ref v0, ref v1, ref v2, ref v3, ref v4, ref v5, ref v6, ref v7, ref v8, ref v9, ref v10, ref v11, ref v12, ref v13, ref v14, ref v15);
-                break;
-            case 2:
-                CudaAsm.EmitRef(TensorCoreGemmKernels.ReadAccumulators2, ref v0, ref v1, ref v2, ref v3, ref v4, ref v5, ref v6, ref v7, ref v8, ref v9, ref v10, ref v11, ref v12, ref v13, ref v14, ref v15);
-                break;
-            default:
-                CudaAsm.EmitRef(TensorCoreGemmKernels.ReadAccumulators3, ref v0, ref v1, ref v2, ref v3, ref v4, ref v5, ref v6, ref v7, ref v8, ref v9, ref v10, ref v11, ref v12, ref v13, ref v14, ref v15);
-                break;
+            switch (part)
+            {
+                case 0:
+                    CudaAsm.EmitRef(TensorCoreGemmKernels.ReadAccumulatorsN8Part0, ref v0, ref v1, ref v2, ref v3, ref v4, ref v5, ref v6, ref v7, ref v8, ref v9, ref v10, ref v11, ref v12, ref v13, ref v14, ref v15);
+                    break;
+                case 1:
+                    CudaAsm.EmitRef(TensorCoreGemmKernels.ReadAccumulatorsN8Part1, ref v0, ref v1, ref v2, ref v3, ref v4, ref v5, ref v6, ref v7, ref v8, ref v9, ref v10, ref v11, ref v12, ref v13, ref v14, ref v15);
+                    break;
+                case 2:
+                    CudaAsm.EmitRef(TensorCoreGemmKernels.ReadAccumulatorsN8Part2, ref v0, ref v1, ref v2, ref v3, ref v4, ref v5, ref v6, ref v7, ref v8, ref v9, ref v10, ref v11, ref v12, ref v13, ref v14, ref v15);
+                    break;
+                case 3:
+                    CudaAsm.EmitRef(TensorCoreGemmKernels.ReadAccumulatorsN8Part3, ref v0, ref v1, ref v2, ref v3, ref v4, ref v5, ref v6, ref v7, ref v8, ref v9, ref v10, ref v11, ref v12, ref v13, ref v14, ref v15);
+                    break;
+                case 4:
+                    CudaAsm.EmitRef(TensorCoreGemmKernels.ReadAccumulatorsN8Part4, ref v0, ref v1, ref v2, ref v3, ref v4, ref v5, ref v6, ref v7, ref v8, ref v9, ref v10, ref v11, ref v12, ref v13, ref v14, ref v15);
+                    break;
+                case 5:
+                    CudaAsm.EmitRef(TensorCoreGemmKernels.ReadAccumulatorsN8Part5, ref v0, ref v1, ref v2, ref v3, ref v4, ref v5, ref v6, ref v7, ref v8, ref v9, ref v10, ref v11, ref v12, ref v13, ref v14, ref v15);
+                    break;
+                case 6:
+                    CudaAsm.EmitRef(TensorCoreGemmKernels.ReadAccumulatorsN8Part6, ref v0, ref v1, ref v2, ref v3, ref v4, ref v5, ref v6, ref v7, ref v8, ref v9, ref v10, ref v11, ref v12, ref v13, ref v14, ref v15);
+                    break;
+                default:
+                    CudaAsm.EmitRef(TensorCoreGemmKernels.ReadAccumulatorsN8Part7, ref v0, ref v1, ref v2, ref v3, ref v4, ref v5, ref v6, ref v7, ref v8, ref v9, ref v10, ref v11, ref v12, ref v13, ref v14, ref v15);
+                    break;
+            }
+        }
+        else
+        {
+            switch (part)
+            {
+                case 0:
+                    CudaAsm.EmitRef(TensorCoreGemmKernels.ReadAccumulatorsN4Part0, ref v0, ref v1, ref v2, ref v3, ref v4, ref v5, ref v6, ref v7, ref v8, ref v9, ref v10, ref v11, ref v12, ref v13, ref v14, ref v15);
+                    break;
+                case 1:
+                    CudaAsm.EmitRef(TensorCoreGemmKernels.ReadAccumulatorsN4Part1, ref v0, ref v1, ref v2, ref v3, ref v4, ref v5, ref v6, ref v7, ref v8, ref v9, ref v10, ref v11, ref v12, ref v13, ref v14, ref v15);
+                    break;
+                case 2:
+                    CudaAsm.EmitRef(TensorCoreGemmKernels.ReadAccumulatorsN4Part2, ref v0, ref v1, ref v2, ref v3, ref v4, ref v5, ref v6, ref v7, ref v8, ref v9, ref v10, ref v11, ref v12, ref v13, ref v14, ref v15);
+                    break;
+                default:
+                    CudaAsm.EmitRef(TensorCoreGemmKernels.ReadAccumulatorsN4Part3, ref v0, ref v1, ref v2, ref v3, ref v4, ref v5, ref v6, ref v7, ref v8, ref v9, ref v10, ref v11, ref v12, ref v13, ref v14, ref v15);
+                    break;
+            }
         }
 
         block.V0 = v0.Value;
@@ -523,11 +692,13 @@ internal struct EmulatedTensorCoreOps : ITensorCoreOps
 
     private long scratchBase;
 
-    public void Begin(int thread)
+    public void Begin<TNBlocks>(int thread)
+        where TNBlocks : struct, IKernelConstant
     {
+        int count = TensorCoreGemmKernels.Accumulators(default(TNBlocks).Value);
         long group = ((((long)Grid.IdxZ * Grid.DimY) + Grid.IdxY) * Grid.DimX) + Grid.IdxX;
-        scratchBase = ((group * TensorCoreGemmKernels.GroupSize) + thread) * TensorCoreGemmKernels.Accumulators;
-        for (int i = 0; i < TensorCoreGemmKernels.Accumulators; i++)
+        scratchBase = ((group * TensorCoreGemmKernels.GroupSize) + thread) * count;
+        for (int i = 0; i < count; i++)
         {
             Scratch[scratchBase + i] = 0f;
         }
@@ -544,13 +715,15 @@ internal struct EmulatedTensorCoreOps : ITensorCoreOps
     {
     }
 
-    public readonly void Step(ArrayView<ushort> shared, int stage, int warpRow, int warpCol, int kStep, int lane, int transposeB, int bf16)
+    public readonly void Step<TNBlocks>(ArrayView<ushort> shared, int stage, int warpRow, int warpCol, int lane, int transposeB, int bf16)
+        where TNBlocks : struct, IKernelConstant
     {
+        int nBlocks = default(TNBlocks).Value;
         int g = lane >> 2;
         int t = lane & 3;
         for (int mb = 0; mb < TensorCoreGemmKernels.MBlocks; mb++)
         {
-            for (int nb = 0; nb < TensorCoreGemmKernels.NBlocks; nb++)
+            for (int nb = 0; nb < nBlocks; nb++)
             {
                 for (int i = 0; i < 4; i++)
                 {
@@ -559,20 +732,21 @@ internal struct EmulatedTensorCoreOps : ITensorCoreOps
                     float sum = 0f;
                     for (int k = 0; k < 16; k++)
                     {
-                        float av = GpuMath.Load16(AElement(shared, stage, warpRow, kStep, mb, row, k), bf16);
-                        float bv = GpuMath.Load16(BElement(shared, stage, warpCol, kStep, nb, k, col, transposeB), bf16);
+                        float av = GpuMath.Load16(AElement(shared, stage, warpRow, mb, row, k), bf16);
+                        float bv = GpuMath.Load16(BElement(shared, stage, warpCol, nb, k, col, transposeB, nBlocks), bf16);
                         sum += av * bv;
                     }
 
-                    Scratch[scratchBase + (((mb * TensorCoreGemmKernels.NBlocks) + nb) * 4) + i] += sum;
+                    Scratch[scratchBase + (((mb * nBlocks) + nb) * 4) + i] += sum;
                 }
             }
         }
     }
 
-    public readonly void Read(int mBlock, ref AccumulatorBlock block)
+    public readonly void Read<TNBlocks>(int part, ref AccumulatorBlock block)
+        where TNBlocks : struct, IKernelConstant
     {
-        long at = scratchBase + (mBlock * TensorCoreGemmKernels.NBlocks * 4);
+        long at = scratchBase + (part * 16);
         block.V0 = Scratch[at];
         block.V1 = Scratch[at + 1];
         block.V2 = Scratch[at + 2];
@@ -592,30 +766,30 @@ internal struct EmulatedTensorCoreOps : ITensorCoreOps
     }
 
     /// <summary>Element (row, k) of the m16k16 A operand as mma.sync reads it from the lanes' a0-a3 registers.</summary>
-    private static ushort AElement(ArrayView<ushort> shared, int stage, int warpRow, int kStep, int mb, int row, int k)
+    private static ushort AElement(ArrayView<ushort> shared, int stage, int warpRow, int mb, int row, int k)
     {
         int holder = ((row & 7) * 4) + ((k & 7) >> 1);
         int register = (row >> 3) + ((k >> 3) * 2);
 
         // ldmatrix (no .trans): register j of lane L is word L mod 4 of the row given by lane 8j + L/4.
-        int rowAddress = TensorCoreGemmKernels.ALaneByte(stage, warpRow, kStep, (8 * register) + (holder >> 2)) + (mb * TensorCoreGemmKernels.AmBlockStrideBytes);
+        int rowAddress = TensorCoreGemmKernels.ALaneByte(stage, warpRow, (8 * register) + (holder >> 2)) + (mb * TensorCoreGemmKernels.AmBlockStrideBytes);
         return shared[((rowAddress + (4 * (holder & 3))) >> 1) + (k & 1)];
     }
 
     /// <summary>Element (k, col) of the k16n8 B operand of n-block <paramref name="nb"/> as mma.sync reads it from b0, b1.</summary>
-    private static ushort BElement(ArrayView<ushort> shared, int stage, int warpCol, int kStep, int nb, int k, int col, int transposeB)
+    private static ushort BElement(ArrayView<ushort> shared, int stage, int warpCol, int nb, int k, int col, int transposeB, int nBlocks)
     {
         int holder = (col * 4) + ((k & 7) >> 1);
         int register = ((nb & 1) * 2) + (k >> 3);
         int half = k & 1;
         if (transposeB != 0)
         {
-            int rowAddress = TensorCoreGemmKernels.BLaneByte(stage, warpCol, kStep, (8 * register) + (holder >> 2), transposeB) + ((nb >> 1) * TensorCoreGemmKernels.BPairStrideTransposed);
+            int rowAddress = TensorCoreGemmKernels.BLaneByte(stage, warpCol, nb >> 1, (8 * register) + (holder >> 2), transposeB, nBlocks);
             return shared[((rowAddress + (4 * (holder & 3))) >> 1) + half];
         }
 
         // ldmatrix.trans: register j of lane L holds column L/4 of rows 2(L mod 4) and 2(L mod 4) + 1 of matrix j.
-        int transposedRow = TensorCoreGemmKernels.BLaneByte(stage, warpCol, kStep, (8 * register) + (2 * (holder & 3)) + half, transposeB) + ((nb >> 1) * TensorCoreGemmKernels.BPairStrideRowMajor);
+        int transposedRow = TensorCoreGemmKernels.BLaneByte(stage, warpCol, nb >> 1, (8 * register) + (2 * (holder & 3)) + half, transposeB, nBlocks);
         return shared[(transposedRow >> 1) + (holder >> 2)];
     }
 }
