@@ -270,38 +270,43 @@ internal static partial class TensorCoreGemmKernels
         {
             if (ahead < tiles)
             {
-                LoadStage(ref ops, shared, a, b, s, ahead, ahead, aPlan, bPlan0, bPlan1, nBlocks);
+                LoadStage(ref ops, shared, a, b, s, ahead, ahead, aPlan, bPlan0, bPlan1, nBlocks, s.AsyncCopy);
             }
 
             ops.Commit();
         }
 
-        Half8 aOld = default, bOld0 = default, bOld1 = default, aOlder = default, bOlder0 = default, bOlder1 = default;
-        for (int tile = 0; tile < tiles; tile++)
+        if (s.AsyncCopy != 0)
         {
-            ops.Wait(Stages - 2);
-            Group.Barrier();
-
-            // The stage refilled here (cp.async) held tile - 1, which every warp finished before the barrier above.
-            int next = tile + Stages - 1;
-            bool refill = next < tiles;
-            if (refill && s.AsyncCopy != 0)
+            // The hot loop: staging through cp.async only (the constant 1 removes the element-wise branch of every copy).
+            for (int tile = 0; tile < tiles; tile++)
             {
-                LoadStage(ref ops, shared, a, b, s, next & (Stages - 1), next, aPlan, bPlan0, bPlan1, nBlocks);
-            }
+                ops.Wait(Stages - 2);
+                Group.Barrier();
 
-            int stage = tile & (Stages - 1);
-            if (s.AsyncCopy != 0)
-            {
+                // The stage refilled here held tile - 1, which every warp finished before the barrier above.
+                int next = tile + Stages - 1;
+                if (next < tiles)
+                {
+                    LoadStage(ref ops, shared, a, b, s, next & (Stages - 1), next, aPlan, bPlan0, bPlan1, nBlocks, 1);
+                }
+
                 ops.Commit();
-                ops.Step<TNBlocks>(shared, stage, warpRow, warpCol, lane, s.TransposeB, s.Bf16);
+                ops.Step<TNBlocks>(shared, tile & (Stages - 1), warpRow, warpCol, lane, s.TransposeB, s.Bf16);
             }
-            else
+        }
+        else
+        {
+            // Element-wise staging, two iterations deep in registers: the chunks of tile `next` are loaded here and
+            // stored two iterations later (their stage was free from this barrier on; the store still precedes the
+            // barrier before its step), so each load has two k16 steps of mma to arrive. Tiles below Stages - 1 came
+            // from the prologue.
+            Half8 aOld = default, bOld0 = default, bOld1 = default, aOlder = default, bOlder0 = default, bOlder1 = default;
+            for (int tile = 0; tile < tiles; tile++)
             {
-                // Element-wise staging, two iterations deep in registers: the chunks of tile `next` are loaded here and
-                // stored two iterations later (their stage was free from this barrier on; the store still precedes the
-                // barrier before its step), so each load has two k16 steps of mma to arrive. Tiles below Stages - 1
-                // came from the prologue.
+                Group.Barrier();
+                int next = tile + Stages - 1;
+                bool refill = next < tiles;
                 int due = tile + Stages - 3;
                 if (tile >= Stages - 2 && due < tiles)
                 {
@@ -320,7 +325,7 @@ internal static partial class TensorCoreGemmKernels
                 aOld = refill ? Fetch(a, aPlan, s.K, next) : default;
                 bOld0 = refill ? Fetch(b, bPlan0, s.K, next) : default;
                 bOld1 = refill && nBlocks > 4 ? Fetch(b, bPlan1, s.K, next) : default;
-                ops.Step<TNBlocks>(shared, stage, warpRow, warpCol, lane, s.TransposeB, s.Bf16);
+                ops.Step<TNBlocks>(shared, tile & (Stages - 1), warpRow, warpCol, lane, s.TransposeB, s.Bf16);
             }
         }
 
@@ -369,19 +374,22 @@ internal static partial class TensorCoreGemmKernels
         }
     }
 
-    /// <summary>Requests k16 tile <paramref name="tile"/> of the group's K range into shared stage <paramref name="stage"/>.</summary>
+    /// <summary>
+    /// Requests k16 tile <paramref name="tile"/> of the group's K range into shared stage <paramref name="stage"/>
+    /// (through cp.async when <paramref name="asyncCopy"/> is non-zero, else element by element).
+    /// </summary>
     private static void LoadStage<TOps>(ref TOps ops, ArrayView<ushort> shared, ArrayView<ushort> a, ArrayView<ushort> b, TensorCoreShape s,
-        int stage, int tile, ChunkPlan aPlan, ChunkPlan bPlan0, ChunkPlan bPlan1, int nBlocks)
+        int stage, int tile, ChunkPlan aPlan, ChunkPlan bPlan0, ChunkPlan bPlan1, int nBlocks, int asyncCopy)
         where TOps : struct, ITensorCoreOps
     {
         int aValid = Valid(aPlan, s.K, tile);
-        ops.CopyChunk(shared, AStageOffset(stage) + aPlan.SharedByte, a, aValid > 0 ? aPlan.Element + (tile * aPlan.TileStride) : 0, s.APointer, aValid, s.AsyncCopy);
+        ops.CopyChunk(shared, AStageOffset(stage) + aPlan.SharedByte, a, aValid > 0 ? aPlan.Element + (tile * aPlan.TileStride) : 0, s.APointer, aValid, asyncCopy);
         int bValid0 = Valid(bPlan0, s.K, tile);
-        ops.CopyChunk(shared, BStageOffset(stage, nBlocks) + bPlan0.SharedByte, b, bValid0 > 0 ? bPlan0.Element + (tile * bPlan0.TileStride) : 0, s.BPointer, bValid0, s.AsyncCopy);
+        ops.CopyChunk(shared, BStageOffset(stage, nBlocks) + bPlan0.SharedByte, b, bValid0 > 0 ? bPlan0.Element + (tile * bPlan0.TileStride) : 0, s.BPointer, bValid0, asyncCopy);
         if (nBlocks > 4)
         {
             int bValid1 = Valid(bPlan1, s.K, tile);
-            ops.CopyChunk(shared, BStageOffset(stage, nBlocks) + bPlan1.SharedByte, b, bValid1 > 0 ? bPlan1.Element + (tile * bPlan1.TileStride) : 0, s.BPointer, bValid1, s.AsyncCopy);
+            ops.CopyChunk(shared, BStageOffset(stage, nBlocks) + bPlan1.SharedByte, b, bValid1 > 0 ? bPlan1.Element + (tile * bPlan1.TileStride) : 0, s.BPointer, bValid1, asyncCopy);
         }
     }
 

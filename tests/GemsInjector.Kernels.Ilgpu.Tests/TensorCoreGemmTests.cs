@@ -72,16 +72,17 @@ public sealed class TensorCoreGemmTests : Half16TestBase, IClassFixture<Warp32Si
         Assert.Contains("cp.async.commit_group;", ptx, StringComparison.Ordinal);
         Assert.Contains("cp.async.wait_group 2;", ptx, StringComparison.Ordinal);
 
-        // From the first cp.async to the last mma (the prologue and the whole K loop) no operand goes through local
-        // memory: asm operands are passed by value (CudaAsm.EmitRef's Input<T> slots became st.local / ld.local pairs).
-        int pipelineStart = ptx.IndexOf("cp.async.cg", StringComparison.Ordinal);
-        int pipelineEnd = ptx.LastIndexOf("mma.sync", StringComparison.Ordinal);
-        Assert.True(pipelineStart > 0 && pipelineEnd > pipelineStart);
-        Assert.DoesNotMatch(new Regex(@"(ld|st)\.local"), ptx[pipelineStart..pipelineEnd]);
+        // No operand of the prologue or the K loop goes through local memory (CudaAsm.EmitRef's Input<T> slots became
+        // st.local / ld.local pairs; asm operands are passed by value instead). The only local loads left are the 16
+        // epilogue read slots (loaded once, after the switch over accumulator parts) and the shared base of the entry
+        // block: one more load anywhere means an operand or a spill went through local memory.
+        Assert.Equal(16, Count(ptx, "ld.local.f32"));
+        Assert.Equal(1, Count(ptx, "ld.local.b32"));
+        Assert.Equal(17, Regex.Matches(ptx, @"ld\.local").Count);
 
-        // Split-K: after the K loop a split group stores its raw float32 sums to the partials instead of 16-bit C.
-        Assert.Contains("st.global.f32", ptx[pipelineEnd..], StringComparison.Ordinal);
-        Assert.Contains("st.global.b16", ptx[pipelineEnd..], StringComparison.Ordinal);
+        // Split-K: a split group stores its raw float32 sums to the partials instead of 16-bit C.
+        Assert.Contains("st.global.f32", ptx, StringComparison.Ordinal);
+        Assert.Contains("st.global.b16", ptx, StringComparison.Ordinal);
         Assert.Contains("mov.u32", ptx, StringComparison.Ordinal);
         Assert.Contains("__dyn_shared_alloca;", ptx, StringComparison.Ordinal);
 
