@@ -46,7 +46,7 @@ public sealed partial class IlgpuKernels
         var variant = TensorCoreVariant;
         int nBlocks = TensorCoreVariants.NBlocks(variant);
         var shape = TensorCoreLaunch.Shape(a, b, bias, m, k, n, transposeB, alpha, beta, biasIsMatrix, bf16, asyncCopyAllowed: true);
-        var (splits, kChunk) = TensorCoreLaunch.PlanSplitK(batch, m, k, n, device.MultiprocessorCount, nBlocks);
+        var (splits, kChunk) = TensorCoreLaunch.PlanSplitK(batch, m, k, n, device.MultiprocessorCount, nBlocks, TensorCoreVariants.GroupsPerSm(variant));
         shape = TensorCoreLaunch.WithSplitK(shape, splits, kChunk);
         var partial = splits > 1 ? Scratch((long)splits * m * n) : default;
         TensorCoreKernel(variant)(TensorCoreLaunch.Config(splits > 1 ? splits : batch, m, n, nBlocks), a, b, bias, c, partial, shape);
@@ -75,7 +75,7 @@ public sealed partial class IlgpuKernels
                     TensorCoreGemmKernels.Gemm16TensorCore<Const8>, Bounds(TensorCoreGemmKernels.GroupSize, null))),
             TensorCoreGemmVariant.SquareTwoPerSm => device.Load(ref tensorCoreGemm16[1], name,
                 acc => acc.LoadStreamKernel<ArrayView<ushort>, ArrayView<ushort>, ArrayView<ushort>, ArrayView<ushort>, ArrayView<float>, TensorCoreShape>(
-                    TensorCoreGemmKernels.Gemm16TensorCore<Const4>, Bounds(TensorCoreGemmKernels.GroupSize, 2))),
+                    TensorCoreGemmKernels.Gemm16TensorCore<Const4>, Bounds(TensorCoreGemmKernels.GroupSize, TensorCoreVariants.GroupsPerSm(variant)))),
             _ => device.Load(ref tensorCoreGemm16[2], name,
                 acc => acc.LoadStreamKernel<ArrayView<ushort>, ArrayView<ushort>, ArrayView<ushort>, ArrayView<ushort>, ArrayView<float>, TensorCoreShape>(
                     TensorCoreGemmKernels.Gemm16TensorCore<Const4>, Bounds(TensorCoreGemmKernels.GroupSize, null))),
@@ -123,6 +123,9 @@ internal static class TensorCoreVariants
         _ => "wide",
     };
 
+    /// <summary>Groups per SM the variant's launch bounds ask for (and the split-K plan fills).</summary>
+    public static int GroupsPerSm(TensorCoreGemmVariant variant) => variant == TensorCoreGemmVariant.SquareTwoPerSm ? 2 : 1;
+
     /// <summary>n-blocks (8 columns each) per warp tile: the kernel's type argument.</summary>
     public static int NBlocks(TensorCoreGemmVariant variant) => variant == TensorCoreGemmVariant.Wide ? 8 : 4;
 }
@@ -151,22 +154,24 @@ internal static class TensorCoreLaunch
 
     /// <summary>
     /// Split-K plan for one product: (1, K) unless a single matrix (batch 1) has at most half as many group tiles as
-    /// the device has SMs (e.g. 64 × 4096 · 4096 × 4096: 32 tiles of 128 × 128 or 16 of 128 × 256 for 132 SMs); then Grid.Z takes K in chunks of a
-    /// multiple of <see cref="TensorCoreGemmKernels.BlockK"/>, at least <paramref name="minChunkTiles"/> tiles deep, and
-    /// as many chunks as keep tiles × splits within one group per SM (one wave: the kernel's registers most likely allow
-    /// only one 256-thread group per SM). Batched products keep Grid.Z for the batch. A device with no SM count (the CPU
-    /// simulator) never splits.
+    /// the device holds groups at once (e.g. 64 × 4096 · 4096 × 4096: 32 tiles of 128 × 128 or 16 of 128 × 256 for 132
+    /// SMs); then Grid.Z takes K in chunks of a multiple of <see cref="TensorCoreGemmKernels.BlockK"/>, at least
+    /// <paramref name="minChunkTiles"/> tiles deep, and as many chunks as keep tiles × splits within one wave of
+    /// <paramref name="groupsPerSm"/> groups per SM (1 unless the variant's launch bounds promise more). Batched products
+    /// keep Grid.Z for the batch. A device with no SM count (the CPU simulator) never splits.
     /// </summary>
-    public static (int Splits, int KChunk) PlanSplitK(int batch, int m, int k, int n, int multiprocessors, int nBlocks, int minChunkTiles = MinSplitTiles)
+    public static (int Splits, int KChunk) PlanSplitK(int batch, int m, int k, int n, int multiprocessors, int nBlocks, int groupsPerSm = 1,
+        int minChunkTiles = MinSplitTiles)
     {
         var grid = Config(1, m, n, nBlocks).GridDim;
         long tiles = (long)grid.X * grid.Y;
-        if (batch != 1 || multiprocessors <= 0 || 2 * tiles > multiprocessors)
+        long slots = (long)multiprocessors * groupsPerSm;
+        if (batch != 1 || multiprocessors <= 0 || 2 * tiles > slots)
         {
             return (1, k);
         }
 
-        int splits = (int)Math.Min(multiprocessors / tiles, k / ((long)minChunkTiles * TensorCoreGemmKernels.BlockK));
+        int splits = (int)Math.Min(slots / tiles, k / ((long)minChunkTiles * TensorCoreGemmKernels.BlockK));
         return ChunkK(k, splits);
     }
 

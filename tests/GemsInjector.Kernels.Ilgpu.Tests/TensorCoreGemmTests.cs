@@ -299,13 +299,25 @@ public sealed class TensorCoreGemmTests : Half16TestBase, IClassFixture<Warp32Si
     [InlineData(8, 1, 1024, 4096, 4096, 132, 1, 4096)]
     [InlineData(8, 1, 4096, 4096, 4096, 132, 1, 4096)]
     [InlineData(8, 8, 64, 4096, 4096, 132, 1, 4096)]
-    public void SplitKPlanFillsOneWaveOnlyWhenTheTilesLeaveMostSmsIdle(int nBlocks, int batch, int m, int k, int n, int sms, int splits, int kChunk)
+    public void SplitKPlanFillsOneWaveOnlyWhenTheTilesLeaveMostSmsIdle(int nBlocks, int batch, int m, int k, int n, int sms, int splits, int kChunk) =>
+        AssertSplitPlan(nBlocks, 1, batch, m, k, n, sms, splits, kChunk);
+
+    /// <summary>With launch bounds for two groups per SM the plan fills twice the slots: more splits, and 512 rows split too.</summary>
+    [Theory]
+    [InlineData(1, 64, 4096, 4096, 132, 8, 512)]
+    [InlineData(1, 256, 4096, 4096, 132, 4, 1024)]
+    [InlineData(1, 512, 4096, 4096, 132, 2, 2048)]
+    [InlineData(1, 1024, 4096, 4096, 132, 1, 4096)]
+    public void SplitKPlanForTwoGroupsPerSmFillsTwiceTheSlots(int batch, int m, int k, int n, int sms, int splits, int kChunk) =>
+        AssertSplitPlan(4, 2, batch, m, k, n, sms, splits, kChunk);
+
+    private static void AssertSplitPlan(int nBlocks, int groupsPerSm, int batch, int m, int k, int n, int sms, int splits, int kChunk)
     {
-        var plan = TensorCoreLaunch.PlanSplitK(batch, m, k, n, sms, nBlocks);
+        var plan = TensorCoreLaunch.PlanSplitK(batch, m, k, n, sms, nBlocks, groupsPerSm);
         Assert.Equal((splits, kChunk), plan);
         Assert.True(plan.Splits == 1 || (plan.KChunk >= TensorCoreLaunch.MinSplitTiles * TensorCoreGemmKernels.BlockK && plan.KChunk % TensorCoreGemmKernels.BlockK == 0));
         var grid = TensorCoreLaunch.Config(plan.Splits > 1 ? plan.Splits : batch, m, n, nBlocks).GridDim;
-        Assert.True(plan.Splits == 1 || (long)grid.X * grid.Y * grid.Z <= sms);
+        Assert.True(plan.Splits == 1 || (long)grid.X * grid.Y * grid.Z <= (long)sms * groupsPerSm);
     }
 
     [Theory]
