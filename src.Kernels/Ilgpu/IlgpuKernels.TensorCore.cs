@@ -14,7 +14,7 @@ public sealed partial class IlgpuKernels
     internal const int TensorCoreMinRows = HalfGemvKernels.MaxRows + 1;
 
     private readonly Action<KernelConfig, ArrayView<ushort>, ArrayView<ushort>, ArrayView<ushort>, ArrayView<ushort>, ArrayView<float>, TensorCoreShape>?[] tensorCoreGemm16 =
-        new Action<KernelConfig, ArrayView<ushort>, ArrayView<ushort>, ArrayView<ushort>, ArrayView<ushort>, ArrayView<float>, TensorCoreShape>?[3];
+        new Action<KernelConfig, ArrayView<ushort>, ArrayView<ushort>, ArrayView<ushort>, ArrayView<ushort>, ArrayView<float>, TensorCoreShape>?[4];
 
     /// <summary>
     /// Whether 16-bit mm, bmm and addmm may use the tensor-core kernel (mma.sync) on CUDA devices; on by default.
@@ -44,12 +44,12 @@ public sealed partial class IlgpuKernels
 
         bool bf16 = format == HalfFormat.BFloat16;
         var variant = TensorCoreVariant;
-        int nBlocks = TensorCoreVariants.NBlocks(variant);
+        var (nBlocks, warpColumns) = TensorCoreVariants.Tile(variant);
         var shape = TensorCoreLaunch.Shape(a, b, bias, m, k, n, transposeB, alpha, beta, biasIsMatrix, bf16, asyncCopyAllowed: true);
-        var (splits, kChunk) = TensorCoreLaunch.PlanSplitK(batch, m, k, n, device.MultiprocessorCount, nBlocks, TensorCoreVariants.GroupsPerSm(variant));
+        var (splits, kChunk) = TensorCoreLaunch.PlanSplitK(batch, m, k, n, device.MultiprocessorCount, nBlocks, warpColumns, TensorCoreVariants.GroupsPerSm(variant));
         shape = TensorCoreLaunch.WithSplitK(shape, splits, kChunk);
         var partial = splits > 1 ? Scratch((long)splits * m * n) : default;
-        TensorCoreKernel(variant)(TensorCoreLaunch.Config(splits > 1 ? splits : batch, m, n, nBlocks), a, b, bias, c, partial, shape);
+        TensorCoreKernel(variant)(TensorCoreLaunch.Config(splits > 1 ? splits : batch, m, n, nBlocks, warpColumns), a, b, bias, c, partial, shape);
         if (splits > 1)
         {
             // The 16-bit GEMV's reduction has exactly this epilogue (alpha, beta·bias [N] or [M, N], one rounding).
@@ -62,28 +62,34 @@ public sealed partial class IlgpuKernels
     }
 
     /// <summary>
-    /// The tensor-core kernel of a variant: its warp tile as the type argument, and its launch bounds (256 threads; two
-    /// groups per SM for <see cref="TensorCoreGemmVariant.SquareTwoPerSm"/>, which caps ptxas at 128 registers per thread).
+    /// The tensor-core kernel of a variant: its tile as the type argument, and its launch bounds (the group's threads;
+    /// two groups per SM for the "2" variants, which for <see cref="TensorCoreGemmVariant.SquareTwoPerSm"/> caps ptxas at
+    /// 128 registers per thread and for <see cref="TensorCoreGemmVariant.QuadTwoPerSm"/> (128 threads) at 255).
     /// </summary>
     private Action<KernelConfig, ArrayView<ushort>, ArrayView<ushort>, ArrayView<ushort>, ArrayView<ushort>, ArrayView<float>, TensorCoreShape> TensorCoreKernel(TensorCoreGemmVariant variant)
     {
-        var name = $"{nameof(TensorCoreGemmKernels.Gemm16TensorCore)}<{TensorCoreVariants.NBlocks(variant)}>:{TensorCoreVariants.Name(variant)}";
+        var name = $"{nameof(TensorCoreGemmKernels.Gemm16TensorCore)}:{TensorCoreVariants.Name(variant)}";
+        var (_, warpColumns) = TensorCoreVariants.Tile(variant);
+        var bounds = Bounds(TensorCoreGemmKernels.GroupSize(warpColumns), TensorCoreVariants.GroupsPerSm(variant) > 1 ? TensorCoreVariants.GroupsPerSm(variant) : null);
         return variant switch
         {
             TensorCoreGemmVariant.Wide => device.Load(ref tensorCoreGemm16[0], name,
                 acc => acc.LoadStreamKernel<ArrayView<ushort>, ArrayView<ushort>, ArrayView<ushort>, ArrayView<ushort>, ArrayView<float>, TensorCoreShape>(
-                    TensorCoreGemmKernels.Gemm16TensorCore<Const8>, Bounds(TensorCoreGemmKernels.GroupSize, null))),
+                    TensorCoreGemmKernels.Gemm16TensorCore<WideTile>, bounds)),
             TensorCoreGemmVariant.SquareTwoPerSm => device.Load(ref tensorCoreGemm16[1], name,
                 acc => acc.LoadStreamKernel<ArrayView<ushort>, ArrayView<ushort>, ArrayView<ushort>, ArrayView<ushort>, ArrayView<float>, TensorCoreShape>(
-                    TensorCoreGemmKernels.Gemm16TensorCore<Const4>, Bounds(TensorCoreGemmKernels.GroupSize, TensorCoreVariants.GroupsPerSm(variant)))),
+                    TensorCoreGemmKernels.Gemm16TensorCore<SquareTile>, bounds)),
+            TensorCoreGemmVariant.QuadTwoPerSm => device.Load(ref tensorCoreGemm16[3], name,
+                acc => acc.LoadStreamKernel<ArrayView<ushort>, ArrayView<ushort>, ArrayView<ushort>, ArrayView<ushort>, ArrayView<float>, TensorCoreShape>(
+                    TensorCoreGemmKernels.Gemm16TensorCore<QuadTile>, bounds)),
             _ => device.Load(ref tensorCoreGemm16[2], name,
                 acc => acc.LoadStreamKernel<ArrayView<ushort>, ArrayView<ushort>, ArrayView<ushort>, ArrayView<ushort>, ArrayView<float>, TensorCoreShape>(
-                    TensorCoreGemmKernels.Gemm16TensorCore<Const4>, Bounds(TensorCoreGemmKernels.GroupSize, null))),
+                    TensorCoreGemmKernels.Gemm16TensorCore<SquareTile>, bounds)),
         };
     }
 }
 
-/// <summary>Tile configurations of the 16-bit tensor-core GEMM (all: 256 threads, 8 warps as 2 × 4, four k16 stages).</summary>
+/// <summary>Tile configurations of the 16-bit tensor-core GEMM (all: two warp rows, four k16 stages, swizzled shared memory).</summary>
 internal enum TensorCoreGemmVariant
 {
     /// <summary>128 × 256 group tiles, 64 × 64 per warp (128 accumulators per thread), one group per SM; the default.</summary>
@@ -94,12 +100,15 @@ internal enum TensorCoreGemmVariant
 
     /// <summary>128 × 128 group tiles, 64 × 32 per warp, no occupancy bound (the tile of the earlier attempts).</summary>
     Square = 2,
+
+    /// <summary>128 × 128 group tiles of 4 warps, 64 × 64 per warp (128 accumulators per thread), two groups per SM.</summary>
+    QuadTwoPerSm = 3,
 }
 
 /// <summary>Names, warp tiles and the environment default of <see cref="TensorCoreGemmVariant"/>.</summary>
 internal static class TensorCoreVariants
 {
-    /// <summary>Environment variable naming the variant for a measuring run: <c>wide</c>, <c>square2</c> or <c>square</c>.</summary>
+    /// <summary>Environment variable naming the variant for a measuring run: <c>wide</c>, <c>square2</c>, <c>square</c> or <c>quad2</c>.</summary>
     public const string Variable = "GEMS_TC_GEMM_VARIANT";
 
     private static readonly Lazy<TensorCoreGemmVariant> FromVariable = new(() => Parse(Environment.GetEnvironmentVariable(Variable)));
@@ -112,6 +121,7 @@ internal static class TensorCoreVariants
     {
         "square2" => TensorCoreGemmVariant.SquareTwoPerSm,
         "square" => TensorCoreGemmVariant.Square,
+        "quad2" => TensorCoreGemmVariant.QuadTwoPerSm,
         _ => TensorCoreGemmVariant.Wide,
     };
 
@@ -120,30 +130,37 @@ internal static class TensorCoreVariants
     {
         TensorCoreGemmVariant.SquareTwoPerSm => "square2",
         TensorCoreGemmVariant.Square => "square",
+        TensorCoreGemmVariant.QuadTwoPerSm => "quad2",
         _ => "wide",
     };
 
     /// <summary>Groups per SM the variant's launch bounds ask for (and the split-K plan fills).</summary>
-    public static int GroupsPerSm(TensorCoreGemmVariant variant) => variant == TensorCoreGemmVariant.SquareTwoPerSm ? 2 : 1;
+    public static int GroupsPerSm(TensorCoreGemmVariant variant) =>
+        variant is TensorCoreGemmVariant.SquareTwoPerSm or TensorCoreGemmVariant.QuadTwoPerSm ? 2 : 1;
 
-    /// <summary>n-blocks (8 columns each) per warp tile: the kernel's type argument.</summary>
-    public static int NBlocks(TensorCoreGemmVariant variant) => variant == TensorCoreGemmVariant.Wide ? 8 : 4;
+    /// <summary>The variant's tile (the kernel's type argument): n-blocks (8 columns each) per warp, warps along N.</summary>
+    public static (int NBlocks, int WarpColumns) Tile(TensorCoreGemmVariant variant) => variant switch
+    {
+        TensorCoreGemmVariant.Wide => (8, 4),
+        TensorCoreGemmVariant.QuadTwoPerSm => (8, 2),
+        _ => (4, 4),
+    };
 }
 
 /// <summary>Launch shape and arguments of <see cref="TensorCoreGemmKernels"/> (shared by the facade and the tests).</summary>
 internal static class TensorCoreLaunch
 {
     /// <summary>
-    /// Grid (⌈N/BlockN⌉, ⌈M/128⌉, batch) of 256-thread groups with the kernel's dynamic shared memory (four stages: 32 KB
-    /// for 4 n-blocks per warp, 48 KB for 8).
+    /// Grid (⌈N/BlockN⌉, ⌈M/128⌉, batch) of 64·warpColumns-thread groups with the tile's dynamic shared memory (four
+    /// stages: 32 KB for 128-column tiles, 48 KB for 256).
     /// </summary>
-    public static KernelConfig Config(int batch, int m, int n, int nBlocks)
+    public static KernelConfig Config(int batch, int m, int n, int nBlocks, int warpColumns)
     {
-        int blockN = TensorCoreGemmKernels.BlockN(nBlocks);
+        int blockN = TensorCoreGemmKernels.BlockN(nBlocks, warpColumns);
         return new(
             new Index3D((n + blockN - 1) / blockN, (m + TensorCoreGemmKernels.BlockM - 1) / TensorCoreGemmKernels.BlockM, batch),
-            new Index3D(TensorCoreGemmKernels.GroupSize, 1, 1),
-            SharedMemoryConfig.RequestDynamic<ushort>(TensorCoreGemmKernels.SharedBytes(nBlocks) / sizeof(ushort)));
+            new Index3D(TensorCoreGemmKernels.GroupSize(warpColumns), 1, 1),
+            SharedMemoryConfig.RequestDynamic<ushort>(TensorCoreGemmKernels.SharedBytes(nBlocks, warpColumns) / sizeof(ushort)));
     }
 
     /// <summary>
@@ -160,10 +177,10 @@ internal static class TensorCoreLaunch
     /// <paramref name="groupsPerSm"/> groups per SM (1 unless the variant's launch bounds promise more). Batched products
     /// keep Grid.Z for the batch. A device with no SM count (the CPU simulator) never splits.
     /// </summary>
-    public static (int Splits, int KChunk) PlanSplitK(int batch, int m, int k, int n, int multiprocessors, int nBlocks, int groupsPerSm = 1,
+    public static (int Splits, int KChunk) PlanSplitK(int batch, int m, int k, int n, int multiprocessors, int nBlocks, int warpColumns, int groupsPerSm = 1,
         int minChunkTiles = MinSplitTiles)
     {
-        var grid = Config(1, m, n, nBlocks).GridDim;
+        var grid = Config(1, m, n, nBlocks, warpColumns).GridDim;
         long tiles = (long)grid.X * grid.Y;
         long slots = (long)multiprocessors * groupsPerSm;
         if (batch != 1 || multiprocessors <= 0 || 2 * tiles > slots)
@@ -211,10 +228,10 @@ internal static class TensorCoreLaunch
     };
 
     /// <summary>Floats of scratch the emulated kernel needs for this launch.</summary>
-    public static long EmulationScratch(int batch, int m, int n, int nBlocks)
+    public static long EmulationScratch(int batch, int m, int n, int nBlocks, int warpColumns)
     {
-        var grid = Config(batch, m, n, nBlocks).GridDim;
-        return (long)grid.X * grid.Y * grid.Z * TensorCoreGemmKernels.GroupSize * TensorCoreGemmKernels.Accumulators(nBlocks);
+        var grid = Config(batch, m, n, nBlocks, warpColumns).GridDim;
+        return (long)grid.X * grid.Y * grid.Z * TensorCoreGemmKernels.GroupSize(warpColumns) * TensorCoreGemmKernels.Accumulators(nBlocks);
     }
 
     /// <summary>The address of the view's first element (the device pointer on CUDA), as the vectorised kernels read it.</summary>

@@ -93,16 +93,60 @@ internal struct AccumulatorBlock
 }
 
 /// <summary>
+/// A tile configuration of the tensor-core GEMM, as a type argument (each is its own compiled kernel in which both values
+/// are constants): <see cref="NBlocks"/> 8-column n-blocks per warp (warp tile 64 × 8·NBlocks) and
+/// <see cref="WarpColumns"/> warps along N (two along M), so a group of 64·WarpColumns threads computes 128 × 8·NBlocks·WarpColumns of C.
+/// </summary>
+internal interface ITensorCoreTile
+{
+    /// <summary>8-column mma tiles per warp: 4 or 8.</summary>
+    int NBlocks { get; }
+
+    /// <summary>Warps along N: 2 or 4.</summary>
+    int WarpColumns { get; }
+}
+
+/// <summary>128 × 128 group tiles of 8 warps (2 × 4), 64 × 32 per warp, 64 accumulators per thread.</summary>
+internal readonly struct SquareTile : ITensorCoreTile
+{
+    /// <inheritdoc/>
+    public int NBlocks => 4;
+
+    /// <inheritdoc/>
+    public int WarpColumns => 4;
+}
+
+/// <summary>128 × 128 group tiles of 4 warps (2 × 2), 64 × 64 per warp, 128 accumulators per thread.</summary>
+internal readonly struct QuadTile : ITensorCoreTile
+{
+    /// <inheritdoc/>
+    public int NBlocks => 8;
+
+    /// <inheritdoc/>
+    public int WarpColumns => 2;
+}
+
+/// <summary>128 × 256 group tiles of 8 warps (2 × 4), 64 × 64 per warp, 128 accumulators per thread.</summary>
+internal readonly struct WideTile : ITensorCoreTile
+{
+    /// <inheritdoc/>
+    public int NBlocks => 8;
+
+    /// <inheritdoc/>
+    public int WarpColumns => 4;
+}
+
+/// <summary>
 /// The warp-level operations of the tensor-core GEMM, so one kernel body (tiling, staging, addressing, edges, epilogue)
 /// runs on the GPU through inline PTX (<see cref="PtxTensorCoreOps"/>) and on ILGPU's CPU accelerator through an exact
 /// emulation of ldmatrix and mma.sync register ownership (<see cref="EmulatedTensorCoreOps"/>). The tile-dependent
-/// operations take the warp tile's n-blocks (8 columns each: 4 or 8) as a type argument, a constant in each compiled kernel.
+/// operations take the tile configuration (<see cref="ITensorCoreTile"/>) as a type argument, constant in each compiled kernel.
 /// </summary>
 internal interface ITensorCoreOps
 {
     /// <summary>Zeroes this thread's accumulators (first statement of the kernel).</summary>
-    void Begin<TNBlocks>(int thread)
-        where TNBlocks : struct, IKernelConstant;
+    void Begin<TTile>(int thread)
+        where TTile : struct, ITensorCoreTile;
 
     /// <summary>
     /// Copies one 8-element chunk to shared memory at <paramref name="sharedByte"/>: the first <paramref name="valid"/>
@@ -117,12 +161,12 @@ internal interface ITensorCoreOps
     void Wait(int pending);
 
     /// <summary>One k16 step of the warp tile: fragments from the given shared stage, 4 · n-blocks mma.sync into the accumulators.</summary>
-    void Step<TNBlocks>(ArrayView<ushort> shared, int stage, int warpRow, int warpCol, int lane, int transposeB, int bf16)
-        where TNBlocks : struct, IKernelConstant;
+    void Step<TTile>(ArrayView<ushort> shared, int stage, int warpRow, int warpCol, int lane, int transposeB, int bf16)
+        where TTile : struct, ITensorCoreTile;
 
     /// <summary>Accumulators 16 · <paramref name="part"/> .. 16 · <paramref name="part"/> + 15 (m-block part / (n-blocks / 4), four of its n-blocks).</summary>
-    void Read<TNBlocks>(int part, ref AccumulatorBlock block)
-        where TNBlocks : struct, IKernelConstant;
+    void Read<TTile>(int part, ref AccumulatorBlock block)
+        where TTile : struct, ITensorCoreTile;
 }
 
 /// <summary>
@@ -143,34 +187,41 @@ internal interface ITensorCoreOps
 /// </summary>
 internal static partial class TensorCoreGemmKernels
 {
-    /// <summary>Threads per group: 8 warps of 32.</summary>
-    public const int GroupSize = 256;
+    /// <summary>Threads per group: 2 warp rows × <paramref name="warpColumns"/> warps of 32.</summary>
+    public static int GroupSize(int warpColumns) => WarpRows * warpColumns * 32;
 
     /// <summary>Columns of C per warp.</summary>
     public static int WarpN(int nBlocks) => nBlocks * 8;
 
     /// <summary>Columns of C per group.</summary>
-    public static int BlockN(int nBlocks) => WarpColumns * nBlocks * 8;
+    public static int BlockN(int nBlocks, int warpColumns) => warpColumns * nBlocks * 8;
 
     /// <summary>Bytes of one B stage ([BlockN][16] or [16][BlockN], unpadded).</summary>
-    public static int BStageBytes(int nBlocks) => BlockN(nBlocks) * BlockK * 2;
+    public static int BStageBytes(int nBlocks, int warpColumns) => BlockN(nBlocks, warpColumns) * BlockK * 2;
 
     /// <summary>Dynamic shared bytes: the A stages, then the B stages.</summary>
-    public static int SharedBytes(int nBlocks) => Stages * (AStageBytes + BStageBytes(nBlocks));
+    public static int SharedBytes(int nBlocks, int warpColumns) => Stages * (AStageBytes + BStageBytes(nBlocks, warpColumns));
+
+    /// <summary>8-element chunks of A each thread stages per k16 tile (BlockM · 2 chunks over the group).</summary>
+    public static int AChunksPerThread(int warpColumns) => BlockM * 2 / GroupSize(warpColumns);
+
+    /// <summary>8-element chunks of B each thread stages per k16 tile (BlockN · 2 chunks over the group).</summary>
+    public static int BChunksPerThread(int nBlocks, int warpColumns) => BlockN(nBlocks, warpColumns) * 2 / GroupSize(warpColumns);
 
     /// <summary>float32 accumulators per thread.</summary>
     public static int Accumulators(int nBlocks) => MBlocks * nBlocks * 4;
 
-    /// <summary>The tensor-core GEMM through inline PTX (CUDA only), warp tiles of <typeparamref name="TNBlocks"/> n-blocks.</summary>
+    /// <summary>The tensor-core GEMM through inline PTX (CUDA only), warp tiles of <typeparamref name="TTile"/> n-blocks.</summary>
     [IlgpuKernel]
-    [IlgpuKernelVariant(typeof(Const4))]
-    [IlgpuKernelVariant(typeof(Const8))]
-    public static void Gemm16TensorCore<TNBlocks>(ArrayView<ushort> a, ArrayView<ushort> b, ArrayView<ushort> bias, ArrayView<ushort> c, ArrayView<float> partial,
+    [IlgpuKernelVariant(typeof(SquareTile))]
+    [IlgpuKernelVariant(typeof(QuadTile))]
+    [IlgpuKernelVariant(typeof(WideTile))]
+    public static void Gemm16TensorCore<TTile>(ArrayView<ushort> a, ArrayView<ushort> b, ArrayView<ushort> bias, ArrayView<ushort> c, ArrayView<float> partial,
         TensorCoreShape s)
-        where TNBlocks : struct, IKernelConstant
+        where TTile : struct, ITensorCoreTile
     {
         var ops = default(PtxTensorCoreOps);
-        Body<PtxTensorCoreOps, TNBlocks>(ref ops, a, b, bias, c, partial, s);
+        Body<PtxTensorCoreOps, TTile>(ref ops, a, b, bias, c, partial, s);
     }
 
     /// <summary>
@@ -178,21 +229,22 @@ internal static partial class TensorCoreGemmKernels
     /// <see cref="Accumulators"/> floats per thread of every group): for ILGPU's CPU accelerator with 32-thread warps.
     /// </summary>
     [IlgpuKernel]
-    [IlgpuKernelVariant(typeof(Const4))]
-    [IlgpuKernelVariant(typeof(Const8))]
-    public static void Gemm16TensorCoreEmulated<TNBlocks>(ArrayView<ushort> a, ArrayView<ushort> b, ArrayView<ushort> bias, ArrayView<ushort> c,
+    [IlgpuKernelVariant(typeof(SquareTile))]
+    [IlgpuKernelVariant(typeof(QuadTile))]
+    [IlgpuKernelVariant(typeof(WideTile))]
+    public static void Gemm16TensorCoreEmulated<TTile>(ArrayView<ushort> a, ArrayView<ushort> b, ArrayView<ushort> bias, ArrayView<ushort> c,
         ArrayView<float> partial, ArrayView<float> scratch, TensorCoreShape s)
-        where TNBlocks : struct, IKernelConstant
+        where TTile : struct, ITensorCoreTile
     {
         var ops = new EmulatedTensorCoreOps { Scratch = scratch };
-        Body<EmulatedTensorCoreOps, TNBlocks>(ref ops, a, b, bias, c, partial, s);
+        Body<EmulatedTensorCoreOps, TTile>(ref ops, a, b, bias, c, partial, s);
     }
 
     /// <summary>Byte offset (in dynamic shared memory) of A stage <paramref name="stage"/>.</summary>
     public static int AStageOffset(int stage) => stage * AStageBytes;
 
     /// <summary>Byte offset of B stage <paramref name="stage"/>.</summary>
-    public static int BStageOffset(int stage, int nBlocks) => (Stages * AStageBytes) + (stage * BStageBytes(nBlocks));
+    public static int BStageOffset(int stage, int nBlocks, int warpColumns) => (Stages * AStageBytes) + (stage * BStageBytes(nBlocks, warpColumns));
 
     /// <summary>
     /// Byte offset of 16-byte chunk <paramref name="chunk"/> (0 or 1) of row <paramref name="row"/> of a k-contiguous
@@ -207,7 +259,7 @@ internal static partial class TensorCoreGemmKernels
     /// (b stored [K, N]): rows are a multiple of 128 bytes, so the eight k-rows of an ldmatrix.trans at one chunk would share
     /// one bank quad; XOR-ing the chunk with k mod 8 spreads them over all eight.
     /// </summary>
-    public static int NRowByte(int k, int chunk, int nBlocks) => (k * BlockN(nBlocks) * 2) + ((chunk ^ (k & 7)) * 16);
+    public static int NRowByte(int k, int chunk, int nBlocks, int warpColumns) => (k * BlockN(nBlocks, warpColumns) * 2) + ((chunk ^ (k & 7)) * 16);
 
     /// <summary>
     /// The shared address lane <paramref name="lane"/> gives ldmatrix.x4 for m-block 0 of A: lanes 0-7 rows 0-7 at k 0,
@@ -223,30 +275,32 @@ internal static partial class TensorCoreGemmKernels
     /// ldmatrix): lanes 0-7 n 0-7 at k 0, 8-15 n 0-7 at k 8, 16-23 n 8-15 at k 0, 24-31 n 8-15 at k 8. B stored [k][n]
     /// (ldmatrix.trans): lanes 0-7 k 0-7 at n 0, 8-15 k 8-15 at n 0, 16-23 k 0-7 at n 8, 24-31 k 8-15 at n 8.
     /// </summary>
-    public static int BLaneByte(int stage, int warpCol, int pair, int lane, int transposeB, int nBlocks)
+    public static int BLaneByte(int stage, int warpCol, int pair, int lane, int transposeB, int nBlocks, int warpColumns)
     {
         int n = (warpCol * WarpN(nBlocks)) + (pair * 16);
         return transposeB != 0
-            ? BStageOffset(stage, nBlocks) + KRowByte(n + (lane & 7) + ((lane >> 4) * 8), (lane >> 3) & 1)
-            : BStageOffset(stage, nBlocks) + NRowByte((lane & 7) + (((lane >> 3) & 1) * 8), (n / 8) + (lane >> 4), nBlocks);
+            ? BStageOffset(stage, nBlocks, warpColumns) + KRowByte(n + (lane & 7) + ((lane >> 4) * 8), (lane >> 3) & 1)
+            : BStageOffset(stage, nBlocks, warpColumns) + NRowByte((lane & 7) + (((lane >> 3) & 1) * 8), (n / 8) + (lane >> 4), nBlocks, warpColumns);
     }
 
     /// <summary>The kernel body shared by the PTX and emulated operations.</summary>
-    internal static void Body<TOps, TNBlocks>(ref TOps ops, ArrayView<ushort> a, ArrayView<ushort> b, ArrayView<ushort> bias, ArrayView<ushort> c, ArrayView<float> partial,
+    internal static void Body<TOps, TTile>(ref TOps ops, ArrayView<ushort> a, ArrayView<ushort> b, ArrayView<ushort> bias, ArrayView<ushort> c, ArrayView<float> partial,
         TensorCoreShape s)
         where TOps : struct, ITensorCoreOps
-        where TNBlocks : struct, IKernelConstant
+        where TTile : struct, ITensorCoreTile
     {
-        int nBlocks = default(TNBlocks).Value;
+        int nBlocks = default(TTile).NBlocks;
+        int warpColumns = default(TTile).WarpColumns;
+        int groupSize = GroupSize(warpColumns);
         int thread = Group.IdxX;
-        ops.Begin<TNBlocks>(thread);
+        ops.Begin<TTile>(thread);
         var shared = SharedMemory.GetDynamic<ushort>();
         int lane = thread & 31;
         int warp = thread >> 5;
-        int warpRow = warp / WarpColumns;
-        int warpCol = warp % WarpColumns;
+        int warpRow = warp / warpColumns;
+        int warpCol = warp % warpColumns;
         int m0 = Grid.IdxY * BlockM;
-        int n0 = Grid.IdxX * BlockN(nBlocks);
+        int n0 = Grid.IdxX * BlockN(nBlocks, warpColumns);
         bool split = s.SplitK > 1;
         long batch = split ? 0 : Grid.IdxZ;
         int kSplit = split ? Grid.IdxZ : 0;
@@ -257,11 +311,14 @@ internal static partial class TensorCoreGemmKernels
         int kLength = s.K - kStart < s.KChunk ? s.K - kStart : s.KChunk;
         int tiles = (kLength + BlockK - 1) / BlockK;
 
-        // Each thread stages one chunk of A and n-blocks / 4 chunks of B per tile; where they go and come from is fixed
-        // for the whole K loop but for a stride per tile.
-        var aPlan = APlan(s, thread, m0, kStart, batch * s.BatchA);
-        var bPlan0 = BPlan(s, thread, n0, kStart, batch * s.BatchB, nBlocks);
-        var bPlan1 = nBlocks > 4 ? BPlan(s, thread + GroupSize, n0, kStart, batch * s.BatchB, nBlocks) : bPlan0;
+        // Each thread stages one or two chunks of A and one or two of B per tile (the group's chunks over its threads);
+        // where they go and come from is fixed for the whole K loop but for a stride per tile.
+        bool twoA = AChunksPerThread(warpColumns) > 1;
+        bool twoB = BChunksPerThread(nBlocks, warpColumns) > 1;
+        var aPlan0 = APlan(s, thread, m0, kStart, batch * s.BatchA);
+        var aPlan1 = twoA ? APlan(s, thread + groupSize, m0, kStart, batch * s.BatchA) : aPlan0;
+        var bPlan0 = BPlan(s, thread, n0, kStart, batch * s.BatchB, nBlocks, warpColumns);
+        var bPlan1 = twoB ? BPlan(s, thread + groupSize, n0, kStart, batch * s.BatchB, nBlocks, warpColumns) : bPlan0;
 
         // Pipeline of Stages shared stages (a power of two): tiles 0 .. Stages - 2 are requested up front, and every
         // iteration requests the tile Stages - 1 ahead, so Stages - 1 tiles are in flight while one is multiplied. One
@@ -270,7 +327,7 @@ internal static partial class TensorCoreGemmKernels
         {
             if (ahead < tiles)
             {
-                LoadStage(ref ops, shared, a, b, s, ahead, ahead, aPlan, bPlan0, bPlan1, nBlocks, s.AsyncCopy);
+                LoadStage(ref ops, shared, a, b, s, ahead, ahead, aPlan0, aPlan1, bPlan0, bPlan1, nBlocks, warpColumns, s.AsyncCopy);
             }
 
             ops.Commit();
@@ -288,11 +345,11 @@ internal static partial class TensorCoreGemmKernels
                 int next = tile + Stages - 1;
                 if (next < tiles)
                 {
-                    LoadStage(ref ops, shared, a, b, s, next & (Stages - 1), next, aPlan, bPlan0, bPlan1, nBlocks, 1);
+                    LoadStage(ref ops, shared, a, b, s, next & (Stages - 1), next, aPlan0, aPlan1, bPlan0, bPlan1, nBlocks, warpColumns, 1);
                 }
 
                 ops.Commit();
-                ops.Step<TNBlocks>(shared, tile & (Stages - 1), warpRow, warpCol, lane, s.TransposeB, s.Bf16);
+                ops.Step<TTile>(shared, tile & (Stages - 1), warpRow, warpCol, lane, s.TransposeB, s.Bf16);
             }
         }
         else
@@ -301,7 +358,8 @@ internal static partial class TensorCoreGemmKernels
             // stored two iterations later (their stage was free from this barrier on; the store still precedes the
             // barrier before its step), so each load has two k16 steps of mma to arrive. Tiles below Stages - 1 came
             // from the prologue.
-            Half8 aOld = default, bOld0 = default, bOld1 = default, aOlder = default, bOlder0 = default, bOlder1 = default;
+            Half8 aOld0 = default, aOld1 = default, bOld0 = default, bOld1 = default;
+            Half8 aOlder0 = default, aOlder1 = default, bOlder0 = default, bOlder1 = default;
             for (int tile = 0; tile < tiles; tile++)
             {
                 Group.Barrier();
@@ -310,22 +368,30 @@ internal static partial class TensorCoreGemmKernels
                 int due = tile + Stages - 3;
                 if (tile >= Stages - 2 && due < tiles)
                 {
-                    int dueStage = due & (Stages - 1);
-                    Put(shared, AStageOffset(dueStage) + aPlan.SharedByte, aOlder);
-                    Put(shared, BStageOffset(dueStage, nBlocks) + bPlan0.SharedByte, bOlder0);
-                    if (nBlocks > 4)
+                    int aStage = AStageOffset(due & (Stages - 1));
+                    int bStage = BStageOffset(due & (Stages - 1), nBlocks, warpColumns);
+                    Put(shared, aStage + aPlan0.SharedByte, aOlder0);
+                    Put(shared, bStage + bPlan0.SharedByte, bOlder0);
+                    if (twoA)
                     {
-                        Put(shared, BStageOffset(dueStage, nBlocks) + bPlan1.SharedByte, bOlder1);
+                        Put(shared, aStage + aPlan1.SharedByte, aOlder1);
+                    }
+
+                    if (twoB)
+                    {
+                        Put(shared, bStage + bPlan1.SharedByte, bOlder1);
                     }
                 }
 
-                aOlder = aOld;
+                aOlder0 = aOld0;
+                aOlder1 = aOld1;
                 bOlder0 = bOld0;
                 bOlder1 = bOld1;
-                aOld = refill ? Fetch(a, aPlan, s.K, next) : default;
+                aOld0 = refill ? Fetch(a, aPlan0, s.K, next) : default;
+                aOld1 = refill && twoA ? Fetch(a, aPlan1, s.K, next) : default;
                 bOld0 = refill ? Fetch(b, bPlan0, s.K, next) : default;
-                bOld1 = refill && nBlocks > 4 ? Fetch(b, bPlan1, s.K, next) : default;
-                ops.Step<TNBlocks>(shared, tile & (Stages - 1), warpRow, warpCol, lane, s.TransposeB, s.Bf16);
+                bOld1 = refill && twoB ? Fetch(b, bPlan1, s.K, next) : default;
+                ops.Step<TTile>(shared, tile & (Stages - 1), warpRow, warpCol, lane, s.TransposeB, s.Bf16);
             }
         }
 
@@ -337,7 +403,7 @@ internal static partial class TensorCoreGemmKernels
         var block = default(AccumulatorBlock);
         for (int part = 0; part < MBlocks * quarters; part++)
         {
-            ops.Read<TNBlocks>(part, ref block);
+            ops.Read<TTile>(part, ref block);
             int mb = part / quarters;
             int nbFirst = (part % quarters) * 4;
             for (int half = 0; half < 2; half++)
@@ -379,18 +445,31 @@ internal static partial class TensorCoreGemmKernels
     /// (through cp.async when <paramref name="asyncCopy"/> is non-zero, else element by element).
     /// </summary>
     private static void LoadStage<TOps>(ref TOps ops, ArrayView<ushort> shared, ArrayView<ushort> a, ArrayView<ushort> b, TensorCoreShape s,
-        int stage, int tile, ChunkPlan aPlan, ChunkPlan bPlan0, ChunkPlan bPlan1, int nBlocks, int asyncCopy)
+        int stage, int tile, ChunkPlan aPlan0, ChunkPlan aPlan1, ChunkPlan bPlan0, ChunkPlan bPlan1, int nBlocks, int warpColumns, int asyncCopy)
         where TOps : struct, ITensorCoreOps
     {
-        int aValid = Valid(aPlan, s.K, tile);
-        ops.CopyChunk(shared, AStageOffset(stage) + aPlan.SharedByte, a, aValid > 0 ? aPlan.Element + (tile * aPlan.TileStride) : 0, s.APointer, aValid, asyncCopy);
-        int bValid0 = Valid(bPlan0, s.K, tile);
-        ops.CopyChunk(shared, BStageOffset(stage, nBlocks) + bPlan0.SharedByte, b, bValid0 > 0 ? bPlan0.Element + (tile * bPlan0.TileStride) : 0, s.BPointer, bValid0, asyncCopy);
-        if (nBlocks > 4)
+        int aStage = AStageOffset(stage);
+        int bStage = BStageOffset(stage, nBlocks, warpColumns);
+        CopyPlanned(ref ops, shared, aStage, a, s.APointer, aPlan0, s.K, tile, asyncCopy);
+        CopyPlanned(ref ops, shared, bStage, b, s.BPointer, bPlan0, s.K, tile, asyncCopy);
+        if (AChunksPerThread(warpColumns) > 1)
         {
-            int bValid1 = Valid(bPlan1, s.K, tile);
-            ops.CopyChunk(shared, BStageOffset(stage, nBlocks) + bPlan1.SharedByte, b, bValid1 > 0 ? bPlan1.Element + (tile * bPlan1.TileStride) : 0, s.BPointer, bValid1, asyncCopy);
+            CopyPlanned(ref ops, shared, aStage, a, s.APointer, aPlan1, s.K, tile, asyncCopy);
         }
+
+        if (BChunksPerThread(nBlocks, warpColumns) > 1)
+        {
+            CopyPlanned(ref ops, shared, bStage, b, s.BPointer, bPlan1, s.K, tile, asyncCopy);
+        }
+    }
+
+    /// <summary>Copies a planned chunk's tile <paramref name="tile"/> into the stage at <paramref name="stageByte"/>.</summary>
+    private static void CopyPlanned<TOps>(ref TOps ops, ArrayView<ushort> shared, int stageByte, ArrayView<ushort> source, long sourcePointer, ChunkPlan plan,
+        int k, int tile, int asyncCopy)
+        where TOps : struct, ITensorCoreOps
+    {
+        int valid = Valid(plan, k, tile);
+        ops.CopyChunk(shared, stageByte + plan.SharedByte, source, valid > 0 ? plan.Element + (tile * plan.TileStride) : 0, sourcePointer, valid, asyncCopy);
     }
 
     /// <summary>Elements of the chunk that exist at tile <paramref name="tile"/> (0 to 8; the rest is zero-filled).</summary>
@@ -402,10 +481,7 @@ internal static partial class TensorCoreGemmKernels
             : (kAt < k ? plan.Count : 0);
     }
 
-    /// <summary>
-    /// The 8-element chunk of A that thread <paramref name="chunk"/> stages: a stage of A is BlockM rows of two chunks,
-    /// exactly one per thread of the group.
-    /// </summary>
+    /// <summary>The 8-element chunk <paramref name="chunk"/> of an A stage (BlockM rows of two chunks).</summary>
     private static ChunkPlan APlan(TensorCoreShape s, int chunk, int m0, int kStart, long aBase)
     {
         int row = chunk >> 1;
@@ -422,8 +498,8 @@ internal static partial class TensorCoreGemmKernels
         };
     }
 
-    /// <summary>The 8-element chunk of B that thread-chunk <paramref name="chunk"/> (0 .. n-blocks · 64 - 1) stages, either layout.</summary>
-    private static ChunkPlan BPlan(TensorCoreShape s, int chunk, int n0, int kStart, long bBase, int nBlocks)
+    /// <summary>The 8-element chunk <paramref name="chunk"/> of a B stage (BlockN · 2 chunks), either layout.</summary>
+    private static ChunkPlan BPlan(TensorCoreShape s, int chunk, int n0, int kStart, long bBase, int nBlocks, int warpColumns)
     {
         if (s.TransposeB != 0)
         {
@@ -441,13 +517,13 @@ internal static partial class TensorCoreGemmKernels
             };
         }
 
-        int chunksPerRow = BlockN(nBlocks) / 8;
+        int chunksPerRow = BlockN(nBlocks, warpColumns) / 8;
         int kRow = chunk / chunksPerRow;
         int nc = chunk % chunksPerRow;
         int col = n0 + (nc * 8);
         return new ChunkPlan
         {
-            SharedByte = NRowByte(kRow, nc, nBlocks),
+            SharedByte = NRowByte(kRow, nc, nBlocks, warpColumns),
             Element = bBase + ((long)(kStart + kRow) * s.N) + (col < s.N ? col : 0),
             TileStride = (long)BlockK * s.N,
             K = kStart + kRow,
@@ -505,11 +581,11 @@ internal struct PtxTensorCoreOps : ITensorCoreOps
 {
     private uint sharedBase;
 
-    public void Begin<TNBlocks>(int thread)
-        where TNBlocks : struct, IKernelConstant
+    public void Begin<TTile>(int thread)
+        where TTile : struct, ITensorCoreTile
     {
         // Emitted in the kernel's entry block, so the declaration precedes every use in the PTX text.
-        if (default(TNBlocks).Value == 8)
+        if (default(TTile).NBlocks == 8)
         {
             CudaAsm.Emit(TensorCoreGemmKernels.DeclareAccumulatorsN8);
         }
@@ -556,19 +632,20 @@ internal struct PtxTensorCoreOps : ITensorCoreOps
         }
     }
 
-    public readonly void Step<TNBlocks>(ArrayView<ushort> shared, int stage, int warpRow, int warpCol, int lane, int transposeB, int bf16)
-        where TNBlocks : struct, IKernelConstant
+    public readonly void Step<TTile>(ArrayView<ushort> shared, int stage, int warpRow, int warpCol, int lane, int transposeB, int bf16)
+        where TTile : struct, ITensorCoreTile
     {
         // By-value operands: ILGPU binds them to registers (EmitRef's Input<T> slots go through .local memory). One
         // B address per n-pair: the swizzle of a [K, N] stage makes them more than fixed offsets of one another.
-        int nBlocks = default(TNBlocks).Value;
+        int nBlocks = default(TTile).NBlocks;
+        int warpColumns = default(TTile).WarpColumns;
         uint aRow = sharedBase + (uint)TensorCoreGemmKernels.ALaneByte(stage, warpRow, lane);
-        uint b0 = sharedBase + (uint)TensorCoreGemmKernels.BLaneByte(stage, warpCol, 0, lane, transposeB, nBlocks);
-        uint b1 = sharedBase + (uint)TensorCoreGemmKernels.BLaneByte(stage, warpCol, 1, lane, transposeB, nBlocks);
+        uint b0 = sharedBase + (uint)TensorCoreGemmKernels.BLaneByte(stage, warpCol, 0, lane, transposeB, nBlocks, warpColumns);
+        uint b1 = sharedBase + (uint)TensorCoreGemmKernels.BLaneByte(stage, warpCol, 1, lane, transposeB, nBlocks, warpColumns);
         if (nBlocks == 8)
         {
-            uint b2 = sharedBase + (uint)TensorCoreGemmKernels.BLaneByte(stage, warpCol, 2, lane, transposeB, nBlocks);
-            uint b3 = sharedBase + (uint)TensorCoreGemmKernels.BLaneByte(stage, warpCol, 3, lane, transposeB, nBlocks);
+            uint b2 = sharedBase + (uint)TensorCoreGemmKernels.BLaneByte(stage, warpCol, 2, lane, transposeB, nBlocks, warpColumns);
+            uint b3 = sharedBase + (uint)TensorCoreGemmKernels.BLaneByte(stage, warpCol, 3, lane, transposeB, nBlocks, warpColumns);
             if (bf16 != 0)
             {
                 if (transposeB != 0)
@@ -610,12 +687,12 @@ internal struct PtxTensorCoreOps : ITensorCoreOps
         }
     }
 
-    public readonly void Read<TNBlocks>(int part, ref AccumulatorBlock block)
-        where TNBlocks : struct, IKernelConstant
+    public readonly void Read<TTile>(int part, ref AccumulatorBlock block)
+        where TTile : struct, ITensorCoreTile
     {
         Output<float> v0 = default, v1 = default, v2 = default, v3 = default, v4 = default, v5 = default, v6 = default, v7 = default;
         Output<float> v8 = default, v9 = default, v10 = default, v11 = default, v12 = default, v13 = default, v14 = default, v15 = default;
-        if (default(TNBlocks).Value == 8)
+        if (default(TTile).NBlocks == 8)
         {
             switch (part)
             {
@@ -700,12 +777,12 @@ internal struct EmulatedTensorCoreOps : ITensorCoreOps
 
     private long scratchBase;
 
-    public void Begin<TNBlocks>(int thread)
-        where TNBlocks : struct, IKernelConstant
+    public void Begin<TTile>(int thread)
+        where TTile : struct, ITensorCoreTile
     {
-        int count = TensorCoreGemmKernels.Accumulators(default(TNBlocks).Value);
+        int count = TensorCoreGemmKernels.Accumulators(default(TTile).NBlocks);
         long group = ((((long)Grid.IdxZ * Grid.DimY) + Grid.IdxY) * Grid.DimX) + Grid.IdxX;
-        scratchBase = ((group * TensorCoreGemmKernels.GroupSize) + thread) * count;
+        scratchBase = ((group * TensorCoreGemmKernels.GroupSize(default(TTile).WarpColumns)) + thread) * count;
         for (int i = 0; i < count; i++)
         {
             Scratch[scratchBase + i] = 0f;
@@ -723,10 +800,11 @@ internal struct EmulatedTensorCoreOps : ITensorCoreOps
     {
     }
 
-    public readonly void Step<TNBlocks>(ArrayView<ushort> shared, int stage, int warpRow, int warpCol, int lane, int transposeB, int bf16)
-        where TNBlocks : struct, IKernelConstant
+    public readonly void Step<TTile>(ArrayView<ushort> shared, int stage, int warpRow, int warpCol, int lane, int transposeB, int bf16)
+        where TTile : struct, ITensorCoreTile
     {
-        int nBlocks = default(TNBlocks).Value;
+        int nBlocks = default(TTile).NBlocks;
+        int warpColumns = default(TTile).WarpColumns;
         int g = lane >> 2;
         int t = lane & 3;
         for (int mb = 0; mb < TensorCoreGemmKernels.MBlocks; mb++)
@@ -741,7 +819,7 @@ internal struct EmulatedTensorCoreOps : ITensorCoreOps
                     for (int k = 0; k < 16; k++)
                     {
                         float av = GpuMath.Load16(AElement(shared, stage, warpRow, mb, row, k), bf16);
-                        float bv = GpuMath.Load16(BElement(shared, stage, warpCol, nb, k, col, transposeB, nBlocks), bf16);
+                        float bv = GpuMath.Load16(BElement(shared, stage, warpCol, nb, k, col, transposeB, nBlocks, warpColumns), bf16);
                         sum += av * bv;
                     }
 
@@ -751,8 +829,8 @@ internal struct EmulatedTensorCoreOps : ITensorCoreOps
         }
     }
 
-    public readonly void Read<TNBlocks>(int part, ref AccumulatorBlock block)
-        where TNBlocks : struct, IKernelConstant
+    public readonly void Read<TTile>(int part, ref AccumulatorBlock block)
+        where TTile : struct, ITensorCoreTile
     {
         long at = scratchBase + (part * 16);
         block.V0 = Scratch[at];
@@ -785,19 +863,19 @@ internal struct EmulatedTensorCoreOps : ITensorCoreOps
     }
 
     /// <summary>Element (k, col) of the k16n8 B operand of n-block <paramref name="nb"/> as mma.sync reads it from b0, b1.</summary>
-    private static ushort BElement(ArrayView<ushort> shared, int stage, int warpCol, int nb, int k, int col, int transposeB, int nBlocks)
+    private static ushort BElement(ArrayView<ushort> shared, int stage, int warpCol, int nb, int k, int col, int transposeB, int nBlocks, int warpColumns)
     {
         int holder = (col * 4) + ((k & 7) >> 1);
         int register = ((nb & 1) * 2) + (k >> 3);
         int half = k & 1;
         if (transposeB != 0)
         {
-            int rowAddress = TensorCoreGemmKernels.BLaneByte(stage, warpCol, nb >> 1, (8 * register) + (holder >> 2), transposeB, nBlocks);
+            int rowAddress = TensorCoreGemmKernels.BLaneByte(stage, warpCol, nb >> 1, (8 * register) + (holder >> 2), transposeB, nBlocks, warpColumns);
             return shared[((rowAddress + (4 * (holder & 3))) >> 1) + half];
         }
 
         // ldmatrix.trans: register j of lane L holds column L/4 of rows 2(L mod 4) and 2(L mod 4) + 1 of matrix j.
-        int transposedRow = TensorCoreGemmKernels.BLaneByte(stage, warpCol, nb >> 1, (8 * register) + (2 * (holder & 3)) + half, transposeB, nBlocks);
+        int transposedRow = TensorCoreGemmKernels.BLaneByte(stage, warpCol, nb >> 1, (8 * register) + (2 * (holder & 3)) + half, transposeB, nBlocks, warpColumns);
         return shared[(transposedRow >> 1) + (holder >> 2)];
     }
 }

@@ -12,8 +12,8 @@ internal static partial class TensorCoreGemmKernels
     /// <summary>Rows of C per warp.</summary>
     public const int WarpM = 64;
 
-    /// <summary>Warps along N within a group (2 along M).</summary>
-    public const int WarpColumns = 4;
+    /// <summary>Warps along M within a group.</summary>
+    public const int WarpRows = 2;
 
     /// <summary>16-row mma tiles per warp.</summary>
     public const int MBlocks = 4;

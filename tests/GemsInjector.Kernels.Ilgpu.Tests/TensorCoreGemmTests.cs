@@ -22,8 +22,7 @@ namespace GemsInjector.Kernels.Ilgpu.Tests;
 public sealed class TensorCoreGemmTests : Half16TestBase, IClassFixture<Warp32SimulatorFixture>
 {
     private readonly Warp32SimulatorFixture warp32;
-    private readonly Action<KernelConfig, ArrayView<ushort>, ArrayView<ushort>, ArrayView<ushort>, ArrayView<ushort>, ArrayView<float>, ArrayView<float>, TensorCoreShape> emulatedSquare;
-    private readonly Action<KernelConfig, ArrayView<ushort>, ArrayView<ushort>, ArrayView<ushort>, ArrayView<ushort>, ArrayView<float>, ArrayView<float>, TensorCoreShape> emulatedWide;
+    private readonly System.Collections.Generic.Dictionary<string, Action<KernelConfig, ArrayView<ushort>, ArrayView<ushort>, ArrayView<ushort>, ArrayView<ushort>, ArrayView<float>, ArrayView<float>, TensorCoreShape>> emulated;
 
     // The split-K reduction the facade launches after a split tensor-core GEMM.
     private readonly Action<KernelConfig, ArrayView<float>, ArrayView<ushort>, ArrayView<ushort>, HalfGemvShape, int> reduce;
@@ -32,19 +31,34 @@ public sealed class TensorCoreGemmTests : Half16TestBase, IClassFixture<Warp32Si
         : base(fixture)
     {
         this.warp32 = warp32;
-        emulatedSquare = warp32.Accelerator.LoadStreamKernel<ArrayView<ushort>, ArrayView<ushort>, ArrayView<ushort>, ArrayView<ushort>, ArrayView<float>, ArrayView<float>, TensorCoreShape>(
-            TensorCoreGemmKernels.Gemm16TensorCoreEmulated<Const4>);
-        emulatedWide = warp32.Accelerator.LoadStreamKernel<ArrayView<ushort>, ArrayView<ushort>, ArrayView<ushort>, ArrayView<ushort>, ArrayView<float>, ArrayView<float>, TensorCoreShape>(
-            TensorCoreGemmKernels.Gemm16TensorCoreEmulated<Const8>);
+        var accelerator = warp32.Accelerator;
+        emulated = new()
+        {
+            ["square"] = accelerator.LoadStreamKernel<ArrayView<ushort>, ArrayView<ushort>, ArrayView<ushort>, ArrayView<ushort>, ArrayView<float>, ArrayView<float>, TensorCoreShape>(
+                TensorCoreGemmKernels.Gemm16TensorCoreEmulated<SquareTile>),
+            ["quad"] = accelerator.LoadStreamKernel<ArrayView<ushort>, ArrayView<ushort>, ArrayView<ushort>, ArrayView<ushort>, ArrayView<float>, ArrayView<float>, TensorCoreShape>(
+                TensorCoreGemmKernels.Gemm16TensorCoreEmulated<QuadTile>),
+            ["wide"] = accelerator.LoadStreamKernel<ArrayView<ushort>, ArrayView<ushort>, ArrayView<ushort>, ArrayView<ushort>, ArrayView<float>, ArrayView<float>, TensorCoreShape>(
+                TensorCoreGemmKernels.Gemm16TensorCoreEmulated<WideTile>),
+        };
         reduce = warp32.Accelerator.LoadStreamKernel<ArrayView<float>, ArrayView<ushort>, ArrayView<ushort>, HalfGemvShape, int>(HalfGemvKernels.GemvReduce16);
     }
 
-    private static string CompilePtx(string kernelName, int nBlocks, KernelSpecialization specialization = default)
+    /// <summary>The tile type a test names, with its n-blocks per warp and warps along N.</summary>
+    private static (Type Type, int NBlocks, int WarpColumns) Tile(string tile) => tile switch
+    {
+        "square" => (typeof(SquareTile), 4, 4),
+        "quad" => (typeof(QuadTile), 8, 2),
+        "wide" => (typeof(WideTile), 8, 4),
+        _ => throw new ArgumentOutOfRangeException(nameof(tile), tile, "square, quad or wide"),
+    };
+
+    private static string CompilePtx(string kernelName, string tile, KernelSpecialization specialization = default)
     {
         using var context = Context.Create(b => b.Optimize(OptimizationLevel.O2));
         using var backend = new PTXBackend(context, new CudaCapabilityContext(CudaArchitecture.SM_90),
             CudaArchitecture.SM_90, CudaInstructionSet.ISA_80, nvvmAPI: null);
-        var method = typeof(TensorCoreGemmKernels).GetMethod(kernelName)!.MakeGenericMethod(nBlocks == 8 ? typeof(Const8) : typeof(Const4));
+        var method = typeof(TensorCoreGemmKernels).GetMethod(kernelName)!.MakeGenericMethod(Tile(tile).Type);
         var entry = EntryPointDescription.FromExplicitlyGroupedKernel(method);
         return ((PTXCompiledKernel)backend.Compile(entry, specialization)).PTXAssembly;
     }
@@ -52,11 +66,13 @@ public sealed class TensorCoreGemmTests : Half16TestBase, IClassFixture<Warp32Si
     private static int Count(string text, string what) => Regex.Matches(text, Regex.Escape(what)).Count;
 
     [Theory]
-    [InlineData(4)]
-    [InlineData(8)]
-    public void PtxHasTheTensorCoreInstructionsForBothFormats(int nBlocks)
+    [InlineData("square")]
+    [InlineData("quad")]
+    [InlineData("wide")]
+    public void PtxHasTheTensorCoreInstructionsForBothFormats(string tile)
     {
-        string ptx = CompilePtx(nameof(TensorCoreGemmKernels.Gemm16TensorCore), nBlocks);
+        string ptx = CompilePtx(nameof(TensorCoreGemmKernels.Gemm16TensorCore), tile);
+        int nBlocks = Tile(tile).NBlocks;
         int accumulators = TensorCoreGemmKernels.Accumulators(nBlocks);
 
         // One k16 step per stage, inlined at two call sites (cp.async staging, and element-wise staging that stores
@@ -103,38 +119,48 @@ public sealed class TensorCoreGemmTests : Half16TestBase, IClassFixture<Warp32Si
     [Fact]
     public void TwoGroupsPerSmBoundsReachThePtx()
     {
-        string ptx = CompilePtx(nameof(TensorCoreGemmKernels.Gemm16TensorCore), 4, new KernelSpecialization(TensorCoreGemmKernels.GroupSize, 2));
+        string ptx = CompilePtx(nameof(TensorCoreGemmKernels.Gemm16TensorCore), "square", new KernelSpecialization(TensorCoreGemmKernels.GroupSize(4), 2));
         Assert.Matches(new Regex(@"\.maxntid\s+256"), ptx);
         Assert.Matches(new Regex(@"\.minnctapersm\s+2"), ptx);
+        string quad = CompilePtx(nameof(TensorCoreGemmKernels.Gemm16TensorCore), "quad", new KernelSpecialization(TensorCoreGemmKernels.GroupSize(2), 2));
+        Assert.Matches(new Regex(@"\.maxntid\s+128"), quad);
+        Assert.Matches(new Regex(@"\.minnctapersm\s+2"), quad);
     }
 
     [Theory]
-    [InlineData(4)]
-    [InlineData(8)]
-    public void EmulatedKernelAlsoCompilesToPtx(int nBlocks)
+    [InlineData("square")]
+    [InlineData("quad")]
+    [InlineData("wide")]
+    public void EmulatedKernelAlsoCompilesToPtx(string tile)
     {
-        string ptx = CompilePtx(nameof(TensorCoreGemmKernels.Gemm16TensorCoreEmulated), nBlocks);
+        string ptx = CompilePtx(nameof(TensorCoreGemmKernels.Gemm16TensorCoreEmulated), tile);
         Assert.DoesNotContain("mma.sync", ptx, StringComparison.Ordinal);
         Assert.Contains(".entry", ptx, StringComparison.Ordinal);
     }
 
     [Theory]
-    [InlineData(4, true, 1, 130, 72, 136, false, false, false)]
-    [InlineData(4, false, 1, 130, 72, 136, false, false, false)]
-    [InlineData(4, true, 1, 70, 45, 129, true, true, false)]
-    [InlineData(4, false, 1, 70, 45, 129, true, true, true)]
-    [InlineData(4, true, 2, 33, 17, 20, false, true, true)]
-    [InlineData(4, false, 2, 128, 40, 24, true, false, false)]
-    [InlineData(4, true, 1, 40, 203, 24, false, true, false)]
-    [InlineData(8, true, 1, 130, 72, 264, false, false, false)]
-    [InlineData(8, false, 1, 130, 72, 264, true, false, false)]
-    [InlineData(8, true, 1, 70, 45, 129, true, true, false)]
-    [InlineData(8, false, 1, 70, 45, 300, false, true, true)]
-    [InlineData(8, true, 2, 33, 17, 20, false, true, true)]
-    [InlineData(8, false, 2, 128, 40, 24, true, false, false)]
-    [InlineData(8, true, 1, 40, 203, 24, false, true, false)]
-    public void EmulatedKernelMatchesFloat64(int nBlocks, bool bf16, int batch, int m, int k, int n, bool transposeB, bool bias, bool biasIsMatrix) =>
-        RunEmulated(nBlocks, bf16, batch, m, k, n, transposeB, bias, biasIsMatrix, requestedSplits: 1);
+    [InlineData("square", true, 1, 130, 72, 136, false, false, false)]
+    [InlineData("square", false, 1, 130, 72, 136, false, false, false)]
+    [InlineData("square", true, 1, 70, 45, 129, true, true, false)]
+    [InlineData("square", false, 1, 70, 45, 129, true, true, true)]
+    [InlineData("square", true, 2, 33, 17, 20, false, true, true)]
+    [InlineData("square", false, 2, 128, 40, 24, true, false, false)]
+    [InlineData("square", true, 1, 40, 203, 24, false, true, false)]
+    [InlineData("wide", true, 1, 130, 72, 264, false, false, false)]
+    [InlineData("wide", false, 1, 130, 72, 264, true, false, false)]
+    [InlineData("wide", true, 1, 70, 45, 129, true, true, false)]
+    [InlineData("wide", false, 1, 70, 45, 300, false, true, true)]
+    [InlineData("wide", true, 2, 33, 17, 20, false, true, true)]
+    [InlineData("wide", false, 2, 128, 40, 24, true, false, false)]
+    [InlineData("wide", true, 1, 40, 203, 24, false, true, false)]
+    [InlineData("quad", true, 1, 130, 72, 136, false, false, false)]
+    [InlineData("quad", false, 1, 130, 72, 136, true, true, true)]
+    [InlineData("quad", true, 1, 70, 45, 129, true, true, false)]
+    [InlineData("quad", false, 1, 70, 45, 129, false, false, false)]
+    [InlineData("quad", true, 2, 33, 17, 20, false, true, true)]
+    [InlineData("quad", false, 1, 40, 203, 24, true, true, false)]
+    public void EmulatedKernelMatchesFloat64(string tile, bool bf16, int batch, int m, int k, int n, bool transposeB, bool bias, bool biasIsMatrix) =>
+        RunEmulated(tile, bf16, batch, m, k, n, transposeB, bias, biasIsMatrix, requestedSplits: 1);
 
     /// <summary>
     /// The ldmatrix row addresses of every lane, for every stage, warp, m-block / n-pair and both B layouts: 16-byte
@@ -142,15 +168,17 @@ public sealed class TensorCoreGemmTests : Half16TestBase, IClassFixture<Warp32Si
     /// conflict-free shared load). Every thread's staged chunks cover each 16-byte slot of a stage exactly once.
     /// </summary>
     [Theory]
-    [InlineData(4)]
-    [InlineData(8)]
-    public void SwizzledStagesAreConflictFreeAndCoverEverySlotOnce(int nBlocks)
+    [InlineData("square")]
+    [InlineData("quad")]
+    [InlineData("wide")]
+    public void SwizzledStagesAreConflictFreeAndCoverEverySlotOnce(string tile)
     {
+        var (_, nBlocks, warpColumns) = Tile(tile);
         for (int stage = 0; stage < TensorCoreGemmKernels.Stages; stage++)
         {
-            for (int warp = 0; warp < TensorCoreGemmKernels.GroupSize / 32; warp++)
+            for (int warp = 0; warp < TensorCoreGemmKernels.GroupSize(warpColumns) / 32; warp++)
             {
-                int warpRow = warp / TensorCoreGemmKernels.WarpColumns, warpCol = warp % TensorCoreGemmKernels.WarpColumns;
+                int warpRow = warp / warpColumns, warpCol = warp % warpColumns;
                 for (int mb = 0; mb < TensorCoreGemmKernels.MBlocks; mb++)
                 {
                     int[] rows = Enumerable.Range(0, 32).Select(l => TensorCoreGemmKernels.ALaneByte(stage, warpRow, l) + (mb * TensorCoreGemmKernels.AmBlockStrideBytes)).ToArray();
@@ -161,20 +189,23 @@ public sealed class TensorCoreGemmTests : Half16TestBase, IClassFixture<Warp32Si
                 {
                     for (int pair = 0; pair < nBlocks / 2; pair++)
                     {
-                        int[] rows = Enumerable.Range(0, 32).Select(l => TensorCoreGemmKernels.BLaneByte(stage, warpCol, pair, l, transposeB, nBlocks)).ToArray();
-                        AssertPhasesConflictFree(rows, TensorCoreGemmKernels.BStageOffset(stage, nBlocks), TensorCoreGemmKernels.BStageBytes(nBlocks),
+                        int[] rows = Enumerable.Range(0, 32).Select(l => TensorCoreGemmKernels.BLaneByte(stage, warpCol, pair, l, transposeB, nBlocks, warpColumns)).ToArray();
+                        AssertPhasesConflictFree(rows, TensorCoreGemmKernels.BStageOffset(stage, nBlocks, warpColumns), TensorCoreGemmKernels.BStageBytes(nBlocks, warpColumns),
                             $"B (transposed {transposeB}) stage {stage} warp {warp} pair {pair}");
                     }
                 }
             }
         }
 
-        // Staging: A has one chunk per thread (row = chunk / 2), B n-blocks / 4 (either layout).
-        AssertCoversOnce(Enumerable.Range(0, TensorCoreGemmKernels.GroupSize).Select(q => TensorCoreGemmKernels.KRowByte(q >> 1, q & 1)), TensorCoreGemmKernels.AStageBytes, "A chunks");
-        int bChunks = TensorCoreGemmKernels.BStageBytes(nBlocks) / 16;
-        AssertCoversOnce(Enumerable.Range(0, bChunks).Select(q => TensorCoreGemmKernels.KRowByte(q >> 1, q & 1)), TensorCoreGemmKernels.BStageBytes(nBlocks), "B [N, K] chunks");
-        int perRow = TensorCoreGemmKernels.BlockN(nBlocks) / 8;
-        AssertCoversOnce(Enumerable.Range(0, bChunks).Select(q => TensorCoreGemmKernels.NRowByte(q / perRow, q % perRow, nBlocks)), TensorCoreGemmKernels.BStageBytes(nBlocks), "B [K, N] chunks");
+        // Staging: chunk q of a stage (thread q, and thread q - group size for a second chunk per thread) lands once.
+        int threads = TensorCoreGemmKernels.GroupSize(warpColumns);
+        Assert.Equal(TensorCoreGemmKernels.AStageBytes / 16, threads * TensorCoreGemmKernels.AChunksPerThread(warpColumns));
+        Assert.Equal(TensorCoreGemmKernels.BStageBytes(nBlocks, warpColumns) / 16, threads * TensorCoreGemmKernels.BChunksPerThread(nBlocks, warpColumns));
+        AssertCoversOnce(Enumerable.Range(0, TensorCoreGemmKernels.AStageBytes / 16).Select(q => TensorCoreGemmKernels.KRowByte(q >> 1, q & 1)), TensorCoreGemmKernels.AStageBytes, "A chunks");
+        int bChunks = TensorCoreGemmKernels.BStageBytes(nBlocks, warpColumns) / 16;
+        AssertCoversOnce(Enumerable.Range(0, bChunks).Select(q => TensorCoreGemmKernels.KRowByte(q >> 1, q & 1)), TensorCoreGemmKernels.BStageBytes(nBlocks, warpColumns), "B [N, K] chunks");
+        int perRow = TensorCoreGemmKernels.BlockN(nBlocks, warpColumns) / 8;
+        AssertCoversOnce(Enumerable.Range(0, bChunks).Select(q => TensorCoreGemmKernels.NRowByte(q / perRow, q % perRow, nBlocks, warpColumns)), TensorCoreGemmKernels.BStageBytes(nBlocks, warpColumns), "B [K, N] chunks");
     }
 
     private static void AssertPhasesConflictFree(int[] laneBytes, int stageStart, int stageBytes, string what)
@@ -199,6 +230,7 @@ public sealed class TensorCoreGemmTests : Half16TestBase, IClassFixture<Warp32Si
     [InlineData("", (int)TensorCoreGemmVariant.Wide)]
     [InlineData("wide", (int)TensorCoreGemmVariant.Wide)]
     [InlineData(" Square2 ", (int)TensorCoreGemmVariant.SquareTwoPerSm)]
+    [InlineData("QUAD2", (int)TensorCoreGemmVariant.QuadTwoPerSm)]
     [InlineData("square", (int)TensorCoreGemmVariant.Square)]
     [InlineData("bogus", (int)TensorCoreGemmVariant.Wide)]
     public void VariantSettingNamesTheTile(string? setting, int expectedVariant)
@@ -216,20 +248,23 @@ public sealed class TensorCoreGemmTests : Half16TestBase, IClassFixture<Warp32Si
     /// missing a split all miss the float64 reference.
     /// </summary>
     [Theory]
-    [InlineData(4, true, 40, 203, 24, false, true, false, 3)]
-    [InlineData(4, false, 70, 100, 129, true, true, true, 4)]
-    [InlineData(4, false, 33, 64, 20, false, false, false, 2)]
-    [InlineData(4, true, 130, 75, 136, true, true, false, 5)]
-    [InlineData(8, true, 40, 203, 24, false, true, false, 3)]
-    [InlineData(8, false, 70, 100, 129, true, true, true, 4)]
-    [InlineData(8, true, 130, 75, 260, true, true, false, 5)]
-    [InlineData(8, false, 130, 75, 260, false, false, false, 2)]
-    public void EmulatedSplitKMatchesFloat64(int nBlocks, bool bf16, int m, int k, int n, bool transposeB, bool bias, bool biasIsMatrix, int requestedSplits) =>
-        RunEmulated(nBlocks, bf16, 1, m, k, n, transposeB, bias, biasIsMatrix, requestedSplits);
+    [InlineData("square", true, 40, 203, 24, false, true, false, 3)]
+    [InlineData("square", false, 70, 100, 129, true, true, true, 4)]
+    [InlineData("square", false, 33, 64, 20, false, false, false, 2)]
+    [InlineData("square", true, 130, 75, 136, true, true, false, 5)]
+    [InlineData("wide", true, 40, 203, 24, false, true, false, 3)]
+    [InlineData("wide", false, 70, 100, 129, true, true, true, 4)]
+    [InlineData("wide", true, 130, 75, 260, true, true, false, 5)]
+    [InlineData("wide", false, 130, 75, 260, false, false, false, 2)]
+    [InlineData("quad", false, 70, 100, 129, true, true, true, 4)]
+    [InlineData("quad", true, 130, 75, 136, false, true, false, 5)]
+    public void EmulatedSplitKMatchesFloat64(string tile, bool bf16, int m, int k, int n, bool transposeB, bool bias, bool biasIsMatrix, int requestedSplits) =>
+        RunEmulated(tile, bf16, 1, m, k, n, transposeB, bias, biasIsMatrix, requestedSplits);
 
-    private void RunEmulated(int nBlocks, bool bf16, int batch, int m, int k, int n, bool transposeB, bool bias, bool biasIsMatrix, int requestedSplits)
+    private void RunEmulated(string tile, bool bf16, int batch, int m, int k, int n, bool transposeB, bool bias, bool biasIsMatrix, int requestedSplits)
     {
-        int seed = 4200 + (m * 7) + (k * 5) + n + (bf16 ? 1 : 0) + (transposeB ? 2 : 0) + (bias ? 4 : 0) + (biasIsMatrix ? 8 : 0) + batch + ((requestedSplits - 1) * 1000) + (nBlocks * 100000);
+        var (_, nBlocks, warpColumns) = Tile(tile);
+        int seed = 4200 + (m * 7) + (k * 5) + n + (bf16 ? 1 : 0) + (transposeB ? 2 : 0) + (bias ? 4 : 0) + (biasIsMatrix ? 8 : 0) + batch + ((requestedSplits - 1) * 1000) + (nBlocks * warpColumns * 100000);
         var acc = warp32.Accelerator;
         var (a, av) = Random16(seed, batch * m * k, bf16, -1f, 1f);
         var (b, bv) = Random16(seed + 1, batch * k * n, bf16, -1f, 1f);
@@ -245,12 +280,12 @@ public sealed class TensorCoreGemmTests : Half16TestBase, IClassFixture<Warp32Si
         using var biasBuffer = acc.Allocate1D(biasBits.Length == 0 ? new ushort[1] : biasBits);
         using var cBuffer = acc.Allocate1D(Enumerable.Repeat(NaN16(bf16), batch * m * n).ToArray());
         using var partial = acc.Allocate1D(Enumerable.Repeat(float.NaN, splits * m * n).ToArray());
-        using var scratch = acc.Allocate1D<float>(TensorCoreLaunch.EmulationScratch(splits > 1 ? splits : batch, m, n, nBlocks));
+        using var scratch = acc.Allocate1D<float>(TensorCoreLaunch.EmulationScratch(splits > 1 ? splits : batch, m, n, nBlocks, warpColumns));
         ArrayView<ushort> biasView = bias ? biasBuffer.View.AsContiguous() : ArrayView<ushort>.Empty;
         var shape = TensorCoreLaunch.Shape(aBuffer.View, bBuffer.View, biasView, m, k, n, transposeB, alpha, beta, biasIsMatrix, bf16, asyncCopyAllowed: false);
         shape = TensorCoreLaunch.WithSplitK(shape, splits, kChunk);
         ArrayView<float> partialView = splits > 1 ? partial.View.AsContiguous() : ArrayView<float>.Empty;
-        (nBlocks == 8 ? emulatedWide : emulatedSquare)(TensorCoreLaunch.Config(splits > 1 ? splits : batch, m, n, nBlocks), aBuffer.View, bBuffer.View, biasView, cBuffer.View, partialView, scratch.View, shape);
+        emulated[tile](TensorCoreLaunch.Config(splits > 1 ? splits : batch, m, n, nBlocks, warpColumns), aBuffer.View, bBuffer.View, biasView, cBuffer.View, partialView, scratch.View, shape);
         if (splits > 1)
         {
             reduce(new KernelConfig(((m * n) + 255) / 256, 256), partial.View, biasView, cBuffer.View, TensorCoreLaunch.ReduceShape(shape), bf16 ? 1 : 0);
@@ -273,7 +308,7 @@ public sealed class TensorCoreGemmTests : Half16TestBase, IClassFixture<Warp32Si
             return v;
         }).ToArray();
         AssertClose(got, expected, Rtol(bf16), Atol * k,
-            $"tensor-core emulation, {nBlocks} n-blocks, {batch}x{m}x{k}x{n} transposeB={transposeB} bias={bias} matrix={biasIsMatrix} splits={splits} chunk={kChunk} ({F(bf16)})", seed);
+            $"tensor-core emulation, {tile} tile, {batch}x{m}x{k}x{n} transposeB={transposeB} bias={bias} matrix={biasIsMatrix} splits={splits} chunk={kChunk} ({F(bf16)})", seed);
     }
 
     /// <summary>
@@ -300,7 +335,7 @@ public sealed class TensorCoreGemmTests : Half16TestBase, IClassFixture<Warp32Si
     [InlineData(8, 1, 4096, 4096, 4096, 132, 1, 4096)]
     [InlineData(8, 8, 64, 4096, 4096, 132, 1, 4096)]
     public void SplitKPlanFillsOneWaveOnlyWhenTheTilesLeaveMostSmsIdle(int nBlocks, int batch, int m, int k, int n, int sms, int splits, int kChunk) =>
-        AssertSplitPlan(nBlocks, 1, batch, m, k, n, sms, splits, kChunk);
+        AssertSplitPlan(nBlocks, 4, 1, batch, m, k, n, sms, splits, kChunk);
 
     /// <summary>With launch bounds for two groups per SM the plan fills twice the slots: more splits, and 512 rows split too.</summary>
     [Theory]
@@ -308,15 +343,19 @@ public sealed class TensorCoreGemmTests : Half16TestBase, IClassFixture<Warp32Si
     [InlineData(1, 256, 4096, 4096, 132, 4, 1024)]
     [InlineData(1, 512, 4096, 4096, 132, 2, 2048)]
     [InlineData(1, 1024, 4096, 4096, 132, 1, 4096)]
-    public void SplitKPlanForTwoGroupsPerSmFillsTwiceTheSlots(int batch, int m, int k, int n, int sms, int splits, int kChunk) =>
-        AssertSplitPlan(4, 2, batch, m, k, n, sms, splits, kChunk);
-
-    private static void AssertSplitPlan(int nBlocks, int groupsPerSm, int batch, int m, int k, int n, int sms, int splits, int kChunk)
+    public void SplitKPlanForTwoGroupsPerSmFillsTwiceTheSlots(int batch, int m, int k, int n, int sms, int splits, int kChunk)
     {
-        var plan = TensorCoreLaunch.PlanSplitK(batch, m, k, n, sms, nBlocks, groupsPerSm);
+        // square2 and quad2 have the same 128 × 128 group tile, so the same plans.
+        AssertSplitPlan(4, 4, 2, batch, m, k, n, sms, splits, kChunk);
+        AssertSplitPlan(8, 2, 2, batch, m, k, n, sms, splits, kChunk);
+    }
+
+    private static void AssertSplitPlan(int nBlocks, int warpColumns, int groupsPerSm, int batch, int m, int k, int n, int sms, int splits, int kChunk)
+    {
+        var plan = TensorCoreLaunch.PlanSplitK(batch, m, k, n, sms, nBlocks, warpColumns, groupsPerSm);
         Assert.Equal((splits, kChunk), plan);
         Assert.True(plan.Splits == 1 || (plan.KChunk >= TensorCoreLaunch.MinSplitTiles * TensorCoreGemmKernels.BlockK && plan.KChunk % TensorCoreGemmKernels.BlockK == 0));
-        var grid = TensorCoreLaunch.Config(plan.Splits > 1 ? plan.Splits : batch, m, n, nBlocks).GridDim;
+        var grid = TensorCoreLaunch.Config(plan.Splits > 1 ? plan.Splits : batch, m, n, nBlocks, warpColumns).GridDim;
         Assert.True(plan.Splits == 1 || (long)grid.X * grid.Y * grid.Z <= (long)sms * groupsPerSm);
     }
 

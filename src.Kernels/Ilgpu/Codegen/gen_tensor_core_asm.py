@@ -6,9 +6,11 @@ instructions over 64-128 accumulator registers: written out here, once per warp-
 they depend on (the C# kernel and its CPU emulation read the same constants from the generated file, so they cannot
 drift apart).
 
-Two warp tiles, picked by the kernel's type argument (the n-blocks of 8 columns per warp):
-  NB = 4: warp 64 x 32, group tile 128 x 128 (8 warps, 2 x 4), 64 accumulators per thread.
-  NB = 8: warp 64 x 64, group tile 128 x 256 (8 warps, 2 x 4), 128 accumulators per thread.
+Two warp tiles (the n-blocks of 8 columns per warp, NB), in three group tiles (the kernel's type argument, an
+ITensorCoreTile: NB and the warps along N; two warps along M):
+  SquareTile NB = 4, 2 x 4 warps: warp 64 x 32, group tile 128 x 128, 64 accumulators per thread.
+  QuadTile   NB = 8, 2 x 2 warps: warp 64 x 64, group tile 128 x 128, 128 accumulators per thread.
+  WideTile   NB = 8, 2 x 4 warps: warp 64 x 64, group tile 128 x 256, 128 accumulators per thread.
 Shared stages hold A as [128][16] and B as [BlockN][16] (b stored [N, K]) or [16][BlockN] (b stored [K, N]), unpadded:
 16-byte chunks are XOR-swizzled within their rows so the eight rows of every ldmatrix fall in eight distinct bank
 quads (TensorCoreGemmKernels.KRowByte / NRowByte). Unpadded stages are what lets the 128 x 256 tile keep four stages in
@@ -19,8 +21,9 @@ import os
 
 BM, BK = 128, 16               # group rows; K-depth of one shared stage (one k16 step)
 STAGES = 4                     # shared stages: three tiles in flight while the tensor cores work on one
-WM = 64                        # warp rows (2 warp rows x 4 warp columns)
-WARP_COLUMNS = 4
+WM = 64                        # warp rows
+WARP_ROWS = 2                  # warps along M (along N: 2 or 4, the tile's choice)
+TILES = [(4, 4), (8, 2), (8, 4)]  # (NB, warp columns): SquareTile, QuadTile, WideTile
 MB = WM // 16                  # 16-row mma tiles per warp
 K_ROW_BYTES = BK * 2           # a k-contiguous stage row (A, or B stored [N, K]): 32 bytes, two 16-byte chunks
 A_STAGE_BYTES = BM * K_ROW_BYTES
@@ -65,7 +68,7 @@ consts = [
     ("BlockM", BM, "Rows of C per group (both warp tiles)."),
     ("BlockK", BK, "K-depth of one shared stage (one k16 step)."),
     ("WarpM", WM, "Rows of C per warp."),
-    ("WarpColumns", WARP_COLUMNS, "Warps along N within a group (2 along M)."),
+    ("WarpRows", WARP_ROWS, "Warps along M within a group."),
     ("MBlocks", MB, "16-row mma tiles per warp."),
     ("KRowBytes", K_ROW_BYTES, "Bytes of one k-contiguous stage row (A, or B stored [N, K]): two 16-byte chunks."),
     ("AStageBytes", A_STAGE_BYTES, "Bytes of one A stage: [BlockM][BlockK], chunks swizzled."),
@@ -77,13 +80,15 @@ for name, value, doc in consts:
     w(f"    public const int {name} = {value};")
     w("")
 
+for nb, columns in TILES:
+    block_n = columns * nb * 8
+    threads = WARP_ROWS * columns * 32
+    assert STAGES * (A_STAGE_BYTES + block_n * BK * 2) <= MAX_SHARED
+    assert (BM * BK // 8) % threads == 0 and (block_n * BK // 8) % threads == 0  # whole chunks per thread
+    assert BM * BK // 8 // threads <= 2 and block_n * BK // 8 // threads <= 2  # at most two of each (the kernel's plans)
+
 for nb in (4, 8):
     acc_count = MB * nb * 4
-    block_n = WARP_COLUMNS * nb * 8
-    b_stage = block_n * BK * 2
-    shared = STAGES * (A_STAGE_BYTES + b_stage)
-    assert shared <= MAX_SHARED
-    assert BM * BK // 8 == 256 and (block_n * BK // 8) % 256 == 0  # whole chunks per thread (GroupSize 256)
     w(f"    /// <summary>Declares the {acc_count} accumulator registers of the {nb}-n-block warp tile (function scope, so every later step sees them) and zeroes them.</summary>")
     decl = [f".reg .f32 tca<{acc_count}>;"] + [f"mov.f32 tca{i}, 0f00000000;" for i in range(acc_count)]
     w(f"    public const string DeclareAccumulatorsN{nb} = {cs_string(decl)};")
