@@ -159,6 +159,9 @@ public sealed class TensorCoreGemmTests : Half16TestBase, IClassFixture<Warp32Si
     [InlineData("quad", false, 1, 70, 45, 129, false, false, false)]
     [InlineData("quad", true, 2, 33, 17, 20, false, true, true)]
     [InlineData("quad", false, 1, 40, 203, 24, true, true, false)]
+    [InlineData("quad", true, 1, 136, 200, 136, false, true, true)]
+    [InlineData("wide", false, 1, 72, 200, 264, true, true, false)]
+    [InlineData("square", true, 1, 72, 200, 136, false, false, false)]
     public void EmulatedKernelMatchesFloat64(string tile, bool bf16, int batch, int m, int k, int n, bool transposeB, bool bias, bool biasIsMatrix) =>
         RunEmulated(tile, bf16, batch, m, k, n, transposeB, bias, biasIsMatrix, requestedSplits: 1);
 
@@ -275,25 +278,6 @@ public sealed class TensorCoreGemmTests : Half16TestBase, IClassFixture<Warp32Si
         Assert.Equal(requestedSplits, splits);
         Assert.True(splits == 1 || (kChunk % TensorCoreGemmKernels.BlockK == 0 && (splits - 1) * kChunk < k && k <= splits * kChunk));
 
-        using var aBuffer = acc.Allocate1D(a);
-        using var bBuffer = acc.Allocate1D(b);
-        using var biasBuffer = acc.Allocate1D(biasBits.Length == 0 ? new ushort[1] : biasBits);
-        using var cBuffer = acc.Allocate1D(Enumerable.Repeat(NaN16(bf16), batch * m * n).ToArray());
-        using var partial = acc.Allocate1D(Enumerable.Repeat(float.NaN, splits * m * n).ToArray());
-        using var scratch = acc.Allocate1D<float>(TensorCoreLaunch.EmulationScratch(splits > 1 ? splits : batch, m, n, nBlocks, warpColumns));
-        ArrayView<ushort> biasView = bias ? biasBuffer.View.AsContiguous() : ArrayView<ushort>.Empty;
-        var shape = TensorCoreLaunch.Shape(aBuffer.View, bBuffer.View, biasView, m, k, n, transposeB, alpha, beta, biasIsMatrix, bf16, asyncCopyAllowed: false);
-        shape = TensorCoreLaunch.WithSplitK(shape, splits, kChunk);
-        ArrayView<float> partialView = splits > 1 ? partial.View.AsContiguous() : ArrayView<float>.Empty;
-        emulated[tile](TensorCoreLaunch.Config(splits > 1 ? splits : batch, m, n, nBlocks, warpColumns), aBuffer.View, bBuffer.View, biasView, cBuffer.View, partialView, scratch.View, shape);
-        if (splits > 1)
-        {
-            reduce(new KernelConfig(((m * n) + 255) / 256, 256), partial.View, biasView, cBuffer.View, TensorCoreLaunch.ReduceShape(shape), bf16 ? 1 : 0);
-        }
-
-        acc.Synchronize();
-        var got = ToFloat(cBuffer.GetAsArray1D(), bf16);
-
         double B(int i, int kk, int j) => transposeB ? bv[(i * n * k) + (j * k) + kk] : bv[(i * k * n) + (kk * n) + j];
         var expected = Enumerable.Range(0, batch * m * n).Select(e =>
         {
@@ -307,8 +291,38 @@ public sealed class TensorCoreGemmTests : Half16TestBase, IClassFixture<Warp32Si
 
             return v;
         }).ToArray();
-        AssertClose(got, expected, Rtol(bf16), Atol * k,
-            $"tensor-core emulation, {tile} tile, {batch}x{m}x{k}x{n} transposeB={transposeB} bias={bias} matrix={biasIsMatrix} splits={splits} chunk={kChunk} ({F(bf16)})", seed);
+
+        using var aBuffer = acc.Allocate1D(a);
+        using var bBuffer = acc.Allocate1D(b);
+        using var biasBuffer = acc.Allocate1D(biasBits.Length == 0 ? new ushort[1] : biasBits);
+        using var cBuffer = acc.Allocate1D<ushort>(batch * m * n);
+        using var partial = acc.Allocate1D<float>(splits * m * n);
+        using var scratch = acc.Allocate1D<float>(TensorCoreLaunch.EmulationScratch(splits > 1 ? splits : batch, m, n, nBlocks, warpColumns));
+        ArrayView<ushort> biasView = bias ? biasBuffer.View.AsContiguous() : ArrayView<ushort>.Empty;
+        var shape = TensorCoreLaunch.Shape(aBuffer.View, bBuffer.View, biasView, m, k, n, transposeB, alpha, beta, biasIsMatrix, bf16, asyncCopyAllowed: false);
+        shape = TensorCoreLaunch.WithSplitK(shape, splits, kChunk);
+        ArrayView<float> partialView = splits > 1 ? partial.View.AsContiguous() : ArrayView<float>.Empty;
+
+        // Element-wise staging always; when every chunk is whole (K, and N for a [K, N] b, multiples of 8) also the
+        // cp.async K loop, whose copies the emulation performs at once (a stricter order than cp.async's: the loop must
+        // already keep every stage it refills out of reach of the warps still reading it).
+        bool wholeChunks = k % 8 == 0 && (transposeB || n % 8 == 0);
+        foreach (int asyncCopy in wholeChunks ? new[] { 0, 1 } : new[] { 0 })
+        {
+            cBuffer.CopyFromCPU(Enumerable.Repeat(NaN16(bf16), batch * m * n).ToArray());
+            partial.CopyFromCPU(Enumerable.Repeat(float.NaN, splits * m * n).ToArray());
+            shape.AsyncCopy = asyncCopy;
+            emulated[tile](TensorCoreLaunch.Config(splits > 1 ? splits : batch, m, n, nBlocks, warpColumns), aBuffer.View, bBuffer.View, biasView, cBuffer.View, partialView, scratch.View, shape);
+            if (splits > 1)
+            {
+                reduce(new KernelConfig(((m * n) + 255) / 256, 256), partial.View, biasView, cBuffer.View, TensorCoreLaunch.ReduceShape(shape), bf16 ? 1 : 0);
+            }
+
+            acc.Synchronize();
+            var got = ToFloat(cBuffer.GetAsArray1D(), bf16);
+            AssertClose(got, expected, Rtol(bf16), Atol * k,
+                $"tensor-core emulation, {tile} tile, {batch}x{m}x{k}x{n} transposeB={transposeB} bias={bias} matrix={biasIsMatrix} splits={splits} chunk={kChunk} async loop={asyncCopy} ({F(bf16)})", seed);
+        }
     }
 
     /// <summary>
