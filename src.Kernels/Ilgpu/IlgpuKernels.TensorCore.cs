@@ -46,6 +46,7 @@ public sealed partial class IlgpuKernels
         var variant = TensorCoreVariant;
         var (nBlocks, warpColumns) = TensorCoreVariants.Tile(variant);
         var shape = TensorCoreLaunch.Shape(a, b, bias, m, k, n, transposeB, alpha, beta, biasIsMatrix, bf16, asyncCopyAllowed: true);
+        shape.PairStores = TensorCoreLaunch.PairStores(c, n);
         var (splits, kChunk) = TensorCoreLaunch.PlanSplitK(batch, m, k, n, device.MultiprocessorCount, nBlocks, warpColumns, TensorCoreVariants.GroupsPerSm(variant));
         shape = TensorCoreLaunch.WithSplitK(shape, splits, kChunk);
         var partial = splits > 1 ? Scratch((long)splits * m * n) : default;
@@ -233,6 +234,9 @@ internal static class TensorCoreLaunch
         var grid = Config(batch, m, n, nBlocks, warpColumns).GridDim;
         return (long)grid.X * grid.Y * grid.Z * TensorCoreGemmKernels.GroupSize(warpColumns) * TensorCoreGemmKernels.Accumulators(nBlocks);
     }
+
+    /// <summary>Whether the epilogue may store column pairs as one word: N even and C 4-byte aligned (every pair then is).</summary>
+    public static int PairStores(ArrayView<ushort> c, int n) => n % 2 == 0 && DeviceAddress(c) % 4 == 0 ? 1 : 0;
 
     /// <summary>The address of the view's first element (the device pointer on CUDA), as the vectorised kernels read it.</summary>
     internal static long DeviceAddress(ArrayView<ushort> view)

@@ -49,6 +49,19 @@ internal struct TensorCoreShape
 
     /// <summary>K per split, a multiple of <see cref="TensorCoreGemmKernels.BlockK"/> (so only the last chunk has a K edge); K when not split.</summary>
     public int KChunk;
+
+    /// <summary>
+    /// Non-zero when N is even and C starts on a 4-byte boundary: the epilogue then stores each thread's two adjacent
+    /// columns as one 32-bit word of C (or 8 bytes of float32 partials, whose scratch buffer is always aligned).
+    /// </summary>
+    public int PairStores;
+}
+
+/// <summary>Two float32 lanes: one 8-byte store when the element index is even and the view 8-byte aligned.</summary>
+internal struct Float2
+{
+    public float X;
+    public float Y;
 }
 
 /// <summary>
@@ -416,27 +429,81 @@ internal static partial class TensorCoreGemmKernels
 
                 for (int nb = 0; nb < 4; nb++)
                 {
-                    for (int j = 0; j < 2; j++)
+                    // Each thread holds two adjacent columns (2t, 2t + 1) of the row: one 32-bit store of C (8 bytes
+                    // of a partial) when both exist and the pair is aligned (PairStores), else one element at a time.
+                    int col = n0 + (warpCol * WarpN(nBlocks)) + ((nbFirst + nb) * 8) + (2 * t);
+                    float v0 = block.Get((nb * 4) + (half * 2));
+                    float v1 = block.Get((nb * 4) + (half * 2) + 1);
+                    bool pair = s.PairStores != 0 && col + 1 < s.N;
+                    if (split)
                     {
-                        int col = n0 + (warpCol * WarpN(nBlocks)) + ((nbFirst + nb) * 8) + (2 * t) + j;
-                        if (col < s.N && split)
+                        // A split's raw sums; GemvReduce16 adds the splits and applies alpha, beta·bias and the rounding.
+                        long at = ((((long)kSplit * s.M) + row) * s.N) + col;
+                        if (pair)
                         {
-                            // A split's raw sum; GemvReduce16 adds the splits and applies alpha, beta·bias and the rounding.
-                            partial[((((long)kSplit * s.M) + row) * s.N) + col] = block.Get((nb * 4) + (half * 2) + j);
+                            partial.Cast<Float2>()[at >> 1] = new Float2 { X = v0, Y = v1 };
                         }
-                        else if (col < s.N)
+                        else
                         {
-                            float v = s.Alpha * block.Get((nb * 4) + (half * 2) + j);
-                            if (s.HasBias != 0 && s.Beta != 0f)
-                            {
-                                v += s.Beta * GpuMath.Load16(bias[(batch * s.BatchBias) + (row * s.StrideBiasM) + (col * s.StrideBiasN)], s.Bf16);
-                            }
-
-                            c[cBase + ((long)row * s.N) + col] = GpuMath.Store16(v, s.Bf16);
+                            StoreSum(partial, at, col, s.N, v0, v1);
+                        }
+                    }
+                    else
+                    {
+                        ushort h0 = Epilogue(bias, s, batch, row, col, v0);
+                        ushort h1 = Epilogue(bias, s, batch, row, col + 1, v1);
+                        long at = cBase + ((long)row * s.N) + col;
+                        if (pair)
+                        {
+                            c.Cast<uint>()[at >> 1] = h0 | ((uint)h1 << 16);
+                        }
+                        else
+                        {
+                            StoreHalf(c, at, col, s.N, h0, h1);
                         }
                     }
                 }
             }
+        }
+    }
+
+    /// <summary>alpha·sum + beta·bias at (row, col), rounded once to 16 bits (the bias is read only where it is used and exists).</summary>
+    private static ushort Epilogue(ArrayView<ushort> bias, TensorCoreShape s, long batch, int row, int col, float sum)
+    {
+        float v = s.Alpha * sum;
+        if (s.HasBias != 0 && s.Beta != 0f && col < s.N)
+        {
+            v += s.Beta * GpuMath.Load16(bias[(batch * s.BatchBias) + (row * s.StrideBiasM) + (col * s.StrideBiasN)], s.Bf16);
+        }
+
+        return GpuMath.Store16(v, s.Bf16);
+    }
+
+    /// <summary>Stores the columns of a pair that exist, one element at a time (float32 partials).</summary>
+    private static void StoreSum(ArrayView<float> target, long at, int col, int n, float v0, float v1)
+    {
+        if (col < n)
+        {
+            target[at] = v0;
+        }
+
+        if (col + 1 < n)
+        {
+            target[at + 1] = v1;
+        }
+    }
+
+    /// <summary>Stores the columns of a pair that exist, one element at a time (16-bit C).</summary>
+    private static void StoreHalf(ArrayView<ushort> target, long at, int col, int n, ushort h0, ushort h1)
+    {
+        if (col < n)
+        {
+            target[at] = h0;
+        }
+
+        if (col + 1 < n)
+        {
+            target[at + 1] = h1;
         }
     }
 

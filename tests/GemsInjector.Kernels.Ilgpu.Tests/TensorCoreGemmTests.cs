@@ -96,9 +96,12 @@ public sealed class TensorCoreGemmTests : Half16TestBase, IClassFixture<Warp32Si
         Assert.Equal(1, Count(ptx, "ld.local.b32"));
         Assert.Equal(17, Regex.Matches(ptx, @"ld\.local").Count);
 
-        // Split-K: a split group stores its raw float32 sums to the partials instead of 16-bit C.
+        // Split-K: a split group stores its raw float32 sums to the partials instead of 16-bit C; both in column pairs
+        // (one 32-bit word of C, 8 bytes of partials) when aligned, else element by element.
         Assert.Contains("st.global.f32", ptx, StringComparison.Ordinal);
+        Assert.Contains("st.global.v2.f32", ptx, StringComparison.Ordinal);
         Assert.Contains("st.global.b16", ptx, StringComparison.Ordinal);
+        Assert.Contains("st.global.b32", ptx, StringComparison.Ordinal);
         Assert.Contains("mov.u32", ptx, StringComparison.Ordinal);
         Assert.Contains("__dyn_shared_alloca;", ptx, StringComparison.Ordinal);
 
@@ -312,6 +315,9 @@ public sealed class TensorCoreGemmTests : Half16TestBase, IClassFixture<Warp32Si
             cBuffer.CopyFromCPU(Enumerable.Repeat(NaN16(bf16), batch * m * n).ToArray());
             partial.CopyFromCPU(Enumerable.Repeat(float.NaN, splits * m * n).ToArray());
             shape.AsyncCopy = asyncCopy;
+
+            // Paired stores of C / partials (N even) in the cp.async run, or the only run; element stores otherwise.
+            shape.PairStores = asyncCopy == 1 || !wholeChunks ? TensorCoreLaunch.PairStores(cBuffer.View, n) : 0;
             emulated[tile](TensorCoreLaunch.Config(splits > 1 ? splits : batch, m, n, nBlocks, warpColumns), aBuffer.View, bBuffer.View, biasView, cBuffer.View, partialView, scratch.View, shape);
             if (splits > 1)
             {
@@ -321,7 +327,7 @@ public sealed class TensorCoreGemmTests : Half16TestBase, IClassFixture<Warp32Si
             acc.Synchronize();
             var got = ToFloat(cBuffer.GetAsArray1D(), bf16);
             AssertClose(got, expected, Rtol(bf16), Atol * k,
-                $"tensor-core emulation, {tile} tile, {batch}x{m}x{k}x{n} transposeB={transposeB} bias={bias} matrix={biasIsMatrix} splits={splits} chunk={kChunk} async loop={asyncCopy} ({F(bf16)})", seed);
+                $"tensor-core emulation, {tile} tile, {batch}x{m}x{k}x{n} transposeB={transposeB} bias={bias} matrix={biasIsMatrix} splits={splits} chunk={kChunk} async loop={asyncCopy} pairs={shape.PairStores} ({F(bf16)})", seed);
         }
     }
 
@@ -394,6 +400,25 @@ public sealed class TensorCoreGemmTests : Half16TestBase, IClassFixture<Warp32Si
         {
             // Whole buffers qualify when the allocation is 16-byte aligned; the kernel then gets both addresses.
             Assert.True(shape.APointer != 0 && shape.APointer % 16 == 0 && shape.BPointer != 0 && shape.BPointer % 16 == 0);
+        }
+    }
+
+    /// <summary>Paired epilogue stores need an even N (so every pair starts on an even element) and a 4-byte aligned C.</summary>
+    [Theory]
+    [InlineData(64, 0)]
+    [InlineData(63, 0)]
+    [InlineData(64, 1)]
+    public void PairedStoresOnlyForEvenNAndAlignedC(int n, int offset)
+    {
+        var c = UploadAt(new ushort[8 * n], offset, (ushort)0);
+        int pairs = TensorCoreLaunch.PairStores(c, n);
+        if (n % 2 != 0 || offset % 2 != 0)
+        {
+            Assert.Equal(0, pairs);
+        }
+        else
+        {
+            Assert.Equal(TensorCoreLaunch.DeviceAddress(c) % 4 == 0 ? 1 : 0, pairs);
         }
     }
 
