@@ -314,6 +314,11 @@ internal static partial class TensorCoreGemmKernels
         int warpCol = warp % warpColumns;
         int m0 = Grid.IdxY * BlockM;
         int n0 = Grid.IdxX * BlockN(nBlocks, warpColumns);
+
+        // A warp whose 64 rows all lie past M (the second warp row when M ≤ 64, or in the last row tile) stages and
+        // waits like the others but issues no ldmatrix / mma: its sub-partition's tensor core is left to the warps
+        // with rows (the branch is uniform per warp, as ldmatrix and mma.sync require).
+        bool warpHasRows = m0 + (warpRow * WarpM) < s.M;
         bool split = s.SplitK > 1;
         long batch = split ? 0 : Grid.IdxZ;
         int kSplit = split ? Grid.IdxZ : 0;
@@ -362,7 +367,10 @@ internal static partial class TensorCoreGemmKernels
                 }
 
                 ops.Commit();
-                ops.Step<TTile>(shared, tile & (Stages - 1), warpRow, warpCol, lane, s.TransposeB, s.Bf16);
+                if (warpHasRows)
+                {
+                    ops.Step<TTile>(shared, tile & (Stages - 1), warpRow, warpCol, lane, s.TransposeB, s.Bf16);
+                }
             }
         }
         else
@@ -404,7 +412,10 @@ internal static partial class TensorCoreGemmKernels
                 aOld1 = refill && twoA ? Fetch(a, aPlan1, s.K, next) : default;
                 bOld0 = refill ? Fetch(b, bPlan0, s.K, next) : default;
                 bOld1 = refill && twoB ? Fetch(b, bPlan1, s.K, next) : default;
-                ops.Step<TTile>(shared, tile & (Stages - 1), warpRow, warpCol, lane, s.TransposeB, s.Bf16);
+                if (warpHasRows)
+                {
+                    ops.Step<TTile>(shared, tile & (Stages - 1), warpRow, warpCol, lane, s.TransposeB, s.Bf16);
+                }
             }
         }
 
