@@ -315,10 +315,11 @@ internal static partial class TensorCoreGemmKernels
         int m0 = Grid.IdxY * BlockM;
         int n0 = Grid.IdxX * BlockN(nBlocks, warpColumns);
 
-        // A warp whose 64 rows all lie past M (the second warp row when M ≤ 64, or in the last row tile) stages and
-        // waits like the others but issues no ldmatrix / mma: its sub-partition's tensor core is left to the warps
-        // with rows (the branch is uniform per warp, as ldmatrix and mma.sync require).
-        bool warpHasRows = m0 + (warpRow * WarpM) < s.M;
+        // A warp whose rows all lie past M (the second warp row when M ≤ 64, or in the last row tile), or whose columns
+        // all lie past N (in the last column tile), stages and waits like the others but issues no ldmatrix / mma: its
+        // sub-partition's tensor core is left to the warps with outputs (the branch is uniform per warp, as ldmatrix and
+        // mma.sync require).
+        bool warpHasOutputs = m0 + (warpRow * WarpM) < s.M && n0 + (warpCol * WarpN(nBlocks)) < s.N;
         bool split = s.SplitK > 1;
         long batch = split ? 0 : Grid.IdxZ;
         int kSplit = split ? Grid.IdxZ : 0;
@@ -367,7 +368,7 @@ internal static partial class TensorCoreGemmKernels
                 }
 
                 ops.Commit();
-                if (warpHasRows)
+                if (warpHasOutputs)
                 {
                     ops.Step<TTile>(shared, tile & (Stages - 1), warpRow, warpCol, lane, s.TransposeB, s.Bf16);
                 }
@@ -412,7 +413,7 @@ internal static partial class TensorCoreGemmKernels
                 aOld1 = refill && twoA ? Fetch(a, aPlan1, s.K, next) : default;
                 bOld0 = refill ? Fetch(b, bPlan0, s.K, next) : default;
                 bOld1 = refill && twoB ? Fetch(b, bPlan1, s.K, next) : default;
-                if (warpHasRows)
+                if (warpHasOutputs)
                 {
                     ops.Step<TTile>(shared, tile & (Stages - 1), warpRow, warpCol, lane, s.TransposeB, s.Bf16);
                 }
