@@ -628,19 +628,8 @@ internal static partial class TensorCoreGemmKernels
     private static uint Pair(ArrayView<ushort> source, long element, int valid, int j) =>
         (j < valid ? source[element + j] : 0u) | ((j + 1 < valid ? (uint)source[element + j + 1] : 0u) << 16);
 
-    /// <summary>Stores a fetched chunk at its shared byte offset.</summary>
-    private static void Put(ArrayView<ushort> shared, int sharedByte, Half8 values)
-    {
-        int index = sharedByte >> 1;
-        shared[index] = (ushort)values.X;
-        shared[index + 1] = (ushort)(values.X >> 16);
-        shared[index + 2] = (ushort)values.Y;
-        shared[index + 3] = (ushort)(values.Y >> 16);
-        shared[index + 4] = (ushort)values.Z;
-        shared[index + 5] = (ushort)(values.Z >> 16);
-        shared[index + 6] = (ushort)values.W;
-        shared[index + 7] = (ushort)(values.W >> 16);
-    }
+    /// <summary>Stores a fetched chunk at its shared byte offset (16-byte aligned: one 16-byte store).</summary>
+    private static void Put(ArrayView<ushort> shared, int sharedByte, Half8 values) => shared.Cast<Half8>()[sharedByte >> 4] = values;
 
     private static int Clamp8(int remaining) => remaining <= 0 ? 0 : remaining >= 8 ? 8 : remaining;
 
