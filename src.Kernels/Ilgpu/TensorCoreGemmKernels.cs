@@ -184,9 +184,10 @@ internal interface ITensorCoreOps
 
 /// <summary>
 /// 16-bit GEMM on tensor cores (mma.sync m16n8k16, float32 accumulation), for sm_80 PTX (what ILGPU emits; runs on
-/// the H100 / H200). A group of 256 threads (8 warps, 2 × 4) computes a 128 × (32 · n-blocks) tile of C, each warp
-/// 64 × (8 · n-blocks) as 4 × n-blocks m16n8 tiles: n-blocks 4 gives 128 × 128 group tiles (64 accumulators per thread),
-/// n-blocks 8 gives 128 × 256 (128 accumulators; half the ldmatrix per mma, twice the mma per barrier). Accumulators are
+/// the H100 / H200). A group of 2 × warp-columns warps computes a 128 × (8 · n-blocks · warp-columns) tile of C, each
+/// warp 64 × (8 · n-blocks) as 4 × n-blocks m16n8 tiles (<see cref="ITensorCoreTile"/>): SquareTile 8 warps of 64 × 32
+/// (128 × 128, 64 accumulators per thread), QuadTile 4 warps of 64 × 64 (128 × 128, 128 accumulators), WideTile 8 warps
+/// of 64 × 64 (128 × 256; half the ldmatrix per mma of 64 × 32, twice the mma per barrier). Accumulators are
 /// PTX registers declared once at the top of the kernel so they stay in registers across the K loop instead of
 /// round-tripping through ILGPU's local-memory operand slots.
 /// K goes in tiles of 16 (one k16 step) through four shared stages (32 or 48 KB of dynamic shared memory): while the
