@@ -31,8 +31,10 @@ internal static partial class GemmFastKernels
         var sB4 = SharedMemory.Allocate<Float4>(2 * MaxBk * Ld / 4);
         var sA = sA4.Cast<float>();
         var sB = sB4.Cast<float>();
-        int threads = Group.DimX;
         int t = default(TTileThreads).Value;
+        // The launch's group size (T·T) as a constant, so each staging index tid + p·threads folds to tid's plus a
+        // constant (row + 32p, same k) instead of keeping 16 runtime indices live under the 128-register cap.
+        int threads = t * t;
         int bk = t / 2;
         int halves = default(TRowHalves).Value;
         int tid = Group.IdxX;

@@ -27,8 +27,18 @@ public sealed partial class IlgpuKernels
     /// <summary>Largest m sent to the GEMV kernels (tests lower it to reach the short-tile SGEMM with split-K).</summary>
     internal int GemvMaxRows { get; set; } = GemmFastKernels.MaxGemvRows;
 
-    /// <summary>SGEMM launch bounds: 256 threads, 2 groups per SM (<c>.maxntid 256 .minnctapersm 2</c>: ≤ 128 registers).</summary>
-    private KernelSpecialization SgemmBounds => Bounds(256, 2);
+    /// <summary>
+    /// SGEMM launch bounds: 256 threads and <see cref="SgemmGroupsPerSm"/> groups per SM (2: <c>.maxntid 256
+    /// .minnctapersm 2</c>, at most 128 registers per thread; 1: <c>.maxntid 256</c> only, up to 255).
+    /// </summary>
+    private KernelSpecialization SgemmBounds => Bounds(256, SgemmGroupsPerSm);
+
+    /// <summary>
+    /// Groups per SM the SGEMM's launch bounds ask for: 2, or 1 when the environment variable
+    /// <c>GEMS_SGEMM_GROUPS_PER_SM</c> says <c>1</c> (read once per process; a measuring knob: 64 accumulators, 16 operands
+    /// and 8 prefetched values leave little room under the 128-register cap of two groups).
+    /// </summary>
+    internal int SgemmGroupsPerSm { get; set; } = SgemmOccupancy.FromEnvironment();
 
     /// <summary>GEMV and decode-attention launch bounds: groups of at most 256 threads.</summary>
     private KernelSpecialization GemvBounds => Bounds(256, null);
@@ -490,4 +500,19 @@ public sealed partial class IlgpuKernels
             acc => acc.LoadStreamKernel<ArrayView<float>, ArrayView<float>, ArrayView<float>, AttentionShape, int>(AttentionDecodeKernels.DecodeCombineF32))(
             new KernelConfig(new Index3D(heads, batch, 1), new Index3D(Math.Min(group, 128), 1, 1)), partO, partML, output, shape, splits);
     }
+}
+
+/// <summary>The SGEMM occupancy setting (<c>GEMS_SGEMM_GROUPS_PER_SM</c>).</summary>
+internal static class SgemmOccupancy
+{
+    /// <summary>Environment variable: <c>1</c> or <c>2</c> groups per SM (default 2).</summary>
+    public const string Variable = "GEMS_SGEMM_GROUPS_PER_SM";
+
+    private static readonly Lazy<int> FromVariable = new(() => Parse(Environment.GetEnvironmentVariable(Variable)));
+
+    /// <summary>The setting of this process.</summary>
+    public static int FromEnvironment() => FromVariable.Value;
+
+    /// <summary>1 when the setting says 1 (surrounding spaces ignored), else 2.</summary>
+    public static int Parse(string? setting) => setting?.Trim() == "1" ? 1 : 2;
 }

@@ -13,13 +13,20 @@ public sealed partial class IlgpuKernels
     /// </summary>
     internal const int TensorCoreMinRows = HalfGemvKernels.MaxRows + 1;
 
-    private Action<KernelConfig, ArrayView<ushort>, ArrayView<ushort>, ArrayView<ushort>, ArrayView<ushort>, ArrayView<float>, TensorCoreShape>? tensorCoreGemm16;
+    private readonly Action<KernelConfig, ArrayView<ushort>, ArrayView<ushort>, ArrayView<ushort>, ArrayView<ushort>, ArrayView<float>, TensorCoreShape>?[] tensorCoreGemm16 =
+        new Action<KernelConfig, ArrayView<ushort>, ArrayView<ushort>, ArrayView<ushort>, ArrayView<ushort>, ArrayView<float>, TensorCoreShape>?[4];
 
     /// <summary>
     /// Whether 16-bit mm, bmm and addmm may use the tensor-core kernel (mma.sync) on CUDA devices; on by default.
     /// Off, every 16-bit product takes the CUDA-core kernel (for comparisons).
     /// </summary>
     public bool TensorCoresEnabled { get; set; } = true;
+
+    /// <summary>
+    /// The tile configuration of the tensor-core kernel; by default the one named by the environment variable
+    /// <c>GEMS_TC_GEMM_VARIANT</c> (read once per process), else <see cref="TensorCoreGemmVariant.Wide"/>.
+    /// </summary>
+    internal TensorCoreGemmVariant TensorCoreVariant { get; set; } = TensorCoreVariants.FromEnvironment();
 
     /// <summary>Whether a product of this shape goes to the tensor cores on this device.</summary>
     internal bool UsesTensorCores(int m, int k, int n) =>
@@ -36,14 +43,14 @@ public sealed partial class IlgpuKernels
         }
 
         bool bf16 = format == HalfFormat.BFloat16;
+        var variant = TensorCoreVariant;
+        var (nBlocks, warpColumns) = TensorCoreVariants.Tile(variant);
         var shape = TensorCoreLaunch.Shape(a, b, bias, m, k, n, transposeB, alpha, beta, biasIsMatrix, bf16, asyncCopyAllowed: true);
-        var (splits, kChunk) = TensorCoreLaunch.PlanSplitK(batch, m, k, n, device.MultiprocessorCount);
+        shape.PairStores = TensorCoreLaunch.PairStores(c, n);
+        var (splits, kChunk) = TensorCoreLaunch.PlanSplitK(batch, m, k, n, device.MultiprocessorCount, nBlocks, warpColumns, TensorCoreVariants.GroupsPerSm(variant));
         shape = TensorCoreLaunch.WithSplitK(shape, splits, kChunk);
         var partial = splits > 1 ? Scratch((long)splits * m * n) : default;
-        device.Load(ref tensorCoreGemm16, nameof(TensorCoreGemmKernels.Gemm16TensorCore),
-            acc => acc.LoadStreamKernel<ArrayView<ushort>, ArrayView<ushort>, ArrayView<ushort>, ArrayView<ushort>, ArrayView<float>, TensorCoreShape>(
-                TensorCoreGemmKernels.Gemm16TensorCore))(
-            TensorCoreLaunch.Config(splits > 1 ? splits : batch, m, n), a, b, bias, c, partial, shape);
+        TensorCoreKernel(variant)(TensorCoreLaunch.Config(splits > 1 ? splits : batch, m, n, nBlocks, warpColumns), a, b, bias, c, partial, shape);
         if (splits > 1)
         {
             // The 16-bit GEMV's reduction has exactly this epilogue (alpha, beta·bias [N] or [M, N], one rounding).
@@ -54,16 +61,108 @@ public sealed partial class IlgpuKernels
 
         return true;
     }
+
+    /// <summary>
+    /// The tensor-core kernel of a variant: its tile as the type argument, and its launch bounds (the group's threads;
+    /// two groups per SM for the "2" variants, which for <see cref="TensorCoreGemmVariant.SquareTwoPerSm"/> caps ptxas at
+    /// 128 registers per thread and for <see cref="TensorCoreGemmVariant.QuadTwoPerSm"/> (128 threads) at 255).
+    /// </summary>
+    private Action<KernelConfig, ArrayView<ushort>, ArrayView<ushort>, ArrayView<ushort>, ArrayView<ushort>, ArrayView<float>, TensorCoreShape> TensorCoreKernel(TensorCoreGemmVariant variant)
+    {
+        var name = $"{nameof(TensorCoreGemmKernels.Gemm16TensorCore)}:{TensorCoreVariants.Name(variant)}";
+        var (_, warpColumns) = TensorCoreVariants.Tile(variant);
+        var bounds = Bounds(TensorCoreGemmKernels.GroupSize(warpColumns), TensorCoreVariants.GroupsPerSm(variant) > 1 ? TensorCoreVariants.GroupsPerSm(variant) : null);
+        return variant switch
+        {
+            TensorCoreGemmVariant.Wide => device.Load(ref tensorCoreGemm16[0], name,
+                acc => acc.LoadStreamKernel<ArrayView<ushort>, ArrayView<ushort>, ArrayView<ushort>, ArrayView<ushort>, ArrayView<float>, TensorCoreShape>(
+                    TensorCoreGemmKernels.Gemm16TensorCore<WideTile>, bounds)),
+            TensorCoreGemmVariant.SquareTwoPerSm => device.Load(ref tensorCoreGemm16[1], name,
+                acc => acc.LoadStreamKernel<ArrayView<ushort>, ArrayView<ushort>, ArrayView<ushort>, ArrayView<ushort>, ArrayView<float>, TensorCoreShape>(
+                    TensorCoreGemmKernels.Gemm16TensorCore<SquareTile>, bounds)),
+            TensorCoreGemmVariant.QuadTwoPerSm => device.Load(ref tensorCoreGemm16[3], name,
+                acc => acc.LoadStreamKernel<ArrayView<ushort>, ArrayView<ushort>, ArrayView<ushort>, ArrayView<ushort>, ArrayView<float>, TensorCoreShape>(
+                    TensorCoreGemmKernels.Gemm16TensorCore<QuadTile>, bounds)),
+            _ => device.Load(ref tensorCoreGemm16[2], name,
+                acc => acc.LoadStreamKernel<ArrayView<ushort>, ArrayView<ushort>, ArrayView<ushort>, ArrayView<ushort>, ArrayView<float>, TensorCoreShape>(
+                    TensorCoreGemmKernels.Gemm16TensorCore<SquareTile>, bounds)),
+        };
+    }
+}
+
+/// <summary>Tile configurations of the 16-bit tensor-core GEMM (all: two warp rows, four k16 stages, swizzled shared memory).</summary>
+internal enum TensorCoreGemmVariant
+{
+    /// <summary>128 × 256 group tiles, 64 × 64 per warp (128 accumulators per thread), one group per SM; the default.</summary>
+    Wide = 0,
+
+    /// <summary>128 × 128 group tiles, 64 × 32 per warp, launch bounds for two groups per SM (at most 128 registers).</summary>
+    SquareTwoPerSm = 1,
+
+    /// <summary>128 × 128 group tiles, 64 × 32 per warp, no occupancy bound (the tile of the earlier attempts).</summary>
+    Square = 2,
+
+    /// <summary>128 × 128 group tiles of 4 warps, 64 × 64 per warp (128 accumulators per thread), two groups per SM.</summary>
+    QuadTwoPerSm = 3,
+}
+
+/// <summary>Names, warp tiles and the environment default of <see cref="TensorCoreGemmVariant"/>.</summary>
+internal static class TensorCoreVariants
+{
+    /// <summary>Environment variable naming the variant for a measuring run: <c>wide</c>, <c>square2</c>, <c>square</c> or <c>quad2</c>.</summary>
+    public const string Variable = "GEMS_TC_GEMM_VARIANT";
+
+    private static readonly Lazy<TensorCoreGemmVariant> FromVariable = new(() => Parse(Environment.GetEnvironmentVariable(Variable)));
+
+    /// <summary>The variant the environment names (read once per process), or the default.</summary>
+    public static TensorCoreGemmVariant FromEnvironment() => FromVariable.Value;
+
+    /// <summary>The variant a setting names (case and surrounding spaces ignored); unset, empty or unknown: <see cref="TensorCoreGemmVariant.Wide"/>.</summary>
+    public static TensorCoreGemmVariant Parse(string? setting) => setting?.Trim().ToLowerInvariant() switch
+    {
+        "square2" => TensorCoreGemmVariant.SquareTwoPerSm,
+        "square" => TensorCoreGemmVariant.Square,
+        "quad2" => TensorCoreGemmVariant.QuadTwoPerSm,
+        _ => TensorCoreGemmVariant.Wide,
+    };
+
+    /// <summary>The setting that names a variant.</summary>
+    public static string Name(TensorCoreGemmVariant variant) => variant switch
+    {
+        TensorCoreGemmVariant.SquareTwoPerSm => "square2",
+        TensorCoreGemmVariant.Square => "square",
+        TensorCoreGemmVariant.QuadTwoPerSm => "quad2",
+        _ => "wide",
+    };
+
+    /// <summary>Groups per SM the variant's launch bounds ask for (and the split-K plan fills).</summary>
+    public static int GroupsPerSm(TensorCoreGemmVariant variant) =>
+        variant is TensorCoreGemmVariant.SquareTwoPerSm or TensorCoreGemmVariant.QuadTwoPerSm ? 2 : 1;
+
+    /// <summary>The variant's tile (the kernel's type argument): n-blocks (8 columns each) per warp, warps along N.</summary>
+    public static (int NBlocks, int WarpColumns) Tile(TensorCoreGemmVariant variant) => variant switch
+    {
+        TensorCoreGemmVariant.Wide => (8, 4),
+        TensorCoreGemmVariant.QuadTwoPerSm => (8, 2),
+        _ => (4, 4),
+    };
 }
 
 /// <summary>Launch shape and arguments of <see cref="TensorCoreGemmKernels"/> (shared by the facade and the tests).</summary>
 internal static class TensorCoreLaunch
 {
-    /// <summary>Grid (⌈N/128⌉, ⌈M/128⌉, batch) of 256-thread groups with the kernel's 48 KB of dynamic shared memory (four stages).</summary>
-    public static KernelConfig Config(int batch, int m, int n) => new(
-        new Index3D((n + TensorCoreGemmKernels.BlockN - 1) / TensorCoreGemmKernels.BlockN, (m + TensorCoreGemmKernels.BlockM - 1) / TensorCoreGemmKernels.BlockM, batch),
-        new Index3D(TensorCoreGemmKernels.GroupSize, 1, 1),
-        SharedMemoryConfig.RequestDynamic<ushort>(TensorCoreGemmKernels.SharedBytes / sizeof(ushort)));
+    /// <summary>
+    /// Grid (⌈N/BlockN⌉, ⌈M/128⌉, batch) of 64·warpColumns-thread groups with the tile's dynamic shared memory (four
+    /// stages: 32 KB for 128-column tiles, 48 KB for 256).
+    /// </summary>
+    public static KernelConfig Config(int batch, int m, int n, int nBlocks, int warpColumns)
+    {
+        int blockN = TensorCoreGemmKernels.BlockN(nBlocks, warpColumns);
+        return new(
+            new Index3D((n + blockN - 1) / blockN, (m + TensorCoreGemmKernels.BlockM - 1) / TensorCoreGemmKernels.BlockM, batch),
+            new Index3D(TensorCoreGemmKernels.GroupSize(warpColumns), 1, 1),
+            SharedMemoryConfig.RequestDynamic<ushort>(TensorCoreGemmKernels.SharedBytes(nBlocks, warpColumns) / sizeof(ushort)));
+    }
 
     /// <summary>
     /// Fewest k16 tiles in one split-K chunk: a chunk pays the pipeline's three-tile prologue and a 64 KB float32 partial
@@ -72,23 +171,25 @@ internal static class TensorCoreLaunch
     public const int MinSplitTiles = 16;
 
     /// <summary>
-    /// Split-K plan for one product: (1, K) unless a single matrix (batch 1) has at most half as many 128 × 128 tiles as
-    /// the device has SMs (e.g. 64 × 4096 · 4096 × 4096: 32 tiles for 132 SMs); then Grid.Z takes K in chunks of a
-    /// multiple of <see cref="TensorCoreGemmKernels.BlockK"/>, at least <paramref name="minChunkTiles"/> tiles deep, and
-    /// as many chunks as keep tiles × splits within one group per SM (one wave: the kernel's registers most likely allow
-    /// only one 256-thread group per SM). Batched products keep Grid.Z for the batch. A device with no SM count (the CPU
-    /// simulator) never splits.
+    /// Split-K plan for one product: (1, K) unless a single matrix (batch 1) has at most half as many group tiles as
+    /// the device holds groups at once (e.g. 64 × 4096 · 4096 × 4096: 32 tiles of 128 × 128 or 16 of 128 × 256 for 132
+    /// SMs); then Grid.Z takes K in chunks of a multiple of <see cref="TensorCoreGemmKernels.BlockK"/>, at least
+    /// <paramref name="minChunkTiles"/> tiles deep, and as many chunks as keep tiles × splits within one wave of
+    /// <paramref name="groupsPerSm"/> groups per SM (1 unless the variant's launch bounds promise more). Batched products
+    /// keep Grid.Z for the batch. A device with no SM count (the CPU simulator) never splits.
     /// </summary>
-    public static (int Splits, int KChunk) PlanSplitK(int batch, int m, int k, int n, int multiprocessors, int minChunkTiles = MinSplitTiles)
+    public static (int Splits, int KChunk) PlanSplitK(int batch, int m, int k, int n, int multiprocessors, int nBlocks, int warpColumns, int groupsPerSm = 1,
+        int minChunkTiles = MinSplitTiles)
     {
-        var grid = Config(1, m, n).GridDim;
+        var grid = Config(1, m, n, nBlocks, warpColumns).GridDim;
         long tiles = (long)grid.X * grid.Y;
-        if (batch != 1 || multiprocessors <= 0 || 2 * tiles > multiprocessors)
+        long slots = (long)multiprocessors * groupsPerSm;
+        if (batch != 1 || multiprocessors <= 0 || 2 * tiles > slots)
         {
             return (1, k);
         }
 
-        int splits = (int)Math.Min(multiprocessors / tiles, k / ((long)minChunkTiles * TensorCoreGemmKernels.BlockK));
+        int splits = (int)Math.Min(slots / tiles, k / ((long)minChunkTiles * TensorCoreGemmKernels.BlockK));
         return ChunkK(k, splits);
     }
 
@@ -128,11 +229,14 @@ internal static class TensorCoreLaunch
     };
 
     /// <summary>Floats of scratch the emulated kernel needs for this launch.</summary>
-    public static long EmulationScratch(int batch, int m, int n)
+    public static long EmulationScratch(int batch, int m, int n, int nBlocks, int warpColumns)
     {
-        var grid = Config(batch, m, n).GridDim;
-        return (long)grid.X * grid.Y * grid.Z * TensorCoreGemmKernels.GroupSize * TensorCoreGemmKernels.Accumulators;
+        var grid = Config(batch, m, n, nBlocks, warpColumns).GridDim;
+        return (long)grid.X * grid.Y * grid.Z * TensorCoreGemmKernels.GroupSize(warpColumns) * TensorCoreGemmKernels.Accumulators(nBlocks);
     }
+
+    /// <summary>Whether the epilogue may store column pairs as one word: N even and C 4-byte aligned (every pair then is).</summary>
+    public static int PairStores(ArrayView<ushort> c, int n) => n % 2 == 0 && DeviceAddress(c) % 4 == 0 ? 1 : 0;
 
     /// <summary>The address of the view's first element (the device pointer on CUDA), as the vectorised kernels read it.</summary>
     internal static long DeviceAddress(ArrayView<ushort> view)

@@ -249,4 +249,12 @@ public sealed class MatrixTests : KernelTestBase
         got = Download(o);
         Assert.All(got.Skip(d), x => Assert.True(float.IsNaN(x)));
     }
+
+    [Theory]
+    [InlineData(null, 2)]
+    [InlineData("", 2)]
+    [InlineData("2", 2)]
+    [InlineData(" 1 ", 1)]
+    [InlineData("one", 2)]
+    public void SgemmOccupancySettingIsOneOrTwoGroupsPerSm(string? setting, int expected) => Assert.Equal(expected, SgemmOccupancy.Parse(setting));
 }

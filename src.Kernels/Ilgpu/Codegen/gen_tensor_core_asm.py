@@ -1,29 +1,34 @@
 #!/usr/bin/env python3
 """Generates src.Kernels/Ilgpu/TensorCoreGemmKernels.g.cs: the inline-PTX strings of the tensor-core GEMM.
 
-CudaAsm takes compile-time constant strings only, and one k16 step of a warp is 6 ldmatrix and 16 mma.sync
-instructions over 64 accumulator registers: written out here, once, with the layout constants they depend on (the
-C# kernel and its CPU emulation read the same constants from the generated file, so they cannot drift apart).
+CudaAsm takes compile-time constant strings only, and one k16 step of a warp is 6-8 ldmatrix and 16-32 mma.sync
+instructions over 64-128 accumulator registers: written out here, once per warp-tile width, with the layout constants
+they depend on (the C# kernel and its CPU emulation read the same constants from the generated file, so they cannot
+drift apart).
+
+Two warp tiles (the n-blocks of 8 columns per warp, NB), in three group tiles (the kernel's type argument, an
+ITensorCoreTile: NB and the warps along N; two warps along M):
+  SquareTile NB = 4, 2 x 4 warps: warp 64 x 32, group tile 128 x 128, 64 accumulators per thread.
+  QuadTile   NB = 8, 2 x 2 warps: warp 64 x 64, group tile 128 x 128, 128 accumulators per thread.
+  WideTile   NB = 8, 2 x 4 warps: warp 64 x 64, group tile 128 x 256, 128 accumulators per thread.
+Shared stages hold A as [128][16] and B as [BlockN][16] (b stored [N, K]) or [16][BlockN] (b stored [K, N]), unpadded:
+16-byte chunks are XOR-swizzled within their rows so the eight rows of every ldmatrix fall in eight distinct bank
+quads (TensorCoreGemmKernels.KRowByte / NRowByte). Unpadded stages are what lets the 128 x 256 tile keep four stages in
+48 KB.
 Run: python3 src.Kernels/Ilgpu/Codegen/gen_tensor_core_asm.py
 """
 import os
 
-BM, BN, BK = 128, 128, 16      # block tile: one k16 step per shared stage
+BM, BK = 128, 16               # group rows; K-depth of one shared stage (one k16 step)
 STAGES = 4                     # shared stages: three tiles in flight while the tensor cores work on one
-WM, WN = 64, 32                # warp tile (2 x 4 warps)
-A_LD = BK + 8                  # A tile row stride in elements (48 bytes: 8 ldmatrix rows hit 8 distinct bank quads)
-BT_LD = BK + 8                 # B tile stored [n][k] (b transposed in global memory)
-BN_LD = BN + 8                 # B tile stored [k][n] (272 bytes per row)
-STAGE_BYTES = BM * A_LD * 2    # one stage of A (and the room of one stage of B)
-A_MB_STRIDE = 16 * A_LD * 2    # bytes from one 16-row m-block to the next
-BT_PAIR_STRIDE = 16 * BT_LD * 2  # bytes from one 16-column n-pair to the next, B stored [n][k]
-BN_PAIR_STRIDE = 16 * 2          # the same, B stored [k][n]
-MB, NB = WM // 16, WN // 8     # mma tiles per warp: 4 x 4
-ACC = MB * NB * 4              # accumulator registers per thread
-
-assert BN * BT_LD * 2 <= STAGE_BYTES and BK * BN_LD * 2 <= STAGE_BYTES
-assert 2 * STAGES * STAGE_BYTES <= 48 * 1024
-assert BM * BK // 8 == 256 and BN * BK // 8 == 256  # one 8-element chunk of A and one of B per thread (GroupSize 256) per stage
+WM = 64                        # warp rows
+WARP_ROWS = 2                  # warps along M (along N: 2 or 4, the tile's choice)
+TILES = [(4, 4), (8, 2), (8, 4)]  # (NB, warp columns): SquareTile, QuadTile, WideTile
+MB = WM // 16                  # 16-row mma tiles per warp
+K_ROW_BYTES = BK * 2           # a k-contiguous stage row (A, or B stored [N, K]): 32 bytes, two 16-byte chunks
+A_STAGE_BYTES = BM * K_ROW_BYTES
+A_MB_STRIDE = 16 * K_ROW_BYTES  # +16 rows keeps the row's swizzle bit ((row >> 2) & 1): an immediate offset
+MAX_SHARED = 48 * 1024
 
 out = []
 w = out.append
@@ -33,24 +38,22 @@ def cs_string(lines):
     return '"' + "\\n\\t".join(lines) + '"'
 
 
-def step(dtype, b_trans_ldmatrix):
-    """One k16 step of one warp. %0: this lane's A ldmatrix row address (shared), %1: its B row address."""
-    lines = ["{", ".reg .b32 tcfa<16>;", ".reg .b32 tcfb<8>;"]
+def step(nb, dtype, b_trans_ldmatrix):
+    """One k16 step of one warp. %0: this lane's A ldmatrix row address; %1..: its B row address for each n-pair."""
+    lines = ["{", ".reg .b32 tcfa<16>;", f".reg .b32 tcfb<{2 * nb}>;"]
     for mb in range(MB):
         regs = ",".join(f"tcfa{4 * mb + j}" for j in range(4))
         off = f"+{mb * A_MB_STRIDE}" if mb else ""
         lines.append(f"ldmatrix.sync.aligned.m8n8.x4.shared.b16 {{{regs}}}, [%0{off}];")
-    pair_stride = BN_PAIR_STRIDE if b_trans_ldmatrix else BT_PAIR_STRIDE
     trans = ".trans" if b_trans_ldmatrix else ""
-    for p in range(NB // 2):
+    for p in range(nb // 2):
         regs = ",".join(f"tcfb{4 * p + j}" for j in range(4))
-        off = f"+{p * pair_stride}" if p else ""
-        lines.append(f"ldmatrix.sync.aligned.m8n8.x4{trans}.shared.b16 {{{regs}}}, [%1{off}];")
+        lines.append(f"ldmatrix.sync.aligned.m8n8.x4{trans}.shared.b16 {{{regs}}}, [%{1 + p}];")
     for mb in range(MB):
-        for nb in range(NB):
-            acc = ",".join(f"tca{(mb * NB + nb) * 4 + i}" for i in range(4))
+        for n in range(nb):
+            acc = ",".join(f"tca{(mb * nb + n) * 4 + i}" for i in range(4))
             a = ",".join(f"tcfa{4 * mb + j}" for j in range(4))
-            b = f"tcfb{2 * nb},tcfb{2 * nb + 1}"
+            b = f"tcfb{2 * n},tcfb{2 * n + 1}"
             lines.append(f"mma.sync.aligned.m16n8k16.row.col.f32.{dtype}.{dtype}.f32 {{{acc}}}, {{{a}}}, {{{b}}}, {{{acc}}};")
     lines.append("}")
     return cs_string(lines)
@@ -62,45 +65,46 @@ w("")
 w("internal static partial class TensorCoreGemmKernels")
 w("{")
 consts = [
-    ("BlockM", BM, "Rows of C per group."),
-    ("BlockN", BN, "Columns of C per group."),
-    ("BlockK", BK, "K-depth of one shared stage."),
+    ("BlockM", BM, "Rows of C per group (both warp tiles)."),
+    ("BlockK", BK, "K-depth of one shared stage (one k16 step)."),
     ("WarpM", WM, "Rows of C per warp."),
-    ("WarpN", WN, "Columns of C per warp."),
-    ("ALd", A_LD, "A stage row stride (elements): [BlockM][ALd], k contiguous."),
-    ("BLdTransposed", BT_LD, "B stage row stride when b is [N, K]: [BlockN][BLdTransposed], k contiguous."),
-    ("BLdRowMajor", BN_LD, "B stage row stride when b is [K, N]: [BlockK][BLdRowMajor], n contiguous."),
-    ("StageBytes", STAGE_BYTES, "Bytes of one A stage (a B stage gets as many)."),
-    ("Stages", STAGES, "Shared stages of the cp.async pipeline."),
-    ("SharedBytes", 2 * STAGES * STAGE_BYTES, "Dynamic shared bytes: the A stages, then the B stages."),
-    ("AmBlockStrideBytes", A_MB_STRIDE, "Bytes between the ldmatrix rows of consecutive 16-row m-blocks of A."),
-    ("BPairStrideTransposed", BT_PAIR_STRIDE, "Bytes between consecutive 16-column n-pairs of B stored [n][k]."),
-    ("BPairStrideRowMajor", BN_PAIR_STRIDE, "Bytes between consecutive 16-column n-pairs of B stored [k][n]."),
+    ("WarpRows", WARP_ROWS, "Warps along M within a group."),
     ("MBlocks", MB, "16-row mma tiles per warp."),
-    ("NBlocks", NB, "8-column mma tiles per warp."),
-    ("Accumulators", ACC, "float32 accumulators per thread."),
+    ("KRowBytes", K_ROW_BYTES, "Bytes of one k-contiguous stage row (A, or B stored [N, K]): two 16-byte chunks."),
+    ("AStageBytes", A_STAGE_BYTES, "Bytes of one A stage: [BlockM][BlockK], chunks swizzled."),
+    ("Stages", STAGES, "Shared stages of the cp.async pipeline."),
+    ("AmBlockStrideBytes", A_MB_STRIDE, "Bytes between the ldmatrix rows of consecutive 16-row m-blocks of A (and n-pairs of B stored [N, K])."),
 ]
 for name, value, doc in consts:
     w(f"    /// <summary>{doc}</summary>")
     w(f"    public const int {name} = {value};")
     w("")
 
-w("    /// <summary>Declares the accumulator registers (function scope, so every later step sees them) and zeroes them.</summary>")
-decl = [f".reg .f32 tca<{ACC}>;"] + [f"mov.f32 tca{i}, 0f00000000;" for i in range(ACC)]
-w(f"    public const string DeclareAccumulators = {cs_string(decl)};")
-w("")
-for dtype, cs in (("bf16", "Bf16"), ("f16", "F16")):
-    w(f"    /// <summary>One k16 step, {dtype}, b stored [N, K] (plain ldmatrix of B).</summary>")
-    w(f"    public const string Step{cs}BTransposed = {step(dtype, False)};")
+for nb, columns in TILES:
+    block_n = columns * nb * 8
+    threads = WARP_ROWS * columns * 32
+    assert STAGES * (A_STAGE_BYTES + block_n * BK * 2) <= MAX_SHARED
+    assert (BM * BK // 8) % threads == 0 and (block_n * BK // 8) % threads == 0  # whole chunks per thread
+    assert BM * BK // 8 // threads <= 2 and block_n * BK // 8 // threads <= 2  # at most two of each (the kernel's plans)
+
+for nb in (4, 8):
+    acc_count = MB * nb * 4
+    w(f"    /// <summary>Declares the {acc_count} accumulator registers of the {nb}-n-block warp tile (function scope, so every later step sees them) and zeroes them.</summary>")
+    decl = [f".reg .f32 tca<{acc_count}>;"] + [f"mov.f32 tca{i}, 0f00000000;" for i in range(acc_count)]
+    w(f"    public const string DeclareAccumulatorsN{nb} = {cs_string(decl)};")
     w("")
-    w(f"    /// <summary>One k16 step, {dtype}, b stored [K, N] (ldmatrix.trans of B).</summary>")
-    w(f"    public const string Step{cs}BRowMajor = {step(dtype, True)};")
-    w("")
-for mb in range(MB):
-    lines = [f"mov.f32 %{i}, tca{mb * NB * 4 + i};" for i in range(NB * 4)]
-    w(f"    /// <summary>Copies the accumulators of m-block {mb} (n-block-major, 4 per n-block) to the 16 operands.</summary>")
-    w(f"    public const string ReadAccumulators{mb} = {cs_string(lines)};")
-    w("")
+    for dtype, cs in (("bf16", "Bf16"), ("f16", "F16")):
+        w(f"    /// <summary>One k16 step of the {nb}-n-block warp tile, {dtype}, b stored [N, K] (plain ldmatrix of B).</summary>")
+        w(f"    public const string Step{cs}BTransposedN{nb} = {step(nb, dtype, False)};")
+        w("")
+        w(f"    /// <summary>One k16 step of the {nb}-n-block warp tile, {dtype}, b stored [K, N] (ldmatrix.trans of B).</summary>")
+        w(f"    public const string Step{cs}BRowMajorN{nb} = {step(nb, dtype, True)};")
+        w("")
+    for part in range(acc_count // 16):
+        lines = [f"mov.f32 %{i}, tca{part * 16 + i};" for i in range(16)]
+        w(f"    /// <summary>Copies accumulators {part * 16}..{part * 16 + 15} of the {nb}-n-block warp tile to the 16 operands.</summary>")
+        w(f"    public const string ReadAccumulatorsN{nb}Part{part} = {cs_string(lines)};")
+        w("")
 out[-1:] = []
 w("}")
 
