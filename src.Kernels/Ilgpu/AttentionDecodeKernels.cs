@@ -173,36 +173,82 @@ internal static class AttentionDecodeKernels
     [IlgpuKernel]
     public static void DecodeCombineF32(ArrayView<float> partO, ArrayView<float> partML, ArrayView<float> output, AttentionShape s, int splits)
     {
-        int h = Grid.IdxX;
-        int batch = Grid.IdxY;
-        int d = s.D;
-        long p0 = ((long)batch * s.Heads + h) * splits;
-        float mMax = GpuMath.NegInf;
-        for (int c = 0; c < splits; c++)
+        var scratch = SharedMemory.Allocate<float>(32);
+        long p0 = (((long)Grid.IdxY * s.Heads) + Grid.IdxX) * splits;
+        float mMax = GpuMath.GroupMax(ChunkMax(partML, p0, splits), scratch);
+        float total = GpuMath.GroupSum(WeightedSum(partML, p0, splits, mMax), scratch);
+        long oBase = (((long)Grid.IdxY * s.Heads) + Grid.IdxX) * s.D;
+        for (int t = Group.IdxX; t < s.D; t += Group.DimX)
         {
-            mMax = GpuMath.MaxNaN(mMax, partML[2 * (p0 + c)]);
+            output[oBase + t] = total == 0f ? 0f : Combined(partO, partML, p0, splits, s.D, t, mMax) / total;
+        }
+    }
+
+    /// <summary><see cref="DecodeCombineF32"/> with the output rounded once to 16 bits (<paramref name="bf16"/> ≠ 0: bfloat16).</summary>
+    [IlgpuKernel]
+    public static void DecodeCombine16(ArrayView<float> partO, ArrayView<float> partML, ArrayView<ushort> output, AttentionShape s, int splits, int bf16)
+    {
+        var scratch = SharedMemory.Allocate<float>(32);
+        long p0 = (((long)Grid.IdxY * s.Heads) + Grid.IdxX) * splits;
+        float mMax = GpuMath.GroupMax(ChunkMax(partML, p0, splits), scratch);
+        float total = GpuMath.GroupSum(WeightedSum(partML, p0, splits, mMax), scratch);
+        long oBase = (((long)Grid.IdxY * s.Heads) + Grid.IdxX) * s.D;
+        for (int t = Group.IdxX; t < s.D; t += Group.DimX)
+        {
+            output[oBase + t] = GpuMath.Store16(total == 0f ? 0f : Combined(partO, partML, p0, splits, s.D, t, mMax) / total, bf16);
+        }
+    }
+
+    /// <summary>This thread's share of max_c m_c (the group reduces it).</summary>
+    private static float ChunkMax(ArrayView<float> partML, long p0, int splits)
+    {
+        float m = GpuMath.NegInf;
+        for (int c = Group.IdxX; c < splits; c += Group.DimX)
+        {
+            m = GpuMath.MaxNaN(m, partML[2 * (p0 + c)]);
         }
 
+        return m;
+    }
+
+    /// <summary>e^(m_c - M), 0 for a chunk with no visible key.</summary>
+    private static float ChunkWeight(ArrayView<float> partML, long p0, int c, float mMax)
+    {
+        float mc = partML[2 * (p0 + c)];
+        return mc == GpuMath.NegInf ? 0f : GpuMath.Exp(mc - mMax);
+    }
+
+    /// <summary>This thread's share of Σ_c e^(m_c - M)·l_c.</summary>
+    private static float WeightedSum(ArrayView<float> partML, long p0, int splits, float mMax)
+    {
         float total = 0f;
-        for (int c = 0; c < splits; c++)
+        for (int c = Group.IdxX; c < splits; c += Group.DimX)
         {
-            float mc = partML[2 * (p0 + c)];
-            float wc = mc == GpuMath.NegInf ? 0f : GpuMath.Exp(mc - mMax);
-            total += wc * partML[2 * (p0 + c) + 1];
+            total += ChunkWeight(partML, p0, c, mMax) * partML[(2 * (p0 + c)) + 1];
         }
 
-        long oBase = ((long)batch * s.Heads + h) * d;
-        for (int t = Group.IdxX; t < d; t += Group.DimX)
-        {
-            float o = 0f;
-            for (int c = 0; c < splits; c++)
-            {
-                float mc = partML[2 * (p0 + c)];
-                float wc = mc == GpuMath.NegInf ? 0f : GpuMath.Exp(mc - mMax);
-                o += wc * partO[(p0 + c) * d + t];
-            }
+        return total;
+    }
 
-            output[oBase + t] = total == 0f ? 0f : o / total;
+    /// <summary>Σ_c e^(m_c - M)·O_c[t], four chunks per iteration so that their loads are in flight together.</summary>
+    private static float Combined(ArrayView<float> partO, ArrayView<float> partML, long p0, int splits, int d, int t, float mMax)
+    {
+        float o0 = 0f, o1 = 0f, o2 = 0f, o3 = 0f;
+        long at = (p0 * d) + t;
+        int c = 0;
+        for (; c + 3 < splits; c += 4)
+        {
+            o0 += ChunkWeight(partML, p0, c, mMax) * partO[at + ((long)c * d)];
+            o1 += ChunkWeight(partML, p0, c + 1, mMax) * partO[at + ((long)(c + 1) * d)];
+            o2 += ChunkWeight(partML, p0, c + 2, mMax) * partO[at + ((long)(c + 2) * d)];
+            o3 += ChunkWeight(partML, p0, c + 3, mMax) * partO[at + ((long)(c + 3) * d)];
         }
+
+        for (; c < splits; c++)
+        {
+            o0 += ChunkWeight(partML, p0, c, mMax) * partO[at + ((long)c * d)];
+        }
+
+        return (o0 + o1) + (o2 + o3);
     }
 }
