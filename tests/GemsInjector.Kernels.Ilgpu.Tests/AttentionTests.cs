@@ -289,4 +289,96 @@ public sealed class AttentionTests : Half16TestBase, IClassFixture<Warp32Simulat
             Assert.DoesNotContain(".local", ptx, StringComparison.Ordinal);
         }
     }
+
+    public static TheoryData<bool, int, int, int, int, bool, int> TensorCoreCases => new()
+    {
+        // bf16, heads, kvHeads, lq, lk, causal, mask kind (0 none, 1 [lq, lk], 2 [b, lq, lk], 3 [b, h, lq, lk])
+        { true, 2, 1, 65, 65, true, 0 },
+        { false, 2, 1, 65, 65, true, 0 },
+        { true, 4, 2, 3, 127, false, 1 },
+        { false, 1, 1, 127, 3, false, 3 },
+        { true, 2, 2, 1, 1, true, 2 },
+        { false, 3, 1, 70, 33, true, 1 },
+    };
+
+    /// <summary>The tensor-core attention kernel body with mma.sync / ldmatrix emulated lane by lane (32-lane warps).</summary>
+    [Theory]
+    [MemberData(nameof(TensorCoreCases))]
+    public void TensorCoreAttentionEmulated(bool bf16, int heads, int kvHeads, int lq, int lk, bool causal, int maskKind)
+    {
+        const int Batch = 2, D = AttentionTensorCoreKernels.D;
+        var acc = warp32.Accelerator;
+        int seed = 15000 + (heads * 1000) + (lq * 10) + lk + (causal ? 3 : 0) + maskKind + (bf16 ? 7 : 0);
+        var (q, qv) = Random16(seed, Batch * heads * lq * D, bf16, -1f, 1f);
+        var (k, kv) = Random16(seed + 1, Batch * kvHeads * lk * D, bf16, -1f, 1f);
+        var (v, vv) = Random16(seed + 2, Batch * kvHeads * lk * D, bf16);
+        int rows = maskKind switch { 1 => lq, 2 => Batch * lq, 3 => Batch * heads * lq, _ => 0 };
+        var rng = new Random(seed + 3);
+        var mask = Enumerable.Range(0, rows * lk).Select(e => rng.Next(5) == 0 ? float.NegativeInfinity : (float)(rng.NextDouble() * 2 - 1)).ToArray();
+        if (maskKind == 1 && lk > 1)
+        {
+            Array.Fill(mask, float.NegativeInfinity, 0, lk); // query 0 sees nothing: zeros
+        }
+
+        Func<int, int, int, int, double> lookup = maskKind switch
+        {
+            1 => (b, h, i, j) => mask[(i * lk) + j],
+            2 => (b, h, i, j) => mask[(((b * lq) + i) * lk) + j],
+            3 => (b, h, i, j) => mask[(((((b * heads) + h) * lq) + i) * lk) + j],
+            _ => (b, h, i, j) => 0,
+        };
+        var shape = new AttentionShape
+        {
+            Heads = heads,
+            KvHeads = kvHeads,
+            Lq = lq,
+            Lk = lk,
+            D = D,
+            Scale = 0.125f,
+            Causal = causal ? 1 : 0,
+            HasMask = maskKind != 0 ? 1 : 0,
+            MaskBatch = maskKind switch { 2 => lq * lk, 3 => heads * lq * lk, _ => 0 },
+            MaskHead = maskKind == 3 ? lq * lk : 0,
+            MaskRow = lk,
+        };
+        var config = IlgpuKernels.TensorCoreAttentionConfig(Batch, heads, lq);
+        using var qb = acc.Allocate1D(q);
+        using var kb = acc.Allocate1D(k);
+        using var vb = acc.Allocate1D(v);
+        using var maskBuffer = acc.Allocate1D(mask.Length == 0 ? new float[1] : mask);
+        using var ob = acc.Allocate1D(Enumerable.Repeat(NaN16(bf16), q.Length).ToArray());
+        using var scratch = acc.Allocate1D<float>(AttentionTensorCoreKernels.EmulationScratch((long)config.GridDim.Size));
+        acc.LoadStreamKernel<ArrayView<Half8>, ArrayView<Half8>, ArrayView<Half8>, ArrayView<float>, ArrayView<ushort>, ArrayView<float>, AttentionShape, int>(
+            AttentionTensorCoreKernels.Attention16TensorCoreEmulated)(config, qb.View.BaseView.Cast<Half8>(), kb.View.BaseView.Cast<Half8>(), vb.View.BaseView.Cast<Half8>(),
+            maskKind == 0 ? ArrayView<float>.Empty : maskBuffer.View, ob.View, scratch.View, shape, bf16 ? 1 : 0);
+        acc.Synchronize();
+        var got = ToFloat(ob.GetAsArray1D(), bf16);
+        var expected = Reference(qv, kv, vv, Batch, heads, kvHeads, lq, lk, D, causal, lookup, 0.125);
+
+        // The weights are rounded to 16 bits before P·V (as FlashAttention does): an output can be off by one rounding
+        // unit of the weights times the largest |v| (3), on top of the output's own rounding.
+        double weightRounding = 3 * (bf16 ? Math.Pow(2, -8) : Math.Pow(2, -11));
+        AssertClose(got, expected, Rtol(bf16), (Atol * lk) + weightRounding, $"tensor-core attention {heads}/{kvHeads} lq={lq} lk={lk} causal={causal} mask={maskKind} ({F(bf16)})", seed);
+    }
+
+    [Fact]
+    public void TensorCoreAttentionPtxKeepsEveryAsmBlockAndNoLocalMemoryInTheKeyLoop()
+    {
+        string ptx = Ptx(typeof(AttentionTensorCoreKernels).GetMethod(nameof(AttentionTensorCoreKernels.Attention16TensorCore))!);
+        int Count(string what) => System.Text.RegularExpressions.Regex.Matches(ptx, System.Text.RegularExpressions.Regex.Escape(what)).Count;
+
+        // Per format: 32 mma for the scores and 32 for P·V in the key loop; ldmatrix 8 (Q) + 16 (K) + 2 (P) plain, 16 (V) .trans.
+        Assert.Equal(64, Count("mma.sync.aligned.m16n8k16.row.col.f32.bf16.bf16.f32"));
+        Assert.Equal(64, Count("mma.sync.aligned.m16n8k16.row.col.f32.f16.f16.f32"));
+        Assert.Equal(2 * 26, Count("ldmatrix.sync.aligned.m8n8.x4.shared.b16"));
+        Assert.Equal(2 * 16, Count("ldmatrix.sync.aligned.m8n8.x4.trans.shared.b16"));
+        Assert.Equal(1, Count(".reg .f32 ato<64>;"));
+        Assert.Equal(16, Count("cvt.rn.bf16x2.f32") / 2);
+        Assert.DoesNotContain(".func", ptx, StringComparison.Ordinal);
+        int first = ptx.IndexOf("ldmatrix", StringComparison.Ordinal);
+        int last = ptx.LastIndexOf("mma.sync", StringComparison.Ordinal);
+        Assert.True(ptx.IndexOf(".reg .f32 ato<64>;", StringComparison.Ordinal) < first);
+        Assert.DoesNotMatch(@"(ld|st)\.local", ptx[first..last]);
+        Assert.DoesNotMatch(@"\[%\d|\{%\d|, %\d+[,;]", ptx);
+    }
 }

@@ -1,0 +1,418 @@
+using System.Runtime.CompilerServices;
+using ILGPU;
+using ILGPU.Runtime;
+using ILGPU.Runtime.Cuda;
+
+namespace GemsInjector.Kernels.Ilgpu;
+
+/// <summary>
+/// The warp-level matrix operations of the tensor-core attention, so one kernel body runs on the GPU through inline PTX
+/// (<see cref="PtxAttentionOps"/>) and on ILGPU's CPU accelerator through an emulation of ldmatrix and mma.sync register
+/// ownership (<see cref="EmulatedAttentionOps"/>), as <see cref="ITensorCoreOps"/> does for the GEMM.
+/// </summary>
+internal interface IAttentionMmaOps
+{
+    /// <summary>Zeroes this thread's output accumulators (first statement of the kernel).</summary>
+    void Begin(int thread);
+
+    /// <summary>S = Q·Kᵀ for the warp's 16 query rows and the staged key tile, stored as float32 to the warp's score area.</summary>
+    void Scores(ArrayView<ushort> shared, int warp, int lane, int bf16);
+
+    /// <summary>Multiplies this lane's output rows g (= lane / 4) by <paramref name="alphaLo"/> and g + 8 by <paramref name="alphaHi"/>.</summary>
+    void Rescale(float alphaLo, float alphaHi);
+
+    /// <summary>O += P·V for the warp's 16 rows: P from the warp's weight area, V the staged value tile.</summary>
+    void Accumulate(ArrayView<ushort> shared, int warp, int lane, int bf16);
+
+    /// <summary>
+    /// Writes this lane's output elements of rows g and g + 8, times <paramref name="invLo"/> / <paramref name="invHi"/>,
+    /// rounded to 16 bits: row g's columns 2·(lane mod 4) + {0, 1} of every 8-column block start at element
+    /// <paramref name="elementLo"/> of <paramref name="output"/> (-1: row skipped), row g + 8's at <paramref name="elementHi"/>.
+    /// </summary>
+    void Store(ArrayView<ushort> output, long outputPointer, long elementLo, long elementHi, float invLo, float invHi, int bf16);
+}
+
+/// <summary>
+/// FlashAttention-2-style attention on tensor cores (mma.sync m16n8k16, float32 accumulation) for 16-bit q, k, v with
+/// head size <see cref="D"/>: a group of 4 warps takes <see cref="BlockQ"/> queries of one head (16 rows per warp, its
+/// Q tile staged once), and walks the keys in tiles of <see cref="BlockK"/> (K and V staged in shared memory, 16-byte
+/// loads). Per tile each warp computes its 16 × 32 scores on the tensor cores into its shared score area; lane pairs
+/// apply scale, mask and causality to one row each, keep the row's running max m and sum l in registers (online
+/// softmax), and write the weights p = e^(s - m) rounded to 16 bits (l sums the rounded weights, so numerator and
+/// denominator see the same values); the output accumulators (64 float32 per thread, PTX registers declared once) are
+/// rescaled by e^(m_old - m) and take P·V on the tensor cores. Causal is top-left: tiles wholly above the diagonal are
+/// skipped, and query blocks run longest first. Grouped-query heads read kv head h / (Heads / KvHeads). A row with no
+/// visible key gives zeros; NaN propagates. The output is rounded once (round to nearest even).
+/// </summary>
+internal static partial class AttentionTensorCoreKernels
+{
+    /// <summary>Threads per group.</summary>
+    public const int GroupSize = Warps * 32;
+
+    /// <summary>The tensor-core attention through inline PTX (CUDA only).</summary>
+    [IlgpuKernel]
+    public static void Attention16TensorCore(ArrayView<Half8> q, ArrayView<Half8> k, ArrayView<Half8> v, ArrayView<float> mask, ArrayView<ushort> output,
+        AttentionShape s, long outputPointer, int bf16)
+    {
+        var ops = default(PtxAttentionOps);
+        Body(ref ops, q, k, v, mask, output, s, outputPointer, bf16);
+    }
+
+    /// <summary>The same kernel body with ldmatrix and mma.sync emulated lane by lane (accumulators in <paramref name="scratch"/>).</summary>
+    [IlgpuKernel]
+    public static void Attention16TensorCoreEmulated(ArrayView<Half8> q, ArrayView<Half8> k, ArrayView<Half8> v, ArrayView<float> mask, ArrayView<ushort> output,
+        ArrayView<float> scratch, AttentionShape s, int bf16)
+    {
+        var ops = new EmulatedAttentionOps { Scratch = scratch };
+        Body(ref ops, q, k, v, mask, output, s, 0, bf16);
+    }
+
+    /// <summary>Float32 scratch the emulated kernel needs for a grid of <paramref name="groups"/> groups.</summary>
+    public static long EmulationScratch(long groups) => groups * GroupSize * Accumulators;
+
+    /// <summary>ldmatrix row address of lane <paramref name="lane"/> for the A fragment (k step 0) of the warp's Q rows.</summary>
+    public static int QLaneByte(int warp, int lane) =>
+        QOffset + ((((warp * 16) + (lane & 7) + (((lane >> 3) & 1) * 8)) * Ld) + ((lane >> 4) * 8)) * 2;
+
+    /// <summary>ldmatrix row address for the B fragments (keys 0-15, k step 0) of Kᵀ: plain ldmatrix of K stored [key][d].</summary>
+    public static int KLaneByte(int lane) =>
+        KOffset + ((((lane & 7) + ((lane >> 4) * 8)) * Ld) + (((lane >> 3) & 1) * 8)) * 2;
+
+    /// <summary>ldmatrix.trans row address for the B fragments (columns 0-15, keys 0-15) of V stored [key][d].</summary>
+    public static int VLaneByte(int lane) =>
+        VOffset + ((((lane & 7) + (((lane >> 3) & 1) * 8)) * Ld) + ((lane >> 4) * 8)) * 2;
+
+    /// <summary>Byte offset of warp <paramref name="warp"/>'s area: scores [16][SLd] float32, aliased by weights [16][PLd] 16-bit.</summary>
+    public static int WarpArea(int warp) => WarpAreaOffset + (warp * WarpAreaBytes);
+
+    /// <summary>ldmatrix row address for the A fragment (k step 0) of the warp's weights.</summary>
+    public static int PLaneByte(int warp, int lane) =>
+        WarpArea(warp) + (((((lane & 7) + (((lane >> 3) & 1) * 8)) * PLd) + ((lane >> 4) * 8)) * 2);
+
+    /// <summary>Where lane <paramref name="lane"/> stores its scores of row g, columns 2t, 2t + 1 of n-block 0.</summary>
+    public static int ScoreLaneByte(int warp, int lane) => WarpArea(warp) + ((((lane >> 2) * SLd) + ((lane & 3) * 2)) * 4);
+
+    /// <summary>Float index (in the float view of shared memory) of the warp's 16 rescale factors; its 16 values of 1/l follow.</summary>
+    private static int FactorIndex(int warp) => (WarpArea(warp) + (16 * SLd * 4)) >> 2;
+
+    internal static void Body<TOps>(ref TOps ops, ArrayView<Half8> q, ArrayView<Half8> k, ArrayView<Half8> v, ArrayView<float> mask, ArrayView<ushort> output,
+        AttentionShape s, long outputPointer, int bf16)
+        where TOps : struct, IAttentionMmaOps
+    {
+        int thread = Group.IdxX;
+        ops.Begin(thread);
+        var shared = SharedMemory.GetDynamic<ushort>();
+        var shared8 = shared.Cast<Half8>();
+        var sharedF = shared.Cast<float>();
+        int lane = thread & 31;
+        int warp = thread >> 5;
+        int qBlock = s.Causal != 0 ? Grid.DimX - 1 - Grid.IdxX : Grid.IdxX;
+        int q0 = qBlock * BlockQ;
+        int h = Grid.IdxY;
+        int batch = Grid.IdxZ;
+        int kvh = h / (s.Heads / s.KvHeads);
+        long qRow0 = ((((long)batch * s.Heads) + h) * s.Lq) + q0;
+        long kRow0 = (((long)batch * s.KvHeads) + kvh) * s.Lk;
+        long maskBase = (batch * s.MaskBatch) + (h * s.MaskHead);
+        Stage(shared8, q, qRow0, s.Lq - q0, BlockQ, QOffset, thread);
+
+        // Softmax role: lanes 2r and 2r + 1 own row r of the warp (keys 0-15 and 16-31 of each tile).
+        int row = lane >> 1;
+        int half = lane & 1;
+        int query = q0 + (warp * 16) + row;
+        int scoreAt = (WarpArea(warp) >> 2) + (row * SLd) + (half * 16);
+        int weightAt = (WarpArea(warp) >> 1) + (row * PLd) + (half * 16);
+        int factors = FactorIndex(warp);
+        float m = GpuMath.NegInf;
+        float l = 0f;
+        int kEnd = s.Causal != 0 && q0 + BlockQ < s.Lk ? q0 + BlockQ : s.Lk;
+        for (int k0 = 0; k0 < kEnd; k0 += BlockK)
+        {
+            // Every warp is done with the previous tile (and the Q tile is staged before the first).
+            Group.Barrier();
+            Stage(shared8, k, kRow0 + k0, s.Lk - k0, BlockK, KOffset, thread);
+            Stage(shared8, v, kRow0 + k0, s.Lk - k0, BlockK, VOffset, thread);
+            Group.Barrier();
+            ops.Scores(shared, warp, lane, bf16);
+            Warp.Barrier();
+
+            int key = k0 + (half * 16);
+            var a = Prepare(Read8(sharedF, scoreAt), mask, s, maskBase, query, key);
+            var b = Prepare(Read8(sharedF, scoreAt + 8), mask, s, maskBase, query, key + 8);
+            float tileMax = GpuMath.MaxNaN(Max8(a), Max8(b));
+            tileMax = GpuMath.MaxNaN(tileMax, Warp.ShuffleXor(tileMax, 1));
+            float mNew = GpuMath.MaxNaN(m, tileMax);
+            float alpha = mNew == GpuMath.NegInf ? 1f : GpuMath.Exp(m - mNew);
+
+            // The weights overwrite the scores: every lane has read its scores first.
+            Warp.Barrier();
+            float sum = WriteWeights(shared, weightAt, a, mNew, bf16) + WriteWeights(shared, weightAt + 8, b, mNew, bf16);
+            sum += Warp.ShuffleXor(sum, 1);
+            l = (l * alpha) + sum;
+            m = mNew;
+            if (half == 0)
+            {
+                sharedF[factors + row] = alpha;
+            }
+
+            Warp.Barrier();
+            int g = lane >> 2;
+            ops.Rescale(sharedF[factors + g], sharedF[factors + g + 8]);
+            ops.Accumulate(shared, warp, lane, bf16);
+        }
+
+        if (half == 0)
+        {
+            sharedF[factors + 16 + row] = l == 0f ? 0f : 1f / l;
+        }
+
+        Warp.Barrier();
+        int rowLo = q0 + (warp * 16) + (lane >> 2);
+        int column = 2 * (lane & 3);
+        long elementLo = rowLo < s.Lq ? ((qRow0 - q0 + rowLo) * D) + column : -1;
+        long elementHi = rowLo + 8 < s.Lq ? ((qRow0 - q0 + rowLo + 8) * D) + column : -1;
+        ops.Store(output, outputPointer, elementLo, elementHi, sharedF[factors + 16 + (lane >> 2)], sharedF[factors + 24 + (lane >> 2)], bf16);
+    }
+
+    /// <summary>Stages <paramref name="rows"/> rows of D elements from row <paramref name="firstRow"/> (zeros from row <paramref name="valid"/> on).</summary>
+    private static void Stage(ArrayView<Half8> shared8, ArrayView<Half8> source, long firstRow, int valid, int rows, int offsetBytes, int thread)
+    {
+        const int Chunks = D / 8;
+        var aligned = source.AsAligned(16);
+        for (int c = thread; c < rows * Chunks; c += GroupSize)
+        {
+            int r = c / Chunks;
+            int chunk = c - (r * Chunks);
+            shared8[(offsetBytes >> 4) + (r * (Ld / 8)) + chunk] = r < valid ? aligned[((firstRow + r) * Chunks) + chunk] : default;
+        }
+    }
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static Float8 Read8(ArrayView<float> sharedF, int at) => new()
+    {
+        V0 = sharedF[at],
+        V1 = sharedF[at + 1],
+        V2 = sharedF[at + 2],
+        V3 = sharedF[at + 3],
+        V4 = sharedF[at + 4],
+        V5 = sharedF[at + 5],
+        V6 = sharedF[at + 6],
+        V7 = sharedF[at + 7],
+    };
+
+    /// <summary>Scaled scores of keys <paramref name="key"/> .. + 7 for <paramref name="query"/>, -∞ where hidden (past Lk, causal, or the row is past Lq).</summary>
+    private static Float8 Prepare(Float8 x, ArrayView<float> mask, AttentionShape s, long maskBase, int query, int key) => new()
+    {
+        V0 = Prepare(x.V0, mask, s, maskBase, query, key),
+        V1 = Prepare(x.V1, mask, s, maskBase, query, key + 1),
+        V2 = Prepare(x.V2, mask, s, maskBase, query, key + 2),
+        V3 = Prepare(x.V3, mask, s, maskBase, query, key + 3),
+        V4 = Prepare(x.V4, mask, s, maskBase, query, key + 4),
+        V5 = Prepare(x.V5, mask, s, maskBase, query, key + 5),
+        V6 = Prepare(x.V6, mask, s, maskBase, query, key + 6),
+        V7 = Prepare(x.V7, mask, s, maskBase, query, key + 7),
+    };
+
+    private static float Prepare(float raw, ArrayView<float> mask, AttentionShape s, long maskBase, int query, int key)
+    {
+        if (key >= s.Lk || query >= s.Lq || (s.Causal != 0 && key > query))
+        {
+            return GpuMath.NegInf;
+        }
+
+        float score = raw * s.Scale;
+        return s.HasMask != 0 ? score + mask[maskBase + (query * s.MaskRow) + key] : score;
+    }
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static float Max8(Float8 x) =>
+        GpuMath.MaxNaN(GpuMath.MaxNaN(GpuMath.MaxNaN(x.V0, x.V1), GpuMath.MaxNaN(x.V2, x.V3)), GpuMath.MaxNaN(GpuMath.MaxNaN(x.V4, x.V5), GpuMath.MaxNaN(x.V6, x.V7)));
+
+    /// <summary>Writes e^(x - m) rounded to 16 bits for eight keys; returns the sum of the rounded weights.</summary>
+    private static float WriteWeights(ArrayView<ushort> shared, int at, Float8 x, float m, int bf16) =>
+        (Weight(shared, at, x.V0, m, bf16) + Weight(shared, at + 1, x.V1, m, bf16) + Weight(shared, at + 2, x.V2, m, bf16) + Weight(shared, at + 3, x.V3, m, bf16))
+        + (Weight(shared, at + 4, x.V4, m, bf16) + Weight(shared, at + 5, x.V5, m, bf16) + Weight(shared, at + 6, x.V6, m, bf16) + Weight(shared, at + 7, x.V7, m, bf16));
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static float Weight(ArrayView<ushort> shared, int at, float x, float m, int bf16)
+    {
+        ushort bits = GpuMath.Store16(m == GpuMath.NegInf ? 0f : GpuMath.Exp(x - m), bf16);
+        shared[at] = bits;
+        return GpuMath.Load16(bits, bf16);
+    }
+}
+
+/// <summary>The attention's warp operations as inline PTX (sm_80 and later); the output accumulators are PTX registers.</summary>
+internal struct PtxAttentionOps : IAttentionMmaOps
+{
+    private uint sharedBase;
+
+    public void Begin(int thread)
+    {
+        // Emitted in the kernel's entry block, so the declaration precedes every use in the PTX text.
+        CudaAsm.Emit(AttentionTensorCoreKernels.DeclareOutput);
+        Output<uint> baseAddress = default;
+        CudaAsm.EmitRef("mov.u32 %0, __dyn_shared_alloca;", ref baseAddress);
+        sharedBase = baseAddress.Value;
+    }
+
+    public readonly void Scores(ArrayView<ushort> shared, int warp, int lane, int bf16)
+    {
+        // By-value operands: ILGPU binds them to registers.
+        uint qRow = sharedBase + (uint)AttentionTensorCoreKernels.QLaneByte(warp, lane);
+        uint kRow = sharedBase + (uint)AttentionTensorCoreKernels.KLaneByte(lane);
+        uint scoreAt = sharedBase + (uint)AttentionTensorCoreKernels.ScoreLaneByte(warp, lane);
+        if (bf16 != 0)
+        {
+            CudaAsm.Emit(AttentionTensorCoreKernels.ScoresBf16, qRow, kRow, scoreAt);
+        }
+        else
+        {
+            CudaAsm.Emit(AttentionTensorCoreKernels.ScoresF16, qRow, kRow, scoreAt);
+        }
+    }
+
+    public readonly void Rescale(float alphaLo, float alphaHi) => CudaAsm.Emit(AttentionTensorCoreKernels.Rescale, alphaLo, alphaHi);
+
+    public readonly void Accumulate(ArrayView<ushort> shared, int warp, int lane, int bf16)
+    {
+        uint pRow = sharedBase + (uint)AttentionTensorCoreKernels.PLaneByte(warp, lane);
+        uint vRow = sharedBase + (uint)AttentionTensorCoreKernels.VLaneByte(lane);
+        if (bf16 != 0)
+        {
+            CudaAsm.Emit(AttentionTensorCoreKernels.AccumulateBf16, pRow, vRow);
+        }
+        else
+        {
+            CudaAsm.Emit(AttentionTensorCoreKernels.AccumulateF16, pRow, vRow);
+        }
+    }
+
+    public readonly void Store(ArrayView<ushort> output, long outputPointer, long elementLo, long elementHi, float invLo, float invHi, int bf16)
+    {
+        long lo = elementLo >= 0 ? outputPointer + (elementLo * 2) : 0;
+        long hi = elementHi >= 0 ? outputPointer + (elementHi * 2) : 0;
+        if (bf16 != 0)
+        {
+            CudaAsm.Emit(AttentionTensorCoreKernels.StoreBf16, lo, hi, invLo, invHi);
+        }
+        else
+        {
+            CudaAsm.Emit(AttentionTensorCoreKernels.StoreF16, lo, hi, invLo, invHi);
+        }
+    }
+}
+
+/// <summary>
+/// The attention's warp operations emulated from the PTX ISA's fragment definitions, one lane at a time (the rules are
+/// spelled out on <see cref="EmulatedTensorCoreOps"/>): a lane rebuilds the fragment elements mma.sync would gather from
+/// the other lanes by recomputing the row addresses those lanes give ldmatrix, through the same address functions the
+/// PTX path uses. Output accumulators live in <see cref="Scratch"/>.
+/// </summary>
+internal struct EmulatedAttentionOps : IAttentionMmaOps
+{
+    /// <summary><see cref="AttentionTensorCoreKernels.Accumulators"/> floats for every thread of every group.</summary>
+    public ArrayView<float> Scratch;
+
+    private long scratchBase;
+
+    public void Begin(int thread)
+    {
+        long group = ((((long)Grid.IdxZ * Grid.DimY) + Grid.IdxY) * Grid.DimX) + Grid.IdxX;
+        scratchBase = ((group * AttentionTensorCoreKernels.GroupSize) + thread) * AttentionTensorCoreKernels.Accumulators;
+        for (int i = 0; i < AttentionTensorCoreKernels.Accumulators; i++)
+        {
+            Scratch[scratchBase + i] = 0f;
+        }
+    }
+
+    public readonly void Scores(ArrayView<ushort> shared, int warp, int lane, int bf16)
+    {
+        var sharedF = shared.Cast<float>();
+        int g = lane >> 2;
+        int t = lane & 3;
+        for (int nb = 0; nb < AttentionTensorCoreKernels.ScoreBlocks; nb++)
+        {
+            for (int i = 0; i < 4; i++)
+            {
+                int row = g + ((i >> 1) * 8);
+                int col = (2 * t) + (i & 1);
+                float sum = 0f;
+                for (int ks = 0; ks < AttentionTensorCoreKernels.D / 16; ks++)
+                {
+                    for (int kk = 0; kk < 16; kk++)
+                    {
+                        // A: register j = row/8 + 2·(k/8) of the lane holding (row, k) came from the row lane 8j + row mod 8 addressed.
+                        int aLane = (8 * ((row >> 3) + ((kk >> 3) * 2))) + (row & 7);
+                        float av = GpuMath.Load16(shared[((AttentionTensorCoreKernels.QLaneByte(warp, aLane) + (ks * 32)) >> 1) + (kk & 7)], bf16);
+
+                        // B (plain ldmatrix of K stored [key][d]): register (nb mod 2)·2 + k/8 of n-pair nb/2 holds, for column
+                        // col, word (k mod 8)/2 of the row that lane 8·register + col addressed.
+                        int register = ((nb & 1) * 2) + (kk >> 3);
+                        int kRow = AttentionTensorCoreKernels.KLaneByte((8 * register) + col) + ((nb >> 1) * 16 * AttentionTensorCoreKernels.Ld * 2) + (ks * 32);
+                        float bv = GpuMath.Load16(shared[(kRow >> 1) + (kk & 7)], bf16);
+                        sum += av * bv;
+                    }
+                }
+
+                int at = AttentionTensorCoreKernels.ScoreLaneByte(warp, lane) + (nb * 32) + ((i >> 1) * 8 * AttentionTensorCoreKernels.SLd * 4) + ((i & 1) * 4);
+                sharedF[at >> 2] = sum;
+            }
+        }
+    }
+
+    public readonly void Rescale(float alphaLo, float alphaHi)
+    {
+        for (int i = 0; i < AttentionTensorCoreKernels.Accumulators; i++)
+        {
+            Scratch[scratchBase + i] *= (i & 2) == 0 ? alphaLo : alphaHi;
+        }
+    }
+
+    public readonly void Accumulate(ArrayView<ushort> shared, int warp, int lane, int bf16)
+    {
+        int g = lane >> 2;
+        int t = lane & 3;
+        for (int nb = 0; nb < AttentionTensorCoreKernels.OutputBlocks; nb++)
+        {
+            for (int i = 0; i < 4; i++)
+            {
+                int row = g + ((i >> 1) * 8);
+                int col = (2 * t) + (i & 1);
+                float sum = 0f;
+                for (int ks = 0; ks < AttentionTensorCoreKernels.BlockK / 16; ks++)
+                {
+                    for (int kk = 0; kk < 16; kk++)
+                    {
+                        int aLane = (8 * ((row >> 3) + ((kk >> 3) * 2))) + (row & 7);
+                        float av = GpuMath.Load16(shared[((AttentionTensorCoreKernels.PLaneByte(warp, aLane) + (ks * 32)) >> 1) + (kk & 7)], bf16);
+
+                        // B (ldmatrix.trans of V): register (nb mod 2)·2 + k/8 holds column col of the rows lanes 8·register + (k mod 8) gave.
+                        int register = ((nb & 1) * 2) + (kk >> 3);
+                        int vRow = AttentionTensorCoreKernels.VLaneByte((8 * register) + (kk & 7)) + (ks * 16 * AttentionTensorCoreKernels.Ld * 2) + ((nb >> 1) * 32);
+                        float bv = GpuMath.Load16(shared[(vRow >> 1) + col], bf16);
+                        sum += av * bv;
+                    }
+                }
+
+                Scratch[scratchBase + (nb * 4) + i] += sum;
+            }
+        }
+    }
+
+    public readonly void Store(ArrayView<ushort> output, long outputPointer, long elementLo, long elementHi, float invLo, float invHi, int bf16)
+    {
+        for (int nb = 0; nb < AttentionTensorCoreKernels.OutputBlocks; nb++)
+        {
+            for (int i = 0; i < 4; i++)
+            {
+                long element = (i & 2) == 0 ? elementLo : elementHi;
+                if (element >= 0)
+                {
+                    float scale = (i & 2) == 0 ? invLo : invHi;
+                    output[element + (nb * 8) + (i & 1)] = GpuMath.Store16(Scratch[scratchBase + (nb * 4) + i] * scale, bf16);
+                }
+            }
+        }
+    }
+}
