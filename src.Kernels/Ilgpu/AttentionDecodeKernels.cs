@@ -8,7 +8,9 @@ namespace GemsInjector.Kernels.Ilgpu;
 /// warp iteration, lanes over the head dimension, shuffle sums), its max m, its Σ p = l and its unnormalised output
 /// Σ p·v (threads split into head-dim × key slices, four keys per iteration in flight); <see cref="DecodeCombineF32"/>
 /// rescales the chunks by e^(m - M) and divides by L. Masking, scale, grouped-query heads and the fully-masked-row zero
-/// follow <see cref="AttentionKernels.AttentionF32"/>. Needs headDim ≤ group size and ≤ <see cref="MaxD"/>.
+/// follow <see cref="AttentionKernels.AttentionF32"/>. Needs headDim ≤ group size and ≤ <see cref="MaxD"/>. The float32
+/// path only for shapes <see cref="AttentionDecodeWideKernels"/> does not take (head sizes that are not a multiple of 4
+/// or above its limit, unaligned views); the combine kernels serve both.
 /// </summary>
 internal static class AttentionDecodeKernels
 {
