@@ -15,14 +15,30 @@ internal interface IAttentionMmaOps
     /// <summary>Zeroes this thread's output accumulators (first statement of the kernel).</summary>
     void Begin(int thread);
 
-    /// <summary>S = Q·Kᵀ for the warp's 16 query rows and the staged key tile, stored as float32 to the warp's score area.</summary>
-    void Scores(ArrayView<ushort> shared, int warp, int lane, int bf16);
+    /// <summary>
+    /// Copies the 16-byte chunk <paramref name="chunk"/> of <paramref name="source"/> (device address
+    /// <paramref name="sourcePointer"/> of element 0) to shared byte <paramref name="sharedByte"/>, or zeros when not
+    /// <paramref name="valid"/>; asynchronously on the GPU (complete after <see cref="WaitForTile"/> and a barrier).
+    /// </summary>
+    void CopyChunk(ArrayView<ushort> shared, int sharedByte, ArrayView<Half8> source, long chunk, long sourcePointer, bool valid);
+
+    /// <summary>Closes the group of copies issued so far (one group per key tile, possibly empty).</summary>
+    void Commit();
+
+    /// <summary>Waits until only the newest committed copy group may still be in flight.</summary>
+    void WaitForTile();
+
+    /// <summary>Moves the warp's Q fragments (all k steps) from the staged Q tile into registers.</summary>
+    void LoadQ(ArrayView<ushort> shared, int warp, int lane);
+
+    /// <summary>S = Q·Kᵀ for the warp's 16 query rows and the key tile in <paramref name="stage"/>, stored as float32 to the warp's score area.</summary>
+    void Scores(ArrayView<ushort> shared, int warp, int lane, int stage, int bf16);
 
     /// <summary>Multiplies this lane's output rows g (= lane / 4) by <paramref name="alphaLo"/> and g + 8 by <paramref name="alphaHi"/>.</summary>
     void Rescale(float alphaLo, float alphaHi);
 
-    /// <summary>O += P·V for the warp's 16 rows: P from the warp's weight area, V the staged value tile.</summary>
-    void Accumulate(ArrayView<ushort> shared, int warp, int lane, int bf16);
+    /// <summary>O += P·V for the warp's 16 rows: P from the warp's weight area, V the value tile in <paramref name="stage"/>.</summary>
+    void Accumulate(ArrayView<ushort> shared, int warp, int lane, int stage, int bf16);
 
     /// <summary>
     /// Writes this lane's output elements of rows g and g + 8, times <paramref name="invLo"/> / <paramref name="invHi"/>,
@@ -35,8 +51,8 @@ internal interface IAttentionMmaOps
 /// <summary>
 /// FlashAttention-2-style attention on tensor cores (mma.sync m16n8k16, float32 accumulation) for 16-bit q, k, v with
 /// head size <see cref="D"/>: a group of 4 warps takes <see cref="BlockQ"/> queries of one head (16 rows per warp, its
-/// Q tile staged once), and walks the keys in tiles of <see cref="BlockK"/> (K and V staged in shared memory, 16-byte
-/// loads). Per tile each warp computes its 16 × 32 scores on the tensor cores into its shared score area; lane pairs
+/// Q fragments loaded into registers once), and walks the keys in tiles of <see cref="BlockK"/>: K and V go to shared
+/// memory by cp.async into two stages, the next tile's copy in flight while this one is multiplied. Per tile each warp computes its 16 × 32 scores on the tensor cores into its shared score area; lane pairs
 /// apply scale, mask and causality to one row each, keep the row's running max m and sum l in registers (online
 /// softmax), and write the weights p = e^(s - m) rounded to 16 bits (l sums the rounded weights, so numerator and
 /// denominator see the same values); the output accumulators (64 float32 per thread, PTX registers declared once) are
@@ -52,10 +68,10 @@ internal static partial class AttentionTensorCoreKernels
     /// <summary>The tensor-core attention through inline PTX (CUDA only).</summary>
     [IlgpuKernel]
     public static void Attention16TensorCore(ArrayView<Half8> q, ArrayView<Half8> k, ArrayView<Half8> v, ArrayView<float> mask, ArrayView<ushort> output,
-        AttentionShape s, long outputPointer, int bf16)
+        AttentionShape s, TensorCoreAttentionPointers pointers, int bf16)
     {
         var ops = default(PtxAttentionOps);
-        Body(ref ops, q, k, v, mask, output, s, outputPointer, bf16);
+        Body(ref ops, q, k, v, mask, output, s, pointers, bf16);
     }
 
     /// <summary>The same kernel body with ldmatrix and mma.sync emulated lane by lane (accumulators in <paramref name="scratch"/>).</summary>
@@ -64,23 +80,26 @@ internal static partial class AttentionTensorCoreKernels
         ArrayView<float> scratch, AttentionShape s, int bf16)
     {
         var ops = new EmulatedAttentionOps { Scratch = scratch };
-        Body(ref ops, q, k, v, mask, output, s, 0, bf16);
+        Body(ref ops, q, k, v, mask, output, s, default, bf16);
     }
 
     /// <summary>Float32 scratch the emulated kernel needs for a grid of <paramref name="groups"/> groups.</summary>
-    public static long EmulationScratch(long groups) => groups * GroupSize * Accumulators;
+    public static long EmulationScratch(long groups) => groups * GroupSize * EmulatedAttentionOps.FloatsPerThread;
 
     /// <summary>ldmatrix row address of lane <paramref name="lane"/> for the A fragment (k step 0) of the warp's Q rows.</summary>
     public static int QLaneByte(int warp, int lane) =>
         QOffset + ((((warp * 16) + (lane & 7) + (((lane >> 3) & 1) * 8)) * Ld) + ((lane >> 4) * 8)) * 2;
 
     /// <summary>ldmatrix row address for the B fragments (keys 0-15, k step 0) of Kᵀ: plain ldmatrix of K stored [key][d].</summary>
-    public static int KLaneByte(int lane) =>
-        KOffset + ((((lane & 7) + ((lane >> 4) * 8)) * Ld) + (((lane >> 3) & 1) * 8)) * 2;
+    public static int KLaneByte(int lane, int stage) =>
+        (stage * StageBytes) + KOffset + ((((lane & 7) + ((lane >> 4) * 8)) * Ld) + (((lane >> 3) & 1) * 8)) * 2;
 
     /// <summary>ldmatrix.trans row address for the B fragments (columns 0-15, keys 0-15) of V stored [key][d].</summary>
-    public static int VLaneByte(int lane) =>
-        VOffset + ((((lane & 7) + (((lane >> 3) & 1) * 8)) * Ld) + ((lane >> 4) * 8)) * 2;
+    public static int VLaneByte(int lane, int stage) =>
+        (stage * StageBytes) + VOffset + ((((lane & 7) + (((lane >> 3) & 1) * 8)) * Ld) + ((lane >> 4) * 8)) * 2;
+
+    /// <summary>The stage key tile <paramref name="tile"/> is copied to: tile 0 to stage 1 (stage 0 holds the Q tile then), alternating.</summary>
+    public static int StageOf(int tile) => (tile + 1) & 1;
 
     /// <summary>Byte offset of warp <paramref name="warp"/>'s area: scores [16][SLd] float32, aliased by weights [16][PLd] 16-bit.</summary>
     public static int WarpArea(int warp) => WarpAreaOffset + (warp * WarpAreaBytes);
@@ -96,13 +115,12 @@ internal static partial class AttentionTensorCoreKernels
     private static int FactorIndex(int warp) => (WarpArea(warp) + (16 * SLd * 4)) >> 2;
 
     internal static void Body<TOps>(ref TOps ops, ArrayView<Half8> q, ArrayView<Half8> k, ArrayView<Half8> v, ArrayView<float> mask, ArrayView<ushort> output,
-        AttentionShape s, long outputPointer, int bf16)
+        AttentionShape s, TensorCoreAttentionPointers pointers, int bf16)
         where TOps : struct, IAttentionMmaOps
     {
         int thread = Group.IdxX;
         ops.Begin(thread);
         var shared = SharedMemory.GetDynamic<ushort>();
-        var shared8 = shared.Cast<Half8>();
         var sharedF = shared.Cast<float>();
         int lane = thread & 31;
         int warp = thread >> 5;
@@ -114,7 +132,22 @@ internal static partial class AttentionTensorCoreKernels
         long qRow0 = ((((long)batch * s.Heads) + h) * s.Lq) + q0;
         long kRow0 = (((long)batch * s.KvHeads) + kvh) * s.Lk;
         long maskBase = (batch * s.MaskBatch) + (h * s.MaskHead);
-        Stage(shared8, q, qRow0, s.Lq - q0, BlockQ, QOffset, thread);
+        int kEnd = s.Causal != 0 && q0 + BlockQ < s.Lk ? q0 + BlockQ : s.Lk;
+        int tiles = (kEnd + BlockK - 1) / BlockK;
+
+        // The Q tile (stage 0) and key tile 0 (stage 1) are requested together; Q's group completes first and its
+        // fragments move to registers, after which stage 0 is free for tile 1.
+        CopyRows(ref ops, shared, QOffset, q, pointers.Q, qRow0, s.Lq - q0, BlockQ, thread);
+        ops.Commit();
+        if (tiles > 0)
+        {
+            CopyTile(ref ops, shared, k, v, pointers, kRow0, s.Lk, 0, thread);
+        }
+
+        ops.Commit();
+        ops.WaitForTile();
+        Group.Barrier();
+        ops.LoadQ(shared, warp, lane);
 
         // Softmax role: lanes 2r and 2r + 1 own row r of the warp (keys 0-15 and 16-31 of each tile).
         int row = lane >> 1;
@@ -125,18 +158,23 @@ internal static partial class AttentionTensorCoreKernels
         int factors = FactorIndex(warp);
         float m = GpuMath.NegInf;
         float l = 0f;
-        int kEnd = s.Causal != 0 && q0 + BlockQ < s.Lk ? q0 + BlockQ : s.Lk;
-        for (int k0 = 0; k0 < kEnd; k0 += BlockK)
+        for (int tile = 0; tile < tiles; tile++)
         {
-            // Every warp is done with the previous tile (and the Q tile is staged before the first).
+            // The stage the next tile goes to was last read by tile - 1 (or held Q): every warp is past it.
             Group.Barrier();
-            Stage(shared8, k, kRow0 + k0, s.Lk - k0, BlockK, KOffset, thread);
-            Stage(shared8, v, kRow0 + k0, s.Lk - k0, BlockK, VOffset, thread);
+            if (tile + 1 < tiles)
+            {
+                CopyTile(ref ops, shared, k, v, pointers, kRow0, s.Lk, tile + 1, thread);
+            }
+
+            ops.Commit();
+            ops.WaitForTile();
             Group.Barrier();
-            ops.Scores(shared, warp, lane, bf16);
+            int stage = StageOf(tile);
+            ops.Scores(shared, warp, lane, stage, bf16);
             Warp.Barrier();
 
-            int key = k0 + (half * 16);
+            int key = (tile * BlockK) + (half * 16);
             var a = Prepare(Read8(sharedF, scoreAt), mask, s, maskBase, query, key);
             var b = Prepare(Read8(sharedF, scoreAt + 8), mask, s, maskBase, query, key + 8);
             float tileMax = GpuMath.MaxNaN(Max8(a), Max8(b));
@@ -158,7 +196,7 @@ internal static partial class AttentionTensorCoreKernels
             Warp.Barrier();
             int g = lane >> 2;
             ops.Rescale(sharedF[factors + g], sharedF[factors + g + 8]);
-            ops.Accumulate(shared, warp, lane, bf16);
+            ops.Accumulate(shared, warp, lane, stage, bf16);
         }
 
         if (half == 0)
@@ -171,19 +209,32 @@ internal static partial class AttentionTensorCoreKernels
         int column = 2 * (lane & 3);
         long elementLo = rowLo < s.Lq ? ((qRow0 - q0 + rowLo) * D) + column : -1;
         long elementHi = rowLo + 8 < s.Lq ? ((qRow0 - q0 + rowLo + 8) * D) + column : -1;
-        ops.Store(output, outputPointer, elementLo, elementHi, sharedF[factors + 16 + (lane >> 2)], sharedF[factors + 24 + (lane >> 2)], bf16);
+        ops.Store(output, pointers.Output, elementLo, elementHi, sharedF[factors + 16 + (lane >> 2)], sharedF[factors + 24 + (lane >> 2)], bf16);
     }
 
-    /// <summary>Stages <paramref name="rows"/> rows of D elements from row <paramref name="firstRow"/> (zeros from row <paramref name="valid"/> on).</summary>
-    private static void Stage(ArrayView<Half8> shared8, ArrayView<Half8> source, long firstRow, int valid, int rows, int offsetBytes, int thread)
+    /// <summary>Requests the K and V rows of key tile <paramref name="tile"/> (zeros past Lk) into its stage.</summary>
+    private static void CopyTile<TOps>(ref TOps ops, ArrayView<ushort> shared, ArrayView<Half8> k, ArrayView<Half8> v, TensorCoreAttentionPointers pointers,
+        long kRow0, int lk, int tile, int thread)
+        where TOps : struct, IAttentionMmaOps
+    {
+        int k0 = tile * BlockK;
+        int stage = StageOf(tile) * StageBytes;
+        CopyRows(ref ops, shared, stage + KOffset, k, pointers.K, kRow0 + k0, lk - k0, BlockK, thread);
+        CopyRows(ref ops, shared, stage + VOffset, v, pointers.V, kRow0 + k0, lk - k0, BlockK, thread);
+    }
+
+    /// <summary>Requests <paramref name="rows"/> rows of D elements from row <paramref name="firstRow"/> (zeros from row <paramref name="valid"/> on).</summary>
+    private static void CopyRows<TOps>(ref TOps ops, ArrayView<ushort> shared, int offsetBytes, ArrayView<Half8> source, long sourcePointer, long firstRow,
+        int valid, int rows, int thread)
+        where TOps : struct, IAttentionMmaOps
     {
         const int Chunks = D / 8;
-        var aligned = source.AsAligned(16);
         for (int c = thread; c < rows * Chunks; c += GroupSize)
         {
             int r = c / Chunks;
             int chunk = c - (r * Chunks);
-            shared8[(offsetBytes >> 4) + (r * (Ld / 8)) + chunk] = r < valid ? aligned[((firstRow + r) * Chunks) + chunk] : default;
+            bool inside = r < valid;
+            ops.CopyChunk(shared, offsetBytes + (((r * Ld) + (chunk * 8)) * 2), source, inside ? ((firstRow + r) * Chunks) + chunk : 0, sourcePointer, inside);
         }
     }
 
@@ -242,42 +293,52 @@ internal static partial class AttentionTensorCoreKernels
     }
 }
 
-/// <summary>The attention's warp operations as inline PTX (sm_80 and later); the output accumulators are PTX registers.</summary>
+/// <summary>The attention's warp operations as inline PTX (sm_80 and later); accumulators and Q fragments are PTX registers.</summary>
 internal struct PtxAttentionOps : IAttentionMmaOps
 {
     private uint sharedBase;
 
     public void Begin(int thread)
     {
-        // Emitted in the kernel's entry block, so the declaration precedes every use in the PTX text.
-        CudaAsm.Emit(AttentionTensorCoreKernels.DeclareOutput);
+        // Emitted in the kernel's entry block, so the declarations precede every use in the PTX text.
+        CudaAsm.Emit(AttentionTensorCoreKernels.DeclareRegisters);
         Output<uint> baseAddress = default;
         CudaAsm.EmitRef("mov.u32 %0, __dyn_shared_alloca;", ref baseAddress);
         sharedBase = baseAddress.Value;
     }
 
-    public readonly void Scores(ArrayView<ushort> shared, int warp, int lane, int bf16)
+    public readonly void CopyChunk(ArrayView<ushort> shared, int sharedByte, ArrayView<Half8> source, long chunk, long sourcePointer, bool valid) =>
+        // The GEMM's cp.async helper adds its own (zero) shared base to the absolute shared address given here.
+        default(PtxTensorCoreOps).CopyChunk(shared, (int)(sharedBase + (uint)sharedByte), default, chunk * 8, sourcePointer, valid ? 8 : 0, 1);
+
+    public readonly void Commit() => default(PtxTensorCoreOps).Commit();
+
+    public readonly void WaitForTile() => default(PtxTensorCoreOps).Wait(1);
+
+    public readonly void LoadQ(ArrayView<ushort> shared, int warp, int lane) =>
+        CudaAsm.Emit(AttentionTensorCoreKernels.LoadQ, sharedBase + (uint)AttentionTensorCoreKernels.QLaneByte(warp, lane));
+
+    public readonly void Scores(ArrayView<ushort> shared, int warp, int lane, int stage, int bf16)
     {
         // By-value operands: ILGPU binds them to registers.
-        uint qRow = sharedBase + (uint)AttentionTensorCoreKernels.QLaneByte(warp, lane);
-        uint kRow = sharedBase + (uint)AttentionTensorCoreKernels.KLaneByte(lane);
+        uint kRow = sharedBase + (uint)AttentionTensorCoreKernels.KLaneByte(lane, stage);
         uint scoreAt = sharedBase + (uint)AttentionTensorCoreKernels.ScoreLaneByte(warp, lane);
         if (bf16 != 0)
         {
-            CudaAsm.Emit(AttentionTensorCoreKernels.ScoresBf16, qRow, kRow, scoreAt);
+            CudaAsm.Emit(AttentionTensorCoreKernels.ScoresBf16, kRow, scoreAt);
         }
         else
         {
-            CudaAsm.Emit(AttentionTensorCoreKernels.ScoresF16, qRow, kRow, scoreAt);
+            CudaAsm.Emit(AttentionTensorCoreKernels.ScoresF16, kRow, scoreAt);
         }
     }
 
     public readonly void Rescale(float alphaLo, float alphaHi) => CudaAsm.Emit(AttentionTensorCoreKernels.Rescale, alphaLo, alphaHi);
 
-    public readonly void Accumulate(ArrayView<ushort> shared, int warp, int lane, int bf16)
+    public readonly void Accumulate(ArrayView<ushort> shared, int warp, int lane, int stage, int bf16)
     {
         uint pRow = sharedBase + (uint)AttentionTensorCoreKernels.PLaneByte(warp, lane);
-        uint vRow = sharedBase + (uint)AttentionTensorCoreKernels.VLaneByte(lane);
+        uint vRow = sharedBase + (uint)AttentionTensorCoreKernels.VLaneByte(lane, stage);
         if (bf16 != 0)
         {
             CudaAsm.Emit(AttentionTensorCoreKernels.AccumulateBf16, pRow, vRow);
@@ -306,27 +367,58 @@ internal struct PtxAttentionOps : IAttentionMmaOps
 /// <summary>
 /// The attention's warp operations emulated from the PTX ISA's fragment definitions, one lane at a time (the rules are
 /// spelled out on <see cref="EmulatedTensorCoreOps"/>): a lane rebuilds the fragment elements mma.sync would gather from
-/// the other lanes by recomputing the row addresses those lanes give ldmatrix, through the same address functions the
-/// PTX path uses. Output accumulators live in <see cref="Scratch"/>.
+/// the other lanes, from those lanes' registers (the Q fragments each lane loaded) or by recomputing the row addresses
+/// those lanes give ldmatrix, through the same address functions the PTX path uses. Copies are synchronous.
 /// </summary>
 internal struct EmulatedAttentionOps : IAttentionMmaOps
 {
-    /// <summary><see cref="AttentionTensorCoreKernels.Accumulators"/> floats for every thread of every group.</summary>
+    /// <summary>Scratch floats per thread: the output accumulators, then the Q fragment registers (two 16-bit values each).</summary>
+    public const int FloatsPerThread = AttentionTensorCoreKernels.Accumulators + (2 * AttentionTensorCoreKernels.QRegisters);
+
+    /// <summary><see cref="FloatsPerThread"/> floats for every thread of every group.</summary>
     public ArrayView<float> Scratch;
 
+    private long groupBase;
     private long scratchBase;
 
     public void Begin(int thread)
     {
         long group = ((((long)Grid.IdxZ * Grid.DimY) + Grid.IdxY) * Grid.DimX) + Grid.IdxX;
-        scratchBase = ((group * AttentionTensorCoreKernels.GroupSize) + thread) * AttentionTensorCoreKernels.Accumulators;
+        groupBase = group * AttentionTensorCoreKernels.GroupSize * FloatsPerThread;
+        scratchBase = groupBase + ((long)thread * FloatsPerThread);
         for (int i = 0; i < AttentionTensorCoreKernels.Accumulators; i++)
         {
             Scratch[scratchBase + i] = 0f;
         }
     }
 
-    public readonly void Scores(ArrayView<ushort> shared, int warp, int lane, int bf16)
+    public readonly void CopyChunk(ArrayView<ushort> shared, int sharedByte, ArrayView<Half8> source, long chunk, long sourcePointer, bool valid) =>
+        shared.Cast<Half8>()[sharedByte >> 4] = valid ? source[chunk] : default;
+
+    public readonly void Commit()
+    {
+    }
+
+    public readonly void WaitForTile()
+    {
+    }
+
+    public readonly void LoadQ(ArrayView<ushort> shared, int warp, int lane)
+    {
+        // ldmatrix.x4: register j of lane L is word L mod 4 of the row lane 8j + L/4 addressed.
+        for (int ks = 0; ks < AttentionTensorCoreKernels.D / 16; ks++)
+        {
+            for (int j = 0; j < 4; j++)
+            {
+                int word = AttentionTensorCoreKernels.QLaneByte(warp, (8 * j) + (lane >> 2)) + (ks * 32) + (4 * (lane & 3));
+                long at = scratchBase + AttentionTensorCoreKernels.Accumulators + (((ks * 4) + j) * 2);
+                Scratch[at] = shared[word >> 1];
+                Scratch[at + 1] = shared[(word >> 1) + 1];
+            }
+        }
+    }
+
+    public readonly void Scores(ArrayView<ushort> shared, int warp, int lane, int stage, int bf16)
     {
         var sharedF = shared.Cast<float>();
         int g = lane >> 2;
@@ -342,14 +434,16 @@ internal struct EmulatedAttentionOps : IAttentionMmaOps
                 {
                     for (int kk = 0; kk < 16; kk++)
                     {
-                        // A: register j = row/8 + 2·(k/8) of the lane holding (row, k) came from the row lane 8j + row mod 8 addressed.
-                        int aLane = (8 * ((row >> 3) + ((kk >> 3) * 2))) + (row & 7);
-                        float av = GpuMath.Load16(shared[((AttentionTensorCoreKernels.QLaneByte(warp, aLane) + (ks * 32)) >> 1) + (kk & 7)], bf16);
+                        // A: element (row, k) sits in register row/8 + 2·(k/8), half k mod 2, of lane 4·(row mod 8) + (k mod 8)/2.
+                        int holder = ((row & 7) * 4) + ((kk & 7) >> 1);
+                        int aRegister = (row >> 3) + ((kk >> 3) * 2);
+                        long aAt = groupBase + (((long)(warp * 32) + holder) * FloatsPerThread) + AttentionTensorCoreKernels.Accumulators + (((ks * 4) + aRegister) * 2) + (kk & 1);
+                        float av = GpuMath.Load16((ushort)Scratch[aAt], bf16);
 
                         // B (plain ldmatrix of K stored [key][d]): register (nb mod 2)·2 + k/8 of n-pair nb/2 holds, for column
                         // col, word (k mod 8)/2 of the row that lane 8·register + col addressed.
                         int register = ((nb & 1) * 2) + (kk >> 3);
-                        int kRow = AttentionTensorCoreKernels.KLaneByte((8 * register) + col) + ((nb >> 1) * 16 * AttentionTensorCoreKernels.Ld * 2) + (ks * 32);
+                        int kRow = AttentionTensorCoreKernels.KLaneByte((8 * register) + col, stage) + ((nb >> 1) * 16 * AttentionTensorCoreKernels.Ld * 2) + (ks * 32);
                         float bv = GpuMath.Load16(shared[(kRow >> 1) + (kk & 7)], bf16);
                         sum += av * bv;
                     }
@@ -369,7 +463,7 @@ internal struct EmulatedAttentionOps : IAttentionMmaOps
         }
     }
 
-    public readonly void Accumulate(ArrayView<ushort> shared, int warp, int lane, int bf16)
+    public readonly void Accumulate(ArrayView<ushort> shared, int warp, int lane, int stage, int bf16)
     {
         int g = lane >> 2;
         int t = lane & 3;
@@ -389,7 +483,7 @@ internal struct EmulatedAttentionOps : IAttentionMmaOps
 
                         // B (ldmatrix.trans of V): register (nb mod 2)·2 + k/8 holds column col of the rows lanes 8·register + (k mod 8) gave.
                         int register = ((nb & 1) * 2) + (kk >> 3);
-                        int vRow = AttentionTensorCoreKernels.VLaneByte((8 * register) + (kk & 7)) + (ks * 16 * AttentionTensorCoreKernels.Ld * 2) + ((nb >> 1) * 32);
+                        int vRow = AttentionTensorCoreKernels.VLaneByte((8 * register) + (kk & 7), stage) + (ks * 16 * AttentionTensorCoreKernels.Ld * 2) + ((nb >> 1) * 32);
                         float bv = GpuMath.Load16(shared[(vRow >> 1) + col], bf16);
                         sum += av * bv;
                     }
@@ -415,4 +509,13 @@ internal struct EmulatedAttentionOps : IAttentionMmaOps
             }
         }
     }
+}
+
+/// <summary>Device addresses the tensor-core attention's cp.async copies and output stores use (0 in the emulation).</summary>
+internal struct TensorCoreAttentionPointers
+{
+    public long Q;
+    public long K;
+    public long V;
+    public long Output;
 }

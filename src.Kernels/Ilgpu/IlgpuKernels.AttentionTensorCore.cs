@@ -6,7 +6,7 @@ namespace GemsInjector.Kernels.Ilgpu;
 
 public sealed partial class IlgpuKernels
 {
-    private Action<KernelConfig, ArrayView<Half8>, ArrayView<Half8>, ArrayView<Half8>, ArrayView<float>, ArrayView<ushort>, AttentionShape, long, int>? attentionTensorCore16;
+    private Action<KernelConfig, ArrayView<Half8>, ArrayView<Half8>, ArrayView<Half8>, ArrayView<float>, ArrayView<ushort>, AttentionShape, TensorCoreAttentionPointers, int>? attentionTensorCore16;
 
     /// <summary>
     /// Whether a 16-bit attention call goes to the tensor-core kernel (<see cref="AttentionTensorCoreKernels"/>): CUDA,
@@ -33,10 +33,17 @@ public sealed partial class IlgpuKernels
         }
 
         device.Load(ref attentionTensorCore16, nameof(AttentionTensorCoreKernels.Attention16TensorCore),
-            acc => acc.LoadStreamKernel<ArrayView<Half8>, ArrayView<Half8>, ArrayView<Half8>, ArrayView<float>, ArrayView<ushort>, AttentionShape, long, int>(
+            acc => acc.LoadStreamKernel<ArrayView<Half8>, ArrayView<Half8>, ArrayView<Half8>, ArrayView<float>, ArrayView<ushort>, AttentionShape, TensorCoreAttentionPointers, int>(
                 AttentionTensorCoreKernels.Attention16TensorCore, Bounds(AttentionTensorCoreKernels.GroupSize, null)))(
             TensorCoreAttentionConfig(batch, shape.Heads, shape.Lq), q.Cast<Half8>(), k.Cast<Half8>(), v.Cast<Half8>(), mask, output, shape,
-            TensorCoreLaunch.DeviceAddress(output), Bf(format));
+            new TensorCoreAttentionPointers
+            {
+                Q = TensorCoreLaunch.DeviceAddress(q),
+                K = TensorCoreLaunch.DeviceAddress(k),
+                V = TensorCoreLaunch.DeviceAddress(v),
+                Output = TensorCoreLaunch.DeviceAddress(output),
+            },
+            Bf(format));
         return true;
     }
 }

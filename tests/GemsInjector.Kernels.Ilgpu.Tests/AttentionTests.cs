@@ -367,12 +367,16 @@ public sealed class AttentionTests : Half16TestBase, IClassFixture<Warp32Simulat
         string ptx = Ptx(typeof(AttentionTensorCoreKernels).GetMethod(nameof(AttentionTensorCoreKernels.Attention16TensorCore))!);
         int Count(string what) => System.Text.RegularExpressions.Regex.Matches(ptx, System.Text.RegularExpressions.Regex.Escape(what)).Count;
 
-        // Per format: 32 mma for the scores and 32 for P·V in the key loop; ldmatrix 8 (Q) + 16 (K) + 2 (P) plain, 16 (V) .trans.
+        // Per format: 32 mma for the scores and 32 for P·V in the key loop; ldmatrix 16 (K) + 2 (P) plain, 16 (V) .trans;
+        // the Q fragments are loaded once (8 ldmatrix) into registers declared with the accumulators.
         Assert.Equal(64, Count("mma.sync.aligned.m16n8k16.row.col.f32.bf16.bf16.f32"));
         Assert.Equal(64, Count("mma.sync.aligned.m16n8k16.row.col.f32.f16.f16.f32"));
-        Assert.Equal(2 * 26, Count("ldmatrix.sync.aligned.m8n8.x4.shared.b16"));
+        Assert.Equal(8 + (2 * 18), Count("ldmatrix.sync.aligned.m8n8.x4.shared.b16"));
         Assert.Equal(2 * 16, Count("ldmatrix.sync.aligned.m8n8.x4.trans.shared.b16"));
         Assert.Equal(1, Count(".reg .f32 ato<64>;"));
+        Assert.Equal(1, Count(".reg .b32 atq<32>;"));
+        Assert.Contains("cp.async.cg.shared.global", ptx, StringComparison.Ordinal);
+        Assert.Contains("cp.async.wait_group 1;", ptx, StringComparison.Ordinal);
         Assert.Equal(16, Count("cvt.rn.bf16x2.f32") / 2);
         Assert.DoesNotContain(".func", ptx, StringComparison.Ordinal);
         int first = ptx.IndexOf("ldmatrix", StringComparison.Ordinal);
