@@ -34,6 +34,15 @@ internal interface IAttentionMmaOps
     /// <summary>S = Q·Kᵀ for the warp's 16 query rows and the key tile in <paramref name="stage"/>, stored as float32 to the warp's score area.</summary>
     void Scores(ArrayView<ushort> shared, int warp, int lane, int stage, int bf16);
 
+    /// <summary>
+    /// One lane's online-softmax step over its 16 scores at shared byte <paramref name="scoreByte"/> (times
+    /// <paramref name="factor"/>; the partner lane lane ^ 1 holds the row's other 16): the row max m = max(old max, scores),
+    /// weights e^(s - m) rounded to 16 bits at <paramref name="weightByte"/> (overwriting the warp's scores once every lane
+    /// has read its own), and the row statistics (m, Σ weights, rescale factor e^(old max - m)) at <paramref name="statsByte"/>.
+    /// A row whose max is still -∞ gets weights 0 and factor 1.
+    /// </summary>
+    void Softmax(ArrayView<ushort> shared, int scoreByte, int weightByte, int statsByte, float oldMax, float factor, int bf16);
+
     /// <summary>Multiplies this lane's output rows g (= lane / 4) by <paramref name="alphaLo"/> and g + 8 by <paramref name="alphaHi"/>.</summary>
     void Rescale(float alphaLo, float alphaHi);
 
@@ -54,8 +63,8 @@ internal interface IAttentionMmaOps
 /// Q fragments loaded into registers once), and walks the keys in tiles of <see cref="BlockK"/>: K and V go to shared
 /// memory by cp.async into two stages, the next tile's copy in flight while this one is multiplied. Per tile each warp computes its 16 × 32 scores on the tensor cores into its shared score area; lane pairs
 /// apply scale, mask and causality to one row each, keep the row's running max m and sum l in registers (online
-/// softmax), and write the weights p = e^(s - m) rounded to 16 bits (l sums the rounded weights, so numerator and
-/// denominator see the same values); the output accumulators (64 float32 per thread, PTX registers declared once) are
+/// softmax: max, e^x as ex2 of a log2(e)-scaled argument, row sums by one shuffle, all in one asm block per lane), and
+/// write the weights p = e^(s - m) rounded to 16 bits; the output accumulators (64 float32 per thread, PTX registers declared once) are
 /// rescaled by e^(m_old - m) and take P·V on the tensor cores. Causal is top-left: tiles wholly above the diagonal are
 /// skipped, and query blocks run longest first. Grouped-query heads read kv head h / (Heads / KvHeads). A row with no
 /// visible key gives zeros; NaN propagates. The output is rounded once (round to nearest even).
@@ -111,8 +120,8 @@ internal static partial class AttentionTensorCoreKernels
     /// <summary>Where lane <paramref name="lane"/> stores its scores of row g, columns 2t, 2t + 1 of n-block 0.</summary>
     public static int ScoreLaneByte(int warp, int lane) => WarpArea(warp) + ((((lane >> 2) * SLd) + ((lane & 3) * 2)) * 4);
 
-    /// <summary>Float index (in the float view of shared memory) of the warp's 16 rescale factors; its 16 values of 1/l follow.</summary>
-    private static int FactorIndex(int warp) => (WarpArea(warp) + (16 * SLd * 4)) >> 2;
+    /// <summary>Byte offset of the warp's row statistics (<see cref="StatsFloats"/> floats per row: max, weight sum, rescale factor); its 16 values of 1/l follow.</summary>
+    private static int StatsByte(int warp) => WarpArea(warp) + (16 * SLd * 4);
 
     internal static void Body<TOps>(ref TOps ops, ArrayView<Half8> q, ArrayView<Half8> k, ArrayView<Half8> v, ArrayView<float> mask, ArrayView<ushort> output,
         AttentionShape s, TensorCoreAttentionPointers pointers, int bf16)
@@ -153,9 +162,10 @@ internal static partial class AttentionTensorCoreKernels
         int row = lane >> 1;
         int half = lane & 1;
         int query = q0 + (warp * 16) + row;
-        int scoreAt = (WarpArea(warp) >> 2) + (row * SLd) + (half * 16);
-        int weightAt = (WarpArea(warp) >> 1) + (row * PLd) + (half * 16);
-        int factors = FactorIndex(warp);
+        int scoreByte = WarpArea(warp) + (((row * SLd) + (half * 16)) * 4);
+        int weightByte = WarpArea(warp) + (((row * PLd) + (half * 16)) * 2);
+        int stats = StatsByte(warp) >> 2;
+        int inverses = stats + (16 * StatsFloats);
         float m = GpuMath.NegInf;
         float l = 0f;
         for (int tile = 0; tile < tiles; tile++)
@@ -174,34 +184,31 @@ internal static partial class AttentionTensorCoreKernels
             ops.Scores(shared, warp, lane, stage, bf16);
             Warp.Barrier();
 
+            // Scores the softmax step may take as they are (times the scale): all 16 keys visible, no mask. Otherwise
+            // they are scaled and masked in place first.
             int key = (tile * BlockK) + (half * 16);
-            var a = Prepare(Read8(sharedF, scoreAt), mask, s, maskBase, query, key);
-            var b = Prepare(Read8(sharedF, scoreAt + 8), mask, s, maskBase, query, key + 8);
-            float tileMax = GpuMath.MaxNaN(Max8(a), Max8(b));
-            tileMax = GpuMath.MaxNaN(tileMax, Warp.ShuffleXor(tileMax, 1));
-            float mNew = GpuMath.MaxNaN(m, tileMax);
-            float alpha = mNew == GpuMath.NegInf ? 1f : GpuMath.Exp(m - mNew);
-
-            // The weights overwrite the scores: every lane has read its scores first.
-            Warp.Barrier();
-            float sum = WriteWeights(shared, weightAt, a, mNew, bf16) + WriteWeights(shared, weightAt + 8, b, mNew, bf16);
-            sum += Warp.ShuffleXor(sum, 1);
-            l = (l * alpha) + sum;
-            m = mNew;
-            if (half == 0)
+            bool plain = s.HasMask == 0 && key + 16 <= s.Lk && query < s.Lq && (s.Causal == 0 || key + 15 <= query);
+            float factor = s.Scale;
+            if (!plain)
             {
-                sharedF[factors + row] = alpha;
+                int at = scoreByte >> 2;
+                Write8(sharedF, at, Prepare(Read8(sharedF, at), mask, s, maskBase, query, key));
+                Write8(sharedF, at + 8, Prepare(Read8(sharedF, at + 8), mask, s, maskBase, query, key + 8));
+                factor = 1f;
             }
 
+            ops.Softmax(shared, scoreByte, weightByte, StatsByte(warp) + (row * StatsFloats * 4), m, factor, bf16);
             Warp.Barrier();
+            m = sharedF[stats + (row * StatsFloats)];
+            l = (l * sharedF[stats + (row * StatsFloats) + 2]) + sharedF[stats + (row * StatsFloats) + 1];
             int g = lane >> 2;
-            ops.Rescale(sharedF[factors + g], sharedF[factors + g + 8]);
+            ops.Rescale(sharedF[stats + (g * StatsFloats) + 2], sharedF[stats + ((g + 8) * StatsFloats) + 2]);
             ops.Accumulate(shared, warp, lane, stage, bf16);
         }
 
         if (half == 0)
         {
-            sharedF[factors + 16 + row] = l == 0f ? 0f : 1f / l;
+            sharedF[inverses + row] = l == 0f ? 0f : 1f / l;
         }
 
         Warp.Barrier();
@@ -209,7 +216,7 @@ internal static partial class AttentionTensorCoreKernels
         int column = 2 * (lane & 3);
         long elementLo = rowLo < s.Lq ? ((qRow0 - q0 + rowLo) * D) + column : -1;
         long elementHi = rowLo + 8 < s.Lq ? ((qRow0 - q0 + rowLo + 8) * D) + column : -1;
-        ops.Store(output, pointers.Output, elementLo, elementHi, sharedF[factors + 16 + (lane >> 2)], sharedF[factors + 24 + (lane >> 2)], bf16);
+        ops.Store(output, pointers.Output, elementLo, elementHi, sharedF[inverses + (lane >> 2)], sharedF[inverses + 8 + (lane >> 2)], bf16);
     }
 
     /// <summary>Requests the K and V rows of key tile <paramref name="tile"/> (zeros past Lk) into its stage.</summary>
@@ -276,20 +283,16 @@ internal static partial class AttentionTensorCoreKernels
     }
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private static float Max8(Float8 x) =>
-        GpuMath.MaxNaN(GpuMath.MaxNaN(GpuMath.MaxNaN(x.V0, x.V1), GpuMath.MaxNaN(x.V2, x.V3)), GpuMath.MaxNaN(GpuMath.MaxNaN(x.V4, x.V5), GpuMath.MaxNaN(x.V6, x.V7)));
-
-    /// <summary>Writes e^(x - m) rounded to 16 bits for eight keys; returns the sum of the rounded weights.</summary>
-    private static float WriteWeights(ArrayView<ushort> shared, int at, Float8 x, float m, int bf16) =>
-        (Weight(shared, at, x.V0, m, bf16) + Weight(shared, at + 1, x.V1, m, bf16) + Weight(shared, at + 2, x.V2, m, bf16) + Weight(shared, at + 3, x.V3, m, bf16))
-        + (Weight(shared, at + 4, x.V4, m, bf16) + Weight(shared, at + 5, x.V5, m, bf16) + Weight(shared, at + 6, x.V6, m, bf16) + Weight(shared, at + 7, x.V7, m, bf16));
-
-    [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private static float Weight(ArrayView<ushort> shared, int at, float x, float m, int bf16)
+    private static void Write8(ArrayView<float> sharedF, int at, Float8 x)
     {
-        ushort bits = GpuMath.Store16(m == GpuMath.NegInf ? 0f : GpuMath.Exp(x - m), bf16);
-        shared[at] = bits;
-        return GpuMath.Load16(bits, bf16);
+        sharedF[at] = x.V0;
+        sharedF[at + 1] = x.V1;
+        sharedF[at + 2] = x.V2;
+        sharedF[at + 3] = x.V3;
+        sharedF[at + 4] = x.V4;
+        sharedF[at + 5] = x.V5;
+        sharedF[at + 6] = x.V6;
+        sharedF[at + 7] = x.V7;
     }
 }
 
@@ -330,6 +333,21 @@ internal struct PtxAttentionOps : IAttentionMmaOps
         else
         {
             CudaAsm.Emit(AttentionTensorCoreKernels.ScoresF16, kRow, scoreAt);
+        }
+    }
+
+    public readonly void Softmax(ArrayView<ushort> shared, int scoreByte, int weightByte, int statsByte, float oldMax, float factor, int bf16)
+    {
+        uint scores = sharedBase + (uint)scoreByte;
+        uint weights = sharedBase + (uint)weightByte;
+        uint stats = sharedBase + (uint)statsByte;
+        if (bf16 != 0)
+        {
+            CudaAsm.Emit(AttentionTensorCoreKernels.SoftmaxBf16, scores, weights, stats, oldMax, factor);
+        }
+        else
+        {
+            CudaAsm.Emit(AttentionTensorCoreKernels.SoftmaxF16, scores, weights, stats, oldMax, factor);
         }
     }
 
@@ -453,6 +471,71 @@ internal struct EmulatedAttentionOps : IAttentionMmaOps
                 sharedF[at >> 2] = sum;
             }
         }
+    }
+
+    public readonly void Softmax(ArrayView<ushort> shared, int scoreByte, int weightByte, int statsByte, float oldMax, float factor, int bf16)
+    {
+        var sharedF = shared.Cast<float>();
+        int at = scoreByte >> 2;
+        float top = GpuMath.NegInf;
+        for (int i = 0; i < 16; i++)
+        {
+            top = GpuMath.MaxNaN(top, sharedF[at + i] * factor);
+        }
+
+        top = GpuMath.MaxNaN(top, Warp.ShuffleXor(top, 1));
+        float mNew = GpuMath.MaxNaN(top, oldMax);
+        float shift = mNew == GpuMath.NegInf ? 0f : mNew;
+        float alpha = mNew == GpuMath.NegInf ? 1f : GpuMath.Exp(oldMax - shift);
+        float sum = 0f;
+        var p = default(Lane16);
+        p.A = new Float8
+        {
+            V0 = GpuMath.Exp((sharedF[at] * factor) - shift),
+            V1 = GpuMath.Exp((sharedF[at + 1] * factor) - shift),
+            V2 = GpuMath.Exp((sharedF[at + 2] * factor) - shift),
+            V3 = GpuMath.Exp((sharedF[at + 3] * factor) - shift),
+            V4 = GpuMath.Exp((sharedF[at + 4] * factor) - shift),
+            V5 = GpuMath.Exp((sharedF[at + 5] * factor) - shift),
+            V6 = GpuMath.Exp((sharedF[at + 6] * factor) - shift),
+            V7 = GpuMath.Exp((sharedF[at + 7] * factor) - shift),
+        };
+        p.B = new Float8
+        {
+            V0 = GpuMath.Exp((sharedF[at + 8] * factor) - shift),
+            V1 = GpuMath.Exp((sharedF[at + 9] * factor) - shift),
+            V2 = GpuMath.Exp((sharedF[at + 10] * factor) - shift),
+            V3 = GpuMath.Exp((sharedF[at + 11] * factor) - shift),
+            V4 = GpuMath.Exp((sharedF[at + 12] * factor) - shift),
+            V5 = GpuMath.Exp((sharedF[at + 13] * factor) - shift),
+            V6 = GpuMath.Exp((sharedF[at + 14] * factor) - shift),
+            V7 = GpuMath.Exp((sharedF[at + 15] * factor) - shift),
+        };
+        sum += (p.A.V0 + p.A.V1 + p.A.V2 + p.A.V3) + (p.A.V4 + p.A.V5 + p.A.V6 + p.A.V7);
+        sum += (p.B.V0 + p.B.V1 + p.B.V2 + p.B.V3) + (p.B.V4 + p.B.V5 + p.B.V6 + p.B.V7);
+        sum += Warp.ShuffleXor(sum, 1);
+
+        // Every lane has its scores before the weights overwrite the score area.
+        Warp.Barrier();
+        int w = weightByte >> 1;
+        StoreWeights(shared, w, p.A, bf16);
+        StoreWeights(shared, w + 8, p.B, bf16);
+        int stats = statsByte >> 2;
+        sharedF[stats] = mNew;
+        sharedF[stats + 1] = sum;
+        sharedF[stats + 2] = alpha;
+    }
+
+    private static void StoreWeights(ArrayView<ushort> shared, int at, Float8 p, int bf16)
+    {
+        shared[at] = GpuMath.Store16(p.V0, bf16);
+        shared[at + 1] = GpuMath.Store16(p.V1, bf16);
+        shared[at + 2] = GpuMath.Store16(p.V2, bf16);
+        shared[at + 3] = GpuMath.Store16(p.V3, bf16);
+        shared[at + 4] = GpuMath.Store16(p.V4, bf16);
+        shared[at + 5] = GpuMath.Store16(p.V5, bf16);
+        shared[at + 6] = GpuMath.Store16(p.V6, bf16);
+        shared[at + 7] = GpuMath.Store16(p.V7, bf16);
     }
 
     public readonly void Rescale(float alphaLo, float alphaHi)

@@ -377,7 +377,11 @@ public sealed class AttentionTests : Half16TestBase, IClassFixture<Warp32Simulat
         Assert.Equal(1, Count(".reg .b32 atq<32>;"));
         Assert.Contains("cp.async.cg.shared.global", ptx, StringComparison.Ordinal);
         Assert.Contains("cp.async.wait_group 1;", ptx, StringComparison.Ordinal);
-        Assert.Equal(16, Count("cvt.rn.bf16x2.f32") / 2);
+
+        // The softmax step per format: 16 weights and one rescale factor through ex2, 8 weight pairs and 16 output pairs rounded.
+        Assert.Equal(2 * 17, Count("ex2.approx.ftz.f32"));
+        Assert.Equal(8 + 32, Count("cvt.rn.bf16x2.f32"));
+        Assert.Equal(8 + 32, Count("cvt.rn.f16x2.f32"));
         Assert.DoesNotContain(".func", ptx, StringComparison.Ordinal);
         int first = ptx.IndexOf("ldmatrix", StringComparison.Ordinal);
         int last = ptx.LastIndexOf("mma.sync", StringComparison.Ordinal);

@@ -18,7 +18,8 @@ S_LD = BK + 8           # float32 score row stride of a warp's score area
 P_LD = BK + 8           # 16-bit weight row stride (80 bytes), the weights overwrite the warp's score area
 Q_BYTES = BQ * LD * 2
 KV_BYTES = BK * LD * 2
-WARP_AREA = 16 * S_LD * 4 + 2 * 16 * 4   # scores (weights alias them), then the rescale factors and 1/l of its 16 rows
+STATS = 4                     # floats per row of a warp's row statistics: max, sum of the tile's weights, rescale factor, (pad)
+WARP_AREA = 16 * S_LD * 4 + 16 * STATS * 4 + 16 * 4   # scores (weights alias them), row statistics, 1/l of its 16 rows
 STAGE_BYTES = 2 * KV_BYTES    # one key tile: K then V; two stages (the next tile's copy runs during this one's math)
 Q_OFFSET = 0                  # the Q tile is staged once in stage 0, before its fragments move to registers
 K_OFFSET = 0                  # within a stage
@@ -81,6 +82,35 @@ def accumulate(dtype):
     return cs_string(lines)
 
 
+def softmax(cvt):
+    """Online-softmax step of one lane (half of row r: 16 consecutive scores). %0: the lane's scores (shared), %1: its
+    16-bit weights (they overwrite the warp's scores), %2: the row's statistics (max, weight sum, rescale factor),
+    %3: the row's running max, %4: factor on the stored scores (the scale, or 1 when they were scaled and masked)."""
+    lines = ["{", ".reg .f32 sw<16>;", ".reg .f32 smx, smt, smn, sms, ssum, salpha;", ".reg .b32 swp<8>;", ".reg .pred sinf;"]
+    for i in range(4):
+        lines.append(f"ld.shared.v4.f32 {{sw{4 * i},sw{4 * i + 1},sw{4 * i + 2},sw{4 * i + 3}}}, [%0+{16 * i}];")
+    lines += [f"mul.f32 sw{i}, sw{i}, %4;" for i in range(16)]
+    lines.append("max.NaN.f32 smx, sw0, sw1;")
+    lines += [f"max.NaN.f32 smx, smx, sw{i};" for i in range(2, 16)]
+    lines += ["shfl.sync.bfly.b32 smt, smx, 1, 31, 0xffffffff;", "max.NaN.f32 smx, smx, smt;", "max.NaN.f32 smn, smx, %3;",
+              # A row with no visible key yet keeps max -inf: its weights and its factor use 0 in place of the max.
+              "setp.eq.f32 sinf, smn, 0fFF800000;", "mul.f32 sms, smn, 0f3FB8AA3B;", "selp.f32 sms, 0f00000000, sms, sinf;",
+              "neg.f32 sms, sms;", "fma.rn.f32 salpha, %3, 0f3FB8AA3B, sms;", "ex2.approx.ftz.f32 salpha, salpha;",
+              "selp.f32 salpha, 0f3F800000, salpha, sinf;",
+              # Every lane has its scores in registers before the weights overwrite the score area.
+              "bar.warp.sync 0xffffffff;"]
+    for i in range(16):
+        lines.append(f"fma.rn.f32 sw{i}, sw{i}, 0f3FB8AA3B, sms;")
+        lines.append(f"ex2.approx.ftz.f32 sw{i}, sw{i};")
+    lines.append("add.f32 ssum, sw0, sw1;")
+    lines += [f"add.f32 ssum, ssum, sw{i};" for i in range(2, 16)]
+    lines += ["shfl.sync.bfly.b32 smt, ssum, 1, 31, 0xffffffff;", "add.f32 ssum, ssum, smt;"]
+    lines += [f"{cvt} swp{i}, sw{2 * i + 1}, sw{2 * i};" for i in range(8)]
+    lines += ["st.shared.v4.b32 [%1], {swp0,swp1,swp2,swp3};", "st.shared.v4.b32 [%1+16], {swp4,swp5,swp6,swp7};",
+              "st.shared.v4.f32 [%2], {smn, ssum, salpha, salpha};", "}"]
+    return cs_string(lines)
+
+
 def rescale():
     """O rows g (registers 0, 1 of each n-block) times %0, rows g + 8 (registers 2, 3) times %1."""
     lines = []
@@ -128,6 +158,7 @@ consts = [
     ("QRegisters", Q_REGS, "A-fragment registers of a warp's Q rows per thread."),
     ("WarpAreaOffset", W_OFFSET, "Byte offset of the first warp's area (scores / weights, rescale factors, 1/l)."),
     ("WarpAreaBytes", WARP_AREA, "Bytes of one warp's area."),
+    ("StatsFloats", STATS, "Floats per row of a warp's row statistics (max, weight sum, rescale factor, pad)."),
     ("SharedBytes", SHARED, "Dynamic shared bytes of a group."),
     ("ScoreBlocks", NB_S, "8-key mma tiles of a warp's scores."),
     ("OutputBlocks", NB_O, "8-column mma tiles of a warp's output."),
@@ -154,6 +185,9 @@ w("    /// <summary>Multiplies the output rows of this lane by their online-soft
 w(f"    public const string Rescale = {rescale()};")
 w("")
 for cvt, name in (("cvt.rn.bf16x2.f32", "Bf16"), ("cvt.rn.f16x2.f32", "F16")):
+    w(f"    /// <summary>One lane's online-softmax step: row max, weights e^(s - m) rounded to nearest even, row sum, rescale factor.</summary>")
+    w(f"    public const string Softmax{name} = {softmax(cvt)};")
+    w("")
     w(f"    /// <summary>Writes this lane's output elements, scaled by 1/l and rounded to nearest even.</summary>")
     w(f"    public const string Store{name} = {store(cvt)};")
     w("")
