@@ -197,6 +197,8 @@ internal static partial class AttentionTensorCoreKernels
                 factor = 1f;
             }
 
+            // The softmax step's shuffles and warp barrier need the whole warp back together after the branch above.
+            Warp.Barrier();
             ops.Softmax(shared, scoreByte, weightByte, StatsByte(warp) + (row * StatsFloats * 4), m, factor, bf16);
             Warp.Barrier();
             m = sharedF[stats + (row * StatsFloats)];

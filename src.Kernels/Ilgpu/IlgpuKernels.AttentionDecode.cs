@@ -101,8 +101,9 @@ public sealed partial class IlgpuKernels
     private KernelConfig WideDecodeConfig(int batch, int kvHeads, (int Chunk, int Splits, int HeadBlocks) plan) =>
         new(new Index3D(plan.Splits, kvHeads * plan.HeadBlocks, batch), new Index3D(AttentionDecodeWideKernels.Warps * device.WarpSize, 1, 1));
 
+    /// <summary>One combine group per (head, batch), as many threads as allowed up to <see cref="AttentionDecodeKernels.MaxCombineGroup"/> (several per dim walk the chunks in slices).</summary>
     private KernelConfig CombineConfig(int batch, int heads) =>
-        new(new Index3D(heads, batch, 1), new Index3D(Math.Min(device.MaxGroupSize, 128) / device.WarpSize * device.WarpSize, 1, 1));
+        new(new Index3D(heads, batch, 1), new Index3D(Math.Min(device.MaxGroupSize, AttentionDecodeKernels.MaxCombineGroup) / device.WarpSize * device.WarpSize, 1, 1));
 
     private void CombineDecodeF32(ArrayView<float> partO, ArrayView<float> partML, ArrayView<float> output, int batch, AttentionShape shape, int splits) =>
         device.Load(ref decodeCombineF32, nameof(AttentionDecodeKernels.DecodeCombineF32),

@@ -230,7 +230,7 @@ public sealed class AttentionTests : Half16TestBase, IClassFixture<Warp32Simulat
         using var partO = acc.Allocate1D(Enumerable.Repeat(float.NaN, (int)(parts * d)).ToArray());
         using var partML = acc.Allocate1D(Enumerable.Repeat(float.NaN, (int)(2 * parts)).ToArray());
         var split = new KernelConfig(new Index3D(splits, kvHeads * headBlocks, Batch), new Index3D(AttentionDecodeWideKernels.Warps * 32, 1, 1));
-        var combine = new KernelConfig(new Index3D(heads, Batch, 1), new Index3D(64, 1, 1));
+        var combine = new KernelConfig(new Index3D(heads, Batch, 1), new Index3D(256, 1, 1));
         float[] got;
         if (format == 2)
         {
