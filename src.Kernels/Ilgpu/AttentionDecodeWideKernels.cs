@@ -1,6 +1,7 @@
 using System.Runtime.CompilerServices;
 using ILGPU;
 using ILGPU.Runtime;
+using ILGPU.Runtime.Cuda;
 
 namespace GemsInjector.Kernels.Ilgpu;
 
@@ -24,6 +25,9 @@ internal interface IDecodeRows
 
     /// <summary>Writes this lane's values to <paramref name="target"/>[offset + dim] for the dims below d.</summary>
     void Spill(ArrayView<float> target, int offset, Lane16 values, int part, int lanes, int d);
+
+    /// <summary>Bytes per element.</summary>
+    int ElementBytes { get; }
 }
 
 /// <summary>float16 (<typeparamref name="TFormat"/> 0) or bfloat16 (1) rows read as <see cref="Half8"/> vectors.</summary>
@@ -33,6 +37,8 @@ internal struct Rows16<TFormat> : IDecodeRows
     public ArrayView<Half8> Q;
     public ArrayView<Half8> K;
     public ArrayView<Half8> V;
+
+    public readonly int ElementBytes => 2;
 
     public readonly Lane16 Load(int tensor, long rowStart, int part, int lanes, int d)
     {
@@ -80,6 +86,8 @@ internal struct RowsF32 : IDecodeRows
     public ArrayView<Float4> Q;
     public ArrayView<Float4> K;
     public ArrayView<Float4> V;
+
+    public readonly int ElementBytes => 4;
 
     public readonly Lane16 Load(int tensor, long rowStart, int part, int lanes, int d)
     {
@@ -133,16 +141,19 @@ internal static class AttentionDecodeWideKernels
     /// <summary>Largest head size (16 values per lane, at most 8 lanes per row).</summary>
     public const int MaxD = 128;
 
+    /// <summary>How many warp iterations ahead the rows are prefetched into L2 (CUDA).</summary>
+    public const int PrefetchIterations = 4;
+
     /// <summary>Lanes that share one row on a device with warps of <paramref name="warpSize"/>.</summary>
     public static int Lanes(int warpSize) => warpSize < 8 ? warpSize : 8;
 
     /// <summary>float32 q, k, v (16-byte aligned, d a multiple of 4, d ≤ 16·lanes).</summary>
     [IlgpuKernel]
     public static void DecodeWideF32(ArrayView<Float4> q, ArrayView<Float4> k, ArrayView<Float4> v, ArrayView<float> mask,
-        ArrayView<float> partO, ArrayView<float> partML, AttentionShape s, int chunk, int kEnd)
+        ArrayView<float> partO, ArrayView<float> partML, AttentionShape s, DecodePlan plan)
     {
         var rows = new RowsF32 { Q = q, K = k, V = v };
-        Body(rows, mask, partO, partML, s, chunk, kEnd);
+        Body(rows, mask, partO, partML, s, plan);
     }
 
     /// <summary>16-bit q, k, v (16-byte aligned, d a multiple of 8, d ≤ 16·lanes); <typeparamref name="TFormat"/> picks bfloat16.</summary>
@@ -150,16 +161,18 @@ internal static class AttentionDecodeWideKernels
     [IlgpuKernelVariant(typeof(F16Format))]
     [IlgpuKernelVariant(typeof(Bf16Format))]
     public static void DecodeWide16<TFormat>(ArrayView<Half8> q, ArrayView<Half8> k, ArrayView<Half8> v, ArrayView<float> mask,
-        ArrayView<float> partO, ArrayView<float> partML, AttentionShape s, int chunk, int kEnd)
+        ArrayView<float> partO, ArrayView<float> partML, AttentionShape s, DecodePlan plan)
         where TFormat : struct, IKernelConstant
     {
         var rows = new Rows16<TFormat> { Q = q, K = k, V = v };
-        Body(rows, mask, partO, partML, s, chunk, kEnd);
+        Body(rows, mask, partO, partML, s, plan);
     }
 
-    private static void Body<TRows>(TRows rows, ArrayView<float> mask, ArrayView<float> partO, ArrayView<float> partML, AttentionShape s, int chunk, int kEnd)
+    private static void Body<TRows>(TRows rows, ArrayView<float> mask, ArrayView<float> partO, ArrayView<float> partML, AttentionShape s, DecodePlan plan)
         where TRows : struct, IDecodeRows
     {
+        int chunk = plan.Chunk;
+        int kEnd = plan.KeyEnd;
         var scores = SharedMemory.Allocate<float>(HeadsPerGroup * MaxChunk);
         var sums = SharedMemory.Allocate<float>(Warps * HeadsPerGroup * MaxD);
         var stats = SharedMemory.Allocate<float>(2 * HeadsPerGroup);
@@ -186,6 +199,13 @@ internal static class AttentionDecodeWideKernels
         long qBase = (((long)batch * s.Heads) + h0) * d;
         long maskBase = (batch * s.MaskBatch) + (h0 * s.MaskHead);
 
+        // The V rows of the warp's first iterations go to L2 now, so pass 2 starts on L2 hits.
+        long chunkRow = kBase + ((long)j0 * d);
+        for (int ahead = 0; ahead < PrefetchIterations; ahead++)
+        {
+            Prefetch(plan.VPointer, chunkRow, (warp * teams) + (ahead * 2 * stride), teams, stride, n, d, rows.ElementBytes, lane);
+        }
+
         var q0 = rows.Load(0, qBase, part, lanes, d);
         var q1 = live > 1 ? rows.Load(0, qBase + d, part, lanes, d) : default;
         var q2 = live > 2 ? rows.Load(0, qBase + (2 * d), part, lanes, d) : default;
@@ -195,6 +215,7 @@ internal static class AttentionDecodeWideKernels
         // warp's, so every lane reaches every shuffle.
         for (int jw = warp * teams; jw < n; jw += 2 * stride)
         {
+            Prefetch(plan.KPointer, chunkRow, jw + (PrefetchIterations * 2 * stride), teams, stride, n, d, rows.ElementBytes, lane);
             int ja = jw + team;
             int jb = ja + stride;
             bool hasA = ja < n;
@@ -261,6 +282,7 @@ internal static class AttentionDecodeWideKernels
         var o3 = default(Lane16);
         for (int jw = warp * teams; jw < n; jw += 2 * stride)
         {
+            Prefetch(plan.VPointer, chunkRow, jw + (PrefetchIterations * 2 * stride), teams, stride, n, d, rows.ElementBytes, lane);
             int ja = jw + team;
             int jb = ja + stride;
             bool hasA = ja < n;
@@ -312,6 +334,28 @@ internal static class AttentionDecodeWideKernels
             long partIndex = (((((long)batch * s.Heads) + h0 + i) * splits) + split);
             partML[2 * partIndex] = stats[2 * i];
             partML[(2 * partIndex) + 1] = stats[(2 * i) + 1];
+        }
+    }
+
+    /// <summary>
+    /// Asks L2 for the rows a warp reads in the iteration starting at key <paramref name="jw"/> of the chunk (keys jw + t
+    /// and jw + stride + t for its teams t), one 128-byte line per lane. CUDA only (a no-op elsewhere, or without a pointer).
+    /// </summary>
+    private static void Prefetch(long pointer, long chunkRow, int jw, int teams, int stride, int n, int d, int elementBytes, int lane)
+    {
+        if (!CudaAsm.IsSupported || pointer == 0)
+        {
+            return;
+        }
+
+        int rowBytes = d * elementBytes;
+        int linesPerRow = (rowBytes + 127) >> 7;
+        int row = lane / linesPerRow;
+        int key = jw + (row < teams ? row : stride + row - teams);
+        if (row < 2 * teams && key < n)
+        {
+            long address = pointer + ((chunkRow + ((long)key * d)) * elementBytes) + ((lane - (row * linesPerRow)) << 7);
+            CudaAsm.Emit("{\n\t.reg .u64 pfa;\n\tcvta.to.global.u64 pfa, %0;\n\tprefetch.global.L2 [pfa];\n\t}", address);
         }
     }
 
@@ -446,4 +490,18 @@ internal static class AttentionDecodeWideKernels
             target[offset + 3] = x3;
         }
     }
+}
+
+/// <summary>Chunking and device addresses of one wide decode launch.</summary>
+internal struct DecodePlan
+{
+    /// <summary>Keys per chunk (Grid.X is the chunk).</summary>
+    public int Chunk;
+
+    /// <summary>Keys visible to the query (lk, or min(1, lk) when causal).</summary>
+    public int KeyEnd;
+
+    /// <summary>Device addresses of k[0] and v[0] for the L2 prefetches (0: none, as on the CPU simulator).</summary>
+    public long KPointer;
+    public long VPointer;
 }

@@ -6,9 +6,9 @@ namespace GemsInjector.Kernels.Ilgpu;
 
 public sealed partial class IlgpuKernels
 {
-    private Action<KernelConfig, ArrayView<Float4>, ArrayView<Float4>, ArrayView<Float4>, ArrayView<float>, ArrayView<float>, ArrayView<float>, AttentionShape, int, int>? decodeWideF32;
-    private readonly Action<KernelConfig, ArrayView<Half8>, ArrayView<Half8>, ArrayView<Half8>, ArrayView<float>, ArrayView<float>, ArrayView<float>, AttentionShape, int, int>?[] decodeWide16 =
-        new Action<KernelConfig, ArrayView<Half8>, ArrayView<Half8>, ArrayView<Half8>, ArrayView<float>, ArrayView<float>, ArrayView<float>, AttentionShape, int, int>?[2];
+    private Action<KernelConfig, ArrayView<Float4>, ArrayView<Float4>, ArrayView<Float4>, ArrayView<float>, ArrayView<float>, ArrayView<float>, AttentionShape, DecodePlan>? decodeWideF32;
+    private readonly Action<KernelConfig, ArrayView<Half8>, ArrayView<Half8>, ArrayView<Half8>, ArrayView<float>, ArrayView<float>, ArrayView<float>, AttentionShape, DecodePlan>?[] decodeWide16 =
+        new Action<KernelConfig, ArrayView<Half8>, ArrayView<Half8>, ArrayView<Half8>, ArrayView<float>, ArrayView<float>, ArrayView<float>, AttentionShape, DecodePlan>?[2];
     private Action<KernelConfig, ArrayView<float>, ArrayView<float>, ArrayView<ushort>, AttentionShape, int, int>? decodeCombine16;
 
     /// <summary>Launch bounds of the wide decode kernel: 4 warps, 4 groups per SM (≤ 128 registers, 16 warps per SM in flight).</summary>
@@ -63,9 +63,9 @@ public sealed partial class IlgpuKernels
         var plan = WideDecodePlan(batch, shape.Heads, shape.KvHeads, kEnd);
         var (partO, partML) = DecodePartials((long)batch * shape.Heads * plan.Splits, shape.D);
         device.Load(ref decodeWideF32, nameof(AttentionDecodeWideKernels.DecodeWideF32),
-            acc => acc.LoadStreamKernel<ArrayView<Float4>, ArrayView<Float4>, ArrayView<Float4>, ArrayView<float>, ArrayView<float>, ArrayView<float>, AttentionShape, int, int>(
+            acc => acc.LoadStreamKernel<ArrayView<Float4>, ArrayView<Float4>, ArrayView<Float4>, ArrayView<float>, ArrayView<float>, ArrayView<float>, AttentionShape, DecodePlan>(
                 AttentionDecodeWideKernels.DecodeWideF32, DecodeWideBounds))(
-            WideDecodeConfig(batch, shape.KvHeads, plan), q.Cast<Float4>(), k.Cast<Float4>(), v.Cast<Float4>(), mask, partO, partML, shape, plan.Chunk, kEnd);
+            WideDecodeConfig(batch, shape.KvHeads, plan), q.Cast<Float4>(), k.Cast<Float4>(), v.Cast<Float4>(), mask, partO, partML, shape, KernelPlan(k, v, plan.Chunk, kEnd));
         CombineDecodeF32(partO, partML, output, batch, shape, plan.Splits);
         return true;
     }
@@ -86,16 +86,38 @@ public sealed partial class IlgpuKernels
         string name = $"{nameof(AttentionDecodeWideKernels.DecodeWide16)}<{(bf16 ? "bf16" : "f16")}>";
         var launch = bf16
             ? device.Load(ref decodeWide16[slot], name,
-                acc => acc.LoadStreamKernel<ArrayView<Half8>, ArrayView<Half8>, ArrayView<Half8>, ArrayView<float>, ArrayView<float>, ArrayView<float>, AttentionShape, int, int>(
+                acc => acc.LoadStreamKernel<ArrayView<Half8>, ArrayView<Half8>, ArrayView<Half8>, ArrayView<float>, ArrayView<float>, ArrayView<float>, AttentionShape, DecodePlan>(
                     AttentionDecodeWideKernels.DecodeWide16<Bf16Format>, DecodeWideBounds))
             : device.Load(ref decodeWide16[slot], name,
-                acc => acc.LoadStreamKernel<ArrayView<Half8>, ArrayView<Half8>, ArrayView<Half8>, ArrayView<float>, ArrayView<float>, ArrayView<float>, AttentionShape, int, int>(
+                acc => acc.LoadStreamKernel<ArrayView<Half8>, ArrayView<Half8>, ArrayView<Half8>, ArrayView<float>, ArrayView<float>, ArrayView<float>, AttentionShape, DecodePlan>(
                     AttentionDecodeWideKernels.DecodeWide16<F16Format>, DecodeWideBounds));
-        launch(WideDecodeConfig(batch, shape.KvHeads, plan), q.Cast<Half8>(), k.Cast<Half8>(), v.Cast<Half8>(), mask, partO, partML, shape, plan.Chunk, kEnd);
+        launch(WideDecodeConfig(batch, shape.KvHeads, plan), q.Cast<Half8>(), k.Cast<Half8>(), v.Cast<Half8>(), mask, partO, partML, shape, KernelPlan(k, v, plan.Chunk, kEnd));
         device.Load(ref decodeCombine16, nameof(AttentionDecodeKernels.DecodeCombine16),
             acc => acc.LoadStreamKernel<ArrayView<float>, ArrayView<float>, ArrayView<ushort>, AttentionShape, int, int>(AttentionDecodeKernels.DecodeCombine16))(
             CombineConfig(batch, shape.Heads), partO, partML, output, shape, plan.Splits, Bf(format));
         return true;
+    }
+
+    /// <summary>The kernel's plan: chunking, and on CUDA the addresses of k and v for its L2 prefetches.</summary>
+    private DecodePlan KernelPlan<T>(ArrayView<T> k, ArrayView<T> v, int chunk, int kEnd)
+        where T : unmanaged
+    {
+        bool cuda = device.Kind == IlgpuDeviceKind.Cuda;
+        return new DecodePlan { Chunk = chunk, KeyEnd = kEnd, KPointer = cuda ? Address(k) : 0, VPointer = cuda ? Address(v) : 0 };
+    }
+
+    /// <summary>The device address of a view's first element (0 for an empty view).</summary>
+    private static long Address<T>(ArrayView<T> view)
+        where T : unmanaged
+    {
+        if (view.Length == 0)
+        {
+            return 0;
+        }
+
+        // ArrayView<T>'s own Buffer / Index are internal in ILGPU 1.5.3; the interface exposes them.
+        var contiguous = (IContiguousArrayView)view;
+        return contiguous.Buffer.NativePtr.ToInt64() + contiguous.IndexInBytes;
     }
 
     private KernelConfig WideDecodeConfig(int batch, int kvHeads, (int Chunk, int Splits, int HeadBlocks) plan) =>

@@ -225,6 +225,7 @@ public sealed class AttentionTests : Half16TestBase, IClassFixture<Warp32Simulat
             MaskHead = lk,
             MaskRow = lk,
         };
+        var plan = new DecodePlan { Chunk = chunk, KeyEnd = lk };
         long parts = (long)Batch * heads * splits;
         using var maskBuffer = acc.Allocate1D(mask);
         using var partO = acc.Allocate1D(Enumerable.Repeat(float.NaN, (int)(parts * d)).ToArray());
@@ -238,8 +239,8 @@ public sealed class AttentionTests : Half16TestBase, IClassFixture<Warp32Simulat
             using var kb = acc.Allocate1D(kv);
             using var vb = acc.Allocate1D(vv);
             using var ob = acc.Allocate1D(Enumerable.Repeat(float.NaN, qv.Length).ToArray());
-            acc.LoadStreamKernel<ArrayView<Float4>, ArrayView<Float4>, ArrayView<Float4>, ArrayView<float>, ArrayView<float>, ArrayView<float>, AttentionShape, int, int>(
-                AttentionDecodeWideKernels.DecodeWideF32)(split, qb.View.BaseView.Cast<Float4>(), kb.View.BaseView.Cast<Float4>(), vb.View.BaseView.Cast<Float4>(), maskBuffer.View, partO.View, partML.View, shape, chunk, lk);
+            acc.LoadStreamKernel<ArrayView<Float4>, ArrayView<Float4>, ArrayView<Float4>, ArrayView<float>, ArrayView<float>, ArrayView<float>, AttentionShape, DecodePlan>(
+                AttentionDecodeWideKernels.DecodeWideF32)(split, qb.View.BaseView.Cast<Float4>(), kb.View.BaseView.Cast<Float4>(), vb.View.BaseView.Cast<Float4>(), maskBuffer.View, partO.View, partML.View, shape, plan);
             acc.LoadStreamKernel<ArrayView<float>, ArrayView<float>, ArrayView<float>, AttentionShape, int>(AttentionDecodeKernels.DecodeCombineF32)(
                 combine, partO.View, partML.View, ob.View, shape, splits);
             acc.Synchronize();
@@ -251,10 +252,10 @@ public sealed class AttentionTests : Half16TestBase, IClassFixture<Warp32Simulat
             using var kb = acc.Allocate1D(k16);
             using var vb = acc.Allocate1D(v16);
             using var ob = acc.Allocate1D(Enumerable.Repeat(NaN16(bf16), qv.Length).ToArray());
-            Action<ArrayView<Half8>, ArrayView<Half8>, ArrayView<Half8>, ArrayView<float>, ArrayView<float>, ArrayView<float>, AttentionShape, int, int> kernel = bf16
+            Action<ArrayView<Half8>, ArrayView<Half8>, ArrayView<Half8>, ArrayView<float>, ArrayView<float>, ArrayView<float>, AttentionShape, DecodePlan> kernel = bf16
                 ? AttentionDecodeWideKernels.DecodeWide16<Bf16Format>
                 : AttentionDecodeWideKernels.DecodeWide16<F16Format>;
-            acc.LoadStreamKernel(kernel)(split, qb.View.BaseView.Cast<Half8>(), kb.View.BaseView.Cast<Half8>(), vb.View.BaseView.Cast<Half8>(), maskBuffer.View, partO.View, partML.View, shape, chunk, lk);
+            acc.LoadStreamKernel(kernel)(split, qb.View.BaseView.Cast<Half8>(), kb.View.BaseView.Cast<Half8>(), vb.View.BaseView.Cast<Half8>(), maskBuffer.View, partO.View, partML.View, shape, plan);
             acc.LoadStreamKernel<ArrayView<float>, ArrayView<float>, ArrayView<ushort>, AttentionShape, int, int>(AttentionDecodeKernels.DecodeCombine16)(
                 combine, partO.View, partML.View, ob.View, shape, splits, bf16 ? 1 : 0);
             acc.Synchronize();
@@ -278,7 +279,7 @@ public sealed class AttentionTests : Half16TestBase, IClassFixture<Warp32Simulat
     }
 
     [Fact]
-    public void WideDecodeReadsRowsIn16ByteLoadsWithoutLocalMemory()
+    public void WideDecodeReadsRowsIn16ByteLoadsAndPrefetchesWithoutLocalMemory()
     {
         var wide16 = typeof(AttentionDecodeWideKernels).GetMethod(nameof(AttentionDecodeWideKernels.DecodeWide16))!.MakeGenericMethod(typeof(Bf16Format));
         var wide32 = typeof(AttentionDecodeWideKernels).GetMethod(nameof(AttentionDecodeWideKernels.DecodeWideF32))!;
@@ -286,6 +287,7 @@ public sealed class AttentionTests : Half16TestBase, IClassFixture<Warp32Simulat
         {
             string ptx = Ptx(method);
             Assert.Matches(@"ld\.global\.v4\.", ptx);
+            Assert.Contains("prefetch.global.L2", ptx, StringComparison.Ordinal);
             Assert.DoesNotContain(".local", ptx, StringComparison.Ordinal);
         }
     }
