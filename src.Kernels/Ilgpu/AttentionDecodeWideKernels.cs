@@ -119,9 +119,9 @@ internal struct RowsF32 : IDecodeRows
 /// <summary>
 /// Flash-decoding (lq = 1) with 16-byte loads and grouped-query reuse: one group of <see cref="Warps"/> warps per
 /// (chunk of keys, kv head and block of up to <see cref="HeadsPerGroup"/> of its query heads, batch) reads each key and
-/// value row of the chunk once for all those query heads. A team of <c>lanes</c> = min(8, warp) lanes shares a row
-/// (sixteen values per lane, see <see cref="IDecodeRows"/>), so head sizes up to 16·lanes (128 on CUDA) that are a
-/// multiple of the vector width take this path. Pass 1: scores of the chunk into shared memory (team shuffle sums);
+/// value row of the chunk once for all those query heads. A team of <c>lanes</c> = min(8, warp) lanes (16 for head
+/// sizes above 128) shares a row (sixteen values per lane, see <see cref="IDecodeRows"/>), so head sizes up to 16·lanes
+/// (256 on CUDA) that are a multiple of the vector width take this path. Pass 1: scores of the chunk into shared memory (team shuffle sums);
 /// then one warp per head takes the chunk's max m and l = Σ e^(s - m); pass 2: Σ p·v per lane, summed over the warp's
 /// teams by shuffles and over warps through shared memory. The partials ((batch·heads + h)·splits + split) are the
 /// layout <see cref="AttentionDecodeKernels.DecodeCombineF32"/> and <see cref="AttentionDecodeKernels.DecodeCombine16"/>
@@ -138,14 +138,19 @@ internal static class AttentionDecodeWideKernels
     /// <summary>Largest chunk of keys per group.</summary>
     public const int MaxChunk = 512;
 
-    /// <summary>Largest head size (16 values per lane, at most 8 lanes per row).</summary>
-    public const int MaxD = 128;
+    /// <summary>Largest head size (16 values per lane, at most 16 lanes per row).</summary>
+    public const int MaxD = 256;
 
     /// <summary>How many warp iterations ahead the rows are prefetched into L2 (CUDA).</summary>
     public const int PrefetchIterations = 4;
 
-    /// <summary>Lanes that share one row on a device with warps of <paramref name="warpSize"/>.</summary>
-    public static int Lanes(int warpSize) => warpSize < 8 ? warpSize : 8;
+    /// <summary>Lanes that share one row of <paramref name="d"/> values on a device with warps of <paramref name="warpSize"/>.</summary>
+    public static int Lanes(int warpSize, int d)
+    {
+        // 8 lanes (two teams' worth of 64-byte row pieces per load instruction) up to d = 128; 16 for larger heads.
+        int lanes = d > 128 ? 16 : 8;
+        return warpSize < lanes ? warpSize : lanes;
+    }
 
     /// <summary>float32 q, k, v (16-byte aligned, d a multiple of 4, d ≤ 16·lanes).</summary>
     [IlgpuKernel]
@@ -188,7 +193,7 @@ internal static class AttentionDecodeWideKernels
         int ws = Warp.WarpSize;
         int lane = Warp.LaneIdx;
         int warp = Warp.WarpIdx;
-        int lanes = Lanes(ws);
+        int lanes = Lanes(ws, d);
         int part = lane % lanes;
         int team = lane / lanes;
         int teams = ws / lanes;

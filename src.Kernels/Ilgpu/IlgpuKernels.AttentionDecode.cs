@@ -21,7 +21,7 @@ public sealed partial class IlgpuKernels
     /// </summary>
     internal bool UsesWideDecode<T>(ArrayView<T> q, ArrayView<T> k, ArrayView<T> v, int headDim, int vectorWidth)
         where T : unmanaged =>
-        headDim % vectorWidth == 0 && headDim <= 16 * AttentionDecodeWideKernels.Lanes(device.WarpSize) && headDim <= AttentionDecodeWideKernels.MaxD
+        headDim % vectorWidth == 0 && headDim <= 16 * AttentionDecodeWideKernels.Lanes(device.WarpSize, headDim) && headDim <= AttentionDecodeWideKernels.MaxD
         && AttentionDecodeWideKernels.Warps * device.WarpSize <= device.MaxGroupSize
         && IsAligned(q, 16) && IsAligned(k, 16) && IsAligned(v, 16);
 

@@ -116,7 +116,7 @@ public sealed partial class IlgpuKernels
     /// 16-bit <c>aten::scaled_dot_product_attention</c> (no dropout): q, k, v and output in <paramref name="format"/>,
     /// scores, softmax and the output accumulator in float32 (see the float32 overload for shapes, causal and masking).
     /// The additive mask is float32 ([lq, lk], [batch, lq, lk] or [batch, heads, lq, lk]) or empty. One query row (decode)
-    /// with 16-byte aligned views and a head size that is a multiple of 8 (≤ 128 on CUDA) takes flash-decoding
+    /// with 16-byte aligned views and a head size that is a multiple of 8 (≤ 256 on CUDA) takes flash-decoding
     /// (<see cref="AttentionDecodeWideKernels"/>); on CUDA, head size 128 with aligned views takes the tensor cores
     /// (<see cref="AttentionTensorCoreKernels"/>); other shapes the flash-style <see cref="HalfMatrixKernels.Attention16"/>.
     /// </summary>

@@ -183,9 +183,11 @@ public sealed class AttentionTests : Half16TestBase, IClassFixture<Warp32Simulat
         { 2, 6, 1, 40, 36, 24 },
         { 1, 6, 1, 127, 24, 64 },
         { 0, 2, 1, 1, 8, 64 },
+        { 1, 4, 1, 40, 256, 16 },
+        { 2, 4, 2, 19, 200, 8 },
     };
 
-    /// <summary>The wide kernel with the CUDA lane layout (8 lanes per row team, 4 teams per warp), its combine, and odd chunk edges.</summary>
+    /// <summary>The wide kernel with the CUDA lane layout (8 lanes per row team and 4 teams per warp; 16 and 2 above d = 128), its combine, and odd chunk edges.</summary>
     [Theory]
     [MemberData(nameof(WideWarp32Cases))]
     public void WideDecodeWithCudaLaneLayout(int format, int heads, int kvHeads, int lk, int d, int chunk)
