@@ -158,38 +158,37 @@ internal static class AttentionKernels
         }
 
         Group.Barrier();
-        for (int i = tid; i < bq; i += g)
+
+        // Online-softmax update, one warp per query row (lanes over the keys), so every warp works while the rows are
+        // updated instead of one thread per row.
+        int ws = Warp.WarpSize;
+        int lane = Warp.LaneIdx;
+        for (int i = Warp.WarpIdx; i < bq; i += g / ws)
         {
             float mOld = sm[i];
-            float mNew = mOld;
-            for (int j = 0; j < bk; j++)
+            float top = GpuMath.NegInf;
+            for (int j = lane; j < bk; j += ws)
             {
-                mNew = GpuMath.MaxNaN(mNew, ss[i * bk + j]);
+                top = GpuMath.MaxNaN(top, ss[i * bk + j]);
             }
 
-            float alpha = 1f;
+            float mNew = GpuMath.MaxNaN(mOld, GpuMath.WarpMax(top));
             float rowSum = 0f;
-            if (mNew == GpuMath.NegInf)
+            for (int j = lane; j < bk; j += ws)
             {
-                for (int j = 0; j < bk; j++)
-                {
-                    ss[i * bk + j] = 0f;
-                }
-            }
-            else
-            {
-                alpha = GpuMath.Exp(mOld - mNew);
-                for (int j = 0; j < bk; j++)
-                {
-                    float p = GpuMath.Exp(ss[i * bk + j] - mNew);
-                    ss[i * bk + j] = p;
-                    rowSum += p;
-                }
+                float p = mNew == GpuMath.NegInf ? 0f : GpuMath.Exp(ss[i * bk + j] - mNew);
+                ss[i * bk + j] = p;
+                rowSum += p;
             }
 
-            sm[i] = mNew;
-            sl[i] = sl[i] * alpha + rowSum;
-            sa[i] = alpha;
+            rowSum = GpuMath.WarpSum(rowSum);
+            if (lane == 0)
+            {
+                float alpha = mNew == GpuMath.NegInf ? 1f : GpuMath.Exp(mOld - mNew);
+                sm[i] = mNew;
+                sl[i] = sl[i] * alpha + rowSum;
+                sa[i] = alpha;
+            }
         }
 
         Group.Barrier();
