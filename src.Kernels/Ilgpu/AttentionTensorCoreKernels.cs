@@ -59,15 +59,16 @@ internal interface IAttentionMmaOps
 
 /// <summary>
 /// FlashAttention-2-style attention on tensor cores (mma.sync m16n8k16, float32 accumulation) for 16-bit q, k, v with
-/// head size <see cref="D"/>: a group of 4 warps takes <see cref="BlockQ"/> queries of one head (16 rows per warp, its
-/// Q fragments loaded into registers once), and walks the keys in tiles of <see cref="BlockK"/>: K and V go to shared
-/// memory by cp.async into two stages, the next tile's copy in flight while this one is multiplied. Per tile each warp computes its 16 × 32 scores on the tensor cores into its shared score area; lane pairs
-/// apply scale, mask and causality to one row each, keep the row's running max m and sum l in registers (online
-/// softmax: max, e^x as ex2 of a log2(e)-scaled argument, row sums by one shuffle, all in one asm block per lane), and
-/// write the weights p = e^(s - m) rounded to 16 bits; the output accumulators (64 float32 per thread, PTX registers declared once) are
-/// rescaled by e^(m_old - m) and take P·V on the tensor cores. Causal is top-left: tiles wholly above the diagonal are
-/// skipped, and query blocks run longest first. Grouped-query heads read kv head h / (Heads / KvHeads). A row with no
-/// visible key gives zeros; NaN propagates. The output is rounded once (round to nearest even).
+/// head size <see cref="D"/>. A group of 4 warps takes <see cref="BlockQ"/> queries of one head (16 rows per warp; its
+/// Q fragments are loaded into registers once) and walks the keys in tiles of <see cref="BlockK"/>: K and V go to
+/// shared memory by cp.async into two stages, the next tile's copy in flight while this one is multiplied. Per tile a
+/// warp computes its 16 × 32 scores on the tensor cores into its shared score area; lanes 2r and 2r + 1 take row r
+/// (scale, mask and causality applied in place where a tile needs them), and one asm block per lane does the online
+/// softmax step (row max, weights e^(s - m) through ex2 rounded to 16 bits, row sum, rescale factor) with no asm
+/// outputs; the output accumulators (64 float32 per thread, PTX registers declared once) are rescaled by e^(m_old - m)
+/// and take P·V on the tensor cores. Causal is top-left: tiles wholly above the diagonal are skipped, and query blocks
+/// run longest first. Grouped-query heads read kv head h / (Heads / KvHeads). A row with no visible key gives zeros;
+/// NaN propagates. The output is rounded once (round to nearest even).
 /// </summary>
 internal static partial class AttentionTensorCoreKernels
 {
