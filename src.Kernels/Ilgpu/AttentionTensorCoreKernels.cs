@@ -39,7 +39,7 @@ internal interface IAttentionMmaOps
     /// <paramref name="factor"/>; the partner lane lane ^ 1 holds the row's other 16): the row max m = max(old max, scores),
     /// weights e^(s - m) rounded to 16 bits at <paramref name="weightByte"/> (overwriting the warp's scores once every lane
     /// has read its own), and the row statistics (m, Σ weights, rescale factor e^(old max - m)) at <paramref name="statsByte"/>.
-    /// A row whose max is still -∞ gets weights 0 and factor 1.
+    /// A row whose max is still -∞ gets weights 0 and factor 1; an unchanged max gives factor exactly 1.
     /// </summary>
     void Softmax(ArrayView<ushort> shared, int scoreByte, int weightByte, int statsByte, float oldMax, float factor, int bf16);
 
@@ -204,8 +204,16 @@ internal static partial class AttentionTensorCoreKernels
             Warp.Barrier();
             m = sharedF[stats + (row * StatsFloats)];
             l = (l * sharedF[stats + (row * StatsFloats) + 2]) + sharedF[stats + (row * StatsFloats) + 1];
+            // Once a row's max settles its factor is exactly 1: the 64 multiplies are skipped (per thread, no sync in them).
             int g = lane >> 2;
-            ops.Rescale(sharedF[stats + (g * StatsFloats) + 2], sharedF[stats + ((g + 8) * StatsFloats) + 2]);
+            float alphaLo = sharedF[stats + (g * StatsFloats) + 2];
+            float alphaHi = sharedF[stats + ((g + 8) * StatsFloats) + 2];
+            if (alphaLo != 1f || alphaHi != 1f)
+            {
+                ops.Rescale(alphaLo, alphaHi);
+            }
+
+            Warp.Barrier();
             ops.Accumulate(shared, warp, lane, stage, bf16);
         }
 
@@ -489,7 +497,7 @@ internal struct EmulatedAttentionOps : IAttentionMmaOps
         top = GpuMath.MaxNaN(top, Warp.ShuffleXor(top, 1));
         float mNew = GpuMath.MaxNaN(top, oldMax);
         float shift = mNew == GpuMath.NegInf ? 0f : mNew;
-        float alpha = mNew == GpuMath.NegInf ? 1f : GpuMath.Exp(oldMax - shift);
+        float alpha = mNew == GpuMath.NegInf || mNew == oldMax ? 1f : GpuMath.Exp(oldMax - shift);
         float sum = 0f;
         var p = default(Lane16);
         p.A = new Float8

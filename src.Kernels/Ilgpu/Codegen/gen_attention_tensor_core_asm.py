@@ -86,7 +86,7 @@ def softmax(cvt):
     """Online-softmax step of one lane (half of row r: 16 consecutive scores). %0: the lane's scores (shared), %1: its
     16-bit weights (they overwrite the warp's scores), %2: the row's statistics (max, weight sum, rescale factor),
     %3: the row's running max, %4: factor on the stored scores (the scale, or 1 when they were scaled and masked)."""
-    lines = ["{", ".reg .f32 sw<16>;", ".reg .f32 smx, smt, smn, sms, ssum, salpha;", ".reg .b32 swp<8>;", ".reg .pred sinf;"]
+    lines = ["{", ".reg .f32 sw<16>;", ".reg .f32 smx, smt, smn, sms, ssum, salpha;", ".reg .b32 swp<8>;", ".reg .pred sinf, ssame;"]
     for i in range(4):
         lines.append(f"ld.shared.v4.f32 {{sw{4 * i},sw{4 * i + 1},sw{4 * i + 2},sw{4 * i + 3}}}, [%0+{16 * i}];")
     lines += [f"mul.f32 sw{i}, sw{i}, %4;" for i in range(16)]
@@ -97,6 +97,8 @@ def softmax(cvt):
               "setp.eq.f32 sinf, smn, 0fFF800000;", "mul.f32 sms, smn, 0f3FB8AA3B;", "selp.f32 sms, 0f00000000, sms, sinf;",
               "neg.f32 sms, sms;", "fma.rn.f32 salpha, %3, 0f3FB8AA3B, sms;", "ex2.approx.ftz.f32 salpha, salpha;",
               "selp.f32 salpha, 0f3F800000, salpha, sinf;",
+              # An unchanged max gives exactly 1, so the caller can skip rescaling the accumulators.
+              "setp.eq.f32 ssame, smn, %3;", "selp.f32 salpha, 0f3F800000, salpha, ssame;",
               # Every lane has its scores in registers before the weights overwrite the score area.
               "bar.warp.sync 0xffffffff;"]
     for i in range(16):
