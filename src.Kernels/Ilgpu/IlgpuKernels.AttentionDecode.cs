@@ -11,8 +11,11 @@ public sealed partial class IlgpuKernels
         new Action<KernelConfig, ArrayView<Half8>, ArrayView<Half8>, ArrayView<Half8>, ArrayView<float>, ArrayView<float>, ArrayView<float>, AttentionShape, DecodePlan>?[2];
     private Action<KernelConfig, ArrayView<float>, ArrayView<float>, ArrayView<ushort>, AttentionShape, int, int>? decodeCombine16;
 
-    /// <summary>Launch bounds of the wide decode kernel: 4 warps, 4 groups per SM (≤ 128 registers, 16 warps per SM in flight).</summary>
-    private KernelSpecialization DecodeWideBounds => Bounds(AttentionDecodeWideKernels.Warps * 32, 4);
+    /// <summary>
+    /// Launch bounds of the wide decode kernels: 4 warps; 4 groups per SM in 16-bit (≤ 128 registers: 64 accumulators
+    /// plus two keys' packed rows), 3 in float32, whose two unpacked key rows take 32 registers more (≤ 168, no spills).
+    /// </summary>
+    private KernelSpecialization DecodeWideBounds(bool float32) => Bounds(AttentionDecodeWideKernels.Warps * 32, float32 ? 3 : 4);
 
     /// <summary>
     /// Whether a decode call (lq = 1) of this head size and these views takes the wide kernel
@@ -64,7 +67,7 @@ public sealed partial class IlgpuKernels
         var (partO, partML) = DecodePartials((long)batch * shape.Heads * plan.Splits, shape.D);
         device.Load(ref decodeWideF32, nameof(AttentionDecodeWideKernels.DecodeWideF32),
             acc => acc.LoadStreamKernel<ArrayView<Float4>, ArrayView<Float4>, ArrayView<Float4>, ArrayView<float>, ArrayView<float>, ArrayView<float>, AttentionShape, DecodePlan>(
-                AttentionDecodeWideKernels.DecodeWideF32, DecodeWideBounds))(
+                AttentionDecodeWideKernels.DecodeWideF32, DecodeWideBounds(float32: true)))(
             WideDecodeConfig(batch, shape.KvHeads, plan), q.Cast<Float4>(), k.Cast<Float4>(), v.Cast<Float4>(), mask, partO, partML, shape, KernelPlan(k, v, plan.Chunk, kEnd));
         CombineDecodeF32(partO, partML, output, batch, shape, plan.Splits);
         return true;
@@ -87,10 +90,10 @@ public sealed partial class IlgpuKernels
         var launch = bf16
             ? device.Load(ref decodeWide16[slot], name,
                 acc => acc.LoadStreamKernel<ArrayView<Half8>, ArrayView<Half8>, ArrayView<Half8>, ArrayView<float>, ArrayView<float>, ArrayView<float>, AttentionShape, DecodePlan>(
-                    AttentionDecodeWideKernels.DecodeWide16<Bf16Format>, DecodeWideBounds))
+                    AttentionDecodeWideKernels.DecodeWide16<Bf16Format>, DecodeWideBounds(float32: false)))
             : device.Load(ref decodeWide16[slot], name,
                 acc => acc.LoadStreamKernel<ArrayView<Half8>, ArrayView<Half8>, ArrayView<Half8>, ArrayView<float>, ArrayView<float>, ArrayView<float>, AttentionShape, DecodePlan>(
-                    AttentionDecodeWideKernels.DecodeWide16<F16Format>, DecodeWideBounds));
+                    AttentionDecodeWideKernels.DecodeWide16<F16Format>, DecodeWideBounds(float32: false)));
         launch(WideDecodeConfig(batch, shape.KvHeads, plan), q.Cast<Half8>(), k.Cast<Half8>(), v.Cast<Half8>(), mask, partO, partML, shape, KernelPlan(k, v, plan.Chunk, kEnd));
         device.Load(ref decodeCombine16, nameof(AttentionDecodeKernels.DecodeCombine16),
             acc => acc.LoadStreamKernel<ArrayView<float>, ArrayView<float>, ArrayView<ushort>, AttentionShape, int, int>(AttentionDecodeKernels.DecodeCombine16))(
