@@ -8,7 +8,9 @@ namespace GemsInjector.Kernels.Ilgpu;
 /// warp iteration, lanes over the head dimension, shuffle sums), its max m, its Σ p = l and its unnormalised output
 /// Σ p·v (threads split into head-dim × key slices, four keys per iteration in flight); <see cref="DecodeCombineF32"/>
 /// rescales the chunks by e^(m - M) and divides by L. Masking, scale, grouped-query heads and the fully-masked-row zero
-/// follow <see cref="AttentionKernels.AttentionF32"/>. Needs headDim ≤ group size and ≤ <see cref="MaxD"/>.
+/// follow <see cref="AttentionKernels.AttentionF32"/>. Needs headDim ≤ group size and ≤ <see cref="MaxD"/>. The float32
+/// path only for shapes <see cref="AttentionDecodeWideKernels"/> does not take (head sizes that are not a multiple of 4
+/// or above its limit, unaligned views); the combine kernels serve both.
 /// </summary>
 internal static class AttentionDecodeKernels
 {
@@ -169,40 +171,145 @@ internal static class AttentionDecodeKernels
         return s.HasMask != 0 ? score + mask[maskBase + j] : score;
     }
 
-    /// <summary>output = Σ_c e^(m_c - M)·O_c / Σ_c e^(m_c - M)·l_c (0 when every key is masked); grid (heads, batch).</summary>
+    /// <summary>Most threads of a combine group (the slice sums are reduced through shared memory).</summary>
+    public const int MaxCombineGroup = 512;
+
+    /// <summary>
+    /// output = Σ_c e^(m_c - M)·O_c / Σ_c e^(m_c - M)·l_c (0 when every key is masked); grid (heads, batch). The group's
+    /// threads are (chunk slice, dim) pairs when it has at least two threads per dim, so that each thread walks only
+    /// splits / slices chunks (at batch 1 there are 64).
+    /// </summary>
     [IlgpuKernel]
     public static void DecodeCombineF32(ArrayView<float> partO, ArrayView<float> partML, ArrayView<float> output, AttentionShape s, int splits)
     {
-        int h = Grid.IdxX;
-        int batch = Grid.IdxY;
-        int d = s.D;
-        long p0 = ((long)batch * s.Heads + h) * splits;
-        float mMax = GpuMath.NegInf;
-        for (int c = 0; c < splits; c++)
+        var scratch = SharedMemory.Allocate<float>(32);
+        var slices = SharedMemory.Allocate<float>(MaxCombineGroup);
+        long p0 = (((long)Grid.IdxY * s.Heads) + Grid.IdxX) * splits;
+        float mMax = GpuMath.GroupMax(ChunkMax(partML, p0, splits), scratch);
+        float total = GpuMath.GroupSum(WeightedSum(partML, p0, splits, mMax), scratch);
+        long oBase = (((long)Grid.IdxY * s.Heads) + Grid.IdxX) * s.D;
+        int count = Group.DimX / s.D;
+        if (count >= 2)
         {
-            mMax = GpuMath.MaxNaN(mMax, partML[2 * (p0 + c)]);
-        }
-
-        float total = 0f;
-        for (int c = 0; c < splits; c++)
-        {
-            float mc = partML[2 * (p0 + c)];
-            float wc = mc == GpuMath.NegInf ? 0f : GpuMath.Exp(mc - mMax);
-            total += wc * partML[2 * (p0 + c) + 1];
-        }
-
-        long oBase = ((long)batch * s.Heads + h) * d;
-        for (int t = Group.IdxX; t < d; t += Group.DimX)
-        {
-            float o = 0f;
-            for (int c = 0; c < splits; c++)
+            float o = SliceCombined(partO, partML, slices, p0, splits, s.D, mMax, count);
+            if (Group.IdxX < s.D)
             {
-                float mc = partML[2 * (p0 + c)];
-                float wc = mc == GpuMath.NegInf ? 0f : GpuMath.Exp(mc - mMax);
-                o += wc * partO[(p0 + c) * d + t];
+                output[oBase + Group.IdxX] = total == 0f ? 0f : o / total;
             }
-
-            output[oBase + t] = total == 0f ? 0f : o / total;
         }
+        else
+        {
+            for (int t = Group.IdxX; t < s.D; t += Group.DimX)
+            {
+                output[oBase + t] = total == 0f ? 0f : Combined(partO, partML, p0, splits, s.D, t, mMax, 0, 1) / total;
+            }
+        }
+    }
+
+    /// <summary><see cref="DecodeCombineF32"/> with the output rounded once to 16 bits (<paramref name="bf16"/> ≠ 0: bfloat16).</summary>
+    [IlgpuKernel]
+    public static void DecodeCombine16(ArrayView<float> partO, ArrayView<float> partML, ArrayView<ushort> output, AttentionShape s, int splits, int bf16)
+    {
+        var scratch = SharedMemory.Allocate<float>(32);
+        var slices = SharedMemory.Allocate<float>(MaxCombineGroup);
+        long p0 = (((long)Grid.IdxY * s.Heads) + Grid.IdxX) * splits;
+        float mMax = GpuMath.GroupMax(ChunkMax(partML, p0, splits), scratch);
+        float total = GpuMath.GroupSum(WeightedSum(partML, p0, splits, mMax), scratch);
+        long oBase = (((long)Grid.IdxY * s.Heads) + Grid.IdxX) * s.D;
+        int count = Group.DimX / s.D;
+        if (count >= 2)
+        {
+            float o = SliceCombined(partO, partML, slices, p0, splits, s.D, mMax, count);
+            if (Group.IdxX < s.D)
+            {
+                output[oBase + Group.IdxX] = GpuMath.Store16(total == 0f ? 0f : o / total, bf16);
+            }
+        }
+        else
+        {
+            for (int t = Group.IdxX; t < s.D; t += Group.DimX)
+            {
+                output[oBase + t] = GpuMath.Store16(total == 0f ? 0f : Combined(partO, partML, p0, splits, s.D, t, mMax, 0, 1) / total, bf16);
+            }
+        }
+    }
+
+    /// <summary>
+    /// Σ_c e^(m_c - M)·O_c[tid] for threads tid below d (others get 0): thread (slice, dim) sums chunks slice,
+    /// slice + count, ... and the <paramref name="count"/> slices meet in shared memory. Called by the whole group.
+    /// </summary>
+    private static float SliceCombined(ArrayView<float> partO, ArrayView<float> partML, ArrayView<float> slices, long p0, int splits, int d, float mMax, int count)
+    {
+        int tid = Group.IdxX;
+        int slice = tid / d;
+        if (slice < count)
+        {
+            slices[tid] = Combined(partO, partML, p0, splits, d, tid - (slice * d), mMax, slice, count);
+        }
+
+        Group.Barrier();
+        float o = 0f;
+        if (tid < d)
+        {
+            for (int r = 0; r < count; r++)
+            {
+                o += slices[(r * d) + tid];
+            }
+        }
+
+        return o;
+    }
+
+    /// <summary>This thread's share of max_c m_c (the group reduces it).</summary>
+    private static float ChunkMax(ArrayView<float> partML, long p0, int splits)
+    {
+        float m = GpuMath.NegInf;
+        for (int c = Group.IdxX; c < splits; c += Group.DimX)
+        {
+            m = GpuMath.MaxNaN(m, partML[2 * (p0 + c)]);
+        }
+
+        return m;
+    }
+
+    /// <summary>e^(m_c - M), 0 for a chunk with no visible key.</summary>
+    private static float ChunkWeight(ArrayView<float> partML, long p0, int c, float mMax)
+    {
+        float mc = partML[2 * (p0 + c)];
+        return mc == GpuMath.NegInf ? 0f : GpuMath.Exp(mc - mMax);
+    }
+
+    /// <summary>This thread's share of Σ_c e^(m_c - M)·l_c.</summary>
+    private static float WeightedSum(ArrayView<float> partML, long p0, int splits, float mMax)
+    {
+        float total = 0f;
+        for (int c = Group.IdxX; c < splits; c += Group.DimX)
+        {
+            total += ChunkWeight(partML, p0, c, mMax) * partML[(2 * (p0 + c)) + 1];
+        }
+
+        return total;
+    }
+
+    /// <summary>Σ e^(m_c - M)·O_c[t] over chunks c = first, first + step, ..., four per iteration so that their loads are in flight together.</summary>
+    private static float Combined(ArrayView<float> partO, ArrayView<float> partML, long p0, int splits, int d, int t, float mMax, int first, int step)
+    {
+        float o0 = 0f, o1 = 0f, o2 = 0f, o3 = 0f;
+        long at = (p0 * d) + t;
+        int c = first;
+        for (; c + (3 * step) < splits; c += 4 * step)
+        {
+            o0 += ChunkWeight(partML, p0, c, mMax) * partO[at + ((long)c * d)];
+            o1 += ChunkWeight(partML, p0, c + step, mMax) * partO[at + ((long)(c + step) * d)];
+            o2 += ChunkWeight(partML, p0, c + (2 * step), mMax) * partO[at + ((long)(c + (2 * step)) * d)];
+            o3 += ChunkWeight(partML, p0, c + (3 * step), mMax) * partO[at + ((long)(c + (3 * step)) * d)];
+        }
+
+        for (; c < splits; c += step)
+        {
+            o0 += ChunkWeight(partML, p0, c, mMax) * partO[at + ((long)c * d)];
+        }
+
+        return (o0 + o1) + (o2 + o3);
     }
 }

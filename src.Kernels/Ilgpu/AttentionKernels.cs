@@ -30,11 +30,18 @@ internal struct AttentionShape
 /// output accumulator is rescaled per tile (online softmax). Causal is top-left (key j visible to query i when j ≤ i,
 /// as PyTorch's is_causal); grouped-query attention maps head h to kv head h / (Heads / KvHeads). A fully masked row
 /// gives zeros, as libtorch 2.10's math path (safe softmax) and the CPU kernels do; NaN inputs still give NaN.
-/// Shared floats: 2·BlockQ·D (Q, O) + 2·BlockK·D (K, V) + BlockQ·BlockK (scores) + 3·BlockQ (max, sum, rescale).
+/// Shared floats: 2·BlockQ·D (Q, O) + BlockK·(D | 1) (K, odd row stride) + BlockK·D (V) + BlockQ·BlockK (scores) +
+/// 3·BlockQ (max, sum, rescale).
 /// </summary>
 internal static class AttentionKernels
 {
-    public static int SharedFloats(int blockQ, int blockK, int d) => 2 * blockQ * d + 2 * blockK * d + blockQ * blockK + 3 * blockQ;
+    public static int SharedFloats(int blockQ, int blockK, int d) => 2 * blockQ * d + blockK * KeyStride(d) + blockK * d + blockQ * blockK + 3 * blockQ;
+
+    /// <summary>
+    /// Row stride of the staged key tile: odd, so that the 32 lanes of a warp (consecutive keys, same dim) read 32
+    /// different banks in the score loop (a stride of d = 128 put them all on one bank).
+    /// </summary>
+    public static int KeyStride(int d) => d | 1;
 
     [IlgpuKernel]
     public static void AttentionF32(ArrayView<float> q, ArrayView<float> k, ArrayView<float> v, ArrayView<float> mask, ArrayView<float> output, AttentionShape s)
@@ -45,12 +52,14 @@ internal static class AttentionKernels
         int d = s.D;
         var sq = shared.SubView(0, bq * d);
         var so = shared.SubView(bq * d, bq * d);
-        var sk = shared.SubView(2 * bq * d, bk * d);
-        var sv = shared.SubView(2 * bq * d + bk * d, bk * d);
-        var ss = shared.SubView(2 * bq * d + 2 * bk * d, bq * bk);
-        var sm = shared.SubView(2 * bq * d + 2 * bk * d + bq * bk, bq);
-        var sl = shared.SubView(2 * bq * d + 2 * bk * d + bq * bk + bq, bq);
-        var sa = shared.SubView(2 * bq * d + 2 * bk * d + bq * bk + 2 * bq, bq);
+        int kStride = AttentionKernels.KeyStride(d);
+        int tiles = 2 * bq * d + bk * kStride + bk * d;
+        var sk = shared.SubView(2 * bq * d, bk * kStride);
+        var sv = shared.SubView(2 * bq * d + bk * kStride, bk * d);
+        var ss = shared.SubView(tiles, bq * bk);
+        var sm = shared.SubView(tiles + bq * bk, bq);
+        var sl = shared.SubView(tiles + bq * bk + bq, bq);
+        var sa = shared.SubView(tiles + bq * bk + 2 * bq, bq);
 
         int tid = Group.IdxX;
         int g = Group.DimX;
@@ -88,7 +97,7 @@ internal static class AttentionKernels
             {
                 int j = e / d;
                 bool inside = k0 + j < s.Lk;
-                sk[e] = inside ? k[kBase + (long)k0 * d + e] : 0f;
+                sk[j * kStride + (e - j * d)] = inside ? k[kBase + (long)k0 * d + e] : 0f;
                 sv[e] = inside ? v[kBase + (long)k0 * d + e] : 0f;
             }
 
@@ -122,6 +131,7 @@ internal static class AttentionKernels
         int bq = s.BlockQ;
         int bk = s.BlockK;
         int d = s.D;
+        int kStride = KeyStride(d);
         for (int e = tid; e < bq * bk; e += g)
         {
             int i = e / bk;
@@ -134,7 +144,7 @@ internal static class AttentionKernels
                 float dot = 0f;
                 for (int t = 0; t < d; t++)
                 {
-                    dot += sq[i * d + t] * sk[j * d + t];
+                    dot += sq[i * d + t] * sk[j * kStride + t];
                 }
 
                 score = dot * s.Scale;
@@ -148,38 +158,37 @@ internal static class AttentionKernels
         }
 
         Group.Barrier();
-        for (int i = tid; i < bq; i += g)
+
+        // Online-softmax update, one warp per query row (lanes over the keys), so every warp works while the rows are
+        // updated instead of one thread per row.
+        int ws = Warp.WarpSize;
+        int lane = Warp.LaneIdx;
+        for (int i = Warp.WarpIdx; i < bq; i += g / ws)
         {
             float mOld = sm[i];
-            float mNew = mOld;
-            for (int j = 0; j < bk; j++)
+            float top = GpuMath.NegInf;
+            for (int j = lane; j < bk; j += ws)
             {
-                mNew = GpuMath.MaxNaN(mNew, ss[i * bk + j]);
+                top = GpuMath.MaxNaN(top, ss[i * bk + j]);
             }
 
-            float alpha = 1f;
+            float mNew = GpuMath.MaxNaN(mOld, GpuMath.WarpMax(top));
             float rowSum = 0f;
-            if (mNew == GpuMath.NegInf)
+            for (int j = lane; j < bk; j += ws)
             {
-                for (int j = 0; j < bk; j++)
-                {
-                    ss[i * bk + j] = 0f;
-                }
-            }
-            else
-            {
-                alpha = GpuMath.Exp(mOld - mNew);
-                for (int j = 0; j < bk; j++)
-                {
-                    float p = GpuMath.Exp(ss[i * bk + j] - mNew);
-                    ss[i * bk + j] = p;
-                    rowSum += p;
-                }
+                float p = mNew == GpuMath.NegInf ? 0f : GpuMath.Exp(ss[i * bk + j] - mNew);
+                ss[i * bk + j] = p;
+                rowSum += p;
             }
 
-            sm[i] = mNew;
-            sl[i] = sl[i] * alpha + rowSum;
-            sa[i] = alpha;
+            rowSum = GpuMath.WarpSum(rowSum);
+            if (lane == 0)
+            {
+                float alpha = mNew == GpuMath.NegInf ? 1f : GpuMath.Exp(mOld - mNew);
+                sm[i] = mNew;
+                sl[i] = sl[i] * alpha + rowSum;
+                sa[i] = alpha;
+            }
         }
 
         Group.Barrier();

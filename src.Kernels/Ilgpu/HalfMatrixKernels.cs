@@ -65,12 +65,14 @@ internal static class HalfMatrixKernels
         int d = s.D;
         var sq = shared.SubView(0, bq * d);
         var so = shared.SubView(bq * d, bq * d);
-        var sk = shared.SubView(2 * bq * d, bk * d);
-        var sv = shared.SubView(2 * bq * d + bk * d, bk * d);
-        var ss = shared.SubView(2 * bq * d + 2 * bk * d, bq * bk);
-        var sm = shared.SubView(2 * bq * d + 2 * bk * d + bq * bk, bq);
-        var sl = shared.SubView(2 * bq * d + 2 * bk * d + bq * bk + bq, bq);
-        var sa = shared.SubView(2 * bq * d + 2 * bk * d + bq * bk + 2 * bq, bq);
+        int kStride = AttentionKernels.KeyStride(d);
+        int tiles = 2 * bq * d + bk * kStride + bk * d;
+        var sk = shared.SubView(2 * bq * d, bk * kStride);
+        var sv = shared.SubView(2 * bq * d + bk * kStride, bk * d);
+        var ss = shared.SubView(tiles, bq * bk);
+        var sm = shared.SubView(tiles + bq * bk, bq);
+        var sl = shared.SubView(tiles + bq * bk + bq, bq);
+        var sa = shared.SubView(tiles + bq * bk + 2 * bq, bq);
 
         int tid = Group.IdxX;
         int g = Group.DimX;
@@ -108,7 +110,7 @@ internal static class HalfMatrixKernels
             {
                 int j = e / d;
                 bool inside = k0 + j < s.Lk;
-                sk[e] = inside ? GpuMath.Load16(k[kBase + (long)k0 * d + e], bf16) : 0f;
+                sk[j * kStride + (e - j * d)] = inside ? GpuMath.Load16(k[kBase + (long)k0 * d + e], bf16) : 0f;
                 sv[e] = inside ? GpuMath.Load16(v[kBase + (long)k0 * d + e], bf16) : 0f;
             }
 

@@ -115,7 +115,10 @@ public sealed partial class IlgpuKernels
     /// <summary>
     /// 16-bit <c>aten::scaled_dot_product_attention</c> (no dropout): q, k, v and output in <paramref name="format"/>,
     /// scores, softmax and the output accumulator in float32 (see the float32 overload for shapes, causal and masking).
-    /// The additive mask is float32 ([lq, lk], [batch, lq, lk] or [batch, heads, lq, lk]) or empty.
+    /// The additive mask is float32 ([lq, lk], [batch, lq, lk] or [batch, heads, lq, lk]) or empty. One query row (decode)
+    /// with 16-byte aligned views and a head size that is a multiple of 8 (≤ 256 on CUDA) takes flash-decoding
+    /// (<see cref="AttentionDecodeWideKernels"/>); on CUDA, head size 128 with aligned views takes the tensor cores
+    /// (<see cref="AttentionTensorCoreKernels"/>); other shapes the flash-style <see cref="HalfMatrixKernels.Attention16"/>.
     /// </summary>
     /// <param name="q">Queries [batch, heads, lq, d].</param>
     /// <param name="k">Keys [batch, kvHeads, lk, d].</param>
@@ -141,6 +144,28 @@ public sealed partial class IlgpuKernels
             return;
         }
 
+        if (lq == 1)
+        {
+            var decode = new AttentionShape
+            {
+                Heads = heads,
+                KvHeads = kvHeads,
+                Lq = 1,
+                Lk = lk,
+                D = headDim,
+                Scale = scale ?? 1f / MathF.Sqrt(headDim),
+                Causal = causal ? 1 : 0,
+                HasMask = mask.Length != 0 ? 1 : 0,
+                MaskBatch = maskBatch,
+                MaskHead = maskHead,
+                MaskRow = lk,
+            };
+            if (TryWideDecode16(q, k, v, mask, output, batch, causal ? Math.Min(1, lk) : lk, decode, format))
+            {
+                return;
+            }
+        }
+
         var (blockQ, blockK, sharedFloats) = AttentionBlocks(headDim);
         var shape = new AttentionShape
         {
@@ -158,6 +183,11 @@ public sealed partial class IlgpuKernels
             BlockQ = blockQ,
             BlockK = blockK,
         };
+        if (TryTensorCoreAttention16(q, k, v, mask, output, batch, shape, format))
+        {
+            return;
+        }
+
         int group = Math.Min(device.MaxGroupSize, 128);
         var config = new KernelConfig(new Index3D((lq + blockQ - 1) / blockQ, heads, batch), new Index3D(group, 1, 1),
             SharedMemoryConfig.RequestDynamic<float>(sharedFloats));

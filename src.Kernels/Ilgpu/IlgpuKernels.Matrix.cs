@@ -468,37 +468,27 @@ public sealed partial class IlgpuKernels
     }
 
     /// <summary>
-    /// Flash-decoding for lq = 1: keys split into chunks (256 on CUDA, 4 on the simulator so that tests cross chunks), a
-    /// partial (max, sum, output) per chunk, then one combine launch.
+    /// Flash-decoding for lq = 1: the wide kernel (<see cref="AttentionDecodeWideKernels"/>) when the head size and
+    /// alignment allow, else <see cref="AttentionDecodeKernels.DecodeSplitF32"/> (head sizes that are not a multiple of 4
+    /// or above the wide kernel's, unaligned views) with chunks of 256 keys (4 on the simulator so that tests cross
+    /// chunks); a partial (max, sum, output) per chunk, then one combine launch.
     /// </summary>
     private void DecodeAttention(ArrayView<float> q, ArrayView<float> k, ArrayView<float> v, ArrayView<float> mask, ArrayView<float> output,
         int batch, int heads, int kEnd, int group, AttentionShape shape)
     {
-        int chunk = device.Kind == IlgpuDeviceKind.CpuSimulator ? 4 : AttentionDecodeKernels.MaxChunk;
-        int splits = Math.Max(1, (kEnd + chunk - 1) / chunk);
-        long parts = (long)batch * heads * splits;
-        long need = parts * (shape.D + 2);
-        if (decodeScratch is null || decodeScratch.Length < need)
+        if (TryWideDecodeF32(q, k, v, mask, output, batch, kEnd, shape))
         {
-            if (decodeScratch is not null)
-            {
-                // Earlier launches may still read the old buffer.
-                device.Synchronize();
-                decodeScratch.Dispose();
-            }
-
-            decodeScratch = device.Accelerator.Allocate1D<float>(Math.Max(need, 1L << 16));
+            return;
         }
 
-        var partO = decodeScratch.View.BaseView.SubView(0, parts * shape.D);
-        var partML = decodeScratch.View.BaseView.SubView(parts * shape.D, 2 * parts);
+        int chunk = device.Kind == IlgpuDeviceKind.CpuSimulator ? 4 : AttentionDecodeKernels.MaxChunk;
+        int splits = Math.Max(1, (kEnd + chunk - 1) / chunk);
+        var (partO, partML) = DecodePartials((long)batch * heads * splits, shape.D);
         device.Load(ref decodeSplitF32, nameof(AttentionDecodeKernels.DecodeSplitF32),
             acc => acc.LoadStreamKernel<ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, AttentionShape, int, int>(
                 AttentionDecodeKernels.DecodeSplitF32, GemvBounds))(
             new KernelConfig(new Index3D(splits, heads, batch), new Index3D(group, 1, 1)), q, k, v, mask, partO, partML, shape, chunk, kEnd);
-        device.Load(ref decodeCombineF32, nameof(AttentionDecodeKernels.DecodeCombineF32),
-            acc => acc.LoadStreamKernel<ArrayView<float>, ArrayView<float>, ArrayView<float>, AttentionShape, int>(AttentionDecodeKernels.DecodeCombineF32))(
-            new KernelConfig(new Index3D(heads, batch, 1), new Index3D(Math.Min(group, 128), 1, 1)), partO, partML, output, shape, splits);
+        CombineDecodeF32(partO, partML, output, batch, shape, splits);
     }
 }
 

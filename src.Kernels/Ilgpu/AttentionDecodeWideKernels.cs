@@ -1,0 +1,512 @@
+using System.Runtime.CompilerServices;
+using ILGPU;
+using ILGPU.Runtime;
+using ILGPU.Runtime.Cuda;
+
+namespace GemsInjector.Kernels.Ilgpu;
+
+/// <summary>Sixteen float32 values of one lane's share of a head row (two <see cref="Float8"/>, kept in registers).</summary>
+internal struct Lane16
+{
+    public Float8 A;
+    public Float8 B;
+}
+
+/// <summary>
+/// How the wide decode kernel reads q, k and v rows: each lane of a key's <c>lanes</c>-lane team owns sixteen values of
+/// the row in 16-byte vectors (two 8-value vectors in 16-bit formats, four 4-value vectors in float32), vector
+/// <c>part + i·lanes</c> for the i-th, so one warp load instruction reads whole consecutive 16·lanes-byte stretches of
+/// rows. Vectors past the row (d &lt; 16·lanes) read as zeros.
+/// </summary>
+internal interface IDecodeRows
+{
+    /// <summary>This lane's values of the row starting at element <paramref name="rowStart"/> of q (0), k (1) or v (2).</summary>
+    Lane16 Load(int tensor, long rowStart, int part, int lanes, int d);
+
+    /// <summary>Writes this lane's values to <paramref name="target"/>[offset + dim] for the dims below d.</summary>
+    void Spill(ArrayView<float> target, int offset, Lane16 values, int part, int lanes, int d);
+
+    /// <summary>Bytes per element.</summary>
+    int ElementBytes { get; }
+}
+
+/// <summary>float16 (<typeparamref name="TFormat"/> 0) or bfloat16 (1) rows read as <see cref="Half8"/> vectors.</summary>
+internal struct Rows16<TFormat> : IDecodeRows
+    where TFormat : struct, IKernelConstant
+{
+    public ArrayView<Half8> Q;
+    public ArrayView<Half8> K;
+    public ArrayView<Half8> V;
+
+    public readonly int ElementBytes => 2;
+
+    public readonly Lane16 Load(int tensor, long rowStart, int part, int lanes, int d)
+    {
+        var view = tensor == 0 ? Q : tensor == 1 ? K : V;
+        int vectors = d >> 3;
+        long first = rowStart >> 3;
+        int second = part + lanes;
+        return new Lane16
+        {
+            A = part < vectors ? Unpack(view.AsAligned(16)[first + part]) : default,
+            B = second < vectors ? Unpack(view.AsAligned(16)[first + second]) : default,
+        };
+    }
+
+    public readonly void Spill(ArrayView<float> target, int offset, Lane16 values, int part, int lanes, int d)
+    {
+        AttentionDecodeWideKernels.Spill8(target, offset + (8 * part), values.A, d - (8 * part));
+        AttentionDecodeWideKernels.Spill8(target, offset + (8 * (part + lanes)), values.B, d - (8 * (part + lanes)));
+    }
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static Float8 Unpack(Half8 v) => new()
+    {
+        V0 = Low(v.X),
+        V1 = High(v.X),
+        V2 = Low(v.Y),
+        V3 = High(v.Y),
+        V4 = Low(v.Z),
+        V5 = High(v.Z),
+        V6 = Low(v.W),
+        V7 = High(v.W),
+    };
+
+    // float16 goes through ILGPU's Half (one cvt.f32.f16 on CUDA); bfloat16 is the top half of a float32.
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static float Low(uint word) => default(TFormat).Value != 0 ? Interop.IntAsFloat(word << 16) : Interop.IntAsFloat((ushort)(word & 0xffffu));
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static float High(uint word) => default(TFormat).Value != 0 ? Interop.IntAsFloat(word & 0xffff0000u) : Interop.IntAsFloat((ushort)(word >> 16));
+}
+
+/// <summary>float32 rows read as <see cref="Float4"/> vectors.</summary>
+internal struct RowsF32 : IDecodeRows
+{
+    public ArrayView<Float4> Q;
+    public ArrayView<Float4> K;
+    public ArrayView<Float4> V;
+
+    public readonly int ElementBytes => 4;
+
+    public readonly Lane16 Load(int tensor, long rowStart, int part, int lanes, int d)
+    {
+        var view = (tensor == 0 ? Q : tensor == 1 ? K : V).AsAligned(16);
+        int vectors = d >> 2;
+        long first = rowStart >> 2;
+        Float4 x0 = part < vectors ? view[first + part] : default;
+        Float4 x1 = part + lanes < vectors ? view[first + part + lanes] : default;
+        Float4 x2 = part + (2 * lanes) < vectors ? view[first + part + (2 * lanes)] : default;
+        Float4 x3 = part + (3 * lanes) < vectors ? view[first + part + (3 * lanes)] : default;
+        return new Lane16
+        {
+            A = new Float8 { V0 = x0.X, V1 = x0.Y, V2 = x0.Z, V3 = x0.W, V4 = x1.X, V5 = x1.Y, V6 = x1.Z, V7 = x1.W },
+            B = new Float8 { V0 = x2.X, V1 = x2.Y, V2 = x2.Z, V3 = x2.W, V4 = x3.X, V5 = x3.Y, V6 = x3.Z, V7 = x3.W },
+        };
+    }
+
+    public readonly void Spill(ArrayView<float> target, int offset, Lane16 values, int part, int lanes, int d)
+    {
+        var a = values.A;
+        var b = values.B;
+        AttentionDecodeWideKernels.Spill4(target, offset + (4 * part), a.V0, a.V1, a.V2, a.V3, d - (4 * part));
+        AttentionDecodeWideKernels.Spill4(target, offset + (4 * (part + lanes)), a.V4, a.V5, a.V6, a.V7, d - (4 * (part + lanes)));
+        AttentionDecodeWideKernels.Spill4(target, offset + (4 * (part + (2 * lanes))), b.V0, b.V1, b.V2, b.V3, d - (4 * (part + (2 * lanes))));
+        AttentionDecodeWideKernels.Spill4(target, offset + (4 * (part + (3 * lanes))), b.V4, b.V5, b.V6, b.V7, d - (4 * (part + (3 * lanes))));
+    }
+}
+
+/// <summary>
+/// Flash-decoding (lq = 1) with 16-byte loads and grouped-query reuse: one group of <see cref="Warps"/> warps per
+/// (chunk of keys, kv head and block of up to <see cref="HeadsPerGroup"/> of its query heads, batch) reads each key and
+/// value row of the chunk once for all those query heads. A team of <c>lanes</c> = min(8, warp) lanes (16 for head
+/// sizes above 128) shares a row (sixteen values per lane, see <see cref="IDecodeRows"/>), so head sizes up to 16·lanes
+/// (256 on CUDA) that are a multiple of the vector width take this path. Pass 1: scores of the chunk into shared memory (team shuffle sums);
+/// then one warp per head takes the chunk's max m and l = Σ e^(s - m); pass 2: Σ p·v per lane, summed over the warp's
+/// teams by shuffles and over warps through shared memory. The partials ((batch·heads + h)·splits + split) are the
+/// layout <see cref="AttentionDecodeKernels.DecodeCombineF32"/> and <see cref="AttentionDecodeKernels.DecodeCombine16"/>
+/// merge. Masking, scale, the fully-masked zero and NaN propagation follow <see cref="AttentionKernels.AttentionF32"/>.
+/// </summary>
+internal static class AttentionDecodeWideKernels
+{
+    /// <summary>Query heads that share one read of a kv head's chunk.</summary>
+    public const int HeadsPerGroup = 4;
+
+    /// <summary>Warps per group.</summary>
+    public const int Warps = 4;
+
+    /// <summary>Largest chunk of keys per group.</summary>
+    public const int MaxChunk = 512;
+
+    /// <summary>Largest head size (16 values per lane, at most 16 lanes per row).</summary>
+    public const int MaxD = 256;
+
+    /// <summary>How many warp iterations ahead the rows are prefetched into L2 (CUDA).</summary>
+    public const int PrefetchIterations = 4;
+
+    /// <summary>Lanes that share one row of <paramref name="d"/> values on a device with warps of <paramref name="warpSize"/>.</summary>
+    public static int Lanes(int warpSize, int d)
+    {
+        // 8 lanes (two teams' worth of 64-byte row pieces per load instruction) up to d = 128; 16 for larger heads.
+        int lanes = d > 128 ? 16 : 8;
+        return warpSize < lanes ? warpSize : lanes;
+    }
+
+    /// <summary>float32 q, k, v (16-byte aligned, d a multiple of 4, d ≤ 16·lanes).</summary>
+    [IlgpuKernel]
+    public static void DecodeWideF32(ArrayView<Float4> q, ArrayView<Float4> k, ArrayView<Float4> v, ArrayView<float> mask,
+        ArrayView<float> partO, ArrayView<float> partML, AttentionShape s, DecodePlan plan)
+    {
+        var rows = new RowsF32 { Q = q, K = k, V = v };
+        Body(rows, mask, partO, partML, s, plan);
+    }
+
+    /// <summary>16-bit q, k, v (16-byte aligned, d a multiple of 8, d ≤ 16·lanes); <typeparamref name="TFormat"/> picks bfloat16.</summary>
+    [IlgpuKernel]
+    [IlgpuKernelVariant(typeof(Float16Storage))]
+    [IlgpuKernelVariant(typeof(BFloat16Storage))]
+    public static void DecodeWide16<TFormat>(ArrayView<Half8> q, ArrayView<Half8> k, ArrayView<Half8> v, ArrayView<float> mask,
+        ArrayView<float> partO, ArrayView<float> partML, AttentionShape s, DecodePlan plan)
+        where TFormat : struct, IKernelConstant
+    {
+        var rows = new Rows16<TFormat> { Q = q, K = k, V = v };
+        Body(rows, mask, partO, partML, s, plan);
+    }
+
+    private static void Body<TRows>(TRows rows, ArrayView<float> mask, ArrayView<float> partO, ArrayView<float> partML, AttentionShape s, DecodePlan plan)
+        where TRows : struct, IDecodeRows
+    {
+        int chunk = plan.Chunk;
+        int kEnd = plan.KeyEnd;
+        var scores = SharedMemory.Allocate<float>(HeadsPerGroup * MaxChunk);
+        var sums = SharedMemory.Allocate<float>(Warps * HeadsPerGroup * MaxD);
+        var stats = SharedMemory.Allocate<float>(2 * HeadsPerGroup);
+        int split = Grid.IdxX;
+        int batch = Grid.IdxZ;
+        int perKv = s.Heads / s.KvHeads;
+        int headBlocks = (perKv + HeadsPerGroup - 1) / HeadsPerGroup;
+        int kvh = Grid.IdxY / headBlocks;
+        int h0 = (kvh * perKv) + ((Grid.IdxY - (kvh * headBlocks)) * HeadsPerGroup);
+        int live = perKv - (h0 - (kvh * perKv));
+        live = live < HeadsPerGroup ? live : HeadsPerGroup;
+        int d = s.D;
+        int ws = Warp.WarpSize;
+        int lane = Warp.LaneIdx;
+        int warp = Warp.WarpIdx;
+        int lanes = Lanes(ws, d);
+        int part = lane % lanes;
+        int team = lane / lanes;
+        int teams = ws / lanes;
+        int stride = Warps * teams;
+        int j0 = split * chunk;
+        int n = kEnd - j0 < chunk ? kEnd - j0 : chunk;
+        long kBase = (((long)batch * s.KvHeads) + kvh) * s.Lk * d;
+        long qBase = (((long)batch * s.Heads) + h0) * d;
+        long maskBase = (batch * s.MaskBatch) + (h0 * s.MaskHead);
+
+        // The V rows of the warp's first iterations go to L2 now, so pass 2 starts on L2 hits.
+        long chunkRow = kBase + ((long)j0 * d);
+        for (int ahead = 0; ahead < PrefetchIterations; ahead++)
+        {
+            Prefetch(plan.VPointer, chunkRow, (warp * teams) + (ahead * 2 * stride), teams, stride, n, d, rows.ElementBytes, lane);
+        }
+
+        var q0 = rows.Load(0, qBase, part, lanes, d);
+        var q1 = live > 1 ? rows.Load(0, qBase + d, part, lanes, d) : default;
+        var q2 = live > 2 ? rows.Load(0, qBase + (2 * d), part, lanes, d) : default;
+        var q3 = live > 3 ? rows.Load(0, qBase + (3 * d), part, lanes, d) : default;
+
+        // Pass 1: two keys per team per iteration (both rows requested before either is used). The loop bound is the
+        // warp's, so every lane reaches every shuffle.
+        for (int jw = warp * teams; jw < n; jw += 2 * stride)
+        {
+            Prefetch(plan.KPointer, chunkRow, jw + (PrefetchIterations * 2 * stride), teams, stride, n, d, rows.ElementBytes, lane);
+            int ja = jw + team;
+            int jb = ja + stride;
+            bool hasA = ja < n;
+            bool hasB = jb < n;
+            var ka = hasA ? rows.Load(1, kBase + ((long)(j0 + ja) * d), part, lanes, d) : default;
+            var kb = hasB ? rows.Load(1, kBase + ((long)(j0 + jb) * d), part, lanes, d) : default;
+            float a0 = TeamSum(Dot(q0, ka), lanes);
+            float a1 = TeamSum(Dot(q1, ka), lanes);
+            float a2 = TeamSum(Dot(q2, ka), lanes);
+            float a3 = TeamSum(Dot(q3, ka), lanes);
+            float b0 = TeamSum(Dot(q0, kb), lanes);
+            float b1 = TeamSum(Dot(q1, kb), lanes);
+            float b2 = TeamSum(Dot(q2, kb), lanes);
+            float b3 = TeamSum(Dot(q3, kb), lanes);
+            if (part == 0)
+            {
+                if (hasA)
+                {
+                    StoreScores(scores, mask, s, maskBase, live, ja, j0 + ja, a0, a1, a2, a3);
+                }
+
+                if (hasB)
+                {
+                    StoreScores(scores, mask, s, maskBase, live, jb, j0 + jb, b0, b1, b2, b3);
+                }
+            }
+        }
+
+        Group.Barrier();
+
+        // One warp per head: the chunk's max and Σ e^(s - m); the scores become the weights p.
+        for (int i = warp; i < live; i += Warps)
+        {
+            int row = i * MaxChunk;
+            float m = GpuMath.NegInf;
+            for (int j = lane; j < n; j += ws)
+            {
+                m = GpuMath.MaxNaN(m, scores[row + j]);
+            }
+
+            m = GpuMath.WarpMax(m);
+            float l = 0f;
+            for (int j = lane; j < n; j += ws)
+            {
+                float p = m == GpuMath.NegInf ? 0f : GpuMath.Exp(scores[row + j] - m);
+                scores[row + j] = p;
+                l += p;
+            }
+
+            l = GpuMath.WarpSum(l);
+            if (lane == 0)
+            {
+                stats[2 * i] = m;
+                stats[(2 * i) + 1] = l;
+            }
+        }
+
+        Group.Barrier();
+
+        // Pass 2: Σ p·v, every lane over its sixteen dims for the four heads.
+        var o0 = default(Lane16);
+        var o1 = default(Lane16);
+        var o2 = default(Lane16);
+        var o3 = default(Lane16);
+        for (int jw = warp * teams; jw < n; jw += 2 * stride)
+        {
+            Prefetch(plan.VPointer, chunkRow, jw + (PrefetchIterations * 2 * stride), teams, stride, n, d, rows.ElementBytes, lane);
+            int ja = jw + team;
+            int jb = ja + stride;
+            bool hasA = ja < n;
+            bool hasB = jb < n;
+            var va = hasA ? rows.Load(2, kBase + ((long)(j0 + ja) * d), part, lanes, d) : default;
+            var vb = hasB ? rows.Load(2, kBase + ((long)(j0 + jb) * d), part, lanes, d) : default;
+            o0 = Axpy(Weight(scores, 0, live, ja, hasA), va, o0);
+            o1 = Axpy(Weight(scores, 1, live, ja, hasA), va, o1);
+            o2 = Axpy(Weight(scores, 2, live, ja, hasA), va, o2);
+            o3 = Axpy(Weight(scores, 3, live, ja, hasA), va, o3);
+            o0 = Axpy(Weight(scores, 0, live, jb, hasB), vb, o0);
+            o1 = Axpy(Weight(scores, 1, live, jb, hasB), vb, o1);
+            o2 = Axpy(Weight(scores, 2, live, jb, hasB), vb, o2);
+            o3 = Axpy(Weight(scores, 3, live, jb, hasB), vb, o3);
+        }
+
+        o0 = FoldTeams(o0, lanes, ws);
+        o1 = FoldTeams(o1, lanes, ws);
+        o2 = FoldTeams(o2, lanes, ws);
+        o3 = FoldTeams(o3, lanes, ws);
+        if (team == 0)
+        {
+            int at = warp * HeadsPerGroup * MaxD;
+            rows.Spill(sums, at, o0, part, lanes, d);
+            rows.Spill(sums, at + MaxD, o1, part, lanes, d);
+            rows.Spill(sums, at + (2 * MaxD), o2, part, lanes, d);
+            rows.Spill(sums, at + (3 * MaxD), o3, part, lanes, d);
+        }
+
+        Group.Barrier();
+        int splits = Grid.DimX;
+        for (int e = Group.IdxX; e < live * d; e += Group.DimX)
+        {
+            int i = e / d;
+            int dim = e - (i * d);
+            float o = 0f;
+            for (int w = 0; w < Warps; w++)
+            {
+                o += sums[(((w * HeadsPerGroup) + i) * MaxD) + dim];
+            }
+
+            long partIndex = (((((long)batch * s.Heads) + h0 + i) * splits) + split);
+            partO[(partIndex * d) + dim] = o;
+        }
+
+        if (Group.IdxX < live)
+        {
+            int i = Group.IdxX;
+            long partIndex = (((((long)batch * s.Heads) + h0 + i) * splits) + split);
+            partML[2 * partIndex] = stats[2 * i];
+            partML[(2 * partIndex) + 1] = stats[(2 * i) + 1];
+        }
+    }
+
+    /// <summary>
+    /// Asks L2 for the rows a warp reads in the iteration starting at key <paramref name="jw"/> of the chunk (keys jw + t
+    /// and jw + stride + t for its teams t), one 128-byte line per lane. CUDA only (a no-op elsewhere, or without a pointer).
+    /// </summary>
+    private static void Prefetch(long pointer, long chunkRow, int jw, int teams, int stride, int n, int d, int elementBytes, int lane)
+    {
+        if (!CudaAsm.IsSupported || pointer == 0)
+        {
+            return;
+        }
+
+        int rowBytes = d * elementBytes;
+        int linesPerRow = (rowBytes + 127) >> 7;
+        int row = lane / linesPerRow;
+        int key = jw + (row < teams ? row : stride + row - teams);
+        if (row < 2 * teams && key < n)
+        {
+            long address = pointer + ((chunkRow + ((long)key * d)) * elementBytes) + ((lane - (row * linesPerRow)) << 7);
+            CudaAsm.Emit("{\n\t.reg .u64 pfa;\n\tcvta.to.global.u64 pfa, %0;\n\tprefetch.global.L2 [pfa];\n\t}", address);
+        }
+    }
+
+    private static void StoreScores(ArrayView<float> scores, ArrayView<float> mask, AttentionShape s, long maskBase, int live, int j, int key,
+        float d0, float d1, float d2, float d3)
+    {
+        scores[j] = Score(d0, mask, s, maskBase, key);
+        if (live > 1)
+        {
+            scores[MaxChunk + j] = Score(d1, mask, s, maskBase + s.MaskHead, key);
+        }
+
+        if (live > 2)
+        {
+            scores[(2 * MaxChunk) + j] = Score(d2, mask, s, maskBase + (2 * s.MaskHead), key);
+        }
+
+        if (live > 3)
+        {
+            scores[(3 * MaxChunk) + j] = Score(d3, mask, s, maskBase + (3 * s.MaskHead), key);
+        }
+    }
+
+    private static float Score(float dot, ArrayView<float> mask, AttentionShape s, long maskBase, int key)
+    {
+        float score = dot * s.Scale;
+        return s.HasMask != 0 ? score + mask[maskBase + key] : score;
+    }
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static float Weight(ArrayView<float> scores, int head, int live, int j, bool has) =>
+        has && head < live ? scores[(head * MaxChunk) + j] : 0f;
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static float Dot(Lane16 x, Lane16 y)
+    {
+        var a = x.A;
+        var b = y.A;
+        float s0 = (a.V0 * b.V0) + (a.V1 * b.V1) + (a.V2 * b.V2) + (a.V3 * b.V3);
+        float s1 = (a.V4 * b.V4) + (a.V5 * b.V5) + (a.V6 * b.V6) + (a.V7 * b.V7);
+        a = x.B;
+        b = y.B;
+        float s2 = (a.V0 * b.V0) + (a.V1 * b.V1) + (a.V2 * b.V2) + (a.V3 * b.V3);
+        float s3 = (a.V4 * b.V4) + (a.V5 * b.V5) + (a.V6 * b.V6) + (a.V7 * b.V7);
+        return (s0 + s1) + (s2 + s3);
+    }
+
+    /// <summary>Sum over the <paramref name="lanes"/> lanes of this lane's team (aligned runs of lanes).</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static float TeamSum(float v, int lanes)
+    {
+        for (int o = 1; o < lanes; o <<= 1)
+        {
+            v += Warp.ShuffleXor(v, o);
+        }
+
+        return v;
+    }
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static Lane16 Axpy(float p, Lane16 x, Lane16 acc) => new()
+    {
+        A = Axpy8(p, x.A, acc.A),
+        B = Axpy8(p, x.B, acc.B),
+    };
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static Float8 Axpy8(float p, Float8 x, Float8 acc) => new()
+    {
+        V0 = acc.V0 + (p * x.V0),
+        V1 = acc.V1 + (p * x.V1),
+        V2 = acc.V2 + (p * x.V2),
+        V3 = acc.V3 + (p * x.V3),
+        V4 = acc.V4 + (p * x.V4),
+        V5 = acc.V5 + (p * x.V5),
+        V6 = acc.V6 + (p * x.V6),
+        V7 = acc.V7 + (p * x.V7),
+    };
+
+    /// <summary>Adds the values of the lanes with the same part in the warp's other teams.</summary>
+    private static Lane16 FoldTeams(Lane16 x, int lanes, int warpSize)
+    {
+        for (int o = lanes; o < warpSize; o <<= 1)
+        {
+            x.A = Fold8(x.A, o);
+            x.B = Fold8(x.B, o);
+        }
+
+        return x;
+    }
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static Float8 Fold8(Float8 x, int o) => new()
+    {
+        V0 = x.V0 + Warp.ShuffleXor(x.V0, o),
+        V1 = x.V1 + Warp.ShuffleXor(x.V1, o),
+        V2 = x.V2 + Warp.ShuffleXor(x.V2, o),
+        V3 = x.V3 + Warp.ShuffleXor(x.V3, o),
+        V4 = x.V4 + Warp.ShuffleXor(x.V4, o),
+        V5 = x.V5 + Warp.ShuffleXor(x.V5, o),
+        V6 = x.V6 + Warp.ShuffleXor(x.V6, o),
+        V7 = x.V7 + Warp.ShuffleXor(x.V7, o),
+    };
+
+    /// <summary>target[offset + i] = x[i] for i below <paramref name="room"/> (at most 8).</summary>
+    internal static void Spill8(ArrayView<float> target, int offset, Float8 x, int room)
+    {
+        Spill4(target, offset, x.V0, x.V1, x.V2, x.V3, room);
+        Spill4(target, offset + 4, x.V4, x.V5, x.V6, x.V7, room - 4);
+    }
+
+    /// <summary>target[offset + i] = the i-th value for i below <paramref name="room"/> (at most 4).</summary>
+    internal static void Spill4(ArrayView<float> target, int offset, float x0, float x1, float x2, float x3, int room)
+    {
+        if (room > 0)
+        {
+            target[offset] = x0;
+        }
+
+        if (room > 1)
+        {
+            target[offset + 1] = x1;
+        }
+
+        if (room > 2)
+        {
+            target[offset + 2] = x2;
+        }
+
+        if (room > 3)
+        {
+            target[offset + 3] = x3;
+        }
+    }
+}
+
+/// <summary>Chunking and device addresses of one wide decode launch.</summary>
+internal struct DecodePlan
+{
+    /// <summary>Keys per chunk (Grid.X is the chunk).</summary>
+    public int Chunk;
+
+    /// <summary>Keys visible to the query (lk, or min(1, lk) when causal).</summary>
+    public int KeyEnd;
+
+    /// <summary>Device addresses of k[0] and v[0] for the L2 prefetches (0: none, as on the CPU simulator).</summary>
+    public long KPointer;
+    public long VPointer;
+}

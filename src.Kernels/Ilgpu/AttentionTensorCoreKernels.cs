@@ -1,0 +1,615 @@
+using System.Runtime.CompilerServices;
+using ILGPU;
+using ILGPU.Runtime;
+using ILGPU.Runtime.Cuda;
+
+namespace GemsInjector.Kernels.Ilgpu;
+
+/// <summary>
+/// The warp-level matrix operations of the tensor-core attention, so one kernel body runs on the GPU through inline PTX
+/// (<see cref="PtxAttentionOps"/>) and on ILGPU's CPU accelerator through an emulation of ldmatrix and mma.sync register
+/// ownership (<see cref="EmulatedAttentionOps"/>), as <see cref="ITensorCoreOps"/> does for the GEMM.
+/// </summary>
+internal interface IAttentionMmaOps
+{
+    /// <summary>Zeroes this thread's output accumulators (first statement of the kernel).</summary>
+    void Begin(int thread);
+
+    /// <summary>
+    /// Copies the 16-byte chunk <paramref name="chunk"/> of <paramref name="source"/> (device address
+    /// <paramref name="sourcePointer"/> of element 0) to shared byte <paramref name="sharedByte"/>, or zeros when not
+    /// <paramref name="valid"/>; asynchronously on the GPU (complete after <see cref="WaitForTile"/> and a barrier).
+    /// </summary>
+    void CopyChunk(ArrayView<ushort> shared, int sharedByte, ArrayView<Half8> source, long chunk, long sourcePointer, bool valid);
+
+    /// <summary>Closes the group of copies issued so far (one group per key tile, possibly empty).</summary>
+    void Commit();
+
+    /// <summary>Waits until only the newest committed copy group may still be in flight.</summary>
+    void WaitForTile();
+
+    /// <summary>Moves the warp's Q fragments (all k steps) from the staged Q tile into registers.</summary>
+    void LoadQ(ArrayView<ushort> shared, int warp, int lane);
+
+    /// <summary>S = Q·Kᵀ for the warp's 16 query rows and the key tile in <paramref name="stage"/>, stored as float32 to the warp's score area.</summary>
+    void Scores(ArrayView<ushort> shared, int warp, int lane, int stage, int bf16);
+
+    /// <summary>
+    /// One lane's online-softmax step over its 16 scores at shared byte <paramref name="scoreByte"/> (times
+    /// <paramref name="factor"/>; the partner lane lane ^ 1 holds the row's other 16): the row max m = max(old max, scores),
+    /// weights e^(s - m) rounded to 16 bits at <paramref name="weightByte"/> (overwriting the warp's scores once every lane
+    /// has read its own), and the row statistics (m, Σ weights, rescale factor e^(old max - m)) at <paramref name="statsByte"/>.
+    /// A row whose max is still -∞ gets weights 0 and factor 1; an unchanged max gives factor exactly 1.
+    /// </summary>
+    void Softmax(ArrayView<ushort> shared, int scoreByte, int weightByte, int statsByte, float oldMax, float factor, int bf16);
+
+    /// <summary>Multiplies this lane's output rows g (= lane / 4) by <paramref name="alphaLo"/> and g + 8 by <paramref name="alphaHi"/>.</summary>
+    void Rescale(float alphaLo, float alphaHi);
+
+    /// <summary>O += P·V for the warp's 16 rows: P from the warp's weight area, V the value tile in <paramref name="stage"/>.</summary>
+    void Accumulate(ArrayView<ushort> shared, int warp, int lane, int stage, int bf16);
+
+    /// <summary>
+    /// Writes this lane's output elements of rows g and g + 8, times <paramref name="invLo"/> / <paramref name="invHi"/>,
+    /// rounded to 16 bits: row g's columns 2·(lane mod 4) + {0, 1} of every 8-column block start at element
+    /// <paramref name="elementLo"/> of <paramref name="output"/> (-1: row skipped), row g + 8's at <paramref name="elementHi"/>.
+    /// </summary>
+    void Store(ArrayView<ushort> output, long outputPointer, long elementLo, long elementHi, float invLo, float invHi, int bf16);
+}
+
+/// <summary>
+/// FlashAttention-2-style attention on tensor cores (mma.sync m16n8k16, float32 accumulation) for 16-bit q, k, v with
+/// head size <see cref="D"/>. A group of 4 warps takes <see cref="BlockQ"/> queries of one head (16 rows per warp; its
+/// Q fragments are loaded into registers once) and walks the keys in tiles of <see cref="BlockK"/>: K and V go to
+/// shared memory by cp.async into two stages, the next tile's copy in flight while this one is multiplied. Per tile a
+/// warp computes its 16 × 32 scores on the tensor cores into its shared score area; lanes 2r and 2r + 1 take row r
+/// (scale, mask and causality applied in place where a tile needs them), and one asm block per lane does the online
+/// softmax step (row max, weights e^(s - m) through ex2 rounded to 16 bits, row sum, rescale factor) with no asm
+/// outputs; the output accumulators (64 float32 per thread, PTX registers declared once) are rescaled by e^(m_old - m)
+/// and take P·V on the tensor cores. Causal is top-left: tiles wholly above the diagonal are skipped, and query blocks
+/// run longest first. Grouped-query heads read kv head h / (Heads / KvHeads). A row with no visible key gives zeros;
+/// NaN propagates. The output is rounded once (round to nearest even).
+/// </summary>
+internal static partial class AttentionTensorCoreKernels
+{
+    /// <summary>Threads per group.</summary>
+    public const int GroupSize = Warps * 32;
+
+    /// <summary>The tensor-core attention through inline PTX (CUDA only).</summary>
+    [IlgpuKernel]
+    public static void Attention16TensorCore(ArrayView<Half8> q, ArrayView<Half8> k, ArrayView<Half8> v, ArrayView<float> mask, ArrayView<ushort> output,
+        AttentionShape s, TensorCoreAttentionPointers pointers, int bf16)
+    {
+        var ops = default(PtxAttentionOps);
+        Body(ref ops, q, k, v, mask, output, s, pointers, bf16);
+    }
+
+    /// <summary>The same kernel body with ldmatrix and mma.sync emulated lane by lane (accumulators in <paramref name="scratch"/>).</summary>
+    [IlgpuKernel]
+    public static void Attention16TensorCoreEmulated(ArrayView<Half8> q, ArrayView<Half8> k, ArrayView<Half8> v, ArrayView<float> mask, ArrayView<ushort> output,
+        ArrayView<float> scratch, AttentionShape s, int bf16)
+    {
+        var ops = new EmulatedAttentionOps { Scratch = scratch };
+        Body(ref ops, q, k, v, mask, output, s, default, bf16);
+    }
+
+    /// <summary>Float32 scratch the emulated kernel needs for a grid of <paramref name="groups"/> groups.</summary>
+    public static long EmulationScratch(long groups) => groups * GroupSize * EmulatedAttentionOps.FloatsPerThread;
+
+    /// <summary>ldmatrix row address of lane <paramref name="lane"/> for the A fragment (k step 0) of the warp's Q rows.</summary>
+    public static int QLaneByte(int warp, int lane) =>
+        QOffset + ((((warp * 16) + (lane & 7) + (((lane >> 3) & 1) * 8)) * Ld) + ((lane >> 4) * 8)) * 2;
+
+    /// <summary>ldmatrix row address for the B fragments (keys 0-15, k step 0) of Kᵀ: plain ldmatrix of K stored [key][d].</summary>
+    public static int KLaneByte(int lane, int stage) =>
+        (stage * StageBytes) + KOffset + ((((lane & 7) + ((lane >> 4) * 8)) * Ld) + (((lane >> 3) & 1) * 8)) * 2;
+
+    /// <summary>ldmatrix.trans row address for the B fragments (columns 0-15, keys 0-15) of V stored [key][d].</summary>
+    public static int VLaneByte(int lane, int stage) =>
+        (stage * StageBytes) + VOffset + ((((lane & 7) + (((lane >> 3) & 1) * 8)) * Ld) + ((lane >> 4) * 8)) * 2;
+
+    /// <summary>The stage key tile <paramref name="tile"/> is copied to: tile 0 to stage 1 (stage 0 holds the Q tile then), alternating.</summary>
+    public static int StageOf(int tile) => (tile + 1) & 1;
+
+    /// <summary>Byte offset of warp <paramref name="warp"/>'s area: scores [16][SLd] float32, aliased by weights [16][PLd] 16-bit.</summary>
+    public static int WarpArea(int warp) => WarpAreaOffset + (warp * WarpAreaBytes);
+
+    /// <summary>ldmatrix row address for the A fragment (k step 0) of the warp's weights.</summary>
+    public static int PLaneByte(int warp, int lane) =>
+        WarpArea(warp) + (((((lane & 7) + (((lane >> 3) & 1) * 8)) * PLd) + ((lane >> 4) * 8)) * 2);
+
+    /// <summary>Where lane <paramref name="lane"/> stores its scores of row g, columns 2t, 2t + 1 of n-block 0.</summary>
+    public static int ScoreLaneByte(int warp, int lane) => WarpArea(warp) + ((((lane >> 2) * SLd) + ((lane & 3) * 2)) * 4);
+
+    /// <summary>Byte offset of the warp's row statistics (<see cref="StatsFloats"/> floats per row: max, weight sum, rescale factor); its 16 values of 1/l follow.</summary>
+    private static int StatsByte(int warp) => WarpArea(warp) + (16 * SLd * 4);
+
+    internal static void Body<TOps>(ref TOps ops, ArrayView<Half8> q, ArrayView<Half8> k, ArrayView<Half8> v, ArrayView<float> mask, ArrayView<ushort> output,
+        AttentionShape s, TensorCoreAttentionPointers pointers, int bf16)
+        where TOps : struct, IAttentionMmaOps
+    {
+        int thread = Group.IdxX;
+        ops.Begin(thread);
+        var shared = SharedMemory.GetDynamic<ushort>();
+        var sharedF = shared.Cast<float>();
+        int lane = thread & 31;
+        int warp = thread >> 5;
+        int qBlock = s.Causal != 0 ? Grid.DimX - 1 - Grid.IdxX : Grid.IdxX;
+        int q0 = qBlock * BlockQ;
+        int h = Grid.IdxY;
+        int batch = Grid.IdxZ;
+        int kvh = h / (s.Heads / s.KvHeads);
+        long qRow0 = ((((long)batch * s.Heads) + h) * s.Lq) + q0;
+        long kRow0 = (((long)batch * s.KvHeads) + kvh) * s.Lk;
+        long maskBase = (batch * s.MaskBatch) + (h * s.MaskHead);
+        int kEnd = s.Causal != 0 && q0 + BlockQ < s.Lk ? q0 + BlockQ : s.Lk;
+        int tiles = (kEnd + BlockK - 1) / BlockK;
+
+        // The Q tile (stage 0) and key tile 0 (stage 1) are requested together; Q's group completes first and its
+        // fragments move to registers, after which stage 0 is free for tile 1.
+        CopyRows(ref ops, shared, QOffset, q, pointers.Q, qRow0, s.Lq - q0, BlockQ, thread);
+        ops.Commit();
+        if (tiles > 0)
+        {
+            CopyTile(ref ops, shared, k, v, pointers, kRow0, s.Lk, 0, thread);
+        }
+
+        ops.Commit();
+        ops.WaitForTile();
+        Group.Barrier();
+        ops.LoadQ(shared, warp, lane);
+
+        // Softmax role: lanes 2r and 2r + 1 own row r of the warp (keys 0-15 and 16-31 of each tile).
+        int row = lane >> 1;
+        int half = lane & 1;
+        int query = q0 + (warp * 16) + row;
+        int scoreByte = WarpArea(warp) + (((row * SLd) + (half * 16)) * 4);
+        int weightByte = WarpArea(warp) + (((row * PLd) + (half * 16)) * 2);
+        int stats = StatsByte(warp) >> 2;
+        int inverses = stats + (16 * StatsFloats);
+        float m = GpuMath.NegInf;
+        float l = 0f;
+        for (int tile = 0; tile < tiles; tile++)
+        {
+            // The stage the next tile goes to was last read by tile - 1 (or held Q): every warp is past it.
+            Group.Barrier();
+            if (tile + 1 < tiles)
+            {
+                CopyTile(ref ops, shared, k, v, pointers, kRow0, s.Lk, tile + 1, thread);
+            }
+
+            ops.Commit();
+            ops.WaitForTile();
+            Group.Barrier();
+            int stage = StageOf(tile);
+            ops.Scores(shared, warp, lane, stage, bf16);
+            Warp.Barrier();
+
+            // Scores the softmax step may take as they are (times the scale): all 16 keys visible, no mask. Otherwise
+            // they are scaled and masked in place first.
+            int key = (tile * BlockK) + (half * 16);
+            bool plain = s.HasMask == 0 && key + 16 <= s.Lk && query < s.Lq && (s.Causal == 0 || key + 15 <= query);
+            float factor = s.Scale;
+            if (!plain)
+            {
+                int at = scoreByte >> 2;
+                Write8(sharedF, at, Prepare(Read8(sharedF, at), mask, s, maskBase, query, key));
+                Write8(sharedF, at + 8, Prepare(Read8(sharedF, at + 8), mask, s, maskBase, query, key + 8));
+                factor = 1f;
+            }
+
+            // The softmax step's shuffles and warp barrier need the whole warp back together after the branch above.
+            Warp.Barrier();
+            ops.Softmax(shared, scoreByte, weightByte, StatsByte(warp) + (row * StatsFloats * 4), m, factor, bf16);
+            Warp.Barrier();
+            m = sharedF[stats + (row * StatsFloats)];
+            l = (l * sharedF[stats + (row * StatsFloats) + 2]) + sharedF[stats + (row * StatsFloats) + 1];
+            // Once a row's max settles its factor is exactly 1: the 64 multiplies are skipped (per thread, no sync in them).
+            int g = lane >> 2;
+            float alphaLo = sharedF[stats + (g * StatsFloats) + 2];
+            float alphaHi = sharedF[stats + ((g + 8) * StatsFloats) + 2];
+            if (alphaLo != 1f || alphaHi != 1f)
+            {
+                ops.Rescale(alphaLo, alphaHi);
+            }
+
+            Warp.Barrier();
+            ops.Accumulate(shared, warp, lane, stage, bf16);
+        }
+
+        if (half == 0)
+        {
+            sharedF[inverses + row] = l == 0f ? 0f : 1f / l;
+        }
+
+        Warp.Barrier();
+        int rowLo = q0 + (warp * 16) + (lane >> 2);
+        int column = 2 * (lane & 3);
+        long elementLo = rowLo < s.Lq ? ((qRow0 - q0 + rowLo) * D) + column : -1;
+        long elementHi = rowLo + 8 < s.Lq ? ((qRow0 - q0 + rowLo + 8) * D) + column : -1;
+        ops.Store(output, pointers.Output, elementLo, elementHi, sharedF[inverses + (lane >> 2)], sharedF[inverses + 8 + (lane >> 2)], bf16);
+    }
+
+    /// <summary>Requests the K and V rows of key tile <paramref name="tile"/> (zeros past Lk) into its stage.</summary>
+    private static void CopyTile<TOps>(ref TOps ops, ArrayView<ushort> shared, ArrayView<Half8> k, ArrayView<Half8> v, TensorCoreAttentionPointers pointers,
+        long kRow0, int lk, int tile, int thread)
+        where TOps : struct, IAttentionMmaOps
+    {
+        int k0 = tile * BlockK;
+        int stage = StageOf(tile) * StageBytes;
+        CopyRows(ref ops, shared, stage + KOffset, k, pointers.K, kRow0 + k0, lk - k0, BlockK, thread);
+        CopyRows(ref ops, shared, stage + VOffset, v, pointers.V, kRow0 + k0, lk - k0, BlockK, thread);
+    }
+
+    /// <summary>Requests <paramref name="rows"/> rows of D elements from row <paramref name="firstRow"/> (zeros from row <paramref name="valid"/> on).</summary>
+    private static void CopyRows<TOps>(ref TOps ops, ArrayView<ushort> shared, int offsetBytes, ArrayView<Half8> source, long sourcePointer, long firstRow,
+        int valid, int rows, int thread)
+        where TOps : struct, IAttentionMmaOps
+    {
+        const int Chunks = D / 8;
+        for (int c = thread; c < rows * Chunks; c += GroupSize)
+        {
+            int r = c / Chunks;
+            int chunk = c - (r * Chunks);
+            bool inside = r < valid;
+            ops.CopyChunk(shared, offsetBytes + (((r * Ld) + (chunk * 8)) * 2), source, inside ? ((firstRow + r) * Chunks) + chunk : 0, sourcePointer, inside);
+        }
+    }
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static Float8 Read8(ArrayView<float> sharedF, int at) => new()
+    {
+        V0 = sharedF[at],
+        V1 = sharedF[at + 1],
+        V2 = sharedF[at + 2],
+        V3 = sharedF[at + 3],
+        V4 = sharedF[at + 4],
+        V5 = sharedF[at + 5],
+        V6 = sharedF[at + 6],
+        V7 = sharedF[at + 7],
+    };
+
+    /// <summary>Scaled scores of keys <paramref name="key"/> .. + 7 for <paramref name="query"/>, -∞ where hidden (past Lk, causal, or the row is past Lq).</summary>
+    private static Float8 Prepare(Float8 x, ArrayView<float> mask, AttentionShape s, long maskBase, int query, int key) => new()
+    {
+        V0 = Prepare(x.V0, mask, s, maskBase, query, key),
+        V1 = Prepare(x.V1, mask, s, maskBase, query, key + 1),
+        V2 = Prepare(x.V2, mask, s, maskBase, query, key + 2),
+        V3 = Prepare(x.V3, mask, s, maskBase, query, key + 3),
+        V4 = Prepare(x.V4, mask, s, maskBase, query, key + 4),
+        V5 = Prepare(x.V5, mask, s, maskBase, query, key + 5),
+        V6 = Prepare(x.V6, mask, s, maskBase, query, key + 6),
+        V7 = Prepare(x.V7, mask, s, maskBase, query, key + 7),
+    };
+
+    private static float Prepare(float raw, ArrayView<float> mask, AttentionShape s, long maskBase, int query, int key)
+    {
+        if (key >= s.Lk || query >= s.Lq || (s.Causal != 0 && key > query))
+        {
+            return GpuMath.NegInf;
+        }
+
+        float score = raw * s.Scale;
+        return s.HasMask != 0 ? score + mask[maskBase + (query * s.MaskRow) + key] : score;
+    }
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static void Write8(ArrayView<float> sharedF, int at, Float8 x)
+    {
+        sharedF[at] = x.V0;
+        sharedF[at + 1] = x.V1;
+        sharedF[at + 2] = x.V2;
+        sharedF[at + 3] = x.V3;
+        sharedF[at + 4] = x.V4;
+        sharedF[at + 5] = x.V5;
+        sharedF[at + 6] = x.V6;
+        sharedF[at + 7] = x.V7;
+    }
+}
+
+/// <summary>The attention's warp operations as inline PTX (sm_80 and later); accumulators and Q fragments are PTX registers.</summary>
+internal struct PtxAttentionOps : IAttentionMmaOps
+{
+    private uint sharedBase;
+
+    public void Begin(int thread)
+    {
+        // Emitted in the kernel's entry block, so the declarations precede every use in the PTX text.
+        CudaAsm.Emit(AttentionTensorCoreKernels.DeclareRegisters);
+        Output<uint> baseAddress = default;
+        CudaAsm.EmitRef("mov.u32 %0, __dyn_shared_alloca;", ref baseAddress);
+        sharedBase = baseAddress.Value;
+    }
+
+    public readonly void CopyChunk(ArrayView<ushort> shared, int sharedByte, ArrayView<Half8> source, long chunk, long sourcePointer, bool valid) =>
+        // The GEMM's cp.async helper adds its own (zero) shared base to the absolute shared address given here.
+        default(PtxTensorCoreOps).CopyChunk(shared, (int)(sharedBase + (uint)sharedByte), default, chunk * 8, sourcePointer, valid ? 8 : 0, 1);
+
+    public readonly void Commit() => default(PtxTensorCoreOps).Commit();
+
+    public readonly void WaitForTile() => default(PtxTensorCoreOps).Wait(1);
+
+    public readonly void LoadQ(ArrayView<ushort> shared, int warp, int lane) =>
+        CudaAsm.Emit(AttentionTensorCoreKernels.LoadQ, sharedBase + (uint)AttentionTensorCoreKernels.QLaneByte(warp, lane));
+
+    public readonly void Scores(ArrayView<ushort> shared, int warp, int lane, int stage, int bf16)
+    {
+        // By-value operands: ILGPU binds them to registers.
+        uint kRow = sharedBase + (uint)AttentionTensorCoreKernels.KLaneByte(lane, stage);
+        uint scoreAt = sharedBase + (uint)AttentionTensorCoreKernels.ScoreLaneByte(warp, lane);
+        if (bf16 != 0)
+        {
+            CudaAsm.Emit(AttentionTensorCoreKernels.ScoresBf16, kRow, scoreAt);
+        }
+        else
+        {
+            CudaAsm.Emit(AttentionTensorCoreKernels.ScoresF16, kRow, scoreAt);
+        }
+    }
+
+    public readonly void Softmax(ArrayView<ushort> shared, int scoreByte, int weightByte, int statsByte, float oldMax, float factor, int bf16)
+    {
+        uint scores = sharedBase + (uint)scoreByte;
+        uint weights = sharedBase + (uint)weightByte;
+        uint stats = sharedBase + (uint)statsByte;
+        if (bf16 != 0)
+        {
+            CudaAsm.Emit(AttentionTensorCoreKernels.SoftmaxBf16, scores, weights, stats, oldMax, factor);
+        }
+        else
+        {
+            CudaAsm.Emit(AttentionTensorCoreKernels.SoftmaxF16, scores, weights, stats, oldMax, factor);
+        }
+    }
+
+    public readonly void Rescale(float alphaLo, float alphaHi) => CudaAsm.Emit(AttentionTensorCoreKernels.Rescale, alphaLo, alphaHi);
+
+    public readonly void Accumulate(ArrayView<ushort> shared, int warp, int lane, int stage, int bf16)
+    {
+        uint pRow = sharedBase + (uint)AttentionTensorCoreKernels.PLaneByte(warp, lane);
+        uint vRow = sharedBase + (uint)AttentionTensorCoreKernels.VLaneByte(lane, stage);
+        if (bf16 != 0)
+        {
+            CudaAsm.Emit(AttentionTensorCoreKernels.AccumulateBf16, pRow, vRow);
+        }
+        else
+        {
+            CudaAsm.Emit(AttentionTensorCoreKernels.AccumulateF16, pRow, vRow);
+        }
+    }
+
+    public readonly void Store(ArrayView<ushort> output, long outputPointer, long elementLo, long elementHi, float invLo, float invHi, int bf16)
+    {
+        long lo = elementLo >= 0 ? outputPointer + (elementLo * 2) : 0;
+        long hi = elementHi >= 0 ? outputPointer + (elementHi * 2) : 0;
+        if (bf16 != 0)
+        {
+            CudaAsm.Emit(AttentionTensorCoreKernels.StoreBf16, lo, hi, invLo, invHi);
+        }
+        else
+        {
+            CudaAsm.Emit(AttentionTensorCoreKernels.StoreF16, lo, hi, invLo, invHi);
+        }
+    }
+}
+
+/// <summary>
+/// The attention's warp operations emulated from the PTX ISA's fragment definitions, one lane at a time (the rules are
+/// spelled out on <see cref="EmulatedTensorCoreOps"/>): a lane rebuilds the fragment elements mma.sync would gather from
+/// the other lanes, from those lanes' registers (the Q fragments each lane loaded) or by recomputing the row addresses
+/// those lanes give ldmatrix, through the same address functions the PTX path uses. Copies are synchronous.
+/// </summary>
+internal struct EmulatedAttentionOps : IAttentionMmaOps
+{
+    /// <summary>Scratch floats per thread: the output accumulators, then the Q fragment registers (two 16-bit values each).</summary>
+    public const int FloatsPerThread = AttentionTensorCoreKernels.Accumulators + (2 * AttentionTensorCoreKernels.QRegisters);
+
+    /// <summary><see cref="FloatsPerThread"/> floats for every thread of every group.</summary>
+    public ArrayView<float> Scratch;
+
+    private long groupBase;
+    private long scratchBase;
+
+    public void Begin(int thread)
+    {
+        long group = ((((long)Grid.IdxZ * Grid.DimY) + Grid.IdxY) * Grid.DimX) + Grid.IdxX;
+        groupBase = group * AttentionTensorCoreKernels.GroupSize * FloatsPerThread;
+        scratchBase = groupBase + ((long)thread * FloatsPerThread);
+        for (int i = 0; i < AttentionTensorCoreKernels.Accumulators; i++)
+        {
+            Scratch[scratchBase + i] = 0f;
+        }
+    }
+
+    public readonly void CopyChunk(ArrayView<ushort> shared, int sharedByte, ArrayView<Half8> source, long chunk, long sourcePointer, bool valid) =>
+        shared.Cast<Half8>()[sharedByte >> 4] = valid ? source[chunk] : default;
+
+    public readonly void Commit()
+    {
+    }
+
+    public readonly void WaitForTile()
+    {
+    }
+
+    public readonly void LoadQ(ArrayView<ushort> shared, int warp, int lane)
+    {
+        // ldmatrix.x4: register j of lane L is word L mod 4 of the row lane 8j + L/4 addressed.
+        for (int ks = 0; ks < AttentionTensorCoreKernels.D / 16; ks++)
+        {
+            for (int j = 0; j < 4; j++)
+            {
+                int word = AttentionTensorCoreKernels.QLaneByte(warp, (8 * j) + (lane >> 2)) + (ks * 32) + (4 * (lane & 3));
+                long at = scratchBase + AttentionTensorCoreKernels.Accumulators + (((ks * 4) + j) * 2);
+                Scratch[at] = shared[word >> 1];
+                Scratch[at + 1] = shared[(word >> 1) + 1];
+            }
+        }
+    }
+
+    public readonly void Scores(ArrayView<ushort> shared, int warp, int lane, int stage, int bf16)
+    {
+        var sharedF = shared.Cast<float>();
+        int g = lane >> 2;
+        int t = lane & 3;
+        for (int nb = 0; nb < AttentionTensorCoreKernels.ScoreBlocks; nb++)
+        {
+            for (int i = 0; i < 4; i++)
+            {
+                int row = g + ((i >> 1) * 8);
+                int col = (2 * t) + (i & 1);
+                float sum = 0f;
+                for (int ks = 0; ks < AttentionTensorCoreKernels.D / 16; ks++)
+                {
+                    for (int kk = 0; kk < 16; kk++)
+                    {
+                        // A: element (row, k) sits in register row/8 + 2·(k/8), half k mod 2, of lane 4·(row mod 8) + (k mod 8)/2.
+                        int holder = ((row & 7) * 4) + ((kk & 7) >> 1);
+                        int aRegister = (row >> 3) + ((kk >> 3) * 2);
+                        long aAt = groupBase + (((long)(warp * 32) + holder) * FloatsPerThread) + AttentionTensorCoreKernels.Accumulators + (((ks * 4) + aRegister) * 2) + (kk & 1);
+                        float av = GpuMath.Load16((ushort)Scratch[aAt], bf16);
+
+                        // B (plain ldmatrix of K stored [key][d]): register (nb mod 2)·2 + k/8 of n-pair nb/2 holds, for column
+                        // col, word (k mod 8)/2 of the row that lane 8·register + col addressed.
+                        int register = ((nb & 1) * 2) + (kk >> 3);
+                        int kRow = AttentionTensorCoreKernels.KLaneByte((8 * register) + col, stage) + ((nb >> 1) * 16 * AttentionTensorCoreKernels.Ld * 2) + (ks * 32);
+                        float bv = GpuMath.Load16(shared[(kRow >> 1) + (kk & 7)], bf16);
+                        sum += av * bv;
+                    }
+                }
+
+                int at = AttentionTensorCoreKernels.ScoreLaneByte(warp, lane) + (nb * 32) + ((i >> 1) * 8 * AttentionTensorCoreKernels.SLd * 4) + ((i & 1) * 4);
+                sharedF[at >> 2] = sum;
+            }
+        }
+    }
+
+    public readonly void Softmax(ArrayView<ushort> shared, int scoreByte, int weightByte, int statsByte, float oldMax, float factor, int bf16)
+    {
+        var sharedF = shared.Cast<float>();
+        int at = scoreByte >> 2;
+        float top = GpuMath.NegInf;
+        for (int i = 0; i < 16; i++)
+        {
+            top = GpuMath.MaxNaN(top, sharedF[at + i] * factor);
+        }
+
+        top = GpuMath.MaxNaN(top, Warp.ShuffleXor(top, 1));
+        float mNew = GpuMath.MaxNaN(top, oldMax);
+        float shift = mNew == GpuMath.NegInf ? 0f : mNew;
+        float alpha = mNew == GpuMath.NegInf || mNew == oldMax ? 1f : GpuMath.Exp(oldMax - shift);
+        float sum = 0f;
+        var p = default(Lane16);
+        p.A = new Float8
+        {
+            V0 = GpuMath.Exp((sharedF[at] * factor) - shift),
+            V1 = GpuMath.Exp((sharedF[at + 1] * factor) - shift),
+            V2 = GpuMath.Exp((sharedF[at + 2] * factor) - shift),
+            V3 = GpuMath.Exp((sharedF[at + 3] * factor) - shift),
+            V4 = GpuMath.Exp((sharedF[at + 4] * factor) - shift),
+            V5 = GpuMath.Exp((sharedF[at + 5] * factor) - shift),
+            V6 = GpuMath.Exp((sharedF[at + 6] * factor) - shift),
+            V7 = GpuMath.Exp((sharedF[at + 7] * factor) - shift),
+        };
+        p.B = new Float8
+        {
+            V0 = GpuMath.Exp((sharedF[at + 8] * factor) - shift),
+            V1 = GpuMath.Exp((sharedF[at + 9] * factor) - shift),
+            V2 = GpuMath.Exp((sharedF[at + 10] * factor) - shift),
+            V3 = GpuMath.Exp((sharedF[at + 11] * factor) - shift),
+            V4 = GpuMath.Exp((sharedF[at + 12] * factor) - shift),
+            V5 = GpuMath.Exp((sharedF[at + 13] * factor) - shift),
+            V6 = GpuMath.Exp((sharedF[at + 14] * factor) - shift),
+            V7 = GpuMath.Exp((sharedF[at + 15] * factor) - shift),
+        };
+        sum += (p.A.V0 + p.A.V1 + p.A.V2 + p.A.V3) + (p.A.V4 + p.A.V5 + p.A.V6 + p.A.V7);
+        sum += (p.B.V0 + p.B.V1 + p.B.V2 + p.B.V3) + (p.B.V4 + p.B.V5 + p.B.V6 + p.B.V7);
+        sum += Warp.ShuffleXor(sum, 1);
+
+        // Every lane has its scores before the weights overwrite the score area.
+        Warp.Barrier();
+        int w = weightByte >> 1;
+        StoreWeights(shared, w, p.A, bf16);
+        StoreWeights(shared, w + 8, p.B, bf16);
+        int stats = statsByte >> 2;
+        sharedF[stats] = mNew;
+        sharedF[stats + 1] = sum;
+        sharedF[stats + 2] = alpha;
+    }
+
+    private static void StoreWeights(ArrayView<ushort> shared, int at, Float8 p, int bf16)
+    {
+        shared[at] = GpuMath.Store16(p.V0, bf16);
+        shared[at + 1] = GpuMath.Store16(p.V1, bf16);
+        shared[at + 2] = GpuMath.Store16(p.V2, bf16);
+        shared[at + 3] = GpuMath.Store16(p.V3, bf16);
+        shared[at + 4] = GpuMath.Store16(p.V4, bf16);
+        shared[at + 5] = GpuMath.Store16(p.V5, bf16);
+        shared[at + 6] = GpuMath.Store16(p.V6, bf16);
+        shared[at + 7] = GpuMath.Store16(p.V7, bf16);
+    }
+
+    public readonly void Rescale(float alphaLo, float alphaHi)
+    {
+        for (int i = 0; i < AttentionTensorCoreKernels.Accumulators; i++)
+        {
+            Scratch[scratchBase + i] *= (i & 2) == 0 ? alphaLo : alphaHi;
+        }
+    }
+
+    public readonly void Accumulate(ArrayView<ushort> shared, int warp, int lane, int stage, int bf16)
+    {
+        int g = lane >> 2;
+        int t = lane & 3;
+        for (int nb = 0; nb < AttentionTensorCoreKernels.OutputBlocks; nb++)
+        {
+            for (int i = 0; i < 4; i++)
+            {
+                int row = g + ((i >> 1) * 8);
+                int col = (2 * t) + (i & 1);
+                float sum = 0f;
+                for (int ks = 0; ks < AttentionTensorCoreKernels.BlockK / 16; ks++)
+                {
+                    for (int kk = 0; kk < 16; kk++)
+                    {
+                        int aLane = (8 * ((row >> 3) + ((kk >> 3) * 2))) + (row & 7);
+                        float av = GpuMath.Load16(shared[((AttentionTensorCoreKernels.PLaneByte(warp, aLane) + (ks * 32)) >> 1) + (kk & 7)], bf16);
+
+                        // B (ldmatrix.trans of V): register (nb mod 2)·2 + k/8 holds column col of the rows lanes 8·register + (k mod 8) gave.
+                        int register = ((nb & 1) * 2) + (kk >> 3);
+                        int vRow = AttentionTensorCoreKernels.VLaneByte((8 * register) + (kk & 7), stage) + (ks * 16 * AttentionTensorCoreKernels.Ld * 2) + ((nb >> 1) * 32);
+                        float bv = GpuMath.Load16(shared[(vRow >> 1) + col], bf16);
+                        sum += av * bv;
+                    }
+                }
+
+                Scratch[scratchBase + (nb * 4) + i] += sum;
+            }
+        }
+    }
+
+    public readonly void Store(ArrayView<ushort> output, long outputPointer, long elementLo, long elementHi, float invLo, float invHi, int bf16)
+    {
+        for (int nb = 0; nb < AttentionTensorCoreKernels.OutputBlocks; nb++)
+        {
+            for (int i = 0; i < 4; i++)
+            {
+                long element = (i & 2) == 0 ? elementLo : elementHi;
+                if (element >= 0)
+                {
+                    float scale = (i & 2) == 0 ? invLo : invHi;
+                    output[element + (nb * 8) + (i & 1)] = GpuMath.Store16(Scratch[scratchBase + (nb * 4) + i] * scale, bf16);
+                }
+            }
+        }
+    }
+}
+
+/// <summary>Device addresses the tensor-core attention's cp.async copies and output stores use (0 in the emulation).</summary>
+internal struct TensorCoreAttentionPointers
+{
+    public long Q;
+    public long K;
+    public long V;
+    public long Output;
+}

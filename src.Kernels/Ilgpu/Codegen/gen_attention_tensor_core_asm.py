@@ -1,0 +1,200 @@
+#!/usr/bin/env python3
+"""Generates src.Kernels/Ilgpu/AttentionTensorCoreKernels.g.cs: the inline-PTX strings of the tensor-core attention.
+
+CudaAsm takes compile-time constant strings only. One key tile of a warp is 16 ldmatrix + 32 mma.sync for S = Q.K^T
+(the Q fragments stay in 32 registers) and 18 ldmatrix + 32 mma.sync for O += P.V over 64 output accumulators: written
+out here with the layout constants they depend on (the C# kernel and its CPU emulation read the same constants from
+the generated file).
+Run: python3 src.Kernels/Ilgpu/Codegen/gen_attention_tensor_core_asm.py
+"""
+import os
+
+D = 128                 # head size of the kernel
+BQ = 64                 # queries per group: 4 warps x 16 rows
+BK = 32                 # keys per tile
+WARPS = BQ // 16
+LD = D + 8              # Q, K, V tile row stride in elements (272 bytes: 8 ldmatrix rows hit 8 distinct bank quads)
+S_LD = BK + 8           # float32 score row stride of a warp's score area
+P_LD = BK + 8           # 16-bit weight row stride (80 bytes), the weights overwrite the warp's score area
+Q_BYTES = BQ * LD * 2
+KV_BYTES = BK * LD * 2
+STATS = 4                     # floats per row of a warp's row statistics: max, sum of the tile's weights, rescale factor, (pad)
+WARP_AREA = 16 * S_LD * 4 + 16 * STATS * 4 + 16 * 4   # scores (weights alias them), row statistics, 1/l of its 16 rows
+STAGE_BYTES = 2 * KV_BYTES    # one key tile: K then V; two stages (the next tile's copy runs during this one's math)
+Q_OFFSET = 0                  # the Q tile is staged once in stage 0, before its fragments move to registers
+K_OFFSET = 0                  # within a stage
+V_OFFSET = KV_BYTES           # within a stage
+W_OFFSET = 2 * STAGE_BYTES
+SHARED = W_OFFSET + WARPS * WARP_AREA
+Q_REGS = (D // 16) * 4        # A-fragment registers of the warp's 16 Q rows
+NB_S = BK // 8          # score n-blocks per warp
+NB_O = D // 8           # output n-blocks per warp
+ACC = NB_O * 4          # output accumulators per thread
+
+assert SHARED <= 48 * 1024, SHARED
+assert 16 * P_LD * 2 <= 16 * S_LD * 4
+assert Q_BYTES <= STAGE_BYTES
+
+out = []
+w = out.append
+
+
+def cs_string(lines):
+    return '"' + "\\n\\t".join(lines) + '"'
+
+
+def mma(dtype, c, a, b):
+    return (f"mma.sync.aligned.m16n8k16.row.col.f32.{dtype}.{dtype}.f32 {{{c}}}, {{{a}}}, {{{b}}}, {{{c}}};")
+
+
+def scores(dtype):
+    """S = Q.K^T for the warp's 16 rows (fragments in atq) and the 32 keys. %0: lane's K ldmatrix row address, %1: score store."""
+    lines = ["{", ".reg .b32 atk<4>;", f".reg .f32 ats<{NB_S * 4}>;"]
+    lines += [f"mov.f32 ats{i}, 0f00000000;" for i in range(NB_S * 4)]
+    for ks in range(D // 16):
+        a = ",".join(f"atq{ks * 4 + j}" for j in range(4))
+        for np in range(NB_S // 2):
+            lines.append(f"ldmatrix.sync.aligned.m8n8.x4.shared.b16 {{atk0,atk1,atk2,atk3}}, [%0+{np * 16 * LD * 2 + ks * 32}];")
+            for half in range(2):
+                nb = 2 * np + half
+                c = ",".join(f"ats{nb * 4 + i}" for i in range(4))
+                lines.append(mma(dtype, c, a, f"atk{2 * half},atk{2 * half + 1}"))
+    for nb in range(NB_S):
+        lines.append(f"st.shared.v2.f32 [%1+{nb * 32}], {{ats{nb * 4}, ats{nb * 4 + 1}}};")
+        lines.append(f"st.shared.v2.f32 [%1+{8 * S_LD * 4 + nb * 32}], {{ats{nb * 4 + 2}, ats{nb * 4 + 3}}};")
+    lines.append("}")
+    return cs_string(lines)
+
+
+def accumulate(dtype):
+    """O += P.V for the warp's 16 rows. %0: lane's P ldmatrix row address, %1: lane's V (.trans) row address."""
+    lines = ["{", ".reg .b32 atp<4>;", ".reg .b32 atv<4>;"]
+    a = ",".join(f"atp{j}" for j in range(4))
+    for ks in range(BK // 16):
+        lines.append(f"ldmatrix.sync.aligned.m8n8.x4.shared.b16 {{{a}}}, [%0+{ks * 32}];")
+        for np in range(NB_O // 2):
+            lines.append(f"ldmatrix.sync.aligned.m8n8.x4.trans.shared.b16 {{atv0,atv1,atv2,atv3}}, [%1+{ks * 16 * LD * 2 + np * 32}];")
+            for half in range(2):
+                nb = 2 * np + half
+                c = ",".join(f"ato{nb * 4 + i}" for i in range(4))
+                lines.append(mma(dtype, c, a, f"atv{2 * half},atv{2 * half + 1}"))
+    lines.append("}")
+    return cs_string(lines)
+
+
+def softmax(cvt):
+    """Online-softmax step of one lane (half of row r: 16 consecutive scores). %0: the lane's scores (shared), %1: its
+    16-bit weights (they overwrite the warp's scores), %2: the row's statistics (max, weight sum, rescale factor),
+    %3: the row's running max, %4: factor on the stored scores (the scale, or 1 when they were scaled and masked)."""
+    lines = ["{", ".reg .f32 sw<16>;", ".reg .f32 smx, smt, smn, sms, ssum, salpha;", ".reg .b32 swp<8>;", ".reg .pred sinf, ssame;"]
+    for i in range(4):
+        lines.append(f"ld.shared.v4.f32 {{sw{4 * i},sw{4 * i + 1},sw{4 * i + 2},sw{4 * i + 3}}}, [%0+{16 * i}];")
+    lines += [f"mul.f32 sw{i}, sw{i}, %4;" for i in range(16)]
+    lines.append("max.NaN.f32 smx, sw0, sw1;")
+    lines += [f"max.NaN.f32 smx, smx, sw{i};" for i in range(2, 16)]
+    lines += ["shfl.sync.bfly.b32 smt, smx, 1, 31, 0xffffffff;", "max.NaN.f32 smx, smx, smt;", "max.NaN.f32 smn, smx, %3;",
+              # A row with no visible key yet keeps max -inf: its weights and its factor use 0 in place of the max.
+              "setp.eq.f32 sinf, smn, 0fFF800000;", "mul.f32 sms, smn, 0f3FB8AA3B;", "selp.f32 sms, 0f00000000, sms, sinf;",
+              "neg.f32 sms, sms;", "fma.rn.f32 salpha, %3, 0f3FB8AA3B, sms;", "ex2.approx.ftz.f32 salpha, salpha;",
+              "selp.f32 salpha, 0f3F800000, salpha, sinf;",
+              # An unchanged max gives exactly 1, so the caller can skip rescaling the accumulators.
+              "setp.eq.f32 ssame, smn, %3;", "selp.f32 salpha, 0f3F800000, salpha, ssame;",
+              # Every lane has its scores in registers before the weights overwrite the score area.
+              "bar.warp.sync 0xffffffff;"]
+    for i in range(16):
+        lines.append(f"fma.rn.f32 sw{i}, sw{i}, 0f3FB8AA3B, sms;")
+        lines.append(f"ex2.approx.ftz.f32 sw{i}, sw{i};")
+    lines.append("add.f32 ssum, sw0, sw1;")
+    lines += [f"add.f32 ssum, ssum, sw{i};" for i in range(2, 16)]
+    lines += ["shfl.sync.bfly.b32 smt, ssum, 1, 31, 0xffffffff;", "add.f32 ssum, ssum, smt;"]
+    lines += [f"{cvt} swp{i}, sw{2 * i + 1}, sw{2 * i};" for i in range(8)]
+    lines += ["st.shared.v4.b32 [%1], {swp0,swp1,swp2,swp3};", "st.shared.v4.b32 [%1+16], {swp4,swp5,swp6,swp7};",
+              "st.shared.v4.f32 [%2], {smn, ssum, salpha, salpha};", "}"]
+    return cs_string(lines)
+
+
+def rescale():
+    """O rows g (registers 0, 1 of each n-block) times %0, rows g + 8 (registers 2, 3) times %1."""
+    lines = []
+    for nb in range(NB_O):
+        for i in range(4):
+            lines.append(f"mul.f32 ato{nb * 4 + i}, ato{nb * 4 + i}, %{i >> 1};")
+    return cs_string(lines)
+
+
+def store(cvt):
+    """Rounds O times %2 (row g) / %3 (row g + 8) to 16 bits; stores pairs at byte addresses %0 / %1 (0: row skipped)."""
+    lines = ["{", ".reg .pred atlo, athi;", ".reg .f32 atx, aty;", ".reg .b32 atpk;", ".reg .u64 atalo, atahi;",
+             "setp.ne.u64 atlo, %0, 0;", "setp.ne.u64 athi, %1, 0;",
+             "cvta.to.global.u64 atalo, %0;", "cvta.to.global.u64 atahi, %1;"]
+    for nb in range(NB_O):
+        for half, (pred, addr, scale) in enumerate((("atlo", "atalo", "%2"), ("athi", "atahi", "%3"))):
+            lines.append(f"mul.f32 atx, ato{nb * 4 + 2 * half}, {scale};")
+            lines.append(f"mul.f32 aty, ato{nb * 4 + 2 * half + 1}, {scale};")
+            lines.append(f"{cvt} atpk, aty, atx;")
+            lines.append(f"@{pred} st.global.b32 [{addr}+{nb * 16}], atpk;")
+    lines.append("}")
+    return cs_string(lines)
+
+
+declare = [f".reg .f32 ato<{ACC}>;", f".reg .b32 atq<{Q_REGS}>;"] + [f"mov.f32 ato{i}, 0f00000000;" for i in range(ACC)]
+load_q = [f"ldmatrix.sync.aligned.m8n8.x4.shared.b16 {{{','.join(f'atq{ks * 4 + j}' for j in range(4))}}}, [%0+{ks * 32}];" for ks in range(D // 16)]
+
+w("// <auto-generated/> by src.Kernels/Ilgpu/Codegen/gen_attention_tensor_core_asm.py: edit the generator, not this file.")
+w("namespace GemsInjector.Kernels.Ilgpu;")
+w("")
+w("internal static partial class AttentionTensorCoreKernels")
+w("{")
+consts = [
+    ("D", D, "Head size of the kernel."),
+    ("BlockQ", BQ, "Queries per group (16 rows per warp)."),
+    ("BlockK", BK, "Keys per tile."),
+    ("Warps", WARPS, "Warps per group."),
+    ("Ld", LD, "Row stride (elements) of the staged Q, K and V tiles."),
+    ("SLd", S_LD, "Row stride (floats) of a warp's scores."),
+    ("PLd", P_LD, "Row stride (elements) of a warp's 16-bit weights (they overwrite its scores)."),
+    ("QOffset", Q_OFFSET, "Byte offset of the Q tile in dynamic shared memory (it occupies stage 0 until its fragments are loaded)."),
+    ("StageBytes", STAGE_BYTES, "Bytes of one key-tile stage (K, then V)."),
+    ("KOffset", K_OFFSET, "Byte offset of the K tile within a stage."),
+    ("VOffset", V_OFFSET, "Byte offset of the V tile within a stage."),
+    ("QRegisters", Q_REGS, "A-fragment registers of a warp's Q rows per thread."),
+    ("WarpAreaOffset", W_OFFSET, "Byte offset of the first warp's area (scores / weights, rescale factors, 1/l)."),
+    ("WarpAreaBytes", WARP_AREA, "Bytes of one warp's area."),
+    ("StatsFloats", STATS, "Floats per row of a warp's row statistics (max, weight sum, rescale factor, pad)."),
+    ("SharedBytes", SHARED, "Dynamic shared bytes of a group."),
+    ("ScoreBlocks", NB_S, "8-key mma tiles of a warp's scores."),
+    ("OutputBlocks", NB_O, "8-column mma tiles of a warp's output."),
+    ("Accumulators", ACC, "float32 output accumulators per thread."),
+]
+for name, value, doc in consts:
+    w(f"    /// <summary>{doc}</summary>")
+    w(f"    public const int {name} = {value};")
+    w("")
+w("    /// <summary>Declares the output accumulators and the Q fragment registers (function scope); zeroes the accumulators.</summary>")
+w(f"    public const string DeclareRegisters = {cs_string(declare)};")
+w("")
+w("    /// <summary>Loads the warp's Q fragments (all k steps) into atq; %0: this lane's ldmatrix row address at k step 0.</summary>")
+w(f"    public const string LoadQ = {cs_string(load_q)};")
+w("")
+for dtype, name in (("bf16", "Bf16"), ("f16", "F16")):
+    w(f"    /// <summary>S = Q·Kᵀ of the warp's rows and the key tile ({dtype}), stored as float32 to the warp's score area.</summary>")
+    w(f"    public const string Scores{name} = {scores(dtype)};")
+    w("")
+    w(f"    /// <summary>O += P·V of the warp's rows and the key tile ({dtype}).</summary>")
+    w(f"    public const string Accumulate{name} = {accumulate(dtype)};")
+    w("")
+w("    /// <summary>Multiplies the output rows of this lane by their online-softmax rescale factors.</summary>")
+w(f"    public const string Rescale = {rescale()};")
+w("")
+for cvt, name in (("cvt.rn.bf16x2.f32", "Bf16"), ("cvt.rn.f16x2.f32", "F16")):
+    w(f"    /// <summary>One lane's online-softmax step: row max, weights e^(s - m) rounded to nearest even, row sum, rescale factor.</summary>")
+    w(f"    public const string Softmax{name} = {softmax(cvt)};")
+    w("")
+    w(f"    /// <summary>Writes this lane's output elements, scaled by 1/l and rounded to nearest even.</summary>")
+    w(f"    public const string Store{name} = {store(cvt)};")
+    w("")
+out[-1] = "}"
+
+path = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "AttentionTensorCoreKernels.g.cs")
+with open(path, "w") as f:
+    f.write("\n".join(out) + "\n")

@@ -1,0 +1,157 @@
+using System;
+using ILGPU;
+using ILGPU.Runtime;
+
+namespace GemsInjector.Kernels.Ilgpu;
+
+public sealed partial class IlgpuKernels
+{
+    private Action<KernelConfig, ArrayView<Float4>, ArrayView<Float4>, ArrayView<Float4>, ArrayView<float>, ArrayView<float>, ArrayView<float>, AttentionShape, DecodePlan>? decodeWideF32;
+    private readonly Action<KernelConfig, ArrayView<Half8>, ArrayView<Half8>, ArrayView<Half8>, ArrayView<float>, ArrayView<float>, ArrayView<float>, AttentionShape, DecodePlan>?[] decodeWide16 =
+        new Action<KernelConfig, ArrayView<Half8>, ArrayView<Half8>, ArrayView<Half8>, ArrayView<float>, ArrayView<float>, ArrayView<float>, AttentionShape, DecodePlan>?[2];
+    private Action<KernelConfig, ArrayView<float>, ArrayView<float>, ArrayView<ushort>, AttentionShape, int, int>? decodeCombine16;
+
+    /// <summary>
+    /// Launch bounds of the wide decode kernels: 4 warps; 4 groups per SM in 16-bit (≤ 128 registers: 64 accumulators
+    /// plus two keys' packed rows), 3 in float32, whose two unpacked key rows take 32 registers more (≤ 168, no spills).
+    /// </summary>
+    private KernelSpecialization DecodeWideBounds(bool float32) => Bounds(AttentionDecodeWideKernels.Warps * 32, float32 ? 3 : 4);
+
+    /// <summary>
+    /// Whether a decode call (lq = 1) of this head size and these views takes the wide kernel
+    /// (<see cref="AttentionDecodeWideKernels"/>): 16-byte aligned q, k, v, a head size that is a multiple of the vector
+    /// width (4 float32 or 8 16-bit values) and at most 16 values per lane of a row's team.
+    /// </summary>
+    internal bool UsesWideDecode<T>(ArrayView<T> q, ArrayView<T> k, ArrayView<T> v, int headDim, int vectorWidth)
+        where T : unmanaged =>
+        headDim % vectorWidth == 0 && headDim <= 16 * AttentionDecodeWideKernels.Lanes(device.WarpSize, headDim) && headDim <= AttentionDecodeWideKernels.MaxD
+        && AttentionDecodeWideKernels.Warps * device.WarpSize <= device.MaxGroupSize
+        && IsAligned(q, 16) && IsAligned(k, 16) && IsAligned(v, 16);
+
+    /// <summary>
+    /// Chunks of the wide decode kernel: on CUDA about four groups per SM (so batch 1 still fills the GPU), chunks of
+    /// 64 to <see cref="AttentionDecodeWideKernels.MaxChunk"/> keys in steps of 32 (one iteration of the group's four warps);
+    /// 5 keys on the simulator so that tests cross chunk edges.
+    /// </summary>
+    private (int Chunk, int Splits, int HeadBlocks) WideDecodePlan(int batch, int heads, int kvHeads, int kEnd)
+    {
+        int perKv = heads / kvHeads;
+        int headBlocks = (perKv + AttentionDecodeWideKernels.HeadsPerGroup - 1) / AttentionDecodeWideKernels.HeadsPerGroup;
+        int chunk;
+        if (device.Kind == IlgpuDeviceKind.CpuSimulator)
+        {
+            chunk = 5;
+        }
+        else
+        {
+            long groupsPerSplit = (long)batch * kvHeads * headBlocks;
+            long target = Math.Max(1, device.MultiprocessorCount) * 4L;
+            long splitsWanted = Math.Max(1, (target + groupsPerSplit - 1) / groupsPerSplit);
+            long perSplit = (kEnd + splitsWanted - 1) / splitsWanted;
+            chunk = (int)Math.Clamp((perSplit + 31) / 32 * 32, 64, AttentionDecodeWideKernels.MaxChunk);
+        }
+
+        return (chunk, Math.Max(1, (kEnd + chunk - 1) / chunk), headBlocks);
+    }
+
+    /// <summary>The float32 wide decode (split and combine launches) when it takes this call; false (nothing launched) otherwise.</summary>
+    private bool TryWideDecodeF32(ArrayView<float> q, ArrayView<float> k, ArrayView<float> v, ArrayView<float> mask, ArrayView<float> output,
+        int batch, int kEnd, AttentionShape shape)
+    {
+        if (!UsesWideDecode(q, k, v, shape.D, 4))
+        {
+            return false;
+        }
+
+        var plan = WideDecodePlan(batch, shape.Heads, shape.KvHeads, kEnd);
+        var (partO, partML) = DecodePartials((long)batch * shape.Heads * plan.Splits, shape.D);
+        device.Load(ref decodeWideF32, nameof(AttentionDecodeWideKernels.DecodeWideF32),
+            acc => acc.LoadStreamKernel<ArrayView<Float4>, ArrayView<Float4>, ArrayView<Float4>, ArrayView<float>, ArrayView<float>, ArrayView<float>, AttentionShape, DecodePlan>(
+                AttentionDecodeWideKernels.DecodeWideF32, DecodeWideBounds(float32: true)))(
+            WideDecodeConfig(batch, shape.KvHeads, plan), q.Cast<Float4>(), k.Cast<Float4>(), v.Cast<Float4>(), mask, partO, partML, shape, KernelPlan(k, v, plan.Chunk, kEnd));
+        CombineDecodeF32(partO, partML, output, batch, shape, plan.Splits);
+        return true;
+    }
+
+    /// <summary>The 16-bit wide decode when it takes this call (not float16 on OpenCL, which lacks cl_khr_fp16 conversions); false otherwise.</summary>
+    private bool TryWideDecode16(ArrayView<ushort> q, ArrayView<ushort> k, ArrayView<ushort> v, ArrayView<float> mask, ArrayView<ushort> output,
+        int batch, int kEnd, AttentionShape shape, HalfFormat format)
+    {
+        if ((format == HalfFormat.Float16 && device.Kind == IlgpuDeviceKind.OpenCL) || !UsesWideDecode(q, k, v, shape.D, 8))
+        {
+            return false;
+        }
+
+        var plan = WideDecodePlan(batch, shape.Heads, shape.KvHeads, kEnd);
+        var (partO, partML) = DecodePartials((long)batch * shape.Heads * plan.Splits, shape.D);
+        bool bf16 = format == HalfFormat.BFloat16;
+        int slot = bf16 ? 1 : 0;
+        string name = $"{nameof(AttentionDecodeWideKernels.DecodeWide16)}<{(bf16 ? "bf16" : "f16")}>";
+        var launch = bf16
+            ? device.Load(ref decodeWide16[slot], name,
+                acc => acc.LoadStreamKernel<ArrayView<Half8>, ArrayView<Half8>, ArrayView<Half8>, ArrayView<float>, ArrayView<float>, ArrayView<float>, AttentionShape, DecodePlan>(
+                    AttentionDecodeWideKernels.DecodeWide16<BFloat16Storage>, DecodeWideBounds(float32: false)))
+            : device.Load(ref decodeWide16[slot], name,
+                acc => acc.LoadStreamKernel<ArrayView<Half8>, ArrayView<Half8>, ArrayView<Half8>, ArrayView<float>, ArrayView<float>, ArrayView<float>, AttentionShape, DecodePlan>(
+                    AttentionDecodeWideKernels.DecodeWide16<Float16Storage>, DecodeWideBounds(float32: false)));
+        launch(WideDecodeConfig(batch, shape.KvHeads, plan), q.Cast<Half8>(), k.Cast<Half8>(), v.Cast<Half8>(), mask, partO, partML, shape, KernelPlan(k, v, plan.Chunk, kEnd));
+        device.Load(ref decodeCombine16, nameof(AttentionDecodeKernels.DecodeCombine16),
+            acc => acc.LoadStreamKernel<ArrayView<float>, ArrayView<float>, ArrayView<ushort>, AttentionShape, int, int>(AttentionDecodeKernels.DecodeCombine16))(
+            CombineConfig(batch, shape.Heads), partO, partML, output, shape, plan.Splits, Bf(format));
+        return true;
+    }
+
+    /// <summary>The kernel's plan: chunking, and on CUDA the addresses of k and v for its L2 prefetches.</summary>
+    private DecodePlan KernelPlan<T>(ArrayView<T> k, ArrayView<T> v, int chunk, int kEnd)
+        where T : unmanaged
+    {
+        bool cuda = device.Kind == IlgpuDeviceKind.Cuda;
+        return new DecodePlan { Chunk = chunk, KeyEnd = kEnd, KPointer = cuda ? Address(k) : 0, VPointer = cuda ? Address(v) : 0 };
+    }
+
+    /// <summary>The device address of a view's first element (0 for an empty view).</summary>
+    private static long Address<T>(ArrayView<T> view)
+        where T : unmanaged
+    {
+        if (view.Length == 0)
+        {
+            return 0;
+        }
+
+        // ArrayView<T>'s own Buffer / Index are internal in ILGPU 1.5.3; the interface exposes them.
+        var contiguous = (IContiguousArrayView)view;
+        return contiguous.Buffer.NativePtr.ToInt64() + contiguous.IndexInBytes;
+    }
+
+    private KernelConfig WideDecodeConfig(int batch, int kvHeads, (int Chunk, int Splits, int HeadBlocks) plan) =>
+        new(new Index3D(plan.Splits, kvHeads * plan.HeadBlocks, batch), new Index3D(AttentionDecodeWideKernels.Warps * device.WarpSize, 1, 1));
+
+    /// <summary>One combine group per (head, batch), as many threads as allowed up to <see cref="AttentionDecodeKernels.MaxCombineGroup"/> (several per dim walk the chunks in slices).</summary>
+    private KernelConfig CombineConfig(int batch, int heads) =>
+        new(new Index3D(heads, batch, 1), new Index3D(Math.Min(device.MaxGroupSize, AttentionDecodeKernels.MaxCombineGroup) / device.WarpSize * device.WarpSize, 1, 1));
+
+    private void CombineDecodeF32(ArrayView<float> partO, ArrayView<float> partML, ArrayView<float> output, int batch, AttentionShape shape, int splits) =>
+        device.Load(ref decodeCombineF32, nameof(AttentionDecodeKernels.DecodeCombineF32),
+            acc => acc.LoadStreamKernel<ArrayView<float>, ArrayView<float>, ArrayView<float>, AttentionShape, int>(AttentionDecodeKernels.DecodeCombineF32))(
+            CombineConfig(batch, shape.Heads), partO, partML, output, shape, splits);
+
+    /// <summary>The decode partials (per chunk: d output sums, then max and sum pairs) in a scratch buffer kept between calls.</summary>
+    private (ArrayView<float> PartO, ArrayView<float> PartML) DecodePartials(long parts, int d)
+    {
+        long need = parts * (d + 2);
+        if (decodeScratch is null || decodeScratch.Length < need)
+        {
+            if (decodeScratch is not null)
+            {
+                // Earlier launches may still read the old buffer.
+                device.Synchronize();
+                decodeScratch.Dispose();
+            }
+
+            decodeScratch = device.Accelerator.Allocate1D<float>(Math.Max(need, 1L << 16));
+        }
+
+        var all = decodeScratch.View.BaseView;
+        return (all.SubView(0, parts * d), all.SubView(parts * d, 2 * parts));
+    }
+}

@@ -1,0 +1,396 @@
+using System;
+using System.Linq;
+using GemsInjector.Kernels.Ilgpu;
+using ILGPU;
+using ILGPU.Runtime;
+using Xunit;
+
+namespace GemsInjector.Kernels.Ilgpu.Tests;
+
+/// <summary>
+/// Scaled-dot-product attention kernels against a float64 reference, every output element, outputs poisoned with NaN:
+/// the wide flash-decoding kernels through the facade (the default simulator: warps of 4, so 4 lanes per row team) and
+/// launched directly on a 32-lane-warp simulator (the CUDA layout: 8 lanes per row team, 4 teams per warp).
+/// </summary>
+[Collection(SimulatorCollection.Name)]
+public sealed class AttentionTests : Half16TestBase, IClassFixture<Warp32SimulatorFixture>
+{
+    private readonly Warp32SimulatorFixture warp32;
+
+    public AttentionTests(SimulatorFixture fixture, Warp32SimulatorFixture warp32)
+        : base(fixture) => this.warp32 = warp32;
+
+    /// <summary>
+    /// softmax(q·kᵀ·scale + mask)·v in float64; q/out [b, h, lq, d], k/v [b, kvh, lk, d]; top-left causal; a row with no
+    /// visible key gives zeros.
+    /// </summary>
+    internal static double[] Reference(float[] q, float[] k, float[] v, int batch, int heads, int kvHeads, int lq, int lk, int d, bool causal,
+        Func<int, int, int, int, double> mask, double scale)
+    {
+        var o = new double[batch * heads * lq * d];
+        for (int b = 0; b < batch; b++)
+        {
+            for (int h = 0; h < heads; h++)
+            {
+                int kvh = (b * kvHeads) + (h / (heads / kvHeads));
+                for (int i = 0; i < lq; i++)
+                {
+                    var s = new double[lk];
+                    for (int j = 0; j < lk; j++)
+                    {
+                        double dot = 0;
+                        for (int t = 0; t < d; t++)
+                        {
+                            dot += (double)q[((((b * heads) + h) * lq) + i) * d + t] * k[(((kvh * lk) + j) * d) + t];
+                        }
+
+                        s[j] = causal && j > i ? double.NegativeInfinity : (dot * scale) + mask(b, h, i, j);
+                    }
+
+                    double m = lk == 0 ? double.NegativeInfinity : s.Max();
+                    var p = s.Select(x => double.IsNegativeInfinity(x) ? 0 : Math.Exp(x - m)).ToArray();
+                    double sum = p.Sum();
+                    for (int t = 0; t < d; t++)
+                    {
+                        double acc = 0;
+                        for (int j = 0; j < lk; j++)
+                        {
+                            acc += p[j] * v[(((kvh * lk) + j) * d) + t];
+                        }
+
+                        o[((((b * heads) + h) * lq) + i) * d + t] = sum == 0 ? 0 : acc / sum;
+                    }
+                }
+            }
+        }
+
+        return o;
+    }
+
+    /// <summary>Mask of kind 0 (none), 1 [lk], 2 [b, 1, lk], 3 [b, h, 1, lk], with key 2 of every row hidden (-∞).</summary>
+    private static float[] DecodeMask(int seed, int kind, int batch, int heads, int lk)
+    {
+        int rows = kind switch { 1 => 1, 2 => batch, 3 => batch * heads, _ => 0 };
+        var mask = Random(seed, rows * lk, -2f, 1f);
+        for (int r = 0; lk > 2 && r < rows; r++)
+        {
+            mask[(r * lk) + 2] = float.NegativeInfinity;
+        }
+
+        return mask;
+    }
+
+    private static Func<int, int, int, int, double> MaskLookup(float[] mask, int kind, int heads, int lk) => kind switch
+    {
+        1 => (b, h, i, j) => mask[j],
+        2 => (b, h, i, j) => mask[(b * lk) + j],
+        3 => (b, h, i, j) => mask[(((b * heads) + h) * lk) + j],
+        _ => (b, h, i, j) => 0,
+    };
+
+    public static TheoryData<int, int, int, int, bool, int, int> DecodeF32Cases => new()
+    {
+        // heads, kvHeads, lk, d, causal, mask kind, view offset (elements; 1 misaligns q, k, v: the narrow kernel)
+        { 4, 2, 1, 16, false, 0, 0 },
+        { 8, 1, 3, 8, false, 1, 0 },
+        { 5, 5, 65, 16, false, 3, 0 },
+        { 12, 2, 127, 64, false, 2, 0 },
+        { 4, 2, 37, 12, true, 0, 0 },
+        { 6, 3, 0, 8, false, 0, 0 },
+        { 4, 2, 13, 7, false, 1, 0 },
+        { 4, 2, 22, 16, false, 3, 1 },
+    };
+
+    [Theory]
+    [MemberData(nameof(DecodeF32Cases))]
+    public void DecodeF32(int heads, int kvHeads, int lk, int d, bool causal, int maskKind, int offset)
+    {
+        const int Batch = 2;
+        int seed = 12000 + (heads * 1000) + (lk * 10) + d + (causal ? 5 : 0) + maskKind + offset;
+        var q = Random(seed, Batch * heads * d, -1.5f, 1.5f);
+        var k = Random(seed + 1, Batch * kvHeads * lk * d, -1.5f, 1.5f);
+        var v = Random(seed + 2, Batch * kvHeads * lk * d);
+        var mask = DecodeMask(seed + 3, maskKind, Batch, heads, lk);
+        var o = Poisoned(q.Length);
+        K.ScaledDotProductAttention(UploadAt(q, offset, 0f), UploadAt(k, offset, 0f), UploadAt(v, offset, 0f), o, Batch, heads, kvHeads, 1, lk, d, causal,
+            mask.Length == 0 ? default : Upload(mask), scale: 0.3f);
+        var expected = Reference(q, k, v, Batch, heads, kvHeads, 1, lk, d, causal, MaskLookup(mask, maskKind, heads, lk), 0.3);
+        AssertClose(Download(o), expected, RtolF32, Atol, $"decode f32 {heads}/{kvHeads} lk={lk} d={d} causal={causal} mask={maskKind} offset={offset}", seed);
+    }
+
+    public static TheoryData<bool, int, int, int, int, bool, int, int> Decode16Cases => new()
+    {
+        // bf16, heads, kvHeads, lk, d, causal, mask kind, view offset (1: the general kernel)
+        { true, 4, 2, 1, 8, false, 0, 0 },
+        { false, 8, 1, 3, 16, false, 1, 0 },
+        { true, 5, 5, 65, 64, false, 3, 0 },
+        { false, 12, 2, 127, 16, false, 2, 0 },
+        { true, 4, 2, 37, 8, true, 0, 0 },
+        { false, 4, 2, 9, 12, false, 1, 0 },
+        { true, 4, 2, 22, 16, false, 3, 1 },
+    };
+
+    [Theory]
+    [MemberData(nameof(Decode16Cases))]
+    public void Decode16(bool bf16, int heads, int kvHeads, int lk, int d, bool causal, int maskKind, int offset)
+    {
+        const int Batch = 2;
+        int seed = 13000 + (heads * 1000) + (lk * 10) + d + (causal ? 5 : 0) + maskKind + offset + (bf16 ? 7 : 0);
+        var (q, qv) = Random16(seed, Batch * heads * d, bf16, -1.5f, 1.5f);
+        var (k, kv) = Random16(seed + 1, Batch * kvHeads * lk * d, bf16, -1.5f, 1.5f);
+        var (v, vv) = Random16(seed + 2, Batch * kvHeads * lk * d, bf16);
+        var mask = DecodeMask(seed + 3, maskKind, Batch, heads, lk);
+        var o = Poisoned16(q.Length, bf16);
+        K.ScaledDotProductAttention(UploadAt(q, offset, (ushort)0), UploadAt(k, offset, (ushort)0), UploadAt(v, offset, (ushort)0), o, Batch, heads, kvHeads,
+            1, lk, d, F(bf16), causal, mask.Length == 0 ? default : Upload(mask));
+        double scale = 1 / Math.Sqrt(d);
+        var expected = Reference(qv, kv, vv, Batch, heads, kvHeads, 1, lk, d, causal, MaskLookup(mask, maskKind, heads, lk), scale);
+        Check16(o, expected, bf16, $"decode 16-bit {heads}/{kvHeads} lk={lk} d={d} causal={causal} mask={maskKind} offset={offset}", seed, Atol * Math.Max(lk, 1));
+    }
+
+    [Theory]
+    [InlineData(false)]
+    [InlineData(true)]
+    public void Decode16FullyMaskedHeadIsZeroAndNaNPropagates(bool bf16)
+    {
+        const int Heads = 2, Lk = 11, D = 8;
+        var (q, _) = Random16(13500, Heads * D, bf16);
+        var (k, _) = Random16(13501, Lk * D, bf16);
+        var (v, _) = Random16(13502, Lk * D, bf16);
+        var mask = new float[Heads * Lk];
+        Array.Fill(mask, float.NegativeInfinity, 0, Lk); // head 0 sees nothing → zeros
+        var o = Poisoned16(q.Length, bf16);
+        K.ScaledDotProductAttention(Upload(q), Upload(k), Upload(v), o, 1, Heads, 1, 1, Lk, D, F(bf16), mask: Upload(mask));
+        var got = ToFloat(Download(o), bf16);
+        Assert.All(got.Take(D), x => Assert.Equal(0f, x));
+        Assert.All(got.Skip(D), x => Assert.True(float.IsFinite(x)));
+
+        k[(9 * D) + 3] = NaN16(bf16); // key 9 (second chunk on the simulator) → NaN for head 1
+        o = Poisoned16(q.Length, bf16);
+        K.ScaledDotProductAttention(Upload(q), Upload(k), Upload(v), o, 1, Heads, 1, 1, Lk, D, F(bf16), mask: Upload(mask));
+        got = ToFloat(Download(o), bf16);
+        Assert.All(got, x => Assert.True(float.IsNaN(x))); // NaN + (-∞) is NaN: the masked head sees it too
+        Assert.True(Device.HasCompiled(nameof(AttentionDecodeWideKernels.DecodeWide16)));
+        Assert.True(Device.HasCompiled(nameof(AttentionDecodeKernels.DecodeCombine16)));
+    }
+
+    public static TheoryData<int, int, int, int, int, int> WideWarp32Cases => new()
+    {
+        // format (0 f16, 1 bf16, 2 f32), heads, kvHeads, lk, d, chunk
+        { 1, 8, 2, 65, 128, 32 },
+        { 0, 4, 4, 3, 64, 64 },
+        { 2, 8, 2, 65, 128, 32 },
+        { 2, 6, 1, 40, 36, 24 },
+        { 1, 6, 1, 127, 24, 64 },
+        { 0, 2, 1, 1, 8, 64 },
+        { 1, 4, 1, 40, 256, 16 },
+        { 2, 4, 2, 19, 200, 8 },
+    };
+
+    /// <summary>The wide kernel with the CUDA lane layout (8 lanes per row team and 4 teams per warp; 16 and 2 above d = 128), its combine, and odd chunk edges.</summary>
+    [Theory]
+    [MemberData(nameof(WideWarp32Cases))]
+    public void WideDecodeWithCudaLaneLayout(int format, int heads, int kvHeads, int lk, int d, int chunk)
+    {
+        const int Batch = 2;
+        var acc = warp32.Accelerator;
+        int seed = 14000 + (format * 1000) + (heads * 100) + lk + d;
+        bool bf16 = format == 1;
+        float[] qv, kv, vv;
+        ushort[] q16 = [], k16 = [], v16 = [];
+        if (format == 2)
+        {
+            qv = Random(seed, Batch * heads * d, -1.5f, 1.5f);
+            kv = Random(seed + 1, Batch * kvHeads * lk * d, -1.5f, 1.5f);
+            vv = Random(seed + 2, Batch * kvHeads * lk * d);
+        }
+        else
+        {
+            (q16, qv) = Random16(seed, Batch * heads * d, bf16, -1.5f, 1.5f);
+            (k16, kv) = Random16(seed + 1, Batch * kvHeads * lk * d, bf16, -1.5f, 1.5f);
+            (v16, vv) = Random16(seed + 2, Batch * kvHeads * lk * d, bf16);
+        }
+
+        var mask = DecodeMask(seed + 3, 3, Batch, heads, lk);
+        int splits = Math.Max(1, (lk + chunk - 1) / chunk);
+        int headBlocks = ((heads / kvHeads) + AttentionDecodeWideKernels.HeadsPerGroup - 1) / AttentionDecodeWideKernels.HeadsPerGroup;
+        var shape = new AttentionShape
+        {
+            Heads = heads,
+            KvHeads = kvHeads,
+            Lq = 1,
+            Lk = lk,
+            D = d,
+            Scale = 0.25f,
+            HasMask = 1,
+            MaskBatch = heads * lk,
+            MaskHead = lk,
+            MaskRow = lk,
+        };
+        var plan = new DecodePlan { Chunk = chunk, KeyEnd = lk };
+        long parts = (long)Batch * heads * splits;
+        using var maskBuffer = acc.Allocate1D(mask);
+        using var partO = acc.Allocate1D(Enumerable.Repeat(float.NaN, (int)(parts * d)).ToArray());
+        using var partML = acc.Allocate1D(Enumerable.Repeat(float.NaN, (int)(2 * parts)).ToArray());
+        var split = new KernelConfig(new Index3D(splits, kvHeads * headBlocks, Batch), new Index3D(AttentionDecodeWideKernels.Warps * 32, 1, 1));
+        var combine = new KernelConfig(new Index3D(heads, Batch, 1), new Index3D(256, 1, 1));
+        float[] got;
+        if (format == 2)
+        {
+            using var qb = acc.Allocate1D(qv);
+            using var kb = acc.Allocate1D(kv);
+            using var vb = acc.Allocate1D(vv);
+            using var ob = acc.Allocate1D(Enumerable.Repeat(float.NaN, qv.Length).ToArray());
+            acc.LoadStreamKernel<ArrayView<Float4>, ArrayView<Float4>, ArrayView<Float4>, ArrayView<float>, ArrayView<float>, ArrayView<float>, AttentionShape, DecodePlan>(
+                AttentionDecodeWideKernels.DecodeWideF32)(split, qb.View.BaseView.Cast<Float4>(), kb.View.BaseView.Cast<Float4>(), vb.View.BaseView.Cast<Float4>(), maskBuffer.View, partO.View, partML.View, shape, plan);
+            acc.LoadStreamKernel<ArrayView<float>, ArrayView<float>, ArrayView<float>, AttentionShape, int>(AttentionDecodeKernels.DecodeCombineF32)(
+                combine, partO.View, partML.View, ob.View, shape, splits);
+            acc.Synchronize();
+            got = ob.GetAsArray1D();
+        }
+        else
+        {
+            using var qb = acc.Allocate1D(q16);
+            using var kb = acc.Allocate1D(k16);
+            using var vb = acc.Allocate1D(v16);
+            using var ob = acc.Allocate1D(Enumerable.Repeat(NaN16(bf16), qv.Length).ToArray());
+            Action<ArrayView<Half8>, ArrayView<Half8>, ArrayView<Half8>, ArrayView<float>, ArrayView<float>, ArrayView<float>, AttentionShape, DecodePlan> kernel = bf16
+                ? AttentionDecodeWideKernels.DecodeWide16<BFloat16Storage>
+                : AttentionDecodeWideKernels.DecodeWide16<Float16Storage>;
+            acc.LoadStreamKernel(kernel)(split, qb.View.BaseView.Cast<Half8>(), kb.View.BaseView.Cast<Half8>(), vb.View.BaseView.Cast<Half8>(), maskBuffer.View, partO.View, partML.View, shape, plan);
+            acc.LoadStreamKernel<ArrayView<float>, ArrayView<float>, ArrayView<ushort>, AttentionShape, int, int>(AttentionDecodeKernels.DecodeCombine16)(
+                combine, partO.View, partML.View, ob.View, shape, splits, bf16 ? 1 : 0);
+            acc.Synchronize();
+            got = ToFloat(ob.GetAsArray1D(), bf16);
+        }
+
+        var expected = Reference(qv, kv, vv, Batch, heads, kvHeads, 1, lk, d, false, MaskLookup(mask, 3, heads, lk), 0.25);
+        double rtol = format == 2 ? RtolF32 : Rtol(bf16);
+        AssertClose(got, expected, rtol, format == 2 ? Atol : Atol * lk, $"wide decode warp 32 format={format} {heads}/{kvHeads} lk={lk} d={d} chunk={chunk}", seed);
+    }
+
+    private static string Ptx(System.Reflection.MethodInfo method)
+    {
+        using var context = Context.Create(b => b.Optimize(OptimizationLevel.O2));
+        using var backend = new ILGPU.Backends.PTX.PTXBackend(context, new ILGPU.Runtime.Cuda.CudaCapabilityContext(ILGPU.Runtime.Cuda.CudaArchitecture.SM_90),
+            ILGPU.Runtime.Cuda.CudaArchitecture.SM_90, ILGPU.Runtime.Cuda.CudaInstructionSet.ISA_80, nvvmAPI: null);
+        var entry = ILGPU.Backends.EntryPoints.EntryPointDescription.FromExplicitlyGroupedKernel(method);
+        string ptx = ((ILGPU.Backends.PTX.PTXCompiledKernel)backend.Compile(entry, default(KernelSpecialization))).PTXAssembly;
+        System.IO.File.WriteAllText(System.IO.Path.Combine(System.IO.Path.GetTempPath(), method.Name + ".ptx"), ptx);
+        return ptx;
+    }
+
+    [Fact]
+    public void WideDecodeReadsRowsIn16ByteLoadsAndPrefetchesWithoutLocalMemory()
+    {
+        var wide16 = typeof(AttentionDecodeWideKernels).GetMethod(nameof(AttentionDecodeWideKernels.DecodeWide16))!.MakeGenericMethod(typeof(BFloat16Storage));
+        var wide32 = typeof(AttentionDecodeWideKernels).GetMethod(nameof(AttentionDecodeWideKernels.DecodeWideF32))!;
+        foreach (var method in new[] { wide16, wide32 })
+        {
+            string ptx = Ptx(method);
+            Assert.Matches(@"ld\.global\.v4\.", ptx);
+            Assert.Contains("prefetch.global.L2", ptx, StringComparison.Ordinal);
+            Assert.DoesNotContain(".local", ptx, StringComparison.Ordinal);
+        }
+    }
+
+    public static TheoryData<bool, int, int, int, int, bool, int> TensorCoreCases => new()
+    {
+        // bf16, heads, kvHeads, lq, lk, causal, mask kind (0 none, 1 [lq, lk], 2 [b, lq, lk], 3 [b, h, lq, lk])
+        { true, 2, 1, 65, 65, true, 0 },
+        { false, 2, 1, 65, 65, true, 0 },
+        { true, 4, 2, 3, 127, false, 1 },
+        { false, 1, 1, 127, 3, false, 3 },
+        { true, 2, 2, 1, 1, true, 2 },
+        { false, 3, 1, 70, 33, true, 1 },
+    };
+
+    /// <summary>The tensor-core attention kernel body with mma.sync / ldmatrix emulated lane by lane (32-lane warps).</summary>
+    [Theory]
+    [MemberData(nameof(TensorCoreCases))]
+    public void TensorCoreAttentionEmulated(bool bf16, int heads, int kvHeads, int lq, int lk, bool causal, int maskKind)
+    {
+        const int Batch = 2, D = AttentionTensorCoreKernels.D;
+        var acc = warp32.Accelerator;
+        int seed = 15000 + (heads * 1000) + (lq * 10) + lk + (causal ? 3 : 0) + maskKind + (bf16 ? 7 : 0);
+        var (q, qv) = Random16(seed, Batch * heads * lq * D, bf16, -1f, 1f);
+        var (k, kv) = Random16(seed + 1, Batch * kvHeads * lk * D, bf16, -1f, 1f);
+        var (v, vv) = Random16(seed + 2, Batch * kvHeads * lk * D, bf16);
+        int rows = maskKind switch { 1 => lq, 2 => Batch * lq, 3 => Batch * heads * lq, _ => 0 };
+        var rng = new Random(seed + 3);
+        var mask = Enumerable.Range(0, rows * lk).Select(e => rng.Next(5) == 0 ? float.NegativeInfinity : (float)(rng.NextDouble() * 2 - 1)).ToArray();
+        if (maskKind == 1 && lk > 1)
+        {
+            Array.Fill(mask, float.NegativeInfinity, 0, lk); // query 0 sees nothing: zeros
+        }
+
+        Func<int, int, int, int, double> lookup = maskKind switch
+        {
+            1 => (b, h, i, j) => mask[(i * lk) + j],
+            2 => (b, h, i, j) => mask[(((b * lq) + i) * lk) + j],
+            3 => (b, h, i, j) => mask[(((((b * heads) + h) * lq) + i) * lk) + j],
+            _ => (b, h, i, j) => 0,
+        };
+        var shape = new AttentionShape
+        {
+            Heads = heads,
+            KvHeads = kvHeads,
+            Lq = lq,
+            Lk = lk,
+            D = D,
+            Scale = 0.125f,
+            Causal = causal ? 1 : 0,
+            HasMask = maskKind != 0 ? 1 : 0,
+            MaskBatch = maskKind switch { 2 => lq * lk, 3 => heads * lq * lk, _ => 0 },
+            MaskHead = maskKind == 3 ? lq * lk : 0,
+            MaskRow = lk,
+        };
+        var config = IlgpuKernels.TensorCoreAttentionConfig(Batch, heads, lq);
+        using var qb = acc.Allocate1D(q);
+        using var kb = acc.Allocate1D(k);
+        using var vb = acc.Allocate1D(v);
+        using var maskBuffer = acc.Allocate1D(mask.Length == 0 ? new float[1] : mask);
+        using var ob = acc.Allocate1D(Enumerable.Repeat(NaN16(bf16), q.Length).ToArray());
+        using var scratch = acc.Allocate1D<float>(AttentionTensorCoreKernels.EmulationScratch((long)config.GridDim.Size));
+        acc.LoadStreamKernel<ArrayView<Half8>, ArrayView<Half8>, ArrayView<Half8>, ArrayView<float>, ArrayView<ushort>, ArrayView<float>, AttentionShape, int>(
+            AttentionTensorCoreKernels.Attention16TensorCoreEmulated)(config, qb.View.BaseView.Cast<Half8>(), kb.View.BaseView.Cast<Half8>(), vb.View.BaseView.Cast<Half8>(),
+            maskKind == 0 ? ArrayView<float>.Empty : maskBuffer.View, ob.View, scratch.View, shape, bf16 ? 1 : 0);
+        acc.Synchronize();
+        var got = ToFloat(ob.GetAsArray1D(), bf16);
+        var expected = Reference(qv, kv, vv, Batch, heads, kvHeads, lq, lk, D, causal, lookup, 0.125);
+
+        // The weights are rounded to 16 bits before P·V (as FlashAttention does): an output can be off by one rounding
+        // unit of the weights times the largest |v| (3), on top of the output's own rounding.
+        double weightRounding = 3 * (bf16 ? Math.Pow(2, -8) : Math.Pow(2, -11));
+        AssertClose(got, expected, Rtol(bf16), (Atol * lk) + weightRounding, $"tensor-core attention {heads}/{kvHeads} lq={lq} lk={lk} causal={causal} mask={maskKind} ({F(bf16)})", seed);
+    }
+
+    [Fact]
+    public void TensorCoreAttentionPtxKeepsEveryAsmBlockAndNoLocalMemoryInTheKeyLoop()
+    {
+        string ptx = Ptx(typeof(AttentionTensorCoreKernels).GetMethod(nameof(AttentionTensorCoreKernels.Attention16TensorCore))!);
+        int Count(string what) => System.Text.RegularExpressions.Regex.Matches(ptx, System.Text.RegularExpressions.Regex.Escape(what)).Count;
+
+        // Per format: 32 mma for the scores and 32 for P·V in the key loop; ldmatrix 16 (K) + 2 (P) plain, 16 (V) .trans;
+        // the Q fragments are loaded once (8 ldmatrix) into registers declared with the accumulators.
+        Assert.Equal(64, Count("mma.sync.aligned.m16n8k16.row.col.f32.bf16.bf16.f32"));
+        Assert.Equal(64, Count("mma.sync.aligned.m16n8k16.row.col.f32.f16.f16.f32"));
+        Assert.Equal(8 + (2 * 18), Count("ldmatrix.sync.aligned.m8n8.x4.shared.b16"));
+        Assert.Equal(2 * 16, Count("ldmatrix.sync.aligned.m8n8.x4.trans.shared.b16"));
+        Assert.Equal(1, Count(".reg .f32 ato<64>;"));
+        Assert.Equal(1, Count(".reg .b32 atq<32>;"));
+        Assert.Contains("cp.async.cg.shared.global", ptx, StringComparison.Ordinal);
+        Assert.Contains("cp.async.wait_group 1;", ptx, StringComparison.Ordinal);
+
+        // The softmax step per format: 16 weights and one rescale factor through ex2, 8 weight pairs and 16 output pairs rounded.
+        Assert.Equal(2 * 17, Count("ex2.approx.ftz.f32"));
+        Assert.Equal(8 + 32, Count("cvt.rn.bf16x2.f32"));
+        Assert.Equal(8 + 32, Count("cvt.rn.f16x2.f32"));
+        Assert.DoesNotContain(".func", ptx, StringComparison.Ordinal);
+        int first = ptx.IndexOf("ldmatrix", StringComparison.Ordinal);
+        int last = ptx.LastIndexOf("mma.sync", StringComparison.Ordinal);
+        Assert.True(ptx.IndexOf(".reg .f32 ato<64>;", StringComparison.Ordinal) < first);
+        Assert.DoesNotMatch(@"(ld|st)\.local", ptx[first..last]);
+        Assert.DoesNotMatch(@"\[%\d|\{%\d|, %\d+[,;]", ptx);
+    }
+}
