@@ -24,7 +24,8 @@ public sealed partial class IlgpuKernels
 
     /// <summary>
     /// The tile configuration of the tensor-core kernel; by default the one named by the environment variable
-    /// <c>GEMS_TC_GEMM_VARIANT</c> (read once per process), else <see cref="TensorCoreGemmVariant.Wide"/>.
+    /// <c>GEMS_TC_GEMM_VARIANT</c> (read once per process), else <see cref="TensorCoreGemmVariant.SquareTwoPerSm"/>, the
+    /// fastest of the four at every measured shape on an H200 (docs/perf/h100-notes-tensor-core.md, Attempt 4 outcome).
     /// </summary>
     internal TensorCoreGemmVariant TensorCoreVariant { get; set; } = TensorCoreVariants.FromEnvironment();
 
@@ -93,10 +94,10 @@ public sealed partial class IlgpuKernels
 /// <summary>Tile configurations of the 16-bit tensor-core GEMM (all: two warp rows, four k16 stages, swizzled shared memory).</summary>
 internal enum TensorCoreGemmVariant
 {
-    /// <summary>128 × 256 group tiles, 64 × 64 per warp (128 accumulators per thread), one group per SM; the default.</summary>
+    /// <summary>128 × 256 group tiles, 64 × 64 per warp (128 accumulators per thread), one group per SM.</summary>
     Wide = 0,
 
-    /// <summary>128 × 128 group tiles, 64 × 32 per warp, launch bounds for two groups per SM (at most 128 registers).</summary>
+    /// <summary>128 × 128 group tiles, 64 × 32 per warp, launch bounds for two groups per SM (at most 128 registers); the default.</summary>
     SquareTwoPerSm = 1,
 
     /// <summary>128 × 128 group tiles, 64 × 32 per warp, no occupancy bound (the tile of the earlier attempts).</summary>
@@ -117,13 +118,13 @@ internal static class TensorCoreVariants
     /// <summary>The variant the environment names (read once per process), or the default.</summary>
     public static TensorCoreGemmVariant FromEnvironment() => FromVariable.Value;
 
-    /// <summary>The variant a setting names (case and surrounding spaces ignored); unset, empty or unknown: <see cref="TensorCoreGemmVariant.Wide"/>.</summary>
+    /// <summary>The variant a setting names (case and surrounding spaces ignored); unset, empty or unknown: <see cref="TensorCoreGemmVariant.SquareTwoPerSm"/>.</summary>
     public static TensorCoreGemmVariant Parse(string? setting) => setting?.Trim().ToLowerInvariant() switch
     {
-        "square2" => TensorCoreGemmVariant.SquareTwoPerSm,
+        "wide" => TensorCoreGemmVariant.Wide,
         "square" => TensorCoreGemmVariant.Square,
         "quad2" => TensorCoreGemmVariant.QuadTwoPerSm,
-        _ => TensorCoreGemmVariant.Wide,
+        _ => TensorCoreGemmVariant.SquareTwoPerSm,
     };
 
     /// <summary>The setting that names a variant.</summary>
