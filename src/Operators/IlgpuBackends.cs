@@ -76,7 +76,7 @@ internal static class IlgpuBackends
         {
             try
             {
-                return WithDevice(Start(kind, device));
+                return WithDevice(Start(kind, device, warmUp: false));
             }
             catch (DeviceUnavailableException ex)
             {
@@ -90,7 +90,7 @@ internal static class IlgpuBackends
             // A start that failed is tried again, as a synchronous creation would be on every enable.
             if (!Starts.TryGetValue(kind, out start!) || (start.IsCompleted && start.Result().Device is null))
             {
-                start = new DeviceStart(device, () => Start(kind, device), quietWhenAbsent);
+                start = new DeviceStart(device, () => Start(kind, device, warmUp: true), quietWhenAbsent);
                 Starts[kind] = start;
             }
         }
@@ -127,8 +127,12 @@ internal static class IlgpuBackends
         return new KernelBackend(started.Description, merged, FallbackReason: null, Starting: null);
     }
 
-    /// <summary>Creates (or fetches) the device and its kernels; throws <see cref="DeviceUnavailableException"/> with the status's reason.</summary>
-    private static StartedDevice Start(IlgpuDeviceKind kind, string device)
+    /// <summary>
+    /// Creates (or fetches) the device and its kernels; throws <see cref="DeviceUnavailableException"/> with the status's
+    /// reason. <paramref name="warmUp"/> (on the background thread only, where nobody waits for it yet) also runs
+    /// <see cref="IlgpuDevice.WarmUp"/>, so an operator's first call does not pay for ILGPU's own start.
+    /// </summary>
+    private static StartedDevice Start(IlgpuDeviceKind kind, string device, bool warmUp)
     {
         try
         {
@@ -136,6 +140,10 @@ internal static class IlgpuBackends
 
             // Workers of one node pass their local rank, so each takes its own GPU (wrapping when there are fewer).
             var kernels = Devices.GetOrAdd(kind, static k => new IlgpuTensorKernels(IlgpuDevice.Create(k, LocalRank())));
+            if (warmUp)
+            {
+                kernels.Device.WarmUp();
+            }
 
             FaultInjection.At(FaultPoint.CatalogBuild, "ilgpu");
             var cpu = GemsKernelCatalog.ForCpu().ToDictionary(pair => pair.Operator.Name, pair => pair.Kernel);
