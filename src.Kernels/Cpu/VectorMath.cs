@@ -55,20 +55,49 @@ internal static class VectorMath
         return Vector512.ConditionalSelect(Vector512.Equals(x, x), result, x);
     }
 
+    /// <summary>log2(e), for callers that scale their argument themselves before <see cref="Exp2NonPositive"/>.</summary>
+    public const float Log2OfE = Log2E;
+
+    // Minimax (relative error) fit of 2^f on [-1/2, 1/2] with the constant term fixed at 1, degree 5: relative error
+    // 4.4e-7 before float32 rounding (fitted here by a Remez exchange; degree 6 would give 2.6e-9 at one more FMA).
+    private const float Exp2C1 = 0.6931428306083515f;
+    private const float Exp2C2 = 0.24022350650686283f;
+    private const float Exp2C3 = 0.055574004733209545f;
+    private const float Exp2C4 = 0.009666282524680898f;
+    private const float Exp2C5 = 0.0011125507682416145f;
+
+    // Below -150, 2^t rounds to 0; the clamp also turns -Inf into a finite argument (so t - round(t) is not NaN).
+    private const float Exp2ClampLow = -150f;
+
     /// <summary>
-    /// e^x per lane for x ≤ 0 or -Inf (softmax's x - max); not for NaN or positive x. One clamp, no NaN select, and
-    /// 2^n through <c>vscalefps</c> where the machine has AVX-512.
+    /// 2^t per lane for t ≤ 1 or -Inf (softmax's (x - max)·log2 e; not NaN): t = n + f with n = round(t), a degree-5
+    /// polynomial for 2^f (relative error below 6e-7 after rounding) and 2^n applied by <c>vscalefps</c> where the machine
+    /// has AVX-512 (which also rounds results below 2^-126 gradually to 0). Ten vector operations with the clamp; there is
+    /// no Cody-Waite split because t arrives already scaled by log2 e.
     /// </summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    public static Vector512<float> ExpNonPositive(Vector512<float> x)
+    public static Vector512<float> Exp2NonPositive(Vector512<float> t)
     {
-        Vector512<float> c = Vector512.MaxNative(x, Vector512.Create(ClampLow));
+        Vector512<float> c = Vector512.MaxNative(t, Vector512.Create(Exp2ClampLow));
+        Vector512<float> n = Vector512.Round(c);
+        Vector512<float> f = c - n;
+        Vector512<float> p = Vector512.Create(Exp2C5);
+        p = Vector512.FusedMultiplyAdd(p, f, Vector512.Create(Exp2C4));
+        p = Vector512.FusedMultiplyAdd(p, f, Vector512.Create(Exp2C3));
+        p = Vector512.FusedMultiplyAdd(p, f, Vector512.Create(Exp2C2));
+        p = Vector512.FusedMultiplyAdd(p, f, Vector512.Create(Exp2C1));
+        p = Vector512.FusedMultiplyAdd(p, f, Vector512<float>.One);
         if (Avx512F.IsSupported)
         {
-            return Avx512F.Scale(ReducedExp(c, out Vector512<float> n), n);
+            return Avx512F.Scale(p, n);
         }
 
-        return Exp(x);
+        // 2^n in two factors so that n in [-150, 1] never leaves the normal exponent range.
+        Vector512<int> ni = Vector512.ConvertToInt32(n);
+        Vector512<int> n1 = Vector512.ShiftRightArithmetic(ni, 1);
+        Vector512<float> s1 = Vector512.ShiftLeft(n1 + Vector512.Create(127), 23).AsSingle();
+        Vector512<float> s2 = Vector512.ShiftLeft(ni - n1 + Vector512.Create(127), 23).AsSingle();
+        return p * s1 * s2;
     }
 
     /// <summary>e^r for r = c - n·ln 2, with n = round(c·log2 e) returned; |r| ≤ ln2/2.</summary>
