@@ -1,6 +1,7 @@
 using System;
 using System.Runtime.CompilerServices;
 using System.Runtime.Intrinsics;
+using System.Runtime.Intrinsics.X86;
 using GemsInjector.Kernels.Numerics;
 
 namespace GemsInjector.Kernels.Cpu;
@@ -51,6 +52,9 @@ internal static unsafe class CpuRowKernels
     /// and evict input lines.
     /// </summary>
     public const long StreamBytes = 16L << 20;
+
+    /// <summary>EXPERIMENT: softmax prefetches the next row while computing one (streamed outputs only).</summary>
+    internal static bool PrefetchNextRow = true;
 
     /// <summary>Whether rows of <paramref name="rowBytes"/> starting at <paramref name="destination"/> can be streamed, and are worth it.</summary>
     public static bool CanStream(byte* destination, long rowBytes, long totalBytes) =>
@@ -445,7 +449,10 @@ internal readonly unsafe struct SoftmaxLastJob<T> : IRowJob
         this.n = n;
         this.log = log;
         stream = CpuRowKernels.CanStream(destination, n * T.Size, rows * n * T.Size);
+        prefetch = stream && CpuRowKernels.PrefetchNextRow;
     }
+
+    private readonly bool prefetch;
 
     public void Run(long first, long end)
     {
@@ -464,15 +471,16 @@ internal readonly unsafe struct SoftmaxLastJob<T> : IRowJob
             }
 
             float* e = log ? null : inPlace ? (float*)d : scratch;
+            byte* next = prefetch && Sse.IsSupported && row + 1 < end ? x + n * T.Size : null;
             if (Math.Abs(max) < FusedMaxLimit)
             {
                 float offset = max * VectorMath.Log2OfE;
                 // t = x·log2e - offset = (x - max)·log2e + shift, with shift = max·log2e - offset exact in float64.
-                Finish<FusedSoftmaxExponent>(x, d, e, max, log2E, Vector512.Create(-offset), (double)max * VectorMath.Log2OfE - offset);
+                Finish<FusedSoftmaxExponent>(x, d, e, next, max, log2E, Vector512.Create(-offset), (double)max * VectorMath.Log2OfE - offset);
             }
             else
             {
-                Finish<DifferenceSoftmaxExponent>(x, d, e, max, Vector512.Create(max), log2E, 0);
+                Finish<DifferenceSoftmaxExponent>(x, d, e, next, max, Vector512.Create(max), log2E, 0);
             }
         }
 
@@ -484,10 +492,10 @@ internal readonly unsafe struct SoftmaxLastJob<T> : IRowJob
 
     /// <summary>The sum pass and the output pass of one row; Σ carries the factor 2^shift, which log_softmax removes.</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private void Finish<TExponent>(byte* x, byte* d, float* e, float max, Vector512<float> a, Vector512<float> b, double shift)
+    private void Finish<TExponent>(byte* x, byte* d, float* e, byte* next, float max, Vector512<float> a, Vector512<float> b, double shift)
         where TExponent : struct, ISoftmaxExponent
     {
-        double sum = ExpSum<TExponent>(x, e, a, b);
+        double sum = ExpSum<TExponent>(x, e, next, a, b);
         if (log)
         {
             LogOutput(x, d, max, (float)(Math.Log(sum) - shift * Math.Log(2)));
@@ -544,7 +552,7 @@ internal readonly unsafe struct SoftmaxLastJob<T> : IRowJob
 
     /// <summary>Σ 2^t over the row, storing 2^t into <paramref name="e"/> unless it is null.</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private double ExpSum<TExponent>(byte* x, float* e, Vector512<float> a, Vector512<float> b)
+    private double ExpSum<TExponent>(byte* x, float* e, byte* next, Vector512<float> a, Vector512<float> b)
         where TExponent : struct, ISoftmaxExponent
     {
         Vector512<double> sumLow = Vector512<double>.Zero, sumHigh = Vector512<double>.Zero;
@@ -554,6 +562,15 @@ internal readonly unsafe struct SoftmaxLastJob<T> : IRowJob
             Vector512<float> s0 = Vector512<float>.Zero, s1 = s0, s2 = s0, s3 = s0;
             for (int stop = Math.Min(n, j + SumBlock) - 4 * Lanes; j <= stop; j += 4 * Lanes)
             {
+                if (next != null)
+                {
+                    // The next row's lines under this block, towards L2 while this row computes.
+                    for (int line = 0; line < 4 * Lanes * T.Size; line += 64)
+                    {
+                        Sse.Prefetch1(next + j * T.Size + line);
+                    }
+                }
+
                 Vector512<float> e0 = VectorMath.Exp2NonPositive(TExponent.Apply(T.Load(x + j * T.Size), a, b));
                 Vector512<float> e1 = VectorMath.Exp2NonPositive(TExponent.Apply(T.Load(x + (j + Lanes) * T.Size), a, b));
                 Vector512<float> e2 = VectorMath.Exp2NonPositive(TExponent.Apply(T.Load(x + (j + 2 * Lanes) * T.Size), a, b));
@@ -657,9 +674,19 @@ internal readonly unsafe struct SoftmaxLastJob<T> : IRowJob
     {
         Vector512<float> m = Vector512.Create(max), l = Vector512.Create(logSum);
         int j = 0;
-        for (; j <= n - Lanes; j += Lanes)
+        if (stream)
         {
-            T.Store((T.Load(x + j * T.Size) - m) - l, d + j * T.Size);
+            for (; j <= n - Lanes; j += Lanes)
+            {
+                FloatLanes.StoreStream<T>((T.Load(x + j * T.Size) - m) - l, d + j * T.Size);
+            }
+        }
+        else
+        {
+            for (; j <= n - Lanes; j += Lanes)
+            {
+                T.Store((T.Load(x + j * T.Size) - m) - l, d + j * T.Size);
+            }
         }
 
         if (j < n)
