@@ -53,8 +53,11 @@ internal static unsafe class CpuRowKernels
     /// </summary>
     public const long StreamBytes = 16L << 20;
 
-    /// <summary>EXPERIMENT: softmax prefetches the next row while computing one (streamed outputs only).</summary>
-    internal static bool PrefetchNextRow = true;
+    /// <summary>
+    /// Whether softmax rows whose output is streamed prefetch the next input row during their exponential pass. On unless
+    /// the environment variable GEMS_CPU_SOFTMAX_PREFETCH is "0" (read once; for A/B measurements, docs/perf/cpu-notes.md).
+    /// </summary>
+    internal static readonly bool PrefetchSoftmaxRows = Environment.GetEnvironmentVariable("GEMS_CPU_SOFTMAX_PREFETCH") != "0";
 
     /// <summary>Whether rows of <paramref name="rowBytes"/> starting at <paramref name="destination"/> can be streamed, and are worth it.</summary>
     public static bool CanStream(byte* destination, long rowBytes, long totalBytes) =>
@@ -449,7 +452,7 @@ internal readonly unsafe struct SoftmaxLastJob<T> : IRowJob
         this.n = n;
         this.log = log;
         stream = CpuRowKernels.CanStream(destination, n * T.Size, rows * n * T.Size);
-        prefetch = stream && CpuRowKernels.PrefetchNextRow;
+        prefetch = stream && CpuRowKernels.PrefetchSoftmaxRows;
     }
 
     private readonly bool prefetch;
