@@ -420,7 +420,8 @@ internal readonly struct DifferenceSoftmaxExponent : ISoftmaxExponent
 /// and not streamed, else in float32 scratch for L1-sized rows) and scales it in place, so the exponential is computed
 /// once per element. Σ adds 256-element blocks of float32 partial sums (4 terms per lane) in float64 lanes, so the max's
 /// term cannot swallow many small ones. Rows whose max is not finite (a NaN, +Inf, or all -Inf) give NaN like aten.
-/// Outputs larger than <see cref="CpuRowKernels.StreamBytes"/> are written with streaming stores.
+/// Outputs larger than <see cref="CpuRowKernels.StreamBytes"/> are written with streaming stores, and their rows
+/// prefetch the next input row during the exponential pass.
 /// </summary>
 internal readonly unsafe struct SoftmaxLastJob<T> : IRowJob
     where T : struct, IFloatLanes
@@ -444,6 +445,7 @@ internal readonly unsafe struct SoftmaxLastJob<T> : IRowJob
     private readonly int n;
     private readonly bool log;
     private readonly bool stream;
+    private readonly bool prefetch;
 
     public SoftmaxLastJob(byte* input, byte* destination, int n, bool log, long rows)
     {
@@ -454,8 +456,6 @@ internal readonly unsafe struct SoftmaxLastJob<T> : IRowJob
         stream = CpuRowKernels.CanStream(destination, n * T.Size, rows * n * T.Size);
         prefetch = stream && CpuRowKernels.PrefetchSoftmaxRows;
     }
-
-    private readonly bool prefetch;
 
     public void Run(long first, long end)
     {
