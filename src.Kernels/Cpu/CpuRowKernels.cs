@@ -1,6 +1,7 @@
 using System;
 using System.Runtime.CompilerServices;
 using System.Runtime.Intrinsics;
+using System.Runtime.Intrinsics.X86;
 using GemsInjector.Kernels.Numerics;
 
 namespace GemsInjector.Kernels.Cpu;
@@ -51,6 +52,12 @@ internal static unsafe class CpuRowKernels
     /// and evict input lines.
     /// </summary>
     public const long StreamBytes = 16L << 20;
+
+    /// <summary>
+    /// Whether softmax rows whose output is streamed prefetch the next input row during their exponential pass. On unless
+    /// the environment variable GEMS_CPU_SOFTMAX_PREFETCH is "0" (read once; for A/B measurements, docs/perf/cpu-notes.md).
+    /// </summary>
+    internal static readonly bool PrefetchSoftmaxRows = Environment.GetEnvironmentVariable("GEMS_CPU_SOFTMAX_PREFETCH") != "0";
 
     /// <summary>Whether rows of <paramref name="rowBytes"/> starting at <paramref name="destination"/> can be streamed, and are worth it.</summary>
     public static bool CanStream(byte* destination, long rowBytes, long totalBytes) =>
@@ -386,26 +393,59 @@ internal readonly unsafe struct GatedJob<TOperator, T> : IRowJob
     }
 }
 
+/// <summary>How a softmax row turns x into the base-2 exponent t = (x - max)·log2 e (up to a shift shared by the row).</summary>
+internal interface ISoftmaxExponent
+{
+    /// <summary>t for 16 lanes, from the two constants the row chose (see the implementations).</summary>
+    static abstract Vector512<float> Apply(Vector512<float> x, Vector512<float> a, Vector512<float> b);
+}
+
+/// <summary>t = x·a + b with a = log2 e and b = -(max·log2 e rounded to float32): one FMA. The rounding of b shifts every t of the row alike.</summary>
+internal readonly struct FusedSoftmaxExponent : ISoftmaxExponent
+{
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static Vector512<float> Apply(Vector512<float> x, Vector512<float> a, Vector512<float> b) => Vector512.FusedMultiplyAdd(x, a, b);
+}
+
+/// <summary>t = (x - a)·b with a = max and b = log2 e: for rows whose max is too large for the fused form's shift to stay small.</summary>
+internal readonly struct DifferenceSoftmaxExponent : ISoftmaxExponent
+{
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static Vector512<float> Apply(Vector512<float> x, Vector512<float> a, Vector512<float> b) => (x - a) * b;
+}
+
 /// <summary>
-/// softmax / log_softmax over contiguous rows (the last dimension): max, then Σ e^(x - max), then e^(x - max) / Σ or
-/// x - max - log Σ. softmax keeps e^(x - max) of the row in float32 scratch (L1-sized rows) during the sum pass and
-/// scales it into the output, so e^ is computed once per element; its Σ accumulates in 64 float32 lanes (at most n/64
-/// terms each, reduced in float64). log_softmax accumulates Σ in float64 lanes (x - max - log Σ shows Σ's rounding
-/// near 0). Rows whose max is not finite (a NaN, +Inf, or all -Inf) give NaN like aten. Outputs larger than
-/// <see cref="CpuRowKernels.StreamBytes"/> are written with streaming stores.
+/// softmax / log_softmax over contiguous rows (the last dimension): max, then Σ 2^t with t = (x - max)·log2 e, then
+/// 2^t / Σ or x - max - log Σ. softmax keeps 2^t of the row during the sum pass (in the output itself when it is float32
+/// and not streamed, else in float32 scratch for L1-sized rows) and scales it in place, so the exponential is computed
+/// once per element. Σ adds 256-element blocks of float32 partial sums (4 terms per lane) in float64 lanes, so the max's
+/// term cannot swallow many small ones. Rows whose max is not finite (a NaN, +Inf, or all -Inf) give NaN like aten.
+/// Outputs larger than <see cref="CpuRowKernels.StreamBytes"/> are written with streaming stores, and their rows
+/// prefetch the next input row during the exponential pass.
 /// </summary>
 internal readonly unsafe struct SoftmaxLastJob<T> : IRowJob
     where T : struct, IFloatLanes
 {
     private const int Lanes = FloatLanes.Count;
 
-    /// <summary>Rows up to this many elements go through the float32 scratch row.</summary>
+    /// <summary>Rows up to this many elements that cannot be kept in the output go through the float32 scratch row.</summary>
     private const int ScratchRow = 1 << 16;
+
+    /// <summary>Elements per float32 block of Σ.</summary>
+    private const int SumBlock = 16 * Lanes;
+
+    /// <summary>
+    /// Below this |max| the fused exponent is used: max·log2 e is then below 2^21, so its float32 rounding (the shift of
+    /// every t of the row) is at most 1/8 and 2^t cannot overflow.
+    /// </summary>
+    private const float FusedMaxLimit = 1 << 20;
+
     private readonly byte* input;
     private readonly byte* destination;
     private readonly int n;
     private readonly bool log;
     private readonly bool stream;
+    private readonly bool prefetch;
 
     public SoftmaxLastJob(byte* input, byte* destination, int n, bool log, long rows)
     {
@@ -414,11 +454,14 @@ internal readonly unsafe struct SoftmaxLastJob<T> : IRowJob
         this.n = n;
         this.log = log;
         stream = CpuRowKernels.CanStream(destination, n * T.Size, rows * n * T.Size);
+        prefetch = stream && CpuRowKernels.PrefetchSoftmaxRows;
     }
 
     public void Run(long first, long end)
     {
-        float* scratch = !log && n <= ScratchRow ? KernelScratch.Floats(KernelScratch.SlotRow, n + Lanes) : null;
+        bool inPlace = typeof(T) == typeof(Float32Lanes) && !stream;
+        float* scratch = !log && !inPlace && n <= ScratchRow ? KernelScratch.Floats(KernelScratch.SlotRow, n) : null;
+        Vector512<float> log2E = Vector512.Create(VectorMath.Log2OfE);
         for (long row = first; row < end; row++)
         {
             byte* x = input + row * n * T.Size;
@@ -430,18 +473,17 @@ internal readonly unsafe struct SoftmaxLastJob<T> : IRowJob
                 continue;
             }
 
-            Vector512<float> m = Vector512.Create(max);
-            if (log)
+            float* e = log ? null : inPlace ? (float*)d : scratch;
+            byte* next = prefetch && Sse.IsSupported && row + 1 < end ? x + n * T.Size : null;
+            if (Math.Abs(max) < FusedMaxLimit)
             {
-                LogRow(x, d, m);
-            }
-            else if (scratch != null)
-            {
-                ScratchRowSoftmax(x, d, m, scratch);
+                float offset = max * VectorMath.Log2OfE;
+                // t = x·log2e - offset = (x - max)·log2e + shift, with shift = max·log2e - offset exact in float64.
+                Finish<FusedSoftmaxExponent>(x, d, e, next, max, log2E, Vector512.Create(-offset), (double)max * VectorMath.Log2OfE - offset);
             }
             else
             {
-                RecomputeRowSoftmax(x, d, m);
+                Finish<DifferenceSoftmaxExponent>(x, d, e, next, max, Vector512.Create(max), log2E, 0);
             }
         }
 
@@ -451,14 +493,36 @@ internal readonly unsafe struct SoftmaxLastJob<T> : IRowJob
         }
     }
 
+    /// <summary>The sum pass and the output pass of one row; Σ carries the factor 2^shift, which log_softmax removes.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private void Finish<TExponent>(byte* x, byte* d, float* e, byte* next, float max, Vector512<float> a, Vector512<float> b, double shift)
+        where TExponent : struct, ISoftmaxExponent
+    {
+        double sum = ExpSum<TExponent>(x, e, next, a, b);
+        if (log)
+        {
+            LogOutput(x, d, max, (float)(Math.Log(sum) - shift * Math.Log(2)));
+        }
+        else if (e != null)
+        {
+            ScaleOutput(e, d, Vector512.Create((float)(1.0 / sum)));
+        }
+        else
+        {
+            RecomputeOutput<TExponent>(x, d, a, b, Vector512.Create((float)(1.0 / sum)));
+        }
+    }
+
     private float RowMax(byte* x)
     {
-        Vector512<float> max0 = Vector512.Create(float.NegativeInfinity), max1 = max0;
+        Vector512<float> max0 = Vector512.Create(float.NegativeInfinity), max1 = max0, max2 = max0, max3 = max0;
         int j = 0;
-        for (; j <= n - 2 * Lanes; j += 2 * Lanes)
+        for (; j <= n - 4 * Lanes; j += 4 * Lanes)
         {
             max0 = Vector512.Max(max0, T.Load(x + j * T.Size));
             max1 = Vector512.Max(max1, T.Load(x + (j + Lanes) * T.Size));
+            max2 = Vector512.Max(max2, T.Load(x + (j + 2 * Lanes) * T.Size));
+            max3 = Vector512.Max(max3, T.Load(x + (j + 3 * Lanes) * T.Size));
         }
 
         for (; j <= n - Lanes; j += Lanes)
@@ -471,7 +535,7 @@ internal readonly unsafe struct SoftmaxLastJob<T> : IRowJob
             max1 = Vector512.Max(max1, FloatLanes.LoadPartial<T>(x + j * T.Size, n - j, float.NegativeInfinity));
         }
 
-        return Max(Vector512.Max(max0, max1));
+        return Max(Vector512.Max(Vector512.Max(max0, max1), Vector512.Max(max2, max3)));
     }
 
     private void FillNaN(byte* d)
@@ -489,45 +553,78 @@ internal readonly unsafe struct SoftmaxLastJob<T> : IRowJob
         }
     }
 
-    /// <summary>e = e^(x - max) into scratch while summing (float32 lanes), then d = e · (1 / Σ).</summary>
-    private void ScratchRowSoftmax(byte* x, byte* d, Vector512<float> m, float* e)
+    /// <summary>Σ 2^t over the row, storing 2^t into <paramref name="e"/> unless it is null.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private double ExpSum<TExponent>(byte* x, float* e, byte* next, Vector512<float> a, Vector512<float> b)
+        where TExponent : struct, ISoftmaxExponent
     {
-        Vector512<float> s0 = Vector512<float>.Zero, s1 = s0, s2 = s0, s3 = s0;
+        Vector512<double> sumLow = Vector512<double>.Zero, sumHigh = Vector512<double>.Zero;
         int j = 0;
-        for (; j <= n - 4 * Lanes; j += 4 * Lanes)
+        while (j <= n - 4 * Lanes)
         {
-            Vector512<float> e0 = VectorMath.ExpNonPositive(T.Load(x + j * T.Size) - m);
-            Vector512<float> e1 = VectorMath.ExpNonPositive(T.Load(x + (j + Lanes) * T.Size) - m);
-            Vector512<float> e2 = VectorMath.ExpNonPositive(T.Load(x + (j + 2 * Lanes) * T.Size) - m);
-            Vector512<float> e3 = VectorMath.ExpNonPositive(T.Load(x + (j + 3 * Lanes) * T.Size) - m);
-            e0.Store(e + j);
-            e1.Store(e + j + Lanes);
-            e2.Store(e + j + 2 * Lanes);
-            e3.Store(e + j + 3 * Lanes);
-            s0 += e0;
-            s1 += e1;
-            s2 += e2;
-            s3 += e3;
+            Vector512<float> s0 = Vector512<float>.Zero, s1 = s0, s2 = s0, s3 = s0;
+            for (int stop = Math.Min(n, j + SumBlock) - 4 * Lanes; j <= stop; j += 4 * Lanes)
+            {
+                if (next != null)
+                {
+                    // The next row's lines under this block, towards L2 while this row computes.
+                    for (int line = 0; line < 4 * Lanes * T.Size; line += 64)
+                    {
+                        Sse.Prefetch1(next + j * T.Size + line);
+                    }
+                }
+
+                Vector512<float> e0 = VectorMath.Exp2NonPositive(TExponent.Apply(T.Load(x + j * T.Size), a, b));
+                Vector512<float> e1 = VectorMath.Exp2NonPositive(TExponent.Apply(T.Load(x + (j + Lanes) * T.Size), a, b));
+                Vector512<float> e2 = VectorMath.Exp2NonPositive(TExponent.Apply(T.Load(x + (j + 2 * Lanes) * T.Size), a, b));
+                Vector512<float> e3 = VectorMath.Exp2NonPositive(TExponent.Apply(T.Load(x + (j + 3 * Lanes) * T.Size), a, b));
+                if (e != null)
+                {
+                    e0.Store(e + j);
+                    e1.Store(e + j + Lanes);
+                    e2.Store(e + j + 2 * Lanes);
+                    e3.Store(e + j + 3 * Lanes);
+                }
+
+                s0 += e0;
+                s1 += e1;
+                s2 += e2;
+                s3 += e3;
+            }
+
+            CpuRowKernels.AddWide(ref sumLow, ref sumHigh, (s0 + s1) + (s2 + s3));
         }
 
         for (; j <= n - Lanes; j += Lanes)
         {
-            Vector512<float> e0 = VectorMath.ExpNonPositive(T.Load(x + j * T.Size) - m);
-            e0.Store(e + j);
-            s0 += e0;
+            Vector512<float> e0 = VectorMath.Exp2NonPositive(TExponent.Apply(T.Load(x + j * T.Size), a, b));
+            if (e != null)
+            {
+                e0.Store(e + j);
+            }
+
+            CpuRowKernels.AddWide(ref sumLow, ref sumHigh, e0);
         }
 
         if (j < n)
         {
-            // The padding lanes hold -Inf: e^(-Inf) = 0 (the clamp makes it e^-104, which rounds to 0).
-            Vector512<float> e0 = VectorMath.ExpNonPositive(FloatLanes.LoadPartial<T>(x + j * T.Size, n - j, float.NegativeInfinity) - m);
-            e0.Store(e + j);
-            s1 += e0;
+            // The padding lanes hold -Inf, whose t is -Inf: 2^t = 0.
+            Vector512<float> e0 = VectorMath.Exp2NonPositive(TExponent.Apply(FloatLanes.LoadPartial<T>(x + j * T.Size, n - j, float.NegativeInfinity), a, b));
+            if (e != null)
+            {
+                FloatLanes.StorePartial<Float32Lanes>(e0, (byte*)(e + j), n - j);
+            }
+
+            CpuRowKernels.AddWide(ref sumLow, ref sumHigh, e0);
         }
 
-        double sum = SumWide(s0, s1) + SumWide(s2, s3);
-        Vector512<float> inverse = Vector512.Create((float)(1.0 / sum));
-        j = 0;
+        return Vector512.Sum(sumLow + sumHigh);
+    }
+
+    /// <summary>d = e · (1 / Σ); e may be d itself (float32).</summary>
+    private void ScaleOutput(float* e, byte* d, Vector512<float> inverse)
+    {
+        int j = 0;
         if (stream)
         {
             for (; j <= n - Lanes; j += Lanes)
@@ -551,73 +648,54 @@ internal readonly unsafe struct SoftmaxLastJob<T> : IRowJob
 
         if (j < n)
         {
-            FloatLanes.StorePartial<T>(Vector512.Load(e + j) * inverse, d + j * T.Size, n - j);
+            FloatLanes.StorePartial<T>(FloatLanes.LoadPartial<Float32Lanes>((byte*)(e + j), n - j, 0f) * inverse, d + j * T.Size, n - j);
         }
     }
 
-    /// <summary>Very long rows: Σ e^(x - max) in float64 lanes, then e^(x - max) again for the output.</summary>
-    private void RecomputeRowSoftmax(byte* x, byte* d, Vector512<float> m)
+    /// <summary>Rows too long for the scratch row (16-bit or streamed outputs): 2^t computed again for the output.</summary>
+    private void RecomputeOutput<TExponent>(byte* x, byte* d, Vector512<float> a, Vector512<float> b, Vector512<float> inverse)
+        where TExponent : struct, ISoftmaxExponent
     {
-        Vector512<double> sumLow = Vector512<double>.Zero, sumHigh = Vector512<double>.Zero;
         int j = 0;
         for (; j <= n - Lanes; j += Lanes)
         {
-            CpuRowKernels.AddWide(ref sumLow, ref sumHigh, VectorMath.ExpNonPositive(T.Load(x + j * T.Size) - m));
+            T.Store(VectorMath.Exp2NonPositive(TExponent.Apply(T.Load(x + j * T.Size), a, b)) * inverse, d + j * T.Size);
         }
 
         if (j < n)
         {
-            CpuRowKernels.AddWide(ref sumLow, ref sumHigh, VectorMath.ExpNonPositive(FloatLanes.LoadPartial<T>(x + j * T.Size, n - j, float.NegativeInfinity) - m));
-        }
-
-        Vector512<float> inverse = Vector512.Create((float)(1.0 / Vector512.Sum(sumLow + sumHigh)));
-        for (j = 0; j <= n - Lanes; j += Lanes)
-        {
-            T.Store(VectorMath.ExpNonPositive(T.Load(x + j * T.Size) - m) * inverse, d + j * T.Size);
-        }
-
-        if (j < n)
-        {
-            FloatLanes.StorePartial<T>(
-                VectorMath.ExpNonPositive(FloatLanes.LoadPartial<T>(x + j * T.Size, n - j, float.NegativeInfinity) - m) * inverse, d + j * T.Size, n - j);
+            Vector512<float> t = TExponent.Apply(FloatLanes.LoadPartial<T>(x + j * T.Size, n - j, float.NegativeInfinity), a, b);
+            FloatLanes.StorePartial<T>(VectorMath.Exp2NonPositive(t) * inverse, d + j * T.Size, n - j);
         }
     }
 
-    /// <summary>log_softmax: Σ e^(x - max) in float64 lanes, then x - (max + log Σ).</summary>
-    private void LogRow(byte* x, byte* d, Vector512<float> m)
+    /// <summary>
+    /// log_softmax's output pass: d = (x - max) - log Σ. x - max is exact near the max (where the result is near 0), which
+    /// x - (max + log Σ) is not once |max| is large.
+    /// </summary>
+    private void LogOutput(byte* x, byte* d, float max, float logSum)
     {
-        Vector512<double> sumLow = Vector512<double>.Zero, sumHigh = Vector512<double>.Zero;
+        Vector512<float> m = Vector512.Create(max), l = Vector512.Create(logSum);
         int j = 0;
-        for (; j <= n - Lanes; j += Lanes)
+        if (stream)
         {
-            CpuRowKernels.AddWide(ref sumLow, ref sumHigh, VectorMath.ExpNonPositive(T.Load(x + j * T.Size) - m));
+            for (; j <= n - Lanes; j += Lanes)
+            {
+                FloatLanes.StoreStream<T>((T.Load(x + j * T.Size) - m) - l, d + j * T.Size);
+            }
+        }
+        else
+        {
+            for (; j <= n - Lanes; j += Lanes)
+            {
+                T.Store((T.Load(x + j * T.Size) - m) - l, d + j * T.Size);
+            }
         }
 
         if (j < n)
         {
-            CpuRowKernels.AddWide(ref sumLow, ref sumHigh, VectorMath.ExpNonPositive(FloatLanes.LoadPartial<T>(x + j * T.Size, n - j, float.NegativeInfinity) - m));
+            FloatLanes.StorePartial<T>((FloatLanes.LoadPartial<T>(x + j * T.Size, n - j, 0f) - m) - l, d + j * T.Size, n - j);
         }
-
-        double sum = Vector512.Sum(sumLow + sumHigh);
-        Vector512<float> shift = Vector512.Create((float)(m.ToScalar() + Math.Log(sum)));
-        for (j = 0; j <= n - Lanes; j += Lanes)
-        {
-            T.Store(T.Load(x + j * T.Size) - shift, d + j * T.Size);
-        }
-
-        if (j < n)
-        {
-            FloatLanes.StorePartial<T>(FloatLanes.LoadPartial<T>(x + j * T.Size, n - j, 0f) - shift, d + j * T.Size, n - j);
-        }
-    }
-
-    /// <summary>The 32 lanes of two float32 accumulators, summed in float64.</summary>
-    [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private static double SumWide(Vector512<float> a, Vector512<float> b)
-    {
-        (Vector512<double> a0, Vector512<double> a1) = Vector512.Widen(a);
-        (Vector512<double> b0, Vector512<double> b1) = Vector512.Widen(b);
-        return Vector512.Sum((a0 + a1) + (b0 + b1));
     }
 
     /// <summary>The largest lane; NaN if a lane is NaN.</summary>

@@ -44,19 +44,21 @@ public static unsafe partial class CpuTensorKernels
         int axis = (int)(dim < 0 ? dim + rank : dim);
         long length = shape.Length == 0 ? 1 : shape[axis];
         long inner = 1;
-        for (int i = axis + 1; i < shape.Length; i++)
+        long total = 1;
+        for (int i = 0; i < shape.Length; i++)
         {
-            inner *= shape[i];
+            inner *= i > axis ? shape[i] : 1;
+            total *= shape[i];
         }
 
         torch.Tensor? copy = input.is_contiguous() ? null : input.contiguous();
         try
         {
             torch.Tensor result = torch.empty(shape, dtype, torch.CPU);
-            long total = result.numel();
             if (total > 0)
             {
-                byte* x = Address(copy ?? input), d = Address(result);
+                // The element count comes from the shape: at one row each native call (numel, ...) is a visible share of the call.
+                byte* x = (byte*)TorchNative.Data(copy ?? input), d = (byte*)TorchNative.Data(result);
                 long outer = total / (length * inner);
                 switch (dtype)
                 {

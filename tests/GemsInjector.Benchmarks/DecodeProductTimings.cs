@@ -48,7 +48,8 @@ internal static class DecodeProductTimings
 
     private static string? filter;
 
-    private static void Report(string name, int calls, Func<torch.Tensor> torchCall, Func<torch.Tensor> gemsCall)
+    /// <summary>Times both calls alternately (best of 5 rounds) and prints one line; also used by <see cref="SoftmaxTimings"/>.</summary>
+    internal static void Report(string name, int calls, Func<torch.Tensor> torchCall, Func<torch.Tensor> gemsCall)
     {
         if (filter is not null && !name.Contains(filter, StringComparison.Ordinal))
         {

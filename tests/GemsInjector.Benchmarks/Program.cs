@@ -14,6 +14,12 @@ internal static class Program
             return;
         }
 
+        if (args.Length > 0 && args[0] == "softmax")
+        {
+            SoftmaxTimings.Run(args.Length > 1 ? int.Parse(args[1], System.Globalization.CultureInfo.InvariantCulture) : 20000);
+            return;
+        }
+
         BenchmarkSwitcher.FromAssembly(typeof(Program).Assembly).Run(args);
     }
 }

@@ -228,6 +228,12 @@ public sealed unsafe class GuardRegionTests : IClassFixture<HostileBridgeFixture
                 x.FillValues<Float32Lanes>(rows * 2 * Half);
                 CpuRowKernels.Run(new GatedJob<SigmoidOperator, Float32Lanes>(x.Data, d.Data, Half, rows), rows, rows * Half);
                 d.AssertGuards("gated sigmoid (float32, streamed)");
+                // Rows of Half from the first half of x: softmax prefetches each next row of its input while streaming out.
+                Assert.True(CpuRowKernels.CanStream(d.Data, Half * size, rows * Half * size));
+                CpuRowKernels.Run(new SoftmaxLastJob<Float32Lanes>(x.Data, d.Data, (int)Half, false, rows), rows, rows * Half);
+                d.AssertGuards("softmax (float32, streamed)");
+                CpuRowKernels.Run(new SoftmaxLastJob<Float32Lanes>(x.Data, d.Data, (int)Half, true, rows), rows, rows * Half);
+                d.AssertGuards("log_softmax (float32, streamed)");
             }
 
             x.AssertGuards("gated input");
@@ -268,6 +274,8 @@ public sealed unsafe class GuardRegionTests : IClassFixture<HostileBridgeFixture
         d3.AssertGuards($"layer_norm ({what})");
         CpuRowKernels.Run(new SoftmaxLastJob<T>(x3.Data, d3.Data, count, true, 3), 3, 3L * count);
         d3.AssertGuards($"log_softmax along the last dim ({what})");
+        CpuRowKernels.Run(new SoftmaxLastJob<T>(x3.Data, d3.Data, count, false, 3), 3, 3L * count);
+        d3.AssertGuards($"softmax along the last dim ({what})");
         var strided = new SoftmaxStridedJob<T>(x3.Data, d3.Data, 3, count, false);
         CpuRowKernels.Run(strided, strided.Items(1), 3L * count);
         d3.AssertGuards($"softmax along the first dim ({what})");
