@@ -120,7 +120,7 @@ def softmax(cvt, bf16):
     for i in range(8):
         # The high pair back in float32 (exact), then the rounded remainders: sfb for weight 2i (low half), sfa for 2i + 1.
         if bf16:
-            lines += [f"and.b32 sba, swp{i}, 0xFFFF0000;", f"shl.b32 sbb, swp{i}, 16;", "mov.b32 sfa, sba;", "mov.b32 sfb, sbb;"]
+            lines += [f"and.b32 sba, swp{i}, -65536;", f"shl.b32 sbb, swp{i}, 16;", "mov.b32 sfa, sba;", "mov.b32 sfb, sbb;"]
         else:
             lines += [f"mov.b32 {{shb, sha}}, swp{i};", "cvt.f32.f16 sfa, sha;", "cvt.f32.f16 sfb, shb;"]
         lines += [f"sub.f32 sfa, sw{2 * i + 1}, sfa;", f"sub.f32 sfb, sw{2 * i}, sfb;", f"{cvt} swl{i}, sfa, sfb;"]
