@@ -204,11 +204,17 @@ internal static class AttentionDecodeWideKernels
         long qBase = (((long)batch * s.Heads) + h0) * d;
         long maskBase = (batch * s.MaskBatch) + (h0 * s.MaskHead);
 
-        // The V rows of the warp's first iterations go to L2 now, so pass 2 starts on L2 hits.
+        // The V rows of the warp's first iterations go to L2 now, so pass 2 starts on L2 hits; so do the K rows of its
+        // iterations 1 to PrefetchIterations - 1 (the loop asks for iteration i + PrefetchIterations, so these were
+        // demand misses, one DRAM round trip each: at batch 1, where a warp walks only two iterations, half its K).
         long chunkRow = kBase + ((long)j0 * d);
         for (int ahead = 0; ahead < PrefetchIterations; ahead++)
         {
             Prefetch(plan.VPointer, chunkRow, (warp * teams) + (ahead * 2 * stride), teams, stride, n, d, rows.ElementBytes, lane);
+            if (ahead > 0)
+            {
+                Prefetch(plan.KPointer, chunkRow, (warp * teams) + (ahead * 2 * stride), teams, stride, n, d, rows.ElementBytes, lane);
+            }
         }
 
         var q0 = rows.Load(0, qBase, part, lanes, d);
