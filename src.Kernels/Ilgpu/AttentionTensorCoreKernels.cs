@@ -68,9 +68,10 @@ internal interface IAttentionMmaOps
 /// softmax step (row max, weights e^(s - m) through ex2, row sum, rescale factor) with no asm outputs; the output
 /// accumulators (64 float32 per thread, PTX registers declared once) are rescaled by e^(m_old - m) and take P·V on the
 /// tensor cores. The weights go to the tensor cores as two 16-bit parts, hi = round16(p) and lo = round16(p - hi), each
-/// multiplied by V: one rounding of p to 16 bits (2^-9 relative in bf16) times |v| is larger than FlagGems' tolerance
-/// on rows with few keys (the outputs there are weighted means of a few v rows, often small by cancellation), while the
-/// split leaves ~2^-17 (bf16) / ~2^-22 (f16); the second P·V mma costs a third more tensor-core work per tile. Causal is top-left: tiles wholly above the diagonal are skipped, and query blocks
+/// multiplied by V: one rounding of p to 16 bits (up to 2^-8 relative in bf16, 2^-11 in f16) times |v| is larger than
+/// FlagGems' tolerance on rows with few keys (the outputs there are weighted means of a few v rows, often small by
+/// cancellation), while hi + lo is within ~2^-16 (bf16) / ~2^-22 (f16) of p; the second P·V mma is half as much
+/// tensor-core work again per tile (96 mma instead of 64). Causal is top-left: tiles wholly above the diagonal are skipped, and query blocks
 /// run longest first. Grouped-query heads read kv head h / (Heads / KvHeads). A row with no visible key gives zeros;
 /// NaN propagates. The output is rounded once (round to nearest even).
 /// </summary>
