@@ -116,9 +116,10 @@ def softmax(cvt, bf16):
     lines.append("add.f32 ssum, sw0, sw1;")
     lines += [f"add.f32 ssum, ssum, sw{i};" for i in range(2, 16)]
     lines += ["shfl.sync.bfly.b32 smt, ssum, 1, 31, 0xffffffff;", "add.f32 ssum, ssum, smt;"]
-    lines += [f"{cvt} swp{i}, sw{2 * i + 1}, sw{2 * i};" for i in range(8)]
     for i in range(8):
-        # The high pair back in float32 (exact), then the rounded remainders: sfb for weight 2i (low half), sfa for 2i + 1.
+        # Each pair's high parts, widened back to float32 (exact), then its rounded remainders (sfb: weight 2i, the low
+        # half; sfa: 2i + 1), pair by pair so the float32 weights die as they go.
+        lines.append(f"{cvt} swp{i}, sw{2 * i + 1}, sw{2 * i};")
         if bf16:
             lines += [f"and.b32 sba, swp{i}, -65536;", f"shl.b32 sbb, swp{i}, 16;", "mov.b32 sfa, sba;", "mov.b32 sfb, sbb;"]
         else:
