@@ -330,10 +330,10 @@ public sealed class AttentionTests : Half16TestBase, IClassFixture<Warp32Simulat
 
     /// <summary>
     /// The emulated tensor-core attention on inputs drawn like the GPU harness's sdpa cases, with the harness's tolerance
-    /// and nothing more: |out − ref| ≤ 1e-4 + rtol·|ref| with ref rounded to the dtype. The long causal case holds
-    /// hundreds of early query rows that see only a few keys (weighted means of a few v rows, often small), where one
-    /// rounding of the softmax weights to 16 bits before P·V already exceeds that tolerance; the lk = 2 case has only
-    /// such rows.
+    /// and nothing more: |out − ref| ≤ 1e-4 + rtol·|ref| with ref rounded to the dtype. In the long causal case the first
+    /// query rows of each head see only a few keys (their outputs are weighted means of a few v rows, often small), where
+    /// one rounding of the softmax weights to 16 bits before P·V already exceeds that tolerance; in the lk = 2 case every
+    /// row is such a row.
     /// </summary>
     [Theory]
     [MemberData(nameof(TensorCoreHarnessCases))]
