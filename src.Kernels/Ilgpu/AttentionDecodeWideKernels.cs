@@ -28,6 +28,12 @@ internal interface IDecodeRows
 
     /// <summary>Bytes per element.</summary>
     int ElementBytes { get; }
+
+    /// <summary>
+    /// Keys a team loads per iteration, all requested before any is used: 4 in 16-bit and 2 in float32, so a warp
+    /// iteration reads 4 KB at d = 128 in both (the same registers of raw row data: 4 × 8 packed, 2 × 16 float32).
+    /// </summary>
+    int KeysPerTeam { get; }
 }
 
 /// <summary>float16 (<typeparamref name="TFormat"/> 0) or bfloat16 (1) rows read as <see cref="Half8"/> vectors.</summary>
@@ -39,6 +45,8 @@ internal struct Rows16<TFormat> : IDecodeRows
     public ArrayView<Half8> V;
 
     public readonly int ElementBytes => 2;
+
+    public readonly int KeysPerTeam => 4;
 
     public readonly Lane16 Load(int tensor, long rowStart, int part, int lanes, int d)
     {
@@ -88,6 +96,8 @@ internal struct RowsF32 : IDecodeRows
     public ArrayView<Float4> V;
 
     public readonly int ElementBytes => 4;
+
+    public readonly int KeysPerTeam => 2;
 
     public readonly Lane16 Load(int tensor, long rowStart, int part, int lanes, int d)
     {
@@ -198,17 +208,25 @@ internal static class AttentionDecodeWideKernels
         int team = lane / lanes;
         int teams = ws / lanes;
         int stride = Warps * teams;
+        int keys = rows.KeysPerTeam;
+        int step = keys * stride;
         int j0 = split * chunk;
         int n = kEnd - j0 < chunk ? kEnd - j0 : chunk;
         long kBase = (((long)batch * s.KvHeads) + kvh) * s.Lk * d;
         long qBase = (((long)batch * s.Heads) + h0) * d;
         long maskBase = (batch * s.MaskBatch) + (h0 * s.MaskHead);
 
-        // The V rows of the warp's first iterations go to L2 now, so pass 2 starts on L2 hits.
+        // The V rows of the warp's first iterations go to L2 now, so pass 2 starts on L2 hits; so do the K rows of its
+        // iterations 1 to PrefetchIterations - 1 (the loop asks for iteration i + PrefetchIterations, so these were
+        // demand misses, one DRAM round trip each: at batch 1, where a warp walks only two iterations, half its K).
         long chunkRow = kBase + ((long)j0 * d);
         for (int ahead = 0; ahead < PrefetchIterations; ahead++)
         {
-            Prefetch(plan.VPointer, chunkRow, (warp * teams) + (ahead * 2 * stride), teams, stride, n, d, rows.ElementBytes, lane);
+            Prefetch(plan.VPointer, chunkRow, (warp * teams) + (ahead * step), teams, stride, keys, n, d, rows.ElementBytes, lane);
+            if (ahead > 0)
+            {
+                Prefetch(plan.KPointer, chunkRow, (warp * teams) + (ahead * step), teams, stride, keys, n, d, rows.ElementBytes, lane);
+            }
         }
 
         var q0 = rows.Load(0, qBase, part, lanes, d);
@@ -216,36 +234,34 @@ internal static class AttentionDecodeWideKernels
         var q2 = live > 2 ? rows.Load(0, qBase + (2 * d), part, lanes, d) : default;
         var q3 = live > 3 ? rows.Load(0, qBase + (3 * d), part, lanes, d) : default;
 
-        // Pass 1: two keys per team per iteration (both rows requested before either is used). The loop bound is the
-        // warp's, so every lane reaches every shuffle.
-        for (int jw = warp * teams; jw < n; jw += 2 * stride)
+        // Pass 1: KeysPerTeam keys per team per iteration (every row requested before any is used). The loop bound is
+        // the warp's, so every lane reaches every shuffle.
+        for (int jw = warp * teams; jw < n; jw += step)
         {
-            Prefetch(plan.KPointer, chunkRow, jw + (PrefetchIterations * 2 * stride), teams, stride, n, d, rows.ElementBytes, lane);
+            Prefetch(plan.KPointer, chunkRow, jw + (PrefetchIterations * step), teams, stride, keys, n, d, rows.ElementBytes, lane);
             int ja = jw + team;
             int jb = ja + stride;
             bool hasA = ja < n;
             bool hasB = jb < n;
             var ka = hasA ? rows.Load(1, kBase + ((long)(j0 + ja) * d), part, lanes, d) : default;
             var kb = hasB ? rows.Load(1, kBase + ((long)(j0 + jb) * d), part, lanes, d) : default;
-            float a0 = TeamSum(Dot(q0, ka), lanes);
-            float a1 = TeamSum(Dot(q1, ka), lanes);
-            float a2 = TeamSum(Dot(q2, ka), lanes);
-            float a3 = TeamSum(Dot(q3, ka), lanes);
-            float b0 = TeamSum(Dot(q0, kb), lanes);
-            float b1 = TeamSum(Dot(q1, kb), lanes);
-            float b2 = TeamSum(Dot(q2, kb), lanes);
-            float b3 = TeamSum(Dot(q3, kb), lanes);
-            if (part == 0)
+            if (keys > 2)
             {
-                if (hasA)
-                {
-                    StoreScores(scores, mask, s, maskBase, live, ja, j0 + ja, a0, a1, a2, a3);
-                }
-
-                if (hasB)
-                {
-                    StoreScores(scores, mask, s, maskBase, live, jb, j0 + jb, b0, b1, b2, b3);
-                }
+                int jc = jb + stride;
+                int jd = jc + stride;
+                bool hasC = jc < n;
+                bool hasD = jd < n;
+                var kc = hasC ? rows.Load(1, kBase + ((long)(j0 + jc) * d), part, lanes, d) : default;
+                var kd = hasD ? rows.Load(1, kBase + ((long)(j0 + jd) * d), part, lanes, d) : default;
+                ScoreKey(scores, mask, s, maskBase, live, q0, q1, q2, q3, ka, ja, j0, hasA, part, lanes);
+                ScoreKey(scores, mask, s, maskBase, live, q0, q1, q2, q3, kb, jb, j0, hasB, part, lanes);
+                ScoreKey(scores, mask, s, maskBase, live, q0, q1, q2, q3, kc, jc, j0, hasC, part, lanes);
+                ScoreKey(scores, mask, s, maskBase, live, q0, q1, q2, q3, kd, jd, j0, hasD, part, lanes);
+            }
+            else
+            {
+                ScoreKey(scores, mask, s, maskBase, live, q0, q1, q2, q3, ka, ja, j0, hasA, part, lanes);
+                ScoreKey(scores, mask, s, maskBase, live, q0, q1, q2, q3, kb, jb, j0, hasB, part, lanes);
             }
         }
 
@@ -285,23 +301,33 @@ internal static class AttentionDecodeWideKernels
         var o1 = default(Lane16);
         var o2 = default(Lane16);
         var o3 = default(Lane16);
-        for (int jw = warp * teams; jw < n; jw += 2 * stride)
+        for (int jw = warp * teams; jw < n; jw += step)
         {
-            Prefetch(plan.VPointer, chunkRow, jw + (PrefetchIterations * 2 * stride), teams, stride, n, d, rows.ElementBytes, lane);
+            Prefetch(plan.VPointer, chunkRow, jw + (PrefetchIterations * step), teams, stride, keys, n, d, rows.ElementBytes, lane);
             int ja = jw + team;
             int jb = ja + stride;
             bool hasA = ja < n;
             bool hasB = jb < n;
             var va = hasA ? rows.Load(2, kBase + ((long)(j0 + ja) * d), part, lanes, d) : default;
             var vb = hasB ? rows.Load(2, kBase + ((long)(j0 + jb) * d), part, lanes, d) : default;
-            o0 = Axpy(Weight(scores, 0, live, ja, hasA), va, o0);
-            o1 = Axpy(Weight(scores, 1, live, ja, hasA), va, o1);
-            o2 = Axpy(Weight(scores, 2, live, ja, hasA), va, o2);
-            o3 = Axpy(Weight(scores, 3, live, ja, hasA), va, o3);
-            o0 = Axpy(Weight(scores, 0, live, jb, hasB), vb, o0);
-            o1 = Axpy(Weight(scores, 1, live, jb, hasB), vb, o1);
-            o2 = Axpy(Weight(scores, 2, live, jb, hasB), vb, o2);
-            o3 = Axpy(Weight(scores, 3, live, jb, hasB), vb, o3);
+            if (keys > 2)
+            {
+                int jc = jb + stride;
+                int jd = jc + stride;
+                bool hasC = jc < n;
+                bool hasD = jd < n;
+                var vc = hasC ? rows.Load(2, kBase + ((long)(j0 + jc) * d), part, lanes, d) : default;
+                var vd = hasD ? rows.Load(2, kBase + ((long)(j0 + jd) * d), part, lanes, d) : default;
+                AccumulateKey(scores, live, va, ja, hasA, ref o0, ref o1, ref o2, ref o3);
+                AccumulateKey(scores, live, vb, jb, hasB, ref o0, ref o1, ref o2, ref o3);
+                AccumulateKey(scores, live, vc, jc, hasC, ref o0, ref o1, ref o2, ref o3);
+                AccumulateKey(scores, live, vd, jd, hasD, ref o0, ref o1, ref o2, ref o3);
+            }
+            else
+            {
+                AccumulateKey(scores, live, va, ja, hasA, ref o0, ref o1, ref o2, ref o3);
+                AccumulateKey(scores, live, vb, jb, hasB, ref o0, ref o1, ref o2, ref o3);
+            }
         }
 
         o0 = FoldTeams(o0, lanes, ws);
@@ -343,10 +369,11 @@ internal static class AttentionDecodeWideKernels
     }
 
     /// <summary>
-    /// Asks L2 for the rows a warp reads in the iteration starting at key <paramref name="jw"/> of the chunk (keys jw + t
-    /// and jw + stride + t for its teams t), one 128-byte line per lane. CUDA only (a no-op elsewhere, or without a pointer).
+    /// Asks L2 for the rows a warp reads in the iteration starting at key <paramref name="jw"/> of the chunk (keys
+    /// jw + u·stride + t for its teams t and u below <paramref name="keys"/>), one 128-byte line per lane (at d = 128 that
+    /// is the whole iteration in both formats). CUDA only (a no-op elsewhere, or without a pointer).
     /// </summary>
-    private static void Prefetch(long pointer, long chunkRow, int jw, int teams, int stride, int n, int d, int elementBytes, int lane)
+    private static void Prefetch(long pointer, long chunkRow, int jw, int teams, int stride, int keys, int n, int d, int elementBytes, int lane)
     {
         if (!CudaAsm.IsSupported || pointer == 0)
         {
@@ -356,12 +383,37 @@ internal static class AttentionDecodeWideKernels
         int rowBytes = d * elementBytes;
         int linesPerRow = (rowBytes + 127) >> 7;
         int row = lane / linesPerRow;
-        int key = jw + (row < teams ? row : stride + row - teams);
-        if (row < 2 * teams && key < n)
+        int key = jw + ((row / teams) * stride) + (row % teams);
+        if (row < keys * teams && key < n)
         {
             long address = pointer + ((chunkRow + ((long)key * d)) * elementBytes) + ((lane - (row * linesPerRow)) << 7);
             CudaAsm.Emit("{\n\t.reg .u64 pfa;\n\tcvta.to.global.u64 pfa, %0;\n\tprefetch.global.L2 [pfa];\n\t}", address);
         }
+    }
+
+    /// <summary>The scores of one key row (this lane's share <paramref name="k"/>) for the group's heads, stored by the team's first lane.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static void ScoreKey(ArrayView<float> scores, ArrayView<float> mask, AttentionShape s, long maskBase, int live,
+        Lane16 q0, Lane16 q1, Lane16 q2, Lane16 q3, Lane16 k, int j, int j0, bool has, int part, int lanes)
+    {
+        float d0 = TeamSum(Dot(q0, k), lanes);
+        float d1 = TeamSum(Dot(q1, k), lanes);
+        float d2 = TeamSum(Dot(q2, k), lanes);
+        float d3 = TeamSum(Dot(q3, k), lanes);
+        if (part == 0 && has)
+        {
+            StoreScores(scores, mask, s, maskBase, live, j, j0 + j, d0, d1, d2, d3);
+        }
+    }
+
+    /// <summary>Adds p·v of one value row (this lane's share <paramref name="v"/>) to the accumulators of the group's heads.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static void AccumulateKey(ArrayView<float> scores, int live, Lane16 v, int j, bool has, ref Lane16 o0, ref Lane16 o1, ref Lane16 o2, ref Lane16 o3)
+    {
+        o0 = Axpy(Weight(scores, 0, live, j, has), v, o0);
+        o1 = Axpy(Weight(scores, 1, live, j, has), v, o1);
+        o2 = Axpy(Weight(scores, 2, live, j, has), v, o2);
+        o3 = Axpy(Weight(scores, 3, live, j, has), v, o3);
     }
 
     private static void StoreScores(ArrayView<float> scores, ArrayView<float> mask, AttentionShape s, long maskBase, int live, int j, int key,

@@ -37,8 +37,9 @@ internal interface IAttentionMmaOps
     /// <summary>
     /// One lane's online-softmax step over its 16 scores at shared byte <paramref name="scoreByte"/> (times
     /// <paramref name="factor"/>; the partner lane lane ^ 1 holds the row's other 16): the row max m = max(old max, scores),
-    /// weights e^(s - m) rounded to 16 bits at <paramref name="weightByte"/> (overwriting the warp's scores once every lane
-    /// has read its own), and the row statistics (m, Σ weights, rescale factor e^(old max - m)) at <paramref name="statsByte"/>.
+    /// weights p = e^(s - m) as two 16-bit parts, hi = round16(p) at <paramref name="weightByte"/> and lo = round16(p - hi)
+    /// <see cref="AttentionTensorCoreKernels.WeightLowOffset"/> bytes later (overwriting the warp's scores once every lane has read its own), and
+    /// the row statistics (m, Σ weights, rescale factor e^(old max - m)) at <paramref name="statsByte"/>.
     /// A row whose max is still -∞ gets weights 0 and factor 1; an unchanged max gives factor exactly 1.
     /// </summary>
     void Softmax(ArrayView<ushort> shared, int scoreByte, int weightByte, int statsByte, float oldMax, float factor, int bf16);
@@ -46,7 +47,7 @@ internal interface IAttentionMmaOps
     /// <summary>Multiplies this lane's output rows g (= lane / 4) by <paramref name="alphaLo"/> and g + 8 by <paramref name="alphaHi"/>.</summary>
     void Rescale(float alphaLo, float alphaHi);
 
-    /// <summary>O += P·V for the warp's 16 rows: P from the warp's weight area, V the value tile in <paramref name="stage"/>.</summary>
+    /// <summary>O += P·V for the warp's 16 rows: P = hi + lo from the warp's weight area (two mma per fragment), V the value tile in <paramref name="stage"/>.</summary>
     void Accumulate(ArrayView<ushort> shared, int warp, int lane, int stage, int bf16);
 
     /// <summary>
@@ -64,9 +65,13 @@ internal interface IAttentionMmaOps
 /// shared memory by cp.async into two stages, the next tile's copy in flight while this one is multiplied. Per tile a
 /// warp computes its 16 × 32 scores on the tensor cores into its shared score area; lanes 2r and 2r + 1 take row r
 /// (scale, mask and causality applied in place where a tile needs them), and one asm block per lane does the online
-/// softmax step (row max, weights e^(s - m) through ex2 rounded to 16 bits, row sum, rescale factor) with no asm
-/// outputs; the output accumulators (64 float32 per thread, PTX registers declared once) are rescaled by e^(m_old - m)
-/// and take P·V on the tensor cores. Causal is top-left: tiles wholly above the diagonal are skipped, and query blocks
+/// softmax step (row max, weights e^(s - m) through ex2, row sum, rescale factor) with no asm outputs; the output
+/// accumulators (64 float32 per thread, PTX registers declared once) are rescaled by e^(m_old - m) and take P·V on the
+/// tensor cores. The weights go to the tensor cores as two 16-bit parts, hi = round16(p) and lo = round16(p - hi), each
+/// multiplied by V: one rounding of p to 16 bits (up to 2^-8 relative in bf16, 2^-11 in f16) times |v| is larger than
+/// FlagGems' tolerance on rows with few keys (the outputs there are weighted means of a few v rows, often small by
+/// cancellation), while hi + lo is within ~2^-16 (bf16) / ~2^-22 (f16) of p; the second P·V mma is half as much
+/// tensor-core work again per tile (96 mma instead of 64). Causal is top-left: tiles wholly above the diagonal are skipped, and query blocks
 /// run longest first. Grouped-query heads read kv head h / (Heads / KvHeads). A row with no visible key gives zeros;
 /// NaN propagates. The output is rounded once (round to nearest even).
 /// </summary>
@@ -111,7 +116,7 @@ internal static partial class AttentionTensorCoreKernels
     /// <summary>The stage key tile <paramref name="tile"/> is copied to: tile 0 to stage 1 (stage 0 holds the Q tile then), alternating.</summary>
     public static int StageOf(int tile) => (tile + 1) & 1;
 
-    /// <summary>Byte offset of warp <paramref name="warp"/>'s area: scores [16][SLd] float32, aliased by weights [16][PLd] 16-bit.</summary>
+    /// <summary>Byte offset of warp <paramref name="warp"/>'s area: scores [16][SLd] float32, aliased by the weights' high parts [16][PLd] 16-bit, then their low parts.</summary>
     public static int WarpArea(int warp) => WarpAreaOffset + (warp * WarpAreaBytes);
 
     /// <summary>ldmatrix row address for the A fragment (k step 0) of the warp's weights.</summary>
@@ -529,24 +534,32 @@ internal struct EmulatedAttentionOps : IAttentionMmaOps
         // Every lane has its scores before the weights overwrite the score area.
         Warp.Barrier();
         int w = weightByte >> 1;
-        StoreWeights(shared, w, p.A, bf16);
-        StoreWeights(shared, w + 8, p.B, bf16);
+        int low = (weightByte + AttentionTensorCoreKernels.WeightLowOffset) >> 1;
+        StoreWeights(shared, w, low, p.A, bf16);
+        StoreWeights(shared, w + 8, low + 8, p.B, bf16);
         int stats = statsByte >> 2;
         sharedF[stats] = mNew;
         sharedF[stats + 1] = sum;
         sharedF[stats + 2] = alpha;
     }
 
-    private static void StoreWeights(ArrayView<ushort> shared, int at, Float8 p, int bf16)
+    private static void StoreWeights(ArrayView<ushort> shared, int high, int low, Float8 p, int bf16)
     {
-        shared[at] = GpuMath.Store16(p.V0, bf16);
-        shared[at + 1] = GpuMath.Store16(p.V1, bf16);
-        shared[at + 2] = GpuMath.Store16(p.V2, bf16);
-        shared[at + 3] = GpuMath.Store16(p.V3, bf16);
-        shared[at + 4] = GpuMath.Store16(p.V4, bf16);
-        shared[at + 5] = GpuMath.Store16(p.V5, bf16);
-        shared[at + 6] = GpuMath.Store16(p.V6, bf16);
-        shared[at + 7] = GpuMath.Store16(p.V7, bf16);
+        StoreWeight(shared, high, low, p.V0, bf16);
+        StoreWeight(shared, high + 1, low + 1, p.V1, bf16);
+        StoreWeight(shared, high + 2, low + 2, p.V2, bf16);
+        StoreWeight(shared, high + 3, low + 3, p.V3, bf16);
+        StoreWeight(shared, high + 4, low + 4, p.V4, bf16);
+        StoreWeight(shared, high + 5, low + 5, p.V5, bf16);
+        StoreWeight(shared, high + 6, low + 6, p.V6, bf16);
+        StoreWeight(shared, high + 7, low + 7, p.V7, bf16);
+    }
+
+    private static void StoreWeight(ArrayView<ushort> shared, int high, int low, float p, int bf16)
+    {
+        ushort hi = GpuMath.Store16(p, bf16);
+        shared[high] = hi;
+        shared[low] = GpuMath.Store16(p - GpuMath.Load16(hi, bf16), bf16);
     }
 
     public readonly void Rescale(float alphaLo, float alphaHi)
@@ -573,13 +586,15 @@ internal struct EmulatedAttentionOps : IAttentionMmaOps
                     for (int kk = 0; kk < 16; kk++)
                     {
                         int aLane = (8 * ((row >> 3) + ((kk >> 3) * 2))) + (row & 7);
-                        float av = GpuMath.Load16(shared[((AttentionTensorCoreKernels.PLaneByte(warp, aLane) + (ks * 32)) >> 1) + (kk & 7)], bf16);
+                        int pAt = AttentionTensorCoreKernels.PLaneByte(warp, aLane) + (ks * 32);
+                        float high = GpuMath.Load16(shared[(pAt >> 1) + (kk & 7)], bf16);
+                        float low = GpuMath.Load16(shared[((pAt + AttentionTensorCoreKernels.WeightLowOffset) >> 1) + (kk & 7)], bf16);
 
                         // B (ldmatrix.trans of V): register (nb mod 2)·2 + k/8 holds column col of the rows lanes 8·register + (k mod 8) gave.
                         int register = ((nb & 1) * 2) + (kk >> 3);
                         int vRow = AttentionTensorCoreKernels.VLaneByte((8 * register) + (kk & 7), stage) + (ks * 16 * AttentionTensorCoreKernels.Ld * 2) + ((nb >> 1) * 32);
                         float bv = GpuMath.Load16(shared[(vRow >> 1) + col], bf16);
-                        sum += av * bv;
+                        sum += (high * bv) + (low * bv);
                     }
                 }
 

@@ -12,10 +12,16 @@ public sealed partial class IlgpuKernels
     private Action<KernelConfig, ArrayView<float>, ArrayView<float>, ArrayView<ushort>, AttentionShape, int, int>? decodeCombine16;
 
     /// <summary>
-    /// Launch bounds of the wide decode kernels: 4 warps; 4 groups per SM in 16-bit (≤ 128 registers: 64 accumulators
-    /// plus two keys' packed rows), 3 in float32, whose two unpacked key rows take 32 registers more (≤ 168, no spills).
+    /// Launch bounds of the wide decode kernels: 4 warps, <see cref="WideDecodeGroupsPerSm"/> groups per SM (≤ 168
+    /// registers: 64 accumulators plus 32 registers of raw key rows in flight, four packed 16-bit rows or two float32 rows).
     /// </summary>
-    private KernelSpecialization DecodeWideBounds(bool float32) => Bounds(AttentionDecodeWideKernels.Warps * 32, float32 ? 3 : 4);
+    private KernelSpecialization DecodeWideBounds() => Bounds(AttentionDecodeWideKernels.Warps * 32, WideDecodeGroupsPerSm);
+
+    /// <summary>Resident wide decode groups per SM the launch bounds ask for, and the plan sizes its grid by.</summary>
+    private const int WideDecodeGroupsPerSm = 3;
+
+    /// <summary>A group's fixed cost (q load, softmax, folds, partial writes) in keys' worth of streaming, for the plan.</summary>
+    private const int WideDecodeGroupOverheadKeys = 32;
 
     /// <summary>
     /// Whether a decode call (lq = 1) of this head size and these views takes the wide kernel
@@ -29,8 +35,10 @@ public sealed partial class IlgpuKernels
         && IsAligned(q, 16) && IsAligned(k, 16) && IsAligned(v, 16);
 
     /// <summary>
-    /// Chunks of the wide decode kernel: on CUDA about four groups per SM (so batch 1 still fills the GPU), chunks of
-    /// 64 to <see cref="AttentionDecodeWideKernels.MaxChunk"/> keys in steps of 32 (one iteration of the group's four warps);
+    /// Chunks of the wide decode kernel. On CUDA, chunks of 64 to <see cref="AttentionDecodeWideKernels.MaxChunk"/> keys
+    /// in steps of 32, the one with the least estimated time: waves of <see cref="WideDecodeGroupsPerSm"/> groups per SM
+    /// times (chunk + <see cref="WideDecodeGroupOverheadKeys"/>), ties to the larger chunk. Batch 16 at 4096 keys gets 9
+    /// chunks of 480 (2.9 waves) rather than 8 of 512 (2.6 waves, the last 60% full); batch 1 one wave of 43 chunks of 96.
     /// 5 keys on the simulator so that tests cross chunk edges.
     /// </summary>
     private (int Chunk, int Splits, int HeadBlocks) WideDecodePlan(int batch, int heads, int kvHeads, int kEnd)
@@ -45,10 +53,19 @@ public sealed partial class IlgpuKernels
         else
         {
             long groupsPerSplit = (long)batch * kvHeads * headBlocks;
-            long target = Math.Max(1, device.MultiprocessorCount) * 4L;
-            long splitsWanted = Math.Max(1, (target + groupsPerSplit - 1) / groupsPerSplit);
-            long perSplit = (kEnd + splitsWanted - 1) / splitsWanted;
-            chunk = (int)Math.Clamp((perSplit + 31) / 32 * 32, 64, AttentionDecodeWideKernels.MaxChunk);
+            long slots = Math.Max(1, device.MultiprocessorCount) * (long)WideDecodeGroupsPerSm;
+            chunk = 64;
+            long best = long.MaxValue;
+            for (int candidate = 64; candidate <= AttentionDecodeWideKernels.MaxChunk; candidate += 32)
+            {
+                long groups = groupsPerSplit * Math.Max(1, (kEnd + candidate - 1) / candidate);
+                long cost = ((groups + slots - 1) / slots) * (candidate + WideDecodeGroupOverheadKeys);
+                if (cost <= best)
+                {
+                    best = cost;
+                    chunk = candidate;
+                }
+            }
         }
 
         return (chunk, Math.Max(1, (kEnd + chunk - 1) / chunk), headBlocks);
@@ -67,7 +84,7 @@ public sealed partial class IlgpuKernels
         var (partO, partML) = DecodePartials((long)batch * shape.Heads * plan.Splits, shape.D);
         device.Load(ref decodeWideF32, nameof(AttentionDecodeWideKernels.DecodeWideF32),
             acc => acc.LoadStreamKernel<ArrayView<Float4>, ArrayView<Float4>, ArrayView<Float4>, ArrayView<float>, ArrayView<float>, ArrayView<float>, AttentionShape, DecodePlan>(
-                AttentionDecodeWideKernels.DecodeWideF32, DecodeWideBounds(float32: true)))(
+                AttentionDecodeWideKernels.DecodeWideF32, DecodeWideBounds()))(
             WideDecodeConfig(batch, shape.KvHeads, plan), q.Cast<Float4>(), k.Cast<Float4>(), v.Cast<Float4>(), mask, partO, partML, shape, KernelPlan(k, v, plan.Chunk, kEnd));
         CombineDecodeF32(partO, partML, output, batch, shape, plan.Splits);
         return true;
@@ -90,10 +107,10 @@ public sealed partial class IlgpuKernels
         var launch = bf16
             ? device.Load(ref decodeWide16[slot], name,
                 acc => acc.LoadStreamKernel<ArrayView<Half8>, ArrayView<Half8>, ArrayView<Half8>, ArrayView<float>, ArrayView<float>, ArrayView<float>, AttentionShape, DecodePlan>(
-                    AttentionDecodeWideKernels.DecodeWide16<BFloat16Storage>, DecodeWideBounds(float32: false)))
+                    AttentionDecodeWideKernels.DecodeWide16<BFloat16Storage>, DecodeWideBounds()))
             : device.Load(ref decodeWide16[slot], name,
                 acc => acc.LoadStreamKernel<ArrayView<Half8>, ArrayView<Half8>, ArrayView<Half8>, ArrayView<float>, ArrayView<float>, ArrayView<float>, AttentionShape, DecodePlan>(
-                    AttentionDecodeWideKernels.DecodeWide16<Float16Storage>, DecodeWideBounds(float32: false)));
+                    AttentionDecodeWideKernels.DecodeWide16<Float16Storage>, DecodeWideBounds()));
         launch(WideDecodeConfig(batch, shape.KvHeads, plan), q.Cast<Half8>(), k.Cast<Half8>(), v.Cast<Half8>(), mask, partO, partML, shape, KernelPlan(k, v, plan.Chunk, kEnd));
         device.Load(ref decodeCombine16, nameof(AttentionDecodeKernels.DecodeCombine16),
             acc => acc.LoadStreamKernel<ArrayView<float>, ArrayView<float>, ArrayView<ushort>, AttentionShape, int, int>(AttentionDecodeKernels.DecodeCombine16))(

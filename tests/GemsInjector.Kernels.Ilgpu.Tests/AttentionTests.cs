@@ -305,18 +305,52 @@ public sealed class AttentionTests : Half16TestBase, IClassFixture<Warp32Simulat
         { false, 3, 1, 70, 33, true, 1 },
     };
 
-    /// <summary>The tensor-core attention kernel body with mma.sync / ldmatrix emulated lane by lane (32-lane warps).</summary>
+    /// <summary>
+    /// The tensor-core attention kernel body with mma.sync / ldmatrix emulated lane by lane (32-lane warps), uniform
+    /// inputs and masks, checked with the GPU harness's rule.
+    /// </summary>
     [Theory]
     [MemberData(nameof(TensorCoreCases))]
     public void TensorCoreAttentionEmulated(bool bf16, int heads, int kvHeads, int lq, int lk, bool causal, int maskKind)
     {
-        const int Batch = 2, D = AttentionTensorCoreKernels.D;
-        var acc = warp32.Accelerator;
         int seed = 15000 + (heads * 1000) + (lq * 10) + lk + (causal ? 3 : 0) + maskKind + (bf16 ? 7 : 0);
-        var (q, qv) = Random16(seed, Batch * heads * lq * D, bf16, -1f, 1f);
-        var (k, kv) = Random16(seed + 1, Batch * kvHeads * lk * D, bf16, -1f, 1f);
-        var (v, vv) = Random16(seed + 2, Batch * kvHeads * lk * D, bf16);
-        int rows = maskKind switch { 1 => lq, 2 => Batch * lq, 3 => Batch * heads * lq, _ => 0 };
+        RunTensorCoreEmulated(bf16, 2, heads, kvHeads, lq, lk, causal, maskKind, normal: false, 0.125, seed);
+    }
+
+    public static TheoryData<bool, int, int, int, int, bool> TensorCoreHarnessCases => new()
+    {
+        // bf16, heads, kvHeads, lq, lk, causal: standard normal q, k, v as the harness draws them, scale 1/√128
+        { true, 2, 1, 512, 512, true },
+        { false, 2, 1, 512, 512, true },
+        { true, 4, 2, 67, 2, false },
+        { false, 4, 2, 67, 2, false },
+        { true, 2, 1, 33, 700, false },
+        { false, 2, 1, 33, 700, false },
+    };
+
+    /// <summary>
+    /// The emulated tensor-core attention on inputs drawn like the GPU harness's sdpa cases, with the harness's tolerance
+    /// and nothing more: |out − ref| ≤ 1e-4 + rtol·|ref| with ref rounded to the dtype. In the long causal case the first
+    /// query rows of each head see only a few keys (their outputs are weighted means of a few v rows, often small), where
+    /// one rounding of the softmax weights to 16 bits before P·V already exceeds that tolerance; in the lk = 2 case every
+    /// row is such a row.
+    /// </summary>
+    [Theory]
+    [MemberData(nameof(TensorCoreHarnessCases))]
+    public void TensorCoreAttentionMeetsHarnessToleranceOnNormalInputs(bool bf16, int heads, int kvHeads, int lq, int lk, bool causal)
+    {
+        int seed = 16000 + (heads * 1000) + (lq * 10) + lk + (causal ? 3 : 0) + (bf16 ? 7 : 0);
+        RunTensorCoreEmulated(bf16, 1, heads, kvHeads, lq, lk, causal, 0, normal: true, 1 / Math.Sqrt(AttentionTensorCoreKernels.D), seed);
+    }
+
+    private void RunTensorCoreEmulated(bool bf16, int batch, int heads, int kvHeads, int lq, int lk, bool causal, int maskKind, bool normal, double scale, int seed)
+    {
+        const int D = AttentionTensorCoreKernels.D;
+        var acc = warp32.Accelerator;
+        var (q, qv) = normal ? Normal16(seed, batch * heads * lq * D, bf16) : Random16(seed, batch * heads * lq * D, bf16, -1f, 1f);
+        var (k, kv) = normal ? Normal16(seed + 1, batch * kvHeads * lk * D, bf16) : Random16(seed + 1, batch * kvHeads * lk * D, bf16, -1f, 1f);
+        var (v, vv) = normal ? Normal16(seed + 2, batch * kvHeads * lk * D, bf16) : Random16(seed + 2, batch * kvHeads * lk * D, bf16);
+        int rows = maskKind switch { 1 => lq, 2 => batch * lq, 3 => batch * heads * lq, _ => 0 };
         var rng = new Random(seed + 3);
         var mask = Enumerable.Range(0, rows * lk).Select(e => rng.Next(5) == 0 ? float.NegativeInfinity : (float)(rng.NextDouble() * 2 - 1)).ToArray();
         if (maskKind == 1 && lk > 1)
@@ -338,14 +372,14 @@ public sealed class AttentionTests : Half16TestBase, IClassFixture<Warp32Simulat
             Lq = lq,
             Lk = lk,
             D = D,
-            Scale = 0.125f,
+            Scale = (float)scale,
             Causal = causal ? 1 : 0,
             HasMask = maskKind != 0 ? 1 : 0,
             MaskBatch = maskKind switch { 2 => lq * lk, 3 => heads * lq * lk, _ => 0 },
             MaskHead = maskKind == 3 ? lq * lk : 0,
             MaskRow = lk,
         };
-        var config = IlgpuKernels.TensorCoreAttentionConfig(Batch, heads, lq);
+        var config = IlgpuKernels.TensorCoreAttentionConfig(batch, heads, lq);
         using var qb = acc.Allocate1D(q);
         using var kb = acc.Allocate1D(k);
         using var vb = acc.Allocate1D(v);
@@ -357,12 +391,33 @@ public sealed class AttentionTests : Half16TestBase, IClassFixture<Warp32Simulat
             maskKind == 0 ? ArrayView<float>.Empty : maskBuffer.View, ob.View, scratch.View, shape, bf16 ? 1 : 0);
         acc.Synchronize();
         var got = ToFloat(ob.GetAsArray1D(), bf16);
-        var expected = Reference(qv, kv, vv, Batch, heads, kvHeads, lq, lk, D, causal, lookup, 0.125);
+        var expected = Reference(qv, kv, vv, batch, heads, kvHeads, lq, lk, D, causal, lookup, scale);
+        AssertHarnessRule(got, expected, bf16, $"tensor-core attention {batch}x{heads}/{kvHeads} lq={lq} lk={lk} causal={causal} mask={maskKind} normal={normal} ({F(bf16)})", seed);
+    }
 
-        // The weights are rounded to 16 bits before P·V (as FlashAttention does): an output can be off by one rounding
-        // unit of the weights times the largest |v| (3), on top of the output's own rounding.
-        double weightRounding = 3 * (bf16 ? Math.Pow(2, -8) : Math.Pow(2, -11));
-        AssertClose(got, expected, Rtol(bf16), (Atol * lk) + weightRounding, $"tensor-core attention {heads}/{kvHeads} lq={lq} lk={lk} causal={causal} mask={maskKind} ({F(bf16)})", seed);
+    /// <summary>Standard normal values (Box–Muller) rounded to the 16-bit format, as the harness draws q, k and v.</summary>
+    private static (ushort[] Bits, float[] Values) Normal16(int seed, int n, bool bf16)
+    {
+        var rng = new Random(seed);
+        var a = new float[n];
+        for (int i = 0; i < n; i++)
+        {
+            double u = 1 - rng.NextDouble();
+            a[i] = (float)(Math.Sqrt(-2 * Math.Log(u)) * Math.Cos(2 * Math.PI * rng.NextDouble()));
+        }
+
+        var bits = To16(a, bf16);
+        return (bits, ToFloat(bits, bf16));
+    }
+
+    /// <summary>
+    /// The GPU harness's check (FlagGems' rule): the float64 reference rounded to the output dtype, then
+    /// |out − ref| ≤ 1e-4 + rtol·|ref| for every element; NaN passes only against NaN.
+    /// </summary>
+    private static void AssertHarnessRule(float[] got, double[] expected, bool bf16, string what, int seed)
+    {
+        var rounded = ToFloat(To16(expected.Select(e => (float)e).ToArray(), bf16), bf16);
+        AssertClose(got, rounded.Select(e => (double)e).ToArray(), Rtol(bf16), Atol, what, seed);
     }
 
     [Fact]
@@ -371,21 +426,25 @@ public sealed class AttentionTests : Half16TestBase, IClassFixture<Warp32Simulat
         string ptx = Ptx(typeof(AttentionTensorCoreKernels).GetMethod(nameof(AttentionTensorCoreKernels.Attention16TensorCore))!);
         int Count(string what) => System.Text.RegularExpressions.Regex.Matches(ptx, System.Text.RegularExpressions.Regex.Escape(what)).Count;
 
-        // Per format: 32 mma for the scores and 32 for P·V in the key loop; ldmatrix 16 (K) + 2 (P) plain, 16 (V) .trans;
-        // the Q fragments are loaded once (8 ldmatrix) into registers declared with the accumulators.
-        Assert.Equal(64, Count("mma.sync.aligned.m16n8k16.row.col.f32.bf16.bf16.f32"));
-        Assert.Equal(64, Count("mma.sync.aligned.m16n8k16.row.col.f32.f16.f16.f32"));
-        Assert.Equal(8 + (2 * 18), Count("ldmatrix.sync.aligned.m8n8.x4.shared.b16"));
+        // Per format: 32 mma for the scores and 2 × 32 for P·V (high and low weight parts) in the key loop; ldmatrix 16 (K)
+        // + 2 × 2 (P) plain, 16 (V) .trans; the Q fragments are loaded once (8 ldmatrix) into registers declared with the
+        // accumulators.
+        Assert.Equal(96, Count("mma.sync.aligned.m16n8k16.row.col.f32.bf16.bf16.f32"));
+        Assert.Equal(96, Count("mma.sync.aligned.m16n8k16.row.col.f32.f16.f16.f32"));
+        Assert.Equal(8 + (2 * 20), Count("ldmatrix.sync.aligned.m8n8.x4.shared.b16"));
         Assert.Equal(2 * 16, Count("ldmatrix.sync.aligned.m8n8.x4.trans.shared.b16"));
         Assert.Equal(1, Count(".reg .f32 ato<64>;"));
         Assert.Equal(1, Count(".reg .b32 atq<32>;"));
         Assert.Contains("cp.async.cg.shared.global", ptx, StringComparison.Ordinal);
         Assert.Contains("cp.async.wait_group 1;", ptx, StringComparison.Ordinal);
 
-        // The softmax step per format: 16 weights and one rescale factor through ex2, 8 weight pairs and 16 output pairs rounded.
+        // The softmax step per format: 16 weights and one rescale factor through ex2, 8 high and 8 low weight pairs and
+        // 16 output pairs rounded (f16 widens the high parts back with cvt, bf16 with bit operations).
         Assert.Equal(2 * 17, Count("ex2.approx.ftz.f32"));
-        Assert.Equal(8 + 32, Count("cvt.rn.bf16x2.f32"));
-        Assert.Equal(8 + 32, Count("cvt.rn.f16x2.f32"));
+        Assert.Equal(8 + 8 + 32, Count("cvt.rn.bf16x2.f32"));
+        Assert.Equal(8 + 8 + 32, Count("cvt.rn.f16x2.f32"));
+        Assert.Equal(16, Count("cvt.f32.f16 sf"));
+        Assert.Equal(8, Count("and.b32 sba"));
         Assert.DoesNotContain(".func", ptx, StringComparison.Ordinal);
         int first = ptx.IndexOf("ldmatrix", StringComparison.Ordinal);
         int last = ptx.LastIndexOf("mma.sync", StringComparison.Ordinal);

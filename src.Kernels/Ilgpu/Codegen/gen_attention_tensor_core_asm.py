@@ -2,7 +2,9 @@
 """Generates src.Kernels/Ilgpu/AttentionTensorCoreKernels.g.cs: the inline-PTX strings of the tensor-core attention.
 
 CudaAsm takes compile-time constant strings only. One key tile of a warp is 16 ldmatrix + 32 mma.sync for S = Q.K^T
-(the Q fragments stay in 32 registers) and 18 ldmatrix + 32 mma.sync for O += P.V over 64 output accumulators: written
+(the Q fragments stay in 32 registers) and 20 ldmatrix + 64 mma.sync for O += P.V over 64 output accumulators (the
+weights split into a 16-bit high part and a 16-bit low part, each multiplied by V, so P carries ~22 (f16) / ~16 (bf16)
+significant bits into the float32 accumulators instead of 11 / 8): written
 out here with the layout constants they depend on (the C# kernel and its CPU emulation read the same constants from
 the generated file).
 Run: python3 src.Kernels/Ilgpu/Codegen/gen_attention_tensor_core_asm.py
@@ -16,6 +18,7 @@ WARPS = BQ // 16
 LD = D + 8              # Q, K, V tile row stride in elements (272 bytes: 8 ldmatrix rows hit 8 distinct bank quads)
 S_LD = BK + 8           # float32 score row stride of a warp's score area
 P_LD = BK + 8           # 16-bit weight row stride (80 bytes), the weights overwrite the warp's score area
+P_LO = 16 * P_LD * 2    # byte offset of the low parts of the weights (P - round16(P), rounded) after the high parts
 Q_BYTES = BQ * LD * 2
 KV_BYTES = BK * LD * 2
 STATS = 4                     # floats per row of a warp's row statistics: max, sum of the tile's weights, rescale factor, (pad)
@@ -32,7 +35,7 @@ NB_O = D // 8           # output n-blocks per warp
 ACC = NB_O * 4          # output accumulators per thread
 
 assert SHARED <= 48 * 1024, SHARED
-assert 16 * P_LD * 2 <= 16 * S_LD * 4
+assert P_LO + 16 * P_LD * 2 <= 16 * S_LD * 4
 assert Q_BYTES <= STAGE_BYTES
 
 out = []
@@ -67,26 +70,32 @@ def scores(dtype):
 
 
 def accumulate(dtype):
-    """O += P.V for the warp's 16 rows. %0: lane's P ldmatrix row address, %1: lane's V (.trans) row address."""
-    lines = ["{", ".reg .b32 atp<4>;", ".reg .b32 atv<4>;"]
+    """O += P.V for the warp's 16 rows, P = high + low parts. %0: lane's P (high) ldmatrix row address, %1: lane's V
+    (.trans) row address. Each V fragment feeds the high then the low mma of both its n-blocks."""
+    lines = ["{", ".reg .b32 atp<4>;", ".reg .b32 atl<4>;", ".reg .b32 atv<4>;"]
     a = ",".join(f"atp{j}" for j in range(4))
+    lo = ",".join(f"atl{j}" for j in range(4))
     for ks in range(BK // 16):
         lines.append(f"ldmatrix.sync.aligned.m8n8.x4.shared.b16 {{{a}}}, [%0+{ks * 32}];")
+        lines.append(f"ldmatrix.sync.aligned.m8n8.x4.shared.b16 {{{lo}}}, [%0+{P_LO + ks * 32}];")
         for np in range(NB_O // 2):
             lines.append(f"ldmatrix.sync.aligned.m8n8.x4.trans.shared.b16 {{atv0,atv1,atv2,atv3}}, [%1+{ks * 16 * LD * 2 + np * 32}];")
-            for half in range(2):
-                nb = 2 * np + half
-                c = ",".join(f"ato{nb * 4 + i}" for i in range(4))
-                lines.append(mma(dtype, c, a, f"atv{2 * half},atv{2 * half + 1}"))
+            for part in (a, lo):
+                for half in range(2):
+                    nb = 2 * np + half
+                    c = ",".join(f"ato{nb * 4 + i}" for i in range(4))
+                    lines.append(mma(dtype, c, part, f"atv{2 * half},atv{2 * half + 1}"))
     lines.append("}")
     return cs_string(lines)
 
 
-def softmax(cvt):
+def softmax(cvt, bf16):
     """Online-softmax step of one lane (half of row r: 16 consecutive scores). %0: the lane's scores (shared), %1: its
-    16-bit weights (they overwrite the warp's scores), %2: the row's statistics (max, weight sum, rescale factor),
-    %3: the row's running max, %4: factor on the stored scores (the scale, or 1 when they were scaled and masked)."""
-    lines = ["{", ".reg .f32 sw<16>;", ".reg .f32 smx, smt, smn, sms, ssum, salpha;", ".reg .b32 swp<8>;", ".reg .pred sinf, ssame;"]
+    16-bit weights, high parts (the low parts P - high, rounded, follow P_LO bytes later; both overwrite the warp's
+    scores), %2: the row's statistics (max, weight sum, rescale factor), %3: the row's running max, %4: factor on the
+    stored scores (the scale, or 1 when they were scaled and masked)."""
+    lines = ["{", ".reg .f32 sw<16>;", ".reg .f32 smx, smt, smn, sms, ssum, salpha, sfa, sfb;", ".reg .b32 swp<8>;", ".reg .b32 swl<8>;",
+             ".reg .b32 sba, sbb;", ".reg .b16 sha, shb;", ".reg .pred sinf, ssame;"]
     for i in range(4):
         lines.append(f"ld.shared.v4.f32 {{sw{4 * i},sw{4 * i + 1},sw{4 * i + 2},sw{4 * i + 3}}}, [%0+{16 * i}];")
     lines += [f"mul.f32 sw{i}, sw{i}, %4;" for i in range(16)]
@@ -107,8 +116,17 @@ def softmax(cvt):
     lines.append("add.f32 ssum, sw0, sw1;")
     lines += [f"add.f32 ssum, ssum, sw{i};" for i in range(2, 16)]
     lines += ["shfl.sync.bfly.b32 smt, ssum, 1, 31, 0xffffffff;", "add.f32 ssum, ssum, smt;"]
-    lines += [f"{cvt} swp{i}, sw{2 * i + 1}, sw{2 * i};" for i in range(8)]
+    for i in range(8):
+        # Each pair's high parts, widened back to float32 (exact), then its rounded remainders (sfb: weight 2i, the low
+        # half; sfa: 2i + 1), pair by pair so the float32 weights die as they go.
+        lines.append(f"{cvt} swp{i}, sw{2 * i + 1}, sw{2 * i};")
+        if bf16:
+            lines += [f"and.b32 sba, swp{i}, -65536;", f"shl.b32 sbb, swp{i}, 16;", "mov.b32 sfa, sba;", "mov.b32 sfb, sbb;"]
+        else:
+            lines += [f"mov.b32 {{shb, sha}}, swp{i};", "cvt.f32.f16 sfa, sha;", "cvt.f32.f16 sfb, shb;"]
+        lines += [f"sub.f32 sfa, sw{2 * i + 1}, sfa;", f"sub.f32 sfb, sw{2 * i}, sfb;", f"{cvt} swl{i}, sfa, sfb;"]
     lines += ["st.shared.v4.b32 [%1], {swp0,swp1,swp2,swp3};", "st.shared.v4.b32 [%1+16], {swp4,swp5,swp6,swp7};",
+              f"st.shared.v4.b32 [%1+{P_LO}], {{swl0,swl1,swl2,swl3}};", f"st.shared.v4.b32 [%1+{P_LO + 16}], {{swl4,swl5,swl6,swl7}};",
               "st.shared.v4.f32 [%2], {smn, ssum, salpha, salpha};", "}"]
     return cs_string(lines)
 
@@ -153,6 +171,7 @@ consts = [
     ("Ld", LD, "Row stride (elements) of the staged Q, K and V tiles."),
     ("SLd", S_LD, "Row stride (floats) of a warp's scores."),
     ("PLd", P_LD, "Row stride (elements) of a warp's 16-bit weights (they overwrite its scores)."),
+    ("WeightLowOffset", P_LO, "Byte offset of a warp's low weight parts (P - high part, rounded to 16 bits) from its high parts."),
     ("QOffset", Q_OFFSET, "Byte offset of the Q tile in dynamic shared memory (it occupies stage 0 until its fragments are loaded)."),
     ("StageBytes", STAGE_BYTES, "Bytes of one key-tile stage (K, then V)."),
     ("KOffset", K_OFFSET, "Byte offset of the K tile within a stage."),
@@ -180,15 +199,15 @@ for dtype, name in (("bf16", "Bf16"), ("f16", "F16")):
     w(f"    /// <summary>S = Q·Kᵀ of the warp's rows and the key tile ({dtype}), stored as float32 to the warp's score area.</summary>")
     w(f"    public const string Scores{name} = {scores(dtype)};")
     w("")
-    w(f"    /// <summary>O += P·V of the warp's rows and the key tile ({dtype}).</summary>")
+    w(f"    /// <summary>O += P·V of the warp's rows and the key tile ({dtype}), P as its high and low 16-bit parts.</summary>")
     w(f"    public const string Accumulate{name} = {accumulate(dtype)};")
     w("")
 w("    /// <summary>Multiplies the output rows of this lane by their online-softmax rescale factors.</summary>")
 w(f"    public const string Rescale = {rescale()};")
 w("")
 for cvt, name in (("cvt.rn.bf16x2.f32", "Bf16"), ("cvt.rn.f16x2.f32", "F16")):
-    w(f"    /// <summary>One lane's online-softmax step: row max, weights e^(s - m) rounded to nearest even, row sum, rescale factor.</summary>")
-    w(f"    public const string Softmax{name} = {softmax(cvt)};")
+    w(f"    /// <summary>One lane's online-softmax step: row max, weights e^(s - m) as high + low 16-bit parts (each rounded to nearest even), row sum, rescale factor.</summary>")
+    w(f"    public const string Softmax{name} = {softmax(cvt, name == 'Bf16')};")
     w("")
     w(f"    /// <summary>Writes this lane's output elements, scaled by 1/l and rounded to nearest even.</summary>")
     w(f"    public const string Store{name} = {store(cvt)};")
