@@ -55,28 +55,39 @@ internal static class RowVectors
     public static Floats8 Unpack(Words8 w, int bf16)
     {
         Floats8 f;
-        f.V0 = GpuMath.Load16((ushort)w.A, bf16);
-        f.V1 = GpuMath.Load16((ushort)(w.A >> 16), bf16);
-        f.V2 = GpuMath.Load16((ushort)w.B, bf16);
-        f.V3 = GpuMath.Load16((ushort)(w.B >> 16), bf16);
-        f.V4 = GpuMath.Load16((ushort)w.C, bf16);
-        f.V5 = GpuMath.Load16((ushort)(w.C >> 16), bf16);
-        f.V6 = GpuMath.Load16((ushort)w.D, bf16);
-        f.V7 = GpuMath.Load16((ushort)(w.D >> 16), bf16);
+        f.V0 = Low(w.A, bf16);
+        f.V1 = High(w.A, bf16);
+        f.V2 = Low(w.B, bf16);
+        f.V3 = High(w.B, bf16);
+        f.V4 = Low(w.C, bf16);
+        f.V5 = High(w.C, bf16);
+        f.V6 = Low(w.D, bf16);
+        f.V7 = High(w.D, bf16);
         return f;
     }
+
+    /// <summary>The element in bits 0-15 of a word; a bfloat16 is one shift into place (no 16-bit intermediate).</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static float Low(uint word, int bf16) => bf16 != 0 ? Interop.IntAsFloat(word << 16) : GpuMath.HalfToFloat((ushort)word);
+
+    /// <summary>The element in bits 16-31 of a word; a bfloat16 is one mask (it is already in place).</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static float High(uint word, int bf16) => bf16 != 0 ? Interop.IntAsFloat(word & 0xffff0000u) : GpuMath.HalfToFloat((ushort)(word >> 16));
 
     /// <summary>Eight float32 values rounded to the 16-bit format (nearest even) and packed.</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public static Words8 Pack(Floats8 f, int bf16)
     {
         Words8 w;
-        w.A = GpuMath.Store16(f.V0, bf16) | ((uint)GpuMath.Store16(f.V1, bf16) << 16);
-        w.B = GpuMath.Store16(f.V2, bf16) | ((uint)GpuMath.Store16(f.V3, bf16) << 16);
-        w.C = GpuMath.Store16(f.V4, bf16) | ((uint)GpuMath.Store16(f.V5, bf16) << 16);
-        w.D = GpuMath.Store16(f.V6, bf16) | ((uint)GpuMath.Store16(f.V7, bf16) << 16);
+        w.A = Pack2(f.V0, f.V1, bf16);
+        w.B = Pack2(f.V2, f.V3, bf16);
+        w.C = Pack2(f.V4, f.V5, bf16);
+        w.D = Pack2(f.V6, f.V7, bf16);
         return w;
     }
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static uint Pack2(float low, float high, int bf16) => bf16 != 0 ? GpuMath.PackBFloat162(low, high) : GpuMath.PackHalf2(low, high);
 
     /// <summary>Element-wise a + b.</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
