@@ -19,8 +19,8 @@ public sealed partial class IlgpuKernels
     private readonly Action<KernelConfig, ArrayView<Words8>, ArrayView<Words8>, int, int>?[] softmaxVec16 = new Action<KernelConfig, ArrayView<Words8>, ArrayView<Words8>, int, int>?[2];
     private readonly Action<KernelConfig, ArrayView<Words8>, ArrayView<Words8>, ArrayView<ushort>, ArrayView<ushort>, int, int, int>?[] softmaxStream16 = new Action<KernelConfig, ArrayView<Words8>, ArrayView<Words8>, ArrayView<ushort>, ArrayView<ushort>, int, int, int>?[2];
     private Action<KernelConfig, ArrayView<Float4>, ArrayView<Float4>, ArrayView<float>, ArrayView<float>, int, int, int>? softmaxStreamF32;
-    private Action<KernelConfig, ArrayView<Float4>, ArrayView<Float4>, int, int>? softmaxRowF32;
-    private readonly Action<KernelConfig, ArrayView<Words8>, ArrayView<Words8>, int, int>?[] softmaxRow16 = new Action<KernelConfig, ArrayView<Words8>, ArrayView<Words8>, int, int>?[2];
+    private Action<KernelConfig, ArrayView<Float4>, ArrayView<Float4>, int, int, long, int>? softmaxRowF32;
+    private readonly Action<KernelConfig, ArrayView<Words8>, ArrayView<Words8>, int, int, long, int>?[] softmaxRow16 = new Action<KernelConfig, ArrayView<Words8>, ArrayView<Words8>, int, int, long, int>?[2];
     private Action<KernelConfig, ArrayView<Float4>, ArrayView<Float4>, ArrayView<Float4>, ArrayView<Float4>, int, float, int, int>? layerNormVecF32;
     private readonly Action<KernelConfig, ArrayView<ushort>, ArrayView<ushort>, ArrayView<ushort>, int, float>?[] rmsNormWide16 = new Action<KernelConfig, ArrayView<ushort>, ArrayView<ushort>, ArrayView<ushort>, int, float>?[2];
     private readonly Action<KernelConfig, ArrayView<ushort>, ArrayView<ushort>, ArrayView<ushort>, int, float>?[] fusedAddRmsNormWide16 = new Action<KernelConfig, ArrayView<ushort>, ArrayView<ushort>, ArrayView<ushort>, int, float>?[2];
@@ -108,6 +108,26 @@ public sealed partial class IlgpuKernels
     internal bool SoftmaxResident { get; set; } = Environment.GetEnvironmentVariable("GEMS_SOFTMAX_RESIDENT") != "0";
 
     /// <summary>
+    /// Whether the row-resident softmax asks L2 for the row each group's successor will run (one wave ahead, see
+    /// <see cref="RowStreamKernels"/>' <c>PrefetchRow</c>): true unless the environment variable <c>GEMS_SOFTMAX_PREFETCH</c>
+    /// is <c>0</c> (read once per instance; a measuring knob).
+    /// </summary>
+    internal bool SoftmaxPrefetch { get; set; } = Environment.GetEnvironmentVariable("GEMS_SOFTMAX_PREFETCH") != "0";
+
+    /// <summary>
+    /// Rows between a group of the row-resident softmax and the row it prefetches: the groups resident on the whole GPU
+    /// (SMs × groups per SM at the 64-register cap of both kernels' launch bounds), 0 (off) on the simulator or when
+    /// <see cref="SoftmaxPrefetch"/> is false.
+    /// </summary>
+    private int PrefetchAhead(KernelConfig config) =>
+        SoftmaxPrefetch && device.Kind != IlgpuDeviceKind.CpuSimulator && device.MultiprocessorCount > 0
+            ? device.MultiprocessorCount * Math.Clamp(1024 / config.GroupDim.X, 1, 32)
+            : 0;
+
+    private long PrefetchPointer<T>(ArrayView<T> x, int ahead)
+        where T : unmanaged => ahead > 0 ? Address(x) : 0;
+
+    /// <summary>
     /// Launch shape of the row-resident softmax (<see cref="RowStreamKernels.SoftmaxRowF32"/> /
     /// <see cref="RowStreamKernels.SoftmaxRow16{TFormat}"/>): ⌈vectors / <see cref="RowStreamKernels.ResidentVectors"/>⌉
     /// threads rounded to a warp, or null when cols is not a multiple of <paramref name="width"/>, a view is not 16-byte
@@ -135,9 +155,10 @@ public sealed partial class IlgpuKernels
             return false;
         }
 
+        int ahead = PrefetchAhead(config);
         device.Load(ref softmaxRowF32, nameof(RowStreamKernels.SoftmaxRowF32),
-            acc => acc.LoadStreamKernel<ArrayView<Float4>, ArrayView<Float4>, int, int>(RowStreamKernels.SoftmaxRowF32, StreamBounds))(
-            config, x.Cast<Float4>(), y.Cast<Float4>(), cols, log);
+            acc => acc.LoadStreamKernel<ArrayView<Float4>, ArrayView<Float4>, int, int, long, int>(RowStreamKernels.SoftmaxRowF32, StreamBounds))(
+            config, x.Cast<Float4>(), y.Cast<Float4>(), cols, log, PrefetchPointer(x, ahead), ahead);
         return true;
     }
 
@@ -175,10 +196,11 @@ public sealed partial class IlgpuKernels
 
         if (ResidentRows(rows, cols, 8, 512, x, y) is { } resident)
         {
+            int ahead = PrefetchAhead(resident);
             device.Load(ref softmaxRow16[bf], (bf != 0 ? nameof(RowStreamKernels.SoftmaxRow16) + "<bf16>" : nameof(RowStreamKernels.SoftmaxRow16) + "<f16>"),
-                acc => acc.LoadStreamKernel<ArrayView<Words8>, ArrayView<Words8>, int, int>(
+                acc => acc.LoadStreamKernel<ArrayView<Words8>, ArrayView<Words8>, int, int, long, int>(
                     bf != 0 ? RowStreamKernels.SoftmaxRow16<BFloat16Storage> : RowStreamKernels.SoftmaxRow16<Float16Storage>, ResidentBounds16))(
-                resident, x.Cast<Words8>(), y.Cast<Words8>(), cols, log);
+                resident, x.Cast<Words8>(), y.Cast<Words8>(), cols, log, PrefetchPointer(x, ahead), ahead);
             return true;
         }
 

@@ -1,6 +1,7 @@
 using System.Runtime.CompilerServices;
 using ILGPU;
 using ILGPU.Runtime;
+using ILGPU.Runtime.Cuda;
 
 namespace GemsInjector.Kernels.Ilgpu;
 
@@ -361,7 +362,7 @@ internal static class RowStreamKernels
     /// exponentials per element, all serialised within the one group an SM holds.
     /// </summary>
     [IlgpuKernel]
-    public static void SoftmaxRowF32(ArrayView<Float4> x, ArrayView<Float4> y, int cols, int log)
+    public static void SoftmaxRowF32(ArrayView<Float4> x, ArrayView<Float4> y, int cols, int log, long xPointer, int ahead)
     {
         var scratch = SharedMemory.Allocate<float>(MaxWarps);
         var px = x.AsAligned(16);
@@ -387,6 +388,7 @@ internal static class RowStreamKernels
         bool k7 = t + 7 * g < nv;
         Float4 v7 = k7 ? px[b + t + 7 * g] : NegInf4();
         float rowMax = GpuMath.GroupMax(Max4(Max4(Max4(Max4(Max4(Max4(Max4(Max4(GpuMath.NegInf, v0), v1), v2), v3), v4), v5), v6), v7), scratch);
+        PrefetchRow(xPointer, (long)cols * 4, Grid.IdxX + (long)ahead, t, g);
         float shift;
         float scale;
         if (log != 0)
@@ -460,7 +462,7 @@ internal static class RowStreamKernels
     [IlgpuKernel]
     [IlgpuKernelVariant(typeof(Float16Storage))]
     [IlgpuKernelVariant(typeof(BFloat16Storage))]
-    public static void SoftmaxRow16<TFormat>(ArrayView<Words8> x, ArrayView<Words8> y, int cols, int log)
+    public static void SoftmaxRow16<TFormat>(ArrayView<Words8> x, ArrayView<Words8> y, int cols, int log, long xPointer, int ahead)
         where TFormat : struct, IKernelConstant
     {
         int bf = default(TFormat).Value;
@@ -497,6 +499,7 @@ internal static class RowStreamKernels
         m = k6 ? RowVectors.Max(m, RowVectors.Unpack(w6, bf)) : m;
         m = k7 ? RowVectors.Max(m, RowVectors.Unpack(w7, bf)) : m;
         float rowMax = GpuMath.GroupMax(m, scratch);
+        PrefetchRow(xPointer, (long)cols * 2, Grid.IdxX + (long)ahead, t, g);
         float sum = 0f;
         sum += k0 ? RowVectors.Sum(RowVectors.Exp(RowVectors.Unpack(w0, bf), rowMax)) : 0f;
         sum += k1 ? RowVectors.Sum(RowVectors.Exp(RowVectors.Unpack(w1, bf), rowMax)) : 0f;
@@ -547,6 +550,30 @@ internal static class RowStreamKernels
         if (k7)
         {
             py[b + t + 7 * g] = Out16(w7, rowMax, inv, shift, log, bf);
+        }
+    }
+
+    /// <summary>
+    /// Asks L2 for row <paramref name="row"/> of the input at <paramref name="pointer"/> (rows of
+    /// <paramref name="rowBytes"/>), one 128-byte line per thread, when that row exists and the launch gave a pointer and
+    /// a distance (CUDA only; a no-op elsewhere). Called once the group's own loads have landed (after its first
+    /// reduction): the row that group will run a wave later streams from DRAM while this one computes and stores, so an
+    /// SM's one or two resident rows no longer leave DRAM idle during their arithmetic.
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static void PrefetchRow(long pointer, long rowBytes, long row, int t, int g)
+    {
+        if (!CudaAsm.IsSupported || pointer == 0 || row == Grid.IdxX || row >= Grid.DimX)
+        {
+            return;
+        }
+
+        long start = pointer + (row * rowBytes);
+        long firstLine = start & ~127L;
+        long lines = (start + rowBytes - firstLine + 127) >> 7;
+        for (long line = t; line < lines; line += g)
+        {
+            CudaAsm.Emit("{\n\t.reg .u64 rowpf;\n\tcvta.to.global.u64 rowpf, %0;\n\tprefetch.global.L2 [rowpf];\n\t}", firstLine + (line << 7));
         }
     }
 

@@ -490,6 +490,32 @@ public sealed class RowVectorTests : Half16TestBase
     }
 
     /// <summary>
+    /// The row-resident softmax compiles under the launch bounds the host passes (16-bit: two groups per SM) with its L2
+    /// prefetch of a later row, an inline PTX block that must bind its address to a register, not local memory.
+    /// </summary>
+    [Theory]
+    [InlineData("RowStreamKernels.SoftmaxRowF32", 1024, 0)]
+    [InlineData("RowStreamKernels.SoftmaxRow16", 512, 2)]
+    public void ResidentSoftmaxPtxPrefetchesUnderItsBounds(string kernel, int maxThreads, int minGroups)
+    {
+        using var context = Context.Create(b => b.Optimize(OptimizationLevel.O2));
+        using var backend = new PTXBackend(context, new CudaCapabilityContext(CudaArchitecture.SM_90),
+            CudaArchitecture.SM_90, CudaInstructionSet.ISA_80, nvvmAPI: null);
+        var methods = PtxCompileTests.KernelMethods().Where(m => m.DeclaringType!.Name + "." + m.Name == kernel).ToArray();
+        Assert.NotEmpty(methods);
+        foreach (var method in methods)
+        {
+            var entry = EntryPointDescription.FromExplicitlyGroupedKernel(method);
+            string ptx = ((PTXCompiledKernel)backend.Compile(entry, new KernelSpecialization(maxThreads, minGroups > 0 ? minGroups : null))).PTXAssembly;
+            Assert.Contains($".maxntid {maxThreads}, 1, 1", ptx, StringComparison.Ordinal);
+            Assert.Equal(minGroups > 0, ptx.Contains($".minnctapersm {minGroups}", StringComparison.Ordinal));
+            Assert.Contains("prefetch.global.L2", ptx, StringComparison.Ordinal);
+            Assert.Contains("ex2.approx", ptx, StringComparison.Ordinal);
+            Assert.DoesNotContain(".local", ptx, StringComparison.Ordinal);
+        }
+    }
+
+    /// <summary>
     /// The PTX of the 16-bit row kernels and the streaming softmax moves 16 bytes per load and store, the rotary kernel 8;
     /// none spills to local memory under its launch bounds.
     /// </summary>
