@@ -7,7 +7,7 @@ namespace GemsInjector.Kernels.Ilgpu;
 /// <summary>
 /// Launch plans of the row kernels added for bandwidth: the 16-bit register kernels (<see cref="RowVector16Kernels"/>,
 /// and <see cref="RowWideKernels"/>' 16-bit twins for widths or views the 16-byte loads cannot take), the streaming
-/// softmax (<see cref="RowStreamKernels"/>), the float32 vector layer_norm (<see cref="RowVectorF32Kernels"/>) and the
+/// and row-resident softmax (<see cref="RowStreamKernels"/>), the float32 vector layer_norm (<see cref="RowVectorF32Kernels"/>) and the
 /// 16-bit rotary kernel. Each returns false (nothing launched) when its kernel cannot take the call, and the caller
 /// falls back to the older kernel. <see cref="Vectorize"/> = false forces those older kernels (tests use it).
 /// </summary>

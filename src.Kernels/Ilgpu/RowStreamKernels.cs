@@ -19,6 +19,11 @@ namespace GemsInjector.Kernels.Ilgpu;
 /// element a0 (which the host derives from <c>phase</c>, the view start's element offset within 16 bytes; x and y must
 /// share it); each row's 0-7 leading and trailing elements outside whole vectors are read and written as scalars.
 /// </para>
+/// <para>
+/// Rows up to 32768 elements that are whole aligned vectors take the row-resident kernels instead
+/// (<see cref="SoftmaxRowF32"/>, <see cref="SoftmaxRow16{TFormat}"/>: the row in registers, read once); the streaming
+/// kernels remain the path for longer rows, widths that are not a multiple of the vector and unaligned views.
+/// </para>
 /// </summary>
 internal static class RowStreamKernels
 {
