@@ -392,8 +392,8 @@ internal static class RowStreamKernels
         Float4 v6 = k6 ? px[b + t + 6 * g] : NegInf4();
         bool k7 = t + 7 * g < nv;
         Float4 v7 = k7 ? px[b + t + 7 * g] : NegInf4();
-        float rowMax = GpuMath.GroupMax(Max4(Max4(Max4(Max4(Max4(Max4(Max4(Max4(GpuMath.NegInf, v0), v1), v2), v3), v4), v5), v6), v7), scratch);
         PrefetchRow(xPointer, (long)cols * 4, Grid.IdxX + (long)ahead, t, g);
+        float rowMax = GpuMath.GroupMax(Max4(Max4(Max4(Max4(Max4(Max4(Max4(Max4(GpuMath.NegInf, v0), v1), v2), v3), v4), v5), v6), v7), scratch);
         float shift;
         float scale;
         if (log != 0)
@@ -494,6 +494,7 @@ internal static class RowStreamKernels
         Words8 w6 = k6 ? px[b + t + 6 * g] : default;
         bool k7 = t + 7 * g < nv;
         Words8 w7 = k7 ? px[b + t + 7 * g] : default;
+        PrefetchRow(xPointer, (long)cols * 2, Grid.IdxX + (long)ahead, t, g);
         float m = GpuMath.NegInf;
         m = k0 ? RowVectors.Max(m, RowVectors.Unpack(w0, bf)) : m;
         m = k1 ? RowVectors.Max(m, RowVectors.Unpack(w1, bf)) : m;
@@ -504,7 +505,6 @@ internal static class RowStreamKernels
         m = k6 ? RowVectors.Max(m, RowVectors.Unpack(w6, bf)) : m;
         m = k7 ? RowVectors.Max(m, RowVectors.Unpack(w7, bf)) : m;
         float rowMax = GpuMath.GroupMax(m, scratch);
-        PrefetchRow(xPointer, (long)cols * 2, Grid.IdxX + (long)ahead, t, g);
         float sum = 0f;
         sum += k0 ? RowVectors.Sum(RowVectors.Exp(RowVectors.Unpack(w0, bf), rowMax)) : 0f;
         sum += k1 ? RowVectors.Sum(RowVectors.Exp(RowVectors.Unpack(w1, bf), rowMax)) : 0f;
@@ -561,9 +561,10 @@ internal static class RowStreamKernels
     /// <summary>
     /// Asks L2 for row <paramref name="row"/> of the input at <paramref name="pointer"/> (rows of
     /// <paramref name="rowBytes"/>), one 128-byte line per thread, when that row exists and the launch gave a pointer and
-    /// a distance (CUDA only; a no-op elsewhere). Called once the group's own loads have landed (after its first
-    /// reduction): the row that group will run a wave later streams from DRAM while this one computes and stores, so an
-    /// SM's one or two resident rows no longer leave DRAM idle during their arithmetic.
+    /// a distance (CUDA only; a no-op elsewhere). Issued right after the group's own loads, so a whole row time ahead:
+    /// the row that a group will start a wave later streams from DRAM while this one waits, computes and stores, so an
+    /// SM's one or two resident rows no longer leave DRAM idle during their arithmetic (and in steady state a group's own
+    /// loads hit L2, prefetched a wave earlier).
     /// </summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     private static void PrefetchRow(long pointer, long rowBytes, long row, int t, int g)
