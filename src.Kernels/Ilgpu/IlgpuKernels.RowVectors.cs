@@ -15,7 +15,7 @@ public sealed partial class IlgpuKernels
 {
     private readonly Action<KernelConfig, ArrayView<Words8>, ArrayView<Words8>, ArrayView<Words8>, int, float>?[] rmsNormVec16 = new Action<KernelConfig, ArrayView<Words8>, ArrayView<Words8>, ArrayView<Words8>, int, float>?[2];
     private readonly Action<KernelConfig, ArrayView<Words8>, ArrayView<Words8>, ArrayView<Words8>, int, float>?[] fusedAddRmsNormVec16 = new Action<KernelConfig, ArrayView<Words8>, ArrayView<Words8>, ArrayView<Words8>, int, float>?[2];
-    private readonly Action<KernelConfig, ArrayView<Words8>, ArrayView<Words8>, ArrayView<Words8>, ArrayView<Words8>, int, float, int, int>?[] layerNormVec16 = new Action<KernelConfig, ArrayView<Words8>, ArrayView<Words8>, ArrayView<Words8>, ArrayView<Words8>, int, float, int, int>?[2];
+    private readonly Action<KernelConfig, ArrayView<Words8>, ArrayView<Words8>, ArrayView<Words8>, ArrayView<Words8>, int, float, int, int, long, int>?[] layerNormVec16 = new Action<KernelConfig, ArrayView<Words8>, ArrayView<Words8>, ArrayView<Words8>, ArrayView<Words8>, int, float, int, int, long, int>?[2];
     private readonly Action<KernelConfig, ArrayView<Words8>, ArrayView<Words8>, int, int>?[] softmaxVec16 = new Action<KernelConfig, ArrayView<Words8>, ArrayView<Words8>, int, int>?[2];
     private readonly Action<KernelConfig, ArrayView<Words8>, ArrayView<Words8>, ArrayView<ushort>, ArrayView<ushort>, int, int, int>?[] softmaxStream16 = new Action<KernelConfig, ArrayView<Words8>, ArrayView<Words8>, ArrayView<ushort>, ArrayView<ushort>, int, int, int>?[2];
     private Action<KernelConfig, ArrayView<Float4>, ArrayView<Float4>, ArrayView<float>, ArrayView<float>, int, int, int>? softmaxStreamF32;
@@ -108,19 +108,19 @@ public sealed partial class IlgpuKernels
     internal bool SoftmaxResident { get; set; } = Environment.GetEnvironmentVariable("GEMS_SOFTMAX_RESIDENT") != "0";
 
     /// <summary>
-    /// Whether the row-resident softmax asks L2 for the row each group's successor will run (one wave ahead, see
-    /// <see cref="RowStreamKernels"/>' <c>PrefetchRow</c>): true unless the environment variable <c>GEMS_SOFTMAX_PREFETCH</c>
-    /// is <c>0</c> (read once per instance; a measuring knob).
+    /// Whether the row-resident softmax and the 16-bit vector layer_norm ask L2 for the row a group one wave later will
+    /// run (<see cref="RowStreamKernels.PrefetchRow"/>): true unless the environment variable <c>GEMS_ROW_PREFETCH</c> is
+    /// <c>0</c> (read once per instance; a measuring knob).
     /// </summary>
-    internal bool SoftmaxPrefetch { get; set; } = Environment.GetEnvironmentVariable("GEMS_SOFTMAX_PREFETCH") != "0";
+    internal bool RowPrefetch { get; set; } = Environment.GetEnvironmentVariable("GEMS_ROW_PREFETCH") != "0";
 
     /// <summary>
-    /// Rows between a group of the row-resident softmax and the row it prefetches: the groups resident on the whole GPU
-    /// (SMs × groups per SM at the 64-register cap of both kernels' launch bounds), 0 (off) on the simulator or when
-    /// <see cref="SoftmaxPrefetch"/> is false.
+    /// Rows between a group and the row it prefetches: about the groups resident on the whole GPU (SMs × 1024 / group
+    /// threads: the softmax kernels' 64-register cap; layer_norm's 128-thread groups at ~64 registers), 0 (off) on the
+    /// simulator or when <see cref="RowPrefetch"/> is false.
     /// </summary>
     private int PrefetchAhead(KernelConfig config) =>
-        SoftmaxPrefetch && device.Kind != IlgpuDeviceKind.CpuSimulator && device.MultiprocessorCount > 0
+        RowPrefetch && device.Kind != IlgpuDeviceKind.CpuSimulator && device.MultiprocessorCount > 0
             ? device.MultiprocessorCount * Math.Clamp(1024 / config.GroupDim.X, 1, 32)
             : 0;
 
@@ -256,12 +256,13 @@ public sealed partial class IlgpuKernels
         }
 
         int bf = Bf(format);
+        int ahead = PrefetchAhead(reg);
         device.Load(ref layerNormVec16[bf], (bf != 0 ? nameof(RowVector16Kernels) + "." + nameof(RowVector16Kernels.LayerNorm16) + "<bf16>" : nameof(RowVector16Kernels) + "." + nameof(RowVector16Kernels.LayerNorm16) + "<f16>"),
-            acc => acc.LoadStreamKernel<ArrayView<Words8>, ArrayView<Words8>, ArrayView<Words8>, ArrayView<Words8>, int, float, int, int>(
+            acc => acc.LoadStreamKernel<ArrayView<Words8>, ArrayView<Words8>, ArrayView<Words8>, ArrayView<Words8>, int, float, int, int, long, int>(
                 bf != 0 ? RowVector16Kernels.LayerNorm16<BFloat16Storage> : RowVector16Kernels.LayerNorm16<Float16Storage>, RowBounds))(
             // An absent weight / bias is passed as x (never read: the flag is 0), since the kernel's aligned view of an empty one is invalid.
             reg, x.Cast<Words8>(), (weight.Length != 0 ? weight : x).Cast<Words8>(), (bias.Length != 0 ? bias : x).Cast<Words8>(), y.Cast<Words8>(), cols, epsilon,
-            weight.Length != 0 ? 1 : 0, bias.Length != 0 ? 1 : 0);
+            weight.Length != 0 ? 1 : 0, bias.Length != 0 ? 1 : 0, PrefetchPointer(x, ahead), ahead);
         return true;
     }
 

@@ -567,7 +567,7 @@ internal static class RowStreamKernels
     /// loads hit L2, prefetched a wave earlier).
     /// </summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private static void PrefetchRow(long pointer, long rowBytes, long row, int t, int g)
+    internal static void PrefetchRow(long pointer, long rowBytes, long row, int t, int g)
     {
         if (!CudaAsm.IsSupported || pointer == 0 || row == Grid.IdxX || row >= Grid.DimX)
         {
