@@ -7,7 +7,7 @@ namespace GemsInjector.Kernels.Ilgpu;
 /// <summary>
 /// Launch plans of the row kernels added for bandwidth: the 16-bit register kernels (<see cref="RowVector16Kernels"/>,
 /// and <see cref="RowWideKernels"/>' 16-bit twins for widths or views the 16-byte loads cannot take), the streaming
-/// softmax (<see cref="RowStreamKernels"/>), the float32 vector layer_norm (<see cref="RowVectorF32Kernels"/>) and the
+/// and row-resident softmax (<see cref="RowStreamKernels"/>), the float32 vector layer_norm (<see cref="RowVectorF32Kernels"/>) and the
 /// 16-bit rotary kernel. Each returns false (nothing launched) when its kernel cannot take the call, and the caller
 /// falls back to the older kernel. <see cref="Vectorize"/> = false forces those older kernels (tests use it).
 /// </summary>
@@ -15,10 +15,12 @@ public sealed partial class IlgpuKernels
 {
     private readonly Action<KernelConfig, ArrayView<Words8>, ArrayView<Words8>, ArrayView<Words8>, int, float>?[] rmsNormVec16 = new Action<KernelConfig, ArrayView<Words8>, ArrayView<Words8>, ArrayView<Words8>, int, float>?[2];
     private readonly Action<KernelConfig, ArrayView<Words8>, ArrayView<Words8>, ArrayView<Words8>, int, float>?[] fusedAddRmsNormVec16 = new Action<KernelConfig, ArrayView<Words8>, ArrayView<Words8>, ArrayView<Words8>, int, float>?[2];
-    private readonly Action<KernelConfig, ArrayView<Words8>, ArrayView<Words8>, ArrayView<Words8>, ArrayView<Words8>, int, float, int, int>?[] layerNormVec16 = new Action<KernelConfig, ArrayView<Words8>, ArrayView<Words8>, ArrayView<Words8>, ArrayView<Words8>, int, float, int, int>?[2];
+    private readonly Action<KernelConfig, ArrayView<Words8>, ArrayView<Words8>, ArrayView<Words8>, ArrayView<Words8>, int, float, int, int, long, int>?[] layerNormVec16 = new Action<KernelConfig, ArrayView<Words8>, ArrayView<Words8>, ArrayView<Words8>, ArrayView<Words8>, int, float, int, int, long, int>?[2];
     private readonly Action<KernelConfig, ArrayView<Words8>, ArrayView<Words8>, int, int>?[] softmaxVec16 = new Action<KernelConfig, ArrayView<Words8>, ArrayView<Words8>, int, int>?[2];
     private readonly Action<KernelConfig, ArrayView<Words8>, ArrayView<Words8>, ArrayView<ushort>, ArrayView<ushort>, int, int, int>?[] softmaxStream16 = new Action<KernelConfig, ArrayView<Words8>, ArrayView<Words8>, ArrayView<ushort>, ArrayView<ushort>, int, int, int>?[2];
     private Action<KernelConfig, ArrayView<Float4>, ArrayView<Float4>, ArrayView<float>, ArrayView<float>, int, int, int>? softmaxStreamF32;
+    private Action<KernelConfig, ArrayView<Float4>, ArrayView<Float4>, int, int, long, int>? softmaxRowF32;
+    private readonly Action<KernelConfig, ArrayView<Words8>, ArrayView<Words8>, int, int, long, int>?[] softmaxRow16 = new Action<KernelConfig, ArrayView<Words8>, ArrayView<Words8>, int, int, long, int>?[2];
     private Action<KernelConfig, ArrayView<Float4>, ArrayView<Float4>, ArrayView<Float4>, ArrayView<Float4>, int, float, int, int>? layerNormVecF32;
     private readonly Action<KernelConfig, ArrayView<ushort>, ArrayView<ushort>, ArrayView<ushort>, int, float>?[] rmsNormWide16 = new Action<KernelConfig, ArrayView<ushort>, ArrayView<ushort>, ArrayView<ushort>, int, float>?[2];
     private readonly Action<KernelConfig, ArrayView<ushort>, ArrayView<ushort>, ArrayView<ushort>, int, float>?[] fusedAddRmsNormWide16 = new Action<KernelConfig, ArrayView<ushort>, ArrayView<ushort>, ArrayView<ushort>, int, float>?[2];
@@ -27,6 +29,12 @@ public sealed partial class IlgpuKernels
 
     /// <summary>Launch bounds of the float32 streaming softmax: groups of up to 1024 threads (≤ 64 registers each).</summary>
     private KernelSpecialization StreamBounds => Bounds(1024, null);
+
+    /// <summary>
+    /// Launch bounds of the 16-bit row-resident softmax: 512 threads and two groups per SM (≤ 64 registers), so that one
+    /// row's loads overlap the other's arithmetic.
+    /// </summary>
+    private KernelSpecialization ResidentBounds16 => Bounds(512, 2);
 
     /// <summary>The element offset of the view's start within 16 bytes (0 for an empty view).</summary>
     private static int Phase<T>(ArrayView<T> view, int elementSize)
@@ -91,6 +99,69 @@ public sealed partial class IlgpuKernels
         return new KernelConfig(rows, Math.Min(group, max));
     }
 
+    /// <summary>
+    /// Whether softmax rows up to 32768 elements are held in registers (<see cref="RowStreamKernels.SoftmaxRowF32"/> /
+    /// <see cref="RowStreamKernels.SoftmaxRow16{TFormat}"/>): true unless the environment variable
+    /// <c>GEMS_SOFTMAX_RESIDENT</c> is <c>0</c> (read once per instance; a measuring knob that sends those rows to the
+    /// streaming kernels instead).
+    /// </summary>
+    internal bool SoftmaxResident { get; set; } = Environment.GetEnvironmentVariable("GEMS_SOFTMAX_RESIDENT") != "0";
+
+    /// <summary>
+    /// Whether the row-resident softmax and the 16-bit vector layer_norm ask L2 for the row a group one wave later will
+    /// run (<see cref="RowStreamKernels.PrefetchRow"/>): true unless the environment variable <c>GEMS_ROW_PREFETCH</c> is
+    /// <c>0</c> (read once per instance; a measuring knob).
+    /// </summary>
+    internal bool RowPrefetch { get; set; } = Environment.GetEnvironmentVariable("GEMS_ROW_PREFETCH") != "0";
+
+    /// <summary>
+    /// Rows between a group and the row it prefetches: about the groups resident on the whole GPU (SMs × 1024 / group
+    /// threads: the softmax kernels' 64-register cap; layer_norm's 128-thread groups at ~64 registers), 0 (off) on the
+    /// simulator or when <see cref="RowPrefetch"/> is false.
+    /// </summary>
+    private int PrefetchAhead(KernelConfig config) =>
+        RowPrefetch && device.Kind != IlgpuDeviceKind.CpuSimulator && device.MultiprocessorCount > 0
+            ? device.MultiprocessorCount * Math.Clamp(1024 / config.GroupDim.X, 1, 32)
+            : 0;
+
+    private long PrefetchPointer<T>(ArrayView<T> x, int ahead)
+        where T : unmanaged => ahead > 0 ? Address(x) : 0;
+
+    /// <summary>
+    /// Launch shape of the row-resident softmax (<see cref="RowStreamKernels.SoftmaxRowF32"/> /
+    /// <see cref="RowStreamKernels.SoftmaxRow16{TFormat}"/>): ⌈vectors / <see cref="RowStreamKernels.ResidentVectors"/>⌉
+    /// threads rounded to a warp, or null when cols is not a multiple of <paramref name="width"/>, a view is not 16-byte
+    /// aligned, or the row needs more than <paramref name="cap"/> threads (it streams then).
+    /// </summary>
+    private KernelConfig? ResidentRows<T>(int rows, int cols, int width, int cap, ArrayView<T> x, ArrayView<T> y)
+        where T : unmanaged
+    {
+        if (!Vectorize || !SoftmaxResident || cols % width != 0 || !IsAligned(x, 16) || !IsAligned(y, 16))
+        {
+            return null;
+        }
+
+        int warp = device.WarpSize;
+        int max = Math.Min(device.MaxGroupSize, cap) / warp * warp;
+        int group = Math.Max(warp, RoundUp((cols / width + RowStreamKernels.ResidentVectors - 1) / RowStreamKernels.ResidentVectors, warp));
+        return group <= max ? new KernelConfig(rows, group) : null;
+    }
+
+    /// <summary>float32 softmax of rows up to 32768 floats (multiples of 4, aligned) held in registers; false when it cannot take the call.</summary>
+    private bool TrySoftmaxRowF32(ArrayView<float> x, ArrayView<float> y, int rows, int cols, int log)
+    {
+        if (ResidentRows(rows, cols, 4, 1024, x, y) is not { } config)
+        {
+            return false;
+        }
+
+        int ahead = PrefetchAhead(config);
+        device.Load(ref softmaxRowF32, nameof(RowStreamKernels.SoftmaxRowF32),
+            acc => acc.LoadStreamKernel<ArrayView<Float4>, ArrayView<Float4>, int, int, long, int>(RowStreamKernels.SoftmaxRowF32, StreamBounds))(
+            config, x.Cast<Float4>(), y.Cast<Float4>(), cols, log, PrefetchPointer(x, ahead), ahead);
+        return true;
+    }
+
     /// <summary>float32 softmax through <see cref="RowStreamKernels.SoftmaxStreamF32"/> when x and y share their 16-byte phase.</summary>
     private bool TrySoftmaxStreamF32(ArrayView<float> x, ArrayView<float> y, int rows, int cols, int log)
     {
@@ -107,7 +178,10 @@ public sealed partial class IlgpuKernels
         return true;
     }
 
-    /// <summary>16-bit softmax: the register kernel when it can take the row, else the streaming kernel when x and y share their phase.</summary>
+    /// <summary>
+    /// 16-bit softmax: the register kernel when it can take the row (≤ 16384), else the row-resident kernel (≤ 32768,
+    /// aligned multiples of 8), else the streaming kernel when x and y share their phase.
+    /// </summary>
     private bool TrySoftmaxVector16(ArrayView<ushort> x, ArrayView<ushort> y, int rows, int cols, int log, HalfFormat format)
     {
         int bf = Bf(format);
@@ -117,6 +191,16 @@ public sealed partial class IlgpuKernels
                 acc => acc.LoadStreamKernel<ArrayView<Words8>, ArrayView<Words8>, int, int>(
                     bf != 0 ? RowVector16Kernels.Softmax16<BFloat16Storage> : RowVector16Kernels.Softmax16<Float16Storage>, RowBounds))(
                 reg, x.Cast<Words8>(), y.Cast<Words8>(), cols, log);
+            return true;
+        }
+
+        if (ResidentRows(rows, cols, 8, 512, x, y) is { } resident)
+        {
+            int ahead = PrefetchAhead(resident);
+            device.Load(ref softmaxRow16[bf], (bf != 0 ? nameof(RowStreamKernels.SoftmaxRow16) + "<bf16>" : nameof(RowStreamKernels.SoftmaxRow16) + "<f16>"),
+                acc => acc.LoadStreamKernel<ArrayView<Words8>, ArrayView<Words8>, int, int, long, int>(
+                    bf != 0 ? RowStreamKernels.SoftmaxRow16<BFloat16Storage> : RowStreamKernels.SoftmaxRow16<Float16Storage>, ResidentBounds16))(
+                resident, x.Cast<Words8>(), y.Cast<Words8>(), cols, log, PrefetchPointer(x, ahead), ahead);
             return true;
         }
 
@@ -172,12 +256,13 @@ public sealed partial class IlgpuKernels
         }
 
         int bf = Bf(format);
+        int ahead = PrefetchAhead(reg);
         device.Load(ref layerNormVec16[bf], (bf != 0 ? nameof(RowVector16Kernels) + "." + nameof(RowVector16Kernels.LayerNorm16) + "<bf16>" : nameof(RowVector16Kernels) + "." + nameof(RowVector16Kernels.LayerNorm16) + "<f16>"),
-            acc => acc.LoadStreamKernel<ArrayView<Words8>, ArrayView<Words8>, ArrayView<Words8>, ArrayView<Words8>, int, float, int, int>(
+            acc => acc.LoadStreamKernel<ArrayView<Words8>, ArrayView<Words8>, ArrayView<Words8>, ArrayView<Words8>, int, float, int, int, long, int>(
                 bf != 0 ? RowVector16Kernels.LayerNorm16<BFloat16Storage> : RowVector16Kernels.LayerNorm16<Float16Storage>, RowBounds))(
             // An absent weight / bias is passed as x (never read: the flag is 0), since the kernel's aligned view of an empty one is invalid.
             reg, x.Cast<Words8>(), (weight.Length != 0 ? weight : x).Cast<Words8>(), (bias.Length != 0 ? bias : x).Cast<Words8>(), y.Cast<Words8>(), cols, epsilon,
-            weight.Length != 0 ? 1 : 0, bias.Length != 0 ? 1 : 0);
+            weight.Length != 0 ? 1 : 0, bias.Length != 0 ? 1 : 0, PrefetchPointer(x, ahead), ahead);
         return true;
     }
 

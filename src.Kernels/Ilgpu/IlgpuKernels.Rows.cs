@@ -231,8 +231,9 @@ public sealed partial class IlgpuKernels
             return;
         }
 
-        // Longer rows (a 32000-word vocabulary) stream: 16-byte loads, the second pass from L2.
-        if (TrySoftmaxStreamF32(x, y, rows, cols, log))
+        // Longer rows (a 32000-word vocabulary): held in registers up to 32768 floats when aligned, else streamed
+        // (16-byte loads, the second pass from L2).
+        if (TrySoftmaxRowF32(x, y, rows, cols, log) || TrySoftmaxStreamF32(x, y, rows, cols, log))
         {
             return;
         }

@@ -1,6 +1,7 @@
 using System.Runtime.CompilerServices;
 using ILGPU;
 using ILGPU.Runtime;
+using ILGPU.Runtime.Cuda;
 
 namespace GemsInjector.Kernels.Ilgpu;
 
@@ -17,6 +18,11 @@ namespace GemsInjector.Kernels.Ilgpu;
 /// Any row length and start: <c>x4</c> / <c>y4</c> are the views cast to 16-byte vectors from the first 16-byte-aligned
 /// element a0 (which the host derives from <c>phase</c>, the view start's element offset within 16 bytes; x and y must
 /// share it); each row's 0-7 leading and trailing elements outside whole vectors are read and written as scalars.
+/// </para>
+/// <para>
+/// Rows up to 32768 elements that are whole aligned vectors take the row-resident kernels instead
+/// (<see cref="SoftmaxRowF32"/>, <see cref="SoftmaxRow16{TFormat}"/>: the row in registers, read once); the streaming
+/// kernels remain the path for longer rows, widths that are not a multiple of the vector and unaligned views.
 /// </para>
 /// </summary>
 internal static class RowStreamKernels
@@ -348,4 +354,236 @@ internal static class RowStreamKernels
             }
         }
     }
+
+    /// <summary>16-byte vectors per thread of the row-resident kernels (<see cref="SoftmaxRowF32"/>, <see cref="SoftmaxRow16{TFormat}"/>).</summary>
+    public const int ResidentVectors = 8;
+
+    /// <summary>
+    /// float32 softmax (log-softmax when <paramref name="log"/> ≠ 0) of rows held whole in registers: cols a multiple of 4,
+    /// at most <see cref="ResidentVectors"/> 16-byte vectors per thread (32768 floats with 1024 threads), the views
+    /// 16-byte aligned. The row is read from memory once, with all eight loads of a thread in flight together (128 KB
+    /// per SM for a 32000-float row), and the exponentials replace the inputs in place, so each element takes one
+    /// exponential and one read: the streaming kernel needed two dependent DRAM round trips, an L2 re-read and 1.5
+    /// exponentials per element, all serialised within the one group an SM holds.
+    /// </summary>
+    [IlgpuKernel]
+    public static void SoftmaxRowF32(ArrayView<Float4> x, ArrayView<Float4> y, int cols, int log, long xPointer, int ahead)
+    {
+        var scratch = SharedMemory.Allocate<float>(MaxWarps);
+        var px = x.AsAligned(16);
+        var py = y.AsAligned(16);
+        int t = Group.IdxX;
+        int g = Group.DimX;
+        int nv = cols >> 2;
+        long b = (long)Grid.IdxX * nv;
+        bool k0 = t + 0 * g < nv;
+        Float4 v0 = k0 ? px[b + t + 0 * g] : NegInf4();
+        bool k1 = t + 1 * g < nv;
+        Float4 v1 = k1 ? px[b + t + 1 * g] : NegInf4();
+        bool k2 = t + 2 * g < nv;
+        Float4 v2 = k2 ? px[b + t + 2 * g] : NegInf4();
+        bool k3 = t + 3 * g < nv;
+        Float4 v3 = k3 ? px[b + t + 3 * g] : NegInf4();
+        bool k4 = t + 4 * g < nv;
+        Float4 v4 = k4 ? px[b + t + 4 * g] : NegInf4();
+        bool k5 = t + 5 * g < nv;
+        Float4 v5 = k5 ? px[b + t + 5 * g] : NegInf4();
+        bool k6 = t + 6 * g < nv;
+        Float4 v6 = k6 ? px[b + t + 6 * g] : NegInf4();
+        bool k7 = t + 7 * g < nv;
+        Float4 v7 = k7 ? px[b + t + 7 * g] : NegInf4();
+        PrefetchRow(xPointer, (long)cols * 4, Grid.IdxX + (long)ahead, t, g);
+        float rowMax = GpuMath.GroupMax(Max4(Max4(Max4(Max4(Max4(Max4(Max4(Max4(GpuMath.NegInf, v0), v1), v2), v3), v4), v5), v6), v7), scratch);
+        float shift;
+        float scale;
+        if (log != 0)
+        {
+            shift = rowMax + GpuMath.Log(GpuMath.GroupSum((ExpSum4(v0, rowMax) + ExpSum4(v1, rowMax)) + (ExpSum4(v2, rowMax) + ExpSum4(v3, rowMax)) + ((ExpSum4(v4, rowMax) + ExpSum4(v5, rowMax)) + (ExpSum4(v6, rowMax) + ExpSum4(v7, rowMax))), scratch));
+            scale = 1f;
+        }
+        else
+        {
+            // All -∞: e^(-∞ + ∞) = NaN everywhere, as torch gives.
+            v0 = Exp4(v0, rowMax);
+            v1 = Exp4(v1, rowMax);
+            v2 = Exp4(v2, rowMax);
+            v3 = Exp4(v3, rowMax);
+            v4 = Exp4(v4, rowMax);
+            v5 = Exp4(v5, rowMax);
+            v6 = Exp4(v6, rowMax);
+            v7 = Exp4(v7, rowMax);
+            shift = 0f;
+            scale = 1f / GpuMath.GroupSum((RowVectors.Sum(v0) + RowVectors.Sum(v1)) + (RowVectors.Sum(v2) + RowVectors.Sum(v3)) + ((RowVectors.Sum(v4) + RowVectors.Sum(v5)) + (RowVectors.Sum(v6) + RowVectors.Sum(v7))), scratch);
+        }
+
+        if (k0)
+        {
+            py[b + t + 0 * g] = Scale4(v0, shift, scale);
+        }
+
+        if (k1)
+        {
+            py[b + t + 1 * g] = Scale4(v1, shift, scale);
+        }
+
+        if (k2)
+        {
+            py[b + t + 2 * g] = Scale4(v2, shift, scale);
+        }
+
+        if (k3)
+        {
+            py[b + t + 3 * g] = Scale4(v3, shift, scale);
+        }
+
+        if (k4)
+        {
+            py[b + t + 4 * g] = Scale4(v4, shift, scale);
+        }
+
+        if (k5)
+        {
+            py[b + t + 5 * g] = Scale4(v5, shift, scale);
+        }
+
+        if (k6)
+        {
+            py[b + t + 6 * g] = Scale4(v6, shift, scale);
+        }
+
+        if (k7)
+        {
+            py[b + t + 7 * g] = Scale4(v7, shift, scale);
+        }
+    }
+
+    /// <summary>
+    /// 16-bit softmax (log-softmax when <paramref name="log"/> ≠ 0) of rows held whole in registers as their 16-bit words
+    /// (half the registers of float32): cols a multiple of 8, at most <see cref="ResidentVectors"/> vectors per thread
+    /// (32768 words with 512 threads), the views 16-byte aligned. At most 64 registers per thread, so two groups — two
+    /// rows — share an SM and one's loads overlap the other's arithmetic; one read of memory per element and two
+    /// exponentials (sum, then output), each a multiply and an <c>ex2.approx</c>.
+    /// </summary>
+    [IlgpuKernel]
+    [IlgpuKernelVariant(typeof(Float16Storage))]
+    [IlgpuKernelVariant(typeof(BFloat16Storage))]
+    public static void SoftmaxRow16<TFormat>(ArrayView<Words8> x, ArrayView<Words8> y, int cols, int log, long xPointer, int ahead)
+        where TFormat : struct, IKernelConstant
+    {
+        int bf = default(TFormat).Value;
+        var scratch = SharedMemory.Allocate<float>(MaxWarps);
+        var px = x.AsAligned(16);
+        var py = y.AsAligned(16);
+        int t = Group.IdxX;
+        int g = Group.DimX;
+        int nv = cols >> 3;
+        long b = (long)Grid.IdxX * nv;
+        bool k0 = t + 0 * g < nv;
+        Words8 w0 = k0 ? px[b + t + 0 * g] : default;
+        bool k1 = t + 1 * g < nv;
+        Words8 w1 = k1 ? px[b + t + 1 * g] : default;
+        bool k2 = t + 2 * g < nv;
+        Words8 w2 = k2 ? px[b + t + 2 * g] : default;
+        bool k3 = t + 3 * g < nv;
+        Words8 w3 = k3 ? px[b + t + 3 * g] : default;
+        bool k4 = t + 4 * g < nv;
+        Words8 w4 = k4 ? px[b + t + 4 * g] : default;
+        bool k5 = t + 5 * g < nv;
+        Words8 w5 = k5 ? px[b + t + 5 * g] : default;
+        bool k6 = t + 6 * g < nv;
+        Words8 w6 = k6 ? px[b + t + 6 * g] : default;
+        bool k7 = t + 7 * g < nv;
+        Words8 w7 = k7 ? px[b + t + 7 * g] : default;
+        PrefetchRow(xPointer, (long)cols * 2, Grid.IdxX + (long)ahead, t, g);
+        float m = GpuMath.NegInf;
+        m = k0 ? RowVectors.Max(m, RowVectors.Unpack(w0, bf)) : m;
+        m = k1 ? RowVectors.Max(m, RowVectors.Unpack(w1, bf)) : m;
+        m = k2 ? RowVectors.Max(m, RowVectors.Unpack(w2, bf)) : m;
+        m = k3 ? RowVectors.Max(m, RowVectors.Unpack(w3, bf)) : m;
+        m = k4 ? RowVectors.Max(m, RowVectors.Unpack(w4, bf)) : m;
+        m = k5 ? RowVectors.Max(m, RowVectors.Unpack(w5, bf)) : m;
+        m = k6 ? RowVectors.Max(m, RowVectors.Unpack(w6, bf)) : m;
+        m = k7 ? RowVectors.Max(m, RowVectors.Unpack(w7, bf)) : m;
+        float rowMax = GpuMath.GroupMax(m, scratch);
+        float sum = 0f;
+        sum += k0 ? RowVectors.Sum(RowVectors.Exp(RowVectors.Unpack(w0, bf), rowMax)) : 0f;
+        sum += k1 ? RowVectors.Sum(RowVectors.Exp(RowVectors.Unpack(w1, bf), rowMax)) : 0f;
+        sum += k2 ? RowVectors.Sum(RowVectors.Exp(RowVectors.Unpack(w2, bf), rowMax)) : 0f;
+        sum += k3 ? RowVectors.Sum(RowVectors.Exp(RowVectors.Unpack(w3, bf), rowMax)) : 0f;
+        sum += k4 ? RowVectors.Sum(RowVectors.Exp(RowVectors.Unpack(w4, bf), rowMax)) : 0f;
+        sum += k5 ? RowVectors.Sum(RowVectors.Exp(RowVectors.Unpack(w5, bf), rowMax)) : 0f;
+        sum += k6 ? RowVectors.Sum(RowVectors.Exp(RowVectors.Unpack(w6, bf), rowMax)) : 0f;
+        sum += k7 ? RowVectors.Sum(RowVectors.Exp(RowVectors.Unpack(w7, bf), rowMax)) : 0f;
+        float total = GpuMath.GroupSum(sum, scratch);
+        float inv = 1f / total;
+        float shift = rowMax + GpuMath.Log(total);
+        if (k0)
+        {
+            py[b + t + 0 * g] = Out16(w0, rowMax, inv, shift, log, bf);
+        }
+
+        if (k1)
+        {
+            py[b + t + 1 * g] = Out16(w1, rowMax, inv, shift, log, bf);
+        }
+
+        if (k2)
+        {
+            py[b + t + 2 * g] = Out16(w2, rowMax, inv, shift, log, bf);
+        }
+
+        if (k3)
+        {
+            py[b + t + 3 * g] = Out16(w3, rowMax, inv, shift, log, bf);
+        }
+
+        if (k4)
+        {
+            py[b + t + 4 * g] = Out16(w4, rowMax, inv, shift, log, bf);
+        }
+
+        if (k5)
+        {
+            py[b + t + 5 * g] = Out16(w5, rowMax, inv, shift, log, bf);
+        }
+
+        if (k6)
+        {
+            py[b + t + 6 * g] = Out16(w6, rowMax, inv, shift, log, bf);
+        }
+
+        if (k7)
+        {
+            py[b + t + 7 * g] = Out16(w7, rowMax, inv, shift, log, bf);
+        }
+    }
+
+    /// <summary>
+    /// Asks L2 for row <paramref name="row"/> of the input at <paramref name="pointer"/> (rows of
+    /// <paramref name="rowBytes"/>), one 128-byte line per thread, when that row exists and the launch gave a pointer and
+    /// a distance (CUDA only; a no-op elsewhere). Issued right after the group's own loads, so a whole row time ahead:
+    /// the row that a group will start a wave later streams from DRAM while this one waits, computes and stores, so an
+    /// SM's one or two resident rows no longer leave DRAM idle during their arithmetic (and in steady state a group's own
+    /// loads hit L2, prefetched a wave earlier).
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    internal static void PrefetchRow(long pointer, long rowBytes, long row, int t, int g)
+    {
+        if (!CudaAsm.IsSupported || pointer == 0 || row == Grid.IdxX || row >= Grid.DimX)
+        {
+            return;
+        }
+
+        long start = pointer + (row * rowBytes);
+        long firstLine = start & ~127L;
+        long lines = (start + rowBytes - firstLine + 127) >> 7;
+        for (long line = t; line < lines; line += g)
+        {
+            CudaAsm.Emit("{\n\t.reg .u64 rowpf;\n\tcvta.to.global.u64 rowpf, %0;\n\tprefetch.global.L2 [rowpf];\n\t}", firstLine + (line << 7));
+        }
+    }
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static Words8 Out16(Words8 w, float rowMax, float inv, float shift, int log, int bf) =>
+        RowVectors.Pack(RowVectors.SoftmaxOut(RowVectors.Unpack(w, bf), rowMax, inv, shift, log), bf);
 }

@@ -158,11 +158,11 @@ internal static class RowVector16Kernels
         }
     }
 
-    /// <summary>layer_norm (biased variance, two-pass from registers); weight / bias used when the flags are non-zero.</summary>
+    /// <summary>layer_norm (biased variance, two-pass from registers); weight / bias used when the flags are non-zero. The row stays as its 16-bit words and is widened at each of its three uses (one instruction per element for either format): 16 registers for x instead of 32, so more rows per SM overlap their two reductions. The row <paramref name="ahead"/> rows on is prefetched into L2 (see RowStreamKernels.PrefetchRow; 0 or a null <paramref name="xPointer"/>: off).</summary>
     [IlgpuKernel]
     [IlgpuKernelVariant(typeof(Float16Storage))]
     [IlgpuKernelVariant(typeof(BFloat16Storage))]
-    public static void LayerNorm16<TFormat>(ArrayView<Words8> x, ArrayView<Words8> w, ArrayView<Words8> bias, ArrayView<Words8> y, int cols, float eps, int hasWeight, int hasBias)
+    public static void LayerNorm16<TFormat>(ArrayView<Words8> x, ArrayView<Words8> w, ArrayView<Words8> bias, ArrayView<Words8> y, int cols, float eps, int hasWeight, int hasBias, long xPointer, int ahead)
         where TFormat : struct, IKernelConstant
     {
         int bf = default(TFormat).Value;
@@ -191,31 +191,28 @@ internal static class RowVector16Kernels
         Words8 rb1 = hasBias != 0 && in1 ? pbias[t + 1 * g] : default;
         Words8 rb2 = hasBias != 0 && in2 ? pbias[t + 2 * g] : default;
         Words8 rb3 = hasBias != 0 && in3 ? pbias[t + 3 * g] : default;
-        Floats8 v0 = RowVectors.Unpack(rx0, bf);
-        Floats8 v1 = RowVectors.Unpack(rx1, bf);
-        Floats8 v2 = RowVectors.Unpack(rx2, bf);
-        Floats8 v3 = RowVectors.Unpack(rx3, bf);
-        float mean = GpuMath.GroupSum(RowVectors.Sum(v0) + RowVectors.Sum(v1) + RowVectors.Sum(v2) + RowVectors.Sum(v3), scratch) / cols;
-        float q = (in0 ? RowVectors.SumSquaredDeviations(v0, mean) : 0f) + (in1 ? RowVectors.SumSquaredDeviations(v1, mean) : 0f) + (in2 ? RowVectors.SumSquaredDeviations(v2, mean) : 0f) + (in3 ? RowVectors.SumSquaredDeviations(v3, mean) : 0f);
+        RowStreamKernels.PrefetchRow(xPointer, (long)cols * 2, Grid.IdxX + (long)ahead, t, g);
+        float mean = GpuMath.GroupSum(RowVectors.Sum(RowVectors.Unpack(rx0, bf)) + RowVectors.Sum(RowVectors.Unpack(rx1, bf)) + RowVectors.Sum(RowVectors.Unpack(rx2, bf)) + RowVectors.Sum(RowVectors.Unpack(rx3, bf)), scratch) / cols;
+        float q = (in0 ? RowVectors.SumSquaredDeviations(RowVectors.Unpack(rx0, bf), mean) : 0f) + (in1 ? RowVectors.SumSquaredDeviations(RowVectors.Unpack(rx1, bf), mean) : 0f) + (in2 ? RowVectors.SumSquaredDeviations(RowVectors.Unpack(rx2, bf), mean) : 0f) + (in3 ? RowVectors.SumSquaredDeviations(RowVectors.Unpack(rx3, bf), mean) : 0f);
         float inv = 1f / IntrinsicMath.CPUOnly.Sqrt(GpuMath.GroupSum(q, scratch) / cols + eps);
         if (in0)
         {
-            py[b + t + 0 * g] = RowVectors.Pack(RowVectors.Affine(RowVectors.ShiftScale(v0, mean, inv), RowVectors.Unpack(rw0, bf), RowVectors.Unpack(rb0, bf), hasWeight, hasBias), bf);
+            py[b + t + 0 * g] = RowVectors.Pack(RowVectors.Affine(RowVectors.ShiftScale(RowVectors.Unpack(rx0, bf), mean, inv), RowVectors.Unpack(rw0, bf), RowVectors.Unpack(rb0, bf), hasWeight, hasBias), bf);
         }
 
         if (in1)
         {
-            py[b + t + 1 * g] = RowVectors.Pack(RowVectors.Affine(RowVectors.ShiftScale(v1, mean, inv), RowVectors.Unpack(rw1, bf), RowVectors.Unpack(rb1, bf), hasWeight, hasBias), bf);
+            py[b + t + 1 * g] = RowVectors.Pack(RowVectors.Affine(RowVectors.ShiftScale(RowVectors.Unpack(rx1, bf), mean, inv), RowVectors.Unpack(rw1, bf), RowVectors.Unpack(rb1, bf), hasWeight, hasBias), bf);
         }
 
         if (in2)
         {
-            py[b + t + 2 * g] = RowVectors.Pack(RowVectors.Affine(RowVectors.ShiftScale(v2, mean, inv), RowVectors.Unpack(rw2, bf), RowVectors.Unpack(rb2, bf), hasWeight, hasBias), bf);
+            py[b + t + 2 * g] = RowVectors.Pack(RowVectors.Affine(RowVectors.ShiftScale(RowVectors.Unpack(rx2, bf), mean, inv), RowVectors.Unpack(rw2, bf), RowVectors.Unpack(rb2, bf), hasWeight, hasBias), bf);
         }
 
         if (in3)
         {
-            py[b + t + 3 * g] = RowVectors.Pack(RowVectors.Affine(RowVectors.ShiftScale(v3, mean, inv), RowVectors.Unpack(rw3, bf), RowVectors.Unpack(rb3, bf), hasWeight, hasBias), bf);
+            py[b + t + 3 * g] = RowVectors.Pack(RowVectors.Affine(RowVectors.ShiftScale(RowVectors.Unpack(rx3, bf), mean, inv), RowVectors.Unpack(rw3, bf), RowVectors.Unpack(rb3, bf), hasWeight, hasBias), bf);
         }
     }
 

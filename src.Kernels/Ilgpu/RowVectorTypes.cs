@@ -55,28 +55,39 @@ internal static class RowVectors
     public static Floats8 Unpack(Words8 w, int bf16)
     {
         Floats8 f;
-        f.V0 = GpuMath.Load16((ushort)w.A, bf16);
-        f.V1 = GpuMath.Load16((ushort)(w.A >> 16), bf16);
-        f.V2 = GpuMath.Load16((ushort)w.B, bf16);
-        f.V3 = GpuMath.Load16((ushort)(w.B >> 16), bf16);
-        f.V4 = GpuMath.Load16((ushort)w.C, bf16);
-        f.V5 = GpuMath.Load16((ushort)(w.C >> 16), bf16);
-        f.V6 = GpuMath.Load16((ushort)w.D, bf16);
-        f.V7 = GpuMath.Load16((ushort)(w.D >> 16), bf16);
+        f.V0 = Low(w.A, bf16);
+        f.V1 = High(w.A, bf16);
+        f.V2 = Low(w.B, bf16);
+        f.V3 = High(w.B, bf16);
+        f.V4 = Low(w.C, bf16);
+        f.V5 = High(w.C, bf16);
+        f.V6 = Low(w.D, bf16);
+        f.V7 = High(w.D, bf16);
         return f;
     }
+
+    /// <summary>The element in bits 0-15 of a word; a bfloat16 is one shift into place (no 16-bit intermediate).</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static float Low(uint word, int bf16) => bf16 != 0 ? Interop.IntAsFloat(word << 16) : GpuMath.HalfToFloat((ushort)word);
+
+    /// <summary>The element in bits 16-31 of a word; a bfloat16 is one mask (it is already in place).</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static float High(uint word, int bf16) => bf16 != 0 ? Interop.IntAsFloat(word & 0xffff0000u) : GpuMath.HalfToFloat((ushort)(word >> 16));
 
     /// <summary>Eight float32 values rounded to the 16-bit format (nearest even) and packed.</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public static Words8 Pack(Floats8 f, int bf16)
     {
         Words8 w;
-        w.A = GpuMath.Store16(f.V0, bf16) | ((uint)GpuMath.Store16(f.V1, bf16) << 16);
-        w.B = GpuMath.Store16(f.V2, bf16) | ((uint)GpuMath.Store16(f.V3, bf16) << 16);
-        w.C = GpuMath.Store16(f.V4, bf16) | ((uint)GpuMath.Store16(f.V5, bf16) << 16);
-        w.D = GpuMath.Store16(f.V6, bf16) | ((uint)GpuMath.Store16(f.V7, bf16) << 16);
+        w.A = Pack2(f.V0, f.V1, bf16);
+        w.B = Pack2(f.V2, f.V3, bf16);
+        w.C = Pack2(f.V4, f.V5, bf16);
+        w.D = Pack2(f.V6, f.V7, bf16);
         return w;
     }
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static uint Pack2(float low, float high, int bf16) => bf16 != 0 ? GpuMath.PackBFloat162(low, high) : GpuMath.PackHalf2(low, high);
 
     /// <summary>Element-wise a + b.</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
@@ -177,13 +188,19 @@ internal static class RowVectors
         return a > m ? a : m;
     }
 
+    /// <summary>log2(e): e^x = 2^(x·log2 e).</summary>
+    private const float Log2E = 1.44269504088896341f;
+
     /// <summary>
-    /// The exponential every softmax kernel of the row family uses: <see cref="GpuMath.ExpFast"/> (range reduction, then
-    /// the device's <c>ex2.approx</c>; within about 3 ulp, half the instructions of the polynomial <see cref="GpuMath.Exp"/>),
-    /// since two or three of these per element are most of a softmax's instructions.
+    /// The exponential every softmax kernel of the row family uses: 2^(x·log2 e) through the device's <c>ex2.approx</c>
+    /// (<see cref="GpuMath.Exp2Fast"/>), one multiply and one special-function instruction, where the range-reduced
+    /// <see cref="GpuMath.ExpFast"/> took about twenty and made the long-row softmax instruction-bound. Its arguments
+    /// are always v − max (≤ 0, or ±∞ / NaN, which 2^x maps to 0, +∞ and NaN as e^x does); rounding x·log2 e adds
+    /// |x|·6e-8 relative error, the same order as the rounding of v − max itself, and for the elements that carry the
+    /// sum (|x| of a few units) that stays near the float32 ulp.
     /// </summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    public static float Exp(float x) => GpuMath.ExpFast(x);
+    public static float Exp(float x) => GpuMath.Exp2Fast(x * Log2E);
 
     /// <summary>Element-wise e^(v - shift).</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]

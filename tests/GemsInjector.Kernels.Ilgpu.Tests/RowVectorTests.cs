@@ -138,7 +138,11 @@ public sealed class RowVectorTests : Half16TestBase
         }
     }
 
-    /// <summary>Register path (multiples of 8 up to 512), streaming path (longer or odd rows, any common offset), scalar path (offsets differ).</summary>
+    /// <summary>
+    /// Register path (multiples of 8 up to 512 on the simulator), row-resident path (aligned multiples of 8 up to 1024,
+    /// partly filled last vectors of a thread), streaming path (longer, odd or unaligned rows, any common offset), scalar
+    /// path (offsets differ).
+    /// </summary>
     public static TheoryData<bool, int, int, int, int> Softmax16Shapes()
     {
         var data = new TheoryData<bool, int, int, int, int>();
@@ -147,6 +151,7 @@ public sealed class RowVectorTests : Half16TestBase
             foreach (var (rows, cols, xOffset, yOffset) in new[]
             {
                 (1, 8, 0, 0), (3, 40, 0, 0), (2, 512, 0, 0), (2, 520, 0, 0), (3, 37, 0, 0), (2, 1000, 0, 0), (1, 4097, 0, 0),
+                (3, 1024, 0, 0), (2, 1032, 0, 0), (2, 600, 8, 8), (2, 600, 8, 0),
                 (3, 37, 5, 5), (2, 300, 1, 1), (3, 64, 7, 7), (2, 29, 3, 3), (2, 1, 0, 0), (4, 3, 2, 2), (3, 40, 1, 2),
             })
             {
@@ -179,6 +184,7 @@ public sealed class RowVectorTests : Half16TestBase
     [InlineData(false, 203, 3)]
     [InlineData(true, 203, 3)]
     [InlineData(true, 1000, 0)]
+    [InlineData(false, 1000, 0)]
     public void Softmax16SpecialValues(bool bf16, int cols, int offset)
     {
         const int rows = 6;
@@ -205,7 +211,39 @@ public sealed class RowVectorTests : Half16TestBase
         Check16(o, PerRow(xv, cols, LogSoftmax), bf16, "log_softmax special", seed);
     }
 
-    /// <summary>float32 rows past the register kernel (128 floats on the simulator) stream, at every offset; x and y offsets that differ take the scalar kernel.</summary>
+    /// <summary>float32 NaN, -∞ masks, all -∞ and +∞ rows: row-resident (400), streaming (1000), streaming with scalar head and tail (203 at 3).</summary>
+    [Theory]
+    [InlineData(400, 0)]
+    [InlineData(1000, 0)]
+    [InlineData(203, 3)]
+    public void SoftmaxF32SpecialValues(int cols, int offset)
+    {
+        const int rows = 6;
+        int seed = 24500 + cols + offset;
+        var x = Random(seed, rows * cols, -5f, 5f);
+        x[0 * cols + 1] = float.NaN;
+        x[1 * cols + cols / 2] = float.NaN;
+        x[2 * cols + cols - 1] = float.NaN;
+        for (int c = 0; c < cols; c += 3)
+        {
+            x[3 * cols + c] = float.NegativeInfinity;
+        }
+
+        Array.Fill(x, float.NegativeInfinity, 4 * cols, cols);
+        x[5 * cols + 7] = float.PositiveInfinity;
+        var dx = UploadAt(x, offset, 0f);
+        var o = UploadAt(Enumerable.Repeat(float.NaN, x.Length).ToArray(), offset, float.NaN);
+        K.Softmax(dx, o, cols);
+        AssertClose(Download(o), PerRow(x, cols, Softmax), RtolF32, Atol, "softmax special", seed);
+        o = UploadAt(Enumerable.Repeat(float.NaN, x.Length).ToArray(), offset, float.NaN);
+        K.LogSoftmax(dx, o, cols);
+        AssertClose(Download(o), PerRow(x, cols, LogSoftmax), RtolF32, Atol, "log_softmax special", seed);
+    }
+
+    /// <summary>
+    /// float32 rows past the register kernel (128 floats on the simulator): aligned multiples of 4 up to 512 are held in
+    /// registers, the rest stream at every offset; x and y offsets that differ take the scalar kernel.
+    /// </summary>
     [Theory]
     [InlineData(2, 129, 0, 0)]
     [InlineData(3, 1000, 1, 1)]
@@ -213,6 +251,10 @@ public sealed class RowVectorTests : Half16TestBase
     [InlineData(1, 4097, 3, 3)]
     [InlineData(3, 130, 1, 3)]
     [InlineData(5, 131, 3, 3)]
+    [InlineData(3, 132, 0, 0)]
+    [InlineData(2, 512, 4, 4)]
+    [InlineData(2, 300, 4, 0)]
+    [InlineData(2, 516, 0, 0)]
     public void StreamingSoftmaxF32(int rows, int cols, int xOffset, int yOffset)
     {
         int seed = 25000 + rows * 1000 + cols + xOffset;
@@ -236,6 +278,7 @@ public sealed class RowVectorTests : Half16TestBase
     [InlineData(false, 1000)]
     [InlineData(true, 1000)]
     [InlineData(true, 4000)]
+    [InlineData(null, 400)]
     public void StreamingSoftmaxVeryNegativeRowsWithMaskedStart(bool? bf16, int cols)
     {
         const int rows = 2;
@@ -269,9 +312,36 @@ public sealed class RowVectorTests : Half16TestBase
         Check16(h, PerRow(xv, cols, LogSoftmax), b16, "log_softmax", seed);
     }
 
+    /// <summary>With the row-resident kernels switched off (the measuring knob), aligned rows they would take stream and stay correct.</summary>
+    [Fact]
+    public void SoftmaxWithoutResidentRowsStreams()
+    {
+        const int seed = 29500;
+        K.SoftmaxResident = false;
+        try
+        {
+            var x = Random(seed, 2 * 400, -20f, 20f);
+            var o = Poisoned(x.Length);
+            K.Softmax(Upload(x), o, 400);
+            AssertClose(Download(o), PerRow(x, 400, Softmax), RtolF32, Atol, "softmax", seed);
+            foreach (bool bf16 in new[] { false, true })
+            {
+                var (h, hv) = Random16(seed + 1, 2 * 600, bf16, -8f, 8f);
+                var oh = Poisoned16(h.Length, bf16);
+                K.Softmax(Upload(h), oh, 600, F(bf16), log: true);
+                Check16(oh, PerRow(hv, 600, LogSoftmax), bf16, "log_softmax", seed);
+            }
+        }
+        finally
+        {
+            K.SoftmaxResident = true;
+        }
+    }
+
     /// <summary>In place (y = x): every kernel reads an element before the same thread writes it.</summary>
     [Theory]
     [InlineData(64, 0)]
+    [InlineData(400, 0)]
     [InlineData(1000, 0)]
     [InlineData(1003, 3)]
     public void InPlaceRows(int cols, int offset)
@@ -392,6 +462,7 @@ public sealed class RowVectorTests : Half16TestBase
             K.LayerNorm(x, w, w, Poisoned16(2 * 64, bf16), 64, 1e-5f, F(bf16));
             K.Softmax(x, Poisoned16(2 * 64, bf16), 64, F(bf16));
             K.Softmax(Upload(To16(Random(5, 2 * 600), bf16)), Poisoned16(2 * 600, bf16), 600, F(bf16));
+            K.Softmax(Upload(To16(Random(15, 2 * 1100), bf16)), Poisoned16(2 * 1100, bf16), 1100, F(bf16));
             var odd = Upload(To16(Random(11, 2 * 37), bf16));
             var oddW = Upload(To16(Random(12, 37, 0.5f, 1.5f), bf16));
             K.RmsNorm(odd, oddW, Poisoned16(2 * 37, bf16), 37, 1e-6f, F(bf16));
@@ -401,11 +472,12 @@ public sealed class RowVectorTests : Half16TestBase
         }
 
         K.Softmax(Upload(Random(8, 2 * 600)), Poisoned(2 * 600), 600);
+        K.Softmax(Upload(Random(16, 2 * 400)), Poisoned(2 * 400), 400);
         K.LayerNorm(Upload(Random(9, 2 * 64)), Upload(Random(10, 64)), ArrayView<float>.Empty, Poisoned(2 * 64), 64, 1e-5f);
         Device.Synchronize();
         foreach (string format in new[] { "<f16>", "<bf16>" })
         {
-            foreach (string kernel in new[] { "RowVector16Kernels.RmsNorm16", "RowVector16Kernels.FusedAddRmsNorm16", "RowVector16Kernels.LayerNorm16", "RowVector16Kernels.Softmax16", "SoftmaxStream16", "Rotary16x4",
+            foreach (string kernel in new[] { "RowVector16Kernels.RmsNorm16", "RowVector16Kernels.FusedAddRmsNorm16", "RowVector16Kernels.LayerNorm16", "RowVector16Kernels.Softmax16", "SoftmaxRow16", "SoftmaxStream16", "Rotary16x4",
                 "RmsNormWide16", "FusedAddRmsNormWide16", "LayerNormWide16" })
             {
                 Assert.True(Device.HasCompiled(kernel + format), $"{kernel + format} was never compiled");
@@ -413,7 +485,36 @@ public sealed class RowVectorTests : Half16TestBase
         }
 
         Assert.True(Device.HasCompiled(nameof(RowStreamKernels.SoftmaxStreamF32)));
+        Assert.True(Device.HasCompiled(nameof(RowStreamKernels.SoftmaxRowF32)));
         Assert.True(Device.HasCompiled(nameof(RowVectorF32Kernels.LayerNormF32x4)));
+    }
+
+    /// <summary>
+    /// The row-resident softmax and the 16-bit layer_norm compile under the launch bounds the host passes (16-bit softmax:
+    /// two groups per SM) with their L2 prefetch of a later row, an inline PTX block that must bind its address to a
+    /// register, not local memory; the softmax exponential is <c>ex2.approx</c>.
+    /// </summary>
+    [Theory]
+    [InlineData("RowStreamKernels.SoftmaxRowF32", 1024, 0)]
+    [InlineData("RowStreamKernels.SoftmaxRow16", 512, 2)]
+    [InlineData("RowVector16Kernels.LayerNorm16", 512, 0)]
+    public void ResidentSoftmaxPtxPrefetchesUnderItsBounds(string kernel, int maxThreads, int minGroups)
+    {
+        using var context = Context.Create(b => b.Optimize(OptimizationLevel.O2));
+        using var backend = new PTXBackend(context, new CudaCapabilityContext(CudaArchitecture.SM_90),
+            CudaArchitecture.SM_90, CudaInstructionSet.ISA_80, nvvmAPI: null);
+        var methods = PtxCompileTests.KernelMethods().Where(m => m.DeclaringType!.Name + "." + m.Name == kernel).ToArray();
+        Assert.NotEmpty(methods);
+        foreach (var method in methods)
+        {
+            var entry = EntryPointDescription.FromExplicitlyGroupedKernel(method);
+            string ptx = ((PTXCompiledKernel)backend.Compile(entry, new KernelSpecialization(maxThreads, minGroups > 0 ? minGroups : null))).PTXAssembly;
+            Assert.Contains($".maxntid {maxThreads}, 1, 1", ptx, StringComparison.Ordinal);
+            Assert.Equal(minGroups > 0, ptx.Contains($".minnctapersm {minGroups}", StringComparison.Ordinal));
+            Assert.Contains("prefetch.global.L2", ptx, StringComparison.Ordinal);
+            Assert.True(!kernel.Contains("Softmax", StringComparison.Ordinal) || ptx.Contains("ex2.approx", StringComparison.Ordinal), $"{kernel}: no ex2.approx");
+            Assert.DoesNotContain(".local", ptx, StringComparison.Ordinal);
+        }
     }
 
     /// <summary>
@@ -427,6 +528,8 @@ public sealed class RowVectorTests : Half16TestBase
     [InlineData("RowVector16Kernels.Softmax16", 512, 16)]
     [InlineData("RowStreamKernels.SoftmaxStream16", 512, 16)]
     [InlineData("RowStreamKernels.SoftmaxStreamF32", 1024, 16)]
+    [InlineData("RowStreamKernels.SoftmaxRowF32", 1024, 16)]
+    [InlineData("RowStreamKernels.SoftmaxRow16", 512, 16)]
     [InlineData("RowVectorF32Kernels.LayerNormF32x4", 512, 16)]
     [InlineData("RotaryKernels.Rotary16x4", 0, 8)]
     public void PtxUsesWideAccessesWithoutLocalMemory(string kernel, int maxThreads, int bytes)
