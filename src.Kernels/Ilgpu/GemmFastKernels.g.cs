@@ -911,4 +911,428 @@ internal static partial class GemmFastKernels
             }
         }
     }
+    /// <summary>
+    /// Decode GEMV for one row, weight [N, K] with K a multiple of 4 and both views 16-byte aligned: one warp per output
+    /// column, its lanes stride over K one <see cref="Float4"/> at a time, 8 steps per iteration (eight 16-byte weight
+    /// loads in flight per lane, all issued before the first is used); the activations are read with the same 16-byte
+    /// loads (every warp of the group reads the same ones: L1 hits). Grid.Y splits K into chunks of KChunk vectors when
+    /// N alone gives too few groups; then partial[split, 0, n] is written and <see cref="GemvReduceF32"/> finishes.
+    /// </summary>
+    [IlgpuKernel]
+    public static void GemvNkVec1F32(ArrayView<Float4> a4, ArrayView<Float4> b4, ArrayView<float> bias, ArrayView<float> c, ArrayView<float> partial, GemvShape g)
+    {
+        var av = a4.AsAligned(16);
+        var bv = b4.AsAligned(16);
+        int ws = Warp.WarpSize;
+        int lane = Warp.LaneIdx;
+        int nw = Group.DimX / ws;
+        int n = Grid.IdxX * nw + Warp.WarpIdx;
+        bool active = n < g.N;
+        int k4 = g.K / 4;
+        int split = Grid.IdxY;
+        int vBegin = split * g.KChunk;
+        int vEnd = vBegin + g.KChunk < k4 ? vBegin + g.KChunk : k4;
+        long wBase = (long)(active ? n : 0) * k4;
+        float s = 0f;
+        if (active)
+        {
+            for (int vl = vBegin + lane; vl < vEnd; vl += 8 * ws)
+            {
+                int v0 = vl + 0 * ws;
+                bool h0 = v0 < vEnd;
+                int v1 = vl + 1 * ws;
+                bool h1 = v1 < vEnd;
+                int v2 = vl + 2 * ws;
+                bool h2 = v2 < vEnd;
+                int v3 = vl + 3 * ws;
+                bool h3 = v3 < vEnd;
+                int v4 = vl + 4 * ws;
+                bool h4 = v4 < vEnd;
+                int v5 = vl + 5 * ws;
+                bool h5 = v5 < vEnd;
+                int v6 = vl + 6 * ws;
+                bool h6 = v6 < vEnd;
+                int v7 = vl + 7 * ws;
+                bool h7 = v7 < vEnd;
+                Float4 w0 = h0 ? bv[wBase + v0] : default;
+                Float4 w1 = h1 ? bv[wBase + v1] : default;
+                Float4 w2 = h2 ? bv[wBase + v2] : default;
+                Float4 w3 = h3 ? bv[wBase + v3] : default;
+                Float4 w4 = h4 ? bv[wBase + v4] : default;
+                Float4 w5 = h5 ? bv[wBase + v5] : default;
+                Float4 w6 = h6 ? bv[wBase + v6] : default;
+                Float4 w7 = h7 ? bv[wBase + v7] : default;
+                Float4 x0 = h0 ? av[v0] : default;
+                Float4 x1 = h1 ? av[v1] : default;
+                Float4 x2 = h2 ? av[v2] : default;
+                Float4 x3 = h3 ? av[v3] : default;
+                Float4 x4 = h4 ? av[v4] : default;
+                Float4 x5 = h5 ? av[v5] : default;
+                Float4 x6 = h6 ? av[v6] : default;
+                Float4 x7 = h7 ? av[v7] : default;
+                s += x0.X * w0.X + x0.Y * w0.Y + x0.Z * w0.Z + x0.W * w0.W;
+                s += x1.X * w1.X + x1.Y * w1.Y + x1.Z * w1.Z + x1.W * w1.W;
+                s += x2.X * w2.X + x2.Y * w2.Y + x2.Z * w2.Z + x2.W * w2.W;
+                s += x3.X * w3.X + x3.Y * w3.Y + x3.Z * w3.Z + x3.W * w3.W;
+                s += x4.X * w4.X + x4.Y * w4.Y + x4.Z * w4.Z + x4.W * w4.W;
+                s += x5.X * w5.X + x5.Y * w5.Y + x5.Z * w5.Z + x5.W * w5.W;
+                s += x6.X * w6.X + x6.Y * w6.Y + x6.Z * w6.Z + x6.W * w6.W;
+                s += x7.X * w7.X + x7.Y * w7.Y + x7.Z * w7.Z + x7.W * w7.W;
+            }
+
+            s = GpuMath.WarpSum(s);
+            if (lane == 0)
+            {
+                if (g.Direct != 0)
+                {
+                    c[n] = GemvEpilogue(bias, g, 0, n, s);
+                }
+                else
+                {
+                    partial[(long)split * g.N + n] = s;
+                }
+            }
+        }
+    }
+
+    /// <summary>
+    /// Decode GEMV for 2–16 rows, weight [N, K] with K a multiple of 4 and both views 16-byte aligned: each warp owns 4
+    /// adjacent output columns, its lanes stride over K one <see cref="Float4"/> at a time (one 16-byte load per column
+    /// and step, 2 steps per iteration: 8 loads in flight per lane). The activations of the group's K chunk
+    /// (TRowsCap rows x VecSharedA / TRowsCap vectors, zero past M and past the chunk, so the loop has no row or tail
+    /// branch) are staged in shared memory; each 16-byte shared read serves all 4 columns, where the one-column kernel
+    /// spent a shared read per row and weight element. Grid.Y splits K into KChunk vectors as the one-row kernel does.
+    /// TRowsCap (2, 4, 8 or 16, ≥ M) bounds the accumulators at compile time.
+    /// </summary>
+    [IlgpuKernel]
+    [IlgpuKernelVariant(typeof(Const2))]
+    [IlgpuKernelVariant(typeof(Const4))]
+    [IlgpuKernelVariant(typeof(Const8))]
+    [IlgpuKernelVariant(typeof(Const16))]
+    public static void GemvNkVecF32<TRowsCap>(ArrayView<Float4> a4, ArrayView<Float4> b4, ArrayView<float> bias, ArrayView<float> c, ArrayView<float> partial, GemvShape g)
+        where TRowsCap : struct, IKernelConstant
+    {
+        var sA = SharedMemory.Allocate<Float4>(VecSharedA);
+        var av = a4.AsAligned(16);
+        var bv = b4.AsAligned(16);
+        int mCap = default(TRowsCap).Value;
+        int kc = VecSharedA / mCap;
+        int ws = Warp.WarpSize;
+        int lane = Warp.LaneIdx;
+        int threads = Group.DimX;
+        int nw = threads / ws;
+        int colBase = (Grid.IdxX * nw + Warp.WarpIdx) * 4;
+        bool active = colBase < g.N;
+        int m = g.M;
+        int k4 = g.K / 4;
+        int split = Grid.IdxY;
+        int vBegin = split * g.KChunk;
+        int vEnd = vBegin + g.KChunk < k4 ? vBegin + g.KChunk : k4;
+        long wBase0 = (long)(colBase + 0 < g.N ? colBase + 0 : g.N - 1) * k4;
+        long wBase1 = (long)(colBase + 1 < g.N ? colBase + 1 : g.N - 1) * k4;
+        long wBase2 = (long)(colBase + 2 < g.N ? colBase + 2 : g.N - 1) * k4;
+        long wBase3 = (long)(colBase + 3 < g.N ? colBase + 3 : g.N - 1) * k4;
+        float s0_0 = 0f, s0_1 = 0f, s0_2 = 0f, s0_3 = 0f;
+        float s1_0 = 0f, s1_1 = 0f, s1_2 = 0f, s1_3 = 0f;
+        float s2_0 = 0f, s2_1 = 0f, s2_2 = 0f, s2_3 = 0f;
+        float s3_0 = 0f, s3_1 = 0f, s3_2 = 0f, s3_3 = 0f;
+        float s4_0 = 0f, s4_1 = 0f, s4_2 = 0f, s4_3 = 0f;
+        float s5_0 = 0f, s5_1 = 0f, s5_2 = 0f, s5_3 = 0f;
+        float s6_0 = 0f, s6_1 = 0f, s6_2 = 0f, s6_3 = 0f;
+        float s7_0 = 0f, s7_1 = 0f, s7_2 = 0f, s7_3 = 0f;
+        float s8_0 = 0f, s8_1 = 0f, s8_2 = 0f, s8_3 = 0f;
+        float s9_0 = 0f, s9_1 = 0f, s9_2 = 0f, s9_3 = 0f;
+        float s10_0 = 0f, s10_1 = 0f, s10_2 = 0f, s10_3 = 0f;
+        float s11_0 = 0f, s11_1 = 0f, s11_2 = 0f, s11_3 = 0f;
+        float s12_0 = 0f, s12_1 = 0f, s12_2 = 0f, s12_3 = 0f;
+        float s13_0 = 0f, s13_1 = 0f, s13_2 = 0f, s13_3 = 0f;
+        float s14_0 = 0f, s14_1 = 0f, s14_2 = 0f, s14_3 = 0f;
+        float s15_0 = 0f, s15_1 = 0f, s15_2 = 0f, s15_3 = 0f;
+        for (int c0 = vBegin; c0 < vEnd; c0 += kc)
+        {
+            int len = c0 + kc < vEnd ? kc : vEnd - c0;
+            for (int e = Group.IdxX; e < mCap * kc; e += threads)
+            {
+                int i = e / kc;
+                int v = e - i * kc;
+                sA[e] = i < m && v < len ? av[(long)i * k4 + c0 + v] : default;
+            }
+
+            Group.Barrier();
+            if (active)
+            {
+                for (int vl = lane; vl < len; vl += 2 * ws)
+                {
+                    int v0 = vl + 0 * ws;
+                    bool h0 = v0 < len;
+                    int v1 = vl + 1 * ws;
+                    bool h1 = v1 < len;
+                    Float4 w0_0 = h0 ? bv[wBase0 + c0 + v0] : default;
+                    Float4 w0_1 = h0 ? bv[wBase1 + c0 + v0] : default;
+                    Float4 w0_2 = h0 ? bv[wBase2 + c0 + v0] : default;
+                    Float4 w0_3 = h0 ? bv[wBase3 + c0 + v0] : default;
+                    Float4 w1_0 = h1 ? bv[wBase0 + c0 + v1] : default;
+                    Float4 w1_1 = h1 ? bv[wBase1 + c0 + v1] : default;
+                    Float4 w1_2 = h1 ? bv[wBase2 + c0 + v1] : default;
+                    Float4 w1_3 = h1 ? bv[wBase3 + c0 + v1] : default;
+                    Float4 a0_0 = sA[0 * kc + v0];
+                    Float4 a0_1 = sA[0 * kc + v1];
+                    s0_0 += a0_0.X * w0_0.X + a0_0.Y * w0_0.Y + a0_0.Z * w0_0.Z + a0_0.W * w0_0.W + a0_1.X * w1_0.X + a0_1.Y * w1_0.Y + a0_1.Z * w1_0.Z + a0_1.W * w1_0.W;
+                    s0_1 += a0_0.X * w0_1.X + a0_0.Y * w0_1.Y + a0_0.Z * w0_1.Z + a0_0.W * w0_1.W + a0_1.X * w1_1.X + a0_1.Y * w1_1.Y + a0_1.Z * w1_1.Z + a0_1.W * w1_1.W;
+                    s0_2 += a0_0.X * w0_2.X + a0_0.Y * w0_2.Y + a0_0.Z * w0_2.Z + a0_0.W * w0_2.W + a0_1.X * w1_2.X + a0_1.Y * w1_2.Y + a0_1.Z * w1_2.Z + a0_1.W * w1_2.W;
+                    s0_3 += a0_0.X * w0_3.X + a0_0.Y * w0_3.Y + a0_0.Z * w0_3.Z + a0_0.W * w0_3.W + a0_1.X * w1_3.X + a0_1.Y * w1_3.Y + a0_1.Z * w1_3.Z + a0_1.W * w1_3.W;
+                    if (mCap > 1)
+                    {
+                        Float4 a1_0 = sA[1 * kc + v0];
+                        Float4 a1_1 = sA[1 * kc + v1];
+                        s1_0 += a1_0.X * w0_0.X + a1_0.Y * w0_0.Y + a1_0.Z * w0_0.Z + a1_0.W * w0_0.W + a1_1.X * w1_0.X + a1_1.Y * w1_0.Y + a1_1.Z * w1_0.Z + a1_1.W * w1_0.W;
+                        s1_1 += a1_0.X * w0_1.X + a1_0.Y * w0_1.Y + a1_0.Z * w0_1.Z + a1_0.W * w0_1.W + a1_1.X * w1_1.X + a1_1.Y * w1_1.Y + a1_1.Z * w1_1.Z + a1_1.W * w1_1.W;
+                        s1_2 += a1_0.X * w0_2.X + a1_0.Y * w0_2.Y + a1_0.Z * w0_2.Z + a1_0.W * w0_2.W + a1_1.X * w1_2.X + a1_1.Y * w1_2.Y + a1_1.Z * w1_2.Z + a1_1.W * w1_2.W;
+                        s1_3 += a1_0.X * w0_3.X + a1_0.Y * w0_3.Y + a1_0.Z * w0_3.Z + a1_0.W * w0_3.W + a1_1.X * w1_3.X + a1_1.Y * w1_3.Y + a1_1.Z * w1_3.Z + a1_1.W * w1_3.W;
+                    }
+                    if (mCap > 2)
+                    {
+                        Float4 a2_0 = sA[2 * kc + v0];
+                        Float4 a2_1 = sA[2 * kc + v1];
+                        s2_0 += a2_0.X * w0_0.X + a2_0.Y * w0_0.Y + a2_0.Z * w0_0.Z + a2_0.W * w0_0.W + a2_1.X * w1_0.X + a2_1.Y * w1_0.Y + a2_1.Z * w1_0.Z + a2_1.W * w1_0.W;
+                        s2_1 += a2_0.X * w0_1.X + a2_0.Y * w0_1.Y + a2_0.Z * w0_1.Z + a2_0.W * w0_1.W + a2_1.X * w1_1.X + a2_1.Y * w1_1.Y + a2_1.Z * w1_1.Z + a2_1.W * w1_1.W;
+                        s2_2 += a2_0.X * w0_2.X + a2_0.Y * w0_2.Y + a2_0.Z * w0_2.Z + a2_0.W * w0_2.W + a2_1.X * w1_2.X + a2_1.Y * w1_2.Y + a2_1.Z * w1_2.Z + a2_1.W * w1_2.W;
+                        s2_3 += a2_0.X * w0_3.X + a2_0.Y * w0_3.Y + a2_0.Z * w0_3.Z + a2_0.W * w0_3.W + a2_1.X * w1_3.X + a2_1.Y * w1_3.Y + a2_1.Z * w1_3.Z + a2_1.W * w1_3.W;
+                    }
+                    if (mCap > 3)
+                    {
+                        Float4 a3_0 = sA[3 * kc + v0];
+                        Float4 a3_1 = sA[3 * kc + v1];
+                        s3_0 += a3_0.X * w0_0.X + a3_0.Y * w0_0.Y + a3_0.Z * w0_0.Z + a3_0.W * w0_0.W + a3_1.X * w1_0.X + a3_1.Y * w1_0.Y + a3_1.Z * w1_0.Z + a3_1.W * w1_0.W;
+                        s3_1 += a3_0.X * w0_1.X + a3_0.Y * w0_1.Y + a3_0.Z * w0_1.Z + a3_0.W * w0_1.W + a3_1.X * w1_1.X + a3_1.Y * w1_1.Y + a3_1.Z * w1_1.Z + a3_1.W * w1_1.W;
+                        s3_2 += a3_0.X * w0_2.X + a3_0.Y * w0_2.Y + a3_0.Z * w0_2.Z + a3_0.W * w0_2.W + a3_1.X * w1_2.X + a3_1.Y * w1_2.Y + a3_1.Z * w1_2.Z + a3_1.W * w1_2.W;
+                        s3_3 += a3_0.X * w0_3.X + a3_0.Y * w0_3.Y + a3_0.Z * w0_3.Z + a3_0.W * w0_3.W + a3_1.X * w1_3.X + a3_1.Y * w1_3.Y + a3_1.Z * w1_3.Z + a3_1.W * w1_3.W;
+                    }
+                    if (mCap > 4)
+                    {
+                        Float4 a4_0 = sA[4 * kc + v0];
+                        Float4 a4_1 = sA[4 * kc + v1];
+                        s4_0 += a4_0.X * w0_0.X + a4_0.Y * w0_0.Y + a4_0.Z * w0_0.Z + a4_0.W * w0_0.W + a4_1.X * w1_0.X + a4_1.Y * w1_0.Y + a4_1.Z * w1_0.Z + a4_1.W * w1_0.W;
+                        s4_1 += a4_0.X * w0_1.X + a4_0.Y * w0_1.Y + a4_0.Z * w0_1.Z + a4_0.W * w0_1.W + a4_1.X * w1_1.X + a4_1.Y * w1_1.Y + a4_1.Z * w1_1.Z + a4_1.W * w1_1.W;
+                        s4_2 += a4_0.X * w0_2.X + a4_0.Y * w0_2.Y + a4_0.Z * w0_2.Z + a4_0.W * w0_2.W + a4_1.X * w1_2.X + a4_1.Y * w1_2.Y + a4_1.Z * w1_2.Z + a4_1.W * w1_2.W;
+                        s4_3 += a4_0.X * w0_3.X + a4_0.Y * w0_3.Y + a4_0.Z * w0_3.Z + a4_0.W * w0_3.W + a4_1.X * w1_3.X + a4_1.Y * w1_3.Y + a4_1.Z * w1_3.Z + a4_1.W * w1_3.W;
+                    }
+                    if (mCap > 5)
+                    {
+                        Float4 a5_0 = sA[5 * kc + v0];
+                        Float4 a5_1 = sA[5 * kc + v1];
+                        s5_0 += a5_0.X * w0_0.X + a5_0.Y * w0_0.Y + a5_0.Z * w0_0.Z + a5_0.W * w0_0.W + a5_1.X * w1_0.X + a5_1.Y * w1_0.Y + a5_1.Z * w1_0.Z + a5_1.W * w1_0.W;
+                        s5_1 += a5_0.X * w0_1.X + a5_0.Y * w0_1.Y + a5_0.Z * w0_1.Z + a5_0.W * w0_1.W + a5_1.X * w1_1.X + a5_1.Y * w1_1.Y + a5_1.Z * w1_1.Z + a5_1.W * w1_1.W;
+                        s5_2 += a5_0.X * w0_2.X + a5_0.Y * w0_2.Y + a5_0.Z * w0_2.Z + a5_0.W * w0_2.W + a5_1.X * w1_2.X + a5_1.Y * w1_2.Y + a5_1.Z * w1_2.Z + a5_1.W * w1_2.W;
+                        s5_3 += a5_0.X * w0_3.X + a5_0.Y * w0_3.Y + a5_0.Z * w0_3.Z + a5_0.W * w0_3.W + a5_1.X * w1_3.X + a5_1.Y * w1_3.Y + a5_1.Z * w1_3.Z + a5_1.W * w1_3.W;
+                    }
+                    if (mCap > 6)
+                    {
+                        Float4 a6_0 = sA[6 * kc + v0];
+                        Float4 a6_1 = sA[6 * kc + v1];
+                        s6_0 += a6_0.X * w0_0.X + a6_0.Y * w0_0.Y + a6_0.Z * w0_0.Z + a6_0.W * w0_0.W + a6_1.X * w1_0.X + a6_1.Y * w1_0.Y + a6_1.Z * w1_0.Z + a6_1.W * w1_0.W;
+                        s6_1 += a6_0.X * w0_1.X + a6_0.Y * w0_1.Y + a6_0.Z * w0_1.Z + a6_0.W * w0_1.W + a6_1.X * w1_1.X + a6_1.Y * w1_1.Y + a6_1.Z * w1_1.Z + a6_1.W * w1_1.W;
+                        s6_2 += a6_0.X * w0_2.X + a6_0.Y * w0_2.Y + a6_0.Z * w0_2.Z + a6_0.W * w0_2.W + a6_1.X * w1_2.X + a6_1.Y * w1_2.Y + a6_1.Z * w1_2.Z + a6_1.W * w1_2.W;
+                        s6_3 += a6_0.X * w0_3.X + a6_0.Y * w0_3.Y + a6_0.Z * w0_3.Z + a6_0.W * w0_3.W + a6_1.X * w1_3.X + a6_1.Y * w1_3.Y + a6_1.Z * w1_3.Z + a6_1.W * w1_3.W;
+                    }
+                    if (mCap > 7)
+                    {
+                        Float4 a7_0 = sA[7 * kc + v0];
+                        Float4 a7_1 = sA[7 * kc + v1];
+                        s7_0 += a7_0.X * w0_0.X + a7_0.Y * w0_0.Y + a7_0.Z * w0_0.Z + a7_0.W * w0_0.W + a7_1.X * w1_0.X + a7_1.Y * w1_0.Y + a7_1.Z * w1_0.Z + a7_1.W * w1_0.W;
+                        s7_1 += a7_0.X * w0_1.X + a7_0.Y * w0_1.Y + a7_0.Z * w0_1.Z + a7_0.W * w0_1.W + a7_1.X * w1_1.X + a7_1.Y * w1_1.Y + a7_1.Z * w1_1.Z + a7_1.W * w1_1.W;
+                        s7_2 += a7_0.X * w0_2.X + a7_0.Y * w0_2.Y + a7_0.Z * w0_2.Z + a7_0.W * w0_2.W + a7_1.X * w1_2.X + a7_1.Y * w1_2.Y + a7_1.Z * w1_2.Z + a7_1.W * w1_2.W;
+                        s7_3 += a7_0.X * w0_3.X + a7_0.Y * w0_3.Y + a7_0.Z * w0_3.Z + a7_0.W * w0_3.W + a7_1.X * w1_3.X + a7_1.Y * w1_3.Y + a7_1.Z * w1_3.Z + a7_1.W * w1_3.W;
+                    }
+                    if (mCap > 8)
+                    {
+                        Float4 a8_0 = sA[8 * kc + v0];
+                        Float4 a8_1 = sA[8 * kc + v1];
+                        s8_0 += a8_0.X * w0_0.X + a8_0.Y * w0_0.Y + a8_0.Z * w0_0.Z + a8_0.W * w0_0.W + a8_1.X * w1_0.X + a8_1.Y * w1_0.Y + a8_1.Z * w1_0.Z + a8_1.W * w1_0.W;
+                        s8_1 += a8_0.X * w0_1.X + a8_0.Y * w0_1.Y + a8_0.Z * w0_1.Z + a8_0.W * w0_1.W + a8_1.X * w1_1.X + a8_1.Y * w1_1.Y + a8_1.Z * w1_1.Z + a8_1.W * w1_1.W;
+                        s8_2 += a8_0.X * w0_2.X + a8_0.Y * w0_2.Y + a8_0.Z * w0_2.Z + a8_0.W * w0_2.W + a8_1.X * w1_2.X + a8_1.Y * w1_2.Y + a8_1.Z * w1_2.Z + a8_1.W * w1_2.W;
+                        s8_3 += a8_0.X * w0_3.X + a8_0.Y * w0_3.Y + a8_0.Z * w0_3.Z + a8_0.W * w0_3.W + a8_1.X * w1_3.X + a8_1.Y * w1_3.Y + a8_1.Z * w1_3.Z + a8_1.W * w1_3.W;
+                    }
+                    if (mCap > 9)
+                    {
+                        Float4 a9_0 = sA[9 * kc + v0];
+                        Float4 a9_1 = sA[9 * kc + v1];
+                        s9_0 += a9_0.X * w0_0.X + a9_0.Y * w0_0.Y + a9_0.Z * w0_0.Z + a9_0.W * w0_0.W + a9_1.X * w1_0.X + a9_1.Y * w1_0.Y + a9_1.Z * w1_0.Z + a9_1.W * w1_0.W;
+                        s9_1 += a9_0.X * w0_1.X + a9_0.Y * w0_1.Y + a9_0.Z * w0_1.Z + a9_0.W * w0_1.W + a9_1.X * w1_1.X + a9_1.Y * w1_1.Y + a9_1.Z * w1_1.Z + a9_1.W * w1_1.W;
+                        s9_2 += a9_0.X * w0_2.X + a9_0.Y * w0_2.Y + a9_0.Z * w0_2.Z + a9_0.W * w0_2.W + a9_1.X * w1_2.X + a9_1.Y * w1_2.Y + a9_1.Z * w1_2.Z + a9_1.W * w1_2.W;
+                        s9_3 += a9_0.X * w0_3.X + a9_0.Y * w0_3.Y + a9_0.Z * w0_3.Z + a9_0.W * w0_3.W + a9_1.X * w1_3.X + a9_1.Y * w1_3.Y + a9_1.Z * w1_3.Z + a9_1.W * w1_3.W;
+                    }
+                    if (mCap > 10)
+                    {
+                        Float4 a10_0 = sA[10 * kc + v0];
+                        Float4 a10_1 = sA[10 * kc + v1];
+                        s10_0 += a10_0.X * w0_0.X + a10_0.Y * w0_0.Y + a10_0.Z * w0_0.Z + a10_0.W * w0_0.W + a10_1.X * w1_0.X + a10_1.Y * w1_0.Y + a10_1.Z * w1_0.Z + a10_1.W * w1_0.W;
+                        s10_1 += a10_0.X * w0_1.X + a10_0.Y * w0_1.Y + a10_0.Z * w0_1.Z + a10_0.W * w0_1.W + a10_1.X * w1_1.X + a10_1.Y * w1_1.Y + a10_1.Z * w1_1.Z + a10_1.W * w1_1.W;
+                        s10_2 += a10_0.X * w0_2.X + a10_0.Y * w0_2.Y + a10_0.Z * w0_2.Z + a10_0.W * w0_2.W + a10_1.X * w1_2.X + a10_1.Y * w1_2.Y + a10_1.Z * w1_2.Z + a10_1.W * w1_2.W;
+                        s10_3 += a10_0.X * w0_3.X + a10_0.Y * w0_3.Y + a10_0.Z * w0_3.Z + a10_0.W * w0_3.W + a10_1.X * w1_3.X + a10_1.Y * w1_3.Y + a10_1.Z * w1_3.Z + a10_1.W * w1_3.W;
+                    }
+                    if (mCap > 11)
+                    {
+                        Float4 a11_0 = sA[11 * kc + v0];
+                        Float4 a11_1 = sA[11 * kc + v1];
+                        s11_0 += a11_0.X * w0_0.X + a11_0.Y * w0_0.Y + a11_0.Z * w0_0.Z + a11_0.W * w0_0.W + a11_1.X * w1_0.X + a11_1.Y * w1_0.Y + a11_1.Z * w1_0.Z + a11_1.W * w1_0.W;
+                        s11_1 += a11_0.X * w0_1.X + a11_0.Y * w0_1.Y + a11_0.Z * w0_1.Z + a11_0.W * w0_1.W + a11_1.X * w1_1.X + a11_1.Y * w1_1.Y + a11_1.Z * w1_1.Z + a11_1.W * w1_1.W;
+                        s11_2 += a11_0.X * w0_2.X + a11_0.Y * w0_2.Y + a11_0.Z * w0_2.Z + a11_0.W * w0_2.W + a11_1.X * w1_2.X + a11_1.Y * w1_2.Y + a11_1.Z * w1_2.Z + a11_1.W * w1_2.W;
+                        s11_3 += a11_0.X * w0_3.X + a11_0.Y * w0_3.Y + a11_0.Z * w0_3.Z + a11_0.W * w0_3.W + a11_1.X * w1_3.X + a11_1.Y * w1_3.Y + a11_1.Z * w1_3.Z + a11_1.W * w1_3.W;
+                    }
+                    if (mCap > 12)
+                    {
+                        Float4 a12_0 = sA[12 * kc + v0];
+                        Float4 a12_1 = sA[12 * kc + v1];
+                        s12_0 += a12_0.X * w0_0.X + a12_0.Y * w0_0.Y + a12_0.Z * w0_0.Z + a12_0.W * w0_0.W + a12_1.X * w1_0.X + a12_1.Y * w1_0.Y + a12_1.Z * w1_0.Z + a12_1.W * w1_0.W;
+                        s12_1 += a12_0.X * w0_1.X + a12_0.Y * w0_1.Y + a12_0.Z * w0_1.Z + a12_0.W * w0_1.W + a12_1.X * w1_1.X + a12_1.Y * w1_1.Y + a12_1.Z * w1_1.Z + a12_1.W * w1_1.W;
+                        s12_2 += a12_0.X * w0_2.X + a12_0.Y * w0_2.Y + a12_0.Z * w0_2.Z + a12_0.W * w0_2.W + a12_1.X * w1_2.X + a12_1.Y * w1_2.Y + a12_1.Z * w1_2.Z + a12_1.W * w1_2.W;
+                        s12_3 += a12_0.X * w0_3.X + a12_0.Y * w0_3.Y + a12_0.Z * w0_3.Z + a12_0.W * w0_3.W + a12_1.X * w1_3.X + a12_1.Y * w1_3.Y + a12_1.Z * w1_3.Z + a12_1.W * w1_3.W;
+                    }
+                    if (mCap > 13)
+                    {
+                        Float4 a13_0 = sA[13 * kc + v0];
+                        Float4 a13_1 = sA[13 * kc + v1];
+                        s13_0 += a13_0.X * w0_0.X + a13_0.Y * w0_0.Y + a13_0.Z * w0_0.Z + a13_0.W * w0_0.W + a13_1.X * w1_0.X + a13_1.Y * w1_0.Y + a13_1.Z * w1_0.Z + a13_1.W * w1_0.W;
+                        s13_1 += a13_0.X * w0_1.X + a13_0.Y * w0_1.Y + a13_0.Z * w0_1.Z + a13_0.W * w0_1.W + a13_1.X * w1_1.X + a13_1.Y * w1_1.Y + a13_1.Z * w1_1.Z + a13_1.W * w1_1.W;
+                        s13_2 += a13_0.X * w0_2.X + a13_0.Y * w0_2.Y + a13_0.Z * w0_2.Z + a13_0.W * w0_2.W + a13_1.X * w1_2.X + a13_1.Y * w1_2.Y + a13_1.Z * w1_2.Z + a13_1.W * w1_2.W;
+                        s13_3 += a13_0.X * w0_3.X + a13_0.Y * w0_3.Y + a13_0.Z * w0_3.Z + a13_0.W * w0_3.W + a13_1.X * w1_3.X + a13_1.Y * w1_3.Y + a13_1.Z * w1_3.Z + a13_1.W * w1_3.W;
+                    }
+                    if (mCap > 14)
+                    {
+                        Float4 a14_0 = sA[14 * kc + v0];
+                        Float4 a14_1 = sA[14 * kc + v1];
+                        s14_0 += a14_0.X * w0_0.X + a14_0.Y * w0_0.Y + a14_0.Z * w0_0.Z + a14_0.W * w0_0.W + a14_1.X * w1_0.X + a14_1.Y * w1_0.Y + a14_1.Z * w1_0.Z + a14_1.W * w1_0.W;
+                        s14_1 += a14_0.X * w0_1.X + a14_0.Y * w0_1.Y + a14_0.Z * w0_1.Z + a14_0.W * w0_1.W + a14_1.X * w1_1.X + a14_1.Y * w1_1.Y + a14_1.Z * w1_1.Z + a14_1.W * w1_1.W;
+                        s14_2 += a14_0.X * w0_2.X + a14_0.Y * w0_2.Y + a14_0.Z * w0_2.Z + a14_0.W * w0_2.W + a14_1.X * w1_2.X + a14_1.Y * w1_2.Y + a14_1.Z * w1_2.Z + a14_1.W * w1_2.W;
+                        s14_3 += a14_0.X * w0_3.X + a14_0.Y * w0_3.Y + a14_0.Z * w0_3.Z + a14_0.W * w0_3.W + a14_1.X * w1_3.X + a14_1.Y * w1_3.Y + a14_1.Z * w1_3.Z + a14_1.W * w1_3.W;
+                    }
+                    if (mCap > 15)
+                    {
+                        Float4 a15_0 = sA[15 * kc + v0];
+                        Float4 a15_1 = sA[15 * kc + v1];
+                        s15_0 += a15_0.X * w0_0.X + a15_0.Y * w0_0.Y + a15_0.Z * w0_0.Z + a15_0.W * w0_0.W + a15_1.X * w1_0.X + a15_1.Y * w1_0.Y + a15_1.Z * w1_0.Z + a15_1.W * w1_0.W;
+                        s15_1 += a15_0.X * w0_1.X + a15_0.Y * w0_1.Y + a15_0.Z * w0_1.Z + a15_0.W * w0_1.W + a15_1.X * w1_1.X + a15_1.Y * w1_1.Y + a15_1.Z * w1_1.Z + a15_1.W * w1_1.W;
+                        s15_2 += a15_0.X * w0_2.X + a15_0.Y * w0_2.Y + a15_0.Z * w0_2.Z + a15_0.W * w0_2.W + a15_1.X * w1_2.X + a15_1.Y * w1_2.Y + a15_1.Z * w1_2.Z + a15_1.W * w1_2.W;
+                        s15_3 += a15_0.X * w0_3.X + a15_0.Y * w0_3.Y + a15_0.Z * w0_3.Z + a15_0.W * w0_3.W + a15_1.X * w1_3.X + a15_1.Y * w1_3.Y + a15_1.Z * w1_3.Z + a15_1.W * w1_3.W;
+                    }
+                }
+            }
+
+            Group.Barrier();
+        }
+
+        if (active)
+        {
+            FinishVec(bias, c, partial, g, 0, colBase + 0, split, GpuMath.WarpSum(s0_0), lane);
+            FinishVec(bias, c, partial, g, 0, colBase + 1, split, GpuMath.WarpSum(s0_1), lane);
+            FinishVec(bias, c, partial, g, 0, colBase + 2, split, GpuMath.WarpSum(s0_2), lane);
+            FinishVec(bias, c, partial, g, 0, colBase + 3, split, GpuMath.WarpSum(s0_3), lane);
+            if (mCap > 1 && m > 1)
+            {
+                FinishVec(bias, c, partial, g, 1, colBase + 0, split, GpuMath.WarpSum(s1_0), lane);
+                FinishVec(bias, c, partial, g, 1, colBase + 1, split, GpuMath.WarpSum(s1_1), lane);
+                FinishVec(bias, c, partial, g, 1, colBase + 2, split, GpuMath.WarpSum(s1_2), lane);
+                FinishVec(bias, c, partial, g, 1, colBase + 3, split, GpuMath.WarpSum(s1_3), lane);
+            }
+            if (mCap > 2 && m > 2)
+            {
+                FinishVec(bias, c, partial, g, 2, colBase + 0, split, GpuMath.WarpSum(s2_0), lane);
+                FinishVec(bias, c, partial, g, 2, colBase + 1, split, GpuMath.WarpSum(s2_1), lane);
+                FinishVec(bias, c, partial, g, 2, colBase + 2, split, GpuMath.WarpSum(s2_2), lane);
+                FinishVec(bias, c, partial, g, 2, colBase + 3, split, GpuMath.WarpSum(s2_3), lane);
+            }
+            if (mCap > 3 && m > 3)
+            {
+                FinishVec(bias, c, partial, g, 3, colBase + 0, split, GpuMath.WarpSum(s3_0), lane);
+                FinishVec(bias, c, partial, g, 3, colBase + 1, split, GpuMath.WarpSum(s3_1), lane);
+                FinishVec(bias, c, partial, g, 3, colBase + 2, split, GpuMath.WarpSum(s3_2), lane);
+                FinishVec(bias, c, partial, g, 3, colBase + 3, split, GpuMath.WarpSum(s3_3), lane);
+            }
+            if (mCap > 4 && m > 4)
+            {
+                FinishVec(bias, c, partial, g, 4, colBase + 0, split, GpuMath.WarpSum(s4_0), lane);
+                FinishVec(bias, c, partial, g, 4, colBase + 1, split, GpuMath.WarpSum(s4_1), lane);
+                FinishVec(bias, c, partial, g, 4, colBase + 2, split, GpuMath.WarpSum(s4_2), lane);
+                FinishVec(bias, c, partial, g, 4, colBase + 3, split, GpuMath.WarpSum(s4_3), lane);
+            }
+            if (mCap > 5 && m > 5)
+            {
+                FinishVec(bias, c, partial, g, 5, colBase + 0, split, GpuMath.WarpSum(s5_0), lane);
+                FinishVec(bias, c, partial, g, 5, colBase + 1, split, GpuMath.WarpSum(s5_1), lane);
+                FinishVec(bias, c, partial, g, 5, colBase + 2, split, GpuMath.WarpSum(s5_2), lane);
+                FinishVec(bias, c, partial, g, 5, colBase + 3, split, GpuMath.WarpSum(s5_3), lane);
+            }
+            if (mCap > 6 && m > 6)
+            {
+                FinishVec(bias, c, partial, g, 6, colBase + 0, split, GpuMath.WarpSum(s6_0), lane);
+                FinishVec(bias, c, partial, g, 6, colBase + 1, split, GpuMath.WarpSum(s6_1), lane);
+                FinishVec(bias, c, partial, g, 6, colBase + 2, split, GpuMath.WarpSum(s6_2), lane);
+                FinishVec(bias, c, partial, g, 6, colBase + 3, split, GpuMath.WarpSum(s6_3), lane);
+            }
+            if (mCap > 7 && m > 7)
+            {
+                FinishVec(bias, c, partial, g, 7, colBase + 0, split, GpuMath.WarpSum(s7_0), lane);
+                FinishVec(bias, c, partial, g, 7, colBase + 1, split, GpuMath.WarpSum(s7_1), lane);
+                FinishVec(bias, c, partial, g, 7, colBase + 2, split, GpuMath.WarpSum(s7_2), lane);
+                FinishVec(bias, c, partial, g, 7, colBase + 3, split, GpuMath.WarpSum(s7_3), lane);
+            }
+            if (mCap > 8 && m > 8)
+            {
+                FinishVec(bias, c, partial, g, 8, colBase + 0, split, GpuMath.WarpSum(s8_0), lane);
+                FinishVec(bias, c, partial, g, 8, colBase + 1, split, GpuMath.WarpSum(s8_1), lane);
+                FinishVec(bias, c, partial, g, 8, colBase + 2, split, GpuMath.WarpSum(s8_2), lane);
+                FinishVec(bias, c, partial, g, 8, colBase + 3, split, GpuMath.WarpSum(s8_3), lane);
+            }
+            if (mCap > 9 && m > 9)
+            {
+                FinishVec(bias, c, partial, g, 9, colBase + 0, split, GpuMath.WarpSum(s9_0), lane);
+                FinishVec(bias, c, partial, g, 9, colBase + 1, split, GpuMath.WarpSum(s9_1), lane);
+                FinishVec(bias, c, partial, g, 9, colBase + 2, split, GpuMath.WarpSum(s9_2), lane);
+                FinishVec(bias, c, partial, g, 9, colBase + 3, split, GpuMath.WarpSum(s9_3), lane);
+            }
+            if (mCap > 10 && m > 10)
+            {
+                FinishVec(bias, c, partial, g, 10, colBase + 0, split, GpuMath.WarpSum(s10_0), lane);
+                FinishVec(bias, c, partial, g, 10, colBase + 1, split, GpuMath.WarpSum(s10_1), lane);
+                FinishVec(bias, c, partial, g, 10, colBase + 2, split, GpuMath.WarpSum(s10_2), lane);
+                FinishVec(bias, c, partial, g, 10, colBase + 3, split, GpuMath.WarpSum(s10_3), lane);
+            }
+            if (mCap > 11 && m > 11)
+            {
+                FinishVec(bias, c, partial, g, 11, colBase + 0, split, GpuMath.WarpSum(s11_0), lane);
+                FinishVec(bias, c, partial, g, 11, colBase + 1, split, GpuMath.WarpSum(s11_1), lane);
+                FinishVec(bias, c, partial, g, 11, colBase + 2, split, GpuMath.WarpSum(s11_2), lane);
+                FinishVec(bias, c, partial, g, 11, colBase + 3, split, GpuMath.WarpSum(s11_3), lane);
+            }
+            if (mCap > 12 && m > 12)
+            {
+                FinishVec(bias, c, partial, g, 12, colBase + 0, split, GpuMath.WarpSum(s12_0), lane);
+                FinishVec(bias, c, partial, g, 12, colBase + 1, split, GpuMath.WarpSum(s12_1), lane);
+                FinishVec(bias, c, partial, g, 12, colBase + 2, split, GpuMath.WarpSum(s12_2), lane);
+                FinishVec(bias, c, partial, g, 12, colBase + 3, split, GpuMath.WarpSum(s12_3), lane);
+            }
+            if (mCap > 13 && m > 13)
+            {
+                FinishVec(bias, c, partial, g, 13, colBase + 0, split, GpuMath.WarpSum(s13_0), lane);
+                FinishVec(bias, c, partial, g, 13, colBase + 1, split, GpuMath.WarpSum(s13_1), lane);
+                FinishVec(bias, c, partial, g, 13, colBase + 2, split, GpuMath.WarpSum(s13_2), lane);
+                FinishVec(bias, c, partial, g, 13, colBase + 3, split, GpuMath.WarpSum(s13_3), lane);
+            }
+            if (mCap > 14 && m > 14)
+            {
+                FinishVec(bias, c, partial, g, 14, colBase + 0, split, GpuMath.WarpSum(s14_0), lane);
+                FinishVec(bias, c, partial, g, 14, colBase + 1, split, GpuMath.WarpSum(s14_1), lane);
+                FinishVec(bias, c, partial, g, 14, colBase + 2, split, GpuMath.WarpSum(s14_2), lane);
+                FinishVec(bias, c, partial, g, 14, colBase + 3, split, GpuMath.WarpSum(s14_3), lane);
+            }
+            if (mCap > 15 && m > 15)
+            {
+                FinishVec(bias, c, partial, g, 15, colBase + 0, split, GpuMath.WarpSum(s15_0), lane);
+                FinishVec(bias, c, partial, g, 15, colBase + 1, split, GpuMath.WarpSum(s15_1), lane);
+                FinishVec(bias, c, partial, g, 15, colBase + 2, split, GpuMath.WarpSum(s15_2), lane);
+                FinishVec(bias, c, partial, g, 15, colBase + 3, split, GpuMath.WarpSum(s15_3), lane);
+            }
+        }
+    }
 }

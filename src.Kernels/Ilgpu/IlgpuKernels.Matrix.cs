@@ -318,7 +318,8 @@ public sealed partial class IlgpuKernels
     }
 
     /// <summary>
-    /// Decode products (one matrix, m ≤ 16): the weight is streamed once. [N, K] weights: a warp per output column;
+    /// Decode products (one matrix, m ≤ 16): the weight is streamed once. [N, K] weights: the 16-byte kernels of
+    /// <see cref="TryGemvNkVecF32"/>, else (K not a multiple of 4, misaligned views) a warp per output column with scalar loads;
     /// [K, N] weights: a group per 4·warp columns and a chunk of K (split-K so that ~4 groups per SM run), partials
     /// summed by <see cref="GemmFastKernels.GemvReduceF32"/> when K is split.
     /// </summary>
@@ -345,6 +346,11 @@ public sealed partial class IlgpuKernels
         };
         if (transposeB)
         {
+            if (TryGemvNkVecF32(a, b, bias, c, g))
+            {
+                return;
+            }
+
             g.KChunk = Math.Min(k, maxChunk);
             g.Splits = 1;
             GemvNkVariant(cap)(new KernelConfig((n + warps - 1) / warps, threads), a, b, bias, c, g);
