@@ -80,18 +80,14 @@ internal static class GemvNkVecLaunch
     /// <summary>Output columns per warp of the multi-row kernel (one for the one-row kernel).</summary>
     public const int ColumnsPerWarp = 4;
 
-    /// <summary>K steps per iteration of the multi-row kernel: the staged chunk must be a whole number of iterations.</summary>
+    /// <summary>K steps per iteration of the multi-row kernel (split chunks are whole iterations).</summary>
     public const int Steps = 2;
 
     /// <summary>Threads per group: up to 256, whole warps.</summary>
     public static int Threads(int warpSize, int maxGroupSize) => Math.Min(maxGroupSize, 256) / warpSize * warpSize;
 
-    /// <summary>
-    /// Whether the kernels run on this device: at least one warp per group, and the smallest staged chunk (16 rows) a
-    /// whole number of iterations (the loop then never reads past the zero-filled chunk).
-    /// </summary>
-    public static bool Fits(int warpSize, int maxGroupSize) =>
-        Threads(warpSize, maxGroupSize) > 0 && GemmFastKernels.VecSharedA / GemmFastKernels.MaxGemvRows % (Steps * warpSize) == 0;
+    /// <summary>Whether the kernels run on this device: at least one warp per group.</summary>
+    public static bool Fits(int warpSize, int maxGroupSize) => Threads(warpSize, maxGroupSize) > 0;
 
     /// <summary>Row cap (the kernel variant): 1 (the one-row kernel), 2, 4, 8 or 16.</summary>
     public static int RowsCap(int m) => m <= 1 ? 1 : m <= 2 ? 2 : m <= 4 ? 4 : m <= 8 ? 8 : 16;

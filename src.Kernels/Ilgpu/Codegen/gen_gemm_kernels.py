@@ -313,7 +313,41 @@ w("    }")
 # ---------------- GEMV [N, K], 16-byte loads ----------------
 VU = 8  # one-row kernel: 16-byte weight loads in flight per lane
 VC = 4  # multi-row kernel: columns per warp
-VS = 2  # multi-row kernel: K steps per iteration (VC * VS loads in flight per lane)
+VS = 2  # multi-row kernel: K steps per iteration (VC * VS loads in flight per lane); the tail is one step
+
+def one_row_steps(ind, guarded):
+    for u in range(VU):
+        w(f"{ind}int v{u} = vl + {u} * ws;")
+        if guarded:
+            w(f"{ind}bool h{u} = v{u} < vEnd;")
+    for u in range(VU):
+        w(f"{ind}Float4 w{u} = h{u} ? bv[wBase + v{u}] : default;" if guarded else f"{ind}Float4 w{u} = bv[wBase + v{u}];")
+    for u in range(VU):
+        w(f"{ind}Float4 x{u} = h{u} ? av[v{u}] : default;" if guarded else f"{ind}Float4 x{u} = av[v{u}];")
+    for u in range(VU):
+        w(f"{ind}s += x{u}.X * w{u}.X + x{u}.Y * w{u}.Y + x{u}.Z * w{u}.Z + x{u}.W * w{u}.W;")
+
+
+def multi_row_steps(ind, steps):
+    for t in range(steps):
+        w(f"{ind}int v{t} = vl + {t} * ws;")
+    for t in range(steps):
+        for j in range(VC):
+            w(f"{ind}Float4 w{t}_{j} = bv[wBase{j} + c0 + v{t}];")
+    for i in range(GM):
+        inner = ind
+        if i > 0:
+            w(f"{ind}if (mCap > {i})")
+            w(f"{ind}{{")
+            inner = ind + "    "
+        for t in range(steps):
+            w(f"{inner}Float4 a{i}_{t} = sA[{i} * kc + v{t}];")
+        for j in range(VC):
+            terms = " + ".join(f"a{i}_{t}.X * w{t}_{j}.X + a{i}_{t}.Y * w{t}_{j}.Y + a{i}_{t}.Z * w{t}_{j}.Z + a{i}_{t}.W * w{t}_{j}.W" for t in range(steps))
+            w(f"{inner}s{i}_{j} += {terms};")
+        if i > 0:
+            w(f"{ind}}}")
+
 w("    /// <summary>")
 w("    /// Decode GEMV for one row, weight [N, K] with K a multiple of 4 and both views 16-byte aligned: one warp per output")
 w(f"    /// column, its lanes stride over K one <see cref=\"Float4\"/> at a time, {VU} steps per iteration (eight 16-byte weight")
@@ -339,17 +373,16 @@ w("        long wBase = (long)(active ? n : 0) * k4;")
 w("        float s = 0f;")
 w("        if (active)")
 w("        {")
-w(f"            for (int vl = vBegin + lane; vl < vEnd; vl += {VU} * ws)")
+w("            // Whole iterations load unguarded (straight-line 16-byte loads); one guarded iteration takes the tail.")
+w("            int vl = vBegin + lane;")
+w(f"            for (; vl + {VU - 1} * ws < vEnd; vl += {VU} * ws)")
 w("            {")
-for u in range(VU):
-    w(f"                int v{u} = vl + {u} * ws;")
-    w(f"                bool h{u} = v{u} < vEnd;")
-for u in range(VU):
-    w(f"                Float4 w{u} = h{u} ? bv[wBase + v{u}] : default;")
-for u in range(VU):
-    w(f"                Float4 x{u} = h{u} ? av[v{u}] : default;")
-for u in range(VU):
-    w(f"                s += x{u}.X * w{u}.X + x{u}.Y * w{u}.Y + x{u}.Z * w{u}.Z + x{u}.W * w{u}.W;")
+one_row_steps("                ", False)
+w("            }")
+w("")
+w("            if (vl < vEnd)")
+w("            {")
+one_row_steps("                ", True)
 w("            }")
 w("")
 w("            s = GpuMath.WarpSum(s);")
@@ -371,9 +404,9 @@ w("    /// <summary>")
 w(f"    /// Decode GEMV for 2–16 rows, weight [N, K] with K a multiple of 4 and both views 16-byte aligned: each warp owns {VC}")
 w("    /// adjacent output columns, its lanes stride over K one <see cref=\"Float4\"/> at a time (one 16-byte load per column")
 w(f"    /// and step, {VS} steps per iteration: {VC * VS} loads in flight per lane). The activations of the group's K chunk")
-w("    /// (TRowsCap rows x VecSharedA / TRowsCap vectors, zero past M and past the chunk, so the loop has no row or tail")
-w(f"    /// branch) are staged in shared memory; each 16-byte shared read serves all {VC} columns, where the one-column kernel")
-w("    /// spent a shared read per row and weight element. Grid.Y splits K into KChunk vectors as the one-row kernel does.")
+w("    /// (TRowsCap rows x VecSharedA / TRowsCap vectors, zero past M, so the loop has no row branch) are staged in shared")
+w("    /// memory; whole iterations load unguarded, at most one step is left at a chunk's end. Each 16-byte shared read")
+w(f"    /// serves all {VC} columns, where the one-column kernel spent a shared read per row and weight element. Grid.Y splits K into KChunk vectors as the one-row kernel does.")
 w("    /// TRowsCap (2, 4, 8 or 16, ≥ M) bounds the accumulators at compile time.")
 w("    /// </summary>")
 w("    [IlgpuKernel]")
@@ -415,28 +448,16 @@ w("")
 w("            Group.Barrier();")
 w("            if (active)")
 w("            {")
-w(f"                for (int vl = lane; vl < len; vl += {VS} * ws)")
+w("                // Whole iterations of both steps; after them at most one step is left (VS = 2).")
+w("                int vl = lane;")
+w(f"                for (; vl + ws < len; vl += {VS} * ws)")
 w("                {")
-for t in range(VS):
-    w(f"                    int v{t} = vl + {t} * ws;")
-    w(f"                    bool h{t} = v{t} < len;")
-for t in range(VS):
-    for j in range(VC):
-        w(f"                    Float4 w{t}_{j} = h{t} ? bv[wBase{j} + c0 + v{t}] : default;")
-for i in range(GM):
-    ind = "                    "
-    if i > 0:
-        w(f"{ind}if (mCap > {i})")
-        w(f"{ind}{{")
-        ind += "    "
-    for t in range(VS):
-        # Past the chunk (only when len < kc) the staged vector is zero and so is the weight.
-        w(f"{ind}Float4 a{i}_{t} = sA[{i} * kc + v{t}];")
-    for j in range(VC):
-        terms = " + ".join(f"a{i}_{t}.X * w{t}_{j}.X + a{i}_{t}.Y * w{t}_{j}.Y + a{i}_{t}.Z * w{t}_{j}.Z + a{i}_{t}.W * w{t}_{j}.W" for t in range(VS))
-        w(f"{ind}s{i}_{j} += {terms};")
-    if i > 0:
-        w("                    }")
+multi_row_steps("                    ", VS)
+w("                }")
+w("")
+w("                if (vl < len)")
+w("                {")
+multi_row_steps("                    ", 1)
 w("                }")
 w("            }")
 w("")
