@@ -8,19 +8,17 @@ internal static partial class HalfGemvKernels
 {
     /// <summary>
     /// Decode GEMV, weight b [N, K] (a linear layer's weight): each warp owns two adjacent output columns; its lanes
-    /// stride over K one <see cref="Half8"/> (8 elements, one 16-byte load) at a time, four steps per iteration for up
-    /// to four rows (eight weight loads in flight per lane), two for more rows. The activations (a [M, K], also read 16 bytes at a time, L1-resident: every warp
+    /// stride over K one <see cref="Half8"/> (8 elements, one 16-byte load) at a time, four steps per iteration for
+    /// four rows (eight weight loads in flight per lane), two for more rows (one row: <see cref="GemvNk16Row"/>). The activations (a [M, K], also read 16 bytes at a time, L1-resident: every warp
     /// of the group reads the same ones) are converted once per step and used for both columns. Grid.Y splits K into
     /// chunks of <see cref="HalfGemvShape.Chunk"/> vectors when N alone gives too few groups; each of the M·2 sums ends
     /// in a warp shuffle reduction. TRowsCap (≥ M) bounds the accumulators at compile time; rows past M read row M − 1
     /// again (no branch in the loop) and are never stored. TFormat: 1 bfloat16, 0 float16.
     /// </summary>
     [IlgpuKernel]
-    [IlgpuKernelVariant(typeof(Const1), typeof(Float16Storage))]
     [IlgpuKernelVariant(typeof(Const4), typeof(Float16Storage))]
     [IlgpuKernelVariant(typeof(Const8), typeof(Float16Storage))]
     [IlgpuKernelVariant(typeof(Const16), typeof(Float16Storage))]
-    [IlgpuKernelVariant(typeof(Const1), typeof(BFloat16Storage))]
     [IlgpuKernelVariant(typeof(Const4), typeof(BFloat16Storage))]
     [IlgpuKernelVariant(typeof(Const8), typeof(BFloat16Storage))]
     [IlgpuKernelVariant(typeof(Const16), typeof(BFloat16Storage))]
@@ -437,9 +435,128 @@ internal static partial class HalfGemvKernels
     }
 
     /// <summary>
+    /// Decode GEMV for one row, weight b [N, K]: one warp per output column, its lanes stride over K one
+    /// <see cref="Half8"/> at a time, 8 steps per iteration (8 weight loads of 16 bytes in flight per lane, issued
+    /// before any is used, with the activation loads beside them: L1 hits, every warp reads the same ones). Whole
+    /// iterations load unguarded, one guarded iteration takes the tail, so a warp's time is a short chain of round trips.
+    /// Grid.Y splits K into chunks of <see cref="HalfGemvShape.Chunk"/> vectors when N alone gives too few groups.
+    /// TFormat: 1 bfloat16, 0 float16.
+    /// </summary>
+    [IlgpuKernel]
+    [IlgpuKernelVariant(typeof(Float16Storage))]
+    [IlgpuKernelVariant(typeof(BFloat16Storage))]
+    public static void GemvNk16Row<TFormat>(ArrayView<Half8> a8, ArrayView<Half8> b8, ArrayView<ushort> bias, ArrayView<ushort> c, ArrayView<float> partial, HalfGemvShape g)
+        where TFormat : struct, IKernelConstant
+    {
+        var av = a8.AsAligned(16);
+        var bv = b8.AsAligned(16);
+        int bf16 = default(TFormat).Value;
+        int ws = Warp.WarpSize;
+        int lane = Warp.LaneIdx;
+        int nw = Group.DimX / ws;
+        int n = Grid.IdxX * nw + Warp.WarpIdx;
+        if (n < g.N)
+        {
+            int k8 = g.K / 8;
+            int split = Grid.IdxY;
+            int vBegin = split * g.Chunk;
+            int vEnd = vBegin + g.Chunk < k8 ? vBegin + g.Chunk : k8;
+            long wBase = (long)n * k8;
+            float s0 = 0f, s1 = 0f;
+            int v = vBegin + lane;
+            for (; v + 7 * ws < vEnd; v += 8 * ws)
+            {
+                int v0 = v + 0 * ws;
+                int v1 = v + 1 * ws;
+                int v2 = v + 2 * ws;
+                int v3 = v + 3 * ws;
+                int v4 = v + 4 * ws;
+                int v5 = v + 5 * ws;
+                int v6 = v + 6 * ws;
+                int v7 = v + 7 * ws;
+                Half8 w0 = bv[wBase + v0];
+                Half8 w1 = bv[wBase + v1];
+                Half8 w2 = bv[wBase + v2];
+                Half8 w3 = bv[wBase + v3];
+                Half8 w4 = bv[wBase + v4];
+                Half8 w5 = bv[wBase + v5];
+                Half8 w6 = bv[wBase + v6];
+                Half8 w7 = bv[wBase + v7];
+                Half8 x0 = av[v0];
+                Half8 x1 = av[v1];
+                Half8 x2 = av[v2];
+                Half8 x3 = av[v3];
+                Half8 x4 = av[v4];
+                Half8 x5 = av[v5];
+                Half8 x6 = av[v6];
+                Half8 x7 = av[v7];
+                s0 = Dot(Unpack(x0, bf16), Unpack(w0, bf16), s0);
+                s1 = Dot(Unpack(x1, bf16), Unpack(w1, bf16), s1);
+                s0 = Dot(Unpack(x2, bf16), Unpack(w2, bf16), s0);
+                s1 = Dot(Unpack(x3, bf16), Unpack(w3, bf16), s1);
+                s0 = Dot(Unpack(x4, bf16), Unpack(w4, bf16), s0);
+                s1 = Dot(Unpack(x5, bf16), Unpack(w5, bf16), s1);
+                s0 = Dot(Unpack(x6, bf16), Unpack(w6, bf16), s0);
+                s1 = Dot(Unpack(x7, bf16), Unpack(w7, bf16), s1);
+            }
+
+            if (v < vEnd)
+            {
+                int v0 = v + 0 * ws;
+                bool h0 = v0 < vEnd;
+                int v1 = v + 1 * ws;
+                bool h1 = v1 < vEnd;
+                int v2 = v + 2 * ws;
+                bool h2 = v2 < vEnd;
+                int v3 = v + 3 * ws;
+                bool h3 = v3 < vEnd;
+                int v4 = v + 4 * ws;
+                bool h4 = v4 < vEnd;
+                int v5 = v + 5 * ws;
+                bool h5 = v5 < vEnd;
+                int v6 = v + 6 * ws;
+                bool h6 = v6 < vEnd;
+                int v7 = v + 7 * ws;
+                bool h7 = v7 < vEnd;
+                Half8 w0 = h0 ? bv[wBase + v0] : default;
+                Half8 w1 = h1 ? bv[wBase + v1] : default;
+                Half8 w2 = h2 ? bv[wBase + v2] : default;
+                Half8 w3 = h3 ? bv[wBase + v3] : default;
+                Half8 w4 = h4 ? bv[wBase + v4] : default;
+                Half8 w5 = h5 ? bv[wBase + v5] : default;
+                Half8 w6 = h6 ? bv[wBase + v6] : default;
+                Half8 w7 = h7 ? bv[wBase + v7] : default;
+                Half8 x0 = h0 ? av[v0] : default;
+                Half8 x1 = h1 ? av[v1] : default;
+                Half8 x2 = h2 ? av[v2] : default;
+                Half8 x3 = h3 ? av[v3] : default;
+                Half8 x4 = h4 ? av[v4] : default;
+                Half8 x5 = h5 ? av[v5] : default;
+                Half8 x6 = h6 ? av[v6] : default;
+                Half8 x7 = h7 ? av[v7] : default;
+                s0 = Dot(Unpack(x0, bf16), Unpack(w0, bf16), s0);
+                s1 = Dot(Unpack(x1, bf16), Unpack(w1, bf16), s1);
+                s0 = Dot(Unpack(x2, bf16), Unpack(w2, bf16), s0);
+                s1 = Dot(Unpack(x3, bf16), Unpack(w3, bf16), s1);
+                s0 = Dot(Unpack(x4, bf16), Unpack(w4, bf16), s0);
+                s1 = Dot(Unpack(x5, bf16), Unpack(w5, bf16), s1);
+                s0 = Dot(Unpack(x6, bf16), Unpack(w6, bf16), s0);
+                s1 = Dot(Unpack(x7, bf16), Unpack(w7, bf16), s1);
+            }
+
+            float sum = GpuMath.WarpSum(s0 + s1);
+            if (lane == 0)
+            {
+                Write(bias, c, partial, g, 0, n, split, sum, bf16);
+            }
+        }
+    }
+
+    /// <summary>
     /// Decode GEMV, weight b [K, N] row-major: a group owns ColLanes·8 consecutive columns (64 on CUDA: eight lanes read
     /// one full 128-byte line of a weight row, one <see cref="Half8"/> each) and a chunk of KChunk rows of K (Grid.Y,
-    /// split-K); the group's Group.DimX / ColLanes slices take every slices-th row, two rows per iteration. Each thread
+    /// split-K); the group's Group.DimX / ColLanes slices take every slices-th row, 8 rows per iteration for one row of
+    /// a, 4 for up to four, 2 for eight (that many 16-byte loads in flight per thread). Each thread
     /// keeps 8·TRowsCap sums (TRowsCap ≤ 8); M > TRowsCap goes in row blocks of TRowsCap interleaved in Grid.X, so the
     /// groups of one column block run side by side and the weight comes from HBM once (the other blocks hit L2).
     /// The slices are summed by shuffles inside the warp and through shared memory across warps; with one chunk the
@@ -493,48 +610,452 @@ internal static partial class HalfGemvKernels
         var s5 = default(Float8);
         var s6 = default(Float8);
         var s7 = default(Float8);
-        for (int k = kBegin + slice; k < kEnd; k += 2 * slices)
+        int k = kBegin + slice;
+        if (mCap == 1)
         {
-            int k2 = k + slices;
-            bool has2 = k2 < kEnd;
-            var f = Unpack(bv[(long)k * n8 + col8c], bf16);
-            var h = Unpack(has2 ? bv[(long)k2 * n8 + col8c] : default, bf16);
-            s0 = Axpy(Load(a[r0 + k], bf16), f, s0);
-            s0 = Axpy(has2 ? Load(a[r0 + k2], bf16) : 0f, h, s0);
-            if (mCap > 1)
+            for (; k + 7 * slices < kEnd; k += 8 * slices)
             {
-                s1 = Axpy(Load(a[r1 + k], bf16), f, s1);
-                s1 = Axpy(has2 ? Load(a[r1 + k2], bf16) : 0f, h, s1);
+                int k0 = k + 0 * slices;
+                int k1 = k + 1 * slices;
+                int k2 = k + 2 * slices;
+                int k3 = k + 3 * slices;
+                int k4 = k + 4 * slices;
+                int k5 = k + 5 * slices;
+                int k6 = k + 6 * slices;
+                int k7 = k + 7 * slices;
+                Half8 q0 = bv[(long)k0 * n8 + col8c];
+                Half8 q1 = bv[(long)k1 * n8 + col8c];
+                Half8 q2 = bv[(long)k2 * n8 + col8c];
+                Half8 q3 = bv[(long)k3 * n8 + col8c];
+                Half8 q4 = bv[(long)k4 * n8 + col8c];
+                Half8 q5 = bv[(long)k5 * n8 + col8c];
+                Half8 q6 = bv[(long)k6 * n8 + col8c];
+                Half8 q7 = bv[(long)k7 * n8 + col8c];
+                s0 = Axpy(Load(a[r0 + k0], bf16), Unpack(q0, bf16), s0);
+                s0 = Axpy(Load(a[r0 + k1], bf16), Unpack(q1, bf16), s0);
+                s0 = Axpy(Load(a[r0 + k2], bf16), Unpack(q2, bf16), s0);
+                s0 = Axpy(Load(a[r0 + k3], bf16), Unpack(q3, bf16), s0);
+                s0 = Axpy(Load(a[r0 + k4], bf16), Unpack(q4, bf16), s0);
+                s0 = Axpy(Load(a[r0 + k5], bf16), Unpack(q5, bf16), s0);
+                s0 = Axpy(Load(a[r0 + k6], bf16), Unpack(q6, bf16), s0);
+                s0 = Axpy(Load(a[r0 + k7], bf16), Unpack(q7, bf16), s0);
+                if (mCap > 1)
+                {
+                    s1 = Axpy(Load(a[r1 + k0], bf16), Unpack(q0, bf16), s1);
+                    s1 = Axpy(Load(a[r1 + k1], bf16), Unpack(q1, bf16), s1);
+                    s1 = Axpy(Load(a[r1 + k2], bf16), Unpack(q2, bf16), s1);
+                    s1 = Axpy(Load(a[r1 + k3], bf16), Unpack(q3, bf16), s1);
+                    s1 = Axpy(Load(a[r1 + k4], bf16), Unpack(q4, bf16), s1);
+                    s1 = Axpy(Load(a[r1 + k5], bf16), Unpack(q5, bf16), s1);
+                    s1 = Axpy(Load(a[r1 + k6], bf16), Unpack(q6, bf16), s1);
+                    s1 = Axpy(Load(a[r1 + k7], bf16), Unpack(q7, bf16), s1);
+                }
+                if (mCap > 2)
+                {
+                    s2 = Axpy(Load(a[r2 + k0], bf16), Unpack(q0, bf16), s2);
+                    s2 = Axpy(Load(a[r2 + k1], bf16), Unpack(q1, bf16), s2);
+                    s2 = Axpy(Load(a[r2 + k2], bf16), Unpack(q2, bf16), s2);
+                    s2 = Axpy(Load(a[r2 + k3], bf16), Unpack(q3, bf16), s2);
+                    s2 = Axpy(Load(a[r2 + k4], bf16), Unpack(q4, bf16), s2);
+                    s2 = Axpy(Load(a[r2 + k5], bf16), Unpack(q5, bf16), s2);
+                    s2 = Axpy(Load(a[r2 + k6], bf16), Unpack(q6, bf16), s2);
+                    s2 = Axpy(Load(a[r2 + k7], bf16), Unpack(q7, bf16), s2);
+                }
+                if (mCap > 3)
+                {
+                    s3 = Axpy(Load(a[r3 + k0], bf16), Unpack(q0, bf16), s3);
+                    s3 = Axpy(Load(a[r3 + k1], bf16), Unpack(q1, bf16), s3);
+                    s3 = Axpy(Load(a[r3 + k2], bf16), Unpack(q2, bf16), s3);
+                    s3 = Axpy(Load(a[r3 + k3], bf16), Unpack(q3, bf16), s3);
+                    s3 = Axpy(Load(a[r3 + k4], bf16), Unpack(q4, bf16), s3);
+                    s3 = Axpy(Load(a[r3 + k5], bf16), Unpack(q5, bf16), s3);
+                    s3 = Axpy(Load(a[r3 + k6], bf16), Unpack(q6, bf16), s3);
+                    s3 = Axpy(Load(a[r3 + k7], bf16), Unpack(q7, bf16), s3);
+                }
+                if (mCap > 4)
+                {
+                    s4 = Axpy(Load(a[r4 + k0], bf16), Unpack(q0, bf16), s4);
+                    s4 = Axpy(Load(a[r4 + k1], bf16), Unpack(q1, bf16), s4);
+                    s4 = Axpy(Load(a[r4 + k2], bf16), Unpack(q2, bf16), s4);
+                    s4 = Axpy(Load(a[r4 + k3], bf16), Unpack(q3, bf16), s4);
+                    s4 = Axpy(Load(a[r4 + k4], bf16), Unpack(q4, bf16), s4);
+                    s4 = Axpy(Load(a[r4 + k5], bf16), Unpack(q5, bf16), s4);
+                    s4 = Axpy(Load(a[r4 + k6], bf16), Unpack(q6, bf16), s4);
+                    s4 = Axpy(Load(a[r4 + k7], bf16), Unpack(q7, bf16), s4);
+                }
+                if (mCap > 5)
+                {
+                    s5 = Axpy(Load(a[r5 + k0], bf16), Unpack(q0, bf16), s5);
+                    s5 = Axpy(Load(a[r5 + k1], bf16), Unpack(q1, bf16), s5);
+                    s5 = Axpy(Load(a[r5 + k2], bf16), Unpack(q2, bf16), s5);
+                    s5 = Axpy(Load(a[r5 + k3], bf16), Unpack(q3, bf16), s5);
+                    s5 = Axpy(Load(a[r5 + k4], bf16), Unpack(q4, bf16), s5);
+                    s5 = Axpy(Load(a[r5 + k5], bf16), Unpack(q5, bf16), s5);
+                    s5 = Axpy(Load(a[r5 + k6], bf16), Unpack(q6, bf16), s5);
+                    s5 = Axpy(Load(a[r5 + k7], bf16), Unpack(q7, bf16), s5);
+                }
+                if (mCap > 6)
+                {
+                    s6 = Axpy(Load(a[r6 + k0], bf16), Unpack(q0, bf16), s6);
+                    s6 = Axpy(Load(a[r6 + k1], bf16), Unpack(q1, bf16), s6);
+                    s6 = Axpy(Load(a[r6 + k2], bf16), Unpack(q2, bf16), s6);
+                    s6 = Axpy(Load(a[r6 + k3], bf16), Unpack(q3, bf16), s6);
+                    s6 = Axpy(Load(a[r6 + k4], bf16), Unpack(q4, bf16), s6);
+                    s6 = Axpy(Load(a[r6 + k5], bf16), Unpack(q5, bf16), s6);
+                    s6 = Axpy(Load(a[r6 + k6], bf16), Unpack(q6, bf16), s6);
+                    s6 = Axpy(Load(a[r6 + k7], bf16), Unpack(q7, bf16), s6);
+                }
+                if (mCap > 7)
+                {
+                    s7 = Axpy(Load(a[r7 + k0], bf16), Unpack(q0, bf16), s7);
+                    s7 = Axpy(Load(a[r7 + k1], bf16), Unpack(q1, bf16), s7);
+                    s7 = Axpy(Load(a[r7 + k2], bf16), Unpack(q2, bf16), s7);
+                    s7 = Axpy(Load(a[r7 + k3], bf16), Unpack(q3, bf16), s7);
+                    s7 = Axpy(Load(a[r7 + k4], bf16), Unpack(q4, bf16), s7);
+                    s7 = Axpy(Load(a[r7 + k5], bf16), Unpack(q5, bf16), s7);
+                    s7 = Axpy(Load(a[r7 + k6], bf16), Unpack(q6, bf16), s7);
+                    s7 = Axpy(Load(a[r7 + k7], bf16), Unpack(q7, bf16), s7);
+                }
             }
-            if (mCap > 2)
+
+            if (k < kEnd)
             {
-                s2 = Axpy(Load(a[r2 + k], bf16), f, s2);
-                s2 = Axpy(has2 ? Load(a[r2 + k2], bf16) : 0f, h, s2);
+                int k0 = k + 0 * slices;
+                int k1 = k + 1 * slices;
+                bool h1 = k1 < kEnd;
+                int k2 = k + 2 * slices;
+                bool h2 = k2 < kEnd;
+                int k3 = k + 3 * slices;
+                bool h3 = k3 < kEnd;
+                int k4 = k + 4 * slices;
+                bool h4 = k4 < kEnd;
+                int k5 = k + 5 * slices;
+                bool h5 = k5 < kEnd;
+                int k6 = k + 6 * slices;
+                bool h6 = k6 < kEnd;
+                int k7 = k + 7 * slices;
+                bool h7 = k7 < kEnd;
+                Half8 q0 = bv[(long)k0 * n8 + col8c];
+                Half8 q1 = h1 ? bv[(long)k1 * n8 + col8c] : default;
+                Half8 q2 = h2 ? bv[(long)k2 * n8 + col8c] : default;
+                Half8 q3 = h3 ? bv[(long)k3 * n8 + col8c] : default;
+                Half8 q4 = h4 ? bv[(long)k4 * n8 + col8c] : default;
+                Half8 q5 = h5 ? bv[(long)k5 * n8 + col8c] : default;
+                Half8 q6 = h6 ? bv[(long)k6 * n8 + col8c] : default;
+                Half8 q7 = h7 ? bv[(long)k7 * n8 + col8c] : default;
+                s0 = Axpy(Load(a[r0 + k0], bf16), Unpack(q0, bf16), s0);
+                s0 = Axpy(h1 ? Load(a[r0 + k1], bf16) : 0f, Unpack(q1, bf16), s0);
+                s0 = Axpy(h2 ? Load(a[r0 + k2], bf16) : 0f, Unpack(q2, bf16), s0);
+                s0 = Axpy(h3 ? Load(a[r0 + k3], bf16) : 0f, Unpack(q3, bf16), s0);
+                s0 = Axpy(h4 ? Load(a[r0 + k4], bf16) : 0f, Unpack(q4, bf16), s0);
+                s0 = Axpy(h5 ? Load(a[r0 + k5], bf16) : 0f, Unpack(q5, bf16), s0);
+                s0 = Axpy(h6 ? Load(a[r0 + k6], bf16) : 0f, Unpack(q6, bf16), s0);
+                s0 = Axpy(h7 ? Load(a[r0 + k7], bf16) : 0f, Unpack(q7, bf16), s0);
+                if (mCap > 1)
+                {
+                    s1 = Axpy(Load(a[r1 + k0], bf16), Unpack(q0, bf16), s1);
+                    s1 = Axpy(h1 ? Load(a[r1 + k1], bf16) : 0f, Unpack(q1, bf16), s1);
+                    s1 = Axpy(h2 ? Load(a[r1 + k2], bf16) : 0f, Unpack(q2, bf16), s1);
+                    s1 = Axpy(h3 ? Load(a[r1 + k3], bf16) : 0f, Unpack(q3, bf16), s1);
+                    s1 = Axpy(h4 ? Load(a[r1 + k4], bf16) : 0f, Unpack(q4, bf16), s1);
+                    s1 = Axpy(h5 ? Load(a[r1 + k5], bf16) : 0f, Unpack(q5, bf16), s1);
+                    s1 = Axpy(h6 ? Load(a[r1 + k6], bf16) : 0f, Unpack(q6, bf16), s1);
+                    s1 = Axpy(h7 ? Load(a[r1 + k7], bf16) : 0f, Unpack(q7, bf16), s1);
+                }
+                if (mCap > 2)
+                {
+                    s2 = Axpy(Load(a[r2 + k0], bf16), Unpack(q0, bf16), s2);
+                    s2 = Axpy(h1 ? Load(a[r2 + k1], bf16) : 0f, Unpack(q1, bf16), s2);
+                    s2 = Axpy(h2 ? Load(a[r2 + k2], bf16) : 0f, Unpack(q2, bf16), s2);
+                    s2 = Axpy(h3 ? Load(a[r2 + k3], bf16) : 0f, Unpack(q3, bf16), s2);
+                    s2 = Axpy(h4 ? Load(a[r2 + k4], bf16) : 0f, Unpack(q4, bf16), s2);
+                    s2 = Axpy(h5 ? Load(a[r2 + k5], bf16) : 0f, Unpack(q5, bf16), s2);
+                    s2 = Axpy(h6 ? Load(a[r2 + k6], bf16) : 0f, Unpack(q6, bf16), s2);
+                    s2 = Axpy(h7 ? Load(a[r2 + k7], bf16) : 0f, Unpack(q7, bf16), s2);
+                }
+                if (mCap > 3)
+                {
+                    s3 = Axpy(Load(a[r3 + k0], bf16), Unpack(q0, bf16), s3);
+                    s3 = Axpy(h1 ? Load(a[r3 + k1], bf16) : 0f, Unpack(q1, bf16), s3);
+                    s3 = Axpy(h2 ? Load(a[r3 + k2], bf16) : 0f, Unpack(q2, bf16), s3);
+                    s3 = Axpy(h3 ? Load(a[r3 + k3], bf16) : 0f, Unpack(q3, bf16), s3);
+                    s3 = Axpy(h4 ? Load(a[r3 + k4], bf16) : 0f, Unpack(q4, bf16), s3);
+                    s3 = Axpy(h5 ? Load(a[r3 + k5], bf16) : 0f, Unpack(q5, bf16), s3);
+                    s3 = Axpy(h6 ? Load(a[r3 + k6], bf16) : 0f, Unpack(q6, bf16), s3);
+                    s3 = Axpy(h7 ? Load(a[r3 + k7], bf16) : 0f, Unpack(q7, bf16), s3);
+                }
+                if (mCap > 4)
+                {
+                    s4 = Axpy(Load(a[r4 + k0], bf16), Unpack(q0, bf16), s4);
+                    s4 = Axpy(h1 ? Load(a[r4 + k1], bf16) : 0f, Unpack(q1, bf16), s4);
+                    s4 = Axpy(h2 ? Load(a[r4 + k2], bf16) : 0f, Unpack(q2, bf16), s4);
+                    s4 = Axpy(h3 ? Load(a[r4 + k3], bf16) : 0f, Unpack(q3, bf16), s4);
+                    s4 = Axpy(h4 ? Load(a[r4 + k4], bf16) : 0f, Unpack(q4, bf16), s4);
+                    s4 = Axpy(h5 ? Load(a[r4 + k5], bf16) : 0f, Unpack(q5, bf16), s4);
+                    s4 = Axpy(h6 ? Load(a[r4 + k6], bf16) : 0f, Unpack(q6, bf16), s4);
+                    s4 = Axpy(h7 ? Load(a[r4 + k7], bf16) : 0f, Unpack(q7, bf16), s4);
+                }
+                if (mCap > 5)
+                {
+                    s5 = Axpy(Load(a[r5 + k0], bf16), Unpack(q0, bf16), s5);
+                    s5 = Axpy(h1 ? Load(a[r5 + k1], bf16) : 0f, Unpack(q1, bf16), s5);
+                    s5 = Axpy(h2 ? Load(a[r5 + k2], bf16) : 0f, Unpack(q2, bf16), s5);
+                    s5 = Axpy(h3 ? Load(a[r5 + k3], bf16) : 0f, Unpack(q3, bf16), s5);
+                    s5 = Axpy(h4 ? Load(a[r5 + k4], bf16) : 0f, Unpack(q4, bf16), s5);
+                    s5 = Axpy(h5 ? Load(a[r5 + k5], bf16) : 0f, Unpack(q5, bf16), s5);
+                    s5 = Axpy(h6 ? Load(a[r5 + k6], bf16) : 0f, Unpack(q6, bf16), s5);
+                    s5 = Axpy(h7 ? Load(a[r5 + k7], bf16) : 0f, Unpack(q7, bf16), s5);
+                }
+                if (mCap > 6)
+                {
+                    s6 = Axpy(Load(a[r6 + k0], bf16), Unpack(q0, bf16), s6);
+                    s6 = Axpy(h1 ? Load(a[r6 + k1], bf16) : 0f, Unpack(q1, bf16), s6);
+                    s6 = Axpy(h2 ? Load(a[r6 + k2], bf16) : 0f, Unpack(q2, bf16), s6);
+                    s6 = Axpy(h3 ? Load(a[r6 + k3], bf16) : 0f, Unpack(q3, bf16), s6);
+                    s6 = Axpy(h4 ? Load(a[r6 + k4], bf16) : 0f, Unpack(q4, bf16), s6);
+                    s6 = Axpy(h5 ? Load(a[r6 + k5], bf16) : 0f, Unpack(q5, bf16), s6);
+                    s6 = Axpy(h6 ? Load(a[r6 + k6], bf16) : 0f, Unpack(q6, bf16), s6);
+                    s6 = Axpy(h7 ? Load(a[r6 + k7], bf16) : 0f, Unpack(q7, bf16), s6);
+                }
+                if (mCap > 7)
+                {
+                    s7 = Axpy(Load(a[r7 + k0], bf16), Unpack(q0, bf16), s7);
+                    s7 = Axpy(h1 ? Load(a[r7 + k1], bf16) : 0f, Unpack(q1, bf16), s7);
+                    s7 = Axpy(h2 ? Load(a[r7 + k2], bf16) : 0f, Unpack(q2, bf16), s7);
+                    s7 = Axpy(h3 ? Load(a[r7 + k3], bf16) : 0f, Unpack(q3, bf16), s7);
+                    s7 = Axpy(h4 ? Load(a[r7 + k4], bf16) : 0f, Unpack(q4, bf16), s7);
+                    s7 = Axpy(h5 ? Load(a[r7 + k5], bf16) : 0f, Unpack(q5, bf16), s7);
+                    s7 = Axpy(h6 ? Load(a[r7 + k6], bf16) : 0f, Unpack(q6, bf16), s7);
+                    s7 = Axpy(h7 ? Load(a[r7 + k7], bf16) : 0f, Unpack(q7, bf16), s7);
+                }
             }
-            if (mCap > 3)
+        }
+        else if (mCap <= 4)
+        {
+            for (; k + 3 * slices < kEnd; k += 4 * slices)
             {
-                s3 = Axpy(Load(a[r3 + k], bf16), f, s3);
-                s3 = Axpy(has2 ? Load(a[r3 + k2], bf16) : 0f, h, s3);
+                int k0 = k + 0 * slices;
+                int k1 = k + 1 * slices;
+                int k2 = k + 2 * slices;
+                int k3 = k + 3 * slices;
+                Half8 q0 = bv[(long)k0 * n8 + col8c];
+                Half8 q1 = bv[(long)k1 * n8 + col8c];
+                Half8 q2 = bv[(long)k2 * n8 + col8c];
+                Half8 q3 = bv[(long)k3 * n8 + col8c];
+                s0 = Axpy(Load(a[r0 + k0], bf16), Unpack(q0, bf16), s0);
+                s0 = Axpy(Load(a[r0 + k1], bf16), Unpack(q1, bf16), s0);
+                s0 = Axpy(Load(a[r0 + k2], bf16), Unpack(q2, bf16), s0);
+                s0 = Axpy(Load(a[r0 + k3], bf16), Unpack(q3, bf16), s0);
+                if (mCap > 1)
+                {
+                    s1 = Axpy(Load(a[r1 + k0], bf16), Unpack(q0, bf16), s1);
+                    s1 = Axpy(Load(a[r1 + k1], bf16), Unpack(q1, bf16), s1);
+                    s1 = Axpy(Load(a[r1 + k2], bf16), Unpack(q2, bf16), s1);
+                    s1 = Axpy(Load(a[r1 + k3], bf16), Unpack(q3, bf16), s1);
+                }
+                if (mCap > 2)
+                {
+                    s2 = Axpy(Load(a[r2 + k0], bf16), Unpack(q0, bf16), s2);
+                    s2 = Axpy(Load(a[r2 + k1], bf16), Unpack(q1, bf16), s2);
+                    s2 = Axpy(Load(a[r2 + k2], bf16), Unpack(q2, bf16), s2);
+                    s2 = Axpy(Load(a[r2 + k3], bf16), Unpack(q3, bf16), s2);
+                }
+                if (mCap > 3)
+                {
+                    s3 = Axpy(Load(a[r3 + k0], bf16), Unpack(q0, bf16), s3);
+                    s3 = Axpy(Load(a[r3 + k1], bf16), Unpack(q1, bf16), s3);
+                    s3 = Axpy(Load(a[r3 + k2], bf16), Unpack(q2, bf16), s3);
+                    s3 = Axpy(Load(a[r3 + k3], bf16), Unpack(q3, bf16), s3);
+                }
+                if (mCap > 4)
+                {
+                    s4 = Axpy(Load(a[r4 + k0], bf16), Unpack(q0, bf16), s4);
+                    s4 = Axpy(Load(a[r4 + k1], bf16), Unpack(q1, bf16), s4);
+                    s4 = Axpy(Load(a[r4 + k2], bf16), Unpack(q2, bf16), s4);
+                    s4 = Axpy(Load(a[r4 + k3], bf16), Unpack(q3, bf16), s4);
+                }
+                if (mCap > 5)
+                {
+                    s5 = Axpy(Load(a[r5 + k0], bf16), Unpack(q0, bf16), s5);
+                    s5 = Axpy(Load(a[r5 + k1], bf16), Unpack(q1, bf16), s5);
+                    s5 = Axpy(Load(a[r5 + k2], bf16), Unpack(q2, bf16), s5);
+                    s5 = Axpy(Load(a[r5 + k3], bf16), Unpack(q3, bf16), s5);
+                }
+                if (mCap > 6)
+                {
+                    s6 = Axpy(Load(a[r6 + k0], bf16), Unpack(q0, bf16), s6);
+                    s6 = Axpy(Load(a[r6 + k1], bf16), Unpack(q1, bf16), s6);
+                    s6 = Axpy(Load(a[r6 + k2], bf16), Unpack(q2, bf16), s6);
+                    s6 = Axpy(Load(a[r6 + k3], bf16), Unpack(q3, bf16), s6);
+                }
+                if (mCap > 7)
+                {
+                    s7 = Axpy(Load(a[r7 + k0], bf16), Unpack(q0, bf16), s7);
+                    s7 = Axpy(Load(a[r7 + k1], bf16), Unpack(q1, bf16), s7);
+                    s7 = Axpy(Load(a[r7 + k2], bf16), Unpack(q2, bf16), s7);
+                    s7 = Axpy(Load(a[r7 + k3], bf16), Unpack(q3, bf16), s7);
+                }
             }
-            if (mCap > 4)
+
+            if (k < kEnd)
             {
-                s4 = Axpy(Load(a[r4 + k], bf16), f, s4);
-                s4 = Axpy(has2 ? Load(a[r4 + k2], bf16) : 0f, h, s4);
+                int k0 = k + 0 * slices;
+                int k1 = k + 1 * slices;
+                bool h1 = k1 < kEnd;
+                int k2 = k + 2 * slices;
+                bool h2 = k2 < kEnd;
+                int k3 = k + 3 * slices;
+                bool h3 = k3 < kEnd;
+                Half8 q0 = bv[(long)k0 * n8 + col8c];
+                Half8 q1 = h1 ? bv[(long)k1 * n8 + col8c] : default;
+                Half8 q2 = h2 ? bv[(long)k2 * n8 + col8c] : default;
+                Half8 q3 = h3 ? bv[(long)k3 * n8 + col8c] : default;
+                s0 = Axpy(Load(a[r0 + k0], bf16), Unpack(q0, bf16), s0);
+                s0 = Axpy(h1 ? Load(a[r0 + k1], bf16) : 0f, Unpack(q1, bf16), s0);
+                s0 = Axpy(h2 ? Load(a[r0 + k2], bf16) : 0f, Unpack(q2, bf16), s0);
+                s0 = Axpy(h3 ? Load(a[r0 + k3], bf16) : 0f, Unpack(q3, bf16), s0);
+                if (mCap > 1)
+                {
+                    s1 = Axpy(Load(a[r1 + k0], bf16), Unpack(q0, bf16), s1);
+                    s1 = Axpy(h1 ? Load(a[r1 + k1], bf16) : 0f, Unpack(q1, bf16), s1);
+                    s1 = Axpy(h2 ? Load(a[r1 + k2], bf16) : 0f, Unpack(q2, bf16), s1);
+                    s1 = Axpy(h3 ? Load(a[r1 + k3], bf16) : 0f, Unpack(q3, bf16), s1);
+                }
+                if (mCap > 2)
+                {
+                    s2 = Axpy(Load(a[r2 + k0], bf16), Unpack(q0, bf16), s2);
+                    s2 = Axpy(h1 ? Load(a[r2 + k1], bf16) : 0f, Unpack(q1, bf16), s2);
+                    s2 = Axpy(h2 ? Load(a[r2 + k2], bf16) : 0f, Unpack(q2, bf16), s2);
+                    s2 = Axpy(h3 ? Load(a[r2 + k3], bf16) : 0f, Unpack(q3, bf16), s2);
+                }
+                if (mCap > 3)
+                {
+                    s3 = Axpy(Load(a[r3 + k0], bf16), Unpack(q0, bf16), s3);
+                    s3 = Axpy(h1 ? Load(a[r3 + k1], bf16) : 0f, Unpack(q1, bf16), s3);
+                    s3 = Axpy(h2 ? Load(a[r3 + k2], bf16) : 0f, Unpack(q2, bf16), s3);
+                    s3 = Axpy(h3 ? Load(a[r3 + k3], bf16) : 0f, Unpack(q3, bf16), s3);
+                }
+                if (mCap > 4)
+                {
+                    s4 = Axpy(Load(a[r4 + k0], bf16), Unpack(q0, bf16), s4);
+                    s4 = Axpy(h1 ? Load(a[r4 + k1], bf16) : 0f, Unpack(q1, bf16), s4);
+                    s4 = Axpy(h2 ? Load(a[r4 + k2], bf16) : 0f, Unpack(q2, bf16), s4);
+                    s4 = Axpy(h3 ? Load(a[r4 + k3], bf16) : 0f, Unpack(q3, bf16), s4);
+                }
+                if (mCap > 5)
+                {
+                    s5 = Axpy(Load(a[r5 + k0], bf16), Unpack(q0, bf16), s5);
+                    s5 = Axpy(h1 ? Load(a[r5 + k1], bf16) : 0f, Unpack(q1, bf16), s5);
+                    s5 = Axpy(h2 ? Load(a[r5 + k2], bf16) : 0f, Unpack(q2, bf16), s5);
+                    s5 = Axpy(h3 ? Load(a[r5 + k3], bf16) : 0f, Unpack(q3, bf16), s5);
+                }
+                if (mCap > 6)
+                {
+                    s6 = Axpy(Load(a[r6 + k0], bf16), Unpack(q0, bf16), s6);
+                    s6 = Axpy(h1 ? Load(a[r6 + k1], bf16) : 0f, Unpack(q1, bf16), s6);
+                    s6 = Axpy(h2 ? Load(a[r6 + k2], bf16) : 0f, Unpack(q2, bf16), s6);
+                    s6 = Axpy(h3 ? Load(a[r6 + k3], bf16) : 0f, Unpack(q3, bf16), s6);
+                }
+                if (mCap > 7)
+                {
+                    s7 = Axpy(Load(a[r7 + k0], bf16), Unpack(q0, bf16), s7);
+                    s7 = Axpy(h1 ? Load(a[r7 + k1], bf16) : 0f, Unpack(q1, bf16), s7);
+                    s7 = Axpy(h2 ? Load(a[r7 + k2], bf16) : 0f, Unpack(q2, bf16), s7);
+                    s7 = Axpy(h3 ? Load(a[r7 + k3], bf16) : 0f, Unpack(q3, bf16), s7);
+                }
             }
-            if (mCap > 5)
+        }
+        else
+        {
+            for (; k + 1 * slices < kEnd; k += 2 * slices)
             {
-                s5 = Axpy(Load(a[r5 + k], bf16), f, s5);
-                s5 = Axpy(has2 ? Load(a[r5 + k2], bf16) : 0f, h, s5);
+                int k0 = k + 0 * slices;
+                int k1 = k + 1 * slices;
+                Half8 q0 = bv[(long)k0 * n8 + col8c];
+                Half8 q1 = bv[(long)k1 * n8 + col8c];
+                s0 = Axpy(Load(a[r0 + k0], bf16), Unpack(q0, bf16), s0);
+                s0 = Axpy(Load(a[r0 + k1], bf16), Unpack(q1, bf16), s0);
+                if (mCap > 1)
+                {
+                    s1 = Axpy(Load(a[r1 + k0], bf16), Unpack(q0, bf16), s1);
+                    s1 = Axpy(Load(a[r1 + k1], bf16), Unpack(q1, bf16), s1);
+                }
+                if (mCap > 2)
+                {
+                    s2 = Axpy(Load(a[r2 + k0], bf16), Unpack(q0, bf16), s2);
+                    s2 = Axpy(Load(a[r2 + k1], bf16), Unpack(q1, bf16), s2);
+                }
+                if (mCap > 3)
+                {
+                    s3 = Axpy(Load(a[r3 + k0], bf16), Unpack(q0, bf16), s3);
+                    s3 = Axpy(Load(a[r3 + k1], bf16), Unpack(q1, bf16), s3);
+                }
+                if (mCap > 4)
+                {
+                    s4 = Axpy(Load(a[r4 + k0], bf16), Unpack(q0, bf16), s4);
+                    s4 = Axpy(Load(a[r4 + k1], bf16), Unpack(q1, bf16), s4);
+                }
+                if (mCap > 5)
+                {
+                    s5 = Axpy(Load(a[r5 + k0], bf16), Unpack(q0, bf16), s5);
+                    s5 = Axpy(Load(a[r5 + k1], bf16), Unpack(q1, bf16), s5);
+                }
+                if (mCap > 6)
+                {
+                    s6 = Axpy(Load(a[r6 + k0], bf16), Unpack(q0, bf16), s6);
+                    s6 = Axpy(Load(a[r6 + k1], bf16), Unpack(q1, bf16), s6);
+                }
+                if (mCap > 7)
+                {
+                    s7 = Axpy(Load(a[r7 + k0], bf16), Unpack(q0, bf16), s7);
+                    s7 = Axpy(Load(a[r7 + k1], bf16), Unpack(q1, bf16), s7);
+                }
             }
-            if (mCap > 6)
+
+            if (k < kEnd)
             {
-                s6 = Axpy(Load(a[r6 + k], bf16), f, s6);
-                s6 = Axpy(has2 ? Load(a[r6 + k2], bf16) : 0f, h, s6);
-            }
-            if (mCap > 7)
-            {
-                s7 = Axpy(Load(a[r7 + k], bf16), f, s7);
-                s7 = Axpy(has2 ? Load(a[r7 + k2], bf16) : 0f, h, s7);
+                int k0 = k + 0 * slices;
+                int k1 = k + 1 * slices;
+                bool h1 = k1 < kEnd;
+                Half8 q0 = bv[(long)k0 * n8 + col8c];
+                Half8 q1 = h1 ? bv[(long)k1 * n8 + col8c] : default;
+                s0 = Axpy(Load(a[r0 + k0], bf16), Unpack(q0, bf16), s0);
+                s0 = Axpy(h1 ? Load(a[r0 + k1], bf16) : 0f, Unpack(q1, bf16), s0);
+                if (mCap > 1)
+                {
+                    s1 = Axpy(Load(a[r1 + k0], bf16), Unpack(q0, bf16), s1);
+                    s1 = Axpy(h1 ? Load(a[r1 + k1], bf16) : 0f, Unpack(q1, bf16), s1);
+                }
+                if (mCap > 2)
+                {
+                    s2 = Axpy(Load(a[r2 + k0], bf16), Unpack(q0, bf16), s2);
+                    s2 = Axpy(h1 ? Load(a[r2 + k1], bf16) : 0f, Unpack(q1, bf16), s2);
+                }
+                if (mCap > 3)
+                {
+                    s3 = Axpy(Load(a[r3 + k0], bf16), Unpack(q0, bf16), s3);
+                    s3 = Axpy(h1 ? Load(a[r3 + k1], bf16) : 0f, Unpack(q1, bf16), s3);
+                }
+                if (mCap > 4)
+                {
+                    s4 = Axpy(Load(a[r4 + k0], bf16), Unpack(q0, bf16), s4);
+                    s4 = Axpy(h1 ? Load(a[r4 + k1], bf16) : 0f, Unpack(q1, bf16), s4);
+                }
+                if (mCap > 5)
+                {
+                    s5 = Axpy(Load(a[r5 + k0], bf16), Unpack(q0, bf16), s5);
+                    s5 = Axpy(h1 ? Load(a[r5 + k1], bf16) : 0f, Unpack(q1, bf16), s5);
+                }
+                if (mCap > 6)
+                {
+                    s6 = Axpy(Load(a[r6 + k0], bf16), Unpack(q0, bf16), s6);
+                    s6 = Axpy(h1 ? Load(a[r6 + k1], bf16) : 0f, Unpack(q1, bf16), s6);
+                }
+                if (mCap > 7)
+                {
+                    s7 = Axpy(Load(a[r7 + k0], bf16), Unpack(q0, bf16), s7);
+                    s7 = Axpy(h1 ? Load(a[r7 + k1], bf16) : 0f, Unpack(q1, bf16), s7);
+                }
             }
         }
 

@@ -72,18 +72,20 @@ public sealed partial class IlgpuKernels
         return true;
     }
 
-    /// <summary>The [N, K]-weight 16-bit GEMV compiled for a row cap of 1, 4, 8 or 16 and the format.</summary>
+    /// <summary>The [N, K]-weight 16-bit GEMV for a row cap of 1 (<see cref="HalfGemvKernels.GemvNk16Row{TFormat}"/>), 4, 8 or 16 and the format.</summary>
     private Action<KernelConfig, ArrayView<Half8>, ArrayView<Half8>, ArrayView<ushort>, ArrayView<ushort>, ArrayView<float>, HalfGemvShape> GemvNk16Variant(int rowsCap, bool bf16)
     {
-        var name = $"{nameof(HalfGemvKernels.GemvNk16)}<{rowsCap},{(bf16 ? "bf16" : "f16")}>";
+        var name = rowsCap == 1
+            ? $"{nameof(HalfGemvKernels.GemvNk16Row)}<{(bf16 ? "bf16" : "f16")}>"
+            : $"{nameof(HalfGemvKernels.GemvNk16)}<{rowsCap},{(bf16 ? "bf16" : "f16")}>";
         int slot = (bf16 ? 4 : 0) + (rowsCap switch { 1 => 0, 4 => 1, 8 => 2, _ => 3 });
         return (rowsCap, bf16) switch
         {
-            (1, false) => device.Load(ref gemvNk16[slot], name, acc => acc.LoadStreamKernel<ArrayView<Half8>, ArrayView<Half8>, ArrayView<ushort>, ArrayView<ushort>, ArrayView<float>, HalfGemvShape>(HalfGemvKernels.GemvNk16<Const1, Float16Storage>, GemvBounds)),
+            (1, false) => device.Load(ref gemvNk16[slot], name, acc => acc.LoadStreamKernel<ArrayView<Half8>, ArrayView<Half8>, ArrayView<ushort>, ArrayView<ushort>, ArrayView<float>, HalfGemvShape>(HalfGemvKernels.GemvNk16Row<Float16Storage>, GemvBounds)),
             (4, false) => device.Load(ref gemvNk16[slot], name, acc => acc.LoadStreamKernel<ArrayView<Half8>, ArrayView<Half8>, ArrayView<ushort>, ArrayView<ushort>, ArrayView<float>, HalfGemvShape>(HalfGemvKernels.GemvNk16<Const4, Float16Storage>, GemvBounds)),
             (8, false) => device.Load(ref gemvNk16[slot], name, acc => acc.LoadStreamKernel<ArrayView<Half8>, ArrayView<Half8>, ArrayView<ushort>, ArrayView<ushort>, ArrayView<float>, HalfGemvShape>(HalfGemvKernels.GemvNk16<Const8, Float16Storage>, GemvBounds)),
             (16, false) => device.Load(ref gemvNk16[slot], name, acc => acc.LoadStreamKernel<ArrayView<Half8>, ArrayView<Half8>, ArrayView<ushort>, ArrayView<ushort>, ArrayView<float>, HalfGemvShape>(HalfGemvKernels.GemvNk16<Const16, Float16Storage>, GemvBounds)),
-            (1, true) => device.Load(ref gemvNk16[slot], name, acc => acc.LoadStreamKernel<ArrayView<Half8>, ArrayView<Half8>, ArrayView<ushort>, ArrayView<ushort>, ArrayView<float>, HalfGemvShape>(HalfGemvKernels.GemvNk16<Const1, BFloat16Storage>, GemvBounds)),
+            (1, true) => device.Load(ref gemvNk16[slot], name, acc => acc.LoadStreamKernel<ArrayView<Half8>, ArrayView<Half8>, ArrayView<ushort>, ArrayView<ushort>, ArrayView<float>, HalfGemvShape>(HalfGemvKernels.GemvNk16Row<BFloat16Storage>, GemvBounds)),
             (4, true) => device.Load(ref gemvNk16[slot], name, acc => acc.LoadStreamKernel<ArrayView<Half8>, ArrayView<Half8>, ArrayView<ushort>, ArrayView<ushort>, ArrayView<float>, HalfGemvShape>(HalfGemvKernels.GemvNk16<Const4, BFloat16Storage>, GemvBounds)),
             (8, true) => device.Load(ref gemvNk16[slot], name, acc => acc.LoadStreamKernel<ArrayView<Half8>, ArrayView<Half8>, ArrayView<ushort>, ArrayView<ushort>, ArrayView<float>, HalfGemvShape>(HalfGemvKernels.GemvNk16<Const8, BFloat16Storage>, GemvBounds)),
             (16, true) => device.Load(ref gemvNk16[slot], name, acc => acc.LoadStreamKernel<ArrayView<Half8>, ArrayView<Half8>, ArrayView<ushort>, ArrayView<ushort>, ArrayView<float>, HalfGemvShape>(HalfGemvKernels.GemvNk16<Const16, BFloat16Storage>, GemvBounds)),
@@ -156,7 +158,9 @@ internal static class HalfGemvLaunch
         int groups, length;
         if (transposeB)
         {
-            groups = ((n + 1) / 2 + warps - 1) / warps;
+            // One row: a warp per column (GemvNk16Row); more: a warp per column pair (GemvNk16).
+            int columnsPerWarp = cap == 1 ? 1 : 2;
+            groups = ((n + columnsPerWarp - 1) / columnsPerWarp + warps - 1) / warps;
             length = k / 8;
         }
         else
