@@ -658,6 +658,1125 @@ internal static partial class GemmFastKernels
     }
 
     /// <summary>
+    /// Decode GEMV, weight [K, N] row-major with N a multiple of 4 and the weight 16-byte aligned: as <c>GemvKnF32</c>
+    /// (a group per 4*warp columns and a K chunk, warps interleaved over the chunk's rows, A staged in shared memory,
+    /// warps summed through shared memory), but each lane owns 4 adjacent columns read as one <see cref="Float4"/>
+    /// (a warp reads 512 contiguous bytes per weight row), 8 rows per iteration for one row of A and 4 for more
+    /// (that many 16-byte loads in flight per lane). Whole iterations load unguarded, one guarded iteration takes the tail.
+    /// </summary>
+    [IlgpuKernel]
+    [IlgpuKernelVariant(typeof(Const1))]
+    [IlgpuKernelVariant(typeof(Const2))]
+    [IlgpuKernelVariant(typeof(Const4))]
+    [IlgpuKernelVariant(typeof(Const8))]
+    [IlgpuKernelVariant(typeof(Const16))]
+    public static void GemvKnVecF32<TRowsCap>(ArrayView<float> a, ArrayView<Float4> b4, ArrayView<float> bias, ArrayView<float> c, ArrayView<float> partial, GemvShape g)
+        where TRowsCap : struct, IKernelConstant
+    {
+        var sA = SharedMemory.Allocate<float>(MaxSharedA);
+        var red = SharedMemory.Allocate<float>(MaxSharedA);
+        var bv = b4.AsAligned(16);
+        int ws = Warp.WarpSize;
+        int lane = Warp.LaneIdx;
+        int wi = Warp.WarpIdx;
+        int threads = Group.DimX;
+        int nw = threads / ws;
+        int cols = 4 * ws;
+        int colBase = Grid.IdxX * cols;
+        int n4 = g.N / 4;
+        int col4 = Grid.IdxX * ws + lane;
+        col4 = col4 < n4 ? col4 : 0;
+        int split = Grid.IdxY;
+        int kc = g.KChunk;
+        int k0 = split * kc;
+        int kEnd = k0 + kc < g.K ? k0 + kc : g.K;
+        int m = g.M;
+        int mCap = default(TRowsCap).Value;
+        for (int e = Group.IdxX; e < m * kc; e += threads)
+        {
+            int i = e / kc;
+            int kk = e - i * kc;
+            sA[e] = k0 + kk < kEnd ? a[(long)i * g.K + k0 + kk] : 0f;
+        }
+
+        Group.Barrier();
+        float c0_0 = 0f, c0_1 = 0f, c0_2 = 0f, c0_3 = 0f;
+        float c1_0 = 0f, c1_1 = 0f, c1_2 = 0f, c1_3 = 0f;
+        float c2_0 = 0f, c2_1 = 0f, c2_2 = 0f, c2_3 = 0f;
+        float c3_0 = 0f, c3_1 = 0f, c3_2 = 0f, c3_3 = 0f;
+        float c4_0 = 0f, c4_1 = 0f, c4_2 = 0f, c4_3 = 0f;
+        float c5_0 = 0f, c5_1 = 0f, c5_2 = 0f, c5_3 = 0f;
+        float c6_0 = 0f, c6_1 = 0f, c6_2 = 0f, c6_3 = 0f;
+        float c7_0 = 0f, c7_1 = 0f, c7_2 = 0f, c7_3 = 0f;
+        float c8_0 = 0f, c8_1 = 0f, c8_2 = 0f, c8_3 = 0f;
+        float c9_0 = 0f, c9_1 = 0f, c9_2 = 0f, c9_3 = 0f;
+        float c10_0 = 0f, c10_1 = 0f, c10_2 = 0f, c10_3 = 0f;
+        float c11_0 = 0f, c11_1 = 0f, c11_2 = 0f, c11_3 = 0f;
+        float c12_0 = 0f, c12_1 = 0f, c12_2 = 0f, c12_3 = 0f;
+        float c13_0 = 0f, c13_1 = 0f, c13_2 = 0f, c13_3 = 0f;
+        float c14_0 = 0f, c14_1 = 0f, c14_2 = 0f, c14_3 = 0f;
+        float c15_0 = 0f, c15_1 = 0f, c15_2 = 0f, c15_3 = 0f;
+        int k = k0 + wi;
+        if (mCap == 1)
+        {
+            for (; k + 7 * nw < kEnd; k += 8 * nw)
+            {
+                int r0 = k + 0 * nw;
+                int r1 = k + 1 * nw;
+                int r2 = k + 2 * nw;
+                int r3 = k + 3 * nw;
+                int r4 = k + 4 * nw;
+                int r5 = k + 5 * nw;
+                int r6 = k + 6 * nw;
+                int r7 = k + 7 * nw;
+                Float4 q0 = bv[(long)r0 * n4 + col4];
+                Float4 q1 = bv[(long)r1 * n4 + col4];
+                Float4 q2 = bv[(long)r2 * n4 + col4];
+                Float4 q3 = bv[(long)r3 * n4 + col4];
+                Float4 q4 = bv[(long)r4 * n4 + col4];
+                Float4 q5 = bv[(long)r5 * n4 + col4];
+                Float4 q6 = bv[(long)r6 * n4 + col4];
+                Float4 q7 = bv[(long)r7 * n4 + col4];
+                float p0_0 = sA[0 * kc + r0 - k0];
+                float p0_1 = sA[0 * kc + r1 - k0];
+                float p0_2 = sA[0 * kc + r2 - k0];
+                float p0_3 = sA[0 * kc + r3 - k0];
+                float p0_4 = sA[0 * kc + r4 - k0];
+                float p0_5 = sA[0 * kc + r5 - k0];
+                float p0_6 = sA[0 * kc + r6 - k0];
+                float p0_7 = sA[0 * kc + r7 - k0];
+                c0_0 += p0_0 * q0.X + p0_1 * q1.X + p0_2 * q2.X + p0_3 * q3.X + p0_4 * q4.X + p0_5 * q5.X + p0_6 * q6.X + p0_7 * q7.X;
+                c0_1 += p0_0 * q0.Y + p0_1 * q1.Y + p0_2 * q2.Y + p0_3 * q3.Y + p0_4 * q4.Y + p0_5 * q5.Y + p0_6 * q6.Y + p0_7 * q7.Y;
+                c0_2 += p0_0 * q0.Z + p0_1 * q1.Z + p0_2 * q2.Z + p0_3 * q3.Z + p0_4 * q4.Z + p0_5 * q5.Z + p0_6 * q6.Z + p0_7 * q7.Z;
+                c0_3 += p0_0 * q0.W + p0_1 * q1.W + p0_2 * q2.W + p0_3 * q3.W + p0_4 * q4.W + p0_5 * q5.W + p0_6 * q6.W + p0_7 * q7.W;
+                if (mCap > 1)
+                {
+                    float p1_0 = sA[1 * kc + r0 - k0];
+                    float p1_1 = sA[1 * kc + r1 - k0];
+                    float p1_2 = sA[1 * kc + r2 - k0];
+                    float p1_3 = sA[1 * kc + r3 - k0];
+                    float p1_4 = sA[1 * kc + r4 - k0];
+                    float p1_5 = sA[1 * kc + r5 - k0];
+                    float p1_6 = sA[1 * kc + r6 - k0];
+                    float p1_7 = sA[1 * kc + r7 - k0];
+                    c1_0 += p1_0 * q0.X + p1_1 * q1.X + p1_2 * q2.X + p1_3 * q3.X + p1_4 * q4.X + p1_5 * q5.X + p1_6 * q6.X + p1_7 * q7.X;
+                    c1_1 += p1_0 * q0.Y + p1_1 * q1.Y + p1_2 * q2.Y + p1_3 * q3.Y + p1_4 * q4.Y + p1_5 * q5.Y + p1_6 * q6.Y + p1_7 * q7.Y;
+                    c1_2 += p1_0 * q0.Z + p1_1 * q1.Z + p1_2 * q2.Z + p1_3 * q3.Z + p1_4 * q4.Z + p1_5 * q5.Z + p1_6 * q6.Z + p1_7 * q7.Z;
+                    c1_3 += p1_0 * q0.W + p1_1 * q1.W + p1_2 * q2.W + p1_3 * q3.W + p1_4 * q4.W + p1_5 * q5.W + p1_6 * q6.W + p1_7 * q7.W;
+                }
+                if (mCap > 2)
+                {
+                    float p2_0 = sA[2 * kc + r0 - k0];
+                    float p2_1 = sA[2 * kc + r1 - k0];
+                    float p2_2 = sA[2 * kc + r2 - k0];
+                    float p2_3 = sA[2 * kc + r3 - k0];
+                    float p2_4 = sA[2 * kc + r4 - k0];
+                    float p2_5 = sA[2 * kc + r5 - k0];
+                    float p2_6 = sA[2 * kc + r6 - k0];
+                    float p2_7 = sA[2 * kc + r7 - k0];
+                    c2_0 += p2_0 * q0.X + p2_1 * q1.X + p2_2 * q2.X + p2_3 * q3.X + p2_4 * q4.X + p2_5 * q5.X + p2_6 * q6.X + p2_7 * q7.X;
+                    c2_1 += p2_0 * q0.Y + p2_1 * q1.Y + p2_2 * q2.Y + p2_3 * q3.Y + p2_4 * q4.Y + p2_5 * q5.Y + p2_6 * q6.Y + p2_7 * q7.Y;
+                    c2_2 += p2_0 * q0.Z + p2_1 * q1.Z + p2_2 * q2.Z + p2_3 * q3.Z + p2_4 * q4.Z + p2_5 * q5.Z + p2_6 * q6.Z + p2_7 * q7.Z;
+                    c2_3 += p2_0 * q0.W + p2_1 * q1.W + p2_2 * q2.W + p2_3 * q3.W + p2_4 * q4.W + p2_5 * q5.W + p2_6 * q6.W + p2_7 * q7.W;
+                }
+                if (mCap > 3)
+                {
+                    float p3_0 = sA[3 * kc + r0 - k0];
+                    float p3_1 = sA[3 * kc + r1 - k0];
+                    float p3_2 = sA[3 * kc + r2 - k0];
+                    float p3_3 = sA[3 * kc + r3 - k0];
+                    float p3_4 = sA[3 * kc + r4 - k0];
+                    float p3_5 = sA[3 * kc + r5 - k0];
+                    float p3_6 = sA[3 * kc + r6 - k0];
+                    float p3_7 = sA[3 * kc + r7 - k0];
+                    c3_0 += p3_0 * q0.X + p3_1 * q1.X + p3_2 * q2.X + p3_3 * q3.X + p3_4 * q4.X + p3_5 * q5.X + p3_6 * q6.X + p3_7 * q7.X;
+                    c3_1 += p3_0 * q0.Y + p3_1 * q1.Y + p3_2 * q2.Y + p3_3 * q3.Y + p3_4 * q4.Y + p3_5 * q5.Y + p3_6 * q6.Y + p3_7 * q7.Y;
+                    c3_2 += p3_0 * q0.Z + p3_1 * q1.Z + p3_2 * q2.Z + p3_3 * q3.Z + p3_4 * q4.Z + p3_5 * q5.Z + p3_6 * q6.Z + p3_7 * q7.Z;
+                    c3_3 += p3_0 * q0.W + p3_1 * q1.W + p3_2 * q2.W + p3_3 * q3.W + p3_4 * q4.W + p3_5 * q5.W + p3_6 * q6.W + p3_7 * q7.W;
+                }
+                if (mCap > 4)
+                {
+                    float p4_0 = sA[4 * kc + r0 - k0];
+                    float p4_1 = sA[4 * kc + r1 - k0];
+                    float p4_2 = sA[4 * kc + r2 - k0];
+                    float p4_3 = sA[4 * kc + r3 - k0];
+                    float p4_4 = sA[4 * kc + r4 - k0];
+                    float p4_5 = sA[4 * kc + r5 - k0];
+                    float p4_6 = sA[4 * kc + r6 - k0];
+                    float p4_7 = sA[4 * kc + r7 - k0];
+                    c4_0 += p4_0 * q0.X + p4_1 * q1.X + p4_2 * q2.X + p4_3 * q3.X + p4_4 * q4.X + p4_5 * q5.X + p4_6 * q6.X + p4_7 * q7.X;
+                    c4_1 += p4_0 * q0.Y + p4_1 * q1.Y + p4_2 * q2.Y + p4_3 * q3.Y + p4_4 * q4.Y + p4_5 * q5.Y + p4_6 * q6.Y + p4_7 * q7.Y;
+                    c4_2 += p4_0 * q0.Z + p4_1 * q1.Z + p4_2 * q2.Z + p4_3 * q3.Z + p4_4 * q4.Z + p4_5 * q5.Z + p4_6 * q6.Z + p4_7 * q7.Z;
+                    c4_3 += p4_0 * q0.W + p4_1 * q1.W + p4_2 * q2.W + p4_3 * q3.W + p4_4 * q4.W + p4_5 * q5.W + p4_6 * q6.W + p4_7 * q7.W;
+                }
+                if (mCap > 5)
+                {
+                    float p5_0 = sA[5 * kc + r0 - k0];
+                    float p5_1 = sA[5 * kc + r1 - k0];
+                    float p5_2 = sA[5 * kc + r2 - k0];
+                    float p5_3 = sA[5 * kc + r3 - k0];
+                    float p5_4 = sA[5 * kc + r4 - k0];
+                    float p5_5 = sA[5 * kc + r5 - k0];
+                    float p5_6 = sA[5 * kc + r6 - k0];
+                    float p5_7 = sA[5 * kc + r7 - k0];
+                    c5_0 += p5_0 * q0.X + p5_1 * q1.X + p5_2 * q2.X + p5_3 * q3.X + p5_4 * q4.X + p5_5 * q5.X + p5_6 * q6.X + p5_7 * q7.X;
+                    c5_1 += p5_0 * q0.Y + p5_1 * q1.Y + p5_2 * q2.Y + p5_3 * q3.Y + p5_4 * q4.Y + p5_5 * q5.Y + p5_6 * q6.Y + p5_7 * q7.Y;
+                    c5_2 += p5_0 * q0.Z + p5_1 * q1.Z + p5_2 * q2.Z + p5_3 * q3.Z + p5_4 * q4.Z + p5_5 * q5.Z + p5_6 * q6.Z + p5_7 * q7.Z;
+                    c5_3 += p5_0 * q0.W + p5_1 * q1.W + p5_2 * q2.W + p5_3 * q3.W + p5_4 * q4.W + p5_5 * q5.W + p5_6 * q6.W + p5_7 * q7.W;
+                }
+                if (mCap > 6)
+                {
+                    float p6_0 = sA[6 * kc + r0 - k0];
+                    float p6_1 = sA[6 * kc + r1 - k0];
+                    float p6_2 = sA[6 * kc + r2 - k0];
+                    float p6_3 = sA[6 * kc + r3 - k0];
+                    float p6_4 = sA[6 * kc + r4 - k0];
+                    float p6_5 = sA[6 * kc + r5 - k0];
+                    float p6_6 = sA[6 * kc + r6 - k0];
+                    float p6_7 = sA[6 * kc + r7 - k0];
+                    c6_0 += p6_0 * q0.X + p6_1 * q1.X + p6_2 * q2.X + p6_3 * q3.X + p6_4 * q4.X + p6_5 * q5.X + p6_6 * q6.X + p6_7 * q7.X;
+                    c6_1 += p6_0 * q0.Y + p6_1 * q1.Y + p6_2 * q2.Y + p6_3 * q3.Y + p6_4 * q4.Y + p6_5 * q5.Y + p6_6 * q6.Y + p6_7 * q7.Y;
+                    c6_2 += p6_0 * q0.Z + p6_1 * q1.Z + p6_2 * q2.Z + p6_3 * q3.Z + p6_4 * q4.Z + p6_5 * q5.Z + p6_6 * q6.Z + p6_7 * q7.Z;
+                    c6_3 += p6_0 * q0.W + p6_1 * q1.W + p6_2 * q2.W + p6_3 * q3.W + p6_4 * q4.W + p6_5 * q5.W + p6_6 * q6.W + p6_7 * q7.W;
+                }
+                if (mCap > 7)
+                {
+                    float p7_0 = sA[7 * kc + r0 - k0];
+                    float p7_1 = sA[7 * kc + r1 - k0];
+                    float p7_2 = sA[7 * kc + r2 - k0];
+                    float p7_3 = sA[7 * kc + r3 - k0];
+                    float p7_4 = sA[7 * kc + r4 - k0];
+                    float p7_5 = sA[7 * kc + r5 - k0];
+                    float p7_6 = sA[7 * kc + r6 - k0];
+                    float p7_7 = sA[7 * kc + r7 - k0];
+                    c7_0 += p7_0 * q0.X + p7_1 * q1.X + p7_2 * q2.X + p7_3 * q3.X + p7_4 * q4.X + p7_5 * q5.X + p7_6 * q6.X + p7_7 * q7.X;
+                    c7_1 += p7_0 * q0.Y + p7_1 * q1.Y + p7_2 * q2.Y + p7_3 * q3.Y + p7_4 * q4.Y + p7_5 * q5.Y + p7_6 * q6.Y + p7_7 * q7.Y;
+                    c7_2 += p7_0 * q0.Z + p7_1 * q1.Z + p7_2 * q2.Z + p7_3 * q3.Z + p7_4 * q4.Z + p7_5 * q5.Z + p7_6 * q6.Z + p7_7 * q7.Z;
+                    c7_3 += p7_0 * q0.W + p7_1 * q1.W + p7_2 * q2.W + p7_3 * q3.W + p7_4 * q4.W + p7_5 * q5.W + p7_6 * q6.W + p7_7 * q7.W;
+                }
+                if (mCap > 8)
+                {
+                    float p8_0 = sA[8 * kc + r0 - k0];
+                    float p8_1 = sA[8 * kc + r1 - k0];
+                    float p8_2 = sA[8 * kc + r2 - k0];
+                    float p8_3 = sA[8 * kc + r3 - k0];
+                    float p8_4 = sA[8 * kc + r4 - k0];
+                    float p8_5 = sA[8 * kc + r5 - k0];
+                    float p8_6 = sA[8 * kc + r6 - k0];
+                    float p8_7 = sA[8 * kc + r7 - k0];
+                    c8_0 += p8_0 * q0.X + p8_1 * q1.X + p8_2 * q2.X + p8_3 * q3.X + p8_4 * q4.X + p8_5 * q5.X + p8_6 * q6.X + p8_7 * q7.X;
+                    c8_1 += p8_0 * q0.Y + p8_1 * q1.Y + p8_2 * q2.Y + p8_3 * q3.Y + p8_4 * q4.Y + p8_5 * q5.Y + p8_6 * q6.Y + p8_7 * q7.Y;
+                    c8_2 += p8_0 * q0.Z + p8_1 * q1.Z + p8_2 * q2.Z + p8_3 * q3.Z + p8_4 * q4.Z + p8_5 * q5.Z + p8_6 * q6.Z + p8_7 * q7.Z;
+                    c8_3 += p8_0 * q0.W + p8_1 * q1.W + p8_2 * q2.W + p8_3 * q3.W + p8_4 * q4.W + p8_5 * q5.W + p8_6 * q6.W + p8_7 * q7.W;
+                }
+                if (mCap > 9)
+                {
+                    float p9_0 = sA[9 * kc + r0 - k0];
+                    float p9_1 = sA[9 * kc + r1 - k0];
+                    float p9_2 = sA[9 * kc + r2 - k0];
+                    float p9_3 = sA[9 * kc + r3 - k0];
+                    float p9_4 = sA[9 * kc + r4 - k0];
+                    float p9_5 = sA[9 * kc + r5 - k0];
+                    float p9_6 = sA[9 * kc + r6 - k0];
+                    float p9_7 = sA[9 * kc + r7 - k0];
+                    c9_0 += p9_0 * q0.X + p9_1 * q1.X + p9_2 * q2.X + p9_3 * q3.X + p9_4 * q4.X + p9_5 * q5.X + p9_6 * q6.X + p9_7 * q7.X;
+                    c9_1 += p9_0 * q0.Y + p9_1 * q1.Y + p9_2 * q2.Y + p9_3 * q3.Y + p9_4 * q4.Y + p9_5 * q5.Y + p9_6 * q6.Y + p9_7 * q7.Y;
+                    c9_2 += p9_0 * q0.Z + p9_1 * q1.Z + p9_2 * q2.Z + p9_3 * q3.Z + p9_4 * q4.Z + p9_5 * q5.Z + p9_6 * q6.Z + p9_7 * q7.Z;
+                    c9_3 += p9_0 * q0.W + p9_1 * q1.W + p9_2 * q2.W + p9_3 * q3.W + p9_4 * q4.W + p9_5 * q5.W + p9_6 * q6.W + p9_7 * q7.W;
+                }
+                if (mCap > 10)
+                {
+                    float p10_0 = sA[10 * kc + r0 - k0];
+                    float p10_1 = sA[10 * kc + r1 - k0];
+                    float p10_2 = sA[10 * kc + r2 - k0];
+                    float p10_3 = sA[10 * kc + r3 - k0];
+                    float p10_4 = sA[10 * kc + r4 - k0];
+                    float p10_5 = sA[10 * kc + r5 - k0];
+                    float p10_6 = sA[10 * kc + r6 - k0];
+                    float p10_7 = sA[10 * kc + r7 - k0];
+                    c10_0 += p10_0 * q0.X + p10_1 * q1.X + p10_2 * q2.X + p10_3 * q3.X + p10_4 * q4.X + p10_5 * q5.X + p10_6 * q6.X + p10_7 * q7.X;
+                    c10_1 += p10_0 * q0.Y + p10_1 * q1.Y + p10_2 * q2.Y + p10_3 * q3.Y + p10_4 * q4.Y + p10_5 * q5.Y + p10_6 * q6.Y + p10_7 * q7.Y;
+                    c10_2 += p10_0 * q0.Z + p10_1 * q1.Z + p10_2 * q2.Z + p10_3 * q3.Z + p10_4 * q4.Z + p10_5 * q5.Z + p10_6 * q6.Z + p10_7 * q7.Z;
+                    c10_3 += p10_0 * q0.W + p10_1 * q1.W + p10_2 * q2.W + p10_3 * q3.W + p10_4 * q4.W + p10_5 * q5.W + p10_6 * q6.W + p10_7 * q7.W;
+                }
+                if (mCap > 11)
+                {
+                    float p11_0 = sA[11 * kc + r0 - k0];
+                    float p11_1 = sA[11 * kc + r1 - k0];
+                    float p11_2 = sA[11 * kc + r2 - k0];
+                    float p11_3 = sA[11 * kc + r3 - k0];
+                    float p11_4 = sA[11 * kc + r4 - k0];
+                    float p11_5 = sA[11 * kc + r5 - k0];
+                    float p11_6 = sA[11 * kc + r6 - k0];
+                    float p11_7 = sA[11 * kc + r7 - k0];
+                    c11_0 += p11_0 * q0.X + p11_1 * q1.X + p11_2 * q2.X + p11_3 * q3.X + p11_4 * q4.X + p11_5 * q5.X + p11_6 * q6.X + p11_7 * q7.X;
+                    c11_1 += p11_0 * q0.Y + p11_1 * q1.Y + p11_2 * q2.Y + p11_3 * q3.Y + p11_4 * q4.Y + p11_5 * q5.Y + p11_6 * q6.Y + p11_7 * q7.Y;
+                    c11_2 += p11_0 * q0.Z + p11_1 * q1.Z + p11_2 * q2.Z + p11_3 * q3.Z + p11_4 * q4.Z + p11_5 * q5.Z + p11_6 * q6.Z + p11_7 * q7.Z;
+                    c11_3 += p11_0 * q0.W + p11_1 * q1.W + p11_2 * q2.W + p11_3 * q3.W + p11_4 * q4.W + p11_5 * q5.W + p11_6 * q6.W + p11_7 * q7.W;
+                }
+                if (mCap > 12)
+                {
+                    float p12_0 = sA[12 * kc + r0 - k0];
+                    float p12_1 = sA[12 * kc + r1 - k0];
+                    float p12_2 = sA[12 * kc + r2 - k0];
+                    float p12_3 = sA[12 * kc + r3 - k0];
+                    float p12_4 = sA[12 * kc + r4 - k0];
+                    float p12_5 = sA[12 * kc + r5 - k0];
+                    float p12_6 = sA[12 * kc + r6 - k0];
+                    float p12_7 = sA[12 * kc + r7 - k0];
+                    c12_0 += p12_0 * q0.X + p12_1 * q1.X + p12_2 * q2.X + p12_3 * q3.X + p12_4 * q4.X + p12_5 * q5.X + p12_6 * q6.X + p12_7 * q7.X;
+                    c12_1 += p12_0 * q0.Y + p12_1 * q1.Y + p12_2 * q2.Y + p12_3 * q3.Y + p12_4 * q4.Y + p12_5 * q5.Y + p12_6 * q6.Y + p12_7 * q7.Y;
+                    c12_2 += p12_0 * q0.Z + p12_1 * q1.Z + p12_2 * q2.Z + p12_3 * q3.Z + p12_4 * q4.Z + p12_5 * q5.Z + p12_6 * q6.Z + p12_7 * q7.Z;
+                    c12_3 += p12_0 * q0.W + p12_1 * q1.W + p12_2 * q2.W + p12_3 * q3.W + p12_4 * q4.W + p12_5 * q5.W + p12_6 * q6.W + p12_7 * q7.W;
+                }
+                if (mCap > 13)
+                {
+                    float p13_0 = sA[13 * kc + r0 - k0];
+                    float p13_1 = sA[13 * kc + r1 - k0];
+                    float p13_2 = sA[13 * kc + r2 - k0];
+                    float p13_3 = sA[13 * kc + r3 - k0];
+                    float p13_4 = sA[13 * kc + r4 - k0];
+                    float p13_5 = sA[13 * kc + r5 - k0];
+                    float p13_6 = sA[13 * kc + r6 - k0];
+                    float p13_7 = sA[13 * kc + r7 - k0];
+                    c13_0 += p13_0 * q0.X + p13_1 * q1.X + p13_2 * q2.X + p13_3 * q3.X + p13_4 * q4.X + p13_5 * q5.X + p13_6 * q6.X + p13_7 * q7.X;
+                    c13_1 += p13_0 * q0.Y + p13_1 * q1.Y + p13_2 * q2.Y + p13_3 * q3.Y + p13_4 * q4.Y + p13_5 * q5.Y + p13_6 * q6.Y + p13_7 * q7.Y;
+                    c13_2 += p13_0 * q0.Z + p13_1 * q1.Z + p13_2 * q2.Z + p13_3 * q3.Z + p13_4 * q4.Z + p13_5 * q5.Z + p13_6 * q6.Z + p13_7 * q7.Z;
+                    c13_3 += p13_0 * q0.W + p13_1 * q1.W + p13_2 * q2.W + p13_3 * q3.W + p13_4 * q4.W + p13_5 * q5.W + p13_6 * q6.W + p13_7 * q7.W;
+                }
+                if (mCap > 14)
+                {
+                    float p14_0 = sA[14 * kc + r0 - k0];
+                    float p14_1 = sA[14 * kc + r1 - k0];
+                    float p14_2 = sA[14 * kc + r2 - k0];
+                    float p14_3 = sA[14 * kc + r3 - k0];
+                    float p14_4 = sA[14 * kc + r4 - k0];
+                    float p14_5 = sA[14 * kc + r5 - k0];
+                    float p14_6 = sA[14 * kc + r6 - k0];
+                    float p14_7 = sA[14 * kc + r7 - k0];
+                    c14_0 += p14_0 * q0.X + p14_1 * q1.X + p14_2 * q2.X + p14_3 * q3.X + p14_4 * q4.X + p14_5 * q5.X + p14_6 * q6.X + p14_7 * q7.X;
+                    c14_1 += p14_0 * q0.Y + p14_1 * q1.Y + p14_2 * q2.Y + p14_3 * q3.Y + p14_4 * q4.Y + p14_5 * q5.Y + p14_6 * q6.Y + p14_7 * q7.Y;
+                    c14_2 += p14_0 * q0.Z + p14_1 * q1.Z + p14_2 * q2.Z + p14_3 * q3.Z + p14_4 * q4.Z + p14_5 * q5.Z + p14_6 * q6.Z + p14_7 * q7.Z;
+                    c14_3 += p14_0 * q0.W + p14_1 * q1.W + p14_2 * q2.W + p14_3 * q3.W + p14_4 * q4.W + p14_5 * q5.W + p14_6 * q6.W + p14_7 * q7.W;
+                }
+                if (mCap > 15)
+                {
+                    float p15_0 = sA[15 * kc + r0 - k0];
+                    float p15_1 = sA[15 * kc + r1 - k0];
+                    float p15_2 = sA[15 * kc + r2 - k0];
+                    float p15_3 = sA[15 * kc + r3 - k0];
+                    float p15_4 = sA[15 * kc + r4 - k0];
+                    float p15_5 = sA[15 * kc + r5 - k0];
+                    float p15_6 = sA[15 * kc + r6 - k0];
+                    float p15_7 = sA[15 * kc + r7 - k0];
+                    c15_0 += p15_0 * q0.X + p15_1 * q1.X + p15_2 * q2.X + p15_3 * q3.X + p15_4 * q4.X + p15_5 * q5.X + p15_6 * q6.X + p15_7 * q7.X;
+                    c15_1 += p15_0 * q0.Y + p15_1 * q1.Y + p15_2 * q2.Y + p15_3 * q3.Y + p15_4 * q4.Y + p15_5 * q5.Y + p15_6 * q6.Y + p15_7 * q7.Y;
+                    c15_2 += p15_0 * q0.Z + p15_1 * q1.Z + p15_2 * q2.Z + p15_3 * q3.Z + p15_4 * q4.Z + p15_5 * q5.Z + p15_6 * q6.Z + p15_7 * q7.Z;
+                    c15_3 += p15_0 * q0.W + p15_1 * q1.W + p15_2 * q2.W + p15_3 * q3.W + p15_4 * q4.W + p15_5 * q5.W + p15_6 * q6.W + p15_7 * q7.W;
+                }
+            }
+
+            if (k < kEnd)
+            {
+                int r0 = k + 0 * nw;
+                int r1 = k + 1 * nw;
+                bool h1 = r1 < kEnd;
+                int r2 = k + 2 * nw;
+                bool h2 = r2 < kEnd;
+                int r3 = k + 3 * nw;
+                bool h3 = r3 < kEnd;
+                int r4 = k + 4 * nw;
+                bool h4 = r4 < kEnd;
+                int r5 = k + 5 * nw;
+                bool h5 = r5 < kEnd;
+                int r6 = k + 6 * nw;
+                bool h6 = r6 < kEnd;
+                int r7 = k + 7 * nw;
+                bool h7 = r7 < kEnd;
+                Float4 q0 = bv[(long)r0 * n4 + col4];
+                Float4 q1 = h1 ? bv[(long)r1 * n4 + col4] : default;
+                Float4 q2 = h2 ? bv[(long)r2 * n4 + col4] : default;
+                Float4 q3 = h3 ? bv[(long)r3 * n4 + col4] : default;
+                Float4 q4 = h4 ? bv[(long)r4 * n4 + col4] : default;
+                Float4 q5 = h5 ? bv[(long)r5 * n4 + col4] : default;
+                Float4 q6 = h6 ? bv[(long)r6 * n4 + col4] : default;
+                Float4 q7 = h7 ? bv[(long)r7 * n4 + col4] : default;
+                float p0_0 = sA[0 * kc + r0 - k0];
+                float p0_1 = (h1 ? sA[0 * kc + r1 - k0] : 0f);
+                float p0_2 = (h2 ? sA[0 * kc + r2 - k0] : 0f);
+                float p0_3 = (h3 ? sA[0 * kc + r3 - k0] : 0f);
+                float p0_4 = (h4 ? sA[0 * kc + r4 - k0] : 0f);
+                float p0_5 = (h5 ? sA[0 * kc + r5 - k0] : 0f);
+                float p0_6 = (h6 ? sA[0 * kc + r6 - k0] : 0f);
+                float p0_7 = (h7 ? sA[0 * kc + r7 - k0] : 0f);
+                c0_0 += p0_0 * q0.X + p0_1 * q1.X + p0_2 * q2.X + p0_3 * q3.X + p0_4 * q4.X + p0_5 * q5.X + p0_6 * q6.X + p0_7 * q7.X;
+                c0_1 += p0_0 * q0.Y + p0_1 * q1.Y + p0_2 * q2.Y + p0_3 * q3.Y + p0_4 * q4.Y + p0_5 * q5.Y + p0_6 * q6.Y + p0_7 * q7.Y;
+                c0_2 += p0_0 * q0.Z + p0_1 * q1.Z + p0_2 * q2.Z + p0_3 * q3.Z + p0_4 * q4.Z + p0_5 * q5.Z + p0_6 * q6.Z + p0_7 * q7.Z;
+                c0_3 += p0_0 * q0.W + p0_1 * q1.W + p0_2 * q2.W + p0_3 * q3.W + p0_4 * q4.W + p0_5 * q5.W + p0_6 * q6.W + p0_7 * q7.W;
+                if (mCap > 1)
+                {
+                    float p1_0 = sA[1 * kc + r0 - k0];
+                    float p1_1 = (h1 ? sA[1 * kc + r1 - k0] : 0f);
+                    float p1_2 = (h2 ? sA[1 * kc + r2 - k0] : 0f);
+                    float p1_3 = (h3 ? sA[1 * kc + r3 - k0] : 0f);
+                    float p1_4 = (h4 ? sA[1 * kc + r4 - k0] : 0f);
+                    float p1_5 = (h5 ? sA[1 * kc + r5 - k0] : 0f);
+                    float p1_6 = (h6 ? sA[1 * kc + r6 - k0] : 0f);
+                    float p1_7 = (h7 ? sA[1 * kc + r7 - k0] : 0f);
+                    c1_0 += p1_0 * q0.X + p1_1 * q1.X + p1_2 * q2.X + p1_3 * q3.X + p1_4 * q4.X + p1_5 * q5.X + p1_6 * q6.X + p1_7 * q7.X;
+                    c1_1 += p1_0 * q0.Y + p1_1 * q1.Y + p1_2 * q2.Y + p1_3 * q3.Y + p1_4 * q4.Y + p1_5 * q5.Y + p1_6 * q6.Y + p1_7 * q7.Y;
+                    c1_2 += p1_0 * q0.Z + p1_1 * q1.Z + p1_2 * q2.Z + p1_3 * q3.Z + p1_4 * q4.Z + p1_5 * q5.Z + p1_6 * q6.Z + p1_7 * q7.Z;
+                    c1_3 += p1_0 * q0.W + p1_1 * q1.W + p1_2 * q2.W + p1_3 * q3.W + p1_4 * q4.W + p1_5 * q5.W + p1_6 * q6.W + p1_7 * q7.W;
+                }
+                if (mCap > 2)
+                {
+                    float p2_0 = sA[2 * kc + r0 - k0];
+                    float p2_1 = (h1 ? sA[2 * kc + r1 - k0] : 0f);
+                    float p2_2 = (h2 ? sA[2 * kc + r2 - k0] : 0f);
+                    float p2_3 = (h3 ? sA[2 * kc + r3 - k0] : 0f);
+                    float p2_4 = (h4 ? sA[2 * kc + r4 - k0] : 0f);
+                    float p2_5 = (h5 ? sA[2 * kc + r5 - k0] : 0f);
+                    float p2_6 = (h6 ? sA[2 * kc + r6 - k0] : 0f);
+                    float p2_7 = (h7 ? sA[2 * kc + r7 - k0] : 0f);
+                    c2_0 += p2_0 * q0.X + p2_1 * q1.X + p2_2 * q2.X + p2_3 * q3.X + p2_4 * q4.X + p2_5 * q5.X + p2_6 * q6.X + p2_7 * q7.X;
+                    c2_1 += p2_0 * q0.Y + p2_1 * q1.Y + p2_2 * q2.Y + p2_3 * q3.Y + p2_4 * q4.Y + p2_5 * q5.Y + p2_6 * q6.Y + p2_7 * q7.Y;
+                    c2_2 += p2_0 * q0.Z + p2_1 * q1.Z + p2_2 * q2.Z + p2_3 * q3.Z + p2_4 * q4.Z + p2_5 * q5.Z + p2_6 * q6.Z + p2_7 * q7.Z;
+                    c2_3 += p2_0 * q0.W + p2_1 * q1.W + p2_2 * q2.W + p2_3 * q3.W + p2_4 * q4.W + p2_5 * q5.W + p2_6 * q6.W + p2_7 * q7.W;
+                }
+                if (mCap > 3)
+                {
+                    float p3_0 = sA[3 * kc + r0 - k0];
+                    float p3_1 = (h1 ? sA[3 * kc + r1 - k0] : 0f);
+                    float p3_2 = (h2 ? sA[3 * kc + r2 - k0] : 0f);
+                    float p3_3 = (h3 ? sA[3 * kc + r3 - k0] : 0f);
+                    float p3_4 = (h4 ? sA[3 * kc + r4 - k0] : 0f);
+                    float p3_5 = (h5 ? sA[3 * kc + r5 - k0] : 0f);
+                    float p3_6 = (h6 ? sA[3 * kc + r6 - k0] : 0f);
+                    float p3_7 = (h7 ? sA[3 * kc + r7 - k0] : 0f);
+                    c3_0 += p3_0 * q0.X + p3_1 * q1.X + p3_2 * q2.X + p3_3 * q3.X + p3_4 * q4.X + p3_5 * q5.X + p3_6 * q6.X + p3_7 * q7.X;
+                    c3_1 += p3_0 * q0.Y + p3_1 * q1.Y + p3_2 * q2.Y + p3_3 * q3.Y + p3_4 * q4.Y + p3_5 * q5.Y + p3_6 * q6.Y + p3_7 * q7.Y;
+                    c3_2 += p3_0 * q0.Z + p3_1 * q1.Z + p3_2 * q2.Z + p3_3 * q3.Z + p3_4 * q4.Z + p3_5 * q5.Z + p3_6 * q6.Z + p3_7 * q7.Z;
+                    c3_3 += p3_0 * q0.W + p3_1 * q1.W + p3_2 * q2.W + p3_3 * q3.W + p3_4 * q4.W + p3_5 * q5.W + p3_6 * q6.W + p3_7 * q7.W;
+                }
+                if (mCap > 4)
+                {
+                    float p4_0 = sA[4 * kc + r0 - k0];
+                    float p4_1 = (h1 ? sA[4 * kc + r1 - k0] : 0f);
+                    float p4_2 = (h2 ? sA[4 * kc + r2 - k0] : 0f);
+                    float p4_3 = (h3 ? sA[4 * kc + r3 - k0] : 0f);
+                    float p4_4 = (h4 ? sA[4 * kc + r4 - k0] : 0f);
+                    float p4_5 = (h5 ? sA[4 * kc + r5 - k0] : 0f);
+                    float p4_6 = (h6 ? sA[4 * kc + r6 - k0] : 0f);
+                    float p4_7 = (h7 ? sA[4 * kc + r7 - k0] : 0f);
+                    c4_0 += p4_0 * q0.X + p4_1 * q1.X + p4_2 * q2.X + p4_3 * q3.X + p4_4 * q4.X + p4_5 * q5.X + p4_6 * q6.X + p4_7 * q7.X;
+                    c4_1 += p4_0 * q0.Y + p4_1 * q1.Y + p4_2 * q2.Y + p4_3 * q3.Y + p4_4 * q4.Y + p4_5 * q5.Y + p4_6 * q6.Y + p4_7 * q7.Y;
+                    c4_2 += p4_0 * q0.Z + p4_1 * q1.Z + p4_2 * q2.Z + p4_3 * q3.Z + p4_4 * q4.Z + p4_5 * q5.Z + p4_6 * q6.Z + p4_7 * q7.Z;
+                    c4_3 += p4_0 * q0.W + p4_1 * q1.W + p4_2 * q2.W + p4_3 * q3.W + p4_4 * q4.W + p4_5 * q5.W + p4_6 * q6.W + p4_7 * q7.W;
+                }
+                if (mCap > 5)
+                {
+                    float p5_0 = sA[5 * kc + r0 - k0];
+                    float p5_1 = (h1 ? sA[5 * kc + r1 - k0] : 0f);
+                    float p5_2 = (h2 ? sA[5 * kc + r2 - k0] : 0f);
+                    float p5_3 = (h3 ? sA[5 * kc + r3 - k0] : 0f);
+                    float p5_4 = (h4 ? sA[5 * kc + r4 - k0] : 0f);
+                    float p5_5 = (h5 ? sA[5 * kc + r5 - k0] : 0f);
+                    float p5_6 = (h6 ? sA[5 * kc + r6 - k0] : 0f);
+                    float p5_7 = (h7 ? sA[5 * kc + r7 - k0] : 0f);
+                    c5_0 += p5_0 * q0.X + p5_1 * q1.X + p5_2 * q2.X + p5_3 * q3.X + p5_4 * q4.X + p5_5 * q5.X + p5_6 * q6.X + p5_7 * q7.X;
+                    c5_1 += p5_0 * q0.Y + p5_1 * q1.Y + p5_2 * q2.Y + p5_3 * q3.Y + p5_4 * q4.Y + p5_5 * q5.Y + p5_6 * q6.Y + p5_7 * q7.Y;
+                    c5_2 += p5_0 * q0.Z + p5_1 * q1.Z + p5_2 * q2.Z + p5_3 * q3.Z + p5_4 * q4.Z + p5_5 * q5.Z + p5_6 * q6.Z + p5_7 * q7.Z;
+                    c5_3 += p5_0 * q0.W + p5_1 * q1.W + p5_2 * q2.W + p5_3 * q3.W + p5_4 * q4.W + p5_5 * q5.W + p5_6 * q6.W + p5_7 * q7.W;
+                }
+                if (mCap > 6)
+                {
+                    float p6_0 = sA[6 * kc + r0 - k0];
+                    float p6_1 = (h1 ? sA[6 * kc + r1 - k0] : 0f);
+                    float p6_2 = (h2 ? sA[6 * kc + r2 - k0] : 0f);
+                    float p6_3 = (h3 ? sA[6 * kc + r3 - k0] : 0f);
+                    float p6_4 = (h4 ? sA[6 * kc + r4 - k0] : 0f);
+                    float p6_5 = (h5 ? sA[6 * kc + r5 - k0] : 0f);
+                    float p6_6 = (h6 ? sA[6 * kc + r6 - k0] : 0f);
+                    float p6_7 = (h7 ? sA[6 * kc + r7 - k0] : 0f);
+                    c6_0 += p6_0 * q0.X + p6_1 * q1.X + p6_2 * q2.X + p6_3 * q3.X + p6_4 * q4.X + p6_5 * q5.X + p6_6 * q6.X + p6_7 * q7.X;
+                    c6_1 += p6_0 * q0.Y + p6_1 * q1.Y + p6_2 * q2.Y + p6_3 * q3.Y + p6_4 * q4.Y + p6_5 * q5.Y + p6_6 * q6.Y + p6_7 * q7.Y;
+                    c6_2 += p6_0 * q0.Z + p6_1 * q1.Z + p6_2 * q2.Z + p6_3 * q3.Z + p6_4 * q4.Z + p6_5 * q5.Z + p6_6 * q6.Z + p6_7 * q7.Z;
+                    c6_3 += p6_0 * q0.W + p6_1 * q1.W + p6_2 * q2.W + p6_3 * q3.W + p6_4 * q4.W + p6_5 * q5.W + p6_6 * q6.W + p6_7 * q7.W;
+                }
+                if (mCap > 7)
+                {
+                    float p7_0 = sA[7 * kc + r0 - k0];
+                    float p7_1 = (h1 ? sA[7 * kc + r1 - k0] : 0f);
+                    float p7_2 = (h2 ? sA[7 * kc + r2 - k0] : 0f);
+                    float p7_3 = (h3 ? sA[7 * kc + r3 - k0] : 0f);
+                    float p7_4 = (h4 ? sA[7 * kc + r4 - k0] : 0f);
+                    float p7_5 = (h5 ? sA[7 * kc + r5 - k0] : 0f);
+                    float p7_6 = (h6 ? sA[7 * kc + r6 - k0] : 0f);
+                    float p7_7 = (h7 ? sA[7 * kc + r7 - k0] : 0f);
+                    c7_0 += p7_0 * q0.X + p7_1 * q1.X + p7_2 * q2.X + p7_3 * q3.X + p7_4 * q4.X + p7_5 * q5.X + p7_6 * q6.X + p7_7 * q7.X;
+                    c7_1 += p7_0 * q0.Y + p7_1 * q1.Y + p7_2 * q2.Y + p7_3 * q3.Y + p7_4 * q4.Y + p7_5 * q5.Y + p7_6 * q6.Y + p7_7 * q7.Y;
+                    c7_2 += p7_0 * q0.Z + p7_1 * q1.Z + p7_2 * q2.Z + p7_3 * q3.Z + p7_4 * q4.Z + p7_5 * q5.Z + p7_6 * q6.Z + p7_7 * q7.Z;
+                    c7_3 += p7_0 * q0.W + p7_1 * q1.W + p7_2 * q2.W + p7_3 * q3.W + p7_4 * q4.W + p7_5 * q5.W + p7_6 * q6.W + p7_7 * q7.W;
+                }
+                if (mCap > 8)
+                {
+                    float p8_0 = sA[8 * kc + r0 - k0];
+                    float p8_1 = (h1 ? sA[8 * kc + r1 - k0] : 0f);
+                    float p8_2 = (h2 ? sA[8 * kc + r2 - k0] : 0f);
+                    float p8_3 = (h3 ? sA[8 * kc + r3 - k0] : 0f);
+                    float p8_4 = (h4 ? sA[8 * kc + r4 - k0] : 0f);
+                    float p8_5 = (h5 ? sA[8 * kc + r5 - k0] : 0f);
+                    float p8_6 = (h6 ? sA[8 * kc + r6 - k0] : 0f);
+                    float p8_7 = (h7 ? sA[8 * kc + r7 - k0] : 0f);
+                    c8_0 += p8_0 * q0.X + p8_1 * q1.X + p8_2 * q2.X + p8_3 * q3.X + p8_4 * q4.X + p8_5 * q5.X + p8_6 * q6.X + p8_7 * q7.X;
+                    c8_1 += p8_0 * q0.Y + p8_1 * q1.Y + p8_2 * q2.Y + p8_3 * q3.Y + p8_4 * q4.Y + p8_5 * q5.Y + p8_6 * q6.Y + p8_7 * q7.Y;
+                    c8_2 += p8_0 * q0.Z + p8_1 * q1.Z + p8_2 * q2.Z + p8_3 * q3.Z + p8_4 * q4.Z + p8_5 * q5.Z + p8_6 * q6.Z + p8_7 * q7.Z;
+                    c8_3 += p8_0 * q0.W + p8_1 * q1.W + p8_2 * q2.W + p8_3 * q3.W + p8_4 * q4.W + p8_5 * q5.W + p8_6 * q6.W + p8_7 * q7.W;
+                }
+                if (mCap > 9)
+                {
+                    float p9_0 = sA[9 * kc + r0 - k0];
+                    float p9_1 = (h1 ? sA[9 * kc + r1 - k0] : 0f);
+                    float p9_2 = (h2 ? sA[9 * kc + r2 - k0] : 0f);
+                    float p9_3 = (h3 ? sA[9 * kc + r3 - k0] : 0f);
+                    float p9_4 = (h4 ? sA[9 * kc + r4 - k0] : 0f);
+                    float p9_5 = (h5 ? sA[9 * kc + r5 - k0] : 0f);
+                    float p9_6 = (h6 ? sA[9 * kc + r6 - k0] : 0f);
+                    float p9_7 = (h7 ? sA[9 * kc + r7 - k0] : 0f);
+                    c9_0 += p9_0 * q0.X + p9_1 * q1.X + p9_2 * q2.X + p9_3 * q3.X + p9_4 * q4.X + p9_5 * q5.X + p9_6 * q6.X + p9_7 * q7.X;
+                    c9_1 += p9_0 * q0.Y + p9_1 * q1.Y + p9_2 * q2.Y + p9_3 * q3.Y + p9_4 * q4.Y + p9_5 * q5.Y + p9_6 * q6.Y + p9_7 * q7.Y;
+                    c9_2 += p9_0 * q0.Z + p9_1 * q1.Z + p9_2 * q2.Z + p9_3 * q3.Z + p9_4 * q4.Z + p9_5 * q5.Z + p9_6 * q6.Z + p9_7 * q7.Z;
+                    c9_3 += p9_0 * q0.W + p9_1 * q1.W + p9_2 * q2.W + p9_3 * q3.W + p9_4 * q4.W + p9_5 * q5.W + p9_6 * q6.W + p9_7 * q7.W;
+                }
+                if (mCap > 10)
+                {
+                    float p10_0 = sA[10 * kc + r0 - k0];
+                    float p10_1 = (h1 ? sA[10 * kc + r1 - k0] : 0f);
+                    float p10_2 = (h2 ? sA[10 * kc + r2 - k0] : 0f);
+                    float p10_3 = (h3 ? sA[10 * kc + r3 - k0] : 0f);
+                    float p10_4 = (h4 ? sA[10 * kc + r4 - k0] : 0f);
+                    float p10_5 = (h5 ? sA[10 * kc + r5 - k0] : 0f);
+                    float p10_6 = (h6 ? sA[10 * kc + r6 - k0] : 0f);
+                    float p10_7 = (h7 ? sA[10 * kc + r7 - k0] : 0f);
+                    c10_0 += p10_0 * q0.X + p10_1 * q1.X + p10_2 * q2.X + p10_3 * q3.X + p10_4 * q4.X + p10_5 * q5.X + p10_6 * q6.X + p10_7 * q7.X;
+                    c10_1 += p10_0 * q0.Y + p10_1 * q1.Y + p10_2 * q2.Y + p10_3 * q3.Y + p10_4 * q4.Y + p10_5 * q5.Y + p10_6 * q6.Y + p10_7 * q7.Y;
+                    c10_2 += p10_0 * q0.Z + p10_1 * q1.Z + p10_2 * q2.Z + p10_3 * q3.Z + p10_4 * q4.Z + p10_5 * q5.Z + p10_6 * q6.Z + p10_7 * q7.Z;
+                    c10_3 += p10_0 * q0.W + p10_1 * q1.W + p10_2 * q2.W + p10_3 * q3.W + p10_4 * q4.W + p10_5 * q5.W + p10_6 * q6.W + p10_7 * q7.W;
+                }
+                if (mCap > 11)
+                {
+                    float p11_0 = sA[11 * kc + r0 - k0];
+                    float p11_1 = (h1 ? sA[11 * kc + r1 - k0] : 0f);
+                    float p11_2 = (h2 ? sA[11 * kc + r2 - k0] : 0f);
+                    float p11_3 = (h3 ? sA[11 * kc + r3 - k0] : 0f);
+                    float p11_4 = (h4 ? sA[11 * kc + r4 - k0] : 0f);
+                    float p11_5 = (h5 ? sA[11 * kc + r5 - k0] : 0f);
+                    float p11_6 = (h6 ? sA[11 * kc + r6 - k0] : 0f);
+                    float p11_7 = (h7 ? sA[11 * kc + r7 - k0] : 0f);
+                    c11_0 += p11_0 * q0.X + p11_1 * q1.X + p11_2 * q2.X + p11_3 * q3.X + p11_4 * q4.X + p11_5 * q5.X + p11_6 * q6.X + p11_7 * q7.X;
+                    c11_1 += p11_0 * q0.Y + p11_1 * q1.Y + p11_2 * q2.Y + p11_3 * q3.Y + p11_4 * q4.Y + p11_5 * q5.Y + p11_6 * q6.Y + p11_7 * q7.Y;
+                    c11_2 += p11_0 * q0.Z + p11_1 * q1.Z + p11_2 * q2.Z + p11_3 * q3.Z + p11_4 * q4.Z + p11_5 * q5.Z + p11_6 * q6.Z + p11_7 * q7.Z;
+                    c11_3 += p11_0 * q0.W + p11_1 * q1.W + p11_2 * q2.W + p11_3 * q3.W + p11_4 * q4.W + p11_5 * q5.W + p11_6 * q6.W + p11_7 * q7.W;
+                }
+                if (mCap > 12)
+                {
+                    float p12_0 = sA[12 * kc + r0 - k0];
+                    float p12_1 = (h1 ? sA[12 * kc + r1 - k0] : 0f);
+                    float p12_2 = (h2 ? sA[12 * kc + r2 - k0] : 0f);
+                    float p12_3 = (h3 ? sA[12 * kc + r3 - k0] : 0f);
+                    float p12_4 = (h4 ? sA[12 * kc + r4 - k0] : 0f);
+                    float p12_5 = (h5 ? sA[12 * kc + r5 - k0] : 0f);
+                    float p12_6 = (h6 ? sA[12 * kc + r6 - k0] : 0f);
+                    float p12_7 = (h7 ? sA[12 * kc + r7 - k0] : 0f);
+                    c12_0 += p12_0 * q0.X + p12_1 * q1.X + p12_2 * q2.X + p12_3 * q3.X + p12_4 * q4.X + p12_5 * q5.X + p12_6 * q6.X + p12_7 * q7.X;
+                    c12_1 += p12_0 * q0.Y + p12_1 * q1.Y + p12_2 * q2.Y + p12_3 * q3.Y + p12_4 * q4.Y + p12_5 * q5.Y + p12_6 * q6.Y + p12_7 * q7.Y;
+                    c12_2 += p12_0 * q0.Z + p12_1 * q1.Z + p12_2 * q2.Z + p12_3 * q3.Z + p12_4 * q4.Z + p12_5 * q5.Z + p12_6 * q6.Z + p12_7 * q7.Z;
+                    c12_3 += p12_0 * q0.W + p12_1 * q1.W + p12_2 * q2.W + p12_3 * q3.W + p12_4 * q4.W + p12_5 * q5.W + p12_6 * q6.W + p12_7 * q7.W;
+                }
+                if (mCap > 13)
+                {
+                    float p13_0 = sA[13 * kc + r0 - k0];
+                    float p13_1 = (h1 ? sA[13 * kc + r1 - k0] : 0f);
+                    float p13_2 = (h2 ? sA[13 * kc + r2 - k0] : 0f);
+                    float p13_3 = (h3 ? sA[13 * kc + r3 - k0] : 0f);
+                    float p13_4 = (h4 ? sA[13 * kc + r4 - k0] : 0f);
+                    float p13_5 = (h5 ? sA[13 * kc + r5 - k0] : 0f);
+                    float p13_6 = (h6 ? sA[13 * kc + r6 - k0] : 0f);
+                    float p13_7 = (h7 ? sA[13 * kc + r7 - k0] : 0f);
+                    c13_0 += p13_0 * q0.X + p13_1 * q1.X + p13_2 * q2.X + p13_3 * q3.X + p13_4 * q4.X + p13_5 * q5.X + p13_6 * q6.X + p13_7 * q7.X;
+                    c13_1 += p13_0 * q0.Y + p13_1 * q1.Y + p13_2 * q2.Y + p13_3 * q3.Y + p13_4 * q4.Y + p13_5 * q5.Y + p13_6 * q6.Y + p13_7 * q7.Y;
+                    c13_2 += p13_0 * q0.Z + p13_1 * q1.Z + p13_2 * q2.Z + p13_3 * q3.Z + p13_4 * q4.Z + p13_5 * q5.Z + p13_6 * q6.Z + p13_7 * q7.Z;
+                    c13_3 += p13_0 * q0.W + p13_1 * q1.W + p13_2 * q2.W + p13_3 * q3.W + p13_4 * q4.W + p13_5 * q5.W + p13_6 * q6.W + p13_7 * q7.W;
+                }
+                if (mCap > 14)
+                {
+                    float p14_0 = sA[14 * kc + r0 - k0];
+                    float p14_1 = (h1 ? sA[14 * kc + r1 - k0] : 0f);
+                    float p14_2 = (h2 ? sA[14 * kc + r2 - k0] : 0f);
+                    float p14_3 = (h3 ? sA[14 * kc + r3 - k0] : 0f);
+                    float p14_4 = (h4 ? sA[14 * kc + r4 - k0] : 0f);
+                    float p14_5 = (h5 ? sA[14 * kc + r5 - k0] : 0f);
+                    float p14_6 = (h6 ? sA[14 * kc + r6 - k0] : 0f);
+                    float p14_7 = (h7 ? sA[14 * kc + r7 - k0] : 0f);
+                    c14_0 += p14_0 * q0.X + p14_1 * q1.X + p14_2 * q2.X + p14_3 * q3.X + p14_4 * q4.X + p14_5 * q5.X + p14_6 * q6.X + p14_7 * q7.X;
+                    c14_1 += p14_0 * q0.Y + p14_1 * q1.Y + p14_2 * q2.Y + p14_3 * q3.Y + p14_4 * q4.Y + p14_5 * q5.Y + p14_6 * q6.Y + p14_7 * q7.Y;
+                    c14_2 += p14_0 * q0.Z + p14_1 * q1.Z + p14_2 * q2.Z + p14_3 * q3.Z + p14_4 * q4.Z + p14_5 * q5.Z + p14_6 * q6.Z + p14_7 * q7.Z;
+                    c14_3 += p14_0 * q0.W + p14_1 * q1.W + p14_2 * q2.W + p14_3 * q3.W + p14_4 * q4.W + p14_5 * q5.W + p14_6 * q6.W + p14_7 * q7.W;
+                }
+                if (mCap > 15)
+                {
+                    float p15_0 = sA[15 * kc + r0 - k0];
+                    float p15_1 = (h1 ? sA[15 * kc + r1 - k0] : 0f);
+                    float p15_2 = (h2 ? sA[15 * kc + r2 - k0] : 0f);
+                    float p15_3 = (h3 ? sA[15 * kc + r3 - k0] : 0f);
+                    float p15_4 = (h4 ? sA[15 * kc + r4 - k0] : 0f);
+                    float p15_5 = (h5 ? sA[15 * kc + r5 - k0] : 0f);
+                    float p15_6 = (h6 ? sA[15 * kc + r6 - k0] : 0f);
+                    float p15_7 = (h7 ? sA[15 * kc + r7 - k0] : 0f);
+                    c15_0 += p15_0 * q0.X + p15_1 * q1.X + p15_2 * q2.X + p15_3 * q3.X + p15_4 * q4.X + p15_5 * q5.X + p15_6 * q6.X + p15_7 * q7.X;
+                    c15_1 += p15_0 * q0.Y + p15_1 * q1.Y + p15_2 * q2.Y + p15_3 * q3.Y + p15_4 * q4.Y + p15_5 * q5.Y + p15_6 * q6.Y + p15_7 * q7.Y;
+                    c15_2 += p15_0 * q0.Z + p15_1 * q1.Z + p15_2 * q2.Z + p15_3 * q3.Z + p15_4 * q4.Z + p15_5 * q5.Z + p15_6 * q6.Z + p15_7 * q7.Z;
+                    c15_3 += p15_0 * q0.W + p15_1 * q1.W + p15_2 * q2.W + p15_3 * q3.W + p15_4 * q4.W + p15_5 * q5.W + p15_6 * q6.W + p15_7 * q7.W;
+                }
+            }
+        }
+        else
+        {
+            for (; k + 3 * nw < kEnd; k += 4 * nw)
+            {
+                int r0 = k + 0 * nw;
+                int r1 = k + 1 * nw;
+                int r2 = k + 2 * nw;
+                int r3 = k + 3 * nw;
+                Float4 q0 = bv[(long)r0 * n4 + col4];
+                Float4 q1 = bv[(long)r1 * n4 + col4];
+                Float4 q2 = bv[(long)r2 * n4 + col4];
+                Float4 q3 = bv[(long)r3 * n4 + col4];
+                float p0_0 = sA[0 * kc + r0 - k0];
+                float p0_1 = sA[0 * kc + r1 - k0];
+                float p0_2 = sA[0 * kc + r2 - k0];
+                float p0_3 = sA[0 * kc + r3 - k0];
+                c0_0 += p0_0 * q0.X + p0_1 * q1.X + p0_2 * q2.X + p0_3 * q3.X;
+                c0_1 += p0_0 * q0.Y + p0_1 * q1.Y + p0_2 * q2.Y + p0_3 * q3.Y;
+                c0_2 += p0_0 * q0.Z + p0_1 * q1.Z + p0_2 * q2.Z + p0_3 * q3.Z;
+                c0_3 += p0_0 * q0.W + p0_1 * q1.W + p0_2 * q2.W + p0_3 * q3.W;
+                if (mCap > 1)
+                {
+                    float p1_0 = sA[1 * kc + r0 - k0];
+                    float p1_1 = sA[1 * kc + r1 - k0];
+                    float p1_2 = sA[1 * kc + r2 - k0];
+                    float p1_3 = sA[1 * kc + r3 - k0];
+                    c1_0 += p1_0 * q0.X + p1_1 * q1.X + p1_2 * q2.X + p1_3 * q3.X;
+                    c1_1 += p1_0 * q0.Y + p1_1 * q1.Y + p1_2 * q2.Y + p1_3 * q3.Y;
+                    c1_2 += p1_0 * q0.Z + p1_1 * q1.Z + p1_2 * q2.Z + p1_3 * q3.Z;
+                    c1_3 += p1_0 * q0.W + p1_1 * q1.W + p1_2 * q2.W + p1_3 * q3.W;
+                }
+                if (mCap > 2)
+                {
+                    float p2_0 = sA[2 * kc + r0 - k0];
+                    float p2_1 = sA[2 * kc + r1 - k0];
+                    float p2_2 = sA[2 * kc + r2 - k0];
+                    float p2_3 = sA[2 * kc + r3 - k0];
+                    c2_0 += p2_0 * q0.X + p2_1 * q1.X + p2_2 * q2.X + p2_3 * q3.X;
+                    c2_1 += p2_0 * q0.Y + p2_1 * q1.Y + p2_2 * q2.Y + p2_3 * q3.Y;
+                    c2_2 += p2_0 * q0.Z + p2_1 * q1.Z + p2_2 * q2.Z + p2_3 * q3.Z;
+                    c2_3 += p2_0 * q0.W + p2_1 * q1.W + p2_2 * q2.W + p2_3 * q3.W;
+                }
+                if (mCap > 3)
+                {
+                    float p3_0 = sA[3 * kc + r0 - k0];
+                    float p3_1 = sA[3 * kc + r1 - k0];
+                    float p3_2 = sA[3 * kc + r2 - k0];
+                    float p3_3 = sA[3 * kc + r3 - k0];
+                    c3_0 += p3_0 * q0.X + p3_1 * q1.X + p3_2 * q2.X + p3_3 * q3.X;
+                    c3_1 += p3_0 * q0.Y + p3_1 * q1.Y + p3_2 * q2.Y + p3_3 * q3.Y;
+                    c3_2 += p3_0 * q0.Z + p3_1 * q1.Z + p3_2 * q2.Z + p3_3 * q3.Z;
+                    c3_3 += p3_0 * q0.W + p3_1 * q1.W + p3_2 * q2.W + p3_3 * q3.W;
+                }
+                if (mCap > 4)
+                {
+                    float p4_0 = sA[4 * kc + r0 - k0];
+                    float p4_1 = sA[4 * kc + r1 - k0];
+                    float p4_2 = sA[4 * kc + r2 - k0];
+                    float p4_3 = sA[4 * kc + r3 - k0];
+                    c4_0 += p4_0 * q0.X + p4_1 * q1.X + p4_2 * q2.X + p4_3 * q3.X;
+                    c4_1 += p4_0 * q0.Y + p4_1 * q1.Y + p4_2 * q2.Y + p4_3 * q3.Y;
+                    c4_2 += p4_0 * q0.Z + p4_1 * q1.Z + p4_2 * q2.Z + p4_3 * q3.Z;
+                    c4_3 += p4_0 * q0.W + p4_1 * q1.W + p4_2 * q2.W + p4_3 * q3.W;
+                }
+                if (mCap > 5)
+                {
+                    float p5_0 = sA[5 * kc + r0 - k0];
+                    float p5_1 = sA[5 * kc + r1 - k0];
+                    float p5_2 = sA[5 * kc + r2 - k0];
+                    float p5_3 = sA[5 * kc + r3 - k0];
+                    c5_0 += p5_0 * q0.X + p5_1 * q1.X + p5_2 * q2.X + p5_3 * q3.X;
+                    c5_1 += p5_0 * q0.Y + p5_1 * q1.Y + p5_2 * q2.Y + p5_3 * q3.Y;
+                    c5_2 += p5_0 * q0.Z + p5_1 * q1.Z + p5_2 * q2.Z + p5_3 * q3.Z;
+                    c5_3 += p5_0 * q0.W + p5_1 * q1.W + p5_2 * q2.W + p5_3 * q3.W;
+                }
+                if (mCap > 6)
+                {
+                    float p6_0 = sA[6 * kc + r0 - k0];
+                    float p6_1 = sA[6 * kc + r1 - k0];
+                    float p6_2 = sA[6 * kc + r2 - k0];
+                    float p6_3 = sA[6 * kc + r3 - k0];
+                    c6_0 += p6_0 * q0.X + p6_1 * q1.X + p6_2 * q2.X + p6_3 * q3.X;
+                    c6_1 += p6_0 * q0.Y + p6_1 * q1.Y + p6_2 * q2.Y + p6_3 * q3.Y;
+                    c6_2 += p6_0 * q0.Z + p6_1 * q1.Z + p6_2 * q2.Z + p6_3 * q3.Z;
+                    c6_3 += p6_0 * q0.W + p6_1 * q1.W + p6_2 * q2.W + p6_3 * q3.W;
+                }
+                if (mCap > 7)
+                {
+                    float p7_0 = sA[7 * kc + r0 - k0];
+                    float p7_1 = sA[7 * kc + r1 - k0];
+                    float p7_2 = sA[7 * kc + r2 - k0];
+                    float p7_3 = sA[7 * kc + r3 - k0];
+                    c7_0 += p7_0 * q0.X + p7_1 * q1.X + p7_2 * q2.X + p7_3 * q3.X;
+                    c7_1 += p7_0 * q0.Y + p7_1 * q1.Y + p7_2 * q2.Y + p7_3 * q3.Y;
+                    c7_2 += p7_0 * q0.Z + p7_1 * q1.Z + p7_2 * q2.Z + p7_3 * q3.Z;
+                    c7_3 += p7_0 * q0.W + p7_1 * q1.W + p7_2 * q2.W + p7_3 * q3.W;
+                }
+                if (mCap > 8)
+                {
+                    float p8_0 = sA[8 * kc + r0 - k0];
+                    float p8_1 = sA[8 * kc + r1 - k0];
+                    float p8_2 = sA[8 * kc + r2 - k0];
+                    float p8_3 = sA[8 * kc + r3 - k0];
+                    c8_0 += p8_0 * q0.X + p8_1 * q1.X + p8_2 * q2.X + p8_3 * q3.X;
+                    c8_1 += p8_0 * q0.Y + p8_1 * q1.Y + p8_2 * q2.Y + p8_3 * q3.Y;
+                    c8_2 += p8_0 * q0.Z + p8_1 * q1.Z + p8_2 * q2.Z + p8_3 * q3.Z;
+                    c8_3 += p8_0 * q0.W + p8_1 * q1.W + p8_2 * q2.W + p8_3 * q3.W;
+                }
+                if (mCap > 9)
+                {
+                    float p9_0 = sA[9 * kc + r0 - k0];
+                    float p9_1 = sA[9 * kc + r1 - k0];
+                    float p9_2 = sA[9 * kc + r2 - k0];
+                    float p9_3 = sA[9 * kc + r3 - k0];
+                    c9_0 += p9_0 * q0.X + p9_1 * q1.X + p9_2 * q2.X + p9_3 * q3.X;
+                    c9_1 += p9_0 * q0.Y + p9_1 * q1.Y + p9_2 * q2.Y + p9_3 * q3.Y;
+                    c9_2 += p9_0 * q0.Z + p9_1 * q1.Z + p9_2 * q2.Z + p9_3 * q3.Z;
+                    c9_3 += p9_0 * q0.W + p9_1 * q1.W + p9_2 * q2.W + p9_3 * q3.W;
+                }
+                if (mCap > 10)
+                {
+                    float p10_0 = sA[10 * kc + r0 - k0];
+                    float p10_1 = sA[10 * kc + r1 - k0];
+                    float p10_2 = sA[10 * kc + r2 - k0];
+                    float p10_3 = sA[10 * kc + r3 - k0];
+                    c10_0 += p10_0 * q0.X + p10_1 * q1.X + p10_2 * q2.X + p10_3 * q3.X;
+                    c10_1 += p10_0 * q0.Y + p10_1 * q1.Y + p10_2 * q2.Y + p10_3 * q3.Y;
+                    c10_2 += p10_0 * q0.Z + p10_1 * q1.Z + p10_2 * q2.Z + p10_3 * q3.Z;
+                    c10_3 += p10_0 * q0.W + p10_1 * q1.W + p10_2 * q2.W + p10_3 * q3.W;
+                }
+                if (mCap > 11)
+                {
+                    float p11_0 = sA[11 * kc + r0 - k0];
+                    float p11_1 = sA[11 * kc + r1 - k0];
+                    float p11_2 = sA[11 * kc + r2 - k0];
+                    float p11_3 = sA[11 * kc + r3 - k0];
+                    c11_0 += p11_0 * q0.X + p11_1 * q1.X + p11_2 * q2.X + p11_3 * q3.X;
+                    c11_1 += p11_0 * q0.Y + p11_1 * q1.Y + p11_2 * q2.Y + p11_3 * q3.Y;
+                    c11_2 += p11_0 * q0.Z + p11_1 * q1.Z + p11_2 * q2.Z + p11_3 * q3.Z;
+                    c11_3 += p11_0 * q0.W + p11_1 * q1.W + p11_2 * q2.W + p11_3 * q3.W;
+                }
+                if (mCap > 12)
+                {
+                    float p12_0 = sA[12 * kc + r0 - k0];
+                    float p12_1 = sA[12 * kc + r1 - k0];
+                    float p12_2 = sA[12 * kc + r2 - k0];
+                    float p12_3 = sA[12 * kc + r3 - k0];
+                    c12_0 += p12_0 * q0.X + p12_1 * q1.X + p12_2 * q2.X + p12_3 * q3.X;
+                    c12_1 += p12_0 * q0.Y + p12_1 * q1.Y + p12_2 * q2.Y + p12_3 * q3.Y;
+                    c12_2 += p12_0 * q0.Z + p12_1 * q1.Z + p12_2 * q2.Z + p12_3 * q3.Z;
+                    c12_3 += p12_0 * q0.W + p12_1 * q1.W + p12_2 * q2.W + p12_3 * q3.W;
+                }
+                if (mCap > 13)
+                {
+                    float p13_0 = sA[13 * kc + r0 - k0];
+                    float p13_1 = sA[13 * kc + r1 - k0];
+                    float p13_2 = sA[13 * kc + r2 - k0];
+                    float p13_3 = sA[13 * kc + r3 - k0];
+                    c13_0 += p13_0 * q0.X + p13_1 * q1.X + p13_2 * q2.X + p13_3 * q3.X;
+                    c13_1 += p13_0 * q0.Y + p13_1 * q1.Y + p13_2 * q2.Y + p13_3 * q3.Y;
+                    c13_2 += p13_0 * q0.Z + p13_1 * q1.Z + p13_2 * q2.Z + p13_3 * q3.Z;
+                    c13_3 += p13_0 * q0.W + p13_1 * q1.W + p13_2 * q2.W + p13_3 * q3.W;
+                }
+                if (mCap > 14)
+                {
+                    float p14_0 = sA[14 * kc + r0 - k0];
+                    float p14_1 = sA[14 * kc + r1 - k0];
+                    float p14_2 = sA[14 * kc + r2 - k0];
+                    float p14_3 = sA[14 * kc + r3 - k0];
+                    c14_0 += p14_0 * q0.X + p14_1 * q1.X + p14_2 * q2.X + p14_3 * q3.X;
+                    c14_1 += p14_0 * q0.Y + p14_1 * q1.Y + p14_2 * q2.Y + p14_3 * q3.Y;
+                    c14_2 += p14_0 * q0.Z + p14_1 * q1.Z + p14_2 * q2.Z + p14_3 * q3.Z;
+                    c14_3 += p14_0 * q0.W + p14_1 * q1.W + p14_2 * q2.W + p14_3 * q3.W;
+                }
+                if (mCap > 15)
+                {
+                    float p15_0 = sA[15 * kc + r0 - k0];
+                    float p15_1 = sA[15 * kc + r1 - k0];
+                    float p15_2 = sA[15 * kc + r2 - k0];
+                    float p15_3 = sA[15 * kc + r3 - k0];
+                    c15_0 += p15_0 * q0.X + p15_1 * q1.X + p15_2 * q2.X + p15_3 * q3.X;
+                    c15_1 += p15_0 * q0.Y + p15_1 * q1.Y + p15_2 * q2.Y + p15_3 * q3.Y;
+                    c15_2 += p15_0 * q0.Z + p15_1 * q1.Z + p15_2 * q2.Z + p15_3 * q3.Z;
+                    c15_3 += p15_0 * q0.W + p15_1 * q1.W + p15_2 * q2.W + p15_3 * q3.W;
+                }
+            }
+
+            if (k < kEnd)
+            {
+                int r0 = k + 0 * nw;
+                int r1 = k + 1 * nw;
+                bool h1 = r1 < kEnd;
+                int r2 = k + 2 * nw;
+                bool h2 = r2 < kEnd;
+                int r3 = k + 3 * nw;
+                bool h3 = r3 < kEnd;
+                Float4 q0 = bv[(long)r0 * n4 + col4];
+                Float4 q1 = h1 ? bv[(long)r1 * n4 + col4] : default;
+                Float4 q2 = h2 ? bv[(long)r2 * n4 + col4] : default;
+                Float4 q3 = h3 ? bv[(long)r3 * n4 + col4] : default;
+                float p0_0 = sA[0 * kc + r0 - k0];
+                float p0_1 = (h1 ? sA[0 * kc + r1 - k0] : 0f);
+                float p0_2 = (h2 ? sA[0 * kc + r2 - k0] : 0f);
+                float p0_3 = (h3 ? sA[0 * kc + r3 - k0] : 0f);
+                c0_0 += p0_0 * q0.X + p0_1 * q1.X + p0_2 * q2.X + p0_3 * q3.X;
+                c0_1 += p0_0 * q0.Y + p0_1 * q1.Y + p0_2 * q2.Y + p0_3 * q3.Y;
+                c0_2 += p0_0 * q0.Z + p0_1 * q1.Z + p0_2 * q2.Z + p0_3 * q3.Z;
+                c0_3 += p0_0 * q0.W + p0_1 * q1.W + p0_2 * q2.W + p0_3 * q3.W;
+                if (mCap > 1)
+                {
+                    float p1_0 = sA[1 * kc + r0 - k0];
+                    float p1_1 = (h1 ? sA[1 * kc + r1 - k0] : 0f);
+                    float p1_2 = (h2 ? sA[1 * kc + r2 - k0] : 0f);
+                    float p1_3 = (h3 ? sA[1 * kc + r3 - k0] : 0f);
+                    c1_0 += p1_0 * q0.X + p1_1 * q1.X + p1_2 * q2.X + p1_3 * q3.X;
+                    c1_1 += p1_0 * q0.Y + p1_1 * q1.Y + p1_2 * q2.Y + p1_3 * q3.Y;
+                    c1_2 += p1_0 * q0.Z + p1_1 * q1.Z + p1_2 * q2.Z + p1_3 * q3.Z;
+                    c1_3 += p1_0 * q0.W + p1_1 * q1.W + p1_2 * q2.W + p1_3 * q3.W;
+                }
+                if (mCap > 2)
+                {
+                    float p2_0 = sA[2 * kc + r0 - k0];
+                    float p2_1 = (h1 ? sA[2 * kc + r1 - k0] : 0f);
+                    float p2_2 = (h2 ? sA[2 * kc + r2 - k0] : 0f);
+                    float p2_3 = (h3 ? sA[2 * kc + r3 - k0] : 0f);
+                    c2_0 += p2_0 * q0.X + p2_1 * q1.X + p2_2 * q2.X + p2_3 * q3.X;
+                    c2_1 += p2_0 * q0.Y + p2_1 * q1.Y + p2_2 * q2.Y + p2_3 * q3.Y;
+                    c2_2 += p2_0 * q0.Z + p2_1 * q1.Z + p2_2 * q2.Z + p2_3 * q3.Z;
+                    c2_3 += p2_0 * q0.W + p2_1 * q1.W + p2_2 * q2.W + p2_3 * q3.W;
+                }
+                if (mCap > 3)
+                {
+                    float p3_0 = sA[3 * kc + r0 - k0];
+                    float p3_1 = (h1 ? sA[3 * kc + r1 - k0] : 0f);
+                    float p3_2 = (h2 ? sA[3 * kc + r2 - k0] : 0f);
+                    float p3_3 = (h3 ? sA[3 * kc + r3 - k0] : 0f);
+                    c3_0 += p3_0 * q0.X + p3_1 * q1.X + p3_2 * q2.X + p3_3 * q3.X;
+                    c3_1 += p3_0 * q0.Y + p3_1 * q1.Y + p3_2 * q2.Y + p3_3 * q3.Y;
+                    c3_2 += p3_0 * q0.Z + p3_1 * q1.Z + p3_2 * q2.Z + p3_3 * q3.Z;
+                    c3_3 += p3_0 * q0.W + p3_1 * q1.W + p3_2 * q2.W + p3_3 * q3.W;
+                }
+                if (mCap > 4)
+                {
+                    float p4_0 = sA[4 * kc + r0 - k0];
+                    float p4_1 = (h1 ? sA[4 * kc + r1 - k0] : 0f);
+                    float p4_2 = (h2 ? sA[4 * kc + r2 - k0] : 0f);
+                    float p4_3 = (h3 ? sA[4 * kc + r3 - k0] : 0f);
+                    c4_0 += p4_0 * q0.X + p4_1 * q1.X + p4_2 * q2.X + p4_3 * q3.X;
+                    c4_1 += p4_0 * q0.Y + p4_1 * q1.Y + p4_2 * q2.Y + p4_3 * q3.Y;
+                    c4_2 += p4_0 * q0.Z + p4_1 * q1.Z + p4_2 * q2.Z + p4_3 * q3.Z;
+                    c4_3 += p4_0 * q0.W + p4_1 * q1.W + p4_2 * q2.W + p4_3 * q3.W;
+                }
+                if (mCap > 5)
+                {
+                    float p5_0 = sA[5 * kc + r0 - k0];
+                    float p5_1 = (h1 ? sA[5 * kc + r1 - k0] : 0f);
+                    float p5_2 = (h2 ? sA[5 * kc + r2 - k0] : 0f);
+                    float p5_3 = (h3 ? sA[5 * kc + r3 - k0] : 0f);
+                    c5_0 += p5_0 * q0.X + p5_1 * q1.X + p5_2 * q2.X + p5_3 * q3.X;
+                    c5_1 += p5_0 * q0.Y + p5_1 * q1.Y + p5_2 * q2.Y + p5_3 * q3.Y;
+                    c5_2 += p5_0 * q0.Z + p5_1 * q1.Z + p5_2 * q2.Z + p5_3 * q3.Z;
+                    c5_3 += p5_0 * q0.W + p5_1 * q1.W + p5_2 * q2.W + p5_3 * q3.W;
+                }
+                if (mCap > 6)
+                {
+                    float p6_0 = sA[6 * kc + r0 - k0];
+                    float p6_1 = (h1 ? sA[6 * kc + r1 - k0] : 0f);
+                    float p6_2 = (h2 ? sA[6 * kc + r2 - k0] : 0f);
+                    float p6_3 = (h3 ? sA[6 * kc + r3 - k0] : 0f);
+                    c6_0 += p6_0 * q0.X + p6_1 * q1.X + p6_2 * q2.X + p6_3 * q3.X;
+                    c6_1 += p6_0 * q0.Y + p6_1 * q1.Y + p6_2 * q2.Y + p6_3 * q3.Y;
+                    c6_2 += p6_0 * q0.Z + p6_1 * q1.Z + p6_2 * q2.Z + p6_3 * q3.Z;
+                    c6_3 += p6_0 * q0.W + p6_1 * q1.W + p6_2 * q2.W + p6_3 * q3.W;
+                }
+                if (mCap > 7)
+                {
+                    float p7_0 = sA[7 * kc + r0 - k0];
+                    float p7_1 = (h1 ? sA[7 * kc + r1 - k0] : 0f);
+                    float p7_2 = (h2 ? sA[7 * kc + r2 - k0] : 0f);
+                    float p7_3 = (h3 ? sA[7 * kc + r3 - k0] : 0f);
+                    c7_0 += p7_0 * q0.X + p7_1 * q1.X + p7_2 * q2.X + p7_3 * q3.X;
+                    c7_1 += p7_0 * q0.Y + p7_1 * q1.Y + p7_2 * q2.Y + p7_3 * q3.Y;
+                    c7_2 += p7_0 * q0.Z + p7_1 * q1.Z + p7_2 * q2.Z + p7_3 * q3.Z;
+                    c7_3 += p7_0 * q0.W + p7_1 * q1.W + p7_2 * q2.W + p7_3 * q3.W;
+                }
+                if (mCap > 8)
+                {
+                    float p8_0 = sA[8 * kc + r0 - k0];
+                    float p8_1 = (h1 ? sA[8 * kc + r1 - k0] : 0f);
+                    float p8_2 = (h2 ? sA[8 * kc + r2 - k0] : 0f);
+                    float p8_3 = (h3 ? sA[8 * kc + r3 - k0] : 0f);
+                    c8_0 += p8_0 * q0.X + p8_1 * q1.X + p8_2 * q2.X + p8_3 * q3.X;
+                    c8_1 += p8_0 * q0.Y + p8_1 * q1.Y + p8_2 * q2.Y + p8_3 * q3.Y;
+                    c8_2 += p8_0 * q0.Z + p8_1 * q1.Z + p8_2 * q2.Z + p8_3 * q3.Z;
+                    c8_3 += p8_0 * q0.W + p8_1 * q1.W + p8_2 * q2.W + p8_3 * q3.W;
+                }
+                if (mCap > 9)
+                {
+                    float p9_0 = sA[9 * kc + r0 - k0];
+                    float p9_1 = (h1 ? sA[9 * kc + r1 - k0] : 0f);
+                    float p9_2 = (h2 ? sA[9 * kc + r2 - k0] : 0f);
+                    float p9_3 = (h3 ? sA[9 * kc + r3 - k0] : 0f);
+                    c9_0 += p9_0 * q0.X + p9_1 * q1.X + p9_2 * q2.X + p9_3 * q3.X;
+                    c9_1 += p9_0 * q0.Y + p9_1 * q1.Y + p9_2 * q2.Y + p9_3 * q3.Y;
+                    c9_2 += p9_0 * q0.Z + p9_1 * q1.Z + p9_2 * q2.Z + p9_3 * q3.Z;
+                    c9_3 += p9_0 * q0.W + p9_1 * q1.W + p9_2 * q2.W + p9_3 * q3.W;
+                }
+                if (mCap > 10)
+                {
+                    float p10_0 = sA[10 * kc + r0 - k0];
+                    float p10_1 = (h1 ? sA[10 * kc + r1 - k0] : 0f);
+                    float p10_2 = (h2 ? sA[10 * kc + r2 - k0] : 0f);
+                    float p10_3 = (h3 ? sA[10 * kc + r3 - k0] : 0f);
+                    c10_0 += p10_0 * q0.X + p10_1 * q1.X + p10_2 * q2.X + p10_3 * q3.X;
+                    c10_1 += p10_0 * q0.Y + p10_1 * q1.Y + p10_2 * q2.Y + p10_3 * q3.Y;
+                    c10_2 += p10_0 * q0.Z + p10_1 * q1.Z + p10_2 * q2.Z + p10_3 * q3.Z;
+                    c10_3 += p10_0 * q0.W + p10_1 * q1.W + p10_2 * q2.W + p10_3 * q3.W;
+                }
+                if (mCap > 11)
+                {
+                    float p11_0 = sA[11 * kc + r0 - k0];
+                    float p11_1 = (h1 ? sA[11 * kc + r1 - k0] : 0f);
+                    float p11_2 = (h2 ? sA[11 * kc + r2 - k0] : 0f);
+                    float p11_3 = (h3 ? sA[11 * kc + r3 - k0] : 0f);
+                    c11_0 += p11_0 * q0.X + p11_1 * q1.X + p11_2 * q2.X + p11_3 * q3.X;
+                    c11_1 += p11_0 * q0.Y + p11_1 * q1.Y + p11_2 * q2.Y + p11_3 * q3.Y;
+                    c11_2 += p11_0 * q0.Z + p11_1 * q1.Z + p11_2 * q2.Z + p11_3 * q3.Z;
+                    c11_3 += p11_0 * q0.W + p11_1 * q1.W + p11_2 * q2.W + p11_3 * q3.W;
+                }
+                if (mCap > 12)
+                {
+                    float p12_0 = sA[12 * kc + r0 - k0];
+                    float p12_1 = (h1 ? sA[12 * kc + r1 - k0] : 0f);
+                    float p12_2 = (h2 ? sA[12 * kc + r2 - k0] : 0f);
+                    float p12_3 = (h3 ? sA[12 * kc + r3 - k0] : 0f);
+                    c12_0 += p12_0 * q0.X + p12_1 * q1.X + p12_2 * q2.X + p12_3 * q3.X;
+                    c12_1 += p12_0 * q0.Y + p12_1 * q1.Y + p12_2 * q2.Y + p12_3 * q3.Y;
+                    c12_2 += p12_0 * q0.Z + p12_1 * q1.Z + p12_2 * q2.Z + p12_3 * q3.Z;
+                    c12_3 += p12_0 * q0.W + p12_1 * q1.W + p12_2 * q2.W + p12_3 * q3.W;
+                }
+                if (mCap > 13)
+                {
+                    float p13_0 = sA[13 * kc + r0 - k0];
+                    float p13_1 = (h1 ? sA[13 * kc + r1 - k0] : 0f);
+                    float p13_2 = (h2 ? sA[13 * kc + r2 - k0] : 0f);
+                    float p13_3 = (h3 ? sA[13 * kc + r3 - k0] : 0f);
+                    c13_0 += p13_0 * q0.X + p13_1 * q1.X + p13_2 * q2.X + p13_3 * q3.X;
+                    c13_1 += p13_0 * q0.Y + p13_1 * q1.Y + p13_2 * q2.Y + p13_3 * q3.Y;
+                    c13_2 += p13_0 * q0.Z + p13_1 * q1.Z + p13_2 * q2.Z + p13_3 * q3.Z;
+                    c13_3 += p13_0 * q0.W + p13_1 * q1.W + p13_2 * q2.W + p13_3 * q3.W;
+                }
+                if (mCap > 14)
+                {
+                    float p14_0 = sA[14 * kc + r0 - k0];
+                    float p14_1 = (h1 ? sA[14 * kc + r1 - k0] : 0f);
+                    float p14_2 = (h2 ? sA[14 * kc + r2 - k0] : 0f);
+                    float p14_3 = (h3 ? sA[14 * kc + r3 - k0] : 0f);
+                    c14_0 += p14_0 * q0.X + p14_1 * q1.X + p14_2 * q2.X + p14_3 * q3.X;
+                    c14_1 += p14_0 * q0.Y + p14_1 * q1.Y + p14_2 * q2.Y + p14_3 * q3.Y;
+                    c14_2 += p14_0 * q0.Z + p14_1 * q1.Z + p14_2 * q2.Z + p14_3 * q3.Z;
+                    c14_3 += p14_0 * q0.W + p14_1 * q1.W + p14_2 * q2.W + p14_3 * q3.W;
+                }
+                if (mCap > 15)
+                {
+                    float p15_0 = sA[15 * kc + r0 - k0];
+                    float p15_1 = (h1 ? sA[15 * kc + r1 - k0] : 0f);
+                    float p15_2 = (h2 ? sA[15 * kc + r2 - k0] : 0f);
+                    float p15_3 = (h3 ? sA[15 * kc + r3 - k0] : 0f);
+                    c15_0 += p15_0 * q0.X + p15_1 * q1.X + p15_2 * q2.X + p15_3 * q3.X;
+                    c15_1 += p15_0 * q0.Y + p15_1 * q1.Y + p15_2 * q2.Y + p15_3 * q3.Y;
+                    c15_2 += p15_0 * q0.Z + p15_1 * q1.Z + p15_2 * q2.Z + p15_3 * q3.Z;
+                    c15_3 += p15_0 * q0.W + p15_1 * q1.W + p15_2 * q2.W + p15_3 * q3.W;
+                }
+            }
+        }
+
+        int direct = g.Direct;
+        red[wi * cols + 4 * lane + 0] = c0_0;
+        red[wi * cols + 4 * lane + 1] = c0_1;
+        red[wi * cols + 4 * lane + 2] = c0_2;
+        red[wi * cols + 4 * lane + 3] = c0_3;
+        Group.Barrier();
+        GemvReduceWarps(red, bias, c, partial, g, 0, colBase, cols, nw, split, direct);
+        Group.Barrier();
+        if (mCap > 1 && m > 1)
+        {
+            red[wi * cols + 4 * lane + 0] = c1_0;
+            red[wi * cols + 4 * lane + 1] = c1_1;
+            red[wi * cols + 4 * lane + 2] = c1_2;
+            red[wi * cols + 4 * lane + 3] = c1_3;
+            Group.Barrier();
+            GemvReduceWarps(red, bias, c, partial, g, 1, colBase, cols, nw, split, direct);
+            Group.Barrier();
+        }
+        if (mCap > 2 && m > 2)
+        {
+            red[wi * cols + 4 * lane + 0] = c2_0;
+            red[wi * cols + 4 * lane + 1] = c2_1;
+            red[wi * cols + 4 * lane + 2] = c2_2;
+            red[wi * cols + 4 * lane + 3] = c2_3;
+            Group.Barrier();
+            GemvReduceWarps(red, bias, c, partial, g, 2, colBase, cols, nw, split, direct);
+            Group.Barrier();
+        }
+        if (mCap > 3 && m > 3)
+        {
+            red[wi * cols + 4 * lane + 0] = c3_0;
+            red[wi * cols + 4 * lane + 1] = c3_1;
+            red[wi * cols + 4 * lane + 2] = c3_2;
+            red[wi * cols + 4 * lane + 3] = c3_3;
+            Group.Barrier();
+            GemvReduceWarps(red, bias, c, partial, g, 3, colBase, cols, nw, split, direct);
+            Group.Barrier();
+        }
+        if (mCap > 4 && m > 4)
+        {
+            red[wi * cols + 4 * lane + 0] = c4_0;
+            red[wi * cols + 4 * lane + 1] = c4_1;
+            red[wi * cols + 4 * lane + 2] = c4_2;
+            red[wi * cols + 4 * lane + 3] = c4_3;
+            Group.Barrier();
+            GemvReduceWarps(red, bias, c, partial, g, 4, colBase, cols, nw, split, direct);
+            Group.Barrier();
+        }
+        if (mCap > 5 && m > 5)
+        {
+            red[wi * cols + 4 * lane + 0] = c5_0;
+            red[wi * cols + 4 * lane + 1] = c5_1;
+            red[wi * cols + 4 * lane + 2] = c5_2;
+            red[wi * cols + 4 * lane + 3] = c5_3;
+            Group.Barrier();
+            GemvReduceWarps(red, bias, c, partial, g, 5, colBase, cols, nw, split, direct);
+            Group.Barrier();
+        }
+        if (mCap > 6 && m > 6)
+        {
+            red[wi * cols + 4 * lane + 0] = c6_0;
+            red[wi * cols + 4 * lane + 1] = c6_1;
+            red[wi * cols + 4 * lane + 2] = c6_2;
+            red[wi * cols + 4 * lane + 3] = c6_3;
+            Group.Barrier();
+            GemvReduceWarps(red, bias, c, partial, g, 6, colBase, cols, nw, split, direct);
+            Group.Barrier();
+        }
+        if (mCap > 7 && m > 7)
+        {
+            red[wi * cols + 4 * lane + 0] = c7_0;
+            red[wi * cols + 4 * lane + 1] = c7_1;
+            red[wi * cols + 4 * lane + 2] = c7_2;
+            red[wi * cols + 4 * lane + 3] = c7_3;
+            Group.Barrier();
+            GemvReduceWarps(red, bias, c, partial, g, 7, colBase, cols, nw, split, direct);
+            Group.Barrier();
+        }
+        if (mCap > 8 && m > 8)
+        {
+            red[wi * cols + 4 * lane + 0] = c8_0;
+            red[wi * cols + 4 * lane + 1] = c8_1;
+            red[wi * cols + 4 * lane + 2] = c8_2;
+            red[wi * cols + 4 * lane + 3] = c8_3;
+            Group.Barrier();
+            GemvReduceWarps(red, bias, c, partial, g, 8, colBase, cols, nw, split, direct);
+            Group.Barrier();
+        }
+        if (mCap > 9 && m > 9)
+        {
+            red[wi * cols + 4 * lane + 0] = c9_0;
+            red[wi * cols + 4 * lane + 1] = c9_1;
+            red[wi * cols + 4 * lane + 2] = c9_2;
+            red[wi * cols + 4 * lane + 3] = c9_3;
+            Group.Barrier();
+            GemvReduceWarps(red, bias, c, partial, g, 9, colBase, cols, nw, split, direct);
+            Group.Barrier();
+        }
+        if (mCap > 10 && m > 10)
+        {
+            red[wi * cols + 4 * lane + 0] = c10_0;
+            red[wi * cols + 4 * lane + 1] = c10_1;
+            red[wi * cols + 4 * lane + 2] = c10_2;
+            red[wi * cols + 4 * lane + 3] = c10_3;
+            Group.Barrier();
+            GemvReduceWarps(red, bias, c, partial, g, 10, colBase, cols, nw, split, direct);
+            Group.Barrier();
+        }
+        if (mCap > 11 && m > 11)
+        {
+            red[wi * cols + 4 * lane + 0] = c11_0;
+            red[wi * cols + 4 * lane + 1] = c11_1;
+            red[wi * cols + 4 * lane + 2] = c11_2;
+            red[wi * cols + 4 * lane + 3] = c11_3;
+            Group.Barrier();
+            GemvReduceWarps(red, bias, c, partial, g, 11, colBase, cols, nw, split, direct);
+            Group.Barrier();
+        }
+        if (mCap > 12 && m > 12)
+        {
+            red[wi * cols + 4 * lane + 0] = c12_0;
+            red[wi * cols + 4 * lane + 1] = c12_1;
+            red[wi * cols + 4 * lane + 2] = c12_2;
+            red[wi * cols + 4 * lane + 3] = c12_3;
+            Group.Barrier();
+            GemvReduceWarps(red, bias, c, partial, g, 12, colBase, cols, nw, split, direct);
+            Group.Barrier();
+        }
+        if (mCap > 13 && m > 13)
+        {
+            red[wi * cols + 4 * lane + 0] = c13_0;
+            red[wi * cols + 4 * lane + 1] = c13_1;
+            red[wi * cols + 4 * lane + 2] = c13_2;
+            red[wi * cols + 4 * lane + 3] = c13_3;
+            Group.Barrier();
+            GemvReduceWarps(red, bias, c, partial, g, 13, colBase, cols, nw, split, direct);
+            Group.Barrier();
+        }
+        if (mCap > 14 && m > 14)
+        {
+            red[wi * cols + 4 * lane + 0] = c14_0;
+            red[wi * cols + 4 * lane + 1] = c14_1;
+            red[wi * cols + 4 * lane + 2] = c14_2;
+            red[wi * cols + 4 * lane + 3] = c14_3;
+            Group.Barrier();
+            GemvReduceWarps(red, bias, c, partial, g, 14, colBase, cols, nw, split, direct);
+            Group.Barrier();
+        }
+        if (mCap > 15 && m > 15)
+        {
+            red[wi * cols + 4 * lane + 0] = c15_0;
+            red[wi * cols + 4 * lane + 1] = c15_1;
+            red[wi * cols + 4 * lane + 2] = c15_2;
+            red[wi * cols + 4 * lane + 3] = c15_3;
+            Group.Barrier();
+            GemvReduceWarps(red, bias, c, partial, g, 15, colBase, cols, nw, split, direct);
+            Group.Barrier();
+        }
+    }
+
+    /// <summary>
     /// Decode GEMV, weight [N, K] (a linear layer's weight): one warp per output column n (Grid.X * nw + warp), its
     /// lanes stride over the weight row with coalesced loads, four per iteration in flight; A is staged in shared
     /// memory in chunks of KChunk columns (M x KChunk floats); each of the M sums ends in a warp shuffle reduction.

@@ -229,6 +229,125 @@ for i in range(GM):
 w("    }")
 w("")
 
+# ---------------- GEMV [K, N], 16-byte loads ----------------
+KR = {1: 8, 2: 4, 4: 4, 8: 4, 16: 4}  # weight rows per iteration by row cap (16-byte loads in flight per lane)
+
+
+def kn_vec_steps(ind, rows, guarded):
+    for u in range(rows):
+        w(f"{ind}int r{u} = k + {u} * nw;")
+        if guarded and u > 0:
+            w(f"{ind}bool h{u} = r{u} < kEnd;")
+    for u in range(rows):
+        load = f"bv[(long)r{u} * n4 + col4]"
+        if guarded and u > 0:
+            load = f"h{u} ? {load} : default"
+        w(f"{ind}Float4 q{u} = {load};")
+    for i in range(GM):
+        inner = ind
+        if i > 0:
+            w(f"{ind}if (mCap > {i})")
+            w(f"{ind}{{")
+            inner = ind + "    "
+        for u in range(rows):
+            x = f"sA[{i} * kc + r{u} - k0]"
+            if guarded and u > 0:
+                x = f"(h{u} ? {x} : 0f)"
+            w(f"{inner}float p{i}_{u} = {x};")
+        for j, comp in enumerate("XYZW"):
+            terms = " + ".join(f"p{i}_{u} * q{u}.{comp}" for u in range(rows))
+            w(f"{inner}c{i}_{j} += {terms};")
+        if i > 0:
+            w(f"{ind}}}")
+
+
+def kn_vec_loop(rows, ind):
+    w(f"{ind}for (; k + {rows - 1} * nw < kEnd; k += {rows} * nw)")
+    w(f"{ind}{{")
+    kn_vec_steps(ind + "    ", rows, False)
+    w(f"{ind}}}")
+    w("")
+    w(f"{ind}if (k < kEnd)")
+    w(f"{ind}{{")
+    kn_vec_steps(ind + "    ", rows, True)
+    w(f"{ind}}}")
+
+
+w("    /// <summary>")
+w("    /// Decode GEMV, weight [K, N] row-major with N a multiple of 4 and the weight 16-byte aligned: as <c>GemvKnF32</c>")
+w("    /// (a group per 4*warp columns and a K chunk, warps interleaved over the chunk's rows, A staged in shared memory,")
+w("    /// warps summed through shared memory), but each lane owns 4 adjacent columns read as one <see cref=\"Float4\"/>")
+w(f"    /// (a warp reads 512 contiguous bytes per weight row), {KR[1]} rows per iteration for one row of A and {KR[16]} for more")
+w("    /// (that many 16-byte loads in flight per lane). Whole iterations load unguarded, one guarded iteration takes the tail.")
+w("    /// </summary>")
+w("    [IlgpuKernel]")
+for cap in (1, 2, 4, 8, 16):
+    w(f"    [IlgpuKernelVariant(typeof(Const{cap}))]")
+w("    public static void GemvKnVecF32<TRowsCap>(ArrayView<float> a, ArrayView<Float4> b4, ArrayView<float> bias, ArrayView<float> c, ArrayView<float> partial, GemvShape g)")
+w("        where TRowsCap : struct, IKernelConstant")
+w("    {")
+w("        var sA = SharedMemory.Allocate<float>(MaxSharedA);")
+w("        var red = SharedMemory.Allocate<float>(MaxSharedA);")
+w("        var bv = b4.AsAligned(16);")
+w("        int ws = Warp.WarpSize;")
+w("        int lane = Warp.LaneIdx;")
+w("        int wi = Warp.WarpIdx;")
+w("        int threads = Group.DimX;")
+w("        int nw = threads / ws;")
+w("        int cols = 4 * ws;")
+w("        int colBase = Grid.IdxX * cols;")
+w("        int n4 = g.N / 4;")
+w("        int col4 = Grid.IdxX * ws + lane;")
+w("        col4 = col4 < n4 ? col4 : 0;")
+w("        int split = Grid.IdxY;")
+w("        int kc = g.KChunk;")
+w("        int k0 = split * kc;")
+w("        int kEnd = k0 + kc < g.K ? k0 + kc : g.K;")
+w("        int m = g.M;")
+w("        int mCap = default(TRowsCap).Value;")
+w("        for (int e = Group.IdxX; e < m * kc; e += threads)")
+w("        {")
+w("            int i = e / kc;")
+w("            int kk = e - i * kc;")
+w("            sA[e] = k0 + kk < kEnd ? a[(long)i * g.K + k0 + kk] : 0f;")
+w("        }")
+w("")
+w("        Group.Barrier();")
+for i in range(GM):
+    w("        float " + ", ".join(f"c{i}_{j} = 0f" for j in range(4)) + ";")
+w("        int k = k0 + wi;")
+caps_by_rows = {}
+for cap, r in KR.items():
+    caps_by_rows.setdefault(r, []).append(cap)
+first = True
+for r in sorted(caps_by_rows, reverse=True):
+    caps = caps_by_rows[r]
+    cond = " || ".join(f"mCap == {cp}" for cp in caps)
+    if first:
+        w(f"        if ({cond})")
+    else:
+        w("        else")
+    w("        {")
+    kn_vec_loop(r, "            ")
+    w("        }")
+    first = False
+w("")
+w("        int direct = g.Direct;")
+for i in range(GM):
+    ind = "        " if i == 0 else "            "
+    if i > 0:
+        w(f"        if (mCap > {i} && m > {i})")
+        w("        {")
+    for j in range(4):
+        w(f"{ind}red[wi * cols + 4 * lane + {j}] = c{i}_{j};")
+    w(f"{ind}Group.Barrier();")
+    w(f"{ind}GemvReduceWarps(red, bias, c, partial, g, {i}, colBase, cols, nw, split, direct);")
+    w(f"{ind}Group.Barrier();")
+    if i > 0:
+        w("        }")
+w("    }")
+w("")
+
 # ---------------- GEMV [N, K] ----------------
 w("    /// <summary>")
 w("    /// Decode GEMV, weight [N, K] (a linear layer's weight): one warp per output column n (Grid.X * nw + warp), its")

@@ -8,9 +8,37 @@ public sealed partial class IlgpuKernels
 {
     private Action<KernelConfig, ArrayView<Float4>, ArrayView<Float4>, ArrayView<float>, ArrayView<float>, ArrayView<float>, GemvShape>? gemvNkVec1F32;
 
-    // One compiled variant per row cap 2, 4, 8, 16 (slot log2(cap) − 1).
+    // One compiled variant per row cap: 2, 4, 8, 16 (slot log2(cap) − 1) for [N, K]; 1, 2, 4, 8, 16 (slot log2(cap)) for [K, N].
     private readonly Action<KernelConfig, ArrayView<Float4>, ArrayView<Float4>, ArrayView<float>, ArrayView<float>, ArrayView<float>, GemvShape>?[] gemvNkVecF32 =
         new Action<KernelConfig, ArrayView<Float4>, ArrayView<Float4>, ArrayView<float>, ArrayView<float>, ArrayView<float>, GemvShape>?[4];
+
+    private readonly Action<KernelConfig, ArrayView<float>, ArrayView<Float4>, ArrayView<float>, ArrayView<float>, ArrayView<float>, GemvShape>?[] gemvKnVecF32 =
+        new Action<KernelConfig, ArrayView<float>, ArrayView<Float4>, ArrayView<float>, ArrayView<float>, ArrayView<float>, GemvShape>?[5];
+
+    /// <summary>Whether a [K, N] decode product with this weight view takes the 16-byte kernel: N a multiple of 4 and b 16-byte aligned.</summary>
+    internal static bool UsesGemvKnVecF32(ArrayView<float> b, int n) => n % 4 == 0 && TensorCoreLaunch.DeviceAddress(b.Cast<ushort>()) % 16 == 0;
+
+    /// <summary>The [K, N]-weight GEMV for a row cap of 1, 2, 4, 8 or 16: 16-byte loads when <see cref="UsesGemvKnVecF32"/>, else scalar ones.</summary>
+    private Action<KernelConfig, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, GemvShape> GemvKnLaunch(int rowsCap, ArrayView<float> b, int n)
+    {
+        if (!UsesGemvKnVecF32(b, n))
+        {
+            return GemvKnVariant(rowsCap);
+        }
+
+        var name = $"{nameof(GemmFastKernels.GemvKnVecF32)}<{rowsCap}>";
+        int slot = int.Log2(rowsCap);
+        var kernel = rowsCap switch
+        {
+            1 => device.Load(ref gemvKnVecF32[slot], name, acc => acc.LoadStreamKernel<ArrayView<float>, ArrayView<Float4>, ArrayView<float>, ArrayView<float>, ArrayView<float>, GemvShape>(GemmFastKernels.GemvKnVecF32<Const1>, GemvBounds)),
+            2 => device.Load(ref gemvKnVecF32[slot], name, acc => acc.LoadStreamKernel<ArrayView<float>, ArrayView<Float4>, ArrayView<float>, ArrayView<float>, ArrayView<float>, GemvShape>(GemmFastKernels.GemvKnVecF32<Const2>, GemvBounds)),
+            4 => device.Load(ref gemvKnVecF32[slot], name, acc => acc.LoadStreamKernel<ArrayView<float>, ArrayView<Float4>, ArrayView<float>, ArrayView<float>, ArrayView<float>, GemvShape>(GemmFastKernels.GemvKnVecF32<Const4>, GemvBounds)),
+            8 => device.Load(ref gemvKnVecF32[slot], name, acc => acc.LoadStreamKernel<ArrayView<float>, ArrayView<Float4>, ArrayView<float>, ArrayView<float>, ArrayView<float>, GemvShape>(GemmFastKernels.GemvKnVecF32<Const8>, GemvBounds)),
+            16 => device.Load(ref gemvKnVecF32[slot], name, acc => acc.LoadStreamKernel<ArrayView<float>, ArrayView<Float4>, ArrayView<float>, ArrayView<float>, ArrayView<float>, GemvShape>(GemmFastKernels.GemvKnVecF32<Const16>, GemvBounds)),
+            _ => throw new ArgumentOutOfRangeException(nameof(rowsCap), rowsCap, "GEMV row caps are 1, 2, 4, 8 or 16."),
+        };
+        return (config, a, weight, bias, c, partial, g) => kernel(config, a, weight.Cast<Float4>(), bias, c, partial, g);
+    }
 
     /// <summary>
     /// Decode products x[M, K] · Wᵀ with W [N, K], K a multiple of 4 and both views 16-byte aligned: the 16-byte kernels

@@ -13,31 +13,32 @@ using Xunit.Abstractions;
 namespace GemsInjector.Kernels.Ilgpu.Tests;
 
 /// <summary>
-/// The 16-byte float32 [N, K] decode GEMVs (<see cref="GemmFastKernels.GemvNkVec1F32"/>, <c>GemvNkVecF32</c>): every
-/// row cap, staged chunks with tails, split-K, columns past N in a warp's four, biases, NaN rows, the scalar fallback
-/// for misaligned views and K not a multiple of 4, the CUDA geometry on a warp-32 simulator, and the PTX.
+/// The 16-byte float32 decode GEMVs: [N, K] (<see cref="GemmFastKernels.GemvNkVec1F32"/>, <c>GemvNkVecF32</c>) and
+/// [K, N] (<c>GemvKnVecF32</c>): every row cap, staged chunks with tails, split-K, columns past N, biases, NaN rows, the
+/// scalar fallback for misaligned views and K (or N) not a multiple of 4, the CUDA geometry on a warp-32 simulator, and
+/// the PTX.
 /// </summary>
 [Collection(SimulatorCollection.Name)]
-public sealed class GemvNkF32Tests : KernelTestBase, IClassFixture<Warp32SimulatorFixture>
+public sealed class GemvVecF32Tests : KernelTestBase, IClassFixture<Warp32SimulatorFixture>
 {
     private readonly Warp32SimulatorFixture warp32;
     private readonly ITestOutputHelper output;
 
-    public GemvNkF32Tests(SimulatorFixture fixture, Warp32SimulatorFixture warp32, ITestOutputHelper output)
+    public GemvVecF32Tests(SimulatorFixture fixture, Warp32SimulatorFixture warp32, ITestOutputHelper output)
         : base(fixture)
     {
         this.warp32 = warp32;
         this.output = output;
     }
 
-    private static double[] Reference(float[] a, float[] b, int m, int k, int n, float alpha, float beta, float[]? bias, bool biasIsMatrix) =>
+    private static double[] Reference(float[] a, float[] b, int m, int k, int n, float alpha, float beta, float[]? bias, bool biasIsMatrix, bool transposeB = true) =>
         Enumerable.Range(0, m * n).Select(e =>
         {
             int r = e / n, j = e % n;
             double dot = 0;
             for (int t = 0; t < k; t++)
             {
-                dot += (double)a[(r * k) + t] * b[(j * k) + t];
+                dot += (double)a[(r * k) + t] * b[transposeB ? (j * k) + t : (t * n) + j];
             }
 
             double v = alpha * dot;
@@ -83,6 +84,76 @@ public sealed class GemvNkF32Tests : KernelTestBase, IClassFixture<Warp32Simulat
             c = Poisoned(m * n);
             K.Addmm(Upload(full), aView, bView, c, m, k, n, transposeB: true);
             AssertClose(Download(c), Reference(a, b, m, k, n, 1f, 1f, full, true), RtolF32, Atol * k, "addmm matrix bias", seed);
+        }
+    }
+
+    // [K, N]: every row cap; k below, at and past the rows of one iteration (8·warps for one row, 4·warps for more) and
+    // split; n one vector, not a multiple of a group's columns, several groups.
+    [Theory]
+    [InlineData(1, 1, 4)]
+    [InlineData(1, 45, 36)]
+    [InlineData(1, 1100, 260)]
+    [InlineData(2, 300, 20)]
+    [InlineData(3, 17, 8)]
+    [InlineData(8, 1100, 36)]
+    [InlineData(11, 130, 64)]
+    [InlineData(16, 600, 4)]
+    public void KnMmAndAddmmMatchFloat64(int m, int k, int n)
+    {
+        int seed = 8700 + (m * 1000) + k + n;
+        var a = Random(seed, m * k);
+        var b = Random(seed + 1, k * n);
+        var aView = Upload(a);
+        var bView = Upload(b);
+        Assert.True(IlgpuKernels.UsesGemvKnVecF32(bView, n), "an aligned [K, N] decode product must take the 16-byte GEMV");
+
+        var c = Poisoned(m * n);
+        K.Mm(aView, bView, c, m, k, n);
+        AssertClose(Download(c), Reference(a, b, m, k, n, 1f, 0f, null, false, false), RtolF32, Atol * k, "mm [K, N]", seed);
+
+        var row = Random(seed + 2, n);
+        c = Poisoned(m * n);
+        K.Addmm(Upload(row), aView, bView, c, m, k, n, beta: -1.25f, alpha: 0.75f);
+        AssertClose(Download(c), Reference(a, b, m, k, n, 0.75f, -1.25f, row, false, false), RtolF32, Atol * k, "addmm [K, N] row bias", seed);
+
+        if (m > 1)
+        {
+            var full = Random(seed + 3, m * n);
+            c = Poisoned(m * n);
+            K.Addmm(Upload(full), aView, bView, c, m, k, n);
+            AssertClose(Download(c), Reference(a, b, m, k, n, 1f, 1f, full, true, false), RtolF32, Atol * k, "addmm [K, N] matrix bias", seed);
+        }
+    }
+
+    [Theory]
+    [InlineData(1, 40, 38, 0)]
+    [InlineData(5, 40, 16, 1)]
+    public void KnMisalignedWeightOrOddNTakesTheScalarKernel(int m, int k, int n, int offset)
+    {
+        int seed = 8800 + m + k + n + offset;
+        var a = Random(seed, m * k);
+        var b = Random(seed + 1, k * n);
+        var bView = UploadAt(b, offset);
+        Assert.False(IlgpuKernels.UsesGemvKnVecF32(bView, n));
+        var c = Poisoned(m * n);
+        K.Mm(Upload(a), bView, c, m, k, n);
+        AssertClose(Download(c), Reference(a, b, m, k, n, 1f, 0f, null, false, false), RtolF32, Atol * k, "scalar [K, N] mm", seed);
+    }
+
+    [Fact]
+    public void KnNaNStaysInItsRowAndColumn()
+    {
+        const int M = 3, Kd = 300, N = 12;
+        var a = Random(8900, M * Kd);
+        var b = Random(8901, Kd * N);
+        a[(1 * Kd) + 250] = float.NaN;
+        b[(299 * N) + 5] = float.NaN;
+        var c = Poisoned(M * N);
+        K.Mm(Upload(a), Upload(b), c, M, Kd, N);
+        var got = Download(c);
+        for (int e = 0; e < M * N; e++)
+        {
+            Assert.Equal(e / N == 1 || e % N == 5, float.IsNaN(got[e]));
         }
     }
 
@@ -216,6 +287,8 @@ public sealed class GemvNkF32Tests : KernelTestBase, IClassFixture<Warp32Simulat
             typeof(GemmFastKernels).GetMethod(nameof(GemmFastKernels.GemvNkVec1F32))!,
             typeof(GemmFastKernels).GetMethod(nameof(GemmFastKernels.GemvNkVecF32))!.MakeGenericMethod(typeof(Const2)),
             typeof(GemmFastKernels).GetMethod(nameof(GemmFastKernels.GemvNkVecF32))!.MakeGenericMethod(typeof(Const16)),
+            typeof(GemmFastKernels).GetMethod(nameof(GemmFastKernels.GemvKnVecF32))!.MakeGenericMethod(typeof(Const1)),
+            typeof(GemmFastKernels).GetMethod(nameof(GemmFastKernels.GemvKnVecF32))!.MakeGenericMethod(typeof(Const16)),
         };
         using var context = Context.Create(b => b.Optimize(OptimizationLevel.O2));
         using var backend = new PTXBackend(context, new CudaCapabilityContext(CudaArchitecture.SM_90),
@@ -228,7 +301,7 @@ public sealed class GemvNkF32Tests : KernelTestBase, IClassFixture<Warp32Simulat
             int sharedVectorLoads = Regex.Matches(ptx, @"ld\.shared\.v4\.(f32|b32|u32)").Count;
             int local = Regex.Matches(ptx, @"(ld|st)\.local").Count;
             output.WriteLine($"{kernel.Name}: {vectorLoads} global v4 loads, {sharedVectorLoads} shared v4 loads, {local} local accesses, {ptx.Length} chars");
-            Assert.True(vectorLoads >= 8, $"{kernel.Name}: expected eight 16-byte loads per iteration, found {vectorLoads}");
+            Assert.True(vectorLoads >= 8, $"{kernel.Name}: expected at least eight 16-byte loads (whole iteration and tail), found {vectorLoads}");
             Assert.Equal(0, local);
         }
     }
