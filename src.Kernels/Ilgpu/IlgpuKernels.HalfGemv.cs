@@ -131,6 +131,12 @@ internal static class HalfGemvLaunch
         m <= 1 ? 1 : m <= 4 ? 4 : m <= 8 || !transposeB ? HalfGemvKernels.MaxKnRowsCap : HalfGemvKernels.MaxRows;
 
     /// <summary>
+    /// Output columns per warp of the [N, K] kernels: 1 for one row (GemvNk16Row), 2 for four rows, 4 for more (GemvNk16;
+    /// NK_WIDE in Codegen/gen_half_gemv.py).
+    /// </summary>
+    public static int NkColumnsPerWarp(int rowsCap) => rowsCap == 1 ? 1 : rowsCap <= 4 ? 2 : 4;
+
+    /// <summary>
     /// Grid, shape and row cap. K is split over Grid.Y only when N alone gives fewer groups than SMs (a split costs a
     /// partials round trip and a second launch); then to about four groups per SM. A device that reports no SMs (the CPU
     /// simulator) counts as four, so small test shapes take the split path and larger ones do not.
@@ -158,8 +164,7 @@ internal static class HalfGemvLaunch
         int groups, length;
         if (transposeB)
         {
-            // One row: a warp per column (GemvNk16Row); more: a warp per column pair (GemvNk16).
-            int columnsPerWarp = cap == 1 ? 1 : 2;
+            int columnsPerWarp = NkColumnsPerWarp(cap);
             groups = ((n + columnsPerWarp - 1) / columnsPerWarp + warps - 1) / warps;
             length = k / 8;
         }

@@ -5,6 +5,7 @@ Run: python3 src.Kernels/Ilgpu/Codegen/gen_half_gemv.py"""
 import os
 
 NK_CAPS = [4, 8, 16]  # one row: GemvNk16Row
+NK_WIDE = 4  # [N, K] columns per warp for more than four rows (two for four)
 KN_CAPS = [1, 4, 8]
 MAX_NK = max(NK_CAPS)
 MAX_KN = max(KN_CAPS)
@@ -28,10 +29,11 @@ w("internal static partial class HalfGemvKernels")
 w("{")
 # ---------------------------------------------------------------- [N, K] weight
 w("    /// <summary>")
-w("    /// Decode GEMV, weight b [N, K] (a linear layer's weight): each warp owns two adjacent output columns; its lanes")
+w("    /// Decode GEMV, weight b [N, K] (a linear layer's weight): each warp owns two adjacent output columns for four rows,")
+w(f"    /// {NK_WIDE} for more (the activations, loaded and converted once per step, then serve {NK_WIDE} columns); its lanes")
 w("    /// stride over K one <see cref=\"Half8\"/> (8 elements, one 16-byte load) at a time, four steps per iteration for")
 w("    /// four rows (eight weight loads in flight per lane), two for more rows (one row: <see cref=\"GemvNk16Row\"/>). The activations (a [M, K], also read 16 bytes at a time, L1-resident: every warp")
-w("    /// of the group reads the same ones) are converted once per step and used for both columns. Grid.Y splits K into")
+w("    /// of the group reads the same ones) are converted once per step and used for all the warp's columns. Grid.Y splits K into")
 w("    /// chunks of <see cref=\"HalfGemvShape.Chunk\"/> vectors when N alone gives too few groups; each of the M·2 sums ends")
 w("    /// in a warp shuffle reduction. TRowsCap (≥ M) bounds the accumulators at compile time; rows past M read row M − 1")
 w("    /// again (no branch in the loop) and are never stored. TFormat: 1 bfloat16, 0 float16.")
@@ -49,70 +51,82 @@ w("        int mCap = default(TRowsCap).Value;")
 w("        int ws = Warp.WarpSize;")
 w("        int lane = Warp.LaneIdx;")
 w("        int nw = Group.DimX / ws;")
-w("        int n0 = 2 * (Grid.IdxX * nw + Warp.WarpIdx);")
+w(f"        int columns = mCap <= 4 ? 2 : {NK_WIDE};")
+w("        int n0 = columns * (Grid.IdxX * nw + Warp.WarpIdx);")
 w("        bool active = n0 < g.N;")
 w("        int n0c = active ? n0 : 0;")
-w("        int n1c = n0c + 1 < g.N ? n0c + 1 : n0c;")
 w("        int m = g.M;")
 w("        long k8 = g.K / 8;")
 w("        int split = Grid.IdxY;")
 w("        int vBegin = split * g.Chunk;")
 w("        int vEnd = vBegin + g.Chunk < (int)k8 ? vBegin + g.Chunk : (int)k8;")
 w("        long w0Base = n0c * k8;")
-w("        long w1Base = n1c * k8;")
+for j in range(1, NK_WIDE):
+    w(f"        long w{j}Base = (n0c + {j} < g.N ? n0c + {j} : n0c) * k8;")
 for i in range(MAX_NK):
     w(f"        long r{i} = (long)({i} < m ? {i} : m - 1) * k8;")
 for i in range(MAX_NK):
-    w(f"        float s{i}_0 = 0f, s{i}_1 = 0f;")
+    w("        float " + ", ".join(f"s{i}_{j} = 0f" for j in range(NK_WIDE)) + ";")
 
 
-def nk_loop(steps, indent):
-    """The K loop of GemvNk16 with `steps` strides of the warp per iteration: 2·steps weight loads in flight per lane."""
-    o = indent
-    w(f"{o}for (int v = vBegin + lane; v < vEnd; v += {steps} * ws)")
-    w(f"{o}{{")
-    for j in range(1, steps):
-        w(f"{o}    int v{j} = v + {j} * ws;")
-        w(f"{o}    bool has{j} = v{j} < vEnd;")
-    # Every weight load of the iteration is issued before any is used, so their latencies overlap.
+def nk_steps(o, steps, cols, guarded):
+    """One iteration over `steps` strides of the warp and `cols` columns: all weight loads issued before any is used."""
     for j in range(steps):
-        for col in "ab":
-            base = "w0Base" if col == "a" else "w1Base"
-            vj = "v" if j == 0 else f"v{j}"
-            load = f"bv[{base} + {vj}]" if j == 0 else f"has{j} ? bv[{base} + {vj}] : default"
-            w(f"{o}    Half8 w{j}{col} = {load};")
+        w(f"{o}int v{j} = v + {j} * ws;")
+        if guarded and j > 0:
+            w(f"{o}bool has{j} = v{j} < vEnd;")
     for j in range(steps):
-        for col in "ab":
-            w(f"{o}    var f{j}{col} = Unpack(w{j}{col}, bf16);")
+        for col in range(cols):
+            load = f"bv[w{col}Base + v{j}]"
+            if guarded and j > 0:
+                load = f"has{j} ? {load} : default"
+            w(f"{o}Half8 w{j}_{col} = {load};")
+    for j in range(steps):
+        for col in range(cols):
+            w(f"{o}var f{j}_{col} = Unpack(w{j}_{col}, bf16);")
     for i in range(MAX_NK):
-        ind = o + "    "
+        ind = o
         if i > 0:
-            w(f"{o}    if (mCap > {i})")
-            w(f"{o}    {{")
-            ind = o + "        "
+            w(f"{o}if (mCap > {i})")
+            w(f"{o}{{")
+            ind = o + "    "
         for j in range(steps):
-            vj = "v" if j == 0 else f"v{j}"
-            load = f"av[r{i} + {vj}]" if j == 0 else f"has{j} ? av[r{i} + {vj}] : default"
+            load = f"av[r{i} + v{j}]"
+            if guarded and j > 0:
+                load = f"has{j} ? {load} : default"
             w(f"{ind}var p{i}_{j} = Unpack({load}, bf16);")
-        for col, acc in (("a", f"s{i}_0"), ("b", f"s{i}_1")):
+        for col in range(cols):
+            acc = f"s{i}_{col}"
             expr = acc
             for j in range(steps):
-                expr = f"Dot(p{i}_{j}, f{j}{col}, {expr})"
+                expr = f"Dot(p{i}_{j}, f{j}_{col}, {expr})"
             w(f"{ind}{acc} = {expr};")
         if i > 0:
-            w(f"{o}    }}")
+            w(f"{o}}}")
+
+
+def nk_loop(steps, cols, indent):
+    """The K loop of GemvNk16: whole iterations unguarded, then one guarded iteration for the tail."""
+    o = indent
+    w(f"{o}int v = vBegin + lane;")
+    w(f"{o}for (; v + {steps - 1} * ws < vEnd; v += {steps} * ws)")
+    w(f"{o}{{")
+    nk_steps(o + "    ", steps, cols, False)
+    w(f"{o}}}")
+    w("")
+    w(f"{o}if (v < vEnd)")
+    w(f"{o}{{")
+    nk_steps(o + "    ", steps, cols, True)
     w(f"{o}}}")
 
 
-# Four rows, four strides per iteration keep 128 bytes of weight in flight per lane (decode is latency-bound: a
-# warp's chain of dependent round trips sets its time); more rows keep two, so the activations stay in registers.
 w("        if (mCap <= 4)")
 w("        {")
-nk_loop(4, "            ")
+nk_loop(4, 2, "            ")
 w("        }")
 w("        else")
 w("        {")
-nk_loop(2, "            ")
+nk_loop(2, NK_WIDE, "            ")
 w("        }")
 w("")
 for i in range(MAX_NK):
@@ -122,6 +136,16 @@ for i in range(MAX_NK):
         w("        {")
         ind = "            "
     w(f"{ind}FinishPair(bias, c, partial, g, {i}, n0, active, split, GpuMath.WarpSum(s{i}_0), GpuMath.WarpSum(s{i}_1), lane, bf16);")
+    if i >= 4:
+        # Rows past four exist only in the wide variants (columns = NK_WIDE).
+        for pair in range(1, NK_WIDE // 2):
+            w(f"{ind}FinishPair(bias, c, partial, g, {i}, n0 + {2 * pair}, n0 + {2 * pair} < g.N, split, GpuMath.WarpSum(s{i}_{2 * pair}), GpuMath.WarpSum(s{i}_{2 * pair + 1}), lane, bf16);")
+    else:
+        w(f"{ind}if (columns > 2)")
+        w(f"{ind}{{")
+        for pair in range(1, NK_WIDE // 2):
+            w(f"{ind}    FinishPair(bias, c, partial, g, {i}, n0 + {2 * pair}, n0 + {2 * pair} < g.N, split, GpuMath.WarpSum(s{i}_{2 * pair}), GpuMath.WarpSum(s{i}_{2 * pair + 1}), lane, bf16);")
+        w(f"{ind}}}")
     if i > 0:
         w("        }")
 w("    }")
