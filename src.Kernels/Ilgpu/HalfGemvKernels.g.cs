@@ -959,7 +959,7 @@ internal static partial class HalfGemvKernels
     /// Decode GEMV, weight b [K, N] row-major: a group owns ColLanes·8 consecutive columns (64 on CUDA: eight lanes read
     /// one full 128-byte line of a weight row, one <see cref="Half8"/> each) and a chunk of KChunk rows of K (Grid.Y,
     /// split-K); the group's Group.DimX / ColLanes slices take every slices-th row, 8 rows per iteration for one row of
-    /// a, 4 for up to four, 2 for eight (that many 16-byte loads in flight per thread). Each thread
+    /// a, 4 for more (that many 16-byte loads in flight per thread). Each thread
     /// keeps 8·TRowsCap sums (TRowsCap ≤ 8); M > TRowsCap goes in row blocks of TRowsCap interleaved in Grid.X, so the
     /// groups of one column block run side by side and the weight comes from HBM once (the other blocks hit L2).
     /// The slices are summed by shuffles inside the warp and through shared memory across warps; with one chunk the
@@ -1233,7 +1233,7 @@ internal static partial class HalfGemvKernels
                 }
             }
         }
-        else if (mCap <= 4)
+        else
         {
             for (; k + 3 * slices < kEnd; k += 4 * slices)
             {
@@ -1365,99 +1365,6 @@ internal static partial class HalfGemvKernels
                     s7 = Axpy(h1 ? Load(a[r7 + k1], bf16) : 0f, Unpack(q1, bf16), s7);
                     s7 = Axpy(h2 ? Load(a[r7 + k2], bf16) : 0f, Unpack(q2, bf16), s7);
                     s7 = Axpy(h3 ? Load(a[r7 + k3], bf16) : 0f, Unpack(q3, bf16), s7);
-                }
-            }
-        }
-        else
-        {
-            for (; k + 1 * slices < kEnd; k += 2 * slices)
-            {
-                int k0 = k + 0 * slices;
-                int k1 = k + 1 * slices;
-                Half8 q0 = bv[(long)k0 * n8 + col8c];
-                Half8 q1 = bv[(long)k1 * n8 + col8c];
-                s0 = Axpy(Load(a[r0 + k0], bf16), Unpack(q0, bf16), s0);
-                s0 = Axpy(Load(a[r0 + k1], bf16), Unpack(q1, bf16), s0);
-                if (mCap > 1)
-                {
-                    s1 = Axpy(Load(a[r1 + k0], bf16), Unpack(q0, bf16), s1);
-                    s1 = Axpy(Load(a[r1 + k1], bf16), Unpack(q1, bf16), s1);
-                }
-                if (mCap > 2)
-                {
-                    s2 = Axpy(Load(a[r2 + k0], bf16), Unpack(q0, bf16), s2);
-                    s2 = Axpy(Load(a[r2 + k1], bf16), Unpack(q1, bf16), s2);
-                }
-                if (mCap > 3)
-                {
-                    s3 = Axpy(Load(a[r3 + k0], bf16), Unpack(q0, bf16), s3);
-                    s3 = Axpy(Load(a[r3 + k1], bf16), Unpack(q1, bf16), s3);
-                }
-                if (mCap > 4)
-                {
-                    s4 = Axpy(Load(a[r4 + k0], bf16), Unpack(q0, bf16), s4);
-                    s4 = Axpy(Load(a[r4 + k1], bf16), Unpack(q1, bf16), s4);
-                }
-                if (mCap > 5)
-                {
-                    s5 = Axpy(Load(a[r5 + k0], bf16), Unpack(q0, bf16), s5);
-                    s5 = Axpy(Load(a[r5 + k1], bf16), Unpack(q1, bf16), s5);
-                }
-                if (mCap > 6)
-                {
-                    s6 = Axpy(Load(a[r6 + k0], bf16), Unpack(q0, bf16), s6);
-                    s6 = Axpy(Load(a[r6 + k1], bf16), Unpack(q1, bf16), s6);
-                }
-                if (mCap > 7)
-                {
-                    s7 = Axpy(Load(a[r7 + k0], bf16), Unpack(q0, bf16), s7);
-                    s7 = Axpy(Load(a[r7 + k1], bf16), Unpack(q1, bf16), s7);
-                }
-            }
-
-            if (k < kEnd)
-            {
-                int k0 = k + 0 * slices;
-                int k1 = k + 1 * slices;
-                bool h1 = k1 < kEnd;
-                Half8 q0 = bv[(long)k0 * n8 + col8c];
-                Half8 q1 = h1 ? bv[(long)k1 * n8 + col8c] : default;
-                s0 = Axpy(Load(a[r0 + k0], bf16), Unpack(q0, bf16), s0);
-                s0 = Axpy(h1 ? Load(a[r0 + k1], bf16) : 0f, Unpack(q1, bf16), s0);
-                if (mCap > 1)
-                {
-                    s1 = Axpy(Load(a[r1 + k0], bf16), Unpack(q0, bf16), s1);
-                    s1 = Axpy(h1 ? Load(a[r1 + k1], bf16) : 0f, Unpack(q1, bf16), s1);
-                }
-                if (mCap > 2)
-                {
-                    s2 = Axpy(Load(a[r2 + k0], bf16), Unpack(q0, bf16), s2);
-                    s2 = Axpy(h1 ? Load(a[r2 + k1], bf16) : 0f, Unpack(q1, bf16), s2);
-                }
-                if (mCap > 3)
-                {
-                    s3 = Axpy(Load(a[r3 + k0], bf16), Unpack(q0, bf16), s3);
-                    s3 = Axpy(h1 ? Load(a[r3 + k1], bf16) : 0f, Unpack(q1, bf16), s3);
-                }
-                if (mCap > 4)
-                {
-                    s4 = Axpy(Load(a[r4 + k0], bf16), Unpack(q0, bf16), s4);
-                    s4 = Axpy(h1 ? Load(a[r4 + k1], bf16) : 0f, Unpack(q1, bf16), s4);
-                }
-                if (mCap > 5)
-                {
-                    s5 = Axpy(Load(a[r5 + k0], bf16), Unpack(q0, bf16), s5);
-                    s5 = Axpy(h1 ? Load(a[r5 + k1], bf16) : 0f, Unpack(q1, bf16), s5);
-                }
-                if (mCap > 6)
-                {
-                    s6 = Axpy(Load(a[r6 + k0], bf16), Unpack(q0, bf16), s6);
-                    s6 = Axpy(h1 ? Load(a[r6 + k1], bf16) : 0f, Unpack(q1, bf16), s6);
-                }
-                if (mCap > 7)
-                {
-                    s7 = Axpy(Load(a[r7 + k0], bf16), Unpack(q0, bf16), s7);
-                    s7 = Axpy(h1 ? Load(a[r7 + k1], bf16) : 0f, Unpack(q1, bf16), s7);
                 }
             }
         }
