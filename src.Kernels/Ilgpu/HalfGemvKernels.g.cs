@@ -7,14 +7,15 @@ namespace GemsInjector.Kernels.Ilgpu;
 internal static partial class HalfGemvKernels
 {
     /// <summary>
-    /// Decode GEMV, weight b [N, K] (a linear layer's weight): each warp owns two adjacent output columns for four rows,
-    /// 4 for more (the activations, loaded and converted once per step, then serve 4 columns); its lanes
-    /// stride over K one <see cref="Half8"/> (8 elements, one 16-byte load) at a time, four steps per iteration for
-    /// four rows (eight weight loads in flight per lane), two for more rows (one row: <see cref="GemvNk16Row"/>). The activations (a [M, K], also read 16 bytes at a time, L1-resident: every warp
-    /// of the group reads the same ones) are converted once per step and used for all the warp's columns. Grid.Y splits K into
-    /// chunks of <see cref="HalfGemvShape.Chunk"/> vectors when N alone gives too few groups; each of the M·2 sums ends
-    /// in a warp shuffle reduction. TRowsCap (≥ M) bounds the accumulators at compile time; rows past M read row M − 1
-    /// again (no branch in the loop) and are never stored. TFormat: 1 bfloat16, 0 float16.
+    /// Decode GEMV for 2–16 rows, weight b [N, K] (a linear layer's weight): each warp owns two adjacent output columns
+    /// for up to four rows, 4 for more; its lanes stride over K one <see cref="Half8"/> (8 elements, one 16-byte
+    /// load) at a time, four steps per iteration with two columns, two with four (eight weight loads in flight per lane);
+    /// whole iterations load unguarded, one guarded iteration takes the tail. The activations (a [M, K], also read 16
+    /// bytes at a time, L1-resident: every warp of the group reads the same ones) are converted once per step and serve
+    /// all the warp's columns. Grid.Y splits K into chunks of <see cref="HalfGemvShape.Chunk"/> vectors when N alone
+    /// gives too few groups; every sum ends in a warp shuffle reduction. TRowsCap (4, 8 or 16, ≥ M) bounds the
+    /// accumulators at compile time; rows past M read row M − 1 again (no branch in the loop) and are never stored.
+    /// One row: <see cref="GemvNk16Row"/>. TFormat: 1 bfloat16, 0 float16.
     /// </summary>
     [IlgpuKernel]
     [IlgpuKernelVariant(typeof(Const4), typeof(Float16Storage))]
