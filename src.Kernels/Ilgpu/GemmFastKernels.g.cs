@@ -2157,7 +2157,8 @@ internal static partial class GemmFastKernels
     /// adjacent output columns, its lanes stride over K one <see cref="Float4"/> at a time (one 16-byte load per column
     /// and step, 2 steps per iteration: 8 loads in flight per lane). The activations of the group's K chunk
     /// (TRowsCap rows x VecSharedA / TRowsCap vectors, zero past M, so the loop has no row branch) are staged in shared
-    /// memory; whole iterations load unguarded, at most one step is left at a chunk's end. Each 16-byte shared read
+    /// memory; the weights of a chunk's first iteration are loaded before the staging waits on A; whole iterations load
+    /// unguarded, at most one step is left at a chunk's end. Each 16-byte shared read
     /// serves all 4 columns, where the one-column kernel spent a shared read per row and weight element. Grid.Y splits K into KChunk vectors as the one-row kernel does.
     /// TRowsCap (2, 4, 8 or 16, ≥ M) bounds the accumulators at compile time.
     /// </summary>
@@ -2208,6 +2209,16 @@ internal static partial class GemmFastKernels
         for (int c0 = vBegin; c0 < vEnd; c0 += kc)
         {
             int len = c0 + kc < vEnd ? kc : vEnd - c0;
+            // The first whole iteration's weights are issued before the staging waits on A, so both round trips overlap.
+            bool early = active && lane + ws < len;
+            Float4 pw0_0 = early ? bv[wBase0 + c0 + lane + 0 * ws] : default;
+            Float4 pw0_1 = early ? bv[wBase1 + c0 + lane + 0 * ws] : default;
+            Float4 pw0_2 = early ? bv[wBase2 + c0 + lane + 0 * ws] : default;
+            Float4 pw0_3 = early ? bv[wBase3 + c0 + lane + 0 * ws] : default;
+            Float4 pw1_0 = early ? bv[wBase0 + c0 + lane + 1 * ws] : default;
+            Float4 pw1_1 = early ? bv[wBase1 + c0 + lane + 1 * ws] : default;
+            Float4 pw1_2 = early ? bv[wBase2 + c0 + lane + 1 * ws] : default;
+            Float4 pw1_3 = early ? bv[wBase3 + c0 + lane + 1 * ws] : default;
             for (int e = Group.IdxX; e < mCap * kc; e += threads)
             {
                 int i = e / kc;
@@ -2220,6 +2231,162 @@ internal static partial class GemmFastKernels
             {
                 // Whole iterations of both steps; after them at most one step is left (VS = 2).
                 int vl = lane;
+                if (early)
+                {
+                    int v0 = vl + 0 * ws;
+                    int v1 = vl + 1 * ws;
+                    Float4 w0_0 = pw0_0;
+                    Float4 w0_1 = pw0_1;
+                    Float4 w0_2 = pw0_2;
+                    Float4 w0_3 = pw0_3;
+                    Float4 w1_0 = pw1_0;
+                    Float4 w1_1 = pw1_1;
+                    Float4 w1_2 = pw1_2;
+                    Float4 w1_3 = pw1_3;
+                    Float4 a0_0 = sA[0 * kc + v0];
+                    Float4 a0_1 = sA[0 * kc + v1];
+                    s0_0 += a0_0.X * w0_0.X + a0_0.Y * w0_0.Y + a0_0.Z * w0_0.Z + a0_0.W * w0_0.W + a0_1.X * w1_0.X + a0_1.Y * w1_0.Y + a0_1.Z * w1_0.Z + a0_1.W * w1_0.W;
+                    s0_1 += a0_0.X * w0_1.X + a0_0.Y * w0_1.Y + a0_0.Z * w0_1.Z + a0_0.W * w0_1.W + a0_1.X * w1_1.X + a0_1.Y * w1_1.Y + a0_1.Z * w1_1.Z + a0_1.W * w1_1.W;
+                    s0_2 += a0_0.X * w0_2.X + a0_0.Y * w0_2.Y + a0_0.Z * w0_2.Z + a0_0.W * w0_2.W + a0_1.X * w1_2.X + a0_1.Y * w1_2.Y + a0_1.Z * w1_2.Z + a0_1.W * w1_2.W;
+                    s0_3 += a0_0.X * w0_3.X + a0_0.Y * w0_3.Y + a0_0.Z * w0_3.Z + a0_0.W * w0_3.W + a0_1.X * w1_3.X + a0_1.Y * w1_3.Y + a0_1.Z * w1_3.Z + a0_1.W * w1_3.W;
+                    if (mCap > 1)
+                    {
+                        Float4 a1_0 = sA[1 * kc + v0];
+                        Float4 a1_1 = sA[1 * kc + v1];
+                        s1_0 += a1_0.X * w0_0.X + a1_0.Y * w0_0.Y + a1_0.Z * w0_0.Z + a1_0.W * w0_0.W + a1_1.X * w1_0.X + a1_1.Y * w1_0.Y + a1_1.Z * w1_0.Z + a1_1.W * w1_0.W;
+                        s1_1 += a1_0.X * w0_1.X + a1_0.Y * w0_1.Y + a1_0.Z * w0_1.Z + a1_0.W * w0_1.W + a1_1.X * w1_1.X + a1_1.Y * w1_1.Y + a1_1.Z * w1_1.Z + a1_1.W * w1_1.W;
+                        s1_2 += a1_0.X * w0_2.X + a1_0.Y * w0_2.Y + a1_0.Z * w0_2.Z + a1_0.W * w0_2.W + a1_1.X * w1_2.X + a1_1.Y * w1_2.Y + a1_1.Z * w1_2.Z + a1_1.W * w1_2.W;
+                        s1_3 += a1_0.X * w0_3.X + a1_0.Y * w0_3.Y + a1_0.Z * w0_3.Z + a1_0.W * w0_3.W + a1_1.X * w1_3.X + a1_1.Y * w1_3.Y + a1_1.Z * w1_3.Z + a1_1.W * w1_3.W;
+                    }
+                    if (mCap > 2)
+                    {
+                        Float4 a2_0 = sA[2 * kc + v0];
+                        Float4 a2_1 = sA[2 * kc + v1];
+                        s2_0 += a2_0.X * w0_0.X + a2_0.Y * w0_0.Y + a2_0.Z * w0_0.Z + a2_0.W * w0_0.W + a2_1.X * w1_0.X + a2_1.Y * w1_0.Y + a2_1.Z * w1_0.Z + a2_1.W * w1_0.W;
+                        s2_1 += a2_0.X * w0_1.X + a2_0.Y * w0_1.Y + a2_0.Z * w0_1.Z + a2_0.W * w0_1.W + a2_1.X * w1_1.X + a2_1.Y * w1_1.Y + a2_1.Z * w1_1.Z + a2_1.W * w1_1.W;
+                        s2_2 += a2_0.X * w0_2.X + a2_0.Y * w0_2.Y + a2_0.Z * w0_2.Z + a2_0.W * w0_2.W + a2_1.X * w1_2.X + a2_1.Y * w1_2.Y + a2_1.Z * w1_2.Z + a2_1.W * w1_2.W;
+                        s2_3 += a2_0.X * w0_3.X + a2_0.Y * w0_3.Y + a2_0.Z * w0_3.Z + a2_0.W * w0_3.W + a2_1.X * w1_3.X + a2_1.Y * w1_3.Y + a2_1.Z * w1_3.Z + a2_1.W * w1_3.W;
+                    }
+                    if (mCap > 3)
+                    {
+                        Float4 a3_0 = sA[3 * kc + v0];
+                        Float4 a3_1 = sA[3 * kc + v1];
+                        s3_0 += a3_0.X * w0_0.X + a3_0.Y * w0_0.Y + a3_0.Z * w0_0.Z + a3_0.W * w0_0.W + a3_1.X * w1_0.X + a3_1.Y * w1_0.Y + a3_1.Z * w1_0.Z + a3_1.W * w1_0.W;
+                        s3_1 += a3_0.X * w0_1.X + a3_0.Y * w0_1.Y + a3_0.Z * w0_1.Z + a3_0.W * w0_1.W + a3_1.X * w1_1.X + a3_1.Y * w1_1.Y + a3_1.Z * w1_1.Z + a3_1.W * w1_1.W;
+                        s3_2 += a3_0.X * w0_2.X + a3_0.Y * w0_2.Y + a3_0.Z * w0_2.Z + a3_0.W * w0_2.W + a3_1.X * w1_2.X + a3_1.Y * w1_2.Y + a3_1.Z * w1_2.Z + a3_1.W * w1_2.W;
+                        s3_3 += a3_0.X * w0_3.X + a3_0.Y * w0_3.Y + a3_0.Z * w0_3.Z + a3_0.W * w0_3.W + a3_1.X * w1_3.X + a3_1.Y * w1_3.Y + a3_1.Z * w1_3.Z + a3_1.W * w1_3.W;
+                    }
+                    if (mCap > 4)
+                    {
+                        Float4 a4_0 = sA[4 * kc + v0];
+                        Float4 a4_1 = sA[4 * kc + v1];
+                        s4_0 += a4_0.X * w0_0.X + a4_0.Y * w0_0.Y + a4_0.Z * w0_0.Z + a4_0.W * w0_0.W + a4_1.X * w1_0.X + a4_1.Y * w1_0.Y + a4_1.Z * w1_0.Z + a4_1.W * w1_0.W;
+                        s4_1 += a4_0.X * w0_1.X + a4_0.Y * w0_1.Y + a4_0.Z * w0_1.Z + a4_0.W * w0_1.W + a4_1.X * w1_1.X + a4_1.Y * w1_1.Y + a4_1.Z * w1_1.Z + a4_1.W * w1_1.W;
+                        s4_2 += a4_0.X * w0_2.X + a4_0.Y * w0_2.Y + a4_0.Z * w0_2.Z + a4_0.W * w0_2.W + a4_1.X * w1_2.X + a4_1.Y * w1_2.Y + a4_1.Z * w1_2.Z + a4_1.W * w1_2.W;
+                        s4_3 += a4_0.X * w0_3.X + a4_0.Y * w0_3.Y + a4_0.Z * w0_3.Z + a4_0.W * w0_3.W + a4_1.X * w1_3.X + a4_1.Y * w1_3.Y + a4_1.Z * w1_3.Z + a4_1.W * w1_3.W;
+                    }
+                    if (mCap > 5)
+                    {
+                        Float4 a5_0 = sA[5 * kc + v0];
+                        Float4 a5_1 = sA[5 * kc + v1];
+                        s5_0 += a5_0.X * w0_0.X + a5_0.Y * w0_0.Y + a5_0.Z * w0_0.Z + a5_0.W * w0_0.W + a5_1.X * w1_0.X + a5_1.Y * w1_0.Y + a5_1.Z * w1_0.Z + a5_1.W * w1_0.W;
+                        s5_1 += a5_0.X * w0_1.X + a5_0.Y * w0_1.Y + a5_0.Z * w0_1.Z + a5_0.W * w0_1.W + a5_1.X * w1_1.X + a5_1.Y * w1_1.Y + a5_1.Z * w1_1.Z + a5_1.W * w1_1.W;
+                        s5_2 += a5_0.X * w0_2.X + a5_0.Y * w0_2.Y + a5_0.Z * w0_2.Z + a5_0.W * w0_2.W + a5_1.X * w1_2.X + a5_1.Y * w1_2.Y + a5_1.Z * w1_2.Z + a5_1.W * w1_2.W;
+                        s5_3 += a5_0.X * w0_3.X + a5_0.Y * w0_3.Y + a5_0.Z * w0_3.Z + a5_0.W * w0_3.W + a5_1.X * w1_3.X + a5_1.Y * w1_3.Y + a5_1.Z * w1_3.Z + a5_1.W * w1_3.W;
+                    }
+                    if (mCap > 6)
+                    {
+                        Float4 a6_0 = sA[6 * kc + v0];
+                        Float4 a6_1 = sA[6 * kc + v1];
+                        s6_0 += a6_0.X * w0_0.X + a6_0.Y * w0_0.Y + a6_0.Z * w0_0.Z + a6_0.W * w0_0.W + a6_1.X * w1_0.X + a6_1.Y * w1_0.Y + a6_1.Z * w1_0.Z + a6_1.W * w1_0.W;
+                        s6_1 += a6_0.X * w0_1.X + a6_0.Y * w0_1.Y + a6_0.Z * w0_1.Z + a6_0.W * w0_1.W + a6_1.X * w1_1.X + a6_1.Y * w1_1.Y + a6_1.Z * w1_1.Z + a6_1.W * w1_1.W;
+                        s6_2 += a6_0.X * w0_2.X + a6_0.Y * w0_2.Y + a6_0.Z * w0_2.Z + a6_0.W * w0_2.W + a6_1.X * w1_2.X + a6_1.Y * w1_2.Y + a6_1.Z * w1_2.Z + a6_1.W * w1_2.W;
+                        s6_3 += a6_0.X * w0_3.X + a6_0.Y * w0_3.Y + a6_0.Z * w0_3.Z + a6_0.W * w0_3.W + a6_1.X * w1_3.X + a6_1.Y * w1_3.Y + a6_1.Z * w1_3.Z + a6_1.W * w1_3.W;
+                    }
+                    if (mCap > 7)
+                    {
+                        Float4 a7_0 = sA[7 * kc + v0];
+                        Float4 a7_1 = sA[7 * kc + v1];
+                        s7_0 += a7_0.X * w0_0.X + a7_0.Y * w0_0.Y + a7_0.Z * w0_0.Z + a7_0.W * w0_0.W + a7_1.X * w1_0.X + a7_1.Y * w1_0.Y + a7_1.Z * w1_0.Z + a7_1.W * w1_0.W;
+                        s7_1 += a7_0.X * w0_1.X + a7_0.Y * w0_1.Y + a7_0.Z * w0_1.Z + a7_0.W * w0_1.W + a7_1.X * w1_1.X + a7_1.Y * w1_1.Y + a7_1.Z * w1_1.Z + a7_1.W * w1_1.W;
+                        s7_2 += a7_0.X * w0_2.X + a7_0.Y * w0_2.Y + a7_0.Z * w0_2.Z + a7_0.W * w0_2.W + a7_1.X * w1_2.X + a7_1.Y * w1_2.Y + a7_1.Z * w1_2.Z + a7_1.W * w1_2.W;
+                        s7_3 += a7_0.X * w0_3.X + a7_0.Y * w0_3.Y + a7_0.Z * w0_3.Z + a7_0.W * w0_3.W + a7_1.X * w1_3.X + a7_1.Y * w1_3.Y + a7_1.Z * w1_3.Z + a7_1.W * w1_3.W;
+                    }
+                    if (mCap > 8)
+                    {
+                        Float4 a8_0 = sA[8 * kc + v0];
+                        Float4 a8_1 = sA[8 * kc + v1];
+                        s8_0 += a8_0.X * w0_0.X + a8_0.Y * w0_0.Y + a8_0.Z * w0_0.Z + a8_0.W * w0_0.W + a8_1.X * w1_0.X + a8_1.Y * w1_0.Y + a8_1.Z * w1_0.Z + a8_1.W * w1_0.W;
+                        s8_1 += a8_0.X * w0_1.X + a8_0.Y * w0_1.Y + a8_0.Z * w0_1.Z + a8_0.W * w0_1.W + a8_1.X * w1_1.X + a8_1.Y * w1_1.Y + a8_1.Z * w1_1.Z + a8_1.W * w1_1.W;
+                        s8_2 += a8_0.X * w0_2.X + a8_0.Y * w0_2.Y + a8_0.Z * w0_2.Z + a8_0.W * w0_2.W + a8_1.X * w1_2.X + a8_1.Y * w1_2.Y + a8_1.Z * w1_2.Z + a8_1.W * w1_2.W;
+                        s8_3 += a8_0.X * w0_3.X + a8_0.Y * w0_3.Y + a8_0.Z * w0_3.Z + a8_0.W * w0_3.W + a8_1.X * w1_3.X + a8_1.Y * w1_3.Y + a8_1.Z * w1_3.Z + a8_1.W * w1_3.W;
+                    }
+                    if (mCap > 9)
+                    {
+                        Float4 a9_0 = sA[9 * kc + v0];
+                        Float4 a9_1 = sA[9 * kc + v1];
+                        s9_0 += a9_0.X * w0_0.X + a9_0.Y * w0_0.Y + a9_0.Z * w0_0.Z + a9_0.W * w0_0.W + a9_1.X * w1_0.X + a9_1.Y * w1_0.Y + a9_1.Z * w1_0.Z + a9_1.W * w1_0.W;
+                        s9_1 += a9_0.X * w0_1.X + a9_0.Y * w0_1.Y + a9_0.Z * w0_1.Z + a9_0.W * w0_1.W + a9_1.X * w1_1.X + a9_1.Y * w1_1.Y + a9_1.Z * w1_1.Z + a9_1.W * w1_1.W;
+                        s9_2 += a9_0.X * w0_2.X + a9_0.Y * w0_2.Y + a9_0.Z * w0_2.Z + a9_0.W * w0_2.W + a9_1.X * w1_2.X + a9_1.Y * w1_2.Y + a9_1.Z * w1_2.Z + a9_1.W * w1_2.W;
+                        s9_3 += a9_0.X * w0_3.X + a9_0.Y * w0_3.Y + a9_0.Z * w0_3.Z + a9_0.W * w0_3.W + a9_1.X * w1_3.X + a9_1.Y * w1_3.Y + a9_1.Z * w1_3.Z + a9_1.W * w1_3.W;
+                    }
+                    if (mCap > 10)
+                    {
+                        Float4 a10_0 = sA[10 * kc + v0];
+                        Float4 a10_1 = sA[10 * kc + v1];
+                        s10_0 += a10_0.X * w0_0.X + a10_0.Y * w0_0.Y + a10_0.Z * w0_0.Z + a10_0.W * w0_0.W + a10_1.X * w1_0.X + a10_1.Y * w1_0.Y + a10_1.Z * w1_0.Z + a10_1.W * w1_0.W;
+                        s10_1 += a10_0.X * w0_1.X + a10_0.Y * w0_1.Y + a10_0.Z * w0_1.Z + a10_0.W * w0_1.W + a10_1.X * w1_1.X + a10_1.Y * w1_1.Y + a10_1.Z * w1_1.Z + a10_1.W * w1_1.W;
+                        s10_2 += a10_0.X * w0_2.X + a10_0.Y * w0_2.Y + a10_0.Z * w0_2.Z + a10_0.W * w0_2.W + a10_1.X * w1_2.X + a10_1.Y * w1_2.Y + a10_1.Z * w1_2.Z + a10_1.W * w1_2.W;
+                        s10_3 += a10_0.X * w0_3.X + a10_0.Y * w0_3.Y + a10_0.Z * w0_3.Z + a10_0.W * w0_3.W + a10_1.X * w1_3.X + a10_1.Y * w1_3.Y + a10_1.Z * w1_3.Z + a10_1.W * w1_3.W;
+                    }
+                    if (mCap > 11)
+                    {
+                        Float4 a11_0 = sA[11 * kc + v0];
+                        Float4 a11_1 = sA[11 * kc + v1];
+                        s11_0 += a11_0.X * w0_0.X + a11_0.Y * w0_0.Y + a11_0.Z * w0_0.Z + a11_0.W * w0_0.W + a11_1.X * w1_0.X + a11_1.Y * w1_0.Y + a11_1.Z * w1_0.Z + a11_1.W * w1_0.W;
+                        s11_1 += a11_0.X * w0_1.X + a11_0.Y * w0_1.Y + a11_0.Z * w0_1.Z + a11_0.W * w0_1.W + a11_1.X * w1_1.X + a11_1.Y * w1_1.Y + a11_1.Z * w1_1.Z + a11_1.W * w1_1.W;
+                        s11_2 += a11_0.X * w0_2.X + a11_0.Y * w0_2.Y + a11_0.Z * w0_2.Z + a11_0.W * w0_2.W + a11_1.X * w1_2.X + a11_1.Y * w1_2.Y + a11_1.Z * w1_2.Z + a11_1.W * w1_2.W;
+                        s11_3 += a11_0.X * w0_3.X + a11_0.Y * w0_3.Y + a11_0.Z * w0_3.Z + a11_0.W * w0_3.W + a11_1.X * w1_3.X + a11_1.Y * w1_3.Y + a11_1.Z * w1_3.Z + a11_1.W * w1_3.W;
+                    }
+                    if (mCap > 12)
+                    {
+                        Float4 a12_0 = sA[12 * kc + v0];
+                        Float4 a12_1 = sA[12 * kc + v1];
+                        s12_0 += a12_0.X * w0_0.X + a12_0.Y * w0_0.Y + a12_0.Z * w0_0.Z + a12_0.W * w0_0.W + a12_1.X * w1_0.X + a12_1.Y * w1_0.Y + a12_1.Z * w1_0.Z + a12_1.W * w1_0.W;
+                        s12_1 += a12_0.X * w0_1.X + a12_0.Y * w0_1.Y + a12_0.Z * w0_1.Z + a12_0.W * w0_1.W + a12_1.X * w1_1.X + a12_1.Y * w1_1.Y + a12_1.Z * w1_1.Z + a12_1.W * w1_1.W;
+                        s12_2 += a12_0.X * w0_2.X + a12_0.Y * w0_2.Y + a12_0.Z * w0_2.Z + a12_0.W * w0_2.W + a12_1.X * w1_2.X + a12_1.Y * w1_2.Y + a12_1.Z * w1_2.Z + a12_1.W * w1_2.W;
+                        s12_3 += a12_0.X * w0_3.X + a12_0.Y * w0_3.Y + a12_0.Z * w0_3.Z + a12_0.W * w0_3.W + a12_1.X * w1_3.X + a12_1.Y * w1_3.Y + a12_1.Z * w1_3.Z + a12_1.W * w1_3.W;
+                    }
+                    if (mCap > 13)
+                    {
+                        Float4 a13_0 = sA[13 * kc + v0];
+                        Float4 a13_1 = sA[13 * kc + v1];
+                        s13_0 += a13_0.X * w0_0.X + a13_0.Y * w0_0.Y + a13_0.Z * w0_0.Z + a13_0.W * w0_0.W + a13_1.X * w1_0.X + a13_1.Y * w1_0.Y + a13_1.Z * w1_0.Z + a13_1.W * w1_0.W;
+                        s13_1 += a13_0.X * w0_1.X + a13_0.Y * w0_1.Y + a13_0.Z * w0_1.Z + a13_0.W * w0_1.W + a13_1.X * w1_1.X + a13_1.Y * w1_1.Y + a13_1.Z * w1_1.Z + a13_1.W * w1_1.W;
+                        s13_2 += a13_0.X * w0_2.X + a13_0.Y * w0_2.Y + a13_0.Z * w0_2.Z + a13_0.W * w0_2.W + a13_1.X * w1_2.X + a13_1.Y * w1_2.Y + a13_1.Z * w1_2.Z + a13_1.W * w1_2.W;
+                        s13_3 += a13_0.X * w0_3.X + a13_0.Y * w0_3.Y + a13_0.Z * w0_3.Z + a13_0.W * w0_3.W + a13_1.X * w1_3.X + a13_1.Y * w1_3.Y + a13_1.Z * w1_3.Z + a13_1.W * w1_3.W;
+                    }
+                    if (mCap > 14)
+                    {
+                        Float4 a14_0 = sA[14 * kc + v0];
+                        Float4 a14_1 = sA[14 * kc + v1];
+                        s14_0 += a14_0.X * w0_0.X + a14_0.Y * w0_0.Y + a14_0.Z * w0_0.Z + a14_0.W * w0_0.W + a14_1.X * w1_0.X + a14_1.Y * w1_0.Y + a14_1.Z * w1_0.Z + a14_1.W * w1_0.W;
+                        s14_1 += a14_0.X * w0_1.X + a14_0.Y * w0_1.Y + a14_0.Z * w0_1.Z + a14_0.W * w0_1.W + a14_1.X * w1_1.X + a14_1.Y * w1_1.Y + a14_1.Z * w1_1.Z + a14_1.W * w1_1.W;
+                        s14_2 += a14_0.X * w0_2.X + a14_0.Y * w0_2.Y + a14_0.Z * w0_2.Z + a14_0.W * w0_2.W + a14_1.X * w1_2.X + a14_1.Y * w1_2.Y + a14_1.Z * w1_2.Z + a14_1.W * w1_2.W;
+                        s14_3 += a14_0.X * w0_3.X + a14_0.Y * w0_3.Y + a14_0.Z * w0_3.Z + a14_0.W * w0_3.W + a14_1.X * w1_3.X + a14_1.Y * w1_3.Y + a14_1.Z * w1_3.Z + a14_1.W * w1_3.W;
+                    }
+                    if (mCap > 15)
+                    {
+                        Float4 a15_0 = sA[15 * kc + v0];
+                        Float4 a15_1 = sA[15 * kc + v1];
+                        s15_0 += a15_0.X * w0_0.X + a15_0.Y * w0_0.Y + a15_0.Z * w0_0.Z + a15_0.W * w0_0.W + a15_1.X * w1_0.X + a15_1.Y * w1_0.Y + a15_1.Z * w1_0.Z + a15_1.W * w1_0.W;
+                        s15_1 += a15_0.X * w0_1.X + a15_0.Y * w0_1.Y + a15_0.Z * w0_1.Z + a15_0.W * w0_1.W + a15_1.X * w1_1.X + a15_1.Y * w1_1.Y + a15_1.Z * w1_1.Z + a15_1.W * w1_1.W;
+                        s15_2 += a15_0.X * w0_2.X + a15_0.Y * w0_2.Y + a15_0.Z * w0_2.Z + a15_0.W * w0_2.W + a15_1.X * w1_2.X + a15_1.Y * w1_2.Y + a15_1.Z * w1_2.Z + a15_1.W * w1_2.W;
+                        s15_3 += a15_0.X * w0_3.X + a15_0.Y * w0_3.Y + a15_0.Z * w0_3.Z + a15_0.W * w0_3.W + a15_1.X * w1_3.X + a15_1.Y * w1_3.Y + a15_1.Z * w1_3.Z + a15_1.W * w1_3.W;
+                    }
+                    vl += 2 * ws;
+                }
+
                 for (; vl + ws < len; vl += 2 * ws)
                 {
                     int v0 = vl + 0 * ws;

@@ -447,12 +447,13 @@ def one_row_steps(ind, guarded):
         w(f"{ind}s += x{u}.X * w{u}.X + x{u}.Y * w{u}.Y + x{u}.Z * w{u}.Z + x{u}.W * w{u}.W;")
 
 
-def multi_row_steps(ind, steps):
+def multi_row_steps(ind, steps, prefetched=False):
+    """One iteration of GemvNkVecF32; `prefetched`: the weights are already in pw{t}_{j} (issued before the staging)."""
     for t in range(steps):
         w(f"{ind}int v{t} = vl + {t} * ws;")
     for t in range(steps):
         for j in range(VC):
-            w(f"{ind}Float4 w{t}_{j} = bv[wBase{j} + c0 + v{t}];")
+            w(f"{ind}Float4 w{t}_{j} = {f'pw{t}_{j}' if prefetched else f'bv[wBase{j} + c0 + v{t}]'};")
     for i in range(GM):
         inner = ind
         if i > 0:
@@ -524,7 +525,8 @@ w(f"    /// Decode GEMV for 2–16 rows, weight [N, K] with K a multiple of 4 an
 w("    /// adjacent output columns, its lanes stride over K one <see cref=\"Float4\"/> at a time (one 16-byte load per column")
 w(f"    /// and step, {VS} steps per iteration: {VC * VS} loads in flight per lane). The activations of the group's K chunk")
 w("    /// (TRowsCap rows x VecSharedA / TRowsCap vectors, zero past M, so the loop has no row branch) are staged in shared")
-w("    /// memory; whole iterations load unguarded, at most one step is left at a chunk's end. Each 16-byte shared read")
+w("    /// memory; the weights of a chunk's first iteration are loaded before the staging waits on A; whole iterations load")
+w("    /// unguarded, at most one step is left at a chunk's end. Each 16-byte shared read")
 w(f"    /// serves all {VC} columns, where the one-column kernel spent a shared read per row and weight element. Grid.Y splits K into KChunk vectors as the one-row kernel does.")
 w("    /// TRowsCap (2, 4, 8 or 16, ≥ M) bounds the accumulators at compile time.")
 w("    /// </summary>")
@@ -557,6 +559,11 @@ for i in range(GM):
 w("        for (int c0 = vBegin; c0 < vEnd; c0 += kc)")
 w("        {")
 w("            int len = c0 + kc < vEnd ? kc : vEnd - c0;")
+w("            // The first whole iteration's weights are issued before the staging waits on A, so both round trips overlap.")
+w("            bool early = active && lane + ws < len;")
+for t in range(VS):
+    for j in range(VC):
+        w(f"            Float4 pw{t}_{j} = early ? bv[wBase{j} + c0 + lane + {t} * ws] : default;")
 w("            for (int e = Group.IdxX; e < mCap * kc; e += threads)")
 w("            {")
 w("                int i = e / kc;")
@@ -569,6 +576,12 @@ w("            if (active)")
 w("            {")
 w("                // Whole iterations of both steps; after them at most one step is left (VS = 2).")
 w("                int vl = lane;")
+w("                if (early)")
+w("                {")
+multi_row_steps("                    ", VS, True)
+w(f"                    vl += {VS} * ws;")
+w("                }")
+w("")
 w(f"                for (; vl + ws < len; vl += {VS} * ws)")
 w("                {")
 multi_row_steps("                    ", VS)
