@@ -662,7 +662,8 @@ internal static partial class GemmFastKernels
     /// (a group per 4*warp columns and a K chunk, warps interleaved over the chunk's rows, A staged in shared memory,
     /// warps summed through shared memory), but each lane owns 4 adjacent columns read as one <see cref="Float4"/>
     /// (a warp reads 512 contiguous bytes per weight row), 8 rows per iteration for one row of A and 4 for more
-    /// (that many 16-byte loads in flight per lane). Whole iterations load unguarded, one guarded iteration takes the tail.
+    /// (that many 16-byte loads in flight per lane); the first iteration's loads are issued before the staging waits on A.
+    /// Whole iterations load unguarded, one guarded iteration takes the tail.
     /// </summary>
     [IlgpuKernel]
     [IlgpuKernelVariant(typeof(Const1))]
@@ -692,6 +693,18 @@ internal static partial class GemmFastKernels
         int kEnd = k0 + kc < g.K ? k0 + kc : g.K;
         int m = g.M;
         int mCap = default(TRowsCap).Value;
+        // The first whole iteration's weights are issued before the staging waits on A, so both round trips overlap.
+        int k = k0 + wi;
+        int rowsPerIteration = mCap == 1 ? 8 : 4;
+        bool early = k + (rowsPerIteration - 1) * nw < kEnd;
+        Float4 pq0 = early ? bv[(long)(k + 0 * nw) * n4 + col4] : default;
+        Float4 pq1 = early ? bv[(long)(k + 1 * nw) * n4 + col4] : default;
+        Float4 pq2 = early ? bv[(long)(k + 2 * nw) * n4 + col4] : default;
+        Float4 pq3 = early ? bv[(long)(k + 3 * nw) * n4 + col4] : default;
+        Float4 pq4 = early && rowsPerIteration > 4 ? bv[(long)(k + 4 * nw) * n4 + col4] : default;
+        Float4 pq5 = early && rowsPerIteration > 5 ? bv[(long)(k + 5 * nw) * n4 + col4] : default;
+        Float4 pq6 = early && rowsPerIteration > 6 ? bv[(long)(k + 6 * nw) * n4 + col4] : default;
+        Float4 pq7 = early && rowsPerIteration > 7 ? bv[(long)(k + 7 * nw) * n4 + col4] : default;
         for (int e = Group.IdxX; e < m * kc; e += threads)
         {
             int i = e / kc;
@@ -716,9 +729,266 @@ internal static partial class GemmFastKernels
         float c13_0 = 0f, c13_1 = 0f, c13_2 = 0f, c13_3 = 0f;
         float c14_0 = 0f, c14_1 = 0f, c14_2 = 0f, c14_3 = 0f;
         float c15_0 = 0f, c15_1 = 0f, c15_2 = 0f, c15_3 = 0f;
-        int k = k0 + wi;
         if (mCap == 1)
         {
+            if (early)
+            {
+                int r0 = k + 0 * nw;
+                int r1 = k + 1 * nw;
+                int r2 = k + 2 * nw;
+                int r3 = k + 3 * nw;
+                int r4 = k + 4 * nw;
+                int r5 = k + 5 * nw;
+                int r6 = k + 6 * nw;
+                int r7 = k + 7 * nw;
+                Float4 q0 = pq0;
+                Float4 q1 = pq1;
+                Float4 q2 = pq2;
+                Float4 q3 = pq3;
+                Float4 q4 = pq4;
+                Float4 q5 = pq5;
+                Float4 q6 = pq6;
+                Float4 q7 = pq7;
+                float p0_0 = sA[0 * kc + r0 - k0];
+                float p0_1 = sA[0 * kc + r1 - k0];
+                float p0_2 = sA[0 * kc + r2 - k0];
+                float p0_3 = sA[0 * kc + r3 - k0];
+                float p0_4 = sA[0 * kc + r4 - k0];
+                float p0_5 = sA[0 * kc + r5 - k0];
+                float p0_6 = sA[0 * kc + r6 - k0];
+                float p0_7 = sA[0 * kc + r7 - k0];
+                c0_0 += p0_0 * q0.X + p0_1 * q1.X + p0_2 * q2.X + p0_3 * q3.X + p0_4 * q4.X + p0_5 * q5.X + p0_6 * q6.X + p0_7 * q7.X;
+                c0_1 += p0_0 * q0.Y + p0_1 * q1.Y + p0_2 * q2.Y + p0_3 * q3.Y + p0_4 * q4.Y + p0_5 * q5.Y + p0_6 * q6.Y + p0_7 * q7.Y;
+                c0_2 += p0_0 * q0.Z + p0_1 * q1.Z + p0_2 * q2.Z + p0_3 * q3.Z + p0_4 * q4.Z + p0_5 * q5.Z + p0_6 * q6.Z + p0_7 * q7.Z;
+                c0_3 += p0_0 * q0.W + p0_1 * q1.W + p0_2 * q2.W + p0_3 * q3.W + p0_4 * q4.W + p0_5 * q5.W + p0_6 * q6.W + p0_7 * q7.W;
+                if (mCap > 1)
+                {
+                    float p1_0 = sA[1 * kc + r0 - k0];
+                    float p1_1 = sA[1 * kc + r1 - k0];
+                    float p1_2 = sA[1 * kc + r2 - k0];
+                    float p1_3 = sA[1 * kc + r3 - k0];
+                    float p1_4 = sA[1 * kc + r4 - k0];
+                    float p1_5 = sA[1 * kc + r5 - k0];
+                    float p1_6 = sA[1 * kc + r6 - k0];
+                    float p1_7 = sA[1 * kc + r7 - k0];
+                    c1_0 += p1_0 * q0.X + p1_1 * q1.X + p1_2 * q2.X + p1_3 * q3.X + p1_4 * q4.X + p1_5 * q5.X + p1_6 * q6.X + p1_7 * q7.X;
+                    c1_1 += p1_0 * q0.Y + p1_1 * q1.Y + p1_2 * q2.Y + p1_3 * q3.Y + p1_4 * q4.Y + p1_5 * q5.Y + p1_6 * q6.Y + p1_7 * q7.Y;
+                    c1_2 += p1_0 * q0.Z + p1_1 * q1.Z + p1_2 * q2.Z + p1_3 * q3.Z + p1_4 * q4.Z + p1_5 * q5.Z + p1_6 * q6.Z + p1_7 * q7.Z;
+                    c1_3 += p1_0 * q0.W + p1_1 * q1.W + p1_2 * q2.W + p1_3 * q3.W + p1_4 * q4.W + p1_5 * q5.W + p1_6 * q6.W + p1_7 * q7.W;
+                }
+                if (mCap > 2)
+                {
+                    float p2_0 = sA[2 * kc + r0 - k0];
+                    float p2_1 = sA[2 * kc + r1 - k0];
+                    float p2_2 = sA[2 * kc + r2 - k0];
+                    float p2_3 = sA[2 * kc + r3 - k0];
+                    float p2_4 = sA[2 * kc + r4 - k0];
+                    float p2_5 = sA[2 * kc + r5 - k0];
+                    float p2_6 = sA[2 * kc + r6 - k0];
+                    float p2_7 = sA[2 * kc + r7 - k0];
+                    c2_0 += p2_0 * q0.X + p2_1 * q1.X + p2_2 * q2.X + p2_3 * q3.X + p2_4 * q4.X + p2_5 * q5.X + p2_6 * q6.X + p2_7 * q7.X;
+                    c2_1 += p2_0 * q0.Y + p2_1 * q1.Y + p2_2 * q2.Y + p2_3 * q3.Y + p2_4 * q4.Y + p2_5 * q5.Y + p2_6 * q6.Y + p2_7 * q7.Y;
+                    c2_2 += p2_0 * q0.Z + p2_1 * q1.Z + p2_2 * q2.Z + p2_3 * q3.Z + p2_4 * q4.Z + p2_5 * q5.Z + p2_6 * q6.Z + p2_7 * q7.Z;
+                    c2_3 += p2_0 * q0.W + p2_1 * q1.W + p2_2 * q2.W + p2_3 * q3.W + p2_4 * q4.W + p2_5 * q5.W + p2_6 * q6.W + p2_7 * q7.W;
+                }
+                if (mCap > 3)
+                {
+                    float p3_0 = sA[3 * kc + r0 - k0];
+                    float p3_1 = sA[3 * kc + r1 - k0];
+                    float p3_2 = sA[3 * kc + r2 - k0];
+                    float p3_3 = sA[3 * kc + r3 - k0];
+                    float p3_4 = sA[3 * kc + r4 - k0];
+                    float p3_5 = sA[3 * kc + r5 - k0];
+                    float p3_6 = sA[3 * kc + r6 - k0];
+                    float p3_7 = sA[3 * kc + r7 - k0];
+                    c3_0 += p3_0 * q0.X + p3_1 * q1.X + p3_2 * q2.X + p3_3 * q3.X + p3_4 * q4.X + p3_5 * q5.X + p3_6 * q6.X + p3_7 * q7.X;
+                    c3_1 += p3_0 * q0.Y + p3_1 * q1.Y + p3_2 * q2.Y + p3_3 * q3.Y + p3_4 * q4.Y + p3_5 * q5.Y + p3_6 * q6.Y + p3_7 * q7.Y;
+                    c3_2 += p3_0 * q0.Z + p3_1 * q1.Z + p3_2 * q2.Z + p3_3 * q3.Z + p3_4 * q4.Z + p3_5 * q5.Z + p3_6 * q6.Z + p3_7 * q7.Z;
+                    c3_3 += p3_0 * q0.W + p3_1 * q1.W + p3_2 * q2.W + p3_3 * q3.W + p3_4 * q4.W + p3_5 * q5.W + p3_6 * q6.W + p3_7 * q7.W;
+                }
+                if (mCap > 4)
+                {
+                    float p4_0 = sA[4 * kc + r0 - k0];
+                    float p4_1 = sA[4 * kc + r1 - k0];
+                    float p4_2 = sA[4 * kc + r2 - k0];
+                    float p4_3 = sA[4 * kc + r3 - k0];
+                    float p4_4 = sA[4 * kc + r4 - k0];
+                    float p4_5 = sA[4 * kc + r5 - k0];
+                    float p4_6 = sA[4 * kc + r6 - k0];
+                    float p4_7 = sA[4 * kc + r7 - k0];
+                    c4_0 += p4_0 * q0.X + p4_1 * q1.X + p4_2 * q2.X + p4_3 * q3.X + p4_4 * q4.X + p4_5 * q5.X + p4_6 * q6.X + p4_7 * q7.X;
+                    c4_1 += p4_0 * q0.Y + p4_1 * q1.Y + p4_2 * q2.Y + p4_3 * q3.Y + p4_4 * q4.Y + p4_5 * q5.Y + p4_6 * q6.Y + p4_7 * q7.Y;
+                    c4_2 += p4_0 * q0.Z + p4_1 * q1.Z + p4_2 * q2.Z + p4_3 * q3.Z + p4_4 * q4.Z + p4_5 * q5.Z + p4_6 * q6.Z + p4_7 * q7.Z;
+                    c4_3 += p4_0 * q0.W + p4_1 * q1.W + p4_2 * q2.W + p4_3 * q3.W + p4_4 * q4.W + p4_5 * q5.W + p4_6 * q6.W + p4_7 * q7.W;
+                }
+                if (mCap > 5)
+                {
+                    float p5_0 = sA[5 * kc + r0 - k0];
+                    float p5_1 = sA[5 * kc + r1 - k0];
+                    float p5_2 = sA[5 * kc + r2 - k0];
+                    float p5_3 = sA[5 * kc + r3 - k0];
+                    float p5_4 = sA[5 * kc + r4 - k0];
+                    float p5_5 = sA[5 * kc + r5 - k0];
+                    float p5_6 = sA[5 * kc + r6 - k0];
+                    float p5_7 = sA[5 * kc + r7 - k0];
+                    c5_0 += p5_0 * q0.X + p5_1 * q1.X + p5_2 * q2.X + p5_3 * q3.X + p5_4 * q4.X + p5_5 * q5.X + p5_6 * q6.X + p5_7 * q7.X;
+                    c5_1 += p5_0 * q0.Y + p5_1 * q1.Y + p5_2 * q2.Y + p5_3 * q3.Y + p5_4 * q4.Y + p5_5 * q5.Y + p5_6 * q6.Y + p5_7 * q7.Y;
+                    c5_2 += p5_0 * q0.Z + p5_1 * q1.Z + p5_2 * q2.Z + p5_3 * q3.Z + p5_4 * q4.Z + p5_5 * q5.Z + p5_6 * q6.Z + p5_7 * q7.Z;
+                    c5_3 += p5_0 * q0.W + p5_1 * q1.W + p5_2 * q2.W + p5_3 * q3.W + p5_4 * q4.W + p5_5 * q5.W + p5_6 * q6.W + p5_7 * q7.W;
+                }
+                if (mCap > 6)
+                {
+                    float p6_0 = sA[6 * kc + r0 - k0];
+                    float p6_1 = sA[6 * kc + r1 - k0];
+                    float p6_2 = sA[6 * kc + r2 - k0];
+                    float p6_3 = sA[6 * kc + r3 - k0];
+                    float p6_4 = sA[6 * kc + r4 - k0];
+                    float p6_5 = sA[6 * kc + r5 - k0];
+                    float p6_6 = sA[6 * kc + r6 - k0];
+                    float p6_7 = sA[6 * kc + r7 - k0];
+                    c6_0 += p6_0 * q0.X + p6_1 * q1.X + p6_2 * q2.X + p6_3 * q3.X + p6_4 * q4.X + p6_5 * q5.X + p6_6 * q6.X + p6_7 * q7.X;
+                    c6_1 += p6_0 * q0.Y + p6_1 * q1.Y + p6_2 * q2.Y + p6_3 * q3.Y + p6_4 * q4.Y + p6_5 * q5.Y + p6_6 * q6.Y + p6_7 * q7.Y;
+                    c6_2 += p6_0 * q0.Z + p6_1 * q1.Z + p6_2 * q2.Z + p6_3 * q3.Z + p6_4 * q4.Z + p6_5 * q5.Z + p6_6 * q6.Z + p6_7 * q7.Z;
+                    c6_3 += p6_0 * q0.W + p6_1 * q1.W + p6_2 * q2.W + p6_3 * q3.W + p6_4 * q4.W + p6_5 * q5.W + p6_6 * q6.W + p6_7 * q7.W;
+                }
+                if (mCap > 7)
+                {
+                    float p7_0 = sA[7 * kc + r0 - k0];
+                    float p7_1 = sA[7 * kc + r1 - k0];
+                    float p7_2 = sA[7 * kc + r2 - k0];
+                    float p7_3 = sA[7 * kc + r3 - k0];
+                    float p7_4 = sA[7 * kc + r4 - k0];
+                    float p7_5 = sA[7 * kc + r5 - k0];
+                    float p7_6 = sA[7 * kc + r6 - k0];
+                    float p7_7 = sA[7 * kc + r7 - k0];
+                    c7_0 += p7_0 * q0.X + p7_1 * q1.X + p7_2 * q2.X + p7_3 * q3.X + p7_4 * q4.X + p7_5 * q5.X + p7_6 * q6.X + p7_7 * q7.X;
+                    c7_1 += p7_0 * q0.Y + p7_1 * q1.Y + p7_2 * q2.Y + p7_3 * q3.Y + p7_4 * q4.Y + p7_5 * q5.Y + p7_6 * q6.Y + p7_7 * q7.Y;
+                    c7_2 += p7_0 * q0.Z + p7_1 * q1.Z + p7_2 * q2.Z + p7_3 * q3.Z + p7_4 * q4.Z + p7_5 * q5.Z + p7_6 * q6.Z + p7_7 * q7.Z;
+                    c7_3 += p7_0 * q0.W + p7_1 * q1.W + p7_2 * q2.W + p7_3 * q3.W + p7_4 * q4.W + p7_5 * q5.W + p7_6 * q6.W + p7_7 * q7.W;
+                }
+                if (mCap > 8)
+                {
+                    float p8_0 = sA[8 * kc + r0 - k0];
+                    float p8_1 = sA[8 * kc + r1 - k0];
+                    float p8_2 = sA[8 * kc + r2 - k0];
+                    float p8_3 = sA[8 * kc + r3 - k0];
+                    float p8_4 = sA[8 * kc + r4 - k0];
+                    float p8_5 = sA[8 * kc + r5 - k0];
+                    float p8_6 = sA[8 * kc + r6 - k0];
+                    float p8_7 = sA[8 * kc + r7 - k0];
+                    c8_0 += p8_0 * q0.X + p8_1 * q1.X + p8_2 * q2.X + p8_3 * q3.X + p8_4 * q4.X + p8_5 * q5.X + p8_6 * q6.X + p8_7 * q7.X;
+                    c8_1 += p8_0 * q0.Y + p8_1 * q1.Y + p8_2 * q2.Y + p8_3 * q3.Y + p8_4 * q4.Y + p8_5 * q5.Y + p8_6 * q6.Y + p8_7 * q7.Y;
+                    c8_2 += p8_0 * q0.Z + p8_1 * q1.Z + p8_2 * q2.Z + p8_3 * q3.Z + p8_4 * q4.Z + p8_5 * q5.Z + p8_6 * q6.Z + p8_7 * q7.Z;
+                    c8_3 += p8_0 * q0.W + p8_1 * q1.W + p8_2 * q2.W + p8_3 * q3.W + p8_4 * q4.W + p8_5 * q5.W + p8_6 * q6.W + p8_7 * q7.W;
+                }
+                if (mCap > 9)
+                {
+                    float p9_0 = sA[9 * kc + r0 - k0];
+                    float p9_1 = sA[9 * kc + r1 - k0];
+                    float p9_2 = sA[9 * kc + r2 - k0];
+                    float p9_3 = sA[9 * kc + r3 - k0];
+                    float p9_4 = sA[9 * kc + r4 - k0];
+                    float p9_5 = sA[9 * kc + r5 - k0];
+                    float p9_6 = sA[9 * kc + r6 - k0];
+                    float p9_7 = sA[9 * kc + r7 - k0];
+                    c9_0 += p9_0 * q0.X + p9_1 * q1.X + p9_2 * q2.X + p9_3 * q3.X + p9_4 * q4.X + p9_5 * q5.X + p9_6 * q6.X + p9_7 * q7.X;
+                    c9_1 += p9_0 * q0.Y + p9_1 * q1.Y + p9_2 * q2.Y + p9_3 * q3.Y + p9_4 * q4.Y + p9_5 * q5.Y + p9_6 * q6.Y + p9_7 * q7.Y;
+                    c9_2 += p9_0 * q0.Z + p9_1 * q1.Z + p9_2 * q2.Z + p9_3 * q3.Z + p9_4 * q4.Z + p9_5 * q5.Z + p9_6 * q6.Z + p9_7 * q7.Z;
+                    c9_3 += p9_0 * q0.W + p9_1 * q1.W + p9_2 * q2.W + p9_3 * q3.W + p9_4 * q4.W + p9_5 * q5.W + p9_6 * q6.W + p9_7 * q7.W;
+                }
+                if (mCap > 10)
+                {
+                    float p10_0 = sA[10 * kc + r0 - k0];
+                    float p10_1 = sA[10 * kc + r1 - k0];
+                    float p10_2 = sA[10 * kc + r2 - k0];
+                    float p10_3 = sA[10 * kc + r3 - k0];
+                    float p10_4 = sA[10 * kc + r4 - k0];
+                    float p10_5 = sA[10 * kc + r5 - k0];
+                    float p10_6 = sA[10 * kc + r6 - k0];
+                    float p10_7 = sA[10 * kc + r7 - k0];
+                    c10_0 += p10_0 * q0.X + p10_1 * q1.X + p10_2 * q2.X + p10_3 * q3.X + p10_4 * q4.X + p10_5 * q5.X + p10_6 * q6.X + p10_7 * q7.X;
+                    c10_1 += p10_0 * q0.Y + p10_1 * q1.Y + p10_2 * q2.Y + p10_3 * q3.Y + p10_4 * q4.Y + p10_5 * q5.Y + p10_6 * q6.Y + p10_7 * q7.Y;
+                    c10_2 += p10_0 * q0.Z + p10_1 * q1.Z + p10_2 * q2.Z + p10_3 * q3.Z + p10_4 * q4.Z + p10_5 * q5.Z + p10_6 * q6.Z + p10_7 * q7.Z;
+                    c10_3 += p10_0 * q0.W + p10_1 * q1.W + p10_2 * q2.W + p10_3 * q3.W + p10_4 * q4.W + p10_5 * q5.W + p10_6 * q6.W + p10_7 * q7.W;
+                }
+                if (mCap > 11)
+                {
+                    float p11_0 = sA[11 * kc + r0 - k0];
+                    float p11_1 = sA[11 * kc + r1 - k0];
+                    float p11_2 = sA[11 * kc + r2 - k0];
+                    float p11_3 = sA[11 * kc + r3 - k0];
+                    float p11_4 = sA[11 * kc + r4 - k0];
+                    float p11_5 = sA[11 * kc + r5 - k0];
+                    float p11_6 = sA[11 * kc + r6 - k0];
+                    float p11_7 = sA[11 * kc + r7 - k0];
+                    c11_0 += p11_0 * q0.X + p11_1 * q1.X + p11_2 * q2.X + p11_3 * q3.X + p11_4 * q4.X + p11_5 * q5.X + p11_6 * q6.X + p11_7 * q7.X;
+                    c11_1 += p11_0 * q0.Y + p11_1 * q1.Y + p11_2 * q2.Y + p11_3 * q3.Y + p11_4 * q4.Y + p11_5 * q5.Y + p11_6 * q6.Y + p11_7 * q7.Y;
+                    c11_2 += p11_0 * q0.Z + p11_1 * q1.Z + p11_2 * q2.Z + p11_3 * q3.Z + p11_4 * q4.Z + p11_5 * q5.Z + p11_6 * q6.Z + p11_7 * q7.Z;
+                    c11_3 += p11_0 * q0.W + p11_1 * q1.W + p11_2 * q2.W + p11_3 * q3.W + p11_4 * q4.W + p11_5 * q5.W + p11_6 * q6.W + p11_7 * q7.W;
+                }
+                if (mCap > 12)
+                {
+                    float p12_0 = sA[12 * kc + r0 - k0];
+                    float p12_1 = sA[12 * kc + r1 - k0];
+                    float p12_2 = sA[12 * kc + r2 - k0];
+                    float p12_3 = sA[12 * kc + r3 - k0];
+                    float p12_4 = sA[12 * kc + r4 - k0];
+                    float p12_5 = sA[12 * kc + r5 - k0];
+                    float p12_6 = sA[12 * kc + r6 - k0];
+                    float p12_7 = sA[12 * kc + r7 - k0];
+                    c12_0 += p12_0 * q0.X + p12_1 * q1.X + p12_2 * q2.X + p12_3 * q3.X + p12_4 * q4.X + p12_5 * q5.X + p12_6 * q6.X + p12_7 * q7.X;
+                    c12_1 += p12_0 * q0.Y + p12_1 * q1.Y + p12_2 * q2.Y + p12_3 * q3.Y + p12_4 * q4.Y + p12_5 * q5.Y + p12_6 * q6.Y + p12_7 * q7.Y;
+                    c12_2 += p12_0 * q0.Z + p12_1 * q1.Z + p12_2 * q2.Z + p12_3 * q3.Z + p12_4 * q4.Z + p12_5 * q5.Z + p12_6 * q6.Z + p12_7 * q7.Z;
+                    c12_3 += p12_0 * q0.W + p12_1 * q1.W + p12_2 * q2.W + p12_3 * q3.W + p12_4 * q4.W + p12_5 * q5.W + p12_6 * q6.W + p12_7 * q7.W;
+                }
+                if (mCap > 13)
+                {
+                    float p13_0 = sA[13 * kc + r0 - k0];
+                    float p13_1 = sA[13 * kc + r1 - k0];
+                    float p13_2 = sA[13 * kc + r2 - k0];
+                    float p13_3 = sA[13 * kc + r3 - k0];
+                    float p13_4 = sA[13 * kc + r4 - k0];
+                    float p13_5 = sA[13 * kc + r5 - k0];
+                    float p13_6 = sA[13 * kc + r6 - k0];
+                    float p13_7 = sA[13 * kc + r7 - k0];
+                    c13_0 += p13_0 * q0.X + p13_1 * q1.X + p13_2 * q2.X + p13_3 * q3.X + p13_4 * q4.X + p13_5 * q5.X + p13_6 * q6.X + p13_7 * q7.X;
+                    c13_1 += p13_0 * q0.Y + p13_1 * q1.Y + p13_2 * q2.Y + p13_3 * q3.Y + p13_4 * q4.Y + p13_5 * q5.Y + p13_6 * q6.Y + p13_7 * q7.Y;
+                    c13_2 += p13_0 * q0.Z + p13_1 * q1.Z + p13_2 * q2.Z + p13_3 * q3.Z + p13_4 * q4.Z + p13_5 * q5.Z + p13_6 * q6.Z + p13_7 * q7.Z;
+                    c13_3 += p13_0 * q0.W + p13_1 * q1.W + p13_2 * q2.W + p13_3 * q3.W + p13_4 * q4.W + p13_5 * q5.W + p13_6 * q6.W + p13_7 * q7.W;
+                }
+                if (mCap > 14)
+                {
+                    float p14_0 = sA[14 * kc + r0 - k0];
+                    float p14_1 = sA[14 * kc + r1 - k0];
+                    float p14_2 = sA[14 * kc + r2 - k0];
+                    float p14_3 = sA[14 * kc + r3 - k0];
+                    float p14_4 = sA[14 * kc + r4 - k0];
+                    float p14_5 = sA[14 * kc + r5 - k0];
+                    float p14_6 = sA[14 * kc + r6 - k0];
+                    float p14_7 = sA[14 * kc + r7 - k0];
+                    c14_0 += p14_0 * q0.X + p14_1 * q1.X + p14_2 * q2.X + p14_3 * q3.X + p14_4 * q4.X + p14_5 * q5.X + p14_6 * q6.X + p14_7 * q7.X;
+                    c14_1 += p14_0 * q0.Y + p14_1 * q1.Y + p14_2 * q2.Y + p14_3 * q3.Y + p14_4 * q4.Y + p14_5 * q5.Y + p14_6 * q6.Y + p14_7 * q7.Y;
+                    c14_2 += p14_0 * q0.Z + p14_1 * q1.Z + p14_2 * q2.Z + p14_3 * q3.Z + p14_4 * q4.Z + p14_5 * q5.Z + p14_6 * q6.Z + p14_7 * q7.Z;
+                    c14_3 += p14_0 * q0.W + p14_1 * q1.W + p14_2 * q2.W + p14_3 * q3.W + p14_4 * q4.W + p14_5 * q5.W + p14_6 * q6.W + p14_7 * q7.W;
+                }
+                if (mCap > 15)
+                {
+                    float p15_0 = sA[15 * kc + r0 - k0];
+                    float p15_1 = sA[15 * kc + r1 - k0];
+                    float p15_2 = sA[15 * kc + r2 - k0];
+                    float p15_3 = sA[15 * kc + r3 - k0];
+                    float p15_4 = sA[15 * kc + r4 - k0];
+                    float p15_5 = sA[15 * kc + r5 - k0];
+                    float p15_6 = sA[15 * kc + r6 - k0];
+                    float p15_7 = sA[15 * kc + r7 - k0];
+                    c15_0 += p15_0 * q0.X + p15_1 * q1.X + p15_2 * q2.X + p15_3 * q3.X + p15_4 * q4.X + p15_5 * q5.X + p15_6 * q6.X + p15_7 * q7.X;
+                    c15_1 += p15_0 * q0.Y + p15_1 * q1.Y + p15_2 * q2.Y + p15_3 * q3.Y + p15_4 * q4.Y + p15_5 * q5.Y + p15_6 * q6.Y + p15_7 * q7.Y;
+                    c15_2 += p15_0 * q0.Z + p15_1 * q1.Z + p15_2 * q2.Z + p15_3 * q3.Z + p15_4 * q4.Z + p15_5 * q5.Z + p15_6 * q6.Z + p15_7 * q7.Z;
+                    c15_3 += p15_0 * q0.W + p15_1 * q1.W + p15_2 * q2.W + p15_3 * q3.W + p15_4 * q4.W + p15_5 * q5.W + p15_6 * q6.W + p15_7 * q7.W;
+                }
+                k += 8 * nw;
+            }
+
             for (; k + 7 * nw < kEnd; k += 8 * nw)
             {
                 int r0 = k + 0 * nw;
@@ -1242,6 +1512,192 @@ internal static partial class GemmFastKernels
         }
         else
         {
+            if (early)
+            {
+                int r0 = k + 0 * nw;
+                int r1 = k + 1 * nw;
+                int r2 = k + 2 * nw;
+                int r3 = k + 3 * nw;
+                Float4 q0 = pq0;
+                Float4 q1 = pq1;
+                Float4 q2 = pq2;
+                Float4 q3 = pq3;
+                float p0_0 = sA[0 * kc + r0 - k0];
+                float p0_1 = sA[0 * kc + r1 - k0];
+                float p0_2 = sA[0 * kc + r2 - k0];
+                float p0_3 = sA[0 * kc + r3 - k0];
+                c0_0 += p0_0 * q0.X + p0_1 * q1.X + p0_2 * q2.X + p0_3 * q3.X;
+                c0_1 += p0_0 * q0.Y + p0_1 * q1.Y + p0_2 * q2.Y + p0_3 * q3.Y;
+                c0_2 += p0_0 * q0.Z + p0_1 * q1.Z + p0_2 * q2.Z + p0_3 * q3.Z;
+                c0_3 += p0_0 * q0.W + p0_1 * q1.W + p0_2 * q2.W + p0_3 * q3.W;
+                if (mCap > 1)
+                {
+                    float p1_0 = sA[1 * kc + r0 - k0];
+                    float p1_1 = sA[1 * kc + r1 - k0];
+                    float p1_2 = sA[1 * kc + r2 - k0];
+                    float p1_3 = sA[1 * kc + r3 - k0];
+                    c1_0 += p1_0 * q0.X + p1_1 * q1.X + p1_2 * q2.X + p1_3 * q3.X;
+                    c1_1 += p1_0 * q0.Y + p1_1 * q1.Y + p1_2 * q2.Y + p1_3 * q3.Y;
+                    c1_2 += p1_0 * q0.Z + p1_1 * q1.Z + p1_2 * q2.Z + p1_3 * q3.Z;
+                    c1_3 += p1_0 * q0.W + p1_1 * q1.W + p1_2 * q2.W + p1_3 * q3.W;
+                }
+                if (mCap > 2)
+                {
+                    float p2_0 = sA[2 * kc + r0 - k0];
+                    float p2_1 = sA[2 * kc + r1 - k0];
+                    float p2_2 = sA[2 * kc + r2 - k0];
+                    float p2_3 = sA[2 * kc + r3 - k0];
+                    c2_0 += p2_0 * q0.X + p2_1 * q1.X + p2_2 * q2.X + p2_3 * q3.X;
+                    c2_1 += p2_0 * q0.Y + p2_1 * q1.Y + p2_2 * q2.Y + p2_3 * q3.Y;
+                    c2_2 += p2_0 * q0.Z + p2_1 * q1.Z + p2_2 * q2.Z + p2_3 * q3.Z;
+                    c2_3 += p2_0 * q0.W + p2_1 * q1.W + p2_2 * q2.W + p2_3 * q3.W;
+                }
+                if (mCap > 3)
+                {
+                    float p3_0 = sA[3 * kc + r0 - k0];
+                    float p3_1 = sA[3 * kc + r1 - k0];
+                    float p3_2 = sA[3 * kc + r2 - k0];
+                    float p3_3 = sA[3 * kc + r3 - k0];
+                    c3_0 += p3_0 * q0.X + p3_1 * q1.X + p3_2 * q2.X + p3_3 * q3.X;
+                    c3_1 += p3_0 * q0.Y + p3_1 * q1.Y + p3_2 * q2.Y + p3_3 * q3.Y;
+                    c3_2 += p3_0 * q0.Z + p3_1 * q1.Z + p3_2 * q2.Z + p3_3 * q3.Z;
+                    c3_3 += p3_0 * q0.W + p3_1 * q1.W + p3_2 * q2.W + p3_3 * q3.W;
+                }
+                if (mCap > 4)
+                {
+                    float p4_0 = sA[4 * kc + r0 - k0];
+                    float p4_1 = sA[4 * kc + r1 - k0];
+                    float p4_2 = sA[4 * kc + r2 - k0];
+                    float p4_3 = sA[4 * kc + r3 - k0];
+                    c4_0 += p4_0 * q0.X + p4_1 * q1.X + p4_2 * q2.X + p4_3 * q3.X;
+                    c4_1 += p4_0 * q0.Y + p4_1 * q1.Y + p4_2 * q2.Y + p4_3 * q3.Y;
+                    c4_2 += p4_0 * q0.Z + p4_1 * q1.Z + p4_2 * q2.Z + p4_3 * q3.Z;
+                    c4_3 += p4_0 * q0.W + p4_1 * q1.W + p4_2 * q2.W + p4_3 * q3.W;
+                }
+                if (mCap > 5)
+                {
+                    float p5_0 = sA[5 * kc + r0 - k0];
+                    float p5_1 = sA[5 * kc + r1 - k0];
+                    float p5_2 = sA[5 * kc + r2 - k0];
+                    float p5_3 = sA[5 * kc + r3 - k0];
+                    c5_0 += p5_0 * q0.X + p5_1 * q1.X + p5_2 * q2.X + p5_3 * q3.X;
+                    c5_1 += p5_0 * q0.Y + p5_1 * q1.Y + p5_2 * q2.Y + p5_3 * q3.Y;
+                    c5_2 += p5_0 * q0.Z + p5_1 * q1.Z + p5_2 * q2.Z + p5_3 * q3.Z;
+                    c5_3 += p5_0 * q0.W + p5_1 * q1.W + p5_2 * q2.W + p5_3 * q3.W;
+                }
+                if (mCap > 6)
+                {
+                    float p6_0 = sA[6 * kc + r0 - k0];
+                    float p6_1 = sA[6 * kc + r1 - k0];
+                    float p6_2 = sA[6 * kc + r2 - k0];
+                    float p6_3 = sA[6 * kc + r3 - k0];
+                    c6_0 += p6_0 * q0.X + p6_1 * q1.X + p6_2 * q2.X + p6_3 * q3.X;
+                    c6_1 += p6_0 * q0.Y + p6_1 * q1.Y + p6_2 * q2.Y + p6_3 * q3.Y;
+                    c6_2 += p6_0 * q0.Z + p6_1 * q1.Z + p6_2 * q2.Z + p6_3 * q3.Z;
+                    c6_3 += p6_0 * q0.W + p6_1 * q1.W + p6_2 * q2.W + p6_3 * q3.W;
+                }
+                if (mCap > 7)
+                {
+                    float p7_0 = sA[7 * kc + r0 - k0];
+                    float p7_1 = sA[7 * kc + r1 - k0];
+                    float p7_2 = sA[7 * kc + r2 - k0];
+                    float p7_3 = sA[7 * kc + r3 - k0];
+                    c7_0 += p7_0 * q0.X + p7_1 * q1.X + p7_2 * q2.X + p7_3 * q3.X;
+                    c7_1 += p7_0 * q0.Y + p7_1 * q1.Y + p7_2 * q2.Y + p7_3 * q3.Y;
+                    c7_2 += p7_0 * q0.Z + p7_1 * q1.Z + p7_2 * q2.Z + p7_3 * q3.Z;
+                    c7_3 += p7_0 * q0.W + p7_1 * q1.W + p7_2 * q2.W + p7_3 * q3.W;
+                }
+                if (mCap > 8)
+                {
+                    float p8_0 = sA[8 * kc + r0 - k0];
+                    float p8_1 = sA[8 * kc + r1 - k0];
+                    float p8_2 = sA[8 * kc + r2 - k0];
+                    float p8_3 = sA[8 * kc + r3 - k0];
+                    c8_0 += p8_0 * q0.X + p8_1 * q1.X + p8_2 * q2.X + p8_3 * q3.X;
+                    c8_1 += p8_0 * q0.Y + p8_1 * q1.Y + p8_2 * q2.Y + p8_3 * q3.Y;
+                    c8_2 += p8_0 * q0.Z + p8_1 * q1.Z + p8_2 * q2.Z + p8_3 * q3.Z;
+                    c8_3 += p8_0 * q0.W + p8_1 * q1.W + p8_2 * q2.W + p8_3 * q3.W;
+                }
+                if (mCap > 9)
+                {
+                    float p9_0 = sA[9 * kc + r0 - k0];
+                    float p9_1 = sA[9 * kc + r1 - k0];
+                    float p9_2 = sA[9 * kc + r2 - k0];
+                    float p9_3 = sA[9 * kc + r3 - k0];
+                    c9_0 += p9_0 * q0.X + p9_1 * q1.X + p9_2 * q2.X + p9_3 * q3.X;
+                    c9_1 += p9_0 * q0.Y + p9_1 * q1.Y + p9_2 * q2.Y + p9_3 * q3.Y;
+                    c9_2 += p9_0 * q0.Z + p9_1 * q1.Z + p9_2 * q2.Z + p9_3 * q3.Z;
+                    c9_3 += p9_0 * q0.W + p9_1 * q1.W + p9_2 * q2.W + p9_3 * q3.W;
+                }
+                if (mCap > 10)
+                {
+                    float p10_0 = sA[10 * kc + r0 - k0];
+                    float p10_1 = sA[10 * kc + r1 - k0];
+                    float p10_2 = sA[10 * kc + r2 - k0];
+                    float p10_3 = sA[10 * kc + r3 - k0];
+                    c10_0 += p10_0 * q0.X + p10_1 * q1.X + p10_2 * q2.X + p10_3 * q3.X;
+                    c10_1 += p10_0 * q0.Y + p10_1 * q1.Y + p10_2 * q2.Y + p10_3 * q3.Y;
+                    c10_2 += p10_0 * q0.Z + p10_1 * q1.Z + p10_2 * q2.Z + p10_3 * q3.Z;
+                    c10_3 += p10_0 * q0.W + p10_1 * q1.W + p10_2 * q2.W + p10_3 * q3.W;
+                }
+                if (mCap > 11)
+                {
+                    float p11_0 = sA[11 * kc + r0 - k0];
+                    float p11_1 = sA[11 * kc + r1 - k0];
+                    float p11_2 = sA[11 * kc + r2 - k0];
+                    float p11_3 = sA[11 * kc + r3 - k0];
+                    c11_0 += p11_0 * q0.X + p11_1 * q1.X + p11_2 * q2.X + p11_3 * q3.X;
+                    c11_1 += p11_0 * q0.Y + p11_1 * q1.Y + p11_2 * q2.Y + p11_3 * q3.Y;
+                    c11_2 += p11_0 * q0.Z + p11_1 * q1.Z + p11_2 * q2.Z + p11_3 * q3.Z;
+                    c11_3 += p11_0 * q0.W + p11_1 * q1.W + p11_2 * q2.W + p11_3 * q3.W;
+                }
+                if (mCap > 12)
+                {
+                    float p12_0 = sA[12 * kc + r0 - k0];
+                    float p12_1 = sA[12 * kc + r1 - k0];
+                    float p12_2 = sA[12 * kc + r2 - k0];
+                    float p12_3 = sA[12 * kc + r3 - k0];
+                    c12_0 += p12_0 * q0.X + p12_1 * q1.X + p12_2 * q2.X + p12_3 * q3.X;
+                    c12_1 += p12_0 * q0.Y + p12_1 * q1.Y + p12_2 * q2.Y + p12_3 * q3.Y;
+                    c12_2 += p12_0 * q0.Z + p12_1 * q1.Z + p12_2 * q2.Z + p12_3 * q3.Z;
+                    c12_3 += p12_0 * q0.W + p12_1 * q1.W + p12_2 * q2.W + p12_3 * q3.W;
+                }
+                if (mCap > 13)
+                {
+                    float p13_0 = sA[13 * kc + r0 - k0];
+                    float p13_1 = sA[13 * kc + r1 - k0];
+                    float p13_2 = sA[13 * kc + r2 - k0];
+                    float p13_3 = sA[13 * kc + r3 - k0];
+                    c13_0 += p13_0 * q0.X + p13_1 * q1.X + p13_2 * q2.X + p13_3 * q3.X;
+                    c13_1 += p13_0 * q0.Y + p13_1 * q1.Y + p13_2 * q2.Y + p13_3 * q3.Y;
+                    c13_2 += p13_0 * q0.Z + p13_1 * q1.Z + p13_2 * q2.Z + p13_3 * q3.Z;
+                    c13_3 += p13_0 * q0.W + p13_1 * q1.W + p13_2 * q2.W + p13_3 * q3.W;
+                }
+                if (mCap > 14)
+                {
+                    float p14_0 = sA[14 * kc + r0 - k0];
+                    float p14_1 = sA[14 * kc + r1 - k0];
+                    float p14_2 = sA[14 * kc + r2 - k0];
+                    float p14_3 = sA[14 * kc + r3 - k0];
+                    c14_0 += p14_0 * q0.X + p14_1 * q1.X + p14_2 * q2.X + p14_3 * q3.X;
+                    c14_1 += p14_0 * q0.Y + p14_1 * q1.Y + p14_2 * q2.Y + p14_3 * q3.Y;
+                    c14_2 += p14_0 * q0.Z + p14_1 * q1.Z + p14_2 * q2.Z + p14_3 * q3.Z;
+                    c14_3 += p14_0 * q0.W + p14_1 * q1.W + p14_2 * q2.W + p14_3 * q3.W;
+                }
+                if (mCap > 15)
+                {
+                    float p15_0 = sA[15 * kc + r0 - k0];
+                    float p15_1 = sA[15 * kc + r1 - k0];
+                    float p15_2 = sA[15 * kc + r2 - k0];
+                    float p15_3 = sA[15 * kc + r3 - k0];
+                    c15_0 += p15_0 * q0.X + p15_1 * q1.X + p15_2 * q2.X + p15_3 * q3.X;
+                    c15_1 += p15_0 * q0.Y + p15_1 * q1.Y + p15_2 * q2.Y + p15_3 * q3.Y;
+                    c15_2 += p15_0 * q0.Z + p15_1 * q1.Z + p15_2 * q2.Z + p15_3 * q3.Z;
+                    c15_3 += p15_0 * q0.W + p15_1 * q1.W + p15_2 * q2.W + p15_3 * q3.W;
+                }
+                k += 4 * nw;
+            }
+
             for (; k + 3 * nw < kEnd; k += 4 * nw)
             {
                 int r0 = k + 0 * nw;

@@ -87,14 +87,15 @@ public sealed class GemvVecF32Tests : KernelTestBase, IClassFixture<Warp32Simula
         }
     }
 
-    // [K, N]: every row cap; k below, at and past the rows of one iteration (8·warps for one row, 4·warps for more) and
-    // split; n one vector, not a multiple of a group's columns, several groups.
+    // [K, N]: every row cap; k below (no prefetched first iteration), at and past the rows of one iteration (8·warps for
+    // one row, 4·warps for more) and split; n one vector, not a multiple of a group's columns, several groups.
     [Theory]
     [InlineData(1, 1, 4)]
     [InlineData(1, 45, 36)]
     [InlineData(1, 1100, 260)]
     [InlineData(2, 300, 20)]
     [InlineData(3, 17, 8)]
+    [InlineData(4, 5, 8)]
     [InlineData(8, 1100, 36)]
     [InlineData(11, 130, 64)]
     [InlineData(16, 600, 4)]

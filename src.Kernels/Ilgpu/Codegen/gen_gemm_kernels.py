@@ -233,13 +233,14 @@ w("")
 KR = {1: 8, 2: 4, 4: 4, 8: 4, 16: 4}  # weight rows per iteration by row cap (16-byte loads in flight per lane)
 
 
-def kn_vec_steps(ind, rows, guarded):
+def kn_vec_steps(ind, rows, guarded, prefetched=False):
+    """One iteration of GemvKnVecF32; `prefetched`: the weights are already in pq{u} (issued before the staging)."""
     for u in range(rows):
         w(f"{ind}int r{u} = k + {u} * nw;")
         if guarded and u > 0:
             w(f"{ind}bool h{u} = r{u} < kEnd;")
     for u in range(rows):
-        load = f"bv[(long)r{u} * n4 + col4]"
+        load = f"pq{u}" if prefetched else f"bv[(long)r{u} * n4 + col4]"
         if guarded and u > 0:
             load = f"h{u} ? {load} : default"
         w(f"{ind}Float4 q{u} = {load};")
@@ -262,6 +263,12 @@ def kn_vec_steps(ind, rows, guarded):
 
 
 def kn_vec_loop(rows, ind):
+    w(f"{ind}if (early)")
+    w(f"{ind}{{")
+    kn_vec_steps(ind + "    ", rows, False, True)
+    w(f"{ind}    k += {rows} * nw;")
+    w(f"{ind}}}")
+    w("")
     w(f"{ind}for (; k + {rows - 1} * nw < kEnd; k += {rows} * nw)")
     w(f"{ind}{{")
     kn_vec_steps(ind + "    ", rows, False)
@@ -278,7 +285,8 @@ w("    /// Decode GEMV, weight [K, N] row-major with N a multiple of 4 and the w
 w("    /// (a group per 4*warp columns and a K chunk, warps interleaved over the chunk's rows, A staged in shared memory,")
 w("    /// warps summed through shared memory), but each lane owns 4 adjacent columns read as one <see cref=\"Float4\"/>")
 w(f"    /// (a warp reads 512 contiguous bytes per weight row), {KR[1]} rows per iteration for one row of A and {KR[16]} for more")
-w("    /// (that many 16-byte loads in flight per lane). Whole iterations load unguarded, one guarded iteration takes the tail.")
+w("    /// (that many 16-byte loads in flight per lane); the first iteration's loads are issued before the staging waits on A.")
+w("    /// Whole iterations load unguarded, one guarded iteration takes the tail.")
 w("    /// </summary>")
 w("    [IlgpuKernel]")
 for cap in (1, 2, 4, 8, 16):
@@ -305,6 +313,13 @@ w("        int k0 = split * kc;")
 w("        int kEnd = k0 + kc < g.K ? k0 + kc : g.K;")
 w("        int m = g.M;")
 w("        int mCap = default(TRowsCap).Value;")
+w("        // The first whole iteration's weights are issued before the staging waits on A, so both round trips overlap.")
+w("        int k = k0 + wi;")
+w(f"        int rowsPerIteration = mCap == 1 ? {KR[1]} : {KR[16]};")
+w("        bool early = k + (rowsPerIteration - 1) * nw < kEnd;")
+for u in range(max(KR.values())):
+    cond = "early" if u < min(KR.values()) else f"early && rowsPerIteration > {u}"
+    w(f"        Float4 pq{u} = {cond} ? bv[(long)(k + {u} * nw) * n4 + col4] : default;")
 w("        for (int e = Group.IdxX; e < m * kc; e += threads)")
 w("        {")
 w("            int i = e / kc;")
@@ -315,7 +330,6 @@ w("")
 w("        Group.Barrier();")
 for i in range(GM):
     w("        float " + ", ".join(f"c{i}_{j} = 0f" for j in range(4)) + ";")
-w("        int k = k0 + wi;")
 caps_by_rows = {}
 for cap, r in KR.items():
     caps_by_rows.setdefault(r, []).append(cap)
