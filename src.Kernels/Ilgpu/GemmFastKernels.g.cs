@@ -658,6 +658,1581 @@ internal static partial class GemmFastKernels
     }
 
     /// <summary>
+    /// Decode GEMV, weight [K, N] row-major with N a multiple of 4 and the weight 16-byte aligned: as <c>GemvKnF32</c>
+    /// (a group per 4*warp columns and a K chunk, warps interleaved over the chunk's rows, A staged in shared memory,
+    /// warps summed through shared memory), but each lane owns 4 adjacent columns read as one <see cref="Float4"/>
+    /// (a warp reads 512 contiguous bytes per weight row), 8 rows per iteration for one row of A and 4 for more
+    /// (that many 16-byte loads in flight per lane); the first iteration's loads are issued before the staging waits on A.
+    /// Whole iterations load unguarded, one guarded iteration takes the tail.
+    /// </summary>
+    [IlgpuKernel]
+    [IlgpuKernelVariant(typeof(Const1))]
+    [IlgpuKernelVariant(typeof(Const2))]
+    [IlgpuKernelVariant(typeof(Const4))]
+    [IlgpuKernelVariant(typeof(Const8))]
+    [IlgpuKernelVariant(typeof(Const16))]
+    public static void GemvKnVecF32<TRowsCap>(ArrayView<float> a, ArrayView<Float4> b4, ArrayView<float> bias, ArrayView<float> c, ArrayView<float> partial, GemvShape g)
+        where TRowsCap : struct, IKernelConstant
+    {
+        var sA = SharedMemory.Allocate<float>(MaxSharedA);
+        var red = SharedMemory.Allocate<float>(MaxSharedA);
+        var bv = b4.AsAligned(16);
+        int ws = Warp.WarpSize;
+        int lane = Warp.LaneIdx;
+        int wi = Warp.WarpIdx;
+        int threads = Group.DimX;
+        int nw = threads / ws;
+        int cols = 4 * ws;
+        int colBase = Grid.IdxX * cols;
+        int n4 = g.N / 4;
+        int col4 = Grid.IdxX * ws + lane;
+        col4 = col4 < n4 ? col4 : 0;
+        int split = Grid.IdxY;
+        int kc = g.KChunk;
+        int k0 = split * kc;
+        int kEnd = k0 + kc < g.K ? k0 + kc : g.K;
+        int m = g.M;
+        int mCap = default(TRowsCap).Value;
+        // The first whole iteration's weights are issued before the staging waits on A, so both round trips overlap.
+        int k = k0 + wi;
+        int rowsPerIteration = mCap == 1 ? 8 : 4;
+        bool early = k + (rowsPerIteration - 1) * nw < kEnd;
+        Float4 pq0 = early ? bv[(long)(k + 0 * nw) * n4 + col4] : default;
+        Float4 pq1 = early ? bv[(long)(k + 1 * nw) * n4 + col4] : default;
+        Float4 pq2 = early ? bv[(long)(k + 2 * nw) * n4 + col4] : default;
+        Float4 pq3 = early ? bv[(long)(k + 3 * nw) * n4 + col4] : default;
+        Float4 pq4 = early && rowsPerIteration > 4 ? bv[(long)(k + 4 * nw) * n4 + col4] : default;
+        Float4 pq5 = early && rowsPerIteration > 5 ? bv[(long)(k + 5 * nw) * n4 + col4] : default;
+        Float4 pq6 = early && rowsPerIteration > 6 ? bv[(long)(k + 6 * nw) * n4 + col4] : default;
+        Float4 pq7 = early && rowsPerIteration > 7 ? bv[(long)(k + 7 * nw) * n4 + col4] : default;
+        for (int e = Group.IdxX; e < m * kc; e += threads)
+        {
+            int i = e / kc;
+            int kk = e - i * kc;
+            sA[e] = k0 + kk < kEnd ? a[(long)i * g.K + k0 + kk] : 0f;
+        }
+
+        Group.Barrier();
+        float c0_0 = 0f, c0_1 = 0f, c0_2 = 0f, c0_3 = 0f;
+        float c1_0 = 0f, c1_1 = 0f, c1_2 = 0f, c1_3 = 0f;
+        float c2_0 = 0f, c2_1 = 0f, c2_2 = 0f, c2_3 = 0f;
+        float c3_0 = 0f, c3_1 = 0f, c3_2 = 0f, c3_3 = 0f;
+        float c4_0 = 0f, c4_1 = 0f, c4_2 = 0f, c4_3 = 0f;
+        float c5_0 = 0f, c5_1 = 0f, c5_2 = 0f, c5_3 = 0f;
+        float c6_0 = 0f, c6_1 = 0f, c6_2 = 0f, c6_3 = 0f;
+        float c7_0 = 0f, c7_1 = 0f, c7_2 = 0f, c7_3 = 0f;
+        float c8_0 = 0f, c8_1 = 0f, c8_2 = 0f, c8_3 = 0f;
+        float c9_0 = 0f, c9_1 = 0f, c9_2 = 0f, c9_3 = 0f;
+        float c10_0 = 0f, c10_1 = 0f, c10_2 = 0f, c10_3 = 0f;
+        float c11_0 = 0f, c11_1 = 0f, c11_2 = 0f, c11_3 = 0f;
+        float c12_0 = 0f, c12_1 = 0f, c12_2 = 0f, c12_3 = 0f;
+        float c13_0 = 0f, c13_1 = 0f, c13_2 = 0f, c13_3 = 0f;
+        float c14_0 = 0f, c14_1 = 0f, c14_2 = 0f, c14_3 = 0f;
+        float c15_0 = 0f, c15_1 = 0f, c15_2 = 0f, c15_3 = 0f;
+        if (mCap == 1)
+        {
+            if (early)
+            {
+                int r0 = k + 0 * nw;
+                int r1 = k + 1 * nw;
+                int r2 = k + 2 * nw;
+                int r3 = k + 3 * nw;
+                int r4 = k + 4 * nw;
+                int r5 = k + 5 * nw;
+                int r6 = k + 6 * nw;
+                int r7 = k + 7 * nw;
+                Float4 q0 = pq0;
+                Float4 q1 = pq1;
+                Float4 q2 = pq2;
+                Float4 q3 = pq3;
+                Float4 q4 = pq4;
+                Float4 q5 = pq5;
+                Float4 q6 = pq6;
+                Float4 q7 = pq7;
+                float p0_0 = sA[0 * kc + r0 - k0];
+                float p0_1 = sA[0 * kc + r1 - k0];
+                float p0_2 = sA[0 * kc + r2 - k0];
+                float p0_3 = sA[0 * kc + r3 - k0];
+                float p0_4 = sA[0 * kc + r4 - k0];
+                float p0_5 = sA[0 * kc + r5 - k0];
+                float p0_6 = sA[0 * kc + r6 - k0];
+                float p0_7 = sA[0 * kc + r7 - k0];
+                c0_0 += p0_0 * q0.X + p0_1 * q1.X + p0_2 * q2.X + p0_3 * q3.X + p0_4 * q4.X + p0_5 * q5.X + p0_6 * q6.X + p0_7 * q7.X;
+                c0_1 += p0_0 * q0.Y + p0_1 * q1.Y + p0_2 * q2.Y + p0_3 * q3.Y + p0_4 * q4.Y + p0_5 * q5.Y + p0_6 * q6.Y + p0_7 * q7.Y;
+                c0_2 += p0_0 * q0.Z + p0_1 * q1.Z + p0_2 * q2.Z + p0_3 * q3.Z + p0_4 * q4.Z + p0_5 * q5.Z + p0_6 * q6.Z + p0_7 * q7.Z;
+                c0_3 += p0_0 * q0.W + p0_1 * q1.W + p0_2 * q2.W + p0_3 * q3.W + p0_4 * q4.W + p0_5 * q5.W + p0_6 * q6.W + p0_7 * q7.W;
+                if (mCap > 1)
+                {
+                    float p1_0 = sA[1 * kc + r0 - k0];
+                    float p1_1 = sA[1 * kc + r1 - k0];
+                    float p1_2 = sA[1 * kc + r2 - k0];
+                    float p1_3 = sA[1 * kc + r3 - k0];
+                    float p1_4 = sA[1 * kc + r4 - k0];
+                    float p1_5 = sA[1 * kc + r5 - k0];
+                    float p1_6 = sA[1 * kc + r6 - k0];
+                    float p1_7 = sA[1 * kc + r7 - k0];
+                    c1_0 += p1_0 * q0.X + p1_1 * q1.X + p1_2 * q2.X + p1_3 * q3.X + p1_4 * q4.X + p1_5 * q5.X + p1_6 * q6.X + p1_7 * q7.X;
+                    c1_1 += p1_0 * q0.Y + p1_1 * q1.Y + p1_2 * q2.Y + p1_3 * q3.Y + p1_4 * q4.Y + p1_5 * q5.Y + p1_6 * q6.Y + p1_7 * q7.Y;
+                    c1_2 += p1_0 * q0.Z + p1_1 * q1.Z + p1_2 * q2.Z + p1_3 * q3.Z + p1_4 * q4.Z + p1_5 * q5.Z + p1_6 * q6.Z + p1_7 * q7.Z;
+                    c1_3 += p1_0 * q0.W + p1_1 * q1.W + p1_2 * q2.W + p1_3 * q3.W + p1_4 * q4.W + p1_5 * q5.W + p1_6 * q6.W + p1_7 * q7.W;
+                }
+                if (mCap > 2)
+                {
+                    float p2_0 = sA[2 * kc + r0 - k0];
+                    float p2_1 = sA[2 * kc + r1 - k0];
+                    float p2_2 = sA[2 * kc + r2 - k0];
+                    float p2_3 = sA[2 * kc + r3 - k0];
+                    float p2_4 = sA[2 * kc + r4 - k0];
+                    float p2_5 = sA[2 * kc + r5 - k0];
+                    float p2_6 = sA[2 * kc + r6 - k0];
+                    float p2_7 = sA[2 * kc + r7 - k0];
+                    c2_0 += p2_0 * q0.X + p2_1 * q1.X + p2_2 * q2.X + p2_3 * q3.X + p2_4 * q4.X + p2_5 * q5.X + p2_6 * q6.X + p2_7 * q7.X;
+                    c2_1 += p2_0 * q0.Y + p2_1 * q1.Y + p2_2 * q2.Y + p2_3 * q3.Y + p2_4 * q4.Y + p2_5 * q5.Y + p2_6 * q6.Y + p2_7 * q7.Y;
+                    c2_2 += p2_0 * q0.Z + p2_1 * q1.Z + p2_2 * q2.Z + p2_3 * q3.Z + p2_4 * q4.Z + p2_5 * q5.Z + p2_6 * q6.Z + p2_7 * q7.Z;
+                    c2_3 += p2_0 * q0.W + p2_1 * q1.W + p2_2 * q2.W + p2_3 * q3.W + p2_4 * q4.W + p2_5 * q5.W + p2_6 * q6.W + p2_7 * q7.W;
+                }
+                if (mCap > 3)
+                {
+                    float p3_0 = sA[3 * kc + r0 - k0];
+                    float p3_1 = sA[3 * kc + r1 - k0];
+                    float p3_2 = sA[3 * kc + r2 - k0];
+                    float p3_3 = sA[3 * kc + r3 - k0];
+                    float p3_4 = sA[3 * kc + r4 - k0];
+                    float p3_5 = sA[3 * kc + r5 - k0];
+                    float p3_6 = sA[3 * kc + r6 - k0];
+                    float p3_7 = sA[3 * kc + r7 - k0];
+                    c3_0 += p3_0 * q0.X + p3_1 * q1.X + p3_2 * q2.X + p3_3 * q3.X + p3_4 * q4.X + p3_5 * q5.X + p3_6 * q6.X + p3_7 * q7.X;
+                    c3_1 += p3_0 * q0.Y + p3_1 * q1.Y + p3_2 * q2.Y + p3_3 * q3.Y + p3_4 * q4.Y + p3_5 * q5.Y + p3_6 * q6.Y + p3_7 * q7.Y;
+                    c3_2 += p3_0 * q0.Z + p3_1 * q1.Z + p3_2 * q2.Z + p3_3 * q3.Z + p3_4 * q4.Z + p3_5 * q5.Z + p3_6 * q6.Z + p3_7 * q7.Z;
+                    c3_3 += p3_0 * q0.W + p3_1 * q1.W + p3_2 * q2.W + p3_3 * q3.W + p3_4 * q4.W + p3_5 * q5.W + p3_6 * q6.W + p3_7 * q7.W;
+                }
+                if (mCap > 4)
+                {
+                    float p4_0 = sA[4 * kc + r0 - k0];
+                    float p4_1 = sA[4 * kc + r1 - k0];
+                    float p4_2 = sA[4 * kc + r2 - k0];
+                    float p4_3 = sA[4 * kc + r3 - k0];
+                    float p4_4 = sA[4 * kc + r4 - k0];
+                    float p4_5 = sA[4 * kc + r5 - k0];
+                    float p4_6 = sA[4 * kc + r6 - k0];
+                    float p4_7 = sA[4 * kc + r7 - k0];
+                    c4_0 += p4_0 * q0.X + p4_1 * q1.X + p4_2 * q2.X + p4_3 * q3.X + p4_4 * q4.X + p4_5 * q5.X + p4_6 * q6.X + p4_7 * q7.X;
+                    c4_1 += p4_0 * q0.Y + p4_1 * q1.Y + p4_2 * q2.Y + p4_3 * q3.Y + p4_4 * q4.Y + p4_5 * q5.Y + p4_6 * q6.Y + p4_7 * q7.Y;
+                    c4_2 += p4_0 * q0.Z + p4_1 * q1.Z + p4_2 * q2.Z + p4_3 * q3.Z + p4_4 * q4.Z + p4_5 * q5.Z + p4_6 * q6.Z + p4_7 * q7.Z;
+                    c4_3 += p4_0 * q0.W + p4_1 * q1.W + p4_2 * q2.W + p4_3 * q3.W + p4_4 * q4.W + p4_5 * q5.W + p4_6 * q6.W + p4_7 * q7.W;
+                }
+                if (mCap > 5)
+                {
+                    float p5_0 = sA[5 * kc + r0 - k0];
+                    float p5_1 = sA[5 * kc + r1 - k0];
+                    float p5_2 = sA[5 * kc + r2 - k0];
+                    float p5_3 = sA[5 * kc + r3 - k0];
+                    float p5_4 = sA[5 * kc + r4 - k0];
+                    float p5_5 = sA[5 * kc + r5 - k0];
+                    float p5_6 = sA[5 * kc + r6 - k0];
+                    float p5_7 = sA[5 * kc + r7 - k0];
+                    c5_0 += p5_0 * q0.X + p5_1 * q1.X + p5_2 * q2.X + p5_3 * q3.X + p5_4 * q4.X + p5_5 * q5.X + p5_6 * q6.X + p5_7 * q7.X;
+                    c5_1 += p5_0 * q0.Y + p5_1 * q1.Y + p5_2 * q2.Y + p5_3 * q3.Y + p5_4 * q4.Y + p5_5 * q5.Y + p5_6 * q6.Y + p5_7 * q7.Y;
+                    c5_2 += p5_0 * q0.Z + p5_1 * q1.Z + p5_2 * q2.Z + p5_3 * q3.Z + p5_4 * q4.Z + p5_5 * q5.Z + p5_6 * q6.Z + p5_7 * q7.Z;
+                    c5_3 += p5_0 * q0.W + p5_1 * q1.W + p5_2 * q2.W + p5_3 * q3.W + p5_4 * q4.W + p5_5 * q5.W + p5_6 * q6.W + p5_7 * q7.W;
+                }
+                if (mCap > 6)
+                {
+                    float p6_0 = sA[6 * kc + r0 - k0];
+                    float p6_1 = sA[6 * kc + r1 - k0];
+                    float p6_2 = sA[6 * kc + r2 - k0];
+                    float p6_3 = sA[6 * kc + r3 - k0];
+                    float p6_4 = sA[6 * kc + r4 - k0];
+                    float p6_5 = sA[6 * kc + r5 - k0];
+                    float p6_6 = sA[6 * kc + r6 - k0];
+                    float p6_7 = sA[6 * kc + r7 - k0];
+                    c6_0 += p6_0 * q0.X + p6_1 * q1.X + p6_2 * q2.X + p6_3 * q3.X + p6_4 * q4.X + p6_5 * q5.X + p6_6 * q6.X + p6_7 * q7.X;
+                    c6_1 += p6_0 * q0.Y + p6_1 * q1.Y + p6_2 * q2.Y + p6_3 * q3.Y + p6_4 * q4.Y + p6_5 * q5.Y + p6_6 * q6.Y + p6_7 * q7.Y;
+                    c6_2 += p6_0 * q0.Z + p6_1 * q1.Z + p6_2 * q2.Z + p6_3 * q3.Z + p6_4 * q4.Z + p6_5 * q5.Z + p6_6 * q6.Z + p6_7 * q7.Z;
+                    c6_3 += p6_0 * q0.W + p6_1 * q1.W + p6_2 * q2.W + p6_3 * q3.W + p6_4 * q4.W + p6_5 * q5.W + p6_6 * q6.W + p6_7 * q7.W;
+                }
+                if (mCap > 7)
+                {
+                    float p7_0 = sA[7 * kc + r0 - k0];
+                    float p7_1 = sA[7 * kc + r1 - k0];
+                    float p7_2 = sA[7 * kc + r2 - k0];
+                    float p7_3 = sA[7 * kc + r3 - k0];
+                    float p7_4 = sA[7 * kc + r4 - k0];
+                    float p7_5 = sA[7 * kc + r5 - k0];
+                    float p7_6 = sA[7 * kc + r6 - k0];
+                    float p7_7 = sA[7 * kc + r7 - k0];
+                    c7_0 += p7_0 * q0.X + p7_1 * q1.X + p7_2 * q2.X + p7_3 * q3.X + p7_4 * q4.X + p7_5 * q5.X + p7_6 * q6.X + p7_7 * q7.X;
+                    c7_1 += p7_0 * q0.Y + p7_1 * q1.Y + p7_2 * q2.Y + p7_3 * q3.Y + p7_4 * q4.Y + p7_5 * q5.Y + p7_6 * q6.Y + p7_7 * q7.Y;
+                    c7_2 += p7_0 * q0.Z + p7_1 * q1.Z + p7_2 * q2.Z + p7_3 * q3.Z + p7_4 * q4.Z + p7_5 * q5.Z + p7_6 * q6.Z + p7_7 * q7.Z;
+                    c7_3 += p7_0 * q0.W + p7_1 * q1.W + p7_2 * q2.W + p7_3 * q3.W + p7_4 * q4.W + p7_5 * q5.W + p7_6 * q6.W + p7_7 * q7.W;
+                }
+                if (mCap > 8)
+                {
+                    float p8_0 = sA[8 * kc + r0 - k0];
+                    float p8_1 = sA[8 * kc + r1 - k0];
+                    float p8_2 = sA[8 * kc + r2 - k0];
+                    float p8_3 = sA[8 * kc + r3 - k0];
+                    float p8_4 = sA[8 * kc + r4 - k0];
+                    float p8_5 = sA[8 * kc + r5 - k0];
+                    float p8_6 = sA[8 * kc + r6 - k0];
+                    float p8_7 = sA[8 * kc + r7 - k0];
+                    c8_0 += p8_0 * q0.X + p8_1 * q1.X + p8_2 * q2.X + p8_3 * q3.X + p8_4 * q4.X + p8_5 * q5.X + p8_6 * q6.X + p8_7 * q7.X;
+                    c8_1 += p8_0 * q0.Y + p8_1 * q1.Y + p8_2 * q2.Y + p8_3 * q3.Y + p8_4 * q4.Y + p8_5 * q5.Y + p8_6 * q6.Y + p8_7 * q7.Y;
+                    c8_2 += p8_0 * q0.Z + p8_1 * q1.Z + p8_2 * q2.Z + p8_3 * q3.Z + p8_4 * q4.Z + p8_5 * q5.Z + p8_6 * q6.Z + p8_7 * q7.Z;
+                    c8_3 += p8_0 * q0.W + p8_1 * q1.W + p8_2 * q2.W + p8_3 * q3.W + p8_4 * q4.W + p8_5 * q5.W + p8_6 * q6.W + p8_7 * q7.W;
+                }
+                if (mCap > 9)
+                {
+                    float p9_0 = sA[9 * kc + r0 - k0];
+                    float p9_1 = sA[9 * kc + r1 - k0];
+                    float p9_2 = sA[9 * kc + r2 - k0];
+                    float p9_3 = sA[9 * kc + r3 - k0];
+                    float p9_4 = sA[9 * kc + r4 - k0];
+                    float p9_5 = sA[9 * kc + r5 - k0];
+                    float p9_6 = sA[9 * kc + r6 - k0];
+                    float p9_7 = sA[9 * kc + r7 - k0];
+                    c9_0 += p9_0 * q0.X + p9_1 * q1.X + p9_2 * q2.X + p9_3 * q3.X + p9_4 * q4.X + p9_5 * q5.X + p9_6 * q6.X + p9_7 * q7.X;
+                    c9_1 += p9_0 * q0.Y + p9_1 * q1.Y + p9_2 * q2.Y + p9_3 * q3.Y + p9_4 * q4.Y + p9_5 * q5.Y + p9_6 * q6.Y + p9_7 * q7.Y;
+                    c9_2 += p9_0 * q0.Z + p9_1 * q1.Z + p9_2 * q2.Z + p9_3 * q3.Z + p9_4 * q4.Z + p9_5 * q5.Z + p9_6 * q6.Z + p9_7 * q7.Z;
+                    c9_3 += p9_0 * q0.W + p9_1 * q1.W + p9_2 * q2.W + p9_3 * q3.W + p9_4 * q4.W + p9_5 * q5.W + p9_6 * q6.W + p9_7 * q7.W;
+                }
+                if (mCap > 10)
+                {
+                    float p10_0 = sA[10 * kc + r0 - k0];
+                    float p10_1 = sA[10 * kc + r1 - k0];
+                    float p10_2 = sA[10 * kc + r2 - k0];
+                    float p10_3 = sA[10 * kc + r3 - k0];
+                    float p10_4 = sA[10 * kc + r4 - k0];
+                    float p10_5 = sA[10 * kc + r5 - k0];
+                    float p10_6 = sA[10 * kc + r6 - k0];
+                    float p10_7 = sA[10 * kc + r7 - k0];
+                    c10_0 += p10_0 * q0.X + p10_1 * q1.X + p10_2 * q2.X + p10_3 * q3.X + p10_4 * q4.X + p10_5 * q5.X + p10_6 * q6.X + p10_7 * q7.X;
+                    c10_1 += p10_0 * q0.Y + p10_1 * q1.Y + p10_2 * q2.Y + p10_3 * q3.Y + p10_4 * q4.Y + p10_5 * q5.Y + p10_6 * q6.Y + p10_7 * q7.Y;
+                    c10_2 += p10_0 * q0.Z + p10_1 * q1.Z + p10_2 * q2.Z + p10_3 * q3.Z + p10_4 * q4.Z + p10_5 * q5.Z + p10_6 * q6.Z + p10_7 * q7.Z;
+                    c10_3 += p10_0 * q0.W + p10_1 * q1.W + p10_2 * q2.W + p10_3 * q3.W + p10_4 * q4.W + p10_5 * q5.W + p10_6 * q6.W + p10_7 * q7.W;
+                }
+                if (mCap > 11)
+                {
+                    float p11_0 = sA[11 * kc + r0 - k0];
+                    float p11_1 = sA[11 * kc + r1 - k0];
+                    float p11_2 = sA[11 * kc + r2 - k0];
+                    float p11_3 = sA[11 * kc + r3 - k0];
+                    float p11_4 = sA[11 * kc + r4 - k0];
+                    float p11_5 = sA[11 * kc + r5 - k0];
+                    float p11_6 = sA[11 * kc + r6 - k0];
+                    float p11_7 = sA[11 * kc + r7 - k0];
+                    c11_0 += p11_0 * q0.X + p11_1 * q1.X + p11_2 * q2.X + p11_3 * q3.X + p11_4 * q4.X + p11_5 * q5.X + p11_6 * q6.X + p11_7 * q7.X;
+                    c11_1 += p11_0 * q0.Y + p11_1 * q1.Y + p11_2 * q2.Y + p11_3 * q3.Y + p11_4 * q4.Y + p11_5 * q5.Y + p11_6 * q6.Y + p11_7 * q7.Y;
+                    c11_2 += p11_0 * q0.Z + p11_1 * q1.Z + p11_2 * q2.Z + p11_3 * q3.Z + p11_4 * q4.Z + p11_5 * q5.Z + p11_6 * q6.Z + p11_7 * q7.Z;
+                    c11_3 += p11_0 * q0.W + p11_1 * q1.W + p11_2 * q2.W + p11_3 * q3.W + p11_4 * q4.W + p11_5 * q5.W + p11_6 * q6.W + p11_7 * q7.W;
+                }
+                if (mCap > 12)
+                {
+                    float p12_0 = sA[12 * kc + r0 - k0];
+                    float p12_1 = sA[12 * kc + r1 - k0];
+                    float p12_2 = sA[12 * kc + r2 - k0];
+                    float p12_3 = sA[12 * kc + r3 - k0];
+                    float p12_4 = sA[12 * kc + r4 - k0];
+                    float p12_5 = sA[12 * kc + r5 - k0];
+                    float p12_6 = sA[12 * kc + r6 - k0];
+                    float p12_7 = sA[12 * kc + r7 - k0];
+                    c12_0 += p12_0 * q0.X + p12_1 * q1.X + p12_2 * q2.X + p12_3 * q3.X + p12_4 * q4.X + p12_5 * q5.X + p12_6 * q6.X + p12_7 * q7.X;
+                    c12_1 += p12_0 * q0.Y + p12_1 * q1.Y + p12_2 * q2.Y + p12_3 * q3.Y + p12_4 * q4.Y + p12_5 * q5.Y + p12_6 * q6.Y + p12_7 * q7.Y;
+                    c12_2 += p12_0 * q0.Z + p12_1 * q1.Z + p12_2 * q2.Z + p12_3 * q3.Z + p12_4 * q4.Z + p12_5 * q5.Z + p12_6 * q6.Z + p12_7 * q7.Z;
+                    c12_3 += p12_0 * q0.W + p12_1 * q1.W + p12_2 * q2.W + p12_3 * q3.W + p12_4 * q4.W + p12_5 * q5.W + p12_6 * q6.W + p12_7 * q7.W;
+                }
+                if (mCap > 13)
+                {
+                    float p13_0 = sA[13 * kc + r0 - k0];
+                    float p13_1 = sA[13 * kc + r1 - k0];
+                    float p13_2 = sA[13 * kc + r2 - k0];
+                    float p13_3 = sA[13 * kc + r3 - k0];
+                    float p13_4 = sA[13 * kc + r4 - k0];
+                    float p13_5 = sA[13 * kc + r5 - k0];
+                    float p13_6 = sA[13 * kc + r6 - k0];
+                    float p13_7 = sA[13 * kc + r7 - k0];
+                    c13_0 += p13_0 * q0.X + p13_1 * q1.X + p13_2 * q2.X + p13_3 * q3.X + p13_4 * q4.X + p13_5 * q5.X + p13_6 * q6.X + p13_7 * q7.X;
+                    c13_1 += p13_0 * q0.Y + p13_1 * q1.Y + p13_2 * q2.Y + p13_3 * q3.Y + p13_4 * q4.Y + p13_5 * q5.Y + p13_6 * q6.Y + p13_7 * q7.Y;
+                    c13_2 += p13_0 * q0.Z + p13_1 * q1.Z + p13_2 * q2.Z + p13_3 * q3.Z + p13_4 * q4.Z + p13_5 * q5.Z + p13_6 * q6.Z + p13_7 * q7.Z;
+                    c13_3 += p13_0 * q0.W + p13_1 * q1.W + p13_2 * q2.W + p13_3 * q3.W + p13_4 * q4.W + p13_5 * q5.W + p13_6 * q6.W + p13_7 * q7.W;
+                }
+                if (mCap > 14)
+                {
+                    float p14_0 = sA[14 * kc + r0 - k0];
+                    float p14_1 = sA[14 * kc + r1 - k0];
+                    float p14_2 = sA[14 * kc + r2 - k0];
+                    float p14_3 = sA[14 * kc + r3 - k0];
+                    float p14_4 = sA[14 * kc + r4 - k0];
+                    float p14_5 = sA[14 * kc + r5 - k0];
+                    float p14_6 = sA[14 * kc + r6 - k0];
+                    float p14_7 = sA[14 * kc + r7 - k0];
+                    c14_0 += p14_0 * q0.X + p14_1 * q1.X + p14_2 * q2.X + p14_3 * q3.X + p14_4 * q4.X + p14_5 * q5.X + p14_6 * q6.X + p14_7 * q7.X;
+                    c14_1 += p14_0 * q0.Y + p14_1 * q1.Y + p14_2 * q2.Y + p14_3 * q3.Y + p14_4 * q4.Y + p14_5 * q5.Y + p14_6 * q6.Y + p14_7 * q7.Y;
+                    c14_2 += p14_0 * q0.Z + p14_1 * q1.Z + p14_2 * q2.Z + p14_3 * q3.Z + p14_4 * q4.Z + p14_5 * q5.Z + p14_6 * q6.Z + p14_7 * q7.Z;
+                    c14_3 += p14_0 * q0.W + p14_1 * q1.W + p14_2 * q2.W + p14_3 * q3.W + p14_4 * q4.W + p14_5 * q5.W + p14_6 * q6.W + p14_7 * q7.W;
+                }
+                if (mCap > 15)
+                {
+                    float p15_0 = sA[15 * kc + r0 - k0];
+                    float p15_1 = sA[15 * kc + r1 - k0];
+                    float p15_2 = sA[15 * kc + r2 - k0];
+                    float p15_3 = sA[15 * kc + r3 - k0];
+                    float p15_4 = sA[15 * kc + r4 - k0];
+                    float p15_5 = sA[15 * kc + r5 - k0];
+                    float p15_6 = sA[15 * kc + r6 - k0];
+                    float p15_7 = sA[15 * kc + r7 - k0];
+                    c15_0 += p15_0 * q0.X + p15_1 * q1.X + p15_2 * q2.X + p15_3 * q3.X + p15_4 * q4.X + p15_5 * q5.X + p15_6 * q6.X + p15_7 * q7.X;
+                    c15_1 += p15_0 * q0.Y + p15_1 * q1.Y + p15_2 * q2.Y + p15_3 * q3.Y + p15_4 * q4.Y + p15_5 * q5.Y + p15_6 * q6.Y + p15_7 * q7.Y;
+                    c15_2 += p15_0 * q0.Z + p15_1 * q1.Z + p15_2 * q2.Z + p15_3 * q3.Z + p15_4 * q4.Z + p15_5 * q5.Z + p15_6 * q6.Z + p15_7 * q7.Z;
+                    c15_3 += p15_0 * q0.W + p15_1 * q1.W + p15_2 * q2.W + p15_3 * q3.W + p15_4 * q4.W + p15_5 * q5.W + p15_6 * q6.W + p15_7 * q7.W;
+                }
+                k += 8 * nw;
+            }
+
+            for (; k + 7 * nw < kEnd; k += 8 * nw)
+            {
+                int r0 = k + 0 * nw;
+                int r1 = k + 1 * nw;
+                int r2 = k + 2 * nw;
+                int r3 = k + 3 * nw;
+                int r4 = k + 4 * nw;
+                int r5 = k + 5 * nw;
+                int r6 = k + 6 * nw;
+                int r7 = k + 7 * nw;
+                Float4 q0 = bv[(long)r0 * n4 + col4];
+                Float4 q1 = bv[(long)r1 * n4 + col4];
+                Float4 q2 = bv[(long)r2 * n4 + col4];
+                Float4 q3 = bv[(long)r3 * n4 + col4];
+                Float4 q4 = bv[(long)r4 * n4 + col4];
+                Float4 q5 = bv[(long)r5 * n4 + col4];
+                Float4 q6 = bv[(long)r6 * n4 + col4];
+                Float4 q7 = bv[(long)r7 * n4 + col4];
+                float p0_0 = sA[0 * kc + r0 - k0];
+                float p0_1 = sA[0 * kc + r1 - k0];
+                float p0_2 = sA[0 * kc + r2 - k0];
+                float p0_3 = sA[0 * kc + r3 - k0];
+                float p0_4 = sA[0 * kc + r4 - k0];
+                float p0_5 = sA[0 * kc + r5 - k0];
+                float p0_6 = sA[0 * kc + r6 - k0];
+                float p0_7 = sA[0 * kc + r7 - k0];
+                c0_0 += p0_0 * q0.X + p0_1 * q1.X + p0_2 * q2.X + p0_3 * q3.X + p0_4 * q4.X + p0_5 * q5.X + p0_6 * q6.X + p0_7 * q7.X;
+                c0_1 += p0_0 * q0.Y + p0_1 * q1.Y + p0_2 * q2.Y + p0_3 * q3.Y + p0_4 * q4.Y + p0_5 * q5.Y + p0_6 * q6.Y + p0_7 * q7.Y;
+                c0_2 += p0_0 * q0.Z + p0_1 * q1.Z + p0_2 * q2.Z + p0_3 * q3.Z + p0_4 * q4.Z + p0_5 * q5.Z + p0_6 * q6.Z + p0_7 * q7.Z;
+                c0_3 += p0_0 * q0.W + p0_1 * q1.W + p0_2 * q2.W + p0_3 * q3.W + p0_4 * q4.W + p0_5 * q5.W + p0_6 * q6.W + p0_7 * q7.W;
+                if (mCap > 1)
+                {
+                    float p1_0 = sA[1 * kc + r0 - k0];
+                    float p1_1 = sA[1 * kc + r1 - k0];
+                    float p1_2 = sA[1 * kc + r2 - k0];
+                    float p1_3 = sA[1 * kc + r3 - k0];
+                    float p1_4 = sA[1 * kc + r4 - k0];
+                    float p1_5 = sA[1 * kc + r5 - k0];
+                    float p1_6 = sA[1 * kc + r6 - k0];
+                    float p1_7 = sA[1 * kc + r7 - k0];
+                    c1_0 += p1_0 * q0.X + p1_1 * q1.X + p1_2 * q2.X + p1_3 * q3.X + p1_4 * q4.X + p1_5 * q5.X + p1_6 * q6.X + p1_7 * q7.X;
+                    c1_1 += p1_0 * q0.Y + p1_1 * q1.Y + p1_2 * q2.Y + p1_3 * q3.Y + p1_4 * q4.Y + p1_5 * q5.Y + p1_6 * q6.Y + p1_7 * q7.Y;
+                    c1_2 += p1_0 * q0.Z + p1_1 * q1.Z + p1_2 * q2.Z + p1_3 * q3.Z + p1_4 * q4.Z + p1_5 * q5.Z + p1_6 * q6.Z + p1_7 * q7.Z;
+                    c1_3 += p1_0 * q0.W + p1_1 * q1.W + p1_2 * q2.W + p1_3 * q3.W + p1_4 * q4.W + p1_5 * q5.W + p1_6 * q6.W + p1_7 * q7.W;
+                }
+                if (mCap > 2)
+                {
+                    float p2_0 = sA[2 * kc + r0 - k0];
+                    float p2_1 = sA[2 * kc + r1 - k0];
+                    float p2_2 = sA[2 * kc + r2 - k0];
+                    float p2_3 = sA[2 * kc + r3 - k0];
+                    float p2_4 = sA[2 * kc + r4 - k0];
+                    float p2_5 = sA[2 * kc + r5 - k0];
+                    float p2_6 = sA[2 * kc + r6 - k0];
+                    float p2_7 = sA[2 * kc + r7 - k0];
+                    c2_0 += p2_0 * q0.X + p2_1 * q1.X + p2_2 * q2.X + p2_3 * q3.X + p2_4 * q4.X + p2_5 * q5.X + p2_6 * q6.X + p2_7 * q7.X;
+                    c2_1 += p2_0 * q0.Y + p2_1 * q1.Y + p2_2 * q2.Y + p2_3 * q3.Y + p2_4 * q4.Y + p2_5 * q5.Y + p2_6 * q6.Y + p2_7 * q7.Y;
+                    c2_2 += p2_0 * q0.Z + p2_1 * q1.Z + p2_2 * q2.Z + p2_3 * q3.Z + p2_4 * q4.Z + p2_5 * q5.Z + p2_6 * q6.Z + p2_7 * q7.Z;
+                    c2_3 += p2_0 * q0.W + p2_1 * q1.W + p2_2 * q2.W + p2_3 * q3.W + p2_4 * q4.W + p2_5 * q5.W + p2_6 * q6.W + p2_7 * q7.W;
+                }
+                if (mCap > 3)
+                {
+                    float p3_0 = sA[3 * kc + r0 - k0];
+                    float p3_1 = sA[3 * kc + r1 - k0];
+                    float p3_2 = sA[3 * kc + r2 - k0];
+                    float p3_3 = sA[3 * kc + r3 - k0];
+                    float p3_4 = sA[3 * kc + r4 - k0];
+                    float p3_5 = sA[3 * kc + r5 - k0];
+                    float p3_6 = sA[3 * kc + r6 - k0];
+                    float p3_7 = sA[3 * kc + r7 - k0];
+                    c3_0 += p3_0 * q0.X + p3_1 * q1.X + p3_2 * q2.X + p3_3 * q3.X + p3_4 * q4.X + p3_5 * q5.X + p3_6 * q6.X + p3_7 * q7.X;
+                    c3_1 += p3_0 * q0.Y + p3_1 * q1.Y + p3_2 * q2.Y + p3_3 * q3.Y + p3_4 * q4.Y + p3_5 * q5.Y + p3_6 * q6.Y + p3_7 * q7.Y;
+                    c3_2 += p3_0 * q0.Z + p3_1 * q1.Z + p3_2 * q2.Z + p3_3 * q3.Z + p3_4 * q4.Z + p3_5 * q5.Z + p3_6 * q6.Z + p3_7 * q7.Z;
+                    c3_3 += p3_0 * q0.W + p3_1 * q1.W + p3_2 * q2.W + p3_3 * q3.W + p3_4 * q4.W + p3_5 * q5.W + p3_6 * q6.W + p3_7 * q7.W;
+                }
+                if (mCap > 4)
+                {
+                    float p4_0 = sA[4 * kc + r0 - k0];
+                    float p4_1 = sA[4 * kc + r1 - k0];
+                    float p4_2 = sA[4 * kc + r2 - k0];
+                    float p4_3 = sA[4 * kc + r3 - k0];
+                    float p4_4 = sA[4 * kc + r4 - k0];
+                    float p4_5 = sA[4 * kc + r5 - k0];
+                    float p4_6 = sA[4 * kc + r6 - k0];
+                    float p4_7 = sA[4 * kc + r7 - k0];
+                    c4_0 += p4_0 * q0.X + p4_1 * q1.X + p4_2 * q2.X + p4_3 * q3.X + p4_4 * q4.X + p4_5 * q5.X + p4_6 * q6.X + p4_7 * q7.X;
+                    c4_1 += p4_0 * q0.Y + p4_1 * q1.Y + p4_2 * q2.Y + p4_3 * q3.Y + p4_4 * q4.Y + p4_5 * q5.Y + p4_6 * q6.Y + p4_7 * q7.Y;
+                    c4_2 += p4_0 * q0.Z + p4_1 * q1.Z + p4_2 * q2.Z + p4_3 * q3.Z + p4_4 * q4.Z + p4_5 * q5.Z + p4_6 * q6.Z + p4_7 * q7.Z;
+                    c4_3 += p4_0 * q0.W + p4_1 * q1.W + p4_2 * q2.W + p4_3 * q3.W + p4_4 * q4.W + p4_5 * q5.W + p4_6 * q6.W + p4_7 * q7.W;
+                }
+                if (mCap > 5)
+                {
+                    float p5_0 = sA[5 * kc + r0 - k0];
+                    float p5_1 = sA[5 * kc + r1 - k0];
+                    float p5_2 = sA[5 * kc + r2 - k0];
+                    float p5_3 = sA[5 * kc + r3 - k0];
+                    float p5_4 = sA[5 * kc + r4 - k0];
+                    float p5_5 = sA[5 * kc + r5 - k0];
+                    float p5_6 = sA[5 * kc + r6 - k0];
+                    float p5_7 = sA[5 * kc + r7 - k0];
+                    c5_0 += p5_0 * q0.X + p5_1 * q1.X + p5_2 * q2.X + p5_3 * q3.X + p5_4 * q4.X + p5_5 * q5.X + p5_6 * q6.X + p5_7 * q7.X;
+                    c5_1 += p5_0 * q0.Y + p5_1 * q1.Y + p5_2 * q2.Y + p5_3 * q3.Y + p5_4 * q4.Y + p5_5 * q5.Y + p5_6 * q6.Y + p5_7 * q7.Y;
+                    c5_2 += p5_0 * q0.Z + p5_1 * q1.Z + p5_2 * q2.Z + p5_3 * q3.Z + p5_4 * q4.Z + p5_5 * q5.Z + p5_6 * q6.Z + p5_7 * q7.Z;
+                    c5_3 += p5_0 * q0.W + p5_1 * q1.W + p5_2 * q2.W + p5_3 * q3.W + p5_4 * q4.W + p5_5 * q5.W + p5_6 * q6.W + p5_7 * q7.W;
+                }
+                if (mCap > 6)
+                {
+                    float p6_0 = sA[6 * kc + r0 - k0];
+                    float p6_1 = sA[6 * kc + r1 - k0];
+                    float p6_2 = sA[6 * kc + r2 - k0];
+                    float p6_3 = sA[6 * kc + r3 - k0];
+                    float p6_4 = sA[6 * kc + r4 - k0];
+                    float p6_5 = sA[6 * kc + r5 - k0];
+                    float p6_6 = sA[6 * kc + r6 - k0];
+                    float p6_7 = sA[6 * kc + r7 - k0];
+                    c6_0 += p6_0 * q0.X + p6_1 * q1.X + p6_2 * q2.X + p6_3 * q3.X + p6_4 * q4.X + p6_5 * q5.X + p6_6 * q6.X + p6_7 * q7.X;
+                    c6_1 += p6_0 * q0.Y + p6_1 * q1.Y + p6_2 * q2.Y + p6_3 * q3.Y + p6_4 * q4.Y + p6_5 * q5.Y + p6_6 * q6.Y + p6_7 * q7.Y;
+                    c6_2 += p6_0 * q0.Z + p6_1 * q1.Z + p6_2 * q2.Z + p6_3 * q3.Z + p6_4 * q4.Z + p6_5 * q5.Z + p6_6 * q6.Z + p6_7 * q7.Z;
+                    c6_3 += p6_0 * q0.W + p6_1 * q1.W + p6_2 * q2.W + p6_3 * q3.W + p6_4 * q4.W + p6_5 * q5.W + p6_6 * q6.W + p6_7 * q7.W;
+                }
+                if (mCap > 7)
+                {
+                    float p7_0 = sA[7 * kc + r0 - k0];
+                    float p7_1 = sA[7 * kc + r1 - k0];
+                    float p7_2 = sA[7 * kc + r2 - k0];
+                    float p7_3 = sA[7 * kc + r3 - k0];
+                    float p7_4 = sA[7 * kc + r4 - k0];
+                    float p7_5 = sA[7 * kc + r5 - k0];
+                    float p7_6 = sA[7 * kc + r6 - k0];
+                    float p7_7 = sA[7 * kc + r7 - k0];
+                    c7_0 += p7_0 * q0.X + p7_1 * q1.X + p7_2 * q2.X + p7_3 * q3.X + p7_4 * q4.X + p7_5 * q5.X + p7_6 * q6.X + p7_7 * q7.X;
+                    c7_1 += p7_0 * q0.Y + p7_1 * q1.Y + p7_2 * q2.Y + p7_3 * q3.Y + p7_4 * q4.Y + p7_5 * q5.Y + p7_6 * q6.Y + p7_7 * q7.Y;
+                    c7_2 += p7_0 * q0.Z + p7_1 * q1.Z + p7_2 * q2.Z + p7_3 * q3.Z + p7_4 * q4.Z + p7_5 * q5.Z + p7_6 * q6.Z + p7_7 * q7.Z;
+                    c7_3 += p7_0 * q0.W + p7_1 * q1.W + p7_2 * q2.W + p7_3 * q3.W + p7_4 * q4.W + p7_5 * q5.W + p7_6 * q6.W + p7_7 * q7.W;
+                }
+                if (mCap > 8)
+                {
+                    float p8_0 = sA[8 * kc + r0 - k0];
+                    float p8_1 = sA[8 * kc + r1 - k0];
+                    float p8_2 = sA[8 * kc + r2 - k0];
+                    float p8_3 = sA[8 * kc + r3 - k0];
+                    float p8_4 = sA[8 * kc + r4 - k0];
+                    float p8_5 = sA[8 * kc + r5 - k0];
+                    float p8_6 = sA[8 * kc + r6 - k0];
+                    float p8_7 = sA[8 * kc + r7 - k0];
+                    c8_0 += p8_0 * q0.X + p8_1 * q1.X + p8_2 * q2.X + p8_3 * q3.X + p8_4 * q4.X + p8_5 * q5.X + p8_6 * q6.X + p8_7 * q7.X;
+                    c8_1 += p8_0 * q0.Y + p8_1 * q1.Y + p8_2 * q2.Y + p8_3 * q3.Y + p8_4 * q4.Y + p8_5 * q5.Y + p8_6 * q6.Y + p8_7 * q7.Y;
+                    c8_2 += p8_0 * q0.Z + p8_1 * q1.Z + p8_2 * q2.Z + p8_3 * q3.Z + p8_4 * q4.Z + p8_5 * q5.Z + p8_6 * q6.Z + p8_7 * q7.Z;
+                    c8_3 += p8_0 * q0.W + p8_1 * q1.W + p8_2 * q2.W + p8_3 * q3.W + p8_4 * q4.W + p8_5 * q5.W + p8_6 * q6.W + p8_7 * q7.W;
+                }
+                if (mCap > 9)
+                {
+                    float p9_0 = sA[9 * kc + r0 - k0];
+                    float p9_1 = sA[9 * kc + r1 - k0];
+                    float p9_2 = sA[9 * kc + r2 - k0];
+                    float p9_3 = sA[9 * kc + r3 - k0];
+                    float p9_4 = sA[9 * kc + r4 - k0];
+                    float p9_5 = sA[9 * kc + r5 - k0];
+                    float p9_6 = sA[9 * kc + r6 - k0];
+                    float p9_7 = sA[9 * kc + r7 - k0];
+                    c9_0 += p9_0 * q0.X + p9_1 * q1.X + p9_2 * q2.X + p9_3 * q3.X + p9_4 * q4.X + p9_5 * q5.X + p9_6 * q6.X + p9_7 * q7.X;
+                    c9_1 += p9_0 * q0.Y + p9_1 * q1.Y + p9_2 * q2.Y + p9_3 * q3.Y + p9_4 * q4.Y + p9_5 * q5.Y + p9_6 * q6.Y + p9_7 * q7.Y;
+                    c9_2 += p9_0 * q0.Z + p9_1 * q1.Z + p9_2 * q2.Z + p9_3 * q3.Z + p9_4 * q4.Z + p9_5 * q5.Z + p9_6 * q6.Z + p9_7 * q7.Z;
+                    c9_3 += p9_0 * q0.W + p9_1 * q1.W + p9_2 * q2.W + p9_3 * q3.W + p9_4 * q4.W + p9_5 * q5.W + p9_6 * q6.W + p9_7 * q7.W;
+                }
+                if (mCap > 10)
+                {
+                    float p10_0 = sA[10 * kc + r0 - k0];
+                    float p10_1 = sA[10 * kc + r1 - k0];
+                    float p10_2 = sA[10 * kc + r2 - k0];
+                    float p10_3 = sA[10 * kc + r3 - k0];
+                    float p10_4 = sA[10 * kc + r4 - k0];
+                    float p10_5 = sA[10 * kc + r5 - k0];
+                    float p10_6 = sA[10 * kc + r6 - k0];
+                    float p10_7 = sA[10 * kc + r7 - k0];
+                    c10_0 += p10_0 * q0.X + p10_1 * q1.X + p10_2 * q2.X + p10_3 * q3.X + p10_4 * q4.X + p10_5 * q5.X + p10_6 * q6.X + p10_7 * q7.X;
+                    c10_1 += p10_0 * q0.Y + p10_1 * q1.Y + p10_2 * q2.Y + p10_3 * q3.Y + p10_4 * q4.Y + p10_5 * q5.Y + p10_6 * q6.Y + p10_7 * q7.Y;
+                    c10_2 += p10_0 * q0.Z + p10_1 * q1.Z + p10_2 * q2.Z + p10_3 * q3.Z + p10_4 * q4.Z + p10_5 * q5.Z + p10_6 * q6.Z + p10_7 * q7.Z;
+                    c10_3 += p10_0 * q0.W + p10_1 * q1.W + p10_2 * q2.W + p10_3 * q3.W + p10_4 * q4.W + p10_5 * q5.W + p10_6 * q6.W + p10_7 * q7.W;
+                }
+                if (mCap > 11)
+                {
+                    float p11_0 = sA[11 * kc + r0 - k0];
+                    float p11_1 = sA[11 * kc + r1 - k0];
+                    float p11_2 = sA[11 * kc + r2 - k0];
+                    float p11_3 = sA[11 * kc + r3 - k0];
+                    float p11_4 = sA[11 * kc + r4 - k0];
+                    float p11_5 = sA[11 * kc + r5 - k0];
+                    float p11_6 = sA[11 * kc + r6 - k0];
+                    float p11_7 = sA[11 * kc + r7 - k0];
+                    c11_0 += p11_0 * q0.X + p11_1 * q1.X + p11_2 * q2.X + p11_3 * q3.X + p11_4 * q4.X + p11_5 * q5.X + p11_6 * q6.X + p11_7 * q7.X;
+                    c11_1 += p11_0 * q0.Y + p11_1 * q1.Y + p11_2 * q2.Y + p11_3 * q3.Y + p11_4 * q4.Y + p11_5 * q5.Y + p11_6 * q6.Y + p11_7 * q7.Y;
+                    c11_2 += p11_0 * q0.Z + p11_1 * q1.Z + p11_2 * q2.Z + p11_3 * q3.Z + p11_4 * q4.Z + p11_5 * q5.Z + p11_6 * q6.Z + p11_7 * q7.Z;
+                    c11_3 += p11_0 * q0.W + p11_1 * q1.W + p11_2 * q2.W + p11_3 * q3.W + p11_4 * q4.W + p11_5 * q5.W + p11_6 * q6.W + p11_7 * q7.W;
+                }
+                if (mCap > 12)
+                {
+                    float p12_0 = sA[12 * kc + r0 - k0];
+                    float p12_1 = sA[12 * kc + r1 - k0];
+                    float p12_2 = sA[12 * kc + r2 - k0];
+                    float p12_3 = sA[12 * kc + r3 - k0];
+                    float p12_4 = sA[12 * kc + r4 - k0];
+                    float p12_5 = sA[12 * kc + r5 - k0];
+                    float p12_6 = sA[12 * kc + r6 - k0];
+                    float p12_7 = sA[12 * kc + r7 - k0];
+                    c12_0 += p12_0 * q0.X + p12_1 * q1.X + p12_2 * q2.X + p12_3 * q3.X + p12_4 * q4.X + p12_5 * q5.X + p12_6 * q6.X + p12_7 * q7.X;
+                    c12_1 += p12_0 * q0.Y + p12_1 * q1.Y + p12_2 * q2.Y + p12_3 * q3.Y + p12_4 * q4.Y + p12_5 * q5.Y + p12_6 * q6.Y + p12_7 * q7.Y;
+                    c12_2 += p12_0 * q0.Z + p12_1 * q1.Z + p12_2 * q2.Z + p12_3 * q3.Z + p12_4 * q4.Z + p12_5 * q5.Z + p12_6 * q6.Z + p12_7 * q7.Z;
+                    c12_3 += p12_0 * q0.W + p12_1 * q1.W + p12_2 * q2.W + p12_3 * q3.W + p12_4 * q4.W + p12_5 * q5.W + p12_6 * q6.W + p12_7 * q7.W;
+                }
+                if (mCap > 13)
+                {
+                    float p13_0 = sA[13 * kc + r0 - k0];
+                    float p13_1 = sA[13 * kc + r1 - k0];
+                    float p13_2 = sA[13 * kc + r2 - k0];
+                    float p13_3 = sA[13 * kc + r3 - k0];
+                    float p13_4 = sA[13 * kc + r4 - k0];
+                    float p13_5 = sA[13 * kc + r5 - k0];
+                    float p13_6 = sA[13 * kc + r6 - k0];
+                    float p13_7 = sA[13 * kc + r7 - k0];
+                    c13_0 += p13_0 * q0.X + p13_1 * q1.X + p13_2 * q2.X + p13_3 * q3.X + p13_4 * q4.X + p13_5 * q5.X + p13_6 * q6.X + p13_7 * q7.X;
+                    c13_1 += p13_0 * q0.Y + p13_1 * q1.Y + p13_2 * q2.Y + p13_3 * q3.Y + p13_4 * q4.Y + p13_5 * q5.Y + p13_6 * q6.Y + p13_7 * q7.Y;
+                    c13_2 += p13_0 * q0.Z + p13_1 * q1.Z + p13_2 * q2.Z + p13_3 * q3.Z + p13_4 * q4.Z + p13_5 * q5.Z + p13_6 * q6.Z + p13_7 * q7.Z;
+                    c13_3 += p13_0 * q0.W + p13_1 * q1.W + p13_2 * q2.W + p13_3 * q3.W + p13_4 * q4.W + p13_5 * q5.W + p13_6 * q6.W + p13_7 * q7.W;
+                }
+                if (mCap > 14)
+                {
+                    float p14_0 = sA[14 * kc + r0 - k0];
+                    float p14_1 = sA[14 * kc + r1 - k0];
+                    float p14_2 = sA[14 * kc + r2 - k0];
+                    float p14_3 = sA[14 * kc + r3 - k0];
+                    float p14_4 = sA[14 * kc + r4 - k0];
+                    float p14_5 = sA[14 * kc + r5 - k0];
+                    float p14_6 = sA[14 * kc + r6 - k0];
+                    float p14_7 = sA[14 * kc + r7 - k0];
+                    c14_0 += p14_0 * q0.X + p14_1 * q1.X + p14_2 * q2.X + p14_3 * q3.X + p14_4 * q4.X + p14_5 * q5.X + p14_6 * q6.X + p14_7 * q7.X;
+                    c14_1 += p14_0 * q0.Y + p14_1 * q1.Y + p14_2 * q2.Y + p14_3 * q3.Y + p14_4 * q4.Y + p14_5 * q5.Y + p14_6 * q6.Y + p14_7 * q7.Y;
+                    c14_2 += p14_0 * q0.Z + p14_1 * q1.Z + p14_2 * q2.Z + p14_3 * q3.Z + p14_4 * q4.Z + p14_5 * q5.Z + p14_6 * q6.Z + p14_7 * q7.Z;
+                    c14_3 += p14_0 * q0.W + p14_1 * q1.W + p14_2 * q2.W + p14_3 * q3.W + p14_4 * q4.W + p14_5 * q5.W + p14_6 * q6.W + p14_7 * q7.W;
+                }
+                if (mCap > 15)
+                {
+                    float p15_0 = sA[15 * kc + r0 - k0];
+                    float p15_1 = sA[15 * kc + r1 - k0];
+                    float p15_2 = sA[15 * kc + r2 - k0];
+                    float p15_3 = sA[15 * kc + r3 - k0];
+                    float p15_4 = sA[15 * kc + r4 - k0];
+                    float p15_5 = sA[15 * kc + r5 - k0];
+                    float p15_6 = sA[15 * kc + r6 - k0];
+                    float p15_7 = sA[15 * kc + r7 - k0];
+                    c15_0 += p15_0 * q0.X + p15_1 * q1.X + p15_2 * q2.X + p15_3 * q3.X + p15_4 * q4.X + p15_5 * q5.X + p15_6 * q6.X + p15_7 * q7.X;
+                    c15_1 += p15_0 * q0.Y + p15_1 * q1.Y + p15_2 * q2.Y + p15_3 * q3.Y + p15_4 * q4.Y + p15_5 * q5.Y + p15_6 * q6.Y + p15_7 * q7.Y;
+                    c15_2 += p15_0 * q0.Z + p15_1 * q1.Z + p15_2 * q2.Z + p15_3 * q3.Z + p15_4 * q4.Z + p15_5 * q5.Z + p15_6 * q6.Z + p15_7 * q7.Z;
+                    c15_3 += p15_0 * q0.W + p15_1 * q1.W + p15_2 * q2.W + p15_3 * q3.W + p15_4 * q4.W + p15_5 * q5.W + p15_6 * q6.W + p15_7 * q7.W;
+                }
+            }
+
+            if (k < kEnd)
+            {
+                int r0 = k + 0 * nw;
+                int r1 = k + 1 * nw;
+                bool h1 = r1 < kEnd;
+                int r2 = k + 2 * nw;
+                bool h2 = r2 < kEnd;
+                int r3 = k + 3 * nw;
+                bool h3 = r3 < kEnd;
+                int r4 = k + 4 * nw;
+                bool h4 = r4 < kEnd;
+                int r5 = k + 5 * nw;
+                bool h5 = r5 < kEnd;
+                int r6 = k + 6 * nw;
+                bool h6 = r6 < kEnd;
+                int r7 = k + 7 * nw;
+                bool h7 = r7 < kEnd;
+                Float4 q0 = bv[(long)r0 * n4 + col4];
+                Float4 q1 = h1 ? bv[(long)r1 * n4 + col4] : default;
+                Float4 q2 = h2 ? bv[(long)r2 * n4 + col4] : default;
+                Float4 q3 = h3 ? bv[(long)r3 * n4 + col4] : default;
+                Float4 q4 = h4 ? bv[(long)r4 * n4 + col4] : default;
+                Float4 q5 = h5 ? bv[(long)r5 * n4 + col4] : default;
+                Float4 q6 = h6 ? bv[(long)r6 * n4 + col4] : default;
+                Float4 q7 = h7 ? bv[(long)r7 * n4 + col4] : default;
+                float p0_0 = sA[0 * kc + r0 - k0];
+                float p0_1 = (h1 ? sA[0 * kc + r1 - k0] : 0f);
+                float p0_2 = (h2 ? sA[0 * kc + r2 - k0] : 0f);
+                float p0_3 = (h3 ? sA[0 * kc + r3 - k0] : 0f);
+                float p0_4 = (h4 ? sA[0 * kc + r4 - k0] : 0f);
+                float p0_5 = (h5 ? sA[0 * kc + r5 - k0] : 0f);
+                float p0_6 = (h6 ? sA[0 * kc + r6 - k0] : 0f);
+                float p0_7 = (h7 ? sA[0 * kc + r7 - k0] : 0f);
+                c0_0 += p0_0 * q0.X + p0_1 * q1.X + p0_2 * q2.X + p0_3 * q3.X + p0_4 * q4.X + p0_5 * q5.X + p0_6 * q6.X + p0_7 * q7.X;
+                c0_1 += p0_0 * q0.Y + p0_1 * q1.Y + p0_2 * q2.Y + p0_3 * q3.Y + p0_4 * q4.Y + p0_5 * q5.Y + p0_6 * q6.Y + p0_7 * q7.Y;
+                c0_2 += p0_0 * q0.Z + p0_1 * q1.Z + p0_2 * q2.Z + p0_3 * q3.Z + p0_4 * q4.Z + p0_5 * q5.Z + p0_6 * q6.Z + p0_7 * q7.Z;
+                c0_3 += p0_0 * q0.W + p0_1 * q1.W + p0_2 * q2.W + p0_3 * q3.W + p0_4 * q4.W + p0_5 * q5.W + p0_6 * q6.W + p0_7 * q7.W;
+                if (mCap > 1)
+                {
+                    float p1_0 = sA[1 * kc + r0 - k0];
+                    float p1_1 = (h1 ? sA[1 * kc + r1 - k0] : 0f);
+                    float p1_2 = (h2 ? sA[1 * kc + r2 - k0] : 0f);
+                    float p1_3 = (h3 ? sA[1 * kc + r3 - k0] : 0f);
+                    float p1_4 = (h4 ? sA[1 * kc + r4 - k0] : 0f);
+                    float p1_5 = (h5 ? sA[1 * kc + r5 - k0] : 0f);
+                    float p1_6 = (h6 ? sA[1 * kc + r6 - k0] : 0f);
+                    float p1_7 = (h7 ? sA[1 * kc + r7 - k0] : 0f);
+                    c1_0 += p1_0 * q0.X + p1_1 * q1.X + p1_2 * q2.X + p1_3 * q3.X + p1_4 * q4.X + p1_5 * q5.X + p1_6 * q6.X + p1_7 * q7.X;
+                    c1_1 += p1_0 * q0.Y + p1_1 * q1.Y + p1_2 * q2.Y + p1_3 * q3.Y + p1_4 * q4.Y + p1_5 * q5.Y + p1_6 * q6.Y + p1_7 * q7.Y;
+                    c1_2 += p1_0 * q0.Z + p1_1 * q1.Z + p1_2 * q2.Z + p1_3 * q3.Z + p1_4 * q4.Z + p1_5 * q5.Z + p1_6 * q6.Z + p1_7 * q7.Z;
+                    c1_3 += p1_0 * q0.W + p1_1 * q1.W + p1_2 * q2.W + p1_3 * q3.W + p1_4 * q4.W + p1_5 * q5.W + p1_6 * q6.W + p1_7 * q7.W;
+                }
+                if (mCap > 2)
+                {
+                    float p2_0 = sA[2 * kc + r0 - k0];
+                    float p2_1 = (h1 ? sA[2 * kc + r1 - k0] : 0f);
+                    float p2_2 = (h2 ? sA[2 * kc + r2 - k0] : 0f);
+                    float p2_3 = (h3 ? sA[2 * kc + r3 - k0] : 0f);
+                    float p2_4 = (h4 ? sA[2 * kc + r4 - k0] : 0f);
+                    float p2_5 = (h5 ? sA[2 * kc + r5 - k0] : 0f);
+                    float p2_6 = (h6 ? sA[2 * kc + r6 - k0] : 0f);
+                    float p2_7 = (h7 ? sA[2 * kc + r7 - k0] : 0f);
+                    c2_0 += p2_0 * q0.X + p2_1 * q1.X + p2_2 * q2.X + p2_3 * q3.X + p2_4 * q4.X + p2_5 * q5.X + p2_6 * q6.X + p2_7 * q7.X;
+                    c2_1 += p2_0 * q0.Y + p2_1 * q1.Y + p2_2 * q2.Y + p2_3 * q3.Y + p2_4 * q4.Y + p2_5 * q5.Y + p2_6 * q6.Y + p2_7 * q7.Y;
+                    c2_2 += p2_0 * q0.Z + p2_1 * q1.Z + p2_2 * q2.Z + p2_3 * q3.Z + p2_4 * q4.Z + p2_5 * q5.Z + p2_6 * q6.Z + p2_7 * q7.Z;
+                    c2_3 += p2_0 * q0.W + p2_1 * q1.W + p2_2 * q2.W + p2_3 * q3.W + p2_4 * q4.W + p2_5 * q5.W + p2_6 * q6.W + p2_7 * q7.W;
+                }
+                if (mCap > 3)
+                {
+                    float p3_0 = sA[3 * kc + r0 - k0];
+                    float p3_1 = (h1 ? sA[3 * kc + r1 - k0] : 0f);
+                    float p3_2 = (h2 ? sA[3 * kc + r2 - k0] : 0f);
+                    float p3_3 = (h3 ? sA[3 * kc + r3 - k0] : 0f);
+                    float p3_4 = (h4 ? sA[3 * kc + r4 - k0] : 0f);
+                    float p3_5 = (h5 ? sA[3 * kc + r5 - k0] : 0f);
+                    float p3_6 = (h6 ? sA[3 * kc + r6 - k0] : 0f);
+                    float p3_7 = (h7 ? sA[3 * kc + r7 - k0] : 0f);
+                    c3_0 += p3_0 * q0.X + p3_1 * q1.X + p3_2 * q2.X + p3_3 * q3.X + p3_4 * q4.X + p3_5 * q5.X + p3_6 * q6.X + p3_7 * q7.X;
+                    c3_1 += p3_0 * q0.Y + p3_1 * q1.Y + p3_2 * q2.Y + p3_3 * q3.Y + p3_4 * q4.Y + p3_5 * q5.Y + p3_6 * q6.Y + p3_7 * q7.Y;
+                    c3_2 += p3_0 * q0.Z + p3_1 * q1.Z + p3_2 * q2.Z + p3_3 * q3.Z + p3_4 * q4.Z + p3_5 * q5.Z + p3_6 * q6.Z + p3_7 * q7.Z;
+                    c3_3 += p3_0 * q0.W + p3_1 * q1.W + p3_2 * q2.W + p3_3 * q3.W + p3_4 * q4.W + p3_5 * q5.W + p3_6 * q6.W + p3_7 * q7.W;
+                }
+                if (mCap > 4)
+                {
+                    float p4_0 = sA[4 * kc + r0 - k0];
+                    float p4_1 = (h1 ? sA[4 * kc + r1 - k0] : 0f);
+                    float p4_2 = (h2 ? sA[4 * kc + r2 - k0] : 0f);
+                    float p4_3 = (h3 ? sA[4 * kc + r3 - k0] : 0f);
+                    float p4_4 = (h4 ? sA[4 * kc + r4 - k0] : 0f);
+                    float p4_5 = (h5 ? sA[4 * kc + r5 - k0] : 0f);
+                    float p4_6 = (h6 ? sA[4 * kc + r6 - k0] : 0f);
+                    float p4_7 = (h7 ? sA[4 * kc + r7 - k0] : 0f);
+                    c4_0 += p4_0 * q0.X + p4_1 * q1.X + p4_2 * q2.X + p4_3 * q3.X + p4_4 * q4.X + p4_5 * q5.X + p4_6 * q6.X + p4_7 * q7.X;
+                    c4_1 += p4_0 * q0.Y + p4_1 * q1.Y + p4_2 * q2.Y + p4_3 * q3.Y + p4_4 * q4.Y + p4_5 * q5.Y + p4_6 * q6.Y + p4_7 * q7.Y;
+                    c4_2 += p4_0 * q0.Z + p4_1 * q1.Z + p4_2 * q2.Z + p4_3 * q3.Z + p4_4 * q4.Z + p4_5 * q5.Z + p4_6 * q6.Z + p4_7 * q7.Z;
+                    c4_3 += p4_0 * q0.W + p4_1 * q1.W + p4_2 * q2.W + p4_3 * q3.W + p4_4 * q4.W + p4_5 * q5.W + p4_6 * q6.W + p4_7 * q7.W;
+                }
+                if (mCap > 5)
+                {
+                    float p5_0 = sA[5 * kc + r0 - k0];
+                    float p5_1 = (h1 ? sA[5 * kc + r1 - k0] : 0f);
+                    float p5_2 = (h2 ? sA[5 * kc + r2 - k0] : 0f);
+                    float p5_3 = (h3 ? sA[5 * kc + r3 - k0] : 0f);
+                    float p5_4 = (h4 ? sA[5 * kc + r4 - k0] : 0f);
+                    float p5_5 = (h5 ? sA[5 * kc + r5 - k0] : 0f);
+                    float p5_6 = (h6 ? sA[5 * kc + r6 - k0] : 0f);
+                    float p5_7 = (h7 ? sA[5 * kc + r7 - k0] : 0f);
+                    c5_0 += p5_0 * q0.X + p5_1 * q1.X + p5_2 * q2.X + p5_3 * q3.X + p5_4 * q4.X + p5_5 * q5.X + p5_6 * q6.X + p5_7 * q7.X;
+                    c5_1 += p5_0 * q0.Y + p5_1 * q1.Y + p5_2 * q2.Y + p5_3 * q3.Y + p5_4 * q4.Y + p5_5 * q5.Y + p5_6 * q6.Y + p5_7 * q7.Y;
+                    c5_2 += p5_0 * q0.Z + p5_1 * q1.Z + p5_2 * q2.Z + p5_3 * q3.Z + p5_4 * q4.Z + p5_5 * q5.Z + p5_6 * q6.Z + p5_7 * q7.Z;
+                    c5_3 += p5_0 * q0.W + p5_1 * q1.W + p5_2 * q2.W + p5_3 * q3.W + p5_4 * q4.W + p5_5 * q5.W + p5_6 * q6.W + p5_7 * q7.W;
+                }
+                if (mCap > 6)
+                {
+                    float p6_0 = sA[6 * kc + r0 - k0];
+                    float p6_1 = (h1 ? sA[6 * kc + r1 - k0] : 0f);
+                    float p6_2 = (h2 ? sA[6 * kc + r2 - k0] : 0f);
+                    float p6_3 = (h3 ? sA[6 * kc + r3 - k0] : 0f);
+                    float p6_4 = (h4 ? sA[6 * kc + r4 - k0] : 0f);
+                    float p6_5 = (h5 ? sA[6 * kc + r5 - k0] : 0f);
+                    float p6_6 = (h6 ? sA[6 * kc + r6 - k0] : 0f);
+                    float p6_7 = (h7 ? sA[6 * kc + r7 - k0] : 0f);
+                    c6_0 += p6_0 * q0.X + p6_1 * q1.X + p6_2 * q2.X + p6_3 * q3.X + p6_4 * q4.X + p6_5 * q5.X + p6_6 * q6.X + p6_7 * q7.X;
+                    c6_1 += p6_0 * q0.Y + p6_1 * q1.Y + p6_2 * q2.Y + p6_3 * q3.Y + p6_4 * q4.Y + p6_5 * q5.Y + p6_6 * q6.Y + p6_7 * q7.Y;
+                    c6_2 += p6_0 * q0.Z + p6_1 * q1.Z + p6_2 * q2.Z + p6_3 * q3.Z + p6_4 * q4.Z + p6_5 * q5.Z + p6_6 * q6.Z + p6_7 * q7.Z;
+                    c6_3 += p6_0 * q0.W + p6_1 * q1.W + p6_2 * q2.W + p6_3 * q3.W + p6_4 * q4.W + p6_5 * q5.W + p6_6 * q6.W + p6_7 * q7.W;
+                }
+                if (mCap > 7)
+                {
+                    float p7_0 = sA[7 * kc + r0 - k0];
+                    float p7_1 = (h1 ? sA[7 * kc + r1 - k0] : 0f);
+                    float p7_2 = (h2 ? sA[7 * kc + r2 - k0] : 0f);
+                    float p7_3 = (h3 ? sA[7 * kc + r3 - k0] : 0f);
+                    float p7_4 = (h4 ? sA[7 * kc + r4 - k0] : 0f);
+                    float p7_5 = (h5 ? sA[7 * kc + r5 - k0] : 0f);
+                    float p7_6 = (h6 ? sA[7 * kc + r6 - k0] : 0f);
+                    float p7_7 = (h7 ? sA[7 * kc + r7 - k0] : 0f);
+                    c7_0 += p7_0 * q0.X + p7_1 * q1.X + p7_2 * q2.X + p7_3 * q3.X + p7_4 * q4.X + p7_5 * q5.X + p7_6 * q6.X + p7_7 * q7.X;
+                    c7_1 += p7_0 * q0.Y + p7_1 * q1.Y + p7_2 * q2.Y + p7_3 * q3.Y + p7_4 * q4.Y + p7_5 * q5.Y + p7_6 * q6.Y + p7_7 * q7.Y;
+                    c7_2 += p7_0 * q0.Z + p7_1 * q1.Z + p7_2 * q2.Z + p7_3 * q3.Z + p7_4 * q4.Z + p7_5 * q5.Z + p7_6 * q6.Z + p7_7 * q7.Z;
+                    c7_3 += p7_0 * q0.W + p7_1 * q1.W + p7_2 * q2.W + p7_3 * q3.W + p7_4 * q4.W + p7_5 * q5.W + p7_6 * q6.W + p7_7 * q7.W;
+                }
+                if (mCap > 8)
+                {
+                    float p8_0 = sA[8 * kc + r0 - k0];
+                    float p8_1 = (h1 ? sA[8 * kc + r1 - k0] : 0f);
+                    float p8_2 = (h2 ? sA[8 * kc + r2 - k0] : 0f);
+                    float p8_3 = (h3 ? sA[8 * kc + r3 - k0] : 0f);
+                    float p8_4 = (h4 ? sA[8 * kc + r4 - k0] : 0f);
+                    float p8_5 = (h5 ? sA[8 * kc + r5 - k0] : 0f);
+                    float p8_6 = (h6 ? sA[8 * kc + r6 - k0] : 0f);
+                    float p8_7 = (h7 ? sA[8 * kc + r7 - k0] : 0f);
+                    c8_0 += p8_0 * q0.X + p8_1 * q1.X + p8_2 * q2.X + p8_3 * q3.X + p8_4 * q4.X + p8_5 * q5.X + p8_6 * q6.X + p8_7 * q7.X;
+                    c8_1 += p8_0 * q0.Y + p8_1 * q1.Y + p8_2 * q2.Y + p8_3 * q3.Y + p8_4 * q4.Y + p8_5 * q5.Y + p8_6 * q6.Y + p8_7 * q7.Y;
+                    c8_2 += p8_0 * q0.Z + p8_1 * q1.Z + p8_2 * q2.Z + p8_3 * q3.Z + p8_4 * q4.Z + p8_5 * q5.Z + p8_6 * q6.Z + p8_7 * q7.Z;
+                    c8_3 += p8_0 * q0.W + p8_1 * q1.W + p8_2 * q2.W + p8_3 * q3.W + p8_4 * q4.W + p8_5 * q5.W + p8_6 * q6.W + p8_7 * q7.W;
+                }
+                if (mCap > 9)
+                {
+                    float p9_0 = sA[9 * kc + r0 - k0];
+                    float p9_1 = (h1 ? sA[9 * kc + r1 - k0] : 0f);
+                    float p9_2 = (h2 ? sA[9 * kc + r2 - k0] : 0f);
+                    float p9_3 = (h3 ? sA[9 * kc + r3 - k0] : 0f);
+                    float p9_4 = (h4 ? sA[9 * kc + r4 - k0] : 0f);
+                    float p9_5 = (h5 ? sA[9 * kc + r5 - k0] : 0f);
+                    float p9_6 = (h6 ? sA[9 * kc + r6 - k0] : 0f);
+                    float p9_7 = (h7 ? sA[9 * kc + r7 - k0] : 0f);
+                    c9_0 += p9_0 * q0.X + p9_1 * q1.X + p9_2 * q2.X + p9_3 * q3.X + p9_4 * q4.X + p9_5 * q5.X + p9_6 * q6.X + p9_7 * q7.X;
+                    c9_1 += p9_0 * q0.Y + p9_1 * q1.Y + p9_2 * q2.Y + p9_3 * q3.Y + p9_4 * q4.Y + p9_5 * q5.Y + p9_6 * q6.Y + p9_7 * q7.Y;
+                    c9_2 += p9_0 * q0.Z + p9_1 * q1.Z + p9_2 * q2.Z + p9_3 * q3.Z + p9_4 * q4.Z + p9_5 * q5.Z + p9_6 * q6.Z + p9_7 * q7.Z;
+                    c9_3 += p9_0 * q0.W + p9_1 * q1.W + p9_2 * q2.W + p9_3 * q3.W + p9_4 * q4.W + p9_5 * q5.W + p9_6 * q6.W + p9_7 * q7.W;
+                }
+                if (mCap > 10)
+                {
+                    float p10_0 = sA[10 * kc + r0 - k0];
+                    float p10_1 = (h1 ? sA[10 * kc + r1 - k0] : 0f);
+                    float p10_2 = (h2 ? sA[10 * kc + r2 - k0] : 0f);
+                    float p10_3 = (h3 ? sA[10 * kc + r3 - k0] : 0f);
+                    float p10_4 = (h4 ? sA[10 * kc + r4 - k0] : 0f);
+                    float p10_5 = (h5 ? sA[10 * kc + r5 - k0] : 0f);
+                    float p10_6 = (h6 ? sA[10 * kc + r6 - k0] : 0f);
+                    float p10_7 = (h7 ? sA[10 * kc + r7 - k0] : 0f);
+                    c10_0 += p10_0 * q0.X + p10_1 * q1.X + p10_2 * q2.X + p10_3 * q3.X + p10_4 * q4.X + p10_5 * q5.X + p10_6 * q6.X + p10_7 * q7.X;
+                    c10_1 += p10_0 * q0.Y + p10_1 * q1.Y + p10_2 * q2.Y + p10_3 * q3.Y + p10_4 * q4.Y + p10_5 * q5.Y + p10_6 * q6.Y + p10_7 * q7.Y;
+                    c10_2 += p10_0 * q0.Z + p10_1 * q1.Z + p10_2 * q2.Z + p10_3 * q3.Z + p10_4 * q4.Z + p10_5 * q5.Z + p10_6 * q6.Z + p10_7 * q7.Z;
+                    c10_3 += p10_0 * q0.W + p10_1 * q1.W + p10_2 * q2.W + p10_3 * q3.W + p10_4 * q4.W + p10_5 * q5.W + p10_6 * q6.W + p10_7 * q7.W;
+                }
+                if (mCap > 11)
+                {
+                    float p11_0 = sA[11 * kc + r0 - k0];
+                    float p11_1 = (h1 ? sA[11 * kc + r1 - k0] : 0f);
+                    float p11_2 = (h2 ? sA[11 * kc + r2 - k0] : 0f);
+                    float p11_3 = (h3 ? sA[11 * kc + r3 - k0] : 0f);
+                    float p11_4 = (h4 ? sA[11 * kc + r4 - k0] : 0f);
+                    float p11_5 = (h5 ? sA[11 * kc + r5 - k0] : 0f);
+                    float p11_6 = (h6 ? sA[11 * kc + r6 - k0] : 0f);
+                    float p11_7 = (h7 ? sA[11 * kc + r7 - k0] : 0f);
+                    c11_0 += p11_0 * q0.X + p11_1 * q1.X + p11_2 * q2.X + p11_3 * q3.X + p11_4 * q4.X + p11_5 * q5.X + p11_6 * q6.X + p11_7 * q7.X;
+                    c11_1 += p11_0 * q0.Y + p11_1 * q1.Y + p11_2 * q2.Y + p11_3 * q3.Y + p11_4 * q4.Y + p11_5 * q5.Y + p11_6 * q6.Y + p11_7 * q7.Y;
+                    c11_2 += p11_0 * q0.Z + p11_1 * q1.Z + p11_2 * q2.Z + p11_3 * q3.Z + p11_4 * q4.Z + p11_5 * q5.Z + p11_6 * q6.Z + p11_7 * q7.Z;
+                    c11_3 += p11_0 * q0.W + p11_1 * q1.W + p11_2 * q2.W + p11_3 * q3.W + p11_4 * q4.W + p11_5 * q5.W + p11_6 * q6.W + p11_7 * q7.W;
+                }
+                if (mCap > 12)
+                {
+                    float p12_0 = sA[12 * kc + r0 - k0];
+                    float p12_1 = (h1 ? sA[12 * kc + r1 - k0] : 0f);
+                    float p12_2 = (h2 ? sA[12 * kc + r2 - k0] : 0f);
+                    float p12_3 = (h3 ? sA[12 * kc + r3 - k0] : 0f);
+                    float p12_4 = (h4 ? sA[12 * kc + r4 - k0] : 0f);
+                    float p12_5 = (h5 ? sA[12 * kc + r5 - k0] : 0f);
+                    float p12_6 = (h6 ? sA[12 * kc + r6 - k0] : 0f);
+                    float p12_7 = (h7 ? sA[12 * kc + r7 - k0] : 0f);
+                    c12_0 += p12_0 * q0.X + p12_1 * q1.X + p12_2 * q2.X + p12_3 * q3.X + p12_4 * q4.X + p12_5 * q5.X + p12_6 * q6.X + p12_7 * q7.X;
+                    c12_1 += p12_0 * q0.Y + p12_1 * q1.Y + p12_2 * q2.Y + p12_3 * q3.Y + p12_4 * q4.Y + p12_5 * q5.Y + p12_6 * q6.Y + p12_7 * q7.Y;
+                    c12_2 += p12_0 * q0.Z + p12_1 * q1.Z + p12_2 * q2.Z + p12_3 * q3.Z + p12_4 * q4.Z + p12_5 * q5.Z + p12_6 * q6.Z + p12_7 * q7.Z;
+                    c12_3 += p12_0 * q0.W + p12_1 * q1.W + p12_2 * q2.W + p12_3 * q3.W + p12_4 * q4.W + p12_5 * q5.W + p12_6 * q6.W + p12_7 * q7.W;
+                }
+                if (mCap > 13)
+                {
+                    float p13_0 = sA[13 * kc + r0 - k0];
+                    float p13_1 = (h1 ? sA[13 * kc + r1 - k0] : 0f);
+                    float p13_2 = (h2 ? sA[13 * kc + r2 - k0] : 0f);
+                    float p13_3 = (h3 ? sA[13 * kc + r3 - k0] : 0f);
+                    float p13_4 = (h4 ? sA[13 * kc + r4 - k0] : 0f);
+                    float p13_5 = (h5 ? sA[13 * kc + r5 - k0] : 0f);
+                    float p13_6 = (h6 ? sA[13 * kc + r6 - k0] : 0f);
+                    float p13_7 = (h7 ? sA[13 * kc + r7 - k0] : 0f);
+                    c13_0 += p13_0 * q0.X + p13_1 * q1.X + p13_2 * q2.X + p13_3 * q3.X + p13_4 * q4.X + p13_5 * q5.X + p13_6 * q6.X + p13_7 * q7.X;
+                    c13_1 += p13_0 * q0.Y + p13_1 * q1.Y + p13_2 * q2.Y + p13_3 * q3.Y + p13_4 * q4.Y + p13_5 * q5.Y + p13_6 * q6.Y + p13_7 * q7.Y;
+                    c13_2 += p13_0 * q0.Z + p13_1 * q1.Z + p13_2 * q2.Z + p13_3 * q3.Z + p13_4 * q4.Z + p13_5 * q5.Z + p13_6 * q6.Z + p13_7 * q7.Z;
+                    c13_3 += p13_0 * q0.W + p13_1 * q1.W + p13_2 * q2.W + p13_3 * q3.W + p13_4 * q4.W + p13_5 * q5.W + p13_6 * q6.W + p13_7 * q7.W;
+                }
+                if (mCap > 14)
+                {
+                    float p14_0 = sA[14 * kc + r0 - k0];
+                    float p14_1 = (h1 ? sA[14 * kc + r1 - k0] : 0f);
+                    float p14_2 = (h2 ? sA[14 * kc + r2 - k0] : 0f);
+                    float p14_3 = (h3 ? sA[14 * kc + r3 - k0] : 0f);
+                    float p14_4 = (h4 ? sA[14 * kc + r4 - k0] : 0f);
+                    float p14_5 = (h5 ? sA[14 * kc + r5 - k0] : 0f);
+                    float p14_6 = (h6 ? sA[14 * kc + r6 - k0] : 0f);
+                    float p14_7 = (h7 ? sA[14 * kc + r7 - k0] : 0f);
+                    c14_0 += p14_0 * q0.X + p14_1 * q1.X + p14_2 * q2.X + p14_3 * q3.X + p14_4 * q4.X + p14_5 * q5.X + p14_6 * q6.X + p14_7 * q7.X;
+                    c14_1 += p14_0 * q0.Y + p14_1 * q1.Y + p14_2 * q2.Y + p14_3 * q3.Y + p14_4 * q4.Y + p14_5 * q5.Y + p14_6 * q6.Y + p14_7 * q7.Y;
+                    c14_2 += p14_0 * q0.Z + p14_1 * q1.Z + p14_2 * q2.Z + p14_3 * q3.Z + p14_4 * q4.Z + p14_5 * q5.Z + p14_6 * q6.Z + p14_7 * q7.Z;
+                    c14_3 += p14_0 * q0.W + p14_1 * q1.W + p14_2 * q2.W + p14_3 * q3.W + p14_4 * q4.W + p14_5 * q5.W + p14_6 * q6.W + p14_7 * q7.W;
+                }
+                if (mCap > 15)
+                {
+                    float p15_0 = sA[15 * kc + r0 - k0];
+                    float p15_1 = (h1 ? sA[15 * kc + r1 - k0] : 0f);
+                    float p15_2 = (h2 ? sA[15 * kc + r2 - k0] : 0f);
+                    float p15_3 = (h3 ? sA[15 * kc + r3 - k0] : 0f);
+                    float p15_4 = (h4 ? sA[15 * kc + r4 - k0] : 0f);
+                    float p15_5 = (h5 ? sA[15 * kc + r5 - k0] : 0f);
+                    float p15_6 = (h6 ? sA[15 * kc + r6 - k0] : 0f);
+                    float p15_7 = (h7 ? sA[15 * kc + r7 - k0] : 0f);
+                    c15_0 += p15_0 * q0.X + p15_1 * q1.X + p15_2 * q2.X + p15_3 * q3.X + p15_4 * q4.X + p15_5 * q5.X + p15_6 * q6.X + p15_7 * q7.X;
+                    c15_1 += p15_0 * q0.Y + p15_1 * q1.Y + p15_2 * q2.Y + p15_3 * q3.Y + p15_4 * q4.Y + p15_5 * q5.Y + p15_6 * q6.Y + p15_7 * q7.Y;
+                    c15_2 += p15_0 * q0.Z + p15_1 * q1.Z + p15_2 * q2.Z + p15_3 * q3.Z + p15_4 * q4.Z + p15_5 * q5.Z + p15_6 * q6.Z + p15_7 * q7.Z;
+                    c15_3 += p15_0 * q0.W + p15_1 * q1.W + p15_2 * q2.W + p15_3 * q3.W + p15_4 * q4.W + p15_5 * q5.W + p15_6 * q6.W + p15_7 * q7.W;
+                }
+            }
+        }
+        else
+        {
+            if (early)
+            {
+                int r0 = k + 0 * nw;
+                int r1 = k + 1 * nw;
+                int r2 = k + 2 * nw;
+                int r3 = k + 3 * nw;
+                Float4 q0 = pq0;
+                Float4 q1 = pq1;
+                Float4 q2 = pq2;
+                Float4 q3 = pq3;
+                float p0_0 = sA[0 * kc + r0 - k0];
+                float p0_1 = sA[0 * kc + r1 - k0];
+                float p0_2 = sA[0 * kc + r2 - k0];
+                float p0_3 = sA[0 * kc + r3 - k0];
+                c0_0 += p0_0 * q0.X + p0_1 * q1.X + p0_2 * q2.X + p0_3 * q3.X;
+                c0_1 += p0_0 * q0.Y + p0_1 * q1.Y + p0_2 * q2.Y + p0_3 * q3.Y;
+                c0_2 += p0_0 * q0.Z + p0_1 * q1.Z + p0_2 * q2.Z + p0_3 * q3.Z;
+                c0_3 += p0_0 * q0.W + p0_1 * q1.W + p0_2 * q2.W + p0_3 * q3.W;
+                if (mCap > 1)
+                {
+                    float p1_0 = sA[1 * kc + r0 - k0];
+                    float p1_1 = sA[1 * kc + r1 - k0];
+                    float p1_2 = sA[1 * kc + r2 - k0];
+                    float p1_3 = sA[1 * kc + r3 - k0];
+                    c1_0 += p1_0 * q0.X + p1_1 * q1.X + p1_2 * q2.X + p1_3 * q3.X;
+                    c1_1 += p1_0 * q0.Y + p1_1 * q1.Y + p1_2 * q2.Y + p1_3 * q3.Y;
+                    c1_2 += p1_0 * q0.Z + p1_1 * q1.Z + p1_2 * q2.Z + p1_3 * q3.Z;
+                    c1_3 += p1_0 * q0.W + p1_1 * q1.W + p1_2 * q2.W + p1_3 * q3.W;
+                }
+                if (mCap > 2)
+                {
+                    float p2_0 = sA[2 * kc + r0 - k0];
+                    float p2_1 = sA[2 * kc + r1 - k0];
+                    float p2_2 = sA[2 * kc + r2 - k0];
+                    float p2_3 = sA[2 * kc + r3 - k0];
+                    c2_0 += p2_0 * q0.X + p2_1 * q1.X + p2_2 * q2.X + p2_3 * q3.X;
+                    c2_1 += p2_0 * q0.Y + p2_1 * q1.Y + p2_2 * q2.Y + p2_3 * q3.Y;
+                    c2_2 += p2_0 * q0.Z + p2_1 * q1.Z + p2_2 * q2.Z + p2_3 * q3.Z;
+                    c2_3 += p2_0 * q0.W + p2_1 * q1.W + p2_2 * q2.W + p2_3 * q3.W;
+                }
+                if (mCap > 3)
+                {
+                    float p3_0 = sA[3 * kc + r0 - k0];
+                    float p3_1 = sA[3 * kc + r1 - k0];
+                    float p3_2 = sA[3 * kc + r2 - k0];
+                    float p3_3 = sA[3 * kc + r3 - k0];
+                    c3_0 += p3_0 * q0.X + p3_1 * q1.X + p3_2 * q2.X + p3_3 * q3.X;
+                    c3_1 += p3_0 * q0.Y + p3_1 * q1.Y + p3_2 * q2.Y + p3_3 * q3.Y;
+                    c3_2 += p3_0 * q0.Z + p3_1 * q1.Z + p3_2 * q2.Z + p3_3 * q3.Z;
+                    c3_3 += p3_0 * q0.W + p3_1 * q1.W + p3_2 * q2.W + p3_3 * q3.W;
+                }
+                if (mCap > 4)
+                {
+                    float p4_0 = sA[4 * kc + r0 - k0];
+                    float p4_1 = sA[4 * kc + r1 - k0];
+                    float p4_2 = sA[4 * kc + r2 - k0];
+                    float p4_3 = sA[4 * kc + r3 - k0];
+                    c4_0 += p4_0 * q0.X + p4_1 * q1.X + p4_2 * q2.X + p4_3 * q3.X;
+                    c4_1 += p4_0 * q0.Y + p4_1 * q1.Y + p4_2 * q2.Y + p4_3 * q3.Y;
+                    c4_2 += p4_0 * q0.Z + p4_1 * q1.Z + p4_2 * q2.Z + p4_3 * q3.Z;
+                    c4_3 += p4_0 * q0.W + p4_1 * q1.W + p4_2 * q2.W + p4_3 * q3.W;
+                }
+                if (mCap > 5)
+                {
+                    float p5_0 = sA[5 * kc + r0 - k0];
+                    float p5_1 = sA[5 * kc + r1 - k0];
+                    float p5_2 = sA[5 * kc + r2 - k0];
+                    float p5_3 = sA[5 * kc + r3 - k0];
+                    c5_0 += p5_0 * q0.X + p5_1 * q1.X + p5_2 * q2.X + p5_3 * q3.X;
+                    c5_1 += p5_0 * q0.Y + p5_1 * q1.Y + p5_2 * q2.Y + p5_3 * q3.Y;
+                    c5_2 += p5_0 * q0.Z + p5_1 * q1.Z + p5_2 * q2.Z + p5_3 * q3.Z;
+                    c5_3 += p5_0 * q0.W + p5_1 * q1.W + p5_2 * q2.W + p5_3 * q3.W;
+                }
+                if (mCap > 6)
+                {
+                    float p6_0 = sA[6 * kc + r0 - k0];
+                    float p6_1 = sA[6 * kc + r1 - k0];
+                    float p6_2 = sA[6 * kc + r2 - k0];
+                    float p6_3 = sA[6 * kc + r3 - k0];
+                    c6_0 += p6_0 * q0.X + p6_1 * q1.X + p6_2 * q2.X + p6_3 * q3.X;
+                    c6_1 += p6_0 * q0.Y + p6_1 * q1.Y + p6_2 * q2.Y + p6_3 * q3.Y;
+                    c6_2 += p6_0 * q0.Z + p6_1 * q1.Z + p6_2 * q2.Z + p6_3 * q3.Z;
+                    c6_3 += p6_0 * q0.W + p6_1 * q1.W + p6_2 * q2.W + p6_3 * q3.W;
+                }
+                if (mCap > 7)
+                {
+                    float p7_0 = sA[7 * kc + r0 - k0];
+                    float p7_1 = sA[7 * kc + r1 - k0];
+                    float p7_2 = sA[7 * kc + r2 - k0];
+                    float p7_3 = sA[7 * kc + r3 - k0];
+                    c7_0 += p7_0 * q0.X + p7_1 * q1.X + p7_2 * q2.X + p7_3 * q3.X;
+                    c7_1 += p7_0 * q0.Y + p7_1 * q1.Y + p7_2 * q2.Y + p7_3 * q3.Y;
+                    c7_2 += p7_0 * q0.Z + p7_1 * q1.Z + p7_2 * q2.Z + p7_3 * q3.Z;
+                    c7_3 += p7_0 * q0.W + p7_1 * q1.W + p7_2 * q2.W + p7_3 * q3.W;
+                }
+                if (mCap > 8)
+                {
+                    float p8_0 = sA[8 * kc + r0 - k0];
+                    float p8_1 = sA[8 * kc + r1 - k0];
+                    float p8_2 = sA[8 * kc + r2 - k0];
+                    float p8_3 = sA[8 * kc + r3 - k0];
+                    c8_0 += p8_0 * q0.X + p8_1 * q1.X + p8_2 * q2.X + p8_3 * q3.X;
+                    c8_1 += p8_0 * q0.Y + p8_1 * q1.Y + p8_2 * q2.Y + p8_3 * q3.Y;
+                    c8_2 += p8_0 * q0.Z + p8_1 * q1.Z + p8_2 * q2.Z + p8_3 * q3.Z;
+                    c8_3 += p8_0 * q0.W + p8_1 * q1.W + p8_2 * q2.W + p8_3 * q3.W;
+                }
+                if (mCap > 9)
+                {
+                    float p9_0 = sA[9 * kc + r0 - k0];
+                    float p9_1 = sA[9 * kc + r1 - k0];
+                    float p9_2 = sA[9 * kc + r2 - k0];
+                    float p9_3 = sA[9 * kc + r3 - k0];
+                    c9_0 += p9_0 * q0.X + p9_1 * q1.X + p9_2 * q2.X + p9_3 * q3.X;
+                    c9_1 += p9_0 * q0.Y + p9_1 * q1.Y + p9_2 * q2.Y + p9_3 * q3.Y;
+                    c9_2 += p9_0 * q0.Z + p9_1 * q1.Z + p9_2 * q2.Z + p9_3 * q3.Z;
+                    c9_3 += p9_0 * q0.W + p9_1 * q1.W + p9_2 * q2.W + p9_3 * q3.W;
+                }
+                if (mCap > 10)
+                {
+                    float p10_0 = sA[10 * kc + r0 - k0];
+                    float p10_1 = sA[10 * kc + r1 - k0];
+                    float p10_2 = sA[10 * kc + r2 - k0];
+                    float p10_3 = sA[10 * kc + r3 - k0];
+                    c10_0 += p10_0 * q0.X + p10_1 * q1.X + p10_2 * q2.X + p10_3 * q3.X;
+                    c10_1 += p10_0 * q0.Y + p10_1 * q1.Y + p10_2 * q2.Y + p10_3 * q3.Y;
+                    c10_2 += p10_0 * q0.Z + p10_1 * q1.Z + p10_2 * q2.Z + p10_3 * q3.Z;
+                    c10_3 += p10_0 * q0.W + p10_1 * q1.W + p10_2 * q2.W + p10_3 * q3.W;
+                }
+                if (mCap > 11)
+                {
+                    float p11_0 = sA[11 * kc + r0 - k0];
+                    float p11_1 = sA[11 * kc + r1 - k0];
+                    float p11_2 = sA[11 * kc + r2 - k0];
+                    float p11_3 = sA[11 * kc + r3 - k0];
+                    c11_0 += p11_0 * q0.X + p11_1 * q1.X + p11_2 * q2.X + p11_3 * q3.X;
+                    c11_1 += p11_0 * q0.Y + p11_1 * q1.Y + p11_2 * q2.Y + p11_3 * q3.Y;
+                    c11_2 += p11_0 * q0.Z + p11_1 * q1.Z + p11_2 * q2.Z + p11_3 * q3.Z;
+                    c11_3 += p11_0 * q0.W + p11_1 * q1.W + p11_2 * q2.W + p11_3 * q3.W;
+                }
+                if (mCap > 12)
+                {
+                    float p12_0 = sA[12 * kc + r0 - k0];
+                    float p12_1 = sA[12 * kc + r1 - k0];
+                    float p12_2 = sA[12 * kc + r2 - k0];
+                    float p12_3 = sA[12 * kc + r3 - k0];
+                    c12_0 += p12_0 * q0.X + p12_1 * q1.X + p12_2 * q2.X + p12_3 * q3.X;
+                    c12_1 += p12_0 * q0.Y + p12_1 * q1.Y + p12_2 * q2.Y + p12_3 * q3.Y;
+                    c12_2 += p12_0 * q0.Z + p12_1 * q1.Z + p12_2 * q2.Z + p12_3 * q3.Z;
+                    c12_3 += p12_0 * q0.W + p12_1 * q1.W + p12_2 * q2.W + p12_3 * q3.W;
+                }
+                if (mCap > 13)
+                {
+                    float p13_0 = sA[13 * kc + r0 - k0];
+                    float p13_1 = sA[13 * kc + r1 - k0];
+                    float p13_2 = sA[13 * kc + r2 - k0];
+                    float p13_3 = sA[13 * kc + r3 - k0];
+                    c13_0 += p13_0 * q0.X + p13_1 * q1.X + p13_2 * q2.X + p13_3 * q3.X;
+                    c13_1 += p13_0 * q0.Y + p13_1 * q1.Y + p13_2 * q2.Y + p13_3 * q3.Y;
+                    c13_2 += p13_0 * q0.Z + p13_1 * q1.Z + p13_2 * q2.Z + p13_3 * q3.Z;
+                    c13_3 += p13_0 * q0.W + p13_1 * q1.W + p13_2 * q2.W + p13_3 * q3.W;
+                }
+                if (mCap > 14)
+                {
+                    float p14_0 = sA[14 * kc + r0 - k0];
+                    float p14_1 = sA[14 * kc + r1 - k0];
+                    float p14_2 = sA[14 * kc + r2 - k0];
+                    float p14_3 = sA[14 * kc + r3 - k0];
+                    c14_0 += p14_0 * q0.X + p14_1 * q1.X + p14_2 * q2.X + p14_3 * q3.X;
+                    c14_1 += p14_0 * q0.Y + p14_1 * q1.Y + p14_2 * q2.Y + p14_3 * q3.Y;
+                    c14_2 += p14_0 * q0.Z + p14_1 * q1.Z + p14_2 * q2.Z + p14_3 * q3.Z;
+                    c14_3 += p14_0 * q0.W + p14_1 * q1.W + p14_2 * q2.W + p14_3 * q3.W;
+                }
+                if (mCap > 15)
+                {
+                    float p15_0 = sA[15 * kc + r0 - k0];
+                    float p15_1 = sA[15 * kc + r1 - k0];
+                    float p15_2 = sA[15 * kc + r2 - k0];
+                    float p15_3 = sA[15 * kc + r3 - k0];
+                    c15_0 += p15_0 * q0.X + p15_1 * q1.X + p15_2 * q2.X + p15_3 * q3.X;
+                    c15_1 += p15_0 * q0.Y + p15_1 * q1.Y + p15_2 * q2.Y + p15_3 * q3.Y;
+                    c15_2 += p15_0 * q0.Z + p15_1 * q1.Z + p15_2 * q2.Z + p15_3 * q3.Z;
+                    c15_3 += p15_0 * q0.W + p15_1 * q1.W + p15_2 * q2.W + p15_3 * q3.W;
+                }
+                k += 4 * nw;
+            }
+
+            for (; k + 3 * nw < kEnd; k += 4 * nw)
+            {
+                int r0 = k + 0 * nw;
+                int r1 = k + 1 * nw;
+                int r2 = k + 2 * nw;
+                int r3 = k + 3 * nw;
+                Float4 q0 = bv[(long)r0 * n4 + col4];
+                Float4 q1 = bv[(long)r1 * n4 + col4];
+                Float4 q2 = bv[(long)r2 * n4 + col4];
+                Float4 q3 = bv[(long)r3 * n4 + col4];
+                float p0_0 = sA[0 * kc + r0 - k0];
+                float p0_1 = sA[0 * kc + r1 - k0];
+                float p0_2 = sA[0 * kc + r2 - k0];
+                float p0_3 = sA[0 * kc + r3 - k0];
+                c0_0 += p0_0 * q0.X + p0_1 * q1.X + p0_2 * q2.X + p0_3 * q3.X;
+                c0_1 += p0_0 * q0.Y + p0_1 * q1.Y + p0_2 * q2.Y + p0_3 * q3.Y;
+                c0_2 += p0_0 * q0.Z + p0_1 * q1.Z + p0_2 * q2.Z + p0_3 * q3.Z;
+                c0_3 += p0_0 * q0.W + p0_1 * q1.W + p0_2 * q2.W + p0_3 * q3.W;
+                if (mCap > 1)
+                {
+                    float p1_0 = sA[1 * kc + r0 - k0];
+                    float p1_1 = sA[1 * kc + r1 - k0];
+                    float p1_2 = sA[1 * kc + r2 - k0];
+                    float p1_3 = sA[1 * kc + r3 - k0];
+                    c1_0 += p1_0 * q0.X + p1_1 * q1.X + p1_2 * q2.X + p1_3 * q3.X;
+                    c1_1 += p1_0 * q0.Y + p1_1 * q1.Y + p1_2 * q2.Y + p1_3 * q3.Y;
+                    c1_2 += p1_0 * q0.Z + p1_1 * q1.Z + p1_2 * q2.Z + p1_3 * q3.Z;
+                    c1_3 += p1_0 * q0.W + p1_1 * q1.W + p1_2 * q2.W + p1_3 * q3.W;
+                }
+                if (mCap > 2)
+                {
+                    float p2_0 = sA[2 * kc + r0 - k0];
+                    float p2_1 = sA[2 * kc + r1 - k0];
+                    float p2_2 = sA[2 * kc + r2 - k0];
+                    float p2_3 = sA[2 * kc + r3 - k0];
+                    c2_0 += p2_0 * q0.X + p2_1 * q1.X + p2_2 * q2.X + p2_3 * q3.X;
+                    c2_1 += p2_0 * q0.Y + p2_1 * q1.Y + p2_2 * q2.Y + p2_3 * q3.Y;
+                    c2_2 += p2_0 * q0.Z + p2_1 * q1.Z + p2_2 * q2.Z + p2_3 * q3.Z;
+                    c2_3 += p2_0 * q0.W + p2_1 * q1.W + p2_2 * q2.W + p2_3 * q3.W;
+                }
+                if (mCap > 3)
+                {
+                    float p3_0 = sA[3 * kc + r0 - k0];
+                    float p3_1 = sA[3 * kc + r1 - k0];
+                    float p3_2 = sA[3 * kc + r2 - k0];
+                    float p3_3 = sA[3 * kc + r3 - k0];
+                    c3_0 += p3_0 * q0.X + p3_1 * q1.X + p3_2 * q2.X + p3_3 * q3.X;
+                    c3_1 += p3_0 * q0.Y + p3_1 * q1.Y + p3_2 * q2.Y + p3_3 * q3.Y;
+                    c3_2 += p3_0 * q0.Z + p3_1 * q1.Z + p3_2 * q2.Z + p3_3 * q3.Z;
+                    c3_3 += p3_0 * q0.W + p3_1 * q1.W + p3_2 * q2.W + p3_3 * q3.W;
+                }
+                if (mCap > 4)
+                {
+                    float p4_0 = sA[4 * kc + r0 - k0];
+                    float p4_1 = sA[4 * kc + r1 - k0];
+                    float p4_2 = sA[4 * kc + r2 - k0];
+                    float p4_3 = sA[4 * kc + r3 - k0];
+                    c4_0 += p4_0 * q0.X + p4_1 * q1.X + p4_2 * q2.X + p4_3 * q3.X;
+                    c4_1 += p4_0 * q0.Y + p4_1 * q1.Y + p4_2 * q2.Y + p4_3 * q3.Y;
+                    c4_2 += p4_0 * q0.Z + p4_1 * q1.Z + p4_2 * q2.Z + p4_3 * q3.Z;
+                    c4_3 += p4_0 * q0.W + p4_1 * q1.W + p4_2 * q2.W + p4_3 * q3.W;
+                }
+                if (mCap > 5)
+                {
+                    float p5_0 = sA[5 * kc + r0 - k0];
+                    float p5_1 = sA[5 * kc + r1 - k0];
+                    float p5_2 = sA[5 * kc + r2 - k0];
+                    float p5_3 = sA[5 * kc + r3 - k0];
+                    c5_0 += p5_0 * q0.X + p5_1 * q1.X + p5_2 * q2.X + p5_3 * q3.X;
+                    c5_1 += p5_0 * q0.Y + p5_1 * q1.Y + p5_2 * q2.Y + p5_3 * q3.Y;
+                    c5_2 += p5_0 * q0.Z + p5_1 * q1.Z + p5_2 * q2.Z + p5_3 * q3.Z;
+                    c5_3 += p5_0 * q0.W + p5_1 * q1.W + p5_2 * q2.W + p5_3 * q3.W;
+                }
+                if (mCap > 6)
+                {
+                    float p6_0 = sA[6 * kc + r0 - k0];
+                    float p6_1 = sA[6 * kc + r1 - k0];
+                    float p6_2 = sA[6 * kc + r2 - k0];
+                    float p6_3 = sA[6 * kc + r3 - k0];
+                    c6_0 += p6_0 * q0.X + p6_1 * q1.X + p6_2 * q2.X + p6_3 * q3.X;
+                    c6_1 += p6_0 * q0.Y + p6_1 * q1.Y + p6_2 * q2.Y + p6_3 * q3.Y;
+                    c6_2 += p6_0 * q0.Z + p6_1 * q1.Z + p6_2 * q2.Z + p6_3 * q3.Z;
+                    c6_3 += p6_0 * q0.W + p6_1 * q1.W + p6_2 * q2.W + p6_3 * q3.W;
+                }
+                if (mCap > 7)
+                {
+                    float p7_0 = sA[7 * kc + r0 - k0];
+                    float p7_1 = sA[7 * kc + r1 - k0];
+                    float p7_2 = sA[7 * kc + r2 - k0];
+                    float p7_3 = sA[7 * kc + r3 - k0];
+                    c7_0 += p7_0 * q0.X + p7_1 * q1.X + p7_2 * q2.X + p7_3 * q3.X;
+                    c7_1 += p7_0 * q0.Y + p7_1 * q1.Y + p7_2 * q2.Y + p7_3 * q3.Y;
+                    c7_2 += p7_0 * q0.Z + p7_1 * q1.Z + p7_2 * q2.Z + p7_3 * q3.Z;
+                    c7_3 += p7_0 * q0.W + p7_1 * q1.W + p7_2 * q2.W + p7_3 * q3.W;
+                }
+                if (mCap > 8)
+                {
+                    float p8_0 = sA[8 * kc + r0 - k0];
+                    float p8_1 = sA[8 * kc + r1 - k0];
+                    float p8_2 = sA[8 * kc + r2 - k0];
+                    float p8_3 = sA[8 * kc + r3 - k0];
+                    c8_0 += p8_0 * q0.X + p8_1 * q1.X + p8_2 * q2.X + p8_3 * q3.X;
+                    c8_1 += p8_0 * q0.Y + p8_1 * q1.Y + p8_2 * q2.Y + p8_3 * q3.Y;
+                    c8_2 += p8_0 * q0.Z + p8_1 * q1.Z + p8_2 * q2.Z + p8_3 * q3.Z;
+                    c8_3 += p8_0 * q0.W + p8_1 * q1.W + p8_2 * q2.W + p8_3 * q3.W;
+                }
+                if (mCap > 9)
+                {
+                    float p9_0 = sA[9 * kc + r0 - k0];
+                    float p9_1 = sA[9 * kc + r1 - k0];
+                    float p9_2 = sA[9 * kc + r2 - k0];
+                    float p9_3 = sA[9 * kc + r3 - k0];
+                    c9_0 += p9_0 * q0.X + p9_1 * q1.X + p9_2 * q2.X + p9_3 * q3.X;
+                    c9_1 += p9_0 * q0.Y + p9_1 * q1.Y + p9_2 * q2.Y + p9_3 * q3.Y;
+                    c9_2 += p9_0 * q0.Z + p9_1 * q1.Z + p9_2 * q2.Z + p9_3 * q3.Z;
+                    c9_3 += p9_0 * q0.W + p9_1 * q1.W + p9_2 * q2.W + p9_3 * q3.W;
+                }
+                if (mCap > 10)
+                {
+                    float p10_0 = sA[10 * kc + r0 - k0];
+                    float p10_1 = sA[10 * kc + r1 - k0];
+                    float p10_2 = sA[10 * kc + r2 - k0];
+                    float p10_3 = sA[10 * kc + r3 - k0];
+                    c10_0 += p10_0 * q0.X + p10_1 * q1.X + p10_2 * q2.X + p10_3 * q3.X;
+                    c10_1 += p10_0 * q0.Y + p10_1 * q1.Y + p10_2 * q2.Y + p10_3 * q3.Y;
+                    c10_2 += p10_0 * q0.Z + p10_1 * q1.Z + p10_2 * q2.Z + p10_3 * q3.Z;
+                    c10_3 += p10_0 * q0.W + p10_1 * q1.W + p10_2 * q2.W + p10_3 * q3.W;
+                }
+                if (mCap > 11)
+                {
+                    float p11_0 = sA[11 * kc + r0 - k0];
+                    float p11_1 = sA[11 * kc + r1 - k0];
+                    float p11_2 = sA[11 * kc + r2 - k0];
+                    float p11_3 = sA[11 * kc + r3 - k0];
+                    c11_0 += p11_0 * q0.X + p11_1 * q1.X + p11_2 * q2.X + p11_3 * q3.X;
+                    c11_1 += p11_0 * q0.Y + p11_1 * q1.Y + p11_2 * q2.Y + p11_3 * q3.Y;
+                    c11_2 += p11_0 * q0.Z + p11_1 * q1.Z + p11_2 * q2.Z + p11_3 * q3.Z;
+                    c11_3 += p11_0 * q0.W + p11_1 * q1.W + p11_2 * q2.W + p11_3 * q3.W;
+                }
+                if (mCap > 12)
+                {
+                    float p12_0 = sA[12 * kc + r0 - k0];
+                    float p12_1 = sA[12 * kc + r1 - k0];
+                    float p12_2 = sA[12 * kc + r2 - k0];
+                    float p12_3 = sA[12 * kc + r3 - k0];
+                    c12_0 += p12_0 * q0.X + p12_1 * q1.X + p12_2 * q2.X + p12_3 * q3.X;
+                    c12_1 += p12_0 * q0.Y + p12_1 * q1.Y + p12_2 * q2.Y + p12_3 * q3.Y;
+                    c12_2 += p12_0 * q0.Z + p12_1 * q1.Z + p12_2 * q2.Z + p12_3 * q3.Z;
+                    c12_3 += p12_0 * q0.W + p12_1 * q1.W + p12_2 * q2.W + p12_3 * q3.W;
+                }
+                if (mCap > 13)
+                {
+                    float p13_0 = sA[13 * kc + r0 - k0];
+                    float p13_1 = sA[13 * kc + r1 - k0];
+                    float p13_2 = sA[13 * kc + r2 - k0];
+                    float p13_3 = sA[13 * kc + r3 - k0];
+                    c13_0 += p13_0 * q0.X + p13_1 * q1.X + p13_2 * q2.X + p13_3 * q3.X;
+                    c13_1 += p13_0 * q0.Y + p13_1 * q1.Y + p13_2 * q2.Y + p13_3 * q3.Y;
+                    c13_2 += p13_0 * q0.Z + p13_1 * q1.Z + p13_2 * q2.Z + p13_3 * q3.Z;
+                    c13_3 += p13_0 * q0.W + p13_1 * q1.W + p13_2 * q2.W + p13_3 * q3.W;
+                }
+                if (mCap > 14)
+                {
+                    float p14_0 = sA[14 * kc + r0 - k0];
+                    float p14_1 = sA[14 * kc + r1 - k0];
+                    float p14_2 = sA[14 * kc + r2 - k0];
+                    float p14_3 = sA[14 * kc + r3 - k0];
+                    c14_0 += p14_0 * q0.X + p14_1 * q1.X + p14_2 * q2.X + p14_3 * q3.X;
+                    c14_1 += p14_0 * q0.Y + p14_1 * q1.Y + p14_2 * q2.Y + p14_3 * q3.Y;
+                    c14_2 += p14_0 * q0.Z + p14_1 * q1.Z + p14_2 * q2.Z + p14_3 * q3.Z;
+                    c14_3 += p14_0 * q0.W + p14_1 * q1.W + p14_2 * q2.W + p14_3 * q3.W;
+                }
+                if (mCap > 15)
+                {
+                    float p15_0 = sA[15 * kc + r0 - k0];
+                    float p15_1 = sA[15 * kc + r1 - k0];
+                    float p15_2 = sA[15 * kc + r2 - k0];
+                    float p15_3 = sA[15 * kc + r3 - k0];
+                    c15_0 += p15_0 * q0.X + p15_1 * q1.X + p15_2 * q2.X + p15_3 * q3.X;
+                    c15_1 += p15_0 * q0.Y + p15_1 * q1.Y + p15_2 * q2.Y + p15_3 * q3.Y;
+                    c15_2 += p15_0 * q0.Z + p15_1 * q1.Z + p15_2 * q2.Z + p15_3 * q3.Z;
+                    c15_3 += p15_0 * q0.W + p15_1 * q1.W + p15_2 * q2.W + p15_3 * q3.W;
+                }
+            }
+
+            if (k < kEnd)
+            {
+                int r0 = k + 0 * nw;
+                int r1 = k + 1 * nw;
+                bool h1 = r1 < kEnd;
+                int r2 = k + 2 * nw;
+                bool h2 = r2 < kEnd;
+                int r3 = k + 3 * nw;
+                bool h3 = r3 < kEnd;
+                Float4 q0 = bv[(long)r0 * n4 + col4];
+                Float4 q1 = h1 ? bv[(long)r1 * n4 + col4] : default;
+                Float4 q2 = h2 ? bv[(long)r2 * n4 + col4] : default;
+                Float4 q3 = h3 ? bv[(long)r3 * n4 + col4] : default;
+                float p0_0 = sA[0 * kc + r0 - k0];
+                float p0_1 = (h1 ? sA[0 * kc + r1 - k0] : 0f);
+                float p0_2 = (h2 ? sA[0 * kc + r2 - k0] : 0f);
+                float p0_3 = (h3 ? sA[0 * kc + r3 - k0] : 0f);
+                c0_0 += p0_0 * q0.X + p0_1 * q1.X + p0_2 * q2.X + p0_3 * q3.X;
+                c0_1 += p0_0 * q0.Y + p0_1 * q1.Y + p0_2 * q2.Y + p0_3 * q3.Y;
+                c0_2 += p0_0 * q0.Z + p0_1 * q1.Z + p0_2 * q2.Z + p0_3 * q3.Z;
+                c0_3 += p0_0 * q0.W + p0_1 * q1.W + p0_2 * q2.W + p0_3 * q3.W;
+                if (mCap > 1)
+                {
+                    float p1_0 = sA[1 * kc + r0 - k0];
+                    float p1_1 = (h1 ? sA[1 * kc + r1 - k0] : 0f);
+                    float p1_2 = (h2 ? sA[1 * kc + r2 - k0] : 0f);
+                    float p1_3 = (h3 ? sA[1 * kc + r3 - k0] : 0f);
+                    c1_0 += p1_0 * q0.X + p1_1 * q1.X + p1_2 * q2.X + p1_3 * q3.X;
+                    c1_1 += p1_0 * q0.Y + p1_1 * q1.Y + p1_2 * q2.Y + p1_3 * q3.Y;
+                    c1_2 += p1_0 * q0.Z + p1_1 * q1.Z + p1_2 * q2.Z + p1_3 * q3.Z;
+                    c1_3 += p1_0 * q0.W + p1_1 * q1.W + p1_2 * q2.W + p1_3 * q3.W;
+                }
+                if (mCap > 2)
+                {
+                    float p2_0 = sA[2 * kc + r0 - k0];
+                    float p2_1 = (h1 ? sA[2 * kc + r1 - k0] : 0f);
+                    float p2_2 = (h2 ? sA[2 * kc + r2 - k0] : 0f);
+                    float p2_3 = (h3 ? sA[2 * kc + r3 - k0] : 0f);
+                    c2_0 += p2_0 * q0.X + p2_1 * q1.X + p2_2 * q2.X + p2_3 * q3.X;
+                    c2_1 += p2_0 * q0.Y + p2_1 * q1.Y + p2_2 * q2.Y + p2_3 * q3.Y;
+                    c2_2 += p2_0 * q0.Z + p2_1 * q1.Z + p2_2 * q2.Z + p2_3 * q3.Z;
+                    c2_3 += p2_0 * q0.W + p2_1 * q1.W + p2_2 * q2.W + p2_3 * q3.W;
+                }
+                if (mCap > 3)
+                {
+                    float p3_0 = sA[3 * kc + r0 - k0];
+                    float p3_1 = (h1 ? sA[3 * kc + r1 - k0] : 0f);
+                    float p3_2 = (h2 ? sA[3 * kc + r2 - k0] : 0f);
+                    float p3_3 = (h3 ? sA[3 * kc + r3 - k0] : 0f);
+                    c3_0 += p3_0 * q0.X + p3_1 * q1.X + p3_2 * q2.X + p3_3 * q3.X;
+                    c3_1 += p3_0 * q0.Y + p3_1 * q1.Y + p3_2 * q2.Y + p3_3 * q3.Y;
+                    c3_2 += p3_0 * q0.Z + p3_1 * q1.Z + p3_2 * q2.Z + p3_3 * q3.Z;
+                    c3_3 += p3_0 * q0.W + p3_1 * q1.W + p3_2 * q2.W + p3_3 * q3.W;
+                }
+                if (mCap > 4)
+                {
+                    float p4_0 = sA[4 * kc + r0 - k0];
+                    float p4_1 = (h1 ? sA[4 * kc + r1 - k0] : 0f);
+                    float p4_2 = (h2 ? sA[4 * kc + r2 - k0] : 0f);
+                    float p4_3 = (h3 ? sA[4 * kc + r3 - k0] : 0f);
+                    c4_0 += p4_0 * q0.X + p4_1 * q1.X + p4_2 * q2.X + p4_3 * q3.X;
+                    c4_1 += p4_0 * q0.Y + p4_1 * q1.Y + p4_2 * q2.Y + p4_3 * q3.Y;
+                    c4_2 += p4_0 * q0.Z + p4_1 * q1.Z + p4_2 * q2.Z + p4_3 * q3.Z;
+                    c4_3 += p4_0 * q0.W + p4_1 * q1.W + p4_2 * q2.W + p4_3 * q3.W;
+                }
+                if (mCap > 5)
+                {
+                    float p5_0 = sA[5 * kc + r0 - k0];
+                    float p5_1 = (h1 ? sA[5 * kc + r1 - k0] : 0f);
+                    float p5_2 = (h2 ? sA[5 * kc + r2 - k0] : 0f);
+                    float p5_3 = (h3 ? sA[5 * kc + r3 - k0] : 0f);
+                    c5_0 += p5_0 * q0.X + p5_1 * q1.X + p5_2 * q2.X + p5_3 * q3.X;
+                    c5_1 += p5_0 * q0.Y + p5_1 * q1.Y + p5_2 * q2.Y + p5_3 * q3.Y;
+                    c5_2 += p5_0 * q0.Z + p5_1 * q1.Z + p5_2 * q2.Z + p5_3 * q3.Z;
+                    c5_3 += p5_0 * q0.W + p5_1 * q1.W + p5_2 * q2.W + p5_3 * q3.W;
+                }
+                if (mCap > 6)
+                {
+                    float p6_0 = sA[6 * kc + r0 - k0];
+                    float p6_1 = (h1 ? sA[6 * kc + r1 - k0] : 0f);
+                    float p6_2 = (h2 ? sA[6 * kc + r2 - k0] : 0f);
+                    float p6_3 = (h3 ? sA[6 * kc + r3 - k0] : 0f);
+                    c6_0 += p6_0 * q0.X + p6_1 * q1.X + p6_2 * q2.X + p6_3 * q3.X;
+                    c6_1 += p6_0 * q0.Y + p6_1 * q1.Y + p6_2 * q2.Y + p6_3 * q3.Y;
+                    c6_2 += p6_0 * q0.Z + p6_1 * q1.Z + p6_2 * q2.Z + p6_3 * q3.Z;
+                    c6_3 += p6_0 * q0.W + p6_1 * q1.W + p6_2 * q2.W + p6_3 * q3.W;
+                }
+                if (mCap > 7)
+                {
+                    float p7_0 = sA[7 * kc + r0 - k0];
+                    float p7_1 = (h1 ? sA[7 * kc + r1 - k0] : 0f);
+                    float p7_2 = (h2 ? sA[7 * kc + r2 - k0] : 0f);
+                    float p7_3 = (h3 ? sA[7 * kc + r3 - k0] : 0f);
+                    c7_0 += p7_0 * q0.X + p7_1 * q1.X + p7_2 * q2.X + p7_3 * q3.X;
+                    c7_1 += p7_0 * q0.Y + p7_1 * q1.Y + p7_2 * q2.Y + p7_3 * q3.Y;
+                    c7_2 += p7_0 * q0.Z + p7_1 * q1.Z + p7_2 * q2.Z + p7_3 * q3.Z;
+                    c7_3 += p7_0 * q0.W + p7_1 * q1.W + p7_2 * q2.W + p7_3 * q3.W;
+                }
+                if (mCap > 8)
+                {
+                    float p8_0 = sA[8 * kc + r0 - k0];
+                    float p8_1 = (h1 ? sA[8 * kc + r1 - k0] : 0f);
+                    float p8_2 = (h2 ? sA[8 * kc + r2 - k0] : 0f);
+                    float p8_3 = (h3 ? sA[8 * kc + r3 - k0] : 0f);
+                    c8_0 += p8_0 * q0.X + p8_1 * q1.X + p8_2 * q2.X + p8_3 * q3.X;
+                    c8_1 += p8_0 * q0.Y + p8_1 * q1.Y + p8_2 * q2.Y + p8_3 * q3.Y;
+                    c8_2 += p8_0 * q0.Z + p8_1 * q1.Z + p8_2 * q2.Z + p8_3 * q3.Z;
+                    c8_3 += p8_0 * q0.W + p8_1 * q1.W + p8_2 * q2.W + p8_3 * q3.W;
+                }
+                if (mCap > 9)
+                {
+                    float p9_0 = sA[9 * kc + r0 - k0];
+                    float p9_1 = (h1 ? sA[9 * kc + r1 - k0] : 0f);
+                    float p9_2 = (h2 ? sA[9 * kc + r2 - k0] : 0f);
+                    float p9_3 = (h3 ? sA[9 * kc + r3 - k0] : 0f);
+                    c9_0 += p9_0 * q0.X + p9_1 * q1.X + p9_2 * q2.X + p9_3 * q3.X;
+                    c9_1 += p9_0 * q0.Y + p9_1 * q1.Y + p9_2 * q2.Y + p9_3 * q3.Y;
+                    c9_2 += p9_0 * q0.Z + p9_1 * q1.Z + p9_2 * q2.Z + p9_3 * q3.Z;
+                    c9_3 += p9_0 * q0.W + p9_1 * q1.W + p9_2 * q2.W + p9_3 * q3.W;
+                }
+                if (mCap > 10)
+                {
+                    float p10_0 = sA[10 * kc + r0 - k0];
+                    float p10_1 = (h1 ? sA[10 * kc + r1 - k0] : 0f);
+                    float p10_2 = (h2 ? sA[10 * kc + r2 - k0] : 0f);
+                    float p10_3 = (h3 ? sA[10 * kc + r3 - k0] : 0f);
+                    c10_0 += p10_0 * q0.X + p10_1 * q1.X + p10_2 * q2.X + p10_3 * q3.X;
+                    c10_1 += p10_0 * q0.Y + p10_1 * q1.Y + p10_2 * q2.Y + p10_3 * q3.Y;
+                    c10_2 += p10_0 * q0.Z + p10_1 * q1.Z + p10_2 * q2.Z + p10_3 * q3.Z;
+                    c10_3 += p10_0 * q0.W + p10_1 * q1.W + p10_2 * q2.W + p10_3 * q3.W;
+                }
+                if (mCap > 11)
+                {
+                    float p11_0 = sA[11 * kc + r0 - k0];
+                    float p11_1 = (h1 ? sA[11 * kc + r1 - k0] : 0f);
+                    float p11_2 = (h2 ? sA[11 * kc + r2 - k0] : 0f);
+                    float p11_3 = (h3 ? sA[11 * kc + r3 - k0] : 0f);
+                    c11_0 += p11_0 * q0.X + p11_1 * q1.X + p11_2 * q2.X + p11_3 * q3.X;
+                    c11_1 += p11_0 * q0.Y + p11_1 * q1.Y + p11_2 * q2.Y + p11_3 * q3.Y;
+                    c11_2 += p11_0 * q0.Z + p11_1 * q1.Z + p11_2 * q2.Z + p11_3 * q3.Z;
+                    c11_3 += p11_0 * q0.W + p11_1 * q1.W + p11_2 * q2.W + p11_3 * q3.W;
+                }
+                if (mCap > 12)
+                {
+                    float p12_0 = sA[12 * kc + r0 - k0];
+                    float p12_1 = (h1 ? sA[12 * kc + r1 - k0] : 0f);
+                    float p12_2 = (h2 ? sA[12 * kc + r2 - k0] : 0f);
+                    float p12_3 = (h3 ? sA[12 * kc + r3 - k0] : 0f);
+                    c12_0 += p12_0 * q0.X + p12_1 * q1.X + p12_2 * q2.X + p12_3 * q3.X;
+                    c12_1 += p12_0 * q0.Y + p12_1 * q1.Y + p12_2 * q2.Y + p12_3 * q3.Y;
+                    c12_2 += p12_0 * q0.Z + p12_1 * q1.Z + p12_2 * q2.Z + p12_3 * q3.Z;
+                    c12_3 += p12_0 * q0.W + p12_1 * q1.W + p12_2 * q2.W + p12_3 * q3.W;
+                }
+                if (mCap > 13)
+                {
+                    float p13_0 = sA[13 * kc + r0 - k0];
+                    float p13_1 = (h1 ? sA[13 * kc + r1 - k0] : 0f);
+                    float p13_2 = (h2 ? sA[13 * kc + r2 - k0] : 0f);
+                    float p13_3 = (h3 ? sA[13 * kc + r3 - k0] : 0f);
+                    c13_0 += p13_0 * q0.X + p13_1 * q1.X + p13_2 * q2.X + p13_3 * q3.X;
+                    c13_1 += p13_0 * q0.Y + p13_1 * q1.Y + p13_2 * q2.Y + p13_3 * q3.Y;
+                    c13_2 += p13_0 * q0.Z + p13_1 * q1.Z + p13_2 * q2.Z + p13_3 * q3.Z;
+                    c13_3 += p13_0 * q0.W + p13_1 * q1.W + p13_2 * q2.W + p13_3 * q3.W;
+                }
+                if (mCap > 14)
+                {
+                    float p14_0 = sA[14 * kc + r0 - k0];
+                    float p14_1 = (h1 ? sA[14 * kc + r1 - k0] : 0f);
+                    float p14_2 = (h2 ? sA[14 * kc + r2 - k0] : 0f);
+                    float p14_3 = (h3 ? sA[14 * kc + r3 - k0] : 0f);
+                    c14_0 += p14_0 * q0.X + p14_1 * q1.X + p14_2 * q2.X + p14_3 * q3.X;
+                    c14_1 += p14_0 * q0.Y + p14_1 * q1.Y + p14_2 * q2.Y + p14_3 * q3.Y;
+                    c14_2 += p14_0 * q0.Z + p14_1 * q1.Z + p14_2 * q2.Z + p14_3 * q3.Z;
+                    c14_3 += p14_0 * q0.W + p14_1 * q1.W + p14_2 * q2.W + p14_3 * q3.W;
+                }
+                if (mCap > 15)
+                {
+                    float p15_0 = sA[15 * kc + r0 - k0];
+                    float p15_1 = (h1 ? sA[15 * kc + r1 - k0] : 0f);
+                    float p15_2 = (h2 ? sA[15 * kc + r2 - k0] : 0f);
+                    float p15_3 = (h3 ? sA[15 * kc + r3 - k0] : 0f);
+                    c15_0 += p15_0 * q0.X + p15_1 * q1.X + p15_2 * q2.X + p15_3 * q3.X;
+                    c15_1 += p15_0 * q0.Y + p15_1 * q1.Y + p15_2 * q2.Y + p15_3 * q3.Y;
+                    c15_2 += p15_0 * q0.Z + p15_1 * q1.Z + p15_2 * q2.Z + p15_3 * q3.Z;
+                    c15_3 += p15_0 * q0.W + p15_1 * q1.W + p15_2 * q2.W + p15_3 * q3.W;
+                }
+            }
+        }
+
+        int direct = g.Direct;
+        red[wi * cols + 4 * lane + 0] = c0_0;
+        red[wi * cols + 4 * lane + 1] = c0_1;
+        red[wi * cols + 4 * lane + 2] = c0_2;
+        red[wi * cols + 4 * lane + 3] = c0_3;
+        Group.Barrier();
+        GemvReduceWarps(red, bias, c, partial, g, 0, colBase, cols, nw, split, direct);
+        Group.Barrier();
+        if (mCap > 1 && m > 1)
+        {
+            red[wi * cols + 4 * lane + 0] = c1_0;
+            red[wi * cols + 4 * lane + 1] = c1_1;
+            red[wi * cols + 4 * lane + 2] = c1_2;
+            red[wi * cols + 4 * lane + 3] = c1_3;
+            Group.Barrier();
+            GemvReduceWarps(red, bias, c, partial, g, 1, colBase, cols, nw, split, direct);
+            Group.Barrier();
+        }
+        if (mCap > 2 && m > 2)
+        {
+            red[wi * cols + 4 * lane + 0] = c2_0;
+            red[wi * cols + 4 * lane + 1] = c2_1;
+            red[wi * cols + 4 * lane + 2] = c2_2;
+            red[wi * cols + 4 * lane + 3] = c2_3;
+            Group.Barrier();
+            GemvReduceWarps(red, bias, c, partial, g, 2, colBase, cols, nw, split, direct);
+            Group.Barrier();
+        }
+        if (mCap > 3 && m > 3)
+        {
+            red[wi * cols + 4 * lane + 0] = c3_0;
+            red[wi * cols + 4 * lane + 1] = c3_1;
+            red[wi * cols + 4 * lane + 2] = c3_2;
+            red[wi * cols + 4 * lane + 3] = c3_3;
+            Group.Barrier();
+            GemvReduceWarps(red, bias, c, partial, g, 3, colBase, cols, nw, split, direct);
+            Group.Barrier();
+        }
+        if (mCap > 4 && m > 4)
+        {
+            red[wi * cols + 4 * lane + 0] = c4_0;
+            red[wi * cols + 4 * lane + 1] = c4_1;
+            red[wi * cols + 4 * lane + 2] = c4_2;
+            red[wi * cols + 4 * lane + 3] = c4_3;
+            Group.Barrier();
+            GemvReduceWarps(red, bias, c, partial, g, 4, colBase, cols, nw, split, direct);
+            Group.Barrier();
+        }
+        if (mCap > 5 && m > 5)
+        {
+            red[wi * cols + 4 * lane + 0] = c5_0;
+            red[wi * cols + 4 * lane + 1] = c5_1;
+            red[wi * cols + 4 * lane + 2] = c5_2;
+            red[wi * cols + 4 * lane + 3] = c5_3;
+            Group.Barrier();
+            GemvReduceWarps(red, bias, c, partial, g, 5, colBase, cols, nw, split, direct);
+            Group.Barrier();
+        }
+        if (mCap > 6 && m > 6)
+        {
+            red[wi * cols + 4 * lane + 0] = c6_0;
+            red[wi * cols + 4 * lane + 1] = c6_1;
+            red[wi * cols + 4 * lane + 2] = c6_2;
+            red[wi * cols + 4 * lane + 3] = c6_3;
+            Group.Barrier();
+            GemvReduceWarps(red, bias, c, partial, g, 6, colBase, cols, nw, split, direct);
+            Group.Barrier();
+        }
+        if (mCap > 7 && m > 7)
+        {
+            red[wi * cols + 4 * lane + 0] = c7_0;
+            red[wi * cols + 4 * lane + 1] = c7_1;
+            red[wi * cols + 4 * lane + 2] = c7_2;
+            red[wi * cols + 4 * lane + 3] = c7_3;
+            Group.Barrier();
+            GemvReduceWarps(red, bias, c, partial, g, 7, colBase, cols, nw, split, direct);
+            Group.Barrier();
+        }
+        if (mCap > 8 && m > 8)
+        {
+            red[wi * cols + 4 * lane + 0] = c8_0;
+            red[wi * cols + 4 * lane + 1] = c8_1;
+            red[wi * cols + 4 * lane + 2] = c8_2;
+            red[wi * cols + 4 * lane + 3] = c8_3;
+            Group.Barrier();
+            GemvReduceWarps(red, bias, c, partial, g, 8, colBase, cols, nw, split, direct);
+            Group.Barrier();
+        }
+        if (mCap > 9 && m > 9)
+        {
+            red[wi * cols + 4 * lane + 0] = c9_0;
+            red[wi * cols + 4 * lane + 1] = c9_1;
+            red[wi * cols + 4 * lane + 2] = c9_2;
+            red[wi * cols + 4 * lane + 3] = c9_3;
+            Group.Barrier();
+            GemvReduceWarps(red, bias, c, partial, g, 9, colBase, cols, nw, split, direct);
+            Group.Barrier();
+        }
+        if (mCap > 10 && m > 10)
+        {
+            red[wi * cols + 4 * lane + 0] = c10_0;
+            red[wi * cols + 4 * lane + 1] = c10_1;
+            red[wi * cols + 4 * lane + 2] = c10_2;
+            red[wi * cols + 4 * lane + 3] = c10_3;
+            Group.Barrier();
+            GemvReduceWarps(red, bias, c, partial, g, 10, colBase, cols, nw, split, direct);
+            Group.Barrier();
+        }
+        if (mCap > 11 && m > 11)
+        {
+            red[wi * cols + 4 * lane + 0] = c11_0;
+            red[wi * cols + 4 * lane + 1] = c11_1;
+            red[wi * cols + 4 * lane + 2] = c11_2;
+            red[wi * cols + 4 * lane + 3] = c11_3;
+            Group.Barrier();
+            GemvReduceWarps(red, bias, c, partial, g, 11, colBase, cols, nw, split, direct);
+            Group.Barrier();
+        }
+        if (mCap > 12 && m > 12)
+        {
+            red[wi * cols + 4 * lane + 0] = c12_0;
+            red[wi * cols + 4 * lane + 1] = c12_1;
+            red[wi * cols + 4 * lane + 2] = c12_2;
+            red[wi * cols + 4 * lane + 3] = c12_3;
+            Group.Barrier();
+            GemvReduceWarps(red, bias, c, partial, g, 12, colBase, cols, nw, split, direct);
+            Group.Barrier();
+        }
+        if (mCap > 13 && m > 13)
+        {
+            red[wi * cols + 4 * lane + 0] = c13_0;
+            red[wi * cols + 4 * lane + 1] = c13_1;
+            red[wi * cols + 4 * lane + 2] = c13_2;
+            red[wi * cols + 4 * lane + 3] = c13_3;
+            Group.Barrier();
+            GemvReduceWarps(red, bias, c, partial, g, 13, colBase, cols, nw, split, direct);
+            Group.Barrier();
+        }
+        if (mCap > 14 && m > 14)
+        {
+            red[wi * cols + 4 * lane + 0] = c14_0;
+            red[wi * cols + 4 * lane + 1] = c14_1;
+            red[wi * cols + 4 * lane + 2] = c14_2;
+            red[wi * cols + 4 * lane + 3] = c14_3;
+            Group.Barrier();
+            GemvReduceWarps(red, bias, c, partial, g, 14, colBase, cols, nw, split, direct);
+            Group.Barrier();
+        }
+        if (mCap > 15 && m > 15)
+        {
+            red[wi * cols + 4 * lane + 0] = c15_0;
+            red[wi * cols + 4 * lane + 1] = c15_1;
+            red[wi * cols + 4 * lane + 2] = c15_2;
+            red[wi * cols + 4 * lane + 3] = c15_3;
+            Group.Barrier();
+            GemvReduceWarps(red, bias, c, partial, g, 15, colBase, cols, nw, split, direct);
+            Group.Barrier();
+        }
+    }
+
+    /// <summary>
     /// Decode GEMV, weight [N, K] (a linear layer's weight): one warp per output column n (Grid.X * nw + warp), its
     /// lanes stride over the weight row with coalesced loads, four per iteration in flight; A is staged in shared
     /// memory in chunks of KChunk columns (M x KChunk floats); each of the M sums ends in a warp shuffle reduction.
@@ -908,6 +2483,769 @@ internal static partial class GemmFastKernels
                 {
                     c[(long)15 * g.N + n] = GemvEpilogue(bias, g, 15, n, c15);
                 }
+            }
+        }
+    }
+    /// <summary>
+    /// Decode GEMV for one row, weight [N, K] with K a multiple of 4 and both views 16-byte aligned: one warp per output
+    /// column, its lanes stride over K one <see cref="Float4"/> at a time, 8 steps per iteration (eight 16-byte weight
+    /// loads in flight per lane, all issued before the first is used); the activations are read with the same 16-byte
+    /// loads (every warp of the group reads the same ones: L1 hits). Grid.Y splits K into chunks of KChunk vectors when
+    /// N alone gives too few groups; then partial[split, 0, n] is written and <see cref="GemvReduceF32"/> finishes.
+    /// </summary>
+    [IlgpuKernel]
+    public static void GemvNkVec1F32(ArrayView<Float4> a4, ArrayView<Float4> b4, ArrayView<float> bias, ArrayView<float> c, ArrayView<float> partial, GemvShape g)
+    {
+        var av = a4.AsAligned(16);
+        var bv = b4.AsAligned(16);
+        int ws = Warp.WarpSize;
+        int lane = Warp.LaneIdx;
+        int nw = Group.DimX / ws;
+        int n = Grid.IdxX * nw + Warp.WarpIdx;
+        bool active = n < g.N;
+        int k4 = g.K / 4;
+        int split = Grid.IdxY;
+        int vBegin = split * g.KChunk;
+        int vEnd = vBegin + g.KChunk < k4 ? vBegin + g.KChunk : k4;
+        long wBase = (long)(active ? n : 0) * k4;
+        float s = 0f;
+        if (active)
+        {
+            // Whole iterations load unguarded (straight-line 16-byte loads); one guarded iteration takes the tail.
+            int vl = vBegin + lane;
+            for (; vl + 7 * ws < vEnd; vl += 8 * ws)
+            {
+                int v0 = vl + 0 * ws;
+                int v1 = vl + 1 * ws;
+                int v2 = vl + 2 * ws;
+                int v3 = vl + 3 * ws;
+                int v4 = vl + 4 * ws;
+                int v5 = vl + 5 * ws;
+                int v6 = vl + 6 * ws;
+                int v7 = vl + 7 * ws;
+                Float4 w0 = bv[wBase + v0];
+                Float4 w1 = bv[wBase + v1];
+                Float4 w2 = bv[wBase + v2];
+                Float4 w3 = bv[wBase + v3];
+                Float4 w4 = bv[wBase + v4];
+                Float4 w5 = bv[wBase + v5];
+                Float4 w6 = bv[wBase + v6];
+                Float4 w7 = bv[wBase + v7];
+                Float4 x0 = av[v0];
+                Float4 x1 = av[v1];
+                Float4 x2 = av[v2];
+                Float4 x3 = av[v3];
+                Float4 x4 = av[v4];
+                Float4 x5 = av[v5];
+                Float4 x6 = av[v6];
+                Float4 x7 = av[v7];
+                s += x0.X * w0.X + x0.Y * w0.Y + x0.Z * w0.Z + x0.W * w0.W;
+                s += x1.X * w1.X + x1.Y * w1.Y + x1.Z * w1.Z + x1.W * w1.W;
+                s += x2.X * w2.X + x2.Y * w2.Y + x2.Z * w2.Z + x2.W * w2.W;
+                s += x3.X * w3.X + x3.Y * w3.Y + x3.Z * w3.Z + x3.W * w3.W;
+                s += x4.X * w4.X + x4.Y * w4.Y + x4.Z * w4.Z + x4.W * w4.W;
+                s += x5.X * w5.X + x5.Y * w5.Y + x5.Z * w5.Z + x5.W * w5.W;
+                s += x6.X * w6.X + x6.Y * w6.Y + x6.Z * w6.Z + x6.W * w6.W;
+                s += x7.X * w7.X + x7.Y * w7.Y + x7.Z * w7.Z + x7.W * w7.W;
+            }
+
+            if (vl < vEnd)
+            {
+                int v0 = vl + 0 * ws;
+                bool h0 = v0 < vEnd;
+                int v1 = vl + 1 * ws;
+                bool h1 = v1 < vEnd;
+                int v2 = vl + 2 * ws;
+                bool h2 = v2 < vEnd;
+                int v3 = vl + 3 * ws;
+                bool h3 = v3 < vEnd;
+                int v4 = vl + 4 * ws;
+                bool h4 = v4 < vEnd;
+                int v5 = vl + 5 * ws;
+                bool h5 = v5 < vEnd;
+                int v6 = vl + 6 * ws;
+                bool h6 = v6 < vEnd;
+                int v7 = vl + 7 * ws;
+                bool h7 = v7 < vEnd;
+                Float4 w0 = h0 ? bv[wBase + v0] : default;
+                Float4 w1 = h1 ? bv[wBase + v1] : default;
+                Float4 w2 = h2 ? bv[wBase + v2] : default;
+                Float4 w3 = h3 ? bv[wBase + v3] : default;
+                Float4 w4 = h4 ? bv[wBase + v4] : default;
+                Float4 w5 = h5 ? bv[wBase + v5] : default;
+                Float4 w6 = h6 ? bv[wBase + v6] : default;
+                Float4 w7 = h7 ? bv[wBase + v7] : default;
+                Float4 x0 = h0 ? av[v0] : default;
+                Float4 x1 = h1 ? av[v1] : default;
+                Float4 x2 = h2 ? av[v2] : default;
+                Float4 x3 = h3 ? av[v3] : default;
+                Float4 x4 = h4 ? av[v4] : default;
+                Float4 x5 = h5 ? av[v5] : default;
+                Float4 x6 = h6 ? av[v6] : default;
+                Float4 x7 = h7 ? av[v7] : default;
+                s += x0.X * w0.X + x0.Y * w0.Y + x0.Z * w0.Z + x0.W * w0.W;
+                s += x1.X * w1.X + x1.Y * w1.Y + x1.Z * w1.Z + x1.W * w1.W;
+                s += x2.X * w2.X + x2.Y * w2.Y + x2.Z * w2.Z + x2.W * w2.W;
+                s += x3.X * w3.X + x3.Y * w3.Y + x3.Z * w3.Z + x3.W * w3.W;
+                s += x4.X * w4.X + x4.Y * w4.Y + x4.Z * w4.Z + x4.W * w4.W;
+                s += x5.X * w5.X + x5.Y * w5.Y + x5.Z * w5.Z + x5.W * w5.W;
+                s += x6.X * w6.X + x6.Y * w6.Y + x6.Z * w6.Z + x6.W * w6.W;
+                s += x7.X * w7.X + x7.Y * w7.Y + x7.Z * w7.Z + x7.W * w7.W;
+            }
+
+            s = GpuMath.WarpSum(s);
+            if (lane == 0)
+            {
+                if (g.Direct != 0)
+                {
+                    c[n] = GemvEpilogue(bias, g, 0, n, s);
+                }
+                else
+                {
+                    partial[(long)split * g.N + n] = s;
+                }
+            }
+        }
+    }
+
+    /// <summary>
+    /// Decode GEMV for 2–16 rows, weight [N, K] with K a multiple of 4 and both views 16-byte aligned: each warp owns 4
+    /// adjacent output columns, its lanes stride over K one <see cref="Float4"/> at a time (one 16-byte load per column
+    /// and step, 2 steps per iteration: 8 loads in flight per lane). The activations of the group's K chunk
+    /// (TRowsCap rows x VecSharedA / TRowsCap vectors, zero past M, so the loop has no row branch) are staged in shared
+    /// memory; the weights of a chunk's first iteration are loaded before the staging waits on A; whole iterations load
+    /// unguarded, at most one step is left at a chunk's end. Each 16-byte shared read
+    /// serves all 4 columns, where the one-column kernel spent a shared read per row and weight element. Grid.Y splits K into KChunk vectors as the one-row kernel does.
+    /// TRowsCap (2, 4, 8 or 16, ≥ M) bounds the accumulators at compile time.
+    /// </summary>
+    [IlgpuKernel]
+    [IlgpuKernelVariant(typeof(Const2))]
+    [IlgpuKernelVariant(typeof(Const4))]
+    [IlgpuKernelVariant(typeof(Const8))]
+    [IlgpuKernelVariant(typeof(Const16))]
+    public static void GemvNkVecF32<TRowsCap>(ArrayView<Float4> a4, ArrayView<Float4> b4, ArrayView<float> bias, ArrayView<float> c, ArrayView<float> partial, GemvShape g)
+        where TRowsCap : struct, IKernelConstant
+    {
+        var sA = SharedMemory.Allocate<Float4>(VecSharedA);
+        var av = a4.AsAligned(16);
+        var bv = b4.AsAligned(16);
+        int mCap = default(TRowsCap).Value;
+        int kc = VecSharedA / mCap;
+        int ws = Warp.WarpSize;
+        int lane = Warp.LaneIdx;
+        int threads = Group.DimX;
+        int nw = threads / ws;
+        int colBase = (Grid.IdxX * nw + Warp.WarpIdx) * 4;
+        bool active = colBase < g.N;
+        int m = g.M;
+        int k4 = g.K / 4;
+        int split = Grid.IdxY;
+        int vBegin = split * g.KChunk;
+        int vEnd = vBegin + g.KChunk < k4 ? vBegin + g.KChunk : k4;
+        long wBase0 = (long)(colBase + 0 < g.N ? colBase + 0 : g.N - 1) * k4;
+        long wBase1 = (long)(colBase + 1 < g.N ? colBase + 1 : g.N - 1) * k4;
+        long wBase2 = (long)(colBase + 2 < g.N ? colBase + 2 : g.N - 1) * k4;
+        long wBase3 = (long)(colBase + 3 < g.N ? colBase + 3 : g.N - 1) * k4;
+        float s0_0 = 0f, s0_1 = 0f, s0_2 = 0f, s0_3 = 0f;
+        float s1_0 = 0f, s1_1 = 0f, s1_2 = 0f, s1_3 = 0f;
+        float s2_0 = 0f, s2_1 = 0f, s2_2 = 0f, s2_3 = 0f;
+        float s3_0 = 0f, s3_1 = 0f, s3_2 = 0f, s3_3 = 0f;
+        float s4_0 = 0f, s4_1 = 0f, s4_2 = 0f, s4_3 = 0f;
+        float s5_0 = 0f, s5_1 = 0f, s5_2 = 0f, s5_3 = 0f;
+        float s6_0 = 0f, s6_1 = 0f, s6_2 = 0f, s6_3 = 0f;
+        float s7_0 = 0f, s7_1 = 0f, s7_2 = 0f, s7_3 = 0f;
+        float s8_0 = 0f, s8_1 = 0f, s8_2 = 0f, s8_3 = 0f;
+        float s9_0 = 0f, s9_1 = 0f, s9_2 = 0f, s9_3 = 0f;
+        float s10_0 = 0f, s10_1 = 0f, s10_2 = 0f, s10_3 = 0f;
+        float s11_0 = 0f, s11_1 = 0f, s11_2 = 0f, s11_3 = 0f;
+        float s12_0 = 0f, s12_1 = 0f, s12_2 = 0f, s12_3 = 0f;
+        float s13_0 = 0f, s13_1 = 0f, s13_2 = 0f, s13_3 = 0f;
+        float s14_0 = 0f, s14_1 = 0f, s14_2 = 0f, s14_3 = 0f;
+        float s15_0 = 0f, s15_1 = 0f, s15_2 = 0f, s15_3 = 0f;
+        for (int c0 = vBegin; c0 < vEnd; c0 += kc)
+        {
+            int len = c0 + kc < vEnd ? kc : vEnd - c0;
+            // The first whole iteration's weights are issued before the staging waits on A, so both round trips overlap.
+            bool early = active && lane + ws < len;
+            Float4 pw0_0 = early ? bv[wBase0 + c0 + lane + 0 * ws] : default;
+            Float4 pw0_1 = early ? bv[wBase1 + c0 + lane + 0 * ws] : default;
+            Float4 pw0_2 = early ? bv[wBase2 + c0 + lane + 0 * ws] : default;
+            Float4 pw0_3 = early ? bv[wBase3 + c0 + lane + 0 * ws] : default;
+            Float4 pw1_0 = early ? bv[wBase0 + c0 + lane + 1 * ws] : default;
+            Float4 pw1_1 = early ? bv[wBase1 + c0 + lane + 1 * ws] : default;
+            Float4 pw1_2 = early ? bv[wBase2 + c0 + lane + 1 * ws] : default;
+            Float4 pw1_3 = early ? bv[wBase3 + c0 + lane + 1 * ws] : default;
+            for (int e = Group.IdxX; e < mCap * kc; e += threads)
+            {
+                int i = e / kc;
+                int v = e - i * kc;
+                sA[e] = i < m && v < len ? av[(long)i * k4 + c0 + v] : default;
+            }
+
+            Group.Barrier();
+            if (active)
+            {
+                // Whole iterations of both steps; after them at most one step is left (VS = 2).
+                int vl = lane;
+                if (early)
+                {
+                    int v0 = vl + 0 * ws;
+                    int v1 = vl + 1 * ws;
+                    Float4 w0_0 = pw0_0;
+                    Float4 w0_1 = pw0_1;
+                    Float4 w0_2 = pw0_2;
+                    Float4 w0_3 = pw0_3;
+                    Float4 w1_0 = pw1_0;
+                    Float4 w1_1 = pw1_1;
+                    Float4 w1_2 = pw1_2;
+                    Float4 w1_3 = pw1_3;
+                    Float4 a0_0 = sA[0 * kc + v0];
+                    Float4 a0_1 = sA[0 * kc + v1];
+                    s0_0 += a0_0.X * w0_0.X + a0_0.Y * w0_0.Y + a0_0.Z * w0_0.Z + a0_0.W * w0_0.W + a0_1.X * w1_0.X + a0_1.Y * w1_0.Y + a0_1.Z * w1_0.Z + a0_1.W * w1_0.W;
+                    s0_1 += a0_0.X * w0_1.X + a0_0.Y * w0_1.Y + a0_0.Z * w0_1.Z + a0_0.W * w0_1.W + a0_1.X * w1_1.X + a0_1.Y * w1_1.Y + a0_1.Z * w1_1.Z + a0_1.W * w1_1.W;
+                    s0_2 += a0_0.X * w0_2.X + a0_0.Y * w0_2.Y + a0_0.Z * w0_2.Z + a0_0.W * w0_2.W + a0_1.X * w1_2.X + a0_1.Y * w1_2.Y + a0_1.Z * w1_2.Z + a0_1.W * w1_2.W;
+                    s0_3 += a0_0.X * w0_3.X + a0_0.Y * w0_3.Y + a0_0.Z * w0_3.Z + a0_0.W * w0_3.W + a0_1.X * w1_3.X + a0_1.Y * w1_3.Y + a0_1.Z * w1_3.Z + a0_1.W * w1_3.W;
+                    if (mCap > 1)
+                    {
+                        Float4 a1_0 = sA[1 * kc + v0];
+                        Float4 a1_1 = sA[1 * kc + v1];
+                        s1_0 += a1_0.X * w0_0.X + a1_0.Y * w0_0.Y + a1_0.Z * w0_0.Z + a1_0.W * w0_0.W + a1_1.X * w1_0.X + a1_1.Y * w1_0.Y + a1_1.Z * w1_0.Z + a1_1.W * w1_0.W;
+                        s1_1 += a1_0.X * w0_1.X + a1_0.Y * w0_1.Y + a1_0.Z * w0_1.Z + a1_0.W * w0_1.W + a1_1.X * w1_1.X + a1_1.Y * w1_1.Y + a1_1.Z * w1_1.Z + a1_1.W * w1_1.W;
+                        s1_2 += a1_0.X * w0_2.X + a1_0.Y * w0_2.Y + a1_0.Z * w0_2.Z + a1_0.W * w0_2.W + a1_1.X * w1_2.X + a1_1.Y * w1_2.Y + a1_1.Z * w1_2.Z + a1_1.W * w1_2.W;
+                        s1_3 += a1_0.X * w0_3.X + a1_0.Y * w0_3.Y + a1_0.Z * w0_3.Z + a1_0.W * w0_3.W + a1_1.X * w1_3.X + a1_1.Y * w1_3.Y + a1_1.Z * w1_3.Z + a1_1.W * w1_3.W;
+                    }
+                    if (mCap > 2)
+                    {
+                        Float4 a2_0 = sA[2 * kc + v0];
+                        Float4 a2_1 = sA[2 * kc + v1];
+                        s2_0 += a2_0.X * w0_0.X + a2_0.Y * w0_0.Y + a2_0.Z * w0_0.Z + a2_0.W * w0_0.W + a2_1.X * w1_0.X + a2_1.Y * w1_0.Y + a2_1.Z * w1_0.Z + a2_1.W * w1_0.W;
+                        s2_1 += a2_0.X * w0_1.X + a2_0.Y * w0_1.Y + a2_0.Z * w0_1.Z + a2_0.W * w0_1.W + a2_1.X * w1_1.X + a2_1.Y * w1_1.Y + a2_1.Z * w1_1.Z + a2_1.W * w1_1.W;
+                        s2_2 += a2_0.X * w0_2.X + a2_0.Y * w0_2.Y + a2_0.Z * w0_2.Z + a2_0.W * w0_2.W + a2_1.X * w1_2.X + a2_1.Y * w1_2.Y + a2_1.Z * w1_2.Z + a2_1.W * w1_2.W;
+                        s2_3 += a2_0.X * w0_3.X + a2_0.Y * w0_3.Y + a2_0.Z * w0_3.Z + a2_0.W * w0_3.W + a2_1.X * w1_3.X + a2_1.Y * w1_3.Y + a2_1.Z * w1_3.Z + a2_1.W * w1_3.W;
+                    }
+                    if (mCap > 3)
+                    {
+                        Float4 a3_0 = sA[3 * kc + v0];
+                        Float4 a3_1 = sA[3 * kc + v1];
+                        s3_0 += a3_0.X * w0_0.X + a3_0.Y * w0_0.Y + a3_0.Z * w0_0.Z + a3_0.W * w0_0.W + a3_1.X * w1_0.X + a3_1.Y * w1_0.Y + a3_1.Z * w1_0.Z + a3_1.W * w1_0.W;
+                        s3_1 += a3_0.X * w0_1.X + a3_0.Y * w0_1.Y + a3_0.Z * w0_1.Z + a3_0.W * w0_1.W + a3_1.X * w1_1.X + a3_1.Y * w1_1.Y + a3_1.Z * w1_1.Z + a3_1.W * w1_1.W;
+                        s3_2 += a3_0.X * w0_2.X + a3_0.Y * w0_2.Y + a3_0.Z * w0_2.Z + a3_0.W * w0_2.W + a3_1.X * w1_2.X + a3_1.Y * w1_2.Y + a3_1.Z * w1_2.Z + a3_1.W * w1_2.W;
+                        s3_3 += a3_0.X * w0_3.X + a3_0.Y * w0_3.Y + a3_0.Z * w0_3.Z + a3_0.W * w0_3.W + a3_1.X * w1_3.X + a3_1.Y * w1_3.Y + a3_1.Z * w1_3.Z + a3_1.W * w1_3.W;
+                    }
+                    if (mCap > 4)
+                    {
+                        Float4 a4_0 = sA[4 * kc + v0];
+                        Float4 a4_1 = sA[4 * kc + v1];
+                        s4_0 += a4_0.X * w0_0.X + a4_0.Y * w0_0.Y + a4_0.Z * w0_0.Z + a4_0.W * w0_0.W + a4_1.X * w1_0.X + a4_1.Y * w1_0.Y + a4_1.Z * w1_0.Z + a4_1.W * w1_0.W;
+                        s4_1 += a4_0.X * w0_1.X + a4_0.Y * w0_1.Y + a4_0.Z * w0_1.Z + a4_0.W * w0_1.W + a4_1.X * w1_1.X + a4_1.Y * w1_1.Y + a4_1.Z * w1_1.Z + a4_1.W * w1_1.W;
+                        s4_2 += a4_0.X * w0_2.X + a4_0.Y * w0_2.Y + a4_0.Z * w0_2.Z + a4_0.W * w0_2.W + a4_1.X * w1_2.X + a4_1.Y * w1_2.Y + a4_1.Z * w1_2.Z + a4_1.W * w1_2.W;
+                        s4_3 += a4_0.X * w0_3.X + a4_0.Y * w0_3.Y + a4_0.Z * w0_3.Z + a4_0.W * w0_3.W + a4_1.X * w1_3.X + a4_1.Y * w1_3.Y + a4_1.Z * w1_3.Z + a4_1.W * w1_3.W;
+                    }
+                    if (mCap > 5)
+                    {
+                        Float4 a5_0 = sA[5 * kc + v0];
+                        Float4 a5_1 = sA[5 * kc + v1];
+                        s5_0 += a5_0.X * w0_0.X + a5_0.Y * w0_0.Y + a5_0.Z * w0_0.Z + a5_0.W * w0_0.W + a5_1.X * w1_0.X + a5_1.Y * w1_0.Y + a5_1.Z * w1_0.Z + a5_1.W * w1_0.W;
+                        s5_1 += a5_0.X * w0_1.X + a5_0.Y * w0_1.Y + a5_0.Z * w0_1.Z + a5_0.W * w0_1.W + a5_1.X * w1_1.X + a5_1.Y * w1_1.Y + a5_1.Z * w1_1.Z + a5_1.W * w1_1.W;
+                        s5_2 += a5_0.X * w0_2.X + a5_0.Y * w0_2.Y + a5_0.Z * w0_2.Z + a5_0.W * w0_2.W + a5_1.X * w1_2.X + a5_1.Y * w1_2.Y + a5_1.Z * w1_2.Z + a5_1.W * w1_2.W;
+                        s5_3 += a5_0.X * w0_3.X + a5_0.Y * w0_3.Y + a5_0.Z * w0_3.Z + a5_0.W * w0_3.W + a5_1.X * w1_3.X + a5_1.Y * w1_3.Y + a5_1.Z * w1_3.Z + a5_1.W * w1_3.W;
+                    }
+                    if (mCap > 6)
+                    {
+                        Float4 a6_0 = sA[6 * kc + v0];
+                        Float4 a6_1 = sA[6 * kc + v1];
+                        s6_0 += a6_0.X * w0_0.X + a6_0.Y * w0_0.Y + a6_0.Z * w0_0.Z + a6_0.W * w0_0.W + a6_1.X * w1_0.X + a6_1.Y * w1_0.Y + a6_1.Z * w1_0.Z + a6_1.W * w1_0.W;
+                        s6_1 += a6_0.X * w0_1.X + a6_0.Y * w0_1.Y + a6_0.Z * w0_1.Z + a6_0.W * w0_1.W + a6_1.X * w1_1.X + a6_1.Y * w1_1.Y + a6_1.Z * w1_1.Z + a6_1.W * w1_1.W;
+                        s6_2 += a6_0.X * w0_2.X + a6_0.Y * w0_2.Y + a6_0.Z * w0_2.Z + a6_0.W * w0_2.W + a6_1.X * w1_2.X + a6_1.Y * w1_2.Y + a6_1.Z * w1_2.Z + a6_1.W * w1_2.W;
+                        s6_3 += a6_0.X * w0_3.X + a6_0.Y * w0_3.Y + a6_0.Z * w0_3.Z + a6_0.W * w0_3.W + a6_1.X * w1_3.X + a6_1.Y * w1_3.Y + a6_1.Z * w1_3.Z + a6_1.W * w1_3.W;
+                    }
+                    if (mCap > 7)
+                    {
+                        Float4 a7_0 = sA[7 * kc + v0];
+                        Float4 a7_1 = sA[7 * kc + v1];
+                        s7_0 += a7_0.X * w0_0.X + a7_0.Y * w0_0.Y + a7_0.Z * w0_0.Z + a7_0.W * w0_0.W + a7_1.X * w1_0.X + a7_1.Y * w1_0.Y + a7_1.Z * w1_0.Z + a7_1.W * w1_0.W;
+                        s7_1 += a7_0.X * w0_1.X + a7_0.Y * w0_1.Y + a7_0.Z * w0_1.Z + a7_0.W * w0_1.W + a7_1.X * w1_1.X + a7_1.Y * w1_1.Y + a7_1.Z * w1_1.Z + a7_1.W * w1_1.W;
+                        s7_2 += a7_0.X * w0_2.X + a7_0.Y * w0_2.Y + a7_0.Z * w0_2.Z + a7_0.W * w0_2.W + a7_1.X * w1_2.X + a7_1.Y * w1_2.Y + a7_1.Z * w1_2.Z + a7_1.W * w1_2.W;
+                        s7_3 += a7_0.X * w0_3.X + a7_0.Y * w0_3.Y + a7_0.Z * w0_3.Z + a7_0.W * w0_3.W + a7_1.X * w1_3.X + a7_1.Y * w1_3.Y + a7_1.Z * w1_3.Z + a7_1.W * w1_3.W;
+                    }
+                    if (mCap > 8)
+                    {
+                        Float4 a8_0 = sA[8 * kc + v0];
+                        Float4 a8_1 = sA[8 * kc + v1];
+                        s8_0 += a8_0.X * w0_0.X + a8_0.Y * w0_0.Y + a8_0.Z * w0_0.Z + a8_0.W * w0_0.W + a8_1.X * w1_0.X + a8_1.Y * w1_0.Y + a8_1.Z * w1_0.Z + a8_1.W * w1_0.W;
+                        s8_1 += a8_0.X * w0_1.X + a8_0.Y * w0_1.Y + a8_0.Z * w0_1.Z + a8_0.W * w0_1.W + a8_1.X * w1_1.X + a8_1.Y * w1_1.Y + a8_1.Z * w1_1.Z + a8_1.W * w1_1.W;
+                        s8_2 += a8_0.X * w0_2.X + a8_0.Y * w0_2.Y + a8_0.Z * w0_2.Z + a8_0.W * w0_2.W + a8_1.X * w1_2.X + a8_1.Y * w1_2.Y + a8_1.Z * w1_2.Z + a8_1.W * w1_2.W;
+                        s8_3 += a8_0.X * w0_3.X + a8_0.Y * w0_3.Y + a8_0.Z * w0_3.Z + a8_0.W * w0_3.W + a8_1.X * w1_3.X + a8_1.Y * w1_3.Y + a8_1.Z * w1_3.Z + a8_1.W * w1_3.W;
+                    }
+                    if (mCap > 9)
+                    {
+                        Float4 a9_0 = sA[9 * kc + v0];
+                        Float4 a9_1 = sA[9 * kc + v1];
+                        s9_0 += a9_0.X * w0_0.X + a9_0.Y * w0_0.Y + a9_0.Z * w0_0.Z + a9_0.W * w0_0.W + a9_1.X * w1_0.X + a9_1.Y * w1_0.Y + a9_1.Z * w1_0.Z + a9_1.W * w1_0.W;
+                        s9_1 += a9_0.X * w0_1.X + a9_0.Y * w0_1.Y + a9_0.Z * w0_1.Z + a9_0.W * w0_1.W + a9_1.X * w1_1.X + a9_1.Y * w1_1.Y + a9_1.Z * w1_1.Z + a9_1.W * w1_1.W;
+                        s9_2 += a9_0.X * w0_2.X + a9_0.Y * w0_2.Y + a9_0.Z * w0_2.Z + a9_0.W * w0_2.W + a9_1.X * w1_2.X + a9_1.Y * w1_2.Y + a9_1.Z * w1_2.Z + a9_1.W * w1_2.W;
+                        s9_3 += a9_0.X * w0_3.X + a9_0.Y * w0_3.Y + a9_0.Z * w0_3.Z + a9_0.W * w0_3.W + a9_1.X * w1_3.X + a9_1.Y * w1_3.Y + a9_1.Z * w1_3.Z + a9_1.W * w1_3.W;
+                    }
+                    if (mCap > 10)
+                    {
+                        Float4 a10_0 = sA[10 * kc + v0];
+                        Float4 a10_1 = sA[10 * kc + v1];
+                        s10_0 += a10_0.X * w0_0.X + a10_0.Y * w0_0.Y + a10_0.Z * w0_0.Z + a10_0.W * w0_0.W + a10_1.X * w1_0.X + a10_1.Y * w1_0.Y + a10_1.Z * w1_0.Z + a10_1.W * w1_0.W;
+                        s10_1 += a10_0.X * w0_1.X + a10_0.Y * w0_1.Y + a10_0.Z * w0_1.Z + a10_0.W * w0_1.W + a10_1.X * w1_1.X + a10_1.Y * w1_1.Y + a10_1.Z * w1_1.Z + a10_1.W * w1_1.W;
+                        s10_2 += a10_0.X * w0_2.X + a10_0.Y * w0_2.Y + a10_0.Z * w0_2.Z + a10_0.W * w0_2.W + a10_1.X * w1_2.X + a10_1.Y * w1_2.Y + a10_1.Z * w1_2.Z + a10_1.W * w1_2.W;
+                        s10_3 += a10_0.X * w0_3.X + a10_0.Y * w0_3.Y + a10_0.Z * w0_3.Z + a10_0.W * w0_3.W + a10_1.X * w1_3.X + a10_1.Y * w1_3.Y + a10_1.Z * w1_3.Z + a10_1.W * w1_3.W;
+                    }
+                    if (mCap > 11)
+                    {
+                        Float4 a11_0 = sA[11 * kc + v0];
+                        Float4 a11_1 = sA[11 * kc + v1];
+                        s11_0 += a11_0.X * w0_0.X + a11_0.Y * w0_0.Y + a11_0.Z * w0_0.Z + a11_0.W * w0_0.W + a11_1.X * w1_0.X + a11_1.Y * w1_0.Y + a11_1.Z * w1_0.Z + a11_1.W * w1_0.W;
+                        s11_1 += a11_0.X * w0_1.X + a11_0.Y * w0_1.Y + a11_0.Z * w0_1.Z + a11_0.W * w0_1.W + a11_1.X * w1_1.X + a11_1.Y * w1_1.Y + a11_1.Z * w1_1.Z + a11_1.W * w1_1.W;
+                        s11_2 += a11_0.X * w0_2.X + a11_0.Y * w0_2.Y + a11_0.Z * w0_2.Z + a11_0.W * w0_2.W + a11_1.X * w1_2.X + a11_1.Y * w1_2.Y + a11_1.Z * w1_2.Z + a11_1.W * w1_2.W;
+                        s11_3 += a11_0.X * w0_3.X + a11_0.Y * w0_3.Y + a11_0.Z * w0_3.Z + a11_0.W * w0_3.W + a11_1.X * w1_3.X + a11_1.Y * w1_3.Y + a11_1.Z * w1_3.Z + a11_1.W * w1_3.W;
+                    }
+                    if (mCap > 12)
+                    {
+                        Float4 a12_0 = sA[12 * kc + v0];
+                        Float4 a12_1 = sA[12 * kc + v1];
+                        s12_0 += a12_0.X * w0_0.X + a12_0.Y * w0_0.Y + a12_0.Z * w0_0.Z + a12_0.W * w0_0.W + a12_1.X * w1_0.X + a12_1.Y * w1_0.Y + a12_1.Z * w1_0.Z + a12_1.W * w1_0.W;
+                        s12_1 += a12_0.X * w0_1.X + a12_0.Y * w0_1.Y + a12_0.Z * w0_1.Z + a12_0.W * w0_1.W + a12_1.X * w1_1.X + a12_1.Y * w1_1.Y + a12_1.Z * w1_1.Z + a12_1.W * w1_1.W;
+                        s12_2 += a12_0.X * w0_2.X + a12_0.Y * w0_2.Y + a12_0.Z * w0_2.Z + a12_0.W * w0_2.W + a12_1.X * w1_2.X + a12_1.Y * w1_2.Y + a12_1.Z * w1_2.Z + a12_1.W * w1_2.W;
+                        s12_3 += a12_0.X * w0_3.X + a12_0.Y * w0_3.Y + a12_0.Z * w0_3.Z + a12_0.W * w0_3.W + a12_1.X * w1_3.X + a12_1.Y * w1_3.Y + a12_1.Z * w1_3.Z + a12_1.W * w1_3.W;
+                    }
+                    if (mCap > 13)
+                    {
+                        Float4 a13_0 = sA[13 * kc + v0];
+                        Float4 a13_1 = sA[13 * kc + v1];
+                        s13_0 += a13_0.X * w0_0.X + a13_0.Y * w0_0.Y + a13_0.Z * w0_0.Z + a13_0.W * w0_0.W + a13_1.X * w1_0.X + a13_1.Y * w1_0.Y + a13_1.Z * w1_0.Z + a13_1.W * w1_0.W;
+                        s13_1 += a13_0.X * w0_1.X + a13_0.Y * w0_1.Y + a13_0.Z * w0_1.Z + a13_0.W * w0_1.W + a13_1.X * w1_1.X + a13_1.Y * w1_1.Y + a13_1.Z * w1_1.Z + a13_1.W * w1_1.W;
+                        s13_2 += a13_0.X * w0_2.X + a13_0.Y * w0_2.Y + a13_0.Z * w0_2.Z + a13_0.W * w0_2.W + a13_1.X * w1_2.X + a13_1.Y * w1_2.Y + a13_1.Z * w1_2.Z + a13_1.W * w1_2.W;
+                        s13_3 += a13_0.X * w0_3.X + a13_0.Y * w0_3.Y + a13_0.Z * w0_3.Z + a13_0.W * w0_3.W + a13_1.X * w1_3.X + a13_1.Y * w1_3.Y + a13_1.Z * w1_3.Z + a13_1.W * w1_3.W;
+                    }
+                    if (mCap > 14)
+                    {
+                        Float4 a14_0 = sA[14 * kc + v0];
+                        Float4 a14_1 = sA[14 * kc + v1];
+                        s14_0 += a14_0.X * w0_0.X + a14_0.Y * w0_0.Y + a14_0.Z * w0_0.Z + a14_0.W * w0_0.W + a14_1.X * w1_0.X + a14_1.Y * w1_0.Y + a14_1.Z * w1_0.Z + a14_1.W * w1_0.W;
+                        s14_1 += a14_0.X * w0_1.X + a14_0.Y * w0_1.Y + a14_0.Z * w0_1.Z + a14_0.W * w0_1.W + a14_1.X * w1_1.X + a14_1.Y * w1_1.Y + a14_1.Z * w1_1.Z + a14_1.W * w1_1.W;
+                        s14_2 += a14_0.X * w0_2.X + a14_0.Y * w0_2.Y + a14_0.Z * w0_2.Z + a14_0.W * w0_2.W + a14_1.X * w1_2.X + a14_1.Y * w1_2.Y + a14_1.Z * w1_2.Z + a14_1.W * w1_2.W;
+                        s14_3 += a14_0.X * w0_3.X + a14_0.Y * w0_3.Y + a14_0.Z * w0_3.Z + a14_0.W * w0_3.W + a14_1.X * w1_3.X + a14_1.Y * w1_3.Y + a14_1.Z * w1_3.Z + a14_1.W * w1_3.W;
+                    }
+                    if (mCap > 15)
+                    {
+                        Float4 a15_0 = sA[15 * kc + v0];
+                        Float4 a15_1 = sA[15 * kc + v1];
+                        s15_0 += a15_0.X * w0_0.X + a15_0.Y * w0_0.Y + a15_0.Z * w0_0.Z + a15_0.W * w0_0.W + a15_1.X * w1_0.X + a15_1.Y * w1_0.Y + a15_1.Z * w1_0.Z + a15_1.W * w1_0.W;
+                        s15_1 += a15_0.X * w0_1.X + a15_0.Y * w0_1.Y + a15_0.Z * w0_1.Z + a15_0.W * w0_1.W + a15_1.X * w1_1.X + a15_1.Y * w1_1.Y + a15_1.Z * w1_1.Z + a15_1.W * w1_1.W;
+                        s15_2 += a15_0.X * w0_2.X + a15_0.Y * w0_2.Y + a15_0.Z * w0_2.Z + a15_0.W * w0_2.W + a15_1.X * w1_2.X + a15_1.Y * w1_2.Y + a15_1.Z * w1_2.Z + a15_1.W * w1_2.W;
+                        s15_3 += a15_0.X * w0_3.X + a15_0.Y * w0_3.Y + a15_0.Z * w0_3.Z + a15_0.W * w0_3.W + a15_1.X * w1_3.X + a15_1.Y * w1_3.Y + a15_1.Z * w1_3.Z + a15_1.W * w1_3.W;
+                    }
+                    vl += 2 * ws;
+                }
+
+                for (; vl + ws < len; vl += 2 * ws)
+                {
+                    int v0 = vl + 0 * ws;
+                    int v1 = vl + 1 * ws;
+                    Float4 w0_0 = bv[wBase0 + c0 + v0];
+                    Float4 w0_1 = bv[wBase1 + c0 + v0];
+                    Float4 w0_2 = bv[wBase2 + c0 + v0];
+                    Float4 w0_3 = bv[wBase3 + c0 + v0];
+                    Float4 w1_0 = bv[wBase0 + c0 + v1];
+                    Float4 w1_1 = bv[wBase1 + c0 + v1];
+                    Float4 w1_2 = bv[wBase2 + c0 + v1];
+                    Float4 w1_3 = bv[wBase3 + c0 + v1];
+                    Float4 a0_0 = sA[0 * kc + v0];
+                    Float4 a0_1 = sA[0 * kc + v1];
+                    s0_0 += a0_0.X * w0_0.X + a0_0.Y * w0_0.Y + a0_0.Z * w0_0.Z + a0_0.W * w0_0.W + a0_1.X * w1_0.X + a0_1.Y * w1_0.Y + a0_1.Z * w1_0.Z + a0_1.W * w1_0.W;
+                    s0_1 += a0_0.X * w0_1.X + a0_0.Y * w0_1.Y + a0_0.Z * w0_1.Z + a0_0.W * w0_1.W + a0_1.X * w1_1.X + a0_1.Y * w1_1.Y + a0_1.Z * w1_1.Z + a0_1.W * w1_1.W;
+                    s0_2 += a0_0.X * w0_2.X + a0_0.Y * w0_2.Y + a0_0.Z * w0_2.Z + a0_0.W * w0_2.W + a0_1.X * w1_2.X + a0_1.Y * w1_2.Y + a0_1.Z * w1_2.Z + a0_1.W * w1_2.W;
+                    s0_3 += a0_0.X * w0_3.X + a0_0.Y * w0_3.Y + a0_0.Z * w0_3.Z + a0_0.W * w0_3.W + a0_1.X * w1_3.X + a0_1.Y * w1_3.Y + a0_1.Z * w1_3.Z + a0_1.W * w1_3.W;
+                    if (mCap > 1)
+                    {
+                        Float4 a1_0 = sA[1 * kc + v0];
+                        Float4 a1_1 = sA[1 * kc + v1];
+                        s1_0 += a1_0.X * w0_0.X + a1_0.Y * w0_0.Y + a1_0.Z * w0_0.Z + a1_0.W * w0_0.W + a1_1.X * w1_0.X + a1_1.Y * w1_0.Y + a1_1.Z * w1_0.Z + a1_1.W * w1_0.W;
+                        s1_1 += a1_0.X * w0_1.X + a1_0.Y * w0_1.Y + a1_0.Z * w0_1.Z + a1_0.W * w0_1.W + a1_1.X * w1_1.X + a1_1.Y * w1_1.Y + a1_1.Z * w1_1.Z + a1_1.W * w1_1.W;
+                        s1_2 += a1_0.X * w0_2.X + a1_0.Y * w0_2.Y + a1_0.Z * w0_2.Z + a1_0.W * w0_2.W + a1_1.X * w1_2.X + a1_1.Y * w1_2.Y + a1_1.Z * w1_2.Z + a1_1.W * w1_2.W;
+                        s1_3 += a1_0.X * w0_3.X + a1_0.Y * w0_3.Y + a1_0.Z * w0_3.Z + a1_0.W * w0_3.W + a1_1.X * w1_3.X + a1_1.Y * w1_3.Y + a1_1.Z * w1_3.Z + a1_1.W * w1_3.W;
+                    }
+                    if (mCap > 2)
+                    {
+                        Float4 a2_0 = sA[2 * kc + v0];
+                        Float4 a2_1 = sA[2 * kc + v1];
+                        s2_0 += a2_0.X * w0_0.X + a2_0.Y * w0_0.Y + a2_0.Z * w0_0.Z + a2_0.W * w0_0.W + a2_1.X * w1_0.X + a2_1.Y * w1_0.Y + a2_1.Z * w1_0.Z + a2_1.W * w1_0.W;
+                        s2_1 += a2_0.X * w0_1.X + a2_0.Y * w0_1.Y + a2_0.Z * w0_1.Z + a2_0.W * w0_1.W + a2_1.X * w1_1.X + a2_1.Y * w1_1.Y + a2_1.Z * w1_1.Z + a2_1.W * w1_1.W;
+                        s2_2 += a2_0.X * w0_2.X + a2_0.Y * w0_2.Y + a2_0.Z * w0_2.Z + a2_0.W * w0_2.W + a2_1.X * w1_2.X + a2_1.Y * w1_2.Y + a2_1.Z * w1_2.Z + a2_1.W * w1_2.W;
+                        s2_3 += a2_0.X * w0_3.X + a2_0.Y * w0_3.Y + a2_0.Z * w0_3.Z + a2_0.W * w0_3.W + a2_1.X * w1_3.X + a2_1.Y * w1_3.Y + a2_1.Z * w1_3.Z + a2_1.W * w1_3.W;
+                    }
+                    if (mCap > 3)
+                    {
+                        Float4 a3_0 = sA[3 * kc + v0];
+                        Float4 a3_1 = sA[3 * kc + v1];
+                        s3_0 += a3_0.X * w0_0.X + a3_0.Y * w0_0.Y + a3_0.Z * w0_0.Z + a3_0.W * w0_0.W + a3_1.X * w1_0.X + a3_1.Y * w1_0.Y + a3_1.Z * w1_0.Z + a3_1.W * w1_0.W;
+                        s3_1 += a3_0.X * w0_1.X + a3_0.Y * w0_1.Y + a3_0.Z * w0_1.Z + a3_0.W * w0_1.W + a3_1.X * w1_1.X + a3_1.Y * w1_1.Y + a3_1.Z * w1_1.Z + a3_1.W * w1_1.W;
+                        s3_2 += a3_0.X * w0_2.X + a3_0.Y * w0_2.Y + a3_0.Z * w0_2.Z + a3_0.W * w0_2.W + a3_1.X * w1_2.X + a3_1.Y * w1_2.Y + a3_1.Z * w1_2.Z + a3_1.W * w1_2.W;
+                        s3_3 += a3_0.X * w0_3.X + a3_0.Y * w0_3.Y + a3_0.Z * w0_3.Z + a3_0.W * w0_3.W + a3_1.X * w1_3.X + a3_1.Y * w1_3.Y + a3_1.Z * w1_3.Z + a3_1.W * w1_3.W;
+                    }
+                    if (mCap > 4)
+                    {
+                        Float4 a4_0 = sA[4 * kc + v0];
+                        Float4 a4_1 = sA[4 * kc + v1];
+                        s4_0 += a4_0.X * w0_0.X + a4_0.Y * w0_0.Y + a4_0.Z * w0_0.Z + a4_0.W * w0_0.W + a4_1.X * w1_0.X + a4_1.Y * w1_0.Y + a4_1.Z * w1_0.Z + a4_1.W * w1_0.W;
+                        s4_1 += a4_0.X * w0_1.X + a4_0.Y * w0_1.Y + a4_0.Z * w0_1.Z + a4_0.W * w0_1.W + a4_1.X * w1_1.X + a4_1.Y * w1_1.Y + a4_1.Z * w1_1.Z + a4_1.W * w1_1.W;
+                        s4_2 += a4_0.X * w0_2.X + a4_0.Y * w0_2.Y + a4_0.Z * w0_2.Z + a4_0.W * w0_2.W + a4_1.X * w1_2.X + a4_1.Y * w1_2.Y + a4_1.Z * w1_2.Z + a4_1.W * w1_2.W;
+                        s4_3 += a4_0.X * w0_3.X + a4_0.Y * w0_3.Y + a4_0.Z * w0_3.Z + a4_0.W * w0_3.W + a4_1.X * w1_3.X + a4_1.Y * w1_3.Y + a4_1.Z * w1_3.Z + a4_1.W * w1_3.W;
+                    }
+                    if (mCap > 5)
+                    {
+                        Float4 a5_0 = sA[5 * kc + v0];
+                        Float4 a5_1 = sA[5 * kc + v1];
+                        s5_0 += a5_0.X * w0_0.X + a5_0.Y * w0_0.Y + a5_0.Z * w0_0.Z + a5_0.W * w0_0.W + a5_1.X * w1_0.X + a5_1.Y * w1_0.Y + a5_1.Z * w1_0.Z + a5_1.W * w1_0.W;
+                        s5_1 += a5_0.X * w0_1.X + a5_0.Y * w0_1.Y + a5_0.Z * w0_1.Z + a5_0.W * w0_1.W + a5_1.X * w1_1.X + a5_1.Y * w1_1.Y + a5_1.Z * w1_1.Z + a5_1.W * w1_1.W;
+                        s5_2 += a5_0.X * w0_2.X + a5_0.Y * w0_2.Y + a5_0.Z * w0_2.Z + a5_0.W * w0_2.W + a5_1.X * w1_2.X + a5_1.Y * w1_2.Y + a5_1.Z * w1_2.Z + a5_1.W * w1_2.W;
+                        s5_3 += a5_0.X * w0_3.X + a5_0.Y * w0_3.Y + a5_0.Z * w0_3.Z + a5_0.W * w0_3.W + a5_1.X * w1_3.X + a5_1.Y * w1_3.Y + a5_1.Z * w1_3.Z + a5_1.W * w1_3.W;
+                    }
+                    if (mCap > 6)
+                    {
+                        Float4 a6_0 = sA[6 * kc + v0];
+                        Float4 a6_1 = sA[6 * kc + v1];
+                        s6_0 += a6_0.X * w0_0.X + a6_0.Y * w0_0.Y + a6_0.Z * w0_0.Z + a6_0.W * w0_0.W + a6_1.X * w1_0.X + a6_1.Y * w1_0.Y + a6_1.Z * w1_0.Z + a6_1.W * w1_0.W;
+                        s6_1 += a6_0.X * w0_1.X + a6_0.Y * w0_1.Y + a6_0.Z * w0_1.Z + a6_0.W * w0_1.W + a6_1.X * w1_1.X + a6_1.Y * w1_1.Y + a6_1.Z * w1_1.Z + a6_1.W * w1_1.W;
+                        s6_2 += a6_0.X * w0_2.X + a6_0.Y * w0_2.Y + a6_0.Z * w0_2.Z + a6_0.W * w0_2.W + a6_1.X * w1_2.X + a6_1.Y * w1_2.Y + a6_1.Z * w1_2.Z + a6_1.W * w1_2.W;
+                        s6_3 += a6_0.X * w0_3.X + a6_0.Y * w0_3.Y + a6_0.Z * w0_3.Z + a6_0.W * w0_3.W + a6_1.X * w1_3.X + a6_1.Y * w1_3.Y + a6_1.Z * w1_3.Z + a6_1.W * w1_3.W;
+                    }
+                    if (mCap > 7)
+                    {
+                        Float4 a7_0 = sA[7 * kc + v0];
+                        Float4 a7_1 = sA[7 * kc + v1];
+                        s7_0 += a7_0.X * w0_0.X + a7_0.Y * w0_0.Y + a7_0.Z * w0_0.Z + a7_0.W * w0_0.W + a7_1.X * w1_0.X + a7_1.Y * w1_0.Y + a7_1.Z * w1_0.Z + a7_1.W * w1_0.W;
+                        s7_1 += a7_0.X * w0_1.X + a7_0.Y * w0_1.Y + a7_0.Z * w0_1.Z + a7_0.W * w0_1.W + a7_1.X * w1_1.X + a7_1.Y * w1_1.Y + a7_1.Z * w1_1.Z + a7_1.W * w1_1.W;
+                        s7_2 += a7_0.X * w0_2.X + a7_0.Y * w0_2.Y + a7_0.Z * w0_2.Z + a7_0.W * w0_2.W + a7_1.X * w1_2.X + a7_1.Y * w1_2.Y + a7_1.Z * w1_2.Z + a7_1.W * w1_2.W;
+                        s7_3 += a7_0.X * w0_3.X + a7_0.Y * w0_3.Y + a7_0.Z * w0_3.Z + a7_0.W * w0_3.W + a7_1.X * w1_3.X + a7_1.Y * w1_3.Y + a7_1.Z * w1_3.Z + a7_1.W * w1_3.W;
+                    }
+                    if (mCap > 8)
+                    {
+                        Float4 a8_0 = sA[8 * kc + v0];
+                        Float4 a8_1 = sA[8 * kc + v1];
+                        s8_0 += a8_0.X * w0_0.X + a8_0.Y * w0_0.Y + a8_0.Z * w0_0.Z + a8_0.W * w0_0.W + a8_1.X * w1_0.X + a8_1.Y * w1_0.Y + a8_1.Z * w1_0.Z + a8_1.W * w1_0.W;
+                        s8_1 += a8_0.X * w0_1.X + a8_0.Y * w0_1.Y + a8_0.Z * w0_1.Z + a8_0.W * w0_1.W + a8_1.X * w1_1.X + a8_1.Y * w1_1.Y + a8_1.Z * w1_1.Z + a8_1.W * w1_1.W;
+                        s8_2 += a8_0.X * w0_2.X + a8_0.Y * w0_2.Y + a8_0.Z * w0_2.Z + a8_0.W * w0_2.W + a8_1.X * w1_2.X + a8_1.Y * w1_2.Y + a8_1.Z * w1_2.Z + a8_1.W * w1_2.W;
+                        s8_3 += a8_0.X * w0_3.X + a8_0.Y * w0_3.Y + a8_0.Z * w0_3.Z + a8_0.W * w0_3.W + a8_1.X * w1_3.X + a8_1.Y * w1_3.Y + a8_1.Z * w1_3.Z + a8_1.W * w1_3.W;
+                    }
+                    if (mCap > 9)
+                    {
+                        Float4 a9_0 = sA[9 * kc + v0];
+                        Float4 a9_1 = sA[9 * kc + v1];
+                        s9_0 += a9_0.X * w0_0.X + a9_0.Y * w0_0.Y + a9_0.Z * w0_0.Z + a9_0.W * w0_0.W + a9_1.X * w1_0.X + a9_1.Y * w1_0.Y + a9_1.Z * w1_0.Z + a9_1.W * w1_0.W;
+                        s9_1 += a9_0.X * w0_1.X + a9_0.Y * w0_1.Y + a9_0.Z * w0_1.Z + a9_0.W * w0_1.W + a9_1.X * w1_1.X + a9_1.Y * w1_1.Y + a9_1.Z * w1_1.Z + a9_1.W * w1_1.W;
+                        s9_2 += a9_0.X * w0_2.X + a9_0.Y * w0_2.Y + a9_0.Z * w0_2.Z + a9_0.W * w0_2.W + a9_1.X * w1_2.X + a9_1.Y * w1_2.Y + a9_1.Z * w1_2.Z + a9_1.W * w1_2.W;
+                        s9_3 += a9_0.X * w0_3.X + a9_0.Y * w0_3.Y + a9_0.Z * w0_3.Z + a9_0.W * w0_3.W + a9_1.X * w1_3.X + a9_1.Y * w1_3.Y + a9_1.Z * w1_3.Z + a9_1.W * w1_3.W;
+                    }
+                    if (mCap > 10)
+                    {
+                        Float4 a10_0 = sA[10 * kc + v0];
+                        Float4 a10_1 = sA[10 * kc + v1];
+                        s10_0 += a10_0.X * w0_0.X + a10_0.Y * w0_0.Y + a10_0.Z * w0_0.Z + a10_0.W * w0_0.W + a10_1.X * w1_0.X + a10_1.Y * w1_0.Y + a10_1.Z * w1_0.Z + a10_1.W * w1_0.W;
+                        s10_1 += a10_0.X * w0_1.X + a10_0.Y * w0_1.Y + a10_0.Z * w0_1.Z + a10_0.W * w0_1.W + a10_1.X * w1_1.X + a10_1.Y * w1_1.Y + a10_1.Z * w1_1.Z + a10_1.W * w1_1.W;
+                        s10_2 += a10_0.X * w0_2.X + a10_0.Y * w0_2.Y + a10_0.Z * w0_2.Z + a10_0.W * w0_2.W + a10_1.X * w1_2.X + a10_1.Y * w1_2.Y + a10_1.Z * w1_2.Z + a10_1.W * w1_2.W;
+                        s10_3 += a10_0.X * w0_3.X + a10_0.Y * w0_3.Y + a10_0.Z * w0_3.Z + a10_0.W * w0_3.W + a10_1.X * w1_3.X + a10_1.Y * w1_3.Y + a10_1.Z * w1_3.Z + a10_1.W * w1_3.W;
+                    }
+                    if (mCap > 11)
+                    {
+                        Float4 a11_0 = sA[11 * kc + v0];
+                        Float4 a11_1 = sA[11 * kc + v1];
+                        s11_0 += a11_0.X * w0_0.X + a11_0.Y * w0_0.Y + a11_0.Z * w0_0.Z + a11_0.W * w0_0.W + a11_1.X * w1_0.X + a11_1.Y * w1_0.Y + a11_1.Z * w1_0.Z + a11_1.W * w1_0.W;
+                        s11_1 += a11_0.X * w0_1.X + a11_0.Y * w0_1.Y + a11_0.Z * w0_1.Z + a11_0.W * w0_1.W + a11_1.X * w1_1.X + a11_1.Y * w1_1.Y + a11_1.Z * w1_1.Z + a11_1.W * w1_1.W;
+                        s11_2 += a11_0.X * w0_2.X + a11_0.Y * w0_2.Y + a11_0.Z * w0_2.Z + a11_0.W * w0_2.W + a11_1.X * w1_2.X + a11_1.Y * w1_2.Y + a11_1.Z * w1_2.Z + a11_1.W * w1_2.W;
+                        s11_3 += a11_0.X * w0_3.X + a11_0.Y * w0_3.Y + a11_0.Z * w0_3.Z + a11_0.W * w0_3.W + a11_1.X * w1_3.X + a11_1.Y * w1_3.Y + a11_1.Z * w1_3.Z + a11_1.W * w1_3.W;
+                    }
+                    if (mCap > 12)
+                    {
+                        Float4 a12_0 = sA[12 * kc + v0];
+                        Float4 a12_1 = sA[12 * kc + v1];
+                        s12_0 += a12_0.X * w0_0.X + a12_0.Y * w0_0.Y + a12_0.Z * w0_0.Z + a12_0.W * w0_0.W + a12_1.X * w1_0.X + a12_1.Y * w1_0.Y + a12_1.Z * w1_0.Z + a12_1.W * w1_0.W;
+                        s12_1 += a12_0.X * w0_1.X + a12_0.Y * w0_1.Y + a12_0.Z * w0_1.Z + a12_0.W * w0_1.W + a12_1.X * w1_1.X + a12_1.Y * w1_1.Y + a12_1.Z * w1_1.Z + a12_1.W * w1_1.W;
+                        s12_2 += a12_0.X * w0_2.X + a12_0.Y * w0_2.Y + a12_0.Z * w0_2.Z + a12_0.W * w0_2.W + a12_1.X * w1_2.X + a12_1.Y * w1_2.Y + a12_1.Z * w1_2.Z + a12_1.W * w1_2.W;
+                        s12_3 += a12_0.X * w0_3.X + a12_0.Y * w0_3.Y + a12_0.Z * w0_3.Z + a12_0.W * w0_3.W + a12_1.X * w1_3.X + a12_1.Y * w1_3.Y + a12_1.Z * w1_3.Z + a12_1.W * w1_3.W;
+                    }
+                    if (mCap > 13)
+                    {
+                        Float4 a13_0 = sA[13 * kc + v0];
+                        Float4 a13_1 = sA[13 * kc + v1];
+                        s13_0 += a13_0.X * w0_0.X + a13_0.Y * w0_0.Y + a13_0.Z * w0_0.Z + a13_0.W * w0_0.W + a13_1.X * w1_0.X + a13_1.Y * w1_0.Y + a13_1.Z * w1_0.Z + a13_1.W * w1_0.W;
+                        s13_1 += a13_0.X * w0_1.X + a13_0.Y * w0_1.Y + a13_0.Z * w0_1.Z + a13_0.W * w0_1.W + a13_1.X * w1_1.X + a13_1.Y * w1_1.Y + a13_1.Z * w1_1.Z + a13_1.W * w1_1.W;
+                        s13_2 += a13_0.X * w0_2.X + a13_0.Y * w0_2.Y + a13_0.Z * w0_2.Z + a13_0.W * w0_2.W + a13_1.X * w1_2.X + a13_1.Y * w1_2.Y + a13_1.Z * w1_2.Z + a13_1.W * w1_2.W;
+                        s13_3 += a13_0.X * w0_3.X + a13_0.Y * w0_3.Y + a13_0.Z * w0_3.Z + a13_0.W * w0_3.W + a13_1.X * w1_3.X + a13_1.Y * w1_3.Y + a13_1.Z * w1_3.Z + a13_1.W * w1_3.W;
+                    }
+                    if (mCap > 14)
+                    {
+                        Float4 a14_0 = sA[14 * kc + v0];
+                        Float4 a14_1 = sA[14 * kc + v1];
+                        s14_0 += a14_0.X * w0_0.X + a14_0.Y * w0_0.Y + a14_0.Z * w0_0.Z + a14_0.W * w0_0.W + a14_1.X * w1_0.X + a14_1.Y * w1_0.Y + a14_1.Z * w1_0.Z + a14_1.W * w1_0.W;
+                        s14_1 += a14_0.X * w0_1.X + a14_0.Y * w0_1.Y + a14_0.Z * w0_1.Z + a14_0.W * w0_1.W + a14_1.X * w1_1.X + a14_1.Y * w1_1.Y + a14_1.Z * w1_1.Z + a14_1.W * w1_1.W;
+                        s14_2 += a14_0.X * w0_2.X + a14_0.Y * w0_2.Y + a14_0.Z * w0_2.Z + a14_0.W * w0_2.W + a14_1.X * w1_2.X + a14_1.Y * w1_2.Y + a14_1.Z * w1_2.Z + a14_1.W * w1_2.W;
+                        s14_3 += a14_0.X * w0_3.X + a14_0.Y * w0_3.Y + a14_0.Z * w0_3.Z + a14_0.W * w0_3.W + a14_1.X * w1_3.X + a14_1.Y * w1_3.Y + a14_1.Z * w1_3.Z + a14_1.W * w1_3.W;
+                    }
+                    if (mCap > 15)
+                    {
+                        Float4 a15_0 = sA[15 * kc + v0];
+                        Float4 a15_1 = sA[15 * kc + v1];
+                        s15_0 += a15_0.X * w0_0.X + a15_0.Y * w0_0.Y + a15_0.Z * w0_0.Z + a15_0.W * w0_0.W + a15_1.X * w1_0.X + a15_1.Y * w1_0.Y + a15_1.Z * w1_0.Z + a15_1.W * w1_0.W;
+                        s15_1 += a15_0.X * w0_1.X + a15_0.Y * w0_1.Y + a15_0.Z * w0_1.Z + a15_0.W * w0_1.W + a15_1.X * w1_1.X + a15_1.Y * w1_1.Y + a15_1.Z * w1_1.Z + a15_1.W * w1_1.W;
+                        s15_2 += a15_0.X * w0_2.X + a15_0.Y * w0_2.Y + a15_0.Z * w0_2.Z + a15_0.W * w0_2.W + a15_1.X * w1_2.X + a15_1.Y * w1_2.Y + a15_1.Z * w1_2.Z + a15_1.W * w1_2.W;
+                        s15_3 += a15_0.X * w0_3.X + a15_0.Y * w0_3.Y + a15_0.Z * w0_3.Z + a15_0.W * w0_3.W + a15_1.X * w1_3.X + a15_1.Y * w1_3.Y + a15_1.Z * w1_3.Z + a15_1.W * w1_3.W;
+                    }
+                }
+
+                if (vl < len)
+                {
+                    int v0 = vl + 0 * ws;
+                    Float4 w0_0 = bv[wBase0 + c0 + v0];
+                    Float4 w0_1 = bv[wBase1 + c0 + v0];
+                    Float4 w0_2 = bv[wBase2 + c0 + v0];
+                    Float4 w0_3 = bv[wBase3 + c0 + v0];
+                    Float4 a0_0 = sA[0 * kc + v0];
+                    s0_0 += a0_0.X * w0_0.X + a0_0.Y * w0_0.Y + a0_0.Z * w0_0.Z + a0_0.W * w0_0.W;
+                    s0_1 += a0_0.X * w0_1.X + a0_0.Y * w0_1.Y + a0_0.Z * w0_1.Z + a0_0.W * w0_1.W;
+                    s0_2 += a0_0.X * w0_2.X + a0_0.Y * w0_2.Y + a0_0.Z * w0_2.Z + a0_0.W * w0_2.W;
+                    s0_3 += a0_0.X * w0_3.X + a0_0.Y * w0_3.Y + a0_0.Z * w0_3.Z + a0_0.W * w0_3.W;
+                    if (mCap > 1)
+                    {
+                        Float4 a1_0 = sA[1 * kc + v0];
+                        s1_0 += a1_0.X * w0_0.X + a1_0.Y * w0_0.Y + a1_0.Z * w0_0.Z + a1_0.W * w0_0.W;
+                        s1_1 += a1_0.X * w0_1.X + a1_0.Y * w0_1.Y + a1_0.Z * w0_1.Z + a1_0.W * w0_1.W;
+                        s1_2 += a1_0.X * w0_2.X + a1_0.Y * w0_2.Y + a1_0.Z * w0_2.Z + a1_0.W * w0_2.W;
+                        s1_3 += a1_0.X * w0_3.X + a1_0.Y * w0_3.Y + a1_0.Z * w0_3.Z + a1_0.W * w0_3.W;
+                    }
+                    if (mCap > 2)
+                    {
+                        Float4 a2_0 = sA[2 * kc + v0];
+                        s2_0 += a2_0.X * w0_0.X + a2_0.Y * w0_0.Y + a2_0.Z * w0_0.Z + a2_0.W * w0_0.W;
+                        s2_1 += a2_0.X * w0_1.X + a2_0.Y * w0_1.Y + a2_0.Z * w0_1.Z + a2_0.W * w0_1.W;
+                        s2_2 += a2_0.X * w0_2.X + a2_0.Y * w0_2.Y + a2_0.Z * w0_2.Z + a2_0.W * w0_2.W;
+                        s2_3 += a2_0.X * w0_3.X + a2_0.Y * w0_3.Y + a2_0.Z * w0_3.Z + a2_0.W * w0_3.W;
+                    }
+                    if (mCap > 3)
+                    {
+                        Float4 a3_0 = sA[3 * kc + v0];
+                        s3_0 += a3_0.X * w0_0.X + a3_0.Y * w0_0.Y + a3_0.Z * w0_0.Z + a3_0.W * w0_0.W;
+                        s3_1 += a3_0.X * w0_1.X + a3_0.Y * w0_1.Y + a3_0.Z * w0_1.Z + a3_0.W * w0_1.W;
+                        s3_2 += a3_0.X * w0_2.X + a3_0.Y * w0_2.Y + a3_0.Z * w0_2.Z + a3_0.W * w0_2.W;
+                        s3_3 += a3_0.X * w0_3.X + a3_0.Y * w0_3.Y + a3_0.Z * w0_3.Z + a3_0.W * w0_3.W;
+                    }
+                    if (mCap > 4)
+                    {
+                        Float4 a4_0 = sA[4 * kc + v0];
+                        s4_0 += a4_0.X * w0_0.X + a4_0.Y * w0_0.Y + a4_0.Z * w0_0.Z + a4_0.W * w0_0.W;
+                        s4_1 += a4_0.X * w0_1.X + a4_0.Y * w0_1.Y + a4_0.Z * w0_1.Z + a4_0.W * w0_1.W;
+                        s4_2 += a4_0.X * w0_2.X + a4_0.Y * w0_2.Y + a4_0.Z * w0_2.Z + a4_0.W * w0_2.W;
+                        s4_3 += a4_0.X * w0_3.X + a4_0.Y * w0_3.Y + a4_0.Z * w0_3.Z + a4_0.W * w0_3.W;
+                    }
+                    if (mCap > 5)
+                    {
+                        Float4 a5_0 = sA[5 * kc + v0];
+                        s5_0 += a5_0.X * w0_0.X + a5_0.Y * w0_0.Y + a5_0.Z * w0_0.Z + a5_0.W * w0_0.W;
+                        s5_1 += a5_0.X * w0_1.X + a5_0.Y * w0_1.Y + a5_0.Z * w0_1.Z + a5_0.W * w0_1.W;
+                        s5_2 += a5_0.X * w0_2.X + a5_0.Y * w0_2.Y + a5_0.Z * w0_2.Z + a5_0.W * w0_2.W;
+                        s5_3 += a5_0.X * w0_3.X + a5_0.Y * w0_3.Y + a5_0.Z * w0_3.Z + a5_0.W * w0_3.W;
+                    }
+                    if (mCap > 6)
+                    {
+                        Float4 a6_0 = sA[6 * kc + v0];
+                        s6_0 += a6_0.X * w0_0.X + a6_0.Y * w0_0.Y + a6_0.Z * w0_0.Z + a6_0.W * w0_0.W;
+                        s6_1 += a6_0.X * w0_1.X + a6_0.Y * w0_1.Y + a6_0.Z * w0_1.Z + a6_0.W * w0_1.W;
+                        s6_2 += a6_0.X * w0_2.X + a6_0.Y * w0_2.Y + a6_0.Z * w0_2.Z + a6_0.W * w0_2.W;
+                        s6_3 += a6_0.X * w0_3.X + a6_0.Y * w0_3.Y + a6_0.Z * w0_3.Z + a6_0.W * w0_3.W;
+                    }
+                    if (mCap > 7)
+                    {
+                        Float4 a7_0 = sA[7 * kc + v0];
+                        s7_0 += a7_0.X * w0_0.X + a7_0.Y * w0_0.Y + a7_0.Z * w0_0.Z + a7_0.W * w0_0.W;
+                        s7_1 += a7_0.X * w0_1.X + a7_0.Y * w0_1.Y + a7_0.Z * w0_1.Z + a7_0.W * w0_1.W;
+                        s7_2 += a7_0.X * w0_2.X + a7_0.Y * w0_2.Y + a7_0.Z * w0_2.Z + a7_0.W * w0_2.W;
+                        s7_3 += a7_0.X * w0_3.X + a7_0.Y * w0_3.Y + a7_0.Z * w0_3.Z + a7_0.W * w0_3.W;
+                    }
+                    if (mCap > 8)
+                    {
+                        Float4 a8_0 = sA[8 * kc + v0];
+                        s8_0 += a8_0.X * w0_0.X + a8_0.Y * w0_0.Y + a8_0.Z * w0_0.Z + a8_0.W * w0_0.W;
+                        s8_1 += a8_0.X * w0_1.X + a8_0.Y * w0_1.Y + a8_0.Z * w0_1.Z + a8_0.W * w0_1.W;
+                        s8_2 += a8_0.X * w0_2.X + a8_0.Y * w0_2.Y + a8_0.Z * w0_2.Z + a8_0.W * w0_2.W;
+                        s8_3 += a8_0.X * w0_3.X + a8_0.Y * w0_3.Y + a8_0.Z * w0_3.Z + a8_0.W * w0_3.W;
+                    }
+                    if (mCap > 9)
+                    {
+                        Float4 a9_0 = sA[9 * kc + v0];
+                        s9_0 += a9_0.X * w0_0.X + a9_0.Y * w0_0.Y + a9_0.Z * w0_0.Z + a9_0.W * w0_0.W;
+                        s9_1 += a9_0.X * w0_1.X + a9_0.Y * w0_1.Y + a9_0.Z * w0_1.Z + a9_0.W * w0_1.W;
+                        s9_2 += a9_0.X * w0_2.X + a9_0.Y * w0_2.Y + a9_0.Z * w0_2.Z + a9_0.W * w0_2.W;
+                        s9_3 += a9_0.X * w0_3.X + a9_0.Y * w0_3.Y + a9_0.Z * w0_3.Z + a9_0.W * w0_3.W;
+                    }
+                    if (mCap > 10)
+                    {
+                        Float4 a10_0 = sA[10 * kc + v0];
+                        s10_0 += a10_0.X * w0_0.X + a10_0.Y * w0_0.Y + a10_0.Z * w0_0.Z + a10_0.W * w0_0.W;
+                        s10_1 += a10_0.X * w0_1.X + a10_0.Y * w0_1.Y + a10_0.Z * w0_1.Z + a10_0.W * w0_1.W;
+                        s10_2 += a10_0.X * w0_2.X + a10_0.Y * w0_2.Y + a10_0.Z * w0_2.Z + a10_0.W * w0_2.W;
+                        s10_3 += a10_0.X * w0_3.X + a10_0.Y * w0_3.Y + a10_0.Z * w0_3.Z + a10_0.W * w0_3.W;
+                    }
+                    if (mCap > 11)
+                    {
+                        Float4 a11_0 = sA[11 * kc + v0];
+                        s11_0 += a11_0.X * w0_0.X + a11_0.Y * w0_0.Y + a11_0.Z * w0_0.Z + a11_0.W * w0_0.W;
+                        s11_1 += a11_0.X * w0_1.X + a11_0.Y * w0_1.Y + a11_0.Z * w0_1.Z + a11_0.W * w0_1.W;
+                        s11_2 += a11_0.X * w0_2.X + a11_0.Y * w0_2.Y + a11_0.Z * w0_2.Z + a11_0.W * w0_2.W;
+                        s11_3 += a11_0.X * w0_3.X + a11_0.Y * w0_3.Y + a11_0.Z * w0_3.Z + a11_0.W * w0_3.W;
+                    }
+                    if (mCap > 12)
+                    {
+                        Float4 a12_0 = sA[12 * kc + v0];
+                        s12_0 += a12_0.X * w0_0.X + a12_0.Y * w0_0.Y + a12_0.Z * w0_0.Z + a12_0.W * w0_0.W;
+                        s12_1 += a12_0.X * w0_1.X + a12_0.Y * w0_1.Y + a12_0.Z * w0_1.Z + a12_0.W * w0_1.W;
+                        s12_2 += a12_0.X * w0_2.X + a12_0.Y * w0_2.Y + a12_0.Z * w0_2.Z + a12_0.W * w0_2.W;
+                        s12_3 += a12_0.X * w0_3.X + a12_0.Y * w0_3.Y + a12_0.Z * w0_3.Z + a12_0.W * w0_3.W;
+                    }
+                    if (mCap > 13)
+                    {
+                        Float4 a13_0 = sA[13 * kc + v0];
+                        s13_0 += a13_0.X * w0_0.X + a13_0.Y * w0_0.Y + a13_0.Z * w0_0.Z + a13_0.W * w0_0.W;
+                        s13_1 += a13_0.X * w0_1.X + a13_0.Y * w0_1.Y + a13_0.Z * w0_1.Z + a13_0.W * w0_1.W;
+                        s13_2 += a13_0.X * w0_2.X + a13_0.Y * w0_2.Y + a13_0.Z * w0_2.Z + a13_0.W * w0_2.W;
+                        s13_3 += a13_0.X * w0_3.X + a13_0.Y * w0_3.Y + a13_0.Z * w0_3.Z + a13_0.W * w0_3.W;
+                    }
+                    if (mCap > 14)
+                    {
+                        Float4 a14_0 = sA[14 * kc + v0];
+                        s14_0 += a14_0.X * w0_0.X + a14_0.Y * w0_0.Y + a14_0.Z * w0_0.Z + a14_0.W * w0_0.W;
+                        s14_1 += a14_0.X * w0_1.X + a14_0.Y * w0_1.Y + a14_0.Z * w0_1.Z + a14_0.W * w0_1.W;
+                        s14_2 += a14_0.X * w0_2.X + a14_0.Y * w0_2.Y + a14_0.Z * w0_2.Z + a14_0.W * w0_2.W;
+                        s14_3 += a14_0.X * w0_3.X + a14_0.Y * w0_3.Y + a14_0.Z * w0_3.Z + a14_0.W * w0_3.W;
+                    }
+                    if (mCap > 15)
+                    {
+                        Float4 a15_0 = sA[15 * kc + v0];
+                        s15_0 += a15_0.X * w0_0.X + a15_0.Y * w0_0.Y + a15_0.Z * w0_0.Z + a15_0.W * w0_0.W;
+                        s15_1 += a15_0.X * w0_1.X + a15_0.Y * w0_1.Y + a15_0.Z * w0_1.Z + a15_0.W * w0_1.W;
+                        s15_2 += a15_0.X * w0_2.X + a15_0.Y * w0_2.Y + a15_0.Z * w0_2.Z + a15_0.W * w0_2.W;
+                        s15_3 += a15_0.X * w0_3.X + a15_0.Y * w0_3.Y + a15_0.Z * w0_3.Z + a15_0.W * w0_3.W;
+                    }
+                }
+            }
+
+            Group.Barrier();
+        }
+
+        if (active)
+        {
+            FinishVec(bias, c, partial, g, 0, colBase + 0, split, GpuMath.WarpSum(s0_0), lane);
+            FinishVec(bias, c, partial, g, 0, colBase + 1, split, GpuMath.WarpSum(s0_1), lane);
+            FinishVec(bias, c, partial, g, 0, colBase + 2, split, GpuMath.WarpSum(s0_2), lane);
+            FinishVec(bias, c, partial, g, 0, colBase + 3, split, GpuMath.WarpSum(s0_3), lane);
+            if (mCap > 1 && m > 1)
+            {
+                FinishVec(bias, c, partial, g, 1, colBase + 0, split, GpuMath.WarpSum(s1_0), lane);
+                FinishVec(bias, c, partial, g, 1, colBase + 1, split, GpuMath.WarpSum(s1_1), lane);
+                FinishVec(bias, c, partial, g, 1, colBase + 2, split, GpuMath.WarpSum(s1_2), lane);
+                FinishVec(bias, c, partial, g, 1, colBase + 3, split, GpuMath.WarpSum(s1_3), lane);
+            }
+            if (mCap > 2 && m > 2)
+            {
+                FinishVec(bias, c, partial, g, 2, colBase + 0, split, GpuMath.WarpSum(s2_0), lane);
+                FinishVec(bias, c, partial, g, 2, colBase + 1, split, GpuMath.WarpSum(s2_1), lane);
+                FinishVec(bias, c, partial, g, 2, colBase + 2, split, GpuMath.WarpSum(s2_2), lane);
+                FinishVec(bias, c, partial, g, 2, colBase + 3, split, GpuMath.WarpSum(s2_3), lane);
+            }
+            if (mCap > 3 && m > 3)
+            {
+                FinishVec(bias, c, partial, g, 3, colBase + 0, split, GpuMath.WarpSum(s3_0), lane);
+                FinishVec(bias, c, partial, g, 3, colBase + 1, split, GpuMath.WarpSum(s3_1), lane);
+                FinishVec(bias, c, partial, g, 3, colBase + 2, split, GpuMath.WarpSum(s3_2), lane);
+                FinishVec(bias, c, partial, g, 3, colBase + 3, split, GpuMath.WarpSum(s3_3), lane);
+            }
+            if (mCap > 4 && m > 4)
+            {
+                FinishVec(bias, c, partial, g, 4, colBase + 0, split, GpuMath.WarpSum(s4_0), lane);
+                FinishVec(bias, c, partial, g, 4, colBase + 1, split, GpuMath.WarpSum(s4_1), lane);
+                FinishVec(bias, c, partial, g, 4, colBase + 2, split, GpuMath.WarpSum(s4_2), lane);
+                FinishVec(bias, c, partial, g, 4, colBase + 3, split, GpuMath.WarpSum(s4_3), lane);
+            }
+            if (mCap > 5 && m > 5)
+            {
+                FinishVec(bias, c, partial, g, 5, colBase + 0, split, GpuMath.WarpSum(s5_0), lane);
+                FinishVec(bias, c, partial, g, 5, colBase + 1, split, GpuMath.WarpSum(s5_1), lane);
+                FinishVec(bias, c, partial, g, 5, colBase + 2, split, GpuMath.WarpSum(s5_2), lane);
+                FinishVec(bias, c, partial, g, 5, colBase + 3, split, GpuMath.WarpSum(s5_3), lane);
+            }
+            if (mCap > 6 && m > 6)
+            {
+                FinishVec(bias, c, partial, g, 6, colBase + 0, split, GpuMath.WarpSum(s6_0), lane);
+                FinishVec(bias, c, partial, g, 6, colBase + 1, split, GpuMath.WarpSum(s6_1), lane);
+                FinishVec(bias, c, partial, g, 6, colBase + 2, split, GpuMath.WarpSum(s6_2), lane);
+                FinishVec(bias, c, partial, g, 6, colBase + 3, split, GpuMath.WarpSum(s6_3), lane);
+            }
+            if (mCap > 7 && m > 7)
+            {
+                FinishVec(bias, c, partial, g, 7, colBase + 0, split, GpuMath.WarpSum(s7_0), lane);
+                FinishVec(bias, c, partial, g, 7, colBase + 1, split, GpuMath.WarpSum(s7_1), lane);
+                FinishVec(bias, c, partial, g, 7, colBase + 2, split, GpuMath.WarpSum(s7_2), lane);
+                FinishVec(bias, c, partial, g, 7, colBase + 3, split, GpuMath.WarpSum(s7_3), lane);
+            }
+            if (mCap > 8 && m > 8)
+            {
+                FinishVec(bias, c, partial, g, 8, colBase + 0, split, GpuMath.WarpSum(s8_0), lane);
+                FinishVec(bias, c, partial, g, 8, colBase + 1, split, GpuMath.WarpSum(s8_1), lane);
+                FinishVec(bias, c, partial, g, 8, colBase + 2, split, GpuMath.WarpSum(s8_2), lane);
+                FinishVec(bias, c, partial, g, 8, colBase + 3, split, GpuMath.WarpSum(s8_3), lane);
+            }
+            if (mCap > 9 && m > 9)
+            {
+                FinishVec(bias, c, partial, g, 9, colBase + 0, split, GpuMath.WarpSum(s9_0), lane);
+                FinishVec(bias, c, partial, g, 9, colBase + 1, split, GpuMath.WarpSum(s9_1), lane);
+                FinishVec(bias, c, partial, g, 9, colBase + 2, split, GpuMath.WarpSum(s9_2), lane);
+                FinishVec(bias, c, partial, g, 9, colBase + 3, split, GpuMath.WarpSum(s9_3), lane);
+            }
+            if (mCap > 10 && m > 10)
+            {
+                FinishVec(bias, c, partial, g, 10, colBase + 0, split, GpuMath.WarpSum(s10_0), lane);
+                FinishVec(bias, c, partial, g, 10, colBase + 1, split, GpuMath.WarpSum(s10_1), lane);
+                FinishVec(bias, c, partial, g, 10, colBase + 2, split, GpuMath.WarpSum(s10_2), lane);
+                FinishVec(bias, c, partial, g, 10, colBase + 3, split, GpuMath.WarpSum(s10_3), lane);
+            }
+            if (mCap > 11 && m > 11)
+            {
+                FinishVec(bias, c, partial, g, 11, colBase + 0, split, GpuMath.WarpSum(s11_0), lane);
+                FinishVec(bias, c, partial, g, 11, colBase + 1, split, GpuMath.WarpSum(s11_1), lane);
+                FinishVec(bias, c, partial, g, 11, colBase + 2, split, GpuMath.WarpSum(s11_2), lane);
+                FinishVec(bias, c, partial, g, 11, colBase + 3, split, GpuMath.WarpSum(s11_3), lane);
+            }
+            if (mCap > 12 && m > 12)
+            {
+                FinishVec(bias, c, partial, g, 12, colBase + 0, split, GpuMath.WarpSum(s12_0), lane);
+                FinishVec(bias, c, partial, g, 12, colBase + 1, split, GpuMath.WarpSum(s12_1), lane);
+                FinishVec(bias, c, partial, g, 12, colBase + 2, split, GpuMath.WarpSum(s12_2), lane);
+                FinishVec(bias, c, partial, g, 12, colBase + 3, split, GpuMath.WarpSum(s12_3), lane);
+            }
+            if (mCap > 13 && m > 13)
+            {
+                FinishVec(bias, c, partial, g, 13, colBase + 0, split, GpuMath.WarpSum(s13_0), lane);
+                FinishVec(bias, c, partial, g, 13, colBase + 1, split, GpuMath.WarpSum(s13_1), lane);
+                FinishVec(bias, c, partial, g, 13, colBase + 2, split, GpuMath.WarpSum(s13_2), lane);
+                FinishVec(bias, c, partial, g, 13, colBase + 3, split, GpuMath.WarpSum(s13_3), lane);
+            }
+            if (mCap > 14 && m > 14)
+            {
+                FinishVec(bias, c, partial, g, 14, colBase + 0, split, GpuMath.WarpSum(s14_0), lane);
+                FinishVec(bias, c, partial, g, 14, colBase + 1, split, GpuMath.WarpSum(s14_1), lane);
+                FinishVec(bias, c, partial, g, 14, colBase + 2, split, GpuMath.WarpSum(s14_2), lane);
+                FinishVec(bias, c, partial, g, 14, colBase + 3, split, GpuMath.WarpSum(s14_3), lane);
+            }
+            if (mCap > 15 && m > 15)
+            {
+                FinishVec(bias, c, partial, g, 15, colBase + 0, split, GpuMath.WarpSum(s15_0), lane);
+                FinishVec(bias, c, partial, g, 15, colBase + 1, split, GpuMath.WarpSum(s15_1), lane);
+                FinishVec(bias, c, partial, g, 15, colBase + 2, split, GpuMath.WarpSum(s15_2), lane);
+                FinishVec(bias, c, partial, g, 15, colBase + 3, split, GpuMath.WarpSum(s15_3), lane);
             }
         }
     }

@@ -7,20 +7,20 @@ namespace GemsInjector.Kernels.Ilgpu;
 internal static partial class HalfGemvKernels
 {
     /// <summary>
-    /// Decode GEMV, weight b [N, K] (a linear layer's weight): each warp owns two adjacent output columns; its lanes
-    /// stride over K one <see cref="Half8"/> (8 elements, one 16-byte load) at a time, four steps per iteration for up
-    /// to four rows (eight weight loads in flight per lane), two for more rows. The activations (a [M, K], also read 16 bytes at a time, L1-resident: every warp
-    /// of the group reads the same ones) are converted once per step and used for both columns. Grid.Y splits K into
-    /// chunks of <see cref="HalfGemvShape.Chunk"/> vectors when N alone gives too few groups; each of the M·2 sums ends
-    /// in a warp shuffle reduction. TRowsCap (≥ M) bounds the accumulators at compile time; rows past M read row M − 1
-    /// again (no branch in the loop) and are never stored. TFormat: 1 bfloat16, 0 float16.
+    /// Decode GEMV for 2–16 rows, weight b [N, K] (a linear layer's weight): each warp owns two adjacent output columns
+    /// for up to four rows, 4 for more; its lanes stride over K one <see cref="Half8"/> (8 elements, one 16-byte
+    /// load) at a time, four steps per iteration with two columns, two with four (eight weight loads in flight per lane);
+    /// whole iterations load unguarded, one guarded iteration takes the tail. The activations (a [M, K], also read 16
+    /// bytes at a time, L1-resident: every warp of the group reads the same ones) are converted once per step and serve
+    /// all the warp's columns. Grid.Y splits K into chunks of <see cref="HalfGemvShape.Chunk"/> vectors when N alone
+    /// gives too few groups; every sum ends in a warp shuffle reduction. TRowsCap (4, 8 or 16, ≥ M) bounds the
+    /// accumulators at compile time; rows past M read row M − 1 again (no branch in the loop) and are never stored.
+    /// One row: <see cref="GemvNk16Row"/>. TFormat: 1 bfloat16, 0 float16.
     /// </summary>
     [IlgpuKernel]
-    [IlgpuKernelVariant(typeof(Const1), typeof(Float16Storage))]
     [IlgpuKernelVariant(typeof(Const4), typeof(Float16Storage))]
     [IlgpuKernelVariant(typeof(Const8), typeof(Float16Storage))]
     [IlgpuKernelVariant(typeof(Const16), typeof(Float16Storage))]
-    [IlgpuKernelVariant(typeof(Const1), typeof(BFloat16Storage))]
     [IlgpuKernelVariant(typeof(Const4), typeof(BFloat16Storage))]
     [IlgpuKernelVariant(typeof(Const8), typeof(BFloat16Storage))]
     [IlgpuKernelVariant(typeof(Const16), typeof(BFloat16Storage))]
@@ -35,17 +35,19 @@ internal static partial class HalfGemvKernels
         int ws = Warp.WarpSize;
         int lane = Warp.LaneIdx;
         int nw = Group.DimX / ws;
-        int n0 = 2 * (Grid.IdxX * nw + Warp.WarpIdx);
+        int columns = mCap <= 4 ? 2 : 4;
+        int n0 = columns * (Grid.IdxX * nw + Warp.WarpIdx);
         bool active = n0 < g.N;
         int n0c = active ? n0 : 0;
-        int n1c = n0c + 1 < g.N ? n0c + 1 : n0c;
         int m = g.M;
         long k8 = g.K / 8;
         int split = Grid.IdxY;
         int vBegin = split * g.Chunk;
         int vEnd = vBegin + g.Chunk < (int)k8 ? vBegin + g.Chunk : (int)k8;
         long w0Base = n0c * k8;
-        long w1Base = n1c * k8;
+        long w1Base = (n0c + 1 < g.N ? n0c + 1 : n0c) * k8;
+        long w2Base = (n0c + 2 < g.N ? n0c + 2 : n0c) * k8;
+        long w3Base = (n0c + 3 < g.N ? n0c + 3 : n0c) * k8;
         long r0 = (long)(0 < m ? 0 : m - 1) * k8;
         long r1 = (long)(1 < m ? 1 : m - 1) * k8;
         long r2 = (long)(2 < m ? 2 : m - 1) * k8;
@@ -62,384 +64,903 @@ internal static partial class HalfGemvKernels
         long r13 = (long)(13 < m ? 13 : m - 1) * k8;
         long r14 = (long)(14 < m ? 14 : m - 1) * k8;
         long r15 = (long)(15 < m ? 15 : m - 1) * k8;
-        float s0_0 = 0f, s0_1 = 0f;
-        float s1_0 = 0f, s1_1 = 0f;
-        float s2_0 = 0f, s2_1 = 0f;
-        float s3_0 = 0f, s3_1 = 0f;
-        float s4_0 = 0f, s4_1 = 0f;
-        float s5_0 = 0f, s5_1 = 0f;
-        float s6_0 = 0f, s6_1 = 0f;
-        float s7_0 = 0f, s7_1 = 0f;
-        float s8_0 = 0f, s8_1 = 0f;
-        float s9_0 = 0f, s9_1 = 0f;
-        float s10_0 = 0f, s10_1 = 0f;
-        float s11_0 = 0f, s11_1 = 0f;
-        float s12_0 = 0f, s12_1 = 0f;
-        float s13_0 = 0f, s13_1 = 0f;
-        float s14_0 = 0f, s14_1 = 0f;
-        float s15_0 = 0f, s15_1 = 0f;
+        float s0_0 = 0f, s0_1 = 0f, s0_2 = 0f, s0_3 = 0f;
+        float s1_0 = 0f, s1_1 = 0f, s1_2 = 0f, s1_3 = 0f;
+        float s2_0 = 0f, s2_1 = 0f, s2_2 = 0f, s2_3 = 0f;
+        float s3_0 = 0f, s3_1 = 0f, s3_2 = 0f, s3_3 = 0f;
+        float s4_0 = 0f, s4_1 = 0f, s4_2 = 0f, s4_3 = 0f;
+        float s5_0 = 0f, s5_1 = 0f, s5_2 = 0f, s5_3 = 0f;
+        float s6_0 = 0f, s6_1 = 0f, s6_2 = 0f, s6_3 = 0f;
+        float s7_0 = 0f, s7_1 = 0f, s7_2 = 0f, s7_3 = 0f;
+        float s8_0 = 0f, s8_1 = 0f, s8_2 = 0f, s8_3 = 0f;
+        float s9_0 = 0f, s9_1 = 0f, s9_2 = 0f, s9_3 = 0f;
+        float s10_0 = 0f, s10_1 = 0f, s10_2 = 0f, s10_3 = 0f;
+        float s11_0 = 0f, s11_1 = 0f, s11_2 = 0f, s11_3 = 0f;
+        float s12_0 = 0f, s12_1 = 0f, s12_2 = 0f, s12_3 = 0f;
+        float s13_0 = 0f, s13_1 = 0f, s13_2 = 0f, s13_3 = 0f;
+        float s14_0 = 0f, s14_1 = 0f, s14_2 = 0f, s14_3 = 0f;
+        float s15_0 = 0f, s15_1 = 0f, s15_2 = 0f, s15_3 = 0f;
         if (mCap <= 4)
         {
-            for (int v = vBegin + lane; v < vEnd; v += 4 * ws)
+            int v = vBegin + lane;
+            for (; v + 3 * ws < vEnd; v += 4 * ws)
             {
+                int v0 = v + 0 * ws;
+                int v1 = v + 1 * ws;
+                int v2 = v + 2 * ws;
+                int v3 = v + 3 * ws;
+                Half8 w0_0 = bv[w0Base + v0];
+                Half8 w0_1 = bv[w1Base + v0];
+                Half8 w1_0 = bv[w0Base + v1];
+                Half8 w1_1 = bv[w1Base + v1];
+                Half8 w2_0 = bv[w0Base + v2];
+                Half8 w2_1 = bv[w1Base + v2];
+                Half8 w3_0 = bv[w0Base + v3];
+                Half8 w3_1 = bv[w1Base + v3];
+                var f0_0 = Unpack(w0_0, bf16);
+                var f0_1 = Unpack(w0_1, bf16);
+                var f1_0 = Unpack(w1_0, bf16);
+                var f1_1 = Unpack(w1_1, bf16);
+                var f2_0 = Unpack(w2_0, bf16);
+                var f2_1 = Unpack(w2_1, bf16);
+                var f3_0 = Unpack(w3_0, bf16);
+                var f3_1 = Unpack(w3_1, bf16);
+                var p0_0 = Unpack(av[r0 + v0], bf16);
+                var p0_1 = Unpack(av[r0 + v1], bf16);
+                var p0_2 = Unpack(av[r0 + v2], bf16);
+                var p0_3 = Unpack(av[r0 + v3], bf16);
+                s0_0 = Dot(p0_3, f3_0, Dot(p0_2, f2_0, Dot(p0_1, f1_0, Dot(p0_0, f0_0, s0_0))));
+                s0_1 = Dot(p0_3, f3_1, Dot(p0_2, f2_1, Dot(p0_1, f1_1, Dot(p0_0, f0_1, s0_1))));
+                if (mCap > 1)
+                {
+                    var p1_0 = Unpack(av[r1 + v0], bf16);
+                    var p1_1 = Unpack(av[r1 + v1], bf16);
+                    var p1_2 = Unpack(av[r1 + v2], bf16);
+                    var p1_3 = Unpack(av[r1 + v3], bf16);
+                    s1_0 = Dot(p1_3, f3_0, Dot(p1_2, f2_0, Dot(p1_1, f1_0, Dot(p1_0, f0_0, s1_0))));
+                    s1_1 = Dot(p1_3, f3_1, Dot(p1_2, f2_1, Dot(p1_1, f1_1, Dot(p1_0, f0_1, s1_1))));
+                }
+                if (mCap > 2)
+                {
+                    var p2_0 = Unpack(av[r2 + v0], bf16);
+                    var p2_1 = Unpack(av[r2 + v1], bf16);
+                    var p2_2 = Unpack(av[r2 + v2], bf16);
+                    var p2_3 = Unpack(av[r2 + v3], bf16);
+                    s2_0 = Dot(p2_3, f3_0, Dot(p2_2, f2_0, Dot(p2_1, f1_0, Dot(p2_0, f0_0, s2_0))));
+                    s2_1 = Dot(p2_3, f3_1, Dot(p2_2, f2_1, Dot(p2_1, f1_1, Dot(p2_0, f0_1, s2_1))));
+                }
+                if (mCap > 3)
+                {
+                    var p3_0 = Unpack(av[r3 + v0], bf16);
+                    var p3_1 = Unpack(av[r3 + v1], bf16);
+                    var p3_2 = Unpack(av[r3 + v2], bf16);
+                    var p3_3 = Unpack(av[r3 + v3], bf16);
+                    s3_0 = Dot(p3_3, f3_0, Dot(p3_2, f2_0, Dot(p3_1, f1_0, Dot(p3_0, f0_0, s3_0))));
+                    s3_1 = Dot(p3_3, f3_1, Dot(p3_2, f2_1, Dot(p3_1, f1_1, Dot(p3_0, f0_1, s3_1))));
+                }
+                if (mCap > 4)
+                {
+                    var p4_0 = Unpack(av[r4 + v0], bf16);
+                    var p4_1 = Unpack(av[r4 + v1], bf16);
+                    var p4_2 = Unpack(av[r4 + v2], bf16);
+                    var p4_3 = Unpack(av[r4 + v3], bf16);
+                    s4_0 = Dot(p4_3, f3_0, Dot(p4_2, f2_0, Dot(p4_1, f1_0, Dot(p4_0, f0_0, s4_0))));
+                    s4_1 = Dot(p4_3, f3_1, Dot(p4_2, f2_1, Dot(p4_1, f1_1, Dot(p4_0, f0_1, s4_1))));
+                }
+                if (mCap > 5)
+                {
+                    var p5_0 = Unpack(av[r5 + v0], bf16);
+                    var p5_1 = Unpack(av[r5 + v1], bf16);
+                    var p5_2 = Unpack(av[r5 + v2], bf16);
+                    var p5_3 = Unpack(av[r5 + v3], bf16);
+                    s5_0 = Dot(p5_3, f3_0, Dot(p5_2, f2_0, Dot(p5_1, f1_0, Dot(p5_0, f0_0, s5_0))));
+                    s5_1 = Dot(p5_3, f3_1, Dot(p5_2, f2_1, Dot(p5_1, f1_1, Dot(p5_0, f0_1, s5_1))));
+                }
+                if (mCap > 6)
+                {
+                    var p6_0 = Unpack(av[r6 + v0], bf16);
+                    var p6_1 = Unpack(av[r6 + v1], bf16);
+                    var p6_2 = Unpack(av[r6 + v2], bf16);
+                    var p6_3 = Unpack(av[r6 + v3], bf16);
+                    s6_0 = Dot(p6_3, f3_0, Dot(p6_2, f2_0, Dot(p6_1, f1_0, Dot(p6_0, f0_0, s6_0))));
+                    s6_1 = Dot(p6_3, f3_1, Dot(p6_2, f2_1, Dot(p6_1, f1_1, Dot(p6_0, f0_1, s6_1))));
+                }
+                if (mCap > 7)
+                {
+                    var p7_0 = Unpack(av[r7 + v0], bf16);
+                    var p7_1 = Unpack(av[r7 + v1], bf16);
+                    var p7_2 = Unpack(av[r7 + v2], bf16);
+                    var p7_3 = Unpack(av[r7 + v3], bf16);
+                    s7_0 = Dot(p7_3, f3_0, Dot(p7_2, f2_0, Dot(p7_1, f1_0, Dot(p7_0, f0_0, s7_0))));
+                    s7_1 = Dot(p7_3, f3_1, Dot(p7_2, f2_1, Dot(p7_1, f1_1, Dot(p7_0, f0_1, s7_1))));
+                }
+                if (mCap > 8)
+                {
+                    var p8_0 = Unpack(av[r8 + v0], bf16);
+                    var p8_1 = Unpack(av[r8 + v1], bf16);
+                    var p8_2 = Unpack(av[r8 + v2], bf16);
+                    var p8_3 = Unpack(av[r8 + v3], bf16);
+                    s8_0 = Dot(p8_3, f3_0, Dot(p8_2, f2_0, Dot(p8_1, f1_0, Dot(p8_0, f0_0, s8_0))));
+                    s8_1 = Dot(p8_3, f3_1, Dot(p8_2, f2_1, Dot(p8_1, f1_1, Dot(p8_0, f0_1, s8_1))));
+                }
+                if (mCap > 9)
+                {
+                    var p9_0 = Unpack(av[r9 + v0], bf16);
+                    var p9_1 = Unpack(av[r9 + v1], bf16);
+                    var p9_2 = Unpack(av[r9 + v2], bf16);
+                    var p9_3 = Unpack(av[r9 + v3], bf16);
+                    s9_0 = Dot(p9_3, f3_0, Dot(p9_2, f2_0, Dot(p9_1, f1_0, Dot(p9_0, f0_0, s9_0))));
+                    s9_1 = Dot(p9_3, f3_1, Dot(p9_2, f2_1, Dot(p9_1, f1_1, Dot(p9_0, f0_1, s9_1))));
+                }
+                if (mCap > 10)
+                {
+                    var p10_0 = Unpack(av[r10 + v0], bf16);
+                    var p10_1 = Unpack(av[r10 + v1], bf16);
+                    var p10_2 = Unpack(av[r10 + v2], bf16);
+                    var p10_3 = Unpack(av[r10 + v3], bf16);
+                    s10_0 = Dot(p10_3, f3_0, Dot(p10_2, f2_0, Dot(p10_1, f1_0, Dot(p10_0, f0_0, s10_0))));
+                    s10_1 = Dot(p10_3, f3_1, Dot(p10_2, f2_1, Dot(p10_1, f1_1, Dot(p10_0, f0_1, s10_1))));
+                }
+                if (mCap > 11)
+                {
+                    var p11_0 = Unpack(av[r11 + v0], bf16);
+                    var p11_1 = Unpack(av[r11 + v1], bf16);
+                    var p11_2 = Unpack(av[r11 + v2], bf16);
+                    var p11_3 = Unpack(av[r11 + v3], bf16);
+                    s11_0 = Dot(p11_3, f3_0, Dot(p11_2, f2_0, Dot(p11_1, f1_0, Dot(p11_0, f0_0, s11_0))));
+                    s11_1 = Dot(p11_3, f3_1, Dot(p11_2, f2_1, Dot(p11_1, f1_1, Dot(p11_0, f0_1, s11_1))));
+                }
+                if (mCap > 12)
+                {
+                    var p12_0 = Unpack(av[r12 + v0], bf16);
+                    var p12_1 = Unpack(av[r12 + v1], bf16);
+                    var p12_2 = Unpack(av[r12 + v2], bf16);
+                    var p12_3 = Unpack(av[r12 + v3], bf16);
+                    s12_0 = Dot(p12_3, f3_0, Dot(p12_2, f2_0, Dot(p12_1, f1_0, Dot(p12_0, f0_0, s12_0))));
+                    s12_1 = Dot(p12_3, f3_1, Dot(p12_2, f2_1, Dot(p12_1, f1_1, Dot(p12_0, f0_1, s12_1))));
+                }
+                if (mCap > 13)
+                {
+                    var p13_0 = Unpack(av[r13 + v0], bf16);
+                    var p13_1 = Unpack(av[r13 + v1], bf16);
+                    var p13_2 = Unpack(av[r13 + v2], bf16);
+                    var p13_3 = Unpack(av[r13 + v3], bf16);
+                    s13_0 = Dot(p13_3, f3_0, Dot(p13_2, f2_0, Dot(p13_1, f1_0, Dot(p13_0, f0_0, s13_0))));
+                    s13_1 = Dot(p13_3, f3_1, Dot(p13_2, f2_1, Dot(p13_1, f1_1, Dot(p13_0, f0_1, s13_1))));
+                }
+                if (mCap > 14)
+                {
+                    var p14_0 = Unpack(av[r14 + v0], bf16);
+                    var p14_1 = Unpack(av[r14 + v1], bf16);
+                    var p14_2 = Unpack(av[r14 + v2], bf16);
+                    var p14_3 = Unpack(av[r14 + v3], bf16);
+                    s14_0 = Dot(p14_3, f3_0, Dot(p14_2, f2_0, Dot(p14_1, f1_0, Dot(p14_0, f0_0, s14_0))));
+                    s14_1 = Dot(p14_3, f3_1, Dot(p14_2, f2_1, Dot(p14_1, f1_1, Dot(p14_0, f0_1, s14_1))));
+                }
+                if (mCap > 15)
+                {
+                    var p15_0 = Unpack(av[r15 + v0], bf16);
+                    var p15_1 = Unpack(av[r15 + v1], bf16);
+                    var p15_2 = Unpack(av[r15 + v2], bf16);
+                    var p15_3 = Unpack(av[r15 + v3], bf16);
+                    s15_0 = Dot(p15_3, f3_0, Dot(p15_2, f2_0, Dot(p15_1, f1_0, Dot(p15_0, f0_0, s15_0))));
+                    s15_1 = Dot(p15_3, f3_1, Dot(p15_2, f2_1, Dot(p15_1, f1_1, Dot(p15_0, f0_1, s15_1))));
+                }
+            }
+
+            if (v < vEnd)
+            {
+                int v0 = v + 0 * ws;
                 int v1 = v + 1 * ws;
                 bool has1 = v1 < vEnd;
                 int v2 = v + 2 * ws;
                 bool has2 = v2 < vEnd;
                 int v3 = v + 3 * ws;
                 bool has3 = v3 < vEnd;
-                Half8 w0a = bv[w0Base + v];
-                Half8 w0b = bv[w1Base + v];
-                Half8 w1a = has1 ? bv[w0Base + v1] : default;
-                Half8 w1b = has1 ? bv[w1Base + v1] : default;
-                Half8 w2a = has2 ? bv[w0Base + v2] : default;
-                Half8 w2b = has2 ? bv[w1Base + v2] : default;
-                Half8 w3a = has3 ? bv[w0Base + v3] : default;
-                Half8 w3b = has3 ? bv[w1Base + v3] : default;
-                var f0a = Unpack(w0a, bf16);
-                var f0b = Unpack(w0b, bf16);
-                var f1a = Unpack(w1a, bf16);
-                var f1b = Unpack(w1b, bf16);
-                var f2a = Unpack(w2a, bf16);
-                var f2b = Unpack(w2b, bf16);
-                var f3a = Unpack(w3a, bf16);
-                var f3b = Unpack(w3b, bf16);
-                var p0_0 = Unpack(av[r0 + v], bf16);
+                Half8 w0_0 = bv[w0Base + v0];
+                Half8 w0_1 = bv[w1Base + v0];
+                Half8 w1_0 = has1 ? bv[w0Base + v1] : default;
+                Half8 w1_1 = has1 ? bv[w1Base + v1] : default;
+                Half8 w2_0 = has2 ? bv[w0Base + v2] : default;
+                Half8 w2_1 = has2 ? bv[w1Base + v2] : default;
+                Half8 w3_0 = has3 ? bv[w0Base + v3] : default;
+                Half8 w3_1 = has3 ? bv[w1Base + v3] : default;
+                var f0_0 = Unpack(w0_0, bf16);
+                var f0_1 = Unpack(w0_1, bf16);
+                var f1_0 = Unpack(w1_0, bf16);
+                var f1_1 = Unpack(w1_1, bf16);
+                var f2_0 = Unpack(w2_0, bf16);
+                var f2_1 = Unpack(w2_1, bf16);
+                var f3_0 = Unpack(w3_0, bf16);
+                var f3_1 = Unpack(w3_1, bf16);
+                var p0_0 = Unpack(av[r0 + v0], bf16);
                 var p0_1 = Unpack(has1 ? av[r0 + v1] : default, bf16);
                 var p0_2 = Unpack(has2 ? av[r0 + v2] : default, bf16);
                 var p0_3 = Unpack(has3 ? av[r0 + v3] : default, bf16);
-                s0_0 = Dot(p0_3, f3a, Dot(p0_2, f2a, Dot(p0_1, f1a, Dot(p0_0, f0a, s0_0))));
-                s0_1 = Dot(p0_3, f3b, Dot(p0_2, f2b, Dot(p0_1, f1b, Dot(p0_0, f0b, s0_1))));
+                s0_0 = Dot(p0_3, f3_0, Dot(p0_2, f2_0, Dot(p0_1, f1_0, Dot(p0_0, f0_0, s0_0))));
+                s0_1 = Dot(p0_3, f3_1, Dot(p0_2, f2_1, Dot(p0_1, f1_1, Dot(p0_0, f0_1, s0_1))));
                 if (mCap > 1)
                 {
-                    var p1_0 = Unpack(av[r1 + v], bf16);
+                    var p1_0 = Unpack(av[r1 + v0], bf16);
                     var p1_1 = Unpack(has1 ? av[r1 + v1] : default, bf16);
                     var p1_2 = Unpack(has2 ? av[r1 + v2] : default, bf16);
                     var p1_3 = Unpack(has3 ? av[r1 + v3] : default, bf16);
-                    s1_0 = Dot(p1_3, f3a, Dot(p1_2, f2a, Dot(p1_1, f1a, Dot(p1_0, f0a, s1_0))));
-                    s1_1 = Dot(p1_3, f3b, Dot(p1_2, f2b, Dot(p1_1, f1b, Dot(p1_0, f0b, s1_1))));
+                    s1_0 = Dot(p1_3, f3_0, Dot(p1_2, f2_0, Dot(p1_1, f1_0, Dot(p1_0, f0_0, s1_0))));
+                    s1_1 = Dot(p1_3, f3_1, Dot(p1_2, f2_1, Dot(p1_1, f1_1, Dot(p1_0, f0_1, s1_1))));
                 }
                 if (mCap > 2)
                 {
-                    var p2_0 = Unpack(av[r2 + v], bf16);
+                    var p2_0 = Unpack(av[r2 + v0], bf16);
                     var p2_1 = Unpack(has1 ? av[r2 + v1] : default, bf16);
                     var p2_2 = Unpack(has2 ? av[r2 + v2] : default, bf16);
                     var p2_3 = Unpack(has3 ? av[r2 + v3] : default, bf16);
-                    s2_0 = Dot(p2_3, f3a, Dot(p2_2, f2a, Dot(p2_1, f1a, Dot(p2_0, f0a, s2_0))));
-                    s2_1 = Dot(p2_3, f3b, Dot(p2_2, f2b, Dot(p2_1, f1b, Dot(p2_0, f0b, s2_1))));
+                    s2_0 = Dot(p2_3, f3_0, Dot(p2_2, f2_0, Dot(p2_1, f1_0, Dot(p2_0, f0_0, s2_0))));
+                    s2_1 = Dot(p2_3, f3_1, Dot(p2_2, f2_1, Dot(p2_1, f1_1, Dot(p2_0, f0_1, s2_1))));
                 }
                 if (mCap > 3)
                 {
-                    var p3_0 = Unpack(av[r3 + v], bf16);
+                    var p3_0 = Unpack(av[r3 + v0], bf16);
                     var p3_1 = Unpack(has1 ? av[r3 + v1] : default, bf16);
                     var p3_2 = Unpack(has2 ? av[r3 + v2] : default, bf16);
                     var p3_3 = Unpack(has3 ? av[r3 + v3] : default, bf16);
-                    s3_0 = Dot(p3_3, f3a, Dot(p3_2, f2a, Dot(p3_1, f1a, Dot(p3_0, f0a, s3_0))));
-                    s3_1 = Dot(p3_3, f3b, Dot(p3_2, f2b, Dot(p3_1, f1b, Dot(p3_0, f0b, s3_1))));
+                    s3_0 = Dot(p3_3, f3_0, Dot(p3_2, f2_0, Dot(p3_1, f1_0, Dot(p3_0, f0_0, s3_0))));
+                    s3_1 = Dot(p3_3, f3_1, Dot(p3_2, f2_1, Dot(p3_1, f1_1, Dot(p3_0, f0_1, s3_1))));
                 }
                 if (mCap > 4)
                 {
-                    var p4_0 = Unpack(av[r4 + v], bf16);
+                    var p4_0 = Unpack(av[r4 + v0], bf16);
                     var p4_1 = Unpack(has1 ? av[r4 + v1] : default, bf16);
                     var p4_2 = Unpack(has2 ? av[r4 + v2] : default, bf16);
                     var p4_3 = Unpack(has3 ? av[r4 + v3] : default, bf16);
-                    s4_0 = Dot(p4_3, f3a, Dot(p4_2, f2a, Dot(p4_1, f1a, Dot(p4_0, f0a, s4_0))));
-                    s4_1 = Dot(p4_3, f3b, Dot(p4_2, f2b, Dot(p4_1, f1b, Dot(p4_0, f0b, s4_1))));
+                    s4_0 = Dot(p4_3, f3_0, Dot(p4_2, f2_0, Dot(p4_1, f1_0, Dot(p4_0, f0_0, s4_0))));
+                    s4_1 = Dot(p4_3, f3_1, Dot(p4_2, f2_1, Dot(p4_1, f1_1, Dot(p4_0, f0_1, s4_1))));
                 }
                 if (mCap > 5)
                 {
-                    var p5_0 = Unpack(av[r5 + v], bf16);
+                    var p5_0 = Unpack(av[r5 + v0], bf16);
                     var p5_1 = Unpack(has1 ? av[r5 + v1] : default, bf16);
                     var p5_2 = Unpack(has2 ? av[r5 + v2] : default, bf16);
                     var p5_3 = Unpack(has3 ? av[r5 + v3] : default, bf16);
-                    s5_0 = Dot(p5_3, f3a, Dot(p5_2, f2a, Dot(p5_1, f1a, Dot(p5_0, f0a, s5_0))));
-                    s5_1 = Dot(p5_3, f3b, Dot(p5_2, f2b, Dot(p5_1, f1b, Dot(p5_0, f0b, s5_1))));
+                    s5_0 = Dot(p5_3, f3_0, Dot(p5_2, f2_0, Dot(p5_1, f1_0, Dot(p5_0, f0_0, s5_0))));
+                    s5_1 = Dot(p5_3, f3_1, Dot(p5_2, f2_1, Dot(p5_1, f1_1, Dot(p5_0, f0_1, s5_1))));
                 }
                 if (mCap > 6)
                 {
-                    var p6_0 = Unpack(av[r6 + v], bf16);
+                    var p6_0 = Unpack(av[r6 + v0], bf16);
                     var p6_1 = Unpack(has1 ? av[r6 + v1] : default, bf16);
                     var p6_2 = Unpack(has2 ? av[r6 + v2] : default, bf16);
                     var p6_3 = Unpack(has3 ? av[r6 + v3] : default, bf16);
-                    s6_0 = Dot(p6_3, f3a, Dot(p6_2, f2a, Dot(p6_1, f1a, Dot(p6_0, f0a, s6_0))));
-                    s6_1 = Dot(p6_3, f3b, Dot(p6_2, f2b, Dot(p6_1, f1b, Dot(p6_0, f0b, s6_1))));
+                    s6_0 = Dot(p6_3, f3_0, Dot(p6_2, f2_0, Dot(p6_1, f1_0, Dot(p6_0, f0_0, s6_0))));
+                    s6_1 = Dot(p6_3, f3_1, Dot(p6_2, f2_1, Dot(p6_1, f1_1, Dot(p6_0, f0_1, s6_1))));
                 }
                 if (mCap > 7)
                 {
-                    var p7_0 = Unpack(av[r7 + v], bf16);
+                    var p7_0 = Unpack(av[r7 + v0], bf16);
                     var p7_1 = Unpack(has1 ? av[r7 + v1] : default, bf16);
                     var p7_2 = Unpack(has2 ? av[r7 + v2] : default, bf16);
                     var p7_3 = Unpack(has3 ? av[r7 + v3] : default, bf16);
-                    s7_0 = Dot(p7_3, f3a, Dot(p7_2, f2a, Dot(p7_1, f1a, Dot(p7_0, f0a, s7_0))));
-                    s7_1 = Dot(p7_3, f3b, Dot(p7_2, f2b, Dot(p7_1, f1b, Dot(p7_0, f0b, s7_1))));
+                    s7_0 = Dot(p7_3, f3_0, Dot(p7_2, f2_0, Dot(p7_1, f1_0, Dot(p7_0, f0_0, s7_0))));
+                    s7_1 = Dot(p7_3, f3_1, Dot(p7_2, f2_1, Dot(p7_1, f1_1, Dot(p7_0, f0_1, s7_1))));
                 }
                 if (mCap > 8)
                 {
-                    var p8_0 = Unpack(av[r8 + v], bf16);
+                    var p8_0 = Unpack(av[r8 + v0], bf16);
                     var p8_1 = Unpack(has1 ? av[r8 + v1] : default, bf16);
                     var p8_2 = Unpack(has2 ? av[r8 + v2] : default, bf16);
                     var p8_3 = Unpack(has3 ? av[r8 + v3] : default, bf16);
-                    s8_0 = Dot(p8_3, f3a, Dot(p8_2, f2a, Dot(p8_1, f1a, Dot(p8_0, f0a, s8_0))));
-                    s8_1 = Dot(p8_3, f3b, Dot(p8_2, f2b, Dot(p8_1, f1b, Dot(p8_0, f0b, s8_1))));
+                    s8_0 = Dot(p8_3, f3_0, Dot(p8_2, f2_0, Dot(p8_1, f1_0, Dot(p8_0, f0_0, s8_0))));
+                    s8_1 = Dot(p8_3, f3_1, Dot(p8_2, f2_1, Dot(p8_1, f1_1, Dot(p8_0, f0_1, s8_1))));
                 }
                 if (mCap > 9)
                 {
-                    var p9_0 = Unpack(av[r9 + v], bf16);
+                    var p9_0 = Unpack(av[r9 + v0], bf16);
                     var p9_1 = Unpack(has1 ? av[r9 + v1] : default, bf16);
                     var p9_2 = Unpack(has2 ? av[r9 + v2] : default, bf16);
                     var p9_3 = Unpack(has3 ? av[r9 + v3] : default, bf16);
-                    s9_0 = Dot(p9_3, f3a, Dot(p9_2, f2a, Dot(p9_1, f1a, Dot(p9_0, f0a, s9_0))));
-                    s9_1 = Dot(p9_3, f3b, Dot(p9_2, f2b, Dot(p9_1, f1b, Dot(p9_0, f0b, s9_1))));
+                    s9_0 = Dot(p9_3, f3_0, Dot(p9_2, f2_0, Dot(p9_1, f1_0, Dot(p9_0, f0_0, s9_0))));
+                    s9_1 = Dot(p9_3, f3_1, Dot(p9_2, f2_1, Dot(p9_1, f1_1, Dot(p9_0, f0_1, s9_1))));
                 }
                 if (mCap > 10)
                 {
-                    var p10_0 = Unpack(av[r10 + v], bf16);
+                    var p10_0 = Unpack(av[r10 + v0], bf16);
                     var p10_1 = Unpack(has1 ? av[r10 + v1] : default, bf16);
                     var p10_2 = Unpack(has2 ? av[r10 + v2] : default, bf16);
                     var p10_3 = Unpack(has3 ? av[r10 + v3] : default, bf16);
-                    s10_0 = Dot(p10_3, f3a, Dot(p10_2, f2a, Dot(p10_1, f1a, Dot(p10_0, f0a, s10_0))));
-                    s10_1 = Dot(p10_3, f3b, Dot(p10_2, f2b, Dot(p10_1, f1b, Dot(p10_0, f0b, s10_1))));
+                    s10_0 = Dot(p10_3, f3_0, Dot(p10_2, f2_0, Dot(p10_1, f1_0, Dot(p10_0, f0_0, s10_0))));
+                    s10_1 = Dot(p10_3, f3_1, Dot(p10_2, f2_1, Dot(p10_1, f1_1, Dot(p10_0, f0_1, s10_1))));
                 }
                 if (mCap > 11)
                 {
-                    var p11_0 = Unpack(av[r11 + v], bf16);
+                    var p11_0 = Unpack(av[r11 + v0], bf16);
                     var p11_1 = Unpack(has1 ? av[r11 + v1] : default, bf16);
                     var p11_2 = Unpack(has2 ? av[r11 + v2] : default, bf16);
                     var p11_3 = Unpack(has3 ? av[r11 + v3] : default, bf16);
-                    s11_0 = Dot(p11_3, f3a, Dot(p11_2, f2a, Dot(p11_1, f1a, Dot(p11_0, f0a, s11_0))));
-                    s11_1 = Dot(p11_3, f3b, Dot(p11_2, f2b, Dot(p11_1, f1b, Dot(p11_0, f0b, s11_1))));
+                    s11_0 = Dot(p11_3, f3_0, Dot(p11_2, f2_0, Dot(p11_1, f1_0, Dot(p11_0, f0_0, s11_0))));
+                    s11_1 = Dot(p11_3, f3_1, Dot(p11_2, f2_1, Dot(p11_1, f1_1, Dot(p11_0, f0_1, s11_1))));
                 }
                 if (mCap > 12)
                 {
-                    var p12_0 = Unpack(av[r12 + v], bf16);
+                    var p12_0 = Unpack(av[r12 + v0], bf16);
                     var p12_1 = Unpack(has1 ? av[r12 + v1] : default, bf16);
                     var p12_2 = Unpack(has2 ? av[r12 + v2] : default, bf16);
                     var p12_3 = Unpack(has3 ? av[r12 + v3] : default, bf16);
-                    s12_0 = Dot(p12_3, f3a, Dot(p12_2, f2a, Dot(p12_1, f1a, Dot(p12_0, f0a, s12_0))));
-                    s12_1 = Dot(p12_3, f3b, Dot(p12_2, f2b, Dot(p12_1, f1b, Dot(p12_0, f0b, s12_1))));
+                    s12_0 = Dot(p12_3, f3_0, Dot(p12_2, f2_0, Dot(p12_1, f1_0, Dot(p12_0, f0_0, s12_0))));
+                    s12_1 = Dot(p12_3, f3_1, Dot(p12_2, f2_1, Dot(p12_1, f1_1, Dot(p12_0, f0_1, s12_1))));
                 }
                 if (mCap > 13)
                 {
-                    var p13_0 = Unpack(av[r13 + v], bf16);
+                    var p13_0 = Unpack(av[r13 + v0], bf16);
                     var p13_1 = Unpack(has1 ? av[r13 + v1] : default, bf16);
                     var p13_2 = Unpack(has2 ? av[r13 + v2] : default, bf16);
                     var p13_3 = Unpack(has3 ? av[r13 + v3] : default, bf16);
-                    s13_0 = Dot(p13_3, f3a, Dot(p13_2, f2a, Dot(p13_1, f1a, Dot(p13_0, f0a, s13_0))));
-                    s13_1 = Dot(p13_3, f3b, Dot(p13_2, f2b, Dot(p13_1, f1b, Dot(p13_0, f0b, s13_1))));
+                    s13_0 = Dot(p13_3, f3_0, Dot(p13_2, f2_0, Dot(p13_1, f1_0, Dot(p13_0, f0_0, s13_0))));
+                    s13_1 = Dot(p13_3, f3_1, Dot(p13_2, f2_1, Dot(p13_1, f1_1, Dot(p13_0, f0_1, s13_1))));
                 }
                 if (mCap > 14)
                 {
-                    var p14_0 = Unpack(av[r14 + v], bf16);
+                    var p14_0 = Unpack(av[r14 + v0], bf16);
                     var p14_1 = Unpack(has1 ? av[r14 + v1] : default, bf16);
                     var p14_2 = Unpack(has2 ? av[r14 + v2] : default, bf16);
                     var p14_3 = Unpack(has3 ? av[r14 + v3] : default, bf16);
-                    s14_0 = Dot(p14_3, f3a, Dot(p14_2, f2a, Dot(p14_1, f1a, Dot(p14_0, f0a, s14_0))));
-                    s14_1 = Dot(p14_3, f3b, Dot(p14_2, f2b, Dot(p14_1, f1b, Dot(p14_0, f0b, s14_1))));
+                    s14_0 = Dot(p14_3, f3_0, Dot(p14_2, f2_0, Dot(p14_1, f1_0, Dot(p14_0, f0_0, s14_0))));
+                    s14_1 = Dot(p14_3, f3_1, Dot(p14_2, f2_1, Dot(p14_1, f1_1, Dot(p14_0, f0_1, s14_1))));
                 }
                 if (mCap > 15)
                 {
-                    var p15_0 = Unpack(av[r15 + v], bf16);
+                    var p15_0 = Unpack(av[r15 + v0], bf16);
                     var p15_1 = Unpack(has1 ? av[r15 + v1] : default, bf16);
                     var p15_2 = Unpack(has2 ? av[r15 + v2] : default, bf16);
                     var p15_3 = Unpack(has3 ? av[r15 + v3] : default, bf16);
-                    s15_0 = Dot(p15_3, f3a, Dot(p15_2, f2a, Dot(p15_1, f1a, Dot(p15_0, f0a, s15_0))));
-                    s15_1 = Dot(p15_3, f3b, Dot(p15_2, f2b, Dot(p15_1, f1b, Dot(p15_0, f0b, s15_1))));
+                    s15_0 = Dot(p15_3, f3_0, Dot(p15_2, f2_0, Dot(p15_1, f1_0, Dot(p15_0, f0_0, s15_0))));
+                    s15_1 = Dot(p15_3, f3_1, Dot(p15_2, f2_1, Dot(p15_1, f1_1, Dot(p15_0, f0_1, s15_1))));
                 }
             }
         }
         else
         {
-            for (int v = vBegin + lane; v < vEnd; v += 2 * ws)
+            int v = vBegin + lane;
+            for (; v + 1 * ws < vEnd; v += 2 * ws)
             {
+                int v0 = v + 0 * ws;
                 int v1 = v + 1 * ws;
-                bool has1 = v1 < vEnd;
-                Half8 w0a = bv[w0Base + v];
-                Half8 w0b = bv[w1Base + v];
-                Half8 w1a = has1 ? bv[w0Base + v1] : default;
-                Half8 w1b = has1 ? bv[w1Base + v1] : default;
-                var f0a = Unpack(w0a, bf16);
-                var f0b = Unpack(w0b, bf16);
-                var f1a = Unpack(w1a, bf16);
-                var f1b = Unpack(w1b, bf16);
-                var p0_0 = Unpack(av[r0 + v], bf16);
-                var p0_1 = Unpack(has1 ? av[r0 + v1] : default, bf16);
-                s0_0 = Dot(p0_1, f1a, Dot(p0_0, f0a, s0_0));
-                s0_1 = Dot(p0_1, f1b, Dot(p0_0, f0b, s0_1));
+                Half8 w0_0 = bv[w0Base + v0];
+                Half8 w0_1 = bv[w1Base + v0];
+                Half8 w0_2 = bv[w2Base + v0];
+                Half8 w0_3 = bv[w3Base + v0];
+                Half8 w1_0 = bv[w0Base + v1];
+                Half8 w1_1 = bv[w1Base + v1];
+                Half8 w1_2 = bv[w2Base + v1];
+                Half8 w1_3 = bv[w3Base + v1];
+                var f0_0 = Unpack(w0_0, bf16);
+                var f0_1 = Unpack(w0_1, bf16);
+                var f0_2 = Unpack(w0_2, bf16);
+                var f0_3 = Unpack(w0_3, bf16);
+                var f1_0 = Unpack(w1_0, bf16);
+                var f1_1 = Unpack(w1_1, bf16);
+                var f1_2 = Unpack(w1_2, bf16);
+                var f1_3 = Unpack(w1_3, bf16);
+                var p0_0 = Unpack(av[r0 + v0], bf16);
+                var p0_1 = Unpack(av[r0 + v1], bf16);
+                s0_0 = Dot(p0_1, f1_0, Dot(p0_0, f0_0, s0_0));
+                s0_1 = Dot(p0_1, f1_1, Dot(p0_0, f0_1, s0_1));
+                s0_2 = Dot(p0_1, f1_2, Dot(p0_0, f0_2, s0_2));
+                s0_3 = Dot(p0_1, f1_3, Dot(p0_0, f0_3, s0_3));
                 if (mCap > 1)
                 {
-                    var p1_0 = Unpack(av[r1 + v], bf16);
-                    var p1_1 = Unpack(has1 ? av[r1 + v1] : default, bf16);
-                    s1_0 = Dot(p1_1, f1a, Dot(p1_0, f0a, s1_0));
-                    s1_1 = Dot(p1_1, f1b, Dot(p1_0, f0b, s1_1));
+                    var p1_0 = Unpack(av[r1 + v0], bf16);
+                    var p1_1 = Unpack(av[r1 + v1], bf16);
+                    s1_0 = Dot(p1_1, f1_0, Dot(p1_0, f0_0, s1_0));
+                    s1_1 = Dot(p1_1, f1_1, Dot(p1_0, f0_1, s1_1));
+                    s1_2 = Dot(p1_1, f1_2, Dot(p1_0, f0_2, s1_2));
+                    s1_3 = Dot(p1_1, f1_3, Dot(p1_0, f0_3, s1_3));
                 }
                 if (mCap > 2)
                 {
-                    var p2_0 = Unpack(av[r2 + v], bf16);
-                    var p2_1 = Unpack(has1 ? av[r2 + v1] : default, bf16);
-                    s2_0 = Dot(p2_1, f1a, Dot(p2_0, f0a, s2_0));
-                    s2_1 = Dot(p2_1, f1b, Dot(p2_0, f0b, s2_1));
+                    var p2_0 = Unpack(av[r2 + v0], bf16);
+                    var p2_1 = Unpack(av[r2 + v1], bf16);
+                    s2_0 = Dot(p2_1, f1_0, Dot(p2_0, f0_0, s2_0));
+                    s2_1 = Dot(p2_1, f1_1, Dot(p2_0, f0_1, s2_1));
+                    s2_2 = Dot(p2_1, f1_2, Dot(p2_0, f0_2, s2_2));
+                    s2_3 = Dot(p2_1, f1_3, Dot(p2_0, f0_3, s2_3));
                 }
                 if (mCap > 3)
                 {
-                    var p3_0 = Unpack(av[r3 + v], bf16);
-                    var p3_1 = Unpack(has1 ? av[r3 + v1] : default, bf16);
-                    s3_0 = Dot(p3_1, f1a, Dot(p3_0, f0a, s3_0));
-                    s3_1 = Dot(p3_1, f1b, Dot(p3_0, f0b, s3_1));
+                    var p3_0 = Unpack(av[r3 + v0], bf16);
+                    var p3_1 = Unpack(av[r3 + v1], bf16);
+                    s3_0 = Dot(p3_1, f1_0, Dot(p3_0, f0_0, s3_0));
+                    s3_1 = Dot(p3_1, f1_1, Dot(p3_0, f0_1, s3_1));
+                    s3_2 = Dot(p3_1, f1_2, Dot(p3_0, f0_2, s3_2));
+                    s3_3 = Dot(p3_1, f1_3, Dot(p3_0, f0_3, s3_3));
                 }
                 if (mCap > 4)
                 {
-                    var p4_0 = Unpack(av[r4 + v], bf16);
-                    var p4_1 = Unpack(has1 ? av[r4 + v1] : default, bf16);
-                    s4_0 = Dot(p4_1, f1a, Dot(p4_0, f0a, s4_0));
-                    s4_1 = Dot(p4_1, f1b, Dot(p4_0, f0b, s4_1));
+                    var p4_0 = Unpack(av[r4 + v0], bf16);
+                    var p4_1 = Unpack(av[r4 + v1], bf16);
+                    s4_0 = Dot(p4_1, f1_0, Dot(p4_0, f0_0, s4_0));
+                    s4_1 = Dot(p4_1, f1_1, Dot(p4_0, f0_1, s4_1));
+                    s4_2 = Dot(p4_1, f1_2, Dot(p4_0, f0_2, s4_2));
+                    s4_3 = Dot(p4_1, f1_3, Dot(p4_0, f0_3, s4_3));
                 }
                 if (mCap > 5)
                 {
-                    var p5_0 = Unpack(av[r5 + v], bf16);
-                    var p5_1 = Unpack(has1 ? av[r5 + v1] : default, bf16);
-                    s5_0 = Dot(p5_1, f1a, Dot(p5_0, f0a, s5_0));
-                    s5_1 = Dot(p5_1, f1b, Dot(p5_0, f0b, s5_1));
+                    var p5_0 = Unpack(av[r5 + v0], bf16);
+                    var p5_1 = Unpack(av[r5 + v1], bf16);
+                    s5_0 = Dot(p5_1, f1_0, Dot(p5_0, f0_0, s5_0));
+                    s5_1 = Dot(p5_1, f1_1, Dot(p5_0, f0_1, s5_1));
+                    s5_2 = Dot(p5_1, f1_2, Dot(p5_0, f0_2, s5_2));
+                    s5_3 = Dot(p5_1, f1_3, Dot(p5_0, f0_3, s5_3));
                 }
                 if (mCap > 6)
                 {
-                    var p6_0 = Unpack(av[r6 + v], bf16);
-                    var p6_1 = Unpack(has1 ? av[r6 + v1] : default, bf16);
-                    s6_0 = Dot(p6_1, f1a, Dot(p6_0, f0a, s6_0));
-                    s6_1 = Dot(p6_1, f1b, Dot(p6_0, f0b, s6_1));
+                    var p6_0 = Unpack(av[r6 + v0], bf16);
+                    var p6_1 = Unpack(av[r6 + v1], bf16);
+                    s6_0 = Dot(p6_1, f1_0, Dot(p6_0, f0_0, s6_0));
+                    s6_1 = Dot(p6_1, f1_1, Dot(p6_0, f0_1, s6_1));
+                    s6_2 = Dot(p6_1, f1_2, Dot(p6_0, f0_2, s6_2));
+                    s6_3 = Dot(p6_1, f1_3, Dot(p6_0, f0_3, s6_3));
                 }
                 if (mCap > 7)
                 {
-                    var p7_0 = Unpack(av[r7 + v], bf16);
-                    var p7_1 = Unpack(has1 ? av[r7 + v1] : default, bf16);
-                    s7_0 = Dot(p7_1, f1a, Dot(p7_0, f0a, s7_0));
-                    s7_1 = Dot(p7_1, f1b, Dot(p7_0, f0b, s7_1));
+                    var p7_0 = Unpack(av[r7 + v0], bf16);
+                    var p7_1 = Unpack(av[r7 + v1], bf16);
+                    s7_0 = Dot(p7_1, f1_0, Dot(p7_0, f0_0, s7_0));
+                    s7_1 = Dot(p7_1, f1_1, Dot(p7_0, f0_1, s7_1));
+                    s7_2 = Dot(p7_1, f1_2, Dot(p7_0, f0_2, s7_2));
+                    s7_3 = Dot(p7_1, f1_3, Dot(p7_0, f0_3, s7_3));
                 }
                 if (mCap > 8)
                 {
-                    var p8_0 = Unpack(av[r8 + v], bf16);
-                    var p8_1 = Unpack(has1 ? av[r8 + v1] : default, bf16);
-                    s8_0 = Dot(p8_1, f1a, Dot(p8_0, f0a, s8_0));
-                    s8_1 = Dot(p8_1, f1b, Dot(p8_0, f0b, s8_1));
+                    var p8_0 = Unpack(av[r8 + v0], bf16);
+                    var p8_1 = Unpack(av[r8 + v1], bf16);
+                    s8_0 = Dot(p8_1, f1_0, Dot(p8_0, f0_0, s8_0));
+                    s8_1 = Dot(p8_1, f1_1, Dot(p8_0, f0_1, s8_1));
+                    s8_2 = Dot(p8_1, f1_2, Dot(p8_0, f0_2, s8_2));
+                    s8_3 = Dot(p8_1, f1_3, Dot(p8_0, f0_3, s8_3));
                 }
                 if (mCap > 9)
                 {
-                    var p9_0 = Unpack(av[r9 + v], bf16);
-                    var p9_1 = Unpack(has1 ? av[r9 + v1] : default, bf16);
-                    s9_0 = Dot(p9_1, f1a, Dot(p9_0, f0a, s9_0));
-                    s9_1 = Dot(p9_1, f1b, Dot(p9_0, f0b, s9_1));
+                    var p9_0 = Unpack(av[r9 + v0], bf16);
+                    var p9_1 = Unpack(av[r9 + v1], bf16);
+                    s9_0 = Dot(p9_1, f1_0, Dot(p9_0, f0_0, s9_0));
+                    s9_1 = Dot(p9_1, f1_1, Dot(p9_0, f0_1, s9_1));
+                    s9_2 = Dot(p9_1, f1_2, Dot(p9_0, f0_2, s9_2));
+                    s9_3 = Dot(p9_1, f1_3, Dot(p9_0, f0_3, s9_3));
                 }
                 if (mCap > 10)
                 {
-                    var p10_0 = Unpack(av[r10 + v], bf16);
-                    var p10_1 = Unpack(has1 ? av[r10 + v1] : default, bf16);
-                    s10_0 = Dot(p10_1, f1a, Dot(p10_0, f0a, s10_0));
-                    s10_1 = Dot(p10_1, f1b, Dot(p10_0, f0b, s10_1));
+                    var p10_0 = Unpack(av[r10 + v0], bf16);
+                    var p10_1 = Unpack(av[r10 + v1], bf16);
+                    s10_0 = Dot(p10_1, f1_0, Dot(p10_0, f0_0, s10_0));
+                    s10_1 = Dot(p10_1, f1_1, Dot(p10_0, f0_1, s10_1));
+                    s10_2 = Dot(p10_1, f1_2, Dot(p10_0, f0_2, s10_2));
+                    s10_3 = Dot(p10_1, f1_3, Dot(p10_0, f0_3, s10_3));
                 }
                 if (mCap > 11)
                 {
-                    var p11_0 = Unpack(av[r11 + v], bf16);
-                    var p11_1 = Unpack(has1 ? av[r11 + v1] : default, bf16);
-                    s11_0 = Dot(p11_1, f1a, Dot(p11_0, f0a, s11_0));
-                    s11_1 = Dot(p11_1, f1b, Dot(p11_0, f0b, s11_1));
+                    var p11_0 = Unpack(av[r11 + v0], bf16);
+                    var p11_1 = Unpack(av[r11 + v1], bf16);
+                    s11_0 = Dot(p11_1, f1_0, Dot(p11_0, f0_0, s11_0));
+                    s11_1 = Dot(p11_1, f1_1, Dot(p11_0, f0_1, s11_1));
+                    s11_2 = Dot(p11_1, f1_2, Dot(p11_0, f0_2, s11_2));
+                    s11_3 = Dot(p11_1, f1_3, Dot(p11_0, f0_3, s11_3));
                 }
                 if (mCap > 12)
                 {
-                    var p12_0 = Unpack(av[r12 + v], bf16);
-                    var p12_1 = Unpack(has1 ? av[r12 + v1] : default, bf16);
-                    s12_0 = Dot(p12_1, f1a, Dot(p12_0, f0a, s12_0));
-                    s12_1 = Dot(p12_1, f1b, Dot(p12_0, f0b, s12_1));
+                    var p12_0 = Unpack(av[r12 + v0], bf16);
+                    var p12_1 = Unpack(av[r12 + v1], bf16);
+                    s12_0 = Dot(p12_1, f1_0, Dot(p12_0, f0_0, s12_0));
+                    s12_1 = Dot(p12_1, f1_1, Dot(p12_0, f0_1, s12_1));
+                    s12_2 = Dot(p12_1, f1_2, Dot(p12_0, f0_2, s12_2));
+                    s12_3 = Dot(p12_1, f1_3, Dot(p12_0, f0_3, s12_3));
                 }
                 if (mCap > 13)
                 {
-                    var p13_0 = Unpack(av[r13 + v], bf16);
-                    var p13_1 = Unpack(has1 ? av[r13 + v1] : default, bf16);
-                    s13_0 = Dot(p13_1, f1a, Dot(p13_0, f0a, s13_0));
-                    s13_1 = Dot(p13_1, f1b, Dot(p13_0, f0b, s13_1));
+                    var p13_0 = Unpack(av[r13 + v0], bf16);
+                    var p13_1 = Unpack(av[r13 + v1], bf16);
+                    s13_0 = Dot(p13_1, f1_0, Dot(p13_0, f0_0, s13_0));
+                    s13_1 = Dot(p13_1, f1_1, Dot(p13_0, f0_1, s13_1));
+                    s13_2 = Dot(p13_1, f1_2, Dot(p13_0, f0_2, s13_2));
+                    s13_3 = Dot(p13_1, f1_3, Dot(p13_0, f0_3, s13_3));
                 }
                 if (mCap > 14)
                 {
-                    var p14_0 = Unpack(av[r14 + v], bf16);
-                    var p14_1 = Unpack(has1 ? av[r14 + v1] : default, bf16);
-                    s14_0 = Dot(p14_1, f1a, Dot(p14_0, f0a, s14_0));
-                    s14_1 = Dot(p14_1, f1b, Dot(p14_0, f0b, s14_1));
+                    var p14_0 = Unpack(av[r14 + v0], bf16);
+                    var p14_1 = Unpack(av[r14 + v1], bf16);
+                    s14_0 = Dot(p14_1, f1_0, Dot(p14_0, f0_0, s14_0));
+                    s14_1 = Dot(p14_1, f1_1, Dot(p14_0, f0_1, s14_1));
+                    s14_2 = Dot(p14_1, f1_2, Dot(p14_0, f0_2, s14_2));
+                    s14_3 = Dot(p14_1, f1_3, Dot(p14_0, f0_3, s14_3));
                 }
                 if (mCap > 15)
                 {
-                    var p15_0 = Unpack(av[r15 + v], bf16);
+                    var p15_0 = Unpack(av[r15 + v0], bf16);
+                    var p15_1 = Unpack(av[r15 + v1], bf16);
+                    s15_0 = Dot(p15_1, f1_0, Dot(p15_0, f0_0, s15_0));
+                    s15_1 = Dot(p15_1, f1_1, Dot(p15_0, f0_1, s15_1));
+                    s15_2 = Dot(p15_1, f1_2, Dot(p15_0, f0_2, s15_2));
+                    s15_3 = Dot(p15_1, f1_3, Dot(p15_0, f0_3, s15_3));
+                }
+            }
+
+            if (v < vEnd)
+            {
+                int v0 = v + 0 * ws;
+                int v1 = v + 1 * ws;
+                bool has1 = v1 < vEnd;
+                Half8 w0_0 = bv[w0Base + v0];
+                Half8 w0_1 = bv[w1Base + v0];
+                Half8 w0_2 = bv[w2Base + v0];
+                Half8 w0_3 = bv[w3Base + v0];
+                Half8 w1_0 = has1 ? bv[w0Base + v1] : default;
+                Half8 w1_1 = has1 ? bv[w1Base + v1] : default;
+                Half8 w1_2 = has1 ? bv[w2Base + v1] : default;
+                Half8 w1_3 = has1 ? bv[w3Base + v1] : default;
+                var f0_0 = Unpack(w0_0, bf16);
+                var f0_1 = Unpack(w0_1, bf16);
+                var f0_2 = Unpack(w0_2, bf16);
+                var f0_3 = Unpack(w0_3, bf16);
+                var f1_0 = Unpack(w1_0, bf16);
+                var f1_1 = Unpack(w1_1, bf16);
+                var f1_2 = Unpack(w1_2, bf16);
+                var f1_3 = Unpack(w1_3, bf16);
+                var p0_0 = Unpack(av[r0 + v0], bf16);
+                var p0_1 = Unpack(has1 ? av[r0 + v1] : default, bf16);
+                s0_0 = Dot(p0_1, f1_0, Dot(p0_0, f0_0, s0_0));
+                s0_1 = Dot(p0_1, f1_1, Dot(p0_0, f0_1, s0_1));
+                s0_2 = Dot(p0_1, f1_2, Dot(p0_0, f0_2, s0_2));
+                s0_3 = Dot(p0_1, f1_3, Dot(p0_0, f0_3, s0_3));
+                if (mCap > 1)
+                {
+                    var p1_0 = Unpack(av[r1 + v0], bf16);
+                    var p1_1 = Unpack(has1 ? av[r1 + v1] : default, bf16);
+                    s1_0 = Dot(p1_1, f1_0, Dot(p1_0, f0_0, s1_0));
+                    s1_1 = Dot(p1_1, f1_1, Dot(p1_0, f0_1, s1_1));
+                    s1_2 = Dot(p1_1, f1_2, Dot(p1_0, f0_2, s1_2));
+                    s1_3 = Dot(p1_1, f1_3, Dot(p1_0, f0_3, s1_3));
+                }
+                if (mCap > 2)
+                {
+                    var p2_0 = Unpack(av[r2 + v0], bf16);
+                    var p2_1 = Unpack(has1 ? av[r2 + v1] : default, bf16);
+                    s2_0 = Dot(p2_1, f1_0, Dot(p2_0, f0_0, s2_0));
+                    s2_1 = Dot(p2_1, f1_1, Dot(p2_0, f0_1, s2_1));
+                    s2_2 = Dot(p2_1, f1_2, Dot(p2_0, f0_2, s2_2));
+                    s2_3 = Dot(p2_1, f1_3, Dot(p2_0, f0_3, s2_3));
+                }
+                if (mCap > 3)
+                {
+                    var p3_0 = Unpack(av[r3 + v0], bf16);
+                    var p3_1 = Unpack(has1 ? av[r3 + v1] : default, bf16);
+                    s3_0 = Dot(p3_1, f1_0, Dot(p3_0, f0_0, s3_0));
+                    s3_1 = Dot(p3_1, f1_1, Dot(p3_0, f0_1, s3_1));
+                    s3_2 = Dot(p3_1, f1_2, Dot(p3_0, f0_2, s3_2));
+                    s3_3 = Dot(p3_1, f1_3, Dot(p3_0, f0_3, s3_3));
+                }
+                if (mCap > 4)
+                {
+                    var p4_0 = Unpack(av[r4 + v0], bf16);
+                    var p4_1 = Unpack(has1 ? av[r4 + v1] : default, bf16);
+                    s4_0 = Dot(p4_1, f1_0, Dot(p4_0, f0_0, s4_0));
+                    s4_1 = Dot(p4_1, f1_1, Dot(p4_0, f0_1, s4_1));
+                    s4_2 = Dot(p4_1, f1_2, Dot(p4_0, f0_2, s4_2));
+                    s4_3 = Dot(p4_1, f1_3, Dot(p4_0, f0_3, s4_3));
+                }
+                if (mCap > 5)
+                {
+                    var p5_0 = Unpack(av[r5 + v0], bf16);
+                    var p5_1 = Unpack(has1 ? av[r5 + v1] : default, bf16);
+                    s5_0 = Dot(p5_1, f1_0, Dot(p5_0, f0_0, s5_0));
+                    s5_1 = Dot(p5_1, f1_1, Dot(p5_0, f0_1, s5_1));
+                    s5_2 = Dot(p5_1, f1_2, Dot(p5_0, f0_2, s5_2));
+                    s5_3 = Dot(p5_1, f1_3, Dot(p5_0, f0_3, s5_3));
+                }
+                if (mCap > 6)
+                {
+                    var p6_0 = Unpack(av[r6 + v0], bf16);
+                    var p6_1 = Unpack(has1 ? av[r6 + v1] : default, bf16);
+                    s6_0 = Dot(p6_1, f1_0, Dot(p6_0, f0_0, s6_0));
+                    s6_1 = Dot(p6_1, f1_1, Dot(p6_0, f0_1, s6_1));
+                    s6_2 = Dot(p6_1, f1_2, Dot(p6_0, f0_2, s6_2));
+                    s6_3 = Dot(p6_1, f1_3, Dot(p6_0, f0_3, s6_3));
+                }
+                if (mCap > 7)
+                {
+                    var p7_0 = Unpack(av[r7 + v0], bf16);
+                    var p7_1 = Unpack(has1 ? av[r7 + v1] : default, bf16);
+                    s7_0 = Dot(p7_1, f1_0, Dot(p7_0, f0_0, s7_0));
+                    s7_1 = Dot(p7_1, f1_1, Dot(p7_0, f0_1, s7_1));
+                    s7_2 = Dot(p7_1, f1_2, Dot(p7_0, f0_2, s7_2));
+                    s7_3 = Dot(p7_1, f1_3, Dot(p7_0, f0_3, s7_3));
+                }
+                if (mCap > 8)
+                {
+                    var p8_0 = Unpack(av[r8 + v0], bf16);
+                    var p8_1 = Unpack(has1 ? av[r8 + v1] : default, bf16);
+                    s8_0 = Dot(p8_1, f1_0, Dot(p8_0, f0_0, s8_0));
+                    s8_1 = Dot(p8_1, f1_1, Dot(p8_0, f0_1, s8_1));
+                    s8_2 = Dot(p8_1, f1_2, Dot(p8_0, f0_2, s8_2));
+                    s8_3 = Dot(p8_1, f1_3, Dot(p8_0, f0_3, s8_3));
+                }
+                if (mCap > 9)
+                {
+                    var p9_0 = Unpack(av[r9 + v0], bf16);
+                    var p9_1 = Unpack(has1 ? av[r9 + v1] : default, bf16);
+                    s9_0 = Dot(p9_1, f1_0, Dot(p9_0, f0_0, s9_0));
+                    s9_1 = Dot(p9_1, f1_1, Dot(p9_0, f0_1, s9_1));
+                    s9_2 = Dot(p9_1, f1_2, Dot(p9_0, f0_2, s9_2));
+                    s9_3 = Dot(p9_1, f1_3, Dot(p9_0, f0_3, s9_3));
+                }
+                if (mCap > 10)
+                {
+                    var p10_0 = Unpack(av[r10 + v0], bf16);
+                    var p10_1 = Unpack(has1 ? av[r10 + v1] : default, bf16);
+                    s10_0 = Dot(p10_1, f1_0, Dot(p10_0, f0_0, s10_0));
+                    s10_1 = Dot(p10_1, f1_1, Dot(p10_0, f0_1, s10_1));
+                    s10_2 = Dot(p10_1, f1_2, Dot(p10_0, f0_2, s10_2));
+                    s10_3 = Dot(p10_1, f1_3, Dot(p10_0, f0_3, s10_3));
+                }
+                if (mCap > 11)
+                {
+                    var p11_0 = Unpack(av[r11 + v0], bf16);
+                    var p11_1 = Unpack(has1 ? av[r11 + v1] : default, bf16);
+                    s11_0 = Dot(p11_1, f1_0, Dot(p11_0, f0_0, s11_0));
+                    s11_1 = Dot(p11_1, f1_1, Dot(p11_0, f0_1, s11_1));
+                    s11_2 = Dot(p11_1, f1_2, Dot(p11_0, f0_2, s11_2));
+                    s11_3 = Dot(p11_1, f1_3, Dot(p11_0, f0_3, s11_3));
+                }
+                if (mCap > 12)
+                {
+                    var p12_0 = Unpack(av[r12 + v0], bf16);
+                    var p12_1 = Unpack(has1 ? av[r12 + v1] : default, bf16);
+                    s12_0 = Dot(p12_1, f1_0, Dot(p12_0, f0_0, s12_0));
+                    s12_1 = Dot(p12_1, f1_1, Dot(p12_0, f0_1, s12_1));
+                    s12_2 = Dot(p12_1, f1_2, Dot(p12_0, f0_2, s12_2));
+                    s12_3 = Dot(p12_1, f1_3, Dot(p12_0, f0_3, s12_3));
+                }
+                if (mCap > 13)
+                {
+                    var p13_0 = Unpack(av[r13 + v0], bf16);
+                    var p13_1 = Unpack(has1 ? av[r13 + v1] : default, bf16);
+                    s13_0 = Dot(p13_1, f1_0, Dot(p13_0, f0_0, s13_0));
+                    s13_1 = Dot(p13_1, f1_1, Dot(p13_0, f0_1, s13_1));
+                    s13_2 = Dot(p13_1, f1_2, Dot(p13_0, f0_2, s13_2));
+                    s13_3 = Dot(p13_1, f1_3, Dot(p13_0, f0_3, s13_3));
+                }
+                if (mCap > 14)
+                {
+                    var p14_0 = Unpack(av[r14 + v0], bf16);
+                    var p14_1 = Unpack(has1 ? av[r14 + v1] : default, bf16);
+                    s14_0 = Dot(p14_1, f1_0, Dot(p14_0, f0_0, s14_0));
+                    s14_1 = Dot(p14_1, f1_1, Dot(p14_0, f0_1, s14_1));
+                    s14_2 = Dot(p14_1, f1_2, Dot(p14_0, f0_2, s14_2));
+                    s14_3 = Dot(p14_1, f1_3, Dot(p14_0, f0_3, s14_3));
+                }
+                if (mCap > 15)
+                {
+                    var p15_0 = Unpack(av[r15 + v0], bf16);
                     var p15_1 = Unpack(has1 ? av[r15 + v1] : default, bf16);
-                    s15_0 = Dot(p15_1, f1a, Dot(p15_0, f0a, s15_0));
-                    s15_1 = Dot(p15_1, f1b, Dot(p15_0, f0b, s15_1));
+                    s15_0 = Dot(p15_1, f1_0, Dot(p15_0, f0_0, s15_0));
+                    s15_1 = Dot(p15_1, f1_1, Dot(p15_0, f0_1, s15_1));
+                    s15_2 = Dot(p15_1, f1_2, Dot(p15_0, f0_2, s15_2));
+                    s15_3 = Dot(p15_1, f1_3, Dot(p15_0, f0_3, s15_3));
                 }
             }
         }
 
         FinishPair(bias, c, partial, g, 0, n0, active, split, GpuMath.WarpSum(s0_0), GpuMath.WarpSum(s0_1), lane, bf16);
+        if (columns > 2)
+        {
+            FinishPair(bias, c, partial, g, 0, n0 + 2, n0 + 2 < g.N, split, GpuMath.WarpSum(s0_2), GpuMath.WarpSum(s0_3), lane, bf16);
+        }
         if (mCap > 1 && m > 1)
         {
             FinishPair(bias, c, partial, g, 1, n0, active, split, GpuMath.WarpSum(s1_0), GpuMath.WarpSum(s1_1), lane, bf16);
+            if (columns > 2)
+            {
+                FinishPair(bias, c, partial, g, 1, n0 + 2, n0 + 2 < g.N, split, GpuMath.WarpSum(s1_2), GpuMath.WarpSum(s1_3), lane, bf16);
+            }
         }
         if (mCap > 2 && m > 2)
         {
             FinishPair(bias, c, partial, g, 2, n0, active, split, GpuMath.WarpSum(s2_0), GpuMath.WarpSum(s2_1), lane, bf16);
+            if (columns > 2)
+            {
+                FinishPair(bias, c, partial, g, 2, n0 + 2, n0 + 2 < g.N, split, GpuMath.WarpSum(s2_2), GpuMath.WarpSum(s2_3), lane, bf16);
+            }
         }
         if (mCap > 3 && m > 3)
         {
             FinishPair(bias, c, partial, g, 3, n0, active, split, GpuMath.WarpSum(s3_0), GpuMath.WarpSum(s3_1), lane, bf16);
+            if (columns > 2)
+            {
+                FinishPair(bias, c, partial, g, 3, n0 + 2, n0 + 2 < g.N, split, GpuMath.WarpSum(s3_2), GpuMath.WarpSum(s3_3), lane, bf16);
+            }
         }
         if (mCap > 4 && m > 4)
         {
             FinishPair(bias, c, partial, g, 4, n0, active, split, GpuMath.WarpSum(s4_0), GpuMath.WarpSum(s4_1), lane, bf16);
+            FinishPair(bias, c, partial, g, 4, n0 + 2, n0 + 2 < g.N, split, GpuMath.WarpSum(s4_2), GpuMath.WarpSum(s4_3), lane, bf16);
         }
         if (mCap > 5 && m > 5)
         {
             FinishPair(bias, c, partial, g, 5, n0, active, split, GpuMath.WarpSum(s5_0), GpuMath.WarpSum(s5_1), lane, bf16);
+            FinishPair(bias, c, partial, g, 5, n0 + 2, n0 + 2 < g.N, split, GpuMath.WarpSum(s5_2), GpuMath.WarpSum(s5_3), lane, bf16);
         }
         if (mCap > 6 && m > 6)
         {
             FinishPair(bias, c, partial, g, 6, n0, active, split, GpuMath.WarpSum(s6_0), GpuMath.WarpSum(s6_1), lane, bf16);
+            FinishPair(bias, c, partial, g, 6, n0 + 2, n0 + 2 < g.N, split, GpuMath.WarpSum(s6_2), GpuMath.WarpSum(s6_3), lane, bf16);
         }
         if (mCap > 7 && m > 7)
         {
             FinishPair(bias, c, partial, g, 7, n0, active, split, GpuMath.WarpSum(s7_0), GpuMath.WarpSum(s7_1), lane, bf16);
+            FinishPair(bias, c, partial, g, 7, n0 + 2, n0 + 2 < g.N, split, GpuMath.WarpSum(s7_2), GpuMath.WarpSum(s7_3), lane, bf16);
         }
         if (mCap > 8 && m > 8)
         {
             FinishPair(bias, c, partial, g, 8, n0, active, split, GpuMath.WarpSum(s8_0), GpuMath.WarpSum(s8_1), lane, bf16);
+            FinishPair(bias, c, partial, g, 8, n0 + 2, n0 + 2 < g.N, split, GpuMath.WarpSum(s8_2), GpuMath.WarpSum(s8_3), lane, bf16);
         }
         if (mCap > 9 && m > 9)
         {
             FinishPair(bias, c, partial, g, 9, n0, active, split, GpuMath.WarpSum(s9_0), GpuMath.WarpSum(s9_1), lane, bf16);
+            FinishPair(bias, c, partial, g, 9, n0 + 2, n0 + 2 < g.N, split, GpuMath.WarpSum(s9_2), GpuMath.WarpSum(s9_3), lane, bf16);
         }
         if (mCap > 10 && m > 10)
         {
             FinishPair(bias, c, partial, g, 10, n0, active, split, GpuMath.WarpSum(s10_0), GpuMath.WarpSum(s10_1), lane, bf16);
+            FinishPair(bias, c, partial, g, 10, n0 + 2, n0 + 2 < g.N, split, GpuMath.WarpSum(s10_2), GpuMath.WarpSum(s10_3), lane, bf16);
         }
         if (mCap > 11 && m > 11)
         {
             FinishPair(bias, c, partial, g, 11, n0, active, split, GpuMath.WarpSum(s11_0), GpuMath.WarpSum(s11_1), lane, bf16);
+            FinishPair(bias, c, partial, g, 11, n0 + 2, n0 + 2 < g.N, split, GpuMath.WarpSum(s11_2), GpuMath.WarpSum(s11_3), lane, bf16);
         }
         if (mCap > 12 && m > 12)
         {
             FinishPair(bias, c, partial, g, 12, n0, active, split, GpuMath.WarpSum(s12_0), GpuMath.WarpSum(s12_1), lane, bf16);
+            FinishPair(bias, c, partial, g, 12, n0 + 2, n0 + 2 < g.N, split, GpuMath.WarpSum(s12_2), GpuMath.WarpSum(s12_3), lane, bf16);
         }
         if (mCap > 13 && m > 13)
         {
             FinishPair(bias, c, partial, g, 13, n0, active, split, GpuMath.WarpSum(s13_0), GpuMath.WarpSum(s13_1), lane, bf16);
+            FinishPair(bias, c, partial, g, 13, n0 + 2, n0 + 2 < g.N, split, GpuMath.WarpSum(s13_2), GpuMath.WarpSum(s13_3), lane, bf16);
         }
         if (mCap > 14 && m > 14)
         {
             FinishPair(bias, c, partial, g, 14, n0, active, split, GpuMath.WarpSum(s14_0), GpuMath.WarpSum(s14_1), lane, bf16);
+            FinishPair(bias, c, partial, g, 14, n0 + 2, n0 + 2 < g.N, split, GpuMath.WarpSum(s14_2), GpuMath.WarpSum(s14_3), lane, bf16);
         }
         if (mCap > 15 && m > 15)
         {
             FinishPair(bias, c, partial, g, 15, n0, active, split, GpuMath.WarpSum(s15_0), GpuMath.WarpSum(s15_1), lane, bf16);
+            FinishPair(bias, c, partial, g, 15, n0 + 2, n0 + 2 < g.N, split, GpuMath.WarpSum(s15_2), GpuMath.WarpSum(s15_3), lane, bf16);
+        }
+    }
+
+    /// <summary>
+    /// Decode GEMV for one row, weight b [N, K]: one warp per output column, its lanes stride over K one
+    /// <see cref="Half8"/> at a time, 8 steps per iteration (8 weight loads of 16 bytes in flight per lane, issued
+    /// before any is used, with the activation loads beside them: L1 hits, every warp reads the same ones). Whole
+    /// iterations load unguarded, one guarded iteration takes the tail, so a warp's time is a short chain of round trips.
+    /// Grid.Y splits K into chunks of <see cref="HalfGemvShape.Chunk"/> vectors when N alone gives too few groups.
+    /// TFormat: 1 bfloat16, 0 float16.
+    /// </summary>
+    [IlgpuKernel]
+    [IlgpuKernelVariant(typeof(Float16Storage))]
+    [IlgpuKernelVariant(typeof(BFloat16Storage))]
+    public static void GemvNk16Row<TFormat>(ArrayView<Half8> a8, ArrayView<Half8> b8, ArrayView<ushort> bias, ArrayView<ushort> c, ArrayView<float> partial, HalfGemvShape g)
+        where TFormat : struct, IKernelConstant
+    {
+        var av = a8.AsAligned(16);
+        var bv = b8.AsAligned(16);
+        int bf16 = default(TFormat).Value;
+        int ws = Warp.WarpSize;
+        int lane = Warp.LaneIdx;
+        int nw = Group.DimX / ws;
+        int n = Grid.IdxX * nw + Warp.WarpIdx;
+        if (n < g.N)
+        {
+            int k8 = g.K / 8;
+            int split = Grid.IdxY;
+            int vBegin = split * g.Chunk;
+            int vEnd = vBegin + g.Chunk < k8 ? vBegin + g.Chunk : k8;
+            long wBase = (long)n * k8;
+            float s0 = 0f, s1 = 0f;
+            int v = vBegin + lane;
+            for (; v + 7 * ws < vEnd; v += 8 * ws)
+            {
+                int v0 = v + 0 * ws;
+                int v1 = v + 1 * ws;
+                int v2 = v + 2 * ws;
+                int v3 = v + 3 * ws;
+                int v4 = v + 4 * ws;
+                int v5 = v + 5 * ws;
+                int v6 = v + 6 * ws;
+                int v7 = v + 7 * ws;
+                Half8 w0 = bv[wBase + v0];
+                Half8 w1 = bv[wBase + v1];
+                Half8 w2 = bv[wBase + v2];
+                Half8 w3 = bv[wBase + v3];
+                Half8 w4 = bv[wBase + v4];
+                Half8 w5 = bv[wBase + v5];
+                Half8 w6 = bv[wBase + v6];
+                Half8 w7 = bv[wBase + v7];
+                Half8 x0 = av[v0];
+                Half8 x1 = av[v1];
+                Half8 x2 = av[v2];
+                Half8 x3 = av[v3];
+                Half8 x4 = av[v4];
+                Half8 x5 = av[v5];
+                Half8 x6 = av[v6];
+                Half8 x7 = av[v7];
+                s0 = Dot(Unpack(x0, bf16), Unpack(w0, bf16), s0);
+                s1 = Dot(Unpack(x1, bf16), Unpack(w1, bf16), s1);
+                s0 = Dot(Unpack(x2, bf16), Unpack(w2, bf16), s0);
+                s1 = Dot(Unpack(x3, bf16), Unpack(w3, bf16), s1);
+                s0 = Dot(Unpack(x4, bf16), Unpack(w4, bf16), s0);
+                s1 = Dot(Unpack(x5, bf16), Unpack(w5, bf16), s1);
+                s0 = Dot(Unpack(x6, bf16), Unpack(w6, bf16), s0);
+                s1 = Dot(Unpack(x7, bf16), Unpack(w7, bf16), s1);
+            }
+
+            if (v < vEnd)
+            {
+                int v0 = v + 0 * ws;
+                bool h0 = v0 < vEnd;
+                int v1 = v + 1 * ws;
+                bool h1 = v1 < vEnd;
+                int v2 = v + 2 * ws;
+                bool h2 = v2 < vEnd;
+                int v3 = v + 3 * ws;
+                bool h3 = v3 < vEnd;
+                int v4 = v + 4 * ws;
+                bool h4 = v4 < vEnd;
+                int v5 = v + 5 * ws;
+                bool h5 = v5 < vEnd;
+                int v6 = v + 6 * ws;
+                bool h6 = v6 < vEnd;
+                int v7 = v + 7 * ws;
+                bool h7 = v7 < vEnd;
+                Half8 w0 = h0 ? bv[wBase + v0] : default;
+                Half8 w1 = h1 ? bv[wBase + v1] : default;
+                Half8 w2 = h2 ? bv[wBase + v2] : default;
+                Half8 w3 = h3 ? bv[wBase + v3] : default;
+                Half8 w4 = h4 ? bv[wBase + v4] : default;
+                Half8 w5 = h5 ? bv[wBase + v5] : default;
+                Half8 w6 = h6 ? bv[wBase + v6] : default;
+                Half8 w7 = h7 ? bv[wBase + v7] : default;
+                Half8 x0 = h0 ? av[v0] : default;
+                Half8 x1 = h1 ? av[v1] : default;
+                Half8 x2 = h2 ? av[v2] : default;
+                Half8 x3 = h3 ? av[v3] : default;
+                Half8 x4 = h4 ? av[v4] : default;
+                Half8 x5 = h5 ? av[v5] : default;
+                Half8 x6 = h6 ? av[v6] : default;
+                Half8 x7 = h7 ? av[v7] : default;
+                s0 = Dot(Unpack(x0, bf16), Unpack(w0, bf16), s0);
+                s1 = Dot(Unpack(x1, bf16), Unpack(w1, bf16), s1);
+                s0 = Dot(Unpack(x2, bf16), Unpack(w2, bf16), s0);
+                s1 = Dot(Unpack(x3, bf16), Unpack(w3, bf16), s1);
+                s0 = Dot(Unpack(x4, bf16), Unpack(w4, bf16), s0);
+                s1 = Dot(Unpack(x5, bf16), Unpack(w5, bf16), s1);
+                s0 = Dot(Unpack(x6, bf16), Unpack(w6, bf16), s0);
+                s1 = Dot(Unpack(x7, bf16), Unpack(w7, bf16), s1);
+            }
+
+            float sum = GpuMath.WarpSum(s0 + s1);
+            if (lane == 0)
+            {
+                Write(bias, c, partial, g, 0, n, split, sum, bf16);
+            }
         }
     }
 
     /// <summary>
     /// Decode GEMV, weight b [K, N] row-major: a group owns ColLanes·8 consecutive columns (64 on CUDA: eight lanes read
     /// one full 128-byte line of a weight row, one <see cref="Half8"/> each) and a chunk of KChunk rows of K (Grid.Y,
-    /// split-K); the group's Group.DimX / ColLanes slices take every slices-th row, two rows per iteration. Each thread
+    /// split-K); the group's Group.DimX / ColLanes slices take every slices-th row, 8 rows per iteration for one row of
+    /// a, 4 for more (that many 16-byte loads in flight per thread). Each thread
     /// keeps 8·TRowsCap sums (TRowsCap ≤ 8); M > TRowsCap goes in row blocks of TRowsCap interleaved in Grid.X, so the
     /// groups of one column block run side by side and the weight comes from HBM once (the other blocks hit L2).
     /// The slices are summed by shuffles inside the warp and through shared memory across warps; with one chunk the
@@ -493,48 +1014,359 @@ internal static partial class HalfGemvKernels
         var s5 = default(Float8);
         var s6 = default(Float8);
         var s7 = default(Float8);
-        for (int k = kBegin + slice; k < kEnd; k += 2 * slices)
+        int k = kBegin + slice;
+        if (mCap == 1)
         {
-            int k2 = k + slices;
-            bool has2 = k2 < kEnd;
-            var f = Unpack(bv[(long)k * n8 + col8c], bf16);
-            var h = Unpack(has2 ? bv[(long)k2 * n8 + col8c] : default, bf16);
-            s0 = Axpy(Load(a[r0 + k], bf16), f, s0);
-            s0 = Axpy(has2 ? Load(a[r0 + k2], bf16) : 0f, h, s0);
-            if (mCap > 1)
+            for (; k + 7 * slices < kEnd; k += 8 * slices)
             {
-                s1 = Axpy(Load(a[r1 + k], bf16), f, s1);
-                s1 = Axpy(has2 ? Load(a[r1 + k2], bf16) : 0f, h, s1);
+                int k0 = k + 0 * slices;
+                int k1 = k + 1 * slices;
+                int k2 = k + 2 * slices;
+                int k3 = k + 3 * slices;
+                int k4 = k + 4 * slices;
+                int k5 = k + 5 * slices;
+                int k6 = k + 6 * slices;
+                int k7 = k + 7 * slices;
+                Half8 q0 = bv[(long)k0 * n8 + col8c];
+                Half8 q1 = bv[(long)k1 * n8 + col8c];
+                Half8 q2 = bv[(long)k2 * n8 + col8c];
+                Half8 q3 = bv[(long)k3 * n8 + col8c];
+                Half8 q4 = bv[(long)k4 * n8 + col8c];
+                Half8 q5 = bv[(long)k5 * n8 + col8c];
+                Half8 q6 = bv[(long)k6 * n8 + col8c];
+                Half8 q7 = bv[(long)k7 * n8 + col8c];
+                s0 = Axpy(Load(a[r0 + k0], bf16), Unpack(q0, bf16), s0);
+                s0 = Axpy(Load(a[r0 + k1], bf16), Unpack(q1, bf16), s0);
+                s0 = Axpy(Load(a[r0 + k2], bf16), Unpack(q2, bf16), s0);
+                s0 = Axpy(Load(a[r0 + k3], bf16), Unpack(q3, bf16), s0);
+                s0 = Axpy(Load(a[r0 + k4], bf16), Unpack(q4, bf16), s0);
+                s0 = Axpy(Load(a[r0 + k5], bf16), Unpack(q5, bf16), s0);
+                s0 = Axpy(Load(a[r0 + k6], bf16), Unpack(q6, bf16), s0);
+                s0 = Axpy(Load(a[r0 + k7], bf16), Unpack(q7, bf16), s0);
+                if (mCap > 1)
+                {
+                    s1 = Axpy(Load(a[r1 + k0], bf16), Unpack(q0, bf16), s1);
+                    s1 = Axpy(Load(a[r1 + k1], bf16), Unpack(q1, bf16), s1);
+                    s1 = Axpy(Load(a[r1 + k2], bf16), Unpack(q2, bf16), s1);
+                    s1 = Axpy(Load(a[r1 + k3], bf16), Unpack(q3, bf16), s1);
+                    s1 = Axpy(Load(a[r1 + k4], bf16), Unpack(q4, bf16), s1);
+                    s1 = Axpy(Load(a[r1 + k5], bf16), Unpack(q5, bf16), s1);
+                    s1 = Axpy(Load(a[r1 + k6], bf16), Unpack(q6, bf16), s1);
+                    s1 = Axpy(Load(a[r1 + k7], bf16), Unpack(q7, bf16), s1);
+                }
+                if (mCap > 2)
+                {
+                    s2 = Axpy(Load(a[r2 + k0], bf16), Unpack(q0, bf16), s2);
+                    s2 = Axpy(Load(a[r2 + k1], bf16), Unpack(q1, bf16), s2);
+                    s2 = Axpy(Load(a[r2 + k2], bf16), Unpack(q2, bf16), s2);
+                    s2 = Axpy(Load(a[r2 + k3], bf16), Unpack(q3, bf16), s2);
+                    s2 = Axpy(Load(a[r2 + k4], bf16), Unpack(q4, bf16), s2);
+                    s2 = Axpy(Load(a[r2 + k5], bf16), Unpack(q5, bf16), s2);
+                    s2 = Axpy(Load(a[r2 + k6], bf16), Unpack(q6, bf16), s2);
+                    s2 = Axpy(Load(a[r2 + k7], bf16), Unpack(q7, bf16), s2);
+                }
+                if (mCap > 3)
+                {
+                    s3 = Axpy(Load(a[r3 + k0], bf16), Unpack(q0, bf16), s3);
+                    s3 = Axpy(Load(a[r3 + k1], bf16), Unpack(q1, bf16), s3);
+                    s3 = Axpy(Load(a[r3 + k2], bf16), Unpack(q2, bf16), s3);
+                    s3 = Axpy(Load(a[r3 + k3], bf16), Unpack(q3, bf16), s3);
+                    s3 = Axpy(Load(a[r3 + k4], bf16), Unpack(q4, bf16), s3);
+                    s3 = Axpy(Load(a[r3 + k5], bf16), Unpack(q5, bf16), s3);
+                    s3 = Axpy(Load(a[r3 + k6], bf16), Unpack(q6, bf16), s3);
+                    s3 = Axpy(Load(a[r3 + k7], bf16), Unpack(q7, bf16), s3);
+                }
+                if (mCap > 4)
+                {
+                    s4 = Axpy(Load(a[r4 + k0], bf16), Unpack(q0, bf16), s4);
+                    s4 = Axpy(Load(a[r4 + k1], bf16), Unpack(q1, bf16), s4);
+                    s4 = Axpy(Load(a[r4 + k2], bf16), Unpack(q2, bf16), s4);
+                    s4 = Axpy(Load(a[r4 + k3], bf16), Unpack(q3, bf16), s4);
+                    s4 = Axpy(Load(a[r4 + k4], bf16), Unpack(q4, bf16), s4);
+                    s4 = Axpy(Load(a[r4 + k5], bf16), Unpack(q5, bf16), s4);
+                    s4 = Axpy(Load(a[r4 + k6], bf16), Unpack(q6, bf16), s4);
+                    s4 = Axpy(Load(a[r4 + k7], bf16), Unpack(q7, bf16), s4);
+                }
+                if (mCap > 5)
+                {
+                    s5 = Axpy(Load(a[r5 + k0], bf16), Unpack(q0, bf16), s5);
+                    s5 = Axpy(Load(a[r5 + k1], bf16), Unpack(q1, bf16), s5);
+                    s5 = Axpy(Load(a[r5 + k2], bf16), Unpack(q2, bf16), s5);
+                    s5 = Axpy(Load(a[r5 + k3], bf16), Unpack(q3, bf16), s5);
+                    s5 = Axpy(Load(a[r5 + k4], bf16), Unpack(q4, bf16), s5);
+                    s5 = Axpy(Load(a[r5 + k5], bf16), Unpack(q5, bf16), s5);
+                    s5 = Axpy(Load(a[r5 + k6], bf16), Unpack(q6, bf16), s5);
+                    s5 = Axpy(Load(a[r5 + k7], bf16), Unpack(q7, bf16), s5);
+                }
+                if (mCap > 6)
+                {
+                    s6 = Axpy(Load(a[r6 + k0], bf16), Unpack(q0, bf16), s6);
+                    s6 = Axpy(Load(a[r6 + k1], bf16), Unpack(q1, bf16), s6);
+                    s6 = Axpy(Load(a[r6 + k2], bf16), Unpack(q2, bf16), s6);
+                    s6 = Axpy(Load(a[r6 + k3], bf16), Unpack(q3, bf16), s6);
+                    s6 = Axpy(Load(a[r6 + k4], bf16), Unpack(q4, bf16), s6);
+                    s6 = Axpy(Load(a[r6 + k5], bf16), Unpack(q5, bf16), s6);
+                    s6 = Axpy(Load(a[r6 + k6], bf16), Unpack(q6, bf16), s6);
+                    s6 = Axpy(Load(a[r6 + k7], bf16), Unpack(q7, bf16), s6);
+                }
+                if (mCap > 7)
+                {
+                    s7 = Axpy(Load(a[r7 + k0], bf16), Unpack(q0, bf16), s7);
+                    s7 = Axpy(Load(a[r7 + k1], bf16), Unpack(q1, bf16), s7);
+                    s7 = Axpy(Load(a[r7 + k2], bf16), Unpack(q2, bf16), s7);
+                    s7 = Axpy(Load(a[r7 + k3], bf16), Unpack(q3, bf16), s7);
+                    s7 = Axpy(Load(a[r7 + k4], bf16), Unpack(q4, bf16), s7);
+                    s7 = Axpy(Load(a[r7 + k5], bf16), Unpack(q5, bf16), s7);
+                    s7 = Axpy(Load(a[r7 + k6], bf16), Unpack(q6, bf16), s7);
+                    s7 = Axpy(Load(a[r7 + k7], bf16), Unpack(q7, bf16), s7);
+                }
             }
-            if (mCap > 2)
+
+            if (k < kEnd)
             {
-                s2 = Axpy(Load(a[r2 + k], bf16), f, s2);
-                s2 = Axpy(has2 ? Load(a[r2 + k2], bf16) : 0f, h, s2);
+                int k0 = k + 0 * slices;
+                int k1 = k + 1 * slices;
+                bool h1 = k1 < kEnd;
+                int k2 = k + 2 * slices;
+                bool h2 = k2 < kEnd;
+                int k3 = k + 3 * slices;
+                bool h3 = k3 < kEnd;
+                int k4 = k + 4 * slices;
+                bool h4 = k4 < kEnd;
+                int k5 = k + 5 * slices;
+                bool h5 = k5 < kEnd;
+                int k6 = k + 6 * slices;
+                bool h6 = k6 < kEnd;
+                int k7 = k + 7 * slices;
+                bool h7 = k7 < kEnd;
+                Half8 q0 = bv[(long)k0 * n8 + col8c];
+                Half8 q1 = h1 ? bv[(long)k1 * n8 + col8c] : default;
+                Half8 q2 = h2 ? bv[(long)k2 * n8 + col8c] : default;
+                Half8 q3 = h3 ? bv[(long)k3 * n8 + col8c] : default;
+                Half8 q4 = h4 ? bv[(long)k4 * n8 + col8c] : default;
+                Half8 q5 = h5 ? bv[(long)k5 * n8 + col8c] : default;
+                Half8 q6 = h6 ? bv[(long)k6 * n8 + col8c] : default;
+                Half8 q7 = h7 ? bv[(long)k7 * n8 + col8c] : default;
+                s0 = Axpy(Load(a[r0 + k0], bf16), Unpack(q0, bf16), s0);
+                s0 = Axpy(h1 ? Load(a[r0 + k1], bf16) : 0f, Unpack(q1, bf16), s0);
+                s0 = Axpy(h2 ? Load(a[r0 + k2], bf16) : 0f, Unpack(q2, bf16), s0);
+                s0 = Axpy(h3 ? Load(a[r0 + k3], bf16) : 0f, Unpack(q3, bf16), s0);
+                s0 = Axpy(h4 ? Load(a[r0 + k4], bf16) : 0f, Unpack(q4, bf16), s0);
+                s0 = Axpy(h5 ? Load(a[r0 + k5], bf16) : 0f, Unpack(q5, bf16), s0);
+                s0 = Axpy(h6 ? Load(a[r0 + k6], bf16) : 0f, Unpack(q6, bf16), s0);
+                s0 = Axpy(h7 ? Load(a[r0 + k7], bf16) : 0f, Unpack(q7, bf16), s0);
+                if (mCap > 1)
+                {
+                    s1 = Axpy(Load(a[r1 + k0], bf16), Unpack(q0, bf16), s1);
+                    s1 = Axpy(h1 ? Load(a[r1 + k1], bf16) : 0f, Unpack(q1, bf16), s1);
+                    s1 = Axpy(h2 ? Load(a[r1 + k2], bf16) : 0f, Unpack(q2, bf16), s1);
+                    s1 = Axpy(h3 ? Load(a[r1 + k3], bf16) : 0f, Unpack(q3, bf16), s1);
+                    s1 = Axpy(h4 ? Load(a[r1 + k4], bf16) : 0f, Unpack(q4, bf16), s1);
+                    s1 = Axpy(h5 ? Load(a[r1 + k5], bf16) : 0f, Unpack(q5, bf16), s1);
+                    s1 = Axpy(h6 ? Load(a[r1 + k6], bf16) : 0f, Unpack(q6, bf16), s1);
+                    s1 = Axpy(h7 ? Load(a[r1 + k7], bf16) : 0f, Unpack(q7, bf16), s1);
+                }
+                if (mCap > 2)
+                {
+                    s2 = Axpy(Load(a[r2 + k0], bf16), Unpack(q0, bf16), s2);
+                    s2 = Axpy(h1 ? Load(a[r2 + k1], bf16) : 0f, Unpack(q1, bf16), s2);
+                    s2 = Axpy(h2 ? Load(a[r2 + k2], bf16) : 0f, Unpack(q2, bf16), s2);
+                    s2 = Axpy(h3 ? Load(a[r2 + k3], bf16) : 0f, Unpack(q3, bf16), s2);
+                    s2 = Axpy(h4 ? Load(a[r2 + k4], bf16) : 0f, Unpack(q4, bf16), s2);
+                    s2 = Axpy(h5 ? Load(a[r2 + k5], bf16) : 0f, Unpack(q5, bf16), s2);
+                    s2 = Axpy(h6 ? Load(a[r2 + k6], bf16) : 0f, Unpack(q6, bf16), s2);
+                    s2 = Axpy(h7 ? Load(a[r2 + k7], bf16) : 0f, Unpack(q7, bf16), s2);
+                }
+                if (mCap > 3)
+                {
+                    s3 = Axpy(Load(a[r3 + k0], bf16), Unpack(q0, bf16), s3);
+                    s3 = Axpy(h1 ? Load(a[r3 + k1], bf16) : 0f, Unpack(q1, bf16), s3);
+                    s3 = Axpy(h2 ? Load(a[r3 + k2], bf16) : 0f, Unpack(q2, bf16), s3);
+                    s3 = Axpy(h3 ? Load(a[r3 + k3], bf16) : 0f, Unpack(q3, bf16), s3);
+                    s3 = Axpy(h4 ? Load(a[r3 + k4], bf16) : 0f, Unpack(q4, bf16), s3);
+                    s3 = Axpy(h5 ? Load(a[r3 + k5], bf16) : 0f, Unpack(q5, bf16), s3);
+                    s3 = Axpy(h6 ? Load(a[r3 + k6], bf16) : 0f, Unpack(q6, bf16), s3);
+                    s3 = Axpy(h7 ? Load(a[r3 + k7], bf16) : 0f, Unpack(q7, bf16), s3);
+                }
+                if (mCap > 4)
+                {
+                    s4 = Axpy(Load(a[r4 + k0], bf16), Unpack(q0, bf16), s4);
+                    s4 = Axpy(h1 ? Load(a[r4 + k1], bf16) : 0f, Unpack(q1, bf16), s4);
+                    s4 = Axpy(h2 ? Load(a[r4 + k2], bf16) : 0f, Unpack(q2, bf16), s4);
+                    s4 = Axpy(h3 ? Load(a[r4 + k3], bf16) : 0f, Unpack(q3, bf16), s4);
+                    s4 = Axpy(h4 ? Load(a[r4 + k4], bf16) : 0f, Unpack(q4, bf16), s4);
+                    s4 = Axpy(h5 ? Load(a[r4 + k5], bf16) : 0f, Unpack(q5, bf16), s4);
+                    s4 = Axpy(h6 ? Load(a[r4 + k6], bf16) : 0f, Unpack(q6, bf16), s4);
+                    s4 = Axpy(h7 ? Load(a[r4 + k7], bf16) : 0f, Unpack(q7, bf16), s4);
+                }
+                if (mCap > 5)
+                {
+                    s5 = Axpy(Load(a[r5 + k0], bf16), Unpack(q0, bf16), s5);
+                    s5 = Axpy(h1 ? Load(a[r5 + k1], bf16) : 0f, Unpack(q1, bf16), s5);
+                    s5 = Axpy(h2 ? Load(a[r5 + k2], bf16) : 0f, Unpack(q2, bf16), s5);
+                    s5 = Axpy(h3 ? Load(a[r5 + k3], bf16) : 0f, Unpack(q3, bf16), s5);
+                    s5 = Axpy(h4 ? Load(a[r5 + k4], bf16) : 0f, Unpack(q4, bf16), s5);
+                    s5 = Axpy(h5 ? Load(a[r5 + k5], bf16) : 0f, Unpack(q5, bf16), s5);
+                    s5 = Axpy(h6 ? Load(a[r5 + k6], bf16) : 0f, Unpack(q6, bf16), s5);
+                    s5 = Axpy(h7 ? Load(a[r5 + k7], bf16) : 0f, Unpack(q7, bf16), s5);
+                }
+                if (mCap > 6)
+                {
+                    s6 = Axpy(Load(a[r6 + k0], bf16), Unpack(q0, bf16), s6);
+                    s6 = Axpy(h1 ? Load(a[r6 + k1], bf16) : 0f, Unpack(q1, bf16), s6);
+                    s6 = Axpy(h2 ? Load(a[r6 + k2], bf16) : 0f, Unpack(q2, bf16), s6);
+                    s6 = Axpy(h3 ? Load(a[r6 + k3], bf16) : 0f, Unpack(q3, bf16), s6);
+                    s6 = Axpy(h4 ? Load(a[r6 + k4], bf16) : 0f, Unpack(q4, bf16), s6);
+                    s6 = Axpy(h5 ? Load(a[r6 + k5], bf16) : 0f, Unpack(q5, bf16), s6);
+                    s6 = Axpy(h6 ? Load(a[r6 + k6], bf16) : 0f, Unpack(q6, bf16), s6);
+                    s6 = Axpy(h7 ? Load(a[r6 + k7], bf16) : 0f, Unpack(q7, bf16), s6);
+                }
+                if (mCap > 7)
+                {
+                    s7 = Axpy(Load(a[r7 + k0], bf16), Unpack(q0, bf16), s7);
+                    s7 = Axpy(h1 ? Load(a[r7 + k1], bf16) : 0f, Unpack(q1, bf16), s7);
+                    s7 = Axpy(h2 ? Load(a[r7 + k2], bf16) : 0f, Unpack(q2, bf16), s7);
+                    s7 = Axpy(h3 ? Load(a[r7 + k3], bf16) : 0f, Unpack(q3, bf16), s7);
+                    s7 = Axpy(h4 ? Load(a[r7 + k4], bf16) : 0f, Unpack(q4, bf16), s7);
+                    s7 = Axpy(h5 ? Load(a[r7 + k5], bf16) : 0f, Unpack(q5, bf16), s7);
+                    s7 = Axpy(h6 ? Load(a[r7 + k6], bf16) : 0f, Unpack(q6, bf16), s7);
+                    s7 = Axpy(h7 ? Load(a[r7 + k7], bf16) : 0f, Unpack(q7, bf16), s7);
+                }
             }
-            if (mCap > 3)
+        }
+        else
+        {
+            for (; k + 3 * slices < kEnd; k += 4 * slices)
             {
-                s3 = Axpy(Load(a[r3 + k], bf16), f, s3);
-                s3 = Axpy(has2 ? Load(a[r3 + k2], bf16) : 0f, h, s3);
+                int k0 = k + 0 * slices;
+                int k1 = k + 1 * slices;
+                int k2 = k + 2 * slices;
+                int k3 = k + 3 * slices;
+                Half8 q0 = bv[(long)k0 * n8 + col8c];
+                Half8 q1 = bv[(long)k1 * n8 + col8c];
+                Half8 q2 = bv[(long)k2 * n8 + col8c];
+                Half8 q3 = bv[(long)k3 * n8 + col8c];
+                s0 = Axpy(Load(a[r0 + k0], bf16), Unpack(q0, bf16), s0);
+                s0 = Axpy(Load(a[r0 + k1], bf16), Unpack(q1, bf16), s0);
+                s0 = Axpy(Load(a[r0 + k2], bf16), Unpack(q2, bf16), s0);
+                s0 = Axpy(Load(a[r0 + k3], bf16), Unpack(q3, bf16), s0);
+                if (mCap > 1)
+                {
+                    s1 = Axpy(Load(a[r1 + k0], bf16), Unpack(q0, bf16), s1);
+                    s1 = Axpy(Load(a[r1 + k1], bf16), Unpack(q1, bf16), s1);
+                    s1 = Axpy(Load(a[r1 + k2], bf16), Unpack(q2, bf16), s1);
+                    s1 = Axpy(Load(a[r1 + k3], bf16), Unpack(q3, bf16), s1);
+                }
+                if (mCap > 2)
+                {
+                    s2 = Axpy(Load(a[r2 + k0], bf16), Unpack(q0, bf16), s2);
+                    s2 = Axpy(Load(a[r2 + k1], bf16), Unpack(q1, bf16), s2);
+                    s2 = Axpy(Load(a[r2 + k2], bf16), Unpack(q2, bf16), s2);
+                    s2 = Axpy(Load(a[r2 + k3], bf16), Unpack(q3, bf16), s2);
+                }
+                if (mCap > 3)
+                {
+                    s3 = Axpy(Load(a[r3 + k0], bf16), Unpack(q0, bf16), s3);
+                    s3 = Axpy(Load(a[r3 + k1], bf16), Unpack(q1, bf16), s3);
+                    s3 = Axpy(Load(a[r3 + k2], bf16), Unpack(q2, bf16), s3);
+                    s3 = Axpy(Load(a[r3 + k3], bf16), Unpack(q3, bf16), s3);
+                }
+                if (mCap > 4)
+                {
+                    s4 = Axpy(Load(a[r4 + k0], bf16), Unpack(q0, bf16), s4);
+                    s4 = Axpy(Load(a[r4 + k1], bf16), Unpack(q1, bf16), s4);
+                    s4 = Axpy(Load(a[r4 + k2], bf16), Unpack(q2, bf16), s4);
+                    s4 = Axpy(Load(a[r4 + k3], bf16), Unpack(q3, bf16), s4);
+                }
+                if (mCap > 5)
+                {
+                    s5 = Axpy(Load(a[r5 + k0], bf16), Unpack(q0, bf16), s5);
+                    s5 = Axpy(Load(a[r5 + k1], bf16), Unpack(q1, bf16), s5);
+                    s5 = Axpy(Load(a[r5 + k2], bf16), Unpack(q2, bf16), s5);
+                    s5 = Axpy(Load(a[r5 + k3], bf16), Unpack(q3, bf16), s5);
+                }
+                if (mCap > 6)
+                {
+                    s6 = Axpy(Load(a[r6 + k0], bf16), Unpack(q0, bf16), s6);
+                    s6 = Axpy(Load(a[r6 + k1], bf16), Unpack(q1, bf16), s6);
+                    s6 = Axpy(Load(a[r6 + k2], bf16), Unpack(q2, bf16), s6);
+                    s6 = Axpy(Load(a[r6 + k3], bf16), Unpack(q3, bf16), s6);
+                }
+                if (mCap > 7)
+                {
+                    s7 = Axpy(Load(a[r7 + k0], bf16), Unpack(q0, bf16), s7);
+                    s7 = Axpy(Load(a[r7 + k1], bf16), Unpack(q1, bf16), s7);
+                    s7 = Axpy(Load(a[r7 + k2], bf16), Unpack(q2, bf16), s7);
+                    s7 = Axpy(Load(a[r7 + k3], bf16), Unpack(q3, bf16), s7);
+                }
             }
-            if (mCap > 4)
+
+            if (k < kEnd)
             {
-                s4 = Axpy(Load(a[r4 + k], bf16), f, s4);
-                s4 = Axpy(has2 ? Load(a[r4 + k2], bf16) : 0f, h, s4);
-            }
-            if (mCap > 5)
-            {
-                s5 = Axpy(Load(a[r5 + k], bf16), f, s5);
-                s5 = Axpy(has2 ? Load(a[r5 + k2], bf16) : 0f, h, s5);
-            }
-            if (mCap > 6)
-            {
-                s6 = Axpy(Load(a[r6 + k], bf16), f, s6);
-                s6 = Axpy(has2 ? Load(a[r6 + k2], bf16) : 0f, h, s6);
-            }
-            if (mCap > 7)
-            {
-                s7 = Axpy(Load(a[r7 + k], bf16), f, s7);
-                s7 = Axpy(has2 ? Load(a[r7 + k2], bf16) : 0f, h, s7);
+                int k0 = k + 0 * slices;
+                int k1 = k + 1 * slices;
+                bool h1 = k1 < kEnd;
+                int k2 = k + 2 * slices;
+                bool h2 = k2 < kEnd;
+                int k3 = k + 3 * slices;
+                bool h3 = k3 < kEnd;
+                Half8 q0 = bv[(long)k0 * n8 + col8c];
+                Half8 q1 = h1 ? bv[(long)k1 * n8 + col8c] : default;
+                Half8 q2 = h2 ? bv[(long)k2 * n8 + col8c] : default;
+                Half8 q3 = h3 ? bv[(long)k3 * n8 + col8c] : default;
+                s0 = Axpy(Load(a[r0 + k0], bf16), Unpack(q0, bf16), s0);
+                s0 = Axpy(h1 ? Load(a[r0 + k1], bf16) : 0f, Unpack(q1, bf16), s0);
+                s0 = Axpy(h2 ? Load(a[r0 + k2], bf16) : 0f, Unpack(q2, bf16), s0);
+                s0 = Axpy(h3 ? Load(a[r0 + k3], bf16) : 0f, Unpack(q3, bf16), s0);
+                if (mCap > 1)
+                {
+                    s1 = Axpy(Load(a[r1 + k0], bf16), Unpack(q0, bf16), s1);
+                    s1 = Axpy(h1 ? Load(a[r1 + k1], bf16) : 0f, Unpack(q1, bf16), s1);
+                    s1 = Axpy(h2 ? Load(a[r1 + k2], bf16) : 0f, Unpack(q2, bf16), s1);
+                    s1 = Axpy(h3 ? Load(a[r1 + k3], bf16) : 0f, Unpack(q3, bf16), s1);
+                }
+                if (mCap > 2)
+                {
+                    s2 = Axpy(Load(a[r2 + k0], bf16), Unpack(q0, bf16), s2);
+                    s2 = Axpy(h1 ? Load(a[r2 + k1], bf16) : 0f, Unpack(q1, bf16), s2);
+                    s2 = Axpy(h2 ? Load(a[r2 + k2], bf16) : 0f, Unpack(q2, bf16), s2);
+                    s2 = Axpy(h3 ? Load(a[r2 + k3], bf16) : 0f, Unpack(q3, bf16), s2);
+                }
+                if (mCap > 3)
+                {
+                    s3 = Axpy(Load(a[r3 + k0], bf16), Unpack(q0, bf16), s3);
+                    s3 = Axpy(h1 ? Load(a[r3 + k1], bf16) : 0f, Unpack(q1, bf16), s3);
+                    s3 = Axpy(h2 ? Load(a[r3 + k2], bf16) : 0f, Unpack(q2, bf16), s3);
+                    s3 = Axpy(h3 ? Load(a[r3 + k3], bf16) : 0f, Unpack(q3, bf16), s3);
+                }
+                if (mCap > 4)
+                {
+                    s4 = Axpy(Load(a[r4 + k0], bf16), Unpack(q0, bf16), s4);
+                    s4 = Axpy(h1 ? Load(a[r4 + k1], bf16) : 0f, Unpack(q1, bf16), s4);
+                    s4 = Axpy(h2 ? Load(a[r4 + k2], bf16) : 0f, Unpack(q2, bf16), s4);
+                    s4 = Axpy(h3 ? Load(a[r4 + k3], bf16) : 0f, Unpack(q3, bf16), s4);
+                }
+                if (mCap > 5)
+                {
+                    s5 = Axpy(Load(a[r5 + k0], bf16), Unpack(q0, bf16), s5);
+                    s5 = Axpy(h1 ? Load(a[r5 + k1], bf16) : 0f, Unpack(q1, bf16), s5);
+                    s5 = Axpy(h2 ? Load(a[r5 + k2], bf16) : 0f, Unpack(q2, bf16), s5);
+                    s5 = Axpy(h3 ? Load(a[r5 + k3], bf16) : 0f, Unpack(q3, bf16), s5);
+                }
+                if (mCap > 6)
+                {
+                    s6 = Axpy(Load(a[r6 + k0], bf16), Unpack(q0, bf16), s6);
+                    s6 = Axpy(h1 ? Load(a[r6 + k1], bf16) : 0f, Unpack(q1, bf16), s6);
+                    s6 = Axpy(h2 ? Load(a[r6 + k2], bf16) : 0f, Unpack(q2, bf16), s6);
+                    s6 = Axpy(h3 ? Load(a[r6 + k3], bf16) : 0f, Unpack(q3, bf16), s6);
+                }
+                if (mCap > 7)
+                {
+                    s7 = Axpy(Load(a[r7 + k0], bf16), Unpack(q0, bf16), s7);
+                    s7 = Axpy(h1 ? Load(a[r7 + k1], bf16) : 0f, Unpack(q1, bf16), s7);
+                    s7 = Axpy(h2 ? Load(a[r7 + k2], bf16) : 0f, Unpack(q2, bf16), s7);
+                    s7 = Axpy(h3 ? Load(a[r7 + k3], bf16) : 0f, Unpack(q3, bf16), s7);
+                }
             }
         }
 

@@ -72,18 +72,20 @@ public sealed partial class IlgpuKernels
         return true;
     }
 
-    /// <summary>The [N, K]-weight 16-bit GEMV compiled for a row cap of 1, 4, 8 or 16 and the format.</summary>
+    /// <summary>The [N, K]-weight 16-bit GEMV for a row cap of 1 (<see cref="HalfGemvKernels.GemvNk16Row{TFormat}"/>), 4, 8 or 16 and the format.</summary>
     private Action<KernelConfig, ArrayView<Half8>, ArrayView<Half8>, ArrayView<ushort>, ArrayView<ushort>, ArrayView<float>, HalfGemvShape> GemvNk16Variant(int rowsCap, bool bf16)
     {
-        var name = $"{nameof(HalfGemvKernels.GemvNk16)}<{rowsCap},{(bf16 ? "bf16" : "f16")}>";
+        var name = rowsCap == 1
+            ? $"{nameof(HalfGemvKernels.GemvNk16Row)}<{(bf16 ? "bf16" : "f16")}>"
+            : $"{nameof(HalfGemvKernels.GemvNk16)}<{rowsCap},{(bf16 ? "bf16" : "f16")}>";
         int slot = (bf16 ? 4 : 0) + (rowsCap switch { 1 => 0, 4 => 1, 8 => 2, _ => 3 });
         return (rowsCap, bf16) switch
         {
-            (1, false) => device.Load(ref gemvNk16[slot], name, acc => acc.LoadStreamKernel<ArrayView<Half8>, ArrayView<Half8>, ArrayView<ushort>, ArrayView<ushort>, ArrayView<float>, HalfGemvShape>(HalfGemvKernels.GemvNk16<Const1, Float16Storage>, GemvBounds)),
+            (1, false) => device.Load(ref gemvNk16[slot], name, acc => acc.LoadStreamKernel<ArrayView<Half8>, ArrayView<Half8>, ArrayView<ushort>, ArrayView<ushort>, ArrayView<float>, HalfGemvShape>(HalfGemvKernels.GemvNk16Row<Float16Storage>, GemvBounds)),
             (4, false) => device.Load(ref gemvNk16[slot], name, acc => acc.LoadStreamKernel<ArrayView<Half8>, ArrayView<Half8>, ArrayView<ushort>, ArrayView<ushort>, ArrayView<float>, HalfGemvShape>(HalfGemvKernels.GemvNk16<Const4, Float16Storage>, GemvBounds)),
             (8, false) => device.Load(ref gemvNk16[slot], name, acc => acc.LoadStreamKernel<ArrayView<Half8>, ArrayView<Half8>, ArrayView<ushort>, ArrayView<ushort>, ArrayView<float>, HalfGemvShape>(HalfGemvKernels.GemvNk16<Const8, Float16Storage>, GemvBounds)),
             (16, false) => device.Load(ref gemvNk16[slot], name, acc => acc.LoadStreamKernel<ArrayView<Half8>, ArrayView<Half8>, ArrayView<ushort>, ArrayView<ushort>, ArrayView<float>, HalfGemvShape>(HalfGemvKernels.GemvNk16<Const16, Float16Storage>, GemvBounds)),
-            (1, true) => device.Load(ref gemvNk16[slot], name, acc => acc.LoadStreamKernel<ArrayView<Half8>, ArrayView<Half8>, ArrayView<ushort>, ArrayView<ushort>, ArrayView<float>, HalfGemvShape>(HalfGemvKernels.GemvNk16<Const1, BFloat16Storage>, GemvBounds)),
+            (1, true) => device.Load(ref gemvNk16[slot], name, acc => acc.LoadStreamKernel<ArrayView<Half8>, ArrayView<Half8>, ArrayView<ushort>, ArrayView<ushort>, ArrayView<float>, HalfGemvShape>(HalfGemvKernels.GemvNk16Row<BFloat16Storage>, GemvBounds)),
             (4, true) => device.Load(ref gemvNk16[slot], name, acc => acc.LoadStreamKernel<ArrayView<Half8>, ArrayView<Half8>, ArrayView<ushort>, ArrayView<ushort>, ArrayView<float>, HalfGemvShape>(HalfGemvKernels.GemvNk16<Const4, BFloat16Storage>, GemvBounds)),
             (8, true) => device.Load(ref gemvNk16[slot], name, acc => acc.LoadStreamKernel<ArrayView<Half8>, ArrayView<Half8>, ArrayView<ushort>, ArrayView<ushort>, ArrayView<float>, HalfGemvShape>(HalfGemvKernels.GemvNk16<Const8, BFloat16Storage>, GemvBounds)),
             (16, true) => device.Load(ref gemvNk16[slot], name, acc => acc.LoadStreamKernel<ArrayView<Half8>, ArrayView<Half8>, ArrayView<ushort>, ArrayView<ushort>, ArrayView<float>, HalfGemvShape>(HalfGemvKernels.GemvNk16<Const16, BFloat16Storage>, GemvBounds)),
@@ -129,6 +131,12 @@ internal static class HalfGemvLaunch
         m <= 1 ? 1 : m <= 4 ? 4 : m <= 8 || !transposeB ? HalfGemvKernels.MaxKnRowsCap : HalfGemvKernels.MaxRows;
 
     /// <summary>
+    /// Output columns per warp of the [N, K] kernels: 1 for one row (GemvNk16Row), 2 for four rows, 4 for more (GemvNk16;
+    /// NK_WIDE in Codegen/gen_half_gemv.py).
+    /// </summary>
+    public static int NkColumnsPerWarp(int rowsCap) => rowsCap == 1 ? 1 : rowsCap <= 4 ? 2 : 4;
+
+    /// <summary>
     /// Grid, shape and row cap. K is split over Grid.Y only when N alone gives fewer groups than SMs (a split costs a
     /// partials round trip and a second launch); then to about four groups per SM. A device that reports no SMs (the CPU
     /// simulator) counts as four, so small test shapes take the split path and larger ones do not.
@@ -156,7 +164,8 @@ internal static class HalfGemvLaunch
         int groups, length;
         if (transposeB)
         {
-            groups = ((n + 1) / 2 + warps - 1) / warps;
+            int columnsPerWarp = NkColumnsPerWarp(cap);
+            groups = ((n + columnsPerWarp - 1) / columnsPerWarp + warps - 1) / warps;
             length = k / 8;
         }
         else

@@ -318,8 +318,10 @@ public sealed partial class IlgpuKernels
     }
 
     /// <summary>
-    /// Decode products (one matrix, m ≤ 16): the weight is streamed once. [N, K] weights: a warp per output column;
-    /// [K, N] weights: a group per 4·warp columns and a chunk of K (split-K so that ~4 groups per SM run), partials
+    /// Decode products (one matrix, m ≤ 16): the weight is streamed once. [N, K] weights: the 16-byte kernels of
+    /// <see cref="TryGemvNkVecF32"/>, else (K not a multiple of 4, misaligned views) a warp per output column with scalar loads;
+    /// [K, N] weights: a group per 4·warp columns and a chunk of K (split-K so that ~4 groups per SM run; 16-byte loads
+    /// when N is a multiple of 4 and the weight aligned, see <see cref="GemvKnLaunch"/>), partials
     /// summed by <see cref="GemmFastKernels.GemvReduceF32"/> when K is split.
     /// </summary>
     private void Gemv(ArrayView<float> a, ArrayView<float> b, ArrayView<float> bias, ArrayView<float> c, int m, int k, int n,
@@ -345,6 +347,11 @@ public sealed partial class IlgpuKernels
         };
         if (transposeB)
         {
+            if (TryGemvNkVecF32(a, b, bias, c, g))
+            {
+                return;
+            }
+
             g.KChunk = Math.Min(k, maxChunk);
             g.Splits = 1;
             GemvNkVariant(cap)(new KernelConfig((n + warps - 1) / warps, threads), a, b, bias, c, g);
@@ -362,7 +369,7 @@ public sealed partial class IlgpuKernels
         g.Direct = splits == 1 ? 1 : 0;
         var partial = splits > 1 ? Scratch((long)splits * m * n) : c;
 
-        GemvKnVariant(cap)(new KernelConfig(new Index3D(groupsX, splits, 1), new Index3D(threads, 1, 1)), a, b, bias, c, partial, g);
+        GemvKnLaunch(cap, b, n)(new KernelConfig(new Index3D(groupsX, splits, 1), new Index3D(threads, 1, 1)), a, b, bias, c, partial, g);
         if (splits > 1)
         {
             device.Load(ref gemvReduceF32, nameof(GemmFastKernels.GemvReduceF32),

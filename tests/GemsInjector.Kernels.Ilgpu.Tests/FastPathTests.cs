@@ -414,6 +414,10 @@ public sealed class FastPathTests : KernelTestBase
         var a2 = Random(30, 2 * 9);
         K.Mm(Upload(a2), Upload(b), Poisoned(2 * 7), 2, 9, 7);
         K.Mm(Upload(a2), Upload(b), Poisoned(2 * 7), 2, 9, 7, transposeB: true);
+        var b8 = Random(41, 8 * 7);
+        K.Mm(Upload(Random(42, 2 * 8)), Upload(b8), Poisoned(2 * 7), 2, 8, 7, transposeB: true);
+        K.Mm(Upload(Random(43, 8)), Upload(b8), Poisoned(7), 1, 8, 7, transposeB: true);
+        K.Mm(Upload(Random(44, 2 * 7)), Upload(Random(45, 7 * 8)), Poisoned(2 * 8), 2, 7, 8);
         K.Mm(Upload(a), Upload(b), Poisoned(20 * 7), 20, 9, 7);
         var x = Random(33, 2 * 40);
         K.RmsNorm(Upload(x), Upload(Random(34, 40)), Poisoned(x.Length), 40, 1e-6f);
@@ -423,7 +427,7 @@ public sealed class FastPathTests : KernelTestBase
         K.ScaledDotProductAttention(Upload(Random(35, 8)), Upload(Random(36, 9 * 8)), Upload(Random(37, 9 * 8)), Poisoned(8), 1, 1, 1, 1, 9, 8);
         K.ScaledDotProductAttention(Upload(Random(35, 7)), Upload(Random(36, 9 * 7)), Upload(Random(37, 9 * 7)), Poisoned(7), 1, 1, 1, 1, 9, 7);
         Device.Synchronize();
-        foreach (string kernel in new[] { "GemvKnF32", "GemvNkF32", "GemvReduceF32", "Sgemm8x8F32", "RegRmsNormF32", "RegSoftmaxF32", "SoftmaxStreamF32", "RmsNormWideF32", "DecodeWideF32", "DecodeSplitF32", "DecodeCombineF32" })
+        foreach (string kernel in new[] { "GemvKnF32", "GemvNkF32", "GemvNkVec1F32", "GemvNkVecF32", "GemvKnVecF32", "GemvReduceF32", "Sgemm8x8F32", "RegRmsNormF32", "RegSoftmaxF32", "SoftmaxStreamF32", "RmsNormWideF32", "DecodeWideF32", "DecodeSplitF32", "DecodeCombineF32" })
         {
             Assert.True(Device.HasCompiled(kernel), $"{kernel} was never compiled");
         }
@@ -437,6 +441,9 @@ public sealed class FastPathTests : KernelTestBase
     [InlineData("Sgemm8x8F32", 256, 2)]
     [InlineData("GemvKnF32", 256, 0)]
     [InlineData("GemvNkF32", 256, 0)]
+    [InlineData("GemvNkVec1F32", 256, 0)]
+    [InlineData("GemvNkVecF32", 256, 0)]
+    [InlineData("GemvKnVecF32", 256, 0)]
     [InlineData("DecodeSplitF32", 256, 0)]
     [InlineData("SoftmaxStreamF32", 1024, 0)]
     [InlineData("LayerNormF32", 512, 0)]

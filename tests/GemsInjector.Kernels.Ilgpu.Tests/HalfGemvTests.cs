@@ -59,6 +59,8 @@ public sealed class HalfGemvTests : Half16TestBase, IClassFixture<Warp32Simulato
     [InlineData(false, false, 16, 33, 40)]
     [InlineData(true, false, 11, 130, 8)]
     [InlineData(false, false, 2, 3, 520)]
+    [InlineData(true, false, 4, 70, 16)]
+    [InlineData(false, true, 1, 8, 1)]
     public void MmAndAddmmMatchFloat64(bool bf16, bool transposeB, int m, int k, int n)
     {
         int seed = 7700 + (m * 1000) + (k * 10) + n + (bf16 ? 1 : 0) + (transposeB ? 2 : 0);
@@ -128,14 +130,17 @@ public sealed class HalfGemvTests : Half16TestBase, IClassFixture<Warp32Simulato
     }
 
     /// <summary>
-    /// CUDA geometry (8 column lanes, two shuffle folds, 8 warps of 32): the heavy row caps in one chunk, the light ones
-    /// split (a 2-SM plan) through <see cref="HalfGemvKernels.GemvReduce16"/> (256 simulated threads per group are slow).
+    /// CUDA geometry (8 column lanes, two shuffle folds, 8 warps of 32): whole unguarded iterations and their tails, in one
+    /// chunk, or split (plans for more SMs than groups) through <see cref="HalfGemvKernels.GemvReduce16"/> (256 simulated threads per group are slow).
     /// </summary>
     [Theory]
     [InlineData(true, true, 16, 520, 30, 1)]
-    [InlineData(false, true, 1, 1032, 9, 2)]
+    [InlineData(false, true, 1, 1032, 9, 4)]
+    [InlineData(true, true, 1, 4104, 3, 1)]
     [InlineData(true, false, 16, 300, 64, 1)]
     [InlineData(false, false, 3, 77, 64, 2)]
+    [InlineData(true, false, 1, 600, 64, 1)]
+    [InlineData(false, false, 4, 700, 72, 1)]
     public void CudaGeometryMatchesFloat64(bool bf16, bool transposeB, int m, int k, int n, int multiprocessors)
     {
         int seed = 8000 + (m * 1000) + k + n + (bf16 ? 1 : 0) + (transposeB ? 2 : 0);
@@ -159,18 +164,24 @@ public sealed class HalfGemvTests : Half16TestBase, IClassFixture<Warp32Simulato
         var partialView = partial.View.AsContiguous();
         if (transposeB)
         {
-            var kernel = bf16
-                ? acc.LoadStreamKernel<ArrayView<Half8>, ArrayView<Half8>, ArrayView<ushort>, ArrayView<ushort>, ArrayView<float>, HalfGemvShape>(HalfGemvKernels.GemvNk16<Const16, BFloat16Storage>)
-                : acc.LoadStreamKernel<ArrayView<Half8>, ArrayView<Half8>, ArrayView<ushort>, ArrayView<ushort>, ArrayView<float>, HalfGemvShape>(HalfGemvKernels.GemvNk16<Const1, Float16Storage>);
-            Assert.Equal(bf16 ? 16 : 1, cap);
+            var kernel = (cap, bf16) switch
+            {
+                (16, true) => acc.LoadStreamKernel<ArrayView<Half8>, ArrayView<Half8>, ArrayView<ushort>, ArrayView<ushort>, ArrayView<float>, HalfGemvShape>(HalfGemvKernels.GemvNk16<Const16, BFloat16Storage>),
+                (1, true) => acc.LoadStreamKernel<ArrayView<Half8>, ArrayView<Half8>, ArrayView<ushort>, ArrayView<ushort>, ArrayView<float>, HalfGemvShape>(HalfGemvKernels.GemvNk16Row<BFloat16Storage>),
+                (1, false) => acc.LoadStreamKernel<ArrayView<Half8>, ArrayView<Half8>, ArrayView<ushort>, ArrayView<ushort>, ArrayView<float>, HalfGemvShape>(HalfGemvKernels.GemvNk16Row<Float16Storage>),
+                _ => throw new ArgumentOutOfRangeException(nameof(m), m, "no [N, K] kernel listed for this case"),
+            };
             kernel(config, aView.Cast<Half8>(), bView.Cast<Half8>(), biasView, cView, partialView, g);
         }
         else
         {
-            var kernel = bf16
-                ? acc.LoadStreamKernel<ArrayView<ushort>, ArrayView<Half8>, ArrayView<ushort>, ArrayView<ushort>, ArrayView<float>, HalfGemvShape>(HalfGemvKernels.GemvKn16<Const8, BFloat16Storage>)
-                : acc.LoadStreamKernel<ArrayView<ushort>, ArrayView<Half8>, ArrayView<ushort>, ArrayView<ushort>, ArrayView<float>, HalfGemvShape>(HalfGemvKernels.GemvKn16<Const4, Float16Storage>);
-            Assert.Equal(bf16 ? 8 : 4, cap);
+            var kernel = (cap, bf16) switch
+            {
+                (8, true) => acc.LoadStreamKernel<ArrayView<ushort>, ArrayView<Half8>, ArrayView<ushort>, ArrayView<ushort>, ArrayView<float>, HalfGemvShape>(HalfGemvKernels.GemvKn16<Const8, BFloat16Storage>),
+                (4, false) => acc.LoadStreamKernel<ArrayView<ushort>, ArrayView<Half8>, ArrayView<ushort>, ArrayView<ushort>, ArrayView<float>, HalfGemvShape>(HalfGemvKernels.GemvKn16<Const4, Float16Storage>),
+                (1, true) => acc.LoadStreamKernel<ArrayView<ushort>, ArrayView<Half8>, ArrayView<ushort>, ArrayView<ushort>, ArrayView<float>, HalfGemvShape>(HalfGemvKernels.GemvKn16<Const1, BFloat16Storage>),
+                _ => throw new ArgumentOutOfRangeException(nameof(m), m, "no [K, N] kernel listed for this case"),
+            };
             kernel(config, aView, bView.Cast<Half8>(), biasView, cView, partialView, g);
         }
 
@@ -200,8 +211,10 @@ public sealed class HalfGemvTests : Half16TestBase, IClassFixture<Warp32Simulato
     {
         var kernels = new[]
         {
-            typeof(HalfGemvKernels).GetMethod(nameof(HalfGemvKernels.GemvNk16))!.MakeGenericMethod(typeof(Const1), typeof(Float16Storage)),
+            typeof(HalfGemvKernels).GetMethod(nameof(HalfGemvKernels.GemvNk16Row))!.MakeGenericMethod(typeof(Float16Storage)),
+            typeof(HalfGemvKernels).GetMethod(nameof(HalfGemvKernels.GemvNk16))!.MakeGenericMethod(typeof(Const4), typeof(BFloat16Storage)),
             typeof(HalfGemvKernels).GetMethod(nameof(HalfGemvKernels.GemvNk16))!.MakeGenericMethod(typeof(Const16), typeof(BFloat16Storage)),
+            typeof(HalfGemvKernels).GetMethod(nameof(HalfGemvKernels.GemvKn16))!.MakeGenericMethod(typeof(Const1), typeof(BFloat16Storage)),
             typeof(HalfGemvKernels).GetMethod(nameof(HalfGemvKernels.GemvKn16))!.MakeGenericMethod(typeof(Const8), typeof(Float16Storage)),
         };
         foreach (var kernel in kernels)

@@ -229,6 +229,139 @@ for i in range(GM):
 w("    }")
 w("")
 
+# ---------------- GEMV [K, N], 16-byte loads ----------------
+KR = {1: 8, 2: 4, 4: 4, 8: 4, 16: 4}  # weight rows per iteration by row cap (16-byte loads in flight per lane)
+
+
+def kn_vec_steps(ind, rows, guarded, prefetched=False):
+    """One iteration of GemvKnVecF32; `prefetched`: the weights are already in pq{u} (issued before the staging)."""
+    for u in range(rows):
+        w(f"{ind}int r{u} = k + {u} * nw;")
+        if guarded and u > 0:
+            w(f"{ind}bool h{u} = r{u} < kEnd;")
+    for u in range(rows):
+        load = f"pq{u}" if prefetched else f"bv[(long)r{u} * n4 + col4]"
+        if guarded and u > 0:
+            load = f"h{u} ? {load} : default"
+        w(f"{ind}Float4 q{u} = {load};")
+    for i in range(GM):
+        inner = ind
+        if i > 0:
+            w(f"{ind}if (mCap > {i})")
+            w(f"{ind}{{")
+            inner = ind + "    "
+        for u in range(rows):
+            x = f"sA[{i} * kc + r{u} - k0]"
+            if guarded and u > 0:
+                x = f"(h{u} ? {x} : 0f)"
+            w(f"{inner}float p{i}_{u} = {x};")
+        for j, comp in enumerate("XYZW"):
+            terms = " + ".join(f"p{i}_{u} * q{u}.{comp}" for u in range(rows))
+            w(f"{inner}c{i}_{j} += {terms};")
+        if i > 0:
+            w(f"{ind}}}")
+
+
+def kn_vec_loop(rows, ind):
+    w(f"{ind}if (early)")
+    w(f"{ind}{{")
+    kn_vec_steps(ind + "    ", rows, False, True)
+    w(f"{ind}    k += {rows} * nw;")
+    w(f"{ind}}}")
+    w("")
+    w(f"{ind}for (; k + {rows - 1} * nw < kEnd; k += {rows} * nw)")
+    w(f"{ind}{{")
+    kn_vec_steps(ind + "    ", rows, False)
+    w(f"{ind}}}")
+    w("")
+    w(f"{ind}if (k < kEnd)")
+    w(f"{ind}{{")
+    kn_vec_steps(ind + "    ", rows, True)
+    w(f"{ind}}}")
+
+
+w("    /// <summary>")
+w("    /// Decode GEMV, weight [K, N] row-major with N a multiple of 4 and the weight 16-byte aligned: as <c>GemvKnF32</c>")
+w("    /// (a group per 4*warp columns and a K chunk, warps interleaved over the chunk's rows, A staged in shared memory,")
+w("    /// warps summed through shared memory), but each lane owns 4 adjacent columns read as one <see cref=\"Float4\"/>")
+w(f"    /// (a warp reads 512 contiguous bytes per weight row), {KR[1]} rows per iteration for one row of A and {KR[16]} for more")
+w("    /// (that many 16-byte loads in flight per lane); the first iteration's loads are issued before the staging waits on A.")
+w("    /// Whole iterations load unguarded, one guarded iteration takes the tail.")
+w("    /// </summary>")
+w("    [IlgpuKernel]")
+for cap in (1, 2, 4, 8, 16):
+    w(f"    [IlgpuKernelVariant(typeof(Const{cap}))]")
+w("    public static void GemvKnVecF32<TRowsCap>(ArrayView<float> a, ArrayView<Float4> b4, ArrayView<float> bias, ArrayView<float> c, ArrayView<float> partial, GemvShape g)")
+w("        where TRowsCap : struct, IKernelConstant")
+w("    {")
+w("        var sA = SharedMemory.Allocate<float>(MaxSharedA);")
+w("        var red = SharedMemory.Allocate<float>(MaxSharedA);")
+w("        var bv = b4.AsAligned(16);")
+w("        int ws = Warp.WarpSize;")
+w("        int lane = Warp.LaneIdx;")
+w("        int wi = Warp.WarpIdx;")
+w("        int threads = Group.DimX;")
+w("        int nw = threads / ws;")
+w("        int cols = 4 * ws;")
+w("        int colBase = Grid.IdxX * cols;")
+w("        int n4 = g.N / 4;")
+w("        int col4 = Grid.IdxX * ws + lane;")
+w("        col4 = col4 < n4 ? col4 : 0;")
+w("        int split = Grid.IdxY;")
+w("        int kc = g.KChunk;")
+w("        int k0 = split * kc;")
+w("        int kEnd = k0 + kc < g.K ? k0 + kc : g.K;")
+w("        int m = g.M;")
+w("        int mCap = default(TRowsCap).Value;")
+w("        // The first whole iteration's weights are issued before the staging waits on A, so both round trips overlap.")
+w("        int k = k0 + wi;")
+w(f"        int rowsPerIteration = mCap == 1 ? {KR[1]} : {KR[16]};")
+w("        bool early = k + (rowsPerIteration - 1) * nw < kEnd;")
+for u in range(max(KR.values())):
+    cond = "early" if u < min(KR.values()) else f"early && rowsPerIteration > {u}"
+    w(f"        Float4 pq{u} = {cond} ? bv[(long)(k + {u} * nw) * n4 + col4] : default;")
+w("        for (int e = Group.IdxX; e < m * kc; e += threads)")
+w("        {")
+w("            int i = e / kc;")
+w("            int kk = e - i * kc;")
+w("            sA[e] = k0 + kk < kEnd ? a[(long)i * g.K + k0 + kk] : 0f;")
+w("        }")
+w("")
+w("        Group.Barrier();")
+for i in range(GM):
+    w("        float " + ", ".join(f"c{i}_{j} = 0f" for j in range(4)) + ";")
+caps_by_rows = {}
+for cap, r in KR.items():
+    caps_by_rows.setdefault(r, []).append(cap)
+first = True
+for r in sorted(caps_by_rows, reverse=True):
+    caps = caps_by_rows[r]
+    cond = " || ".join(f"mCap == {cp}" for cp in caps)
+    if first:
+        w(f"        if ({cond})")
+    else:
+        w("        else")
+    w("        {")
+    kn_vec_loop(r, "            ")
+    w("        }")
+    first = False
+w("")
+w("        int direct = g.Direct;")
+for i in range(GM):
+    ind = "        " if i == 0 else "            "
+    if i > 0:
+        w(f"        if (mCap > {i} && m > {i})")
+        w("        {")
+    for j in range(4):
+        w(f"{ind}red[wi * cols + 4 * lane + {j}] = c{i}_{j};")
+    w(f"{ind}Group.Barrier();")
+    w(f"{ind}GemvReduceWarps(red, bias, c, partial, g, {i}, colBase, cols, nw, split, direct);")
+    w(f"{ind}Group.Barrier();")
+    if i > 0:
+        w("        }")
+w("    }")
+w("")
+
 # ---------------- GEMV [N, K] ----------------
 w("    /// <summary>")
 w("    /// Decode GEMV, weight [N, K] (a linear layer's weight): one warp per output column n (Grid.X * nw + warp), its")
@@ -305,6 +438,188 @@ for i in range(GM):
     w(f"{ind}{{")
     w(f"{ind}    c[(long){i} * g.N + n] = GemvEpilogue(bias, g, {i}, n, c{i});")
     w(f"{ind}}}")
+    if i > 0:
+        w("            }")
+w("        }")
+w("    }")
+
+# ---------------- GEMV [N, K], 16-byte loads ----------------
+VU = 8  # one-row kernel: 16-byte weight loads in flight per lane
+VC = 4  # multi-row kernel: columns per warp
+VS = 2  # multi-row kernel: K steps per iteration (VC * VS loads in flight per lane); the tail is one step
+
+def one_row_steps(ind, guarded):
+    for u in range(VU):
+        w(f"{ind}int v{u} = vl + {u} * ws;")
+        if guarded:
+            w(f"{ind}bool h{u} = v{u} < vEnd;")
+    for u in range(VU):
+        w(f"{ind}Float4 w{u} = h{u} ? bv[wBase + v{u}] : default;" if guarded else f"{ind}Float4 w{u} = bv[wBase + v{u}];")
+    for u in range(VU):
+        w(f"{ind}Float4 x{u} = h{u} ? av[v{u}] : default;" if guarded else f"{ind}Float4 x{u} = av[v{u}];")
+    for u in range(VU):
+        w(f"{ind}s += x{u}.X * w{u}.X + x{u}.Y * w{u}.Y + x{u}.Z * w{u}.Z + x{u}.W * w{u}.W;")
+
+
+def multi_row_steps(ind, steps, prefetched=False):
+    """One iteration of GemvNkVecF32; `prefetched`: the weights are already in pw{t}_{j} (issued before the staging)."""
+    for t in range(steps):
+        w(f"{ind}int v{t} = vl + {t} * ws;")
+    for t in range(steps):
+        for j in range(VC):
+            w(f"{ind}Float4 w{t}_{j} = {f'pw{t}_{j}' if prefetched else f'bv[wBase{j} + c0 + v{t}]'};")
+    for i in range(GM):
+        inner = ind
+        if i > 0:
+            w(f"{ind}if (mCap > {i})")
+            w(f"{ind}{{")
+            inner = ind + "    "
+        for t in range(steps):
+            w(f"{inner}Float4 a{i}_{t} = sA[{i} * kc + v{t}];")
+        for j in range(VC):
+            terms = " + ".join(f"a{i}_{t}.X * w{t}_{j}.X + a{i}_{t}.Y * w{t}_{j}.Y + a{i}_{t}.Z * w{t}_{j}.Z + a{i}_{t}.W * w{t}_{j}.W" for t in range(steps))
+            w(f"{inner}s{i}_{j} += {terms};")
+        if i > 0:
+            w(f"{ind}}}")
+
+w("    /// <summary>")
+w("    /// Decode GEMV for one row, weight [N, K] with K a multiple of 4 and both views 16-byte aligned: one warp per output")
+w(f"    /// column, its lanes stride over K one <see cref=\"Float4\"/> at a time, {VU} steps per iteration (eight 16-byte weight")
+w("    /// loads in flight per lane, all issued before the first is used); the activations are read with the same 16-byte")
+w("    /// loads (every warp of the group reads the same ones: L1 hits). Grid.Y splits K into chunks of KChunk vectors when")
+w("    /// N alone gives too few groups; then partial[split, 0, n] is written and <see cref=\"GemvReduceF32\"/> finishes.")
+w("    /// </summary>")
+w("    [IlgpuKernel]")
+w("    public static void GemvNkVec1F32(ArrayView<Float4> a4, ArrayView<Float4> b4, ArrayView<float> bias, ArrayView<float> c, ArrayView<float> partial, GemvShape g)")
+w("    {")
+w("        var av = a4.AsAligned(16);")
+w("        var bv = b4.AsAligned(16);")
+w("        int ws = Warp.WarpSize;")
+w("        int lane = Warp.LaneIdx;")
+w("        int nw = Group.DimX / ws;")
+w("        int n = Grid.IdxX * nw + Warp.WarpIdx;")
+w("        bool active = n < g.N;")
+w("        int k4 = g.K / 4;")
+w("        int split = Grid.IdxY;")
+w("        int vBegin = split * g.KChunk;")
+w("        int vEnd = vBegin + g.KChunk < k4 ? vBegin + g.KChunk : k4;")
+w("        long wBase = (long)(active ? n : 0) * k4;")
+w("        float s = 0f;")
+w("        if (active)")
+w("        {")
+w("            // Whole iterations load unguarded (straight-line 16-byte loads); one guarded iteration takes the tail.")
+w("            int vl = vBegin + lane;")
+w(f"            for (; vl + {VU - 1} * ws < vEnd; vl += {VU} * ws)")
+w("            {")
+one_row_steps("                ", False)
+w("            }")
+w("")
+w("            if (vl < vEnd)")
+w("            {")
+one_row_steps("                ", True)
+w("            }")
+w("")
+w("            s = GpuMath.WarpSum(s);")
+w("            if (lane == 0)")
+w("            {")
+w("                if (g.Direct != 0)")
+w("                {")
+w("                    c[n] = GemvEpilogue(bias, g, 0, n, s);")
+w("                }")
+w("                else")
+w("                {")
+w("                    partial[(long)split * g.N + n] = s;")
+w("                }")
+w("            }")
+w("        }")
+w("    }")
+w("")
+w("    /// <summary>")
+w(f"    /// Decode GEMV for 2–16 rows, weight [N, K] with K a multiple of 4 and both views 16-byte aligned: each warp owns {VC}")
+w("    /// adjacent output columns, its lanes stride over K one <see cref=\"Float4\"/> at a time (one 16-byte load per column")
+w(f"    /// and step, {VS} steps per iteration: {VC * VS} loads in flight per lane). The activations of the group's K chunk")
+w("    /// (TRowsCap rows x VecSharedA / TRowsCap vectors, zero past M, so the loop has no row branch) are staged in shared")
+w("    /// memory; the weights of a chunk's first iteration are loaded before the staging waits on A; whole iterations load")
+w("    /// unguarded, at most one step is left at a chunk's end. Each 16-byte shared read")
+w(f"    /// serves all {VC} columns, where the one-column kernel spent a shared read per row and weight element. Grid.Y splits K into KChunk vectors as the one-row kernel does.")
+w("    /// TRowsCap (2, 4, 8 or 16, ≥ M) bounds the accumulators at compile time.")
+w("    /// </summary>")
+w("    [IlgpuKernel]")
+for cap in (2, 4, 8, 16):
+    w(f"    [IlgpuKernelVariant(typeof(Const{cap}))]")
+w("    public static void GemvNkVecF32<TRowsCap>(ArrayView<Float4> a4, ArrayView<Float4> b4, ArrayView<float> bias, ArrayView<float> c, ArrayView<float> partial, GemvShape g)")
+w("        where TRowsCap : struct, IKernelConstant")
+w("    {")
+w("        var sA = SharedMemory.Allocate<Float4>(VecSharedA);")
+w("        var av = a4.AsAligned(16);")
+w("        var bv = b4.AsAligned(16);")
+w("        int mCap = default(TRowsCap).Value;")
+w("        int kc = VecSharedA / mCap;")
+w("        int ws = Warp.WarpSize;")
+w("        int lane = Warp.LaneIdx;")
+w("        int threads = Group.DimX;")
+w("        int nw = threads / ws;")
+w(f"        int colBase = (Grid.IdxX * nw + Warp.WarpIdx) * {VC};")
+w("        bool active = colBase < g.N;")
+w("        int m = g.M;")
+w("        int k4 = g.K / 4;")
+w("        int split = Grid.IdxY;")
+w("        int vBegin = split * g.KChunk;")
+w("        int vEnd = vBegin + g.KChunk < k4 ? vBegin + g.KChunk : k4;")
+for j in range(VC):
+    w(f"        long wBase{j} = (long)(colBase + {j} < g.N ? colBase + {j} : g.N - 1) * k4;")
+for i in range(GM):
+    w("        float " + ", ".join(f"s{i}_{j} = 0f" for j in range(VC)) + ";")
+w("        for (int c0 = vBegin; c0 < vEnd; c0 += kc)")
+w("        {")
+w("            int len = c0 + kc < vEnd ? kc : vEnd - c0;")
+w("            // The first whole iteration's weights are issued before the staging waits on A, so both round trips overlap.")
+w("            bool early = active && lane + ws < len;")
+for t in range(VS):
+    for j in range(VC):
+        w(f"            Float4 pw{t}_{j} = early ? bv[wBase{j} + c0 + lane + {t} * ws] : default;")
+w("            for (int e = Group.IdxX; e < mCap * kc; e += threads)")
+w("            {")
+w("                int i = e / kc;")
+w("                int v = e - i * kc;")
+w("                sA[e] = i < m && v < len ? av[(long)i * k4 + c0 + v] : default;")
+w("            }")
+w("")
+w("            Group.Barrier();")
+w("            if (active)")
+w("            {")
+w("                // Whole iterations of both steps; after them at most one step is left (VS = 2).")
+w("                int vl = lane;")
+w("                if (early)")
+w("                {")
+multi_row_steps("                    ", VS, True)
+w(f"                    vl += {VS} * ws;")
+w("                }")
+w("")
+w(f"                for (; vl + ws < len; vl += {VS} * ws)")
+w("                {")
+multi_row_steps("                    ", VS)
+w("                }")
+w("")
+w("                if (vl < len)")
+w("                {")
+multi_row_steps("                    ", 1)
+w("                }")
+w("            }")
+w("")
+w("            Group.Barrier();")
+w("        }")
+w("")
+w("        if (active)")
+w("        {")
+for i in range(GM):
+    ind = "            "
+    if i > 0:
+        w(f"            if (mCap > {i} && m > {i})")
+        w("            {")
+        ind = "                "
+    for j in range(VC):
+        w(f"{ind}FinishVec(bias, c, partial, g, {i}, colBase + {j}, split, GpuMath.WarpSum(s{i}_{j}), lane);")
     if i > 0:
         w("            }")
 w("        }")

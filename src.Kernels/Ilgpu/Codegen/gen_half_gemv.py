@@ -4,7 +4,8 @@ and column, so the row cap, a type argument, folds the unused ones away). Helper
 Run: python3 src.Kernels/Ilgpu/Codegen/gen_half_gemv.py"""
 import os
 
-NK_CAPS = [1, 4, 8, 16]
+NK_CAPS = [4, 8, 16]  # one row: GemvNk16Row
+NK_WIDE = 4  # [N, K] columns per warp for more than four rows (two for four)
 KN_CAPS = [1, 4, 8]
 MAX_NK = max(NK_CAPS)
 MAX_KN = max(KN_CAPS)
@@ -28,13 +29,15 @@ w("internal static partial class HalfGemvKernels")
 w("{")
 # ---------------------------------------------------------------- [N, K] weight
 w("    /// <summary>")
-w("    /// Decode GEMV, weight b [N, K] (a linear layer's weight): each warp owns two adjacent output columns; its lanes")
-w("    /// stride over K one <see cref=\"Half8\"/> (8 elements, one 16-byte load) at a time, four steps per iteration for up")
-w("    /// to four rows (eight weight loads in flight per lane), two for more rows. The activations (a [M, K], also read 16 bytes at a time, L1-resident: every warp")
-w("    /// of the group reads the same ones) are converted once per step and used for both columns. Grid.Y splits K into")
-w("    /// chunks of <see cref=\"HalfGemvShape.Chunk\"/> vectors when N alone gives too few groups; each of the M·2 sums ends")
-w("    /// in a warp shuffle reduction. TRowsCap (≥ M) bounds the accumulators at compile time; rows past M read row M − 1")
-w("    /// again (no branch in the loop) and are never stored. TFormat: 1 bfloat16, 0 float16.")
+w("    /// Decode GEMV for 2–16 rows, weight b [N, K] (a linear layer's weight): each warp owns two adjacent output columns")
+w(f"    /// for up to four rows, {NK_WIDE} for more; its lanes stride over K one <see cref=\"Half8\"/> (8 elements, one 16-byte")
+w("    /// load) at a time, four steps per iteration with two columns, two with four (eight weight loads in flight per lane);")
+w("    /// whole iterations load unguarded, one guarded iteration takes the tail. The activations (a [M, K], also read 16")
+w("    /// bytes at a time, L1-resident: every warp of the group reads the same ones) are converted once per step and serve")
+w("    /// all the warp's columns. Grid.Y splits K into chunks of <see cref=\"HalfGemvShape.Chunk\"/> vectors when N alone")
+w("    /// gives too few groups; every sum ends in a warp shuffle reduction. TRowsCap (4, 8 or 16, ≥ M) bounds the")
+w("    /// accumulators at compile time; rows past M read row M − 1 again (no branch in the loop) and are never stored.")
+w("    /// One row: <see cref=\"GemvNk16Row\"/>. TFormat: 1 bfloat16, 0 float16.")
 w("    /// </summary>")
 w("    [IlgpuKernel]")
 variants(NK_CAPS)
@@ -49,70 +52,82 @@ w("        int mCap = default(TRowsCap).Value;")
 w("        int ws = Warp.WarpSize;")
 w("        int lane = Warp.LaneIdx;")
 w("        int nw = Group.DimX / ws;")
-w("        int n0 = 2 * (Grid.IdxX * nw + Warp.WarpIdx);")
+w(f"        int columns = mCap <= 4 ? 2 : {NK_WIDE};")
+w("        int n0 = columns * (Grid.IdxX * nw + Warp.WarpIdx);")
 w("        bool active = n0 < g.N;")
 w("        int n0c = active ? n0 : 0;")
-w("        int n1c = n0c + 1 < g.N ? n0c + 1 : n0c;")
 w("        int m = g.M;")
 w("        long k8 = g.K / 8;")
 w("        int split = Grid.IdxY;")
 w("        int vBegin = split * g.Chunk;")
 w("        int vEnd = vBegin + g.Chunk < (int)k8 ? vBegin + g.Chunk : (int)k8;")
 w("        long w0Base = n0c * k8;")
-w("        long w1Base = n1c * k8;")
+for j in range(1, NK_WIDE):
+    w(f"        long w{j}Base = (n0c + {j} < g.N ? n0c + {j} : n0c) * k8;")
 for i in range(MAX_NK):
     w(f"        long r{i} = (long)({i} < m ? {i} : m - 1) * k8;")
 for i in range(MAX_NK):
-    w(f"        float s{i}_0 = 0f, s{i}_1 = 0f;")
+    w("        float " + ", ".join(f"s{i}_{j} = 0f" for j in range(NK_WIDE)) + ";")
 
 
-def nk_loop(steps, indent):
-    """The K loop of GemvNk16 with `steps` strides of the warp per iteration: 2·steps weight loads in flight per lane."""
-    o = indent
-    w(f"{o}for (int v = vBegin + lane; v < vEnd; v += {steps} * ws)")
-    w(f"{o}{{")
-    for j in range(1, steps):
-        w(f"{o}    int v{j} = v + {j} * ws;")
-        w(f"{o}    bool has{j} = v{j} < vEnd;")
-    # Every weight load of the iteration is issued before any is used, so their latencies overlap.
+def nk_steps(o, steps, cols, guarded):
+    """One iteration over `steps` strides of the warp and `cols` columns: all weight loads issued before any is used."""
     for j in range(steps):
-        for col in "ab":
-            base = "w0Base" if col == "a" else "w1Base"
-            vj = "v" if j == 0 else f"v{j}"
-            load = f"bv[{base} + {vj}]" if j == 0 else f"has{j} ? bv[{base} + {vj}] : default"
-            w(f"{o}    Half8 w{j}{col} = {load};")
+        w(f"{o}int v{j} = v + {j} * ws;")
+        if guarded and j > 0:
+            w(f"{o}bool has{j} = v{j} < vEnd;")
     for j in range(steps):
-        for col in "ab":
-            w(f"{o}    var f{j}{col} = Unpack(w{j}{col}, bf16);")
+        for col in range(cols):
+            load = f"bv[w{col}Base + v{j}]"
+            if guarded and j > 0:
+                load = f"has{j} ? {load} : default"
+            w(f"{o}Half8 w{j}_{col} = {load};")
+    for j in range(steps):
+        for col in range(cols):
+            w(f"{o}var f{j}_{col} = Unpack(w{j}_{col}, bf16);")
     for i in range(MAX_NK):
-        ind = o + "    "
+        ind = o
         if i > 0:
-            w(f"{o}    if (mCap > {i})")
-            w(f"{o}    {{")
-            ind = o + "        "
+            w(f"{o}if (mCap > {i})")
+            w(f"{o}{{")
+            ind = o + "    "
         for j in range(steps):
-            vj = "v" if j == 0 else f"v{j}"
-            load = f"av[r{i} + {vj}]" if j == 0 else f"has{j} ? av[r{i} + {vj}] : default"
+            load = f"av[r{i} + v{j}]"
+            if guarded and j > 0:
+                load = f"has{j} ? {load} : default"
             w(f"{ind}var p{i}_{j} = Unpack({load}, bf16);")
-        for col, acc in (("a", f"s{i}_0"), ("b", f"s{i}_1")):
+        for col in range(cols):
+            acc = f"s{i}_{col}"
             expr = acc
             for j in range(steps):
-                expr = f"Dot(p{i}_{j}, f{j}{col}, {expr})"
+                expr = f"Dot(p{i}_{j}, f{j}_{col}, {expr})"
             w(f"{ind}{acc} = {expr};")
         if i > 0:
-            w(f"{o}    }}")
+            w(f"{o}}}")
+
+
+def nk_loop(steps, cols, indent):
+    """The K loop of GemvNk16: whole iterations unguarded, then one guarded iteration for the tail."""
+    o = indent
+    w(f"{o}int v = vBegin + lane;")
+    w(f"{o}for (; v + {steps - 1} * ws < vEnd; v += {steps} * ws)")
+    w(f"{o}{{")
+    nk_steps(o + "    ", steps, cols, False)
+    w(f"{o}}}")
+    w("")
+    w(f"{o}if (v < vEnd)")
+    w(f"{o}{{")
+    nk_steps(o + "    ", steps, cols, True)
     w(f"{o}}}")
 
 
-# Up to four rows, four strides per iteration keep 128 bytes of weight in flight per lane (decode is latency-bound: a
-# warp's chain of dependent round trips sets its time); more rows keep two, so the activations stay in registers.
 w("        if (mCap <= 4)")
 w("        {")
-nk_loop(4, "            ")
+nk_loop(4, 2, "            ")
 w("        }")
 w("        else")
 w("        {")
-nk_loop(2, "            ")
+nk_loop(2, NK_WIDE, "            ")
 w("        }")
 w("")
 for i in range(MAX_NK):
@@ -122,15 +137,91 @@ for i in range(MAX_NK):
         w("        {")
         ind = "            "
     w(f"{ind}FinishPair(bias, c, partial, g, {i}, n0, active, split, GpuMath.WarpSum(s{i}_0), GpuMath.WarpSum(s{i}_1), lane, bf16);")
+    if i >= 4:
+        # Rows past four exist only in the wide variants (columns = NK_WIDE).
+        for pair in range(1, NK_WIDE // 2):
+            w(f"{ind}FinishPair(bias, c, partial, g, {i}, n0 + {2 * pair}, n0 + {2 * pair} < g.N, split, GpuMath.WarpSum(s{i}_{2 * pair}), GpuMath.WarpSum(s{i}_{2 * pair + 1}), lane, bf16);")
+    else:
+        w(f"{ind}if (columns > 2)")
+        w(f"{ind}{{")
+        for pair in range(1, NK_WIDE // 2):
+            w(f"{ind}    FinishPair(bias, c, partial, g, {i}, n0 + {2 * pair}, n0 + {2 * pair} < g.N, split, GpuMath.WarpSum(s{i}_{2 * pair}), GpuMath.WarpSum(s{i}_{2 * pair + 1}), lane, bf16);")
+        w(f"{ind}}}")
     if i > 0:
         w("        }")
+w("    }")
+w("")
+RU = 8  # one-row [N, K] kernel: 16-byte weight loads in flight per lane
+
+
+def row_steps(ind, guarded):
+    for u in range(RU):
+        w(f"{ind}int v{u} = v + {u} * ws;")
+        if guarded:
+            w(f"{ind}bool h{u} = v{u} < vEnd;")
+    for u in range(RU):
+        w(f"{ind}Half8 w{u} = h{u} ? bv[wBase + v{u}] : default;" if guarded else f"{ind}Half8 w{u} = bv[wBase + v{u}];")
+    for u in range(RU):
+        w(f"{ind}Half8 x{u} = h{u} ? av[v{u}] : default;" if guarded else f"{ind}Half8 x{u} = av[v{u}];")
+    for u in range(RU):
+        acc = "s0" if u % 2 == 0 else "s1"
+        w(f"{ind}{acc} = Dot(Unpack(x{u}, bf16), Unpack(w{u}, bf16), {acc});")
+
+
+w("    /// <summary>")
+w("    /// Decode GEMV for one row, weight b [N, K]: one warp per output column, its lanes stride over K one")
+w(f"    /// <see cref=\"Half8\"/> at a time, {RU} steps per iteration ({RU} weight loads of 16 bytes in flight per lane, issued")
+w("    /// before any is used, with the activation loads beside them: L1 hits, every warp reads the same ones). Whole")
+w("    /// iterations load unguarded, one guarded iteration takes the tail, so a warp's time is a short chain of round trips.")
+w("    /// Grid.Y splits K into chunks of <see cref=\"HalfGemvShape.Chunk\"/> vectors when N alone gives too few groups.")
+w("    /// TFormat: 1 bfloat16, 0 float16.")
+w("    /// </summary>")
+w("    [IlgpuKernel]")
+w("    [IlgpuKernelVariant(typeof(Float16Storage))]")
+w("    [IlgpuKernelVariant(typeof(BFloat16Storage))]")
+w("    public static void GemvNk16Row<TFormat>(ArrayView<Half8> a8, ArrayView<Half8> b8, ArrayView<ushort> bias, ArrayView<ushort> c, ArrayView<float> partial, HalfGemvShape g)")
+w("        where TFormat : struct, IKernelConstant")
+w("    {")
+w("        var av = a8.AsAligned(16);")
+w("        var bv = b8.AsAligned(16);")
+w("        int bf16 = default(TFormat).Value;")
+w("        int ws = Warp.WarpSize;")
+w("        int lane = Warp.LaneIdx;")
+w("        int nw = Group.DimX / ws;")
+w("        int n = Grid.IdxX * nw + Warp.WarpIdx;")
+w("        if (n < g.N)")
+w("        {")
+w("            int k8 = g.K / 8;")
+w("            int split = Grid.IdxY;")
+w("            int vBegin = split * g.Chunk;")
+w("            int vEnd = vBegin + g.Chunk < k8 ? vBegin + g.Chunk : k8;")
+w("            long wBase = (long)n * k8;")
+w("            float s0 = 0f, s1 = 0f;")
+w("            int v = vBegin + lane;")
+w(f"            for (; v + {RU - 1} * ws < vEnd; v += {RU} * ws)")
+w("            {")
+row_steps("                ", False)
+w("            }")
+w("")
+w("            if (v < vEnd)")
+w("            {")
+row_steps("                ", True)
+w("            }")
+w("")
+w("            float sum = GpuMath.WarpSum(s0 + s1);")
+w("            if (lane == 0)")
+w("            {")
+w("                Write(bias, c, partial, g, 0, n, split, sum, bf16);")
+w("            }")
+w("        }")
 w("    }")
 w("")
 # ---------------------------------------------------------------- [K, N] weight
 w("    /// <summary>")
 w("    /// Decode GEMV, weight b [K, N] row-major: a group owns ColLanes·8 consecutive columns (64 on CUDA: eight lanes read")
 w("    /// one full 128-byte line of a weight row, one <see cref=\"Half8\"/> each) and a chunk of KChunk rows of K (Grid.Y,")
-w("    /// split-K); the group's Group.DimX / ColLanes slices take every slices-th row, two rows per iteration. Each thread")
+w("    /// split-K); the group's Group.DimX / ColLanes slices take every slices-th row, 8 rows per iteration for one row of")
+w("    /// a, 4 for more (that many 16-byte loads in flight per thread). Each thread")
 w("    /// keeps 8·TRowsCap sums (TRowsCap ≤ 8); M > TRowsCap goes in row blocks of TRowsCap interleaved in Grid.X, so the")
 w("    /// groups of one column block run side by side and the weight comes from HBM once (the other blocks hit L2).")
 w("    /// The slices are summed by shuffles inside the warp and through shared memory across warps; with one chunk the")
@@ -167,22 +258,52 @@ for i in range(MAX_KN):
     w(f"        long r{i} = (long)(rowBase + {i} < m ? rowBase + {i} : m - 1) * g.K;")
 for i in range(MAX_KN):
     w(f"        var s{i} = default(Float8);")
-w("        for (int k = kBegin + slice; k < kEnd; k += 2 * slices)")
+def kn_steps(ind, rows, guarded):
+    """One iteration of GemvKn16 over `rows` weight rows: all their 16-byte loads issued before any is used."""
+    for j in range(rows):
+        w(f"{ind}int k{j} = k + {j} * slices;")
+        if guarded and j > 0:
+            w(f"{ind}bool h{j} = k{j} < kEnd;")
+    for j in range(rows):
+        load = f"bv[(long)k{j} * n8 + col8c]"
+        if guarded and j > 0:
+            load = f"h{j} ? {load} : default"
+        w(f"{ind}Half8 q{j} = {load};")
+    for i in range(MAX_KN):
+        inner = ind
+        if i > 0:
+            w(f"{ind}if (mCap > {i})")
+            w(f"{ind}{{")
+            inner = ind + "    "
+        for j in range(rows):
+            x = f"Load(a[r{i} + k{j}], bf16)"
+            if guarded and j > 0:
+                x = f"h{j} ? {x} : 0f"
+            w(f"{inner}s{i} = Axpy({x}, Unpack(q{j}, bf16), s{i});")
+        if i > 0:
+            w(f"{ind}}}")
+def kn_loop(rows, ind):
+    w(f"{ind}for (; k + {rows - 1} * slices < kEnd; k += {rows} * slices)")
+    w(f"{ind}{{")
+    kn_steps(ind + "    ", rows, False)
+    w(f"{ind}}}")
+    w("")
+    w(f"{ind}if (k < kEnd)")
+    w(f"{ind}{{")
+    kn_steps(ind + "    ", rows, True)
+    w(f"{ind}}}")
+
+
+# Rows per iteration: 8 for one row (eight 16-byte loads in flight per thread), 4 for more (eight rows: 64 sums and four
+# vectors per thread). Whole iterations load unguarded; one guarded iteration takes the tail.
+w("        int k = kBegin + slice;")
+w("        if (mCap == 1)")
 w("        {")
-w("            int k2 = k + slices;")
-w("            bool has2 = k2 < kEnd;")
-w("            var f = Unpack(bv[(long)k * n8 + col8c], bf16);")
-w("            var h = Unpack(has2 ? bv[(long)k2 * n8 + col8c] : default, bf16);")
-for i in range(MAX_KN):
-    ind = "            "
-    if i > 0:
-        w(f"            if (mCap > {i})")
-        w("            {")
-        ind = "                "
-    w(f"{ind}s{i} = Axpy(Load(a[r{i} + k], bf16), f, s{i});")
-    w(f"{ind}s{i} = Axpy(has2 ? Load(a[r{i} + k2], bf16) : 0f, h, s{i});")
-    if i > 0:
-        w("            }")
+kn_loop(8, "            ")
+w("        }")
+w("        else")
+w("        {")
+kn_loop(4, "            ")
 w("        }")
 w("")
 w("        // Slices of one warp share a column lane every cl lanes: fold them by shuffles, then one shared row per warp.")

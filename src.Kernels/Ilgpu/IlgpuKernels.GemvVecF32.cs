@@ -1,0 +1,145 @@
+using System;
+using ILGPU;
+using ILGPU.Runtime;
+
+namespace GemsInjector.Kernels.Ilgpu;
+
+public sealed partial class IlgpuKernels
+{
+    private Action<KernelConfig, ArrayView<Float4>, ArrayView<Float4>, ArrayView<float>, ArrayView<float>, ArrayView<float>, GemvShape>? gemvNkVec1F32;
+
+    // One compiled variant per row cap: 2, 4, 8, 16 (slot log2(cap) − 1) for [N, K]; 1, 2, 4, 8, 16 (slot log2(cap)) for [K, N].
+    private readonly Action<KernelConfig, ArrayView<Float4>, ArrayView<Float4>, ArrayView<float>, ArrayView<float>, ArrayView<float>, GemvShape>?[] gemvNkVecF32 =
+        new Action<KernelConfig, ArrayView<Float4>, ArrayView<Float4>, ArrayView<float>, ArrayView<float>, ArrayView<float>, GemvShape>?[4];
+
+    private readonly Action<KernelConfig, ArrayView<float>, ArrayView<Float4>, ArrayView<float>, ArrayView<float>, ArrayView<float>, GemvShape>?[] gemvKnVecF32 =
+        new Action<KernelConfig, ArrayView<float>, ArrayView<Float4>, ArrayView<float>, ArrayView<float>, ArrayView<float>, GemvShape>?[5];
+
+    /// <summary>Whether a [K, N] decode product with this weight view takes the 16-byte kernel: N a multiple of 4 and b 16-byte aligned.</summary>
+    internal static bool UsesGemvKnVecF32(ArrayView<float> b, int n) => n % 4 == 0 && TensorCoreLaunch.DeviceAddress(b.Cast<ushort>()) % 16 == 0;
+
+    /// <summary>The [K, N]-weight GEMV for a row cap of 1, 2, 4, 8 or 16: 16-byte loads when <see cref="UsesGemvKnVecF32"/>, else scalar ones.</summary>
+    private Action<KernelConfig, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, GemvShape> GemvKnLaunch(int rowsCap, ArrayView<float> b, int n)
+    {
+        if (!UsesGemvKnVecF32(b, n))
+        {
+            return GemvKnVariant(rowsCap);
+        }
+
+        var name = $"{nameof(GemmFastKernels.GemvKnVecF32)}<{rowsCap}>";
+        int slot = int.Log2(rowsCap);
+        var kernel = rowsCap switch
+        {
+            1 => device.Load(ref gemvKnVecF32[slot], name, acc => acc.LoadStreamKernel<ArrayView<float>, ArrayView<Float4>, ArrayView<float>, ArrayView<float>, ArrayView<float>, GemvShape>(GemmFastKernels.GemvKnVecF32<Const1>, GemvBounds)),
+            2 => device.Load(ref gemvKnVecF32[slot], name, acc => acc.LoadStreamKernel<ArrayView<float>, ArrayView<Float4>, ArrayView<float>, ArrayView<float>, ArrayView<float>, GemvShape>(GemmFastKernels.GemvKnVecF32<Const2>, GemvBounds)),
+            4 => device.Load(ref gemvKnVecF32[slot], name, acc => acc.LoadStreamKernel<ArrayView<float>, ArrayView<Float4>, ArrayView<float>, ArrayView<float>, ArrayView<float>, GemvShape>(GemmFastKernels.GemvKnVecF32<Const4>, GemvBounds)),
+            8 => device.Load(ref gemvKnVecF32[slot], name, acc => acc.LoadStreamKernel<ArrayView<float>, ArrayView<Float4>, ArrayView<float>, ArrayView<float>, ArrayView<float>, GemvShape>(GemmFastKernels.GemvKnVecF32<Const8>, GemvBounds)),
+            16 => device.Load(ref gemvKnVecF32[slot], name, acc => acc.LoadStreamKernel<ArrayView<float>, ArrayView<Float4>, ArrayView<float>, ArrayView<float>, ArrayView<float>, GemvShape>(GemmFastKernels.GemvKnVecF32<Const16>, GemvBounds)),
+            _ => throw new ArgumentOutOfRangeException(nameof(rowsCap), rowsCap, "GEMV row caps are 1, 2, 4, 8 or 16."),
+        };
+        return (config, a, weight, bias, c, partial, g) => kernel(config, a, weight.Cast<Float4>(), bias, c, partial, g);
+    }
+
+    /// <summary>
+    /// Decode products x[M, K] · Wᵀ with W [N, K], K a multiple of 4 and both views 16-byte aligned: the 16-byte kernels
+    /// (<see cref="GemmFastKernels.GemvNkVec1F32"/> for one row, <c>GemvNkVecF32</c> for 2–16), K split over Grid.Y when N
+    /// alone gives too few groups, the partials summed by <see cref="GemmFastKernels.GemvReduceF32"/>.
+    /// </summary>
+    /// <returns>Whether it ran (false: the scalar <c>GemvNkF32</c> serves the product).</returns>
+    private bool TryGemvNkVecF32(ArrayView<float> a, ArrayView<float> b, ArrayView<float> bias, ArrayView<float> c, GemvShape g)
+    {
+        if (!UsesGemvNkVecF32(a, b, g.K))
+        {
+            return false;
+        }
+
+        var (config, shape, cap) = GemvNkVecLaunch.Plan(g, device.WarpSize, device.MaxGroupSize, device.MultiprocessorCount);
+        var partial = shape.Splits > 1 ? Scratch((long)shape.Splits * shape.M * shape.N) : c;
+        var a4 = a.Cast<Float4>();
+        var b4 = b.Cast<Float4>();
+        if (cap == 1)
+        {
+            device.Load(ref gemvNkVec1F32, nameof(GemmFastKernels.GemvNkVec1F32),
+                acc => acc.LoadStreamKernel<ArrayView<Float4>, ArrayView<Float4>, ArrayView<float>, ArrayView<float>, ArrayView<float>, GemvShape>(GemmFastKernels.GemvNkVec1F32, GemvBounds))(
+                config, a4, b4, bias, c, partial, shape);
+        }
+        else
+        {
+            GemvNkVecVariant(cap)(config, a4, b4, bias, c, partial, shape);
+        }
+
+        if (shape.Splits > 1)
+        {
+            device.Load(ref gemvReduceF32, nameof(GemmFastKernels.GemvReduceF32),
+                acc => acc.LoadStreamKernel<ArrayView<float>, ArrayView<float>, ArrayView<float>, GemvShape>(GemmFastKernels.GemvReduceF32))(
+                Elementwise((long)shape.M * shape.N), partial, bias, c, shape);
+        }
+
+        return true;
+    }
+
+    /// <summary>
+    /// Whether an [N, K] decode product with these views takes the 16-byte kernels on this device: K a multiple of 4 and
+    /// both a and b 16-byte aligned (every row then is).
+    /// </summary>
+    internal bool UsesGemvNkVecF32(ArrayView<float> a, ArrayView<float> b, int k) =>
+        GemvNkVecLaunch.Fits(device.WarpSize, device.MaxGroupSize) && k % 4 == 0
+        && TensorCoreLaunch.DeviceAddress(a.Cast<ushort>()) % 16 == 0 && TensorCoreLaunch.DeviceAddress(b.Cast<ushort>()) % 16 == 0;
+
+    /// <summary>The multi-row 16-byte [N, K] GEMV compiled for a row cap of 2, 4, 8 or 16.</summary>
+    private Action<KernelConfig, ArrayView<Float4>, ArrayView<Float4>, ArrayView<float>, ArrayView<float>, ArrayView<float>, GemvShape> GemvNkVecVariant(int rowsCap)
+    {
+        var name = $"{nameof(GemmFastKernels.GemvNkVecF32)}<{rowsCap}>";
+        int slot = int.Log2(rowsCap) - 1;
+        return rowsCap switch
+        {
+            2 => device.Load(ref gemvNkVecF32[slot], name, acc => acc.LoadStreamKernel<ArrayView<Float4>, ArrayView<Float4>, ArrayView<float>, ArrayView<float>, ArrayView<float>, GemvShape>(GemmFastKernels.GemvNkVecF32<Const2>, GemvBounds)),
+            4 => device.Load(ref gemvNkVecF32[slot], name, acc => acc.LoadStreamKernel<ArrayView<Float4>, ArrayView<Float4>, ArrayView<float>, ArrayView<float>, ArrayView<float>, GemvShape>(GemmFastKernels.GemvNkVecF32<Const4>, GemvBounds)),
+            8 => device.Load(ref gemvNkVecF32[slot], name, acc => acc.LoadStreamKernel<ArrayView<Float4>, ArrayView<Float4>, ArrayView<float>, ArrayView<float>, ArrayView<float>, GemvShape>(GemmFastKernels.GemvNkVecF32<Const8>, GemvBounds)),
+            16 => device.Load(ref gemvNkVecF32[slot], name, acc => acc.LoadStreamKernel<ArrayView<Float4>, ArrayView<Float4>, ArrayView<float>, ArrayView<float>, ArrayView<float>, GemvShape>(GemmFastKernels.GemvNkVecF32<Const16>, GemvBounds)),
+            _ => throw new ArgumentOutOfRangeException(nameof(rowsCap), rowsCap, "16-byte [N, K] GEMV row caps are 2, 4, 8 or 16."),
+        };
+    }
+}
+
+/// <summary>Launch shape of the 16-byte float32 [N, K] GEMV kernels (shared by the facade and the tests).</summary>
+internal static class GemvNkVecLaunch
+{
+    /// <summary>Output columns per warp of the multi-row kernel (one for the one-row kernel).</summary>
+    public const int ColumnsPerWarp = 4;
+
+    /// <summary>K steps per iteration of the multi-row kernel (split chunks are whole iterations).</summary>
+    public const int Steps = 2;
+
+    /// <summary>Threads per group: up to 256, whole warps.</summary>
+    public static int Threads(int warpSize, int maxGroupSize) => Math.Min(maxGroupSize, 256) / warpSize * warpSize;
+
+    /// <summary>Whether the kernels run on this device: at least one warp per group.</summary>
+    public static bool Fits(int warpSize, int maxGroupSize) => Threads(warpSize, maxGroupSize) > 0;
+
+    /// <summary>Row cap (the kernel variant): 1 (the one-row kernel), 2, 4, 8 or 16.</summary>
+    public static int RowsCap(int m) => m <= 1 ? 1 : m <= 2 ? 2 : m <= 4 ? 4 : m <= 8 ? 8 : 16;
+
+    /// <summary>
+    /// Grid, shape and row cap. K is split over Grid.Y only when N alone gives fewer groups than SMs (a split costs a
+    /// partials round trip and a second launch); then to about four groups per SM, each chunk a whole number of the
+    /// multi-row kernel's iterations. A device that reports no SMs (the CPU simulator) counts as four.
+    /// </summary>
+    public static (KernelConfig Config, GemvShape Shape, int RowsCap) Plan(GemvShape g, int warpSize, int maxGroupSize, int multiprocessors)
+    {
+        int threads = Threads(warpSize, maxGroupSize);
+        int warps = threads / warpSize;
+        int sms = multiprocessors > 0 ? multiprocessors : 4;
+        int cap = RowsCap(g.M);
+        int columnsPerGroup = warps * (cap == 1 ? 1 : ColumnsPerWarp);
+        int groups = (g.N + columnsPerGroup - 1) / columnsPerGroup;
+        int vectors = g.K / 4;
+        int splits = groups >= sms ? 1 : Math.Max(1, (4 * sms + groups - 1) / groups);
+        int unit = Steps * warpSize;
+        int chunk = Math.Max(unit, ((vectors + splits - 1) / splits + unit - 1) / unit * unit);
+        g.KChunk = chunk;
+        g.Splits = Math.Max(1, (vectors + chunk - 1) / chunk);
+        g.Direct = g.Splits == 1 ? 1 : 0;
+        return (new KernelConfig(new Index3D(groups, g.Splits, 1), new Index3D(threads, 1, 1)), g, cap);
+    }
+}

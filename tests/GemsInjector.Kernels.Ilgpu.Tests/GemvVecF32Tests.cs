@@ -1,0 +1,309 @@
+using System;
+using System.Linq;
+using System.Text.RegularExpressions;
+using GemsInjector.Kernels.Ilgpu;
+using ILGPU;
+using ILGPU.Backends.EntryPoints;
+using ILGPU.Backends.PTX;
+using ILGPU.Runtime;
+using ILGPU.Runtime.Cuda;
+using Xunit;
+using Xunit.Abstractions;
+
+namespace GemsInjector.Kernels.Ilgpu.Tests;
+
+/// <summary>
+/// The 16-byte float32 decode GEMVs: [N, K] (<see cref="GemmFastKernels.GemvNkVec1F32"/>, <c>GemvNkVecF32</c>) and
+/// [K, N] (<c>GemvKnVecF32</c>): every row cap, staged chunks with tails, split-K, columns past N, biases, NaN rows, the
+/// scalar fallback for misaligned views and K (or N) not a multiple of 4, the CUDA geometry on a warp-32 simulator, and
+/// the PTX.
+/// </summary>
+[Collection(SimulatorCollection.Name)]
+public sealed class GemvVecF32Tests : KernelTestBase, IClassFixture<Warp32SimulatorFixture>
+{
+    private readonly Warp32SimulatorFixture warp32;
+    private readonly ITestOutputHelper output;
+
+    public GemvVecF32Tests(SimulatorFixture fixture, Warp32SimulatorFixture warp32, ITestOutputHelper output)
+        : base(fixture)
+    {
+        this.warp32 = warp32;
+        this.output = output;
+    }
+
+    private static double[] Reference(float[] a, float[] b, int m, int k, int n, float alpha, float beta, float[]? bias, bool biasIsMatrix, bool transposeB = true) =>
+        Enumerable.Range(0, m * n).Select(e =>
+        {
+            int r = e / n, j = e % n;
+            double dot = 0;
+            for (int t = 0; t < k; t++)
+            {
+                dot += (double)a[(r * k) + t] * b[transposeB ? (j * k) + t : (t * n) + j];
+            }
+
+            double v = alpha * dot;
+            return bias is null || beta == 0f ? v : v + (beta * (double)bias[biasIsMatrix ? e : j]);
+        }).ToArray();
+
+    // m: every row cap (1, 2, 4, 8, 16) and odd counts inside them; k: one vector, a staged chunk's tail at 16 rows
+    // (516 floats = 129 vectors > 128), the splits of small N; n: one column, a warp's four cut by N, more than a group.
+    [Theory]
+    [InlineData(1, 4, 1)]
+    [InlineData(1, 1032, 9)]
+    [InlineData(1, 300, 70)]
+    [InlineData(2, 516, 5)]
+    [InlineData(3, 40, 33)]
+    [InlineData(5, 1100, 19)]
+    [InlineData(8, 64, 3)]
+    [InlineData(9, 516, 70)]
+    [InlineData(16, 516, 6)]
+    [InlineData(16, 2056, 17)]
+    public void MmAndAddmmMatchFloat64(int m, int k, int n)
+    {
+        int seed = 8300 + (m * 1000) + k + n;
+        var a = Random(seed, m * k);
+        var b = Random(seed + 1, k * n);
+        var aView = Upload(a);
+        var bView = Upload(b);
+        Assert.True(K.UsesGemvNkVecF32(aView, bView, k), "an aligned [N, K] decode product must take the 16-byte GEMV");
+        var plan = GemvNkVecLaunch.Plan(new GemvShape { M = m, N = n, K = k }, Device.WarpSize, Device.MaxGroupSize, Device.MultiprocessorCount);
+        output.WriteLine($"seed {seed}: {m}x{k}x{n} rows cap {plan.RowsCap}, splits {plan.Shape.Splits}, chunk {plan.Shape.KChunk}, groups {plan.Config.GridDim.X}");
+
+        var c = Poisoned(m * n);
+        K.Mm(aView, bView, c, m, k, n, transposeB: true);
+        AssertClose(Download(c), Reference(a, b, m, k, n, 1f, 0f, null, false), RtolF32, Atol * k, "mm", seed);
+
+        var row = Random(seed + 2, n);
+        c = Poisoned(m * n);
+        K.Addmm(Upload(row), aView, bView, c, m, k, n, beta: -1.25f, alpha: 0.75f, transposeB: true);
+        AssertClose(Download(c), Reference(a, b, m, k, n, 0.75f, -1.25f, row, false), RtolF32, Atol * k, "addmm row bias", seed);
+
+        if (m > 1)
+        {
+            var full = Random(seed + 3, m * n);
+            c = Poisoned(m * n);
+            K.Addmm(Upload(full), aView, bView, c, m, k, n, transposeB: true);
+            AssertClose(Download(c), Reference(a, b, m, k, n, 1f, 1f, full, true), RtolF32, Atol * k, "addmm matrix bias", seed);
+        }
+    }
+
+    // [K, N]: every row cap; k below (no prefetched first iteration), at and past the rows of one iteration (8·warps for
+    // one row, 4·warps for more) and split; n one vector, not a multiple of a group's columns, several groups.
+    [Theory]
+    [InlineData(1, 1, 4)]
+    [InlineData(1, 45, 36)]
+    [InlineData(1, 1100, 260)]
+    [InlineData(2, 300, 20)]
+    [InlineData(3, 17, 8)]
+    [InlineData(4, 5, 8)]
+    [InlineData(8, 1100, 36)]
+    [InlineData(11, 130, 64)]
+    [InlineData(16, 600, 4)]
+    public void KnMmAndAddmmMatchFloat64(int m, int k, int n)
+    {
+        int seed = 8700 + (m * 1000) + k + n;
+        var a = Random(seed, m * k);
+        var b = Random(seed + 1, k * n);
+        var aView = Upload(a);
+        var bView = Upload(b);
+        Assert.True(IlgpuKernels.UsesGemvKnVecF32(bView, n), "an aligned [K, N] decode product must take the 16-byte GEMV");
+
+        var c = Poisoned(m * n);
+        K.Mm(aView, bView, c, m, k, n);
+        AssertClose(Download(c), Reference(a, b, m, k, n, 1f, 0f, null, false, false), RtolF32, Atol * k, "mm [K, N]", seed);
+
+        var row = Random(seed + 2, n);
+        c = Poisoned(m * n);
+        K.Addmm(Upload(row), aView, bView, c, m, k, n, beta: -1.25f, alpha: 0.75f);
+        AssertClose(Download(c), Reference(a, b, m, k, n, 0.75f, -1.25f, row, false, false), RtolF32, Atol * k, "addmm [K, N] row bias", seed);
+
+        if (m > 1)
+        {
+            var full = Random(seed + 3, m * n);
+            c = Poisoned(m * n);
+            K.Addmm(Upload(full), aView, bView, c, m, k, n);
+            AssertClose(Download(c), Reference(a, b, m, k, n, 1f, 1f, full, true, false), RtolF32, Atol * k, "addmm [K, N] matrix bias", seed);
+        }
+    }
+
+    [Theory]
+    [InlineData(1, 40, 38, 0)]
+    [InlineData(5, 40, 16, 1)]
+    public void KnMisalignedWeightOrOddNTakesTheScalarKernel(int m, int k, int n, int offset)
+    {
+        int seed = 8800 + m + k + n + offset;
+        var a = Random(seed, m * k);
+        var b = Random(seed + 1, k * n);
+        var bView = UploadAt(b, offset);
+        Assert.False(IlgpuKernels.UsesGemvKnVecF32(bView, n));
+        var c = Poisoned(m * n);
+        K.Mm(Upload(a), bView, c, m, k, n);
+        AssertClose(Download(c), Reference(a, b, m, k, n, 1f, 0f, null, false, false), RtolF32, Atol * k, "scalar [K, N] mm", seed);
+    }
+
+    [Fact]
+    public void KnNaNStaysInItsRowAndColumn()
+    {
+        const int M = 3, Kd = 300, N = 12;
+        var a = Random(8900, M * Kd);
+        var b = Random(8901, Kd * N);
+        a[(1 * Kd) + 250] = float.NaN;
+        b[(299 * N) + 5] = float.NaN;
+        var c = Poisoned(M * N);
+        K.Mm(Upload(a), Upload(b), c, M, Kd, N);
+        var got = Download(c);
+        for (int e = 0; e < M * N; e++)
+        {
+            Assert.Equal(e / N == 1 || e % N == 5, float.IsNaN(got[e]));
+        }
+    }
+
+    [Fact]
+    public void TheSimulatorPlansSplitAndUnsplitProducts()
+    {
+        var split = GemvNkVecLaunch.Plan(new GemvShape { M = 1, N = 9, K = 1032 }, Device.WarpSize, Device.MaxGroupSize, Device.MultiprocessorCount);
+        var whole = GemvNkVecLaunch.Plan(new GemvShape { M = 9, N = 70, K = 516 }, Device.WarpSize, Device.MaxGroupSize, Device.MultiprocessorCount);
+        Assert.True(split.Shape.Splits > 1);
+        Assert.Equal(1, whole.Shape.Splits);
+        Assert.Equal(16, whole.RowsCap);
+    }
+
+    [Theory]
+    [InlineData(1, false)]
+    [InlineData(3, false)]
+    [InlineData(16, true)]
+    public void NaNStaysInItsRowAndUnreadBiasIsIgnored(int m, bool nanInWeight)
+    {
+        const int Kd = 520, N = 11;
+        int seed = 8400 + m;
+        var a = Random(seed, m * Kd);
+        var b = Random(seed + 1, Kd * N);
+        int nanRow = m - 1;
+        a[(nanRow * Kd) + 513] = float.NaN;
+        if (nanInWeight)
+        {
+            b[(4 * Kd) + 2] = float.NaN; // column 4
+        }
+
+        var nanBias = Enumerable.Repeat(float.NaN, N).ToArray();
+        var c = Poisoned(m * N);
+        K.Addmm(Upload(nanBias), Upload(a), Upload(b), c, m, Kd, N, beta: 0f, transposeB: true);
+        var got = Download(c);
+        var expected = Reference(a, b, m, Kd, N, 1f, 0f, null, false);
+        for (int e = 0; e < m * N; e++)
+        {
+            bool nan = e / N == nanRow || (nanInWeight && e % N == 4);
+            Assert.Equal(nan, float.IsNaN(got[e]));
+            if (!nan)
+            {
+                Assert.True(Math.Abs(got[e] - expected[e]) <= Atol * Kd + RtolF32 * Math.Abs(expected[e]), $"element {e}: {got[e]} vs {expected[e]}");
+            }
+        }
+    }
+
+    [Theory]
+    [InlineData(3, 41, 16, 0)]
+    [InlineData(1, 40, 16, 1)]
+    [InlineData(4, 40, 21, 2)]
+    public void MisalignedViewsAndOddKTakeTheScalarKernel(int m, int k, int n, int offset)
+    {
+        int seed = 8500 + m + k + n + offset;
+        var a = Random(seed, m * k);
+        var b = Random(seed + 1, k * n);
+        var aView = UploadAt(a, offset);
+        var bView = UploadAt(b, offset == 2 ? 0 : offset);
+        Assert.False(K.UsesGemvNkVecF32(aView, bView, k));
+        var c = Poisoned(m * n);
+        K.Mm(aView, bView, c, m, k, n, transposeB: true);
+        AssertClose(Download(c), Reference(a, b, m, k, n, 1f, 0f, null, false), RtolF32, Atol * k, "misaligned mm", seed);
+    }
+
+    private ArrayView<float> UploadAt(float[] data, int offset)
+    {
+        var padded = Enumerable.Repeat(float.NaN, data.Length + offset + 3).ToArray();
+        Array.Copy(data, 0, padded, offset, data.Length);
+        return Upload(padded).SubView(offset, data.Length);
+    }
+
+    /// <summary>CUDA geometry (8 warps of 32), the one-row and 8-row kernels split over a 4-SM plan and the 16-row kernel whole.</summary>
+    [Theory]
+    [InlineData(1, 1032, 9, 4)]
+    [InlineData(16, 520, 30, 1)]
+    [InlineData(6, 264, 40, 4)]
+    public void CudaGeometryMatchesFloat64(int m, int k, int n, int multiprocessors)
+    {
+        int seed = 8600 + (m * 1000) + k + n;
+        var acc = warp32.Accelerator;
+        var a = Random(seed, m * k);
+        var b = Random(seed + 1, k * n);
+        var bias = Random(seed + 2, n);
+        var (config, g, cap) = GemvNkVecLaunch.Plan(
+            new GemvShape { M = m, N = n, K = k, Alpha = 0.5f, Beta = 2f, HasBias = 1 }, acc.WarpSize, 256, multiprocessors);
+        output.WriteLine($"seed {seed}: rows cap {cap}, splits {g.Splits}, chunk {g.KChunk}, groups {config.GridDim.X}");
+        Assert.Equal(multiprocessors > 1, g.Splits > 1);
+
+        using var aBuffer = acc.Allocate1D(a);
+        using var bBuffer = acc.Allocate1D(b);
+        using var biasBuffer = acc.Allocate1D(bias);
+        using var cBuffer = acc.Allocate1D(Enumerable.Repeat(float.NaN, m * n).ToArray());
+        using var partial = acc.Allocate1D(Enumerable.Repeat(float.NaN, (int)Math.Max(1L, (long)g.Splits * m * n)).ToArray());
+        var a4 = aBuffer.View.AsContiguous().Cast<Float4>();
+        var b4 = bBuffer.View.AsContiguous().Cast<Float4>();
+        var biasView = biasBuffer.View.AsContiguous();
+        var cView = cBuffer.View.AsContiguous();
+        var partialView = partial.View.AsContiguous();
+        if (cap == 1)
+        {
+            acc.LoadStreamKernel<ArrayView<Float4>, ArrayView<Float4>, ArrayView<float>, ArrayView<float>, ArrayView<float>, GemvShape>(GemmFastKernels.GemvNkVec1F32)(
+                config, a4, b4, biasView, cView, partialView, g);
+        }
+        else if (cap == 8)
+        {
+            acc.LoadStreamKernel<ArrayView<Float4>, ArrayView<Float4>, ArrayView<float>, ArrayView<float>, ArrayView<float>, GemvShape>(GemmFastKernels.GemvNkVecF32<Const8>)(
+                config, a4, b4, biasView, cView, partialView, g);
+        }
+        else
+        {
+            Assert.Equal(16, cap);
+            acc.LoadStreamKernel<ArrayView<Float4>, ArrayView<Float4>, ArrayView<float>, ArrayView<float>, ArrayView<float>, GemvShape>(GemmFastKernels.GemvNkVecF32<Const16>)(
+                config, a4, b4, biasView, cView, partialView, g);
+        }
+
+        acc.Synchronize();
+        if (g.Splits > 1)
+        {
+            acc.LoadStreamKernel<ArrayView<float>, ArrayView<float>, ArrayView<float>, GemvShape>(GemmFastKernels.GemvReduceF32)(
+                new KernelConfig(4, 32), partialView, biasView, cView, g);
+            acc.Synchronize();
+        }
+
+        AssertClose(cBuffer.GetAsArray1D(), Reference(a, b, m, k, n, 0.5f, 2f, bias, false), RtolF32, Atol * k, "warp-32 GEMV", seed);
+    }
+
+    [Fact]
+    public void PtxLoadsSixteenBytesAtATimeWithoutLocalMemory()
+    {
+        var kernels = new[]
+        {
+            typeof(GemmFastKernels).GetMethod(nameof(GemmFastKernels.GemvNkVec1F32))!,
+            typeof(GemmFastKernels).GetMethod(nameof(GemmFastKernels.GemvNkVecF32))!.MakeGenericMethod(typeof(Const2)),
+            typeof(GemmFastKernels).GetMethod(nameof(GemmFastKernels.GemvNkVecF32))!.MakeGenericMethod(typeof(Const16)),
+            typeof(GemmFastKernels).GetMethod(nameof(GemmFastKernels.GemvKnVecF32))!.MakeGenericMethod(typeof(Const1)),
+            typeof(GemmFastKernels).GetMethod(nameof(GemmFastKernels.GemvKnVecF32))!.MakeGenericMethod(typeof(Const16)),
+        };
+        using var context = Context.Create(b => b.Optimize(OptimizationLevel.O2));
+        using var backend = new PTXBackend(context, new CudaCapabilityContext(CudaArchitecture.SM_90),
+            CudaArchitecture.SM_90, CudaInstructionSet.ISA_80, nvvmAPI: null);
+        foreach (var kernel in kernels)
+        {
+            var entry = EntryPointDescription.FromExplicitlyGroupedKernel(kernel);
+            string ptx = ((PTXCompiledKernel)backend.Compile(entry, new KernelSpecialization(256, null))).PTXAssembly;
+            int vectorLoads = Regex.Matches(ptx, @"ld\.global(\.nc)?\.v4\.(f32|b32|u32)").Count;
+            int sharedVectorLoads = Regex.Matches(ptx, @"ld\.shared\.v4\.(f32|b32|u32)").Count;
+            int local = Regex.Matches(ptx, @"(ld|st)\.local").Count;
+            output.WriteLine($"{kernel.Name}: {vectorLoads} global v4 loads, {sharedVectorLoads} shared v4 loads, {local} local accesses, {ptx.Length} chars");
+            Assert.True(vectorLoads >= 8, $"{kernel.Name}: expected at least eight 16-byte loads (whole iteration and tail), found {vectorLoads}");
+            Assert.Equal(0, local);
+        }
+    }
+}
