@@ -9,9 +9,7 @@ public sealed partial class IlgpuKernels
     private Action<KernelConfig, ArrayView<float>, ArrayView<float>, ArrayView<float>, int, float>? rmsNormF32;
     private Action<KernelConfig, ArrayView<float>, ArrayView<float>, ArrayView<float>, int, float>? fusedAddRmsNormF32;
     private Action<KernelConfig, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, int, float, int, int>? layerNormF32;
-    private Action<KernelConfig, ArrayView<float>, ArrayView<float>, int, int>? softmaxF32, sumF32;
-    private Action<KernelConfig, ArrayView<float>, ArrayView<float>, int>? amaxF32;
-    private Action<KernelConfig, ArrayView<float>, ArrayView<long>, int>? argmaxF32;
+    private Action<KernelConfig, ArrayView<float>, ArrayView<float>, int, int>? softmaxF32;
     private Action<KernelConfig, ArrayView<float>, ArrayView<float>, ArrayView<long>, int, int>? topkF32;
 
     private Action<KernelConfig, ArrayView<float>, ArrayView<float>, ArrayView<float>, int, float>? rmsNormRegF32, fusedAddRmsNormRegF32;
@@ -262,8 +260,7 @@ public sealed partial class IlgpuKernels
             return;
         }
 
-        device.Load(ref sumF32, nameof(RowKernels.SumF32), acc => acc.LoadStreamKernel<ArrayView<float>, ArrayView<float>, int, int>(RowKernels.SumF32))(
-            Rows(rows, cols), x, output, cols, mean);
+        ReduceRowsCore(x, output.Cast<ushort>(), rows, cols, ReductionKernels.Float32Format, max: false, mean);
     }
 
     /// <summary><c>aten::amax</c> over the last dim (NaN propagates): output[rows].</summary>
@@ -279,8 +276,7 @@ public sealed partial class IlgpuKernels
             return;
         }
 
-        device.Load(ref amaxF32, nameof(RowKernels.AmaxF32), acc => acc.LoadStreamKernel<ArrayView<float>, ArrayView<float>, int>(RowKernels.AmaxF32))(
-            Rows(rows, cols), x, output, cols);
+        ReduceRowsCore(x, output.Cast<ushort>(), rows, cols, ReductionKernels.Float32Format, max: true, mean: 0);
     }
 
     /// <summary><c>aten::argmax</c> over the last dim: first index of the maximum (a NaN counts as the maximum).</summary>
@@ -296,8 +292,7 @@ public sealed partial class IlgpuKernels
             return;
         }
 
-        device.Load(ref argmaxF32, nameof(RowKernels.ArgmaxF32), acc => acc.LoadStreamKernel<ArrayView<float>, ArrayView<long>, int>(RowKernels.ArgmaxF32))(
-            Rows(rows, cols), x, output, cols);
+        ArgmaxRowsCore(x, output, rows, cols, ReductionKernels.Float32Format);
     }
 
     /// <summary><c>aten::topk</c> over the last dim (largest, sorted; ties by lower index; NaN largest), for small k.</summary>
