@@ -73,7 +73,7 @@ public sealed partial class IlgpuKernels
     /// <param name="values">[rows, k], same format.</param>
     /// <param name="indices">[rows, k] int64.</param>
     /// <param name="cols">Row length.</param>
-    /// <param name="k">How many, 0 ≤ k ≤ cols (one pass over the row per k).</param>
+    /// <param name="k">How many, 0 ≤ k ≤ cols (radix selection up to k = 1024, beyond that one pass over the row per k).</param>
     /// <param name="format">Storage format.</param>
     public void TopK(ArrayView<ushort> x, ArrayView<ushort> values, ArrayView<long> indices, int cols, int k, HalfFormat format)
     {
@@ -85,7 +85,7 @@ public sealed partial class IlgpuKernels
 
         CheckLength(values, (long)rows * k, nameof(values));
         CheckLength(indices, (long)rows * k, nameof(indices));
-        if (rows == 0 || k == 0)
+        if (rows == 0 || k == 0 || TryTopKRadix(ArrayView<uint>.Empty, x, ArrayView<uint>.Empty, values, indices, rows, cols, k, Bf(format)))
         {
             return;
         }

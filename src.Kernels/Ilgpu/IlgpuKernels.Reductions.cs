@@ -120,6 +120,45 @@ public sealed partial class IlgpuKernels
             config, vectors, x.Cast<ushort>(), output, partials, tickets, cols, phase, chunks);
     }
 
+    private readonly Action<KernelConfig, ArrayView<uint>, ArrayView<ushort>, ArrayView<uint>, ArrayView<ushort>, ArrayView<long>, int, int>?[] topkRows =
+        new Action<KernelConfig, ArrayView<uint>, ArrayView<ushort>, ArrayView<uint>, ArrayView<ushort>, ArrayView<long>, int, int>?[3];
+
+    /// <summary>
+    /// topk by radix selection (<see cref="TopKReductionKernels"/>), one group per row, when k ≤
+    /// <see cref="TopKReductionKernels.MaxK"/>; false (nothing launched) otherwise. <paramref name="x32"/> /
+    /// <paramref name="values32"/> are the float32 tensors as bits, <paramref name="x16"/> / <paramref name="values16"/> the
+    /// 16-bit ones; the other format's pair is empty.
+    /// </summary>
+    private bool TryTopKRadix(ArrayView<uint> x32, ArrayView<ushort> x16, ArrayView<uint> values32, ArrayView<ushort> values16, ArrayView<long> indices,
+        int rows, int cols, int k, int format)
+    {
+        int warp = device.WarpSize;
+        int max = Math.Min(Math.Min(device.MaxGroupSize, TopKReductionKernels.MaxGroup), TopKReductionKernels.MaxWarps * warp) / warp * warp;
+        if (k > TopKReductionKernels.MaxK || max < warp)
+        {
+            return false;
+        }
+
+        int group = (int)Math.Clamp(((long)cols + warp - 1) / warp * warp, warp, max);
+        var (stand, _) = ReductionScratch(0, 1);
+        device.Load(ref topkRows[format], nameof(TopKReductionKernels) + "." + nameof(TopKReductionKernels.TopKRows) + "<" + FormatName(format) + ">",
+            acc => acc.LoadStreamKernel<ArrayView<uint>, ArrayView<ushort>, ArrayView<uint>, ArrayView<ushort>, ArrayView<long>, int, int>(
+                format switch
+                {
+                    ReductionKernels.Float32Format => TopKReductionKernels.TopKRows<Float32Storage>,
+                    0 => TopKReductionKernels.TopKRows<Float16Storage>,
+                    _ => TopKReductionKernels.TopKRows<BFloat16Storage>,
+                },
+                Bounds(TopKReductionKernels.MaxGroup, null)))(
+            new KernelConfig(rows, group),
+            x32.Length != 0 ? x32 : stand.Cast<uint>(),
+            x16.Length != 0 ? x16 : stand.Cast<ushort>(),
+            values32.Length != 0 ? values32 : stand.Cast<uint>(),
+            values16.Length != 0 ? values16 : stand.Cast<ushort>(),
+            indices, cols, k);
+        return true;
+    }
+
     private static string FormatName(int format) => format == ReductionKernels.Float32Format ? "f32" : format != 0 ? "bf16" : "f16";
 
     private static Action<ArrayView<Words8>, ArrayView<ushort>, ArrayView<ushort>, ArrayView<int>, ArrayView<int>, int, int, int, int> ReduceRowsKernel(int format, bool max) =>

@@ -300,7 +300,7 @@ public sealed partial class IlgpuKernels
     /// <param name="values">[rows, k].</param>
     /// <param name="indices">[rows, k] int64.</param>
     /// <param name="cols">Row length.</param>
-    /// <param name="k">How many, 0 ≤ k ≤ cols (one pass over the row per k: meant for k up to a few dozen).</param>
+    /// <param name="k">How many, 0 ≤ k ≤ cols (radix selection up to k = 1024, beyond that one pass over the row per k).</param>
     public void TopK(ArrayView<float> x, ArrayView<float> values, ArrayView<long> indices, int cols, int k)
     {
         int rows = CheckRows(x, cols, nameof(x));
@@ -311,7 +311,7 @@ public sealed partial class IlgpuKernels
 
         CheckLength(values, (long)rows * k, nameof(values));
         CheckLength(indices, (long)rows * k, nameof(indices));
-        if (rows == 0 || k == 0)
+        if (rows == 0 || k == 0 || TryTopKRadix(x.Cast<uint>(), ArrayView<ushort>.Empty, values.Cast<uint>(), ArrayView<ushort>.Empty, indices, rows, cols, k, ReductionKernels.Float32Format))
         {
             return;
         }

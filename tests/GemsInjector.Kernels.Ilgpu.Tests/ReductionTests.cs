@@ -108,6 +108,104 @@ public sealed class ReductionTests : Half16TestBase
         Assert.Equal(argmax, Download(idx));
     }
 
+    /// <summary>
+    /// topk by radix selection: 0 = float32, 1 = float16, 2 = bfloat16; k from 1 to cols and past the radix kernel's limit
+    /// (the older kernel), rows with ties at the k-th value (more copies than are taken), NaN, ±∞ and ±0.
+    /// </summary>
+    public static TheoryData<int, int, int, int> TopKCases()
+    {
+        var data = new TheoryData<int, int, int, int>();
+        for (int format = 0; format < 3; format++)
+        {
+            data.Add(format, 1, 1, 1);
+            data.Add(format, 3, 37, 5);
+            data.Add(format, 8, 300, 50);
+            data.Add(format, 2, 3001, 64);
+            data.Add(format, 8, 40, 40);
+            data.Add(format, 1, 1100, TopKReductionKernels.MaxK);
+            data.Add(format, 1, 1100, TopKReductionKernels.MaxK + 1);
+        }
+
+        return data;
+    }
+
+    [Theory]
+    [MemberData(nameof(TopKCases))]
+    public void TopK(int format, int rows, int cols, int k)
+    {
+        int seed = 9300 + format * 100000 + rows * 10000 + cols * 10 + k;
+        bool bf16 = format == 2;
+        var values = Random(seed, rows * cols);
+        var rng = new Random(seed);
+        for (int r = 0; r < rows; r++)
+        {
+            var row = values.AsSpan(r * cols, cols);
+            switch (r % 4)
+            {
+                case 1: // few distinct values: the k-th has many copies, the first ones by index are taken
+                    for (int c = 0; c < cols; c++)
+                    {
+                        row[c] = rng.Next(4) - 1.5f;
+                    }
+
+                    break;
+                case 2: // NaN, ±∞ and ±0 (equal to each other)
+                    if (cols >= 6)
+                    {
+                        row[cols - 1] = float.NaN;
+                        row[cols / 2] = float.NaN;
+                        row[1] = float.PositiveInfinity;
+                        row[2] = float.NegativeInfinity;
+                        row[3] = -0f;
+                        row[4] = 0f;
+                    }
+
+                    break;
+                case 3: // all equal
+                    row.Fill(0.75f);
+                    break;
+            }
+        }
+
+        // Keys as the kernel orders them: NaN largest, ±0 equal; then the lower index.
+        double Order(float v) => float.IsNaN(v) ? double.PositiveInfinity : v == 0f ? 0.0 : v;
+        int Rank(float v) => float.IsNaN(v) ? 1 : 0;
+        var idx = PoisonedLong((long)rows * k);
+        long[] gotIndex;
+        uint[] gotBits;
+        uint[] inputBits;
+        if (format == 0)
+        {
+            var v = Poisoned((long)rows * k);
+            K.TopK(Upload(values), v, idx, cols, k);
+            gotBits = Download(v).Select(BitConverter.SingleToUInt32Bits).ToArray();
+            inputBits = values.Select(BitConverter.SingleToUInt32Bits).ToArray();
+        }
+        else
+        {
+            var bits = To16(values, bf16);
+            values = ToFloat(bits, bf16);
+            var v = Poisoned16((long)rows * k, bf16);
+            K.TopK(Upload(bits), v, idx, cols, k, F(bf16));
+            gotBits = Download(v).Select(b => (uint)b).ToArray();
+            inputBits = bits.Select(b => (uint)b).ToArray();
+        }
+
+        gotIndex = Download(idx);
+        for (int r = 0; r < rows; r++)
+        {
+            var order = Enumerable.Range(0, cols)
+                .OrderByDescending(c => Rank(values[r * cols + c]))
+                .ThenByDescending(c => Order(values[r * cols + c]))
+                .ThenBy(c => c).Take(k).ToArray();
+            for (int j = 0; j < k; j++)
+            {
+                Assert.True(order[j] == gotIndex[r * k + j], $"topk {F(bf16)} (seed {seed}, format {format}) row {r} #{j}: index {gotIndex[r * k + j]}, expected {order[j]}");
+                Assert.True(inputBits[r * cols + order[j]] == gotBits[r * k + j], $"topk (seed {seed}, format {format}) row {r} #{j}: value bits {gotBits[r * k + j]:x}, expected {inputBits[r * cols + order[j]]:x}");
+            }
+        }
+    }
+
     /// <summary>Row <paramref name="r"/>'s special values, by r mod 7 (row 0 and rows of fewer than 3 elements stay random).</summary>
     private static void Special(Span<float> row, int r, int cols)
     {
