@@ -97,7 +97,7 @@ public sealed partial class IlgpuKernels
         var (partials, tickets) = ReductionScratch((long)rows * chunks, rows);
         var (vectors, phase) = ReductionVectors(x, elementSize, width, partials);
         int slot = format * 2 + (max ? 1 : 0);
-        string name = nameof(ReductionKernels) + "." + nameof(ReductionKernels.ReduceRows) + "<" + FormatName(format) + (max ? ",max>" : ",sum>");
+        string name = nameof(ReductionKernels.ReduceRows) + "<" + FormatName(format) + (max ? ",max>" : ",sum>");
         device.Load(ref reduceRows[slot], name,
             acc => acc.LoadStreamKernel<ArrayView<Words8>, ArrayView<ushort>, ArrayView<ushort>, ArrayView<int>, ArrayView<int>, int, int, int, int>(
                 ReduceRowsKernel(format, max), ReductionBounds))(
@@ -113,7 +113,7 @@ public sealed partial class IlgpuKernels
         var (config, chunks) = ReductionPlan(rows, cols, width);
         var (partials, tickets) = ReductionScratch(2L * rows * chunks, rows);
         var (vectors, phase) = ReductionVectors(x, elementSize, width, partials);
-        string name = nameof(ReductionKernels) + "." + nameof(ReductionKernels.ArgmaxRows) + "<" + FormatName(format) + ">";
+        string name = nameof(ReductionKernels.ArgmaxRows) + "<" + FormatName(format) + ">";
         device.Load(ref argmaxRows[format], name,
             acc => acc.LoadStreamKernel<ArrayView<Words8>, ArrayView<ushort>, ArrayView<long>, ArrayView<int>, ArrayView<int>, int, int, int>(
                 ArgmaxRowsKernel(format), ReductionBounds))(
@@ -141,7 +141,7 @@ public sealed partial class IlgpuKernels
 
         int group = (int)Math.Clamp(((long)cols + warp - 1) / warp * warp, warp, max);
         var (stand, _) = ReductionScratch(0, 1);
-        device.Load(ref topkRows[format], nameof(TopKReductionKernels) + "." + nameof(TopKReductionKernels.TopKRows) + "<" + FormatName(format) + ">",
+        device.Load(ref topkRows[format], nameof(TopKReductionKernels.TopKRows) + "<" + FormatName(format) + ">",
             acc => acc.LoadStreamKernel<ArrayView<uint>, ArrayView<ushort>, ArrayView<uint>, ArrayView<ushort>, ArrayView<long>, int, int>(
                 format switch
                 {
