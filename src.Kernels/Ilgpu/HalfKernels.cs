@@ -50,15 +50,15 @@ internal static class HalfKernels
     /// </summary>
     public static float Activate(float v, int op) => op switch
     {
-        0 => default(SiluActivation).Apply(v),
-        1 => default(GeluActivation).Apply(v),
-        2 => default(GeluTanhActivation).Apply(v),
-        3 => default(ReluActivation).Apply(v),
-        4 => default(SigmoidActivation).Apply(v),
-        5 => default(TanhActivation).Apply(v),
-        6 => default(ExpActivation).Apply(v),
-        8 => default(RsqrtActivation).Apply(v),
-        _ => default(NegActivation).Apply(v),
+        0 => default(SiluActivation).Apply16(v),
+        1 => default(GeluActivation).Apply16(v),
+        2 => default(GeluTanhActivation).Apply16(v),
+        3 => default(ReluActivation).Apply16(v),
+        4 => default(SigmoidActivation).Apply16(v),
+        5 => default(TanhActivation).Apply16(v),
+        6 => default(ExpActivation).Apply16(v),
+        8 => default(RsqrtActivation).Apply16(v),
+        _ => default(NegActivation).Apply16(v),
     };
 
     /// <summary>y[r, c] = act(x[r, c]) · x[r, d + c] with act 0 silu, 1 gelu, 2 gelu-tanh.</summary>

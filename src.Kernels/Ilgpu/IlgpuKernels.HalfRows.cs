@@ -6,9 +6,6 @@ namespace GemsInjector.Kernels.Ilgpu;
 
 public sealed partial class IlgpuKernels
 {
-    private Action<KernelConfig, ArrayView<ushort>, ArrayView<ushort>, int, int, int>? sum16;
-    private Action<KernelConfig, ArrayView<ushort>, ArrayView<ushort>, int, int>? amax16;
-    private Action<KernelConfig, ArrayView<ushort>, ArrayView<long>, int, int>? argmax16;
     private Action<KernelConfig, ArrayView<ushort>, ArrayView<ushort>, ArrayView<long>, int, int, int>? topk16;
 
     /// <summary>16-bit sum over the last dim (float32 accumulation, one rounding): output[rows].</summary>
@@ -34,8 +31,7 @@ public sealed partial class IlgpuKernels
             return;
         }
 
-        device.Load(ref sum16, nameof(HalfRowKernels.Sum16), acc => acc.LoadStreamKernel<ArrayView<ushort>, ArrayView<ushort>, int, int, int>(HalfRowKernels.Sum16))(
-            Rows(rows, cols), x, output, cols, mean, Bf(format));
+        ReduceRowsCore(x, output, rows, cols, Bf(format), max: false, mean);
     }
 
     /// <summary>16-bit <c>aten::amax</c> over the last dim (NaN propagates): output[rows].</summary>
@@ -52,8 +48,7 @@ public sealed partial class IlgpuKernels
             return;
         }
 
-        device.Load(ref amax16, nameof(HalfRowKernels.Amax16), acc => acc.LoadStreamKernel<ArrayView<ushort>, ArrayView<ushort>, int, int>(HalfRowKernels.Amax16))(
-            Rows(rows, cols), x, output, cols, Bf(format));
+        ReduceRowsCore(x, output, rows, cols, Bf(format), max: true, mean: 0);
     }
 
     /// <summary>16-bit <c>aten::argmax</c> over the last dim: first index of the maximum (a NaN counts as the maximum).</summary>
@@ -70,8 +65,7 @@ public sealed partial class IlgpuKernels
             return;
         }
 
-        device.Load(ref argmax16, nameof(HalfRowKernels.Argmax16), acc => acc.LoadStreamKernel<ArrayView<ushort>, ArrayView<long>, int, int>(HalfRowKernels.Argmax16))(
-            Rows(rows, cols), x, output, cols, Bf(format));
+        ArgmaxRowsCore(x, output, rows, cols, Bf(format));
     }
 
     /// <summary>16-bit <c>aten::topk</c> over the last dim (largest, sorted; ties by lower index; NaN largest), for small k.</summary>
@@ -79,7 +73,7 @@ public sealed partial class IlgpuKernels
     /// <param name="values">[rows, k], same format.</param>
     /// <param name="indices">[rows, k] int64.</param>
     /// <param name="cols">Row length.</param>
-    /// <param name="k">How many, 0 ≤ k ≤ cols (one pass over the row per k).</param>
+    /// <param name="k">How many, 0 ≤ k ≤ cols (radix selection up to k = 1024, beyond that one pass over the row per k).</param>
     /// <param name="format">Storage format.</param>
     public void TopK(ArrayView<ushort> x, ArrayView<ushort> values, ArrayView<long> indices, int cols, int k, HalfFormat format)
     {
@@ -91,7 +85,7 @@ public sealed partial class IlgpuKernels
 
         CheckLength(values, (long)rows * k, nameof(values));
         CheckLength(indices, (long)rows * k, nameof(indices));
-        if (rows == 0 || k == 0)
+        if (rows == 0 || k == 0 || TryTopKRadix(ArrayView<uint>.Empty, x, ArrayView<uint>.Empty, values, indices, rows, cols, k, Bf(format)))
         {
             return;
         }

@@ -9,9 +9,7 @@ public sealed partial class IlgpuKernels
     private Action<KernelConfig, ArrayView<float>, ArrayView<float>, ArrayView<float>, int, float>? rmsNormF32;
     private Action<KernelConfig, ArrayView<float>, ArrayView<float>, ArrayView<float>, int, float>? fusedAddRmsNormF32;
     private Action<KernelConfig, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, int, float, int, int>? layerNormF32;
-    private Action<KernelConfig, ArrayView<float>, ArrayView<float>, int, int>? softmaxF32, sumF32;
-    private Action<KernelConfig, ArrayView<float>, ArrayView<float>, int>? amaxF32;
-    private Action<KernelConfig, ArrayView<float>, ArrayView<long>, int>? argmaxF32;
+    private Action<KernelConfig, ArrayView<float>, ArrayView<float>, int, int>? softmaxF32;
     private Action<KernelConfig, ArrayView<float>, ArrayView<float>, ArrayView<long>, int, int>? topkF32;
 
     private Action<KernelConfig, ArrayView<float>, ArrayView<float>, ArrayView<float>, int, float>? rmsNormRegF32, fusedAddRmsNormRegF32;
@@ -263,8 +261,7 @@ public sealed partial class IlgpuKernels
             return;
         }
 
-        device.Load(ref sumF32, nameof(RowKernels.SumF32), acc => acc.LoadStreamKernel<ArrayView<float>, ArrayView<float>, int, int>(RowKernels.SumF32))(
-            Rows(rows, cols), x, output, cols, mean);
+        ReduceRowsCore(x, output.Cast<ushort>(), rows, cols, ReductionKernels.Float32Format, max: false, mean);
     }
 
     /// <summary><c>aten::amax</c> over the last dim (NaN propagates): output[rows].</summary>
@@ -280,8 +277,7 @@ public sealed partial class IlgpuKernels
             return;
         }
 
-        device.Load(ref amaxF32, nameof(RowKernels.AmaxF32), acc => acc.LoadStreamKernel<ArrayView<float>, ArrayView<float>, int>(RowKernels.AmaxF32))(
-            Rows(rows, cols), x, output, cols);
+        ReduceRowsCore(x, output.Cast<ushort>(), rows, cols, ReductionKernels.Float32Format, max: true, mean: 0);
     }
 
     /// <summary><c>aten::argmax</c> over the last dim: first index of the maximum (a NaN counts as the maximum).</summary>
@@ -297,8 +293,7 @@ public sealed partial class IlgpuKernels
             return;
         }
 
-        device.Load(ref argmaxF32, nameof(RowKernels.ArgmaxF32), acc => acc.LoadStreamKernel<ArrayView<float>, ArrayView<long>, int>(RowKernels.ArgmaxF32))(
-            Rows(rows, cols), x, output, cols);
+        ArgmaxRowsCore(x, output, rows, cols, ReductionKernels.Float32Format);
     }
 
     /// <summary><c>aten::topk</c> over the last dim (largest, sorted; ties by lower index; NaN largest), for small k.</summary>
@@ -306,7 +301,7 @@ public sealed partial class IlgpuKernels
     /// <param name="values">[rows, k].</param>
     /// <param name="indices">[rows, k] int64.</param>
     /// <param name="cols">Row length.</param>
-    /// <param name="k">How many, 0 ≤ k ≤ cols (one pass over the row per k: meant for k up to a few dozen).</param>
+    /// <param name="k">How many, 0 ≤ k ≤ cols (radix selection up to k = 1024, beyond that one pass over the row per k).</param>
     public void TopK(ArrayView<float> x, ArrayView<float> values, ArrayView<long> indices, int cols, int k)
     {
         int rows = CheckRows(x, cols, nameof(x));
@@ -317,7 +312,7 @@ public sealed partial class IlgpuKernels
 
         CheckLength(values, (long)rows * k, nameof(values));
         CheckLength(indices, (long)rows * k, nameof(indices));
-        if (rows == 0 || k == 0)
+        if (rows == 0 || k == 0 || TryTopKRadix(x.Cast<uint>(), ArrayView<ushort>.Empty, values.Cast<uint>(), ArrayView<ushort>.Empty, indices, rows, cols, k, ReductionKernels.Float32Format))
         {
             return;
         }

@@ -30,60 +30,81 @@ internal interface IActivation
 {
     /// <summary>f(x) in float32.</summary>
     float Apply(float x);
+
+    /// <summary>f(x) for a result rounded to float16 / bfloat16 (a cheaper form where one exists, see <see cref="GpuMath.GeluErf16"/>).</summary>
+    float Apply16(float x);
 }
 
 /// <summary>x·sigmoid(x) (op 0).</summary>
 internal readonly struct SiluActivation : IActivation
 {
     public float Apply(float x) => GpuMath.Silu(x);
+
+    public float Apply16(float x) => Apply(x);
 }
 
 /// <summary>GELU, erf form (op 1).</summary>
 internal readonly struct GeluActivation : IActivation
 {
     public float Apply(float x) => GpuMath.GeluErf(x);
+
+    public float Apply16(float x) => GpuMath.GeluErf16(x);
 }
 
 /// <summary>GELU, tanh form (op 2).</summary>
 internal readonly struct GeluTanhActivation : IActivation
 {
     public float Apply(float x) => GpuMath.GeluTanh(x);
+
+    public float Apply16(float x) => Apply(x);
 }
 
 /// <summary>max(x, 0), NaN stays NaN (op 3).</summary>
 internal readonly struct ReluActivation : IActivation
 {
     public float Apply(float x) => x < 0f ? 0f : x;
+
+    public float Apply16(float x) => Apply(x);
 }
 
 /// <summary>1/(1+e^-x) (op 4).</summary>
 internal readonly struct SigmoidActivation : IActivation
 {
     public float Apply(float x) => GpuMath.Sigmoid(x);
+
+    public float Apply16(float x) => Apply(x);
 }
 
 /// <summary>tanh(x) (op 5).</summary>
 internal readonly struct TanhActivation : IActivation
 {
     public float Apply(float x) => GpuMath.Tanh(x);
+
+    public float Apply16(float x) => GpuMath.Tanh16(x);
 }
 
 /// <summary>e^x (op 6; range-reduced before the fast 2^x: its outputs span the whole float range).</summary>
 internal readonly struct ExpActivation : IActivation
 {
     public float Apply(float x) => GpuMath.ExpFast(x);
+
+    public float Apply16(float x) => Apply(x);
 }
 
 /// <summary>-x (op 7).</summary>
 internal readonly struct NegActivation : IActivation
 {
     public float Apply(float x) => -x;
+
+    public float Apply16(float x) => Apply(x);
 }
 
 /// <summary>1/√x (op 8).</summary>
 internal readonly struct RsqrtActivation : IActivation
 {
     public float Apply(float x) => 1f / IntrinsicMath.CPUOnly.Sqrt(x);
+
+    public float Apply16(float x) => Apply(x);
 }
 
 /// <summary>A binary element-wise function as a type (see <see cref="IActivation"/>).</summary>
@@ -338,7 +359,7 @@ internal static class VectorKernels
     {
         var f = default(TAct);
         var s = default(TStorage);
-        return s.Pack(f.Apply(s.Low(w)), f.Apply(s.High(w)));
+        return s.Pack(f.Apply16(s.Low(w)), f.Apply16(s.High(w)));
     }
 
     /// <summary>op over the two element pairs of two words.</summary>
@@ -360,7 +381,7 @@ internal static class VectorKernels
     {
         var f = default(TAct);
         var s = default(TStorage);
-        return s.Pack(f.Apply(s.Low(gate)) * s.Low(up), f.Apply(s.High(gate)) * s.High(up));
+        return s.Pack(f.Apply16(s.Low(gate)) * s.Low(up), f.Apply16(s.High(gate)) * s.High(up));
     }
 
     /// <summary>y = a (op) b over 16-bit elements, eight per 16-byte load; float32 inside, rounded to nearest even.</summary>
@@ -449,7 +470,7 @@ internal static class VectorKernels
         if (t < n)
         {
             var s = default(TStorage);
-            y[t] = s.Store(default(TAct).Apply(s.Load(x[t])));
+            y[t] = s.Store(default(TAct).Apply16(s.Load(x[t])));
         }
     }
 

@@ -312,6 +312,17 @@ public sealed class VectorTests : Half16TestBase
             Assert.False(ptx.Contains("div.rn.f32", StringComparison.Ordinal), $"{kernel}<{types[0].Name}>: a division left");
         }
 
+        // 16-bit gelu (erf) and tanh take the cheaper forms: no correctly rounded reciprocal, rsqrt.approx squared instead.
+        foreach (var act in new[] { typeof(GeluActivation), typeof(TanhActivation) })
+        {
+            foreach (var storage in new[] { typeof(Float16Storage), typeof(BFloat16Storage) })
+            {
+                string ptx = Of(nameof(VectorKernels.Unary16x8), act, storage);
+                Assert.True(ptx.Contains("rsqrt.approx.f32", StringComparison.Ordinal) && ptx.Contains("ex2.approx", StringComparison.Ordinal), $"Unary16x8<{act.Name},{storage.Name}>: no rsqrt.approx / ex2.approx");
+                Assert.False(ptx.Contains("rcp.rn.f32", StringComparison.Ordinal), $"Unary16x8<{act.Name},{storage.Name}>: rcp.rn left");
+            }
+        }
+
         string exp = Of(nameof(VectorKernels.UnaryF32x4), typeof(ExpActivation));
         Assert.Contains("ex2.approx", exp, StringComparison.Ordinal);
         Assert.DoesNotContain("0f3AB743CE", exp, StringComparison.Ordinal); // a coefficient of the Cephes polynomial

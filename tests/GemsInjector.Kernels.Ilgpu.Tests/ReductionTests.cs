@@ -1,0 +1,269 @@
+using System;
+using System.Linq;
+using ILGPU;
+using Xunit;
+
+namespace GemsInjector.Kernels.Ilgpu.Tests;
+
+/// <summary>
+/// sum / mean / amax / argmax (<see cref="ReductionKernels"/>) in float32, float16 and bfloat16: rows split over several
+/// groups and rows of one group, widths that are not a multiple of the vector, views starting anywhere within 16 bytes,
+/// and rows holding NaN, ±∞, all -∞, ties of the maximum (also between the scalar head / tail and the vectors, and
+/// across chunks). Every output is checked against float64; outputs are poisoned first.
+/// </summary>
+[Collection(SimulatorCollection.Name)]
+public sealed class ReductionTests : Half16TestBase
+{
+    public ReductionTests(SimulatorFixture fixture)
+        : base(fixture)
+    {
+    }
+
+    /// <summary>0 = float32, 1 = float16, 2 = bfloat16.</summary>
+    public static TheoryData<int, int, int, int> Cases()
+    {
+        var data = new TheoryData<int, int, int, int>();
+        (int Rows, int Cols)[] shapes = { (1, 1), (3, 3), (2, 17), (7, 300), (1, 5000), (3, 2053), (9, 611) };
+        for (int format = 0; format < 3; format++)
+        {
+            foreach (var (rows, cols) in shapes)
+            {
+                data.Add(format, rows, cols, 0);
+            }
+
+            foreach (int offset in format == 0 ? new[] { 1, 3 } : new[] { 1, 5, 7 })
+            {
+                data.Add(format, 3, 2053, offset);
+                data.Add(format, 7, 300, offset);
+            }
+        }
+
+        return data;
+    }
+
+    [Fact]
+    public void FewLongRowsAreSplitAndManyRowsAreNot()
+    {
+        Assert.True(K.ReductionPlan(1, 5000, 4).Chunks > 1);
+        Assert.True(K.ReductionPlan(3, 2053, 8).Chunks > 1);
+        Assert.Equal(1, K.ReductionPlan(4096, 4096, 4).Chunks);
+        Assert.Equal(1, K.ReductionPlan(1, 3, 8).Chunks);
+    }
+
+    [Theory]
+    [MemberData(nameof(Cases))]
+    public void Reductions(int format, int rows, int cols, int offset)
+    {
+        int seed = 9100 + format * 100000 + rows * 10000 + cols * 10 + offset;
+        bool half = format != 0;
+        bool bf16 = format == 2;
+        var values = Random(seed, rows * cols);
+        for (int r = 0; r < rows; r++)
+        {
+            Special(values.AsSpan(r * cols, cols), r, cols);
+        }
+
+        if (half)
+        {
+            values = ToFloat(To16(values, bf16), bf16);
+        }
+
+        var rowsOf = Enumerable.Range(0, rows).Select(r => values.Skip(r * cols).Take(cols).Select(v => (double)v).ToArray()).ToArray();
+        var sum = rowsOf.Select(r => r.Sum()).ToArray();
+        var mean = rowsOf.Select(r => r.Sum() / r.Length).ToArray();
+        var amax = rowsOf.Select(r => r.Any(double.IsNaN) ? double.NaN : r.Max()).ToArray();
+        var argmax = rowsOf.Select(r => (long)ArgMax(r)).ToArray();
+        double atol = Atol * cols;
+        string at = $"{rows}x{cols} offset {offset}";
+        var idx = PoisonedLong(rows);
+        if (!half)
+        {
+            var x = UploadAt(values, offset, 0f);
+            var o = Poisoned(rows);
+            K.Sum(x, o, cols);
+            AssertClose(Download(o), sum, RtolF32, atol, "sum " + at, seed);
+            o = Poisoned(rows);
+            K.Mean(x, o, cols);
+            AssertClose(Download(o), mean, RtolF32, atol, "mean " + at, seed);
+            o = Poisoned(rows);
+            K.Amax(x, o, cols);
+            AssertClose(Download(o), amax, 0, 0, "amax " + at, seed);
+            K.Argmax(x, idx, cols);
+        }
+        else
+        {
+            var x = UploadAt(To16(values, bf16), offset, (ushort)0);
+            var o = Poisoned16(rows, bf16);
+            K.Sum(x, o, cols, F(bf16));
+            Check16(o, sum, bf16, "sum " + at, seed, atol);
+            o = Poisoned16(rows, bf16);
+            K.Mean(x, o, cols, F(bf16));
+            Check16(o, mean, bf16, "mean " + at, seed, atol);
+            o = Poisoned16(rows, bf16);
+            K.Amax(x, o, cols, F(bf16));
+            Check16(o, amax, bf16, "amax " + at, seed, 0);
+            K.Argmax(x, idx, cols, F(bf16));
+        }
+
+        Assert.Equal(argmax, Download(idx));
+    }
+
+    /// <summary>
+    /// topk by radix selection: 0 = float32, 1 = float16, 2 = bfloat16; k from 1 to cols and past the radix kernel's limit
+    /// (the older kernel), rows with ties at the k-th value (more copies than are taken), NaN, ±∞ and ±0.
+    /// </summary>
+    public static TheoryData<int, int, int, int> TopKCases()
+    {
+        var data = new TheoryData<int, int, int, int>();
+        for (int format = 0; format < 3; format++)
+        {
+            data.Add(format, 1, 1, 1);
+            data.Add(format, 3, 37, 5);
+            data.Add(format, 8, 300, 50);
+            data.Add(format, 2, 3001, 64);
+            data.Add(format, 8, 40, 40);
+            data.Add(format, 1, 1100, TopKReductionKernels.MaxK);
+            data.Add(format, 1, 1100, TopKReductionKernels.MaxK + 1);
+        }
+
+        return data;
+    }
+
+    [Theory]
+    [MemberData(nameof(TopKCases))]
+    public void TopK(int format, int rows, int cols, int k)
+    {
+        int seed = 9300 + format * 100000 + rows * 10000 + cols * 10 + k;
+        bool bf16 = format == 2;
+        var values = Random(seed, rows * cols);
+        var rng = new Random(seed);
+        for (int r = 0; r < rows; r++)
+        {
+            var row = values.AsSpan(r * cols, cols);
+            switch (r % 4)
+            {
+                case 1: // few distinct values: the k-th has many copies, the first ones by index are taken
+                    for (int c = 0; c < cols; c++)
+                    {
+                        row[c] = rng.Next(4) - 1.5f;
+                    }
+
+                    break;
+                case 2: // NaN, ±∞ and ±0 (equal to each other)
+                    if (cols >= 6)
+                    {
+                        row[cols - 1] = float.NaN;
+                        row[cols / 2] = float.NaN;
+                        row[1] = float.PositiveInfinity;
+                        row[2] = float.NegativeInfinity;
+                        row[3] = -0f;
+                        row[4] = 0f;
+                    }
+
+                    break;
+                case 3: // all equal
+                    row.Fill(0.75f);
+                    break;
+            }
+        }
+
+        // Keys as the kernel orders them: NaN largest, ±0 equal; then the lower index.
+        double Order(float v) => float.IsNaN(v) ? double.PositiveInfinity : v == 0f ? 0.0 : v;
+        int Rank(float v) => float.IsNaN(v) ? 1 : 0;
+        var idx = PoisonedLong((long)rows * k);
+        long[] gotIndex;
+        uint[] gotBits;
+        uint[] inputBits;
+        if (format == 0)
+        {
+            var v = Poisoned((long)rows * k);
+            K.TopK(Upload(values), v, idx, cols, k);
+            gotBits = Download(v).Select(BitConverter.SingleToUInt32Bits).ToArray();
+            inputBits = values.Select(BitConverter.SingleToUInt32Bits).ToArray();
+        }
+        else
+        {
+            var bits = To16(values, bf16);
+            values = ToFloat(bits, bf16);
+            var v = Poisoned16((long)rows * k, bf16);
+            K.TopK(Upload(bits), v, idx, cols, k, F(bf16));
+            gotBits = Download(v).Select(b => (uint)b).ToArray();
+            inputBits = bits.Select(b => (uint)b).ToArray();
+        }
+
+        gotIndex = Download(idx);
+        for (int r = 0; r < rows; r++)
+        {
+            var order = Enumerable.Range(0, cols)
+                .OrderByDescending(c => Rank(values[r * cols + c]))
+                .ThenByDescending(c => Order(values[r * cols + c]))
+                .ThenBy(c => c).Take(k).ToArray();
+            for (int j = 0; j < k; j++)
+            {
+                Assert.True(order[j] == gotIndex[r * k + j], $"topk {F(bf16)} (seed {seed}, format {format}) row {r} #{j}: index {gotIndex[r * k + j]}, expected {order[j]}");
+                Assert.True(inputBits[r * cols + order[j]] == gotBits[r * k + j], $"topk (seed {seed}, format {format}) row {r} #{j}: value bits {gotBits[r * k + j]:x}, expected {inputBits[r * cols + order[j]]:x}");
+            }
+        }
+    }
+
+    /// <summary>Row <paramref name="r"/>'s special values, by r mod 7 (row 0 and rows of fewer than 3 elements stay random).</summary>
+    private static void Special(Span<float> row, int r, int cols)
+    {
+        if (cols < 3)
+        {
+            return;
+        }
+
+        int late = cols - 1 - cols / 5;
+        switch (r % 7)
+        {
+            case 1: // NaN propagates; argmax takes the first NaN, even after a +∞
+                row[cols / 7] = float.PositiveInfinity;
+                row[cols / 3] = float.NaN;
+                row[late] = float.NaN;
+                break;
+            case 2: // a tie of the maximum far apart (different chunks): the first index wins; -∞ does not matter
+                row[late] = 50f;
+                row[cols / 4] = 50f;
+                row[cols / 2] = float.NegativeInfinity;
+                break;
+            case 3: // all -∞: sum and max -∞, argmax 0
+                row.Fill(float.NegativeInfinity);
+                break;
+            case 4: // +∞ and -∞: sum NaN, max +∞ at its first place
+                row[late] = float.PositiveInfinity;
+                row[1] = float.NegativeInfinity;
+                row[cols / 2] = float.PositiveInfinity;
+                break;
+            case 5: // the maximum at the first and the last element (scalar head / tail or vector ends)
+                row[0] = 60f;
+                row[cols - 1] = 60f;
+                break;
+            case 6: // the maximum only in the last element, ties elsewhere below it
+                row[cols - 1] = 70f;
+                row[cols / 2] = 40f;
+                row[cols / 3] = 40f;
+                break;
+        }
+    }
+
+    /// <summary>torch.argmax: the first NaN, else the first index of the maximum.</summary>
+    private static int ArgMax(double[] row)
+    {
+        int best = 0;
+        for (int c = 0; c < row.Length; c++)
+        {
+            if (double.IsNaN(row[c]))
+            {
+                return c;
+            }
+
+            if (row[c] > row[best])
+            {
+                best = c;
+            }
+        }
+
+        return best;
+    }
+}
