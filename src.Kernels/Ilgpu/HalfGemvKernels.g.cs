@@ -959,8 +959,7 @@ internal static partial class HalfGemvKernels
     /// <summary>
     /// Decode GEMV, weight b [K, N] row-major: a group owns ColLanes·8 consecutive columns (64 on CUDA: eight lanes read
     /// one full 128-byte line of a weight row, one <see cref="Half8"/> each) and a chunk of KChunk rows of K (Grid.Y,
-    /// split-K); the group's Group.DimX / ColLanes slices take every slices-th row, 8 rows per iteration for one row of
-    /// a, 4 for more (that many 16-byte loads in flight per thread). Each thread
+    /// split-K); the group's Group.DimX / ColLanes slices take every slices-th row, two rows per iteration. Each thread
     /// keeps 8·TRowsCap sums (TRowsCap ≤ 8); M > TRowsCap goes in row blocks of TRowsCap interleaved in Grid.X, so the
     /// groups of one column block run side by side and the weight comes from HBM once (the other blocks hit L2).
     /// The slices are summed by shuffles inside the warp and through shared memory across warps; with one chunk the
@@ -1015,358 +1014,94 @@ internal static partial class HalfGemvKernels
         var s6 = default(Float8);
         var s7 = default(Float8);
         int k = kBegin + slice;
-        if (mCap == 1)
+        for (; k + 1 * slices < kEnd; k += 2 * slices)
         {
-            for (; k + 7 * slices < kEnd; k += 8 * slices)
+            int k0 = k + 0 * slices;
+            int k1 = k + 1 * slices;
+            Half8 q0 = bv[(long)k0 * n8 + col8c];
+            Half8 q1 = bv[(long)k1 * n8 + col8c];
+            s0 = Axpy(Load(a[r0 + k0], bf16), Unpack(q0, bf16), s0);
+            s0 = Axpy(Load(a[r0 + k1], bf16), Unpack(q1, bf16), s0);
+            if (mCap > 1)
             {
-                int k0 = k + 0 * slices;
-                int k1 = k + 1 * slices;
-                int k2 = k + 2 * slices;
-                int k3 = k + 3 * slices;
-                int k4 = k + 4 * slices;
-                int k5 = k + 5 * slices;
-                int k6 = k + 6 * slices;
-                int k7 = k + 7 * slices;
-                Half8 q0 = bv[(long)k0 * n8 + col8c];
-                Half8 q1 = bv[(long)k1 * n8 + col8c];
-                Half8 q2 = bv[(long)k2 * n8 + col8c];
-                Half8 q3 = bv[(long)k3 * n8 + col8c];
-                Half8 q4 = bv[(long)k4 * n8 + col8c];
-                Half8 q5 = bv[(long)k5 * n8 + col8c];
-                Half8 q6 = bv[(long)k6 * n8 + col8c];
-                Half8 q7 = bv[(long)k7 * n8 + col8c];
-                s0 = Axpy(Load(a[r0 + k0], bf16), Unpack(q0, bf16), s0);
-                s0 = Axpy(Load(a[r0 + k1], bf16), Unpack(q1, bf16), s0);
-                s0 = Axpy(Load(a[r0 + k2], bf16), Unpack(q2, bf16), s0);
-                s0 = Axpy(Load(a[r0 + k3], bf16), Unpack(q3, bf16), s0);
-                s0 = Axpy(Load(a[r0 + k4], bf16), Unpack(q4, bf16), s0);
-                s0 = Axpy(Load(a[r0 + k5], bf16), Unpack(q5, bf16), s0);
-                s0 = Axpy(Load(a[r0 + k6], bf16), Unpack(q6, bf16), s0);
-                s0 = Axpy(Load(a[r0 + k7], bf16), Unpack(q7, bf16), s0);
-                if (mCap > 1)
-                {
-                    s1 = Axpy(Load(a[r1 + k0], bf16), Unpack(q0, bf16), s1);
-                    s1 = Axpy(Load(a[r1 + k1], bf16), Unpack(q1, bf16), s1);
-                    s1 = Axpy(Load(a[r1 + k2], bf16), Unpack(q2, bf16), s1);
-                    s1 = Axpy(Load(a[r1 + k3], bf16), Unpack(q3, bf16), s1);
-                    s1 = Axpy(Load(a[r1 + k4], bf16), Unpack(q4, bf16), s1);
-                    s1 = Axpy(Load(a[r1 + k5], bf16), Unpack(q5, bf16), s1);
-                    s1 = Axpy(Load(a[r1 + k6], bf16), Unpack(q6, bf16), s1);
-                    s1 = Axpy(Load(a[r1 + k7], bf16), Unpack(q7, bf16), s1);
-                }
-                if (mCap > 2)
-                {
-                    s2 = Axpy(Load(a[r2 + k0], bf16), Unpack(q0, bf16), s2);
-                    s2 = Axpy(Load(a[r2 + k1], bf16), Unpack(q1, bf16), s2);
-                    s2 = Axpy(Load(a[r2 + k2], bf16), Unpack(q2, bf16), s2);
-                    s2 = Axpy(Load(a[r2 + k3], bf16), Unpack(q3, bf16), s2);
-                    s2 = Axpy(Load(a[r2 + k4], bf16), Unpack(q4, bf16), s2);
-                    s2 = Axpy(Load(a[r2 + k5], bf16), Unpack(q5, bf16), s2);
-                    s2 = Axpy(Load(a[r2 + k6], bf16), Unpack(q6, bf16), s2);
-                    s2 = Axpy(Load(a[r2 + k7], bf16), Unpack(q7, bf16), s2);
-                }
-                if (mCap > 3)
-                {
-                    s3 = Axpy(Load(a[r3 + k0], bf16), Unpack(q0, bf16), s3);
-                    s3 = Axpy(Load(a[r3 + k1], bf16), Unpack(q1, bf16), s3);
-                    s3 = Axpy(Load(a[r3 + k2], bf16), Unpack(q2, bf16), s3);
-                    s3 = Axpy(Load(a[r3 + k3], bf16), Unpack(q3, bf16), s3);
-                    s3 = Axpy(Load(a[r3 + k4], bf16), Unpack(q4, bf16), s3);
-                    s3 = Axpy(Load(a[r3 + k5], bf16), Unpack(q5, bf16), s3);
-                    s3 = Axpy(Load(a[r3 + k6], bf16), Unpack(q6, bf16), s3);
-                    s3 = Axpy(Load(a[r3 + k7], bf16), Unpack(q7, bf16), s3);
-                }
-                if (mCap > 4)
-                {
-                    s4 = Axpy(Load(a[r4 + k0], bf16), Unpack(q0, bf16), s4);
-                    s4 = Axpy(Load(a[r4 + k1], bf16), Unpack(q1, bf16), s4);
-                    s4 = Axpy(Load(a[r4 + k2], bf16), Unpack(q2, bf16), s4);
-                    s4 = Axpy(Load(a[r4 + k3], bf16), Unpack(q3, bf16), s4);
-                    s4 = Axpy(Load(a[r4 + k4], bf16), Unpack(q4, bf16), s4);
-                    s4 = Axpy(Load(a[r4 + k5], bf16), Unpack(q5, bf16), s4);
-                    s4 = Axpy(Load(a[r4 + k6], bf16), Unpack(q6, bf16), s4);
-                    s4 = Axpy(Load(a[r4 + k7], bf16), Unpack(q7, bf16), s4);
-                }
-                if (mCap > 5)
-                {
-                    s5 = Axpy(Load(a[r5 + k0], bf16), Unpack(q0, bf16), s5);
-                    s5 = Axpy(Load(a[r5 + k1], bf16), Unpack(q1, bf16), s5);
-                    s5 = Axpy(Load(a[r5 + k2], bf16), Unpack(q2, bf16), s5);
-                    s5 = Axpy(Load(a[r5 + k3], bf16), Unpack(q3, bf16), s5);
-                    s5 = Axpy(Load(a[r5 + k4], bf16), Unpack(q4, bf16), s5);
-                    s5 = Axpy(Load(a[r5 + k5], bf16), Unpack(q5, bf16), s5);
-                    s5 = Axpy(Load(a[r5 + k6], bf16), Unpack(q6, bf16), s5);
-                    s5 = Axpy(Load(a[r5 + k7], bf16), Unpack(q7, bf16), s5);
-                }
-                if (mCap > 6)
-                {
-                    s6 = Axpy(Load(a[r6 + k0], bf16), Unpack(q0, bf16), s6);
-                    s6 = Axpy(Load(a[r6 + k1], bf16), Unpack(q1, bf16), s6);
-                    s6 = Axpy(Load(a[r6 + k2], bf16), Unpack(q2, bf16), s6);
-                    s6 = Axpy(Load(a[r6 + k3], bf16), Unpack(q3, bf16), s6);
-                    s6 = Axpy(Load(a[r6 + k4], bf16), Unpack(q4, bf16), s6);
-                    s6 = Axpy(Load(a[r6 + k5], bf16), Unpack(q5, bf16), s6);
-                    s6 = Axpy(Load(a[r6 + k6], bf16), Unpack(q6, bf16), s6);
-                    s6 = Axpy(Load(a[r6 + k7], bf16), Unpack(q7, bf16), s6);
-                }
-                if (mCap > 7)
-                {
-                    s7 = Axpy(Load(a[r7 + k0], bf16), Unpack(q0, bf16), s7);
-                    s7 = Axpy(Load(a[r7 + k1], bf16), Unpack(q1, bf16), s7);
-                    s7 = Axpy(Load(a[r7 + k2], bf16), Unpack(q2, bf16), s7);
-                    s7 = Axpy(Load(a[r7 + k3], bf16), Unpack(q3, bf16), s7);
-                    s7 = Axpy(Load(a[r7 + k4], bf16), Unpack(q4, bf16), s7);
-                    s7 = Axpy(Load(a[r7 + k5], bf16), Unpack(q5, bf16), s7);
-                    s7 = Axpy(Load(a[r7 + k6], bf16), Unpack(q6, bf16), s7);
-                    s7 = Axpy(Load(a[r7 + k7], bf16), Unpack(q7, bf16), s7);
-                }
+                s1 = Axpy(Load(a[r1 + k0], bf16), Unpack(q0, bf16), s1);
+                s1 = Axpy(Load(a[r1 + k1], bf16), Unpack(q1, bf16), s1);
             }
-
-            if (k < kEnd)
+            if (mCap > 2)
             {
-                int k0 = k + 0 * slices;
-                int k1 = k + 1 * slices;
-                bool h1 = k1 < kEnd;
-                int k2 = k + 2 * slices;
-                bool h2 = k2 < kEnd;
-                int k3 = k + 3 * slices;
-                bool h3 = k3 < kEnd;
-                int k4 = k + 4 * slices;
-                bool h4 = k4 < kEnd;
-                int k5 = k + 5 * slices;
-                bool h5 = k5 < kEnd;
-                int k6 = k + 6 * slices;
-                bool h6 = k6 < kEnd;
-                int k7 = k + 7 * slices;
-                bool h7 = k7 < kEnd;
-                Half8 q0 = bv[(long)k0 * n8 + col8c];
-                Half8 q1 = h1 ? bv[(long)k1 * n8 + col8c] : default;
-                Half8 q2 = h2 ? bv[(long)k2 * n8 + col8c] : default;
-                Half8 q3 = h3 ? bv[(long)k3 * n8 + col8c] : default;
-                Half8 q4 = h4 ? bv[(long)k4 * n8 + col8c] : default;
-                Half8 q5 = h5 ? bv[(long)k5 * n8 + col8c] : default;
-                Half8 q6 = h6 ? bv[(long)k6 * n8 + col8c] : default;
-                Half8 q7 = h7 ? bv[(long)k7 * n8 + col8c] : default;
-                s0 = Axpy(Load(a[r0 + k0], bf16), Unpack(q0, bf16), s0);
-                s0 = Axpy(h1 ? Load(a[r0 + k1], bf16) : 0f, Unpack(q1, bf16), s0);
-                s0 = Axpy(h2 ? Load(a[r0 + k2], bf16) : 0f, Unpack(q2, bf16), s0);
-                s0 = Axpy(h3 ? Load(a[r0 + k3], bf16) : 0f, Unpack(q3, bf16), s0);
-                s0 = Axpy(h4 ? Load(a[r0 + k4], bf16) : 0f, Unpack(q4, bf16), s0);
-                s0 = Axpy(h5 ? Load(a[r0 + k5], bf16) : 0f, Unpack(q5, bf16), s0);
-                s0 = Axpy(h6 ? Load(a[r0 + k6], bf16) : 0f, Unpack(q6, bf16), s0);
-                s0 = Axpy(h7 ? Load(a[r0 + k7], bf16) : 0f, Unpack(q7, bf16), s0);
-                if (mCap > 1)
-                {
-                    s1 = Axpy(Load(a[r1 + k0], bf16), Unpack(q0, bf16), s1);
-                    s1 = Axpy(h1 ? Load(a[r1 + k1], bf16) : 0f, Unpack(q1, bf16), s1);
-                    s1 = Axpy(h2 ? Load(a[r1 + k2], bf16) : 0f, Unpack(q2, bf16), s1);
-                    s1 = Axpy(h3 ? Load(a[r1 + k3], bf16) : 0f, Unpack(q3, bf16), s1);
-                    s1 = Axpy(h4 ? Load(a[r1 + k4], bf16) : 0f, Unpack(q4, bf16), s1);
-                    s1 = Axpy(h5 ? Load(a[r1 + k5], bf16) : 0f, Unpack(q5, bf16), s1);
-                    s1 = Axpy(h6 ? Load(a[r1 + k6], bf16) : 0f, Unpack(q6, bf16), s1);
-                    s1 = Axpy(h7 ? Load(a[r1 + k7], bf16) : 0f, Unpack(q7, bf16), s1);
-                }
-                if (mCap > 2)
-                {
-                    s2 = Axpy(Load(a[r2 + k0], bf16), Unpack(q0, bf16), s2);
-                    s2 = Axpy(h1 ? Load(a[r2 + k1], bf16) : 0f, Unpack(q1, bf16), s2);
-                    s2 = Axpy(h2 ? Load(a[r2 + k2], bf16) : 0f, Unpack(q2, bf16), s2);
-                    s2 = Axpy(h3 ? Load(a[r2 + k3], bf16) : 0f, Unpack(q3, bf16), s2);
-                    s2 = Axpy(h4 ? Load(a[r2 + k4], bf16) : 0f, Unpack(q4, bf16), s2);
-                    s2 = Axpy(h5 ? Load(a[r2 + k5], bf16) : 0f, Unpack(q5, bf16), s2);
-                    s2 = Axpy(h6 ? Load(a[r2 + k6], bf16) : 0f, Unpack(q6, bf16), s2);
-                    s2 = Axpy(h7 ? Load(a[r2 + k7], bf16) : 0f, Unpack(q7, bf16), s2);
-                }
-                if (mCap > 3)
-                {
-                    s3 = Axpy(Load(a[r3 + k0], bf16), Unpack(q0, bf16), s3);
-                    s3 = Axpy(h1 ? Load(a[r3 + k1], bf16) : 0f, Unpack(q1, bf16), s3);
-                    s3 = Axpy(h2 ? Load(a[r3 + k2], bf16) : 0f, Unpack(q2, bf16), s3);
-                    s3 = Axpy(h3 ? Load(a[r3 + k3], bf16) : 0f, Unpack(q3, bf16), s3);
-                    s3 = Axpy(h4 ? Load(a[r3 + k4], bf16) : 0f, Unpack(q4, bf16), s3);
-                    s3 = Axpy(h5 ? Load(a[r3 + k5], bf16) : 0f, Unpack(q5, bf16), s3);
-                    s3 = Axpy(h6 ? Load(a[r3 + k6], bf16) : 0f, Unpack(q6, bf16), s3);
-                    s3 = Axpy(h7 ? Load(a[r3 + k7], bf16) : 0f, Unpack(q7, bf16), s3);
-                }
-                if (mCap > 4)
-                {
-                    s4 = Axpy(Load(a[r4 + k0], bf16), Unpack(q0, bf16), s4);
-                    s4 = Axpy(h1 ? Load(a[r4 + k1], bf16) : 0f, Unpack(q1, bf16), s4);
-                    s4 = Axpy(h2 ? Load(a[r4 + k2], bf16) : 0f, Unpack(q2, bf16), s4);
-                    s4 = Axpy(h3 ? Load(a[r4 + k3], bf16) : 0f, Unpack(q3, bf16), s4);
-                    s4 = Axpy(h4 ? Load(a[r4 + k4], bf16) : 0f, Unpack(q4, bf16), s4);
-                    s4 = Axpy(h5 ? Load(a[r4 + k5], bf16) : 0f, Unpack(q5, bf16), s4);
-                    s4 = Axpy(h6 ? Load(a[r4 + k6], bf16) : 0f, Unpack(q6, bf16), s4);
-                    s4 = Axpy(h7 ? Load(a[r4 + k7], bf16) : 0f, Unpack(q7, bf16), s4);
-                }
-                if (mCap > 5)
-                {
-                    s5 = Axpy(Load(a[r5 + k0], bf16), Unpack(q0, bf16), s5);
-                    s5 = Axpy(h1 ? Load(a[r5 + k1], bf16) : 0f, Unpack(q1, bf16), s5);
-                    s5 = Axpy(h2 ? Load(a[r5 + k2], bf16) : 0f, Unpack(q2, bf16), s5);
-                    s5 = Axpy(h3 ? Load(a[r5 + k3], bf16) : 0f, Unpack(q3, bf16), s5);
-                    s5 = Axpy(h4 ? Load(a[r5 + k4], bf16) : 0f, Unpack(q4, bf16), s5);
-                    s5 = Axpy(h5 ? Load(a[r5 + k5], bf16) : 0f, Unpack(q5, bf16), s5);
-                    s5 = Axpy(h6 ? Load(a[r5 + k6], bf16) : 0f, Unpack(q6, bf16), s5);
-                    s5 = Axpy(h7 ? Load(a[r5 + k7], bf16) : 0f, Unpack(q7, bf16), s5);
-                }
-                if (mCap > 6)
-                {
-                    s6 = Axpy(Load(a[r6 + k0], bf16), Unpack(q0, bf16), s6);
-                    s6 = Axpy(h1 ? Load(a[r6 + k1], bf16) : 0f, Unpack(q1, bf16), s6);
-                    s6 = Axpy(h2 ? Load(a[r6 + k2], bf16) : 0f, Unpack(q2, bf16), s6);
-                    s6 = Axpy(h3 ? Load(a[r6 + k3], bf16) : 0f, Unpack(q3, bf16), s6);
-                    s6 = Axpy(h4 ? Load(a[r6 + k4], bf16) : 0f, Unpack(q4, bf16), s6);
-                    s6 = Axpy(h5 ? Load(a[r6 + k5], bf16) : 0f, Unpack(q5, bf16), s6);
-                    s6 = Axpy(h6 ? Load(a[r6 + k6], bf16) : 0f, Unpack(q6, bf16), s6);
-                    s6 = Axpy(h7 ? Load(a[r6 + k7], bf16) : 0f, Unpack(q7, bf16), s6);
-                }
-                if (mCap > 7)
-                {
-                    s7 = Axpy(Load(a[r7 + k0], bf16), Unpack(q0, bf16), s7);
-                    s7 = Axpy(h1 ? Load(a[r7 + k1], bf16) : 0f, Unpack(q1, bf16), s7);
-                    s7 = Axpy(h2 ? Load(a[r7 + k2], bf16) : 0f, Unpack(q2, bf16), s7);
-                    s7 = Axpy(h3 ? Load(a[r7 + k3], bf16) : 0f, Unpack(q3, bf16), s7);
-                    s7 = Axpy(h4 ? Load(a[r7 + k4], bf16) : 0f, Unpack(q4, bf16), s7);
-                    s7 = Axpy(h5 ? Load(a[r7 + k5], bf16) : 0f, Unpack(q5, bf16), s7);
-                    s7 = Axpy(h6 ? Load(a[r7 + k6], bf16) : 0f, Unpack(q6, bf16), s7);
-                    s7 = Axpy(h7 ? Load(a[r7 + k7], bf16) : 0f, Unpack(q7, bf16), s7);
-                }
+                s2 = Axpy(Load(a[r2 + k0], bf16), Unpack(q0, bf16), s2);
+                s2 = Axpy(Load(a[r2 + k1], bf16), Unpack(q1, bf16), s2);
+            }
+            if (mCap > 3)
+            {
+                s3 = Axpy(Load(a[r3 + k0], bf16), Unpack(q0, bf16), s3);
+                s3 = Axpy(Load(a[r3 + k1], bf16), Unpack(q1, bf16), s3);
+            }
+            if (mCap > 4)
+            {
+                s4 = Axpy(Load(a[r4 + k0], bf16), Unpack(q0, bf16), s4);
+                s4 = Axpy(Load(a[r4 + k1], bf16), Unpack(q1, bf16), s4);
+            }
+            if (mCap > 5)
+            {
+                s5 = Axpy(Load(a[r5 + k0], bf16), Unpack(q0, bf16), s5);
+                s5 = Axpy(Load(a[r5 + k1], bf16), Unpack(q1, bf16), s5);
+            }
+            if (mCap > 6)
+            {
+                s6 = Axpy(Load(a[r6 + k0], bf16), Unpack(q0, bf16), s6);
+                s6 = Axpy(Load(a[r6 + k1], bf16), Unpack(q1, bf16), s6);
+            }
+            if (mCap > 7)
+            {
+                s7 = Axpy(Load(a[r7 + k0], bf16), Unpack(q0, bf16), s7);
+                s7 = Axpy(Load(a[r7 + k1], bf16), Unpack(q1, bf16), s7);
             }
         }
-        else
-        {
-            for (; k + 3 * slices < kEnd; k += 4 * slices)
-            {
-                int k0 = k + 0 * slices;
-                int k1 = k + 1 * slices;
-                int k2 = k + 2 * slices;
-                int k3 = k + 3 * slices;
-                Half8 q0 = bv[(long)k0 * n8 + col8c];
-                Half8 q1 = bv[(long)k1 * n8 + col8c];
-                Half8 q2 = bv[(long)k2 * n8 + col8c];
-                Half8 q3 = bv[(long)k3 * n8 + col8c];
-                s0 = Axpy(Load(a[r0 + k0], bf16), Unpack(q0, bf16), s0);
-                s0 = Axpy(Load(a[r0 + k1], bf16), Unpack(q1, bf16), s0);
-                s0 = Axpy(Load(a[r0 + k2], bf16), Unpack(q2, bf16), s0);
-                s0 = Axpy(Load(a[r0 + k3], bf16), Unpack(q3, bf16), s0);
-                if (mCap > 1)
-                {
-                    s1 = Axpy(Load(a[r1 + k0], bf16), Unpack(q0, bf16), s1);
-                    s1 = Axpy(Load(a[r1 + k1], bf16), Unpack(q1, bf16), s1);
-                    s1 = Axpy(Load(a[r1 + k2], bf16), Unpack(q2, bf16), s1);
-                    s1 = Axpy(Load(a[r1 + k3], bf16), Unpack(q3, bf16), s1);
-                }
-                if (mCap > 2)
-                {
-                    s2 = Axpy(Load(a[r2 + k0], bf16), Unpack(q0, bf16), s2);
-                    s2 = Axpy(Load(a[r2 + k1], bf16), Unpack(q1, bf16), s2);
-                    s2 = Axpy(Load(a[r2 + k2], bf16), Unpack(q2, bf16), s2);
-                    s2 = Axpy(Load(a[r2 + k3], bf16), Unpack(q3, bf16), s2);
-                }
-                if (mCap > 3)
-                {
-                    s3 = Axpy(Load(a[r3 + k0], bf16), Unpack(q0, bf16), s3);
-                    s3 = Axpy(Load(a[r3 + k1], bf16), Unpack(q1, bf16), s3);
-                    s3 = Axpy(Load(a[r3 + k2], bf16), Unpack(q2, bf16), s3);
-                    s3 = Axpy(Load(a[r3 + k3], bf16), Unpack(q3, bf16), s3);
-                }
-                if (mCap > 4)
-                {
-                    s4 = Axpy(Load(a[r4 + k0], bf16), Unpack(q0, bf16), s4);
-                    s4 = Axpy(Load(a[r4 + k1], bf16), Unpack(q1, bf16), s4);
-                    s4 = Axpy(Load(a[r4 + k2], bf16), Unpack(q2, bf16), s4);
-                    s4 = Axpy(Load(a[r4 + k3], bf16), Unpack(q3, bf16), s4);
-                }
-                if (mCap > 5)
-                {
-                    s5 = Axpy(Load(a[r5 + k0], bf16), Unpack(q0, bf16), s5);
-                    s5 = Axpy(Load(a[r5 + k1], bf16), Unpack(q1, bf16), s5);
-                    s5 = Axpy(Load(a[r5 + k2], bf16), Unpack(q2, bf16), s5);
-                    s5 = Axpy(Load(a[r5 + k3], bf16), Unpack(q3, bf16), s5);
-                }
-                if (mCap > 6)
-                {
-                    s6 = Axpy(Load(a[r6 + k0], bf16), Unpack(q0, bf16), s6);
-                    s6 = Axpy(Load(a[r6 + k1], bf16), Unpack(q1, bf16), s6);
-                    s6 = Axpy(Load(a[r6 + k2], bf16), Unpack(q2, bf16), s6);
-                    s6 = Axpy(Load(a[r6 + k3], bf16), Unpack(q3, bf16), s6);
-                }
-                if (mCap > 7)
-                {
-                    s7 = Axpy(Load(a[r7 + k0], bf16), Unpack(q0, bf16), s7);
-                    s7 = Axpy(Load(a[r7 + k1], bf16), Unpack(q1, bf16), s7);
-                    s7 = Axpy(Load(a[r7 + k2], bf16), Unpack(q2, bf16), s7);
-                    s7 = Axpy(Load(a[r7 + k3], bf16), Unpack(q3, bf16), s7);
-                }
-            }
 
-            if (k < kEnd)
+        if (k < kEnd)
+        {
+            int k0 = k + 0 * slices;
+            int k1 = k + 1 * slices;
+            bool h1 = k1 < kEnd;
+            Half8 q0 = bv[(long)k0 * n8 + col8c];
+            Half8 q1 = h1 ? bv[(long)k1 * n8 + col8c] : default;
+            s0 = Axpy(Load(a[r0 + k0], bf16), Unpack(q0, bf16), s0);
+            s0 = Axpy(h1 ? Load(a[r0 + k1], bf16) : 0f, Unpack(q1, bf16), s0);
+            if (mCap > 1)
             {
-                int k0 = k + 0 * slices;
-                int k1 = k + 1 * slices;
-                bool h1 = k1 < kEnd;
-                int k2 = k + 2 * slices;
-                bool h2 = k2 < kEnd;
-                int k3 = k + 3 * slices;
-                bool h3 = k3 < kEnd;
-                Half8 q0 = bv[(long)k0 * n8 + col8c];
-                Half8 q1 = h1 ? bv[(long)k1 * n8 + col8c] : default;
-                Half8 q2 = h2 ? bv[(long)k2 * n8 + col8c] : default;
-                Half8 q3 = h3 ? bv[(long)k3 * n8 + col8c] : default;
-                s0 = Axpy(Load(a[r0 + k0], bf16), Unpack(q0, bf16), s0);
-                s0 = Axpy(h1 ? Load(a[r0 + k1], bf16) : 0f, Unpack(q1, bf16), s0);
-                s0 = Axpy(h2 ? Load(a[r0 + k2], bf16) : 0f, Unpack(q2, bf16), s0);
-                s0 = Axpy(h3 ? Load(a[r0 + k3], bf16) : 0f, Unpack(q3, bf16), s0);
-                if (mCap > 1)
-                {
-                    s1 = Axpy(Load(a[r1 + k0], bf16), Unpack(q0, bf16), s1);
-                    s1 = Axpy(h1 ? Load(a[r1 + k1], bf16) : 0f, Unpack(q1, bf16), s1);
-                    s1 = Axpy(h2 ? Load(a[r1 + k2], bf16) : 0f, Unpack(q2, bf16), s1);
-                    s1 = Axpy(h3 ? Load(a[r1 + k3], bf16) : 0f, Unpack(q3, bf16), s1);
-                }
-                if (mCap > 2)
-                {
-                    s2 = Axpy(Load(a[r2 + k0], bf16), Unpack(q0, bf16), s2);
-                    s2 = Axpy(h1 ? Load(a[r2 + k1], bf16) : 0f, Unpack(q1, bf16), s2);
-                    s2 = Axpy(h2 ? Load(a[r2 + k2], bf16) : 0f, Unpack(q2, bf16), s2);
-                    s2 = Axpy(h3 ? Load(a[r2 + k3], bf16) : 0f, Unpack(q3, bf16), s2);
-                }
-                if (mCap > 3)
-                {
-                    s3 = Axpy(Load(a[r3 + k0], bf16), Unpack(q0, bf16), s3);
-                    s3 = Axpy(h1 ? Load(a[r3 + k1], bf16) : 0f, Unpack(q1, bf16), s3);
-                    s3 = Axpy(h2 ? Load(a[r3 + k2], bf16) : 0f, Unpack(q2, bf16), s3);
-                    s3 = Axpy(h3 ? Load(a[r3 + k3], bf16) : 0f, Unpack(q3, bf16), s3);
-                }
-                if (mCap > 4)
-                {
-                    s4 = Axpy(Load(a[r4 + k0], bf16), Unpack(q0, bf16), s4);
-                    s4 = Axpy(h1 ? Load(a[r4 + k1], bf16) : 0f, Unpack(q1, bf16), s4);
-                    s4 = Axpy(h2 ? Load(a[r4 + k2], bf16) : 0f, Unpack(q2, bf16), s4);
-                    s4 = Axpy(h3 ? Load(a[r4 + k3], bf16) : 0f, Unpack(q3, bf16), s4);
-                }
-                if (mCap > 5)
-                {
-                    s5 = Axpy(Load(a[r5 + k0], bf16), Unpack(q0, bf16), s5);
-                    s5 = Axpy(h1 ? Load(a[r5 + k1], bf16) : 0f, Unpack(q1, bf16), s5);
-                    s5 = Axpy(h2 ? Load(a[r5 + k2], bf16) : 0f, Unpack(q2, bf16), s5);
-                    s5 = Axpy(h3 ? Load(a[r5 + k3], bf16) : 0f, Unpack(q3, bf16), s5);
-                }
-                if (mCap > 6)
-                {
-                    s6 = Axpy(Load(a[r6 + k0], bf16), Unpack(q0, bf16), s6);
-                    s6 = Axpy(h1 ? Load(a[r6 + k1], bf16) : 0f, Unpack(q1, bf16), s6);
-                    s6 = Axpy(h2 ? Load(a[r6 + k2], bf16) : 0f, Unpack(q2, bf16), s6);
-                    s6 = Axpy(h3 ? Load(a[r6 + k3], bf16) : 0f, Unpack(q3, bf16), s6);
-                }
-                if (mCap > 7)
-                {
-                    s7 = Axpy(Load(a[r7 + k0], bf16), Unpack(q0, bf16), s7);
-                    s7 = Axpy(h1 ? Load(a[r7 + k1], bf16) : 0f, Unpack(q1, bf16), s7);
-                    s7 = Axpy(h2 ? Load(a[r7 + k2], bf16) : 0f, Unpack(q2, bf16), s7);
-                    s7 = Axpy(h3 ? Load(a[r7 + k3], bf16) : 0f, Unpack(q3, bf16), s7);
-                }
+                s1 = Axpy(Load(a[r1 + k0], bf16), Unpack(q0, bf16), s1);
+                s1 = Axpy(h1 ? Load(a[r1 + k1], bf16) : 0f, Unpack(q1, bf16), s1);
+            }
+            if (mCap > 2)
+            {
+                s2 = Axpy(Load(a[r2 + k0], bf16), Unpack(q0, bf16), s2);
+                s2 = Axpy(h1 ? Load(a[r2 + k1], bf16) : 0f, Unpack(q1, bf16), s2);
+            }
+            if (mCap > 3)
+            {
+                s3 = Axpy(Load(a[r3 + k0], bf16), Unpack(q0, bf16), s3);
+                s3 = Axpy(h1 ? Load(a[r3 + k1], bf16) : 0f, Unpack(q1, bf16), s3);
+            }
+            if (mCap > 4)
+            {
+                s4 = Axpy(Load(a[r4 + k0], bf16), Unpack(q0, bf16), s4);
+                s4 = Axpy(h1 ? Load(a[r4 + k1], bf16) : 0f, Unpack(q1, bf16), s4);
+            }
+            if (mCap > 5)
+            {
+                s5 = Axpy(Load(a[r5 + k0], bf16), Unpack(q0, bf16), s5);
+                s5 = Axpy(h1 ? Load(a[r5 + k1], bf16) : 0f, Unpack(q1, bf16), s5);
+            }
+            if (mCap > 6)
+            {
+                s6 = Axpy(Load(a[r6 + k0], bf16), Unpack(q0, bf16), s6);
+                s6 = Axpy(h1 ? Load(a[r6 + k1], bf16) : 0f, Unpack(q1, bf16), s6);
+            }
+            if (mCap > 7)
+            {
+                s7 = Axpy(Load(a[r7 + k0], bf16), Unpack(q0, bf16), s7);
+                s7 = Axpy(h1 ? Load(a[r7 + k1], bf16) : 0f, Unpack(q1, bf16), s7);
             }
         }
 

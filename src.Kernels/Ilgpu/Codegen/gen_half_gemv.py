@@ -220,8 +220,7 @@ w("")
 w("    /// <summary>")
 w("    /// Decode GEMV, weight b [K, N] row-major: a group owns ColLanes·8 consecutive columns (64 on CUDA: eight lanes read")
 w("    /// one full 128-byte line of a weight row, one <see cref=\"Half8\"/> each) and a chunk of KChunk rows of K (Grid.Y,")
-w("    /// split-K); the group's Group.DimX / ColLanes slices take every slices-th row, 8 rows per iteration for one row of")
-w("    /// a, 4 for more (that many 16-byte loads in flight per thread). Each thread")
+w("    /// split-K); the group's Group.DimX / ColLanes slices take every slices-th row, two rows per iteration. Each thread")
 w("    /// keeps 8·TRowsCap sums (TRowsCap ≤ 8); M > TRowsCap goes in row blocks of TRowsCap interleaved in Grid.X, so the")
 w("    /// groups of one column block run side by side and the weight comes from HBM once (the other blocks hit L2).")
 w("    /// The slices are summed by shuffles inside the warp and through shared memory across warps; with one chunk the")
@@ -294,17 +293,11 @@ def kn_loop(rows, ind):
     w(f"{ind}}}")
 
 
-# Rows per iteration: 8 for one row (eight 16-byte loads in flight per thread), 4 for more (eight rows: 64 sums and four
-# vectors per thread). Whole iterations load unguarded; one guarded iteration takes the tail.
+# Two weight rows per iteration at every row cap: eight (one row) and four (more rows) measured slower on the H200
+# (1 row 1497 against 1726 GB/s, 16 rows 325 against 558: Run 9). Whole iterations load unguarded; one guarded
+# iteration takes the tail.
 w("        int k = kBegin + slice;")
-w("        if (mCap == 1)")
-w("        {")
-kn_loop(8, "            ")
-w("        }")
-w("        else")
-w("        {")
-kn_loop(4, "            ")
-w("        }")
+kn_loop(2, "        ")
 w("")
 w("        // Slices of one warp share a column lane every cl lanes: fold them by shuffles, then one shared row per warp.")
 w("        int lane = Warp.LaneIdx;")
