@@ -1,8 +1,6 @@
 using System;
 using System.Collections.Concurrent;
 using System.Collections.Generic;
-using System.Linq;
-using System.Linq.Expressions;
 using System.Threading;
 using System.Threading.Tasks;
 
@@ -53,22 +51,34 @@ internal sealed class DeviceStart
     /// <summary>
     /// A kernel of <paramref name="cpu"/>'s delegate type that, on its first call, waits for the device and from then on
     /// runs the device's kernel for <paramref name="operatorName"/>, or <paramref name="cpu"/> when the device failed
-    /// or does not take that operator.
+    /// or does not take that operator. Plain lambdas per kernel type rather than a compiled expression tree: this runs
+    /// inside <see cref="Gems.Enable(GemsOptions?)"/>, where building and compiling expressions cost ~5 ms a kernel.
     /// </summary>
-    public Delegate Deferred(string operatorName, Delegate cpu)
+    /// <exception cref="ArgumentException">A kernel delegate type this method does not know (a new one must be added here).</exception>
+    public Delegate Deferred(string operatorName, Delegate cpu) => cpu switch
     {
-        var type = cpu.GetType();
-        var parameters = type.GetMethod(nameof(Action.Invoke))!.GetParameters().Select(p => Expression.Parameter(p.ParameterType, p.Name)).ToArray();
-        var resolve = Expression.Call(Expression.Constant(this), nameof(Resolve), null, Expression.Constant(operatorName), Expression.Constant(cpu, typeof(Delegate)));
-        var body = Expression.Invoke(Expression.Convert(resolve, type), parameters);
-        return Expression.Lambda(type, body, parameters).Compile();
-    }
+        UnaryKernel k => (UnaryKernel)(input => Resolve(operatorName, k)(input)),
+        BinaryKernel k => (BinaryKernel)((self, other) => Resolve(operatorName, k)(self, other)),
+        ScaledBinaryKernel k => (ScaledBinaryKernel)((self, other, alpha) => Resolve(operatorName, k)(self, other, alpha)),
+        GeluKernel k => (GeluKernel)((input, approximate) => Resolve(operatorName, k)(input, approximate)),
+        DimensionKernel k => (DimensionKernel)((input, dim) => Resolve(operatorName, k)(input, dim)),
+        WeightedNormKernel k => (WeightedNormKernel)((input, weight, epsilon) => Resolve(operatorName, k)(input, weight, epsilon)),
+        FusedAddNormKernel k => (FusedAddNormKernel)((input, residual, weight, epsilon) => Resolve(operatorName, k)(input, residual, weight, epsilon)),
+        LayerNormKernel k => (LayerNormKernel)((input, weight, bias, epsilon) => Resolve(operatorName, k)(input, weight, bias, epsilon)),
+        RotaryKernel k => (RotaryKernel)((positions, query, key, headSize, cache, isNeox) => Resolve(operatorName, k)(positions, query, key, headSize, cache, isNeox)),
+        EmbeddingKernel k => (EmbeddingKernel)((weight, indices) => Resolve(operatorName, k)(weight, indices)),
+        ReductionKernel k => (ReductionKernel)((input, dim, keepdim) => Resolve(operatorName, k)(input, dim, keepdim)),
+        TopKKernel k => (TopKKernel)((input, count, dim, largest) => Resolve(operatorName, k)(input, count, dim, largest)),
+        AddmmKernel k => (AddmmKernel)((self, mat1, mat2, beta, alpha) => Resolve(operatorName, k)(self, mat1, mat2, beta, alpha)),
+        AttentionKernel k => (AttentionKernel)((query, key, value, mask, isCausal, scale) => Resolve(operatorName, k)(query, key, value, mask, isCausal, scale)),
+        _ => throw new ArgumentException($"No deferred form for the kernel type {cpu.GetType().Name} of {operatorName}.", nameof(cpu)),
+    };
 
-    /// <summary>The kernel that serves <paramref name="operatorName"/> once the device is up (public for the compiled expression).</summary>
-    /// <param name="operatorName">The operator.</param>
-    /// <param name="cpu">Its CPU kernel.</param>
-    /// <returns>The device kernel, or <paramref name="cpu"/>.</returns>
-    public Delegate Resolve(string operatorName, Delegate cpu)
+    private TKernel Resolve<TKernel>(string operatorName, TKernel cpu)
+        where TKernel : Delegate => (TKernel)Resolve(operatorName, (Delegate)cpu);
+
+    /// <summary>The kernel that serves <paramref name="operatorName"/> once the device is up: the device's, or <paramref name="cpu"/>.</summary>
+    private Delegate Resolve(string operatorName, Delegate cpu)
     {
         if (resolved.TryGetValue(operatorName, out var kernel))
         {
