@@ -5,11 +5,11 @@ using ILGPU.Runtime.Cuda;
 
 namespace GemsInjector.Kernels.Ilgpu;
 
-/// <summary>Sixteen float32 values of one lane's share of a head row (two <see cref="Float8"/>, kept in registers).</summary>
+/// <summary>Sixteen float32 values of one lane's share of a head row (two <see cref="Floats8"/>, kept in registers).</summary>
 internal struct Lane16
 {
-    public Float8 A;
-    public Float8 B;
+    public Floats8 A;
+    public Floats8 B;
 }
 
 /// <summary>
@@ -68,7 +68,7 @@ internal struct Rows16<TFormat> : IDecodeRows
     }
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private static Float8 Unpack(Half8 v) => new()
+    private static Floats8 Unpack(Half8 v) => new()
     {
         V0 = Low(v.X),
         V1 = High(v.X),
@@ -110,8 +110,8 @@ internal struct RowsF32 : IDecodeRows
         Float4 x3 = part + (3 * lanes) < vectors ? view[first + part + (3 * lanes)] : default;
         return new Lane16
         {
-            A = new Float8 { V0 = x0.X, V1 = x0.Y, V2 = x0.Z, V3 = x0.W, V4 = x1.X, V5 = x1.Y, V6 = x1.Z, V7 = x1.W },
-            B = new Float8 { V0 = x2.X, V1 = x2.Y, V2 = x2.Z, V3 = x2.W, V4 = x3.X, V5 = x3.Y, V6 = x3.Z, V7 = x3.W },
+            A = new Floats8 { V0 = x0.X, V1 = x0.Y, V2 = x0.Z, V3 = x0.W, V4 = x1.X, V5 = x1.Y, V6 = x1.Z, V7 = x1.W },
+            B = new Floats8 { V0 = x2.X, V1 = x2.Y, V2 = x2.Z, V3 = x2.W, V4 = x3.X, V5 = x3.Y, V6 = x3.Z, V7 = x3.W },
         };
     }
 
@@ -480,7 +480,7 @@ internal static class AttentionDecodeWideKernels
     };
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private static Float8 Axpy8(float p, Float8 x, Float8 acc) => new()
+    private static Floats8 Axpy8(float p, Floats8 x, Floats8 acc) => new()
     {
         V0 = acc.V0 + (p * x.V0),
         V1 = acc.V1 + (p * x.V1),
@@ -505,7 +505,7 @@ internal static class AttentionDecodeWideKernels
     }
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private static Float8 Fold8(Float8 x, int o) => new()
+    private static Floats8 Fold8(Floats8 x, int o) => new()
     {
         V0 = x.V0 + Warp.ShuffleXor(x.V0, o),
         V1 = x.V1 + Warp.ShuffleXor(x.V1, o),
@@ -518,7 +518,7 @@ internal static class AttentionDecodeWideKernels
     };
 
     /// <summary>target[offset + i] = x[i] for i below <paramref name="room"/> (at most 8).</summary>
-    internal static void Spill8(ArrayView<float> target, int offset, Float8 x, int room)
+    internal static void Spill8(ArrayView<float> target, int offset, Floats8 x, int room)
     {
         Spill4(target, offset, x.V0, x.V1, x.V2, x.V3, room);
         Spill4(target, offset + 4, x.V4, x.V5, x.V6, x.V7, room - 4);

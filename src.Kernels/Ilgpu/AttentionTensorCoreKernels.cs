@@ -262,7 +262,7 @@ internal static partial class AttentionTensorCoreKernels
     }
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private static Float8 Read8(ArrayView<float> sharedF, int at) => new()
+    private static Floats8 Read8(ArrayView<float> sharedF, int at) => new()
     {
         V0 = sharedF[at],
         V1 = sharedF[at + 1],
@@ -275,7 +275,7 @@ internal static partial class AttentionTensorCoreKernels
     };
 
     /// <summary>Scaled scores of keys <paramref name="key"/> .. + 7 for <paramref name="query"/>, -∞ where hidden (past Lk, causal, or the row is past Lq).</summary>
-    private static Float8 Prepare(Float8 x, ArrayView<float> mask, AttentionShape s, long maskBase, int query, int key) => new()
+    private static Floats8 Prepare(Floats8 x, ArrayView<float> mask, AttentionShape s, long maskBase, int query, int key) => new()
     {
         V0 = Prepare(x.V0, mask, s, maskBase, query, key),
         V1 = Prepare(x.V1, mask, s, maskBase, query, key + 1),
@@ -299,7 +299,7 @@ internal static partial class AttentionTensorCoreKernels
     }
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private static void Write8(ArrayView<float> sharedF, int at, Float8 x)
+    private static void Write8(ArrayView<float> sharedF, int at, Floats8 x)
     {
         sharedF[at] = x.V0;
         sharedF[at + 1] = x.V1;
@@ -505,7 +505,7 @@ internal struct EmulatedAttentionOps : IAttentionMmaOps
         float alpha = mNew == GpuMath.NegInf || mNew == oldMax ? 1f : GpuMath.Exp(oldMax - shift);
         float sum = 0f;
         var p = default(Lane16);
-        p.A = new Float8
+        p.A = new Floats8
         {
             V0 = GpuMath.Exp((sharedF[at] * factor) - shift),
             V1 = GpuMath.Exp((sharedF[at + 1] * factor) - shift),
@@ -516,7 +516,7 @@ internal struct EmulatedAttentionOps : IAttentionMmaOps
             V6 = GpuMath.Exp((sharedF[at + 6] * factor) - shift),
             V7 = GpuMath.Exp((sharedF[at + 7] * factor) - shift),
         };
-        p.B = new Float8
+        p.B = new Floats8
         {
             V0 = GpuMath.Exp((sharedF[at + 8] * factor) - shift),
             V1 = GpuMath.Exp((sharedF[at + 9] * factor) - shift),
@@ -543,7 +543,7 @@ internal struct EmulatedAttentionOps : IAttentionMmaOps
         sharedF[stats + 2] = alpha;
     }
 
-    private static void StoreWeights(ArrayView<ushort> shared, int high, int low, Float8 p, int bf16)
+    private static void StoreWeights(ArrayView<ushort> shared, int high, int low, Floats8 p, int bf16)
     {
         StoreWeight(shared, high, low, p.V0, bf16);
         StoreWeight(shared, high + 1, low + 1, p.V1, bf16);

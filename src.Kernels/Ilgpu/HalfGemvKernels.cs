@@ -13,19 +13,6 @@ internal struct Half8
     public uint W;
 }
 
-/// <summary>Eight float32 values kept in registers (a value type ILGPU splits into scalars).</summary>
-internal struct Float8
-{
-    public float V0;
-    public float V1;
-    public float V2;
-    public float V3;
-    public float V4;
-    public float V5;
-    public float V6;
-    public float V7;
-}
-
 /// <summary>Shape of a 16-bit decode GEMV: c[M, N] = alpha·a[M, K]·b + beta·bias, rounded once to 16 bits.</summary>
 internal struct HalfGemvShape
 {
@@ -90,7 +77,7 @@ internal static partial class HalfGemvKernels
 
     /// <summary>The eight values of a vector, in memory order (the low half of each word first).</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private static Float8 Unpack(Half8 v, int bf16) => new()
+    private static Floats8 Unpack(Half8 v, int bf16) => new()
     {
         V0 = Low(v.X, bf16),
         V1 = High(v.X, bf16),
@@ -104,7 +91,7 @@ internal static partial class HalfGemvKernels
 
     /// <summary>sum + Σ x[j]·y[j], in order.</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private static float Dot(Float8 x, Float8 y, float sum)
+    private static float Dot(Floats8 x, Floats8 y, float sum)
     {
         sum += x.V0 * y.V0;
         sum += x.V1 * y.V1;
@@ -118,7 +105,7 @@ internal static partial class HalfGemvKernels
 
     /// <summary>sums + scale·x, lane by lane.</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private static Float8 Axpy(float scale, Float8 x, Float8 sums) => new()
+    private static Floats8 Axpy(float scale, Floats8 x, Floats8 sums) => new()
     {
         V0 = sums.V0 + scale * x.V0,
         V1 = sums.V1 + scale * x.V1,
@@ -131,7 +118,7 @@ internal static partial class HalfGemvKernels
     };
 
     /// <summary>Adds the sums of the lanes that share this lane's column lane (every <paramref name="colLanes"/>-th lane of the warp).</summary>
-    private static Float8 FoldSlices(Float8 s, int colLanes, int warpSize)
+    private static Floats8 FoldSlices(Floats8 s, int colLanes, int warpSize)
     {
         for (int o = colLanes; o < warpSize; o <<= 1)
         {
@@ -149,7 +136,7 @@ internal static partial class HalfGemvKernels
     }
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private static void Spill(ArrayView<float> red, int at, Float8 s)
+    private static void Spill(ArrayView<float> red, int at, Floats8 s)
     {
         red[at] = s.V0;
         red[at + 1] = s.V1;

@@ -1005,14 +1005,14 @@ internal static partial class HalfGemvKernels
         long r5 = (long)(rowBase + 5 < m ? rowBase + 5 : m - 1) * g.K;
         long r6 = (long)(rowBase + 6 < m ? rowBase + 6 : m - 1) * g.K;
         long r7 = (long)(rowBase + 7 < m ? rowBase + 7 : m - 1) * g.K;
-        var s0 = default(Float8);
-        var s1 = default(Float8);
-        var s2 = default(Float8);
-        var s3 = default(Float8);
-        var s4 = default(Float8);
-        var s5 = default(Float8);
-        var s6 = default(Float8);
-        var s7 = default(Float8);
+        var s0 = default(Floats8);
+        var s1 = default(Floats8);
+        var s2 = default(Floats8);
+        var s3 = default(Floats8);
+        var s4 = default(Floats8);
+        var s5 = default(Floats8);
+        var s6 = default(Floats8);
+        var s7 = default(Floats8);
         int k = kBegin + slice;
         for (; k + 1 * slices < kEnd; k += 2 * slices)
         {

@@ -24,12 +24,12 @@ public sealed partial class IlgpuKernels
         new Action<KernelConfig, ArrayView<Float4>, ArrayView<Float4>, ArrayView<float>, ArrayView<float>, int>?[ActivationTypes.Length];
     private readonly Action<KernelConfig, ArrayView<Float4>, ArrayView<Float4>, int, int>?[] gatedF32x4 =
         new Action<KernelConfig, ArrayView<Float4>, ArrayView<Float4>, int, int>?[3];
-    private readonly Action<KernelConfig, ArrayView<Word4>, ArrayView<Word4>, ArrayView<Word4>, ArrayView<ushort>, ArrayView<ushort>, ArrayView<ushort>, float, int>?[] binary16x8 =
-        new Action<KernelConfig, ArrayView<Word4>, ArrayView<Word4>, ArrayView<Word4>, ArrayView<ushort>, ArrayView<ushort>, ArrayView<ushort>, float, int>?[BinaryOpTypes.Length * 2];
-    private readonly Action<KernelConfig, ArrayView<Word4>, ArrayView<Word4>, ArrayView<ushort>, ArrayView<ushort>, int>?[] unary16x8 =
-        new Action<KernelConfig, ArrayView<Word4>, ArrayView<Word4>, ArrayView<ushort>, ArrayView<ushort>, int>?[ActivationTypes.Length * 2];
-    private readonly Action<KernelConfig, ArrayView<Word4>, ArrayView<Word4>, int, int>?[] gated16x8 =
-        new Action<KernelConfig, ArrayView<Word4>, ArrayView<Word4>, int, int>?[3 * 2];
+    private readonly Action<KernelConfig, ArrayView<Half8>, ArrayView<Half8>, ArrayView<Half8>, ArrayView<ushort>, ArrayView<ushort>, ArrayView<ushort>, float, int>?[] binary16x8 =
+        new Action<KernelConfig, ArrayView<Half8>, ArrayView<Half8>, ArrayView<Half8>, ArrayView<ushort>, ArrayView<ushort>, ArrayView<ushort>, float, int>?[BinaryOpTypes.Length * 2];
+    private readonly Action<KernelConfig, ArrayView<Half8>, ArrayView<Half8>, ArrayView<ushort>, ArrayView<ushort>, int>?[] unary16x8 =
+        new Action<KernelConfig, ArrayView<Half8>, ArrayView<Half8>, ArrayView<ushort>, ArrayView<ushort>, int>?[ActivationTypes.Length * 2];
+    private readonly Action<KernelConfig, ArrayView<Half8>, ArrayView<Half8>, int, int>?[] gated16x8 =
+        new Action<KernelConfig, ArrayView<Half8>, ArrayView<Half8>, int, int>?[3 * 2];
     private Action<KernelConfig, ArrayView<ushort>, ArrayView<ushort>, ArrayView<ushort>, int, int>? div16;
     private Action<KernelConfig, ArrayView<ushort>, ArrayView<long>, ArrayView<ushort>, int, int, int, int>? embedding16;
 
@@ -113,10 +113,10 @@ public sealed partial class IlgpuKernels
         long packed = n & ~7L;
         int slot = (op * 2) + bf16;
         var launch = binary16x8[slot] ?? LoadVariant(ref binary16x8[slot],
-            static (IlgpuKernelLoader loader, Action<ArrayView<Word4>, ArrayView<Word4>, ArrayView<Word4>, ArrayView<ushort>, ArrayView<ushort>, ArrayView<ushort>, float, int> kernel) =>
+            static (IlgpuKernelLoader loader, Action<ArrayView<Half8>, ArrayView<Half8>, ArrayView<Half8>, ArrayView<ushort>, ArrayView<ushort>, ArrayView<ushort>, float, int> kernel) =>
                 loader.LoadStreamKernel(kernel),
             nameof(VectorKernels.Binary16x8), BinaryOpTypes[op], StorageTypes[bf16]);
-        launch(Elementwise(n / 8), a.SubView(0, packed).Cast<Word4>(), b.SubView(0, packed).Cast<Word4>(), y.SubView(0, packed).Cast<Word4>(), a, b, y, alpha, n);
+        launch(Elementwise(n / 8), a.SubView(0, packed).Cast<Half8>(), b.SubView(0, packed).Cast<Half8>(), y.SubView(0, packed).Cast<Half8>(), a, b, y, alpha, n);
         return true;
     }
 
@@ -131,9 +131,9 @@ public sealed partial class IlgpuKernels
         long packed = n & ~7L;
         int slot = (op * 2) + bf16;
         var launch = unary16x8[slot] ?? LoadVariant(ref unary16x8[slot],
-            static (IlgpuKernelLoader loader, Action<ArrayView<Word4>, ArrayView<Word4>, ArrayView<ushort>, ArrayView<ushort>, int> kernel) => loader.LoadStreamKernel(kernel),
+            static (IlgpuKernelLoader loader, Action<ArrayView<Half8>, ArrayView<Half8>, ArrayView<ushort>, ArrayView<ushort>, int> kernel) => loader.LoadStreamKernel(kernel),
             nameof(VectorKernels.Unary16x8), ActivationTypes[op], StorageTypes[bf16]);
-        launch(Elementwise(n / 8), x.SubView(0, packed).Cast<Word4>(), y.SubView(0, packed).Cast<Word4>(), x, y, n);
+        launch(Elementwise(n / 8), x.SubView(0, packed).Cast<Half8>(), y.SubView(0, packed).Cast<Half8>(), x, y, n);
         return true;
     }
 
@@ -165,9 +165,9 @@ public sealed partial class IlgpuKernels
 
         int slot = (op * 2) + bf16;
         var launch = gated16x8[slot] ?? LoadVariant(ref gated16x8[slot],
-            static (IlgpuKernelLoader loader, Action<ArrayView<Word4>, ArrayView<Word4>, int, int> kernel) => loader.LoadStreamKernel(kernel),
+            static (IlgpuKernelLoader loader, Action<ArrayView<Half8>, ArrayView<Half8>, int, int> kernel) => loader.LoadStreamKernel(kernel),
             nameof(VectorKernels.Gated16x8), ActivationTypes[op], StorageTypes[bf16]);
-        launch(Elementwise((long)rows * d / 8), x.Cast<Word4>(), y.Cast<Word4>(), rows, d / 8);
+        launch(Elementwise((long)rows * d / 8), x.Cast<Half8>(), y.Cast<Half8>(), rows, d / 8);
         return true;
     }
 

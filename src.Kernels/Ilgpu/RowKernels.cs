@@ -194,24 +194,11 @@ internal static class RowRegisterKernels
 
     private const int MaxWarps = 32;
 
-    private struct Row8
-    {
-
-        public float V0;
-        public float V1;
-        public float V2;
-        public float V3;
-        public float V4;
-        public float V5;
-        public float V6;
-        public float V7;
-    }
-
-    private static Row8 Load(ArrayView<float> x, long b, int cols, float fill)
+    private static Floats8 Load(ArrayView<float> x, long b, int cols, float fill)
     {
         int t = Group.IdxX;
         int g = Group.DimX;
-        Row8 r;
+        Floats8 r;
         r.V0 = t + 0 * g < cols ? x[b + t + 0 * g] : fill;
         r.V1 = t + 1 * g < cols ? x[b + t + 1 * g] : fill;
         r.V2 = t + 2 * g < cols ? x[b + t + 2 * g] : fill;
@@ -223,17 +210,17 @@ internal static class RowRegisterKernels
         return r;
     }
 
-    private static float SumSquares(Row8 r) =>
+    private static float SumSquares(Floats8 r) =>
         r.V0 * r.V0 + r.V1 * r.V1 + r.V2 * r.V2 + r.V3 * r.V3 + r.V4 * r.V4 + r.V5 * r.V5 + r.V6 * r.V6 + r.V7 * r.V7;
 
-    private static float Sum(Row8 r) =>
+    private static float Sum(Floats8 r) =>
         r.V0 + r.V1 + r.V2 + r.V3 + r.V4 + r.V5 + r.V6 + r.V7;
 
-    private static float Max(Row8 r) =>
+    private static float Max(Floats8 r) =>
         GpuMath.MaxNaN(GpuMath.MaxNaN(GpuMath.MaxNaN(GpuMath.MaxNaN(GpuMath.MaxNaN(GpuMath.MaxNaN(GpuMath.MaxNaN(r.V0, r.V1), r.V2), r.V3), r.V4), r.V5), r.V6), r.V7);
 
     /// <summary>Writes f(v_j)·w[c] (or f(v_j) when the weight is empty) for every column the thread holds.</summary>
-    private static void StoreScaled(ArrayView<float> y, ArrayView<float> w, long b, int cols, Row8 r, float scale)
+    private static void StoreScaled(ArrayView<float> y, ArrayView<float> w, long b, int cols, Floats8 r, float scale)
     {
         int t = Group.IdxX;
         int g = Group.DimX;
@@ -447,7 +434,7 @@ internal static class RowRegisterKernels
         int g = Group.DimX;
         var r = Load(x, b, cols, GpuMath.NegInf);
         float rowMax = GpuMath.GroupMax(Max(r), scratch);
-        Row8 e;
+        Floats8 e;
         e.V0 = t + 0 * g < cols ? RowVectors.Exp(r.V0 - rowMax) : 0f;
         e.V1 = t + 1 * g < cols ? RowVectors.Exp(r.V1 - rowMax) : 0f;
         e.V2 = t + 2 * g < cols ? RowVectors.Exp(r.V2 - rowMax) : 0f;

@@ -13,15 +13,6 @@ internal struct Float4
     public float W;
 }
 
-/// <summary>Four 32-bit words, eight 16-bit elements: one 16-byte load or store when the view is 16-byte aligned.</summary>
-internal struct Word4
-{
-    public uint X;
-    public uint Y;
-    public uint Z;
-    public uint W;
-}
-
 /// <summary>
 /// An element-wise function as a type, so each kernel instantiation folds it (no per-element switch, and the compiler
 /// can interleave the independent elements of a thread).
@@ -187,7 +178,7 @@ internal readonly struct BFloat16Storage : IStorage16, IKernelConstant
 
 /// <summary>
 /// Vectorised element-wise kernels for the memory-bound operators: 16 bytes per load and store per thread and step
-/// (four float32 in a <see cref="Float4"/>, eight 16-bit elements in a <see cref="Word4"/>). The function and the 16-bit
+/// (four float32 in a <see cref="Float4"/>, eight 16-bit elements in a <see cref="Half8"/>). The function and the 16-bit
 /// format are type arguments (<see cref="IActivation"/>, <see cref="IBinaryOp"/>, <see cref="IStorage16"/>), so every
 /// instantiation is straight-line code over its elements. The host passes each operand twice: the packed view (its
 /// leading ⌊n/w⌋·w elements, cast on the host; w = 4 or 8) and the element view, from which the threads with global id
@@ -339,11 +330,11 @@ internal static class VectorKernels
 
     /// <summary>f over the eight 16-bit elements of four words.</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private static Word4 Unary8<TAct, TStorage>(Word4 u)
+    private static Half8 Unary8<TAct, TStorage>(Half8 u)
         where TAct : struct, IActivation
         where TStorage : struct, IStorage16
     {
-        Word4 r;
+        Half8 r;
         r.X = Unary2<TAct, TStorage>(u.X);
         r.Y = Unary2<TAct, TStorage>(u.Y);
         r.Z = Unary2<TAct, TStorage>(u.Z);
@@ -392,7 +383,7 @@ internal static class VectorKernels
     [IlgpuKernelVariant(typeof(MulOp), typeof(BFloat16Storage))]
     [IlgpuKernelVariant(typeof(DivOp), typeof(BFloat16Storage))]
     [IlgpuKernelVariant(typeof(DivOp), typeof(Float16Storage))]
-    public static void Binary16x8<TOp, TStorage>(ArrayView<Word4> a8, ArrayView<Word4> b8, ArrayView<Word4> y8,
+    public static void Binary16x8<TOp, TStorage>(ArrayView<Half8> a8, ArrayView<Half8> b8, ArrayView<Half8> y8,
         ArrayView<ushort> a, ArrayView<ushort> b, ArrayView<ushort> y, float alpha, int n)
         where TOp : struct, IBinaryOp
         where TStorage : struct, IStorage16
@@ -405,9 +396,9 @@ internal static class VectorKernels
         int stride = Grid.DimX * Group.DimX;
         for (int i = gid; i < n8; i += stride)
         {
-            Word4 u = pa[i];
-            Word4 v = pb[i];
-            Word4 r;
+            Half8 u = pa[i];
+            Half8 v = pb[i];
+            Half8 r;
             r.X = Binary2<TOp, TStorage>(u.X, v.X, alpha);
             r.Y = Binary2<TOp, TStorage>(u.Y, v.Y, alpha);
             r.Z = Binary2<TOp, TStorage>(u.Z, v.Z, alpha);
@@ -443,7 +434,7 @@ internal static class VectorKernels
     [IlgpuKernelVariant(typeof(RsqrtActivation), typeof(BFloat16Storage))]
     [IlgpuKernelVariant(typeof(GeluActivation), typeof(BFloat16Storage))]
     [IlgpuKernelVariant(typeof(GeluActivation), typeof(Float16Storage))]
-    public static void Unary16x8<TAct, TStorage>(ArrayView<Word4> x8, ArrayView<Word4> y8, ArrayView<ushort> x, ArrayView<ushort> y, int n)
+    public static void Unary16x8<TAct, TStorage>(ArrayView<Half8> x8, ArrayView<Half8> y8, ArrayView<ushort> x, ArrayView<ushort> y, int n)
         where TAct : struct, IActivation
         where TStorage : struct, IStorage16
     {
@@ -457,8 +448,8 @@ internal static class VectorKernels
         {
             int j = i + stride;
             bool second = j < n8;
-            Word4 u = px[i];
-            Word4 v = second ? px[j] : u;
+            Half8 u = px[i];
+            Half8 v = second ? px[j] : u;
             py[i] = Unary8<TAct, TStorage>(u);
             if (second)
             {
@@ -485,7 +476,7 @@ internal static class VectorKernels
     [IlgpuKernelVariant(typeof(GeluTanhActivation), typeof(BFloat16Storage))]
     [IlgpuKernelVariant(typeof(GeluActivation), typeof(BFloat16Storage))]
     [IlgpuKernelVariant(typeof(GeluActivation), typeof(Float16Storage))]
-    public static void Gated16x8<TAct, TStorage>(ArrayView<Word4> x8, ArrayView<Word4> y8, int rows, int d8)
+    public static void Gated16x8<TAct, TStorage>(ArrayView<Half8> x8, ArrayView<Half8> y8, int rows, int d8)
         where TAct : struct, IActivation
         where TStorage : struct, IStorage16
     {
@@ -498,9 +489,9 @@ internal static class VectorKernels
             int r = i / d8;
             int c = i - r * d8;
             int b = r * 2 * d8 + c;
-            Word4 g = px[b];
-            Word4 u = px[b + d8];
-            Word4 o;
+            Half8 g = px[b];
+            Half8 u = px[b + d8];
+            Half8 o;
             o.X = Gated2<TAct, TStorage>(g.X, u.X);
             o.Y = Gated2<TAct, TStorage>(g.Y, u.Y);
             o.Z = Gated2<TAct, TStorage>(g.Z, u.Z);

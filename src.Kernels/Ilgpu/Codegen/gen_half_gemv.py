@@ -256,7 +256,7 @@ w("        int kEnd = kBegin + g.Chunk < g.K ? kBegin + g.Chunk : g.K;")
 for i in range(MAX_KN):
     w(f"        long r{i} = (long)(rowBase + {i} < m ? rowBase + {i} : m - 1) * g.K;")
 for i in range(MAX_KN):
-    w(f"        var s{i} = default(Float8);")
+    w(f"        var s{i} = default(Floats8);")
 def kn_steps(ind, rows, guarded):
     """One iteration of GemvKn16 over `rows` weight rows: all their 16-byte loads issued before any is used."""
     for j in range(rows):
