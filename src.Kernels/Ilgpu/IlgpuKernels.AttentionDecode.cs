@@ -11,14 +11,15 @@ public sealed partial class IlgpuKernels
         new Action<KernelConfig, ArrayView<Half8>, ArrayView<Half8>, ArrayView<Half8>, ArrayView<float>, ArrayView<float>, ArrayView<float>, AttentionShape, DecodePlan>?[2];
     private Action<KernelConfig, ArrayView<float>, ArrayView<float>, ArrayView<ushort>, AttentionShape, int, int>? decodeCombine16;
 
-    /// <summary>
-    /// Launch bounds of the wide decode kernels: 4 warps, <see cref="WideDecodeGroupsPerSm"/> groups per SM (≤ 168
-    /// registers: 64 accumulators plus 32 registers of raw key rows in flight, four packed 16-bit rows or two float32 rows).
-    /// </summary>
-    private KernelSpecialization DecodeWideBounds() => Bounds(AttentionDecodeWideKernels.Warps * 32, WideDecodeGroupsPerSm);
+    /// <summary>Launch bounds of the wide decode kernels: 4 warps, <see cref="WideDecodeGroupsPerSm"/> groups per SM.</summary>
+    private KernelSpecialization DecodeWideBounds(int elementBytes) => Bounds(AttentionDecodeWideKernels.Warps * 32, WideDecodeGroupsPerSm(elementBytes));
 
-    /// <summary>Resident wide decode groups per SM the launch bounds ask for, and the plan sizes its grid by.</summary>
-    private const int WideDecodeGroupsPerSm = 3;
+    /// <summary>
+    /// Resident wide decode groups per SM the launch bounds ask for, and the plan sizes its grid by: 3 for float32 (≤ 168
+    /// registers: 64 accumulators plus two float32 key rows in flight), 4 for 16-bit (≤ 128). Measured on the H200 (Runs
+    /// 7, 9, 11): float32 gained from 3, 16-bit lost at 3 (1632 → 1380 GB/s at batch 16).
+    /// </summary>
+    private static int WideDecodeGroupsPerSm(int elementBytes) => elementBytes == sizeof(float) ? 3 : 4;
 
     /// <summary>A group's fixed cost (q load, softmax, folds, partial writes) in keys' worth of streaming, for the plan.</summary>
     private const int WideDecodeGroupOverheadKeys = 32;
@@ -41,7 +42,7 @@ public sealed partial class IlgpuKernels
     /// chunks of 480 (2.9 waves) rather than 8 of 512 (2.6 waves, the last 60% full); batch 1 one wave of 43 chunks of 96.
     /// 5 keys on the simulator so that tests cross chunk edges.
     /// </summary>
-    private (int Chunk, int Splits, int HeadBlocks) WideDecodePlan(int batch, int heads, int kvHeads, int kEnd)
+    private (int Chunk, int Splits, int HeadBlocks) WideDecodePlan(int batch, int heads, int kvHeads, int kEnd, int elementBytes)
     {
         int perKv = heads / kvHeads;
         int headBlocks = (perKv + AttentionDecodeWideKernels.HeadsPerGroup - 1) / AttentionDecodeWideKernels.HeadsPerGroup;
@@ -53,7 +54,7 @@ public sealed partial class IlgpuKernels
         else
         {
             long groupsPerSplit = (long)batch * kvHeads * headBlocks;
-            long slots = Math.Max(1, device.MultiprocessorCount) * (long)WideDecodeGroupsPerSm;
+            long slots = Math.Max(1, device.MultiprocessorCount) * (long)WideDecodeGroupsPerSm(elementBytes);
             chunk = 64;
             long best = long.MaxValue;
             for (int candidate = 64; candidate <= AttentionDecodeWideKernels.MaxChunk; candidate += 32)
@@ -80,11 +81,11 @@ public sealed partial class IlgpuKernels
             return false;
         }
 
-        var plan = WideDecodePlan(batch, shape.Heads, shape.KvHeads, kEnd);
+        var plan = WideDecodePlan(batch, shape.Heads, shape.KvHeads, kEnd, sizeof(float));
         var (partO, partML) = DecodePartials((long)batch * shape.Heads * plan.Splits, shape.D);
         device.Load(ref decodeWideF32, nameof(AttentionDecodeWideKernels.DecodeWideF32),
             acc => acc.LoadStreamKernel<ArrayView<Float4>, ArrayView<Float4>, ArrayView<Float4>, ArrayView<float>, ArrayView<float>, ArrayView<float>, AttentionShape, DecodePlan>(
-                AttentionDecodeWideKernels.DecodeWideF32, DecodeWideBounds()))(
+                AttentionDecodeWideKernels.DecodeWideF32, DecodeWideBounds(sizeof(float))))(
             WideDecodeConfig(batch, shape.KvHeads, plan), q.Cast<Float4>(), k.Cast<Float4>(), v.Cast<Float4>(), mask, partO, partML, shape, KernelPlan(k, v, plan.Chunk, kEnd));
         CombineDecodeF32(partO, partML, output, batch, shape, plan.Splits);
         return true;
@@ -99,7 +100,7 @@ public sealed partial class IlgpuKernels
             return false;
         }
 
-        var plan = WideDecodePlan(batch, shape.Heads, shape.KvHeads, kEnd);
+        var plan = WideDecodePlan(batch, shape.Heads, shape.KvHeads, kEnd, sizeof(ushort));
         var (partO, partML) = DecodePartials((long)batch * shape.Heads * plan.Splits, shape.D);
         bool bf16 = format == HalfFormat.BFloat16;
         int slot = bf16 ? 1 : 0;
@@ -107,10 +108,10 @@ public sealed partial class IlgpuKernels
         var launch = bf16
             ? device.Load(ref decodeWide16[slot], name,
                 acc => acc.LoadStreamKernel<ArrayView<Half8>, ArrayView<Half8>, ArrayView<Half8>, ArrayView<float>, ArrayView<float>, ArrayView<float>, AttentionShape, DecodePlan>(
-                    AttentionDecodeWideKernels.DecodeWide16<BFloat16Storage>, DecodeWideBounds()))
+                    AttentionDecodeWideKernels.DecodeWide16<BFloat16Storage>, DecodeWideBounds(sizeof(ushort))))
             : device.Load(ref decodeWide16[slot], name,
                 acc => acc.LoadStreamKernel<ArrayView<Half8>, ArrayView<Half8>, ArrayView<Half8>, ArrayView<float>, ArrayView<float>, ArrayView<float>, AttentionShape, DecodePlan>(
-                    AttentionDecodeWideKernels.DecodeWide16<Float16Storage>, DecodeWideBounds()));
+                    AttentionDecodeWideKernels.DecodeWide16<Float16Storage>, DecodeWideBounds(sizeof(ushort))));
         launch(WideDecodeConfig(batch, shape.KvHeads, plan), q.Cast<Half8>(), k.Cast<Half8>(), v.Cast<Half8>(), mask, partO, partML, shape, KernelPlan(k, v, plan.Chunk, kEnd));
         device.Load(ref decodeCombine16, nameof(AttentionDecodeKernels.DecodeCombine16),
             acc => acc.LoadStreamKernel<ArrayView<float>, ArrayView<float>, ArrayView<ushort>, AttentionShape, int, int>(AttentionDecodeKernels.DecodeCombine16))(
