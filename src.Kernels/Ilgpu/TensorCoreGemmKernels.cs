@@ -562,19 +562,26 @@ internal static partial class TensorCoreGemmKernels
     }
 
     /// <summary>The 8-element chunk <paramref name="chunk"/> of an A stage (BlockM rows of two chunks).</summary>
-    private static ChunkPlan APlan(TensorCoreShape s, int chunk, int m0, int kStart, long aBase)
+    private static ChunkPlan APlan(TensorCoreShape s, int chunk, int m0, int kStart, long aBase) =>
+        KRowPlan(chunk, m0, s.M, s.K, kStart, aBase);
+
+    /// <summary>
+    /// The 8-element chunk <paramref name="chunk"/> of a stage whose rows run along K (A, and B stored [N, K]): rows
+    /// <paramref name="first"/>.. of <paramref name="rows"/>, two chunks per row; rows past the end load nothing.
+    /// </summary>
+    private static ChunkPlan KRowPlan(int chunk, int first, int rows, int k, int kStart, long basePointer)
     {
         int row = chunk >> 1;
         int kc = chunk & 1;
-        int m = m0 + row;
+        int r = first + row;
         return new ChunkPlan
         {
             SharedByte = KRowByte(row, kc),
-            Element = aBase + ((long)(m < s.M ? m : s.M - 1) * s.K) + kStart + (kc * 8),
+            Element = basePointer + ((long)(r < rows ? r : rows - 1) * k) + kStart + (kc * 8),
             TileStride = BlockK,
             K = kStart + (kc * 8),
             AlongK = 1,
-            Count = m < s.M ? 8 : 0,
+            Count = r < rows ? 8 : 0,
         };
     }
 
@@ -583,18 +590,7 @@ internal static partial class TensorCoreGemmKernels
     {
         if (s.TransposeB != 0)
         {
-            int row = chunk >> 1;
-            int kc = chunk & 1;
-            int n = n0 + row;
-            return new ChunkPlan
-            {
-                SharedByte = KRowByte(row, kc),
-                Element = bBase + ((long)(n < s.N ? n : s.N - 1) * s.K) + kStart + (kc * 8),
-                TileStride = BlockK,
-                K = kStart + (kc * 8),
-                AlongK = 1,
-                Count = n < s.N ? 8 : 0,
-            };
+            return KRowPlan(chunk, n0, s.N, s.K, kStart, bBase);
         }
 
         int chunksPerRow = BlockN(nBlocks, warpColumns) / 8;
