@@ -5,7 +5,11 @@
 #   .gpu/torch_reference_bench.py  the PyTorch / FlagGems reference script
 # Usage:
 #   tests/GemsInjector.GpuHarness/run-on-gpu.sh [STEP ...]
-#   steps: smi torch startup accuracy bench compare   (default: all, in that order)
+#   steps: smi torch torch-extra startup accuracy bench resources compare   (default: smi torch startup accuracy bench
+#   compare, in that order; torch-extra and resources only when named)
+#   torch-extra: torch_decode_reference.py (decode GEMVs, small-M products, attention) -> torch-extra.csv
+#   resources:   ptxas -v (Triton's copy) over every kernel the bench compiled -> resources.csv (registers, spills,
+#                shared memory per kernel); needs the bench step in the same call
 # Writes into $OUT (the device tool's output folder; at most 8 files come back, so exactly these):
 #   nvidia-smi.txt  torch.txt  anchor.csv  harness.log  startup.csv  accuracy.csv  bench.csv  compare.md
 # Budgets (seconds; the device tool allows 600 s per command): ACCURACY_BUDGET_S (default 150), BENCH_BUDGET_S (200):
@@ -32,8 +36,8 @@ if (( ${#steps[@]} == 0 )); then
 fi
 for s in "${steps[@]}"; do
     case "$s" in
-        smi|torch|startup|accuracy|bench|compare) ;;
-        *) echo "run-on-gpu: unknown step '$s' (steps: smi torch startup accuracy bench compare)" >&2; exit 2 ;;
+        smi|torch|torch-extra|startup|accuracy|bench|resources|compare) ;;
+        *) echo "run-on-gpu: unknown step '$s' (steps: smi torch torch-extra startup accuracy bench resources compare)" >&2; exit 2 ;;
     esac
 done
 
@@ -119,6 +123,14 @@ if want torch; then
     fi
 fi
 
+if want torch-extra; then
+    echo "== torch_decode_reference.py (limit ${TORCH_TIMEOUT_S} s; rows in \$OUT/torch-extra.csv)"
+    set +e
+    OUT="$OUT" timeout --kill-after=10 "$TORCH_TIMEOUT_S" python3 "$here/torch_decode_reference.py" 2>&1 | tee -a "$OUT/torch.txt"
+    rc[torch-extra]=${PIPESTATUS[0]}
+    set -e
+fi
+
 if want startup; then
     # Twice, in two processes over one fresh kernel cache: the first compiles every kernel and writes the cache, the
     # second is the next worker process on the node (its rows say from-disk-cache=1). Both land in startup.csv.
@@ -144,7 +156,37 @@ if want accuracy; then
 fi
 
 if want bench; then
+    # Its own kernel cache, so the resources step can read the PTX of exactly the kernels this bench ran.
+    bench_cache="${TMPDIR:-/tmp}/gems-bench-cache-$$"
+    rm -rf "$bench_cache"
+    export GEMS_KERNEL_CACHE="$bench_cache"
     run_harness bench $(( BENCH_BUDGET_S + 120 )) --device "$HARNESS_DEVICE" --suite bench --budget-s "$BENCH_BUDGET_S" --csv "$OUT/bench.csv"
+    unset GEMS_KERNEL_CACHE
+fi
+
+if want resources; then
+    ptxas="$(python3 -c 'import os, triton; print(os.path.join(os.path.dirname(triton.__file__), "backends", "nvidia", "bin", "ptxas"))' 2>/dev/null || true)"
+    if [[ -x "$ptxas" && -d "${bench_cache:-}" ]]; then
+        echo "kernel,registers,stack_bytes,spill_store_bytes,spill_load_bytes,shared_bytes,ptxas_error" >"$OUT/resources.csv"
+        # One ptxas per core: a bench compiles a few hundred kernels.
+        export ptxas
+        find "$bench_cache" -name '*.ptx' -print0 | xargs -0 -P "$(nproc)" -n 1 bash -c '
+            # ILGPU writes the PTX ISA of the installed driver, which can be newer than Triton'"'"'s ptxas reads; the
+            # kernels use nothing past ISA 8.0, so the copy checked here declares that. A ptxas error lands in a column.
+            tmp="$(mktemp --suffix .ptx)"
+            sed -E "s/^\.version [0-9.]+/.version 8.0/" "$0" >"$tmp"
+            "$ptxas" -arch=sm_90 -v "$tmp" -o /dev/null 2>&1 | awk -v k="$(basename "$0" .ptx)" "
+                /error/ && err == \"\" { err = \$0; gsub(/,/, \";\", err) }
+                /bytes stack frame/ { stack = \$1; st = \$5; ld = \$9 }
+                /Used [0-9]+ registers/ { for (i = 1; i <= NF; i++) { if (\$(i + 1) ~ /^registers/) r = \$i; if (\$(i + 1) ~ /^bytes\$/ && \$(i + 2) ~ /^smem/) sm = \$i } }
+                END { printf \"%s,%s,%s,%s,%s,%s,%s\\n\", k, r, stack, st, ld, (sm == \"\" ? 0 : sm), err }"
+            rm -f "$tmp"' | sort >>"$OUT/resources.csv"
+        rc[resources]=0
+        echo "resources: $(( $(wc -l <"$OUT/resources.csv") - 1 )) kernels; tools here: $(command -v ncu nsys cuobjdump nvdisasm 2>/dev/null | tr '\n' ' ')"
+    else
+        echo "run-on-gpu: resources needs Triton's ptxas ('$ptxas') and the bench step's kernel cache in the same call"
+        rc[resources]=1
+    fi
 fi
 
 if want compare; then
@@ -167,7 +209,7 @@ fi
 echo
 echo "== run-on-gpu summary ($(( $(date +%s) - start )) s, $(date -u +%Y-%m-%dT%H:%MZ))"
 sed -n 2p "$OUT/nvidia-smi.txt" 2>/dev/null | sed 's/^/card: /' || true
-for s in smi torch startup startup-second-process enable-probe selftest accuracy bench compare; do
+for s in smi torch torch-extra startup startup-second-process enable-probe selftest accuracy bench resources compare; do
     [[ -n "${rc[$s]:-}" ]] || continue
     f="$OUT/$s.csv"
     if [[ -f "$f" ]]; then
