@@ -196,7 +196,8 @@ if want compare; then
         if [[ -f "$root/.gpu/flaggems_fallback.csv" ]]; then
             fallback=(--gems-fallback "$root/.gpu/flaggems_fallback.csv")
         fi
-        python3 "$here/compare.py" --bench "$OUT/bench.csv" --torch "$OUT/anchor.csv" --torch-log "$OUT/torch.txt" "${fallback[@]}" --out "$OUT/compare.md"
+        python3 "$here/compare.py" --bench "$OUT/bench.csv" --torch "$OUT/anchor.csv" --torch-log "$OUT/torch.txt" \
+            --torch-extra "$OUT/torch-extra.csv" "${fallback[@]}" --out "$OUT/compare.md"
         rc[compare]=$?
         set -e
     else
