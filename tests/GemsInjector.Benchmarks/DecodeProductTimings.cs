@@ -48,7 +48,7 @@ internal static class DecodeProductTimings
 
     private static string? filter;
 
-    /// <summary>Times both calls alternately (best of 5 rounds) and prints one line; also used by <see cref="SoftmaxTimings"/>.</summary>
+    /// <summary>Times both calls alternately (best of 5 rounds) and prints one line; also used by <see cref="RowOperatorTimings"/>.</summary>
     internal static void Report(string name, int calls, Func<torch.Tensor> torchCall, Func<torch.Tensor> gemsCall)
     {
         if (filter is not null && !name.Contains(filter, StringComparison.Ordinal))

@@ -1,4 +1,5 @@
 using System;
+using System.Linq;
 using BenchmarkDotNet.Running;
 
 namespace GemsInjector.Benchmarks;
@@ -14,9 +15,9 @@ internal static class Program
             return;
         }
 
-        if (args.Length > 0 && args[0] == "softmax")
+        if (args.Length > 0 && RowOperatorTimings.Groups.Contains(args[0]))
         {
-            SoftmaxTimings.Run(args.Length > 1 ? int.Parse(args[1], System.Globalization.CultureInfo.InvariantCulture) : 20000);
+            RowOperatorTimings.Run(args[0], args.Length > 1 ? int.Parse(args[1], System.Globalization.CultureInfo.InvariantCulture) : 20000);
             return;
         }
 
