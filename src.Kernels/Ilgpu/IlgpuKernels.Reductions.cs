@@ -18,11 +18,11 @@ public sealed partial class IlgpuKernels
     /// <summary>Largest reduction group: 256 threads × 4 vectors covers a 4096-float row in one step.</summary>
     private const int ReductionMaxGroup = 256;
 
-    private readonly Action<KernelConfig, ArrayView<Words8>, ArrayView<ushort>, ArrayView<ushort>, ArrayView<int>, ArrayView<int>, int, int, int, int>?[] reduceRows =
-        new Action<KernelConfig, ArrayView<Words8>, ArrayView<ushort>, ArrayView<ushort>, ArrayView<int>, ArrayView<int>, int, int, int, int>?[6];
+    private readonly Action<KernelConfig, ArrayView<Half8>, ArrayView<ushort>, ArrayView<ushort>, ArrayView<int>, ArrayView<int>, int, int, int, int>?[] reduceRows =
+        new Action<KernelConfig, ArrayView<Half8>, ArrayView<ushort>, ArrayView<ushort>, ArrayView<int>, ArrayView<int>, int, int, int, int>?[6];
 
-    private readonly Action<KernelConfig, ArrayView<Words8>, ArrayView<ushort>, ArrayView<long>, ArrayView<int>, ArrayView<int>, int, int, int>?[] argmaxRows =
-        new Action<KernelConfig, ArrayView<Words8>, ArrayView<ushort>, ArrayView<long>, ArrayView<int>, ArrayView<int>, int, int, int>?[3];
+    private readonly Action<KernelConfig, ArrayView<Half8>, ArrayView<ushort>, ArrayView<long>, ArrayView<int>, ArrayView<int>, int, int, int>?[] argmaxRows =
+        new Action<KernelConfig, ArrayView<Half8>, ArrayView<ushort>, ArrayView<long>, ArrayView<int>, ArrayView<int>, int, int, int>?[3];
 
     /// <summary>Per (row, chunk) partials of split rows; the row tickets (zero between launches) follow them.</summary>
     private MemoryBuffer1D<int, Stride1D.Dense>? reductionScratch;
@@ -79,12 +79,12 @@ public sealed partial class IlgpuKernels
     }
 
     /// <summary>The tensor as 16-byte vectors (a one-vector stand-in when it holds none: no row reads it then) and its phase.</summary>
-    private (ArrayView<Words8> Vectors, int Phase) ReductionVectors<T>(ArrayView<T> x, int elementSize, int width, ArrayView<int> stand)
+    private (ArrayView<Half8> Vectors, int Phase) ReductionVectors<T>(ArrayView<T> x, int elementSize, int width, ArrayView<int> stand)
         where T : unmanaged
     {
         int phase = Phase(x, elementSize);
-        var vectors = VectorView<T, Words8>(x, phase, width);
-        return (vectors.Length != 0 ? vectors : stand.SubView(0, 4).Cast<Words8>(), phase);
+        var vectors = VectorView<T, Half8>(x, phase, width);
+        return (vectors.Length != 0 ? vectors : stand.SubView(0, 4).Cast<Half8>(), phase);
     }
 
     /// <summary>Sum (mean) or amax of each row into <paramref name="output"/> (a float32 result as two words).</summary>
@@ -99,7 +99,7 @@ public sealed partial class IlgpuKernels
         int slot = format * 2 + (max ? 1 : 0);
         string name = nameof(ReductionKernels.ReduceRows) + "<" + FormatName(format) + (max ? ",max>" : ",sum>");
         device.Load(ref reduceRows[slot], name,
-            acc => acc.LoadStreamKernel<ArrayView<Words8>, ArrayView<ushort>, ArrayView<ushort>, ArrayView<int>, ArrayView<int>, int, int, int, int>(
+            acc => acc.LoadStreamKernel<ArrayView<Half8>, ArrayView<ushort>, ArrayView<ushort>, ArrayView<int>, ArrayView<int>, int, int, int, int>(
                 ReduceRowsKernel(format, max), ReductionBounds))(
             config, vectors, x.Cast<ushort>(), output, partials, tickets, cols, phase, chunks, mean);
     }
@@ -115,7 +115,7 @@ public sealed partial class IlgpuKernels
         var (vectors, phase) = ReductionVectors(x, elementSize, width, partials);
         string name = nameof(ReductionKernels.ArgmaxRows) + "<" + FormatName(format) + ">";
         device.Load(ref argmaxRows[format], name,
-            acc => acc.LoadStreamKernel<ArrayView<Words8>, ArrayView<ushort>, ArrayView<long>, ArrayView<int>, ArrayView<int>, int, int, int>(
+            acc => acc.LoadStreamKernel<ArrayView<Half8>, ArrayView<ushort>, ArrayView<long>, ArrayView<int>, ArrayView<int>, int, int, int>(
                 ArgmaxRowsKernel(format), ReductionBounds))(
             config, vectors, x.Cast<ushort>(), output, partials, tickets, cols, phase, chunks);
     }
@@ -161,7 +161,7 @@ public sealed partial class IlgpuKernels
 
     private static string FormatName(int format) => format == ReductionKernels.Float32Format ? "f32" : format != 0 ? "bf16" : "f16";
 
-    private static Action<ArrayView<Words8>, ArrayView<ushort>, ArrayView<ushort>, ArrayView<int>, ArrayView<int>, int, int, int, int> ReduceRowsKernel(int format, bool max) =>
+    private static Action<ArrayView<Half8>, ArrayView<ushort>, ArrayView<ushort>, ArrayView<int>, ArrayView<int>, int, int, int, int> ReduceRowsKernel(int format, bool max) =>
         (format, max) switch
         {
             (ReductionKernels.Float32Format, false) => ReductionKernels.ReduceRows<Float32Storage, SumReduction>,
@@ -172,7 +172,7 @@ public sealed partial class IlgpuKernels
             (_, true) => ReductionKernels.ReduceRows<BFloat16Storage, MaxReduction>,
         };
 
-    private static Action<ArrayView<Words8>, ArrayView<ushort>, ArrayView<long>, ArrayView<int>, ArrayView<int>, int, int, int> ArgmaxRowsKernel(int format) =>
+    private static Action<ArrayView<Half8>, ArrayView<ushort>, ArrayView<long>, ArrayView<int>, ArrayView<int>, int, int, int> ArgmaxRowsKernel(int format) =>
         format switch
         {
             ReductionKernels.Float32Format => ReductionKernels.ArgmaxRows<Float32Storage>,

@@ -13,14 +13,14 @@ namespace GemsInjector.Kernels.Ilgpu;
 /// </summary>
 public sealed partial class IlgpuKernels
 {
-    private readonly Action<KernelConfig, ArrayView<Words8>, ArrayView<Words8>, ArrayView<Words8>, int, float>?[] rmsNormVec16 = new Action<KernelConfig, ArrayView<Words8>, ArrayView<Words8>, ArrayView<Words8>, int, float>?[2];
-    private readonly Action<KernelConfig, ArrayView<Words8>, ArrayView<Words8>, ArrayView<Words8>, int, float>?[] fusedAddRmsNormVec16 = new Action<KernelConfig, ArrayView<Words8>, ArrayView<Words8>, ArrayView<Words8>, int, float>?[2];
-    private readonly Action<KernelConfig, ArrayView<Words8>, ArrayView<Words8>, ArrayView<Words8>, ArrayView<Words8>, int, float, int, int, long, int>?[] layerNormVec16 = new Action<KernelConfig, ArrayView<Words8>, ArrayView<Words8>, ArrayView<Words8>, ArrayView<Words8>, int, float, int, int, long, int>?[2];
-    private readonly Action<KernelConfig, ArrayView<Words8>, ArrayView<Words8>, int, int>?[] softmaxVec16 = new Action<KernelConfig, ArrayView<Words8>, ArrayView<Words8>, int, int>?[2];
-    private readonly Action<KernelConfig, ArrayView<Words8>, ArrayView<Words8>, ArrayView<ushort>, ArrayView<ushort>, int, int, int>?[] softmaxStream16 = new Action<KernelConfig, ArrayView<Words8>, ArrayView<Words8>, ArrayView<ushort>, ArrayView<ushort>, int, int, int>?[2];
+    private readonly Action<KernelConfig, ArrayView<Half8>, ArrayView<Half8>, ArrayView<Half8>, int, float>?[] rmsNormVec16 = new Action<KernelConfig, ArrayView<Half8>, ArrayView<Half8>, ArrayView<Half8>, int, float>?[2];
+    private readonly Action<KernelConfig, ArrayView<Half8>, ArrayView<Half8>, ArrayView<Half8>, int, float>?[] fusedAddRmsNormVec16 = new Action<KernelConfig, ArrayView<Half8>, ArrayView<Half8>, ArrayView<Half8>, int, float>?[2];
+    private readonly Action<KernelConfig, ArrayView<Half8>, ArrayView<Half8>, ArrayView<Half8>, ArrayView<Half8>, int, float, int, int, long, int>?[] layerNormVec16 = new Action<KernelConfig, ArrayView<Half8>, ArrayView<Half8>, ArrayView<Half8>, ArrayView<Half8>, int, float, int, int, long, int>?[2];
+    private readonly Action<KernelConfig, ArrayView<Half8>, ArrayView<Half8>, int, int>?[] softmaxVec16 = new Action<KernelConfig, ArrayView<Half8>, ArrayView<Half8>, int, int>?[2];
+    private readonly Action<KernelConfig, ArrayView<Half8>, ArrayView<Half8>, ArrayView<ushort>, ArrayView<ushort>, int, int, int>?[] softmaxStream16 = new Action<KernelConfig, ArrayView<Half8>, ArrayView<Half8>, ArrayView<ushort>, ArrayView<ushort>, int, int, int>?[2];
     private Action<KernelConfig, ArrayView<Float4>, ArrayView<Float4>, ArrayView<float>, ArrayView<float>, int, int, int>? softmaxStreamF32;
     private Action<KernelConfig, ArrayView<Float4>, ArrayView<Float4>, int, int, long, int>? softmaxRowF32;
-    private readonly Action<KernelConfig, ArrayView<Words8>, ArrayView<Words8>, int, int, long, int>?[] softmaxRow16 = new Action<KernelConfig, ArrayView<Words8>, ArrayView<Words8>, int, int, long, int>?[2];
+    private readonly Action<KernelConfig, ArrayView<Half8>, ArrayView<Half8>, int, int, long, int>?[] softmaxRow16 = new Action<KernelConfig, ArrayView<Half8>, ArrayView<Half8>, int, int, long, int>?[2];
     private Action<KernelConfig, ArrayView<Float4>, ArrayView<Float4>, ArrayView<Float4>, ArrayView<Float4>, int, float, int, int>? layerNormVecF32;
     private readonly Action<KernelConfig, ArrayView<ushort>, ArrayView<ushort>, ArrayView<ushort>, int, float>?[] rmsNormWide16 = new Action<KernelConfig, ArrayView<ushort>, ArrayView<ushort>, ArrayView<ushort>, int, float>?[2];
     private readonly Action<KernelConfig, ArrayView<ushort>, ArrayView<ushort>, ArrayView<ushort>, int, float>?[] fusedAddRmsNormWide16 = new Action<KernelConfig, ArrayView<ushort>, ArrayView<ushort>, ArrayView<ushort>, int, float>?[2];
@@ -188,9 +188,9 @@ public sealed partial class IlgpuKernels
         if (Vector16Rows(rows, cols, x, y) is { } reg)
         {
             device.Load(ref softmaxVec16[bf], (bf != 0 ? nameof(RowVector16Kernels) + "." + nameof(RowVector16Kernels.Softmax16) + "<bf16>" : nameof(RowVector16Kernels) + "." + nameof(RowVector16Kernels.Softmax16) + "<f16>"),
-                acc => acc.LoadStreamKernel<ArrayView<Words8>, ArrayView<Words8>, int, int>(
+                acc => acc.LoadStreamKernel<ArrayView<Half8>, ArrayView<Half8>, int, int>(
                     bf != 0 ? RowVector16Kernels.Softmax16<BFloat16Storage> : RowVector16Kernels.Softmax16<Float16Storage>, RowBounds))(
-                reg, x.Cast<Words8>(), y.Cast<Words8>(), cols, log);
+                reg, x.Cast<Half8>(), y.Cast<Half8>(), cols, log);
             return true;
         }
 
@@ -198,23 +198,23 @@ public sealed partial class IlgpuKernels
         {
             int ahead = PrefetchAhead(resident);
             device.Load(ref softmaxRow16[bf], (bf != 0 ? nameof(RowStreamKernels.SoftmaxRow16) + "<bf16>" : nameof(RowStreamKernels.SoftmaxRow16) + "<f16>"),
-                acc => acc.LoadStreamKernel<ArrayView<Words8>, ArrayView<Words8>, int, int, long, int>(
+                acc => acc.LoadStreamKernel<ArrayView<Half8>, ArrayView<Half8>, int, int, long, int>(
                     bf != 0 ? RowStreamKernels.SoftmaxRow16<BFloat16Storage> : RowStreamKernels.SoftmaxRow16<Float16Storage>, ResidentBounds16))(
-                resident, x.Cast<Words8>(), y.Cast<Words8>(), cols, log, PrefetchPointer(x, ahead), ahead);
+                resident, x.Cast<Half8>(), y.Cast<Half8>(), cols, log, PrefetchPointer(x, ahead), ahead);
             return true;
         }
 
         int phase = Phase(x, sizeof(ushort));
-        var x8 = VectorView<ushort, Words8>(x, phase, 8);
+        var x8 = VectorView<ushort, Half8>(x, phase, 8);
         if (!Vectorize || phase != Phase(y, sizeof(ushort)) || x8.Length == 0)
         {
             return false;
         }
 
         device.Load(ref softmaxStream16[bf], (bf != 0 ? nameof(RowStreamKernels.SoftmaxStream16) + "<bf16>" : nameof(RowStreamKernels.SoftmaxStream16) + "<f16>"),
-            acc => acc.LoadStreamKernel<ArrayView<Words8>, ArrayView<Words8>, ArrayView<ushort>, ArrayView<ushort>, int, int, int>(
+            acc => acc.LoadStreamKernel<ArrayView<Half8>, ArrayView<Half8>, ArrayView<ushort>, ArrayView<ushort>, int, int, int>(
                 bf != 0 ? RowStreamKernels.SoftmaxStream16<BFloat16Storage> : RowStreamKernels.SoftmaxStream16<Float16Storage>, RowBounds))(
-            StreamRows(rows, cols, 8, 512), x8, VectorView<ushort, Words8>(y, phase, 8), x, y, cols, phase, log);
+            StreamRows(rows, cols, 8, 512), x8, VectorView<ushort, Half8>(y, phase, 8), x, y, cols, phase, log);
         return true;
     }
 
@@ -227,9 +227,9 @@ public sealed partial class IlgpuKernels
 
         int bf = Bf(format);
         device.Load(ref rmsNormVec16[bf], (bf != 0 ? nameof(RowVector16Kernels) + "." + nameof(RowVector16Kernels.RmsNorm16) + "<bf16>" : nameof(RowVector16Kernels) + "." + nameof(RowVector16Kernels.RmsNorm16) + "<f16>"),
-            acc => acc.LoadStreamKernel<ArrayView<Words8>, ArrayView<Words8>, ArrayView<Words8>, int, float>(
+            acc => acc.LoadStreamKernel<ArrayView<Half8>, ArrayView<Half8>, ArrayView<Half8>, int, float>(
                 bf != 0 ? RowVector16Kernels.RmsNorm16<BFloat16Storage> : RowVector16Kernels.RmsNorm16<Float16Storage>, RowBounds))(
-            reg, x.Cast<Words8>(), weight.Cast<Words8>(), y.Cast<Words8>(), cols, epsilon);
+            reg, x.Cast<Half8>(), weight.Cast<Half8>(), y.Cast<Half8>(), cols, epsilon);
         return true;
     }
 
@@ -242,9 +242,9 @@ public sealed partial class IlgpuKernels
 
         int bf = Bf(format);
         device.Load(ref fusedAddRmsNormVec16[bf], (bf != 0 ? nameof(RowVector16Kernels) + "." + nameof(RowVector16Kernels.FusedAddRmsNorm16) + "<bf16>" : nameof(RowVector16Kernels) + "." + nameof(RowVector16Kernels.FusedAddRmsNorm16) + "<f16>"),
-            acc => acc.LoadStreamKernel<ArrayView<Words8>, ArrayView<Words8>, ArrayView<Words8>, int, float>(
+            acc => acc.LoadStreamKernel<ArrayView<Half8>, ArrayView<Half8>, ArrayView<Half8>, int, float>(
                 bf != 0 ? RowVector16Kernels.FusedAddRmsNorm16<BFloat16Storage> : RowVector16Kernels.FusedAddRmsNorm16<Float16Storage>, RowBounds))(
-            reg, x.Cast<Words8>(), residual.Cast<Words8>(), weight.Cast<Words8>(), cols, epsilon);
+            reg, x.Cast<Half8>(), residual.Cast<Half8>(), weight.Cast<Half8>(), cols, epsilon);
         return true;
     }
 
@@ -258,10 +258,10 @@ public sealed partial class IlgpuKernels
         int bf = Bf(format);
         int ahead = PrefetchAhead(reg);
         device.Load(ref layerNormVec16[bf], (bf != 0 ? nameof(RowVector16Kernels) + "." + nameof(RowVector16Kernels.LayerNorm16) + "<bf16>" : nameof(RowVector16Kernels) + "." + nameof(RowVector16Kernels.LayerNorm16) + "<f16>"),
-            acc => acc.LoadStreamKernel<ArrayView<Words8>, ArrayView<Words8>, ArrayView<Words8>, ArrayView<Words8>, int, float, int, int, long, int>(
+            acc => acc.LoadStreamKernel<ArrayView<Half8>, ArrayView<Half8>, ArrayView<Half8>, ArrayView<Half8>, int, float, int, int, long, int>(
                 bf != 0 ? RowVector16Kernels.LayerNorm16<BFloat16Storage> : RowVector16Kernels.LayerNorm16<Float16Storage>, RowBounds))(
             // An absent weight / bias is passed as x (never read: the flag is 0), since the kernel's aligned view of an empty one is invalid.
-            reg, x.Cast<Words8>(), (weight.Length != 0 ? weight : x).Cast<Words8>(), (bias.Length != 0 ? bias : x).Cast<Words8>(), y.Cast<Words8>(), cols, epsilon,
+            reg, x.Cast<Half8>(), (weight.Length != 0 ? weight : x).Cast<Half8>(), (bias.Length != 0 ? bias : x).Cast<Half8>(), y.Cast<Half8>(), cols, epsilon,
             weight.Length != 0 ? 1 : 0, bias.Length != 0 ? 1 : 0, PrefetchPointer(x, ahead), ahead);
         return true;
     }

@@ -65,55 +65,55 @@ internal static class ReductionKernels
 
     /// <summary>Element <paramref name="j"/> (0 .. width-1) of a vector.</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private static float Element(Words8 w, int j, int format)
+    private static float Element(Half8 w, int j, int format)
     {
         if (format == Float32Format)
         {
-            return Interop.IntAsFloat(j == 0 ? w.A : j == 1 ? w.B : j == 2 ? w.C : w.D);
+            return Interop.IntAsFloat(j == 0 ? w.X : j == 1 ? w.Y : j == 2 ? w.Z : w.W);
         }
 
         int q = j >> 1;
-        uint word = q == 0 ? w.A : q == 1 ? w.B : q == 2 ? w.C : w.D;
+        uint word = q == 0 ? w.X : q == 1 ? w.Y : q == 2 ? w.Z : w.W;
         return (j & 1) == 0 ? Low(word, format) : High(word, format);
     }
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private static float Sum(Words8 w, int format)
+    private static float Sum(Half8 w, int format)
     {
         if (format == Float32Format)
         {
-            return (Interop.IntAsFloat(w.A) + Interop.IntAsFloat(w.B)) + (Interop.IntAsFloat(w.C) + Interop.IntAsFloat(w.D));
+            return (Interop.IntAsFloat(w.X) + Interop.IntAsFloat(w.Y)) + (Interop.IntAsFloat(w.Z) + Interop.IntAsFloat(w.W));
         }
 
-        return ((Low(w.A, format) + High(w.A, format)) + (Low(w.B, format) + High(w.B, format)))
-            + ((Low(w.C, format) + High(w.C, format)) + (Low(w.D, format) + High(w.D, format)));
+        return ((Low(w.X, format) + High(w.X, format)) + (Low(w.Y, format) + High(w.Y, format)))
+            + ((Low(w.Z, format) + High(w.Z, format)) + (Low(w.W, format) + High(w.W, format)));
     }
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private static float Max(Words8 w, int format)
+    private static float Max(Half8 w, int format)
     {
         if (format == Float32Format)
         {
-            return GpuMath.MaxNaN(GpuMath.MaxNaN(Interop.IntAsFloat(w.A), Interop.IntAsFloat(w.B)), GpuMath.MaxNaN(Interop.IntAsFloat(w.C), Interop.IntAsFloat(w.D)));
+            return GpuMath.MaxNaN(GpuMath.MaxNaN(Interop.IntAsFloat(w.X), Interop.IntAsFloat(w.Y)), GpuMath.MaxNaN(Interop.IntAsFloat(w.Z), Interop.IntAsFloat(w.W)));
         }
 
-        float a = GpuMath.MaxNaN(Low(w.A, format), High(w.A, format));
-        float b = GpuMath.MaxNaN(Low(w.B, format), High(w.B, format));
-        float c = GpuMath.MaxNaN(Low(w.C, format), High(w.C, format));
-        float d = GpuMath.MaxNaN(Low(w.D, format), High(w.D, format));
+        float a = GpuMath.MaxNaN(Low(w.X, format), High(w.X, format));
+        float b = GpuMath.MaxNaN(Low(w.Y, format), High(w.Y, format));
+        float c = GpuMath.MaxNaN(Low(w.Z, format), High(w.Z, format));
+        float d = GpuMath.MaxNaN(Low(w.W, format), High(w.W, format));
         return GpuMath.MaxNaN(GpuMath.MaxNaN(a, b), GpuMath.MaxNaN(c, d));
     }
 
     /// <summary>A vector of four equal words: 0 (+0 in every format) for sums, -∞ of the format for max.</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private static Words8 Fill(int format, bool max)
+    private static Half8 Fill(int format, bool max)
     {
         uint word = !max ? 0u : format == Float32Format ? 0xff800000u : format != 0 ? 0xff80ff80u : 0xfc00fc00u;
-        Words8 w;
-        w.A = word;
-        w.B = word;
-        w.C = word;
-        w.D = word;
+        Half8 w;
+        w.X = word;
+        w.Y = word;
+        w.Z = word;
+        w.W = word;
         return w;
     }
 
@@ -192,7 +192,7 @@ internal static class ReductionKernels
     [IlgpuKernelVariant(typeof(Float16Storage), typeof(MaxReduction))]
     [IlgpuKernelVariant(typeof(BFloat16Storage), typeof(SumReduction))]
     [IlgpuKernelVariant(typeof(BFloat16Storage), typeof(MaxReduction))]
-    public static void ReduceRows<TFormat, TOp>(ArrayView<Words8> xv, ArrayView<ushort> xs, ArrayView<ushort> output, ArrayView<int> partials,
+    public static void ReduceRows<TFormat, TOp>(ArrayView<Half8> xv, ArrayView<ushort> xs, ArrayView<ushort> output, ArrayView<int> partials,
         ArrayView<int> tickets, int cols, int phase, int chunks, int mean)
         where TFormat : struct, IKernelConstant
         where TOp : struct, IKernelConstant
@@ -215,10 +215,10 @@ internal static class ReductionKernels
         float acc = max ? GpuMath.NegInf : 0f;
         for (int i = lo + t; i < hi; i += Unroll * g)
         {
-            Words8 a = px[first + i];
-            Words8 b = i + g < hi ? px[first + i + g] : none;
-            Words8 c = i + 2 * g < hi ? px[first + i + 2 * g] : none;
-            Words8 d = i + 3 * g < hi ? px[first + i + 3 * g] : none;
+            Half8 a = px[first + i];
+            Half8 b = i + g < hi ? px[first + i + g] : none;
+            Half8 c = i + 2 * g < hi ? px[first + i + 2 * g] : none;
+            Half8 d = i + 3 * g < hi ? px[first + i + 3 * g] : none;
             acc = max
                 ? GpuMath.MaxNaN(acc, GpuMath.MaxNaN(GpuMath.MaxNaN(Max(a, format), Max(b, format)), GpuMath.MaxNaN(Max(c, format), Max(d, format))))
                 : acc + ((Sum(a, format) + Sum(b, format)) + (Sum(c, format) + Sum(d, format)));
@@ -274,7 +274,7 @@ internal static class ReductionKernels
 
     /// <summary>The first element of <paramref name="w"/> equal to <paramref name="target"/> (the first NaN when it is NaN), or -1.</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private static int FindFirst(Words8 w, float target, int format)
+    private static int FindFirst(Half8 w, float target, int format)
     {
         bool nan = float.IsNaN(target);
         int width = Width(format);
@@ -298,7 +298,7 @@ internal static class ReductionKernels
     [IlgpuKernelVariant(typeof(Float32Storage))]
     [IlgpuKernelVariant(typeof(Float16Storage))]
     [IlgpuKernelVariant(typeof(BFloat16Storage))]
-    public static void ArgmaxRows<TFormat>(ArrayView<Words8> xv, ArrayView<ushort> xs, ArrayView<long> output, ArrayView<int> partials,
+    public static void ArgmaxRows<TFormat>(ArrayView<Half8> xv, ArrayView<ushort> xs, ArrayView<long> output, ArrayView<int> partials,
         ArrayView<int> tickets, int cols, int phase, int chunks)
         where TFormat : struct, IKernelConstant
     {
@@ -325,10 +325,10 @@ internal static class ReductionKernels
             bool hasB = i + g < hi;
             bool hasC = i + 2 * g < hi;
             bool hasD = i + 3 * g < hi;
-            Words8 a = px[first + i];
-            Words8 b = hasB ? px[first + i + g] : none;
-            Words8 c = hasC ? px[first + i + 2 * g] : none;
-            Words8 d = hasD ? px[first + i + 3 * g] : none;
+            Half8 a = px[first + i];
+            Half8 b = hasB ? px[first + i + g] : none;
+            Half8 c = hasC ? px[first + i + 2 * g] : none;
+            Half8 d = hasD ? px[first + i + 3 * g] : none;
             float m = GpuMath.MaxNaN(GpuMath.MaxNaN(Max(a, format), Max(b, format)), GpuMath.MaxNaN(Max(c, format), Max(d, format)));
             if (bi < 0 || Beats(m, best))
             {

@@ -231,7 +231,7 @@ internal static class RowStreamKernels
     [IlgpuKernel]
     [IlgpuKernelVariant(typeof(Float16Storage))]
     [IlgpuKernelVariant(typeof(BFloat16Storage))]
-    public static void SoftmaxStream16<TFormat>(ArrayView<Words8> x8, ArrayView<Words8> y8, ArrayView<ushort> x, ArrayView<ushort> y, int cols, int phase, int log)
+    public static void SoftmaxStream16<TFormat>(ArrayView<Half8> x8, ArrayView<Half8> y8, ArrayView<ushort> x, ArrayView<ushort> y, int cols, int phase, int log)
         where TFormat : struct, IKernelConstant
     {
         int bf = default(TFormat).Value;
@@ -261,10 +261,10 @@ internal static class RowStreamKernels
         bool k1 = t + g < nv;
         bool k2 = t + 2 * g < nv;
         bool k3 = t + 3 * g < nv;
-        Words8 w0 = k0 ? px[vs + t] : default;
-        Words8 w1 = k1 ? px[vs + t + g] : default;
-        Words8 w2 = k2 ? px[vs + t + 2 * g] : default;
-        Words8 w3 = k3 ? px[vs + t + 3 * g] : default;
+        Half8 w0 = k0 ? px[vs + t] : default;
+        Half8 w1 = k1 ? px[vs + t + g] : default;
+        Half8 w2 = k2 ? px[vs + t + 2 * g] : default;
+        Half8 w3 = k3 ? px[vs + t + 3 * g] : default;
         Floats8 a0 = k0 ? RowVectors.Unpack(w0, bf) : none;
         Floats8 b0 = k1 ? RowVectors.Unpack(w1, bf) : none;
         Floats8 c0 = k2 ? RowVectors.Unpack(w2, bf) : none;
@@ -287,10 +287,10 @@ internal static class RowStreamKernels
 
         for (int i = t + Unroll * g; i < nv; i += Unroll * g)
         {
-            Words8 wa = px[vs + i];
-            Words8 wb = i + g < nv ? px[vs + i + g] : default;
-            Words8 wc = i + 2 * g < nv ? px[vs + i + 2 * g] : default;
-            Words8 wd = i + 3 * g < nv ? px[vs + i + 3 * g] : default;
+            Half8 wa = px[vs + i];
+            Half8 wb = i + g < nv ? px[vs + i + g] : default;
+            Half8 wc = i + 2 * g < nv ? px[vs + i + 2 * g] : default;
+            Half8 wd = i + 3 * g < nv ? px[vs + i + 3 * g] : default;
             Floats8 a = RowVectors.Unpack(wa, bf);
             Floats8 b = i + g < nv ? RowVectors.Unpack(wb, bf) : none;
             Floats8 c = i + 2 * g < nv ? RowVectors.Unpack(wc, bf) : none;
@@ -333,10 +333,10 @@ internal static class RowStreamKernels
 
         for (int i = t + Unroll * g; i < nv; i += Unroll * g)
         {
-            Words8 wa = px[vs + i];
-            Words8 wb = i + g < nv ? px[vs + i + g] : wa;
-            Words8 wc = i + 2 * g < nv ? px[vs + i + 2 * g] : wa;
-            Words8 wd = i + 3 * g < nv ? px[vs + i + 3 * g] : wa;
+            Half8 wa = px[vs + i];
+            Half8 wb = i + g < nv ? px[vs + i + g] : wa;
+            Half8 wc = i + 2 * g < nv ? px[vs + i + 2 * g] : wa;
+            Half8 wd = i + 3 * g < nv ? px[vs + i + 3 * g] : wa;
             py[vs + i] = RowVectors.Pack(RowVectors.SoftmaxOut(RowVectors.Unpack(wa, bf), rowMax, inv, logShift, log), bf);
             if (i + g < nv)
             {
@@ -467,7 +467,7 @@ internal static class RowStreamKernels
     [IlgpuKernel]
     [IlgpuKernelVariant(typeof(Float16Storage))]
     [IlgpuKernelVariant(typeof(BFloat16Storage))]
-    public static void SoftmaxRow16<TFormat>(ArrayView<Words8> x, ArrayView<Words8> y, int cols, int log, long xPointer, int ahead)
+    public static void SoftmaxRow16<TFormat>(ArrayView<Half8> x, ArrayView<Half8> y, int cols, int log, long xPointer, int ahead)
         where TFormat : struct, IKernelConstant
     {
         int bf = default(TFormat).Value;
@@ -479,21 +479,21 @@ internal static class RowStreamKernels
         int nv = cols >> 3;
         long b = (long)Grid.IdxX * nv;
         bool k0 = t + 0 * g < nv;
-        Words8 w0 = k0 ? px[b + t + 0 * g] : default;
+        Half8 w0 = k0 ? px[b + t + 0 * g] : default;
         bool k1 = t + 1 * g < nv;
-        Words8 w1 = k1 ? px[b + t + 1 * g] : default;
+        Half8 w1 = k1 ? px[b + t + 1 * g] : default;
         bool k2 = t + 2 * g < nv;
-        Words8 w2 = k2 ? px[b + t + 2 * g] : default;
+        Half8 w2 = k2 ? px[b + t + 2 * g] : default;
         bool k3 = t + 3 * g < nv;
-        Words8 w3 = k3 ? px[b + t + 3 * g] : default;
+        Half8 w3 = k3 ? px[b + t + 3 * g] : default;
         bool k4 = t + 4 * g < nv;
-        Words8 w4 = k4 ? px[b + t + 4 * g] : default;
+        Half8 w4 = k4 ? px[b + t + 4 * g] : default;
         bool k5 = t + 5 * g < nv;
-        Words8 w5 = k5 ? px[b + t + 5 * g] : default;
+        Half8 w5 = k5 ? px[b + t + 5 * g] : default;
         bool k6 = t + 6 * g < nv;
-        Words8 w6 = k6 ? px[b + t + 6 * g] : default;
+        Half8 w6 = k6 ? px[b + t + 6 * g] : default;
         bool k7 = t + 7 * g < nv;
-        Words8 w7 = k7 ? px[b + t + 7 * g] : default;
+        Half8 w7 = k7 ? px[b + t + 7 * g] : default;
         PrefetchRow(xPointer, (long)cols * 2, Grid.IdxX + (long)ahead, t, g);
         float m = GpuMath.NegInf;
         m = k0 ? RowVectors.Max(m, RowVectors.Unpack(w0, bf)) : m;
@@ -584,6 +584,6 @@ internal static class RowStreamKernels
     }
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private static Words8 Out16(Words8 w, float rowMax, float inv, float shift, int log, int bf) =>
+    private static Half8 Out16(Half8 w, float rowMax, float inv, float shift, int log, int bf) =>
         RowVectors.Pack(RowVectors.SoftmaxOut(RowVectors.Unpack(w, bf), rowMax, inv, shift, log), bf);
 }

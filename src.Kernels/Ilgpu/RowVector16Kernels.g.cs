@@ -24,7 +24,7 @@ internal static class RowVector16Kernels
     [IlgpuKernel]
     [IlgpuKernelVariant(typeof(Float16Storage))]
     [IlgpuKernelVariant(typeof(BFloat16Storage))]
-    public static void RmsNorm16<TFormat>(ArrayView<Words8> x, ArrayView<Words8> w, ArrayView<Words8> y, int cols, float eps)
+    public static void RmsNorm16<TFormat>(ArrayView<Half8> x, ArrayView<Half8> w, ArrayView<Half8> y, int cols, float eps)
         where TFormat : struct, IKernelConstant
     {
         int bf = default(TFormat).Value;
@@ -40,14 +40,14 @@ internal static class RowVector16Kernels
         bool in1 = t + 1 * g < nv;
         bool in2 = t + 2 * g < nv;
         bool in3 = t + 3 * g < nv;
-        Words8 rx0 = in0 ? px[b + t + 0 * g] : default;
-        Words8 rx1 = in1 ? px[b + t + 1 * g] : default;
-        Words8 rx2 = in2 ? px[b + t + 2 * g] : default;
-        Words8 rx3 = in3 ? px[b + t + 3 * g] : default;
-        Words8 rw0 = in0 ? pw[t + 0 * g] : default;
-        Words8 rw1 = in1 ? pw[t + 1 * g] : default;
-        Words8 rw2 = in2 ? pw[t + 2 * g] : default;
-        Words8 rw3 = in3 ? pw[t + 3 * g] : default;
+        Half8 rx0 = in0 ? px[b + t + 0 * g] : default;
+        Half8 rx1 = in1 ? px[b + t + 1 * g] : default;
+        Half8 rx2 = in2 ? px[b + t + 2 * g] : default;
+        Half8 rx3 = in3 ? px[b + t + 3 * g] : default;
+        Half8 rw0 = in0 ? pw[t + 0 * g] : default;
+        Half8 rw1 = in1 ? pw[t + 1 * g] : default;
+        Half8 rw2 = in2 ? pw[t + 2 * g] : default;
+        Half8 rw3 = in3 ? pw[t + 3 * g] : default;
         Floats8 v0 = RowVectors.Unpack(rx0, bf);
         Floats8 v1 = RowVectors.Unpack(rx1, bf);
         Floats8 v2 = RowVectors.Unpack(rx2, bf);
@@ -79,7 +79,7 @@ internal static class RowVector16Kernels
     [IlgpuKernel]
     [IlgpuKernelVariant(typeof(Float16Storage))]
     [IlgpuKernelVariant(typeof(BFloat16Storage))]
-    public static void FusedAddRmsNorm16<TFormat>(ArrayView<Words8> x, ArrayView<Words8> residual, ArrayView<Words8> w, int cols, float eps)
+    public static void FusedAddRmsNorm16<TFormat>(ArrayView<Half8> x, ArrayView<Half8> residual, ArrayView<Half8> w, int cols, float eps)
         where TFormat : struct, IKernelConstant
     {
         int bf = default(TFormat).Value;
@@ -95,18 +95,18 @@ internal static class RowVector16Kernels
         bool in1 = t + 1 * g < nv;
         bool in2 = t + 2 * g < nv;
         bool in3 = t + 3 * g < nv;
-        Words8 rx0 = in0 ? px[b + t + 0 * g] : default;
-        Words8 rx1 = in1 ? px[b + t + 1 * g] : default;
-        Words8 rx2 = in2 ? px[b + t + 2 * g] : default;
-        Words8 rx3 = in3 ? px[b + t + 3 * g] : default;
-        Words8 rr0 = in0 ? presidual[b + t + 0 * g] : default;
-        Words8 rr1 = in1 ? presidual[b + t + 1 * g] : default;
-        Words8 rr2 = in2 ? presidual[b + t + 2 * g] : default;
-        Words8 rr3 = in3 ? presidual[b + t + 3 * g] : default;
-        Words8 rw0 = in0 ? pw[t + 0 * g] : default;
-        Words8 rw1 = in1 ? pw[t + 1 * g] : default;
-        Words8 rw2 = in2 ? pw[t + 2 * g] : default;
-        Words8 rw3 = in3 ? pw[t + 3 * g] : default;
+        Half8 rx0 = in0 ? px[b + t + 0 * g] : default;
+        Half8 rx1 = in1 ? px[b + t + 1 * g] : default;
+        Half8 rx2 = in2 ? px[b + t + 2 * g] : default;
+        Half8 rx3 = in3 ? px[b + t + 3 * g] : default;
+        Half8 rr0 = in0 ? presidual[b + t + 0 * g] : default;
+        Half8 rr1 = in1 ? presidual[b + t + 1 * g] : default;
+        Half8 rr2 = in2 ? presidual[b + t + 2 * g] : default;
+        Half8 rr3 = in3 ? presidual[b + t + 3 * g] : default;
+        Half8 rw0 = in0 ? pw[t + 0 * g] : default;
+        Half8 rw1 = in1 ? pw[t + 1 * g] : default;
+        Half8 rw2 = in2 ? pw[t + 2 * g] : default;
+        Half8 rw3 = in3 ? pw[t + 3 * g] : default;
         Floats8 v0 = RowVectors.Add(RowVectors.Unpack(rx0, bf), RowVectors.Unpack(rr0, bf));
         rr0 = RowVectors.Pack(v0, bf);
         Floats8 v1 = RowVectors.Add(RowVectors.Unpack(rx1, bf), RowVectors.Unpack(rr1, bf));
@@ -162,7 +162,7 @@ internal static class RowVector16Kernels
     [IlgpuKernel]
     [IlgpuKernelVariant(typeof(Float16Storage))]
     [IlgpuKernelVariant(typeof(BFloat16Storage))]
-    public static void LayerNorm16<TFormat>(ArrayView<Words8> x, ArrayView<Words8> w, ArrayView<Words8> bias, ArrayView<Words8> y, int cols, float eps, int hasWeight, int hasBias, long xPointer, int ahead)
+    public static void LayerNorm16<TFormat>(ArrayView<Half8> x, ArrayView<Half8> w, ArrayView<Half8> bias, ArrayView<Half8> y, int cols, float eps, int hasWeight, int hasBias, long xPointer, int ahead)
         where TFormat : struct, IKernelConstant
     {
         int bf = default(TFormat).Value;
@@ -179,18 +179,18 @@ internal static class RowVector16Kernels
         bool in1 = t + 1 * g < nv;
         bool in2 = t + 2 * g < nv;
         bool in3 = t + 3 * g < nv;
-        Words8 rx0 = in0 ? px[b + t + 0 * g] : default;
-        Words8 rx1 = in1 ? px[b + t + 1 * g] : default;
-        Words8 rx2 = in2 ? px[b + t + 2 * g] : default;
-        Words8 rx3 = in3 ? px[b + t + 3 * g] : default;
-        Words8 rw0 = hasWeight != 0 && in0 ? pw[t + 0 * g] : default;
-        Words8 rw1 = hasWeight != 0 && in1 ? pw[t + 1 * g] : default;
-        Words8 rw2 = hasWeight != 0 && in2 ? pw[t + 2 * g] : default;
-        Words8 rw3 = hasWeight != 0 && in3 ? pw[t + 3 * g] : default;
-        Words8 rb0 = hasBias != 0 && in0 ? pbias[t + 0 * g] : default;
-        Words8 rb1 = hasBias != 0 && in1 ? pbias[t + 1 * g] : default;
-        Words8 rb2 = hasBias != 0 && in2 ? pbias[t + 2 * g] : default;
-        Words8 rb3 = hasBias != 0 && in3 ? pbias[t + 3 * g] : default;
+        Half8 rx0 = in0 ? px[b + t + 0 * g] : default;
+        Half8 rx1 = in1 ? px[b + t + 1 * g] : default;
+        Half8 rx2 = in2 ? px[b + t + 2 * g] : default;
+        Half8 rx3 = in3 ? px[b + t + 3 * g] : default;
+        Half8 rw0 = hasWeight != 0 && in0 ? pw[t + 0 * g] : default;
+        Half8 rw1 = hasWeight != 0 && in1 ? pw[t + 1 * g] : default;
+        Half8 rw2 = hasWeight != 0 && in2 ? pw[t + 2 * g] : default;
+        Half8 rw3 = hasWeight != 0 && in3 ? pw[t + 3 * g] : default;
+        Half8 rb0 = hasBias != 0 && in0 ? pbias[t + 0 * g] : default;
+        Half8 rb1 = hasBias != 0 && in1 ? pbias[t + 1 * g] : default;
+        Half8 rb2 = hasBias != 0 && in2 ? pbias[t + 2 * g] : default;
+        Half8 rb3 = hasBias != 0 && in3 ? pbias[t + 3 * g] : default;
         RowStreamKernels.PrefetchRow(xPointer, (long)cols * 2, Grid.IdxX + (long)ahead, t, g);
         float mean = GpuMath.GroupSum(RowVectors.Sum(RowVectors.Unpack(rx0, bf)) + RowVectors.Sum(RowVectors.Unpack(rx1, bf)) + RowVectors.Sum(RowVectors.Unpack(rx2, bf)) + RowVectors.Sum(RowVectors.Unpack(rx3, bf)), scratch) / cols;
         float q = (in0 ? RowVectors.SumSquaredDeviations(RowVectors.Unpack(rx0, bf), mean) : 0f) + (in1 ? RowVectors.SumSquaredDeviations(RowVectors.Unpack(rx1, bf), mean) : 0f) + (in2 ? RowVectors.SumSquaredDeviations(RowVectors.Unpack(rx2, bf), mean) : 0f) + (in3 ? RowVectors.SumSquaredDeviations(RowVectors.Unpack(rx3, bf), mean) : 0f);
@@ -220,7 +220,7 @@ internal static class RowVector16Kernels
     [IlgpuKernel]
     [IlgpuKernelVariant(typeof(Float16Storage))]
     [IlgpuKernelVariant(typeof(BFloat16Storage))]
-    public static void Softmax16<TFormat>(ArrayView<Words8> x, ArrayView<Words8> y, int cols, int log)
+    public static void Softmax16<TFormat>(ArrayView<Half8> x, ArrayView<Half8> y, int cols, int log)
         where TFormat : struct, IKernelConstant
     {
         int bf = default(TFormat).Value;
@@ -235,10 +235,10 @@ internal static class RowVector16Kernels
         bool in1 = t + 1 * g < nv;
         bool in2 = t + 2 * g < nv;
         bool in3 = t + 3 * g < nv;
-        Words8 rx0 = in0 ? px[b + t + 0 * g] : default;
-        Words8 rx1 = in1 ? px[b + t + 1 * g] : default;
-        Words8 rx2 = in2 ? px[b + t + 2 * g] : default;
-        Words8 rx3 = in3 ? px[b + t + 3 * g] : default;
+        Half8 rx0 = in0 ? px[b + t + 0 * g] : default;
+        Half8 rx1 = in1 ? px[b + t + 1 * g] : default;
+        Half8 rx2 = in2 ? px[b + t + 2 * g] : default;
+        Half8 rx3 = in3 ? px[b + t + 3 * g] : default;
         var none = RowVectors.Fill(GpuMath.NegInf);
         Floats8 v0 = in0 ? RowVectors.Unpack(rx0, bf) : none;
         Floats8 v1 = in1 ? RowVectors.Unpack(rx1, bf) : none;

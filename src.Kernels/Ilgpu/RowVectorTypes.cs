@@ -3,19 +3,7 @@ using ILGPU;
 
 namespace GemsInjector.Kernels.Ilgpu;
 
-/// <summary>
-/// Eight 16-bit words (float16 or bfloat16 bits), two per <see cref="uint"/>, element 2k in the low half of word k: one
-/// 16-byte load or store (<c>ld.global.v4.u32</c>) when the view is 16-byte aligned.
-/// </summary>
-internal struct Words8
-{
-    public uint A;
-    public uint B;
-    public uint C;
-    public uint D;
-}
-
-/// <summary>Eight float32 values held in registers (the unpacked <see cref="Words8"/>, element order kept).</summary>
+/// <summary>Eight float32 values held in registers (the unpacked <see cref="Half8"/>, element order kept).</summary>
 internal struct Floats8
 {
     public float V0;
@@ -52,17 +40,17 @@ internal static class RowVectors
 
     /// <summary>The eight elements of <paramref name="w"/> as float32 (bfloat16 when <paramref name="bf16"/> ≠ 0).</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    public static Floats8 Unpack(Words8 w, int bf16)
+    public static Floats8 Unpack(Half8 w, int bf16)
     {
         Floats8 f;
-        f.V0 = Low(w.A, bf16);
-        f.V1 = High(w.A, bf16);
-        f.V2 = Low(w.B, bf16);
-        f.V3 = High(w.B, bf16);
-        f.V4 = Low(w.C, bf16);
-        f.V5 = High(w.C, bf16);
-        f.V6 = Low(w.D, bf16);
-        f.V7 = High(w.D, bf16);
+        f.V0 = Low(w.X, bf16);
+        f.V1 = High(w.X, bf16);
+        f.V2 = Low(w.Y, bf16);
+        f.V3 = High(w.Y, bf16);
+        f.V4 = Low(w.Z, bf16);
+        f.V5 = High(w.Z, bf16);
+        f.V6 = Low(w.W, bf16);
+        f.V7 = High(w.W, bf16);
         return f;
     }
 
@@ -76,13 +64,13 @@ internal static class RowVectors
 
     /// <summary>Eight float32 values rounded to the 16-bit format (nearest even) and packed.</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    public static Words8 Pack(Floats8 f, int bf16)
+    public static Half8 Pack(Floats8 f, int bf16)
     {
-        Words8 w;
-        w.A = Pack2(f.V0, f.V1, bf16);
-        w.B = Pack2(f.V2, f.V3, bf16);
-        w.C = Pack2(f.V4, f.V5, bf16);
-        w.D = Pack2(f.V6, f.V7, bf16);
+        Half8 w;
+        w.X = Pack2(f.V0, f.V1, bf16);
+        w.Y = Pack2(f.V2, f.V3, bf16);
+        w.Z = Pack2(f.V4, f.V5, bf16);
+        w.W = Pack2(f.V6, f.V7, bf16);
         return w;
     }
 

@@ -165,7 +165,7 @@ def head16(sig, doc, views):
 def loads16(name, view, row=True, cond=""):
     for j in J:
         idx = f"b + t + {j} * g" if row else f"t + {j} * g"
-        w(f"        Words8 {name}{j} = {cond}in{j} ? p{view}[{idx}] : default;")
+        w(f"        Half8 {name}{j} = {cond}in{j} ? p{view}[{idx}] : default;")
 
 
 def store16(view, expr, row=True):
@@ -183,7 +183,7 @@ def plus(fmt):
     return " + ".join(fmt.format(j=j) for j in J)
 
 
-head16("RmsNorm16<TFormat>(ArrayView<Words8> x, ArrayView<Words8> w, ArrayView<Words8> y, int cols, float eps)",
+head16("RmsNorm16<TFormat>(ArrayView<Half8> x, ArrayView<Half8> w, ArrayView<Half8> y, int cols, float eps)",
        "rms_norm: y = x / √(mean(x²) + eps) · w.", ["x", "w", "y"])
 loads16("rx", "x")
 loads16("rw", "w", row=False)
@@ -194,7 +194,7 @@ w("        float inv = 1f / IntrinsicMath.CPUOnly.Sqrt(GpuMath.GroupSum(ss, scra
 store16("y", "RowVectors.Pack(RowVectors.ScaleBy(v{j}, inv, RowVectors.Unpack(rw{j}, bf)), bf)")
 w("    }")
 
-head16("FusedAddRmsNorm16<TFormat>(ArrayView<Words8> x, ArrayView<Words8> residual, ArrayView<Words8> w, int cols, float eps)",
+head16("FusedAddRmsNorm16<TFormat>(ArrayView<Half8> x, ArrayView<Half8> residual, ArrayView<Half8> w, int cols, float eps)",
        "fused_add_rms_norm as vLLM's kernel: the float32 sum x + residual feeds the variance; the rounded sum is stored into residual and normalised into x.",
        ["x", "residual", "w"])
 loads16("rx", "x")
@@ -210,7 +210,7 @@ w("        float inv = 1f / IntrinsicMath.CPUOnly.Sqrt(GpuMath.GroupSum(ss, scra
 store16("x", "RowVectors.Pack(RowVectors.ScaleBy(RowVectors.Unpack(rr{j}, bf), inv, RowVectors.Unpack(rw{j}, bf)), bf)")
 w("    }")
 
-head16("LayerNorm16<TFormat>(ArrayView<Words8> x, ArrayView<Words8> w, ArrayView<Words8> bias, ArrayView<Words8> y, int cols, float eps, int hasWeight, int hasBias, long xPointer, int ahead)",
+head16("LayerNorm16<TFormat>(ArrayView<Half8> x, ArrayView<Half8> w, ArrayView<Half8> bias, ArrayView<Half8> y, int cols, float eps, int hasWeight, int hasBias, long xPointer, int ahead)",
        "layer_norm (biased variance, two-pass from registers); weight / bias used when the flags are non-zero. The row stays as its 16-bit words and is widened at each of its three uses (one instruction per element for either format): 16 registers for x instead of 32, so more rows per SM overlap their two reductions. The row <paramref name=\"ahead\"/> rows on is prefetched into L2 (see RowStreamKernels.PrefetchRow; 0 or a null <paramref name=\"xPointer\"/>: off).",
        ["x", "w", "bias", "y"])
 loads16("rx", "x")
@@ -223,7 +223,7 @@ w("        float inv = 1f / IntrinsicMath.CPUOnly.Sqrt(GpuMath.GroupSum(q, scrat
 store16("y", "RowVectors.Pack(RowVectors.Affine(RowVectors.ShiftScale(RowVectors.Unpack(rx{j}, bf), mean, inv), RowVectors.Unpack(rw{j}, bf), RowVectors.Unpack(rb{j}, bf), hasWeight, hasBias), bf)")
 w("    }")
 
-head16("Softmax16<TFormat>(ArrayView<Words8> x, ArrayView<Words8> y, int cols, int log)",
+head16("Softmax16<TFormat>(ArrayView<Half8> x, ArrayView<Half8> y, int cols, int log)",
        "Softmax (log-softmax when <paramref name=\"log\"/> ≠ 0): max, then Σ e^(v - max), each exponential computed once.", ["x", "y"])
 loads16("rx", "x")
 w("        var none = RowVectors.Fill(GpuMath.NegInf);")
