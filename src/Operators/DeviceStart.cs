@@ -51,31 +51,10 @@ internal sealed class DeviceStart
     /// <summary>
     /// A kernel of <paramref name="cpu"/>'s delegate type that, on its first call, waits for the device and from then on
     /// runs the device's kernel for <paramref name="operatorName"/>, or <paramref name="cpu"/> when the device failed
-    /// or does not take that operator. Plain lambdas per kernel type rather than a compiled expression tree: this runs
-    /// inside <see cref="Gems.Enable(GemsOptions?)"/>, where building and compiling expressions cost ~5 ms a kernel.
+    /// or does not take that operator.
     /// </summary>
-    /// <exception cref="ArgumentException">A kernel delegate type this method does not know (a new one must be added here).</exception>
-    public Delegate Deferred(string operatorName, Delegate cpu) => cpu switch
-    {
-        UnaryKernel k => (UnaryKernel)(input => Resolve(operatorName, k)(input)),
-        BinaryKernel k => (BinaryKernel)((self, other) => Resolve(operatorName, k)(self, other)),
-        ScaledBinaryKernel k => (ScaledBinaryKernel)((self, other, alpha) => Resolve(operatorName, k)(self, other, alpha)),
-        GeluKernel k => (GeluKernel)((input, approximate) => Resolve(operatorName, k)(input, approximate)),
-        DimensionKernel k => (DimensionKernel)((input, dim) => Resolve(operatorName, k)(input, dim)),
-        WeightedNormKernel k => (WeightedNormKernel)((input, weight, epsilon) => Resolve(operatorName, k)(input, weight, epsilon)),
-        FusedAddNormKernel k => (FusedAddNormKernel)((input, residual, weight, epsilon) => Resolve(operatorName, k)(input, residual, weight, epsilon)),
-        LayerNormKernel k => (LayerNormKernel)((input, weight, bias, epsilon) => Resolve(operatorName, k)(input, weight, bias, epsilon)),
-        RotaryKernel k => (RotaryKernel)((positions, query, key, headSize, cache, isNeox) => Resolve(operatorName, k)(positions, query, key, headSize, cache, isNeox)),
-        EmbeddingKernel k => (EmbeddingKernel)((weight, indices) => Resolve(operatorName, k)(weight, indices)),
-        ReductionKernel k => (ReductionKernel)((input, dim, keepdim) => Resolve(operatorName, k)(input, dim, keepdim)),
-        TopKKernel k => (TopKKernel)((input, count, dim, largest) => Resolve(operatorName, k)(input, count, dim, largest)),
-        AddmmKernel k => (AddmmKernel)((self, mat1, mat2, beta, alpha) => Resolve(operatorName, k)(self, mat1, mat2, beta, alpha)),
-        AttentionKernel k => (AttentionKernel)((query, key, value, mask, isCausal, scale) => Resolve(operatorName, k)(query, key, value, mask, isCausal, scale)),
-        _ => throw new ArgumentException($"No deferred form for the kernel type {cpu.GetType().Name} of {operatorName}.", nameof(cpu)),
-    };
-
-    private TKernel Resolve<TKernel>(string operatorName, TKernel cpu)
-        where TKernel : Delegate => (TKernel)Resolve(operatorName, (Delegate)cpu);
+    /// <exception cref="ArgumentException">A kernel delegate type <see cref="ForwardingKernel"/> does not know.</exception>
+    public Delegate Deferred(string operatorName, Delegate cpu) => ForwardingKernel.Create(cpu, new DeviceChoice(this, operatorName, cpu));
 
     /// <summary>The kernel that serves <paramref name="operatorName"/> once the device is up: the device's, or <paramref name="cpu"/>.</summary>
     private Delegate Resolve(string operatorName, Delegate cpu)
@@ -89,6 +68,13 @@ internal sealed class DeviceStart
         ((IAsyncResult)device).AsyncWaitHandle.WaitOne();
         kernel = device.IsCompletedSuccessfully && device.Result.Kernels.TryGetValue(operatorName, out var onDevice) ? onDevice.Kernel : cpu;
         return resolved.GetOrAdd(operatorName, kernel);
+    }
+
+    private sealed class DeviceChoice(DeviceStart start, string operatorName, Delegate cpu) : IKernelChoice
+    {
+        public Delegate Current() => start.Resolve(operatorName, cpu);
+
+        public bool TakeOver(Delegate kernel, Exception failure) => false;
     }
 
     /// <summary>

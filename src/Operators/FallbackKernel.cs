@@ -1,15 +1,13 @@
 using System;
-using System.Linq;
-using System.Linq.Expressions;
 using System.Threading;
 
 namespace GemsInjector.Operators;
 
 /// <summary>
-/// Builds, for any kernel delegate type, a kernel that runs a device kernel and, once that fails with the one exception
-/// type that means "this kernel cannot be built here" (ILGPU compiles each kernel on its first call), runs the CPU
-/// kernel instead for that call and every later one. Any other exception (bad arguments, for instance) propagates as
-/// before. A failed compile happens before a kernel writes anything, so the CPU kernel sees the operands untouched.
+/// A kernel that runs a device kernel and, once that fails with the one exception type that means "this kernel cannot be
+/// built here" (ILGPU compiles each kernel on its first call), runs the CPU kernel instead for that call and every later
+/// one. Any other exception (bad arguments, for instance) propagates as before. A failed compile happens before a kernel
+/// writes anything, so the CPU kernel sees the operands untouched.
 /// </summary>
 internal static class FallbackKernel
 {
@@ -22,43 +20,35 @@ internal static class FallbackKernel
     public static Delegate Wrap<TFailure>(Delegate device, Delegate cpu, Action<TFailure> onFailure)
         where TFailure : Exception
     {
-        var type = device.GetType();
-        if (cpu.GetType() != type)
+        if (cpu.GetType() != device.GetType())
         {
-            throw new ArgumentException($"The fallback kernel is a {cpu.GetType().Name}, the device kernel a {type.Name}.", nameof(cpu));
+            throw new ArgumentException($"The fallback kernel is a {cpu.GetType().Name}, the device kernel a {device.GetType().Name}.", nameof(cpu));
         }
 
-        var state = new FallbackState<TFailure>(onFailure);
-        var parameters = type.GetMethod(nameof(Action.Invoke))!.GetParameters().Select(p => Expression.Parameter(p.ParameterType, p.Name)).ToArray();
-        var failure = Expression.Parameter(typeof(TFailure), "failure");
-        var callCpu = Expression.Invoke(Expression.Constant(cpu), parameters);
-        var body = Expression.Condition(
-            Expression.Property(Expression.Constant(state), nameof(FallbackState<TFailure>.Failed)),
-            callCpu,
-            Expression.TryCatch(
-                Expression.Invoke(Expression.Constant(device), parameters),
-                Expression.Catch(failure, Expression.Block(Expression.Call(Expression.Constant(state), nameof(FallbackState<TFailure>.Fail), null, failure), callCpu))),
-            callCpu.Type);
-        return Expression.Lambda(type, body, parameters).Compile();
+        return ForwardingKernel.Create(device, new Choice<TFailure>(device, cpu, onFailure));
     }
 
-    /// <summary>Whether the operator has switched; public members so the compiled expression can reach them.</summary>
-    public sealed class FallbackState<TFailure>(Action<TFailure> onFailure)
+    private sealed class Choice<TFailure>(Delegate device, Delegate cpu, Action<TFailure> onFailure) : IKernelChoice
         where TFailure : Exception
     {
         private int failed;
 
-        /// <summary>Whether the device kernel failed.</summary>
-        public bool Failed => Volatile.Read(ref failed) != 0;
+        public Delegate Current() => Volatile.Read(ref failed) != 0 ? cpu : device;
 
-        /// <summary>Records the failure; the first one is reported.</summary>
-        /// <param name="failure">What the device kernel threw.</param>
-        public void Fail(TFailure failure)
+        public bool TakeOver(Delegate kernel, Exception failure)
         {
+            // Only the device kernel's own compile failure switches; the CPU kernel's exceptions are the caller's.
+            if (kernel != device || failure is not TFailure compileFailure)
+            {
+                return false;
+            }
+
             if (Interlocked.Exchange(ref failed, 1) == 0)
             {
-                onFailure(failure);
+                onFailure(compileFailure);
             }
+
+            return true;
         }
     }
 }

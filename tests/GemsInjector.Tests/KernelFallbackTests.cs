@@ -107,6 +107,35 @@ public sealed class KernelFallbackTests : IDisposable
     }
 
     [Fact]
+    public void A_compile_failure_thrown_by_the_CPU_kernel_itself_propagates_instead_of_retrying()
+    {
+        var cpuCalls = 0;
+        var wrapped = (UnaryKernel)FallbackKernel.Wrap<IlgpuKernelCompileException>(
+            (UnaryKernel)(_ => throw CompileFailure()),
+            (UnaryKernel)(_ =>
+            {
+                cpuCalls++;
+                throw CompileFailure();
+            }),
+            _ => { });
+
+        using var x = torch.ones(2);
+        Assert.Throws<IlgpuKernelCompileException>(() => wrapped(x));
+        Assert.Throws<IlgpuKernelCompileException>(() => wrapped(x));
+        Assert.Equal(2, cpuCalls);
+    }
+
+    [Fact]
+    public void Every_kernel_type_of_the_table_can_be_forwarded()
+    {
+        foreach (var (op, registration) in GemsKernelCatalog.ForCpu())
+        {
+            var forwarded = FallbackKernel.Wrap<IlgpuKernelCompileException>(registration.Kernel, registration.Kernel, _ => { });
+            Assert.True(forwarded.GetType() == registration.Kernel.GetType(), op.Name);
+        }
+    }
+
+    [Fact]
     public void Kernels_of_different_types_are_refused()
     {
         var error = Assert.Throws<ArgumentException>(() => FallbackKernel.Wrap<IlgpuKernelCompileException>(
