@@ -231,11 +231,14 @@ internal sealed class Runner : IDisposable
     /// </summary>
     internal static string StartupNote(IlgpuDevice dev, int fromDisk, int fromShipped)
     {
-        var process = Environment.GetEnvironmentVariable("GEMS_STARTUP_PROCESS");
         var driverCache = Environment.GetEnvironmentVariable("CUDA_CACHE_DISABLE") == "1" ? "off" : "on";
-        var problem = dev.KernelCacheProblem is { } p ? " cache-problem=" + p.Replace(',', ';').Replace(' ', '_') : string.Empty;
-        return $"{(string.IsNullOrEmpty(process) ? string.Empty : "process=" + process + " ")}from-disk-cache={fromDisk} from-shipped={fromShipped} driver-cache={driverCache}{problem}";
+        var problem = dev.KernelCacheProblem is { } p ? " cache-problem=" + p.Replace(' ', '_') : string.Empty;
+        return $"{ProcessTag}from-disk-cache={fromDisk} from-shipped={fromShipped} driver-cache={driverCache}{problem}";
     }
+
+    /// <summary><c>process=NAME </c> when run-on-gpu.sh named this startup process (<c>GEMS_STARTUP_PROCESS</c>), else empty.</summary>
+    internal static string ProcessTag =>
+        Environment.GetEnvironmentVariable("GEMS_STARTUP_PROCESS") is { Length: > 0 } process ? "process=" + process + " " : string.Empty;
 
     // ---------------------------------------------------------------- shared
 
