@@ -1,6 +1,6 @@
 using System;
-using System.Globalization;
 using System.Collections.Generic;
+using System.Globalization;
 using System.IO;
 using System.IO.Compression;
 using System.Linq;
@@ -23,7 +23,8 @@ namespace GemsInjector.Kernels.Ilgpu;
 /// specialization and target; the
 /// name hashes everything the PTX depends on (the kernel assembly's build, ILGPU's version, the GPU architecture and
 /// instruction set), so a rebuilt kernel assembly or another GPU never reads a stale file. The PTX itself is loaded by
-/// the driver, whose own compute cache turns it into machine code once per node.
+/// the driver, whose own compute cache turns it into machine code once per node. Below the directory, an optional
+/// read-only <see cref="ShippedKernels"/> archive serves a node's first process the same way.
 /// </summary>
 /// <remarks>
 /// Never fails a kernel load: a missing, unreadable, truncated or tampered file is a miss (the kernel is compiled as
