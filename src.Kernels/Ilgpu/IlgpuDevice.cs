@@ -89,7 +89,9 @@ public sealed class IlgpuDevice : IDisposable
         if (accelerator is CudaAccelerator cuda)
         {
             Architecture = cuda.Architecture.ToString();
-            diskCache = KernelDiskCache.FromEnvironment($"{cuda.Architecture} {cuda.InstructionSet} {CudaOptimization}");
+            diskCache = KernelDiskCache.FromEnvironment(
+                KernelDiskCache.TargetOf(cuda.Architecture, cuda.InstructionSet, CudaOptimization),
+                ShippedKernels.ForDevice(cuda.Architecture, cuda.InstructionSet));
         }
 
         loader = new IlgpuKernelLoader(accelerator, diskCache);
@@ -151,7 +153,21 @@ public sealed class IlgpuDevice : IDisposable
     /// <summary>Kernels this device read from the on-disk cache instead of compiling them.</summary>
     public int KernelsFromDiskCache => loader.DiskCache?.Hits ?? 0;
 
-    private const OptimizationLevel CudaOptimization = OptimizationLevel.O2;
+    /// <summary>
+    /// The archive of precompiled kernels shipped beside the kernel assembly that this device reads below the on-disk
+    /// cache (CUDA on the architecture it was compiled for; <c>GEMS_SHIPPED_KERNELS=off</c> ignores it), or
+    /// <see langword="null"/>.
+    /// </summary>
+    public string? ShippedKernelsPath => loader.DiskCache?.Shipped?.Path;
+
+    /// <summary>Kernels this device read from the shipped archive instead of compiling them.</summary>
+    public int KernelsFromShippedArchive => loader.DiskCache?.ShippedHits ?? 0;
+
+    /// <summary>Why a shipped or cached kernel could not be used (the first reason), or <see langword="null"/>; such kernels are compiled instead.</summary>
+    public string? KernelCacheProblem => loader.DiskCache?.Shipped?.LastError ?? loader.RejectedFileError;
+
+    /// <summary>ILGPU's optimization level for CUDA kernels (part of the kernel cache's key).</summary>
+    internal const OptimizationLevel CudaOptimization = OptimizationLevel.O2;
 
     /// <summary>Creates a device of the given kind (the first device of that kind).</summary>
     /// <param name="kind">The accelerator kind.</param>

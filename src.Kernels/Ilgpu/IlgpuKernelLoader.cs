@@ -1,6 +1,7 @@
 using System;
 using System.Reflection;
 using ILGPU;
+using ILGPU.Backends;
 using ILGPU.Backends.EntryPoints;
 using ILGPU.Runtime;
 
@@ -36,7 +37,21 @@ internal sealed partial class IlgpuKernelLoader
             return accelerator.LoadKernel<TLauncher>(method, specialization, out _);
         }
 
-        var compiled = DiskCache.GetOrCompile(accelerator.Context, entry, specialization, () => accelerator.CompileKernel(entry, specialization));
-        return accelerator.LoadKernel(compiled).CreateLauncherDelegate<TLauncher>();
+        Func<CompiledKernel> compile = () => accelerator.CompileKernel(entry, specialization);
+        var compiled = DiskCache.GetOrCompile(accelerator.Context, entry, specialization, compile, out var fromFile);
+        try
+        {
+            return accelerator.LoadKernel(compiled).CreateLauncherDelegate<TLauncher>();
+        }
+        catch (Exception ex) when (fromFile)
+        {
+            // PTX read from a file that the driver refuses (an entry built for something this driver lacks): the kernel
+            // is compiled here as without the file, and the file in the cache directory is replaced.
+            RejectedFileError ??= $"{method.DeclaringType?.Name}.{method.Name}: the driver refused the cached PTX ({ex.GetType().Name}: {ex.Message}); compiled instead";
+            return accelerator.LoadKernel(DiskCache.Recompile(entry, specialization, compile)).CreateLauncherDelegate<TLauncher>();
+        }
     }
+
+    /// <summary>The first kernel file the driver refused to load (then compiled instead), or <see langword="null"/>.</summary>
+    public string? RejectedFileError { get; private set; }
 }

@@ -33,6 +33,9 @@ internal sealed class Options
 
     public bool EnableProbe { get; set; }
 
+    /// <summary>Where --precompile-kernels writes the archive of precompiled kernels, or null.</summary>
+    public string? PrecompileArchive { get; set; }
+
     /// <summary>Seconds after which no new case starts (the rest are reported as SKIP); 0 = none.</summary>
     public double BudgetSeconds { get; set; }
 
@@ -51,6 +54,9 @@ internal sealed class Options
           --selftest                   check that an unwritten (poisoned) output FAILs, then exit
           --enable-probe               time Gems.Enable on the device and the device's start behind it, then exit
           --budget-s <seconds>         start no new case after this many seconds from process start (rest: SKIP)
+          --precompile-kernels <zip>   compile every kernel to PTX for SM_90 on the CPU (no GPU) into the archive that
+                                       the CUDA device reads below its kernel cache (publish.sh puts it beside the
+                                       kernel assembly), print each kernel's IL -> PTX time, then exit
 
         Exit code: 0 all pass (SKIPs allowed), 1 a case failed, 2 bad arguments, 3 no device.
         """;
@@ -140,6 +146,9 @@ internal sealed class Options
                     case "--selftest":
                         o.SelfTest = true;
                         break;
+                    case "--precompile-kernels":
+                        o.PrecompileArchive = Next();
+                        break;
                     case "--budget-s":
                         o.BudgetSeconds = double.Parse(Next(), System.Globalization.CultureInfo.InvariantCulture);
                         break;
@@ -202,6 +211,15 @@ internal static class Program
             return string.IsNullOrEmpty(error) ? 0 : 2;
         }
 
+        if (opt.PrecompileArchive is { } archive)
+        {
+            var kernels = KernelPrecompiler.Precompile(archive, Console.Out);
+            var failed = kernels.Count(k => k.Error is not null);
+            Console.WriteLine($"precompile: {kernels.Count - failed} of {kernels.Count} kernels in {archive} ({new System.IO.FileInfo(archive).Length} bytes),"
+                + $" IL -> PTX {kernels.Sum(k => k.CompileTime.TotalSeconds):F1} s in all");
+            return failed == 0 ? 0 : 1;
+        }
+
         if (opt.EnableProbe)
         {
             return EnableProbe.Run(opt, processStart);
@@ -226,7 +244,7 @@ internal static class Program
 
         double createMs = Stopwatch.GetElapsedTime(t0).TotalMilliseconds;
         double sinceStart = (DateTime.Now - processStart).TotalMilliseconds;
-        Console.WriteLine($"device: {dev}; created in {createMs:F1} ms, {sinceStart:F1} ms after process start; kernel cache: {dev.KernelCacheDirectory ?? "none"}");
+        Console.WriteLine($"device: {dev}; created in {createMs:F1} ms, {sinceStart:F1} ms after process start; kernel cache: {dev.KernelCacheDirectory ?? "none"}; shipped kernels: {dev.ShippedKernelsPath ?? "none"}");
 
         if (opt.SelfTest)
         {
@@ -240,14 +258,14 @@ internal static class Program
         }
 
         var csv = new CsvSink(opt.List ? null : opt.Csv);
-        csv.Add(new Row("startup", "device_create", string.Empty, string.Empty, createMs, double.NaN, double.NaN, double.NaN, "PASS", SinceStartMs: sinceStart, Seed: opt.Seed, Note: dev.ToString()));
+        csv.Add(new Row("startup", "device_create", string.Empty, string.Empty, createMs, double.NaN, double.NaN, double.NaN, "PASS", SinceStartMs: sinceStart, Seed: opt.Seed, Note: Runner.ProcessTag + dev));
         if (order.Contains("startup"))
         {
             // As the runtime does on its background start: ILGPU's own start is paid here, not by the first operator.
             double warmMs = dev.WarmUp().TotalMilliseconds;
             Console.WriteLine($"warm-up (one trivial kernel, {(dev.KernelsFromDiskCache > 0 ? "from the disk cache" : "compiled")}): {warmMs:F1} ms");
             csv.Add(new Row("startup", "warm_up", string.Empty, string.Empty, warmMs, double.NaN, double.NaN, double.NaN, "PASS",
-                SinceStartMs: (DateTime.Now - processStart).TotalMilliseconds, Seed: opt.Seed, Note: $"from-disk-cache={dev.KernelsFromDiskCache}"));
+                SinceStartMs: (DateTime.Now - processStart).TotalMilliseconds, Seed: opt.Seed, Note: Runner.StartupNote(dev, dev.KernelsFromDiskCache, dev.KernelsFromShippedArchive)));
         }
         var runner = new Runner(opt, dev, csv, processStart);
         try

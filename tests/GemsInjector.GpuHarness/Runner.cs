@@ -195,6 +195,7 @@ internal sealed class Runner : IDisposable
                 var launch = binding is null ? c.Custom!(set) : binder.Compile(binding, set);
                 var before = new Dictionary<string, TimeSpan>(dev.CompileTimes);
                 int readBefore = dev.KernelsFromDiskCache;
+                int shippedBefore = dev.KernelsFromShippedArchive;
                 dev.Synchronize();
                 long t0 = Stopwatch.GetTimestamp();
                 launch();
@@ -208,11 +209,12 @@ internal sealed class Runner : IDisposable
                 double second = Stopwatch.GetElapsedTime(t0).TotalMilliseconds;
                 double compile = dev.CompileTimes.Where(kv => !before.ContainsKey(kv.Key)).Sum(kv => kv.Value.TotalMilliseconds);
                 int fromDisk = dev.KernelsFromDiskCache - readBefore;
+                int fromShipped = dev.KernelsFromShippedArchive - shippedBefore;
                 string status = check.Pass ? "PASS" : "FAIL";
-                Console.WriteLine($"{status}  {Label(c)} first {first,9:F2} ms (compile {compile:F2}, {fromDisk} kernel(s) from disk)  second {second,8:F3} ms  since process start {since,9:F1} ms{(check.Pass ? string.Empty : "  " + check.Detail)}");
+                Console.WriteLine($"{status}  {Label(c)} first {first,9:F2} ms (compile {compile:F2}, {fromDisk} kernel(s) from disk, {fromShipped} shipped)  second {second,8:F3} ms  since process start {since,9:F1} ms{(check.Pass ? string.Empty : "  " + check.Detail)}");
                 Count(check.Pass, c);
                 csv.Add(new Row("startup", c.Op, c.DType.Name(), c.Shape, first, double.NaN, double.NaN, check.MaxAbs, status, MaxRel: check.MaxRel, TolRatio: check.TolRatio,
-                    Timer: "host", Category: c.Category, SecondMs: second, CompileMs: compile, SinceStartMs: since, Seed: opt.Seed, Note: $"from-disk-cache={fromDisk} {check.Detail}".TrimEnd()));
+                    Timer: "host", Category: c.Category, SecondMs: second, CompileMs: compile, SinceStartMs: since, Seed: opt.Seed, Note: $"{StartupNote(dev, fromDisk, fromShipped)} {check.Detail}".TrimEnd()));
             }
             catch (Exception ex)
             {
@@ -220,6 +222,23 @@ internal sealed class Runner : IDisposable
             }
         }
     }
+
+    /// <summary>
+    /// The note of a startup row: which startup process wrote it (<c>GEMS_STARTUP_PROCESS</c>, set by run-on-gpu.sh), where
+    /// its kernels came from, and whether the CUDA driver's compute cache was on (<c>CUDA_CACHE_DISABLE=1</c> turns it
+    /// off: the first calls then pay the driver's PTX → SASS JIT and the module load, nothing of ILGPU's compile when the
+    /// kernels come from disk).
+    /// </summary>
+    internal static string StartupNote(IlgpuDevice dev, int fromDisk, int fromShipped)
+    {
+        var driverCache = Environment.GetEnvironmentVariable("CUDA_CACHE_DISABLE") == "1" ? "off" : "on";
+        var problem = dev.KernelCacheProblem is { } p ? " cache-problem=" + p.Replace(' ', '_') : string.Empty;
+        return $"{ProcessTag}from-disk-cache={fromDisk} from-shipped={fromShipped} driver-cache={driverCache}{problem}";
+    }
+
+    /// <summary><c>process=NAME </c> when run-on-gpu.sh named this startup process (<c>GEMS_STARTUP_PROCESS</c>), else empty.</summary>
+    internal static string ProcessTag =>
+        Environment.GetEnvironmentVariable("GEMS_STARTUP_PROCESS") is { Length: > 0 } process ? "process=" + process + " " : string.Empty;
 
     // ---------------------------------------------------------------- shared
 

@@ -3,7 +3,9 @@
 # machine, which has no .NET SDK and no network. Run HERE, from anywhere inside the repository:
 #   tests/GemsInjector.GpuHarness/publish.sh
 # Produces (in the repository root, ignored through .git/info/exclude):
-#   .gpu/harness.tar.xz              the published harness (must stay < 40 MB)
+#   .gpu/harness.tar.xz              the published harness (must stay < 40 MB), with the kernels precompiled to PTX
+#                                    (harness/GemsInjector.Kernels.ptx.zip, ~2 MB; GEMS_PRECOMPILE_KERNELS=0: without)
+#   .gpu/precompile.log              each kernel's IL -> PTX time on this machine
 #   .gpu/torch_reference_bench.py    the PyTorch / FlagGems reference script (from /work/shared/anchors)
 #   .gpu/flaggems_fallback.csv       the 2026-11-28 H100 PyTorch/FlagGems figures (used, marked, only where FlagGems gives none)
 # Then on the GPU machine, from the copied tree's root: tests/GemsInjector.GpuHarness/run-on-gpu.sh
@@ -38,6 +40,19 @@ fi
 if [[ ! -x "$tmp/harness/GemsInjector.GpuHarness" ]]; then
     echo "publish: ERROR: $tmp/harness/GemsInjector.GpuHarness was not produced" >&2
     exit 1
+fi
+
+# The kernels precompiled to PTX beside the kernel assembly (the archive a node's first process reads instead of
+# compiling; keyed by this exact build of GemsInjector.Kernels.dll). GEMS_PRECOMPILE_KERNELS=0 skips it (then every
+# startup process compiles, as before the archive existed).
+if [[ "${GEMS_PRECOMPILE_KERNELS:-1}" != 0 ]]; then
+    echo "publish: precompiling the kernels (IL -> PTX for SM_90 on this CPU, about half a minute) ..."
+    if ! "$tmp/harness/GemsInjector.GpuHarness" --precompile-kernels "$tmp/harness/GemsInjector.Kernels.ptx.zip" >"$tmp/precompile.log" 2>&1; then
+        echo "publish: WARNING: some kernels did not precompile (they compile at run time as before):" >&2
+        grep -E 'FAILED' "$tmp/precompile.log" >&2 || tail -5 "$tmp/precompile.log" >&2
+    fi
+    tail -1 "$tmp/precompile.log"
+    cp -f "$tmp/precompile.log" .gpu/precompile.log
 fi
 
 # Not needed on the GPU machine: the CPU libtorch is never loaded by the harness (ILGPU only).

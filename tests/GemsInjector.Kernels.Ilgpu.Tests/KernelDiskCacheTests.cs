@@ -40,7 +40,7 @@ public sealed class KernelDiskCacheTests : IDisposable
         {
             Interlocked.Increment(ref compiles);
             return backend.Compile(entry, specialization);
-        });
+        }, out _);
 
     [Fact]
     public void IlgpuExposesWhatTheCacheNeeds() => Assert.True(KernelDiskCache.IsSupported);
