@@ -40,6 +40,9 @@ internal static partial class GemmFastKernels
     /// <summary>Largest K-tile of the SGEMM (shared buffers are sized for it).</summary>
     public const int MaxBk = 8;
 
+    /// <summary>Largest K-tile of the warp-tiled SGEMM (<c>SgemmWarpF32</c>); its shared buffers are sized for it.</summary>
+    public const int MaxWarpBk = 16;
+
     /// <summary>Leading dimension of the SGEMM's shared tiles: 8·16 columns + 4 of padding.</summary>
     public const int Ld = 132;
 
