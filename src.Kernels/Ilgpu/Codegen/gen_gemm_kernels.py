@@ -202,13 +202,14 @@ w("        int tiles = kEnd > kBegin ? (kEnd - kBegin + bk - 1) / bk : 0;")
 # staging coordinates: A vector p covers (rA, kA..kA+3); B vector p covers (kB, nB..nB+3) row-major or (kB..kB+3, nB) transposed
 for p in range(2):
     w(f"        int eA{p} = tid + {p} * threads;")
-    w(f"        bool uA{p} = eA{p} < aVecs;")
+    # A whole number of vectors per thread folds to a constant (the unused prefetch register and its load vanish).
+    w(f"        bool uA{p} = aVecs >= {p + 1} * threads || (aVecs > {p} * threads && eA{p} < aVecs);")
     w(f"        int rA{p} = eA{p} / kVecs;")
     w(f"        int kA{p} = 4 * (eA{p} - rA{p} * kVecs);")
     w(f"        bool okA{p} = uA{p} && row0 + rA{p} < s.M;")
     w(f"        long gA{p} = aBase + (row0 + rA{p}) * s.StrideAm + kA{p};")
     w(f"        int eB{p} = tid + {p} * threads;")
-    w(f"        bool uB{p} = eB{p} < bVecs;")
+    w(f"        bool uB{p} = bVecs >= {p + 1} * threads || (bVecs > {p} * threads && eB{p} < bVecs);")
     w(f"        int kB{p} = bRowMajor ? eB{p} / (2 * t) : 4 * (eB{p} % kVecs);")
     w(f"        int nB{p} = bRowMajor ? 4 * (eB{p} % (2 * t)) : eB{p} / kVecs;")
     w(f"        bool okB{p} = uB{p} && col0 + nB{p} < s.N;")
