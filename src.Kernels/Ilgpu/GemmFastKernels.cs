@@ -43,6 +43,23 @@ internal static partial class GemmFastKernels
     /// <summary>Largest K-tile of the warp-tiled SGEMM (<c>SgemmWarpF32</c>); its shared buffers are sized for it.</summary>
     public const int MaxWarpBk = 16;
 
+    /// <summary>
+    /// Floats of the warp-tiled SGEMM's two shared B buffers: the larger of 2·16·(128 + 4) (square tiles, K-tile 16) and
+    /// 2·8·(512 + 4) (the flat 16×512 tile, K-tile 8).
+    /// </summary>
+    public const int WarpSharedB = 2 * 8 * (512 + 4);
+
+    /// <summary>
+    /// Rows and columns of the warp-tiled SGEMM's flat tile (all warps side by side, 4×8 lanes each on GPUs, 2×2 on the
+    /// simulator's T = 4), as the kernel computes them.
+    /// </summary>
+    public static (int Rows, int Cols) FlatTile(int tileThreads)
+    {
+        int lr = tileThreads >= 16 ? 4 : 2;
+        int lc = tileThreads >= 16 ? 8 : 2;
+        return (4 * lr, tileThreads * tileThreads / (lr * lc) * 8 * lc);
+    }
+
     /// <summary>Leading dimension of the SGEMM's shared tiles: 8·16 columns + 4 of padding.</summary>
     public const int Ld = 132;
 

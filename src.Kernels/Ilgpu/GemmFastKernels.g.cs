@@ -282,21 +282,26 @@ internal static partial class GemmFastKernels
     /// K-tiles of TBk rows (a multiple of 4) go through two shared buffers, staged with 16-byte global loads (A and a
     /// transposed B along K, a row-major B along N), the next tile's loads issued before the current tile's FMAs and
     /// stored after them: one barrier per K-tile. A is stored transposed (k-major) so its fragment is one vector load.
+    /// TWarpRowsLimit caps the warp rows of the group: 16 (no cap) gives the square tiles (4 x 2 warps on GPUs), 1 the flat
+    /// tile for 8-16-row products (8 warps side by side: 16 x 512, 4 B vectors staged per thread, B's shared rows 516 long).
     /// </summary>
     [IlgpuKernel]
-    [IlgpuKernelVariant(typeof(Const4), typeof(Const1), typeof(Const4))]
-    [IlgpuKernelVariant(typeof(Const4), typeof(Const2), typeof(Const4))]
-    [IlgpuKernelVariant(typeof(Const16), typeof(Const1), typeof(Const8))]
-    [IlgpuKernelVariant(typeof(Const16), typeof(Const2), typeof(Const8))]
-    [IlgpuKernelVariant(typeof(Const16), typeof(Const1), typeof(Const16))]
-    [IlgpuKernelVariant(typeof(Const16), typeof(Const2), typeof(Const16))]
-    public static void SgemmWarpF32<TTileThreads, TRowHalves, TBk>(ArrayView<Float4> a4, ArrayView<Float4> b4, ArrayView<float> bias, ArrayView<float> c, GemmShape s)
+    [IlgpuKernelVariant(typeof(Const4), typeof(Const1), typeof(Const4), typeof(Const16))]
+    [IlgpuKernelVariant(typeof(Const4), typeof(Const2), typeof(Const4), typeof(Const16))]
+    [IlgpuKernelVariant(typeof(Const16), typeof(Const1), typeof(Const8), typeof(Const16))]
+    [IlgpuKernelVariant(typeof(Const16), typeof(Const2), typeof(Const8), typeof(Const16))]
+    [IlgpuKernelVariant(typeof(Const16), typeof(Const1), typeof(Const16), typeof(Const16))]
+    [IlgpuKernelVariant(typeof(Const16), typeof(Const2), typeof(Const16), typeof(Const16))]
+    [IlgpuKernelVariant(typeof(Const4), typeof(Const1), typeof(Const4), typeof(Const1))]
+    [IlgpuKernelVariant(typeof(Const16), typeof(Const1), typeof(Const8), typeof(Const1))]
+    public static void SgemmWarpF32<TTileThreads, TRowHalves, TBk, TWarpRowsLimit>(ArrayView<Float4> a4, ArrayView<Float4> b4, ArrayView<float> bias, ArrayView<float> c, GemmShape s)
         where TTileThreads : struct, IKernelConstant
         where TRowHalves : struct, IKernelConstant
         where TBk : struct, IKernelConstant
+        where TWarpRowsLimit : struct, IKernelConstant
     {
         var sA4 = SharedMemory.Allocate<Float4>(2 * MaxWarpBk * Ld / 4);
-        var sB4 = SharedMemory.Allocate<Float4>(2 * MaxWarpBk * Ld / 4);
+        var sB4 = SharedMemory.Allocate<Float4>(WarpSharedB / 4);
         var sA = sA4.Cast<float>();
         var sB = sB4.Cast<float>();
         var av = a4.AsAligned(16);
@@ -305,17 +310,21 @@ internal static partial class GemmFastKernels
         int threads = t * t;
         int bk = default(TBk).Value;
         int halves = default(TRowHalves).Value;
-        int lc = t < 8 ? t : 8;
-        int lr = t < 4 ? t : 4;
+        // Lanes of a (logical) warp: 4 rows x 8 columns on GPUs; 2 x 2 on the simulator (T = 4: four warps of 4 lanes, as
+        // its warp size), so that its tests cross warp rows and columns as the GPU layout does.
+        int lr = t >= 16 ? 4 : 2;
+        int lc = t >= 16 ? 8 : 2;
         int lanes = lr * lc;
-        int warpsAcross = t / lc;
+        int warpsDown = t / lr < default(TWarpRowsLimit).Value ? t / lr : default(TWarpRowsLimit).Value;
+        int warpsAcross = threads / lanes / warpsDown;
         int tid = Group.IdxX;
         int lane = tid % lanes;
         int warp = tid / lanes;
         int tr = (warp / warpsAcross) * 4 * lr * halves + 4 * (lane / lc);
         int tc = (warp % warpsAcross) * 8 * lc + 4 * (lane % lc);
-        int tileRows = 4 * t * halves;
-        int tileCols = 8 * t;
+        int tileRows = warpsDown * 4 * lr * halves;
+        int tileCols = warpsAcross * 8 * lc;
+        int ldB = tileCols + 4;
         int row0 = Grid.IdxY * tileRows;
         int col0 = Grid.IdxX * tileCols;
         int split = s.SplitK > 1 ? Grid.IdxZ : 0;
@@ -343,50 +352,49 @@ internal static partial class GemmFastKernels
         int kA0 = 4 * (eA0 - rA0 * kVecs);
         bool okA0 = uA0 && row0 + rA0 < s.M;
         long gA0 = aBase + (row0 + rA0) * s.StrideAm + kA0;
-        int eB0 = tid + 0 * threads;
-        bool uB0 = bVecs >= 1 * threads || (bVecs > 0 * threads && eB0 < bVecs);
-        int kB0 = bRowMajor ? eB0 / (2 * t) : 4 * (eB0 % kVecs);
-        int nB0 = bRowMajor ? 4 * (eB0 % (2 * t)) : eB0 / kVecs;
-        bool okB0 = uB0 && col0 + nB0 < s.N;
-        long gB0 = bBase + (long)kB0 * s.StrideBk + (long)(col0 + nB0) * s.StrideBn;
         int eA1 = tid + 1 * threads;
         bool uA1 = aVecs >= 2 * threads || (aVecs > 1 * threads && eA1 < aVecs);
         int rA1 = eA1 / kVecs;
         int kA1 = 4 * (eA1 - rA1 * kVecs);
         bool okA1 = uA1 && row0 + rA1 < s.M;
         long gA1 = aBase + (row0 + rA1) * s.StrideAm + kA1;
+        int eB0 = tid + 0 * threads;
+        bool uB0 = bVecs >= 1 * threads || (bVecs > 0 * threads && eB0 < bVecs);
+        int kB0 = bRowMajor ? eB0 / (tileCols / 4) : 4 * (eB0 % kVecs);
+        int nB0 = bRowMajor ? 4 * (eB0 % (tileCols / 4)) : eB0 / kVecs;
+        bool okB0 = uB0 && col0 + nB0 < s.N;
+        long gB0 = bBase + (long)kB0 * s.StrideBk + (long)(col0 + nB0) * s.StrideBn;
         int eB1 = tid + 1 * threads;
         bool uB1 = bVecs >= 2 * threads || (bVecs > 1 * threads && eB1 < bVecs);
-        int kB1 = bRowMajor ? eB1 / (2 * t) : 4 * (eB1 % kVecs);
-        int nB1 = bRowMajor ? 4 * (eB1 % (2 * t)) : eB1 / kVecs;
+        int kB1 = bRowMajor ? eB1 / (tileCols / 4) : 4 * (eB1 % kVecs);
+        int nB1 = bRowMajor ? 4 * (eB1 % (tileCols / 4)) : eB1 / kVecs;
         bool okB1 = uB1 && col0 + nB1 < s.N;
         long gB1 = bBase + (long)kB1 * s.StrideBk + (long)(col0 + nB1) * s.StrideBn;
-        Float4 pa0 = default, pa1 = default, pb0 = default, pb1 = default;
+        int eB2 = tid + 2 * threads;
+        bool uB2 = bVecs >= 3 * threads || (bVecs > 2 * threads && eB2 < bVecs);
+        int kB2 = bRowMajor ? eB2 / (tileCols / 4) : 4 * (eB2 % kVecs);
+        int nB2 = bRowMajor ? 4 * (eB2 % (tileCols / 4)) : eB2 / kVecs;
+        bool okB2 = uB2 && col0 + nB2 < s.N;
+        long gB2 = bBase + (long)kB2 * s.StrideBk + (long)(col0 + nB2) * s.StrideBn;
+        int eB3 = tid + 3 * threads;
+        bool uB3 = bVecs >= 4 * threads || (bVecs > 3 * threads && eB3 < bVecs);
+        int kB3 = bRowMajor ? eB3 / (tileCols / 4) : 4 * (eB3 % kVecs);
+        int nB3 = bRowMajor ? 4 * (eB3 % (tileCols / 4)) : eB3 / kVecs;
+        bool okB3 = uB3 && col0 + nB3 < s.N;
+        long gB3 = bBase + (long)kB3 * s.StrideBk + (long)(col0 + nB3) * s.StrideBn;
+        Float4 pa0 = default, pa1 = default, pb0 = default, pb1 = default, pb2 = default, pb3 = default;
         pa0 = okA0 && kBegin + kA0 < kEnd ? av[(gA0 + kBegin) / 4] : default;
-        pb0 = okB0 && kBegin + kB0 < kEnd ? bv[(gB0 + (long)kBegin * s.StrideBk) / 4] : default;
         pa1 = okA1 && kBegin + kA1 < kEnd ? av[(gA1 + kBegin) / 4] : default;
+        pb0 = okB0 && kBegin + kB0 < kEnd ? bv[(gB0 + (long)kBegin * s.StrideBk) / 4] : default;
         pb1 = okB1 && kBegin + kB1 < kEnd ? bv[(gB1 + (long)kBegin * s.StrideBk) / 4] : default;
+        pb2 = okB2 && kBegin + kB2 < kEnd ? bv[(gB2 + (long)kBegin * s.StrideBk) / 4] : default;
+        pb3 = okB3 && kBegin + kB3 < kEnd ? bv[(gB3 + (long)kBegin * s.StrideBk) / 4] : default;
         if (uA0)
         {
             sA[0 + (kA0 + 0) * Ld + rA0] = pa0.X;
             sA[0 + (kA0 + 1) * Ld + rA0] = pa0.Y;
             sA[0 + (kA0 + 2) * Ld + rA0] = pa0.Z;
             sA[0 + (kA0 + 3) * Ld + rA0] = pa0.W;
-        }
-
-        if (uB0)
-        {
-            if (bRowMajor)
-            {
-                sB4[(0 + kB0 * Ld + nB0) / 4] = pb0;
-            }
-            else
-            {
-                sB[0 + (kB0 + 0) * Ld + nB0] = pb0.X;
-                sB[0 + (kB0 + 1) * Ld + nB0] = pb0.Y;
-                sB[0 + (kB0 + 2) * Ld + nB0] = pb0.Z;
-                sB[0 + (kB0 + 3) * Ld + nB0] = pb0.W;
-            }
         }
 
         if (uA1)
@@ -397,18 +405,63 @@ internal static partial class GemmFastKernels
             sA[0 + (kA1 + 3) * Ld + rA1] = pa1.W;
         }
 
+        if (uB0)
+        {
+            if (bRowMajor)
+            {
+                sB4[(0 + kB0 * ldB + nB0) / 4] = pb0;
+            }
+            else
+            {
+                sB[0 + (kB0 + 0) * ldB + nB0] = pb0.X;
+                sB[0 + (kB0 + 1) * ldB + nB0] = pb0.Y;
+                sB[0 + (kB0 + 2) * ldB + nB0] = pb0.Z;
+                sB[0 + (kB0 + 3) * ldB + nB0] = pb0.W;
+            }
+        }
+
         if (uB1)
         {
             if (bRowMajor)
             {
-                sB4[(0 + kB1 * Ld + nB1) / 4] = pb1;
+                sB4[(0 + kB1 * ldB + nB1) / 4] = pb1;
             }
             else
             {
-                sB[0 + (kB1 + 0) * Ld + nB1] = pb1.X;
-                sB[0 + (kB1 + 1) * Ld + nB1] = pb1.Y;
-                sB[0 + (kB1 + 2) * Ld + nB1] = pb1.Z;
-                sB[0 + (kB1 + 3) * Ld + nB1] = pb1.W;
+                sB[0 + (kB1 + 0) * ldB + nB1] = pb1.X;
+                sB[0 + (kB1 + 1) * ldB + nB1] = pb1.Y;
+                sB[0 + (kB1 + 2) * ldB + nB1] = pb1.Z;
+                sB[0 + (kB1 + 3) * ldB + nB1] = pb1.W;
+            }
+        }
+
+        if (uB2)
+        {
+            if (bRowMajor)
+            {
+                sB4[(0 + kB2 * ldB + nB2) / 4] = pb2;
+            }
+            else
+            {
+                sB[0 + (kB2 + 0) * ldB + nB2] = pb2.X;
+                sB[0 + (kB2 + 1) * ldB + nB2] = pb2.Y;
+                sB[0 + (kB2 + 2) * ldB + nB2] = pb2.Z;
+                sB[0 + (kB2 + 3) * ldB + nB2] = pb2.W;
+            }
+        }
+
+        if (uB3)
+        {
+            if (bRowMajor)
+            {
+                sB4[(0 + kB3 * ldB + nB3) / 4] = pb3;
+            }
+            else
+            {
+                sB[0 + (kB3 + 0) * ldB + nB3] = pb3.X;
+                sB[0 + (kB3 + 1) * ldB + nB3] = pb3.Y;
+                sB[0 + (kB3 + 2) * ldB + nB3] = pb3.Z;
+                sB[0 + (kB3 + 3) * ldB + nB3] = pb3.W;
             }
         }
 
@@ -416,24 +469,28 @@ internal static partial class GemmFastKernels
         for (int tile = 0; tile < tiles; tile++)
         {
             int cur = (tile & 1) * (bk * Ld);
+            int curB = (tile & 1) * (bk * ldB);
             bool more = tile + 1 < tiles;
             if (more)
             {
                 int k1 = kBegin + (tile + 1) * bk;
                 pa0 = okA0 && k1 + kA0 < kEnd ? av[(gA0 + k1) / 4] : default;
-                pb0 = okB0 && k1 + kB0 < kEnd ? bv[(gB0 + (long)k1 * s.StrideBk) / 4] : default;
                 pa1 = okA1 && k1 + kA1 < kEnd ? av[(gA1 + k1) / 4] : default;
+                pb0 = okB0 && k1 + kB0 < kEnd ? bv[(gB0 + (long)k1 * s.StrideBk) / 4] : default;
                 pb1 = okB1 && k1 + kB1 < kEnd ? bv[(gB1 + (long)k1 * s.StrideBk) / 4] : default;
+                pb2 = okB2 && k1 + kB2 < kEnd ? bv[(gB2 + (long)k1 * s.StrideBk) / 4] : default;
+                pb3 = okB3 && k1 + kB3 < kEnd ? bv[(gB3 + (long)k1 * s.StrideBk) / 4] : default;
             }
 
             // Four K steps per iteration (bk is a multiple of 4), written out so the shared loads can be hoisted.
             for (int kk = 0; kk < bk; kk += 4)
             {
                 int o0 = (cur + (kk + 0) * Ld) / 4;
+                int q0 = (curB + (kk + 0) * ldB) / 4;
                 Float4 al0 = sA4[o0 + tr / 4];
                 Float4 ah0 = halves > 1 ? sA4[o0 + tr / 4 + lr] : al0;
-                Float4 bl0 = sB4[o0 + tc / 4];
-                Float4 bh0 = sB4[o0 + tc / 4 + lc];
+                Float4 bl0 = sB4[q0 + tc / 4];
+                Float4 bh0 = sB4[q0 + tc / 4 + lc];
                 float a0_0 = al0.X;
                 float a4_0 = ah0.X;
                 float a1_0 = al0.Y;
@@ -463,10 +520,11 @@ internal static partial class GemmFastKernels
                 }
 
                 int o1 = (cur + (kk + 1) * Ld) / 4;
+                int q1 = (curB + (kk + 1) * ldB) / 4;
                 Float4 al1 = sA4[o1 + tr / 4];
                 Float4 ah1 = halves > 1 ? sA4[o1 + tr / 4 + lr] : al1;
-                Float4 bl1 = sB4[o1 + tc / 4];
-                Float4 bh1 = sB4[o1 + tc / 4 + lc];
+                Float4 bl1 = sB4[q1 + tc / 4];
+                Float4 bh1 = sB4[q1 + tc / 4 + lc];
                 float a0_1 = al1.X;
                 float a4_1 = ah1.X;
                 float a1_1 = al1.Y;
@@ -496,10 +554,11 @@ internal static partial class GemmFastKernels
                 }
 
                 int o2 = (cur + (kk + 2) * Ld) / 4;
+                int q2 = (curB + (kk + 2) * ldB) / 4;
                 Float4 al2 = sA4[o2 + tr / 4];
                 Float4 ah2 = halves > 1 ? sA4[o2 + tr / 4 + lr] : al2;
-                Float4 bl2 = sB4[o2 + tc / 4];
-                Float4 bh2 = sB4[o2 + tc / 4 + lc];
+                Float4 bl2 = sB4[q2 + tc / 4];
+                Float4 bh2 = sB4[q2 + tc / 4 + lc];
                 float a0_2 = al2.X;
                 float a4_2 = ah2.X;
                 float a1_2 = al2.Y;
@@ -529,10 +588,11 @@ internal static partial class GemmFastKernels
                 }
 
                 int o3 = (cur + (kk + 3) * Ld) / 4;
+                int q3 = (curB + (kk + 3) * ldB) / 4;
                 Float4 al3 = sA4[o3 + tr / 4];
                 Float4 ah3 = halves > 1 ? sA4[o3 + tr / 4 + lr] : al3;
-                Float4 bl3 = sB4[o3 + tc / 4];
-                Float4 bh3 = sB4[o3 + tc / 4 + lc];
+                Float4 bl3 = sB4[q3 + tc / 4];
+                Float4 bh3 = sB4[q3 + tc / 4 + lc];
                 float a0_3 = al3.X;
                 float a4_3 = ah3.X;
                 float a1_3 = al3.Y;
@@ -566,27 +626,13 @@ internal static partial class GemmFastKernels
             if (more)
             {
                 int nxt = (bk * Ld) - cur;
+                int nxtB = (bk * ldB) - curB;
                 if (uA0)
                 {
                     sA[nxt + (kA0 + 0) * Ld + rA0] = pa0.X;
                     sA[nxt + (kA0 + 1) * Ld + rA0] = pa0.Y;
                     sA[nxt + (kA0 + 2) * Ld + rA0] = pa0.Z;
                     sA[nxt + (kA0 + 3) * Ld + rA0] = pa0.W;
-                }
-
-                if (uB0)
-                {
-                    if (bRowMajor)
-                    {
-                        sB4[(nxt + kB0 * Ld + nB0) / 4] = pb0;
-                    }
-                    else
-                    {
-                        sB[nxt + (kB0 + 0) * Ld + nB0] = pb0.X;
-                        sB[nxt + (kB0 + 1) * Ld + nB0] = pb0.Y;
-                        sB[nxt + (kB0 + 2) * Ld + nB0] = pb0.Z;
-                        sB[nxt + (kB0 + 3) * Ld + nB0] = pb0.W;
-                    }
                 }
 
                 if (uA1)
@@ -597,18 +643,63 @@ internal static partial class GemmFastKernels
                     sA[nxt + (kA1 + 3) * Ld + rA1] = pa1.W;
                 }
 
+                if (uB0)
+                {
+                    if (bRowMajor)
+                    {
+                        sB4[(nxtB + kB0 * ldB + nB0) / 4] = pb0;
+                    }
+                    else
+                    {
+                        sB[nxtB + (kB0 + 0) * ldB + nB0] = pb0.X;
+                        sB[nxtB + (kB0 + 1) * ldB + nB0] = pb0.Y;
+                        sB[nxtB + (kB0 + 2) * ldB + nB0] = pb0.Z;
+                        sB[nxtB + (kB0 + 3) * ldB + nB0] = pb0.W;
+                    }
+                }
+
                 if (uB1)
                 {
                     if (bRowMajor)
                     {
-                        sB4[(nxt + kB1 * Ld + nB1) / 4] = pb1;
+                        sB4[(nxtB + kB1 * ldB + nB1) / 4] = pb1;
                     }
                     else
                     {
-                        sB[nxt + (kB1 + 0) * Ld + nB1] = pb1.X;
-                        sB[nxt + (kB1 + 1) * Ld + nB1] = pb1.Y;
-                        sB[nxt + (kB1 + 2) * Ld + nB1] = pb1.Z;
-                        sB[nxt + (kB1 + 3) * Ld + nB1] = pb1.W;
+                        sB[nxtB + (kB1 + 0) * ldB + nB1] = pb1.X;
+                        sB[nxtB + (kB1 + 1) * ldB + nB1] = pb1.Y;
+                        sB[nxtB + (kB1 + 2) * ldB + nB1] = pb1.Z;
+                        sB[nxtB + (kB1 + 3) * ldB + nB1] = pb1.W;
+                    }
+                }
+
+                if (uB2)
+                {
+                    if (bRowMajor)
+                    {
+                        sB4[(nxtB + kB2 * ldB + nB2) / 4] = pb2;
+                    }
+                    else
+                    {
+                        sB[nxtB + (kB2 + 0) * ldB + nB2] = pb2.X;
+                        sB[nxtB + (kB2 + 1) * ldB + nB2] = pb2.Y;
+                        sB[nxtB + (kB2 + 2) * ldB + nB2] = pb2.Z;
+                        sB[nxtB + (kB2 + 3) * ldB + nB2] = pb2.W;
+                    }
+                }
+
+                if (uB3)
+                {
+                    if (bRowMajor)
+                    {
+                        sB4[(nxtB + kB3 * ldB + nB3) / 4] = pb3;
+                    }
+                    else
+                    {
+                        sB[nxtB + (kB3 + 0) * ldB + nB3] = pb3.X;
+                        sB[nxtB + (kB3 + 1) * ldB + nB3] = pb3.Y;
+                        sB[nxtB + (kB3 + 2) * ldB + nB3] = pb3.Z;
+                        sB[nxtB + (kB3 + 3) * ldB + nB3] = pb3.W;
                     }
                 }
 

@@ -14,7 +14,7 @@ public sealed partial class IlgpuKernels
     private readonly Action<KernelConfig, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, GemvShape>?[] gemvKnF32 = new Action<KernelConfig, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, GemvShape>?[5];
     private readonly Action<KernelConfig, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, GemvShape>?[] gemvNkF32 = new Action<KernelConfig, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, GemvShape>?[5];
     private Action<KernelConfig, ArrayView<float>, ArrayView<float>, ArrayView<float>, GemvShape>? gemvReduceF32;
-    private readonly Action<KernelConfig, ArrayView<Float4>, ArrayView<Float4>, ArrayView<float>, ArrayView<float>, GemmShape>?[] sgemmWarpF32 = new Action<KernelConfig, ArrayView<Float4>, ArrayView<Float4>, ArrayView<float>, ArrayView<float>, GemmShape>?[6];
+    private readonly Action<KernelConfig, ArrayView<Float4>, ArrayView<Float4>, ArrayView<float>, ArrayView<float>, GemmShape>?[] sgemmWarpF32 = new Action<KernelConfig, ArrayView<Float4>, ArrayView<Float4>, ArrayView<float>, ArrayView<float>, GemmShape>?[8];
     private MemoryBuffer1D<float, Stride1D.Dense>? gemvScratch;
 
     /// <summary>
@@ -156,7 +156,11 @@ public sealed partial class IlgpuKernels
             return;
         }
 
-        if (batch == 1 && m <= GemvMaxRows && device.MaxGroupSize >= device.WarpSize)
+        // Register-tiled SGEMM: 16×16 threads (4×4 on the simulator), see below.
+        int t = device.MaxGroupSize >= 256 ? GemmFastKernels.MaxTileThreads : device.MaxGroupSize >= 16 ? 4 : 0;
+        bool flat = t > 0 && batch == 1 && m >= FlatSgemmMinRows && m <= GemvMaxRows && SmallRowsKernel == SmallRowsProduct.Sgemm
+            && SgemmKernel != SgemmKernelVariant.Legacy && UsesSgemmWarpF32(a, b, k, n, transposeB);
+        if (!flat && batch == 1 && m <= GemvMaxRows && device.MaxGroupSize >= device.WarpSize)
         {
             Gemv(a, b, bias, c, m, k, n, transposeB, alpha, beta, biasIsMatrix);
             return;
@@ -164,8 +168,8 @@ public sealed partial class IlgpuKernels
 
         // Register-tiled SGEMM: 16×16 threads with 8×8 outputs each (128×128 tiles, K-tile 8) on CUDA; 4×4 threads
         // (32×32 tiles, K-tile 2) on the simulator. bk is chosen so that each thread stages 4 floats of A and 4 of B.
-        // Products with m ≤ 64 (16 on the simulator) use half-height tiles (64×128, 4×8 per thread).
-        int t = device.MaxGroupSize >= 256 ? GemmFastKernels.MaxTileThreads : device.MaxGroupSize >= 16 ? 4 : 0;
+        // Products with m ≤ 64 (16 on the simulator) use half-height tiles (64×128, 4×8 per thread); `flat` ones (8–16
+        // rows, GEMS_F32_SMALLM=sgemm) the warp kernel's 16×512 tile (8×64 on the simulator), 4×8 per thread.
         var shape = new GemmShape
         {
             M = m,
@@ -193,11 +197,11 @@ public sealed partial class IlgpuKernels
         {
             var variant = SgemmKernel == SgemmKernelVariant.Legacy || !UsesSgemmWarpF32(a, b, k, n, transposeB) ? SgemmKernelVariant.Legacy : SgemmKernel;
             int edge = 8 * t;
-            int bk = variant == SgemmKernelVariant.Legacy ? t / 2 : variant == SgemmKernelVariant.WarpBk16 && t == GemmFastKernels.MaxTileThreads ? 16 : Math.Max(4, t / 2);
+            int bk = variant == SgemmKernelVariant.Legacy ? t / 2 : variant == SgemmKernelVariant.WarpBk16 && t == GemmFastKernels.MaxTileThreads && !flat ? 16 : Math.Max(4, t / 2);
             shape.Bk = bk;
-            int gx = (n + edge - 1) / edge;
-            int halves = m <= edge / 2 ? 1 : 2;
-            int rowsPerTile = edge / 2 * halves;
+            int halves = m <= edge / 2 || flat ? 1 : 2;
+            var (rowsPerTile, colsPerTile) = flat ? GemmFastKernels.FlatTile(t) : (edge / 2 * halves, edge);
+            int gx = (n + colsPerTile - 1) / colsPerTile;
             int gy = (m + rowsPerTile - 1) / rowsPerTile;
 
             // Split-K when one matrix has too few tiles to fill the card (e.g. 64×4096·4096×4096: 32 tiles for 132 SMs):
@@ -234,7 +238,7 @@ public sealed partial class IlgpuKernels
             }
             else
             {
-                SgemmWarpLaunch(t, halves, bk)(tiled, a.Cast<Float4>(), b.Cast<Float4>(), bias, target3, shape);
+                SgemmWarpLaunch(t, halves, bk, flat)(tiled, a.Cast<Float4>(), b.Cast<Float4>(), bias, target3, shape);
             }
             if (splits > 1)
             {
@@ -291,22 +295,33 @@ public sealed partial class IlgpuKernels
         k % 4 == 0 && (transposeB || n % 4 == 0)
         && TensorCoreLaunch.DeviceAddress(a.Cast<ushort>()) % 16 == 0 && TensorCoreLaunch.DeviceAddress(b.Cast<ushort>()) % 16 == 0;
 
-    /// <summary>The warp-tiled SGEMM compiled for (tile threads, row halves, K-tile): (4, 1|2, 4) on the simulator, (16, 1|2, 8|16) on GPUs.</summary>
-    private Action<KernelConfig, ArrayView<Float4>, ArrayView<Float4>, ArrayView<float>, ArrayView<float>, GemmShape> SgemmWarpLaunch(int tileThreads, int rowHalves, int bk)
+    /// <summary>
+    /// The warp-tiled SGEMM compiled for (tile threads, row halves, K-tile): (4, 1|2, 4) on the simulator, (16, 1|2, 8|16) on
+    /// GPUs; <paramref name="flat"/>: the one-warp-row tile for 8–16 rows, (4, 1, 4) or (16, 1, 8).
+    /// </summary>
+    private Action<KernelConfig, ArrayView<Float4>, ArrayView<Float4>, ArrayView<float>, ArrayView<float>, GemmShape> SgemmWarpLaunch(int tileThreads, int rowHalves, int bk, bool flat)
     {
-        var name = $"{nameof(GemmFastKernels.SgemmWarpF32)}<{tileThreads},{rowHalves},{bk}>";
-        int slot = (tileThreads == 4 ? 0 : bk == 8 ? 2 : 4) + rowHalves - 1;
-        return (tileThreads, rowHalves, bk) switch
+        var name = $"{nameof(GemmFastKernels.SgemmWarpF32)}<{tileThreads},{rowHalves},{bk},{(flat ? 1 : 16)}>";
+        int slot = flat ? (tileThreads == 4 ? 6 : 7) : (tileThreads == 4 ? 0 : bk == 8 ? 2 : 4) + rowHalves - 1;
+        return (tileThreads, rowHalves, bk, flat) switch
         {
-            (4, 1, 4) => device.Load(ref sgemmWarpF32[slot], name, acc => acc.LoadStreamKernel<ArrayView<Float4>, ArrayView<Float4>, ArrayView<float>, ArrayView<float>, GemmShape>(GemmFastKernels.SgemmWarpF32<Const4, Const1, Const4>, SgemmBounds)),
-            (4, 2, 4) => device.Load(ref sgemmWarpF32[slot], name, acc => acc.LoadStreamKernel<ArrayView<Float4>, ArrayView<Float4>, ArrayView<float>, ArrayView<float>, GemmShape>(GemmFastKernels.SgemmWarpF32<Const4, Const2, Const4>, SgemmBounds)),
-            (16, 1, 8) => device.Load(ref sgemmWarpF32[slot], name, acc => acc.LoadStreamKernel<ArrayView<Float4>, ArrayView<Float4>, ArrayView<float>, ArrayView<float>, GemmShape>(GemmFastKernels.SgemmWarpF32<Const16, Const1, Const8>, SgemmBounds)),
-            (16, 2, 8) => device.Load(ref sgemmWarpF32[slot], name, acc => acc.LoadStreamKernel<ArrayView<Float4>, ArrayView<Float4>, ArrayView<float>, ArrayView<float>, GemmShape>(GemmFastKernels.SgemmWarpF32<Const16, Const2, Const8>, SgemmBounds)),
-            (16, 1, 16) => device.Load(ref sgemmWarpF32[slot], name, acc => acc.LoadStreamKernel<ArrayView<Float4>, ArrayView<Float4>, ArrayView<float>, ArrayView<float>, GemmShape>(GemmFastKernels.SgemmWarpF32<Const16, Const1, Const16>, SgemmBounds)),
-            (16, 2, 16) => device.Load(ref sgemmWarpF32[slot], name, acc => acc.LoadStreamKernel<ArrayView<Float4>, ArrayView<Float4>, ArrayView<float>, ArrayView<float>, GemmShape>(GemmFastKernels.SgemmWarpF32<Const16, Const2, Const16>, SgemmBounds)),
-            _ => throw new ArgumentOutOfRangeException(nameof(tileThreads), $"No warp-tiled SGEMM for {tileThreads} tile threads, {rowHalves} row halves, K-tile {bk}."),
+            (4, 1, 4, false) => device.Load(ref sgemmWarpF32[slot], name, acc => acc.LoadStreamKernel<ArrayView<Float4>, ArrayView<Float4>, ArrayView<float>, ArrayView<float>, GemmShape>(GemmFastKernels.SgemmWarpF32<Const4, Const1, Const4, Const16>, SgemmBounds)),
+            (4, 2, 4, false) => device.Load(ref sgemmWarpF32[slot], name, acc => acc.LoadStreamKernel<ArrayView<Float4>, ArrayView<Float4>, ArrayView<float>, ArrayView<float>, GemmShape>(GemmFastKernels.SgemmWarpF32<Const4, Const2, Const4, Const16>, SgemmBounds)),
+            (16, 1, 8, false) => device.Load(ref sgemmWarpF32[slot], name, acc => acc.LoadStreamKernel<ArrayView<Float4>, ArrayView<Float4>, ArrayView<float>, ArrayView<float>, GemmShape>(GemmFastKernels.SgemmWarpF32<Const16, Const1, Const8, Const16>, SgemmBounds)),
+            (16, 2, 8, false) => device.Load(ref sgemmWarpF32[slot], name, acc => acc.LoadStreamKernel<ArrayView<Float4>, ArrayView<Float4>, ArrayView<float>, ArrayView<float>, GemmShape>(GemmFastKernels.SgemmWarpF32<Const16, Const2, Const8, Const16>, SgemmBounds)),
+            (16, 1, 16, false) => device.Load(ref sgemmWarpF32[slot], name, acc => acc.LoadStreamKernel<ArrayView<Float4>, ArrayView<Float4>, ArrayView<float>, ArrayView<float>, GemmShape>(GemmFastKernels.SgemmWarpF32<Const16, Const1, Const16, Const16>, SgemmBounds)),
+            (16, 2, 16, false) => device.Load(ref sgemmWarpF32[slot], name, acc => acc.LoadStreamKernel<ArrayView<Float4>, ArrayView<Float4>, ArrayView<float>, ArrayView<float>, GemmShape>(GemmFastKernels.SgemmWarpF32<Const16, Const2, Const16, Const16>, SgemmBounds)),
+            (4, 1, 4, true) => device.Load(ref sgemmWarpF32[slot], name, acc => acc.LoadStreamKernel<ArrayView<Float4>, ArrayView<Float4>, ArrayView<float>, ArrayView<float>, GemmShape>(GemmFastKernels.SgemmWarpF32<Const4, Const1, Const4, Const1>, SgemmBounds)),
+            (16, 1, 8, true) => device.Load(ref sgemmWarpF32[slot], name, acc => acc.LoadStreamKernel<ArrayView<Float4>, ArrayView<Float4>, ArrayView<float>, ArrayView<float>, GemmShape>(GemmFastKernels.SgemmWarpF32<Const16, Const1, Const8, Const1>, SgemmBounds)),
+            _ => throw new ArgumentOutOfRangeException(nameof(tileThreads), $"No warp-tiled SGEMM for {tileThreads} tile threads, {rowHalves} row halves, K-tile {bk}, flat {flat}."),
         };
     }
+
+    /// <summary>Fewest rows that <see cref="SmallRowsProduct.Sgemm"/> sends to the flat SGEMM tile (fewer stay on the GEMV).</summary>
+    internal const int FlatSgemmMinRows = 8;
+
+    /// <summary>Which kernel serves 8–16-row products (<c>GEMS_F32_SMALLM</c>; tests set it directly).</summary>
+    internal SmallRowsProduct SmallRowsKernel { get; set; } = SmallRowsChoice.FromEnvironment();
 
     /// <summary>The [K, N]-weight GEMV compiled for a row cap of 1, 2, 4, 8 or 16.</summary>
     private Action<KernelConfig, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, GemvShape> GemvKnVariant(int rowsCap)
@@ -588,4 +603,29 @@ internal static class SgemmKernelChoice
         "warp16" => SgemmKernelVariant.WarpBk16,
         _ => SgemmKernelVariant.WarpBk8,
     };
+}
+
+/// <summary>The kernels that <c>GEMS_F32_SMALLM</c> selects between for batch-1 products of 8–16 rows.</summary>
+internal enum SmallRowsProduct
+{
+    /// <summary>The decode GEMVs (<c>GemvKnVecF32</c>, <c>GemvNkVecF32</c>): one weight pass, A staged in shared memory.</summary>
+    Gemv,
+
+    /// <summary>The warp-tiled SGEMM's flat 16×512 tile, split-K to one wave (aligned operands only; others stay on the GEMV).</summary>
+    Sgemm,
+}
+
+/// <summary>The small-row product setting (<c>GEMS_F32_SMALLM</c>): <c>gemv</c> (default) or <c>sgemm</c>.</summary>
+internal static class SmallRowsChoice
+{
+    /// <summary>Environment variable naming the kernel for 8–16-row products.</summary>
+    public const string Variable = "GEMS_F32_SMALLM";
+
+    private static readonly Lazy<SmallRowsProduct> FromVariable = new(() => Parse(Environment.GetEnvironmentVariable(Variable)));
+
+    /// <summary>The setting of this process (read once).</summary>
+    public static SmallRowsProduct FromEnvironment() => FromVariable.Value;
+
+    /// <summary><c>sgemm</c> (any case, surrounding spaces ignored) selects the flat SGEMM; anything else the GEMVs.</summary>
+    public static SmallRowsProduct Parse(string? setting) => setting?.Trim().ToLowerInvariant() == "sgemm" ? SmallRowsProduct.Sgemm : SmallRowsProduct.Gemv;
 }

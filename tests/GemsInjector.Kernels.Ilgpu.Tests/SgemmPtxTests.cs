@@ -16,7 +16,7 @@ namespace GemsInjector.Kernels.Ilgpu.Tests;
 /// </summary>
 public sealed class SgemmPtxTests
 {
-    public static TheoryData<string> Variants() => new() { "Sgemm8x8F32<16,1>", "Sgemm8x8F32<16,2>", "SgemmWarpF32<16,1,8>", "SgemmWarpF32<16,2,8>", "SgemmWarpF32<16,1,16>", "SgemmWarpF32<16,2,16>" };
+    public static TheoryData<string> Variants() => new() { "Sgemm8x8F32<16,1>", "Sgemm8x8F32<16,2>", "SgemmWarpF32<16,1,8>", "SgemmWarpF32<16,2,8>", "SgemmWarpF32<16,1,16>", "SgemmWarpF32<16,2,16>", "SgemmWarpF32<16,1,8,flat>" };
 
     [Theory]
     [MemberData(nameof(Variants))]
@@ -26,10 +26,11 @@ public sealed class SgemmPtxTests
         {
             "Sgemm8x8F32<16,1>" => typeof(GemmFastKernels).GetMethod(nameof(GemmFastKernels.Sgemm8x8F32))!.MakeGenericMethod(typeof(Const16), typeof(Const1)),
             "Sgemm8x8F32<16,2>" => typeof(GemmFastKernels).GetMethod(nameof(GemmFastKernels.Sgemm8x8F32))!.MakeGenericMethod(typeof(Const16), typeof(Const2)),
-            "SgemmWarpF32<16,1,8>" => Warp(typeof(Const1), typeof(Const8)),
-            "SgemmWarpF32<16,2,8>" => Warp(typeof(Const2), typeof(Const8)),
-            "SgemmWarpF32<16,1,16>" => Warp(typeof(Const1), typeof(Const16)),
-            "SgemmWarpF32<16,2,16>" => Warp(typeof(Const2), typeof(Const16)),
+            "SgemmWarpF32<16,1,8>" => Warp(typeof(Const1), typeof(Const8), typeof(Const16)),
+            "SgemmWarpF32<16,2,8>" => Warp(typeof(Const2), typeof(Const8), typeof(Const16)),
+            "SgemmWarpF32<16,1,16>" => Warp(typeof(Const1), typeof(Const16), typeof(Const16)),
+            "SgemmWarpF32<16,2,16>" => Warp(typeof(Const2), typeof(Const16), typeof(Const16)),
+            "SgemmWarpF32<16,1,8,flat>" => Warp(typeof(Const1), typeof(Const8), typeof(Const1)),
             _ => throw new ArgumentOutOfRangeException(nameof(variant)),
         };
         using var context = Context.Create(b => b.Optimize(OptimizationLevel.O2));
@@ -53,6 +54,6 @@ public sealed class SgemmPtxTests
         }
     }
 
-    private static System.Reflection.MethodInfo Warp(Type halves, Type bk) =>
-        typeof(GemmFastKernels).GetMethod(nameof(GemmFastKernels.SgemmWarpF32))!.MakeGenericMethod(typeof(Const16), halves, bk);
+    private static System.Reflection.MethodInfo Warp(Type halves, Type bk, Type warpRowsLimit) =>
+        typeof(GemmFastKernels).GetMethod(nameof(GemmFastKernels.SgemmWarpF32))!.MakeGenericMethod(typeof(Const16), halves, bk, warpRowsLimit);
 }

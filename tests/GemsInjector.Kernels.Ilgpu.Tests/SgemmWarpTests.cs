@@ -158,6 +158,53 @@ public sealed class SgemmWarpTests : KernelTestBase
         Assert.True(Device.HasCompiled("SgemmWarpF32"));
     }
 
+    /// <summary>
+    /// 8–16-row products on the flat tile (GEMS_F32_SMALLM=sgemm; 8 × 64 on the simulator, so 9–16 rows cross two row
+    /// tiles): both layouts, column tails, split-K with bias, and the hand-over to the GEMV for unaligned shapes.
+    /// </summary>
+    [Theory]
+    [InlineData(8, 40, 64, false)]
+    [InlineData(16, 256, 100, false)]
+    [InlineData(16, 256, 100, true)]
+    [InlineData(11, 132, 200, true)]
+    [InlineData(9, 600, 36, false)]
+    [InlineData(13, 44, 130, true)]
+    [InlineData(16, 41, 36, false)]
+    [InlineData(12, 40, 37, false)]
+    public void SmallRowsOnTheFlatTile(int m, int k, int n, bool transposeB)
+    {
+        int seed = 9500 + m * 100 + k + n + (transposeB ? 1 : 0);
+        var a = Random(seed, m * k);
+        var b = Random(seed + 1, k * n);
+        var bias = Random(seed + 2, n);
+        var savedVariant = K.SgemmKernel;
+        var savedRows = K.SmallRowsKernel;
+        K.SgemmKernel = SgemmKernelChoice.Parse("warp8");
+        K.SmallRowsKernel = SmallRowsChoice.Parse("sgemm");
+        try
+        {
+            var c = Poisoned(m * n);
+            K.Mm(Upload(a), Upload(b), c, m, k, n, transposeB);
+            var prod = MatMul(a, b, 1, m, k, n, transposeB);
+            AssertClose(Download(c), prod, RtolF32, Atol * k, $"flat mm {m}x{k}x{n} tb={transposeB}", seed);
+
+            c = Poisoned(m * n);
+            K.Addmm(Upload(bias), Upload(a), Upload(b), c, m, k, n, beta: 0.5f, alpha: 2f, transposeB: transposeB);
+            AssertClose(Download(c), prod.Select((p, idx) => 2 * p + 0.5 * bias[idx % n]).ToArray(), RtolF32, Atol * k, $"flat addmm {m}x{k}x{n}", seed);
+        }
+        finally
+        {
+            K.SgemmKernel = savedVariant;
+            K.SmallRowsKernel = savedRows;
+        }
+    }
+
+    [Theory]
+    [InlineData(null, "Gemv")]
+    [InlineData("gemv", "Gemv")]
+    [InlineData(" SGEMM ", "Sgemm")]
+    public void SmallRowsSettingParses(string? setting, string expected) => Assert.Equal(expected, SmallRowsChoice.Parse(setting).ToString());
+
     [Theory]
     [InlineData(null, "WarpBk8")]
     [InlineData("", "WarpBk8")]
