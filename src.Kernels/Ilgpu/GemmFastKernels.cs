@@ -40,14 +40,12 @@ internal static partial class GemmFastKernels
     /// <summary>Largest K-tile of the SGEMM (shared buffers are sized for it).</summary>
     public const int MaxBk = 8;
 
-    /// <summary>Largest K-tile of the warp-tiled SGEMM (<c>SgemmWarpF32</c>); its shared buffers are sized for it.</summary>
-    public const int MaxWarpBk = 16;
-
     /// <summary>
-    /// Floats of the warp-tiled SGEMM's two shared B buffers: the larger of 2·16·(128 + 4) (square tiles, K-tile 16) and
-    /// 2·8·(512 + 4) (the flat 16×512 tile, K-tile 8).
+    /// Floats of the warp-tiled SGEMM's shared buffers (two of A, then two of B): the larger of 2·16·132 + 2·16·(128 + 4)
+    /// (square tiles, K-tile 16) and 2·8·132 + 2·8·(512 + 4) (the flat 16×512 tile, K-tile 8): 41.5 KB, under the 48 KB
+    /// of static shared memory a group may have.
     /// </summary>
-    public const int WarpSharedB = 2 * 8 * (512 + 4);
+    public const int WarpShared = 2 * 8 * Ld + 2 * 8 * (512 + 4);
 
     /// <summary>
     /// Rows and columns of the warp-tiled SGEMM's flat tile (all warps side by side, 4×8 lanes each on GPUs, 2×2 on the

@@ -300,15 +300,17 @@ internal static partial class GemmFastKernels
         where TBk : struct, IKernelConstant
         where TWarpRowsLimit : struct, IKernelConstant
     {
-        var sA4 = SharedMemory.Allocate<Float4>(2 * MaxWarpBk * Ld / 4);
-        var sB4 = SharedMemory.Allocate<Float4>(WarpSharedB / 4);
+        // One allocation (static shared memory stops at 48 KB a group): A's two buffers, then B's.
+        var sAll4 = SharedMemory.Allocate<Float4>(WarpShared / 4);
+        int t = default(TTileThreads).Value;
+        int threads = t * t;
+        int bk = default(TBk).Value;
+        var sA4 = sAll4.SubView(0, 2 * bk * Ld / 4);
+        var sB4 = sAll4.SubView(2 * bk * Ld / 4, WarpShared / 4 - 2 * bk * Ld / 4);
         var sA = sA4.Cast<float>();
         var sB = sB4.Cast<float>();
         var av = a4.AsAligned(16);
         var bv = b4.AsAligned(16);
-        int t = default(TTileThreads).Value;
-        int threads = t * t;
-        int bk = default(TBk).Value;
         int halves = default(TRowHalves).Value;
         // Lanes of a (logical) warp: 4 rows x 8 columns on GPUs; 2 x 2 on the simulator (T = 4: four warps of 4 lanes, as
         // its warp size), so that its tests cross warp rows and columns as the GPU layout does.

@@ -1,5 +1,6 @@
 using System;
 using System.IO;
+using System.Linq;
 using GemsInjector.Kernels.Ilgpu;
 using ILGPU;
 using ILGPU.Backends.EntryPoints;
@@ -47,6 +48,11 @@ public sealed class SgemmPtxTests
 
         Assert.DoesNotContain(".local", ptx, StringComparison.Ordinal);
         Assert.Contains("ld.shared.v4.f32", ptx, StringComparison.Ordinal);
+
+        // Static shared memory above 48 KB a group fails when the module loads.
+        long sharedBytes = System.Text.RegularExpressions.Regex.Matches(ptx, @"\.shared\s+\.align\s+\d+\s+\.b8\s+\w+\[(\d+)\]")
+            .Sum(m => long.Parse(m.Groups[1].Value, System.Globalization.CultureInfo.InvariantCulture));
+        Assert.InRange(sharedBytes, 1, 48 * 1024);
         if (variant.StartsWith("SgemmWarp", StringComparison.Ordinal))
         {
             Assert.True(ptx.Contains("ld.global.v4.f32", StringComparison.Ordinal) || ptx.Contains("ld.global.v4.b32", StringComparison.Ordinal)
