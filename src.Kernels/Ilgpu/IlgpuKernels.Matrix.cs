@@ -206,8 +206,8 @@ public sealed partial class IlgpuKernels
 
             // Split-K when one matrix has too few tiles to fill the card (e.g. 64×4096·4096×4096: 32 tiles for 132 SMs):
             // Grid.Z takes chunks of K (at least 16 K-tiles of 8 each), partials go to scratch and GemvReduceF32 sums them.
-            // The warp-tiled kernel takes as many splits as fit in one wave of resident groups (2 per SM): 288 groups on
-            // 264 slots, as the legacy rule gave for 64 rows, run as two waves, the second nearly empty.
+            // The warp-tiled kernel takes as many splits as fit in one wave of resident groups (SgemmGroupsPerSm per SM);
+            // the legacy rule gave 64 rows 288 groups for 264 slots: a second wave, nearly empty.
             int slots = device.MultiprocessorCount > 0 ? SgemmGroupsPerSm * device.MultiprocessorCount : 4;
             int target = device.MultiprocessorCount > 0 ? 2 * device.MultiprocessorCount : 4;
             int minChunk = 16 * Math.Max(bk, t / 2);
