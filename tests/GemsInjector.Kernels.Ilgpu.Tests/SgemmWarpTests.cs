@@ -199,6 +199,93 @@ public sealed class SgemmWarpTests : KernelTestBase
         }
     }
 
+    /// <summary>
+    /// The GPU variants (T = 16) never run on the simulator (its groups stop at 16 threads), so their index arithmetic, as
+    /// written in SgemmWarpF32, is replayed here: every output of the tile belongs to exactly one thread, the staged
+    /// vectors cover the A and B tiles exactly within the prefetch slots (2 of A, 4 of B), and both shared regions fit.
+    /// </summary>
+    [Theory]
+    [InlineData(16, 1, 8, 16)]
+    [InlineData(16, 2, 8, 16)]
+    [InlineData(16, 1, 16, 16)]
+    [InlineData(16, 2, 16, 16)]
+    [InlineData(16, 1, 8, 1)]
+    [InlineData(4, 1, 4, 16)]
+    [InlineData(4, 2, 4, 16)]
+    [InlineData(4, 1, 4, 1)]
+    public void WarpLayoutCoversTheTile(int t, int halves, int bk, int warpRowsLimit)
+    {
+        int threads = t * t;
+        int lr = t >= 16 ? 4 : 2;
+        int lc = t >= 16 ? 8 : 2;
+        int lanes = lr * lc;
+        int warpsDown = Math.Min(t / lr, warpRowsLimit);
+        int warpsAcross = threads / lanes / warpsDown;
+        int tileRows = warpsDown * 4 * lr * halves;
+        int tileCols = warpsAcross * 8 * lc;
+        int ldB = tileCols + 4;
+        if (warpRowsLimit == 1)
+        {
+            Assert.Equal(GemmFastKernels.FlatTile(t), (tileRows, tileCols));
+        }
+        else
+        {
+            Assert.Equal((4 * t * halves, 8 * t), (tileRows, tileCols));
+        }
+
+        var owner = new int[tileRows * tileCols];
+        for (int tid = 0; tid < threads; tid++)
+        {
+            int lane = tid % lanes, warp = tid / lanes;
+            int tr = (warp / warpsAcross) * 4 * lr * halves + 4 * (lane / lc);
+            int tc = (warp % warpsAcross) * 8 * lc + 4 * (lane % lc);
+            for (int i = 0; i < 4 * halves; i++)
+            {
+                for (int j = 0; j < 8; j++)
+                {
+                    int r = tr + (i >= 4 ? 4 * lr : 0) + i % 4;
+                    int col = tc + (j >= 4 ? 4 * lc : 0) + j % 4;
+                    owner[r * tileCols + col]++;
+                }
+            }
+        }
+
+        Assert.All(owner, count => Assert.Equal(1, count));
+
+        int kVecs = bk / 4;
+        int aVecs = tileRows * kVecs, bVecs = tileCols * kVecs;
+        Assert.InRange(aVecs, 1, 2 * threads);
+        Assert.InRange(bVecs, 1, 4 * threads);
+        var aSeen = new int[tileRows * bk];
+        for (int e = 0; e < aVecs; e++)
+        {
+            for (int j = 0; j < 4; j++)
+            {
+                aSeen[(e / kVecs) * bk + 4 * (e % kVecs) + j]++;
+            }
+        }
+
+        Assert.All(aSeen, count => Assert.Equal(1, count));
+        foreach (bool rowMajor in new[] { true, false })
+        {
+            var bSeen = new int[bk * tileCols];
+            for (int e = 0; e < bVecs; e++)
+            {
+                int kB = rowMajor ? e / (tileCols / 4) : 4 * (e % kVecs);
+                int nB = rowMajor ? 4 * (e % (tileCols / 4)) : e / kVecs;
+                for (int j = 0; j < 4; j++)
+                {
+                    bSeen[rowMajor ? kB * tileCols + nB + j : (kB + j) * tileCols + nB]++;
+                }
+            }
+
+            Assert.All(bSeen, count => Assert.Equal(1, count));
+        }
+
+        Assert.True(tileRows <= GemmFastKernels.Ld, "A's shared rows hold the tile's rows");
+        Assert.True(2 * bk * GemmFastKernels.Ld + 2 * bk * ldB <= GemmFastKernels.WarpShared, "both double buffers fit the allocation");
+    }
+
     [Theory]
     [InlineData(null, "Gemv")]
     [InlineData("gemv", "Gemv")]
