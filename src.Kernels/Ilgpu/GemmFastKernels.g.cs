@@ -274,6 +274,551 @@ internal static partial class GemmFastKernels
     }
 
     /// <summary>
+    /// Warp-tiled SGEMM for 16-byte aligned operands (A [M, K] row-major, B [K, N] or [N, K], the unit-stride extent a
+    /// multiple of 4): a group of T*T threads computes a (4T*TRowHalves)x(8T) tile of C, each thread 4 or 8 rows x 8
+    /// columns, as two 4x4 blocks per dimension. Threads are laid out per warp as 4 rows x 8 columns of lanes (4x4 with
+    /// T = 4), so one 16-byte shared load of a warp touches 4 distinct A vectors or 8 distinct consecutive B vectors (at
+    /// most 128 bytes: one shared wavefront), where the 16x2 lane layout of Sgemm8x8F32 spends 4 wavefronts per B load.
+    /// K-tiles of TBk rows (a multiple of 4) go through two shared buffers, staged with 16-byte global loads (A and a
+    /// transposed B along K, a row-major B along N), the next tile's loads issued before the current tile's FMAs and
+    /// stored after them: one barrier per K-tile. A is stored transposed (k-major) so its fragment is one vector load.
+    /// TWarpRowsLimit caps the warp rows of the group: 16 (no cap) gives the square tiles (4 x 2 warps on GPUs), 1 the flat
+    /// tile for 8-16-row products (8 warps side by side: 16 x 512, 4 B vectors staged per thread, B's shared rows 516 long).
+    /// </summary>
+    [IlgpuKernel]
+    [IlgpuKernelVariant(typeof(Const4), typeof(Const1), typeof(Const4), typeof(Const16))]
+    [IlgpuKernelVariant(typeof(Const4), typeof(Const2), typeof(Const4), typeof(Const16))]
+    [IlgpuKernelVariant(typeof(Const16), typeof(Const1), typeof(Const8), typeof(Const16))]
+    [IlgpuKernelVariant(typeof(Const16), typeof(Const2), typeof(Const8), typeof(Const16))]
+    [IlgpuKernelVariant(typeof(Const16), typeof(Const1), typeof(Const16), typeof(Const16))]
+    [IlgpuKernelVariant(typeof(Const16), typeof(Const2), typeof(Const16), typeof(Const16))]
+    [IlgpuKernelVariant(typeof(Const4), typeof(Const1), typeof(Const4), typeof(Const1))]
+    [IlgpuKernelVariant(typeof(Const16), typeof(Const1), typeof(Const8), typeof(Const1))]
+    public static void SgemmWarpF32<TTileThreads, TRowHalves, TBk, TWarpRowsLimit>(ArrayView<Float4> a4, ArrayView<Float4> b4, ArrayView<float> bias, ArrayView<float> c, GemmShape s)
+        where TTileThreads : struct, IKernelConstant
+        where TRowHalves : struct, IKernelConstant
+        where TBk : struct, IKernelConstant
+        where TWarpRowsLimit : struct, IKernelConstant
+    {
+        // One allocation (static shared memory stops at 48 KB a group): A's two buffers, then B's.
+        var sAll4 = SharedMemory.Allocate<Float4>(WarpShared / 4);
+        int t = default(TTileThreads).Value;
+        int threads = t * t;
+        int bk = default(TBk).Value;
+        var sA4 = sAll4.SubView(0, 2 * bk * Ld / 4);
+        var sB4 = sAll4.SubView(2 * bk * Ld / 4, WarpShared / 4 - 2 * bk * Ld / 4);
+        var sA = sA4.Cast<float>();
+        var sB = sB4.Cast<float>();
+        var av = a4.AsAligned(16);
+        var bv = b4.AsAligned(16);
+        int halves = default(TRowHalves).Value;
+        // Lanes of a (logical) warp: 4 rows x 8 columns on GPUs; 2 x 2 on the simulator (T = 4: four warps of 4 lanes, as
+        // its warp size), so that its tests cross warp rows and columns as the GPU layout does.
+        int lr = t >= 16 ? 4 : 2;
+        int lc = t >= 16 ? 8 : 2;
+        int lanes = lr * lc;
+        int warpsDown = t / lr < default(TWarpRowsLimit).Value ? t / lr : default(TWarpRowsLimit).Value;
+        int warpsAcross = threads / lanes / warpsDown;
+        int tid = Group.IdxX;
+        int lane = tid % lanes;
+        int warp = tid / lanes;
+        int tr = (warp / warpsAcross) * 4 * lr * halves + 4 * (lane / lc);
+        int tc = (warp % warpsAcross) * 8 * lc + 4 * (lane % lc);
+        int tileRows = warpsDown * 4 * lr * halves;
+        int tileCols = warpsAcross * 8 * lc;
+        int ldB = tileCols + 4;
+        int row0 = Grid.IdxY * tileRows;
+        int col0 = Grid.IdxX * tileCols;
+        int split = s.SplitK > 1 ? Grid.IdxZ : 0;
+        long batch = s.SplitK > 1 ? 0 : Grid.IdxZ;
+        int kBegin = split * s.KChunk;
+        int kEnd = kBegin + s.KChunk < s.K ? kBegin + s.KChunk : s.K;
+        long aBase = batch * s.BatchA;
+        long bBase = batch * s.BatchB;
+        bool bRowMajor = s.StrideBn == 1;
+        int kVecs = bk / 4;
+        int aVecs = tileRows * kVecs;
+        int bVecs = tileCols * kVecs;
+        float c00 = 0f, c01 = 0f, c02 = 0f, c03 = 0f, c04 = 0f, c05 = 0f, c06 = 0f, c07 = 0f;
+        float c10 = 0f, c11 = 0f, c12 = 0f, c13 = 0f, c14 = 0f, c15 = 0f, c16 = 0f, c17 = 0f;
+        float c20 = 0f, c21 = 0f, c22 = 0f, c23 = 0f, c24 = 0f, c25 = 0f, c26 = 0f, c27 = 0f;
+        float c30 = 0f, c31 = 0f, c32 = 0f, c33 = 0f, c34 = 0f, c35 = 0f, c36 = 0f, c37 = 0f;
+        float c40 = 0f, c41 = 0f, c42 = 0f, c43 = 0f, c44 = 0f, c45 = 0f, c46 = 0f, c47 = 0f;
+        float c50 = 0f, c51 = 0f, c52 = 0f, c53 = 0f, c54 = 0f, c55 = 0f, c56 = 0f, c57 = 0f;
+        float c60 = 0f, c61 = 0f, c62 = 0f, c63 = 0f, c64 = 0f, c65 = 0f, c66 = 0f, c67 = 0f;
+        float c70 = 0f, c71 = 0f, c72 = 0f, c73 = 0f, c74 = 0f, c75 = 0f, c76 = 0f, c77 = 0f;
+        int tiles = kEnd > kBegin ? (kEnd - kBegin + bk - 1) / bk : 0;
+        int eA0 = tid + 0 * threads;
+        bool uA0 = aVecs >= 1 * threads || (aVecs > 0 * threads && eA0 < aVecs);
+        int rA0 = eA0 / kVecs;
+        int kA0 = 4 * (eA0 - rA0 * kVecs);
+        bool okA0 = uA0 && row0 + rA0 < s.M;
+        long gA0 = aBase + (row0 + rA0) * s.StrideAm + kA0;
+        int eA1 = tid + 1 * threads;
+        bool uA1 = aVecs >= 2 * threads || (aVecs > 1 * threads && eA1 < aVecs);
+        int rA1 = eA1 / kVecs;
+        int kA1 = 4 * (eA1 - rA1 * kVecs);
+        bool okA1 = uA1 && row0 + rA1 < s.M;
+        long gA1 = aBase + (row0 + rA1) * s.StrideAm + kA1;
+        int eB0 = tid + 0 * threads;
+        bool uB0 = bVecs >= 1 * threads || (bVecs > 0 * threads && eB0 < bVecs);
+        int kB0 = bRowMajor ? eB0 / (tileCols / 4) : 4 * (eB0 % kVecs);
+        int nB0 = bRowMajor ? 4 * (eB0 % (tileCols / 4)) : eB0 / kVecs;
+        bool okB0 = uB0 && col0 + nB0 < s.N;
+        long gB0 = bBase + (long)kB0 * s.StrideBk + (long)(col0 + nB0) * s.StrideBn;
+        int eB1 = tid + 1 * threads;
+        bool uB1 = bVecs >= 2 * threads || (bVecs > 1 * threads && eB1 < bVecs);
+        int kB1 = bRowMajor ? eB1 / (tileCols / 4) : 4 * (eB1 % kVecs);
+        int nB1 = bRowMajor ? 4 * (eB1 % (tileCols / 4)) : eB1 / kVecs;
+        bool okB1 = uB1 && col0 + nB1 < s.N;
+        long gB1 = bBase + (long)kB1 * s.StrideBk + (long)(col0 + nB1) * s.StrideBn;
+        int eB2 = tid + 2 * threads;
+        bool uB2 = bVecs >= 3 * threads || (bVecs > 2 * threads && eB2 < bVecs);
+        int kB2 = bRowMajor ? eB2 / (tileCols / 4) : 4 * (eB2 % kVecs);
+        int nB2 = bRowMajor ? 4 * (eB2 % (tileCols / 4)) : eB2 / kVecs;
+        bool okB2 = uB2 && col0 + nB2 < s.N;
+        long gB2 = bBase + (long)kB2 * s.StrideBk + (long)(col0 + nB2) * s.StrideBn;
+        int eB3 = tid + 3 * threads;
+        bool uB3 = bVecs >= 4 * threads || (bVecs > 3 * threads && eB3 < bVecs);
+        int kB3 = bRowMajor ? eB3 / (tileCols / 4) : 4 * (eB3 % kVecs);
+        int nB3 = bRowMajor ? 4 * (eB3 % (tileCols / 4)) : eB3 / kVecs;
+        bool okB3 = uB3 && col0 + nB3 < s.N;
+        long gB3 = bBase + (long)kB3 * s.StrideBk + (long)(col0 + nB3) * s.StrideBn;
+        Float4 pa0 = default, pa1 = default, pb0 = default, pb1 = default, pb2 = default, pb3 = default;
+        pa0 = okA0 && kBegin + kA0 < kEnd ? av[(gA0 + kBegin) / 4] : default;
+        pa1 = okA1 && kBegin + kA1 < kEnd ? av[(gA1 + kBegin) / 4] : default;
+        pb0 = okB0 && kBegin + kB0 < kEnd ? bv[(gB0 + (long)kBegin * s.StrideBk) / 4] : default;
+        pb1 = okB1 && kBegin + kB1 < kEnd ? bv[(gB1 + (long)kBegin * s.StrideBk) / 4] : default;
+        pb2 = okB2 && kBegin + kB2 < kEnd ? bv[(gB2 + (long)kBegin * s.StrideBk) / 4] : default;
+        pb3 = okB3 && kBegin + kB3 < kEnd ? bv[(gB3 + (long)kBegin * s.StrideBk) / 4] : default;
+        if (uA0)
+        {
+            sA[0 + (kA0 + 0) * Ld + rA0] = pa0.X;
+            sA[0 + (kA0 + 1) * Ld + rA0] = pa0.Y;
+            sA[0 + (kA0 + 2) * Ld + rA0] = pa0.Z;
+            sA[0 + (kA0 + 3) * Ld + rA0] = pa0.W;
+        }
+
+        if (uA1)
+        {
+            sA[0 + (kA1 + 0) * Ld + rA1] = pa1.X;
+            sA[0 + (kA1 + 1) * Ld + rA1] = pa1.Y;
+            sA[0 + (kA1 + 2) * Ld + rA1] = pa1.Z;
+            sA[0 + (kA1 + 3) * Ld + rA1] = pa1.W;
+        }
+
+        if (uB0)
+        {
+            if (bRowMajor)
+            {
+                sB4[(0 + kB0 * ldB + nB0) / 4] = pb0;
+            }
+            else
+            {
+                sB[0 + (kB0 + 0) * ldB + nB0] = pb0.X;
+                sB[0 + (kB0 + 1) * ldB + nB0] = pb0.Y;
+                sB[0 + (kB0 + 2) * ldB + nB0] = pb0.Z;
+                sB[0 + (kB0 + 3) * ldB + nB0] = pb0.W;
+            }
+        }
+
+        if (uB1)
+        {
+            if (bRowMajor)
+            {
+                sB4[(0 + kB1 * ldB + nB1) / 4] = pb1;
+            }
+            else
+            {
+                sB[0 + (kB1 + 0) * ldB + nB1] = pb1.X;
+                sB[0 + (kB1 + 1) * ldB + nB1] = pb1.Y;
+                sB[0 + (kB1 + 2) * ldB + nB1] = pb1.Z;
+                sB[0 + (kB1 + 3) * ldB + nB1] = pb1.W;
+            }
+        }
+
+        if (uB2)
+        {
+            if (bRowMajor)
+            {
+                sB4[(0 + kB2 * ldB + nB2) / 4] = pb2;
+            }
+            else
+            {
+                sB[0 + (kB2 + 0) * ldB + nB2] = pb2.X;
+                sB[0 + (kB2 + 1) * ldB + nB2] = pb2.Y;
+                sB[0 + (kB2 + 2) * ldB + nB2] = pb2.Z;
+                sB[0 + (kB2 + 3) * ldB + nB2] = pb2.W;
+            }
+        }
+
+        if (uB3)
+        {
+            if (bRowMajor)
+            {
+                sB4[(0 + kB3 * ldB + nB3) / 4] = pb3;
+            }
+            else
+            {
+                sB[0 + (kB3 + 0) * ldB + nB3] = pb3.X;
+                sB[0 + (kB3 + 1) * ldB + nB3] = pb3.Y;
+                sB[0 + (kB3 + 2) * ldB + nB3] = pb3.Z;
+                sB[0 + (kB3 + 3) * ldB + nB3] = pb3.W;
+            }
+        }
+
+        Group.Barrier();
+        for (int tile = 0; tile < tiles; tile++)
+        {
+            int cur = (tile & 1) * (bk * Ld);
+            int curB = (tile & 1) * (bk * ldB);
+            bool more = tile + 1 < tiles;
+            if (more)
+            {
+                int k1 = kBegin + (tile + 1) * bk;
+                pa0 = okA0 && k1 + kA0 < kEnd ? av[(gA0 + k1) / 4] : default;
+                pa1 = okA1 && k1 + kA1 < kEnd ? av[(gA1 + k1) / 4] : default;
+                pb0 = okB0 && k1 + kB0 < kEnd ? bv[(gB0 + (long)k1 * s.StrideBk) / 4] : default;
+                pb1 = okB1 && k1 + kB1 < kEnd ? bv[(gB1 + (long)k1 * s.StrideBk) / 4] : default;
+                pb2 = okB2 && k1 + kB2 < kEnd ? bv[(gB2 + (long)k1 * s.StrideBk) / 4] : default;
+                pb3 = okB3 && k1 + kB3 < kEnd ? bv[(gB3 + (long)k1 * s.StrideBk) / 4] : default;
+            }
+
+            // Four K steps per iteration (bk is a multiple of 4), written out so the shared loads can be hoisted.
+            for (int kk = 0; kk < bk; kk += 4)
+            {
+                int o0 = (cur + (kk + 0) * Ld) / 4;
+                int q0 = (curB + (kk + 0) * ldB) / 4;
+                Float4 al0 = sA4[o0 + tr / 4];
+                Float4 ah0 = halves > 1 ? sA4[o0 + tr / 4 + lr] : al0;
+                Float4 bl0 = sB4[q0 + tc / 4];
+                Float4 bh0 = sB4[q0 + tc / 4 + lc];
+                float a0_0 = al0.X;
+                float a4_0 = ah0.X;
+                float a1_0 = al0.Y;
+                float a5_0 = ah0.Y;
+                float a2_0 = al0.Z;
+                float a6_0 = ah0.Z;
+                float a3_0 = al0.W;
+                float a7_0 = ah0.W;
+                float b0_0 = bl0.X;
+                float b4_0 = bh0.X;
+                float b1_0 = bl0.Y;
+                float b5_0 = bh0.Y;
+                float b2_0 = bl0.Z;
+                float b6_0 = bh0.Z;
+                float b3_0 = bl0.W;
+                float b7_0 = bh0.W;
+                c00 += a0_0 * b0_0; c01 += a0_0 * b1_0; c02 += a0_0 * b2_0; c03 += a0_0 * b3_0; c04 += a0_0 * b4_0; c05 += a0_0 * b5_0; c06 += a0_0 * b6_0; c07 += a0_0 * b7_0;
+                c10 += a1_0 * b0_0; c11 += a1_0 * b1_0; c12 += a1_0 * b2_0; c13 += a1_0 * b3_0; c14 += a1_0 * b4_0; c15 += a1_0 * b5_0; c16 += a1_0 * b6_0; c17 += a1_0 * b7_0;
+                c20 += a2_0 * b0_0; c21 += a2_0 * b1_0; c22 += a2_0 * b2_0; c23 += a2_0 * b3_0; c24 += a2_0 * b4_0; c25 += a2_0 * b5_0; c26 += a2_0 * b6_0; c27 += a2_0 * b7_0;
+                c30 += a3_0 * b0_0; c31 += a3_0 * b1_0; c32 += a3_0 * b2_0; c33 += a3_0 * b3_0; c34 += a3_0 * b4_0; c35 += a3_0 * b5_0; c36 += a3_0 * b6_0; c37 += a3_0 * b7_0;
+                if (halves > 1)
+                {
+                    c40 += a4_0 * b0_0; c41 += a4_0 * b1_0; c42 += a4_0 * b2_0; c43 += a4_0 * b3_0; c44 += a4_0 * b4_0; c45 += a4_0 * b5_0; c46 += a4_0 * b6_0; c47 += a4_0 * b7_0;
+                    c50 += a5_0 * b0_0; c51 += a5_0 * b1_0; c52 += a5_0 * b2_0; c53 += a5_0 * b3_0; c54 += a5_0 * b4_0; c55 += a5_0 * b5_0; c56 += a5_0 * b6_0; c57 += a5_0 * b7_0;
+                    c60 += a6_0 * b0_0; c61 += a6_0 * b1_0; c62 += a6_0 * b2_0; c63 += a6_0 * b3_0; c64 += a6_0 * b4_0; c65 += a6_0 * b5_0; c66 += a6_0 * b6_0; c67 += a6_0 * b7_0;
+                    c70 += a7_0 * b0_0; c71 += a7_0 * b1_0; c72 += a7_0 * b2_0; c73 += a7_0 * b3_0; c74 += a7_0 * b4_0; c75 += a7_0 * b5_0; c76 += a7_0 * b6_0; c77 += a7_0 * b7_0;
+                }
+
+                int o1 = (cur + (kk + 1) * Ld) / 4;
+                int q1 = (curB + (kk + 1) * ldB) / 4;
+                Float4 al1 = sA4[o1 + tr / 4];
+                Float4 ah1 = halves > 1 ? sA4[o1 + tr / 4 + lr] : al1;
+                Float4 bl1 = sB4[q1 + tc / 4];
+                Float4 bh1 = sB4[q1 + tc / 4 + lc];
+                float a0_1 = al1.X;
+                float a4_1 = ah1.X;
+                float a1_1 = al1.Y;
+                float a5_1 = ah1.Y;
+                float a2_1 = al1.Z;
+                float a6_1 = ah1.Z;
+                float a3_1 = al1.W;
+                float a7_1 = ah1.W;
+                float b0_1 = bl1.X;
+                float b4_1 = bh1.X;
+                float b1_1 = bl1.Y;
+                float b5_1 = bh1.Y;
+                float b2_1 = bl1.Z;
+                float b6_1 = bh1.Z;
+                float b3_1 = bl1.W;
+                float b7_1 = bh1.W;
+                c00 += a0_1 * b0_1; c01 += a0_1 * b1_1; c02 += a0_1 * b2_1; c03 += a0_1 * b3_1; c04 += a0_1 * b4_1; c05 += a0_1 * b5_1; c06 += a0_1 * b6_1; c07 += a0_1 * b7_1;
+                c10 += a1_1 * b0_1; c11 += a1_1 * b1_1; c12 += a1_1 * b2_1; c13 += a1_1 * b3_1; c14 += a1_1 * b4_1; c15 += a1_1 * b5_1; c16 += a1_1 * b6_1; c17 += a1_1 * b7_1;
+                c20 += a2_1 * b0_1; c21 += a2_1 * b1_1; c22 += a2_1 * b2_1; c23 += a2_1 * b3_1; c24 += a2_1 * b4_1; c25 += a2_1 * b5_1; c26 += a2_1 * b6_1; c27 += a2_1 * b7_1;
+                c30 += a3_1 * b0_1; c31 += a3_1 * b1_1; c32 += a3_1 * b2_1; c33 += a3_1 * b3_1; c34 += a3_1 * b4_1; c35 += a3_1 * b5_1; c36 += a3_1 * b6_1; c37 += a3_1 * b7_1;
+                if (halves > 1)
+                {
+                    c40 += a4_1 * b0_1; c41 += a4_1 * b1_1; c42 += a4_1 * b2_1; c43 += a4_1 * b3_1; c44 += a4_1 * b4_1; c45 += a4_1 * b5_1; c46 += a4_1 * b6_1; c47 += a4_1 * b7_1;
+                    c50 += a5_1 * b0_1; c51 += a5_1 * b1_1; c52 += a5_1 * b2_1; c53 += a5_1 * b3_1; c54 += a5_1 * b4_1; c55 += a5_1 * b5_1; c56 += a5_1 * b6_1; c57 += a5_1 * b7_1;
+                    c60 += a6_1 * b0_1; c61 += a6_1 * b1_1; c62 += a6_1 * b2_1; c63 += a6_1 * b3_1; c64 += a6_1 * b4_1; c65 += a6_1 * b5_1; c66 += a6_1 * b6_1; c67 += a6_1 * b7_1;
+                    c70 += a7_1 * b0_1; c71 += a7_1 * b1_1; c72 += a7_1 * b2_1; c73 += a7_1 * b3_1; c74 += a7_1 * b4_1; c75 += a7_1 * b5_1; c76 += a7_1 * b6_1; c77 += a7_1 * b7_1;
+                }
+
+                int o2 = (cur + (kk + 2) * Ld) / 4;
+                int q2 = (curB + (kk + 2) * ldB) / 4;
+                Float4 al2 = sA4[o2 + tr / 4];
+                Float4 ah2 = halves > 1 ? sA4[o2 + tr / 4 + lr] : al2;
+                Float4 bl2 = sB4[q2 + tc / 4];
+                Float4 bh2 = sB4[q2 + tc / 4 + lc];
+                float a0_2 = al2.X;
+                float a4_2 = ah2.X;
+                float a1_2 = al2.Y;
+                float a5_2 = ah2.Y;
+                float a2_2 = al2.Z;
+                float a6_2 = ah2.Z;
+                float a3_2 = al2.W;
+                float a7_2 = ah2.W;
+                float b0_2 = bl2.X;
+                float b4_2 = bh2.X;
+                float b1_2 = bl2.Y;
+                float b5_2 = bh2.Y;
+                float b2_2 = bl2.Z;
+                float b6_2 = bh2.Z;
+                float b3_2 = bl2.W;
+                float b7_2 = bh2.W;
+                c00 += a0_2 * b0_2; c01 += a0_2 * b1_2; c02 += a0_2 * b2_2; c03 += a0_2 * b3_2; c04 += a0_2 * b4_2; c05 += a0_2 * b5_2; c06 += a0_2 * b6_2; c07 += a0_2 * b7_2;
+                c10 += a1_2 * b0_2; c11 += a1_2 * b1_2; c12 += a1_2 * b2_2; c13 += a1_2 * b3_2; c14 += a1_2 * b4_2; c15 += a1_2 * b5_2; c16 += a1_2 * b6_2; c17 += a1_2 * b7_2;
+                c20 += a2_2 * b0_2; c21 += a2_2 * b1_2; c22 += a2_2 * b2_2; c23 += a2_2 * b3_2; c24 += a2_2 * b4_2; c25 += a2_2 * b5_2; c26 += a2_2 * b6_2; c27 += a2_2 * b7_2;
+                c30 += a3_2 * b0_2; c31 += a3_2 * b1_2; c32 += a3_2 * b2_2; c33 += a3_2 * b3_2; c34 += a3_2 * b4_2; c35 += a3_2 * b5_2; c36 += a3_2 * b6_2; c37 += a3_2 * b7_2;
+                if (halves > 1)
+                {
+                    c40 += a4_2 * b0_2; c41 += a4_2 * b1_2; c42 += a4_2 * b2_2; c43 += a4_2 * b3_2; c44 += a4_2 * b4_2; c45 += a4_2 * b5_2; c46 += a4_2 * b6_2; c47 += a4_2 * b7_2;
+                    c50 += a5_2 * b0_2; c51 += a5_2 * b1_2; c52 += a5_2 * b2_2; c53 += a5_2 * b3_2; c54 += a5_2 * b4_2; c55 += a5_2 * b5_2; c56 += a5_2 * b6_2; c57 += a5_2 * b7_2;
+                    c60 += a6_2 * b0_2; c61 += a6_2 * b1_2; c62 += a6_2 * b2_2; c63 += a6_2 * b3_2; c64 += a6_2 * b4_2; c65 += a6_2 * b5_2; c66 += a6_2 * b6_2; c67 += a6_2 * b7_2;
+                    c70 += a7_2 * b0_2; c71 += a7_2 * b1_2; c72 += a7_2 * b2_2; c73 += a7_2 * b3_2; c74 += a7_2 * b4_2; c75 += a7_2 * b5_2; c76 += a7_2 * b6_2; c77 += a7_2 * b7_2;
+                }
+
+                int o3 = (cur + (kk + 3) * Ld) / 4;
+                int q3 = (curB + (kk + 3) * ldB) / 4;
+                Float4 al3 = sA4[o3 + tr / 4];
+                Float4 ah3 = halves > 1 ? sA4[o3 + tr / 4 + lr] : al3;
+                Float4 bl3 = sB4[q3 + tc / 4];
+                Float4 bh3 = sB4[q3 + tc / 4 + lc];
+                float a0_3 = al3.X;
+                float a4_3 = ah3.X;
+                float a1_3 = al3.Y;
+                float a5_3 = ah3.Y;
+                float a2_3 = al3.Z;
+                float a6_3 = ah3.Z;
+                float a3_3 = al3.W;
+                float a7_3 = ah3.W;
+                float b0_3 = bl3.X;
+                float b4_3 = bh3.X;
+                float b1_3 = bl3.Y;
+                float b5_3 = bh3.Y;
+                float b2_3 = bl3.Z;
+                float b6_3 = bh3.Z;
+                float b3_3 = bl3.W;
+                float b7_3 = bh3.W;
+                c00 += a0_3 * b0_3; c01 += a0_3 * b1_3; c02 += a0_3 * b2_3; c03 += a0_3 * b3_3; c04 += a0_3 * b4_3; c05 += a0_3 * b5_3; c06 += a0_3 * b6_3; c07 += a0_3 * b7_3;
+                c10 += a1_3 * b0_3; c11 += a1_3 * b1_3; c12 += a1_3 * b2_3; c13 += a1_3 * b3_3; c14 += a1_3 * b4_3; c15 += a1_3 * b5_3; c16 += a1_3 * b6_3; c17 += a1_3 * b7_3;
+                c20 += a2_3 * b0_3; c21 += a2_3 * b1_3; c22 += a2_3 * b2_3; c23 += a2_3 * b3_3; c24 += a2_3 * b4_3; c25 += a2_3 * b5_3; c26 += a2_3 * b6_3; c27 += a2_3 * b7_3;
+                c30 += a3_3 * b0_3; c31 += a3_3 * b1_3; c32 += a3_3 * b2_3; c33 += a3_3 * b3_3; c34 += a3_3 * b4_3; c35 += a3_3 * b5_3; c36 += a3_3 * b6_3; c37 += a3_3 * b7_3;
+                if (halves > 1)
+                {
+                    c40 += a4_3 * b0_3; c41 += a4_3 * b1_3; c42 += a4_3 * b2_3; c43 += a4_3 * b3_3; c44 += a4_3 * b4_3; c45 += a4_3 * b5_3; c46 += a4_3 * b6_3; c47 += a4_3 * b7_3;
+                    c50 += a5_3 * b0_3; c51 += a5_3 * b1_3; c52 += a5_3 * b2_3; c53 += a5_3 * b3_3; c54 += a5_3 * b4_3; c55 += a5_3 * b5_3; c56 += a5_3 * b6_3; c57 += a5_3 * b7_3;
+                    c60 += a6_3 * b0_3; c61 += a6_3 * b1_3; c62 += a6_3 * b2_3; c63 += a6_3 * b3_3; c64 += a6_3 * b4_3; c65 += a6_3 * b5_3; c66 += a6_3 * b6_3; c67 += a6_3 * b7_3;
+                    c70 += a7_3 * b0_3; c71 += a7_3 * b1_3; c72 += a7_3 * b2_3; c73 += a7_3 * b3_3; c74 += a7_3 * b4_3; c75 += a7_3 * b5_3; c76 += a7_3 * b6_3; c77 += a7_3 * b7_3;
+                }
+
+            }
+
+            if (more)
+            {
+                int nxt = (bk * Ld) - cur;
+                int nxtB = (bk * ldB) - curB;
+                if (uA0)
+                {
+                    sA[nxt + (kA0 + 0) * Ld + rA0] = pa0.X;
+                    sA[nxt + (kA0 + 1) * Ld + rA0] = pa0.Y;
+                    sA[nxt + (kA0 + 2) * Ld + rA0] = pa0.Z;
+                    sA[nxt + (kA0 + 3) * Ld + rA0] = pa0.W;
+                }
+
+                if (uA1)
+                {
+                    sA[nxt + (kA1 + 0) * Ld + rA1] = pa1.X;
+                    sA[nxt + (kA1 + 1) * Ld + rA1] = pa1.Y;
+                    sA[nxt + (kA1 + 2) * Ld + rA1] = pa1.Z;
+                    sA[nxt + (kA1 + 3) * Ld + rA1] = pa1.W;
+                }
+
+                if (uB0)
+                {
+                    if (bRowMajor)
+                    {
+                        sB4[(nxtB + kB0 * ldB + nB0) / 4] = pb0;
+                    }
+                    else
+                    {
+                        sB[nxtB + (kB0 + 0) * ldB + nB0] = pb0.X;
+                        sB[nxtB + (kB0 + 1) * ldB + nB0] = pb0.Y;
+                        sB[nxtB + (kB0 + 2) * ldB + nB0] = pb0.Z;
+                        sB[nxtB + (kB0 + 3) * ldB + nB0] = pb0.W;
+                    }
+                }
+
+                if (uB1)
+                {
+                    if (bRowMajor)
+                    {
+                        sB4[(nxtB + kB1 * ldB + nB1) / 4] = pb1;
+                    }
+                    else
+                    {
+                        sB[nxtB + (kB1 + 0) * ldB + nB1] = pb1.X;
+                        sB[nxtB + (kB1 + 1) * ldB + nB1] = pb1.Y;
+                        sB[nxtB + (kB1 + 2) * ldB + nB1] = pb1.Z;
+                        sB[nxtB + (kB1 + 3) * ldB + nB1] = pb1.W;
+                    }
+                }
+
+                if (uB2)
+                {
+                    if (bRowMajor)
+                    {
+                        sB4[(nxtB + kB2 * ldB + nB2) / 4] = pb2;
+                    }
+                    else
+                    {
+                        sB[nxtB + (kB2 + 0) * ldB + nB2] = pb2.X;
+                        sB[nxtB + (kB2 + 1) * ldB + nB2] = pb2.Y;
+                        sB[nxtB + (kB2 + 2) * ldB + nB2] = pb2.Z;
+                        sB[nxtB + (kB2 + 3) * ldB + nB2] = pb2.W;
+                    }
+                }
+
+                if (uB3)
+                {
+                    if (bRowMajor)
+                    {
+                        sB4[(nxtB + kB3 * ldB + nB3) / 4] = pb3;
+                    }
+                    else
+                    {
+                        sB[nxtB + (kB3 + 0) * ldB + nB3] = pb3.X;
+                        sB[nxtB + (kB3 + 1) * ldB + nB3] = pb3.Y;
+                        sB[nxtB + (kB3 + 2) * ldB + nB3] = pb3.Z;
+                        sB[nxtB + (kB3 + 3) * ldB + nB3] = pb3.W;
+                    }
+                }
+
+            }
+
+            Group.Barrier();
+        }
+
+        long cBase = s.SplitK > 1 ? split * s.BatchC : batch * s.BatchC;
+        long biasBase = batch * s.BatchBias;
+        int r0 = row0 + tr + 0;
+        int r1 = row0 + tr + 1;
+        int r2 = row0 + tr + 2;
+        int r3 = row0 + tr + 3;
+        int r4 = row0 + tr + 4 * lr + 0;
+        int r5 = row0 + tr + 4 * lr + 1;
+        int r6 = row0 + tr + 4 * lr + 2;
+        int r7 = row0 + tr + 4 * lr + 3;
+        int n0 = col0 + tc + 0;
+        int n1 = col0 + tc + 1;
+        int n2 = col0 + tc + 2;
+        int n3 = col0 + tc + 3;
+        int n4 = col0 + tc + 4 * lc + 0;
+        int n5 = col0 + tc + 4 * lc + 1;
+        int n6 = col0 + tc + 4 * lc + 2;
+        int n7 = col0 + tc + 4 * lc + 3;
+        if (r0 < s.M)
+        {
+            Store(c, bias, s, cBase, biasBase, r0, n0, c00);
+            Store(c, bias, s, cBase, biasBase, r0, n1, c01);
+            Store(c, bias, s, cBase, biasBase, r0, n2, c02);
+            Store(c, bias, s, cBase, biasBase, r0, n3, c03);
+            Store(c, bias, s, cBase, biasBase, r0, n4, c04);
+            Store(c, bias, s, cBase, biasBase, r0, n5, c05);
+            Store(c, bias, s, cBase, biasBase, r0, n6, c06);
+            Store(c, bias, s, cBase, biasBase, r0, n7, c07);
+        }
+        if (r1 < s.M)
+        {
+            Store(c, bias, s, cBase, biasBase, r1, n0, c10);
+            Store(c, bias, s, cBase, biasBase, r1, n1, c11);
+            Store(c, bias, s, cBase, biasBase, r1, n2, c12);
+            Store(c, bias, s, cBase, biasBase, r1, n3, c13);
+            Store(c, bias, s, cBase, biasBase, r1, n4, c14);
+            Store(c, bias, s, cBase, biasBase, r1, n5, c15);
+            Store(c, bias, s, cBase, biasBase, r1, n6, c16);
+            Store(c, bias, s, cBase, biasBase, r1, n7, c17);
+        }
+        if (r2 < s.M)
+        {
+            Store(c, bias, s, cBase, biasBase, r2, n0, c20);
+            Store(c, bias, s, cBase, biasBase, r2, n1, c21);
+            Store(c, bias, s, cBase, biasBase, r2, n2, c22);
+            Store(c, bias, s, cBase, biasBase, r2, n3, c23);
+            Store(c, bias, s, cBase, biasBase, r2, n4, c24);
+            Store(c, bias, s, cBase, biasBase, r2, n5, c25);
+            Store(c, bias, s, cBase, biasBase, r2, n6, c26);
+            Store(c, bias, s, cBase, biasBase, r2, n7, c27);
+        }
+        if (r3 < s.M)
+        {
+            Store(c, bias, s, cBase, biasBase, r3, n0, c30);
+            Store(c, bias, s, cBase, biasBase, r3, n1, c31);
+            Store(c, bias, s, cBase, biasBase, r3, n2, c32);
+            Store(c, bias, s, cBase, biasBase, r3, n3, c33);
+            Store(c, bias, s, cBase, biasBase, r3, n4, c34);
+            Store(c, bias, s, cBase, biasBase, r3, n5, c35);
+            Store(c, bias, s, cBase, biasBase, r3, n6, c36);
+            Store(c, bias, s, cBase, biasBase, r3, n7, c37);
+        }
+        if (halves > 1 && r4 < s.M)
+        {
+            Store(c, bias, s, cBase, biasBase, r4, n0, c40);
+            Store(c, bias, s, cBase, biasBase, r4, n1, c41);
+            Store(c, bias, s, cBase, biasBase, r4, n2, c42);
+            Store(c, bias, s, cBase, biasBase, r4, n3, c43);
+            Store(c, bias, s, cBase, biasBase, r4, n4, c44);
+            Store(c, bias, s, cBase, biasBase, r4, n5, c45);
+            Store(c, bias, s, cBase, biasBase, r4, n6, c46);
+            Store(c, bias, s, cBase, biasBase, r4, n7, c47);
+        }
+        if (halves > 1 && r5 < s.M)
+        {
+            Store(c, bias, s, cBase, biasBase, r5, n0, c50);
+            Store(c, bias, s, cBase, biasBase, r5, n1, c51);
+            Store(c, bias, s, cBase, biasBase, r5, n2, c52);
+            Store(c, bias, s, cBase, biasBase, r5, n3, c53);
+            Store(c, bias, s, cBase, biasBase, r5, n4, c54);
+            Store(c, bias, s, cBase, biasBase, r5, n5, c55);
+            Store(c, bias, s, cBase, biasBase, r5, n6, c56);
+            Store(c, bias, s, cBase, biasBase, r5, n7, c57);
+        }
+        if (halves > 1 && r6 < s.M)
+        {
+            Store(c, bias, s, cBase, biasBase, r6, n0, c60);
+            Store(c, bias, s, cBase, biasBase, r6, n1, c61);
+            Store(c, bias, s, cBase, biasBase, r6, n2, c62);
+            Store(c, bias, s, cBase, biasBase, r6, n3, c63);
+            Store(c, bias, s, cBase, biasBase, r6, n4, c64);
+            Store(c, bias, s, cBase, biasBase, r6, n5, c65);
+            Store(c, bias, s, cBase, biasBase, r6, n6, c66);
+            Store(c, bias, s, cBase, biasBase, r6, n7, c67);
+        }
+        if (halves > 1 && r7 < s.M)
+        {
+            Store(c, bias, s, cBase, biasBase, r7, n0, c70);
+            Store(c, bias, s, cBase, biasBase, r7, n1, c71);
+            Store(c, bias, s, cBase, biasBase, r7, n2, c72);
+            Store(c, bias, s, cBase, biasBase, r7, n3, c73);
+            Store(c, bias, s, cBase, biasBase, r7, n4, c74);
+            Store(c, bias, s, cBase, biasBase, r7, n5, c75);
+            Store(c, bias, s, cBase, biasBase, r7, n6, c76);
+            Store(c, bias, s, cBase, biasBase, r7, n7, c77);
+        }
+    }
+
+    /// <summary>
     /// Decode GEMV, weight [K, N] row-major: group (Grid.X) owns 4*warp consecutive columns, each lane 4 of them
     /// (lane + j*warp: every load is a coalesced 128-byte warp access); Grid.Y splits K into chunks of KChunk rows,
     /// the group's warps take every nw-th row of its chunk, two rows per iteration (8 independent loads in flight per

@@ -14,6 +14,7 @@ public sealed partial class IlgpuKernels
     private readonly Action<KernelConfig, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, GemvShape>?[] gemvKnF32 = new Action<KernelConfig, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, GemvShape>?[5];
     private readonly Action<KernelConfig, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, GemvShape>?[] gemvNkF32 = new Action<KernelConfig, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, GemvShape>?[5];
     private Action<KernelConfig, ArrayView<float>, ArrayView<float>, ArrayView<float>, GemvShape>? gemvReduceF32;
+    private readonly Action<KernelConfig, ArrayView<Float4>, ArrayView<Float4>, ArrayView<float>, ArrayView<float>, GemmShape>?[] sgemmWarpF32 = new Action<KernelConfig, ArrayView<Float4>, ArrayView<Float4>, ArrayView<float>, ArrayView<float>, GemmShape>?[8];
     private MemoryBuffer1D<float, Stride1D.Dense>? gemvScratch;
 
     /// <summary>
@@ -155,7 +156,11 @@ public sealed partial class IlgpuKernels
             return;
         }
 
-        if (batch == 1 && m <= GemvMaxRows && device.MaxGroupSize >= device.WarpSize)
+        // Register-tiled SGEMM: 16×16 threads (4×4 on the simulator), see below.
+        int t = device.MaxGroupSize >= 256 ? GemmFastKernels.MaxTileThreads : device.MaxGroupSize >= 16 ? 4 : 0;
+        bool flat = t > 0 && batch == 1 && m >= FlatSgemmMinRows && m <= GemvMaxRows && SmallRowsKernel == SmallRowsProduct.Sgemm
+            && SgemmKernel != SgemmKernelVariant.Legacy && UsesSgemmWarpF32(a, b, k, n, transposeB);
+        if (!flat && batch == 1 && m <= GemvMaxRows && device.MaxGroupSize >= device.WarpSize)
         {
             Gemv(a, b, bias, c, m, k, n, transposeB, alpha, beta, biasIsMatrix);
             return;
@@ -163,8 +168,8 @@ public sealed partial class IlgpuKernels
 
         // Register-tiled SGEMM: 16×16 threads with 8×8 outputs each (128×128 tiles, K-tile 8) on CUDA; 4×4 threads
         // (32×32 tiles, K-tile 2) on the simulator. bk is chosen so that each thread stages 4 floats of A and 4 of B.
-        // Products with m ≤ 64 (16 on the simulator) use half-height tiles (64×128, 4×8 per thread).
-        int t = device.MaxGroupSize >= 256 ? GemmFastKernels.MaxTileThreads : device.MaxGroupSize >= 16 ? 4 : 0;
+        // Products with m ≤ 64 (16 on the simulator) use half-height tiles (64×128, 4×8 per thread); `flat` ones (8–16
+        // rows, GEMS_F32_SMALLM=sgemm) the warp kernel's 16×512 tile (8×64 on the simulator), 4×8 per thread.
         var shape = new GemmShape
         {
             M = m,
@@ -190,21 +195,28 @@ public sealed partial class IlgpuKernels
         };
         if (t > 0)
         {
+            var variant = SgemmKernel == SgemmKernelVariant.Legacy || !UsesSgemmWarpF32(a, b, k, n, transposeB) ? SgemmKernelVariant.Legacy : SgemmKernel;
             int edge = 8 * t;
-            int bk = t / 2;
-            int gx = (n + edge - 1) / edge;
-            int halves = m <= edge / 2 ? 1 : 2;
-            int rowsPerTile = edge / 2 * halves;
+            int bk = variant == SgemmKernelVariant.Legacy ? t / 2 : variant == SgemmKernelVariant.WarpBk16 && t == GemmFastKernels.MaxTileThreads && !flat ? 16 : Math.Max(4, t / 2);
+            shape.Bk = bk;
+            int halves = m <= edge / 2 || flat ? 1 : 2;
+            var (rowsPerTile, colsPerTile) = flat ? GemmFastKernels.FlatTile(t) : (edge / 2 * halves, edge);
+            int gx = (n + colsPerTile - 1) / colsPerTile;
             int gy = (m + rowsPerTile - 1) / rowsPerTile;
 
             // Split-K when one matrix has too few tiles to fill the card (e.g. 64×4096·4096×4096: 32 tiles for 132 SMs):
-            // Grid.Z takes chunks of K (at least 16 K-tiles each), partials go to scratch and GemvReduceF32 sums them.
+            // Grid.Z takes chunks of K (at least 16 K-tiles of 8 each), partials go to scratch and GemvReduceF32 sums them.
+            // The warp-tiled kernel takes as many splits as fit in one wave of resident groups (SgemmGroupsPerSm per SM);
+            // the legacy rule gave 64 rows 288 groups for 264 slots: a second wave, nearly empty.
+            int slots = device.MultiprocessorCount > 0 ? SgemmGroupsPerSm * device.MultiprocessorCount : 4;
             int target = device.MultiprocessorCount > 0 ? 2 * device.MultiprocessorCount : 4;
-            int minChunk = 16 * bk;
+            int minChunk = 16 * Math.Max(bk, t / 2);
             int splits = 1;
-            if (batch == 1 && (long)gx * gy < target && k >= 2 * minChunk)
+            long tiles = (long)gx * gy;
+            if (batch == 1 && tiles < target && k >= 2 * minChunk)
             {
-                splits = Math.Min((target + gx * gy - 1) / (gx * gy), k / minChunk);
+                splits = variant == SgemmKernelVariant.Legacy ? (int)((target + tiles - 1) / tiles) : (int)Math.Max(1, slots / tiles);
+                splits = Math.Min(splits, k / minChunk);
                 int chunk = ((k + splits - 1) / splits + bk - 1) / bk * bk;
                 splits = (k + chunk - 1) / chunk;
                 shape.KChunk = chunk;
@@ -220,7 +232,14 @@ public sealed partial class IlgpuKernels
             }
 
             var tiled = new KernelConfig(new Index3D(gx, gy, splits > 1 ? splits : batch), new Index3D(t * t, 1, 1));
-            SgemmVariant(t, halves)(tiled, a, b, bias, target3, shape);
+            if (variant == SgemmKernelVariant.Legacy)
+            {
+                SgemmVariant(t, halves)(tiled, a, b, bias, target3, shape);
+            }
+            else
+            {
+                SgemmWarpLaunch(t, halves, bk, flat)(tiled, a.Cast<Float4>(), b.Cast<Float4>(), bias, target3, shape);
+            }
             if (splits > 1)
             {
                 var g = new GemvShape
@@ -264,6 +283,45 @@ public sealed partial class IlgpuKernels
             _ => throw new ArgumentOutOfRangeException(nameof(tileThreads), $"No SGEMM variant for {tileThreads} tile threads and {rowHalves} row halves."),
         };
     }
+
+    /// <summary>Which SGEMM serves aligned products (<c>GEMS_SGEMM_VARIANT</c>; tests set it directly).</summary>
+    internal SgemmKernelVariant SgemmKernel { get; set; } = SgemmKernelChoice.FromEnvironment();
+
+    /// <summary>
+    /// Whether the warp-tiled 16-byte SGEMM can take this product: K a multiple of 4 (and N, for a [K, N] B), both views
+    /// 16-byte aligned (every row and batch then is).
+    /// </summary>
+    internal static bool UsesSgemmWarpF32(ArrayView<float> a, ArrayView<float> b, int k, int n, bool transposeB) =>
+        k % 4 == 0 && (transposeB || n % 4 == 0)
+        && TensorCoreLaunch.DeviceAddress(a.Cast<ushort>()) % 16 == 0 && TensorCoreLaunch.DeviceAddress(b.Cast<ushort>()) % 16 == 0;
+
+    /// <summary>
+    /// The warp-tiled SGEMM compiled for (tile threads, row halves, K-tile): (4, 1|2, 4) on the simulator, (16, 1|2, 8|16) on
+    /// GPUs; <paramref name="flat"/>: the one-warp-row tile for 8–16 rows, (4, 1, 4) or (16, 1, 8).
+    /// </summary>
+    private Action<KernelConfig, ArrayView<Float4>, ArrayView<Float4>, ArrayView<float>, ArrayView<float>, GemmShape> SgemmWarpLaunch(int tileThreads, int rowHalves, int bk, bool flat)
+    {
+        var name = $"{nameof(GemmFastKernels.SgemmWarpF32)}<{tileThreads},{rowHalves},{bk},{(flat ? 1 : 16)}>";
+        int slot = flat ? (tileThreads == 4 ? 6 : 7) : (tileThreads == 4 ? 0 : bk == 8 ? 2 : 4) + rowHalves - 1;
+        return (tileThreads, rowHalves, bk, flat) switch
+        {
+            (4, 1, 4, false) => device.Load(ref sgemmWarpF32[slot], name, acc => acc.LoadStreamKernel<ArrayView<Float4>, ArrayView<Float4>, ArrayView<float>, ArrayView<float>, GemmShape>(GemmFastKernels.SgemmWarpF32<Const4, Const1, Const4, Const16>, SgemmBounds)),
+            (4, 2, 4, false) => device.Load(ref sgemmWarpF32[slot], name, acc => acc.LoadStreamKernel<ArrayView<Float4>, ArrayView<Float4>, ArrayView<float>, ArrayView<float>, GemmShape>(GemmFastKernels.SgemmWarpF32<Const4, Const2, Const4, Const16>, SgemmBounds)),
+            (16, 1, 8, false) => device.Load(ref sgemmWarpF32[slot], name, acc => acc.LoadStreamKernel<ArrayView<Float4>, ArrayView<Float4>, ArrayView<float>, ArrayView<float>, GemmShape>(GemmFastKernels.SgemmWarpF32<Const16, Const1, Const8, Const16>, SgemmBounds)),
+            (16, 2, 8, false) => device.Load(ref sgemmWarpF32[slot], name, acc => acc.LoadStreamKernel<ArrayView<Float4>, ArrayView<Float4>, ArrayView<float>, ArrayView<float>, GemmShape>(GemmFastKernels.SgemmWarpF32<Const16, Const2, Const8, Const16>, SgemmBounds)),
+            (16, 1, 16, false) => device.Load(ref sgemmWarpF32[slot], name, acc => acc.LoadStreamKernel<ArrayView<Float4>, ArrayView<Float4>, ArrayView<float>, ArrayView<float>, GemmShape>(GemmFastKernels.SgemmWarpF32<Const16, Const1, Const16, Const16>, SgemmBounds)),
+            (16, 2, 16, false) => device.Load(ref sgemmWarpF32[slot], name, acc => acc.LoadStreamKernel<ArrayView<Float4>, ArrayView<Float4>, ArrayView<float>, ArrayView<float>, GemmShape>(GemmFastKernels.SgemmWarpF32<Const16, Const2, Const16, Const16>, SgemmBounds)),
+            (4, 1, 4, true) => device.Load(ref sgemmWarpF32[slot], name, acc => acc.LoadStreamKernel<ArrayView<Float4>, ArrayView<Float4>, ArrayView<float>, ArrayView<float>, GemmShape>(GemmFastKernels.SgemmWarpF32<Const4, Const1, Const4, Const1>, SgemmBounds)),
+            (16, 1, 8, true) => device.Load(ref sgemmWarpF32[slot], name, acc => acc.LoadStreamKernel<ArrayView<Float4>, ArrayView<Float4>, ArrayView<float>, ArrayView<float>, GemmShape>(GemmFastKernels.SgemmWarpF32<Const16, Const1, Const8, Const1>, SgemmBounds)),
+            _ => throw new ArgumentOutOfRangeException(nameof(tileThreads), $"No warp-tiled SGEMM for {tileThreads} tile threads, {rowHalves} row halves, K-tile {bk}, flat {flat}."),
+        };
+    }
+
+    /// <summary>Fewest rows that <see cref="SmallRowsProduct.Sgemm"/> sends to the flat SGEMM tile (fewer stay on the GEMV).</summary>
+    internal const int FlatSgemmMinRows = 8;
+
+    /// <summary>Which kernel serves 8–16-row products (<c>GEMS_F32_SMALLM</c>; tests set it directly).</summary>
+    internal SmallRowsProduct SmallRowsKernel { get; set; } = SmallRowsChoice.FromEnvironment();
 
     /// <summary>The [K, N]-weight GEMV compiled for a row cap of 1, 2, 4, 8 or 16.</summary>
     private Action<KernelConfig, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, GemvShape> GemvKnVariant(int rowsCap)
@@ -512,4 +570,62 @@ internal static class SgemmOccupancy
 
     /// <summary>1 when the setting says 1 (surrounding spaces ignored), else 2.</summary>
     public static int Parse(string? setting) => setting?.Trim() == "1" ? 1 : 2;
+}
+
+/// <summary>The float32 SGEMM kernels that <c>GEMS_SGEMM_VARIANT</c> selects between.</summary>
+internal enum SgemmKernelVariant
+{
+    /// <summary><c>Sgemm8x8F32</c> (16×2 lanes per warp, scalar global loads, K-tile 8) and its split-K rule.</summary>
+    Legacy,
+
+    /// <summary><c>SgemmWarpF32</c> with K-tile 8 (4×8 lanes per warp, 16-byte global loads), one-wave split-K.</summary>
+    WarpBk8,
+
+    /// <summary><c>SgemmWarpF32</c> with K-tile 16 (twice the prefetch registers, half the barriers).</summary>
+    WarpBk16,
+}
+
+/// <summary>The SGEMM kernel setting (<c>GEMS_SGEMM_VARIANT</c>): <c>legacy</c>, <c>warp8</c> (default) or <c>warp16</c>.</summary>
+internal static class SgemmKernelChoice
+{
+    /// <summary>Environment variable naming the SGEMM kernel.</summary>
+    public const string Variable = "GEMS_SGEMM_VARIANT";
+
+    private static readonly Lazy<SgemmKernelVariant> FromVariable = new(() => Parse(Environment.GetEnvironmentVariable(Variable)));
+
+    /// <summary>The setting of this process (read once).</summary>
+    public static SgemmKernelVariant FromEnvironment() => FromVariable.Value;
+
+    /// <summary><c>legacy</c> and <c>warp16</c> (any case, surrounding spaces ignored) select those; anything else <c>warp8</c>.</summary>
+    public static SgemmKernelVariant Parse(string? setting) => setting?.Trim().ToLowerInvariant() switch
+    {
+        "legacy" => SgemmKernelVariant.Legacy,
+        "warp16" => SgemmKernelVariant.WarpBk16,
+        _ => SgemmKernelVariant.WarpBk8,
+    };
+}
+
+/// <summary>The kernels that <c>GEMS_F32_SMALLM</c> selects between for batch-1 products of 8–16 rows.</summary>
+internal enum SmallRowsProduct
+{
+    /// <summary>The decode GEMVs (<c>GemvKnVecF32</c>, <c>GemvNkVecF32</c>): one weight pass, A staged in shared memory.</summary>
+    Gemv,
+
+    /// <summary>The warp-tiled SGEMM's flat 16×512 tile, split-K to one wave (aligned operands only; others stay on the GEMV).</summary>
+    Sgemm,
+}
+
+/// <summary>The small-row product setting (<c>GEMS_F32_SMALLM</c>): <c>gemv</c> (default) or <c>sgemm</c>.</summary>
+internal static class SmallRowsChoice
+{
+    /// <summary>Environment variable naming the kernel for 8–16-row products.</summary>
+    public const string Variable = "GEMS_F32_SMALLM";
+
+    private static readonly Lazy<SmallRowsProduct> FromVariable = new(() => Parse(Environment.GetEnvironmentVariable(Variable)));
+
+    /// <summary>The setting of this process (read once).</summary>
+    public static SmallRowsProduct FromEnvironment() => FromVariable.Value;
+
+    /// <summary><c>sgemm</c> (any case, surrounding spaces ignored) selects the flat SGEMM; anything else the GEMVs.</summary>
+    public static SmallRowsProduct Parse(string? setting) => setting?.Trim().ToLowerInvariant() == "sgemm" ? SmallRowsProduct.Sgemm : SmallRowsProduct.Gemv;
 }

@@ -143,6 +143,191 @@ for i in range(TM):
 w("    }")
 w("")
 
+# ---------------- SGEMM, warp-tiled, 16-byte global loads ----------------
+w("    /// <summary>")
+w("    /// Warp-tiled SGEMM for 16-byte aligned operands (A [M, K] row-major, B [K, N] or [N, K], the unit-stride extent a")
+w("    /// multiple of 4): a group of T*T threads computes a (4T*TRowHalves)x(8T) tile of C, each thread 4 or 8 rows x 8")
+w("    /// columns, as two 4x4 blocks per dimension. Threads are laid out per warp as 4 rows x 8 columns of lanes (4x4 with")
+w("    /// T = 4), so one 16-byte shared load of a warp touches 4 distinct A vectors or 8 distinct consecutive B vectors (at")
+w("    /// most 128 bytes: one shared wavefront), where the 16x2 lane layout of Sgemm8x8F32 spends 4 wavefronts per B load.")
+w("    /// K-tiles of TBk rows (a multiple of 4) go through two shared buffers, staged with 16-byte global loads (A and a")
+w("    /// transposed B along K, a row-major B along N), the next tile's loads issued before the current tile's FMAs and")
+w("    /// stored after them: one barrier per K-tile. A is stored transposed (k-major) so its fragment is one vector load.")
+w("    /// TWarpRowsLimit caps the warp rows of the group: 16 (no cap) gives the square tiles (4 x 2 warps on GPUs), 1 the flat")
+w("    /// tile for 8-16-row products (8 warps side by side: 16 x 512, 4 B vectors staged per thread, B's shared rows 516 long).")
+w("    /// </summary>")
+w("    [IlgpuKernel]")
+for threads, halves, bk, rows in (("Const4", "Const1", "Const4", "Const16"), ("Const4", "Const2", "Const4", "Const16"),
+                                  ("Const16", "Const1", "Const8", "Const16"), ("Const16", "Const2", "Const8", "Const16"),
+                                  ("Const16", "Const1", "Const16", "Const16"), ("Const16", "Const2", "Const16", "Const16"),
+                                  ("Const4", "Const1", "Const4", "Const1"), ("Const16", "Const1", "Const8", "Const1")):
+    w(f"    [IlgpuKernelVariant(typeof({threads}), typeof({halves}), typeof({bk}), typeof({rows}))]")
+w("    public static void SgemmWarpF32<TTileThreads, TRowHalves, TBk, TWarpRowsLimit>(ArrayView<Float4> a4, ArrayView<Float4> b4, ArrayView<float> bias, ArrayView<float> c, GemmShape s)")
+w("        where TTileThreads : struct, IKernelConstant")
+w("        where TRowHalves : struct, IKernelConstant")
+w("        where TBk : struct, IKernelConstant")
+w("        where TWarpRowsLimit : struct, IKernelConstant")
+w("    {")
+w("        // One allocation (static shared memory stops at 48 KB a group): A's two buffers, then B's.")
+w("        var sAll4 = SharedMemory.Allocate<Float4>(WarpShared / 4);")
+w("        int t = default(TTileThreads).Value;")
+w("        int threads = t * t;")
+w("        int bk = default(TBk).Value;")
+w("        var sA4 = sAll4.SubView(0, 2 * bk * Ld / 4);")
+w("        var sB4 = sAll4.SubView(2 * bk * Ld / 4, WarpShared / 4 - 2 * bk * Ld / 4);")
+w("        var sA = sA4.Cast<float>();")
+w("        var sB = sB4.Cast<float>();")
+w("        var av = a4.AsAligned(16);")
+w("        var bv = b4.AsAligned(16);")
+w("        int halves = default(TRowHalves).Value;")
+w("        // Lanes of a (logical) warp: 4 rows x 8 columns on GPUs; 2 x 2 on the simulator (T = 4: four warps of 4 lanes, as")
+w("        // its warp size), so that its tests cross warp rows and columns as the GPU layout does.")
+w("        int lr = t >= 16 ? 4 : 2;")
+w("        int lc = t >= 16 ? 8 : 2;")
+w("        int lanes = lr * lc;")
+w("        int warpsDown = t / lr < default(TWarpRowsLimit).Value ? t / lr : default(TWarpRowsLimit).Value;")
+w("        int warpsAcross = threads / lanes / warpsDown;")
+w("        int tid = Group.IdxX;")
+w("        int lane = tid % lanes;")
+w("        int warp = tid / lanes;")
+w("        int tr = (warp / warpsAcross) * 4 * lr * halves + 4 * (lane / lc);")
+w("        int tc = (warp % warpsAcross) * 8 * lc + 4 * (lane % lc);")
+w("        int tileRows = warpsDown * 4 * lr * halves;")
+w("        int tileCols = warpsAcross * 8 * lc;")
+w("        int ldB = tileCols + 4;")
+w("        int row0 = Grid.IdxY * tileRows;")
+w("        int col0 = Grid.IdxX * tileCols;")
+w("        int split = s.SplitK > 1 ? Grid.IdxZ : 0;")
+w("        long batch = s.SplitK > 1 ? 0 : Grid.IdxZ;")
+w("        int kBegin = split * s.KChunk;")
+w("        int kEnd = kBegin + s.KChunk < s.K ? kBegin + s.KChunk : s.K;")
+w("        long aBase = batch * s.BatchA;")
+w("        long bBase = batch * s.BatchB;")
+w("        bool bRowMajor = s.StrideBn == 1;")
+w("        int kVecs = bk / 4;")
+w("        int aVecs = tileRows * kVecs;")
+w("        int bVecs = tileCols * kVecs;")
+for i in range(TM):
+    w("        float " + ", ".join(f"c{i}{j} = 0f" for j in range(TN)) + ";")
+w("        int tiles = kEnd > kBegin ? (kEnd - kBegin + bk - 1) / bk : 0;")
+# staging coordinates: A vector p covers (rA, kA..kA+3); B vector p covers (kB, nB..nB+3) row-major or (kB..kB+3, nB) transposed.
+# Up to 2 A and 4 B vectors per thread (4: the flat 16 x 512 tile); a whole number of vectors per thread folds the guards to
+# constants, so the unused prefetch registers and their loads vanish.
+PA = 2
+PB = 4
+for p in range(PA):
+    w(f"        int eA{p} = tid + {p} * threads;")
+    w(f"        bool uA{p} = aVecs >= {p + 1} * threads || (aVecs > {p} * threads && eA{p} < aVecs);")
+    w(f"        int rA{p} = eA{p} / kVecs;")
+    w(f"        int kA{p} = 4 * (eA{p} - rA{p} * kVecs);")
+    w(f"        bool okA{p} = uA{p} && row0 + rA{p} < s.M;")
+    w(f"        long gA{p} = aBase + (row0 + rA{p}) * s.StrideAm + kA{p};")
+for p in range(PB):
+    w(f"        int eB{p} = tid + {p} * threads;")
+    w(f"        bool uB{p} = bVecs >= {p + 1} * threads || (bVecs > {p} * threads && eB{p} < bVecs);")
+    w(f"        int kB{p} = bRowMajor ? eB{p} / (tileCols / 4) : 4 * (eB{p} % kVecs);")
+    w(f"        int nB{p} = bRowMajor ? 4 * (eB{p} % (tileCols / 4)) : eB{p} / kVecs;")
+    w(f"        bool okB{p} = uB{p} && col0 + nB{p} < s.N;")
+    w(f"        long gB{p} = bBase + (long)kB{p} * s.StrideBk + (long)(col0 + nB{p}) * s.StrideBn;")
+
+
+def stage_loads(ind, kexpr):
+    for p in range(PA):
+        w(f"{ind}pa{p} = okA{p} && {kexpr} + kA{p} < kEnd ? av[(gA{p} + {kexpr}) / 4] : default;")
+    for p in range(PB):
+        w(f"{ind}pb{p} = okB{p} && {kexpr} + kB{p} < kEnd ? bv[(gB{p} + (long){kexpr} * s.StrideBk) / 4] : default;")
+
+
+def stage_stores(ind, bufA, bufB):
+    for p in range(PA):
+        w(f"{ind}if (uA{p})")
+        w(f"{ind}{{")
+        for j, f in enumerate("XYZW"):
+            w(f"{ind}    sA[{bufA} + (kA{p} + {j}) * Ld + rA{p}] = pa{p}.{f};")
+        w(f"{ind}}}")
+        w("")
+    for p in range(PB):
+        w(f"{ind}if (uB{p})")
+        w(f"{ind}{{")
+        w(f"{ind}    if (bRowMajor)")
+        w(f"{ind}    {{")
+        w(f"{ind}        sB4[({bufB} + kB{p} * ldB + nB{p}) / 4] = pb{p};")
+        w(f"{ind}    }}")
+        w(f"{ind}    else")
+        w(f"{ind}    {{")
+        for j, f in enumerate("XYZW"):
+            w(f"{ind}        sB[{bufB} + (kB{p} + {j}) * ldB + nB{p}] = pb{p}.{f};")
+        w(f"{ind}    }}")
+        w(f"{ind}}}")
+        w("")
+
+
+w("        Float4 " + ", ".join(f"pa{p} = default" for p in range(PA)) + ", " + ", ".join(f"pb{p} = default" for p in range(PB)) + ";")
+stage_loads("        ", "kBegin")
+stage_stores("        ", "0", "0")
+w("        Group.Barrier();")
+w("        for (int tile = 0; tile < tiles; tile++)")
+w("        {")
+w("            int cur = (tile & 1) * (bk * Ld);")
+w("            int curB = (tile & 1) * (bk * ldB);")
+w("            bool more = tile + 1 < tiles;")
+w("            if (more)")
+w("            {")
+w("                int k1 = kBegin + (tile + 1) * bk;")
+stage_loads("                ", "k1")
+w("            }")
+w("")
+w("            // Four K steps per iteration (bk is a multiple of 4), written out so the shared loads can be hoisted.")
+w("            for (int kk = 0; kk < bk; kk += 4)")
+w("            {")
+for u in range(4):
+    w(f"                int o{u} = (cur + (kk + {u}) * Ld) / 4;")
+    w(f"                int q{u} = (curB + (kk + {u}) * ldB) / 4;")
+    w(f"                Float4 al{u} = sA4[o{u} + tr / 4];")
+    w(f"                Float4 ah{u} = halves > 1 ? sA4[o{u} + tr / 4 + lr] : al{u};")
+    w(f"                Float4 bl{u} = sB4[q{u} + tc / 4];")
+    w(f"                Float4 bh{u} = sB4[q{u} + tc / 4 + lc];")
+    for i, f in enumerate("XYZW"):
+        w(f"                float a{i}_{u} = al{u}.{f};")
+        w(f"                float a{i + 4}_{u} = ah{u}.{f};")
+    for j, f in enumerate("XYZW"):
+        w(f"                float b{j}_{u} = bl{u}.{f};")
+        w(f"                float b{j + 4}_{u} = bh{u}.{f};")
+    for i in range(4):
+        w("                " + " ".join(f"c{i}{j} += a{i}_{u} * b{j}_{u};" for j in range(TN)))
+    w("                if (halves > 1)")
+    w("                {")
+    for i in range(4, TM):
+        w("                    " + " ".join(f"c{i}{j} += a{i}_{u} * b{j}_{u};" for j in range(TN)))
+    w("                }")
+    w("")
+w("            }")
+w("")
+w("            if (more)")
+w("            {")
+w("                int nxt = (bk * Ld) - cur;")
+w("                int nxtB = (bk * ldB) - curB;")
+stage_stores("                ", "nxt", "nxtB")
+w("            }")
+w("")
+w("            Group.Barrier();")
+w("        }")
+w("")
+w("        long cBase = s.SplitK > 1 ? split * s.BatchC : batch * s.BatchC;")
+w("        long biasBase = batch * s.BatchBias;")
+for i in range(TM):
+    w(f"        int r{i} = row0 + tr + {'4 * lr + ' if i >= 4 else ''}{i % 4};")
+for j in range(TN):
+    w(f"        int n{j} = col0 + tc + {'4 * lc + ' if j >= 4 else ''}{j % 4};")
+for i in range(TM):
+    w(f"        if ({'halves > 1 && ' if i >= 4 else ''}r{i} < s.M)")
+    w("        {")
+    for j in range(TN):
+        w(f"            Store(c, bias, s, cBase, biasBase, r{i}, n{j}, c{i}{j});")
+    w("        }")
+w("    }")
+w("")
+
 # ---------------- GEMV [K, N] ----------------
 w("    /// <summary>")
 w("    /// Decode GEMV, weight [K, N] row-major: group (Grid.X) owns 4*warp consecutive columns, each lane 4 of them")

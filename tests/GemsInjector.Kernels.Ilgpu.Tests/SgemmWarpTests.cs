@@ -1,0 +1,302 @@
+using System;
+using System.Linq;
+using ILGPU;
+using Xunit;
+
+namespace GemsInjector.Kernels.Ilgpu.Tests;
+
+/// <summary>
+/// The SGEMM variants (<c>GEMS_SGEMM_VARIANT</c>: legacy, warp8, warp16) against a float64 reference with NaN-poisoned
+/// outputs: both B layouts, M/N tails, split-K (GEMV off), batches, bias epilogues, and views that are not 16-byte
+/// aligned or have K / N not a multiple of 4 (the warp-tiled kernel then hands over to the legacy one).
+/// </summary>
+[Collection(SimulatorCollection.Name)]
+public sealed class SgemmWarpTests : KernelTestBase
+{
+    public SgemmWarpTests(SimulatorFixture fixture)
+        : base(fixture)
+    {
+    }
+
+    public static TheoryData<string, int, int, int, int, bool> Shapes()
+    {
+        var data = new TheoryData<string, int, int, int, int, bool>();
+        foreach (var v in new[] { "legacy", "warp8", "warp16" })
+        {
+            data.Add(v, 1, 33, 40, 36, false);
+            data.Add(v, 1, 33, 40, 37, true);
+            data.Add(v, 1, 70, 68, 100, false);
+            data.Add(v, 1, 70, 68, 99, true);
+            data.Add(v, 1, 5, 200, 36, false);
+            data.Add(v, 1, 16, 256, 12, true);
+            data.Add(v, 1, 17, 132, 44, false);
+            data.Add(v, 1, 1, 4, 4, false);
+            data.Add(v, 1, 40, 4, 8, true);
+            data.Add(v, 3, 7, 20, 8, false);
+            data.Add(v, 2, 17, 12, 5, true);
+            data.Add(v, 1, 33, 41, 36, false);
+            data.Add(v, 1, 33, 40, 38, false);
+        }
+
+        return data;
+    }
+
+    private static double[] MatMul(float[] a, float[] b, int batch, int m, int k, int n, bool transposeB)
+    {
+        var c = new double[batch * m * n];
+        for (int z = 0; z < batch; z++)
+        {
+            for (int i = 0; i < m; i++)
+            {
+                for (int j = 0; j < n; j++)
+                {
+                    double s = 0;
+                    for (int p = 0; p < k; p++)
+                    {
+                        s += (double)a[z * m * k + i * k + p] * b[z * k * n + (transposeB ? j * k + p : p * n + j)];
+                    }
+
+                    c[z * m * n + i * n + j] = s;
+                }
+            }
+        }
+
+        return c;
+    }
+
+    private void WithVariant(string variant, Action body)
+    {
+        var savedVariant = K.SgemmKernel;
+        int savedRows = K.GemvMaxRows;
+        K.SgemmKernel = SgemmKernelChoice.Parse(variant);
+        K.GemvMaxRows = 0;
+        try
+        {
+            body();
+        }
+        finally
+        {
+            K.SgemmKernel = savedVariant;
+            K.GemvMaxRows = savedRows;
+        }
+    }
+
+    [Theory]
+    [MemberData(nameof(Shapes))]
+    public void BmmMatchesFloat64(string variant, int batch, int m, int k, int n, bool transposeB)
+    {
+        int seed = 9100 + batch * 1000 + m * 10 + k + n + variant.Length * 7;
+        var a = Random(seed, batch * m * k);
+        var b = Random(seed + 1, batch * k * n);
+        WithVariant(variant, () =>
+        {
+            var c = Poisoned(batch * m * n);
+            K.Bmm(Upload(a), Upload(b), c, batch, m, k, n, transposeB);
+            AssertClose(Download(c), MatMul(a, b, batch, m, k, n, transposeB), RtolF32, Atol * k, $"{variant} bmm {batch}x{m}x{k}x{n} tb={transposeB}", seed);
+        });
+    }
+
+    [Theory]
+    [InlineData("warp8", false, false)]
+    [InlineData("warp8", true, true)]
+    [InlineData("warp16", true, false)]
+    [InlineData("legacy", false, true)]
+    public void AddmmBiasEpilogue(string variant, bool matrixBias, bool transposeB)
+    {
+        const int m = 37, k = 72, n = 44;
+        int seed = 9300 + (matrixBias ? 1 : 0) + (transposeB ? 2 : 0) + variant.Length * 4;
+        var a = Random(seed, m * k);
+        var b = Random(seed + 1, k * n);
+        var bias = Random(seed + 2, matrixBias ? m * n : n);
+        WithVariant(variant, () =>
+        {
+            var c = Poisoned(m * n);
+            K.Addmm(Upload(bias), Upload(a), Upload(b), c, m, k, n, beta: 0.5f, alpha: 2f, transposeB: transposeB);
+            var expected = MatMul(a, b, 1, m, k, n, transposeB).Select((p, idx) => 2 * p + 0.5 * bias[matrixBias ? idx : idx % n]).ToArray();
+            AssertClose(Download(c), expected, RtolF32, Atol * k, $"{variant} addmm", seed);
+
+            // Split-K (few tiles, long K): alpha and bias go through the reduce kernel.
+            var a2 = Random(seed + 3, 5 * 256);
+            var b2 = Random(seed + 4, 256 * n);
+            c = Poisoned(5 * n);
+            var bias2 = Random(seed + 5, n);
+            K.Addmm(Upload(bias2), Upload(a2), Upload(b2), c, 5, 256, n, beta: 2f, alpha: 0.5f, transposeB: transposeB);
+            var expected2 = MatMul(a2, b2, 1, 5, 256, n, transposeB).Select((p, idx) => 0.5 * p + 2.0 * bias2[idx % n]).ToArray();
+            AssertClose(Download(c), expected2, RtolF32, Atol * 256, $"{variant} addmm split-K", seed);
+        });
+    }
+
+    /// <summary>Views one float past a 16-byte boundary take the legacy kernel (the warp kernel needs aligned vectors).</summary>
+    [Theory]
+    [InlineData(false)]
+    [InlineData(true)]
+    public void MisalignedViewsFallBack(bool transposeB)
+    {
+        const int m = 20, k = 24, n = 28;
+        int seed = 9400 + (transposeB ? 1 : 0);
+        var a = Random(seed, m * k + 1);
+        var b = Random(seed + 1, k * n + 1);
+        WithVariant("warp8", () =>
+        {
+            var aView = Upload(a).SubView(1, m * k);
+            var bView = Upload(b).SubView(1, k * n);
+            Assert.False(IlgpuKernels.UsesSgemmWarpF32(aView, bView, k, n, transposeB));
+            var c = Poisoned(m * n);
+            K.Mm(aView, bView, c, m, k, n, transposeB);
+            AssertClose(Download(c), MatMul(a.Skip(1).ToArray(), b.Skip(1).ToArray(), 1, m, k, n, transposeB), RtolF32, Atol * k, "misaligned mm", seed);
+        });
+    }
+
+    [Fact]
+    public void WarpKernelIsCompiledForAlignedProducts()
+    {
+        WithVariant("warp8", () =>
+        {
+            K.Mm(Upload(Random(1, 20 * 8)), Upload(Random(2, 8 * 12)), Poisoned(20 * 12), 20, 8, 12);
+            Device.Synchronize();
+        });
+        Assert.True(Device.HasCompiled("SgemmWarpF32"));
+    }
+
+    /// <summary>
+    /// 8–16-row products on the flat tile (GEMS_F32_SMALLM=sgemm; 8 × 64 on the simulator, so 9–16 rows cross two row
+    /// tiles): both layouts, column tails, split-K with bias, and the hand-over to the GEMV for unaligned shapes.
+    /// </summary>
+    [Theory]
+    [InlineData(8, 40, 64, false)]
+    [InlineData(16, 256, 100, false)]
+    [InlineData(16, 256, 100, true)]
+    [InlineData(11, 132, 200, true)]
+    [InlineData(9, 600, 36, false)]
+    [InlineData(13, 44, 130, true)]
+    [InlineData(16, 41, 36, false)]
+    [InlineData(12, 40, 37, false)]
+    public void SmallRowsOnTheFlatTile(int m, int k, int n, bool transposeB)
+    {
+        int seed = 9500 + m * 100 + k + n + (transposeB ? 1 : 0);
+        var a = Random(seed, m * k);
+        var b = Random(seed + 1, k * n);
+        var bias = Random(seed + 2, n);
+        var savedVariant = K.SgemmKernel;
+        var savedRows = K.SmallRowsKernel;
+        K.SgemmKernel = SgemmKernelChoice.Parse("warp8");
+        K.SmallRowsKernel = SmallRowsChoice.Parse("sgemm");
+        try
+        {
+            var c = Poisoned(m * n);
+            K.Mm(Upload(a), Upload(b), c, m, k, n, transposeB);
+            var prod = MatMul(a, b, 1, m, k, n, transposeB);
+            AssertClose(Download(c), prod, RtolF32, Atol * k, $"flat mm {m}x{k}x{n} tb={transposeB}", seed);
+
+            c = Poisoned(m * n);
+            K.Addmm(Upload(bias), Upload(a), Upload(b), c, m, k, n, beta: 0.5f, alpha: 2f, transposeB: transposeB);
+            AssertClose(Download(c), prod.Select((p, idx) => 2 * p + 0.5 * bias[idx % n]).ToArray(), RtolF32, Atol * k, $"flat addmm {m}x{k}x{n}", seed);
+        }
+        finally
+        {
+            K.SgemmKernel = savedVariant;
+            K.SmallRowsKernel = savedRows;
+        }
+    }
+
+    /// <summary>
+    /// The GPU variants (T = 16) never run on the simulator (its groups stop at 16 threads), so their index arithmetic, as
+    /// written in SgemmWarpF32, is replayed here: every output of the tile belongs to exactly one thread, the staged
+    /// vectors cover the A and B tiles exactly within the prefetch slots (2 of A, 4 of B), and both shared regions fit.
+    /// </summary>
+    [Theory]
+    [InlineData(16, 1, 8, 16)]
+    [InlineData(16, 2, 8, 16)]
+    [InlineData(16, 1, 16, 16)]
+    [InlineData(16, 2, 16, 16)]
+    [InlineData(16, 1, 8, 1)]
+    [InlineData(4, 1, 4, 16)]
+    [InlineData(4, 2, 4, 16)]
+    [InlineData(4, 1, 4, 1)]
+    public void WarpLayoutCoversTheTile(int t, int halves, int bk, int warpRowsLimit)
+    {
+        int threads = t * t;
+        int lr = t >= 16 ? 4 : 2;
+        int lc = t >= 16 ? 8 : 2;
+        int lanes = lr * lc;
+        int warpsDown = Math.Min(t / lr, warpRowsLimit);
+        int warpsAcross = threads / lanes / warpsDown;
+        int tileRows = warpsDown * 4 * lr * halves;
+        int tileCols = warpsAcross * 8 * lc;
+        int ldB = tileCols + 4;
+        if (warpRowsLimit == 1)
+        {
+            Assert.Equal(GemmFastKernels.FlatTile(t), (tileRows, tileCols));
+        }
+        else
+        {
+            Assert.Equal((4 * t * halves, 8 * t), (tileRows, tileCols));
+        }
+
+        var owner = new int[tileRows * tileCols];
+        for (int tid = 0; tid < threads; tid++)
+        {
+            int lane = tid % lanes, warp = tid / lanes;
+            int tr = (warp / warpsAcross) * 4 * lr * halves + 4 * (lane / lc);
+            int tc = (warp % warpsAcross) * 8 * lc + 4 * (lane % lc);
+            for (int i = 0; i < 4 * halves; i++)
+            {
+                for (int j = 0; j < 8; j++)
+                {
+                    int r = tr + (i >= 4 ? 4 * lr : 0) + i % 4;
+                    int col = tc + (j >= 4 ? 4 * lc : 0) + j % 4;
+                    owner[r * tileCols + col]++;
+                }
+            }
+        }
+
+        Assert.All(owner, count => Assert.Equal(1, count));
+
+        int kVecs = bk / 4;
+        int aVecs = tileRows * kVecs, bVecs = tileCols * kVecs;
+        Assert.InRange(aVecs, 1, 2 * threads);
+        Assert.InRange(bVecs, 1, 4 * threads);
+        var aSeen = new int[tileRows * bk];
+        for (int e = 0; e < aVecs; e++)
+        {
+            for (int j = 0; j < 4; j++)
+            {
+                aSeen[(e / kVecs) * bk + 4 * (e % kVecs) + j]++;
+            }
+        }
+
+        Assert.All(aSeen, count => Assert.Equal(1, count));
+        foreach (bool rowMajor in new[] { true, false })
+        {
+            var bSeen = new int[bk * tileCols];
+            for (int e = 0; e < bVecs; e++)
+            {
+                int kB = rowMajor ? e / (tileCols / 4) : 4 * (e % kVecs);
+                int nB = rowMajor ? 4 * (e % (tileCols / 4)) : e / kVecs;
+                for (int j = 0; j < 4; j++)
+                {
+                    bSeen[rowMajor ? kB * tileCols + nB + j : (kB + j) * tileCols + nB]++;
+                }
+            }
+
+            Assert.All(bSeen, count => Assert.Equal(1, count));
+        }
+
+        Assert.True(tileRows <= GemmFastKernels.Ld, "A's shared rows hold the tile's rows");
+        Assert.True(2 * bk * GemmFastKernels.Ld + 2 * bk * ldB <= GemmFastKernels.WarpShared, "both double buffers fit the allocation");
+    }
+
+    [Theory]
+    [InlineData(null, "Gemv")]
+    [InlineData("gemv", "Gemv")]
+    [InlineData(" SGEMM ", "Sgemm")]
+    public void SmallRowsSettingParses(string? setting, string expected) => Assert.Equal(expected, SmallRowsChoice.Parse(setting).ToString());
+
+    [Theory]
+    [InlineData(null, "WarpBk8")]
+    [InlineData("", "WarpBk8")]
+    [InlineData("warp8", "WarpBk8")]
+    [InlineData(" Warp16 ", "WarpBk16")]
+    [InlineData("legacy", "Legacy")]
+    public void VariantSettingParses(string? setting, string expected) => Assert.Equal(expected, SgemmKernelChoice.Parse(setting).ToString());
+}
