@@ -140,22 +140,122 @@ def rescale():
     return cs_string(lines)
 
 
-def store(cvt):
+def store_lines(cvt, scale_lo="%2", scale_hi="%3"):
     """Rounds O times %2 (row g) / %3 (row g + 8) to 16 bits; stores pairs at byte addresses %0 / %1 (0: row skipped)."""
     lines = ["{", ".reg .pred atlo, athi;", ".reg .f32 atx, aty;", ".reg .b32 atpk;", ".reg .u64 atalo, atahi;",
              "setp.ne.u64 atlo, %0, 0;", "setp.ne.u64 athi, %1, 0;",
              "cvta.to.global.u64 atalo, %0;", "cvta.to.global.u64 atahi, %1;"]
     for nb in range(NB_O):
-        for half, (pred, addr, scale) in enumerate((("atlo", "atalo", "%2"), ("athi", "atahi", "%3"))):
+        for half, (pred, addr, scale) in enumerate((("atlo", "atalo", scale_lo), ("athi", "atahi", scale_hi))):
             lines.append(f"mul.f32 atx, ato{nb * 4 + 2 * half}, {scale};")
             lines.append(f"mul.f32 aty, ato{nb * 4 + 2 * half + 1}, {scale};")
             lines.append(f"{cvt} atpk, aty, atx;")
             lines.append(f"@{pred} st.global.b32 [{addr}+{nb * 16}], atpk;")
     lines.append("}")
+    return lines
+
+
+def store(cvt):
+    return cs_string(store_lines(cvt))
+
+
+# Register variant (GEMS_PREFILL_VARIANT=registers): S, the softmax and P never leave registers. Function-scope
+# registers add the running row maxima (log2 units) and the lane's partial row sums of rows g and g + 8.
+ROW_OF = lambda j: (j >> 1) & 1   # S / C-fragment register j of n-block j // 4 belongs to row g (0) or g + 8 (1)
+
+
+def step(dtype, cvt, bf16, masked):
+    """One key tile of a warp, all in registers: S = Q.K^T (C fragments), times %2 (scale * log2 e), [masked: key
+    offsets c >= %3 (row g) / %4 (row g + 8) hidden], row max over the quad, weights 2^(s - m), partial row sums,
+    rescale of the accumulators (skipped when both factors are exactly 1), weights to A fragments as high + low 16-bit
+    parts (the C layout of two n-blocks is the A layout of one k step), O += P.V. %0: lane's K ldmatrix row address,
+    %1: lane's V (.trans) row address."""
+    lines = ["{", ".reg .b32 atk<4>;", ".reg .b32 atv<4>;", f".reg .f32 ats<{NB_S * 4}>;", f".reg .b32 atph<{NB_S * 2}>;",
+             f".reg .b32 atpl<{NB_S * 2}>;", ".reg .f32 xm<2>;", ".reg .f32 xn<2>;", ".reg .f32 xh<2>;", ".reg .f32 xa<2>;",
+             ".reg .f32 xr<2>;", ".reg .f32 xt;", ".reg .f32 xf;", ".reg .f32 xg;", ".reg .b32 xb;", ".reg .b32 xc;",
+             ".reg .b16 xha;", ".reg .b16 xhb;", ".reg .pred xp;", ".reg .pred xq;"]
+    lines += [f"mov.f32 ats{i}, 0f00000000;" for i in range(NB_S * 4)]
+    for ks in range(D // 16):
+        a = ",".join(f"atq{ks * 4 + j}" for j in range(4))
+        for np in range(NB_S // 2):
+            lines.append(f"ldmatrix.sync.aligned.m8n8.x4.shared.b16 {{atk0,atk1,atk2,atk3}}, [%0+{np * 16 * LD * 2 + ks * 32}];")
+            for half in range(2):
+                nb = 2 * np + half
+                c = ",".join(f"ats{nb * 4 + i}" for i in range(4))
+                lines.append(mma(dtype, c, a, f"atk{2 * half},atk{2 * half + 1}"))
+    lines += [f"mul.f32 ats{j}, ats{j}, %2;" for j in range(NB_S * 4)]
+    if masked:
+        for j in range(NB_S * 4):
+            # Register j holds key offset 8 (j / 4) + (j mod 2) from the lane's first key.
+            lines.append(f"setp.gt.s32 xp, %{3 + ROW_OF(j)}, {(j >> 2) * 8 + (j & 1)};")
+            lines.append(f"selp.f32 ats{j}, ats{j}, 0fFF800000, xp;")
+    for r in range(2):
+        js = [j for j in range(NB_S * 4) if ROW_OF(j) == r]
+        lines.append(f"max.NaN.f32 xm{r}, ats{js[0]}, ats{js[1]};")
+        lines += [f"max.NaN.f32 xm{r}, xm{r}, ats{j};" for j in js[2:]]
+        for mask_lane in (1, 2):
+            lines += [f"shfl.sync.bfly.b32 xt, xm{r}, {mask_lane}, 31, 0xffffffff;", f"max.NaN.f32 xm{r}, xm{r}, xt;"]
+        lines += [f"max.NaN.f32 xn{r}, xm{r}, atmax{r};",
+                  # A row with no visible key yet keeps max -inf: its weights use 0 in place of the max.
+                  f"setp.eq.f32 xp, xn{r}, 0fFF800000;", f"selp.f32 xh{r}, 0f00000000, xn{r}, xp;",
+                  f"sub.f32 xa{r}, atmax{r}, xh{r};", f"ex2.approx.ftz.f32 xa{r}, xa{r};",
+                  # An unchanged max gives exactly 1, so the rescale below can be skipped.
+                  f"setp.eq.f32 xp, xn{r}, atmax{r};", f"selp.f32 xa{r}, 0f3F800000, xa{r}, xp;", f"mov.f32 atmax{r}, xn{r};"]
+        for j in js:
+            lines += [f"sub.f32 ats{j}, ats{j}, xh{r};", f"ex2.approx.ftz.f32 ats{j}, ats{j};"]
+        lines.append(f"add.f32 xr{r}, ats{js[0]}, ats{js[1]};")
+        lines += [f"add.f32 xr{r}, xr{r}, ats{j};" for j in js[2:]]
+        lines.append(f"fma.rn.f32 atsum{r}, atsum{r}, xa{r}, xr{r};")
+    # neu: a NaN factor rescales too (NaN propagates).
+    lines += ["setp.neu.f32 xp, xa0, 0f3F800000;", "setp.neu.f32 xq, xa1, 0f3F800000;", "or.pred xp, xp, xq;",
+              # Warp-uniform branch (mma.sync.aligned follows): rescale when any lane's rows need it (the others' factors are 1).
+              "vote.sync.any.pred xp, xp, 0xffffffff;", "@!xp bra.uni ATSKIPRESCALE;"]
+    for nb in range(NB_O):
+        for i in range(4):
+            lines.append(f"mul.f32 ato{nb * 4 + i}, ato{nb * 4 + i}, xa{i >> 1};")
+    lines.append("ATSKIPRESCALE:")
+    for ks in range(BK // 16):
+        for r in range(4):
+            # A register r of k step ks: rows g (r even) / g + 8 (r odd), keys 2t.. of n-block 2 ks + r / 2.
+            j0 = (2 * ks + (r >> 1)) * 4 + (r & 1) * 2
+            idx = ks * 4 + r
+            lines.append(f"{cvt} atph{idx}, ats{j0 + 1}, ats{j0};")
+            if bf16:
+                lines += [f"and.b32 xb, atph{idx}, -65536;", f"shl.b32 xc, atph{idx}, 16;", "mov.b32 xf, xb;", "mov.b32 xg, xc;"]
+            else:
+                lines += [f"mov.b32 {{xhb, xha}}, atph{idx};", "cvt.f32.f16 xf, xha;", "cvt.f32.f16 xg, xhb;"]
+            lines += [f"sub.f32 xf, ats{j0 + 1}, xf;", f"sub.f32 xg, ats{j0}, xg;", f"{cvt} atpl{idx}, xf, xg;"]
+    for ks in range(BK // 16):
+        hi = ",".join(f"atph{ks * 4 + j}" for j in range(4))
+        lo = ",".join(f"atpl{ks * 4 + j}" for j in range(4))
+        for np in range(NB_O // 2):
+            lines.append(f"ldmatrix.sync.aligned.m8n8.x4.trans.shared.b16 {{atv0,atv1,atv2,atv3}}, [%1+{ks * 16 * LD * 2 + np * 32}];")
+            for part in (hi, lo):
+                for half in range(2):
+                    nb = 2 * np + half
+                    c = ",".join(f"ato{nb * 4 + i}" for i in range(4))
+                    lines.append(mma(dtype, c, part, f"atv{2 * half},atv{2 * half + 1}"))
+    lines.append("}")
     return cs_string(lines)
 
 
-declare = [f".reg .f32 ato<{ACC}>;", f".reg .b32 atq<{Q_REGS}>;"] + [f"mov.f32 ato{i}, 0f00000000;" for i in range(ACC)]
+def store_normalized(cvt):
+    """Sums the quad's partial row sums, then stores O / l (0 where l = 0) rounded to 16 bits at %0 (row g) / %1 (row g + 8), 0: skipped."""
+    lines = ["{", ".reg .f32 xl<2>;", ".reg .f32 xi<2>;", ".reg .f32 xt;", ".reg .pred xz;"]
+    for r in range(2):
+        lines += [f"mov.f32 xl{r}, atsum{r};"]
+        for mask_lane in (1, 2):
+            lines += [f"shfl.sync.bfly.b32 xt, xl{r}, {mask_lane}, 31, 0xffffffff;", f"add.f32 xl{r}, xl{r}, xt;"]
+        lines += [f"setp.eq.f32 xz, xl{r}, 0f00000000;", f"div.rn.f32 xi{r}, 0f3F800000, xl{r};", f"selp.f32 xi{r}, 0f00000000, xi{r}, xz;"]
+    body = store_lines(cvt, "xi0", "xi1")[1:]
+    # Declarations first, then the sums, then the stores.
+    decls = [b for b in body if b.startswith(".reg")]
+    return cs_string(lines[:1] + decls + lines[1:] + [b for b in body if not b.startswith(".reg")])
+
+
+declare = ([f".reg .f32 ato<{ACC}>;", f".reg .b32 atq<{Q_REGS}>;", ".reg .f32 atmax<2>;", ".reg .f32 atsum<2>;"]
+           + [f"mov.f32 ato{i}, 0f00000000;" for i in range(ACC)]
+           + ["mov.f32 atmax0, 0fFF800000;", "mov.f32 atmax1, 0fFF800000;", "mov.f32 atsum0, 0f00000000;", "mov.f32 atsum1, 0f00000000;"])
 load_q = [f"ldmatrix.sync.aligned.m8n8.x4.shared.b16 {{{','.join(f'atq{ks * 4 + j}' for j in range(4))}}}, [%0+{ks * 32}];" for ks in range(D // 16)]
 
 w("// <auto-generated/> by src.Kernels/Ilgpu/Codegen/gen_attention_tensor_core_asm.py: edit the generator, not this file.")
@@ -211,6 +311,14 @@ for cvt, name in (("cvt.rn.bf16x2.f32", "Bf16"), ("cvt.rn.f16x2.f32", "F16")):
     w("")
     w(f"    /// <summary>Writes this lane's output elements, scaled by 1/l and rounded to nearest even.</summary>")
     w(f"    public const string Store{name} = {store(cvt)};")
+    w("")
+    dtype = "bf16" if name == "Bf16" else "f16"
+    for masked, suffix, what in ((False, "", "every key visible"), (True, "Masked", "keys at offsets ≥ %3 / %4 hidden")):
+        w(f"    /// <summary>Register variant: one key tile of a warp ({dtype}, {what}): S, softmax, P·V without leaving registers.</summary>")
+        w(f"    public const string Step{suffix}{name} = {step(dtype, cvt, name == 'Bf16', masked)};")
+        w("")
+    w(f"    /// <summary>Register variant: the quad's row sums, then this lane's output elements times 1/l, rounded to nearest even.</summary>")
+    w(f"    public const string StoreNormalized{name} = {store_normalized(cvt)};")
     w("")
 out[-1] = "}"
 
