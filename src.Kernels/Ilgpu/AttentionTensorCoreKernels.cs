@@ -56,6 +56,18 @@ internal interface IAttentionMmaOps
     /// <paramref name="elementLo"/> of <paramref name="output"/> (-1: row skipped), row g + 8's at <paramref name="elementHi"/>.
     /// </summary>
     void Store(ArrayView<ushort> output, long outputPointer, long elementLo, long elementHi, float invLo, float invHi, int bf16);
+
+    /// <summary>
+    /// Register variant: one key tile of the warp without leaving registers: S = Q·Kᵀ times <paramref name="scaleLog2"/>
+    /// (scale · log2 e), when <paramref name="masked"/> the keys at offsets ≥ <paramref name="limitLo"/> (row g) /
+    /// <paramref name="limitHi"/> (row g + 8) from the lane's first key 2·(lane mod 4) hidden, the online-softmax update of
+    /// the row maxima (log2 units) and the lane's partial row sums, the rescale of the accumulators, and O += P·V with
+    /// P as high + low 16-bit parts taken from the score fragments.
+    /// </summary>
+    void Step(ArrayView<ushort> shared, int warp, int lane, int stage, float scaleLog2, bool masked, int limitLo, int limitHi, int bf16);
+
+    /// <summary>Register variant: sums the row sums over the lane's quad and stores as <see cref="Store"/> with 1/l (0 where l = 0).</summary>
+    void StoreNormalized(ArrayView<ushort> output, long outputPointer, long elementLo, long elementHi, int bf16);
 }
 
 /// <summary>
@@ -80,6 +92,9 @@ internal static partial class AttentionTensorCoreKernels
     /// <summary>Threads per group.</summary>
     public const int GroupSize = Warps * 32;
 
+    /// <summary>log2 e: the register variant keeps scores and row maxima in log2 units (one multiply folds in the scale).</summary>
+    private const float Log2E = 1.44269504088896341f;
+
     /// <summary>The tensor-core attention through inline PTX (CUDA only).</summary>
     [IlgpuKernel]
     public static void Attention16TensorCore(ArrayView<Half8> q, ArrayView<Half8> k, ArrayView<Half8> v, ArrayView<float> mask, ArrayView<ushort> output,
@@ -96,6 +111,29 @@ internal static partial class AttentionTensorCoreKernels
     {
         var ops = new EmulatedAttentionOps { Scratch = scratch };
         Body(ref ops, q, k, v, mask, output, s, default, bf16);
+    }
+
+    /// <summary>
+    /// The register variant through inline PTX (CUDA only): scores, softmax and weights stay in registers (the C fragments
+    /// of S become the A fragments of P), so a tile has no shared-memory round trip and no warp barrier; the row maxima
+    /// are kept in log2 units (the scale folded into one multiply), each lane sums its own part of a row and the quad
+    /// adds the parts once at the end, and a warp skips the causal tiles wholly past its own 16 rows. No additive mask.
+    /// </summary>
+    [IlgpuKernel]
+    public static void Attention16TensorCoreRegisters(ArrayView<Half8> q, ArrayView<Half8> k, ArrayView<Half8> v, ArrayView<ushort> output,
+        AttentionShape s, TensorCoreAttentionPointers pointers, int bf16)
+    {
+        var ops = default(PtxAttentionOps);
+        BodyInRegisters(ref ops, q, k, v, output, s, pointers, bf16);
+    }
+
+    /// <summary>The register variant's body with ldmatrix and mma.sync emulated lane by lane (fragments in <paramref name="scratch"/>).</summary>
+    [IlgpuKernel]
+    public static void Attention16TensorCoreRegistersEmulated(ArrayView<Half8> q, ArrayView<Half8> k, ArrayView<Half8> v, ArrayView<ushort> output,
+        ArrayView<float> scratch, AttentionShape s, int bf16)
+    {
+        var ops = new EmulatedAttentionOps { Scratch = scratch };
+        BodyInRegisters(ref ops, q, k, v, output, s, default, bf16);
     }
 
     /// <summary>Float32 scratch the emulated kernel needs for a grid of <paramref name="groups"/> groups.</summary>
@@ -233,6 +271,75 @@ internal static partial class AttentionTensorCoreKernels
         long elementLo = rowLo < s.Lq ? ((qRow0 - q0 + rowLo) * D) + column : -1;
         long elementHi = rowLo + 8 < s.Lq ? ((qRow0 - q0 + rowLo + 8) * D) + column : -1;
         ops.Store(output, pointers.Output, elementLo, elementHi, sharedF[inverses + (lane >> 2)], sharedF[inverses + 8 + (lane >> 2)], bf16);
+    }
+
+    internal static void BodyInRegisters<TOps>(ref TOps ops, ArrayView<Half8> q, ArrayView<Half8> k, ArrayView<Half8> v, ArrayView<ushort> output,
+        AttentionShape s, TensorCoreAttentionPointers pointers, int bf16)
+        where TOps : struct, IAttentionMmaOps
+    {
+        int thread = Group.IdxX;
+        ops.Begin(thread);
+        var shared = SharedMemory.GetDynamic<ushort>();
+        int lane = thread & 31;
+        int warp = thread >> 5;
+        int qBlock = s.Causal != 0 ? Grid.DimX - 1 - Grid.IdxX : Grid.IdxX;
+        int q0 = qBlock * BlockQ;
+        int h = Grid.IdxY;
+        int batch = Grid.IdxZ;
+        int kvh = h / (s.Heads / s.KvHeads);
+        long qRow0 = ((((long)batch * s.Heads) + h) * s.Lq) + q0;
+        long kRow0 = (((long)batch * s.KvHeads) + kvh) * s.Lk;
+        int kEnd = s.Causal != 0 && q0 + BlockQ < s.Lk ? q0 + BlockQ : s.Lk;
+        int tiles = (kEnd + BlockK - 1) / BlockK;
+
+        // As the shared variant: Q (stage 0) and key tile 0 (stage 1) requested together, Q's fragments to registers first.
+        CopyRows(ref ops, shared, QOffset, q, pointers.Q, qRow0, s.Lq - q0, BlockQ, thread);
+        ops.Commit();
+        if (tiles > 0)
+        {
+            CopyTile(ref ops, shared, k, v, pointers, kRow0, s.Lk, 0, thread);
+        }
+
+        ops.Commit();
+        ops.WaitForTile();
+        Group.Barrier();
+        ops.LoadQ(shared, warp, lane);
+
+        // Lane roles of the mma fragments: rows g and g + 8 of the warp, keys 2t, 2t + 1 of every 8-key block.
+        int g = lane >> 2;
+        int t = lane & 3;
+        int warpFirst = q0 + (warp * 16);
+        int queryLo = warpFirst + g;
+        int limitLo = s.Causal != 0 && queryLo + 1 < s.Lk ? queryLo + 1 : s.Lk;
+        int limitHi = s.Causal != 0 && queryLo + 9 < s.Lk ? queryLo + 9 : s.Lk;
+        float scaleLog2 = s.Scale * Log2E;
+        for (int tile = 0; tile < tiles; tile++)
+        {
+            // The stage the next tile goes to was last read by tile - 1 (or held Q): every warp is past it.
+            Group.Barrier();
+            if (tile + 1 < tiles)
+            {
+                CopyTile(ref ops, shared, k, v, pointers, kRow0, s.Lk, tile + 1, thread);
+            }
+
+            ops.Commit();
+            ops.WaitForTile();
+            Group.Barrier();
+            int k0 = tile * BlockK;
+            if (s.Causal != 0 && k0 > warpFirst + 15)
+            {
+                // Every key of the tile is past the warp's last row (the group's later warps still need it).
+                continue;
+            }
+
+            bool masked = k0 + BlockK > s.Lk || (s.Causal != 0 && k0 + BlockK - 1 > warpFirst);
+            int key0 = k0 + (2 * t);
+            ops.Step(shared, warp, lane, StageOf(tile), scaleLog2, masked, limitLo - key0, limitHi - key0, bf16);
+        }
+
+        long elementLo = queryLo < s.Lq ? ((qRow0 - q0 + queryLo) * D) + (2 * t) : -1;
+        long elementHi = queryLo + 8 < s.Lq ? ((qRow0 - q0 + queryLo + 8) * D) + (2 * t) : -1;
+        ops.StoreNormalized(output, pointers.Output, elementLo, elementHi, bf16);
     }
 
     /// <summary>Requests the K and V rows of key tile <paramref name="tile"/> (zeros past Lk) into its stage.</summary>
@@ -396,6 +503,45 @@ internal struct PtxAttentionOps : IAttentionMmaOps
             CudaAsm.Emit(AttentionTensorCoreKernels.StoreF16, lo, hi, invLo, invHi);
         }
     }
+
+    public readonly void Step(ArrayView<ushort> shared, int warp, int lane, int stage, float scaleLog2, bool masked, int limitLo, int limitHi, int bf16)
+    {
+        uint kRow = sharedBase + (uint)AttentionTensorCoreKernels.KLaneByte(lane, stage);
+        uint vRow = sharedBase + (uint)AttentionTensorCoreKernels.VLaneByte(lane, stage);
+        if (masked)
+        {
+            if (bf16 != 0)
+            {
+                CudaAsm.Emit(AttentionTensorCoreKernels.StepMaskedBf16, kRow, vRow, scaleLog2, limitLo, limitHi);
+            }
+            else
+            {
+                CudaAsm.Emit(AttentionTensorCoreKernels.StepMaskedF16, kRow, vRow, scaleLog2, limitLo, limitHi);
+            }
+        }
+        else if (bf16 != 0)
+        {
+            CudaAsm.Emit(AttentionTensorCoreKernels.StepBf16, kRow, vRow, scaleLog2);
+        }
+        else
+        {
+            CudaAsm.Emit(AttentionTensorCoreKernels.StepF16, kRow, vRow, scaleLog2);
+        }
+    }
+
+    public readonly void StoreNormalized(ArrayView<ushort> output, long outputPointer, long elementLo, long elementHi, int bf16)
+    {
+        long lo = elementLo >= 0 ? outputPointer + (elementLo * 2) : 0;
+        long hi = elementHi >= 0 ? outputPointer + (elementHi * 2) : 0;
+        if (bf16 != 0)
+        {
+            CudaAsm.Emit(AttentionTensorCoreKernels.StoreNormalizedBf16, lo, hi);
+        }
+        else
+        {
+            CudaAsm.Emit(AttentionTensorCoreKernels.StoreNormalizedF16, lo, hi);
+        }
+    }
 }
 
 /// <summary>
@@ -406,8 +552,16 @@ internal struct PtxAttentionOps : IAttentionMmaOps
 /// </summary>
 internal struct EmulatedAttentionOps : IAttentionMmaOps
 {
-    /// <summary>Scratch floats per thread: the output accumulators, then the Q fragment registers (two 16-bit values each).</summary>
-    public const int FloatsPerThread = AttentionTensorCoreKernels.Accumulators + (2 * AttentionTensorCoreKernels.QRegisters);
+    /// <summary>
+    /// Scratch floats per thread: the output accumulators, the Q fragment registers (two 16-bit values each), then the
+    /// register variant's row maxima and partial sums (rows g, g + 8) and its weights' high and low parts (one 16-bit
+    /// value per float, indexed like the score fragments).
+    /// </summary>
+    public const int FloatsPerThread = WeightSlot + (2 * ScoreFragments);
+
+    private const int ScoreFragments = AttentionTensorCoreKernels.ScoreBlocks * 4;
+    private const int RowSlot = AttentionTensorCoreKernels.Accumulators + (2 * AttentionTensorCoreKernels.QRegisters);
+    private const int WeightSlot = RowSlot + 4;
 
     /// <summary><see cref="FloatsPerThread"/> floats for every thread of every group.</summary>
     public ArrayView<float> Scratch;
@@ -424,6 +578,11 @@ internal struct EmulatedAttentionOps : IAttentionMmaOps
         {
             Scratch[scratchBase + i] = 0f;
         }
+
+        Scratch[scratchBase + RowSlot] = GpuMath.NegInf;
+        Scratch[scratchBase + RowSlot + 1] = GpuMath.NegInf;
+        Scratch[scratchBase + RowSlot + 2] = 0f;
+        Scratch[scratchBase + RowSlot + 3] = 0f;
     }
 
     public readonly void CopyChunk(ArrayView<ushort> shared, int sharedByte, ArrayView<Half8> source, long chunk, long sourcePointer, bool valid) =>
@@ -461,32 +620,36 @@ internal struct EmulatedAttentionOps : IAttentionMmaOps
         {
             for (int i = 0; i < 4; i++)
             {
-                int row = g + ((i >> 1) * 8);
-                int col = (2 * t) + (i & 1);
-                float sum = 0f;
-                for (int ks = 0; ks < AttentionTensorCoreKernels.D / 16; ks++)
-                {
-                    for (int kk = 0; kk < 16; kk++)
-                    {
-                        // A: element (row, k) sits in register row/8 + 2·(k/8), half k mod 2, of lane 4·(row mod 8) + (k mod 8)/2.
-                        int holder = ((row & 7) * 4) + ((kk & 7) >> 1);
-                        int aRegister = (row >> 3) + ((kk >> 3) * 2);
-                        long aAt = groupBase + (((long)(warp * 32) + holder) * FloatsPerThread) + AttentionTensorCoreKernels.Accumulators + (((ks * 4) + aRegister) * 2) + (kk & 1);
-                        float av = GpuMath.Load16((ushort)Scratch[aAt], bf16);
-
-                        // B (plain ldmatrix of K stored [key][d]): register (nb mod 2)·2 + k/8 of n-pair nb/2 holds, for column
-                        // col, word (k mod 8)/2 of the row that lane 8·register + col addressed.
-                        int register = ((nb & 1) * 2) + (kk >> 3);
-                        int kRow = AttentionTensorCoreKernels.KLaneByte((8 * register) + col, stage) + ((nb >> 1) * 16 * AttentionTensorCoreKernels.Ld * 2) + (ks * 32);
-                        float bv = GpuMath.Load16(shared[(kRow >> 1) + (kk & 7)], bf16);
-                        sum += av * bv;
-                    }
-                }
-
                 int at = AttentionTensorCoreKernels.ScoreLaneByte(warp, lane) + (nb * 32) + ((i >> 1) * 8 * AttentionTensorCoreKernels.SLd * 4) + ((i & 1) * 4);
-                sharedF[at >> 2] = sum;
+                sharedF[at >> 2] = ScoreAt(shared, warp, stage, nb, g + ((i >> 1) * 8), (2 * t) + (i & 1), bf16);
             }
         }
+    }
+
+    /// <summary>Score (row, key col of n-block nb) of the warp's rows as mma.sync computes it from the Q fragments and the K tile.</summary>
+    private readonly float ScoreAt(ArrayView<ushort> shared, int warp, int stage, int nb, int row, int col, int bf16)
+    {
+        float sum = 0f;
+        for (int ks = 0; ks < AttentionTensorCoreKernels.D / 16; ks++)
+        {
+            for (int kk = 0; kk < 16; kk++)
+            {
+                // A: element (row, k) sits in register row/8 + 2·(k/8), half k mod 2, of lane 4·(row mod 8) + (k mod 8)/2.
+                int holder = ((row & 7) * 4) + ((kk & 7) >> 1);
+                int aRegister = (row >> 3) + ((kk >> 3) * 2);
+                long aAt = groupBase + (((long)(warp * 32) + holder) * FloatsPerThread) + AttentionTensorCoreKernels.Accumulators + (((ks * 4) + aRegister) * 2) + (kk & 1);
+                float av = GpuMath.Load16((ushort)Scratch[aAt], bf16);
+
+                // B (plain ldmatrix of K stored [key][d]): register (nb mod 2)·2 + k/8 of n-pair nb/2 holds, for column
+                // col, word (k mod 8)/2 of the row that lane 8·register + col addressed.
+                int register = ((nb & 1) * 2) + (kk >> 3);
+                int kRow = AttentionTensorCoreKernels.KLaneByte((8 * register) + col, stage) + ((nb >> 1) * 16 * AttentionTensorCoreKernels.Ld * 2) + (ks * 32);
+                float bv = GpuMath.Load16(shared[(kRow >> 1) + (kk & 7)], bf16);
+                sum += av * bv;
+            }
+        }
+
+        return sum;
     }
 
     public readonly void Softmax(ArrayView<ushort> shared, int scoreByte, int weightByte, int statsByte, float oldMax, float factor, int bf16)
@@ -590,10 +753,7 @@ internal struct EmulatedAttentionOps : IAttentionMmaOps
                         float high = GpuMath.Load16(shared[(pAt >> 1) + (kk & 7)], bf16);
                         float low = GpuMath.Load16(shared[((pAt + AttentionTensorCoreKernels.WeightLowOffset) >> 1) + (kk & 7)], bf16);
 
-                        // B (ldmatrix.trans of V): register (nb mod 2)·2 + k/8 holds column col of the rows lanes 8·register + (k mod 8) gave.
-                        int register = ((nb & 1) * 2) + (kk >> 3);
-                        int vRow = AttentionTensorCoreKernels.VLaneByte((8 * register) + (kk & 7), stage) + (ks * 16 * AttentionTensorCoreKernels.Ld * 2) + ((nb >> 1) * 32);
-                        float bv = GpuMath.Load16(shared[(vRow >> 1) + col], bf16);
+                        float bv = ValueAt(shared, stage, nb, ks, kk, col, bf16);
                         sum += (high * bv) + (low * bv);
                     }
                 }
@@ -601,6 +761,124 @@ internal struct EmulatedAttentionOps : IAttentionMmaOps
                 Scratch[scratchBase + (nb * 4) + i] += sum;
             }
         }
+    }
+
+    /// <summary>V element (key 16·ks + kk of the tile, column col of n-block nb) as the B fragment of ldmatrix.trans holds it.</summary>
+    private static float ValueAt(ArrayView<ushort> shared, int stage, int nb, int ks, int kk, int col, int bf16)
+    {
+        // Register (nb mod 2)·2 + k/8 holds column col of the rows lanes 8·register + (k mod 8) gave.
+        int register = ((nb & 1) * 2) + (kk >> 3);
+        int vRow = AttentionTensorCoreKernels.VLaneByte((8 * register) + (kk & 7), stage) + (ks * 16 * AttentionTensorCoreKernels.Ld * 2) + ((nb >> 1) * 32);
+        return GpuMath.Load16(shared[(vRow >> 1) + col], bf16);
+    }
+
+    public readonly void Step(ArrayView<ushort> shared, int warp, int lane, int stage, float scaleLog2, bool masked, int limitLo, int limitHi, int bf16)
+    {
+        int g = lane >> 2;
+        int t = lane & 3;
+        long s = scratchBase + WeightSlot;
+
+        // Scores (scaled, masked) go to the high-part slots for now; the weights replace them below.
+        for (int j = 0; j < ScoreFragments; j++)
+        {
+            int nb = j >> 2;
+            int i = j & 3;
+            float x = ScoreAt(shared, warp, stage, nb, g + ((i >> 1) * 8), (2 * t) + (i & 1), bf16) * scaleLog2;
+            int limit = (i & 2) == 0 ? limitLo : limitHi;
+            Scratch[s + j] = masked && limit <= (nb * 8) + (i & 1) ? GpuMath.NegInf : x;
+        }
+
+        float alphaLo = RowUpdate(s, 0);
+        float alphaHi = RowUpdate(s, 1);
+        if (alphaLo != 1f || alphaHi != 1f)
+        {
+            Rescale(alphaLo, alphaHi);
+        }
+
+        for (int j = 0; j < ScoreFragments; j++)
+        {
+            float p = Scratch[s + j];
+            ushort high = GpuMath.Store16(p, bf16);
+            Scratch[s + j] = high;
+            Scratch[s + ScoreFragments + j] = GpuMath.Store16(p - GpuMath.Load16(high, bf16), bf16);
+        }
+
+        // Every lane's weights are in place before the quad neighbours' fragments are read.
+        Warp.Barrier();
+        for (int nb = 0; nb < AttentionTensorCoreKernels.OutputBlocks; nb++)
+        {
+            for (int i = 0; i < 4; i++)
+            {
+                int row = g + ((i >> 1) * 8);
+                int col = (2 * t) + (i & 1);
+                float sum = 0f;
+                for (int ks = 0; ks < AttentionTensorCoreKernels.BlockK / 16; ks++)
+                {
+                    for (int kk = 0; kk < 16; kk++)
+                    {
+                        // A element (row, k) of k step ks: C fragment (n-block 2·ks + k/8, register 2·(row/8) + k mod 2) of lane 4·(row mod 8) + (k mod 8)/2.
+                        int holder = ((row & 7) * 4) + ((kk & 7) >> 1);
+                        int j = ((((2 * ks) + (kk >> 3)) * 4) + ((row >> 3) * 2)) + (kk & 1);
+                        long at = groupBase + (((long)(warp * 32) + holder) * FloatsPerThread) + WeightSlot + j;
+                        float high = GpuMath.Load16((ushort)Scratch[at], bf16);
+                        float low = GpuMath.Load16((ushort)Scratch[at + ScoreFragments], bf16);
+                        float bv = ValueAt(shared, stage, nb, ks, kk, col, bf16);
+                        sum += (high * bv) + (low * bv);
+                    }
+                }
+
+                Scratch[scratchBase + (nb * 4) + i] += sum;
+            }
+        }
+
+        // The next tile's weights overwrite these only after every lane has read them.
+        Warp.Barrier();
+    }
+
+    /// <summary>Online-softmax update of row g (<paramref name="half"/> 0) or g + 8 (1) over the quad: weights 2^(s - m) in place, returns the rescale factor.</summary>
+    private readonly float RowUpdate(long s, int half)
+    {
+        float top = GpuMath.NegInf;
+        for (int j = 0; j < ScoreFragments; j++)
+        {
+            if (((j >> 1) & 1) == half)
+            {
+                top = GpuMath.MaxNaN(top, Scratch[s + j]);
+            }
+        }
+
+        top = GpuMath.MaxNaN(top, Warp.ShuffleXor(top, 1));
+        top = GpuMath.MaxNaN(top, Warp.ShuffleXor(top, 2));
+        long rowAt = scratchBase + RowSlot + half;
+        float oldMax = Scratch[rowAt];
+        float mNew = GpuMath.MaxNaN(top, oldMax);
+        float shift = mNew == GpuMath.NegInf ? 0f : mNew;
+        float alpha = mNew == oldMax ? 1f : GpuMath.Exp2Fast(oldMax - shift);
+        float sum = 0f;
+        for (int j = 0; j < ScoreFragments; j++)
+        {
+            if (((j >> 1) & 1) == half)
+            {
+                float p = GpuMath.Exp2Fast(Scratch[s + j] - shift);
+                Scratch[s + j] = p;
+                sum += p;
+            }
+        }
+
+        Scratch[rowAt] = mNew;
+        Scratch[rowAt + 2] = (Scratch[rowAt + 2] * alpha) + sum;
+        return alpha;
+    }
+
+    public readonly void StoreNormalized(ArrayView<ushort> output, long outputPointer, long elementLo, long elementHi, int bf16)
+    {
+        float lLo = Scratch[scratchBase + RowSlot + 2];
+        float lHi = Scratch[scratchBase + RowSlot + 3];
+        lLo += Warp.ShuffleXor(lLo, 1);
+        lLo += Warp.ShuffleXor(lLo, 2);
+        lHi += Warp.ShuffleXor(lHi, 1);
+        lHi += Warp.ShuffleXor(lHi, 2);
+        Store(output, outputPointer, elementLo, elementHi, lLo == 0f ? 0f : 1f / lLo, lHi == 0f ? 0f : 1f / lHi, bf16);
     }
 
     public readonly void Store(ArrayView<ushort> output, long outputPointer, long elementLo, long elementHi, float invLo, float invHi, int bf16)

@@ -54,6 +54,9 @@ internal static partial class AttentionTensorCoreKernels
     /// <summary>Dynamic shared bytes of a group.</summary>
     public const int SharedBytes = 46336;
 
+    /// <summary>Dynamic shared bytes of a group of the register variant (the two key-tile stages; no warp areas).</summary>
+    public const int RegisterSharedBytes = 34816;
+
     /// <summary>8-key mma tiles of a warp's scores.</summary>
     public const int ScoreBlocks = 4;
 

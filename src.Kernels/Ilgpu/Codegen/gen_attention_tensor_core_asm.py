@@ -281,6 +281,7 @@ consts = [
     ("WarpAreaBytes", WARP_AREA, "Bytes of one warp's area."),
     ("StatsFloats", STATS, "Floats per row of a warp's row statistics (max, weight sum, rescale factor, pad)."),
     ("SharedBytes", SHARED, "Dynamic shared bytes of a group."),
+    ("RegisterSharedBytes", 2 * STAGE_BYTES, "Dynamic shared bytes of a group of the register variant (the two key-tile stages; no warp areas)."),
     ("ScoreBlocks", NB_S, "8-key mma tiles of a warp's scores."),
     ("OutputBlocks", NB_O, "8-column mma tiles of a warp's output."),
     ("Accumulators", ACC, "float32 output accumulators per thread."),
