@@ -118,6 +118,8 @@ internal static partial class AttentionTensorCoreKernels
     /// of S become the A fragments of P), so a tile has no shared-memory round trip and no warp barrier; the row maxima
     /// are kept in log2 units (the scale folded into one multiply), each lane sums its own part of a row and the quad
     /// adds the parts once at the end, and a warp skips the causal tiles wholly past its own 16 rows. No additive mask.
+    /// The group size picks the query block: 4 warps (<see cref="BlockQ"/> queries, Q in stage 0, overlapping key tile
+    /// 0's copy) or 8 warps (128 queries: Q spans both stages, each K/V tile serves twice the queries).
     /// </summary>
     [IlgpuKernel]
     public static void Attention16TensorCoreRegisters(ArrayView<Half8> q, ArrayView<Half8> k, ArrayView<Half8> v, ArrayView<ushort> output,
@@ -136,8 +138,8 @@ internal static partial class AttentionTensorCoreKernels
         BodyInRegisters(ref ops, q, k, v, output, s, default, bf16);
     }
 
-    /// <summary>Float32 scratch the emulated kernel needs for a grid of <paramref name="groups"/> groups.</summary>
-    public static long EmulationScratch(long groups) => groups * GroupSize * EmulatedAttentionOps.FloatsPerThread;
+    /// <summary>Float32 scratch the emulated kernel needs for a grid of <paramref name="groups"/> groups of <paramref name="threadsPerGroup"/> threads.</summary>
+    public static long EmulationScratch(long groups, int threadsPerGroup = GroupSize) => groups * threadsPerGroup * EmulatedAttentionOps.FloatsPerThread;
 
     /// <summary>ldmatrix row address of lane <paramref name="lane"/> for the A fragment (k step 0) of the warp's Q rows.</summary>
     public static int QLaneByte(int warp, int lane) =>
@@ -190,11 +192,11 @@ internal static partial class AttentionTensorCoreKernels
 
         // The Q tile (stage 0) and key tile 0 (stage 1) are requested together; Q's group completes first and its
         // fragments move to registers, after which stage 0 is free for tile 1.
-        CopyRows(ref ops, shared, QOffset, q, pointers.Q, qRow0, s.Lq - q0, BlockQ, thread);
+        CopyRows(ref ops, shared, QOffset, q, pointers.Q, qRow0, s.Lq - q0, BlockQ, thread, GroupSize);
         ops.Commit();
         if (tiles > 0)
         {
-            CopyTile(ref ops, shared, k, v, pointers, kRow0, s.Lk, 0, thread);
+            CopyTile(ref ops, shared, k, v, pointers, kRow0, s.Lk, 0, thread, GroupSize);
         }
 
         ops.Commit();
@@ -218,7 +220,7 @@ internal static partial class AttentionTensorCoreKernels
             Group.Barrier();
             if (tile + 1 < tiles)
             {
-                CopyTile(ref ops, shared, k, v, pointers, kRow0, s.Lk, tile + 1, thread);
+                CopyTile(ref ops, shared, k, v, pointers, kRow0, s.Lk, tile + 1, thread, GroupSize);
             }
 
             ops.Commit();
@@ -283,27 +285,41 @@ internal static partial class AttentionTensorCoreKernels
         int lane = thread & 31;
         int warp = thread >> 5;
         int qBlock = s.Causal != 0 ? Grid.DimX - 1 - Grid.IdxX : Grid.IdxX;
-        int q0 = qBlock * BlockQ;
+        int threads = Group.DimX;
+        int blockQ = (threads >> 5) * 16;
+        int q0 = qBlock * blockQ;
         int h = Grid.IdxY;
         int batch = Grid.IdxZ;
         int kvh = h / (s.Heads / s.KvHeads);
         long qRow0 = ((((long)batch * s.Heads) + h) * s.Lq) + q0;
         long kRow0 = (((long)batch * s.KvHeads) + kvh) * s.Lk;
-        int kEnd = s.Causal != 0 && q0 + BlockQ < s.Lk ? q0 + BlockQ : s.Lk;
+        int kEnd = s.Causal != 0 && q0 + blockQ < s.Lk ? q0 + blockQ : s.Lk;
         int tiles = (kEnd + BlockK - 1) / BlockK;
 
-        // As the shared variant: Q (stage 0) and key tile 0 (stage 1) requested together, Q's fragments to registers first.
-        CopyRows(ref ops, shared, QOffset, q, pointers.Q, qRow0, s.Lq - q0, BlockQ, thread);
+        CopyRows(ref ops, shared, QOffset, q, pointers.Q, qRow0, s.Lq - q0, blockQ, thread, threads);
         ops.Commit();
-        if (tiles > 0)
+        // With 4 warps Q fits in stage 0: it and key tile 0 (stage 1) are requested together and Q's group completes
+        // first. With 8 warps Q spans both stages: its fragments move to registers before tile 0 may overwrite it.
+        bool qInStage0 = blockQ * Ld * 2 <= StageBytes;
+        if (qInStage0 && tiles > 0)
         {
-            CopyTile(ref ops, shared, k, v, pointers, kRow0, s.Lk, 0, thread);
+            CopyTile(ref ops, shared, k, v, pointers, kRow0, s.Lk, 0, thread, threads);
         }
 
         ops.Commit();
         ops.WaitForTile();
         Group.Barrier();
         ops.LoadQ(shared, warp, lane);
+        if (!qInStage0)
+        {
+            Group.Barrier();
+            if (tiles > 0)
+            {
+                CopyTile(ref ops, shared, k, v, pointers, kRow0, s.Lk, 0, thread, threads);
+            }
+
+            ops.Commit();
+        }
 
         // Lane roles of the mma fragments: rows g and g + 8 of the warp, keys 2t, 2t + 1 of every 8-key block.
         int g = lane >> 2;
@@ -319,7 +335,7 @@ internal static partial class AttentionTensorCoreKernels
             Group.Barrier();
             if (tile + 1 < tiles)
             {
-                CopyTile(ref ops, shared, k, v, pointers, kRow0, s.Lk, tile + 1, thread);
+                CopyTile(ref ops, shared, k, v, pointers, kRow0, s.Lk, tile + 1, thread, threads);
             }
 
             ops.Commit();
@@ -342,24 +358,24 @@ internal static partial class AttentionTensorCoreKernels
         ops.StoreNormalized(output, pointers.Output, elementLo, elementHi, bf16);
     }
 
-    /// <summary>Requests the K and V rows of key tile <paramref name="tile"/> (zeros past Lk) into its stage.</summary>
+    /// <summary>Requests the K and V rows of key tile <paramref name="tile"/> (zeros past Lk) into its stage; <paramref name="threads"/>: the group's size.</summary>
     private static void CopyTile<TOps>(ref TOps ops, ArrayView<ushort> shared, ArrayView<Half8> k, ArrayView<Half8> v, TensorCoreAttentionPointers pointers,
-        long kRow0, int lk, int tile, int thread)
+        long kRow0, int lk, int tile, int thread, int threads)
         where TOps : struct, IAttentionMmaOps
     {
         int k0 = tile * BlockK;
         int stage = StageOf(tile) * StageBytes;
-        CopyRows(ref ops, shared, stage + KOffset, k, pointers.K, kRow0 + k0, lk - k0, BlockK, thread);
-        CopyRows(ref ops, shared, stage + VOffset, v, pointers.V, kRow0 + k0, lk - k0, BlockK, thread);
+        CopyRows(ref ops, shared, stage + KOffset, k, pointers.K, kRow0 + k0, lk - k0, BlockK, thread, threads);
+        CopyRows(ref ops, shared, stage + VOffset, v, pointers.V, kRow0 + k0, lk - k0, BlockK, thread, threads);
     }
 
-    /// <summary>Requests <paramref name="rows"/> rows of D elements from row <paramref name="firstRow"/> (zeros from row <paramref name="valid"/> on).</summary>
+    /// <summary>Requests <paramref name="rows"/> rows of D elements from row <paramref name="firstRow"/> (zeros from row <paramref name="valid"/> on), chunks spread over <paramref name="threads"/> threads.</summary>
     private static void CopyRows<TOps>(ref TOps ops, ArrayView<ushort> shared, int offsetBytes, ArrayView<Half8> source, long sourcePointer, long firstRow,
-        int valid, int rows, int thread)
+        int valid, int rows, int thread, int threads)
         where TOps : struct, IAttentionMmaOps
     {
         const int Chunks = D / 8;
-        for (int c = thread; c < rows * Chunks; c += GroupSize)
+        for (int c = thread; c < rows * Chunks; c += threads)
         {
             int r = c / Chunks;
             int chunk = c - (r * Chunks);
@@ -572,7 +588,7 @@ internal struct EmulatedAttentionOps : IAttentionMmaOps
     public void Begin(int thread)
     {
         long group = ((((long)Grid.IdxZ * Grid.DimY) + Grid.IdxY) * Grid.DimX) + Grid.IdxX;
-        groupBase = group * AttentionTensorCoreKernels.GroupSize * FloatsPerThread;
+        groupBase = group * Group.DimX * FloatsPerThread;
         scratchBase = groupBase + ((long)thread * FloatsPerThread);
         for (int i = 0; i < AttentionTensorCoreKernels.Accumulators; i++)
         {

@@ -9,6 +9,7 @@ public sealed partial class IlgpuKernels
     private Action<KernelConfig, ArrayView<Half8>, ArrayView<Half8>, ArrayView<Half8>, ArrayView<float>, ArrayView<ushort>, AttentionShape, TensorCoreAttentionPointers, int>? attentionTensorCore16;
     private Action<KernelConfig, ArrayView<Half8>, ArrayView<Half8>, ArrayView<Half8>, ArrayView<ushort>, AttentionShape, TensorCoreAttentionPointers, int>? attentionTensorCoreRegisters16;
     private Action<KernelConfig, ArrayView<Half8>, ArrayView<Half8>, ArrayView<Half8>, ArrayView<ushort>, AttentionShape, TensorCoreAttentionPointers, int>? attentionTensorCoreRegistersThreePerSm16;
+    private Action<KernelConfig, ArrayView<Half8>, ArrayView<Half8>, ArrayView<Half8>, ArrayView<ushort>, AttentionShape, TensorCoreAttentionPointers, int>? attentionTensorCoreRegistersEightWarps16;
 
     /// <summary>
     /// Whether a 16-bit attention call goes to the tensor-core kernel (<see cref="AttentionTensorCoreKernels"/>): CUDA,
@@ -20,12 +21,13 @@ public sealed partial class IlgpuKernels
         && IsAligned(q, 16) && IsAligned(k, 16) && IsAligned(v, 16) && IsAligned(output, 4);
 
     /// <summary>
-    /// Launch shape of the tensor-core attention: (⌈lq / BlockQ⌉, heads, batch) groups of 4 warps with
-    /// <paramref name="sharedBytes"/> of dynamic shared memory (the shared variant's by default).
+    /// Launch shape of the tensor-core attention: (⌈lq / (16 · warps)⌉, heads, batch) groups of <paramref name="warps"/>
+    /// warps (16 query rows each) with <paramref name="sharedBytes"/> of dynamic shared memory (the shared variant's by default).
     /// </summary>
-    internal static KernelConfig TensorCoreAttentionConfig(int batch, int heads, int lq, int sharedBytes = AttentionTensorCoreKernels.SharedBytes) => new(
-        new Index3D((lq + AttentionTensorCoreKernels.BlockQ - 1) / AttentionTensorCoreKernels.BlockQ, heads, batch),
-        new Index3D(AttentionTensorCoreKernels.GroupSize, 1, 1),
+    internal static KernelConfig TensorCoreAttentionConfig(int batch, int heads, int lq, int sharedBytes = AttentionTensorCoreKernels.SharedBytes,
+        int warps = AttentionTensorCoreKernels.Warps) => new(
+        new Index3D((lq + (16 * warps) - 1) / (16 * warps), heads, batch),
+        new Index3D(warps * 32, 1, 1),
         SharedMemoryConfig.RequestDynamic<ushort>(sharedBytes / sizeof(ushort)));
 
     /// <summary>
@@ -58,13 +60,15 @@ public sealed partial class IlgpuKernels
             return true;
         }
 
-        // Two launch-bound flavours of one kernel, each loaded (and cached) under its own field.
+        // Launch-bound flavours of one kernel, each loaded (and cached) under its own field.
+        int warps = variant == PrefillVariant.RegistersEightWarps ? 8 : AttentionTensorCoreKernels.Warps;
         int? groupsPerSm = variant == PrefillVariant.RegistersThreePerSm ? 3 : null;
-        ref var launcher = ref groupsPerSm is null ? ref attentionTensorCoreRegisters16 : ref attentionTensorCoreRegistersThreePerSm16;
+        ref var launcher = ref variant == PrefillVariant.RegistersThreePerSm ? ref attentionTensorCoreRegistersThreePerSm16
+            : ref variant == PrefillVariant.RegistersEightWarps ? ref attentionTensorCoreRegistersEightWarps16 : ref attentionTensorCoreRegisters16;
         device.Load(ref launcher, nameof(AttentionTensorCoreKernels.Attention16TensorCoreRegisters),
             acc => acc.LoadStreamKernel<ArrayView<Half8>, ArrayView<Half8>, ArrayView<Half8>, ArrayView<ushort>, AttentionShape, TensorCoreAttentionPointers, int>(
-                AttentionTensorCoreKernels.Attention16TensorCoreRegisters, Bounds(AttentionTensorCoreKernels.GroupSize, groupsPerSm)))(
-            TensorCoreAttentionConfig(batch, shape.Heads, shape.Lq, AttentionTensorCoreKernels.RegisterSharedBytes), q.Cast<Half8>(), k.Cast<Half8>(), v.Cast<Half8>(),
+                AttentionTensorCoreKernels.Attention16TensorCoreRegisters, Bounds(warps * 32, groupsPerSm)))(
+            TensorCoreAttentionConfig(batch, shape.Heads, shape.Lq, AttentionTensorCoreKernels.RegisterSharedBytes, warps), q.Cast<Half8>(), k.Cast<Half8>(), v.Cast<Half8>(),
             output, shape, pointers, Bf(format));
         return true;
     }
@@ -81,12 +85,15 @@ internal enum PrefillVariant
 
     /// <summary>The register kernel bounded to three groups per SM (at most 168 registers per thread).</summary>
     RegistersThreePerSm = 2,
+
+    /// <summary>The register kernel with groups of 8 warps (128 queries share each K/V tile: half the K/V traffic), no register bound.</summary>
+    RegistersEightWarps = 3,
 }
 
 /// <summary>Names and the environment default of <see cref="PrefillVariant"/>.</summary>
 internal static class PrefillVariants
 {
-    /// <summary>Environment variable naming the variant for a measuring run: <c>shared</c>, <c>registers</c> or <c>registers3</c>.</summary>
+    /// <summary>Environment variable naming the variant for a measuring run: <c>shared</c>, <c>registers</c>, <c>registers3</c> or <c>registers8</c>.</summary>
     public const string Variable = "GEMS_PREFILL_VARIANT";
 
     private static readonly Lazy<PrefillVariant> FromVariable = new(() => Parse(Environment.GetEnvironmentVariable(Variable)));
@@ -99,6 +106,7 @@ internal static class PrefillVariants
     {
         "shared" => PrefillVariant.Shared,
         "registers3" => PrefillVariant.RegistersThreePerSm,
+        "registers8" => PrefillVariant.RegistersEightWarps,
         _ => PrefillVariant.Registers,
     };
 }

@@ -21,25 +21,44 @@ public sealed class AttentionPrefillTests : Half16TestBase, IClassFixture<Warp32
     public AttentionPrefillTests(SimulatorFixture fixture, Warp32SimulatorFixture warp32)
         : base(fixture) => this.warp32 = warp32;
 
-    public static TheoryData<bool, int, int, int, int, int, bool, bool> Cases => new()
+    public static TheoryData<bool, int, int, int, int, int, bool, bool, int> Cases
     {
+        get
+        {
+            var cases = new TheoryData<bool, int, int, int, int, int, bool, bool, int>();
+            foreach (var c in BaseCases)
+            {
+                cases.Add(c.Bf16, c.Batch, c.Heads, c.KvHeads, c.Lq, c.Lk, c.Causal, c.Normal, 4);
+            }
+
+            // Groups of 8 warps (128 queries; Q staged across both stages): causal with a partial last block, GQA 4, odd tails.
+            cases.Add(true, 1, 4, 1, 300, 300, true, true, 8);
+            cases.Add(false, 1, 2, 2, 129, 129, true, true, 8);
+            cases.Add(true, 2, 2, 1, 37, 100, false, false, 8);
+            cases.Add(false, 1, 4, 1, 67, 2, false, true, 8);
+            return cases;
+        }
+    }
+
+    private static (bool Bf16, int Batch, int Heads, int KvHeads, int Lq, int Lk, bool Causal, bool Normal)[] BaseCases =>
+    [
         // bf16, batch, heads, kvHeads, lq, lk, causal, normal (N(0, 1) inputs and scale 1/√128 as the harness; else uniform, scale 0.125)
-        { true, 1, 2, 1, 512, 512, true, true },
-        { false, 1, 2, 1, 512, 512, true, true },
-        { true, 1, 4, 1, 129, 129, true, true },
-        { false, 1, 4, 1, 129, 129, true, true },
-        { true, 2, 2, 2, 37, 37, true, true },
-        { false, 2, 2, 2, 37, 37, false, true },
-        { true, 1, 4, 2, 67, 2, false, true },
-        { false, 1, 4, 2, 67, 2, false, true },
-        { true, 1, 2, 1, 33, 700, false, true },
-        { false, 1, 2, 1, 33, 700, false, true },
-        { true, 2, 4, 1, 70, 33, true, false },
-        { false, 2, 4, 4, 65, 65, true, false },
-        { true, 1, 1, 1, 1, 1, true, false },
-        { false, 1, 2, 1, 3, 127, false, false },
-        { true, 1, 1, 1, 100, 40, true, false },
-    };
+        (true, 1, 2, 1, 512, 512, true, true),
+        (false, 1, 2, 1, 512, 512, true, true),
+        (true, 1, 4, 1, 129, 129, true, true),
+        (false, 1, 4, 1, 129, 129, true, true),
+        (true, 2, 2, 2, 37, 37, true, true),
+        (false, 2, 2, 2, 37, 37, false, true),
+        (true, 1, 4, 2, 67, 2, false, true),
+        (false, 1, 4, 2, 67, 2, false, true),
+        (true, 1, 2, 1, 33, 700, false, true),
+        (false, 1, 2, 1, 33, 700, false, true),
+        (true, 2, 4, 1, 70, 33, true, false),
+        (false, 2, 4, 4, 65, 65, true, false),
+        (true, 1, 1, 1, 1, 1, true, false),
+        (false, 1, 2, 1, 3, 127, false, false),
+        (true, 1, 1, 1, 100, 40, true, false),
+    ];
 
     /// <summary>
     /// The emulated register variant meets the harness rule (|out − ref| ≤ 1e-4 + rtol·|ref|, ref rounded to the dtype)
@@ -48,10 +67,10 @@ public sealed class AttentionPrefillTests : Half16TestBase, IClassFixture<Warp32
     /// </summary>
     [Theory]
     [MemberData(nameof(Cases))]
-    public void RegisterVariantMeetsHarnessTolerance(bool bf16, int batch, int heads, int kvHeads, int lq, int lk, bool causal, bool normal)
+    public void RegisterVariantMeetsHarnessTolerance(bool bf16, int batch, int heads, int kvHeads, int lq, int lk, bool causal, bool normal, int warps)
     {
         const int D = AttentionTensorCoreKernels.D;
-        int seed = 21000 + (heads * 1000) + (lq * 10) + lk + (causal ? 3 : 0) + (bf16 ? 7 : 0) + (normal ? 11 : 0);
+        int seed = 21000 + (heads * 1000) + (lq * 10) + lk + (causal ? 3 : 0) + (bf16 ? 7 : 0) + (normal ? 11 : 0) + warps;
         var acc = warp32.Accelerator;
         var (q, qv) = normal ? Normal16(seed, batch * heads * lq * D, bf16) : Random16(seed, batch * heads * lq * D, bf16, -1f, 1f);
         var (k, kv) = normal ? Normal16(seed + 1, batch * kvHeads * lk * D, bf16) : Random16(seed + 1, batch * kvHeads * lk * D, bf16, -1f, 1f);
@@ -67,12 +86,12 @@ public sealed class AttentionPrefillTests : Half16TestBase, IClassFixture<Warp32
             Scale = (float)scale,
             Causal = causal ? 1 : 0,
         };
-        var config = IlgpuKernels.TensorCoreAttentionConfig(batch, heads, lq, AttentionTensorCoreKernels.RegisterSharedBytes);
+        var config = IlgpuKernels.TensorCoreAttentionConfig(batch, heads, lq, AttentionTensorCoreKernels.RegisterSharedBytes, warps);
         using var qb = acc.Allocate1D(q);
         using var kb = acc.Allocate1D(k);
         using var vb = acc.Allocate1D(v);
         using var ob = acc.Allocate1D(Enumerable.Repeat(NaN16(bf16), q.Length).ToArray());
-        using var scratch = acc.Allocate1D<float>(AttentionTensorCoreKernels.EmulationScratch((long)config.GridDim.Size));
+        using var scratch = acc.Allocate1D<float>(AttentionTensorCoreKernels.EmulationScratch((long)config.GridDim.Size, warps * 32));
         acc.LoadStreamKernel<ArrayView<Half8>, ArrayView<Half8>, ArrayView<Half8>, ArrayView<ushort>, ArrayView<float>, AttentionShape, int>(
             AttentionTensorCoreKernels.Attention16TensorCoreRegistersEmulated)(config, qb.View.BaseView.Cast<Half8>(), kb.View.BaseView.Cast<Half8>(),
             vb.View.BaseView.Cast<Half8>(), ob.View, scratch.View, shape, bf16 ? 1 : 0);
@@ -81,7 +100,7 @@ public sealed class AttentionPrefillTests : Half16TestBase, IClassFixture<Warp32
         var expected = AttentionTests.Reference(qv, kv, vv, batch, heads, kvHeads, lq, lk, D, causal, (b, h, i, j) => 0, scale);
         var rounded = ToFloat(To16(expected.Select(e => (float)e).ToArray(), bf16), bf16);
         AssertClose(got, rounded.Select(e => (double)e).ToArray(), Rtol(bf16), Atol,
-            $"register-variant attention {batch}x{heads}/{kvHeads} lq={lq} lk={lk} causal={causal} normal={normal} ({F(bf16)})", seed);
+            $"register-variant attention {warps} warps {batch}x{heads}/{kvHeads} lq={lq} lk={lk} causal={causal} normal={normal} ({F(bf16)})", seed);
     }
 
     /// <summary>A NaN in q reaches exactly its own output row (max.NaN, a NaN rescale factor still rescales); other rows stay finite.</summary>
@@ -122,6 +141,7 @@ public sealed class AttentionPrefillTests : Half16TestBase, IClassFixture<Warp32
     [InlineData(" Shared ", nameof(PrefillVariant.Shared))]
     [InlineData("registers", nameof(PrefillVariant.Registers))]
     [InlineData("REGISTERS3", nameof(PrefillVariant.RegistersThreePerSm))]
+    [InlineData("registers8", nameof(PrefillVariant.RegistersEightWarps))]
     [InlineData("other", nameof(PrefillVariant.Registers))]
     public void PrefillVariantParsesItsSetting(string? setting, string expected) => Assert.Equal(expected, PrefillVariants.Parse(setting).ToString());
 
