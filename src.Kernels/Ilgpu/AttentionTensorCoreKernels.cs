@@ -28,6 +28,9 @@ internal interface IAttentionMmaOps
     /// <summary>Waits until only the newest committed copy group may still be in flight.</summary>
     void WaitForTile();
 
+    /// <summary>Waits until every committed copy group has landed.</summary>
+    void WaitForAll();
+
     /// <summary>Moves the warp's Q fragments (all k steps) from the staged Q tile into registers.</summary>
     void LoadQ(ArrayView<ushort> shared, int warp, int lane);
 
@@ -65,6 +68,15 @@ internal interface IAttentionMmaOps
     /// P as high + low 16-bit parts taken from the score fragments.
     /// </summary>
     void Step(ArrayView<ushort> shared, int warp, int lane, int stage, float scaleLog2, bool masked, int limitLo, int limitHi, int bf16);
+
+    /// <summary>
+    /// Split 64-key variant, first half: as <see cref="Step"/> up to the weights, for the 64 keys in the K buffer at
+    /// shared byte 0; the weights stay in registers (function-scope A fragments) for <see cref="AccumulateWide"/>.
+    /// </summary>
+    void ScoresWide(ArrayView<ushort> shared, int warp, int lane, float scaleLog2, bool masked, int limitLo, int limitHi, int bf16);
+
+    /// <summary>Split 64-key variant, second half: O += P·V with the V buffer at <see cref="AttentionTensorCoreKernels.WideVOffset"/>.</summary>
+    void AccumulateWide(ArrayView<ushort> shared, int warp, int lane, int bf16);
 
     /// <summary>Register variant: sums the row sums over the lane's quad and stores as <see cref="Store"/> with 1/l (0 where l = 0).</summary>
     void StoreNormalized(ArrayView<ushort> output, long outputPointer, long elementLo, long elementHi, int bf16);
@@ -136,6 +148,28 @@ internal static partial class AttentionTensorCoreKernels
     {
         var ops = new EmulatedAttentionOps { Scratch = scratch };
         BodyInRegisters(ref ops, q, k, v, output, s, default, bf16);
+    }
+
+    /// <summary>
+    /// The split 64-key register variant through inline PTX (CUDA only): one K and one V buffer of 64 keys instead of two
+    /// 32-key stages; K of tile t + 1 is copied during P·V of tile t and V of tile t during its scores, so a 64-key tile
+    /// costs two group barriers (the 32-key variants: four). Groups of 4 warps; no additive mask.
+    /// </summary>
+    [IlgpuKernel]
+    public static void Attention16TensorCoreWide(ArrayView<Half8> q, ArrayView<Half8> k, ArrayView<Half8> v, ArrayView<ushort> output,
+        AttentionShape s, TensorCoreAttentionPointers pointers, int bf16)
+    {
+        var ops = default(PtxAttentionOps);
+        BodyWide(ref ops, q, k, v, output, s, pointers, bf16);
+    }
+
+    /// <summary>The split 64-key variant's body with ldmatrix and mma.sync emulated lane by lane (fragments in <paramref name="scratch"/>).</summary>
+    [IlgpuKernel]
+    public static void Attention16TensorCoreWideEmulated(ArrayView<Half8> q, ArrayView<Half8> k, ArrayView<Half8> v, ArrayView<ushort> output,
+        ArrayView<float> scratch, AttentionShape s, int bf16)
+    {
+        var ops = new EmulatedAttentionOps { Scratch = scratch };
+        BodyWide(ref ops, q, k, v, output, s, default, bf16);
     }
 
     /// <summary>Float32 scratch the emulated kernel needs for a grid of <paramref name="groups"/> groups of <paramref name="threadsPerGroup"/> threads.</summary>
@@ -358,6 +392,96 @@ internal static partial class AttentionTensorCoreKernels
         ops.StoreNormalized(output, pointers.Output, elementLo, elementHi, bf16);
     }
 
+    internal static void BodyWide<TOps>(ref TOps ops, ArrayView<Half8> q, ArrayView<Half8> k, ArrayView<Half8> v, ArrayView<ushort> output,
+        AttentionShape s, TensorCoreAttentionPointers pointers, int bf16)
+        where TOps : struct, IAttentionMmaOps
+    {
+        const int Keys = BlockKWide;
+        int thread = Group.IdxX;
+        ops.Begin(thread);
+        var shared = SharedMemory.GetDynamic<ushort>();
+        int lane = thread & 31;
+        int warp = thread >> 5;
+        int qBlock = s.Causal != 0 ? Grid.DimX - 1 - Grid.IdxX : Grid.IdxX;
+        int q0 = qBlock * BlockQ;
+        int h = Grid.IdxY;
+        int batch = Grid.IdxZ;
+        int kvh = h / (s.Heads / s.KvHeads);
+        long qRow0 = ((((long)batch * s.Heads) + h) * s.Lq) + q0;
+        long kRow0 = (((long)batch * s.KvHeads) + kvh) * s.Lk;
+        int kEnd = s.Causal != 0 && q0 + BlockQ < s.Lk ? q0 + BlockQ : s.Lk;
+        int tiles = (kEnd + Keys - 1) / Keys;
+
+        // Q goes to the K buffer and V of tile 0 to the V buffer together; once Q's fragments are in registers the K
+        // buffer takes K of tile 0.
+        CopyRows(ref ops, shared, QOffset, q, pointers.Q, qRow0, s.Lq - q0, BlockQ, thread, GroupSize);
+        ops.Commit();
+        if (tiles > 0)
+        {
+            CopyRows(ref ops, shared, WideVOffset, v, pointers.V, kRow0, s.Lk, Keys, thread, GroupSize);
+        }
+
+        ops.Commit();
+        ops.WaitForTile();
+        Group.Barrier();
+        ops.LoadQ(shared, warp, lane);
+        Group.Barrier();
+        if (tiles > 0)
+        {
+            CopyRows(ref ops, shared, 0, k, pointers.K, kRow0, s.Lk, Keys, thread, GroupSize);
+        }
+
+        ops.Commit();
+        int g = lane >> 2;
+        int t = lane & 3;
+        int warpFirst = q0 + (warp * 16);
+        int queryLo = warpFirst + g;
+        int limitLo = s.Causal != 0 && queryLo + 1 < s.Lk ? queryLo + 1 : s.Lk;
+        int limitHi = s.Causal != 0 && queryLo + 9 < s.Lk ? queryLo + 9 : s.Lk;
+        float scaleLog2 = s.Scale * Log2E;
+        for (int tile = 0; tile < tiles; tile++)
+        {
+            int k0 = tile * Keys;
+
+            // K of this tile landed (and V, for tile 0); every warp is past P·V of the previous tile, so the V buffer is free.
+            ops.WaitForAll();
+            Group.Barrier();
+            if (tile > 0)
+            {
+                CopyRows(ref ops, shared, WideVOffset, v, pointers.V, kRow0 + k0, s.Lk - k0, Keys, thread, GroupSize);
+            }
+
+            ops.Commit();
+
+            // A warp whose rows all precede the tile (causal) skips its math but keeps to the barriers.
+            bool active = s.Causal == 0 || k0 <= warpFirst + 15;
+            if (active)
+            {
+                bool masked = k0 + Keys > s.Lk || (s.Causal != 0 && k0 + Keys - 1 > warpFirst);
+                int key0 = k0 + (2 * t);
+                ops.ScoresWide(shared, warp, lane, scaleLog2, masked, limitLo - key0, limitHi - key0, bf16);
+            }
+
+            // V of this tile landed; every warp is past its scores, so the K buffer is free for the next tile.
+            ops.WaitForAll();
+            Group.Barrier();
+            if (tile + 1 < tiles)
+            {
+                CopyRows(ref ops, shared, 0, k, pointers.K, kRow0 + k0 + Keys, s.Lk - k0 - Keys, Keys, thread, GroupSize);
+            }
+
+            ops.Commit();
+            if (active)
+            {
+                ops.AccumulateWide(shared, warp, lane, bf16);
+            }
+        }
+
+        long elementLo = queryLo < s.Lq ? ((qRow0 - q0 + queryLo) * D) + (2 * t) : -1;
+        long elementHi = queryLo + 8 < s.Lq ? ((qRow0 - q0 + queryLo + 8) * D) + (2 * t) : -1;
+        ops.StoreNormalized(output, pointers.Output, elementLo, elementHi, bf16);
+    }
+
     /// <summary>Requests the K and V rows of key tile <paramref name="tile"/> (zeros past Lk) into its stage; <paramref name="threads"/>: the group's size.</summary>
     private static void CopyTile<TOps>(ref TOps ops, ArrayView<ushort> shared, ArrayView<Half8> k, ArrayView<Half8> v, TensorCoreAttentionPointers pointers,
         long kRow0, int lk, int tile, int thread, int threads)
@@ -457,6 +581,8 @@ internal struct PtxAttentionOps : IAttentionMmaOps
 
     public readonly void WaitForTile() => default(PtxTensorCoreOps).Wait(1);
 
+    public readonly void WaitForAll() => default(PtxTensorCoreOps).Wait(0);
+
     public readonly void LoadQ(ArrayView<ushort> shared, int warp, int lane) =>
         CudaAsm.Emit(AttentionTensorCoreKernels.LoadQ, sharedBase + (uint)AttentionTensorCoreKernels.QLaneByte(warp, lane));
 
@@ -545,6 +671,43 @@ internal struct PtxAttentionOps : IAttentionMmaOps
         }
     }
 
+    public readonly void ScoresWide(ArrayView<ushort> shared, int warp, int lane, float scaleLog2, bool masked, int limitLo, int limitHi, int bf16)
+    {
+        uint kRow = sharedBase + (uint)(AttentionTensorCoreKernels.KLaneByte(lane, 0) - AttentionTensorCoreKernels.KOffset);
+        if (masked)
+        {
+            if (bf16 != 0)
+            {
+                CudaAsm.Emit(AttentionTensorCoreKernels.ScoresWideMaskedBf16, kRow, scaleLog2, limitLo, limitHi);
+            }
+            else
+            {
+                CudaAsm.Emit(AttentionTensorCoreKernels.ScoresWideMaskedF16, kRow, scaleLog2, limitLo, limitHi);
+            }
+        }
+        else if (bf16 != 0)
+        {
+            CudaAsm.Emit(AttentionTensorCoreKernels.ScoresWideBf16, kRow, scaleLog2);
+        }
+        else
+        {
+            CudaAsm.Emit(AttentionTensorCoreKernels.ScoresWideF16, kRow, scaleLog2);
+        }
+    }
+
+    public readonly void AccumulateWide(ArrayView<ushort> shared, int warp, int lane, int bf16)
+    {
+        uint vRow = sharedBase + (uint)(AttentionTensorCoreKernels.VLaneByte(lane, 0) - AttentionTensorCoreKernels.VOffset + AttentionTensorCoreKernels.WideVOffset);
+        if (bf16 != 0)
+        {
+            CudaAsm.Emit(AttentionTensorCoreKernels.AccumulateWideBf16, vRow);
+        }
+        else
+        {
+            CudaAsm.Emit(AttentionTensorCoreKernels.AccumulateWideF16, vRow);
+        }
+    }
+
     public readonly void StoreNormalized(ArrayView<ushort> output, long outputPointer, long elementLo, long elementHi, int bf16)
     {
         long lo = elementLo >= 0 ? outputPointer + (elementLo * 2) : 0;
@@ -573,9 +736,11 @@ internal struct EmulatedAttentionOps : IAttentionMmaOps
     /// register variant's row maxima and partial sums (rows g, g + 8) and its weights' high and low parts (one 16-bit
     /// value per float, indexed like the score fragments).
     /// </summary>
-    public const int FloatsPerThread = WeightSlot + (2 * ScoreFragments);
+    public const int FloatsPerThread = WeightSlot + (2 * MaxScoreFragments);
 
+    // Score fragments per lane: 16 for a 32-key tile, 32 for the split variant's 64 keys (the scratch holds the larger).
     private const int ScoreFragments = AttentionTensorCoreKernels.ScoreBlocks * 4;
+    private const int MaxScoreFragments = AttentionTensorCoreKernels.BlockKWide / 2;
     private const int RowSlot = AttentionTensorCoreKernels.Accumulators + (2 * AttentionTensorCoreKernels.QRegisters);
     private const int WeightSlot = RowSlot + 4;
 
@@ -612,6 +777,10 @@ internal struct EmulatedAttentionOps : IAttentionMmaOps
     {
     }
 
+    public readonly void WaitForAll()
+    {
+    }
+
     public readonly void LoadQ(ArrayView<ushort> shared, int warp, int lane)
     {
         // ldmatrix.x4: register j of lane L is word L mod 4 of the row lane 8j + L/4 addressed.
@@ -637,13 +806,16 @@ internal struct EmulatedAttentionOps : IAttentionMmaOps
             for (int i = 0; i < 4; i++)
             {
                 int at = AttentionTensorCoreKernels.ScoreLaneByte(warp, lane) + (nb * 32) + ((i >> 1) * 8 * AttentionTensorCoreKernels.SLd * 4) + ((i & 1) * 4);
-                sharedF[at >> 2] = ScoreAt(shared, warp, stage, nb, g + ((i >> 1) * 8), (2 * t) + (i & 1), bf16);
+                sharedF[at >> 2] = ScoreAt(shared, warp, stage * AttentionTensorCoreKernels.StageBytes, nb, g + ((i >> 1) * 8), (2 * t) + (i & 1), bf16);
             }
         }
     }
 
-    /// <summary>Score (row, key col of n-block nb) of the warp's rows as mma.sync computes it from the Q fragments and the K tile.</summary>
-    private readonly float ScoreAt(ArrayView<ushort> shared, int warp, int stage, int nb, int row, int col, int bf16)
+    /// <summary>
+    /// Score (row, key col of n-block nb) of the warp's rows as mma.sync computes it from the Q fragments and the K tile
+    /// <paramref name="kShift"/> bytes after stage 0's K tile.
+    /// </summary>
+    private readonly float ScoreAt(ArrayView<ushort> shared, int warp, int kShift, int nb, int row, int col, int bf16)
     {
         float sum = 0f;
         for (int ks = 0; ks < AttentionTensorCoreKernels.D / 16; ks++)
@@ -659,7 +831,7 @@ internal struct EmulatedAttentionOps : IAttentionMmaOps
                 // B (plain ldmatrix of K stored [key][d]): register (nb mod 2)·2 + k/8 of n-pair nb/2 holds, for column
                 // col, word (k mod 8)/2 of the row that lane 8·register + col addressed.
                 int register = ((nb & 1) * 2) + (kk >> 3);
-                int kRow = AttentionTensorCoreKernels.KLaneByte((8 * register) + col, stage) + ((nb >> 1) * 16 * AttentionTensorCoreKernels.Ld * 2) + (ks * 32);
+                int kRow = AttentionTensorCoreKernels.KLaneByte((8 * register) + col, 0) + kShift + ((nb >> 1) * 16 * AttentionTensorCoreKernels.Ld * 2) + (ks * 32);
                 float bv = GpuMath.Load16(shared[(kRow >> 1) + (kk & 7)], bf16);
                 sum += av * bv;
             }
@@ -769,7 +941,7 @@ internal struct EmulatedAttentionOps : IAttentionMmaOps
                         float high = GpuMath.Load16(shared[(pAt >> 1) + (kk & 7)], bf16);
                         float low = GpuMath.Load16(shared[((pAt + AttentionTensorCoreKernels.WeightLowOffset) >> 1) + (kk & 7)], bf16);
 
-                        float bv = ValueAt(shared, stage, nb, ks, kk, col, bf16);
+                        float bv = ValueAt(shared, stage * AttentionTensorCoreKernels.StageBytes, nb, ks, kk, col, bf16);
                         sum += (high * bv) + (low * bv);
                     }
                 }
@@ -779,48 +951,77 @@ internal struct EmulatedAttentionOps : IAttentionMmaOps
         }
     }
 
-    /// <summary>V element (key 16·ks + kk of the tile, column col of n-block nb) as the B fragment of ldmatrix.trans holds it.</summary>
-    private static float ValueAt(ArrayView<ushort> shared, int stage, int nb, int ks, int kk, int col, int bf16)
+    /// <summary>
+    /// V element (key 16·ks + kk of the tile <paramref name="vShift"/> bytes after stage 0's V tile, column col of n-block
+    /// nb) as the B fragment of ldmatrix.trans holds it.
+    /// </summary>
+    private static float ValueAt(ArrayView<ushort> shared, int vShift, int nb, int ks, int kk, int col, int bf16)
     {
         // Register (nb mod 2)·2 + k/8 holds column col of the rows lanes 8·register + (k mod 8) gave.
         int register = ((nb & 1) * 2) + (kk >> 3);
-        int vRow = AttentionTensorCoreKernels.VLaneByte((8 * register) + (kk & 7), stage) + (ks * 16 * AttentionTensorCoreKernels.Ld * 2) + ((nb >> 1) * 32);
+        int vRow = AttentionTensorCoreKernels.VLaneByte((8 * register) + (kk & 7), 0) + vShift + (ks * 16 * AttentionTensorCoreKernels.Ld * 2) + ((nb >> 1) * 32);
         return GpuMath.Load16(shared[(vRow >> 1) + col], bf16);
     }
 
     public readonly void Step(ArrayView<ushort> shared, int warp, int lane, int stage, float scaleLog2, bool masked, int limitLo, int limitHi, int bf16)
+    {
+        int shift = stage * AttentionTensorCoreKernels.StageBytes;
+        ScoresToWeights(shared, warp, lane, shift, ScoreFragments, scaleLog2, masked, limitLo, limitHi, bf16);
+        WeightsTimesValues(shared, warp, lane, shift, AttentionTensorCoreKernels.BlockK, bf16);
+    }
+
+    public readonly void ScoresWide(ArrayView<ushort> shared, int warp, int lane, float scaleLog2, bool masked, int limitLo, int limitHi, int bf16) =>
+        ScoresToWeights(shared, warp, lane, -AttentionTensorCoreKernels.KOffset, MaxScoreFragments, scaleLog2, masked, limitLo, limitHi, bf16);
+
+    public readonly void AccumulateWide(ArrayView<ushort> shared, int warp, int lane, int bf16) =>
+        WeightsTimesValues(shared, warp, lane, AttentionTensorCoreKernels.WideVOffset - AttentionTensorCoreKernels.VOffset, AttentionTensorCoreKernels.BlockKWide, bf16);
+
+    /// <summary>
+    /// The first half of a register-variant tile: <paramref name="fragments"/> scores per lane (K tile <paramref name="kShift"/>
+    /// bytes after stage 0's), scaled and masked, the online-softmax update, the rescale, and the weights' high and low
+    /// parts into this lane's scratch (where the quad's other lanes read them, as the A fragments gather them).
+    /// </summary>
+    private readonly void ScoresToWeights(ArrayView<ushort> shared, int warp, int lane, int kShift, int fragments, float scaleLog2, bool masked,
+        int limitLo, int limitHi, int bf16)
     {
         int g = lane >> 2;
         int t = lane & 3;
         long s = scratchBase + WeightSlot;
 
         // Scores (scaled, masked) go to the high-part slots for now; the weights replace them below.
-        for (int j = 0; j < ScoreFragments; j++)
+        for (int j = 0; j < fragments; j++)
         {
             int nb = j >> 2;
             int i = j & 3;
-            float x = ScoreAt(shared, warp, stage, nb, g + ((i >> 1) * 8), (2 * t) + (i & 1), bf16) * scaleLog2;
+            float x = ScoreAt(shared, warp, kShift, nb, g + ((i >> 1) * 8), (2 * t) + (i & 1), bf16) * scaleLog2;
             int limit = (i & 2) == 0 ? limitLo : limitHi;
             Scratch[s + j] = masked && limit <= (nb * 8) + (i & 1) ? GpuMath.NegInf : x;
         }
 
-        float alphaLo = RowUpdate(s, 0);
-        float alphaHi = RowUpdate(s, 1);
+        float alphaLo = RowUpdate(s, 0, fragments);
+        float alphaHi = RowUpdate(s, 1, fragments);
         if (alphaLo != 1f || alphaHi != 1f)
         {
             Rescale(alphaLo, alphaHi);
         }
 
-        for (int j = 0; j < ScoreFragments; j++)
+        for (int j = 0; j < fragments; j++)
         {
             float p = Scratch[s + j];
             ushort high = GpuMath.Store16(p, bf16);
             Scratch[s + j] = high;
-            Scratch[s + ScoreFragments + j] = GpuMath.Store16(p - GpuMath.Load16(high, bf16), bf16);
+            Scratch[s + MaxScoreFragments + j] = GpuMath.Store16(p - GpuMath.Load16(high, bf16), bf16);
         }
 
         // Every lane's weights are in place before the quad neighbours' fragments are read.
         Warp.Barrier();
+    }
+
+    /// <summary>The second half: O += P·V over <paramref name="keys"/> keys, P from the lanes' scratch, V <paramref name="vShift"/> bytes after stage 0's V tile.</summary>
+    private readonly void WeightsTimesValues(ArrayView<ushort> shared, int warp, int lane, int vShift, int keys, int bf16)
+    {
+        int g = lane >> 2;
+        int t = lane & 3;
         for (int nb = 0; nb < AttentionTensorCoreKernels.OutputBlocks; nb++)
         {
             for (int i = 0; i < 4; i++)
@@ -828,7 +1029,7 @@ internal struct EmulatedAttentionOps : IAttentionMmaOps
                 int row = g + ((i >> 1) * 8);
                 int col = (2 * t) + (i & 1);
                 float sum = 0f;
-                for (int ks = 0; ks < AttentionTensorCoreKernels.BlockK / 16; ks++)
+                for (int ks = 0; ks < keys / 16; ks++)
                 {
                     for (int kk = 0; kk < 16; kk++)
                     {
@@ -837,8 +1038,8 @@ internal struct EmulatedAttentionOps : IAttentionMmaOps
                         int j = ((((2 * ks) + (kk >> 3)) * 4) + ((row >> 3) * 2)) + (kk & 1);
                         long at = groupBase + (((long)(warp * 32) + holder) * FloatsPerThread) + WeightSlot + j;
                         float high = GpuMath.Load16((ushort)Scratch[at], bf16);
-                        float low = GpuMath.Load16((ushort)Scratch[at + ScoreFragments], bf16);
-                        float bv = ValueAt(shared, stage, nb, ks, kk, col, bf16);
+                        float low = GpuMath.Load16((ushort)Scratch[at + MaxScoreFragments], bf16);
+                        float bv = ValueAt(shared, vShift, nb, ks, kk, col, bf16);
                         sum += (high * bv) + (low * bv);
                     }
                 }
@@ -852,10 +1053,10 @@ internal struct EmulatedAttentionOps : IAttentionMmaOps
     }
 
     /// <summary>Online-softmax update of row g (<paramref name="half"/> 0) or g + 8 (1) over the quad: weights 2^(s - m) in place, returns the rescale factor.</summary>
-    private readonly float RowUpdate(long s, int half)
+    private readonly float RowUpdate(long s, int half, int fragments)
     {
         float top = GpuMath.NegInf;
-        for (int j = 0; j < ScoreFragments; j++)
+        for (int j = 0; j < fragments; j++)
         {
             if (((j >> 1) & 1) == half)
             {
@@ -871,7 +1072,7 @@ internal struct EmulatedAttentionOps : IAttentionMmaOps
         float shift = mNew == GpuMath.NegInf ? 0f : mNew;
         float alpha = mNew == oldMax ? 1f : GpuMath.Exp2Fast(oldMax - shift);
         float sum = 0f;
-        for (int j = 0; j < ScoreFragments; j++)
+        for (int j = 0; j < fragments; j++)
         {
             if (((j >> 1) & 1) == half)
             {

@@ -10,6 +10,7 @@ public sealed partial class IlgpuKernels
     private Action<KernelConfig, ArrayView<Half8>, ArrayView<Half8>, ArrayView<Half8>, ArrayView<ushort>, AttentionShape, TensorCoreAttentionPointers, int>? attentionTensorCoreRegisters16;
     private Action<KernelConfig, ArrayView<Half8>, ArrayView<Half8>, ArrayView<Half8>, ArrayView<ushort>, AttentionShape, TensorCoreAttentionPointers, int>? attentionTensorCoreRegistersThreePerSm16;
     private Action<KernelConfig, ArrayView<Half8>, ArrayView<Half8>, ArrayView<Half8>, ArrayView<ushort>, AttentionShape, TensorCoreAttentionPointers, int>? attentionTensorCoreRegistersEightWarps16;
+    private Action<KernelConfig, ArrayView<Half8>, ArrayView<Half8>, ArrayView<Half8>, ArrayView<ushort>, AttentionShape, TensorCoreAttentionPointers, int>? attentionTensorCoreWide16;
 
     /// <summary>
     /// Whether a 16-bit attention call goes to the tensor-core kernel (<see cref="AttentionTensorCoreKernels"/>): CUDA,
@@ -60,6 +61,16 @@ public sealed partial class IlgpuKernels
             return true;
         }
 
+        if (variant == PrefillVariant.Wide)
+        {
+            device.Load(ref attentionTensorCoreWide16, nameof(AttentionTensorCoreKernels.Attention16TensorCoreWide),
+                acc => acc.LoadStreamKernel<ArrayView<Half8>, ArrayView<Half8>, ArrayView<Half8>, ArrayView<ushort>, AttentionShape, TensorCoreAttentionPointers, int>(
+                    AttentionTensorCoreKernels.Attention16TensorCoreWide, Bounds(AttentionTensorCoreKernels.GroupSize, null)))(
+                TensorCoreAttentionConfig(batch, shape.Heads, shape.Lq, AttentionTensorCoreKernels.RegisterSharedBytes), q.Cast<Half8>(), k.Cast<Half8>(), v.Cast<Half8>(),
+                output, shape, pointers, Bf(format));
+            return true;
+        }
+
         // Launch-bound flavours of one kernel, each loaded (and cached) under its own field.
         int warps = variant == PrefillVariant.RegistersEightWarps ? 8 : AttentionTensorCoreKernels.Warps;
         int? groupsPerSm = variant == PrefillVariant.RegistersThreePerSm ? 3 : null;
@@ -88,12 +99,18 @@ internal enum PrefillVariant
 
     /// <summary>The register kernel with groups of 8 warps (128 queries share each K/V tile: half the K/V traffic), no register bound.</summary>
     RegistersEightWarps = 3,
+
+    /// <summary>
+    /// Registers as <see cref="Registers"/>, 64-key tiles in one K and one V buffer, the K copy of the next tile during
+    /// P·V and the V copy during the scores: two group barriers per 64 keys instead of four.
+    /// </summary>
+    Wide = 4,
 }
 
 /// <summary>Names and the environment default of <see cref="PrefillVariant"/>.</summary>
 internal static class PrefillVariants
 {
-    /// <summary>Environment variable naming the variant for a measuring run: <c>shared</c>, <c>registers</c>, <c>registers3</c> or <c>registers8</c>.</summary>
+    /// <summary>Environment variable naming the variant for a measuring run: <c>shared</c>, <c>registers</c>, <c>registers3</c>, <c>registers8</c> or <c>wide</c>.</summary>
     public const string Variable = "GEMS_PREFILL_VARIANT";
 
     private static readonly Lazy<PrefillVariant> FromVariable = new(() => Parse(Environment.GetEnvironmentVariable(Variable)));
@@ -107,6 +124,7 @@ internal static class PrefillVariants
         "shared" => PrefillVariant.Shared,
         "registers3" => PrefillVariant.RegistersThreePerSm,
         "registers8" => PrefillVariant.RegistersEightWarps,
+        "wide" => PrefillVariant.Wide,
         _ => PrefillVariant.Registers,
     };
 }
