@@ -91,7 +91,7 @@ internal enum PrefillVariant
     /// <summary>Scores, weights and row statistics in the warp's shared area (Attempt 2's kernel; also every masked call).</summary>
     Shared = 0,
 
-    /// <summary>Scores, softmax and weights in registers, no launch bound on the registers; the default.</summary>
+    /// <summary>Scores, softmax and weights in registers, 32-key tiles in two stages, no launch bound on the registers.</summary>
     Registers = 1,
 
     /// <summary>The register kernel bounded to three groups per SM (at most 168 registers per thread).</summary>
@@ -102,7 +102,7 @@ internal enum PrefillVariant
 
     /// <summary>
     /// Registers as <see cref="Registers"/>, 64-key tiles in one K and one V buffer, the K copy of the next tile during
-    /// P·V and the V copy during the scores: two group barriers per 64 keys instead of four.
+    /// P·V and the V copy during the scores: two group barriers per 64 keys instead of four; the default.
     /// </summary>
     Wide = 4,
 }
@@ -118,13 +118,13 @@ internal static class PrefillVariants
     /// <summary>The variant the environment names (read once per process), or the default.</summary>
     public static PrefillVariant FromEnvironment() => FromVariable.Value;
 
-    /// <summary>The variant a setting names (case and surrounding spaces ignored); unset, empty or unknown: <see cref="PrefillVariant.Registers"/>.</summary>
+    /// <summary>The variant a setting names (case and surrounding spaces ignored); unset, empty or unknown: <see cref="PrefillVariant.Wide"/>.</summary>
     public static PrefillVariant Parse(string? setting) => setting?.Trim().ToLowerInvariant() switch
     {
         "shared" => PrefillVariant.Shared,
         "registers3" => PrefillVariant.RegistersThreePerSm,
+        "registers" => PrefillVariant.Registers,
         "registers8" => PrefillVariant.RegistersEightWarps,
-        "wide" => PrefillVariant.Wide,
-        _ => PrefillVariant.Registers,
+        _ => PrefillVariant.Wide,
     };
 }
