@@ -28,6 +28,9 @@ internal interface IAttentionMmaOps
     /// <summary>Waits until only the newest committed copy group may still be in flight.</summary>
     void WaitForTile();
 
+    /// <summary>Waits until every committed copy group has landed.</summary>
+    void WaitForAll();
+
     /// <summary>Moves the warp's Q fragments (all k steps) from the staged Q tile into registers.</summary>
     void LoadQ(ArrayView<ushort> shared, int warp, int lane);
 
@@ -56,6 +59,27 @@ internal interface IAttentionMmaOps
     /// <paramref name="elementLo"/> of <paramref name="output"/> (-1: row skipped), row g + 8's at <paramref name="elementHi"/>.
     /// </summary>
     void Store(ArrayView<ushort> output, long outputPointer, long elementLo, long elementHi, float invLo, float invHi, int bf16);
+
+    /// <summary>
+    /// Register variant: one key tile of the warp without leaving registers: S = Q·Kᵀ times <paramref name="scaleLog2"/>
+    /// (scale · log2 e), when <paramref name="masked"/> the keys at offsets ≥ <paramref name="limitLo"/> (row g) /
+    /// <paramref name="limitHi"/> (row g + 8) from the lane's first key 2·(lane mod 4) hidden, the online-softmax update of
+    /// the row maxima (log2 units) and the lane's partial row sums, the rescale of the accumulators, and O += P·V with
+    /// P as high + low 16-bit parts taken from the score fragments.
+    /// </summary>
+    void Step(ArrayView<ushort> shared, int warp, int lane, int stage, float scaleLog2, bool masked, int limitLo, int limitHi, int bf16);
+
+    /// <summary>
+    /// Split 64-key variant, first half: as <see cref="Step"/> up to the weights, for the 64 keys in the K buffer at
+    /// shared byte 0; the weights stay in registers (function-scope A fragments) for <see cref="AccumulateWide"/>.
+    /// </summary>
+    void ScoresWide(ArrayView<ushort> shared, int warp, int lane, float scaleLog2, bool masked, int limitLo, int limitHi, int bf16);
+
+    /// <summary>Split 64-key variant, second half: O += P·V with the V buffer at <see cref="AttentionTensorCoreKernels.WideVOffset"/>.</summary>
+    void AccumulateWide(ArrayView<ushort> shared, int warp, int lane, int bf16);
+
+    /// <summary>Register variant: sums the row sums over the lane's quad and stores as <see cref="Store"/> with 1/l (0 where l = 0).</summary>
+    void StoreNormalized(ArrayView<ushort> output, long outputPointer, long elementLo, long elementHi, int bf16);
 }
 
 /// <summary>
@@ -80,6 +104,9 @@ internal static partial class AttentionTensorCoreKernels
     /// <summary>Threads per group.</summary>
     public const int GroupSize = Warps * 32;
 
+    /// <summary>log2 e: the register variant keeps scores and row maxima in log2 units (one multiply folds in the scale).</summary>
+    private const float Log2E = 1.44269504088896341f;
+
     /// <summary>The tensor-core attention through inline PTX (CUDA only).</summary>
     [IlgpuKernel]
     public static void Attention16TensorCore(ArrayView<Half8> q, ArrayView<Half8> k, ArrayView<Half8> v, ArrayView<float> mask, ArrayView<ushort> output,
@@ -98,8 +125,55 @@ internal static partial class AttentionTensorCoreKernels
         Body(ref ops, q, k, v, mask, output, s, default, bf16);
     }
 
-    /// <summary>Float32 scratch the emulated kernel needs for a grid of <paramref name="groups"/> groups.</summary>
-    public static long EmulationScratch(long groups) => groups * GroupSize * EmulatedAttentionOps.FloatsPerThread;
+    /// <summary>
+    /// The register variant through inline PTX (CUDA only): scores, softmax and weights stay in registers (the C fragments
+    /// of S become the A fragments of P), so a tile has no shared-memory round trip and no warp barrier; the row maxima
+    /// are kept in log2 units (the scale folded into one multiply), each lane sums its own part of a row and the quad
+    /// adds the parts once at the end, and a warp skips the causal tiles wholly past its own 16 rows. No additive mask.
+    /// The group size picks the query block: 4 warps (<see cref="BlockQ"/> queries, Q in stage 0, overlapping key tile
+    /// 0's copy) or 8 warps (128 queries: Q spans both stages, each K/V tile serves twice the queries).
+    /// </summary>
+    [IlgpuKernel]
+    public static void Attention16TensorCoreRegisters(ArrayView<Half8> q, ArrayView<Half8> k, ArrayView<Half8> v, ArrayView<ushort> output,
+        AttentionShape s, TensorCoreAttentionPointers pointers, int bf16)
+    {
+        var ops = default(PtxAttentionOps);
+        BodyInRegisters(ref ops, q, k, v, output, s, pointers, bf16);
+    }
+
+    /// <summary>The register variant's body with ldmatrix and mma.sync emulated lane by lane (fragments in <paramref name="scratch"/>).</summary>
+    [IlgpuKernel]
+    public static void Attention16TensorCoreRegistersEmulated(ArrayView<Half8> q, ArrayView<Half8> k, ArrayView<Half8> v, ArrayView<ushort> output,
+        ArrayView<float> scratch, AttentionShape s, int bf16)
+    {
+        var ops = new EmulatedAttentionOps { Scratch = scratch };
+        BodyInRegisters(ref ops, q, k, v, output, s, default, bf16);
+    }
+
+    /// <summary>
+    /// The split 64-key register variant through inline PTX (CUDA only): one K and one V buffer of 64 keys instead of two
+    /// 32-key stages; K of tile t + 1 is copied during P·V of tile t and V of tile t during its scores, so a 64-key tile
+    /// costs two group barriers (the 32-key variants: four). Groups of 4 warps; no additive mask.
+    /// </summary>
+    [IlgpuKernel]
+    public static void Attention16TensorCoreWide(ArrayView<Half8> q, ArrayView<Half8> k, ArrayView<Half8> v, ArrayView<ushort> output,
+        AttentionShape s, TensorCoreAttentionPointers pointers, int bf16)
+    {
+        var ops = default(PtxAttentionOps);
+        BodyWide(ref ops, q, k, v, output, s, pointers, bf16);
+    }
+
+    /// <summary>The split 64-key variant's body with ldmatrix and mma.sync emulated lane by lane (fragments in <paramref name="scratch"/>).</summary>
+    [IlgpuKernel]
+    public static void Attention16TensorCoreWideEmulated(ArrayView<Half8> q, ArrayView<Half8> k, ArrayView<Half8> v, ArrayView<ushort> output,
+        ArrayView<float> scratch, AttentionShape s, int bf16)
+    {
+        var ops = new EmulatedAttentionOps { Scratch = scratch };
+        BodyWide(ref ops, q, k, v, output, s, default, bf16);
+    }
+
+    /// <summary>Float32 scratch the emulated kernel needs for a grid of <paramref name="groups"/> groups of <paramref name="threadsPerGroup"/> threads.</summary>
+    public static long EmulationScratch(long groups, int threadsPerGroup = GroupSize) => groups * threadsPerGroup * EmulatedAttentionOps.FloatsPerThread;
 
     /// <summary>ldmatrix row address of lane <paramref name="lane"/> for the A fragment (k step 0) of the warp's Q rows.</summary>
     public static int QLaneByte(int warp, int lane) =>
@@ -152,11 +226,11 @@ internal static partial class AttentionTensorCoreKernels
 
         // The Q tile (stage 0) and key tile 0 (stage 1) are requested together; Q's group completes first and its
         // fragments move to registers, after which stage 0 is free for tile 1.
-        CopyRows(ref ops, shared, QOffset, q, pointers.Q, qRow0, s.Lq - q0, BlockQ, thread);
+        CopyRows(ref ops, shared, QOffset, q, pointers.Q, qRow0, s.Lq - q0, BlockQ, thread, GroupSize);
         ops.Commit();
         if (tiles > 0)
         {
-            CopyTile(ref ops, shared, k, v, pointers, kRow0, s.Lk, 0, thread);
+            CopyTile(ref ops, shared, k, v, pointers, kRow0, s.Lk, 0, thread, GroupSize);
         }
 
         ops.Commit();
@@ -180,7 +254,7 @@ internal static partial class AttentionTensorCoreKernels
             Group.Barrier();
             if (tile + 1 < tiles)
             {
-                CopyTile(ref ops, shared, k, v, pointers, kRow0, s.Lk, tile + 1, thread);
+                CopyTile(ref ops, shared, k, v, pointers, kRow0, s.Lk, tile + 1, thread, GroupSize);
             }
 
             ops.Commit();
@@ -235,24 +309,197 @@ internal static partial class AttentionTensorCoreKernels
         ops.Store(output, pointers.Output, elementLo, elementHi, sharedF[inverses + (lane >> 2)], sharedF[inverses + 8 + (lane >> 2)], bf16);
     }
 
-    /// <summary>Requests the K and V rows of key tile <paramref name="tile"/> (zeros past Lk) into its stage.</summary>
+    internal static void BodyInRegisters<TOps>(ref TOps ops, ArrayView<Half8> q, ArrayView<Half8> k, ArrayView<Half8> v, ArrayView<ushort> output,
+        AttentionShape s, TensorCoreAttentionPointers pointers, int bf16)
+        where TOps : struct, IAttentionMmaOps
+    {
+        int thread = Group.IdxX;
+        ops.Begin(thread);
+        var shared = SharedMemory.GetDynamic<ushort>();
+        int lane = thread & 31;
+        int warp = thread >> 5;
+        int qBlock = s.Causal != 0 ? Grid.DimX - 1 - Grid.IdxX : Grid.IdxX;
+        int threads = Group.DimX;
+        int blockQ = (threads >> 5) * 16;
+        int q0 = qBlock * blockQ;
+        int h = Grid.IdxY;
+        int batch = Grid.IdxZ;
+        int kvh = h / (s.Heads / s.KvHeads);
+        long qRow0 = ((((long)batch * s.Heads) + h) * s.Lq) + q0;
+        long kRow0 = (((long)batch * s.KvHeads) + kvh) * s.Lk;
+        int kEnd = s.Causal != 0 && q0 + blockQ < s.Lk ? q0 + blockQ : s.Lk;
+        int tiles = (kEnd + BlockK - 1) / BlockK;
+
+        CopyRows(ref ops, shared, QOffset, q, pointers.Q, qRow0, s.Lq - q0, blockQ, thread, threads);
+        ops.Commit();
+        // With 4 warps Q fits in stage 0: it and key tile 0 (stage 1) are requested together and Q's group completes
+        // first. With 8 warps Q spans both stages: its fragments move to registers before tile 0 may overwrite it.
+        bool qInStage0 = blockQ * Ld * 2 <= StageBytes;
+        if (qInStage0 && tiles > 0)
+        {
+            CopyTile(ref ops, shared, k, v, pointers, kRow0, s.Lk, 0, thread, threads);
+        }
+
+        ops.Commit();
+        ops.WaitForTile();
+        Group.Barrier();
+        ops.LoadQ(shared, warp, lane);
+        if (!qInStage0)
+        {
+            Group.Barrier();
+            if (tiles > 0)
+            {
+                CopyTile(ref ops, shared, k, v, pointers, kRow0, s.Lk, 0, thread, threads);
+            }
+
+            ops.Commit();
+        }
+
+        // Lane roles of the mma fragments: rows g and g + 8 of the warp, keys 2t, 2t + 1 of every 8-key block.
+        int g = lane >> 2;
+        int t = lane & 3;
+        int warpFirst = q0 + (warp * 16);
+        int queryLo = warpFirst + g;
+        int limitLo = s.Causal != 0 && queryLo + 1 < s.Lk ? queryLo + 1 : s.Lk;
+        int limitHi = s.Causal != 0 && queryLo + 9 < s.Lk ? queryLo + 9 : s.Lk;
+        float scaleLog2 = s.Scale * Log2E;
+        for (int tile = 0; tile < tiles; tile++)
+        {
+            // The stage the next tile goes to was last read by tile - 1 (or held Q): every warp is past it.
+            Group.Barrier();
+            if (tile + 1 < tiles)
+            {
+                CopyTile(ref ops, shared, k, v, pointers, kRow0, s.Lk, tile + 1, thread, threads);
+            }
+
+            ops.Commit();
+            ops.WaitForTile();
+            Group.Barrier();
+            int k0 = tile * BlockK;
+            if (s.Causal != 0 && k0 > warpFirst + 15)
+            {
+                // Every key of the tile is past the warp's last row (the group's later warps still need it).
+                continue;
+            }
+
+            bool masked = k0 + BlockK > s.Lk || (s.Causal != 0 && k0 + BlockK - 1 > warpFirst);
+            int key0 = k0 + (2 * t);
+            ops.Step(shared, warp, lane, StageOf(tile), scaleLog2, masked, limitLo - key0, limitHi - key0, bf16);
+        }
+
+        long elementLo = queryLo < s.Lq ? ((qRow0 - q0 + queryLo) * D) + (2 * t) : -1;
+        long elementHi = queryLo + 8 < s.Lq ? ((qRow0 - q0 + queryLo + 8) * D) + (2 * t) : -1;
+        ops.StoreNormalized(output, pointers.Output, elementLo, elementHi, bf16);
+    }
+
+    internal static void BodyWide<TOps>(ref TOps ops, ArrayView<Half8> q, ArrayView<Half8> k, ArrayView<Half8> v, ArrayView<ushort> output,
+        AttentionShape s, TensorCoreAttentionPointers pointers, int bf16)
+        where TOps : struct, IAttentionMmaOps
+    {
+        const int Keys = BlockKWide;
+        int thread = Group.IdxX;
+        ops.Begin(thread);
+        var shared = SharedMemory.GetDynamic<ushort>();
+        int lane = thread & 31;
+        int warp = thread >> 5;
+        int qBlock = s.Causal != 0 ? Grid.DimX - 1 - Grid.IdxX : Grid.IdxX;
+        int q0 = qBlock * BlockQ;
+        int h = Grid.IdxY;
+        int batch = Grid.IdxZ;
+        int kvh = h / (s.Heads / s.KvHeads);
+        long qRow0 = ((((long)batch * s.Heads) + h) * s.Lq) + q0;
+        long kRow0 = (((long)batch * s.KvHeads) + kvh) * s.Lk;
+        int kEnd = s.Causal != 0 && q0 + BlockQ < s.Lk ? q0 + BlockQ : s.Lk;
+        int tiles = (kEnd + Keys - 1) / Keys;
+
+        // Q goes to the K buffer and V of tile 0 to the V buffer together; once Q's fragments are in registers the K
+        // buffer takes K of tile 0.
+        CopyRows(ref ops, shared, QOffset, q, pointers.Q, qRow0, s.Lq - q0, BlockQ, thread, GroupSize);
+        ops.Commit();
+        if (tiles > 0)
+        {
+            CopyRows(ref ops, shared, WideVOffset, v, pointers.V, kRow0, s.Lk, Keys, thread, GroupSize);
+        }
+
+        ops.Commit();
+        ops.WaitForTile();
+        Group.Barrier();
+        ops.LoadQ(shared, warp, lane);
+        Group.Barrier();
+        if (tiles > 0)
+        {
+            CopyRows(ref ops, shared, 0, k, pointers.K, kRow0, s.Lk, Keys, thread, GroupSize);
+        }
+
+        ops.Commit();
+        int g = lane >> 2;
+        int t = lane & 3;
+        int warpFirst = q0 + (warp * 16);
+        int queryLo = warpFirst + g;
+        int limitLo = s.Causal != 0 && queryLo + 1 < s.Lk ? queryLo + 1 : s.Lk;
+        int limitHi = s.Causal != 0 && queryLo + 9 < s.Lk ? queryLo + 9 : s.Lk;
+        float scaleLog2 = s.Scale * Log2E;
+        for (int tile = 0; tile < tiles; tile++)
+        {
+            int k0 = tile * Keys;
+
+            // K of this tile landed (and V, for tile 0); every warp is past P·V of the previous tile, so the V buffer is free.
+            ops.WaitForAll();
+            Group.Barrier();
+            if (tile > 0)
+            {
+                CopyRows(ref ops, shared, WideVOffset, v, pointers.V, kRow0 + k0, s.Lk - k0, Keys, thread, GroupSize);
+            }
+
+            ops.Commit();
+
+            // A warp whose rows all precede the tile (causal) skips its math but keeps to the barriers.
+            bool active = s.Causal == 0 || k0 <= warpFirst + 15;
+            if (active)
+            {
+                bool masked = k0 + Keys > s.Lk || (s.Causal != 0 && k0 + Keys - 1 > warpFirst);
+                int key0 = k0 + (2 * t);
+                ops.ScoresWide(shared, warp, lane, scaleLog2, masked, limitLo - key0, limitHi - key0, bf16);
+            }
+
+            // V of this tile landed; every warp is past its scores, so the K buffer is free for the next tile.
+            ops.WaitForAll();
+            Group.Barrier();
+            if (tile + 1 < tiles)
+            {
+                CopyRows(ref ops, shared, 0, k, pointers.K, kRow0 + k0 + Keys, s.Lk - k0 - Keys, Keys, thread, GroupSize);
+            }
+
+            ops.Commit();
+            if (active)
+            {
+                ops.AccumulateWide(shared, warp, lane, bf16);
+            }
+        }
+
+        long elementLo = queryLo < s.Lq ? ((qRow0 - q0 + queryLo) * D) + (2 * t) : -1;
+        long elementHi = queryLo + 8 < s.Lq ? ((qRow0 - q0 + queryLo + 8) * D) + (2 * t) : -1;
+        ops.StoreNormalized(output, pointers.Output, elementLo, elementHi, bf16);
+    }
+
+    /// <summary>Requests the K and V rows of key tile <paramref name="tile"/> (zeros past Lk) into its stage; <paramref name="threads"/>: the group's size.</summary>
     private static void CopyTile<TOps>(ref TOps ops, ArrayView<ushort> shared, ArrayView<Half8> k, ArrayView<Half8> v, TensorCoreAttentionPointers pointers,
-        long kRow0, int lk, int tile, int thread)
+        long kRow0, int lk, int tile, int thread, int threads)
         where TOps : struct, IAttentionMmaOps
     {
         int k0 = tile * BlockK;
         int stage = StageOf(tile) * StageBytes;
-        CopyRows(ref ops, shared, stage + KOffset, k, pointers.K, kRow0 + k0, lk - k0, BlockK, thread);
-        CopyRows(ref ops, shared, stage + VOffset, v, pointers.V, kRow0 + k0, lk - k0, BlockK, thread);
+        CopyRows(ref ops, shared, stage + KOffset, k, pointers.K, kRow0 + k0, lk - k0, BlockK, thread, threads);
+        CopyRows(ref ops, shared, stage + VOffset, v, pointers.V, kRow0 + k0, lk - k0, BlockK, thread, threads);
     }
 
-    /// <summary>Requests <paramref name="rows"/> rows of D elements from row <paramref name="firstRow"/> (zeros from row <paramref name="valid"/> on).</summary>
+    /// <summary>Requests <paramref name="rows"/> rows of D elements from row <paramref name="firstRow"/> (zeros from row <paramref name="valid"/> on), chunks spread over <paramref name="threads"/> threads.</summary>
     private static void CopyRows<TOps>(ref TOps ops, ArrayView<ushort> shared, int offsetBytes, ArrayView<Half8> source, long sourcePointer, long firstRow,
-        int valid, int rows, int thread)
+        int valid, int rows, int thread, int threads)
         where TOps : struct, IAttentionMmaOps
     {
         const int Chunks = D / 8;
-        for (int c = thread; c < rows * Chunks; c += GroupSize)
+        for (int c = thread; c < rows * Chunks; c += threads)
         {
             int r = c / Chunks;
             int chunk = c - (r * Chunks);
@@ -334,6 +581,8 @@ internal struct PtxAttentionOps : IAttentionMmaOps
 
     public readonly void WaitForTile() => default(PtxTensorCoreOps).Wait(1);
 
+    public readonly void WaitForAll() => default(PtxTensorCoreOps).Wait(0);
+
     public readonly void LoadQ(ArrayView<ushort> shared, int warp, int lane) =>
         CudaAsm.Emit(AttentionTensorCoreKernels.LoadQ, sharedBase + (uint)AttentionTensorCoreKernels.QLaneByte(warp, lane));
 
@@ -396,6 +645,82 @@ internal struct PtxAttentionOps : IAttentionMmaOps
             CudaAsm.Emit(AttentionTensorCoreKernels.StoreF16, lo, hi, invLo, invHi);
         }
     }
+
+    public readonly void Step(ArrayView<ushort> shared, int warp, int lane, int stage, float scaleLog2, bool masked, int limitLo, int limitHi, int bf16)
+    {
+        uint kRow = sharedBase + (uint)AttentionTensorCoreKernels.KLaneByte(lane, stage);
+        uint vRow = sharedBase + (uint)AttentionTensorCoreKernels.VLaneByte(lane, stage);
+        if (masked)
+        {
+            if (bf16 != 0)
+            {
+                CudaAsm.Emit(AttentionTensorCoreKernels.StepMaskedBf16, kRow, vRow, scaleLog2, limitLo, limitHi);
+            }
+            else
+            {
+                CudaAsm.Emit(AttentionTensorCoreKernels.StepMaskedF16, kRow, vRow, scaleLog2, limitLo, limitHi);
+            }
+        }
+        else if (bf16 != 0)
+        {
+            CudaAsm.Emit(AttentionTensorCoreKernels.StepBf16, kRow, vRow, scaleLog2);
+        }
+        else
+        {
+            CudaAsm.Emit(AttentionTensorCoreKernels.StepF16, kRow, vRow, scaleLog2);
+        }
+    }
+
+    public readonly void ScoresWide(ArrayView<ushort> shared, int warp, int lane, float scaleLog2, bool masked, int limitLo, int limitHi, int bf16)
+    {
+        uint kRow = sharedBase + (uint)(AttentionTensorCoreKernels.KLaneByte(lane, 0) - AttentionTensorCoreKernels.KOffset);
+        if (masked)
+        {
+            if (bf16 != 0)
+            {
+                CudaAsm.Emit(AttentionTensorCoreKernels.ScoresWideMaskedBf16, kRow, scaleLog2, limitLo, limitHi);
+            }
+            else
+            {
+                CudaAsm.Emit(AttentionTensorCoreKernels.ScoresWideMaskedF16, kRow, scaleLog2, limitLo, limitHi);
+            }
+        }
+        else if (bf16 != 0)
+        {
+            CudaAsm.Emit(AttentionTensorCoreKernels.ScoresWideBf16, kRow, scaleLog2);
+        }
+        else
+        {
+            CudaAsm.Emit(AttentionTensorCoreKernels.ScoresWideF16, kRow, scaleLog2);
+        }
+    }
+
+    public readonly void AccumulateWide(ArrayView<ushort> shared, int warp, int lane, int bf16)
+    {
+        uint vRow = sharedBase + (uint)(AttentionTensorCoreKernels.VLaneByte(lane, 0) - AttentionTensorCoreKernels.VOffset + AttentionTensorCoreKernels.WideVOffset);
+        if (bf16 != 0)
+        {
+            CudaAsm.Emit(AttentionTensorCoreKernels.AccumulateWideBf16, vRow);
+        }
+        else
+        {
+            CudaAsm.Emit(AttentionTensorCoreKernels.AccumulateWideF16, vRow);
+        }
+    }
+
+    public readonly void StoreNormalized(ArrayView<ushort> output, long outputPointer, long elementLo, long elementHi, int bf16)
+    {
+        long lo = elementLo >= 0 ? outputPointer + (elementLo * 2) : 0;
+        long hi = elementHi >= 0 ? outputPointer + (elementHi * 2) : 0;
+        if (bf16 != 0)
+        {
+            CudaAsm.Emit(AttentionTensorCoreKernels.StoreNormalizedBf16, lo, hi);
+        }
+        else
+        {
+            CudaAsm.Emit(AttentionTensorCoreKernels.StoreNormalizedF16, lo, hi);
+        }
+    }
 }
 
 /// <summary>
@@ -406,8 +731,18 @@ internal struct PtxAttentionOps : IAttentionMmaOps
 /// </summary>
 internal struct EmulatedAttentionOps : IAttentionMmaOps
 {
-    /// <summary>Scratch floats per thread: the output accumulators, then the Q fragment registers (two 16-bit values each).</summary>
-    public const int FloatsPerThread = AttentionTensorCoreKernels.Accumulators + (2 * AttentionTensorCoreKernels.QRegisters);
+    /// <summary>
+    /// Scratch floats per thread: the output accumulators, the Q fragment registers (two 16-bit values each), then the
+    /// register variant's row maxima and partial sums (rows g, g + 8) and its weights' high and low parts (one 16-bit
+    /// value per float, indexed like the score fragments).
+    /// </summary>
+    public const int FloatsPerThread = WeightSlot + (2 * MaxScoreFragments);
+
+    // Score fragments per lane: 16 for a 32-key tile, 32 for the split variant's 64 keys (the scratch holds the larger).
+    private const int ScoreFragments = AttentionTensorCoreKernels.ScoreBlocks * 4;
+    private const int MaxScoreFragments = AttentionTensorCoreKernels.BlockKWide / 2;
+    private const int RowSlot = AttentionTensorCoreKernels.Accumulators + (2 * AttentionTensorCoreKernels.QRegisters);
+    private const int WeightSlot = RowSlot + 4;
 
     /// <summary><see cref="FloatsPerThread"/> floats for every thread of every group.</summary>
     public ArrayView<float> Scratch;
@@ -418,12 +753,17 @@ internal struct EmulatedAttentionOps : IAttentionMmaOps
     public void Begin(int thread)
     {
         long group = ((((long)Grid.IdxZ * Grid.DimY) + Grid.IdxY) * Grid.DimX) + Grid.IdxX;
-        groupBase = group * AttentionTensorCoreKernels.GroupSize * FloatsPerThread;
+        groupBase = group * Group.DimX * FloatsPerThread;
         scratchBase = groupBase + ((long)thread * FloatsPerThread);
         for (int i = 0; i < AttentionTensorCoreKernels.Accumulators; i++)
         {
             Scratch[scratchBase + i] = 0f;
         }
+
+        Scratch[scratchBase + RowSlot] = GpuMath.NegInf;
+        Scratch[scratchBase + RowSlot + 1] = GpuMath.NegInf;
+        Scratch[scratchBase + RowSlot + 2] = 0f;
+        Scratch[scratchBase + RowSlot + 3] = 0f;
     }
 
     public readonly void CopyChunk(ArrayView<ushort> shared, int sharedByte, ArrayView<Half8> source, long chunk, long sourcePointer, bool valid) =>
@@ -434,6 +774,10 @@ internal struct EmulatedAttentionOps : IAttentionMmaOps
     }
 
     public readonly void WaitForTile()
+    {
+    }
+
+    public readonly void WaitForAll()
     {
     }
 
@@ -461,32 +805,39 @@ internal struct EmulatedAttentionOps : IAttentionMmaOps
         {
             for (int i = 0; i < 4; i++)
             {
-                int row = g + ((i >> 1) * 8);
-                int col = (2 * t) + (i & 1);
-                float sum = 0f;
-                for (int ks = 0; ks < AttentionTensorCoreKernels.D / 16; ks++)
-                {
-                    for (int kk = 0; kk < 16; kk++)
-                    {
-                        // A: element (row, k) sits in register row/8 + 2·(k/8), half k mod 2, of lane 4·(row mod 8) + (k mod 8)/2.
-                        int holder = ((row & 7) * 4) + ((kk & 7) >> 1);
-                        int aRegister = (row >> 3) + ((kk >> 3) * 2);
-                        long aAt = groupBase + (((long)(warp * 32) + holder) * FloatsPerThread) + AttentionTensorCoreKernels.Accumulators + (((ks * 4) + aRegister) * 2) + (kk & 1);
-                        float av = GpuMath.Load16((ushort)Scratch[aAt], bf16);
-
-                        // B (plain ldmatrix of K stored [key][d]): register (nb mod 2)·2 + k/8 of n-pair nb/2 holds, for column
-                        // col, word (k mod 8)/2 of the row that lane 8·register + col addressed.
-                        int register = ((nb & 1) * 2) + (kk >> 3);
-                        int kRow = AttentionTensorCoreKernels.KLaneByte((8 * register) + col, stage) + ((nb >> 1) * 16 * AttentionTensorCoreKernels.Ld * 2) + (ks * 32);
-                        float bv = GpuMath.Load16(shared[(kRow >> 1) + (kk & 7)], bf16);
-                        sum += av * bv;
-                    }
-                }
-
                 int at = AttentionTensorCoreKernels.ScoreLaneByte(warp, lane) + (nb * 32) + ((i >> 1) * 8 * AttentionTensorCoreKernels.SLd * 4) + ((i & 1) * 4);
-                sharedF[at >> 2] = sum;
+                sharedF[at >> 2] = ScoreAt(shared, warp, stage * AttentionTensorCoreKernels.StageBytes, nb, g + ((i >> 1) * 8), (2 * t) + (i & 1), bf16);
             }
         }
+    }
+
+    /// <summary>
+    /// Score (row, key col of n-block nb) of the warp's rows as mma.sync computes it from the Q fragments and the K tile
+    /// <paramref name="kShift"/> bytes after stage 0's K tile.
+    /// </summary>
+    private readonly float ScoreAt(ArrayView<ushort> shared, int warp, int kShift, int nb, int row, int col, int bf16)
+    {
+        float sum = 0f;
+        for (int ks = 0; ks < AttentionTensorCoreKernels.D / 16; ks++)
+        {
+            for (int kk = 0; kk < 16; kk++)
+            {
+                // A: element (row, k) sits in register row/8 + 2·(k/8), half k mod 2, of lane 4·(row mod 8) + (k mod 8)/2.
+                int holder = ((row & 7) * 4) + ((kk & 7) >> 1);
+                int aRegister = (row >> 3) + ((kk >> 3) * 2);
+                long aAt = groupBase + (((long)(warp * 32) + holder) * FloatsPerThread) + AttentionTensorCoreKernels.Accumulators + (((ks * 4) + aRegister) * 2) + (kk & 1);
+                float av = GpuMath.Load16((ushort)Scratch[aAt], bf16);
+
+                // B (plain ldmatrix of K stored [key][d]): register (nb mod 2)·2 + k/8 of n-pair nb/2 holds, for column
+                // col, word (k mod 8)/2 of the row that lane 8·register + col addressed.
+                int register = ((nb & 1) * 2) + (kk >> 3);
+                int kRow = AttentionTensorCoreKernels.KLaneByte((8 * register) + col, 0) + kShift + ((nb >> 1) * 16 * AttentionTensorCoreKernels.Ld * 2) + (ks * 32);
+                float bv = GpuMath.Load16(shared[(kRow >> 1) + (kk & 7)], bf16);
+                sum += av * bv;
+            }
+        }
+
+        return sum;
     }
 
     public readonly void Softmax(ArrayView<ushort> shared, int scoreByte, int weightByte, int statsByte, float oldMax, float factor, int bf16)
@@ -590,10 +941,7 @@ internal struct EmulatedAttentionOps : IAttentionMmaOps
                         float high = GpuMath.Load16(shared[(pAt >> 1) + (kk & 7)], bf16);
                         float low = GpuMath.Load16(shared[((pAt + AttentionTensorCoreKernels.WeightLowOffset) >> 1) + (kk & 7)], bf16);
 
-                        // B (ldmatrix.trans of V): register (nb mod 2)·2 + k/8 holds column col of the rows lanes 8·register + (k mod 8) gave.
-                        int register = ((nb & 1) * 2) + (kk >> 3);
-                        int vRow = AttentionTensorCoreKernels.VLaneByte((8 * register) + (kk & 7), stage) + (ks * 16 * AttentionTensorCoreKernels.Ld * 2) + ((nb >> 1) * 32);
-                        float bv = GpuMath.Load16(shared[(vRow >> 1) + col], bf16);
+                        float bv = ValueAt(shared, stage * AttentionTensorCoreKernels.StageBytes, nb, ks, kk, col, bf16);
                         sum += (high * bv) + (low * bv);
                     }
                 }
@@ -601,6 +949,153 @@ internal struct EmulatedAttentionOps : IAttentionMmaOps
                 Scratch[scratchBase + (nb * 4) + i] += sum;
             }
         }
+    }
+
+    /// <summary>
+    /// V element (key 16·ks + kk of the tile <paramref name="vShift"/> bytes after stage 0's V tile, column col of n-block
+    /// nb) as the B fragment of ldmatrix.trans holds it.
+    /// </summary>
+    private static float ValueAt(ArrayView<ushort> shared, int vShift, int nb, int ks, int kk, int col, int bf16)
+    {
+        // Register (nb mod 2)·2 + k/8 holds column col of the rows lanes 8·register + (k mod 8) gave.
+        int register = ((nb & 1) * 2) + (kk >> 3);
+        int vRow = AttentionTensorCoreKernels.VLaneByte((8 * register) + (kk & 7), 0) + vShift + (ks * 16 * AttentionTensorCoreKernels.Ld * 2) + ((nb >> 1) * 32);
+        return GpuMath.Load16(shared[(vRow >> 1) + col], bf16);
+    }
+
+    public readonly void Step(ArrayView<ushort> shared, int warp, int lane, int stage, float scaleLog2, bool masked, int limitLo, int limitHi, int bf16)
+    {
+        int shift = stage * AttentionTensorCoreKernels.StageBytes;
+        ScoresToWeights(shared, warp, lane, shift, ScoreFragments, scaleLog2, masked, limitLo, limitHi, bf16);
+        WeightsTimesValues(shared, warp, lane, shift, AttentionTensorCoreKernels.BlockK, bf16);
+    }
+
+    public readonly void ScoresWide(ArrayView<ushort> shared, int warp, int lane, float scaleLog2, bool masked, int limitLo, int limitHi, int bf16) =>
+        ScoresToWeights(shared, warp, lane, -AttentionTensorCoreKernels.KOffset, MaxScoreFragments, scaleLog2, masked, limitLo, limitHi, bf16);
+
+    public readonly void AccumulateWide(ArrayView<ushort> shared, int warp, int lane, int bf16) =>
+        WeightsTimesValues(shared, warp, lane, AttentionTensorCoreKernels.WideVOffset - AttentionTensorCoreKernels.VOffset, AttentionTensorCoreKernels.BlockKWide, bf16);
+
+    /// <summary>
+    /// The first half of a register-variant tile: <paramref name="fragments"/> scores per lane (K tile <paramref name="kShift"/>
+    /// bytes after stage 0's), scaled and masked, the online-softmax update, the rescale, and the weights' high and low
+    /// parts into this lane's scratch (where the quad's other lanes read them, as the A fragments gather them).
+    /// </summary>
+    private readonly void ScoresToWeights(ArrayView<ushort> shared, int warp, int lane, int kShift, int fragments, float scaleLog2, bool masked,
+        int limitLo, int limitHi, int bf16)
+    {
+        int g = lane >> 2;
+        int t = lane & 3;
+        long s = scratchBase + WeightSlot;
+
+        // Scores (scaled, masked) go to the high-part slots for now; the weights replace them below.
+        for (int j = 0; j < fragments; j++)
+        {
+            int nb = j >> 2;
+            int i = j & 3;
+            float x = ScoreAt(shared, warp, kShift, nb, g + ((i >> 1) * 8), (2 * t) + (i & 1), bf16) * scaleLog2;
+            int limit = (i & 2) == 0 ? limitLo : limitHi;
+            Scratch[s + j] = masked && limit <= (nb * 8) + (i & 1) ? GpuMath.NegInf : x;
+        }
+
+        float alphaLo = RowUpdate(s, 0, fragments);
+        float alphaHi = RowUpdate(s, 1, fragments);
+        if (alphaLo != 1f || alphaHi != 1f)
+        {
+            Rescale(alphaLo, alphaHi);
+        }
+
+        for (int j = 0; j < fragments; j++)
+        {
+            float p = Scratch[s + j];
+            ushort high = GpuMath.Store16(p, bf16);
+            Scratch[s + j] = high;
+            Scratch[s + MaxScoreFragments + j] = GpuMath.Store16(p - GpuMath.Load16(high, bf16), bf16);
+        }
+
+        // Every lane's weights are in place before the quad neighbours' fragments are read.
+        Warp.Barrier();
+    }
+
+    /// <summary>The second half: O += P·V over <paramref name="keys"/> keys, P from the lanes' scratch, V <paramref name="vShift"/> bytes after stage 0's V tile.</summary>
+    private readonly void WeightsTimesValues(ArrayView<ushort> shared, int warp, int lane, int vShift, int keys, int bf16)
+    {
+        int g = lane >> 2;
+        int t = lane & 3;
+        for (int nb = 0; nb < AttentionTensorCoreKernels.OutputBlocks; nb++)
+        {
+            for (int i = 0; i < 4; i++)
+            {
+                int row = g + ((i >> 1) * 8);
+                int col = (2 * t) + (i & 1);
+                float sum = 0f;
+                for (int ks = 0; ks < keys / 16; ks++)
+                {
+                    for (int kk = 0; kk < 16; kk++)
+                    {
+                        // A element (row, k) of k step ks: C fragment (n-block 2·ks + k/8, register 2·(row/8) + k mod 2) of lane 4·(row mod 8) + (k mod 8)/2.
+                        int holder = ((row & 7) * 4) + ((kk & 7) >> 1);
+                        int j = ((((2 * ks) + (kk >> 3)) * 4) + ((row >> 3) * 2)) + (kk & 1);
+                        long at = groupBase + (((long)(warp * 32) + holder) * FloatsPerThread) + WeightSlot + j;
+                        float high = GpuMath.Load16((ushort)Scratch[at], bf16);
+                        float low = GpuMath.Load16((ushort)Scratch[at + MaxScoreFragments], bf16);
+                        float bv = ValueAt(shared, vShift, nb, ks, kk, col, bf16);
+                        sum += (high * bv) + (low * bv);
+                    }
+                }
+
+                Scratch[scratchBase + (nb * 4) + i] += sum;
+            }
+        }
+
+        // The next tile's weights overwrite these only after every lane has read them.
+        Warp.Barrier();
+    }
+
+    /// <summary>Online-softmax update of row g (<paramref name="half"/> 0) or g + 8 (1) over the quad: weights 2^(s - m) in place, returns the rescale factor.</summary>
+    private readonly float RowUpdate(long s, int half, int fragments)
+    {
+        float top = GpuMath.NegInf;
+        for (int j = 0; j < fragments; j++)
+        {
+            if (((j >> 1) & 1) == half)
+            {
+                top = GpuMath.MaxNaN(top, Scratch[s + j]);
+            }
+        }
+
+        top = GpuMath.MaxNaN(top, Warp.ShuffleXor(top, 1));
+        top = GpuMath.MaxNaN(top, Warp.ShuffleXor(top, 2));
+        long rowAt = scratchBase + RowSlot + half;
+        float oldMax = Scratch[rowAt];
+        float mNew = GpuMath.MaxNaN(top, oldMax);
+        float shift = mNew == GpuMath.NegInf ? 0f : mNew;
+        float alpha = mNew == oldMax ? 1f : GpuMath.Exp2Fast(oldMax - shift);
+        float sum = 0f;
+        for (int j = 0; j < fragments; j++)
+        {
+            if (((j >> 1) & 1) == half)
+            {
+                float p = GpuMath.Exp2Fast(Scratch[s + j] - shift);
+                Scratch[s + j] = p;
+                sum += p;
+            }
+        }
+
+        Scratch[rowAt] = mNew;
+        Scratch[rowAt + 2] = (Scratch[rowAt + 2] * alpha) + sum;
+        return alpha;
+    }
+
+    public readonly void StoreNormalized(ArrayView<ushort> output, long outputPointer, long elementLo, long elementHi, int bf16)
+    {
+        float lLo = Scratch[scratchBase + RowSlot + 2];
+        float lHi = Scratch[scratchBase + RowSlot + 3];
+        lLo += Warp.ShuffleXor(lLo, 1);
+        lLo += Warp.ShuffleXor(lLo, 2);
+        lHi += Warp.ShuffleXor(lHi, 1);
+        lHi += Warp.ShuffleXor(lHi, 2);
+        Store(output, outputPointer, elementLo, elementHi, lLo == 0f ? 0f : 1f / lLo, lHi == 0f ? 0f : 1f / lHi, bf16);
     }
 
     public readonly void Store(ArrayView<ushort> output, long outputPointer, long elementLo, long elementHi, float invLo, float invHi, int bf16)

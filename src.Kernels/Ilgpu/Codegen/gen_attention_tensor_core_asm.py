@@ -37,6 +37,7 @@ ACC = NB_O * 4          # output accumulators per thread
 assert SHARED <= 48 * 1024, SHARED
 assert P_LO + 16 * P_LD * 2 <= 16 * S_LD * 4
 assert Q_BYTES <= STAGE_BYTES
+assert 2 * 64 * LD * 2 == 2 * STAGE_BYTES   # the split variant's K and V buffers take the register variant's two stages
 
 out = []
 w = out.append
@@ -140,22 +141,154 @@ def rescale():
     return cs_string(lines)
 
 
-def store(cvt):
+def store_lines(cvt, scale_lo="%2", scale_hi="%3"):
     """Rounds O times %2 (row g) / %3 (row g + 8) to 16 bits; stores pairs at byte addresses %0 / %1 (0: row skipped)."""
     lines = ["{", ".reg .pred atlo, athi;", ".reg .f32 atx, aty;", ".reg .b32 atpk;", ".reg .u64 atalo, atahi;",
              "setp.ne.u64 atlo, %0, 0;", "setp.ne.u64 athi, %1, 0;",
              "cvta.to.global.u64 atalo, %0;", "cvta.to.global.u64 atahi, %1;"]
     for nb in range(NB_O):
-        for half, (pred, addr, scale) in enumerate((("atlo", "atalo", "%2"), ("athi", "atahi", "%3"))):
+        for half, (pred, addr, scale) in enumerate((("atlo", "atalo", scale_lo), ("athi", "atahi", scale_hi))):
             lines.append(f"mul.f32 atx, ato{nb * 4 + 2 * half}, {scale};")
             lines.append(f"mul.f32 aty, ato{nb * 4 + 2 * half + 1}, {scale};")
             lines.append(f"{cvt} atpk, aty, atx;")
             lines.append(f"@{pred} st.global.b32 [{addr}+{nb * 16}], atpk;")
     lines.append("}")
+    return lines
+
+
+def store(cvt):
+    return cs_string(store_lines(cvt))
+
+
+# Register variant (GEMS_PREFILL_VARIANT=registers): S, the softmax and P never leave registers. Function-scope
+# registers add the running row maxima (log2 units) and the lane's partial row sums of rows g and g + 8.
+BK_WIDE = 64            # keys per tile of the split variant (one K and one V buffer of 64 rows, no stages)
+ROW_OF = lambda j: (j >> 1) & 1   # S / C-fragment register j of n-block j // 4 belongs to row g (0) or g + 8 (1)
+
+
+TEMPS = [".reg .b32 atk<4>;", ".reg .f32 xm<2>;", ".reg .f32 xn<2>;", ".reg .f32 xh<2>;", ".reg .f32 xa<2>;", ".reg .f32 xr<2>;",
+         ".reg .f32 xt;", ".reg .f32 xf;", ".reg .f32 xg;", ".reg .b32 xb;", ".reg .b32 xc;", ".reg .b16 xha;", ".reg .b16 xhb;",
+         ".reg .pred xp;", ".reg .pred xq;"]
+
+
+def scores_softmax(dtype, cvt, bf16, masked, keys, sr, hr, lr, k_op, scale_op, limit_ops):
+    """Lines of S = Q.K^T for `keys` keys into C fragments sr0.. (k_op: lane's K ldmatrix row address), times scale_op
+    (scale * log2 e), [masked: key offsets c >= limit_ops[0] (row g) / [1] (row g + 8) from the lane's first key
+    hidden], row max over the quad, weights 2^(s - m), partial row sums, rescale of the accumulators (skipped, warp-
+    uniformly, when every factor is exactly 1), and the weights as A fragments: high parts hr0.., low parts lr0.. (the C
+    layout of two n-blocks is the A layout of one k step). Needs TEMPS declared."""
+    nb_s = keys // 8
+    lines = [f"mov.f32 {sr}{i}, 0f00000000;" for i in range(nb_s * 4)]
+    for ks in range(D // 16):
+        a = ",".join(f"atq{ks * 4 + j}" for j in range(4))
+        for np in range(nb_s // 2):
+            lines.append(f"ldmatrix.sync.aligned.m8n8.x4.shared.b16 {{atk0,atk1,atk2,atk3}}, [{k_op}+{np * 16 * LD * 2 + ks * 32}];")
+            for half in range(2):
+                nb = 2 * np + half
+                c = ",".join(f"{sr}{nb * 4 + i}" for i in range(4))
+                lines.append(mma(dtype, c, a, f"atk{2 * half},atk{2 * half + 1}"))
+    lines += [f"mul.f32 {sr}{j}, {sr}{j}, {scale_op};" for j in range(nb_s * 4)]
+    if masked:
+        for j in range(nb_s * 4):
+            # Register j holds key offset 8 (j / 4) + (j mod 2) from the lane's first key.
+            lines.append(f"setp.gt.s32 xp, {limit_ops[ROW_OF(j)]}, {(j >> 2) * 8 + (j & 1)};")
+            lines.append(f"selp.f32 {sr}{j}, {sr}{j}, 0fFF800000, xp;")
+    for r in range(2):
+        js = [j for j in range(nb_s * 4) if ROW_OF(j) == r]
+        lines.append(f"max.NaN.f32 xm{r}, {sr}{js[0]}, {sr}{js[1]};")
+        lines += [f"max.NaN.f32 xm{r}, xm{r}, {sr}{j};" for j in js[2:]]
+        for mask_lane in (1, 2):
+            lines += [f"shfl.sync.bfly.b32 xt, xm{r}, {mask_lane}, 31, 0xffffffff;", f"max.NaN.f32 xm{r}, xm{r}, xt;"]
+        lines += [f"max.NaN.f32 xn{r}, xm{r}, atmax{r};",
+                  # A row with no visible key yet keeps max -inf: its weights use 0 in place of the max.
+                  f"setp.eq.f32 xp, xn{r}, 0fFF800000;", f"selp.f32 xh{r}, 0f00000000, xn{r}, xp;",
+                  f"sub.f32 xa{r}, atmax{r}, xh{r};", f"ex2.approx.ftz.f32 xa{r}, xa{r};",
+                  # An unchanged max gives exactly 1, so the rescale below can be skipped.
+                  f"setp.eq.f32 xp, xn{r}, atmax{r};", f"selp.f32 xa{r}, 0f3F800000, xa{r}, xp;", f"mov.f32 atmax{r}, xn{r};"]
+        for j in js:
+            lines += [f"sub.f32 {sr}{j}, {sr}{j}, xh{r};", f"ex2.approx.ftz.f32 {sr}{j}, {sr}{j};"]
+        lines.append(f"add.f32 xr{r}, {sr}{js[0]}, {sr}{js[1]};")
+        lines += [f"add.f32 xr{r}, xr{r}, {sr}{j};" for j in js[2:]]
+        lines.append(f"fma.rn.f32 atsum{r}, atsum{r}, xa{r}, xr{r};")
+    # neu: a NaN factor rescales too (NaN propagates).
+    lines += ["setp.neu.f32 xp, xa0, 0f3F800000;", "setp.neu.f32 xq, xa1, 0f3F800000;", "or.pred xp, xp, xq;",
+              # Warp-uniform branch (mma.sync.aligned follows): rescale when any lane's rows need it (the others' factors are 1).
+              "vote.sync.any.pred xp, xp, 0xffffffff;", "@!xp bra.uni ATSKIPRESCALE;"]
+    for nb in range(NB_O):
+        for i in range(4):
+            lines.append(f"mul.f32 ato{nb * 4 + i}, ato{nb * 4 + i}, xa{i >> 1};")
+    lines.append("ATSKIPRESCALE:")
+    for ks in range(keys // 16):
+        for r in range(4):
+            # A register r of k step ks: rows g (r even) / g + 8 (r odd), keys 2t.. of n-block 2 ks + r / 2.
+            j0 = (2 * ks + (r >> 1)) * 4 + (r & 1) * 2
+            idx = ks * 4 + r
+            lines.append(f"{cvt} {hr}{idx}, {sr}{j0 + 1}, {sr}{j0};")
+            if bf16:
+                lines += [f"and.b32 xb, {hr}{idx}, -65536;", f"shl.b32 xc, {hr}{idx}, 16;", "mov.b32 xf, xb;", "mov.b32 xg, xc;"]
+            else:
+                lines += [f"mov.b32 {{xhb, xha}}, {hr}{idx};", "cvt.f32.f16 xf, xha;", "cvt.f32.f16 xg, xhb;"]
+            lines += [f"sub.f32 xf, {sr}{j0 + 1}, xf;", f"sub.f32 xg, {sr}{j0}, xg;", f"{cvt} {lr}{idx}, xf, xg;"]
+    return lines
+
+
+def weights_times_values(dtype, keys, hr, lr, v_op):
+    """Lines of O += P.V over `keys` keys, P = high (hr..) + low (lr..) A fragments; v_op: lane's V (.trans) row address. Needs atv<4>."""
+    lines = []
+    for ks in range(keys // 16):
+        hi = ",".join(f"{hr}{ks * 4 + j}" for j in range(4))
+        lo = ",".join(f"{lr}{ks * 4 + j}" for j in range(4))
+        for np in range(NB_O // 2):
+            lines.append(f"ldmatrix.sync.aligned.m8n8.x4.trans.shared.b16 {{atv0,atv1,atv2,atv3}}, [{v_op}+{ks * 16 * LD * 2 + np * 32}];")
+            for part in (hi, lo):
+                for half in range(2):
+                    nb = 2 * np + half
+                    c = ",".join(f"ato{nb * 4 + i}" for i in range(4))
+                    lines.append(mma(dtype, c, part, f"atv{2 * half},atv{2 * half + 1}"))
+    return lines
+
+
+def step(dtype, cvt, bf16, masked):
+    """One 32-key tile of a warp, all in registers (scores_softmax, then weights_times_values). %0: lane's K ldmatrix row
+    address, %1: lane's V (.trans) row address, %2: scale * log2 e, masked: %3 / %4 the rows' key limits."""
+    lines = ["{", ".reg .b32 atv<4>;", f".reg .f32 ats<{NB_S * 4}>;", f".reg .b32 atph<{NB_S * 2}>;", f".reg .b32 atpl<{NB_S * 2}>;"] + TEMPS
+    lines += scores_softmax(dtype, cvt, bf16, masked, BK, "ats", "atph", "atpl", "%0", "%2", ("%3", "%4"))
+    lines += weights_times_values(dtype, BK, "atph", "atpl", "%1")
+    lines.append("}")
     return cs_string(lines)
 
 
-declare = [f".reg .f32 ato<{ACC}>;", f".reg .b32 atq<{Q_REGS}>;"] + [f"mov.f32 ato{i}, 0f00000000;" for i in range(ACC)]
+def scores_softmax_wide(dtype, cvt, bf16, masked):
+    """Split 64-key variant, first half: S, softmax, weights into the function-scope A fragments awh / awl. %0: lane's K
+    ldmatrix row address, %1: scale * log2 e, masked: %2 / %3 the rows' key limits."""
+    lines = ["{"] + TEMPS + scores_softmax(dtype, cvt, bf16, masked, BK_WIDE, "aws", "awh", "awl", "%0", "%1", ("%2", "%3")) + ["}"]
+    return cs_string(lines)
+
+
+def weights_times_values_wide(dtype):
+    """Split 64-key variant, second half: O += P.V from awh / awl. %0: lane's V (.trans) row address."""
+    return cs_string(["{", ".reg .b32 atv<4>;"] + weights_times_values(dtype, BK_WIDE, "awh", "awl", "%0") + ["}"])
+
+
+def store_normalized(cvt):
+    """Sums the quad's partial row sums, then stores O / l (0 where l = 0) rounded to 16 bits at %0 (row g) / %1 (row g + 8), 0: skipped."""
+    lines = ["{", ".reg .f32 xl<2>;", ".reg .f32 xi<2>;", ".reg .f32 xt;", ".reg .pred xz;"]
+    for r in range(2):
+        lines += [f"mov.f32 xl{r}, atsum{r};"]
+        for mask_lane in (1, 2):
+            lines += [f"shfl.sync.bfly.b32 xt, xl{r}, {mask_lane}, 31, 0xffffffff;", f"add.f32 xl{r}, xl{r}, xt;"]
+        lines += [f"setp.eq.f32 xz, xl{r}, 0f00000000;", f"div.rn.f32 xi{r}, 0f3F800000, xl{r};", f"selp.f32 xi{r}, 0f00000000, xi{r}, xz;"]
+    body = store_lines(cvt, "xi0", "xi1")[1:]
+    # Declarations first, then the sums, then the stores.
+    decls = [b for b in body if b.startswith(".reg")]
+    return cs_string(lines[:1] + decls + lines[1:] + [b for b in body if not b.startswith(".reg")])
+
+
+declare = ([f".reg .f32 ato<{ACC}>;", f".reg .b32 atq<{Q_REGS}>;", ".reg .f32 atmax<2>;", ".reg .f32 atsum<2>;",
+            # The split 64-key variant's scores and weights live across two asm blocks (group barriers between them).
+            f".reg .f32 aws<{BK_WIDE // 2}>;", f".reg .b32 awh<{BK_WIDE // 4}>;", f".reg .b32 awl<{BK_WIDE // 4}>;"]
+           + [f"mov.f32 ato{i}, 0f00000000;" for i in range(ACC)]
+           + ["mov.f32 atmax0, 0fFF800000;", "mov.f32 atmax1, 0fFF800000;", "mov.f32 atsum0, 0f00000000;", "mov.f32 atsum1, 0f00000000;"])
 load_q = [f"ldmatrix.sync.aligned.m8n8.x4.shared.b16 {{{','.join(f'atq{ks * 4 + j}' for j in range(4))}}}, [%0+{ks * 32}];" for ks in range(D // 16)]
 
 w("// <auto-generated/> by src.Kernels/Ilgpu/Codegen/gen_attention_tensor_core_asm.py: edit the generator, not this file.")
@@ -181,6 +314,9 @@ consts = [
     ("WarpAreaBytes", WARP_AREA, "Bytes of one warp's area."),
     ("StatsFloats", STATS, "Floats per row of a warp's row statistics (max, weight sum, rescale factor, pad)."),
     ("SharedBytes", SHARED, "Dynamic shared bytes of a group."),
+    ("BlockKWide", BK_WIDE, "Keys per tile of the split 64-key register variant."),
+    ("WideVOffset", BK_WIDE * LD * 2, "Byte offset of the split variant's V buffer (its K buffer, which first holds Q, is at 0)."),
+    ("RegisterSharedBytes", 2 * STAGE_BYTES, "Dynamic shared bytes of a group of the register variant (the two key-tile stages; no warp areas)."),
     ("ScoreBlocks", NB_S, "8-key mma tiles of a warp's scores."),
     ("OutputBlocks", NB_O, "8-column mma tiles of a warp's output."),
     ("Accumulators", ACC, "float32 output accumulators per thread."),
@@ -211,6 +347,21 @@ for cvt, name in (("cvt.rn.bf16x2.f32", "Bf16"), ("cvt.rn.f16x2.f32", "F16")):
     w("")
     w(f"    /// <summary>Writes this lane's output elements, scaled by 1/l and rounded to nearest even.</summary>")
     w(f"    public const string Store{name} = {store(cvt)};")
+    w("")
+    dtype = "bf16" if name == "Bf16" else "f16"
+    for masked, suffix, what in ((False, "", "every key visible"), (True, "Masked", "keys at offsets ≥ %3 / %4 hidden")):
+        w(f"    /// <summary>Register variant: one key tile of a warp ({dtype}, {what}): S, softmax, P·V without leaving registers.</summary>")
+        w(f"    public const string Step{suffix}{name} = {step(dtype, cvt, name == 'Bf16', masked)};")
+        w("")
+    for masked, suffix, what in ((False, "", "every key visible"), (True, "Masked", "keys at offsets ≥ %2 / %3 hidden")):
+        w(f"    /// <summary>Split 64-key variant, first half ({dtype}, {what}): S, softmax, weights as A fragments in awh / awl.</summary>")
+        w(f"    public const string ScoresWide{suffix}{name} = {scores_softmax_wide(dtype, cvt, name == 'Bf16', masked)};")
+        w("")
+    w(f"    /// <summary>Split 64-key variant, second half ({dtype}): O += P·V from awh / awl.</summary>")
+    w(f"    public const string AccumulateWide{name} = {weights_times_values_wide(dtype)};")
+    w("")
+    w(f"    /// <summary>Register variant: the quad's row sums, then this lane's output elements times 1/l, rounded to nearest even.</summary>")
+    w(f"    public const string StoreNormalized{name} = {store_normalized(cvt)};")
     w("")
 out[-1] = "}"
 

@@ -1,0 +1,237 @@
+using System;
+using System.Linq;
+using System.Text.RegularExpressions;
+using GemsInjector.Kernels.Ilgpu;
+using ILGPU;
+using ILGPU.Runtime;
+using Xunit;
+
+namespace GemsInjector.Kernels.Ilgpu.Tests;
+
+/// <summary>
+/// The register variant of the tensor-core prefill attention (<see cref="AttentionTensorCoreKernels.Attention16TensorCoreRegisters"/>):
+/// its kernel body with ldmatrix / mma.sync emulated lane by lane on a 32-lane-warp simulator, every output element
+/// (poisoned with NaN) against the float64 reference with the GPU harness's tolerance; and its PTX.
+/// </summary>
+[Collection(SimulatorCollection.Name)]
+public sealed class AttentionPrefillTests : Half16TestBase, IClassFixture<Warp32SimulatorFixture>
+{
+    private readonly Warp32SimulatorFixture warp32;
+
+    public AttentionPrefillTests(SimulatorFixture fixture, Warp32SimulatorFixture warp32)
+        : base(fixture) => this.warp32 = warp32;
+
+    public static TheoryData<bool, int, int, int, int, int, bool, bool, string> Cases
+    {
+        get
+        {
+            var cases = new TheoryData<bool, int, int, int, int, int, bool, bool, string>();
+            foreach (var c in BaseCases)
+            {
+                cases.Add(c.Bf16, c.Batch, c.Heads, c.KvHeads, c.Lq, c.Lk, c.Causal, c.Normal, "registers");
+                cases.Add(c.Bf16, c.Batch, c.Heads, c.KvHeads, c.Lq, c.Lk, c.Causal, c.Normal, "wide");
+            }
+
+            // Groups of 8 warps (128 queries; Q staged across both stages): causal with a partial last block, GQA 4, odd tails.
+            cases.Add(true, 1, 4, 1, 300, 300, true, true, "registers8");
+            cases.Add(false, 1, 2, 2, 129, 129, true, true, "registers8");
+            cases.Add(true, 2, 2, 1, 37, 100, false, false, "registers8");
+            cases.Add(false, 1, 4, 1, 67, 2, false, true, "registers8");
+            return cases;
+        }
+    }
+
+    private static (bool Bf16, int Batch, int Heads, int KvHeads, int Lq, int Lk, bool Causal, bool Normal)[] BaseCases =>
+    [
+        // bf16, batch, heads, kvHeads, lq, lk, causal, normal (N(0, 1) inputs and scale 1/√128 as the harness; else uniform, scale 0.125)
+        (true, 1, 2, 1, 512, 512, true, true),
+        (false, 1, 2, 1, 512, 512, true, true),
+        (true, 1, 4, 1, 129, 129, true, true),
+        (false, 1, 4, 1, 129, 129, true, true),
+        (true, 2, 2, 2, 37, 37, true, true),
+        (false, 2, 2, 2, 37, 37, false, true),
+        (true, 1, 4, 2, 67, 2, false, true),
+        (false, 1, 4, 2, 67, 2, false, true),
+        (true, 1, 2, 1, 33, 700, false, true),
+        (false, 1, 2, 1, 33, 700, false, true),
+        (true, 2, 4, 1, 70, 33, true, false),
+        (false, 2, 4, 4, 65, 65, true, false),
+        (true, 1, 1, 1, 1, 1, true, false),
+        (false, 1, 2, 1, 3, 127, false, false),
+        (true, 1, 1, 1, 100, 40, true, false),
+    ];
+
+    /// <summary>
+    /// The emulated register variant meets the harness rule (|out − ref| ≤ 1e-4 + rtol·|ref|, ref rounded to the dtype)
+    /// on every element: causal and not, grouped-query ratios 1, 2 and 4, odd and short lengths, lk below and above lq
+    /// (causal rows past lk see every key), few-key rows where one 16-bit rounding of the weights would already fail.
+    /// </summary>
+    [Theory]
+    [MemberData(nameof(Cases))]
+    public void RegisterVariantMeetsHarnessTolerance(bool bf16, int batch, int heads, int kvHeads, int lq, int lk, bool causal, bool normal, string variant)
+    {
+        const int D = AttentionTensorCoreKernels.D;
+        int warps = variant == "registers8" ? 8 : 4;
+        int seed = 21000 + (heads * 1000) + (lq * 10) + lk + (causal ? 3 : 0) + (bf16 ? 7 : 0) + (normal ? 11 : 0) + variant.Length;
+        var acc = warp32.Accelerator;
+        var (q, qv) = normal ? Normal16(seed, batch * heads * lq * D, bf16) : Random16(seed, batch * heads * lq * D, bf16, -1f, 1f);
+        var (k, kv) = normal ? Normal16(seed + 1, batch * kvHeads * lk * D, bf16) : Random16(seed + 1, batch * kvHeads * lk * D, bf16, -1f, 1f);
+        var (v, vv) = normal ? Normal16(seed + 2, batch * kvHeads * lk * D, bf16) : Random16(seed + 2, batch * kvHeads * lk * D, bf16);
+        double scale = normal ? 1 / Math.Sqrt(D) : 0.125;
+        var shape = new AttentionShape
+        {
+            Heads = heads,
+            KvHeads = kvHeads,
+            Lq = lq,
+            Lk = lk,
+            D = D,
+            Scale = (float)scale,
+            Causal = causal ? 1 : 0,
+        };
+        var config = IlgpuKernels.TensorCoreAttentionConfig(batch, heads, lq, AttentionTensorCoreKernels.RegisterSharedBytes, warps);
+        using var qb = acc.Allocate1D(q);
+        using var kb = acc.Allocate1D(k);
+        using var vb = acc.Allocate1D(v);
+        using var ob = acc.Allocate1D(Enumerable.Repeat(NaN16(bf16), q.Length).ToArray());
+        using var scratch = acc.Allocate1D<float>(AttentionTensorCoreKernels.EmulationScratch((long)config.GridDim.Size, warps * 32));
+        Action<ArrayView<Half8>, ArrayView<Half8>, ArrayView<Half8>, ArrayView<ushort>, ArrayView<float>, AttentionShape, int> kernel = variant == "wide"
+            ? AttentionTensorCoreKernels.Attention16TensorCoreWideEmulated
+            : AttentionTensorCoreKernels.Attention16TensorCoreRegistersEmulated;
+        acc.LoadStreamKernel(kernel)(config, qb.View.BaseView.Cast<Half8>(), kb.View.BaseView.Cast<Half8>(),
+            vb.View.BaseView.Cast<Half8>(), ob.View, scratch.View, shape, bf16 ? 1 : 0);
+        acc.Synchronize();
+        var got = ToFloat(ob.GetAsArray1D(), bf16);
+        var expected = AttentionTests.Reference(qv, kv, vv, batch, heads, kvHeads, lq, lk, D, causal, (b, h, i, j) => 0, scale);
+        var rounded = ToFloat(To16(expected.Select(e => (float)e).ToArray(), bf16), bf16);
+        AssertClose(got, rounded.Select(e => (double)e).ToArray(), Rtol(bf16), Atol,
+            $"register-variant attention {variant} {batch}x{heads}/{kvHeads} lq={lq} lk={lk} causal={causal} normal={normal} ({F(bf16)})", seed);
+    }
+
+    /// <summary>A NaN in q reaches exactly its own output row (max.NaN, a NaN rescale factor still rescales); other rows stay finite.</summary>
+    [Fact]
+    public void RegisterVariantPropagatesNaNToItsRowOnly()
+    {
+        const int D = AttentionTensorCoreKernels.D;
+        const int Lq = 40;
+        var acc = warp32.Accelerator;
+        var (q, _) = Random16(23001, Lq * D, true, -1f, 1f);
+        var (k, _) = Random16(23002, Lq * D, true, -1f, 1f);
+        var (v, _) = Random16(23003, Lq * D, true);
+        q[(20 * D) + 5] = NaN16(true);
+        var shape = new AttentionShape { Heads = 1, KvHeads = 1, Lq = Lq, Lk = Lq, D = D, Scale = 0.125f, Causal = 1 };
+        var config = IlgpuKernels.TensorCoreAttentionConfig(1, 1, Lq, AttentionTensorCoreKernels.RegisterSharedBytes);
+        using var qb = acc.Allocate1D(q);
+        using var kb = acc.Allocate1D(k);
+        using var vb = acc.Allocate1D(v);
+        using var ob = acc.Allocate1D(new ushort[q.Length]);
+        using var scratch = acc.Allocate1D<float>(AttentionTensorCoreKernels.EmulationScratch((long)config.GridDim.Size));
+        acc.LoadStreamKernel<ArrayView<Half8>, ArrayView<Half8>, ArrayView<Half8>, ArrayView<ushort>, ArrayView<float>, AttentionShape, int>(
+            AttentionTensorCoreKernels.Attention16TensorCoreRegistersEmulated)(config, qb.View.BaseView.Cast<Half8>(), kb.View.BaseView.Cast<Half8>(),
+            vb.View.BaseView.Cast<Half8>(), ob.View, scratch.View, shape, 1);
+        acc.Synchronize();
+        var got = ToFloat(ob.GetAsArray1D(), true);
+        for (int row = 0; row < Lq; row++)
+        {
+            for (int c = 0; c < D; c++)
+            {
+                Assert.True(float.IsNaN(got[(row * D) + c]) == (row == 20), $"row {row} column {c}: {got[(row * D) + c]}");
+            }
+        }
+    }
+
+    [Theory]
+    [InlineData(null, nameof(PrefillVariant.Wide))]
+    [InlineData("", nameof(PrefillVariant.Wide))]
+    [InlineData(" Shared ", nameof(PrefillVariant.Shared))]
+    [InlineData("registers", nameof(PrefillVariant.Registers))]
+    [InlineData("REGISTERS3", nameof(PrefillVariant.RegistersThreePerSm))]
+    [InlineData("registers8", nameof(PrefillVariant.RegistersEightWarps))]
+    [InlineData("wide", nameof(PrefillVariant.Wide))]
+    [InlineData("other", nameof(PrefillVariant.Wide))]
+    public void PrefillVariantParsesItsSetting(string? setting, string expected) => Assert.Equal(expected, PrefillVariants.Parse(setting).ToString());
+
+    [Fact]
+    public void RegisterVariantPtxKeepsScoresAndWeightsOutOfMemory()
+    {
+        string ptx = Ptx(typeof(AttentionTensorCoreKernels).GetMethod(nameof(AttentionTensorCoreKernels.Attention16TensorCoreRegisters))!);
+        int Count(string what) => Regex.Matches(ptx, Regex.Escape(what)).Count;
+
+        // Per format two tile steps (all keys visible; masked), each 32 mma for S and 2 × 32 for P·V (high and low
+        // weight parts); ldmatrix: 8 for Q once, 16 (K) plain and 16 (V) .trans per step.
+        Assert.Equal(2 * 96, Count("mma.sync.aligned.m16n8k16.row.col.f32.bf16.bf16.f32"));
+        Assert.Equal(2 * 96, Count("mma.sync.aligned.m16n8k16.row.col.f32.f16.f16.f32"));
+        Assert.Equal(8 + (4 * 16), Count("ldmatrix.sync.aligned.m8n8.x4.shared.b16"));
+        Assert.Equal(4 * 16, Count("ldmatrix.sync.aligned.m8n8.x4.trans.shared.b16"));
+        Assert.Equal(1, Count(".reg .f32 atmax<2>;"));
+        Assert.Equal(1, Count(".reg .f32 atsum<2>;"));
+
+        // Softmax per step: 16 weights + 2 rescale factors through ex2; 8 high + 8 low weight pairs per step and 32
+        // output pairs per format rounded; the mask only in the masked steps (16 selects each).
+        Assert.Equal(4 * 18, Count("ex2.approx.ftz.f32"));
+        Assert.Equal((2 * 16) + 32, Count("cvt.rn.bf16x2.f32"));
+        Assert.Equal((2 * 16) + 32, Count("cvt.rn.f16x2.f32"));
+        Assert.Equal(2 * 16, Count("selp.f32 ats"));
+        Assert.Equal(4, Count("bra.uni ATSKIPRESCALE;"));
+
+        // No shared stores and no shared loads besides ldmatrix and the copies: S and P never leave registers.
+        Assert.DoesNotMatch(@"\bst\.shared\.", ptx);
+        Assert.DoesNotMatch(@"\bld\.shared\.", ptx);
+        Assert.DoesNotContain("bar.warp.sync", ptx, StringComparison.Ordinal);
+        Assert.DoesNotContain(".func", ptx, StringComparison.Ordinal);
+        int first = ptx.IndexOf("ldmatrix", StringComparison.Ordinal);
+        int last = ptx.LastIndexOf("mma.sync", StringComparison.Ordinal);
+        Assert.True(ptx.IndexOf(".reg .f32 ato<64>;", StringComparison.Ordinal) < first);
+        Assert.DoesNotMatch(@"(ld|st)\.local", ptx[first..last]);
+        Assert.DoesNotMatch(@"\[%\d|\{%\d|, %\d+[,;]", ptx);
+    }
+
+    [Fact]
+    public void WideVariantPtxKeepsScoresAndWeightsInRegistersAcrossItsTwoHalves()
+    {
+        string ptx = Ptx(typeof(AttentionTensorCoreKernels).GetMethod(nameof(AttentionTensorCoreKernels.Attention16TensorCoreWide))!);
+        int Count(string what) => Regex.Matches(ptx, Regex.Escape(what)).Count;
+
+        // Per format: two score halves (plain, masked) of 64 mma each and one P·V half of 2 × 64; ldmatrix 8 (Q) + 2 × 2 × 32 plain, 2 × 32 .trans.
+        Assert.Equal((2 * 64) + 128, Count("mma.sync.aligned.m16n8k16.row.col.f32.bf16.bf16.f32"));
+        Assert.Equal((2 * 64) + 128, Count("mma.sync.aligned.m16n8k16.row.col.f32.f16.f16.f32"));
+        Assert.Equal(8 + (4 * 32), Count("ldmatrix.sync.aligned.m8n8.x4.shared.b16"));
+        Assert.Equal(2 * 32, Count("ldmatrix.sync.aligned.m8n8.x4.trans.shared.b16"));
+        Assert.Equal(1, Count(".reg .f32 aws<32>;"));
+        Assert.Equal(4 * (32 + 2), Count("ex2.approx.ftz.f32"));
+        Assert.Equal(2 * 32, Count("selp.f32 aws"));
+        Assert.Contains("cp.async.wait_group 0;", ptx, StringComparison.Ordinal);
+        Assert.DoesNotMatch(@"\bst\.shared\.", ptx);
+        Assert.DoesNotMatch(@"\bld\.shared\.", ptx);
+        Assert.DoesNotContain(".func", ptx, StringComparison.Ordinal);
+        int first = ptx.IndexOf("ldmatrix", StringComparison.Ordinal);
+        int last = ptx.LastIndexOf("mma.sync", StringComparison.Ordinal);
+        Assert.DoesNotMatch(@"(ld|st)\.local", ptx[first..last]);
+        Assert.DoesNotMatch(@"\[%\d|\{%\d|, %\d+[,;]", ptx);
+    }
+
+    /// <summary>Standard normal values (Box–Muller) rounded to the 16-bit format, as the harness draws q, k and v.</summary>
+    private static (ushort[] Bits, float[] Values) Normal16(int seed, int n, bool bf16)
+    {
+        var rng = new Random(seed);
+        var a = new float[n];
+        for (int i = 0; i < n; i++)
+        {
+            double u = 1 - rng.NextDouble();
+            a[i] = (float)(Math.Sqrt(-2 * Math.Log(u)) * Math.Cos(2 * Math.PI * rng.NextDouble()));
+        }
+
+        var bits = To16(a, bf16);
+        return (bits, ToFloat(bits, bf16));
+    }
+
+    private static string Ptx(System.Reflection.MethodInfo method)
+    {
+        using var context = Context.Create(b => b.Optimize(OptimizationLevel.O2));
+        using var backend = new ILGPU.Backends.PTX.PTXBackend(context, new ILGPU.Runtime.Cuda.CudaCapabilityContext(ILGPU.Runtime.Cuda.CudaArchitecture.SM_90),
+            ILGPU.Runtime.Cuda.CudaArchitecture.SM_90, ILGPU.Runtime.Cuda.CudaInstructionSet.ISA_80, nvvmAPI: null);
+        var entry = ILGPU.Backends.EntryPoints.EntryPointDescription.FromExplicitlyGroupedKernel(method);
+        string ptx = ((ILGPU.Backends.PTX.PTXCompiledKernel)backend.Compile(entry, default(KernelSpecialization))).PTXAssembly;
+        System.IO.File.WriteAllText(System.IO.Path.Combine(System.IO.Path.GetTempPath(), method.Name + ".ptx"), ptx);
+        return ptx;
+    }
+}
