@@ -507,21 +507,28 @@ internal static class AttentionDecodeWideKernels
         var q1 = live > 1 ? rows.Load(0, qBase + d, part, lanes, d) : default;
         var q2 = live > 2 ? rows.Load(0, qBase + (2 * d), part, lanes, d) : default;
         var q3 = live > 3 ? rows.Load(0, qBase + (3 * d), part, lanes, d) : default;
+        // Pass 1 over the K tiles (q live, no accumulators yet: the two passes' registers never overlap).
+        for (int t = 0; t < kTiles; t++)
+        {
+            NextTile(rows, stage, plan, asyncCopy, t, kTiles, tileKeys, rowVectors, chunkVector, n, tid);
+            int slotVector = (t % Stages) * (StageBytes / 16);
+            for (int jw = warp * teams; jw < tileKeys; jw += stride)
+            {
+                int key = jw + team;
+                int j = (t * tileKeys) + key;
+                var x = rows.LoadStaged(stage, slotVector + ((key < tileKeys ? key : 0) * rowVectors), part, lanes, d);
+                ScoreKey(scores, mask, s, maskBase, live, q0, q1, q2, q3, x, j, j0, key < tileKeys && j < n, part, lanes);
+            }
+        }
+
+        // Pass 2 over the V tiles (their copies were issued during pass 1).
         var o0 = default(Lane16);
         var o1 = default(Lane16);
         var o2 = default(Lane16);
         var o3 = default(Lane16);
-        for (int t = 0; t < 2 * kTiles; t++)
+        for (int t = kTiles; t < 2 * kTiles; t++)
         {
-            // Tile t has landed (for this thread's copies; the barrier makes it every thread's), and every thread is
-            // done with tile t - 1, whose buffer the copy of tile t + Stages - 1 reuses.
-            if (asyncCopy)
-            {
-                CudaAsm.Emit("cp.async.wait_group 2;");
-            }
-
-            Group.Barrier();
-            CopyTile(rows, stage, plan, asyncCopy, t + Stages - 1, kTiles, tileKeys, rowVectors, chunkVector, n, rows.ElementBytes, tid);
+            NextTile(rows, stage, plan, asyncCopy, t, kTiles, tileKeys, rowVectors, chunkVector, n, tid);
             if (t == kTiles)
             {
                 // Every score is stored: one warp per head turns them into weights (chunk max m, l = Σ e^(s - m)).
@@ -529,22 +536,14 @@ internal static class AttentionDecodeWideKernels
                 Group.Barrier();
             }
 
-            int tile = t < kTiles ? t : t - kTiles;
+            int tile = t - kTiles;
             int slotVector = (t % Stages) * (StageBytes / 16);
             for (int jw = warp * teams; jw < tileKeys; jw += stride)
             {
                 int key = jw + team;
                 int j = (tile * tileKeys) + key;
-                bool has = key < tileKeys && j < n;
                 var x = rows.LoadStaged(stage, slotVector + ((key < tileKeys ? key : 0) * rowVectors), part, lanes, d);
-                if (t < kTiles)
-                {
-                    ScoreKey(scores, mask, s, maskBase, live, q0, q1, q2, q3, x, j, j0, has, part, lanes);
-                }
-                else
-                {
-                    AccumulateKey(scores, live, x, j, has, ref o0, ref o1, ref o2, ref o3);
-                }
+                AccumulateKey(scores, live, x, j, key < tileKeys && j < n, ref o0, ref o1, ref o2, ref o3);
             }
         }
 
@@ -641,11 +640,15 @@ internal static class AttentionDecodeWideKernels
         CombineChunks(output, partO, partML, scores, stats, headRow, live, splits, d, tid, lane, warp, ws);
     }
 
+    /// <summary>Chunks the in-kernel merge reads per step (independent 16-byte L2 loads in flight per thread).</summary>
+    public const int MergeChunksPerStep = 16;
+
     /// <summary>
-    /// The last group's merge of the <paramref name="splits"/> chunk partials of its heads (splits ≤ <see cref="MaxChunk"/>):
-    /// one warp per head puts the chunk weights e^(m_c - M) into <paramref name="weights"/> and Σ_c e^(m_c - M)·l_c into
-    /// the statistics; then each thread sums its (head, dim) outputs over the chunks, two chunks and up to four outputs
-    /// per step (eight L2 loads in flight).
+    /// The last group's merge of the <paramref name="splits"/> chunk partials of its heads (splits ≤
+    /// <see cref="MaxChunk"/> - <see cref="MergeChunksPerStep"/>): one warp per head puts the chunk weights
+    /// e^(m_c - M) into <paramref name="weights"/> and Σ_c e^(m_c - M)·l_c into the statistics; then each thread sums
+    /// four dims of one head over the chunks, <see cref="MergeChunksPerStep"/> 16-byte loads issued per step before any
+    /// is used (at batch 1, 64 chunks: 4 dependent L2 round trips instead of 64).
     /// </summary>
     private static void CombineChunks<TOut>(TOut output, ArrayView<float> partO, ArrayView<float> partML, ArrayView<float> weights, ArrayView<float> stats,
         long headRow, int live, int splits, int d, int tid, int lane, int warp, int ws)
@@ -678,69 +681,79 @@ internal static class AttentionDecodeWideKernels
         }
 
         Group.Barrier();
-        int count = live * d;
-        int groupSize = Group.DimX;
-        for (int e0 = tid; e0 < count; e0 += 4 * groupSize)
+        var parts = partO.Cast<Float4>().AsAligned(16);
+        int vectors = d >> 2;
+        int last = splits - 1;
+        for (int pair = tid; pair < live * vectors; pair += Group.DimX)
         {
-            float a0 = 0f;
-            float a1 = 0f;
-            float a2 = 0f;
-            float a3 = 0f;
-            int i0 = e0 / d;
-            int e1 = e0 + groupSize;
-            int e2 = e1 + groupSize;
-            int e3 = e2 + groupSize;
-            int i1 = e1 < count ? e1 / d : i0;
-            int i2 = e2 < count ? e2 / d : i0;
-            int i3 = e3 < count ? e3 / d : i0;
-            long r0 = ((headRow + i0) * splits * d) + (e0 - (i0 * d));
-            long r1 = ((headRow + i1) * splits * d) + (e1 < count ? e1 - (i1 * d) : 0);
-            long r2 = ((headRow + i2) * splits * d) + (e2 < count ? e2 - (i2 * d) : 0);
-            long r3 = ((headRow + i3) * splits * d) + (e3 < count ? e3 - (i3 * d) : 0);
-            for (int c = 0; c < splits; c += 2)
+            int i = pair / vectors;
+            int vector = pair - (i * vectors);
+            long first = ((headRow + i) * splits * vectors) + vector;
+            var sum = default(Float4);
+            for (int c = 0; c < splits; c += MergeChunksPerStep)
             {
-                bool two = c + 1 < splits;
-                long at = (long)c * d;
-                long next = two ? at + d : at;
-                float x0 = partO[r0 + at];
-                float x1 = partO[r1 + at];
-                float x2 = partO[r2 + at];
-                float x3 = partO[r3 + at];
-                float y0 = partO[r0 + next];
-                float y1 = partO[r1 + next];
-                float y2 = partO[r2 + next];
-                float y3 = partO[r3 + next];
-                float wc0 = weights[(i0 * MaxChunk) + c];
-                float wc1 = weights[(i1 * MaxChunk) + c];
-                float wc2 = weights[(i2 * MaxChunk) + c];
-                float wc3 = weights[(i3 * MaxChunk) + c];
-                float wn0 = two ? weights[(i0 * MaxChunk) + c + 1] : 0f;
-                float wn1 = two ? weights[(i1 * MaxChunk) + c + 1] : 0f;
-                float wn2 = two ? weights[(i2 * MaxChunk) + c + 1] : 0f;
-                float wn3 = two ? weights[(i3 * MaxChunk) + c + 1] : 0f;
-                a0 += (wc0 * x0) + (two ? wn0 * y0 : 0f);
-                a1 += (wc1 * x1) + (two ? wn1 * y1 : 0f);
-                a2 += (wc2 * x2) + (two ? wn2 * y2 : 0f);
-                a3 += (wc3 * x3) + (two ? wn3 * y3 : 0f);
+                sum = MergeStep(sum, parts, weights, first, vectors, i * MaxChunk, c, last);
             }
 
-            WriteCombined(output, stats, headRow, d, i0, e0, a0, count);
-            WriteCombined(output, stats, headRow, d, i1, e1, a1, count);
-            WriteCombined(output, stats, headRow, d, i2, e2, a2, count);
-            WriteCombined(output, stats, headRow, d, i3, e3, a3, count);
+            float total = stats[(2 * HeadsPerGroup) + 1 + i];
+            long at = ((headRow + i) * d) + (4 * vector);
+            output.Write(at, total == 0f ? 0f : sum.X / total);
+            output.Write(at + 1, total == 0f ? 0f : sum.Y / total);
+            output.Write(at + 2, total == 0f ? 0f : sum.Z / total);
+            output.Write(at + 3, total == 0f ? 0f : sum.W / total);
         }
     }
 
+    /// <summary>
+    /// sum + Σ weights[c + u]·parts[chunk c + u] over u below <see cref="MergeChunksPerStep"/> and chunks up to
+    /// <paramref name="last"/>: every load first (indexes past the last chunk repeat it, so there is no branch before
+    /// the last load), then the multiply-adds.
+    /// </summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private static void WriteCombined<TOut>(TOut output, ArrayView<float> stats, long headRow, int d, int i, int e, float sum, int count)
-        where TOut : struct, IDecodeOutput
+    private static Float4 MergeStep(Float4 sum, ArrayView<Float4> parts, ArrayView<float> weights, long first, int vectors, int wRow, int c, int last)
     {
-        if (e < count)
-        {
-            float total = stats[(2 * HeadsPerGroup) + 1 + i];
-            output.Write(((headRow + i) * d) + e - (i * d), total == 0f ? 0f : sum / total);
-        }
+        var x0 = parts[first + ((long)Min(c, last) * vectors)];
+        var x1 = parts[first + ((long)Min(c + 1, last) * vectors)];
+        var x2 = parts[first + ((long)Min(c + 2, last) * vectors)];
+        var x3 = parts[first + ((long)Min(c + 3, last) * vectors)];
+        var x4 = parts[first + ((long)Min(c + 4, last) * vectors)];
+        var x5 = parts[first + ((long)Min(c + 5, last) * vectors)];
+        var x6 = parts[first + ((long)Min(c + 6, last) * vectors)];
+        var x7 = parts[first + ((long)Min(c + 7, last) * vectors)];
+        var x8 = parts[first + ((long)Min(c + 8, last) * vectors)];
+        var x9 = parts[first + ((long)Min(c + 9, last) * vectors)];
+        var x10 = parts[first + ((long)Min(c + 10, last) * vectors)];
+        var x11 = parts[first + ((long)Min(c + 11, last) * vectors)];
+        var x12 = parts[first + ((long)Min(c + 12, last) * vectors)];
+        var x13 = parts[first + ((long)Min(c + 13, last) * vectors)];
+        var x14 = parts[first + ((long)Min(c + 14, last) * vectors)];
+        var x15 = parts[first + ((long)Min(c + 15, last) * vectors)];
+        sum = Madd(sum, weights[wRow + c + 0], x0, c + 0 <= last);
+        sum = Madd(sum, weights[wRow + c + 1], x1, c + 1 <= last);
+        sum = Madd(sum, weights[wRow + c + 2], x2, c + 2 <= last);
+        sum = Madd(sum, weights[wRow + c + 3], x3, c + 3 <= last);
+        sum = Madd(sum, weights[wRow + c + 4], x4, c + 4 <= last);
+        sum = Madd(sum, weights[wRow + c + 5], x5, c + 5 <= last);
+        sum = Madd(sum, weights[wRow + c + 6], x6, c + 6 <= last);
+        sum = Madd(sum, weights[wRow + c + 7], x7, c + 7 <= last);
+        sum = Madd(sum, weights[wRow + c + 8], x8, c + 8 <= last);
+        sum = Madd(sum, weights[wRow + c + 9], x9, c + 9 <= last);
+        sum = Madd(sum, weights[wRow + c + 10], x10, c + 10 <= last);
+        sum = Madd(sum, weights[wRow + c + 11], x11, c + 11 <= last);
+        sum = Madd(sum, weights[wRow + c + 12], x12, c + 12 <= last);
+        sum = Madd(sum, weights[wRow + c + 13], x13, c + 13 <= last);
+        sum = Madd(sum, weights[wRow + c + 14], x14, c + 14 <= last);
+        return Madd(sum, weights[wRow + c + 15], x15, c + 15 <= last);
     }
+
+    /// <summary>sum + w·x for a real chunk; a repeated one adds nothing (its weight slot may be stale).</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static Float4 Madd(Float4 sum, float w, Float4 x, bool real) => real
+        ? new Float4 { X = sum.X + (w * x.X), Y = sum.Y + (w * x.Y), Z = sum.Z + (w * x.Z), W = sum.W + (w * x.W) }
+        : sum;
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static int Min(int a, int b) => a < b ? a : b;
 
     /// <summary>One warp per head: the chunk's max m and l = Σ e^(s - m) into the statistics; the scores become the weights p.</summary>
     private static void ChunkSoftmax(ArrayView<float> scores, ArrayView<float> stats, int live, int n, int lane, int warp, int ws)
@@ -770,6 +783,25 @@ internal static class AttentionDecodeWideKernels
                 stats[(2 * i) + 1] = l;
             }
         }
+    }
+
+    /// <summary>
+    /// Waits until stream tile <paramref name="t"/> has landed (this thread's copies; the barrier makes it every
+    /// thread's) and every thread is done with tile t - 1, then starts the copy of tile t + <see cref="Stages"/> - 1
+    /// into t - 1's buffer.
+    /// </summary>
+    private static void NextTile<TRows>(TRows rows, ArrayView<Float4> stage, DecodePlan plan, bool asyncCopy,
+        int t, int kTiles, int tileKeys, int rowVectors, long chunkVector, int n, int tid)
+        where TRows : struct, IDecodeRows
+    {
+        if (asyncCopy)
+        {
+            // Stages - 2 of the committed copies may still be in flight (an immediate: Stages is 4).
+            CudaAsm.Emit("cp.async.wait_group 2;");
+        }
+
+        Group.Barrier();
+        CopyTile(rows, stage, plan, asyncCopy, t + Stages - 1, kTiles, tileKeys, rowVectors, chunkVector, n, rows.ElementBytes, tid);
     }
 
     /// <summary>

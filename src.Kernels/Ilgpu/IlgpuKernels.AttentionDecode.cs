@@ -217,7 +217,7 @@ public sealed partial class IlgpuKernels
         int splits = Math.Max(1, (kEnd + chunk - 1) / chunk);
         var plan = KernelPlan(k, v, chunk, kEnd);
         plan.TileKeys = tile;
-        plan.Combine = DecodeKernelVariant == DecodeVariant.Stream && splits <= AttentionDecodeWideKernels.MaxChunk ? 1 : 0;
+        plan.Combine = DecodeKernelVariant == DecodeVariant.Stream && splits <= AttentionDecodeWideKernels.MaxChunk - AttentionDecodeWideKernels.MergeChunksPerStep ? 1 : 0;
         return (plan, splits, headBlocks);
     }
 

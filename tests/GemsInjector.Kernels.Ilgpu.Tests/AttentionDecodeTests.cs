@@ -53,11 +53,12 @@ public sealed class AttentionDecodeTests : Half16TestBase, IClassFixture<Warp32S
         { 2, 16, 8, 2, 13, 12, true, false },
         { 1, 3, 6, 1, 37, 64, false, true },
         { 2, 1, 2, 2, 700, 8, false, false },
+        { 0, 2, 4, 1, 200, 16, true, false },
     };
 
     /// <summary>
     /// Both merge variants through the facade. lk = 4099 and 700 give more chunks (of 6) than the in-kernel merge holds,
-    /// so they also take the combine launch; the rest merge in the kernel (tickets). Each case runs twice: the second
+    /// so they also take the combine launch; the rest merge in the kernel (tickets; lk = 200: 34 chunks, three merge steps). Each case runs twice: the second
     /// launch needs the tickets the first one's last groups reset.
     /// </summary>
     [Theory]
@@ -183,6 +184,8 @@ public sealed class AttentionDecodeTests : Half16TestBase, IClassFixture<Warp32S
         { 1, 1, 4, 1, 77, 256, 16, 1 },
         { 2, 1, 6, 1, 50, 200, 20, 1 },
         { 1, 1, 6, 1, 90, 72, 56, 0 },
+        { 1, 1, 4, 1, 1100, 128, 32, 1 },
+        { 2, 2, 8, 2, 700, 64, 32, 1 },
     };
 
     /// <summary>
