@@ -507,6 +507,7 @@ internal static class AttentionDecodeWideKernels
         var q1 = live > 1 ? rows.Load(0, qBase + d, part, lanes, d) : default;
         var q2 = live > 2 ? rows.Load(0, qBase + (2 * d), part, lanes, d) : default;
         var q3 = live > 3 ? rows.Load(0, qBase + (3 * d), part, lanes, d) : default;
+
         // Pass 1 over the K tiles (q live, no accumulators yet: the two passes' registers never overlap).
         for (int t = 0; t < kTiles; t++)
         {
