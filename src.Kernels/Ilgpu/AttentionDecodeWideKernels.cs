@@ -34,6 +34,15 @@ internal interface IDecodeRows
     /// warp iteration, as float32) measured slower on the H200 (1215 against 1632 GB/s at batch 16, Run 9).
     /// </summary>
     int KeysPerTeam { get; }
+
+    /// <summary>
+    /// Copies the 16-byte vector <paramref name="vector"/> of k (1) or v (2) into <paramref name="stage"/>[at] (zeros
+    /// when not <paramref name="valid"/>): the synchronous copy of the streaming kernel where cp.async is not available.
+    /// </summary>
+    void CopyVector(ArrayView<Float4> stage, int at, int tensor, long vector, bool valid);
+
+    /// <summary>This lane's values of the staged row starting at vector <paramref name="rowVector"/> of <paramref name="stage"/> (as <see cref="Load"/>).</summary>
+    Lane16 LoadStaged(ArrayView<Float4> stage, int rowVector, int part, int lanes, int d);
 }
 
 /// <summary>float16 (<typeparamref name="TFormat"/> 0) or bfloat16 (1) rows read as <see cref="Half8"/> vectors.</summary>
@@ -66,6 +75,26 @@ internal struct Rows16<TFormat> : IDecodeRows
         AttentionDecodeWideKernels.Spill8(target, offset + (8 * part), values.A, d - (8 * part));
         AttentionDecodeWideKernels.Spill8(target, offset + (8 * (part + lanes)), values.B, d - (8 * (part + lanes)));
     }
+
+    public readonly void CopyVector(ArrayView<Float4> stage, int at, int tensor, long vector, bool valid)
+    {
+        var h = valid ? (tensor == 1 ? K : V).AsAligned(16)[vector] : default;
+        stage[at] = new Float4 { X = Interop.IntAsFloat(h.X), Y = Interop.IntAsFloat(h.Y), Z = Interop.IntAsFloat(h.Z), W = Interop.IntAsFloat(h.W) };
+    }
+
+    public readonly Lane16 LoadStaged(ArrayView<Float4> stage, int rowVector, int part, int lanes, int d)
+    {
+        int vectors = d >> 3;
+        int second = part + lanes;
+        return new Lane16
+        {
+            A = part < vectors ? Unpack(Bits(stage[rowVector + part])) : default,
+            B = second < vectors ? Unpack(Bits(stage[rowVector + second])) : default,
+        };
+    }
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static Half8 Bits(Float4 f) => new() { X = Interop.FloatAsInt(f.X), Y = Interop.FloatAsInt(f.Y), Z = Interop.FloatAsInt(f.Z), W = Interop.FloatAsInt(f.W) };
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     private static Floats8 Unpack(Half8 v) => new()
@@ -108,6 +137,23 @@ internal struct RowsF32 : IDecodeRows
         Float4 x1 = part + lanes < vectors ? view[first + part + lanes] : default;
         Float4 x2 = part + (2 * lanes) < vectors ? view[first + part + (2 * lanes)] : default;
         Float4 x3 = part + (3 * lanes) < vectors ? view[first + part + (3 * lanes)] : default;
+        return new Lane16
+        {
+            A = new Floats8 { V0 = x0.X, V1 = x0.Y, V2 = x0.Z, V3 = x0.W, V4 = x1.X, V5 = x1.Y, V6 = x1.Z, V7 = x1.W },
+            B = new Floats8 { V0 = x2.X, V1 = x2.Y, V2 = x2.Z, V3 = x2.W, V4 = x3.X, V5 = x3.Y, V6 = x3.Z, V7 = x3.W },
+        };
+    }
+
+    public readonly void CopyVector(ArrayView<Float4> stage, int at, int tensor, long vector, bool valid) =>
+        stage[at] = valid ? (tensor == 1 ? K : V).AsAligned(16)[vector] : default;
+
+    public readonly Lane16 LoadStaged(ArrayView<Float4> stage, int rowVector, int part, int lanes, int d)
+    {
+        int vectors = d >> 2;
+        Float4 x0 = part < vectors ? stage[rowVector + part] : default;
+        Float4 x1 = part + lanes < vectors ? stage[rowVector + part + lanes] : default;
+        Float4 x2 = part + (2 * lanes) < vectors ? stage[rowVector + part + (2 * lanes)] : default;
+        Float4 x3 = part + (3 * lanes) < vectors ? stage[rowVector + part + (3 * lanes)] : default;
         return new Lane16
         {
             A = new Floats8 { V0 = x0.X, V1 = x0.Y, V2 = x0.Z, V3 = x0.W, V4 = x1.X, V5 = x1.Y, V6 = x1.Z, V7 = x1.W },
@@ -368,6 +414,438 @@ internal static class AttentionDecodeWideKernels
         }
     }
 
+    /// <summary>Bytes of one staging buffer of the streaming kernel (a tile of K or V rows).</summary>
+    public const int StageBytes = 8192;
+
+    /// <summary>Staging buffers of the streaming kernel: one being read, the others' copies in flight.</summary>
+    public const int Stages = 4;
+
+    /// <summary>Dynamic shared floats of the streaming kernel: the stages, the chunk's scores, the heads' statistics.</summary>
+    public const int StreamSharedFloats = (Stages * StageBytes / 4) + (HeadsPerGroup * MaxChunk) + (4 * HeadsPerGroup);
+
+    /// <summary>Keys per staged tile: as many rows of <paramref name="d"/> elements as fill <see cref="StageBytes"/>.</summary>
+    public static int TileKeys(int d, int elementBytes) => StageBytes / (d * elementBytes);
+
+    /// <summary>float32 streaming decode (<see cref="StreamBody"/>).</summary>
+    [IlgpuKernel]
+    public static void DecodeStreamF32(ArrayView<Float4> q, ArrayView<Float4> k, ArrayView<Float4> v, ArrayView<float> mask,
+        ArrayView<float> partO, ArrayView<float> partML, ArrayView<float> output, ArrayView<int> tickets, AttentionShape s, DecodePlan plan)
+    {
+        var rows = new RowsF32 { Q = q, K = k, V = v };
+        StreamBody(rows, new DecodeOutputF32 { Output = output }, mask, partO, partML, tickets, s, plan);
+    }
+
+    /// <summary>16-bit streaming decode (<see cref="StreamBody"/>); <typeparamref name="TFormat"/> picks bfloat16.</summary>
+    [IlgpuKernel]
+    [IlgpuKernelVariant(typeof(Float16Storage))]
+    [IlgpuKernelVariant(typeof(BFloat16Storage))]
+    public static void DecodeStream16<TFormat>(ArrayView<Half8> q, ArrayView<Half8> k, ArrayView<Half8> v, ArrayView<float> mask,
+        ArrayView<float> partO, ArrayView<float> partML, ArrayView<ushort> output, ArrayView<int> tickets, AttentionShape s, DecodePlan plan)
+        where TFormat : struct, IKernelConstant
+    {
+        var rows = new Rows16<TFormat> { Q = q, K = k, V = v };
+        StreamBody(rows, new DecodeOutput16 { Output = output, BFloat16 = default(TFormat).Value }, mask, partO, partML, tickets, s, plan);
+    }
+
+    /// <summary>
+    /// The streaming decode: the same work split and arithmetic as <see cref="Body"/>, but K and then V of the chunk
+    /// reach the group as one sequence of <see cref="StageBytes"/> tiles copied global → shared by cp.async,
+    /// <see cref="Stages"/> - 1 tiles ahead of the one being read, so the bytes in flight no longer depend on
+    /// registers (24 KB per group, ~96 KB per SM at 4 groups). Rows are read from shared memory by the same lane
+    /// layout as the global loads of <see cref="Body"/>. When <see cref="DecodePlan.Combine"/> is set the last group
+    /// of a (batch, kv head, head block) to finish (a ticket per block, reset by that group) merges the chunks' partials
+    /// and writes the output, so a call is one launch; a single chunk writes its output directly.
+    /// </summary>
+    private static void StreamBody<TRows, TOut>(TRows rows, TOut output, ArrayView<float> mask, ArrayView<float> partO, ArrayView<float> partML,
+        ArrayView<int> tickets, AttentionShape s, DecodePlan plan)
+        where TRows : struct, IDecodeRows
+        where TOut : struct, IDecodeOutput
+    {
+        var shared = SharedMemory.GetDynamic<float>();
+        var stage = shared.SubView(0, Stages * StageBytes / 4).Cast<Float4>().AsAligned(16);
+        var scores = shared.SubView(Stages * StageBytes / 4, HeadsPerGroup * MaxChunk);
+        var stats = shared.SubView((Stages * StageBytes / 4) + (HeadsPerGroup * MaxChunk), 4 * HeadsPerGroup);
+        bool asyncCopy = CudaAsm.IsSupported && plan.KPointer != 0 && plan.VPointer != 0;
+        int chunk = plan.Chunk;
+        int kEnd = plan.KeyEnd;
+        int split = Grid.IdxX;
+        int splits = Grid.DimX;
+        int batch = Grid.IdxZ;
+        int perKv = s.Heads / s.KvHeads;
+        int headBlocks = (perKv + HeadsPerGroup - 1) / HeadsPerGroup;
+        int kvh = Grid.IdxY / headBlocks;
+        int h0 = (kvh * perKv) + ((Grid.IdxY - (kvh * headBlocks)) * HeadsPerGroup);
+        int live = perKv - (h0 - (kvh * perKv));
+        live = live < HeadsPerGroup ? live : HeadsPerGroup;
+        int d = s.D;
+        int ws = Warp.WarpSize;
+        int lane = Warp.LaneIdx;
+        int warp = Warp.WarpIdx;
+        int tid = Group.IdxX;
+        int lanes = Lanes(ws, d);
+        int part = lane % lanes;
+        int team = lane / lanes;
+        int teams = ws / lanes;
+        int stride = Warps * teams;
+        int tileKeys = plan.TileKeys;
+        int rowVectors = d * rows.ElementBytes / 16;
+        int j0 = split * chunk;
+        int n = kEnd - j0 < chunk ? kEnd - j0 : chunk;
+        int kTiles = (n + tileKeys - 1) / tileKeys;
+        long kBase = (((long)batch * s.KvHeads) + kvh) * s.Lk * d;
+        long qBase = (((long)batch * s.Heads) + h0) * d;
+        long maskBase = (batch * s.MaskBatch) + (h0 * s.MaskHead);
+        long chunkVector = (kBase + ((long)j0 * d)) * rows.ElementBytes / 16;
+
+        // The first Stages - 1 tiles in flight before q is read.
+        for (int t = 0; t < Stages - 1; t++)
+        {
+            CopyTile(rows, stage, plan, asyncCopy, t, kTiles, tileKeys, rowVectors, chunkVector, n, rows.ElementBytes, tid);
+        }
+
+        var q0 = rows.Load(0, qBase, part, lanes, d);
+        var q1 = live > 1 ? rows.Load(0, qBase + d, part, lanes, d) : default;
+        var q2 = live > 2 ? rows.Load(0, qBase + (2 * d), part, lanes, d) : default;
+        var q3 = live > 3 ? rows.Load(0, qBase + (3 * d), part, lanes, d) : default;
+
+        // Pass 1 over the K tiles (q live, no accumulators yet: the two passes' registers never overlap).
+        for (int t = 0; t < kTiles; t++)
+        {
+            NextTile(rows, stage, plan, asyncCopy, t, kTiles, tileKeys, rowVectors, chunkVector, n, tid);
+            int slotVector = (t % Stages) * (StageBytes / 16);
+            for (int jw = warp * teams; jw < tileKeys; jw += stride)
+            {
+                int key = jw + team;
+                int j = (t * tileKeys) + key;
+                var x = rows.LoadStaged(stage, slotVector + ((key < tileKeys ? key : 0) * rowVectors), part, lanes, d);
+                ScoreKey(scores, mask, s, maskBase, live, q0, q1, q2, q3, x, j, j0, key < tileKeys && j < n, part, lanes);
+            }
+        }
+
+        // Pass 2 over the V tiles (their copies were issued during pass 1).
+        var o0 = default(Lane16);
+        var o1 = default(Lane16);
+        var o2 = default(Lane16);
+        var o3 = default(Lane16);
+        for (int t = kTiles; t < 2 * kTiles; t++)
+        {
+            NextTile(rows, stage, plan, asyncCopy, t, kTiles, tileKeys, rowVectors, chunkVector, n, tid);
+            if (t == kTiles)
+            {
+                // Every score is stored: one warp per head turns them into weights (chunk max m, l = Σ e^(s - m)).
+                ChunkSoftmax(scores, stats, live, n, lane, warp, ws);
+                Group.Barrier();
+            }
+
+            int tile = t - kTiles;
+            int slotVector = (t % Stages) * (StageBytes / 16);
+            for (int jw = warp * teams; jw < tileKeys; jw += stride)
+            {
+                int key = jw + team;
+                int j = (tile * tileKeys) + key;
+                var x = rows.LoadStaged(stage, slotVector + ((key < tileKeys ? key : 0) * rowVectors), part, lanes, d);
+                AccumulateKey(scores, live, x, j, key < tileKeys && j < n, ref o0, ref o1, ref o2, ref o3);
+            }
+        }
+
+        if (kTiles == 0)
+        {
+            // No visible key in this chunk (only when kEnd is 0): m = -inf, l = 0.
+            ChunkSoftmax(scores, stats, live, 0, lane, warp, ws);
+        }
+
+        // The stages become the warps' sums once every copy has landed and every thread has read the last tile.
+        if (asyncCopy)
+        {
+            CudaAsm.Emit("cp.async.wait_group 0;");
+        }
+
+        Group.Barrier();
+        var sums = shared.SubView(0, Warps * HeadsPerGroup * MaxD);
+        o0 = FoldTeams(o0, lanes, ws);
+        o1 = FoldTeams(o1, lanes, ws);
+        o2 = FoldTeams(o2, lanes, ws);
+        o3 = FoldTeams(o3, lanes, ws);
+        if (team == 0)
+        {
+            int at = warp * HeadsPerGroup * MaxD;
+            rows.Spill(sums, at, o0, part, lanes, d);
+            rows.Spill(sums, at + MaxD, o1, part, lanes, d);
+            rows.Spill(sums, at + (2 * MaxD), o2, part, lanes, d);
+            rows.Spill(sums, at + (3 * MaxD), o3, part, lanes, d);
+        }
+
+        Group.Barrier();
+        long headRow = ((long)batch * s.Heads) + h0;
+        for (int e = tid; e < live * d; e += Group.DimX)
+        {
+            int i = e / d;
+            int dim = e - (i * d);
+            float o = 0f;
+            for (int w = 0; w < Warps; w++)
+            {
+                o += sums[(((w * HeadsPerGroup) + i) * MaxD) + dim];
+            }
+
+            if (splits == 1)
+            {
+                float l = stats[(2 * i) + 1];
+                output.Write(((headRow + i) * d) + dim, l == 0f ? 0f : o / l);
+            }
+            else
+            {
+                partO[((((headRow + i) * splits) + split) * d) + dim] = o;
+            }
+        }
+
+        if (splits == 1)
+        {
+            return;
+        }
+
+        if (tid < live)
+        {
+            long partIndex = ((headRow + tid) * splits) + split;
+            partML[2 * partIndex] = stats[2 * tid];
+            partML[(2 * partIndex) + 1] = stats[(2 * tid) + 1];
+        }
+
+        if (plan.Combine == 0)
+        {
+            return;
+        }
+
+        // Publish the partials, then take a ticket; the group that takes the last one merges (its own partials included).
+        MemoryFence.DeviceLevel();
+        Group.Barrier();
+        int ticketIndex = (batch * Grid.DimY) + Grid.IdxY;
+        if (tid == 0)
+        {
+            int taken = Atomic.Add(ref tickets[ticketIndex], 1);
+            stats[2 * HeadsPerGroup] = taken == splits - 1 ? 1f : 0f;
+        }
+
+        Group.Barrier();
+        if (stats[2 * HeadsPerGroup] == 0f)
+        {
+            return;
+        }
+
+        MemoryFence.DeviceLevel();
+        if (tid == 0)
+        {
+            // Ready for the next launch (kernels on one stream run in order).
+            tickets[ticketIndex] = 0;
+        }
+
+        CombineChunks(output, partO, partML, scores, stats, headRow, live, splits, d, tid, lane, warp, ws);
+    }
+
+    /// <summary>Chunks the in-kernel merge reads per step (independent 16-byte L2 loads in flight per thread).</summary>
+    public const int MergeChunksPerStep = 16;
+
+    /// <summary>
+    /// The last group's merge of the <paramref name="splits"/> chunk partials of its heads (splits ≤
+    /// <see cref="MaxChunk"/> - <see cref="MergeChunksPerStep"/>): one warp per head puts the chunk weights
+    /// e^(m_c - M) into <paramref name="weights"/> and Σ_c e^(m_c - M)·l_c into the statistics; then each thread sums
+    /// four dims of one head over the chunks, <see cref="MergeChunksPerStep"/> 16-byte loads issued per step before any
+    /// is used (at batch 1, 64 chunks: 4 dependent L2 round trips instead of 64).
+    /// </summary>
+    private static void CombineChunks<TOut>(TOut output, ArrayView<float> partO, ArrayView<float> partML, ArrayView<float> weights, ArrayView<float> stats,
+        long headRow, int live, int splits, int d, int tid, int lane, int warp, int ws)
+        where TOut : struct, IDecodeOutput
+    {
+        for (int i = warp; i < live; i += Warps)
+        {
+            long p0 = (headRow + i) * splits;
+            float mMax = GpuMath.NegInf;
+            for (int c = lane; c < splits; c += ws)
+            {
+                mMax = GpuMath.MaxNaN(mMax, partML[2 * (p0 + c)]);
+            }
+
+            mMax = GpuMath.WarpMax(mMax);
+            float total = 0f;
+            for (int c = lane; c < splits; c += ws)
+            {
+                float mc = partML[2 * (p0 + c)];
+                float w = mc == GpuMath.NegInf ? 0f : GpuMath.Exp(mc - mMax);
+                weights[(i * MaxChunk) + c] = w;
+                total += w * partML[(2 * (p0 + c)) + 1];
+            }
+
+            total = GpuMath.WarpSum(total);
+            if (lane == 0)
+            {
+                stats[(2 * HeadsPerGroup) + 1 + i] = total;
+            }
+        }
+
+        Group.Barrier();
+        var parts = partO.Cast<Float4>().AsAligned(16);
+        int vectors = d >> 2;
+        int last = splits - 1;
+        for (int pair = tid; pair < live * vectors; pair += Group.DimX)
+        {
+            int i = pair / vectors;
+            int vector = pair - (i * vectors);
+            long first = ((headRow + i) * splits * vectors) + vector;
+            var sum = default(Float4);
+            for (int c = 0; c < splits; c += MergeChunksPerStep)
+            {
+                sum = MergeStep(sum, parts, weights, first, vectors, i * MaxChunk, c, last);
+            }
+
+            float total = stats[(2 * HeadsPerGroup) + 1 + i];
+            long at = ((headRow + i) * d) + (4 * vector);
+            output.Write(at, total == 0f ? 0f : sum.X / total);
+            output.Write(at + 1, total == 0f ? 0f : sum.Y / total);
+            output.Write(at + 2, total == 0f ? 0f : sum.Z / total);
+            output.Write(at + 3, total == 0f ? 0f : sum.W / total);
+        }
+    }
+
+    /// <summary>
+    /// sum + Σ weights[c + u]·parts[chunk c + u] over u below <see cref="MergeChunksPerStep"/> and chunks up to
+    /// <paramref name="last"/>: every load first (indexes past the last chunk repeat it, so there is no branch before
+    /// the last load), then the multiply-adds.
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static Float4 MergeStep(Float4 sum, ArrayView<Float4> parts, ArrayView<float> weights, long first, int vectors, int wRow, int c, int last)
+    {
+        var x0 = parts[first + ((long)Min(c, last) * vectors)];
+        var x1 = parts[first + ((long)Min(c + 1, last) * vectors)];
+        var x2 = parts[first + ((long)Min(c + 2, last) * vectors)];
+        var x3 = parts[first + ((long)Min(c + 3, last) * vectors)];
+        var x4 = parts[first + ((long)Min(c + 4, last) * vectors)];
+        var x5 = parts[first + ((long)Min(c + 5, last) * vectors)];
+        var x6 = parts[first + ((long)Min(c + 6, last) * vectors)];
+        var x7 = parts[first + ((long)Min(c + 7, last) * vectors)];
+        var x8 = parts[first + ((long)Min(c + 8, last) * vectors)];
+        var x9 = parts[first + ((long)Min(c + 9, last) * vectors)];
+        var x10 = parts[first + ((long)Min(c + 10, last) * vectors)];
+        var x11 = parts[first + ((long)Min(c + 11, last) * vectors)];
+        var x12 = parts[first + ((long)Min(c + 12, last) * vectors)];
+        var x13 = parts[first + ((long)Min(c + 13, last) * vectors)];
+        var x14 = parts[first + ((long)Min(c + 14, last) * vectors)];
+        var x15 = parts[first + ((long)Min(c + 15, last) * vectors)];
+        sum = Madd(sum, weights[wRow + c + 0], x0, c + 0 <= last);
+        sum = Madd(sum, weights[wRow + c + 1], x1, c + 1 <= last);
+        sum = Madd(sum, weights[wRow + c + 2], x2, c + 2 <= last);
+        sum = Madd(sum, weights[wRow + c + 3], x3, c + 3 <= last);
+        sum = Madd(sum, weights[wRow + c + 4], x4, c + 4 <= last);
+        sum = Madd(sum, weights[wRow + c + 5], x5, c + 5 <= last);
+        sum = Madd(sum, weights[wRow + c + 6], x6, c + 6 <= last);
+        sum = Madd(sum, weights[wRow + c + 7], x7, c + 7 <= last);
+        sum = Madd(sum, weights[wRow + c + 8], x8, c + 8 <= last);
+        sum = Madd(sum, weights[wRow + c + 9], x9, c + 9 <= last);
+        sum = Madd(sum, weights[wRow + c + 10], x10, c + 10 <= last);
+        sum = Madd(sum, weights[wRow + c + 11], x11, c + 11 <= last);
+        sum = Madd(sum, weights[wRow + c + 12], x12, c + 12 <= last);
+        sum = Madd(sum, weights[wRow + c + 13], x13, c + 13 <= last);
+        sum = Madd(sum, weights[wRow + c + 14], x14, c + 14 <= last);
+        return Madd(sum, weights[wRow + c + 15], x15, c + 15 <= last);
+    }
+
+    /// <summary>sum + w·x for a real chunk; a repeated one adds nothing (its weight slot may be stale).</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static Float4 Madd(Float4 sum, float w, Float4 x, bool real) => real
+        ? new Float4 { X = sum.X + (w * x.X), Y = sum.Y + (w * x.Y), Z = sum.Z + (w * x.Z), W = sum.W + (w * x.W) }
+        : sum;
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static int Min(int a, int b) => a < b ? a : b;
+
+    /// <summary>One warp per head: the chunk's max m and l = Σ e^(s - m) into the statistics; the scores become the weights p.</summary>
+    private static void ChunkSoftmax(ArrayView<float> scores, ArrayView<float> stats, int live, int n, int lane, int warp, int ws)
+    {
+        for (int i = warp; i < live; i += Warps)
+        {
+            int row = i * MaxChunk;
+            float m = GpuMath.NegInf;
+            for (int j = lane; j < n; j += ws)
+            {
+                m = GpuMath.MaxNaN(m, scores[row + j]);
+            }
+
+            m = GpuMath.WarpMax(m);
+            float l = 0f;
+            for (int j = lane; j < n; j += ws)
+            {
+                float p = m == GpuMath.NegInf ? 0f : GpuMath.Exp(scores[row + j] - m);
+                scores[row + j] = p;
+                l += p;
+            }
+
+            l = GpuMath.WarpSum(l);
+            if (lane == 0)
+            {
+                stats[2 * i] = m;
+                stats[(2 * i) + 1] = l;
+            }
+        }
+    }
+
+    /// <summary>
+    /// Waits until stream tile <paramref name="t"/> has landed (this thread's copies; the barrier makes it every
+    /// thread's) and every thread is done with tile t - 1, then starts the copy of tile t + <see cref="Stages"/> - 1
+    /// into t - 1's buffer.
+    /// </summary>
+    private static void NextTile<TRows>(TRows rows, ArrayView<Float4> stage, DecodePlan plan, bool asyncCopy,
+        int t, int kTiles, int tileKeys, int rowVectors, long chunkVector, int n, int tid)
+        where TRows : struct, IDecodeRows
+    {
+        if (asyncCopy)
+        {
+            // Stages - 2 of the committed copies may still be in flight (an immediate: Stages is 4).
+            CudaAsm.Emit("cp.async.wait_group 2;");
+        }
+
+        Group.Barrier();
+        CopyTile(rows, stage, plan, asyncCopy, t + Stages - 1, kTiles, tileKeys, rowVectors, chunkVector, n, rows.ElementBytes, tid);
+    }
+
+    /// <summary>
+    /// Starts the copy of stream tile <paramref name="t"/> (K tiles, then V tiles; none past the end, but a commit all
+    /// the same so that wait_group counts stay uniform) into buffer t mod <see cref="Stages"/>: the tile is a contiguous
+    /// run of rows, so thread i copies 16-byte vectors i, i + group size, ...; vectors past the chunk are zero-filled.
+    /// </summary>
+    private static void CopyTile<TRows>(TRows rows, ArrayView<Float4> stage, DecodePlan plan, bool asyncCopy,
+        int t, int kTiles, int tileKeys, int rowVectors, long chunkVector, int n, int elementBytes, int tid)
+        where TRows : struct, IDecodeRows
+    {
+        if (t < 2 * kTiles)
+        {
+            int tensor = t < kTiles ? 1 : 2;
+            int tile = t < kTiles ? t : t - kTiles;
+            long firstVector = chunkVector + ((long)tile * tileKeys * rowVectors);
+            int validVectors = (n - (tile * tileKeys)) * rowVectors;
+            int tileVectors = tileKeys * rowVectors;
+            int slot = (t % Stages) * (StageBytes / 16);
+            long pointer = tensor == 1 ? plan.KPointer : plan.VPointer;
+            for (int c = tid; c < tileVectors; c += Group.DimX)
+            {
+                bool valid = c < validVectors;
+                if (asyncCopy)
+                {
+                    // The stages start the dynamic shared memory; its symbol's address is taken inside the asm (an Output
+                    // operand would go through local memory).
+                    CudaAsm.Emit("{\n\t.reg .u64 dsrc;\n\t.reg .u32 ddst;\n\tcvta.to.global.u64 dsrc, %1;\n\tmov.u32 ddst, __dyn_shared_alloca;\n\tadd.u32 ddst, ddst, %0;\n\tcp.async.cg.shared.global [ddst], [dsrc], 16, %2;\n\t}",
+                        (uint)((slot + c) * 16), pointer + ((firstVector + (valid ? c : 0)) * 16), valid ? 16u : 0u);
+                }
+                else
+                {
+                    rows.CopyVector(stage, slot + c, tensor, firstVector + c, valid);
+                }
+            }
+        }
+
+        if (asyncCopy)
+        {
+            CudaAsm.Emit("cp.async.commit_group;");
+        }
+    }
+
     /// <summary>
     /// Asks L2 for the rows a warp reads in the iteration starting at key <paramref name="jw"/> of the chunk (keys
     /// jw + u·stride + t for its teams t and u below <paramref name="keys"/>), one 128-byte line per lane (at d = 128 that
@@ -561,4 +1039,34 @@ internal struct DecodePlan
     /// <summary>Device addresses of k[0] and v[0] for the L2 prefetches (0: none, as on the CPU simulator).</summary>
     public long KPointer;
     public long VPointer;
+
+    /// <summary>Streaming kernel: keys per staged tile (at most <see cref="AttentionDecodeWideKernels.TileKeys"/>; a chunk is a multiple).</summary>
+    public int TileKeys;
+
+    /// <summary>Streaming kernel: 1 when the last group of each head block merges the partials (one launch), 0 when a combine launch follows.</summary>
+    public int Combine;
+}
+
+/// <summary>Where the streaming decode writes a finished output value (rounded once to the output format).</summary>
+internal interface IDecodeOutput
+{
+    /// <summary>output[index] = value.</summary>
+    void Write(long index, float value);
+}
+
+/// <summary>float32 output.</summary>
+internal struct DecodeOutputF32 : IDecodeOutput
+{
+    public ArrayView<float> Output;
+
+    public readonly void Write(long index, float value) => Output[index] = value;
+}
+
+/// <summary>float16 or bfloat16 (<see cref="BFloat16"/> non-zero) output bits.</summary>
+internal struct DecodeOutput16 : IDecodeOutput
+{
+    public ArrayView<ushort> Output;
+    public int BFloat16;
+
+    public readonly void Write(long index, float value) => Output[index] = GpuMath.Store16(value, BFloat16);
 }

@@ -10,6 +10,19 @@ public sealed partial class IlgpuKernels
     private readonly Action<KernelConfig, ArrayView<Half8>, ArrayView<Half8>, ArrayView<Half8>, ArrayView<float>, ArrayView<float>, ArrayView<float>, AttentionShape, DecodePlan>?[] decodeWide16 =
         new Action<KernelConfig, ArrayView<Half8>, ArrayView<Half8>, ArrayView<Half8>, ArrayView<float>, ArrayView<float>, ArrayView<float>, AttentionShape, DecodePlan>?[2];
     private Action<KernelConfig, ArrayView<float>, ArrayView<float>, ArrayView<ushort>, AttentionShape, int, int>? decodeCombine16;
+    private Action<KernelConfig, ArrayView<Float4>, ArrayView<Float4>, ArrayView<Float4>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<int>, AttentionShape, DecodePlan>? decodeStreamF32;
+    private readonly Action<KernelConfig, ArrayView<Half8>, ArrayView<Half8>, ArrayView<Half8>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<ushort>, ArrayView<int>, AttentionShape, DecodePlan>?[] decodeStream16 =
+        new Action<KernelConfig, ArrayView<Half8>, ArrayView<Half8>, ArrayView<Half8>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<ushort>, ArrayView<int>, AttentionShape, DecodePlan>?[2];
+    private MemoryBuffer1D<int, Stride1D.Dense>? decodeTickets;
+
+    /// <summary>
+    /// The decode kernel for lq = 1 calls the wide path takes; by default the one named by the environment variable
+    /// <c>GEMS_DECODE_VARIANT</c> (read once per process), else <see cref="DecodeVariant.Wide"/>.
+    /// </summary>
+    internal DecodeVariant DecodeKernelVariant { get; set; } = DecodeVariants.FromEnvironment();
+
+    /// <summary>Resident streaming decode groups per SM (launch bounds and plan): ≤ 128 registers, 4 × 41 KB shared.</summary>
+    private const int StreamDecodeGroupsPerSm = 4;
 
     /// <summary>Launch bounds of the wide decode kernels: 4 warps, <see cref="WideDecodeGroupsPerSm"/> groups per SM.</summary>
     private KernelSpecialization DecodeWideBounds(int elementBytes) => Bounds(AttentionDecodeWideKernels.Warps * 32, WideDecodeGroupsPerSm(elementBytes));
@@ -81,6 +94,23 @@ public sealed partial class IlgpuKernels
             return false;
         }
 
+        if (DecodeKernelVariant != DecodeVariant.Wide)
+        {
+            var streamPlan = StreamDecodePlan(batch, shape, kEnd, sizeof(float), k, v);
+            var (streamO, streamML) = DecodePartials((long)batch * shape.Heads * streamPlan.Splits, shape.D);
+            device.Load(ref decodeStreamF32, nameof(AttentionDecodeWideKernels.DecodeStreamF32),
+                acc => acc.LoadStreamKernel<ArrayView<Float4>, ArrayView<Float4>, ArrayView<Float4>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<int>, AttentionShape, DecodePlan>(
+                    AttentionDecodeWideKernels.DecodeStreamF32, Bounds(AttentionDecodeWideKernels.Warps * device.WarpSize, StreamDecodeGroupsPerSm)))(
+                StreamDecodeConfig(batch, shape.KvHeads, streamPlan), q.Cast<Float4>(), k.Cast<Float4>(), v.Cast<Float4>(), mask, streamO, streamML, output,
+                DecodeTickets(batch, shape.KvHeads, streamPlan.HeadBlocks), shape, streamPlan.Kernel);
+            if (streamPlan.Splits > 1 && streamPlan.Kernel.Combine == 0)
+            {
+                CombineDecodeF32(streamO, streamML, output, batch, shape, streamPlan.Splits);
+            }
+
+            return true;
+        }
+
         var plan = WideDecodePlan(batch, shape.Heads, shape.KvHeads, kEnd, sizeof(float));
         var (partO, partML) = DecodePartials((long)batch * shape.Heads * plan.Splits, shape.D);
         device.Load(ref decodeWideF32, nameof(AttentionDecodeWideKernels.DecodeWideF32),
@@ -100,10 +130,33 @@ public sealed partial class IlgpuKernels
             return false;
         }
 
-        var plan = WideDecodePlan(batch, shape.Heads, shape.KvHeads, kEnd, sizeof(ushort));
-        var (partO, partML) = DecodePartials((long)batch * shape.Heads * plan.Splits, shape.D);
         bool bf16 = format == HalfFormat.BFloat16;
         int slot = bf16 ? 1 : 0;
+        if (DecodeKernelVariant != DecodeVariant.Wide)
+        {
+            var streamPlan = StreamDecodePlan(batch, shape, kEnd, sizeof(ushort), k, v);
+            var (streamO, streamML) = DecodePartials((long)batch * shape.Heads * streamPlan.Splits, shape.D);
+            string streamName = $"{nameof(AttentionDecodeWideKernels.DecodeStream16)}<{(bf16 ? "bf16" : "f16")}>";
+            var bounds = Bounds(AttentionDecodeWideKernels.Warps * device.WarpSize, StreamDecodeGroupsPerSm);
+            var stream = bf16
+                ? device.Load(ref decodeStream16[slot], streamName,
+                    acc => acc.LoadStreamKernel<ArrayView<Half8>, ArrayView<Half8>, ArrayView<Half8>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<ushort>, ArrayView<int>, AttentionShape, DecodePlan>(
+                        AttentionDecodeWideKernels.DecodeStream16<BFloat16Storage>, bounds))
+                : device.Load(ref decodeStream16[slot], streamName,
+                    acc => acc.LoadStreamKernel<ArrayView<Half8>, ArrayView<Half8>, ArrayView<Half8>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<ushort>, ArrayView<int>, AttentionShape, DecodePlan>(
+                        AttentionDecodeWideKernels.DecodeStream16<Float16Storage>, bounds));
+            stream(StreamDecodeConfig(batch, shape.KvHeads, streamPlan), q.Cast<Half8>(), k.Cast<Half8>(), v.Cast<Half8>(), mask, streamO, streamML, output,
+                DecodeTickets(batch, shape.KvHeads, streamPlan.HeadBlocks), shape, streamPlan.Kernel);
+            if (streamPlan.Splits > 1 && streamPlan.Kernel.Combine == 0)
+            {
+                CombineDecode16(streamO, streamML, output, batch, shape, streamPlan.Splits, format);
+            }
+
+            return true;
+        }
+
+        var plan = WideDecodePlan(batch, shape.Heads, shape.KvHeads, kEnd, sizeof(ushort));
+        var (partO, partML) = DecodePartials((long)batch * shape.Heads * plan.Splits, shape.D);
         string name = $"{nameof(AttentionDecodeWideKernels.DecodeWide16)}<{(bf16 ? "bf16" : "f16")}>";
         var launch = bf16
             ? device.Load(ref decodeWide16[slot], name,
@@ -113,10 +166,86 @@ public sealed partial class IlgpuKernels
                 acc => acc.LoadStreamKernel<ArrayView<Half8>, ArrayView<Half8>, ArrayView<Half8>, ArrayView<float>, ArrayView<float>, ArrayView<float>, AttentionShape, DecodePlan>(
                     AttentionDecodeWideKernels.DecodeWide16<Float16Storage>, DecodeWideBounds(sizeof(ushort))));
         launch(WideDecodeConfig(batch, shape.KvHeads, plan), q.Cast<Half8>(), k.Cast<Half8>(), v.Cast<Half8>(), mask, partO, partML, shape, KernelPlan(k, v, plan.Chunk, kEnd));
+        CombineDecode16(partO, partML, output, batch, shape, plan.Splits, format);
+        return true;
+    }
+
+    private void CombineDecode16(ArrayView<float> partO, ArrayView<float> partML, ArrayView<ushort> output, int batch, AttentionShape shape, int splits, HalfFormat format) =>
         device.Load(ref decodeCombine16, nameof(AttentionDecodeKernels.DecodeCombine16),
             acc => acc.LoadStreamKernel<ArrayView<float>, ArrayView<float>, ArrayView<ushort>, AttentionShape, int, int>(AttentionDecodeKernels.DecodeCombine16))(
-            CombineConfig(batch, shape.Heads), partO, partML, output, shape, plan.Splits, Bf(format));
-        return true;
+            CombineConfig(batch, shape.Heads), partO, partML, output, shape, splits, Bf(format));
+
+    /// <summary>
+    /// Plan of the streaming decode (<see cref="AttentionDecodeWideKernels.DecodeStreamF32"/>): on CUDA tiles of
+    /// <see cref="AttentionDecodeWideKernels.TileKeys"/> keys and the chunk (a multiple of the tile, at most
+    /// <see cref="AttentionDecodeWideKernels.MaxChunk"/>) with the least waves × (chunk + overhead) at
+    /// <see cref="StreamDecodeGroupsPerSm"/> groups per SM: d = 128 batch 16 → 8 chunks of 512 (1024 groups, 1.9 waves),
+    /// batch 1 → 64 chunks of 64 (512 groups, one wave). On the simulator tiles of 3 keys and chunks of 6, so that tests
+    /// cross tile and chunk edges. The merge runs in the kernel (one launch) unless the variant asks for a combine launch
+    /// or there are more chunks than its weights buffer holds.
+    /// </summary>
+    private (DecodePlan Kernel, int Splits, int HeadBlocks) StreamDecodePlan<T>(int batch, AttentionShape shape, int kEnd, int elementBytes, ArrayView<T> k, ArrayView<T> v)
+        where T : unmanaged
+    {
+        int perKv = shape.Heads / shape.KvHeads;
+        int headBlocks = (perKv + AttentionDecodeWideKernels.HeadsPerGroup - 1) / AttentionDecodeWideKernels.HeadsPerGroup;
+        int tile = AttentionDecodeWideKernels.TileKeys(shape.D, elementBytes);
+        int chunk;
+        if (device.Kind == IlgpuDeviceKind.CpuSimulator)
+        {
+            tile = Math.Min(tile, 3);
+            chunk = 2 * tile;
+        }
+        else
+        {
+            long groupsPerSplit = (long)batch * shape.KvHeads * headBlocks;
+            long slots = Math.Max(1, device.MultiprocessorCount) * (long)StreamDecodeGroupsPerSm;
+            chunk = tile;
+            long best = long.MaxValue;
+            for (int candidate = tile; candidate <= AttentionDecodeWideKernels.MaxChunk; candidate += tile)
+            {
+                long groups = groupsPerSplit * Math.Max(1, (kEnd + candidate - 1) / candidate);
+                long cost = ((groups + slots - 1) / slots) * (candidate + WideDecodeGroupOverheadKeys);
+                if (cost <= best)
+                {
+                    best = cost;
+                    chunk = candidate;
+                }
+            }
+        }
+
+        int splits = Math.Max(1, (kEnd + chunk - 1) / chunk);
+        var plan = KernelPlan(k, v, chunk, kEnd);
+        plan.TileKeys = tile;
+        plan.Combine = DecodeKernelVariant == DecodeVariant.Stream && splits <= AttentionDecodeWideKernels.MaxChunk - AttentionDecodeWideKernels.MergeChunksPerStep ? 1 : 0;
+        return (plan, splits, headBlocks);
+    }
+
+    private KernelConfig StreamDecodeConfig(int batch, int kvHeads, (DecodePlan Kernel, int Splits, int HeadBlocks) plan) =>
+        new(new Index3D(plan.Splits, kvHeads * plan.HeadBlocks, batch), new Index3D(AttentionDecodeWideKernels.Warps * device.WarpSize, 1, 1),
+            SharedMemoryConfig.RequestDynamic<float>(AttentionDecodeWideKernels.StreamSharedFloats));
+
+    /// <summary>
+    /// The streaming decode's tickets, one per (batch, kv head, head block), zero between launches (the last group of a
+    /// block resets its own); kept between calls, grown (zeroed) when a call needs more.
+    /// </summary>
+    private ArrayView<int> DecodeTickets(int batch, int kvHeads, int headBlocks)
+    {
+        long need = (long)batch * kvHeads * headBlocks;
+        if (decodeTickets is null || decodeTickets.Length < need)
+        {
+            if (decodeTickets is not null)
+            {
+                // Earlier launches may still use the old buffer.
+                device.Synchronize();
+                decodeTickets.Dispose();
+            }
+
+            decodeTickets = device.Accelerator.Allocate1D<int>(Math.Max(need, 1024L));
+            decodeTickets.MemSetToZero();
+        }
+
+        return decodeTickets.View.BaseView.SubView(0, need);
     }
 
     /// <summary>The kernel's plan: chunking, and on CUDA the addresses of k and v for its L2 prefetches.</summary>
@@ -172,4 +301,41 @@ public sealed partial class IlgpuKernels
         var all = decodeScratch.View.BaseView;
         return (all.SubView(0, parts * d), all.SubView(parts * d, 2 * parts));
     }
+}
+
+/// <summary>The decode kernels of lq = 1 calls on the wide path (aligned rows, d a multiple of the vector width, d ≤ 256).</summary>
+internal enum DecodeVariant
+{
+    /// <summary>The register-streaming kernel of Attempt 2 and a combine launch (<c>wide</c>, the default until measured).</summary>
+    Wide = 0,
+
+    /// <summary>K and V tiles staged through shared memory by cp.async, the merge in the same launch (<c>stream</c>).</summary>
+    Stream = 1,
+
+    /// <summary>The streaming kernel followed by a combine launch (<c>stream2</c>), to time the one-launch merge.</summary>
+    StreamTwoLaunches = 2,
+}
+
+/// <summary>Names and the environment default of <see cref="DecodeVariant"/>.</summary>
+internal static class DecodeVariants
+{
+    /// <summary>Environment variable naming the decode kernel for a measuring run: <c>stream</c>, <c>stream2</c> or <c>wide</c>.</summary>
+    public const string Variable = "GEMS_DECODE_VARIANT";
+
+    private static readonly Lazy<DecodeVariant> FromVariable = new(() => Parse(Environment.GetEnvironmentVariable(Variable)));
+
+    /// <summary>The variant the environment names (read once per process), or the default.</summary>
+    public static DecodeVariant FromEnvironment() => FromVariable.Value;
+
+    /// <summary>
+    /// The variant a setting names (case and surrounding spaces ignored); unset, empty or unknown:
+    /// <see cref="DecodeVariant.Wide"/>, kept as the default until the streaming kernel is measured on the GPU (the shared
+    /// tests assert the wide kernels' names).
+    /// </summary>
+    public static DecodeVariant Parse(string? setting) => setting?.Trim().ToLowerInvariant() switch
+    {
+        "stream" => DecodeVariant.Stream,
+        "stream2" => DecodeVariant.StreamTwoLaunches,
+        _ => DecodeVariant.Wide,
+    };
 }

@@ -1,0 +1,331 @@
+using System;
+using System.Linq;
+using GemsInjector.Kernels.Ilgpu;
+using ILGPU;
+using ILGPU.Runtime;
+using Xunit;
+
+namespace GemsInjector.Kernels.Ilgpu.Tests;
+
+/// <summary>
+/// The streaming decode (<see cref="AttentionDecodeWideKernels.DecodeStreamF32"/> / <c>DecodeStream16</c>) against the
+/// float64 reference of <see cref="AttentionTests.Reference"/>, every output element, outputs poisoned with NaN: through
+/// the facade (default simulator, warps of 4: tiles of 3 keys, chunks of 6) in both merge variants, and launched directly
+/// on a 32-lane-warp simulator with the CUDA lane layout and CUDA tile sizes (d = 128: 32 keys per 16-bit tile).
+/// </summary>
+[Collection(SimulatorCollection.Name)]
+public sealed class AttentionDecodeTests : Half16TestBase, IClassFixture<Warp32SimulatorFixture>
+{
+    private readonly Warp32SimulatorFixture warp32;
+
+    public AttentionDecodeTests(SimulatorFixture fixture, Warp32SimulatorFixture warp32)
+        : base(fixture) => this.warp32 = warp32;
+
+    /// <summary>Mask rows of kind 0 (none) or 3 ([b, h, 1, lk]) with key 2 hidden (-∞) in every row.</summary>
+    private static float[] HeadMask(int seed, bool masked, int batch, int heads, int lk)
+    {
+        if (!masked)
+        {
+            return [];
+        }
+
+        var mask = Random(seed, batch * heads * lk, -2f, 1f);
+        for (int r = 0; lk > 2 && r < batch * heads; r++)
+        {
+            mask[(r * lk) + 2] = float.NegativeInfinity;
+        }
+
+        return mask;
+    }
+
+    private static Func<int, int, int, int, double> Lookup(float[] mask, int heads, int lk) =>
+        mask.Length == 0 ? (b, h, i, j) => 0 : (b, h, i, j) => mask[(((b * heads) + h) * lk) + j];
+
+    public static TheoryData<int, int, int, int, int, int, bool, bool> FacadeCases => new()
+    {
+        // format (0 f16, 1 bf16, 2 f32), batch, heads, kvHeads, lk, d, mask, causal
+        { 1, 1, 4, 1, 1, 64, false, false },
+        { 0, 3, 8, 2, 37, 64, true, false },
+        { 2, 3, 4, 4, 37, 64, true, false },
+        { 2, 1, 4, 1, 4099, 16, false, false },
+        { 1, 1, 8, 2, 4099, 8, true, false },
+        { 0, 16, 4, 1, 37, 8, false, false },
+        { 2, 16, 8, 2, 13, 12, true, false },
+        { 1, 3, 6, 1, 37, 64, false, true },
+        { 2, 1, 2, 2, 700, 8, false, false },
+        { 0, 2, 4, 1, 200, 16, true, false },
+    };
+
+    /// <summary>
+    /// Both merge variants through the facade. lk = 4099 and 700 give more chunks (of 6) than the in-kernel merge holds,
+    /// so they also take the combine launch; the rest merge in the kernel (tickets; lk = 200: 34 chunks, three merge steps). Each case runs twice: the second
+    /// launch needs the tickets the first one's last groups reset.
+    /// </summary>
+    [Theory]
+    [MemberData(nameof(FacadeCases))]
+    public void StreamDecodeThroughFacade(int format, int batch, int heads, int kvHeads, int lk, int d, bool masked, bool causal)
+    {
+        int seed = 21000 + (format * 1000) + (batch * 100) + heads + lk + d + (masked ? 7 : 0);
+        var previous = K.DecodeKernelVariant;
+        try
+        {
+            foreach (var variant in new[] { DecodeVariant.Stream, DecodeVariant.StreamTwoLaunches, DecodeVariant.Stream })
+            {
+                K.DecodeKernelVariant = variant;
+                string what = $"stream decode {variant} format={format} b={batch} {heads}/{kvHeads} lk={lk} d={d} mask={masked} causal={causal}";
+                RunFacade(format, batch, heads, kvHeads, lk, d, masked, causal, seed, what);
+            }
+        }
+        finally
+        {
+            K.DecodeKernelVariant = previous;
+        }
+
+        Assert.True(Device.HasCompiled(format == 2 ? nameof(AttentionDecodeWideKernels.DecodeStreamF32) : nameof(AttentionDecodeWideKernels.DecodeStream16)));
+    }
+
+    private void RunFacade(int format, int batch, int heads, int kvHeads, int lk, int d, bool masked, bool causal, int seed, string what)
+    {
+        var mask = HeadMask(seed + 3, masked, batch, heads, lk);
+        var maskView = mask.Length == 0 ? default : Upload(mask);
+        if (format == 2)
+        {
+            var q = Random(seed, batch * heads * d, -1.5f, 1.5f);
+            var k = Random(seed + 1, batch * kvHeads * lk * d, -1.5f, 1.5f);
+            var v = Random(seed + 2, batch * kvHeads * lk * d);
+            var o = Poisoned(q.Length);
+            K.ScaledDotProductAttention(Upload(q), Upload(k), Upload(v), o, batch, heads, kvHeads, 1, lk, d, causal, maskView, scale: 0.3f);
+            var expected = AttentionTests.Reference(q, k, v, batch, heads, kvHeads, 1, lk, d, causal, Lookup(mask, heads, lk), 0.3);
+            AssertClose(Download(o), expected, RtolF32, Atol, what, seed);
+        }
+        else
+        {
+            bool bf16 = format == 1;
+            var (q, qv) = Random16(seed, batch * heads * d, bf16, -1.5f, 1.5f);
+            var (k, kv) = Random16(seed + 1, batch * kvHeads * lk * d, bf16, -1.5f, 1.5f);
+            var (v, vv) = Random16(seed + 2, batch * kvHeads * lk * d, bf16);
+            var o = Poisoned16(q.Length, bf16);
+            K.ScaledDotProductAttention(Upload(q), Upload(k), Upload(v), o, batch, heads, kvHeads, 1, lk, d, F(bf16), causal, maskView);
+            var expected = AttentionTests.Reference(qv, kv, vv, batch, heads, kvHeads, 1, lk, d, causal, Lookup(mask, heads, lk), 1 / Math.Sqrt(d));
+            Check16(o, expected, bf16, what, seed, Atol * Math.Max(Math.Min(lk, 64), 1));
+        }
+    }
+
+    /// <summary>A fully masked head gives zeros; a NaN key (in a later chunk than the first) makes every head NaN, through the in-kernel merge.</summary>
+    [Theory]
+    [InlineData(1)]
+    [InlineData(2)]
+    public void StreamDecodeFullyMaskedHeadIsZeroAndNaNPropagates(int format)
+    {
+        const int Heads = 2, Lk = 11, D = 8;
+        bool f32 = format == 2;
+        var mask = new float[Heads * Lk];
+        Array.Fill(mask, float.NegativeInfinity, 0, Lk);
+        var previous = K.DecodeKernelVariant;
+        K.DecodeKernelVariant = DecodeVariant.Stream;
+        try
+        {
+            for (int poison = 0; poison < 2; poison++)
+            {
+                float[] got;
+                if (f32)
+                {
+                    var k = Random(22501, Lk * D);
+                    if (poison == 1)
+                    {
+                        k[(9 * D) + 3] = float.NaN;
+                    }
+
+                    var o = Poisoned(Heads * D);
+                    K.ScaledDotProductAttention(Upload(Random(22500, Heads * D)), Upload(k), Upload(Random(22502, Lk * D)), o, 1, Heads, 1, 1, Lk, D, mask: Upload(mask));
+                    got = Download(o);
+                }
+                else
+                {
+                    var (k, _) = Random16(22501, Lk * D, true);
+                    if (poison == 1)
+                    {
+                        k[(9 * D) + 3] = NaN16(true);
+                    }
+
+                    var o = Poisoned16(Heads * D, true);
+                    K.ScaledDotProductAttention(Upload(Random16(22500, Heads * D, true).Bits), Upload(k), Upload(Random16(22502, Lk * D, true).Bits), o, 1, Heads, 1, 1, Lk, D,
+                        HalfFormat.BFloat16, mask: Upload(mask));
+                    got = ToFloat(Download(o), true);
+                }
+
+                if (poison == 0)
+                {
+                    Assert.All(got.Take(D), x => Assert.Equal(0f, x));
+                    Assert.All(got.Skip(D), x => Assert.True(float.IsFinite(x)));
+                }
+                else
+                {
+                    Assert.All(got, x => Assert.True(float.IsNaN(x)));
+                }
+            }
+        }
+        finally
+        {
+            K.DecodeKernelVariant = previous;
+        }
+    }
+
+    public static TheoryData<int, int, int, int, int, int, int, int> Warp32Cases => new()
+    {
+        // format (0 f16, 1 bf16, 2 f32), batch, heads, kvHeads, lk, d, chunk (a multiple of the tile; 0: all keys in one), combine in kernel
+        { 1, 1, 8, 2, 4099, 128, 512, 1 },
+        { 1, 3, 4, 1, 37, 128, 64, 1 },
+        { 0, 1, 4, 4, 37, 128, 64, 0 },
+        { 2, 1, 8, 2, 333, 128, 64, 1 },
+        { 2, 3, 4, 1, 37, 64, 0, 1 },
+        { 1, 1, 4, 1, 1, 128, 64, 1 },
+        { 0, 2, 8, 2, 200, 64, 128, 1 },
+        { 1, 1, 4, 1, 77, 256, 16, 1 },
+        { 2, 1, 6, 1, 50, 200, 20, 1 },
+        { 1, 1, 6, 1, 90, 72, 56, 0 },
+        { 1, 1, 4, 1, 1100, 128, 32, 1 },
+        { 2, 2, 8, 2, 700, 64, 32, 1 },
+    };
+
+    /// <summary>
+    /// The streaming kernel with the CUDA lane layout (8 lanes per row team, 16 above d = 128) and CUDA tile sizes
+    /// (<see cref="AttentionDecodeWideKernels.TileKeys"/>), tile and chunk tails, the in-kernel merge (tickets checked
+    /// back at zero) or the combine launch; the mask hides key 2 and is random elsewhere.
+    /// </summary>
+    [Theory]
+    [MemberData(nameof(Warp32Cases))]
+    public void StreamDecodeWithCudaLaneLayout(int format, int batch, int heads, int kvHeads, int lk, int d, int chunk, int combine)
+    {
+        var acc = warp32.Accelerator;
+        int seed = 23000 + (format * 1000) + (heads * 100) + lk + d + batch;
+        bool bf16 = format == 1;
+        int elementBytes = format == 2 ? 4 : 2;
+        int tile = AttentionDecodeWideKernels.TileKeys(d, elementBytes);
+        chunk = chunk == 0 ? ((lk + tile - 1) / tile) * tile : chunk;
+        Assert.Equal(0, chunk % tile);
+        float[] qv, kv, vv;
+        ushort[] q16 = [], k16 = [], v16 = [];
+        if (format == 2)
+        {
+            qv = Random(seed, batch * heads * d, -1.5f, 1.5f);
+            kv = Random(seed + 1, batch * kvHeads * lk * d, -1.5f, 1.5f);
+            vv = Random(seed + 2, batch * kvHeads * lk * d);
+        }
+        else
+        {
+            (q16, qv) = Random16(seed, batch * heads * d, bf16, -1.5f, 1.5f);
+            (k16, kv) = Random16(seed + 1, batch * kvHeads * lk * d, bf16, -1.5f, 1.5f);
+            (v16, vv) = Random16(seed + 2, batch * kvHeads * lk * d, bf16);
+        }
+
+        var mask = HeadMask(seed + 3, true, batch, heads, lk);
+        int splits = Math.Max(1, (lk + chunk - 1) / chunk);
+        int headBlocks = ((heads / kvHeads) + AttentionDecodeWideKernels.HeadsPerGroup - 1) / AttentionDecodeWideKernels.HeadsPerGroup;
+        var shape = new AttentionShape
+        {
+            Heads = heads,
+            KvHeads = kvHeads,
+            Lq = 1,
+            Lk = lk,
+            D = d,
+            Scale = 0.25f,
+            HasMask = 1,
+            MaskBatch = heads * lk,
+            MaskHead = lk,
+            MaskRow = lk,
+        };
+        var plan = new DecodePlan { Chunk = chunk, KeyEnd = lk, TileKeys = tile, Combine = combine };
+        long parts = (long)batch * heads * splits;
+        using var maskBuffer = acc.Allocate1D(mask);
+        using var partO = acc.Allocate1D(Enumerable.Repeat(float.NaN, (int)(parts * d)).ToArray());
+        using var partML = acc.Allocate1D(Enumerable.Repeat(float.NaN, (int)(2 * parts)).ToArray());
+        using var tickets = acc.Allocate1D(new int[batch * kvHeads * headBlocks]);
+        var config = new KernelConfig(new Index3D(splits, kvHeads * headBlocks, batch), new Index3D(AttentionDecodeWideKernels.Warps * 32, 1, 1),
+            SharedMemoryConfig.RequestDynamic<float>(AttentionDecodeWideKernels.StreamSharedFloats));
+        var combineConfig = new KernelConfig(new Index3D(heads, batch, 1), new Index3D(256, 1, 1));
+        bool combineLaunch = splits > 1 && combine == 0;
+        float[] got;
+        if (format == 2)
+        {
+            using var qb = acc.Allocate1D(qv);
+            using var kb = acc.Allocate1D(kv);
+            using var vb = acc.Allocate1D(vv);
+            using var ob = acc.Allocate1D(Enumerable.Repeat(float.NaN, qv.Length).ToArray());
+            acc.LoadStreamKernel<ArrayView<Float4>, ArrayView<Float4>, ArrayView<Float4>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<int>, AttentionShape, DecodePlan>(
+                AttentionDecodeWideKernels.DecodeStreamF32)(config, qb.View.BaseView.Cast<Float4>(), kb.View.BaseView.Cast<Float4>(), vb.View.BaseView.Cast<Float4>(),
+                maskBuffer.View, partO.View, partML.View, ob.View, tickets.View, shape, plan);
+            if (combineLaunch)
+            {
+                acc.LoadStreamKernel<ArrayView<float>, ArrayView<float>, ArrayView<float>, AttentionShape, int>(AttentionDecodeKernels.DecodeCombineF32)(
+                    combineConfig, partO.View, partML.View, ob.View, shape, splits);
+            }
+
+            acc.Synchronize();
+            got = ob.GetAsArray1D();
+        }
+        else
+        {
+            using var qb = acc.Allocate1D(q16);
+            using var kb = acc.Allocate1D(k16);
+            using var vb = acc.Allocate1D(v16);
+            using var ob = acc.Allocate1D(Enumerable.Repeat(NaN16(bf16), qv.Length).ToArray());
+            Action<ArrayView<Half8>, ArrayView<Half8>, ArrayView<Half8>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<ushort>, ArrayView<int>, AttentionShape, DecodePlan> kernel = bf16
+                ? AttentionDecodeWideKernels.DecodeStream16<BFloat16Storage>
+                : AttentionDecodeWideKernels.DecodeStream16<Float16Storage>;
+            acc.LoadStreamKernel(kernel)(config, qb.View.BaseView.Cast<Half8>(), kb.View.BaseView.Cast<Half8>(), vb.View.BaseView.Cast<Half8>(), maskBuffer.View,
+                partO.View, partML.View, ob.View, tickets.View, shape, plan);
+            if (combineLaunch)
+            {
+                acc.LoadStreamKernel<ArrayView<float>, ArrayView<float>, ArrayView<ushort>, AttentionShape, int, int>(AttentionDecodeKernels.DecodeCombine16)(
+                    combineConfig, partO.View, partML.View, ob.View, shape, splits, bf16 ? 1 : 0);
+            }
+
+            acc.Synchronize();
+            got = ToFloat(ob.GetAsArray1D(), bf16);
+        }
+
+        var expected = AttentionTests.Reference(qv, kv, vv, batch, heads, kvHeads, 1, lk, d, false, Lookup(mask, heads, lk), 0.25);
+        double rtol = format == 2 ? RtolF32 : Rtol(bf16);
+        AssertClose(got, expected, rtol, format == 2 ? Atol : Atol * Math.Min(lk, 64),
+            $"stream decode warp 32 format={format} b={batch} {heads}/{kvHeads} lk={lk} d={d} chunk={chunk} combine={combine}", seed);
+        Assert.All(tickets.GetAsArray1D(), t => Assert.Equal(0, t));
+    }
+
+    private static string Ptx(System.Reflection.MethodInfo method)
+    {
+        using var context = Context.Create(b => b.Optimize(OptimizationLevel.O2));
+        using var backend = new ILGPU.Backends.PTX.PTXBackend(context, new ILGPU.Runtime.Cuda.CudaCapabilityContext(ILGPU.Runtime.Cuda.CudaArchitecture.SM_90),
+            ILGPU.Runtime.Cuda.CudaArchitecture.SM_90, ILGPU.Runtime.Cuda.CudaInstructionSet.ISA_80, nvvmAPI: null);
+        var entry = ILGPU.Backends.EntryPoints.EntryPointDescription.FromExplicitlyGroupedKernel(method);
+        string ptx = ((ILGPU.Backends.PTX.PTXCompiledKernel)backend.Compile(entry, default(KernelSpecialization))).PTXAssembly;
+        System.IO.File.WriteAllText(System.IO.Path.Combine(System.IO.Path.GetTempPath(), method.Name + ".ptx"), ptx);
+        return ptx;
+    }
+
+    /// <summary>The streaming kernels stage through cp.async, read shared memory in 16-byte vectors and use no local memory.</summary>
+    [Fact]
+    public void StreamDecodePtxCopiesAsynchronouslyWithoutLocalMemory()
+    {
+        var stream16 = typeof(AttentionDecodeWideKernels).GetMethod(nameof(AttentionDecodeWideKernels.DecodeStream16))!.MakeGenericMethod(typeof(BFloat16Storage));
+        var stream32 = typeof(AttentionDecodeWideKernels).GetMethod(nameof(AttentionDecodeWideKernels.DecodeStreamF32))!;
+        foreach (var method in new[] { stream16, stream32 })
+        {
+            string ptx = Ptx(method);
+            Assert.Contains("cp.async.cg.shared.global", ptx, StringComparison.Ordinal);
+            Assert.Contains("cp.async.wait_group 2;", ptx, StringComparison.Ordinal);
+            Assert.Matches(@"ld\.shared\.v4\.", ptx);
+            Assert.Matches(@"ld\.global\.v4\.", ptx);
+            Assert.DoesNotContain(".local", ptx, StringComparison.Ordinal);
+        }
+    }
+
+    [Theory]
+    [InlineData(null, "Wide")]
+    [InlineData("", "Wide")]
+    [InlineData(" Stream ", "Stream")]
+    [InlineData("stream2", "StreamTwoLaunches")]
+    [InlineData("wide", "Wide")]
+    [InlineData("bogus", "Wide")]
+    public void VariantSettingsParse(string? setting, string expected) => Assert.Equal(expected, DecodeVariants.Parse(setting).ToString());
+}
