@@ -108,15 +108,16 @@ public sealed partial class IlgpuKernels
     internal bool SoftmaxResident { get; set; } = Environment.GetEnvironmentVariable("GEMS_SOFTMAX_RESIDENT") != "0";
 
     /// <summary>
-    /// Whether the row-resident softmax and the 16-bit vector layer_norm ask L2 for the row a group one wave later will
-    /// run (<see cref="RowStreamKernels.PrefetchRow"/>): true unless the environment variable <c>GEMS_ROW_PREFETCH</c> is
-    /// <c>0</c> (read once per instance; a measuring knob).
+    /// Whether the 16-bit vector layer_norm asks L2 for the row a group one wave later will run
+    /// (<see cref="RowStreamKernels.PrefetchRow"/>): true unless the environment variable <c>GEMS_ROW_PREFETCH</c> is
+    /// <c>0</c> (read once per instance; a measuring knob). The row-resident softmax kernels lost it: on the H200 it made
+    /// them 22% (float32) and 5% (float16) slower (Run 14, <c>docs/perf/h100-notes-rows.md</c>).
     /// </summary>
     internal bool RowPrefetch { get; set; } = Environment.GetEnvironmentVariable("GEMS_ROW_PREFETCH") != "0";
 
     /// <summary>
     /// Rows between a group and the row it prefetches: about the groups resident on the whole GPU (SMs × 1024 / group
-    /// threads: the softmax kernels' 64-register cap; layer_norm's 128-thread groups at ~64 registers), 0 (off) on the
+    /// threads: layer_norm's 128-thread groups at ~64 registers), 0 (off) on the
     /// simulator or when <see cref="RowPrefetch"/> is false.
     /// </summary>
     private int PrefetchAhead(KernelConfig config) =>
@@ -155,10 +156,9 @@ public sealed partial class IlgpuKernels
             return false;
         }
 
-        int ahead = PrefetchAhead(config);
         device.Load(ref softmaxRowF32, nameof(RowStreamKernels.SoftmaxRowF32),
-            acc => acc.LoadStreamKernel<ArrayView<Float4>, ArrayView<Float4>, int, int, long, int>(RowStreamKernels.SoftmaxRowF32, StreamBounds))(
-            config, x.Cast<Float4>(), y.Cast<Float4>(), cols, log, PrefetchPointer(x, ahead), ahead);
+            acc => acc.LoadStreamKernel<ArrayView<Float4>, ArrayView<Float4>, int, int>(RowStreamKernels.SoftmaxRowF32, StreamBounds))(
+            config, x.Cast<Float4>(), y.Cast<Float4>(), cols, log);
         return true;
     }
 
@@ -196,11 +196,10 @@ public sealed partial class IlgpuKernels
 
         if (ResidentRows(rows, cols, 8, 512, x, y) is { } resident)
         {
-            int ahead = PrefetchAhead(resident);
             device.Load(ref softmaxRow16[bf], (bf != 0 ? nameof(RowStreamKernels.SoftmaxRow16) + "<bf16>" : nameof(RowStreamKernels.SoftmaxRow16) + "<f16>"),
-                acc => acc.LoadStreamKernel<ArrayView<Half8>, ArrayView<Half8>, int, int, long, int>(
+                acc => acc.LoadStreamKernel<ArrayView<Half8>, ArrayView<Half8>, int, int>(
                     bf != 0 ? RowStreamKernels.SoftmaxRow16<BFloat16Storage> : RowStreamKernels.SoftmaxRow16<Float16Storage>, ResidentBounds16))(
-                resident, x.Cast<Half8>(), y.Cast<Half8>(), cols, log, PrefetchPointer(x, ahead), ahead);
+                resident, x.Cast<Half8>(), y.Cast<Half8>(), cols, log);
             return true;
         }
 

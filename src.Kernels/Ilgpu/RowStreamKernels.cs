@@ -367,7 +367,7 @@ internal static class RowStreamKernels
     /// exponentials per element, all serialised within the one group an SM holds.
     /// </summary>
     [IlgpuKernel]
-    public static void SoftmaxRowF32(ArrayView<Float4> x, ArrayView<Float4> y, int cols, int log, long xPointer, int ahead)
+    public static void SoftmaxRowF32(ArrayView<Float4> x, ArrayView<Float4> y, int cols, int log)
     {
         var scratch = SharedMemory.Allocate<float>(MaxWarps);
         var px = x.AsAligned(16);
@@ -392,7 +392,6 @@ internal static class RowStreamKernels
         Float4 v6 = k6 ? px[b + t + 6 * g] : NegInf4();
         bool k7 = t + 7 * g < nv;
         Float4 v7 = k7 ? px[b + t + 7 * g] : NegInf4();
-        PrefetchRow(xPointer, (long)cols * 4, Grid.IdxX + (long)ahead, t, g);
         float rowMax = GpuMath.GroupMax(Max4(Max4(Max4(Max4(Max4(Max4(Max4(Max4(GpuMath.NegInf, v0), v1), v2), v3), v4), v5), v6), v7), scratch);
         float shift;
         float scale;
@@ -467,7 +466,7 @@ internal static class RowStreamKernels
     [IlgpuKernel]
     [IlgpuKernelVariant(typeof(Float16Storage))]
     [IlgpuKernelVariant(typeof(BFloat16Storage))]
-    public static void SoftmaxRow16<TFormat>(ArrayView<Half8> x, ArrayView<Half8> y, int cols, int log, long xPointer, int ahead)
+    public static void SoftmaxRow16<TFormat>(ArrayView<Half8> x, ArrayView<Half8> y, int cols, int log)
         where TFormat : struct, IKernelConstant
     {
         int bf = default(TFormat).Value;
@@ -494,7 +493,6 @@ internal static class RowStreamKernels
         Half8 w6 = k6 ? px[b + t + 6 * g] : default;
         bool k7 = t + 7 * g < nv;
         Half8 w7 = k7 ? px[b + t + 7 * g] : default;
-        PrefetchRow(xPointer, (long)cols * 2, Grid.IdxX + (long)ahead, t, g);
         float m = GpuMath.NegInf;
         m = k0 ? RowVectors.Max(m, RowVectors.Unpack(w0, bf)) : m;
         m = k1 ? RowVectors.Max(m, RowVectors.Unpack(w1, bf)) : m;

@@ -260,30 +260,18 @@ internal static class VectorKernels
         int n4 = n >> 2;
         int gid = Grid.IdxX * Group.DimX + Group.IdxX;
         int stride = Grid.DimX * Group.DimX;
-        // Four packed elements per thread and step, all loaded before any is used: 64 bytes in flight per thread. Two
-        // (32 bytes, 64 KB per SM at full occupancy) sat at Little's-law edge for one input stream and left float32
-        // unary kernels at ~95% of the copy rate (Run 13); the binary kernels get the same depth from two operands.
-        for (int i = gid; i < n4; i += 4 * stride)
+        // Two packed elements per thread and step, both loaded before either is used (32 bytes in flight per thread,
+        // like the binary kernels' two operands); each load instruction stays coalesced across the warp.
+        for (int i = gid; i < n4; i += 2 * stride)
         {
-            int i1 = i + stride, i2 = i1 + stride, i3 = i2 + stride;
-            Float4 u0 = px[i];
-            Float4 u1 = i1 < n4 ? px[i1] : u0;
-            Float4 u2 = i2 < n4 ? px[i2] : u0;
-            Float4 u3 = i3 < n4 ? px[i3] : u0;
-            py[i] = Apply4(f, u0);
-            if (i1 < n4)
+            int j = i + stride;
+            bool second = j < n4;
+            Float4 u = px[i];
+            Float4 v = second ? px[j] : u;
+            py[i] = Apply4(f, u);
+            if (second)
             {
-                py[i1] = Apply4(f, u1);
-            }
-
-            if (i2 < n4)
-            {
-                py[i2] = Apply4(f, u2);
-            }
-
-            if (i3 < n4)
-            {
-                py[i3] = Apply4(f, u3);
+                py[j] = Apply4(f, v);
             }
         }
 
@@ -455,28 +443,17 @@ internal static class VectorKernels
         int n8 = n >> 3;
         int gid = Grid.IdxX * Group.DimX + Group.IdxX;
         int stride = Grid.DimX * Group.DimX;
-        // Four packed elements per thread and step, all loaded first, as in UnaryF32x4.
-        for (int i = gid; i < n8; i += 4 * stride)
+        // Two packed elements per thread and step, as in UnaryF32x4.
+        for (int i = gid; i < n8; i += 2 * stride)
         {
-            int i1 = i + stride, i2 = i1 + stride, i3 = i2 + stride;
-            Half8 u0 = px[i];
-            Half8 u1 = i1 < n8 ? px[i1] : u0;
-            Half8 u2 = i2 < n8 ? px[i2] : u0;
-            Half8 u3 = i3 < n8 ? px[i3] : u0;
-            py[i] = Unary8<TAct, TStorage>(u0);
-            if (i1 < n8)
+            int j = i + stride;
+            bool second = j < n8;
+            Half8 u = px[i];
+            Half8 v = second ? px[j] : u;
+            py[i] = Unary8<TAct, TStorage>(u);
+            if (second)
             {
-                py[i1] = Unary8<TAct, TStorage>(u1);
-            }
-
-            if (i2 < n8)
-            {
-                py[i2] = Unary8<TAct, TStorage>(u2);
-            }
-
-            if (i3 < n8)
-            {
-                py[i3] = Unary8<TAct, TStorage>(u3);
+                py[j] = Unary8<TAct, TStorage>(v);
             }
         }
 

@@ -23,12 +23,22 @@ public sealed class GemvVecF32Tests : KernelTestBase, IClassFixture<Warp32Simula
 {
     private readonly Warp32SimulatorFixture warp32;
     private readonly ITestOutputHelper output;
+    private readonly SmallRowsProduct savedSmallRows;
 
     public GemvVecF32Tests(SimulatorFixture fixture, Warp32SimulatorFixture warp32, ITestOutputHelper output)
         : base(fixture)
     {
         this.warp32 = warp32;
         this.output = output;
+        // 8–16-row products default to the flat SGEMM; these tests are about the GEMVs that serve them otherwise.
+        savedSmallRows = K.SmallRowsKernel;
+        K.SmallRowsKernel = SmallRowsProduct.Gemv;
+    }
+
+    public override void Dispose()
+    {
+        K.SmallRowsKernel = savedSmallRows;
+        base.Dispose();
     }
 
     private static double[] Reference(float[] a, float[] b, int m, int k, int n, float alpha, float beta, float[]? bias, bool biasIsMatrix, bool transposeB = true) =>

@@ -287,9 +287,9 @@ public sealed class SgemmWarpTests : KernelTestBase
     }
 
     [Theory]
-    [InlineData(null, "Gemv")]
-    [InlineData("gemv", "Gemv")]
-    [InlineData(" SGEMM ", "Sgemm")]
+    [InlineData(null, "Sgemm")]
+    [InlineData(" GEMV ", "Gemv")]
+    [InlineData("sgemm", "Sgemm")]
     public void SmallRowsSettingParses(string? setting, string expected) => Assert.Equal(expected, SmallRowsChoice.Parse(setting).ToString());
 
     [Theory]

@@ -168,7 +168,7 @@ public abstract class KernelTestBase : IDisposable
         return (ushort)((f + 0x7fff + ((f >> 16) & 1)) >> 16);
     }
 
-    public void Dispose()
+    public virtual void Dispose()
     {
         Device.Synchronize();
         foreach (var b in buffers)

@@ -176,7 +176,7 @@ public sealed class VectorTests : Half16TestBase
 
     /// <summary>
     /// Lengths past one element per thread of the whole grid (the simulator launches at most 64 groups of 16), so each
-    /// thread takes several grid-stride steps, including the unary kernels' later elements per step (four) and their edges.
+    /// thread takes several grid-stride steps, including the unary kernels' second element per step and its edge.
     /// </summary>
     [Theory]
     [InlineData(20011)]
