@@ -19,8 +19,8 @@ public sealed partial class IlgpuKernels
     private readonly Action<KernelConfig, ArrayView<Half8>, ArrayView<Half8>, int, int>?[] softmaxVec16 = new Action<KernelConfig, ArrayView<Half8>, ArrayView<Half8>, int, int>?[2];
     private readonly Action<KernelConfig, ArrayView<Half8>, ArrayView<Half8>, ArrayView<ushort>, ArrayView<ushort>, int, int, int>?[] softmaxStream16 = new Action<KernelConfig, ArrayView<Half8>, ArrayView<Half8>, ArrayView<ushort>, ArrayView<ushort>, int, int, int>?[2];
     private Action<KernelConfig, ArrayView<Float4>, ArrayView<Float4>, ArrayView<float>, ArrayView<float>, int, int, int>? softmaxStreamF32;
-    private Action<KernelConfig, ArrayView<Float4>, ArrayView<Float4>, int, int, long, int>? softmaxRowF32;
-    private readonly Action<KernelConfig, ArrayView<Half8>, ArrayView<Half8>, int, int, long, int>?[] softmaxRow16 = new Action<KernelConfig, ArrayView<Half8>, ArrayView<Half8>, int, int, long, int>?[2];
+    private Action<KernelConfig, ArrayView<Float4>, ArrayView<Float4>, int, int>? softmaxRowF32;
+    private readonly Action<KernelConfig, ArrayView<Half8>, ArrayView<Half8>, int, int>?[] softmaxRow16 = new Action<KernelConfig, ArrayView<Half8>, ArrayView<Half8>, int, int>?[2];
     private Action<KernelConfig, ArrayView<Float4>, ArrayView<Float4>, ArrayView<Float4>, ArrayView<Float4>, int, float, int, int>? layerNormVecF32;
     private readonly Action<KernelConfig, ArrayView<ushort>, ArrayView<ushort>, ArrayView<ushort>, int, float>?[] rmsNormWide16 = new Action<KernelConfig, ArrayView<ushort>, ArrayView<ushort>, ArrayView<ushort>, int, float>?[2];
     private readonly Action<KernelConfig, ArrayView<ushort>, ArrayView<ushort>, ArrayView<ushort>, int, float>?[] fusedAddRmsNormWide16 = new Action<KernelConfig, ArrayView<ushort>, ArrayView<ushort>, ArrayView<ushort>, int, float>?[2];
