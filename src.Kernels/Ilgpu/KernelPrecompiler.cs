@@ -26,8 +26,9 @@ public sealed record PrecompiledKernel(string Kernel, TimeSpan CompileTime, int 
 /// assembly): so that a node's first worker process skips ILGPU's compiler as the second one already does.
 /// </summary>
 /// <remarks>
-/// Opt-in and outside the ordinary build (it takes minutes of CPU): the GPU harness's <c>publish.sh</c> runs it through
-/// <c>GemsInjector.GpuHarness --precompile-kernels</c>. The archive holds one entry per kernel (each listed
+/// Outside the ordinary build (it takes half a minute of CPU or more): packing GemsInjector runs it through
+/// <c>src.Kernels/Precompile</c> (skipped with <c>-p:GemsPrecompileKernels=false</c>), and the GPU harness's
+/// <c>publish.sh</c> through <c>GemsInjector.GpuHarness --precompile-kernels</c>. The archive holds one entry per kernel (each listed
 /// instantiation of a generic one) for <see cref="ShippedKernels.Architecture"/> at <see cref="ShippedKernels.InstructionSet"/>,
 /// without launch bounds, which the reader adds per load (they are two directive lines in ILGPU's PTX). Every entry is
 /// keyed by this assembly's build, so an archive from another build is never read.

@@ -45,6 +45,7 @@ public sealed class PackageTests
 
             var output = Path.Combine(app, "bin", "Release", "net10.0");
             Assert.False(Directory.EnumerateFiles(output, "libtorch*", SearchOption.AllDirectories).Any(), "The consumer must not carry libtorch.");
+            AssertShippedKernelsBesideTheKernelAssembly(package, output);
             var run = ProcessRunner.Run("dotnet", [Path.Combine(output, "Consumer.dll")], output, new Dictionary<string, string?> { ["USE_FLAGGEMS"] = "true" }, TimeSpan.FromMinutes(1));
             Assert.True(run.ExitCode == 0, run.ToString());
             Assert.Contains("info: GemsInjector: Successfully enabled GemsInjector as default ops implementation.", run.StandardError, StringComparison.Ordinal);
@@ -61,12 +62,31 @@ public sealed class PackageTests
         }
     }
 
+    /// <summary>The precompiled kernels reach the consumer's output unchanged, next to the kernel assembly they belong to.</summary>
+    private static void AssertShippedKernelsBesideTheKernelAssembly(string package, string output)
+    {
+        using var zip = ZipFile.OpenRead(package);
+        using var packed = new MemoryStream();
+        using (var entry = zip.GetEntry("lib/net10.0/GemsInjector.Kernels.ptx.zip")!.Open())
+        {
+            entry.CopyTo(packed);
+        }
+
+        var copied = Path.Combine(output, "GemsInjector.Kernels.ptx.zip");
+        Assert.True(File.Exists(Path.Combine(output, "GemsInjector.Kernels.dll")), "the kernel assembly is in the output");
+        Assert.True(File.Exists(copied), "the precompiled kernels are copied beside the kernel assembly");
+        Assert.Equal(packed.ToArray(), File.ReadAllBytes(copied));
+        using var archive = ZipFile.OpenRead(copied);
+        Assert.Contains(archive.Entries, e => e.Name.StartsWith("VectorKernels.BinaryF32x4-", StringComparison.Ordinal) && e.Name.EndsWith(".ptx", StringComparison.Ordinal));
+    }
+
     private static void AssertPackageLayout(string package)
     {
         using var zip = ZipFile.OpenRead(package);
         var entries = zip.Entries.Select(entry => entry.FullName).ToHashSet(StringComparer.Ordinal);
         Assert.Contains("lib/net10.0/GemsInjector.dll", entries);
         Assert.Contains("lib/net10.0/GemsInjector.Kernels.dll", entries);
+        Assert.Contains("lib/net10.0/GemsInjector.Kernels.ptx.zip", entries);
         Assert.Contains("analyzers/dotnet/cs/GemsInjector.Generators.dll", entries);
         Assert.Contains("analyzers/dotnet/cs/GemsInjector.CodeFixes.dll", entries);
         Assert.Contains("buildTransitive/GemsInjector.props", entries);

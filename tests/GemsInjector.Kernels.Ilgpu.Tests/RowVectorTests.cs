@@ -491,14 +491,15 @@ public sealed class RowVectorTests : Half16TestBase
 
     /// <summary>
     /// The row-resident softmax and the 16-bit layer_norm compile under the launch bounds the host passes (16-bit softmax:
-    /// two groups per SM) with their L2 prefetch of a later row, an inline PTX block that must bind its address to a
-    /// register, not local memory; the softmax exponential is <c>ex2.approx</c>.
+    /// two groups per SM) without local memory; only layer_norm carries the L2 prefetch of a later row (an inline PTX block
+    /// that must bind its address to a register): on the H200 it slowed the softmax kernels down (Run 14). The softmax
+    /// exponential is <c>ex2.approx</c>.
     /// </summary>
     [Theory]
-    [InlineData("RowStreamKernels.SoftmaxRowF32", 1024, 0)]
-    [InlineData("RowStreamKernels.SoftmaxRow16", 512, 2)]
-    [InlineData("RowVector16Kernels.LayerNorm16", 512, 0)]
-    public void ResidentSoftmaxPtxPrefetchesUnderItsBounds(string kernel, int maxThreads, int minGroups)
+    [InlineData("RowStreamKernels.SoftmaxRowF32", 1024, 0, false)]
+    [InlineData("RowStreamKernels.SoftmaxRow16", 512, 2, false)]
+    [InlineData("RowVector16Kernels.LayerNorm16", 512, 0, true)]
+    public void RowResidentPtxKeepsItsBoundsAndOnlyLayerNormPrefetches(string kernel, int maxThreads, int minGroups, bool prefetches)
     {
         using var context = Context.Create(b => b.Optimize(OptimizationLevel.O2));
         using var backend = new PTXBackend(context, new CudaCapabilityContext(CudaArchitecture.SM_90),
@@ -511,7 +512,7 @@ public sealed class RowVectorTests : Half16TestBase
             string ptx = ((PTXCompiledKernel)backend.Compile(entry, new KernelSpecialization(maxThreads, minGroups > 0 ? minGroups : null))).PTXAssembly;
             Assert.Contains($".maxntid {maxThreads}, 1, 1", ptx, StringComparison.Ordinal);
             Assert.Equal(minGroups > 0, ptx.Contains($".minnctapersm {minGroups}", StringComparison.Ordinal));
-            Assert.Contains("prefetch.global.L2", ptx, StringComparison.Ordinal);
+            Assert.Equal(prefetches, ptx.Contains("prefetch.global.L2", StringComparison.Ordinal));
             Assert.True(!kernel.Contains("Softmax", StringComparison.Ordinal) || ptx.Contains("ex2.approx", StringComparison.Ordinal), $"{kernel}: no ex2.approx");
             Assert.DoesNotContain(".local", ptx, StringComparison.Ordinal);
         }
