@@ -182,6 +182,7 @@ public sealed class SkinnyTensorCoreTests : Half16TestBase, IClassFixture<Warp32
     [Theory]
     [InlineData(16, 11008, 4096, 1, 1, 16)]
     [InlineData(2, 4096, 4096, 1, 1, 16)]
+    [InlineData(16, 4096, 11008, 1, 1, 7)]
     [InlineData(64, 4096, 4096, 4, 1, 8)]
     [InlineData(33, 4096, 11008, 4, 1, 7)]
     [InlineData(256, 4096, 4096, 4, 4, 2)]
