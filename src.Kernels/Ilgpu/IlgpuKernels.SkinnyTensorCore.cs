@@ -33,7 +33,8 @@ public sealed partial class IlgpuKernels
         }
 
         bool bf16 = format == HalfFormat.BFloat16;
-        var (config, shape, mTiles) = SkinnyTensorCoreLaunch.Plan(m, k, n, device.MultiprocessorCount, SkinnySettings.GroupsPerSm);
+        var (config, shape, mTiles) = SkinnyTensorCoreLaunch.Plan(m, k, n, device.MultiprocessorCount, SkinnySettings.GroupsPerSm,
+            capSplitsByPartials: SkinnySettings.CapSplitsByPartials);
         shape.Bf16 = bf16 ? 1 : 0;
         shape.Alpha = alpha;
         shape.Beta = beta;
@@ -74,9 +75,10 @@ public sealed partial class IlgpuKernels
 /// the old and the new path: <c>GEMS_SKINNY_TC</c> (<c>0</c> turns it off: decode products go back to the CUDA-core GEMV
 /// for M ≤ 16 and the large-tile tensor-core kernel above), <c>GEMS_SKINNY_TC_MAX_ROWS</c> (most rows it takes, default
 /// 64; more rows run as Grid.Z blocks of 64 that each read the whole weight), <c>GEMS_SKINNY_TC_GROUPS_PER_SM</c> (the
-/// split-K plan's target of groups per SM, default 4).
+/// split-K plan's target of groups per SM, default 4), <c>GEMS_SKINNY_TC_PARTIAL_CAP</c> (<c>0</c> lifts the cap that keeps
+/// the split partials within half the weight's bytes, so the groups-per-SM target alone sets the splits).
 /// </summary>
-internal readonly record struct SkinnyTensorCoreSettings(bool Enabled, int MaxRows, int GroupsPerSm)
+internal readonly record struct SkinnyTensorCoreSettings(bool Enabled, int MaxRows, int GroupsPerSm, bool CapSplitsByPartials = true)
 {
     /// <summary>Default most rows: one group's four m-tiles.</summary>
     public const int DefaultMaxRows = SkinnyTensorCoreKernels.MaxGroupRows;
@@ -87,20 +89,20 @@ internal readonly record struct SkinnyTensorCoreSettings(bool Enabled, int MaxRo
     private static readonly Lazy<SkinnyTensorCoreSettings> FromVariables = new(() => Parse(
         Environment.GetEnvironmentVariable("GEMS_SKINNY_TC"),
         Environment.GetEnvironmentVariable("GEMS_SKINNY_TC_MAX_ROWS"),
-        Environment.GetEnvironmentVariable("GEMS_SKINNY_TC_GROUPS_PER_SM")));
+        Environment.GetEnvironmentVariable("GEMS_SKINNY_TC_GROUPS_PER_SM"),
+        Environment.GetEnvironmentVariable("GEMS_SKINNY_TC_PARTIAL_CAP")));
 
     /// <summary>The settings the environment names (read once per process).</summary>
     public static SkinnyTensorCoreSettings FromEnvironment() => FromVariables.Value;
 
-    /// <summary>Settings from the variables' text: unset, empty or unparsable values take the defaults; "0" / "off" / "false" disables.</summary>
-    public static SkinnyTensorCoreSettings Parse(string? enabled, string? maxRows, string? groupsPerSm)
-    {
-        string? on = enabled?.Trim().ToLowerInvariant();
-        return new SkinnyTensorCoreSettings(
-            on is not ("0" or "off" or "false"),
-            int.TryParse(maxRows, out int rows) && rows >= 2 ? rows : DefaultMaxRows,
-            int.TryParse(groupsPerSm, out int groups) && groups >= 1 ? groups : DefaultGroupsPerSm);
-    }
+    /// <summary>Settings from the variables' text: unset, empty or unparsable values take the defaults; "0" / "off" / "false" turns a switch off.</summary>
+    public static SkinnyTensorCoreSettings Parse(string? enabled, string? maxRows, string? groupsPerSm, string? partialCap = null) => new(
+        IsOn(enabled),
+        int.TryParse(maxRows, out int rows) && rows >= 2 ? rows : DefaultMaxRows,
+        int.TryParse(groupsPerSm, out int groups) && groups >= 1 ? groups : DefaultGroupsPerSm,
+        IsOn(partialCap));
+
+    private static bool IsOn(string? setting) => setting?.Trim().ToLowerInvariant() is not ("0" or "off" or "false");
 }
 
 /// <summary>Launch plan of <see cref="SkinnyTensorCoreKernels"/> (shared by the facade and the tests).</summary>
@@ -120,9 +122,11 @@ internal static class SkinnyTensorCoreLaunch
     /// Grid, shape (M, N, K, split-K set; the caller fills format, alpha, beta and bias) and m-tiles for one product. K is
     /// split into chunks of whole <see cref="SkinnyTensorCoreKernels.KStep"/> steps so that column groups × row blocks ×
     /// splits reach <paramref name="groupsPerSm"/> groups per SM (memory-bound: every SM needs several groups' loads in
-    /// flight); <paramref name="requestedSplits"/> &gt; 0 forces a split count instead (tests; the simulator has no SMs).
+    /// flight) and, with <paramref name="capSplitsByPartials"/>, no more than <see cref="MaxSplitsForPartials"/>;
+    /// <paramref name="requestedSplits"/> &gt; 0 forces a split count instead (tests; the simulator has no SMs).
     /// </summary>
-    public static (KernelConfig Config, TensorCoreShape Shape, int MTiles) Plan(int m, int k, int n, int multiprocessors, int groupsPerSm, int requestedSplits = 0)
+    public static (KernelConfig Config, TensorCoreShape Shape, int MTiles) Plan(int m, int k, int n, int multiprocessors, int groupsPerSm, int requestedSplits = 0,
+        bool capSplitsByPartials = true)
     {
         int mTiles = MTiles(m);
         int rowBlocks = (m + (mTiles * 16) - 1) / (mTiles * 16);
@@ -131,7 +135,7 @@ internal static class SkinnyTensorCoreLaunch
         long groups = (long)columnGroups * rowBlocks;
         int wanted = requestedSplits > 0
             ? requestedSplits
-            : multiprocessors > 0 ? (int)Math.Min(Math.Max(1, ((long)multiprocessors * groupsPerSm + groups - 1) / groups), MaxSplitsForPartials(m, k)) : 1;
+            : multiprocessors > 0 ? (int)Math.Min(Math.Max(1, ((long)multiprocessors * groupsPerSm + groups - 1) / groups), capSplitsByPartials ? MaxSplitsForPartials(m, k) : int.MaxValue) : 1;
         int stepsPerChunk = (steps + Math.Min(wanted, steps) - 1) / Math.Min(wanted, steps);
         int splits = (steps + stepsPerChunk - 1) / stepsPerChunk;
         var shape = new TensorCoreShape

@@ -208,12 +208,21 @@ public sealed class SkinnyTensorCoreTests : Half16TestBase, IClassFixture<Warp32
         }
     }
 
+    /// <summary>Without the partial-traffic cap the groups-per-SM target alone sets the splits (64 rows: 16 instead of 8).</summary>
+    [Fact]
+    public void PartialCapCanBeLifted()
+    {
+        Assert.Equal(8, SkinnyTensorCoreLaunch.Plan(64, 4096, 4096, 132, 4).Shape.SplitK);
+        Assert.Equal(16, SkinnyTensorCoreLaunch.Plan(64, 4096, 4096, 132, 4, capSplitsByPartials: false).Shape.SplitK);
+        Assert.Equal(32, SkinnyTensorCoreLaunch.Plan(64, 4096, 4096, 132, 8, capSplitsByPartials: false).Shape.SplitK);
+    }
+
     [Theory]
-    [InlineData(null, null, null, true, 64, 4)]
-    [InlineData("0", "", "x", false, 64, 4)]
-    [InlineData(" OFF ", "256", "8", false, 256, 8)]
-    [InlineData("1", "1", "0", true, 64, 4)]
-    [InlineData("on", "16", "2", true, 16, 2)]
-    public void SettingsParse(string? enabled, string? maxRows, string? groupsPerSm, bool expectEnabled, int expectRows, int expectGroups) =>
-        Assert.Equal(new SkinnyTensorCoreSettings(expectEnabled, expectRows, expectGroups), SkinnyTensorCoreSettings.Parse(enabled, maxRows, groupsPerSm));
+    [InlineData(null, null, null, null, true, 64, 4, true)]
+    [InlineData("0", "", "x", "1", false, 64, 4, true)]
+    [InlineData(" OFF ", "256", "8", "0", false, 256, 8, false)]
+    [InlineData("1", "1", "0", "false", true, 64, 4, false)]
+    [InlineData("on", "16", "2", "", true, 16, 2, true)]
+    public void SettingsParse(string? enabled, string? maxRows, string? groupsPerSm, string? partialCap, bool expectEnabled, int expectRows, int expectGroups, bool expectCap) =>
+        Assert.Equal(new SkinnyTensorCoreSettings(expectEnabled, expectRows, expectGroups, expectCap), SkinnyTensorCoreSettings.Parse(enabled, maxRows, groupsPerSm, partialCap));
 }
