@@ -6,9 +6,9 @@ namespace GemsInjector.Kernels.Ilgpu;
 
 public sealed partial class IlgpuKernels
 {
-    // Slots: format · 3 + (m-tiles 1, 2, 4 → 0, 1, 2).
+    // Slots: (steps in flight - 1) · 6 + format · 3 + (m-tiles 1, 2, 4 → 0, 1, 2).
     private readonly Action<KernelConfig, ArrayView<Half8>, ArrayView<Half8>, ArrayView<ushort>, ArrayView<ushort>, ArrayView<float>, TensorCoreShape>?[] skinnyGemm16 =
-        new Action<KernelConfig, ArrayView<Half8>, ArrayView<Half8>, ArrayView<ushort>, ArrayView<ushort>, ArrayView<float>, TensorCoreShape>?[6];
+        new Action<KernelConfig, ArrayView<Half8>, ArrayView<Half8>, ArrayView<ushort>, ArrayView<ushort>, ArrayView<float>, TensorCoreShape>?[12];
 
     /// <summary>Settings of the skinny tensor-core kernel (environment, read once per process).</summary>
     internal SkinnyTensorCoreSettings SkinnySettings { get; set; } = SkinnyTensorCoreSettings.FromEnvironment();
@@ -41,7 +41,7 @@ public sealed partial class IlgpuKernels
         shape.HasBias = bias.Length != 0 ? 1 : 0;
         shape.StrideBiasM = biasIsMatrix ? n : 0;
         var partial = shape.SplitK > 1 ? Scratch((long)shape.SplitK * m * n) : default;
-        SkinnyKernel(mTiles, bf16)(config, a.Cast<Half8>(), b.Cast<Half8>(), bias, c, partial, shape);
+        SkinnyKernel(mTiles, bf16, SkinnySettings.StepsInFlight)(config, a.Cast<Half8>(), b.Cast<Half8>(), bias, c, partial, shape);
         if (shape.SplitK > 1)
         {
             device.Load(ref gemvReduce16, nameof(HalfGemvKernels.GemvReduce16),
@@ -52,20 +52,26 @@ public sealed partial class IlgpuKernels
         return true;
     }
 
-    private Action<KernelConfig, ArrayView<Half8>, ArrayView<Half8>, ArrayView<ushort>, ArrayView<ushort>, ArrayView<float>, TensorCoreShape> SkinnyKernel(int mTiles, bool bf16)
+    private Action<KernelConfig, ArrayView<Half8>, ArrayView<Half8>, ArrayView<ushort>, ArrayView<ushort>, ArrayView<float>, TensorCoreShape> SkinnyKernel(int mTiles, bool bf16, int stepsInFlight)
     {
-        var name = $"{nameof(SkinnyTensorCoreKernels.Gemm16Skinny)}<{mTiles},{(bf16 ? "bf16" : "f16")}>";
-        int slot = (bf16 ? 3 : 0) + (mTiles switch { 1 => 0, 2 => 1, _ => 2 });
+        var name = $"{nameof(SkinnyTensorCoreKernels.Gemm16Skinny)}<{mTiles},{(bf16 ? "bf16" : "f16")},{stepsInFlight}>";
+        int slot = ((stepsInFlight - 1) * 6) + (bf16 ? 3 : 0) + (mTiles switch { 1 => 0, 2 => 1, _ => 2 });
         var bounds = Bounds(SkinnyTensorCoreKernels.GroupSize, null);
-        return (mTiles, bf16) switch
+        return (mTiles, bf16, stepsInFlight) switch
         {
-            (1, false) => device.Load(ref skinnyGemm16[slot], name, acc => acc.LoadStreamKernel<ArrayView<Half8>, ArrayView<Half8>, ArrayView<ushort>, ArrayView<ushort>, ArrayView<float>, TensorCoreShape>(SkinnyTensorCoreKernels.Gemm16Skinny<Const1, Float16Storage>, bounds)),
-            (2, false) => device.Load(ref skinnyGemm16[slot], name, acc => acc.LoadStreamKernel<ArrayView<Half8>, ArrayView<Half8>, ArrayView<ushort>, ArrayView<ushort>, ArrayView<float>, TensorCoreShape>(SkinnyTensorCoreKernels.Gemm16Skinny<Const2, Float16Storage>, bounds)),
-            (4, false) => device.Load(ref skinnyGemm16[slot], name, acc => acc.LoadStreamKernel<ArrayView<Half8>, ArrayView<Half8>, ArrayView<ushort>, ArrayView<ushort>, ArrayView<float>, TensorCoreShape>(SkinnyTensorCoreKernels.Gemm16Skinny<Const4, Float16Storage>, bounds)),
-            (1, true) => device.Load(ref skinnyGemm16[slot], name, acc => acc.LoadStreamKernel<ArrayView<Half8>, ArrayView<Half8>, ArrayView<ushort>, ArrayView<ushort>, ArrayView<float>, TensorCoreShape>(SkinnyTensorCoreKernels.Gemm16Skinny<Const1, BFloat16Storage>, bounds)),
-            (2, true) => device.Load(ref skinnyGemm16[slot], name, acc => acc.LoadStreamKernel<ArrayView<Half8>, ArrayView<Half8>, ArrayView<ushort>, ArrayView<ushort>, ArrayView<float>, TensorCoreShape>(SkinnyTensorCoreKernels.Gemm16Skinny<Const2, BFloat16Storage>, bounds)),
-            (4, true) => device.Load(ref skinnyGemm16[slot], name, acc => acc.LoadStreamKernel<ArrayView<Half8>, ArrayView<Half8>, ArrayView<ushort>, ArrayView<ushort>, ArrayView<float>, TensorCoreShape>(SkinnyTensorCoreKernels.Gemm16Skinny<Const4, BFloat16Storage>, bounds)),
-            _ => throw new ArgumentOutOfRangeException(nameof(mTiles), mTiles, "The skinny kernel takes 1, 2 or 4 m-tiles."),
+            (1, false, 1) => device.Load(ref skinnyGemm16[slot], name, acc => acc.LoadStreamKernel<ArrayView<Half8>, ArrayView<Half8>, ArrayView<ushort>, ArrayView<ushort>, ArrayView<float>, TensorCoreShape>(SkinnyTensorCoreKernels.Gemm16Skinny<Const1, Float16Storage, Const1>, bounds)),
+            (2, false, 1) => device.Load(ref skinnyGemm16[slot], name, acc => acc.LoadStreamKernel<ArrayView<Half8>, ArrayView<Half8>, ArrayView<ushort>, ArrayView<ushort>, ArrayView<float>, TensorCoreShape>(SkinnyTensorCoreKernels.Gemm16Skinny<Const2, Float16Storage, Const1>, bounds)),
+            (4, false, 1) => device.Load(ref skinnyGemm16[slot], name, acc => acc.LoadStreamKernel<ArrayView<Half8>, ArrayView<Half8>, ArrayView<ushort>, ArrayView<ushort>, ArrayView<float>, TensorCoreShape>(SkinnyTensorCoreKernels.Gemm16Skinny<Const4, Float16Storage, Const1>, bounds)),
+            (1, true, 1) => device.Load(ref skinnyGemm16[slot], name, acc => acc.LoadStreamKernel<ArrayView<Half8>, ArrayView<Half8>, ArrayView<ushort>, ArrayView<ushort>, ArrayView<float>, TensorCoreShape>(SkinnyTensorCoreKernels.Gemm16Skinny<Const1, BFloat16Storage, Const1>, bounds)),
+            (2, true, 1) => device.Load(ref skinnyGemm16[slot], name, acc => acc.LoadStreamKernel<ArrayView<Half8>, ArrayView<Half8>, ArrayView<ushort>, ArrayView<ushort>, ArrayView<float>, TensorCoreShape>(SkinnyTensorCoreKernels.Gemm16Skinny<Const2, BFloat16Storage, Const1>, bounds)),
+            (4, true, 1) => device.Load(ref skinnyGemm16[slot], name, acc => acc.LoadStreamKernel<ArrayView<Half8>, ArrayView<Half8>, ArrayView<ushort>, ArrayView<ushort>, ArrayView<float>, TensorCoreShape>(SkinnyTensorCoreKernels.Gemm16Skinny<Const4, BFloat16Storage, Const1>, bounds)),
+            (1, false, 2) => device.Load(ref skinnyGemm16[slot], name, acc => acc.LoadStreamKernel<ArrayView<Half8>, ArrayView<Half8>, ArrayView<ushort>, ArrayView<ushort>, ArrayView<float>, TensorCoreShape>(SkinnyTensorCoreKernels.Gemm16Skinny<Const1, Float16Storage, Const2>, bounds)),
+            (2, false, 2) => device.Load(ref skinnyGemm16[slot], name, acc => acc.LoadStreamKernel<ArrayView<Half8>, ArrayView<Half8>, ArrayView<ushort>, ArrayView<ushort>, ArrayView<float>, TensorCoreShape>(SkinnyTensorCoreKernels.Gemm16Skinny<Const2, Float16Storage, Const2>, bounds)),
+            (4, false, 2) => device.Load(ref skinnyGemm16[slot], name, acc => acc.LoadStreamKernel<ArrayView<Half8>, ArrayView<Half8>, ArrayView<ushort>, ArrayView<ushort>, ArrayView<float>, TensorCoreShape>(SkinnyTensorCoreKernels.Gemm16Skinny<Const4, Float16Storage, Const2>, bounds)),
+            (1, true, 2) => device.Load(ref skinnyGemm16[slot], name, acc => acc.LoadStreamKernel<ArrayView<Half8>, ArrayView<Half8>, ArrayView<ushort>, ArrayView<ushort>, ArrayView<float>, TensorCoreShape>(SkinnyTensorCoreKernels.Gemm16Skinny<Const1, BFloat16Storage, Const2>, bounds)),
+            (2, true, 2) => device.Load(ref skinnyGemm16[slot], name, acc => acc.LoadStreamKernel<ArrayView<Half8>, ArrayView<Half8>, ArrayView<ushort>, ArrayView<ushort>, ArrayView<float>, TensorCoreShape>(SkinnyTensorCoreKernels.Gemm16Skinny<Const2, BFloat16Storage, Const2>, bounds)),
+            (4, true, 2) => device.Load(ref skinnyGemm16[slot], name, acc => acc.LoadStreamKernel<ArrayView<Half8>, ArrayView<Half8>, ArrayView<ushort>, ArrayView<ushort>, ArrayView<float>, TensorCoreShape>(SkinnyTensorCoreKernels.Gemm16Skinny<Const4, BFloat16Storage, Const2>, bounds)),
+            _ => throw new ArgumentOutOfRangeException(nameof(mTiles), mTiles, "The skinny kernel takes 1, 2 or 4 m-tiles and 1 or 2 steps in flight."),
         };
     }
 }
@@ -76,9 +82,10 @@ public sealed partial class IlgpuKernels
 /// for M ≤ 16 and the large-tile tensor-core kernel above), <c>GEMS_SKINNY_TC_MAX_ROWS</c> (most rows it takes, default
 /// 64; more rows run as Grid.Z blocks of 64 that each read the whole weight), <c>GEMS_SKINNY_TC_GROUPS_PER_SM</c> (the
 /// split-K plan's target of groups per SM, default 4), <c>GEMS_SKINNY_TC_PARTIAL_CAP</c> (<c>0</c> lifts the cap that keeps
-/// the split partials within half the weight's bytes, so the groups-per-SM target alone sets the splits).
+/// the split partials within half the weight's bytes, so the groups-per-SM target alone sets the splits),
+/// <c>GEMS_SKINNY_TC_STEPS</c> (K steps of weight vectors in flight per warp: 1, the default, or 2).
 /// </summary>
-internal readonly record struct SkinnyTensorCoreSettings(bool Enabled, int MaxRows, int GroupsPerSm, bool CapSplitsByPartials = true)
+internal readonly record struct SkinnyTensorCoreSettings(bool Enabled, int MaxRows, int GroupsPerSm, bool CapSplitsByPartials = true, int StepsInFlight = 1)
 {
     /// <summary>Default most rows: one group's four m-tiles.</summary>
     public const int DefaultMaxRows = SkinnyTensorCoreKernels.MaxGroupRows;
@@ -90,17 +97,19 @@ internal readonly record struct SkinnyTensorCoreSettings(bool Enabled, int MaxRo
         Environment.GetEnvironmentVariable("GEMS_SKINNY_TC"),
         Environment.GetEnvironmentVariable("GEMS_SKINNY_TC_MAX_ROWS"),
         Environment.GetEnvironmentVariable("GEMS_SKINNY_TC_GROUPS_PER_SM"),
-        Environment.GetEnvironmentVariable("GEMS_SKINNY_TC_PARTIAL_CAP")));
+        Environment.GetEnvironmentVariable("GEMS_SKINNY_TC_PARTIAL_CAP"),
+        Environment.GetEnvironmentVariable("GEMS_SKINNY_TC_STEPS")));
 
     /// <summary>The settings the environment names (read once per process).</summary>
     public static SkinnyTensorCoreSettings FromEnvironment() => FromVariables.Value;
 
     /// <summary>Settings from the variables' text: unset, empty or unparsable values take the defaults; "0" / "off" / "false" turns a switch off.</summary>
-    public static SkinnyTensorCoreSettings Parse(string? enabled, string? maxRows, string? groupsPerSm, string? partialCap = null) => new(
+    public static SkinnyTensorCoreSettings Parse(string? enabled, string? maxRows, string? groupsPerSm, string? partialCap = null, string? steps = null) => new(
         IsOn(enabled),
         int.TryParse(maxRows, out int rows) && rows >= 2 ? rows : DefaultMaxRows,
         int.TryParse(groupsPerSm, out int groups) && groups >= 1 ? groups : DefaultGroupsPerSm,
-        IsOn(partialCap));
+        IsOn(partialCap),
+        steps?.Trim() == "2" ? 2 : 1);
 
     private static bool IsOn(string? setting) => setting?.Trim().ToLowerInvariant() is not ("0" or "off" or "false");
 }

@@ -12,6 +12,12 @@ internal struct SkinnyQuad
     public float C3;
 }
 
+/// <summary>One lane's eight weight vectors of one step: block (0: K 0–31, 1: K 32–63 of the step) × n-block.</summary>
+internal struct SkinnyWeights
+{
+    public Half8 B00, B01, B02, B03, B10, B11, B12, B13;
+}
+
 /// <summary>Where one lane reads its activation vectors in one step (rows clamped into M, vectors past K zeroed).</summary>
 internal struct SkinnyARows
 {
@@ -94,21 +100,32 @@ internal static partial class SkinnyTensorCoreKernels
     /// <summary>The emulation's scratch per thread: its accumulators, then its six fragment registers (as float bits), padded.</summary>
     public const int EmulationFloatsPerThread = MaxAccumulators + 8;
 
-    /// <summary>The kernel through inline PTX (CUDA only): <typeparamref name="TMTiles"/> 16-row m-tiles (1, 2 or 4), float16 or bfloat16.</summary>
+    /// <summary>
+    /// The kernel through inline PTX (CUDA only): <typeparamref name="TMTiles"/> 16-row m-tiles (1, 2 or 4), float16 or
+    /// bfloat16, <typeparamref name="TStepsInFlight"/> K steps of weight vectors in flight per warp (1, or 2: the next
+    /// step's vectors are issued before this step's mma wait on theirs).
+    /// </summary>
     [IlgpuKernel]
-    [IlgpuKernelVariant(typeof(Const1), typeof(Float16Storage))]
-    [IlgpuKernelVariant(typeof(Const2), typeof(Float16Storage))]
-    [IlgpuKernelVariant(typeof(Const4), typeof(Float16Storage))]
-    [IlgpuKernelVariant(typeof(Const1), typeof(BFloat16Storage))]
-    [IlgpuKernelVariant(typeof(Const2), typeof(BFloat16Storage))]
-    [IlgpuKernelVariant(typeof(Const4), typeof(BFloat16Storage))]
-    public static void Gemm16Skinny<TMTiles, TFormat>(ArrayView<Half8> a8, ArrayView<Half8> b8, ArrayView<ushort> bias, ArrayView<ushort> c, ArrayView<float> partial,
-        TensorCoreShape s)
+    [IlgpuKernelVariant(typeof(Const1), typeof(Float16Storage), typeof(Const1))]
+    [IlgpuKernelVariant(typeof(Const2), typeof(Float16Storage), typeof(Const1))]
+    [IlgpuKernelVariant(typeof(Const4), typeof(Float16Storage), typeof(Const1))]
+    [IlgpuKernelVariant(typeof(Const1), typeof(BFloat16Storage), typeof(Const1))]
+    [IlgpuKernelVariant(typeof(Const2), typeof(BFloat16Storage), typeof(Const1))]
+    [IlgpuKernelVariant(typeof(Const4), typeof(BFloat16Storage), typeof(Const1))]
+    [IlgpuKernelVariant(typeof(Const1), typeof(Float16Storage), typeof(Const2))]
+    [IlgpuKernelVariant(typeof(Const2), typeof(Float16Storage), typeof(Const2))]
+    [IlgpuKernelVariant(typeof(Const4), typeof(Float16Storage), typeof(Const2))]
+    [IlgpuKernelVariant(typeof(Const1), typeof(BFloat16Storage), typeof(Const2))]
+    [IlgpuKernelVariant(typeof(Const2), typeof(BFloat16Storage), typeof(Const2))]
+    [IlgpuKernelVariant(typeof(Const4), typeof(BFloat16Storage), typeof(Const2))]
+    public static void Gemm16Skinny<TMTiles, TFormat, TStepsInFlight>(ArrayView<Half8> a8, ArrayView<Half8> b8, ArrayView<ushort> bias, ArrayView<ushort> c,
+        ArrayView<float> partial, TensorCoreShape s)
         where TMTiles : struct, IKernelConstant
         where TFormat : struct, IStorage16, IKernelConstant
+        where TStepsInFlight : struct, IKernelConstant
     {
         var ops = default(PtxSkinnyOps);
-        Body<PtxSkinnyOps, TMTiles, TFormat>(ref ops, a8, b8, bias, c, partial, s);
+        Body<PtxSkinnyOps, TMTiles, TFormat, TStepsInFlight>(ref ops, a8, b8, bias, c, partial, s);
     }
 
     /// <summary>
@@ -116,23 +133,25 @@ internal static partial class SkinnyTensorCoreKernels
     /// <see cref="EmulationFloatsPerThread"/> floats per thread of every group): for ILGPU's CPU accelerator with 32-thread warps.
     /// </summary>
     [IlgpuKernel]
-    [IlgpuKernelVariant(typeof(Const1), typeof(Float16Storage))]
-    [IlgpuKernelVariant(typeof(Const4), typeof(BFloat16Storage))]
-    public static void Gemm16SkinnyEmulated<TMTiles, TFormat>(ArrayView<Half8> a8, ArrayView<Half8> b8, ArrayView<ushort> bias, ArrayView<ushort> c,
+    [IlgpuKernelVariant(typeof(Const1), typeof(Float16Storage), typeof(Const1))]
+    [IlgpuKernelVariant(typeof(Const4), typeof(BFloat16Storage), typeof(Const2))]
+    public static void Gemm16SkinnyEmulated<TMTiles, TFormat, TStepsInFlight>(ArrayView<Half8> a8, ArrayView<Half8> b8, ArrayView<ushort> bias, ArrayView<ushort> c,
         ArrayView<float> partial, ArrayView<float> scratch, TensorCoreShape s)
         where TMTiles : struct, IKernelConstant
         where TFormat : struct, IStorage16, IKernelConstant
+        where TStepsInFlight : struct, IKernelConstant
     {
         var ops = new EmulatedSkinnyOps { Scratch = scratch };
-        Body<EmulatedSkinnyOps, TMTiles, TFormat>(ref ops, a8, b8, bias, c, partial, s);
+        Body<EmulatedSkinnyOps, TMTiles, TFormat, TStepsInFlight>(ref ops, a8, b8, bias, c, partial, s);
     }
 
     /// <summary>The kernel body shared by the PTX and emulated operations.</summary>
-    internal static void Body<TOps, TMTiles, TFormat>(ref TOps ops, ArrayView<Half8> a8, ArrayView<Half8> b8, ArrayView<ushort> bias, ArrayView<ushort> c,
+    internal static void Body<TOps, TMTiles, TFormat, TStepsInFlight>(ref TOps ops, ArrayView<Half8> a8, ArrayView<Half8> b8, ArrayView<ushort> bias, ArrayView<ushort> c,
         ArrayView<float> partial, TensorCoreShape s)
         where TOps : struct, ISkinnyOps
         where TMTiles : struct, IKernelConstant
         where TFormat : struct, IStorage16, IKernelConstant
+        where TStepsInFlight : struct, IKernelConstant
     {
         int mTiles = default(TMTiles).Value;
         bool bf16 = default(TFormat).Value != 0;
@@ -155,14 +174,39 @@ internal static partial class SkinnyTensorCoreKernels
         long w3 = Clamp(n0 + 24 + g, s.N) * rowVectors;
 
         int kb = kStart;
-        for (; kb + KStep <= kEnd; kb += KStep)
+        if (default(TStepsInFlight).Value > 1)
         {
-            Iteration(ref ops, a8, b8, s, mTiles, bf16, m0, g, t, rowVectors, w0, w1, w2, w3, kb, kEnd, guarded: false);
+            // Two steps in flight: the next whole step's weight vectors are issued before this step's mma wait on theirs.
+            if (kb + KStep <= kEnd)
+            {
+                var current = LoadWeights(b8, w0, w1, w2, w3, kb, kEnd, t, guarded: false);
+                while (true)
+                {
+                    int next = kb + KStep;
+                    bool more = next + KStep <= kEnd;
+                    var ahead = more ? LoadWeights(b8, w0, w1, w2, w3, next, kEnd, t, guarded: false) : default;
+                    Multiply(ref ops, a8, s, mTiles, bf16, m0, g, t, rowVectors, current, kb, kEnd, guarded: false);
+                    kb = next;
+                    if (!more)
+                    {
+                        break;
+                    }
+
+                    current = ahead;
+                }
+            }
+        }
+        else
+        {
+            for (; kb + KStep <= kEnd; kb += KStep)
+            {
+                Multiply(ref ops, a8, s, mTiles, bf16, m0, g, t, rowVectors, LoadWeights(b8, w0, w1, w2, w3, kb, kEnd, t, guarded: false), kb, kEnd, guarded: false);
+            }
         }
 
         if (kb < kEnd)
         {
-            Iteration(ref ops, a8, b8, s, mTiles, bf16, m0, g, t, rowVectors, w0, w1, w2, w3, kb, kEnd, guarded: true);
+            Multiply(ref ops, a8, s, mTiles, bf16, m0, g, t, rowVectors, LoadWeights(b8, w0, w1, w2, w3, kb, kEnd, t, guarded: true), kb, kEnd, guarded: true);
         }
 
         // Tiles are type arguments (constants: each mma and read names its PTX registers); m-tiles past the variant's fold away.
@@ -204,43 +248,56 @@ internal static partial class SkinnyTensorCoreKernels
     }
 
     /// <summary>
-    /// One <see cref="KStep"/> of K from <paramref name="kb"/>: the eight weight vectors first (two blocks × four n-blocks),
-    /// then per m-tile its four activation vectors and 16 mma. <paramref name="guarded"/> (the last, partial step only)
-    /// zeroes vectors at or past <paramref name="kEnd"/> in both operands (so a NaN past K cannot leak in).
+    /// The eight weight vectors of one <see cref="KStep"/> from <paramref name="kb"/> (two blocks × four n-blocks).
+    /// <paramref name="guarded"/> (the last, partial step only) zeroes vectors at or past <paramref name="kEnd"/> (so a NaN
+    /// past K cannot leak in; the activations are zeroed the same way).
     /// </summary>
-    private static void Iteration<TOps>(ref TOps ops, ArrayView<Half8> a8, ArrayView<Half8> b8, TensorCoreShape s, int mTiles, bool bf16, int m0, int g, int t,
-        long rowVectors, long w0, long w1, long w2, long w3, int kb, int kEnd, bool guarded)
-        where TOps : struct, ISkinnyOps
+    private static SkinnyWeights LoadWeights(ArrayView<Half8> b8, long w0, long w1, long w2, long w3, int kb, int kEnd, int t, bool guarded)
     {
         bool valid0 = !guarded || kb + (8 * t) < kEnd;
         bool valid1 = !guarded || kb + 32 + (8 * t) < kEnd;
         long v0 = (kb / 8) + t;
         long v1 = v0 + 4;
-        var b00 = Fetch(b8, w0 + v0, valid0);
-        var b01 = Fetch(b8, w1 + v0, valid0);
-        var b02 = Fetch(b8, w2 + v0, valid0);
-        var b03 = Fetch(b8, w3 + v0, valid0);
-        var b10 = Fetch(b8, w0 + v1, valid1);
-        var b11 = Fetch(b8, w1 + v1, valid1);
-        var b12 = Fetch(b8, w2 + v1, valid1);
-        var b13 = Fetch(b8, w3 + v1, valid1);
-        var a = new SkinnyARows { View = a8, Rows = s.M, RowVectors = rowVectors, G = g, V0 = v0, V1 = v1, Valid0 = valid0, Valid1 = valid1 };
-        MTile<TOps, SkinnyTile0, SkinnyTile1, SkinnyTile2, SkinnyTile3>(ref ops, a, m0, bf16, b00, b01, b02, b03, b10, b11, b12, b13);
+        return new SkinnyWeights
+        {
+            B00 = Fetch(b8, w0 + v0, valid0),
+            B01 = Fetch(b8, w1 + v0, valid0),
+            B02 = Fetch(b8, w2 + v0, valid0),
+            B03 = Fetch(b8, w3 + v0, valid0),
+            B10 = Fetch(b8, w0 + v1, valid1),
+            B11 = Fetch(b8, w1 + v1, valid1),
+            B12 = Fetch(b8, w2 + v1, valid1),
+            B13 = Fetch(b8, w3 + v1, valid1),
+        };
+    }
+
+    /// <summary>One <see cref="KStep"/> of K from <paramref name="kb"/> with its weight vectors: per m-tile its four activation vectors and 16 mma.</summary>
+    private static void Multiply<TOps>(ref TOps ops, ArrayView<Half8> a8, TensorCoreShape s, int mTiles, bool bf16, int m0, int g, int t,
+        long rowVectors, SkinnyWeights w, int kb, int kEnd, bool guarded)
+        where TOps : struct, ISkinnyOps
+    {
+        long v0 = (kb / 8) + t;
+        var a = new SkinnyARows
+        {
+            View = a8, Rows = s.M, RowVectors = rowVectors, G = g, V0 = v0, V1 = v0 + 4,
+            Valid0 = !guarded || kb + (8 * t) < kEnd,
+            Valid1 = !guarded || kb + 32 + (8 * t) < kEnd,
+        };
+        MTile<TOps, SkinnyTile0, SkinnyTile1, SkinnyTile2, SkinnyTile3>(ref ops, a, m0, bf16, w);
         if (mTiles > 1)
         {
-            MTile<TOps, SkinnyTile4, SkinnyTile5, SkinnyTile6, SkinnyTile7>(ref ops, a, m0 + 16, bf16, b00, b01, b02, b03, b10, b11, b12, b13);
+            MTile<TOps, SkinnyTile4, SkinnyTile5, SkinnyTile6, SkinnyTile7>(ref ops, a, m0 + 16, bf16, w);
         }
 
         if (mTiles > 2)
         {
-            MTile<TOps, SkinnyTile8, SkinnyTile9, SkinnyTile10, SkinnyTile11>(ref ops, a, m0 + 32, bf16, b00, b01, b02, b03, b10, b11, b12, b13);
-            MTile<TOps, SkinnyTile12, SkinnyTile13, SkinnyTile14, SkinnyTile15>(ref ops, a, m0 + 48, bf16, b00, b01, b02, b03, b10, b11, b12, b13);
+            MTile<TOps, SkinnyTile8, SkinnyTile9, SkinnyTile10, SkinnyTile11>(ref ops, a, m0 + 32, bf16, w);
+            MTile<TOps, SkinnyTile12, SkinnyTile13, SkinnyTile14, SkinnyTile15>(ref ops, a, m0 + 48, bf16, w);
         }
     }
 
     /// <summary>One m-tile (rows <paramref name="row0"/> .. +15) over one step: its four activation vectors, then 16 mma.</summary>
-    private static void MTile<TOps, T0, T1, T2, T3>(ref TOps ops, SkinnyARows a, int row0, bool bf16,
-        Half8 b00, Half8 b01, Half8 b02, Half8 b03, Half8 b10, Half8 b11, Half8 b12, Half8 b13)
+    private static void MTile<TOps, T0, T1, T2, T3>(ref TOps ops, SkinnyARows a, int row0, bool bf16, SkinnyWeights w)
         where TOps : struct, ISkinnyOps
         where T0 : struct, IKernelConstant
         where T1 : struct, IKernelConstant
@@ -253,8 +310,8 @@ internal static partial class SkinnyTensorCoreKernels
         var hi0 = Fetch(a.View, hi + a.V0, a.Valid0);
         var lo1 = Fetch(a.View, lo + a.V1, a.Valid1);
         var hi1 = Fetch(a.View, hi + a.V1, a.Valid1);
-        Block<TOps, T0, T1, T2, T3>(ref ops, bf16, lo0, hi0, b00, b01, b02, b03);
-        Block<TOps, T0, T1, T2, T3>(ref ops, bf16, lo1, hi1, b10, b11, b12, b13);
+        Block<TOps, T0, T1, T2, T3>(ref ops, bf16, lo0, hi0, w.B00, w.B01, w.B02, w.B03);
+        Block<TOps, T0, T1, T2, T3>(ref ops, bf16, lo1, hi1, w.B10, w.B11, w.B12, w.B13);
     }
 
     /// <summary>The two k16 steps of one 32-element block for one m-tile and four n-blocks (see the class notes for the renumbering).</summary>

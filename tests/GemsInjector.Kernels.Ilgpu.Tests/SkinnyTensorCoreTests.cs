@@ -34,24 +34,24 @@ public sealed class SkinnyTensorCoreTests : Half16TestBase, IClassFixture<Warp32
         reduce = warp32.Accelerator.LoadStreamKernel<ArrayView<float>, ArrayView<ushort>, ArrayView<ushort>, HalfGemvShape, int>(HalfGemvKernels.GemvReduce16);
     }
 
-    private Action<KernelConfig, ArrayView<Half8>, ArrayView<Half8>, ArrayView<ushort>, ArrayView<ushort>, ArrayView<float>, ArrayView<float>, TensorCoreShape> Emulated(int mTiles, bool bf16)
+    private static Type Constant(int value) => value switch { 1 => typeof(Const1), 2 => typeof(Const2), _ => typeof(Const4) };
+
+    private static Type Format(bool bf16) => bf16 ? typeof(BFloat16Storage) : typeof(Float16Storage);
+
+    private Action<KernelConfig, ArrayView<Half8>, ArrayView<Half8>, ArrayView<ushort>, ArrayView<ushort>, ArrayView<float>, ArrayView<float>, TensorCoreShape> Emulated(
+        int mTiles, bool bf16, int stepsInFlight)
     {
-        var acc = warp32.Accelerator;
-        return (mTiles, bf16) switch
-        {
-            (1, false) => acc.LoadStreamKernel<ArrayView<Half8>, ArrayView<Half8>, ArrayView<ushort>, ArrayView<ushort>, ArrayView<float>, ArrayView<float>, TensorCoreShape>(SkinnyTensorCoreKernels.Gemm16SkinnyEmulated<Const1, Float16Storage>),
-            (2, false) => acc.LoadStreamKernel<ArrayView<Half8>, ArrayView<Half8>, ArrayView<ushort>, ArrayView<ushort>, ArrayView<float>, ArrayView<float>, TensorCoreShape>(SkinnyTensorCoreKernels.Gemm16SkinnyEmulated<Const2, Float16Storage>),
-            (4, false) => acc.LoadStreamKernel<ArrayView<Half8>, ArrayView<Half8>, ArrayView<ushort>, ArrayView<ushort>, ArrayView<float>, ArrayView<float>, TensorCoreShape>(SkinnyTensorCoreKernels.Gemm16SkinnyEmulated<Const4, Float16Storage>),
-            (1, true) => acc.LoadStreamKernel<ArrayView<Half8>, ArrayView<Half8>, ArrayView<ushort>, ArrayView<ushort>, ArrayView<float>, ArrayView<float>, TensorCoreShape>(SkinnyTensorCoreKernels.Gemm16SkinnyEmulated<Const1, BFloat16Storage>),
-            (2, true) => acc.LoadStreamKernel<ArrayView<Half8>, ArrayView<Half8>, ArrayView<ushort>, ArrayView<ushort>, ArrayView<float>, ArrayView<float>, TensorCoreShape>(SkinnyTensorCoreKernels.Gemm16SkinnyEmulated<Const2, BFloat16Storage>),
-            _ => acc.LoadStreamKernel<ArrayView<Half8>, ArrayView<Half8>, ArrayView<ushort>, ArrayView<ushort>, ArrayView<float>, ArrayView<float>, TensorCoreShape>(SkinnyTensorCoreKernels.Gemm16SkinnyEmulated<Const4, BFloat16Storage>),
-        };
+        var method = typeof(SkinnyTensorCoreKernels).GetMethod(nameof(SkinnyTensorCoreKernels.Gemm16SkinnyEmulated))!
+            .MakeGenericMethod(Constant(mTiles), Format(bf16), Constant(stepsInFlight));
+        var kernel = method.CreateDelegate<Action<ArrayView<Half8>, ArrayView<Half8>, ArrayView<ushort>, ArrayView<ushort>, ArrayView<float>, ArrayView<float>, TensorCoreShape>>();
+        return warp32.Accelerator.LoadStreamKernel(kernel);
     }
 
     /// <summary>
     /// Rows 2–70 (one, two and four m-tiles; 70 rows: two Grid.Z row blocks), K a multiple of 64, of 8 only (a guarded
     /// tail step: 200 = 3 · 64 + 8, 72, 8), N odd and not a multiple of the 128-column group, alpha / beta with a row or
-    /// matrix bias, unsplit and split K (the float32 partials NaN-poisoned, then GemvReduce16).
+    /// matrix bias, unsplit and split K (the float32 partials NaN-poisoned, then GemvReduce16); one and two steps of
+    /// weight vectors in flight (the second a software pipeline with its own loop exits).
     /// </summary>
     [Theory]
     [InlineData(true, 2, 64, 40, false, false, 1)]
@@ -108,15 +108,20 @@ public sealed class SkinnyTensorCoreTests : Half16TestBase, IClassFixture<Warp32
         using var scratch = acc.Allocate1D<float>(groups * SkinnyTensorCoreKernels.GroupSize * SkinnyTensorCoreKernels.EmulationFloatsPerThread);
         ArrayView<ushort> biasView = bias ? biasBuffer.View.AsContiguous() : ArrayView<ushort>.Empty;
         ArrayView<float> partialView = shape.SplitK > 1 ? partial.View.AsContiguous() : ArrayView<float>.Empty;
-        Emulated(mTiles, bf16)(config, aBuffer.View.AsContiguous().Cast<Half8>(), bBuffer.View.AsContiguous().Cast<Half8>(), biasView, cBuffer.View, partialView, scratch.View, shape);
-        if (shape.SplitK > 1)
+        foreach (int steps in new[] { 1, 2 })
         {
-            reduce(new KernelConfig(((m * n) + 255) / 256, 256), partial.View, biasView, cBuffer.View, TensorCoreLaunch.ReduceShape(shape), bf16 ? 1 : 0);
-        }
+            cBuffer.CopyFromCPU(Enumerable.Repeat(NaN16(bf16), m * n).ToArray());
+            partial.CopyFromCPU(Enumerable.Repeat(float.NaN, shape.SplitK * m * n).ToArray());
+            Emulated(mTiles, bf16, steps)(config, aBuffer.View.AsContiguous().Cast<Half8>(), bBuffer.View.AsContiguous().Cast<Half8>(), biasView, cBuffer.View, partialView, scratch.View, shape);
+            if (shape.SplitK > 1)
+            {
+                reduce(new KernelConfig(((m * n) + 255) / 256, 256), partial.View, biasView, cBuffer.View, TensorCoreLaunch.ReduceShape(shape), bf16 ? 1 : 0);
+            }
 
-        acc.Synchronize();
-        AssertClose(ToFloat(cBuffer.GetAsArray1D(), bf16), expected, Rtol(bf16), Atol * k,
-            $"skinny tensor-core emulation {m}x{k}x{n} bias={bias} matrix={biasIsMatrix} splits={shape.SplitK} chunk={shape.KChunk} ({F(bf16)})", seed);
+            acc.Synchronize();
+            AssertClose(ToFloat(cBuffer.GetAsArray1D(), bf16), expected, Rtol(bf16), Atol * k,
+                $"skinny tensor-core emulation {m}x{k}x{n} bias={bias} matrix={biasIsMatrix} splits={shape.SplitK} chunk={shape.KChunk} steps in flight={steps} ({F(bf16)})", seed);
+        }
     }
 
     /// <summary>
@@ -125,20 +130,21 @@ public sealed class SkinnyTensorCoreTests : Half16TestBase, IClassFixture<Warp32
     /// mma (the K loop: fragments by value, accumulators in PTX registers), 16-byte global loads, no unsubstituted operand.
     /// </summary>
     [Theory]
-    [InlineData(1, false)]
-    [InlineData(2, false)]
-    [InlineData(4, false)]
-    [InlineData(1, true)]
-    [InlineData(2, true)]
-    [InlineData(4, true)]
-    public void PtxKeepsTheKLoopInRegisters(int mTiles, bool bf16)
+    [InlineData(1, false, 1)]
+    [InlineData(2, false, 1)]
+    [InlineData(4, false, 1)]
+    [InlineData(1, true, 1)]
+    [InlineData(2, true, 1)]
+    [InlineData(4, true, 1)]
+    [InlineData(1, false, 2)]
+    [InlineData(4, true, 2)]
+    public void PtxKeepsTheKLoopInRegisters(int mTiles, bool bf16, int stepsInFlight)
     {
         using var context = Context.Create(b => b.Optimize(OptimizationLevel.O2));
         using var backend = new PTXBackend(context, new CudaCapabilityContext(CudaArchitecture.SM_90),
             CudaArchitecture.SM_90, CudaInstructionSet.ISA_80, nvvmAPI: null);
-        var mTileType = mTiles switch { 1 => typeof(Const1), 2 => typeof(Const2), _ => typeof(Const4) };
         var method = typeof(SkinnyTensorCoreKernels).GetMethod(nameof(SkinnyTensorCoreKernels.Gemm16Skinny))!
-            .MakeGenericMethod(mTileType, bf16 ? typeof(BFloat16Storage) : typeof(Float16Storage));
+            .MakeGenericMethod(Constant(mTiles), Format(bf16), Constant(stepsInFlight));
         string ptx = ((PTXCompiledKernel)backend.Compile(EntryPointDescription.FromExplicitlyGroupedKernel(method), default)).PTXAssembly;
 
         string mine = bf16 ? "mma.sync.aligned.m16n8k16.row.col.f32.bf16.bf16.f32" : "mma.sync.aligned.m16n8k16.row.col.f32.f16.f16.f32";
@@ -167,9 +173,11 @@ public sealed class SkinnyTensorCoreTests : Half16TestBase, IClassFixture<Warp32
         var loopBlocks = blocks.Where(b => b.Contains("mma.sync", StringComparison.Ordinal) || Regex.IsMatch(b, @"ld\.global(\.nc)?\.v4")).ToArray();
         int loopLocal = loopBlocks.Sum(b => Regex.Matches(b, @"(ld|st)\.local").Count);
         int vectorLoads = Regex.Matches(ptx, @"ld\.global(\.nc)?\.v4\.(u32|b32)").Count;
-        output.WriteLine($"{mTiles} m-tiles, {(bf16 ? "bf16" : "f16")}: {mmas} mma, {vectorLoads} v4 loads in {loopBlocks.Length} blocks, {Regex.Matches(ptx, @"(ld|st)\.local").Count} local accesses ({loopLocal} in the K loop), {ptx.Length} chars");
+        output.WriteLine($"{mTiles} m-tiles, {(bf16 ? "bf16" : "f16")}, {stepsInFlight} step(s): {mmas} mma, {vectorLoads} v4 loads in {loopBlocks.Length} blocks, {Regex.Matches(ptx, @"(ld|st)\.local").Count} local accesses ({loopLocal} in the K loop), {ptx.Length} chars");
         Assert.Equal(2 * 4 * tiles, mmas);
-        Assert.Equal(2 * (8 + (4 * mTiles)), vectorLoads);
+        // Weight vectors: 8 per LoadWeights site (the whole-step loop and the guarded tail, plus the pipeline's first
+        // step); activation vectors: 4 per m-tile at both Multiply sites.
+        Assert.Equal((stepsInFlight > 1 ? 24 : 16) + (8 * mTiles), vectorLoads);
         Assert.Equal(0, loopLocal);
         Assert.DoesNotMatch(new Regex(@"\[%\d|\{%\d|, %\d+[,;]"), ptx);
     }
@@ -218,11 +226,12 @@ public sealed class SkinnyTensorCoreTests : Half16TestBase, IClassFixture<Warp32
     }
 
     [Theory]
-    [InlineData(null, null, null, null, true, 64, 4, true)]
-    [InlineData("0", "", "x", "1", false, 64, 4, true)]
-    [InlineData(" OFF ", "256", "8", "0", false, 256, 8, false)]
-    [InlineData("1", "1", "0", "false", true, 64, 4, false)]
-    [InlineData("on", "16", "2", "", true, 16, 2, true)]
-    public void SettingsParse(string? enabled, string? maxRows, string? groupsPerSm, string? partialCap, bool expectEnabled, int expectRows, int expectGroups, bool expectCap) =>
-        Assert.Equal(new SkinnyTensorCoreSettings(expectEnabled, expectRows, expectGroups, expectCap), SkinnyTensorCoreSettings.Parse(enabled, maxRows, groupsPerSm, partialCap));
+    [InlineData(null, null, null, null, null, true, 64, 4, true, 1)]
+    [InlineData("0", "", "x", "1", "3", false, 64, 4, true, 1)]
+    [InlineData(" OFF ", "256", "8", "0", " 2 ", false, 256, 8, false, 2)]
+    [InlineData("1", "1", "0", "false", "1", true, 64, 4, false, 1)]
+    [InlineData("on", "16", "2", "", "2", true, 16, 2, true, 2)]
+    public void SettingsParse(string? enabled, string? maxRows, string? groupsPerSm, string? partialCap, string? steps, bool expectEnabled, int expectRows, int expectGroups,
+        bool expectCap, int expectSteps) =>
+        Assert.Equal(new SkinnyTensorCoreSettings(expectEnabled, expectRows, expectGroups, expectCap, expectSteps), SkinnyTensorCoreSettings.Parse(enabled, maxRows, groupsPerSm, partialCap, steps));
 }
