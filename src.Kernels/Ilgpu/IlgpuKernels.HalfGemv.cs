@@ -41,6 +41,13 @@ public sealed partial class IlgpuKernels
     private bool TryHalfGemv(ArrayView<ushort> a, ArrayView<ushort> b, ArrayView<ushort> bias, ArrayView<ushort> c, int batch, int m, int k, int n,
         bool transposeB, float alpha, float beta, bool biasIsMatrix, HalfFormat format)
     {
+        // Decode products with 2–64 rows and an [N, K] weight go to the skinny tensor-core kernel first (GEMS_SKINNY_TC=0:
+        // back to this GEMV, and above 16 rows to the large-tile tensor-core kernel).
+        if (TrySkinnyTensorCore(a, b, bias, c, batch, m, k, n, transposeB, alpha, beta, biasIsMatrix, format))
+        {
+            return true;
+        }
+
         // float16 is converted through ILGPU's Half (cvt.f32.f16 on CUDA), which OpenCL compiles only with cl_khr_fp16:
         // float16 on OpenCL keeps the general kernel.
         if (!UsesHalfGemv(a, b, batch, m, k, n, transposeB) || (format == HalfFormat.Float16 && device.Kind == IlgpuDeviceKind.OpenCL))

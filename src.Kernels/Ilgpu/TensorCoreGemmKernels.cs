@@ -481,7 +481,7 @@ internal static partial class TensorCoreGemmKernels
     }
 
     /// <summary>alpha·sum + beta·bias at (row, col), rounded once to 16 bits (the bias is read only where it is used and exists).</summary>
-    private static ushort Epilogue(ArrayView<ushort> bias, TensorCoreShape s, long batch, int row, int col, float sum)
+    internal static ushort Epilogue(ArrayView<ushort> bias, TensorCoreShape s, long batch, int row, int col, float sum)
     {
         float v = s.Alpha * sum;
         if (s.HasBias != 0 && s.Beta != 0f && col < s.N)

@@ -1,0 +1,163 @@
+using System;
+using ILGPU;
+using ILGPU.Runtime;
+
+namespace GemsInjector.Kernels.Ilgpu;
+
+public sealed partial class IlgpuKernels
+{
+    // Slots: (steps in flight - 1) · 6 + format · 3 + (m-tiles 1, 2, 4 → 0, 1, 2).
+    private readonly Action<KernelConfig, ArrayView<Half8>, ArrayView<Half8>, ArrayView<ushort>, ArrayView<ushort>, ArrayView<float>, TensorCoreShape>?[] skinnyGemm16 =
+        new Action<KernelConfig, ArrayView<Half8>, ArrayView<Half8>, ArrayView<ushort>, ArrayView<ushort>, ArrayView<float>, TensorCoreShape>?[12];
+
+    /// <summary>Settings of the skinny tensor-core kernel (environment, read once per process).</summary>
+    internal SkinnyTensorCoreSettings SkinnySettings { get; set; } = SkinnyTensorCoreSettings.FromEnvironment();
+
+    /// <summary>
+    /// Whether a product goes to <see cref="SkinnyTensorCoreKernels"/>: CUDA, tensor cores on, one matrix, weight stored
+    /// [N, K], 2 ≤ M ≤ the settings' row limit, and 16-byte vectors along K (K % 8 = 0, both bases 16-byte aligned).
+    /// </summary>
+    internal bool UsesSkinnyTensorCore(ArrayView<ushort> a, ArrayView<ushort> b, int batch, int m, int k, bool transposeB) =>
+        SkinnySettings.Enabled && TensorCoresEnabled && device.Kind == IlgpuDeviceKind.Cuda && batch == 1 && transposeB
+        && m >= 2 && m <= SkinnySettings.MaxRows && k % 8 == 0
+        && TensorCoreLaunch.DeviceAddress(a) % 16 == 0 && TensorCoreLaunch.DeviceAddress(b) % 16 == 0;
+
+    /// <summary>Runs a checked 16-bit product on the skinny tensor-core kernel when <see cref="UsesSkinnyTensorCore"/> says so.</summary>
+    /// <returns>Whether it ran.</returns>
+    private bool TrySkinnyTensorCore(ArrayView<ushort> a, ArrayView<ushort> b, ArrayView<ushort> bias, ArrayView<ushort> c, int batch, int m, int k, int n,
+        bool transposeB, float alpha, float beta, bool biasIsMatrix, HalfFormat format)
+    {
+        if (!UsesSkinnyTensorCore(a, b, batch, m, k, transposeB))
+        {
+            return false;
+        }
+
+        bool bf16 = format == HalfFormat.BFloat16;
+        var (config, shape, mTiles) = SkinnyTensorCoreLaunch.Plan(m, k, n, device.MultiprocessorCount, SkinnySettings.GroupsPerSm,
+            capSplitsByPartials: SkinnySettings.CapSplitsByPartials);
+        shape.Bf16 = bf16 ? 1 : 0;
+        shape.Alpha = alpha;
+        shape.Beta = beta;
+        shape.HasBias = bias.Length != 0 ? 1 : 0;
+        shape.StrideBiasM = biasIsMatrix ? n : 0;
+        var partial = shape.SplitK > 1 ? Scratch((long)shape.SplitK * m * n) : default;
+        SkinnyKernel(mTiles, bf16, SkinnySettings.StepsInFlight)(config, a.Cast<Half8>(), b.Cast<Half8>(), bias, c, partial, shape);
+        if (shape.SplitK > 1)
+        {
+            device.Load(ref gemvReduce16, nameof(HalfGemvKernels.GemvReduce16),
+                acc => acc.LoadStreamKernel<ArrayView<float>, ArrayView<ushort>, ArrayView<ushort>, HalfGemvShape, int>(HalfGemvKernels.GemvReduce16))(
+                Elementwise((long)m * n), partial, bias, c, TensorCoreLaunch.ReduceShape(shape), bf16 ? 1 : 0);
+        }
+
+        return true;
+    }
+
+    private Action<KernelConfig, ArrayView<Half8>, ArrayView<Half8>, ArrayView<ushort>, ArrayView<ushort>, ArrayView<float>, TensorCoreShape> SkinnyKernel(int mTiles, bool bf16, int stepsInFlight)
+    {
+        var name = $"{nameof(SkinnyTensorCoreKernels.Gemm16Skinny)}<{mTiles},{(bf16 ? "bf16" : "f16")},{stepsInFlight}>";
+        int slot = ((stepsInFlight - 1) * 6) + (bf16 ? 3 : 0) + (mTiles switch { 1 => 0, 2 => 1, _ => 2 });
+        var bounds = Bounds(SkinnyTensorCoreKernels.GroupSize, null);
+        return (mTiles, bf16, stepsInFlight) switch
+        {
+            (1, false, 1) => device.Load(ref skinnyGemm16[slot], name, acc => acc.LoadStreamKernel<ArrayView<Half8>, ArrayView<Half8>, ArrayView<ushort>, ArrayView<ushort>, ArrayView<float>, TensorCoreShape>(SkinnyTensorCoreKernels.Gemm16Skinny<Const1, Float16Storage, Const1>, bounds)),
+            (2, false, 1) => device.Load(ref skinnyGemm16[slot], name, acc => acc.LoadStreamKernel<ArrayView<Half8>, ArrayView<Half8>, ArrayView<ushort>, ArrayView<ushort>, ArrayView<float>, TensorCoreShape>(SkinnyTensorCoreKernels.Gemm16Skinny<Const2, Float16Storage, Const1>, bounds)),
+            (4, false, 1) => device.Load(ref skinnyGemm16[slot], name, acc => acc.LoadStreamKernel<ArrayView<Half8>, ArrayView<Half8>, ArrayView<ushort>, ArrayView<ushort>, ArrayView<float>, TensorCoreShape>(SkinnyTensorCoreKernels.Gemm16Skinny<Const4, Float16Storage, Const1>, bounds)),
+            (1, true, 1) => device.Load(ref skinnyGemm16[slot], name, acc => acc.LoadStreamKernel<ArrayView<Half8>, ArrayView<Half8>, ArrayView<ushort>, ArrayView<ushort>, ArrayView<float>, TensorCoreShape>(SkinnyTensorCoreKernels.Gemm16Skinny<Const1, BFloat16Storage, Const1>, bounds)),
+            (2, true, 1) => device.Load(ref skinnyGemm16[slot], name, acc => acc.LoadStreamKernel<ArrayView<Half8>, ArrayView<Half8>, ArrayView<ushort>, ArrayView<ushort>, ArrayView<float>, TensorCoreShape>(SkinnyTensorCoreKernels.Gemm16Skinny<Const2, BFloat16Storage, Const1>, bounds)),
+            (4, true, 1) => device.Load(ref skinnyGemm16[slot], name, acc => acc.LoadStreamKernel<ArrayView<Half8>, ArrayView<Half8>, ArrayView<ushort>, ArrayView<ushort>, ArrayView<float>, TensorCoreShape>(SkinnyTensorCoreKernels.Gemm16Skinny<Const4, BFloat16Storage, Const1>, bounds)),
+            (1, false, 2) => device.Load(ref skinnyGemm16[slot], name, acc => acc.LoadStreamKernel<ArrayView<Half8>, ArrayView<Half8>, ArrayView<ushort>, ArrayView<ushort>, ArrayView<float>, TensorCoreShape>(SkinnyTensorCoreKernels.Gemm16Skinny<Const1, Float16Storage, Const2>, bounds)),
+            (2, false, 2) => device.Load(ref skinnyGemm16[slot], name, acc => acc.LoadStreamKernel<ArrayView<Half8>, ArrayView<Half8>, ArrayView<ushort>, ArrayView<ushort>, ArrayView<float>, TensorCoreShape>(SkinnyTensorCoreKernels.Gemm16Skinny<Const2, Float16Storage, Const2>, bounds)),
+            (4, false, 2) => device.Load(ref skinnyGemm16[slot], name, acc => acc.LoadStreamKernel<ArrayView<Half8>, ArrayView<Half8>, ArrayView<ushort>, ArrayView<ushort>, ArrayView<float>, TensorCoreShape>(SkinnyTensorCoreKernels.Gemm16Skinny<Const4, Float16Storage, Const2>, bounds)),
+            (1, true, 2) => device.Load(ref skinnyGemm16[slot], name, acc => acc.LoadStreamKernel<ArrayView<Half8>, ArrayView<Half8>, ArrayView<ushort>, ArrayView<ushort>, ArrayView<float>, TensorCoreShape>(SkinnyTensorCoreKernels.Gemm16Skinny<Const1, BFloat16Storage, Const2>, bounds)),
+            (2, true, 2) => device.Load(ref skinnyGemm16[slot], name, acc => acc.LoadStreamKernel<ArrayView<Half8>, ArrayView<Half8>, ArrayView<ushort>, ArrayView<ushort>, ArrayView<float>, TensorCoreShape>(SkinnyTensorCoreKernels.Gemm16Skinny<Const2, BFloat16Storage, Const2>, bounds)),
+            (4, true, 2) => device.Load(ref skinnyGemm16[slot], name, acc => acc.LoadStreamKernel<ArrayView<Half8>, ArrayView<Half8>, ArrayView<ushort>, ArrayView<ushort>, ArrayView<float>, TensorCoreShape>(SkinnyTensorCoreKernels.Gemm16Skinny<Const4, BFloat16Storage, Const2>, bounds)),
+            _ => throw new ArgumentOutOfRangeException(nameof(mTiles), mTiles, "The skinny kernel takes 1, 2 or 4 m-tiles and 1 or 2 steps in flight."),
+        };
+    }
+}
+
+/// <summary>
+/// Settings of the skinny tensor-core kernel, from the environment (read once per process) so one measuring run can time
+/// the old and the new path: <c>GEMS_SKINNY_TC</c> (<c>0</c> turns it off: decode products go back to the CUDA-core GEMV
+/// for M ≤ 16 and the large-tile tensor-core kernel above), <c>GEMS_SKINNY_TC_MAX_ROWS</c> (most rows it takes, default
+/// 64; more rows run as Grid.Z blocks of 64 that each read the whole weight), <c>GEMS_SKINNY_TC_GROUPS_PER_SM</c> (the
+/// split-K plan's target of groups per SM, default 4), <c>GEMS_SKINNY_TC_PARTIAL_CAP</c> (<c>0</c> lifts the cap that keeps
+/// the split partials within half the weight's bytes, so the groups-per-SM target alone sets the splits),
+/// <c>GEMS_SKINNY_TC_STEPS</c> (K steps of weight vectors in flight per warp: 1, the default, or 2).
+/// </summary>
+internal readonly record struct SkinnyTensorCoreSettings(bool Enabled, int MaxRows, int GroupsPerSm, bool CapSplitsByPartials = true, int StepsInFlight = 1)
+{
+    /// <summary>Default most rows: one group's four m-tiles.</summary>
+    public const int DefaultMaxRows = SkinnyTensorCoreKernels.MaxGroupRows;
+
+    /// <summary>Default groups per SM for the split-K plan.</summary>
+    public const int DefaultGroupsPerSm = 4;
+
+    private static readonly Lazy<SkinnyTensorCoreSettings> FromVariables = new(() => Parse(
+        Environment.GetEnvironmentVariable("GEMS_SKINNY_TC"),
+        Environment.GetEnvironmentVariable("GEMS_SKINNY_TC_MAX_ROWS"),
+        Environment.GetEnvironmentVariable("GEMS_SKINNY_TC_GROUPS_PER_SM"),
+        Environment.GetEnvironmentVariable("GEMS_SKINNY_TC_PARTIAL_CAP"),
+        Environment.GetEnvironmentVariable("GEMS_SKINNY_TC_STEPS")));
+
+    /// <summary>The settings the environment names (read once per process).</summary>
+    public static SkinnyTensorCoreSettings FromEnvironment() => FromVariables.Value;
+
+    /// <summary>Settings from the variables' text: unset, empty or unparsable values take the defaults; "0" / "off" / "false" turns a switch off.</summary>
+    public static SkinnyTensorCoreSettings Parse(string? enabled, string? maxRows, string? groupsPerSm, string? partialCap = null, string? steps = null) => new(
+        IsOn(enabled),
+        int.TryParse(maxRows, out int rows) && rows >= 2 ? rows : DefaultMaxRows,
+        int.TryParse(groupsPerSm, out int groups) && groups >= 1 ? groups : DefaultGroupsPerSm,
+        IsOn(partialCap),
+        steps?.Trim() == "2" ? 2 : 1);
+
+    private static bool IsOn(string? setting) => setting?.Trim().ToLowerInvariant() is not ("0" or "off" or "false");
+}
+
+/// <summary>Launch plan of <see cref="SkinnyTensorCoreKernels"/> (shared by the facade and the tests).</summary>
+internal static class SkinnyTensorCoreLaunch
+{
+    /// <summary>16-row m-tiles per group for <paramref name="m"/> rows: 1, 2 or 4 (more than 64 rows: Grid.Z blocks of 4).</summary>
+    public static int MTiles(int m) => m <= 16 ? 1 : m <= 32 ? 2 : 4;
+
+    /// <summary>
+    /// Most splits whose float32 partials (written, then read by the reduction: 8 bytes per split and output element)
+    /// stay within half the weight's bytes (2 per element of [N, K]): splits · M · 8 ≤ K. At 64 rows of K = 4096 that is
+    /// 8 (16 splits would move as many partial bytes as weight bytes); at 16 rows of K = 11008, 86 (no limit in practice).
+    /// </summary>
+    public static int MaxSplitsForPartials(int m, int k) => Math.Max(1, k / (8 * m));
+
+    /// <summary>
+    /// Grid, shape (M, N, K, split-K set; the caller fills format, alpha, beta and bias) and m-tiles for one product. K is
+    /// split into chunks of whole <see cref="SkinnyTensorCoreKernels.KStep"/> steps so that column groups × row blocks ×
+    /// splits reach <paramref name="groupsPerSm"/> groups per SM (memory-bound: every SM needs several groups' loads in
+    /// flight) and, with <paramref name="capSplitsByPartials"/>, no more than <see cref="MaxSplitsForPartials"/>;
+    /// <paramref name="requestedSplits"/> &gt; 0 forces a split count instead (tests; the simulator has no SMs).
+    /// </summary>
+    public static (KernelConfig Config, TensorCoreShape Shape, int MTiles) Plan(int m, int k, int n, int multiprocessors, int groupsPerSm, int requestedSplits = 0,
+        bool capSplitsByPartials = true)
+    {
+        int mTiles = MTiles(m);
+        int rowBlocks = (m + (mTiles * 16) - 1) / (mTiles * 16);
+        int columnGroups = (n + SkinnyTensorCoreKernels.BlockN - 1) / SkinnyTensorCoreKernels.BlockN;
+        int steps = (k + SkinnyTensorCoreKernels.KStep - 1) / SkinnyTensorCoreKernels.KStep;
+        long groups = (long)columnGroups * rowBlocks;
+        int wanted = requestedSplits > 0
+            ? requestedSplits
+            : multiprocessors > 0 ? (int)Math.Min(Math.Max(1, ((long)multiprocessors * groupsPerSm + groups - 1) / groups), capSplitsByPartials ? MaxSplitsForPartials(m, k) : int.MaxValue) : 1;
+        int stepsPerChunk = (steps + Math.Min(wanted, steps) - 1) / Math.Min(wanted, steps);
+        int splits = (steps + stepsPerChunk - 1) / stepsPerChunk;
+        var shape = new TensorCoreShape
+        {
+            M = m,
+            N = n,
+            K = k,
+            TransposeB = 1,
+            Alpha = 1f,
+            StrideBiasN = 1,
+            SplitK = splits,
+            KChunk = splits > 1 ? stepsPerChunk * SkinnyTensorCoreKernels.KStep : k,
+        };
+        return (new KernelConfig(new Index3D(columnGroups, splits, rowBlocks), new Index3D(SkinnyTensorCoreKernels.GroupSize, 1, 1)), shape, mTiles);
+    }
+}

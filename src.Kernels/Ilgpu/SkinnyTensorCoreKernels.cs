@@ -1,0 +1,465 @@
+using ILGPU;
+using ILGPU.Runtime.Cuda;
+
+namespace GemsInjector.Kernels.Ilgpu;
+
+/// <summary>The four float32 accumulators one lane holds of one m16n8 tile (PTX C-fragment order).</summary>
+internal struct SkinnyQuad
+{
+    public float C0;
+    public float C1;
+    public float C2;
+    public float C3;
+}
+
+/// <summary>One lane's eight weight vectors of one step: block (0: K 0–31, 1: K 32–63 of the step) × n-block.</summary>
+internal struct SkinnyWeights
+{
+    public Half8 B00, B01, B02, B03, B10, B11, B12, B13;
+}
+
+/// <summary>Where one lane reads its activation vectors in one step (rows clamped into M, vectors past K zeroed).</summary>
+internal struct SkinnyARows
+{
+    public ArrayView<Half8> View;
+    public int Rows;
+    public long RowVectors;
+    public int G;
+    public long V0;
+    public long V1;
+    public bool Valid0;
+    public bool Valid1;
+}
+
+/// <summary>
+/// The warp-level operations of the skinny tensor-core kernel, so one body runs on the GPU through inline PTX
+/// (<see cref="PtxSkinnyOps"/>) and on ILGPU's CPU accelerator through a lane-exact emulation of mma.sync
+/// (<see cref="EmulatedSkinnyOps"/>).
+/// </summary>
+internal interface ISkinnyOps
+{
+    /// <summary>Zeroes this thread's accumulators of <paramref name="mTiles"/> m-tiles (first statement of the kernel).</summary>
+    void Begin(int mTiles, int thread);
+
+    /// <summary>mma.sync m16n8k16 into tile <typeparamref name="TTile"/> (m-tile · n-blocks + n-block) with this lane's A and B fragments.</summary>
+    void Mma<TTile>(bool bf16, uint a0, uint a1, uint a2, uint a3, uint b0, uint b1)
+        where TTile : struct, IKernelConstant;
+
+    /// <summary>This lane's four accumulators of tile <typeparamref name="TTile"/>.</summary>
+    SkinnyQuad Read<TTile>()
+        where TTile : struct, IKernelConstant;
+}
+
+/// <summary>
+/// 16-bit products with few rows (decode and batched decode: 2–64 rows per group, more through Grid.Z) against a
+/// weight stored [N, K] (linear / mm_tb), on tensor cores (mma.sync m16n8k16, float32 accumulation). Memory-bound: the
+/// weight is streamed once, straight from global memory into mma fragments in 16-byte loads, without shared memory.
+/// <para>
+/// Fragments without ldmatrix: a lane (g = lane / 4, t = lane mod 4) of an m16n8k16 holds, of B, column g at k = 2t, 2t+1
+/// (b0) and 2t+8, 2t+9 (b1); of A, rows g and g+8 at the same k. The sum over k does not care in which order K is
+/// visited, so within each 32-element block of K the kernel renumbers: lane t's 16-byte vector of elements 8t..8t+7
+/// serves two k16 steps, elements 8t+4s..8t+4s+1 as its "2t, 2t+1" and 8t+4s+2..8t+4s+3 as its "2t+8, 2t+9" of step s.
+/// A is read with the same renumbering (rows g and g+8, the same 16 bytes of K), so every product pairs the right
+/// elements. One 16-byte load of the weight per n-block per lane feeds two mma.
+/// </para>
+/// <para>
+/// Groups of <see cref="Warps"/> warps; each warp owns 8 · <see cref="NBlocks"/> = 32 columns and all of the group's
+/// 16 · TMTiles rows; K goes in steps of <see cref="KStep"/> (two 32-element blocks: 8 weight vectors of 16 bytes in
+/// flight per lane, issued before any mma waits on them). Grid (⌈N / BlockN⌉, splits, ⌈M / (16 · TMTiles)⌉): split-K
+/// chunks of <see cref="TensorCoreShape.KChunk"/> (a multiple of KStep) in Grid.Y write float32 partials
+/// [split, M, N] that <see cref="HalfGemvKernels.GemvReduce16"/> sums; one chunk writes C itself. Rows past M and columns
+/// past N read a clamped (valid) row and are never stored; the K tail (K a multiple of 8, not of 64) zeroes whole
+/// vectors past K in both operands.
+/// </para>
+/// Accumulators are PTX registers declared once in the entry block (ILGPU would pass them through local memory as asm
+/// operands); fragments are by-value operands, which ILGPU binds to registers.
+/// </summary>
+internal static partial class SkinnyTensorCoreKernels
+{
+    /// <summary>Warps per group.</summary>
+    public const int Warps = 4;
+
+    /// <summary>Threads per group.</summary>
+    public const int GroupSize = Warps * 32;
+
+    /// <summary>Columns of C per warp.</summary>
+    public const int WarpN = NBlocks * 8;
+
+    /// <summary>Columns of C per group.</summary>
+    public const int BlockN = Warps * WarpN;
+
+    /// <summary>Elements of K per loop iteration: two 32-element blocks.</summary>
+    public const int KStep = 64;
+
+    /// <summary>Most rows one group covers (four m-tiles).</summary>
+    public const int MaxGroupRows = MaxMTiles * 16;
+
+    /// <summary>float32 accumulators per thread at most.</summary>
+    public const int MaxAccumulators = MaxMTiles * NBlocks * 4;
+
+    /// <summary>The emulation's scratch per thread: its accumulators, then its six fragment registers (as float bits), padded.</summary>
+    public const int EmulationFloatsPerThread = MaxAccumulators + 8;
+
+    /// <summary>
+    /// The kernel through inline PTX (CUDA only): <typeparamref name="TMTiles"/> 16-row m-tiles (1, 2 or 4), float16 or
+    /// bfloat16, <typeparamref name="TStepsInFlight"/> K steps of weight vectors in flight per warp (1, or 2: the next
+    /// step's vectors are issued before this step's mma wait on theirs).
+    /// </summary>
+    [IlgpuKernel]
+    [IlgpuKernelVariant(typeof(Const1), typeof(Float16Storage), typeof(Const1))]
+    [IlgpuKernelVariant(typeof(Const2), typeof(Float16Storage), typeof(Const1))]
+    [IlgpuKernelVariant(typeof(Const4), typeof(Float16Storage), typeof(Const1))]
+    [IlgpuKernelVariant(typeof(Const1), typeof(BFloat16Storage), typeof(Const1))]
+    [IlgpuKernelVariant(typeof(Const2), typeof(BFloat16Storage), typeof(Const1))]
+    [IlgpuKernelVariant(typeof(Const4), typeof(BFloat16Storage), typeof(Const1))]
+    [IlgpuKernelVariant(typeof(Const1), typeof(Float16Storage), typeof(Const2))]
+    [IlgpuKernelVariant(typeof(Const2), typeof(Float16Storage), typeof(Const2))]
+    [IlgpuKernelVariant(typeof(Const4), typeof(Float16Storage), typeof(Const2))]
+    [IlgpuKernelVariant(typeof(Const1), typeof(BFloat16Storage), typeof(Const2))]
+    [IlgpuKernelVariant(typeof(Const2), typeof(BFloat16Storage), typeof(Const2))]
+    [IlgpuKernelVariant(typeof(Const4), typeof(BFloat16Storage), typeof(Const2))]
+    public static void Gemm16Skinny<TMTiles, TFormat, TStepsInFlight>(ArrayView<Half8> a8, ArrayView<Half8> b8, ArrayView<ushort> bias, ArrayView<ushort> c,
+        ArrayView<float> partial, TensorCoreShape s)
+        where TMTiles : struct, IKernelConstant
+        where TFormat : struct, IStorage16, IKernelConstant
+        where TStepsInFlight : struct, IKernelConstant
+    {
+        var ops = default(PtxSkinnyOps);
+        Body<PtxSkinnyOps, TMTiles, TFormat, TStepsInFlight>(ref ops, a8, b8, bias, c, partial, s);
+    }
+
+    /// <summary>
+    /// The same body with mma.sync emulated lane by lane (accumulators and fragment exchange in <paramref name="scratch"/>,
+    /// <see cref="EmulationFloatsPerThread"/> floats per thread of every group): for ILGPU's CPU accelerator with 32-thread warps.
+    /// </summary>
+    [IlgpuKernel]
+    [IlgpuKernelVariant(typeof(Const1), typeof(Float16Storage), typeof(Const1))]
+    [IlgpuKernelVariant(typeof(Const4), typeof(BFloat16Storage), typeof(Const2))]
+    public static void Gemm16SkinnyEmulated<TMTiles, TFormat, TStepsInFlight>(ArrayView<Half8> a8, ArrayView<Half8> b8, ArrayView<ushort> bias, ArrayView<ushort> c,
+        ArrayView<float> partial, ArrayView<float> scratch, TensorCoreShape s)
+        where TMTiles : struct, IKernelConstant
+        where TFormat : struct, IStorage16, IKernelConstant
+        where TStepsInFlight : struct, IKernelConstant
+    {
+        var ops = new EmulatedSkinnyOps { Scratch = scratch };
+        Body<EmulatedSkinnyOps, TMTiles, TFormat, TStepsInFlight>(ref ops, a8, b8, bias, c, partial, s);
+    }
+
+    /// <summary>The kernel body shared by the PTX and emulated operations.</summary>
+    internal static void Body<TOps, TMTiles, TFormat, TStepsInFlight>(ref TOps ops, ArrayView<Half8> a8, ArrayView<Half8> b8, ArrayView<ushort> bias, ArrayView<ushort> c,
+        ArrayView<float> partial, TensorCoreShape s)
+        where TOps : struct, ISkinnyOps
+        where TMTiles : struct, IKernelConstant
+        where TFormat : struct, IStorage16, IKernelConstant
+        where TStepsInFlight : struct, IKernelConstant
+    {
+        int mTiles = default(TMTiles).Value;
+        bool bf16 = default(TFormat).Value != 0;
+        int thread = Group.IdxX;
+        ops.Begin(mTiles, thread);
+        int lane = thread & 31;
+        int g = lane >> 2;
+        int t = lane & 3;
+        int n0 = (Grid.IdxX * BlockN) + ((thread >> 5) * WarpN);
+        int m0 = Grid.IdxZ * mTiles * 16;
+        int split = Grid.IdxY;
+        int kStart = split * s.KChunk;
+        int kEnd = s.K - kStart < s.KChunk ? s.K : kStart + s.KChunk;
+        long rowVectors = s.K / 8;
+
+        // This lane's weight rows (column g of each n-block), clamped into N: a clamped column's sums are never stored.
+        long w0 = Clamp(n0 + g, s.N) * rowVectors;
+        long w1 = Clamp(n0 + 8 + g, s.N) * rowVectors;
+        long w2 = Clamp(n0 + 16 + g, s.N) * rowVectors;
+        long w3 = Clamp(n0 + 24 + g, s.N) * rowVectors;
+
+        int kb = kStart;
+        if (default(TStepsInFlight).Value > 1)
+        {
+            // Two steps in flight: the next whole step's weight vectors are issued before this step's mma wait on theirs.
+            if (kb + KStep <= kEnd)
+            {
+                var current = LoadWeights(b8, w0, w1, w2, w3, kb, kEnd, t, guarded: false);
+                while (true)
+                {
+                    int next = kb + KStep;
+                    bool more = next + KStep <= kEnd;
+                    var ahead = more ? LoadWeights(b8, w0, w1, w2, w3, next, kEnd, t, guarded: false) : default;
+                    Multiply(ref ops, a8, s, mTiles, bf16, m0, g, t, rowVectors, current, kb, kEnd, guarded: false);
+                    kb = next;
+                    if (!more)
+                    {
+                        break;
+                    }
+
+                    current = ahead;
+                }
+            }
+        }
+        else
+        {
+            for (; kb + KStep <= kEnd; kb += KStep)
+            {
+                Multiply(ref ops, a8, s, mTiles, bf16, m0, g, t, rowVectors, LoadWeights(b8, w0, w1, w2, w3, kb, kEnd, t, guarded: false), kb, kEnd, guarded: false);
+            }
+        }
+
+        if (kb < kEnd)
+        {
+            Multiply(ref ops, a8, s, mTiles, bf16, m0, g, t, rowVectors, LoadWeights(b8, w0, w1, w2, w3, kb, kEnd, t, guarded: true), kb, kEnd, guarded: true);
+        }
+
+        // Tiles are type arguments (constants: each mma and read names its PTX registers); m-tiles past the variant's fold away.
+        StoreMTile<TOps, SkinnyTile0, SkinnyTile1, SkinnyTile2, SkinnyTile3>(ref ops, bias, c, partial, s, split, m0, n0, g, t);
+        if (mTiles > 1)
+        {
+            StoreMTile<TOps, SkinnyTile4, SkinnyTile5, SkinnyTile6, SkinnyTile7>(ref ops, bias, c, partial, s, split, m0 + 16, n0, g, t);
+        }
+
+        if (mTiles > 2)
+        {
+            StoreMTile<TOps, SkinnyTile8, SkinnyTile9, SkinnyTile10, SkinnyTile11>(ref ops, bias, c, partial, s, split, m0 + 32, n0, g, t);
+            StoreMTile<TOps, SkinnyTile12, SkinnyTile13, SkinnyTile14, SkinnyTile15>(ref ops, bias, c, partial, s, split, m0 + 48, n0, g, t);
+        }
+    }
+
+    /// <summary>Stores the four n-blocks of one m-tile starting at row <paramref name="row0"/>.</summary>
+    private static void StoreMTile<TOps, T0, T1, T2, T3>(ref TOps ops, ArrayView<ushort> bias, ArrayView<ushort> c, ArrayView<float> partial, TensorCoreShape s,
+        int split, int row0, int n0, int g, int t)
+        where TOps : struct, ISkinnyOps
+        where T0 : struct, IKernelConstant
+        where T1 : struct, IKernelConstant
+        where T2 : struct, IKernelConstant
+        where T3 : struct, IKernelConstant
+    {
+        StoreTile(bias, c, partial, s, split, row0 + g, n0 + (2 * t), ops.Read<T0>());
+        StoreTile(bias, c, partial, s, split, row0 + g, n0 + 8 + (2 * t), ops.Read<T1>());
+        StoreTile(bias, c, partial, s, split, row0 + g, n0 + 16 + (2 * t), ops.Read<T2>());
+        StoreTile(bias, c, partial, s, split, row0 + g, n0 + 24 + (2 * t), ops.Read<T3>());
+    }
+
+    /// <summary>C fragment: accumulator i of a tile holds row g (+8 for i ≥ 2), column 2t + (i &amp; 1) of its m16n8 block.</summary>
+    private static void StoreTile(ArrayView<ushort> bias, ArrayView<ushort> c, ArrayView<float> partial, TensorCoreShape s, int split, int row, int col, SkinnyQuad quad)
+    {
+        Store(bias, c, partial, s, split, row, col, quad.C0);
+        Store(bias, c, partial, s, split, row, col + 1, quad.C1);
+        Store(bias, c, partial, s, split, row + 8, col, quad.C2);
+        Store(bias, c, partial, s, split, row + 8, col + 1, quad.C3);
+    }
+
+    /// <summary>
+    /// The eight weight vectors of one <see cref="KStep"/> from <paramref name="kb"/> (two blocks × four n-blocks).
+    /// <paramref name="guarded"/> (the last, partial step only) zeroes vectors at or past <paramref name="kEnd"/> (so a NaN
+    /// past K cannot leak in; the activations are zeroed the same way).
+    /// </summary>
+    private static SkinnyWeights LoadWeights(ArrayView<Half8> b8, long w0, long w1, long w2, long w3, int kb, int kEnd, int t, bool guarded)
+    {
+        bool valid0 = !guarded || kb + (8 * t) < kEnd;
+        bool valid1 = !guarded || kb + 32 + (8 * t) < kEnd;
+        long v0 = (kb / 8) + t;
+        long v1 = v0 + 4;
+        return new SkinnyWeights
+        {
+            B00 = Fetch(b8, w0 + v0, valid0),
+            B01 = Fetch(b8, w1 + v0, valid0),
+            B02 = Fetch(b8, w2 + v0, valid0),
+            B03 = Fetch(b8, w3 + v0, valid0),
+            B10 = Fetch(b8, w0 + v1, valid1),
+            B11 = Fetch(b8, w1 + v1, valid1),
+            B12 = Fetch(b8, w2 + v1, valid1),
+            B13 = Fetch(b8, w3 + v1, valid1),
+        };
+    }
+
+    /// <summary>One <see cref="KStep"/> of K from <paramref name="kb"/> with its weight vectors: per m-tile its four activation vectors and 16 mma.</summary>
+    private static void Multiply<TOps>(ref TOps ops, ArrayView<Half8> a8, TensorCoreShape s, int mTiles, bool bf16, int m0, int g, int t,
+        long rowVectors, SkinnyWeights w, int kb, int kEnd, bool guarded)
+        where TOps : struct, ISkinnyOps
+    {
+        long v0 = (kb / 8) + t;
+        var a = new SkinnyARows
+        {
+            View = a8, Rows = s.M, RowVectors = rowVectors, G = g, V0 = v0, V1 = v0 + 4,
+            Valid0 = !guarded || kb + (8 * t) < kEnd,
+            Valid1 = !guarded || kb + 32 + (8 * t) < kEnd,
+        };
+        MTile<TOps, SkinnyTile0, SkinnyTile1, SkinnyTile2, SkinnyTile3>(ref ops, a, m0, bf16, w);
+        if (mTiles > 1)
+        {
+            MTile<TOps, SkinnyTile4, SkinnyTile5, SkinnyTile6, SkinnyTile7>(ref ops, a, m0 + 16, bf16, w);
+        }
+
+        if (mTiles > 2)
+        {
+            MTile<TOps, SkinnyTile8, SkinnyTile9, SkinnyTile10, SkinnyTile11>(ref ops, a, m0 + 32, bf16, w);
+            MTile<TOps, SkinnyTile12, SkinnyTile13, SkinnyTile14, SkinnyTile15>(ref ops, a, m0 + 48, bf16, w);
+        }
+    }
+
+    /// <summary>One m-tile (rows <paramref name="row0"/> .. +15) over one step: its four activation vectors, then 16 mma.</summary>
+    private static void MTile<TOps, T0, T1, T2, T3>(ref TOps ops, SkinnyARows a, int row0, bool bf16, SkinnyWeights w)
+        where TOps : struct, ISkinnyOps
+        where T0 : struct, IKernelConstant
+        where T1 : struct, IKernelConstant
+        where T2 : struct, IKernelConstant
+        where T3 : struct, IKernelConstant
+    {
+        long lo = Clamp(row0 + a.G, a.Rows) * a.RowVectors;
+        long hi = Clamp(row0 + a.G + 8, a.Rows) * a.RowVectors;
+        var lo0 = Fetch(a.View, lo + a.V0, a.Valid0);
+        var hi0 = Fetch(a.View, hi + a.V0, a.Valid0);
+        var lo1 = Fetch(a.View, lo + a.V1, a.Valid1);
+        var hi1 = Fetch(a.View, hi + a.V1, a.Valid1);
+        Block<TOps, T0, T1, T2, T3>(ref ops, bf16, lo0, hi0, w.B00, w.B01, w.B02, w.B03);
+        Block<TOps, T0, T1, T2, T3>(ref ops, bf16, lo1, hi1, w.B10, w.B11, w.B12, w.B13);
+    }
+
+    /// <summary>The two k16 steps of one 32-element block for one m-tile and four n-blocks (see the class notes for the renumbering).</summary>
+    private static void Block<TOps, T0, T1, T2, T3>(ref TOps ops, bool bf16, Half8 lo, Half8 hi, Half8 w0, Half8 w1, Half8 w2, Half8 w3)
+        where TOps : struct, ISkinnyOps
+        where T0 : struct, IKernelConstant
+        where T1 : struct, IKernelConstant
+        where T2 : struct, IKernelConstant
+        where T3 : struct, IKernelConstant
+    {
+        ops.Mma<T0>(bf16, lo.X, hi.X, lo.Y, hi.Y, w0.X, w0.Y);
+        ops.Mma<T1>(bf16, lo.X, hi.X, lo.Y, hi.Y, w1.X, w1.Y);
+        ops.Mma<T2>(bf16, lo.X, hi.X, lo.Y, hi.Y, w2.X, w2.Y);
+        ops.Mma<T3>(bf16, lo.X, hi.X, lo.Y, hi.Y, w3.X, w3.Y);
+        ops.Mma<T0>(bf16, lo.Z, hi.Z, lo.W, hi.W, w0.Z, w0.W);
+        ops.Mma<T1>(bf16, lo.Z, hi.Z, lo.W, hi.W, w1.Z, w1.W);
+        ops.Mma<T2>(bf16, lo.Z, hi.Z, lo.W, hi.W, w2.Z, w2.W);
+        ops.Mma<T3>(bf16, lo.Z, hi.Z, lo.W, hi.W, w3.Z, w3.W);
+    }
+
+    private static Half8 Fetch(ArrayView<Half8> source, long index, bool valid) => valid ? source[index] : default;
+
+    private static long Clamp(int index, int count) => index < count ? index : count - 1;
+
+    /// <summary>One sum: a split's raw float32 partial, or C after alpha, beta·bias and one rounding; nothing outside M × N.</summary>
+    private static void Store(ArrayView<ushort> bias, ArrayView<ushort> c, ArrayView<float> partial, TensorCoreShape s, int split, int row, int col, float sum)
+    {
+        if (row >= s.M || col >= s.N)
+        {
+            return;
+        }
+
+        if (s.SplitK > 1)
+        {
+            partial[((((long)split * s.M) + row) * s.N) + col] = sum;
+        }
+        else
+        {
+            c[((long)row * s.N) + col] = TensorCoreGemmKernels.Epilogue(bias, s, 0, row, col, sum);
+        }
+    }
+}
+
+/// <summary>The skinny kernel's operations through inline PTX: accumulators in PTX registers, fragments by value.</summary>
+internal struct PtxSkinnyOps : ISkinnyOps
+{
+    public readonly void Begin(int mTiles, int thread)
+    {
+        // Emitted in the kernel's entry block, so the declaration precedes every use in the PTX text.
+        if (mTiles == 4)
+        {
+            CudaAsm.Emit(SkinnyTensorCoreKernels.DeclareAccumulatorsM4);
+        }
+        else if (mTiles == 2)
+        {
+            CudaAsm.Emit(SkinnyTensorCoreKernels.DeclareAccumulatorsM2);
+        }
+        else
+        {
+            CudaAsm.Emit(SkinnyTensorCoreKernels.DeclareAccumulatorsM1);
+        }
+    }
+
+    public readonly void Mma<TTile>(bool bf16, uint a0, uint a1, uint a2, uint a3, uint b0, uint b1)
+        where TTile : struct, IKernelConstant =>
+        SkinnyTensorCoreKernels.EmitMma(default(TTile).Value, bf16, a0, a1, a2, a3, b0, b1);
+
+    public readonly SkinnyQuad Read<TTile>()
+        where TTile : struct, IKernelConstant => SkinnyTensorCoreKernels.ReadTile(default(TTile).Value);
+}
+
+/// <summary>
+/// mma.sync m16n8k16 emulated from the PTX ISA's fragment tables: each lane gathers, through its warp's fragment slots
+/// in <see cref="Scratch"/>, the A elements of its two rows and the B elements of its two columns from the lanes that own
+/// them, and adds the 16-term products to its four accumulators (also in Scratch). Every lane runs it, as every lane runs
+/// the mma on the GPU.
+/// </summary>
+internal struct EmulatedSkinnyOps : ISkinnyOps
+{
+    /// <summary><see cref="SkinnyTensorCoreKernels.EmulationFloatsPerThread"/> floats per thread of every group.</summary>
+    public ArrayView<float> Scratch;
+
+    private long scratchBase;
+
+    public void Begin(int mTiles, int thread)
+    {
+        long group = ((((long)Grid.IdxZ * Grid.DimY) + Grid.IdxY) * Grid.DimX) + Grid.IdxX;
+        scratchBase = ((group * SkinnyTensorCoreKernels.GroupSize) + thread) * SkinnyTensorCoreKernels.EmulationFloatsPerThread;
+        for (int i = 0; i < SkinnyTensorCoreKernels.MaxAccumulators; i++)
+        {
+            Scratch[scratchBase + i] = 0f;
+        }
+    }
+
+    public readonly void Mma<TTile>(bool bf16, uint a0, uint a1, uint a2, uint a3, uint b0, uint b1)
+        where TTile : struct, IKernelConstant
+    {
+        // Each lane publishes its six fragment registers (as float bits) in its slots, the warp meets, every lane
+        // gathers what it needs, the warp meets again before the slots are reused (two barriers per mma instead of one
+        // shuffle per register read: the simulator's barriers are the cost).
+        const int Stride = SkinnyTensorCoreKernels.EmulationFloatsPerThread;
+        const int Slots = SkinnyTensorCoreKernels.MaxAccumulators;
+        int lane = Group.IdxX & 31;
+        int g = lane >> 2;
+        int t = lane & 3;
+        int format = bf16 ? 1 : 0;
+        long warpBase = scratchBase - ((long)lane * Stride) + Slots;
+        long mine = warpBase + ((long)lane * Stride);
+        Scratch[mine] = Interop.IntAsFloat(a0);
+        Scratch[mine + 1] = Interop.IntAsFloat(a1);
+        Scratch[mine + 2] = Interop.IntAsFloat(a2);
+        Scratch[mine + 3] = Interop.IntAsFloat(a3);
+        Scratch[mine + 4] = Interop.IntAsFloat(b0);
+        Scratch[mine + 5] = Interop.IntAsFloat(b1);
+        Warp.Barrier();
+        float c0 = 0f, c1 = 0f, c2 = 0f, c3 = 0f;
+
+        // k pair p (k = 2p, 2p + 1): A row r's pair is in lane 4 (r mod 8) + (p mod 4), register a0 / a1 (rows < 8 / ≥ 8)
+        // for p < 4, a2 / a3 for p ≥ 4; B column n's pair is in lane 4n + (p mod 4), register b0 for p < 4, b1 for p ≥ 4.
+        for (int p = 0; p < 8; p++)
+        {
+            int high = p < 4 ? 0 : 1;
+            long aLane = warpBase + ((long)((4 * g) + (p & 3)) * Stride);
+            uint rowLo = Interop.FloatAsInt(Scratch[aLane + (2 * high)]);
+            uint rowHi = Interop.FloatAsInt(Scratch[aLane + (2 * high) + 1]);
+            uint col0 = Interop.FloatAsInt(Scratch[warpBase + ((long)((8 * t) + (p & 3)) * Stride) + 4 + high]);
+            uint col1 = Interop.FloatAsInt(Scratch[warpBase + ((long)((8 * t) + 4 + (p & 3)) * Stride) + 4 + high]);
+            c0 += Dot(rowLo, col0, format);
+            c1 += Dot(rowLo, col1, format);
+            c2 += Dot(rowHi, col0, format);
+            c3 += Dot(rowHi, col1, format);
+        }
+
+        Warp.Barrier();
+        long at = scratchBase + (default(TTile).Value * 4);
+        Scratch[at] += c0;
+        Scratch[at + 1] += c1;
+        Scratch[at + 2] += c2;
+        Scratch[at + 3] += c3;
+    }
+
+    public readonly SkinnyQuad Read<TTile>()
+        where TTile : struct, IKernelConstant
+    {
+        long at = scratchBase + (default(TTile).Value * 4);
+        return new SkinnyQuad { C0 = Scratch[at], C1 = Scratch[at + 1], C2 = Scratch[at + 2], C3 = Scratch[at + 3] };
+    }
+
+    private static float Dot(uint x, uint y, int format) =>
+        (GpuMath.Load16((ushort)x, format) * GpuMath.Load16((ushort)y, format)) + (GpuMath.Load16((ushort)(x >> 16), format) * GpuMath.Load16((ushort)(y >> 16), format));
+}

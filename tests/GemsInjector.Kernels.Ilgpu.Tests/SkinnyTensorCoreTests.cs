@@ -1,0 +1,237 @@
+using System;
+using System.Collections.Generic;
+using System.Linq;
+using System.Text.RegularExpressions;
+using GemsInjector.Kernels.Ilgpu;
+using ILGPU;
+using ILGPU.Backends.EntryPoints;
+using ILGPU.Backends.PTX;
+using ILGPU.Runtime;
+using ILGPU.Runtime.Cuda;
+using Xunit;
+using Xunit.Abstractions;
+
+namespace GemsInjector.Kernels.Ilgpu.Tests;
+
+/// <summary>
+/// The skinny tensor-core kernel (few rows, weight stored [N, K]): its body on the CPU with mma.sync emulated lane by
+/// lane from the PTX fragment tables, against float64 references with NaN-poisoned outputs and
+/// partials, every element; its PTX (mma present in both formats, accumulators declared once, no local memory in the K
+/// loop, 16-byte global loads); its split-K plan and settings.
+/// </summary>
+[Collection(SimulatorCollection.Name)]
+public sealed class SkinnyTensorCoreTests : Half16TestBase, IClassFixture<Warp32SimulatorFixture>
+{
+    private readonly Warp32SimulatorFixture warp32;
+    private readonly ITestOutputHelper output;
+    private readonly Action<KernelConfig, ArrayView<float>, ArrayView<ushort>, ArrayView<ushort>, HalfGemvShape, int> reduce;
+
+    public SkinnyTensorCoreTests(SimulatorFixture fixture, Warp32SimulatorFixture warp32, ITestOutputHelper output)
+        : base(fixture)
+    {
+        this.warp32 = warp32;
+        this.output = output;
+        reduce = warp32.Accelerator.LoadStreamKernel<ArrayView<float>, ArrayView<ushort>, ArrayView<ushort>, HalfGemvShape, int>(HalfGemvKernels.GemvReduce16);
+    }
+
+    private static Type Constant(int value) => value switch { 1 => typeof(Const1), 2 => typeof(Const2), _ => typeof(Const4) };
+
+    private static Type Format(bool bf16) => bf16 ? typeof(BFloat16Storage) : typeof(Float16Storage);
+
+    private Action<KernelConfig, ArrayView<Half8>, ArrayView<Half8>, ArrayView<ushort>, ArrayView<ushort>, ArrayView<float>, ArrayView<float>, TensorCoreShape> Emulated(
+        int mTiles, bool bf16, int stepsInFlight)
+    {
+        var method = typeof(SkinnyTensorCoreKernels).GetMethod(nameof(SkinnyTensorCoreKernels.Gemm16SkinnyEmulated))!
+            .MakeGenericMethod(Constant(mTiles), Format(bf16), Constant(stepsInFlight));
+        var kernel = method.CreateDelegate<Action<ArrayView<Half8>, ArrayView<Half8>, ArrayView<ushort>, ArrayView<ushort>, ArrayView<float>, ArrayView<float>, TensorCoreShape>>();
+        return warp32.Accelerator.LoadStreamKernel(kernel);
+    }
+
+    /// <summary>
+    /// Rows 2–70 (one, two and four m-tiles; 70 rows: two Grid.Z row blocks), K a multiple of 64, of 8 only (a guarded
+    /// tail step: 200 = 3 · 64 + 8, 72, 8), N odd and not a multiple of the 128-column group, alpha / beta with a row or
+    /// matrix bias, unsplit and split K (the float32 partials NaN-poisoned, then GemvReduce16); one and two steps of
+    /// weight vectors in flight (the second a software pipeline with its own loop exits).
+    /// </summary>
+    [Theory]
+    [InlineData(true, 2, 64, 40, false, false, 1)]
+    [InlineData(false, 2, 200, 37, true, false, 1)]
+    [InlineData(false, 3, 200, 37, true, false, 2)]
+    [InlineData(true, 5, 136, 129, true, true, 2)]
+    [InlineData(true, 4, 8, 9, false, false, 1)]
+    [InlineData(false, 16, 1032, 256, false, false, 3)]
+    [InlineData(true, 16, 456, 131, true, false, 4)]
+    [InlineData(true, 17, 72, 130, true, false, 1)]
+    [InlineData(false, 17, 328, 33, false, false, 3)]
+    [InlineData(false, 33, 96, 24, false, false, 2)]
+    [InlineData(true, 33, 136, 45, true, true, 1)]
+    [InlineData(true, 64, 328, 136, true, true, 3)]
+    [InlineData(false, 64, 64, 8, false, false, 1)]
+    [InlineData(false, 70, 40, 20, true, false, 1)]
+    [InlineData(true, 70, 200, 131, false, false, 2)]
+    public void EmulatedKernelMatchesFloat64(bool bf16, int m, int k, int n, bool bias, bool biasIsMatrix, int requestedSplits)
+    {
+        int seed = 7100 + (m * 7) + (k * 5) + n + (bf16 ? 1 : 0) + (bias ? 4 : 0) + (biasIsMatrix ? 8 : 0) + (requestedSplits * 1000);
+        var acc = warp32.Accelerator;
+        var (a, av) = Random16(seed, m * k, bf16, -1f, 1f);
+        var (b, bv) = Random16(seed + 1, n * k, bf16, -1f, 1f);
+        var (biasBits, biasValues) = bias ? Random16(seed + 2, biasIsMatrix ? m * n : n, bf16) : (Array.Empty<ushort>(), Array.Empty<float>());
+        float alpha = bias ? 0.75f : 1f, beta = bias ? -1.25f : 0f;
+        var expected = Enumerable.Range(0, m * n).Select(e =>
+        {
+            int r = e / n, j = e % n;
+            double dot = Enumerable.Range(0, k).Sum(t => (double)av[(r * k) + t] * bv[(j * k) + t]);
+            double v = alpha * dot;
+            if (bias)
+            {
+                v += beta * biasValues[biasIsMatrix ? (r * n) + j : j];
+            }
+
+            return v;
+        }).ToArray();
+
+        var (config, shape, mTiles) = SkinnyTensorCoreLaunch.Plan(m, k, n, multiprocessors: 0, groupsPerSm: 4, requestedSplits);
+        Assert.Equal(requestedSplits, shape.SplitK);
+        Assert.Equal(SkinnyTensorCoreLaunch.MTiles(m), mTiles);
+        shape.Bf16 = bf16 ? 1 : 0;
+        shape.Alpha = alpha;
+        shape.Beta = beta;
+        shape.HasBias = bias ? 1 : 0;
+        shape.StrideBiasM = biasIsMatrix ? n : 0;
+
+        using var aBuffer = acc.Allocate1D(a);
+        using var bBuffer = acc.Allocate1D(b);
+        using var biasBuffer = acc.Allocate1D(biasBits.Length == 0 ? new ushort[1] : biasBits);
+        using var cBuffer = acc.Allocate1D(Enumerable.Repeat(NaN16(bf16), m * n).ToArray());
+        using var partial = acc.Allocate1D(Enumerable.Repeat(float.NaN, shape.SplitK * m * n).ToArray());
+        long groups = (long)config.GridDim.X * config.GridDim.Y * config.GridDim.Z;
+        using var scratch = acc.Allocate1D<float>(groups * SkinnyTensorCoreKernels.GroupSize * SkinnyTensorCoreKernels.EmulationFloatsPerThread);
+        ArrayView<ushort> biasView = bias ? biasBuffer.View.AsContiguous() : ArrayView<ushort>.Empty;
+        ArrayView<float> partialView = shape.SplitK > 1 ? partial.View.AsContiguous() : ArrayView<float>.Empty;
+        foreach (int steps in new[] { 1, 2 })
+        {
+            cBuffer.CopyFromCPU(Enumerable.Repeat(NaN16(bf16), m * n).ToArray());
+            partial.CopyFromCPU(Enumerable.Repeat(float.NaN, shape.SplitK * m * n).ToArray());
+            Emulated(mTiles, bf16, steps)(config, aBuffer.View.AsContiguous().Cast<Half8>(), bBuffer.View.AsContiguous().Cast<Half8>(), biasView, cBuffer.View, partialView, scratch.View, shape);
+            if (shape.SplitK > 1)
+            {
+                reduce(new KernelConfig(((m * n) + 255) / 256, 256), partial.View, biasView, cBuffer.View, TensorCoreLaunch.ReduceShape(shape), bf16 ? 1 : 0);
+            }
+
+            acc.Synchronize();
+            AssertClose(ToFloat(cBuffer.GetAsArray1D(), bf16), expected, Rtol(bf16), Atol * k,
+                $"skinny tensor-core emulation {m}x{k}x{n} bias={bias} matrix={biasIsMatrix} splits={shape.SplitK} chunk={shape.KChunk} steps in flight={steps} ({F(bf16)})", seed);
+        }
+    }
+
+    /// <summary>
+    /// The PTX of every compiled variant: both formats' mma present (only the variant's), every one of the variant's
+    /// m16n8 tiles reached, one accumulator declaration before any use, no local memory between the first and the last
+    /// mma (the K loop: fragments by value, accumulators in PTX registers), 16-byte global loads, no unsubstituted operand.
+    /// </summary>
+    [Theory]
+    [InlineData(1, false, 1)]
+    [InlineData(2, false, 1)]
+    [InlineData(4, false, 1)]
+    [InlineData(1, true, 1)]
+    [InlineData(2, true, 1)]
+    [InlineData(4, true, 1)]
+    [InlineData(1, false, 2)]
+    [InlineData(4, true, 2)]
+    public void PtxKeepsTheKLoopInRegisters(int mTiles, bool bf16, int stepsInFlight)
+    {
+        using var context = Context.Create(b => b.Optimize(OptimizationLevel.O2));
+        using var backend = new PTXBackend(context, new CudaCapabilityContext(CudaArchitecture.SM_90),
+            CudaArchitecture.SM_90, CudaInstructionSet.ISA_80, nvvmAPI: null);
+        var method = typeof(SkinnyTensorCoreKernels).GetMethod(nameof(SkinnyTensorCoreKernels.Gemm16Skinny))!
+            .MakeGenericMethod(Constant(mTiles), Format(bf16), Constant(stepsInFlight));
+        string ptx = ((PTXCompiledKernel)backend.Compile(EntryPointDescription.FromExplicitlyGroupedKernel(method), default)).PTXAssembly;
+
+        string mine = bf16 ? "mma.sync.aligned.m16n8k16.row.col.f32.bf16.bf16.f32" : "mma.sync.aligned.m16n8k16.row.col.f32.f16.f16.f32";
+        string other = bf16 ? ".f32.f16.f16.f32" : ".f32.bf16.bf16.f32";
+        int mmas = Regex.Matches(ptx, Regex.Escape(mine)).Count;
+        Assert.DoesNotContain(other, ptx, StringComparison.Ordinal);
+        int tiles = mTiles * SkinnyTensorCoreKernels.NBlocks;
+        for (int tile = 0; tile < tiles; tile++)
+        {
+            Assert.Contains($"{{sk{tile * 4},sk{(tile * 4) + 1},sk{(tile * 4) + 2},sk{(tile * 4) + 3}}}, {{", ptx, StringComparison.Ordinal);
+        }
+
+        Assert.DoesNotContain($"{{sk{tiles * 4},", ptx, StringComparison.Ordinal);
+        int accumulators = tiles * 4;
+        Assert.Single(Regex.Matches(ptx, Regex.Escape($".reg .f32 sk<{accumulators}>;")));
+        Assert.Single(Regex.Matches(ptx, @"\.reg \.f32 sk<"));
+        Assert.DoesNotContain(".func", ptx, StringComparison.Ordinal);
+        int declaration = ptx.IndexOf(".reg .f32 sk<", StringComparison.Ordinal);
+        int firstMma = ptx.IndexOf(mine, StringComparison.Ordinal);
+        Assert.True(declaration < firstMma, "the accumulator declaration must precede the first mma in the PTX text");
+
+        // The K loop (every basic block that loads a 16-byte vector or issues an mma) has no local memory: fragments go
+        // by value, accumulators stay PTX registers. The only local accesses are the epilogue's accumulator reads
+        // (Output<float> slots of CudaAsm.EmitRef), outside those blocks.
+        var blocks = Regex.Split(ptx, @"(?m)^\s*[A-Za-z_$][\w$]*:\s*$");
+        var loopBlocks = blocks.Where(b => b.Contains("mma.sync", StringComparison.Ordinal) || Regex.IsMatch(b, @"ld\.global(\.nc)?\.v4")).ToArray();
+        int loopLocal = loopBlocks.Sum(b => Regex.Matches(b, @"(ld|st)\.local").Count);
+        int vectorLoads = Regex.Matches(ptx, @"ld\.global(\.nc)?\.v4\.(u32|b32)").Count;
+        output.WriteLine($"{mTiles} m-tiles, {(bf16 ? "bf16" : "f16")}, {stepsInFlight} step(s): {mmas} mma, {vectorLoads} v4 loads in {loopBlocks.Length} blocks, {Regex.Matches(ptx, @"(ld|st)\.local").Count} local accesses ({loopLocal} in the K loop), {ptx.Length} chars");
+        Assert.Equal(2 * 4 * tiles, mmas);
+        // Weight vectors: 8 per LoadWeights site (the whole-step loop and the guarded tail, plus the pipeline's first
+        // step); activation vectors: 4 per m-tile at both Multiply sites.
+        Assert.Equal((stepsInFlight > 1 ? 24 : 16) + (8 * mTiles), vectorLoads);
+        Assert.Equal(0, loopLocal);
+        Assert.DoesNotMatch(new Regex(@"\[%\d|\{%\d|, %\d+[,;]"), ptx);
+    }
+
+    /// <summary>
+    /// The plan on a 132-SM device: column groups × row blocks × splits reach four groups per SM unless the partials
+    /// would exceed half the weight's bytes (64 and 256 rows of K = 4096: 8 and 2 splits), chunks are whole 64-element
+    /// steps and cover K exactly once (the last one shorter), never more splits than steps.
+    /// </summary>
+    [Theory]
+    [InlineData(16, 11008, 4096, 1, 1, 16)]
+    [InlineData(2, 4096, 4096, 1, 1, 16)]
+    [InlineData(16, 4096, 11008, 1, 1, 7)]
+    [InlineData(64, 4096, 4096, 4, 1, 8)]
+    [InlineData(33, 4096, 11008, 4, 1, 7)]
+    [InlineData(256, 4096, 4096, 4, 4, 2)]
+    [InlineData(5, 40, 4096, 1, 1, 1)]
+    [InlineData(8, 4096, 32000, 1, 1, 3)]
+    public void PlanFillsTheSmsWithWholeSteps(int m, int k, int n, int mTiles, int rowBlocks, int splits)
+    {
+        var (config, shape, tiles) = SkinnyTensorCoreLaunch.Plan(m, k, n, 132, 4);
+        Assert.Equal(mTiles, tiles);
+        Assert.Equal(rowBlocks, config.GridDim.Z);
+        Assert.Equal((n + 127) / 128, config.GridDim.X);
+        Assert.Equal(splits, shape.SplitK);
+        Assert.Equal(splits, config.GridDim.Y);
+        Assert.Equal(SkinnyTensorCoreKernels.GroupSize, config.GroupDim.X);
+        if (splits > 1)
+        {
+            Assert.Equal(0, shape.KChunk % SkinnyTensorCoreKernels.KStep);
+            Assert.True((splits - 1) * shape.KChunk < k && k <= splits * shape.KChunk, $"chunk {shape.KChunk} x {splits} does not cover K = {k} once");
+        }
+        else
+        {
+            Assert.Equal(k, shape.KChunk);
+        }
+    }
+
+    /// <summary>Without the partial-traffic cap the groups-per-SM target alone sets the splits (64 rows: 16 instead of 8).</summary>
+    [Fact]
+    public void PartialCapCanBeLifted()
+    {
+        Assert.Equal(8, SkinnyTensorCoreLaunch.Plan(64, 4096, 4096, 132, 4).Shape.SplitK);
+        Assert.Equal(16, SkinnyTensorCoreLaunch.Plan(64, 4096, 4096, 132, 4, capSplitsByPartials: false).Shape.SplitK);
+        Assert.Equal(32, SkinnyTensorCoreLaunch.Plan(64, 4096, 4096, 132, 8, capSplitsByPartials: false).Shape.SplitK);
+    }
+
+    [Theory]
+    [InlineData(null, null, null, null, null, true, 64, 4, true, 1)]
+    [InlineData("0", "", "x", "1", "3", false, 64, 4, true, 1)]
+    [InlineData(" OFF ", "256", "8", "0", " 2 ", false, 256, 8, false, 2)]
+    [InlineData("1", "1", "0", "false", "1", true, 64, 4, false, 1)]
+    [InlineData("on", "16", "2", "", "2", true, 16, 2, true, 2)]
+    public void SettingsParse(string? enabled, string? maxRows, string? groupsPerSm, string? partialCap, string? steps, bool expectEnabled, int expectRows, int expectGroups,
+        bool expectCap, int expectSteps) =>
+        Assert.Equal(new SkinnyTensorCoreSettings(expectEnabled, expectRows, expectGroups, expectCap, expectSteps), SkinnyTensorCoreSettings.Parse(enabled, maxRows, groupsPerSm, partialCap, steps));
+}
