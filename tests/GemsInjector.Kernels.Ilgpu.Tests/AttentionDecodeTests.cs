@@ -321,11 +321,11 @@ public sealed class AttentionDecodeTests : Half16TestBase, IClassFixture<Warp32S
     }
 
     [Theory]
-    [InlineData(null, "Wide")]
-    [InlineData("", "Wide")]
+    [InlineData(null, "Stream")]
+    [InlineData("", "Stream")]
     [InlineData(" Stream ", "Stream")]
     [InlineData("stream2", "StreamTwoLaunches")]
     [InlineData("wide", "Wide")]
-    [InlineData("bogus", "Wide")]
+    [InlineData("bogus", "Stream")]
     public void VariantSettingsParse(string? setting, string expected) => Assert.Equal(expected, DecodeVariants.Parse(setting).ToString());
 }

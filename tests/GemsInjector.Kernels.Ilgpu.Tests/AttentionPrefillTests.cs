@@ -140,14 +140,14 @@ public sealed class AttentionPrefillTests : Half16TestBase, IClassFixture<Warp32
     }
 
     [Theory]
-    [InlineData(null, nameof(PrefillVariant.Wide))]
-    [InlineData("", nameof(PrefillVariant.Wide))]
+    [InlineData(null, nameof(PrefillVariant.RegistersThreePerSm))]
+    [InlineData("", nameof(PrefillVariant.RegistersThreePerSm))]
     [InlineData(" Shared ", nameof(PrefillVariant.Shared))]
     [InlineData("registers", nameof(PrefillVariant.Registers))]
     [InlineData("REGISTERS3", nameof(PrefillVariant.RegistersThreePerSm))]
     [InlineData("registers8", nameof(PrefillVariant.RegistersEightWarps))]
     [InlineData("wide", nameof(PrefillVariant.Wide))]
-    [InlineData("other", nameof(PrefillVariant.Wide))]
+    [InlineData("other", nameof(PrefillVariant.RegistersThreePerSm))]
     public void PrefillVariantParsesItsSetting(string? setting, string expected) => Assert.Equal(expected, PrefillVariants.Parse(setting).ToString());
 
     [Fact]

@@ -226,8 +226,8 @@ public sealed class SkinnyTensorCoreTests : Half16TestBase, IClassFixture<Warp32
     }
 
     [Theory]
-    [InlineData(null, null, null, null, null, true, 64, 4, true, 1)]
-    [InlineData("0", "", "x", "1", "3", false, 64, 4, true, 1)]
+    [InlineData(null, null, null, null, null, true, 64, 4, true, 2)]
+    [InlineData("0", "", "x", "1", "3", false, 64, 4, true, 2)]
     [InlineData(" OFF ", "256", "8", "0", " 2 ", false, 256, 8, false, 2)]
     [InlineData("1", "1", "0", "false", "1", true, 64, 4, false, 1)]
     [InlineData("on", "16", "2", "", "2", true, 16, 2, true, 2)]
