@@ -313,32 +313,7 @@ internal static class AttentionDecodeWideKernels
 
         Group.Barrier();
 
-        // One warp per head: the chunk's max and Σ e^(s - m); the scores become the weights p.
-        for (int i = warp; i < live; i += Warps)
-        {
-            int row = i * MaxChunk;
-            float m = GpuMath.NegInf;
-            for (int j = lane; j < n; j += ws)
-            {
-                m = GpuMath.MaxNaN(m, scores[row + j]);
-            }
-
-            m = GpuMath.WarpMax(m);
-            float l = 0f;
-            for (int j = lane; j < n; j += ws)
-            {
-                float p = m == GpuMath.NegInf ? 0f : GpuMath.Exp(scores[row + j] - m);
-                scores[row + j] = p;
-                l += p;
-            }
-
-            l = GpuMath.WarpSum(l);
-            if (lane == 0)
-            {
-                stats[2 * i] = m;
-                stats[(2 * i) + 1] = l;
-            }
-        }
+        ChunkSoftmax(scores, stats, live, n, lane, warp, ws);
 
         Group.Barrier();
 
