@@ -23,6 +23,23 @@ w("")
 w("internal static partial class GemmFastKernels")
 w("{")
 
+def sgemm_epilogue(row, col):
+    """The register tile's stores: row(i) / col(j) give the C# expression of output row i / column j of this thread."""
+    w("        long cBase = s.SplitK > 1 ? split * s.BatchC : batch * s.BatchC;")
+    w("        long biasBase = batch * s.BatchBias;")
+    for i in range(TM):
+        w(f"        int r{i} = {row(i)};")
+    for j in range(TN):
+        w(f"        int n{j} = {col(j)};")
+    for i in range(TM):
+        w(f"        if ({'halves > 1 && ' if i >= 4 else ''}r{i} < s.M)")
+        w("        {")
+        for j in range(TN):
+            w(f"            Store(c, bias, s, cBase, biasBase, r{i}, n{j}, c{i}{j});")
+        w("        }")
+    w("    }")
+
+
 # ---------------- SGEMM ----------------
 w("    /// <summary>")
 w("    /// Register-tiled SGEMM: a group of T*T threads (1-D) computes a (8T)x(8T) tile of C; thread (tx, ty) owns rows")
@@ -128,19 +145,8 @@ w("")
 w("            Group.Barrier();")
 w("        }")
 w("")
-w("        long cBase = s.SplitK > 1 ? split * s.BatchC : batch * s.BatchC;")
-w("        long biasBase = batch * s.BatchBias;")
-for i in range(TM):
-    w(f"        int r{i} = row0 + {'4 * t + ' if i >= 4 else ''}4 * ty + {i % 4};")
-for j in range(TN):
-    w(f"        int n{j} = col0 + {'4 * t + ' if j >= 4 else ''}4 * tx + {j % 4};")
-for i in range(TM):
-    w(f"        if ({'halves > 1 && ' if i >= 4 else ''}r{i} < s.M)")
-    w("        {")
-    for j in range(TN):
-        w(f"            Store(c, bias, s, cBase, biasBase, r{i}, n{j}, c{i}{j});")
-    w("        }")
-w("    }")
+sgemm_epilogue(lambda i: f"row0 + {'4 * t + ' if i >= 4 else ''}4 * ty + {i % 4}",
+               lambda j: f"col0 + {'4 * t + ' if j >= 4 else ''}4 * tx + {j % 4}")
 w("")
 
 # ---------------- SGEMM, warp-tiled, 16-byte global loads ----------------
@@ -313,19 +319,8 @@ w("")
 w("            Group.Barrier();")
 w("        }")
 w("")
-w("        long cBase = s.SplitK > 1 ? split * s.BatchC : batch * s.BatchC;")
-w("        long biasBase = batch * s.BatchBias;")
-for i in range(TM):
-    w(f"        int r{i} = row0 + tr + {'4 * lr + ' if i >= 4 else ''}{i % 4};")
-for j in range(TN):
-    w(f"        int n{j} = col0 + tc + {'4 * lc + ' if j >= 4 else ''}{j % 4};")
-for i in range(TM):
-    w(f"        if ({'halves > 1 && ' if i >= 4 else ''}r{i} < s.M)")
-    w("        {")
-    for j in range(TN):
-        w(f"            Store(c, bias, s, cBase, biasBase, r{i}, n{j}, c{i}{j});")
-    w("        }")
-w("    }")
+sgemm_epilogue(lambda i: f"row0 + tr + {'4 * lr + ' if i >= 4 else ''}{i % 4}",
+               lambda j: f"col0 + tc + {'4 * lc + ' if j >= 4 else ''}{j % 4}")
 w("")
 
 # ---------------- GEMV [K, N] ----------------
