@@ -276,31 +276,14 @@ internal static class GpuMath
     // ---- 16-bit storage ----
 
     /// <summary>IEEE binary16 bits → float (exact).</summary>
+    /// <remarks>
+    /// One form for every device: ILGPU compiles the Half → float conversion to <c>cvt.f32.f16</c>, and on the CPU
+    /// accelerator (which runs this IL as .NET code) its table conversion is exact too (bit for bit the IEEE widening,
+    /// NaN payloads kept). A device branch here would leave its dead arm in every float16 kernel's PTX, which ILGPU does
+    /// not fold and the driver's JIT then pays for.
+    /// </remarks>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    public static float HalfToFloat(ushort h)
-    {
-        if (CudaAsm.IsSupported)
-        {
-            // ILGPU's Half compiles to cvt.f32.f16 (its host-side conversions differ, hence the software path there).
-            return Interop.IntAsFloat(h);
-        }
-
-        uint sign = (uint)(h & 0x8000) << 16;
-        uint exp = (uint)(h >> 10) & 0x1f;
-        uint mant = (uint)h & 0x3ff;
-        if (exp == 0x1f)
-        {
-            return Interop.IntAsFloat(sign | 0x7f800000u | (mant << 13));
-        }
-
-        if (exp == 0)
-        {
-            float f = mant * 5.9604644775390625e-8f;
-            return sign != 0 ? -f : f;
-        }
-
-        return Interop.IntAsFloat(sign | ((exp + 112) << 23) | (mant << 13));
-    }
+    public static float HalfToFloat(ushort h) => Interop.IntAsFloat(h);
 
     /// <summary>float → IEEE binary16 bits, round to nearest even (overflow → ∞, NaN stays NaN).</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
