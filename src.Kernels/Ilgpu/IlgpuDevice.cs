@@ -99,8 +99,16 @@ public sealed class IlgpuDevice : IDisposable
         // Launch shapes: group sizes are multiples of the warp and never above the accelerator's limit, so the same
         // kernels run on the simulator (groups of 16) and on CUDA (256 / 512 / 1024).
         ElementwiseGroupSize = Math.Min(MaxGroupSize, 256);
-        MaxElementwiseGroups = kind == IlgpuDeviceKind.CpuSimulator ? 64 : Math.Max(1, accelerator.NumMultiprocessors) * 32;
+        MaxElementwiseGroups = kind == IlgpuDeviceKind.CpuSimulator ? 64 : Math.Max(1, accelerator.NumMultiprocessors) * ElementwiseGroupsPerSm;
     }
+
+    /// <summary>
+    /// Element-wise launches' groups per multiprocessor before the grid-stride loops take over: 32 (four waves of eight
+    /// resident 256-thread groups), or <c>GEMS_ELEMENTWISE_GROUPS_PER_SM</c> (1–4096, read once per process) — a measuring
+    /// knob for the float32 unary kernels, which stop at 95% of the copy rate where the binary ones reach it.
+    /// </summary>
+    internal static int ElementwiseGroupsPerSm { get; } =
+        int.TryParse(Environment.GetEnvironmentVariable("GEMS_ELEMENTWISE_GROUPS_PER_SM"), out var perSm) && perSm is >= 1 and <= 4096 ? perSm : 32;
 
     /// <summary>The kind of accelerator.</summary>
     public IlgpuDeviceKind Kind { get; }
