@@ -69,15 +69,6 @@ internal interface IAttentionMmaOps
     /// </summary>
     void Step(ArrayView<ushort> shared, int warp, int lane, int stage, float scaleLog2, bool masked, int limitLo, int limitHi, int bf16);
 
-    /// <summary>
-    /// Split 64-key variant, first half: as <see cref="Step"/> up to the weights, for the 64 keys in the K buffer at
-    /// shared byte 0; the weights stay in registers (function-scope A fragments) for <see cref="AccumulateWide"/>.
-    /// </summary>
-    void ScoresWide(ArrayView<ushort> shared, int warp, int lane, float scaleLog2, bool masked, int limitLo, int limitHi, int bf16);
-
-    /// <summary>Split 64-key variant, second half: O += P·V with the V buffer at <see cref="AttentionTensorCoreKernels.WideVOffset"/>.</summary>
-    void AccumulateWide(ArrayView<ushort> shared, int warp, int lane, int bf16);
-
     /// <summary>Register variant: sums the row sums over the lane's quad and stores as <see cref="Store"/> with 1/l (0 where l = 0).</summary>
     void StoreNormalized(ArrayView<ushort> output, long outputPointer, long elementLo, long elementHi, int bf16);
 }
@@ -130,8 +121,8 @@ internal static partial class AttentionTensorCoreKernels
     /// of S become the A fragments of P), so a tile has no shared-memory round trip and no warp barrier; the row maxima
     /// are kept in log2 units (the scale folded into one multiply), each lane sums its own part of a row and the quad
     /// adds the parts once at the end, and a warp skips the causal tiles wholly past its own 16 rows. No additive mask.
-    /// The group size picks the query block: 4 warps (<see cref="BlockQ"/> queries, Q in stage 0, overlapping key tile
-    /// 0's copy) or 8 warps (128 queries: Q spans both stages, each K/V tile serves twice the queries).
+    /// Groups of <see cref="Warps"/> warps take <see cref="BlockQ"/> queries; Q is staged in stage 0 while key tile 0's
+    /// copy goes to stage 1.
     /// </summary>
     [IlgpuKernel]
     public static void Attention16TensorCoreRegisters(ArrayView<Half8> q, ArrayView<Half8> k, ArrayView<Half8> v, ArrayView<ushort> output,
@@ -148,28 +139,6 @@ internal static partial class AttentionTensorCoreKernels
     {
         var ops = new EmulatedAttentionOps { Scratch = scratch };
         BodyInRegisters(ref ops, q, k, v, output, s, default, bf16);
-    }
-
-    /// <summary>
-    /// The split 64-key register variant through inline PTX (CUDA only): one K and one V buffer of 64 keys instead of two
-    /// 32-key stages; K of tile t + 1 is copied during P·V of tile t and V of tile t during its scores, so a 64-key tile
-    /// costs two group barriers (the 32-key variants: four). Groups of 4 warps; no additive mask.
-    /// </summary>
-    [IlgpuKernel]
-    public static void Attention16TensorCoreWide(ArrayView<Half8> q, ArrayView<Half8> k, ArrayView<Half8> v, ArrayView<ushort> output,
-        AttentionShape s, TensorCoreAttentionPointers pointers, int bf16)
-    {
-        var ops = default(PtxAttentionOps);
-        BodyWide(ref ops, q, k, v, output, s, pointers, bf16);
-    }
-
-    /// <summary>The split 64-key variant's body with ldmatrix and mma.sync emulated lane by lane (fragments in <paramref name="scratch"/>).</summary>
-    [IlgpuKernel]
-    public static void Attention16TensorCoreWideEmulated(ArrayView<Half8> q, ArrayView<Half8> k, ArrayView<Half8> v, ArrayView<ushort> output,
-        ArrayView<float> scratch, AttentionShape s, int bf16)
-    {
-        var ops = new EmulatedAttentionOps { Scratch = scratch };
-        BodyWide(ref ops, q, k, v, output, s, default, bf16);
     }
 
     /// <summary>Float32 scratch the emulated kernel needs for a grid of <paramref name="groups"/> groups of <paramref name="threadsPerGroup"/> threads.</summary>
@@ -319,41 +288,27 @@ internal static partial class AttentionTensorCoreKernels
         int lane = thread & 31;
         int warp = thread >> 5;
         int qBlock = s.Causal != 0 ? Grid.DimX - 1 - Grid.IdxX : Grid.IdxX;
-        int threads = Group.DimX;
-        int blockQ = (threads >> 5) * 16;
-        int q0 = qBlock * blockQ;
+        int q0 = qBlock * BlockQ;
         int h = Grid.IdxY;
         int batch = Grid.IdxZ;
         int kvh = h / (s.Heads / s.KvHeads);
         long qRow0 = ((((long)batch * s.Heads) + h) * s.Lq) + q0;
         long kRow0 = (((long)batch * s.KvHeads) + kvh) * s.Lk;
-        int kEnd = s.Causal != 0 && q0 + blockQ < s.Lk ? q0 + blockQ : s.Lk;
+        int kEnd = s.Causal != 0 && q0 + BlockQ < s.Lk ? q0 + BlockQ : s.Lk;
         int tiles = (kEnd + BlockK - 1) / BlockK;
 
-        CopyRows(ref ops, shared, QOffset, q, pointers.Q, qRow0, s.Lq - q0, blockQ, thread, threads);
+        // Q (stage 0) and key tile 0 (stage 1) are requested together; Q's copy group completes first.
+        CopyRows(ref ops, shared, QOffset, q, pointers.Q, qRow0, s.Lq - q0, BlockQ, thread, GroupSize);
         ops.Commit();
-        // With 4 warps Q fits in stage 0: it and key tile 0 (stage 1) are requested together and Q's group completes
-        // first. With 8 warps Q spans both stages: its fragments move to registers before tile 0 may overwrite it.
-        bool qInStage0 = blockQ * Ld * 2 <= StageBytes;
-        if (qInStage0 && tiles > 0)
+        if (tiles > 0)
         {
-            CopyTile(ref ops, shared, k, v, pointers, kRow0, s.Lk, 0, thread, threads);
+            CopyTile(ref ops, shared, k, v, pointers, kRow0, s.Lk, 0, thread, GroupSize);
         }
 
         ops.Commit();
         ops.WaitForTile();
         Group.Barrier();
         ops.LoadQ(shared, warp, lane);
-        if (!qInStage0)
-        {
-            Group.Barrier();
-            if (tiles > 0)
-            {
-                CopyTile(ref ops, shared, k, v, pointers, kRow0, s.Lk, 0, thread, threads);
-            }
-
-            ops.Commit();
-        }
 
         // Lane roles of the mma fragments: rows g and g + 8 of the warp, keys 2t, 2t + 1 of every 8-key block.
         int g = lane >> 2;
@@ -369,7 +324,7 @@ internal static partial class AttentionTensorCoreKernels
             Group.Barrier();
             if (tile + 1 < tiles)
             {
-                CopyTile(ref ops, shared, k, v, pointers, kRow0, s.Lk, tile + 1, thread, threads);
+                CopyTile(ref ops, shared, k, v, pointers, kRow0, s.Lk, tile + 1, thread, GroupSize);
             }
 
             ops.Commit();
@@ -385,96 +340,6 @@ internal static partial class AttentionTensorCoreKernels
             bool masked = k0 + BlockK > s.Lk || (s.Causal != 0 && k0 + BlockK - 1 > warpFirst);
             int key0 = k0 + (2 * t);
             ops.Step(shared, warp, lane, StageOf(tile), scaleLog2, masked, limitLo - key0, limitHi - key0, bf16);
-        }
-
-        long elementLo = queryLo < s.Lq ? ((qRow0 - q0 + queryLo) * D) + (2 * t) : -1;
-        long elementHi = queryLo + 8 < s.Lq ? ((qRow0 - q0 + queryLo + 8) * D) + (2 * t) : -1;
-        ops.StoreNormalized(output, pointers.Output, elementLo, elementHi, bf16);
-    }
-
-    internal static void BodyWide<TOps>(ref TOps ops, ArrayView<Half8> q, ArrayView<Half8> k, ArrayView<Half8> v, ArrayView<ushort> output,
-        AttentionShape s, TensorCoreAttentionPointers pointers, int bf16)
-        where TOps : struct, IAttentionMmaOps
-    {
-        const int Keys = BlockKWide;
-        int thread = Group.IdxX;
-        ops.Begin(thread);
-        var shared = SharedMemory.GetDynamic<ushort>();
-        int lane = thread & 31;
-        int warp = thread >> 5;
-        int qBlock = s.Causal != 0 ? Grid.DimX - 1 - Grid.IdxX : Grid.IdxX;
-        int q0 = qBlock * BlockQ;
-        int h = Grid.IdxY;
-        int batch = Grid.IdxZ;
-        int kvh = h / (s.Heads / s.KvHeads);
-        long qRow0 = ((((long)batch * s.Heads) + h) * s.Lq) + q0;
-        long kRow0 = (((long)batch * s.KvHeads) + kvh) * s.Lk;
-        int kEnd = s.Causal != 0 && q0 + BlockQ < s.Lk ? q0 + BlockQ : s.Lk;
-        int tiles = (kEnd + Keys - 1) / Keys;
-
-        // Q goes to the K buffer and V of tile 0 to the V buffer together; once Q's fragments are in registers the K
-        // buffer takes K of tile 0.
-        CopyRows(ref ops, shared, QOffset, q, pointers.Q, qRow0, s.Lq - q0, BlockQ, thread, GroupSize);
-        ops.Commit();
-        if (tiles > 0)
-        {
-            CopyRows(ref ops, shared, WideVOffset, v, pointers.V, kRow0, s.Lk, Keys, thread, GroupSize);
-        }
-
-        ops.Commit();
-        ops.WaitForTile();
-        Group.Barrier();
-        ops.LoadQ(shared, warp, lane);
-        Group.Barrier();
-        if (tiles > 0)
-        {
-            CopyRows(ref ops, shared, 0, k, pointers.K, kRow0, s.Lk, Keys, thread, GroupSize);
-        }
-
-        ops.Commit();
-        int g = lane >> 2;
-        int t = lane & 3;
-        int warpFirst = q0 + (warp * 16);
-        int queryLo = warpFirst + g;
-        int limitLo = s.Causal != 0 && queryLo + 1 < s.Lk ? queryLo + 1 : s.Lk;
-        int limitHi = s.Causal != 0 && queryLo + 9 < s.Lk ? queryLo + 9 : s.Lk;
-        float scaleLog2 = s.Scale * Log2E;
-        for (int tile = 0; tile < tiles; tile++)
-        {
-            int k0 = tile * Keys;
-
-            // K of this tile landed (and V, for tile 0); every warp is past P·V of the previous tile, so the V buffer is free.
-            ops.WaitForAll();
-            Group.Barrier();
-            if (tile > 0)
-            {
-                CopyRows(ref ops, shared, WideVOffset, v, pointers.V, kRow0 + k0, s.Lk - k0, Keys, thread, GroupSize);
-            }
-
-            ops.Commit();
-
-            // A warp whose rows all precede the tile (causal) skips its math but keeps to the barriers.
-            bool active = s.Causal == 0 || k0 <= warpFirst + 15;
-            if (active)
-            {
-                bool masked = k0 + Keys > s.Lk || (s.Causal != 0 && k0 + Keys - 1 > warpFirst);
-                int key0 = k0 + (2 * t);
-                ops.ScoresWide(shared, warp, lane, scaleLog2, masked, limitLo - key0, limitHi - key0, bf16);
-            }
-
-            // V of this tile landed; every warp is past its scores, so the K buffer is free for the next tile.
-            ops.WaitForAll();
-            Group.Barrier();
-            if (tile + 1 < tiles)
-            {
-                CopyRows(ref ops, shared, 0, k, pointers.K, kRow0 + k0 + Keys, s.Lk - k0 - Keys, Keys, thread, GroupSize);
-            }
-
-            ops.Commit();
-            if (active)
-            {
-                ops.AccumulateWide(shared, warp, lane, bf16);
-            }
         }
 
         long elementLo = queryLo < s.Lq ? ((qRow0 - q0 + queryLo) * D) + (2 * t) : -1;
@@ -671,43 +536,6 @@ internal struct PtxAttentionOps : IAttentionMmaOps
         }
     }
 
-    public readonly void ScoresWide(ArrayView<ushort> shared, int warp, int lane, float scaleLog2, bool masked, int limitLo, int limitHi, int bf16)
-    {
-        uint kRow = sharedBase + (uint)(AttentionTensorCoreKernels.KLaneByte(lane, 0) - AttentionTensorCoreKernels.KOffset);
-        if (masked)
-        {
-            if (bf16 != 0)
-            {
-                CudaAsm.Emit(AttentionTensorCoreKernels.ScoresWideMaskedBf16, kRow, scaleLog2, limitLo, limitHi);
-            }
-            else
-            {
-                CudaAsm.Emit(AttentionTensorCoreKernels.ScoresWideMaskedF16, kRow, scaleLog2, limitLo, limitHi);
-            }
-        }
-        else if (bf16 != 0)
-        {
-            CudaAsm.Emit(AttentionTensorCoreKernels.ScoresWideBf16, kRow, scaleLog2);
-        }
-        else
-        {
-            CudaAsm.Emit(AttentionTensorCoreKernels.ScoresWideF16, kRow, scaleLog2);
-        }
-    }
-
-    public readonly void AccumulateWide(ArrayView<ushort> shared, int warp, int lane, int bf16)
-    {
-        uint vRow = sharedBase + (uint)(AttentionTensorCoreKernels.VLaneByte(lane, 0) - AttentionTensorCoreKernels.VOffset + AttentionTensorCoreKernels.WideVOffset);
-        if (bf16 != 0)
-        {
-            CudaAsm.Emit(AttentionTensorCoreKernels.AccumulateWideBf16, vRow);
-        }
-        else
-        {
-            CudaAsm.Emit(AttentionTensorCoreKernels.AccumulateWideF16, vRow);
-        }
-    }
-
     public readonly void StoreNormalized(ArrayView<ushort> output, long outputPointer, long elementLo, long elementHi, int bf16)
     {
         long lo = elementLo >= 0 ? outputPointer + (elementLo * 2) : 0;
@@ -736,11 +564,10 @@ internal struct EmulatedAttentionOps : IAttentionMmaOps
     /// register variant's row maxima and partial sums (rows g, g + 8) and its weights' high and low parts (one 16-bit
     /// value per float, indexed like the score fragments).
     /// </summary>
-    public const int FloatsPerThread = WeightSlot + (2 * MaxScoreFragments);
+    public const int FloatsPerThread = WeightSlot + (2 * ScoreFragments);
 
-    // Score fragments per lane: 16 for a 32-key tile, 32 for the split variant's 64 keys (the scratch holds the larger).
+    // Score fragments per lane of a 32-key tile.
     private const int ScoreFragments = AttentionTensorCoreKernels.ScoreBlocks * 4;
-    private const int MaxScoreFragments = AttentionTensorCoreKernels.BlockKWide / 2;
     private const int RowSlot = AttentionTensorCoreKernels.Accumulators + (2 * AttentionTensorCoreKernels.QRegisters);
     private const int WeightSlot = RowSlot + 4;
 
@@ -970,12 +797,6 @@ internal struct EmulatedAttentionOps : IAttentionMmaOps
         WeightsTimesValues(shared, warp, lane, shift, AttentionTensorCoreKernels.BlockK, bf16);
     }
 
-    public readonly void ScoresWide(ArrayView<ushort> shared, int warp, int lane, float scaleLog2, bool masked, int limitLo, int limitHi, int bf16) =>
-        ScoresToWeights(shared, warp, lane, -AttentionTensorCoreKernels.KOffset, MaxScoreFragments, scaleLog2, masked, limitLo, limitHi, bf16);
-
-    public readonly void AccumulateWide(ArrayView<ushort> shared, int warp, int lane, int bf16) =>
-        WeightsTimesValues(shared, warp, lane, AttentionTensorCoreKernels.WideVOffset - AttentionTensorCoreKernels.VOffset, AttentionTensorCoreKernels.BlockKWide, bf16);
-
     /// <summary>
     /// The first half of a register-variant tile: <paramref name="fragments"/> scores per lane (K tile <paramref name="kShift"/>
     /// bytes after stage 0's), scaled and masked, the online-softmax update, the rescale, and the weights' high and low
@@ -1010,7 +831,7 @@ internal struct EmulatedAttentionOps : IAttentionMmaOps
             float p = Scratch[s + j];
             ushort high = GpuMath.Store16(p, bf16);
             Scratch[s + j] = high;
-            Scratch[s + MaxScoreFragments + j] = GpuMath.Store16(p - GpuMath.Load16(high, bf16), bf16);
+            Scratch[s + ScoreFragments + j] = GpuMath.Store16(p - GpuMath.Load16(high, bf16), bf16);
         }
 
         // Every lane's weights are in place before the quad neighbours' fragments are read.
@@ -1038,7 +859,7 @@ internal struct EmulatedAttentionOps : IAttentionMmaOps
                         int j = ((((2 * ks) + (kk >> 3)) * 4) + ((row >> 3) * 2)) + (kk & 1);
                         long at = groupBase + (((long)(warp * 32) + holder) * FloatsPerThread) + WeightSlot + j;
                         float high = GpuMath.Load16((ushort)Scratch[at], bf16);
-                        float low = GpuMath.Load16((ushort)Scratch[at + MaxScoreFragments], bf16);
+                        float low = GpuMath.Load16((ushort)Scratch[at + ScoreFragments], bf16);
                         float bv = ValueAt(shared, vShift, nb, ks, kk, col, bf16);
                         sum += (high * bv) + (low * bv);
                     }

@@ -21,22 +21,16 @@ public sealed class AttentionPrefillTests : Half16TestBase, IClassFixture<Warp32
     public AttentionPrefillTests(SimulatorFixture fixture, Warp32SimulatorFixture warp32)
         : base(fixture) => this.warp32 = warp32;
 
-    public static TheoryData<bool, int, int, int, int, int, bool, bool, string> Cases
+    public static TheoryData<bool, int, int, int, int, int, bool, bool> Cases
     {
         get
         {
-            var cases = new TheoryData<bool, int, int, int, int, int, bool, bool, string>();
+            var cases = new TheoryData<bool, int, int, int, int, int, bool, bool>();
             foreach (var c in BaseCases)
             {
-                cases.Add(c.Bf16, c.Batch, c.Heads, c.KvHeads, c.Lq, c.Lk, c.Causal, c.Normal, "registers");
-                cases.Add(c.Bf16, c.Batch, c.Heads, c.KvHeads, c.Lq, c.Lk, c.Causal, c.Normal, "wide");
+                cases.Add(c.Bf16, c.Batch, c.Heads, c.KvHeads, c.Lq, c.Lk, c.Causal, c.Normal);
             }
 
-            // Groups of 8 warps (128 queries; Q staged across both stages): causal with a partial last block, GQA 4, odd tails.
-            cases.Add(true, 1, 4, 1, 300, 300, true, true, "registers8");
-            cases.Add(false, 1, 2, 2, 129, 129, true, true, "registers8");
-            cases.Add(true, 2, 2, 1, 37, 100, false, false, "registers8");
-            cases.Add(false, 1, 4, 1, 67, 2, false, true, "registers8");
             return cases;
         }
     }
@@ -68,11 +62,10 @@ public sealed class AttentionPrefillTests : Half16TestBase, IClassFixture<Warp32
     /// </summary>
     [Theory]
     [MemberData(nameof(Cases))]
-    public void RegisterVariantMeetsHarnessTolerance(bool bf16, int batch, int heads, int kvHeads, int lq, int lk, bool causal, bool normal, string variant)
+    public void RegisterVariantMeetsHarnessTolerance(bool bf16, int batch, int heads, int kvHeads, int lq, int lk, bool causal, bool normal)
     {
         const int D = AttentionTensorCoreKernels.D;
-        int warps = variant == "registers8" ? 8 : 4;
-        int seed = 21000 + (heads * 1000) + (lq * 10) + lk + (causal ? 3 : 0) + (bf16 ? 7 : 0) + (normal ? 11 : 0) + variant.Length;
+        int seed = 21000 + (heads * 1000) + (lq * 10) + lk + (causal ? 3 : 0) + (bf16 ? 7 : 0) + (normal ? 11 : 0);
         var acc = warp32.Accelerator;
         var (q, qv) = normal ? Normal16(seed, batch * heads * lq * D, bf16) : Random16(seed, batch * heads * lq * D, bf16, -1f, 1f);
         var (k, kv) = normal ? Normal16(seed + 1, batch * kvHeads * lk * D, bf16) : Random16(seed + 1, batch * kvHeads * lk * D, bf16, -1f, 1f);
@@ -88,23 +81,21 @@ public sealed class AttentionPrefillTests : Half16TestBase, IClassFixture<Warp32
             Scale = (float)scale,
             Causal = causal ? 1 : 0,
         };
-        var config = IlgpuKernels.TensorCoreAttentionConfig(batch, heads, lq, AttentionTensorCoreKernels.RegisterSharedBytes, warps);
+        var config = IlgpuKernels.TensorCoreAttentionConfig(batch, heads, lq, AttentionTensorCoreKernels.RegisterSharedBytes);
         using var qb = acc.Allocate1D(q);
         using var kb = acc.Allocate1D(k);
         using var vb = acc.Allocate1D(v);
         using var ob = acc.Allocate1D(Enumerable.Repeat(NaN16(bf16), q.Length).ToArray());
-        using var scratch = acc.Allocate1D<float>(AttentionTensorCoreKernels.EmulationScratch((long)config.GridDim.Size, warps * 32));
-        Action<ArrayView<Half8>, ArrayView<Half8>, ArrayView<Half8>, ArrayView<ushort>, ArrayView<float>, AttentionShape, int> kernel = variant == "wide"
-            ? AttentionTensorCoreKernels.Attention16TensorCoreWideEmulated
-            : AttentionTensorCoreKernels.Attention16TensorCoreRegistersEmulated;
-        acc.LoadStreamKernel(kernel)(config, qb.View.BaseView.Cast<Half8>(), kb.View.BaseView.Cast<Half8>(),
+        using var scratch = acc.Allocate1D<float>(AttentionTensorCoreKernels.EmulationScratch((long)config.GridDim.Size));
+        acc.LoadStreamKernel<ArrayView<Half8>, ArrayView<Half8>, ArrayView<Half8>, ArrayView<ushort>, ArrayView<float>, AttentionShape, int>(
+            AttentionTensorCoreKernels.Attention16TensorCoreRegistersEmulated)(config, qb.View.BaseView.Cast<Half8>(), kb.View.BaseView.Cast<Half8>(),
             vb.View.BaseView.Cast<Half8>(), ob.View, scratch.View, shape, bf16 ? 1 : 0);
         acc.Synchronize();
         var got = ToFloat(ob.GetAsArray1D(), bf16);
         var expected = AttentionTests.Reference(qv, kv, vv, batch, heads, kvHeads, lq, lk, D, causal, (b, h, i, j) => 0, scale);
         var rounded = ToFloat(To16(expected.Select(e => (float)e).ToArray(), bf16), bf16);
         AssertClose(got, rounded.Select(e => (double)e).ToArray(), Rtol(bf16), Atol,
-            $"register-variant attention {variant} {batch}x{heads}/{kvHeads} lq={lq} lk={lk} causal={causal} normal={normal} ({F(bf16)})", seed);
+            $"register-variant attention {batch}x{heads}/{kvHeads} lq={lq} lk={lk} causal={causal} normal={normal} ({F(bf16)})", seed);
     }
 
     /// <summary>A NaN in q reaches exactly its own output row (max.NaN, a NaN rescale factor still rescales); other rows stay finite.</summary>
@@ -140,14 +131,11 @@ public sealed class AttentionPrefillTests : Half16TestBase, IClassFixture<Warp32
     }
 
     [Theory]
-    [InlineData(null, nameof(PrefillVariant.RegistersThreePerSm))]
-    [InlineData("", nameof(PrefillVariant.RegistersThreePerSm))]
+    [InlineData(null, nameof(PrefillVariant.Registers))]
+    [InlineData("", nameof(PrefillVariant.Registers))]
     [InlineData(" Shared ", nameof(PrefillVariant.Shared))]
-    [InlineData("registers", nameof(PrefillVariant.Registers))]
-    [InlineData("REGISTERS3", nameof(PrefillVariant.RegistersThreePerSm))]
-    [InlineData("registers8", nameof(PrefillVariant.RegistersEightWarps))]
-    [InlineData("wide", nameof(PrefillVariant.Wide))]
-    [InlineData("other", nameof(PrefillVariant.RegistersThreePerSm))]
+    [InlineData("REGISTERS", nameof(PrefillVariant.Registers))]
+    [InlineData("wide", nameof(PrefillVariant.Registers))]
     public void PrefillVariantParsesItsSetting(string? setting, string expected) => Assert.Equal(expected, PrefillVariants.Parse(setting).ToString());
 
     [Fact]
@@ -181,30 +169,6 @@ public sealed class AttentionPrefillTests : Half16TestBase, IClassFixture<Warp32
         int first = ptx.IndexOf("ldmatrix", StringComparison.Ordinal);
         int last = ptx.LastIndexOf("mma.sync", StringComparison.Ordinal);
         Assert.True(ptx.IndexOf(".reg .f32 ato<64>;", StringComparison.Ordinal) < first);
-        Assert.DoesNotMatch(@"(ld|st)\.local", ptx[first..last]);
-        Assert.DoesNotMatch(@"\[%\d|\{%\d|, %\d+[,;]", ptx);
-    }
-
-    [Fact]
-    public void WideVariantPtxKeepsScoresAndWeightsInRegistersAcrossItsTwoHalves()
-    {
-        string ptx = Ptx(typeof(AttentionTensorCoreKernels).GetMethod(nameof(AttentionTensorCoreKernels.Attention16TensorCoreWide))!);
-        int Count(string what) => Regex.Matches(ptx, Regex.Escape(what)).Count;
-
-        // Per format: two score halves (plain, masked) of 64 mma each and one P·V half of 2 × 64; ldmatrix 8 (Q) + 2 × 2 × 32 plain, 2 × 32 .trans.
-        Assert.Equal((2 * 64) + 128, Count("mma.sync.aligned.m16n8k16.row.col.f32.bf16.bf16.f32"));
-        Assert.Equal((2 * 64) + 128, Count("mma.sync.aligned.m16n8k16.row.col.f32.f16.f16.f32"));
-        Assert.Equal(8 + (4 * 32), Count("ldmatrix.sync.aligned.m8n8.x4.shared.b16"));
-        Assert.Equal(2 * 32, Count("ldmatrix.sync.aligned.m8n8.x4.trans.shared.b16"));
-        Assert.Equal(1, Count(".reg .f32 aws<32>;"));
-        Assert.Equal(4 * (32 + 2), Count("ex2.approx.ftz.f32"));
-        Assert.Equal(2 * 32, Count("selp.f32 aws"));
-        Assert.Contains("cp.async.wait_group 0;", ptx, StringComparison.Ordinal);
-        Assert.DoesNotMatch(@"\bst\.shared\.", ptx);
-        Assert.DoesNotMatch(@"\bld\.shared\.", ptx);
-        Assert.DoesNotContain(".func", ptx, StringComparison.Ordinal);
-        int first = ptx.IndexOf("ldmatrix", StringComparison.Ordinal);
-        int last = ptx.LastIndexOf("mma.sync", StringComparison.Ordinal);
         Assert.DoesNotMatch(@"(ld|st)\.local", ptx[first..last]);
         Assert.DoesNotMatch(@"\[%\d|\{%\d|, %\d+[,;]", ptx);
     }

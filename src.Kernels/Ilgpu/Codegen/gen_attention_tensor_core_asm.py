@@ -162,7 +162,6 @@ def store(cvt):
 
 # Register variant (GEMS_PREFILL_VARIANT=registers): S, the softmax and P never leave registers. Function-scope
 # registers add the running row maxima (log2 units) and the lane's partial row sums of rows g and g + 8.
-BK_WIDE = 64            # keys per tile of the split variant (one K and one V buffer of 64 rows, no stages)
 ROW_OF = lambda j: (j >> 1) & 1   # S / C-fragment register j of n-block j // 4 belongs to row g (0) or g + 8 (1)
 
 
@@ -258,18 +257,6 @@ def step(dtype, cvt, bf16, masked):
     return cs_string(lines)
 
 
-def scores_softmax_wide(dtype, cvt, bf16, masked):
-    """Split 64-key variant, first half: S, softmax, weights into the function-scope A fragments awh / awl. %0: lane's K
-    ldmatrix row address, %1: scale * log2 e, masked: %2 / %3 the rows' key limits."""
-    lines = ["{"] + TEMPS + scores_softmax(dtype, cvt, bf16, masked, BK_WIDE, "aws", "awh", "awl", "%0", "%1", ("%2", "%3")) + ["}"]
-    return cs_string(lines)
-
-
-def weights_times_values_wide(dtype):
-    """Split 64-key variant, second half: O += P.V from awh / awl. %0: lane's V (.trans) row address."""
-    return cs_string(["{", ".reg .b32 atv<4>;"] + weights_times_values(dtype, BK_WIDE, "awh", "awl", "%0") + ["}"])
-
-
 def store_normalized(cvt):
     """Sums the quad's partial row sums, then stores O / l (0 where l = 0) rounded to 16 bits at %0 (row g) / %1 (row g + 8), 0: skipped."""
     lines = ["{", ".reg .f32 xl<2>;", ".reg .f32 xi<2>;", ".reg .f32 xt;", ".reg .pred xz;"]
@@ -284,9 +271,7 @@ def store_normalized(cvt):
     return cs_string(lines[:1] + decls + lines[1:] + [b for b in body if not b.startswith(".reg")])
 
 
-declare = ([f".reg .f32 ato<{ACC}>;", f".reg .b32 atq<{Q_REGS}>;", ".reg .f32 atmax<2>;", ".reg .f32 atsum<2>;",
-            # The split 64-key variant's scores and weights live across two asm blocks (group barriers between them).
-            f".reg .f32 aws<{BK_WIDE // 2}>;", f".reg .b32 awh<{BK_WIDE // 4}>;", f".reg .b32 awl<{BK_WIDE // 4}>;"]
+declare = ([f".reg .f32 ato<{ACC}>;", f".reg .b32 atq<{Q_REGS}>;", ".reg .f32 atmax<2>;", ".reg .f32 atsum<2>;"]
            + [f"mov.f32 ato{i}, 0f00000000;" for i in range(ACC)]
            + ["mov.f32 atmax0, 0fFF800000;", "mov.f32 atmax1, 0fFF800000;", "mov.f32 atsum0, 0f00000000;", "mov.f32 atsum1, 0f00000000;"])
 load_q = [f"ldmatrix.sync.aligned.m8n8.x4.shared.b16 {{{','.join(f'atq{ks * 4 + j}' for j in range(4))}}}, [%0+{ks * 32}];" for ks in range(D // 16)]
@@ -314,8 +299,6 @@ consts = [
     ("WarpAreaBytes", WARP_AREA, "Bytes of one warp's area."),
     ("StatsFloats", STATS, "Floats per row of a warp's row statistics (max, weight sum, rescale factor, pad)."),
     ("SharedBytes", SHARED, "Dynamic shared bytes of a group."),
-    ("BlockKWide", BK_WIDE, "Keys per tile of the split 64-key register variant."),
-    ("WideVOffset", BK_WIDE * LD * 2, "Byte offset of the split variant's V buffer (its K buffer, which first holds Q, is at 0)."),
     ("RegisterSharedBytes", 2 * STAGE_BYTES, "Dynamic shared bytes of a group of the register variant (the two key-tile stages; no warp areas)."),
     ("ScoreBlocks", NB_S, "8-key mma tiles of a warp's scores."),
     ("OutputBlocks", NB_O, "8-column mma tiles of a warp's output."),
@@ -353,13 +336,6 @@ for cvt, name in (("cvt.rn.bf16x2.f32", "Bf16"), ("cvt.rn.f16x2.f32", "F16")):
         w(f"    /// <summary>Register variant: one key tile of a warp ({dtype}, {what}): S, softmax, P·V without leaving registers.</summary>")
         w(f"    public const string Step{suffix}{name} = {step(dtype, cvt, name == 'Bf16', masked)};")
         w("")
-    for masked, suffix, what in ((False, "", "every key visible"), (True, "Masked", "keys at offsets ≥ %2 / %3 hidden")):
-        w(f"    /// <summary>Split 64-key variant, first half ({dtype}, {what}): S, softmax, weights as A fragments in awh / awl.</summary>")
-        w(f"    public const string ScoresWide{suffix}{name} = {scores_softmax_wide(dtype, cvt, name == 'Bf16', masked)};")
-        w("")
-    w(f"    /// <summary>Split 64-key variant, second half ({dtype}): O += P·V from awh / awl.</summary>")
-    w(f"    public const string AccumulateWide{name} = {weights_times_values_wide(dtype)};")
-    w("")
     w(f"    /// <summary>Register variant: the quad's row sums, then this lane's output elements times 1/l, rounded to nearest even.</summary>")
     w(f"    public const string StoreNormalized{name} = {store_normalized(cvt)};")
     w("")
