@@ -32,24 +32,41 @@ internal sealed partial class IlgpuKernelLoader
         where TLauncher : Delegate
     {
         var entry = EntryPointDescription.FromExplicitlyGroupedKernel(method);
+        Func<CompiledKernel> compile = () => accelerator.CompileKernel(entry, specialization);
         if (DiskCache is null || entry.HasSpecializedParameters)
         {
-            return accelerator.LoadKernel<TLauncher>(method, specialization, out _);
+            // Without a cache, a 9.0 device still compiles first so that an sm_90a kernel can be prepared (Sm90aPtx).
+            return !entry.HasSpecializedParameters && Sm90aPtx.Supported(accelerator)
+                ? LoadPrepared<TLauncher>(compile())
+                : accelerator.LoadKernel<TLauncher>(method, specialization, out _);
         }
 
-        Func<CompiledKernel> compile = () => accelerator.CompileKernel(entry, specialization);
         var compiled = DiskCache.GetOrCompile(accelerator.Context, entry, specialization, compile, out var fromFile);
         try
         {
-            return accelerator.LoadKernel(compiled).CreateLauncherDelegate<TLauncher>();
+            return LoadPrepared<TLauncher>(compiled);
         }
         catch (Exception ex) when (fromFile)
         {
             // PTX read from a file that the driver refuses (an entry built for something this driver lacks): the kernel
             // is compiled here as without the file, and the file in the cache directory is replaced.
             RejectedFileError ??= $"{method.DeclaringType?.Name}.{method.Name}: the driver refused the cached PTX ({ex.GetType().Name}: {ex.Message}); compiled instead";
-            return accelerator.LoadKernel(DiskCache.Recompile(entry, specialization, compile)).CreateLauncherDelegate<TLauncher>();
+            return LoadPrepared<TLauncher>(DiskCache.Recompile(entry, specialization, compile));
         }
+    }
+
+    /// <summary>
+    /// Loads a compiled kernel (ILGPU's output, from the compiler or a cache file) through <see cref="Sm90aPtx"/>, the one
+    /// place where PTX that needs sm_90a gets its header rewritten and its shared-memory limit raised; other kernels pass
+    /// through unchanged.
+    /// </summary>
+    private TLauncher LoadPrepared<TLauncher>(CompiledKernel compiled)
+        where TLauncher : Delegate
+    {
+        var prepared = Sm90aPtx.Prepare(accelerator, compiled);
+        var kernel = accelerator.LoadKernel(prepared);
+        Sm90aPtx.AfterLoad(kernel, prepared);
+        return kernel.CreateLauncherDelegate<TLauncher>();
     }
 
     /// <summary>The first kernel file the driver refused to load (then compiled instead), or <see langword="null"/>.</summary>

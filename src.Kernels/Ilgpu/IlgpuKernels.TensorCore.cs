@@ -45,6 +45,17 @@ public sealed partial class IlgpuKernels
 
         bool bf16 = format == HalfFormat.BFloat16;
         var variant = TensorCoreVariant;
+        if (variant == TensorCoreGemmVariant.Wgmma)
+        {
+            // wgmma where it can run (a 9.0 device, whole aligned chunks); every other product keeps square2.
+            if (TryWgmmaGemm16(a, b, bias, c, batch, m, k, n, transposeB, alpha, beta, biasIsMatrix, bf16))
+            {
+                return true;
+            }
+
+            variant = TensorCoreGemmVariant.SquareTwoPerSm;
+        }
+
         var (nBlocks, warpColumns) = TensorCoreVariants.Tile(variant);
         var shape = TensorCoreLaunch.Shape(a, b, bias, m, k, n, transposeB, alpha, beta, biasIsMatrix, bf16, asyncCopyAllowed: true);
         shape.PairStores = TensorCoreLaunch.PairStores(c, n);
@@ -105,12 +116,18 @@ internal enum TensorCoreGemmVariant
 
     /// <summary>128 × 128 group tiles of 4 warps, 64 × 64 per warp (128 accumulators per thread), two groups per SM.</summary>
     QuadTwoPerSm = 3,
+
+    /// <summary>
+    /// Hopper's wgmma (<see cref="WgmmaGemmKernels"/>: 128 × 256 group tiles of two warpgroups) on a compute-capability-9.0
+    /// device for the shapes it takes; <see cref="SquareTwoPerSm"/> everywhere else.
+    /// </summary>
+    Wgmma = 4,
 }
 
 /// <summary>Names, warp tiles and the environment default of <see cref="TensorCoreGemmVariant"/>.</summary>
 internal static class TensorCoreVariants
 {
-    /// <summary>Environment variable naming the variant for a measuring run: <c>wide</c>, <c>square2</c>, <c>square</c> or <c>quad2</c>.</summary>
+    /// <summary>Environment variable naming the variant for a measuring run: <c>wide</c>, <c>square2</c>, <c>square</c>, <c>quad2</c> or <c>wgmma</c>.</summary>
     public const string Variable = "GEMS_TC_GEMM_VARIANT";
 
     private static readonly Lazy<TensorCoreGemmVariant> FromVariable = new(() => Parse(Environment.GetEnvironmentVariable(Variable)));
@@ -124,6 +141,7 @@ internal static class TensorCoreVariants
         "wide" => TensorCoreGemmVariant.Wide,
         "square" => TensorCoreGemmVariant.Square,
         "quad2" => TensorCoreGemmVariant.QuadTwoPerSm,
+        "wgmma" => TensorCoreGemmVariant.Wgmma,
         _ => TensorCoreGemmVariant.SquareTwoPerSm,
     };
 
@@ -133,6 +151,7 @@ internal static class TensorCoreVariants
         TensorCoreGemmVariant.SquareTwoPerSm => "square2",
         TensorCoreGemmVariant.Square => "square",
         TensorCoreGemmVariant.QuadTwoPerSm => "quad2",
+        TensorCoreGemmVariant.Wgmma => "wgmma",
         _ => "wide",
     };
 

@@ -274,6 +274,16 @@ internal sealed class KernelDiskCache
     }
 
     /// <summary>
+    /// The same compiled kernel (entry point, shared-memory layout) with other PTX text: how <see cref="Sm90aPtx"/> hands the
+    /// driver a rewritten header. Never written back: the cache keeps ILGPU's own output.
+    /// </summary>
+    /// <param name="kernel">A kernel compiled by ILGPU or read from the cache.</param>
+    /// <param name="assembly">The PTX to load instead.</param>
+    /// <returns>The kernel with <paramref name="assembly"/>.</returns>
+    internal static PTXCompiledKernel WithAssembly(PTXCompiledKernel kernel, string assembly) =>
+        (PTXCompiledKernel)PtxKernelConstructor!.Invoke([kernel.Context, (EntryPoint)EntryPointProperty!.GetValue(kernel)!, null, assembly]);
+
+    /// <summary>
     /// The PTX of a kernel compiled without launch bounds, with the directives ILGPU writes for
     /// <paramref name="specialization"/> (<c>.maxntid N, 1, 1</c>, <c>.minnctapersm M</c>) between the entry's parameter
     /// list and its body, as ILGPU places them; <see langword="null"/> when the PTX has no single entry to put them on.

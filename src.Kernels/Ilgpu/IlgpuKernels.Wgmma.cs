@@ -1,0 +1,65 @@
+using System;
+using ILGPU;
+using ILGPU.Runtime;
+
+namespace GemsInjector.Kernels.Ilgpu;
+
+public sealed partial class IlgpuKernels
+{
+    private Action<KernelConfig, ArrayView<ushort>, ArrayView<ushort>, ArrayView<ushort>, ArrayView<ushort>, ArrayView<float>, TensorCoreShape>? wgmmaGemm16;
+
+    // Set once the wgmma kernel failed to load (driver or ILGPU refused it): the process then keeps square2.
+    private bool wgmmaFailed;
+
+    /// <summary>Whether the wgmma kernel can run here: a CUDA device of compute capability 9.0 (sm_90a) and no earlier load failure.</summary>
+    internal bool WgmmaAvailable => !wgmmaFailed && device.Kind == IlgpuDeviceKind.Cuda && Sm90aPtx.Supported(device.Accelerator);
+
+    /// <summary>
+    /// Runs a 16-bit GEMM on <see cref="WgmmaGemmKernels"/> when the device and the shape allow it (K % 8 == 0, 16-byte
+    /// aligned a and b, N % 8 == 0 for a [K, N] b); split-K for single matrices with few tiles, as the mma.sync kernel.
+    /// </summary>
+    /// <returns>Whether it ran (otherwise the caller takes the mma.sync kernel).</returns>
+    private bool TryWgmmaGemm16(ArrayView<ushort> a, ArrayView<ushort> b, ArrayView<ushort> bias, ArrayView<ushort> c, int batch, int m, int k, int n,
+        bool transposeB, float alpha, float beta, bool biasIsMatrix, bool bf16)
+    {
+        if (!WgmmaAvailable)
+        {
+            return false;
+        }
+
+        var shape = TensorCoreLaunch.Shape(a, b, bias, m, k, n, transposeB, alpha, beta, biasIsMatrix, bf16, asyncCopyAllowed: true);
+        if (!WgmmaLaunch.Supports(shape))
+        {
+            return false;
+        }
+
+        Action<KernelConfig, ArrayView<ushort>, ArrayView<ushort>, ArrayView<ushort>, ArrayView<ushort>, ArrayView<float>, TensorCoreShape> kernel;
+        try
+        {
+            kernel = device.Load(ref wgmmaGemm16, nameof(WgmmaGemmKernels.Gemm16Wgmma),
+                acc => acc.LoadStreamKernel<ArrayView<ushort>, ArrayView<ushort>, ArrayView<ushort>, ArrayView<ushort>, ArrayView<float>, TensorCoreShape>(
+                    WgmmaGemmKernels.Gemm16Wgmma, Bounds(WgmmaGemmKernels.GroupSize, null)));
+        }
+        catch (IlgpuKernelCompileException)
+        {
+            // The failure stays recorded on the device (IlgpuDevice.Load); products go to the mma.sync kernel.
+            wgmmaFailed = true;
+            return false;
+        }
+
+        shape.PairStores = TensorCoreLaunch.PairStores(c, n);
+        var (splits, kChunk) = WgmmaLaunch.PlanSplitK(batch, m, k, n, device.MultiprocessorCount);
+        shape = TensorCoreLaunch.WithSplitK(shape, splits, kChunk);
+        var partial = splits > 1 ? Scratch((long)splits * m * n) : default;
+        kernel(WgmmaLaunch.Config(splits > 1 ? splits : batch, m, n), a, b, bias, c, partial, shape);
+        if (splits > 1)
+        {
+            // The same reduction as the mma.sync kernel's split-K: alpha, beta·bias [N] or [M, N], one rounding.
+            device.Load(ref gemvReduce16, nameof(HalfGemvKernels.GemvReduce16),
+                acc => acc.LoadStreamKernel<ArrayView<float>, ArrayView<ushort>, ArrayView<ushort>, HalfGemvShape, int>(HalfGemvKernels.GemvReduce16))(
+                Elementwise((long)m * n), partial, bias, c, TensorCoreLaunch.ReduceShape(shape), bf16 ? 1 : 0);
+        }
+
+        return true;
+    }
+}

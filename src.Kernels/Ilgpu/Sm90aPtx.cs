@@ -1,0 +1,131 @@
+using System;
+using System.Globalization;
+using System.Runtime.InteropServices;
+using System.Text.RegularExpressions;
+using ILGPU.Backends;
+using ILGPU.Backends.PTX;
+using ILGPU.Runtime;
+using ILGPU.Runtime.Cuda;
+
+namespace GemsInjector.Kernels.Ilgpu;
+
+/// <summary>
+/// Loads kernels that use Hopper-only instructions (wgmma) on a device of compute capability exactly 9.0. ILGPU 1.5.3
+/// writes <c>.target sm_80</c> (its newest PTX target, also for an SM_90 device), under which ptxas rejects wgmma; such
+/// PTX must say <c>.target sm_90a</c>
+/// (PTX ISA 8.0 or newer), which the driver accepts only on a 9.0 device. So the kernel is compiled (or read from the
+/// disk cache / shipped archive) exactly as every other kernel, and only here, just before the driver loads it, is its
+/// header rewritten: the caches always hold ILGPU's own output and the rewrite is applied after reading, the one way
+/// (<see cref="IlgpuKernelLoader"/> calls <see cref="Prepare"/> on every compiled kernel it loads). Such kernels also
+/// get the opt-in dynamic shared memory above 48 KB (<see cref="AfterLoad"/>).
+/// </summary>
+internal static class Sm90aPtx
+{
+    /// <summary>The text that marks a kernel as needing sm_90a.</summary>
+    public const string Marker = "wgmma.";
+
+    /// <summary>
+    /// Dynamic shared bytes a block of a compute-capability-9.0 device may opt into (227 KB: the H100 / H200 limit,
+    /// <c>CU_DEVICE_ATTRIBUTE_MAX_SHARED_MEMORY_PER_BLOCK_OPTIN</c>), less the kernel's static shared memory.
+    /// </summary>
+    public const int OptInSharedBytes = 227 * 1024;
+
+    /// <summary><c>CU_FUNC_ATTRIBUTE_MAX_DYNAMIC_SHARED_SIZE_BYTES</c>.</summary>
+    private const int MaxDynamicSharedSizeAttribute = 8;
+
+    private static readonly Regex VersionLine = new(@"^\.version[ \t]+(\d+)\.(\d+)[ \t]*$", RegexOptions.Multiline | RegexOptions.CultureInvariant);
+    private static readonly Regex TargetLine = new(@"^\.target[ \t]+sm_\d+([ \t]*(,[^\r\n]*)?)$", RegexOptions.Multiline | RegexOptions.CultureInvariant);
+
+    /// <summary>Whether PTX text uses an sm_90a-only instruction.</summary>
+    public static bool Needs(string ptx) => ptx.Contains(Marker, StringComparison.Ordinal);
+
+    /// <summary>Whether kernels that need sm_90a can load on this accelerator: CUDA, compute capability exactly 9.0.</summary>
+    public static bool Supported(Accelerator accelerator) =>
+        accelerator is CudaAccelerator cuda && cuda.Architecture == CudaArchitecture.SM_90 && KernelDiskCache.IsSupported;
+
+    /// <summary>
+    /// The PTX with <c>.target sm_90a</c> (whatever plain <c>sm_NN</c> ILGPU wrote; its options such as <c>, debug</c>
+    /// kept) and at least <c>.version 8.0</c>, the rest unchanged; <see langword="null"/> when it does not have exactly
+    /// one <c>.version</c> line and one <c>.target sm_NN</c> line to rewrite.
+    /// </summary>
+    public static string? Rewrite(string ptx)
+    {
+        var versions = VersionLine.Matches(ptx);
+        var targets = TargetLine.Matches(ptx);
+        if (versions.Count != 1 || targets.Count != 1)
+        {
+            return null;
+        }
+
+        var version = versions[0];
+        int major = int.Parse(version.Groups[1].Value, CultureInfo.InvariantCulture);
+        var text = TargetLine.Replace(ptx, ".target sm_90a$1", 1);
+        return major >= 8 ? text : VersionLine.Replace(text, ".version 8.0", 1);
+    }
+
+    /// <summary>
+    /// The kernel the loader hands the driver: <paramref name="compiled"/> itself unless it needs sm_90a and the
+    /// accelerator is a 9.0 device, then the same kernel (entry point, shared memory) with its header rewritten.
+    /// </summary>
+    /// <exception cref="InvalidOperationException">The kernel needs sm_90a and cannot have it here (another device, or PTX of an unexpected form).</exception>
+    public static CompiledKernel Prepare(Accelerator accelerator, CompiledKernel compiled)
+    {
+        if (compiled is not PTXCompiledKernel ptx || !Needs(ptx.PTXAssembly))
+        {
+            return compiled;
+        }
+
+        if (!Supported(accelerator))
+        {
+            throw new InvalidOperationException($"{compiled.Name} uses wgmma, which needs a CUDA device of compute capability 9.0 (sm_90a).");
+        }
+
+        var rewritten = Rewrite(ptx.PTXAssembly) ?? throw new InvalidOperationException($"{compiled.Name}: no single .version / .target sm_NN header to rewrite to sm_90a.");
+        return KernelDiskCache.WithAssembly(ptx, rewritten);
+    }
+
+    /// <summary>
+    /// Raises a loaded sm_90a kernel's dynamic shared memory limit to <see cref="OptInSharedBytes"/> (ILGPU's launcher
+    /// passes any size to cuLaunchKernel, which refuses more than 48 KB without this attribute).
+    /// </summary>
+    /// <exception cref="InvalidOperationException">The driver refused the attribute.</exception>
+    public static void AfterLoad(Kernel kernel, CompiledKernel compiled)
+    {
+        if (kernel is not CudaKernel cuda || compiled is not PTXCompiledKernel ptx || !Needs(ptx.PTXAssembly))
+        {
+            return;
+        }
+
+        int bytes = OptInSharedBytes - KernelDiskCache.SharedMemoryOf(compiled).StaticSize;
+        int status = Driver.SetAttribute(cuda.FunctionPtr, MaxDynamicSharedSizeAttribute, bytes);
+        if (status != 0)
+        {
+            throw new InvalidOperationException($"{compiled.Name}: cuFuncSetAttribute(MAX_DYNAMIC_SHARED_SIZE_BYTES, {bytes}) failed with CUDA error {status}.");
+        }
+    }
+
+    /// <summary>The one driver entry point ILGPU does not wrap, resolved from the driver library ILGPU itself uses.</summary>
+    private static class Driver
+    {
+        private static readonly Lazy<SetAttributeFunction?> Function = new(Resolve);
+
+        [UnmanagedFunctionPointer(CallingConvention.Winapi)]
+        private delegate int SetAttributeFunction(IntPtr function, int attribute, int value);
+
+        public static int SetAttribute(IntPtr function, int attribute, int value) =>
+            Function.Value is { } set ? set(function, attribute, value) : throw new InvalidOperationException("cuFuncSetAttribute is not in the CUDA driver library.");
+
+        private static SetAttributeFunction? Resolve()
+        {
+            foreach (var name in new[] { "libcuda.so.1", "libcuda.so", "nvcuda.dll" })
+            {
+                if (NativeLibrary.TryLoad(name, out var library) && NativeLibrary.TryGetExport(library, "cuFuncSetAttribute", out var export))
+                {
+                    return Marshal.GetDelegateForFunctionPointer<SetAttributeFunction>(export);
+                }
+            }
+
+            return null;
+        }
+    }
+}

@@ -1,0 +1,658 @@
+using System;
+using ILGPU;
+using ILGPU.Runtime.Cuda;
+
+namespace GemsInjector.Kernels.Ilgpu;
+
+/// <summary>
+/// The warpgroup operations of the wgmma GEMM, so one kernel body (staging, pipeline, edges, epilogue) runs on an H100 /
+/// H200 through inline PTX (<see cref="PtxWgmmaOps"/>) and on ILGPU's CPU accelerator through an emulation that reads
+/// both operands from shared memory through the same descriptors (<see cref="EmulatedWgmmaOps"/>).
+/// </summary>
+internal interface IWgmmaOps
+{
+    /// <summary>Declares and zeroes this thread's accumulators, and finds the 1024-byte aligned shared base (first statement of the kernel).</summary>
+    void Begin(int thread);
+
+    /// <summary>The shared-window address of stage byte 0 (1024-byte aligned on the GPU; 0 in the emulation).</summary>
+    uint SharedBase();
+
+    /// <summary>
+    /// Copies one 16-byte chunk to shared byte <paramref name="sharedByte"/> (relative to <see cref="SharedBase"/>): 8
+    /// elements from <paramref name="source"/>[<paramref name="sourceElement"/>..] when <paramref name="valid"/> is 8, zeros when 0.
+    /// </summary>
+    void CopyChunk(ArrayView<ushort> shared, int sharedByte, ArrayView<ushort> source, long sourceElement, long sourcePointer, int valid);
+
+    /// <summary>Closes the group of asynchronous copies issued so far.</summary>
+    void CommitCopies();
+
+    /// <summary>Waits until at most one committed copy group is still in flight.</summary>
+    void WaitCopies();
+
+    /// <summary>Orders this thread's completed shared-memory writes before later reads by the async proxy (wgmma).</summary>
+    void FenceProxy();
+
+    /// <summary>One 64-deep stage of this thread's warpgroup: four k16 wgmma from the two descriptors, committed as one group.</summary>
+    void Multiply(ArrayView<ushort> shared, long aDescriptor, long bDescriptor, int transposeB, int bf16, int thread);
+
+    /// <summary>Waits until at most <paramref name="pending"/> (0 or 1) committed wgmma groups of this warpgroup are in flight.</summary>
+    void WaitMultiplies(int pending);
+
+    /// <summary>Accumulators 16 · <paramref name="part"/> .. 16 · <paramref name="part"/> + 15 (n-blocks 4 · part .. 4 · part + 3).</summary>
+    void Read(int part, ref AccumulatorBlock block);
+}
+
+/// <summary>
+/// 16-bit GEMM on Hopper's warpgroup tensor-core instruction (<c>wgmma.mma_async</c>, sm_90a; float32 accumulation).
+/// A group of 256 threads (two warpgroups) computes a 128 × 256 tile of C, each warpgroup m64 × n256 with 128 float32
+/// accumulators per thread held in PTX registers declared once (<c>wga0..wga127</c>). Both operands come from shared
+/// memory through matrix descriptors: K goes in stages of 64 elements (one 128-byte row per M or N index) in the
+/// canonical 128-byte-swizzled layouts: A and a b stored [N, K] K-major (row r at r · 128, 16-byte chunk c at
+/// (c XOR r mod 8) · 16, 8-row atoms 1024 bytes apart), a b stored [K, N] MN-major (64-column blocks of 64 k-rows,
+/// 8192 bytes apart, each k-row 128 bytes with the same XOR), read with the instruction's transpose-B immediate.
+/// Four stages (192 KB of dynamic shared memory, plus 1 KB to align the base up to 1024 bytes, which the swizzle needs)
+/// filled by cp.async two tiles ahead of the one being multiplied, while the tile before it may still be in the tensor
+/// cores (see <see cref="Body{TOps}"/> for why no stage is refilled while a wgmma may read it).
+/// Only for K % 8 == 0, 16-byte aligned a and b, and N % 8 == 0 for a [K, N] b (every chunk whole and aligned); edges
+/// past M, N or K are zero-filled chunks, and the epilogue (alpha · sum + beta · bias, one rounding to 16 bits, rows
+/// ≥ M and columns ≥ N skipped) is <see cref="TensorCoreGemmKernels.Epilogue"/>'s. Split-K as the mma.sync kernel:
+/// float32 partials reduced by <see cref="HalfGemvKernels.GemvReduce16"/>.
+/// Grid: (⌈N/256⌉, ⌈M/128⌉, batch or splits).
+/// </summary>
+internal static partial class WgmmaGemmKernels
+{
+    /// <summary>Rows of C per group.</summary>
+    public const int BlockM = 128;
+
+    /// <summary>Columns of C per group (the wgmma's n256).</summary>
+    public const int BlockN = 256;
+
+    /// <summary>K per shared stage: one 128-byte swizzle row of 16-bit elements.</summary>
+    public const int BlockK = 64;
+
+    /// <summary>Shared stages (a power of two).</summary>
+    public const int Stages = 4;
+
+    /// <summary>Tiles requested ahead of the one being multiplied (Stages - 2: one more stage is left to the wgmma still running).</summary>
+    public const int Lookahead = Stages - 2;
+
+    /// <summary>Threads per group: two warpgroups.</summary>
+    public const int GroupSize = 256;
+
+    /// <summary>Bytes of one stage row (64 elements).</summary>
+    public const int RowBytes = BlockK * 2;
+
+    /// <summary>Bytes between 8-row atoms of a K-major stage, and between 8-k-row groups of an MN-major one (the descriptor's stride byte offset).</summary>
+    public const int AtomBytes = 8 * RowBytes;
+
+    /// <summary>Bytes between the 64-column blocks of an MN-major B stage (the descriptor's leading byte offset).</summary>
+    public const int MnBlockBytes = BlockK * RowBytes;
+
+    /// <summary>Bytes of an A stage ([128][64]).</summary>
+    public const int AStageBytes = BlockM * RowBytes;
+
+    /// <summary>Bytes of a B stage ([256][64] or four [64][64] column blocks).</summary>
+    public const int BStageBytes = BlockN * RowBytes;
+
+    /// <summary>Bytes of one stage (A, then B).</summary>
+    public const int StageBytes = AStageBytes + BStageBytes;
+
+    /// <summary>Alignment of every stage: the 128-byte swizzle repeats every 8 rows of 128 bytes, and the hardware applies it to absolute addresses.</summary>
+    public const int SwizzleAlignment = 1024;
+
+    /// <summary>Dynamic shared bytes a launch requests: the stages, plus room to align the base up.</summary>
+    public const int SharedBytes = (Stages * StageBytes) + SwizzleAlignment;
+
+    /// <summary>Swizzle-mode field (bits 62-63) of a descriptor: 1 is the 128-byte swizzle.</summary>
+    public const long Swizzle128 = 1L << 62;
+
+    /// <summary>The wgmma GEMM through inline PTX (CUDA, compute capability 9.0 only: its PTX is loaded as sm_90a, see <see cref="Sm90aPtx"/>).</summary>
+    [IlgpuKernel]
+    public static void Gemm16Wgmma(ArrayView<ushort> a, ArrayView<ushort> b, ArrayView<ushort> bias, ArrayView<ushort> c, ArrayView<float> partial, TensorCoreShape s)
+    {
+        var ops = default(PtxWgmmaOps);
+        Body(ref ops, a, b, bias, c, partial, s);
+    }
+
+    /// <summary>
+    /// The same body with wgmma emulated thread by thread (accumulators in <paramref name="scratch"/>, 128 floats per
+    /// thread of every group), for ILGPU's CPU accelerator with 32-thread warps and 256-thread groups.
+    /// <paramref name="breakSwizzle"/> non-zero stores A's chunks one slot off their swizzled place (tests: a wrong XOR must fail).
+    /// </summary>
+    [IlgpuKernel]
+    public static void Gemm16WgmmaEmulated(ArrayView<ushort> a, ArrayView<ushort> b, ArrayView<ushort> bias, ArrayView<ushort> c, ArrayView<float> partial,
+        ArrayView<float> scratch, TensorCoreShape s, int breakSwizzle)
+    {
+        var ops = new EmulatedWgmmaOps { Scratch = scratch, BreakSwizzle = breakSwizzle };
+        Body(ref ops, a, b, bias, c, partial, s);
+    }
+
+    /// <summary>Byte offset of stage <paramref name="stage"/>'s A tile.</summary>
+    public static int AStageOffset(int stage) => stage * StageBytes;
+
+    /// <summary>Byte offset of stage <paramref name="stage"/>'s B tile.</summary>
+    public static int BStageOffset(int stage) => (stage * StageBytes) + AStageBytes;
+
+    /// <summary>
+    /// Byte of 16-byte chunk <paramref name="chunk"/> (0-7) of row <paramref name="row"/> in a K-major stage (A, or b
+    /// stored [N, K]): the 128-byte swizzle, chunk XOR row mod 8.
+    /// </summary>
+    public static int KRowByte(int row, int chunk) => (row * RowBytes) + ((chunk ^ (row & 7)) << 4);
+
+    /// <summary>
+    /// Byte of 16-byte chunk <paramref name="nChunk"/> (0-31: columns 8·nChunk..) of k-row <paramref name="kRow"/> in an
+    /// MN-major B stage: column block nChunk / 8, then the k-row, then the chunk within the block XOR k-row mod 8.
+    /// </summary>
+    public static int MnByte(int kRow, int nChunk) => ((nChunk >> 3) * MnBlockBytes) + (kRow * RowBytes) + (((nChunk & 7) ^ (kRow & 7)) << 4);
+
+    /// <summary>A 128-byte-swizzle matrix descriptor (PTX ISA matrix-descriptor format; base offset 0).</summary>
+    /// <param name="address">Shared-window address of the operand's first row (16-byte aligned; 1024-byte aligned up to the k16 advance).</param>
+    /// <param name="leadingBytes">Leading dimension byte offset (MN-major: between 64-column blocks; K-major: unused, 16).</param>
+    /// <param name="strideBytes">Stride dimension byte offset (between 8-row atoms).</param>
+    public static long Descriptor(uint address, int leadingBytes, int strideBytes) =>
+        ((long)((address & 0x3FFFF) >> 4)) | ((long)((leadingBytes >> 4) & 0x3FFF) << 16) | ((long)((strideBytes >> 4) & 0x3FFF) << 32) | Swizzle128;
+
+    /// <summary>The A descriptor of warpgroup <paramref name="warpgroup"/> (rows 64 · warpgroup ..) at stage <paramref name="stage"/>, k16 step 0.</summary>
+    public static long ADescriptor(uint sharedBase, int stage, int warpgroup) =>
+        Descriptor(sharedBase + (uint)(AStageOffset(stage) + (warpgroup * 64 * RowBytes)), 16, AtomBytes);
+
+    /// <summary>The B descriptor at stage <paramref name="stage"/>, k16 step 0, for either layout.</summary>
+    public static long BDescriptor(uint sharedBase, int stage, int transposeB) =>
+        transposeB != 0
+            ? Descriptor(sharedBase + (uint)BStageOffset(stage), 16, AtomBytes)
+            : Descriptor(sharedBase + (uint)BStageOffset(stage), MnBlockBytes, AtomBytes);
+
+    /// <summary>
+    /// The kernel body shared by the PTX and emulated operations.
+    /// </summary>
+    /// <remarks>
+    /// Pipeline, and why no stage is overwritten while a wgmma may read it: tiles 0 and 1 are requested up front; iteration
+    /// t waits for its own copies of tile t (cp.async.wait_group 1), fences them to the async proxy, and meets the group at
+    /// a barrier, after which every thread's chunks of tile t are in shared memory; each warpgroup then issues tile t's four
+    /// wgmma (one commit group), requests tile t + 2 into stage (t + 2) mod 4, and waits until at most one wgmma group is
+    /// pending (wgmma.wait_group 1), i.e. until its tile t - 1 is done. Stage (t + 2) mod 4 last held tile t - 2, whose
+    /// wgmma both warpgroups finished at their wait in iteration t - 1, before the barrier of iteration t that the refill
+    /// follows. Tile t's stage is next refilled at iteration t + 2, after its barrier, which both warpgroups reach only
+    /// past their wait of iteration t + 1, where tile t completed. So the refill is ordered after the completion of every
+    /// wgmma that read the stage, and the multiply after every copy into it. The CPU emulation multiplies synchronously
+    /// at issue and cannot see this asynchrony; on it, the same barriers keep a stage being multiplied from being
+    /// refilled (it is refilled two barriers later).
+    /// </remarks>
+    internal static void Body<TOps>(ref TOps ops, ArrayView<ushort> a, ArrayView<ushort> b, ArrayView<ushort> bias, ArrayView<ushort> c, ArrayView<float> partial,
+        TensorCoreShape s)
+        where TOps : struct, IWgmmaOps
+    {
+        int thread = Group.IdxX;
+        ops.Begin(thread);
+        var shared = SharedMemory.GetDynamic<ushort>();
+        uint sharedBase = ops.SharedBase();
+        int warpgroup = thread >> 7;
+        int m0 = Grid.IdxY * BlockM;
+        int n0 = Grid.IdxX * BlockN;
+
+        // A warpgroup whose 64 rows all lie past M stages and waits like the other but issues no wgmma (uniform per
+        // warpgroup, as the .sync.aligned wgmma instructions require).
+        bool hasRows = m0 + (warpgroup * 64) < s.M;
+        bool split = s.SplitK > 1;
+        long batch = split ? 0 : Grid.IdxZ;
+        int kSplit = split ? Grid.IdxZ : 0;
+        int kStart = kSplit * s.KChunk;
+        int kLength = s.K - kStart < s.KChunk ? s.K - kStart : s.KChunk;
+        int tiles = (kLength + BlockK - 1) / BlockK;
+        long aBase = batch * s.BatchA;
+        long bBase = batch * s.BatchB;
+
+        for (int ahead = 0; ahead < Lookahead; ahead++)
+        {
+            if (ahead < tiles)
+            {
+                LoadStage(ref ops, shared, a, b, s, thread, ahead, kStart + (ahead * BlockK), m0, n0, aBase, bBase);
+            }
+
+            ops.CommitCopies();
+        }
+
+        for (int tile = 0; tile < tiles; tile++)
+        {
+            // One commit group per tile (empty past the last): all but the newest one done is tile `tile`.
+            ops.WaitCopies();
+            ops.FenceProxy();
+            Group.Barrier();
+            int stage = tile & (Stages - 1);
+            if (hasRows)
+            {
+                ops.Multiply(shared, ADescriptor(sharedBase, stage, warpgroup), BDescriptor(sharedBase, stage, s.TransposeB), s.TransposeB, s.Bf16, thread);
+            }
+
+            int next = tile + Lookahead;
+            if (next < tiles)
+            {
+                LoadStage(ref ops, shared, a, b, s, thread, next & (Stages - 1), kStart + (next * BlockK), m0, n0, aBase, bBase);
+            }
+
+            ops.CommitCopies();
+            if (hasRows)
+            {
+                ops.WaitMultiplies(1);
+            }
+        }
+
+        if (hasRows)
+        {
+            ops.WaitMultiplies(0);
+        }
+
+        // D fragment of m64nNk16: register r of a thread holds row 16 · (warp in warpgroup) + lane / 4 (+8 when bit 1 of
+        // r is set), column 8 · (r / 4) + 2 · (lane mod 4) + (r mod 2): the mma.sync C fragment per 8-column n-block.
+        int lane = thread & 31;
+        int warpInGroup = (thread >> 5) & 3;
+        int g = lane >> 2;
+        int t = lane & 3;
+        long cBase = batch * s.BatchC;
+        var block = default(AccumulatorBlock);
+        for (int part = 0; part < Accumulators / 16; part++)
+        {
+            ops.Read(part, ref block);
+            for (int half = 0; half < 2; half++)
+            {
+                int row = m0 + (warpgroup * 64) + (warpInGroup * 16) + g + (half * 8);
+                if (row >= s.M)
+                {
+                    continue;
+                }
+
+                for (int nb = 0; nb < 4; nb++)
+                {
+                    int col = n0 + (((part * 4) + nb) * 8) + (2 * t);
+                    if (col >= s.N)
+                    {
+                        continue;
+                    }
+
+                    float v0 = block.Get((nb * 4) + (half * 2));
+                    float v1 = block.Get((nb * 4) + (half * 2) + 1);
+                    bool pair = s.PairStores != 0 && col + 1 < s.N;
+                    if (split)
+                    {
+                        long at = ((((long)kSplit * s.M) + row) * s.N) + col;
+                        if (pair)
+                        {
+                            partial.Cast<Float2>()[at >> 1] = new Float2 { X = v0, Y = v1 };
+                        }
+                        else
+                        {
+                            partial[at] = v0;
+                            if (col + 1 < s.N)
+                            {
+                                partial[at + 1] = v1;
+                            }
+                        }
+                    }
+                    else
+                    {
+                        ushort h0 = TensorCoreGemmKernels.Epilogue(bias, s, batch, row, col, v0);
+                        ushort h1 = TensorCoreGemmKernels.Epilogue(bias, s, batch, row, col + 1, v1);
+                        long at = cBase + ((long)row * s.N) + col;
+                        if (pair)
+                        {
+                            c.Cast<uint>()[at >> 1] = h0 | ((uint)h1 << 16);
+                        }
+                        else
+                        {
+                            c[at] = h0;
+                            if (col + 1 < s.N)
+                            {
+                                c[at + 1] = h1;
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    /// <summary>
+    /// Requests the 64-deep K tile starting at <paramref name="kAt"/> into stage <paramref name="stage"/>: this thread's
+    /// 4 chunks of A (rows thread / 8 + 32 i, chunk thread mod 8) and 8 of B (the same for a [N, K] b; k-rows thread / 32
+    /// + 8 i, columns 8 · (thread mod 32) for a [K, N] b), so 8 (or 32) consecutive threads read one contiguous row segment.
+    /// </summary>
+    private static void LoadStage<TOps>(ref TOps ops, ArrayView<ushort> shared, ArrayView<ushort> a, ArrayView<ushort> b, TensorCoreShape s, int thread,
+        int stage, int kAt, int m0, int n0, long aBase, long bBase)
+        where TOps : struct, IWgmmaOps
+    {
+        int row = thread >> 3;
+        int chunk = thread & 7;
+        int kChunk = kAt + (chunk * 8);
+        bool kInside = kChunk < s.K;
+        int aStage = AStageOffset(stage);
+        for (int i = 0; i < BlockM / 32; i++)
+        {
+            int r = row + (32 * i);
+            bool inside = kInside && m0 + r < s.M;
+            ops.CopyChunk(shared, aStage + KRowByte(r, chunk), a, inside ? aBase + ((long)(m0 + r) * s.K) + kChunk : 0, s.APointer, inside ? 8 : 0);
+        }
+
+        int bStage = BStageOffset(stage);
+        if (s.TransposeB != 0)
+        {
+            for (int i = 0; i < BlockN / 32; i++)
+            {
+                int r = row + (32 * i);
+                bool inside = kInside && n0 + r < s.N;
+                ops.CopyChunk(shared, bStage + KRowByte(r, chunk), b, inside ? bBase + ((long)(n0 + r) * s.K) + kChunk : 0, s.BPointer, inside ? 8 : 0);
+            }
+        }
+        else
+        {
+            int kRow = thread >> 5;
+            int nChunk = thread & 31;
+            int col = n0 + (nChunk * 8);
+            for (int i = 0; i < BlockK / 8; i++)
+            {
+                int kr = kRow + (8 * i);
+                bool inside = kAt + kr < s.K && col < s.N;
+                ops.CopyChunk(shared, bStage + MnByte(kr, nChunk), b, inside ? bBase + ((long)(kAt + kr) * s.N) + col : 0, s.BPointer, inside ? 8 : 0);
+            }
+        }
+    }
+}
+
+/// <summary>The warpgroup operations as inline PTX: cp.async, fence.proxy.async, wgmma (sm_90a).</summary>
+internal struct PtxWgmmaOps : IWgmmaOps
+{
+    private uint sharedBase;
+
+    public void Begin(int thread)
+    {
+        // Emitted in the kernel's entry block, so the declaration precedes every use in the PTX text.
+        CudaAsm.Emit(WgmmaGemmKernels.DeclareAccumulators);
+        Output<uint> raw = default;
+        CudaAsm.EmitRef("mov.u32 %0, __dyn_shared_alloca;", ref raw);
+
+        // The driver aligns dynamic shared memory to less than the swizzle's 1024 bytes: the launch requests 1 KB more.
+        sharedBase = (raw.Value + (WgmmaGemmKernels.SwizzleAlignment - 1)) & ~(uint)(WgmmaGemmKernels.SwizzleAlignment - 1);
+    }
+
+    public readonly uint SharedBase() => sharedBase;
+
+    public readonly void CopyChunk(ArrayView<ushort> shared, int sharedByte, ArrayView<ushort> source, long sourceElement, long sourcePointer, int valid) =>
+        CudaAsm.Emit("{\n\t.reg .u64 wgsrc;\n\tcvta.to.global.u64 wgsrc, %1;\n\tcp.async.cg.shared.global [%0], [wgsrc], 16, %2;\n\t}",
+            sharedBase + (uint)sharedByte, sourcePointer + (sourceElement * 2), (uint)(valid * 2));
+
+    public readonly void CommitCopies() => CudaAsm.Emit("cp.async.commit_group;");
+
+    public readonly void WaitCopies() => CudaAsm.Emit("cp.async.wait_group 1;");
+
+    public readonly void FenceProxy() => CudaAsm.Emit("fence.proxy.async.shared::cta;");
+
+    public readonly void Multiply(ArrayView<ushort> shared, long aDescriptor, long bDescriptor, int transposeB, int bf16, int thread)
+    {
+        if (bf16 != 0)
+        {
+            if (transposeB != 0)
+            {
+                CudaAsm.Emit(WgmmaGemmKernels.MultiplyBf16KMajorB, aDescriptor, bDescriptor, 1);
+            }
+            else
+            {
+                CudaAsm.Emit(WgmmaGemmKernels.MultiplyBf16MnMajorB, aDescriptor, bDescriptor, 1);
+            }
+        }
+        else if (transposeB != 0)
+        {
+            CudaAsm.Emit(WgmmaGemmKernels.MultiplyF16KMajorB, aDescriptor, bDescriptor, 1);
+        }
+        else
+        {
+            CudaAsm.Emit(WgmmaGemmKernels.MultiplyF16MnMajorB, aDescriptor, bDescriptor, 1);
+        }
+    }
+
+    public readonly void WaitMultiplies(int pending)
+    {
+        // wait_group takes an immediate: one asm string per count (pending is a constant at every call site).
+        if (pending >= 1)
+        {
+            CudaAsm.Emit("wgmma.wait_group.sync.aligned 1;");
+        }
+        else
+        {
+            CudaAsm.Emit("wgmma.wait_group.sync.aligned 0;");
+        }
+    }
+
+    public readonly void Read(int part, ref AccumulatorBlock block)
+    {
+        Output<float> v0 = default, v1 = default, v2 = default, v3 = default, v4 = default, v5 = default, v6 = default, v7 = default;
+        Output<float> v8 = default, v9 = default, v10 = default, v11 = default, v12 = default, v13 = default, v14 = default, v15 = default;
+        switch (part)
+        {
+            case 0:
+                CudaAsm.EmitRef(WgmmaGemmKernels.ReadAccumulatorsPart0, ref v0, ref v1, ref v2, ref v3, ref v4, ref v5, ref v6, ref v7, ref v8, ref v9, ref v10, ref v11, ref v12, ref v13, ref v14, ref v15);
+                break;
+            case 1:
+                CudaAsm.EmitRef(WgmmaGemmKernels.ReadAccumulatorsPart1, ref v0, ref v1, ref v2, ref v3, ref v4, ref v5, ref v6, ref v7, ref v8, ref v9, ref v10, ref v11, ref v12, ref v13, ref v14, ref v15);
+                break;
+            case 2:
+                CudaAsm.EmitRef(WgmmaGemmKernels.ReadAccumulatorsPart2, ref v0, ref v1, ref v2, ref v3, ref v4, ref v5, ref v6, ref v7, ref v8, ref v9, ref v10, ref v11, ref v12, ref v13, ref v14, ref v15);
+                break;
+            case 3:
+                CudaAsm.EmitRef(WgmmaGemmKernels.ReadAccumulatorsPart3, ref v0, ref v1, ref v2, ref v3, ref v4, ref v5, ref v6, ref v7, ref v8, ref v9, ref v10, ref v11, ref v12, ref v13, ref v14, ref v15);
+                break;
+            case 4:
+                CudaAsm.EmitRef(WgmmaGemmKernels.ReadAccumulatorsPart4, ref v0, ref v1, ref v2, ref v3, ref v4, ref v5, ref v6, ref v7, ref v8, ref v9, ref v10, ref v11, ref v12, ref v13, ref v14, ref v15);
+                break;
+            case 5:
+                CudaAsm.EmitRef(WgmmaGemmKernels.ReadAccumulatorsPart5, ref v0, ref v1, ref v2, ref v3, ref v4, ref v5, ref v6, ref v7, ref v8, ref v9, ref v10, ref v11, ref v12, ref v13, ref v14, ref v15);
+                break;
+            case 6:
+                CudaAsm.EmitRef(WgmmaGemmKernels.ReadAccumulatorsPart6, ref v0, ref v1, ref v2, ref v3, ref v4, ref v5, ref v6, ref v7, ref v8, ref v9, ref v10, ref v11, ref v12, ref v13, ref v14, ref v15);
+                break;
+            default:
+                CudaAsm.EmitRef(WgmmaGemmKernels.ReadAccumulatorsPart7, ref v0, ref v1, ref v2, ref v3, ref v4, ref v5, ref v6, ref v7, ref v8, ref v9, ref v10, ref v11, ref v12, ref v13, ref v14, ref v15);
+                break;
+        }
+
+        block.V0 = v0.Value;
+        block.V1 = v1.Value;
+        block.V2 = v2.Value;
+        block.V3 = v3.Value;
+        block.V4 = v4.Value;
+        block.V5 = v5.Value;
+        block.V6 = v6.Value;
+        block.V7 = v7.Value;
+        block.V8 = v8.Value;
+        block.V9 = v9.Value;
+        block.V10 = v10.Value;
+        block.V11 = v11.Value;
+        block.V12 = v12.Value;
+        block.V13 = v13.Value;
+        block.V14 = v14.Value;
+        block.V15 = v15.Value;
+    }
+}
+
+/// <summary>
+/// The warpgroup operations emulated from the PTX ISA's definitions, one thread at a time: both wgmma operands are in
+/// shared memory, so a thread computes exactly the D-fragment elements it owns by decoding the two descriptors (start
+/// address, leading and stride byte offsets, 128-byte swizzle: byte-address bits 4-6 XOR bits 7-9) the way the tensor
+/// core addresses the canonical layouts, with no cross-thread exchange. Only the 128-byte swizzle mode is modelled;
+/// any other mode reads without the XOR (which the staging never matches). Copies are synchronous element-wise stores,
+/// the waits and fences no-ops. Accumulators live in <see cref="Scratch"/>.
+/// </summary>
+internal struct EmulatedWgmmaOps : IWgmmaOps
+{
+    /// <summary><see cref="WgmmaGemmKernels.Accumulators"/> floats for every thread of every group.</summary>
+    public ArrayView<float> Scratch;
+
+    /// <summary>
+    /// Non-zero: A's chunks are stored one 16-byte slot off their swizzled place (a deliberately wrong XOR, for tests;
+    /// A only, since the same k permutation of both K-major operands would leave every dot product unchanged).
+    /// </summary>
+    public int BreakSwizzle;
+
+    private long scratchBase;
+
+    public void Begin(int thread)
+    {
+        long group = ((((long)Grid.IdxZ * Grid.DimY) + Grid.IdxY) * Grid.DimX) + Grid.IdxX;
+        scratchBase = ((group * WgmmaGemmKernels.GroupSize) + thread) * WgmmaGemmKernels.Accumulators;
+        for (int i = 0; i < WgmmaGemmKernels.Accumulators; i++)
+        {
+            Scratch[scratchBase + i] = 0f;
+        }
+    }
+
+    public readonly uint SharedBase() => 0;
+
+    public readonly void CopyChunk(ArrayView<ushort> shared, int sharedByte, ArrayView<ushort> source, long sourceElement, long sourcePointer, int valid) =>
+        TensorCoreGemmKernels.CopyChunkScalar(shared, sharedByte ^ ((BreakSwizzle != 0 && sharedByte % WgmmaGemmKernels.StageBytes < WgmmaGemmKernels.AStageBytes ? 1 : 0) << 4), source, sourceElement, valid);
+
+    public readonly void CommitCopies()
+    {
+    }
+
+    public readonly void WaitCopies()
+    {
+    }
+
+    public readonly void FenceProxy()
+    {
+    }
+
+    public readonly void Multiply(ArrayView<ushort> shared, long aDescriptor, long bDescriptor, int transposeB, int bf16, int thread)
+    {
+        int lane = thread & 31;
+        int warpInGroup = (thread >> 5) & 3;
+        int g = lane >> 2;
+        int t = lane & 3;
+        for (int step = 0; step < WgmmaGemmKernels.KSteps; step++)
+        {
+            // The asm advances the step-0 descriptors by the same amounts (WgmmaGemmKernels.g.cs).
+            long aStep = aDescriptor + (step * WgmmaGemmKernels.KMajorAdvance);
+            long bStep = bDescriptor + (step * (transposeB != 0 ? WgmmaGemmKernels.KMajorAdvance : WgmmaGemmKernels.MnMajorAdvance));
+            for (int r = 0; r < WgmmaGemmKernels.Accumulators; r++)
+            {
+                int row = (warpInGroup * 16) + g + (((r >> 1) & 1) * 8);
+                int col = ((r >> 2) * 8) + (2 * t) + (r & 1);
+                float sum = 0f;
+                for (int k = 0; k < 16; k++)
+                {
+                    float av = GpuMath.Load16(shared[KMajorByte(aStep, row, k) >> 1], bf16);
+                    int bByte = transposeB != 0 ? KMajorByte(bStep, col, k) : MnMajorByte(bStep, k, col);
+                    sum += av * GpuMath.Load16(shared[bByte >> 1], bf16);
+                }
+
+                Scratch[scratchBase + r] += sum;
+            }
+        }
+    }
+
+    public readonly void WaitMultiplies(int pending)
+    {
+    }
+
+    public readonly void Read(int part, ref AccumulatorBlock block)
+    {
+        long at = scratchBase + (part * 16);
+        block.V0 = Scratch[at];
+        block.V1 = Scratch[at + 1];
+        block.V2 = Scratch[at + 2];
+        block.V3 = Scratch[at + 3];
+        block.V4 = Scratch[at + 4];
+        block.V5 = Scratch[at + 5];
+        block.V6 = Scratch[at + 6];
+        block.V7 = Scratch[at + 7];
+        block.V8 = Scratch[at + 8];
+        block.V9 = Scratch[at + 9];
+        block.V10 = Scratch[at + 10];
+        block.V11 = Scratch[at + 11];
+        block.V12 = Scratch[at + 12];
+        block.V13 = Scratch[at + 13];
+        block.V14 = Scratch[at + 14];
+        block.V15 = Scratch[at + 15];
+    }
+
+    /// <summary>
+    /// Byte of element (<paramref name="mn"/>, <paramref name="k"/>) of a K-major operand of a k16 step: 8-row atoms
+    /// at the stride byte offset, rows 128 bytes apart within one, k contiguous; then the swizzle.
+    /// </summary>
+    internal static int KMajorByte(long descriptor, int mn, int k)
+    {
+        var (start, _, stride, mode) = Decode(descriptor);
+        return Swizzle(start + ((mn >> 3) * stride) + ((mn & 7) * WgmmaGemmKernels.RowBytes) + (k * 2), mode);
+    }
+
+    /// <summary>
+    /// Byte of element (<paramref name="k"/>, <paramref name="n"/>) of an MN-major operand of a k16 step: 64-column
+    /// blocks at the leading byte offset, 8-k-row groups at the stride byte offset, k-rows 128 bytes apart, n contiguous;
+    /// then the swizzle.
+    /// </summary>
+    internal static int MnMajorByte(long descriptor, int k, int n)
+    {
+        var (start, leading, stride, mode) = Decode(descriptor);
+        return Swizzle(start + ((n >> 6) * leading) + ((k >> 3) * stride) + ((k & 7) * WgmmaGemmKernels.RowBytes) + ((n & 63) * 2), mode);
+    }
+
+    private static (int Start, int Leading, int Stride, int Mode) Decode(long descriptor) =>
+        ((int)(descriptor & 0x3FFF) << 4, (int)((descriptor >> 16) & 0x3FFF) << 4, (int)((descriptor >> 32) & 0x3FFF) << 4, (int)((descriptor >> 62) & 3));
+
+    private static int Swizzle(int address, int mode) => mode == 1 ? address ^ (((address >> 7) & 7) << 4) : address;
+}
+
+/// <summary>Launch shape and split-K plan of <see cref="WgmmaGemmKernels"/> (shared by the facade and the tests).</summary>
+internal static class WgmmaLaunch
+{
+    /// <summary>Fewest K elements in one split-K chunk (eight stages): enough wgmma work to pay a chunk's prologue and its float32 partial tile.</summary>
+    public const int MinSplitK = 8 * WgmmaGemmKernels.BlockK;
+
+    /// <summary>Grid (⌈N/256⌉, ⌈M/128⌉, z) of 256-thread groups with the stages' dynamic shared memory.</summary>
+    public static KernelConfig Config(int z, int m, int n) => new(
+        new Index3D((n + WgmmaGemmKernels.BlockN - 1) / WgmmaGemmKernels.BlockN, (m + WgmmaGemmKernels.BlockM - 1) / WgmmaGemmKernels.BlockM, z),
+        new Index3D(WgmmaGemmKernels.GroupSize, 1, 1),
+        SharedMemoryConfig.RequestDynamic<ushort>(WgmmaGemmKernels.SharedBytes / sizeof(ushort)));
+
+    /// <summary>
+    /// Whether the kernel takes a product of this shape: every staged chunk whole and 16-byte aligned (what
+    /// <see cref="TensorCoreLaunch.Shape"/> reports as <see cref="TensorCoreShape.AsyncCopy"/>).
+    /// </summary>
+    public static bool Supports(TensorCoreShape shape) => shape.AsyncCopy != 0;
+
+    /// <summary>
+    /// Split-K plan: (1, K) unless one matrix (batch 1) has at most half as many 128 × 256 tiles as the device has SMs
+    /// (one group per SM: 193 KB of shared memory); then as many chunks of K (multiples of 64, at least
+    /// <see cref="MinSplitK"/>) as keep tiles × splits within one wave. No SM count (the simulator): never.
+    /// </summary>
+    public static (int Splits, int KChunk) PlanSplitK(int batch, int m, int k, int n, int multiprocessors)
+    {
+        var grid = Config(1, m, n).GridDim;
+        long tiles = (long)grid.X * grid.Y;
+        if (batch != 1 || multiprocessors <= 0 || 2 * tiles > multiprocessors)
+        {
+            return (1, k);
+        }
+
+        return ChunkK(k, (int)Math.Min(multiprocessors / tiles, k / MinSplitK));
+    }
+
+    /// <summary>K cut into at most <paramref name="splits"/> chunks of whole 64-deep stages (the last one shorter); (1, K) below two.</summary>
+    public static (int Splits, int KChunk) ChunkK(int k, int splits)
+    {
+        if (splits < 2)
+        {
+            return (1, k);
+        }
+
+        const int Tile = WgmmaGemmKernels.BlockK;
+        int chunk = ((k + splits - 1) / splits + Tile - 1) / Tile * Tile;
+        int used = (k + chunk - 1) / chunk;
+        return used > 1 ? (used, chunk) : (1, k);
+    }
+
+    /// <summary>Floats of scratch the emulated kernel needs for this launch.</summary>
+    public static long EmulationScratch(int z, int m, int n)
+    {
+        var grid = Config(z, m, n).GridDim;
+        return (long)grid.X * grid.Y * grid.Z * WgmmaGemmKernels.GroupSize * WgmmaGemmKernels.Accumulators;
+    }
+}

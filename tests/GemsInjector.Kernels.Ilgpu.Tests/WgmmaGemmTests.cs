@@ -1,0 +1,295 @@
+using System;
+using System.Linq;
+using System.Text.RegularExpressions;
+using GemsInjector.Kernels.Ilgpu;
+using ILGPU;
+using ILGPU.Backends.EntryPoints;
+using ILGPU.Backends.PTX;
+using ILGPU.Runtime;
+using ILGPU.Runtime.Cuda;
+using Xunit;
+
+namespace GemsInjector.Kernels.Ilgpu.Tests;
+
+/// <summary>
+/// The wgmma GEMM: its PTX (rewritten to sm_90a; fence, four k16 wgmma and a commit per stage for each format and B
+/// layout; accumulators declared once; no operand placeholder left) and its kernel body run on the CPU with wgmma
+/// emulated from the descriptors, against float64 references with NaN-poisoned outputs on shapes that cut every tile
+/// edge (M, N not multiples of the 128 × 256 tile, K not a multiple of the 64-deep stage), both formats and B layouts,
+/// bmm, addmm with a row or matrix bias, and split-K.
+/// </summary>
+[Collection(SimulatorCollection.Name)]
+public sealed class WgmmaGemmTests : Half16TestBase, IClassFixture<Warp32SimulatorFixture>
+{
+    private readonly Warp32SimulatorFixture warp32;
+    private readonly Action<KernelConfig, ArrayView<ushort>, ArrayView<ushort>, ArrayView<ushort>, ArrayView<ushort>, ArrayView<float>, ArrayView<float>, TensorCoreShape, int> emulated;
+    private readonly Action<KernelConfig, ArrayView<float>, ArrayView<ushort>, ArrayView<ushort>, HalfGemvShape, int> reduce;
+
+    public WgmmaGemmTests(SimulatorFixture fixture, Warp32SimulatorFixture warp32)
+        : base(fixture)
+    {
+        this.warp32 = warp32;
+        emulated = warp32.Accelerator.LoadStreamKernel<ArrayView<ushort>, ArrayView<ushort>, ArrayView<ushort>, ArrayView<ushort>, ArrayView<float>, ArrayView<float>, TensorCoreShape, int>(
+            WgmmaGemmKernels.Gemm16WgmmaEmulated);
+        reduce = warp32.Accelerator.LoadStreamKernel<ArrayView<float>, ArrayView<ushort>, ArrayView<ushort>, HalfGemvShape, int>(HalfGemvKernels.GemvReduce16);
+    }
+
+    private static string CompilePtx(string kernelName, KernelSpecialization specialization = default)
+    {
+        using var context = Context.Create(b => b.Optimize(OptimizationLevel.O2));
+        using var backend = new PTXBackend(context, new CudaCapabilityContext(CudaArchitecture.SM_90),
+            CudaArchitecture.SM_90, CudaInstructionSet.ISA_80, nvvmAPI: null);
+        var method = typeof(WgmmaGemmKernels).GetMethod(kernelName)!;
+        var entry = EntryPointDescription.FromExplicitlyGroupedKernel(method);
+        return ((PTXCompiledKernel)backend.Compile(entry, specialization)).PTXAssembly;
+    }
+
+    private static int Count(string text, string what) => Regex.Matches(text, Regex.Escape(what)).Count;
+
+    [Fact]
+    public void PtxIsRewrittenToSm90aWithTheWarpgroupInstructions()
+    {
+        string compiled = CompilePtx(nameof(WgmmaGemmKernels.Gemm16Wgmma), new KernelSpecialization(WgmmaGemmKernels.GroupSize, null));
+        Assert.True(Sm90aPtx.Needs(compiled));
+
+        // ILGPU writes its newest target, sm_80, also for SM_90: exactly one plain target line to replace.
+        Assert.Single(Regex.Matches(compiled, @"^\.target sm_\d+\s*$", RegexOptions.Multiline));
+        string ptx = Sm90aPtx.Rewrite(compiled)!;
+        Assert.NotNull(ptx);
+        Assert.Matches(new Regex(@"^\.target sm_90a\s*$", RegexOptions.Multiline), ptx);
+        Assert.Matches(new Regex(@"^\.version 8\.\d+\s*$", RegexOptions.Multiline), ptx);
+        Assert.Single(Regex.Matches(ptx, @"^\.target ", RegexOptions.Multiline));
+        Assert.Equal(compiled[compiled.IndexOf(".address_size", StringComparison.Ordinal)..], ptx[ptx.IndexOf(".address_size", StringComparison.Ordinal)..]);
+
+        // One stage multiply at one call site, four variants (bf16 / f16 × B layout), each a fence, four k16 wgmma and a
+        // commit: ILGPU must neither drop nor duplicate an asm block.
+        Assert.Equal(4 * WgmmaGemmKernels.KSteps, Count(ptx, "wgmma.mma_async.sync.aligned.m64n256k16.f32."));
+        Assert.Equal(2 * WgmmaGemmKernels.KSteps, Count(ptx, "wgmma.mma_async.sync.aligned.m64n256k16.f32.bf16.bf16"));
+        Assert.Equal(2 * WgmmaGemmKernels.KSteps, Count(ptx, "wgmma.mma_async.sync.aligned.m64n256k16.f32.f16.f16"));
+        Assert.Equal(2 * WgmmaGemmKernels.KSteps, Count(ptx, "wgp, 1, 1, 0, 1;"));
+        Assert.Equal(2 * WgmmaGemmKernels.KSteps, Count(ptx, "wgp, 1, 1, 0, 0;"));
+        Assert.Equal(4, Count(ptx, "wgmma.fence.sync.aligned;"));
+        Assert.Equal(4, Count(ptx, "wgmma.commit_group.sync.aligned;"));
+        Assert.Equal(1, Count(ptx, "wgmma.wait_group.sync.aligned 1;"));
+        Assert.Equal(1, Count(ptx, "wgmma.wait_group.sync.aligned 0;"));
+        Assert.Contains("fence.proxy.async.shared::cta;", ptx, StringComparison.Ordinal);
+        Assert.Contains("cp.async.cg.shared.global", ptx, StringComparison.Ordinal);
+        Assert.Contains("cp.async.wait_group 1;", ptx, StringComparison.Ordinal);
+        Assert.Contains("__dyn_shared_alloca;", ptx, StringComparison.Ordinal);
+        Assert.Matches(new Regex(@"\.maxntid\s+256"), ptx);
+
+        // The accumulators: one declaration in the one function, before any use.
+        Assert.Equal(1, Count(ptx, ".reg .f32 wga<128>;"));
+        Assert.DoesNotContain(".func", ptx, StringComparison.Ordinal);
+        int declaration = ptx.IndexOf(".reg .f32 wga<128>;", StringComparison.Ordinal);
+        Assert.True(declaration < ptx.IndexOf("wgmma.mma_async", StringComparison.Ordinal) && declaration < ptx.IndexOf(", wga0;", StringComparison.Ordinal));
+
+        // Every operand placeholder was substituted (a leftover %0 would be an undefined PTX name).
+        Assert.DoesNotMatch(new Regex(@"%\d"), ptx);
+    }
+
+    [Fact]
+    public void EmulatedKernelCompilesToPtxWithoutWgmma()
+    {
+        string ptx = CompilePtx(nameof(WgmmaGemmKernels.Gemm16WgmmaEmulated));
+        Assert.False(Sm90aPtx.Needs(ptx));
+        Assert.Contains(".entry", ptx, StringComparison.Ordinal);
+    }
+
+    [Theory]
+    [InlineData(".version 8.0\n.target sm_90\n.address_size 64\n", ".version 8.0\n.target sm_90a\n.address_size 64\n")]
+    [InlineData(".version 7.8\n.target sm_90\n.address_size 64\n", ".version 8.0\n.target sm_90a\n.address_size 64\n")]
+    [InlineData(".version 8.3\n.target sm_90, debug\n", ".version 8.3\n.target sm_90a, debug\n")]
+    [InlineData(".version 8.0\n.target sm_80\n", ".version 8.0\n.target sm_90a\n")]
+    [InlineData(".version 8.0\n.target sm_90a\n", null)]
+    [InlineData(".target sm_90\n", null)]
+    public void HeaderRewrite(string ptx, string? expected) => Assert.Equal(expected, Sm90aPtx.Rewrite(ptx));
+
+    /// <summary>Descriptor bits: start address >> 4 in 0-13, leading byte offset >> 4 in 16-29, stride byte offset >> 4 in 32-45, 128B swizzle (1) in 62-63.</summary>
+    [Fact]
+    public void DescriptorBitLayout()
+    {
+        long d = WgmmaGemmKernels.Descriptor(0x1_2400, 8192, 1024);
+        Assert.Equal(0x1240L, d & 0x3FFF);
+        Assert.Equal(8192L >> 4, (d >> 16) & 0x3FFF);
+        Assert.Equal(1024L >> 4, (d >> 32) & 0x3FFF);
+        Assert.Equal(0L, (d >> 49) & 7);
+        Assert.Equal(1L, (d >> 62) & 3);
+        Assert.Equal(0L, d & (0x3L << 14));
+        Assert.Equal(0x4000_0040_0200_1240L, d);
+    }
+
+    /// <summary>
+    /// The staging and the descriptor decoding agree for every element of a stage: the chunk a thread stores for (row, k)
+    /// is where the emulated tensor core reads (row, k), in both B layouts and for every k16 step; and each layout covers
+    /// each 16-byte slot of its stage exactly once, with the stages 1024-byte aligned.
+    /// </summary>
+    [Fact]
+    public void StagingMatchesTheDescriptors()
+    {
+        Assert.Equal(0, WgmmaGemmKernels.StageBytes % WgmmaGemmKernels.SwizzleAlignment);
+        Assert.Equal(0, WgmmaGemmKernels.AStageBytes % WgmmaGemmKernels.SwizzleAlignment);
+        Assert.True(WgmmaGemmKernels.SharedBytes <= Sm90aPtx.OptInSharedBytes);
+        for (int stage = 0; stage < WgmmaGemmKernels.Stages; stage++)
+        {
+            for (int step = 0; step < WgmmaGemmKernels.KSteps; step++)
+            {
+                for (int warpgroup = 0; warpgroup < 2; warpgroup++)
+                {
+                    long ad = WgmmaGemmKernels.ADescriptor(0, stage, warpgroup) + (step * WgmmaGemmKernels.KMajorAdvance);
+                    for (int row = 0; row < 64; row++)
+                    {
+                        for (int k = 0; k < 16; k++)
+                        {
+                            int kk = (step * 16) + k;
+                            int stored = WgmmaGemmKernels.AStageOffset(stage) + WgmmaGemmKernels.KRowByte((warpgroup * 64) + row, kk / 8) + ((kk % 8) * 2);
+                            Assert.Equal(stored, EmulatedWgmmaOps.KMajorByte(ad, row, k));
+                        }
+                    }
+                }
+
+                long bk = WgmmaGemmKernels.BDescriptor(0, stage, 1) + (step * WgmmaGemmKernels.KMajorAdvance);
+                long bn = WgmmaGemmKernels.BDescriptor(0, stage, 0) + (step * WgmmaGemmKernels.MnMajorAdvance);
+                for (int n = 0; n < WgmmaGemmKernels.BlockN; n++)
+                {
+                    for (int k = 0; k < 16; k++)
+                    {
+                        int kk = (step * 16) + k;
+                        Assert.Equal(WgmmaGemmKernels.BStageOffset(stage) + WgmmaGemmKernels.KRowByte(n, kk / 8) + ((kk % 8) * 2), EmulatedWgmmaOps.KMajorByte(bk, n, k));
+                        Assert.Equal(WgmmaGemmKernels.BStageOffset(stage) + WgmmaGemmKernels.MnByte(kk, n / 8) + ((n % 8) * 2), EmulatedWgmmaOps.MnMajorByte(bn, k, n));
+                    }
+                }
+            }
+        }
+
+        AssertCoversOnce(Enumerable.Range(0, WgmmaGemmKernels.AStageBytes / 16).Select(q => WgmmaGemmKernels.KRowByte(q / 8, q % 8)), WgmmaGemmKernels.AStageBytes);
+        AssertCoversOnce(Enumerable.Range(0, WgmmaGemmKernels.BStageBytes / 16).Select(q => WgmmaGemmKernels.KRowByte(q / 8, q % 8)), WgmmaGemmKernels.BStageBytes);
+        AssertCoversOnce(Enumerable.Range(0, WgmmaGemmKernels.BStageBytes / 16).Select(q => WgmmaGemmKernels.MnByte(q / 32, q % 32)), WgmmaGemmKernels.BStageBytes);
+    }
+
+    private static void AssertCoversOnce(System.Collections.Generic.IEnumerable<int> chunkBytes, int stageBytes) =>
+        Assert.Equal(Enumerable.Range(0, stageBytes / 16).Select(i => i * 16), chunkBytes.OrderBy(x => x));
+
+    [Theory]
+    [InlineData(true, 1, 130, 72, 264, true, false, false)]
+    [InlineData(false, 1, 130, 72, 264, true, true, false)]
+    [InlineData(true, 1, 130, 72, 264, false, false, false)]
+    [InlineData(false, 1, 70, 200, 136, false, true, true)]
+    [InlineData(true, 1, 40, 136, 24, true, true, true)]
+    [InlineData(false, 1, 200, 64, 300, true, false, false)]
+    [InlineData(true, 2, 33, 80, 40, false, true, false)]
+    [InlineData(false, 2, 65, 24, 264, true, true, true)]
+    [InlineData(true, 1, 17, 8, 16, false, false, false)]
+    public void EmulatedKernelMatchesFloat64(bool bf16, int batch, int m, int k, int n, bool transposeB, bool bias, bool biasIsMatrix) =>
+        RunEmulated(bf16, batch, m, k, n, transposeB, bias, biasIsMatrix, requestedSplits: 1, breakSwizzle: false);
+
+    /// <summary>Split-K forced on the emulation: chunks of whole 64-deep stages, the last shorter, reduced by GemvReduce16.</summary>
+    [Theory]
+    [InlineData(true, 70, 328, 136, true, true, false, 3)]
+    [InlineData(false, 40, 200, 264, false, true, true, 4)]
+    [InlineData(true, 130, 136, 40, false, false, false, 2)]
+    public void EmulatedSplitKMatchesFloat64(bool bf16, int m, int k, int n, bool transposeB, bool bias, bool biasIsMatrix, int splits) =>
+        RunEmulated(bf16, 1, m, k, n, transposeB, bias, biasIsMatrix, splits, breakSwizzle: false);
+
+    /// <summary>Chunks stored one slot off their swizzled place (a wrong XOR) are read back wrong by the descriptor: the run must miss the reference.</summary>
+    [Theory]
+    [InlineData(true)]
+    [InlineData(false)]
+    public void BrokenSwizzleFails(bool transposeB) =>
+        Assert.ThrowsAny<Exception>(() => RunEmulated(true, 1, 70, 128, 136, transposeB, false, false, 1, breakSwizzle: true));
+
+    private void RunEmulated(bool bf16, int batch, int m, int k, int n, bool transposeB, bool bias, bool biasIsMatrix, int requestedSplits, bool breakSwizzle)
+    {
+        int seed = 9100 + (m * 7) + (k * 5) + n + (bf16 ? 1 : 0) + (transposeB ? 2 : 0) + (bias ? 4 : 0) + (biasIsMatrix ? 8 : 0) + batch + (requestedSplits * 1000);
+        var acc = warp32.Accelerator;
+        var (a, av) = Random16(seed, batch * m * k, bf16, -1f, 1f);
+        var (b, bv) = Random16(seed + 1, batch * k * n, bf16, -1f, 1f);
+        var (biasBits, biasValues) = bias ? Random16(seed + 2, biasIsMatrix ? m * n : n, bf16) : (Array.Empty<ushort>(), Array.Empty<float>());
+        float alpha = bias ? 0.75f : 1f, beta = bias ? -1.25f : 0f;
+        var (splits, kChunk) = WgmmaLaunch.ChunkK(k, requestedSplits);
+        Assert.Equal(requestedSplits, splits);
+        Assert.True(splits == 1 || (kChunk % WgmmaGemmKernels.BlockK == 0 && (splits - 1) * kChunk < k && k <= splits * kChunk));
+
+        double B(int i, int kk, int j) => transposeB ? bv[(i * n * k) + (j * k) + kk] : bv[(i * k * n) + (kk * n) + j];
+        var expected = Enumerable.Range(0, batch * m * n).Select(e =>
+        {
+            int i = e / (m * n), r = e % (m * n) / n, j = e % n;
+            double dot = Enumerable.Range(0, k).Sum(t => (double)av[(i * m * k) + (r * k) + t] * B(i, t, j));
+            double v = alpha * dot;
+            if (bias)
+            {
+                v += beta * biasValues[biasIsMatrix ? (r * n) + j : j];
+            }
+
+            return v;
+        }).ToArray();
+
+        using var aBuffer = acc.Allocate1D(a);
+        using var bBuffer = acc.Allocate1D(b);
+        using var biasBuffer = acc.Allocate1D(biasBits.Length == 0 ? new ushort[1] : biasBits);
+        using var cBuffer = acc.Allocate1D<ushort>(batch * m * n);
+        using var partial = acc.Allocate1D<float>(splits * m * n);
+        using var scratch = acc.Allocate1D<float>(WgmmaLaunch.EmulationScratch(splits > 1 ? splits : batch, m, n));
+        ArrayView<ushort> biasView = bias ? biasBuffer.View.AsContiguous() : ArrayView<ushort>.Empty;
+
+        // The facade's shape (asynchronous copies allowed: the simulator's buffers are aligned, so AsyncCopy says
+        // whether the wgmma kernel takes the product at all).
+        var shape = TensorCoreLaunch.Shape(aBuffer.View, bBuffer.View, biasView, m, k, n, transposeB, alpha, beta, biasIsMatrix, bf16, asyncCopyAllowed: true);
+        Assert.True(WgmmaLaunch.Supports(shape));
+        shape = TensorCoreLaunch.WithSplitK(shape, splits, kChunk);
+        ArrayView<float> partialView = splits > 1 ? partial.View.AsContiguous() : ArrayView<float>.Empty;
+        foreach (int pairs in new[] { TensorCoreLaunch.PairStores(cBuffer.View, n), 0 }.Distinct())
+        {
+            cBuffer.CopyFromCPU(Enumerable.Repeat(NaN16(bf16), batch * m * n).ToArray());
+            partial.CopyFromCPU(Enumerable.Repeat(float.NaN, splits * m * n).ToArray());
+            shape.PairStores = pairs;
+            emulated(WgmmaLaunch.Config(splits > 1 ? splits : batch, m, n), aBuffer.View, bBuffer.View, biasView, cBuffer.View, partialView, scratch.View, shape, breakSwizzle ? 1 : 0);
+            if (splits > 1)
+            {
+                reduce(new KernelConfig(((m * n) + 255) / 256, 256), partial.View, biasView, cBuffer.View, TensorCoreLaunch.ReduceShape(shape), bf16 ? 1 : 0);
+            }
+
+            acc.Synchronize();
+            var got = ToFloat(cBuffer.GetAsArray1D(), bf16);
+            AssertClose(got, expected, Rtol(bf16), Atol * k,
+                $"wgmma emulation, {batch}x{m}x{k}x{n} transposeB={transposeB} bias={bias} matrix={biasIsMatrix} splits={splits} chunk={kChunk} pairs={pairs} ({F(bf16)})", seed);
+        }
+    }
+
+    /// <summary>The split-K plan on a 132-SM device: one wave for single matrices with few 128 × 256 tiles; never for bmm, full grids or the simulator.</summary>
+    [Theory]
+    [InlineData(1, 64, 4096, 4096, 132, 8, 512)]
+    [InlineData(1, 256, 4096, 4096, 132, 4, 1024)]
+    [InlineData(1, 512, 4096, 4096, 132, 2, 2048)]
+    [InlineData(1, 1024, 4096, 4096, 132, 1, 4096)]
+    [InlineData(1, 4096, 4096, 4096, 132, 1, 4096)]
+    [InlineData(1, 4097, 1032, 5000, 132, 1, 1032)]
+    [InlineData(8, 64, 4096, 4096, 132, 1, 4096)]
+    [InlineData(1, 64, 4096, 4096, 0, 1, 4096)]
+    [InlineData(1, 64, 300, 4096, 132, 1, 300)]
+    public void SplitKPlan(int batch, int m, int k, int n, int sms, int splits, int kChunk)
+    {
+        var plan = WgmmaLaunch.PlanSplitK(batch, m, k, n, sms);
+        Assert.Equal((splits, kChunk), plan);
+        var grid = WgmmaLaunch.Config(plan.Splits > 1 ? plan.Splits : batch, m, n).GridDim;
+        Assert.True(plan.Splits == 1 || (long)grid.X * grid.Y * grid.Z <= sms);
+    }
+
+    [Theory]
+    [InlineData(null, (int)TensorCoreGemmVariant.SquareTwoPerSm)]
+    [InlineData("wgmma", (int)TensorCoreGemmVariant.Wgmma)]
+    [InlineData(" WGMMA ", (int)TensorCoreGemmVariant.Wgmma)]
+    public void VariantSettingNamesWgmma(string? setting, int expected)
+    {
+        Assert.Equal((TensorCoreGemmVariant)expected, TensorCoreVariants.Parse(setting));
+        Assert.Equal((TensorCoreGemmVariant)expected, TensorCoreVariants.Parse(TensorCoreVariants.Name((TensorCoreGemmVariant)expected)));
+    }
+
+    /// <summary>The simulator is no 9.0 CUDA device: the wgmma kernel is never offered there, and preparing its PTX for it refuses.</summary>
+    [Fact]
+    public void OnlyAComputeCapability90DeviceTakesIt()
+    {
+        Assert.False(Sm90aPtx.Supported(warp32.Accelerator));
+        Assert.False(Device.Kernels.WgmmaAvailable);
+    }
+}
