@@ -103,12 +103,14 @@ public sealed class IlgpuDevice : IDisposable
     }
 
     /// <summary>
-    /// Element-wise launches' groups per multiprocessor before the grid-stride loops take over: 32 (four waves of eight
-    /// resident 256-thread groups), or <c>GEMS_ELEMENTWISE_GROUPS_PER_SM</c> (1–4096, read once per process) — a measuring
-    /// knob for the float32 unary kernels, which stop at 95% of the copy rate where the binary ones reach it.
+    /// Element-wise launches' groups per multiprocessor before the grid-stride loops take over: 128 256-thread groups
+    /// (about two packed elements per thread at 64M elements), or <c>GEMS_ELEMENTWISE_GROUPS_PER_SM</c> (1–4096, read once
+    /// per process) for a measuring run. On the H200 (2026-11-28 sweep, docs/perf/h100-notes-elementwise.md) 128 beat the
+    /// earlier 32 on every case measured: float32 silu 3959 → 4073 GB/s, add 4149 → 4243, bfloat16 silu 3787 → 3949; 512 (no
+    /// loop at all) was best for float32 (4159 / 4285) but lost for bfloat16 (3823).
     /// </summary>
     internal static int ElementwiseGroupsPerSm { get; } =
-        int.TryParse(Environment.GetEnvironmentVariable("GEMS_ELEMENTWISE_GROUPS_PER_SM"), out var perSm) && perSm is >= 1 and <= 4096 ? perSm : 32;
+        int.TryParse(Environment.GetEnvironmentVariable("GEMS_ELEMENTWISE_GROUPS_PER_SM"), out var perSm) && perSm is >= 1 and <= 4096 ? perSm : 128;
 
     /// <summary>The kind of accelerator.</summary>
     public IlgpuDeviceKind Kind { get; }
