@@ -108,7 +108,7 @@ internal static partial class AttentionTensorCoreKernels
     }
 
     /// <summary>The same kernel body with ldmatrix and mma.sync emulated lane by lane (accumulators in <paramref name="scratch"/>).</summary>
-    [IlgpuKernel]
+    [IlgpuKernel(SimulatorOnly = true)]
     public static void Attention16TensorCoreEmulated(ArrayView<Half8> q, ArrayView<Half8> k, ArrayView<Half8> v, ArrayView<float> mask, ArrayView<ushort> output,
         ArrayView<float> scratch, AttentionShape s, int bf16)
     {
@@ -133,7 +133,7 @@ internal static partial class AttentionTensorCoreKernels
     }
 
     /// <summary>The register variant's body with ldmatrix and mma.sync emulated lane by lane (fragments in <paramref name="scratch"/>).</summary>
-    [IlgpuKernel]
+    [IlgpuKernel(SimulatorOnly = true)]
     public static void Attention16TensorCoreRegistersEmulated(ArrayView<Half8> q, ArrayView<Half8> k, ArrayView<Half8> v, ArrayView<ushort> output,
         ArrayView<float> scratch, AttentionShape s, int bf16)
     {

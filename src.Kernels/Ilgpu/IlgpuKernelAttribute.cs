@@ -9,6 +9,12 @@ namespace GemsInjector.Kernels.Ilgpu;
 [AttributeUsage(AttributeTargets.Method, Inherited = false)]
 internal sealed class IlgpuKernelAttribute : Attribute
 {
+    /// <summary>
+    /// Whether the kernel exists only for ILGPU's CPU accelerator (a tensor-core body with its warp operations emulated
+    /// lane by lane, named <c>…Emulated</c>): never loaded on a GPU, so neither compiled to PTX by the tests nor shipped
+    /// in the precompiled archive.
+    /// </summary>
+    public bool SimulatorOnly { get; init; }
 }
 
 /// <summary>

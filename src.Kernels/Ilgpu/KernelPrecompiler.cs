@@ -99,7 +99,7 @@ public static class KernelPrecompiler
     internal static IEnumerable<MethodInfo> KernelMethods() =>
         typeof(KernelPrecompiler).Assembly.GetTypes()
             .SelectMany(type => type.GetMethods(BindingFlags.Static | BindingFlags.Public | BindingFlags.NonPublic))
-            .Where(method => method.GetCustomAttribute<IlgpuKernelAttribute>() is not null)
+            .Where(method => method.GetCustomAttribute<IlgpuKernelAttribute>() is { SimulatorOnly: false })
             .OrderBy(method => method.DeclaringType!.Name + "." + method.Name, StringComparer.Ordinal)
             .SelectMany(method => method.IsGenericMethodDefinition
                 ? method.GetCustomAttributes<IlgpuKernelVariantAttribute>().Select(variant => method.MakeGenericMethod(variant.TypeArguments))

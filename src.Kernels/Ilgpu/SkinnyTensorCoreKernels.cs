@@ -132,7 +132,7 @@ internal static partial class SkinnyTensorCoreKernels
     /// The same body with mma.sync emulated lane by lane (accumulators and fragment exchange in <paramref name="scratch"/>,
     /// <see cref="EmulationFloatsPerThread"/> floats per thread of every group): for ILGPU's CPU accelerator with 32-thread warps.
     /// </summary>
-    [IlgpuKernel]
+    [IlgpuKernel(SimulatorOnly = true)]
     [IlgpuKernelVariant(typeof(Const1), typeof(Float16Storage), typeof(Const1))]
     [IlgpuKernelVariant(typeof(Const4), typeof(BFloat16Storage), typeof(Const2))]
     public static void Gemm16SkinnyEmulated<TMTiles, TFormat, TStepsInFlight>(ArrayView<Half8> a8, ArrayView<Half8> b8, ArrayView<ushort> bias, ArrayView<ushort> c,

@@ -242,7 +242,7 @@ internal static partial class TensorCoreGemmKernels
     /// The same kernel body with ldmatrix and mma.sync emulated lane by lane (accumulators in <paramref name="scratch"/>,
     /// <see cref="Accumulators"/> floats per thread of every group): for ILGPU's CPU accelerator with 32-thread warps.
     /// </summary>
-    [IlgpuKernel]
+    [IlgpuKernel(SimulatorOnly = true)]
     [IlgpuKernelVariant(typeof(SquareTile))]
     [IlgpuKernelVariant(typeof(QuadTile))]
     [IlgpuKernelVariant(typeof(WideTile))]

@@ -119,7 +119,7 @@ internal static partial class WgmmaGemmKernels
     /// thread of every group), for ILGPU's CPU accelerator with 32-thread warps and 256-thread groups.
     /// <paramref name="breakSwizzle"/> non-zero stores A's chunks one slot off their swizzled place (tests: a wrong XOR must fail).
     /// </summary>
-    [IlgpuKernel]
+    [IlgpuKernel(SimulatorOnly = true)]
     public static void Gemm16WgmmaEmulated(ArrayView<ushort> a, ArrayView<ushort> b, ArrayView<ushort> bias, ArrayView<ushort> c, ArrayView<float> partial,
         ArrayView<float> scratch, TensorCoreShape s, int breakSwizzle)
     {

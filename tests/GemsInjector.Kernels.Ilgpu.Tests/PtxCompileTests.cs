@@ -36,6 +36,24 @@ public sealed class PtxCompileTests
     [Fact]
     public void KernelsAreFound() => Assert.True(KernelMethods().Count() >= 15);
 
+    /// <summary>Exactly the emulated tensor-core bodies are simulator-only: left out of the PTX checks and the shipped archive.</summary>
+    [Fact]
+    public void OnlyEmulatedKernelsAreSimulatorOnly()
+    {
+        var kernels = typeof(IlgpuDevice).Assembly.GetTypes()
+            .SelectMany(t => t.GetMethods(BindingFlags.Static | BindingFlags.Public | BindingFlags.NonPublic))
+            .Select(m => (Method: m, Attribute: m.GetCustomAttribute<IlgpuKernelAttribute>()))
+            .Where(k => k.Attribute is not null)
+            .ToList();
+        var wrong = kernels
+            .Where(k => k.Attribute!.SimulatorOnly != k.Method.Name.EndsWith("Emulated", StringComparison.Ordinal))
+            .Select(k => k.Method.DeclaringType!.Name + "." + k.Method.Name)
+            .ToList();
+        Assert.True(wrong.Count == 0, "SimulatorOnly must mark exactly the *Emulated kernels: " + string.Join(", ", wrong));
+        Assert.Contains(kernels, k => k.Attribute!.SimulatorOnly);
+        Assert.DoesNotContain(KernelMethods(), m => m.Name.EndsWith("Emulated", StringComparison.Ordinal));
+    }
+
     /// <summary>
     /// A float16 kernel's PTX stays close to its bfloat16 twin's. A conversion that branches on the device (ILGPU keeps
     /// both arms of <c>CudaAsm.IsSupported</c>) made float16 PTX up to 4x larger, and the driver's JIT compiled every
