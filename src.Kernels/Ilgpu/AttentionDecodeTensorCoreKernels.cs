@@ -206,25 +206,32 @@ internal static partial class AttentionDecodeTensorCoreKernels
             NextTile(ref ops, shared, k, v, plan, tt, kTiles, chunkVector, n, tid);
             if (tt == kTiles)
             {
-                ChunkSoftmax(scores, stats, mask, s, maskBase, j0, live, n, kTiles * TileKeys, lane, warp);
+                ChunkSoftmax(scores, stats, mask, s, maskBase, j0, live, n, kTiles * TileKeys, lane, warp, bf16);
                 Group.Barrier();
             }
 
+            // The softmax left each weight as one word (16-bit high part | low part << 16); lanes of heads past the
+            // group's read head 0's and use zeros.
             int tile = tt - kTiles;
-            int at = (g * MaxChunk) + (tile * TileKeys) + (2 * t);
-            bool real = g < live;
-            uint hi0 = 0, hi1 = 0, hi2 = 0, hi3 = 0, lo0 = 0, lo1 = 0, lo2 = 0, lo3 = 0;
-            Split(Weight(scores, at, real), Weight(scores, at + 1, real), bf16, ref hi0, ref lo0);
-            Split(Weight(scores, at + 8, real), Weight(scores, at + 9, real), bf16, ref hi1, ref lo1);
-            Split(Weight(scores, at + 16, real), Weight(scores, at + 17, real), bf16, ref hi2, ref lo2);
-            Split(Weight(scores, at + 24, real), Weight(scores, at + 25, real), bf16, ref hi3, ref lo3);
+            int at = ((g < live ? g : 0) * MaxChunk) + (tile * TileKeys) + (2 * t);
+            uint keep = g < live ? 0xffffffffu : 0u;
+            uint w0 = Interop.FloatAsInt(scores[at]) & keep;
+            uint w1 = Interop.FloatAsInt(scores[at + 1]) & keep;
+            uint w8 = Interop.FloatAsInt(scores[at + 8]) & keep;
+            uint w9 = Interop.FloatAsInt(scores[at + 9]) & keep;
+            uint w16 = Interop.FloatAsInt(scores[at + 16]) & keep;
+            uint w17 = Interop.FloatAsInt(scores[at + 17]) & keep;
+            uint w24 = Interop.FloatAsInt(scores[at + 24]) & keep;
+            uint w25 = Interop.FloatAsInt(scores[at + 25]) & keep;
+            uint hi0 = High(w0, w1), hi1 = High(w8, w9), hi2 = High(w16, w17), hi3 = High(w24, w25);
+            uint lo0 = Low(w0, w1), lo1 = Low(w8, w9), lo2 = Low(w16, w17), lo3 = Low(w24, w25);
             ops.Accumulate(shared, (tt % Stages) * StageBytes, warp, lane, hi0, hi1, hi2, hi3, lo0, lo1, lo2, lo3, bf16);
         }
 
         if (kTiles == 0)
         {
             // No visible key in this chunk (only when the key end is 0): m = -inf, l = 0.
-            ChunkSoftmax(scores, stats, mask, s, maskBase, j0, live, 0, 0, lane, warp);
+            ChunkSoftmax(scores, stats, mask, s, maskBase, j0, live, 0, 0, lane, warp, bf16);
         }
 
         // The stages become the sums once every copy has landed and every warp has read the last tile.
@@ -295,27 +302,33 @@ internal static partial class AttentionDecodeTensorCoreKernels
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     private static uint QWord(ArrayView<uint> q32, long first, int offset, bool live) => live ? q32[first + offset] : 0u;
 
+    /// <summary>The B-fragment register of two keys' high parts (lower key in the low half) from their weight words.</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private static float Weight(ArrayView<float> scores, int at, bool real) => real ? scores[at] : 0f;
+    private static uint High(uint first, uint second) => (first & 0xffffu) | (second << 16);
 
-    /// <summary>Two weights (keys k, k + 1) as one B-fragment register of their 16-bit high parts and one of the low parts (p − high), lower key in the low half.</summary>
+    /// <summary>The B-fragment register of two keys' low parts from their weight words.</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private static void Split(float p0, float p1, int bf16, ref uint hi, ref uint lo)
+    private static uint Low(uint first, uint second) => (first >> 16) | (second & 0xffff0000u);
+
+    /// <summary>
+    /// A weight as one word: its 16-bit rounding (high part) in the low half and the rounding of the rest (low part) in
+    /// the high half, so that the 4 warps, which each read every weight, do not each convert it.
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static float WeightWord(float p, int bf16)
     {
-        ushort h0 = GpuMath.Store16(p0, bf16);
-        ushort h1 = GpuMath.Store16(p1, bf16);
-        ushort l0 = GpuMath.Store16(p0 - GpuMath.Load16(h0, bf16), bf16);
-        ushort l1 = GpuMath.Store16(p1 - GpuMath.Load16(h1, bf16), bf16);
-        hi = h0 | ((uint)h1 << 16);
-        lo = l0 | ((uint)l1 << 16);
+        ushort high = GpuMath.Store16(p, bf16);
+        ushort low = GpuMath.Store16(p - GpuMath.Load16(high, bf16), bf16);
+        return Interop.IntAsFloat(high | ((uint)low << 16));
     }
 
     /// <summary>
     /// One warp per head: scores + mask (when there is one), the chunk's max m and l = Σ e^(s − m) into the statistics;
-    /// the scores become the weights, keys from n up to <paramref name="padded"/> (the tiles' tail) zero.
+    /// the scores become the weights as <see cref="WeightWord"/>s, keys from n up to <paramref name="padded"/> (the
+    /// tiles' tail) zero.
     /// </summary>
     private static void ChunkSoftmax(ArrayView<float> scores, ArrayView<float> stats, ArrayView<float> mask, AttentionShape s, long maskBase, int j0,
-        int live, int n, int padded, int lane, int warp)
+        int live, int n, int padded, int lane, int warp, int bf16)
     {
         for (int i = warp; i < live; i += AttentionDecodeWideKernels.Warps)
         {
@@ -338,7 +351,7 @@ internal static partial class AttentionDecodeTensorCoreKernels
             for (int j = lane; j < n; j += 32)
             {
                 float p = m == GpuMath.NegInf ? 0f : GpuMath.Exp(scores[row + j] - m);
-                scores[row + j] = p;
+                scores[row + j] = WeightWord(p, bf16);
                 l += p;
             }
 
@@ -399,20 +412,15 @@ internal static partial class AttentionDecodeTensorCoreKernels
 /// <summary>The tensor-core decode's operations as inline PTX (sm_80 and later); Q fragments and O accumulators are PTX registers.</summary>
 internal struct PtxDecodeTcOps : IDecodeTcOps
 {
-    private uint sharedBase;
-
-    public void Begin(int thread)
-    {
+    // Shared addresses go to the asm blocks as offsets; each block adds __dyn_shared_alloca itself (an asm output of the
+    // base would pass through local memory).
+    public readonly void Begin(int thread) =>
         // Emitted in the kernel's entry block, so the declarations precede every use in the PTX text.
         CudaAsm.Emit(AttentionDecodeTensorCoreKernels.DeclareRegisters);
-        Output<uint> baseAddress = default;
-        CudaAsm.EmitRef("mov.u32 %0, __dyn_shared_alloca;", ref baseAddress);
-        sharedBase = baseAddress.Value;
-    }
 
     public readonly void Copy(ArrayView<float> shared, int sharedByte, ArrayView<Half8> source, long pointer, long vector, bool valid) =>
-        CudaAsm.Emit("{\n\t.reg .u64 dtsrc;\n\tcvta.to.global.u64 dtsrc, %1;\n\tcp.async.cg.shared.global [%0], [dtsrc], 16, %2;\n\t}",
-            sharedBase + (uint)sharedByte, pointer + (vector * 16), valid ? 16u : 0u);
+        CudaAsm.Emit("{\n\t.reg .u64 dtsrc;\n\t.reg .u32 dtdst;\n\tcvta.to.global.u64 dtsrc, %1;\n\tmov.u32 dtdst, __dyn_shared_alloca;\n\tadd.u32 dtdst, dtdst, %0;\n\tcp.async.cg.shared.global [dtdst], [dtsrc], 16, %2;\n\t}",
+            (uint)sharedByte, pointer + (vector * 16), valid ? 16u : 0u);
 
     public readonly void Commit() => CudaAsm.Emit("cp.async.commit_group;");
 
@@ -433,8 +441,8 @@ internal struct PtxDecodeTcOps : IDecodeTcOps
     public readonly void Scores(ArrayView<float> shared, int slot, int warp, int lane, int tile, float scale, int bf16)
     {
         // By-value operands: ILGPU binds them to registers.
-        uint kRow = sharedBase + (uint)(slot + AttentionDecodeTensorCoreKernels.KLaneByte(warp, lane));
-        uint at = sharedBase + (uint)AttentionDecodeTensorCoreKernels.ScoreLaneByte(warp, lane, tile);
+        uint kRow = (uint)(slot + AttentionDecodeTensorCoreKernels.KLaneByte(warp, lane));
+        uint at = (uint)AttentionDecodeTensorCoreKernels.ScoreLaneByte(warp, lane, tile);
         uint store = lane < 16 ? 1u : 0u;
         if (bf16 != 0)
         {
@@ -448,7 +456,7 @@ internal struct PtxDecodeTcOps : IDecodeTcOps
 
     public readonly void Accumulate(ArrayView<float> shared, int slot, int warp, int lane, uint hi0, uint hi1, uint hi2, uint hi3, uint lo0, uint lo1, uint lo2, uint lo3, int bf16)
     {
-        uint vRow = sharedBase + (uint)(slot + AttentionDecodeTensorCoreKernels.VLaneByte(warp, lane));
+        uint vRow = (uint)(slot + AttentionDecodeTensorCoreKernels.VLaneByte(warp, lane));
         if (bf16 != 0)
         {
             CudaAsm.Emit(AttentionDecodeTensorCoreKernels.AccumulateBf16, vRow, hi0, hi1, hi2, hi3, lo0, lo1, lo2, lo3);
@@ -460,7 +468,7 @@ internal struct PtxDecodeTcOps : IDecodeTcOps
     }
 
     public readonly void StoreSums(ArrayView<float> shared, int warp, int lane) =>
-        CudaAsm.Emit(AttentionDecodeTensorCoreKernels.StoreSums, sharedBase + (uint)AttentionDecodeTensorCoreKernels.SumLaneByte(warp, lane), (lane & 3) < 2 ? 1u : 0u);
+        CudaAsm.Emit(AttentionDecodeTensorCoreKernels.StoreSums, (uint)AttentionDecodeTensorCoreKernels.SumLaneByte(warp, lane), (lane & 3) < 2 ? 1u : 0u);
 }
 
 /// <summary>

@@ -2,6 +2,8 @@
 """Generates src.Kernels/Ilgpu/AttentionDecodeTensorCoreKernels.g.cs: the inline PTX of the tensor-core decode
 (AttentionDecodeTensorCoreKernels.cs). Run: python3 src.Kernels/Ilgpu/Codegen/gen_decode_tensor_core_asm.py
 
+Shared addresses come in as byte offsets into the dynamic shared memory; each block adds the symbol's address itself
+(an asm output for it would go through local memory).
 Registers: dtq0-15 (Q fragments, function scope), dto0-7 (O^T accumulators, function scope), dtz (zero).
 Layout constants must match AttentionDecodeTensorCoreKernels.cs (RowBytes 272, KStepBytes 64, VMTileBytes 32,
 VKStepBytes 16 * 272, sums rows of 128 floats)."""
@@ -43,39 +45,40 @@ for part in range(4):
           [f"mov.b32 dtq{4 * part + i}, %{i};" for i in range(4)])
 
 for fmt, name in (("bf16", "Bf16"), ("f16", "F16")):
-    lines = ["{", ".reg .b32 dtk<16>;", ".reg .f32 dtc<8>;", ".reg .pred dtp;"]
+    lines = ["{", ".reg .b32 dtk<16>;", ".reg .f32 dtc<8>;", ".reg .pred dtp;", ".reg .u32 dta, dts;",
+             "mov.u32 dta, __dyn_shared_alloca;", "add.u32 dts, dta, %2;", "add.u32 dta, dta, %0;"]
     for j in range(4):
-        lines.append(f"ldmatrix.sync.aligned.m8n8.x4.shared.b16 {{dtk{4 * j},dtk{4 * j + 1},dtk{4 * j + 2},dtk{4 * j + 3}}}, [%0+{K_STEP_BYTES * j}];")
+        lines.append(f"ldmatrix.sync.aligned.m8n8.x4.shared.b16 {{dtk{4 * j},dtk{4 * j + 1},dtk{4 * j + 2},dtk{4 * j + 3}}}, [dta+{K_STEP_BYTES * j}];")
     lines += [f"mov.f32 dtc{i}, 0f00000000;" for i in range(8)]
     for s in range(8):
         a = 4 * (s % 2)
         acc = f"{{dtc{a},dtc{a + 1},dtc{a + 2},dtc{a + 3}}}"
         lines.append(f"{mma(fmt)} {acc}, {{dtq{2 * s},dtz,dtq{2 * s + 1},dtz}}, {{dtk{2 * s},dtk{2 * s + 1}}}, {acc};")
     lines += ["add.f32 dtc0, dtc0, dtc4;", "add.f32 dtc1, dtc1, dtc5;", "mul.f32 dtc0, dtc0, %1;", "mul.f32 dtc1, dtc1, %1;",
-              "setp.ne.u32 dtp, %3, 0;", "@dtp st.shared.v2.f32 [%2], {dtc0, dtc1};", "}"]
-    const(f"Scores{name}", f"{fmt}: one warp's scores of one 32-key tile: 4 ldmatrix.x4 (K rows of its 8 keys from %0), 8 mma.sync against the Q fragments, times %1, stored (two floats) at %2 when %3 is non-zero.", lines)
+              "setp.ne.u32 dtp, %3, 0;", "@dtp st.shared.v2.f32 [dts], {dtc0, dtc1};", "}"]
+    const(f"Scores{name}", f"{fmt}: one warp's scores of one 32-key tile: 4 ldmatrix.x4 (K rows of its 8 keys from shared offset %0), 8 mma.sync against the Q fragments, times %1, stored (two floats) at shared offset %2 when %3 is non-zero.", lines)
 
-    lines = ["{", ".reg .b32 dtv<16>;"]
+    lines = ["{", ".reg .b32 dtv<16>;", ".reg .u32 dta;", "mov.u32 dta, __dyn_shared_alloca;", "add.u32 dta, dta, %0;"]
     reg = 0
     for s in range(2):
         for mt in range(2):
             v = f"{{dtv{reg},dtv{reg + 1},dtv{reg + 2},dtv{reg + 3}}}"
-            lines.append(f"ldmatrix.sync.aligned.m8n8.x4.trans.shared.b16 {v}, [%0+{s * V_KSTEP_BYTES + mt * V_MTILE_BYTES}];")
+            lines.append(f"ldmatrix.sync.aligned.m8n8.x4.trans.shared.b16 {v}, [dta+{s * V_KSTEP_BYTES + mt * V_MTILE_BYTES}];")
             acc = f"{{dto{4 * mt},dto{4 * mt + 1},dto{4 * mt + 2},dto{4 * mt + 3}}}"
             lines.append(f"{mma(fmt)} {acc}, {v}, {{%{1 + 2 * s},%{2 + 2 * s}}}, {acc};")
             lines.append(f"{mma(fmt)} {acc}, {v}, {{%{5 + 2 * s},%{6 + 2 * s}}}, {acc};")
             reg += 4
     lines.append("}")
-    const(f"Accumulate{name}", f"{fmt}: O^T += V^T · P^T for one warp's 32 dims over one 32-key tile: 4 ldmatrix.x4.trans (V from %0), 8 mma.sync (weights' high parts %1-%4, low parts %5-%8).", lines)
+    const(f"Accumulate{name}", f"{fmt}: O^T += V^T · P^T for one warp's 32 dims over one 32-key tile: 4 ldmatrix.x4.trans (V from shared offset %0), 8 mma.sync (weights' high parts %1-%4, low parts %5-%8).", lines)
 
 offsets = []
 for mt in range(2):
     for r in range(4):
         offsets.append((4 * mt + r, mt * 16 * 4 + (r >> 1) * 8 * 4 + (r & 1) * SUM_ROW_BYTES))
-lines = ["{", ".reg .pred dtp;", "setp.ne.u32 dtp, %1, 0;"]
-lines += [f"@dtp st.shared.f32 [%0+{off}], dto{i};" for i, off in offsets]
+lines = ["{", ".reg .pred dtp;", ".reg .u32 dta;", "mov.u32 dta, __dyn_shared_alloca;", "add.u32 dta, dta, %0;", "setp.ne.u32 dtp, %1, 0;"]
+lines += [f"@dtp st.shared.f32 [dta+{off}], dto{i};" for i, off in offsets]
 lines.append("}")
-const("StoreSums", "Stores the eight O accumulators (heads 2t, 2t + 1; dims g, g + 8 of both m-tiles) to shared at %0 when %1 is non-zero.", lines)
+const("StoreSums", "Stores the eight O accumulators (heads 2t, 2t + 1; dims g, g + 8 of both m-tiles) to shared offset %0 when %1 is non-zero.", lines)
 
 out[-1:] = []
 w("}")
