@@ -111,11 +111,9 @@ internal static partial class AttentionDecodeTensorCoreKernels
 
     /// <summary>
     /// The same body with ldmatrix and mma.sync emulated lane by lane (<see cref="EmulationFloatsPerThread"/> scratch
-    /// floats per thread of every group): for ILGPU's CPU accelerator with 32-thread warps.
+    /// floats per thread of every group): for ILGPU's CPU accelerator with 32-thread warps (tests). Not an [IlgpuKernel]:
+    /// nothing ships or precompiles it for CUDA.
     /// </summary>
-    [IlgpuKernel]
-    [IlgpuKernelVariant(typeof(Float16Storage))]
-    [IlgpuKernelVariant(typeof(BFloat16Storage))]
     public static void DecodeTc16Emulated<TFormat>(ArrayView<Half8> q, ArrayView<Half8> k, ArrayView<Half8> v, ArrayView<float> mask,
         ArrayView<float> partO, ArrayView<float> partML, ArrayView<ushort> output, ArrayView<int> tickets, AttentionShape s, DecodePlan plan,
         ArrayView<float> scratch)
