@@ -318,15 +318,78 @@ public sealed class AttentionDecodeTests : Half16TestBase, IClassFixture<Warp32S
     public void TensorCoreDecodeEmulated(int format, int batch, int heads, int kvHeads, int lk, int chunk, int combine, bool masked)
     {
         const int D = AttentionDecodeTensorCoreKernels.D;
-        var acc = warp32.Accelerator;
         int seed = 24000 + (format * 1000) + (heads * 100) + lk + batch + (masked ? 7 : 0);
         bool bf16 = format == 1;
         var (q16, qv) = Random16(seed, batch * heads * D, bf16, -1.5f, 1.5f);
         var (k16, kv) = Random16(seed + 1, batch * kvHeads * lk * D, bf16, -1.5f, 1.5f);
         var (v16, vv) = Random16(seed + 2, batch * kvHeads * lk * D, bf16);
         var mask = HeadMask(seed + 3, masked, batch, heads, lk);
+        var got = RunTensorCoreEmulated(bf16, batch, heads, kvHeads, lk, chunk, combine, q16, k16, v16, mask);
+        var expected = AttentionTests.Reference(qv, kv, vv, batch, heads, kvHeads, 1, lk, D, false, Lookup(mask, heads, lk), 1 / Math.Sqrt(D));
+        AssertClose(got, expected, Rtol(bf16), Atol * Math.Min(lk, 64),
+            $"tc decode emulated format={format} b={batch} {heads}/{kvHeads} lk={lk} chunk={chunk} combine={combine} mask={masked}", seed);
+    }
+
+    /// <summary>
+    /// Tensor-core decode, emulated: a fully masked head gives zeros (the other heads finite); a NaN in a key of the
+    /// second chunk makes every head NaN, a NaN in a value its dim of every head but the masked one, through the
+    /// in-kernel merge.
+    /// </summary>
+    [Theory]
+    [InlineData(true)]
+    [InlineData(false)]
+    public void TensorCoreDecodeFullyMaskedHeadIsZeroAndNaNPropagates(bool bf16)
+    {
+        const int D = AttentionDecodeTensorCoreKernels.D, Heads = 4, Lk = 40;
+        var q16 = Random16(24800, Heads * D, bf16, -1.5f, 1.5f).Bits;
+        var v16 = Random16(24802, Lk * D, bf16).Bits;
+        var mask = new float[Heads * Lk];
+        Array.Fill(mask, float.NegativeInfinity, Lk, Lk);
+        for (int poison = 0; poison < 3; poison++)
+        {
+            var k16 = Random16(24801, Lk * D, bf16, -1.5f, 1.5f).Bits;
+            var v = (ushort[])v16.Clone();
+            if (poison == 1)
+            {
+                k16[(35 * D) + 3] = NaN16(bf16);
+            }
+            else if (poison == 2)
+            {
+                v[(5 * D) + 77] = NaN16(bf16);
+            }
+
+            var got = RunTensorCoreEmulated(bf16, 1, Heads, 1, Lk, 32, 1, q16, k16, v, mask);
+            if (poison == 0)
+            {
+                Assert.All(got.Skip(D).Take(D), x => Assert.Equal(0f, x));
+                Assert.All(got.Take(D).Concat(got.Skip(2 * D)), x => Assert.True(float.IsFinite(x)));
+            }
+            else if (poison == 1)
+            {
+                // As the streaming kernel: NaN + (-inf) is NaN, so the fully masked head is NaN too.
+                Assert.All(got, x => Assert.True(float.IsNaN(x)));
+            }
+            else
+            {
+                // A NaN value poisons its dim of every head that weights it; the fully masked head's chunk has l = 0
+                // and writes 0 whatever its sums hold.
+                for (int e = 0; e < got.Length; e++)
+                {
+                    int head = e / D;
+                    Assert.True(head == 1 ? got[e] == 0f : float.IsNaN(got[e]) == (e % D == 77), $"element {e}: {got[e]}");
+                }
+            }
+        }
+    }
+
+    /// <summary>Launches <see cref="AttentionDecodeTensorCoreKernels.DecodeTc16Emulated"/> on the 32-lane simulator (NaN-poisoned output and partials); checks the tickets are back at zero.</summary>
+    private float[] RunTensorCoreEmulated(bool bf16, int batch, int heads, int kvHeads, int lk, int chunk, int combine, ushort[] q16, ushort[] k16, ushort[] v16, float[] mask)
+    {
+        const int D = AttentionDecodeTensorCoreKernels.D;
+        var acc = warp32.Accelerator;
         int splits = Math.Max(1, (lk + chunk - 1) / chunk);
         int headBlocks = ((heads / kvHeads) + AttentionDecodeWideKernels.HeadsPerGroup - 1) / AttentionDecodeWideKernels.HeadsPerGroup;
+        bool masked = mask.Length > 0;
         var shape = new AttentionShape
         {
             Heads = heads,
@@ -343,7 +406,7 @@ public sealed class AttentionDecodeTests : Half16TestBase, IClassFixture<Warp32S
         var plan = new DecodePlan { Chunk = chunk, KeyEnd = lk, TileKeys = AttentionDecodeTensorCoreKernels.TileKeys, Combine = combine };
         long parts = (long)batch * heads * splits;
         long groups = (long)splits * kvHeads * headBlocks * batch;
-        using var maskBuffer = acc.Allocate1D(mask.Length == 0 ? [0f] : mask);
+        using var maskBuffer = acc.Allocate1D(masked ? mask : [0f]);
         using var partO = acc.Allocate1D(Enumerable.Repeat(float.NaN, (int)(parts * D)).ToArray());
         using var partML = acc.Allocate1D(Enumerable.Repeat(float.NaN, (int)(2 * parts)).ToArray());
         using var tickets = acc.Allocate1D(new int[batch * kvHeads * headBlocks]);
@@ -353,7 +416,7 @@ public sealed class AttentionDecodeTests : Half16TestBase, IClassFixture<Warp32S
         using var qb = acc.Allocate1D(q16);
         using var kb = acc.Allocate1D(k16);
         using var vb = acc.Allocate1D(v16);
-        using var ob = acc.Allocate1D(Enumerable.Repeat(NaN16(bf16), qv.Length).ToArray());
+        using var ob = acc.Allocate1D(Enumerable.Repeat(NaN16(bf16), q16.Length).ToArray());
         Action<ArrayView<Half8>, ArrayView<Half8>, ArrayView<Half8>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<ushort>, ArrayView<int>, AttentionShape, DecodePlan, ArrayView<float>> kernel = bf16
             ? AttentionDecodeTensorCoreKernels.DecodeTc16Emulated<BFloat16Storage>
             : AttentionDecodeTensorCoreKernels.DecodeTc16Emulated<Float16Storage>;
@@ -366,11 +429,8 @@ public sealed class AttentionDecodeTests : Half16TestBase, IClassFixture<Warp32S
         }
 
         acc.Synchronize();
-        var got = ToFloat(ob.GetAsArray1D(), bf16);
-        var expected = AttentionTests.Reference(qv, kv, vv, batch, heads, kvHeads, 1, lk, D, false, Lookup(mask, heads, lk), 1 / Math.Sqrt(D));
-        AssertClose(got, expected, Rtol(bf16), Atol * Math.Min(lk, 64),
-            $"tc decode emulated format={format} b={batch} {heads}/{kvHeads} lk={lk} chunk={chunk} combine={combine} mask={masked}", seed);
         Assert.All(tickets.GetAsArray1D(), t => Assert.Equal(0, t));
+        return ToFloat(ob.GetAsArray1D(), bf16);
     }
 
     /// <summary>On the simulator the <c>tc</c> variant keeps the streaming kernel (tensor cores are CUDA only) and stays correct.</summary>
