@@ -76,11 +76,17 @@ internal static partial class AttentionDecodeTensorCoreKernels
     /// <summary>Threads per group (4 warps).</summary>
     public const int GroupSize = AttentionDecodeWideKernels.Warps * 32;
 
-    /// <summary>Byte offset of the chunk's score rows (one per head, <see cref="AttentionDecodeWideKernels.MaxChunk"/> floats).</summary>
+    /// <summary>
+    /// Floats per head of the score rows: <see cref="AttentionDecodeWideKernels.MaxChunk"/> + 8, so that the 4 heads' rows
+    /// start 8 banks apart (lanes of different heads read the same key columns).
+    /// </summary>
+    public const int ScoreStride = AttentionDecodeWideKernels.MaxChunk + 8;
+
+    /// <summary>Byte offset of the chunk's score rows (one per head, <see cref="ScoreStride"/> floats).</summary>
     public const int ScoresByte = Stages * StageBytes;
 
     /// <summary>Byte offset of the heads' statistics (m, l) and the merge's flags.</summary>
-    public const int StatsByte = ScoresByte + (AttentionDecodeWideKernels.HeadsPerGroup * AttentionDecodeWideKernels.MaxChunk * 4);
+    public const int StatsByte = ScoresByte + (AttentionDecodeWideKernels.HeadsPerGroup * ScoreStride * 4);
 
     /// <summary>Dynamic shared floats: stages, scores, statistics (43 KB).</summary>
     public const int SharedFloats = (StatsByte / 4) + (4 * AttentionDecodeWideKernels.HeadsPerGroup);
@@ -134,7 +140,7 @@ internal static partial class AttentionDecodeTensorCoreKernels
 
     /// <summary>Where lane (g, t) stores its two scores of a tile: head g, keys tile·32 + 8·warp + 2t, +1.</summary>
     public static int ScoreLaneByte(int warp, int lane, int tile) =>
-        ScoresByte + (4 * (((lane >> 2) * AttentionDecodeWideKernels.MaxChunk) + (tile * TileKeys) + (8 * warp) + (2 * (lane & 3))));
+        ScoresByte + (4 * (((lane >> 2) * ScoreStride) + (tile * TileKeys) + (8 * warp) + (2 * (lane & 3))));
 
     /// <summary>Where lane (g, t) stores its first accumulator: head 2t, dim 32·warp + g of the sums area (byte 0).</summary>
     public static int SumLaneByte(int warp, int lane) => 4 * ((2 * (lane & 3) * D) + (32 * warp) + (lane >> 2));
@@ -145,10 +151,9 @@ internal static partial class AttentionDecodeTensorCoreKernels
         where TFormat : struct, IKernelConstant
     {
         const int HeadsPerGroup = AttentionDecodeWideKernels.HeadsPerGroup;
-        const int MaxChunk = AttentionDecodeWideKernels.MaxChunk;
         int bf16 = default(TFormat).Value;
         var shared = SharedMemory.GetDynamic<float>();
-        var scores = shared.SubView(ScoresByte / 4, HeadsPerGroup * MaxChunk);
+        var scores = shared.SubView(ScoresByte / 4, HeadsPerGroup * ScoreStride);
         var stats = shared.SubView(StatsByte / 4, 4 * HeadsPerGroup);
         int tid = Group.IdxX;
         ops.Begin(tid);
@@ -211,7 +216,7 @@ internal static partial class AttentionDecodeTensorCoreKernels
             // The softmax left each weight as one word (16-bit high part | low part << 16); lanes of heads past the
             // group's read head 0's and use zeros.
             int tile = tt - kTiles;
-            int at = ((g < live ? g : 0) * MaxChunk) + (tile * TileKeys) + (2 * t);
+            int at = ((g < live ? g : 0) * ScoreStride) + (tile * TileKeys) + (2 * t);
             uint keep = g < live ? 0xffffffffu : 0u;
             uint w0 = Interop.FloatAsInt(scores[at]) & keep;
             uint w1 = Interop.FloatAsInt(scores[at + 1]) & keep;
@@ -330,7 +335,7 @@ internal static partial class AttentionDecodeTensorCoreKernels
     {
         for (int i = warp; i < live; i += AttentionDecodeWideKernels.Warps)
         {
-            int row = i * AttentionDecodeWideKernels.MaxChunk;
+            int row = i * ScoreStride;
             float m = GpuMath.NegInf;
             for (int j = lane; j < n; j += 32)
             {
