@@ -626,7 +626,7 @@ internal static class AttentionDecodeWideKernels
     /// four dims of one head over the chunks, <see cref="MergeChunksPerStep"/> 16-byte loads issued per step before any
     /// is used (at batch 1, 64 chunks: 4 dependent L2 round trips instead of 64).
     /// </summary>
-    private static void CombineChunks<TOut>(TOut output, ArrayView<float> partO, ArrayView<float> partML, ArrayView<float> weights, ArrayView<float> stats,
+    internal static void CombineChunks<TOut>(TOut output, ArrayView<float> partO, ArrayView<float> partML, ArrayView<float> weights, ArrayView<float> stats,
         long headRow, int live, int splits, int d, int tid, int lane, int warp, int ws)
         where TOut : struct, IDecodeOutput
     {

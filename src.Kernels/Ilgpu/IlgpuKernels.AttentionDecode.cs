@@ -13,6 +13,8 @@ public sealed partial class IlgpuKernels
     private Action<KernelConfig, ArrayView<Float4>, ArrayView<Float4>, ArrayView<Float4>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<int>, AttentionShape, DecodePlan>? decodeStreamF32;
     private readonly Action<KernelConfig, ArrayView<Half8>, ArrayView<Half8>, ArrayView<Half8>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<ushort>, ArrayView<int>, AttentionShape, DecodePlan>?[] decodeStream16 =
         new Action<KernelConfig, ArrayView<Half8>, ArrayView<Half8>, ArrayView<Half8>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<ushort>, ArrayView<int>, AttentionShape, DecodePlan>?[2];
+    private readonly Action<KernelConfig, ArrayView<Half8>, ArrayView<Half8>, ArrayView<Half8>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<ushort>, ArrayView<int>, AttentionShape, DecodePlan>?[] decodeTc16 =
+        new Action<KernelConfig, ArrayView<Half8>, ArrayView<Half8>, ArrayView<Half8>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<ushort>, ArrayView<int>, AttentionShape, DecodePlan>?[2];
     private MemoryBuffer1D<int, Stride1D.Dense>? decodeTickets;
 
     /// <summary>
@@ -132,6 +134,30 @@ public sealed partial class IlgpuKernels
 
         bool bf16 = format == HalfFormat.BFloat16;
         int slot = bf16 ? 1 : 0;
+        if (DecodeKernelVariant == DecodeVariant.TensorCore && UsesTensorCoreDecode(shape.D))
+        {
+            var tcPlan = StreamDecodePlan(batch, shape, kEnd, sizeof(ushort), k, v);
+            var (tcO, tcML) = DecodePartials((long)batch * shape.Heads * tcPlan.Splits, shape.D);
+            string tcName = $"{nameof(AttentionDecodeTensorCoreKernels.DecodeTc16)}<{(bf16 ? "bf16" : "f16")}>";
+            var tcBounds = Bounds(AttentionDecodeWideKernels.Warps * device.WarpSize, StreamDecodeGroupsPerSm);
+            var tc = bf16
+                ? device.Load(ref decodeTc16[slot], tcName,
+                    acc => acc.LoadStreamKernel<ArrayView<Half8>, ArrayView<Half8>, ArrayView<Half8>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<ushort>, ArrayView<int>, AttentionShape, DecodePlan>(
+                        AttentionDecodeTensorCoreKernels.DecodeTc16<BFloat16Storage>, tcBounds))
+                : device.Load(ref decodeTc16[slot], tcName,
+                    acc => acc.LoadStreamKernel<ArrayView<Half8>, ArrayView<Half8>, ArrayView<Half8>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<ushort>, ArrayView<int>, AttentionShape, DecodePlan>(
+                        AttentionDecodeTensorCoreKernels.DecodeTc16<Float16Storage>, tcBounds));
+            tc(new KernelConfig(new Index3D(tcPlan.Splits, shape.KvHeads * tcPlan.HeadBlocks, batch), new Index3D(AttentionDecodeTensorCoreKernels.GroupSize, 1, 1),
+                    SharedMemoryConfig.RequestDynamic<float>(AttentionDecodeTensorCoreKernels.SharedFloats)),
+                q.Cast<Half8>(), k.Cast<Half8>(), v.Cast<Half8>(), mask, tcO, tcML, output, DecodeTickets(batch, shape.KvHeads, tcPlan.HeadBlocks), shape, tcPlan.Kernel);
+            if (tcPlan.Splits > 1 && tcPlan.Kernel.Combine == 0)
+            {
+                CombineDecode16(tcO, tcML, output, batch, shape, tcPlan.Splits, format);
+            }
+
+            return true;
+        }
+
         if (DecodeKernelVariant != DecodeVariant.Wide)
         {
             var streamPlan = StreamDecodePlan(batch, shape, kEnd, sizeof(ushort), k, v);
@@ -169,6 +195,14 @@ public sealed partial class IlgpuKernels
         CombineDecode16(partO, partML, output, batch, shape, plan.Splits, format);
         return true;
     }
+
+    /// <summary>
+    /// Whether the tensor-core decode (<see cref="AttentionDecodeTensorCoreKernels"/>) can take a 16-bit call that the wide
+    /// path takes: CUDA with tensor cores enabled, 32-lane warps and head size <see cref="AttentionDecodeTensorCoreKernels.D"/>
+    /// (the simulator keeps the streaming kernel; tests launch the emulated body directly).
+    /// </summary>
+    internal bool UsesTensorCoreDecode(int headDim) =>
+        TensorCoresEnabled && device.Kind == IlgpuDeviceKind.Cuda && device.WarpSize == 32 && headDim == AttentionDecodeTensorCoreKernels.D;
 
     private void CombineDecode16(ArrayView<float> partO, ArrayView<float> partML, ArrayView<ushort> output, int batch, AttentionShape shape, int splits, HalfFormat format) =>
         device.Load(ref decodeCombine16, nameof(AttentionDecodeKernels.DecodeCombine16),
@@ -217,7 +251,7 @@ public sealed partial class IlgpuKernels
         int splits = Math.Max(1, (kEnd + chunk - 1) / chunk);
         var plan = KernelPlan(k, v, chunk, kEnd);
         plan.TileKeys = tile;
-        plan.Combine = DecodeKernelVariant == DecodeVariant.Stream && splits <= AttentionDecodeWideKernels.MaxChunk - AttentionDecodeWideKernels.MergeChunksPerStep ? 1 : 0;
+        plan.Combine = (DecodeKernelVariant == DecodeVariant.Stream || DecodeKernelVariant == DecodeVariant.TensorCore) && splits <= AttentionDecodeWideKernels.MaxChunk - AttentionDecodeWideKernels.MergeChunksPerStep ? 1 : 0;
         return (plan, splits, headBlocks);
     }
 
@@ -314,12 +348,18 @@ internal enum DecodeVariant
 
     /// <summary>The streaming kernel followed by a combine launch (<c>stream2</c>), to time the one-launch merge.</summary>
     StreamTwoLaunches = 2,
+
+    /// <summary>
+    /// 16-bit, head size 128 on CUDA: both products on tensor cores (<see cref="AttentionDecodeTensorCoreKernels"/>),
+    /// the merge in the same launch (<c>tc</c>); float32 and other shapes take <see cref="Stream"/>.
+    /// </summary>
+    TensorCore = 3,
 }
 
 /// <summary>Names and the environment default of <see cref="DecodeVariant"/>.</summary>
 internal static class DecodeVariants
 {
-    /// <summary>Environment variable naming the decode kernel for a measuring run: <c>stream</c>, <c>stream2</c> or <c>wide</c>.</summary>
+    /// <summary>Environment variable naming the decode kernel for a measuring run: <c>stream</c>, <c>stream2</c>, <c>wide</c> or <c>tc</c>.</summary>
     public const string Variable = "GEMS_DECODE_VARIANT";
 
     private static readonly Lazy<DecodeVariant> FromVariable = new(() => Parse(Environment.GetEnvironmentVariable(Variable)));
@@ -336,6 +376,7 @@ internal static class DecodeVariants
     {
         "wide" => DecodeVariant.Wide,
         "stream2" => DecodeVariant.StreamTwoLaunches,
+        "tc" => DecodeVariant.TensorCore,
         _ => DecodeVariant.Stream,
     };
 }

@@ -292,6 +292,187 @@ public sealed class AttentionDecodeTests : Half16TestBase, IClassFixture<Warp32S
         Assert.All(tickets.GetAsArray1D(), t => Assert.Equal(0, t));
     }
 
+    public static TheoryData<int, int, int, int, int, int, int, bool> TensorCoreCases => new()
+    {
+        // format (0 f16, 1 bf16), batch, heads, kvHeads, lk, chunk (a multiple of 32), combine in kernel, mask
+        { 1, 1, 8, 2, 4097, 512, 1, true },
+        { 0, 1, 4, 1, 4097, 512, 0, false },
+        { 0, 3, 4, 1, 37, 32, 1, false },
+        { 1, 2, 8, 2, 3, 32, 1, true },
+        { 1, 1, 4, 4, 1, 32, 1, false },
+        { 0, 2, 4, 1, 1, 64, 1, true },
+        { 1, 1, 6, 1, 90, 32, 0, true },
+        { 0, 1, 12, 2, 200, 64, 1, true },
+        { 1, 2, 2, 2, 64, 64, 1, false },
+    };
+
+    /// <summary>
+    /// The tensor-core decode's body with ldmatrix and mma.sync emulated lane by lane (32-lane warps, the CUDA tile of 32
+    /// keys, head size 128) against the float64 reference, every output element, outputs and partials poisoned with NaN:
+    /// GQA (1-4 query heads per kv head in a block, a second block of 2 with 6 or 12 heads per kv head), batch 1-3,
+    /// key and tile tails (1, 3, 37, 90, 4097 keys), the in-kernel merge (tickets back at zero) or the combine launch,
+    /// masks that hide key 2.
+    /// </summary>
+    [Theory]
+    [MemberData(nameof(TensorCoreCases))]
+    public void TensorCoreDecodeEmulated(int format, int batch, int heads, int kvHeads, int lk, int chunk, int combine, bool masked)
+    {
+        const int D = AttentionDecodeTensorCoreKernels.D;
+        int seed = 24000 + (format * 1000) + (heads * 100) + lk + batch + (masked ? 7 : 0);
+        bool bf16 = format == 1;
+        var (q16, qv) = Random16(seed, batch * heads * D, bf16, -1.5f, 1.5f);
+        var (k16, kv) = Random16(seed + 1, batch * kvHeads * lk * D, bf16, -1.5f, 1.5f);
+        var (v16, vv) = Random16(seed + 2, batch * kvHeads * lk * D, bf16);
+        var mask = HeadMask(seed + 3, masked, batch, heads, lk);
+        var got = RunTensorCoreEmulated(bf16, batch, heads, kvHeads, lk, chunk, combine, q16, k16, v16, mask);
+        var expected = AttentionTests.Reference(qv, kv, vv, batch, heads, kvHeads, 1, lk, D, false, Lookup(mask, heads, lk), 1 / Math.Sqrt(D));
+        AssertClose(got, expected, Rtol(bf16), Atol * Math.Min(lk, 64),
+            $"tc decode emulated format={format} b={batch} {heads}/{kvHeads} lk={lk} chunk={chunk} combine={combine} mask={masked}", seed);
+    }
+
+    /// <summary>
+    /// Tensor-core decode, emulated: a fully masked head gives zeros (the other heads finite); a NaN in a key of the
+    /// second chunk makes every head NaN, a NaN in a value its dim of every head but the masked one, through the
+    /// in-kernel merge.
+    /// </summary>
+    [Theory]
+    [InlineData(true)]
+    [InlineData(false)]
+    public void TensorCoreDecodeFullyMaskedHeadIsZeroAndNaNPropagates(bool bf16)
+    {
+        const int D = AttentionDecodeTensorCoreKernels.D, Heads = 4, Lk = 40;
+        var q16 = Random16(24800, Heads * D, bf16, -1.5f, 1.5f).Bits;
+        var v16 = Random16(24802, Lk * D, bf16).Bits;
+        var mask = new float[Heads * Lk];
+        Array.Fill(mask, float.NegativeInfinity, Lk, Lk);
+        for (int poison = 0; poison < 3; poison++)
+        {
+            var k16 = Random16(24801, Lk * D, bf16, -1.5f, 1.5f).Bits;
+            var v = (ushort[])v16.Clone();
+            if (poison == 1)
+            {
+                k16[(35 * D) + 3] = NaN16(bf16);
+            }
+            else if (poison == 2)
+            {
+                v[(5 * D) + 77] = NaN16(bf16);
+            }
+
+            var got = RunTensorCoreEmulated(bf16, 1, Heads, 1, Lk, 32, 1, q16, k16, v, mask);
+            if (poison == 0)
+            {
+                Assert.All(got.Skip(D).Take(D), x => Assert.Equal(0f, x));
+                Assert.All(got.Take(D).Concat(got.Skip(2 * D)), x => Assert.True(float.IsFinite(x)));
+            }
+            else if (poison == 1)
+            {
+                // As the streaming kernel: NaN + (-inf) is NaN, so the fully masked head is NaN too.
+                Assert.All(got, x => Assert.True(float.IsNaN(x)));
+            }
+            else
+            {
+                // A NaN value poisons its dim of every head that weights it; the fully masked head's chunk has l = 0
+                // and writes 0 whatever its sums hold.
+                for (int e = 0; e < got.Length; e++)
+                {
+                    int head = e / D;
+                    Assert.True(head == 1 ? got[e] == 0f : float.IsNaN(got[e]) == (e % D == 77), $"element {e}: {got[e]}");
+                }
+            }
+        }
+    }
+
+    /// <summary>Launches <see cref="AttentionDecodeTensorCoreKernels.DecodeTc16Emulated"/> on the 32-lane simulator (NaN-poisoned output and partials); checks the tickets are back at zero.</summary>
+    private float[] RunTensorCoreEmulated(bool bf16, int batch, int heads, int kvHeads, int lk, int chunk, int combine, ushort[] q16, ushort[] k16, ushort[] v16, float[] mask)
+    {
+        const int D = AttentionDecodeTensorCoreKernels.D;
+        var acc = warp32.Accelerator;
+        int splits = Math.Max(1, (lk + chunk - 1) / chunk);
+        int headBlocks = ((heads / kvHeads) + AttentionDecodeWideKernels.HeadsPerGroup - 1) / AttentionDecodeWideKernels.HeadsPerGroup;
+        bool masked = mask.Length > 0;
+        var shape = new AttentionShape
+        {
+            Heads = heads,
+            KvHeads = kvHeads,
+            Lq = 1,
+            Lk = lk,
+            D = D,
+            Scale = (float)(1 / Math.Sqrt(D)),
+            HasMask = masked ? 1 : 0,
+            MaskBatch = heads * lk,
+            MaskHead = lk,
+            MaskRow = lk,
+        };
+        var plan = new DecodePlan { Chunk = chunk, KeyEnd = lk, TileKeys = AttentionDecodeTensorCoreKernels.TileKeys, Combine = combine };
+        long parts = (long)batch * heads * splits;
+        long groups = (long)splits * kvHeads * headBlocks * batch;
+        using var maskBuffer = acc.Allocate1D(masked ? mask : [0f]);
+        using var partO = acc.Allocate1D(Enumerable.Repeat(float.NaN, (int)(parts * D)).ToArray());
+        using var partML = acc.Allocate1D(Enumerable.Repeat(float.NaN, (int)(2 * parts)).ToArray());
+        using var tickets = acc.Allocate1D(new int[batch * kvHeads * headBlocks]);
+        using var scratch = acc.Allocate1D<float>(groups * AttentionDecodeTensorCoreKernels.GroupSize * AttentionDecodeTensorCoreKernels.EmulationFloatsPerThread);
+        var config = new KernelConfig(new Index3D(splits, kvHeads * headBlocks, batch), new Index3D(AttentionDecodeTensorCoreKernels.GroupSize, 1, 1),
+            SharedMemoryConfig.RequestDynamic<float>(AttentionDecodeTensorCoreKernels.SharedFloats));
+        using var qb = acc.Allocate1D(q16);
+        using var kb = acc.Allocate1D(k16);
+        using var vb = acc.Allocate1D(v16);
+        using var ob = acc.Allocate1D(Enumerable.Repeat(NaN16(bf16), q16.Length).ToArray());
+        Action<ArrayView<Half8>, ArrayView<Half8>, ArrayView<Half8>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<ushort>, ArrayView<int>, AttentionShape, DecodePlan, ArrayView<float>> kernel = bf16
+            ? AttentionDecodeTensorCoreKernels.DecodeTc16Emulated<BFloat16Storage>
+            : AttentionDecodeTensorCoreKernels.DecodeTc16Emulated<Float16Storage>;
+        acc.LoadStreamKernel(kernel)(config, qb.View.BaseView.Cast<Half8>(), kb.View.BaseView.Cast<Half8>(), vb.View.BaseView.Cast<Half8>(), maskBuffer.View,
+            partO.View, partML.View, ob.View, tickets.View, shape, plan, scratch.View);
+        if (splits > 1 && combine == 0)
+        {
+            acc.LoadStreamKernel<ArrayView<float>, ArrayView<float>, ArrayView<ushort>, AttentionShape, int, int>(AttentionDecodeKernels.DecodeCombine16)(
+                new KernelConfig(new Index3D(heads, batch, 1), new Index3D(256, 1, 1)), partO.View, partML.View, ob.View, shape, splits, bf16 ? 1 : 0);
+        }
+
+        acc.Synchronize();
+        Assert.All(tickets.GetAsArray1D(), t => Assert.Equal(0, t));
+        return ToFloat(ob.GetAsArray1D(), bf16);
+    }
+
+    /// <summary>On the simulator the <c>tc</c> variant keeps the streaming kernel (tensor cores are CUDA only) and stays correct.</summary>
+    [Fact]
+    public void TensorCoreVariantFallsBackOffCuda()
+    {
+        var previous = K.DecodeKernelVariant;
+        try
+        {
+            K.DecodeKernelVariant = DecodeVariant.TensorCore;
+            Assert.False(K.UsesTensorCoreDecode(AttentionDecodeTensorCoreKernels.D));
+            RunFacade(1, 2, 8, 2, 37, 128, true, false, 24901, "tc variant on the simulator");
+            RunFacade(2, 2, 8, 2, 37, 128, false, false, 24902, "tc variant on the simulator, float32");
+        }
+        finally
+        {
+            K.DecodeKernelVariant = previous;
+        }
+    }
+
+    /// <summary>
+    /// SM_90 PTX of the tensor-core decode: 16 mma.sync of the format per kernel (8 scores, 8 weights × values), 4
+    /// ldmatrix and 4 ldmatrix.trans, cp.async staging, every asm operand substituted, no local memory.
+    /// </summary>
+    [Theory]
+    [InlineData(true)]
+    [InlineData(false)]
+    public void TensorCoreDecodePtx(bool bf16)
+    {
+        var method = typeof(AttentionDecodeTensorCoreKernels).GetMethod(nameof(AttentionDecodeTensorCoreKernels.DecodeTc16))!
+            .MakeGenericMethod(bf16 ? typeof(BFloat16Storage) : typeof(Float16Storage));
+        string ptx = Ptx(method);
+        string type = bf16 ? "bf16" : "f16";
+        Assert.Equal(16, System.Text.RegularExpressions.Regex.Matches(ptx, $@"mma\.sync\.aligned\.m16n8k16\.row\.col\.f32\.{type}\.{type}\.f32").Count);
+        Assert.Equal(8, System.Text.RegularExpressions.Regex.Matches(ptx, @"ldmatrix\.sync\.aligned\.m8n8\.x4\.").Count);
+        Assert.Equal(4, System.Text.RegularExpressions.Regex.Matches(ptx, @"ldmatrix\.sync\.aligned\.m8n8\.x4\.trans\.").Count);
+        Assert.Contains("cp.async.cg.shared.global", ptx, StringComparison.Ordinal);
+        Assert.Contains("cp.async.wait_group 2;", ptx, StringComparison.Ordinal);
+        Assert.DoesNotMatch(@"%\d", ptx);
+        Assert.DoesNotContain(".local", ptx, StringComparison.Ordinal);
+    }
+
     private static string Ptx(System.Reflection.MethodInfo method)
     {
         using var context = Context.Create(b => b.Optimize(OptimizationLevel.O2));
@@ -326,6 +507,7 @@ public sealed class AttentionDecodeTests : Half16TestBase, IClassFixture<Warp32S
     [InlineData(" Stream ", "Stream")]
     [InlineData("stream2", "StreamTwoLaunches")]
     [InlineData("wide", "Wide")]
+    [InlineData(" TC ", "TensorCore")]
     [InlineData("bogus", "Stream")]
     public void VariantSettingsParse(string? setting, string expected) => Assert.Equal(expected, DecodeVariants.Parse(setting).ToString());
 }
