@@ -49,6 +49,18 @@ internal static partial class GemmFastKernels
     public const int WarpShared = 2 * 8 * Ld + 2 * 8 * (512 + 4);
 
     /// <summary>
+    /// Floats of <c>SgemmWide8x16F32</c>'s shared buffers: two A and two B buffers of 8 K rows x (128 + 4), 16.5 KB (the
+    /// simulator's 32x64 tile with K-tile 4 uses 832 of them).
+    /// </summary>
+    public const int WideShared = 2 * 8 * Ld + 2 * 8 * Ld;
+
+    /// <summary>Rows and columns of <c>SgemmWide8x16F32</c>'s tile: 128x128 on GPUs (128 threads), 32x64 on the simulator.</summary>
+    public static (int Rows, int Cols) WideTile(int tileThreads) => tileThreads >= 16 ? (128, 128) : (32, 64);
+
+    /// <summary>Threads of a <c>SgemmWide8x16F32</c> group: 128 on GPUs, 16 on the simulator.</summary>
+    public static int WideThreads(int tileThreads) => tileThreads >= 16 ? 128 : 16;
+
+    /// <summary>
     /// Rows and columns of the warp-tiled SGEMM's flat tile (all warps side by side, 4×8 lanes each on GPUs, 2×2 on the
     /// simulator's T = 4), as the kernel computes them.
     /// </summary>
