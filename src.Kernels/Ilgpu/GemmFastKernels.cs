@@ -49,13 +49,17 @@ internal static partial class GemmFastKernels
     public const int WarpShared = 2 * 8 * Ld + 2 * 8 * (512 + 4);
 
     /// <summary>
-    /// Floats of <c>SgemmWide8x16F32</c>'s shared buffers: two A and two B buffers of 8 K rows x (128 + 4), 16.5 KB (the
-    /// simulator's 32x64 tile with K-tile 4 uses 832 of them).
+    /// Floats of <c>SgemmWide8x16F32</c>'s shared buffers, sized for the larger of its tiles: two A and two B buffers of 8
+    /// K rows, A 128 + 4 and B 256 + 4 floats wide (24.5 KB; the square tile uses 16.5 KB of it).
     /// </summary>
-    public const int WideShared = 2 * 8 * Ld + 2 * 8 * Ld;
+    public const int WideShared = 2 * 8 * Ld + 2 * 8 * (256 + 4);
 
-    /// <summary>Rows and columns of <c>SgemmWide8x16F32</c>'s tile: 128x128 on GPUs (128 threads), 32x64 on the simulator.</summary>
-    public static (int Rows, int Cols) WideTile(int tileThreads) => tileThreads >= 16 ? (128, 128) : (32, 64);
+    /// <summary>
+    /// Rows and columns of <c>SgemmWide8x16F32</c>'s tile for <paramref name="warpRows"/> (2: square, 1: short): 128x128 or
+    /// 64x256 on GPUs (128 threads), 32x64 or 16x128 on the simulator.
+    /// </summary>
+    public static (int Rows, int Cols) WideTile(int tileThreads, int warpRows) =>
+        tileThreads >= 16 ? (64 * warpRows, 256 / warpRows) : (16 * warpRows, 128 / warpRows);
 
     /// <summary>Threads of a <c>SgemmWide8x16F32</c> group: 128 on GPUs, 16 on the simulator.</summary>
     public static int WideThreads(int tileThreads) => tileThreads >= 16 ? 128 : 16;

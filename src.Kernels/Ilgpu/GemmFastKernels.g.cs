@@ -828,12 +828,16 @@ internal static partial class GemmFastKernels
     /// transposed B stored k-major with scalar stores, a row-major B with vector stores); the next tile's loads are issued
     /// before the current tile's FMAs, one barrier per K-tile. Within a tile the next step's fragments are read before
     /// the current step's FMAs. Meant for two groups per SM (<c>.maxntid 128 .minnctapersm 2</c>: up to 255 registers).
+    /// TWarpRows = 1 lays the 4 warps side by side for short products (64x256 on GPUs, 16x128 on the simulator).
     /// </summary>
     [IlgpuKernel]
-    [IlgpuKernelVariant(typeof(Const4))]
-    [IlgpuKernelVariant(typeof(Const16))]
-    public static void SgemmWide8x16F32<TTileThreads>(ArrayView<Float4> a4, ArrayView<Float4> b4, ArrayView<float> bias, ArrayView<float> c, GemmShape s)
+    [IlgpuKernelVariant(typeof(Const4), typeof(Const1))]
+    [IlgpuKernelVariant(typeof(Const4), typeof(Const2))]
+    [IlgpuKernelVariant(typeof(Const16), typeof(Const1))]
+    [IlgpuKernelVariant(typeof(Const16), typeof(Const2))]
+    public static void SgemmWide8x16F32<TTileThreads, TWarpRows>(ArrayView<Float4> a4, ArrayView<Float4> b4, ArrayView<float> bias, ArrayView<float> c, GemmShape s)
         where TTileThreads : struct, IKernelConstant
+        where TWarpRows : struct, IKernelConstant
     {
         var s4 = SharedMemory.Allocate<Float4>(WideShared / 4);
         var sF = s4.Cast<float>();
@@ -850,10 +854,12 @@ internal static partial class GemmFastKernels
         int warp = tid / lanes;
         int warpRows = 8 * lr;
         int warpCols = 16 * lc;
-        int tr = (warp / 2) * warpRows + 4 * (lane / lc);
-        int tc = (warp % 2) * warpCols + 4 * (lane % lc);
-        int tileRows = 2 * warpRows;
-        int tileCols = 2 * warpCols;
+        int warpsDown = default(TWarpRows).Value;
+        int warpsAcross = 4 / warpsDown;
+        int tr = (warp / warpsAcross) * warpRows + 4 * (lane / lc);
+        int tc = (warp % warpsAcross) * warpCols + 4 * (lane % lc);
+        int tileRows = warpsDown * warpRows;
+        int tileCols = warpsAcross * warpCols;
         int ldA = tileRows + 4;
         int ldB = tileCols + 4;
         int row0 = Grid.IdxY * tileRows;
@@ -915,13 +921,41 @@ internal static partial class GemmFastKernels
         int nB3 = bRowMajor ? 4 * (eB3 % (tileCols / 4)) : eB3 / kVecs;
         bool okB3 = uB3 && col0 + nB3 < s.N;
         long gB3 = bBase + (long)kB3 * s.StrideBk + (long)(col0 + nB3) * s.StrideBn;
-        Float4 pa0 = default, pa1 = default, pb0 = default, pb1 = default, pb2 = default, pb3 = default;
+        int eB4 = tid + 4 * threads;
+        bool uB4 = bVecs >= 5 * threads || (bVecs > 4 * threads && eB4 < bVecs);
+        int kB4 = bRowMajor ? eB4 / (tileCols / 4) : 4 * (eB4 % kVecs);
+        int nB4 = bRowMajor ? 4 * (eB4 % (tileCols / 4)) : eB4 / kVecs;
+        bool okB4 = uB4 && col0 + nB4 < s.N;
+        long gB4 = bBase + (long)kB4 * s.StrideBk + (long)(col0 + nB4) * s.StrideBn;
+        int eB5 = tid + 5 * threads;
+        bool uB5 = bVecs >= 6 * threads || (bVecs > 5 * threads && eB5 < bVecs);
+        int kB5 = bRowMajor ? eB5 / (tileCols / 4) : 4 * (eB5 % kVecs);
+        int nB5 = bRowMajor ? 4 * (eB5 % (tileCols / 4)) : eB5 / kVecs;
+        bool okB5 = uB5 && col0 + nB5 < s.N;
+        long gB5 = bBase + (long)kB5 * s.StrideBk + (long)(col0 + nB5) * s.StrideBn;
+        int eB6 = tid + 6 * threads;
+        bool uB6 = bVecs >= 7 * threads || (bVecs > 6 * threads && eB6 < bVecs);
+        int kB6 = bRowMajor ? eB6 / (tileCols / 4) : 4 * (eB6 % kVecs);
+        int nB6 = bRowMajor ? 4 * (eB6 % (tileCols / 4)) : eB6 / kVecs;
+        bool okB6 = uB6 && col0 + nB6 < s.N;
+        long gB6 = bBase + (long)kB6 * s.StrideBk + (long)(col0 + nB6) * s.StrideBn;
+        int eB7 = tid + 7 * threads;
+        bool uB7 = bVecs >= 8 * threads || (bVecs > 7 * threads && eB7 < bVecs);
+        int kB7 = bRowMajor ? eB7 / (tileCols / 4) : 4 * (eB7 % kVecs);
+        int nB7 = bRowMajor ? 4 * (eB7 % (tileCols / 4)) : eB7 / kVecs;
+        bool okB7 = uB7 && col0 + nB7 < s.N;
+        long gB7 = bBase + (long)kB7 * s.StrideBk + (long)(col0 + nB7) * s.StrideBn;
+        Float4 pa0 = default, pa1 = default, pb0 = default, pb1 = default, pb2 = default, pb3 = default, pb4 = default, pb5 = default, pb6 = default, pb7 = default;
         pa0 = okA0 && kBegin + kA0 < kEnd ? av[(gA0 + kBegin) / 4] : default;
         pa1 = okA1 && kBegin + kA1 < kEnd ? av[(gA1 + kBegin) / 4] : default;
         pb0 = okB0 && kBegin + kB0 < kEnd ? bv[(gB0 + (long)kBegin * s.StrideBk) / 4] : default;
         pb1 = okB1 && kBegin + kB1 < kEnd ? bv[(gB1 + (long)kBegin * s.StrideBk) / 4] : default;
         pb2 = okB2 && kBegin + kB2 < kEnd ? bv[(gB2 + (long)kBegin * s.StrideBk) / 4] : default;
         pb3 = okB3 && kBegin + kB3 < kEnd ? bv[(gB3 + (long)kBegin * s.StrideBk) / 4] : default;
+        pb4 = okB4 && kBegin + kB4 < kEnd ? bv[(gB4 + (long)kBegin * s.StrideBk) / 4] : default;
+        pb5 = okB5 && kBegin + kB5 < kEnd ? bv[(gB5 + (long)kBegin * s.StrideBk) / 4] : default;
+        pb6 = okB6 && kBegin + kB6 < kEnd ? bv[(gB6 + (long)kBegin * s.StrideBk) / 4] : default;
+        pb7 = okB7 && kBegin + kB7 < kEnd ? bv[(gB7 + (long)kBegin * s.StrideBk) / 4] : default;
         if (uA0)
         {
             sF[0 + (kA0 + 0) * ldA + rA0] = pa0.X;
@@ -998,6 +1032,66 @@ internal static partial class GemmFastKernels
             }
         }
 
+        if (uB4)
+        {
+            if (bRowMajor)
+            {
+                s4[(bOff + kB4 * ldB + nB4) / 4] = pb4;
+            }
+            else
+            {
+                sF[bOff + (kB4 + 0) * ldB + nB4] = pb4.X;
+                sF[bOff + (kB4 + 1) * ldB + nB4] = pb4.Y;
+                sF[bOff + (kB4 + 2) * ldB + nB4] = pb4.Z;
+                sF[bOff + (kB4 + 3) * ldB + nB4] = pb4.W;
+            }
+        }
+
+        if (uB5)
+        {
+            if (bRowMajor)
+            {
+                s4[(bOff + kB5 * ldB + nB5) / 4] = pb5;
+            }
+            else
+            {
+                sF[bOff + (kB5 + 0) * ldB + nB5] = pb5.X;
+                sF[bOff + (kB5 + 1) * ldB + nB5] = pb5.Y;
+                sF[bOff + (kB5 + 2) * ldB + nB5] = pb5.Z;
+                sF[bOff + (kB5 + 3) * ldB + nB5] = pb5.W;
+            }
+        }
+
+        if (uB6)
+        {
+            if (bRowMajor)
+            {
+                s4[(bOff + kB6 * ldB + nB6) / 4] = pb6;
+            }
+            else
+            {
+                sF[bOff + (kB6 + 0) * ldB + nB6] = pb6.X;
+                sF[bOff + (kB6 + 1) * ldB + nB6] = pb6.Y;
+                sF[bOff + (kB6 + 2) * ldB + nB6] = pb6.Z;
+                sF[bOff + (kB6 + 3) * ldB + nB6] = pb6.W;
+            }
+        }
+
+        if (uB7)
+        {
+            if (bRowMajor)
+            {
+                s4[(bOff + kB7 * ldB + nB7) / 4] = pb7;
+            }
+            else
+            {
+                sF[bOff + (kB7 + 0) * ldB + nB7] = pb7.X;
+                sF[bOff + (kB7 + 1) * ldB + nB7] = pb7.Y;
+                sF[bOff + (kB7 + 2) * ldB + nB7] = pb7.Z;
+                sF[bOff + (kB7 + 3) * ldB + nB7] = pb7.W;
+            }
+        }
+
         Group.Barrier();
         for (int tile = 0; tile < tiles; tile++)
         {
@@ -1013,6 +1107,10 @@ internal static partial class GemmFastKernels
                 pb1 = okB1 && k1 + kB1 < kEnd ? bv[(gB1 + (long)k1 * s.StrideBk) / 4] : default;
                 pb2 = okB2 && k1 + kB2 < kEnd ? bv[(gB2 + (long)k1 * s.StrideBk) / 4] : default;
                 pb3 = okB3 && k1 + kB3 < kEnd ? bv[(gB3 + (long)k1 * s.StrideBk) / 4] : default;
+                pb4 = okB4 && k1 + kB4 < kEnd ? bv[(gB4 + (long)k1 * s.StrideBk) / 4] : default;
+                pb5 = okB5 && k1 + kB5 < kEnd ? bv[(gB5 + (long)k1 * s.StrideBk) / 4] : default;
+                pb6 = okB6 && k1 + kB6 < kEnd ? bv[(gB6 + (long)k1 * s.StrideBk) / 4] : default;
+                pb7 = okB7 && k1 + kB7 < kEnd ? bv[(gB7 + (long)k1 * s.StrideBk) / 4] : default;
             }
 
             // Four K steps per iteration (bk is 4 or 8), written out; step u + 1's fragments are read before step u's FMAs.
@@ -1253,6 +1351,66 @@ internal static partial class GemmFastKernels
                         sF[nxtB + (kB3 + 1) * ldB + nB3] = pb3.Y;
                         sF[nxtB + (kB3 + 2) * ldB + nB3] = pb3.Z;
                         sF[nxtB + (kB3 + 3) * ldB + nB3] = pb3.W;
+                    }
+                }
+
+                if (uB4)
+                {
+                    if (bRowMajor)
+                    {
+                        s4[(nxtB + kB4 * ldB + nB4) / 4] = pb4;
+                    }
+                    else
+                    {
+                        sF[nxtB + (kB4 + 0) * ldB + nB4] = pb4.X;
+                        sF[nxtB + (kB4 + 1) * ldB + nB4] = pb4.Y;
+                        sF[nxtB + (kB4 + 2) * ldB + nB4] = pb4.Z;
+                        sF[nxtB + (kB4 + 3) * ldB + nB4] = pb4.W;
+                    }
+                }
+
+                if (uB5)
+                {
+                    if (bRowMajor)
+                    {
+                        s4[(nxtB + kB5 * ldB + nB5) / 4] = pb5;
+                    }
+                    else
+                    {
+                        sF[nxtB + (kB5 + 0) * ldB + nB5] = pb5.X;
+                        sF[nxtB + (kB5 + 1) * ldB + nB5] = pb5.Y;
+                        sF[nxtB + (kB5 + 2) * ldB + nB5] = pb5.Z;
+                        sF[nxtB + (kB5 + 3) * ldB + nB5] = pb5.W;
+                    }
+                }
+
+                if (uB6)
+                {
+                    if (bRowMajor)
+                    {
+                        s4[(nxtB + kB6 * ldB + nB6) / 4] = pb6;
+                    }
+                    else
+                    {
+                        sF[nxtB + (kB6 + 0) * ldB + nB6] = pb6.X;
+                        sF[nxtB + (kB6 + 1) * ldB + nB6] = pb6.Y;
+                        sF[nxtB + (kB6 + 2) * ldB + nB6] = pb6.Z;
+                        sF[nxtB + (kB6 + 3) * ldB + nB6] = pb6.W;
+                    }
+                }
+
+                if (uB7)
+                {
+                    if (bRowMajor)
+                    {
+                        s4[(nxtB + kB7 * ldB + nB7) / 4] = pb7;
+                    }
+                    else
+                    {
+                        sF[nxtB + (kB7 + 0) * ldB + nB7] = pb7.X;
+                        sF[nxtB + (kB7 + 1) * ldB + nB7] = pb7.Y;
+                        sF[nxtB + (kB7 + 2) * ldB + nB7] = pb7.Z;
+                        sF[nxtB + (kB7 + 3) * ldB + nB7] = pb7.W;
                     }
                 }
 

@@ -15,7 +15,7 @@ public sealed partial class IlgpuKernels
     private readonly Action<KernelConfig, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, GemvShape>?[] gemvNkF32 = new Action<KernelConfig, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, GemvShape>?[5];
     private Action<KernelConfig, ArrayView<float>, ArrayView<float>, ArrayView<float>, GemvShape>? gemvReduceF32;
     private readonly Action<KernelConfig, ArrayView<Float4>, ArrayView<Float4>, ArrayView<float>, ArrayView<float>, GemmShape>?[] sgemmWarpF32 = new Action<KernelConfig, ArrayView<Float4>, ArrayView<Float4>, ArrayView<float>, ArrayView<float>, GemmShape>?[8];
-    private readonly Action<KernelConfig, ArrayView<Float4>, ArrayView<Float4>, ArrayView<float>, ArrayView<float>, GemmShape>?[] sgemmWideF32 = new Action<KernelConfig, ArrayView<Float4>, ArrayView<Float4>, ArrayView<float>, ArrayView<float>, GemmShape>?[2];
+    private readonly Action<KernelConfig, ArrayView<Float4>, ArrayView<Float4>, ArrayView<float>, ArrayView<float>, GemmShape>?[] sgemmWideF32 = new Action<KernelConfig, ArrayView<Float4>, ArrayView<Float4>, ArrayView<float>, ArrayView<float>, GemmShape>?[4];
     private MemoryBuffer1D<float, Stride1D.Dense>? gemvScratch;
 
     /// <summary>
@@ -200,15 +200,14 @@ public sealed partial class IlgpuKernels
             int edge = 8 * t;
             int halves = m <= edge / 2 || flat ? 1 : 2;
 
-            // `wide`: 8×16 outputs per thread (SgemmWide8x16F32) above 4T rows; short products (m ≤ 64) take the warp
-            // kernel's half-height tile with K-tile 16, which beat K-tile 8 there on the H200 (Run 14: 0.092 vs 0.106 ms).
-            bool wide = variant == SgemmKernelVariant.Wide8x16 && !flat && halves == 2;
-            bool warpBk16 = (variant == SgemmKernelVariant.WarpBk16 || variant == SgemmKernelVariant.Wide8x16) && !wide;
+            // `wide`: 8×16 outputs per thread (SgemmWide8x16F32): 128×128 tiles above 4T rows, 64×256 (warps side by
+            // side) for 17–64 rows; 8–16 rows keep the flat tile.
+            bool wide = variant == SgemmKernelVariant.Wide8x16 && !flat;
             int bk = variant == SgemmKernelVariant.Legacy ? t / 2
                 : wide ? (t >= GemmFastKernels.MaxTileThreads ? 8 : 4)
-                : warpBk16 && t == GemmFastKernels.MaxTileThreads && !flat ? 16 : Math.Max(4, t / 2);
+                : variant == SgemmKernelVariant.WarpBk16 && t == GemmFastKernels.MaxTileThreads && !flat ? 16 : Math.Max(4, t / 2);
             shape.Bk = bk;
-            var (rowsPerTile, colsPerTile) = flat ? GemmFastKernels.FlatTile(t) : wide ? GemmFastKernels.WideTile(t) : (edge / 2 * halves, edge);
+            var (rowsPerTile, colsPerTile) = flat ? GemmFastKernels.FlatTile(t) : wide ? GemmFastKernels.WideTile(t, halves) : (edge / 2 * halves, edge);
             int gx = (n + colsPerTile - 1) / colsPerTile;
             int gy = (m + rowsPerTile - 1) / rowsPerTile;
 
@@ -246,7 +245,7 @@ public sealed partial class IlgpuKernels
             }
             else if (wide)
             {
-                SgemmWideLaunch(t)(tiled, a.Cast<Float4>(), b.Cast<Float4>(), bias, target3, shape);
+                SgemmWideLaunch(t, halves)(tiled, a.Cast<Float4>(), b.Cast<Float4>(), bias, target3, shape);
             }
             else
             {
@@ -331,17 +330,21 @@ public sealed partial class IlgpuKernels
 
     /// <summary>
     /// <c>SgemmWide8x16F32</c> for <paramref name="tileThreads"/> 16 (GPUs: 128 threads, <c>.maxntid 128</c> and
-    /// <see cref="SgemmGroupsPerSm"/> groups per SM, so up to 255 registers at 2) or 4 (the simulator: 16 threads).
+    /// <see cref="SgemmGroupsPerSm"/> groups per SM, so up to 255 registers at 2) or 4 (the simulator: 16 threads), with
+    /// <paramref name="warpRows"/> 2 (square tile) or 1 (the short tile, warps side by side).
     /// </summary>
-    private Action<KernelConfig, ArrayView<Float4>, ArrayView<Float4>, ArrayView<float>, ArrayView<float>, GemmShape> SgemmWideLaunch(int tileThreads)
+    private Action<KernelConfig, ArrayView<Float4>, ArrayView<Float4>, ArrayView<float>, ArrayView<float>, GemmShape> SgemmWideLaunch(int tileThreads, int warpRows)
     {
-        var name = $"{nameof(GemmFastKernels.SgemmWide8x16F32)}<{tileThreads}>";
+        var name = $"{nameof(GemmFastKernels.SgemmWide8x16F32)}<{tileThreads},{warpRows}>";
         var bounds = Bounds(GemmFastKernels.WideThreads(tileThreads), SgemmGroupsPerSm);
-        return tileThreads switch
+        int slot = (tileThreads == GemmFastKernels.MaxTileThreads ? 2 : 0) + warpRows - 1;
+        return (tileThreads, warpRows) switch
         {
-            4 => device.Load(ref sgemmWideF32[0], name, acc => acc.LoadStreamKernel<ArrayView<Float4>, ArrayView<Float4>, ArrayView<float>, ArrayView<float>, GemmShape>(GemmFastKernels.SgemmWide8x16F32<Const4>, bounds)),
-            GemmFastKernels.MaxTileThreads => device.Load(ref sgemmWideF32[1], name, acc => acc.LoadStreamKernel<ArrayView<Float4>, ArrayView<Float4>, ArrayView<float>, ArrayView<float>, GemmShape>(GemmFastKernels.SgemmWide8x16F32<Const16>, bounds)),
-            _ => throw new ArgumentOutOfRangeException(nameof(tileThreads), $"No SgemmWide8x16F32 for {tileThreads} tile threads."),
+            (4, 1) => device.Load(ref sgemmWideF32[slot], name, acc => acc.LoadStreamKernel<ArrayView<Float4>, ArrayView<Float4>, ArrayView<float>, ArrayView<float>, GemmShape>(GemmFastKernels.SgemmWide8x16F32<Const4, Const1>, bounds)),
+            (4, 2) => device.Load(ref sgemmWideF32[slot], name, acc => acc.LoadStreamKernel<ArrayView<Float4>, ArrayView<Float4>, ArrayView<float>, ArrayView<float>, GemmShape>(GemmFastKernels.SgemmWide8x16F32<Const4, Const2>, bounds)),
+            (GemmFastKernels.MaxTileThreads, 1) => device.Load(ref sgemmWideF32[slot], name, acc => acc.LoadStreamKernel<ArrayView<Float4>, ArrayView<Float4>, ArrayView<float>, ArrayView<float>, GemmShape>(GemmFastKernels.SgemmWide8x16F32<Const16, Const1>, bounds)),
+            (GemmFastKernels.MaxTileThreads, 2) => device.Load(ref sgemmWideF32[slot], name, acc => acc.LoadStreamKernel<ArrayView<Float4>, ArrayView<Float4>, ArrayView<float>, ArrayView<float>, GemmShape>(GemmFastKernels.SgemmWide8x16F32<Const16, Const2>, bounds)),
+            _ => throw new ArgumentOutOfRangeException(nameof(tileThreads), $"No SgemmWide8x16F32 for {tileThreads} tile threads and {warpRows} warp rows."),
         };
     }
 
@@ -613,8 +616,8 @@ internal enum SgemmKernelVariant
     WarpBk16,
 
     /// <summary>
-    /// <c>SgemmWide8x16F32</c> (128 threads, 8×16 outputs each, 128×128 tiles, K-tile 8) for products over 64 rows;
-    /// <c>SgemmWarpF32</c> with K-tile 16 for 17–64 rows; the flat tile (K-tile 8) for 8–16 rows, as <c>warp8</c>.
+    /// <c>SgemmWide8x16F32</c> (128 threads, 8×16 outputs each, K-tile 8): 128×128 tiles for products over 64 rows,
+    /// 64×256 for 17–64 rows (and below 8 when the GEMV is off); the flat tile (K-tile 8) for 8–16 rows, as <c>warp8</c>.
     /// </summary>
     Wide8x16,
 }

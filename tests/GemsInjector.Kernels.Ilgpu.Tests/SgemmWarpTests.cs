@@ -46,6 +46,9 @@ public sealed class SgemmWarpTests : KernelTestBase
         data.Add("wide", 1, 65, 4, 68, true);
         data.Add("wide", 2, 45, 36, 72, false);
         data.Add("wide", 3, 33, 20, 65, true);
+        data.Add("wide", 1, 16, 100, 300, false);
+        data.Add("wide", 1, 9, 44, 129, true);
+        data.Add("wide", 2, 3, 8, 260, false);
 
         return data;
     }
@@ -189,21 +192,25 @@ public sealed class SgemmWarpTests : KernelTestBase
     /// touch at most 128 consecutive bytes (one shared wavefront).
     /// </summary>
     [Theory]
-    [InlineData(16)]
-    [InlineData(4)]
-    public void WideLayoutCoversTheTile(int t)
+    [InlineData(16, 2)]
+    [InlineData(16, 1)]
+    [InlineData(4, 2)]
+    [InlineData(4, 1)]
+    public void WideLayoutCoversTheTile(int t, int warpsDown)
     {
         bool gpu = t >= 16;
         int threads = GemmFastKernels.WideThreads(t), bk = gpu ? 8 : 4, lr = gpu ? 8 : 2, lc = gpu ? 4 : 2, lanes = lr * lc;
-        int warpRows = 8 * lr, warpCols = 16 * lc, tileRows = 2 * warpRows, tileCols = 2 * warpCols;
-        Assert.Equal(GemmFastKernels.WideTile(t), (tileRows, tileCols));
+        int warpsAcross = 4 / warpsDown;
+        int warpRows = 8 * lr, warpCols = 16 * lc, tileRows = warpsDown * warpRows, tileCols = warpsAcross * warpCols;
+        Assert.Equal(GemmFastKernels.WideTile(t, warpsDown), (tileRows, tileCols));
+        Assert.Equal(gpu ? (warpsDown == 2 ? (128, 128) : (64, 256)) : (warpsDown == 2 ? (32, 64) : (16, 128)), (tileRows, tileCols));
         Assert.Equal(4 * lanes, threads);
         var owner = new int[tileRows * tileCols];
         for (int tid = 0; tid < threads; tid++)
         {
             int lane = tid % lanes, warp = tid / lanes;
-            int tr = (warp / 2) * warpRows + 4 * (lane / lc);
-            int tc = (warp % 2) * warpCols + 4 * (lane % lc);
+            int tr = (warp / warpsAcross) * warpRows + 4 * (lane / lc);
+            int tc = (warp % warpsAcross) * warpCols + 4 * (lane % lc);
             for (int i = 0; i < 8; i++)
             {
                 for (int j = 0; j < 16; j++)
@@ -226,7 +233,7 @@ public sealed class SgemmWarpTests : KernelTestBase
         int kVecs = bk / 4;
         int aVecs = tileRows * kVecs, bVecs = tileCols * kVecs;
         Assert.InRange(aVecs, 1, 2 * threads);
-        Assert.InRange(bVecs, 1, 4 * threads);
+        Assert.InRange(bVecs, 1, 8 * threads);
         var aSeen = new int[tileRows * bk];
         for (int e = 0; e < aVecs; e++)
         {

@@ -327,7 +327,7 @@ w("")
 BR = 2  # 4-row blocks per thread
 BC = 4  # 4-column blocks per thread
 BPA = 2  # A vectors staged per thread per K-tile (GPU: 128 rows x 2 vectors / 128 threads)
-BPB = 4  # B vectors staged per thread (GPU 2; the simulator's 64-column tile needs 4)
+BPB = 8  # B vectors staged per thread (GPU: 2 square, 4 short; the simulator's 128-column short tile needs 8); unused slots fold away
 
 
 def big_stage_loads(ind, kexpr):
@@ -379,12 +379,15 @@ w("    /// 8 (4 on the simulator) go through two shared buffers staged with 16-b
 w("    /// transposed B stored k-major with scalar stores, a row-major B with vector stores); the next tile's loads are issued")
 w("    /// before the current tile's FMAs, one barrier per K-tile. Within a tile the next step's fragments are read before")
 w("    /// the current step's FMAs. Meant for two groups per SM (<c>.maxntid 128 .minnctapersm 2</c>: up to 255 registers).")
+w("    /// TWarpRows = 1 lays the 4 warps side by side for short products (64x256 on GPUs, 16x128 on the simulator).")
 w("    /// </summary>")
 w("    [IlgpuKernel]")
-w("    [IlgpuKernelVariant(typeof(Const4))]")
-w("    [IlgpuKernelVariant(typeof(Const16))]")
-w("    public static void SgemmWide8x16F32<TTileThreads>(ArrayView<Float4> a4, ArrayView<Float4> b4, ArrayView<float> bias, ArrayView<float> c, GemmShape s)")
+for threads in ("Const4", "Const16"):
+    for rows in ("Const1", "Const2"):
+        w(f"    [IlgpuKernelVariant(typeof({threads}), typeof({rows}))]")
+w("    public static void SgemmWide8x16F32<TTileThreads, TWarpRows>(ArrayView<Float4> a4, ArrayView<Float4> b4, ArrayView<float> bias, ArrayView<float> c, GemmShape s)")
 w("        where TTileThreads : struct, IKernelConstant")
+w("        where TWarpRows : struct, IKernelConstant")
 w("    {")
 w("        var s4 = SharedMemory.Allocate<Float4>(WideShared / 4);")
 w("        var sF = s4.Cast<float>();")
@@ -401,10 +404,12 @@ w("        int lane = tid % lanes;")
 w("        int warp = tid / lanes;")
 w(f"        int warpRows = {4 * BR} * lr;")
 w(f"        int warpCols = {4 * BC} * lc;")
-w("        int tr = (warp / 2) * warpRows + 4 * (lane / lc);")
-w("        int tc = (warp % 2) * warpCols + 4 * (lane % lc);")
-w("        int tileRows = 2 * warpRows;")
-w("        int tileCols = 2 * warpCols;")
+w("        int warpsDown = default(TWarpRows).Value;")
+w("        int warpsAcross = 4 / warpsDown;")
+w("        int tr = (warp / warpsAcross) * warpRows + 4 * (lane / lc);")
+w("        int tc = (warp % warpsAcross) * warpCols + 4 * (lane % lc);")
+w("        int tileRows = warpsDown * warpRows;")
+w("        int tileCols = warpsAcross * warpCols;")
 w("        int ldA = tileRows + 4;")
 w("        int ldB = tileCols + 4;")
 w("        int row0 = Grid.IdxY * tileRows;")
