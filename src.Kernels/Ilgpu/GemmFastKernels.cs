@@ -49,10 +49,11 @@ internal static partial class GemmFastKernels
     public const int WarpShared = 2 * 8 * Ld + 2 * 8 * (512 + 4);
 
     /// <summary>
-    /// Floats of <c>SgemmWide8x16F32</c>'s shared buffers, sized for the larger of its tiles: two A and two B buffers of 8
-    /// K rows, A 128 + 4 and B 256 + 4 floats wide (24.5 KB; the square tile uses 16.5 KB of it).
+    /// Floats of <c>SgemmWide8x16F32</c>'s shared buffers, sized for its largest case (the short 64x256 tile at K-tile 16:
+    /// two A buffers of 16 x (64 + 4) and two B buffers of 16 x (256 + 4), 41 KB, under the 48 KB of static shared memory a
+    /// group may have); the square tile uses 16.5 KB at K-tile 8, 33 KB at 16.
     /// </summary>
-    public const int WideShared = 2 * 8 * Ld + 2 * 8 * (256 + 4);
+    public const int WideShared = 2 * 16 * (64 + 4) + 2 * 16 * (256 + 4);
 
     /// <summary>
     /// Rows and columns of <c>SgemmWide8x16F32</c>'s tile for <paramref name="warpRows"/> (2: square, 1: short): 128x128 or

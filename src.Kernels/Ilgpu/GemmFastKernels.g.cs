@@ -824,20 +824,25 @@ internal static partial class GemmFastKernels
     /// sub-tile with its lanes as 8 rows x 4 columns (2 x 2 on the simulator), so the group computes 128x128 (32x64 on the
     /// simulator). Per K step a thread reads 2 A and 4 B vectors (ld.shared.v4, one wavefront each: 8 distinct
     /// consecutive A vectors or 4 B vectors per warp load) for 128 FMAs, where SgemmWarpF32 reads 4 for 64. K-tiles of
-    /// 8 (4 on the simulator) go through two shared buffers staged with 16-byte global loads as SgemmWarpF32 does (A and a
+    /// TBk rows go through two shared buffers staged with 16-byte global loads as SgemmWarpF32 does (A and a
     /// transposed B stored k-major with scalar stores, a row-major B with vector stores); the next tile's loads are issued
     /// before the current tile's FMAs, one barrier per K-tile. Within a tile the next step's fragments are read before
     /// the current step's FMAs. Meant for two groups per SM (<c>.maxntid 128 .minnctapersm 2</c>: up to 255 registers).
-    /// TWarpRows = 1 lays the 4 warps side by side for short products (64x256 on GPUs, 16x128 on the simulator).
+    /// TWarpRows = 1 lays the 4 warps side by side for short products (64x256 on GPUs, 16x128 on the simulator). TBk is
+    /// the K-tile: 8 or 16 on GPUs, 4 on the simulator (8 for its square tile, so the two-vector K staging runs there too).
     /// </summary>
     [IlgpuKernel]
-    [IlgpuKernelVariant(typeof(Const4), typeof(Const1))]
-    [IlgpuKernelVariant(typeof(Const4), typeof(Const2))]
-    [IlgpuKernelVariant(typeof(Const16), typeof(Const1))]
-    [IlgpuKernelVariant(typeof(Const16), typeof(Const2))]
-    public static void SgemmWide8x16F32<TTileThreads, TWarpRows>(ArrayView<Float4> a4, ArrayView<Float4> b4, ArrayView<float> bias, ArrayView<float> c, GemmShape s)
+    [IlgpuKernelVariant(typeof(Const4), typeof(Const1), typeof(Const4))]
+    [IlgpuKernelVariant(typeof(Const4), typeof(Const2), typeof(Const4))]
+    [IlgpuKernelVariant(typeof(Const4), typeof(Const2), typeof(Const8))]
+    [IlgpuKernelVariant(typeof(Const16), typeof(Const1), typeof(Const8))]
+    [IlgpuKernelVariant(typeof(Const16), typeof(Const2), typeof(Const8))]
+    [IlgpuKernelVariant(typeof(Const16), typeof(Const1), typeof(Const16))]
+    [IlgpuKernelVariant(typeof(Const16), typeof(Const2), typeof(Const16))]
+    public static void SgemmWide8x16F32<TTileThreads, TWarpRows, TBk>(ArrayView<Float4> a4, ArrayView<Float4> b4, ArrayView<float> bias, ArrayView<float> c, GemmShape s)
         where TTileThreads : struct, IKernelConstant
         where TWarpRows : struct, IKernelConstant
+        where TBk : struct, IKernelConstant
     {
         var s4 = SharedMemory.Allocate<Float4>(WideShared / 4);
         var sF = s4.Cast<float>();
@@ -845,7 +850,7 @@ internal static partial class GemmFastKernels
         var bv = b4.AsAligned(16);
         bool gpu = default(TTileThreads).Value >= 16;
         int threads = gpu ? 128 : 16;
-        int bk = gpu ? 8 : 4;
+        int bk = default(TBk).Value;
         int lr = gpu ? 8 : 2;
         int lc = gpu ? 4 : 2;
         int lanes = lr * lc;
@@ -897,6 +902,18 @@ internal static partial class GemmFastKernels
         int kA1 = 4 * (eA1 - rA1 * kVecs);
         bool okA1 = uA1 && row0 + rA1 < s.M;
         long gA1 = aBase + (row0 + rA1) * s.StrideAm + kA1;
+        int eA2 = tid + 2 * threads;
+        bool uA2 = aVecs >= 3 * threads || (aVecs > 2 * threads && eA2 < aVecs);
+        int rA2 = eA2 / kVecs;
+        int kA2 = 4 * (eA2 - rA2 * kVecs);
+        bool okA2 = uA2 && row0 + rA2 < s.M;
+        long gA2 = aBase + (row0 + rA2) * s.StrideAm + kA2;
+        int eA3 = tid + 3 * threads;
+        bool uA3 = aVecs >= 4 * threads || (aVecs > 3 * threads && eA3 < aVecs);
+        int rA3 = eA3 / kVecs;
+        int kA3 = 4 * (eA3 - rA3 * kVecs);
+        bool okA3 = uA3 && row0 + rA3 < s.M;
+        long gA3 = aBase + (row0 + rA3) * s.StrideAm + kA3;
         int eB0 = tid + 0 * threads;
         bool uB0 = bVecs >= 1 * threads || (bVecs > 0 * threads && eB0 < bVecs);
         int kB0 = bRowMajor ? eB0 / (tileCols / 4) : 4 * (eB0 % kVecs);
@@ -945,9 +962,11 @@ internal static partial class GemmFastKernels
         int nB7 = bRowMajor ? 4 * (eB7 % (tileCols / 4)) : eB7 / kVecs;
         bool okB7 = uB7 && col0 + nB7 < s.N;
         long gB7 = bBase + (long)kB7 * s.StrideBk + (long)(col0 + nB7) * s.StrideBn;
-        Float4 pa0 = default, pa1 = default, pb0 = default, pb1 = default, pb2 = default, pb3 = default, pb4 = default, pb5 = default, pb6 = default, pb7 = default;
+        Float4 pa0 = default, pa1 = default, pa2 = default, pa3 = default, pb0 = default, pb1 = default, pb2 = default, pb3 = default, pb4 = default, pb5 = default, pb6 = default, pb7 = default;
         pa0 = okA0 && kBegin + kA0 < kEnd ? av[(gA0 + kBegin) / 4] : default;
         pa1 = okA1 && kBegin + kA1 < kEnd ? av[(gA1 + kBegin) / 4] : default;
+        pa2 = okA2 && kBegin + kA2 < kEnd ? av[(gA2 + kBegin) / 4] : default;
+        pa3 = okA3 && kBegin + kA3 < kEnd ? av[(gA3 + kBegin) / 4] : default;
         pb0 = okB0 && kBegin + kB0 < kEnd ? bv[(gB0 + (long)kBegin * s.StrideBk) / 4] : default;
         pb1 = okB1 && kBegin + kB1 < kEnd ? bv[(gB1 + (long)kBegin * s.StrideBk) / 4] : default;
         pb2 = okB2 && kBegin + kB2 < kEnd ? bv[(gB2 + (long)kBegin * s.StrideBk) / 4] : default;
@@ -970,6 +989,22 @@ internal static partial class GemmFastKernels
             sF[0 + (kA1 + 1) * ldA + rA1] = pa1.Y;
             sF[0 + (kA1 + 2) * ldA + rA1] = pa1.Z;
             sF[0 + (kA1 + 3) * ldA + rA1] = pa1.W;
+        }
+
+        if (uA2)
+        {
+            sF[0 + (kA2 + 0) * ldA + rA2] = pa2.X;
+            sF[0 + (kA2 + 1) * ldA + rA2] = pa2.Y;
+            sF[0 + (kA2 + 2) * ldA + rA2] = pa2.Z;
+            sF[0 + (kA2 + 3) * ldA + rA2] = pa2.W;
+        }
+
+        if (uA3)
+        {
+            sF[0 + (kA3 + 0) * ldA + rA3] = pa3.X;
+            sF[0 + (kA3 + 1) * ldA + rA3] = pa3.Y;
+            sF[0 + (kA3 + 2) * ldA + rA3] = pa3.Z;
+            sF[0 + (kA3 + 3) * ldA + rA3] = pa3.W;
         }
 
         if (uB0)
@@ -1103,6 +1138,8 @@ internal static partial class GemmFastKernels
                 int k1 = kBegin + (tile + 1) * bk;
                 pa0 = okA0 && k1 + kA0 < kEnd ? av[(gA0 + k1) / 4] : default;
                 pa1 = okA1 && k1 + kA1 < kEnd ? av[(gA1 + k1) / 4] : default;
+                pa2 = okA2 && k1 + kA2 < kEnd ? av[(gA2 + k1) / 4] : default;
+                pa3 = okA3 && k1 + kA3 < kEnd ? av[(gA3 + k1) / 4] : default;
                 pb0 = okB0 && k1 + kB0 < kEnd ? bv[(gB0 + (long)k1 * s.StrideBk) / 4] : default;
                 pb1 = okB1 && k1 + kB1 < kEnd ? bv[(gB1 + (long)k1 * s.StrideBk) / 4] : default;
                 pb2 = okB2 && k1 + kB2 < kEnd ? bv[(gB2 + (long)k1 * s.StrideBk) / 4] : default;
@@ -1113,7 +1150,7 @@ internal static partial class GemmFastKernels
                 pb7 = okB7 && k1 + kB7 < kEnd ? bv[(gB7 + (long)k1 * s.StrideBk) / 4] : default;
             }
 
-            // Four K steps per iteration (bk is 4 or 8), written out; step u + 1's fragments are read before step u's FMAs.
+            // Four K steps per iteration (bk is 4, 8 or 16), written out; step u + 1's fragments are read before step u's FMAs.
             for (int kk = 0; kk < bk; kk += 4)
             {
                 Float4 fa0_0 = s4[(curA + (kk + 0) * ldA + tr) / 4 + 0 * lr];
@@ -1292,6 +1329,22 @@ internal static partial class GemmFastKernels
                     sF[nxtA + (kA1 + 1) * ldA + rA1] = pa1.Y;
                     sF[nxtA + (kA1 + 2) * ldA + rA1] = pa1.Z;
                     sF[nxtA + (kA1 + 3) * ldA + rA1] = pa1.W;
+                }
+
+                if (uA2)
+                {
+                    sF[nxtA + (kA2 + 0) * ldA + rA2] = pa2.X;
+                    sF[nxtA + (kA2 + 1) * ldA + rA2] = pa2.Y;
+                    sF[nxtA + (kA2 + 2) * ldA + rA2] = pa2.Z;
+                    sF[nxtA + (kA2 + 3) * ldA + rA2] = pa2.W;
+                }
+
+                if (uA3)
+                {
+                    sF[nxtA + (kA3 + 0) * ldA + rA3] = pa3.X;
+                    sF[nxtA + (kA3 + 1) * ldA + rA3] = pa3.Y;
+                    sF[nxtA + (kA3 + 2) * ldA + rA3] = pa3.Z;
+                    sF[nxtA + (kA3 + 3) * ldA + rA3] = pa3.W;
                 }
 
                 if (uB0)

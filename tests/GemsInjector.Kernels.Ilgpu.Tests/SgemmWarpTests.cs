@@ -50,6 +50,13 @@ public sealed class SgemmWarpTests : KernelTestBase
         data.Add("wide", 1, 9, 44, 129, true);
         data.Add("wide", 2, 3, 8, 260, false);
 
+        // `wide16` on the simulator: K-tile 8 for the square tile (two 16-byte vectors along K per row), 4 for the short.
+        data.Add("wide16", 1, 100, 76, 150, false);
+        data.Add("wide16", 1, 100, 76, 150, true);
+        data.Add("wide16", 1, 33, 12, 64, true);
+        data.Add("wide16", 2, 45, 44, 72, false);
+        data.Add("wide16", 1, 9, 44, 129, true);
+
         return data;
     }
 
@@ -115,6 +122,7 @@ public sealed class SgemmWarpTests : KernelTestBase
     [InlineData("legacy", false, true)]
     [InlineData("wide", false, false)]
     [InlineData("wide", true, true)]
+    [InlineData("wide16", true, false)]
     public void AddmmBiasEpilogue(string variant, bool matrixBias, bool transposeB)
     {
         const int m = 37, k = 72, n = 44;
@@ -192,14 +200,17 @@ public sealed class SgemmWarpTests : KernelTestBase
     /// touch at most 128 consecutive bytes (one shared wavefront).
     /// </summary>
     [Theory]
-    [InlineData(16, 2)]
-    [InlineData(16, 1)]
-    [InlineData(4, 2)]
-    [InlineData(4, 1)]
-    public void WideLayoutCoversTheTile(int t, int warpsDown)
+    [InlineData(16, 2, 8)]
+    [InlineData(16, 1, 8)]
+    [InlineData(16, 2, 16)]
+    [InlineData(16, 1, 16)]
+    [InlineData(4, 2, 4)]
+    [InlineData(4, 1, 4)]
+    [InlineData(4, 2, 8)]
+    public void WideLayoutCoversTheTile(int t, int warpsDown, int bk)
     {
         bool gpu = t >= 16;
-        int threads = GemmFastKernels.WideThreads(t), bk = gpu ? 8 : 4, lr = gpu ? 8 : 2, lc = gpu ? 4 : 2, lanes = lr * lc;
+        int threads = GemmFastKernels.WideThreads(t), lr = gpu ? 8 : 2, lc = gpu ? 4 : 2, lanes = lr * lc;
         int warpsAcross = 4 / warpsDown;
         int warpRows = 8 * lr, warpCols = 16 * lc, tileRows = warpsDown * warpRows, tileCols = warpsAcross * warpCols;
         Assert.Equal(GemmFastKernels.WideTile(t, warpsDown), (tileRows, tileCols));
@@ -232,7 +243,7 @@ public sealed class SgemmWarpTests : KernelTestBase
 
         int kVecs = bk / 4;
         int aVecs = tileRows * kVecs, bVecs = tileCols * kVecs;
-        Assert.InRange(aVecs, 1, 2 * threads);
+        Assert.InRange(aVecs, 1, 4 * threads);
         Assert.InRange(bVecs, 1, 8 * threads);
         var aSeen = new int[tileRows * bk];
         for (int e = 0; e < aVecs; e++)
@@ -261,6 +272,26 @@ public sealed class SgemmWarpTests : KernelTestBase
         }
 
         Assert.True(2 * bk * (tileRows + 4) + 2 * bk * (tileCols + 4) <= GemmFastKernels.WideShared, "both double buffers fit");
+    }
+
+    /// <summary>The simulator's <c>wide</c> / <c>wide16</c> runs reach the kernels they are meant to (names as loaded).</summary>
+    [Fact]
+    public void WideVariantsCompileTheirKTiles()
+    {
+        WithVariant("wide16", () =>
+        {
+            K.Mm(Upload(Random(3, 40 * 16)), Upload(Random(4, 16 * 64)), Poisoned(40 * 64), 40, 16, 64);
+            K.Mm(Upload(Random(5, 12 * 16)), Upload(Random(6, 16 * 64)), Poisoned(12 * 64), 12, 16, 64);
+            Device.Synchronize();
+        });
+        WithVariant("wide", () =>
+        {
+            K.Mm(Upload(Random(7, 40 * 16)), Upload(Random(8, 16 * 64)), Poisoned(40 * 64), 40, 16, 64);
+            Device.Synchronize();
+        });
+        Assert.True(Device.HasCompiled("SgemmWide8x16F32<4,2,8>"));
+        Assert.True(Device.HasCompiled("SgemmWide8x16F32<4,1,4>"));
+        Assert.True(Device.HasCompiled("SgemmWide8x16F32<4,2,4>"));
     }
 
     [Fact]
@@ -415,5 +446,6 @@ public sealed class SgemmWarpTests : KernelTestBase
     [InlineData(" Warp16 ", "WarpBk16")]
     [InlineData("legacy", "Legacy")]
     [InlineData(" WIDE", "Wide8x16")]
+    [InlineData("wide16", "Wide8x16Bk16")]
     public void VariantSettingParses(string? setting, string expected) => Assert.Equal(expected, SgemmKernelChoice.Parse(setting).ToString());
 }

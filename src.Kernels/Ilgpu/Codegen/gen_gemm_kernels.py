@@ -326,8 +326,8 @@ w("")
 # ---------------- SGEMM, 8x16 per thread (128 accumulators), 4 warps of 64x64 ----------------
 BR = 2  # 4-row blocks per thread
 BC = 4  # 4-column blocks per thread
-BPA = 2  # A vectors staged per thread per K-tile (GPU: 128 rows x 2 vectors / 128 threads)
-BPB = 8  # B vectors staged per thread (GPU: 2 square, 4 short; the simulator's 128-column short tile needs 8); unused slots fold away
+BPA = 4  # A vectors staged per thread per K-tile (GPU: 2 at K-tile 8, 4 at 16; the simulator's 32-row tile at K-tile 8: 4)
+BPB = 8  # B vectors staged per thread (GPU: 2 / 4 square, 4 / 8 short at K-tile 8 / 16; the simulator up to 8); unused slots fold away
 
 
 def big_stage_loads(ind, kexpr):
@@ -375,19 +375,22 @@ w("    /// layout of cuBLAS's float32 128x128x8 kernels: 128 threads (16 on the 
 w("    /// sub-tile with its lanes as 8 rows x 4 columns (2 x 2 on the simulator), so the group computes 128x128 (32x64 on the")
 w("    /// simulator). Per K step a thread reads 2 A and 4 B vectors (ld.shared.v4, one wavefront each: 8 distinct")
 w("    /// consecutive A vectors or 4 B vectors per warp load) for 128 FMAs, where SgemmWarpF32 reads 4 for 64. K-tiles of")
-w("    /// 8 (4 on the simulator) go through two shared buffers staged with 16-byte global loads as SgemmWarpF32 does (A and a")
+w("    /// TBk rows go through two shared buffers staged with 16-byte global loads as SgemmWarpF32 does (A and a")
 w("    /// transposed B stored k-major with scalar stores, a row-major B with vector stores); the next tile's loads are issued")
 w("    /// before the current tile's FMAs, one barrier per K-tile. Within a tile the next step's fragments are read before")
 w("    /// the current step's FMAs. Meant for two groups per SM (<c>.maxntid 128 .minnctapersm 2</c>: up to 255 registers).")
-w("    /// TWarpRows = 1 lays the 4 warps side by side for short products (64x256 on GPUs, 16x128 on the simulator).")
+w("    /// TWarpRows = 1 lays the 4 warps side by side for short products (64x256 on GPUs, 16x128 on the simulator). TBk is")
+w("    /// the K-tile: 8 or 16 on GPUs, 4 on the simulator (8 for its square tile, so the two-vector K staging runs there too).")
 w("    /// </summary>")
 w("    [IlgpuKernel]")
-for threads in ("Const4", "Const16"):
-    for rows in ("Const1", "Const2"):
-        w(f"    [IlgpuKernelVariant(typeof({threads}), typeof({rows}))]")
-w("    public static void SgemmWide8x16F32<TTileThreads, TWarpRows>(ArrayView<Float4> a4, ArrayView<Float4> b4, ArrayView<float> bias, ArrayView<float> c, GemmShape s)")
+for threads, rows, bkc in (("Const4", "Const1", "Const4"), ("Const4", "Const2", "Const4"), ("Const4", "Const2", "Const8"),
+                           ("Const16", "Const1", "Const8"), ("Const16", "Const2", "Const8"),
+                           ("Const16", "Const1", "Const16"), ("Const16", "Const2", "Const16")):
+    w(f"    [IlgpuKernelVariant(typeof({threads}), typeof({rows}), typeof({bkc}))]")
+w("    public static void SgemmWide8x16F32<TTileThreads, TWarpRows, TBk>(ArrayView<Float4> a4, ArrayView<Float4> b4, ArrayView<float> bias, ArrayView<float> c, GemmShape s)")
 w("        where TTileThreads : struct, IKernelConstant")
 w("        where TWarpRows : struct, IKernelConstant")
+w("        where TBk : struct, IKernelConstant")
 w("    {")
 w("        var s4 = SharedMemory.Allocate<Float4>(WideShared / 4);")
 w("        var sF = s4.Cast<float>();")
@@ -395,7 +398,7 @@ w("        var av = a4.AsAligned(16);")
 w("        var bv = b4.AsAligned(16);")
 w("        bool gpu = default(TTileThreads).Value >= 16;")
 w("        int threads = gpu ? 128 : 16;")
-w("        int bk = gpu ? 8 : 4;")
+w("        int bk = default(TBk).Value;")
 w("        int lr = gpu ? 8 : 2;")
 w("        int lc = gpu ? 4 : 2;")
 w("        int lanes = lr * lc;")
@@ -458,7 +461,7 @@ w("                int k1 = kBegin + (tile + 1) * bk;")
 big_stage_loads("                ", "k1")
 w("            }")
 w("")
-w("            // Four K steps per iteration (bk is 4 or 8), written out; step u + 1's fragments are read before step u's FMAs.")
+w("            // Four K steps per iteration (bk is 4, 8 or 16), written out; step u + 1's fragments are read before step u's FMAs.")
 w("            for (int kk = 0; kk < bk; kk += 4)")
 w("            {")
 big_fragments("                ", 0)
