@@ -49,6 +49,23 @@ internal static partial class GemmFastKernels
     public const int WarpShared = 2 * 8 * Ld + 2 * 8 * (512 + 4);
 
     /// <summary>
+    /// Floats of <c>SgemmWide8x16F32</c>'s shared buffers, sized for its largest case (the short 64x256 tile at K-tile 16:
+    /// two A buffers of 16 x (64 + 4) and two B buffers of 16 x (256 + 4), 41 KB, under the 48 KB of static shared memory a
+    /// group may have); the square tile uses 16.5 KB at K-tile 8, 33 KB at 16.
+    /// </summary>
+    public const int WideShared = 2 * 16 * (64 + 4) + 2 * 16 * (256 + 4);
+
+    /// <summary>
+    /// Rows and columns of <c>SgemmWide8x16F32</c>'s tile for <paramref name="warpRows"/> (2: square, 1: short): 128x128 or
+    /// 64x256 on GPUs (128 threads), 32x64 or 16x128 on the simulator.
+    /// </summary>
+    public static (int Rows, int Cols) WideTile(int tileThreads, int warpRows) =>
+        tileThreads >= 16 ? (64 * warpRows, 256 / warpRows) : (16 * warpRows, 128 / warpRows);
+
+    /// <summary>Threads of a <c>SgemmWide8x16F32</c> group: 128 on GPUs, 16 on the simulator.</summary>
+    public static int WideThreads(int tileThreads) => tileThreads >= 16 ? 128 : 16;
+
+    /// <summary>
     /// Rows and columns of the warp-tiled SGEMM's flat tile (all warps side by side, 4×8 lanes each on GPUs, 2×2 on the
     /// simulator's T = 4), as the kernel computes them.
     /// </summary>

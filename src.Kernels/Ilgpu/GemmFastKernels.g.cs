@@ -819,6 +819,840 @@ internal static partial class GemmFastKernels
     }
 
     /// <summary>
+    /// SGEMM with 8x16 outputs per thread (128 accumulators, as 2 x 4 blocks of 4x4) for 16-byte aligned operands, the
+    /// layout of cuBLAS's float32 128x128x8 kernels: 128 threads (16 on the simulator) as 2 x 2 warps, each warp a 64x64
+    /// sub-tile with its lanes as 8 rows x 4 columns (2 x 2 on the simulator), so the group computes 128x128 (32x64 on the
+    /// simulator). Per K step a thread reads 2 A and 4 B vectors (ld.shared.v4, one wavefront each: 8 distinct
+    /// consecutive A vectors or 4 B vectors per warp load) for 128 FMAs, where SgemmWarpF32 reads 4 for 64. K-tiles of
+    /// TBk rows go through two shared buffers staged with 16-byte global loads as SgemmWarpF32 does (A and a
+    /// transposed B stored k-major with scalar stores, a row-major B with vector stores); the next tile's loads are issued
+    /// before the current tile's FMAs, one barrier per K-tile. Within a tile the next step's fragments are read before
+    /// the current step's FMAs. Meant for two groups per SM (<c>.maxntid 128 .minnctapersm 2</c>: up to 255 registers).
+    /// TWarpRows = 1 lays the 4 warps side by side for short products (64x256 on GPUs, 16x128 on the simulator). TBk is
+    /// the K-tile: 8 or 16 on GPUs, 4 on the simulator (8 for its square tile, so the two-vector K staging runs there too).
+    /// </summary>
+    [IlgpuKernel]
+    [IlgpuKernelVariant(typeof(Const4), typeof(Const1), typeof(Const4))]
+    [IlgpuKernelVariant(typeof(Const4), typeof(Const2), typeof(Const4))]
+    [IlgpuKernelVariant(typeof(Const4), typeof(Const2), typeof(Const8))]
+    [IlgpuKernelVariant(typeof(Const16), typeof(Const1), typeof(Const8))]
+    [IlgpuKernelVariant(typeof(Const16), typeof(Const2), typeof(Const8))]
+    [IlgpuKernelVariant(typeof(Const16), typeof(Const1), typeof(Const16))]
+    [IlgpuKernelVariant(typeof(Const16), typeof(Const2), typeof(Const16))]
+    public static void SgemmWide8x16F32<TTileThreads, TWarpRows, TBk>(ArrayView<Float4> a4, ArrayView<Float4> b4, ArrayView<float> bias, ArrayView<float> c, GemmShape s)
+        where TTileThreads : struct, IKernelConstant
+        where TWarpRows : struct, IKernelConstant
+        where TBk : struct, IKernelConstant
+    {
+        var s4 = SharedMemory.Allocate<Float4>(WideShared / 4);
+        var sF = s4.Cast<float>();
+        var av = a4.AsAligned(16);
+        var bv = b4.AsAligned(16);
+        bool gpu = default(TTileThreads).Value >= 16;
+        int threads = gpu ? 128 : 16;
+        int bk = default(TBk).Value;
+        int lr = gpu ? 8 : 2;
+        int lc = gpu ? 4 : 2;
+        int lanes = lr * lc;
+        int tid = Group.IdxX;
+        int lane = tid % lanes;
+        int warp = tid / lanes;
+        int warpRows = 8 * lr;
+        int warpCols = 16 * lc;
+        int warpsDown = default(TWarpRows).Value;
+        int warpsAcross = 4 / warpsDown;
+        int tr = (warp / warpsAcross) * warpRows + 4 * (lane / lc);
+        int tc = (warp % warpsAcross) * warpCols + 4 * (lane % lc);
+        int tileRows = warpsDown * warpRows;
+        int tileCols = warpsAcross * warpCols;
+        int ldA = tileRows + 4;
+        int ldB = tileCols + 4;
+        int row0 = Grid.IdxY * tileRows;
+        int col0 = Grid.IdxX * tileCols;
+        int split = s.SplitK > 1 ? Grid.IdxZ : 0;
+        long batch = s.SplitK > 1 ? 0 : Grid.IdxZ;
+        int kBegin = split * s.KChunk;
+        int kEnd = kBegin + s.KChunk < s.K ? kBegin + s.KChunk : s.K;
+        long aBase = batch * s.BatchA;
+        long bBase = batch * s.BatchB;
+        bool bRowMajor = s.StrideBn == 1;
+        int kVecs = bk / 4;
+        int aVecs = tileRows * kVecs;
+        int bVecs = tileCols * kVecs;
+        // Shared layout (floats): A's two buffers of bk x ldA, then B's two of bk x ldB.
+        int bOff = 2 * bk * ldA;
+        float c0_0 = 0f, c0_1 = 0f, c0_2 = 0f, c0_3 = 0f, c0_4 = 0f, c0_5 = 0f, c0_6 = 0f, c0_7 = 0f, c0_8 = 0f, c0_9 = 0f, c0_10 = 0f, c0_11 = 0f, c0_12 = 0f, c0_13 = 0f, c0_14 = 0f, c0_15 = 0f;
+        float c1_0 = 0f, c1_1 = 0f, c1_2 = 0f, c1_3 = 0f, c1_4 = 0f, c1_5 = 0f, c1_6 = 0f, c1_7 = 0f, c1_8 = 0f, c1_9 = 0f, c1_10 = 0f, c1_11 = 0f, c1_12 = 0f, c1_13 = 0f, c1_14 = 0f, c1_15 = 0f;
+        float c2_0 = 0f, c2_1 = 0f, c2_2 = 0f, c2_3 = 0f, c2_4 = 0f, c2_5 = 0f, c2_6 = 0f, c2_7 = 0f, c2_8 = 0f, c2_9 = 0f, c2_10 = 0f, c2_11 = 0f, c2_12 = 0f, c2_13 = 0f, c2_14 = 0f, c2_15 = 0f;
+        float c3_0 = 0f, c3_1 = 0f, c3_2 = 0f, c3_3 = 0f, c3_4 = 0f, c3_5 = 0f, c3_6 = 0f, c3_7 = 0f, c3_8 = 0f, c3_9 = 0f, c3_10 = 0f, c3_11 = 0f, c3_12 = 0f, c3_13 = 0f, c3_14 = 0f, c3_15 = 0f;
+        float c4_0 = 0f, c4_1 = 0f, c4_2 = 0f, c4_3 = 0f, c4_4 = 0f, c4_5 = 0f, c4_6 = 0f, c4_7 = 0f, c4_8 = 0f, c4_9 = 0f, c4_10 = 0f, c4_11 = 0f, c4_12 = 0f, c4_13 = 0f, c4_14 = 0f, c4_15 = 0f;
+        float c5_0 = 0f, c5_1 = 0f, c5_2 = 0f, c5_3 = 0f, c5_4 = 0f, c5_5 = 0f, c5_6 = 0f, c5_7 = 0f, c5_8 = 0f, c5_9 = 0f, c5_10 = 0f, c5_11 = 0f, c5_12 = 0f, c5_13 = 0f, c5_14 = 0f, c5_15 = 0f;
+        float c6_0 = 0f, c6_1 = 0f, c6_2 = 0f, c6_3 = 0f, c6_4 = 0f, c6_5 = 0f, c6_6 = 0f, c6_7 = 0f, c6_8 = 0f, c6_9 = 0f, c6_10 = 0f, c6_11 = 0f, c6_12 = 0f, c6_13 = 0f, c6_14 = 0f, c6_15 = 0f;
+        float c7_0 = 0f, c7_1 = 0f, c7_2 = 0f, c7_3 = 0f, c7_4 = 0f, c7_5 = 0f, c7_6 = 0f, c7_7 = 0f, c7_8 = 0f, c7_9 = 0f, c7_10 = 0f, c7_11 = 0f, c7_12 = 0f, c7_13 = 0f, c7_14 = 0f, c7_15 = 0f;
+        int tiles = kEnd > kBegin ? (kEnd - kBegin + bk - 1) / bk : 0;
+        int eA0 = tid + 0 * threads;
+        bool uA0 = aVecs >= 1 * threads || (aVecs > 0 * threads && eA0 < aVecs);
+        int rA0 = eA0 / kVecs;
+        int kA0 = 4 * (eA0 - rA0 * kVecs);
+        bool okA0 = uA0 && row0 + rA0 < s.M;
+        long gA0 = aBase + (row0 + rA0) * s.StrideAm + kA0;
+        int eA1 = tid + 1 * threads;
+        bool uA1 = aVecs >= 2 * threads || (aVecs > 1 * threads && eA1 < aVecs);
+        int rA1 = eA1 / kVecs;
+        int kA1 = 4 * (eA1 - rA1 * kVecs);
+        bool okA1 = uA1 && row0 + rA1 < s.M;
+        long gA1 = aBase + (row0 + rA1) * s.StrideAm + kA1;
+        int eA2 = tid + 2 * threads;
+        bool uA2 = aVecs >= 3 * threads || (aVecs > 2 * threads && eA2 < aVecs);
+        int rA2 = eA2 / kVecs;
+        int kA2 = 4 * (eA2 - rA2 * kVecs);
+        bool okA2 = uA2 && row0 + rA2 < s.M;
+        long gA2 = aBase + (row0 + rA2) * s.StrideAm + kA2;
+        int eA3 = tid + 3 * threads;
+        bool uA3 = aVecs >= 4 * threads || (aVecs > 3 * threads && eA3 < aVecs);
+        int rA3 = eA3 / kVecs;
+        int kA3 = 4 * (eA3 - rA3 * kVecs);
+        bool okA3 = uA3 && row0 + rA3 < s.M;
+        long gA3 = aBase + (row0 + rA3) * s.StrideAm + kA3;
+        int eB0 = tid + 0 * threads;
+        bool uB0 = bVecs >= 1 * threads || (bVecs > 0 * threads && eB0 < bVecs);
+        int kB0 = bRowMajor ? eB0 / (tileCols / 4) : 4 * (eB0 % kVecs);
+        int nB0 = bRowMajor ? 4 * (eB0 % (tileCols / 4)) : eB0 / kVecs;
+        bool okB0 = uB0 && col0 + nB0 < s.N;
+        long gB0 = bBase + (long)kB0 * s.StrideBk + (long)(col0 + nB0) * s.StrideBn;
+        int eB1 = tid + 1 * threads;
+        bool uB1 = bVecs >= 2 * threads || (bVecs > 1 * threads && eB1 < bVecs);
+        int kB1 = bRowMajor ? eB1 / (tileCols / 4) : 4 * (eB1 % kVecs);
+        int nB1 = bRowMajor ? 4 * (eB1 % (tileCols / 4)) : eB1 / kVecs;
+        bool okB1 = uB1 && col0 + nB1 < s.N;
+        long gB1 = bBase + (long)kB1 * s.StrideBk + (long)(col0 + nB1) * s.StrideBn;
+        int eB2 = tid + 2 * threads;
+        bool uB2 = bVecs >= 3 * threads || (bVecs > 2 * threads && eB2 < bVecs);
+        int kB2 = bRowMajor ? eB2 / (tileCols / 4) : 4 * (eB2 % kVecs);
+        int nB2 = bRowMajor ? 4 * (eB2 % (tileCols / 4)) : eB2 / kVecs;
+        bool okB2 = uB2 && col0 + nB2 < s.N;
+        long gB2 = bBase + (long)kB2 * s.StrideBk + (long)(col0 + nB2) * s.StrideBn;
+        int eB3 = tid + 3 * threads;
+        bool uB3 = bVecs >= 4 * threads || (bVecs > 3 * threads && eB3 < bVecs);
+        int kB3 = bRowMajor ? eB3 / (tileCols / 4) : 4 * (eB3 % kVecs);
+        int nB3 = bRowMajor ? 4 * (eB3 % (tileCols / 4)) : eB3 / kVecs;
+        bool okB3 = uB3 && col0 + nB3 < s.N;
+        long gB3 = bBase + (long)kB3 * s.StrideBk + (long)(col0 + nB3) * s.StrideBn;
+        int eB4 = tid + 4 * threads;
+        bool uB4 = bVecs >= 5 * threads || (bVecs > 4 * threads && eB4 < bVecs);
+        int kB4 = bRowMajor ? eB4 / (tileCols / 4) : 4 * (eB4 % kVecs);
+        int nB4 = bRowMajor ? 4 * (eB4 % (tileCols / 4)) : eB4 / kVecs;
+        bool okB4 = uB4 && col0 + nB4 < s.N;
+        long gB4 = bBase + (long)kB4 * s.StrideBk + (long)(col0 + nB4) * s.StrideBn;
+        int eB5 = tid + 5 * threads;
+        bool uB5 = bVecs >= 6 * threads || (bVecs > 5 * threads && eB5 < bVecs);
+        int kB5 = bRowMajor ? eB5 / (tileCols / 4) : 4 * (eB5 % kVecs);
+        int nB5 = bRowMajor ? 4 * (eB5 % (tileCols / 4)) : eB5 / kVecs;
+        bool okB5 = uB5 && col0 + nB5 < s.N;
+        long gB5 = bBase + (long)kB5 * s.StrideBk + (long)(col0 + nB5) * s.StrideBn;
+        int eB6 = tid + 6 * threads;
+        bool uB6 = bVecs >= 7 * threads || (bVecs > 6 * threads && eB6 < bVecs);
+        int kB6 = bRowMajor ? eB6 / (tileCols / 4) : 4 * (eB6 % kVecs);
+        int nB6 = bRowMajor ? 4 * (eB6 % (tileCols / 4)) : eB6 / kVecs;
+        bool okB6 = uB6 && col0 + nB6 < s.N;
+        long gB6 = bBase + (long)kB6 * s.StrideBk + (long)(col0 + nB6) * s.StrideBn;
+        int eB7 = tid + 7 * threads;
+        bool uB7 = bVecs >= 8 * threads || (bVecs > 7 * threads && eB7 < bVecs);
+        int kB7 = bRowMajor ? eB7 / (tileCols / 4) : 4 * (eB7 % kVecs);
+        int nB7 = bRowMajor ? 4 * (eB7 % (tileCols / 4)) : eB7 / kVecs;
+        bool okB7 = uB7 && col0 + nB7 < s.N;
+        long gB7 = bBase + (long)kB7 * s.StrideBk + (long)(col0 + nB7) * s.StrideBn;
+        Float4 pa0 = default, pa1 = default, pa2 = default, pa3 = default, pb0 = default, pb1 = default, pb2 = default, pb3 = default, pb4 = default, pb5 = default, pb6 = default, pb7 = default;
+        pa0 = okA0 && kBegin + kA0 < kEnd ? av[(gA0 + kBegin) / 4] : default;
+        pa1 = okA1 && kBegin + kA1 < kEnd ? av[(gA1 + kBegin) / 4] : default;
+        pa2 = okA2 && kBegin + kA2 < kEnd ? av[(gA2 + kBegin) / 4] : default;
+        pa3 = okA3 && kBegin + kA3 < kEnd ? av[(gA3 + kBegin) / 4] : default;
+        pb0 = okB0 && kBegin + kB0 < kEnd ? bv[(gB0 + (long)kBegin * s.StrideBk) / 4] : default;
+        pb1 = okB1 && kBegin + kB1 < kEnd ? bv[(gB1 + (long)kBegin * s.StrideBk) / 4] : default;
+        pb2 = okB2 && kBegin + kB2 < kEnd ? bv[(gB2 + (long)kBegin * s.StrideBk) / 4] : default;
+        pb3 = okB3 && kBegin + kB3 < kEnd ? bv[(gB3 + (long)kBegin * s.StrideBk) / 4] : default;
+        pb4 = okB4 && kBegin + kB4 < kEnd ? bv[(gB4 + (long)kBegin * s.StrideBk) / 4] : default;
+        pb5 = okB5 && kBegin + kB5 < kEnd ? bv[(gB5 + (long)kBegin * s.StrideBk) / 4] : default;
+        pb6 = okB6 && kBegin + kB6 < kEnd ? bv[(gB6 + (long)kBegin * s.StrideBk) / 4] : default;
+        pb7 = okB7 && kBegin + kB7 < kEnd ? bv[(gB7 + (long)kBegin * s.StrideBk) / 4] : default;
+        if (uA0)
+        {
+            sF[0 + (kA0 + 0) * ldA + rA0] = pa0.X;
+            sF[0 + (kA0 + 1) * ldA + rA0] = pa0.Y;
+            sF[0 + (kA0 + 2) * ldA + rA0] = pa0.Z;
+            sF[0 + (kA0 + 3) * ldA + rA0] = pa0.W;
+        }
+
+        if (uA1)
+        {
+            sF[0 + (kA1 + 0) * ldA + rA1] = pa1.X;
+            sF[0 + (kA1 + 1) * ldA + rA1] = pa1.Y;
+            sF[0 + (kA1 + 2) * ldA + rA1] = pa1.Z;
+            sF[0 + (kA1 + 3) * ldA + rA1] = pa1.W;
+        }
+
+        if (uA2)
+        {
+            sF[0 + (kA2 + 0) * ldA + rA2] = pa2.X;
+            sF[0 + (kA2 + 1) * ldA + rA2] = pa2.Y;
+            sF[0 + (kA2 + 2) * ldA + rA2] = pa2.Z;
+            sF[0 + (kA2 + 3) * ldA + rA2] = pa2.W;
+        }
+
+        if (uA3)
+        {
+            sF[0 + (kA3 + 0) * ldA + rA3] = pa3.X;
+            sF[0 + (kA3 + 1) * ldA + rA3] = pa3.Y;
+            sF[0 + (kA3 + 2) * ldA + rA3] = pa3.Z;
+            sF[0 + (kA3 + 3) * ldA + rA3] = pa3.W;
+        }
+
+        if (uB0)
+        {
+            if (bRowMajor)
+            {
+                s4[(bOff + kB0 * ldB + nB0) / 4] = pb0;
+            }
+            else
+            {
+                sF[bOff + (kB0 + 0) * ldB + nB0] = pb0.X;
+                sF[bOff + (kB0 + 1) * ldB + nB0] = pb0.Y;
+                sF[bOff + (kB0 + 2) * ldB + nB0] = pb0.Z;
+                sF[bOff + (kB0 + 3) * ldB + nB0] = pb0.W;
+            }
+        }
+
+        if (uB1)
+        {
+            if (bRowMajor)
+            {
+                s4[(bOff + kB1 * ldB + nB1) / 4] = pb1;
+            }
+            else
+            {
+                sF[bOff + (kB1 + 0) * ldB + nB1] = pb1.X;
+                sF[bOff + (kB1 + 1) * ldB + nB1] = pb1.Y;
+                sF[bOff + (kB1 + 2) * ldB + nB1] = pb1.Z;
+                sF[bOff + (kB1 + 3) * ldB + nB1] = pb1.W;
+            }
+        }
+
+        if (uB2)
+        {
+            if (bRowMajor)
+            {
+                s4[(bOff + kB2 * ldB + nB2) / 4] = pb2;
+            }
+            else
+            {
+                sF[bOff + (kB2 + 0) * ldB + nB2] = pb2.X;
+                sF[bOff + (kB2 + 1) * ldB + nB2] = pb2.Y;
+                sF[bOff + (kB2 + 2) * ldB + nB2] = pb2.Z;
+                sF[bOff + (kB2 + 3) * ldB + nB2] = pb2.W;
+            }
+        }
+
+        if (uB3)
+        {
+            if (bRowMajor)
+            {
+                s4[(bOff + kB3 * ldB + nB3) / 4] = pb3;
+            }
+            else
+            {
+                sF[bOff + (kB3 + 0) * ldB + nB3] = pb3.X;
+                sF[bOff + (kB3 + 1) * ldB + nB3] = pb3.Y;
+                sF[bOff + (kB3 + 2) * ldB + nB3] = pb3.Z;
+                sF[bOff + (kB3 + 3) * ldB + nB3] = pb3.W;
+            }
+        }
+
+        if (uB4)
+        {
+            if (bRowMajor)
+            {
+                s4[(bOff + kB4 * ldB + nB4) / 4] = pb4;
+            }
+            else
+            {
+                sF[bOff + (kB4 + 0) * ldB + nB4] = pb4.X;
+                sF[bOff + (kB4 + 1) * ldB + nB4] = pb4.Y;
+                sF[bOff + (kB4 + 2) * ldB + nB4] = pb4.Z;
+                sF[bOff + (kB4 + 3) * ldB + nB4] = pb4.W;
+            }
+        }
+
+        if (uB5)
+        {
+            if (bRowMajor)
+            {
+                s4[(bOff + kB5 * ldB + nB5) / 4] = pb5;
+            }
+            else
+            {
+                sF[bOff + (kB5 + 0) * ldB + nB5] = pb5.X;
+                sF[bOff + (kB5 + 1) * ldB + nB5] = pb5.Y;
+                sF[bOff + (kB5 + 2) * ldB + nB5] = pb5.Z;
+                sF[bOff + (kB5 + 3) * ldB + nB5] = pb5.W;
+            }
+        }
+
+        if (uB6)
+        {
+            if (bRowMajor)
+            {
+                s4[(bOff + kB6 * ldB + nB6) / 4] = pb6;
+            }
+            else
+            {
+                sF[bOff + (kB6 + 0) * ldB + nB6] = pb6.X;
+                sF[bOff + (kB6 + 1) * ldB + nB6] = pb6.Y;
+                sF[bOff + (kB6 + 2) * ldB + nB6] = pb6.Z;
+                sF[bOff + (kB6 + 3) * ldB + nB6] = pb6.W;
+            }
+        }
+
+        if (uB7)
+        {
+            if (bRowMajor)
+            {
+                s4[(bOff + kB7 * ldB + nB7) / 4] = pb7;
+            }
+            else
+            {
+                sF[bOff + (kB7 + 0) * ldB + nB7] = pb7.X;
+                sF[bOff + (kB7 + 1) * ldB + nB7] = pb7.Y;
+                sF[bOff + (kB7 + 2) * ldB + nB7] = pb7.Z;
+                sF[bOff + (kB7 + 3) * ldB + nB7] = pb7.W;
+            }
+        }
+
+        Group.Barrier();
+        for (int tile = 0; tile < tiles; tile++)
+        {
+            int curA = (tile & 1) * (bk * ldA);
+            int curB = bOff + (tile & 1) * (bk * ldB);
+            bool more = tile + 1 < tiles;
+            if (more)
+            {
+                int k1 = kBegin + (tile + 1) * bk;
+                pa0 = okA0 && k1 + kA0 < kEnd ? av[(gA0 + k1) / 4] : default;
+                pa1 = okA1 && k1 + kA1 < kEnd ? av[(gA1 + k1) / 4] : default;
+                pa2 = okA2 && k1 + kA2 < kEnd ? av[(gA2 + k1) / 4] : default;
+                pa3 = okA3 && k1 + kA3 < kEnd ? av[(gA3 + k1) / 4] : default;
+                pb0 = okB0 && k1 + kB0 < kEnd ? bv[(gB0 + (long)k1 * s.StrideBk) / 4] : default;
+                pb1 = okB1 && k1 + kB1 < kEnd ? bv[(gB1 + (long)k1 * s.StrideBk) / 4] : default;
+                pb2 = okB2 && k1 + kB2 < kEnd ? bv[(gB2 + (long)k1 * s.StrideBk) / 4] : default;
+                pb3 = okB3 && k1 + kB3 < kEnd ? bv[(gB3 + (long)k1 * s.StrideBk) / 4] : default;
+                pb4 = okB4 && k1 + kB4 < kEnd ? bv[(gB4 + (long)k1 * s.StrideBk) / 4] : default;
+                pb5 = okB5 && k1 + kB5 < kEnd ? bv[(gB5 + (long)k1 * s.StrideBk) / 4] : default;
+                pb6 = okB6 && k1 + kB6 < kEnd ? bv[(gB6 + (long)k1 * s.StrideBk) / 4] : default;
+                pb7 = okB7 && k1 + kB7 < kEnd ? bv[(gB7 + (long)k1 * s.StrideBk) / 4] : default;
+            }
+
+            // Four K steps per iteration (bk is 4, 8 or 16), written out; step u + 1's fragments are read before step u's FMAs.
+            for (int kk = 0; kk < bk; kk += 4)
+            {
+                Float4 fa0_0 = s4[(curA + (kk + 0) * ldA + tr) / 4 + 0 * lr];
+                Float4 fa1_0 = s4[(curA + (kk + 0) * ldA + tr) / 4 + 1 * lr];
+                Float4 fb0_0 = s4[(curB + (kk + 0) * ldB + tc) / 4 + 0 * lc];
+                Float4 fb1_0 = s4[(curB + (kk + 0) * ldB + tc) / 4 + 1 * lc];
+                Float4 fb2_0 = s4[(curB + (kk + 0) * ldB + tc) / 4 + 2 * lc];
+                Float4 fb3_0 = s4[(curB + (kk + 0) * ldB + tc) / 4 + 3 * lc];
+                Float4 fa0_1 = s4[(curA + (kk + 1) * ldA + tr) / 4 + 0 * lr];
+                Float4 fa1_1 = s4[(curA + (kk + 1) * ldA + tr) / 4 + 1 * lr];
+                Float4 fb0_1 = s4[(curB + (kk + 1) * ldB + tc) / 4 + 0 * lc];
+                Float4 fb1_1 = s4[(curB + (kk + 1) * ldB + tc) / 4 + 1 * lc];
+                Float4 fb2_1 = s4[(curB + (kk + 1) * ldB + tc) / 4 + 2 * lc];
+                Float4 fb3_1 = s4[(curB + (kk + 1) * ldB + tc) / 4 + 3 * lc];
+                float a0_0 = fa0_0.X;
+                float a1_0 = fa0_0.Y;
+                float a2_0 = fa0_0.Z;
+                float a3_0 = fa0_0.W;
+                float a4_0 = fa1_0.X;
+                float a5_0 = fa1_0.Y;
+                float a6_0 = fa1_0.Z;
+                float a7_0 = fa1_0.W;
+                float b0_0 = fb0_0.X;
+                float b1_0 = fb0_0.Y;
+                float b2_0 = fb0_0.Z;
+                float b3_0 = fb0_0.W;
+                float b4_0 = fb1_0.X;
+                float b5_0 = fb1_0.Y;
+                float b6_0 = fb1_0.Z;
+                float b7_0 = fb1_0.W;
+                float b8_0 = fb2_0.X;
+                float b9_0 = fb2_0.Y;
+                float b10_0 = fb2_0.Z;
+                float b11_0 = fb2_0.W;
+                float b12_0 = fb3_0.X;
+                float b13_0 = fb3_0.Y;
+                float b14_0 = fb3_0.Z;
+                float b15_0 = fb3_0.W;
+                c0_0 += a0_0 * b0_0; c0_1 += a0_0 * b1_0; c0_2 += a0_0 * b2_0; c0_3 += a0_0 * b3_0; c0_4 += a0_0 * b4_0; c0_5 += a0_0 * b5_0; c0_6 += a0_0 * b6_0; c0_7 += a0_0 * b7_0; c0_8 += a0_0 * b8_0; c0_9 += a0_0 * b9_0; c0_10 += a0_0 * b10_0; c0_11 += a0_0 * b11_0; c0_12 += a0_0 * b12_0; c0_13 += a0_0 * b13_0; c0_14 += a0_0 * b14_0; c0_15 += a0_0 * b15_0;
+                c1_0 += a1_0 * b0_0; c1_1 += a1_0 * b1_0; c1_2 += a1_0 * b2_0; c1_3 += a1_0 * b3_0; c1_4 += a1_0 * b4_0; c1_5 += a1_0 * b5_0; c1_6 += a1_0 * b6_0; c1_7 += a1_0 * b7_0; c1_8 += a1_0 * b8_0; c1_9 += a1_0 * b9_0; c1_10 += a1_0 * b10_0; c1_11 += a1_0 * b11_0; c1_12 += a1_0 * b12_0; c1_13 += a1_0 * b13_0; c1_14 += a1_0 * b14_0; c1_15 += a1_0 * b15_0;
+                c2_0 += a2_0 * b0_0; c2_1 += a2_0 * b1_0; c2_2 += a2_0 * b2_0; c2_3 += a2_0 * b3_0; c2_4 += a2_0 * b4_0; c2_5 += a2_0 * b5_0; c2_6 += a2_0 * b6_0; c2_7 += a2_0 * b7_0; c2_8 += a2_0 * b8_0; c2_9 += a2_0 * b9_0; c2_10 += a2_0 * b10_0; c2_11 += a2_0 * b11_0; c2_12 += a2_0 * b12_0; c2_13 += a2_0 * b13_0; c2_14 += a2_0 * b14_0; c2_15 += a2_0 * b15_0;
+                c3_0 += a3_0 * b0_0; c3_1 += a3_0 * b1_0; c3_2 += a3_0 * b2_0; c3_3 += a3_0 * b3_0; c3_4 += a3_0 * b4_0; c3_5 += a3_0 * b5_0; c3_6 += a3_0 * b6_0; c3_7 += a3_0 * b7_0; c3_8 += a3_0 * b8_0; c3_9 += a3_0 * b9_0; c3_10 += a3_0 * b10_0; c3_11 += a3_0 * b11_0; c3_12 += a3_0 * b12_0; c3_13 += a3_0 * b13_0; c3_14 += a3_0 * b14_0; c3_15 += a3_0 * b15_0;
+                c4_0 += a4_0 * b0_0; c4_1 += a4_0 * b1_0; c4_2 += a4_0 * b2_0; c4_3 += a4_0 * b3_0; c4_4 += a4_0 * b4_0; c4_5 += a4_0 * b5_0; c4_6 += a4_0 * b6_0; c4_7 += a4_0 * b7_0; c4_8 += a4_0 * b8_0; c4_9 += a4_0 * b9_0; c4_10 += a4_0 * b10_0; c4_11 += a4_0 * b11_0; c4_12 += a4_0 * b12_0; c4_13 += a4_0 * b13_0; c4_14 += a4_0 * b14_0; c4_15 += a4_0 * b15_0;
+                c5_0 += a5_0 * b0_0; c5_1 += a5_0 * b1_0; c5_2 += a5_0 * b2_0; c5_3 += a5_0 * b3_0; c5_4 += a5_0 * b4_0; c5_5 += a5_0 * b5_0; c5_6 += a5_0 * b6_0; c5_7 += a5_0 * b7_0; c5_8 += a5_0 * b8_0; c5_9 += a5_0 * b9_0; c5_10 += a5_0 * b10_0; c5_11 += a5_0 * b11_0; c5_12 += a5_0 * b12_0; c5_13 += a5_0 * b13_0; c5_14 += a5_0 * b14_0; c5_15 += a5_0 * b15_0;
+                c6_0 += a6_0 * b0_0; c6_1 += a6_0 * b1_0; c6_2 += a6_0 * b2_0; c6_3 += a6_0 * b3_0; c6_4 += a6_0 * b4_0; c6_5 += a6_0 * b5_0; c6_6 += a6_0 * b6_0; c6_7 += a6_0 * b7_0; c6_8 += a6_0 * b8_0; c6_9 += a6_0 * b9_0; c6_10 += a6_0 * b10_0; c6_11 += a6_0 * b11_0; c6_12 += a6_0 * b12_0; c6_13 += a6_0 * b13_0; c6_14 += a6_0 * b14_0; c6_15 += a6_0 * b15_0;
+                c7_0 += a7_0 * b0_0; c7_1 += a7_0 * b1_0; c7_2 += a7_0 * b2_0; c7_3 += a7_0 * b3_0; c7_4 += a7_0 * b4_0; c7_5 += a7_0 * b5_0; c7_6 += a7_0 * b6_0; c7_7 += a7_0 * b7_0; c7_8 += a7_0 * b8_0; c7_9 += a7_0 * b9_0; c7_10 += a7_0 * b10_0; c7_11 += a7_0 * b11_0; c7_12 += a7_0 * b12_0; c7_13 += a7_0 * b13_0; c7_14 += a7_0 * b14_0; c7_15 += a7_0 * b15_0;
+
+                Float4 fa0_2 = s4[(curA + (kk + 2) * ldA + tr) / 4 + 0 * lr];
+                Float4 fa1_2 = s4[(curA + (kk + 2) * ldA + tr) / 4 + 1 * lr];
+                Float4 fb0_2 = s4[(curB + (kk + 2) * ldB + tc) / 4 + 0 * lc];
+                Float4 fb1_2 = s4[(curB + (kk + 2) * ldB + tc) / 4 + 1 * lc];
+                Float4 fb2_2 = s4[(curB + (kk + 2) * ldB + tc) / 4 + 2 * lc];
+                Float4 fb3_2 = s4[(curB + (kk + 2) * ldB + tc) / 4 + 3 * lc];
+                float a0_1 = fa0_1.X;
+                float a1_1 = fa0_1.Y;
+                float a2_1 = fa0_1.Z;
+                float a3_1 = fa0_1.W;
+                float a4_1 = fa1_1.X;
+                float a5_1 = fa1_1.Y;
+                float a6_1 = fa1_1.Z;
+                float a7_1 = fa1_1.W;
+                float b0_1 = fb0_1.X;
+                float b1_1 = fb0_1.Y;
+                float b2_1 = fb0_1.Z;
+                float b3_1 = fb0_1.W;
+                float b4_1 = fb1_1.X;
+                float b5_1 = fb1_1.Y;
+                float b6_1 = fb1_1.Z;
+                float b7_1 = fb1_1.W;
+                float b8_1 = fb2_1.X;
+                float b9_1 = fb2_1.Y;
+                float b10_1 = fb2_1.Z;
+                float b11_1 = fb2_1.W;
+                float b12_1 = fb3_1.X;
+                float b13_1 = fb3_1.Y;
+                float b14_1 = fb3_1.Z;
+                float b15_1 = fb3_1.W;
+                c0_0 += a0_1 * b0_1; c0_1 += a0_1 * b1_1; c0_2 += a0_1 * b2_1; c0_3 += a0_1 * b3_1; c0_4 += a0_1 * b4_1; c0_5 += a0_1 * b5_1; c0_6 += a0_1 * b6_1; c0_7 += a0_1 * b7_1; c0_8 += a0_1 * b8_1; c0_9 += a0_1 * b9_1; c0_10 += a0_1 * b10_1; c0_11 += a0_1 * b11_1; c0_12 += a0_1 * b12_1; c0_13 += a0_1 * b13_1; c0_14 += a0_1 * b14_1; c0_15 += a0_1 * b15_1;
+                c1_0 += a1_1 * b0_1; c1_1 += a1_1 * b1_1; c1_2 += a1_1 * b2_1; c1_3 += a1_1 * b3_1; c1_4 += a1_1 * b4_1; c1_5 += a1_1 * b5_1; c1_6 += a1_1 * b6_1; c1_7 += a1_1 * b7_1; c1_8 += a1_1 * b8_1; c1_9 += a1_1 * b9_1; c1_10 += a1_1 * b10_1; c1_11 += a1_1 * b11_1; c1_12 += a1_1 * b12_1; c1_13 += a1_1 * b13_1; c1_14 += a1_1 * b14_1; c1_15 += a1_1 * b15_1;
+                c2_0 += a2_1 * b0_1; c2_1 += a2_1 * b1_1; c2_2 += a2_1 * b2_1; c2_3 += a2_1 * b3_1; c2_4 += a2_1 * b4_1; c2_5 += a2_1 * b5_1; c2_6 += a2_1 * b6_1; c2_7 += a2_1 * b7_1; c2_8 += a2_1 * b8_1; c2_9 += a2_1 * b9_1; c2_10 += a2_1 * b10_1; c2_11 += a2_1 * b11_1; c2_12 += a2_1 * b12_1; c2_13 += a2_1 * b13_1; c2_14 += a2_1 * b14_1; c2_15 += a2_1 * b15_1;
+                c3_0 += a3_1 * b0_1; c3_1 += a3_1 * b1_1; c3_2 += a3_1 * b2_1; c3_3 += a3_1 * b3_1; c3_4 += a3_1 * b4_1; c3_5 += a3_1 * b5_1; c3_6 += a3_1 * b6_1; c3_7 += a3_1 * b7_1; c3_8 += a3_1 * b8_1; c3_9 += a3_1 * b9_1; c3_10 += a3_1 * b10_1; c3_11 += a3_1 * b11_1; c3_12 += a3_1 * b12_1; c3_13 += a3_1 * b13_1; c3_14 += a3_1 * b14_1; c3_15 += a3_1 * b15_1;
+                c4_0 += a4_1 * b0_1; c4_1 += a4_1 * b1_1; c4_2 += a4_1 * b2_1; c4_3 += a4_1 * b3_1; c4_4 += a4_1 * b4_1; c4_5 += a4_1 * b5_1; c4_6 += a4_1 * b6_1; c4_7 += a4_1 * b7_1; c4_8 += a4_1 * b8_1; c4_9 += a4_1 * b9_1; c4_10 += a4_1 * b10_1; c4_11 += a4_1 * b11_1; c4_12 += a4_1 * b12_1; c4_13 += a4_1 * b13_1; c4_14 += a4_1 * b14_1; c4_15 += a4_1 * b15_1;
+                c5_0 += a5_1 * b0_1; c5_1 += a5_1 * b1_1; c5_2 += a5_1 * b2_1; c5_3 += a5_1 * b3_1; c5_4 += a5_1 * b4_1; c5_5 += a5_1 * b5_1; c5_6 += a5_1 * b6_1; c5_7 += a5_1 * b7_1; c5_8 += a5_1 * b8_1; c5_9 += a5_1 * b9_1; c5_10 += a5_1 * b10_1; c5_11 += a5_1 * b11_1; c5_12 += a5_1 * b12_1; c5_13 += a5_1 * b13_1; c5_14 += a5_1 * b14_1; c5_15 += a5_1 * b15_1;
+                c6_0 += a6_1 * b0_1; c6_1 += a6_1 * b1_1; c6_2 += a6_1 * b2_1; c6_3 += a6_1 * b3_1; c6_4 += a6_1 * b4_1; c6_5 += a6_1 * b5_1; c6_6 += a6_1 * b6_1; c6_7 += a6_1 * b7_1; c6_8 += a6_1 * b8_1; c6_9 += a6_1 * b9_1; c6_10 += a6_1 * b10_1; c6_11 += a6_1 * b11_1; c6_12 += a6_1 * b12_1; c6_13 += a6_1 * b13_1; c6_14 += a6_1 * b14_1; c6_15 += a6_1 * b15_1;
+                c7_0 += a7_1 * b0_1; c7_1 += a7_1 * b1_1; c7_2 += a7_1 * b2_1; c7_3 += a7_1 * b3_1; c7_4 += a7_1 * b4_1; c7_5 += a7_1 * b5_1; c7_6 += a7_1 * b6_1; c7_7 += a7_1 * b7_1; c7_8 += a7_1 * b8_1; c7_9 += a7_1 * b9_1; c7_10 += a7_1 * b10_1; c7_11 += a7_1 * b11_1; c7_12 += a7_1 * b12_1; c7_13 += a7_1 * b13_1; c7_14 += a7_1 * b14_1; c7_15 += a7_1 * b15_1;
+
+                Float4 fa0_3 = s4[(curA + (kk + 3) * ldA + tr) / 4 + 0 * lr];
+                Float4 fa1_3 = s4[(curA + (kk + 3) * ldA + tr) / 4 + 1 * lr];
+                Float4 fb0_3 = s4[(curB + (kk + 3) * ldB + tc) / 4 + 0 * lc];
+                Float4 fb1_3 = s4[(curB + (kk + 3) * ldB + tc) / 4 + 1 * lc];
+                Float4 fb2_3 = s4[(curB + (kk + 3) * ldB + tc) / 4 + 2 * lc];
+                Float4 fb3_3 = s4[(curB + (kk + 3) * ldB + tc) / 4 + 3 * lc];
+                float a0_2 = fa0_2.X;
+                float a1_2 = fa0_2.Y;
+                float a2_2 = fa0_2.Z;
+                float a3_2 = fa0_2.W;
+                float a4_2 = fa1_2.X;
+                float a5_2 = fa1_2.Y;
+                float a6_2 = fa1_2.Z;
+                float a7_2 = fa1_2.W;
+                float b0_2 = fb0_2.X;
+                float b1_2 = fb0_2.Y;
+                float b2_2 = fb0_2.Z;
+                float b3_2 = fb0_2.W;
+                float b4_2 = fb1_2.X;
+                float b5_2 = fb1_2.Y;
+                float b6_2 = fb1_2.Z;
+                float b7_2 = fb1_2.W;
+                float b8_2 = fb2_2.X;
+                float b9_2 = fb2_2.Y;
+                float b10_2 = fb2_2.Z;
+                float b11_2 = fb2_2.W;
+                float b12_2 = fb3_2.X;
+                float b13_2 = fb3_2.Y;
+                float b14_2 = fb3_2.Z;
+                float b15_2 = fb3_2.W;
+                c0_0 += a0_2 * b0_2; c0_1 += a0_2 * b1_2; c0_2 += a0_2 * b2_2; c0_3 += a0_2 * b3_2; c0_4 += a0_2 * b4_2; c0_5 += a0_2 * b5_2; c0_6 += a0_2 * b6_2; c0_7 += a0_2 * b7_2; c0_8 += a0_2 * b8_2; c0_9 += a0_2 * b9_2; c0_10 += a0_2 * b10_2; c0_11 += a0_2 * b11_2; c0_12 += a0_2 * b12_2; c0_13 += a0_2 * b13_2; c0_14 += a0_2 * b14_2; c0_15 += a0_2 * b15_2;
+                c1_0 += a1_2 * b0_2; c1_1 += a1_2 * b1_2; c1_2 += a1_2 * b2_2; c1_3 += a1_2 * b3_2; c1_4 += a1_2 * b4_2; c1_5 += a1_2 * b5_2; c1_6 += a1_2 * b6_2; c1_7 += a1_2 * b7_2; c1_8 += a1_2 * b8_2; c1_9 += a1_2 * b9_2; c1_10 += a1_2 * b10_2; c1_11 += a1_2 * b11_2; c1_12 += a1_2 * b12_2; c1_13 += a1_2 * b13_2; c1_14 += a1_2 * b14_2; c1_15 += a1_2 * b15_2;
+                c2_0 += a2_2 * b0_2; c2_1 += a2_2 * b1_2; c2_2 += a2_2 * b2_2; c2_3 += a2_2 * b3_2; c2_4 += a2_2 * b4_2; c2_5 += a2_2 * b5_2; c2_6 += a2_2 * b6_2; c2_7 += a2_2 * b7_2; c2_8 += a2_2 * b8_2; c2_9 += a2_2 * b9_2; c2_10 += a2_2 * b10_2; c2_11 += a2_2 * b11_2; c2_12 += a2_2 * b12_2; c2_13 += a2_2 * b13_2; c2_14 += a2_2 * b14_2; c2_15 += a2_2 * b15_2;
+                c3_0 += a3_2 * b0_2; c3_1 += a3_2 * b1_2; c3_2 += a3_2 * b2_2; c3_3 += a3_2 * b3_2; c3_4 += a3_2 * b4_2; c3_5 += a3_2 * b5_2; c3_6 += a3_2 * b6_2; c3_7 += a3_2 * b7_2; c3_8 += a3_2 * b8_2; c3_9 += a3_2 * b9_2; c3_10 += a3_2 * b10_2; c3_11 += a3_2 * b11_2; c3_12 += a3_2 * b12_2; c3_13 += a3_2 * b13_2; c3_14 += a3_2 * b14_2; c3_15 += a3_2 * b15_2;
+                c4_0 += a4_2 * b0_2; c4_1 += a4_2 * b1_2; c4_2 += a4_2 * b2_2; c4_3 += a4_2 * b3_2; c4_4 += a4_2 * b4_2; c4_5 += a4_2 * b5_2; c4_6 += a4_2 * b6_2; c4_7 += a4_2 * b7_2; c4_8 += a4_2 * b8_2; c4_9 += a4_2 * b9_2; c4_10 += a4_2 * b10_2; c4_11 += a4_2 * b11_2; c4_12 += a4_2 * b12_2; c4_13 += a4_2 * b13_2; c4_14 += a4_2 * b14_2; c4_15 += a4_2 * b15_2;
+                c5_0 += a5_2 * b0_2; c5_1 += a5_2 * b1_2; c5_2 += a5_2 * b2_2; c5_3 += a5_2 * b3_2; c5_4 += a5_2 * b4_2; c5_5 += a5_2 * b5_2; c5_6 += a5_2 * b6_2; c5_7 += a5_2 * b7_2; c5_8 += a5_2 * b8_2; c5_9 += a5_2 * b9_2; c5_10 += a5_2 * b10_2; c5_11 += a5_2 * b11_2; c5_12 += a5_2 * b12_2; c5_13 += a5_2 * b13_2; c5_14 += a5_2 * b14_2; c5_15 += a5_2 * b15_2;
+                c6_0 += a6_2 * b0_2; c6_1 += a6_2 * b1_2; c6_2 += a6_2 * b2_2; c6_3 += a6_2 * b3_2; c6_4 += a6_2 * b4_2; c6_5 += a6_2 * b5_2; c6_6 += a6_2 * b6_2; c6_7 += a6_2 * b7_2; c6_8 += a6_2 * b8_2; c6_9 += a6_2 * b9_2; c6_10 += a6_2 * b10_2; c6_11 += a6_2 * b11_2; c6_12 += a6_2 * b12_2; c6_13 += a6_2 * b13_2; c6_14 += a6_2 * b14_2; c6_15 += a6_2 * b15_2;
+                c7_0 += a7_2 * b0_2; c7_1 += a7_2 * b1_2; c7_2 += a7_2 * b2_2; c7_3 += a7_2 * b3_2; c7_4 += a7_2 * b4_2; c7_5 += a7_2 * b5_2; c7_6 += a7_2 * b6_2; c7_7 += a7_2 * b7_2; c7_8 += a7_2 * b8_2; c7_9 += a7_2 * b9_2; c7_10 += a7_2 * b10_2; c7_11 += a7_2 * b11_2; c7_12 += a7_2 * b12_2; c7_13 += a7_2 * b13_2; c7_14 += a7_2 * b14_2; c7_15 += a7_2 * b15_2;
+
+                float a0_3 = fa0_3.X;
+                float a1_3 = fa0_3.Y;
+                float a2_3 = fa0_3.Z;
+                float a3_3 = fa0_3.W;
+                float a4_3 = fa1_3.X;
+                float a5_3 = fa1_3.Y;
+                float a6_3 = fa1_3.Z;
+                float a7_3 = fa1_3.W;
+                float b0_3 = fb0_3.X;
+                float b1_3 = fb0_3.Y;
+                float b2_3 = fb0_3.Z;
+                float b3_3 = fb0_3.W;
+                float b4_3 = fb1_3.X;
+                float b5_3 = fb1_3.Y;
+                float b6_3 = fb1_3.Z;
+                float b7_3 = fb1_3.W;
+                float b8_3 = fb2_3.X;
+                float b9_3 = fb2_3.Y;
+                float b10_3 = fb2_3.Z;
+                float b11_3 = fb2_3.W;
+                float b12_3 = fb3_3.X;
+                float b13_3 = fb3_3.Y;
+                float b14_3 = fb3_3.Z;
+                float b15_3 = fb3_3.W;
+                c0_0 += a0_3 * b0_3; c0_1 += a0_3 * b1_3; c0_2 += a0_3 * b2_3; c0_3 += a0_3 * b3_3; c0_4 += a0_3 * b4_3; c0_5 += a0_3 * b5_3; c0_6 += a0_3 * b6_3; c0_7 += a0_3 * b7_3; c0_8 += a0_3 * b8_3; c0_9 += a0_3 * b9_3; c0_10 += a0_3 * b10_3; c0_11 += a0_3 * b11_3; c0_12 += a0_3 * b12_3; c0_13 += a0_3 * b13_3; c0_14 += a0_3 * b14_3; c0_15 += a0_3 * b15_3;
+                c1_0 += a1_3 * b0_3; c1_1 += a1_3 * b1_3; c1_2 += a1_3 * b2_3; c1_3 += a1_3 * b3_3; c1_4 += a1_3 * b4_3; c1_5 += a1_3 * b5_3; c1_6 += a1_3 * b6_3; c1_7 += a1_3 * b7_3; c1_8 += a1_3 * b8_3; c1_9 += a1_3 * b9_3; c1_10 += a1_3 * b10_3; c1_11 += a1_3 * b11_3; c1_12 += a1_3 * b12_3; c1_13 += a1_3 * b13_3; c1_14 += a1_3 * b14_3; c1_15 += a1_3 * b15_3;
+                c2_0 += a2_3 * b0_3; c2_1 += a2_3 * b1_3; c2_2 += a2_3 * b2_3; c2_3 += a2_3 * b3_3; c2_4 += a2_3 * b4_3; c2_5 += a2_3 * b5_3; c2_6 += a2_3 * b6_3; c2_7 += a2_3 * b7_3; c2_8 += a2_3 * b8_3; c2_9 += a2_3 * b9_3; c2_10 += a2_3 * b10_3; c2_11 += a2_3 * b11_3; c2_12 += a2_3 * b12_3; c2_13 += a2_3 * b13_3; c2_14 += a2_3 * b14_3; c2_15 += a2_3 * b15_3;
+                c3_0 += a3_3 * b0_3; c3_1 += a3_3 * b1_3; c3_2 += a3_3 * b2_3; c3_3 += a3_3 * b3_3; c3_4 += a3_3 * b4_3; c3_5 += a3_3 * b5_3; c3_6 += a3_3 * b6_3; c3_7 += a3_3 * b7_3; c3_8 += a3_3 * b8_3; c3_9 += a3_3 * b9_3; c3_10 += a3_3 * b10_3; c3_11 += a3_3 * b11_3; c3_12 += a3_3 * b12_3; c3_13 += a3_3 * b13_3; c3_14 += a3_3 * b14_3; c3_15 += a3_3 * b15_3;
+                c4_0 += a4_3 * b0_3; c4_1 += a4_3 * b1_3; c4_2 += a4_3 * b2_3; c4_3 += a4_3 * b3_3; c4_4 += a4_3 * b4_3; c4_5 += a4_3 * b5_3; c4_6 += a4_3 * b6_3; c4_7 += a4_3 * b7_3; c4_8 += a4_3 * b8_3; c4_9 += a4_3 * b9_3; c4_10 += a4_3 * b10_3; c4_11 += a4_3 * b11_3; c4_12 += a4_3 * b12_3; c4_13 += a4_3 * b13_3; c4_14 += a4_3 * b14_3; c4_15 += a4_3 * b15_3;
+                c5_0 += a5_3 * b0_3; c5_1 += a5_3 * b1_3; c5_2 += a5_3 * b2_3; c5_3 += a5_3 * b3_3; c5_4 += a5_3 * b4_3; c5_5 += a5_3 * b5_3; c5_6 += a5_3 * b6_3; c5_7 += a5_3 * b7_3; c5_8 += a5_3 * b8_3; c5_9 += a5_3 * b9_3; c5_10 += a5_3 * b10_3; c5_11 += a5_3 * b11_3; c5_12 += a5_3 * b12_3; c5_13 += a5_3 * b13_3; c5_14 += a5_3 * b14_3; c5_15 += a5_3 * b15_3;
+                c6_0 += a6_3 * b0_3; c6_1 += a6_3 * b1_3; c6_2 += a6_3 * b2_3; c6_3 += a6_3 * b3_3; c6_4 += a6_3 * b4_3; c6_5 += a6_3 * b5_3; c6_6 += a6_3 * b6_3; c6_7 += a6_3 * b7_3; c6_8 += a6_3 * b8_3; c6_9 += a6_3 * b9_3; c6_10 += a6_3 * b10_3; c6_11 += a6_3 * b11_3; c6_12 += a6_3 * b12_3; c6_13 += a6_3 * b13_3; c6_14 += a6_3 * b14_3; c6_15 += a6_3 * b15_3;
+                c7_0 += a7_3 * b0_3; c7_1 += a7_3 * b1_3; c7_2 += a7_3 * b2_3; c7_3 += a7_3 * b3_3; c7_4 += a7_3 * b4_3; c7_5 += a7_3 * b5_3; c7_6 += a7_3 * b6_3; c7_7 += a7_3 * b7_3; c7_8 += a7_3 * b8_3; c7_9 += a7_3 * b9_3; c7_10 += a7_3 * b10_3; c7_11 += a7_3 * b11_3; c7_12 += a7_3 * b12_3; c7_13 += a7_3 * b13_3; c7_14 += a7_3 * b14_3; c7_15 += a7_3 * b15_3;
+
+            }
+
+            if (more)
+            {
+                int nxtA = (bk * ldA) - curA;
+                int nxtB = bOff + (bk * ldB) - (curB - bOff);
+                if (uA0)
+                {
+                    sF[nxtA + (kA0 + 0) * ldA + rA0] = pa0.X;
+                    sF[nxtA + (kA0 + 1) * ldA + rA0] = pa0.Y;
+                    sF[nxtA + (kA0 + 2) * ldA + rA0] = pa0.Z;
+                    sF[nxtA + (kA0 + 3) * ldA + rA0] = pa0.W;
+                }
+
+                if (uA1)
+                {
+                    sF[nxtA + (kA1 + 0) * ldA + rA1] = pa1.X;
+                    sF[nxtA + (kA1 + 1) * ldA + rA1] = pa1.Y;
+                    sF[nxtA + (kA1 + 2) * ldA + rA1] = pa1.Z;
+                    sF[nxtA + (kA1 + 3) * ldA + rA1] = pa1.W;
+                }
+
+                if (uA2)
+                {
+                    sF[nxtA + (kA2 + 0) * ldA + rA2] = pa2.X;
+                    sF[nxtA + (kA2 + 1) * ldA + rA2] = pa2.Y;
+                    sF[nxtA + (kA2 + 2) * ldA + rA2] = pa2.Z;
+                    sF[nxtA + (kA2 + 3) * ldA + rA2] = pa2.W;
+                }
+
+                if (uA3)
+                {
+                    sF[nxtA + (kA3 + 0) * ldA + rA3] = pa3.X;
+                    sF[nxtA + (kA3 + 1) * ldA + rA3] = pa3.Y;
+                    sF[nxtA + (kA3 + 2) * ldA + rA3] = pa3.Z;
+                    sF[nxtA + (kA3 + 3) * ldA + rA3] = pa3.W;
+                }
+
+                if (uB0)
+                {
+                    if (bRowMajor)
+                    {
+                        s4[(nxtB + kB0 * ldB + nB0) / 4] = pb0;
+                    }
+                    else
+                    {
+                        sF[nxtB + (kB0 + 0) * ldB + nB0] = pb0.X;
+                        sF[nxtB + (kB0 + 1) * ldB + nB0] = pb0.Y;
+                        sF[nxtB + (kB0 + 2) * ldB + nB0] = pb0.Z;
+                        sF[nxtB + (kB0 + 3) * ldB + nB0] = pb0.W;
+                    }
+                }
+
+                if (uB1)
+                {
+                    if (bRowMajor)
+                    {
+                        s4[(nxtB + kB1 * ldB + nB1) / 4] = pb1;
+                    }
+                    else
+                    {
+                        sF[nxtB + (kB1 + 0) * ldB + nB1] = pb1.X;
+                        sF[nxtB + (kB1 + 1) * ldB + nB1] = pb1.Y;
+                        sF[nxtB + (kB1 + 2) * ldB + nB1] = pb1.Z;
+                        sF[nxtB + (kB1 + 3) * ldB + nB1] = pb1.W;
+                    }
+                }
+
+                if (uB2)
+                {
+                    if (bRowMajor)
+                    {
+                        s4[(nxtB + kB2 * ldB + nB2) / 4] = pb2;
+                    }
+                    else
+                    {
+                        sF[nxtB + (kB2 + 0) * ldB + nB2] = pb2.X;
+                        sF[nxtB + (kB2 + 1) * ldB + nB2] = pb2.Y;
+                        sF[nxtB + (kB2 + 2) * ldB + nB2] = pb2.Z;
+                        sF[nxtB + (kB2 + 3) * ldB + nB2] = pb2.W;
+                    }
+                }
+
+                if (uB3)
+                {
+                    if (bRowMajor)
+                    {
+                        s4[(nxtB + kB3 * ldB + nB3) / 4] = pb3;
+                    }
+                    else
+                    {
+                        sF[nxtB + (kB3 + 0) * ldB + nB3] = pb3.X;
+                        sF[nxtB + (kB3 + 1) * ldB + nB3] = pb3.Y;
+                        sF[nxtB + (kB3 + 2) * ldB + nB3] = pb3.Z;
+                        sF[nxtB + (kB3 + 3) * ldB + nB3] = pb3.W;
+                    }
+                }
+
+                if (uB4)
+                {
+                    if (bRowMajor)
+                    {
+                        s4[(nxtB + kB4 * ldB + nB4) / 4] = pb4;
+                    }
+                    else
+                    {
+                        sF[nxtB + (kB4 + 0) * ldB + nB4] = pb4.X;
+                        sF[nxtB + (kB4 + 1) * ldB + nB4] = pb4.Y;
+                        sF[nxtB + (kB4 + 2) * ldB + nB4] = pb4.Z;
+                        sF[nxtB + (kB4 + 3) * ldB + nB4] = pb4.W;
+                    }
+                }
+
+                if (uB5)
+                {
+                    if (bRowMajor)
+                    {
+                        s4[(nxtB + kB5 * ldB + nB5) / 4] = pb5;
+                    }
+                    else
+                    {
+                        sF[nxtB + (kB5 + 0) * ldB + nB5] = pb5.X;
+                        sF[nxtB + (kB5 + 1) * ldB + nB5] = pb5.Y;
+                        sF[nxtB + (kB5 + 2) * ldB + nB5] = pb5.Z;
+                        sF[nxtB + (kB5 + 3) * ldB + nB5] = pb5.W;
+                    }
+                }
+
+                if (uB6)
+                {
+                    if (bRowMajor)
+                    {
+                        s4[(nxtB + kB6 * ldB + nB6) / 4] = pb6;
+                    }
+                    else
+                    {
+                        sF[nxtB + (kB6 + 0) * ldB + nB6] = pb6.X;
+                        sF[nxtB + (kB6 + 1) * ldB + nB6] = pb6.Y;
+                        sF[nxtB + (kB6 + 2) * ldB + nB6] = pb6.Z;
+                        sF[nxtB + (kB6 + 3) * ldB + nB6] = pb6.W;
+                    }
+                }
+
+                if (uB7)
+                {
+                    if (bRowMajor)
+                    {
+                        s4[(nxtB + kB7 * ldB + nB7) / 4] = pb7;
+                    }
+                    else
+                    {
+                        sF[nxtB + (kB7 + 0) * ldB + nB7] = pb7.X;
+                        sF[nxtB + (kB7 + 1) * ldB + nB7] = pb7.Y;
+                        sF[nxtB + (kB7 + 2) * ldB + nB7] = pb7.Z;
+                        sF[nxtB + (kB7 + 3) * ldB + nB7] = pb7.W;
+                    }
+                }
+
+            }
+
+            Group.Barrier();
+        }
+
+        long cBase = s.SplitK > 1 ? split * s.BatchC : batch * s.BatchC;
+        long biasBase = batch * s.BatchBias;
+        int r0 = row0 + tr + 0 * 4 * lr + 0;
+        int r1 = row0 + tr + 0 * 4 * lr + 1;
+        int r2 = row0 + tr + 0 * 4 * lr + 2;
+        int r3 = row0 + tr + 0 * 4 * lr + 3;
+        int r4 = row0 + tr + 1 * 4 * lr + 0;
+        int r5 = row0 + tr + 1 * 4 * lr + 1;
+        int r6 = row0 + tr + 1 * 4 * lr + 2;
+        int r7 = row0 + tr + 1 * 4 * lr + 3;
+        int n0 = col0 + tc + 0 * 4 * lc + 0;
+        int n1 = col0 + tc + 0 * 4 * lc + 1;
+        int n2 = col0 + tc + 0 * 4 * lc + 2;
+        int n3 = col0 + tc + 0 * 4 * lc + 3;
+        int n4 = col0 + tc + 1 * 4 * lc + 0;
+        int n5 = col0 + tc + 1 * 4 * lc + 1;
+        int n6 = col0 + tc + 1 * 4 * lc + 2;
+        int n7 = col0 + tc + 1 * 4 * lc + 3;
+        int n8 = col0 + tc + 2 * 4 * lc + 0;
+        int n9 = col0 + tc + 2 * 4 * lc + 1;
+        int n10 = col0 + tc + 2 * 4 * lc + 2;
+        int n11 = col0 + tc + 2 * 4 * lc + 3;
+        int n12 = col0 + tc + 3 * 4 * lc + 0;
+        int n13 = col0 + tc + 3 * 4 * lc + 1;
+        int n14 = col0 + tc + 3 * 4 * lc + 2;
+        int n15 = col0 + tc + 3 * 4 * lc + 3;
+        if (r0 < s.M)
+        {
+            Store(c, bias, s, cBase, biasBase, r0, n0, c0_0);
+            Store(c, bias, s, cBase, biasBase, r0, n1, c0_1);
+            Store(c, bias, s, cBase, biasBase, r0, n2, c0_2);
+            Store(c, bias, s, cBase, biasBase, r0, n3, c0_3);
+            Store(c, bias, s, cBase, biasBase, r0, n4, c0_4);
+            Store(c, bias, s, cBase, biasBase, r0, n5, c0_5);
+            Store(c, bias, s, cBase, biasBase, r0, n6, c0_6);
+            Store(c, bias, s, cBase, biasBase, r0, n7, c0_7);
+            Store(c, bias, s, cBase, biasBase, r0, n8, c0_8);
+            Store(c, bias, s, cBase, biasBase, r0, n9, c0_9);
+            Store(c, bias, s, cBase, biasBase, r0, n10, c0_10);
+            Store(c, bias, s, cBase, biasBase, r0, n11, c0_11);
+            Store(c, bias, s, cBase, biasBase, r0, n12, c0_12);
+            Store(c, bias, s, cBase, biasBase, r0, n13, c0_13);
+            Store(c, bias, s, cBase, biasBase, r0, n14, c0_14);
+            Store(c, bias, s, cBase, biasBase, r0, n15, c0_15);
+        }
+        if (r1 < s.M)
+        {
+            Store(c, bias, s, cBase, biasBase, r1, n0, c1_0);
+            Store(c, bias, s, cBase, biasBase, r1, n1, c1_1);
+            Store(c, bias, s, cBase, biasBase, r1, n2, c1_2);
+            Store(c, bias, s, cBase, biasBase, r1, n3, c1_3);
+            Store(c, bias, s, cBase, biasBase, r1, n4, c1_4);
+            Store(c, bias, s, cBase, biasBase, r1, n5, c1_5);
+            Store(c, bias, s, cBase, biasBase, r1, n6, c1_6);
+            Store(c, bias, s, cBase, biasBase, r1, n7, c1_7);
+            Store(c, bias, s, cBase, biasBase, r1, n8, c1_8);
+            Store(c, bias, s, cBase, biasBase, r1, n9, c1_9);
+            Store(c, bias, s, cBase, biasBase, r1, n10, c1_10);
+            Store(c, bias, s, cBase, biasBase, r1, n11, c1_11);
+            Store(c, bias, s, cBase, biasBase, r1, n12, c1_12);
+            Store(c, bias, s, cBase, biasBase, r1, n13, c1_13);
+            Store(c, bias, s, cBase, biasBase, r1, n14, c1_14);
+            Store(c, bias, s, cBase, biasBase, r1, n15, c1_15);
+        }
+        if (r2 < s.M)
+        {
+            Store(c, bias, s, cBase, biasBase, r2, n0, c2_0);
+            Store(c, bias, s, cBase, biasBase, r2, n1, c2_1);
+            Store(c, bias, s, cBase, biasBase, r2, n2, c2_2);
+            Store(c, bias, s, cBase, biasBase, r2, n3, c2_3);
+            Store(c, bias, s, cBase, biasBase, r2, n4, c2_4);
+            Store(c, bias, s, cBase, biasBase, r2, n5, c2_5);
+            Store(c, bias, s, cBase, biasBase, r2, n6, c2_6);
+            Store(c, bias, s, cBase, biasBase, r2, n7, c2_7);
+            Store(c, bias, s, cBase, biasBase, r2, n8, c2_8);
+            Store(c, bias, s, cBase, biasBase, r2, n9, c2_9);
+            Store(c, bias, s, cBase, biasBase, r2, n10, c2_10);
+            Store(c, bias, s, cBase, biasBase, r2, n11, c2_11);
+            Store(c, bias, s, cBase, biasBase, r2, n12, c2_12);
+            Store(c, bias, s, cBase, biasBase, r2, n13, c2_13);
+            Store(c, bias, s, cBase, biasBase, r2, n14, c2_14);
+            Store(c, bias, s, cBase, biasBase, r2, n15, c2_15);
+        }
+        if (r3 < s.M)
+        {
+            Store(c, bias, s, cBase, biasBase, r3, n0, c3_0);
+            Store(c, bias, s, cBase, biasBase, r3, n1, c3_1);
+            Store(c, bias, s, cBase, biasBase, r3, n2, c3_2);
+            Store(c, bias, s, cBase, biasBase, r3, n3, c3_3);
+            Store(c, bias, s, cBase, biasBase, r3, n4, c3_4);
+            Store(c, bias, s, cBase, biasBase, r3, n5, c3_5);
+            Store(c, bias, s, cBase, biasBase, r3, n6, c3_6);
+            Store(c, bias, s, cBase, biasBase, r3, n7, c3_7);
+            Store(c, bias, s, cBase, biasBase, r3, n8, c3_8);
+            Store(c, bias, s, cBase, biasBase, r3, n9, c3_9);
+            Store(c, bias, s, cBase, biasBase, r3, n10, c3_10);
+            Store(c, bias, s, cBase, biasBase, r3, n11, c3_11);
+            Store(c, bias, s, cBase, biasBase, r3, n12, c3_12);
+            Store(c, bias, s, cBase, biasBase, r3, n13, c3_13);
+            Store(c, bias, s, cBase, biasBase, r3, n14, c3_14);
+            Store(c, bias, s, cBase, biasBase, r3, n15, c3_15);
+        }
+        if (r4 < s.M)
+        {
+            Store(c, bias, s, cBase, biasBase, r4, n0, c4_0);
+            Store(c, bias, s, cBase, biasBase, r4, n1, c4_1);
+            Store(c, bias, s, cBase, biasBase, r4, n2, c4_2);
+            Store(c, bias, s, cBase, biasBase, r4, n3, c4_3);
+            Store(c, bias, s, cBase, biasBase, r4, n4, c4_4);
+            Store(c, bias, s, cBase, biasBase, r4, n5, c4_5);
+            Store(c, bias, s, cBase, biasBase, r4, n6, c4_6);
+            Store(c, bias, s, cBase, biasBase, r4, n7, c4_7);
+            Store(c, bias, s, cBase, biasBase, r4, n8, c4_8);
+            Store(c, bias, s, cBase, biasBase, r4, n9, c4_9);
+            Store(c, bias, s, cBase, biasBase, r4, n10, c4_10);
+            Store(c, bias, s, cBase, biasBase, r4, n11, c4_11);
+            Store(c, bias, s, cBase, biasBase, r4, n12, c4_12);
+            Store(c, bias, s, cBase, biasBase, r4, n13, c4_13);
+            Store(c, bias, s, cBase, biasBase, r4, n14, c4_14);
+            Store(c, bias, s, cBase, biasBase, r4, n15, c4_15);
+        }
+        if (r5 < s.M)
+        {
+            Store(c, bias, s, cBase, biasBase, r5, n0, c5_0);
+            Store(c, bias, s, cBase, biasBase, r5, n1, c5_1);
+            Store(c, bias, s, cBase, biasBase, r5, n2, c5_2);
+            Store(c, bias, s, cBase, biasBase, r5, n3, c5_3);
+            Store(c, bias, s, cBase, biasBase, r5, n4, c5_4);
+            Store(c, bias, s, cBase, biasBase, r5, n5, c5_5);
+            Store(c, bias, s, cBase, biasBase, r5, n6, c5_6);
+            Store(c, bias, s, cBase, biasBase, r5, n7, c5_7);
+            Store(c, bias, s, cBase, biasBase, r5, n8, c5_8);
+            Store(c, bias, s, cBase, biasBase, r5, n9, c5_9);
+            Store(c, bias, s, cBase, biasBase, r5, n10, c5_10);
+            Store(c, bias, s, cBase, biasBase, r5, n11, c5_11);
+            Store(c, bias, s, cBase, biasBase, r5, n12, c5_12);
+            Store(c, bias, s, cBase, biasBase, r5, n13, c5_13);
+            Store(c, bias, s, cBase, biasBase, r5, n14, c5_14);
+            Store(c, bias, s, cBase, biasBase, r5, n15, c5_15);
+        }
+        if (r6 < s.M)
+        {
+            Store(c, bias, s, cBase, biasBase, r6, n0, c6_0);
+            Store(c, bias, s, cBase, biasBase, r6, n1, c6_1);
+            Store(c, bias, s, cBase, biasBase, r6, n2, c6_2);
+            Store(c, bias, s, cBase, biasBase, r6, n3, c6_3);
+            Store(c, bias, s, cBase, biasBase, r6, n4, c6_4);
+            Store(c, bias, s, cBase, biasBase, r6, n5, c6_5);
+            Store(c, bias, s, cBase, biasBase, r6, n6, c6_6);
+            Store(c, bias, s, cBase, biasBase, r6, n7, c6_7);
+            Store(c, bias, s, cBase, biasBase, r6, n8, c6_8);
+            Store(c, bias, s, cBase, biasBase, r6, n9, c6_9);
+            Store(c, bias, s, cBase, biasBase, r6, n10, c6_10);
+            Store(c, bias, s, cBase, biasBase, r6, n11, c6_11);
+            Store(c, bias, s, cBase, biasBase, r6, n12, c6_12);
+            Store(c, bias, s, cBase, biasBase, r6, n13, c6_13);
+            Store(c, bias, s, cBase, biasBase, r6, n14, c6_14);
+            Store(c, bias, s, cBase, biasBase, r6, n15, c6_15);
+        }
+        if (r7 < s.M)
+        {
+            Store(c, bias, s, cBase, biasBase, r7, n0, c7_0);
+            Store(c, bias, s, cBase, biasBase, r7, n1, c7_1);
+            Store(c, bias, s, cBase, biasBase, r7, n2, c7_2);
+            Store(c, bias, s, cBase, biasBase, r7, n3, c7_3);
+            Store(c, bias, s, cBase, biasBase, r7, n4, c7_4);
+            Store(c, bias, s, cBase, biasBase, r7, n5, c7_5);
+            Store(c, bias, s, cBase, biasBase, r7, n6, c7_6);
+            Store(c, bias, s, cBase, biasBase, r7, n7, c7_7);
+            Store(c, bias, s, cBase, biasBase, r7, n8, c7_8);
+            Store(c, bias, s, cBase, biasBase, r7, n9, c7_9);
+            Store(c, bias, s, cBase, biasBase, r7, n10, c7_10);
+            Store(c, bias, s, cBase, biasBase, r7, n11, c7_11);
+            Store(c, bias, s, cBase, biasBase, r7, n12, c7_12);
+            Store(c, bias, s, cBase, biasBase, r7, n13, c7_13);
+            Store(c, bias, s, cBase, biasBase, r7, n14, c7_14);
+            Store(c, bias, s, cBase, biasBase, r7, n15, c7_15);
+        }
+    }
+
+    /// <summary>
     /// Decode GEMV, weight [K, N] row-major: group (Grid.X) owns 4*warp consecutive columns, each lane 4 of them
     /// (lane + j*warp: every load is a coalesced 128-byte warp access); Grid.Y splits K into chunks of KChunk rows,
     /// the group's warps take every nw-th row of its chunk, two rows per iteration (8 independent loads in flight per

@@ -15,6 +15,7 @@ public sealed partial class IlgpuKernels
     private readonly Action<KernelConfig, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, GemvShape>?[] gemvNkF32 = new Action<KernelConfig, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, GemvShape>?[5];
     private Action<KernelConfig, ArrayView<float>, ArrayView<float>, ArrayView<float>, GemvShape>? gemvReduceF32;
     private readonly Action<KernelConfig, ArrayView<Float4>, ArrayView<Float4>, ArrayView<float>, ArrayView<float>, GemmShape>?[] sgemmWarpF32 = new Action<KernelConfig, ArrayView<Float4>, ArrayView<Float4>, ArrayView<float>, ArrayView<float>, GemmShape>?[8];
+    private readonly Action<KernelConfig, ArrayView<Float4>, ArrayView<Float4>, ArrayView<float>, ArrayView<float>, GemmShape>?[] sgemmWideF32 = new Action<KernelConfig, ArrayView<Float4>, ArrayView<Float4>, ArrayView<float>, ArrayView<float>, GemmShape>?[7];
     private MemoryBuffer1D<float, Stride1D.Dense>? gemvScratch;
 
     /// <summary>
@@ -197,10 +198,18 @@ public sealed partial class IlgpuKernels
         {
             var variant = SgemmKernel == SgemmKernelVariant.Legacy || !UsesSgemmWarpF32(a, b, k, n, transposeB) ? SgemmKernelVariant.Legacy : SgemmKernel;
             int edge = 8 * t;
-            int bk = variant == SgemmKernelVariant.Legacy ? t / 2 : variant == SgemmKernelVariant.WarpBk16 && t == GemmFastKernels.MaxTileThreads && !flat ? 16 : Math.Max(4, t / 2);
-            shape.Bk = bk;
             int halves = m <= edge / 2 || flat ? 1 : 2;
-            var (rowsPerTile, colsPerTile) = flat ? GemmFastKernels.FlatTile(t) : (edge / 2 * halves, edge);
+
+            // `wide`: 8×16 outputs per thread (SgemmWide8x16F32): 128×128 tiles above 4T rows, 64×256 (warps side by
+            // side) for 17–64 rows; 8–16 rows keep the flat tile.
+            // `wide16`: the same with K-tile 16 on GPUs; on the simulator K-tile 8 for the square tile (4 for the short one).
+            bool wide = (variant == SgemmKernelVariant.Wide8x16 || variant == SgemmKernelVariant.Wide8x16Bk16) && !flat;
+            bool wideBk16 = variant == SgemmKernelVariant.Wide8x16Bk16;
+            int bk = variant == SgemmKernelVariant.Legacy ? t / 2
+                : wide ? (t >= GemmFastKernels.MaxTileThreads ? (wideBk16 ? 16 : 8) : (wideBk16 && halves == 2 ? 8 : 4))
+                : variant == SgemmKernelVariant.WarpBk16 && t == GemmFastKernels.MaxTileThreads && !flat ? 16 : Math.Max(4, t / 2);
+            shape.Bk = bk;
+            var (rowsPerTile, colsPerTile) = flat ? GemmFastKernels.FlatTile(t) : wide ? GemmFastKernels.WideTile(t, halves) : (edge / 2 * halves, edge);
             int gx = (n + colsPerTile - 1) / colsPerTile;
             int gy = (m + rowsPerTile - 1) / rowsPerTile;
 
@@ -231,10 +240,14 @@ public sealed partial class IlgpuKernels
                 target3 = Scratch((long)splits * m * n);
             }
 
-            var tiled = new KernelConfig(new Index3D(gx, gy, splits > 1 ? splits : batch), new Index3D(t * t, 1, 1));
+            var tiled = new KernelConfig(new Index3D(gx, gy, splits > 1 ? splits : batch), new Index3D(wide ? GemmFastKernels.WideThreads(t) : t * t, 1, 1));
             if (variant == SgemmKernelVariant.Legacy)
             {
                 SgemmVariant(t, halves)(tiled, a, b, bias, target3, shape);
+            }
+            else if (wide)
+            {
+                SgemmWideLaunch(t, halves, bk)(tiled, a.Cast<Float4>(), b.Cast<Float4>(), bias, target3, shape);
             }
             else
             {
@@ -314,6 +327,29 @@ public sealed partial class IlgpuKernels
             (4, 1, 4, true) => device.Load(ref sgemmWarpF32[slot], name, acc => acc.LoadStreamKernel<ArrayView<Float4>, ArrayView<Float4>, ArrayView<float>, ArrayView<float>, GemmShape>(GemmFastKernels.SgemmWarpF32<Const4, Const1, Const4, Const1>, SgemmBounds)),
             (16, 1, 8, true) => device.Load(ref sgemmWarpF32[slot], name, acc => acc.LoadStreamKernel<ArrayView<Float4>, ArrayView<Float4>, ArrayView<float>, ArrayView<float>, GemmShape>(GemmFastKernels.SgemmWarpF32<Const16, Const1, Const8, Const1>, SgemmBounds)),
             _ => throw new ArgumentOutOfRangeException(nameof(tileThreads), $"No warp-tiled SGEMM for {tileThreads} tile threads, {rowHalves} row halves, K-tile {bk}, flat {flat}."),
+        };
+    }
+
+    /// <summary>
+    /// <c>SgemmWide8x16F32</c> for <paramref name="tileThreads"/> 16 (GPUs: 128 threads, <c>.maxntid 128</c> and
+    /// <see cref="SgemmGroupsPerSm"/> groups per SM, so up to 255 registers at 2) or 4 (the simulator: 16 threads), with
+    /// <paramref name="warpRows"/> 2 (square tile) or 1 (the short tile, warps side by side) and K-tile
+    /// <paramref name="bk"/> (GPUs 8 or 16; the simulator 4, or 8 for the square tile).
+    /// </summary>
+    private Action<KernelConfig, ArrayView<Float4>, ArrayView<Float4>, ArrayView<float>, ArrayView<float>, GemmShape> SgemmWideLaunch(int tileThreads, int warpRows, int bk)
+    {
+        var name = $"{nameof(GemmFastKernels.SgemmWide8x16F32)}<{tileThreads},{warpRows},{bk}>";
+        var bounds = Bounds(GemmFastKernels.WideThreads(tileThreads), SgemmGroupsPerSm);
+        return (tileThreads, warpRows, bk) switch
+        {
+            (4, 1, 4) => device.Load(ref sgemmWideF32[0], name, acc => acc.LoadStreamKernel<ArrayView<Float4>, ArrayView<Float4>, ArrayView<float>, ArrayView<float>, GemmShape>(GemmFastKernels.SgemmWide8x16F32<Const4, Const1, Const4>, bounds)),
+            (4, 2, 4) => device.Load(ref sgemmWideF32[1], name, acc => acc.LoadStreamKernel<ArrayView<Float4>, ArrayView<Float4>, ArrayView<float>, ArrayView<float>, GemmShape>(GemmFastKernels.SgemmWide8x16F32<Const4, Const2, Const4>, bounds)),
+            (4, 2, 8) => device.Load(ref sgemmWideF32[2], name, acc => acc.LoadStreamKernel<ArrayView<Float4>, ArrayView<Float4>, ArrayView<float>, ArrayView<float>, GemmShape>(GemmFastKernels.SgemmWide8x16F32<Const4, Const2, Const8>, bounds)),
+            (GemmFastKernels.MaxTileThreads, 1, 8) => device.Load(ref sgemmWideF32[3], name, acc => acc.LoadStreamKernel<ArrayView<Float4>, ArrayView<Float4>, ArrayView<float>, ArrayView<float>, GemmShape>(GemmFastKernels.SgemmWide8x16F32<Const16, Const1, Const8>, bounds)),
+            (GemmFastKernels.MaxTileThreads, 2, 8) => device.Load(ref sgemmWideF32[4], name, acc => acc.LoadStreamKernel<ArrayView<Float4>, ArrayView<Float4>, ArrayView<float>, ArrayView<float>, GemmShape>(GemmFastKernels.SgemmWide8x16F32<Const16, Const2, Const8>, bounds)),
+            (GemmFastKernels.MaxTileThreads, 1, 16) => device.Load(ref sgemmWideF32[5], name, acc => acc.LoadStreamKernel<ArrayView<Float4>, ArrayView<Float4>, ArrayView<float>, ArrayView<float>, GemmShape>(GemmFastKernels.SgemmWide8x16F32<Const16, Const1, Const16>, bounds)),
+            (GemmFastKernels.MaxTileThreads, 2, 16) => device.Load(ref sgemmWideF32[6], name, acc => acc.LoadStreamKernel<ArrayView<Float4>, ArrayView<Float4>, ArrayView<float>, ArrayView<float>, GemmShape>(GemmFastKernels.SgemmWide8x16F32<Const16, Const2, Const16>, bounds)),
+            _ => throw new ArgumentOutOfRangeException(nameof(tileThreads), $"No SgemmWide8x16F32 for {tileThreads} tile threads, {warpRows} warp rows, K-tile {bk}."),
         };
     }
 
@@ -583,9 +619,21 @@ internal enum SgemmKernelVariant
 
     /// <summary><c>SgemmWarpF32</c> with K-tile 16 (twice the prefetch registers, half the barriers).</summary>
     WarpBk16,
+
+    /// <summary>
+    /// <c>SgemmWide8x16F32</c> (128 threads, 8×16 outputs each, K-tile 8): 128×128 tiles for products over 64 rows,
+    /// 64×256 for 17–64 rows (and below 8 when the GEMV is off); the flat tile (K-tile 8) for 8–16 rows, as <c>warp8</c>.
+    /// </summary>
+    Wide8x16,
+
+    /// <summary>As <see cref="Wide8x16"/> with K-tile 16 (half the barriers, 8 staged vectors per thread instead of 4).</summary>
+    Wide8x16Bk16,
 }
 
-/// <summary>The SGEMM kernel setting (<c>GEMS_SGEMM_VARIANT</c>): <c>legacy</c>, <c>warp8</c> (default) or <c>warp16</c>.</summary>
+/// <summary>
+/// The SGEMM kernel setting (<c>GEMS_SGEMM_VARIANT</c>): <c>legacy</c>, <c>warp8</c> (default), <c>warp16</c>, <c>wide</c>
+/// or <c>wide16</c>.
+/// </summary>
 internal static class SgemmKernelChoice
 {
     /// <summary>Environment variable naming the SGEMM kernel.</summary>
@@ -596,11 +644,16 @@ internal static class SgemmKernelChoice
     /// <summary>The setting of this process (read once).</summary>
     public static SgemmKernelVariant FromEnvironment() => FromVariable.Value;
 
-    /// <summary><c>legacy</c> and <c>warp16</c> (any case, surrounding spaces ignored) select those; anything else <c>warp8</c>.</summary>
+    /// <summary>
+    /// <c>legacy</c>, <c>warp16</c>, <c>wide</c> and <c>wide16</c> (any case, surrounding spaces ignored) select those;
+    /// anything else <c>warp8</c>.
+    /// </summary>
     public static SgemmKernelVariant Parse(string? setting) => setting?.Trim().ToLowerInvariant() switch
     {
         "legacy" => SgemmKernelVariant.Legacy,
         "warp16" => SgemmKernelVariant.WarpBk16,
+        "wide" => SgemmKernelVariant.Wide8x16,
+        "wide16" => SgemmKernelVariant.Wide8x16Bk16,
         _ => SgemmKernelVariant.WarpBk8,
     };
 }

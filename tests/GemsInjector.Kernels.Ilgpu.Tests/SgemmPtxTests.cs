@@ -17,7 +17,7 @@ namespace GemsInjector.Kernels.Ilgpu.Tests;
 /// </summary>
 public sealed class SgemmPtxTests
 {
-    public static TheoryData<string> Variants() => new() { "Sgemm8x8F32<16,1>", "Sgemm8x8F32<16,2>", "SgemmWarpF32<16,1,8>", "SgemmWarpF32<16,2,8>", "SgemmWarpF32<16,1,16>", "SgemmWarpF32<16,2,16>", "SgemmWarpF32<16,1,8,flat>" };
+    public static TheoryData<string> Variants() => new() { "Sgemm8x8F32<16,1>", "Sgemm8x8F32<16,2>", "SgemmWarpF32<16,1,8>", "SgemmWarpF32<16,2,8>", "SgemmWarpF32<16,1,16>", "SgemmWarpF32<16,2,16>", "SgemmWarpF32<16,1,8,flat>", "SgemmWide8x16F32<16,2,8>", "SgemmWide8x16F32<16,1,8>", "SgemmWide8x16F32<16,2,16>", "SgemmWide8x16F32<16,1,16>" };
 
     [Theory]
     [MemberData(nameof(Variants))]
@@ -32,12 +32,17 @@ public sealed class SgemmPtxTests
             "SgemmWarpF32<16,1,16>" => Warp(typeof(Const1), typeof(Const16), typeof(Const16)),
             "SgemmWarpF32<16,2,16>" => Warp(typeof(Const2), typeof(Const16), typeof(Const16)),
             "SgemmWarpF32<16,1,8,flat>" => Warp(typeof(Const1), typeof(Const8), typeof(Const1)),
+            "SgemmWide8x16F32<16,2,8>" => Wide(typeof(Const2), typeof(Const8)),
+            "SgemmWide8x16F32<16,1,8>" => Wide(typeof(Const1), typeof(Const8)),
+            "SgemmWide8x16F32<16,2,16>" => Wide(typeof(Const2), typeof(Const16)),
+            "SgemmWide8x16F32<16,1,16>" => Wide(typeof(Const1), typeof(Const16)),
             _ => throw new ArgumentOutOfRangeException(nameof(variant)),
         };
         using var context = Context.Create(b => b.Optimize(OptimizationLevel.O2));
         using var backend = new PTXBackend(context, new CudaCapabilityContext(CudaArchitecture.SM_90),
             CudaArchitecture.SM_90, CudaInstructionSet.ISA_80, nvvmAPI: null);
-        var compiled = (PTXCompiledKernel)backend.Compile(EntryPointDescription.FromExplicitlyGroupedKernel(method), new KernelSpecialization(256, 2));
+        var compiled = (PTXCompiledKernel)backend.Compile(EntryPointDescription.FromExplicitlyGroupedKernel(method),
+            new KernelSpecialization(variant.StartsWith("SgemmWide", StringComparison.Ordinal) ? 128 : 256, 2));
         string ptx = compiled.PTXAssembly;
         string? dump = Environment.GetEnvironmentVariable("GEMS_PTX_DUMP_DIR");
         if (!string.IsNullOrEmpty(dump))
@@ -53,12 +58,31 @@ public sealed class SgemmPtxTests
         long sharedBytes = System.Text.RegularExpressions.Regex.Matches(ptx, @"\.shared\s+\.align\s+\d+\s+\.b8\s+\w+\[(\d+)\]")
             .Sum(m => long.Parse(m.Groups[1].Value, System.Globalization.CultureInfo.InvariantCulture));
         Assert.InRange(sharedBytes, 1, 48 * 1024);
-        if (variant.StartsWith("SgemmWarp", StringComparison.Ordinal))
+        if (variant.StartsWith("SgemmWide", StringComparison.Ordinal))
+        {
+            // Launch bounds for 2 groups of 128 threads (ptxas may use up to 255 registers); the written-out 4-step body
+            // holds 4 × (2 A + 4 B) 16-byte fragment loads and 4 × 128 multiply-adds, and no 8-byte or scalar shared
+            // load (the staging stores are the only other shared accesses).
+            Assert.Contains(".maxntid 128", ptx, StringComparison.Ordinal);
+            Assert.Contains(".minnctapersm 2", ptx, StringComparison.Ordinal);
+            Assert.Equal(24, System.Text.RegularExpressions.Regex.Matches(ptx, @"ld\.shared\.v4\.f32").Count);
+            Assert.DoesNotContain("ld.shared.f32", ptx, StringComparison.Ordinal);
+            Assert.DoesNotContain("ld.shared.v2", ptx, StringComparison.Ordinal);
+            int muls = System.Text.RegularExpressions.Regex.Matches(ptx, @"\bmul(\.rn)?\.f32\b").Count;
+            int fmas = System.Text.RegularExpressions.Regex.Matches(ptx, @"\bfma\.rn\.f32\b").Count;
+            Assert.True(muls + fmas >= 4 * 128, $"{muls} mul.f32 + {fmas} fma.rn.f32, expected at least 512 in the K loop");
+            Assert.True(sharedBytes <= GemmFastKernels.WideShared * sizeof(float), $"{sharedBytes} bytes of shared memory");
+        }
+
+        if (variant.StartsWith("SgemmWarp", StringComparison.Ordinal) || variant.StartsWith("SgemmWide", StringComparison.Ordinal))
         {
             Assert.True(ptx.Contains("ld.global.v4.f32", StringComparison.Ordinal) || ptx.Contains("ld.global.v4.b32", StringComparison.Ordinal)
                 || ptx.Contains("ld.global.v4.u32", StringComparison.Ordinal), "no 16-byte global load");
         }
     }
+
+    private static System.Reflection.MethodInfo Wide(Type warpRows, Type bk) =>
+        typeof(GemmFastKernels).GetMethod(nameof(GemmFastKernels.SgemmWide8x16F32))!.MakeGenericMethod(typeof(Const16), warpRows, bk);
 
     private static System.Reflection.MethodInfo Warp(Type halves, Type bk, Type warpRowsLimit) =>
         typeof(GemmFastKernels).GetMethod(nameof(GemmFastKernels.SgemmWarpF32))!.MakeGenericMethod(typeof(Const16), halves, bk, warpRowsLimit);

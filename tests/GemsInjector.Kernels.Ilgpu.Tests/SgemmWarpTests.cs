@@ -21,7 +21,7 @@ public sealed class SgemmWarpTests : KernelTestBase
     public static TheoryData<string, int, int, int, int, bool> Shapes()
     {
         var data = new TheoryData<string, int, int, int, int, bool>();
-        foreach (var v in new[] { "legacy", "warp8", "warp16" })
+        foreach (var v in new[] { "legacy", "warp8", "warp16", "wide" })
         {
             data.Add(v, 1, 33, 40, 36, false);
             data.Add(v, 1, 33, 40, 37, true);
@@ -37,6 +37,25 @@ public sealed class SgemmWarpTests : KernelTestBase
             data.Add(v, 1, 33, 41, 36, false);
             data.Add(v, 1, 33, 40, 38, false);
         }
+
+        // `wide` above 16 rows on the simulator (its 32×64 tile): several row and column tiles with tails, K tails
+        // inside a K-tile, both layouts, batches.
+        data.Add("wide", 1, 100, 76, 150, false);
+        data.Add("wide", 1, 100, 76, 150, true);
+        data.Add("wide", 1, 64, 64, 128, false);
+        data.Add("wide", 1, 65, 4, 68, true);
+        data.Add("wide", 2, 45, 36, 72, false);
+        data.Add("wide", 3, 33, 20, 65, true);
+        data.Add("wide", 1, 16, 100, 300, false);
+        data.Add("wide", 1, 9, 44, 129, true);
+        data.Add("wide", 2, 3, 8, 260, false);
+
+        // `wide16` on the simulator: K-tile 8 for the square tile (two 16-byte vectors along K per row), 4 for the short.
+        data.Add("wide16", 1, 100, 76, 150, false);
+        data.Add("wide16", 1, 100, 76, 150, true);
+        data.Add("wide16", 1, 33, 12, 64, true);
+        data.Add("wide16", 2, 45, 44, 72, false);
+        data.Add("wide16", 1, 9, 44, 129, true);
 
         return data;
     }
@@ -101,6 +120,9 @@ public sealed class SgemmWarpTests : KernelTestBase
     [InlineData("warp8", true, true)]
     [InlineData("warp16", true, false)]
     [InlineData("legacy", false, true)]
+    [InlineData("wide", false, false)]
+    [InlineData("wide", true, true)]
+    [InlineData("wide16", true, false)]
     public void AddmmBiasEpilogue(string variant, bool matrixBias, bool transposeB)
     {
         const int m = 37, k = 72, n = 44;
@@ -145,6 +167,131 @@ public sealed class SgemmWarpTests : KernelTestBase
             K.Mm(aView, bView, c, m, k, n, transposeB);
             AssertClose(Download(c), MatMul(a.Skip(1).ToArray(), b.Skip(1).ToArray(), 1, m, k, n, transposeB), RtolF32, Atol * k, "misaligned mm", seed);
         });
+    }
+
+    /// <summary>
+    /// Split-K on the 8×16 kernel (40 rows: two of the simulator's 32-row tiles, K 256 in 2 chunks of 128): the partials,
+    /// then alpha and the bias through the reduce kernel.
+    /// </summary>
+    [Theory]
+    [InlineData(false, false)]
+    [InlineData(true, true)]
+    public void WideSplitKWithBias(bool matrixBias, bool transposeB)
+    {
+        const int m = 40, k = 256, n = 60;
+        int seed = 9600 + (matrixBias ? 1 : 0) + (transposeB ? 2 : 0);
+        var a = Random(seed, m * k);
+        var b = Random(seed + 1, k * n);
+        var bias = Random(seed + 2, matrixBias ? m * n : n);
+        WithVariant("wide", () =>
+        {
+            var c = Poisoned(m * n);
+            K.Addmm(Upload(bias), Upload(a), Upload(b), c, m, k, n, beta: -1.25f, alpha: 0.75f, transposeB: transposeB);
+            var expected = MatMul(a, b, 1, m, k, n, transposeB).Select((p, idx) => 0.75 * p - 1.25 * bias[matrixBias ? idx : idx % n]).ToArray();
+            AssertClose(Download(c), expected, RtolF32, Atol * k, "wide addmm split-K", seed);
+        });
+        Assert.True(Device.HasCompiled("SgemmWide8x16F32"));
+    }
+
+    /// <summary>
+    /// The 8×16 kernel's index arithmetic (GPU: 128 threads, lanes 8×4, 128×128 tile, K-tile 8; simulator: 16 threads,
+    /// lanes 2×2, 32×64, K-tile 4), replayed: every output has exactly one owner, the staged vectors cover both tiles
+    /// within the prefetch slots (2 of A, 4 of B), both double buffers fit WideShared, and the fragment loads of a warp
+    /// touch at most 128 consecutive bytes (one shared wavefront).
+    /// </summary>
+    [Theory]
+    [InlineData(16, 2, 8)]
+    [InlineData(16, 1, 8)]
+    [InlineData(16, 2, 16)]
+    [InlineData(16, 1, 16)]
+    [InlineData(4, 2, 4)]
+    [InlineData(4, 1, 4)]
+    [InlineData(4, 2, 8)]
+    public void WideLayoutCoversTheTile(int t, int warpsDown, int bk)
+    {
+        bool gpu = t >= 16;
+        int threads = GemmFastKernels.WideThreads(t), lr = gpu ? 8 : 2, lc = gpu ? 4 : 2, lanes = lr * lc;
+        int warpsAcross = 4 / warpsDown;
+        int warpRows = 8 * lr, warpCols = 16 * lc, tileRows = warpsDown * warpRows, tileCols = warpsAcross * warpCols;
+        Assert.Equal(GemmFastKernels.WideTile(t, warpsDown), (tileRows, tileCols));
+        Assert.Equal(gpu ? (warpsDown == 2 ? (128, 128) : (64, 256)) : (warpsDown == 2 ? (32, 64) : (16, 128)), (tileRows, tileCols));
+        Assert.Equal(4 * lanes, threads);
+        var owner = new int[tileRows * tileCols];
+        for (int tid = 0; tid < threads; tid++)
+        {
+            int lane = tid % lanes, warp = tid / lanes;
+            int tr = (warp / warpsAcross) * warpRows + 4 * (lane / lc);
+            int tc = (warp % warpsAcross) * warpCols + 4 * (lane % lc);
+            for (int i = 0; i < 8; i++)
+            {
+                for (int j = 0; j < 16; j++)
+                {
+                    owner[(tr + (i / 4) * 4 * lr + i % 4) * tileCols + tc + (j / 4) * 4 * lc + j % 4]++;
+                }
+            }
+        }
+
+        Assert.All(owner, count => Assert.Equal(1, count));
+        if (gpu)
+        {
+            // One warp's A fragment: 8 distinct vectors, consecutive; B: 4 distinct, consecutive.
+            var aVec = Enumerable.Range(0, 32).Select(l => 4 * (l / lc) / 4).Distinct().OrderBy(x => x).ToArray();
+            var bVec = Enumerable.Range(0, 32).Select(l => 4 * (l % lc) / 4).Distinct().OrderBy(x => x).ToArray();
+            Assert.Equal(Enumerable.Range(0, 8), aVec);
+            Assert.Equal(Enumerable.Range(0, 4), bVec);
+        }
+
+        int kVecs = bk / 4;
+        int aVecs = tileRows * kVecs, bVecs = tileCols * kVecs;
+        Assert.InRange(aVecs, 1, 4 * threads);
+        Assert.InRange(bVecs, 1, 8 * threads);
+        var aSeen = new int[tileRows * bk];
+        for (int e = 0; e < aVecs; e++)
+        {
+            for (int j = 0; j < 4; j++)
+            {
+                aSeen[(e / kVecs) * bk + 4 * (e % kVecs) + j]++;
+            }
+        }
+
+        Assert.All(aSeen, count => Assert.Equal(1, count));
+        foreach (bool rowMajor in new[] { true, false })
+        {
+            var bSeen = new int[bk * tileCols];
+            for (int e = 0; e < bVecs; e++)
+            {
+                int kB = rowMajor ? e / (tileCols / 4) : 4 * (e % kVecs);
+                int nB = rowMajor ? 4 * (e % (tileCols / 4)) : e / kVecs;
+                for (int j = 0; j < 4; j++)
+                {
+                    bSeen[rowMajor ? kB * tileCols + nB + j : (kB + j) * tileCols + nB]++;
+                }
+            }
+
+            Assert.All(bSeen, count => Assert.Equal(1, count));
+        }
+
+        Assert.True(2 * bk * (tileRows + 4) + 2 * bk * (tileCols + 4) <= GemmFastKernels.WideShared, "both double buffers fit");
+    }
+
+    /// <summary>The simulator's <c>wide</c> / <c>wide16</c> runs reach the kernels they are meant to (names as loaded).</summary>
+    [Fact]
+    public void WideVariantsCompileTheirKTiles()
+    {
+        WithVariant("wide16", () =>
+        {
+            K.Mm(Upload(Random(3, 40 * 16)), Upload(Random(4, 16 * 64)), Poisoned(40 * 64), 40, 16, 64);
+            K.Mm(Upload(Random(5, 12 * 16)), Upload(Random(6, 16 * 64)), Poisoned(12 * 64), 12, 16, 64);
+            Device.Synchronize();
+        });
+        WithVariant("wide", () =>
+        {
+            K.Mm(Upload(Random(7, 40 * 16)), Upload(Random(8, 16 * 64)), Poisoned(40 * 64), 40, 16, 64);
+            Device.Synchronize();
+        });
+        Assert.True(Device.HasCompiled("SgemmWide8x16F32<4,2,8>"));
+        Assert.True(Device.HasCompiled("SgemmWide8x16F32<4,1,4>"));
+        Assert.True(Device.HasCompiled("SgemmWide8x16F32<4,2,4>"));
     }
 
     [Fact]
@@ -298,5 +445,7 @@ public sealed class SgemmWarpTests : KernelTestBase
     [InlineData("warp8", "WarpBk8")]
     [InlineData(" Warp16 ", "WarpBk16")]
     [InlineData("legacy", "Legacy")]
+    [InlineData(" WIDE", "Wide8x16")]
+    [InlineData("wide16", "Wide8x16Bk16")]
     public void VariantSettingParses(string? setting, string expected) => Assert.Equal(expected, SgemmKernelChoice.Parse(setting).ToString());
 }

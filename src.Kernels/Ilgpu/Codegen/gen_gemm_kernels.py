@@ -323,6 +323,187 @@ sgemm_epilogue(lambda i: f"row0 + tr + {'4 * lr + ' if i >= 4 else ''}{i % 4}",
                lambda j: f"col0 + tc + {'4 * lc + ' if j >= 4 else ''}{j % 4}")
 w("")
 
+# ---------------- SGEMM, 8x16 per thread (128 accumulators), 4 warps of 64x64 ----------------
+BR = 2  # 4-row blocks per thread
+BC = 4  # 4-column blocks per thread
+BPA = 4  # A vectors staged per thread per K-tile (GPU: 2 at K-tile 8, 4 at 16; the simulator's 32-row tile at K-tile 8: 4)
+BPB = 8  # B vectors staged per thread (GPU: 2 / 4 square, 4 / 8 short at K-tile 8 / 16; the simulator up to 8); unused slots fold away
+
+
+def big_stage_loads(ind, kexpr):
+    for p in range(BPA):
+        w(f"{ind}pa{p} = okA{p} && {kexpr} + kA{p} < kEnd ? av[(gA{p} + {kexpr}) / 4] : default;")
+    for p in range(BPB):
+        w(f"{ind}pb{p} = okB{p} && {kexpr} + kB{p} < kEnd ? bv[(gB{p} + (long){kexpr} * s.StrideBk) / 4] : default;")
+
+
+def big_stage_stores(ind, bufA, bufB):
+    for p in range(BPA):
+        w(f"{ind}if (uA{p})")
+        w(f"{ind}{{")
+        for j, f in enumerate("XYZW"):
+            w(f"{ind}    sF[{bufA} + (kA{p} + {j}) * ldA + rA{p}] = pa{p}.{f};")
+        w(f"{ind}}}")
+        w("")
+    for p in range(BPB):
+        w(f"{ind}if (uB{p})")
+        w(f"{ind}{{")
+        w(f"{ind}    if (bRowMajor)")
+        w(f"{ind}    {{")
+        w(f"{ind}        s4[({bufB} + kB{p} * ldB + nB{p}) / 4] = pb{p};")
+        w(f"{ind}    }}")
+        w(f"{ind}    else")
+        w(f"{ind}    {{")
+        for j, f in enumerate("XYZW"):
+            w(f"{ind}        sF[{bufB} + (kB{p} + {j}) * ldB + nB{p}] = pb{p}.{f};")
+        w(f"{ind}    }}")
+        w(f"{ind}}}")
+        w("")
+
+
+def big_fragments(ind, u):
+    """Step u's fragments: BR A vectors (rows tr + rb*4*lr) and BC B vectors (columns tc + cb*4*lc) of K row kk + u."""
+    for rb in range(BR):
+        w(f"{ind}Float4 fa{rb}_{u} = s4[(curA + (kk + {u}) * ldA + tr) / 4 + {rb} * lr];")
+    for cb in range(BC):
+        w(f"{ind}Float4 fb{cb}_{u} = s4[(curB + (kk + {u}) * ldB + tc) / 4 + {cb} * lc];")
+
+
+w("    /// <summary>")
+w("    /// SGEMM with 8x16 outputs per thread (128 accumulators, as 2 x 4 blocks of 4x4) for 16-byte aligned operands, the")
+w("    /// layout of cuBLAS's float32 128x128x8 kernels: 128 threads (16 on the simulator) as 2 x 2 warps, each warp a 64x64")
+w("    /// sub-tile with its lanes as 8 rows x 4 columns (2 x 2 on the simulator), so the group computes 128x128 (32x64 on the")
+w("    /// simulator). Per K step a thread reads 2 A and 4 B vectors (ld.shared.v4, one wavefront each: 8 distinct")
+w("    /// consecutive A vectors or 4 B vectors per warp load) for 128 FMAs, where SgemmWarpF32 reads 4 for 64. K-tiles of")
+w("    /// TBk rows go through two shared buffers staged with 16-byte global loads as SgemmWarpF32 does (A and a")
+w("    /// transposed B stored k-major with scalar stores, a row-major B with vector stores); the next tile's loads are issued")
+w("    /// before the current tile's FMAs, one barrier per K-tile. Within a tile the next step's fragments are read before")
+w("    /// the current step's FMAs. Meant for two groups per SM (<c>.maxntid 128 .minnctapersm 2</c>: up to 255 registers).")
+w("    /// TWarpRows = 1 lays the 4 warps side by side for short products (64x256 on GPUs, 16x128 on the simulator). TBk is")
+w("    /// the K-tile: 8 or 16 on GPUs, 4 on the simulator (8 for its square tile, so the two-vector K staging runs there too).")
+w("    /// </summary>")
+w("    [IlgpuKernel]")
+for threads, rows, bkc in (("Const4", "Const1", "Const4"), ("Const4", "Const2", "Const4"), ("Const4", "Const2", "Const8"),
+                           ("Const16", "Const1", "Const8"), ("Const16", "Const2", "Const8"),
+                           ("Const16", "Const1", "Const16"), ("Const16", "Const2", "Const16")):
+    w(f"    [IlgpuKernelVariant(typeof({threads}), typeof({rows}), typeof({bkc}))]")
+w("    public static void SgemmWide8x16F32<TTileThreads, TWarpRows, TBk>(ArrayView<Float4> a4, ArrayView<Float4> b4, ArrayView<float> bias, ArrayView<float> c, GemmShape s)")
+w("        where TTileThreads : struct, IKernelConstant")
+w("        where TWarpRows : struct, IKernelConstant")
+w("        where TBk : struct, IKernelConstant")
+w("    {")
+w("        var s4 = SharedMemory.Allocate<Float4>(WideShared / 4);")
+w("        var sF = s4.Cast<float>();")
+w("        var av = a4.AsAligned(16);")
+w("        var bv = b4.AsAligned(16);")
+w("        bool gpu = default(TTileThreads).Value >= 16;")
+w("        int threads = gpu ? 128 : 16;")
+w("        int bk = default(TBk).Value;")
+w("        int lr = gpu ? 8 : 2;")
+w("        int lc = gpu ? 4 : 2;")
+w("        int lanes = lr * lc;")
+w("        int tid = Group.IdxX;")
+w("        int lane = tid % lanes;")
+w("        int warp = tid / lanes;")
+w(f"        int warpRows = {4 * BR} * lr;")
+w(f"        int warpCols = {4 * BC} * lc;")
+w("        int warpsDown = default(TWarpRows).Value;")
+w("        int warpsAcross = 4 / warpsDown;")
+w("        int tr = (warp / warpsAcross) * warpRows + 4 * (lane / lc);")
+w("        int tc = (warp % warpsAcross) * warpCols + 4 * (lane % lc);")
+w("        int tileRows = warpsDown * warpRows;")
+w("        int tileCols = warpsAcross * warpCols;")
+w("        int ldA = tileRows + 4;")
+w("        int ldB = tileCols + 4;")
+w("        int row0 = Grid.IdxY * tileRows;")
+w("        int col0 = Grid.IdxX * tileCols;")
+w("        int split = s.SplitK > 1 ? Grid.IdxZ : 0;")
+w("        long batch = s.SplitK > 1 ? 0 : Grid.IdxZ;")
+w("        int kBegin = split * s.KChunk;")
+w("        int kEnd = kBegin + s.KChunk < s.K ? kBegin + s.KChunk : s.K;")
+w("        long aBase = batch * s.BatchA;")
+w("        long bBase = batch * s.BatchB;")
+w("        bool bRowMajor = s.StrideBn == 1;")
+w("        int kVecs = bk / 4;")
+w("        int aVecs = tileRows * kVecs;")
+w("        int bVecs = tileCols * kVecs;")
+w("        // Shared layout (floats): A's two buffers of bk x ldA, then B's two of bk x ldB.")
+w("        int bOff = 2 * bk * ldA;")
+for i in range(4 * BR):
+    w("        float " + ", ".join(f"c{i}_{j} = 0f" for j in range(4 * BC)) + ";")
+w("        int tiles = kEnd > kBegin ? (kEnd - kBegin + bk - 1) / bk : 0;")
+for p in range(BPA):
+    w(f"        int eA{p} = tid + {p} * threads;")
+    w(f"        bool uA{p} = aVecs >= {p + 1} * threads || (aVecs > {p} * threads && eA{p} < aVecs);")
+    w(f"        int rA{p} = eA{p} / kVecs;")
+    w(f"        int kA{p} = 4 * (eA{p} - rA{p} * kVecs);")
+    w(f"        bool okA{p} = uA{p} && row0 + rA{p} < s.M;")
+    w(f"        long gA{p} = aBase + (row0 + rA{p}) * s.StrideAm + kA{p};")
+for p in range(BPB):
+    w(f"        int eB{p} = tid + {p} * threads;")
+    w(f"        bool uB{p} = bVecs >= {p + 1} * threads || (bVecs > {p} * threads && eB{p} < bVecs);")
+    w(f"        int kB{p} = bRowMajor ? eB{p} / (tileCols / 4) : 4 * (eB{p} % kVecs);")
+    w(f"        int nB{p} = bRowMajor ? 4 * (eB{p} % (tileCols / 4)) : eB{p} / kVecs;")
+    w(f"        bool okB{p} = uB{p} && col0 + nB{p} < s.N;")
+    w(f"        long gB{p} = bBase + (long)kB{p} * s.StrideBk + (long)(col0 + nB{p}) * s.StrideBn;")
+w("        Float4 " + ", ".join(f"pa{p} = default" for p in range(BPA)) + ", " + ", ".join(f"pb{p} = default" for p in range(BPB)) + ";")
+big_stage_loads("        ", "kBegin")
+big_stage_stores("        ", "0", "bOff")
+w("        Group.Barrier();")
+w("        for (int tile = 0; tile < tiles; tile++)")
+w("        {")
+w("            int curA = (tile & 1) * (bk * ldA);")
+w("            int curB = bOff + (tile & 1) * (bk * ldB);")
+w("            bool more = tile + 1 < tiles;")
+w("            if (more)")
+w("            {")
+w("                int k1 = kBegin + (tile + 1) * bk;")
+big_stage_loads("                ", "k1")
+w("            }")
+w("")
+w("            // Four K steps per iteration (bk is 4, 8 or 16), written out; step u + 1's fragments are read before step u's FMAs.")
+w("            for (int kk = 0; kk < bk; kk += 4)")
+w("            {")
+big_fragments("                ", 0)
+for u in range(4):
+    if u < 3:
+        big_fragments("                ", u + 1)
+    for rb in range(BR):
+        for i, f in enumerate("XYZW"):
+            w(f"                float a{rb * 4 + i}_{u} = fa{rb}_{u}.{f};")
+    for cb in range(BC):
+        for j, f in enumerate("XYZW"):
+            w(f"                float b{cb * 4 + j}_{u} = fb{cb}_{u}.{f};")
+    for i in range(4 * BR):
+        w("                " + " ".join(f"c{i}_{j} += a{i}_{u} * b{j}_{u};" for j in range(4 * BC)))
+    w("")
+w("            }")
+w("")
+w("            if (more)")
+w("            {")
+w("                int nxtA = (bk * ldA) - curA;")
+w("                int nxtB = bOff + (bk * ldB) - (curB - bOff);")
+big_stage_stores("                ", "nxtA", "nxtB")
+w("            }")
+w("")
+w("            Group.Barrier();")
+w("        }")
+w("")
+w("        long cBase = s.SplitK > 1 ? split * s.BatchC : batch * s.BatchC;")
+w("        long biasBase = batch * s.BatchBias;")
+for i in range(4 * BR):
+    w(f"        int r{i} = row0 + tr + {i // 4} * 4 * lr + {i % 4};")
+for j in range(4 * BC):
+    w(f"        int n{j} = col0 + tc + {j // 4} * 4 * lc + {j % 4};")
+for i in range(4 * BR):
+    w(f"        if (r{i} < s.M)")
+    w("        {")
+    for j in range(4 * BC):
+        w(f"            Store(c, bias, s, cBase, biasBase, r{i}, n{j}, c{i}_{j});")
+    w("        }")
+w("    }")
+w("")
+
 # ---------------- GEMV [K, N] ----------------
 w("    /// <summary>")
 w("    /// Decode GEMV, weight [K, N] row-major: group (Grid.X) owns 4*warp consecutive columns, each lane 4 of them")
