@@ -646,41 +646,58 @@ internal static partial class SkinnyTensorCoreKernels
     /// </summary>
     private static SkinnyKnWeights LoadWeightsKn(SkinnyKnColumns w, int kb, int kEnd, int t, bool guarded)
     {
+        // One uniform branch per step, not per row: the 16 loads of either path issue back to back.
         int r0 = kb + (8 * t);
-        int r1 = r0 + 32;
-        return new SkinnyKnWeights
-        {
-            R00 = Row(w, r0, kEnd, guarded),
-            R01 = Row(w, r0 + 1, kEnd, guarded),
-            R02 = Row(w, r0 + 2, kEnd, guarded),
-            R03 = Row(w, r0 + 3, kEnd, guarded),
-            R04 = Row(w, r0 + 4, kEnd, guarded),
-            R05 = Row(w, r0 + 5, kEnd, guarded),
-            R06 = Row(w, r0 + 6, kEnd, guarded),
-            R07 = Row(w, r0 + 7, kEnd, guarded),
-            R10 = Row(w, r1, kEnd, guarded),
-            R11 = Row(w, r1 + 1, kEnd, guarded),
-            R12 = Row(w, r1 + 2, kEnd, guarded),
-            R13 = Row(w, r1 + 3, kEnd, guarded),
-            R14 = Row(w, r1 + 4, kEnd, guarded),
-            R15 = Row(w, r1 + 5, kEnd, guarded),
-            R16 = Row(w, r1 + 6, kEnd, guarded),
-            R17 = Row(w, r1 + 7, kEnd, guarded),
-        };
+        return w.Wide ? LoadQuads(w, r0, kEnd, guarded) : LoadPairs(w, r0, kEnd, guarded);
     }
 
-    /// <summary>Row <paramref name="k"/>'s four columns of this lane (low word: the first two), zero past K.</summary>
-    private static ulong Row(SkinnyKnColumns w, int k, int kEnd, bool guarded)
+    private static SkinnyKnWeights LoadQuads(SkinnyKnColumns w, int r0, int kEnd, bool guarded) => new()
     {
-        if (guarded && k >= kEnd)
-        {
-            return 0UL;
-        }
+        R00 = Quad(w, r0, kEnd, guarded),
+        R01 = Quad(w, r0 + 1, kEnd, guarded),
+        R02 = Quad(w, r0 + 2, kEnd, guarded),
+        R03 = Quad(w, r0 + 3, kEnd, guarded),
+        R04 = Quad(w, r0 + 4, kEnd, guarded),
+        R05 = Quad(w, r0 + 5, kEnd, guarded),
+        R06 = Quad(w, r0 + 6, kEnd, guarded),
+        R07 = Quad(w, r0 + 7, kEnd, guarded),
+        R10 = Quad(w, r0 + 32, kEnd, guarded),
+        R11 = Quad(w, r0 + 33, kEnd, guarded),
+        R12 = Quad(w, r0 + 34, kEnd, guarded),
+        R13 = Quad(w, r0 + 35, kEnd, guarded),
+        R14 = Quad(w, r0 + 36, kEnd, guarded),
+        R15 = Quad(w, r0 + 37, kEnd, guarded),
+        R16 = Quad(w, r0 + 38, kEnd, guarded),
+        R17 = Quad(w, r0 + 39, kEnd, guarded),
+    };
 
-        return w.Wide
-            ? w.Quads[(k * w.RowQuads) + w.Quad]
-            : w.Pairs[(k * w.RowPairs) + w.Pair0] | ((ulong)w.Pairs[(k * w.RowPairs) + w.Pair1] << 32);
-    }
+    private static SkinnyKnWeights LoadPairs(SkinnyKnColumns w, int r0, int kEnd, bool guarded) => new()
+    {
+        R00 = Pairs(w, r0, kEnd, guarded),
+        R01 = Pairs(w, r0 + 1, kEnd, guarded),
+        R02 = Pairs(w, r0 + 2, kEnd, guarded),
+        R03 = Pairs(w, r0 + 3, kEnd, guarded),
+        R04 = Pairs(w, r0 + 4, kEnd, guarded),
+        R05 = Pairs(w, r0 + 5, kEnd, guarded),
+        R06 = Pairs(w, r0 + 6, kEnd, guarded),
+        R07 = Pairs(w, r0 + 7, kEnd, guarded),
+        R10 = Pairs(w, r0 + 32, kEnd, guarded),
+        R11 = Pairs(w, r0 + 33, kEnd, guarded),
+        R12 = Pairs(w, r0 + 34, kEnd, guarded),
+        R13 = Pairs(w, r0 + 35, kEnd, guarded),
+        R14 = Pairs(w, r0 + 36, kEnd, guarded),
+        R15 = Pairs(w, r0 + 37, kEnd, guarded),
+        R16 = Pairs(w, r0 + 38, kEnd, guarded),
+        R17 = Pairs(w, r0 + 39, kEnd, guarded),
+    };
+
+    /// <summary>Row <paramref name="k"/>'s four columns of this lane in one 8-byte load, zero past K.</summary>
+    private static ulong Quad(SkinnyKnColumns w, int k, int kEnd, bool guarded) =>
+        guarded && k >= kEnd ? 0UL : w.Quads[(k * w.RowQuads) + w.Quad];
+
+    /// <summary>Row <paramref name="k"/>'s four columns of this lane in two 4-byte loads (N % 4 = 2), zero past K.</summary>
+    private static ulong Pairs(SkinnyKnColumns w, int k, int kEnd, bool guarded) =>
+        guarded && k >= kEnd ? 0UL : w.Pairs[(k * w.RowPairs) + w.Pair0] | ((ulong)w.Pairs[(k * w.RowPairs) + w.Pair1] << 32);
 
     /// <summary>The B fragments of one step (block × n-block, as the [N, K] kernel's weight vectors) from its 16 rows.</summary>
     private static SkinnyWeights Fragments(SkinnyKnWeights r) => new()
