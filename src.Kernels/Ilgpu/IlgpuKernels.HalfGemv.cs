@@ -48,6 +48,12 @@ public sealed partial class IlgpuKernels
             return true;
         }
 
+        // [K, N] weights (mm) with 2–64 rows: the skinny kernel's [K, N] variant when GEMS_SKINNY_TC_KN=1 (default off).
+        if (TrySkinnyTensorCoreKn(a, b, bias, c, batch, m, k, n, transposeB, alpha, beta, biasIsMatrix, format))
+        {
+            return true;
+        }
+
         // float16 is converted through ILGPU's Half (cvt.f32.f16 on CUDA), which OpenCL compiles only with cl_khr_fp16:
         // float16 on OpenCL keeps the general kernel.
         if (!UsesHalfGemv(a, b, batch, m, k, n, transposeB) || (format == HalfFormat.Float16 && device.Kind == IlgpuDeviceKind.OpenCL))

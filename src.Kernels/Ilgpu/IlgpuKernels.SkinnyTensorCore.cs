@@ -10,6 +10,10 @@ public sealed partial class IlgpuKernels
     private readonly Action<KernelConfig, ArrayView<Half8>, ArrayView<Half8>, ArrayView<ushort>, ArrayView<ushort>, ArrayView<float>, TensorCoreShape>?[] skinnyGemm16 =
         new Action<KernelConfig, ArrayView<Half8>, ArrayView<Half8>, ArrayView<ushort>, ArrayView<ushort>, ArrayView<float>, TensorCoreShape>?[12];
 
+    // The [K, N] kernel's variants, slots as above.
+    private readonly Action<KernelConfig, ArrayView<ushort>, ArrayView<Half8>, ArrayView<uint>, ArrayView<ulong>, ArrayView<ushort>, ArrayView<ushort>, ArrayView<float>, TensorCoreShape, int>?[] skinnyKnGemm16 =
+        new Action<KernelConfig, ArrayView<ushort>, ArrayView<Half8>, ArrayView<uint>, ArrayView<ulong>, ArrayView<ushort>, ArrayView<ushort>, ArrayView<float>, TensorCoreShape, int>?[12];
+
     /// <summary>Settings of the skinny tensor-core kernel (environment, read once per process).</summary>
     internal SkinnyTensorCoreSettings SkinnySettings { get; set; } = SkinnyTensorCoreSettings.FromEnvironment();
 
@@ -52,6 +56,74 @@ public sealed partial class IlgpuKernels
         return true;
     }
 
+    /// <summary>
+    /// Whether a product goes to the skinny kernel's [K, N] variant (<see cref="SkinnyTensorCoreKernels.Gemm16SkinnyKn{TMTiles, TFormat, TStepsInFlight}"/>):
+    /// <c>GEMS_SKINNY_TC_KN=1</c>, CUDA, tensor cores on, one matrix, weight stored [K, N], 2 ≤ M ≤ the row limit, N even
+    /// and b 4-byte aligned (4-byte weight pairs at least; odd N keeps the CUDA-core GEMV).
+    /// </summary>
+    internal bool UsesSkinnyTensorCoreKn(ArrayView<ushort> a, ArrayView<ushort> b, int batch, int m, int n, bool transposeB) =>
+        SkinnySettings.Enabled && SkinnySettings.KnEnabled && TensorCoresEnabled && device.Kind == IlgpuDeviceKind.Cuda && batch == 1 && !transposeB
+        && m >= 2 && m <= SkinnySettings.MaxRows && n % 2 == 0
+        && TensorCoreLaunch.DeviceAddress(b) % 4 == 0 && TensorCoreLaunch.DeviceAddress(a) % 2 == 0;
+
+    /// <summary>Runs a checked 16-bit [K, N] product on the skinny kernel's [K, N] variant when <see cref="UsesSkinnyTensorCoreKn"/> says so.</summary>
+    /// <returns>Whether it ran.</returns>
+    private bool TrySkinnyTensorCoreKn(ArrayView<ushort> a, ArrayView<ushort> b, ArrayView<ushort> bias, ArrayView<ushort> c, int batch, int m, int k, int n,
+        bool transposeB, float alpha, float beta, bool biasIsMatrix, HalfFormat format)
+    {
+        if (!UsesSkinnyTensorCoreKn(a, b, batch, m, n, transposeB))
+        {
+            return false;
+        }
+
+        bool bf16 = format == HalfFormat.BFloat16;
+        var (config, shape, mTiles) = SkinnyTensorCoreLaunch.Plan(m, k, n, device.MultiprocessorCount, SkinnySettings.GroupsPerSm,
+            capSplitsByPartials: SkinnySettings.CapSplitsByPartials);
+        shape.TransposeB = 0;
+        shape.Bf16 = bf16 ? 1 : 0;
+        shape.Alpha = alpha;
+        shape.Beta = beta;
+        shape.HasBias = bias.Length != 0 ? 1 : 0;
+        shape.StrideBiasM = biasIsMatrix ? n : 0;
+        int layout = SkinnyTensorCoreLaunch.KnLayout(k, n, TensorCoreLaunch.DeviceAddress(a), TensorCoreLaunch.DeviceAddress(b));
+        var a8 = (layout & SkinnyTensorCoreKernels.KnVectorActivations) != 0 ? a.Cast<Half8>() : default;
+        var b4 = (layout & SkinnyTensorCoreKernels.KnWideWeights) != 0 ? b.Cast<ulong>() : default;
+        var partial = shape.SplitK > 1 ? Scratch((long)shape.SplitK * m * n) : default;
+        SkinnyKnKernel(mTiles, bf16, SkinnySettings.StepsInFlight)(config, a, a8, b.Cast<uint>(), b4, bias, c, partial, shape, layout);
+        if (shape.SplitK > 1)
+        {
+            device.Load(ref gemvReduce16, nameof(HalfGemvKernels.GemvReduce16),
+                acc => acc.LoadStreamKernel<ArrayView<float>, ArrayView<ushort>, ArrayView<ushort>, HalfGemvShape, int>(HalfGemvKernels.GemvReduce16))(
+                Elementwise((long)m * n), partial, bias, c, TensorCoreLaunch.ReduceShape(shape), bf16 ? 1 : 0);
+        }
+
+        return true;
+    }
+
+    private Action<KernelConfig, ArrayView<ushort>, ArrayView<Half8>, ArrayView<uint>, ArrayView<ulong>, ArrayView<ushort>, ArrayView<ushort>, ArrayView<float>, TensorCoreShape, int> SkinnyKnKernel(
+        int mTiles, bool bf16, int stepsInFlight)
+    {
+        var name = $"{nameof(SkinnyTensorCoreKernels.Gemm16SkinnyKn)}<{mTiles},{(bf16 ? "bf16" : "f16")},{stepsInFlight}>";
+        int slot = ((stepsInFlight - 1) * 6) + (bf16 ? 3 : 0) + (mTiles switch { 1 => 0, 2 => 1, _ => 2 });
+        var bounds = Bounds(SkinnyTensorCoreKernels.GroupSize, null);
+        return (mTiles, bf16, stepsInFlight) switch
+        {
+            (1, false, 1) => device.Load(ref skinnyKnGemm16[slot], name, acc => acc.LoadStreamKernel<ArrayView<ushort>, ArrayView<Half8>, ArrayView<uint>, ArrayView<ulong>, ArrayView<ushort>, ArrayView<ushort>, ArrayView<float>, TensorCoreShape, int>(SkinnyTensorCoreKernels.Gemm16SkinnyKn<Const1, Float16Storage, Const1>, bounds)),
+            (2, false, 1) => device.Load(ref skinnyKnGemm16[slot], name, acc => acc.LoadStreamKernel<ArrayView<ushort>, ArrayView<Half8>, ArrayView<uint>, ArrayView<ulong>, ArrayView<ushort>, ArrayView<ushort>, ArrayView<float>, TensorCoreShape, int>(SkinnyTensorCoreKernels.Gemm16SkinnyKn<Const2, Float16Storage, Const1>, bounds)),
+            (4, false, 1) => device.Load(ref skinnyKnGemm16[slot], name, acc => acc.LoadStreamKernel<ArrayView<ushort>, ArrayView<Half8>, ArrayView<uint>, ArrayView<ulong>, ArrayView<ushort>, ArrayView<ushort>, ArrayView<float>, TensorCoreShape, int>(SkinnyTensorCoreKernels.Gemm16SkinnyKn<Const4, Float16Storage, Const1>, bounds)),
+            (1, true, 1) => device.Load(ref skinnyKnGemm16[slot], name, acc => acc.LoadStreamKernel<ArrayView<ushort>, ArrayView<Half8>, ArrayView<uint>, ArrayView<ulong>, ArrayView<ushort>, ArrayView<ushort>, ArrayView<float>, TensorCoreShape, int>(SkinnyTensorCoreKernels.Gemm16SkinnyKn<Const1, BFloat16Storage, Const1>, bounds)),
+            (2, true, 1) => device.Load(ref skinnyKnGemm16[slot], name, acc => acc.LoadStreamKernel<ArrayView<ushort>, ArrayView<Half8>, ArrayView<uint>, ArrayView<ulong>, ArrayView<ushort>, ArrayView<ushort>, ArrayView<float>, TensorCoreShape, int>(SkinnyTensorCoreKernels.Gemm16SkinnyKn<Const2, BFloat16Storage, Const1>, bounds)),
+            (4, true, 1) => device.Load(ref skinnyKnGemm16[slot], name, acc => acc.LoadStreamKernel<ArrayView<ushort>, ArrayView<Half8>, ArrayView<uint>, ArrayView<ulong>, ArrayView<ushort>, ArrayView<ushort>, ArrayView<float>, TensorCoreShape, int>(SkinnyTensorCoreKernels.Gemm16SkinnyKn<Const4, BFloat16Storage, Const1>, bounds)),
+            (1, false, 2) => device.Load(ref skinnyKnGemm16[slot], name, acc => acc.LoadStreamKernel<ArrayView<ushort>, ArrayView<Half8>, ArrayView<uint>, ArrayView<ulong>, ArrayView<ushort>, ArrayView<ushort>, ArrayView<float>, TensorCoreShape, int>(SkinnyTensorCoreKernels.Gemm16SkinnyKn<Const1, Float16Storage, Const2>, bounds)),
+            (2, false, 2) => device.Load(ref skinnyKnGemm16[slot], name, acc => acc.LoadStreamKernel<ArrayView<ushort>, ArrayView<Half8>, ArrayView<uint>, ArrayView<ulong>, ArrayView<ushort>, ArrayView<ushort>, ArrayView<float>, TensorCoreShape, int>(SkinnyTensorCoreKernels.Gemm16SkinnyKn<Const2, Float16Storage, Const2>, bounds)),
+            (4, false, 2) => device.Load(ref skinnyKnGemm16[slot], name, acc => acc.LoadStreamKernel<ArrayView<ushort>, ArrayView<Half8>, ArrayView<uint>, ArrayView<ulong>, ArrayView<ushort>, ArrayView<ushort>, ArrayView<float>, TensorCoreShape, int>(SkinnyTensorCoreKernels.Gemm16SkinnyKn<Const4, Float16Storage, Const2>, bounds)),
+            (1, true, 2) => device.Load(ref skinnyKnGemm16[slot], name, acc => acc.LoadStreamKernel<ArrayView<ushort>, ArrayView<Half8>, ArrayView<uint>, ArrayView<ulong>, ArrayView<ushort>, ArrayView<ushort>, ArrayView<float>, TensorCoreShape, int>(SkinnyTensorCoreKernels.Gemm16SkinnyKn<Const1, BFloat16Storage, Const2>, bounds)),
+            (2, true, 2) => device.Load(ref skinnyKnGemm16[slot], name, acc => acc.LoadStreamKernel<ArrayView<ushort>, ArrayView<Half8>, ArrayView<uint>, ArrayView<ulong>, ArrayView<ushort>, ArrayView<ushort>, ArrayView<float>, TensorCoreShape, int>(SkinnyTensorCoreKernels.Gemm16SkinnyKn<Const2, BFloat16Storage, Const2>, bounds)),
+            (4, true, 2) => device.Load(ref skinnyKnGemm16[slot], name, acc => acc.LoadStreamKernel<ArrayView<ushort>, ArrayView<Half8>, ArrayView<uint>, ArrayView<ulong>, ArrayView<ushort>, ArrayView<ushort>, ArrayView<float>, TensorCoreShape, int>(SkinnyTensorCoreKernels.Gemm16SkinnyKn<Const4, BFloat16Storage, Const2>, bounds)),
+            _ => throw new ArgumentOutOfRangeException(nameof(mTiles), mTiles, "The skinny kernel takes 1, 2 or 4 m-tiles and 1 or 2 steps in flight."),
+        };
+    }
+
     private Action<KernelConfig, ArrayView<Half8>, ArrayView<Half8>, ArrayView<ushort>, ArrayView<ushort>, ArrayView<float>, TensorCoreShape> SkinnyKernel(int mTiles, bool bf16, int stepsInFlight)
     {
         var name = $"{nameof(SkinnyTensorCoreKernels.Gemm16Skinny)}<{mTiles},{(bf16 ? "bf16" : "f16")},{stepsInFlight}>";
@@ -84,9 +156,11 @@ public sealed partial class IlgpuKernels
 /// split-K plan's target of groups per SM, default 4), <c>GEMS_SKINNY_TC_PARTIAL_CAP</c> (<c>0</c> lifts the cap that keeps
 /// the split partials within half the weight's bytes, so the groups-per-SM target alone sets the splits),
 /// <c>GEMS_SKINNY_TC_STEPS</c> (K steps of weight vectors in flight per warp: 2, the default — 16×11008·4096 bf16 0.049 →
-/// 0.039 ms on the H200, Run 15 — or 1).
+/// 0.039 ms on the H200, Run 15 — or 1), <c>GEMS_SKINNY_TC_KN</c> (<c>1</c> / <c>on</c> / <c>true</c> sends [K, N]-weight
+/// products with 2 to the row limit rows to the kernel's [K, N] variant; default off: the CUDA-core [K, N] GEMV).
 /// </summary>
-internal readonly record struct SkinnyTensorCoreSettings(bool Enabled, int MaxRows, int GroupsPerSm, bool CapSplitsByPartials = true, int StepsInFlight = 2)
+internal readonly record struct SkinnyTensorCoreSettings(bool Enabled, int MaxRows, int GroupsPerSm, bool CapSplitsByPartials = true, int StepsInFlight = 2,
+    bool KnEnabled = false)
 {
     /// <summary>Default most rows: one group's four m-tiles.</summary>
     public const int DefaultMaxRows = SkinnyTensorCoreKernels.MaxGroupRows;
@@ -99,18 +173,24 @@ internal readonly record struct SkinnyTensorCoreSettings(bool Enabled, int MaxRo
         Environment.GetEnvironmentVariable("GEMS_SKINNY_TC_MAX_ROWS"),
         Environment.GetEnvironmentVariable("GEMS_SKINNY_TC_GROUPS_PER_SM"),
         Environment.GetEnvironmentVariable("GEMS_SKINNY_TC_PARTIAL_CAP"),
-        Environment.GetEnvironmentVariable("GEMS_SKINNY_TC_STEPS")));
+        Environment.GetEnvironmentVariable("GEMS_SKINNY_TC_STEPS"),
+        Environment.GetEnvironmentVariable("GEMS_SKINNY_TC_KN")));
 
     /// <summary>The settings the environment names (read once per process).</summary>
     public static SkinnyTensorCoreSettings FromEnvironment() => FromVariables.Value;
 
-    /// <summary>Settings from the variables' text: unset, empty or unparsable values take the defaults; "0" / "off" / "false" turns a switch off.</summary>
-    public static SkinnyTensorCoreSettings Parse(string? enabled, string? maxRows, string? groupsPerSm, string? partialCap = null, string? steps = null) => new(
+    /// <summary>
+    /// Settings from the variables' text: unset, empty or unparsable values take the defaults; "0" / "off" / "false" turns
+    /// a default-on switch off, "1" / "on" / "true" turns the default-off [K, N] switch on.
+    /// </summary>
+    public static SkinnyTensorCoreSettings Parse(string? enabled, string? maxRows, string? groupsPerSm, string? partialCap = null, string? steps = null,
+        string? kn = null) => new(
         IsOn(enabled),
         int.TryParse(maxRows, out int rows) && rows >= 2 ? rows : DefaultMaxRows,
         int.TryParse(groupsPerSm, out int groups) && groups >= 1 ? groups : DefaultGroupsPerSm,
         IsOn(partialCap),
-        steps?.Trim() == "1" ? 1 : 2);
+        steps?.Trim() == "1" ? 1 : 2,
+        kn?.Trim().ToLowerInvariant() is "1" or "on" or "true");
 
     private static bool IsOn(string? setting) => setting?.Trim().ToLowerInvariant() is not ("0" or "off" or "false");
 }
@@ -118,6 +198,14 @@ internal readonly record struct SkinnyTensorCoreSettings(bool Enabled, int MaxRo
 /// <summary>Launch plan of <see cref="SkinnyTensorCoreKernels"/> (shared by the facade and the tests).</summary>
 internal static class SkinnyTensorCoreLaunch
 {
+    /// <summary>
+    /// Layout flags of the [K, N] kernel: 16-byte activation vectors when K % 8 = 0 and a is 16-byte aligned, 8-byte weight
+    /// quads when N % 4 = 0 and b is 8-byte aligned (else element-wise activations, 4-byte weight pairs).
+    /// </summary>
+    public static int KnLayout(int k, int n, long aAddress, long bAddress) =>
+        (k % 8 == 0 && aAddress % 16 == 0 ? SkinnyTensorCoreKernels.KnVectorActivations : 0)
+        | (n % 4 == 0 && bAddress % 8 == 0 ? SkinnyTensorCoreKernels.KnWideWeights : 0);
+
     /// <summary>16-row m-tiles per group for <paramref name="m"/> rows: 1, 2 or 4 (more than 64 rows: Grid.Z blocks of 4).</summary>
     public static int MTiles(int m) => m <= 16 ? 1 : m <= 32 ? 2 : 4;
 

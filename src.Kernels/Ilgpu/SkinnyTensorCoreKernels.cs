@@ -463,3 +463,362 @@ internal struct EmulatedSkinnyOps : ISkinnyOps
     private static float Dot(uint x, uint y, int format) =>
         (GpuMath.Load16((ushort)x, format) * GpuMath.Load16((ushort)y, format)) + (GpuMath.Load16((ushort)(x >> 16), format) * GpuMath.Load16((ushort)(y >> 16), format));
 }
+
+/// <summary>
+/// One lane's weight words of one step for a weight stored [K, N]: of each 32-element block of K (0: R0x, 1: R1x) the
+/// rows 8t .. 8t+7, four columns each (low word: the lane's columns 4g, 4g+1; high word: 4g+2, 4g+3).
+/// </summary>
+internal struct SkinnyKnWeights
+{
+    public ulong R00, R01, R02, R03, R04, R05, R06, R07, R10, R11, R12, R13, R14, R15, R16, R17;
+}
+
+/// <summary>Where one lane reads its weight words: 8-byte quads or 4-byte pairs along N, already clamped into N.</summary>
+internal struct SkinnyKnColumns
+{
+    public ArrayView<uint> Pairs;
+    public ArrayView<ulong> Quads;
+    public bool Wide;
+    public long RowPairs;
+    public long RowQuads;
+    public long Pair0;
+    public long Pair1;
+    public long Quad;
+}
+
+/// <summary>
+/// The same skinny tensor-core kernel for a weight stored [K, N] (mm, N contiguous).
+/// <para>
+/// B fragments from row-major words (PTX ISA, mma.m16n8k16 .f16/.bf16 fragment layout): lane (g, t) holds b0 = {B[2t, n=g],
+/// B[2t+1, g]} and b1 = {B[2t+8, g], B[2t+9, g]}, lower k in the low half. With b stored [K, N] one 8-byte load of row k
+/// at columns 4g .. 4g+3 gives that row's element of four columns; pairing the words of two rows by halves gives the
+/// fragments of four n-blocks in which this lane's n = g stands for real column 4g + q of n-block q (q = 0..3). mma does
+/// not care which real column an n index means, so the warp's 32 columns are n-block q ↔ columns {4g + q}; a C fragment
+/// (n = 2t, 2t+1 of n-block q) is then real column 8t + q and 8t + 4 + q: thread t ends with columns 8t .. 8t+7.
+/// K is renumbered exactly as in the [N, K] kernel (lane t's "2t, 2t+1 | 2t+8, 2t+9" of k16 step s of a 32-element block
+/// are real 8t+4s, +1 | 8t+4s+2, +3), so the activations are the same 16-byte vectors and lane t reads the eight rows
+/// 8t .. 8t+7 of each block. Across a warp the 8 lanes of one t read 64 contiguous bytes of one row: two full sectors,
+/// no shared memory.
+/// </para>
+/// <para>
+/// Layout flags (<see cref="KnVectorActivations"/>, <see cref="KnWideWeights"/>): activations as 16-byte vectors when K % 8
+/// = 0 and a is 16-byte aligned, else element by element; weights as 8-byte quads when N % 4 = 0 and b is 8-byte aligned,
+/// else two 4-byte pairs (N even, b 4-byte aligned: the dispatch's floor). Rows past K are zeroed in both operands.
+/// </para>
+/// </summary>
+internal static partial class SkinnyTensorCoreKernels
+{
+    /// <summary>Layout flag: activation rows are read as 16-byte vectors (K % 8 = 0, a 16-byte aligned).</summary>
+    public const int KnVectorActivations = 1;
+
+    /// <summary>Layout flag: weight rows are read as 8-byte quads (N % 4 = 0, b 8-byte aligned); else 4-byte pairs.</summary>
+    public const int KnWideWeights = 2;
+
+    /// <summary>
+    /// The [K, N] kernel through inline PTX (CUDA only); type arguments as <see cref="Gemm16Skinny{TMTiles, TFormat, TStepsInFlight}"/>.
+    /// <paramref name="a8"/> and <paramref name="b4"/> are read only under their layout flags (may be empty otherwise).
+    /// </summary>
+    [IlgpuKernel]
+    [IlgpuKernelVariant(typeof(Const1), typeof(Float16Storage), typeof(Const1))]
+    [IlgpuKernelVariant(typeof(Const2), typeof(Float16Storage), typeof(Const1))]
+    [IlgpuKernelVariant(typeof(Const4), typeof(Float16Storage), typeof(Const1))]
+    [IlgpuKernelVariant(typeof(Const1), typeof(BFloat16Storage), typeof(Const1))]
+    [IlgpuKernelVariant(typeof(Const2), typeof(BFloat16Storage), typeof(Const1))]
+    [IlgpuKernelVariant(typeof(Const4), typeof(BFloat16Storage), typeof(Const1))]
+    [IlgpuKernelVariant(typeof(Const1), typeof(Float16Storage), typeof(Const2))]
+    [IlgpuKernelVariant(typeof(Const2), typeof(Float16Storage), typeof(Const2))]
+    [IlgpuKernelVariant(typeof(Const4), typeof(Float16Storage), typeof(Const2))]
+    [IlgpuKernelVariant(typeof(Const1), typeof(BFloat16Storage), typeof(Const2))]
+    [IlgpuKernelVariant(typeof(Const2), typeof(BFloat16Storage), typeof(Const2))]
+    [IlgpuKernelVariant(typeof(Const4), typeof(BFloat16Storage), typeof(Const2))]
+    public static void Gemm16SkinnyKn<TMTiles, TFormat, TStepsInFlight>(ArrayView<ushort> a, ArrayView<Half8> a8, ArrayView<uint> b2, ArrayView<ulong> b4,
+        ArrayView<ushort> bias, ArrayView<ushort> c, ArrayView<float> partial, TensorCoreShape s, int layout)
+        where TMTiles : struct, IKernelConstant
+        where TFormat : struct, IStorage16, IKernelConstant
+        where TStepsInFlight : struct, IKernelConstant
+    {
+        var ops = default(PtxSkinnyOps);
+        BodyKn<PtxSkinnyOps, TMTiles, TFormat, TStepsInFlight>(ref ops, a, a8, b2, b4, bias, c, partial, s, layout);
+    }
+
+    /// <summary>The [K, N] body with mma.sync emulated lane by lane (see <see cref="Gemm16SkinnyEmulated{TMTiles, TFormat, TStepsInFlight}"/>).</summary>
+    [IlgpuKernel(SimulatorOnly = true)]
+    [IlgpuKernelVariant(typeof(Const1), typeof(Float16Storage), typeof(Const1))]
+    [IlgpuKernelVariant(typeof(Const4), typeof(BFloat16Storage), typeof(Const2))]
+    public static void Gemm16SkinnyKnEmulated<TMTiles, TFormat, TStepsInFlight>(ArrayView<ushort> a, ArrayView<Half8> a8, ArrayView<uint> b2, ArrayView<ulong> b4,
+        ArrayView<ushort> bias, ArrayView<ushort> c, ArrayView<float> partial, ArrayView<float> scratch, TensorCoreShape s, int layout)
+        where TMTiles : struct, IKernelConstant
+        where TFormat : struct, IStorage16, IKernelConstant
+        where TStepsInFlight : struct, IKernelConstant
+    {
+        var ops = new EmulatedSkinnyOps { Scratch = scratch };
+        BodyKn<EmulatedSkinnyOps, TMTiles, TFormat, TStepsInFlight>(ref ops, a, a8, b2, b4, bias, c, partial, s, layout);
+    }
+
+    /// <summary>The [K, N] kernel body shared by the PTX and emulated operations.</summary>
+    internal static void BodyKn<TOps, TMTiles, TFormat, TStepsInFlight>(ref TOps ops, ArrayView<ushort> a, ArrayView<Half8> a8, ArrayView<uint> b2, ArrayView<ulong> b4,
+        ArrayView<ushort> bias, ArrayView<ushort> c, ArrayView<float> partial, TensorCoreShape s, int layout)
+        where TOps : struct, ISkinnyOps
+        where TMTiles : struct, IKernelConstant
+        where TFormat : struct, IStorage16, IKernelConstant
+        where TStepsInFlight : struct, IKernelConstant
+    {
+        int mTiles = default(TMTiles).Value;
+        bool bf16 = default(TFormat).Value != 0;
+        int thread = Group.IdxX;
+        ops.Begin(mTiles, thread);
+        int lane = thread & 31;
+        int g = lane >> 2;
+        int t = lane & 3;
+        int n0 = (Grid.IdxX * BlockN) + ((thread >> 5) * WarpN);
+        int m0 = Grid.IdxZ * mTiles * 16;
+        int split = Grid.IdxY;
+        int kStart = split * s.KChunk;
+        int kEnd = s.K - kStart < s.KChunk ? s.K : kStart + s.KChunk;
+        bool vectors = (layout & KnVectorActivations) != 0;
+
+        // This lane's four columns n0 + 4g .. +3, clamped into N (whole quads or pairs): clamped columns are never stored.
+        int firstPair = (n0 + (4 * g)) >> 1;
+        int lastPair = (s.N >> 1) - 1;
+        var w = new SkinnyKnColumns
+        {
+            Pairs = b2,
+            Quads = b4,
+            Wide = (layout & KnWideWeights) != 0,
+            RowPairs = s.N >> 1,
+            RowQuads = s.N >> 2,
+            Pair0 = firstPair < lastPair ? firstPair : lastPair,
+            Pair1 = firstPair + 1 < lastPair ? firstPair + 1 : lastPair,
+            Quad = Clamp((n0 + (4 * g)) >> 2, s.N >> 2),
+        };
+
+        int kb = kStart;
+        if (default(TStepsInFlight).Value > 1)
+        {
+            if (kb + KStep <= kEnd)
+            {
+                var current = LoadWeightsKn(w, kb, kEnd, t, guarded: false);
+                while (true)
+                {
+                    int next = kb + KStep;
+                    bool more = next + KStep <= kEnd;
+                    var ahead = more ? LoadWeightsKn(w, next, kEnd, t, guarded: false) : default;
+                    MultiplyKn(ref ops, a, a8, s, mTiles, bf16, vectors, m0, g, t, Fragments(current), kb, kEnd, guarded: false);
+                    kb = next;
+                    if (!more)
+                    {
+                        break;
+                    }
+
+                    current = ahead;
+                }
+            }
+        }
+        else
+        {
+            for (; kb + KStep <= kEnd; kb += KStep)
+            {
+                MultiplyKn(ref ops, a, a8, s, mTiles, bf16, vectors, m0, g, t, Fragments(LoadWeightsKn(w, kb, kEnd, t, guarded: false)), kb, kEnd, guarded: false);
+            }
+        }
+
+        if (kb < kEnd)
+        {
+            MultiplyKn(ref ops, a, a8, s, mTiles, bf16, vectors, m0, g, t, Fragments(LoadWeightsKn(w, kb, kEnd, t, guarded: true)), kb, kEnd, guarded: true);
+        }
+
+        StoreMTileKn<TOps, SkinnyTile0, SkinnyTile1, SkinnyTile2, SkinnyTile3>(ref ops, bias, c, partial, s, split, m0, n0, g, t);
+        if (mTiles > 1)
+        {
+            StoreMTileKn<TOps, SkinnyTile4, SkinnyTile5, SkinnyTile6, SkinnyTile7>(ref ops, bias, c, partial, s, split, m0 + 16, n0, g, t);
+        }
+
+        if (mTiles > 2)
+        {
+            StoreMTileKn<TOps, SkinnyTile8, SkinnyTile9, SkinnyTile10, SkinnyTile11>(ref ops, bias, c, partial, s, split, m0 + 32, n0, g, t);
+            StoreMTileKn<TOps, SkinnyTile12, SkinnyTile13, SkinnyTile14, SkinnyTile15>(ref ops, bias, c, partial, s, split, m0 + 48, n0, g, t);
+        }
+    }
+
+    /// <summary>
+    /// The 16 weight rows of one <see cref="KStep"/> from <paramref name="kb"/> (per block rows 8t .. 8t+7);
+    /// <paramref name="guarded"/> (the last, partial step only) zeroes rows at or past <paramref name="kEnd"/>.
+    /// </summary>
+    private static SkinnyKnWeights LoadWeightsKn(SkinnyKnColumns w, int kb, int kEnd, int t, bool guarded)
+    {
+        // One uniform branch per step, not per row: the 16 loads of either path issue back to back.
+        int r0 = kb + (8 * t);
+        return w.Wide ? LoadQuads(w, r0, kEnd, guarded) : LoadPairs(w, r0, kEnd, guarded);
+    }
+
+    private static SkinnyKnWeights LoadQuads(SkinnyKnColumns w, int r0, int kEnd, bool guarded) => new()
+    {
+        R00 = Quad(w, r0, kEnd, guarded),
+        R01 = Quad(w, r0 + 1, kEnd, guarded),
+        R02 = Quad(w, r0 + 2, kEnd, guarded),
+        R03 = Quad(w, r0 + 3, kEnd, guarded),
+        R04 = Quad(w, r0 + 4, kEnd, guarded),
+        R05 = Quad(w, r0 + 5, kEnd, guarded),
+        R06 = Quad(w, r0 + 6, kEnd, guarded),
+        R07 = Quad(w, r0 + 7, kEnd, guarded),
+        R10 = Quad(w, r0 + 32, kEnd, guarded),
+        R11 = Quad(w, r0 + 33, kEnd, guarded),
+        R12 = Quad(w, r0 + 34, kEnd, guarded),
+        R13 = Quad(w, r0 + 35, kEnd, guarded),
+        R14 = Quad(w, r0 + 36, kEnd, guarded),
+        R15 = Quad(w, r0 + 37, kEnd, guarded),
+        R16 = Quad(w, r0 + 38, kEnd, guarded),
+        R17 = Quad(w, r0 + 39, kEnd, guarded),
+    };
+
+    private static SkinnyKnWeights LoadPairs(SkinnyKnColumns w, int r0, int kEnd, bool guarded) => new()
+    {
+        R00 = Pairs(w, r0, kEnd, guarded),
+        R01 = Pairs(w, r0 + 1, kEnd, guarded),
+        R02 = Pairs(w, r0 + 2, kEnd, guarded),
+        R03 = Pairs(w, r0 + 3, kEnd, guarded),
+        R04 = Pairs(w, r0 + 4, kEnd, guarded),
+        R05 = Pairs(w, r0 + 5, kEnd, guarded),
+        R06 = Pairs(w, r0 + 6, kEnd, guarded),
+        R07 = Pairs(w, r0 + 7, kEnd, guarded),
+        R10 = Pairs(w, r0 + 32, kEnd, guarded),
+        R11 = Pairs(w, r0 + 33, kEnd, guarded),
+        R12 = Pairs(w, r0 + 34, kEnd, guarded),
+        R13 = Pairs(w, r0 + 35, kEnd, guarded),
+        R14 = Pairs(w, r0 + 36, kEnd, guarded),
+        R15 = Pairs(w, r0 + 37, kEnd, guarded),
+        R16 = Pairs(w, r0 + 38, kEnd, guarded),
+        R17 = Pairs(w, r0 + 39, kEnd, guarded),
+    };
+
+    /// <summary>Row <paramref name="k"/>'s four columns of this lane in one 8-byte load, zero past K.</summary>
+    private static ulong Quad(SkinnyKnColumns w, int k, int kEnd, bool guarded) =>
+        guarded && k >= kEnd ? 0UL : w.Quads[(k * w.RowQuads) + w.Quad];
+
+    /// <summary>Row <paramref name="k"/>'s four columns of this lane in two 4-byte loads (N % 4 = 2), zero past K.</summary>
+    private static ulong Pairs(SkinnyKnColumns w, int k, int kEnd, bool guarded) =>
+        guarded && k >= kEnd ? 0UL : w.Pairs[(k * w.RowPairs) + w.Pair0] | ((ulong)w.Pairs[(k * w.RowPairs) + w.Pair1] << 32);
+
+    /// <summary>The B fragments of one step (block × n-block, as the [N, K] kernel's weight vectors) from its 16 rows.</summary>
+    private static SkinnyWeights Fragments(SkinnyKnWeights r) => new()
+    {
+        B00 = NBlock(r.R00, r.R01, r.R02, r.R03, r.R04, r.R05, r.R06, r.R07, high: false, odd: false),
+        B01 = NBlock(r.R00, r.R01, r.R02, r.R03, r.R04, r.R05, r.R06, r.R07, high: false, odd: true),
+        B02 = NBlock(r.R00, r.R01, r.R02, r.R03, r.R04, r.R05, r.R06, r.R07, high: true, odd: false),
+        B03 = NBlock(r.R00, r.R01, r.R02, r.R03, r.R04, r.R05, r.R06, r.R07, high: true, odd: true),
+        B10 = NBlock(r.R10, r.R11, r.R12, r.R13, r.R14, r.R15, r.R16, r.R17, high: false, odd: false),
+        B11 = NBlock(r.R10, r.R11, r.R12, r.R13, r.R14, r.R15, r.R16, r.R17, high: false, odd: true),
+        B12 = NBlock(r.R10, r.R11, r.R12, r.R13, r.R14, r.R15, r.R16, r.R17, high: true, odd: false),
+        B13 = NBlock(r.R10, r.R11, r.R12, r.R13, r.R14, r.R15, r.R16, r.R17, high: true, odd: true),
+    };
+
+    /// <summary>
+    /// n-block q = 2 · <paramref name="high"/> + <paramref name="odd"/> of one block: X, Y = b0, b1 of k16 step 0 (rows 0, 1 |
+    /// 2, 3), Z, W = step 1 (rows 4, 5 | 6, 7), each pairing column 4g + q of two consecutive rows (lower row in the low half).
+    /// </summary>
+    private static Half8 NBlock(ulong r0, ulong r1, ulong r2, ulong r3, ulong r4, ulong r5, ulong r6, ulong r7, bool high, bool odd) => new()
+    {
+        X = Pair(Word(r0, high), Word(r1, high), odd),
+        Y = Pair(Word(r2, high), Word(r3, high), odd),
+        Z = Pair(Word(r4, high), Word(r5, high), odd),
+        W = Pair(Word(r6, high), Word(r7, high), odd),
+    };
+
+    private static uint Word(ulong row, bool high) => high ? (uint)(row >> 32) : (uint)row;
+
+    /// <summary>
+    /// {lower[col], upper[col]} of two rows' words: the even column (low halves, prmt selector 0x5410) or the odd column
+    /// (high halves, 0x7632). Written as shifts and masks, which ptxas folds into one PRMT (CudaAsm outputs go through
+    /// local memory in ILGPU, which the K loop must not touch).
+    /// </summary>
+    internal static uint Pair(uint lower, uint upper, bool odd) =>
+        odd ? (lower >> 16) | (upper & 0xFFFF0000u) : (lower & 0xFFFFu) | (upper << 16);
+
+    /// <summary>One <see cref="KStep"/> of K from <paramref name="kb"/>: per m-tile its activation vectors and 16 mma.</summary>
+    private static void MultiplyKn<TOps>(ref TOps ops, ArrayView<ushort> a, ArrayView<Half8> a8, TensorCoreShape s, int mTiles, bool bf16, bool vectors,
+        int m0, int g, int t, SkinnyWeights w, int kb, int kEnd, bool guarded)
+        where TOps : struct, ISkinnyOps
+    {
+        int k0 = kb + (8 * t);
+        MTileKn<TOps, SkinnyTile0, SkinnyTile1, SkinnyTile2, SkinnyTile3>(ref ops, a, a8, s, vectors, m0 + g, k0, kEnd, guarded, bf16, w);
+        if (mTiles > 1)
+        {
+            MTileKn<TOps, SkinnyTile4, SkinnyTile5, SkinnyTile6, SkinnyTile7>(ref ops, a, a8, s, vectors, m0 + 16 + g, k0, kEnd, guarded, bf16, w);
+        }
+
+        if (mTiles > 2)
+        {
+            MTileKn<TOps, SkinnyTile8, SkinnyTile9, SkinnyTile10, SkinnyTile11>(ref ops, a, a8, s, vectors, m0 + 32 + g, k0, kEnd, guarded, bf16, w);
+            MTileKn<TOps, SkinnyTile12, SkinnyTile13, SkinnyTile14, SkinnyTile15>(ref ops, a, a8, s, vectors, m0 + 48 + g, k0, kEnd, guarded, bf16, w);
+        }
+    }
+
+    /// <summary>One m-tile (this lane's rows <paramref name="row"/> and +8) over one step: four activation vectors, then 16 mma.</summary>
+    private static void MTileKn<TOps, T0, T1, T2, T3>(ref TOps ops, ArrayView<ushort> a, ArrayView<Half8> a8, TensorCoreShape s, bool vectors, int row, int k0,
+        int kEnd, bool guarded, bool bf16, SkinnyWeights w)
+        where TOps : struct, ISkinnyOps
+        where T0 : struct, IKernelConstant
+        where T1 : struct, IKernelConstant
+        where T2 : struct, IKernelConstant
+        where T3 : struct, IKernelConstant
+    {
+        long lo = Clamp(row, s.M) * s.K;
+        long hi = Clamp(row + 8, s.M) * s.K;
+        Half8 lo0, hi0, lo1, hi1;
+        if (vectors)
+        {
+            bool valid0 = !guarded || k0 < kEnd;
+            bool valid1 = !guarded || k0 + 32 < kEnd;
+            lo0 = Fetch(a8, (lo + k0) >> 3, valid0);
+            hi0 = Fetch(a8, (hi + k0) >> 3, valid0);
+            lo1 = Fetch(a8, (lo + k0 + 32) >> 3, valid1);
+            hi1 = Fetch(a8, (hi + k0 + 32) >> 3, valid1);
+        }
+        else
+        {
+            lo0 = Elements(a, lo, k0, kEnd);
+            hi0 = Elements(a, hi, k0, kEnd);
+            lo1 = Elements(a, lo, k0 + 32, kEnd);
+            hi1 = Elements(a, hi, k0 + 32, kEnd);
+        }
+
+        Block<TOps, T0, T1, T2, T3>(ref ops, bf16, lo0, hi0, w.B00, w.B01, w.B02, w.B03);
+        Block<TOps, T0, T1, T2, T3>(ref ops, bf16, lo1, hi1, w.B10, w.B11, w.B12, w.B13);
+    }
+
+    /// <summary>Elements k .. k+7 of one activation row, one at a time (any K, any alignment), zero at or past <paramref name="kEnd"/>.</summary>
+    private static Half8 Elements(ArrayView<ushort> a, long row, int k, int kEnd) => new()
+    {
+        X = Element(a, row, k, kEnd) | (Element(a, row, k + 1, kEnd) << 16),
+        Y = Element(a, row, k + 2, kEnd) | (Element(a, row, k + 3, kEnd) << 16),
+        Z = Element(a, row, k + 4, kEnd) | (Element(a, row, k + 5, kEnd) << 16),
+        W = Element(a, row, k + 6, kEnd) | (Element(a, row, k + 7, kEnd) << 16),
+    };
+
+    private static uint Element(ArrayView<ushort> a, long row, int k, int kEnd) => k < kEnd ? a[row + k] : 0u;
+
+    /// <summary>Stores the four n-blocks of one m-tile: n-block q's C fragment is real columns 8t + q and 8t + 4 + q.</summary>
+    private static void StoreMTileKn<TOps, T0, T1, T2, T3>(ref TOps ops, ArrayView<ushort> bias, ArrayView<ushort> c, ArrayView<float> partial, TensorCoreShape s,
+        int split, int row0, int n0, int g, int t)
+        where TOps : struct, ISkinnyOps
+        where T0 : struct, IKernelConstant
+        where T1 : struct, IKernelConstant
+        where T2 : struct, IKernelConstant
+        where T3 : struct, IKernelConstant
+    {
+        int col = n0 + (8 * t);
+        StoreTileKn(bias, c, partial, s, split, row0 + g, col, ops.Read<T0>());
+        StoreTileKn(bias, c, partial, s, split, row0 + g, col + 1, ops.Read<T1>());
+        StoreTileKn(bias, c, partial, s, split, row0 + g, col + 2, ops.Read<T2>());
+        StoreTileKn(bias, c, partial, s, split, row0 + g, col + 3, ops.Read<T3>());
+    }
+
+    /// <summary>C fragment of a [K, N] tile: accumulators 0, 2 (rows g, g+8) at <paramref name="col"/>, 1, 3 at <paramref name="col"/> + 4.</summary>
+    private static void StoreTileKn(ArrayView<ushort> bias, ArrayView<ushort> c, ArrayView<float> partial, TensorCoreShape s, int split, int row, int col, SkinnyQuad quad)
+    {
+        Store(bias, c, partial, s, split, row, col, quad.C0);
+        Store(bias, c, partial, s, split, row, col + 4, quad.C1);
+        Store(bias, c, partial, s, split, row + 8, col, quad.C2);
+        Store(bias, c, partial, s, split, row + 8, col + 4, quad.C3);
+    }
+}

@@ -160,6 +160,17 @@ internal static class Catalog
             }
         }
 
+        // 16-bit decode products of 2, 4 and 8 rows, b as [K, N] and [N, K]: the skinny tensor-core kernel's [K, N] variant
+        // (GEMS_SKINNY_TC_KN=1) beside the CUDA-core [K, N] GEMV it replaces and the [N, K] skinny kernel.
+        if (!quick && dt != DType.F32)
+        {
+            foreach (int m in new[] { 2, 4, 8 })
+            {
+                cs.Add(Mm(dt, m, 4096, 4096));
+                cs.Add(Mm(dt, m, 4096, 4096, transposeB: true));
+            }
+        }
+
         foreach (var (b, h, kh, lq, lk, d, causal) in attn)
         {
             cs.Add(Attention(dt, b, h, kh, lq, lk, d, causal));

@@ -25,7 +25,8 @@ def bench(fn):
 def products(name, dt):
     rows = []
     esz = torch.tensor([], dtype=dt).element_size()
-    for m, k, n in ((1, 4096, 4096), (16, 11008, 4096), (64, 4096, 4096), (256, 4096, 4096), (4096, 4096, 4096)):
+    for m, k, n in ((1, 4096, 4096), (2, 4096, 4096), (4, 4096, 4096), (8, 4096, 4096), (16, 11008, 4096), (64, 4096, 4096),
+                    (256, 4096, 4096), (4096, 4096, 4096)):
         a = torch.randn(m, k, device=dev, dtype=dt)
         b_kn = torch.randn(k, n, device=dev, dtype=dt)
         b_nk = torch.randn(n, k, device=dev, dtype=dt)

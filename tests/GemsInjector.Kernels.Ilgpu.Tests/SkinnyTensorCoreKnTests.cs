@@ -1,0 +1,249 @@
+using System;
+using System.Linq;
+using System.Text.RegularExpressions;
+using GemsInjector.Kernels.Ilgpu;
+using ILGPU;
+using ILGPU.Backends.EntryPoints;
+using ILGPU.Backends.PTX;
+using ILGPU.Runtime;
+using ILGPU.Runtime.Cuda;
+using Xunit;
+using Xunit.Abstractions;
+
+namespace GemsInjector.Kernels.Ilgpu.Tests;
+
+/// <summary>
+/// The skinny tensor-core kernel's [K, N]-weight variant (mm): B fragments paired from row-major words, columns
+/// permuted across n-blocks and mapped back at the store. Its body on the CPU with mma.sync emulated lane by lane, against
+/// float64 references with NaN-poisoned outputs and partials, in every layout (16-byte or element-wise activations,
+/// 8-byte or 4-byte weight words); its PTX for SM_90; its layout flags and switch.
+/// </summary>
+[Collection(SimulatorCollection.Name)]
+public sealed class SkinnyTensorCoreKnTests : Half16TestBase, IClassFixture<Warp32SimulatorFixture>
+{
+    private readonly Warp32SimulatorFixture warp32;
+    private readonly ITestOutputHelper output;
+    private readonly Action<KernelConfig, ArrayView<float>, ArrayView<ushort>, ArrayView<ushort>, HalfGemvShape, int> reduce;
+
+    public SkinnyTensorCoreKnTests(SimulatorFixture fixture, Warp32SimulatorFixture warp32, ITestOutputHelper output)
+        : base(fixture)
+    {
+        this.warp32 = warp32;
+        this.output = output;
+        reduce = warp32.Accelerator.LoadStreamKernel<ArrayView<float>, ArrayView<ushort>, ArrayView<ushort>, HalfGemvShape, int>(HalfGemvKernels.GemvReduce16);
+    }
+
+    private static Type Constant(int value) => value switch { 1 => typeof(Const1), 2 => typeof(Const2), _ => typeof(Const4) };
+
+    private static Type Format(bool bf16) => bf16 ? typeof(BFloat16Storage) : typeof(Float16Storage);
+
+    private Action<KernelConfig, ArrayView<ushort>, ArrayView<Half8>, ArrayView<uint>, ArrayView<ulong>, ArrayView<ushort>, ArrayView<ushort>, ArrayView<float>, ArrayView<float>, TensorCoreShape, int> Emulated(
+        int mTiles, bool bf16, int stepsInFlight)
+    {
+        var method = typeof(SkinnyTensorCoreKernels).GetMethod(nameof(SkinnyTensorCoreKernels.Gemm16SkinnyKnEmulated))!
+            .MakeGenericMethod(Constant(mTiles), Format(bf16), Constant(stepsInFlight));
+        var kernel = method.CreateDelegate<Action<ArrayView<ushort>, ArrayView<Half8>, ArrayView<uint>, ArrayView<ulong>, ArrayView<ushort>, ArrayView<ushort>, ArrayView<float>, ArrayView<float>, TensorCoreShape, int>>();
+        return warp32.Accelerator.LoadStreamKernel(kernel);
+    }
+
+    /// <summary>
+    /// Rows 2–70 (one, two and four m-tiles; 70: two Grid.Z row blocks), K odd and even (multiples of 64, of 8 only, neither:
+    /// element-wise activations and a guarded tail), N of 8-byte quads (8, 24, 136, 4096) and of 4-byte pairs only (130, 20),
+    /// not multiples of the 32-column warp or 128-column group, alpha / beta with a row or matrix bias, unsplit and split K
+    /// (NaN-poisoned partials, then GemvReduce16). Each case in its natural layout with one and two steps in flight, and with
+    /// every fallback forced (element-wise activations, 4-byte weight pairs).
+    /// </summary>
+    [Theory]
+    [InlineData(true, 2, 64, 8, false, false, 1)]
+    [InlineData(false, 2, 200, 24, true, false, 1)]
+    [InlineData(true, 2, 33, 4096, false, false, 1)]
+    [InlineData(false, 5, 37, 130, true, true, 1)]
+    [InlineData(true, 5, 136, 24, false, false, 2)]
+    [InlineData(false, 16, 456, 136, true, false, 4)]
+    [InlineData(true, 16, 64, 4096, false, false, 1)]
+    [InlineData(true, 17, 72, 130, true, false, 1)]
+    [InlineData(false, 33, 95, 24, false, false, 2)]
+    [InlineData(true, 33, 136, 48, true, true, 1)]
+    [InlineData(true, 64, 328, 136, true, true, 3)]
+    [InlineData(false, 64, 65, 8, false, false, 1)]
+    [InlineData(false, 70, 41, 20, true, false, 1)]
+    [InlineData(true, 70, 200, 130, false, false, 2)]
+    public void EmulatedKernelMatchesFloat64(bool bf16, int m, int k, int n, bool bias, bool biasIsMatrix, int requestedSplits)
+    {
+        int seed = 8300 + (m * 7) + (k * 5) + n + (bf16 ? 1 : 0) + (bias ? 4 : 0) + (biasIsMatrix ? 8 : 0) + (requestedSplits * 1000);
+        var acc = warp32.Accelerator;
+        var (a, av) = Random16(seed, m * k, bf16, -1f, 1f);
+        var (b, bv) = Random16(seed + 1, k * n, bf16, -1f, 1f);
+        var (biasBits, biasValues) = bias ? Random16(seed + 2, biasIsMatrix ? m * n : n, bf16) : (Array.Empty<ushort>(), Array.Empty<float>());
+        float alpha = bias ? 0.75f : 1f, beta = bias ? -1.25f : 0f;
+        var expected = Enumerable.Range(0, m * n).Select(e =>
+        {
+            int r = e / n, j = e % n;
+            double dot = 0;
+            for (int t = 0; t < k; t++)
+            {
+                dot += (double)av[(r * k) + t] * bv[(t * n) + j];
+            }
+
+            double v = alpha * dot;
+            if (bias)
+            {
+                v += beta * biasValues[biasIsMatrix ? (r * n) + j : j];
+            }
+
+            return v;
+        }).ToArray();
+
+        var (config, shape, mTiles) = SkinnyTensorCoreLaunch.Plan(m, k, n, multiprocessors: 0, groupsPerSm: 4, requestedSplits);
+        Assert.Equal(requestedSplits, shape.SplitK);
+        shape.TransposeB = 0;
+        shape.Bf16 = bf16 ? 1 : 0;
+        shape.Alpha = alpha;
+        shape.Beta = beta;
+        shape.HasBias = bias ? 1 : 0;
+        shape.StrideBiasM = biasIsMatrix ? n : 0;
+
+        using var aBuffer = acc.Allocate1D(a);
+        using var bBuffer = acc.Allocate1D(b);
+        using var biasBuffer = acc.Allocate1D(biasBits.Length == 0 ? new ushort[1] : biasBits);
+        using var cBuffer = acc.Allocate1D(Enumerable.Repeat(NaN16(bf16), m * n).ToArray());
+        using var partial = acc.Allocate1D(Enumerable.Repeat(float.NaN, shape.SplitK * m * n).ToArray());
+        long groups = (long)config.GridDim.X * config.GridDim.Y * config.GridDim.Z;
+        using var scratch = acc.Allocate1D<float>(groups * SkinnyTensorCoreKernels.GroupSize * SkinnyTensorCoreKernels.EmulationFloatsPerThread);
+        ArrayView<ushort> biasView = bias ? biasBuffer.View.AsContiguous() : ArrayView<ushort>.Empty;
+        ArrayView<float> partialView = shape.SplitK > 1 ? partial.View.AsContiguous() : ArrayView<float>.Empty;
+        int natural = SkinnyTensorCoreLaunch.KnLayout(k, n, 0, 0);
+        var a8 = (natural & SkinnyTensorCoreKernels.KnVectorActivations) != 0 ? aBuffer.View.AsContiguous().Cast<Half8>() : ArrayView<Half8>.Empty;
+        var b4 = (natural & SkinnyTensorCoreKernels.KnWideWeights) != 0 ? bBuffer.View.AsContiguous().Cast<ulong>() : ArrayView<ulong>.Empty;
+        var runs = natural != 0 ? new[] { (natural, 1), (natural, 2), (0, 2) } : new[] { (0, 1), (0, 2) };
+        foreach (var (layout, steps) in runs)
+        {
+            cBuffer.CopyFromCPU(Enumerable.Repeat(NaN16(bf16), m * n).ToArray());
+            partial.CopyFromCPU(Enumerable.Repeat(float.NaN, shape.SplitK * m * n).ToArray());
+            Emulated(mTiles, bf16, steps)(config, aBuffer.View.AsContiguous(), a8, bBuffer.View.AsContiguous().Cast<uint>(), b4, biasView, cBuffer.View, partialView, scratch.View,
+                shape, layout);
+            if (shape.SplitK > 1)
+            {
+                reduce(new KernelConfig(((m * n) + 255) / 256, 256), partial.View, biasView, cBuffer.View, TensorCoreLaunch.ReduceShape(shape), bf16 ? 1 : 0);
+            }
+
+            acc.Synchronize();
+            AssertClose(ToFloat(cBuffer.GetAsArray1D(), bf16), expected, Rtol(bf16), Atol * k,
+                $"skinny [K, N] emulation {m}x{k}x{n} bias={bias} matrix={biasIsMatrix} splits={shape.SplitK} chunk={shape.KChunk} layout={layout} steps in flight={steps} ({F(bf16)})", seed);
+        }
+    }
+
+    /// <summary>The pairing of two rows' words: the even column takes the low halves, the odd column the high halves, the lower row low.</summary>
+    [Fact]
+    public void PairTakesOneColumnOfTwoRows()
+    {
+        Assert.Equal(0xCCCCAAAAu, SkinnyTensorCoreKernels.Pair(0xBBBBAAAAu, 0xDDDDCCCCu, odd: false));
+        Assert.Equal(0xDDDDBBBBu, SkinnyTensorCoreKernels.Pair(0xBBBBAAAAu, 0xDDDDCCCCu, odd: true));
+    }
+
+    /// <summary>
+    /// The PTX of every compiled variant: only its format's mma, every one of its m16n8 tiles, one accumulator declaration
+    /// before any use, 16 mma per m-tile per multiply site, 16 8-byte weight loads per load site (two 4-byte pairs each on
+    /// the fallback), no local memory in the K loop, no unsubstituted operand; the pairing's masks and shifts are counted.
+    /// </summary>
+    [Theory]
+    [InlineData(1, false, 1)]
+    [InlineData(2, false, 1)]
+    [InlineData(4, false, 1)]
+    [InlineData(1, true, 1)]
+    [InlineData(2, true, 2)]
+    [InlineData(4, true, 2)]
+    [InlineData(1, false, 2)]
+    [InlineData(4, false, 2)]
+    public void PtxKeepsTheKLoopInRegisters(int mTiles, bool bf16, int stepsInFlight)
+    {
+        using var context = Context.Create(b => b.Optimize(OptimizationLevel.O2));
+        using var backend = new PTXBackend(context, new CudaCapabilityContext(CudaArchitecture.SM_90),
+            CudaArchitecture.SM_90, CudaInstructionSet.ISA_80, nvvmAPI: null);
+        var method = typeof(SkinnyTensorCoreKernels).GetMethod(nameof(SkinnyTensorCoreKernels.Gemm16SkinnyKn))!
+            .MakeGenericMethod(Constant(mTiles), Format(bf16), Constant(stepsInFlight));
+        string ptx = ((PTXCompiledKernel)backend.Compile(EntryPointDescription.FromExplicitlyGroupedKernel(method), default)).PTXAssembly;
+
+        string mine = bf16 ? "mma.sync.aligned.m16n8k16.row.col.f32.bf16.bf16.f32" : "mma.sync.aligned.m16n8k16.row.col.f32.f16.f16.f32";
+        string other = bf16 ? ".f32.f16.f16.f32" : ".f32.bf16.bf16.f32";
+        int mmas = Regex.Matches(ptx, Regex.Escape(mine)).Count;
+        Assert.DoesNotContain(other, ptx, StringComparison.Ordinal);
+        int tiles = mTiles * SkinnyTensorCoreKernels.NBlocks;
+        for (int tile = 0; tile < tiles; tile++)
+        {
+            Assert.Contains($"{{sk{tile * 4},sk{(tile * 4) + 1},sk{(tile * 4) + 2},sk{(tile * 4) + 3}}}, {{", ptx, StringComparison.Ordinal);
+        }
+
+        Assert.DoesNotContain($"{{sk{tiles * 4},", ptx, StringComparison.Ordinal);
+        Assert.Single(Regex.Matches(ptx, Regex.Escape($".reg .f32 sk<{tiles * 4}>;")));
+        Assert.Single(Regex.Matches(ptx, @"\.reg \.f32 sk<"));
+        Assert.DoesNotContain(".func", ptx, StringComparison.Ordinal);
+        Assert.True(ptx.IndexOf(".reg .f32 sk<", StringComparison.Ordinal) < ptx.IndexOf(mine, StringComparison.Ordinal), "the accumulator declaration must precede the first mma");
+
+        var blocks = Regex.Split(ptx, @"(?m)^\s*[A-Za-z_$][\w$]*:\s*$");
+        var loopBlocks = blocks.Where(b => b.Contains("mma.sync", StringComparison.Ordinal) || Regex.IsMatch(b, @"ld\.global(\.nc)?\.(u64|b64|v2\.u32)")).ToArray();
+        int loopLocal = loopBlocks.Sum(b => Regex.Matches(b, @"(ld|st)\.local").Count);
+        int quads = Regex.Matches(ptx, @"ld\.global(\.nc)?\.(u64|b64)").Count;
+        int pairs = Regex.Matches(ptx, @"ld\.global(\.nc)?\.(u32|b32)").Count;
+        int vectors = Regex.Matches(ptx, @"ld\.global(\.nc)?\.v4\.(u32|b32)").Count;
+        int prmt = Regex.Matches(ptx, @"\bprmt\.b32").Count;
+        int masks = Regex.Matches(ptx, @"\band\.b32\s[^;]*(-65536|65535|0xFFFF)").Count;
+        int shifts = Regex.Matches(ptx, @"\b(shl|shr)\.(b|u)32\s[^;]*, 16;").Count;
+        output.WriteLine($"{mTiles} m-tiles, {(bf16 ? "bf16" : "f16")}, {stepsInFlight} step(s): {mmas} mma, {quads} 8-byte / {pairs} 4-byte weight loads, "
+            + $"{vectors} 16-byte activation loads, prmt {prmt}, 16-bit masks {masks}, 16-bit shifts {shifts}, "
+            + $"{Regex.Matches(ptx, @"(ld|st)\.local").Count} local accesses ({loopLocal} in the K loop), {ptx.Length} chars");
+        int loadSites = stepsInFlight > 1 ? 3 : 2;
+        Assert.Equal(2 * 4 * tiles, mmas);
+        Assert.Equal(16 * loadSites, quads);
+        Assert.True(pairs >= 32 * loadSites, $"{pairs} 4-byte loads: the pair fallback needs two per row");
+        Assert.Equal(0, loopLocal);
+        Assert.DoesNotMatch(new Regex(@"\[%\d|\{%\d|, %\d+[,;]"), ptx);
+    }
+
+    /// <summary>Layout flags: 16-byte activations need K % 8 = 0 and a 16-byte aligned, 8-byte weight quads N % 4 = 0 and b 8-byte aligned.</summary>
+    [Theory]
+    [InlineData(4096, 4096, 0, 0, 3)]
+    [InlineData(4096, 11008, 256, 512, 3)]
+    [InlineData(37, 4096, 0, 0, 2)]
+    [InlineData(64, 130, 0, 0, 1)]
+    [InlineData(33, 130, 0, 0, 0)]
+    [InlineData(64, 4096, 8, 4, 0)]
+    [InlineData(64, 4096, 16, 8, 3)]
+    public void LayoutFollowsAlignment(int k, int n, long aAddress, long bAddress, int layout) =>
+        Assert.Equal(layout, SkinnyTensorCoreLaunch.KnLayout(k, n, aAddress, bAddress));
+
+    /// <summary>The switch is off unless set to 1 / on / true; the other settings keep their meaning.</summary>
+    [Theory]
+    [InlineData(null, false)]
+    [InlineData("", false)]
+    [InlineData("0", false)]
+    [InlineData("x", false)]
+    [InlineData("1", true)]
+    [InlineData(" ON ", true)]
+    [InlineData("true", true)]
+    public void KnSwitchParses(string? kn, bool expected)
+    {
+        var settings = SkinnyTensorCoreSettings.Parse(null, null, null, null, null, kn);
+        Assert.Equal(expected, settings.KnEnabled);
+        Assert.True(settings.Enabled);
+        Assert.Equal(2, settings.StepsInFlight);
+    }
+
+    /// <summary>Off the CUDA backend (here the simulator) the [K, N] variant is never chosen, switch or not; the settings are restored.</summary>
+    [Fact]
+    public void SimulatorNeverDispatches()
+    {
+        var saved = K.SkinnySettings;
+        try
+        {
+            K.SkinnySettings = SkinnyTensorCoreSettings.Parse(null, null, null, null, null, "1");
+            using var a = Acc.Allocate1D<ushort>(16 * 64);
+            using var b = Acc.Allocate1D<ushort>(64 * 128);
+            Assert.False(K.UsesSkinnyTensorCoreKn(a.View, b.View, 1, 16, 128, transposeB: false));
+        }
+        finally
+        {
+            K.SkinnySettings = saved;
+        }
+    }
+}
