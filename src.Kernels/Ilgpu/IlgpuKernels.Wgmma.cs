@@ -6,7 +6,9 @@ namespace GemsInjector.Kernels.Ilgpu;
 
 public sealed partial class IlgpuKernels
 {
-    private Action<KernelConfig, ArrayView<ushort>, ArrayView<ushort>, ArrayView<ushort>, ArrayView<ushort>, ArrayView<float>, TensorCoreShape>? wgmmaGemm16;
+    // One launcher per format and B layout: bf16 [N, K], bf16 [K, N], f16 [N, K], f16 [K, N].
+    private readonly Action<KernelConfig, ArrayView<ushort>, ArrayView<ushort>, ArrayView<ushort>, ArrayView<ushort>, ArrayView<float>, TensorCoreShape>?[] wgmmaGemm16 =
+        new Action<KernelConfig, ArrayView<ushort>, ArrayView<ushort>, ArrayView<ushort>, ArrayView<ushort>, ArrayView<float>, TensorCoreShape>?[4];
 
     // Set once the wgmma kernel failed to load (driver or ILGPU refused it): the process then keeps square2.
     private bool wgmmaFailed;
@@ -36,9 +38,7 @@ public sealed partial class IlgpuKernels
         Action<KernelConfig, ArrayView<ushort>, ArrayView<ushort>, ArrayView<ushort>, ArrayView<ushort>, ArrayView<float>, TensorCoreShape> kernel;
         try
         {
-            kernel = device.Load(ref wgmmaGemm16, nameof(WgmmaGemmKernels.Gemm16Wgmma),
-                acc => acc.LoadStreamKernel<ArrayView<ushort>, ArrayView<ushort>, ArrayView<ushort>, ArrayView<ushort>, ArrayView<float>, TensorCoreShape>(
-                    WgmmaGemmKernels.Gemm16Wgmma, Bounds(WgmmaGemmKernels.GroupSize, null)));
+            kernel = WgmmaKernel(bf16, transposeB);
         }
         catch (IlgpuKernelCompileException)
         {
@@ -61,5 +61,26 @@ public sealed partial class IlgpuKernels
         }
 
         return true;
+    }
+
+    /// <summary>The wgmma kernel of one format and B layout (its operands as the type argument), 256 threads per group.</summary>
+    private Action<KernelConfig, ArrayView<ushort>, ArrayView<ushort>, ArrayView<ushort>, ArrayView<ushort>, ArrayView<float>, TensorCoreShape> WgmmaKernel(bool bf16, bool transposeB)
+    {
+        var bounds = Bounds(WgmmaGemmKernels.GroupSize, null);
+        return (bf16, transposeB) switch
+        {
+            (true, true) => device.Load(ref wgmmaGemm16[0], $"{nameof(WgmmaGemmKernels.Gemm16Wgmma)}:{nameof(Bf16KMajorB)}",
+                acc => acc.LoadStreamKernel<ArrayView<ushort>, ArrayView<ushort>, ArrayView<ushort>, ArrayView<ushort>, ArrayView<float>, TensorCoreShape>(
+                    WgmmaGemmKernels.Gemm16Wgmma<Bf16KMajorB>, bounds)),
+            (true, false) => device.Load(ref wgmmaGemm16[1], $"{nameof(WgmmaGemmKernels.Gemm16Wgmma)}:{nameof(Bf16MnMajorB)}",
+                acc => acc.LoadStreamKernel<ArrayView<ushort>, ArrayView<ushort>, ArrayView<ushort>, ArrayView<ushort>, ArrayView<float>, TensorCoreShape>(
+                    WgmmaGemmKernels.Gemm16Wgmma<Bf16MnMajorB>, bounds)),
+            (false, true) => device.Load(ref wgmmaGemm16[2], $"{nameof(WgmmaGemmKernels.Gemm16Wgmma)}:{nameof(F16KMajorB)}",
+                acc => acc.LoadStreamKernel<ArrayView<ushort>, ArrayView<ushort>, ArrayView<ushort>, ArrayView<ushort>, ArrayView<float>, TensorCoreShape>(
+                    WgmmaGemmKernels.Gemm16Wgmma<F16KMajorB>, bounds)),
+            _ => device.Load(ref wgmmaGemm16[3], $"{nameof(WgmmaGemmKernels.Gemm16Wgmma)}:{nameof(F16MnMajorB)}",
+                acc => acc.LoadStreamKernel<ArrayView<ushort>, ArrayView<ushort>, ArrayView<ushort>, ArrayView<ushort>, ArrayView<float>, TensorCoreShape>(
+                    WgmmaGemmKernels.Gemm16Wgmma<F16MnMajorB>, bounds)),
+        };
     }
 }
