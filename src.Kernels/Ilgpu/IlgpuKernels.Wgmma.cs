@@ -13,6 +13,12 @@ public sealed partial class IlgpuKernels
     // Set once the wgmma kernel failed to load (driver or ILGPU refused it): the process then keeps square2.
     private bool wgmmaFailed;
 
+    /// <summary>
+    /// Why the wgmma kernel (<c>GEMS_TC_GEMM_VARIANT=wgmma</c>) could not be loaded on this device, after which the
+    /// process keeps the mma.sync kernel; <see langword="null"/> when it loaded or was never asked for.
+    /// </summary>
+    public string? WgmmaLoadError { get; private set; }
+
     /// <summary>Whether the wgmma kernel can run here: a CUDA device of compute capability 9.0 (sm_90a) and no earlier load failure.</summary>
     internal bool WgmmaAvailable => !wgmmaFailed && device.Kind == IlgpuDeviceKind.Cuda && Sm90aPtx.Supported(device.Accelerator);
 
@@ -40,9 +46,10 @@ public sealed partial class IlgpuKernels
         {
             kernel = WgmmaKernel(bf16, transposeB);
         }
-        catch (IlgpuKernelCompileException)
+        catch (IlgpuKernelCompileException ex)
         {
             // The failure stays recorded on the device (IlgpuDevice.Load); products go to the mma.sync kernel.
+            WgmmaLoadError = ex.Message;
             wgmmaFailed = true;
             return false;
         }

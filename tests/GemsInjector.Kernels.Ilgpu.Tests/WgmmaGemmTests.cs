@@ -293,6 +293,36 @@ public sealed class WgmmaGemmTests : Half16TestBase, IClassFixture<Warp32Simulat
         Assert.Equal((TensorCoreGemmVariant)expected, TensorCoreVariants.Parse(TensorCoreVariants.Name((TensorCoreGemmVariant)expected)));
     }
 
+    /// <summary>
+    /// The rewrite is applied after reading, the one way: a kernel read back from a cache file's text (what the cache
+    /// directory and the shipped archive hold: ILGPU's own output) and rebuilt with the rewritten PTX keeps its entry
+    /// point and shared-memory layout; on a device that is not 9.0 preparing it refuses, and other kernels pass through.
+    /// </summary>
+    [Fact]
+    public void CachedTextIsRewrittenAfterReading()
+    {
+        using var context = Context.Create(b => b.Optimize(OptimizationLevel.O2));
+        using var backend = new PTXBackend(context, new CudaCapabilityContext(CudaArchitecture.SM_90),
+            CudaArchitecture.SM_90, CudaInstructionSet.ISA_80, nvvmAPI: null);
+        var method = typeof(WgmmaGemmKernels).GetMethod(nameof(WgmmaGemmKernels.Gemm16Wgmma))!.MakeGenericMethod(typeof(Bf16MnMajorB));
+        var entry = EntryPointDescription.FromExplicitlyGroupedKernel(method);
+        var compiled = (PTXCompiledKernel)backend.Compile(entry, default);
+        Assert.True(KernelDiskCache.IsSupported);
+        var read = KernelDiskCache.Parse(context, KernelDiskCache.Serialize(compiled), entry, default, addLaunchBounds: false)!;
+        Assert.Equal(compiled.PTXAssembly, read.PTXAssembly);
+        string rewritten = Sm90aPtx.Rewrite(read.PTXAssembly)!;
+        var prepared = KernelDiskCache.WithAssembly(read, rewritten);
+        Assert.Equal(rewritten, prepared.PTXAssembly);
+        Assert.Equal(read.Name, prepared.Name);
+        Assert.True(KernelDiskCache.SharedMemoryOf(prepared).HasDynamicMemory);
+        Assert.Equal(KernelDiskCache.SharedMemoryOf(read).StaticSize, KernelDiskCache.SharedMemoryOf(prepared).StaticSize);
+
+        Assert.Throws<InvalidOperationException>(() => Sm90aPtx.Prepare(warp32.Accelerator, read));
+        var plain = (PTXCompiledKernel)backend.Compile(EntryPointDescription.FromExplicitlyGroupedKernel(
+            typeof(WgmmaGemmKernels).GetMethod(nameof(WgmmaGemmKernels.Gemm16WgmmaEmulated))!), default);
+        Assert.Same(plain, Sm90aPtx.Prepare(warp32.Accelerator, plain));
+    }
+
     /// <summary>The simulator is no 9.0 CUDA device: the wgmma kernel is never offered there, and preparing its PTX for it refuses.</summary>
     [Fact]
     public void OnlyAComputeCapability90DeviceTakesIt()
