@@ -6,9 +6,9 @@ namespace GemsInjector.Kernels.Ilgpu;
 
 public sealed partial class IlgpuKernels
 {
-    // One launcher per format and B layout: bf16 [N, K], bf16 [K, N], f16 [N, K], f16 [K, N].
+    // One launcher per format and B layout (bf16 [N, K], bf16 [K, N], f16 [N, K], f16 [K, N]), then the same four three tiles ahead.
     private readonly Action<KernelConfig, ArrayView<ushort>, ArrayView<ushort>, ArrayView<ushort>, ArrayView<ushort>, ArrayView<float>, TensorCoreShape>?[] wgmmaGemm16 =
-        new Action<KernelConfig, ArrayView<ushort>, ArrayView<ushort>, ArrayView<ushort>, ArrayView<ushort>, ArrayView<float>, TensorCoreShape>?[4];
+        new Action<KernelConfig, ArrayView<ushort>, ArrayView<ushort>, ArrayView<ushort>, ArrayView<ushort>, ArrayView<float>, TensorCoreShape>?[8];
 
     // Set once the wgmma kernel failed to load (driver or ILGPU refused it): the process then keeps square2.
     private bool wgmmaFailed;
@@ -25,10 +25,11 @@ public sealed partial class IlgpuKernels
     /// <summary>
     /// Runs a 16-bit GEMM on <see cref="WgmmaGemmKernels"/> when the device and the shape allow it (K % 8 == 0, 16-byte
     /// aligned a and b, N % 8 == 0 for a [K, N] b); split-K for single matrices with few tiles, as the mma.sync kernel.
+    /// <c>threeAhead</c> picks the <c>wgmma3</c> pipeline (three tiles ahead, two barriers per tile) instead of <c>wgmma</c>'s.
     /// </summary>
     /// <returns>Whether it ran (otherwise the caller takes the mma.sync kernel).</returns>
     private bool TryWgmmaGemm16(ArrayView<ushort> a, ArrayView<ushort> b, ArrayView<ushort> bias, ArrayView<ushort> c, int batch, int m, int k, int n,
-        bool transposeB, float alpha, float beta, bool biasIsMatrix, bool bf16)
+        bool transposeB, float alpha, float beta, bool biasIsMatrix, bool bf16, bool threeAhead)
     {
         if (!WgmmaAvailable)
         {
@@ -44,7 +45,7 @@ public sealed partial class IlgpuKernels
         Action<KernelConfig, ArrayView<ushort>, ArrayView<ushort>, ArrayView<ushort>, ArrayView<ushort>, ArrayView<float>, TensorCoreShape> kernel;
         try
         {
-            kernel = WgmmaKernel(bf16, transposeB);
+            kernel = threeAhead ? WgmmaKernel<ThreeAhead>(bf16, transposeB, 4) : WgmmaKernel<TwoAhead>(bf16, transposeB, 0);
         }
         catch (IlgpuKernelCompileException ex)
         {
@@ -70,24 +71,30 @@ public sealed partial class IlgpuKernels
         return true;
     }
 
-    /// <summary>The wgmma kernel of one format and B layout (its operands as the type argument), 256 threads per group.</summary>
-    private Action<KernelConfig, ArrayView<ushort>, ArrayView<ushort>, ArrayView<ushort>, ArrayView<ushort>, ArrayView<float>, TensorCoreShape> WgmmaKernel(bool bf16, bool transposeB)
+    /// <summary>
+    /// The wgmma kernel of one format and B layout (its operands as the first type argument) and pipeline
+    /// <typeparamref name="TPipeline"/> (its launchers from <paramref name="slot"/> on), 256 threads per group.
+    /// </summary>
+    private Action<KernelConfig, ArrayView<ushort>, ArrayView<ushort>, ArrayView<ushort>, ArrayView<ushort>, ArrayView<float>, TensorCoreShape> WgmmaKernel<TPipeline>(
+        bool bf16, bool transposeB, int slot)
+        where TPipeline : struct, IWgmmaPipeline
     {
         var bounds = Bounds(WgmmaGemmKernels.GroupSize, null);
+        string pipeline = typeof(TPipeline).Name;
         return (bf16, transposeB) switch
         {
-            (true, true) => device.Load(ref wgmmaGemm16[0], $"{nameof(WgmmaGemmKernels.Gemm16Wgmma)}:{nameof(Bf16KMajorB)}",
+            (true, true) => device.Load(ref wgmmaGemm16[slot], $"{nameof(WgmmaGemmKernels.Gemm16Wgmma)}:{nameof(Bf16KMajorB)}.{pipeline}",
                 acc => acc.LoadStreamKernel<ArrayView<ushort>, ArrayView<ushort>, ArrayView<ushort>, ArrayView<ushort>, ArrayView<float>, TensorCoreShape>(
-                    WgmmaGemmKernels.Gemm16Wgmma<Bf16KMajorB>, bounds)),
-            (true, false) => device.Load(ref wgmmaGemm16[1], $"{nameof(WgmmaGemmKernels.Gemm16Wgmma)}:{nameof(Bf16MnMajorB)}",
+                    WgmmaGemmKernels.Gemm16Wgmma<Bf16KMajorB, TPipeline>, bounds)),
+            (true, false) => device.Load(ref wgmmaGemm16[slot + 1], $"{nameof(WgmmaGemmKernels.Gemm16Wgmma)}:{nameof(Bf16MnMajorB)}.{pipeline}",
                 acc => acc.LoadStreamKernel<ArrayView<ushort>, ArrayView<ushort>, ArrayView<ushort>, ArrayView<ushort>, ArrayView<float>, TensorCoreShape>(
-                    WgmmaGemmKernels.Gemm16Wgmma<Bf16MnMajorB>, bounds)),
-            (false, true) => device.Load(ref wgmmaGemm16[2], $"{nameof(WgmmaGemmKernels.Gemm16Wgmma)}:{nameof(F16KMajorB)}",
+                    WgmmaGemmKernels.Gemm16Wgmma<Bf16MnMajorB, TPipeline>, bounds)),
+            (false, true) => device.Load(ref wgmmaGemm16[slot + 2], $"{nameof(WgmmaGemmKernels.Gemm16Wgmma)}:{nameof(F16KMajorB)}.{pipeline}",
                 acc => acc.LoadStreamKernel<ArrayView<ushort>, ArrayView<ushort>, ArrayView<ushort>, ArrayView<ushort>, ArrayView<float>, TensorCoreShape>(
-                    WgmmaGemmKernels.Gemm16Wgmma<F16KMajorB>, bounds)),
-            _ => device.Load(ref wgmmaGemm16[3], $"{nameof(WgmmaGemmKernels.Gemm16Wgmma)}:{nameof(F16MnMajorB)}",
+                    WgmmaGemmKernels.Gemm16Wgmma<F16KMajorB, TPipeline>, bounds)),
+            _ => device.Load(ref wgmmaGemm16[slot + 3], $"{nameof(WgmmaGemmKernels.Gemm16Wgmma)}:{nameof(F16MnMajorB)}.{pipeline}",
                 acc => acc.LoadStreamKernel<ArrayView<ushort>, ArrayView<ushort>, ArrayView<ushort>, ArrayView<ushort>, ArrayView<float>, TensorCoreShape>(
-                    WgmmaGemmKernels.Gemm16Wgmma<F16MnMajorB>, bounds)),
+                    WgmmaGemmKernels.Gemm16Wgmma<F16MnMajorB, TPipeline>, bounds)),
         };
     }
 }

@@ -26,8 +26,8 @@ internal interface IWgmmaOps
     /// <summary>Closes the group of asynchronous copies issued so far.</summary>
     void CommitCopies();
 
-    /// <summary>Waits until at most one committed copy group is still in flight.</summary>
-    void WaitCopies();
+    /// <summary>Waits until at most <paramref name="pending"/> (1 or 2) committed copy groups are still in flight.</summary>
+    void WaitCopies(int pending);
 
     /// <summary>Orders this thread's completed shared-memory writes before later reads by the async proxy (wgmma).</summary>
     void FenceProxy();
@@ -96,6 +96,30 @@ internal readonly struct F16MnMajorB : IWgmmaOperands
 }
 
 /// <summary>
+/// The K pipeline of one compiled wgmma kernel, as a type argument: how many 64-deep tiles are requested ahead of the
+/// one being multiplied (<see cref="WgmmaGemmKernels.Body{TOps}"/> explains both orders).
+/// </summary>
+internal interface IWgmmaPipeline
+{
+    /// <summary>2 (one barrier per tile) or 3 (a second barrier per tile frees the stage of the tile before).</summary>
+    int Lookahead { get; }
+}
+
+/// <summary>Two tiles ahead, one barrier per tile (<c>GEMS_TC_GEMM_VARIANT=wgmma</c>).</summary>
+internal readonly struct TwoAhead : IWgmmaPipeline
+{
+    /// <inheritdoc/>
+    public int Lookahead => 2;
+}
+
+/// <summary>Three tiles ahead, two barriers per tile (<c>GEMS_TC_GEMM_VARIANT=wgmma3</c>).</summary>
+internal readonly struct ThreeAhead : IWgmmaPipeline
+{
+    /// <inheritdoc/>
+    public int Lookahead => 3;
+}
+
+/// <summary>
 /// 16-bit GEMM on Hopper's warpgroup tensor-core instruction (<c>wgmma.mma_async</c>, sm_90a; float32 accumulation).
 /// A group of 256 threads (two warpgroups) computes a 128 × 256 tile of C, each warpgroup m64 × n256 with 128 float32
 /// accumulators per thread held in PTX registers declared once (<c>wga0..wga127</c>). Both operands come from shared
@@ -104,8 +128,9 @@ internal readonly struct F16MnMajorB : IWgmmaOperands
 /// (c XOR r mod 8) · 16, 8-row atoms 1024 bytes apart), a b stored [K, N] MN-major (64-column blocks of 64 k-rows,
 /// 8192 bytes apart, each k-row 128 bytes with the same XOR), read with the instruction's transpose-B immediate.
 /// Four stages (192 KB of dynamic shared memory, plus 1 KB to align the base up to 1024 bytes, which the swizzle needs)
-/// filled by cp.async two tiles ahead of the one being multiplied, while the tile before it may still be in the tensor
-/// cores (see <see cref="Body{TOps}"/> for why no stage is refilled while a wgmma may read it).
+/// filled by cp.async two (or three: <see cref="IWgmmaPipeline"/>) tiles ahead of the one being multiplied, while the
+/// tile before it may still be in the tensor cores (see <see cref="Body{TOps}"/> for why no stage is refilled while a
+/// wgmma may read it).
 /// Only for K % 8 == 0, 16-byte aligned a and b, and N % 8 == 0 for a [K, N] b (every chunk whole and aligned); edges
 /// past M, N or K are zero-filled chunks, and the epilogue (alpha · sum + beta · bias, one rounding to 16 bits, rows
 /// ≥ M and columns ≥ N skipped) is <see cref="TensorCoreGemmKernels.Epilogue"/>'s. Split-K as the mma.sync kernel:
@@ -126,8 +151,6 @@ internal static partial class WgmmaGemmKernels
     /// <summary>Shared stages (a power of two).</summary>
     public const int Stages = 4;
 
-    /// <summary>Tiles requested ahead of the one being multiplied (Stages - 2: one more stage is left to the wgmma still running).</summary>
-    public const int Lookahead = Stages - 2;
 
     /// <summary>Threads per group: two warpgroups.</summary>
     public const int GroupSize = 256;
@@ -161,33 +184,38 @@ internal static partial class WgmmaGemmKernels
 
     /// <summary>
     /// The wgmma GEMM through inline PTX for one format and B layout (<typeparamref name="TOperands"/>, which must match
-    /// <see cref="TensorCoreShape.Bf16"/> and <see cref="TensorCoreShape.TransposeB"/>). CUDA, compute capability 9.0
-    /// only: its PTX is loaded as sm_90a (<see cref="Sm90aPtx"/>).
+    /// <see cref="TensorCoreShape.Bf16"/> and <see cref="TensorCoreShape.TransposeB"/>) and one K pipeline
+    /// (<typeparamref name="TPipeline"/>). CUDA, compute capability 9.0 only: its PTX is loaded as sm_90a (<see cref="Sm90aPtx"/>).
     /// </summary>
     [IlgpuKernel]
-    [IlgpuKernelVariant(typeof(Bf16KMajorB))]
-    [IlgpuKernelVariant(typeof(Bf16MnMajorB))]
-    [IlgpuKernelVariant(typeof(F16KMajorB))]
-    [IlgpuKernelVariant(typeof(F16MnMajorB))]
-    public static void Gemm16Wgmma<TOperands>(ArrayView<ushort> a, ArrayView<ushort> b, ArrayView<ushort> bias, ArrayView<ushort> c, ArrayView<float> partial,
+    [IlgpuKernelVariant(typeof(Bf16KMajorB), typeof(TwoAhead))]
+    [IlgpuKernelVariant(typeof(Bf16MnMajorB), typeof(TwoAhead))]
+    [IlgpuKernelVariant(typeof(F16KMajorB), typeof(TwoAhead))]
+    [IlgpuKernelVariant(typeof(F16MnMajorB), typeof(TwoAhead))]
+    [IlgpuKernelVariant(typeof(Bf16KMajorB), typeof(ThreeAhead))]
+    [IlgpuKernelVariant(typeof(Bf16MnMajorB), typeof(ThreeAhead))]
+    [IlgpuKernelVariant(typeof(F16KMajorB), typeof(ThreeAhead))]
+    [IlgpuKernelVariant(typeof(F16MnMajorB), typeof(ThreeAhead))]
+    public static void Gemm16Wgmma<TOperands, TPipeline>(ArrayView<ushort> a, ArrayView<ushort> b, ArrayView<ushort> bias, ArrayView<ushort> c, ArrayView<float> partial,
         TensorCoreShape s)
         where TOperands : struct, IWgmmaOperands
+        where TPipeline : struct, IWgmmaPipeline
     {
         var ops = default(PtxWgmmaOps);
-        Body(ref ops, a, b, bias, c, partial, s, default(TOperands).TransposeB, default(TOperands).Bf16);
+        Body(ref ops, a, b, bias, c, partial, s, default(TOperands).TransposeB, default(TOperands).Bf16, default(TPipeline).Lookahead);
     }
 
     /// <summary>
     /// The same body with wgmma emulated thread by thread (accumulators in <paramref name="scratch"/>, 128 floats per
     /// thread of every group), for ILGPU's CPU accelerator with 32-thread warps and 256-thread groups.
-    /// <paramref name="breakSwizzle"/> non-zero stores A's chunks one slot off their swizzled place (tests: a wrong XOR must fail).
+    /// <paramref name="lookahead"/> is the pipeline's (2 or 3); <paramref name="breakSwizzle"/> non-zero stores A's chunks one slot off their swizzled place (tests: a wrong XOR must fail).
     /// </summary>
     [IlgpuKernel]
     public static void Gemm16WgmmaEmulated(ArrayView<ushort> a, ArrayView<ushort> b, ArrayView<ushort> bias, ArrayView<ushort> c, ArrayView<float> partial,
-        ArrayView<float> scratch, TensorCoreShape s, int breakSwizzle)
+        ArrayView<float> scratch, TensorCoreShape s, int lookahead, int breakSwizzle)
     {
         var ops = new EmulatedWgmmaOps { Scratch = scratch, BreakSwizzle = breakSwizzle };
-        Body(ref ops, a, b, bias, c, partial, s, s.TransposeB, s.Bf16);
+        Body(ref ops, a, b, bias, c, partial, s, s.TransposeB, s.Bf16, lookahead);
     }
 
     /// <summary>Byte offset of stage <paramref name="stage"/>'s A tile.</summary>
@@ -227,10 +255,10 @@ internal static partial class WgmmaGemmKernels
 
     /// <summary>
     /// The kernel body shared by the PTX and emulated operations; <paramref name="transposeB"/> and <paramref name="bf16"/>
-    /// are the shape's, as constants in each PTX instantiation.
+    /// are the shape's and <paramref name="lookahead"/> the pipeline's (2 or 3), constants in each PTX instantiation.
     /// </summary>
     /// <remarks>
-    /// Pipeline, and why no stage is overwritten while a wgmma may read it: tiles 0 and 1 are requested up front; iteration
+    /// Pipeline of lookahead 2, and why no stage is overwritten while a wgmma may read it: tiles 0 and 1 are requested up front; iteration
     /// t waits for its own copies of tile t (cp.async.wait_group 1), fences them to the async proxy, and meets the group at
     /// a barrier, after which every thread's chunks of tile t are in shared memory; each warpgroup then issues tile t's four
     /// wgmma (one commit group), requests tile t + 2 into stage (t + 2) mod 4, and waits until at most one wgmma group is
@@ -241,9 +269,14 @@ internal static partial class WgmmaGemmKernels
     /// wgmma that read the stage, and the multiply after every copy into it. The CPU emulation multiplies synchronously
     /// at issue and cannot see this asynchrony; on it, the same barriers keep a stage being multiplied from being
     /// refilled (it is refilled two barriers later).
+    /// Lookahead 3: tiles 0-2 up front; iteration t waits for tile t (cp.async.wait_group 2), fences, meets the barrier,
+    /// issues tile t's wgmma, waits until only it is pending (tile t - 1 done in this warpgroup), meets a second barrier
+    /// (tile t - 1 done in both), and only then requests tile t + 3 into stage (t + 3) mod 4, which held tile t - 1. The
+    /// second barrier costs a group-wide sync per tile while tile t is in the tensor cores; it buys one more tile of
+    /// copies in flight.
     /// </remarks>
     internal static void Body<TOps>(ref TOps ops, ArrayView<ushort> a, ArrayView<ushort> b, ArrayView<ushort> bias, ArrayView<ushort> c, ArrayView<float> partial,
-        TensorCoreShape s, int transposeB, int bf16)
+        TensorCoreShape s, int transposeB, int bf16, int lookahead)
         where TOps : struct, IWgmmaOps
     {
         int thread = Group.IdxX;
@@ -264,7 +297,7 @@ internal static partial class WgmmaGemmKernels
         int kLength = s.K - kStart < s.KChunk ? s.K - kStart : s.KChunk;
         int tiles = (kLength + BlockK - 1) / BlockK;
         var plan = Plan(s, thread, m0, n0, kStart, batch, transposeB);
-        for (int ahead = 0; ahead < Lookahead; ahead++)
+        for (int ahead = 0; ahead < lookahead; ahead++)
         {
             if (ahead < tiles)
             {
@@ -276,8 +309,8 @@ internal static partial class WgmmaGemmKernels
 
         for (int tile = 0; tile < tiles; tile++)
         {
-            // One commit group per tile (empty past the last): all but the newest one done is tile `tile`.
-            ops.WaitCopies();
+            // One commit group per tile (empty past the last): all but the newest lookahead - 1 done is tile `tile`.
+            ops.WaitCopies(lookahead - 1);
             ops.FenceProxy();
             Group.Barrier();
             int stage = tile & (Stages - 1);
@@ -286,16 +319,35 @@ internal static partial class WgmmaGemmKernels
                 ops.Multiply(shared, ADescriptor(sharedBase, stage, warpgroup), BDescriptor(sharedBase, stage, transposeB), transposeB, bf16, thread);
             }
 
-            int next = tile + Lookahead;
-            if (next < tiles)
+            int next = tile + lookahead;
+            if (lookahead == 3)
             {
-                LoadStage(ref ops, shared, a, b, s, plan, next & (Stages - 1), next, transposeB);
-            }
+                // Tile t - 1 done in this warpgroup, then in both: its stage is the one refilled.
+                if (hasRows)
+                {
+                    ops.WaitMultiplies(1);
+                }
 
-            ops.CommitCopies();
-            if (hasRows)
+                Group.Barrier();
+                if (next < tiles)
+                {
+                    LoadStage(ref ops, shared, a, b, s, plan, next & (Stages - 1), next, transposeB);
+                }
+
+                ops.CommitCopies();
+            }
+            else
             {
-                ops.WaitMultiplies(1);
+                if (next < tiles)
+                {
+                    LoadStage(ref ops, shared, a, b, s, plan, next & (Stages - 1), next, transposeB);
+                }
+
+                ops.CommitCopies();
+                if (hasRows)
+                {
+                    ops.WaitMultiplies(1);
+                }
             }
         }
 
@@ -531,7 +583,18 @@ internal struct PtxWgmmaOps : IWgmmaOps
 
     public readonly void CommitCopies() => CudaAsm.Emit("cp.async.commit_group;");
 
-    public readonly void WaitCopies() => CudaAsm.Emit("cp.async.wait_group 1;");
+    public readonly void WaitCopies(int pending)
+    {
+        // wait_group takes an immediate: one asm string per count (pending is a constant in every instantiation).
+        if (pending >= 2)
+        {
+            CudaAsm.Emit("cp.async.wait_group 2;");
+        }
+        else
+        {
+            CudaAsm.Emit("cp.async.wait_group 1;");
+        }
+    }
 
     public readonly void FenceProxy() => CudaAsm.Emit("fence.proxy.async.shared::cta;");
 
@@ -662,7 +725,7 @@ internal struct EmulatedWgmmaOps : IWgmmaOps
     {
     }
 
-    public readonly void WaitCopies()
+    public readonly void WaitCopies(int pending)
     {
     }
 

@@ -22,19 +22,19 @@ namespace GemsInjector.Kernels.Ilgpu.Tests;
 public sealed class WgmmaGemmTests : Half16TestBase, IClassFixture<Warp32SimulatorFixture>
 {
     private readonly Warp32SimulatorFixture warp32;
-    private readonly Action<KernelConfig, ArrayView<ushort>, ArrayView<ushort>, ArrayView<ushort>, ArrayView<ushort>, ArrayView<float>, ArrayView<float>, TensorCoreShape, int> emulated;
+    private readonly Action<KernelConfig, ArrayView<ushort>, ArrayView<ushort>, ArrayView<ushort>, ArrayView<ushort>, ArrayView<float>, ArrayView<float>, TensorCoreShape, int, int> emulated;
     private readonly Action<KernelConfig, ArrayView<float>, ArrayView<ushort>, ArrayView<ushort>, HalfGemvShape, int> reduce;
 
     public WgmmaGemmTests(SimulatorFixture fixture, Warp32SimulatorFixture warp32)
         : base(fixture)
     {
         this.warp32 = warp32;
-        emulated = warp32.Accelerator.LoadStreamKernel<ArrayView<ushort>, ArrayView<ushort>, ArrayView<ushort>, ArrayView<ushort>, ArrayView<float>, ArrayView<float>, TensorCoreShape, int>(
+        emulated = warp32.Accelerator.LoadStreamKernel<ArrayView<ushort>, ArrayView<ushort>, ArrayView<ushort>, ArrayView<ushort>, ArrayView<float>, ArrayView<float>, TensorCoreShape, int, int>(
             WgmmaGemmKernels.Gemm16WgmmaEmulated);
         reduce = warp32.Accelerator.LoadStreamKernel<ArrayView<float>, ArrayView<ushort>, ArrayView<ushort>, HalfGemvShape, int>(HalfGemvKernels.GemvReduce16);
     }
 
-    private static string CompilePtx(string kernelName, KernelSpecialization specialization = default, Type? operands = null)
+    private static string CompilePtx(string kernelName, KernelSpecialization specialization = default, Type? operands = null, Type? pipeline = null)
     {
         using var context = Context.Create(b => b.Optimize(OptimizationLevel.O2));
         using var backend = new PTXBackend(context, new CudaCapabilityContext(CudaArchitecture.SM_90),
@@ -42,7 +42,7 @@ public sealed class WgmmaGemmTests : Half16TestBase, IClassFixture<Warp32Simulat
         var method = typeof(WgmmaGemmKernels).GetMethod(kernelName)!;
         if (operands is not null)
         {
-            method = method.MakeGenericMethod(operands);
+            method = method.MakeGenericMethod(operands, pipeline ?? typeof(TwoAhead));
         }
 
         var entry = EntryPointDescription.FromExplicitlyGroupedKernel(method);
@@ -52,13 +52,15 @@ public sealed class WgmmaGemmTests : Half16TestBase, IClassFixture<Warp32Simulat
     private static int Count(string text, string what) => Regex.Matches(text, Regex.Escape(what)).Count;
 
     [Theory]
-    [InlineData(typeof(Bf16KMajorB), "bf16", 0)]
-    [InlineData(typeof(Bf16MnMajorB), "bf16", 1)]
-    [InlineData(typeof(F16KMajorB), "f16", 0)]
-    [InlineData(typeof(F16MnMajorB), "f16", 1)]
-    public void PtxIsRewrittenToSm90aWithTheWarpgroupInstructions(Type operands, string type, int transposeImmediate)
+    [InlineData(typeof(Bf16KMajorB), "bf16", 0, typeof(TwoAhead))]
+    [InlineData(typeof(Bf16MnMajorB), "bf16", 1, typeof(TwoAhead))]
+    [InlineData(typeof(F16KMajorB), "f16", 0, typeof(TwoAhead))]
+    [InlineData(typeof(F16MnMajorB), "f16", 1, typeof(TwoAhead))]
+    [InlineData(typeof(Bf16KMajorB), "bf16", 0, typeof(ThreeAhead))]
+    [InlineData(typeof(F16MnMajorB), "f16", 1, typeof(ThreeAhead))]
+    public void PtxIsRewrittenToSm90aWithTheWarpgroupInstructions(Type operands, string type, int transposeImmediate, Type pipeline)
     {
-        string compiled = CompilePtx(nameof(WgmmaGemmKernels.Gemm16Wgmma), new KernelSpecialization(WgmmaGemmKernels.GroupSize, null), operands);
+        string compiled = CompilePtx(nameof(WgmmaGemmKernels.Gemm16Wgmma), new KernelSpecialization(WgmmaGemmKernels.GroupSize, null), operands, pipeline);
         Assert.True(Sm90aPtx.Needs(compiled));
 
         // ILGPU writes its newest target, sm_80, also for SM_90: exactly one plain target line to replace.
@@ -82,7 +84,10 @@ public sealed class WgmmaGemmTests : Half16TestBase, IClassFixture<Warp32Simulat
         Assert.Single(Regex.Matches(ptx, @"setp\.ne\.b64 wgp,\s*%rd\d+, 0;"));
         Assert.Contains("fence.proxy.async.shared::cta;", ptx, StringComparison.Ordinal);
         Assert.Contains("cp.async.cg.shared.global", ptx, StringComparison.Ordinal);
-        Assert.Contains("cp.async.wait_group 1;", ptx, StringComparison.Ordinal);
+        bool three = pipeline == typeof(ThreeAhead);
+        Assert.Equal(three ? 0 : 1, Count(ptx, "cp.async.wait_group 1;"));
+        Assert.Equal(three ? 1 : 0, Count(ptx, "cp.async.wait_group 2;"));
+        Assert.Equal(three ? 2 : 1, Count(ptx, "bar.sync"));
         Assert.Contains("__dyn_shared_alloca;", ptx, StringComparison.Ordinal);
         Assert.Matches(new Regex(@"\.maxntid\s+256"), ptx);
 
@@ -188,16 +193,22 @@ public sealed class WgmmaGemmTests : Half16TestBase, IClassFixture<Warp32Simulat
     [InlineData(true, 2, 33, 80, 40, false, true, false)]
     [InlineData(false, 2, 65, 24, 264, true, true, true)]
     [InlineData(true, 1, 17, 8, 16, false, false, false)]
-    public void EmulatedKernelMatchesFloat64(bool bf16, int batch, int m, int k, int n, bool transposeB, bool bias, bool biasIsMatrix) =>
+    public void EmulatedKernelMatchesFloat64(bool bf16, int batch, int m, int k, int n, bool transposeB, bool bias, bool biasIsMatrix)
+    {
         RunEmulated(bf16, batch, m, k, n, transposeB, bias, biasIsMatrix, requestedSplits: 1, breakSwizzle: false);
+        RunEmulated(bf16, batch, m, k, n, transposeB, bias, biasIsMatrix, requestedSplits: 1, breakSwizzle: false, lookahead: 3);
+    }
 
     /// <summary>Split-K forced on the emulation: chunks of whole 64-deep stages, the last shorter, reduced by GemvReduce16.</summary>
     [Theory]
     [InlineData(true, 70, 328, 136, true, true, false, 3)]
     [InlineData(false, 40, 200, 264, false, true, true, 4)]
     [InlineData(true, 130, 136, 40, false, false, false, 2)]
-    public void EmulatedSplitKMatchesFloat64(bool bf16, int m, int k, int n, bool transposeB, bool bias, bool biasIsMatrix, int splits) =>
+    public void EmulatedSplitKMatchesFloat64(bool bf16, int m, int k, int n, bool transposeB, bool bias, bool biasIsMatrix, int splits)
+    {
         RunEmulated(bf16, 1, m, k, n, transposeB, bias, biasIsMatrix, splits, breakSwizzle: false);
+        RunEmulated(bf16, 1, m, k, n, transposeB, bias, biasIsMatrix, splits, breakSwizzle: false, lookahead: 3);
+    }
 
     /// <summary>Chunks stored one slot off their swizzled place (a wrong XOR) are read back wrong by the descriptor: the run must miss the reference.</summary>
     [Theory]
@@ -206,7 +217,7 @@ public sealed class WgmmaGemmTests : Half16TestBase, IClassFixture<Warp32Simulat
     public void BrokenSwizzleFails(bool transposeB) =>
         Assert.ThrowsAny<Exception>(() => RunEmulated(true, 1, 70, 128, 136, transposeB, false, false, 1, breakSwizzle: true));
 
-    private void RunEmulated(bool bf16, int batch, int m, int k, int n, bool transposeB, bool bias, bool biasIsMatrix, int requestedSplits, bool breakSwizzle)
+    private void RunEmulated(bool bf16, int batch, int m, int k, int n, bool transposeB, bool bias, bool biasIsMatrix, int requestedSplits, bool breakSwizzle, int lookahead = 2)
     {
         int seed = 9100 + (m * 7) + (k * 5) + n + (bf16 ? 1 : 0) + (transposeB ? 2 : 0) + (bias ? 4 : 0) + (biasIsMatrix ? 8 : 0) + batch + (requestedSplits * 1000);
         var acc = warp32.Accelerator;
@@ -251,7 +262,7 @@ public sealed class WgmmaGemmTests : Half16TestBase, IClassFixture<Warp32Simulat
             cBuffer.CopyFromCPU(Enumerable.Repeat(NaN16(bf16), batch * m * n).ToArray());
             partial.CopyFromCPU(Enumerable.Repeat(float.NaN, splits * m * n).ToArray());
             shape.PairStores = pairs;
-            emulated(WgmmaLaunch.Config(splits > 1 ? splits : batch, m, n), aBuffer.View, bBuffer.View, biasView, cBuffer.View, partialView, scratch.View, shape, breakSwizzle ? 1 : 0);
+            emulated(WgmmaLaunch.Config(splits > 1 ? splits : batch, m, n), aBuffer.View, bBuffer.View, biasView, cBuffer.View, partialView, scratch.View, shape, lookahead, breakSwizzle ? 1 : 0);
             if (splits > 1)
             {
                 reduce(new KernelConfig(((m * n) + 255) / 256, 256), partial.View, biasView, cBuffer.View, TensorCoreLaunch.ReduceShape(shape), bf16 ? 1 : 0);
@@ -260,7 +271,7 @@ public sealed class WgmmaGemmTests : Half16TestBase, IClassFixture<Warp32Simulat
             acc.Synchronize();
             var got = ToFloat(cBuffer.GetAsArray1D(), bf16);
             AssertClose(got, expected, Rtol(bf16), Atol * k,
-                $"wgmma emulation, {batch}x{m}x{k}x{n} transposeB={transposeB} bias={bias} matrix={biasIsMatrix} splits={splits} chunk={kChunk} pairs={pairs} ({F(bf16)})", seed);
+                $"wgmma emulation, lookahead {lookahead}, {batch}x{m}x{k}x{n} transposeB={transposeB} bias={bias} matrix={biasIsMatrix} splits={splits} chunk={kChunk} pairs={pairs} ({F(bf16)})", seed);
         }
     }
 
@@ -287,6 +298,7 @@ public sealed class WgmmaGemmTests : Half16TestBase, IClassFixture<Warp32Simulat
     [InlineData(null, (int)TensorCoreGemmVariant.SquareTwoPerSm)]
     [InlineData("wgmma", (int)TensorCoreGemmVariant.Wgmma)]
     [InlineData(" WGMMA ", (int)TensorCoreGemmVariant.Wgmma)]
+    [InlineData("wgmma3", (int)TensorCoreGemmVariant.WgmmaThreeAhead)]
     public void VariantSettingNamesWgmma(string? setting, int expected)
     {
         Assert.Equal((TensorCoreGemmVariant)expected, TensorCoreVariants.Parse(setting));
@@ -304,7 +316,7 @@ public sealed class WgmmaGemmTests : Half16TestBase, IClassFixture<Warp32Simulat
         using var context = Context.Create(b => b.Optimize(OptimizationLevel.O2));
         using var backend = new PTXBackend(context, new CudaCapabilityContext(CudaArchitecture.SM_90),
             CudaArchitecture.SM_90, CudaInstructionSet.ISA_80, nvvmAPI: null);
-        var method = typeof(WgmmaGemmKernels).GetMethod(nameof(WgmmaGemmKernels.Gemm16Wgmma))!.MakeGenericMethod(typeof(Bf16MnMajorB));
+        var method = typeof(WgmmaGemmKernels).GetMethod(nameof(WgmmaGemmKernels.Gemm16Wgmma))!.MakeGenericMethod(typeof(Bf16MnMajorB), typeof(ThreeAhead));
         var entry = EntryPointDescription.FromExplicitlyGroupedKernel(method);
         var compiled = (PTXCompiledKernel)backend.Compile(entry, default);
         Assert.True(KernelDiskCache.IsSupported);
