@@ -193,6 +193,8 @@ public sealed class WgmmaGemmTests : Half16TestBase, IClassFixture<Warp32Simulat
     [InlineData(true, 2, 33, 80, 40, false, true, false)]
     [InlineData(false, 2, 65, 24, 264, true, true, true)]
     [InlineData(true, 1, 17, 8, 16, false, false, false)]
+    [InlineData(true, 1, 40, 520, 136, false, true, false)]
+    [InlineData(false, 1, 70, 456, 264, true, false, false)]
     public void EmulatedKernelMatchesFloat64(bool bf16, int batch, int m, int k, int n, bool transposeB, bool bias, bool biasIsMatrix)
     {
         RunEmulated(bf16, batch, m, k, n, transposeB, bias, biasIsMatrix, requestedSplits: 1, breakSwizzle: false);
