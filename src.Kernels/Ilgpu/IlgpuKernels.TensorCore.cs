@@ -45,10 +45,10 @@ public sealed partial class IlgpuKernels
 
         bool bf16 = format == HalfFormat.BFloat16;
         var variant = TensorCoreVariant;
-        if (variant == TensorCoreGemmVariant.Wgmma)
+        if (variant is TensorCoreGemmVariant.Wgmma or TensorCoreGemmVariant.WgmmaThreeAhead)
         {
             // wgmma where it can run (a 9.0 device, whole aligned chunks); every other product keeps square2.
-            if (TryWgmmaGemm16(a, b, bias, c, batch, m, k, n, transposeB, alpha, beta, biasIsMatrix, bf16))
+            if (TryWgmmaGemm16(a, b, bias, c, batch, m, k, n, transposeB, alpha, beta, biasIsMatrix, bf16, variant == TensorCoreGemmVariant.WgmmaThreeAhead))
             {
                 return true;
             }
@@ -122,12 +122,15 @@ internal enum TensorCoreGemmVariant
     /// device for the shapes it takes; <see cref="SquareTwoPerSm"/> everywhere else.
     /// </summary>
     Wgmma = 4,
+
+    /// <summary><see cref="Wgmma"/> with three K tiles in flight instead of two, at a second barrier per tile (<see cref="ThreeAhead"/>).</summary>
+    WgmmaThreeAhead = 5,
 }
 
 /// <summary>Names, warp tiles and the environment default of <see cref="TensorCoreGemmVariant"/>.</summary>
 internal static class TensorCoreVariants
 {
-    /// <summary>Environment variable naming the variant for a measuring run: <c>wide</c>, <c>square2</c>, <c>square</c>, <c>quad2</c> or <c>wgmma</c>.</summary>
+    /// <summary>Environment variable naming the variant for a measuring run: <c>wide</c>, <c>square2</c>, <c>square</c>, <c>quad2</c>, <c>wgmma</c> or <c>wgmma3</c>.</summary>
     public const string Variable = "GEMS_TC_GEMM_VARIANT";
 
     private static readonly Lazy<TensorCoreGemmVariant> FromVariable = new(() => Parse(Environment.GetEnvironmentVariable(Variable)));
@@ -142,6 +145,7 @@ internal static class TensorCoreVariants
         "square" => TensorCoreGemmVariant.Square,
         "quad2" => TensorCoreGemmVariant.QuadTwoPerSm,
         "wgmma" => TensorCoreGemmVariant.Wgmma,
+        "wgmma3" => TensorCoreGemmVariant.WgmmaThreeAhead,
         _ => TensorCoreGemmVariant.SquareTwoPerSm,
     };
 
@@ -152,6 +156,7 @@ internal static class TensorCoreVariants
         TensorCoreGemmVariant.Square => "square",
         TensorCoreGemmVariant.QuadTwoPerSm => "quad2",
         TensorCoreGemmVariant.Wgmma => "wgmma",
+        TensorCoreGemmVariant.WgmmaThreeAhead => "wgmma3",
         _ => "wide",
     };
 

@@ -26,8 +26,8 @@ internal interface IWgmmaOps
     /// <summary>Closes the group of asynchronous copies issued so far.</summary>
     void CommitCopies();
 
-    /// <summary>Waits until at most one committed copy group is still in flight.</summary>
-    void WaitCopies();
+    /// <summary>Waits until at most <paramref name="pending"/> (1 or 2) committed copy groups are still in flight.</summary>
+    void WaitCopies(int pending);
 
     /// <summary>Orders this thread's completed shared-memory writes before later reads by the async proxy (wgmma).</summary>
     void FenceProxy();
@@ -43,6 +43,83 @@ internal interface IWgmmaOps
 }
 
 /// <summary>
+/// The operand formats and B layout of one compiled wgmma kernel, as a type argument: each instantiation holds one
+/// wgmma block (one format, one transpose-B immediate), so ptxas sees a single wgmma pipeline in the K loop.
+/// </summary>
+internal interface IWgmmaOperands
+{
+    /// <summary>Non-zero for bfloat16, zero for float16.</summary>
+    int Bf16 { get; }
+
+    /// <summary>Non-zero when b is stored [N, K] (K-major B, transpose-B 0); zero for [K, N] (MN-major, transpose-B 1).</summary>
+    int TransposeB { get; }
+}
+
+/// <summary>bfloat16, b stored [N, K] (mm_tb, nn.Linear).</summary>
+internal readonly struct Bf16KMajorB : IWgmmaOperands
+{
+    /// <inheritdoc/>
+    public int Bf16 => 1;
+
+    /// <inheritdoc/>
+    public int TransposeB => 1;
+}
+
+/// <summary>bfloat16, b stored [K, N] (mm, bmm, addmm).</summary>
+internal readonly struct Bf16MnMajorB : IWgmmaOperands
+{
+    /// <inheritdoc/>
+    public int Bf16 => 1;
+
+    /// <inheritdoc/>
+    public int TransposeB => 0;
+}
+
+/// <summary>float16, b stored [N, K].</summary>
+internal readonly struct F16KMajorB : IWgmmaOperands
+{
+    /// <inheritdoc/>
+    public int Bf16 => 0;
+
+    /// <inheritdoc/>
+    public int TransposeB => 1;
+}
+
+/// <summary>float16, b stored [K, N].</summary>
+internal readonly struct F16MnMajorB : IWgmmaOperands
+{
+    /// <inheritdoc/>
+    public int Bf16 => 0;
+
+    /// <inheritdoc/>
+    public int TransposeB => 0;
+}
+
+/// <summary>
+/// The K pipeline of one compiled wgmma kernel, as a type argument: how many 64-deep tiles are requested ahead of the
+/// one being multiplied (<see cref="WgmmaGemmKernels.Body{TOps}"/> explains both orders).
+/// </summary>
+internal interface IWgmmaPipeline
+{
+    /// <summary>2 (one barrier per tile) or 3 (a second barrier per tile frees the stage of the tile before).</summary>
+    int Lookahead { get; }
+}
+
+/// <summary>Two tiles ahead, one barrier per tile (<c>GEMS_TC_GEMM_VARIANT=wgmma</c>).</summary>
+internal readonly struct TwoAhead : IWgmmaPipeline
+{
+    /// <inheritdoc/>
+    public int Lookahead => 2;
+}
+
+/// <summary>Three tiles ahead, two barriers per tile (<c>GEMS_TC_GEMM_VARIANT=wgmma3</c>).</summary>
+internal readonly struct ThreeAhead : IWgmmaPipeline
+{
+    /// <inheritdoc/>
+    public int Lookahead => 3;
+}
+
+/// <summary>
 /// 16-bit GEMM on Hopper's warpgroup tensor-core instruction (<c>wgmma.mma_async</c>, sm_90a; float32 accumulation).
 /// A group of 256 threads (two warpgroups) computes a 128 × 256 tile of C, each warpgroup m64 × n256 with 128 float32
 /// accumulators per thread held in PTX registers declared once (<c>wga0..wga127</c>). Both operands come from shared
@@ -51,8 +128,9 @@ internal interface IWgmmaOps
 /// (c XOR r mod 8) · 16, 8-row atoms 1024 bytes apart), a b stored [K, N] MN-major (64-column blocks of 64 k-rows,
 /// 8192 bytes apart, each k-row 128 bytes with the same XOR), read with the instruction's transpose-B immediate.
 /// Four stages (192 KB of dynamic shared memory, plus 1 KB to align the base up to 1024 bytes, which the swizzle needs)
-/// filled by cp.async two tiles ahead of the one being multiplied, while the tile before it may still be in the tensor
-/// cores (see <see cref="Body{TOps}"/> for why no stage is refilled while a wgmma may read it).
+/// filled by cp.async two (or three: <see cref="IWgmmaPipeline"/>) tiles ahead of the one being multiplied, while the
+/// tile before it may still be in the tensor cores (see <see cref="Body{TOps}"/> for why no stage is refilled while a
+/// wgmma may read it).
 /// Only for K % 8 == 0, 16-byte aligned a and b, and N % 8 == 0 for a [K, N] b (every chunk whole and aligned); edges
 /// past M, N or K are zero-filled chunks, and the epilogue (alpha · sum + beta · bias, one rounding to 16 bits, rows
 /// ≥ M and columns ≥ N skipped) is <see cref="TensorCoreGemmKernels.Epilogue"/>'s. Split-K as the mma.sync kernel:
@@ -73,8 +151,6 @@ internal static partial class WgmmaGemmKernels
     /// <summary>Shared stages (a power of two).</summary>
     public const int Stages = 4;
 
-    /// <summary>Tiles requested ahead of the one being multiplied (Stages - 2: one more stage is left to the wgmma still running).</summary>
-    public const int Lookahead = Stages - 2;
 
     /// <summary>Threads per group: two warpgroups.</summary>
     public const int GroupSize = 256;
@@ -106,25 +182,40 @@ internal static partial class WgmmaGemmKernels
     /// <summary>Swizzle-mode field (bits 62-63) of a descriptor: 1 is the 128-byte swizzle.</summary>
     public const long Swizzle128 = 1L << 62;
 
-    /// <summary>The wgmma GEMM through inline PTX (CUDA, compute capability 9.0 only: its PTX is loaded as sm_90a, see <see cref="Sm90aPtx"/>).</summary>
+    /// <summary>
+    /// The wgmma GEMM through inline PTX for one format and B layout (<typeparamref name="TOperands"/>, which must match
+    /// <see cref="TensorCoreShape.Bf16"/> and <see cref="TensorCoreShape.TransposeB"/>) and one K pipeline
+    /// (<typeparamref name="TPipeline"/>). CUDA, compute capability 9.0 only: its PTX is loaded as sm_90a (<see cref="Sm90aPtx"/>).
+    /// </summary>
     [IlgpuKernel]
-    public static void Gemm16Wgmma(ArrayView<ushort> a, ArrayView<ushort> b, ArrayView<ushort> bias, ArrayView<ushort> c, ArrayView<float> partial, TensorCoreShape s)
+    [IlgpuKernelVariant(typeof(Bf16KMajorB), typeof(TwoAhead))]
+    [IlgpuKernelVariant(typeof(Bf16MnMajorB), typeof(TwoAhead))]
+    [IlgpuKernelVariant(typeof(F16KMajorB), typeof(TwoAhead))]
+    [IlgpuKernelVariant(typeof(F16MnMajorB), typeof(TwoAhead))]
+    [IlgpuKernelVariant(typeof(Bf16KMajorB), typeof(ThreeAhead))]
+    [IlgpuKernelVariant(typeof(Bf16MnMajorB), typeof(ThreeAhead))]
+    [IlgpuKernelVariant(typeof(F16KMajorB), typeof(ThreeAhead))]
+    [IlgpuKernelVariant(typeof(F16MnMajorB), typeof(ThreeAhead))]
+    public static void Gemm16Wgmma<TOperands, TPipeline>(ArrayView<ushort> a, ArrayView<ushort> b, ArrayView<ushort> bias, ArrayView<ushort> c, ArrayView<float> partial,
+        TensorCoreShape s)
+        where TOperands : struct, IWgmmaOperands
+        where TPipeline : struct, IWgmmaPipeline
     {
         var ops = default(PtxWgmmaOps);
-        Body(ref ops, a, b, bias, c, partial, s);
+        Body(ref ops, a, b, bias, c, partial, s, default(TOperands).TransposeB, default(TOperands).Bf16, default(TPipeline).Lookahead);
     }
 
     /// <summary>
     /// The same body with wgmma emulated thread by thread (accumulators in <paramref name="scratch"/>, 128 floats per
     /// thread of every group), for ILGPU's CPU accelerator with 32-thread warps and 256-thread groups.
-    /// <paramref name="breakSwizzle"/> non-zero stores A's chunks one slot off their swizzled place (tests: a wrong XOR must fail).
+    /// <paramref name="lookahead"/> is the pipeline's (2 or 3); <paramref name="breakSwizzle"/> non-zero stores A's chunks one slot off their swizzled place (tests: a wrong XOR must fail).
     /// </summary>
     [IlgpuKernel(SimulatorOnly = true)]
     public static void Gemm16WgmmaEmulated(ArrayView<ushort> a, ArrayView<ushort> b, ArrayView<ushort> bias, ArrayView<ushort> c, ArrayView<float> partial,
-        ArrayView<float> scratch, TensorCoreShape s, int breakSwizzle)
+        ArrayView<float> scratch, TensorCoreShape s, int lookahead, int breakSwizzle)
     {
         var ops = new EmulatedWgmmaOps { Scratch = scratch, BreakSwizzle = breakSwizzle };
-        Body(ref ops, a, b, bias, c, partial, s);
+        Body(ref ops, a, b, bias, c, partial, s, s.TransposeB, s.Bf16, lookahead);
     }
 
     /// <summary>Byte offset of stage <paramref name="stage"/>'s A tile.</summary>
@@ -163,10 +254,11 @@ internal static partial class WgmmaGemmKernels
             : Descriptor(sharedBase + (uint)BStageOffset(stage), MnBlockBytes, AtomBytes);
 
     /// <summary>
-    /// The kernel body shared by the PTX and emulated operations.
+    /// The kernel body shared by the PTX and emulated operations; <paramref name="transposeB"/> and <paramref name="bf16"/>
+    /// are the shape's and <paramref name="lookahead"/> the pipeline's (2 or 3), constants in each PTX instantiation.
     /// </summary>
     /// <remarks>
-    /// Pipeline, and why no stage is overwritten while a wgmma may read it: tiles 0 and 1 are requested up front; iteration
+    /// Pipeline of lookahead 2, and why no stage is overwritten while a wgmma may read it: tiles 0 and 1 are requested up front; iteration
     /// t waits for its own copies of tile t (cp.async.wait_group 1), fences them to the async proxy, and meets the group at
     /// a barrier, after which every thread's chunks of tile t are in shared memory; each warpgroup then issues tile t's four
     /// wgmma (one commit group), requests tile t + 2 into stage (t + 2) mod 4, and waits until at most one wgmma group is
@@ -177,9 +269,14 @@ internal static partial class WgmmaGemmKernels
     /// wgmma that read the stage, and the multiply after every copy into it. The CPU emulation multiplies synchronously
     /// at issue and cannot see this asynchrony; on it, the same barriers keep a stage being multiplied from being
     /// refilled (it is refilled two barriers later).
+    /// Lookahead 3: tiles 0-2 up front; iteration t waits for tile t (cp.async.wait_group 2), fences, meets the barrier,
+    /// issues tile t's wgmma, waits until only it is pending (tile t - 1 done in this warpgroup), meets a second barrier
+    /// (tile t - 1 done in both), and only then requests tile t + 3 into stage (t + 3) mod 4, which held tile t - 1. The
+    /// second barrier costs a group-wide sync per tile while tile t is in the tensor cores; it buys one more tile of
+    /// copies in flight.
     /// </remarks>
     internal static void Body<TOps>(ref TOps ops, ArrayView<ushort> a, ArrayView<ushort> b, ArrayView<ushort> bias, ArrayView<ushort> c, ArrayView<float> partial,
-        TensorCoreShape s)
+        TensorCoreShape s, int transposeB, int bf16, int lookahead)
         where TOps : struct, IWgmmaOps
     {
         int thread = Group.IdxX;
@@ -199,14 +296,12 @@ internal static partial class WgmmaGemmKernels
         int kStart = kSplit * s.KChunk;
         int kLength = s.K - kStart < s.KChunk ? s.K - kStart : s.KChunk;
         int tiles = (kLength + BlockK - 1) / BlockK;
-        long aBase = batch * s.BatchA;
-        long bBase = batch * s.BatchB;
-
-        for (int ahead = 0; ahead < Lookahead; ahead++)
+        var plan = Plan(s, thread, m0, n0, kStart, batch, transposeB);
+        for (int ahead = 0; ahead < lookahead; ahead++)
         {
             if (ahead < tiles)
             {
-                LoadStage(ref ops, shared, a, b, s, thread, ahead, kStart + (ahead * BlockK), m0, n0, aBase, bBase);
+                LoadStage(ref ops, shared, a, b, s, plan, ahead, ahead, transposeB);
             }
 
             ops.CommitCopies();
@@ -214,26 +309,45 @@ internal static partial class WgmmaGemmKernels
 
         for (int tile = 0; tile < tiles; tile++)
         {
-            // One commit group per tile (empty past the last): all but the newest one done is tile `tile`.
-            ops.WaitCopies();
+            // One commit group per tile (empty past the last): all but the newest lookahead - 1 done is tile `tile`.
+            ops.WaitCopies(lookahead - 1);
             ops.FenceProxy();
             Group.Barrier();
             int stage = tile & (Stages - 1);
             if (hasRows)
             {
-                ops.Multiply(shared, ADescriptor(sharedBase, stage, warpgroup), BDescriptor(sharedBase, stage, s.TransposeB), s.TransposeB, s.Bf16, thread);
+                ops.Multiply(shared, ADescriptor(sharedBase, stage, warpgroup), BDescriptor(sharedBase, stage, transposeB), transposeB, bf16, thread);
             }
 
-            int next = tile + Lookahead;
-            if (next < tiles)
+            int next = tile + lookahead;
+            if (lookahead == 3)
             {
-                LoadStage(ref ops, shared, a, b, s, thread, next & (Stages - 1), kStart + (next * BlockK), m0, n0, aBase, bBase);
-            }
+                // Tile t - 1 done in this warpgroup, then in both: its stage is the one refilled.
+                if (hasRows)
+                {
+                    ops.WaitMultiplies(1);
+                }
 
-            ops.CommitCopies();
-            if (hasRows)
+                Group.Barrier();
+                if (next < tiles)
+                {
+                    LoadStage(ref ops, shared, a, b, s, plan, next & (Stages - 1), next, transposeB);
+                }
+
+                ops.CommitCopies();
+            }
+            else
             {
-                ops.WaitMultiplies(1);
+                if (next < tiles)
+                {
+                    LoadStage(ref ops, shared, a, b, s, plan, next & (Stages - 1), next, transposeB);
+                }
+
+                ops.CommitCopies();
+                if (hasRows)
+                {
+                    ops.WaitMultiplies(1);
+                }
             }
         }
 
@@ -312,49 +426,137 @@ internal static partial class WgmmaGemmKernels
     }
 
     /// <summary>
-    /// Requests the 64-deep K tile starting at <paramref name="kAt"/> into stage <paramref name="stage"/>: this thread's
-    /// 4 chunks of A (rows thread / 8 + 32 i, chunk thread mod 8) and 8 of B (the same for a [N, K] b; k-rows thread / 32
-    /// + 8 i, columns 8 · (thread mod 32) for a [K, N] b), so 8 (or 32) consecutive threads read one contiguous row segment.
+    /// Where this thread's chunks go and come from, fixed for the whole K loop but for a per-tile stride: 4 chunks of A
+    /// (rows thread / 8 + 32 i, 16-byte chunk thread mod 8; 8 consecutive threads read one row's 128 bytes) and 8 of B
+    /// (the same rows of a [N, K] b; k-rows thread / 32 + 8 i and columns 8 · (thread mod 32) of a [K, N] b, 32 threads
+    /// per 512-byte row segment). Row i of a K-major operand is i · 32 rows further (the swizzle's row mod 8 unchanged),
+    /// k-row i of an MN-major B 8 k-rows further.
     /// </summary>
-    private static void LoadStage<TOps>(ref TOps ops, ArrayView<ushort> shared, ArrayView<ushort> a, ArrayView<ushort> b, TensorCoreShape s, int thread,
-        int stage, int kAt, int m0, int n0, long aBase, long bBase)
-        where TOps : struct, IWgmmaOps
+    private static WgmmaPlan Plan(TensorCoreShape s, int thread, int m0, int n0, int kStart, long batch, int transposeB)
     {
         int row = thread >> 3;
         int chunk = thread & 7;
-        int kChunk = kAt + (chunk * 8);
-        bool kInside = kChunk < s.K;
-        int aStage = AStageOffset(stage);
-        for (int i = 0; i < BlockM / 32; i++)
+        var plan = new WgmmaPlan
         {
-            int r = row + (32 * i);
-            bool inside = kInside && m0 + r < s.M;
-            ops.CopyChunk(shared, aStage + KRowByte(r, chunk), a, inside ? aBase + ((long)(m0 + r) * s.K) + kChunk : 0, s.APointer, inside ? 8 : 0);
-        }
-
-        int bStage = BStageOffset(stage);
-        if (s.TransposeB != 0)
+            AShared = KRowByte(row, chunk),
+            AElement = (batch * s.BatchA) + ((long)(m0 + row) * s.K) + kStart + (chunk * 8),
+            ARows = RowsInside(s.M - m0 - row, 32),
+            ARowStride = 32L * s.K,
+            KChunk = kStart + (chunk * 8),
+            BKRow = kStart + (chunk * 8),
+        };
+        if (transposeB != 0)
         {
-            for (int i = 0; i < BlockN / 32; i++)
-            {
-                int r = row + (32 * i);
-                bool inside = kInside && n0 + r < s.N;
-                ops.CopyChunk(shared, bStage + KRowByte(r, chunk), b, inside ? bBase + ((long)(n0 + r) * s.K) + kChunk : 0, s.BPointer, inside ? 8 : 0);
-            }
+            plan.BShared = KRowByte(row, chunk);
+            plan.BElement = (batch * s.BatchB) + ((long)(n0 + row) * s.K) + kStart + (chunk * 8);
+            plan.BRows = RowsInside(s.N - n0 - row, 32);
+            plan.BRowStride = 32L * s.K;
+            plan.BTileStride = BlockK;
         }
         else
         {
             int kRow = thread >> 5;
             int nChunk = thread & 31;
             int col = n0 + (nChunk * 8);
-            for (int i = 0; i < BlockK / 8; i++)
-            {
-                int kr = kRow + (8 * i);
-                bool inside = kAt + kr < s.K && col < s.N;
-                ops.CopyChunk(shared, bStage + MnByte(kr, nChunk), b, inside ? bBase + ((long)(kAt + kr) * s.N) + col : 0, s.BPointer, inside ? 8 : 0);
-            }
+            plan.BShared = MnByte(kRow, nChunk);
+            plan.BElement = (batch * s.BatchB) + ((long)(kStart + kRow) * s.N) + (col < s.N ? col : 0);
+            plan.BRows = col < s.N ? 8 : 0;
+            plan.BRowStride = 8L * s.N;
+            plan.BTileStride = (long)BlockK * s.N;
+            plan.BKRow = kStart + kRow;
         }
+
+        return plan;
     }
+
+    /// <summary>How many of the rows 0, step, 2 · step, .. are below <paramref name="remaining"/> (0 when none).</summary>
+    private static int RowsInside(int remaining, int step) => remaining <= 0 ? 0 : (remaining + step - 1) / step;
+
+    /// <summary>Requests K tile <paramref name="tile"/> of the group's range into stage <paramref name="stage"/> (12 chunks per thread; past M, N or K zero-filled).</summary>
+    private static void LoadStage<TOps>(ref TOps ops, ArrayView<ushort> shared, ArrayView<ushort> a, ArrayView<ushort> b, TensorCoreShape s, WgmmaPlan plan,
+        int stage, int tile, int transposeB)
+        where TOps : struct, IWgmmaOps
+    {
+        int kOffset = tile * BlockK;
+        int aStage = AStageOffset(stage) + plan.AShared;
+        long aElement = plan.AElement + kOffset;
+        int aRows = plan.KChunk + kOffset < s.K ? plan.ARows : 0;
+        CopyRow(ref ops, shared, aStage, a, s.APointer, aElement, plan.ARowStride, aRows, 0, 32 * RowBytes);
+        CopyRow(ref ops, shared, aStage, a, s.APointer, aElement, plan.ARowStride, aRows, 1, 32 * RowBytes);
+        CopyRow(ref ops, shared, aStage, a, s.APointer, aElement, plan.ARowStride, aRows, 2, 32 * RowBytes);
+        CopyRow(ref ops, shared, aStage, a, s.APointer, aElement, plan.ARowStride, aRows, 3, 32 * RowBytes);
+
+        int bStage = BStageOffset(stage) + plan.BShared;
+        long bElement = plan.BElement + (tile * plan.BTileStride);
+        int bRows;
+        int bRowBytes;
+        if (transposeB != 0)
+        {
+            bRows = plan.BKRow + kOffset < s.K ? plan.BRows : 0;
+            bRowBytes = 32 * RowBytes;
+        }
+        else
+        {
+            // k-row i is inside while BKRow + kOffset + 8 i < K.
+            bRows = plan.BRows != 0 ? RowsInside(s.K - plan.BKRow - kOffset, 8) : 0;
+            bRowBytes = 8 * RowBytes;
+        }
+
+        CopyRow(ref ops, shared, bStage, b, s.BPointer, bElement, plan.BRowStride, bRows, 0, bRowBytes);
+        CopyRow(ref ops, shared, bStage, b, s.BPointer, bElement, plan.BRowStride, bRows, 1, bRowBytes);
+        CopyRow(ref ops, shared, bStage, b, s.BPointer, bElement, plan.BRowStride, bRows, 2, bRowBytes);
+        CopyRow(ref ops, shared, bStage, b, s.BPointer, bElement, plan.BRowStride, bRows, 3, bRowBytes);
+        CopyRow(ref ops, shared, bStage, b, s.BPointer, bElement, plan.BRowStride, bRows, 4, bRowBytes);
+        CopyRow(ref ops, shared, bStage, b, s.BPointer, bElement, plan.BRowStride, bRows, 5, bRowBytes);
+        CopyRow(ref ops, shared, bStage, b, s.BPointer, bElement, plan.BRowStride, bRows, 6, bRowBytes);
+        CopyRow(ref ops, shared, bStage, b, s.BPointer, bElement, plan.BRowStride, bRows, 7, bRowBytes);
+    }
+
+    /// <summary>Copies chunk <paramref name="i"/> of a plan (inside when i &lt; <paramref name="rows"/>, else zero-filled from a valid address).</summary>
+    private static void CopyRow<TOps>(ref TOps ops, ArrayView<ushort> shared, int stageByte, ArrayView<ushort> source, long sourcePointer, long element, long rowStride,
+        int rows, int i, int rowBytes)
+        where TOps : struct, IWgmmaOps
+    {
+        bool inside = i < rows;
+        ops.CopyChunk(shared, stageByte + (i * rowBytes), source, inside ? element + (i * rowStride) : 0, sourcePointer, inside ? 8 : 0);
+    }
+}
+
+/// <summary>One thread's staging plan in <see cref="WgmmaGemmKernels"/> (see its Plan method).</summary>
+internal struct WgmmaPlan
+{
+    /// <summary>Stage byte of the thread's first A chunk.</summary>
+    public int AShared;
+
+    /// <summary>Element of the first A chunk at tile 0.</summary>
+    public long AElement;
+
+    /// <summary>A chunks (of 4) whose rows lie inside M.</summary>
+    public int ARows;
+
+    /// <summary>Elements from one A chunk to the next (32 rows).</summary>
+    public long ARowStride;
+
+    /// <summary>K index of the A chunk's first element at tile 0.</summary>
+    public int KChunk;
+
+    /// <summary>K index of the B chunk at tile 0: its first element for a [N, K] b, its k-row for a [K, N] b.</summary>
+    public int BKRow;
+
+    /// <summary>Stage byte (within the B tile) of the first B chunk.</summary>
+    public int BShared;
+
+    /// <summary>Element of the first B chunk at tile 0.</summary>
+    public long BElement;
+
+    /// <summary>[N, K] b: B chunks (of 8) whose rows lie inside N; [K, N] b: 8 when the columns lie inside N, else 0.</summary>
+    public int BRows;
+
+    /// <summary>Elements from one B chunk to the next (32 rows of a [N, K] b, 8 k-rows of a [K, N] b).</summary>
+    public long BRowStride;
+
+    /// <summary>Elements from one K tile to the next in b.</summary>
+    public long BTileStride;
 }
 
 /// <summary>The warpgroup operations as inline PTX: cp.async, fence.proxy.async, wgmma (sm_90a).</summary>
@@ -381,7 +583,18 @@ internal struct PtxWgmmaOps : IWgmmaOps
 
     public readonly void CommitCopies() => CudaAsm.Emit("cp.async.commit_group;");
 
-    public readonly void WaitCopies() => CudaAsm.Emit("cp.async.wait_group 1;");
+    public readonly void WaitCopies(int pending)
+    {
+        // wait_group takes an immediate: one asm string per count (pending is a constant in every instantiation).
+        if (pending >= 2)
+        {
+            CudaAsm.Emit("cp.async.wait_group 2;");
+        }
+        else
+        {
+            CudaAsm.Emit("cp.async.wait_group 1;");
+        }
+    }
 
     public readonly void FenceProxy() => CudaAsm.Emit("fence.proxy.async.shared::cta;");
 
@@ -391,20 +604,20 @@ internal struct PtxWgmmaOps : IWgmmaOps
         {
             if (transposeB != 0)
             {
-                CudaAsm.Emit(WgmmaGemmKernels.MultiplyBf16KMajorB, aDescriptor, bDescriptor, 1);
+                CudaAsm.Emit(WgmmaGemmKernels.MultiplyBf16KMajorB, aDescriptor, bDescriptor);
             }
             else
             {
-                CudaAsm.Emit(WgmmaGemmKernels.MultiplyBf16MnMajorB, aDescriptor, bDescriptor, 1);
+                CudaAsm.Emit(WgmmaGemmKernels.MultiplyBf16MnMajorB, aDescriptor, bDescriptor);
             }
         }
         else if (transposeB != 0)
         {
-            CudaAsm.Emit(WgmmaGemmKernels.MultiplyF16KMajorB, aDescriptor, bDescriptor, 1);
+            CudaAsm.Emit(WgmmaGemmKernels.MultiplyF16KMajorB, aDescriptor, bDescriptor);
         }
         else
         {
-            CudaAsm.Emit(WgmmaGemmKernels.MultiplyF16MnMajorB, aDescriptor, bDescriptor, 1);
+            CudaAsm.Emit(WgmmaGemmKernels.MultiplyF16MnMajorB, aDescriptor, bDescriptor);
         }
     }
 
@@ -512,7 +725,7 @@ internal struct EmulatedWgmmaOps : IWgmmaOps
     {
     }
 
-    public readonly void WaitCopies()
+    public readonly void WaitCopies(int pending)
     {
     }
 

@@ -190,6 +190,9 @@ internal static class Catalog
                     // The 16-bit decode GEMV with a bias and split-K: [K, N] in two row blocks, and [N, K] with 5 rows.
                     cs.Add(Addmm(dt, 16, 1032, 520));
                     cs.Add(Mm(dt, 5, 1032, 520, transposeB: true));
+
+                    // bmm over several 128 x 256 tiles of the wgmma kernel (GEMS_TC_GEMM_VARIANT=wgmma): M, N edges, K not a multiple of 64.
+                    cs.Add(Bmm(dt, 4, 300, 520, 264));
                 }
             }
         }

@@ -22,34 +22,45 @@ namespace GemsInjector.Kernels.Ilgpu.Tests;
 public sealed class WgmmaGemmTests : Half16TestBase, IClassFixture<Warp32SimulatorFixture>
 {
     private readonly Warp32SimulatorFixture warp32;
-    private readonly Action<KernelConfig, ArrayView<ushort>, ArrayView<ushort>, ArrayView<ushort>, ArrayView<ushort>, ArrayView<float>, ArrayView<float>, TensorCoreShape, int> emulated;
+    private readonly Action<KernelConfig, ArrayView<ushort>, ArrayView<ushort>, ArrayView<ushort>, ArrayView<ushort>, ArrayView<float>, ArrayView<float>, TensorCoreShape, int, int> emulated;
     private readonly Action<KernelConfig, ArrayView<float>, ArrayView<ushort>, ArrayView<ushort>, HalfGemvShape, int> reduce;
 
     public WgmmaGemmTests(SimulatorFixture fixture, Warp32SimulatorFixture warp32)
         : base(fixture)
     {
         this.warp32 = warp32;
-        emulated = warp32.Accelerator.LoadStreamKernel<ArrayView<ushort>, ArrayView<ushort>, ArrayView<ushort>, ArrayView<ushort>, ArrayView<float>, ArrayView<float>, TensorCoreShape, int>(
+        emulated = warp32.Accelerator.LoadStreamKernel<ArrayView<ushort>, ArrayView<ushort>, ArrayView<ushort>, ArrayView<ushort>, ArrayView<float>, ArrayView<float>, TensorCoreShape, int, int>(
             WgmmaGemmKernels.Gemm16WgmmaEmulated);
         reduce = warp32.Accelerator.LoadStreamKernel<ArrayView<float>, ArrayView<ushort>, ArrayView<ushort>, HalfGemvShape, int>(HalfGemvKernels.GemvReduce16);
     }
 
-    private static string CompilePtx(string kernelName, KernelSpecialization specialization = default)
+    private static string CompilePtx(string kernelName, KernelSpecialization specialization = default, Type? operands = null, Type? pipeline = null)
     {
         using var context = Context.Create(b => b.Optimize(OptimizationLevel.O2));
         using var backend = new PTXBackend(context, new CudaCapabilityContext(CudaArchitecture.SM_90),
             CudaArchitecture.SM_90, CudaInstructionSet.ISA_80, nvvmAPI: null);
         var method = typeof(WgmmaGemmKernels).GetMethod(kernelName)!;
+        if (operands is not null)
+        {
+            method = method.MakeGenericMethod(operands, pipeline ?? typeof(TwoAhead));
+        }
+
         var entry = EntryPointDescription.FromExplicitlyGroupedKernel(method);
         return ((PTXCompiledKernel)backend.Compile(entry, specialization)).PTXAssembly;
     }
 
     private static int Count(string text, string what) => Regex.Matches(text, Regex.Escape(what)).Count;
 
-    [Fact]
-    public void PtxIsRewrittenToSm90aWithTheWarpgroupInstructions()
+    [Theory]
+    [InlineData(typeof(Bf16KMajorB), "bf16", 0, typeof(TwoAhead))]
+    [InlineData(typeof(Bf16MnMajorB), "bf16", 1, typeof(TwoAhead))]
+    [InlineData(typeof(F16KMajorB), "f16", 0, typeof(TwoAhead))]
+    [InlineData(typeof(F16MnMajorB), "f16", 1, typeof(TwoAhead))]
+    [InlineData(typeof(Bf16KMajorB), "bf16", 0, typeof(ThreeAhead))]
+    [InlineData(typeof(F16MnMajorB), "f16", 1, typeof(ThreeAhead))]
+    public void PtxIsRewrittenToSm90aWithTheWarpgroupInstructions(Type operands, string type, int transposeImmediate, Type pipeline)
     {
-        string compiled = CompilePtx(nameof(WgmmaGemmKernels.Gemm16Wgmma), new KernelSpecialization(WgmmaGemmKernels.GroupSize, null));
+        string compiled = CompilePtx(nameof(WgmmaGemmKernels.Gemm16Wgmma), new KernelSpecialization(WgmmaGemmKernels.GroupSize, null), operands, pipeline);
         Assert.True(Sm90aPtx.Needs(compiled));
 
         // ILGPU writes its newest target, sm_80, also for SM_90: exactly one plain target line to replace.
@@ -61,20 +72,22 @@ public sealed class WgmmaGemmTests : Half16TestBase, IClassFixture<Warp32Simulat
         Assert.Single(Regex.Matches(ptx, @"^\.target ", RegexOptions.Multiline));
         Assert.Equal(compiled[compiled.IndexOf(".address_size", StringComparison.Ordinal)..], ptx[ptx.IndexOf(".address_size", StringComparison.Ordinal)..]);
 
-        // One stage multiply at one call site, four variants (bf16 / f16 × B layout), each a fence, four k16 wgmma and a
-        // commit: ILGPU must neither drop nor duplicate an asm block.
-        Assert.Equal(4 * WgmmaGemmKernels.KSteps, Count(ptx, "wgmma.mma_async.sync.aligned.m64n256k16.f32."));
-        Assert.Equal(2 * WgmmaGemmKernels.KSteps, Count(ptx, "wgmma.mma_async.sync.aligned.m64n256k16.f32.bf16.bf16"));
-        Assert.Equal(2 * WgmmaGemmKernels.KSteps, Count(ptx, "wgmma.mma_async.sync.aligned.m64n256k16.f32.f16.f16"));
-        Assert.Equal(2 * WgmmaGemmKernels.KSteps, Count(ptx, "wgp, 1, 1, 0, 1;"));
-        Assert.Equal(2 * WgmmaGemmKernels.KSteps, Count(ptx, "wgp, 1, 1, 0, 0;"));
-        Assert.Equal(4, Count(ptx, "wgmma.fence.sync.aligned;"));
-        Assert.Equal(4, Count(ptx, "wgmma.commit_group.sync.aligned;"));
+        // One stage multiply at one call site: a fence, four k16 wgmma of this instantiation's format and transpose-B
+        // immediate, a commit. ILGPU must neither drop nor duplicate the asm block, nor keep another variant's.
+        Assert.Equal(WgmmaGemmKernels.KSteps, Count(ptx, "wgmma.mma_async.sync.aligned.m64n256k16.f32."));
+        Assert.Equal(WgmmaGemmKernels.KSteps, Count(ptx, $"wgmma.mma_async.sync.aligned.m64n256k16.f32.{type}.{type} "));
+        Assert.Equal(WgmmaGemmKernels.KSteps, Count(ptx, $"wgp, 1, 1, 0, {transposeImmediate};"));
+        Assert.Equal(1, Count(ptx, "wgmma.fence.sync.aligned;"));
+        Assert.Equal(1, Count(ptx, "wgmma.commit_group.sync.aligned;"));
         Assert.Equal(1, Count(ptx, "wgmma.wait_group.sync.aligned 1;"));
         Assert.Equal(1, Count(ptx, "wgmma.wait_group.sync.aligned 0;"));
+        Assert.Single(Regex.Matches(ptx, @"setp\.ne\.b64 wgp,\s*%rd\d+, 0;"));
         Assert.Contains("fence.proxy.async.shared::cta;", ptx, StringComparison.Ordinal);
         Assert.Contains("cp.async.cg.shared.global", ptx, StringComparison.Ordinal);
-        Assert.Contains("cp.async.wait_group 1;", ptx, StringComparison.Ordinal);
+        bool three = pipeline == typeof(ThreeAhead);
+        Assert.Equal(three ? 0 : 1, Count(ptx, "cp.async.wait_group 1;"));
+        Assert.Equal(three ? 1 : 0, Count(ptx, "cp.async.wait_group 2;"));
+        Assert.Equal(three ? 2 : 1, Count(ptx, "bar.sync"));
         Assert.Contains("__dyn_shared_alloca;", ptx, StringComparison.Ordinal);
         Assert.Matches(new Regex(@"\.maxntid\s+256"), ptx);
 
@@ -180,16 +193,24 @@ public sealed class WgmmaGemmTests : Half16TestBase, IClassFixture<Warp32Simulat
     [InlineData(true, 2, 33, 80, 40, false, true, false)]
     [InlineData(false, 2, 65, 24, 264, true, true, true)]
     [InlineData(true, 1, 17, 8, 16, false, false, false)]
-    public void EmulatedKernelMatchesFloat64(bool bf16, int batch, int m, int k, int n, bool transposeB, bool bias, bool biasIsMatrix) =>
+    [InlineData(true, 1, 40, 520, 136, false, true, false)]
+    [InlineData(false, 1, 70, 456, 264, true, false, false)]
+    public void EmulatedKernelMatchesFloat64(bool bf16, int batch, int m, int k, int n, bool transposeB, bool bias, bool biasIsMatrix)
+    {
         RunEmulated(bf16, batch, m, k, n, transposeB, bias, biasIsMatrix, requestedSplits: 1, breakSwizzle: false);
+        RunEmulated(bf16, batch, m, k, n, transposeB, bias, biasIsMatrix, requestedSplits: 1, breakSwizzle: false, lookahead: 3);
+    }
 
     /// <summary>Split-K forced on the emulation: chunks of whole 64-deep stages, the last shorter, reduced by GemvReduce16.</summary>
     [Theory]
     [InlineData(true, 70, 328, 136, true, true, false, 3)]
     [InlineData(false, 40, 200, 264, false, true, true, 4)]
     [InlineData(true, 130, 136, 40, false, false, false, 2)]
-    public void EmulatedSplitKMatchesFloat64(bool bf16, int m, int k, int n, bool transposeB, bool bias, bool biasIsMatrix, int splits) =>
+    public void EmulatedSplitKMatchesFloat64(bool bf16, int m, int k, int n, bool transposeB, bool bias, bool biasIsMatrix, int splits)
+    {
         RunEmulated(bf16, 1, m, k, n, transposeB, bias, biasIsMatrix, splits, breakSwizzle: false);
+        RunEmulated(bf16, 1, m, k, n, transposeB, bias, biasIsMatrix, splits, breakSwizzle: false, lookahead: 3);
+    }
 
     /// <summary>Chunks stored one slot off their swizzled place (a wrong XOR) are read back wrong by the descriptor: the run must miss the reference.</summary>
     [Theory]
@@ -198,7 +219,7 @@ public sealed class WgmmaGemmTests : Half16TestBase, IClassFixture<Warp32Simulat
     public void BrokenSwizzleFails(bool transposeB) =>
         Assert.ThrowsAny<Exception>(() => RunEmulated(true, 1, 70, 128, 136, transposeB, false, false, 1, breakSwizzle: true));
 
-    private void RunEmulated(bool bf16, int batch, int m, int k, int n, bool transposeB, bool bias, bool biasIsMatrix, int requestedSplits, bool breakSwizzle)
+    private void RunEmulated(bool bf16, int batch, int m, int k, int n, bool transposeB, bool bias, bool biasIsMatrix, int requestedSplits, bool breakSwizzle, int lookahead = 2)
     {
         int seed = 9100 + (m * 7) + (k * 5) + n + (bf16 ? 1 : 0) + (transposeB ? 2 : 0) + (bias ? 4 : 0) + (biasIsMatrix ? 8 : 0) + batch + (requestedSplits * 1000);
         var acc = warp32.Accelerator;
@@ -243,7 +264,7 @@ public sealed class WgmmaGemmTests : Half16TestBase, IClassFixture<Warp32Simulat
             cBuffer.CopyFromCPU(Enumerable.Repeat(NaN16(bf16), batch * m * n).ToArray());
             partial.CopyFromCPU(Enumerable.Repeat(float.NaN, splits * m * n).ToArray());
             shape.PairStores = pairs;
-            emulated(WgmmaLaunch.Config(splits > 1 ? splits : batch, m, n), aBuffer.View, bBuffer.View, biasView, cBuffer.View, partialView, scratch.View, shape, breakSwizzle ? 1 : 0);
+            emulated(WgmmaLaunch.Config(splits > 1 ? splits : batch, m, n), aBuffer.View, bBuffer.View, biasView, cBuffer.View, partialView, scratch.View, shape, lookahead, breakSwizzle ? 1 : 0);
             if (splits > 1)
             {
                 reduce(new KernelConfig(((m * n) + 255) / 256, 256), partial.View, biasView, cBuffer.View, TensorCoreLaunch.ReduceShape(shape), bf16 ? 1 : 0);
@@ -252,7 +273,7 @@ public sealed class WgmmaGemmTests : Half16TestBase, IClassFixture<Warp32Simulat
             acc.Synchronize();
             var got = ToFloat(cBuffer.GetAsArray1D(), bf16);
             AssertClose(got, expected, Rtol(bf16), Atol * k,
-                $"wgmma emulation, {batch}x{m}x{k}x{n} transposeB={transposeB} bias={bias} matrix={biasIsMatrix} splits={splits} chunk={kChunk} pairs={pairs} ({F(bf16)})", seed);
+                $"wgmma emulation, lookahead {lookahead}, {batch}x{m}x{k}x{n} transposeB={transposeB} bias={bias} matrix={biasIsMatrix} splits={splits} chunk={kChunk} pairs={pairs} ({F(bf16)})", seed);
         }
     }
 
@@ -279,10 +300,41 @@ public sealed class WgmmaGemmTests : Half16TestBase, IClassFixture<Warp32Simulat
     [InlineData(null, (int)TensorCoreGemmVariant.SquareTwoPerSm)]
     [InlineData("wgmma", (int)TensorCoreGemmVariant.Wgmma)]
     [InlineData(" WGMMA ", (int)TensorCoreGemmVariant.Wgmma)]
+    [InlineData("wgmma3", (int)TensorCoreGemmVariant.WgmmaThreeAhead)]
     public void VariantSettingNamesWgmma(string? setting, int expected)
     {
         Assert.Equal((TensorCoreGemmVariant)expected, TensorCoreVariants.Parse(setting));
         Assert.Equal((TensorCoreGemmVariant)expected, TensorCoreVariants.Parse(TensorCoreVariants.Name((TensorCoreGemmVariant)expected)));
+    }
+
+    /// <summary>
+    /// The rewrite is applied after reading, the one way: a kernel read back from a cache file's text (what the cache
+    /// directory and the shipped archive hold: ILGPU's own output) and rebuilt with the rewritten PTX keeps its entry
+    /// point and shared-memory layout; on a device that is not 9.0 preparing it refuses, and other kernels pass through.
+    /// </summary>
+    [Fact]
+    public void CachedTextIsRewrittenAfterReading()
+    {
+        using var context = Context.Create(b => b.Optimize(OptimizationLevel.O2));
+        using var backend = new PTXBackend(context, new CudaCapabilityContext(CudaArchitecture.SM_90),
+            CudaArchitecture.SM_90, CudaInstructionSet.ISA_80, nvvmAPI: null);
+        var method = typeof(WgmmaGemmKernels).GetMethod(nameof(WgmmaGemmKernels.Gemm16Wgmma))!.MakeGenericMethod(typeof(Bf16MnMajorB), typeof(ThreeAhead));
+        var entry = EntryPointDescription.FromExplicitlyGroupedKernel(method);
+        var compiled = (PTXCompiledKernel)backend.Compile(entry, default);
+        Assert.True(KernelDiskCache.IsSupported);
+        var read = KernelDiskCache.Parse(context, KernelDiskCache.Serialize(compiled), entry, default, addLaunchBounds: false)!;
+        Assert.Equal(compiled.PTXAssembly, read.PTXAssembly);
+        string rewritten = Sm90aPtx.Rewrite(read.PTXAssembly)!;
+        var prepared = KernelDiskCache.WithAssembly(read, rewritten);
+        Assert.Equal(rewritten, prepared.PTXAssembly);
+        Assert.Equal(read.Name, prepared.Name);
+        Assert.True(KernelDiskCache.SharedMemoryOf(prepared).HasDynamicMemory);
+        Assert.Equal(KernelDiskCache.SharedMemoryOf(read).StaticSize, KernelDiskCache.SharedMemoryOf(prepared).StaticSize);
+
+        Assert.Throws<InvalidOperationException>(() => Sm90aPtx.Prepare(warp32.Accelerator, read));
+        var plain = (PTXCompiledKernel)backend.Compile(EntryPointDescription.FromExplicitlyGroupedKernel(
+            typeof(WgmmaGemmKernels).GetMethod(nameof(WgmmaGemmKernels.Gemm16WgmmaEmulated))!), default);
+        Assert.Same(plain, Sm90aPtx.Prepare(warp32.Accelerator, plain));
     }
 
     /// <summary>The simulator is no 9.0 CUDA device: the wgmma kernel is never offered there, and preparing its PTX for it refuses.</summary>

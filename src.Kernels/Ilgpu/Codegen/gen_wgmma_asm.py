@@ -32,9 +32,11 @@ def accumulators():
 
 
 def multiply(dtype, trans_b):
-    """%0: A descriptor of step 0 (u64), %1: B descriptor of step 0 (u64), %2: 1 (scale-d: accumulate)."""
+    """%0: A descriptor of step 0 (u64), %1: B descriptor of step 0 (u64). scale-d (accumulate into D) is a predicate
+    operand: set from the A descriptor, never zero (its swizzle bits are set), so that it is a register comparison
+    ILGPU cannot fold into two immediates."""
     b_adv = B_MN_ADVANCE if trans_b else A_ADVANCE
-    lines = ["{", ".reg .b64 wgda<4>;", ".reg .b64 wgdb<4>;", ".reg .pred wgp;", "setp.ne.b32 wgp, %2, 0;",
+    lines = ["{", ".reg .b64 wgda<4>;", ".reg .b64 wgdb<4>;", ".reg .pred wgp;", "setp.ne.b64 wgp, %0, 0;",
              "mov.b64 wgda0, %0;", "mov.b64 wgdb0, %1;"]
     for j in range(1, K_STEPS):
         lines.append(f"add.s64 wgda{j}, %0, {j * A_ADVANCE};")
