@@ -19,7 +19,8 @@ public sealed partial class IlgpuKernels
 
     /// <summary>
     /// The decode kernel for lq = 1 calls the wide path takes; by default the one named by the environment variable
-    /// <c>GEMS_DECODE_VARIANT</c> (read once per process), else <see cref="DecodeVariant.Stream"/>.
+    /// <c>GEMS_DECODE_VARIANT</c> (read once per process), else <see cref="DecodeVariant.TensorCore"/> (16-bit, head size
+    /// 128 on CUDA; <see cref="DecodeVariant.Stream"/> for the rest).
     /// </summary>
     internal DecodeVariant DecodeKernelVariant { get; set; } = DecodeVariants.FromEnvironment();
 
@@ -369,14 +370,15 @@ internal static class DecodeVariants
 
     /// <summary>
     /// The variant a setting names (case and surrounding spaces ignored); unset, empty or unknown:
-    /// <see cref="DecodeVariant.Stream"/>, faster than the wide kernel in every case on the H200 (Run 15: bf16 batch 16
-    /// 0.169 → 0.159 ms, batch 1 0.0303 → 0.0257; float32 0.231 → 0.197 and 0.0314 → 0.0271).
+    /// <see cref="DecodeVariant.TensorCore"/>, which takes the 16-bit calls it can (H200 Run 18, 16 sequences of 4096
+    /// tokens: bf16 0.1586 → 0.0876 ms, 3067 GB/s, 77% of the copy rate; one sequence 0.0256 → 0.0179 ms) and leaves
+    /// the rest to <see cref="DecodeVariant.Stream"/> (itself faster than the wide kernel everywhere in Run 15).
     /// </summary>
     public static DecodeVariant Parse(string? setting) => setting?.Trim().ToLowerInvariant() switch
     {
         "wide" => DecodeVariant.Wide,
+        "stream" => DecodeVariant.Stream,
         "stream2" => DecodeVariant.StreamTwoLaunches,
-        "tc" => DecodeVariant.TensorCore,
-        _ => DecodeVariant.Stream,
+        _ => DecodeVariant.TensorCore,
     };
 }

@@ -15,7 +15,7 @@ public sealed partial class IlgpuKernels
 {
     private readonly Action<KernelConfig, ArrayView<Half8>, ArrayView<Half8>, ArrayView<Half8>, int, float>?[] rmsNormVec16 = new Action<KernelConfig, ArrayView<Half8>, ArrayView<Half8>, ArrayView<Half8>, int, float>?[2];
     private readonly Action<KernelConfig, ArrayView<Half8>, ArrayView<Half8>, ArrayView<Half8>, int, float>?[] fusedAddRmsNormVec16 = new Action<KernelConfig, ArrayView<Half8>, ArrayView<Half8>, ArrayView<Half8>, int, float>?[2];
-    private readonly Action<KernelConfig, ArrayView<Half8>, ArrayView<Half8>, ArrayView<Half8>, ArrayView<Half8>, int, float, int, int, long, int>?[] layerNormVec16 = new Action<KernelConfig, ArrayView<Half8>, ArrayView<Half8>, ArrayView<Half8>, ArrayView<Half8>, int, float, int, int, long, int>?[2];
+    private readonly Action<KernelConfig, ArrayView<Half8>, ArrayView<Half8>, ArrayView<Half8>, ArrayView<Half8>, int, float, int, int>?[] layerNormVec16 = new Action<KernelConfig, ArrayView<Half8>, ArrayView<Half8>, ArrayView<Half8>, ArrayView<Half8>, int, float, int, int>?[2];
     private readonly Action<KernelConfig, ArrayView<Half8>, ArrayView<Half8>, int, int>?[] softmaxVec16 = new Action<KernelConfig, ArrayView<Half8>, ArrayView<Half8>, int, int>?[2];
     private readonly Action<KernelConfig, ArrayView<Half8>, ArrayView<Half8>, ArrayView<ushort>, ArrayView<ushort>, int, int, int>?[] softmaxStream16 = new Action<KernelConfig, ArrayView<Half8>, ArrayView<Half8>, ArrayView<ushort>, ArrayView<ushort>, int, int, int>?[2];
     private Action<KernelConfig, ArrayView<Float4>, ArrayView<Float4>, ArrayView<float>, ArrayView<float>, int, int, int>? softmaxStreamF32;
@@ -106,27 +106,6 @@ public sealed partial class IlgpuKernels
     /// streaming kernels instead).
     /// </summary>
     internal bool SoftmaxResident { get; set; } = Environment.GetEnvironmentVariable("GEMS_SOFTMAX_RESIDENT") != "0";
-
-    /// <summary>
-    /// Whether the 16-bit vector layer_norm asks L2 for the row a group one wave later will run
-    /// (<see cref="RowStreamKernels.PrefetchRow"/>): true unless the environment variable <c>GEMS_ROW_PREFETCH</c> is
-    /// <c>0</c> (read once per instance; a measuring knob). The row-resident softmax kernels lost it: on the H200 it made
-    /// them 22% (float32) and 5% (float16) slower (Run 14, <c>docs/perf/h100-notes-rows.md</c>).
-    /// </summary>
-    internal bool RowPrefetch { get; set; } = Environment.GetEnvironmentVariable("GEMS_ROW_PREFETCH") != "0";
-
-    /// <summary>
-    /// Rows between a group and the row it prefetches: about the groups resident on the whole GPU (SMs × 1024 / group
-    /// threads: layer_norm's 128-thread groups at ~64 registers), 0 (off) on the
-    /// simulator or when <see cref="RowPrefetch"/> is false.
-    /// </summary>
-    private int PrefetchAhead(KernelConfig config) =>
-        RowPrefetch && device.Kind != IlgpuDeviceKind.CpuSimulator && device.MultiprocessorCount > 0
-            ? device.MultiprocessorCount * Math.Clamp(1024 / config.GroupDim.X, 1, 32)
-            : 0;
-
-    private long PrefetchPointer<T>(ArrayView<T> x, int ahead)
-        where T : unmanaged => ahead > 0 ? Address(x) : 0;
 
     /// <summary>
     /// Launch shape of the row-resident softmax (<see cref="RowStreamKernels.SoftmaxRowF32"/> /
@@ -255,13 +234,12 @@ public sealed partial class IlgpuKernels
         }
 
         int bf = Bf(format);
-        int ahead = PrefetchAhead(reg);
         device.Load(ref layerNormVec16[bf], (bf != 0 ? nameof(RowVector16Kernels) + "." + nameof(RowVector16Kernels.LayerNorm16) + "<bf16>" : nameof(RowVector16Kernels) + "." + nameof(RowVector16Kernels.LayerNorm16) + "<f16>"),
-            acc => acc.LoadStreamKernel<ArrayView<Half8>, ArrayView<Half8>, ArrayView<Half8>, ArrayView<Half8>, int, float, int, int, long, int>(
+            acc => acc.LoadStreamKernel<ArrayView<Half8>, ArrayView<Half8>, ArrayView<Half8>, ArrayView<Half8>, int, float, int, int>(
                 bf != 0 ? RowVector16Kernels.LayerNorm16<BFloat16Storage> : RowVector16Kernels.LayerNorm16<Float16Storage>, RowBounds))(
             // An absent weight / bias is passed as x (never read: the flag is 0), since the kernel's aligned view of an empty one is invalid.
             reg, x.Cast<Half8>(), (weight.Length != 0 ? weight : x).Cast<Half8>(), (bias.Length != 0 ? bias : x).Cast<Half8>(), y.Cast<Half8>(), cols, epsilon,
-            weight.Length != 0 ? 1 : 0, bias.Length != 0 ? 1 : 0, PrefetchPointer(x, ahead), ahead);
+            weight.Length != 0 ? 1 : 0, bias.Length != 0 ? 1 : 0);
         return true;
     }
 

@@ -58,12 +58,12 @@ public sealed partial class IlgpuKernels
 
     /// <summary>
     /// Whether a product goes to the skinny kernel's [K, N] variant (<see cref="SkinnyTensorCoreKernels.Gemm16SkinnyKn{TMTiles, TFormat, TStepsInFlight}"/>):
-    /// <c>GEMS_SKINNY_TC_KN=1</c>, CUDA, tensor cores on, one matrix, weight stored [K, N], 2 ≤ M ≤ the row limit, N even
+    /// the [K, N] switch on (the default), CUDA, tensor cores on, one matrix, weight stored [K, N], 2 ≤ M ≤ <see cref="SkinnyTensorCoreSettings.KnMaxRows"/> (and the row limit), N even
     /// and b 4-byte aligned (4-byte weight pairs at least; odd N keeps the CUDA-core GEMV).
     /// </summary>
     internal bool UsesSkinnyTensorCoreKn(ArrayView<ushort> a, ArrayView<ushort> b, int batch, int m, int n, bool transposeB) =>
         SkinnySettings.Enabled && SkinnySettings.KnEnabled && TensorCoresEnabled && device.Kind == IlgpuDeviceKind.Cuda && batch == 1 && !transposeB
-        && m >= 2 && m <= SkinnySettings.MaxRows && n % 2 == 0
+        && m >= 2 && m <= Math.Min(SkinnySettings.MaxRows, SkinnyTensorCoreSettings.KnMaxRows) && n % 2 == 0
         && TensorCoreLaunch.DeviceAddress(b) % 4 == 0 && TensorCoreLaunch.DeviceAddress(a) % 2 == 0;
 
     /// <summary>Runs a checked 16-bit [K, N] product on the skinny kernel's [K, N] variant when <see cref="UsesSkinnyTensorCoreKn"/> says so.</summary>
@@ -156,12 +156,20 @@ public sealed partial class IlgpuKernels
 /// split-K plan's target of groups per SM, default 4), <c>GEMS_SKINNY_TC_PARTIAL_CAP</c> (<c>0</c> lifts the cap that keeps
 /// the split partials within half the weight's bytes, so the groups-per-SM target alone sets the splits),
 /// <c>GEMS_SKINNY_TC_STEPS</c> (K steps of weight vectors in flight per warp: 2, the default — 16×11008·4096 bf16 0.049 →
-/// 0.039 ms on the H200, Run 15 — or 1), <c>GEMS_SKINNY_TC_KN</c> (<c>1</c> / <c>on</c> / <c>true</c> sends [K, N]-weight
-/// products with 2 to the row limit rows to the kernel's [K, N] variant; default off: the CUDA-core [K, N] GEMV).
+/// 0.039 ms on the H200, Run 15 — or 1), <c>GEMS_SKINNY_TC_KN</c> (<c>0</c> / <c>off</c> / <c>false</c> keeps [K, N]-weight
+/// products on the CUDA-core [K, N] GEMV; by default those with 2 to <see cref="KnMaxRows"/> rows take the kernel's [K, N]
+/// variant).
 /// </summary>
 internal readonly record struct SkinnyTensorCoreSettings(bool Enabled, int MaxRows, int GroupsPerSm, bool CapSplitsByPartials = true, int StepsInFlight = 2,
-    bool KnEnabled = false)
+    bool KnEnabled = true)
 {
+    /// <summary>
+    /// Most rows of a [K, N] product on the skinny kernel. H200 Run 18 (bf16): 2 / 8 / 16 rows 0.024 / 0.026 / 0.053 ms
+    /// against 0.029 / 0.045 / 0.140 on the CUDA-core GEMV, but 64 rows 0.067 ms against 0.045 on the large-tile
+    /// tensor-core kernel, which keeps the products above 16 rows.
+    /// </summary>
+    public const int KnMaxRows = 16;
+
     /// <summary>Default most rows: one group's four m-tiles.</summary>
     public const int DefaultMaxRows = SkinnyTensorCoreKernels.MaxGroupRows;
 
@@ -181,7 +189,7 @@ internal readonly record struct SkinnyTensorCoreSettings(bool Enabled, int MaxRo
 
     /// <summary>
     /// Settings from the variables' text: unset, empty or unparsable values take the defaults; "0" / "off" / "false" turns
-    /// a default-on switch off, "1" / "on" / "true" turns the default-off [K, N] switch on.
+    /// a switch off.
     /// </summary>
     public static SkinnyTensorCoreSettings Parse(string? enabled, string? maxRows, string? groupsPerSm, string? partialCap = null, string? steps = null,
         string? kn = null) => new(
@@ -190,7 +198,7 @@ internal readonly record struct SkinnyTensorCoreSettings(bool Enabled, int MaxRo
         int.TryParse(groupsPerSm, out int groups) && groups >= 1 ? groups : DefaultGroupsPerSm,
         IsOn(partialCap),
         steps?.Trim() == "1" ? 1 : 2,
-        kn?.Trim().ToLowerInvariant() is "1" or "on" or "true");
+        IsOn(kn));
 
     private static bool IsOn(string? setting) => setting?.Trim().ToLowerInvariant() is not ("0" or "off" or "false");
 }

@@ -556,31 +556,6 @@ internal static class RowStreamKernels
         }
     }
 
-    /// <summary>
-    /// Asks L2 for row <paramref name="row"/> of the input at <paramref name="pointer"/> (rows of
-    /// <paramref name="rowBytes"/>), one 128-byte line per thread, when that row exists and the launch gave a pointer and
-    /// a distance (CUDA only; a no-op elsewhere). Issued right after the group's own loads, so a whole row time ahead:
-    /// the row that a group will start a wave later streams from DRAM while this one waits, computes and stores, so an
-    /// SM's one or two resident rows no longer leave DRAM idle during their arithmetic (and in steady state a group's own
-    /// loads hit L2, prefetched a wave earlier).
-    /// </summary>
-    [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    internal static void PrefetchRow(long pointer, long rowBytes, long row, int t, int g)
-    {
-        if (!CudaAsm.IsSupported || pointer == 0 || row == Grid.IdxX || row >= Grid.DimX)
-        {
-            return;
-        }
-
-        long start = pointer + (row * rowBytes);
-        long firstLine = start & ~127L;
-        long lines = (start + rowBytes - firstLine + 127) >> 7;
-        for (long line = t; line < lines; line += g)
-        {
-            CudaAsm.Emit("{\n\t.reg .u64 rowpf;\n\tcvta.to.global.u64 rowpf, %0;\n\tprefetch.global.L2 [rowpf];\n\t}", firstLine + (line << 7));
-        }
-    }
-
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     private static Half8 Out16(Half8 w, float rowMax, float inv, float shift, int log, int bf) =>
         RowVectors.Pack(RowVectors.SoftmaxOut(RowVectors.Unpack(w, bf), rowMax, inv, shift, log), bf);

@@ -158,11 +158,11 @@ internal static class RowVector16Kernels
         }
     }
 
-    /// <summary>layer_norm (biased variance, two-pass from registers); weight / bias used when the flags are non-zero. The row stays as its 16-bit words and is widened at each of its three uses (one instruction per element for either format): 16 registers for x instead of 32, so more rows per SM overlap their two reductions. The row <paramref name="ahead"/> rows on is prefetched into L2 (see RowStreamKernels.PrefetchRow; 0 or a null <paramref name="xPointer"/>: off).</summary>
+    /// <summary>layer_norm (biased variance, two-pass from registers); weight / bias used when the flags are non-zero. The row stays as its 16-bit words and is widened at each of its three uses (one instruction per element for either format): 16 registers for x instead of 32, so more rows per SM overlap their two reductions.</summary>
     [IlgpuKernel]
     [IlgpuKernelVariant(typeof(Float16Storage))]
     [IlgpuKernelVariant(typeof(BFloat16Storage))]
-    public static void LayerNorm16<TFormat>(ArrayView<Half8> x, ArrayView<Half8> w, ArrayView<Half8> bias, ArrayView<Half8> y, int cols, float eps, int hasWeight, int hasBias, long xPointer, int ahead)
+    public static void LayerNorm16<TFormat>(ArrayView<Half8> x, ArrayView<Half8> w, ArrayView<Half8> bias, ArrayView<Half8> y, int cols, float eps, int hasWeight, int hasBias)
         where TFormat : struct, IKernelConstant
     {
         int bf = default(TFormat).Value;
@@ -191,7 +191,6 @@ internal static class RowVector16Kernels
         Half8 rb1 = hasBias != 0 && in1 ? pbias[t + 1 * g] : default;
         Half8 rb2 = hasBias != 0 && in2 ? pbias[t + 2 * g] : default;
         Half8 rb3 = hasBias != 0 && in3 ? pbias[t + 3 * g] : default;
-        RowStreamKernels.PrefetchRow(xPointer, (long)cols * 2, Grid.IdxX + (long)ahead, t, g);
         float mean = GpuMath.GroupSum(RowVectors.Sum(RowVectors.Unpack(rx0, bf)) + RowVectors.Sum(RowVectors.Unpack(rx1, bf)) + RowVectors.Sum(RowVectors.Unpack(rx2, bf)) + RowVectors.Sum(RowVectors.Unpack(rx3, bf)), scratch) / cols;
         float q = (in0 ? RowVectors.SumSquaredDeviations(RowVectors.Unpack(rx0, bf), mean) : 0f) + (in1 ? RowVectors.SumSquaredDeviations(RowVectors.Unpack(rx1, bf), mean) : 0f) + (in2 ? RowVectors.SumSquaredDeviations(RowVectors.Unpack(rx2, bf), mean) : 0f) + (in3 ? RowVectors.SumSquaredDeviations(RowVectors.Unpack(rx3, bf), mean) : 0f);
         float inv = 1f / IntrinsicMath.CPUOnly.Sqrt(GpuMath.GroupSum(q, scratch) / cols + eps);

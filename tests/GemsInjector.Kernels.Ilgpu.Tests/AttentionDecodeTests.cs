@@ -502,12 +502,12 @@ public sealed class AttentionDecodeTests : Half16TestBase, IClassFixture<Warp32S
     }
 
     [Theory]
-    [InlineData(null, "Stream")]
-    [InlineData("", "Stream")]
+    [InlineData(null, "TensorCore")]
+    [InlineData("", "TensorCore")]
     [InlineData(" Stream ", "Stream")]
     [InlineData("stream2", "StreamTwoLaunches")]
     [InlineData("wide", "Wide")]
     [InlineData(" TC ", "TensorCore")]
-    [InlineData("bogus", "Stream")]
+    [InlineData("bogus", "TensorCore")]
     public void VariantSettingsParse(string? setting, string expected) => Assert.Equal(expected, DecodeVariants.Parse(setting).ToString());
 }

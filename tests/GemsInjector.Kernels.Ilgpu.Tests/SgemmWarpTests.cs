@@ -440,8 +440,8 @@ public sealed class SgemmWarpTests : KernelTestBase
     public void SmallRowsSettingParses(string? setting, string expected) => Assert.Equal(expected, SmallRowsChoice.Parse(setting).ToString());
 
     [Theory]
-    [InlineData(null, "WarpBk8")]
-    [InlineData("", "WarpBk8")]
+    [InlineData(null, "Wide8x16Bk16")]
+    [InlineData("", "Wide8x16Bk16")]
     [InlineData("warp8", "WarpBk8")]
     [InlineData(" Warp16 ", "WarpBk16")]
     [InlineData("legacy", "Legacy")]

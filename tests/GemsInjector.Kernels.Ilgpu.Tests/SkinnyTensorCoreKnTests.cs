@@ -212,15 +212,15 @@ public sealed class SkinnyTensorCoreKnTests : Half16TestBase, IClassFixture<Warp
     public void LayoutFollowsAlignment(int k, int n, long aAddress, long bAddress, int layout) =>
         Assert.Equal(layout, SkinnyTensorCoreLaunch.KnLayout(k, n, aAddress, bAddress));
 
-    /// <summary>The switch is off unless set to 1 / on / true; the other settings keep their meaning.</summary>
+    /// <summary>The switch is on unless set to 0 / off / false; the other settings keep their meaning.</summary>
     [Theory]
-    [InlineData(null, false)]
-    [InlineData("", false)]
+    [InlineData(null, true)]
+    [InlineData("", true)]
     [InlineData("0", false)]
-    [InlineData("x", false)]
+    [InlineData(" OFF ", false)]
+    [InlineData("false", false)]
+    [InlineData("x", true)]
     [InlineData("1", true)]
-    [InlineData(" ON ", true)]
-    [InlineData("true", true)]
     public void KnSwitchParses(string? kn, bool expected)
     {
         var settings = SkinnyTensorCoreSettings.Parse(null, null, null, null, null, kn);

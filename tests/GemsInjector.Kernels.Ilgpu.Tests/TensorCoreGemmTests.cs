@@ -232,13 +232,13 @@ public sealed class TensorCoreGemmTests : Half16TestBase, IClassFixture<Warp32Si
     }
 
     [Theory]
-    [InlineData(null, (int)TensorCoreGemmVariant.SquareTwoPerSm)]
-    [InlineData("", (int)TensorCoreGemmVariant.SquareTwoPerSm)]
+    [InlineData(null, (int)TensorCoreGemmVariant.Wgmma)]
+    [InlineData("", (int)TensorCoreGemmVariant.Wgmma)]
     [InlineData("wide", (int)TensorCoreGemmVariant.Wide)]
     [InlineData(" Square2 ", (int)TensorCoreGemmVariant.SquareTwoPerSm)]
     [InlineData("QUAD2", (int)TensorCoreGemmVariant.QuadTwoPerSm)]
     [InlineData("square", (int)TensorCoreGemmVariant.Square)]
-    [InlineData("bogus", (int)TensorCoreGemmVariant.SquareTwoPerSm)]
+    [InlineData("bogus", (int)TensorCoreGemmVariant.Wgmma)]
     public void VariantSettingNamesTheTile(string? setting, int expectedVariant)
     {
         var expected = (TensorCoreGemmVariant)expectedVariant;

@@ -210,13 +210,12 @@ w("        float inv = 1f / IntrinsicMath.CPUOnly.Sqrt(GpuMath.GroupSum(ss, scra
 store16("x", "RowVectors.Pack(RowVectors.ScaleBy(RowVectors.Unpack(rr{j}, bf), inv, RowVectors.Unpack(rw{j}, bf)), bf)")
 w("    }")
 
-head16("LayerNorm16<TFormat>(ArrayView<Half8> x, ArrayView<Half8> w, ArrayView<Half8> bias, ArrayView<Half8> y, int cols, float eps, int hasWeight, int hasBias, long xPointer, int ahead)",
-       "layer_norm (biased variance, two-pass from registers); weight / bias used when the flags are non-zero. The row stays as its 16-bit words and is widened at each of its three uses (one instruction per element for either format): 16 registers for x instead of 32, so more rows per SM overlap their two reductions. The row <paramref name=\"ahead\"/> rows on is prefetched into L2 (see RowStreamKernels.PrefetchRow; 0 or a null <paramref name=\"xPointer\"/>: off).",
+head16("LayerNorm16<TFormat>(ArrayView<Half8> x, ArrayView<Half8> w, ArrayView<Half8> bias, ArrayView<Half8> y, int cols, float eps, int hasWeight, int hasBias)",
+       "layer_norm (biased variance, two-pass from registers); weight / bias used when the flags are non-zero. The row stays as its 16-bit words and is widened at each of its three uses (one instruction per element for either format): 16 registers for x instead of 32, so more rows per SM overlap their two reductions.",
        ["x", "w", "bias", "y"])
 loads16("rx", "x")
 loads16("rw", "w", row=False, cond="hasWeight != 0 && ")
 loads16("rb", "bias", row=False, cond="hasBias != 0 && ")
-w("        RowStreamKernels.PrefetchRow(xPointer, (long)cols * 2, Grid.IdxX + (long)ahead, t, g);")
 w(f"        float mean = GpuMath.GroupSum({plus('RowVectors.Sum(RowVectors.Unpack(rx{j}, bf))')}, scratch) / cols;")
 w(f"        float q = {plus('(in{j} ? RowVectors.SumSquaredDeviations(RowVectors.Unpack(rx{j}, bf), mean) : 0f)')};")
 w("        float inv = 1f / IntrinsicMath.CPUOnly.Sqrt(GpuMath.GroupSum(q, scratch) / cols + eps);")
