@@ -82,7 +82,7 @@ w("")
 for dtype, name in (("bf16", "Bf16"), ("f16", "F16")):
     for trans_b, layout in ((False, "KMajorB"), (True, "MnMajorB")):
         what = "b stored [N, K] (K-major, transpose-B 0)" if not trans_b else "b stored [K, N] (MN-major, transpose-B 1)"
-        w(f"    /// <summary>One 64-deep stage of one warpgroup, {dtype}, {what}: fence, four k16 wgmma, commit.</summary>")
+        w(f"    /// <summary>One 64-deep stage of one warpgroup, {dtype}, {what}: fence, four k16 wgmma, commit; a bra.uni over all of it when %2 is 0.</summary>")
         w(f"    public const string Multiply{name}{layout} = {multiply(dtype, trans_b)};")
         w("")
 for part in range(ACC // 16):
