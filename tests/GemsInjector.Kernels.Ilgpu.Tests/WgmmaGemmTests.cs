@@ -13,8 +13,8 @@ namespace GemsInjector.Kernels.Ilgpu.Tests;
 
 /// <summary>
 /// The wgmma GEMM: its PTX (rewritten to sm_90a; fence, four k16 wgmma and a commit per stage for each format and B
-/// layout; accumulators declared once; no operand placeholder left) and its kernel body run on the CPU with wgmma
-/// emulated from the descriptors, against float64 references with NaN-poisoned outputs on shapes that cut every tile
+/// layout; accumulators declared once; no operand placeholder left; no wgmma instruction behind a divergent branch)
+/// and its kernel body run on the CPU with wgmma emulated from the descriptors, against float64 references with NaN-poisoned outputs on shapes that cut every tile
 /// edge (M, N not multiples of the 128 × 256 tile, K not a multiple of the 64-deep stage), both formats and B layouts,
 /// bmm, addmm with a row or matrix bias, and split-K.
 /// </summary>
