@@ -32,8 +32,11 @@ internal interface IWgmmaOps
     /// <summary>Orders this thread's completed shared-memory writes before later reads by the async proxy (wgmma).</summary>
     void FenceProxy();
 
-    /// <summary>One 64-deep stage of this thread's warpgroup: four k16 wgmma from the two descriptors, committed as one group.</summary>
-    void Multiply(ArrayView<ushort> shared, long aDescriptor, long bDescriptor, int transposeB, int bf16, int thread);
+    /// <summary>
+    /// One 64-deep stage of this thread's warpgroup: four k16 wgmma from the two descriptors, committed as one group;
+    /// nothing when <paramref name="active"/> is zero (a warpgroup whose rows all lie past M; the same in all its threads).
+    /// </summary>
+    void Multiply(ArrayView<ushort> shared, long aDescriptor, long bDescriptor, int transposeB, int bf16, int thread, int active);
 
     /// <summary>Waits until at most <paramref name="pending"/> (0 or 1) committed wgmma groups of this warpgroup are in flight.</summary>
     void WaitMultiplies(int pending);
@@ -288,8 +291,10 @@ internal static partial class WgmmaGemmKernels
         int n0 = Grid.IdxX * BlockN;
 
         // A warpgroup whose 64 rows all lie past M stages and waits like the other but issues no wgmma (uniform per
-        // warpgroup, as the .sync.aligned wgmma instructions require).
-        bool hasRows = m0 + (warpgroup * 64) < s.M;
+        // warpgroup, as the .sync.aligned wgmma instructions require). The skip is inside Multiply's asm (a bra.uni):
+        // a C# `if` here becomes a divergent PTX branch around the wgmma, and ptxas then serializes every wgmma of the
+        // kernel (C7518). The waits need no skip: with no group committed they return at once.
+        int hasRows = m0 + (warpgroup * 64) < s.M ? 1 : 0;
         bool split = s.SplitK > 1;
         long batch = split ? 0 : Grid.IdxZ;
         int kSplit = split ? Grid.IdxZ : 0;
@@ -314,19 +319,13 @@ internal static partial class WgmmaGemmKernels
             ops.FenceProxy();
             Group.Barrier();
             int stage = tile & (Stages - 1);
-            if (hasRows)
-            {
-                ops.Multiply(shared, ADescriptor(sharedBase, stage, warpgroup), BDescriptor(sharedBase, stage, transposeB), transposeB, bf16, thread);
-            }
+            ops.Multiply(shared, ADescriptor(sharedBase, stage, warpgroup), BDescriptor(sharedBase, stage, transposeB), transposeB, bf16, thread, hasRows);
 
             int next = tile + lookahead;
             if (lookahead == 3)
             {
                 // Tile t - 1 done in this warpgroup, then in both: its stage is the one refilled.
-                if (hasRows)
-                {
-                    ops.WaitMultiplies(1);
-                }
+                ops.WaitMultiplies(1);
 
                 Group.Barrier();
                 if (next < tiles)
@@ -344,17 +343,11 @@ internal static partial class WgmmaGemmKernels
                 }
 
                 ops.CommitCopies();
-                if (hasRows)
-                {
-                    ops.WaitMultiplies(1);
-                }
+                ops.WaitMultiplies(1);
             }
         }
 
-        if (hasRows)
-        {
-            ops.WaitMultiplies(0);
-        }
+        ops.WaitMultiplies(0);
 
         // D fragment of m64nNk16: register r of a thread holds row 16 · (warp in warpgroup) + lane / 4 (+8 when bit 1 of
         // r is set), column 8 · (r / 4) + 2 · (lane mod 4) + (r mod 2): the mma.sync C fragment per 8-column n-block.
@@ -598,26 +591,27 @@ internal struct PtxWgmmaOps : IWgmmaOps
 
     public readonly void FenceProxy() => CudaAsm.Emit("fence.proxy.async.shared::cta;");
 
-    public readonly void Multiply(ArrayView<ushort> shared, long aDescriptor, long bDescriptor, int transposeB, int bf16, int thread)
+    public readonly void Multiply(ArrayView<ushort> shared, long aDescriptor, long bDescriptor, int transposeB, int bf16, int thread, int active)
     {
+        // active goes into the asm (its bra.uni skips the block), never into a C# branch (WgmmaGemmKernels.Body says why).
         if (bf16 != 0)
         {
             if (transposeB != 0)
             {
-                CudaAsm.Emit(WgmmaGemmKernels.MultiplyBf16KMajorB, aDescriptor, bDescriptor);
+                CudaAsm.Emit(WgmmaGemmKernels.MultiplyBf16KMajorB, aDescriptor, bDescriptor, (uint)active);
             }
             else
             {
-                CudaAsm.Emit(WgmmaGemmKernels.MultiplyBf16MnMajorB, aDescriptor, bDescriptor);
+                CudaAsm.Emit(WgmmaGemmKernels.MultiplyBf16MnMajorB, aDescriptor, bDescriptor, (uint)active);
             }
         }
         else if (transposeB != 0)
         {
-            CudaAsm.Emit(WgmmaGemmKernels.MultiplyF16KMajorB, aDescriptor, bDescriptor);
+            CudaAsm.Emit(WgmmaGemmKernels.MultiplyF16KMajorB, aDescriptor, bDescriptor, (uint)active);
         }
         else
         {
-            CudaAsm.Emit(WgmmaGemmKernels.MultiplyF16MnMajorB, aDescriptor, bDescriptor);
+            CudaAsm.Emit(WgmmaGemmKernels.MultiplyF16MnMajorB, aDescriptor, bDescriptor, (uint)active);
         }
     }
 
@@ -733,8 +727,13 @@ internal struct EmulatedWgmmaOps : IWgmmaOps
     {
     }
 
-    public readonly void Multiply(ArrayView<ushort> shared, long aDescriptor, long bDescriptor, int transposeB, int bf16, int thread)
+    public readonly void Multiply(ArrayView<ushort> shared, long aDescriptor, long bDescriptor, int transposeB, int bf16, int thread, int active)
     {
+        if (active == 0)
+        {
+            return;
+        }
+
         int lane = thread & 31;
         int warpInGroup = (thread >> 5) & 3;
         int g = lane >> 2;

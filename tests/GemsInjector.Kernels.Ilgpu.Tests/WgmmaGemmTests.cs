@@ -13,8 +13,8 @@ namespace GemsInjector.Kernels.Ilgpu.Tests;
 
 /// <summary>
 /// The wgmma GEMM: its PTX (rewritten to sm_90a; fence, four k16 wgmma and a commit per stage for each format and B
-/// layout; accumulators declared once; no operand placeholder left) and its kernel body run on the CPU with wgmma
-/// emulated from the descriptors, against float64 references with NaN-poisoned outputs on shapes that cut every tile
+/// layout; accumulators declared once; no operand placeholder left; no wgmma instruction behind a divergent branch)
+/// and its kernel body run on the CPU with wgmma emulated from the descriptors, against float64 references with NaN-poisoned outputs on shapes that cut every tile
 /// edge (M, N not multiples of the 128 × 256 tile, K not a multiple of the 64-deep stage), both formats and B layouts,
 /// bmm, addmm with a row or matrix bias, and split-K.
 /// </summary>
@@ -82,6 +82,12 @@ public sealed class WgmmaGemmTests : Half16TestBase, IClassFixture<Warp32Simulat
         Assert.Equal(1, Count(ptx, "wgmma.wait_group.sync.aligned 1;"));
         Assert.Equal(1, Count(ptx, "wgmma.wait_group.sync.aligned 0;"));
         Assert.Single(Regex.Matches(ptx, @"setp\.ne\.b64 wgp,\s*%rd\d+, 0;"));
+
+        // No wgmma instruction under a divergent branch: the one skip (a warpgroup without rows) is the asm's own
+        // bra.uni, and no plain `@%p bra` of ILGPU's leads into a block holding a wgmma (else ptxas serializes every
+        // wgmma of the kernel: C7518, a wait after each one).
+        Assert.Equal(1, Count(ptx, "@wgskip bra.uni WGMMA_SKIP;"));
+        Assert.Empty(WgmmaBlocksUnderDivergentBranches(ptx));
         Assert.Contains("fence.proxy.async.shared::cta;", ptx, StringComparison.Ordinal);
         Assert.Contains("cp.async.cg.shared.global", ptx, StringComparison.Ordinal);
         bool three = pipeline == typeof(ThreeAhead);
@@ -99,6 +105,77 @@ public sealed class WgmmaGemmTests : Half16TestBase, IClassFixture<Warp32Simulat
 
         // Every operand placeholder was substituted (a leftover %0 would be an undefined PTX name).
         Assert.DoesNotMatch(new Regex(@"%\d"), ptx);
+    }
+
+    /// <summary>
+    /// The check above finds what ILGPU makes of a C# <c>if</c> on a per-thread value around a wgmma (a predicated plain
+    /// <c>bra</c> to the block, or one jumping over it) and accepts the same code behind <c>bra.uni</c>.
+    /// </summary>
+    [Fact]
+    public void DivergentBranchCheckFindsAWgmmaBehindAPlainBranch()
+    {
+        const string Taken = "L_1:\n\tsetp.lt.s32\t%p1, %r1, %r2;\n\t@%p1 bra\tL_2;\n\tbra.uni\tL_3;\nL_2:\n\twgmma.fence.sync.aligned;\n\tbra.uni\tL_3;\nL_3:\n\tret;\n";
+        const string FallThrough = "L_1:\n\t@%p1 bra\tL_3;\n\n\twgmma.wait_group.sync.aligned 1;\nL_3:\n\tret;\n";
+        Assert.Equal(new[] { "L_2" }, WgmmaBlocksUnderDivergentBranches(Taken));
+        Assert.Single(WgmmaBlocksUnderDivergentBranches(FallThrough));
+        Assert.Empty(WgmmaBlocksUnderDivergentBranches(Taken.Replace("@%p1 bra\t", "@%p1 bra.uni\t", StringComparison.Ordinal)));
+        Assert.Empty(WgmmaBlocksUnderDivergentBranches(FallThrough.Replace("@%p1 bra\t", "@%p1 bra.uni\t", StringComparison.Ordinal)));
+    }
+
+    /// <summary>
+    /// The basic blocks (split at labels and after branches) that hold a <c>wgmma.</c> instruction and are entered
+    /// straight from a divergent branch: the target of a predicated <c>bra</c> without <c>.uni</c>, or the block such a
+    /// branch falls through to. Named by label (or the first line of an unlabelled block).
+    /// </summary>
+    private static string[] WgmmaBlocksUnderDivergentBranches(string ptx)
+    {
+        var label = new Regex(@"^\s*([A-Za-z_$][\w$]*):\s*$");
+        var divergent = new Regex(@"^\s*@!?%?[\w$]+\s+bra\s+([A-Za-z_$][\w$]*)\s*;");
+        var blocks = new System.Collections.Generic.List<(string Name, bool Wgmma, string? DivergentTarget)>();
+        string? name = null;
+        bool wgmma = false;
+        bool open = false;
+        foreach (string raw in ptx.Split('\n'))
+        {
+            string line = raw.Trim();
+            var labelMatch = label.Match(line);
+            if (labelMatch.Success)
+            {
+                if (open)
+                {
+                    blocks.Add((name!, wgmma, null));
+                }
+
+                (name, wgmma, open) = (labelMatch.Groups[1].Value, false, true);
+                continue;
+            }
+
+            if (line.Length == 0)
+            {
+                continue;
+            }
+
+            if (!open)
+            {
+                (name, wgmma, open) = (line, false, true);
+            }
+
+            wgmma |= line.Contains("wgmma.", StringComparison.Ordinal);
+            if (Regex.IsMatch(line, @"(^|\s)bra(\.uni)?\s"))
+            {
+                var branch = divergent.Match(line);
+                blocks.Add((name!, wgmma, branch.Success ? branch.Groups[1].Value : null));
+                open = false;
+            }
+        }
+
+        if (open)
+        {
+            blocks.Add((name!, wgmma, null));
+        }
+
+        var targets = blocks.Where(b => b.DivergentTarget is not null).Select(b => b.DivergentTarget!).ToHashSet(StringComparer.Ordinal);
+        return blocks.Where((b, i) => b.Wgmma && (targets.Contains(b.Name) || (i > 0 && blocks[i - 1].DivergentTarget is not null))).Select(b => b.Name).ToArray();
     }
 
     [Fact]

@@ -32,11 +32,19 @@ def accumulators():
 
 
 def multiply(dtype, trans_b):
-    """%0: A descriptor of step 0 (u64), %1: B descriptor of step 0 (u64). scale-d (accumulate into D) is a predicate
-    operand: set from the A descriptor, never zero (its swizzle bits are set), so that it is a register comparison
-    ILGPU cannot fold into two immediates."""
+    """%0: A descriptor of step 0 (u64), %1: B descriptor of step 0 (u64), %2: non-zero when this warpgroup has rows
+    inside M (u32; uniform per warpgroup). scale-d (accumulate into D) is a predicate operand: set from the A
+    descriptor, never zero (its swizzle bits are set), so that it is a register comparison ILGPU cannot fold into two
+    immediates.
+
+    The skip of a warpgroup without rows is a bra.uni inside this block, not a C# `if`: ILGPU lowers a branch on a
+    value derived from the thread index to a plain (divergent) `bra`, and ptxas then serializes every wgmma of the
+    kernel (C7518, "compiler-inserted WG.DP in divergent path": a wait after each wgmma). bra.uni states what holds,
+    the predicate is the same in every thread of the warp (of the warpgroup, even); the label is unique because each
+    kernel instantiation holds this block once."""
     b_adv = B_MN_ADVANCE if trans_b else A_ADVANCE
-    lines = ["{", ".reg .b64 wgda<4>;", ".reg .b64 wgdb<4>;", ".reg .pred wgp;", "setp.ne.b64 wgp, %0, 0;",
+    lines = ["{", ".reg .b64 wgda<4>;", ".reg .b64 wgdb<4>;", ".reg .pred wgp;", ".reg .pred wgskip;",
+             "setp.eq.u32 wgskip, %2, 0;", "@wgskip bra.uni WGMMA_SKIP;", "setp.ne.b64 wgp, %0, 0;",
              "mov.b64 wgda0, %0;", "mov.b64 wgdb0, %1;"]
     for j in range(1, K_STEPS):
         lines.append(f"add.s64 wgda{j}, %0, {j * A_ADVANCE};")
@@ -45,6 +53,7 @@ def multiply(dtype, trans_b):
     for j in range(K_STEPS):
         lines.append(f"wgmma.mma_async.sync.aligned.m64n256k16.f32.{dtype}.{dtype} {accumulators()}, wgda{j}, wgdb{j}, wgp, 1, 1, 0, {1 if trans_b else 0};")
     lines.append("wgmma.commit_group.sync.aligned;")
+    lines.append("WGMMA_SKIP:")
     lines.append("}")
     return cs_string(lines)
 
@@ -73,7 +82,7 @@ w("")
 for dtype, name in (("bf16", "Bf16"), ("f16", "F16")):
     for trans_b, layout in ((False, "KMajorB"), (True, "MnMajorB")):
         what = "b stored [N, K] (K-major, transpose-B 0)" if not trans_b else "b stored [K, N] (MN-major, transpose-B 1)"
-        w(f"    /// <summary>One 64-deep stage of one warpgroup, {dtype}, {what}: fence, four k16 wgmma, commit.</summary>")
+        w(f"    /// <summary>One 64-deep stage of one warpgroup, {dtype}, {what}: fence, four k16 wgmma, commit; a bra.uni over all of it when %2 is 0.</summary>")
         w(f"    public const string Multiply{name}{layout} = {multiply(dtype, trans_b)};")
         w("")
 for part in range(ACC // 16):
