@@ -491,15 +491,14 @@ public sealed class RowVectorTests : Half16TestBase
 
     /// <summary>
     /// The row-resident softmax and the 16-bit layer_norm compile under the launch bounds the host passes (16-bit softmax:
-    /// two groups per SM) without local memory; only layer_norm carries the L2 prefetch of a later row (an inline PTX block
-    /// that must bind its address to a register): on the H200 it slowed the softmax kernels down (Run 14). The softmax
-    /// exponential is <c>ex2.approx</c>.
+    /// two groups per SM) without local memory and without an L2 prefetch of a later row (on the H200 it slowed the softmax
+    /// kernels down, Run 14, and made no difference to layer_norm, Run 18). The softmax exponential is <c>ex2.approx</c>.
     /// </summary>
     [Theory]
-    [InlineData("RowStreamKernels.SoftmaxRowF32", 1024, 0, false)]
-    [InlineData("RowStreamKernels.SoftmaxRow16", 512, 2, false)]
-    [InlineData("RowVector16Kernels.LayerNorm16", 512, 0, true)]
-    public void RowResidentPtxKeepsItsBoundsAndOnlyLayerNormPrefetches(string kernel, int maxThreads, int minGroups, bool prefetches)
+    [InlineData("RowStreamKernels.SoftmaxRowF32", 1024, 0)]
+    [InlineData("RowStreamKernels.SoftmaxRow16", 512, 2)]
+    [InlineData("RowVector16Kernels.LayerNorm16", 512, 0)]
+    public void RowResidentPtxKeepsItsBoundsWithoutPrefetch(string kernel, int maxThreads, int minGroups)
     {
         using var context = Context.Create(b => b.Optimize(OptimizationLevel.O2));
         using var backend = new PTXBackend(context, new CudaCapabilityContext(CudaArchitecture.SM_90),
@@ -512,7 +511,7 @@ public sealed class RowVectorTests : Half16TestBase
             string ptx = ((PTXCompiledKernel)backend.Compile(entry, new KernelSpecialization(maxThreads, minGroups > 0 ? minGroups : null))).PTXAssembly;
             Assert.Contains($".maxntid {maxThreads}, 1, 1", ptx, StringComparison.Ordinal);
             Assert.Equal(minGroups > 0, ptx.Contains($".minnctapersm {minGroups}", StringComparison.Ordinal));
-            Assert.Equal(prefetches, ptx.Contains("prefetch.global.L2", StringComparison.Ordinal));
+            Assert.DoesNotContain("prefetch.global", ptx, StringComparison.Ordinal);
             Assert.True(!kernel.Contains("Softmax", StringComparison.Ordinal) || ptx.Contains("ex2.approx", StringComparison.Ordinal), $"{kernel}: no ex2.approx");
             Assert.DoesNotContain(".local", ptx, StringComparison.Ordinal);
         }
