@@ -1,5 +1,6 @@
 using System.Runtime.CompilerServices;
 using ILGPU;
+using ILGPU.Runtime.Cuda;
 
 namespace GemsInjector.Kernels.Ilgpu;
 
@@ -27,6 +28,13 @@ internal struct GemvShape
 
     /// <summary>Bias stride per row (0 broadcasts a [N] bias, N for a [M, N] bias).</summary>
     public int BiasStrideM;
+}
+
+/// <summary>Device addresses of a[0] and b[0] for <c>SgemmAsync8x16F32</c>'s cp.async copies (0 on the simulator).</summary>
+internal struct SgemmAddresses
+{
+    public long A;
+    public long B;
 }
 
 /// <summary>
@@ -93,6 +101,63 @@ internal static partial class GemmFastKernels
     /// 128 vectors (512 floats of K) per row at 16 rows.
     /// </summary>
     public const int VecSharedA = 2048;
+
+    /// <summary>Shared stages of <c>SgemmAsync8x16F32</c> (tile t + 2 is copied while tile t is multiplied).</summary>
+    public const int AsyncStages = 3;
+
+    /// <summary>
+    /// Dynamic shared floats of <c>SgemmAsync8x16F32</c> for a tile of <paramref name="rows"/> x <paramref name="cols"/> and
+    /// K-tile <paramref name="bk"/>: three unpadded stages of A and B (128x128 at K-tile 16: 48 KB, the most a group may have
+    /// without the opt-in attribute).
+    /// </summary>
+    public static int AsyncShared(int rows, int cols, int bk) => AsyncStages * (rows + cols) * bk;
+
+    /// <summary>
+    /// Copies one 16-byte vector global → shared vector <paramref name="sharedVec"/>, zeros when not <paramref name="valid"/>:
+    /// by cp.async.cg on GPUs (the shared address is an offset that the asm block adds to __dyn_shared_alloca itself, since
+    /// an asm output holding the base would pass through local memory), synchronously on the simulator.
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static void CopyVec(bool gpu, ArrayView<Float4> s4, int sharedVec, ArrayView<Float4> source, long sourceFloat, long sourcePointer, bool valid)
+    {
+        if (gpu)
+        {
+            CudaAsm.Emit("{\n\t.reg .u64 sgsrc;\n\t.reg .u32 sgdst;\n\tcvta.to.global.u64 sgsrc, %1;\n\tmov.u32 sgdst, __dyn_shared_alloca;\n\tadd.u32 sgdst, sgdst, %0;\n\tcp.async.cg.shared.global [sgdst], [sgsrc], 16, %2;\n\t}",
+                (uint)(sharedVec * 16), sourcePointer + (sourceFloat * 4), valid ? 16u : 0u);
+        }
+        else
+        {
+            s4[sharedVec] = valid ? source[sourceFloat / 4] : default;
+        }
+    }
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static void CommitCopies(bool gpu)
+    {
+        if (gpu)
+        {
+            CudaAsm.Emit("cp.async.commit_group;");
+        }
+    }
+
+    /// <summary>Waits until at most one committed group (the next tile) is still in flight.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static void WaitCopies(bool gpu)
+    {
+        if (gpu)
+        {
+            CudaAsm.Emit("cp.async.wait_group 1;");
+        }
+    }
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static void WaitAllCopies(bool gpu)
+    {
+        if (gpu)
+        {
+            CudaAsm.Emit("cp.async.wait_group 0;");
+        }
+    }
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     private static float LoadA(ArrayView<float> a, GemmShape s, long aBase, int row, int k, int kEnd) =>

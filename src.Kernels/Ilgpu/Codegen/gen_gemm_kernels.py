@@ -504,6 +504,177 @@ for i in range(4 * BR):
 w("    }")
 w("")
 
+# ---------------- SGEMM, 8x16 per thread, 3 shared stages filled by cp.async ----------------
+w("    /// <summary>")
+w("    /// <c>SgemmWide8x16F32</c>'s square tile (128x128 on GPUs from 128 threads, 32x64 on the simulator from 16; 8x16")
+w("    /// outputs per thread) with K-tiles of TBk rows staged by 16-byte <c>cp.async.cg</c> copies into")
+w("    /// <see cref=\"AsyncStages\"/> shared stages: tile t + 2 is requested while tile t is multiplied, <c>wait_group 1</c>")
+w("    /// and one barrier per K-tile. No staging registers: every copy lands in shared memory as it was in global memory, so")
+w("    /// A stays row-major ([row][k], 16-byte chunks XOR-swizzled by row) and a thread owns rows lr apart (g + lr·i), so the")
+w("    /// 8 row groups of a warp read 8 consecutive rows: 8 distinct bank quads. Per 4 K steps a thread reads 8 A vectors")
+w("    /// (4 k of one row each) and 16 B vectors, the count of <c>SgemmWide8x16F32</c>. TBTrans = 1: B [K, N] stays")
+w("    /// [k][n] (vectors along n, columns tc + 4·lc·cb + j); 2: B [N, K] is [n][k] like A (columns g + lc·j). On the")
+w("    /// simulator (TTileThreads = 4) the same chunks are copied synchronously. Shared: dynamic, <see cref=\"AsyncShared\"/>.")
+w("    /// <paramref name=\"addr\"/> holds the device addresses of a[0] and b[0] (0 on the simulator).")
+w("    /// </summary>")
+w("    [IlgpuKernel]")
+for threads, bkc, tb in (("Const4", "Const8", "Const1"), ("Const4", "Const8", "Const2"),
+                         ("Const16", "Const16", "Const1"), ("Const16", "Const16", "Const2")):
+    w(f"    [IlgpuKernelVariant(typeof({threads}), typeof({bkc}), typeof({tb}))]")
+w("    public static void SgemmAsync8x16F32<TTileThreads, TBk, TBTrans>(ArrayView<Float4> a4, ArrayView<Float4> b4, ArrayView<float> bias, ArrayView<float> c, GemmShape s, SgemmAddresses addr)")
+w("        where TTileThreads : struct, IKernelConstant")
+w("        where TBk : struct, IKernelConstant")
+w("        where TBTrans : struct, IKernelConstant")
+w("    {")
+w("        var s4 = SharedMemory.GetDynamic<Float4>();")
+w("        var av = a4.AsAligned(16);")
+w("        var bv = b4.AsAligned(16);")
+w("        bool gpu = default(TTileThreads).Value >= 16;")
+w("        bool bT = default(TBTrans).Value == 2;")
+w("        int threads = gpu ? 128 : 16;")
+w("        int bk = default(TBk).Value;")
+w("        int kc4 = bk / 4;")
+w("        int swMask = kc4 - 1;")
+w("        int lr = gpu ? 8 : 2;")
+w("        int lc = gpu ? 4 : 2;")
+w("        int lanes = lr * lc;")
+w("        int tid = Group.IdxX;")
+w("        int lane = tid % lanes;")
+w("        int warp = tid / lanes;")
+w("        int warpRows = 8 * lr;")
+w("        int warpCols = 16 * lc;")
+w("        int tileRows = 2 * warpRows;")
+w("        int tileCols = 2 * warpCols;")
+w("        // Thread rows: tr + lr·i (i < 8); columns: tc + 4·lc·(j / 4) + j % 4 ([K, N] B) or tcT + lc·j ([N, K] B).")
+w("        int tr = (warp / 2) * warpRows + lane / lc;")
+w("        int tc = (warp % 2) * warpCols + 4 * (lane % lc);")
+w("        int tcT = (warp % 2) * warpCols + lane % lc;")
+w("        int row0 = Grid.IdxY * tileRows;")
+w("        int col0 = Grid.IdxX * tileCols;")
+w("        int split = s.SplitK > 1 ? Grid.IdxZ : 0;")
+w("        long batch = s.SplitK > 1 ? 0 : Grid.IdxZ;")
+w("        int kBegin = split * s.KChunk;")
+w("        int kEnd = kBegin + s.KChunk < s.K ? kBegin + s.KChunk : s.K;")
+w("        long aBase = batch * s.BatchA;")
+w("        long bBase = batch * s.BatchB;")
+w("        // Stage layout (16-byte vectors): A tileRows x kc4, then B (bk x tileCols/4 or tileCols x kc4).")
+w("        int aVecs = tileRows * kc4;")
+w("        int bVecs = tileCols * kc4;")
+w("        int stageVecs = aVecs + bVecs;")
+w("        int tiles = kEnd > kBegin ? (kEnd - kBegin + bk - 1) / bk : 0;")
+for i in range(8):
+    w("        float " + ", ".join(f"c{i}_{j} = 0f" for j in range(16)) + ";")
+# copy plans: A vector p: e = tid + p*threads; row e / kc4, chunk e % kc4 -> shared row*kc4 + (chunk ^ ((row >> 1) & swMask)).
+APV = 4
+BPV = 8  # the simulator's 64-column tile at K-tile 8 needs 8; on GPUs slots 4-7 fold away
+for p in range(APV):
+    w(f"        int eA{p} = tid + {p} * threads;")
+    w(f"        bool uA{p} = aVecs >= {p + 1} * threads || (aVecs > {p} * threads && eA{p} < aVecs);")
+    w(f"        int rA{p} = eA{p} / kc4;")
+    w(f"        int kA{p} = 4 * (eA{p} - rA{p} * kc4);")
+    w(f"        int dA{p} = rA{p} * kc4 + ((kA{p} / 4) ^ ((rA{p} >> 1) & swMask));")
+    w(f"        bool okA{p} = uA{p} && row0 + rA{p} < s.M;")
+    w(f"        long gA{p} = aBase + (long)(okA{p} ? row0 + rA{p} : 0) * s.StrideAm + kA{p};")
+for p in range(BPV):
+    w(f"        int eB{p} = tid + {p} * threads;")
+    w(f"        bool uB{p} = bVecs >= {p + 1} * threads || (bVecs > {p} * threads && eB{p} < bVecs);")
+    w(f"        int kB{p} = bT ? 4 * (eB{p} % kc4) : eB{p} / (tileCols / 4);")
+    w(f"        int nB{p} = bT ? eB{p} / kc4 : 4 * (eB{p} % (tileCols / 4));")
+    w(f"        int dB{p} = aVecs + (bT ? nB{p} * kc4 + ((kB{p} / 4) ^ ((nB{p} >> 1) & swMask)) : eB{p});")
+    w(f"        bool okB{p} = uB{p} && col0 + nB{p} < s.N;")
+    w(f"        long gB{p} = bBase + (long)kB{p} * s.StrideBk + (long)(okB{p} ? col0 + nB{p} : 0) * s.StrideBn;")
+
+
+def issue(ind, tile_expr):
+    w(f"{ind}{{")
+    w(f"{ind}    int kt = kBegin + ({tile_expr}) * bk;")
+    w(f"{ind}    int st = (({tile_expr}) % {3}) * stageVecs;")
+    for p in range(APV):
+        w(f"{ind}    if (uA{p})")
+        w(f"{ind}    {{")
+        w(f"{ind}        bool v = okA{p} && kt + kA{p} < kEnd;")
+        w(f"{ind}        CopyVec(gpu, s4, st + dA{p}, av, v ? gA{p} + kt : 0, addr.A, v);")
+        w(f"{ind}    }}")
+    for p in range(BPV):
+        w(f"{ind}    if (uB{p})")
+        w(f"{ind}    {{")
+        w(f"{ind}        bool v = okB{p} && kt + kB{p} < kEnd;")
+        w(f"{ind}        CopyVec(gpu, s4, st + dB{p}, bv, v ? gB{p} + (long)kt * s.StrideBk : 0, addr.B, v);")
+        w(f"{ind}    }}")
+    w(f"{ind}}}")
+    w(f"{ind}CommitCopies(gpu);")
+
+
+w("        if (tiles > 0)")
+issue("        ", "0")
+w("        if (tiles > 1)")
+issue("        ", "1")
+w("        // Fragment offsets (vectors): A row tr + lr·i, B column tcT + lc·j ([N, K]); their swizzles.")
+for i in range(8):
+    w(f"        int fa{i} = (tr + {i} * lr) * kc4;")
+    w(f"        int sa{i} = ((tr + {i} * lr) >> 1) & swMask;")
+for j in range(16):
+    w(f"        int fbt{j} = aVecs + (tcT + {j} * lc) * kc4;")
+    w(f"        int sbt{j} = ((tcT + {j} * lc) >> 1) & swMask;")
+w("        for (int tile = 0; tile < tiles; tile++)")
+w("        {")
+w("            // Tile t landed (only tile t + 1 may still be in flight); the barrier also retires tile t - 1's stage.")
+w("            WaitCopies(gpu);")
+w("            Group.Barrier();")
+w("            // Every iteration commits one group (empty near the end), so group index = tile index for wait_group 1.")
+w("            if (tile + 2 < tiles)")
+issue("            ", "tile + 2")
+w("")
+w("            int cs = (tile % 3) * stageVecs;")
+w("            for (int kq = 0; kq < kc4; kq++)")
+w("            {")
+for i in range(8):
+    w(f"                Float4 va{i} = s4[cs + fa{i} + (kq ^ sa{i})];")
+w("                if (bT)")
+w("                {")
+for j in range(16):
+    w(f"                    Float4 vb{j} = s4[cs + fbt{j} + (kq ^ sbt{j})];")
+for u, f in enumerate("XYZW"):
+    for i in range(8):
+        w(f"                    float a{i}_{u} = va{i}.{f};")
+    for j in range(16):
+        w(f"                    float b{j}_{u} = vb{j}.{f};")
+    for i in range(8):
+        w("                    " + " ".join(f"c{i}_{j} += a{i}_{u} * b{j}_{u};" for j in range(16)))
+w("                }")
+w("                else")
+w("                {")
+w("                    int q = cs + aVecs + kq * 4 * (tileCols / 4) + tc / 4;")
+for u, f in enumerate("XYZW"):
+    for cb in range(4):
+        w(f"                    Float4 vb{cb}_{u} = s4[q + {u} * (tileCols / 4) + {cb} * lc];")
+    for i in range(8):
+        w(f"                    float a{i}_{u} = va{i}.{f};")
+    for cb in range(4):
+        for jj, g in enumerate("XYZW"):
+            w(f"                    float b{cb * 4 + jj}_{u} = vb{cb}_{u}.{g};")
+    for i in range(8):
+        w("                    " + " ".join(f"c{i}_{j} += a{i}_{u} * b{j}_{u};" for j in range(16)))
+w("                }")
+w("            }")
+w("        }")
+w("")
+w("        WaitAllCopies(gpu);")
+w("        long cBase = s.SplitK > 1 ? split * s.BatchC : batch * s.BatchC;")
+w("        long biasBase = batch * s.BatchBias;")
+for i in range(8):
+    w(f"        int r{i} = row0 + tr + {i} * lr;")
+for j in range(16):
+    w(f"        int n{j} = bT ? col0 + tcT + {j} * lc : col0 + tc + {j // 4} * 4 * lc + {j % 4};")
+for i in range(8):
+    w(f"        if (r{i} < s.M)")
+    w("        {")
+    for j in range(16):
+        w(f"            Store(c, bias, s, cBase, biasBase, r{i}, n{j}, c{i}_{j});")
+    w("        }")
+w("    }")
+w("")
+
 # ---------------- GEMV [K, N] ----------------
 w("    /// <summary>")
 w("    /// Decode GEMV, weight [K, N] row-major: group (Grid.X) owns 4*warp consecutive columns, each lane 4 of them")
