@@ -1718,271 +1718,166 @@ internal static partial class GemmFastKernels
         float c5_0 = 0f, c5_1 = 0f, c5_2 = 0f, c5_3 = 0f, c5_4 = 0f, c5_5 = 0f, c5_6 = 0f, c5_7 = 0f, c5_8 = 0f, c5_9 = 0f, c5_10 = 0f, c5_11 = 0f, c5_12 = 0f, c5_13 = 0f, c5_14 = 0f, c5_15 = 0f;
         float c6_0 = 0f, c6_1 = 0f, c6_2 = 0f, c6_3 = 0f, c6_4 = 0f, c6_5 = 0f, c6_6 = 0f, c6_7 = 0f, c6_8 = 0f, c6_9 = 0f, c6_10 = 0f, c6_11 = 0f, c6_12 = 0f, c6_13 = 0f, c6_14 = 0f, c6_15 = 0f;
         float c7_0 = 0f, c7_1 = 0f, c7_2 = 0f, c7_3 = 0f, c7_4 = 0f, c7_5 = 0f, c7_6 = 0f, c7_7 = 0f, c7_8 = 0f, c7_9 = 0f, c7_10 = 0f, c7_11 = 0f, c7_12 = 0f, c7_13 = 0f, c7_14 = 0f, c7_15 = 0f;
-        int eA0 = tid + 0 * threads;
-        bool uA0 = aVecs >= 1 * threads || (aVecs > 0 * threads && eA0 < aVecs);
-        int rA0 = eA0 / kc4;
-        int kA0 = 4 * (eA0 - rA0 * kc4);
-        int dA0 = rA0 * kc4 + ((kA0 / 4) ^ ((rA0 >> 1) & swMask));
-        bool okA0 = uA0 && row0 + rA0 < s.M;
-        long gA0 = aBase + (long)(okA0 ? row0 + rA0 : 0) * s.StrideAm + kA0;
-        int eA1 = tid + 1 * threads;
-        bool uA1 = aVecs >= 2 * threads || (aVecs > 1 * threads && eA1 < aVecs);
-        int rA1 = eA1 / kc4;
-        int kA1 = 4 * (eA1 - rA1 * kc4);
-        int dA1 = rA1 * kc4 + ((kA1 / 4) ^ ((rA1 >> 1) & swMask));
-        bool okA1 = uA1 && row0 + rA1 < s.M;
-        long gA1 = aBase + (long)(okA1 ? row0 + rA1 : 0) * s.StrideAm + kA1;
-        int eA2 = tid + 2 * threads;
-        bool uA2 = aVecs >= 3 * threads || (aVecs > 2 * threads && eA2 < aVecs);
-        int rA2 = eA2 / kc4;
-        int kA2 = 4 * (eA2 - rA2 * kc4);
-        int dA2 = rA2 * kc4 + ((kA2 / 4) ^ ((rA2 >> 1) & swMask));
-        bool okA2 = uA2 && row0 + rA2 < s.M;
-        long gA2 = aBase + (long)(okA2 ? row0 + rA2 : 0) * s.StrideAm + kA2;
-        int eA3 = tid + 3 * threads;
-        bool uA3 = aVecs >= 4 * threads || (aVecs > 3 * threads && eA3 < aVecs);
-        int rA3 = eA3 / kc4;
-        int kA3 = 4 * (eA3 - rA3 * kc4);
-        int dA3 = rA3 * kc4 + ((kA3 / 4) ^ ((rA3 >> 1) & swMask));
-        bool okA3 = uA3 && row0 + rA3 < s.M;
-        long gA3 = aBase + (long)(okA3 ? row0 + rA3 : 0) * s.StrideAm + kA3;
-        int eB0 = tid + 0 * threads;
-        bool uB0 = bVecs >= 1 * threads || (bVecs > 0 * threads && eB0 < bVecs);
-        int kB0 = bT ? 4 * (eB0 % kc4) : eB0 / (tileCols / 4);
-        int nB0 = bT ? eB0 / kc4 : 4 * (eB0 % (tileCols / 4));
-        int dB0 = aVecs + (bT ? nB0 * kc4 + ((kB0 / 4) ^ ((nB0 >> 1) & swMask)) : eB0);
-        bool okB0 = uB0 && col0 + nB0 < s.N;
-        long gB0 = bBase + (long)kB0 * s.StrideBk + (long)(okB0 ? col0 + nB0 : 0) * s.StrideBn;
-        int eB1 = tid + 1 * threads;
-        bool uB1 = bVecs >= 2 * threads || (bVecs > 1 * threads && eB1 < bVecs);
-        int kB1 = bT ? 4 * (eB1 % kc4) : eB1 / (tileCols / 4);
-        int nB1 = bT ? eB1 / kc4 : 4 * (eB1 % (tileCols / 4));
-        int dB1 = aVecs + (bT ? nB1 * kc4 + ((kB1 / 4) ^ ((nB1 >> 1) & swMask)) : eB1);
-        bool okB1 = uB1 && col0 + nB1 < s.N;
-        long gB1 = bBase + (long)kB1 * s.StrideBk + (long)(okB1 ? col0 + nB1 : 0) * s.StrideBn;
-        int eB2 = tid + 2 * threads;
-        bool uB2 = bVecs >= 3 * threads || (bVecs > 2 * threads && eB2 < bVecs);
-        int kB2 = bT ? 4 * (eB2 % kc4) : eB2 / (tileCols / 4);
-        int nB2 = bT ? eB2 / kc4 : 4 * (eB2 % (tileCols / 4));
-        int dB2 = aVecs + (bT ? nB2 * kc4 + ((kB2 / 4) ^ ((nB2 >> 1) & swMask)) : eB2);
-        bool okB2 = uB2 && col0 + nB2 < s.N;
-        long gB2 = bBase + (long)kB2 * s.StrideBk + (long)(okB2 ? col0 + nB2 : 0) * s.StrideBn;
-        int eB3 = tid + 3 * threads;
-        bool uB3 = bVecs >= 4 * threads || (bVecs > 3 * threads && eB3 < bVecs);
-        int kB3 = bT ? 4 * (eB3 % kc4) : eB3 / (tileCols / 4);
-        int nB3 = bT ? eB3 / kc4 : 4 * (eB3 % (tileCols / 4));
-        int dB3 = aVecs + (bT ? nB3 * kc4 + ((kB3 / 4) ^ ((nB3 >> 1) & swMask)) : eB3);
-        bool okB3 = uB3 && col0 + nB3 < s.N;
-        long gB3 = bBase + (long)kB3 * s.StrideBk + (long)(okB3 ? col0 + nB3 : 0) * s.StrideBn;
-        int eB4 = tid + 4 * threads;
-        bool uB4 = bVecs >= 5 * threads || (bVecs > 4 * threads && eB4 < bVecs);
-        int kB4 = bT ? 4 * (eB4 % kc4) : eB4 / (tileCols / 4);
-        int nB4 = bT ? eB4 / kc4 : 4 * (eB4 % (tileCols / 4));
-        int dB4 = aVecs + (bT ? nB4 * kc4 + ((kB4 / 4) ^ ((nB4 >> 1) & swMask)) : eB4);
-        bool okB4 = uB4 && col0 + nB4 < s.N;
-        long gB4 = bBase + (long)kB4 * s.StrideBk + (long)(okB4 ? col0 + nB4 : 0) * s.StrideBn;
-        int eB5 = tid + 5 * threads;
-        bool uB5 = bVecs >= 6 * threads || (bVecs > 5 * threads && eB5 < bVecs);
-        int kB5 = bT ? 4 * (eB5 % kc4) : eB5 / (tileCols / 4);
-        int nB5 = bT ? eB5 / kc4 : 4 * (eB5 % (tileCols / 4));
-        int dB5 = aVecs + (bT ? nB5 * kc4 + ((kB5 / 4) ^ ((nB5 >> 1) & swMask)) : eB5);
-        bool okB5 = uB5 && col0 + nB5 < s.N;
-        long gB5 = bBase + (long)kB5 * s.StrideBk + (long)(okB5 ? col0 + nB5 : 0) * s.StrideBn;
-        int eB6 = tid + 6 * threads;
-        bool uB6 = bVecs >= 7 * threads || (bVecs > 6 * threads && eB6 < bVecs);
-        int kB6 = bT ? 4 * (eB6 % kc4) : eB6 / (tileCols / 4);
-        int nB6 = bT ? eB6 / kc4 : 4 * (eB6 % (tileCols / 4));
-        int dB6 = aVecs + (bT ? nB6 * kc4 + ((kB6 / 4) ^ ((nB6 >> 1) & swMask)) : eB6);
-        bool okB6 = uB6 && col0 + nB6 < s.N;
-        long gB6 = bBase + (long)kB6 * s.StrideBk + (long)(okB6 ? col0 + nB6 : 0) * s.StrideBn;
-        int eB7 = tid + 7 * threads;
-        bool uB7 = bVecs >= 8 * threads || (bVecs > 7 * threads && eB7 < bVecs);
-        int kB7 = bT ? 4 * (eB7 % kc4) : eB7 / (tileCols / 4);
-        int nB7 = bT ? eB7 / kc4 : 4 * (eB7 % (tileCols / 4));
-        int dB7 = aVecs + (bT ? nB7 * kc4 + ((kB7 / 4) ^ ((nB7 >> 1) & swMask)) : eB7);
-        bool okB7 = uB7 && col0 + nB7 < s.N;
-        long gB7 = bBase + (long)kB7 * s.StrideBk + (long)(okB7 ? col0 + nB7 : 0) * s.StrideBn;
+        // Copies: thread tid takes vectors tid + p·threads (a whole number per thread: 4 + 4 on GPUs, 4 + 8 on the
+        // simulator). threads is a multiple of kc4 and of tileCols / 4, so slot p only moves the row (A, a [N, K] B) or the
+        // k (a [K, N] B) by a constant and keeps the k (column) and the swizzle: one plan per operand stays live, not one
+        // per slot.
+        int rA = tid / kc4;
+        int kA = 4 * (tid % kc4);
+        int dA = rA * kc4 + ((kA / 4) ^ (((rA % lr) >> 1) & swMask));
+        int aStepRows = threads / kc4;
+        long gA = aBase + (long)(row0 + rA) * s.StrideAm + kA;
+        long gAStep = aStepRows * s.StrideAm;
+        int kB = bT ? 4 * (tid % kc4) : tid / (tileCols / 4);
+        int nB = bT ? tid / kc4 : 4 * (tid % (tileCols / 4));
+        int dB = aVecs + (bT ? nB * kc4 + ((kB / 4) ^ (((nB % lc) >> 1) & swMask)) : tid);
+        int bStep = bT ? threads / kc4 : threads / (tileCols / 4);
+        long gB = bBase + (long)kB * s.StrideBk + (long)(col0 + nB) * s.StrideBn;
+        long gBStep = bT ? bStep * s.StrideBn : bStep * s.StrideBk;
         if (tiles > 0)
         {
             int kt = kBegin + (0) * bk;
-            int st = ((0) % 3) * stageVecs;
-            if (uA0)
+            int st = 0;
+            bool kOkA = kt + kA < kEnd;
+            if (aVecs > 0 * threads)
             {
-                bool v = okA0 && kt + kA0 < kEnd;
-                CopyVec(gpu, s4, st + dA0, av, v ? gA0 + kt : 0, addr.A, v);
+                bool v = kOkA && row0 + rA + 0 * aStepRows < s.M;
+                CopyVec(gpu, s4, st + dA + 0 * threads, av, v ? gA + 0 * gAStep + kt : 0, addr.A, v);
             }
-            if (uA1)
+            if (aVecs > 1 * threads)
             {
-                bool v = okA1 && kt + kA1 < kEnd;
-                CopyVec(gpu, s4, st + dA1, av, v ? gA1 + kt : 0, addr.A, v);
+                bool v = kOkA && row0 + rA + 1 * aStepRows < s.M;
+                CopyVec(gpu, s4, st + dA + 1 * threads, av, v ? gA + 1 * gAStep + kt : 0, addr.A, v);
             }
-            if (uA2)
+            if (aVecs > 2 * threads)
             {
-                bool v = okA2 && kt + kA2 < kEnd;
-                CopyVec(gpu, s4, st + dA2, av, v ? gA2 + kt : 0, addr.A, v);
+                bool v = kOkA && row0 + rA + 2 * aStepRows < s.M;
+                CopyVec(gpu, s4, st + dA + 2 * threads, av, v ? gA + 2 * gAStep + kt : 0, addr.A, v);
             }
-            if (uA3)
+            if (aVecs > 3 * threads)
             {
-                bool v = okA3 && kt + kA3 < kEnd;
-                CopyVec(gpu, s4, st + dA3, av, v ? gA3 + kt : 0, addr.A, v);
+                bool v = kOkA && row0 + rA + 3 * aStepRows < s.M;
+                CopyVec(gpu, s4, st + dA + 3 * threads, av, v ? gA + 3 * gAStep + kt : 0, addr.A, v);
             }
-            if (uB0)
+            if (bVecs > 0 * threads)
             {
-                bool v = okB0 && kt + kB0 < kEnd;
-                CopyVec(gpu, s4, st + dB0, bv, v ? gB0 + (long)kt * s.StrideBk : 0, addr.B, v);
+                bool v = bT ? kt + kB < kEnd && col0 + nB + 0 * bStep < s.N : kt + kB + 0 * bStep < kEnd && col0 + nB < s.N;
+                CopyVec(gpu, s4, st + dB + 0 * threads, bv, v ? gB + 0 * gBStep + (long)kt * s.StrideBk : 0, addr.B, v);
             }
-            if (uB1)
+            if (bVecs > 1 * threads)
             {
-                bool v = okB1 && kt + kB1 < kEnd;
-                CopyVec(gpu, s4, st + dB1, bv, v ? gB1 + (long)kt * s.StrideBk : 0, addr.B, v);
+                bool v = bT ? kt + kB < kEnd && col0 + nB + 1 * bStep < s.N : kt + kB + 1 * bStep < kEnd && col0 + nB < s.N;
+                CopyVec(gpu, s4, st + dB + 1 * threads, bv, v ? gB + 1 * gBStep + (long)kt * s.StrideBk : 0, addr.B, v);
             }
-            if (uB2)
+            if (bVecs > 2 * threads)
             {
-                bool v = okB2 && kt + kB2 < kEnd;
-                CopyVec(gpu, s4, st + dB2, bv, v ? gB2 + (long)kt * s.StrideBk : 0, addr.B, v);
+                bool v = bT ? kt + kB < kEnd && col0 + nB + 2 * bStep < s.N : kt + kB + 2 * bStep < kEnd && col0 + nB < s.N;
+                CopyVec(gpu, s4, st + dB + 2 * threads, bv, v ? gB + 2 * gBStep + (long)kt * s.StrideBk : 0, addr.B, v);
             }
-            if (uB3)
+            if (bVecs > 3 * threads)
             {
-                bool v = okB3 && kt + kB3 < kEnd;
-                CopyVec(gpu, s4, st + dB3, bv, v ? gB3 + (long)kt * s.StrideBk : 0, addr.B, v);
+                bool v = bT ? kt + kB < kEnd && col0 + nB + 3 * bStep < s.N : kt + kB + 3 * bStep < kEnd && col0 + nB < s.N;
+                CopyVec(gpu, s4, st + dB + 3 * threads, bv, v ? gB + 3 * gBStep + (long)kt * s.StrideBk : 0, addr.B, v);
             }
-            if (uB4)
+            if (bVecs > 4 * threads)
             {
-                bool v = okB4 && kt + kB4 < kEnd;
-                CopyVec(gpu, s4, st + dB4, bv, v ? gB4 + (long)kt * s.StrideBk : 0, addr.B, v);
+                bool v = bT ? kt + kB < kEnd && col0 + nB + 4 * bStep < s.N : kt + kB + 4 * bStep < kEnd && col0 + nB < s.N;
+                CopyVec(gpu, s4, st + dB + 4 * threads, bv, v ? gB + 4 * gBStep + (long)kt * s.StrideBk : 0, addr.B, v);
             }
-            if (uB5)
+            if (bVecs > 5 * threads)
             {
-                bool v = okB5 && kt + kB5 < kEnd;
-                CopyVec(gpu, s4, st + dB5, bv, v ? gB5 + (long)kt * s.StrideBk : 0, addr.B, v);
+                bool v = bT ? kt + kB < kEnd && col0 + nB + 5 * bStep < s.N : kt + kB + 5 * bStep < kEnd && col0 + nB < s.N;
+                CopyVec(gpu, s4, st + dB + 5 * threads, bv, v ? gB + 5 * gBStep + (long)kt * s.StrideBk : 0, addr.B, v);
             }
-            if (uB6)
+            if (bVecs > 6 * threads)
             {
-                bool v = okB6 && kt + kB6 < kEnd;
-                CopyVec(gpu, s4, st + dB6, bv, v ? gB6 + (long)kt * s.StrideBk : 0, addr.B, v);
+                bool v = bT ? kt + kB < kEnd && col0 + nB + 6 * bStep < s.N : kt + kB + 6 * bStep < kEnd && col0 + nB < s.N;
+                CopyVec(gpu, s4, st + dB + 6 * threads, bv, v ? gB + 6 * gBStep + (long)kt * s.StrideBk : 0, addr.B, v);
             }
-            if (uB7)
+            if (bVecs > 7 * threads)
             {
-                bool v = okB7 && kt + kB7 < kEnd;
-                CopyVec(gpu, s4, st + dB7, bv, v ? gB7 + (long)kt * s.StrideBk : 0, addr.B, v);
+                bool v = bT ? kt + kB < kEnd && col0 + nB + 7 * bStep < s.N : kt + kB + 7 * bStep < kEnd && col0 + nB < s.N;
+                CopyVec(gpu, s4, st + dB + 7 * threads, bv, v ? gB + 7 * gBStep + (long)kt * s.StrideBk : 0, addr.B, v);
             }
         }
         CommitCopies(gpu);
         if (tiles > 1)
         {
             int kt = kBegin + (1) * bk;
-            int st = ((1) % 3) * stageVecs;
-            if (uA0)
+            int st = stageVecs;
+            bool kOkA = kt + kA < kEnd;
+            if (aVecs > 0 * threads)
             {
-                bool v = okA0 && kt + kA0 < kEnd;
-                CopyVec(gpu, s4, st + dA0, av, v ? gA0 + kt : 0, addr.A, v);
+                bool v = kOkA && row0 + rA + 0 * aStepRows < s.M;
+                CopyVec(gpu, s4, st + dA + 0 * threads, av, v ? gA + 0 * gAStep + kt : 0, addr.A, v);
             }
-            if (uA1)
+            if (aVecs > 1 * threads)
             {
-                bool v = okA1 && kt + kA1 < kEnd;
-                CopyVec(gpu, s4, st + dA1, av, v ? gA1 + kt : 0, addr.A, v);
+                bool v = kOkA && row0 + rA + 1 * aStepRows < s.M;
+                CopyVec(gpu, s4, st + dA + 1 * threads, av, v ? gA + 1 * gAStep + kt : 0, addr.A, v);
             }
-            if (uA2)
+            if (aVecs > 2 * threads)
             {
-                bool v = okA2 && kt + kA2 < kEnd;
-                CopyVec(gpu, s4, st + dA2, av, v ? gA2 + kt : 0, addr.A, v);
+                bool v = kOkA && row0 + rA + 2 * aStepRows < s.M;
+                CopyVec(gpu, s4, st + dA + 2 * threads, av, v ? gA + 2 * gAStep + kt : 0, addr.A, v);
             }
-            if (uA3)
+            if (aVecs > 3 * threads)
             {
-                bool v = okA3 && kt + kA3 < kEnd;
-                CopyVec(gpu, s4, st + dA3, av, v ? gA3 + kt : 0, addr.A, v);
+                bool v = kOkA && row0 + rA + 3 * aStepRows < s.M;
+                CopyVec(gpu, s4, st + dA + 3 * threads, av, v ? gA + 3 * gAStep + kt : 0, addr.A, v);
             }
-            if (uB0)
+            if (bVecs > 0 * threads)
             {
-                bool v = okB0 && kt + kB0 < kEnd;
-                CopyVec(gpu, s4, st + dB0, bv, v ? gB0 + (long)kt * s.StrideBk : 0, addr.B, v);
+                bool v = bT ? kt + kB < kEnd && col0 + nB + 0 * bStep < s.N : kt + kB + 0 * bStep < kEnd && col0 + nB < s.N;
+                CopyVec(gpu, s4, st + dB + 0 * threads, bv, v ? gB + 0 * gBStep + (long)kt * s.StrideBk : 0, addr.B, v);
             }
-            if (uB1)
+            if (bVecs > 1 * threads)
             {
-                bool v = okB1 && kt + kB1 < kEnd;
-                CopyVec(gpu, s4, st + dB1, bv, v ? gB1 + (long)kt * s.StrideBk : 0, addr.B, v);
+                bool v = bT ? kt + kB < kEnd && col0 + nB + 1 * bStep < s.N : kt + kB + 1 * bStep < kEnd && col0 + nB < s.N;
+                CopyVec(gpu, s4, st + dB + 1 * threads, bv, v ? gB + 1 * gBStep + (long)kt * s.StrideBk : 0, addr.B, v);
             }
-            if (uB2)
+            if (bVecs > 2 * threads)
             {
-                bool v = okB2 && kt + kB2 < kEnd;
-                CopyVec(gpu, s4, st + dB2, bv, v ? gB2 + (long)kt * s.StrideBk : 0, addr.B, v);
+                bool v = bT ? kt + kB < kEnd && col0 + nB + 2 * bStep < s.N : kt + kB + 2 * bStep < kEnd && col0 + nB < s.N;
+                CopyVec(gpu, s4, st + dB + 2 * threads, bv, v ? gB + 2 * gBStep + (long)kt * s.StrideBk : 0, addr.B, v);
             }
-            if (uB3)
+            if (bVecs > 3 * threads)
             {
-                bool v = okB3 && kt + kB3 < kEnd;
-                CopyVec(gpu, s4, st + dB3, bv, v ? gB3 + (long)kt * s.StrideBk : 0, addr.B, v);
+                bool v = bT ? kt + kB < kEnd && col0 + nB + 3 * bStep < s.N : kt + kB + 3 * bStep < kEnd && col0 + nB < s.N;
+                CopyVec(gpu, s4, st + dB + 3 * threads, bv, v ? gB + 3 * gBStep + (long)kt * s.StrideBk : 0, addr.B, v);
             }
-            if (uB4)
+            if (bVecs > 4 * threads)
             {
-                bool v = okB4 && kt + kB4 < kEnd;
-                CopyVec(gpu, s4, st + dB4, bv, v ? gB4 + (long)kt * s.StrideBk : 0, addr.B, v);
+                bool v = bT ? kt + kB < kEnd && col0 + nB + 4 * bStep < s.N : kt + kB + 4 * bStep < kEnd && col0 + nB < s.N;
+                CopyVec(gpu, s4, st + dB + 4 * threads, bv, v ? gB + 4 * gBStep + (long)kt * s.StrideBk : 0, addr.B, v);
             }
-            if (uB5)
+            if (bVecs > 5 * threads)
             {
-                bool v = okB5 && kt + kB5 < kEnd;
-                CopyVec(gpu, s4, st + dB5, bv, v ? gB5 + (long)kt * s.StrideBk : 0, addr.B, v);
+                bool v = bT ? kt + kB < kEnd && col0 + nB + 5 * bStep < s.N : kt + kB + 5 * bStep < kEnd && col0 + nB < s.N;
+                CopyVec(gpu, s4, st + dB + 5 * threads, bv, v ? gB + 5 * gBStep + (long)kt * s.StrideBk : 0, addr.B, v);
             }
-            if (uB6)
+            if (bVecs > 6 * threads)
             {
-                bool v = okB6 && kt + kB6 < kEnd;
-                CopyVec(gpu, s4, st + dB6, bv, v ? gB6 + (long)kt * s.StrideBk : 0, addr.B, v);
+                bool v = bT ? kt + kB < kEnd && col0 + nB + 6 * bStep < s.N : kt + kB + 6 * bStep < kEnd && col0 + nB < s.N;
+                CopyVec(gpu, s4, st + dB + 6 * threads, bv, v ? gB + 6 * gBStep + (long)kt * s.StrideBk : 0, addr.B, v);
             }
-            if (uB7)
+            if (bVecs > 7 * threads)
             {
-                bool v = okB7 && kt + kB7 < kEnd;
-                CopyVec(gpu, s4, st + dB7, bv, v ? gB7 + (long)kt * s.StrideBk : 0, addr.B, v);
+                bool v = bT ? kt + kB < kEnd && col0 + nB + 7 * bStep < s.N : kt + kB + 7 * bStep < kEnd && col0 + nB < s.N;
+                CopyVec(gpu, s4, st + dB + 7 * threads, bv, v ? gB + 7 * gBStep + (long)kt * s.StrideBk : 0, addr.B, v);
             }
         }
         CommitCopies(gpu);
-        // Fragment offsets (vectors): A row tr + lr·i, B column tcT + lc·j ([N, K]); their swizzles.
-        int fa0 = (tr + 0 * lr) * kc4;
-        int sa0 = ((tr + 0 * lr) >> 1) & swMask;
-        int fa1 = (tr + 1 * lr) * kc4;
-        int sa1 = ((tr + 1 * lr) >> 1) & swMask;
-        int fa2 = (tr + 2 * lr) * kc4;
-        int sa2 = ((tr + 2 * lr) >> 1) & swMask;
-        int fa3 = (tr + 3 * lr) * kc4;
-        int sa3 = ((tr + 3 * lr) >> 1) & swMask;
-        int fa4 = (tr + 4 * lr) * kc4;
-        int sa4 = ((tr + 4 * lr) >> 1) & swMask;
-        int fa5 = (tr + 5 * lr) * kc4;
-        int sa5 = ((tr + 5 * lr) >> 1) & swMask;
-        int fa6 = (tr + 6 * lr) * kc4;
-        int sa6 = ((tr + 6 * lr) >> 1) & swMask;
-        int fa7 = (tr + 7 * lr) * kc4;
-        int sa7 = ((tr + 7 * lr) >> 1) & swMask;
-        int fbt0 = aVecs + (tcT + 0 * lc) * kc4;
-        int sbt0 = ((tcT + 0 * lc) >> 1) & swMask;
-        int fbt1 = aVecs + (tcT + 1 * lc) * kc4;
-        int sbt1 = ((tcT + 1 * lc) >> 1) & swMask;
-        int fbt2 = aVecs + (tcT + 2 * lc) * kc4;
-        int sbt2 = ((tcT + 2 * lc) >> 1) & swMask;
-        int fbt3 = aVecs + (tcT + 3 * lc) * kc4;
-        int sbt3 = ((tcT + 3 * lc) >> 1) & swMask;
-        int fbt4 = aVecs + (tcT + 4 * lc) * kc4;
-        int sbt4 = ((tcT + 4 * lc) >> 1) & swMask;
-        int fbt5 = aVecs + (tcT + 5 * lc) * kc4;
-        int sbt5 = ((tcT + 5 * lc) >> 1) & swMask;
-        int fbt6 = aVecs + (tcT + 6 * lc) * kc4;
-        int sbt6 = ((tcT + 6 * lc) >> 1) & swMask;
-        int fbt7 = aVecs + (tcT + 7 * lc) * kc4;
-        int sbt7 = ((tcT + 7 * lc) >> 1) & swMask;
-        int fbt8 = aVecs + (tcT + 8 * lc) * kc4;
-        int sbt8 = ((tcT + 8 * lc) >> 1) & swMask;
-        int fbt9 = aVecs + (tcT + 9 * lc) * kc4;
-        int sbt9 = ((tcT + 9 * lc) >> 1) & swMask;
-        int fbt10 = aVecs + (tcT + 10 * lc) * kc4;
-        int sbt10 = ((tcT + 10 * lc) >> 1) & swMask;
-        int fbt11 = aVecs + (tcT + 11 * lc) * kc4;
-        int sbt11 = ((tcT + 11 * lc) >> 1) & swMask;
-        int fbt12 = aVecs + (tcT + 12 * lc) * kc4;
-        int sbt12 = ((tcT + 12 * lc) >> 1) & swMask;
-        int fbt13 = aVecs + (tcT + 13 * lc) * kc4;
-        int sbt13 = ((tcT + 13 * lc) >> 1) & swMask;
-        int fbt14 = aVecs + (tcT + 14 * lc) * kc4;
-        int sbt14 = ((tcT + 14 * lc) >> 1) & swMask;
-        int fbt15 = aVecs + (tcT + 15 * lc) * kc4;
-        int sbt15 = ((tcT + 15 * lc) >> 1) & swMask;
+        // Fragment bases (vectors). The swizzle depends on a row's position within its lr rows (a column's within lc), so
+        // it is one value per thread and the 8 (16) fragment loads of a K step are one address plus constant offsets.
+        int sA = ((tr & (lr - 1)) >> 1) & swMask;
+        int sB = ((tcT & (lc - 1)) >> 1) & swMask;
+        // Stage offsets of the tile being multiplied and of the one being requested, stepped instead of taken modulo 3.
+        int cs = 0;
+        int ws = 2 * stageVecs;
+        int aRow = tr * kc4;
+        int bColT = aVecs + tcT * kc4;
+        int bColN = aVecs + tc / 4;
         for (int tile = 0; tile < tiles; tile++)
         {
             // Tile t landed (only tile t + 1 may still be in flight); the barrier also retires tile t - 1's stage.
@@ -1992,99 +1887,102 @@ internal static partial class GemmFastKernels
             if (tile + 2 < tiles)
             {
                 int kt = kBegin + (tile + 2) * bk;
-                int st = ((tile + 2) % 3) * stageVecs;
-                if (uA0)
+                int st = ws;
+                bool kOkA = kt + kA < kEnd;
+                if (aVecs > 0 * threads)
                 {
-                    bool v = okA0 && kt + kA0 < kEnd;
-                    CopyVec(gpu, s4, st + dA0, av, v ? gA0 + kt : 0, addr.A, v);
+                    bool v = kOkA && row0 + rA + 0 * aStepRows < s.M;
+                    CopyVec(gpu, s4, st + dA + 0 * threads, av, v ? gA + 0 * gAStep + kt : 0, addr.A, v);
                 }
-                if (uA1)
+                if (aVecs > 1 * threads)
                 {
-                    bool v = okA1 && kt + kA1 < kEnd;
-                    CopyVec(gpu, s4, st + dA1, av, v ? gA1 + kt : 0, addr.A, v);
+                    bool v = kOkA && row0 + rA + 1 * aStepRows < s.M;
+                    CopyVec(gpu, s4, st + dA + 1 * threads, av, v ? gA + 1 * gAStep + kt : 0, addr.A, v);
                 }
-                if (uA2)
+                if (aVecs > 2 * threads)
                 {
-                    bool v = okA2 && kt + kA2 < kEnd;
-                    CopyVec(gpu, s4, st + dA2, av, v ? gA2 + kt : 0, addr.A, v);
+                    bool v = kOkA && row0 + rA + 2 * aStepRows < s.M;
+                    CopyVec(gpu, s4, st + dA + 2 * threads, av, v ? gA + 2 * gAStep + kt : 0, addr.A, v);
                 }
-                if (uA3)
+                if (aVecs > 3 * threads)
                 {
-                    bool v = okA3 && kt + kA3 < kEnd;
-                    CopyVec(gpu, s4, st + dA3, av, v ? gA3 + kt : 0, addr.A, v);
+                    bool v = kOkA && row0 + rA + 3 * aStepRows < s.M;
+                    CopyVec(gpu, s4, st + dA + 3 * threads, av, v ? gA + 3 * gAStep + kt : 0, addr.A, v);
                 }
-                if (uB0)
+                if (bVecs > 0 * threads)
                 {
-                    bool v = okB0 && kt + kB0 < kEnd;
-                    CopyVec(gpu, s4, st + dB0, bv, v ? gB0 + (long)kt * s.StrideBk : 0, addr.B, v);
+                    bool v = bT ? kt + kB < kEnd && col0 + nB + 0 * bStep < s.N : kt + kB + 0 * bStep < kEnd && col0 + nB < s.N;
+                    CopyVec(gpu, s4, st + dB + 0 * threads, bv, v ? gB + 0 * gBStep + (long)kt * s.StrideBk : 0, addr.B, v);
                 }
-                if (uB1)
+                if (bVecs > 1 * threads)
                 {
-                    bool v = okB1 && kt + kB1 < kEnd;
-                    CopyVec(gpu, s4, st + dB1, bv, v ? gB1 + (long)kt * s.StrideBk : 0, addr.B, v);
+                    bool v = bT ? kt + kB < kEnd && col0 + nB + 1 * bStep < s.N : kt + kB + 1 * bStep < kEnd && col0 + nB < s.N;
+                    CopyVec(gpu, s4, st + dB + 1 * threads, bv, v ? gB + 1 * gBStep + (long)kt * s.StrideBk : 0, addr.B, v);
                 }
-                if (uB2)
+                if (bVecs > 2 * threads)
                 {
-                    bool v = okB2 && kt + kB2 < kEnd;
-                    CopyVec(gpu, s4, st + dB2, bv, v ? gB2 + (long)kt * s.StrideBk : 0, addr.B, v);
+                    bool v = bT ? kt + kB < kEnd && col0 + nB + 2 * bStep < s.N : kt + kB + 2 * bStep < kEnd && col0 + nB < s.N;
+                    CopyVec(gpu, s4, st + dB + 2 * threads, bv, v ? gB + 2 * gBStep + (long)kt * s.StrideBk : 0, addr.B, v);
                 }
-                if (uB3)
+                if (bVecs > 3 * threads)
                 {
-                    bool v = okB3 && kt + kB3 < kEnd;
-                    CopyVec(gpu, s4, st + dB3, bv, v ? gB3 + (long)kt * s.StrideBk : 0, addr.B, v);
+                    bool v = bT ? kt + kB < kEnd && col0 + nB + 3 * bStep < s.N : kt + kB + 3 * bStep < kEnd && col0 + nB < s.N;
+                    CopyVec(gpu, s4, st + dB + 3 * threads, bv, v ? gB + 3 * gBStep + (long)kt * s.StrideBk : 0, addr.B, v);
                 }
-                if (uB4)
+                if (bVecs > 4 * threads)
                 {
-                    bool v = okB4 && kt + kB4 < kEnd;
-                    CopyVec(gpu, s4, st + dB4, bv, v ? gB4 + (long)kt * s.StrideBk : 0, addr.B, v);
+                    bool v = bT ? kt + kB < kEnd && col0 + nB + 4 * bStep < s.N : kt + kB + 4 * bStep < kEnd && col0 + nB < s.N;
+                    CopyVec(gpu, s4, st + dB + 4 * threads, bv, v ? gB + 4 * gBStep + (long)kt * s.StrideBk : 0, addr.B, v);
                 }
-                if (uB5)
+                if (bVecs > 5 * threads)
                 {
-                    bool v = okB5 && kt + kB5 < kEnd;
-                    CopyVec(gpu, s4, st + dB5, bv, v ? gB5 + (long)kt * s.StrideBk : 0, addr.B, v);
+                    bool v = bT ? kt + kB < kEnd && col0 + nB + 5 * bStep < s.N : kt + kB + 5 * bStep < kEnd && col0 + nB < s.N;
+                    CopyVec(gpu, s4, st + dB + 5 * threads, bv, v ? gB + 5 * gBStep + (long)kt * s.StrideBk : 0, addr.B, v);
                 }
-                if (uB6)
+                if (bVecs > 6 * threads)
                 {
-                    bool v = okB6 && kt + kB6 < kEnd;
-                    CopyVec(gpu, s4, st + dB6, bv, v ? gB6 + (long)kt * s.StrideBk : 0, addr.B, v);
+                    bool v = bT ? kt + kB < kEnd && col0 + nB + 6 * bStep < s.N : kt + kB + 6 * bStep < kEnd && col0 + nB < s.N;
+                    CopyVec(gpu, s4, st + dB + 6 * threads, bv, v ? gB + 6 * gBStep + (long)kt * s.StrideBk : 0, addr.B, v);
                 }
-                if (uB7)
+                if (bVecs > 7 * threads)
                 {
-                    bool v = okB7 && kt + kB7 < kEnd;
-                    CopyVec(gpu, s4, st + dB7, bv, v ? gB7 + (long)kt * s.StrideBk : 0, addr.B, v);
+                    bool v = bT ? kt + kB < kEnd && col0 + nB + 7 * bStep < s.N : kt + kB + 7 * bStep < kEnd && col0 + nB < s.N;
+                    CopyVec(gpu, s4, st + dB + 7 * threads, bv, v ? gB + 7 * gBStep + (long)kt * s.StrideBk : 0, addr.B, v);
                 }
             }
             CommitCopies(gpu);
 
-            int cs = (tile % 3) * stageVecs;
+            // Four K steps per iteration; the fragment loads of a step are one address plus constant offsets.
             for (int kq = 0; kq < kc4; kq++)
             {
-                Float4 va0 = s4[cs + fa0 + (kq ^ sa0)];
-                Float4 va1 = s4[cs + fa1 + (kq ^ sa1)];
-                Float4 va2 = s4[cs + fa2 + (kq ^ sa2)];
-                Float4 va3 = s4[cs + fa3 + (kq ^ sa3)];
-                Float4 va4 = s4[cs + fa4 + (kq ^ sa4)];
-                Float4 va5 = s4[cs + fa5 + (kq ^ sa5)];
-                Float4 va6 = s4[cs + fa6 + (kq ^ sa6)];
-                Float4 va7 = s4[cs + fa7 + (kq ^ sa7)];
+                long xa = cs + aRow + (kq ^ sA);
+                Float4 va0 = s4[xa + 0 * lr * kc4];
+                Float4 va1 = s4[xa + 1 * lr * kc4];
+                Float4 va2 = s4[xa + 2 * lr * kc4];
+                Float4 va3 = s4[xa + 3 * lr * kc4];
+                Float4 va4 = s4[xa + 4 * lr * kc4];
+                Float4 va5 = s4[xa + 5 * lr * kc4];
+                Float4 va6 = s4[xa + 6 * lr * kc4];
+                Float4 va7 = s4[xa + 7 * lr * kc4];
                 if (bT)
                 {
-                    Float4 vb0 = s4[cs + fbt0 + (kq ^ sbt0)];
-                    Float4 vb1 = s4[cs + fbt1 + (kq ^ sbt1)];
-                    Float4 vb2 = s4[cs + fbt2 + (kq ^ sbt2)];
-                    Float4 vb3 = s4[cs + fbt3 + (kq ^ sbt3)];
-                    Float4 vb4 = s4[cs + fbt4 + (kq ^ sbt4)];
-                    Float4 vb5 = s4[cs + fbt5 + (kq ^ sbt5)];
-                    Float4 vb6 = s4[cs + fbt6 + (kq ^ sbt6)];
-                    Float4 vb7 = s4[cs + fbt7 + (kq ^ sbt7)];
-                    Float4 vb8 = s4[cs + fbt8 + (kq ^ sbt8)];
-                    Float4 vb9 = s4[cs + fbt9 + (kq ^ sbt9)];
-                    Float4 vb10 = s4[cs + fbt10 + (kq ^ sbt10)];
-                    Float4 vb11 = s4[cs + fbt11 + (kq ^ sbt11)];
-                    Float4 vb12 = s4[cs + fbt12 + (kq ^ sbt12)];
-                    Float4 vb13 = s4[cs + fbt13 + (kq ^ sbt13)];
-                    Float4 vb14 = s4[cs + fbt14 + (kq ^ sbt14)];
-                    Float4 vb15 = s4[cs + fbt15 + (kq ^ sbt15)];
+                    long xb = cs + bColT + (kq ^ sB);
+                    Float4 vb0 = s4[xb + 0 * lc * kc4];
+                    Float4 vb1 = s4[xb + 1 * lc * kc4];
+                    Float4 vb2 = s4[xb + 2 * lc * kc4];
+                    Float4 vb3 = s4[xb + 3 * lc * kc4];
+                    Float4 vb4 = s4[xb + 4 * lc * kc4];
+                    Float4 vb5 = s4[xb + 5 * lc * kc4];
+                    Float4 vb6 = s4[xb + 6 * lc * kc4];
+                    Float4 vb7 = s4[xb + 7 * lc * kc4];
+                    Float4 vb8 = s4[xb + 8 * lc * kc4];
+                    Float4 vb9 = s4[xb + 9 * lc * kc4];
+                    Float4 vb10 = s4[xb + 10 * lc * kc4];
+                    Float4 vb11 = s4[xb + 11 * lc * kc4];
+                    Float4 vb12 = s4[xb + 12 * lc * kc4];
+                    Float4 vb13 = s4[xb + 13 * lc * kc4];
+                    Float4 vb14 = s4[xb + 14 * lc * kc4];
+                    Float4 vb15 = s4[xb + 15 * lc * kc4];
                     float a0_0 = va0.X;
                     float a1_0 = va1.X;
                     float a2_0 = va2.X;
@@ -2216,7 +2114,7 @@ internal static partial class GemmFastKernels
                 }
                 else
                 {
-                    int q = cs + aVecs + kq * 4 * (tileCols / 4) + tc / 4;
+                    long q = cs + bColN + (long)kq * 4 * (tileCols / 4);
                     Float4 vb0_0 = s4[q + 0 * (tileCols / 4) + 0 * lc];
                     Float4 vb1_0 = s4[q + 0 * (tileCols / 4) + 1 * lc];
                     Float4 vb2_0 = s4[q + 0 * (tileCols / 4) + 2 * lc];
@@ -2363,6 +2261,9 @@ internal static partial class GemmFastKernels
                     c7_0 += a7_3 * b0_3; c7_1 += a7_3 * b1_3; c7_2 += a7_3 * b2_3; c7_3 += a7_3 * b3_3; c7_4 += a7_3 * b4_3; c7_5 += a7_3 * b5_3; c7_6 += a7_3 * b6_3; c7_7 += a7_3 * b7_3; c7_8 += a7_3 * b8_3; c7_9 += a7_3 * b9_3; c7_10 += a7_3 * b10_3; c7_11 += a7_3 * b11_3; c7_12 += a7_3 * b12_3; c7_13 += a7_3 * b13_3; c7_14 += a7_3 * b14_3; c7_15 += a7_3 * b15_3;
                 }
             }
+
+            cs = cs == 2 * stageVecs ? 0 : cs + stageVecs;
+            ws = ws == 2 * stageVecs ? 0 : ws + stageVecs;
         }
 
         WaitAllCopies(gpu);

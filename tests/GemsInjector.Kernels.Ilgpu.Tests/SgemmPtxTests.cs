@@ -84,7 +84,7 @@ public sealed class SgemmPtxTests
     /// <summary>
     /// The cp.async SGEMM (both B layouts): no local memory, launch bounds for two groups of 128 threads, 4 + 4 16-byte
     /// cp.async copies per K-tile written out (prologue's two tiles and the loop's one), wait_group 1 in the loop,
-    /// only dynamic shared memory, and per K-tile 4 × (8 A + 16 B) 16-byte fragment loads with no scalar shared load.
+    /// only dynamic shared memory, and per K-tile (written out) 4 × (8 A + 16 B) 16-byte fragment loads, no scalar shared load.
     /// </summary>
     [Theory]
     [InlineData(1)]

@@ -316,6 +316,15 @@ public sealed class SgemmWarpTests : KernelTestBase
         Assert.InRange(bVecs, 1, 8 * threads);
         Assert.True(GemmFastKernels.AsyncShared(tileRows, tileCols, bk) * sizeof(float) <= 48 * 1024);
         Assert.Equal(GemmFastKernels.AsyncStages * (aVecs + bVecs) * 4, GemmFastKernels.AsyncShared(tileRows, tileCols, bk));
+
+        // The kernel steps copy slot p from slot 0 (row / k + p·step, shared vector + p·threads, the same swizzle): valid
+        // when every thread has a whole number of copies and a step keeps a row's place within lr rows (a column's in lc).
+        Assert.Equal(0, aVecs % threads);
+        Assert.Equal(0, bVecs % threads);
+        Assert.Equal(0, threads % kc4);
+        Assert.Equal(0, threads % (tileCols / 4));
+        Assert.Equal(0, threads / kc4 % lr);
+        Assert.Equal(0, threads / kc4 % lc);
         foreach (bool bT in new[] { false, true })
         {
             // Copies: shared vector -> (operand, row or column, k of its first element).
@@ -323,7 +332,7 @@ public sealed class SgemmWarpTests : KernelTestBase
             for (int e = 0; e < aVecs; e++)
             {
                 int r = e / kc4, k = 4 * (e % kc4);
-                int d = r * kc4 + ((k / 4) ^ ((r >> 1) & swMask));
+                int d = r * kc4 + ((k / 4) ^ (((r % lr) >> 1) & swMask));
                 Assert.Null(slot[d]);
                 slot[d] = (0, r, k);
             }
@@ -332,7 +341,7 @@ public sealed class SgemmWarpTests : KernelTestBase
             {
                 int kB = bT ? 4 * (e % kc4) : e / (tileCols / 4);
                 int nB = bT ? e / kc4 : 4 * (e % (tileCols / 4));
-                int d = aVecs + (bT ? nB * kc4 + ((kB / 4) ^ ((nB >> 1) & swMask)) : e);
+                int d = aVecs + (bT ? nB * kc4 + ((kB / 4) ^ (((nB % lc) >> 1) & swMask)) : e);
                 Assert.Null(slot[d]);
                 slot[d] = (1, bT ? nB : kB, bT ? kB : nB);
             }
@@ -349,7 +358,7 @@ public sealed class SgemmWarpTests : KernelTestBase
                     for (int i = 0; i < 8; i++)
                     {
                         int row = tr + i * lr;
-                        Assert.Equal((0, row, 4 * kq), slot[row * kc4 + (kq ^ ((row >> 1) & swMask))]);
+                        Assert.Equal((0, row, 4 * kq), slot[row * kc4 + (kq ^ (((row % lr) >> 1) & swMask))]);
                     }
 
                     for (int j = 0; j < 16; j++)
@@ -357,7 +366,7 @@ public sealed class SgemmWarpTests : KernelTestBase
                         if (bT)
                         {
                             int col = tcT + j * lc;
-                            Assert.Equal((1, col, 4 * kq), slot[aVecs + col * kc4 + (kq ^ ((col >> 1) & swMask))]);
+                            Assert.Equal((1, col, 4 * kq), slot[aVecs + col * kc4 + (kq ^ (((col % lc) >> 1) & swMask))]);
                         }
                         else if (j % 4 == 0)
                         {
@@ -389,7 +398,7 @@ public sealed class SgemmWarpTests : KernelTestBase
                 for (int i = 0; i < 8; i++)
                 {
                     var quads = Enumerable.Range(0, 32).Select(l => l / lc + i * lr).Distinct()
-                        .Select(row => (row * kc4 + (kq ^ ((row >> 1) & swMask))) % 8).ToArray();
+                        .Select(row => (row * kc4 + (kq ^ (((row % lr) >> 1) & swMask))) % 8).ToArray();
                     Assert.Equal(8, quads.Length);
                     Assert.Equal(8, quads.Distinct().Count());
                 }
@@ -397,7 +406,7 @@ public sealed class SgemmWarpTests : KernelTestBase
                 for (int j = 0; j < 16; j++)
                 {
                     var quads = Enumerable.Range(0, 32).Select(l => l % lc + j * lc).Distinct()
-                        .Select(col => (aVecs + col * kc4 + (kq ^ ((col >> 1) & swMask))) % 8).ToArray();
+                        .Select(col => (aVecs + col * kc4 + (kq ^ (((col % lc) >> 1) & swMask))) % 8).ToArray();
                     Assert.Equal(4, quads.Distinct().Count());
                 }
             }

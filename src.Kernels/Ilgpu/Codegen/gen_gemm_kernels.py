@@ -564,58 +564,61 @@ w("        int stageVecs = aVecs + bVecs;")
 w("        int tiles = kEnd > kBegin ? (kEnd - kBegin + bk - 1) / bk : 0;")
 for i in range(8):
     w("        float " + ", ".join(f"c{i}_{j} = 0f" for j in range(16)) + ";")
-# copy plans: A vector p: e = tid + p*threads; row e / kc4, chunk e % kc4 -> shared row*kc4 + (chunk ^ ((row >> 1) & swMask)).
 APV = 4
 BPV = 8  # the simulator's 64-column tile at K-tile 8 needs 8; on GPUs slots 4-7 fold away
-for p in range(APV):
-    w(f"        int eA{p} = tid + {p} * threads;")
-    w(f"        bool uA{p} = aVecs >= {p + 1} * threads || (aVecs > {p} * threads && eA{p} < aVecs);")
-    w(f"        int rA{p} = eA{p} / kc4;")
-    w(f"        int kA{p} = 4 * (eA{p} - rA{p} * kc4);")
-    w(f"        int dA{p} = rA{p} * kc4 + ((kA{p} / 4) ^ ((rA{p} >> 1) & swMask));")
-    w(f"        bool okA{p} = uA{p} && row0 + rA{p} < s.M;")
-    w(f"        long gA{p} = aBase + (long)(okA{p} ? row0 + rA{p} : 0) * s.StrideAm + kA{p};")
-for p in range(BPV):
-    w(f"        int eB{p} = tid + {p} * threads;")
-    w(f"        bool uB{p} = bVecs >= {p + 1} * threads || (bVecs > {p} * threads && eB{p} < bVecs);")
-    w(f"        int kB{p} = bT ? 4 * (eB{p} % kc4) : eB{p} / (tileCols / 4);")
-    w(f"        int nB{p} = bT ? eB{p} / kc4 : 4 * (eB{p} % (tileCols / 4));")
-    w(f"        int dB{p} = aVecs + (bT ? nB{p} * kc4 + ((kB{p} / 4) ^ ((nB{p} >> 1) & swMask)) : eB{p});")
-    w(f"        bool okB{p} = uB{p} && col0 + nB{p} < s.N;")
-    w(f"        long gB{p} = bBase + (long)kB{p} * s.StrideBk + (long)(okB{p} ? col0 + nB{p} : 0) * s.StrideBn;")
+w("        // Copies: thread tid takes vectors tid + p·threads (a whole number per thread: 4 + 4 on GPUs, 4 + 8 on the")
+w("        // simulator). threads is a multiple of kc4 and of tileCols / 4, so slot p only moves the row (A, a [N, K] B) or the")
+w("        // k (a [K, N] B) by a constant and keeps the k (column) and the swizzle: one plan per operand stays live, not one")
+w("        // per slot.")
+w("        int rA = tid / kc4;")
+w("        int kA = 4 * (tid % kc4);")
+w("        int dA = rA * kc4 + ((kA / 4) ^ (((rA % lr) >> 1) & swMask));")
+w("        int aStepRows = threads / kc4;")
+w("        long gA = aBase + (long)(row0 + rA) * s.StrideAm + kA;")
+w("        long gAStep = aStepRows * s.StrideAm;")
+w("        int kB = bT ? 4 * (tid % kc4) : tid / (tileCols / 4);")
+w("        int nB = bT ? tid / kc4 : 4 * (tid % (tileCols / 4));")
+w("        int dB = aVecs + (bT ? nB * kc4 + ((kB / 4) ^ (((nB % lc) >> 1) & swMask)) : tid);")
+w("        int bStep = bT ? threads / kc4 : threads / (tileCols / 4);")
+w("        long gB = bBase + (long)kB * s.StrideBk + (long)(col0 + nB) * s.StrideBn;")
+w("        long gBStep = bT ? bStep * s.StrideBn : bStep * s.StrideBk;")
 
 
-def issue(ind, tile_expr):
+def issue(ind, tile_expr, stage_expr):
     w(f"{ind}{{")
     w(f"{ind}    int kt = kBegin + ({tile_expr}) * bk;")
-    w(f"{ind}    int st = (({tile_expr}) % {3}) * stageVecs;")
+    w(f"{ind}    int st = {stage_expr};")
+    w(f"{ind}    bool kOkA = kt + kA < kEnd;")
     for p in range(APV):
-        w(f"{ind}    if (uA{p})")
+        w(f"{ind}    if (aVecs > {p} * threads)")
         w(f"{ind}    {{")
-        w(f"{ind}        bool v = okA{p} && kt + kA{p} < kEnd;")
-        w(f"{ind}        CopyVec(gpu, s4, st + dA{p}, av, v ? gA{p} + kt : 0, addr.A, v);")
+        w(f"{ind}        bool v = kOkA && row0 + rA + {p} * aStepRows < s.M;")
+        w(f"{ind}        CopyVec(gpu, s4, st + dA + {p} * threads, av, v ? gA + {p} * gAStep + kt : 0, addr.A, v);")
         w(f"{ind}    }}")
     for p in range(BPV):
-        w(f"{ind}    if (uB{p})")
+        w(f"{ind}    if (bVecs > {p} * threads)")
         w(f"{ind}    {{")
-        w(f"{ind}        bool v = okB{p} && kt + kB{p} < kEnd;")
-        w(f"{ind}        CopyVec(gpu, s4, st + dB{p}, bv, v ? gB{p} + (long)kt * s.StrideBk : 0, addr.B, v);")
+        w(f"{ind}        bool v = bT ? kt + kB < kEnd && col0 + nB + {p} * bStep < s.N : kt + kB + {p} * bStep < kEnd && col0 + nB < s.N;")
+        w(f"{ind}        CopyVec(gpu, s4, st + dB + {p} * threads, bv, v ? gB + {p} * gBStep + (long)kt * s.StrideBk : 0, addr.B, v);")
         w(f"{ind}    }}")
     w(f"{ind}}}")
     w(f"{ind}CommitCopies(gpu);")
 
 
 w("        if (tiles > 0)")
-issue("        ", "0")
+issue("        ", "0", "0")
 w("        if (tiles > 1)")
-issue("        ", "1")
-w("        // Fragment offsets (vectors): A row tr + lr·i, B column tcT + lc·j ([N, K]); their swizzles.")
-for i in range(8):
-    w(f"        int fa{i} = (tr + {i} * lr) * kc4;")
-    w(f"        int sa{i} = ((tr + {i} * lr) >> 1) & swMask;")
-for j in range(16):
-    w(f"        int fbt{j} = aVecs + (tcT + {j} * lc) * kc4;")
-    w(f"        int sbt{j} = ((tcT + {j} * lc) >> 1) & swMask;")
+issue("        ", "1", "stageVecs")
+w("        // Fragment bases (vectors). The swizzle depends on a row's position within its lr rows (a column's within lc), so")
+w("        // it is one value per thread and the 8 (16) fragment loads of a K step are one address plus constant offsets.")
+w("        int sA = ((tr & (lr - 1)) >> 1) & swMask;")
+w("        int sB = ((tcT & (lc - 1)) >> 1) & swMask;")
+w("        // Stage offsets of the tile being multiplied and of the one being requested, stepped instead of taken modulo 3.")
+w("        int cs = 0;")
+w("        int ws = 2 * stageVecs;")
+w("        int aRow = tr * kc4;")
+w("        int bColT = aVecs + tcT * kc4;")
+w("        int bColN = aVecs + tc / 4;")
 w("        for (int tile = 0; tile < tiles; tile++)")
 w("        {")
 w("            // Tile t landed (only tile t + 1 may still be in flight); the barrier also retires tile t - 1's stage.")
@@ -623,17 +626,20 @@ w("            WaitCopies(gpu);")
 w("            Group.Barrier();")
 w("            // Every iteration commits one group (empty near the end), so group index = tile index for wait_group 1.")
 w("            if (tile + 2 < tiles)")
-issue("            ", "tile + 2")
+issue("            ", "tile + 2", "ws")
 w("")
-w("            int cs = (tile % 3) * stageVecs;")
+
+w("            // Four K steps per iteration; the fragment loads of a step are one address plus constant offsets.")
 w("            for (int kq = 0; kq < kc4; kq++)")
 w("            {")
+w("                long xa = cs + aRow + (kq ^ sA);")
 for i in range(8):
-    w(f"                Float4 va{i} = s4[cs + fa{i} + (kq ^ sa{i})];")
+    w(f"                Float4 va{i} = s4[xa + {i} * lr * kc4];")
 w("                if (bT)")
 w("                {")
+w("                    long xb = cs + bColT + (kq ^ sB);")
 for j in range(16):
-    w(f"                    Float4 vb{j} = s4[cs + fbt{j} + (kq ^ sbt{j})];")
+    w(f"                    Float4 vb{j} = s4[xb + {j} * lc * kc4];")
 for u, f in enumerate("XYZW"):
     for i in range(8):
         w(f"                    float a{i}_{u} = va{i}.{f};")
@@ -644,19 +650,22 @@ for u, f in enumerate("XYZW"):
 w("                }")
 w("                else")
 w("                {")
-w("                    int q = cs + aVecs + kq * 4 * (tileCols / 4) + tc / 4;")
+w("                    long q = cs + bColN + (long)kq * 4 * (tileCols / 4);")
 for u, f in enumerate("XYZW"):
     for cb in range(4):
         w(f"                    Float4 vb{cb}_{u} = s4[q + {u} * (tileCols / 4) + {cb} * lc];")
     for i in range(8):
         w(f"                    float a{i}_{u} = va{i}.{f};")
     for cb in range(4):
-        for jj, g in enumerate("XYZW"):
-            w(f"                    float b{cb * 4 + jj}_{u} = vb{cb}_{u}.{g};")
+        for jj, gg in enumerate("XYZW"):
+            w(f"                    float b{cb * 4 + jj}_{u} = vb{cb}_{u}.{gg};")
     for i in range(8):
         w("                    " + " ".join(f"c{i}_{j} += a{i}_{u} * b{j}_{u};" for j in range(16)))
 w("                }")
 w("            }")
+w("")
+w("            cs = cs == 2 * stageVecs ? 0 : cs + stageVecs;")
+w("            ws = ws == 2 * stageVecs ? 0 : ws + stageVecs;")
 w("        }")
 w("")
 w("        WaitAllCopies(gpu);")
