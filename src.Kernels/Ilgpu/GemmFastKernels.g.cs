@@ -1653,6 +1653,801 @@ internal static partial class GemmFastKernels
     }
 
     /// <summary>
+    /// <c>SgemmWide8x16F32</c>'s square tile (128x128 on GPUs from 128 threads, 32x64 on the simulator from 16; 8x16
+    /// outputs per thread) with K-tiles of TBk rows staged by 16-byte <c>cp.async.cg</c> copies into
+    /// <see cref="AsyncStages"/> shared stages: tile t + 2 is requested while tile t is multiplied, <c>wait_group 1</c>
+    /// and one barrier per K-tile. No staging registers: every copy lands in shared memory as it was in global memory, so
+    /// A stays row-major ([row][k], 16-byte chunks XOR-swizzled by row) and a thread owns rows lr apart (g + lr·i), so the
+    /// 8 row groups of a warp read 8 consecutive rows: 8 distinct bank quads. Per 4 K steps a thread reads 8 A vectors
+    /// (4 k of one row each) and 16 B vectors, the count of <c>SgemmWide8x16F32</c>. TBTrans = 1: B [K, N] stays
+    /// [k][n] (vectors along n, columns tc + 4·lc·cb + j); 2: B [N, K] is [n][k] like A (columns g + lc·j). On the
+    /// simulator (TTileThreads = 4) the same chunks are copied synchronously. Shared: dynamic, <see cref="AsyncShared"/>.
+    /// <paramref name="addr"/> holds the device addresses of a[0] and b[0] (0 on the simulator).
+    /// </summary>
+    [IlgpuKernel]
+    [IlgpuKernelVariant(typeof(Const4), typeof(Const8), typeof(Const1))]
+    [IlgpuKernelVariant(typeof(Const4), typeof(Const8), typeof(Const2))]
+    [IlgpuKernelVariant(typeof(Const16), typeof(Const16), typeof(Const1))]
+    [IlgpuKernelVariant(typeof(Const16), typeof(Const16), typeof(Const2))]
+    public static void SgemmAsync8x16F32<TTileThreads, TBk, TBTrans>(ArrayView<Float4> a4, ArrayView<Float4> b4, ArrayView<float> bias, ArrayView<float> c, GemmShape s, SgemmAddresses addr)
+        where TTileThreads : struct, IKernelConstant
+        where TBk : struct, IKernelConstant
+        where TBTrans : struct, IKernelConstant
+    {
+        var s4 = SharedMemory.GetDynamic<Float4>();
+        var av = a4.AsAligned(16);
+        var bv = b4.AsAligned(16);
+        bool gpu = default(TTileThreads).Value >= 16;
+        bool bT = default(TBTrans).Value == 2;
+        int threads = gpu ? 128 : 16;
+        int bk = default(TBk).Value;
+        int kc4 = bk / 4;
+        int swMask = kc4 - 1;
+        int lr = gpu ? 8 : 2;
+        int lc = gpu ? 4 : 2;
+        int lanes = lr * lc;
+        int tid = Group.IdxX;
+        int lane = tid % lanes;
+        int warp = tid / lanes;
+        int warpRows = 8 * lr;
+        int warpCols = 16 * lc;
+        int tileRows = 2 * warpRows;
+        int tileCols = 2 * warpCols;
+        // Thread rows: tr + lr·i (i < 8); columns: tc + 4·lc·(j / 4) + j % 4 ([K, N] B) or tcT + lc·j ([N, K] B).
+        int tr = (warp / 2) * warpRows + lane / lc;
+        int tc = (warp % 2) * warpCols + 4 * (lane % lc);
+        int tcT = (warp % 2) * warpCols + lane % lc;
+        int row0 = Grid.IdxY * tileRows;
+        int col0 = Grid.IdxX * tileCols;
+        int split = s.SplitK > 1 ? Grid.IdxZ : 0;
+        long batch = s.SplitK > 1 ? 0 : Grid.IdxZ;
+        int kBegin = split * s.KChunk;
+        int kEnd = kBegin + s.KChunk < s.K ? kBegin + s.KChunk : s.K;
+        long aBase = batch * s.BatchA;
+        long bBase = batch * s.BatchB;
+        // Stage layout (16-byte vectors): A tileRows x kc4, then B (bk x tileCols/4 or tileCols x kc4).
+        int aVecs = tileRows * kc4;
+        int bVecs = tileCols * kc4;
+        int stageVecs = aVecs + bVecs;
+        int tiles = kEnd > kBegin ? (kEnd - kBegin + bk - 1) / bk : 0;
+        float c0_0 = 0f, c0_1 = 0f, c0_2 = 0f, c0_3 = 0f, c0_4 = 0f, c0_5 = 0f, c0_6 = 0f, c0_7 = 0f, c0_8 = 0f, c0_9 = 0f, c0_10 = 0f, c0_11 = 0f, c0_12 = 0f, c0_13 = 0f, c0_14 = 0f, c0_15 = 0f;
+        float c1_0 = 0f, c1_1 = 0f, c1_2 = 0f, c1_3 = 0f, c1_4 = 0f, c1_5 = 0f, c1_6 = 0f, c1_7 = 0f, c1_8 = 0f, c1_9 = 0f, c1_10 = 0f, c1_11 = 0f, c1_12 = 0f, c1_13 = 0f, c1_14 = 0f, c1_15 = 0f;
+        float c2_0 = 0f, c2_1 = 0f, c2_2 = 0f, c2_3 = 0f, c2_4 = 0f, c2_5 = 0f, c2_6 = 0f, c2_7 = 0f, c2_8 = 0f, c2_9 = 0f, c2_10 = 0f, c2_11 = 0f, c2_12 = 0f, c2_13 = 0f, c2_14 = 0f, c2_15 = 0f;
+        float c3_0 = 0f, c3_1 = 0f, c3_2 = 0f, c3_3 = 0f, c3_4 = 0f, c3_5 = 0f, c3_6 = 0f, c3_7 = 0f, c3_8 = 0f, c3_9 = 0f, c3_10 = 0f, c3_11 = 0f, c3_12 = 0f, c3_13 = 0f, c3_14 = 0f, c3_15 = 0f;
+        float c4_0 = 0f, c4_1 = 0f, c4_2 = 0f, c4_3 = 0f, c4_4 = 0f, c4_5 = 0f, c4_6 = 0f, c4_7 = 0f, c4_8 = 0f, c4_9 = 0f, c4_10 = 0f, c4_11 = 0f, c4_12 = 0f, c4_13 = 0f, c4_14 = 0f, c4_15 = 0f;
+        float c5_0 = 0f, c5_1 = 0f, c5_2 = 0f, c5_3 = 0f, c5_4 = 0f, c5_5 = 0f, c5_6 = 0f, c5_7 = 0f, c5_8 = 0f, c5_9 = 0f, c5_10 = 0f, c5_11 = 0f, c5_12 = 0f, c5_13 = 0f, c5_14 = 0f, c5_15 = 0f;
+        float c6_0 = 0f, c6_1 = 0f, c6_2 = 0f, c6_3 = 0f, c6_4 = 0f, c6_5 = 0f, c6_6 = 0f, c6_7 = 0f, c6_8 = 0f, c6_9 = 0f, c6_10 = 0f, c6_11 = 0f, c6_12 = 0f, c6_13 = 0f, c6_14 = 0f, c6_15 = 0f;
+        float c7_0 = 0f, c7_1 = 0f, c7_2 = 0f, c7_3 = 0f, c7_4 = 0f, c7_5 = 0f, c7_6 = 0f, c7_7 = 0f, c7_8 = 0f, c7_9 = 0f, c7_10 = 0f, c7_11 = 0f, c7_12 = 0f, c7_13 = 0f, c7_14 = 0f, c7_15 = 0f;
+        // Copies: thread tid takes vectors tid + p·threads (a whole number per thread: 4 + 4 on GPUs, 4 + 8 on the
+        // simulator). threads is a multiple of kc4 and of tileCols / 4, so slot p only moves the row (A, a [N, K] B) or the
+        // k (a [K, N] B) by a constant and keeps the k (column) and the swizzle: one plan per operand stays live, not one
+        // per slot.
+        int rA = tid / kc4;
+        int kA = 4 * (tid % kc4);
+        int dA = rA * kc4 + ((kA / 4) ^ (((rA % lr) >> 1) & swMask));
+        int aStepRows = threads / kc4;
+        long gA = aBase + (long)(row0 + rA) * s.StrideAm + kA;
+        long gAStep = aStepRows * s.StrideAm;
+        int kB = bT ? 4 * (tid % kc4) : tid / (tileCols / 4);
+        int nB = bT ? tid / kc4 : 4 * (tid % (tileCols / 4));
+        int dB = aVecs + (bT ? nB * kc4 + ((kB / 4) ^ (((nB % lc) >> 1) & swMask)) : tid);
+        int bStep = bT ? threads / kc4 : threads / (tileCols / 4);
+        long gB = bBase + (long)kB * s.StrideBk + (long)(col0 + nB) * s.StrideBn;
+        long gBStep = bT ? bStep * s.StrideBn : bStep * s.StrideBk;
+        if (tiles > 0)
+        {
+            int kt = kBegin + (0) * bk;
+            int st = 0;
+            bool kOkA = kt + kA < kEnd;
+            if (aVecs > 0 * threads)
+            {
+                bool v = kOkA && row0 + rA + 0 * aStepRows < s.M;
+                CopyVec(gpu, s4, st + dA + 0 * threads, av, v ? gA + 0 * gAStep + kt : 0, addr.A, v);
+            }
+            if (aVecs > 1 * threads)
+            {
+                bool v = kOkA && row0 + rA + 1 * aStepRows < s.M;
+                CopyVec(gpu, s4, st + dA + 1 * threads, av, v ? gA + 1 * gAStep + kt : 0, addr.A, v);
+            }
+            if (aVecs > 2 * threads)
+            {
+                bool v = kOkA && row0 + rA + 2 * aStepRows < s.M;
+                CopyVec(gpu, s4, st + dA + 2 * threads, av, v ? gA + 2 * gAStep + kt : 0, addr.A, v);
+            }
+            if (aVecs > 3 * threads)
+            {
+                bool v = kOkA && row0 + rA + 3 * aStepRows < s.M;
+                CopyVec(gpu, s4, st + dA + 3 * threads, av, v ? gA + 3 * gAStep + kt : 0, addr.A, v);
+            }
+            if (bVecs > 0 * threads)
+            {
+                bool v = bT ? kt + kB < kEnd && col0 + nB + 0 * bStep < s.N : kt + kB + 0 * bStep < kEnd && col0 + nB < s.N;
+                CopyVec(gpu, s4, st + dB + 0 * threads, bv, v ? gB + 0 * gBStep + (long)kt * s.StrideBk : 0, addr.B, v);
+            }
+            if (bVecs > 1 * threads)
+            {
+                bool v = bT ? kt + kB < kEnd && col0 + nB + 1 * bStep < s.N : kt + kB + 1 * bStep < kEnd && col0 + nB < s.N;
+                CopyVec(gpu, s4, st + dB + 1 * threads, bv, v ? gB + 1 * gBStep + (long)kt * s.StrideBk : 0, addr.B, v);
+            }
+            if (bVecs > 2 * threads)
+            {
+                bool v = bT ? kt + kB < kEnd && col0 + nB + 2 * bStep < s.N : kt + kB + 2 * bStep < kEnd && col0 + nB < s.N;
+                CopyVec(gpu, s4, st + dB + 2 * threads, bv, v ? gB + 2 * gBStep + (long)kt * s.StrideBk : 0, addr.B, v);
+            }
+            if (bVecs > 3 * threads)
+            {
+                bool v = bT ? kt + kB < kEnd && col0 + nB + 3 * bStep < s.N : kt + kB + 3 * bStep < kEnd && col0 + nB < s.N;
+                CopyVec(gpu, s4, st + dB + 3 * threads, bv, v ? gB + 3 * gBStep + (long)kt * s.StrideBk : 0, addr.B, v);
+            }
+            if (bVecs > 4 * threads)
+            {
+                bool v = bT ? kt + kB < kEnd && col0 + nB + 4 * bStep < s.N : kt + kB + 4 * bStep < kEnd && col0 + nB < s.N;
+                CopyVec(gpu, s4, st + dB + 4 * threads, bv, v ? gB + 4 * gBStep + (long)kt * s.StrideBk : 0, addr.B, v);
+            }
+            if (bVecs > 5 * threads)
+            {
+                bool v = bT ? kt + kB < kEnd && col0 + nB + 5 * bStep < s.N : kt + kB + 5 * bStep < kEnd && col0 + nB < s.N;
+                CopyVec(gpu, s4, st + dB + 5 * threads, bv, v ? gB + 5 * gBStep + (long)kt * s.StrideBk : 0, addr.B, v);
+            }
+            if (bVecs > 6 * threads)
+            {
+                bool v = bT ? kt + kB < kEnd && col0 + nB + 6 * bStep < s.N : kt + kB + 6 * bStep < kEnd && col0 + nB < s.N;
+                CopyVec(gpu, s4, st + dB + 6 * threads, bv, v ? gB + 6 * gBStep + (long)kt * s.StrideBk : 0, addr.B, v);
+            }
+            if (bVecs > 7 * threads)
+            {
+                bool v = bT ? kt + kB < kEnd && col0 + nB + 7 * bStep < s.N : kt + kB + 7 * bStep < kEnd && col0 + nB < s.N;
+                CopyVec(gpu, s4, st + dB + 7 * threads, bv, v ? gB + 7 * gBStep + (long)kt * s.StrideBk : 0, addr.B, v);
+            }
+        }
+        CommitCopies(gpu);
+        if (tiles > 1)
+        {
+            int kt = kBegin + (1) * bk;
+            int st = stageVecs;
+            bool kOkA = kt + kA < kEnd;
+            if (aVecs > 0 * threads)
+            {
+                bool v = kOkA && row0 + rA + 0 * aStepRows < s.M;
+                CopyVec(gpu, s4, st + dA + 0 * threads, av, v ? gA + 0 * gAStep + kt : 0, addr.A, v);
+            }
+            if (aVecs > 1 * threads)
+            {
+                bool v = kOkA && row0 + rA + 1 * aStepRows < s.M;
+                CopyVec(gpu, s4, st + dA + 1 * threads, av, v ? gA + 1 * gAStep + kt : 0, addr.A, v);
+            }
+            if (aVecs > 2 * threads)
+            {
+                bool v = kOkA && row0 + rA + 2 * aStepRows < s.M;
+                CopyVec(gpu, s4, st + dA + 2 * threads, av, v ? gA + 2 * gAStep + kt : 0, addr.A, v);
+            }
+            if (aVecs > 3 * threads)
+            {
+                bool v = kOkA && row0 + rA + 3 * aStepRows < s.M;
+                CopyVec(gpu, s4, st + dA + 3 * threads, av, v ? gA + 3 * gAStep + kt : 0, addr.A, v);
+            }
+            if (bVecs > 0 * threads)
+            {
+                bool v = bT ? kt + kB < kEnd && col0 + nB + 0 * bStep < s.N : kt + kB + 0 * bStep < kEnd && col0 + nB < s.N;
+                CopyVec(gpu, s4, st + dB + 0 * threads, bv, v ? gB + 0 * gBStep + (long)kt * s.StrideBk : 0, addr.B, v);
+            }
+            if (bVecs > 1 * threads)
+            {
+                bool v = bT ? kt + kB < kEnd && col0 + nB + 1 * bStep < s.N : kt + kB + 1 * bStep < kEnd && col0 + nB < s.N;
+                CopyVec(gpu, s4, st + dB + 1 * threads, bv, v ? gB + 1 * gBStep + (long)kt * s.StrideBk : 0, addr.B, v);
+            }
+            if (bVecs > 2 * threads)
+            {
+                bool v = bT ? kt + kB < kEnd && col0 + nB + 2 * bStep < s.N : kt + kB + 2 * bStep < kEnd && col0 + nB < s.N;
+                CopyVec(gpu, s4, st + dB + 2 * threads, bv, v ? gB + 2 * gBStep + (long)kt * s.StrideBk : 0, addr.B, v);
+            }
+            if (bVecs > 3 * threads)
+            {
+                bool v = bT ? kt + kB < kEnd && col0 + nB + 3 * bStep < s.N : kt + kB + 3 * bStep < kEnd && col0 + nB < s.N;
+                CopyVec(gpu, s4, st + dB + 3 * threads, bv, v ? gB + 3 * gBStep + (long)kt * s.StrideBk : 0, addr.B, v);
+            }
+            if (bVecs > 4 * threads)
+            {
+                bool v = bT ? kt + kB < kEnd && col0 + nB + 4 * bStep < s.N : kt + kB + 4 * bStep < kEnd && col0 + nB < s.N;
+                CopyVec(gpu, s4, st + dB + 4 * threads, bv, v ? gB + 4 * gBStep + (long)kt * s.StrideBk : 0, addr.B, v);
+            }
+            if (bVecs > 5 * threads)
+            {
+                bool v = bT ? kt + kB < kEnd && col0 + nB + 5 * bStep < s.N : kt + kB + 5 * bStep < kEnd && col0 + nB < s.N;
+                CopyVec(gpu, s4, st + dB + 5 * threads, bv, v ? gB + 5 * gBStep + (long)kt * s.StrideBk : 0, addr.B, v);
+            }
+            if (bVecs > 6 * threads)
+            {
+                bool v = bT ? kt + kB < kEnd && col0 + nB + 6 * bStep < s.N : kt + kB + 6 * bStep < kEnd && col0 + nB < s.N;
+                CopyVec(gpu, s4, st + dB + 6 * threads, bv, v ? gB + 6 * gBStep + (long)kt * s.StrideBk : 0, addr.B, v);
+            }
+            if (bVecs > 7 * threads)
+            {
+                bool v = bT ? kt + kB < kEnd && col0 + nB + 7 * bStep < s.N : kt + kB + 7 * bStep < kEnd && col0 + nB < s.N;
+                CopyVec(gpu, s4, st + dB + 7 * threads, bv, v ? gB + 7 * gBStep + (long)kt * s.StrideBk : 0, addr.B, v);
+            }
+        }
+        CommitCopies(gpu);
+        // Fragment bases (vectors). The swizzle depends on a row's position within its lr rows (a column's within lc), so
+        // it is one value per thread and the 8 (16) fragment loads of a K step are one address plus constant offsets.
+        int sA = ((tr & (lr - 1)) >> 1) & swMask;
+        int sB = ((tcT & (lc - 1)) >> 1) & swMask;
+        // Stage offsets of the tile being multiplied and of the one being requested, stepped instead of taken modulo 3.
+        int cs = 0;
+        int ws = 2 * stageVecs;
+        int aRow = tr * kc4;
+        int bColT = aVecs + tcT * kc4;
+        int bColN = aVecs + tc / 4;
+        for (int tile = 0; tile < tiles; tile++)
+        {
+            // Tile t landed (only tile t + 1 may still be in flight); the barrier also retires tile t - 1's stage.
+            WaitCopies(gpu);
+            Group.Barrier();
+            // Every iteration commits one group (empty near the end), so group index = tile index for wait_group 1.
+            if (tile + 2 < tiles)
+            {
+                int kt = kBegin + (tile + 2) * bk;
+                int st = ws;
+                bool kOkA = kt + kA < kEnd;
+                if (aVecs > 0 * threads)
+                {
+                    bool v = kOkA && row0 + rA + 0 * aStepRows < s.M;
+                    CopyVec(gpu, s4, st + dA + 0 * threads, av, v ? gA + 0 * gAStep + kt : 0, addr.A, v);
+                }
+                if (aVecs > 1 * threads)
+                {
+                    bool v = kOkA && row0 + rA + 1 * aStepRows < s.M;
+                    CopyVec(gpu, s4, st + dA + 1 * threads, av, v ? gA + 1 * gAStep + kt : 0, addr.A, v);
+                }
+                if (aVecs > 2 * threads)
+                {
+                    bool v = kOkA && row0 + rA + 2 * aStepRows < s.M;
+                    CopyVec(gpu, s4, st + dA + 2 * threads, av, v ? gA + 2 * gAStep + kt : 0, addr.A, v);
+                }
+                if (aVecs > 3 * threads)
+                {
+                    bool v = kOkA && row0 + rA + 3 * aStepRows < s.M;
+                    CopyVec(gpu, s4, st + dA + 3 * threads, av, v ? gA + 3 * gAStep + kt : 0, addr.A, v);
+                }
+                if (bVecs > 0 * threads)
+                {
+                    bool v = bT ? kt + kB < kEnd && col0 + nB + 0 * bStep < s.N : kt + kB + 0 * bStep < kEnd && col0 + nB < s.N;
+                    CopyVec(gpu, s4, st + dB + 0 * threads, bv, v ? gB + 0 * gBStep + (long)kt * s.StrideBk : 0, addr.B, v);
+                }
+                if (bVecs > 1 * threads)
+                {
+                    bool v = bT ? kt + kB < kEnd && col0 + nB + 1 * bStep < s.N : kt + kB + 1 * bStep < kEnd && col0 + nB < s.N;
+                    CopyVec(gpu, s4, st + dB + 1 * threads, bv, v ? gB + 1 * gBStep + (long)kt * s.StrideBk : 0, addr.B, v);
+                }
+                if (bVecs > 2 * threads)
+                {
+                    bool v = bT ? kt + kB < kEnd && col0 + nB + 2 * bStep < s.N : kt + kB + 2 * bStep < kEnd && col0 + nB < s.N;
+                    CopyVec(gpu, s4, st + dB + 2 * threads, bv, v ? gB + 2 * gBStep + (long)kt * s.StrideBk : 0, addr.B, v);
+                }
+                if (bVecs > 3 * threads)
+                {
+                    bool v = bT ? kt + kB < kEnd && col0 + nB + 3 * bStep < s.N : kt + kB + 3 * bStep < kEnd && col0 + nB < s.N;
+                    CopyVec(gpu, s4, st + dB + 3 * threads, bv, v ? gB + 3 * gBStep + (long)kt * s.StrideBk : 0, addr.B, v);
+                }
+                if (bVecs > 4 * threads)
+                {
+                    bool v = bT ? kt + kB < kEnd && col0 + nB + 4 * bStep < s.N : kt + kB + 4 * bStep < kEnd && col0 + nB < s.N;
+                    CopyVec(gpu, s4, st + dB + 4 * threads, bv, v ? gB + 4 * gBStep + (long)kt * s.StrideBk : 0, addr.B, v);
+                }
+                if (bVecs > 5 * threads)
+                {
+                    bool v = bT ? kt + kB < kEnd && col0 + nB + 5 * bStep < s.N : kt + kB + 5 * bStep < kEnd && col0 + nB < s.N;
+                    CopyVec(gpu, s4, st + dB + 5 * threads, bv, v ? gB + 5 * gBStep + (long)kt * s.StrideBk : 0, addr.B, v);
+                }
+                if (bVecs > 6 * threads)
+                {
+                    bool v = bT ? kt + kB < kEnd && col0 + nB + 6 * bStep < s.N : kt + kB + 6 * bStep < kEnd && col0 + nB < s.N;
+                    CopyVec(gpu, s4, st + dB + 6 * threads, bv, v ? gB + 6 * gBStep + (long)kt * s.StrideBk : 0, addr.B, v);
+                }
+                if (bVecs > 7 * threads)
+                {
+                    bool v = bT ? kt + kB < kEnd && col0 + nB + 7 * bStep < s.N : kt + kB + 7 * bStep < kEnd && col0 + nB < s.N;
+                    CopyVec(gpu, s4, st + dB + 7 * threads, bv, v ? gB + 7 * gBStep + (long)kt * s.StrideBk : 0, addr.B, v);
+                }
+            }
+            CommitCopies(gpu);
+
+            // Four K steps per iteration; the fragment loads of a step are one address plus constant offsets.
+            for (int kq = 0; kq < kc4; kq++)
+            {
+                long xa = cs + aRow + (kq ^ sA);
+                Float4 va0 = s4[xa + 0 * lr * kc4];
+                Float4 va1 = s4[xa + 1 * lr * kc4];
+                Float4 va2 = s4[xa + 2 * lr * kc4];
+                Float4 va3 = s4[xa + 3 * lr * kc4];
+                Float4 va4 = s4[xa + 4 * lr * kc4];
+                Float4 va5 = s4[xa + 5 * lr * kc4];
+                Float4 va6 = s4[xa + 6 * lr * kc4];
+                Float4 va7 = s4[xa + 7 * lr * kc4];
+                if (bT)
+                {
+                    long xb = cs + bColT + (kq ^ sB);
+                    Float4 vb0 = s4[xb + 0 * lc * kc4];
+                    Float4 vb1 = s4[xb + 1 * lc * kc4];
+                    Float4 vb2 = s4[xb + 2 * lc * kc4];
+                    Float4 vb3 = s4[xb + 3 * lc * kc4];
+                    Float4 vb4 = s4[xb + 4 * lc * kc4];
+                    Float4 vb5 = s4[xb + 5 * lc * kc4];
+                    Float4 vb6 = s4[xb + 6 * lc * kc4];
+                    Float4 vb7 = s4[xb + 7 * lc * kc4];
+                    Float4 vb8 = s4[xb + 8 * lc * kc4];
+                    Float4 vb9 = s4[xb + 9 * lc * kc4];
+                    Float4 vb10 = s4[xb + 10 * lc * kc4];
+                    Float4 vb11 = s4[xb + 11 * lc * kc4];
+                    Float4 vb12 = s4[xb + 12 * lc * kc4];
+                    Float4 vb13 = s4[xb + 13 * lc * kc4];
+                    Float4 vb14 = s4[xb + 14 * lc * kc4];
+                    Float4 vb15 = s4[xb + 15 * lc * kc4];
+                    float a0_0 = va0.X;
+                    float a1_0 = va1.X;
+                    float a2_0 = va2.X;
+                    float a3_0 = va3.X;
+                    float a4_0 = va4.X;
+                    float a5_0 = va5.X;
+                    float a6_0 = va6.X;
+                    float a7_0 = va7.X;
+                    float b0_0 = vb0.X;
+                    float b1_0 = vb1.X;
+                    float b2_0 = vb2.X;
+                    float b3_0 = vb3.X;
+                    float b4_0 = vb4.X;
+                    float b5_0 = vb5.X;
+                    float b6_0 = vb6.X;
+                    float b7_0 = vb7.X;
+                    float b8_0 = vb8.X;
+                    float b9_0 = vb9.X;
+                    float b10_0 = vb10.X;
+                    float b11_0 = vb11.X;
+                    float b12_0 = vb12.X;
+                    float b13_0 = vb13.X;
+                    float b14_0 = vb14.X;
+                    float b15_0 = vb15.X;
+                    c0_0 += a0_0 * b0_0; c0_1 += a0_0 * b1_0; c0_2 += a0_0 * b2_0; c0_3 += a0_0 * b3_0; c0_4 += a0_0 * b4_0; c0_5 += a0_0 * b5_0; c0_6 += a0_0 * b6_0; c0_7 += a0_0 * b7_0; c0_8 += a0_0 * b8_0; c0_9 += a0_0 * b9_0; c0_10 += a0_0 * b10_0; c0_11 += a0_0 * b11_0; c0_12 += a0_0 * b12_0; c0_13 += a0_0 * b13_0; c0_14 += a0_0 * b14_0; c0_15 += a0_0 * b15_0;
+                    c1_0 += a1_0 * b0_0; c1_1 += a1_0 * b1_0; c1_2 += a1_0 * b2_0; c1_3 += a1_0 * b3_0; c1_4 += a1_0 * b4_0; c1_5 += a1_0 * b5_0; c1_6 += a1_0 * b6_0; c1_7 += a1_0 * b7_0; c1_8 += a1_0 * b8_0; c1_9 += a1_0 * b9_0; c1_10 += a1_0 * b10_0; c1_11 += a1_0 * b11_0; c1_12 += a1_0 * b12_0; c1_13 += a1_0 * b13_0; c1_14 += a1_0 * b14_0; c1_15 += a1_0 * b15_0;
+                    c2_0 += a2_0 * b0_0; c2_1 += a2_0 * b1_0; c2_2 += a2_0 * b2_0; c2_3 += a2_0 * b3_0; c2_4 += a2_0 * b4_0; c2_5 += a2_0 * b5_0; c2_6 += a2_0 * b6_0; c2_7 += a2_0 * b7_0; c2_8 += a2_0 * b8_0; c2_9 += a2_0 * b9_0; c2_10 += a2_0 * b10_0; c2_11 += a2_0 * b11_0; c2_12 += a2_0 * b12_0; c2_13 += a2_0 * b13_0; c2_14 += a2_0 * b14_0; c2_15 += a2_0 * b15_0;
+                    c3_0 += a3_0 * b0_0; c3_1 += a3_0 * b1_0; c3_2 += a3_0 * b2_0; c3_3 += a3_0 * b3_0; c3_4 += a3_0 * b4_0; c3_5 += a3_0 * b5_0; c3_6 += a3_0 * b6_0; c3_7 += a3_0 * b7_0; c3_8 += a3_0 * b8_0; c3_9 += a3_0 * b9_0; c3_10 += a3_0 * b10_0; c3_11 += a3_0 * b11_0; c3_12 += a3_0 * b12_0; c3_13 += a3_0 * b13_0; c3_14 += a3_0 * b14_0; c3_15 += a3_0 * b15_0;
+                    c4_0 += a4_0 * b0_0; c4_1 += a4_0 * b1_0; c4_2 += a4_0 * b2_0; c4_3 += a4_0 * b3_0; c4_4 += a4_0 * b4_0; c4_5 += a4_0 * b5_0; c4_6 += a4_0 * b6_0; c4_7 += a4_0 * b7_0; c4_8 += a4_0 * b8_0; c4_9 += a4_0 * b9_0; c4_10 += a4_0 * b10_0; c4_11 += a4_0 * b11_0; c4_12 += a4_0 * b12_0; c4_13 += a4_0 * b13_0; c4_14 += a4_0 * b14_0; c4_15 += a4_0 * b15_0;
+                    c5_0 += a5_0 * b0_0; c5_1 += a5_0 * b1_0; c5_2 += a5_0 * b2_0; c5_3 += a5_0 * b3_0; c5_4 += a5_0 * b4_0; c5_5 += a5_0 * b5_0; c5_6 += a5_0 * b6_0; c5_7 += a5_0 * b7_0; c5_8 += a5_0 * b8_0; c5_9 += a5_0 * b9_0; c5_10 += a5_0 * b10_0; c5_11 += a5_0 * b11_0; c5_12 += a5_0 * b12_0; c5_13 += a5_0 * b13_0; c5_14 += a5_0 * b14_0; c5_15 += a5_0 * b15_0;
+                    c6_0 += a6_0 * b0_0; c6_1 += a6_0 * b1_0; c6_2 += a6_0 * b2_0; c6_3 += a6_0 * b3_0; c6_4 += a6_0 * b4_0; c6_5 += a6_0 * b5_0; c6_6 += a6_0 * b6_0; c6_7 += a6_0 * b7_0; c6_8 += a6_0 * b8_0; c6_9 += a6_0 * b9_0; c6_10 += a6_0 * b10_0; c6_11 += a6_0 * b11_0; c6_12 += a6_0 * b12_0; c6_13 += a6_0 * b13_0; c6_14 += a6_0 * b14_0; c6_15 += a6_0 * b15_0;
+                    c7_0 += a7_0 * b0_0; c7_1 += a7_0 * b1_0; c7_2 += a7_0 * b2_0; c7_3 += a7_0 * b3_0; c7_4 += a7_0 * b4_0; c7_5 += a7_0 * b5_0; c7_6 += a7_0 * b6_0; c7_7 += a7_0 * b7_0; c7_8 += a7_0 * b8_0; c7_9 += a7_0 * b9_0; c7_10 += a7_0 * b10_0; c7_11 += a7_0 * b11_0; c7_12 += a7_0 * b12_0; c7_13 += a7_0 * b13_0; c7_14 += a7_0 * b14_0; c7_15 += a7_0 * b15_0;
+                    float a0_1 = va0.Y;
+                    float a1_1 = va1.Y;
+                    float a2_1 = va2.Y;
+                    float a3_1 = va3.Y;
+                    float a4_1 = va4.Y;
+                    float a5_1 = va5.Y;
+                    float a6_1 = va6.Y;
+                    float a7_1 = va7.Y;
+                    float b0_1 = vb0.Y;
+                    float b1_1 = vb1.Y;
+                    float b2_1 = vb2.Y;
+                    float b3_1 = vb3.Y;
+                    float b4_1 = vb4.Y;
+                    float b5_1 = vb5.Y;
+                    float b6_1 = vb6.Y;
+                    float b7_1 = vb7.Y;
+                    float b8_1 = vb8.Y;
+                    float b9_1 = vb9.Y;
+                    float b10_1 = vb10.Y;
+                    float b11_1 = vb11.Y;
+                    float b12_1 = vb12.Y;
+                    float b13_1 = vb13.Y;
+                    float b14_1 = vb14.Y;
+                    float b15_1 = vb15.Y;
+                    c0_0 += a0_1 * b0_1; c0_1 += a0_1 * b1_1; c0_2 += a0_1 * b2_1; c0_3 += a0_1 * b3_1; c0_4 += a0_1 * b4_1; c0_5 += a0_1 * b5_1; c0_6 += a0_1 * b6_1; c0_7 += a0_1 * b7_1; c0_8 += a0_1 * b8_1; c0_9 += a0_1 * b9_1; c0_10 += a0_1 * b10_1; c0_11 += a0_1 * b11_1; c0_12 += a0_1 * b12_1; c0_13 += a0_1 * b13_1; c0_14 += a0_1 * b14_1; c0_15 += a0_1 * b15_1;
+                    c1_0 += a1_1 * b0_1; c1_1 += a1_1 * b1_1; c1_2 += a1_1 * b2_1; c1_3 += a1_1 * b3_1; c1_4 += a1_1 * b4_1; c1_5 += a1_1 * b5_1; c1_6 += a1_1 * b6_1; c1_7 += a1_1 * b7_1; c1_8 += a1_1 * b8_1; c1_9 += a1_1 * b9_1; c1_10 += a1_1 * b10_1; c1_11 += a1_1 * b11_1; c1_12 += a1_1 * b12_1; c1_13 += a1_1 * b13_1; c1_14 += a1_1 * b14_1; c1_15 += a1_1 * b15_1;
+                    c2_0 += a2_1 * b0_1; c2_1 += a2_1 * b1_1; c2_2 += a2_1 * b2_1; c2_3 += a2_1 * b3_1; c2_4 += a2_1 * b4_1; c2_5 += a2_1 * b5_1; c2_6 += a2_1 * b6_1; c2_7 += a2_1 * b7_1; c2_8 += a2_1 * b8_1; c2_9 += a2_1 * b9_1; c2_10 += a2_1 * b10_1; c2_11 += a2_1 * b11_1; c2_12 += a2_1 * b12_1; c2_13 += a2_1 * b13_1; c2_14 += a2_1 * b14_1; c2_15 += a2_1 * b15_1;
+                    c3_0 += a3_1 * b0_1; c3_1 += a3_1 * b1_1; c3_2 += a3_1 * b2_1; c3_3 += a3_1 * b3_1; c3_4 += a3_1 * b4_1; c3_5 += a3_1 * b5_1; c3_6 += a3_1 * b6_1; c3_7 += a3_1 * b7_1; c3_8 += a3_1 * b8_1; c3_9 += a3_1 * b9_1; c3_10 += a3_1 * b10_1; c3_11 += a3_1 * b11_1; c3_12 += a3_1 * b12_1; c3_13 += a3_1 * b13_1; c3_14 += a3_1 * b14_1; c3_15 += a3_1 * b15_1;
+                    c4_0 += a4_1 * b0_1; c4_1 += a4_1 * b1_1; c4_2 += a4_1 * b2_1; c4_3 += a4_1 * b3_1; c4_4 += a4_1 * b4_1; c4_5 += a4_1 * b5_1; c4_6 += a4_1 * b6_1; c4_7 += a4_1 * b7_1; c4_8 += a4_1 * b8_1; c4_9 += a4_1 * b9_1; c4_10 += a4_1 * b10_1; c4_11 += a4_1 * b11_1; c4_12 += a4_1 * b12_1; c4_13 += a4_1 * b13_1; c4_14 += a4_1 * b14_1; c4_15 += a4_1 * b15_1;
+                    c5_0 += a5_1 * b0_1; c5_1 += a5_1 * b1_1; c5_2 += a5_1 * b2_1; c5_3 += a5_1 * b3_1; c5_4 += a5_1 * b4_1; c5_5 += a5_1 * b5_1; c5_6 += a5_1 * b6_1; c5_7 += a5_1 * b7_1; c5_8 += a5_1 * b8_1; c5_9 += a5_1 * b9_1; c5_10 += a5_1 * b10_1; c5_11 += a5_1 * b11_1; c5_12 += a5_1 * b12_1; c5_13 += a5_1 * b13_1; c5_14 += a5_1 * b14_1; c5_15 += a5_1 * b15_1;
+                    c6_0 += a6_1 * b0_1; c6_1 += a6_1 * b1_1; c6_2 += a6_1 * b2_1; c6_3 += a6_1 * b3_1; c6_4 += a6_1 * b4_1; c6_5 += a6_1 * b5_1; c6_6 += a6_1 * b6_1; c6_7 += a6_1 * b7_1; c6_8 += a6_1 * b8_1; c6_9 += a6_1 * b9_1; c6_10 += a6_1 * b10_1; c6_11 += a6_1 * b11_1; c6_12 += a6_1 * b12_1; c6_13 += a6_1 * b13_1; c6_14 += a6_1 * b14_1; c6_15 += a6_1 * b15_1;
+                    c7_0 += a7_1 * b0_1; c7_1 += a7_1 * b1_1; c7_2 += a7_1 * b2_1; c7_3 += a7_1 * b3_1; c7_4 += a7_1 * b4_1; c7_5 += a7_1 * b5_1; c7_6 += a7_1 * b6_1; c7_7 += a7_1 * b7_1; c7_8 += a7_1 * b8_1; c7_9 += a7_1 * b9_1; c7_10 += a7_1 * b10_1; c7_11 += a7_1 * b11_1; c7_12 += a7_1 * b12_1; c7_13 += a7_1 * b13_1; c7_14 += a7_1 * b14_1; c7_15 += a7_1 * b15_1;
+                    float a0_2 = va0.Z;
+                    float a1_2 = va1.Z;
+                    float a2_2 = va2.Z;
+                    float a3_2 = va3.Z;
+                    float a4_2 = va4.Z;
+                    float a5_2 = va5.Z;
+                    float a6_2 = va6.Z;
+                    float a7_2 = va7.Z;
+                    float b0_2 = vb0.Z;
+                    float b1_2 = vb1.Z;
+                    float b2_2 = vb2.Z;
+                    float b3_2 = vb3.Z;
+                    float b4_2 = vb4.Z;
+                    float b5_2 = vb5.Z;
+                    float b6_2 = vb6.Z;
+                    float b7_2 = vb7.Z;
+                    float b8_2 = vb8.Z;
+                    float b9_2 = vb9.Z;
+                    float b10_2 = vb10.Z;
+                    float b11_2 = vb11.Z;
+                    float b12_2 = vb12.Z;
+                    float b13_2 = vb13.Z;
+                    float b14_2 = vb14.Z;
+                    float b15_2 = vb15.Z;
+                    c0_0 += a0_2 * b0_2; c0_1 += a0_2 * b1_2; c0_2 += a0_2 * b2_2; c0_3 += a0_2 * b3_2; c0_4 += a0_2 * b4_2; c0_5 += a0_2 * b5_2; c0_6 += a0_2 * b6_2; c0_7 += a0_2 * b7_2; c0_8 += a0_2 * b8_2; c0_9 += a0_2 * b9_2; c0_10 += a0_2 * b10_2; c0_11 += a0_2 * b11_2; c0_12 += a0_2 * b12_2; c0_13 += a0_2 * b13_2; c0_14 += a0_2 * b14_2; c0_15 += a0_2 * b15_2;
+                    c1_0 += a1_2 * b0_2; c1_1 += a1_2 * b1_2; c1_2 += a1_2 * b2_2; c1_3 += a1_2 * b3_2; c1_4 += a1_2 * b4_2; c1_5 += a1_2 * b5_2; c1_6 += a1_2 * b6_2; c1_7 += a1_2 * b7_2; c1_8 += a1_2 * b8_2; c1_9 += a1_2 * b9_2; c1_10 += a1_2 * b10_2; c1_11 += a1_2 * b11_2; c1_12 += a1_2 * b12_2; c1_13 += a1_2 * b13_2; c1_14 += a1_2 * b14_2; c1_15 += a1_2 * b15_2;
+                    c2_0 += a2_2 * b0_2; c2_1 += a2_2 * b1_2; c2_2 += a2_2 * b2_2; c2_3 += a2_2 * b3_2; c2_4 += a2_2 * b4_2; c2_5 += a2_2 * b5_2; c2_6 += a2_2 * b6_2; c2_7 += a2_2 * b7_2; c2_8 += a2_2 * b8_2; c2_9 += a2_2 * b9_2; c2_10 += a2_2 * b10_2; c2_11 += a2_2 * b11_2; c2_12 += a2_2 * b12_2; c2_13 += a2_2 * b13_2; c2_14 += a2_2 * b14_2; c2_15 += a2_2 * b15_2;
+                    c3_0 += a3_2 * b0_2; c3_1 += a3_2 * b1_2; c3_2 += a3_2 * b2_2; c3_3 += a3_2 * b3_2; c3_4 += a3_2 * b4_2; c3_5 += a3_2 * b5_2; c3_6 += a3_2 * b6_2; c3_7 += a3_2 * b7_2; c3_8 += a3_2 * b8_2; c3_9 += a3_2 * b9_2; c3_10 += a3_2 * b10_2; c3_11 += a3_2 * b11_2; c3_12 += a3_2 * b12_2; c3_13 += a3_2 * b13_2; c3_14 += a3_2 * b14_2; c3_15 += a3_2 * b15_2;
+                    c4_0 += a4_2 * b0_2; c4_1 += a4_2 * b1_2; c4_2 += a4_2 * b2_2; c4_3 += a4_2 * b3_2; c4_4 += a4_2 * b4_2; c4_5 += a4_2 * b5_2; c4_6 += a4_2 * b6_2; c4_7 += a4_2 * b7_2; c4_8 += a4_2 * b8_2; c4_9 += a4_2 * b9_2; c4_10 += a4_2 * b10_2; c4_11 += a4_2 * b11_2; c4_12 += a4_2 * b12_2; c4_13 += a4_2 * b13_2; c4_14 += a4_2 * b14_2; c4_15 += a4_2 * b15_2;
+                    c5_0 += a5_2 * b0_2; c5_1 += a5_2 * b1_2; c5_2 += a5_2 * b2_2; c5_3 += a5_2 * b3_2; c5_4 += a5_2 * b4_2; c5_5 += a5_2 * b5_2; c5_6 += a5_2 * b6_2; c5_7 += a5_2 * b7_2; c5_8 += a5_2 * b8_2; c5_9 += a5_2 * b9_2; c5_10 += a5_2 * b10_2; c5_11 += a5_2 * b11_2; c5_12 += a5_2 * b12_2; c5_13 += a5_2 * b13_2; c5_14 += a5_2 * b14_2; c5_15 += a5_2 * b15_2;
+                    c6_0 += a6_2 * b0_2; c6_1 += a6_2 * b1_2; c6_2 += a6_2 * b2_2; c6_3 += a6_2 * b3_2; c6_4 += a6_2 * b4_2; c6_5 += a6_2 * b5_2; c6_6 += a6_2 * b6_2; c6_7 += a6_2 * b7_2; c6_8 += a6_2 * b8_2; c6_9 += a6_2 * b9_2; c6_10 += a6_2 * b10_2; c6_11 += a6_2 * b11_2; c6_12 += a6_2 * b12_2; c6_13 += a6_2 * b13_2; c6_14 += a6_2 * b14_2; c6_15 += a6_2 * b15_2;
+                    c7_0 += a7_2 * b0_2; c7_1 += a7_2 * b1_2; c7_2 += a7_2 * b2_2; c7_3 += a7_2 * b3_2; c7_4 += a7_2 * b4_2; c7_5 += a7_2 * b5_2; c7_6 += a7_2 * b6_2; c7_7 += a7_2 * b7_2; c7_8 += a7_2 * b8_2; c7_9 += a7_2 * b9_2; c7_10 += a7_2 * b10_2; c7_11 += a7_2 * b11_2; c7_12 += a7_2 * b12_2; c7_13 += a7_2 * b13_2; c7_14 += a7_2 * b14_2; c7_15 += a7_2 * b15_2;
+                    float a0_3 = va0.W;
+                    float a1_3 = va1.W;
+                    float a2_3 = va2.W;
+                    float a3_3 = va3.W;
+                    float a4_3 = va4.W;
+                    float a5_3 = va5.W;
+                    float a6_3 = va6.W;
+                    float a7_3 = va7.W;
+                    float b0_3 = vb0.W;
+                    float b1_3 = vb1.W;
+                    float b2_3 = vb2.W;
+                    float b3_3 = vb3.W;
+                    float b4_3 = vb4.W;
+                    float b5_3 = vb5.W;
+                    float b6_3 = vb6.W;
+                    float b7_3 = vb7.W;
+                    float b8_3 = vb8.W;
+                    float b9_3 = vb9.W;
+                    float b10_3 = vb10.W;
+                    float b11_3 = vb11.W;
+                    float b12_3 = vb12.W;
+                    float b13_3 = vb13.W;
+                    float b14_3 = vb14.W;
+                    float b15_3 = vb15.W;
+                    c0_0 += a0_3 * b0_3; c0_1 += a0_3 * b1_3; c0_2 += a0_3 * b2_3; c0_3 += a0_3 * b3_3; c0_4 += a0_3 * b4_3; c0_5 += a0_3 * b5_3; c0_6 += a0_3 * b6_3; c0_7 += a0_3 * b7_3; c0_8 += a0_3 * b8_3; c0_9 += a0_3 * b9_3; c0_10 += a0_3 * b10_3; c0_11 += a0_3 * b11_3; c0_12 += a0_3 * b12_3; c0_13 += a0_3 * b13_3; c0_14 += a0_3 * b14_3; c0_15 += a0_3 * b15_3;
+                    c1_0 += a1_3 * b0_3; c1_1 += a1_3 * b1_3; c1_2 += a1_3 * b2_3; c1_3 += a1_3 * b3_3; c1_4 += a1_3 * b4_3; c1_5 += a1_3 * b5_3; c1_6 += a1_3 * b6_3; c1_7 += a1_3 * b7_3; c1_8 += a1_3 * b8_3; c1_9 += a1_3 * b9_3; c1_10 += a1_3 * b10_3; c1_11 += a1_3 * b11_3; c1_12 += a1_3 * b12_3; c1_13 += a1_3 * b13_3; c1_14 += a1_3 * b14_3; c1_15 += a1_3 * b15_3;
+                    c2_0 += a2_3 * b0_3; c2_1 += a2_3 * b1_3; c2_2 += a2_3 * b2_3; c2_3 += a2_3 * b3_3; c2_4 += a2_3 * b4_3; c2_5 += a2_3 * b5_3; c2_6 += a2_3 * b6_3; c2_7 += a2_3 * b7_3; c2_8 += a2_3 * b8_3; c2_9 += a2_3 * b9_3; c2_10 += a2_3 * b10_3; c2_11 += a2_3 * b11_3; c2_12 += a2_3 * b12_3; c2_13 += a2_3 * b13_3; c2_14 += a2_3 * b14_3; c2_15 += a2_3 * b15_3;
+                    c3_0 += a3_3 * b0_3; c3_1 += a3_3 * b1_3; c3_2 += a3_3 * b2_3; c3_3 += a3_3 * b3_3; c3_4 += a3_3 * b4_3; c3_5 += a3_3 * b5_3; c3_6 += a3_3 * b6_3; c3_7 += a3_3 * b7_3; c3_8 += a3_3 * b8_3; c3_9 += a3_3 * b9_3; c3_10 += a3_3 * b10_3; c3_11 += a3_3 * b11_3; c3_12 += a3_3 * b12_3; c3_13 += a3_3 * b13_3; c3_14 += a3_3 * b14_3; c3_15 += a3_3 * b15_3;
+                    c4_0 += a4_3 * b0_3; c4_1 += a4_3 * b1_3; c4_2 += a4_3 * b2_3; c4_3 += a4_3 * b3_3; c4_4 += a4_3 * b4_3; c4_5 += a4_3 * b5_3; c4_6 += a4_3 * b6_3; c4_7 += a4_3 * b7_3; c4_8 += a4_3 * b8_3; c4_9 += a4_3 * b9_3; c4_10 += a4_3 * b10_3; c4_11 += a4_3 * b11_3; c4_12 += a4_3 * b12_3; c4_13 += a4_3 * b13_3; c4_14 += a4_3 * b14_3; c4_15 += a4_3 * b15_3;
+                    c5_0 += a5_3 * b0_3; c5_1 += a5_3 * b1_3; c5_2 += a5_3 * b2_3; c5_3 += a5_3 * b3_3; c5_4 += a5_3 * b4_3; c5_5 += a5_3 * b5_3; c5_6 += a5_3 * b6_3; c5_7 += a5_3 * b7_3; c5_8 += a5_3 * b8_3; c5_9 += a5_3 * b9_3; c5_10 += a5_3 * b10_3; c5_11 += a5_3 * b11_3; c5_12 += a5_3 * b12_3; c5_13 += a5_3 * b13_3; c5_14 += a5_3 * b14_3; c5_15 += a5_3 * b15_3;
+                    c6_0 += a6_3 * b0_3; c6_1 += a6_3 * b1_3; c6_2 += a6_3 * b2_3; c6_3 += a6_3 * b3_3; c6_4 += a6_3 * b4_3; c6_5 += a6_3 * b5_3; c6_6 += a6_3 * b6_3; c6_7 += a6_3 * b7_3; c6_8 += a6_3 * b8_3; c6_9 += a6_3 * b9_3; c6_10 += a6_3 * b10_3; c6_11 += a6_3 * b11_3; c6_12 += a6_3 * b12_3; c6_13 += a6_3 * b13_3; c6_14 += a6_3 * b14_3; c6_15 += a6_3 * b15_3;
+                    c7_0 += a7_3 * b0_3; c7_1 += a7_3 * b1_3; c7_2 += a7_3 * b2_3; c7_3 += a7_3 * b3_3; c7_4 += a7_3 * b4_3; c7_5 += a7_3 * b5_3; c7_6 += a7_3 * b6_3; c7_7 += a7_3 * b7_3; c7_8 += a7_3 * b8_3; c7_9 += a7_3 * b9_3; c7_10 += a7_3 * b10_3; c7_11 += a7_3 * b11_3; c7_12 += a7_3 * b12_3; c7_13 += a7_3 * b13_3; c7_14 += a7_3 * b14_3; c7_15 += a7_3 * b15_3;
+                }
+                else
+                {
+                    long q = cs + bColN + (long)kq * 4 * (tileCols / 4);
+                    Float4 vb0_0 = s4[q + 0 * (tileCols / 4) + 0 * lc];
+                    Float4 vb1_0 = s4[q + 0 * (tileCols / 4) + 1 * lc];
+                    Float4 vb2_0 = s4[q + 0 * (tileCols / 4) + 2 * lc];
+                    Float4 vb3_0 = s4[q + 0 * (tileCols / 4) + 3 * lc];
+                    float a0_0 = va0.X;
+                    float a1_0 = va1.X;
+                    float a2_0 = va2.X;
+                    float a3_0 = va3.X;
+                    float a4_0 = va4.X;
+                    float a5_0 = va5.X;
+                    float a6_0 = va6.X;
+                    float a7_0 = va7.X;
+                    float b0_0 = vb0_0.X;
+                    float b1_0 = vb0_0.Y;
+                    float b2_0 = vb0_0.Z;
+                    float b3_0 = vb0_0.W;
+                    float b4_0 = vb1_0.X;
+                    float b5_0 = vb1_0.Y;
+                    float b6_0 = vb1_0.Z;
+                    float b7_0 = vb1_0.W;
+                    float b8_0 = vb2_0.X;
+                    float b9_0 = vb2_0.Y;
+                    float b10_0 = vb2_0.Z;
+                    float b11_0 = vb2_0.W;
+                    float b12_0 = vb3_0.X;
+                    float b13_0 = vb3_0.Y;
+                    float b14_0 = vb3_0.Z;
+                    float b15_0 = vb3_0.W;
+                    c0_0 += a0_0 * b0_0; c0_1 += a0_0 * b1_0; c0_2 += a0_0 * b2_0; c0_3 += a0_0 * b3_0; c0_4 += a0_0 * b4_0; c0_5 += a0_0 * b5_0; c0_6 += a0_0 * b6_0; c0_7 += a0_0 * b7_0; c0_8 += a0_0 * b8_0; c0_9 += a0_0 * b9_0; c0_10 += a0_0 * b10_0; c0_11 += a0_0 * b11_0; c0_12 += a0_0 * b12_0; c0_13 += a0_0 * b13_0; c0_14 += a0_0 * b14_0; c0_15 += a0_0 * b15_0;
+                    c1_0 += a1_0 * b0_0; c1_1 += a1_0 * b1_0; c1_2 += a1_0 * b2_0; c1_3 += a1_0 * b3_0; c1_4 += a1_0 * b4_0; c1_5 += a1_0 * b5_0; c1_6 += a1_0 * b6_0; c1_7 += a1_0 * b7_0; c1_8 += a1_0 * b8_0; c1_9 += a1_0 * b9_0; c1_10 += a1_0 * b10_0; c1_11 += a1_0 * b11_0; c1_12 += a1_0 * b12_0; c1_13 += a1_0 * b13_0; c1_14 += a1_0 * b14_0; c1_15 += a1_0 * b15_0;
+                    c2_0 += a2_0 * b0_0; c2_1 += a2_0 * b1_0; c2_2 += a2_0 * b2_0; c2_3 += a2_0 * b3_0; c2_4 += a2_0 * b4_0; c2_5 += a2_0 * b5_0; c2_6 += a2_0 * b6_0; c2_7 += a2_0 * b7_0; c2_8 += a2_0 * b8_0; c2_9 += a2_0 * b9_0; c2_10 += a2_0 * b10_0; c2_11 += a2_0 * b11_0; c2_12 += a2_0 * b12_0; c2_13 += a2_0 * b13_0; c2_14 += a2_0 * b14_0; c2_15 += a2_0 * b15_0;
+                    c3_0 += a3_0 * b0_0; c3_1 += a3_0 * b1_0; c3_2 += a3_0 * b2_0; c3_3 += a3_0 * b3_0; c3_4 += a3_0 * b4_0; c3_5 += a3_0 * b5_0; c3_6 += a3_0 * b6_0; c3_7 += a3_0 * b7_0; c3_8 += a3_0 * b8_0; c3_9 += a3_0 * b9_0; c3_10 += a3_0 * b10_0; c3_11 += a3_0 * b11_0; c3_12 += a3_0 * b12_0; c3_13 += a3_0 * b13_0; c3_14 += a3_0 * b14_0; c3_15 += a3_0 * b15_0;
+                    c4_0 += a4_0 * b0_0; c4_1 += a4_0 * b1_0; c4_2 += a4_0 * b2_0; c4_3 += a4_0 * b3_0; c4_4 += a4_0 * b4_0; c4_5 += a4_0 * b5_0; c4_6 += a4_0 * b6_0; c4_7 += a4_0 * b7_0; c4_8 += a4_0 * b8_0; c4_9 += a4_0 * b9_0; c4_10 += a4_0 * b10_0; c4_11 += a4_0 * b11_0; c4_12 += a4_0 * b12_0; c4_13 += a4_0 * b13_0; c4_14 += a4_0 * b14_0; c4_15 += a4_0 * b15_0;
+                    c5_0 += a5_0 * b0_0; c5_1 += a5_0 * b1_0; c5_2 += a5_0 * b2_0; c5_3 += a5_0 * b3_0; c5_4 += a5_0 * b4_0; c5_5 += a5_0 * b5_0; c5_6 += a5_0 * b6_0; c5_7 += a5_0 * b7_0; c5_8 += a5_0 * b8_0; c5_9 += a5_0 * b9_0; c5_10 += a5_0 * b10_0; c5_11 += a5_0 * b11_0; c5_12 += a5_0 * b12_0; c5_13 += a5_0 * b13_0; c5_14 += a5_0 * b14_0; c5_15 += a5_0 * b15_0;
+                    c6_0 += a6_0 * b0_0; c6_1 += a6_0 * b1_0; c6_2 += a6_0 * b2_0; c6_3 += a6_0 * b3_0; c6_4 += a6_0 * b4_0; c6_5 += a6_0 * b5_0; c6_6 += a6_0 * b6_0; c6_7 += a6_0 * b7_0; c6_8 += a6_0 * b8_0; c6_9 += a6_0 * b9_0; c6_10 += a6_0 * b10_0; c6_11 += a6_0 * b11_0; c6_12 += a6_0 * b12_0; c6_13 += a6_0 * b13_0; c6_14 += a6_0 * b14_0; c6_15 += a6_0 * b15_0;
+                    c7_0 += a7_0 * b0_0; c7_1 += a7_0 * b1_0; c7_2 += a7_0 * b2_0; c7_3 += a7_0 * b3_0; c7_4 += a7_0 * b4_0; c7_5 += a7_0 * b5_0; c7_6 += a7_0 * b6_0; c7_7 += a7_0 * b7_0; c7_8 += a7_0 * b8_0; c7_9 += a7_0 * b9_0; c7_10 += a7_0 * b10_0; c7_11 += a7_0 * b11_0; c7_12 += a7_0 * b12_0; c7_13 += a7_0 * b13_0; c7_14 += a7_0 * b14_0; c7_15 += a7_0 * b15_0;
+                    Float4 vb0_1 = s4[q + 1 * (tileCols / 4) + 0 * lc];
+                    Float4 vb1_1 = s4[q + 1 * (tileCols / 4) + 1 * lc];
+                    Float4 vb2_1 = s4[q + 1 * (tileCols / 4) + 2 * lc];
+                    Float4 vb3_1 = s4[q + 1 * (tileCols / 4) + 3 * lc];
+                    float a0_1 = va0.Y;
+                    float a1_1 = va1.Y;
+                    float a2_1 = va2.Y;
+                    float a3_1 = va3.Y;
+                    float a4_1 = va4.Y;
+                    float a5_1 = va5.Y;
+                    float a6_1 = va6.Y;
+                    float a7_1 = va7.Y;
+                    float b0_1 = vb0_1.X;
+                    float b1_1 = vb0_1.Y;
+                    float b2_1 = vb0_1.Z;
+                    float b3_1 = vb0_1.W;
+                    float b4_1 = vb1_1.X;
+                    float b5_1 = vb1_1.Y;
+                    float b6_1 = vb1_1.Z;
+                    float b7_1 = vb1_1.W;
+                    float b8_1 = vb2_1.X;
+                    float b9_1 = vb2_1.Y;
+                    float b10_1 = vb2_1.Z;
+                    float b11_1 = vb2_1.W;
+                    float b12_1 = vb3_1.X;
+                    float b13_1 = vb3_1.Y;
+                    float b14_1 = vb3_1.Z;
+                    float b15_1 = vb3_1.W;
+                    c0_0 += a0_1 * b0_1; c0_1 += a0_1 * b1_1; c0_2 += a0_1 * b2_1; c0_3 += a0_1 * b3_1; c0_4 += a0_1 * b4_1; c0_5 += a0_1 * b5_1; c0_6 += a0_1 * b6_1; c0_7 += a0_1 * b7_1; c0_8 += a0_1 * b8_1; c0_9 += a0_1 * b9_1; c0_10 += a0_1 * b10_1; c0_11 += a0_1 * b11_1; c0_12 += a0_1 * b12_1; c0_13 += a0_1 * b13_1; c0_14 += a0_1 * b14_1; c0_15 += a0_1 * b15_1;
+                    c1_0 += a1_1 * b0_1; c1_1 += a1_1 * b1_1; c1_2 += a1_1 * b2_1; c1_3 += a1_1 * b3_1; c1_4 += a1_1 * b4_1; c1_5 += a1_1 * b5_1; c1_6 += a1_1 * b6_1; c1_7 += a1_1 * b7_1; c1_8 += a1_1 * b8_1; c1_9 += a1_1 * b9_1; c1_10 += a1_1 * b10_1; c1_11 += a1_1 * b11_1; c1_12 += a1_1 * b12_1; c1_13 += a1_1 * b13_1; c1_14 += a1_1 * b14_1; c1_15 += a1_1 * b15_1;
+                    c2_0 += a2_1 * b0_1; c2_1 += a2_1 * b1_1; c2_2 += a2_1 * b2_1; c2_3 += a2_1 * b3_1; c2_4 += a2_1 * b4_1; c2_5 += a2_1 * b5_1; c2_6 += a2_1 * b6_1; c2_7 += a2_1 * b7_1; c2_8 += a2_1 * b8_1; c2_9 += a2_1 * b9_1; c2_10 += a2_1 * b10_1; c2_11 += a2_1 * b11_1; c2_12 += a2_1 * b12_1; c2_13 += a2_1 * b13_1; c2_14 += a2_1 * b14_1; c2_15 += a2_1 * b15_1;
+                    c3_0 += a3_1 * b0_1; c3_1 += a3_1 * b1_1; c3_2 += a3_1 * b2_1; c3_3 += a3_1 * b3_1; c3_4 += a3_1 * b4_1; c3_5 += a3_1 * b5_1; c3_6 += a3_1 * b6_1; c3_7 += a3_1 * b7_1; c3_8 += a3_1 * b8_1; c3_9 += a3_1 * b9_1; c3_10 += a3_1 * b10_1; c3_11 += a3_1 * b11_1; c3_12 += a3_1 * b12_1; c3_13 += a3_1 * b13_1; c3_14 += a3_1 * b14_1; c3_15 += a3_1 * b15_1;
+                    c4_0 += a4_1 * b0_1; c4_1 += a4_1 * b1_1; c4_2 += a4_1 * b2_1; c4_3 += a4_1 * b3_1; c4_4 += a4_1 * b4_1; c4_5 += a4_1 * b5_1; c4_6 += a4_1 * b6_1; c4_7 += a4_1 * b7_1; c4_8 += a4_1 * b8_1; c4_9 += a4_1 * b9_1; c4_10 += a4_1 * b10_1; c4_11 += a4_1 * b11_1; c4_12 += a4_1 * b12_1; c4_13 += a4_1 * b13_1; c4_14 += a4_1 * b14_1; c4_15 += a4_1 * b15_1;
+                    c5_0 += a5_1 * b0_1; c5_1 += a5_1 * b1_1; c5_2 += a5_1 * b2_1; c5_3 += a5_1 * b3_1; c5_4 += a5_1 * b4_1; c5_5 += a5_1 * b5_1; c5_6 += a5_1 * b6_1; c5_7 += a5_1 * b7_1; c5_8 += a5_1 * b8_1; c5_9 += a5_1 * b9_1; c5_10 += a5_1 * b10_1; c5_11 += a5_1 * b11_1; c5_12 += a5_1 * b12_1; c5_13 += a5_1 * b13_1; c5_14 += a5_1 * b14_1; c5_15 += a5_1 * b15_1;
+                    c6_0 += a6_1 * b0_1; c6_1 += a6_1 * b1_1; c6_2 += a6_1 * b2_1; c6_3 += a6_1 * b3_1; c6_4 += a6_1 * b4_1; c6_5 += a6_1 * b5_1; c6_6 += a6_1 * b6_1; c6_7 += a6_1 * b7_1; c6_8 += a6_1 * b8_1; c6_9 += a6_1 * b9_1; c6_10 += a6_1 * b10_1; c6_11 += a6_1 * b11_1; c6_12 += a6_1 * b12_1; c6_13 += a6_1 * b13_1; c6_14 += a6_1 * b14_1; c6_15 += a6_1 * b15_1;
+                    c7_0 += a7_1 * b0_1; c7_1 += a7_1 * b1_1; c7_2 += a7_1 * b2_1; c7_3 += a7_1 * b3_1; c7_4 += a7_1 * b4_1; c7_5 += a7_1 * b5_1; c7_6 += a7_1 * b6_1; c7_7 += a7_1 * b7_1; c7_8 += a7_1 * b8_1; c7_9 += a7_1 * b9_1; c7_10 += a7_1 * b10_1; c7_11 += a7_1 * b11_1; c7_12 += a7_1 * b12_1; c7_13 += a7_1 * b13_1; c7_14 += a7_1 * b14_1; c7_15 += a7_1 * b15_1;
+                    Float4 vb0_2 = s4[q + 2 * (tileCols / 4) + 0 * lc];
+                    Float4 vb1_2 = s4[q + 2 * (tileCols / 4) + 1 * lc];
+                    Float4 vb2_2 = s4[q + 2 * (tileCols / 4) + 2 * lc];
+                    Float4 vb3_2 = s4[q + 2 * (tileCols / 4) + 3 * lc];
+                    float a0_2 = va0.Z;
+                    float a1_2 = va1.Z;
+                    float a2_2 = va2.Z;
+                    float a3_2 = va3.Z;
+                    float a4_2 = va4.Z;
+                    float a5_2 = va5.Z;
+                    float a6_2 = va6.Z;
+                    float a7_2 = va7.Z;
+                    float b0_2 = vb0_2.X;
+                    float b1_2 = vb0_2.Y;
+                    float b2_2 = vb0_2.Z;
+                    float b3_2 = vb0_2.W;
+                    float b4_2 = vb1_2.X;
+                    float b5_2 = vb1_2.Y;
+                    float b6_2 = vb1_2.Z;
+                    float b7_2 = vb1_2.W;
+                    float b8_2 = vb2_2.X;
+                    float b9_2 = vb2_2.Y;
+                    float b10_2 = vb2_2.Z;
+                    float b11_2 = vb2_2.W;
+                    float b12_2 = vb3_2.X;
+                    float b13_2 = vb3_2.Y;
+                    float b14_2 = vb3_2.Z;
+                    float b15_2 = vb3_2.W;
+                    c0_0 += a0_2 * b0_2; c0_1 += a0_2 * b1_2; c0_2 += a0_2 * b2_2; c0_3 += a0_2 * b3_2; c0_4 += a0_2 * b4_2; c0_5 += a0_2 * b5_2; c0_6 += a0_2 * b6_2; c0_7 += a0_2 * b7_2; c0_8 += a0_2 * b8_2; c0_9 += a0_2 * b9_2; c0_10 += a0_2 * b10_2; c0_11 += a0_2 * b11_2; c0_12 += a0_2 * b12_2; c0_13 += a0_2 * b13_2; c0_14 += a0_2 * b14_2; c0_15 += a0_2 * b15_2;
+                    c1_0 += a1_2 * b0_2; c1_1 += a1_2 * b1_2; c1_2 += a1_2 * b2_2; c1_3 += a1_2 * b3_2; c1_4 += a1_2 * b4_2; c1_5 += a1_2 * b5_2; c1_6 += a1_2 * b6_2; c1_7 += a1_2 * b7_2; c1_8 += a1_2 * b8_2; c1_9 += a1_2 * b9_2; c1_10 += a1_2 * b10_2; c1_11 += a1_2 * b11_2; c1_12 += a1_2 * b12_2; c1_13 += a1_2 * b13_2; c1_14 += a1_2 * b14_2; c1_15 += a1_2 * b15_2;
+                    c2_0 += a2_2 * b0_2; c2_1 += a2_2 * b1_2; c2_2 += a2_2 * b2_2; c2_3 += a2_2 * b3_2; c2_4 += a2_2 * b4_2; c2_5 += a2_2 * b5_2; c2_6 += a2_2 * b6_2; c2_7 += a2_2 * b7_2; c2_8 += a2_2 * b8_2; c2_9 += a2_2 * b9_2; c2_10 += a2_2 * b10_2; c2_11 += a2_2 * b11_2; c2_12 += a2_2 * b12_2; c2_13 += a2_2 * b13_2; c2_14 += a2_2 * b14_2; c2_15 += a2_2 * b15_2;
+                    c3_0 += a3_2 * b0_2; c3_1 += a3_2 * b1_2; c3_2 += a3_2 * b2_2; c3_3 += a3_2 * b3_2; c3_4 += a3_2 * b4_2; c3_5 += a3_2 * b5_2; c3_6 += a3_2 * b6_2; c3_7 += a3_2 * b7_2; c3_8 += a3_2 * b8_2; c3_9 += a3_2 * b9_2; c3_10 += a3_2 * b10_2; c3_11 += a3_2 * b11_2; c3_12 += a3_2 * b12_2; c3_13 += a3_2 * b13_2; c3_14 += a3_2 * b14_2; c3_15 += a3_2 * b15_2;
+                    c4_0 += a4_2 * b0_2; c4_1 += a4_2 * b1_2; c4_2 += a4_2 * b2_2; c4_3 += a4_2 * b3_2; c4_4 += a4_2 * b4_2; c4_5 += a4_2 * b5_2; c4_6 += a4_2 * b6_2; c4_7 += a4_2 * b7_2; c4_8 += a4_2 * b8_2; c4_9 += a4_2 * b9_2; c4_10 += a4_2 * b10_2; c4_11 += a4_2 * b11_2; c4_12 += a4_2 * b12_2; c4_13 += a4_2 * b13_2; c4_14 += a4_2 * b14_2; c4_15 += a4_2 * b15_2;
+                    c5_0 += a5_2 * b0_2; c5_1 += a5_2 * b1_2; c5_2 += a5_2 * b2_2; c5_3 += a5_2 * b3_2; c5_4 += a5_2 * b4_2; c5_5 += a5_2 * b5_2; c5_6 += a5_2 * b6_2; c5_7 += a5_2 * b7_2; c5_8 += a5_2 * b8_2; c5_9 += a5_2 * b9_2; c5_10 += a5_2 * b10_2; c5_11 += a5_2 * b11_2; c5_12 += a5_2 * b12_2; c5_13 += a5_2 * b13_2; c5_14 += a5_2 * b14_2; c5_15 += a5_2 * b15_2;
+                    c6_0 += a6_2 * b0_2; c6_1 += a6_2 * b1_2; c6_2 += a6_2 * b2_2; c6_3 += a6_2 * b3_2; c6_4 += a6_2 * b4_2; c6_5 += a6_2 * b5_2; c6_6 += a6_2 * b6_2; c6_7 += a6_2 * b7_2; c6_8 += a6_2 * b8_2; c6_9 += a6_2 * b9_2; c6_10 += a6_2 * b10_2; c6_11 += a6_2 * b11_2; c6_12 += a6_2 * b12_2; c6_13 += a6_2 * b13_2; c6_14 += a6_2 * b14_2; c6_15 += a6_2 * b15_2;
+                    c7_0 += a7_2 * b0_2; c7_1 += a7_2 * b1_2; c7_2 += a7_2 * b2_2; c7_3 += a7_2 * b3_2; c7_4 += a7_2 * b4_2; c7_5 += a7_2 * b5_2; c7_6 += a7_2 * b6_2; c7_7 += a7_2 * b7_2; c7_8 += a7_2 * b8_2; c7_9 += a7_2 * b9_2; c7_10 += a7_2 * b10_2; c7_11 += a7_2 * b11_2; c7_12 += a7_2 * b12_2; c7_13 += a7_2 * b13_2; c7_14 += a7_2 * b14_2; c7_15 += a7_2 * b15_2;
+                    Float4 vb0_3 = s4[q + 3 * (tileCols / 4) + 0 * lc];
+                    Float4 vb1_3 = s4[q + 3 * (tileCols / 4) + 1 * lc];
+                    Float4 vb2_3 = s4[q + 3 * (tileCols / 4) + 2 * lc];
+                    Float4 vb3_3 = s4[q + 3 * (tileCols / 4) + 3 * lc];
+                    float a0_3 = va0.W;
+                    float a1_3 = va1.W;
+                    float a2_3 = va2.W;
+                    float a3_3 = va3.W;
+                    float a4_3 = va4.W;
+                    float a5_3 = va5.W;
+                    float a6_3 = va6.W;
+                    float a7_3 = va7.W;
+                    float b0_3 = vb0_3.X;
+                    float b1_3 = vb0_3.Y;
+                    float b2_3 = vb0_3.Z;
+                    float b3_3 = vb0_3.W;
+                    float b4_3 = vb1_3.X;
+                    float b5_3 = vb1_3.Y;
+                    float b6_3 = vb1_3.Z;
+                    float b7_3 = vb1_3.W;
+                    float b8_3 = vb2_3.X;
+                    float b9_3 = vb2_3.Y;
+                    float b10_3 = vb2_3.Z;
+                    float b11_3 = vb2_3.W;
+                    float b12_3 = vb3_3.X;
+                    float b13_3 = vb3_3.Y;
+                    float b14_3 = vb3_3.Z;
+                    float b15_3 = vb3_3.W;
+                    c0_0 += a0_3 * b0_3; c0_1 += a0_3 * b1_3; c0_2 += a0_3 * b2_3; c0_3 += a0_3 * b3_3; c0_4 += a0_3 * b4_3; c0_5 += a0_3 * b5_3; c0_6 += a0_3 * b6_3; c0_7 += a0_3 * b7_3; c0_8 += a0_3 * b8_3; c0_9 += a0_3 * b9_3; c0_10 += a0_3 * b10_3; c0_11 += a0_3 * b11_3; c0_12 += a0_3 * b12_3; c0_13 += a0_3 * b13_3; c0_14 += a0_3 * b14_3; c0_15 += a0_3 * b15_3;
+                    c1_0 += a1_3 * b0_3; c1_1 += a1_3 * b1_3; c1_2 += a1_3 * b2_3; c1_3 += a1_3 * b3_3; c1_4 += a1_3 * b4_3; c1_5 += a1_3 * b5_3; c1_6 += a1_3 * b6_3; c1_7 += a1_3 * b7_3; c1_8 += a1_3 * b8_3; c1_9 += a1_3 * b9_3; c1_10 += a1_3 * b10_3; c1_11 += a1_3 * b11_3; c1_12 += a1_3 * b12_3; c1_13 += a1_3 * b13_3; c1_14 += a1_3 * b14_3; c1_15 += a1_3 * b15_3;
+                    c2_0 += a2_3 * b0_3; c2_1 += a2_3 * b1_3; c2_2 += a2_3 * b2_3; c2_3 += a2_3 * b3_3; c2_4 += a2_3 * b4_3; c2_5 += a2_3 * b5_3; c2_6 += a2_3 * b6_3; c2_7 += a2_3 * b7_3; c2_8 += a2_3 * b8_3; c2_9 += a2_3 * b9_3; c2_10 += a2_3 * b10_3; c2_11 += a2_3 * b11_3; c2_12 += a2_3 * b12_3; c2_13 += a2_3 * b13_3; c2_14 += a2_3 * b14_3; c2_15 += a2_3 * b15_3;
+                    c3_0 += a3_3 * b0_3; c3_1 += a3_3 * b1_3; c3_2 += a3_3 * b2_3; c3_3 += a3_3 * b3_3; c3_4 += a3_3 * b4_3; c3_5 += a3_3 * b5_3; c3_6 += a3_3 * b6_3; c3_7 += a3_3 * b7_3; c3_8 += a3_3 * b8_3; c3_9 += a3_3 * b9_3; c3_10 += a3_3 * b10_3; c3_11 += a3_3 * b11_3; c3_12 += a3_3 * b12_3; c3_13 += a3_3 * b13_3; c3_14 += a3_3 * b14_3; c3_15 += a3_3 * b15_3;
+                    c4_0 += a4_3 * b0_3; c4_1 += a4_3 * b1_3; c4_2 += a4_3 * b2_3; c4_3 += a4_3 * b3_3; c4_4 += a4_3 * b4_3; c4_5 += a4_3 * b5_3; c4_6 += a4_3 * b6_3; c4_7 += a4_3 * b7_3; c4_8 += a4_3 * b8_3; c4_9 += a4_3 * b9_3; c4_10 += a4_3 * b10_3; c4_11 += a4_3 * b11_3; c4_12 += a4_3 * b12_3; c4_13 += a4_3 * b13_3; c4_14 += a4_3 * b14_3; c4_15 += a4_3 * b15_3;
+                    c5_0 += a5_3 * b0_3; c5_1 += a5_3 * b1_3; c5_2 += a5_3 * b2_3; c5_3 += a5_3 * b3_3; c5_4 += a5_3 * b4_3; c5_5 += a5_3 * b5_3; c5_6 += a5_3 * b6_3; c5_7 += a5_3 * b7_3; c5_8 += a5_3 * b8_3; c5_9 += a5_3 * b9_3; c5_10 += a5_3 * b10_3; c5_11 += a5_3 * b11_3; c5_12 += a5_3 * b12_3; c5_13 += a5_3 * b13_3; c5_14 += a5_3 * b14_3; c5_15 += a5_3 * b15_3;
+                    c6_0 += a6_3 * b0_3; c6_1 += a6_3 * b1_3; c6_2 += a6_3 * b2_3; c6_3 += a6_3 * b3_3; c6_4 += a6_3 * b4_3; c6_5 += a6_3 * b5_3; c6_6 += a6_3 * b6_3; c6_7 += a6_3 * b7_3; c6_8 += a6_3 * b8_3; c6_9 += a6_3 * b9_3; c6_10 += a6_3 * b10_3; c6_11 += a6_3 * b11_3; c6_12 += a6_3 * b12_3; c6_13 += a6_3 * b13_3; c6_14 += a6_3 * b14_3; c6_15 += a6_3 * b15_3;
+                    c7_0 += a7_3 * b0_3; c7_1 += a7_3 * b1_3; c7_2 += a7_3 * b2_3; c7_3 += a7_3 * b3_3; c7_4 += a7_3 * b4_3; c7_5 += a7_3 * b5_3; c7_6 += a7_3 * b6_3; c7_7 += a7_3 * b7_3; c7_8 += a7_3 * b8_3; c7_9 += a7_3 * b9_3; c7_10 += a7_3 * b10_3; c7_11 += a7_3 * b11_3; c7_12 += a7_3 * b12_3; c7_13 += a7_3 * b13_3; c7_14 += a7_3 * b14_3; c7_15 += a7_3 * b15_3;
+                }
+            }
+
+            cs = cs == 2 * stageVecs ? 0 : cs + stageVecs;
+            ws = ws == 2 * stageVecs ? 0 : ws + stageVecs;
+        }
+
+        WaitAllCopies(gpu);
+        long cBase = s.SplitK > 1 ? split * s.BatchC : batch * s.BatchC;
+        long biasBase = batch * s.BatchBias;
+        int r0 = row0 + tr + 0 * lr;
+        int r1 = row0 + tr + 1 * lr;
+        int r2 = row0 + tr + 2 * lr;
+        int r3 = row0 + tr + 3 * lr;
+        int r4 = row0 + tr + 4 * lr;
+        int r5 = row0 + tr + 5 * lr;
+        int r6 = row0 + tr + 6 * lr;
+        int r7 = row0 + tr + 7 * lr;
+        int n0 = bT ? col0 + tcT + 0 * lc : col0 + tc + 0 * 4 * lc + 0;
+        int n1 = bT ? col0 + tcT + 1 * lc : col0 + tc + 0 * 4 * lc + 1;
+        int n2 = bT ? col0 + tcT + 2 * lc : col0 + tc + 0 * 4 * lc + 2;
+        int n3 = bT ? col0 + tcT + 3 * lc : col0 + tc + 0 * 4 * lc + 3;
+        int n4 = bT ? col0 + tcT + 4 * lc : col0 + tc + 1 * 4 * lc + 0;
+        int n5 = bT ? col0 + tcT + 5 * lc : col0 + tc + 1 * 4 * lc + 1;
+        int n6 = bT ? col0 + tcT + 6 * lc : col0 + tc + 1 * 4 * lc + 2;
+        int n7 = bT ? col0 + tcT + 7 * lc : col0 + tc + 1 * 4 * lc + 3;
+        int n8 = bT ? col0 + tcT + 8 * lc : col0 + tc + 2 * 4 * lc + 0;
+        int n9 = bT ? col0 + tcT + 9 * lc : col0 + tc + 2 * 4 * lc + 1;
+        int n10 = bT ? col0 + tcT + 10 * lc : col0 + tc + 2 * 4 * lc + 2;
+        int n11 = bT ? col0 + tcT + 11 * lc : col0 + tc + 2 * 4 * lc + 3;
+        int n12 = bT ? col0 + tcT + 12 * lc : col0 + tc + 3 * 4 * lc + 0;
+        int n13 = bT ? col0 + tcT + 13 * lc : col0 + tc + 3 * 4 * lc + 1;
+        int n14 = bT ? col0 + tcT + 14 * lc : col0 + tc + 3 * 4 * lc + 2;
+        int n15 = bT ? col0 + tcT + 15 * lc : col0 + tc + 3 * 4 * lc + 3;
+        if (r0 < s.M)
+        {
+            Store(c, bias, s, cBase, biasBase, r0, n0, c0_0);
+            Store(c, bias, s, cBase, biasBase, r0, n1, c0_1);
+            Store(c, bias, s, cBase, biasBase, r0, n2, c0_2);
+            Store(c, bias, s, cBase, biasBase, r0, n3, c0_3);
+            Store(c, bias, s, cBase, biasBase, r0, n4, c0_4);
+            Store(c, bias, s, cBase, biasBase, r0, n5, c0_5);
+            Store(c, bias, s, cBase, biasBase, r0, n6, c0_6);
+            Store(c, bias, s, cBase, biasBase, r0, n7, c0_7);
+            Store(c, bias, s, cBase, biasBase, r0, n8, c0_8);
+            Store(c, bias, s, cBase, biasBase, r0, n9, c0_9);
+            Store(c, bias, s, cBase, biasBase, r0, n10, c0_10);
+            Store(c, bias, s, cBase, biasBase, r0, n11, c0_11);
+            Store(c, bias, s, cBase, biasBase, r0, n12, c0_12);
+            Store(c, bias, s, cBase, biasBase, r0, n13, c0_13);
+            Store(c, bias, s, cBase, biasBase, r0, n14, c0_14);
+            Store(c, bias, s, cBase, biasBase, r0, n15, c0_15);
+        }
+        if (r1 < s.M)
+        {
+            Store(c, bias, s, cBase, biasBase, r1, n0, c1_0);
+            Store(c, bias, s, cBase, biasBase, r1, n1, c1_1);
+            Store(c, bias, s, cBase, biasBase, r1, n2, c1_2);
+            Store(c, bias, s, cBase, biasBase, r1, n3, c1_3);
+            Store(c, bias, s, cBase, biasBase, r1, n4, c1_4);
+            Store(c, bias, s, cBase, biasBase, r1, n5, c1_5);
+            Store(c, bias, s, cBase, biasBase, r1, n6, c1_6);
+            Store(c, bias, s, cBase, biasBase, r1, n7, c1_7);
+            Store(c, bias, s, cBase, biasBase, r1, n8, c1_8);
+            Store(c, bias, s, cBase, biasBase, r1, n9, c1_9);
+            Store(c, bias, s, cBase, biasBase, r1, n10, c1_10);
+            Store(c, bias, s, cBase, biasBase, r1, n11, c1_11);
+            Store(c, bias, s, cBase, biasBase, r1, n12, c1_12);
+            Store(c, bias, s, cBase, biasBase, r1, n13, c1_13);
+            Store(c, bias, s, cBase, biasBase, r1, n14, c1_14);
+            Store(c, bias, s, cBase, biasBase, r1, n15, c1_15);
+        }
+        if (r2 < s.M)
+        {
+            Store(c, bias, s, cBase, biasBase, r2, n0, c2_0);
+            Store(c, bias, s, cBase, biasBase, r2, n1, c2_1);
+            Store(c, bias, s, cBase, biasBase, r2, n2, c2_2);
+            Store(c, bias, s, cBase, biasBase, r2, n3, c2_3);
+            Store(c, bias, s, cBase, biasBase, r2, n4, c2_4);
+            Store(c, bias, s, cBase, biasBase, r2, n5, c2_5);
+            Store(c, bias, s, cBase, biasBase, r2, n6, c2_6);
+            Store(c, bias, s, cBase, biasBase, r2, n7, c2_7);
+            Store(c, bias, s, cBase, biasBase, r2, n8, c2_8);
+            Store(c, bias, s, cBase, biasBase, r2, n9, c2_9);
+            Store(c, bias, s, cBase, biasBase, r2, n10, c2_10);
+            Store(c, bias, s, cBase, biasBase, r2, n11, c2_11);
+            Store(c, bias, s, cBase, biasBase, r2, n12, c2_12);
+            Store(c, bias, s, cBase, biasBase, r2, n13, c2_13);
+            Store(c, bias, s, cBase, biasBase, r2, n14, c2_14);
+            Store(c, bias, s, cBase, biasBase, r2, n15, c2_15);
+        }
+        if (r3 < s.M)
+        {
+            Store(c, bias, s, cBase, biasBase, r3, n0, c3_0);
+            Store(c, bias, s, cBase, biasBase, r3, n1, c3_1);
+            Store(c, bias, s, cBase, biasBase, r3, n2, c3_2);
+            Store(c, bias, s, cBase, biasBase, r3, n3, c3_3);
+            Store(c, bias, s, cBase, biasBase, r3, n4, c3_4);
+            Store(c, bias, s, cBase, biasBase, r3, n5, c3_5);
+            Store(c, bias, s, cBase, biasBase, r3, n6, c3_6);
+            Store(c, bias, s, cBase, biasBase, r3, n7, c3_7);
+            Store(c, bias, s, cBase, biasBase, r3, n8, c3_8);
+            Store(c, bias, s, cBase, biasBase, r3, n9, c3_9);
+            Store(c, bias, s, cBase, biasBase, r3, n10, c3_10);
+            Store(c, bias, s, cBase, biasBase, r3, n11, c3_11);
+            Store(c, bias, s, cBase, biasBase, r3, n12, c3_12);
+            Store(c, bias, s, cBase, biasBase, r3, n13, c3_13);
+            Store(c, bias, s, cBase, biasBase, r3, n14, c3_14);
+            Store(c, bias, s, cBase, biasBase, r3, n15, c3_15);
+        }
+        if (r4 < s.M)
+        {
+            Store(c, bias, s, cBase, biasBase, r4, n0, c4_0);
+            Store(c, bias, s, cBase, biasBase, r4, n1, c4_1);
+            Store(c, bias, s, cBase, biasBase, r4, n2, c4_2);
+            Store(c, bias, s, cBase, biasBase, r4, n3, c4_3);
+            Store(c, bias, s, cBase, biasBase, r4, n4, c4_4);
+            Store(c, bias, s, cBase, biasBase, r4, n5, c4_5);
+            Store(c, bias, s, cBase, biasBase, r4, n6, c4_6);
+            Store(c, bias, s, cBase, biasBase, r4, n7, c4_7);
+            Store(c, bias, s, cBase, biasBase, r4, n8, c4_8);
+            Store(c, bias, s, cBase, biasBase, r4, n9, c4_9);
+            Store(c, bias, s, cBase, biasBase, r4, n10, c4_10);
+            Store(c, bias, s, cBase, biasBase, r4, n11, c4_11);
+            Store(c, bias, s, cBase, biasBase, r4, n12, c4_12);
+            Store(c, bias, s, cBase, biasBase, r4, n13, c4_13);
+            Store(c, bias, s, cBase, biasBase, r4, n14, c4_14);
+            Store(c, bias, s, cBase, biasBase, r4, n15, c4_15);
+        }
+        if (r5 < s.M)
+        {
+            Store(c, bias, s, cBase, biasBase, r5, n0, c5_0);
+            Store(c, bias, s, cBase, biasBase, r5, n1, c5_1);
+            Store(c, bias, s, cBase, biasBase, r5, n2, c5_2);
+            Store(c, bias, s, cBase, biasBase, r5, n3, c5_3);
+            Store(c, bias, s, cBase, biasBase, r5, n4, c5_4);
+            Store(c, bias, s, cBase, biasBase, r5, n5, c5_5);
+            Store(c, bias, s, cBase, biasBase, r5, n6, c5_6);
+            Store(c, bias, s, cBase, biasBase, r5, n7, c5_7);
+            Store(c, bias, s, cBase, biasBase, r5, n8, c5_8);
+            Store(c, bias, s, cBase, biasBase, r5, n9, c5_9);
+            Store(c, bias, s, cBase, biasBase, r5, n10, c5_10);
+            Store(c, bias, s, cBase, biasBase, r5, n11, c5_11);
+            Store(c, bias, s, cBase, biasBase, r5, n12, c5_12);
+            Store(c, bias, s, cBase, biasBase, r5, n13, c5_13);
+            Store(c, bias, s, cBase, biasBase, r5, n14, c5_14);
+            Store(c, bias, s, cBase, biasBase, r5, n15, c5_15);
+        }
+        if (r6 < s.M)
+        {
+            Store(c, bias, s, cBase, biasBase, r6, n0, c6_0);
+            Store(c, bias, s, cBase, biasBase, r6, n1, c6_1);
+            Store(c, bias, s, cBase, biasBase, r6, n2, c6_2);
+            Store(c, bias, s, cBase, biasBase, r6, n3, c6_3);
+            Store(c, bias, s, cBase, biasBase, r6, n4, c6_4);
+            Store(c, bias, s, cBase, biasBase, r6, n5, c6_5);
+            Store(c, bias, s, cBase, biasBase, r6, n6, c6_6);
+            Store(c, bias, s, cBase, biasBase, r6, n7, c6_7);
+            Store(c, bias, s, cBase, biasBase, r6, n8, c6_8);
+            Store(c, bias, s, cBase, biasBase, r6, n9, c6_9);
+            Store(c, bias, s, cBase, biasBase, r6, n10, c6_10);
+            Store(c, bias, s, cBase, biasBase, r6, n11, c6_11);
+            Store(c, bias, s, cBase, biasBase, r6, n12, c6_12);
+            Store(c, bias, s, cBase, biasBase, r6, n13, c6_13);
+            Store(c, bias, s, cBase, biasBase, r6, n14, c6_14);
+            Store(c, bias, s, cBase, biasBase, r6, n15, c6_15);
+        }
+        if (r7 < s.M)
+        {
+            Store(c, bias, s, cBase, biasBase, r7, n0, c7_0);
+            Store(c, bias, s, cBase, biasBase, r7, n1, c7_1);
+            Store(c, bias, s, cBase, biasBase, r7, n2, c7_2);
+            Store(c, bias, s, cBase, biasBase, r7, n3, c7_3);
+            Store(c, bias, s, cBase, biasBase, r7, n4, c7_4);
+            Store(c, bias, s, cBase, biasBase, r7, n5, c7_5);
+            Store(c, bias, s, cBase, biasBase, r7, n6, c7_6);
+            Store(c, bias, s, cBase, biasBase, r7, n7, c7_7);
+            Store(c, bias, s, cBase, biasBase, r7, n8, c7_8);
+            Store(c, bias, s, cBase, biasBase, r7, n9, c7_9);
+            Store(c, bias, s, cBase, biasBase, r7, n10, c7_10);
+            Store(c, bias, s, cBase, biasBase, r7, n11, c7_11);
+            Store(c, bias, s, cBase, biasBase, r7, n12, c7_12);
+            Store(c, bias, s, cBase, biasBase, r7, n13, c7_13);
+            Store(c, bias, s, cBase, biasBase, r7, n14, c7_14);
+            Store(c, bias, s, cBase, biasBase, r7, n15, c7_15);
+        }
+    }
+
+    /// <summary>
     /// Decode GEMV, weight [K, N] row-major: group (Grid.X) owns 4*warp consecutive columns, each lane 4 of them
     /// (lane + j*warp: every load is a coalesced 128-byte warp access); Grid.Y splits K into chunks of KChunk rows,
     /// the group's warps take every nw-th row of its chunk, two rows per iteration (8 independent loads in flight per

@@ -16,6 +16,7 @@ public sealed partial class IlgpuKernels
     private Action<KernelConfig, ArrayView<float>, ArrayView<float>, ArrayView<float>, GemvShape>? gemvReduceF32;
     private readonly Action<KernelConfig, ArrayView<Float4>, ArrayView<Float4>, ArrayView<float>, ArrayView<float>, GemmShape>?[] sgemmWarpF32 = new Action<KernelConfig, ArrayView<Float4>, ArrayView<Float4>, ArrayView<float>, ArrayView<float>, GemmShape>?[8];
     private readonly Action<KernelConfig, ArrayView<Float4>, ArrayView<Float4>, ArrayView<float>, ArrayView<float>, GemmShape>?[] sgemmWideF32 = new Action<KernelConfig, ArrayView<Float4>, ArrayView<Float4>, ArrayView<float>, ArrayView<float>, GemmShape>?[7];
+    private readonly Action<KernelConfig, ArrayView<Float4>, ArrayView<Float4>, ArrayView<float>, ArrayView<float>, GemmShape, SgemmAddresses>?[] sgemmAsyncF32 = new Action<KernelConfig, ArrayView<Float4>, ArrayView<Float4>, ArrayView<float>, ArrayView<float>, GemmShape, SgemmAddresses>?[4];
     private MemoryBuffer1D<float, Stride1D.Dense>? gemvScratch;
 
     /// <summary>
@@ -203,8 +204,11 @@ public sealed partial class IlgpuKernels
             // `wide`: 8×16 outputs per thread (SgemmWide8x16F32): 128×128 tiles above 4T rows, 64×256 (warps side by
             // side) for 17–64 rows; 8–16 rows keep the flat tile.
             // `wide16`: the same with K-tile 16 on GPUs; on the simulator K-tile 8 for the square tile (4 for the short one).
-            bool wide = (variant == SgemmKernelVariant.Wide8x16 || variant == SgemmKernelVariant.Wide8x16Bk16) && !flat;
-            bool wideBk16 = variant == SgemmKernelVariant.Wide8x16Bk16;
+            // `async16`: the square tile of `wide16` staged by cp.async into three shared stages (SgemmAsync8x16F32); the
+            // short 64×256 tile (≤ 4T rows) stays `wide16`'s.
+            bool wide = (variant == SgemmKernelVariant.Wide8x16 || variant == SgemmKernelVariant.Wide8x16Bk16 || variant == SgemmKernelVariant.Async8x16) && !flat;
+            bool wideBk16 = variant == SgemmKernelVariant.Wide8x16Bk16 || variant == SgemmKernelVariant.Async8x16;
+            bool asyncTile = wide && variant == SgemmKernelVariant.Async8x16 && halves == 2;
             int bk = variant == SgemmKernelVariant.Legacy ? t / 2
                 : wide ? (t >= GemmFastKernels.MaxTileThreads ? (wideBk16 ? 16 : 8) : (wideBk16 && halves == 2 ? 8 : 4))
                 : variant == SgemmKernelVariant.WarpBk16 && t == GemmFastKernels.MaxTileThreads && !flat ? 16 : Math.Max(4, t / 2);
@@ -244,6 +248,15 @@ public sealed partial class IlgpuKernels
             if (variant == SgemmKernelVariant.Legacy)
             {
                 SgemmVariant(t, halves)(tiled, a, b, bias, target3, shape);
+            }
+            else if (asyncTile)
+            {
+                var addresses = device.Kind == IlgpuDeviceKind.Cuda
+                    ? new SgemmAddresses { A = TensorCoreLaunch.DeviceAddress(a.Cast<ushort>()), B = TensorCoreLaunch.DeviceAddress(b.Cast<ushort>()) }
+                    : default;
+                var staged = new KernelConfig(tiled.GridDim, tiled.GroupDim,
+                    SharedMemoryConfig.RequestDynamic<Float4>(GemmFastKernels.AsyncShared(rowsPerTile, colsPerTile, bk) / 4));
+                SgemmAsyncLaunch(t, bk, transposeB)(staged, a.Cast<Float4>(), b.Cast<Float4>(), bias, target3, shape, addresses);
             }
             else if (wide)
             {
@@ -350,6 +363,24 @@ public sealed partial class IlgpuKernels
             (GemmFastKernels.MaxTileThreads, 1, 16) => device.Load(ref sgemmWideF32[5], name, acc => acc.LoadStreamKernel<ArrayView<Float4>, ArrayView<Float4>, ArrayView<float>, ArrayView<float>, GemmShape>(GemmFastKernels.SgemmWide8x16F32<Const16, Const1, Const16>, bounds)),
             (GemmFastKernels.MaxTileThreads, 2, 16) => device.Load(ref sgemmWideF32[6], name, acc => acc.LoadStreamKernel<ArrayView<Float4>, ArrayView<Float4>, ArrayView<float>, ArrayView<float>, GemmShape>(GemmFastKernels.SgemmWide8x16F32<Const16, Const2, Const16>, bounds)),
             _ => throw new ArgumentOutOfRangeException(nameof(tileThreads), $"No SgemmWide8x16F32 for {tileThreads} tile threads, {warpRows} warp rows, K-tile {bk}."),
+        };
+    }
+
+    /// <summary>
+    /// <c>SgemmAsync8x16F32</c> for (tile threads, K-tile, B layout): (4, 8) on the simulator, (16, 16) on GPUs, with the
+    /// launch bounds of <see cref="SgemmWideLaunch"/>.
+    /// </summary>
+    private Action<KernelConfig, ArrayView<Float4>, ArrayView<Float4>, ArrayView<float>, ArrayView<float>, GemmShape, SgemmAddresses> SgemmAsyncLaunch(int tileThreads, int bk, bool transposeB)
+    {
+        var name = $"{nameof(GemmFastKernels.SgemmAsync8x16F32)}<{tileThreads},{bk},{(transposeB ? 2 : 1)}>";
+        var bounds = Bounds(GemmFastKernels.WideThreads(tileThreads), SgemmGroupsPerSm);
+        return (tileThreads, bk, transposeB) switch
+        {
+            (4, 8, false) => device.Load(ref sgemmAsyncF32[0], name, acc => acc.LoadStreamKernel<ArrayView<Float4>, ArrayView<Float4>, ArrayView<float>, ArrayView<float>, GemmShape, SgemmAddresses>(GemmFastKernels.SgemmAsync8x16F32<Const4, Const8, Const1>, bounds)),
+            (4, 8, true) => device.Load(ref sgemmAsyncF32[1], name, acc => acc.LoadStreamKernel<ArrayView<Float4>, ArrayView<Float4>, ArrayView<float>, ArrayView<float>, GemmShape, SgemmAddresses>(GemmFastKernels.SgemmAsync8x16F32<Const4, Const8, Const2>, bounds)),
+            (GemmFastKernels.MaxTileThreads, 16, false) => device.Load(ref sgemmAsyncF32[2], name, acc => acc.LoadStreamKernel<ArrayView<Float4>, ArrayView<Float4>, ArrayView<float>, ArrayView<float>, GemmShape, SgemmAddresses>(GemmFastKernels.SgemmAsync8x16F32<Const16, Const16, Const1>, bounds)),
+            (GemmFastKernels.MaxTileThreads, 16, true) => device.Load(ref sgemmAsyncF32[3], name, acc => acc.LoadStreamKernel<ArrayView<Float4>, ArrayView<Float4>, ArrayView<float>, ArrayView<float>, GemmShape, SgemmAddresses>(GemmFastKernels.SgemmAsync8x16F32<Const16, Const16, Const2>, bounds)),
+            _ => throw new ArgumentOutOfRangeException(nameof(tileThreads), $"No SgemmAsync8x16F32 for {tileThreads} tile threads, K-tile {bk}."),
         };
     }
 
@@ -628,11 +659,17 @@ internal enum SgemmKernelVariant
 
     /// <summary>As <see cref="Wide8x16"/> with K-tile 16 (half the barriers, 8 staged vectors per thread instead of 4).</summary>
     Wide8x16Bk16,
+
+    /// <summary>
+    /// As <see cref="Wide8x16Bk16"/>, but the square 128×128 tile is <c>SgemmAsync8x16F32</c>: three shared stages filled
+    /// by cp.async, no staging registers.
+    /// </summary>
+    Async8x16,
 }
 
 /// <summary>
-/// The SGEMM kernel setting (<c>GEMS_SGEMM_VARIANT</c>): <c>legacy</c>, <c>warp8</c>, <c>warp16</c>, <c>wide</c> or
-/// <c>wide16</c> (default).
+/// The SGEMM kernel setting (<c>GEMS_SGEMM_VARIANT</c>): <c>legacy</c>, <c>warp8</c>, <c>warp16</c>, <c>wide</c>,
+/// <c>async16</c> or <c>wide16</c> (default).
 /// </summary>
 internal static class SgemmKernelChoice
 {
@@ -645,7 +682,7 @@ internal static class SgemmKernelChoice
     public static SgemmKernelVariant FromEnvironment() => FromVariable.Value;
 
     /// <summary>
-    /// <c>legacy</c>, <c>warp8</c>, <c>warp16</c> and <c>wide</c> (any case, surrounding spaces ignored) select those;
+    /// <c>legacy</c>, <c>warp8</c>, <c>warp16</c>, <c>wide</c> and <c>async16</c> (any case, surrounding spaces ignored) select those;
     /// anything else <c>wide16</c>, the fastest at every shape of the H200 sweep (Run 18: 4096³ 33.6 → 36.8 TFLOP/s against
     /// <c>warp8</c>, 34.6 for <c>wide</c>; 256×4096×4096 0.283 → 0.265 ms; 64 rows 0.104 → 0.100 ms).
     /// </summary>
@@ -655,6 +692,7 @@ internal static class SgemmKernelChoice
         "warp8" => SgemmKernelVariant.WarpBk8,
         "warp16" => SgemmKernelVariant.WarpBk16,
         "wide" => SgemmKernelVariant.Wide8x16,
+        "async16" => SgemmKernelVariant.Async8x16,
         _ => SgemmKernelVariant.Wide8x16Bk16,
     };
 }

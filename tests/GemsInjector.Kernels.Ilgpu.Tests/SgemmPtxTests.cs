@@ -81,6 +81,47 @@ public sealed class SgemmPtxTests
         }
     }
 
+    /// <summary>
+    /// The cp.async SGEMM (both B layouts): no local memory, launch bounds for two groups of 128 threads, 4 + 4 16-byte
+    /// cp.async copies per K-tile written out (prologue's two tiles and the loop's one), wait_group 1 in the loop,
+    /// only dynamic shared memory, and per K-tile (written out) 4 × (8 A + 16 B) 16-byte fragment loads, no scalar shared load.
+    /// </summary>
+    [Theory]
+    [InlineData(1)]
+    [InlineData(2)]
+    public void AsyncSgemmPtxCopiesWithCpAsync(int bLayout)
+    {
+        var method = typeof(GemmFastKernels).GetMethod(nameof(GemmFastKernels.SgemmAsync8x16F32))!
+            .MakeGenericMethod(typeof(Const16), typeof(Const16), bLayout == 2 ? typeof(Const2) : typeof(Const1));
+        using var context = Context.Create(b => b.Optimize(OptimizationLevel.O2));
+        using var backend = new PTXBackend(context, new CudaCapabilityContext(CudaArchitecture.SM_90),
+            CudaArchitecture.SM_90, CudaInstructionSet.ISA_80, nvvmAPI: null);
+        var compiled = (PTXCompiledKernel)backend.Compile(EntryPointDescription.FromExplicitlyGroupedKernel(method), new KernelSpecialization(128, 2));
+        string ptx = compiled.PTXAssembly;
+        string? dump = Environment.GetEnvironmentVariable("GEMS_PTX_DUMP_DIR");
+        if (!string.IsNullOrEmpty(dump))
+        {
+            Directory.CreateDirectory(dump);
+            File.WriteAllText(Path.Combine(dump, $"SgemmAsync8x16F32_16_16_{bLayout}.ptx"), ptx);
+        }
+
+        Assert.DoesNotContain(".local", ptx, StringComparison.Ordinal);
+        Assert.Contains(".maxntid 128", ptx, StringComparison.Ordinal);
+        Assert.Contains(".minnctapersm 2", ptx, StringComparison.Ordinal);
+        // 4 A + 4 B copies per K-tile at three sites (two prologue tiles, the loop's); ILGPU leaves the B slots 4-7 (used by
+        // the simulator's tile) as branches whose guard is false on GPUs, which ptxas drops (24 LDGSTS in the SASS).
+        int copies = System.Text.RegularExpressions.Regex.Matches(ptx, @"cp\.async\.cg\.shared\.global").Count;
+        Assert.InRange(copies, 3 * 8, 3 * 12);
+        Assert.Contains("cp.async.wait_group 1;", ptx, StringComparison.Ordinal);
+        Assert.DoesNotMatch(@"\.shared\s+\.align\s+\d+\s+\.b8\s+\w+\[[1-9]", ptx);
+        Assert.Equal(8 + 16, System.Text.RegularExpressions.Regex.Matches(ptx, @"ld\.shared\.v4\.f32").Count);
+        Assert.DoesNotContain("ld.shared.f32", ptx, StringComparison.Ordinal);
+        int muls = System.Text.RegularExpressions.Regex.Matches(ptx, @"\bmul(\.rn)?\.f32\b").Count;
+        int fmas = System.Text.RegularExpressions.Regex.Matches(ptx, @"\bfma\.rn\.f32\b").Count;
+        Assert.True(muls + fmas >= 4 * 128, $"{muls} mul.f32 + {fmas} fma.rn.f32, expected at least 512 in the K loop");
+        Assert.True(GemmFastKernels.AsyncShared(128, 128, 16) * sizeof(float) <= 48 * 1024);
+    }
+
     private static System.Reflection.MethodInfo Wide(Type warpRows, Type bk) =>
         typeof(GemmFastKernels).GetMethod(nameof(GemmFastKernels.SgemmWide8x16F32))!.MakeGenericMethod(typeof(Const16), warpRows, bk);
 

@@ -57,6 +57,23 @@ public sealed class SgemmWarpTests : KernelTestBase
         data.Add("wide16", 2, 45, 44, 72, false);
         data.Add("wide16", 1, 9, 44, 129, true);
 
+        // `async16` on the simulator: the 32×64 tile (17 rows and up) through three stages of K-tile 8, synchronous
+        // copies in the kernel's order; 1, 2, 3 and many K-tiles (the pipeline's prologue and tail), K tails inside a
+        // tile, row / column tails, batches, both layouts; ≤ 16 rows take the short `wide16` tile.
+        data.Add("async16", 1, 100, 76, 150, false);
+        data.Add("async16", 1, 100, 76, 150, true);
+        data.Add("async16", 1, 64, 64, 128, false);
+        data.Add("async16", 1, 65, 4, 68, true);
+        data.Add("async16", 1, 17, 8, 64, false);
+        data.Add("async16", 1, 33, 16, 64, true);
+        data.Add("async16", 1, 40, 24, 68, false);
+        data.Add("async16", 1, 40, 20, 60, true);
+        data.Add("async16", 2, 45, 36, 72, false);
+        data.Add("async16", 3, 33, 44, 12, true);
+        data.Add("async16", 1, 130, 200, 132, true);
+        data.Add("async16", 1, 9, 44, 128, true);
+        data.Add("async16", 1, 33, 41, 36, false);
+
         return data;
     }
 
@@ -123,6 +140,8 @@ public sealed class SgemmWarpTests : KernelTestBase
     [InlineData("wide", false, false)]
     [InlineData("wide", true, true)]
     [InlineData("wide16", true, false)]
+    [InlineData("async16", false, false)]
+    [InlineData("async16", true, true)]
     public void AddmmBiasEpilogue(string variant, bool matrixBias, bool transposeB)
     {
         const int m = 37, k = 72, n = 44;
@@ -174,23 +193,25 @@ public sealed class SgemmWarpTests : KernelTestBase
     /// then alpha and the bias through the reduce kernel.
     /// </summary>
     [Theory]
-    [InlineData(false, false)]
-    [InlineData(true, true)]
-    public void WideSplitKWithBias(bool matrixBias, bool transposeB)
+    [InlineData(false, false, "wide")]
+    [InlineData(true, true, "wide")]
+    [InlineData(false, true, "async16")]
+    [InlineData(true, false, "async16")]
+    public void WideSplitKWithBias(bool matrixBias, bool transposeB, string variant)
     {
         const int m = 40, k = 256, n = 60;
         int seed = 9600 + (matrixBias ? 1 : 0) + (transposeB ? 2 : 0);
         var a = Random(seed, m * k);
         var b = Random(seed + 1, k * n);
         var bias = Random(seed + 2, matrixBias ? m * n : n);
-        WithVariant("wide", () =>
+        WithVariant(variant, () =>
         {
             var c = Poisoned(m * n);
             K.Addmm(Upload(bias), Upload(a), Upload(b), c, m, k, n, beta: -1.25f, alpha: 0.75f, transposeB: transposeB);
             var expected = MatMul(a, b, 1, m, k, n, transposeB).Select((p, idx) => 0.75 * p - 1.25 * bias[matrixBias ? idx : idx % n]).ToArray();
-            AssertClose(Download(c), expected, RtolF32, Atol * k, "wide addmm split-K", seed);
+            AssertClose(Download(c), expected, RtolF32, Atol * k, $"{variant} addmm split-K", seed);
         });
-        Assert.True(Device.HasCompiled("SgemmWide8x16F32"));
+        Assert.True(Device.HasCompiled(variant == "wide" ? "SgemmWide8x16F32" : $"SgemmAsync8x16F32<4,8,{(transposeB ? 2 : 1)}>"));
     }
 
     /// <summary>
@@ -272,6 +293,124 @@ public sealed class SgemmWarpTests : KernelTestBase
         }
 
         Assert.True(2 * bk * (tileRows + 4) + 2 * bk * (tileCols + 4) <= GemmFastKernels.WideShared, "both double buffers fit");
+    }
+
+    /// <summary>
+    /// The cp.async kernel's index arithmetic (GPU: 128 threads, lanes 8×4, 128×128, K-tile 16; simulator: 16 threads,
+    /// lanes 2×2, 32×64, K-tile 8), replayed: one owner per output in both B layouts; each stage's A and B vectors are
+    /// copied exactly once within the copy slots (4 of A, 8 of B), to distinct shared vectors inside the stage; the fragment
+    /// reads find what the copies wrote; three stages fit 48 KB; and on GPUs the 8 A rows / 4 [N, K] B columns a warp reads
+    /// in one load sit in distinct bank quads (one wavefront).
+    /// </summary>
+    [Theory]
+    [InlineData(16, 16)]
+    [InlineData(4, 8)]
+    public void AsyncLayoutCoversTheTile(int t, int bk)
+    {
+        bool gpu = t >= 16;
+        int threads = GemmFastKernels.WideThreads(t), lr = gpu ? 8 : 2, lc = gpu ? 4 : 2, lanes = lr * lc;
+        int warpRows = 8 * lr, warpCols = 16 * lc, tileRows = 2 * warpRows, tileCols = 2 * warpCols;
+        Assert.Equal(GemmFastKernels.WideTile(t, 2), (tileRows, tileCols));
+        int kc4 = bk / 4, swMask = kc4 - 1, aVecs = tileRows * kc4, bVecs = tileCols * kc4;
+        Assert.InRange(aVecs, 1, 4 * threads);
+        Assert.InRange(bVecs, 1, 8 * threads);
+        Assert.True(GemmFastKernels.AsyncShared(tileRows, tileCols, bk) * sizeof(float) <= 48 * 1024);
+        Assert.Equal(GemmFastKernels.AsyncStages * (aVecs + bVecs) * 4, GemmFastKernels.AsyncShared(tileRows, tileCols, bk));
+
+        // The kernel steps copy slot p from slot 0 (row / k + p·step, shared vector + p·threads, the same swizzle): valid
+        // when every thread has a whole number of copies and a step keeps a row's place within lr rows (a column's in lc).
+        Assert.Equal(0, aVecs % threads);
+        Assert.Equal(0, bVecs % threads);
+        Assert.Equal(0, threads % kc4);
+        Assert.Equal(0, threads % (tileCols / 4));
+        Assert.Equal(0, threads / kc4 % lr);
+        Assert.Equal(0, threads / kc4 % lc);
+        foreach (bool bT in new[] { false, true })
+        {
+            // Copies: shared vector -> (operand, row or column, k of its first element).
+            var slot = new (int Operand, int Index, int K)?[aVecs + bVecs];
+            for (int e = 0; e < aVecs; e++)
+            {
+                int r = e / kc4, k = 4 * (e % kc4);
+                int d = r * kc4 + ((k / 4) ^ (((r % lr) >> 1) & swMask));
+                Assert.Null(slot[d]);
+                slot[d] = (0, r, k);
+            }
+
+            for (int e = 0; e < bVecs; e++)
+            {
+                int kB = bT ? 4 * (e % kc4) : e / (tileCols / 4);
+                int nB = bT ? e / kc4 : 4 * (e % (tileCols / 4));
+                int d = aVecs + (bT ? nB * kc4 + ((kB / 4) ^ (((nB % lc) >> 1) & swMask)) : e);
+                Assert.Null(slot[d]);
+                slot[d] = (1, bT ? nB : kB, bT ? kB : nB);
+            }
+
+            var owner = new int[tileRows * tileCols];
+            for (int tid = 0; tid < threads; tid++)
+            {
+                int lane = tid % lanes, warp = tid / lanes;
+                int tr = (warp / 2) * warpRows + lane / lc;
+                int tc = (warp % 2) * warpCols + 4 * (lane % lc);
+                int tcT = (warp % 2) * warpCols + lane % lc;
+                for (int kq = 0; kq < kc4; kq++)
+                {
+                    for (int i = 0; i < 8; i++)
+                    {
+                        int row = tr + i * lr;
+                        Assert.Equal((0, row, 4 * kq), slot[row * kc4 + (kq ^ (((row % lr) >> 1) & swMask))]);
+                    }
+
+                    for (int j = 0; j < 16; j++)
+                    {
+                        if (bT)
+                        {
+                            int col = tcT + j * lc;
+                            Assert.Equal((1, col, 4 * kq), slot[aVecs + col * kc4 + (kq ^ (((col % lc) >> 1) & swMask))]);
+                        }
+                        else if (j % 4 == 0)
+                        {
+                            for (int u = 0; u < 4; u++)
+                            {
+                                Assert.Equal((1, 4 * kq + u, tc + (j / 4) * 4 * lc), slot[aVecs + (kq * 4 + u) * (tileCols / 4) + tc / 4 + (j / 4) * lc]);
+                            }
+                        }
+                    }
+                }
+
+                for (int i = 0; i < 8; i++)
+                {
+                    for (int j = 0; j < 16; j++)
+                    {
+                        int col = bT ? tcT + j * lc : tc + (j / 4) * 4 * lc + j % 4;
+                        owner[(tr + i * lr) * tileCols + col]++;
+                    }
+                }
+            }
+
+            Assert.All(owner, count => Assert.Equal(1, count));
+        }
+
+        if (gpu)
+        {
+            for (int kq = 0; kq < kc4; kq++)
+            {
+                for (int i = 0; i < 8; i++)
+                {
+                    var quads = Enumerable.Range(0, 32).Select(l => l / lc + i * lr).Distinct()
+                        .Select(row => (row * kc4 + (kq ^ (((row % lr) >> 1) & swMask))) % 8).ToArray();
+                    Assert.Equal(8, quads.Length);
+                    Assert.Equal(8, quads.Distinct().Count());
+                }
+
+                for (int j = 0; j < 16; j++)
+                {
+                    var quads = Enumerable.Range(0, 32).Select(l => l % lc + j * lc).Distinct()
+                        .Select(col => (aVecs + col * kc4 + (kq ^ (((col % lc) >> 1) & swMask))) % 8).ToArray();
+                    Assert.Equal(4, quads.Distinct().Count());
+                }
+            }
+        }
     }
 
     /// <summary>The simulator's <c>wide</c> / <c>wide16</c> runs reach the kernels they are meant to (names as loaded).</summary>
@@ -447,5 +586,6 @@ public sealed class SgemmWarpTests : KernelTestBase
     [InlineData("legacy", "Legacy")]
     [InlineData(" WIDE", "Wide8x16")]
     [InlineData("wide16", "Wide8x16Bk16")]
+    [InlineData(" Async16", "Async8x16")]
     public void VariantSettingParses(string? setting, string expected) => Assert.Equal(expected, SgemmKernelChoice.Parse(setting).ToString());
 }
