@@ -1,0 +1,740 @@
+using ILGPU;
+using ILGPU.Runtime;
+using ILGPU.Runtime.Cuda;
+
+namespace GemsInjector.Kernels.Ilgpu;
+
+/// <summary>
+/// The warpgroup operations of the wgmma prefill attention, so one kernel body runs on an H100 / H200 through inline
+/// PTX (<see cref="PtxAttentionWgmmaOps"/>) and on ILGPU's CPU accelerator through an emulation in which each thread
+/// computes its own accumulator elements from shared memory (through the descriptors) and from the A-fragment registers
+/// of its warp's lanes (<see cref="EmulatedAttentionWgmmaOps"/>).
+/// </summary>
+internal interface IAttentionWgmmaOps
+{
+    /// <summary>Declares and initializes this thread's registers and finds the 1024-byte aligned shared base (first statement of the kernel).</summary>
+    void Begin(int thread);
+
+    /// <summary>The shared-window address of the aligned byte 0 (0 in the emulation).</summary>
+    uint SharedBase();
+
+    /// <summary>Copies one 16-byte chunk (8 elements from <paramref name="sourceElement"/>, or zeros when <paramref name="valid"/> is 0) to shared byte <paramref name="sharedByte"/>.</summary>
+    void CopyChunk(ArrayView<ushort> shared, int sharedByte, ArrayView<ushort> source, long sourceElement, long sourcePointer, int valid);
+
+    /// <summary>Closes the group of copies issued so far.</summary>
+    void CommitCopies();
+
+    /// <summary>Waits until every committed copy group has landed.</summary>
+    void WaitCopies();
+
+    /// <summary>Orders this thread's completed shared-memory writes before later reads by the async proxy (wgmma).</summary>
+    void FenceProxy();
+
+    /// <summary>S = Q·Kᵀ for the warpgroup's 64 rows and the key tile (eight k16 wgmma, one commit group).</summary>
+    void Scores(ArrayView<ushort> shared, long qDescriptor, long kDescriptor, int bf16, int thread);
+
+    /// <summary>Waits until no wgmma group of this warpgroup is pending.</summary>
+    void WaitMultiplies();
+
+    /// <summary>
+    /// The online-softmax step on this thread's scores: times <paramref name="scaleLog2"/>, key offsets ≥
+    /// <paramref name="limitLo"/> (row g) / <paramref name="limitHi"/> (row g + 8) from the lane's first key hidden, row
+    /// maxima and partial sums, rescale of the outputs, weights as high + low 16-bit A fragments.
+    /// </summary>
+    void Softmax(float scaleLog2, int limitLo, int limitHi, int bf16, int thread);
+
+    /// <summary>O += P·V (P from the weight registers, high and low parts; V MN-major in shared memory), one commit group.</summary>
+    void Accumulate(ArrayView<ushort> shared, long vDescriptor, int bf16, int thread);
+
+    /// <summary>Waits until at most the newest wgmma group of this warpgroup is pending.</summary>
+    void WaitMultipliesButOne();
+
+    /// <summary>Overlapped variant: copies the completed scores aside, so the next tile's S can be issued into the accumulators.</summary>
+    void TakeScores(int thread);
+
+    /// <summary>Overlapped variant: the softmax's first half on the scores taken aside (as <see cref="Softmax"/>, without touching the outputs or the weight registers).</summary>
+    void SoftmaxScores(float scaleLog2, int limitLo, int limitHi, int thread);
+
+    /// <summary>Overlapped variant: the softmax's second half: the outputs times the factors, the weights as high + low A fragments.</summary>
+    void SoftmaxWeights(int bf16, int thread);
+
+    /// <summary>Sums the quad's row sums and stores O / l rounded to 16 bits at elements <paramref name="elementLo"/> (row g) and <paramref name="elementHi"/> (row g + 8); -1 skips a row.</summary>
+    void Store(ArrayView<ushort> output, long outputPointer, long elementLo, long elementHi, int bf16);
+}
+
+/// <summary>The 16-bit format of one compiled wgmma prefill kernel, as a type argument (one wgmma format per instantiation).</summary>
+internal interface IPrefillFormat
+{
+    /// <summary>Non-zero for bfloat16, zero for float16.</summary>
+    int Bf16 { get; }
+}
+
+/// <summary>bfloat16 q, k, v.</summary>
+internal readonly struct PrefillBf16 : IPrefillFormat
+{
+    /// <inheritdoc/>
+    public int Bf16 => 1;
+}
+
+/// <summary>float16 q, k, v.</summary>
+internal readonly struct PrefillF16 : IPrefillFormat
+{
+    /// <inheritdoc/>
+    public int Bf16 => 0;
+}
+
+/// <summary>
+/// FlashAttention-3-like prefill on Hopper's warpgroup tensor-core instruction (<c>wgmma.mma_async</c>, sm_90a; float32
+/// accumulation) for 16-bit q, k, v of head size <see cref="D"/>, no additive mask. A group of two warpgroups takes
+/// <see cref="BlockQ"/> queries of one head (64 rows per warpgroup). The Q tile is staged once; key tiles of
+/// <see cref="BlockK"/> go by cp.async into three stages, one tile ahead. Per tile each warpgroup issues S = Q·Kᵀ as
+/// eight m64n64k16 from shared memory (Q and K K-major, 128-byte swizzled, both stored as two 64-column halves of the
+/// head dimension), waits, runs the online softmax on its 32 score accumulators per thread (the m64nN accumulator is
+/// the mma.sync C fragment per 8-column block, so the register variant's softmax carries over), rescales its 64 output
+/// accumulators and issues O += P·V as eight m64n128k16 with A = P from registers (the C layout of two score blocks is
+/// the A layout of one k16 step) as high and low 16-bit parts (<see cref="AttentionTensorCoreKernels"/> says why two),
+/// B = V MN-major in <see cref="WgmmaGemmKernels"/>' MN-major stage layout. The P·V group is not waited for: it runs
+/// while the next tile's barrier passes and its S is issued, and the wait after that S covers both. Every wgmma and
+/// every branch around one is uniform over the group (it depends on the block index and the shape only); the masking
+/// (Lk edge, causal diagonal) is a per-element select, never a branch, and a warpgroup whose rows are all above a tile's
+/// diagonal still multiplies it (its weights are 0; one tile in 2 · (query block + 1)).
+/// Causal is top-left, longest query blocks first; grouped-query heads read kv head h / (Heads / KvHeads); a row with no
+/// visible key gives zeros; NaN propagates. Grid: (⌈Lq / 128⌉, heads, batch).
+/// </summary>
+/// <remarks>
+/// Stages: tile t + 1 is requested into stage (t + 1) mod 3 right after iteration t's barrier. That stage last held tile
+/// t - 2, whose P·V both warpgroups waited for (after S of tile t - 1) before reaching the barrier; tile t's copies were
+/// waited for and fenced to the async proxy by every thread before it. Two stages would not do: the refilled stage
+/// would be the one P·V of tile t - 1 may still be reading.
+/// </remarks>
+internal static partial class AttentionWgmmaKernels
+{
+    /// <summary>log2 e: scores and row maxima are kept in log2 units (one multiply folds in the scale).</summary>
+    private const float Log2E = 1.44269504088896341f;
+
+    /// <summary>Bytes of one 128-byte-swizzle row (64 elements).</summary>
+    private const int RowBytes = WgmmaGemmKernels.RowBytes;
+
+    /// <summary>Bytes between 8-row atoms (the descriptors' stride byte offset).</summary>
+    private const int AtomBytes = WgmmaGemmKernels.AtomBytes;
+
+    /// <summary>The wgmma prefill through inline PTX for one format (CUDA, compute capability 9.0: loaded as sm_90a by <see cref="Sm90aPtx"/>).</summary>
+    [IlgpuKernel]
+    [IlgpuKernelVariant(typeof(PrefillBf16))]
+    [IlgpuKernelVariant(typeof(PrefillF16))]
+    public static void Attention16Wgmma<TFormat>(ArrayView<ushort> q, ArrayView<ushort> k, ArrayView<ushort> v, ArrayView<ushort> output,
+        AttentionShape s, TensorCoreAttentionPointers pointers)
+        where TFormat : struct, IPrefillFormat
+    {
+        var ops = default(PtxAttentionWgmmaOps);
+        Body(ref ops, q, k, v, output, s, pointers, default(TFormat).Bf16);
+    }
+
+    /// <summary>
+    /// The overlapped variant through inline PTX (<c>GEMS_PREFILL_VARIANT=wgmma2</c>): S of the next tile is issued before
+    /// this tile's softmax, so the tensor cores work while the warpgroup computes it (<see cref="BodyOverlapped{TOps}"/>).
+    /// </summary>
+    [IlgpuKernel]
+    [IlgpuKernelVariant(typeof(PrefillBf16))]
+    [IlgpuKernelVariant(typeof(PrefillF16))]
+    public static void Attention16WgmmaOverlapped<TFormat>(ArrayView<ushort> q, ArrayView<ushort> k, ArrayView<ushort> v, ArrayView<ushort> output,
+        AttentionShape s, TensorCoreAttentionPointers pointers)
+        where TFormat : struct, IPrefillFormat
+    {
+        var ops = default(PtxAttentionWgmmaOps);
+        BodyOverlapped(ref ops, q, k, v, output, s, pointers, default(TFormat).Bf16);
+    }
+
+    /// <summary>
+    /// Either body (<paramref name="overlapped"/> non-zero: <see cref="BodyOverlapped{TOps}"/>) with wgmma emulated thread by
+    /// thread (registers in <paramref name="scratch"/>), for the CPU accelerator with 32-thread warps.
+    /// </summary>
+    [IlgpuKernel(SimulatorOnly = true)]
+    public static void Attention16WgmmaEmulated(ArrayView<ushort> q, ArrayView<ushort> k, ArrayView<ushort> v, ArrayView<ushort> output,
+        ArrayView<float> scratch, AttentionShape s, int bf16, int overlapped)
+    {
+        var ops = new EmulatedAttentionWgmmaOps { Scratch = scratch };
+        if (overlapped != 0)
+        {
+            BodyOverlapped(ref ops, q, k, v, output, s, default, bf16);
+        }
+        else
+        {
+            Body(ref ops, q, k, v, output, s, default, bf16);
+        }
+    }
+
+    /// <summary>
+    /// Launch shape: (⌈lq / <see cref="BlockQ"/>⌉, heads, batch) groups of <see cref="GroupSize"/> threads with
+    /// <see cref="SharedBytes"/> (overlapped: <see cref="OverlapSharedBytes"/>) of dynamic shared memory.
+    /// </summary>
+    public static KernelConfig Config(int batch, int heads, int lq, bool overlapped = false) => new(
+        new Index3D((lq + BlockQ - 1) / BlockQ, heads, batch),
+        new Index3D(GroupSize, 1, 1),
+        SharedMemoryConfig.RequestDynamic<ushort>((overlapped ? OverlapSharedBytes : SharedBytes) / sizeof(ushort)));
+
+    /// <summary>Floats of scratch the emulated kernel needs for <paramref name="groups"/> groups.</summary>
+    public static long EmulationScratch(long groups) => groups * GroupSize * EmulatedAttentionWgmmaOps.FloatsPerThread;
+
+    /// <summary>Byte of 16-byte chunk <paramref name="chunk"/> (0-15, head-dimension columns 8·chunk..) of row <paramref name="row"/> of the Q tile.</summary>
+    public static int QByte(int row, int chunk) => ((chunk >> 3) * QHalfBytes) + WgmmaGemmKernels.KRowByte(row, chunk & 7);
+
+    /// <summary>Byte of chunk <paramref name="chunk"/> of key <paramref name="key"/> of the K tile in <paramref name="stage"/>.</summary>
+    public static int KByte(int stage, int key, int chunk) => StageOffset(stage) + ((chunk >> 3) * KvHalfBytes) + WgmmaGemmKernels.KRowByte(key, chunk & 7);
+
+    /// <summary>Byte of chunk <paramref name="chunk"/> of key <paramref name="key"/> of the V tile in <paramref name="stage"/> (the GEMM's MN-major layout).</summary>
+    public static int VByte(int stage, int key, int chunk) => StageOffset(stage) + KBytes + WgmmaGemmKernels.MnByte(key, chunk);
+
+    /// <summary>Byte offset of stage <paramref name="stage"/>.</summary>
+    public static int StageOffset(int stage) => QBytes + (stage * StageBytes);
+
+    /// <summary>Descriptor units (16 bytes) of Q's k16 step <paramref name="step"/> (0-7) of the head dimension from step 0.</summary>
+    public static long QAdvance(int step) => (((step >> 2) * QHalfBytes) + ((step & 3) * 32)) >> 4;
+
+    /// <summary>Descriptor units of K's k16 step <paramref name="step"/> from step 0.</summary>
+    public static long KAdvance(int step) => (((step >> 2) * KvHalfBytes) + ((step & 3) * 32)) >> 4;
+
+    /// <summary>The Q descriptor (K-major) of warpgroup <paramref name="warpgroup"/>'s 64 rows, step 0.</summary>
+    public static long QDescriptor(uint sharedBase, int warpgroup) => WgmmaGemmKernels.Descriptor(sharedBase + (uint)(warpgroup * 64 * RowBytes), 16, AtomBytes);
+
+    /// <summary>The K descriptor (K-major, keys as N) of <paramref name="stage"/>, step 0.</summary>
+    public static long KDescriptor(uint sharedBase, int stage) => WgmmaGemmKernels.Descriptor(sharedBase + (uint)StageOffset(stage), 16, AtomBytes);
+
+    /// <summary>The V descriptor (MN-major: 64-column blocks <see cref="KvHalfBytes"/> apart, 8-key groups one atom apart) of <paramref name="stage"/>, step 0.</summary>
+    public static long VDescriptor(uint sharedBase, int stage) => WgmmaGemmKernels.Descriptor(sharedBase + (uint)(StageOffset(stage) + KBytes), KvHalfBytes, AtomBytes);
+
+    internal static void Body<TOps>(ref TOps ops, ArrayView<ushort> q, ArrayView<ushort> k, ArrayView<ushort> v, ArrayView<ushort> output,
+        AttentionShape s, TensorCoreAttentionPointers pointers, int bf16)
+        where TOps : struct, IAttentionWgmmaOps
+    {
+        int thread = Group.IdxX;
+        ops.Begin(thread);
+        var shared = SharedMemory.GetDynamic<ushort>();
+        uint sharedBase = ops.SharedBase();
+        int warpgroup = thread >> 7;
+        int lane = thread & 31;
+        int g = lane >> 2;
+        int t = lane & 3;
+        int qBlock = s.Causal != 0 ? Grid.DimX - 1 - Grid.IdxX : Grid.IdxX;
+        int q0 = qBlock * BlockQ;
+        int h = Grid.IdxY;
+        int batch = Grid.IdxZ;
+        int kvh = h / (s.Heads / s.KvHeads);
+        long qRow0 = ((((long)batch * s.Heads) + h) * s.Lq) + q0;
+        long kRow0 = (((long)batch * s.KvHeads) + kvh) * s.Lk;
+        int kEnd = s.Causal != 0 && q0 + BlockQ < s.Lk ? q0 + BlockQ : s.Lk;
+        int tiles = (kEnd + BlockK - 1) / BlockK;
+
+        // Q (8 chunks per thread, zeros past Lq) and key tile 0 in one copy group.
+        const int Chunks = D / 8;
+        for (int i = 0; i < BlockQ * Chunks / GroupSize; i++)
+        {
+            int c = thread + (i * GroupSize);
+            int row = c / Chunks;
+            int chunk = c - (row * Chunks);
+            bool inside = row < s.Lq - q0;
+            ops.CopyChunk(shared, QByte(row, chunk), q, inside ? ((qRow0 + row) * D) + (chunk * 8) : 0, pointers.Q, inside ? 8 : 0);
+        }
+
+        if (tiles > 0)
+        {
+            CopyTile(ref ops, shared, k, v, pointers, kRow0, s.Lk, 0, 0, thread);
+        }
+
+        ops.CommitCopies();
+
+        int queryLo = q0 + (warpgroup * 64) + (((thread >> 5) & 3) * 16) + g;
+        int limitLo = s.Causal != 0 && queryLo + 1 < s.Lk ? queryLo + 1 : s.Lk;
+        int limitHi = s.Causal != 0 && queryLo + 9 < s.Lk ? queryLo + 9 : s.Lk;
+        float scaleLog2 = s.Scale * Log2E;
+        long qDescriptor = QDescriptor(sharedBase, warpgroup);
+        for (int tile = 0; tile < tiles; tile++)
+        {
+            ops.WaitCopies();
+            ops.FenceProxy();
+            Group.Barrier();
+            if (tile + 1 < tiles)
+            {
+                CopyTile(ref ops, shared, k, v, pointers, kRow0, s.Lk, tile + 1, (tile + 1) % Stages, thread);
+            }
+
+            ops.CommitCopies();
+            int stage = tile % Stages;
+            ops.Scores(shared, qDescriptor, KDescriptor(sharedBase, stage), bf16, thread);
+            ops.WaitMultiplies();
+            int key0 = (tile * BlockK) + (2 * t);
+            ops.Softmax(scaleLog2, limitLo - key0, limitHi - key0, bf16, thread);
+            ops.Accumulate(shared, VDescriptor(sharedBase, stage), bf16, thread);
+        }
+
+        ops.WaitMultiplies();
+        long elementLo = queryLo < s.Lq ? ((qRow0 - q0 + queryLo) * D) + (2 * t) : -1;
+        long elementHi = queryLo + 8 < s.Lq ? ((qRow0 - q0 + queryLo + 8) * D) + (2 * t) : -1;
+        ops.Store(output, pointers.Output, elementLo, elementHi, bf16);
+    }
+
+    /// <summary>
+    /// The overlapped body: as <see cref="Body{TOps}"/>, but with S of tile t + 1 issued before the softmax of tile t
+    /// (FlashAttention-3's intra-warpgroup overlap), the scores of tile t first copied out of the accumulators. Per
+    /// iteration t (all but the last tile): take S_t aside; wait for tile t + 1's copies, fence, barrier; request tile
+    /// t + 2; issue S_{t+1}; the softmax's first half on S_t while the tensor cores compute S_{t+1}; wait until at most
+    /// S_{t+1} is pending (a guard: P·V_{t-1} already completed at the end of iteration t - 1); rescale, weights; issue
+    /// P·V_t; wait for everything (S_{t+1} and P·V_t). The last tile runs the same steps without a next S. Waiting for
+    /// everything at the end of the iteration, not for all but P·V_t, is what keeps ptxas from serializing the wgmma
+    /// (C7514: with P·V_t left pending across the back edge it could not prove the next iteration's reads of the score
+    /// accumulators safe). Stages: tile t + 2 goes to stage (t + 2) mod 4, which held tile t - 2, long retired; with
+    /// the full wait three stages would do, four leave room to keep P·V_t in flight again.
+    /// </summary>
+    internal static void BodyOverlapped<TOps>(ref TOps ops, ArrayView<ushort> q, ArrayView<ushort> k, ArrayView<ushort> v, ArrayView<ushort> output,
+        AttentionShape s, TensorCoreAttentionPointers pointers, int bf16)
+        where TOps : struct, IAttentionWgmmaOps
+    {
+        int thread = Group.IdxX;
+        ops.Begin(thread);
+        var shared = SharedMemory.GetDynamic<ushort>();
+        uint sharedBase = ops.SharedBase();
+        int warpgroup = thread >> 7;
+        int lane = thread & 31;
+        int g = lane >> 2;
+        int t = lane & 3;
+        int qBlock = s.Causal != 0 ? Grid.DimX - 1 - Grid.IdxX : Grid.IdxX;
+        int q0 = qBlock * BlockQ;
+        int h = Grid.IdxY;
+        int batch = Grid.IdxZ;
+        int kvh = h / (s.Heads / s.KvHeads);
+        long qRow0 = ((((long)batch * s.Heads) + h) * s.Lq) + q0;
+        long kRow0 = (((long)batch * s.KvHeads) + kvh) * s.Lk;
+        int kEnd = s.Causal != 0 && q0 + BlockQ < s.Lk ? q0 + BlockQ : s.Lk;
+        int tiles = (kEnd + BlockK - 1) / BlockK;
+
+        const int Chunks = D / 8;
+        for (int i = 0; i < BlockQ * Chunks / GroupSize; i++)
+        {
+            int c = thread + (i * GroupSize);
+            int row = c / Chunks;
+            int chunk = c - (row * Chunks);
+            bool inside = row < s.Lq - q0;
+            ops.CopyChunk(shared, QByte(row, chunk), q, inside ? ((qRow0 + row) * D) + (chunk * 8) : 0, pointers.Q, inside ? 8 : 0);
+        }
+
+        if (tiles > 0)
+        {
+            CopyTile(ref ops, shared, k, v, pointers, kRow0, s.Lk, 0, 0, thread);
+        }
+
+        ops.CommitCopies();
+        if (tiles > 1)
+        {
+            CopyTile(ref ops, shared, k, v, pointers, kRow0, s.Lk, 1, 1, thread);
+        }
+
+        ops.CommitCopies();
+        ops.WaitCopies();
+        ops.FenceProxy();
+        Group.Barrier();
+
+        // S of tile 0, unconditionally (no tile: scores of an unwritten stage, never used), so no wgmma sits in a branch.
+        long qDescriptor = QDescriptor(sharedBase, warpgroup);
+        ops.Scores(shared, qDescriptor, KDescriptor(sharedBase, 0), bf16, thread);
+        ops.WaitMultiplies();
+
+        int queryLo = q0 + (warpgroup * 64) + (((thread >> 5) & 3) * 16) + g;
+        int limitLo = s.Causal != 0 && queryLo + 1 < s.Lk ? queryLo + 1 : s.Lk;
+        int limitHi = s.Causal != 0 && queryLo + 9 < s.Lk ? queryLo + 9 : s.Lk;
+        float scaleLog2 = s.Scale * Log2E;
+        for (int tile = 0; tile + 1 < tiles; tile++)
+        {
+            ops.TakeScores(thread);
+            ops.WaitCopies();
+            ops.FenceProxy();
+            Group.Barrier();
+            if (tile + 2 < tiles)
+            {
+                CopyTile(ref ops, shared, k, v, pointers, kRow0, s.Lk, tile + 2, (tile + 2) % OverlapStages, thread);
+            }
+
+            ops.CommitCopies();
+            ops.Scores(shared, qDescriptor, KDescriptor(sharedBase, (tile + 1) % OverlapStages), bf16, thread);
+            int key0 = (tile * BlockK) + (2 * t);
+            ops.SoftmaxScores(scaleLog2, limitLo - key0, limitHi - key0, thread);
+            ops.WaitMultipliesButOne();
+            ops.SoftmaxWeights(bf16, thread);
+            ops.Accumulate(shared, VDescriptor(sharedBase, tile % OverlapStages), bf16, thread);
+            ops.WaitMultiplies();
+        }
+
+        if (tiles > 0)
+        {
+            int last = tiles - 1;
+            ops.TakeScores(thread);
+            int key0 = (last * BlockK) + (2 * t);
+            ops.SoftmaxScores(scaleLog2, limitLo - key0, limitHi - key0, thread);
+            ops.WaitMultiplies();
+            ops.SoftmaxWeights(bf16, thread);
+            ops.Accumulate(shared, VDescriptor(sharedBase, last % OverlapStages), bf16, thread);
+        }
+
+        ops.WaitMultiplies();
+        long elementLo = queryLo < s.Lq ? ((qRow0 - q0 + queryLo) * D) + (2 * t) : -1;
+        long elementHi = queryLo + 8 < s.Lq ? ((qRow0 - q0 + queryLo + 8) * D) + (2 * t) : -1;
+        ops.Store(output, pointers.Output, elementLo, elementHi, bf16);
+    }
+
+    /// <summary>Requests K and V of key tile <paramref name="tile"/> (zeros past Lk) into <paramref name="stage"/>: 4 + 4 chunks per thread.</summary>
+    private static void CopyTile<TOps>(ref TOps ops, ArrayView<ushort> shared, ArrayView<ushort> k, ArrayView<ushort> v, TensorCoreAttentionPointers pointers,
+        long kRow0, int lk, int tile, int stage, int thread)
+        where TOps : struct, IAttentionWgmmaOps
+    {
+        const int Chunks = D / 8;
+        int k0 = tile * BlockK;
+        for (int i = 0; i < BlockK * Chunks / GroupSize; i++)
+        {
+            int c = thread + (i * GroupSize);
+            int key = c / Chunks;
+            int chunk = c - (key * Chunks);
+            bool inside = key < lk - k0;
+            long element = inside ? ((kRow0 + k0 + key) * D) + (chunk * 8) : 0;
+            ops.CopyChunk(shared, KByte(stage, key, chunk), k, element, pointers.K, inside ? 8 : 0);
+            ops.CopyChunk(shared, VByte(stage, key, chunk), v, element, pointers.V, inside ? 8 : 0);
+        }
+    }
+}
+
+/// <summary>The warpgroup operations as inline PTX: cp.async, fence.proxy.async, wgmma (sm_90a).</summary>
+internal struct PtxAttentionWgmmaOps : IAttentionWgmmaOps
+{
+    private uint sharedBase;
+
+    public void Begin(int thread)
+    {
+        // Emitted in the kernel's entry block, so the declarations precede every use in the PTX text.
+        CudaAsm.Emit(AttentionWgmmaKernels.DeclareRegisters);
+        Output<uint> raw = default;
+        CudaAsm.EmitRef("mov.u32 %0, __dyn_shared_alloca;", ref raw);
+
+        // The 128-byte swizzle applies to absolute addresses: the launch requests 1 KB more to align the base up.
+        sharedBase = (raw.Value + (WgmmaGemmKernels.SwizzleAlignment - 1)) & ~(uint)(WgmmaGemmKernels.SwizzleAlignment - 1);
+    }
+
+    public readonly uint SharedBase() => sharedBase;
+
+    public readonly void CopyChunk(ArrayView<ushort> shared, int sharedByte, ArrayView<ushort> source, long sourceElement, long sourcePointer, int valid) =>
+        // The GEMM's cp.async helper adds its own (zero) shared base to the absolute shared address given here.
+        default(PtxTensorCoreOps).CopyChunk(shared, (int)(sharedBase + (uint)sharedByte), default, sourceElement, sourcePointer, valid, 1);
+
+    public readonly void CommitCopies() => default(PtxTensorCoreOps).Commit();
+
+    public readonly void WaitCopies() => default(PtxTensorCoreOps).Wait(0);
+
+    public readonly void FenceProxy() => CudaAsm.Emit("fence.proxy.async.shared::cta;");
+
+    public readonly void Scores(ArrayView<ushort> shared, long qDescriptor, long kDescriptor, int bf16, int thread)
+    {
+        if (bf16 != 0)
+        {
+            CudaAsm.Emit(AttentionWgmmaKernels.ScoresBf16, qDescriptor, kDescriptor);
+        }
+        else
+        {
+            CudaAsm.Emit(AttentionWgmmaKernels.ScoresF16, qDescriptor, kDescriptor);
+        }
+    }
+
+    public readonly void WaitMultiplies() => CudaAsm.Emit(AttentionWgmmaKernels.WaitAll);
+
+    public readonly void WaitMultipliesButOne() => CudaAsm.Emit(AttentionWgmmaKernels.WaitAllButOne);
+
+    public readonly void TakeScores(int thread) => CudaAsm.Emit(AttentionWgmmaKernels.TakeScores);
+
+    public readonly void SoftmaxScores(float scaleLog2, int limitLo, int limitHi, int thread) =>
+        CudaAsm.Emit(AttentionWgmmaKernels.SoftmaxScores, scaleLog2, limitLo, limitHi);
+
+    public readonly void SoftmaxWeights(int bf16, int thread)
+    {
+        if (bf16 != 0)
+        {
+            CudaAsm.Emit(AttentionWgmmaKernels.SoftmaxWeightsBf16);
+        }
+        else
+        {
+            CudaAsm.Emit(AttentionWgmmaKernels.SoftmaxWeightsF16);
+        }
+    }
+
+    public readonly void Softmax(float scaleLog2, int limitLo, int limitHi, int bf16, int thread)
+    {
+        if (bf16 != 0)
+        {
+            CudaAsm.Emit(AttentionWgmmaKernels.SoftmaxBf16, scaleLog2, limitLo, limitHi);
+        }
+        else
+        {
+            CudaAsm.Emit(AttentionWgmmaKernels.SoftmaxF16, scaleLog2, limitLo, limitHi);
+        }
+    }
+
+    public readonly void Accumulate(ArrayView<ushort> shared, long vDescriptor, int bf16, int thread)
+    {
+        if (bf16 != 0)
+        {
+            CudaAsm.Emit(AttentionWgmmaKernels.AccumulateBf16, vDescriptor);
+        }
+        else
+        {
+            CudaAsm.Emit(AttentionWgmmaKernels.AccumulateF16, vDescriptor);
+        }
+    }
+
+    public readonly void Store(ArrayView<ushort> output, long outputPointer, long elementLo, long elementHi, int bf16)
+    {
+        long lo = elementLo >= 0 ? outputPointer + (elementLo * 2) : 0;
+        long hi = elementHi >= 0 ? outputPointer + (elementHi * 2) : 0;
+        if (bf16 != 0)
+        {
+            CudaAsm.Emit(AttentionWgmmaKernels.StoreBf16, lo, hi);
+        }
+        else
+        {
+            CudaAsm.Emit(AttentionWgmmaKernels.StoreF16, lo, hi);
+        }
+    }
+}
+
+/// <summary>
+/// The warpgroup operations emulated one thread at a time from the PTX ISA's definitions: a thread computes exactly the
+/// accumulator elements it owns (row 16 · warp + lane / 4 (+8), column 8 · block + 2 · (lane mod 4) (+1)); the shared
+/// operands through <see cref="EmulatedWgmmaOps"/>' descriptor decoding (the GEMM's), the register A operand of P·V
+/// from the scratch of the lane of its warp that holds each A-fragment element. Copies are synchronous, waits no-ops.
+/// </summary>
+internal struct EmulatedAttentionWgmmaOps : IAttentionWgmmaOps
+{
+    /// <summary>Floats of scratch per thread: outputs, scores, weight high and low parts, row maxima and sums, scores taken aside, factors.</summary>
+    public const int FloatsPerThread = AlphaSlot + 2;
+
+    private const int ScoreSlot = AttentionWgmmaKernels.OutputAccumulators;
+    private const int HighSlot = ScoreSlot + AttentionWgmmaKernels.ScoreAccumulators;
+    private const int LowSlot = HighSlot + AttentionWgmmaKernels.ScoreAccumulators;
+    private const int RowSlot = LowSlot + AttentionWgmmaKernels.ScoreAccumulators;
+    private const int AsideSlot = RowSlot + 4;
+    private const int AlphaSlot = AsideSlot + AttentionWgmmaKernels.ScoreAccumulators;
+
+    /// <summary><see cref="FloatsPerThread"/> floats for every thread of every group.</summary>
+    public ArrayView<float> Scratch;
+
+    private long groupBase;
+    private long scratchBase;
+
+    public void Begin(int thread)
+    {
+        long group = ((((long)Grid.IdxZ * Grid.DimY) + Grid.IdxY) * Grid.DimX) + Grid.IdxX;
+        groupBase = group * AttentionWgmmaKernels.GroupSize * FloatsPerThread;
+        scratchBase = groupBase + ((long)thread * FloatsPerThread);
+        for (int i = 0; i < AttentionWgmmaKernels.OutputAccumulators; i++)
+        {
+            Scratch[scratchBase + i] = 0f;
+        }
+
+        Scratch[scratchBase + RowSlot] = GpuMath.NegInf;
+        Scratch[scratchBase + RowSlot + 1] = GpuMath.NegInf;
+        Scratch[scratchBase + RowSlot + 2] = 0f;
+        Scratch[scratchBase + RowSlot + 3] = 0f;
+    }
+
+    public readonly uint SharedBase() => 0;
+
+    public readonly void CopyChunk(ArrayView<ushort> shared, int sharedByte, ArrayView<ushort> source, long sourceElement, long sourcePointer, int valid) =>
+        TensorCoreGemmKernels.CopyChunkScalar(shared, sharedByte, source, sourceElement, valid);
+
+    public readonly void CommitCopies()
+    {
+    }
+
+    public readonly void WaitCopies()
+    {
+    }
+
+    public readonly void FenceProxy()
+    {
+    }
+
+    public readonly void Scores(ArrayView<ushort> shared, long qDescriptor, long kDescriptor, int bf16, int thread)
+    {
+        int lane = thread & 31;
+        int rowBase = (((thread >> 5) & 3) * 16) + (lane >> 2);
+        for (int r = 0; r < AttentionWgmmaKernels.ScoreAccumulators; r++)
+        {
+            int row = rowBase + (((r >> 1) & 1) * 8);
+            int col = ((r >> 2) * 8) + (2 * (lane & 3)) + (r & 1);
+            float sum = 0f;
+            for (int step = 0; step < AttentionWgmmaKernels.D / 16; step++)
+            {
+                long qd = qDescriptor + AttentionWgmmaKernels.QAdvance(step);
+                long kd = kDescriptor + AttentionWgmmaKernels.KAdvance(step);
+                for (int kk = 0; kk < 16; kk++)
+                {
+                    sum += GpuMath.Load16(shared[EmulatedWgmmaOps.KMajorByte(qd, row, kk) >> 1], bf16) * GpuMath.Load16(shared[EmulatedWgmmaOps.KMajorByte(kd, col, kk) >> 1], bf16);
+                }
+            }
+
+            Scratch[scratchBase + ScoreSlot + r] = sum;
+        }
+    }
+
+    public readonly void WaitMultiplies()
+    {
+    }
+
+    public readonly void WaitMultipliesButOne()
+    {
+    }
+
+    public readonly void TakeScores(int thread)
+    {
+        for (int j = 0; j < AttentionWgmmaKernels.ScoreAccumulators; j++)
+        {
+            Scratch[scratchBase + AsideSlot + j] = Scratch[scratchBase + ScoreSlot + j];
+        }
+    }
+
+    public readonly void SoftmaxScores(float scaleLog2, int limitLo, int limitHi, int thread)
+    {
+        long s = scratchBase + AsideSlot;
+        Mask(s, scaleLog2, limitLo, limitHi);
+        Scratch[scratchBase + AlphaSlot] = RowUpdate(s, 0);
+        Scratch[scratchBase + AlphaSlot + 1] = RowUpdate(s, 1);
+    }
+
+    public readonly void SoftmaxWeights(int bf16, int thread) =>
+        RescaleAndSplit(scratchBase + AsideSlot, Scratch[scratchBase + AlphaSlot], Scratch[scratchBase + AlphaSlot + 1], bf16);
+
+    public readonly void Softmax(float scaleLog2, int limitLo, int limitHi, int bf16, int thread)
+    {
+        long s = scratchBase + ScoreSlot;
+        Mask(s, scaleLog2, limitLo, limitHi);
+        float alphaLo = RowUpdate(s, 0);
+        float alphaHi = RowUpdate(s, 1);
+        RescaleAndSplit(s, alphaLo, alphaHi, bf16);
+    }
+
+    /// <summary>Scores at <paramref name="s"/> times <paramref name="scaleLog2"/>, -∞ at key offsets at or past the row's limit.</summary>
+    private readonly void Mask(long s, float scaleLog2, int limitLo, int limitHi)
+    {
+        for (int j = 0; j < AttentionWgmmaKernels.ScoreAccumulators; j++)
+        {
+            int limit = ((j >> 1) & 1) == 0 ? limitLo : limitHi;
+            float x = Scratch[s + j] * scaleLog2;
+            Scratch[s + j] = limit > ((j >> 2) * 8) + (j & 1) ? x : GpuMath.NegInf;
+        }
+    }
+
+    /// <summary>The outputs times the rows' factors; the weights at <paramref name="s"/> as high and low 16-bit parts into the fragment slots.</summary>
+    private readonly void RescaleAndSplit(long s, float alphaLo, float alphaHi, int bf16)
+    {
+        for (int i = 0; i < AttentionWgmmaKernels.OutputAccumulators; i++)
+        {
+            Scratch[scratchBase + i] *= ((i >> 1) & 1) == 0 ? alphaLo : alphaHi;
+        }
+
+        for (int j = 0; j < AttentionWgmmaKernels.ScoreAccumulators; j++)
+        {
+            float p = Scratch[s + j];
+            ushort high = GpuMath.Store16(p, bf16);
+            Scratch[scratchBase + HighSlot + j] = high;
+            Scratch[scratchBase + LowSlot + j] = GpuMath.Store16(p - GpuMath.Load16(high, bf16), bf16);
+        }
+
+        // Every lane's weights are in place before the warp's other lanes gather their A fragments.
+        Warp.Barrier();
+    }
+
+    public readonly void Accumulate(ArrayView<ushort> shared, long vDescriptor, int bf16, int thread)
+    {
+        int lane = thread & 31;
+        long warpBase = groupBase + ((long)(thread & ~31) * FloatsPerThread);
+        for (int r = 0; r < AttentionWgmmaKernels.OutputAccumulators; r++)
+        {
+            int row = (lane >> 2) + (((r >> 1) & 1) * 8);
+            int col = ((r >> 2) * 8) + (2 * (lane & 3)) + (r & 1);
+            float sum = 0f;
+            for (int step = 0; step < AttentionWgmmaKernels.BlockK / 16; step++)
+            {
+                long vd = vDescriptor + (step * AttentionWgmmaKernels.VAdvance);
+                for (int kk = 0; kk < 16; kk++)
+                {
+                    // A element (row, k) of k16 step `step`: C element (n-block 2·step + k/8, register 2·(row/8) + k mod 2) of lane 4·(row mod 8) + (k mod 8)/2.
+                    int holder = ((row & 7) * 4) + ((kk & 7) >> 1);
+                    int j = ((((2 * step) + (kk >> 3)) * 4) + ((row >> 3) * 2)) + (kk & 1);
+                    long at = warpBase + ((long)holder * FloatsPerThread);
+                    float high = GpuMath.Load16((ushort)Scratch[at + HighSlot + j], bf16);
+                    float low = GpuMath.Load16((ushort)Scratch[at + LowSlot + j], bf16);
+                    float bv = GpuMath.Load16(shared[EmulatedWgmmaOps.MnMajorByte(vd, kk, col) >> 1], bf16);
+                    sum += (high * bv) + (low * bv);
+                }
+            }
+
+            Scratch[scratchBase + r] += sum;
+        }
+
+        // The next tile's weights overwrite these only after every lane has read them.
+        Warp.Barrier();
+    }
+
+    public readonly void Store(ArrayView<ushort> output, long outputPointer, long elementLo, long elementHi, int bf16)
+    {
+        float lLo = Scratch[scratchBase + RowSlot + 2];
+        float lHi = Scratch[scratchBase + RowSlot + 3];
+        lLo += Warp.ShuffleXor(lLo, 1);
+        lLo += Warp.ShuffleXor(lLo, 2);
+        lHi += Warp.ShuffleXor(lHi, 1);
+        lHi += Warp.ShuffleXor(lHi, 2);
+        float invLo = lLo == 0f ? 0f : 1f / lLo;
+        float invHi = lHi == 0f ? 0f : 1f / lHi;
+        for (int nb = 0; nb < AttentionWgmmaKernels.D / 8; nb++)
+        {
+            for (int i = 0; i < 4; i++)
+            {
+                long element = (i & 2) == 0 ? elementLo : elementHi;
+                if (element >= 0)
+                {
+                    float scale = (i & 2) == 0 ? invLo : invHi;
+                    output[element + (nb * 8) + (i & 1)] = GpuMath.Store16(Scratch[scratchBase + (nb * 4) + i] * scale, bf16);
+                }
+            }
+        }
+    }
+
+    /// <summary>Online-softmax update of row g (<paramref name="half"/> 0) or g + 8 (1) over the quad: weights 2^(s - m) in place, returns the rescale factor.</summary>
+    private readonly float RowUpdate(long s, int half)
+    {
+        float top = GpuMath.NegInf;
+        for (int j = 0; j < AttentionWgmmaKernels.ScoreAccumulators; j++)
+        {
+            if (((j >> 1) & 1) == half)
+            {
+                top = GpuMath.MaxNaN(top, Scratch[s + j]);
+            }
+        }
+
+        top = GpuMath.MaxNaN(top, Warp.ShuffleXor(top, 1));
+        top = GpuMath.MaxNaN(top, Warp.ShuffleXor(top, 2));
+        long rowAt = scratchBase + RowSlot + half;
+        float oldMax = Scratch[rowAt];
+        float mNew = GpuMath.MaxNaN(top, oldMax);
+        float shift = mNew == GpuMath.NegInf ? 0f : mNew;
+        float alpha = mNew == oldMax ? 1f : GpuMath.Exp2Fast(oldMax - shift);
+        float sum = 0f;
+        for (int j = 0; j < AttentionWgmmaKernels.ScoreAccumulators; j++)
+        {
+            if (((j >> 1) & 1) == half)
+            {
+                float p = GpuMath.Exp2Fast(Scratch[s + j] - shift);
+                Scratch[s + j] = p;
+                sum += p;
+            }
+        }
+
+        Scratch[rowAt] = mNew;
+        Scratch[rowAt + 2] = (Scratch[rowAt + 2] * alpha) + sum;
+        return alpha;
+    }
+}

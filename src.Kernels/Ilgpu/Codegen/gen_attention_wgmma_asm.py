@@ -1,0 +1,271 @@
+#!/usr/bin/env python3
+"""Generates src.Kernels/Ilgpu/AttentionWgmmaKernels.g.cs: the inline-PTX strings of the wgmma prefill attention.
+
+CudaAsm takes compile-time constant strings only. Per 64-key tile a warpgroup (64 query rows) issues eight
+wgmma.mma_async m64n64k16 for S = Q.K^T (A = Q, B = K, both K-major 128-byte-swizzled shared tiles) and eight
+m64n128k16 for O += P.V (A = the weights from registers, high and low 16-bit parts, B = V MN-major, transpose-B 1).
+The registers live at function scope (declared once in the entry block): fo (64 output accumulators), fs (32 score
+accumulators), fph / fpl (16 + 16 A-fragment registers of the weights), fmax / fsum (rows g and g + 8).
+
+Descriptor advances (units of 16 bytes): Q and K are stored as two 64-column halves of head dimension (each
+[rows][64] with 128-byte rows), so k16 step j of the head dimension starts at half j / 4, +32 bytes per step inside a
+half; V is stored as WgmmaGemmKernels' MN-major stage ([64-column block][key][64]), +16 keys = 2048 bytes per step.
+Run: python3 src.Kernels/Ilgpu/Codegen/gen_attention_wgmma_asm.py
+"""
+import os
+
+D = 128
+BQ = 128                      # queries per group: two warpgroups of 64 rows
+BK = 64                       # keys per tile
+GROUP = 256
+STAGES = 3
+ROW = 128                     # bytes of one swizzle row (64 16-bit elements)
+Q_HALF = BQ * ROW             # bytes of one 64-column half of the Q tile
+KV_HALF = BK * ROW            # bytes of one 64-column half of a K tile (also one V column block)
+Q_BYTES = 2 * Q_HALF
+K_BYTES = 2 * KV_HALF
+V_BYTES = 2 * KV_HALF
+STAGE = K_BYTES + V_BYTES
+SHARED = Q_BYTES + STAGES * STAGE + 1024   # + room to align the base up to the swizzle's 1024 bytes
+NB_S = BK // 8                # score n-blocks (8 keys)
+NB_O = D // 8                 # output n-blocks
+S_ACC = NB_S * 4
+O_ACC = NB_O * 4
+P_REGS = (BK // 16) * 4       # A-fragment registers per weight part
+assert SHARED <= 227 * 1024
+
+
+def q_adv(j):
+    return ((j >> 2) * Q_HALF + (j & 3) * 32) >> 4
+
+
+def k_adv(j):
+    return ((j >> 2) * KV_HALF + (j & 3) * 32) >> 4
+
+
+V_ADV = (16 * ROW) >> 4
+
+out = []
+w = out.append
+
+
+def cs_string(lines):
+    return '"' + "\\n\\t".join(lines) + '"'
+
+
+def regs(name, lo, n):
+    return "{" + ",".join(f"{name}{lo + i}" for i in range(n)) + "}"
+
+
+def scores(dtype):
+    """%0: Q descriptor of the warpgroup's rows, step 0; %1: K descriptor, step 0. The first step overwrites fs (scale-d
+    false: a register comparison that is never true, as the swizzle bits are set), the others accumulate."""
+    lines = ["{", ".reg .b64 fqd<8>;", ".reg .b64 fkd<8>;", ".reg .pred fp, fz;", "setp.ne.b64 fp, %0, 0;", "setp.eq.b64 fz, %0, 0;",
+             "mov.b64 fqd0, %0;", "mov.b64 fkd0, %1;"]
+    for j in range(1, D // 16):
+        lines += [f"add.s64 fqd{j}, %0, {q_adv(j)};", f"add.s64 fkd{j}, %1, {k_adv(j)};"]
+    lines.append("wgmma.fence.sync.aligned;")
+    for j in range(D // 16):
+        lines.append(f"wgmma.mma_async.sync.aligned.m64n{BK}k16.f32.{dtype}.{dtype} {regs('fs', 0, S_ACC)}, fqd{j}, fkd{j}, {'fz' if j == 0 else 'fp'}, 1, 1, 0, 0;")
+    lines += ["wgmma.commit_group.sync.aligned;", "}"]
+    return cs_string(lines)
+
+
+def accumulate(dtype):
+    """%0: V descriptor, step 0. O += P_hi.V + P_lo.V, A from registers (fph, fpl), B MN-major (transpose-B 1)."""
+    lines = ["{", ".reg .b64 fvd<4>;", ".reg .pred fp;", "setp.ne.b64 fp, %0, 0;", "mov.b64 fvd0, %0;"]
+    for j in range(1, BK // 16):
+        lines.append(f"add.s64 fvd{j}, %0, {j * V_ADV};")
+    lines.append("wgmma.fence.sync.aligned;")
+    for j in range(BK // 16):
+        for part in ("fph", "fpl"):
+            lines.append(f"wgmma.mma_async.sync.aligned.m64n{D}k16.f32.{dtype}.{dtype} {regs('fo', 0, O_ACC)}, {regs(part, 4 * j, 4)}, fvd{j}, fp, 1, 1, 1;")
+    lines += ["wgmma.commit_group.sync.aligned;", "}"]
+    return cs_string(lines)
+
+
+ROW_OF = lambda j: (j >> 1) & 1
+
+
+def softmax(cvt, bf16):
+    """After the scores' wait: S times %0 (scale * log2 e), keys at offsets >= %1 (row g) / %2 (row g + 8) from the
+    lane's first key hidden, row maxima over the quad (fmax, log2 units), weights 2^(s - m), partial row sums (fsum),
+    the unconditional rescale of fo (no branch: the warpgroup stays convergent around the wgmma), and the weights as A
+    fragments: high parts fph, low parts fpl (the C layout of two n-blocks is the A layout of one k16 step)."""
+    lines = ["{", ".reg .f32 xm<2>;", ".reg .f32 xn<2>;", ".reg .f32 xh<2>;", ".reg .f32 xa<2>;", ".reg .f32 xr<2>;",
+             ".reg .f32 xt;", ".reg .f32 xf;", ".reg .f32 xg;", ".reg .b32 xb;", ".reg .b32 xc;", ".reg .b16 xha;", ".reg .b16 xhb;",
+             ".reg .pred xp;"]
+    lines += [f"mul.f32 fs{j}, fs{j}, %0;" for j in range(S_ACC)]
+    for j in range(S_ACC):
+        lines.append(f"setp.gt.s32 xp, %{1 + ROW_OF(j)}, {(j >> 2) * 8 + (j & 1)};")
+        lines.append(f"selp.f32 fs{j}, fs{j}, 0fFF800000, xp;")
+    for r in range(2):
+        js = [j for j in range(S_ACC) if ROW_OF(j) == r]
+        lines.append(f"max.NaN.f32 xm{r}, fs{js[0]}, fs{js[1]};")
+        lines += [f"max.NaN.f32 xm{r}, xm{r}, fs{j};" for j in js[2:]]
+        for mask_lane in (1, 2):
+            lines += [f"shfl.sync.bfly.b32 xt, xm{r}, {mask_lane}, 31, 0xffffffff;", f"max.NaN.f32 xm{r}, xm{r}, xt;"]
+        lines += [f"max.NaN.f32 xn{r}, xm{r}, fmax{r};",
+                  # A row with no visible key yet keeps max -inf: its weights use 0 in place of the max.
+                  f"setp.eq.f32 xp, xn{r}, 0fFF800000;", f"selp.f32 xh{r}, 0f00000000, xn{r}, xp;",
+                  f"sub.f32 xa{r}, fmax{r}, xh{r};", f"ex2.approx.ftz.f32 xa{r}, xa{r};",
+                  f"setp.eq.f32 xp, xn{r}, fmax{r};", f"selp.f32 xa{r}, 0f3F800000, xa{r}, xp;", f"mov.f32 fmax{r}, xn{r};"]
+        for j in js:
+            lines += [f"sub.f32 fs{j}, fs{j}, xh{r};", f"ex2.approx.ftz.f32 fs{j}, fs{j};"]
+        lines.append(f"add.f32 xr{r}, fs{js[0]}, fs{js[1]};")
+        lines += [f"add.f32 xr{r}, xr{r}, fs{j};" for j in js[2:]]
+        lines.append(f"fma.rn.f32 fsum{r}, fsum{r}, xa{r}, xr{r};")
+    for i in range(O_ACC):
+        lines.append(f"mul.f32 fo{i}, fo{i}, xa{ROW_OF(i)};")
+    for ks in range(BK // 16):
+        for r in range(4):
+            j0 = (2 * ks + (r >> 1)) * 4 + (r & 1) * 2
+            idx = ks * 4 + r
+            lines.append(f"{cvt} fph{idx}, fs{j0 + 1}, fs{j0};")
+            if bf16:
+                lines += [f"and.b32 xb, fph{idx}, -65536;", f"shl.b32 xc, fph{idx}, 16;", "mov.b32 xf, xb;", "mov.b32 xg, xc;"]
+            else:
+                lines += [f"mov.b32 {{xhb, xha}}, fph{idx};", "cvt.f32.f16 xf, xha;", "cvt.f32.f16 xg, xhb;"]
+            lines += [f"sub.f32 xf, fs{j0 + 1}, xf;", f"sub.f32 xg, fs{j0}, xg;", f"{cvt} fpl{idx}, xf, xg;"]
+    lines.append("}")
+    return cs_string(lines)
+
+
+def softmax_scores():
+    """Overlapped variant, first half (while S of the next tile is in the tensor cores): on fsb (this tile's scores,
+    taken from fs), %0 / %1 / %2 as softmax's; row maxima, weights 2^(s - m) in fsb, partial sums, factors into falpha.
+    Touches neither fo nor fph / fpl, which P.V of the previous tile may still be reading."""
+    lines = ["{", ".reg .f32 xm<2>;", ".reg .f32 xn<2>;", ".reg .f32 xh<2>;", ".reg .f32 xr<2>;", ".reg .f32 xt;", ".reg .pred xp;"]
+    lines += [f"mul.f32 fsb{j}, fsb{j}, %0;" for j in range(S_ACC)]
+    for j in range(S_ACC):
+        lines.append(f"setp.gt.s32 xp, %{1 + ROW_OF(j)}, {(j >> 2) * 8 + (j & 1)};")
+        lines.append(f"selp.f32 fsb{j}, fsb{j}, 0fFF800000, xp;")
+    for r in range(2):
+        js = [j for j in range(S_ACC) if ROW_OF(j) == r]
+        lines.append(f"max.NaN.f32 xm{r}, fsb{js[0]}, fsb{js[1]};")
+        lines += [f"max.NaN.f32 xm{r}, xm{r}, fsb{j};" for j in js[2:]]
+        for mask_lane in (1, 2):
+            lines += [f"shfl.sync.bfly.b32 xt, xm{r}, {mask_lane}, 31, 0xffffffff;", f"max.NaN.f32 xm{r}, xm{r}, xt;"]
+        lines += [f"max.NaN.f32 xn{r}, xm{r}, fmax{r};",
+                  f"setp.eq.f32 xp, xn{r}, 0fFF800000;", f"selp.f32 xh{r}, 0f00000000, xn{r}, xp;",
+                  f"sub.f32 falpha{r}, fmax{r}, xh{r};", f"ex2.approx.ftz.f32 falpha{r}, falpha{r};",
+                  f"setp.eq.f32 xp, xn{r}, fmax{r};", f"selp.f32 falpha{r}, 0f3F800000, falpha{r}, xp;", f"mov.f32 fmax{r}, xn{r};"]
+        for j in js:
+            lines += [f"sub.f32 fsb{j}, fsb{j}, xh{r};", f"ex2.approx.ftz.f32 fsb{j}, fsb{j};"]
+        lines.append(f"add.f32 xr{r}, fsb{js[0]}, fsb{js[1]};")
+        lines += [f"add.f32 xr{r}, xr{r}, fsb{j};" for j in js[2:]]
+        lines.append(f"fma.rn.f32 fsum{r}, fsum{r}, falpha{r}, xr{r};")
+    lines.append("}")
+    return cs_string(lines)
+
+
+def softmax_weights(cvt, bf16):
+    """Overlapped variant, second half (after P.V of the previous tile completed): fo times falpha, the weights of fsb as
+    high (fph) and low (fpl) A fragments."""
+    lines = ["{", ".reg .f32 xf;", ".reg .f32 xg;", ".reg .b32 xb;", ".reg .b32 xc;", ".reg .b16 xha;", ".reg .b16 xhb;"]
+    for i in range(O_ACC):
+        lines.append(f"mul.f32 fo{i}, fo{i}, falpha{ROW_OF(i)};")
+    for ks in range(BK // 16):
+        for r in range(4):
+            j0 = (2 * ks + (r >> 1)) * 4 + (r & 1) * 2
+            idx = ks * 4 + r
+            lines.append(f"{cvt} fph{idx}, fsb{j0 + 1}, fsb{j0};")
+            if bf16:
+                lines += [f"and.b32 xb, fph{idx}, -65536;", f"shl.b32 xc, fph{idx}, 16;", "mov.b32 xf, xb;", "mov.b32 xg, xc;"]
+            else:
+                lines += [f"mov.b32 {{xhb, xha}}, fph{idx};", "cvt.f32.f16 xf, xha;", "cvt.f32.f16 xg, xhb;"]
+            lines += [f"sub.f32 xf, fsb{j0 + 1}, xf;", f"sub.f32 xg, fsb{j0}, xg;", f"{cvt} fpl{idx}, xf, xg;"]
+    lines.append("}")
+    return cs_string(lines)
+
+
+def store(cvt):
+    """Sums the quad's partial row sums, then stores O / l (0 where l = 0) rounded to 16 bits at byte addresses %0 (row
+    g) / %1 (row g + 8); 0: the row is skipped."""
+    lines = ["{", ".reg .f32 xl<2>;", ".reg .f32 xi<2>;", ".reg .f32 xt;", ".reg .pred xz;", ".reg .pred xlo, xhi;", ".reg .f32 xx, xy;",
+             ".reg .b32 xpk;", ".reg .u64 xalo, xahi;"]
+    for r in range(2):
+        lines.append(f"mov.f32 xl{r}, fsum{r};")
+        for mask_lane in (1, 2):
+            lines += [f"shfl.sync.bfly.b32 xt, xl{r}, {mask_lane}, 31, 0xffffffff;", f"add.f32 xl{r}, xl{r}, xt;"]
+        lines += [f"setp.eq.f32 xz, xl{r}, 0f00000000;", f"div.rn.f32 xi{r}, 0f3F800000, xl{r};", f"selp.f32 xi{r}, 0f00000000, xi{r}, xz;"]
+    lines += ["setp.ne.u64 xlo, %0, 0;", "setp.ne.u64 xhi, %1, 0;", "cvta.to.global.u64 xalo, %0;", "cvta.to.global.u64 xahi, %1;"]
+    for nb in range(NB_O):
+        for half, (pred, addr) in enumerate((("xlo", "xalo"), ("xhi", "xahi"))):
+            lines += [f"mul.f32 xx, fo{nb * 4 + 2 * half}, xi{half};", f"mul.f32 xy, fo{nb * 4 + 2 * half + 1}, xi{half};",
+                      f"{cvt} xpk, xy, xx;", f"@{pred} st.global.b32 [{addr}+{nb * 16}], xpk;"]
+    lines.append("}")
+    return cs_string(lines)
+
+
+declare = ([f".reg .f32 fo<{O_ACC}>;", f".reg .f32 fs<{S_ACC}>;", f".reg .b32 fph<{P_REGS}>;", f".reg .b32 fpl<{P_REGS}>;",
+            ".reg .f32 fmax<2>;", ".reg .f32 fsum<2>;", f".reg .f32 fsb<{S_ACC}>;", ".reg .f32 falpha<2>;"]
+           + [f"mov.f32 fo{i}, 0f00000000;" for i in range(O_ACC)]
+           + ["mov.f32 fmax0, 0fFF800000;", "mov.f32 fmax1, 0fFF800000;", "mov.f32 fsum0, 0f00000000;", "mov.f32 fsum1, 0f00000000;"])
+
+w("// <auto-generated/> by src.Kernels/Ilgpu/Codegen/gen_attention_wgmma_asm.py: edit the generator, not this file.")
+w("namespace GemsInjector.Kernels.Ilgpu;")
+w("")
+w("internal static partial class AttentionWgmmaKernels")
+w("{")
+consts = [
+    ("D", D, "Head size of the kernel."),
+    ("BlockQ", BQ, "Queries per group (two warpgroups of 64 rows)."),
+    ("BlockK", BK, "Keys per tile."),
+    ("GroupSize", GROUP, "Threads per group."),
+    ("Stages", STAGES, "Key-tile stages in shared memory."),
+    ("QHalfBytes", Q_HALF, "Bytes of one 64-column half of the Q tile ([128][64], 128-byte swizzled rows)."),
+    ("KvHalfBytes", KV_HALF, "Bytes of one 64-column half of a K tile, and of one 64-column block of a V tile."),
+    ("QBytes", Q_BYTES, "Bytes of the Q tile (at byte 0 of the aligned base)."),
+    ("KBytes", K_BYTES, "Bytes of a K tile (at the start of its stage)."),
+    ("StageBytes", STAGE, "Bytes of one stage: K, then V."),
+    ("OverlapStages", STAGES + 1, "Key-tile stages of the overlapped variant (one more tile's P·V may still read its V)."),
+    ("OverlapSharedBytes", SHARED + STAGE, "Dynamic shared bytes of the overlapped variant."),
+    ("SharedBytes", SHARED, "Dynamic shared bytes a launch requests (Q, the stages, 1 KB to align the base up to 1024 bytes)."),
+    ("ScoreAccumulators", S_ACC, "float32 score accumulators per thread (m64n64)."),
+    ("OutputAccumulators", O_ACC, "float32 output accumulators per thread (m64n128)."),
+    ("WeightRegisters", P_REGS, "32-bit A-fragment registers per thread of one weight part (high or low)."),
+]
+for name, value, doc in consts:
+    w(f"    /// <summary>{doc}</summary>")
+    w(f"    public const int {name} = {value};")
+    w("")
+w("    /// <summary>Descriptor units one k16 step (16 keys) advances down a V tile.</summary>")
+w(f"    public const int VAdvance = {V_ADV};")
+w("")
+w("    /// <summary>Declares the function-scope registers (outputs, scores, weights, row maxima and sums) and initializes them.</summary>")
+w(f"    public const string DeclareRegisters = {cs_string(declare)};")
+w("")
+w("    /// <summary>Waits until no wgmma group of this warpgroup is pending.</summary>")
+w("    public const string WaitAll = \"wgmma.wait_group.sync.aligned 0;\";")
+w("")
+w("    /// <summary>Waits until at most the newest wgmma group of this warpgroup is pending.</summary>")
+w("    public const string WaitAllButOne = \"wgmma.wait_group.sync.aligned 1;\";")
+w("")
+w("    /// <summary>Overlapped variant: takes the completed scores out of the accumulators (fsb = fs) so the next tile's S can be issued into fs.</summary>")
+w(f"    public const string TakeScores = {cs_string([f'mov.f32 fsb{j}, fs{j};' for j in range(S_ACC)])};")
+w("")
+w("    /// <summary>Overlapped variant: the softmax's first half on fsb (row maxima, weights, sums, factors into falpha); fo and the weight registers untouched.</summary>")
+w(f"    public const string SoftmaxScores = {softmax_scores()};")
+w("")
+for dtype, name, cvt in (("bf16", "Bf16", "cvt.rn.bf16x2.f32"), ("f16", "F16", "cvt.rn.f16x2.f32")):
+    w(f"    /// <summary>S = Q·Kᵀ of the warpgroup's 64 rows and the key tile ({dtype}): fence, eight m64n64k16, commit.</summary>")
+    w(f"    public const string Scores{name} = {scores(dtype)};")
+    w("")
+    w(f"    /// <summary>O += P·V ({dtype}): fence, eight m64n128k16 with A from registers (high, low parts), commit.</summary>")
+    w(f"    public const string Accumulate{name} = {accumulate(dtype)};")
+    w("")
+    w(f"    /// <summary>The online-softmax step on the score accumulators ({dtype} weights).</summary>")
+    w(f"    public const string Softmax{name} = {softmax(cvt, name == 'Bf16')};")
+    w("")
+    w(f"    /// <summary>Overlapped variant: the softmax's second half ({dtype} weights): fo times falpha, the weights of fsb as high and low A fragments.</summary>")
+    w(f"    public const string SoftmaxWeights{name} = {softmax_weights(cvt, name == 'Bf16')};")
+    w("")
+    w(f"    /// <summary>The quad's row sums, then this lane's outputs times 1/l, rounded to nearest even ({dtype}).</summary>")
+    w(f"    public const string Store{name} = {store(cvt)};")
+    w("")
+out[-1] = "}"
+
+path = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "AttentionWgmmaKernels.g.cs")
+with open(path, "w", encoding="utf-8", newline="\n") as f:
+    f.write("\n".join(out) + "\n")

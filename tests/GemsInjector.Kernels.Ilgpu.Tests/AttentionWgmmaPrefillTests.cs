@@ -1,0 +1,305 @@
+using System;
+using System.Linq;
+using System.Text.RegularExpressions;
+using GemsInjector.Kernels.Ilgpu;
+using ILGPU;
+using ILGPU.Backends.EntryPoints;
+using ILGPU.Backends.PTX;
+using ILGPU.Runtime;
+using ILGPU.Runtime.Cuda;
+using Xunit;
+
+namespace GemsInjector.Kernels.Ilgpu.Tests;
+
+/// <summary>
+/// The wgmma prefill attention (<see cref="AttentionWgmmaKernels"/>, <c>GEMS_PREFILL_VARIANT=wgmma</c>): its kernel body
+/// with wgmma emulated thread by thread on a 32-lane-warp simulator, every output element (poisoned with NaN) against
+/// the float64 reference with the GPU harness's tolerance; the staging against the descriptor decoding; and its PTX.
+/// </summary>
+[Collection(SimulatorCollection.Name)]
+public sealed class AttentionWgmmaPrefillTests : Half16TestBase, IClassFixture<Warp32SimulatorFixture>
+{
+    private readonly Warp32SimulatorFixture warp32;
+
+    public AttentionWgmmaPrefillTests(SimulatorFixture fixture, Warp32SimulatorFixture warp32)
+        : base(fixture) => this.warp32 = warp32;
+
+    /// <summary>
+    /// The emulated kernel meets the harness rule (|out − ref| ≤ 1e-4 + rtol·|ref|, ref rounded to the dtype) on every
+    /// element: causal and not, grouped-query ratios 1, 2 and 4, odd and short lengths (Lq and Lk edges inside a tile and
+    /// a warpgroup), lk below and above lq, several query blocks (longest first) and key tiles (all three stages cycled),
+    /// few-key rows where one 16-bit rounding of the weights would already fail.
+    /// </summary>
+    [Theory]
+    [InlineData(true, 1, 2, 1, 300, 300, true, true, false)]
+    [InlineData(true, 1, 2, 1, 300, 300, true, true, true)]
+    [InlineData(false, 1, 2, 1, 300, 300, true, true, false)]
+    [InlineData(false, 1, 2, 1, 300, 300, true, true, true)]
+    [InlineData(true, 1, 4, 1, 129, 129, true, true, false)]
+    [InlineData(true, 1, 4, 1, 129, 129, true, true, true)]
+    [InlineData(false, 1, 4, 2, 129, 129, false, true, false)]
+    [InlineData(false, 1, 4, 2, 129, 129, false, true, true)]
+    [InlineData(true, 2, 2, 2, 37, 37, true, true, false)]
+    [InlineData(true, 2, 2, 2, 37, 37, true, true, true)]
+    [InlineData(false, 2, 2, 2, 37, 37, false, true, false)]
+    [InlineData(false, 2, 2, 2, 37, 37, false, true, true)]
+    [InlineData(true, 1, 4, 2, 67, 2, false, true, false)]
+    [InlineData(true, 1, 4, 2, 67, 2, false, true, true)]
+    [InlineData(false, 1, 4, 2, 67, 2, true, true, false)]
+    [InlineData(false, 1, 4, 2, 67, 2, true, true, true)]
+    [InlineData(true, 1, 2, 1, 33, 260, false, true, false)]
+    [InlineData(true, 1, 2, 1, 33, 260, false, true, true)]
+    [InlineData(false, 1, 2, 1, 33, 260, true, true, false)]
+    [InlineData(false, 1, 2, 1, 33, 260, true, true, true)]
+    [InlineData(true, 2, 4, 1, 70, 33, true, false, false)]
+    [InlineData(true, 2, 4, 1, 70, 33, true, false, true)]
+    [InlineData(false, 2, 4, 4, 65, 65, true, false, false)]
+    [InlineData(false, 2, 4, 4, 65, 65, true, false, true)]
+    [InlineData(true, 1, 1, 1, 1, 1, true, false, false)]
+    [InlineData(true, 1, 1, 1, 1, 1, true, false, true)]
+    [InlineData(false, 1, 2, 1, 3, 127, false, false, false)]
+    [InlineData(false, 1, 2, 1, 3, 127, false, false, true)]
+    [InlineData(true, 1, 1, 1, 200, 40, true, false, false)]
+    [InlineData(true, 1, 1, 1, 200, 40, true, false, true)]
+    public void WgmmaVariantMeetsHarnessTolerance(bool bf16, int batch, int heads, int kvHeads, int lq, int lk, bool causal, bool normal, bool overlapped)
+    {
+        const int D = AttentionWgmmaKernels.D;
+        int seed = 31000 + (heads * 1000) + (lq * 10) + lk + (causal ? 3 : 0) + (bf16 ? 7 : 0) + (normal ? 11 : 0);
+        var (q, qv) = normal ? Normal16(seed, batch * heads * lq * D, bf16) : Random16(seed, batch * heads * lq * D, bf16, -1f, 1f);
+        var (k, kv) = normal ? Normal16(seed + 1, batch * kvHeads * lk * D, bf16) : Random16(seed + 1, batch * kvHeads * lk * D, bf16, -1f, 1f);
+        var (v, vv) = normal ? Normal16(seed + 2, batch * kvHeads * lk * D, bf16) : Random16(seed + 2, batch * kvHeads * lk * D, bf16);
+        double scale = normal ? 1 / Math.Sqrt(D) : 0.125;
+        var shape = new AttentionShape { Heads = heads, KvHeads = kvHeads, Lq = lq, Lk = lk, D = D, Scale = (float)scale, Causal = causal ? 1 : 0 };
+        var got = ToFloat(Run(q, k, v, batch, shape, bf16, overlapped), bf16);
+        var expected = AttentionTests.Reference(qv, kv, vv, batch, heads, kvHeads, lq, lk, D, causal, (b, h, i, j) => 0, scale);
+        var rounded = ToFloat(To16(expected.Select(e => (float)e).ToArray(), bf16), bf16);
+        AssertClose(got, rounded.Select(e => (double)e).ToArray(), Rtol(bf16), Atol,
+            $"wgmma{(overlapped ? "2" : "")} attention {batch}x{heads}/{kvHeads} lq={lq} lk={lk} causal={causal} normal={normal} ({F(bf16)})", seed);
+    }
+
+    /// <summary>A NaN in q reaches exactly its own output row (max.NaN, the unconditional rescale); other rows stay finite.</summary>
+    [Theory]
+    [InlineData(false)]
+    [InlineData(true)]
+    public void WgmmaVariantPropagatesNaNToItsRowOnly(bool overlapped)
+    {
+        const int D = AttentionWgmmaKernels.D;
+        const int Lq = 90;
+        var (q, _) = Random16(33001, Lq * D, true, -1f, 1f);
+        var (k, _) = Random16(33002, Lq * D, true, -1f, 1f);
+        var (v, _) = Random16(33003, Lq * D, true);
+        q[(70 * D) + 5] = NaN16(true);
+        var shape = new AttentionShape { Heads = 1, KvHeads = 1, Lq = Lq, Lk = Lq, D = D, Scale = 0.125f, Causal = 1 };
+        var got = ToFloat(Run(q, k, v, 1, shape, true, overlapped), true);
+        for (int row = 0; row < Lq; row++)
+        {
+            for (int c = 0; c < D; c++)
+            {
+                Assert.True(float.IsNaN(got[(row * D) + c]) == (row == 70), $"row {row} column {c}: {got[(row * D) + c]}");
+            }
+        }
+    }
+
+    [Theory]
+    [InlineData("wgmma", nameof(PrefillVariant.Wgmma))]
+    [InlineData(" WGMMA ", nameof(PrefillVariant.Wgmma))]
+    [InlineData(null, nameof(PrefillVariant.Registers))]
+    [InlineData("wgmma2", nameof(PrefillVariant.WgmmaOverlapped))]
+    [InlineData("wgmma3", nameof(PrefillVariant.Registers))]
+    public void WgmmaVariantParsesItsSetting(string? setting, string expected) => Assert.Equal(expected, PrefillVariants.Parse(setting).ToString());
+
+    /// <summary>
+    /// The staging and the descriptor decoding agree for every element the wgmma read: Q (both warpgroups, all eight
+    /// k16 steps of the head dimension), K and V of every stage; each tile covers its 16-byte slots exactly once, every
+    /// descriptor's start is 1024-byte aligned up to the in-row k16 advance, and the whole layout fits the opt-in limit.
+    /// </summary>
+    [Fact]
+    public void StagingMatchesTheDescriptors()
+    {
+        Assert.True(AttentionWgmmaKernels.SharedBytes <= Sm90aPtx.OptInSharedBytes);
+        Assert.Equal(0, AttentionWgmmaKernels.QBytes % WgmmaGemmKernels.SwizzleAlignment);
+        Assert.Equal(0, AttentionWgmmaKernels.StageBytes % WgmmaGemmKernels.SwizzleAlignment);
+        const int D = AttentionWgmmaKernels.D;
+        for (int warpgroup = 0; warpgroup < 2; warpgroup++)
+        {
+            for (int step = 0; step < D / 16; step++)
+            {
+                long qd = AttentionWgmmaKernels.QDescriptor(0, warpgroup) + AttentionWgmmaKernels.QAdvance(step);
+                for (int row = 0; row < 64; row++)
+                {
+                    for (int kk = 0; kk < 16; kk++)
+                    {
+                        int d = (step * 16) + kk;
+                        Assert.Equal(AttentionWgmmaKernels.QByte((warpgroup * 64) + row, d / 8) + ((d % 8) * 2), EmulatedWgmmaOps.KMajorByte(qd, row, kk));
+                    }
+                }
+            }
+        }
+
+        for (int stage = 0; stage < AttentionWgmmaKernels.Stages; stage++)
+        {
+            for (int step = 0; step < D / 16; step++)
+            {
+                long kd = AttentionWgmmaKernels.KDescriptor(0, stage) + AttentionWgmmaKernels.KAdvance(step);
+                for (int key = 0; key < AttentionWgmmaKernels.BlockK; key++)
+                {
+                    for (int kk = 0; kk < 16; kk++)
+                    {
+                        int d = (step * 16) + kk;
+                        Assert.Equal(AttentionWgmmaKernels.KByte(stage, key, d / 8) + ((d % 8) * 2), EmulatedWgmmaOps.KMajorByte(kd, key, kk));
+                    }
+                }
+            }
+
+            for (int step = 0; step < AttentionWgmmaKernels.BlockK / 16; step++)
+            {
+                long vd = AttentionWgmmaKernels.VDescriptor(0, stage) + (step * AttentionWgmmaKernels.VAdvance);
+                for (int kk = 0; kk < 16; kk++)
+                {
+                    int key = (step * 16) + kk;
+                    for (int d = 0; d < D; d++)
+                    {
+                        Assert.Equal(AttentionWgmmaKernels.VByte(stage, key, d / 8) + ((d % 8) * 2), EmulatedWgmmaOps.MnMajorByte(vd, kk, d));
+                    }
+                }
+            }
+
+            int k0 = AttentionWgmmaKernels.StageOffset(stage);
+            var kSlots = Enumerable.Range(0, AttentionWgmmaKernels.BlockK * 16).Select(c => AttentionWgmmaKernels.KByte(stage, c / 16, c % 16) - k0);
+            var vSlots = Enumerable.Range(0, AttentionWgmmaKernels.BlockK * 16).Select(c => AttentionWgmmaKernels.VByte(stage, c / 16, c % 16) - k0);
+            Assert.Equal(Enumerable.Range(0, AttentionWgmmaKernels.StageBytes / 16).Select(i => i * 16), kSlots.Concat(vSlots).OrderBy(x => x));
+        }
+
+        var qSlots = Enumerable.Range(0, AttentionWgmmaKernels.BlockQ * 16).Select(c => AttentionWgmmaKernels.QByte(c / 16, c % 16));
+        Assert.Equal(Enumerable.Range(0, AttentionWgmmaKernels.QBytes / 16).Select(i => i * 16), qSlots.OrderBy(x => x));
+        Assert.True(AttentionWgmmaKernels.StageOffset(AttentionWgmmaKernels.Stages) + WgmmaGemmKernels.SwizzleAlignment <= AttentionWgmmaKernels.SharedBytes);
+    }
+
+    /// <summary>
+    /// Per format: the sm_90a rewrite, one S block (fence, eight m64n64k16 from two descriptors, the first overwriting the
+    /// scores, commit) and one P·V block (fence, eight m64n128k16 with A from registers, transpose-B 1, commit), two
+    /// waits (in the loop and before the store), the registers declared once before any use, nothing left in local
+    /// memory between the first and the last wgmma, and no operand placeholder left.
+    /// </summary>
+    [Theory]
+    [InlineData(typeof(PrefillBf16), "bf16")]
+    [InlineData(typeof(PrefillF16), "f16")]
+    public void PtxHasTheWarpgroupBlocks(Type format, string type)
+    {
+        string compiled = CompilePtx(format);
+        Assert.True(Sm90aPtx.Needs(compiled));
+        string ptx = Sm90aPtx.Rewrite(compiled)!;
+        Assert.NotNull(ptx);
+        Assert.Matches(new Regex(@"^\.target sm_90a\s*$", RegexOptions.Multiline), ptx);
+        System.IO.File.WriteAllText(System.IO.Path.Combine(System.IO.Path.GetTempPath(), $"Attention16Wgmma_{type}.ptx"), ptx);
+
+        Assert.Equal(8, Count(ptx, $"wgmma.mma_async.sync.aligned.m64n64k16.f32.{type}.{type} "));
+        Assert.Equal(8, Count(ptx, $"wgmma.mma_async.sync.aligned.m64n128k16.f32.{type}.{type} "));
+        Assert.Equal(16, Count(ptx, "wgmma.mma_async"));
+        Assert.Equal(1, Count(ptx, "fkd0, fz, 1, 1, 0, 0;"));
+        Assert.Equal(7, Regex.Matches(ptx, @"fkd\d, fp, 1, 1, 0, 0;").Count);
+        Assert.Equal(4, Regex.Matches(ptx, @"\{fph\d+,fph\d+,fph\d+,fph\d+\}, fvd\d, fp, 1, 1, 1;").Count);
+        Assert.Equal(4, Regex.Matches(ptx, @"\{fpl\d+,fpl\d+,fpl\d+,fpl\d+\}, fvd\d, fp, 1, 1, 1;").Count);
+        Assert.Equal(2, Count(ptx, "wgmma.fence.sync.aligned;"));
+        Assert.Equal(2, Count(ptx, "wgmma.commit_group.sync.aligned;"));
+        Assert.Equal(2, Count(ptx, "wgmma.wait_group.sync.aligned 0;"));
+        Assert.Equal(1, Count(ptx, "fence.proxy.async.shared::cta;"));
+        Assert.Equal(1, Count(ptx, "cp.async.wait_group 0;"));
+        Assert.Contains("cp.async.cg.shared.global", ptx, StringComparison.Ordinal);
+        Assert.Contains("__dyn_shared_alloca;", ptx, StringComparison.Ordinal);
+        Assert.Matches(new Regex(@"\.maxntid\s+256"), ptx);
+
+        // Softmax: 32 weights + 2 rescale factors through ex2, every score masked by a select (no branch).
+        Assert.Equal(34, Count(ptx, "ex2.approx.ftz.f32"));
+        Assert.Equal(32, Regex.Matches(ptx, @"selp\.f32 fs\d+, fs\d+, 0fFF800000, xp;").Count);
+
+        Assert.Equal(1, Count(ptx, ".reg .f32 fo<64>;"));
+        Assert.Equal(1, Count(ptx, ".reg .f32 fs<32>;"));
+        Assert.DoesNotContain(".func", ptx, StringComparison.Ordinal);
+        int first = ptx.IndexOf("wgmma.mma_async", StringComparison.Ordinal);
+        int last = ptx.LastIndexOf("wgmma.mma_async", StringComparison.Ordinal);
+        Assert.True(ptx.IndexOf(".reg .f32 fo<64>;", StringComparison.Ordinal) < first);
+        Assert.DoesNotMatch(@"(ld|st)\.local", ptx[first..last]);
+        Assert.DoesNotMatch(new Regex(@"%\d"), ptx);
+    }
+
+    /// <summary>
+    /// The overlapped variant per format: S blocks in the prologue and the loop, P·V blocks in the loop and the last
+    /// tile (16 wgmma of each shape), waits for all (prologue, last tile, before the store) and for all but one (twice
+    /// per loop iteration), the scores taken aside once per tile, no placeholder left.
+    /// </summary>
+    [Theory]
+    [InlineData(typeof(PrefillBf16), "bf16")]
+    [InlineData(typeof(PrefillF16), "f16")]
+    public void OverlappedPtxHasTheWarpgroupBlocks(Type format, string type)
+    {
+        string ptx = Sm90aPtx.Rewrite(CompilePtx(format, nameof(AttentionWgmmaKernels.Attention16WgmmaOverlapped)))!;
+        Assert.NotNull(ptx);
+        System.IO.File.WriteAllText(System.IO.Path.Combine(System.IO.Path.GetTempPath(), $"Attention16WgmmaOverlapped_{type}.ptx"), ptx);
+        Assert.Equal(16, Count(ptx, $"wgmma.mma_async.sync.aligned.m64n64k16.f32.{type}.{type} "));
+        Assert.Equal(16, Count(ptx, $"wgmma.mma_async.sync.aligned.m64n128k16.f32.{type}.{type} "));
+        Assert.Equal(4, Count(ptx, "wgmma.fence.sync.aligned;"));
+        Assert.Equal(4, Count(ptx, "wgmma.commit_group.sync.aligned;"));
+        Assert.Equal(4, Count(ptx, "wgmma.wait_group.sync.aligned 0;"));
+        Assert.Equal(1, Count(ptx, "wgmma.wait_group.sync.aligned 1;"));
+        Assert.Equal(2, Count(ptx, "mov.f32 fsb31, fs31;"));
+        Assert.Equal(2 * 34, Count(ptx, "ex2.approx.ftz.f32"));
+        Assert.Equal(1, Count(ptx, ".reg .f32 fsb<32>;"));
+        Assert.DoesNotContain(".func", ptx, StringComparison.Ordinal);
+        int first = ptx.IndexOf("wgmma.mma_async", StringComparison.Ordinal);
+        int last = ptx.LastIndexOf("wgmma.mma_async", StringComparison.Ordinal);
+        Assert.DoesNotMatch(@"(ld|st)\.local", ptx[first..last]);
+        Assert.DoesNotMatch(new Regex(@"%\d"), ptx);
+    }
+
+    [Fact]
+    public void EmulatedKernelCompilesToPtxWithoutWgmma()
+    {
+        using var context = Context.Create(b => b.Optimize(OptimizationLevel.O2));
+        using var backend = new PTXBackend(context, new CudaCapabilityContext(CudaArchitecture.SM_90), CudaArchitecture.SM_90, CudaInstructionSet.ISA_80, nvvmAPI: null);
+        var entry = EntryPointDescription.FromExplicitlyGroupedKernel(typeof(AttentionWgmmaKernels).GetMethod(nameof(AttentionWgmmaKernels.Attention16WgmmaEmulated))!);
+        string ptx = ((PTXCompiledKernel)backend.Compile(entry, default)).PTXAssembly;
+        Assert.False(Sm90aPtx.Needs(ptx));
+    }
+
+    private static int Count(string text, string what) => Regex.Matches(text, Regex.Escape(what)).Count;
+
+    private static string CompilePtx(Type format, string kernel = nameof(AttentionWgmmaKernels.Attention16Wgmma))
+    {
+        using var context = Context.Create(b => b.Optimize(OptimizationLevel.O2));
+        using var backend = new PTXBackend(context, new CudaCapabilityContext(CudaArchitecture.SM_90), CudaArchitecture.SM_90, CudaInstructionSet.ISA_80, nvvmAPI: null);
+        var method = typeof(AttentionWgmmaKernels).GetMethod(kernel)!.MakeGenericMethod(format);
+        var entry = EntryPointDescription.FromExplicitlyGroupedKernel(method);
+        return ((PTXCompiledKernel)backend.Compile(entry, new KernelSpecialization(AttentionWgmmaKernels.GroupSize, null))).PTXAssembly;
+    }
+
+    private ushort[] Run(ushort[] q, ushort[] k, ushort[] v, int batch, AttentionShape shape, bool bf16, bool overlapped)
+    {
+        var acc = warp32.Accelerator;
+        var config = AttentionWgmmaKernels.Config(batch, shape.Heads, shape.Lq, overlapped);
+        using var qb = acc.Allocate1D(q);
+        using var kb = acc.Allocate1D(k);
+        using var vb = acc.Allocate1D(v);
+        using var ob = acc.Allocate1D(Enumerable.Repeat(NaN16(bf16), q.Length).ToArray());
+        using var scratch = acc.Allocate1D<float>(AttentionWgmmaKernels.EmulationScratch((long)config.GridDim.Size));
+        acc.LoadStreamKernel<ArrayView<ushort>, ArrayView<ushort>, ArrayView<ushort>, ArrayView<ushort>, ArrayView<float>, AttentionShape, int, int>(
+            AttentionWgmmaKernels.Attention16WgmmaEmulated)(config, qb.View, kb.View, vb.View, ob.View, scratch.View, shape, bf16 ? 1 : 0, overlapped ? 1 : 0);
+        acc.Synchronize();
+        return ob.GetAsArray1D();
+    }
+
+    /// <summary>Standard normal values (Box–Muller) rounded to the 16-bit format, as the harness draws q, k and v.</summary>
+    private static (ushort[] Bits, float[] Values) Normal16(int seed, int n, bool bf16)
+    {
+        var rng = new Random(seed);
+        var a = new float[n];
+        for (int i = 0; i < n; i++)
+        {
+            double u = 1 - rng.NextDouble();
+            a[i] = (float)(Math.Sqrt(-2 * Math.Log(u)) * Math.Cos(2 * Math.PI * rng.NextDouble()));
+        }
+
+        var bits = To16(a, bf16);
+        return (bits, ToFloat(bits, bf16));
+    }
+}
