@@ -168,14 +168,15 @@ internal static class PrefillVariants
 
     /// <summary>
     /// The variant a setting names (case and surrounding spaces ignored); unset, empty or unknown:
-    /// <see cref="PrefillVariant.Registers"/>, the fastest on the H200 (Run 15: bf16 causal 4096 tokens 0.814 ms against
-    /// 0.934 for the shared-memory kernel).
+    /// <see cref="PrefillVariant.Wgmma"/> where it runs (a compute-capability-9.0 device; H200 Run 20: f16 causal 4096
+    /// tokens 0.829 → 0.644 ms, against 0.699 for <c>wgmma2</c>), else <see cref="PrefillVariant.Registers"/> (the fastest
+    /// mma.sync kernel: Run 15, bf16 0.814 ms against 0.934 for the shared-memory kernel).
     /// </summary>
     public static PrefillVariant Parse(string? setting) => setting?.Trim().ToLowerInvariant() switch
     {
         "shared" => PrefillVariant.Shared,
-        "wgmma" => PrefillVariant.Wgmma,
+        "registers" => PrefillVariant.Registers,
         "wgmma2" => PrefillVariant.WgmmaOverlapped,
-        _ => PrefillVariant.Registers,
+        _ => PrefillVariant.Wgmma,
     };
 }

@@ -669,7 +669,7 @@ internal enum SgemmKernelVariant
 
 /// <summary>
 /// The SGEMM kernel setting (<c>GEMS_SGEMM_VARIANT</c>): <c>legacy</c>, <c>warp8</c>, <c>warp16</c>, <c>wide</c>,
-/// <c>async16</c> or <c>wide16</c> (default).
+/// <c>wide16</c> or <c>async16</c> (default).
 /// </summary>
 internal static class SgemmKernelChoice
 {
@@ -682,9 +682,9 @@ internal static class SgemmKernelChoice
     public static SgemmKernelVariant FromEnvironment() => FromVariable.Value;
 
     /// <summary>
-    /// <c>legacy</c>, <c>warp8</c>, <c>warp16</c>, <c>wide</c> and <c>async16</c> (any case, surrounding spaces ignored) select those;
-    /// anything else <c>wide16</c>, the fastest at every shape of the H200 sweep (Run 18: 4096³ 33.6 → 36.8 TFLOP/s against
-    /// <c>warp8</c>, 34.6 for <c>wide</c>; 256×4096×4096 0.283 → 0.265 ms; 64 rows 0.104 → 0.100 ms).
+    /// <c>legacy</c>, <c>warp8</c>, <c>warp16</c>, <c>wide</c> and <c>wide16</c> (any case, surrounding spaces ignored) select
+    /// those; anything else <c>async16</c>, the fastest at every shape of the H200 sweeps (4096³: <c>warp8</c> 33.6, <c>wide</c>
+    /// 34.6, <c>wide16</c> 36.8, <c>async16</c> 39.0 TFLOP/s; 256×4096×4096 0.283 → 0.246 ms; Runs 18 and 20).
     /// </summary>
     public static SgemmKernelVariant Parse(string? setting) => setting?.Trim().ToLowerInvariant() switch
     {
@@ -692,8 +692,8 @@ internal static class SgemmKernelChoice
         "warp8" => SgemmKernelVariant.WarpBk8,
         "warp16" => SgemmKernelVariant.WarpBk16,
         "wide" => SgemmKernelVariant.Wide8x16,
-        "async16" => SgemmKernelVariant.Async8x16,
-        _ => SgemmKernelVariant.Wide8x16Bk16,
+        "wide16" => SgemmKernelVariant.Wide8x16Bk16,
+        _ => SgemmKernelVariant.Async8x16,
     };
 }
 

@@ -131,11 +131,11 @@ public sealed class AttentionPrefillTests : Half16TestBase, IClassFixture<Warp32
     }
 
     [Theory]
-    [InlineData(null, nameof(PrefillVariant.Registers))]
-    [InlineData("", nameof(PrefillVariant.Registers))]
+    [InlineData(null, nameof(PrefillVariant.Wgmma))]
+    [InlineData("", nameof(PrefillVariant.Wgmma))]
     [InlineData(" Shared ", nameof(PrefillVariant.Shared))]
     [InlineData("REGISTERS", nameof(PrefillVariant.Registers))]
-    [InlineData("wide", nameof(PrefillVariant.Registers))]
+    [InlineData("wide", nameof(PrefillVariant.Wgmma))]
     public void PrefillVariantParsesItsSetting(string? setting, string expected) => Assert.Equal(expected, PrefillVariants.Parse(setting).ToString());
 
     [Fact]

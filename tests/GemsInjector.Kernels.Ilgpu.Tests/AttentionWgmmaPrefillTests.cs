@@ -103,9 +103,9 @@ public sealed class AttentionWgmmaPrefillTests : Half16TestBase, IClassFixture<W
     [Theory]
     [InlineData("wgmma", nameof(PrefillVariant.Wgmma))]
     [InlineData(" WGMMA ", nameof(PrefillVariant.Wgmma))]
-    [InlineData(null, nameof(PrefillVariant.Registers))]
+    [InlineData(null, nameof(PrefillVariant.Wgmma))]
     [InlineData("wgmma2", nameof(PrefillVariant.WgmmaOverlapped))]
-    [InlineData("wgmma3", nameof(PrefillVariant.Registers))]
+    [InlineData("wgmma3", nameof(PrefillVariant.Wgmma))]
     public void WgmmaVariantParsesItsSetting(string? setting, string expected) => Assert.Equal(expected, PrefillVariants.Parse(setting).ToString());
 
     /// <summary>

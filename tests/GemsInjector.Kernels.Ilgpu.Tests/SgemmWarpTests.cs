@@ -579,8 +579,8 @@ public sealed class SgemmWarpTests : KernelTestBase
     public void SmallRowsSettingParses(string? setting, string expected) => Assert.Equal(expected, SmallRowsChoice.Parse(setting).ToString());
 
     [Theory]
-    [InlineData(null, "Wide8x16Bk16")]
-    [InlineData("", "Wide8x16Bk16")]
+    [InlineData(null, "Async8x16")]
+    [InlineData("", "Async8x16")]
     [InlineData("warp8", "WarpBk8")]
     [InlineData(" Warp16 ", "WarpBk16")]
     [InlineData("legacy", "Legacy")]
