@@ -46,10 +46,10 @@ public sealed partial class IlgpuKernels
 
         bool bf16 = format == HalfFormat.BFloat16;
         var variant = TensorCoreVariant;
-        if (variant is TensorCoreGemmVariant.Wgmma or TensorCoreGemmVariant.WgmmaThreeAhead)
+        if (variant is TensorCoreGemmVariant.Wgmma or TensorCoreGemmVariant.WgmmaThreeAhead or TensorCoreGemmVariant.WgmmaGrouped)
         {
             // wgmma where it can run (a 9.0 device, whole aligned chunks); every other product keeps square2.
-            if (TryWgmmaGemm16(a, b, bias, c, batch, m, k, n, transposeB, alpha, beta, biasIsMatrix, bf16, variant == TensorCoreGemmVariant.WgmmaThreeAhead))
+            if (TryWgmmaGemm16(a, b, bias, c, batch, m, k, n, transposeB, alpha, beta, biasIsMatrix, bf16, variant))
             {
                 return true;
             }
@@ -126,12 +126,15 @@ internal enum TensorCoreGemmVariant
 
     /// <summary><see cref="Wgmma"/> with three K tiles in flight instead of two, at a second barrier per tile (<see cref="ThreeAhead"/>).</summary>
     WgmmaThreeAhead = 5,
+
+    /// <summary><see cref="Wgmma"/> with the groups' tiles handed out in bands of 16 tile rows (<see cref="TwoAheadGrouped"/>).</summary>
+    WgmmaGrouped = 6,
 }
 
 /// <summary>Names, warp tiles and the environment default of <see cref="TensorCoreGemmVariant"/>.</summary>
 internal static class TensorCoreVariants
 {
-    /// <summary>Environment variable naming the variant for a measuring run: <c>wide</c>, <c>square2</c>, <c>square</c>, <c>quad2</c>, <c>wgmma</c> or <c>wgmma3</c>.</summary>
+    /// <summary>Environment variable naming the variant for a measuring run: <c>wide</c>, <c>square2</c>, <c>square</c>, <c>quad2</c>, <c>wgmma</c>, <c>wgmma3</c> or <c>wgmma-g</c>.</summary>
     public const string Variable = "GEMS_TC_GEMM_VARIANT";
 
     private static readonly Lazy<TensorCoreGemmVariant> FromVariable = new(() => Parse(Environment.GetEnvironmentVariable(Variable)));
@@ -152,6 +155,7 @@ internal static class TensorCoreVariants
         "square2" => TensorCoreGemmVariant.SquareTwoPerSm,
         "quad2" => TensorCoreGemmVariant.QuadTwoPerSm,
         "wgmma3" => TensorCoreGemmVariant.WgmmaThreeAhead,
+        "wgmma-g" => TensorCoreGemmVariant.WgmmaGrouped,
         _ => TensorCoreGemmVariant.Wgmma,
     };
 
@@ -163,6 +167,7 @@ internal static class TensorCoreVariants
         TensorCoreGemmVariant.QuadTwoPerSm => "quad2",
         TensorCoreGemmVariant.Wgmma => "wgmma",
         TensorCoreGemmVariant.WgmmaThreeAhead => "wgmma3",
+        TensorCoreGemmVariant.WgmmaGrouped => "wgmma-g",
         _ => "wide",
     };
 

@@ -6,9 +6,10 @@ namespace GemsInjector.Kernels.Ilgpu;
 
 public sealed partial class IlgpuKernels
 {
-    // One launcher per format and B layout (bf16 [N, K], bf16 [K, N], f16 [N, K], f16 [K, N]), then the same four three tiles ahead.
+    // One launcher per format and B layout (bf16 [N, K], bf16 [K, N], f16 [N, K], f16 [K, N]), then the same four three
+    // tiles ahead, then the same four two ahead in bands of tile rows (wgmma-g).
     private readonly Action<KernelConfig, ArrayView<ushort>, ArrayView<ushort>, ArrayView<ushort>, ArrayView<ushort>, ArrayView<float>, TensorCoreShape>?[] wgmmaGemm16 =
-        new Action<KernelConfig, ArrayView<ushort>, ArrayView<ushort>, ArrayView<ushort>, ArrayView<ushort>, ArrayView<float>, TensorCoreShape>?[8];
+        new Action<KernelConfig, ArrayView<ushort>, ArrayView<ushort>, ArrayView<ushort>, ArrayView<ushort>, ArrayView<float>, TensorCoreShape>?[12];
 
     // Set once the wgmma kernel failed to load (driver or ILGPU refused it): the process then keeps square2.
     private bool wgmmaFailed;
@@ -25,11 +26,12 @@ public sealed partial class IlgpuKernels
     /// <summary>
     /// Runs a 16-bit GEMM on <see cref="WgmmaGemmKernels"/> when the device and the shape allow it (K % 8 == 0, 16-byte
     /// aligned a and b, N % 8 == 0 for a [K, N] b); split-K for single matrices with few tiles, as the mma.sync kernel.
-    /// <c>threeAhead</c> picks the <c>wgmma3</c> pipeline (three tiles ahead, two barriers per tile) instead of <c>wgmma</c>'s.
+    /// <paramref name="variant"/> picks the pipeline: <c>wgmma</c>'s, <c>wgmma3</c>'s (three tiles ahead, two barriers per
+    /// tile) or <c>wgmma-g</c>'s (<c>wgmma</c>'s with tiles handed out in bands of tile rows).
     /// </summary>
     /// <returns>Whether it ran (otherwise the caller takes the mma.sync kernel).</returns>
     private bool TryWgmmaGemm16(ArrayView<ushort> a, ArrayView<ushort> b, ArrayView<ushort> bias, ArrayView<ushort> c, int batch, int m, int k, int n,
-        bool transposeB, float alpha, float beta, bool biasIsMatrix, bool bf16, bool threeAhead)
+        bool transposeB, float alpha, float beta, bool biasIsMatrix, bool bf16, TensorCoreGemmVariant variant)
     {
         if (!WgmmaAvailable)
         {
@@ -45,7 +47,12 @@ public sealed partial class IlgpuKernels
         Action<KernelConfig, ArrayView<ushort>, ArrayView<ushort>, ArrayView<ushort>, ArrayView<ushort>, ArrayView<float>, TensorCoreShape> kernel;
         try
         {
-            kernel = threeAhead ? WgmmaKernel<ThreeAhead>(bf16, transposeB, 4) : WgmmaKernel<TwoAhead>(bf16, transposeB, 0);
+            kernel = variant switch
+            {
+                TensorCoreGemmVariant.WgmmaThreeAhead => WgmmaKernel<ThreeAhead>(bf16, transposeB, 4),
+                TensorCoreGemmVariant.WgmmaGrouped => WgmmaKernel<TwoAheadGrouped>(bf16, transposeB, 8),
+                _ => WgmmaKernel<TwoAhead>(bf16, transposeB, 0),
+            };
         }
         catch (IlgpuKernelCompileException ex)
         {

@@ -106,6 +106,13 @@ internal interface IWgmmaPipeline
 {
     /// <summary>2 (one barrier per tile) or 3 (a second barrier per tile frees the stage of the tile before).</summary>
     int Lookahead { get; }
+
+    /// <summary>
+    /// 0: group (x, y) computes tile column x, tile row y (launch order walks all of N for one 128-row band of A);
+    /// R &gt; 0: groups are renumbered so that launch order walks R tile rows down before moving one tile column right
+    /// (<see cref="WgmmaGemmKernels.TileOf"/>).
+    /// </summary>
+    int RasterRows { get; }
 }
 
 /// <summary>Two tiles ahead, one barrier per tile (<c>GEMS_TC_GEMM_VARIANT=wgmma</c>).</summary>
@@ -113,6 +120,9 @@ internal readonly struct TwoAhead : IWgmmaPipeline
 {
     /// <inheritdoc/>
     public int Lookahead => 2;
+
+    /// <inheritdoc/>
+    public int RasterRows => 0;
 }
 
 /// <summary>Three tiles ahead, two barriers per tile (<c>GEMS_TC_GEMM_VARIANT=wgmma3</c>).</summary>
@@ -120,6 +130,24 @@ internal readonly struct ThreeAhead : IWgmmaPipeline
 {
     /// <inheritdoc/>
     public int Lookahead => 3;
+
+    /// <inheritdoc/>
+    public int RasterRows => 0;
+}
+
+/// <summary>
+/// <see cref="TwoAhead"/> with tiles handed out in bands of 16 tile rows (<c>GEMS_TC_GEMM_VARIANT=wgmma-g</c>): the
+/// groups resident at one time cover a squarer block of C (4096³ on 132 SMs: about 16 × 8 tiles, 2048 rows of A and
+/// 2112 columns of B, instead of 8 × 16 tiles, 1056 rows and all 4096 columns), so fewer distinct operand bytes pass
+/// through L2 per wave.
+/// </summary>
+internal readonly struct TwoAheadGrouped : IWgmmaPipeline
+{
+    /// <inheritdoc/>
+    public int Lookahead => 2;
+
+    /// <inheritdoc/>
+    public int RasterRows => 16;
 }
 
 /// <summary>
@@ -199,26 +227,30 @@ internal static partial class WgmmaGemmKernels
     [IlgpuKernelVariant(typeof(Bf16MnMajorB), typeof(ThreeAhead))]
     [IlgpuKernelVariant(typeof(F16KMajorB), typeof(ThreeAhead))]
     [IlgpuKernelVariant(typeof(F16MnMajorB), typeof(ThreeAhead))]
+    [IlgpuKernelVariant(typeof(Bf16KMajorB), typeof(TwoAheadGrouped))]
+    [IlgpuKernelVariant(typeof(Bf16MnMajorB), typeof(TwoAheadGrouped))]
+    [IlgpuKernelVariant(typeof(F16KMajorB), typeof(TwoAheadGrouped))]
+    [IlgpuKernelVariant(typeof(F16MnMajorB), typeof(TwoAheadGrouped))]
     public static void Gemm16Wgmma<TOperands, TPipeline>(ArrayView<ushort> a, ArrayView<ushort> b, ArrayView<ushort> bias, ArrayView<ushort> c, ArrayView<float> partial,
         TensorCoreShape s)
         where TOperands : struct, IWgmmaOperands
         where TPipeline : struct, IWgmmaPipeline
     {
         var ops = default(PtxWgmmaOps);
-        Body(ref ops, a, b, bias, c, partial, s, default(TOperands).TransposeB, default(TOperands).Bf16, default(TPipeline).Lookahead);
+        Body(ref ops, a, b, bias, c, partial, s, default(TOperands).TransposeB, default(TOperands).Bf16, default(TPipeline).Lookahead, default(TPipeline).RasterRows);
     }
 
     /// <summary>
     /// The same body with wgmma emulated thread by thread (accumulators in <paramref name="scratch"/>, 128 floats per
     /// thread of every group), for ILGPU's CPU accelerator with 32-thread warps and 256-thread groups.
-    /// <paramref name="lookahead"/> is the pipeline's (2 or 3); <paramref name="breakSwizzle"/> non-zero stores A's chunks one slot off their swizzled place (tests: a wrong XOR must fail).
+    /// <paramref name="lookahead"/> (2 or 3) and <paramref name="rasterRows"/> are the pipeline's; <paramref name="breakSwizzle"/> non-zero stores A's chunks one slot off their swizzled place (tests: a wrong XOR must fail).
     /// </summary>
     [IlgpuKernel(SimulatorOnly = true)]
     public static void Gemm16WgmmaEmulated(ArrayView<ushort> a, ArrayView<ushort> b, ArrayView<ushort> bias, ArrayView<ushort> c, ArrayView<float> partial,
-        ArrayView<float> scratch, TensorCoreShape s, int lookahead, int breakSwizzle)
+        ArrayView<float> scratch, TensorCoreShape s, int lookahead, int rasterRows, int breakSwizzle)
     {
         var ops = new EmulatedWgmmaOps { Scratch = scratch, BreakSwizzle = breakSwizzle };
-        Body(ref ops, a, b, bias, c, partial, s, s.TransposeB, s.Bf16, lookahead);
+        Body(ref ops, a, b, bias, c, partial, s, s.TransposeB, s.Bf16, lookahead, rasterRows);
     }
 
     /// <summary>Byte offset of stage <paramref name="stage"/>'s A tile.</summary>
@@ -257,8 +289,32 @@ internal static partial class WgmmaGemmKernels
             : Descriptor(sharedBase + (uint)BStageOffset(stage), MnBlockBytes, AtomBytes);
 
     /// <summary>
+    /// The C tile (column, row) that group <paramref name="x"/>, <paramref name="y"/> of a <paramref name="columns"/> ×
+    /// <paramref name="rows"/> grid computes. <paramref name="rasterRows"/> 0: itself. R &gt; 0: the groups in launch
+    /// order (x fastest) fill bands of R tile rows (the last band shorter) column by column, each column of a band top
+    /// to bottom, so consecutive groups share B's tile column and the resident groups a squarer block of C. A bijection
+    /// of the grid onto itself, so every tile is computed exactly once.
+    /// </summary>
+    public static (int Column, int Row) TileOf(int x, int y, int columns, int rows, int rasterRows)
+    {
+        if (rasterRows <= 0)
+        {
+            return (x, y);
+        }
+
+        int id = (y * columns) + x;
+        int perBand = rasterRows * columns;
+        int band = id / perBand;
+        int inBand = id - (band * perBand);
+        int firstRow = band * rasterRows;
+        int bandRows = rows - firstRow < rasterRows ? rows - firstRow : rasterRows;
+        return (inBand / bandRows, firstRow + (inBand % bandRows));
+    }
+
+    /// <summary>
     /// The kernel body shared by the PTX and emulated operations; <paramref name="transposeB"/> and <paramref name="bf16"/>
-    /// are the shape's and <paramref name="lookahead"/> the pipeline's (2 or 3), constants in each PTX instantiation.
+    /// are the shape's and <paramref name="lookahead"/> (2 or 3) and <paramref name="rasterRows"/> (<see cref="TileOf"/>)
+    /// the pipeline's, constants in each PTX instantiation.
     /// </summary>
     /// <remarks>
     /// Pipeline of lookahead 2, and why no stage is overwritten while a wgmma may read it: tiles 0 and 1 are requested up front; iteration
@@ -279,7 +335,7 @@ internal static partial class WgmmaGemmKernels
     /// copies in flight.
     /// </remarks>
     internal static void Body<TOps>(ref TOps ops, ArrayView<ushort> a, ArrayView<ushort> b, ArrayView<ushort> bias, ArrayView<ushort> c, ArrayView<float> partial,
-        TensorCoreShape s, int transposeB, int bf16, int lookahead)
+        TensorCoreShape s, int transposeB, int bf16, int lookahead, int rasterRows)
         where TOps : struct, IWgmmaOps
     {
         int thread = Group.IdxX;
@@ -287,8 +343,9 @@ internal static partial class WgmmaGemmKernels
         var shared = SharedMemory.GetDynamic<ushort>();
         uint sharedBase = ops.SharedBase();
         int warpgroup = thread >> 7;
-        int m0 = Grid.IdxY * BlockM;
-        int n0 = Grid.IdxX * BlockN;
+        var (tileColumn, tileRow) = TileOf(Grid.IdxX, Grid.IdxY, Grid.DimX, Grid.DimY, rasterRows);
+        int m0 = tileRow * BlockM;
+        int n0 = tileColumn * BlockN;
 
         // A warpgroup whose 64 rows all lie past M stages and waits like the other but issues no wgmma (uniform per
         // warpgroup, as the .sync.aligned wgmma instructions require). The skip is inside Multiply's asm (a bra.uni):

@@ -22,14 +22,14 @@ namespace GemsInjector.Kernels.Ilgpu.Tests;
 public sealed class WgmmaGemmTests : Half16TestBase, IClassFixture<Warp32SimulatorFixture>
 {
     private readonly Warp32SimulatorFixture warp32;
-    private readonly Action<KernelConfig, ArrayView<ushort>, ArrayView<ushort>, ArrayView<ushort>, ArrayView<ushort>, ArrayView<float>, ArrayView<float>, TensorCoreShape, int, int> emulated;
+    private readonly Action<KernelConfig, ArrayView<ushort>, ArrayView<ushort>, ArrayView<ushort>, ArrayView<ushort>, ArrayView<float>, ArrayView<float>, TensorCoreShape, int, int, int> emulated;
     private readonly Action<KernelConfig, ArrayView<float>, ArrayView<ushort>, ArrayView<ushort>, HalfGemvShape, int> reduce;
 
     public WgmmaGemmTests(SimulatorFixture fixture, Warp32SimulatorFixture warp32)
         : base(fixture)
     {
         this.warp32 = warp32;
-        emulated = warp32.Accelerator.LoadStreamKernel<ArrayView<ushort>, ArrayView<ushort>, ArrayView<ushort>, ArrayView<ushort>, ArrayView<float>, ArrayView<float>, TensorCoreShape, int, int>(
+        emulated = warp32.Accelerator.LoadStreamKernel<ArrayView<ushort>, ArrayView<ushort>, ArrayView<ushort>, ArrayView<ushort>, ArrayView<float>, ArrayView<float>, TensorCoreShape, int, int, int>(
             WgmmaGemmKernels.Gemm16WgmmaEmulated);
         reduce = warp32.Accelerator.LoadStreamKernel<ArrayView<float>, ArrayView<ushort>, ArrayView<ushort>, HalfGemvShape, int>(HalfGemvKernels.GemvReduce16);
     }
@@ -58,6 +58,8 @@ public sealed class WgmmaGemmTests : Half16TestBase, IClassFixture<Warp32Simulat
     [InlineData(typeof(F16MnMajorB), "f16", 1, typeof(TwoAhead))]
     [InlineData(typeof(Bf16KMajorB), "bf16", 0, typeof(ThreeAhead))]
     [InlineData(typeof(F16MnMajorB), "f16", 1, typeof(ThreeAhead))]
+    [InlineData(typeof(Bf16MnMajorB), "bf16", 1, typeof(TwoAheadGrouped))]
+    [InlineData(typeof(F16KMajorB), "f16", 0, typeof(TwoAheadGrouped))]
     public void PtxIsRewrittenToSm90aWithTheWarpgroupInstructions(Type operands, string type, int transposeImmediate, Type pipeline)
     {
         string compiled = CompilePtx(nameof(WgmmaGemmKernels.Gemm16Wgmma), new KernelSpecialization(WgmmaGemmKernels.GroupSize, null), operands, pipeline);
@@ -296,7 +298,48 @@ public sealed class WgmmaGemmTests : Half16TestBase, IClassFixture<Warp32Simulat
     public void BrokenSwizzleFails(bool transposeB) =>
         Assert.ThrowsAny<Exception>(() => RunEmulated(true, 1, 70, 128, 136, transposeB, false, false, 1, breakSwizzle: true));
 
-    private void RunEmulated(bool bf16, int batch, int m, int k, int n, bool transposeB, bool bias, bool biasIsMatrix, int requestedSplits, bool breakSwizzle, int lookahead = 2)
+    /// <summary>
+    /// Tiles handed out in bands of tile rows (wgmma-g's order, here with bands of 2 and 16 rows): a short last band,
+    /// a band taller than the grid, batches and split-K chunks along z; every element written once, as the reference.
+    /// </summary>
+    [Theory]
+    [InlineData(true, 1, 300, 72, 264, true, true, false, 1, 2)]
+    [InlineData(false, 1, 300, 136, 520, false, false, false, 1, 2)]
+    [InlineData(true, 2, 200, 64, 296, false, true, true, 1, 16)]
+    [InlineData(false, 1, 260, 200, 264, true, true, false, 2, 2)]
+    public void EmulatedBandOrderMatchesFloat64(bool bf16, int batch, int m, int k, int n, bool transposeB, bool bias, bool biasIsMatrix, int splits, int rasterRows) =>
+        RunEmulated(bf16, batch, m, k, n, transposeB, bias, biasIsMatrix, splits, breakSwizzle: false, lookahead: 2, rasterRows: rasterRows);
+
+    /// <summary>The band order is a bijection of the grid: every tile exactly once, groups of one band column consecutive.</summary>
+    [Theory]
+    [InlineData(16, 32, 16)]
+    [InlineData(20, 33, 16)]
+    [InlineData(2, 3, 2)]
+    [InlineData(5, 7, 16)]
+    [InlineData(3, 1, 16)]
+    [InlineData(7, 9, 0)]
+    public void BandOrderCoversEveryTileOnce(int columns, int rows, int rasterRows)
+    {
+        var tiles = new System.Collections.Generic.List<(int Column, int Row)>();
+        for (int y = 0; y < rows; y++)
+        {
+            for (int x = 0; x < columns; x++)
+            {
+                tiles.Add(WgmmaGemmKernels.TileOf(x, y, columns, rows, rasterRows));
+            }
+        }
+
+        Assert.Equal(columns * rows, tiles.Distinct().Count());
+        Assert.All(tiles, t => Assert.True(t.Column >= 0 && t.Column < columns && t.Row >= 0 && t.Row < rows));
+        if (rasterRows > 0)
+        {
+            // Launch order walks down a band's column first.
+            int first = Math.Min(rasterRows, rows);
+            Assert.Equal(Enumerable.Range(0, first).Select(r => (0, r)), tiles.Take(first));
+        }
+    }
+
+    private void RunEmulated(bool bf16, int batch, int m, int k, int n, bool transposeB, bool bias, bool biasIsMatrix, int requestedSplits, bool breakSwizzle, int lookahead = 2, int rasterRows = 0)
     {
         int seed = 9100 + (m * 7) + (k * 5) + n + (bf16 ? 1 : 0) + (transposeB ? 2 : 0) + (bias ? 4 : 0) + (biasIsMatrix ? 8 : 0) + batch + (requestedSplits * 1000);
         var acc = warp32.Accelerator;
@@ -341,7 +384,7 @@ public sealed class WgmmaGemmTests : Half16TestBase, IClassFixture<Warp32Simulat
             cBuffer.CopyFromCPU(Enumerable.Repeat(NaN16(bf16), batch * m * n).ToArray());
             partial.CopyFromCPU(Enumerable.Repeat(float.NaN, splits * m * n).ToArray());
             shape.PairStores = pairs;
-            emulated(WgmmaLaunch.Config(splits > 1 ? splits : batch, m, n), aBuffer.View, bBuffer.View, biasView, cBuffer.View, partialView, scratch.View, shape, lookahead, breakSwizzle ? 1 : 0);
+            emulated(WgmmaLaunch.Config(splits > 1 ? splits : batch, m, n), aBuffer.View, bBuffer.View, biasView, cBuffer.View, partialView, scratch.View, shape, lookahead, rasterRows, breakSwizzle ? 1 : 0);
             if (splits > 1)
             {
                 reduce(new KernelConfig(((m * n) + 255) / 256, 256), partial.View, biasView, cBuffer.View, TensorCoreLaunch.ReduceShape(shape), bf16 ? 1 : 0);
@@ -350,7 +393,7 @@ public sealed class WgmmaGemmTests : Half16TestBase, IClassFixture<Warp32Simulat
             acc.Synchronize();
             var got = ToFloat(cBuffer.GetAsArray1D(), bf16);
             AssertClose(got, expected, Rtol(bf16), Atol * k,
-                $"wgmma emulation, lookahead {lookahead}, {batch}x{m}x{k}x{n} transposeB={transposeB} bias={bias} matrix={biasIsMatrix} splits={splits} chunk={kChunk} pairs={pairs} ({F(bf16)})", seed);
+                $"wgmma emulation, lookahead {lookahead}, bands {rasterRows}, {batch}x{m}x{k}x{n} transposeB={transposeB} bias={bias} matrix={biasIsMatrix} splits={splits} chunk={kChunk} pairs={pairs} ({F(bf16)})", seed);
         }
     }
 
@@ -378,6 +421,7 @@ public sealed class WgmmaGemmTests : Half16TestBase, IClassFixture<Warp32Simulat
     [InlineData("wgmma", (int)TensorCoreGemmVariant.Wgmma)]
     [InlineData(" WGMMA ", (int)TensorCoreGemmVariant.Wgmma)]
     [InlineData("wgmma3", (int)TensorCoreGemmVariant.WgmmaThreeAhead)]
+    [InlineData("wgmma-g", (int)TensorCoreGemmVariant.WgmmaGrouped)]
     public void VariantSettingNamesWgmma(string? setting, int expected)
     {
         Assert.Equal((TensorCoreGemmVariant)expected, TensorCoreVariants.Parse(setting));
