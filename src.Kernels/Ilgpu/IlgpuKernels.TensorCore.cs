@@ -46,7 +46,8 @@ public sealed partial class IlgpuKernels
 
         bool bf16 = format == HalfFormat.BFloat16;
         var variant = TensorCoreVariant;
-        if (variant is TensorCoreGemmVariant.Wgmma or TensorCoreGemmVariant.WgmmaThreeAhead or TensorCoreGemmVariant.WgmmaGrouped)
+        if (variant is TensorCoreGemmVariant.Wgmma or TensorCoreGemmVariant.WgmmaThreeAhead or TensorCoreGemmVariant.WgmmaGrouped
+            or TensorCoreGemmVariant.WgmmaPersistent)
         {
             // wgmma where it can run (a 9.0 device, whole aligned chunks); every other product keeps square2.
             if (TryWgmmaGemm16(a, b, bias, c, batch, m, k, n, transposeB, alpha, beta, biasIsMatrix, bf16, variant))
@@ -129,12 +130,15 @@ internal enum TensorCoreGemmVariant
 
     /// <summary><see cref="Wgmma"/> with the groups' tiles handed out in bands of 16 tile rows (<see cref="TwoAheadGrouped"/>).</summary>
     WgmmaGrouped = 6,
+
+    /// <summary><see cref="WgmmaGrouped"/>'s order on a persistent grid, the next tile's first stages requested before the epilogue (<see cref="PersistentGrouped"/>).</summary>
+    WgmmaPersistent = 7,
 }
 
 /// <summary>Names, warp tiles and the environment default of <see cref="TensorCoreGemmVariant"/>.</summary>
 internal static class TensorCoreVariants
 {
-    /// <summary>Environment variable naming the variant for a measuring run: <c>wide</c>, <c>square2</c>, <c>square</c>, <c>quad2</c>, <c>wgmma</c>, <c>wgmma3</c> or <c>wgmma-g</c>.</summary>
+    /// <summary>Environment variable naming the variant for a measuring run: <c>wide</c>, <c>square2</c>, <c>square</c>, <c>quad2</c>, <c>wgmma</c>, <c>wgmma3</c>, <c>wgmma-g</c> or <c>wgmma-p</c>.</summary>
     public const string Variable = "GEMS_TC_GEMM_VARIANT";
 
     private static readonly Lazy<TensorCoreGemmVariant> FromVariable = new(() => Parse(Environment.GetEnvironmentVariable(Variable)));
@@ -156,6 +160,7 @@ internal static class TensorCoreVariants
         "quad2" => TensorCoreGemmVariant.QuadTwoPerSm,
         "wgmma3" => TensorCoreGemmVariant.WgmmaThreeAhead,
         "wgmma-g" => TensorCoreGemmVariant.WgmmaGrouped,
+        "wgmma-p" => TensorCoreGemmVariant.WgmmaPersistent,
         _ => TensorCoreGemmVariant.Wgmma,
     };
 
@@ -168,6 +173,7 @@ internal static class TensorCoreVariants
         TensorCoreGemmVariant.Wgmma => "wgmma",
         TensorCoreGemmVariant.WgmmaThreeAhead => "wgmma3",
         TensorCoreGemmVariant.WgmmaGrouped => "wgmma-g",
+        TensorCoreGemmVariant.WgmmaPersistent => "wgmma-p",
         _ => "wide",
     };
 

@@ -7,9 +7,9 @@ namespace GemsInjector.Kernels.Ilgpu;
 public sealed partial class IlgpuKernels
 {
     // One launcher per format and B layout (bf16 [N, K], bf16 [K, N], f16 [N, K], f16 [K, N]), then the same four three
-    // tiles ahead, then the same four two ahead in bands of tile rows (wgmma-g).
+    // tiles ahead, then the same four two ahead in bands of tile rows (wgmma-g), then those on a persistent grid (wgmma-p).
     private readonly Action<KernelConfig, ArrayView<ushort>, ArrayView<ushort>, ArrayView<ushort>, ArrayView<ushort>, ArrayView<float>, TensorCoreShape>?[] wgmmaGemm16 =
-        new Action<KernelConfig, ArrayView<ushort>, ArrayView<ushort>, ArrayView<ushort>, ArrayView<ushort>, ArrayView<float>, TensorCoreShape>?[12];
+        new Action<KernelConfig, ArrayView<ushort>, ArrayView<ushort>, ArrayView<ushort>, ArrayView<ushort>, ArrayView<float>, TensorCoreShape>?[16];
 
     // Set once the wgmma kernel failed to load (driver or ILGPU refused it): the process then keeps square2.
     private bool wgmmaFailed;
@@ -27,7 +27,8 @@ public sealed partial class IlgpuKernels
     /// Runs a 16-bit GEMM on <see cref="WgmmaGemmKernels"/> when the device and the shape allow it (K % 8 == 0, 16-byte
     /// aligned a and b, N % 8 == 0 for a [K, N] b); split-K for single matrices with few tiles, as the mma.sync kernel.
     /// <paramref name="variant"/> picks the pipeline: <c>wgmma</c>'s, <c>wgmma3</c>'s (three tiles ahead, two barriers per
-    /// tile) or <c>wgmma-g</c>'s (<c>wgmma</c>'s with tiles handed out in bands of tile rows).
+    /// tile), <c>wgmma-g</c>'s (<c>wgmma</c>'s with tiles handed out in bands of tile rows) or <c>wgmma-p</c>'s
+    /// (<c>wgmma-g</c>'s order on a persistent grid).
     /// </summary>
     /// <returns>Whether it ran (otherwise the caller takes the mma.sync kernel).</returns>
     private bool TryWgmmaGemm16(ArrayView<ushort> a, ArrayView<ushort> b, ArrayView<ushort> bias, ArrayView<ushort> c, int batch, int m, int k, int n,
@@ -51,6 +52,7 @@ public sealed partial class IlgpuKernels
             {
                 TensorCoreGemmVariant.WgmmaThreeAhead => WgmmaKernel<ThreeAhead>(bf16, transposeB, 4),
                 TensorCoreGemmVariant.WgmmaGrouped => WgmmaKernel<TwoAheadGrouped>(bf16, transposeB, 8),
+                TensorCoreGemmVariant.WgmmaPersistent => WgmmaKernel<PersistentGrouped>(bf16, transposeB, 12),
                 _ => WgmmaKernel<TwoAhead>(bf16, transposeB, 0),
             };
         }
@@ -66,7 +68,9 @@ public sealed partial class IlgpuKernels
         var (splits, kChunk) = WgmmaLaunch.PlanSplitK(batch, m, k, n, device.MultiprocessorCount);
         shape = TensorCoreLaunch.WithSplitK(shape, splits, kChunk);
         var partial = splits > 1 ? Scratch((long)splits * m * n) : default;
-        kernel(WgmmaLaunch.Config(splits > 1 ? splits : batch, m, n), a, b, bias, c, partial, shape);
+        int z = splits > 1 ? splits : batch;
+        var config = variant == TensorCoreGemmVariant.WgmmaPersistent ? WgmmaLaunch.PersistentConfig(z, m, n, device.MultiprocessorCount) : WgmmaLaunch.Config(z, m, n);
+        kernel(config, a, b, bias, c, partial, shape);
         if (splits > 1)
         {
             // The same reduction as the mma.sync kernel's split-K: alpha, beta·bias [N] or [M, N], one rounding.

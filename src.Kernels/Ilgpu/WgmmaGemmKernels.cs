@@ -23,6 +23,9 @@ internal interface IWgmmaOps
     /// </summary>
     void CopyChunk(ArrayView<ushort> shared, int sharedByte, ArrayView<ushort> source, long sourceElement, long sourcePointer, int valid);
 
+    /// <summary>Zeroes this thread's accumulators again (a persistent group's next tile, after <see cref="WaitMultiplies"/>(0)).</summary>
+    void ZeroAccumulators();
+
     /// <summary>Closes the group of asynchronous copies issued so far.</summary>
     void CommitCopies();
 
@@ -113,6 +116,12 @@ internal interface IWgmmaPipeline
     /// (<see cref="WgmmaGemmKernels.TileOf"/>).
     /// </summary>
     int RasterRows { get; }
+
+    /// <summary>
+    /// 0: one C tile per group. 1: a persistent grid (<see cref="WgmmaLaunch.PersistentConfig"/>) whose groups loop over
+    /// the tiles, requesting the next tile's first stages before the current tile's epilogue.
+    /// </summary>
+    int Persistent { get; }
 }
 
 /// <summary>Two tiles ahead, one barrier per tile (<c>GEMS_TC_GEMM_VARIANT=wgmma</c>).</summary>
@@ -123,6 +132,9 @@ internal readonly struct TwoAhead : IWgmmaPipeline
 
     /// <inheritdoc/>
     public int RasterRows => 0;
+
+    /// <inheritdoc/>
+    public int Persistent => 0;
 }
 
 /// <summary>Three tiles ahead, two barriers per tile (<c>GEMS_TC_GEMM_VARIANT=wgmma3</c>).</summary>
@@ -133,6 +145,9 @@ internal readonly struct ThreeAhead : IWgmmaPipeline
 
     /// <inheritdoc/>
     public int RasterRows => 0;
+
+    /// <inheritdoc/>
+    public int Persistent => 0;
 }
 
 /// <summary>
@@ -148,6 +163,27 @@ internal readonly struct TwoAheadGrouped : IWgmmaPipeline
 
     /// <inheritdoc/>
     public int RasterRows => 16;
+
+    /// <inheritdoc/>
+    public int Persistent => 0;
+}
+
+/// <summary>
+/// <see cref="TwoAheadGrouped"/>'s order on a persistent grid (<c>GEMS_TC_GEMM_VARIANT=wgmma-p</c>): one group per SM
+/// walks tiles id, id + grid, ..; after a tile's last wgmma (both warpgroups past wgmma.wait_group 0, then a barrier,
+/// so no stage is still read) it requests the next tile's first two stages and only then runs the epilogue, so the
+/// next tile's copy latency hides behind the 128 conversions and stores instead of following them.
+/// </summary>
+internal readonly struct PersistentGrouped : IWgmmaPipeline
+{
+    /// <inheritdoc/>
+    public int Lookahead => 2;
+
+    /// <inheritdoc/>
+    public int RasterRows => 16;
+
+    /// <inheritdoc/>
+    public int Persistent => 1;
 }
 
 /// <summary>
@@ -231,26 +267,30 @@ internal static partial class WgmmaGemmKernels
     [IlgpuKernelVariant(typeof(Bf16MnMajorB), typeof(TwoAheadGrouped))]
     [IlgpuKernelVariant(typeof(F16KMajorB), typeof(TwoAheadGrouped))]
     [IlgpuKernelVariant(typeof(F16MnMajorB), typeof(TwoAheadGrouped))]
+    [IlgpuKernelVariant(typeof(Bf16KMajorB), typeof(PersistentGrouped))]
+    [IlgpuKernelVariant(typeof(Bf16MnMajorB), typeof(PersistentGrouped))]
+    [IlgpuKernelVariant(typeof(F16KMajorB), typeof(PersistentGrouped))]
+    [IlgpuKernelVariant(typeof(F16MnMajorB), typeof(PersistentGrouped))]
     public static void Gemm16Wgmma<TOperands, TPipeline>(ArrayView<ushort> a, ArrayView<ushort> b, ArrayView<ushort> bias, ArrayView<ushort> c, ArrayView<float> partial,
         TensorCoreShape s)
         where TOperands : struct, IWgmmaOperands
         where TPipeline : struct, IWgmmaPipeline
     {
         var ops = default(PtxWgmmaOps);
-        Body(ref ops, a, b, bias, c, partial, s, default(TOperands).TransposeB, default(TOperands).Bf16, default(TPipeline).Lookahead, default(TPipeline).RasterRows);
+        Body(ref ops, a, b, bias, c, partial, s, default(TOperands).TransposeB, default(TOperands).Bf16, default(TPipeline).Lookahead, default(TPipeline).RasterRows, default(TPipeline).Persistent);
     }
 
     /// <summary>
     /// The same body with wgmma emulated thread by thread (accumulators in <paramref name="scratch"/>, 128 floats per
     /// thread of every group), for ILGPU's CPU accelerator with 32-thread warps and 256-thread groups.
-    /// <paramref name="lookahead"/> (2 or 3) and <paramref name="rasterRows"/> are the pipeline's; <paramref name="breakSwizzle"/> non-zero stores A's chunks one slot off their swizzled place (tests: a wrong XOR must fail).
+    /// <paramref name="lookahead"/> (2 or 3), <paramref name="rasterRows"/> and <paramref name="persistent"/> are the pipeline's; <paramref name="breakSwizzle"/> non-zero stores A's chunks one slot off their swizzled place (tests: a wrong XOR must fail).
     /// </summary>
     [IlgpuKernel(SimulatorOnly = true)]
     public static void Gemm16WgmmaEmulated(ArrayView<ushort> a, ArrayView<ushort> b, ArrayView<ushort> bias, ArrayView<ushort> c, ArrayView<float> partial,
-        ArrayView<float> scratch, TensorCoreShape s, int lookahead, int rasterRows, int breakSwizzle)
+        ArrayView<float> scratch, TensorCoreShape s, int lookahead, int rasterRows, int persistent, int breakSwizzle)
     {
         var ops = new EmulatedWgmmaOps { Scratch = scratch, BreakSwizzle = breakSwizzle };
-        Body(ref ops, a, b, bias, c, partial, s, s.TransposeB, s.Bf16, lookahead, rasterRows);
+        Body(ref ops, a, b, bias, c, partial, s, s.TransposeB, s.Bf16, lookahead, rasterRows, persistent);
     }
 
     /// <summary>Byte offset of stage <paramref name="stage"/>'s A tile.</summary>
@@ -313,8 +353,9 @@ internal static partial class WgmmaGemmKernels
 
     /// <summary>
     /// The kernel body shared by the PTX and emulated operations; <paramref name="transposeB"/> and <paramref name="bf16"/>
-    /// are the shape's and <paramref name="lookahead"/> (2 or 3) and <paramref name="rasterRows"/> (<see cref="TileOf"/>)
-    /// the pipeline's, constants in each PTX instantiation.
+    /// are the shape's and <paramref name="lookahead"/> (2 or 3), <paramref name="rasterRows"/> (<see cref="TileOf"/>)
+    /// and <paramref name="persistent"/> (<see cref="IWgmmaPipeline.Persistent"/>) the pipeline's, constants in each PTX
+    /// instantiation.
     /// </summary>
     /// <remarks>
     /// Pipeline of lookahead 2, and why no stage is overwritten while a wgmma may read it: tiles 0 and 1 are requested up front; iteration
@@ -335,15 +376,58 @@ internal static partial class WgmmaGemmKernels
     /// copies in flight.
     /// </remarks>
     internal static void Body<TOps>(ref TOps ops, ArrayView<ushort> a, ArrayView<ushort> b, ArrayView<ushort> bias, ArrayView<ushort> c, ArrayView<float> partial,
-        TensorCoreShape s, int transposeB, int bf16, int lookahead, int rasterRows)
+        TensorCoreShape s, int transposeB, int bf16, int lookahead, int rasterRows, int persistent)
         where TOps : struct, IWgmmaOps
     {
         int thread = Group.IdxX;
         ops.Begin(thread);
+
+        // Once per group: on ILGPU's CPU accelerator each GetDynamic call hands out a fresh view, which would lose the
+        // stages a persistent group requested for its next tile.
         var shared = SharedMemory.GetDynamic<ushort>();
+        if (persistent == 0)
+        {
+            var (tileColumn, tileRow) = TileOf(Grid.IdxX, Grid.IdxY, Grid.DimX, Grid.DimY, rasterRows);
+            Tile(ref ops, shared, a, b, bias, c, partial, s, transposeB, bf16, lookahead, thread, tileColumn, tileRow, -1, -1, 0);
+            return;
+        }
+
+        // Persistent: this group's tiles are jobs Grid.IdxX, + Grid.DimX, .. of the (columns × rows) grid of one z.
+        int columns = (s.N + BlockN - 1) / BlockN;
+        int rows = (s.M + BlockM - 1) / BlockM;
+        int jobs = columns * rows;
+        int prefetched = 0;
+        for (int job = Grid.IdxX; job < jobs; job += Grid.DimX)
+        {
+            var (column, row) = TileOf(job % columns, job / columns, columns, rows, rasterRows);
+            int nextJob = job + Grid.DimX;
+            int nextColumn = -1;
+            int nextRow = -1;
+            if (nextJob < jobs)
+            {
+                (nextColumn, nextRow) = TileOf(nextJob % columns, nextJob / columns, columns, rows, rasterRows);
+            }
+
+            // Unconditional (the first tile's are already zero): a conditional write of the accumulators would put
+            // them on a path ptxas must treat as divergent.
+            ops.ZeroAccumulators();
+            Tile(ref ops, shared, a, b, bias, c, partial, s, transposeB, bf16, lookahead, thread, column, row, nextColumn, nextRow, prefetched);
+            prefetched = 1;
+        }
+    }
+
+    /// <summary>
+    /// One C tile (<paramref name="tileColumn"/>, <paramref name="tileRow"/>): its K loop, then its epilogue.
+    /// <paramref name="prefetched"/> non-zero: its first stages were requested by the tile before; a next tile
+    /// (<paramref name="nextRow"/> ≥ 0) gets its first stages requested here, after this tile's last wgmma and before
+    /// the epilogue.
+    /// </summary>
+    private static void Tile<TOps>(ref TOps ops, ArrayView<ushort> shared, ArrayView<ushort> a, ArrayView<ushort> b, ArrayView<ushort> bias, ArrayView<ushort> c, ArrayView<float> partial,
+        TensorCoreShape s, int transposeB, int bf16, int lookahead, int thread, int tileColumn, int tileRow, int nextColumn, int nextRow, int prefetched)
+        where TOps : struct, IWgmmaOps
+    {
         uint sharedBase = ops.SharedBase();
         int warpgroup = thread >> 7;
-        var (tileColumn, tileRow) = TileOf(Grid.IdxX, Grid.IdxY, Grid.DimX, Grid.DimY, rasterRows);
         int m0 = tileRow * BlockM;
         int n0 = tileColumn * BlockN;
 
@@ -359,14 +443,9 @@ internal static partial class WgmmaGemmKernels
         int kLength = s.K - kStart < s.KChunk ? s.K - kStart : s.KChunk;
         int tiles = (kLength + BlockK - 1) / BlockK;
         var plan = Plan(s, thread, m0, n0, kStart, batch, transposeB);
-        for (int ahead = 0; ahead < lookahead; ahead++)
+        if (prefetched == 0)
         {
-            if (ahead < tiles)
-            {
-                LoadStage(ref ops, shared, a, b, s, plan, ahead, ahead, transposeB);
-            }
-
-            ops.CommitCopies();
+            Prologue(ref ops, shared, a, b, s, plan, tiles, lookahead, transposeB);
         }
 
         for (int tile = 0; tile < tiles; tile++)
@@ -405,6 +484,12 @@ internal static partial class WgmmaGemmKernels
         }
 
         ops.WaitMultiplies(0);
+        if (nextRow >= 0)
+        {
+            // Both warpgroups past their wait 0: no wgmma reads any stage, and every copy into one was waited for.
+            Group.Barrier();
+            Prologue(ref ops, shared, a, b, s, Plan(s, thread, nextRow * BlockM, nextColumn * BlockN, kStart, batch, transposeB), tiles, lookahead, transposeB);
+        }
 
         // D fragment of m64nNk16: register r of a thread holds row 16 · (warp in warpgroup) + lane / 4 (+8 when bit 1 of
         // r is set), column 8 · (r / 4) + 2 · (lane mod 4) + (r mod 2): the mma.sync C fragment per 8-column n-block.
@@ -519,6 +604,22 @@ internal static partial class WgmmaGemmKernels
         return plan;
     }
 
+    /// <summary>Requests K tiles 0 .. lookahead - 1 into stages 0 .. lookahead - 1, one commit group each (empty past the last tile).</summary>
+    private static void Prologue<TOps>(ref TOps ops, ArrayView<ushort> shared, ArrayView<ushort> a, ArrayView<ushort> b, TensorCoreShape s, WgmmaPlan plan,
+        int tiles, int lookahead, int transposeB)
+        where TOps : struct, IWgmmaOps
+    {
+        for (int ahead = 0; ahead < lookahead; ahead++)
+        {
+            if (ahead < tiles)
+            {
+                LoadStage(ref ops, shared, a, b, s, plan, ahead, ahead, transposeB);
+            }
+
+            ops.CommitCopies();
+        }
+    }
+
     /// <summary>How many of the rows 0, step, 2 · step, .. are below <paramref name="remaining"/> (0 when none).</summary>
     private static int RowsInside(int remaining, int step) => remaining <= 0 ? 0 : (remaining + step - 1) / step;
 
@@ -626,6 +727,8 @@ internal struct PtxWgmmaOps : IWgmmaOps
     }
 
     public readonly uint SharedBase() => sharedBase;
+
+    public readonly void ZeroAccumulators() => CudaAsm.Emit(WgmmaGemmKernels.ZeroAccumulators);
 
     public readonly void CopyChunk(ArrayView<ushort> shared, int sharedByte, ArrayView<ushort> source, long sourceElement, long sourcePointer, int valid) =>
         CudaAsm.Emit("{\n\t.reg .u64 wgsrc;\n\tcvta.to.global.u64 wgsrc, %1;\n\tcp.async.cg.shared.global [%0], [wgsrc], 16, %2;\n\t}",
@@ -769,6 +872,14 @@ internal struct EmulatedWgmmaOps : IWgmmaOps
 
     public readonly uint SharedBase() => 0;
 
+    public readonly void ZeroAccumulators()
+    {
+        for (int i = 0; i < WgmmaGemmKernels.Accumulators; i++)
+        {
+            Scratch[scratchBase + i] = 0f;
+        }
+    }
+
     public readonly void CopyChunk(ArrayView<ushort> shared, int sharedByte, ArrayView<ushort> source, long sourceElement, long sourcePointer, int valid) =>
         TensorCoreGemmKernels.CopyChunkScalar(shared, sharedByte ^ ((BreakSwizzle != 0 && sharedByte % WgmmaGemmKernels.StageBytes < WgmmaGemmKernels.AStageBytes ? 1 : 0) << 4), source, sourceElement, valid);
 
@@ -880,6 +991,19 @@ internal static class WgmmaLaunch
         new Index3D((n + WgmmaGemmKernels.BlockN - 1) / WgmmaGemmKernels.BlockN, (m + WgmmaGemmKernels.BlockM - 1) / WgmmaGemmKernels.BlockM, z),
         new Index3D(WgmmaGemmKernels.GroupSize, 1, 1),
         SharedMemoryConfig.RequestDynamic<ushort>(WgmmaGemmKernels.SharedBytes / sizeof(ushort)));
+
+    /// <summary>
+    /// The persistent grid (<see cref="PersistentGrouped"/>): per z, as many groups as tiles but at most an even share of
+    /// <paramref name="multiprocessors"/> (one group fits per SM); <paramref name="multiprocessors"/> ≤ 0 (the
+    /// simulator): one group per tile.
+    /// </summary>
+    public static KernelConfig PersistentConfig(int z, int m, int n, int multiprocessors)
+    {
+        var grid = Config(z, m, n);
+        int jobs = grid.GridDim.X * grid.GridDim.Y;
+        int groups = multiprocessors > 0 ? Math.Min(jobs, Math.Max(1, multiprocessors / z)) : jobs;
+        return new(new Index3D(groups, 1, z), grid.GroupDim, grid.SharedMemoryConfig);
+    }
 
     /// <summary>
     /// Whether the kernel takes a product of this shape: every staged chunk whole and 16-byte aligned (what

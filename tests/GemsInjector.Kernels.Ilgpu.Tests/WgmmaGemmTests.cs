@@ -22,14 +22,14 @@ namespace GemsInjector.Kernels.Ilgpu.Tests;
 public sealed class WgmmaGemmTests : Half16TestBase, IClassFixture<Warp32SimulatorFixture>
 {
     private readonly Warp32SimulatorFixture warp32;
-    private readonly Action<KernelConfig, ArrayView<ushort>, ArrayView<ushort>, ArrayView<ushort>, ArrayView<ushort>, ArrayView<float>, ArrayView<float>, TensorCoreShape, int, int, int> emulated;
+    private readonly Action<KernelConfig, ArrayView<ushort>, ArrayView<ushort>, ArrayView<ushort>, ArrayView<ushort>, ArrayView<float>, ArrayView<float>, TensorCoreShape, int, int, int, int> emulated;
     private readonly Action<KernelConfig, ArrayView<float>, ArrayView<ushort>, ArrayView<ushort>, HalfGemvShape, int> reduce;
 
     public WgmmaGemmTests(SimulatorFixture fixture, Warp32SimulatorFixture warp32)
         : base(fixture)
     {
         this.warp32 = warp32;
-        emulated = warp32.Accelerator.LoadStreamKernel<ArrayView<ushort>, ArrayView<ushort>, ArrayView<ushort>, ArrayView<ushort>, ArrayView<float>, ArrayView<float>, TensorCoreShape, int, int, int>(
+        emulated = warp32.Accelerator.LoadStreamKernel<ArrayView<ushort>, ArrayView<ushort>, ArrayView<ushort>, ArrayView<ushort>, ArrayView<float>, ArrayView<float>, TensorCoreShape, int, int, int, int>(
             WgmmaGemmKernels.Gemm16WgmmaEmulated);
         reduce = warp32.Accelerator.LoadStreamKernel<ArrayView<float>, ArrayView<ushort>, ArrayView<ushort>, HalfGemvShape, int>(HalfGemvKernels.GemvReduce16);
     }
@@ -60,6 +60,8 @@ public sealed class WgmmaGemmTests : Half16TestBase, IClassFixture<Warp32Simulat
     [InlineData(typeof(F16MnMajorB), "f16", 1, typeof(ThreeAhead))]
     [InlineData(typeof(Bf16MnMajorB), "bf16", 1, typeof(TwoAheadGrouped))]
     [InlineData(typeof(F16KMajorB), "f16", 0, typeof(TwoAheadGrouped))]
+    [InlineData(typeof(Bf16MnMajorB), "bf16", 1, typeof(PersistentGrouped))]
+    [InlineData(typeof(Bf16KMajorB), "bf16", 0, typeof(PersistentGrouped))]
     public void PtxIsRewrittenToSm90aWithTheWarpgroupInstructions(Type operands, string type, int transposeImmediate, Type pipeline)
     {
         string compiled = CompilePtx(nameof(WgmmaGemmKernels.Gemm16Wgmma), new KernelSpecialization(WgmmaGemmKernels.GroupSize, null), operands, pipeline);
@@ -95,7 +97,7 @@ public sealed class WgmmaGemmTests : Half16TestBase, IClassFixture<Warp32Simulat
         bool three = pipeline == typeof(ThreeAhead);
         Assert.Equal(three ? 0 : 1, Count(ptx, "cp.async.wait_group 1;"));
         Assert.Equal(three ? 1 : 0, Count(ptx, "cp.async.wait_group 2;"));
-        Assert.Equal(three ? 2 : 1, Count(ptx, "bar.sync"));
+        Assert.Equal(three || pipeline == typeof(PersistentGrouped) ? 2 : 1, Count(ptx, "bar.sync"));
         Assert.Contains("__dyn_shared_alloca;", ptx, StringComparison.Ordinal);
         Assert.Matches(new Regex(@"\.maxntid\s+256"), ptx);
 
@@ -310,6 +312,34 @@ public sealed class WgmmaGemmTests : Half16TestBase, IClassFixture<Warp32Simulat
     public void EmulatedBandOrderMatchesFloat64(bool bf16, int batch, int m, int k, int n, bool transposeB, bool bias, bool biasIsMatrix, int splits, int rasterRows) =>
         RunEmulated(bf16, batch, m, k, n, transposeB, bias, biasIsMatrix, splits, breakSwizzle: false, lookahead: 2, rasterRows: rasterRows);
 
+    /// <summary>
+    /// The persistent grid (wgmma-p): fewer groups than tiles, each looping over tiles id, id + groups, .. in the band
+    /// order and requesting the next tile's first stages before the epilogue; odd tile counts per group, a group with
+    /// one tile less, batches and split-K along z, edges; a group count of one runs every tile in one group.
+    /// </summary>
+    [Theory]
+    [InlineData(true, 1, 300, 200, 264, true, true, false, 1, 4)]
+    [InlineData(false, 1, 300, 136, 520, false, false, false, 1, 2)]
+    [InlineData(true, 2, 200, 64, 296, false, true, true, 1, 3)]
+    [InlineData(false, 1, 260, 200, 264, true, true, false, 2, 1)]
+    [InlineData(true, 1, 70, 24, 600, false, false, false, 1, 2)]
+    public void EmulatedPersistentMatchesFloat64(bool bf16, int batch, int m, int k, int n, bool transposeB, bool bias, bool biasIsMatrix, int splits, int groups) =>
+        RunEmulated(bf16, batch, m, k, n, transposeB, bias, biasIsMatrix, splits, breakSwizzle: false, lookahead: 2, rasterRows: 2, persistentGroups: groups);
+
+    /// <summary>The persistent grid: per z an even share of the SMs, never more groups than tiles; one group per tile without an SM count.</summary>
+    [Theory]
+    [InlineData(1, 4096, 4096, 132, 132)]
+    [InlineData(1, 256, 512, 132, 4)]
+    [InlineData(4, 4096, 4096, 132, 33)]
+    [InlineData(200, 4096, 4096, 132, 1)]
+    [InlineData(1, 300, 520, 0, 9)]
+    public void PersistentGridTakesTheSms(int z, int m, int n, int sms, int groups)
+    {
+        var config = WgmmaLaunch.PersistentConfig(z, m, n, sms);
+        Assert.Equal(new Index3D(groups, 1, z), config.GridDim);
+        Assert.Equal(WgmmaLaunch.Config(z, m, n).GroupDim, config.GroupDim);
+    }
+
     /// <summary>The band order is a bijection of the grid: every tile exactly once, groups of one band column consecutive.</summary>
     [Theory]
     [InlineData(16, 32, 16)]
@@ -339,7 +369,7 @@ public sealed class WgmmaGemmTests : Half16TestBase, IClassFixture<Warp32Simulat
         }
     }
 
-    private void RunEmulated(bool bf16, int batch, int m, int k, int n, bool transposeB, bool bias, bool biasIsMatrix, int requestedSplits, bool breakSwizzle, int lookahead = 2, int rasterRows = 0)
+    private void RunEmulated(bool bf16, int batch, int m, int k, int n, bool transposeB, bool bias, bool biasIsMatrix, int requestedSplits, bool breakSwizzle, int lookahead = 2, int rasterRows = 0, int persistentGroups = 0)
     {
         int seed = 9100 + (m * 7) + (k * 5) + n + (bf16 ? 1 : 0) + (transposeB ? 2 : 0) + (bias ? 4 : 0) + (biasIsMatrix ? 8 : 0) + batch + (requestedSplits * 1000);
         var acc = warp32.Accelerator;
@@ -384,7 +414,11 @@ public sealed class WgmmaGemmTests : Half16TestBase, IClassFixture<Warp32Simulat
             cBuffer.CopyFromCPU(Enumerable.Repeat(NaN16(bf16), batch * m * n).ToArray());
             partial.CopyFromCPU(Enumerable.Repeat(float.NaN, splits * m * n).ToArray());
             shape.PairStores = pairs;
-            emulated(WgmmaLaunch.Config(splits > 1 ? splits : batch, m, n), aBuffer.View, bBuffer.View, biasView, cBuffer.View, partialView, scratch.View, shape, lookahead, rasterRows, breakSwizzle ? 1 : 0);
+            int z = splits > 1 ? splits : batch;
+            var config = persistentGroups > 0
+                ? new KernelConfig(new Index3D(persistentGroups, 1, z), WgmmaLaunch.Config(z, m, n).GroupDim, WgmmaLaunch.Config(z, m, n).SharedMemoryConfig)
+                : WgmmaLaunch.Config(z, m, n);
+            emulated(config, aBuffer.View, bBuffer.View, biasView, cBuffer.View, partialView, scratch.View, shape, lookahead, rasterRows, persistentGroups > 0 ? 1 : 0, breakSwizzle ? 1 : 0);
             if (splits > 1)
             {
                 reduce(new KernelConfig(((m * n) + 255) / 256, 256), partial.View, biasView, cBuffer.View, TensorCoreLaunch.ReduceShape(shape), bf16 ? 1 : 0);
@@ -393,7 +427,7 @@ public sealed class WgmmaGemmTests : Half16TestBase, IClassFixture<Warp32Simulat
             acc.Synchronize();
             var got = ToFloat(cBuffer.GetAsArray1D(), bf16);
             AssertClose(got, expected, Rtol(bf16), Atol * k,
-                $"wgmma emulation, lookahead {lookahead}, bands {rasterRows}, {batch}x{m}x{k}x{n} transposeB={transposeB} bias={bias} matrix={biasIsMatrix} splits={splits} chunk={kChunk} pairs={pairs} ({F(bf16)})", seed);
+                $"wgmma emulation, lookahead {lookahead}, bands {rasterRows}, persistent groups {persistentGroups}, {batch}x{m}x{k}x{n} transposeB={transposeB} bias={bias} matrix={biasIsMatrix} splits={splits} chunk={kChunk} pairs={pairs} ({F(bf16)})", seed);
         }
     }
 
@@ -422,6 +456,7 @@ public sealed class WgmmaGemmTests : Half16TestBase, IClassFixture<Warp32Simulat
     [InlineData(" WGMMA ", (int)TensorCoreGemmVariant.Wgmma)]
     [InlineData("wgmma3", (int)TensorCoreGemmVariant.WgmmaThreeAhead)]
     [InlineData("wgmma-g", (int)TensorCoreGemmVariant.WgmmaGrouped)]
+    [InlineData("wgmma-p", (int)TensorCoreGemmVariant.WgmmaPersistent)]
     public void VariantSettingNamesWgmma(string? setting, int expected)
     {
         Assert.Equal((TensorCoreGemmVariant)expected, TensorCoreVariants.Parse(setting));

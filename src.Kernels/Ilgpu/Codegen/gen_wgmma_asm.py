@@ -79,6 +79,9 @@ decl = [f".reg .f32 wga<{ACC}>;"] + [f"mov.f32 wga{i}, 0f00000000;" for i in ran
 w("    /// <summary>Declares the accumulator registers and zeroes them (the kernel's entry block, before any wgmma).</summary>")
 w(f"    public const string DeclareAccumulators = {cs_string(decl)};")
 w("")
+w("    /// <summary>Zeroes the accumulators again (a persistent group's next tile; wgmma.wait_group 0 must precede it).</summary>")
+w(f"    public const string ZeroAccumulators = {cs_string(decl[1:])};")
+w("")
 for dtype, name in (("bf16", "Bf16"), ("f16", "F16")):
     for trans_b, layout in ((False, "KMajorB"), (True, "MnMajorB")):
         what = "b stored [N, K] (K-major, transpose-B 0)" if not trans_b else "b stored [K, N] (MN-major, transpose-B 1)"
