@@ -47,7 +47,7 @@ public sealed partial class IlgpuKernels
         bool bf16 = format == HalfFormat.BFloat16;
         var variant = TensorCoreVariant;
         if (variant is TensorCoreGemmVariant.Wgmma or TensorCoreGemmVariant.WgmmaThreeAhead or TensorCoreGemmVariant.WgmmaGrouped
-            or TensorCoreGemmVariant.WgmmaPersistent)
+            or TensorCoreGemmVariant.WgmmaPersistent or TensorCoreGemmVariant.WgmmaPersistentStores)
         {
             // wgmma where it can run (a 9.0 device, whole aligned chunks); every other product keeps square2.
             if (TryWgmmaGemm16(a, b, bias, c, batch, m, k, n, transposeB, alpha, beta, biasIsMatrix, bf16, variant))
@@ -133,12 +133,15 @@ internal enum TensorCoreGemmVariant
 
     /// <summary><see cref="WgmmaGrouped"/>'s order on a persistent grid, the next tile's first stages requested before the epilogue (<see cref="PersistentGrouped"/>).</summary>
     WgmmaPersistent = 7,
+
+    /// <summary><see cref="WgmmaPersistent"/> with whole tiles' epilogues inside the asm (<see cref="PersistentGroupedStores"/>).</summary>
+    WgmmaPersistentStores = 8,
 }
 
 /// <summary>Names, warp tiles and the environment default of <see cref="TensorCoreGemmVariant"/>.</summary>
 internal static class TensorCoreVariants
 {
-    /// <summary>Environment variable naming the variant for a measuring run: <c>wide</c>, <c>square2</c>, <c>square</c>, <c>quad2</c>, <c>wgmma</c>, <c>wgmma3</c>, <c>wgmma-g</c> or <c>wgmma-p</c>.</summary>
+    /// <summary>Environment variable naming the variant for a measuring run: <c>wide</c>, <c>square2</c>, <c>square</c>, <c>quad2</c>, <c>wgmma</c>, <c>wgmma3</c>, <c>wgmma-g</c>, <c>wgmma-p</c> or <c>wgmma-pe</c>.</summary>
     public const string Variable = "GEMS_TC_GEMM_VARIANT";
 
     private static readonly Lazy<TensorCoreGemmVariant> FromVariable = new(() => Parse(Environment.GetEnvironmentVariable(Variable)));
@@ -161,6 +164,7 @@ internal static class TensorCoreVariants
         "wgmma3" => TensorCoreGemmVariant.WgmmaThreeAhead,
         "wgmma-g" => TensorCoreGemmVariant.WgmmaGrouped,
         "wgmma-p" => TensorCoreGemmVariant.WgmmaPersistent,
+        "wgmma-pe" => TensorCoreGemmVariant.WgmmaPersistentStores,
         _ => TensorCoreGemmVariant.Wgmma,
     };
 
@@ -174,6 +178,7 @@ internal static class TensorCoreVariants
         TensorCoreGemmVariant.WgmmaThreeAhead => "wgmma3",
         TensorCoreGemmVariant.WgmmaGrouped => "wgmma-g",
         TensorCoreGemmVariant.WgmmaPersistent => "wgmma-p",
+        TensorCoreGemmVariant.WgmmaPersistentStores => "wgmma-pe",
         _ => "wide",
     };
 

@@ -7,9 +7,10 @@ namespace GemsInjector.Kernels.Ilgpu;
 public sealed partial class IlgpuKernels
 {
     // One launcher per format and B layout (bf16 [N, K], bf16 [K, N], f16 [N, K], f16 [K, N]), then the same four three
-    // tiles ahead, then the same four two ahead in bands of tile rows (wgmma-g), then those on a persistent grid (wgmma-p).
+    // tiles ahead, then the same four two ahead in bands of tile rows (wgmma-g), then those on a persistent grid (wgmma-p),
+    // then with the epilogue in the asm (wgmma-pe).
     private readonly Action<KernelConfig, ArrayView<ushort>, ArrayView<ushort>, ArrayView<ushort>, ArrayView<ushort>, ArrayView<float>, TensorCoreShape>?[] wgmmaGemm16 =
-        new Action<KernelConfig, ArrayView<ushort>, ArrayView<ushort>, ArrayView<ushort>, ArrayView<ushort>, ArrayView<float>, TensorCoreShape>?[16];
+        new Action<KernelConfig, ArrayView<ushort>, ArrayView<ushort>, ArrayView<ushort>, ArrayView<ushort>, ArrayView<float>, TensorCoreShape>?[20];
 
     // Set once the wgmma kernel failed to load (driver or ILGPU refused it): the process then keeps square2.
     private bool wgmmaFailed;
@@ -28,7 +29,7 @@ public sealed partial class IlgpuKernels
     /// aligned a and b, N % 8 == 0 for a [K, N] b); split-K for single matrices with few tiles, as the mma.sync kernel.
     /// <paramref name="variant"/> picks the pipeline: <c>wgmma</c>'s, <c>wgmma3</c>'s (three tiles ahead, two barriers per
     /// tile), <c>wgmma-g</c>'s (<c>wgmma</c>'s with tiles handed out in bands of tile rows) or <c>wgmma-p</c>'s
-    /// (<c>wgmma-g</c>'s order on a persistent grid).
+    /// (<c>wgmma-g</c>'s order on a persistent grid) or <c>wgmma-pe</c>'s (that with whole tiles stored from the asm).
     /// </summary>
     /// <returns>Whether it ran (otherwise the caller takes the mma.sync kernel).</returns>
     private bool TryWgmmaGemm16(ArrayView<ushort> a, ArrayView<ushort> b, ArrayView<ushort> bias, ArrayView<ushort> c, int batch, int m, int k, int n,
@@ -53,6 +54,7 @@ public sealed partial class IlgpuKernels
                 TensorCoreGemmVariant.WgmmaThreeAhead => WgmmaKernel<ThreeAhead>(bf16, transposeB, 4),
                 TensorCoreGemmVariant.WgmmaGrouped => WgmmaKernel<TwoAheadGrouped>(bf16, transposeB, 8),
                 TensorCoreGemmVariant.WgmmaPersistent => WgmmaKernel<PersistentGrouped>(bf16, transposeB, 12),
+                TensorCoreGemmVariant.WgmmaPersistentStores => WgmmaKernel<PersistentGroupedStores>(bf16, transposeB, 16),
                 _ => WgmmaKernel<TwoAhead>(bf16, transposeB, 0),
             };
         }
@@ -65,11 +67,12 @@ public sealed partial class IlgpuKernels
         }
 
         shape.PairStores = TensorCoreLaunch.PairStores(c, n);
+        shape.CPointer = TensorCoreLaunch.DeviceAddress(c);
         var (splits, kChunk) = WgmmaLaunch.PlanSplitK(batch, m, k, n, device.MultiprocessorCount);
         shape = TensorCoreLaunch.WithSplitK(shape, splits, kChunk);
         var partial = splits > 1 ? Scratch((long)splits * m * n) : default;
         int z = splits > 1 ? splits : batch;
-        var config = variant == TensorCoreGemmVariant.WgmmaPersistent ? WgmmaLaunch.PersistentConfig(z, m, n, device.MultiprocessorCount) : WgmmaLaunch.Config(z, m, n);
+        var config = variant is TensorCoreGemmVariant.WgmmaPersistent or TensorCoreGemmVariant.WgmmaPersistentStores ? WgmmaLaunch.PersistentConfig(z, m, n, device.MultiprocessorCount) : WgmmaLaunch.Config(z, m, n);
         kernel(config, a, b, bias, c, partial, shape);
         if (splits > 1)
         {

@@ -55,6 +55,9 @@ internal struct TensorCoreShape
     /// columns as one 32-bit word of C (or 8 bytes of float32 partials, whose scratch buffer is always aligned).
     /// </summary>
     public int PairStores;
+
+    /// <summary>Device address of c[0], for epilogues that store from inline PTX (the wgmma kernel's <c>wgmma-pe</c>); 0 where unused.</summary>
+    public long CPointer;
 }
 
 /// <summary>Two float32 lanes: one 8-byte store when the element index is even and the view 8-byte aligned.</summary>

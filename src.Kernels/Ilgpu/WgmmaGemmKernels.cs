@@ -44,6 +44,15 @@ internal interface IWgmmaOps
     /// <summary>Waits until at most <paramref name="pending"/> (0 or 1) committed wgmma groups of this warpgroup are in flight.</summary>
     void WaitMultiplies(int pending);
 
+    /// <summary>
+    /// Stores accumulators 16 · <paramref name="part"/> .. + 15 times <paramref name="alpha"/> as 16-bit pairs (round to
+    /// nearest even) to <paramref name="c"/>: the thread's first row half at element <paramref name="element0"/> (its
+    /// column 32 · part + 2 · (lane mod 4) of the tile), the second 8 rows further at <paramref name="element1"/>; n-block
+    /// nb 8 elements further each. Whole tiles only (every pair inside C and 4-byte aligned); <paramref name="cPointer"/>
+    /// is c[0]'s device address.
+    /// </summary>
+    void StorePart(int part, ArrayView<ushort> c, long element0, long element1, long cPointer, float alpha, int bf16);
+
     /// <summary>Accumulators 16 · <paramref name="part"/> .. 16 · <paramref name="part"/> + 15 (n-blocks 4 · part .. 4 · part + 3).</summary>
     void Read(int part, ref AccumulatorBlock block);
 }
@@ -122,6 +131,13 @@ internal interface IWgmmaPipeline
     /// the tiles, requesting the next tile's first stages before the current tile's epilogue.
     /// </summary>
     int Persistent { get; }
+
+    /// <summary>
+    /// 0: every tile's epilogue through <see cref="TensorCoreGemmKernels.Epilogue"/>. 1: a whole tile without split-K
+    /// or bias (and with aligned pairs) converts and stores its accumulators inside the asm (<see cref="IWgmmaOps.StorePart"/>),
+    /// without copying them out through ILGPU's local-memory operand slots first.
+    /// </summary>
+    int AsmEpilogue { get; }
 }
 
 /// <summary>Two tiles ahead, one barrier per tile (<c>GEMS_TC_GEMM_VARIANT=wgmma</c>).</summary>
@@ -135,6 +151,9 @@ internal readonly struct TwoAhead : IWgmmaPipeline
 
     /// <inheritdoc/>
     public int Persistent => 0;
+
+    /// <inheritdoc/>
+    public int AsmEpilogue => 0;
 }
 
 /// <summary>Three tiles ahead, two barriers per tile (<c>GEMS_TC_GEMM_VARIANT=wgmma3</c>).</summary>
@@ -148,6 +167,9 @@ internal readonly struct ThreeAhead : IWgmmaPipeline
 
     /// <inheritdoc/>
     public int Persistent => 0;
+
+    /// <inheritdoc/>
+    public int AsmEpilogue => 0;
 }
 
 /// <summary>
@@ -166,6 +188,9 @@ internal readonly struct TwoAheadGrouped : IWgmmaPipeline
 
     /// <inheritdoc/>
     public int Persistent => 0;
+
+    /// <inheritdoc/>
+    public int AsmEpilogue => 0;
 }
 
 /// <summary>
@@ -184,6 +209,28 @@ internal readonly struct PersistentGrouped : IWgmmaPipeline
 
     /// <inheritdoc/>
     public int Persistent => 1;
+
+    /// <inheritdoc/>
+    public int AsmEpilogue => 0;
+}
+
+/// <summary>
+/// <see cref="PersistentGrouped"/> with whole tiles' epilogues inside the asm (<c>GEMS_TC_GEMM_VARIANT=wgmma-pe</c>):
+/// alpha · accumulator, <c>cvt.rn</c> to a 16-bit pair, one 32-bit store, straight from the accumulator registers.
+/// </summary>
+internal readonly struct PersistentGroupedStores : IWgmmaPipeline
+{
+    /// <inheritdoc/>
+    public int Lookahead => 2;
+
+    /// <inheritdoc/>
+    public int RasterRows => 16;
+
+    /// <inheritdoc/>
+    public int Persistent => 1;
+
+    /// <inheritdoc/>
+    public int AsmEpilogue => 1;
 }
 
 /// <summary>
@@ -271,26 +318,31 @@ internal static partial class WgmmaGemmKernels
     [IlgpuKernelVariant(typeof(Bf16MnMajorB), typeof(PersistentGrouped))]
     [IlgpuKernelVariant(typeof(F16KMajorB), typeof(PersistentGrouped))]
     [IlgpuKernelVariant(typeof(F16MnMajorB), typeof(PersistentGrouped))]
+    [IlgpuKernelVariant(typeof(Bf16KMajorB), typeof(PersistentGroupedStores))]
+    [IlgpuKernelVariant(typeof(Bf16MnMajorB), typeof(PersistentGroupedStores))]
+    [IlgpuKernelVariant(typeof(F16KMajorB), typeof(PersistentGroupedStores))]
+    [IlgpuKernelVariant(typeof(F16MnMajorB), typeof(PersistentGroupedStores))]
     public static void Gemm16Wgmma<TOperands, TPipeline>(ArrayView<ushort> a, ArrayView<ushort> b, ArrayView<ushort> bias, ArrayView<ushort> c, ArrayView<float> partial,
         TensorCoreShape s)
         where TOperands : struct, IWgmmaOperands
         where TPipeline : struct, IWgmmaPipeline
     {
         var ops = default(PtxWgmmaOps);
-        Body(ref ops, a, b, bias, c, partial, s, default(TOperands).TransposeB, default(TOperands).Bf16, default(TPipeline).Lookahead, default(TPipeline).RasterRows, default(TPipeline).Persistent);
+        Body(ref ops, a, b, bias, c, partial, s, default(TOperands).TransposeB, default(TOperands).Bf16, default(TPipeline).Lookahead, default(TPipeline).RasterRows, default(TPipeline).Persistent,
+            default(TPipeline).AsmEpilogue);
     }
 
     /// <summary>
     /// The same body with wgmma emulated thread by thread (accumulators in <paramref name="scratch"/>, 128 floats per
     /// thread of every group), for ILGPU's CPU accelerator with 32-thread warps and 256-thread groups.
-    /// <paramref name="lookahead"/> (2 or 3), <paramref name="rasterRows"/> and <paramref name="persistent"/> are the pipeline's; <paramref name="breakSwizzle"/> non-zero stores A's chunks one slot off their swizzled place (tests: a wrong XOR must fail).
+    /// <paramref name="lookahead"/> (2 or 3), <paramref name="rasterRows"/>, <paramref name="persistent"/> and <paramref name="asmEpilogue"/> are the pipeline's; <paramref name="breakSwizzle"/> non-zero stores A's chunks one slot off their swizzled place (tests: a wrong XOR must fail).
     /// </summary>
     [IlgpuKernel(SimulatorOnly = true)]
     public static void Gemm16WgmmaEmulated(ArrayView<ushort> a, ArrayView<ushort> b, ArrayView<ushort> bias, ArrayView<ushort> c, ArrayView<float> partial,
-        ArrayView<float> scratch, TensorCoreShape s, int lookahead, int rasterRows, int persistent, int breakSwizzle)
+        ArrayView<float> scratch, TensorCoreShape s, int lookahead, int rasterRows, int persistent, int asmEpilogue, int breakSwizzle)
     {
         var ops = new EmulatedWgmmaOps { Scratch = scratch, BreakSwizzle = breakSwizzle };
-        Body(ref ops, a, b, bias, c, partial, s, s.TransposeB, s.Bf16, lookahead, rasterRows, persistent);
+        Body(ref ops, a, b, bias, c, partial, s, s.TransposeB, s.Bf16, lookahead, rasterRows, persistent, asmEpilogue);
     }
 
     /// <summary>Byte offset of stage <paramref name="stage"/>'s A tile.</summary>
@@ -354,8 +406,8 @@ internal static partial class WgmmaGemmKernels
     /// <summary>
     /// The kernel body shared by the PTX and emulated operations; <paramref name="transposeB"/> and <paramref name="bf16"/>
     /// are the shape's and <paramref name="lookahead"/> (2 or 3), <paramref name="rasterRows"/> (<see cref="TileOf"/>)
-    /// and <paramref name="persistent"/> (<see cref="IWgmmaPipeline.Persistent"/>) the pipeline's, constants in each PTX
-    /// instantiation.
+    /// <paramref name="persistent"/> and <paramref name="asmEpilogue"/> (<see cref="IWgmmaPipeline"/>) the pipeline's,
+    /// constants in each PTX instantiation.
     /// </summary>
     /// <remarks>
     /// Pipeline of lookahead 2, and why no stage is overwritten while a wgmma may read it: tiles 0 and 1 are requested up front; iteration
@@ -376,7 +428,7 @@ internal static partial class WgmmaGemmKernels
     /// copies in flight.
     /// </remarks>
     internal static void Body<TOps>(ref TOps ops, ArrayView<ushort> a, ArrayView<ushort> b, ArrayView<ushort> bias, ArrayView<ushort> c, ArrayView<float> partial,
-        TensorCoreShape s, int transposeB, int bf16, int lookahead, int rasterRows, int persistent)
+        TensorCoreShape s, int transposeB, int bf16, int lookahead, int rasterRows, int persistent, int asmEpilogue)
         where TOps : struct, IWgmmaOps
     {
         int thread = Group.IdxX;
@@ -388,7 +440,7 @@ internal static partial class WgmmaGemmKernels
         if (persistent == 0)
         {
             var (tileColumn, tileRow) = TileOf(Grid.IdxX, Grid.IdxY, Grid.DimX, Grid.DimY, rasterRows);
-            Tile(ref ops, shared, a, b, bias, c, partial, s, transposeB, bf16, lookahead, thread, tileColumn, tileRow, -1, -1, 0);
+            Tile(ref ops, shared, a, b, bias, c, partial, s, transposeB, bf16, lookahead, asmEpilogue, thread, tileColumn, tileRow, -1, -1, 0);
             return;
         }
 
@@ -411,7 +463,7 @@ internal static partial class WgmmaGemmKernels
             // Unconditional (the first tile's are already zero): a conditional write of the accumulators would put
             // them on a path ptxas must treat as divergent.
             ops.ZeroAccumulators();
-            Tile(ref ops, shared, a, b, bias, c, partial, s, transposeB, bf16, lookahead, thread, column, row, nextColumn, nextRow, prefetched);
+            Tile(ref ops, shared, a, b, bias, c, partial, s, transposeB, bf16, lookahead, asmEpilogue, thread, column, row, nextColumn, nextRow, prefetched);
             prefetched = 1;
         }
     }
@@ -423,7 +475,7 @@ internal static partial class WgmmaGemmKernels
     /// the epilogue.
     /// </summary>
     private static void Tile<TOps>(ref TOps ops, ArrayView<ushort> shared, ArrayView<ushort> a, ArrayView<ushort> b, ArrayView<ushort> bias, ArrayView<ushort> c, ArrayView<float> partial,
-        TensorCoreShape s, int transposeB, int bf16, int lookahead, int thread, int tileColumn, int tileRow, int nextColumn, int nextRow, int prefetched)
+        TensorCoreShape s, int transposeB, int bf16, int lookahead, int asmEpilogue, int thread, int tileColumn, int tileRow, int nextColumn, int nextRow, int prefetched)
         where TOps : struct, IWgmmaOps
     {
         uint sharedBase = ops.SharedBase();
@@ -498,6 +550,19 @@ internal static partial class WgmmaGemmKernels
         int g = lane >> 2;
         int t = lane & 3;
         long cBase = batch * s.BatchC;
+        if (asmEpilogue != 0 && !split && s.PairStores != 0 && (s.HasBias == 0 || s.Beta == 0f) && m0 + BlockM <= s.M && n0 + BlockN <= s.N)
+        {
+            // Every pair of the tile lies inside C: no per-element checks, no bias.
+            long element0 = cBase + ((long)(m0 + (warpgroup * 64) + (warpInGroup * 16) + g) * s.N) + n0 + (2 * t);
+            long element1 = element0 + (8L * s.N);
+            for (int part = 0; part < Accumulators / 16; part++)
+            {
+                ops.StorePart(part, c, element0 + (part * 32), element1 + (part * 32), s.CPointer, s.Alpha, bf16);
+            }
+
+            return;
+        }
+
         var block = default(AccumulatorBlock);
         for (int part = 0; part < Accumulators / 16; part++)
         {
@@ -788,6 +853,43 @@ internal struct PtxWgmmaOps : IWgmmaOps
         }
     }
 
+    public readonly void StorePart(int part, ArrayView<ushort> c, long element0, long element1, long cPointer, float alpha, int bf16)
+    {
+        long at0 = cPointer + (element0 * 2);
+        long at1 = cPointer + (element1 * 2);
+
+        // One asm string per part and format (the accumulator names are part of the text); bf16 is a constant in
+        // every instantiation, so only one format's strings remain.
+        if (bf16 != 0)
+        {
+            switch (part)
+            {
+                case 0: CudaAsm.Emit(WgmmaGemmKernels.StoreBf16Part0, at0, at1, alpha); break;
+                case 1: CudaAsm.Emit(WgmmaGemmKernels.StoreBf16Part1, at0, at1, alpha); break;
+                case 2: CudaAsm.Emit(WgmmaGemmKernels.StoreBf16Part2, at0, at1, alpha); break;
+                case 3: CudaAsm.Emit(WgmmaGemmKernels.StoreBf16Part3, at0, at1, alpha); break;
+                case 4: CudaAsm.Emit(WgmmaGemmKernels.StoreBf16Part4, at0, at1, alpha); break;
+                case 5: CudaAsm.Emit(WgmmaGemmKernels.StoreBf16Part5, at0, at1, alpha); break;
+                case 6: CudaAsm.Emit(WgmmaGemmKernels.StoreBf16Part6, at0, at1, alpha); break;
+                default: CudaAsm.Emit(WgmmaGemmKernels.StoreBf16Part7, at0, at1, alpha); break;
+            }
+        }
+        else
+        {
+            switch (part)
+            {
+                case 0: CudaAsm.Emit(WgmmaGemmKernels.StoreF16Part0, at0, at1, alpha); break;
+                case 1: CudaAsm.Emit(WgmmaGemmKernels.StoreF16Part1, at0, at1, alpha); break;
+                case 2: CudaAsm.Emit(WgmmaGemmKernels.StoreF16Part2, at0, at1, alpha); break;
+                case 3: CudaAsm.Emit(WgmmaGemmKernels.StoreF16Part3, at0, at1, alpha); break;
+                case 4: CudaAsm.Emit(WgmmaGemmKernels.StoreF16Part4, at0, at1, alpha); break;
+                case 5: CudaAsm.Emit(WgmmaGemmKernels.StoreF16Part5, at0, at1, alpha); break;
+                case 6: CudaAsm.Emit(WgmmaGemmKernels.StoreF16Part6, at0, at1, alpha); break;
+                default: CudaAsm.Emit(WgmmaGemmKernels.StoreF16Part7, at0, at1, alpha); break;
+            }
+        }
+    }
+
     public readonly void Read(int part, ref AccumulatorBlock block)
     {
         Output<float> v0 = default, v1 = default, v2 = default, v3 = default, v4 = default, v5 = default, v6 = default, v7 = default;
@@ -930,6 +1032,16 @@ internal struct EmulatedWgmmaOps : IWgmmaOps
 
     public readonly void WaitMultiplies(int pending)
     {
+    }
+
+    public readonly void StorePart(int part, ArrayView<ushort> c, long element0, long element1, long cPointer, float alpha, int bf16)
+    {
+        for (int i = 0; i < 16; i++)
+        {
+            // Register 16 · part + i: n-block i / 4, row half bit 1, column bit 0 (the asm's order).
+            long at = (((i >> 1) & 1) != 0 ? element1 : element0) + ((i >> 2) * 8) + (i & 1);
+            c[at] = GpuMath.Store16(alpha * Scratch[scratchBase + (part * 16) + i], bf16);
+        }
     }
 
     public readonly void Read(int part, ref AccumulatorBlock block)

@@ -22,14 +22,14 @@ namespace GemsInjector.Kernels.Ilgpu.Tests;
 public sealed class WgmmaGemmTests : Half16TestBase, IClassFixture<Warp32SimulatorFixture>
 {
     private readonly Warp32SimulatorFixture warp32;
-    private readonly Action<KernelConfig, ArrayView<ushort>, ArrayView<ushort>, ArrayView<ushort>, ArrayView<ushort>, ArrayView<float>, ArrayView<float>, TensorCoreShape, int, int, int, int> emulated;
+    private readonly Action<KernelConfig, ArrayView<ushort>, ArrayView<ushort>, ArrayView<ushort>, ArrayView<ushort>, ArrayView<float>, ArrayView<float>, TensorCoreShape, int, int, int, int, int> emulated;
     private readonly Action<KernelConfig, ArrayView<float>, ArrayView<ushort>, ArrayView<ushort>, HalfGemvShape, int> reduce;
 
     public WgmmaGemmTests(SimulatorFixture fixture, Warp32SimulatorFixture warp32)
         : base(fixture)
     {
         this.warp32 = warp32;
-        emulated = warp32.Accelerator.LoadStreamKernel<ArrayView<ushort>, ArrayView<ushort>, ArrayView<ushort>, ArrayView<ushort>, ArrayView<float>, ArrayView<float>, TensorCoreShape, int, int, int, int>(
+        emulated = warp32.Accelerator.LoadStreamKernel<ArrayView<ushort>, ArrayView<ushort>, ArrayView<ushort>, ArrayView<ushort>, ArrayView<float>, ArrayView<float>, TensorCoreShape, int, int, int, int, int>(
             WgmmaGemmKernels.Gemm16WgmmaEmulated);
         reduce = warp32.Accelerator.LoadStreamKernel<ArrayView<float>, ArrayView<ushort>, ArrayView<ushort>, HalfGemvShape, int>(HalfGemvKernels.GemvReduce16);
     }
@@ -62,6 +62,8 @@ public sealed class WgmmaGemmTests : Half16TestBase, IClassFixture<Warp32Simulat
     [InlineData(typeof(F16KMajorB), "f16", 0, typeof(TwoAheadGrouped))]
     [InlineData(typeof(Bf16MnMajorB), "bf16", 1, typeof(PersistentGrouped))]
     [InlineData(typeof(Bf16KMajorB), "bf16", 0, typeof(PersistentGrouped))]
+    [InlineData(typeof(Bf16MnMajorB), "bf16", 1, typeof(PersistentGroupedStores))]
+    [InlineData(typeof(F16KMajorB), "f16", 0, typeof(PersistentGroupedStores))]
     public void PtxIsRewrittenToSm90aWithTheWarpgroupInstructions(Type operands, string type, int transposeImmediate, Type pipeline)
     {
         string compiled = CompilePtx(nameof(WgmmaGemmKernels.Gemm16Wgmma), new KernelSpecialization(WgmmaGemmKernels.GroupSize, null), operands, pipeline);
@@ -97,7 +99,12 @@ public sealed class WgmmaGemmTests : Half16TestBase, IClassFixture<Warp32Simulat
         bool three = pipeline == typeof(ThreeAhead);
         Assert.Equal(three ? 0 : 1, Count(ptx, "cp.async.wait_group 1;"));
         Assert.Equal(three ? 1 : 0, Count(ptx, "cp.async.wait_group 2;"));
-        Assert.Equal(three || pipeline == typeof(PersistentGrouped) ? 2 : 1, Count(ptx, "bar.sync"));
+        bool persistent = pipeline == typeof(PersistentGrouped) || pipeline == typeof(PersistentGroupedStores);
+        Assert.Equal(three || persistent ? 2 : 1, Count(ptx, "bar.sync"));
+        bool stores = pipeline == typeof(PersistentGroupedStores);
+        Assert.Equal(stores ? 8 * 8 : 0, Count(ptx, "x2.f32 wgh"));
+        Assert.Equal(stores ? 8 * 8 : 0, Count(ptx, $"cvt.rn.{type}x2.f32 wgh"));
+        Assert.Equal(stores ? 8 * 8 : 0, Count(ptx, "st.global.b32 [wgc"));
         Assert.Contains("__dyn_shared_alloca;", ptx, StringComparison.Ordinal);
         Assert.Matches(new Regex(@"\.maxntid\s+256"), ptx);
 
@@ -326,6 +333,19 @@ public sealed class WgmmaGemmTests : Half16TestBase, IClassFixture<Warp32Simulat
     public void EmulatedPersistentMatchesFloat64(bool bf16, int batch, int m, int k, int n, bool transposeB, bool bias, bool biasIsMatrix, int splits, int groups) =>
         RunEmulated(bf16, batch, m, k, n, transposeB, bias, biasIsMatrix, splits, breakSwizzle: false, lookahead: 2, rasterRows: 2, persistentGroups: groups);
 
+    /// <summary>
+    /// wgmma-pe: whole tiles (no split-K, no bias, aligned pairs) store alpha · accumulators from the asm, every other
+    /// tile (edges, bias, split-K partials, unpaired stores) keeps the element-wise epilogue; both in one run.
+    /// </summary>
+    [Theory]
+    [InlineData(true, 1, 300, 72, 520, false, false, 1, 4, 0.75f)]
+    [InlineData(false, 1, 256, 136, 512, true, false, 1, 3, 1f)]
+    [InlineData(true, 2, 256, 64, 256, true, true, 1, 1, 1f)]
+    [InlineData(false, 1, 384, 200, 256, false, false, 2, 2, 1f)]
+    [InlineData(false, 2, 130, 64, 264, false, false, 1, 2, -1.5f)]
+    public void EmulatedAsmEpilogueMatchesFloat64(bool bf16, int batch, int m, int k, int n, bool transposeB, bool bias, int splits, int groups, float alpha) =>
+        RunEmulated(bf16, batch, m, k, n, transposeB, bias, false, splits, breakSwizzle: false, lookahead: 2, rasterRows: 2, persistentGroups: groups, asmEpilogue: true, alpha: alpha);
+
     /// <summary>The persistent grid: per z an even share of the SMs, never more groups than tiles; one group per tile without an SM count.</summary>
     [Theory]
     [InlineData(1, 4096, 4096, 132, 132)]
@@ -369,14 +389,15 @@ public sealed class WgmmaGemmTests : Half16TestBase, IClassFixture<Warp32Simulat
         }
     }
 
-    private void RunEmulated(bool bf16, int batch, int m, int k, int n, bool transposeB, bool bias, bool biasIsMatrix, int requestedSplits, bool breakSwizzle, int lookahead = 2, int rasterRows = 0, int persistentGroups = 0)
+    private void RunEmulated(bool bf16, int batch, int m, int k, int n, bool transposeB, bool bias, bool biasIsMatrix, int requestedSplits, bool breakSwizzle, int lookahead = 2, int rasterRows = 0, int persistentGroups = 0,
+        bool asmEpilogue = false, float? alpha = null)
     {
         int seed = 9100 + (m * 7) + (k * 5) + n + (bf16 ? 1 : 0) + (transposeB ? 2 : 0) + (bias ? 4 : 0) + (biasIsMatrix ? 8 : 0) + batch + (requestedSplits * 1000);
         var acc = warp32.Accelerator;
         var (a, av) = Random16(seed, batch * m * k, bf16, -1f, 1f);
         var (b, bv) = Random16(seed + 1, batch * k * n, bf16, -1f, 1f);
         var (biasBits, biasValues) = bias ? Random16(seed + 2, biasIsMatrix ? m * n : n, bf16) : (Array.Empty<ushort>(), Array.Empty<float>());
-        float alpha = bias ? 0.75f : 1f, beta = bias ? -1.25f : 0f;
+        float alphaValue = alpha ?? (bias ? 0.75f : 1f), beta = bias ? -1.25f : 0f;
         var (splits, kChunk) = WgmmaLaunch.ChunkK(k, requestedSplits);
         Assert.Equal(requestedSplits, splits);
         Assert.True(splits == 1 || (kChunk % WgmmaGemmKernels.BlockK == 0 && (splits - 1) * kChunk < k && k <= splits * kChunk));
@@ -386,7 +407,7 @@ public sealed class WgmmaGemmTests : Half16TestBase, IClassFixture<Warp32Simulat
         {
             int i = e / (m * n), r = e % (m * n) / n, j = e % n;
             double dot = Enumerable.Range(0, k).Sum(t => (double)av[(i * m * k) + (r * k) + t] * B(i, t, j));
-            double v = alpha * dot;
+            double v = alphaValue * dot;
             if (bias)
             {
                 v += beta * biasValues[biasIsMatrix ? (r * n) + j : j];
@@ -405,7 +426,7 @@ public sealed class WgmmaGemmTests : Half16TestBase, IClassFixture<Warp32Simulat
 
         // The facade's shape (asynchronous copies allowed: the simulator's buffers are aligned, so AsyncCopy says
         // whether the wgmma kernel takes the product at all).
-        var shape = TensorCoreLaunch.Shape(aBuffer.View, bBuffer.View, biasView, m, k, n, transposeB, alpha, beta, biasIsMatrix, bf16, asyncCopyAllowed: true);
+        var shape = TensorCoreLaunch.Shape(aBuffer.View, bBuffer.View, biasView, m, k, n, transposeB, alphaValue, beta, biasIsMatrix, bf16, asyncCopyAllowed: true);
         Assert.True(WgmmaLaunch.Supports(shape));
         shape = TensorCoreLaunch.WithSplitK(shape, splits, kChunk);
         ArrayView<float> partialView = splits > 1 ? partial.View.AsContiguous() : ArrayView<float>.Empty;
@@ -418,7 +439,7 @@ public sealed class WgmmaGemmTests : Half16TestBase, IClassFixture<Warp32Simulat
             var config = persistentGroups > 0
                 ? new KernelConfig(new Index3D(persistentGroups, 1, z), WgmmaLaunch.Config(z, m, n).GroupDim, WgmmaLaunch.Config(z, m, n).SharedMemoryConfig)
                 : WgmmaLaunch.Config(z, m, n);
-            emulated(config, aBuffer.View, bBuffer.View, biasView, cBuffer.View, partialView, scratch.View, shape, lookahead, rasterRows, persistentGroups > 0 ? 1 : 0, breakSwizzle ? 1 : 0);
+            emulated(config, aBuffer.View, bBuffer.View, biasView, cBuffer.View, partialView, scratch.View, shape, lookahead, rasterRows, persistentGroups > 0 ? 1 : 0, asmEpilogue ? 1 : 0, breakSwizzle ? 1 : 0);
             if (splits > 1)
             {
                 reduce(new KernelConfig(((m * n) + 255) / 256, 256), partial.View, biasView, cBuffer.View, TensorCoreLaunch.ReduceShape(shape), bf16 ? 1 : 0);
@@ -427,7 +448,7 @@ public sealed class WgmmaGemmTests : Half16TestBase, IClassFixture<Warp32Simulat
             acc.Synchronize();
             var got = ToFloat(cBuffer.GetAsArray1D(), bf16);
             AssertClose(got, expected, Rtol(bf16), Atol * k,
-                $"wgmma emulation, lookahead {lookahead}, bands {rasterRows}, persistent groups {persistentGroups}, {batch}x{m}x{k}x{n} transposeB={transposeB} bias={bias} matrix={biasIsMatrix} splits={splits} chunk={kChunk} pairs={pairs} ({F(bf16)})", seed);
+                $"wgmma emulation, lookahead {lookahead}, bands {rasterRows}, persistent groups {persistentGroups}, asm epilogue {asmEpilogue}, alpha {alphaValue}, {batch}x{m}x{k}x{n} transposeB={transposeB} bias={bias} matrix={biasIsMatrix} splits={splits} chunk={kChunk} pairs={pairs} ({F(bf16)})", seed);
         }
     }
 
@@ -457,6 +478,7 @@ public sealed class WgmmaGemmTests : Half16TestBase, IClassFixture<Warp32Simulat
     [InlineData("wgmma3", (int)TensorCoreGemmVariant.WgmmaThreeAhead)]
     [InlineData("wgmma-g", (int)TensorCoreGemmVariant.WgmmaGrouped)]
     [InlineData("wgmma-p", (int)TensorCoreGemmVariant.WgmmaPersistent)]
+    [InlineData("wgmma-pe", (int)TensorCoreGemmVariant.WgmmaPersistentStores)]
     public void VariantSettingNamesWgmma(string? setting, int expected)
     {
         Assert.Equal((TensorCoreGemmVariant)expected, TensorCoreVariants.Parse(setting));
