@@ -46,18 +46,6 @@ internal interface IAttentionWgmmaOps
     /// <summary>O += P·V (P from the weight registers, high and low parts; V MN-major in shared memory), one commit group.</summary>
     void Accumulate(ArrayView<ushort> shared, long vDescriptor, int bf16, int thread);
 
-    /// <summary>Waits until at most the newest wgmma group of this warpgroup is pending.</summary>
-    void WaitMultipliesButOne();
-
-    /// <summary>Overlapped variant: copies the completed scores aside, so the next tile's S can be issued into the accumulators.</summary>
-    void TakeScores(int thread);
-
-    /// <summary>Overlapped variant: the softmax's first half on the scores taken aside (as <see cref="Softmax"/>, without touching the outputs or the weight registers).</summary>
-    void SoftmaxScores(float scaleLog2, int limitLo, int limitHi, int thread);
-
-    /// <summary>Overlapped variant: the softmax's second half: the outputs times the factors, the weights as high + low A fragments.</summary>
-    void SoftmaxWeights(int bf16, int thread);
-
     /// <summary>Sums the quad's row sums and stores O / l rounded to 16 bits at elements <paramref name="elementLo"/> (row g) and <paramref name="elementHi"/> (row g + 8); -1 skips a row.</summary>
     void Store(ArrayView<ushort> output, long outputPointer, long elementLo, long elementHi, int bf16);
 }
@@ -130,48 +118,23 @@ internal static partial class AttentionWgmmaKernels
         Body(ref ops, q, k, v, output, s, pointers, default(TFormat).Bf16);
     }
 
-    /// <summary>
-    /// The overlapped variant through inline PTX (<c>GEMS_PREFILL_VARIANT=wgmma2</c>): S of the next tile is issued before
-    /// this tile's softmax, so the tensor cores work while the warpgroup computes it (<see cref="BodyOverlapped{TOps}"/>).
-    /// </summary>
-    [IlgpuKernel]
-    [IlgpuKernelVariant(typeof(PrefillBf16))]
-    [IlgpuKernelVariant(typeof(PrefillF16))]
-    public static void Attention16WgmmaOverlapped<TFormat>(ArrayView<ushort> q, ArrayView<ushort> k, ArrayView<ushort> v, ArrayView<ushort> output,
-        AttentionShape s, TensorCoreAttentionPointers pointers)
-        where TFormat : struct, IPrefillFormat
-    {
-        var ops = default(PtxAttentionWgmmaOps);
-        BodyOverlapped(ref ops, q, k, v, output, s, pointers, default(TFormat).Bf16);
-    }
-
-    /// <summary>
-    /// Either body (<paramref name="overlapped"/> non-zero: <see cref="BodyOverlapped{TOps}"/>) with wgmma emulated thread by
-    /// thread (registers in <paramref name="scratch"/>), for the CPU accelerator with 32-thread warps.
-    /// </summary>
+    /// <summary>The body with wgmma emulated thread by thread (registers in <paramref name="scratch"/>), for the CPU accelerator with 32-thread warps.</summary>
     [IlgpuKernel(SimulatorOnly = true)]
     public static void Attention16WgmmaEmulated(ArrayView<ushort> q, ArrayView<ushort> k, ArrayView<ushort> v, ArrayView<ushort> output,
-        ArrayView<float> scratch, AttentionShape s, int bf16, int overlapped)
+        ArrayView<float> scratch, AttentionShape s, int bf16)
     {
         var ops = new EmulatedAttentionWgmmaOps { Scratch = scratch };
-        if (overlapped != 0)
-        {
-            BodyOverlapped(ref ops, q, k, v, output, s, default, bf16);
-        }
-        else
-        {
-            Body(ref ops, q, k, v, output, s, default, bf16);
-        }
+        Body(ref ops, q, k, v, output, s, default, bf16);
     }
 
     /// <summary>
     /// Launch shape: (⌈lq / <see cref="BlockQ"/>⌉, heads, batch) groups of <see cref="GroupSize"/> threads with
-    /// <see cref="SharedBytes"/> (overlapped: <see cref="OverlapSharedBytes"/>) of dynamic shared memory.
+    /// <see cref="SharedBytes"/> of dynamic shared memory.
     /// </summary>
-    public static KernelConfig Config(int batch, int heads, int lq, bool overlapped = false) => new(
+    public static KernelConfig Config(int batch, int heads, int lq) => new(
         new Index3D((lq + BlockQ - 1) / BlockQ, heads, batch),
         new Index3D(GroupSize, 1, 1),
-        SharedMemoryConfig.RequestDynamic<ushort>((overlapped ? OverlapSharedBytes : SharedBytes) / sizeof(ushort)));
+        SharedMemoryConfig.RequestDynamic<ushort>(SharedBytes / sizeof(ushort)));
 
     /// <summary>Floats of scratch the emulated kernel needs for <paramref name="groups"/> groups.</summary>
     public static long EmulationScratch(long groups) => groups * GroupSize * EmulatedAttentionWgmmaOps.FloatsPerThread;
@@ -273,113 +236,6 @@ internal static partial class AttentionWgmmaKernels
         ops.Store(output, pointers.Output, elementLo, elementHi, bf16);
     }
 
-    /// <summary>
-    /// The overlapped body: as <see cref="Body{TOps}"/>, but with S of tile t + 1 issued before the softmax of tile t
-    /// (FlashAttention-3's intra-warpgroup overlap), the scores of tile t first copied out of the accumulators. Per
-    /// iteration t (all but the last tile): take S_t aside; wait for tile t + 1's copies, fence, barrier; request tile
-    /// t + 2; issue S_{t+1}; the softmax's first half on S_t while the tensor cores compute S_{t+1}; wait until at most
-    /// S_{t+1} is pending (a guard: P·V_{t-1} already completed at the end of iteration t - 1); rescale, weights; issue
-    /// P·V_t; wait for everything (S_{t+1} and P·V_t). The last tile runs the same steps without a next S. Waiting for
-    /// everything at the end of the iteration, not for all but P·V_t, is what keeps ptxas from serializing the wgmma
-    /// (C7514: with P·V_t left pending across the back edge it could not prove the next iteration's reads of the score
-    /// accumulators safe). Stages: tile t + 2 goes to stage (t + 2) mod 4, which held tile t - 2, long retired; with
-    /// the full wait three stages would do, four leave room to keep P·V_t in flight again.
-    /// </summary>
-    internal static void BodyOverlapped<TOps>(ref TOps ops, ArrayView<ushort> q, ArrayView<ushort> k, ArrayView<ushort> v, ArrayView<ushort> output,
-        AttentionShape s, TensorCoreAttentionPointers pointers, int bf16)
-        where TOps : struct, IAttentionWgmmaOps
-    {
-        int thread = Group.IdxX;
-        ops.Begin(thread);
-        var shared = SharedMemory.GetDynamic<ushort>();
-        uint sharedBase = ops.SharedBase();
-        int warpgroup = thread >> 7;
-        int lane = thread & 31;
-        int g = lane >> 2;
-        int t = lane & 3;
-        int qBlock = s.Causal != 0 ? Grid.DimX - 1 - Grid.IdxX : Grid.IdxX;
-        int q0 = qBlock * BlockQ;
-        int h = Grid.IdxY;
-        int batch = Grid.IdxZ;
-        int kvh = h / (s.Heads / s.KvHeads);
-        long qRow0 = ((((long)batch * s.Heads) + h) * s.Lq) + q0;
-        long kRow0 = (((long)batch * s.KvHeads) + kvh) * s.Lk;
-        int kEnd = s.Causal != 0 && q0 + BlockQ < s.Lk ? q0 + BlockQ : s.Lk;
-        int tiles = (kEnd + BlockK - 1) / BlockK;
-
-        const int Chunks = D / 8;
-        for (int i = 0; i < BlockQ * Chunks / GroupSize; i++)
-        {
-            int c = thread + (i * GroupSize);
-            int row = c / Chunks;
-            int chunk = c - (row * Chunks);
-            bool inside = row < s.Lq - q0;
-            ops.CopyChunk(shared, QByte(row, chunk), q, inside ? ((qRow0 + row) * D) + (chunk * 8) : 0, pointers.Q, inside ? 8 : 0);
-        }
-
-        if (tiles > 0)
-        {
-            CopyTile(ref ops, shared, k, v, pointers, kRow0, s.Lk, 0, 0, thread);
-        }
-
-        ops.CommitCopies();
-        if (tiles > 1)
-        {
-            CopyTile(ref ops, shared, k, v, pointers, kRow0, s.Lk, 1, 1, thread);
-        }
-
-        ops.CommitCopies();
-        ops.WaitCopies();
-        ops.FenceProxy();
-        Group.Barrier();
-
-        // S of tile 0, unconditionally (no tile: scores of an unwritten stage, never used), so no wgmma sits in a branch.
-        long qDescriptor = QDescriptor(sharedBase, warpgroup);
-        ops.Scores(shared, qDescriptor, KDescriptor(sharedBase, 0), bf16, thread);
-        ops.WaitMultiplies();
-
-        int queryLo = q0 + (warpgroup * 64) + (((thread >> 5) & 3) * 16) + g;
-        int limitLo = s.Causal != 0 && queryLo + 1 < s.Lk ? queryLo + 1 : s.Lk;
-        int limitHi = s.Causal != 0 && queryLo + 9 < s.Lk ? queryLo + 9 : s.Lk;
-        float scaleLog2 = s.Scale * Log2E;
-        for (int tile = 0; tile + 1 < tiles; tile++)
-        {
-            ops.TakeScores(thread);
-            ops.WaitCopies();
-            ops.FenceProxy();
-            Group.Barrier();
-            if (tile + 2 < tiles)
-            {
-                CopyTile(ref ops, shared, k, v, pointers, kRow0, s.Lk, tile + 2, (tile + 2) % OverlapStages, thread);
-            }
-
-            ops.CommitCopies();
-            ops.Scores(shared, qDescriptor, KDescriptor(sharedBase, (tile + 1) % OverlapStages), bf16, thread);
-            int key0 = (tile * BlockK) + (2 * t);
-            ops.SoftmaxScores(scaleLog2, limitLo - key0, limitHi - key0, thread);
-            ops.WaitMultipliesButOne();
-            ops.SoftmaxWeights(bf16, thread);
-            ops.Accumulate(shared, VDescriptor(sharedBase, tile % OverlapStages), bf16, thread);
-            ops.WaitMultiplies();
-        }
-
-        if (tiles > 0)
-        {
-            int last = tiles - 1;
-            ops.TakeScores(thread);
-            int key0 = (last * BlockK) + (2 * t);
-            ops.SoftmaxScores(scaleLog2, limitLo - key0, limitHi - key0, thread);
-            ops.WaitMultiplies();
-            ops.SoftmaxWeights(bf16, thread);
-            ops.Accumulate(shared, VDescriptor(sharedBase, last % OverlapStages), bf16, thread);
-        }
-
-        ops.WaitMultiplies();
-        long elementLo = queryLo < s.Lq ? ((qRow0 - q0 + queryLo) * D) + (2 * t) : -1;
-        long elementHi = queryLo + 8 < s.Lq ? ((qRow0 - q0 + queryLo + 8) * D) + (2 * t) : -1;
-        ops.Store(output, pointers.Output, elementLo, elementHi, bf16);
-    }
-
     /// <summary>Requests K and V of key tile <paramref name="tile"/> (zeros past Lk) into <paramref name="stage"/>: 4 + 4 chunks per thread.</summary>
     private static void CopyTile<TOps>(ref TOps ops, ArrayView<ushort> shared, ArrayView<ushort> k, ArrayView<ushort> v, TensorCoreAttentionPointers pointers,
         long kRow0, int lk, int tile, int stage, int thread)
@@ -442,25 +298,6 @@ internal struct PtxAttentionWgmmaOps : IAttentionWgmmaOps
 
     public readonly void WaitMultiplies() => CudaAsm.Emit(AttentionWgmmaKernels.WaitAll);
 
-    public readonly void WaitMultipliesButOne() => CudaAsm.Emit(AttentionWgmmaKernels.WaitAllButOne);
-
-    public readonly void TakeScores(int thread) => CudaAsm.Emit(AttentionWgmmaKernels.TakeScores);
-
-    public readonly void SoftmaxScores(float scaleLog2, int limitLo, int limitHi, int thread) =>
-        CudaAsm.Emit(AttentionWgmmaKernels.SoftmaxScores, scaleLog2, limitLo, limitHi);
-
-    public readonly void SoftmaxWeights(int bf16, int thread)
-    {
-        if (bf16 != 0)
-        {
-            CudaAsm.Emit(AttentionWgmmaKernels.SoftmaxWeightsBf16);
-        }
-        else
-        {
-            CudaAsm.Emit(AttentionWgmmaKernels.SoftmaxWeightsF16);
-        }
-    }
-
     public readonly void Softmax(float scaleLog2, int limitLo, int limitHi, int bf16, int thread)
     {
         if (bf16 != 0)
@@ -508,15 +345,13 @@ internal struct PtxAttentionWgmmaOps : IAttentionWgmmaOps
 /// </summary>
 internal struct EmulatedAttentionWgmmaOps : IAttentionWgmmaOps
 {
-    /// <summary>Floats of scratch per thread: outputs, scores, weight high and low parts, row maxima and sums, scores taken aside, factors.</summary>
-    public const int FloatsPerThread = AlphaSlot + 2;
+    /// <summary>Floats of scratch per thread: outputs, scores, weight high and low parts, row maxima and sums.</summary>
+    public const int FloatsPerThread = RowSlot + 4;
 
     private const int ScoreSlot = AttentionWgmmaKernels.OutputAccumulators;
     private const int HighSlot = ScoreSlot + AttentionWgmmaKernels.ScoreAccumulators;
     private const int LowSlot = HighSlot + AttentionWgmmaKernels.ScoreAccumulators;
     private const int RowSlot = LowSlot + AttentionWgmmaKernels.ScoreAccumulators;
-    private const int AsideSlot = RowSlot + 4;
-    private const int AlphaSlot = AsideSlot + AttentionWgmmaKernels.ScoreAccumulators;
 
     /// <summary><see cref="FloatsPerThread"/> floats for every thread of every group.</summary>
     public ArrayView<float> Scratch;
@@ -583,29 +418,6 @@ internal struct EmulatedAttentionWgmmaOps : IAttentionWgmmaOps
     public readonly void WaitMultiplies()
     {
     }
-
-    public readonly void WaitMultipliesButOne()
-    {
-    }
-
-    public readonly void TakeScores(int thread)
-    {
-        for (int j = 0; j < AttentionWgmmaKernels.ScoreAccumulators; j++)
-        {
-            Scratch[scratchBase + AsideSlot + j] = Scratch[scratchBase + ScoreSlot + j];
-        }
-    }
-
-    public readonly void SoftmaxScores(float scaleLog2, int limitLo, int limitHi, int thread)
-    {
-        long s = scratchBase + AsideSlot;
-        Mask(s, scaleLog2, limitLo, limitHi);
-        Scratch[scratchBase + AlphaSlot] = RowUpdate(s, 0);
-        Scratch[scratchBase + AlphaSlot + 1] = RowUpdate(s, 1);
-    }
-
-    public readonly void SoftmaxWeights(int bf16, int thread) =>
-        RescaleAndSplit(scratchBase + AsideSlot, Scratch[scratchBase + AlphaSlot], Scratch[scratchBase + AlphaSlot + 1], bf16);
 
     public readonly void Softmax(float scaleLog2, int limitLo, int limitHi, int bf16, int thread)
     {
