@@ -364,15 +364,7 @@ internal struct EmulatedAttentionWgmmaOps : IAttentionWgmmaOps
         long group = ((((long)Grid.IdxZ * Grid.DimY) + Grid.IdxY) * Grid.DimX) + Grid.IdxX;
         groupBase = group * AttentionWgmmaKernels.GroupSize * FloatsPerThread;
         scratchBase = groupBase + ((long)thread * FloatsPerThread);
-        for (int i = 0; i < AttentionWgmmaKernels.OutputAccumulators; i++)
-        {
-            Scratch[scratchBase + i] = 0f;
-        }
-
-        Scratch[scratchBase + RowSlot] = GpuMath.NegInf;
-        Scratch[scratchBase + RowSlot + 1] = GpuMath.NegInf;
-        Scratch[scratchBase + RowSlot + 2] = 0f;
-        Scratch[scratchBase + RowSlot + 3] = 0f;
+        EmulatedAttentionSoftmax.Begin(Scratch, scratchBase, AttentionWgmmaKernels.OutputAccumulators, scratchBase + RowSlot);
     }
 
     public readonly uint SharedBase() => 0;
@@ -423,9 +415,13 @@ internal struct EmulatedAttentionWgmmaOps : IAttentionWgmmaOps
     {
         long s = scratchBase + ScoreSlot;
         Mask(s, scaleLog2, limitLo, limitHi);
-        float alphaLo = RowUpdate(s, 0);
-        float alphaHi = RowUpdate(s, 1);
-        RescaleAndSplit(s, alphaLo, alphaHi, bf16);
+        float alphaLo = EmulatedAttentionSoftmax.RowUpdate(Scratch, s, scratchBase + RowSlot, 0, AttentionWgmmaKernels.ScoreAccumulators);
+        float alphaHi = EmulatedAttentionSoftmax.RowUpdate(Scratch, s, scratchBase + RowSlot, 1, AttentionWgmmaKernels.ScoreAccumulators);
+        EmulatedAttentionSoftmax.Rescale(Scratch, scratchBase, AttentionWgmmaKernels.OutputAccumulators, alphaLo, alphaHi);
+        EmulatedAttentionSoftmax.SplitWeights(Scratch, s, scratchBase + HighSlot, scratchBase + LowSlot, AttentionWgmmaKernels.ScoreAccumulators, bf16);
+
+        // Every lane's weights are in place before the warp's other lanes gather their A fragments.
+        Warp.Barrier();
     }
 
     /// <summary>Scores at <paramref name="s"/> times <paramref name="scaleLog2"/>, -∞ at key offsets at or past the row's limit.</summary>
@@ -437,26 +433,6 @@ internal struct EmulatedAttentionWgmmaOps : IAttentionWgmmaOps
             float x = Scratch[s + j] * scaleLog2;
             Scratch[s + j] = limit > ((j >> 2) * 8) + (j & 1) ? x : GpuMath.NegInf;
         }
-    }
-
-    /// <summary>The outputs times the rows' factors; the weights at <paramref name="s"/> as high and low 16-bit parts into the fragment slots.</summary>
-    private readonly void RescaleAndSplit(long s, float alphaLo, float alphaHi, int bf16)
-    {
-        for (int i = 0; i < AttentionWgmmaKernels.OutputAccumulators; i++)
-        {
-            Scratch[scratchBase + i] *= ((i >> 1) & 1) == 0 ? alphaLo : alphaHi;
-        }
-
-        for (int j = 0; j < AttentionWgmmaKernels.ScoreAccumulators; j++)
-        {
-            float p = Scratch[s + j];
-            ushort high = GpuMath.Store16(p, bf16);
-            Scratch[scratchBase + HighSlot + j] = high;
-            Scratch[scratchBase + LowSlot + j] = GpuMath.Store16(p - GpuMath.Load16(high, bf16), bf16);
-        }
-
-        // Every lane's weights are in place before the warp's other lanes gather their A fragments.
-        Warp.Barrier();
     }
 
     public readonly void Accumulate(ArrayView<ushort> shared, long vDescriptor, int bf16, int thread)
@@ -473,10 +449,8 @@ internal struct EmulatedAttentionWgmmaOps : IAttentionWgmmaOps
                 long vd = vDescriptor + (step * AttentionWgmmaKernels.VAdvance);
                 for (int kk = 0; kk < 16; kk++)
                 {
-                    // A element (row, k) of k16 step `step`: C element (n-block 2·step + k/8, register 2·(row/8) + k mod 2) of lane 4·(row mod 8) + (k mod 8)/2.
-                    int holder = ((row & 7) * 4) + ((kk & 7) >> 1);
-                    int j = ((((2 * step) + (kk >> 3)) * 4) + ((row >> 3) * 2)) + (kk & 1);
-                    long at = warpBase + ((long)holder * FloatsPerThread);
+                    int j = EmulatedAttentionSoftmax.WeightFragment(row, kk, step);
+                    long at = warpBase + ((long)EmulatedAttentionSoftmax.WeightHolder(row, kk) * FloatsPerThread);
                     float high = GpuMath.Load16((ushort)Scratch[at + HighSlot + j], bf16);
                     float low = GpuMath.Load16((ushort)Scratch[at + LowSlot + j], bf16);
                     float bv = GpuMath.Load16(shared[EmulatedWgmmaOps.MnMajorByte(vd, kk, col) >> 1], bf16);
@@ -491,62 +465,6 @@ internal struct EmulatedAttentionWgmmaOps : IAttentionWgmmaOps
         Warp.Barrier();
     }
 
-    public readonly void Store(ArrayView<ushort> output, long outputPointer, long elementLo, long elementHi, int bf16)
-    {
-        float lLo = Scratch[scratchBase + RowSlot + 2];
-        float lHi = Scratch[scratchBase + RowSlot + 3];
-        lLo += Warp.ShuffleXor(lLo, 1);
-        lLo += Warp.ShuffleXor(lLo, 2);
-        lHi += Warp.ShuffleXor(lHi, 1);
-        lHi += Warp.ShuffleXor(lHi, 2);
-        float invLo = lLo == 0f ? 0f : 1f / lLo;
-        float invHi = lHi == 0f ? 0f : 1f / lHi;
-        for (int nb = 0; nb < AttentionWgmmaKernels.D / 8; nb++)
-        {
-            for (int i = 0; i < 4; i++)
-            {
-                long element = (i & 2) == 0 ? elementLo : elementHi;
-                if (element >= 0)
-                {
-                    float scale = (i & 2) == 0 ? invLo : invHi;
-                    output[element + (nb * 8) + (i & 1)] = GpuMath.Store16(Scratch[scratchBase + (nb * 4) + i] * scale, bf16);
-                }
-            }
-        }
-    }
-
-    /// <summary>Online-softmax update of row g (<paramref name="half"/> 0) or g + 8 (1) over the quad: weights 2^(s - m) in place, returns the rescale factor.</summary>
-    private readonly float RowUpdate(long s, int half)
-    {
-        float top = GpuMath.NegInf;
-        for (int j = 0; j < AttentionWgmmaKernels.ScoreAccumulators; j++)
-        {
-            if (((j >> 1) & 1) == half)
-            {
-                top = GpuMath.MaxNaN(top, Scratch[s + j]);
-            }
-        }
-
-        top = GpuMath.MaxNaN(top, Warp.ShuffleXor(top, 1));
-        top = GpuMath.MaxNaN(top, Warp.ShuffleXor(top, 2));
-        long rowAt = scratchBase + RowSlot + half;
-        float oldMax = Scratch[rowAt];
-        float mNew = GpuMath.MaxNaN(top, oldMax);
-        float shift = mNew == GpuMath.NegInf ? 0f : mNew;
-        float alpha = mNew == oldMax ? 1f : GpuMath.Exp2Fast(oldMax - shift);
-        float sum = 0f;
-        for (int j = 0; j < AttentionWgmmaKernels.ScoreAccumulators; j++)
-        {
-            if (((j >> 1) & 1) == half)
-            {
-                float p = GpuMath.Exp2Fast(Scratch[s + j] - shift);
-                Scratch[s + j] = p;
-                sum += p;
-            }
-        }
-
-        Scratch[rowAt] = mNew;
-        Scratch[rowAt + 2] = (Scratch[rowAt + 2] * alpha) + sum;
-        return alpha;
-    }
+    public readonly void Store(ArrayView<ushort> output, long outputPointer, long elementLo, long elementHi, int bf16) =>
+        EmulatedAttentionSoftmax.StoreNormalized(Scratch, scratchBase, scratchBase + RowSlot, AttentionWgmmaKernels.D / 8, output, elementLo, elementHi, bf16);
 }

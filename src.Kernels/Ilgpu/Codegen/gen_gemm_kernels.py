@@ -165,7 +165,6 @@ w("    /// </summary>")
 w("    [IlgpuKernel]")
 for threads, halves, bk, rows in (("Const4", "Const1", "Const4", "Const16"), ("Const4", "Const2", "Const4", "Const16"),
                                   ("Const16", "Const1", "Const8", "Const16"), ("Const16", "Const2", "Const8", "Const16"),
-                                  ("Const16", "Const1", "Const16", "Const16"), ("Const16", "Const2", "Const16", "Const16"),
                                   ("Const4", "Const1", "Const4", "Const1"), ("Const16", "Const1", "Const8", "Const1")):
     w(f"    [IlgpuKernelVariant(typeof({threads}), typeof({halves}), typeof({bk}), typeof({rows}))]")
 w("    public static void SgemmWarpF32<TTileThreads, TRowHalves, TBk, TWarpRowsLimit>(ArrayView<Float4> a4, ArrayView<Float4> b4, ArrayView<float> bias, ArrayView<float> c, GemmShape s)")
@@ -237,32 +236,35 @@ for p in range(PB):
     w(f"        long gB{p} = bBase + (long)kB{p} * s.StrideBk + (long)(col0 + nB{p}) * s.StrideBn;")
 
 
-def stage_loads(ind, kexpr):
-    for p in range(PA):
+def stage_loads(ind, kexpr, pa=PA, pb=PB):
+    """The next K-tile's 16-byte global loads into the staging registers pa0.. / pb0.. (zeros past K or the edges)."""
+    for p in range(pa):
         w(f"{ind}pa{p} = okA{p} && {kexpr} + kA{p} < kEnd ? av[(gA{p} + {kexpr}) / 4] : default;")
-    for p in range(PB):
+    for p in range(pb):
         w(f"{ind}pb{p} = okB{p} && {kexpr} + kB{p} < kEnd ? bv[(gB{p} + (long){kexpr} * s.StrideBk) / 4] : default;")
 
 
-def stage_stores(ind, bufA, bufB):
-    for p in range(PA):
+def stage_stores(ind, bufA, bufB, pa=PA, pb=PB, a_shared="sA", ld_a="Ld", b_vectors="sB4", b_shared="sB"):
+    """The staging registers into shared memory: A transposed (k-major, scalar stores into a_shared with row stride
+    ld_a), B as vectors into b_vectors when row-major, else transposed like A into b_shared."""
+    for p in range(pa):
         w(f"{ind}if (uA{p})")
         w(f"{ind}{{")
         for j, f in enumerate("XYZW"):
-            w(f"{ind}    sA[{bufA} + (kA{p} + {j}) * Ld + rA{p}] = pa{p}.{f};")
+            w(f"{ind}    {a_shared}[{bufA} + (kA{p} + {j}) * {ld_a} + rA{p}] = pa{p}.{f};")
         w(f"{ind}}}")
         w("")
-    for p in range(PB):
+    for p in range(pb):
         w(f"{ind}if (uB{p})")
         w(f"{ind}{{")
         w(f"{ind}    if (bRowMajor)")
         w(f"{ind}    {{")
-        w(f"{ind}        sB4[({bufB} + kB{p} * ldB + nB{p}) / 4] = pb{p};")
+        w(f"{ind}        {b_vectors}[({bufB} + kB{p} * ldB + nB{p}) / 4] = pb{p};")
         w(f"{ind}    }}")
         w(f"{ind}    else")
         w(f"{ind}    {{")
         for j, f in enumerate("XYZW"):
-            w(f"{ind}        sB[{bufB} + (kB{p} + {j}) * ldB + nB{p}] = pb{p}.{f};")
+            w(f"{ind}        {b_shared}[{bufB} + (kB{p} + {j}) * ldB + nB{p}] = pb{p}.{f};")
         w(f"{ind}    }}")
         w(f"{ind}}}")
         w("")
@@ -330,37 +332,6 @@ BPA = 4  # A vectors staged per thread per K-tile (GPU: 2 at K-tile 8, 4 at 16; 
 BPB = 8  # B vectors staged per thread (GPU: 2 / 4 square, 4 / 8 short at K-tile 8 / 16; the simulator up to 8); unused slots fold away
 
 
-def big_stage_loads(ind, kexpr):
-    for p in range(BPA):
-        w(f"{ind}pa{p} = okA{p} && {kexpr} + kA{p} < kEnd ? av[(gA{p} + {kexpr}) / 4] : default;")
-    for p in range(BPB):
-        w(f"{ind}pb{p} = okB{p} && {kexpr} + kB{p} < kEnd ? bv[(gB{p} + (long){kexpr} * s.StrideBk) / 4] : default;")
-
-
-def big_stage_stores(ind, bufA, bufB):
-    for p in range(BPA):
-        w(f"{ind}if (uA{p})")
-        w(f"{ind}{{")
-        for j, f in enumerate("XYZW"):
-            w(f"{ind}    sF[{bufA} + (kA{p} + {j}) * ldA + rA{p}] = pa{p}.{f};")
-        w(f"{ind}}}")
-        w("")
-    for p in range(BPB):
-        w(f"{ind}if (uB{p})")
-        w(f"{ind}{{")
-        w(f"{ind}    if (bRowMajor)")
-        w(f"{ind}    {{")
-        w(f"{ind}        s4[({bufB} + kB{p} * ldB + nB{p}) / 4] = pb{p};")
-        w(f"{ind}    }}")
-        w(f"{ind}    else")
-        w(f"{ind}    {{")
-        for j, f in enumerate("XYZW"):
-            w(f"{ind}        sF[{bufB} + (kB{p} + {j}) * ldB + nB{p}] = pb{p}.{f};")
-        w(f"{ind}    }}")
-        w(f"{ind}}}")
-        w("")
-
-
 def big_fragments(ind, u):
     """Step u's fragments: BR A vectors (rows tr + rb*4*lr) and BC B vectors (columns tc + cb*4*lc) of K row kk + u."""
     for rb in range(BR):
@@ -380,11 +351,10 @@ w("    /// transposed B stored k-major with scalar stores, a row-major B with ve
 w("    /// before the current tile's FMAs, one barrier per K-tile. Within a tile the next step's fragments are read before")
 w("    /// the current step's FMAs. Meant for two groups per SM (<c>.maxntid 128 .minnctapersm 2</c>: up to 255 registers).")
 w("    /// TWarpRows = 1 lays the 4 warps side by side for short products (64x256 on GPUs, 16x128 on the simulator). TBk is")
-w("    /// the K-tile: 8 or 16 on GPUs, 4 on the simulator (8 for its square tile, so the two-vector K staging runs there too).")
+w("    /// the K-tile: 16 on GPUs, 4 on the simulator (8 for its square tile, so the two-vector K staging runs there too).")
 w("    /// </summary>")
 w("    [IlgpuKernel]")
-for threads, rows, bkc in (("Const4", "Const1", "Const4"), ("Const4", "Const2", "Const4"), ("Const4", "Const2", "Const8"),
-                           ("Const16", "Const1", "Const8"), ("Const16", "Const2", "Const8"),
+for threads, rows, bkc in (("Const4", "Const1", "Const4"), ("Const4", "Const2", "Const8"),
                            ("Const16", "Const1", "Const16"), ("Const16", "Const2", "Const16")):
     w(f"    [IlgpuKernelVariant(typeof({threads}), typeof({rows}), typeof({bkc}))]")
 w("    public static void SgemmWide8x16F32<TTileThreads, TWarpRows, TBk>(ArrayView<Float4> a4, ArrayView<Float4> b4, ArrayView<float> bias, ArrayView<float> c, GemmShape s)")
@@ -447,8 +417,8 @@ for p in range(BPB):
     w(f"        bool okB{p} = uB{p} && col0 + nB{p} < s.N;")
     w(f"        long gB{p} = bBase + (long)kB{p} * s.StrideBk + (long)(col0 + nB{p}) * s.StrideBn;")
 w("        Float4 " + ", ".join(f"pa{p} = default" for p in range(BPA)) + ", " + ", ".join(f"pb{p} = default" for p in range(BPB)) + ";")
-big_stage_loads("        ", "kBegin")
-big_stage_stores("        ", "0", "bOff")
+stage_loads("        ", "kBegin", BPA, BPB)
+stage_stores("        ", "0", "bOff", BPA, BPB, "sF", "ldA", "s4", "sF")
 w("        Group.Barrier();")
 w("        for (int tile = 0; tile < tiles; tile++)")
 w("        {")
@@ -458,7 +428,7 @@ w("            bool more = tile + 1 < tiles;")
 w("            if (more)")
 w("            {")
 w("                int k1 = kBegin + (tile + 1) * bk;")
-big_stage_loads("                ", "k1")
+stage_loads("                ", "k1", BPA, BPB)
 w("            }")
 w("")
 w("            // Four K steps per iteration (bk is 4, 8 or 16), written out; step u + 1's fragments are read before step u's FMAs.")
@@ -483,7 +453,7 @@ w("            if (more)")
 w("            {")
 w("                int nxtA = (bk * ldA) - curA;")
 w("                int nxtB = bOff + (bk * ldB) - (curB - bOff);")
-big_stage_stores("                ", "nxtA", "nxtB")
+stage_stores("                ", "nxtA", "nxtB", BPA, BPB, "sF", "ldA", "s4", "sF")
 w("            }")
 w("")
 w("            Group.Barrier();")
