@@ -157,23 +157,19 @@ internal static partial class AttentionDecodeTensorCoreKernels
         var stats = shared.SubView(StatsByte / 4, 4 * HeadsPerGroup);
         int tid = Group.IdxX;
         ops.Begin(tid);
-        int split = Grid.IdxX;
-        int splits = Grid.DimX;
-        int batch = Grid.IdxZ;
-        int perKv = s.Heads / s.KvHeads;
-        int headBlocks = (perKv + HeadsPerGroup - 1) / HeadsPerGroup;
-        int kvh = Grid.IdxY / headBlocks;
-        int h0 = (kvh * perKv) + ((Grid.IdxY - (kvh * headBlocks)) * HeadsPerGroup);
-        int live = perKv - (h0 - (kvh * perKv));
-        live = live < HeadsPerGroup ? live : HeadsPerGroup;
+        var group = DecodeGroup.Of(s, plan);
+        int split = group.Split;
+        int splits = group.Splits;
+        int batch = group.Batch;
+        int kvh = group.KvHead;
+        int h0 = group.Head0;
+        int live = group.Live;
         int lane = tid & 31;
         int warp = tid >> 5;
         int g = lane >> 2;
         int t = lane & 3;
-        int chunk = plan.Chunk;
-        int j0 = split * chunk;
-        int n = plan.KeyEnd - j0 < chunk ? plan.KeyEnd - j0 : chunk;
-        n = n > 0 ? n : 0;
+        int j0 = group.Key0;
+        int n = group.Keys > 0 ? group.Keys : 0;
         int kTiles = (n + TileKeys - 1) / TileKeys;
         long kBase = (((long)batch * s.KvHeads) + kvh) * s.Lk * D;
         long chunkVector = (kBase + ((long)j0 * D)) / 8;
@@ -248,58 +244,10 @@ internal static partial class AttentionDecodeTensorCoreKernels
             int i = e / D;
             int dim = e - (i * D);
             float o = shared[(i * D) + dim];
-            if (splits == 1)
-            {
-                float l = stats[(2 * i) + 1];
-                out16.Write(((headRow + i) * D) + dim, l == 0f ? 0f : o / l);
-            }
-            else
-            {
-                partO[((((headRow + i) * splits) + split) * D) + dim] = o;
-            }
+            AttentionDecodeWideKernels.WriteSum(out16, partO, stats, headRow, i, dim, o, split, splits, D);
         }
 
-        if (splits == 1)
-        {
-            return;
-        }
-
-        if (tid < live)
-        {
-            long partIndex = ((headRow + tid) * splits) + split;
-            partML[2 * partIndex] = stats[2 * tid];
-            partML[(2 * partIndex) + 1] = stats[(2 * tid) + 1];
-        }
-
-        if (plan.Combine == 0)
-        {
-            return;
-        }
-
-        // Publish the partials, then take a ticket; the group that takes the last one merges (its own partials included).
-        MemoryFence.DeviceLevel();
-        Group.Barrier();
-        int ticketIndex = (batch * Grid.DimY) + Grid.IdxY;
-        if (tid == 0)
-        {
-            int taken = Atomic.Add(ref tickets[ticketIndex], 1);
-            stats[2 * HeadsPerGroup] = taken == splits - 1 ? 1f : 0f;
-        }
-
-        Group.Barrier();
-        if (stats[2 * HeadsPerGroup] == 0f)
-        {
-            return;
-        }
-
-        MemoryFence.DeviceLevel();
-        if (tid == 0)
-        {
-            // Ready for the next launch (kernels on one stream run in order).
-            tickets[ticketIndex] = 0;
-        }
-
-        AttentionDecodeWideKernels.CombineChunks(out16, partO, partML, scores, stats, headRow, live, splits, D, tid, lane, warp, 32);
+        AttentionDecodeWideKernels.FinishChunk(out16, partO, partML, scores, stats, tickets, plan, headRow, live, split, splits, batch, D, tid, lane, warp, 32);
     }
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]

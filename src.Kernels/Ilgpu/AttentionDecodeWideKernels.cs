@@ -13,7 +13,7 @@ internal struct Lane16
 }
 
 /// <summary>
-/// How the wide decode kernel reads q, k and v rows: each lane of a key's <c>lanes</c>-lane team owns sixteen values of
+/// How the streaming decode kernel reads q, k and v rows: each lane of a key's <c>lanes</c>-lane team owns sixteen values of
 /// the row in 16-byte vectors (two 8-value vectors in 16-bit formats, four 4-value vectors in float32), vector
 /// <c>part + i·lanes</c> for the i-th, so one warp load instruction reads whole consecutive 16·lanes-byte stretches of
 /// rows. Vectors past the row (d &lt; 16·lanes) read as zeros.
@@ -256,17 +256,13 @@ internal static class AttentionDecodeWideKernels
         var scores = shared.SubView(Stages * StageBytes / 4, HeadsPerGroup * MaxChunk);
         var stats = shared.SubView((Stages * StageBytes / 4) + (HeadsPerGroup * MaxChunk), 4 * HeadsPerGroup);
         bool asyncCopy = CudaAsm.IsSupported && plan.KPointer != 0 && plan.VPointer != 0;
-        int chunk = plan.Chunk;
-        int kEnd = plan.KeyEnd;
-        int split = Grid.IdxX;
-        int splits = Grid.DimX;
-        int batch = Grid.IdxZ;
-        int perKv = s.Heads / s.KvHeads;
-        int headBlocks = (perKv + HeadsPerGroup - 1) / HeadsPerGroup;
-        int kvh = Grid.IdxY / headBlocks;
-        int h0 = (kvh * perKv) + ((Grid.IdxY - (kvh * headBlocks)) * HeadsPerGroup);
-        int live = perKv - (h0 - (kvh * perKv));
-        live = live < HeadsPerGroup ? live : HeadsPerGroup;
+        var group = DecodeGroup.Of(s, plan);
+        int split = group.Split;
+        int splits = group.Splits;
+        int batch = group.Batch;
+        int kvh = group.KvHead;
+        int h0 = group.Head0;
+        int live = group.Live;
         int d = s.D;
         int ws = Warp.WarpSize;
         int lane = Warp.LaneIdx;
@@ -279,8 +275,8 @@ internal static class AttentionDecodeWideKernels
         int stride = Warps * teams;
         int tileKeys = plan.TileKeys;
         int rowVectors = d * rows.ElementBytes / 16;
-        int j0 = split * chunk;
-        int n = kEnd - j0 < chunk ? kEnd - j0 : chunk;
+        int j0 = group.Key0;
+        int n = group.Keys;
         int kTiles = (n + tileKeys - 1) / tileKeys;
         long kBase = (((long)batch * s.KvHeads) + kvh) * s.Lk * d;
         long qBase = (((long)batch * s.Heads) + h0) * d;
@@ -377,17 +373,39 @@ internal static class AttentionDecodeWideKernels
                 o += sums[(((w * HeadsPerGroup) + i) * MaxD) + dim];
             }
 
-            if (splits == 1)
-            {
-                float l = stats[(2 * i) + 1];
-                output.Write(((headRow + i) * d) + dim, l == 0f ? 0f : o / l);
-            }
-            else
-            {
-                partO[((((headRow + i) * splits) + split) * d) + dim] = o;
-            }
+            WriteSum(output, partO, stats, headRow, i, dim, o, split, splits, d);
         }
 
+        FinishChunk(output, partO, partML, scores, stats, tickets, plan, headRow, live, split, splits, batch, d, tid, lane, warp, ws);
+    }
+
+    /// <summary>
+    /// One output sum o of head <paramref name="i"/> of the group, dim <paramref name="dim"/>: with one chunk the output
+    /// o / l (0 where l = 0), else the chunk's partial.
+    /// </summary>
+    internal static void WriteSum<TOut>(TOut output, ArrayView<float> partO, ArrayView<float> stats, long headRow, int i, int dim, float o, int split, int splits, int d)
+        where TOut : struct, IDecodeOutput
+    {
+        if (splits == 1)
+        {
+            float l = stats[(2 * i) + 1];
+            output.Write(((headRow + i) * d) + dim, l == 0f ? 0f : o / l);
+        }
+        else
+        {
+            partO[((((headRow + i) * splits) + split) * d) + dim] = o;
+        }
+    }
+
+    /// <summary>
+    /// A group's tail after its partial sums (every thread calls it): with more than one chunk, the heads' (max, sum)
+    /// pairs; with <see cref="DecodePlan.Combine"/> set, a ticket per (batch, kv head, head block), and the group that
+    /// takes the last one resets it and merges every chunk's partials (<see cref="CombineChunks"/>).
+    /// </summary>
+    internal static void FinishChunk<TOut>(TOut output, ArrayView<float> partO, ArrayView<float> partML, ArrayView<float> scores, ArrayView<float> stats,
+        ArrayView<int> tickets, DecodePlan plan, long headRow, int live, int split, int splits, int batch, int d, int tid, int lane, int warp, int ws)
+        where TOut : struct, IDecodeOutput
+    {
         if (splits == 1)
         {
             return;
@@ -794,7 +812,7 @@ internal static class AttentionDecodeWideKernels
     }
 }
 
-/// <summary>Chunking and device addresses of one wide decode launch.</summary>
+/// <summary>Chunking and device addresses of one streaming or tensor-core decode launch.</summary>
 internal struct DecodePlan
 {
     /// <summary>Keys per chunk (Grid.X is the chunk).</summary>
@@ -812,6 +830,54 @@ internal struct DecodePlan
 
     /// <summary>Streaming kernel: 1 when the last group of each head block merges the partials (one launch), 0 when a combine launch follows.</summary>
     public int Combine;
+}
+
+/// <summary>
+/// Which work a decode group of the grid (chunk, kv head × head block, batch) owns: its chunk of keys and up to
+/// <see cref="AttentionDecodeWideKernels.HeadsPerGroup"/> query heads of one kv head (the streaming and tensor-core decode share it).
+/// </summary>
+internal struct DecodeGroup
+{
+    /// <summary>The chunk (Grid.X) and the number of chunks.</summary>
+    public int Split;
+    public int Splits;
+
+    /// <summary>The sequence (Grid.Z).</summary>
+    public int Batch;
+
+    /// <summary>The kv head and the group's first query head.</summary>
+    public int KvHead;
+    public int Head0;
+
+    /// <summary>Query heads of the group (at most <see cref="AttentionDecodeWideKernels.HeadsPerGroup"/>).</summary>
+    public int Live;
+
+    /// <summary>The chunk's first key and its keys (the plan's chunk, fewer at the end).</summary>
+    public int Key0;
+    public int Keys;
+
+    /// <summary>This group's work under <paramref name="s"/> and <paramref name="plan"/>.</summary>
+    public static DecodeGroup Of(AttentionShape s, DecodePlan plan)
+    {
+        const int HeadsPerGroup = AttentionDecodeWideKernels.HeadsPerGroup;
+        int perKv = s.Heads / s.KvHeads;
+        int headBlocks = (perKv + HeadsPerGroup - 1) / HeadsPerGroup;
+        int kvh = Grid.IdxY / headBlocks;
+        int h0 = (kvh * perKv) + ((Grid.IdxY - (kvh * headBlocks)) * HeadsPerGroup);
+        int live = perKv - (h0 - (kvh * perKv));
+        int j0 = Grid.IdxX * plan.Chunk;
+        return new DecodeGroup
+        {
+            Split = Grid.IdxX,
+            Splits = Grid.DimX,
+            Batch = Grid.IdxZ,
+            KvHead = kvh,
+            Head0 = h0,
+            Live = live < HeadsPerGroup ? live : HeadsPerGroup,
+            Key0 = j0,
+            Keys = plan.KeyEnd - j0 < plan.Chunk ? plan.KeyEnd - j0 : plan.Chunk,
+        };
+    }
 }
 
 /// <summary>Where the streaming decode writes a finished output value (rounded once to the output format).</summary>

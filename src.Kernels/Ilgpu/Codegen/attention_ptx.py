@@ -58,21 +58,29 @@ def rescale_rows(acc, count):
     return [f"mul.f32 {acc}{i}, {acc}{i}, xa{row_of(i)};" for i in range(count)]
 
 
+def split_pair(cvt, bf16, high, low, odd, even, temps=("xb", "xc", "xf", "xg", "xha", "xhb")):
+    """Weights `even` (low half) and `odd` (high half) as one 32-bit register of 16-bit high parts (`high`, rounded to
+    nearest even by cvt), widened back to float32 (exact), and one of the rounded remainders (`low`). temps: the
+    .b32 pair, the .f32 pair and the .b16 pair it needs."""
+    b0, b1, f0, f1, h0, h1 = temps
+    lines = [f"{cvt} {high}, {odd}, {even};"]
+    if bf16:
+        lines += [f"and.b32 {b0}, {high}, -65536;", f"shl.b32 {b1}, {high}, 16;", f"mov.b32 {f0}, {b0};", f"mov.b32 {f1}, {b1};"]
+    else:
+        lines += [f"mov.b32 {{{h1}, {h0}}}, {high};", f"cvt.f32.f16 {f0}, {h0};", f"cvt.f32.f16 {f1}, {h1};"]
+    return lines + [f"sub.f32 {f0}, {odd}, {f0};", f"sub.f32 {f1}, {even}, {f1};", f"{cvt} {low}, {f0}, {f1};"]
+
+
 def split_weights(cvt, bf16, keys, sr, hr, lr):
-    """The weights sr0.. of `keys` keys as A fragments: high parts hr0.., low parts lr0.. (each rounded to nearest even
-    by cvt; the C layout of two 8-key blocks is the A layout of one k16 step). Needs xf, xg, xb, xc (.b32), xha, xhb."""
+    """The weights sr0.. of `keys` keys as A fragments: high parts hr0.., low parts lr0.. (split_pair; the C layout of
+    two 8-key blocks is the A layout of one k16 step). Needs xf, xg, xb, xc (.b32), xha, xhb."""
     lines = []
     for ks in range(keys // 16):
         for r in range(4):
             # A register r of k step ks: rows g (r even) / g + 8 (r odd), keys 2t.. of n-block 2 ks + r / 2.
             j0 = (2 * ks + (r >> 1)) * 4 + (r & 1) * 2
             idx = ks * 4 + r
-            lines.append(f"{cvt} {hr}{idx}, {sr}{j0 + 1}, {sr}{j0};")
-            if bf16:
-                lines += [f"and.b32 xb, {hr}{idx}, -65536;", f"shl.b32 xc, {hr}{idx}, 16;", "mov.b32 xf, xb;", "mov.b32 xg, xc;"]
-            else:
-                lines += [f"mov.b32 {{xhb, xha}}, {hr}{idx};", "cvt.f32.f16 xf, xha;", "cvt.f32.f16 xg, xhb;"]
-            lines += [f"sub.f32 xf, {sr}{j0 + 1}, xf;", f"sub.f32 xg, {sr}{j0}, xg;", f"{cvt} {lr}{idx}, xf, xg;"]
+            lines += split_pair(cvt, bf16, f"{hr}{idx}", f"{lr}{idx}", f"{sr}{j0 + 1}", f"{sr}{j0}")
     return lines
 
 

@@ -11,7 +11,7 @@ Run: python3 src.Kernels/Ilgpu/Codegen/gen_attention_tensor_core_asm.py
 """
 import os
 
-from attention_ptx import cs_string, mma, rescale_rows, softmax_rows, split_weights, store_lines, store_normalized
+from attention_ptx import cs_string, mma, rescale_rows, softmax_rows, split_pair, split_weights, store_lines, store_normalized
 
 D = 128                 # head size of the kernel
 BQ = 64                 # queries per group: 4 warps x 16 rows
@@ -121,12 +121,7 @@ def softmax(cvt, bf16):
     for i in range(8):
         # Each pair's high parts, widened back to float32 (exact), then its rounded remainders (sfb: weight 2i, the low
         # half; sfa: 2i + 1), pair by pair so the float32 weights die as they go.
-        lines.append(f"{cvt} swp{i}, sw{2 * i + 1}, sw{2 * i};")
-        if bf16:
-            lines += [f"and.b32 sba, swp{i}, -65536;", f"shl.b32 sbb, swp{i}, 16;", "mov.b32 sfa, sba;", "mov.b32 sfb, sbb;"]
-        else:
-            lines += [f"mov.b32 {{shb, sha}}, swp{i};", "cvt.f32.f16 sfa, sha;", "cvt.f32.f16 sfb, shb;"]
-        lines += [f"sub.f32 sfa, sw{2 * i + 1}, sfa;", f"sub.f32 sfb, sw{2 * i}, sfb;", f"{cvt} swl{i}, sfa, sfb;"]
+        lines += split_pair(cvt, bf16, f"swp{i}", f"swl{i}", f"sw{2 * i + 1}", f"sw{2 * i}", ("sba", "sbb", "sfa", "sfb", "sha", "shb"))
     lines += ["st.shared.v4.b32 [%1], {swp0,swp1,swp2,swp3};", "st.shared.v4.b32 [%1+16], {swp4,swp5,swp6,swp7};",
               f"st.shared.v4.b32 [%1+{P_LO}], {{swl0,swl1,swl2,swl3}};", f"st.shared.v4.b32 [%1+{P_LO + 16}], {{swl4,swl5,swl6,swl7}};",
               "st.shared.v4.f32 [%2], {smn, ssum, salpha, salpha};", "}"]

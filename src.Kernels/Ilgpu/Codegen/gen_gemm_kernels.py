@@ -23,6 +23,44 @@ w("")
 w("internal static partial class GemmFastKernels")
 w("{")
 
+
+def tile_prologue():
+    """The group's tile origin, its split-K range of K and batch, and the vectors each K-tile stages (from tileRows,
+    tileCols and bk)."""
+    w("        int row0 = Grid.IdxY * tileRows;")
+    w("        int col0 = Grid.IdxX * tileCols;")
+    w("        int split = s.SplitK > 1 ? Grid.IdxZ : 0;")
+    w("        long batch = s.SplitK > 1 ? 0 : Grid.IdxZ;")
+    w("        int kBegin = split * s.KChunk;")
+    w("        int kEnd = kBegin + s.KChunk < s.K ? kBegin + s.KChunk : s.K;")
+    w("        long aBase = batch * s.BatchA;")
+    w("        long bBase = batch * s.BatchB;")
+    w("        bool bRowMajor = s.StrideBn == 1;")
+    w("        int kVecs = bk / 4;")
+    w("        int aVecs = tileRows * kVecs;")
+    w("        int bVecs = tileCols * kVecs;")
+
+
+def staging_coordinates(pa, pb):
+    """Per staging register: the A vector p (row rA, k kA..kA+3) and the B vector p (row-major: k row kB, columns
+    nB..nB+3; transposed: kB..kB+3, column nB) this thread loads, whether it has one (uA / uB), whether it lies inside
+    the matrix (okA / okB) and its global float index (gA / gB)."""
+    for p in range(pa):
+        w(f"        int eA{p} = tid + {p} * threads;")
+        w(f"        bool uA{p} = aVecs >= {p + 1} * threads || (aVecs > {p} * threads && eA{p} < aVecs);")
+        w(f"        int rA{p} = eA{p} / kVecs;")
+        w(f"        int kA{p} = 4 * (eA{p} - rA{p} * kVecs);")
+        w(f"        bool okA{p} = uA{p} && row0 + rA{p} < s.M;")
+        w(f"        long gA{p} = aBase + (row0 + rA{p}) * s.StrideAm + kA{p};")
+    for p in range(pb):
+        w(f"        int eB{p} = tid + {p} * threads;")
+        w(f"        bool uB{p} = bVecs >= {p + 1} * threads || (bVecs > {p} * threads && eB{p} < bVecs);")
+        w(f"        int kB{p} = bRowMajor ? eB{p} / (tileCols / 4) : 4 * (eB{p} % kVecs);")
+        w(f"        int nB{p} = bRowMajor ? 4 * (eB{p} % (tileCols / 4)) : eB{p} / kVecs;")
+        w(f"        bool okB{p} = uB{p} && col0 + nB{p} < s.N;")
+        w(f"        long gB{p} = bBase + (long)kB{p} * s.StrideBk + (long)(col0 + nB{p}) * s.StrideBn;")
+
+
 def sgemm_epilogue(row, col):
     """The register tile's stores: row(i) / col(j) give the C# expression of output row i / column j of this thread."""
     w("        long cBase = s.SplitK > 1 ? split * s.BatchC : batch * s.BatchC;")
@@ -200,18 +238,7 @@ w("        int tc = (warp % warpsAcross) * 8 * lc + 4 * (lane % lc);")
 w("        int tileRows = warpsDown * 4 * lr * halves;")
 w("        int tileCols = warpsAcross * 8 * lc;")
 w("        int ldB = tileCols + 4;")
-w("        int row0 = Grid.IdxY * tileRows;")
-w("        int col0 = Grid.IdxX * tileCols;")
-w("        int split = s.SplitK > 1 ? Grid.IdxZ : 0;")
-w("        long batch = s.SplitK > 1 ? 0 : Grid.IdxZ;")
-w("        int kBegin = split * s.KChunk;")
-w("        int kEnd = kBegin + s.KChunk < s.K ? kBegin + s.KChunk : s.K;")
-w("        long aBase = batch * s.BatchA;")
-w("        long bBase = batch * s.BatchB;")
-w("        bool bRowMajor = s.StrideBn == 1;")
-w("        int kVecs = bk / 4;")
-w("        int aVecs = tileRows * kVecs;")
-w("        int bVecs = tileCols * kVecs;")
+tile_prologue()
 for i in range(TM):
     w("        float " + ", ".join(f"c{i}{j} = 0f" for j in range(TN)) + ";")
 w("        int tiles = kEnd > kBegin ? (kEnd - kBegin + bk - 1) / bk : 0;")
@@ -220,20 +247,7 @@ w("        int tiles = kEnd > kBegin ? (kEnd - kBegin + bk - 1) / bk : 0;")
 # constants, so the unused prefetch registers and their loads vanish.
 PA = 2
 PB = 4
-for p in range(PA):
-    w(f"        int eA{p} = tid + {p} * threads;")
-    w(f"        bool uA{p} = aVecs >= {p + 1} * threads || (aVecs > {p} * threads && eA{p} < aVecs);")
-    w(f"        int rA{p} = eA{p} / kVecs;")
-    w(f"        int kA{p} = 4 * (eA{p} - rA{p} * kVecs);")
-    w(f"        bool okA{p} = uA{p} && row0 + rA{p} < s.M;")
-    w(f"        long gA{p} = aBase + (row0 + rA{p}) * s.StrideAm + kA{p};")
-for p in range(PB):
-    w(f"        int eB{p} = tid + {p} * threads;")
-    w(f"        bool uB{p} = bVecs >= {p + 1} * threads || (bVecs > {p} * threads && eB{p} < bVecs);")
-    w(f"        int kB{p} = bRowMajor ? eB{p} / (tileCols / 4) : 4 * (eB{p} % kVecs);")
-    w(f"        int nB{p} = bRowMajor ? 4 * (eB{p} % (tileCols / 4)) : eB{p} / kVecs;")
-    w(f"        bool okB{p} = uB{p} && col0 + nB{p} < s.N;")
-    w(f"        long gB{p} = bBase + (long)kB{p} * s.StrideBk + (long)(col0 + nB{p}) * s.StrideBn;")
+staging_coordinates(PA, PB)
 
 
 def stage_loads(ind, kexpr, pa=PA, pb=PB):
@@ -385,37 +399,13 @@ w("        int tileRows = warpsDown * warpRows;")
 w("        int tileCols = warpsAcross * warpCols;")
 w("        int ldA = tileRows + 4;")
 w("        int ldB = tileCols + 4;")
-w("        int row0 = Grid.IdxY * tileRows;")
-w("        int col0 = Grid.IdxX * tileCols;")
-w("        int split = s.SplitK > 1 ? Grid.IdxZ : 0;")
-w("        long batch = s.SplitK > 1 ? 0 : Grid.IdxZ;")
-w("        int kBegin = split * s.KChunk;")
-w("        int kEnd = kBegin + s.KChunk < s.K ? kBegin + s.KChunk : s.K;")
-w("        long aBase = batch * s.BatchA;")
-w("        long bBase = batch * s.BatchB;")
-w("        bool bRowMajor = s.StrideBn == 1;")
-w("        int kVecs = bk / 4;")
-w("        int aVecs = tileRows * kVecs;")
-w("        int bVecs = tileCols * kVecs;")
+tile_prologue()
 w("        // Shared layout (floats): A's two buffers of bk x ldA, then B's two of bk x ldB.")
 w("        int bOff = 2 * bk * ldA;")
 for i in range(4 * BR):
     w("        float " + ", ".join(f"c{i}_{j} = 0f" for j in range(4 * BC)) + ";")
 w("        int tiles = kEnd > kBegin ? (kEnd - kBegin + bk - 1) / bk : 0;")
-for p in range(BPA):
-    w(f"        int eA{p} = tid + {p} * threads;")
-    w(f"        bool uA{p} = aVecs >= {p + 1} * threads || (aVecs > {p} * threads && eA{p} < aVecs);")
-    w(f"        int rA{p} = eA{p} / kVecs;")
-    w(f"        int kA{p} = 4 * (eA{p} - rA{p} * kVecs);")
-    w(f"        bool okA{p} = uA{p} && row0 + rA{p} < s.M;")
-    w(f"        long gA{p} = aBase + (row0 + rA{p}) * s.StrideAm + kA{p};")
-for p in range(BPB):
-    w(f"        int eB{p} = tid + {p} * threads;")
-    w(f"        bool uB{p} = bVecs >= {p + 1} * threads || (bVecs > {p} * threads && eB{p} < bVecs);")
-    w(f"        int kB{p} = bRowMajor ? eB{p} / (tileCols / 4) : 4 * (eB{p} % kVecs);")
-    w(f"        int nB{p} = bRowMajor ? 4 * (eB{p} % (tileCols / 4)) : eB{p} / kVecs;")
-    w(f"        bool okB{p} = uB{p} && col0 + nB{p} < s.N;")
-    w(f"        long gB{p} = bBase + (long)kB{p} * s.StrideBk + (long)(col0 + nB{p}) * s.StrideBn;")
+staging_coordinates(BPA, BPB)
 w("        Float4 " + ", ".join(f"pa{p} = default" for p in range(BPA)) + ", " + ", ".join(f"pb{p} = default" for p in range(BPB)) + ";")
 stage_loads("        ", "kBegin", BPA, BPB)
 stage_stores("        ", "0", "bOff", BPA, BPB, "sF", "ldA", "s4", "sF")
