@@ -257,12 +257,6 @@ internal static class AttentionDecodeWideKernels
         var stats = shared.SubView((Stages * StageBytes / 4) + (HeadsPerGroup * MaxChunk), 4 * HeadsPerGroup);
         bool asyncCopy = CudaAsm.IsSupported && plan.KPointer != 0 && plan.VPointer != 0;
         var group = DecodeGroup.Of(s, plan);
-        int split = group.Split;
-        int splits = group.Splits;
-        int batch = group.Batch;
-        int kvh = group.KvHead;
-        int h0 = group.Head0;
-        int live = group.Live;
         int d = s.D;
         int ws = Warp.WarpSize;
         int lane = Warp.LaneIdx;
@@ -278,9 +272,9 @@ internal static class AttentionDecodeWideKernels
         int j0 = group.Key0;
         int n = group.Keys;
         int kTiles = (n + tileKeys - 1) / tileKeys;
-        long kBase = (((long)batch * s.KvHeads) + kvh) * s.Lk * d;
-        long qBase = (((long)batch * s.Heads) + h0) * d;
-        long maskBase = (batch * s.MaskBatch) + (h0 * s.MaskHead);
+        long kBase = (((long)group.Batch * s.KvHeads) + group.KvHead) * s.Lk * d;
+        long qBase = (((long)group.Batch * s.Heads) + group.Head0) * d;
+        long maskBase = (group.Batch * s.MaskBatch) + (group.Head0 * s.MaskHead);
         long chunkVector = (kBase + ((long)j0 * d)) * rows.ElementBytes / 16;
 
         // The first Stages - 1 tiles in flight before q is read.
@@ -290,9 +284,9 @@ internal static class AttentionDecodeWideKernels
         }
 
         var q0 = rows.Load(0, qBase, part, lanes, d);
-        var q1 = live > 1 ? rows.Load(0, qBase + d, part, lanes, d) : default;
-        var q2 = live > 2 ? rows.Load(0, qBase + (2 * d), part, lanes, d) : default;
-        var q3 = live > 3 ? rows.Load(0, qBase + (3 * d), part, lanes, d) : default;
+        var q1 = group.Live > 1 ? rows.Load(0, qBase + d, part, lanes, d) : default;
+        var q2 = group.Live > 2 ? rows.Load(0, qBase + (2 * d), part, lanes, d) : default;
+        var q3 = group.Live > 3 ? rows.Load(0, qBase + (3 * d), part, lanes, d) : default;
 
         // Pass 1 over the K tiles (q live, no accumulators yet: the two passes' registers never overlap).
         for (int t = 0; t < kTiles; t++)
@@ -304,7 +298,7 @@ internal static class AttentionDecodeWideKernels
                 int key = jw + team;
                 int j = (t * tileKeys) + key;
                 var x = rows.LoadStaged(stage, slotVector + ((key < tileKeys ? key : 0) * rowVectors), part, lanes, d);
-                ScoreKey(scores, mask, s, maskBase, live, q0, q1, q2, q3, x, j, j0, key < tileKeys && j < n, part, lanes);
+                ScoreKey(scores, mask, s, maskBase, group.Live, q0, q1, q2, q3, x, j, j0, key < tileKeys && j < n, part, lanes);
             }
         }
 
@@ -319,7 +313,7 @@ internal static class AttentionDecodeWideKernels
             if (t == kTiles)
             {
                 // Every score is stored: one warp per head turns them into weights (chunk max m, l = Σ e^(s - m)).
-                ChunkSoftmax(scores, stats, live, n, lane, warp, ws);
+                ChunkSoftmax(scores, stats, group.Live, n, lane, warp, ws);
                 Group.Barrier();
             }
 
@@ -330,14 +324,14 @@ internal static class AttentionDecodeWideKernels
                 int key = jw + team;
                 int j = (tile * tileKeys) + key;
                 var x = rows.LoadStaged(stage, slotVector + ((key < tileKeys ? key : 0) * rowVectors), part, lanes, d);
-                AccumulateKey(scores, live, x, j, key < tileKeys && j < n, ref o0, ref o1, ref o2, ref o3);
+                AccumulateKey(scores, group.Live, x, j, key < tileKeys && j < n, ref o0, ref o1, ref o2, ref o3);
             }
         }
 
         if (kTiles == 0)
         {
             // No visible key in this chunk (only when kEnd is 0): m = -inf, l = 0.
-            ChunkSoftmax(scores, stats, live, 0, lane, warp, ws);
+            ChunkSoftmax(scores, stats, group.Live, 0, lane, warp, ws);
         }
 
         // The stages become the warps' sums once every copy has landed and every thread has read the last tile.
@@ -362,8 +356,8 @@ internal static class AttentionDecodeWideKernels
         }
 
         Group.Barrier();
-        long headRow = ((long)batch * s.Heads) + h0;
-        for (int e = tid; e < live * d; e += Group.DimX)
+        long headRow = ((long)group.Batch * s.Heads) + group.Head0;
+        for (int e = tid; e < group.Live * d; e += Group.DimX)
         {
             int i = e / d;
             int dim = e - (i * d);
@@ -373,10 +367,10 @@ internal static class AttentionDecodeWideKernels
                 o += sums[(((w * HeadsPerGroup) + i) * MaxD) + dim];
             }
 
-            WriteSum(output, partO, stats, headRow, i, dim, o, split, splits, d);
+            WriteSum(output, partO, stats, headRow, i, dim, o, group.Split, group.Splits, d);
         }
 
-        FinishChunk(output, partO, partML, scores, stats, tickets, plan, headRow, live, split, splits, batch, d, tid, lane, warp, ws);
+        FinishChunk(output, partO, partML, scores, stats, tickets, plan, headRow, group.Live, group.Split, group.Splits, group.Batch, d, tid, lane, warp, ws);
     }
 
     /// <summary>

@@ -24,6 +24,18 @@ w("internal static partial class GemmFastKernels")
 w("{")
 
 
+def kernel_header(name, type_params, variants, params):
+    """[IlgpuKernel], one [IlgpuKernelVariant] per tuple of type-argument names, the signature with one IKernelConstant
+    constraint per type parameter, and the opening brace."""
+    w("    [IlgpuKernel]")
+    for variant in variants:
+        w("    [IlgpuKernelVariant(" + ", ".join(f"typeof({t})" for t in variant) + ")]")
+    w(f"    public static void {name}<{', '.join(type_params)}>({params})")
+    for t in type_params:
+        w(f"        where {t} : struct, IKernelConstant")
+    w("    {")
+
+
 def tile_prologue():
     """The group's tile origin, its split-K range of K and batch, and the vectors each K-tile stages (from tileRows,
     tileCols and bk)."""
@@ -91,13 +103,8 @@ w("    /// K-tile loop can be unrolled. TRowHalves = 1 (also a type argument) gi
 w("    /// for short products (M ≤ 4T), so no FMA is spent on rows past M; the A tile is still staged 8T rows deep (the")
 w("    /// extra rows are loaded, guarded by M, and ignored).")
 w("    /// </summary>")
-w("    [IlgpuKernel]")
-for threads, halves in (("Const4", "Const1"), ("Const4", "Const2"), ("Const16", "Const1"), ("Const16", "Const2")):
-    w(f"    [IlgpuKernelVariant(typeof({threads}), typeof({halves}))]")
-w("    public static void Sgemm8x8F32<TTileThreads, TRowHalves>(ArrayView<float> a, ArrayView<float> b, ArrayView<float> bias, ArrayView<float> c, GemmShape s)")
-w("        where TTileThreads : struct, IKernelConstant")
-w("        where TRowHalves : struct, IKernelConstant")
-w("    {")
+kernel_header("Sgemm8x8F32", ["TTileThreads", "TRowHalves"], (("Const4", "Const1"), ("Const4", "Const2"), ("Const16", "Const1"), ("Const16", "Const2")),
+              "ArrayView<float> a, ArrayView<float> b, ArrayView<float> bias, ArrayView<float> c, GemmShape s")
 w("        var sA4 = SharedMemory.Allocate<Float4>(2 * MaxBk * Ld / 4);")
 w("        var sB4 = SharedMemory.Allocate<Float4>(2 * MaxBk * Ld / 4);")
 w("        var sA = sA4.Cast<float>();")
@@ -200,17 +207,10 @@ w("    /// stored after them: one barrier per K-tile. A is stored transposed (k-
 w("    /// TWarpRowsLimit caps the warp rows of the group: 16 (no cap) gives the square tiles (4 x 2 warps on GPUs), 1 the flat")
 w("    /// tile for 8-16-row products (8 warps side by side: 16 x 512, 4 B vectors staged per thread, B's shared rows 516 long).")
 w("    /// </summary>")
-w("    [IlgpuKernel]")
-for threads, halves, bk, rows in (("Const4", "Const1", "Const4", "Const16"), ("Const4", "Const2", "Const4", "Const16"),
-                                  ("Const16", "Const1", "Const8", "Const16"), ("Const16", "Const2", "Const8", "Const16"),
-                                  ("Const4", "Const1", "Const4", "Const1"), ("Const16", "Const1", "Const8", "Const1")):
-    w(f"    [IlgpuKernelVariant(typeof({threads}), typeof({halves}), typeof({bk}), typeof({rows}))]")
-w("    public static void SgemmWarpF32<TTileThreads, TRowHalves, TBk, TWarpRowsLimit>(ArrayView<Float4> a4, ArrayView<Float4> b4, ArrayView<float> bias, ArrayView<float> c, GemmShape s)")
-w("        where TTileThreads : struct, IKernelConstant")
-w("        where TRowHalves : struct, IKernelConstant")
-w("        where TBk : struct, IKernelConstant")
-w("        where TWarpRowsLimit : struct, IKernelConstant")
-w("    {")
+kernel_header("SgemmWarpF32", ["TTileThreads", "TRowHalves", "TBk", "TWarpRowsLimit"], (("Const4", "Const1", "Const4", "Const16"), ("Const4", "Const2", "Const4", "Const16"),
+                                                                                        ("Const16", "Const1", "Const8", "Const16"), ("Const16", "Const2", "Const8", "Const16"),
+                                                                                        ("Const4", "Const1", "Const4", "Const1"), ("Const16", "Const1", "Const8", "Const1")),
+              "ArrayView<Float4> a4, ArrayView<Float4> b4, ArrayView<float> bias, ArrayView<float> c, GemmShape s")
 w("        // One allocation (static shared memory stops at 48 KB a group): A's two buffers, then B's.")
 w("        var sAll4 = SharedMemory.Allocate<Float4>(WarpShared / 4);")
 w("        int t = default(TTileThreads).Value;")
@@ -367,15 +367,9 @@ w("    /// the current step's FMAs. Meant for two groups per SM (<c>.maxntid 128
 w("    /// TWarpRows = 1 lays the 4 warps side by side for short products (64x256 on GPUs, 16x128 on the simulator). TBk is")
 w("    /// the K-tile: 16 on GPUs, 4 on the simulator (8 for its square tile, so the two-vector K staging runs there too).")
 w("    /// </summary>")
-w("    [IlgpuKernel]")
-for threads, rows, bkc in (("Const4", "Const1", "Const4"), ("Const4", "Const2", "Const8"),
-                           ("Const16", "Const1", "Const16"), ("Const16", "Const2", "Const16")):
-    w(f"    [IlgpuKernelVariant(typeof({threads}), typeof({rows}), typeof({bkc}))]")
-w("    public static void SgemmWide8x16F32<TTileThreads, TWarpRows, TBk>(ArrayView<Float4> a4, ArrayView<Float4> b4, ArrayView<float> bias, ArrayView<float> c, GemmShape s)")
-w("        where TTileThreads : struct, IKernelConstant")
-w("        where TWarpRows : struct, IKernelConstant")
-w("        where TBk : struct, IKernelConstant")
-w("    {")
+kernel_header("SgemmWide8x16F32", ["TTileThreads", "TWarpRows", "TBk"], (("Const4", "Const1", "Const4"), ("Const4", "Const2", "Const8"),
+                                                                         ("Const16", "Const1", "Const16"), ("Const16", "Const2", "Const16")),
+              "ArrayView<Float4> a4, ArrayView<Float4> b4, ArrayView<float> bias, ArrayView<float> c, GemmShape s")
 w("        var s4 = SharedMemory.Allocate<Float4>(WideShared / 4);")
 w("        var sF = s4.Cast<float>();")
 w("        var av = a4.AsAligned(16);")
@@ -477,15 +471,9 @@ w("    /// [k][n] (vectors along n, columns tc + 4·lc·cb + j); 2: B [N, K] is 
 w("    /// simulator (TTileThreads = 4) the same chunks are copied synchronously. Shared: dynamic, <see cref=\"AsyncShared\"/>.")
 w("    /// <paramref name=\"addr\"/> holds the device addresses of a[0] and b[0] (0 on the simulator).")
 w("    /// </summary>")
-w("    [IlgpuKernel]")
-for threads, bkc, tb in (("Const4", "Const8", "Const1"), ("Const4", "Const8", "Const2"),
-                         ("Const16", "Const16", "Const1"), ("Const16", "Const16", "Const2")):
-    w(f"    [IlgpuKernelVariant(typeof({threads}), typeof({bkc}), typeof({tb}))]")
-w("    public static void SgemmAsync8x16F32<TTileThreads, TBk, TBTrans>(ArrayView<Float4> a4, ArrayView<Float4> b4, ArrayView<float> bias, ArrayView<float> c, GemmShape s, SgemmAddresses addr)")
-w("        where TTileThreads : struct, IKernelConstant")
-w("        where TBk : struct, IKernelConstant")
-w("        where TBTrans : struct, IKernelConstant")
-w("    {")
+kernel_header("SgemmAsync8x16F32", ["TTileThreads", "TBk", "TBTrans"], (("Const4", "Const8", "Const1"), ("Const4", "Const8", "Const2"),
+                                                                        ("Const16", "Const16", "Const1"), ("Const16", "Const16", "Const2")),
+              "ArrayView<Float4> a4, ArrayView<Float4> b4, ArrayView<float> bias, ArrayView<float> c, GemmShape s, SgemmAddresses addr")
 w("        var s4 = SharedMemory.GetDynamic<Float4>();")
 w("        var av = a4.AsAligned(16);")
 w("        var bv = b4.AsAligned(16);")
@@ -654,12 +642,8 @@ w("    /// shared memory; with one chunk the epilogue (alpha, bias) is applied h
 w("    /// and <see cref=\"GemvReduceF32\"/> finishes. TRowsCap (a type-argument constant: 1, 2, 4, 8 or 16, ≥ M) bounds the")
 w("    /// accumulators at compile time, so a decode call (M = 1) keeps 4 of them, not 64, and runs at higher occupancy.")
 w("    /// </summary>")
-w("    [IlgpuKernel]")
-for cap in (1, 2, 4, 8, 16):
-    w(f"    [IlgpuKernelVariant(typeof(Const{cap}))]")
-w("    public static void GemvKnF32<TRowsCap>(ArrayView<float> a, ArrayView<float> b, ArrayView<float> bias, ArrayView<float> c, ArrayView<float> partial, GemvShape g)")
-w("        where TRowsCap : struct, IKernelConstant")
-w("    {")
+kernel_header("GemvKnF32", ["TRowsCap"], [(f"Const{cap}",) for cap in (1, 2, 4, 8, 16)],
+              "ArrayView<float> a, ArrayView<float> b, ArrayView<float> bias, ArrayView<float> c, ArrayView<float> partial, GemvShape g")
 w("        var sA = SharedMemory.Allocate<float>(MaxSharedA);")
 w("        var red = SharedMemory.Allocate<float>(MaxSharedA);")
 w("        int ws = Warp.WarpSize;")
@@ -789,12 +773,8 @@ w(f"    /// (a warp reads 512 contiguous bytes per weight row), {KR[1]} rows per
 w("    /// (that many 16-byte loads in flight per lane); the first iteration's loads are issued before the staging waits on A.")
 w("    /// Whole iterations load unguarded, one guarded iteration takes the tail.")
 w("    /// </summary>")
-w("    [IlgpuKernel]")
-for cap in (1, 2, 4, 8, 16):
-    w(f"    [IlgpuKernelVariant(typeof(Const{cap}))]")
-w("    public static void GemvKnVecF32<TRowsCap>(ArrayView<float> a, ArrayView<Float4> b4, ArrayView<float> bias, ArrayView<float> c, ArrayView<float> partial, GemvShape g)")
-w("        where TRowsCap : struct, IKernelConstant")
-w("    {")
+kernel_header("GemvKnVecF32", ["TRowsCap"], [(f"Const{cap}",) for cap in (1, 2, 4, 8, 16)],
+              "ArrayView<float> a, ArrayView<Float4> b4, ArrayView<float> bias, ArrayView<float> c, ArrayView<float> partial, GemvShape g")
 w("        var sA = SharedMemory.Allocate<float>(MaxSharedA);")
 w("        var red = SharedMemory.Allocate<float>(MaxSharedA);")
 w("        var bv = b4.AsAligned(16);")
@@ -870,12 +850,8 @@ w("    /// lanes stride over the weight row with coalesced loads, four per itera
 w("    /// memory in chunks of KChunk columns (M x KChunk floats); each of the M sums ends in a warp shuffle reduction.")
 w("    /// TRowsCap (a type-argument constant ≥ M) bounds the accumulators at compile time.")
 w("    /// </summary>")
-w("    [IlgpuKernel]")
-for cap in (1, 2, 4, 8, 16):
-    w(f"    [IlgpuKernelVariant(typeof(Const{cap}))]")
-w("    public static void GemvNkF32<TRowsCap>(ArrayView<float> a, ArrayView<float> b, ArrayView<float> bias, ArrayView<float> c, GemvShape g)")
-w("        where TRowsCap : struct, IKernelConstant")
-w("    {")
+kernel_header("GemvNkF32", ["TRowsCap"], [(f"Const{cap}",) for cap in (1, 2, 4, 8, 16)],
+              "ArrayView<float> a, ArrayView<float> b, ArrayView<float> bias, ArrayView<float> c, GemvShape g")
 w("        var sA = SharedMemory.Allocate<float>(MaxSharedA);")
 w("        int ws = Warp.WarpSize;")
 w("        int lane = Warp.LaneIdx;")
@@ -1045,12 +1021,8 @@ w("    /// unguarded, at most one step is left at a chunk's end. Each 16-byte sh
 w(f"    /// serves all {VC} columns, where the one-column kernel spent a shared read per row and weight element. Grid.Y splits K into KChunk vectors as the one-row kernel does.")
 w("    /// TRowsCap (2, 4, 8 or 16, ≥ M) bounds the accumulators at compile time.")
 w("    /// </summary>")
-w("    [IlgpuKernel]")
-for cap in (2, 4, 8, 16):
-    w(f"    [IlgpuKernelVariant(typeof(Const{cap}))]")
-w("    public static void GemvNkVecF32<TRowsCap>(ArrayView<Float4> a4, ArrayView<Float4> b4, ArrayView<float> bias, ArrayView<float> c, ArrayView<float> partial, GemvShape g)")
-w("        where TRowsCap : struct, IKernelConstant")
-w("    {")
+kernel_header("GemvNkVecF32", ["TRowsCap"], [(f"Const{cap}",) for cap in (2, 4, 8, 16)],
+              "ArrayView<Float4> a4, ArrayView<Float4> b4, ArrayView<float> bias, ArrayView<float> c, ArrayView<float> partial, GemvShape g")
 w("        var sA = SharedMemory.Allocate<Float4>(VecSharedA);")
 w("        var av = a4.AsAligned(16);")
 w("        var bv = b4.AsAligned(16);")
