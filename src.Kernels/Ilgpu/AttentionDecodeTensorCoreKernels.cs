@@ -157,28 +157,18 @@ internal static partial class AttentionDecodeTensorCoreKernels
         var stats = shared.SubView(StatsByte / 4, 4 * HeadsPerGroup);
         int tid = Group.IdxX;
         ops.Begin(tid);
-        int split = Grid.IdxX;
-        int splits = Grid.DimX;
-        int batch = Grid.IdxZ;
-        int perKv = s.Heads / s.KvHeads;
-        int headBlocks = (perKv + HeadsPerGroup - 1) / HeadsPerGroup;
-        int kvh = Grid.IdxY / headBlocks;
-        int h0 = (kvh * perKv) + ((Grid.IdxY - (kvh * headBlocks)) * HeadsPerGroup);
-        int live = perKv - (h0 - (kvh * perKv));
-        live = live < HeadsPerGroup ? live : HeadsPerGroup;
+        var group = DecodeGroup.Of(s, plan);
         int lane = tid & 31;
         int warp = tid >> 5;
         int g = lane >> 2;
         int t = lane & 3;
-        int chunk = plan.Chunk;
-        int j0 = split * chunk;
-        int n = plan.KeyEnd - j0 < chunk ? plan.KeyEnd - j0 : chunk;
-        n = n > 0 ? n : 0;
+        int j0 = group.Key0;
+        int n = group.Keys > 0 ? group.Keys : 0;
         int kTiles = (n + TileKeys - 1) / TileKeys;
-        long kBase = (((long)batch * s.KvHeads) + kvh) * s.Lk * D;
+        long kBase = (((long)group.Batch * s.KvHeads) + group.KvHead) * s.Lk * D;
         long chunkVector = (kBase + ((long)j0 * D)) / 8;
-        long headRow = ((long)batch * s.Heads) + h0;
-        long maskBase = (batch * s.MaskBatch) + (h0 * s.MaskHead);
+        long headRow = ((long)group.Batch * s.Heads) + group.Head0;
+        long maskBase = (group.Batch * s.MaskBatch) + (group.Head0 * s.MaskHead);
 
         // The first Stages - 1 tiles in flight before q is read.
         for (int c = 0; c < Stages - 1; c++)
@@ -189,7 +179,7 @@ internal static partial class AttentionDecodeTensorCoreKernels
         // Q fragments: lane (g, t) holds head g's dims 16s + 2t, +1 (a0) and 16s + 8 + 2t, +1 (a2) of k step s.
         var q32 = q.Cast<uint>();
         long qWord = (((headRow + g) * D) + (2 * t)) / 2;
-        bool qLive = g < live;
+        bool qLive = g < group.Live;
         ops.LoadQ(
             QWord(q32, qWord, 0, qLive), QWord(q32, qWord, 4, qLive), QWord(q32, qWord, 8, qLive), QWord(q32, qWord, 12, qLive),
             QWord(q32, qWord, 16, qLive), QWord(q32, qWord, 20, qLive), QWord(q32, qWord, 24, qLive), QWord(q32, qWord, 28, qLive),
@@ -209,15 +199,15 @@ internal static partial class AttentionDecodeTensorCoreKernels
             NextTile(ref ops, shared, k, v, plan, tt, kTiles, chunkVector, n, tid);
             if (tt == kTiles)
             {
-                ChunkSoftmax(scores, stats, mask, s, maskBase, j0, live, n, kTiles * TileKeys, lane, warp, bf16);
+                ChunkSoftmax(scores, stats, mask, s, maskBase, j0, group.Live, n, kTiles * TileKeys, lane, warp, bf16);
                 Group.Barrier();
             }
 
             // The softmax left each weight as one word (16-bit high part | low part << 16); lanes of heads past the
             // group's read head 0's and use zeros.
             int tile = tt - kTiles;
-            int at = ((g < live ? g : 0) * ScoreStride) + (tile * TileKeys) + (2 * t);
-            uint keep = g < live ? 0xffffffffu : 0u;
+            int at = ((g < group.Live ? g : 0) * ScoreStride) + (tile * TileKeys) + (2 * t);
+            uint keep = g < group.Live ? 0xffffffffu : 0u;
             uint w0 = Interop.FloatAsInt(scores[at]) & keep;
             uint w1 = Interop.FloatAsInt(scores[at + 1]) & keep;
             uint w8 = Interop.FloatAsInt(scores[at + 8]) & keep;
@@ -234,7 +224,7 @@ internal static partial class AttentionDecodeTensorCoreKernels
         if (kTiles == 0)
         {
             // No visible key in this chunk (only when the key end is 0): m = -inf, l = 0.
-            ChunkSoftmax(scores, stats, mask, s, maskBase, j0, live, 0, 0, lane, warp, bf16);
+            ChunkSoftmax(scores, stats, mask, s, maskBase, j0, group.Live, 0, 0, lane, warp, bf16);
         }
 
         // The stages become the sums once every copy has landed and every warp has read the last tile.
@@ -243,63 +233,15 @@ internal static partial class AttentionDecodeTensorCoreKernels
         ops.StoreSums(shared, warp, lane);
         Group.Barrier();
         var out16 = new DecodeOutput16 { Output = output, BFloat16 = bf16 };
-        for (int e = tid; e < live * D; e += GroupSize)
+        for (int e = tid; e < group.Live * D; e += GroupSize)
         {
             int i = e / D;
             int dim = e - (i * D);
             float o = shared[(i * D) + dim];
-            if (splits == 1)
-            {
-                float l = stats[(2 * i) + 1];
-                out16.Write(((headRow + i) * D) + dim, l == 0f ? 0f : o / l);
-            }
-            else
-            {
-                partO[((((headRow + i) * splits) + split) * D) + dim] = o;
-            }
+            AttentionDecodeWideKernels.WriteSum(out16, partO, stats, headRow, i, dim, o, group.Split, group.Splits, D);
         }
 
-        if (splits == 1)
-        {
-            return;
-        }
-
-        if (tid < live)
-        {
-            long partIndex = ((headRow + tid) * splits) + split;
-            partML[2 * partIndex] = stats[2 * tid];
-            partML[(2 * partIndex) + 1] = stats[(2 * tid) + 1];
-        }
-
-        if (plan.Combine == 0)
-        {
-            return;
-        }
-
-        // Publish the partials, then take a ticket; the group that takes the last one merges (its own partials included).
-        MemoryFence.DeviceLevel();
-        Group.Barrier();
-        int ticketIndex = (batch * Grid.DimY) + Grid.IdxY;
-        if (tid == 0)
-        {
-            int taken = Atomic.Add(ref tickets[ticketIndex], 1);
-            stats[2 * HeadsPerGroup] = taken == splits - 1 ? 1f : 0f;
-        }
-
-        Group.Barrier();
-        if (stats[2 * HeadsPerGroup] == 0f)
-        {
-            return;
-        }
-
-        MemoryFence.DeviceLevel();
-        if (tid == 0)
-        {
-            // Ready for the next launch (kernels on one stream run in order).
-            tickets[ticketIndex] = 0;
-        }
-
-        AttentionDecodeWideKernels.CombineChunks(out16, partO, partML, scores, stats, headRow, live, splits, D, tid, lane, warp, 32);
+        AttentionDecodeWideKernels.FinishChunk(out16, partO, partML, scores, stats, tickets, plan, headRow, group.Live, group.Split, group.Splits, group.Batch, D, tid, lane, warp, 32);
     }
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]

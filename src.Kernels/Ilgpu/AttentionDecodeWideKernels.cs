@@ -13,7 +13,7 @@ internal struct Lane16
 }
 
 /// <summary>
-/// How the wide decode kernel reads q, k and v rows: each lane of a key's <c>lanes</c>-lane team owns sixteen values of
+/// How the streaming decode kernel reads q, k and v rows: each lane of a key's <c>lanes</c>-lane team owns sixteen values of
 /// the row in 16-byte vectors (two 8-value vectors in 16-bit formats, four 4-value vectors in float32), vector
 /// <c>part + i·lanes</c> for the i-th, so one warp load instruction reads whole consecutive 16·lanes-byte stretches of
 /// rows. Vectors past the row (d &lt; 16·lanes) read as zeros.
@@ -197,196 +197,12 @@ internal static class AttentionDecodeWideKernels
     /// <summary>Largest head size (16 values per lane, at most 16 lanes per row).</summary>
     public const int MaxD = 256;
 
-    /// <summary>How many warp iterations ahead the rows are prefetched into L2 (CUDA).</summary>
-    public const int PrefetchIterations = 4;
-
     /// <summary>Lanes that share one row of <paramref name="d"/> values on a device with warps of <paramref name="warpSize"/>.</summary>
     public static int Lanes(int warpSize, int d)
     {
         // 8 lanes (two teams' worth of 64-byte row pieces per load instruction) up to d = 128; 16 for larger heads.
         int lanes = d > 128 ? 16 : 8;
         return warpSize < lanes ? warpSize : lanes;
-    }
-
-    /// <summary>float32 q, k, v (16-byte aligned, d a multiple of 4, d ≤ 16·lanes).</summary>
-    [IlgpuKernel]
-    public static void DecodeWideF32(ArrayView<Float4> q, ArrayView<Float4> k, ArrayView<Float4> v, ArrayView<float> mask,
-        ArrayView<float> partO, ArrayView<float> partML, AttentionShape s, DecodePlan plan)
-    {
-        var rows = new RowsF32 { Q = q, K = k, V = v };
-        Body(rows, mask, partO, partML, s, plan);
-    }
-
-    /// <summary>16-bit q, k, v (16-byte aligned, d a multiple of 8, d ≤ 16·lanes); <typeparamref name="TFormat"/> picks bfloat16.</summary>
-    [IlgpuKernel]
-    [IlgpuKernelVariant(typeof(Float16Storage))]
-    [IlgpuKernelVariant(typeof(BFloat16Storage))]
-    public static void DecodeWide16<TFormat>(ArrayView<Half8> q, ArrayView<Half8> k, ArrayView<Half8> v, ArrayView<float> mask,
-        ArrayView<float> partO, ArrayView<float> partML, AttentionShape s, DecodePlan plan)
-        where TFormat : struct, IKernelConstant
-    {
-        var rows = new Rows16<TFormat> { Q = q, K = k, V = v };
-        Body(rows, mask, partO, partML, s, plan);
-    }
-
-    private static void Body<TRows>(TRows rows, ArrayView<float> mask, ArrayView<float> partO, ArrayView<float> partML, AttentionShape s, DecodePlan plan)
-        where TRows : struct, IDecodeRows
-    {
-        int chunk = plan.Chunk;
-        int kEnd = plan.KeyEnd;
-        var scores = SharedMemory.Allocate<float>(HeadsPerGroup * MaxChunk);
-        var sums = SharedMemory.Allocate<float>(Warps * HeadsPerGroup * MaxD);
-        var stats = SharedMemory.Allocate<float>(2 * HeadsPerGroup);
-        int split = Grid.IdxX;
-        int batch = Grid.IdxZ;
-        int perKv = s.Heads / s.KvHeads;
-        int headBlocks = (perKv + HeadsPerGroup - 1) / HeadsPerGroup;
-        int kvh = Grid.IdxY / headBlocks;
-        int h0 = (kvh * perKv) + ((Grid.IdxY - (kvh * headBlocks)) * HeadsPerGroup);
-        int live = perKv - (h0 - (kvh * perKv));
-        live = live < HeadsPerGroup ? live : HeadsPerGroup;
-        int d = s.D;
-        int ws = Warp.WarpSize;
-        int lane = Warp.LaneIdx;
-        int warp = Warp.WarpIdx;
-        int lanes = Lanes(ws, d);
-        int part = lane % lanes;
-        int team = lane / lanes;
-        int teams = ws / lanes;
-        int stride = Warps * teams;
-        int keys = rows.KeysPerTeam;
-        int step = keys * stride;
-        int j0 = split * chunk;
-        int n = kEnd - j0 < chunk ? kEnd - j0 : chunk;
-        long kBase = (((long)batch * s.KvHeads) + kvh) * s.Lk * d;
-        long qBase = (((long)batch * s.Heads) + h0) * d;
-        long maskBase = (batch * s.MaskBatch) + (h0 * s.MaskHead);
-
-        // The V rows of the warp's first iterations go to L2 now, so pass 2 starts on L2 hits; so do the K rows of its
-        // iterations 1 to PrefetchIterations - 1 (the loop asks for iteration i + PrefetchIterations, so these were
-        // demand misses, one DRAM round trip each: at batch 1, where a warp walks only two iterations, half its K).
-        long chunkRow = kBase + ((long)j0 * d);
-        for (int ahead = 0; ahead < PrefetchIterations; ahead++)
-        {
-            Prefetch(plan.VPointer, chunkRow, (warp * teams) + (ahead * step), teams, stride, keys, n, d, rows.ElementBytes, lane);
-            if (ahead > 0)
-            {
-                Prefetch(plan.KPointer, chunkRow, (warp * teams) + (ahead * step), teams, stride, keys, n, d, rows.ElementBytes, lane);
-            }
-        }
-
-        var q0 = rows.Load(0, qBase, part, lanes, d);
-        var q1 = live > 1 ? rows.Load(0, qBase + d, part, lanes, d) : default;
-        var q2 = live > 2 ? rows.Load(0, qBase + (2 * d), part, lanes, d) : default;
-        var q3 = live > 3 ? rows.Load(0, qBase + (3 * d), part, lanes, d) : default;
-
-        // Pass 1: KeysPerTeam keys per team per iteration (every row requested before any is used). The loop bound is
-        // the warp's, so every lane reaches every shuffle.
-        for (int jw = warp * teams; jw < n; jw += step)
-        {
-            Prefetch(plan.KPointer, chunkRow, jw + (PrefetchIterations * step), teams, stride, keys, n, d, rows.ElementBytes, lane);
-            int ja = jw + team;
-            int jb = ja + stride;
-            bool hasA = ja < n;
-            bool hasB = jb < n;
-            var ka = hasA ? rows.Load(1, kBase + ((long)(j0 + ja) * d), part, lanes, d) : default;
-            var kb = hasB ? rows.Load(1, kBase + ((long)(j0 + jb) * d), part, lanes, d) : default;
-            if (keys > 2)
-            {
-                int jc = jb + stride;
-                int jd = jc + stride;
-                bool hasC = jc < n;
-                bool hasD = jd < n;
-                var kc = hasC ? rows.Load(1, kBase + ((long)(j0 + jc) * d), part, lanes, d) : default;
-                var kd = hasD ? rows.Load(1, kBase + ((long)(j0 + jd) * d), part, lanes, d) : default;
-                ScoreKey(scores, mask, s, maskBase, live, q0, q1, q2, q3, ka, ja, j0, hasA, part, lanes);
-                ScoreKey(scores, mask, s, maskBase, live, q0, q1, q2, q3, kb, jb, j0, hasB, part, lanes);
-                ScoreKey(scores, mask, s, maskBase, live, q0, q1, q2, q3, kc, jc, j0, hasC, part, lanes);
-                ScoreKey(scores, mask, s, maskBase, live, q0, q1, q2, q3, kd, jd, j0, hasD, part, lanes);
-            }
-            else
-            {
-                ScoreKey(scores, mask, s, maskBase, live, q0, q1, q2, q3, ka, ja, j0, hasA, part, lanes);
-                ScoreKey(scores, mask, s, maskBase, live, q0, q1, q2, q3, kb, jb, j0, hasB, part, lanes);
-            }
-        }
-
-        Group.Barrier();
-
-        ChunkSoftmax(scores, stats, live, n, lane, warp, ws);
-
-        Group.Barrier();
-
-        // Pass 2: Σ p·v, every lane over its sixteen dims for the four heads.
-        var o0 = default(Lane16);
-        var o1 = default(Lane16);
-        var o2 = default(Lane16);
-        var o3 = default(Lane16);
-        for (int jw = warp * teams; jw < n; jw += step)
-        {
-            Prefetch(plan.VPointer, chunkRow, jw + (PrefetchIterations * step), teams, stride, keys, n, d, rows.ElementBytes, lane);
-            int ja = jw + team;
-            int jb = ja + stride;
-            bool hasA = ja < n;
-            bool hasB = jb < n;
-            var va = hasA ? rows.Load(2, kBase + ((long)(j0 + ja) * d), part, lanes, d) : default;
-            var vb = hasB ? rows.Load(2, kBase + ((long)(j0 + jb) * d), part, lanes, d) : default;
-            if (keys > 2)
-            {
-                int jc = jb + stride;
-                int jd = jc + stride;
-                bool hasC = jc < n;
-                bool hasD = jd < n;
-                var vc = hasC ? rows.Load(2, kBase + ((long)(j0 + jc) * d), part, lanes, d) : default;
-                var vd = hasD ? rows.Load(2, kBase + ((long)(j0 + jd) * d), part, lanes, d) : default;
-                AccumulateKey(scores, live, va, ja, hasA, ref o0, ref o1, ref o2, ref o3);
-                AccumulateKey(scores, live, vb, jb, hasB, ref o0, ref o1, ref o2, ref o3);
-                AccumulateKey(scores, live, vc, jc, hasC, ref o0, ref o1, ref o2, ref o3);
-                AccumulateKey(scores, live, vd, jd, hasD, ref o0, ref o1, ref o2, ref o3);
-            }
-            else
-            {
-                AccumulateKey(scores, live, va, ja, hasA, ref o0, ref o1, ref o2, ref o3);
-                AccumulateKey(scores, live, vb, jb, hasB, ref o0, ref o1, ref o2, ref o3);
-            }
-        }
-
-        o0 = FoldTeams(o0, lanes, ws);
-        o1 = FoldTeams(o1, lanes, ws);
-        o2 = FoldTeams(o2, lanes, ws);
-        o3 = FoldTeams(o3, lanes, ws);
-        if (team == 0)
-        {
-            int at = warp * HeadsPerGroup * MaxD;
-            rows.Spill(sums, at, o0, part, lanes, d);
-            rows.Spill(sums, at + MaxD, o1, part, lanes, d);
-            rows.Spill(sums, at + (2 * MaxD), o2, part, lanes, d);
-            rows.Spill(sums, at + (3 * MaxD), o3, part, lanes, d);
-        }
-
-        Group.Barrier();
-        int splits = Grid.DimX;
-        for (int e = Group.IdxX; e < live * d; e += Group.DimX)
-        {
-            int i = e / d;
-            int dim = e - (i * d);
-            float o = 0f;
-            for (int w = 0; w < Warps; w++)
-            {
-                o += sums[(((w * HeadsPerGroup) + i) * MaxD) + dim];
-            }
-
-            long partIndex = (((((long)batch * s.Heads) + h0 + i) * splits) + split);
-            partO[(partIndex * d) + dim] = o;
-        }
-
-        if (Group.IdxX < live)
-        {
-            int i = Group.IdxX;
-            long partIndex = (((((long)batch * s.Heads) + h0 + i) * splits) + split);
-            partML[2 * partIndex] = stats[2 * i];
-            partML[(2 * partIndex) + 1] = stats[(2 * i) + 1];
-        }
     }
 
     /// <summary>Bytes of one staging buffer of the streaming kernel (a tile of K or V rows).</summary>
@@ -423,11 +239,10 @@ internal static class AttentionDecodeWideKernels
     }
 
     /// <summary>
-    /// The streaming decode: the same work split and arithmetic as <see cref="Body"/>, but K and then V of the chunk
-    /// reach the group as one sequence of <see cref="StageBytes"/> tiles copied global → shared by cp.async,
-    /// <see cref="Stages"/> - 1 tiles ahead of the one being read, so the bytes in flight no longer depend on
-    /// registers (24 KB per group, ~96 KB per SM at 4 groups). Rows are read from shared memory by the same lane
-    /// layout as the global loads of <see cref="Body"/>. When <see cref="DecodePlan.Combine"/> is set the last group
+    /// The streaming decode: K and then V of the chunk reach the group as one sequence of <see cref="StageBytes"/> tiles
+    /// copied global → shared by cp.async, <see cref="Stages"/> - 1 tiles ahead of the one being read, so the bytes in
+    /// flight do not depend on registers (24 KB per group, ~96 KB per SM at 4 groups). Rows are read from shared memory
+    /// by the lane layout of <see cref="IDecodeRows"/>. When <see cref="DecodePlan.Combine"/> is set the last group
     /// of a (batch, kv head, head block) to finish (a ticket per block, reset by that group) merges the chunks' partials
     /// and writes the output, so a call is one launch; a single chunk writes its output directly.
     /// </summary>
@@ -441,17 +256,7 @@ internal static class AttentionDecodeWideKernels
         var scores = shared.SubView(Stages * StageBytes / 4, HeadsPerGroup * MaxChunk);
         var stats = shared.SubView((Stages * StageBytes / 4) + (HeadsPerGroup * MaxChunk), 4 * HeadsPerGroup);
         bool asyncCopy = CudaAsm.IsSupported && plan.KPointer != 0 && plan.VPointer != 0;
-        int chunk = plan.Chunk;
-        int kEnd = plan.KeyEnd;
-        int split = Grid.IdxX;
-        int splits = Grid.DimX;
-        int batch = Grid.IdxZ;
-        int perKv = s.Heads / s.KvHeads;
-        int headBlocks = (perKv + HeadsPerGroup - 1) / HeadsPerGroup;
-        int kvh = Grid.IdxY / headBlocks;
-        int h0 = (kvh * perKv) + ((Grid.IdxY - (kvh * headBlocks)) * HeadsPerGroup);
-        int live = perKv - (h0 - (kvh * perKv));
-        live = live < HeadsPerGroup ? live : HeadsPerGroup;
+        var group = DecodeGroup.Of(s, plan);
         int d = s.D;
         int ws = Warp.WarpSize;
         int lane = Warp.LaneIdx;
@@ -464,12 +269,12 @@ internal static class AttentionDecodeWideKernels
         int stride = Warps * teams;
         int tileKeys = plan.TileKeys;
         int rowVectors = d * rows.ElementBytes / 16;
-        int j0 = split * chunk;
-        int n = kEnd - j0 < chunk ? kEnd - j0 : chunk;
+        int j0 = group.Key0;
+        int n = group.Keys;
         int kTiles = (n + tileKeys - 1) / tileKeys;
-        long kBase = (((long)batch * s.KvHeads) + kvh) * s.Lk * d;
-        long qBase = (((long)batch * s.Heads) + h0) * d;
-        long maskBase = (batch * s.MaskBatch) + (h0 * s.MaskHead);
+        long kBase = (((long)group.Batch * s.KvHeads) + group.KvHead) * s.Lk * d;
+        long qBase = (((long)group.Batch * s.Heads) + group.Head0) * d;
+        long maskBase = (group.Batch * s.MaskBatch) + (group.Head0 * s.MaskHead);
         long chunkVector = (kBase + ((long)j0 * d)) * rows.ElementBytes / 16;
 
         // The first Stages - 1 tiles in flight before q is read.
@@ -479,9 +284,9 @@ internal static class AttentionDecodeWideKernels
         }
 
         var q0 = rows.Load(0, qBase, part, lanes, d);
-        var q1 = live > 1 ? rows.Load(0, qBase + d, part, lanes, d) : default;
-        var q2 = live > 2 ? rows.Load(0, qBase + (2 * d), part, lanes, d) : default;
-        var q3 = live > 3 ? rows.Load(0, qBase + (3 * d), part, lanes, d) : default;
+        var q1 = group.Live > 1 ? rows.Load(0, qBase + d, part, lanes, d) : default;
+        var q2 = group.Live > 2 ? rows.Load(0, qBase + (2 * d), part, lanes, d) : default;
+        var q3 = group.Live > 3 ? rows.Load(0, qBase + (3 * d), part, lanes, d) : default;
 
         // Pass 1 over the K tiles (q live, no accumulators yet: the two passes' registers never overlap).
         for (int t = 0; t < kTiles; t++)
@@ -493,7 +298,7 @@ internal static class AttentionDecodeWideKernels
                 int key = jw + team;
                 int j = (t * tileKeys) + key;
                 var x = rows.LoadStaged(stage, slotVector + ((key < tileKeys ? key : 0) * rowVectors), part, lanes, d);
-                ScoreKey(scores, mask, s, maskBase, live, q0, q1, q2, q3, x, j, j0, key < tileKeys && j < n, part, lanes);
+                ScoreKey(scores, mask, s, maskBase, group.Live, q0, q1, q2, q3, x, j, j0, key < tileKeys && j < n, part, lanes);
             }
         }
 
@@ -508,7 +313,7 @@ internal static class AttentionDecodeWideKernels
             if (t == kTiles)
             {
                 // Every score is stored: one warp per head turns them into weights (chunk max m, l = Σ e^(s - m)).
-                ChunkSoftmax(scores, stats, live, n, lane, warp, ws);
+                ChunkSoftmax(scores, stats, group.Live, n, lane, warp, ws);
                 Group.Barrier();
             }
 
@@ -519,14 +324,14 @@ internal static class AttentionDecodeWideKernels
                 int key = jw + team;
                 int j = (tile * tileKeys) + key;
                 var x = rows.LoadStaged(stage, slotVector + ((key < tileKeys ? key : 0) * rowVectors), part, lanes, d);
-                AccumulateKey(scores, live, x, j, key < tileKeys && j < n, ref o0, ref o1, ref o2, ref o3);
+                AccumulateKey(scores, group.Live, x, j, key < tileKeys && j < n, ref o0, ref o1, ref o2, ref o3);
             }
         }
 
         if (kTiles == 0)
         {
             // No visible key in this chunk (only when kEnd is 0): m = -inf, l = 0.
-            ChunkSoftmax(scores, stats, live, 0, lane, warp, ws);
+            ChunkSoftmax(scores, stats, group.Live, 0, lane, warp, ws);
         }
 
         // The stages become the warps' sums once every copy has landed and every thread has read the last tile.
@@ -551,8 +356,8 @@ internal static class AttentionDecodeWideKernels
         }
 
         Group.Barrier();
-        long headRow = ((long)batch * s.Heads) + h0;
-        for (int e = tid; e < live * d; e += Group.DimX)
+        long headRow = ((long)group.Batch * s.Heads) + group.Head0;
+        for (int e = tid; e < group.Live * d; e += Group.DimX)
         {
             int i = e / d;
             int dim = e - (i * d);
@@ -562,17 +367,39 @@ internal static class AttentionDecodeWideKernels
                 o += sums[(((w * HeadsPerGroup) + i) * MaxD) + dim];
             }
 
-            if (splits == 1)
-            {
-                float l = stats[(2 * i) + 1];
-                output.Write(((headRow + i) * d) + dim, l == 0f ? 0f : o / l);
-            }
-            else
-            {
-                partO[((((headRow + i) * splits) + split) * d) + dim] = o;
-            }
+            WriteSum(output, partO, stats, headRow, i, dim, o, group.Split, group.Splits, d);
         }
 
+        FinishChunk(output, partO, partML, scores, stats, tickets, plan, headRow, group.Live, group.Split, group.Splits, group.Batch, d, tid, lane, warp, ws);
+    }
+
+    /// <summary>
+    /// One output sum o of head <paramref name="i"/> of the group, dim <paramref name="dim"/>: with one chunk the output
+    /// o / l (0 where l = 0), else the chunk's partial.
+    /// </summary>
+    internal static void WriteSum<TOut>(TOut output, ArrayView<float> partO, ArrayView<float> stats, long headRow, int i, int dim, float o, int split, int splits, int d)
+        where TOut : struct, IDecodeOutput
+    {
+        if (splits == 1)
+        {
+            float l = stats[(2 * i) + 1];
+            output.Write(((headRow + i) * d) + dim, l == 0f ? 0f : o / l);
+        }
+        else
+        {
+            partO[((((headRow + i) * splits) + split) * d) + dim] = o;
+        }
+    }
+
+    /// <summary>
+    /// A group's tail after its partial sums (every thread calls it): with more than one chunk, the heads' (max, sum)
+    /// pairs; with <see cref="DecodePlan.Combine"/> set, a ticket per (batch, kv head, head block), and the group that
+    /// takes the last one resets it and merges every chunk's partials (<see cref="CombineChunks"/>).
+    /// </summary>
+    internal static void FinishChunk<TOut>(TOut output, ArrayView<float> partO, ArrayView<float> partML, ArrayView<float> scores, ArrayView<float> stats,
+        ArrayView<int> tickets, DecodePlan plan, long headRow, int live, int split, int splits, int batch, int d, int tid, int lane, int warp, int ws)
+        where TOut : struct, IDecodeOutput
+    {
         if (splits == 1)
         {
             return;
@@ -821,29 +648,6 @@ internal static class AttentionDecodeWideKernels
         }
     }
 
-    /// <summary>
-    /// Asks L2 for the rows a warp reads in the iteration starting at key <paramref name="jw"/> of the chunk (keys
-    /// jw + u·stride + t for its teams t and u below <paramref name="keys"/>), one 128-byte line per lane (at d = 128 that
-    /// is the whole iteration in both formats). CUDA only (a no-op elsewhere, or without a pointer).
-    /// </summary>
-    private static void Prefetch(long pointer, long chunkRow, int jw, int teams, int stride, int keys, int n, int d, int elementBytes, int lane)
-    {
-        if (!CudaAsm.IsSupported || pointer == 0)
-        {
-            return;
-        }
-
-        int rowBytes = d * elementBytes;
-        int linesPerRow = (rowBytes + 127) >> 7;
-        int row = lane / linesPerRow;
-        int key = jw + ((row / teams) * stride) + (row % teams);
-        if (row < keys * teams && key < n)
-        {
-            long address = pointer + ((chunkRow + ((long)key * d)) * elementBytes) + ((lane - (row * linesPerRow)) << 7);
-            CudaAsm.Emit("{\n\t.reg .u64 pfa;\n\tcvta.to.global.u64 pfa, %0;\n\tprefetch.global.L2 [pfa];\n\t}", address);
-        }
-    }
-
     /// <summary>The scores of one key row (this lane's share <paramref name="k"/>) for the group's heads, stored by the team's first lane.</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     private static void ScoreKey(ArrayView<float> scores, ArrayView<float> mask, AttentionShape s, long maskBase, int live,
@@ -1002,7 +806,7 @@ internal static class AttentionDecodeWideKernels
     }
 }
 
-/// <summary>Chunking and device addresses of one wide decode launch.</summary>
+/// <summary>Chunking and device addresses of one streaming or tensor-core decode launch.</summary>
 internal struct DecodePlan
 {
     /// <summary>Keys per chunk (Grid.X is the chunk).</summary>
@@ -1020,6 +824,54 @@ internal struct DecodePlan
 
     /// <summary>Streaming kernel: 1 when the last group of each head block merges the partials (one launch), 0 when a combine launch follows.</summary>
     public int Combine;
+}
+
+/// <summary>
+/// Which work a decode group of the grid (chunk, kv head × head block, batch) owns: its chunk of keys and up to
+/// <see cref="AttentionDecodeWideKernels.HeadsPerGroup"/> query heads of one kv head (the streaming and tensor-core decode share it).
+/// </summary>
+internal struct DecodeGroup
+{
+    /// <summary>The chunk (Grid.X) and the number of chunks.</summary>
+    public int Split;
+    public int Splits;
+
+    /// <summary>The sequence (Grid.Z).</summary>
+    public int Batch;
+
+    /// <summary>The kv head and the group's first query head.</summary>
+    public int KvHead;
+    public int Head0;
+
+    /// <summary>Query heads of the group (at most <see cref="AttentionDecodeWideKernels.HeadsPerGroup"/>).</summary>
+    public int Live;
+
+    /// <summary>The chunk's first key and its keys (the plan's chunk, fewer at the end).</summary>
+    public int Key0;
+    public int Keys;
+
+    /// <summary>This group's work under <paramref name="s"/> and <paramref name="plan"/>.</summary>
+    public static DecodeGroup Of(AttentionShape s, DecodePlan plan)
+    {
+        const int HeadsPerGroup = AttentionDecodeWideKernels.HeadsPerGroup;
+        int perKv = s.Heads / s.KvHeads;
+        int headBlocks = (perKv + HeadsPerGroup - 1) / HeadsPerGroup;
+        int kvh = Grid.IdxY / headBlocks;
+        int h0 = (kvh * perKv) + ((Grid.IdxY - (kvh * headBlocks)) * HeadsPerGroup);
+        int live = perKv - (h0 - (kvh * perKv));
+        int j0 = Grid.IdxX * plan.Chunk;
+        return new DecodeGroup
+        {
+            Split = Grid.IdxX,
+            Splits = Grid.DimX,
+            Batch = Grid.IdxZ,
+            KvHead = kvh,
+            Head0 = h0,
+            Live = live < HeadsPerGroup ? live : HeadsPerGroup,
+            Key0 = j0,
+            Keys = plan.KeyEnd - j0 < plan.Chunk ? plan.KeyEnd - j0 : plan.Chunk,
+        };
+    }
 }
 
 /// <summary>Where the streaming decode writes a finished output value (rounded once to the output format).</summary>

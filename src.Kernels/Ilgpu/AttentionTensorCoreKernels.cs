@@ -582,15 +582,7 @@ internal struct EmulatedAttentionOps : IAttentionMmaOps
         long group = ((((long)Grid.IdxZ * Grid.DimY) + Grid.IdxY) * Grid.DimX) + Grid.IdxX;
         groupBase = group * Group.DimX * FloatsPerThread;
         scratchBase = groupBase + ((long)thread * FloatsPerThread);
-        for (int i = 0; i < AttentionTensorCoreKernels.Accumulators; i++)
-        {
-            Scratch[scratchBase + i] = 0f;
-        }
-
-        Scratch[scratchBase + RowSlot] = GpuMath.NegInf;
-        Scratch[scratchBase + RowSlot + 1] = GpuMath.NegInf;
-        Scratch[scratchBase + RowSlot + 2] = 0f;
-        Scratch[scratchBase + RowSlot + 3] = 0f;
+        EmulatedAttentionSoftmax.Begin(Scratch, scratchBase, AttentionTensorCoreKernels.Accumulators, scratchBase + RowSlot);
     }
 
     public readonly void CopyChunk(ArrayView<ushort> shared, int sharedByte, ArrayView<Half8> source, long chunk, long sourcePointer, bool valid) =>
@@ -740,13 +732,8 @@ internal struct EmulatedAttentionOps : IAttentionMmaOps
         shared[low] = GpuMath.Store16(p - GpuMath.Load16(hi, bf16), bf16);
     }
 
-    public readonly void Rescale(float alphaLo, float alphaHi)
-    {
-        for (int i = 0; i < AttentionTensorCoreKernels.Accumulators; i++)
-        {
-            Scratch[scratchBase + i] *= (i & 2) == 0 ? alphaLo : alphaHi;
-        }
-    }
+    public readonly void Rescale(float alphaLo, float alphaHi) =>
+        EmulatedAttentionSoftmax.Rescale(Scratch, scratchBase, AttentionTensorCoreKernels.Accumulators, alphaLo, alphaHi);
 
     public readonly void Accumulate(ArrayView<ushort> shared, int warp, int lane, int stage, int bf16)
     {
@@ -819,20 +806,14 @@ internal struct EmulatedAttentionOps : IAttentionMmaOps
             Scratch[s + j] = masked && limit <= (nb * 8) + (i & 1) ? GpuMath.NegInf : x;
         }
 
-        float alphaLo = RowUpdate(s, 0, fragments);
-        float alphaHi = RowUpdate(s, 1, fragments);
+        float alphaLo = EmulatedAttentionSoftmax.RowUpdate(Scratch, s, scratchBase + RowSlot, 0, fragments);
+        float alphaHi = EmulatedAttentionSoftmax.RowUpdate(Scratch, s, scratchBase + RowSlot, 1, fragments);
         if (alphaLo != 1f || alphaHi != 1f)
         {
             Rescale(alphaLo, alphaHi);
         }
 
-        for (int j = 0; j < fragments; j++)
-        {
-            float p = Scratch[s + j];
-            ushort high = GpuMath.Store16(p, bf16);
-            Scratch[s + j] = high;
-            Scratch[s + ScoreFragments + j] = GpuMath.Store16(p - GpuMath.Load16(high, bf16), bf16);
-        }
+        EmulatedAttentionSoftmax.SplitWeights(Scratch, s, s, s + ScoreFragments, fragments, bf16);
 
         // Every lane's weights are in place before the quad neighbours' fragments are read.
         Warp.Barrier();
@@ -854,10 +835,8 @@ internal struct EmulatedAttentionOps : IAttentionMmaOps
                 {
                     for (int kk = 0; kk < 16; kk++)
                     {
-                        // A element (row, k) of k step ks: C fragment (n-block 2·ks + k/8, register 2·(row/8) + k mod 2) of lane 4·(row mod 8) + (k mod 8)/2.
-                        int holder = ((row & 7) * 4) + ((kk & 7) >> 1);
-                        int j = ((((2 * ks) + (kk >> 3)) * 4) + ((row >> 3) * 2)) + (kk & 1);
-                        long at = groupBase + (((long)(warp * 32) + holder) * FloatsPerThread) + WeightSlot + j;
+                        int holder = EmulatedAttentionSoftmax.WeightHolder(row, kk);
+                        long at = groupBase + (((long)(warp * 32) + holder) * FloatsPerThread) + WeightSlot + EmulatedAttentionSoftmax.WeightFragment(row, kk, ks);
                         float high = GpuMath.Load16((ushort)Scratch[at], bf16);
                         float low = GpuMath.Load16((ushort)Scratch[at + ScoreFragments], bf16);
                         float bv = ValueAt(shared, vShift, nb, ks, kk, col, bf16);
@@ -873,67 +852,11 @@ internal struct EmulatedAttentionOps : IAttentionMmaOps
         Warp.Barrier();
     }
 
-    /// <summary>Online-softmax update of row g (<paramref name="half"/> 0) or g + 8 (1) over the quad: weights 2^(s - m) in place, returns the rescale factor.</summary>
-    private readonly float RowUpdate(long s, int half, int fragments)
-    {
-        float top = GpuMath.NegInf;
-        for (int j = 0; j < fragments; j++)
-        {
-            if (((j >> 1) & 1) == half)
-            {
-                top = GpuMath.MaxNaN(top, Scratch[s + j]);
-            }
-        }
+    public readonly void StoreNormalized(ArrayView<ushort> output, long outputPointer, long elementLo, long elementHi, int bf16) =>
+        EmulatedAttentionSoftmax.StoreNormalized(Scratch, scratchBase, scratchBase + RowSlot, AttentionTensorCoreKernels.OutputBlocks, output, elementLo, elementHi, bf16);
 
-        top = GpuMath.MaxNaN(top, Warp.ShuffleXor(top, 1));
-        top = GpuMath.MaxNaN(top, Warp.ShuffleXor(top, 2));
-        long rowAt = scratchBase + RowSlot + half;
-        float oldMax = Scratch[rowAt];
-        float mNew = GpuMath.MaxNaN(top, oldMax);
-        float shift = mNew == GpuMath.NegInf ? 0f : mNew;
-        float alpha = mNew == oldMax ? 1f : GpuMath.Exp2Fast(oldMax - shift);
-        float sum = 0f;
-        for (int j = 0; j < fragments; j++)
-        {
-            if (((j >> 1) & 1) == half)
-            {
-                float p = GpuMath.Exp2Fast(Scratch[s + j] - shift);
-                Scratch[s + j] = p;
-                sum += p;
-            }
-        }
-
-        Scratch[rowAt] = mNew;
-        Scratch[rowAt + 2] = (Scratch[rowAt + 2] * alpha) + sum;
-        return alpha;
-    }
-
-    public readonly void StoreNormalized(ArrayView<ushort> output, long outputPointer, long elementLo, long elementHi, int bf16)
-    {
-        float lLo = Scratch[scratchBase + RowSlot + 2];
-        float lHi = Scratch[scratchBase + RowSlot + 3];
-        lLo += Warp.ShuffleXor(lLo, 1);
-        lLo += Warp.ShuffleXor(lLo, 2);
-        lHi += Warp.ShuffleXor(lHi, 1);
-        lHi += Warp.ShuffleXor(lHi, 2);
-        Store(output, outputPointer, elementLo, elementHi, lLo == 0f ? 0f : 1f / lLo, lHi == 0f ? 0f : 1f / lHi, bf16);
-    }
-
-    public readonly void Store(ArrayView<ushort> output, long outputPointer, long elementLo, long elementHi, float invLo, float invHi, int bf16)
-    {
-        for (int nb = 0; nb < AttentionTensorCoreKernels.OutputBlocks; nb++)
-        {
-            for (int i = 0; i < 4; i++)
-            {
-                long element = (i & 2) == 0 ? elementLo : elementHi;
-                if (element >= 0)
-                {
-                    float scale = (i & 2) == 0 ? invLo : invHi;
-                    output[element + (nb * 8) + (i & 1)] = GpuMath.Store16(Scratch[scratchBase + (nb * 4) + i] * scale, bf16);
-                }
-            }
-        }
-    }
+    public readonly void Store(ArrayView<ushort> output, long outputPointer, long elementLo, long elementHi, float invLo, float invHi, int bf16) =>
+        EmulatedAttentionSoftmax.Store(Scratch, scratchBase, AttentionTensorCoreKernels.OutputBlocks, output, elementLo, elementHi, invLo, invHi, bf16);
 }
 
 /// <summary>Device addresses the tensor-core attention's cp.async copies and output stores use (0 in the emulation).</summary>

@@ -46,18 +46,6 @@ internal interface IAttentionWgmmaOps
     /// <summary>O += P·V (P from the weight registers, high and low parts; V MN-major in shared memory), one commit group.</summary>
     void Accumulate(ArrayView<ushort> shared, long vDescriptor, int bf16, int thread);
 
-    /// <summary>Waits until at most the newest wgmma group of this warpgroup is pending.</summary>
-    void WaitMultipliesButOne();
-
-    /// <summary>Overlapped variant: copies the completed scores aside, so the next tile's S can be issued into the accumulators.</summary>
-    void TakeScores(int thread);
-
-    /// <summary>Overlapped variant: the softmax's first half on the scores taken aside (as <see cref="Softmax"/>, without touching the outputs or the weight registers).</summary>
-    void SoftmaxScores(float scaleLog2, int limitLo, int limitHi, int thread);
-
-    /// <summary>Overlapped variant: the softmax's second half: the outputs times the factors, the weights as high + low A fragments.</summary>
-    void SoftmaxWeights(int bf16, int thread);
-
     /// <summary>Sums the quad's row sums and stores O / l rounded to 16 bits at elements <paramref name="elementLo"/> (row g) and <paramref name="elementHi"/> (row g + 8); -1 skips a row.</summary>
     void Store(ArrayView<ushort> output, long outputPointer, long elementLo, long elementHi, int bf16);
 }
@@ -130,48 +118,23 @@ internal static partial class AttentionWgmmaKernels
         Body(ref ops, q, k, v, output, s, pointers, default(TFormat).Bf16);
     }
 
-    /// <summary>
-    /// The overlapped variant through inline PTX (<c>GEMS_PREFILL_VARIANT=wgmma2</c>): S of the next tile is issued before
-    /// this tile's softmax, so the tensor cores work while the warpgroup computes it (<see cref="BodyOverlapped{TOps}"/>).
-    /// </summary>
-    [IlgpuKernel]
-    [IlgpuKernelVariant(typeof(PrefillBf16))]
-    [IlgpuKernelVariant(typeof(PrefillF16))]
-    public static void Attention16WgmmaOverlapped<TFormat>(ArrayView<ushort> q, ArrayView<ushort> k, ArrayView<ushort> v, ArrayView<ushort> output,
-        AttentionShape s, TensorCoreAttentionPointers pointers)
-        where TFormat : struct, IPrefillFormat
-    {
-        var ops = default(PtxAttentionWgmmaOps);
-        BodyOverlapped(ref ops, q, k, v, output, s, pointers, default(TFormat).Bf16);
-    }
-
-    /// <summary>
-    /// Either body (<paramref name="overlapped"/> non-zero: <see cref="BodyOverlapped{TOps}"/>) with wgmma emulated thread by
-    /// thread (registers in <paramref name="scratch"/>), for the CPU accelerator with 32-thread warps.
-    /// </summary>
+    /// <summary>The body with wgmma emulated thread by thread (registers in <paramref name="scratch"/>), for the CPU accelerator with 32-thread warps.</summary>
     [IlgpuKernel(SimulatorOnly = true)]
     public static void Attention16WgmmaEmulated(ArrayView<ushort> q, ArrayView<ushort> k, ArrayView<ushort> v, ArrayView<ushort> output,
-        ArrayView<float> scratch, AttentionShape s, int bf16, int overlapped)
+        ArrayView<float> scratch, AttentionShape s, int bf16)
     {
         var ops = new EmulatedAttentionWgmmaOps { Scratch = scratch };
-        if (overlapped != 0)
-        {
-            BodyOverlapped(ref ops, q, k, v, output, s, default, bf16);
-        }
-        else
-        {
-            Body(ref ops, q, k, v, output, s, default, bf16);
-        }
+        Body(ref ops, q, k, v, output, s, default, bf16);
     }
 
     /// <summary>
     /// Launch shape: (⌈lq / <see cref="BlockQ"/>⌉, heads, batch) groups of <see cref="GroupSize"/> threads with
-    /// <see cref="SharedBytes"/> (overlapped: <see cref="OverlapSharedBytes"/>) of dynamic shared memory.
+    /// <see cref="SharedBytes"/> of dynamic shared memory.
     /// </summary>
-    public static KernelConfig Config(int batch, int heads, int lq, bool overlapped = false) => new(
+    public static KernelConfig Config(int batch, int heads, int lq) => new(
         new Index3D((lq + BlockQ - 1) / BlockQ, heads, batch),
         new Index3D(GroupSize, 1, 1),
-        SharedMemoryConfig.RequestDynamic<ushort>((overlapped ? OverlapSharedBytes : SharedBytes) / sizeof(ushort)));
+        SharedMemoryConfig.RequestDynamic<ushort>(SharedBytes / sizeof(ushort)));
 
     /// <summary>Floats of scratch the emulated kernel needs for <paramref name="groups"/> groups.</summary>
     public static long EmulationScratch(long groups) => groups * GroupSize * EmulatedAttentionWgmmaOps.FloatsPerThread;
@@ -273,113 +236,6 @@ internal static partial class AttentionWgmmaKernels
         ops.Store(output, pointers.Output, elementLo, elementHi, bf16);
     }
 
-    /// <summary>
-    /// The overlapped body: as <see cref="Body{TOps}"/>, but with S of tile t + 1 issued before the softmax of tile t
-    /// (FlashAttention-3's intra-warpgroup overlap), the scores of tile t first copied out of the accumulators. Per
-    /// iteration t (all but the last tile): take S_t aside; wait for tile t + 1's copies, fence, barrier; request tile
-    /// t + 2; issue S_{t+1}; the softmax's first half on S_t while the tensor cores compute S_{t+1}; wait until at most
-    /// S_{t+1} is pending (a guard: P·V_{t-1} already completed at the end of iteration t - 1); rescale, weights; issue
-    /// P·V_t; wait for everything (S_{t+1} and P·V_t). The last tile runs the same steps without a next S. Waiting for
-    /// everything at the end of the iteration, not for all but P·V_t, is what keeps ptxas from serializing the wgmma
-    /// (C7514: with P·V_t left pending across the back edge it could not prove the next iteration's reads of the score
-    /// accumulators safe). Stages: tile t + 2 goes to stage (t + 2) mod 4, which held tile t - 2, long retired; with
-    /// the full wait three stages would do, four leave room to keep P·V_t in flight again.
-    /// </summary>
-    internal static void BodyOverlapped<TOps>(ref TOps ops, ArrayView<ushort> q, ArrayView<ushort> k, ArrayView<ushort> v, ArrayView<ushort> output,
-        AttentionShape s, TensorCoreAttentionPointers pointers, int bf16)
-        where TOps : struct, IAttentionWgmmaOps
-    {
-        int thread = Group.IdxX;
-        ops.Begin(thread);
-        var shared = SharedMemory.GetDynamic<ushort>();
-        uint sharedBase = ops.SharedBase();
-        int warpgroup = thread >> 7;
-        int lane = thread & 31;
-        int g = lane >> 2;
-        int t = lane & 3;
-        int qBlock = s.Causal != 0 ? Grid.DimX - 1 - Grid.IdxX : Grid.IdxX;
-        int q0 = qBlock * BlockQ;
-        int h = Grid.IdxY;
-        int batch = Grid.IdxZ;
-        int kvh = h / (s.Heads / s.KvHeads);
-        long qRow0 = ((((long)batch * s.Heads) + h) * s.Lq) + q0;
-        long kRow0 = (((long)batch * s.KvHeads) + kvh) * s.Lk;
-        int kEnd = s.Causal != 0 && q0 + BlockQ < s.Lk ? q0 + BlockQ : s.Lk;
-        int tiles = (kEnd + BlockK - 1) / BlockK;
-
-        const int Chunks = D / 8;
-        for (int i = 0; i < BlockQ * Chunks / GroupSize; i++)
-        {
-            int c = thread + (i * GroupSize);
-            int row = c / Chunks;
-            int chunk = c - (row * Chunks);
-            bool inside = row < s.Lq - q0;
-            ops.CopyChunk(shared, QByte(row, chunk), q, inside ? ((qRow0 + row) * D) + (chunk * 8) : 0, pointers.Q, inside ? 8 : 0);
-        }
-
-        if (tiles > 0)
-        {
-            CopyTile(ref ops, shared, k, v, pointers, kRow0, s.Lk, 0, 0, thread);
-        }
-
-        ops.CommitCopies();
-        if (tiles > 1)
-        {
-            CopyTile(ref ops, shared, k, v, pointers, kRow0, s.Lk, 1, 1, thread);
-        }
-
-        ops.CommitCopies();
-        ops.WaitCopies();
-        ops.FenceProxy();
-        Group.Barrier();
-
-        // S of tile 0, unconditionally (no tile: scores of an unwritten stage, never used), so no wgmma sits in a branch.
-        long qDescriptor = QDescriptor(sharedBase, warpgroup);
-        ops.Scores(shared, qDescriptor, KDescriptor(sharedBase, 0), bf16, thread);
-        ops.WaitMultiplies();
-
-        int queryLo = q0 + (warpgroup * 64) + (((thread >> 5) & 3) * 16) + g;
-        int limitLo = s.Causal != 0 && queryLo + 1 < s.Lk ? queryLo + 1 : s.Lk;
-        int limitHi = s.Causal != 0 && queryLo + 9 < s.Lk ? queryLo + 9 : s.Lk;
-        float scaleLog2 = s.Scale * Log2E;
-        for (int tile = 0; tile + 1 < tiles; tile++)
-        {
-            ops.TakeScores(thread);
-            ops.WaitCopies();
-            ops.FenceProxy();
-            Group.Barrier();
-            if (tile + 2 < tiles)
-            {
-                CopyTile(ref ops, shared, k, v, pointers, kRow0, s.Lk, tile + 2, (tile + 2) % OverlapStages, thread);
-            }
-
-            ops.CommitCopies();
-            ops.Scores(shared, qDescriptor, KDescriptor(sharedBase, (tile + 1) % OverlapStages), bf16, thread);
-            int key0 = (tile * BlockK) + (2 * t);
-            ops.SoftmaxScores(scaleLog2, limitLo - key0, limitHi - key0, thread);
-            ops.WaitMultipliesButOne();
-            ops.SoftmaxWeights(bf16, thread);
-            ops.Accumulate(shared, VDescriptor(sharedBase, tile % OverlapStages), bf16, thread);
-            ops.WaitMultiplies();
-        }
-
-        if (tiles > 0)
-        {
-            int last = tiles - 1;
-            ops.TakeScores(thread);
-            int key0 = (last * BlockK) + (2 * t);
-            ops.SoftmaxScores(scaleLog2, limitLo - key0, limitHi - key0, thread);
-            ops.WaitMultiplies();
-            ops.SoftmaxWeights(bf16, thread);
-            ops.Accumulate(shared, VDescriptor(sharedBase, last % OverlapStages), bf16, thread);
-        }
-
-        ops.WaitMultiplies();
-        long elementLo = queryLo < s.Lq ? ((qRow0 - q0 + queryLo) * D) + (2 * t) : -1;
-        long elementHi = queryLo + 8 < s.Lq ? ((qRow0 - q0 + queryLo + 8) * D) + (2 * t) : -1;
-        ops.Store(output, pointers.Output, elementLo, elementHi, bf16);
-    }
-
     /// <summary>Requests K and V of key tile <paramref name="tile"/> (zeros past Lk) into <paramref name="stage"/>: 4 + 4 chunks per thread.</summary>
     private static void CopyTile<TOps>(ref TOps ops, ArrayView<ushort> shared, ArrayView<ushort> k, ArrayView<ushort> v, TensorCoreAttentionPointers pointers,
         long kRow0, int lk, int tile, int stage, int thread)
@@ -442,25 +298,6 @@ internal struct PtxAttentionWgmmaOps : IAttentionWgmmaOps
 
     public readonly void WaitMultiplies() => CudaAsm.Emit(AttentionWgmmaKernels.WaitAll);
 
-    public readonly void WaitMultipliesButOne() => CudaAsm.Emit(AttentionWgmmaKernels.WaitAllButOne);
-
-    public readonly void TakeScores(int thread) => CudaAsm.Emit(AttentionWgmmaKernels.TakeScores);
-
-    public readonly void SoftmaxScores(float scaleLog2, int limitLo, int limitHi, int thread) =>
-        CudaAsm.Emit(AttentionWgmmaKernels.SoftmaxScores, scaleLog2, limitLo, limitHi);
-
-    public readonly void SoftmaxWeights(int bf16, int thread)
-    {
-        if (bf16 != 0)
-        {
-            CudaAsm.Emit(AttentionWgmmaKernels.SoftmaxWeightsBf16);
-        }
-        else
-        {
-            CudaAsm.Emit(AttentionWgmmaKernels.SoftmaxWeightsF16);
-        }
-    }
-
     public readonly void Softmax(float scaleLog2, int limitLo, int limitHi, int bf16, int thread)
     {
         if (bf16 != 0)
@@ -508,15 +345,13 @@ internal struct PtxAttentionWgmmaOps : IAttentionWgmmaOps
 /// </summary>
 internal struct EmulatedAttentionWgmmaOps : IAttentionWgmmaOps
 {
-    /// <summary>Floats of scratch per thread: outputs, scores, weight high and low parts, row maxima and sums, scores taken aside, factors.</summary>
-    public const int FloatsPerThread = AlphaSlot + 2;
+    /// <summary>Floats of scratch per thread: outputs, scores, weight high and low parts, row maxima and sums.</summary>
+    public const int FloatsPerThread = RowSlot + 4;
 
     private const int ScoreSlot = AttentionWgmmaKernels.OutputAccumulators;
     private const int HighSlot = ScoreSlot + AttentionWgmmaKernels.ScoreAccumulators;
     private const int LowSlot = HighSlot + AttentionWgmmaKernels.ScoreAccumulators;
     private const int RowSlot = LowSlot + AttentionWgmmaKernels.ScoreAccumulators;
-    private const int AsideSlot = RowSlot + 4;
-    private const int AlphaSlot = AsideSlot + AttentionWgmmaKernels.ScoreAccumulators;
 
     /// <summary><see cref="FloatsPerThread"/> floats for every thread of every group.</summary>
     public ArrayView<float> Scratch;
@@ -529,15 +364,7 @@ internal struct EmulatedAttentionWgmmaOps : IAttentionWgmmaOps
         long group = ((((long)Grid.IdxZ * Grid.DimY) + Grid.IdxY) * Grid.DimX) + Grid.IdxX;
         groupBase = group * AttentionWgmmaKernels.GroupSize * FloatsPerThread;
         scratchBase = groupBase + ((long)thread * FloatsPerThread);
-        for (int i = 0; i < AttentionWgmmaKernels.OutputAccumulators; i++)
-        {
-            Scratch[scratchBase + i] = 0f;
-        }
-
-        Scratch[scratchBase + RowSlot] = GpuMath.NegInf;
-        Scratch[scratchBase + RowSlot + 1] = GpuMath.NegInf;
-        Scratch[scratchBase + RowSlot + 2] = 0f;
-        Scratch[scratchBase + RowSlot + 3] = 0f;
+        EmulatedAttentionSoftmax.Begin(Scratch, scratchBase, AttentionWgmmaKernels.OutputAccumulators, scratchBase + RowSlot);
     }
 
     public readonly uint SharedBase() => 0;
@@ -584,36 +411,17 @@ internal struct EmulatedAttentionWgmmaOps : IAttentionWgmmaOps
     {
     }
 
-    public readonly void WaitMultipliesButOne()
-    {
-    }
-
-    public readonly void TakeScores(int thread)
-    {
-        for (int j = 0; j < AttentionWgmmaKernels.ScoreAccumulators; j++)
-        {
-            Scratch[scratchBase + AsideSlot + j] = Scratch[scratchBase + ScoreSlot + j];
-        }
-    }
-
-    public readonly void SoftmaxScores(float scaleLog2, int limitLo, int limitHi, int thread)
-    {
-        long s = scratchBase + AsideSlot;
-        Mask(s, scaleLog2, limitLo, limitHi);
-        Scratch[scratchBase + AlphaSlot] = RowUpdate(s, 0);
-        Scratch[scratchBase + AlphaSlot + 1] = RowUpdate(s, 1);
-    }
-
-    public readonly void SoftmaxWeights(int bf16, int thread) =>
-        RescaleAndSplit(scratchBase + AsideSlot, Scratch[scratchBase + AlphaSlot], Scratch[scratchBase + AlphaSlot + 1], bf16);
-
     public readonly void Softmax(float scaleLog2, int limitLo, int limitHi, int bf16, int thread)
     {
         long s = scratchBase + ScoreSlot;
         Mask(s, scaleLog2, limitLo, limitHi);
-        float alphaLo = RowUpdate(s, 0);
-        float alphaHi = RowUpdate(s, 1);
-        RescaleAndSplit(s, alphaLo, alphaHi, bf16);
+        float alphaLo = EmulatedAttentionSoftmax.RowUpdate(Scratch, s, scratchBase + RowSlot, 0, AttentionWgmmaKernels.ScoreAccumulators);
+        float alphaHi = EmulatedAttentionSoftmax.RowUpdate(Scratch, s, scratchBase + RowSlot, 1, AttentionWgmmaKernels.ScoreAccumulators);
+        EmulatedAttentionSoftmax.Rescale(Scratch, scratchBase, AttentionWgmmaKernels.OutputAccumulators, alphaLo, alphaHi);
+        EmulatedAttentionSoftmax.SplitWeights(Scratch, s, scratchBase + HighSlot, scratchBase + LowSlot, AttentionWgmmaKernels.ScoreAccumulators, bf16);
+
+        // Every lane's weights are in place before the warp's other lanes gather their A fragments.
+        Warp.Barrier();
     }
 
     /// <summary>Scores at <paramref name="s"/> times <paramref name="scaleLog2"/>, -∞ at key offsets at or past the row's limit.</summary>
@@ -625,26 +433,6 @@ internal struct EmulatedAttentionWgmmaOps : IAttentionWgmmaOps
             float x = Scratch[s + j] * scaleLog2;
             Scratch[s + j] = limit > ((j >> 2) * 8) + (j & 1) ? x : GpuMath.NegInf;
         }
-    }
-
-    /// <summary>The outputs times the rows' factors; the weights at <paramref name="s"/> as high and low 16-bit parts into the fragment slots.</summary>
-    private readonly void RescaleAndSplit(long s, float alphaLo, float alphaHi, int bf16)
-    {
-        for (int i = 0; i < AttentionWgmmaKernels.OutputAccumulators; i++)
-        {
-            Scratch[scratchBase + i] *= ((i >> 1) & 1) == 0 ? alphaLo : alphaHi;
-        }
-
-        for (int j = 0; j < AttentionWgmmaKernels.ScoreAccumulators; j++)
-        {
-            float p = Scratch[s + j];
-            ushort high = GpuMath.Store16(p, bf16);
-            Scratch[scratchBase + HighSlot + j] = high;
-            Scratch[scratchBase + LowSlot + j] = GpuMath.Store16(p - GpuMath.Load16(high, bf16), bf16);
-        }
-
-        // Every lane's weights are in place before the warp's other lanes gather their A fragments.
-        Warp.Barrier();
     }
 
     public readonly void Accumulate(ArrayView<ushort> shared, long vDescriptor, int bf16, int thread)
@@ -661,10 +449,8 @@ internal struct EmulatedAttentionWgmmaOps : IAttentionWgmmaOps
                 long vd = vDescriptor + (step * AttentionWgmmaKernels.VAdvance);
                 for (int kk = 0; kk < 16; kk++)
                 {
-                    // A element (row, k) of k16 step `step`: C element (n-block 2·step + k/8, register 2·(row/8) + k mod 2) of lane 4·(row mod 8) + (k mod 8)/2.
-                    int holder = ((row & 7) * 4) + ((kk & 7) >> 1);
-                    int j = ((((2 * step) + (kk >> 3)) * 4) + ((row >> 3) * 2)) + (kk & 1);
-                    long at = warpBase + ((long)holder * FloatsPerThread);
+                    int j = EmulatedAttentionSoftmax.WeightFragment(row, kk, step);
+                    long at = warpBase + ((long)EmulatedAttentionSoftmax.WeightHolder(row, kk) * FloatsPerThread);
                     float high = GpuMath.Load16((ushort)Scratch[at + HighSlot + j], bf16);
                     float low = GpuMath.Load16((ushort)Scratch[at + LowSlot + j], bf16);
                     float bv = GpuMath.Load16(shared[EmulatedWgmmaOps.MnMajorByte(vd, kk, col) >> 1], bf16);
@@ -679,62 +465,6 @@ internal struct EmulatedAttentionWgmmaOps : IAttentionWgmmaOps
         Warp.Barrier();
     }
 
-    public readonly void Store(ArrayView<ushort> output, long outputPointer, long elementLo, long elementHi, int bf16)
-    {
-        float lLo = Scratch[scratchBase + RowSlot + 2];
-        float lHi = Scratch[scratchBase + RowSlot + 3];
-        lLo += Warp.ShuffleXor(lLo, 1);
-        lLo += Warp.ShuffleXor(lLo, 2);
-        lHi += Warp.ShuffleXor(lHi, 1);
-        lHi += Warp.ShuffleXor(lHi, 2);
-        float invLo = lLo == 0f ? 0f : 1f / lLo;
-        float invHi = lHi == 0f ? 0f : 1f / lHi;
-        for (int nb = 0; nb < AttentionWgmmaKernels.D / 8; nb++)
-        {
-            for (int i = 0; i < 4; i++)
-            {
-                long element = (i & 2) == 0 ? elementLo : elementHi;
-                if (element >= 0)
-                {
-                    float scale = (i & 2) == 0 ? invLo : invHi;
-                    output[element + (nb * 8) + (i & 1)] = GpuMath.Store16(Scratch[scratchBase + (nb * 4) + i] * scale, bf16);
-                }
-            }
-        }
-    }
-
-    /// <summary>Online-softmax update of row g (<paramref name="half"/> 0) or g + 8 (1) over the quad: weights 2^(s - m) in place, returns the rescale factor.</summary>
-    private readonly float RowUpdate(long s, int half)
-    {
-        float top = GpuMath.NegInf;
-        for (int j = 0; j < AttentionWgmmaKernels.ScoreAccumulators; j++)
-        {
-            if (((j >> 1) & 1) == half)
-            {
-                top = GpuMath.MaxNaN(top, Scratch[s + j]);
-            }
-        }
-
-        top = GpuMath.MaxNaN(top, Warp.ShuffleXor(top, 1));
-        top = GpuMath.MaxNaN(top, Warp.ShuffleXor(top, 2));
-        long rowAt = scratchBase + RowSlot + half;
-        float oldMax = Scratch[rowAt];
-        float mNew = GpuMath.MaxNaN(top, oldMax);
-        float shift = mNew == GpuMath.NegInf ? 0f : mNew;
-        float alpha = mNew == oldMax ? 1f : GpuMath.Exp2Fast(oldMax - shift);
-        float sum = 0f;
-        for (int j = 0; j < AttentionWgmmaKernels.ScoreAccumulators; j++)
-        {
-            if (((j >> 1) & 1) == half)
-            {
-                float p = GpuMath.Exp2Fast(Scratch[s + j] - shift);
-                Scratch[s + j] = p;
-                sum += p;
-            }
-        }
-
-        Scratch[rowAt] = mNew;
-        Scratch[rowAt + 2] = (Scratch[rowAt + 2] * alpha) + sum;
-        return alpha;
-    }
+    public readonly void Store(ArrayView<ushort> output, long outputPointer, long elementLo, long elementHi, int bf16) =>
+        EmulatedAttentionSoftmax.StoreNormalized(Scratch, scratchBase, scratchBase + RowSlot, AttentionWgmmaKernels.D / 8, output, elementLo, elementHi, bf16);
 }

@@ -290,8 +290,6 @@ internal static partial class GemmFastKernels
     [IlgpuKernelVariant(typeof(Const4), typeof(Const2), typeof(Const4), typeof(Const16))]
     [IlgpuKernelVariant(typeof(Const16), typeof(Const1), typeof(Const8), typeof(Const16))]
     [IlgpuKernelVariant(typeof(Const16), typeof(Const2), typeof(Const8), typeof(Const16))]
-    [IlgpuKernelVariant(typeof(Const16), typeof(Const1), typeof(Const16), typeof(Const16))]
-    [IlgpuKernelVariant(typeof(Const16), typeof(Const2), typeof(Const16), typeof(Const16))]
     [IlgpuKernelVariant(typeof(Const4), typeof(Const1), typeof(Const4), typeof(Const1))]
     [IlgpuKernelVariant(typeof(Const16), typeof(Const1), typeof(Const8), typeof(Const1))]
     public static void SgemmWarpF32<TTileThreads, TRowHalves, TBk, TWarpRowsLimit>(ArrayView<Float4> a4, ArrayView<Float4> b4, ArrayView<float> bias, ArrayView<float> c, GemmShape s)
@@ -829,14 +827,11 @@ internal static partial class GemmFastKernels
     /// before the current tile's FMAs, one barrier per K-tile. Within a tile the next step's fragments are read before
     /// the current step's FMAs. Meant for two groups per SM (<c>.maxntid 128 .minnctapersm 2</c>: up to 255 registers).
     /// TWarpRows = 1 lays the 4 warps side by side for short products (64x256 on GPUs, 16x128 on the simulator). TBk is
-    /// the K-tile: 8 or 16 on GPUs, 4 on the simulator (8 for its square tile, so the two-vector K staging runs there too).
+    /// the K-tile: 16 on GPUs, 4 on the simulator (8 for its square tile, so the two-vector K staging runs there too).
     /// </summary>
     [IlgpuKernel]
     [IlgpuKernelVariant(typeof(Const4), typeof(Const1), typeof(Const4))]
-    [IlgpuKernelVariant(typeof(Const4), typeof(Const2), typeof(Const4))]
     [IlgpuKernelVariant(typeof(Const4), typeof(Const2), typeof(Const8))]
-    [IlgpuKernelVariant(typeof(Const16), typeof(Const1), typeof(Const8))]
-    [IlgpuKernelVariant(typeof(Const16), typeof(Const2), typeof(Const8))]
     [IlgpuKernelVariant(typeof(Const16), typeof(Const1), typeof(Const16))]
     [IlgpuKernelVariant(typeof(Const16), typeof(Const2), typeof(Const16))]
     public static void SgemmWide8x16F32<TTileThreads, TWarpRows, TBk>(ArrayView<Float4> a4, ArrayView<Float4> b4, ArrayView<float> bias, ArrayView<float> c, GemmShape s)

@@ -6,9 +6,6 @@ namespace GemsInjector.Kernels.Ilgpu;
 
 public sealed partial class IlgpuKernels
 {
-    private Action<KernelConfig, ArrayView<Float4>, ArrayView<Float4>, ArrayView<Float4>, ArrayView<float>, ArrayView<float>, ArrayView<float>, AttentionShape, DecodePlan>? decodeWideF32;
-    private readonly Action<KernelConfig, ArrayView<Half8>, ArrayView<Half8>, ArrayView<Half8>, ArrayView<float>, ArrayView<float>, ArrayView<float>, AttentionShape, DecodePlan>?[] decodeWide16 =
-        new Action<KernelConfig, ArrayView<Half8>, ArrayView<Half8>, ArrayView<Half8>, ArrayView<float>, ArrayView<float>, ArrayView<float>, AttentionShape, DecodePlan>?[2];
     private Action<KernelConfig, ArrayView<float>, ArrayView<float>, ArrayView<ushort>, AttentionShape, int, int>? decodeCombine16;
     private Action<KernelConfig, ArrayView<Float4>, ArrayView<Float4>, ArrayView<Float4>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<int>, AttentionShape, DecodePlan>? decodeStreamF32;
     private readonly Action<KernelConfig, ArrayView<Half8>, ArrayView<Half8>, ArrayView<Half8>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<ushort>, ArrayView<int>, AttentionShape, DecodePlan>?[] decodeStream16 =
@@ -27,18 +24,8 @@ public sealed partial class IlgpuKernels
     /// <summary>Resident streaming decode groups per SM (launch bounds and plan): ≤ 128 registers, 4 × 41 KB shared.</summary>
     private const int StreamDecodeGroupsPerSm = 4;
 
-    /// <summary>Launch bounds of the wide decode kernels: 4 warps, <see cref="WideDecodeGroupsPerSm"/> groups per SM.</summary>
-    private KernelSpecialization DecodeWideBounds(int elementBytes) => Bounds(AttentionDecodeWideKernels.Warps * 32, WideDecodeGroupsPerSm(elementBytes));
-
-    /// <summary>
-    /// Resident wide decode groups per SM the launch bounds ask for, and the plan sizes its grid by: 3 for float32 (≤ 168
-    /// registers: 64 accumulators plus two float32 key rows in flight), 4 for 16-bit (≤ 128). Measured on the H200 (Runs
-    /// 7, 9, 11): float32 gained from 3, 16-bit lost at 3 (1632 → 1380 GB/s at batch 16).
-    /// </summary>
-    private static int WideDecodeGroupsPerSm(int elementBytes) => elementBytes == sizeof(float) ? 3 : 4;
-
     /// <summary>A group's fixed cost (q load, softmax, folds, partial writes) in keys' worth of streaming, for the plan.</summary>
-    private const int WideDecodeGroupOverheadKeys = 32;
+    private const int DecodeGroupOverheadKeys = 32;
 
     /// <summary>
     /// Whether a decode call (lq = 1) of this head size and these views takes the wide kernel
@@ -51,44 +38,7 @@ public sealed partial class IlgpuKernels
         && AttentionDecodeWideKernels.Warps * device.WarpSize <= device.MaxGroupSize
         && IsAligned(q, 16) && IsAligned(k, 16) && IsAligned(v, 16);
 
-    /// <summary>
-    /// Chunks of the wide decode kernel. On CUDA, chunks of 64 to <see cref="AttentionDecodeWideKernels.MaxChunk"/> keys
-    /// in steps of 32, the one with the least estimated time: waves of <see cref="WideDecodeGroupsPerSm"/> groups per SM
-    /// times (chunk + <see cref="WideDecodeGroupOverheadKeys"/>), ties to the larger chunk. Batch 16 at 4096 keys gets 9
-    /// chunks of 480 (2.9 waves) rather than 8 of 512 (2.6 waves, the last 60% full); batch 1 one wave of 43 chunks of 96.
-    /// 5 keys on the simulator so that tests cross chunk edges.
-    /// </summary>
-    private (int Chunk, int Splits, int HeadBlocks) WideDecodePlan(int batch, int heads, int kvHeads, int kEnd, int elementBytes)
-    {
-        int perKv = heads / kvHeads;
-        int headBlocks = (perKv + AttentionDecodeWideKernels.HeadsPerGroup - 1) / AttentionDecodeWideKernels.HeadsPerGroup;
-        int chunk;
-        if (device.Kind == IlgpuDeviceKind.CpuSimulator)
-        {
-            chunk = 5;
-        }
-        else
-        {
-            long groupsPerSplit = (long)batch * kvHeads * headBlocks;
-            long slots = Math.Max(1, device.MultiprocessorCount) * (long)WideDecodeGroupsPerSm(elementBytes);
-            chunk = 64;
-            long best = long.MaxValue;
-            for (int candidate = 64; candidate <= AttentionDecodeWideKernels.MaxChunk; candidate += 32)
-            {
-                long groups = groupsPerSplit * Math.Max(1, (kEnd + candidate - 1) / candidate);
-                long cost = ((groups + slots - 1) / slots) * (candidate + WideDecodeGroupOverheadKeys);
-                if (cost <= best)
-                {
-                    best = cost;
-                    chunk = candidate;
-                }
-            }
-        }
-
-        return (chunk, Math.Max(1, (kEnd + chunk - 1) / chunk), headBlocks);
-    }
-
-    /// <summary>The float32 wide decode (split and combine launches) when it takes this call; false (nothing launched) otherwise.</summary>
+    /// <summary>The float32 streaming decode when it takes this call; false (nothing launched) otherwise.</summary>
     private bool TryWideDecodeF32(ArrayView<float> q, ArrayView<float> k, ArrayView<float> v, ArrayView<float> mask, ArrayView<float> output,
         int batch, int kEnd, AttentionShape shape)
     {
@@ -97,30 +47,18 @@ public sealed partial class IlgpuKernels
             return false;
         }
 
-        if (DecodeKernelVariant != DecodeVariant.Wide)
+        var streamPlan = StreamDecodePlan(batch, shape, kEnd, sizeof(float), k, v);
+        var (streamO, streamML) = DecodePartials((long)batch * shape.Heads * streamPlan.Splits, shape.D);
+        device.Load(ref decodeStreamF32, nameof(AttentionDecodeWideKernels.DecodeStreamF32),
+            acc => acc.LoadStreamKernel<ArrayView<Float4>, ArrayView<Float4>, ArrayView<Float4>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<int>, AttentionShape, DecodePlan>(
+                AttentionDecodeWideKernels.DecodeStreamF32, Bounds(AttentionDecodeWideKernels.Warps * device.WarpSize, StreamDecodeGroupsPerSm)))(
+            StreamDecodeConfig(batch, shape.KvHeads, streamPlan), q.Cast<Float4>(), k.Cast<Float4>(), v.Cast<Float4>(), mask, streamO, streamML, output,
+            DecodeTickets(batch, shape.KvHeads, streamPlan.HeadBlocks), shape, streamPlan.Kernel);
+        if (streamPlan.Splits > 1 && streamPlan.Kernel.Combine == 0)
         {
-            var streamPlan = StreamDecodePlan(batch, shape, kEnd, sizeof(float), k, v);
-            var (streamO, streamML) = DecodePartials((long)batch * shape.Heads * streamPlan.Splits, shape.D);
-            device.Load(ref decodeStreamF32, nameof(AttentionDecodeWideKernels.DecodeStreamF32),
-                acc => acc.LoadStreamKernel<ArrayView<Float4>, ArrayView<Float4>, ArrayView<Float4>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<int>, AttentionShape, DecodePlan>(
-                    AttentionDecodeWideKernels.DecodeStreamF32, Bounds(AttentionDecodeWideKernels.Warps * device.WarpSize, StreamDecodeGroupsPerSm)))(
-                StreamDecodeConfig(batch, shape.KvHeads, streamPlan), q.Cast<Float4>(), k.Cast<Float4>(), v.Cast<Float4>(), mask, streamO, streamML, output,
-                DecodeTickets(batch, shape.KvHeads, streamPlan.HeadBlocks), shape, streamPlan.Kernel);
-            if (streamPlan.Splits > 1 && streamPlan.Kernel.Combine == 0)
-            {
-                CombineDecodeF32(streamO, streamML, output, batch, shape, streamPlan.Splits);
-            }
-
-            return true;
+            CombineDecodeF32(streamO, streamML, output, batch, shape, streamPlan.Splits);
         }
 
-        var plan = WideDecodePlan(batch, shape.Heads, shape.KvHeads, kEnd, sizeof(float));
-        var (partO, partML) = DecodePartials((long)batch * shape.Heads * plan.Splits, shape.D);
-        device.Load(ref decodeWideF32, nameof(AttentionDecodeWideKernels.DecodeWideF32),
-            acc => acc.LoadStreamKernel<ArrayView<Float4>, ArrayView<Float4>, ArrayView<Float4>, ArrayView<float>, ArrayView<float>, ArrayView<float>, AttentionShape, DecodePlan>(
-                AttentionDecodeWideKernels.DecodeWideF32, DecodeWideBounds(sizeof(float))))(
-            WideDecodeConfig(batch, shape.KvHeads, plan), q.Cast<Float4>(), k.Cast<Float4>(), v.Cast<Float4>(), mask, partO, partML, shape, KernelPlan(k, v, plan.Chunk, kEnd));
-        CombineDecodeF32(partO, partML, output, batch, shape, plan.Splits);
         return true;
     }
 
@@ -159,41 +97,24 @@ public sealed partial class IlgpuKernels
             return true;
         }
 
-        if (DecodeKernelVariant != DecodeVariant.Wide)
+        var streamPlan = StreamDecodePlan(batch, shape, kEnd, sizeof(ushort), k, v);
+        var (streamO, streamML) = DecodePartials((long)batch * shape.Heads * streamPlan.Splits, shape.D);
+        string streamName = $"{nameof(AttentionDecodeWideKernels.DecodeStream16)}<{(bf16 ? "bf16" : "f16")}>";
+        var bounds = Bounds(AttentionDecodeWideKernels.Warps * device.WarpSize, StreamDecodeGroupsPerSm);
+        var stream = bf16
+            ? device.Load(ref decodeStream16[slot], streamName,
+                acc => acc.LoadStreamKernel<ArrayView<Half8>, ArrayView<Half8>, ArrayView<Half8>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<ushort>, ArrayView<int>, AttentionShape, DecodePlan>(
+                    AttentionDecodeWideKernels.DecodeStream16<BFloat16Storage>, bounds))
+            : device.Load(ref decodeStream16[slot], streamName,
+                acc => acc.LoadStreamKernel<ArrayView<Half8>, ArrayView<Half8>, ArrayView<Half8>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<ushort>, ArrayView<int>, AttentionShape, DecodePlan>(
+                    AttentionDecodeWideKernels.DecodeStream16<Float16Storage>, bounds));
+        stream(StreamDecodeConfig(batch, shape.KvHeads, streamPlan), q.Cast<Half8>(), k.Cast<Half8>(), v.Cast<Half8>(), mask, streamO, streamML, output,
+            DecodeTickets(batch, shape.KvHeads, streamPlan.HeadBlocks), shape, streamPlan.Kernel);
+        if (streamPlan.Splits > 1 && streamPlan.Kernel.Combine == 0)
         {
-            var streamPlan = StreamDecodePlan(batch, shape, kEnd, sizeof(ushort), k, v);
-            var (streamO, streamML) = DecodePartials((long)batch * shape.Heads * streamPlan.Splits, shape.D);
-            string streamName = $"{nameof(AttentionDecodeWideKernels.DecodeStream16)}<{(bf16 ? "bf16" : "f16")}>";
-            var bounds = Bounds(AttentionDecodeWideKernels.Warps * device.WarpSize, StreamDecodeGroupsPerSm);
-            var stream = bf16
-                ? device.Load(ref decodeStream16[slot], streamName,
-                    acc => acc.LoadStreamKernel<ArrayView<Half8>, ArrayView<Half8>, ArrayView<Half8>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<ushort>, ArrayView<int>, AttentionShape, DecodePlan>(
-                        AttentionDecodeWideKernels.DecodeStream16<BFloat16Storage>, bounds))
-                : device.Load(ref decodeStream16[slot], streamName,
-                    acc => acc.LoadStreamKernel<ArrayView<Half8>, ArrayView<Half8>, ArrayView<Half8>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<ushort>, ArrayView<int>, AttentionShape, DecodePlan>(
-                        AttentionDecodeWideKernels.DecodeStream16<Float16Storage>, bounds));
-            stream(StreamDecodeConfig(batch, shape.KvHeads, streamPlan), q.Cast<Half8>(), k.Cast<Half8>(), v.Cast<Half8>(), mask, streamO, streamML, output,
-                DecodeTickets(batch, shape.KvHeads, streamPlan.HeadBlocks), shape, streamPlan.Kernel);
-            if (streamPlan.Splits > 1 && streamPlan.Kernel.Combine == 0)
-            {
-                CombineDecode16(streamO, streamML, output, batch, shape, streamPlan.Splits, format);
-            }
-
-            return true;
+            CombineDecode16(streamO, streamML, output, batch, shape, streamPlan.Splits, format);
         }
 
-        var plan = WideDecodePlan(batch, shape.Heads, shape.KvHeads, kEnd, sizeof(ushort));
-        var (partO, partML) = DecodePartials((long)batch * shape.Heads * plan.Splits, shape.D);
-        string name = $"{nameof(AttentionDecodeWideKernels.DecodeWide16)}<{(bf16 ? "bf16" : "f16")}>";
-        var launch = bf16
-            ? device.Load(ref decodeWide16[slot], name,
-                acc => acc.LoadStreamKernel<ArrayView<Half8>, ArrayView<Half8>, ArrayView<Half8>, ArrayView<float>, ArrayView<float>, ArrayView<float>, AttentionShape, DecodePlan>(
-                    AttentionDecodeWideKernels.DecodeWide16<BFloat16Storage>, DecodeWideBounds(sizeof(ushort))))
-            : device.Load(ref decodeWide16[slot], name,
-                acc => acc.LoadStreamKernel<ArrayView<Half8>, ArrayView<Half8>, ArrayView<Half8>, ArrayView<float>, ArrayView<float>, ArrayView<float>, AttentionShape, DecodePlan>(
-                    AttentionDecodeWideKernels.DecodeWide16<Float16Storage>, DecodeWideBounds(sizeof(ushort))));
-        launch(WideDecodeConfig(batch, shape.KvHeads, plan), q.Cast<Half8>(), k.Cast<Half8>(), v.Cast<Half8>(), mask, partO, partML, shape, KernelPlan(k, v, plan.Chunk, kEnd));
-        CombineDecode16(partO, partML, output, batch, shape, plan.Splits, format);
         return true;
     }
 
@@ -240,7 +161,7 @@ public sealed partial class IlgpuKernels
             for (int candidate = tile; candidate <= AttentionDecodeWideKernels.MaxChunk; candidate += tile)
             {
                 long groups = groupsPerSplit * Math.Max(1, (kEnd + candidate - 1) / candidate);
-                long cost = ((groups + slots - 1) / slots) * (candidate + WideDecodeGroupOverheadKeys);
+                long cost = ((groups + slots - 1) / slots) * (candidate + DecodeGroupOverheadKeys);
                 if (cost <= best)
                 {
                     best = cost;
@@ -305,9 +226,6 @@ public sealed partial class IlgpuKernels
         return contiguous.Buffer.NativePtr.ToInt64() + contiguous.IndexInBytes;
     }
 
-    private KernelConfig WideDecodeConfig(int batch, int kvHeads, (int Chunk, int Splits, int HeadBlocks) plan) =>
-        new(new Index3D(plan.Splits, kvHeads * plan.HeadBlocks, batch), new Index3D(AttentionDecodeWideKernels.Warps * device.WarpSize, 1, 1));
-
     /// <summary>One combine group per (head, batch), as many threads as allowed up to <see cref="AttentionDecodeKernels.MaxCombineGroup"/> (several per dim walk the chunks in slices).</summary>
     private KernelConfig CombineConfig(int batch, int heads) =>
         new(new Index3D(heads, batch, 1), new Index3D(Math.Min(device.MaxGroupSize, AttentionDecodeKernels.MaxCombineGroup) / device.WarpSize * device.WarpSize, 1, 1));
@@ -341,9 +259,6 @@ public sealed partial class IlgpuKernels
 /// <summary>The decode kernels of lq = 1 calls on the wide path (aligned rows, d a multiple of the vector width, d ≤ 256).</summary>
 internal enum DecodeVariant
 {
-    /// <summary>The register-streaming kernel of Attempt 2 and a combine launch (<c>wide</c>, the default until measured).</summary>
-    Wide = 0,
-
     /// <summary>K and V tiles staged through shared memory by cp.async, the merge in the same launch (<c>stream</c>).</summary>
     Stream = 1,
 
@@ -360,7 +275,7 @@ internal enum DecodeVariant
 /// <summary>Names and the environment default of <see cref="DecodeVariant"/>.</summary>
 internal static class DecodeVariants
 {
-    /// <summary>Environment variable naming the decode kernel for a measuring run: <c>stream</c>, <c>stream2</c>, <c>wide</c> or <c>tc</c>.</summary>
+    /// <summary>Environment variable naming the decode kernel for a measuring run: <c>stream</c>, <c>stream2</c> or <c>tc</c>.</summary>
     public const string Variable = "GEMS_DECODE_VARIANT";
 
     private static readonly Lazy<DecodeVariant> FromVariable = new(() => Parse(Environment.GetEnvironmentVariable(Variable)));
@@ -372,11 +287,10 @@ internal static class DecodeVariants
     /// The variant a setting names (case and surrounding spaces ignored); unset, empty or unknown:
     /// <see cref="DecodeVariant.TensorCore"/>, which takes the 16-bit calls it can (H200 Run 18, 16 sequences of 4096
     /// tokens: bf16 0.1586 → 0.0876 ms, 3067 GB/s, 77% of the copy rate; one sequence 0.0256 → 0.0179 ms) and leaves
-    /// the rest to <see cref="DecodeVariant.Stream"/> (itself faster than the wide kernel everywhere in Run 15).
+    /// the rest to <see cref="DecodeVariant.Stream"/> (itself faster than the removed register-streaming <c>wide</c> kernel everywhere in Run 15).
     /// </summary>
     public static DecodeVariant Parse(string? setting) => setting?.Trim().ToLowerInvariant() switch
     {
-        "wide" => DecodeVariant.Wide,
         "stream" => DecodeVariant.Stream,
         "stream2" => DecodeVariant.StreamTwoLaunches,
         _ => DecodeVariant.TensorCore,

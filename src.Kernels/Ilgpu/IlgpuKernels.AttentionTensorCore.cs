@@ -10,8 +10,6 @@ public sealed partial class IlgpuKernels
     private Action<KernelConfig, ArrayView<Half8>, ArrayView<Half8>, ArrayView<Half8>, ArrayView<ushort>, AttentionShape, TensorCoreAttentionPointers, int>? attentionTensorCoreRegisters16;
     private Action<KernelConfig, ArrayView<ushort>, ArrayView<ushort>, ArrayView<ushort>, ArrayView<ushort>, AttentionShape, TensorCoreAttentionPointers>? attentionWgmmaBf16;
     private Action<KernelConfig, ArrayView<ushort>, ArrayView<ushort>, ArrayView<ushort>, ArrayView<ushort>, AttentionShape, TensorCoreAttentionPointers>? attentionWgmmaF16;
-    private Action<KernelConfig, ArrayView<ushort>, ArrayView<ushort>, ArrayView<ushort>, ArrayView<ushort>, AttentionShape, TensorCoreAttentionPointers>? attentionWgmmaOverlappedBf16;
-    private Action<KernelConfig, ArrayView<ushort>, ArrayView<ushort>, ArrayView<ushort>, ArrayView<ushort>, AttentionShape, TensorCoreAttentionPointers>? attentionWgmmaOverlappedF16;
 
     // Set once the wgmma prefill failed to load: the process then keeps the register variant.
     private bool attentionWgmmaFailed;
@@ -56,9 +54,9 @@ public sealed partial class IlgpuKernels
             Output = TensorCoreLaunch.DeviceAddress(output),
         };
         var variant = shape.HasMask != 0 ? PrefillVariant.Shared : PrefillVariants.FromEnvironment();
-        if (variant is PrefillVariant.Wgmma or PrefillVariant.WgmmaOverlapped)
+        if (variant == PrefillVariant.Wgmma)
         {
-            if (TryWgmmaAttention16(q, k, v, output, batch, shape, pointers, format, variant == PrefillVariant.WgmmaOverlapped))
+            if (TryWgmmaAttention16(q, k, v, output, batch, shape, pointers, format))
             {
                 return true;
             }
@@ -85,12 +83,11 @@ public sealed partial class IlgpuKernels
     }
 
     /// <summary>
-    /// The wgmma prefill (<see cref="AttentionWgmmaKernels"/>, <c>GEMS_PREFILL_VARIANT=wgmma</c>, or its overlapped
-    /// variant, <c>wgmma2</c>): only on a CUDA device of compute capability 9.0 (sm_90a) and only while it has not failed
-    /// to load; false (nothing launched) otherwise.
+    /// The wgmma prefill (<see cref="AttentionWgmmaKernels"/>, <c>GEMS_PREFILL_VARIANT=wgmma</c>): only on a CUDA device
+    /// of compute capability 9.0 (sm_90a) and only while it has not failed to load; false (nothing launched) otherwise.
     /// </summary>
     private bool TryWgmmaAttention16(ArrayView<ushort> q, ArrayView<ushort> k, ArrayView<ushort> v, ArrayView<ushort> output, int batch, AttentionShape shape,
-        TensorCoreAttentionPointers pointers, HalfFormat format, bool overlapped)
+        TensorCoreAttentionPointers pointers, HalfFormat format)
     {
         if (attentionWgmmaFailed || !Sm90aPtx.Supported(device.Accelerator) || shape.D != AttentionWgmmaKernels.D)
         {
@@ -101,22 +98,13 @@ public sealed partial class IlgpuKernels
         try
         {
             var bounds = Bounds(AttentionWgmmaKernels.GroupSize, null);
-            kernel = (overlapped, Bf(format) != 0) switch
-            {
-                (true, true) => device.Load(ref attentionWgmmaOverlappedBf16, $"{nameof(AttentionWgmmaKernels.Attention16WgmmaOverlapped)}:{nameof(PrefillBf16)}",
-                    acc => acc.LoadStreamKernel<ArrayView<ushort>, ArrayView<ushort>, ArrayView<ushort>, ArrayView<ushort>, AttentionShape, TensorCoreAttentionPointers>(
-                        AttentionWgmmaKernels.Attention16WgmmaOverlapped<PrefillBf16>, bounds)),
-                (true, false) => device.Load(ref attentionWgmmaOverlappedF16, $"{nameof(AttentionWgmmaKernels.Attention16WgmmaOverlapped)}:{nameof(PrefillF16)}",
-                    acc => acc.LoadStreamKernel<ArrayView<ushort>, ArrayView<ushort>, ArrayView<ushort>, ArrayView<ushort>, AttentionShape, TensorCoreAttentionPointers>(
-                        AttentionWgmmaKernels.Attention16WgmmaOverlapped<PrefillF16>, bounds)),
-                _ => Bf(format) != 0
+            kernel = Bf(format) != 0
                 ? device.Load(ref attentionWgmmaBf16, $"{nameof(AttentionWgmmaKernels.Attention16Wgmma)}:{nameof(PrefillBf16)}",
                     acc => acc.LoadStreamKernel<ArrayView<ushort>, ArrayView<ushort>, ArrayView<ushort>, ArrayView<ushort>, AttentionShape, TensorCoreAttentionPointers>(
                         AttentionWgmmaKernels.Attention16Wgmma<PrefillBf16>, bounds))
                 : device.Load(ref attentionWgmmaF16, $"{nameof(AttentionWgmmaKernels.Attention16Wgmma)}:{nameof(PrefillF16)}",
                     acc => acc.LoadStreamKernel<ArrayView<ushort>, ArrayView<ushort>, ArrayView<ushort>, ArrayView<ushort>, AttentionShape, TensorCoreAttentionPointers>(
-                        AttentionWgmmaKernels.Attention16Wgmma<PrefillF16>, bounds)),
-            };
+                        AttentionWgmmaKernels.Attention16Wgmma<PrefillF16>, bounds));
         }
         catch (IlgpuKernelCompileException)
         {
@@ -125,7 +113,7 @@ public sealed partial class IlgpuKernels
             return false;
         }
 
-        kernel(AttentionWgmmaKernels.Config(batch, shape.Heads, shape.Lq, overlapped), q, k, v, output, shape, pointers);
+        kernel(AttentionWgmmaKernels.Config(batch, shape.Heads, shape.Lq), q, k, v, output, shape, pointers);
         return true;
     }
 }
@@ -147,18 +135,12 @@ internal enum PrefillVariant
     /// on a compute-capability-9.0 CUDA device only, else <see cref="Registers"/>.
     /// </summary>
     Wgmma = 2,
-
-    /// <summary>
-    /// <see cref="Wgmma"/> with the next tile's S issued before this tile's softmax (FlashAttention-3's intra-warpgroup
-    /// overlap), four stages; same device conditions.
-    /// </summary>
-    WgmmaOverlapped = 3,
 }
 
 /// <summary>Names and the environment default of <see cref="PrefillVariant"/>.</summary>
 internal static class PrefillVariants
 {
-    /// <summary>Environment variable naming the variant for a measuring run: <c>shared</c>, <c>registers</c>, <c>wgmma</c> or <c>wgmma2</c>.</summary>
+    /// <summary>Environment variable naming the variant for a measuring run: <c>shared</c>, <c>registers</c> or <c>wgmma</c>.</summary>
     public const string Variable = "GEMS_PREFILL_VARIANT";
 
     private static readonly Lazy<PrefillVariant> FromVariable = new(() => Parse(Environment.GetEnvironmentVariable(Variable)));
@@ -176,7 +158,6 @@ internal static class PrefillVariants
     {
         "shared" => PrefillVariant.Shared,
         "registers" => PrefillVariant.Registers,
-        "wgmma2" => PrefillVariant.WgmmaOverlapped,
         _ => PrefillVariant.Wgmma,
     };
 }

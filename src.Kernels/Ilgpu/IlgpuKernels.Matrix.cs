@@ -14,8 +14,8 @@ public sealed partial class IlgpuKernels
     private readonly Action<KernelConfig, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, GemvShape>?[] gemvKnF32 = new Action<KernelConfig, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, GemvShape>?[5];
     private readonly Action<KernelConfig, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, GemvShape>?[] gemvNkF32 = new Action<KernelConfig, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, GemvShape>?[5];
     private Action<KernelConfig, ArrayView<float>, ArrayView<float>, ArrayView<float>, GemvShape>? gemvReduceF32;
-    private readonly Action<KernelConfig, ArrayView<Float4>, ArrayView<Float4>, ArrayView<float>, ArrayView<float>, GemmShape>?[] sgemmWarpF32 = new Action<KernelConfig, ArrayView<Float4>, ArrayView<Float4>, ArrayView<float>, ArrayView<float>, GemmShape>?[8];
-    private readonly Action<KernelConfig, ArrayView<Float4>, ArrayView<Float4>, ArrayView<float>, ArrayView<float>, GemmShape>?[] sgemmWideF32 = new Action<KernelConfig, ArrayView<Float4>, ArrayView<Float4>, ArrayView<float>, ArrayView<float>, GemmShape>?[7];
+    private readonly Action<KernelConfig, ArrayView<Float4>, ArrayView<Float4>, ArrayView<float>, ArrayView<float>, GemmShape>?[] sgemmWarpF32 = new Action<KernelConfig, ArrayView<Float4>, ArrayView<Float4>, ArrayView<float>, ArrayView<float>, GemmShape>?[6];
+    private readonly Action<KernelConfig, ArrayView<Float4>, ArrayView<Float4>, ArrayView<float>, ArrayView<float>, GemmShape>?[] sgemmWideF32 = new Action<KernelConfig, ArrayView<Float4>, ArrayView<Float4>, ArrayView<float>, ArrayView<float>, GemmShape>?[4];
     private readonly Action<KernelConfig, ArrayView<Float4>, ArrayView<Float4>, ArrayView<float>, ArrayView<float>, GemmShape, SgemmAddresses>?[] sgemmAsyncF32 = new Action<KernelConfig, ArrayView<Float4>, ArrayView<Float4>, ArrayView<float>, ArrayView<float>, GemmShape, SgemmAddresses>?[4];
     private MemoryBuffer1D<float, Stride1D.Dense>? gemvScratch;
 
@@ -201,17 +201,16 @@ public sealed partial class IlgpuKernels
             int edge = 8 * t;
             int halves = m <= edge / 2 || flat ? 1 : 2;
 
-            // `wide`: 8×16 outputs per thread (SgemmWide8x16F32): 128×128 tiles above 4T rows, 64×256 (warps side by
-            // side) for 17–64 rows; 8–16 rows keep the flat tile.
-            // `wide16`: the same with K-tile 16 on GPUs; on the simulator K-tile 8 for the square tile (4 for the short one).
+            // `wide16`: 8×16 outputs per thread (SgemmWide8x16F32), K-tile 16 on GPUs: 128×128 tiles above 4T rows, 64×256
+            // (warps side by side) for 17–64 rows; 8–16 rows keep the flat tile. On the simulator K-tile 8 for the square
+            // tile (4 for the short one).
             // `async16`: the square tile of `wide16` staged by cp.async into three shared stages (SgemmAsync8x16F32); the
             // short 64×256 tile (≤ 4T rows) stays `wide16`'s.
-            bool wide = (variant == SgemmKernelVariant.Wide8x16 || variant == SgemmKernelVariant.Wide8x16Bk16 || variant == SgemmKernelVariant.Async8x16) && !flat;
-            bool wideBk16 = variant == SgemmKernelVariant.Wide8x16Bk16 || variant == SgemmKernelVariant.Async8x16;
+            bool wide = (variant == SgemmKernelVariant.Wide8x16Bk16 || variant == SgemmKernelVariant.Async8x16) && !flat;
             bool asyncTile = wide && variant == SgemmKernelVariant.Async8x16 && halves == 2;
             int bk = variant == SgemmKernelVariant.Legacy ? t / 2
-                : wide ? (t >= GemmFastKernels.MaxTileThreads ? (wideBk16 ? 16 : 8) : (wideBk16 && halves == 2 ? 8 : 4))
-                : variant == SgemmKernelVariant.WarpBk16 && t == GemmFastKernels.MaxTileThreads && !flat ? 16 : Math.Max(4, t / 2);
+                : wide ? (t >= GemmFastKernels.MaxTileThreads ? 16 : halves == 2 ? 8 : 4)
+                : Math.Max(4, t / 2);
             shape.Bk = bk;
             var (rowsPerTile, colsPerTile) = flat ? GemmFastKernels.FlatTile(t) : wide ? GemmFastKernels.WideTile(t, halves) : (edge / 2 * halves, edge);
             int gx = (n + colsPerTile - 1) / colsPerTile;
@@ -322,21 +321,19 @@ public sealed partial class IlgpuKernels
         && TensorCoreLaunch.DeviceAddress(a.Cast<ushort>()) % 16 == 0 && TensorCoreLaunch.DeviceAddress(b.Cast<ushort>()) % 16 == 0;
 
     /// <summary>
-    /// The warp-tiled SGEMM compiled for (tile threads, row halves, K-tile): (4, 1|2, 4) on the simulator, (16, 1|2, 8|16) on
+    /// The warp-tiled SGEMM compiled for (tile threads, row halves, K-tile): (4, 1|2, 4) on the simulator, (16, 1|2, 8) on
     /// GPUs; <paramref name="flat"/>: the one-warp-row tile for 8–16 rows, (4, 1, 4) or (16, 1, 8).
     /// </summary>
     private Action<KernelConfig, ArrayView<Float4>, ArrayView<Float4>, ArrayView<float>, ArrayView<float>, GemmShape> SgemmWarpLaunch(int tileThreads, int rowHalves, int bk, bool flat)
     {
         var name = $"{nameof(GemmFastKernels.SgemmWarpF32)}<{tileThreads},{rowHalves},{bk},{(flat ? 1 : 16)}>";
-        int slot = flat ? (tileThreads == 4 ? 6 : 7) : (tileThreads == 4 ? 0 : bk == 8 ? 2 : 4) + rowHalves - 1;
+        int slot = flat ? (tileThreads == 4 ? 4 : 5) : (tileThreads == 4 ? 0 : 2) + rowHalves - 1;
         return (tileThreads, rowHalves, bk, flat) switch
         {
             (4, 1, 4, false) => device.Load(ref sgemmWarpF32[slot], name, acc => acc.LoadStreamKernel<ArrayView<Float4>, ArrayView<Float4>, ArrayView<float>, ArrayView<float>, GemmShape>(GemmFastKernels.SgemmWarpF32<Const4, Const1, Const4, Const16>, SgemmBounds)),
             (4, 2, 4, false) => device.Load(ref sgemmWarpF32[slot], name, acc => acc.LoadStreamKernel<ArrayView<Float4>, ArrayView<Float4>, ArrayView<float>, ArrayView<float>, GemmShape>(GemmFastKernels.SgemmWarpF32<Const4, Const2, Const4, Const16>, SgemmBounds)),
             (16, 1, 8, false) => device.Load(ref sgemmWarpF32[slot], name, acc => acc.LoadStreamKernel<ArrayView<Float4>, ArrayView<Float4>, ArrayView<float>, ArrayView<float>, GemmShape>(GemmFastKernels.SgemmWarpF32<Const16, Const1, Const8, Const16>, SgemmBounds)),
             (16, 2, 8, false) => device.Load(ref sgemmWarpF32[slot], name, acc => acc.LoadStreamKernel<ArrayView<Float4>, ArrayView<Float4>, ArrayView<float>, ArrayView<float>, GemmShape>(GemmFastKernels.SgemmWarpF32<Const16, Const2, Const8, Const16>, SgemmBounds)),
-            (16, 1, 16, false) => device.Load(ref sgemmWarpF32[slot], name, acc => acc.LoadStreamKernel<ArrayView<Float4>, ArrayView<Float4>, ArrayView<float>, ArrayView<float>, GemmShape>(GemmFastKernels.SgemmWarpF32<Const16, Const1, Const16, Const16>, SgemmBounds)),
-            (16, 2, 16, false) => device.Load(ref sgemmWarpF32[slot], name, acc => acc.LoadStreamKernel<ArrayView<Float4>, ArrayView<Float4>, ArrayView<float>, ArrayView<float>, GemmShape>(GemmFastKernels.SgemmWarpF32<Const16, Const2, Const16, Const16>, SgemmBounds)),
             (4, 1, 4, true) => device.Load(ref sgemmWarpF32[slot], name, acc => acc.LoadStreamKernel<ArrayView<Float4>, ArrayView<Float4>, ArrayView<float>, ArrayView<float>, GemmShape>(GemmFastKernels.SgemmWarpF32<Const4, Const1, Const4, Const1>, SgemmBounds)),
             (16, 1, 8, true) => device.Load(ref sgemmWarpF32[slot], name, acc => acc.LoadStreamKernel<ArrayView<Float4>, ArrayView<Float4>, ArrayView<float>, ArrayView<float>, GemmShape>(GemmFastKernels.SgemmWarpF32<Const16, Const1, Const8, Const1>, SgemmBounds)),
             _ => throw new ArgumentOutOfRangeException(nameof(tileThreads), $"No warp-tiled SGEMM for {tileThreads} tile threads, {rowHalves} row halves, K-tile {bk}, flat {flat}."),
@@ -347,7 +344,7 @@ public sealed partial class IlgpuKernels
     /// <c>SgemmWide8x16F32</c> for <paramref name="tileThreads"/> 16 (GPUs: 128 threads, <c>.maxntid 128</c> and
     /// <see cref="SgemmGroupsPerSm"/> groups per SM, so up to 255 registers at 2) or 4 (the simulator: 16 threads), with
     /// <paramref name="warpRows"/> 2 (square tile) or 1 (the short tile, warps side by side) and K-tile
-    /// <paramref name="bk"/> (GPUs 8 or 16; the simulator 4, or 8 for the square tile).
+    /// <paramref name="bk"/> (GPUs 16; the simulator 4, or 8 for the square tile).
     /// </summary>
     private Action<KernelConfig, ArrayView<Float4>, ArrayView<Float4>, ArrayView<float>, ArrayView<float>, GemmShape> SgemmWideLaunch(int tileThreads, int warpRows, int bk)
     {
@@ -356,12 +353,9 @@ public sealed partial class IlgpuKernels
         return (tileThreads, warpRows, bk) switch
         {
             (4, 1, 4) => device.Load(ref sgemmWideF32[0], name, acc => acc.LoadStreamKernel<ArrayView<Float4>, ArrayView<Float4>, ArrayView<float>, ArrayView<float>, GemmShape>(GemmFastKernels.SgemmWide8x16F32<Const4, Const1, Const4>, bounds)),
-            (4, 2, 4) => device.Load(ref sgemmWideF32[1], name, acc => acc.LoadStreamKernel<ArrayView<Float4>, ArrayView<Float4>, ArrayView<float>, ArrayView<float>, GemmShape>(GemmFastKernels.SgemmWide8x16F32<Const4, Const2, Const4>, bounds)),
-            (4, 2, 8) => device.Load(ref sgemmWideF32[2], name, acc => acc.LoadStreamKernel<ArrayView<Float4>, ArrayView<Float4>, ArrayView<float>, ArrayView<float>, GemmShape>(GemmFastKernels.SgemmWide8x16F32<Const4, Const2, Const8>, bounds)),
-            (GemmFastKernels.MaxTileThreads, 1, 8) => device.Load(ref sgemmWideF32[3], name, acc => acc.LoadStreamKernel<ArrayView<Float4>, ArrayView<Float4>, ArrayView<float>, ArrayView<float>, GemmShape>(GemmFastKernels.SgemmWide8x16F32<Const16, Const1, Const8>, bounds)),
-            (GemmFastKernels.MaxTileThreads, 2, 8) => device.Load(ref sgemmWideF32[4], name, acc => acc.LoadStreamKernel<ArrayView<Float4>, ArrayView<Float4>, ArrayView<float>, ArrayView<float>, GemmShape>(GemmFastKernels.SgemmWide8x16F32<Const16, Const2, Const8>, bounds)),
-            (GemmFastKernels.MaxTileThreads, 1, 16) => device.Load(ref sgemmWideF32[5], name, acc => acc.LoadStreamKernel<ArrayView<Float4>, ArrayView<Float4>, ArrayView<float>, ArrayView<float>, GemmShape>(GemmFastKernels.SgemmWide8x16F32<Const16, Const1, Const16>, bounds)),
-            (GemmFastKernels.MaxTileThreads, 2, 16) => device.Load(ref sgemmWideF32[6], name, acc => acc.LoadStreamKernel<ArrayView<Float4>, ArrayView<Float4>, ArrayView<float>, ArrayView<float>, GemmShape>(GemmFastKernels.SgemmWide8x16F32<Const16, Const2, Const16>, bounds)),
+            (4, 2, 8) => device.Load(ref sgemmWideF32[1], name, acc => acc.LoadStreamKernel<ArrayView<Float4>, ArrayView<Float4>, ArrayView<float>, ArrayView<float>, GemmShape>(GemmFastKernels.SgemmWide8x16F32<Const4, Const2, Const8>, bounds)),
+            (GemmFastKernels.MaxTileThreads, 1, 16) => device.Load(ref sgemmWideF32[2], name, acc => acc.LoadStreamKernel<ArrayView<Float4>, ArrayView<Float4>, ArrayView<float>, ArrayView<float>, GemmShape>(GemmFastKernels.SgemmWide8x16F32<Const16, Const1, Const16>, bounds)),
+            (GemmFastKernels.MaxTileThreads, 2, 16) => device.Load(ref sgemmWideF32[3], name, acc => acc.LoadStreamKernel<ArrayView<Float4>, ArrayView<Float4>, ArrayView<float>, ArrayView<float>, GemmShape>(GemmFastKernels.SgemmWide8x16F32<Const16, Const2, Const16>, bounds)),
             _ => throw new ArgumentOutOfRangeException(nameof(tileThreads), $"No SgemmWide8x16F32 for {tileThreads} tile threads, {warpRows} warp rows, K-tile {bk}."),
         };
     }
@@ -648,16 +642,10 @@ internal enum SgemmKernelVariant
     /// <summary><c>SgemmWarpF32</c> with K-tile 8 (4×8 lanes per warp, 16-byte global loads), one-wave split-K.</summary>
     WarpBk8,
 
-    /// <summary><c>SgemmWarpF32</c> with K-tile 16 (twice the prefetch registers, half the barriers).</summary>
-    WarpBk16,
-
     /// <summary>
-    /// <c>SgemmWide8x16F32</c> (128 threads, 8×16 outputs each, K-tile 8): 128×128 tiles for products over 64 rows,
+    /// <c>SgemmWide8x16F32</c> (128 threads, 8×16 outputs each, K-tile 16): 128×128 tiles for products over 64 rows,
     /// 64×256 for 17–64 rows (and below 8 when the GEMV is off); the flat tile (K-tile 8) for 8–16 rows, as <c>warp8</c>.
     /// </summary>
-    Wide8x16,
-
-    /// <summary>As <see cref="Wide8x16"/> with K-tile 16 (half the barriers, 8 staged vectors per thread instead of 4).</summary>
     Wide8x16Bk16,
 
     /// <summary>
@@ -668,8 +656,8 @@ internal enum SgemmKernelVariant
 }
 
 /// <summary>
-/// The SGEMM kernel setting (<c>GEMS_SGEMM_VARIANT</c>): <c>legacy</c>, <c>warp8</c>, <c>warp16</c>, <c>wide</c>,
-/// <c>wide16</c> or <c>async16</c> (default).
+/// The SGEMM kernel setting (<c>GEMS_SGEMM_VARIANT</c>): <c>legacy</c>, <c>warp8</c>, <c>wide16</c> or <c>async16</c>
+/// (default).
 /// </summary>
 internal static class SgemmKernelChoice
 {
@@ -682,16 +670,14 @@ internal static class SgemmKernelChoice
     public static SgemmKernelVariant FromEnvironment() => FromVariable.Value;
 
     /// <summary>
-    /// <c>legacy</c>, <c>warp8</c>, <c>warp16</c>, <c>wide</c> and <c>wide16</c> (any case, surrounding spaces ignored) select
-    /// those; anything else <c>async16</c>, the fastest at every shape of the H200 sweeps (4096³: <c>warp8</c> 33.6, <c>wide</c>
+    /// <c>legacy</c>, <c>warp8</c> and <c>wide16</c> (any case, surrounding spaces ignored) select those; anything else
+    /// <c>async16</c>, the fastest at every shape of the H200 sweeps (4096³: <c>warp8</c> 33.6, <c>wide</c> (K-tile 8, removed)
     /// 34.6, <c>wide16</c> 36.8, <c>async16</c> 39.0 TFLOP/s; 256×4096×4096 0.283 → 0.246 ms; Runs 18 and 20).
     /// </summary>
     public static SgemmKernelVariant Parse(string? setting) => setting?.Trim().ToLowerInvariant() switch
     {
         "legacy" => SgemmKernelVariant.Legacy,
         "warp8" => SgemmKernelVariant.WarpBk8,
-        "warp16" => SgemmKernelVariant.WarpBk16,
-        "wide" => SgemmKernelVariant.Wide8x16,
         "wide16" => SgemmKernelVariant.Wide8x16Bk16,
         _ => SgemmKernelVariant.Async8x16,
     };

@@ -506,7 +506,7 @@ public sealed class AttentionDecodeTests : Half16TestBase, IClassFixture<Warp32S
     [InlineData("", "TensorCore")]
     [InlineData(" Stream ", "Stream")]
     [InlineData("stream2", "StreamTwoLaunches")]
-    [InlineData("wide", "Wide")]
+    [InlineData("wide", "TensorCore")]
     [InlineData(" TC ", "TensorCore")]
     [InlineData("bogus", "TensorCore")]
     public void VariantSettingsParse(string? setting, string expected) => Assert.Equal(expected, DecodeVariants.Parse(setting).ToString());

@@ -9,8 +9,8 @@ namespace GemsInjector.Kernels.Ilgpu.Tests;
 
 /// <summary>
 /// Scaled-dot-product attention kernels against a float64 reference, every output element, outputs poisoned with NaN:
-/// the wide flash-decoding kernels through the facade (the default simulator: warps of 4, so 4 lanes per row team) and
-/// launched directly on a 32-lane-warp simulator (the CUDA layout: 8 lanes per row team, 4 teams per warp).
+/// the decode path through the facade (the default simulator: warps of 4, so 4 lanes per row team) and the tensor-core
+/// prefill launched directly on a 32-lane-warp simulator.
 /// </summary>
 [Collection(SimulatorCollection.Name)]
 public sealed class AttentionTests : Half16TestBase, IClassFixture<Warp32SimulatorFixture>
@@ -173,101 +173,6 @@ public sealed class AttentionTests : Half16TestBase, IClassFixture<Warp32Simulat
         Assert.True(Device.HasCompiled(nameof(AttentionDecodeWideKernels.DecodeStream16)));
     }
 
-    public static TheoryData<int, int, int, int, int, int> WideWarp32Cases => new()
-    {
-        // format (0 f16, 1 bf16, 2 f32), heads, kvHeads, lk, d, chunk
-        { 1, 8, 2, 65, 128, 32 },
-        { 0, 4, 4, 3, 64, 64 },
-        { 2, 8, 2, 65, 128, 32 },
-        { 2, 6, 1, 40, 36, 24 },
-        { 1, 6, 1, 127, 24, 64 },
-        { 0, 2, 1, 1, 8, 64 },
-        { 1, 4, 1, 40, 256, 16 },
-        { 2, 4, 2, 19, 200, 8 },
-    };
-
-    /// <summary>The wide kernel with the CUDA lane layout (8 lanes per row team and 4 teams per warp; 16 and 2 above d = 128), its combine, and odd chunk edges.</summary>
-    [Theory]
-    [MemberData(nameof(WideWarp32Cases))]
-    public void WideDecodeWithCudaLaneLayout(int format, int heads, int kvHeads, int lk, int d, int chunk)
-    {
-        const int Batch = 2;
-        var acc = warp32.Accelerator;
-        int seed = 14000 + (format * 1000) + (heads * 100) + lk + d;
-        bool bf16 = format == 1;
-        float[] qv, kv, vv;
-        ushort[] q16 = [], k16 = [], v16 = [];
-        if (format == 2)
-        {
-            qv = Random(seed, Batch * heads * d, -1.5f, 1.5f);
-            kv = Random(seed + 1, Batch * kvHeads * lk * d, -1.5f, 1.5f);
-            vv = Random(seed + 2, Batch * kvHeads * lk * d);
-        }
-        else
-        {
-            (q16, qv) = Random16(seed, Batch * heads * d, bf16, -1.5f, 1.5f);
-            (k16, kv) = Random16(seed + 1, Batch * kvHeads * lk * d, bf16, -1.5f, 1.5f);
-            (v16, vv) = Random16(seed + 2, Batch * kvHeads * lk * d, bf16);
-        }
-
-        var mask = DecodeMask(seed + 3, 3, Batch, heads, lk);
-        int splits = Math.Max(1, (lk + chunk - 1) / chunk);
-        int headBlocks = ((heads / kvHeads) + AttentionDecodeWideKernels.HeadsPerGroup - 1) / AttentionDecodeWideKernels.HeadsPerGroup;
-        var shape = new AttentionShape
-        {
-            Heads = heads,
-            KvHeads = kvHeads,
-            Lq = 1,
-            Lk = lk,
-            D = d,
-            Scale = 0.25f,
-            HasMask = 1,
-            MaskBatch = heads * lk,
-            MaskHead = lk,
-            MaskRow = lk,
-        };
-        var plan = new DecodePlan { Chunk = chunk, KeyEnd = lk };
-        long parts = (long)Batch * heads * splits;
-        using var maskBuffer = acc.Allocate1D(mask);
-        using var partO = acc.Allocate1D(Enumerable.Repeat(float.NaN, (int)(parts * d)).ToArray());
-        using var partML = acc.Allocate1D(Enumerable.Repeat(float.NaN, (int)(2 * parts)).ToArray());
-        var split = new KernelConfig(new Index3D(splits, kvHeads * headBlocks, Batch), new Index3D(AttentionDecodeWideKernels.Warps * 32, 1, 1));
-        var combine = new KernelConfig(new Index3D(heads, Batch, 1), new Index3D(256, 1, 1));
-        float[] got;
-        if (format == 2)
-        {
-            using var qb = acc.Allocate1D(qv);
-            using var kb = acc.Allocate1D(kv);
-            using var vb = acc.Allocate1D(vv);
-            using var ob = acc.Allocate1D(Enumerable.Repeat(float.NaN, qv.Length).ToArray());
-            acc.LoadStreamKernel<ArrayView<Float4>, ArrayView<Float4>, ArrayView<Float4>, ArrayView<float>, ArrayView<float>, ArrayView<float>, AttentionShape, DecodePlan>(
-                AttentionDecodeWideKernels.DecodeWideF32)(split, qb.View.BaseView.Cast<Float4>(), kb.View.BaseView.Cast<Float4>(), vb.View.BaseView.Cast<Float4>(), maskBuffer.View, partO.View, partML.View, shape, plan);
-            acc.LoadStreamKernel<ArrayView<float>, ArrayView<float>, ArrayView<float>, AttentionShape, int>(AttentionDecodeKernels.DecodeCombineF32)(
-                combine, partO.View, partML.View, ob.View, shape, splits);
-            acc.Synchronize();
-            got = ob.GetAsArray1D();
-        }
-        else
-        {
-            using var qb = acc.Allocate1D(q16);
-            using var kb = acc.Allocate1D(k16);
-            using var vb = acc.Allocate1D(v16);
-            using var ob = acc.Allocate1D(Enumerable.Repeat(NaN16(bf16), qv.Length).ToArray());
-            Action<ArrayView<Half8>, ArrayView<Half8>, ArrayView<Half8>, ArrayView<float>, ArrayView<float>, ArrayView<float>, AttentionShape, DecodePlan> kernel = bf16
-                ? AttentionDecodeWideKernels.DecodeWide16<BFloat16Storage>
-                : AttentionDecodeWideKernels.DecodeWide16<Float16Storage>;
-            acc.LoadStreamKernel(kernel)(split, qb.View.BaseView.Cast<Half8>(), kb.View.BaseView.Cast<Half8>(), vb.View.BaseView.Cast<Half8>(), maskBuffer.View, partO.View, partML.View, shape, plan);
-            acc.LoadStreamKernel<ArrayView<float>, ArrayView<float>, ArrayView<ushort>, AttentionShape, int, int>(AttentionDecodeKernels.DecodeCombine16)(
-                combine, partO.View, partML.View, ob.View, shape, splits, bf16 ? 1 : 0);
-            acc.Synchronize();
-            got = ToFloat(ob.GetAsArray1D(), bf16);
-        }
-
-        var expected = Reference(qv, kv, vv, Batch, heads, kvHeads, 1, lk, d, false, MaskLookup(mask, 3, heads, lk), 0.25);
-        double rtol = format == 2 ? RtolF32 : Rtol(bf16);
-        AssertClose(got, expected, rtol, format == 2 ? Atol : Atol * lk, $"wide decode warp 32 format={format} {heads}/{kvHeads} lk={lk} d={d} chunk={chunk}", seed);
-    }
-
     private static string Ptx(System.Reflection.MethodInfo method)
     {
         using var context = Context.Create(b => b.Optimize(OptimizationLevel.O2));
@@ -277,20 +182,6 @@ public sealed class AttentionTests : Half16TestBase, IClassFixture<Warp32Simulat
         string ptx = ((ILGPU.Backends.PTX.PTXCompiledKernel)backend.Compile(entry, default(KernelSpecialization))).PTXAssembly;
         System.IO.File.WriteAllText(System.IO.Path.Combine(System.IO.Path.GetTempPath(), method.Name + ".ptx"), ptx);
         return ptx;
-    }
-
-    [Fact]
-    public void WideDecodeReadsRowsIn16ByteLoadsAndPrefetchesWithoutLocalMemory()
-    {
-        var wide16 = typeof(AttentionDecodeWideKernels).GetMethod(nameof(AttentionDecodeWideKernels.DecodeWide16))!.MakeGenericMethod(typeof(BFloat16Storage));
-        var wide32 = typeof(AttentionDecodeWideKernels).GetMethod(nameof(AttentionDecodeWideKernels.DecodeWideF32))!;
-        foreach (var method in new[] { wide16, wide32 })
-        {
-            string ptx = Ptx(method);
-            Assert.Matches(@"ld\.global\.v4\.", ptx);
-            Assert.Contains("prefetch.global.L2", ptx, StringComparison.Ordinal);
-            Assert.DoesNotContain(".local", ptx, StringComparison.Ordinal);
-        }
     }
 
     public static TheoryData<bool, int, int, int, int, bool, int> TensorCoreCases => new()

@@ -31,37 +31,22 @@ public sealed class AttentionWgmmaPrefillTests : Half16TestBase, IClassFixture<W
     /// few-key rows where one 16-bit rounding of the weights would already fail.
     /// </summary>
     [Theory]
-    [InlineData(true, 1, 2, 1, 300, 300, true, true, false)]
-    [InlineData(true, 1, 2, 1, 300, 300, true, true, true)]
-    [InlineData(false, 1, 2, 1, 300, 300, true, true, false)]
-    [InlineData(false, 1, 2, 1, 300, 300, true, true, true)]
-    [InlineData(true, 1, 4, 1, 129, 129, true, true, false)]
-    [InlineData(true, 1, 4, 1, 129, 129, true, true, true)]
-    [InlineData(false, 1, 4, 2, 129, 129, false, true, false)]
-    [InlineData(false, 1, 4, 2, 129, 129, false, true, true)]
-    [InlineData(true, 2, 2, 2, 37, 37, true, true, false)]
-    [InlineData(true, 2, 2, 2, 37, 37, true, true, true)]
-    [InlineData(false, 2, 2, 2, 37, 37, false, true, false)]
-    [InlineData(false, 2, 2, 2, 37, 37, false, true, true)]
-    [InlineData(true, 1, 4, 2, 67, 2, false, true, false)]
-    [InlineData(true, 1, 4, 2, 67, 2, false, true, true)]
-    [InlineData(false, 1, 4, 2, 67, 2, true, true, false)]
-    [InlineData(false, 1, 4, 2, 67, 2, true, true, true)]
-    [InlineData(true, 1, 2, 1, 33, 260, false, true, false)]
-    [InlineData(true, 1, 2, 1, 33, 260, false, true, true)]
-    [InlineData(false, 1, 2, 1, 33, 260, true, true, false)]
-    [InlineData(false, 1, 2, 1, 33, 260, true, true, true)]
-    [InlineData(true, 2, 4, 1, 70, 33, true, false, false)]
-    [InlineData(true, 2, 4, 1, 70, 33, true, false, true)]
-    [InlineData(false, 2, 4, 4, 65, 65, true, false, false)]
-    [InlineData(false, 2, 4, 4, 65, 65, true, false, true)]
-    [InlineData(true, 1, 1, 1, 1, 1, true, false, false)]
-    [InlineData(true, 1, 1, 1, 1, 1, true, false, true)]
-    [InlineData(false, 1, 2, 1, 3, 127, false, false, false)]
-    [InlineData(false, 1, 2, 1, 3, 127, false, false, true)]
-    [InlineData(true, 1, 1, 1, 200, 40, true, false, false)]
-    [InlineData(true, 1, 1, 1, 200, 40, true, false, true)]
-    public void WgmmaVariantMeetsHarnessTolerance(bool bf16, int batch, int heads, int kvHeads, int lq, int lk, bool causal, bool normal, bool overlapped)
+    [InlineData(true, 1, 2, 1, 300, 300, true, true)]
+    [InlineData(false, 1, 2, 1, 300, 300, true, true)]
+    [InlineData(true, 1, 4, 1, 129, 129, true, true)]
+    [InlineData(false, 1, 4, 2, 129, 129, false, true)]
+    [InlineData(true, 2, 2, 2, 37, 37, true, true)]
+    [InlineData(false, 2, 2, 2, 37, 37, false, true)]
+    [InlineData(true, 1, 4, 2, 67, 2, false, true)]
+    [InlineData(false, 1, 4, 2, 67, 2, true, true)]
+    [InlineData(true, 1, 2, 1, 33, 260, false, true)]
+    [InlineData(false, 1, 2, 1, 33, 260, true, true)]
+    [InlineData(true, 2, 4, 1, 70, 33, true, false)]
+    [InlineData(false, 2, 4, 4, 65, 65, true, false)]
+    [InlineData(true, 1, 1, 1, 1, 1, true, false)]
+    [InlineData(false, 1, 2, 1, 3, 127, false, false)]
+    [InlineData(true, 1, 1, 1, 200, 40, true, false)]
+    public void WgmmaVariantMeetsHarnessTolerance(bool bf16, int batch, int heads, int kvHeads, int lq, int lk, bool causal, bool normal)
     {
         const int D = AttentionWgmmaKernels.D;
         int seed = 31000 + (heads * 1000) + (lq * 10) + lk + (causal ? 3 : 0) + (bf16 ? 7 : 0) + (normal ? 11 : 0);
@@ -70,18 +55,16 @@ public sealed class AttentionWgmmaPrefillTests : Half16TestBase, IClassFixture<W
         var (v, vv) = normal ? Normal16(seed + 2, batch * kvHeads * lk * D, bf16) : Random16(seed + 2, batch * kvHeads * lk * D, bf16);
         double scale = normal ? 1 / Math.Sqrt(D) : 0.125;
         var shape = new AttentionShape { Heads = heads, KvHeads = kvHeads, Lq = lq, Lk = lk, D = D, Scale = (float)scale, Causal = causal ? 1 : 0 };
-        var got = ToFloat(Run(q, k, v, batch, shape, bf16, overlapped), bf16);
+        var got = ToFloat(Run(q, k, v, batch, shape, bf16), bf16);
         var expected = AttentionTests.Reference(qv, kv, vv, batch, heads, kvHeads, lq, lk, D, causal, (b, h, i, j) => 0, scale);
         var rounded = ToFloat(To16(expected.Select(e => (float)e).ToArray(), bf16), bf16);
         AssertClose(got, rounded.Select(e => (double)e).ToArray(), Rtol(bf16), Atol,
-            $"wgmma{(overlapped ? "2" : "")} attention {batch}x{heads}/{kvHeads} lq={lq} lk={lk} causal={causal} normal={normal} ({F(bf16)})", seed);
+            $"wgmma attention {batch}x{heads}/{kvHeads} lq={lq} lk={lk} causal={causal} normal={normal} ({F(bf16)})", seed);
     }
 
     /// <summary>A NaN in q reaches exactly its own output row (max.NaN, the unconditional rescale); other rows stay finite.</summary>
-    [Theory]
-    [InlineData(false)]
-    [InlineData(true)]
-    public void WgmmaVariantPropagatesNaNToItsRowOnly(bool overlapped)
+    [Fact]
+    public void WgmmaVariantPropagatesNaNToItsRowOnly()
     {
         const int D = AttentionWgmmaKernels.D;
         const int Lq = 90;
@@ -90,7 +73,7 @@ public sealed class AttentionWgmmaPrefillTests : Half16TestBase, IClassFixture<W
         var (v, _) = Random16(33003, Lq * D, true);
         q[(70 * D) + 5] = NaN16(true);
         var shape = new AttentionShape { Heads = 1, KvHeads = 1, Lq = Lq, Lk = Lq, D = D, Scale = 0.125f, Causal = 1 };
-        var got = ToFloat(Run(q, k, v, 1, shape, true, overlapped), true);
+        var got = ToFloat(Run(q, k, v, 1, shape, true), true);
         for (int row = 0; row < Lq; row++)
         {
             for (int c = 0; c < D; c++)
@@ -104,7 +87,7 @@ public sealed class AttentionWgmmaPrefillTests : Half16TestBase, IClassFixture<W
     [InlineData("wgmma", nameof(PrefillVariant.Wgmma))]
     [InlineData(" WGMMA ", nameof(PrefillVariant.Wgmma))]
     [InlineData(null, nameof(PrefillVariant.Wgmma))]
-    [InlineData("wgmma2", nameof(PrefillVariant.WgmmaOverlapped))]
+    [InlineData("wgmma2", nameof(PrefillVariant.Wgmma))]
     [InlineData("wgmma3", nameof(PrefillVariant.Wgmma))]
     public void WgmmaVariantParsesItsSetting(string? setting, string expected) => Assert.Equal(expected, PrefillVariants.Parse(setting).ToString());
 
@@ -223,35 +206,6 @@ public sealed class AttentionWgmmaPrefillTests : Half16TestBase, IClassFixture<W
         Assert.DoesNotMatch(new Regex(@"%\d"), ptx);
     }
 
-    /// <summary>
-    /// The overlapped variant per format: S blocks in the prologue and the loop, P·V blocks in the loop and the last
-    /// tile (16 wgmma of each shape), waits for all (prologue, last tile, before the store) and for all but one (twice
-    /// per loop iteration), the scores taken aside once per tile, no placeholder left.
-    /// </summary>
-    [Theory]
-    [InlineData(typeof(PrefillBf16), "bf16")]
-    [InlineData(typeof(PrefillF16), "f16")]
-    public void OverlappedPtxHasTheWarpgroupBlocks(Type format, string type)
-    {
-        string ptx = Sm90aPtx.Rewrite(CompilePtx(format, nameof(AttentionWgmmaKernels.Attention16WgmmaOverlapped)))!;
-        Assert.NotNull(ptx);
-        System.IO.File.WriteAllText(System.IO.Path.Combine(System.IO.Path.GetTempPath(), $"Attention16WgmmaOverlapped_{type}.ptx"), ptx);
-        Assert.Equal(16, Count(ptx, $"wgmma.mma_async.sync.aligned.m64n64k16.f32.{type}.{type} "));
-        Assert.Equal(16, Count(ptx, $"wgmma.mma_async.sync.aligned.m64n128k16.f32.{type}.{type} "));
-        Assert.Equal(4, Count(ptx, "wgmma.fence.sync.aligned;"));
-        Assert.Equal(4, Count(ptx, "wgmma.commit_group.sync.aligned;"));
-        Assert.Equal(4, Count(ptx, "wgmma.wait_group.sync.aligned 0;"));
-        Assert.Equal(1, Count(ptx, "wgmma.wait_group.sync.aligned 1;"));
-        Assert.Equal(2, Count(ptx, "mov.f32 fsb31, fs31;"));
-        Assert.Equal(2 * 34, Count(ptx, "ex2.approx.ftz.f32"));
-        Assert.Equal(1, Count(ptx, ".reg .f32 fsb<32>;"));
-        Assert.DoesNotContain(".func", ptx, StringComparison.Ordinal);
-        int first = ptx.IndexOf("wgmma.mma_async", StringComparison.Ordinal);
-        int last = ptx.LastIndexOf("wgmma.mma_async", StringComparison.Ordinal);
-        Assert.DoesNotMatch(@"(ld|st)\.local", ptx[first..last]);
-        Assert.DoesNotMatch(new Regex(@"%\d"), ptx);
-    }
-
     [Fact]
     public void EmulatedKernelCompilesToPtxWithoutWgmma()
     {
@@ -264,26 +218,26 @@ public sealed class AttentionWgmmaPrefillTests : Half16TestBase, IClassFixture<W
 
     private static int Count(string text, string what) => Regex.Matches(text, Regex.Escape(what)).Count;
 
-    private static string CompilePtx(Type format, string kernel = nameof(AttentionWgmmaKernels.Attention16Wgmma))
+    private static string CompilePtx(Type format)
     {
         using var context = Context.Create(b => b.Optimize(OptimizationLevel.O2));
         using var backend = new PTXBackend(context, new CudaCapabilityContext(CudaArchitecture.SM_90), CudaArchitecture.SM_90, CudaInstructionSet.ISA_80, nvvmAPI: null);
-        var method = typeof(AttentionWgmmaKernels).GetMethod(kernel)!.MakeGenericMethod(format);
+        var method = typeof(AttentionWgmmaKernels).GetMethod(nameof(AttentionWgmmaKernels.Attention16Wgmma))!.MakeGenericMethod(format);
         var entry = EntryPointDescription.FromExplicitlyGroupedKernel(method);
         return ((PTXCompiledKernel)backend.Compile(entry, new KernelSpecialization(AttentionWgmmaKernels.GroupSize, null))).PTXAssembly;
     }
 
-    private ushort[] Run(ushort[] q, ushort[] k, ushort[] v, int batch, AttentionShape shape, bool bf16, bool overlapped)
+    private ushort[] Run(ushort[] q, ushort[] k, ushort[] v, int batch, AttentionShape shape, bool bf16)
     {
         var acc = warp32.Accelerator;
-        var config = AttentionWgmmaKernels.Config(batch, shape.Heads, shape.Lq, overlapped);
+        var config = AttentionWgmmaKernels.Config(batch, shape.Heads, shape.Lq);
         using var qb = acc.Allocate1D(q);
         using var kb = acc.Allocate1D(k);
         using var vb = acc.Allocate1D(v);
         using var ob = acc.Allocate1D(Enumerable.Repeat(NaN16(bf16), q.Length).ToArray());
         using var scratch = acc.Allocate1D<float>(AttentionWgmmaKernels.EmulationScratch((long)config.GridDim.Size));
-        acc.LoadStreamKernel<ArrayView<ushort>, ArrayView<ushort>, ArrayView<ushort>, ArrayView<ushort>, ArrayView<float>, AttentionShape, int, int>(
-            AttentionWgmmaKernels.Attention16WgmmaEmulated)(config, qb.View, kb.View, vb.View, ob.View, scratch.View, shape, bf16 ? 1 : 0, overlapped ? 1 : 0);
+        acc.LoadStreamKernel<ArrayView<ushort>, ArrayView<ushort>, ArrayView<ushort>, ArrayView<ushort>, ArrayView<float>, AttentionShape, int>(
+            AttentionWgmmaKernels.Attention16WgmmaEmulated)(config, qb.View, kb.View, vb.View, ob.View, scratch.View, shape, bf16 ? 1 : 0);
         acc.Synchronize();
         return ob.GetAsArray1D();
     }

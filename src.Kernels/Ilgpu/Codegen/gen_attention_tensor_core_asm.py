@@ -11,6 +11,8 @@ Run: python3 src.Kernels/Ilgpu/Codegen/gen_attention_tensor_core_asm.py
 """
 import os
 
+from attention_ptx import cs_string, mma, rescale_rows, softmax_rows, split_pair, split_weights, store_lines, store_normalized
+
 D = 128                 # head size of the kernel
 BQ = 64                 # queries per group: 4 warps x 16 rows
 BK = 32                 # keys per tile
@@ -43,26 +45,25 @@ out = []
 w = out.append
 
 
-def cs_string(lines):
-    return '"' + "\\n\\t".join(lines) + '"'
-
-
-def mma(dtype, c, a, b):
-    return (f"mma.sync.aligned.m16n8k16.row.col.f32.{dtype}.{dtype}.f32 {{{c}}}, {{{a}}}, {{{b}}}, {{{c}}};")
+def score_mmas(dtype, sr, nb_s, k_op):
+    """Lines of S += Q.K^T for nb_s 8-key blocks into C fragments sr0.. (Q fragments in atq; k_op: lane's K ldmatrix row address). Needs atk<4>."""
+    lines = []
+    for ks in range(D // 16):
+        a = ",".join(f"atq{ks * 4 + j}" for j in range(4))
+        for np in range(nb_s // 2):
+            lines.append(f"ldmatrix.sync.aligned.m8n8.x4.shared.b16 {{atk0,atk1,atk2,atk3}}, [{k_op}+{np * 16 * LD * 2 + ks * 32}];")
+            for half in range(2):
+                nb = 2 * np + half
+                c = ",".join(f"{sr}{nb * 4 + i}" for i in range(4))
+                lines.append(mma(dtype, c, a, f"atk{2 * half},atk{2 * half + 1}"))
+    return lines
 
 
 def scores(dtype):
     """S = Q.K^T for the warp's 16 rows (fragments in atq) and the 32 keys. %0: lane's K ldmatrix row address, %1: score store."""
     lines = ["{", ".reg .b32 atk<4>;", f".reg .f32 ats<{NB_S * 4}>;"]
     lines += [f"mov.f32 ats{i}, 0f00000000;" for i in range(NB_S * 4)]
-    for ks in range(D // 16):
-        a = ",".join(f"atq{ks * 4 + j}" for j in range(4))
-        for np in range(NB_S // 2):
-            lines.append(f"ldmatrix.sync.aligned.m8n8.x4.shared.b16 {{atk0,atk1,atk2,atk3}}, [%0+{np * 16 * LD * 2 + ks * 32}];")
-            for half in range(2):
-                nb = 2 * np + half
-                c = ",".join(f"ats{nb * 4 + i}" for i in range(4))
-                lines.append(mma(dtype, c, a, f"atk{2 * half},atk{2 * half + 1}"))
+    lines += score_mmas(dtype, "ats", NB_S, "%0")
     for nb in range(NB_S):
         lines.append(f"st.shared.v2.f32 [%1+{nb * 32}], {{ats{nb * 4}, ats{nb * 4 + 1}}};")
         lines.append(f"st.shared.v2.f32 [%1+{8 * S_LD * 4 + nb * 32}], {{ats{nb * 4 + 2}, ats{nb * 4 + 3}}};")
@@ -120,12 +121,7 @@ def softmax(cvt, bf16):
     for i in range(8):
         # Each pair's high parts, widened back to float32 (exact), then its rounded remainders (sfb: weight 2i, the low
         # half; sfa: 2i + 1), pair by pair so the float32 weights die as they go.
-        lines.append(f"{cvt} swp{i}, sw{2 * i + 1}, sw{2 * i};")
-        if bf16:
-            lines += [f"and.b32 sba, swp{i}, -65536;", f"shl.b32 sbb, swp{i}, 16;", "mov.b32 sfa, sba;", "mov.b32 sfb, sbb;"]
-        else:
-            lines += [f"mov.b32 {{shb, sha}}, swp{i};", "cvt.f32.f16 sfa, sha;", "cvt.f32.f16 sfb, shb;"]
-        lines += [f"sub.f32 sfa, sw{2 * i + 1}, sfa;", f"sub.f32 sfb, sw{2 * i}, sfb;", f"{cvt} swl{i}, sfa, sfb;"]
+        lines += split_pair(cvt, bf16, f"swp{i}", f"swl{i}", f"sw{2 * i + 1}", f"sw{2 * i}", ("sba", "sbb", "sfa", "sfb", "sha", "shb"))
     lines += ["st.shared.v4.b32 [%1], {swp0,swp1,swp2,swp3};", "st.shared.v4.b32 [%1+16], {swp4,swp5,swp6,swp7};",
               f"st.shared.v4.b32 [%1+{P_LO}], {{swl0,swl1,swl2,swl3}};", f"st.shared.v4.b32 [%1+{P_LO + 16}], {{swl4,swl5,swl6,swl7}};",
               "st.shared.v4.f32 [%2], {smn, ssum, salpha, salpha};", "}"]
@@ -141,28 +137,13 @@ def rescale():
     return cs_string(lines)
 
 
-def store_lines(cvt, scale_lo="%2", scale_hi="%3"):
-    """Rounds O times %2 (row g) / %3 (row g + 8) to 16 bits; stores pairs at byte addresses %0 / %1 (0: row skipped)."""
-    lines = ["{", ".reg .pred atlo, athi;", ".reg .f32 atx, aty;", ".reg .b32 atpk;", ".reg .u64 atalo, atahi;",
-             "setp.ne.u64 atlo, %0, 0;", "setp.ne.u64 athi, %1, 0;",
-             "cvta.to.global.u64 atalo, %0;", "cvta.to.global.u64 atahi, %1;"]
-    for nb in range(NB_O):
-        for half, (pred, addr, scale) in enumerate((("atlo", "atalo", scale_lo), ("athi", "atahi", scale_hi))):
-            lines.append(f"mul.f32 atx, ato{nb * 4 + 2 * half}, {scale};")
-            lines.append(f"mul.f32 aty, ato{nb * 4 + 2 * half + 1}, {scale};")
-            lines.append(f"{cvt} atpk, aty, atx;")
-            lines.append(f"@{pred} st.global.b32 [{addr}+{nb * 16}], atpk;")
-    lines.append("}")
-    return lines
-
-
 def store(cvt):
-    return cs_string(store_lines(cvt))
+    """Rounds O times %2 (row g) / %3 (row g + 8) to 16 bits; stores pairs at byte addresses %0 / %1 (0: row skipped)."""
+    return cs_string(store_lines(cvt, "ato", NB_O, "at", "%2", "%3"))
 
 
 # Register variant (GEMS_PREFILL_VARIANT=registers): S, the softmax and P never leave registers. Function-scope
 # registers add the running row maxima (log2 units) and the lane's partial row sums of rows g and g + 8.
-ROW_OF = lambda j: (j >> 1) & 1   # S / C-fragment register j of n-block j // 4 belongs to row g (0) or g + 8 (1)
 
 
 TEMPS = [".reg .b32 atk<4>;", ".reg .f32 xm<2>;", ".reg .f32 xn<2>;", ".reg .f32 xh<2>;", ".reg .f32 xa<2>;", ".reg .f32 xr<2>;",
@@ -178,56 +159,15 @@ def scores_softmax(dtype, cvt, bf16, masked, keys, sr, hr, lr, k_op, scale_op, l
     layout of two n-blocks is the A layout of one k step). Needs TEMPS declared."""
     nb_s = keys // 8
     lines = [f"mov.f32 {sr}{i}, 0f00000000;" for i in range(nb_s * 4)]
-    for ks in range(D // 16):
-        a = ",".join(f"atq{ks * 4 + j}" for j in range(4))
-        for np in range(nb_s // 2):
-            lines.append(f"ldmatrix.sync.aligned.m8n8.x4.shared.b16 {{atk0,atk1,atk2,atk3}}, [{k_op}+{np * 16 * LD * 2 + ks * 32}];")
-            for half in range(2):
-                nb = 2 * np + half
-                c = ",".join(f"{sr}{nb * 4 + i}" for i in range(4))
-                lines.append(mma(dtype, c, a, f"atk{2 * half},atk{2 * half + 1}"))
-    lines += [f"mul.f32 {sr}{j}, {sr}{j}, {scale_op};" for j in range(nb_s * 4)]
-    if masked:
-        for j in range(nb_s * 4):
-            # Register j holds key offset 8 (j / 4) + (j mod 2) from the lane's first key.
-            lines.append(f"setp.gt.s32 xp, {limit_ops[ROW_OF(j)]}, {(j >> 2) * 8 + (j & 1)};")
-            lines.append(f"selp.f32 {sr}{j}, {sr}{j}, 0fFF800000, xp;")
-    for r in range(2):
-        js = [j for j in range(nb_s * 4) if ROW_OF(j) == r]
-        lines.append(f"max.NaN.f32 xm{r}, {sr}{js[0]}, {sr}{js[1]};")
-        lines += [f"max.NaN.f32 xm{r}, xm{r}, {sr}{j};" for j in js[2:]]
-        for mask_lane in (1, 2):
-            lines += [f"shfl.sync.bfly.b32 xt, xm{r}, {mask_lane}, 31, 0xffffffff;", f"max.NaN.f32 xm{r}, xm{r}, xt;"]
-        lines += [f"max.NaN.f32 xn{r}, xm{r}, atmax{r};",
-                  # A row with no visible key yet keeps max -inf: its weights use 0 in place of the max.
-                  f"setp.eq.f32 xp, xn{r}, 0fFF800000;", f"selp.f32 xh{r}, 0f00000000, xn{r}, xp;",
-                  f"sub.f32 xa{r}, atmax{r}, xh{r};", f"ex2.approx.ftz.f32 xa{r}, xa{r};",
-                  # An unchanged max gives exactly 1, so the rescale below can be skipped.
-                  f"setp.eq.f32 xp, xn{r}, atmax{r};", f"selp.f32 xa{r}, 0f3F800000, xa{r}, xp;", f"mov.f32 atmax{r}, xn{r};"]
-        for j in js:
-            lines += [f"sub.f32 {sr}{j}, {sr}{j}, xh{r};", f"ex2.approx.ftz.f32 {sr}{j}, {sr}{j};"]
-        lines.append(f"add.f32 xr{r}, {sr}{js[0]}, {sr}{js[1]};")
-        lines += [f"add.f32 xr{r}, xr{r}, {sr}{j};" for j in js[2:]]
-        lines.append(f"fma.rn.f32 atsum{r}, atsum{r}, xa{r}, xr{r};")
+    lines += score_mmas(dtype, sr, nb_s, k_op)
+    lines += softmax_rows(sr, nb_s * 4, scale_op, limit_ops if masked else None, "atmax", "atsum")
     # neu: a NaN factor rescales too (NaN propagates).
     lines += ["setp.neu.f32 xp, xa0, 0f3F800000;", "setp.neu.f32 xq, xa1, 0f3F800000;", "or.pred xp, xp, xq;",
               # Warp-uniform branch (mma.sync.aligned follows): rescale when any lane's rows need it (the others' factors are 1).
               "vote.sync.any.pred xp, xp, 0xffffffff;", "@!xp bra.uni ATSKIPRESCALE;"]
-    for nb in range(NB_O):
-        for i in range(4):
-            lines.append(f"mul.f32 ato{nb * 4 + i}, ato{nb * 4 + i}, xa{i >> 1};")
+    lines += rescale_rows("ato", ACC)
     lines.append("ATSKIPRESCALE:")
-    for ks in range(keys // 16):
-        for r in range(4):
-            # A register r of k step ks: rows g (r even) / g + 8 (r odd), keys 2t.. of n-block 2 ks + r / 2.
-            j0 = (2 * ks + (r >> 1)) * 4 + (r & 1) * 2
-            idx = ks * 4 + r
-            lines.append(f"{cvt} {hr}{idx}, {sr}{j0 + 1}, {sr}{j0};")
-            if bf16:
-                lines += [f"and.b32 xb, {hr}{idx}, -65536;", f"shl.b32 xc, {hr}{idx}, 16;", "mov.b32 xf, xb;", "mov.b32 xg, xc;"]
-            else:
-                lines += [f"mov.b32 {{xhb, xha}}, {hr}{idx};", "cvt.f32.f16 xf, xha;", "cvt.f32.f16 xg, xhb;"]
-            lines += [f"sub.f32 xf, {sr}{j0 + 1}, xf;", f"sub.f32 xg, {sr}{j0}, xg;", f"{cvt} {lr}{idx}, xf, xg;"]
+    lines += split_weights(cvt, bf16, keys, sr, hr, lr)
     return lines
 
 
@@ -257,18 +197,9 @@ def step(dtype, cvt, bf16, masked):
     return cs_string(lines)
 
 
-def store_normalized(cvt):
+def store_normalized_text(cvt):
     """Sums the quad's partial row sums, then stores O / l (0 where l = 0) rounded to 16 bits at %0 (row g) / %1 (row g + 8), 0: skipped."""
-    lines = ["{", ".reg .f32 xl<2>;", ".reg .f32 xi<2>;", ".reg .f32 xt;", ".reg .pred xz;"]
-    for r in range(2):
-        lines += [f"mov.f32 xl{r}, atsum{r};"]
-        for mask_lane in (1, 2):
-            lines += [f"shfl.sync.bfly.b32 xt, xl{r}, {mask_lane}, 31, 0xffffffff;", f"add.f32 xl{r}, xl{r}, xt;"]
-        lines += [f"setp.eq.f32 xz, xl{r}, 0f00000000;", f"div.rn.f32 xi{r}, 0f3F800000, xl{r};", f"selp.f32 xi{r}, 0f00000000, xi{r}, xz;"]
-    body = store_lines(cvt, "xi0", "xi1")[1:]
-    # Declarations first, then the sums, then the stores.
-    decls = [b for b in body if b.startswith(".reg")]
-    return cs_string(lines[:1] + decls + lines[1:] + [b for b in body if not b.startswith(".reg")])
+    return cs_string(store_normalized(cvt, "ato", NB_O, "at", "atsum"))
 
 
 declare = ([f".reg .f32 ato<{ACC}>;", f".reg .b32 atq<{Q_REGS}>;", ".reg .f32 atmax<2>;", ".reg .f32 atsum<2>;"]
@@ -337,7 +268,7 @@ for cvt, name in (("cvt.rn.bf16x2.f32", "Bf16"), ("cvt.rn.f16x2.f32", "F16")):
         w(f"    public const string Step{suffix}{name} = {step(dtype, cvt, name == 'Bf16', masked)};")
         w("")
     w(f"    /// <summary>Register variant: the quad's row sums, then this lane's output elements times 1/l, rounded to nearest even.</summary>")
-    w(f"    public const string StoreNormalized{name} = {store_normalized(cvt)};")
+    w(f"    public const string StoreNormalized{name} = {store_normalized_text(cvt)};")
     w("")
 out[-1] = "}"
 

@@ -14,6 +14,8 @@ Run: python3 src.Kernels/Ilgpu/Codegen/gen_attention_wgmma_asm.py
 """
 import os
 
+from attention_ptx import cs_string, rescale_rows, softmax_rows, split_weights, store_normalized
+
 D = 128
 BQ = 128                      # queries per group: two warpgroups of 64 rows
 BK = 64                       # keys per tile
@@ -49,10 +51,6 @@ out = []
 w = out.append
 
 
-def cs_string(lines):
-    return '"' + "\\n\\t".join(lines) + '"'
-
-
 def regs(name, lo, n):
     return "{" + ",".join(f"{name}{lo + i}" for i in range(n)) + "}"
 
@@ -84,9 +82,6 @@ def accumulate(dtype):
     return cs_string(lines)
 
 
-ROW_OF = lambda j: (j >> 1) & 1
-
-
 def softmax(cvt, bf16):
     """After the scores' wait: S times %0 (scale * log2 e), keys at offsets >= %1 (row g) / %2 (row g + 8) from the
     lane's first key hidden, row maxima over the quad (fmax, log2 units), weights 2^(s - m), partial row sums (fsum),
@@ -95,86 +90,9 @@ def softmax(cvt, bf16):
     lines = ["{", ".reg .f32 xm<2>;", ".reg .f32 xn<2>;", ".reg .f32 xh<2>;", ".reg .f32 xa<2>;", ".reg .f32 xr<2>;",
              ".reg .f32 xt;", ".reg .f32 xf;", ".reg .f32 xg;", ".reg .b32 xb;", ".reg .b32 xc;", ".reg .b16 xha;", ".reg .b16 xhb;",
              ".reg .pred xp;"]
-    lines += [f"mul.f32 fs{j}, fs{j}, %0;" for j in range(S_ACC)]
-    for j in range(S_ACC):
-        lines.append(f"setp.gt.s32 xp, %{1 + ROW_OF(j)}, {(j >> 2) * 8 + (j & 1)};")
-        lines.append(f"selp.f32 fs{j}, fs{j}, 0fFF800000, xp;")
-    for r in range(2):
-        js = [j for j in range(S_ACC) if ROW_OF(j) == r]
-        lines.append(f"max.NaN.f32 xm{r}, fs{js[0]}, fs{js[1]};")
-        lines += [f"max.NaN.f32 xm{r}, xm{r}, fs{j};" for j in js[2:]]
-        for mask_lane in (1, 2):
-            lines += [f"shfl.sync.bfly.b32 xt, xm{r}, {mask_lane}, 31, 0xffffffff;", f"max.NaN.f32 xm{r}, xm{r}, xt;"]
-        lines += [f"max.NaN.f32 xn{r}, xm{r}, fmax{r};",
-                  # A row with no visible key yet keeps max -inf: its weights use 0 in place of the max.
-                  f"setp.eq.f32 xp, xn{r}, 0fFF800000;", f"selp.f32 xh{r}, 0f00000000, xn{r}, xp;",
-                  f"sub.f32 xa{r}, fmax{r}, xh{r};", f"ex2.approx.ftz.f32 xa{r}, xa{r};",
-                  f"setp.eq.f32 xp, xn{r}, fmax{r};", f"selp.f32 xa{r}, 0f3F800000, xa{r}, xp;", f"mov.f32 fmax{r}, xn{r};"]
-        for j in js:
-            lines += [f"sub.f32 fs{j}, fs{j}, xh{r};", f"ex2.approx.ftz.f32 fs{j}, fs{j};"]
-        lines.append(f"add.f32 xr{r}, fs{js[0]}, fs{js[1]};")
-        lines += [f"add.f32 xr{r}, xr{r}, fs{j};" for j in js[2:]]
-        lines.append(f"fma.rn.f32 fsum{r}, fsum{r}, xa{r}, xr{r};")
-    for i in range(O_ACC):
-        lines.append(f"mul.f32 fo{i}, fo{i}, xa{ROW_OF(i)};")
-    for ks in range(BK // 16):
-        for r in range(4):
-            j0 = (2 * ks + (r >> 1)) * 4 + (r & 1) * 2
-            idx = ks * 4 + r
-            lines.append(f"{cvt} fph{idx}, fs{j0 + 1}, fs{j0};")
-            if bf16:
-                lines += [f"and.b32 xb, fph{idx}, -65536;", f"shl.b32 xc, fph{idx}, 16;", "mov.b32 xf, xb;", "mov.b32 xg, xc;"]
-            else:
-                lines += [f"mov.b32 {{xhb, xha}}, fph{idx};", "cvt.f32.f16 xf, xha;", "cvt.f32.f16 xg, xhb;"]
-            lines += [f"sub.f32 xf, fs{j0 + 1}, xf;", f"sub.f32 xg, fs{j0}, xg;", f"{cvt} fpl{idx}, xf, xg;"]
-    lines.append("}")
-    return cs_string(lines)
-
-
-def softmax_scores():
-    """Overlapped variant, first half (while S of the next tile is in the tensor cores): on fsb (this tile's scores,
-    taken from fs), %0 / %1 / %2 as softmax's; row maxima, weights 2^(s - m) in fsb, partial sums, factors into falpha.
-    Touches neither fo nor fph / fpl, which P.V of the previous tile may still be reading."""
-    lines = ["{", ".reg .f32 xm<2>;", ".reg .f32 xn<2>;", ".reg .f32 xh<2>;", ".reg .f32 xr<2>;", ".reg .f32 xt;", ".reg .pred xp;"]
-    lines += [f"mul.f32 fsb{j}, fsb{j}, %0;" for j in range(S_ACC)]
-    for j in range(S_ACC):
-        lines.append(f"setp.gt.s32 xp, %{1 + ROW_OF(j)}, {(j >> 2) * 8 + (j & 1)};")
-        lines.append(f"selp.f32 fsb{j}, fsb{j}, 0fFF800000, xp;")
-    for r in range(2):
-        js = [j for j in range(S_ACC) if ROW_OF(j) == r]
-        lines.append(f"max.NaN.f32 xm{r}, fsb{js[0]}, fsb{js[1]};")
-        lines += [f"max.NaN.f32 xm{r}, xm{r}, fsb{j};" for j in js[2:]]
-        for mask_lane in (1, 2):
-            lines += [f"shfl.sync.bfly.b32 xt, xm{r}, {mask_lane}, 31, 0xffffffff;", f"max.NaN.f32 xm{r}, xm{r}, xt;"]
-        lines += [f"max.NaN.f32 xn{r}, xm{r}, fmax{r};",
-                  f"setp.eq.f32 xp, xn{r}, 0fFF800000;", f"selp.f32 xh{r}, 0f00000000, xn{r}, xp;",
-                  f"sub.f32 falpha{r}, fmax{r}, xh{r};", f"ex2.approx.ftz.f32 falpha{r}, falpha{r};",
-                  f"setp.eq.f32 xp, xn{r}, fmax{r};", f"selp.f32 falpha{r}, 0f3F800000, falpha{r}, xp;", f"mov.f32 fmax{r}, xn{r};"]
-        for j in js:
-            lines += [f"sub.f32 fsb{j}, fsb{j}, xh{r};", f"ex2.approx.ftz.f32 fsb{j}, fsb{j};"]
-        lines.append(f"add.f32 xr{r}, fsb{js[0]}, fsb{js[1]};")
-        lines += [f"add.f32 xr{r}, xr{r}, fsb{j};" for j in js[2:]]
-        lines.append(f"fma.rn.f32 fsum{r}, fsum{r}, falpha{r}, xr{r};")
-    lines.append("}")
-    return cs_string(lines)
-
-
-def softmax_weights(cvt, bf16):
-    """Overlapped variant, second half (after P.V of the previous tile completed): fo times falpha, the weights of fsb as
-    high (fph) and low (fpl) A fragments."""
-    lines = ["{", ".reg .f32 xf;", ".reg .f32 xg;", ".reg .b32 xb;", ".reg .b32 xc;", ".reg .b16 xha;", ".reg .b16 xhb;"]
-    for i in range(O_ACC):
-        lines.append(f"mul.f32 fo{i}, fo{i}, falpha{ROW_OF(i)};")
-    for ks in range(BK // 16):
-        for r in range(4):
-            j0 = (2 * ks + (r >> 1)) * 4 + (r & 1) * 2
-            idx = ks * 4 + r
-            lines.append(f"{cvt} fph{idx}, fsb{j0 + 1}, fsb{j0};")
-            if bf16:
-                lines += [f"and.b32 xb, fph{idx}, -65536;", f"shl.b32 xc, fph{idx}, 16;", "mov.b32 xf, xb;", "mov.b32 xg, xc;"]
-            else:
-                lines += [f"mov.b32 {{xhb, xha}}, fph{idx};", "cvt.f32.f16 xf, xha;", "cvt.f32.f16 xg, xhb;"]
-            lines += [f"sub.f32 xf, fsb{j0 + 1}, xf;", f"sub.f32 xg, fsb{j0}, xg;", f"{cvt} fpl{idx}, xf, xg;"]
+    lines += softmax_rows("fs", S_ACC, "%0", ("%1", "%2"), "fmax", "fsum")
+    lines += rescale_rows("fo", O_ACC)
+    lines += split_weights(cvt, bf16, BK, "fs", "fph", "fpl")
     lines.append("}")
     return cs_string(lines)
 
@@ -182,24 +100,11 @@ def softmax_weights(cvt, bf16):
 def store(cvt):
     """Sums the quad's partial row sums, then stores O / l (0 where l = 0) rounded to 16 bits at byte addresses %0 (row
     g) / %1 (row g + 8); 0: the row is skipped."""
-    lines = ["{", ".reg .f32 xl<2>;", ".reg .f32 xi<2>;", ".reg .f32 xt;", ".reg .pred xz;", ".reg .pred xlo, xhi;", ".reg .f32 xx, xy;",
-             ".reg .b32 xpk;", ".reg .u64 xalo, xahi;"]
-    for r in range(2):
-        lines.append(f"mov.f32 xl{r}, fsum{r};")
-        for mask_lane in (1, 2):
-            lines += [f"shfl.sync.bfly.b32 xt, xl{r}, {mask_lane}, 31, 0xffffffff;", f"add.f32 xl{r}, xl{r}, xt;"]
-        lines += [f"setp.eq.f32 xz, xl{r}, 0f00000000;", f"div.rn.f32 xi{r}, 0f3F800000, xl{r};", f"selp.f32 xi{r}, 0f00000000, xi{r}, xz;"]
-    lines += ["setp.ne.u64 xlo, %0, 0;", "setp.ne.u64 xhi, %1, 0;", "cvta.to.global.u64 xalo, %0;", "cvta.to.global.u64 xahi, %1;"]
-    for nb in range(NB_O):
-        for half, (pred, addr) in enumerate((("xlo", "xalo"), ("xhi", "xahi"))):
-            lines += [f"mul.f32 xx, fo{nb * 4 + 2 * half}, xi{half};", f"mul.f32 xy, fo{nb * 4 + 2 * half + 1}, xi{half};",
-                      f"{cvt} xpk, xy, xx;", f"@{pred} st.global.b32 [{addr}+{nb * 16}], xpk;"]
-    lines.append("}")
-    return cs_string(lines)
+    return cs_string(store_normalized(cvt, "fo", NB_O, "x", "fsum", store_declarations_first=False))
 
 
 declare = ([f".reg .f32 fo<{O_ACC}>;", f".reg .f32 fs<{S_ACC}>;", f".reg .b32 fph<{P_REGS}>;", f".reg .b32 fpl<{P_REGS}>;",
-            ".reg .f32 fmax<2>;", ".reg .f32 fsum<2>;", f".reg .f32 fsb<{S_ACC}>;", ".reg .f32 falpha<2>;"]
+            ".reg .f32 fmax<2>;", ".reg .f32 fsum<2>;"]
            + [f"mov.f32 fo{i}, 0f00000000;" for i in range(O_ACC)]
            + ["mov.f32 fmax0, 0fFF800000;", "mov.f32 fmax1, 0fFF800000;", "mov.f32 fsum0, 0f00000000;", "mov.f32 fsum1, 0f00000000;"])
 
@@ -219,8 +124,6 @@ consts = [
     ("QBytes", Q_BYTES, "Bytes of the Q tile (at byte 0 of the aligned base)."),
     ("KBytes", K_BYTES, "Bytes of a K tile (at the start of its stage)."),
     ("StageBytes", STAGE, "Bytes of one stage: K, then V."),
-    ("OverlapStages", STAGES + 1, "Key-tile stages of the overlapped variant (one more tile's P·V may still read its V)."),
-    ("OverlapSharedBytes", SHARED + STAGE, "Dynamic shared bytes of the overlapped variant."),
     ("SharedBytes", SHARED, "Dynamic shared bytes a launch requests (Q, the stages, 1 KB to align the base up to 1024 bytes)."),
     ("ScoreAccumulators", S_ACC, "float32 score accumulators per thread (m64n64)."),
     ("OutputAccumulators", O_ACC, "float32 output accumulators per thread (m64n128)."),
@@ -239,15 +142,6 @@ w("")
 w("    /// <summary>Waits until no wgmma group of this warpgroup is pending.</summary>")
 w("    public const string WaitAll = \"wgmma.wait_group.sync.aligned 0;\";")
 w("")
-w("    /// <summary>Waits until at most the newest wgmma group of this warpgroup is pending.</summary>")
-w("    public const string WaitAllButOne = \"wgmma.wait_group.sync.aligned 1;\";")
-w("")
-w("    /// <summary>Overlapped variant: takes the completed scores out of the accumulators (fsb = fs) so the next tile's S can be issued into fs.</summary>")
-w(f"    public const string TakeScores = {cs_string([f'mov.f32 fsb{j}, fs{j};' for j in range(S_ACC)])};")
-w("")
-w("    /// <summary>Overlapped variant: the softmax's first half on fsb (row maxima, weights, sums, factors into falpha); fo and the weight registers untouched.</summary>")
-w(f"    public const string SoftmaxScores = {softmax_scores()};")
-w("")
 for dtype, name, cvt in (("bf16", "Bf16", "cvt.rn.bf16x2.f32"), ("f16", "F16", "cvt.rn.f16x2.f32")):
     w(f"    /// <summary>S = Q·Kᵀ of the warpgroup's 64 rows and the key tile ({dtype}): fence, eight m64n64k16, commit.</summary>")
     w(f"    public const string Scores{name} = {scores(dtype)};")
@@ -257,9 +151,6 @@ for dtype, name, cvt in (("bf16", "Bf16", "cvt.rn.bf16x2.f32"), ("f16", "F16", "
     w("")
     w(f"    /// <summary>The online-softmax step on the score accumulators ({dtype} weights).</summary>")
     w(f"    public const string Softmax{name} = {softmax(cvt, name == 'Bf16')};")
-    w("")
-    w(f"    /// <summary>Overlapped variant: the softmax's second half ({dtype} weights): fo times falpha, the weights of fsb as high and low A fragments.</summary>")
-    w(f"    public const string SoftmaxWeights{name} = {softmax_weights(cvt, name == 'Bf16')};")
     w("")
     w(f"    /// <summary>The quad's row sums, then this lane's outputs times 1/l, rounded to nearest even ({dtype}).</summary>")
     w(f"    public const string Store{name} = {store(cvt)};")

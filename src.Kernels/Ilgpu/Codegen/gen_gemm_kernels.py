@@ -23,6 +23,56 @@ w("")
 w("internal static partial class GemmFastKernels")
 w("{")
 
+
+def kernel_header(name, type_params, variants, params):
+    """[IlgpuKernel], one [IlgpuKernelVariant] per tuple of type-argument names, the signature with one IKernelConstant
+    constraint per type parameter, and the opening brace."""
+    w("    [IlgpuKernel]")
+    for variant in variants:
+        w("    [IlgpuKernelVariant(" + ", ".join(f"typeof({t})" for t in variant) + ")]")
+    w(f"    public static void {name}<{', '.join(type_params)}>({params})")
+    for t in type_params:
+        w(f"        where {t} : struct, IKernelConstant")
+    w("    {")
+
+
+def tile_prologue():
+    """The group's tile origin, its split-K range of K and batch, and the vectors each K-tile stages (from tileRows,
+    tileCols and bk)."""
+    w("        int row0 = Grid.IdxY * tileRows;")
+    w("        int col0 = Grid.IdxX * tileCols;")
+    w("        int split = s.SplitK > 1 ? Grid.IdxZ : 0;")
+    w("        long batch = s.SplitK > 1 ? 0 : Grid.IdxZ;")
+    w("        int kBegin = split * s.KChunk;")
+    w("        int kEnd = kBegin + s.KChunk < s.K ? kBegin + s.KChunk : s.K;")
+    w("        long aBase = batch * s.BatchA;")
+    w("        long bBase = batch * s.BatchB;")
+    w("        bool bRowMajor = s.StrideBn == 1;")
+    w("        int kVecs = bk / 4;")
+    w("        int aVecs = tileRows * kVecs;")
+    w("        int bVecs = tileCols * kVecs;")
+
+
+def staging_coordinates(pa, pb):
+    """Per staging register: the A vector p (row rA, k kA..kA+3) and the B vector p (row-major: k row kB, columns
+    nB..nB+3; transposed: kB..kB+3, column nB) this thread loads, whether it has one (uA / uB), whether it lies inside
+    the matrix (okA / okB) and its global float index (gA / gB)."""
+    for p in range(pa):
+        w(f"        int eA{p} = tid + {p} * threads;")
+        w(f"        bool uA{p} = aVecs >= {p + 1} * threads || (aVecs > {p} * threads && eA{p} < aVecs);")
+        w(f"        int rA{p} = eA{p} / kVecs;")
+        w(f"        int kA{p} = 4 * (eA{p} - rA{p} * kVecs);")
+        w(f"        bool okA{p} = uA{p} && row0 + rA{p} < s.M;")
+        w(f"        long gA{p} = aBase + (row0 + rA{p}) * s.StrideAm + kA{p};")
+    for p in range(pb):
+        w(f"        int eB{p} = tid + {p} * threads;")
+        w(f"        bool uB{p} = bVecs >= {p + 1} * threads || (bVecs > {p} * threads && eB{p} < bVecs);")
+        w(f"        int kB{p} = bRowMajor ? eB{p} / (tileCols / 4) : 4 * (eB{p} % kVecs);")
+        w(f"        int nB{p} = bRowMajor ? 4 * (eB{p} % (tileCols / 4)) : eB{p} / kVecs;")
+        w(f"        bool okB{p} = uB{p} && col0 + nB{p} < s.N;")
+        w(f"        long gB{p} = bBase + (long)kB{p} * s.StrideBk + (long)(col0 + nB{p}) * s.StrideBn;")
+
+
 def sgemm_epilogue(row, col):
     """The register tile's stores: row(i) / col(j) give the C# expression of output row i / column j of this thread."""
     w("        long cBase = s.SplitK > 1 ? split * s.BatchC : batch * s.BatchC;")
@@ -53,13 +103,8 @@ w("    /// K-tile loop can be unrolled. TRowHalves = 1 (also a type argument) gi
 w("    /// for short products (M ≤ 4T), so no FMA is spent on rows past M; the A tile is still staged 8T rows deep (the")
 w("    /// extra rows are loaded, guarded by M, and ignored).")
 w("    /// </summary>")
-w("    [IlgpuKernel]")
-for threads, halves in (("Const4", "Const1"), ("Const4", "Const2"), ("Const16", "Const1"), ("Const16", "Const2")):
-    w(f"    [IlgpuKernelVariant(typeof({threads}), typeof({halves}))]")
-w("    public static void Sgemm8x8F32<TTileThreads, TRowHalves>(ArrayView<float> a, ArrayView<float> b, ArrayView<float> bias, ArrayView<float> c, GemmShape s)")
-w("        where TTileThreads : struct, IKernelConstant")
-w("        where TRowHalves : struct, IKernelConstant")
-w("    {")
+kernel_header("Sgemm8x8F32", ["TTileThreads", "TRowHalves"], (("Const4", "Const1"), ("Const4", "Const2"), ("Const16", "Const1"), ("Const16", "Const2")),
+              "ArrayView<float> a, ArrayView<float> b, ArrayView<float> bias, ArrayView<float> c, GemmShape s")
 w("        var sA4 = SharedMemory.Allocate<Float4>(2 * MaxBk * Ld / 4);")
 w("        var sB4 = SharedMemory.Allocate<Float4>(2 * MaxBk * Ld / 4);")
 w("        var sA = sA4.Cast<float>();")
@@ -162,18 +207,10 @@ w("    /// stored after them: one barrier per K-tile. A is stored transposed (k-
 w("    /// TWarpRowsLimit caps the warp rows of the group: 16 (no cap) gives the square tiles (4 x 2 warps on GPUs), 1 the flat")
 w("    /// tile for 8-16-row products (8 warps side by side: 16 x 512, 4 B vectors staged per thread, B's shared rows 516 long).")
 w("    /// </summary>")
-w("    [IlgpuKernel]")
-for threads, halves, bk, rows in (("Const4", "Const1", "Const4", "Const16"), ("Const4", "Const2", "Const4", "Const16"),
-                                  ("Const16", "Const1", "Const8", "Const16"), ("Const16", "Const2", "Const8", "Const16"),
-                                  ("Const16", "Const1", "Const16", "Const16"), ("Const16", "Const2", "Const16", "Const16"),
-                                  ("Const4", "Const1", "Const4", "Const1"), ("Const16", "Const1", "Const8", "Const1")):
-    w(f"    [IlgpuKernelVariant(typeof({threads}), typeof({halves}), typeof({bk}), typeof({rows}))]")
-w("    public static void SgemmWarpF32<TTileThreads, TRowHalves, TBk, TWarpRowsLimit>(ArrayView<Float4> a4, ArrayView<Float4> b4, ArrayView<float> bias, ArrayView<float> c, GemmShape s)")
-w("        where TTileThreads : struct, IKernelConstant")
-w("        where TRowHalves : struct, IKernelConstant")
-w("        where TBk : struct, IKernelConstant")
-w("        where TWarpRowsLimit : struct, IKernelConstant")
-w("    {")
+kernel_header("SgemmWarpF32", ["TTileThreads", "TRowHalves", "TBk", "TWarpRowsLimit"], (("Const4", "Const1", "Const4", "Const16"), ("Const4", "Const2", "Const4", "Const16"),
+                                                                                        ("Const16", "Const1", "Const8", "Const16"), ("Const16", "Const2", "Const8", "Const16"),
+                                                                                        ("Const4", "Const1", "Const4", "Const1"), ("Const16", "Const1", "Const8", "Const1")),
+              "ArrayView<Float4> a4, ArrayView<Float4> b4, ArrayView<float> bias, ArrayView<float> c, GemmShape s")
 w("        // One allocation (static shared memory stops at 48 KB a group): A's two buffers, then B's.")
 w("        var sAll4 = SharedMemory.Allocate<Float4>(WarpShared / 4);")
 w("        int t = default(TTileThreads).Value;")
@@ -201,18 +238,7 @@ w("        int tc = (warp % warpsAcross) * 8 * lc + 4 * (lane % lc);")
 w("        int tileRows = warpsDown * 4 * lr * halves;")
 w("        int tileCols = warpsAcross * 8 * lc;")
 w("        int ldB = tileCols + 4;")
-w("        int row0 = Grid.IdxY * tileRows;")
-w("        int col0 = Grid.IdxX * tileCols;")
-w("        int split = s.SplitK > 1 ? Grid.IdxZ : 0;")
-w("        long batch = s.SplitK > 1 ? 0 : Grid.IdxZ;")
-w("        int kBegin = split * s.KChunk;")
-w("        int kEnd = kBegin + s.KChunk < s.K ? kBegin + s.KChunk : s.K;")
-w("        long aBase = batch * s.BatchA;")
-w("        long bBase = batch * s.BatchB;")
-w("        bool bRowMajor = s.StrideBn == 1;")
-w("        int kVecs = bk / 4;")
-w("        int aVecs = tileRows * kVecs;")
-w("        int bVecs = tileCols * kVecs;")
+tile_prologue()
 for i in range(TM):
     w("        float " + ", ".join(f"c{i}{j} = 0f" for j in range(TN)) + ";")
 w("        int tiles = kEnd > kBegin ? (kEnd - kBegin + bk - 1) / bk : 0;")
@@ -221,48 +247,38 @@ w("        int tiles = kEnd > kBegin ? (kEnd - kBegin + bk - 1) / bk : 0;")
 # constants, so the unused prefetch registers and their loads vanish.
 PA = 2
 PB = 4
-for p in range(PA):
-    w(f"        int eA{p} = tid + {p} * threads;")
-    w(f"        bool uA{p} = aVecs >= {p + 1} * threads || (aVecs > {p} * threads && eA{p} < aVecs);")
-    w(f"        int rA{p} = eA{p} / kVecs;")
-    w(f"        int kA{p} = 4 * (eA{p} - rA{p} * kVecs);")
-    w(f"        bool okA{p} = uA{p} && row0 + rA{p} < s.M;")
-    w(f"        long gA{p} = aBase + (row0 + rA{p}) * s.StrideAm + kA{p};")
-for p in range(PB):
-    w(f"        int eB{p} = tid + {p} * threads;")
-    w(f"        bool uB{p} = bVecs >= {p + 1} * threads || (bVecs > {p} * threads && eB{p} < bVecs);")
-    w(f"        int kB{p} = bRowMajor ? eB{p} / (tileCols / 4) : 4 * (eB{p} % kVecs);")
-    w(f"        int nB{p} = bRowMajor ? 4 * (eB{p} % (tileCols / 4)) : eB{p} / kVecs;")
-    w(f"        bool okB{p} = uB{p} && col0 + nB{p} < s.N;")
-    w(f"        long gB{p} = bBase + (long)kB{p} * s.StrideBk + (long)(col0 + nB{p}) * s.StrideBn;")
+staging_coordinates(PA, PB)
 
 
-def stage_loads(ind, kexpr):
-    for p in range(PA):
+def stage_loads(ind, kexpr, pa=PA, pb=PB):
+    """The next K-tile's 16-byte global loads into the staging registers pa0.. / pb0.. (zeros past K or the edges)."""
+    for p in range(pa):
         w(f"{ind}pa{p} = okA{p} && {kexpr} + kA{p} < kEnd ? av[(gA{p} + {kexpr}) / 4] : default;")
-    for p in range(PB):
+    for p in range(pb):
         w(f"{ind}pb{p} = okB{p} && {kexpr} + kB{p} < kEnd ? bv[(gB{p} + (long){kexpr} * s.StrideBk) / 4] : default;")
 
 
-def stage_stores(ind, bufA, bufB):
-    for p in range(PA):
+def stage_stores(ind, bufA, bufB, pa=PA, pb=PB, a_shared="sA", ld_a="Ld", b_vectors="sB4", b_shared="sB"):
+    """The staging registers into shared memory: A transposed (k-major, scalar stores into a_shared with row stride
+    ld_a), B as vectors into b_vectors when row-major, else transposed like A into b_shared."""
+    for p in range(pa):
         w(f"{ind}if (uA{p})")
         w(f"{ind}{{")
         for j, f in enumerate("XYZW"):
-            w(f"{ind}    sA[{bufA} + (kA{p} + {j}) * Ld + rA{p}] = pa{p}.{f};")
+            w(f"{ind}    {a_shared}[{bufA} + (kA{p} + {j}) * {ld_a} + rA{p}] = pa{p}.{f};")
         w(f"{ind}}}")
         w("")
-    for p in range(PB):
+    for p in range(pb):
         w(f"{ind}if (uB{p})")
         w(f"{ind}{{")
         w(f"{ind}    if (bRowMajor)")
         w(f"{ind}    {{")
-        w(f"{ind}        sB4[({bufB} + kB{p} * ldB + nB{p}) / 4] = pb{p};")
+        w(f"{ind}        {b_vectors}[({bufB} + kB{p} * ldB + nB{p}) / 4] = pb{p};")
         w(f"{ind}    }}")
         w(f"{ind}    else")
         w(f"{ind}    {{")
         for j, f in enumerate("XYZW"):
-            w(f"{ind}        sB[{bufB} + (kB{p} + {j}) * ldB + nB{p}] = pb{p}.{f};")
+            w(f"{ind}        {b_shared}[{bufB} + (kB{p} + {j}) * ldB + nB{p}] = pb{p}.{f};")
         w(f"{ind}    }}")
         w(f"{ind}}}")
         w("")
@@ -330,37 +346,6 @@ BPA = 4  # A vectors staged per thread per K-tile (GPU: 2 at K-tile 8, 4 at 16; 
 BPB = 8  # B vectors staged per thread (GPU: 2 / 4 square, 4 / 8 short at K-tile 8 / 16; the simulator up to 8); unused slots fold away
 
 
-def big_stage_loads(ind, kexpr):
-    for p in range(BPA):
-        w(f"{ind}pa{p} = okA{p} && {kexpr} + kA{p} < kEnd ? av[(gA{p} + {kexpr}) / 4] : default;")
-    for p in range(BPB):
-        w(f"{ind}pb{p} = okB{p} && {kexpr} + kB{p} < kEnd ? bv[(gB{p} + (long){kexpr} * s.StrideBk) / 4] : default;")
-
-
-def big_stage_stores(ind, bufA, bufB):
-    for p in range(BPA):
-        w(f"{ind}if (uA{p})")
-        w(f"{ind}{{")
-        for j, f in enumerate("XYZW"):
-            w(f"{ind}    sF[{bufA} + (kA{p} + {j}) * ldA + rA{p}] = pa{p}.{f};")
-        w(f"{ind}}}")
-        w("")
-    for p in range(BPB):
-        w(f"{ind}if (uB{p})")
-        w(f"{ind}{{")
-        w(f"{ind}    if (bRowMajor)")
-        w(f"{ind}    {{")
-        w(f"{ind}        s4[({bufB} + kB{p} * ldB + nB{p}) / 4] = pb{p};")
-        w(f"{ind}    }}")
-        w(f"{ind}    else")
-        w(f"{ind}    {{")
-        for j, f in enumerate("XYZW"):
-            w(f"{ind}        sF[{bufB} + (kB{p} + {j}) * ldB + nB{p}] = pb{p}.{f};")
-        w(f"{ind}    }}")
-        w(f"{ind}}}")
-        w("")
-
-
 def big_fragments(ind, u):
     """Step u's fragments: BR A vectors (rows tr + rb*4*lr) and BC B vectors (columns tc + cb*4*lc) of K row kk + u."""
     for rb in range(BR):
@@ -380,18 +365,11 @@ w("    /// transposed B stored k-major with scalar stores, a row-major B with ve
 w("    /// before the current tile's FMAs, one barrier per K-tile. Within a tile the next step's fragments are read before")
 w("    /// the current step's FMAs. Meant for two groups per SM (<c>.maxntid 128 .minnctapersm 2</c>: up to 255 registers).")
 w("    /// TWarpRows = 1 lays the 4 warps side by side for short products (64x256 on GPUs, 16x128 on the simulator). TBk is")
-w("    /// the K-tile: 8 or 16 on GPUs, 4 on the simulator (8 for its square tile, so the two-vector K staging runs there too).")
+w("    /// the K-tile: 16 on GPUs, 4 on the simulator (8 for its square tile, so the two-vector K staging runs there too).")
 w("    /// </summary>")
-w("    [IlgpuKernel]")
-for threads, rows, bkc in (("Const4", "Const1", "Const4"), ("Const4", "Const2", "Const4"), ("Const4", "Const2", "Const8"),
-                           ("Const16", "Const1", "Const8"), ("Const16", "Const2", "Const8"),
-                           ("Const16", "Const1", "Const16"), ("Const16", "Const2", "Const16")):
-    w(f"    [IlgpuKernelVariant(typeof({threads}), typeof({rows}), typeof({bkc}))]")
-w("    public static void SgemmWide8x16F32<TTileThreads, TWarpRows, TBk>(ArrayView<Float4> a4, ArrayView<Float4> b4, ArrayView<float> bias, ArrayView<float> c, GemmShape s)")
-w("        where TTileThreads : struct, IKernelConstant")
-w("        where TWarpRows : struct, IKernelConstant")
-w("        where TBk : struct, IKernelConstant")
-w("    {")
+kernel_header("SgemmWide8x16F32", ["TTileThreads", "TWarpRows", "TBk"], (("Const4", "Const1", "Const4"), ("Const4", "Const2", "Const8"),
+                                                                         ("Const16", "Const1", "Const16"), ("Const16", "Const2", "Const16")),
+              "ArrayView<Float4> a4, ArrayView<Float4> b4, ArrayView<float> bias, ArrayView<float> c, GemmShape s")
 w("        var s4 = SharedMemory.Allocate<Float4>(WideShared / 4);")
 w("        var sF = s4.Cast<float>();")
 w("        var av = a4.AsAligned(16);")
@@ -415,40 +393,16 @@ w("        int tileRows = warpsDown * warpRows;")
 w("        int tileCols = warpsAcross * warpCols;")
 w("        int ldA = tileRows + 4;")
 w("        int ldB = tileCols + 4;")
-w("        int row0 = Grid.IdxY * tileRows;")
-w("        int col0 = Grid.IdxX * tileCols;")
-w("        int split = s.SplitK > 1 ? Grid.IdxZ : 0;")
-w("        long batch = s.SplitK > 1 ? 0 : Grid.IdxZ;")
-w("        int kBegin = split * s.KChunk;")
-w("        int kEnd = kBegin + s.KChunk < s.K ? kBegin + s.KChunk : s.K;")
-w("        long aBase = batch * s.BatchA;")
-w("        long bBase = batch * s.BatchB;")
-w("        bool bRowMajor = s.StrideBn == 1;")
-w("        int kVecs = bk / 4;")
-w("        int aVecs = tileRows * kVecs;")
-w("        int bVecs = tileCols * kVecs;")
+tile_prologue()
 w("        // Shared layout (floats): A's two buffers of bk x ldA, then B's two of bk x ldB.")
 w("        int bOff = 2 * bk * ldA;")
 for i in range(4 * BR):
     w("        float " + ", ".join(f"c{i}_{j} = 0f" for j in range(4 * BC)) + ";")
 w("        int tiles = kEnd > kBegin ? (kEnd - kBegin + bk - 1) / bk : 0;")
-for p in range(BPA):
-    w(f"        int eA{p} = tid + {p} * threads;")
-    w(f"        bool uA{p} = aVecs >= {p + 1} * threads || (aVecs > {p} * threads && eA{p} < aVecs);")
-    w(f"        int rA{p} = eA{p} / kVecs;")
-    w(f"        int kA{p} = 4 * (eA{p} - rA{p} * kVecs);")
-    w(f"        bool okA{p} = uA{p} && row0 + rA{p} < s.M;")
-    w(f"        long gA{p} = aBase + (row0 + rA{p}) * s.StrideAm + kA{p};")
-for p in range(BPB):
-    w(f"        int eB{p} = tid + {p} * threads;")
-    w(f"        bool uB{p} = bVecs >= {p + 1} * threads || (bVecs > {p} * threads && eB{p} < bVecs);")
-    w(f"        int kB{p} = bRowMajor ? eB{p} / (tileCols / 4) : 4 * (eB{p} % kVecs);")
-    w(f"        int nB{p} = bRowMajor ? 4 * (eB{p} % (tileCols / 4)) : eB{p} / kVecs;")
-    w(f"        bool okB{p} = uB{p} && col0 + nB{p} < s.N;")
-    w(f"        long gB{p} = bBase + (long)kB{p} * s.StrideBk + (long)(col0 + nB{p}) * s.StrideBn;")
+staging_coordinates(BPA, BPB)
 w("        Float4 " + ", ".join(f"pa{p} = default" for p in range(BPA)) + ", " + ", ".join(f"pb{p} = default" for p in range(BPB)) + ";")
-big_stage_loads("        ", "kBegin")
-big_stage_stores("        ", "0", "bOff")
+stage_loads("        ", "kBegin", BPA, BPB)
+stage_stores("        ", "0", "bOff", BPA, BPB, "sF", "ldA", "s4", "sF")
 w("        Group.Barrier();")
 w("        for (int tile = 0; tile < tiles; tile++)")
 w("        {")
@@ -458,7 +412,7 @@ w("            bool more = tile + 1 < tiles;")
 w("            if (more)")
 w("            {")
 w("                int k1 = kBegin + (tile + 1) * bk;")
-big_stage_loads("                ", "k1")
+stage_loads("                ", "k1", BPA, BPB)
 w("            }")
 w("")
 w("            // Four K steps per iteration (bk is 4, 8 or 16), written out; step u + 1's fragments are read before step u's FMAs.")
@@ -483,7 +437,7 @@ w("            if (more)")
 w("            {")
 w("                int nxtA = (bk * ldA) - curA;")
 w("                int nxtB = bOff + (bk * ldB) - (curB - bOff);")
-big_stage_stores("                ", "nxtA", "nxtB")
+stage_stores("                ", "nxtA", "nxtB", BPA, BPB, "sF", "ldA", "s4", "sF")
 w("            }")
 w("")
 w("            Group.Barrier();")
@@ -517,15 +471,9 @@ w("    /// [k][n] (vectors along n, columns tc + 4·lc·cb + j); 2: B [N, K] is 
 w("    /// simulator (TTileThreads = 4) the same chunks are copied synchronously. Shared: dynamic, <see cref=\"AsyncShared\"/>.")
 w("    /// <paramref name=\"addr\"/> holds the device addresses of a[0] and b[0] (0 on the simulator).")
 w("    /// </summary>")
-w("    [IlgpuKernel]")
-for threads, bkc, tb in (("Const4", "Const8", "Const1"), ("Const4", "Const8", "Const2"),
-                         ("Const16", "Const16", "Const1"), ("Const16", "Const16", "Const2")):
-    w(f"    [IlgpuKernelVariant(typeof({threads}), typeof({bkc}), typeof({tb}))]")
-w("    public static void SgemmAsync8x16F32<TTileThreads, TBk, TBTrans>(ArrayView<Float4> a4, ArrayView<Float4> b4, ArrayView<float> bias, ArrayView<float> c, GemmShape s, SgemmAddresses addr)")
-w("        where TTileThreads : struct, IKernelConstant")
-w("        where TBk : struct, IKernelConstant")
-w("        where TBTrans : struct, IKernelConstant")
-w("    {")
+kernel_header("SgemmAsync8x16F32", ["TTileThreads", "TBk", "TBTrans"], (("Const4", "Const8", "Const1"), ("Const4", "Const8", "Const2"),
+                                                                        ("Const16", "Const16", "Const1"), ("Const16", "Const16", "Const2")),
+              "ArrayView<Float4> a4, ArrayView<Float4> b4, ArrayView<float> bias, ArrayView<float> c, GemmShape s, SgemmAddresses addr")
 w("        var s4 = SharedMemory.GetDynamic<Float4>();")
 w("        var av = a4.AsAligned(16);")
 w("        var bv = b4.AsAligned(16);")
@@ -694,12 +642,8 @@ w("    /// shared memory; with one chunk the epilogue (alpha, bias) is applied h
 w("    /// and <see cref=\"GemvReduceF32\"/> finishes. TRowsCap (a type-argument constant: 1, 2, 4, 8 or 16, ≥ M) bounds the")
 w("    /// accumulators at compile time, so a decode call (M = 1) keeps 4 of them, not 64, and runs at higher occupancy.")
 w("    /// </summary>")
-w("    [IlgpuKernel]")
-for cap in (1, 2, 4, 8, 16):
-    w(f"    [IlgpuKernelVariant(typeof(Const{cap}))]")
-w("    public static void GemvKnF32<TRowsCap>(ArrayView<float> a, ArrayView<float> b, ArrayView<float> bias, ArrayView<float> c, ArrayView<float> partial, GemvShape g)")
-w("        where TRowsCap : struct, IKernelConstant")
-w("    {")
+kernel_header("GemvKnF32", ["TRowsCap"], [(f"Const{cap}",) for cap in (1, 2, 4, 8, 16)],
+              "ArrayView<float> a, ArrayView<float> b, ArrayView<float> bias, ArrayView<float> c, ArrayView<float> partial, GemvShape g")
 w("        var sA = SharedMemory.Allocate<float>(MaxSharedA);")
 w("        var red = SharedMemory.Allocate<float>(MaxSharedA);")
 w("        int ws = Warp.WarpSize;")
@@ -829,12 +773,8 @@ w(f"    /// (a warp reads 512 contiguous bytes per weight row), {KR[1]} rows per
 w("    /// (that many 16-byte loads in flight per lane); the first iteration's loads are issued before the staging waits on A.")
 w("    /// Whole iterations load unguarded, one guarded iteration takes the tail.")
 w("    /// </summary>")
-w("    [IlgpuKernel]")
-for cap in (1, 2, 4, 8, 16):
-    w(f"    [IlgpuKernelVariant(typeof(Const{cap}))]")
-w("    public static void GemvKnVecF32<TRowsCap>(ArrayView<float> a, ArrayView<Float4> b4, ArrayView<float> bias, ArrayView<float> c, ArrayView<float> partial, GemvShape g)")
-w("        where TRowsCap : struct, IKernelConstant")
-w("    {")
+kernel_header("GemvKnVecF32", ["TRowsCap"], [(f"Const{cap}",) for cap in (1, 2, 4, 8, 16)],
+              "ArrayView<float> a, ArrayView<Float4> b4, ArrayView<float> bias, ArrayView<float> c, ArrayView<float> partial, GemvShape g")
 w("        var sA = SharedMemory.Allocate<float>(MaxSharedA);")
 w("        var red = SharedMemory.Allocate<float>(MaxSharedA);")
 w("        var bv = b4.AsAligned(16);")
@@ -910,12 +850,8 @@ w("    /// lanes stride over the weight row with coalesced loads, four per itera
 w("    /// memory in chunks of KChunk columns (M x KChunk floats); each of the M sums ends in a warp shuffle reduction.")
 w("    /// TRowsCap (a type-argument constant ≥ M) bounds the accumulators at compile time.")
 w("    /// </summary>")
-w("    [IlgpuKernel]")
-for cap in (1, 2, 4, 8, 16):
-    w(f"    [IlgpuKernelVariant(typeof(Const{cap}))]")
-w("    public static void GemvNkF32<TRowsCap>(ArrayView<float> a, ArrayView<float> b, ArrayView<float> bias, ArrayView<float> c, GemvShape g)")
-w("        where TRowsCap : struct, IKernelConstant")
-w("    {")
+kernel_header("GemvNkF32", ["TRowsCap"], [(f"Const{cap}",) for cap in (1, 2, 4, 8, 16)],
+              "ArrayView<float> a, ArrayView<float> b, ArrayView<float> bias, ArrayView<float> c, GemvShape g")
 w("        var sA = SharedMemory.Allocate<float>(MaxSharedA);")
 w("        int ws = Warp.WarpSize;")
 w("        int lane = Warp.LaneIdx;")
@@ -1085,12 +1021,8 @@ w("    /// unguarded, at most one step is left at a chunk's end. Each 16-byte sh
 w(f"    /// serves all {VC} columns, where the one-column kernel spent a shared read per row and weight element. Grid.Y splits K into KChunk vectors as the one-row kernel does.")
 w("    /// TRowsCap (2, 4, 8 or 16, ≥ M) bounds the accumulators at compile time.")
 w("    /// </summary>")
-w("    [IlgpuKernel]")
-for cap in (2, 4, 8, 16):
-    w(f"    [IlgpuKernelVariant(typeof(Const{cap}))]")
-w("    public static void GemvNkVecF32<TRowsCap>(ArrayView<Float4> a4, ArrayView<Float4> b4, ArrayView<float> bias, ArrayView<float> c, ArrayView<float> partial, GemvShape g)")
-w("        where TRowsCap : struct, IKernelConstant")
-w("    {")
+kernel_header("GemvNkVecF32", ["TRowsCap"], [(f"Const{cap}",) for cap in (2, 4, 8, 16)],
+              "ArrayView<Float4> a4, ArrayView<Float4> b4, ArrayView<float> bias, ArrayView<float> c, ArrayView<float> partial, GemvShape g")
 w("        var sA = SharedMemory.Allocate<Float4>(VecSharedA);")
 w("        var av = a4.AsAligned(16);")
 w("        var bv = b4.AsAligned(16);")
