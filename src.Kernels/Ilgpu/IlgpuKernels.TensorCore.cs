@@ -24,9 +24,10 @@ public sealed partial class IlgpuKernels
 
     /// <summary>
     /// The tile configuration of the tensor-core kernel; by default the one named by the environment variable
-    /// <c>GEMS_TC_GEMM_VARIANT</c> (read once per process), else <see cref="TensorCoreGemmVariant.Wgmma"/> (Hopper's
-    /// warpgroup instruction where it can run, <see cref="TensorCoreGemmVariant.SquareTwoPerSm"/> elsewhere: the fastest
-    /// mma.sync tile at every measured shape on an H200; docs/perf/h100-notes-tensor-core.md, Attempts 4 and 5).
+    /// <c>GEMS_TC_GEMM_VARIANT</c> (read once per process), else <see cref="TensorCoreGemmVariant.WgmmaPersistentStores"/>
+    /// (Hopper's warpgroup instruction on a persistent grid with the whole tiles' epilogue in PTX, where it can run;
+    /// <see cref="TensorCoreGemmVariant.SquareTwoPerSm"/> elsewhere: the fastest mma.sync tile at every measured shape on
+    /// an H200; docs/perf/h100-notes-tensor-core.md, Attempts 4 and 5).
     /// </summary>
     internal TensorCoreGemmVariant TensorCoreVariant { get; set; } = TensorCoreVariants.FromEnvironment();
 
@@ -151,9 +152,10 @@ internal static class TensorCoreVariants
 
     /// <summary>
     /// The variant a setting names (case and surrounding spaces ignored); unset, empty or unknown:
-    /// <see cref="TensorCoreGemmVariant.Wgmma"/>, which runs the products it can on a compute-capability-9.0 device
-    /// (H200 Run 18: bf16 4096³ 193.5 → 376.6 TFLOP/s, 256×4096×4096 0.073 → 0.054 ms) and leaves every other product,
-    /// and every other device, to <see cref="TensorCoreGemmVariant.SquareTwoPerSm"/>.
+    /// <see cref="TensorCoreGemmVariant.WgmmaPersistentStores"/>, which runs the products it can on a compute-capability-9.0
+    /// device (H200, 2026-11-28: bf16 4096³ 193.5 TFLOP/s on <c>square2</c>, 411 on <c>wgmma</c> (Run 19), 500.5 = 0.71x
+    /// PyTorch's 708.9 on this one (Run 21); 4097×5000×1032 134 → 195 → 295) and leaves every other product, and every
+    /// other device, to <see cref="TensorCoreGemmVariant.SquareTwoPerSm"/>.
     /// </summary>
     public static TensorCoreGemmVariant Parse(string? setting) => setting?.Trim().ToLowerInvariant() switch
     {
@@ -164,8 +166,8 @@ internal static class TensorCoreVariants
         "wgmma3" => TensorCoreGemmVariant.WgmmaThreeAhead,
         "wgmma-g" => TensorCoreGemmVariant.WgmmaGrouped,
         "wgmma-p" => TensorCoreGemmVariant.WgmmaPersistent,
-        "wgmma-pe" => TensorCoreGemmVariant.WgmmaPersistentStores,
-        _ => TensorCoreGemmVariant.Wgmma,
+        "wgmma" => TensorCoreGemmVariant.Wgmma,
+        _ => TensorCoreGemmVariant.WgmmaPersistentStores,
     };
 
     /// <summary>The setting that names a variant.</summary>

@@ -232,13 +232,13 @@ public sealed class TensorCoreGemmTests : Half16TestBase, IClassFixture<Warp32Si
     }
 
     [Theory]
-    [InlineData(null, (int)TensorCoreGemmVariant.Wgmma)]
-    [InlineData("", (int)TensorCoreGemmVariant.Wgmma)]
+    [InlineData(null, (int)TensorCoreGemmVariant.WgmmaPersistentStores)]
+    [InlineData("", (int)TensorCoreGemmVariant.WgmmaPersistentStores)]
     [InlineData("wide", (int)TensorCoreGemmVariant.Wide)]
     [InlineData(" Square2 ", (int)TensorCoreGemmVariant.SquareTwoPerSm)]
     [InlineData("QUAD2", (int)TensorCoreGemmVariant.QuadTwoPerSm)]
     [InlineData("square", (int)TensorCoreGemmVariant.Square)]
-    [InlineData("bogus", (int)TensorCoreGemmVariant.Wgmma)]
+    [InlineData("bogus", (int)TensorCoreGemmVariant.WgmmaPersistentStores)]
     public void VariantSettingNamesTheTile(string? setting, int expectedVariant)
     {
         var expected = (TensorCoreGemmVariant)expectedVariant;

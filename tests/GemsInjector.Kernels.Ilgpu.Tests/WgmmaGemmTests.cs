@@ -472,7 +472,7 @@ public sealed class WgmmaGemmTests : Half16TestBase, IClassFixture<Warp32Simulat
     }
 
     [Theory]
-    [InlineData(null, (int)TensorCoreGemmVariant.Wgmma)]
+    [InlineData(null, (int)TensorCoreGemmVariant.WgmmaPersistentStores)]
     [InlineData("wgmma", (int)TensorCoreGemmVariant.Wgmma)]
     [InlineData(" WGMMA ", (int)TensorCoreGemmVariant.Wgmma)]
     [InlineData("wgmma3", (int)TensorCoreGemmVariant.WgmmaThreeAhead)]
