@@ -193,19 +193,7 @@ internal static partial class AttentionTensorCoreKernels
         int kEnd = s.Causal != 0 && q0 + BlockQ < s.Lk ? q0 + BlockQ : s.Lk;
         int tiles = (kEnd + BlockK - 1) / BlockK;
 
-        // The Q tile (stage 0) and key tile 0 (stage 1) are requested together; Q's group completes first and its
-        // fragments move to registers, after which stage 0 is free for tile 1.
-        CopyRows(ref ops, shared, QOffset, q, pointers.Q, qRow0, s.Lq - q0, BlockQ, thread, GroupSize);
-        ops.Commit();
-        if (tiles > 0)
-        {
-            CopyTile(ref ops, shared, k, v, pointers, kRow0, s.Lk, 0, thread, GroupSize);
-        }
-
-        ops.Commit();
-        ops.WaitForTile();
-        Group.Barrier();
-        ops.LoadQ(shared, warp, lane);
+        LoadQAndRequestFirstTile(ref ops, shared, q, k, v, pointers, qRow0, s.Lq - q0, kRow0, s.Lk, tiles, thread, warp, lane);
 
         // Softmax role: lanes 2r and 2r + 1 own row r of the warp (keys 0-15 and 16-31 of each tile).
         int row = lane >> 1;
@@ -297,18 +285,7 @@ internal static partial class AttentionTensorCoreKernels
         int kEnd = s.Causal != 0 && q0 + BlockQ < s.Lk ? q0 + BlockQ : s.Lk;
         int tiles = (kEnd + BlockK - 1) / BlockK;
 
-        // Q (stage 0) and key tile 0 (stage 1) are requested together; Q's copy group completes first.
-        CopyRows(ref ops, shared, QOffset, q, pointers.Q, qRow0, s.Lq - q0, BlockQ, thread, GroupSize);
-        ops.Commit();
-        if (tiles > 0)
-        {
-            CopyTile(ref ops, shared, k, v, pointers, kRow0, s.Lk, 0, thread, GroupSize);
-        }
-
-        ops.Commit();
-        ops.WaitForTile();
-        Group.Barrier();
-        ops.LoadQ(shared, warp, lane);
+        LoadQAndRequestFirstTile(ref ops, shared, q, k, v, pointers, qRow0, s.Lq - q0, kRow0, s.Lk, tiles, thread, warp, lane);
 
         // Lane roles of the mma fragments: rows g and g + 8 of the warp, keys 2t, 2t + 1 of every 8-key block.
         int g = lane >> 2;
@@ -345,6 +322,27 @@ internal static partial class AttentionTensorCoreKernels
         long elementLo = queryLo < s.Lq ? ((qRow0 - q0 + queryLo) * D) + (2 * t) : -1;
         long elementHi = queryLo + 8 < s.Lq ? ((qRow0 - q0 + queryLo + 8) * D) + (2 * t) : -1;
         ops.StoreNormalized(output, pointers.Output, elementLo, elementHi, bf16);
+    }
+
+    /// <summary>
+    /// The start of both bodies: the Q tile (stage 0) and key tile 0 (stage 1) are requested together; Q's copy group
+    /// completes first and its fragments move to registers, after which stage 0 is free for tile 1.
+    /// </summary>
+    private static void LoadQAndRequestFirstTile<TOps>(ref TOps ops, ArrayView<ushort> shared, ArrayView<Half8> q, ArrayView<Half8> k, ArrayView<Half8> v,
+        TensorCoreAttentionPointers pointers, long qRow0, int qValid, long kRow0, int lk, int tiles, int thread, int warp, int lane)
+        where TOps : struct, IAttentionMmaOps
+    {
+        CopyRows(ref ops, shared, QOffset, q, pointers.Q, qRow0, qValid, BlockQ, thread, GroupSize);
+        ops.Commit();
+        if (tiles > 0)
+        {
+            CopyTile(ref ops, shared, k, v, pointers, kRow0, lk, 0, thread, GroupSize);
+        }
+
+        ops.Commit();
+        ops.WaitForTile();
+        Group.Barrier();
+        ops.LoadQ(shared, warp, lane);
     }
 
     /// <summary>Requests the K and V rows of key tile <paramref name="tile"/> (zeros past Lk) into its stage; <paramref name="threads"/>: the group's size.</summary>
