@@ -71,7 +71,9 @@ internal static class Catalog
 
         if (dt == DType.F32 || !quick)
         {
-            foreach (var n in bench ? (quick ? new long[] { 4097 } : new[] { Script, 4097L * 5003 }) : Array.Empty<long>())
+            // Besides the script's copy: copies that move as many bytes as the decode GEMVs' weights (half the weight's
+            // elements read, half written), the rate a copy itself reaches at that size (compare.py's same-bytes column).
+            foreach (var n in bench ? (quick ? new long[] { 4097 } : new[] { Script, 4097L * 5003, 4096L * 4096 / 2, 11008L * 4096 / 2 }) : Array.Empty<long>())
             {
                 cs.Add(Copy(dt, n));
             }
