@@ -116,12 +116,12 @@ internal static partial class WgmmaSkinnyGemmKernels
     [IlgpuKernelVariant(typeof(F16KMajorB), typeof(SkinnyEightStages))]
     [IlgpuKernelVariant(typeof(F16MnMajorB), typeof(SkinnyEightStages))]
     public static void Gemm16WgmmaSkinny<TOperands, TStages>(ArrayView<ushort> a, ArrayView<ushort> b, ArrayView<ushort> bias, ArrayView<ushort> c, ArrayView<float> partial,
-        TensorCoreShape s)
+        ArrayView<int> tickets, TensorCoreShape s)
         where TOperands : struct, IWgmmaOperands
         where TStages : struct, IWgmmaSkinnyStages
     {
         var ops = default(PtxWgmmaSkinnyOps);
-        Body(ref ops, a, b, bias, c, partial, s, default(TOperands).TransposeB, default(TOperands).Bf16, default(TStages).Stages);
+        Body(ref ops, a, b, bias, c, partial, tickets, s, default(TOperands).TransposeB, default(TOperands).Bf16, default(TStages).Stages);
     }
 
     /// <summary>
@@ -130,10 +130,10 @@ internal static partial class WgmmaSkinnyGemmKernels
     /// </summary>
     [IlgpuKernel(SimulatorOnly = true)]
     public static void Gemm16WgmmaSkinnyEmulated(ArrayView<ushort> a, ArrayView<ushort> b, ArrayView<ushort> bias, ArrayView<ushort> c, ArrayView<float> partial,
-        ArrayView<float> scratch, TensorCoreShape s, int stages)
+        ArrayView<int> tickets, ArrayView<float> scratch, TensorCoreShape s, int stages)
     {
         var ops = new EmulatedWgmmaSkinnyOps { Scratch = scratch };
-        Body(ref ops, a, b, bias, c, partial, s, s.TransposeB, s.Bf16, stages);
+        Body(ref ops, a, b, bias, c, partial, tickets, s, s.TransposeB, s.Bf16, stages);
     }
 
     /// <summary>Byte offset of stage <paramref name="stage"/>'s A tile.</summary>
@@ -152,7 +152,10 @@ internal static partial class WgmmaSkinnyGemmKernels
 
     /// <summary>
     /// The kernel body shared by the PTX and emulated operations (<paramref name="transposeB"/>, <paramref name="bf16"/>
-    /// and <paramref name="stages"/> are constants in each PTX instantiation).
+    /// and <paramref name="stages"/> are constants in each PTX instantiation). Split-K with non-empty
+    /// <paramref name="tickets"/> (one per column tile, zero between launches): the last group of a column tile to
+    /// finish sums all chunks' partials itself (<see cref="FinishTile"/>); with empty tickets the partials are left for
+    /// <see cref="HalfGemvKernels.GemvReduce16"/>.
     /// </summary>
     /// <remarks>
     /// Staging: thread t copies 16-byte chunk t mod 8 of A rows t / 8 + 16 i (i &lt; 4) and, for a [N, K] b, of B rows
@@ -168,7 +171,7 @@ internal static partial class WgmmaSkinnyGemmKernels
     /// per SM), 7 × 16 KB at eight.
     /// </remarks>
     internal static void Body<TOps>(ref TOps ops, ArrayView<ushort> a, ArrayView<ushort> b, ArrayView<ushort> bias, ArrayView<ushort> c, ArrayView<float> partial,
-        TensorCoreShape s, int transposeB, int bf16, int stages)
+        ArrayView<int> tickets, TensorCoreShape s, int transposeB, int bf16, int stages)
         where TOps : struct, IWgmmaSkinnyOps
     {
         int thread = Group.IdxX;
@@ -331,6 +334,60 @@ internal static partial class WgmmaSkinnyGemmKernels
                         }
                     }
                 }
+            }
+        }
+
+        if (split && tickets.Length > 0)
+        {
+            FinishTile(shared, bias, c, partial, tickets, s, thread, n0);
+        }
+    }
+
+    /// <summary>
+    /// Split-K without a second launch: every group publishes its partials (device fence) and takes a ticket of its
+    /// column tile; the group that takes the last one resets the ticket for the next launch and sums the tile's
+    /// partials over chunks 0, 1, .. in that fixed order (its own read back like the others), so the result does not
+    /// depend on which group finished last; then the epilogue (alpha, beta · bias, one rounding), as the reduce launch's.
+    /// </summary>
+    private static void FinishTile(ArrayView<ushort> shared, ArrayView<ushort> bias, ArrayView<ushort> c, ArrayView<float> partial, ArrayView<int> tickets,
+        TensorCoreShape s, int thread, int n0)
+    {
+        // Shared int 0 carries the verdict: the ring is idle (every wgmma waited for, every copy group completed).
+        var flag = shared.Cast<int>();
+        MemoryFence.DeviceLevel();
+        Group.Barrier();
+        if (thread == 0)
+        {
+            flag[0] = Atomic.Add(ref tickets[Grid.IdxX], 1) == s.SplitK - 1 ? 1 : 0;
+        }
+
+        Group.Barrier();
+        if (flag[0] == 0)
+        {
+            return;
+        }
+
+        MemoryFence.DeviceLevel();
+        if (thread == 0)
+        {
+            tickets[Grid.IdxX] = 0;
+        }
+
+        long chunkStride = (long)s.M * s.N;
+        for (int e = thread; e < s.M * BlockN; e += GroupSize)
+        {
+            int r = e / BlockN;
+            int col = n0 + (e - (r * BlockN));
+            if (col < s.N)
+            {
+                long at = ((long)r * s.N) + col;
+                float sum = 0f;
+                for (int chunk = 0; chunk < s.SplitK; chunk++)
+                {
+                    sum += partial[at + (chunk * chunkStride)];
+                }
+
+                c[at] = TensorCoreGemmKernels.Epilogue(bias, s, 0, r, col, sum);
             }
         }
     }
@@ -563,7 +620,11 @@ internal struct EmulatedWgmmaSkinnyOps : IWgmmaSkinnyOps
 /// <summary>Launch shape, split-K plan and environment switch of <see cref="WgmmaSkinnyGemmKernels"/> (shared by the facade and the tests).</summary>
 internal static class WgmmaSkinnyLaunch
 {
-    /// <summary>Environment variable routing 16-bit products with 2–64 rows: unset or <c>off</c> (today's dispatch), <c>wgmma</c> (four stages) or <c>wgmma8</c> (eight).</summary>
+    /// <summary>
+    /// Environment variable routing 16-bit products with 2–64 rows: unset or <c>off</c> (today's dispatch), <c>wgmma</c>
+    /// (four stages, split-K finished by the last group of a tile), <c>wgmma8</c> (eight stages, likewise) or
+    /// <c>wgmma-r</c> (four stages, split-K partials reduced by a second launch).
+    /// </summary>
     public const string Variable = "GEMS_TC_SMALLM_VARIANT";
 
     /// <summary>Fewest rows routed (one row stays on the GEMV).</summary>
@@ -572,17 +633,18 @@ internal static class WgmmaSkinnyLaunch
     /// <summary>Fewest K elements in one split-K chunk (four stages): enough to pay a chunk's ring prologue and partial tile.</summary>
     public const int MinSplitK = 4 * WgmmaSkinnyGemmKernels.BlockK;
 
-    private static readonly Lazy<int> FromVariable = new(() => ParseStages(Environment.GetEnvironmentVariable(Variable)));
+    private static readonly Lazy<(int Stages, bool LastGroupReduces)> FromVariable = new(() => Parse(Environment.GetEnvironmentVariable(Variable)));
 
-    /// <summary>The ring depth the environment names (read once per process): 0 (off), 4 or 8.</summary>
-    public static int StagesFromEnvironment() => FromVariable.Value;
+    /// <summary>The variant the environment names (read once per process): ring depth 0 (off), 4 or 8, and who reduces split-K partials.</summary>
+    public static (int Stages, bool LastGroupReduces) FromEnvironment() => FromVariable.Value;
 
-    /// <summary>The ring depth a setting names (case and surrounding spaces ignored): <c>wgmma</c> 4, <c>wgmma8</c> 8, anything else 0 (off).</summary>
-    public static int ParseStages(string? setting) => setting?.Trim().ToLowerInvariant() switch
+    /// <summary>The variant a setting names (case and surrounding spaces ignored); anything unknown is off (0 stages).</summary>
+    public static (int Stages, bool LastGroupReduces) Parse(string? setting) => setting?.Trim().ToLowerInvariant() switch
     {
-        "wgmma" => 4,
-        "wgmma8" => 8,
-        _ => 0,
+        "wgmma" => (4, true),
+        "wgmma8" => (8, true),
+        "wgmma-r" => (4, false),
+        _ => (0, true),
     };
 
     /// <summary>Groups resident per SM for a ring of <paramref name="stages"/> (shared memory: 97 KB fits twice in 227 KB, 193 KB once).</summary>

@@ -22,14 +22,14 @@ namespace GemsInjector.Kernels.Ilgpu.Tests;
 public sealed class WgmmaSkinnyGemmTests : Half16TestBase, IClassFixture<Warp32SimulatorFixture>
 {
     private readonly Warp32SimulatorFixture warp32;
-    private readonly Action<KernelConfig, ArrayView<ushort>, ArrayView<ushort>, ArrayView<ushort>, ArrayView<ushort>, ArrayView<float>, ArrayView<float>, TensorCoreShape, int> emulated;
+    private readonly Action<KernelConfig, ArrayView<ushort>, ArrayView<ushort>, ArrayView<ushort>, ArrayView<ushort>, ArrayView<float>, ArrayView<int>, ArrayView<float>, TensorCoreShape, int> emulated;
     private readonly Action<KernelConfig, ArrayView<float>, ArrayView<ushort>, ArrayView<ushort>, HalfGemvShape, int> reduce;
 
     public WgmmaSkinnyGemmTests(SimulatorFixture fixture, Warp32SimulatorFixture warp32)
         : base(fixture)
     {
         this.warp32 = warp32;
-        emulated = warp32.Accelerator.LoadStreamKernel<ArrayView<ushort>, ArrayView<ushort>, ArrayView<ushort>, ArrayView<ushort>, ArrayView<float>, ArrayView<float>, TensorCoreShape, int>(
+        emulated = warp32.Accelerator.LoadStreamKernel<ArrayView<ushort>, ArrayView<ushort>, ArrayView<ushort>, ArrayView<ushort>, ArrayView<float>, ArrayView<int>, ArrayView<float>, TensorCoreShape, int>(
             WgmmaSkinnyGemmKernels.Gemm16WgmmaSkinnyEmulated);
         reduce = warp32.Accelerator.LoadStreamKernel<ArrayView<float>, ArrayView<ushort>, ArrayView<ushort>, HalfGemvShape, int>(HalfGemvKernels.GemvReduce16);
     }
@@ -70,7 +70,8 @@ public sealed class WgmmaSkinnyGemmTests : Half16TestBase, IClassFixture<Warp32S
         Assert.Equal(0, Count(ptx, "wgmma.wait_group.sync.aligned 1;"));
         Assert.True(Count(ptx, "wgmma.wait_group.sync.aligned 0;") is >= 1 and <= 2);
         Assert.Equal(1, Count(ptx, $"cp.async.wait_group {copyWait};"));
-        Assert.Equal(1, Count(ptx, "bar.sync"));
+        Assert.Equal(3, Count(ptx, "bar.sync"));
+        Assert.Single(Regex.Matches(ptx, @"\batom\.[\w.]*add"));
 
         // No wgmma instruction (fence, mma, commit or wait) in a block entered from a divergent branch: ptxas would
         // serialize every wgmma of the kernel (C7518). The thread-dependent copy skips branch around cp.async only.
@@ -146,7 +147,10 @@ public sealed class WgmmaSkinnyGemmTests : Half16TestBase, IClassFixture<Warp32S
         Run(bf16, batch, m, k, n, transposeB, bias, biasIsMatrix, requestedSplits: 1, stages: 8);
     }
 
-    /// <summary>Split-K forced: chunks of whole stages (the last shorter, or shorter than the ring), partials reduced by GemvReduce16.</summary>
+    /// <summary>
+    /// Split-K forced: chunks of whole stages (the last shorter, or shorter than the ring); partials summed by the last
+    /// group of each column tile (tickets back at zero afterwards) and, the other way, by GemvReduce16.
+    /// </summary>
     [Theory]
     [InlineData(true, 2, 328, 136, true, true, false, 3)]
     [InlineData(false, 17, 200, 264, false, true, true, 2)]
@@ -157,6 +161,7 @@ public sealed class WgmmaSkinnyGemmTests : Half16TestBase, IClassFixture<Warp32S
     {
         Run(bf16, 1, m, k, n, transposeB, bias, biasIsMatrix, splits, stages: 4);
         Run(bf16, 1, m, k, n, transposeB, bias, biasIsMatrix, splits, stages: 8);
+        Run(bf16, 1, m, k, n, transposeB, bias, biasIsMatrix, splits, stages: 4, lastGroupReduces: false);
     }
 
     /// <summary>The split plan on a 132-SM device: column tiles × splits within the resident groups (two per SM at four stages, one at eight); never for batches or the simulator.</summary>
@@ -179,23 +184,24 @@ public sealed class WgmmaSkinnyGemmTests : Half16TestBase, IClassFixture<Warp32S
     }
 
     [Theory]
-    [InlineData(null, 0)]
-    [InlineData("", 0)]
-    [InlineData("off", 0)]
-    [InlineData("wgmma", 4)]
-    [InlineData(" WGMMA ", 4)]
-    [InlineData("wgmma8", 8)]
-    public void SwitchNamesTheRing(string? setting, int stages) => Assert.Equal(stages, WgmmaSkinnyLaunch.ParseStages(setting));
+    [InlineData(null, 0, true)]
+    [InlineData("", 0, true)]
+    [InlineData("off", 0, true)]
+    [InlineData("wgmma", 4, true)]
+    [InlineData(" WGMMA ", 4, true)]
+    [InlineData("wgmma8", 8, true)]
+    [InlineData("wgmma-r", 4, false)]
+    public void SwitchNamesTheVariant(string? setting, int stages, bool lastGroupReduces) => Assert.Equal((stages, lastGroupReduces), WgmmaSkinnyLaunch.Parse(setting));
 
     /// <summary>The simulator is no 9.0 device: with the switch on, products keep today's kernels (and stay correct).</summary>
     [Fact]
     public void SwitchOnTheSimulatorKeepsTodaysDispatch()
     {
         var kernels = Device.Kernels;
-        int before = kernels.WgmmaSmallMStages;
+        var before = kernels.WgmmaSmallMVariant;
         try
         {
-            kernels.WgmmaSmallMStages = 4;
+            kernels.WgmmaSmallMVariant = (4, true);
             Assert.False(kernels.WgmmaAvailable);
             const int M = 3, K = 64, N = 40;
             var (a, av) = Random16(77, M * K, true, -1f, 1f);
@@ -207,11 +213,11 @@ public sealed class WgmmaSkinnyGemmTests : Half16TestBase, IClassFixture<Warp32S
         }
         finally
         {
-            kernels.WgmmaSmallMStages = before;
+            kernels.WgmmaSmallMVariant = before;
         }
     }
 
-    private void Run(bool bf16, int batch, int m, int k, int n, bool transposeB, bool bias, bool biasIsMatrix, int requestedSplits, int stages)
+    private void Run(bool bf16, int batch, int m, int k, int n, bool transposeB, bool bias, bool biasIsMatrix, int requestedSplits, int stages, bool lastGroupReduces = true)
     {
         int seed = 5300 + (m * 7) + (k * 5) + n + (bf16 ? 1 : 0) + (transposeB ? 2 : 0) + (bias ? 4 : 0) + (biasIsMatrix ? 8 : 0) + batch + (requestedSplits * 1000) + stages;
         var acc = warp32.Accelerator;
@@ -237,6 +243,10 @@ public sealed class WgmmaSkinnyGemmTests : Half16TestBase, IClassFixture<Warp32S
         using var partial = acc.Allocate1D<float>(splits * m * n);
         int z = splits > 1 ? splits : batch;
         using var scratch = acc.Allocate1D<float>(WgmmaSkinnyLaunch.EmulationScratch(z, n));
+        int columnTiles = WgmmaSkinnyLaunch.Config(1, n, stages).GridDim.X;
+        using var tickets = acc.Allocate1D<int>(columnTiles);
+        tickets.MemSetToZero();
+        ArrayView<int> ticketView = splits > 1 && lastGroupReduces ? tickets.View.AsContiguous() : ArrayView<int>.Empty;
         ArrayView<ushort> biasView = bias ? biasBuffer.View.AsContiguous() : ArrayView<ushort>.Empty;
         var shape = TensorCoreLaunch.Shape(aBuffer.View, bBuffer.View, biasView, m, k, n, transposeB, alpha, beta, biasIsMatrix, bf16, asyncCopyAllowed: true);
         Assert.Equal(m >= 2, WgmmaSkinnyLaunch.Supports(shape));
@@ -247,15 +257,16 @@ public sealed class WgmmaSkinnyGemmTests : Half16TestBase, IClassFixture<Warp32S
             cBuffer.CopyFromCPU(Enumerable.Repeat(NaN16(bf16), batch * m * n).ToArray());
             partial.CopyFromCPU(Enumerable.Repeat(float.NaN, splits * m * n).ToArray());
             shape.PairStores = pairs;
-            emulated(WgmmaSkinnyLaunch.Config(z, n, stages), aBuffer.View, bBuffer.View, biasView, cBuffer.View, partialView, scratch.View, shape, stages);
-            if (splits > 1)
+            emulated(WgmmaSkinnyLaunch.Config(z, n, stages), aBuffer.View, bBuffer.View, biasView, cBuffer.View, partialView, ticketView, scratch.View, shape, stages);
+            if (splits > 1 && !lastGroupReduces)
             {
                 reduce(new KernelConfig(((m * n) + 255) / 256, 256), partial.View, biasView, cBuffer.View, TensorCoreLaunch.ReduceShape(shape), bf16 ? 1 : 0);
             }
 
             acc.Synchronize();
+            Assert.All(tickets.GetAsArray1D(), t => Assert.Equal(0, t));
             AssertClose(ToFloat(cBuffer.GetAsArray1D(), bf16), expected, Rtol(bf16), Atol * k,
-                $"small-M wgmma emulation, {stages} stages, {batch}x{m}x{k}x{n} transposeB={transposeB} bias={bias} matrix={biasIsMatrix} splits={splits} chunk={kChunk} pairs={pairs} ({F(bf16)})", seed);
+                $"small-M wgmma emulation, {stages} stages, last group reduces {lastGroupReduces}, {batch}x{m}x{k}x{n} transposeB={transposeB} bias={bias} matrix={biasIsMatrix} splits={splits} chunk={kChunk} pairs={pairs} ({F(bf16)})", seed);
         }
     }
 }
