@@ -157,6 +157,7 @@ public sealed class WgmmaSkinnyGemmTests : Half16TestBase, IClassFixture<Warp32S
     [InlineData(true, 64, 1000, 136, false, false, false, 4)]
     [InlineData(false, 3, 1032, 137, true, false, false, 2)]
     [InlineData(true, 16, 136, 136, false, false, false, 2)]
+    [InlineData(false, 64, 1280, 136, true, true, false, 5)]
     public void EmulatedSplitKMatchesFloat64(bool bf16, int m, int k, int n, bool transposeB, bool bias, bool biasIsMatrix, int splits)
     {
         Run(bf16, 1, m, k, n, transposeB, bias, biasIsMatrix, splits, stages: 4);
