@@ -55,7 +55,7 @@ public sealed partial class IlgpuKernels
 
         shape.PairStores = TensorCoreLaunch.PairStores(c, n);
         shape.CPointer = TensorCoreLaunch.DeviceAddress(c);
-        var (splits, kChunk) = WgmmaSkinnyLaunch.PlanSplitK(batch, k, n, device.MultiprocessorCount, stages);
+        var (splits, kChunk) = WgmmaSkinnyLaunch.PlanSplitK(batch, m, k, n, device.MultiprocessorCount, stages);
         shape = TensorCoreLaunch.WithSplitK(shape, splits, kChunk);
         var partial = splits > 1 ? Scratch((long)splits * m * n) : default;
         int columnTiles = WgmmaSkinnyLaunch.Config(1, n, stages).GridDim.X;

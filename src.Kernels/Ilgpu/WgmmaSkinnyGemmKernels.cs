@@ -766,11 +766,18 @@ internal static class WgmmaSkinnyLaunch
     public static bool Supports(TensorCoreShape shape) => shape.AsyncCopy != 0 && shape.M >= MinRows && shape.M <= WgmmaSkinnyGemmKernels.BlockM;
 
     /// <summary>
+    /// Most M × splits: the last group of a column tile reads M × splits partial rows of 512 bytes through one SM
+    /// (≈ 128 KB at 256, about a microsecond of that SM's L2 bandwidth), the kernel's tail.
+    /// </summary>
+    public const int MaxPartialRows = 256;
+
+    /// <summary>
     /// Split-K plan: for one matrix, as many K chunks (whole stages, at least <see cref="MinSplitK"/>) as keep
     /// column tiles × splits within the groups resident at once (SMs × <see cref="GroupsPerSm"/>): one wave, every SM
-    /// streaming weight. (1, K) for batches, the simulator (no SM count), or when the tiles alone fill the SMs.
+    /// streaming weight; and M × splits at most <see cref="MaxPartialRows"/>. (1, K) for batches, the simulator (no SM
+    /// count), or when the tiles alone fill the SMs.
     /// </summary>
-    public static (int Splits, int KChunk) PlanSplitK(int batch, int k, int n, int multiprocessors, int stages)
+    public static (int Splits, int KChunk) PlanSplitK(int batch, int m, int k, int n, int multiprocessors, int stages)
     {
         int tiles = (n + WgmmaSkinnyGemmKernels.BlockN - 1) / WgmmaSkinnyGemmKernels.BlockN;
         if (batch != 1 || multiprocessors <= 0)
@@ -779,7 +786,7 @@ internal static class WgmmaSkinnyLaunch
         }
 
         int slots = multiprocessors * GroupsPerSm(stages);
-        return WgmmaLaunch.ChunkK(k, Math.Min(slots / tiles, k / MinSplitK));
+        return WgmmaLaunch.ChunkK(k, Math.Min(Math.Min(slots / tiles, k / MinSplitK), MaxPartialRows / Math.Max(m, 1)));
     }
 
     /// <summary>Floats of scratch the emulated kernel needs for this launch.</summary>

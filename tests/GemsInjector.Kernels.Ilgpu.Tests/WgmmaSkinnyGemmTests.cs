@@ -165,20 +165,27 @@ public sealed class WgmmaSkinnyGemmTests : Half16TestBase, IClassFixture<Warp32S
         Run(bf16, 1, m, k, n, transposeB, bias, biasIsMatrix, splits, stages: 4, lastGroupReduces: false);
     }
 
-    /// <summary>The split plan on a 132-SM device: column tiles × splits within the resident groups (two per SM at four stages, one at eight); never for batches or the simulator.</summary>
+    /// <summary>
+    /// The split plan on a 132-SM device: column tiles × splits within the resident groups (two per SM at four stages,
+    /// one at eight) and M × splits ≤ 256; never for batches or the simulator.
+    /// </summary>
     [Theory]
-    [InlineData(1, 4096, 4096, 132, 4, 8, 512)]
-    [InlineData(1, 4096, 4096, 132, 8, 4, 1024)]
-    [InlineData(1, 4096, 11008, 132, 4, 3, 1408)]
-    [InlineData(1, 4096, 11008, 132, 8, 1, 4096)]
-    [InlineData(1, 11008, 4096, 132, 4, 8, 1408)]
-    [InlineData(1, 512, 4096, 132, 4, 2, 256)]
-    [InlineData(4, 4096, 4096, 132, 4, 1, 4096)]
-    [InlineData(1, 4096, 4096, 0, 4, 1, 4096)]
-    [InlineData(1, 4096, 40000, 132, 4, 1, 4096)]
-    public void SplitKPlan(int batch, int k, int n, int sms, int stages, int splits, int kChunk)
+    [InlineData(1, 2, 4096, 4096, 132, 4, 8, 512)]
+    [InlineData(1, 8, 4096, 4096, 132, 8, 4, 1024)]
+    [InlineData(1, 16, 4096, 11008, 132, 4, 3, 1408)]
+    [InlineData(1, 16, 4096, 11008, 132, 8, 1, 4096)]
+    [InlineData(1, 64, 4096, 4096, 132, 4, 4, 1024)]
+    [InlineData(1, 64, 4096, 4096, 132, 8, 4, 1024)]
+    [InlineData(1, 33, 4096, 4096, 132, 4, 7, 640)]
+    [InlineData(1, 2, 11008, 4096, 132, 4, 8, 1408)]
+    [InlineData(1, 2, 512, 4096, 132, 4, 2, 256)]
+    [InlineData(4, 2, 4096, 4096, 132, 4, 1, 4096)]
+    [InlineData(1, 2, 4096, 4096, 0, 4, 1, 4096)]
+    [InlineData(1, 2, 4096, 40000, 132, 4, 1, 4096)]
+    public void SplitKPlan(int batch, int m, int k, int n, int sms, int stages, int splits, int kChunk)
     {
-        var plan = WgmmaSkinnyLaunch.PlanSplitK(batch, k, n, sms, stages);
+        var plan = WgmmaSkinnyLaunch.PlanSplitK(batch, m, k, n, sms, stages);
+        Assert.True(m * plan.Splits <= WgmmaSkinnyLaunch.MaxPartialRows);
         Assert.Equal((splits, kChunk), plan);
         long groups = (long)WgmmaSkinnyLaunch.Config(plan.Splits, n, stages).GridDim.X * plan.Splits;
         Assert.True(plan.Splits == 1 || groups <= (long)sms * WgmmaSkinnyLaunch.GroupsPerSm(stages));
