@@ -68,8 +68,9 @@ internal readonly struct SkinnyEightStages : IWgmmaSkinnyStages
 /// K goes through a ring of <see cref="IWgmmaSkinnyStages.Stages"/> 64-deep stages (A [64][64] 8 KB, B 16 KB, the big
 /// kernel's 128-byte-swizzled canonical layouts and descriptors: <see cref="WgmmaGemmKernels.KRowByte"/>,
 /// <see cref="WgmmaGemmKernels.MnByte"/>, <see cref="WgmmaGemmKernels.Descriptor"/>) filled by cp.async stages − 1
-/// tiles ahead. Grid: (⌈N/128⌉, 1, batch or splits); split-K (float32 partials, reduced in a fixed order by
-/// <see cref="HalfGemvKernels.GemvReduce16"/>) only as far as fills the SMs (<see cref="WgmmaSkinnyLaunch.PlanSplitK"/>).
+/// tiles ahead. Grid: (⌈N/128⌉, 1, batch or splits); split-K only as far as fills the SMs
+/// (<see cref="WgmmaSkinnyLaunch.PlanSplitK"/>), its float32 partials summed in a fixed chunk order by the last group of
+/// each column tile (or by <see cref="HalfGemvKernels.GemvReduce16"/> when no tickets are passed).
 /// Same shape rules and epilogue as <see cref="WgmmaGemmKernels"/>: K % 8 == 0, 16-byte aligned a and b, N % 8 == 0
 /// for a [K, N] b (<see cref="TensorCoreShape.AsyncCopy"/>); alpha · sum + beta · bias, one rounding.
 /// </summary>
