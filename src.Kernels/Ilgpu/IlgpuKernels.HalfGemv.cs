@@ -41,6 +41,12 @@ public sealed partial class IlgpuKernels
     private bool TryHalfGemv(ArrayView<ushort> a, ArrayView<ushort> b, ArrayView<ushort> bias, ArrayView<ushort> c, int batch, int m, int k, int n,
         bool transposeB, float alpha, float beta, bool biasIsMatrix, HalfFormat format)
     {
+        // GEMS_TC_SMALLM_VARIANT=wgmma / wgmma8: 2–64 rows, either weight layout, to the small-M wgmma kernel on a 9.0 device.
+        if (TryWgmmaSmallM(a, b, bias, c, batch, m, k, n, transposeB, alpha, beta, biasIsMatrix, format))
+        {
+            return true;
+        }
+
         // Decode products with 2–64 rows and an [N, K] weight go to the skinny tensor-core kernel first (GEMS_SKINNY_TC=0:
         // back to this GEMV, and above 16 rows to the large-tile tensor-core kernel).
         if (TrySkinnyTensorCore(a, b, bias, c, batch, m, k, n, transposeB, alpha, beta, biasIsMatrix, format))

@@ -138,7 +138,7 @@ public sealed class WgmmaGemmTests : Half16TestBase, IClassFixture<Warp32Simulat
     /// straight from a divergent branch: the target of a predicated <c>bra</c> without <c>.uni</c>, or the block such a
     /// branch falls through to. Named by label (or the first line of an unlabelled block).
     /// </summary>
-    private static string[] WgmmaBlocksUnderDivergentBranches(string ptx)
+    internal static string[] WgmmaBlocksUnderDivergentBranches(string ptx)
     {
         var label = new Regex(@"^\s*([A-Za-z_$][\w$]*):\s*$");
         var divergent = new Regex(@"^\s*@!?%?[\w$]+\s+bra\s+([A-Za-z_$][\w$]*)\s*;");

@@ -1,0 +1,796 @@
+using System;
+using ILGPU;
+using ILGPU.Runtime;
+using ILGPU.Runtime.Cuda;
+
+namespace GemsInjector.Kernels.Ilgpu;
+
+/// <summary>
+/// The warpgroup operations of the small-M wgmma GEMM (<see cref="WgmmaSkinnyGemmKernels"/>): inline PTX on an H100 /
+/// H200 (<see cref="PtxWgmmaSkinnyOps"/>), an emulation from the descriptors on ILGPU's CPU accelerator (<see cref="EmulatedWgmmaSkinnyOps"/>).
+/// </summary>
+internal interface IWgmmaSkinnyOps
+{
+    /// <summary>Declares and zeroes the accumulators and finds the 1024-byte aligned shared base (first statement of the kernel).</summary>
+    void Begin(int thread);
+
+    /// <summary>The shared-window address of stage byte 0 (1024-byte aligned on the GPU; 0 in the emulation).</summary>
+    uint SharedBase();
+
+    /// <summary>Copies one 16-byte chunk (8 elements when <paramref name="valid"/> is 8, zeros when 0) to shared byte <paramref name="sharedByte"/>.</summary>
+    void CopyChunk(ArrayView<ushort> shared, int sharedByte, ArrayView<ushort> source, long sourceElement, long sourcePointer, int valid);
+
+    /// <summary>Closes the group of asynchronous copies issued so far.</summary>
+    void CommitCopies();
+
+    /// <summary>Waits until at most <paramref name="pending"/> (stages − 2: 2 or 6) committed copy groups are in flight.</summary>
+    void WaitCopies(int pending);
+
+    /// <summary>Orders this thread's completed shared-memory writes before later reads by the async proxy (wgmma).</summary>
+    void FenceProxy();
+
+    /// <summary>One 64-deep stage: four k16 wgmma m64n128 from the two descriptors, committed as one group.</summary>
+    void Multiply(ArrayView<ushort> shared, long aDescriptor, long bDescriptor, int transposeB, int bf16, int thread);
+
+    /// <summary>Waits until no committed wgmma group is in flight.</summary>
+    void WaitMultiplies();
+
+    /// <summary>Accumulators 16 · <paramref name="part"/> .. 16 · <paramref name="part"/> + 15 (n-blocks 4 · part .. 4 · part + 3).</summary>
+    void Read(int part, ref AccumulatorBlock block);
+}
+
+/// <summary>The shared ring of one compiled small-M wgmma kernel, as a type argument.</summary>
+internal interface IWgmmaSkinnyStages
+{
+    /// <summary>Shared stages (a power of two, at least 4): stages − 1 K tiles are requested ahead of the one multiplied.</summary>
+    int Stages { get; }
+}
+
+/// <summary>Four stages (97 KB: two groups per SM, 3 tiles ahead each; <c>GEMS_TC_SMALLM_VARIANT=wgmma</c>).</summary>
+internal readonly struct SkinnyFourStages : IWgmmaSkinnyStages
+{
+    /// <inheritdoc/>
+    public int Stages => 4;
+}
+
+/// <summary>Eight stages (193 KB: one group per SM, 7 tiles ahead; <c>GEMS_TC_SMALLM_VARIANT=wgmma8</c>).</summary>
+internal readonly struct SkinnyEightStages : IWgmmaSkinnyStages
+{
+    /// <inheritdoc/>
+    public int Stages => 8;
+}
+
+/// <summary>
+/// 16-bit products with M ≤ 64 rows (decode and small prefill batches) on Hopper's <c>wgmma.mma_async</c> (sm_90a,
+/// float32 accumulation). These are weight-read bound: the kernel's job is to keep enough weight bytes in flight on
+/// every SM. A group is one warpgroup (128 threads) computing all M rows of a 128-column tile of C with one m64n128
+/// accumulator set (64 float32 per thread); rows ≥ M of the A stage are zero-filled once per stage and never stored.
+/// K goes through a ring of <see cref="IWgmmaSkinnyStages.Stages"/> 64-deep stages (A [64][64] 8 KB, B 16 KB, the big
+/// kernel's 128-byte-swizzled canonical layouts and descriptors: <see cref="WgmmaGemmKernels.KRowByte"/>,
+/// <see cref="WgmmaGemmKernels.MnByte"/>, <see cref="WgmmaGemmKernels.Descriptor"/>) filled by cp.async stages − 1
+/// tiles ahead. Grid: (⌈N/128⌉, 1, batch or splits); split-K only as far as fills the SMs
+/// (<see cref="WgmmaSkinnyLaunch.PlanSplitK"/>), its float32 partials summed in a fixed chunk order by the last group of
+/// each column tile (or by <see cref="HalfGemvKernels.GemvReduce16"/> when no tickets are passed).
+/// Same shape rules and epilogue as <see cref="WgmmaGemmKernels"/>: K % 8 == 0, 16-byte aligned a and b, N % 8 == 0
+/// for a [K, N] b (<see cref="TensorCoreShape.AsyncCopy"/>); alpha · sum + beta · bias, one rounding.
+/// </summary>
+internal static partial class WgmmaSkinnyGemmKernels
+{
+    /// <summary>Rows of C per group (the wgmma's m64): every row of the products this kernel takes.</summary>
+    public const int BlockM = 64;
+
+    /// <summary>Columns of C per group (the wgmma's n128).</summary>
+    public const int BlockN = 128;
+
+    /// <summary>K per shared stage.</summary>
+    public const int BlockK = WgmmaGemmKernels.BlockK;
+
+    /// <summary>Threads per group: one warpgroup.</summary>
+    public const int GroupSize = 128;
+
+    /// <summary>Bytes of one stage row (64 elements).</summary>
+    public const int RowBytes = WgmmaGemmKernels.RowBytes;
+
+    /// <summary>Bytes of an A stage ([64][64]).</summary>
+    public const int AStageBytes = BlockM * RowBytes;
+
+    /// <summary>Bytes of a B stage ([128][64], or two MN-major [64][64] column blocks).</summary>
+    public const int BStageBytes = BlockN * RowBytes;
+
+    /// <summary>Bytes of one stage (A, then B): a multiple of the swizzle's 1024 bytes.</summary>
+    public const int StageBytes = AStageBytes + BStageBytes;
+
+    /// <summary>Dynamic shared bytes a launch of <paramref name="stages"/> stages requests: the ring plus room to align the base up to 1024 bytes.</summary>
+    public static int SharedBytes(int stages) => (stages * StageBytes) + WgmmaGemmKernels.SwizzleAlignment;
+
+    /// <summary>
+    /// The kernel through inline PTX for one format and B layout (<typeparamref name="TOperands"/>, matching the shape's
+    /// Bf16 and TransposeB) and ring depth (<typeparamref name="TStages"/>). CUDA, compute capability 9.0 only (sm_90a).
+    /// </summary>
+    [IlgpuKernel]
+    [IlgpuKernelVariant(typeof(Bf16KMajorB), typeof(SkinnyFourStages))]
+    [IlgpuKernelVariant(typeof(Bf16MnMajorB), typeof(SkinnyFourStages))]
+    [IlgpuKernelVariant(typeof(F16KMajorB), typeof(SkinnyFourStages))]
+    [IlgpuKernelVariant(typeof(F16MnMajorB), typeof(SkinnyFourStages))]
+    [IlgpuKernelVariant(typeof(Bf16KMajorB), typeof(SkinnyEightStages))]
+    [IlgpuKernelVariant(typeof(Bf16MnMajorB), typeof(SkinnyEightStages))]
+    [IlgpuKernelVariant(typeof(F16KMajorB), typeof(SkinnyEightStages))]
+    [IlgpuKernelVariant(typeof(F16MnMajorB), typeof(SkinnyEightStages))]
+    public static void Gemm16WgmmaSkinny<TOperands, TStages>(ArrayView<ushort> a, ArrayView<ushort> b, ArrayView<ushort> bias, ArrayView<ushort> c, ArrayView<float> partial,
+        ArrayView<int> tickets, TensorCoreShape s)
+        where TOperands : struct, IWgmmaOperands
+        where TStages : struct, IWgmmaSkinnyStages
+    {
+        var ops = default(PtxWgmmaSkinnyOps);
+        Body(ref ops, a, b, bias, c, partial, tickets, s, default(TOperands).TransposeB, default(TOperands).Bf16, default(TStages).Stages);
+    }
+
+    /// <summary>
+    /// The same body with wgmma emulated thread by thread (<see cref="WgmmaSkinnyLaunch.EmulationScratch"/> floats of
+    /// <paramref name="scratch"/>), for ILGPU's CPU accelerator with 32-thread warps; <paramref name="stages"/> 4 or 8.
+    /// </summary>
+    [IlgpuKernel(SimulatorOnly = true)]
+    public static void Gemm16WgmmaSkinnyEmulated(ArrayView<ushort> a, ArrayView<ushort> b, ArrayView<ushort> bias, ArrayView<ushort> c, ArrayView<float> partial,
+        ArrayView<int> tickets, ArrayView<float> scratch, TensorCoreShape s, int stages)
+    {
+        var ops = new EmulatedWgmmaSkinnyOps { Scratch = scratch };
+        Body(ref ops, a, b, bias, c, partial, tickets, s, s.TransposeB, s.Bf16, stages);
+    }
+
+    /// <summary>Byte offset of stage <paramref name="stage"/>'s A tile.</summary>
+    public static int AStageOffset(int stage) => stage * StageBytes;
+
+    /// <summary>Byte offset of stage <paramref name="stage"/>'s B tile.</summary>
+    public static int BStageOffset(int stage) => (stage * StageBytes) + AStageBytes;
+
+    /// <summary>The A descriptor at stage <paramref name="stage"/>, k16 step 0 (K-major, 8-row atoms 1024 bytes apart).</summary>
+    public static long ADescriptor(uint sharedBase, int stage) =>
+        WgmmaGemmKernels.Descriptor(sharedBase + (uint)AStageOffset(stage), 16, WgmmaGemmKernels.AtomBytes);
+
+    /// <summary>The B descriptor at stage <paramref name="stage"/>, k16 step 0: K-major for a [N, K] b, MN-major (64-column blocks 8 KB apart) for a [K, N] b.</summary>
+    public static long BDescriptor(uint sharedBase, int stage, int transposeB) =>
+        WgmmaGemmKernels.Descriptor(sharedBase + (uint)BStageOffset(stage), transposeB != 0 ? 16 : WgmmaGemmKernels.MnBlockBytes, WgmmaGemmKernels.AtomBytes);
+
+    /// <summary>
+    /// The kernel body shared by the PTX and emulated operations (<paramref name="transposeB"/>, <paramref name="bf16"/>
+    /// and <paramref name="stages"/> are constants in each PTX instantiation). Split-K with non-empty
+    /// <paramref name="tickets"/> (one per column tile, zero between launches): the last group of a column tile to
+    /// finish sums all chunks' partials itself (<see cref="FinishTile"/>); with empty tickets the partials are left for
+    /// <see cref="HalfGemvKernels.GemvReduce16"/>.
+    /// </summary>
+    /// <remarks>
+    /// Staging: thread t copies 16-byte chunk t mod 8 of A rows t / 8 + 16 i (i &lt; 4) and, for a [N, K] b, of B rows
+    /// t / 8 + 16 i (i &lt; 8); for a [K, N] b, columns 8 · (t mod 16) .. of k-rows t / 16 + 8 i. Chunks of rows ≥ M
+    /// (A) or ≥ N (B) hold zeros in every stage from the prologue on and are never requested again, so a 2-row product
+    /// issues 2 of A's 64 row copies per stage; chunks past K are zero-filled per tile (the stage held other data).
+    /// Ring of S stages, tiles 0 .. S − 2 requested up front, one commit group per tile (empty past the last). Iteration
+    /// t: cp.async.wait_group S − 2 (tile t landed for this thread), wgmma.wait_group 0 (tile t − 1's wgmma done),
+    /// fence to the async proxy, barrier (both for every thread); then tile t + S − 1 is requested into stage
+    /// (t − 1) mod S, which only tile t − 1's finished wgmma read; then tile t's wgmma are issued and left running over
+    /// the next iteration's copy wait. The multiply is tiny next to a stage's bytes (64 × 128 × 64 per 24 KB), so the
+    /// wait 0 costs nothing, and S − 1 tiles stay in flight: 3 × 16 KB of weight per group at four stages (two groups
+    /// per SM), 7 × 16 KB at eight.
+    /// </remarks>
+    internal static void Body<TOps>(ref TOps ops, ArrayView<ushort> a, ArrayView<ushort> b, ArrayView<ushort> bias, ArrayView<ushort> c, ArrayView<float> partial,
+        ArrayView<int> tickets, TensorCoreShape s, int transposeB, int bf16, int stages)
+        where TOps : struct, IWgmmaSkinnyOps
+    {
+        int thread = Group.IdxX;
+        ops.Begin(thread);
+        var shared = SharedMemory.GetDynamic<ushort>();
+        uint sharedBase = ops.SharedBase();
+        int n0 = Grid.IdxX * BlockN;
+        bool split = s.SplitK > 1;
+        long batch = split ? 0 : Grid.IdxZ;
+        int kSplit = split ? Grid.IdxZ : 0;
+        int kStart = kSplit * s.KChunk;
+        int kLength = s.K - kStart < s.KChunk ? s.K - kStart : s.KChunk;
+        int tiles = (kLength + BlockK - 1) / BlockK;
+
+        // The thread's chunks (see remarks): shared byte, source element at tile 0, how many lie inside M / N.
+        int row = thread >> 3;
+        int chunk = thread & 7;
+        int aShared = WgmmaGemmKernels.KRowByte(row, chunk);
+        long aElement = (batch * s.BatchA) + ((long)row * s.K) + kStart + (chunk * 8);
+        int aRows = RowsInside(s.M - row, 16);
+        long aRowStride = 16L * s.K;
+        int aK = kStart + (chunk * 8);
+        int bShared;
+        long bElement;
+        int bRows;
+        long bRowStride;
+        long bTileStride;
+        int bK;
+        int bRowBytes;
+        if (transposeB != 0)
+        {
+            bShared = WgmmaGemmKernels.KRowByte(row, chunk);
+            bElement = (batch * s.BatchB) + ((long)(n0 + row) * s.K) + kStart + (chunk * 8);
+            bRows = RowsInside(s.N - n0 - row, 16);
+            bRowStride = 16L * s.K;
+            bTileStride = BlockK;
+            bK = kStart + (chunk * 8);
+            bRowBytes = 16 * RowBytes;
+        }
+        else
+        {
+            int kRow = thread >> 4;
+            int nChunk = thread & 15;
+            int col = n0 + (nChunk * 8);
+            bShared = WgmmaGemmKernels.MnByte(kRow, nChunk);
+            bElement = (batch * s.BatchB) + ((long)(kStart + kRow) * s.N) + (col < s.N ? col : 0);
+            bRows = col < s.N ? 8 : 0;
+            bRowStride = 8L * s.N;
+            bTileStride = (long)BlockK * s.N;
+            bK = kStart + kRow;
+            bRowBytes = 8 * RowBytes;
+        }
+
+        // Zeros, once, in every stage's chunks that no tile will request (rows ≥ M of A, rows or columns ≥ N of B);
+        // they complete with the first commit group, before tile 0's wgmma.
+        for (int stage = 0; stage < stages; stage++)
+        {
+            for (int i = aRows; i < 4; i++)
+            {
+                ops.CopyChunk(shared, AStageOffset(stage) + aShared + (i * 16 * RowBytes), a, 0, s.APointer, 0);
+            }
+
+            for (int i = bRows; i < 8; i++)
+            {
+                ops.CopyChunk(shared, BStageOffset(stage) + bShared + (i * bRowBytes), b, 0, s.BPointer, 0);
+            }
+        }
+
+        for (int ahead = 0; ahead < stages - 1; ahead++)
+        {
+            if (ahead < tiles)
+            {
+                LoadStage(ref ops, shared, a, b, s, ahead, ahead, transposeB, aShared, aElement, aRows, aRowStride, aK, bShared, bElement, bRows, bRowStride, bTileStride, bK, bRowBytes);
+            }
+
+            ops.CommitCopies();
+        }
+
+        for (int tile = 0; tile < tiles; tile++)
+        {
+            ops.WaitCopies(stages - 2);
+            ops.WaitMultiplies();
+            ops.FenceProxy();
+            Group.Barrier();
+            int next = tile + stages - 1;
+            if (next < tiles)
+            {
+                LoadStage(ref ops, shared, a, b, s, next & (stages - 1), next, transposeB, aShared, aElement, aRows, aRowStride, aK, bShared, bElement, bRows, bRowStride, bTileStride, bK, bRowBytes);
+            }
+
+            ops.CommitCopies();
+            int current = tile & (stages - 1);
+            ops.Multiply(shared, ADescriptor(sharedBase, current), BDescriptor(sharedBase, current, transposeB), transposeB, bf16, thread);
+        }
+
+        ops.WaitMultiplies();
+
+        // D fragment of m64nNk16: register r holds row 16 · warp + lane / 4 (+8 when bit 1 of r is set), column
+        // 8 · (r / 4) + 2 · (lane mod 4) + (r mod 2).
+        int lane = thread & 31;
+        int warp = thread >> 5;
+        int g = lane >> 2;
+        int t = lane & 3;
+        long cBase = batch * s.BatchC;
+        var block = default(AccumulatorBlock);
+        for (int part = 0; part < Accumulators / 16; part++)
+        {
+            ops.Read(part, ref block);
+            for (int half = 0; half < 2; half++)
+            {
+                int r = (warp * 16) + g + (half * 8);
+                if (r >= s.M)
+                {
+                    continue;
+                }
+
+                for (int nb = 0; nb < 4; nb++)
+                {
+                    int col = n0 + (((part * 4) + nb) * 8) + (2 * t);
+                    if (col >= s.N)
+                    {
+                        continue;
+                    }
+
+                    float v0 = block.Get((nb * 4) + (half * 2));
+                    float v1 = block.Get((nb * 4) + (half * 2) + 1);
+                    bool pair = s.PairStores != 0 && col + 1 < s.N;
+                    if (split)
+                    {
+                        long at = ((((long)kSplit * s.M) + r) * s.N) + col;
+                        if (pair)
+                        {
+                            partial.Cast<Float2>()[at >> 1] = new Float2 { X = v0, Y = v1 };
+                        }
+                        else
+                        {
+                            partial[at] = v0;
+                            if (col + 1 < s.N)
+                            {
+                                partial[at + 1] = v1;
+                            }
+                        }
+                    }
+                    else
+                    {
+                        ushort h0 = TensorCoreGemmKernels.Epilogue(bias, s, batch, r, col, v0);
+                        ushort h1 = TensorCoreGemmKernels.Epilogue(bias, s, batch, r, col + 1, v1);
+                        long at = cBase + ((long)r * s.N) + col;
+                        if (pair)
+                        {
+                            c.Cast<uint>()[at >> 1] = h0 | ((uint)h1 << 16);
+                        }
+                        else
+                        {
+                            c[at] = h0;
+                            if (col + 1 < s.N)
+                            {
+                                c[at + 1] = h1;
+                            }
+                        }
+                    }
+                }
+            }
+        }
+
+        if (split && tickets.Length > 0)
+        {
+            FinishTile(shared, bias, c, partial, tickets, s, thread, n0);
+        }
+    }
+
+    /// <summary>
+    /// Split-K without a second launch: every group publishes its partials (device fence) and takes a ticket of its
+    /// column tile; the group that takes the last one resets the ticket for the next launch and sums the tile's
+    /// partials over chunks 0, 1, .. in that fixed order (its own read back like the others), so the result does not
+    /// depend on which group finished last; then the epilogue (alpha, beta · bias, one rounding), as the reduce launch's.
+    /// </summary>
+    private static void FinishTile(ArrayView<ushort> shared, ArrayView<ushort> bias, ArrayView<ushort> c, ArrayView<float> partial, ArrayView<int> tickets,
+        TensorCoreShape s, int thread, int n0)
+    {
+        // Shared int 0 carries the verdict: the ring is idle (every wgmma waited for, every copy group completed).
+        var flag = shared.Cast<int>();
+        MemoryFence.DeviceLevel();
+        Group.Barrier();
+        if (thread == 0)
+        {
+            flag[0] = Atomic.Add(ref tickets[Grid.IdxX], 1) == s.SplitK - 1 ? 1 : 0;
+        }
+
+        Group.Barrier();
+        if (flag[0] == 0)
+        {
+            return;
+        }
+
+        MemoryFence.DeviceLevel();
+        if (thread == 0)
+        {
+            tickets[Grid.IdxX] = 0;
+        }
+
+        if (s.N % 4 == 0)
+        {
+            FinishQuads(bias, c, partial, s, thread, n0);
+            return;
+        }
+
+        long chunkStride = (long)s.M * s.N;
+        for (int e = thread; e < s.M * BlockN; e += GroupSize)
+        {
+            int r = e / BlockN;
+            int col = n0 + (e - (r * BlockN));
+            if (col < s.N)
+            {
+                long at = ((long)r * s.N) + col;
+                float sum = 0f;
+                for (int chunk = 0; chunk < s.SplitK; chunk++)
+                {
+                    sum += partial[at + (chunk * chunkStride)];
+                }
+
+                c[at] = TensorCoreGemmKernels.Epilogue(bias, s, 0, r, col, sum);
+            }
+        }
+    }
+
+    /// <summary>
+    /// <see cref="FinishTile"/>'s sum for N % 4 == 0, built for memory-level parallelism (the last group's sum is the
+    /// kernel's tail): a thread takes 4 quads of 4 columns at once and 4 chunks per step, 16 independent 16-byte L2
+    /// loads before any add, so M = 64 with 8 chunks is 8 round trips per thread instead of 512. The order is fixed:
+    /// per step ((c + c+1) + c+2) + c+3, steps in chunk order.
+    /// </summary>
+    private static void FinishQuads(ArrayView<ushort> bias, ArrayView<ushort> c, ArrayView<float> partial, TensorCoreShape s, int thread, int n0)
+    {
+        var p4 = partial.Cast<Float4>();
+        long chunkStride = (long)s.M * s.N / 4;
+        int quads = s.M * (BlockN / 4);
+        for (int u = thread; u < quads; u += 4 * GroupSize)
+        {
+            long at0 = QuadAt(s, u, quads, n0);
+            long at1 = QuadAt(s, u + GroupSize, quads, n0);
+            long at2 = QuadAt(s, u + (2 * GroupSize), quads, n0);
+            long at3 = QuadAt(s, u + (3 * GroupSize), quads, n0);
+            Float4 sum0 = default, sum1 = default, sum2 = default, sum3 = default;
+            for (int chunk = 0; chunk < s.SplitK; chunk += 4)
+            {
+                int c1 = chunk + 1 < s.SplitK ? chunk + 1 : chunk;
+                int c2 = chunk + 2 < s.SplitK ? chunk + 2 : chunk;
+                int c3 = chunk + 3 < s.SplitK ? chunk + 3 : chunk;
+                var a0 = p4[at0 + (chunk * chunkStride)];
+                var a1 = p4[at1 + (chunk * chunkStride)];
+                var a2 = p4[at2 + (chunk * chunkStride)];
+                var a3 = p4[at3 + (chunk * chunkStride)];
+                var b0 = p4[at0 + (c1 * chunkStride)];
+                var b1 = p4[at1 + (c1 * chunkStride)];
+                var b2 = p4[at2 + (c1 * chunkStride)];
+                var b3 = p4[at3 + (c1 * chunkStride)];
+                var d0 = p4[at0 + (c2 * chunkStride)];
+                var d1 = p4[at1 + (c2 * chunkStride)];
+                var d2 = p4[at2 + (c2 * chunkStride)];
+                var d3 = p4[at3 + (c2 * chunkStride)];
+                var e0 = p4[at0 + (c3 * chunkStride)];
+                var e1 = p4[at1 + (c3 * chunkStride)];
+                var e2 = p4[at2 + (c3 * chunkStride)];
+                var e3 = p4[at3 + (c3 * chunkStride)];
+                sum0 = Add(sum0, Step(a0, b0, d0, e0, c1 != chunk, c2 != chunk, c3 != chunk));
+                sum1 = Add(sum1, Step(a1, b1, d1, e1, c1 != chunk, c2 != chunk, c3 != chunk));
+                sum2 = Add(sum2, Step(a2, b2, d2, e2, c1 != chunk, c2 != chunk, c3 != chunk));
+                sum3 = Add(sum3, Step(a3, b3, d3, e3, c1 != chunk, c2 != chunk, c3 != chunk));
+            }
+
+            StoreQuad(bias, c, s, u, quads, n0, sum0);
+            StoreQuad(bias, c, s, u + GroupSize, quads, n0, sum1);
+            StoreQuad(bias, c, s, u + (2 * GroupSize), quads, n0, sum2);
+            StoreQuad(bias, c, s, u + (3 * GroupSize), quads, n0, sum3);
+        }
+    }
+
+    /// <summary>Float4 index of quad <paramref name="u"/> (row u / 32, columns n0 + 4 · (u mod 32) ..) of chunk 0; quads outside the tile or N read quad 0 (never stored).</summary>
+    private static long QuadAt(TensorCoreShape s, int u, int quads, int n0)
+    {
+        int r = u >> 5;
+        int col = n0 + ((u & 31) * 4);
+        return u < quads && col < s.N ? (((long)r * s.N) + col) >> 2 : 0;
+    }
+
+    /// <summary>((a + b) + d) + e, each of b, d, e only when its chunk exists (a select, not a branch: the loads stay independent).</summary>
+    private static Float4 Step(Float4 a, Float4 b, Float4 d, Float4 e, bool hasB, bool hasD, bool hasE) => new()
+    {
+        X = a.X + (hasB ? b.X : 0f) + (hasD ? d.X : 0f) + (hasE ? e.X : 0f),
+        Y = a.Y + (hasB ? b.Y : 0f) + (hasD ? d.Y : 0f) + (hasE ? e.Y : 0f),
+        Z = a.Z + (hasB ? b.Z : 0f) + (hasD ? d.Z : 0f) + (hasE ? e.Z : 0f),
+        W = a.W + (hasB ? b.W : 0f) + (hasD ? d.W : 0f) + (hasE ? e.W : 0f),
+    };
+
+    private static Float4 Add(Float4 x, Float4 y) => new() { X = x.X + y.X, Y = x.Y + y.Y, Z = x.Z + y.Z, W = x.W + y.W };
+
+    /// <summary>The epilogue of quad <paramref name="u"/> when it lies inside the tile and N (N % 4 == 0: all four columns then do).</summary>
+    private static void StoreQuad(ArrayView<ushort> bias, ArrayView<ushort> c, TensorCoreShape s, int u, int quads, int n0, Float4 sum)
+    {
+        int r = u >> 5;
+        int col = n0 + ((u & 31) * 4);
+        if (u >= quads || col >= s.N)
+        {
+            return;
+        }
+
+        long at = ((long)r * s.N) + col;
+        ushort h0 = TensorCoreGemmKernels.Epilogue(bias, s, 0, r, col, sum.X);
+        ushort h1 = TensorCoreGemmKernels.Epilogue(bias, s, 0, r, col + 1, sum.Y);
+        ushort h2 = TensorCoreGemmKernels.Epilogue(bias, s, 0, r, col + 2, sum.Z);
+        ushort h3 = TensorCoreGemmKernels.Epilogue(bias, s, 0, r, col + 3, sum.W);
+        if (s.PairStores != 0)
+        {
+            c.Cast<uint>()[at >> 1] = h0 | ((uint)h1 << 16);
+            c.Cast<uint>()[(at >> 1) + 1] = h2 | ((uint)h3 << 16);
+        }
+        else
+        {
+            c[at] = h0;
+            c[at + 1] = h1;
+            c[at + 2] = h2;
+            c[at + 3] = h3;
+        }
+    }
+
+    /// <summary>How many of the rows 0, step, 2 · step, .. are below <paramref name="remaining"/> (0 when none).</summary>
+    private static int RowsInside(int remaining, int step) => remaining <= 0 ? 0 : (remaining + step - 1) / step;
+
+    /// <summary>Requests K tile <paramref name="tile"/> of the group's range into stage <paramref name="stage"/>: the thread's chunks inside M and N (past K zero-filled).</summary>
+    private static void LoadStage<TOps>(ref TOps ops, ArrayView<ushort> shared, ArrayView<ushort> a, ArrayView<ushort> b, TensorCoreShape s, int stage, int tile, int transposeB,
+        int aShared, long aElement, int aRows, long aRowStride, int aK, int bShared, long bElement, int bRows, long bRowStride, long bTileStride, int bK, int bRowBytes)
+        where TOps : struct, IWgmmaSkinnyOps
+    {
+        int kOffset = tile * BlockK;
+        int aValid = aK + kOffset < s.K ? 8 : 0;
+        for (int i = 0; i < 4; i++)
+        {
+            if (i < aRows)
+            {
+                ops.CopyChunk(shared, AStageOffset(stage) + aShared + (i * 16 * RowBytes), a, aValid != 0 ? aElement + kOffset + (i * aRowStride) : 0, s.APointer, aValid);
+            }
+        }
+
+        long bAt = bElement + (tile * bTileStride);
+        for (int i = 0; i < 8; i++)
+        {
+            if (i < bRows)
+            {
+                // [N, K]: the chunk's k lies inside K for all its rows; [K, N]: k-row i is inside while bK + kOffset + 8 i < K.
+                int valid = (transposeB != 0 ? bK + kOffset : bK + kOffset + (i * 8)) < s.K ? 8 : 0;
+                ops.CopyChunk(shared, BStageOffset(stage) + bShared + (i * bRowBytes), b, valid != 0 ? bAt + (i * bRowStride) : 0, s.BPointer, valid);
+            }
+        }
+    }
+}
+
+/// <summary>The small-M warpgroup operations as inline PTX: cp.async, fence.proxy.async, wgmma m64n128 (sm_90a).</summary>
+internal struct PtxWgmmaSkinnyOps : IWgmmaSkinnyOps
+{
+    private uint sharedBase;
+
+    public void Begin(int thread)
+    {
+        // Emitted in the kernel's entry block, so the declaration precedes every use in the PTX text.
+        CudaAsm.Emit(WgmmaSkinnyGemmKernels.DeclareAccumulators);
+        Output<uint> raw = default;
+        CudaAsm.EmitRef("mov.u32 %0, __dyn_shared_alloca;", ref raw);
+        sharedBase = (raw.Value + (WgmmaGemmKernels.SwizzleAlignment - 1)) & ~(uint)(WgmmaGemmKernels.SwizzleAlignment - 1);
+    }
+
+    public readonly uint SharedBase() => sharedBase;
+
+    public readonly void CopyChunk(ArrayView<ushort> shared, int sharedByte, ArrayView<ushort> source, long sourceElement, long sourcePointer, int valid) =>
+        CudaAsm.Emit("{\n\t.reg .u64 wssrc;\n\tcvta.to.global.u64 wssrc, %1;\n\tcp.async.cg.shared.global [%0], [wssrc], 16, %2;\n\t}",
+            sharedBase + (uint)sharedByte, sourcePointer + (sourceElement * 2), (uint)(valid * 2));
+
+    public readonly void CommitCopies() => CudaAsm.Emit("cp.async.commit_group;");
+
+    public readonly void WaitCopies(int pending)
+    {
+        // wait_group takes an immediate; pending is a constant in every instantiation.
+        if (pending >= 6)
+        {
+            CudaAsm.Emit("cp.async.wait_group 6;");
+        }
+        else
+        {
+            CudaAsm.Emit("cp.async.wait_group 2;");
+        }
+    }
+
+    public readonly void FenceProxy() => CudaAsm.Emit("fence.proxy.async.shared::cta;");
+
+    public readonly void Multiply(ArrayView<ushort> shared, long aDescriptor, long bDescriptor, int transposeB, int bf16, int thread)
+    {
+        if (bf16 != 0)
+        {
+            if (transposeB != 0)
+            {
+                CudaAsm.Emit(WgmmaSkinnyGemmKernels.MultiplyBf16KMajorB, aDescriptor, bDescriptor);
+            }
+            else
+            {
+                CudaAsm.Emit(WgmmaSkinnyGemmKernels.MultiplyBf16MnMajorB, aDescriptor, bDescriptor);
+            }
+        }
+        else if (transposeB != 0)
+        {
+            CudaAsm.Emit(WgmmaSkinnyGemmKernels.MultiplyF16KMajorB, aDescriptor, bDescriptor);
+        }
+        else
+        {
+            CudaAsm.Emit(WgmmaSkinnyGemmKernels.MultiplyF16MnMajorB, aDescriptor, bDescriptor);
+        }
+    }
+
+    public readonly void WaitMultiplies() => CudaAsm.Emit("wgmma.wait_group.sync.aligned 0;");
+
+    public readonly void Read(int part, ref AccumulatorBlock block)
+    {
+        Output<float> v0 = default, v1 = default, v2 = default, v3 = default, v4 = default, v5 = default, v6 = default, v7 = default;
+        Output<float> v8 = default, v9 = default, v10 = default, v11 = default, v12 = default, v13 = default, v14 = default, v15 = default;
+        switch (part)
+        {
+            case 0:
+                CudaAsm.EmitRef(WgmmaSkinnyGemmKernels.ReadAccumulatorsPart0, ref v0, ref v1, ref v2, ref v3, ref v4, ref v5, ref v6, ref v7, ref v8, ref v9, ref v10, ref v11, ref v12, ref v13, ref v14, ref v15);
+                break;
+            case 1:
+                CudaAsm.EmitRef(WgmmaSkinnyGemmKernels.ReadAccumulatorsPart1, ref v0, ref v1, ref v2, ref v3, ref v4, ref v5, ref v6, ref v7, ref v8, ref v9, ref v10, ref v11, ref v12, ref v13, ref v14, ref v15);
+                break;
+            case 2:
+                CudaAsm.EmitRef(WgmmaSkinnyGemmKernels.ReadAccumulatorsPart2, ref v0, ref v1, ref v2, ref v3, ref v4, ref v5, ref v6, ref v7, ref v8, ref v9, ref v10, ref v11, ref v12, ref v13, ref v14, ref v15);
+                break;
+            default:
+                CudaAsm.EmitRef(WgmmaSkinnyGemmKernels.ReadAccumulatorsPart3, ref v0, ref v1, ref v2, ref v3, ref v4, ref v5, ref v6, ref v7, ref v8, ref v9, ref v10, ref v11, ref v12, ref v13, ref v14, ref v15);
+                break;
+        }
+
+        block.V0 = v0.Value;
+        block.V1 = v1.Value;
+        block.V2 = v2.Value;
+        block.V3 = v3.Value;
+        block.V4 = v4.Value;
+        block.V5 = v5.Value;
+        block.V6 = v6.Value;
+        block.V7 = v7.Value;
+        block.V8 = v8.Value;
+        block.V9 = v9.Value;
+        block.V10 = v10.Value;
+        block.V11 = v11.Value;
+        block.V12 = v12.Value;
+        block.V13 = v13.Value;
+        block.V14 = v14.Value;
+        block.V15 = v15.Value;
+    }
+}
+
+/// <summary>
+/// The small-M warpgroup operations emulated one thread at a time from the PTX ISA's definitions: a thread computes the
+/// m64n128 D-fragment elements it owns by decoding both descriptors with <see cref="EmulatedWgmmaOps.KMajorByte"/> and
+/// <see cref="EmulatedWgmmaOps.MnMajorByte"/> (the large kernel's emulation). Copies are synchronous, waits and fences
+/// no-ops; accumulators live in <see cref="Scratch"/>.
+/// </summary>
+internal struct EmulatedWgmmaSkinnyOps : IWgmmaSkinnyOps
+{
+    /// <summary><see cref="WgmmaSkinnyGemmKernels.Accumulators"/> floats for every thread of every group.</summary>
+    public ArrayView<float> Scratch;
+
+    private long scratchBase;
+
+    public void Begin(int thread)
+    {
+        long group = ((((long)Grid.IdxZ * Grid.DimY) + Grid.IdxY) * Grid.DimX) + Grid.IdxX;
+        scratchBase = ((group * WgmmaSkinnyGemmKernels.GroupSize) + thread) * WgmmaSkinnyGemmKernels.Accumulators;
+        for (int i = 0; i < WgmmaSkinnyGemmKernels.Accumulators; i++)
+        {
+            Scratch[scratchBase + i] = 0f;
+        }
+    }
+
+    public readonly uint SharedBase() => 0;
+
+    public readonly void CopyChunk(ArrayView<ushort> shared, int sharedByte, ArrayView<ushort> source, long sourceElement, long sourcePointer, int valid) =>
+        TensorCoreGemmKernels.CopyChunkScalar(shared, sharedByte, source, sourceElement, valid);
+
+    public readonly void CommitCopies()
+    {
+    }
+
+    public readonly void WaitCopies(int pending)
+    {
+    }
+
+    public readonly void FenceProxy()
+    {
+    }
+
+    public readonly void Multiply(ArrayView<ushort> shared, long aDescriptor, long bDescriptor, int transposeB, int bf16, int thread)
+    {
+        int lane = thread & 31;
+        int warp = (thread >> 5) & 3;
+        int g = lane >> 2;
+        int t = lane & 3;
+        for (int step = 0; step < WgmmaGemmKernels.KSteps; step++)
+        {
+            long aStep = aDescriptor + (step * WgmmaGemmKernels.KMajorAdvance);
+            long bStep = bDescriptor + (step * (transposeB != 0 ? WgmmaGemmKernels.KMajorAdvance : WgmmaGemmKernels.MnMajorAdvance));
+            for (int r = 0; r < WgmmaSkinnyGemmKernels.Accumulators; r++)
+            {
+                int row = (warp * 16) + g + (((r >> 1) & 1) * 8);
+                int col = ((r >> 2) * 8) + (2 * t) + (r & 1);
+                float sum = 0f;
+                for (int k = 0; k < 16; k++)
+                {
+                    float av = GpuMath.Load16(shared[EmulatedWgmmaOps.KMajorByte(aStep, row, k) >> 1], bf16);
+                    int bByte = transposeB != 0 ? EmulatedWgmmaOps.KMajorByte(bStep, col, k) : EmulatedWgmmaOps.MnMajorByte(bStep, k, col);
+                    sum += av * GpuMath.Load16(shared[bByte >> 1], bf16);
+                }
+
+                Scratch[scratchBase + r] += sum;
+            }
+        }
+    }
+
+    public readonly void WaitMultiplies()
+    {
+    }
+
+    public readonly void Read(int part, ref AccumulatorBlock block)
+    {
+        long at = scratchBase + (part * 16);
+        block.V0 = Scratch[at];
+        block.V1 = Scratch[at + 1];
+        block.V2 = Scratch[at + 2];
+        block.V3 = Scratch[at + 3];
+        block.V4 = Scratch[at + 4];
+        block.V5 = Scratch[at + 5];
+        block.V6 = Scratch[at + 6];
+        block.V7 = Scratch[at + 7];
+        block.V8 = Scratch[at + 8];
+        block.V9 = Scratch[at + 9];
+        block.V10 = Scratch[at + 10];
+        block.V11 = Scratch[at + 11];
+        block.V12 = Scratch[at + 12];
+        block.V13 = Scratch[at + 13];
+        block.V14 = Scratch[at + 14];
+        block.V15 = Scratch[at + 15];
+    }
+}
+
+/// <summary>Launch shape, split-K plan and environment switch of <see cref="WgmmaSkinnyGemmKernels"/> (shared by the facade and the tests).</summary>
+internal static class WgmmaSkinnyLaunch
+{
+    /// <summary>
+    /// Environment variable routing 16-bit products with 2–64 rows: unset or <c>off</c> (today's dispatch), <c>wgmma</c>
+    /// (four stages, split-K finished by the last group of a tile), <c>wgmma8</c> (eight stages, likewise) or
+    /// <c>wgmma-r</c> (four stages, split-K partials reduced by a second launch).
+    /// </summary>
+    public const string Variable = "GEMS_TC_SMALLM_VARIANT";
+
+    /// <summary>Fewest rows routed (one row stays on the GEMV).</summary>
+    public const int MinRows = 2;
+
+    /// <summary>Fewest K elements in one split-K chunk (four stages): enough to pay a chunk's ring prologue and partial tile.</summary>
+    public const int MinSplitK = 4 * WgmmaSkinnyGemmKernels.BlockK;
+
+    private static readonly Lazy<(int Stages, bool LastGroupReduces)> FromVariable = new(() => Parse(Environment.GetEnvironmentVariable(Variable)));
+
+    /// <summary>The variant the environment names (read once per process): ring depth 0 (off), 4 or 8, and who reduces split-K partials.</summary>
+    public static (int Stages, bool LastGroupReduces) FromEnvironment() => FromVariable.Value;
+
+    /// <summary>The variant a setting names (case and surrounding spaces ignored); anything unknown is off (0 stages).</summary>
+    public static (int Stages, bool LastGroupReduces) Parse(string? setting) => setting?.Trim().ToLowerInvariant() switch
+    {
+        "wgmma" => (4, true),
+        "wgmma8" => (8, true),
+        "wgmma-r" => (4, false),
+        _ => (0, true),
+    };
+
+    /// <summary>Groups resident per SM for a ring of <paramref name="stages"/> (shared memory: 97 KB fits twice in 227 KB, 193 KB once).</summary>
+    public static int GroupsPerSm(int stages) => Sm90aPtx.OptInSharedBytes / (WgmmaSkinnyGemmKernels.SharedBytes(stages) + 1024);
+
+    /// <summary>Grid (⌈N/128⌉, 1, z) of one-warpgroup groups with the ring's dynamic shared memory.</summary>
+    public static KernelConfig Config(int z, int n, int stages) => new(
+        new Index3D((n + WgmmaSkinnyGemmKernels.BlockN - 1) / WgmmaSkinnyGemmKernels.BlockN, 1, z),
+        new Index3D(WgmmaSkinnyGemmKernels.GroupSize, 1, 1),
+        SharedMemoryConfig.RequestDynamic<ushort>(WgmmaSkinnyGemmKernels.SharedBytes(stages) / sizeof(ushort)));
+
+    /// <summary>Whether the kernel takes a product: 2 ≤ M ≤ 64 and every staged chunk whole and 16-byte aligned.</summary>
+    public static bool Supports(TensorCoreShape shape) => shape.AsyncCopy != 0 && shape.M >= MinRows && shape.M <= WgmmaSkinnyGemmKernels.BlockM;
+
+    /// <summary>
+    /// Most M × splits: the last group of a column tile reads M × splits partial rows of 512 bytes through one SM
+    /// (≈ 128 KB at 256, about a microsecond of that SM's L2 bandwidth), the kernel's tail.
+    /// </summary>
+    public const int MaxPartialRows = 256;
+
+    /// <summary>
+    /// Split-K plan: for one matrix, as many K chunks (whole stages, at least <see cref="MinSplitK"/>) as keep
+    /// column tiles × splits within the groups resident at once (SMs × <see cref="GroupsPerSm"/>): one wave, every SM
+    /// streaming weight; and M × splits at most <see cref="MaxPartialRows"/>. (1, K) for batches, the simulator (no SM
+    /// count), or when the tiles alone fill the SMs.
+    /// </summary>
+    public static (int Splits, int KChunk) PlanSplitK(int batch, int m, int k, int n, int multiprocessors, int stages)
+    {
+        int tiles = (n + WgmmaSkinnyGemmKernels.BlockN - 1) / WgmmaSkinnyGemmKernels.BlockN;
+        if (batch != 1 || multiprocessors <= 0)
+        {
+            return (1, k);
+        }
+
+        int slots = multiprocessors * GroupsPerSm(stages);
+        return WgmmaLaunch.ChunkK(k, Math.Min(Math.Min(slots / tiles, k / MinSplitK), MaxPartialRows / Math.Max(m, 1)));
+    }
+
+    /// <summary>Floats of scratch the emulated kernel needs for this launch.</summary>
+    public static long EmulationScratch(int z, int n) =>
+        (long)((n + WgmmaSkinnyGemmKernels.BlockN - 1) / WgmmaSkinnyGemmKernels.BlockN) * z * WgmmaSkinnyGemmKernels.GroupSize * WgmmaSkinnyGemmKernels.Accumulators;
+}

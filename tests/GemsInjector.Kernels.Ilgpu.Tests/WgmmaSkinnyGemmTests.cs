@@ -1,0 +1,280 @@
+using System;
+using System.Linq;
+using System.Text.RegularExpressions;
+using GemsInjector.Kernels.Ilgpu;
+using ILGPU;
+using ILGPU.Backends.EntryPoints;
+using ILGPU.Backends.PTX;
+using ILGPU.Runtime;
+using ILGPU.Runtime.Cuda;
+using Xunit;
+
+namespace GemsInjector.Kernels.Ilgpu.Tests;
+
+/// <summary>
+/// The small-M wgmma GEMM (<see cref="WgmmaSkinnyGemmKernels"/>): its PTX (sm_90a, one fence / four k16 m64n128 wgmma /
+/// commit per instantiation, the ring's copy wait, no wgmma behind a divergent branch) and its body on the CPU with
+/// wgmma emulated from the descriptors, against float64 references with NaN-poisoned outputs: M from 1 to 64 (rows
+/// past M zero-filled once and never stored), odd N for a [N, K] b, K not a multiple of the stage, both formats and B
+/// layouts, four and eight stages, bias, bmm, and split-K reduced by GemvReduce16.
+/// </summary>
+[Collection(SimulatorCollection.Name)]
+public sealed class WgmmaSkinnyGemmTests : Half16TestBase, IClassFixture<Warp32SimulatorFixture>
+{
+    private readonly Warp32SimulatorFixture warp32;
+    private readonly Action<KernelConfig, ArrayView<ushort>, ArrayView<ushort>, ArrayView<ushort>, ArrayView<ushort>, ArrayView<float>, ArrayView<int>, ArrayView<float>, TensorCoreShape, int> emulated;
+    private readonly Action<KernelConfig, ArrayView<float>, ArrayView<ushort>, ArrayView<ushort>, HalfGemvShape, int> reduce;
+
+    public WgmmaSkinnyGemmTests(SimulatorFixture fixture, Warp32SimulatorFixture warp32)
+        : base(fixture)
+    {
+        this.warp32 = warp32;
+        emulated = warp32.Accelerator.LoadStreamKernel<ArrayView<ushort>, ArrayView<ushort>, ArrayView<ushort>, ArrayView<ushort>, ArrayView<float>, ArrayView<int>, ArrayView<float>, TensorCoreShape, int>(
+            WgmmaSkinnyGemmKernels.Gemm16WgmmaSkinnyEmulated);
+        reduce = warp32.Accelerator.LoadStreamKernel<ArrayView<float>, ArrayView<ushort>, ArrayView<ushort>, HalfGemvShape, int>(HalfGemvKernels.GemvReduce16);
+    }
+
+    private static string CompilePtx(Type operands, Type stages)
+    {
+        using var context = Context.Create(b => b.Optimize(OptimizationLevel.O2));
+        using var backend = new PTXBackend(context, new CudaCapabilityContext(CudaArchitecture.SM_90),
+            CudaArchitecture.SM_90, CudaInstructionSet.ISA_80, nvvmAPI: null);
+        var method = typeof(WgmmaSkinnyGemmKernels).GetMethod(nameof(WgmmaSkinnyGemmKernels.Gemm16WgmmaSkinny))!.MakeGenericMethod(operands, stages);
+        var entry = EntryPointDescription.FromExplicitlyGroupedKernel(method);
+        return ((PTXCompiledKernel)backend.Compile(entry, new KernelSpecialization(WgmmaSkinnyGemmKernels.GroupSize, WgmmaSkinnyLaunch.GroupsPerSm(stages == typeof(SkinnyEightStages) ? 8 : 4)))).PTXAssembly;
+    }
+
+    private static int Count(string text, string what) => Regex.Matches(text, Regex.Escape(what)).Count;
+
+    [Theory]
+    [InlineData(typeof(Bf16KMajorB), "bf16", 0, typeof(SkinnyFourStages), 2)]
+    [InlineData(typeof(Bf16MnMajorB), "bf16", 1, typeof(SkinnyFourStages), 2)]
+    [InlineData(typeof(F16KMajorB), "f16", 0, typeof(SkinnyFourStages), 2)]
+    [InlineData(typeof(F16MnMajorB), "f16", 1, typeof(SkinnyFourStages), 2)]
+    [InlineData(typeof(Bf16KMajorB), "bf16", 0, typeof(SkinnyEightStages), 6)]
+    [InlineData(typeof(Bf16MnMajorB), "bf16", 1, typeof(SkinnyEightStages), 6)]
+    [InlineData(typeof(F16KMajorB), "f16", 0, typeof(SkinnyEightStages), 6)]
+    [InlineData(typeof(F16MnMajorB), "f16", 1, typeof(SkinnyEightStages), 6)]
+    public void PtxHoldsOneStageOfWgmmaOutsideDivergentBranches(Type operands, string type, int transposeImmediate, Type stages, int copyWait)
+    {
+        string ptx = Sm90aPtx.Rewrite(CompilePtx(operands, stages))!;
+        Assert.NotNull(ptx);
+        Assert.Matches(new Regex(@"^\.target sm_90a\s*$", RegexOptions.Multiline), ptx);
+
+        // One stage multiply at one call site, of this instantiation's format and transpose-B immediate only.
+        Assert.Equal(4, Count(ptx, "wgmma.mma_async.sync.aligned."));
+        Assert.Equal(4, Count(ptx, $"wgmma.mma_async.sync.aligned.m64n128k16.f32.{type}.{type} "));
+        Assert.Equal(4, Count(ptx, $"wsp, 1, 1, 0, {transposeImmediate};"));
+        Assert.Equal(1, Count(ptx, "wgmma.fence.sync.aligned;"));
+        Assert.Equal(1, Count(ptx, "wgmma.commit_group.sync.aligned;"));
+        Assert.Equal(0, Count(ptx, "wgmma.wait_group.sync.aligned 1;"));
+        Assert.True(Count(ptx, "wgmma.wait_group.sync.aligned 0;") is >= 1 and <= 2);
+        Assert.Equal(1, Count(ptx, $"cp.async.wait_group {copyWait};"));
+        Assert.Equal(3, Count(ptx, "bar.sync"));
+        Assert.Single(Regex.Matches(ptx, @"\batom\.[\w.]*add"));
+
+        // No wgmma instruction (fence, mma, commit or wait) in a block entered from a divergent branch: ptxas would
+        // serialize every wgmma of the kernel (C7518). The thread-dependent copy skips branch around cp.async only.
+        Assert.Empty(WgmmaGemmTests.WgmmaBlocksUnderDivergentBranches(ptx));
+        Assert.Matches(new Regex(@"\.maxntid\s+128"), ptx);
+        Assert.Equal(1, Count(ptx, ".reg .f32 wsa<64>;"));
+        Assert.DoesNotContain(".func", ptx, StringComparison.Ordinal);
+        Assert.True(ptx.IndexOf(".reg .f32 wsa<64>;", StringComparison.Ordinal) < ptx.IndexOf("wgmma.mma_async", StringComparison.Ordinal));
+        Assert.DoesNotMatch(new Regex(@"%\d"), ptx);
+    }
+
+    [Fact]
+    public void EmulatedKernelCompilesToPtxWithoutWgmma()
+    {
+        using var context = Context.Create(b => b.Optimize(OptimizationLevel.O2));
+        using var backend = new PTXBackend(context, new CudaCapabilityContext(CudaArchitecture.SM_90),
+            CudaArchitecture.SM_90, CudaInstructionSet.ISA_80, nvvmAPI: null);
+        var entry = EntryPointDescription.FromExplicitlyGroupedKernel(typeof(WgmmaSkinnyGemmKernels).GetMethod(nameof(WgmmaSkinnyGemmKernels.Gemm16WgmmaSkinnyEmulated))!);
+        Assert.False(Sm90aPtx.Needs(((PTXCompiledKernel)backend.Compile(entry, default)).PTXAssembly));
+    }
+
+    /// <summary>The staging (KRowByte / MnByte of a 128-column tile) is where the emulated tensor core reads every (mn, k) of every k16 step, and covers each stage slot once.</summary>
+    [Fact]
+    public void StagingMatchesTheDescriptors()
+    {
+        Assert.Equal(0, WgmmaSkinnyGemmKernels.StageBytes % WgmmaGemmKernels.SwizzleAlignment);
+        Assert.Equal(0, WgmmaSkinnyGemmKernels.AStageBytes % WgmmaGemmKernels.SwizzleAlignment);
+        Assert.True(WgmmaSkinnyGemmKernels.SharedBytes(8) <= Sm90aPtx.OptInSharedBytes);
+        Assert.Equal(2, WgmmaSkinnyLaunch.GroupsPerSm(4));
+        Assert.Equal(1, WgmmaSkinnyLaunch.GroupsPerSm(8));
+        for (int stage = 0; stage < 8; stage++)
+        {
+            for (int step = 0; step < WgmmaGemmKernels.KSteps; step++)
+            {
+                long ad = WgmmaSkinnyGemmKernels.ADescriptor(0, stage) + (step * WgmmaGemmKernels.KMajorAdvance);
+                long bk = WgmmaSkinnyGemmKernels.BDescriptor(0, stage, 1) + (step * WgmmaGemmKernels.KMajorAdvance);
+                long bn = WgmmaSkinnyGemmKernels.BDescriptor(0, stage, 0) + (step * WgmmaGemmKernels.MnMajorAdvance);
+                for (int k = 0; k < 16; k++)
+                {
+                    int kk = (step * 16) + k;
+                    for (int row = 0; row < WgmmaSkinnyGemmKernels.BlockM; row++)
+                    {
+                        Assert.Equal(WgmmaSkinnyGemmKernels.AStageOffset(stage) + WgmmaGemmKernels.KRowByte(row, kk / 8) + ((kk % 8) * 2), EmulatedWgmmaOps.KMajorByte(ad, row, k));
+                    }
+
+                    for (int n = 0; n < WgmmaSkinnyGemmKernels.BlockN; n++)
+                    {
+                        Assert.Equal(WgmmaSkinnyGemmKernels.BStageOffset(stage) + WgmmaGemmKernels.KRowByte(n, kk / 8) + ((kk % 8) * 2), EmulatedWgmmaOps.KMajorByte(bk, n, k));
+                        Assert.Equal(WgmmaSkinnyGemmKernels.BStageOffset(stage) + WgmmaGemmKernels.MnByte(kk, n / 8) + ((n % 8) * 2), EmulatedWgmmaOps.MnMajorByte(bn, k, n));
+                    }
+                }
+            }
+        }
+
+        Assert.Equal(Enumerable.Range(0, WgmmaSkinnyGemmKernels.BStageBytes / 16).Select(i => i * 16),
+            Enumerable.Range(0, WgmmaSkinnyGemmKernels.BStageBytes / 16).Select(q => WgmmaGemmKernels.MnByte(q / 16, q % 16)).OrderBy(x => x));
+    }
+
+    /// <summary>M from 1 to 64 rows, both formats and layouts, four and eight stages, no split.</summary>
+    [Theory]
+    [InlineData(true, 1, 1, 72, 137, true, false, false)]
+    [InlineData(false, 1, 2, 200, 136, false, true, false)]
+    [InlineData(true, 1, 3, 328, 264, false, false, false)]
+    [InlineData(false, 1, 16, 136, 137, true, true, true)]
+    [InlineData(true, 1, 17, 520, 136, true, true, false)]
+    [InlineData(false, 1, 64, 200, 264, false, false, false)]
+    [InlineData(true, 1, 64, 64, 257, true, true, true)]
+    [InlineData(true, 2, 17, 72, 136, false, true, false)]
+    [InlineData(false, 3, 3, 24, 24, true, false, false)]
+    public void EmulatedKernelMatchesFloat64(bool bf16, int batch, int m, int k, int n, bool transposeB, bool bias, bool biasIsMatrix)
+    {
+        Run(bf16, batch, m, k, n, transposeB, bias, biasIsMatrix, requestedSplits: 1, stages: 4);
+        Run(bf16, batch, m, k, n, transposeB, bias, biasIsMatrix, requestedSplits: 1, stages: 8);
+    }
+
+    /// <summary>
+    /// Split-K forced: chunks of whole stages (the last shorter, or shorter than the ring); partials summed by the last
+    /// group of each column tile (tickets back at zero afterwards) and, the other way, by GemvReduce16.
+    /// </summary>
+    [Theory]
+    [InlineData(true, 2, 328, 136, true, true, false, 3)]
+    [InlineData(false, 17, 200, 264, false, true, true, 2)]
+    [InlineData(true, 64, 1000, 136, false, false, false, 4)]
+    [InlineData(false, 3, 1032, 137, true, false, false, 2)]
+    [InlineData(true, 16, 136, 136, false, false, false, 2)]
+    [InlineData(false, 64, 1280, 136, true, true, false, 5)]
+    public void EmulatedSplitKMatchesFloat64(bool bf16, int m, int k, int n, bool transposeB, bool bias, bool biasIsMatrix, int splits)
+    {
+        Run(bf16, 1, m, k, n, transposeB, bias, biasIsMatrix, splits, stages: 4);
+        Run(bf16, 1, m, k, n, transposeB, bias, biasIsMatrix, splits, stages: 8);
+        Run(bf16, 1, m, k, n, transposeB, bias, biasIsMatrix, splits, stages: 4, lastGroupReduces: false);
+    }
+
+    /// <summary>
+    /// The split plan on a 132-SM device: column tiles × splits within the resident groups (two per SM at four stages,
+    /// one at eight) and M × splits ≤ 256; never for batches or the simulator.
+    /// </summary>
+    [Theory]
+    [InlineData(1, 2, 4096, 4096, 132, 4, 8, 512)]
+    [InlineData(1, 8, 4096, 4096, 132, 8, 4, 1024)]
+    [InlineData(1, 16, 4096, 11008, 132, 4, 3, 1408)]
+    [InlineData(1, 16, 4096, 11008, 132, 8, 1, 4096)]
+    [InlineData(1, 64, 4096, 4096, 132, 4, 4, 1024)]
+    [InlineData(1, 64, 4096, 4096, 132, 8, 4, 1024)]
+    [InlineData(1, 33, 4096, 4096, 132, 4, 7, 640)]
+    [InlineData(1, 2, 11008, 4096, 132, 4, 8, 1408)]
+    [InlineData(1, 2, 512, 4096, 132, 4, 2, 256)]
+    [InlineData(4, 2, 4096, 4096, 132, 4, 1, 4096)]
+    [InlineData(1, 2, 4096, 4096, 0, 4, 1, 4096)]
+    [InlineData(1, 2, 4096, 40000, 132, 4, 1, 4096)]
+    public void SplitKPlan(int batch, int m, int k, int n, int sms, int stages, int splits, int kChunk)
+    {
+        var plan = WgmmaSkinnyLaunch.PlanSplitK(batch, m, k, n, sms, stages);
+        Assert.True(m * plan.Splits <= WgmmaSkinnyLaunch.MaxPartialRows);
+        Assert.Equal((splits, kChunk), plan);
+        long groups = (long)WgmmaSkinnyLaunch.Config(plan.Splits, n, stages).GridDim.X * plan.Splits;
+        Assert.True(plan.Splits == 1 || groups <= (long)sms * WgmmaSkinnyLaunch.GroupsPerSm(stages));
+    }
+
+    [Theory]
+    [InlineData(null, 0, true)]
+    [InlineData("", 0, true)]
+    [InlineData("off", 0, true)]
+    [InlineData("wgmma", 4, true)]
+    [InlineData(" WGMMA ", 4, true)]
+    [InlineData("wgmma8", 8, true)]
+    [InlineData("wgmma-r", 4, false)]
+    public void SwitchNamesTheVariant(string? setting, int stages, bool lastGroupReduces) => Assert.Equal((stages, lastGroupReduces), WgmmaSkinnyLaunch.Parse(setting));
+
+    /// <summary>The simulator is no 9.0 device: with the switch on, products keep today's kernels (and stay correct).</summary>
+    [Fact]
+    public void SwitchOnTheSimulatorKeepsTodaysDispatch()
+    {
+        var kernels = Device.Kernels;
+        var before = kernels.WgmmaSmallMVariant;
+        try
+        {
+            kernels.WgmmaSmallMVariant = (4, true);
+            Assert.False(kernels.WgmmaAvailable);
+            const int M = 3, K = 64, N = 40;
+            var (a, av) = Random16(77, M * K, true, -1f, 1f);
+            var (b, bv) = Random16(78, N * K, true, -1f, 1f);
+            var c = Upload(Enumerable.Repeat(NaN16(true), M * N).ToArray());
+            kernels.Mm(Upload(a), Upload(b), c, M, K, N, HalfFormat.BFloat16, transposeB: true);
+            var expected = Enumerable.Range(0, M * N).Select(e => Enumerable.Range(0, K).Sum(t => (double)av[(e / N * K) + t] * bv[(e % N * K) + t])).ToArray();
+            Check16(c, expected, true, "small-M switch on the simulator", 77, Atol * K);
+        }
+        finally
+        {
+            kernels.WgmmaSmallMVariant = before;
+        }
+    }
+
+    private void Run(bool bf16, int batch, int m, int k, int n, bool transposeB, bool bias, bool biasIsMatrix, int requestedSplits, int stages, bool lastGroupReduces = true)
+    {
+        int seed = 5300 + (m * 7) + (k * 5) + n + (bf16 ? 1 : 0) + (transposeB ? 2 : 0) + (bias ? 4 : 0) + (biasIsMatrix ? 8 : 0) + batch + (requestedSplits * 1000) + stages;
+        var acc = warp32.Accelerator;
+        var (a, av) = Random16(seed, batch * m * k, bf16, -1f, 1f);
+        var (b, bv) = Random16(seed + 1, batch * k * n, bf16, -1f, 1f);
+        var (biasBits, biasValues) = bias ? Random16(seed + 2, biasIsMatrix ? m * n : n, bf16) : (Array.Empty<ushort>(), Array.Empty<float>());
+        float alpha = bias ? 0.75f : 1f, beta = bias ? -1.25f : 0f;
+        var (splits, kChunk) = WgmmaLaunch.ChunkK(k, requestedSplits);
+        Assert.Equal(requestedSplits, splits);
+
+        double B(int i, int kk, int j) => transposeB ? bv[(i * n * k) + (j * k) + kk] : bv[(i * k * n) + (kk * n) + j];
+        var expected = Enumerable.Range(0, batch * m * n).Select(e =>
+        {
+            int i = e / (m * n), r = e % (m * n) / n, j = e % n;
+            double v = alpha * Enumerable.Range(0, k).Sum(t => (double)av[(i * m * k) + (r * k) + t] * B(i, t, j));
+            return bias ? v + (beta * biasValues[biasIsMatrix ? (r * n) + j : j]) : v;
+        }).ToArray();
+
+        using var aBuffer = acc.Allocate1D(a);
+        using var bBuffer = acc.Allocate1D(b);
+        using var biasBuffer = acc.Allocate1D(biasBits.Length == 0 ? new ushort[1] : biasBits);
+        using var cBuffer = acc.Allocate1D<ushort>(batch * m * n);
+        using var partial = acc.Allocate1D<float>(splits * m * n);
+        int z = splits > 1 ? splits : batch;
+        using var scratch = acc.Allocate1D<float>(WgmmaSkinnyLaunch.EmulationScratch(z, n));
+        int columnTiles = WgmmaSkinnyLaunch.Config(1, n, stages).GridDim.X;
+        using var tickets = acc.Allocate1D<int>(columnTiles);
+        tickets.MemSetToZero();
+        ArrayView<int> ticketView = splits > 1 && lastGroupReduces ? tickets.View.AsContiguous() : ArrayView<int>.Empty;
+        ArrayView<ushort> biasView = bias ? biasBuffer.View.AsContiguous() : ArrayView<ushort>.Empty;
+        var shape = TensorCoreLaunch.Shape(aBuffer.View, bBuffer.View, biasView, m, k, n, transposeB, alpha, beta, biasIsMatrix, bf16, asyncCopyAllowed: true);
+        Assert.Equal(m >= 2, WgmmaSkinnyLaunch.Supports(shape));
+        shape = TensorCoreLaunch.WithSplitK(shape, splits, kChunk);
+        ArrayView<float> partialView = splits > 1 ? partial.View.AsContiguous() : ArrayView<float>.Empty;
+        foreach (int pairs in new[] { TensorCoreLaunch.PairStores(cBuffer.View, n), 0 }.Distinct())
+        {
+            cBuffer.CopyFromCPU(Enumerable.Repeat(NaN16(bf16), batch * m * n).ToArray());
+            partial.CopyFromCPU(Enumerable.Repeat(float.NaN, splits * m * n).ToArray());
+            shape.PairStores = pairs;
+            emulated(WgmmaSkinnyLaunch.Config(z, n, stages), aBuffer.View, bBuffer.View, biasView, cBuffer.View, partialView, ticketView, scratch.View, shape, stages);
+            if (splits > 1 && !lastGroupReduces)
+            {
+                reduce(new KernelConfig(((m * n) + 255) / 256, 256), partial.View, biasView, cBuffer.View, TensorCoreLaunch.ReduceShape(shape), bf16 ? 1 : 0);
+            }
+
+            acc.Synchronize();
+            Assert.All(tickets.GetAsArray1D(), t => Assert.Equal(0, t));
+            AssertClose(ToFloat(cBuffer.GetAsArray1D(), bf16), expected, Rtol(bf16), Atol * k,
+                $"small-M wgmma emulation, {stages} stages, last group reduces {lastGroupReduces}, {batch}x{m}x{k}x{n} transposeB={transposeB} bias={bias} matrix={biasIsMatrix} splits={splits} chunk={kChunk} pairs={pairs} ({F(bf16)})", seed);
+        }
+    }
+}
