@@ -64,6 +64,12 @@ internal interface IAttentionWgmmaOps
     /// <summary>A consumer warp (its lane 0) arrives on the "empty" mbarrier at <paramref name="barrier"/>.</summary>
     void ArriveEmpty(uint barrier, int lane);
 
+    /// <summary>Waits at named barrier <paramref name="id"/> until the other consumer warpgroup has arrived on it (256 threads: ping-pong order).</summary>
+    void SyncOrder(int id);
+
+    /// <summary>Arrives on named barrier <paramref name="id"/> (the other consumer warpgroup's turn) without waiting.</summary>
+    void ArriveOrder(int id);
+
     /// <summary>Sums the quad's row sums and stores O / l rounded to 16 bits at elements <paramref name="elementLo"/> (row g) and <paramref name="elementHi"/> (row g + 8); -1 skips a row.</summary>
     void Store(ArrayView<ushort> output, long outputPointer, long elementLo, long elementHi, int bf16);
 }
@@ -154,20 +160,32 @@ internal static partial class AttentionWgmmaKernels
         where TFormat : struct, IPrefillFormat
     {
         var ops = default(PtxAttentionWgmmaOps);
-        WsBody(ref ops, q, k, v, output, s, pointers, default(TFormat).Bf16);
+        WsBody(ref ops, q, k, v, output, s, pointers, default(TFormat).Bf16, 0);
+    }
+
+    /// <summary>The warp-specialized prefill with the consumers' wgmma issue in ping-pong order (<c>wgmma-wsp</c>, <see cref="WsBody{TOps}"/>).</summary>
+    [IlgpuKernel]
+    [IlgpuKernelVariant(typeof(PrefillBf16))]
+    [IlgpuKernelVariant(typeof(PrefillF16))]
+    public static void Attention16WgmmaWsp<TFormat>(ArrayView<ushort> q, ArrayView<ushort> k, ArrayView<ushort> v, ArrayView<ushort> output,
+        AttentionShape s, TensorCoreAttentionPointers pointers)
+        where TFormat : struct, IPrefillFormat
+    {
+        var ops = default(PtxAttentionWgmmaOps);
+        WsBody(ref ops, q, k, v, output, s, pointers, default(TFormat).Bf16, 1);
     }
 
     /// <summary>
     /// The warp-specialized body with wgmma emulated and the mbarrier protocol replaced by group barriers (one per key
-    /// tile: the producer's "full" arrival and the consumers' "full" wait), for the CPU accelerator with 32-thread warps
-    /// and groups of <see cref="WsGroupSize"/>.
+    /// tile: the producer's "full" arrival and the consumers' "full" wait) and the ping-pong order dropped (it orders
+    /// issue, not results), for the CPU accelerator with 32-thread warps and groups of <see cref="WsGroupSize"/>.
     /// </summary>
     [IlgpuKernel(SimulatorOnly = true)]
     public static void Attention16WgmmaWsEmulated(ArrayView<ushort> q, ArrayView<ushort> k, ArrayView<ushort> v, ArrayView<ushort> output,
-        ArrayView<float> scratch, AttentionShape s, int bf16)
+        ArrayView<float> scratch, AttentionShape s, int bf16, int pingPong)
     {
         var ops = new EmulatedAttentionWgmmaOps { Scratch = scratch };
-        WsBody(ref ops, q, k, v, output, s, default, bf16);
+        WsBody(ref ops, q, k, v, output, s, default, bf16, pingPong);
     }
 
     /// <summary>Launch shape of the warp-specialized kernel: the same grid as <see cref="Config"/>, <see cref="WsGroupSize"/> threads, <see cref="WsSharedBytes"/>.</summary>
@@ -316,11 +334,22 @@ internal static partial class AttentionWgmmaKernels
     /// their iteration t − WsStages + 1, which needs full for that tile; the producer has arrived on full up to tile t − 2
     /// by then (it arrives for t − 1 after issuing t), so WsStages ≥ 3 is needed; 5 leave two tiles of slack.</para>
     /// <para>Every wgmma sits under <c>warpgroup &lt; 2</c>, uniform over each warpgroup; every branch inside depends on
-    /// the block index and the shape only, as in <see cref="Body{TOps}"/>. The producer warpgroup ends after its last
-    /// arrival; no group barrier follows the one after the mbarrier initialization.</para>
+    /// the block index, the shape and <paramref name="pingPong"/> (a constant per kernel) only, as in
+    /// <see cref="Body{TOps}"/>. The producer warpgroup ends after its last arrival; no group barrier follows the one after
+    /// the mbarrier initialization.</para>
+    /// <para>Ping-pong (<paramref name="pingPong"/> ≠ 0, FlashAttention-3's order): a consumer issues its tensor work of
+    /// one step, P·V of tile t − 1 then S of tile t, between <c>bar.sync</c> on its own named barrier (1 + warpgroup) and
+    /// <c>bar.arrive</c> on the other's, so the warpgroups take turns: one runs its softmax while the tensor cores run the
+    /// other's step. Each named barrier completes with 256 threads: the owner's 128 waiting plus the other's 128 arriving.
+    /// Warpgroup 1 arrives once on barrier 1 before its first step, so warpgroup 0 goes first. The turns alternate
+    /// strictly (warpgroup 1's k-th arrival on barrier 1 follows its (k − 1)-th wait on barrier 2, which follows warpgroup
+    /// 0's (k − 1)-th arrival there, made after its (k − 1)-th wait on barrier 1 returned), so no barrier ever sees two
+    /// arrivals of one warpgroup in one generation. Counts balance: each consumer waits tiles + 1 times (the last step is
+    /// P·V alone); warpgroup 0 arrives tiles + 1 times, warpgroup 1 once ahead and then tiles times (it skips the arrival
+    /// after its last step), so no barrier is left half-arrived at exit. No tile, no turn.</para>
     /// </remarks>
     internal static void WsBody<TOps>(ref TOps ops, ArrayView<ushort> q, ArrayView<ushort> k, ArrayView<ushort> v, ArrayView<ushort> output,
-        AttentionShape s, TensorCoreAttentionPointers pointers, int bf16)
+        AttentionShape s, TensorCoreAttentionPointers pointers, int bf16, int pingPong)
         where TOps : struct, IAttentionWgmmaOps
     {
         int thread = Group.IdxX;
@@ -391,21 +420,67 @@ internal static partial class AttentionWgmmaKernels
             int limitHi = s.Causal != 0 && queryLo + 9 < s.Lk ? queryLo + 9 : s.Lk;
             float scaleLog2 = s.Scale * Log2E;
             long qDescriptor = QDescriptor(sharedBase, warpgroup);
-            for (int tile = 0; tile < tiles; tile++)
+            if (pingPong == 0)
             {
-                int stage = tile % WsStages;
-                ops.WaitFull(full + (uint)(stage * 8), (tile / WsStages) & 1);
-                ops.Scores(shared, qDescriptor, KDescriptor(sharedBase, stage), bf16, thread);
-                ops.WaitMultiplies();
-                if (tile > 0)
+                for (int tile = 0; tile < tiles; tile++)
                 {
-                    // The wait above retired P·V of tile t − 1: its stage may be refilled.
-                    ops.ArriveEmpty(empty + (uint)(((tile - 1) % WsStages) * 8), lane);
+                    int stage = tile % WsStages;
+                    ops.WaitFull(full + (uint)(stage * 8), (tile / WsStages) & 1);
+                    ops.Scores(shared, qDescriptor, KDescriptor(sharedBase, stage), bf16, thread);
+                    ops.WaitMultiplies();
+                    if (tile > 0)
+                    {
+                        // The wait above retired P·V of tile t − 1: its stage may be refilled.
+                        ops.ArriveEmpty(empty + (uint)(((tile - 1) % WsStages) * 8), lane);
+                    }
+
+                    int key0 = (tile * BlockK) + (2 * t);
+                    ops.Softmax(scaleLog2, limitLo - key0, limitHi - key0, bf16, thread);
+                    ops.Accumulate(shared, VDescriptor(sharedBase, stage), bf16, thread);
+                }
+            }
+            else
+            {
+                int own = 1 + warpgroup;
+                int other = 2 - warpgroup;
+                if (warpgroup == 1 && tiles > 0)
+                {
+                    ops.ArriveOrder(other);
                 }
 
-                int key0 = (tile * BlockK) + (2 * t);
-                ops.Softmax(scaleLog2, limitLo - key0, limitHi - key0, bf16, thread);
-                ops.Accumulate(shared, VDescriptor(sharedBase, stage), bf16, thread);
+                for (int tile = 0; tile < tiles; tile++)
+                {
+                    int stage = tile % WsStages;
+                    ops.WaitFull(full + (uint)(stage * 8), (tile / WsStages) & 1);
+                    ops.SyncOrder(own);
+                    if (tile > 0)
+                    {
+                        // The weights of tile t − 1 stayed in registers since its softmax (the previous iteration).
+                        ops.Accumulate(shared, VDescriptor(sharedBase, (tile - 1) % WsStages), bf16, thread);
+                    }
+
+                    ops.Scores(shared, qDescriptor, KDescriptor(sharedBase, stage), bf16, thread);
+                    ops.ArriveOrder(other);
+                    ops.WaitMultiplies();
+                    if (tile > 0)
+                    {
+                        // The wait above retired P·V of tile t − 1: its stage may be refilled.
+                        ops.ArriveEmpty(empty + (uint)(((tile - 1) % WsStages) * 8), lane);
+                    }
+
+                    int key0 = (tile * BlockK) + (2 * t);
+                    ops.Softmax(scaleLog2, limitLo - key0, limitHi - key0, bf16, thread);
+                }
+
+                if (tiles > 0)
+                {
+                    ops.SyncOrder(own);
+                    ops.Accumulate(shared, VDescriptor(sharedBase, (tiles - 1) % WsStages), bf16, thread);
+                    if (warpgroup == 0)
+                    {
+                        ops.ArriveOrder(other);
+                    }
+                }
             }
 
             ops.WaitMultiplies();
@@ -477,6 +552,10 @@ internal struct PtxAttentionWgmmaOps : IAttentionWgmmaOps
     public readonly void ArriveFull(uint barrier) => CudaAsm.Emit(AttentionWgmmaKernels.ArriveBarrier, barrier);
 
     public readonly void ArriveEmpty(uint barrier, int lane) => CudaAsm.Emit(AttentionWgmmaKernels.ArriveBarrierLane0, barrier, lane);
+
+    public readonly void SyncOrder(int id) => CudaAsm.Emit("bar.sync %0, 256;", id);
+
+    public readonly void ArriveOrder(int id) => CudaAsm.Emit("bar.arrive %0, 256;", id);
 
     public readonly void Scores(ArrayView<ushort> shared, long qDescriptor, long kDescriptor, int bf16, int thread)
     {
@@ -601,6 +680,14 @@ internal struct EmulatedAttentionWgmmaOps : IAttentionWgmmaOps
     public readonly void ArriveFull(uint barrier) => Group.Barrier();
 
     public readonly void ArriveEmpty(uint barrier, int lane)
+    {
+    }
+
+    public readonly void SyncOrder(int id)
+    {
+    }
+
+    public readonly void ArriveOrder(int id)
     {
     }
 

@@ -12,6 +12,8 @@ public sealed partial class IlgpuKernels
     private Action<KernelConfig, ArrayView<ushort>, ArrayView<ushort>, ArrayView<ushort>, ArrayView<ushort>, AttentionShape, TensorCoreAttentionPointers>? attentionWgmmaF16;
     private Action<KernelConfig, ArrayView<ushort>, ArrayView<ushort>, ArrayView<ushort>, ArrayView<ushort>, AttentionShape, TensorCoreAttentionPointers>? attentionWgmmaWsBf16;
     private Action<KernelConfig, ArrayView<ushort>, ArrayView<ushort>, ArrayView<ushort>, ArrayView<ushort>, AttentionShape, TensorCoreAttentionPointers>? attentionWgmmaWsF16;
+    private Action<KernelConfig, ArrayView<ushort>, ArrayView<ushort>, ArrayView<ushort>, ArrayView<ushort>, AttentionShape, TensorCoreAttentionPointers>? attentionWgmmaWspBf16;
+    private Action<KernelConfig, ArrayView<ushort>, ArrayView<ushort>, ArrayView<ushort>, ArrayView<ushort>, AttentionShape, TensorCoreAttentionPointers>? attentionWgmmaWspF16;
 
     // Set once the wgmma prefill failed to load: the process then keeps the register variant.
     private bool attentionWgmmaFailed;
@@ -56,9 +58,9 @@ public sealed partial class IlgpuKernels
             Output = TensorCoreLaunch.DeviceAddress(output),
         };
         var variant = shape.HasMask != 0 ? PrefillVariant.Shared : PrefillVariants.FromEnvironment();
-        if (variant is PrefillVariant.Wgmma or PrefillVariant.WgmmaWs)
+        if (variant is PrefillVariant.Wgmma or PrefillVariant.WgmmaWs or PrefillVariant.WgmmaWsp)
         {
-            if (TryWgmmaAttention16(q, k, v, output, batch, shape, pointers, format, variant == PrefillVariant.WgmmaWs))
+            if (TryWgmmaAttention16(q, k, v, output, batch, shape, pointers, format, variant))
             {
                 return true;
             }
@@ -85,13 +87,14 @@ public sealed partial class IlgpuKernels
     }
 
     /// <summary>
-    /// The wgmma prefill (<see cref="AttentionWgmmaKernels"/>, <c>GEMS_PREFILL_VARIANT=wgmma</c>; its warp-specialized
-    /// form when <paramref name="warpSpecialized"/>, <c>wgmma-ws</c>): only on a CUDA device of compute capability 9.0
-    /// (sm_90a) and only while it has not failed to load; false (nothing launched) otherwise.
+    /// The wgmma prefill (<see cref="AttentionWgmmaKernels"/>, <c>GEMS_PREFILL_VARIANT=wgmma</c>, or its warp-specialized
+    /// forms <c>wgmma-ws</c> / <c>wgmma-wsp</c> as <paramref name="variant"/> says): only on a CUDA device of compute
+    /// capability 9.0 (sm_90a) and only while it has not failed to load; false (nothing launched) otherwise.
     /// </summary>
     private bool TryWgmmaAttention16(ArrayView<ushort> q, ArrayView<ushort> k, ArrayView<ushort> v, ArrayView<ushort> output, int batch, AttentionShape shape,
-        TensorCoreAttentionPointers pointers, HalfFormat format, bool warpSpecialized)
+        TensorCoreAttentionPointers pointers, HalfFormat format, PrefillVariant variant)
     {
+        bool warpSpecialized = variant != PrefillVariant.Wgmma;
         if (attentionWgmmaFailed || !Sm90aPtx.Supported(device.Accelerator) || shape.D != AttentionWgmmaKernels.D)
         {
             return false;
@@ -100,7 +103,18 @@ public sealed partial class IlgpuKernels
         Action<KernelConfig, ArrayView<ushort>, ArrayView<ushort>, ArrayView<ushort>, ArrayView<ushort>, AttentionShape, TensorCoreAttentionPointers> kernel;
         try
         {
-            if (warpSpecialized)
+            if (variant == PrefillVariant.WgmmaWsp)
+            {
+                var wspBounds = Bounds(AttentionWgmmaKernels.WsGroupSize, null);
+                kernel = Bf(format) != 0
+                    ? device.Load(ref attentionWgmmaWspBf16, $"{nameof(AttentionWgmmaKernels.Attention16WgmmaWsp)}:{nameof(PrefillBf16)}",
+                        acc => acc.LoadStreamKernel<ArrayView<ushort>, ArrayView<ushort>, ArrayView<ushort>, ArrayView<ushort>, AttentionShape, TensorCoreAttentionPointers>(
+                            AttentionWgmmaKernels.Attention16WgmmaWsp<PrefillBf16>, wspBounds))
+                    : device.Load(ref attentionWgmmaWspF16, $"{nameof(AttentionWgmmaKernels.Attention16WgmmaWsp)}:{nameof(PrefillF16)}",
+                        acc => acc.LoadStreamKernel<ArrayView<ushort>, ArrayView<ushort>, ArrayView<ushort>, ArrayView<ushort>, AttentionShape, TensorCoreAttentionPointers>(
+                            AttentionWgmmaKernels.Attention16WgmmaWsp<PrefillF16>, wspBounds));
+            }
+            else if (warpSpecialized)
             {
                 // 384 threads: ptxas keeps the registers at 168 per thread (one group per SM, as the shared memory needs).
                 var wsBounds = Bounds(AttentionWgmmaKernels.WsGroupSize, null);
@@ -160,12 +174,15 @@ internal enum PrefillVariant
     /// into five stages behind shared-memory mbarriers, the two consumer warpgroups never meet at a group barrier.
     /// </summary>
     WgmmaWs = 3,
+
+    /// <summary><see cref="WgmmaWs"/> with the consumers' wgmma issue in ping-pong order on named barriers (<c>wgmma-wsp</c>).</summary>
+    WgmmaWsp = 4,
 }
 
 /// <summary>Names and the environment default of <see cref="PrefillVariant"/>.</summary>
 internal static class PrefillVariants
 {
-    /// <summary>Environment variable naming the variant for a measuring run: <c>shared</c>, <c>registers</c>, <c>wgmma</c> or <c>wgmma-ws</c>.</summary>
+    /// <summary>Environment variable naming the variant for a measuring run: <c>shared</c>, <c>registers</c>, <c>wgmma</c>, <c>wgmma-ws</c> or <c>wgmma-wsp</c>.</summary>
     public const string Variable = "GEMS_PREFILL_VARIANT";
 
     private static readonly Lazy<PrefillVariant> FromVariable = new(() => Parse(Environment.GetEnvironmentVariable(Variable)));
@@ -184,6 +201,7 @@ internal static class PrefillVariants
         "shared" => PrefillVariant.Shared,
         "registers" => PrefillVariant.Registers,
         "wgmma-ws" => PrefillVariant.WgmmaWs,
+        "wgmma-wsp" => PrefillVariant.WgmmaWsp,
         _ => PrefillVariant.Wgmma,
     };
 }

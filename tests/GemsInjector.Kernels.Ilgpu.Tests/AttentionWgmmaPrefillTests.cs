@@ -69,8 +69,9 @@ public sealed class AttentionWgmmaPrefillTests : Half16TestBase, IClassFixture<W
     }
 
     /// <summary>
-    /// The warp-specialized kernel (<c>wgmma-ws</c>; emulated wgmma, its mbarrier handshake as group barriers: a producer
-    /// warpgroup of 128 threads, five stages, Q copied by the producer) meets the same rule on the same cases as the
+    /// The warp-specialized kernel, without and with the ping-pong order (<c>wgmma-ws</c>, <c>wgmma-wsp</c>; emulated
+    /// wgmma, its mbarrier handshake as group barriers: a producer warpgroup of 128 threads, five stages, Q copied by the
+    /// producer; ping-pong moves P·V of each tile to the next step) meets the same rule on the same cases as the
     /// lockstep kernel: every element: causal and not, grouped-query ratios 1, 2 and 4, odd and short lengths (Lq and Lk edges inside a tile and
     /// a warpgroup), lk below and above lq, several query blocks (longest first) and key tiles (all three stages cycled),
     /// few-key rows where one 16-bit rounding of the weights would already fail.
@@ -100,11 +101,14 @@ public sealed class AttentionWgmmaPrefillTests : Half16TestBase, IClassFixture<W
         var (v, vv) = normal ? Normal16(seed + 2, batch * kvHeads * lk * D, bf16) : Random16(seed + 2, batch * kvHeads * lk * D, bf16);
         double scale = normal ? 1 / Math.Sqrt(D) : 0.125;
         var shape = new AttentionShape { Heads = heads, KvHeads = kvHeads, Lq = lq, Lk = lk, D = D, Scale = (float)scale, Causal = causal ? 1 : 0 };
-        var got = ToFloat(RunWs(q, k, v, batch, shape, bf16), bf16);
         var expected = AttentionTests.Reference(qv, kv, vv, batch, heads, kvHeads, lq, lk, D, causal, (b, h, i, j) => 0, scale);
-        var rounded = ToFloat(To16(expected.Select(e => (float)e).ToArray(), bf16), bf16);
-        AssertClose(got, rounded.Select(e => (double)e).ToArray(), Rtol(bf16), Atol,
-            $"wgmma-ws attention {batch}x{heads}/{kvHeads} lq={lq} lk={lk} causal={causal} normal={normal} ({F(bf16)})", seed);
+        var rounded = ToFloat(To16(expected.Select(e => (float)e).ToArray(), bf16), bf16).Select(e => (double)e).ToArray();
+        for (int pingPong = 0; pingPong < 2; pingPong++)
+        {
+            var got = ToFloat(RunWs(q, k, v, batch, shape, bf16, pingPong), bf16);
+            AssertClose(got, rounded, Rtol(bf16), Atol,
+                $"wgmma-ws{(pingPong != 0 ? "p" : "")} attention {batch}x{heads}/{kvHeads} lq={lq} lk={lk} causal={causal} normal={normal} ({F(bf16)})", seed);
+        }
     }
 
     /// <summary>A NaN in q reaches exactly its own output row (max.NaN, the unconditional rescale); other rows stay finite.</summary>
@@ -128,7 +132,7 @@ public sealed class AttentionWgmmaPrefillTests : Half16TestBase, IClassFixture<W
         }
     }
 
-    /// <summary>The warp-specialized kernel: a NaN in q reaches exactly its own output row.</summary>
+    /// <summary>The warp-specialized kernel (both orders): a NaN in q reaches exactly its own output row.</summary>
     [Fact]
     public void WarpSpecializedVariantPropagatesNaNToItsRowOnly()
     {
@@ -139,12 +143,15 @@ public sealed class AttentionWgmmaPrefillTests : Half16TestBase, IClassFixture<W
         var (v, _) = Random16(43003, Lq * D, false);
         q[(150 * D) + 77] = NaN16(false);
         var shape = new AttentionShape { Heads = 1, KvHeads = 1, Lq = Lq, Lk = Lq, D = D, Scale = 0.125f, Causal = 1 };
-        var got = ToFloat(RunWs(q, k, v, 1, shape, false), false);
-        for (int row = 0; row < Lq; row++)
+        for (int pingPong = 0; pingPong < 2; pingPong++)
         {
-            for (int c = 0; c < D; c++)
+            var got = ToFloat(RunWs(q, k, v, 1, shape, false, pingPong), false);
+            for (int row = 0; row < Lq; row++)
             {
-                Assert.True(float.IsNaN(got[(row * D) + c]) == (row == 150), $"row {row} column {c}: {got[(row * D) + c]}");
+                for (int c = 0; c < D; c++)
+                {
+                    Assert.True(float.IsNaN(got[(row * D) + c]) == (row == 150), $"ping-pong {pingPong} row {row} column {c}: {got[(row * D) + c]}");
+                }
             }
         }
     }
@@ -157,6 +164,7 @@ public sealed class AttentionWgmmaPrefillTests : Half16TestBase, IClassFixture<W
     [InlineData("wgmma3", nameof(PrefillVariant.Wgmma))]
     [InlineData("wgmma-ws", nameof(PrefillVariant.WgmmaWs))]
     [InlineData(" WGMMA-WS ", nameof(PrefillVariant.WgmmaWs))]
+    [InlineData("wgmma-wsp", nameof(PrefillVariant.WgmmaWsp))]
     public void WgmmaVariantParsesItsSetting(string? setting, string expected) => Assert.Equal(expected, PrefillVariants.Parse(setting).ToString());
 
     /// <summary>
@@ -283,21 +291,31 @@ public sealed class AttentionWgmmaPrefillTests : Half16TestBase, IClassFixture<W
     /// the last wgmma; 384 threads; no local memory between the wgmma blocks.
     /// </summary>
     [Theory]
-    [InlineData(typeof(PrefillBf16), "bf16")]
-    [InlineData(typeof(PrefillF16), "f16")]
-    public void WarpSpecializedPtxHasTheBarrierProtocol(Type format, string type)
+    [InlineData(typeof(PrefillBf16), "bf16", nameof(AttentionWgmmaKernels.Attention16WgmmaWs))]
+    [InlineData(typeof(PrefillF16), "f16", nameof(AttentionWgmmaKernels.Attention16WgmmaWs))]
+    [InlineData(typeof(PrefillBf16), "bf16", nameof(AttentionWgmmaKernels.Attention16WgmmaWsp))]
+    [InlineData(typeof(PrefillF16), "f16", nameof(AttentionWgmmaKernels.Attention16WgmmaWsp))]
+    public void WarpSpecializedPtxHasTheBarrierProtocol(Type format, string type, string kernel)
     {
-        string compiled = CompilePtx(format, nameof(AttentionWgmmaKernels.Attention16WgmmaWs), AttentionWgmmaKernels.WsGroupSize);
+        bool pingPong = kernel == nameof(AttentionWgmmaKernels.Attention16WgmmaWsp);
+        string compiled = CompilePtx(format, kernel, AttentionWgmmaKernels.WsGroupSize);
         string ptx = Sm90aPtx.Rewrite(compiled)!;
         Assert.NotNull(ptx);
-        System.IO.File.WriteAllText(System.IO.Path.Combine(System.IO.Path.GetTempPath(), $"Attention16WgmmaWs_{type}.ptx"), ptx);
+        System.IO.File.WriteAllText(System.IO.Path.Combine(System.IO.Path.GetTempPath(), $"{kernel}_{type}.ptx"), ptx);
 
+        // Ping-pong issues P·V in the loop (of the previous tile) and once after it (of the last tile).
+        int accumulates = pingPong ? 2 : 1;
         Assert.Equal(8, Count(ptx, $"wgmma.mma_async.sync.aligned.m64n64k16.f32.{type}.{type} "));
-        Assert.Equal(8, Count(ptx, $"wgmma.mma_async.sync.aligned.m64n128k16.f32.{type}.{type} "));
-        Assert.Equal(16, Count(ptx, "wgmma.mma_async"));
-        Assert.Equal(2, Count(ptx, "wgmma.fence.sync.aligned;"));
-        Assert.Equal(2, Count(ptx, "wgmma.commit_group.sync.aligned;"));
+        Assert.Equal(8 * accumulates, Count(ptx, $"wgmma.mma_async.sync.aligned.m64n128k16.f32.{type}.{type} "));
+        Assert.Equal(8 + (8 * accumulates), Count(ptx, "wgmma.mma_async"));
+        Assert.Equal(1 + accumulates, Count(ptx, "wgmma.fence.sync.aligned;"));
+        Assert.Equal(1 + accumulates, Count(ptx, "wgmma.commit_group.sync.aligned;"));
         Assert.Equal(2, Count(ptx, "wgmma.wait_group.sync.aligned 0;"));
+
+        // Ping-pong: two waits on the consumer's own named barrier (in the loop, before the last P·V), three arrivals on
+        // the other's (warpgroup 1's first, in the loop, warpgroup 0's after the last P·V); none otherwise.
+        Assert.Equal(pingPong ? 2 : 0, Regex.Matches(ptx, @"bar\.sync\s+%r\d+, 256;").Count);
+        Assert.Equal(pingPong ? 3 : 0, Regex.Matches(ptx, @"bar\.arrive\s+%r\d+, 256;").Count);
 
         Assert.Equal(5, Regex.Matches(ptx, @"@wp mbarrier\.init\.shared::cta\.b64 \[%r\d+\+\d+\], 128;").Count);
         Assert.Equal(5, Regex.Matches(ptx, @"@wp mbarrier\.init\.shared::cta\.b64 \[%r\d+\+\d+\], 8;").Count);
@@ -319,8 +337,7 @@ public sealed class AttentionWgmmaPrefillTests : Half16TestBase, IClassFixture<W
 
         int first = ptx.IndexOf("wgmma.mma_async", StringComparison.Ordinal);
         int last = ptx.LastIndexOf("wgmma.mma_async", StringComparison.Ordinal);
-        Assert.Equal(1, Count(ptx, "bar.sync"));
-        Assert.True(ptx.IndexOf("bar.sync", StringComparison.Ordinal) < first);
+        Assert.True(Assert.Single(Regex.Matches(ptx, @"bar\.sync\s+0;")).Index < first);
         Assert.True(ptx.IndexOf(".reg .f32 fo<64>;", StringComparison.Ordinal) < first);
         Assert.DoesNotMatch(@"(ld|st)\.local", ptx[first..last]);
         Assert.DoesNotContain(".func", ptx, StringComparison.Ordinal);
@@ -348,7 +365,7 @@ public sealed class AttentionWgmmaPrefillTests : Half16TestBase, IClassFixture<W
         return ((PTXCompiledKernel)backend.Compile(entry, new KernelSpecialization(threads, null))).PTXAssembly;
     }
 
-    private ushort[] RunWs(ushort[] q, ushort[] k, ushort[] v, int batch, AttentionShape shape, bool bf16)
+    private ushort[] RunWs(ushort[] q, ushort[] k, ushort[] v, int batch, AttentionShape shape, bool bf16, int pingPong)
     {
         var acc = warp32Ws.Accelerator;
         var config = AttentionWgmmaKernels.WsConfig(batch, shape.Heads, shape.Lq);
@@ -357,8 +374,8 @@ public sealed class AttentionWgmmaPrefillTests : Half16TestBase, IClassFixture<W
         using var vb = acc.Allocate1D(v);
         using var ob = acc.Allocate1D(Enumerable.Repeat(NaN16(bf16), q.Length).ToArray());
         using var scratch = acc.Allocate1D<float>(AttentionWgmmaKernels.WsEmulationScratch((long)config.GridDim.Size));
-        acc.LoadStreamKernel<ArrayView<ushort>, ArrayView<ushort>, ArrayView<ushort>, ArrayView<ushort>, ArrayView<float>, AttentionShape, int>(
-            AttentionWgmmaKernels.Attention16WgmmaWsEmulated)(config, qb.View, kb.View, vb.View, ob.View, scratch.View, shape, bf16 ? 1 : 0);
+        acc.LoadStreamKernel<ArrayView<ushort>, ArrayView<ushort>, ArrayView<ushort>, ArrayView<ushort>, ArrayView<float>, AttentionShape, int, int>(
+            AttentionWgmmaKernels.Attention16WgmmaWsEmulated)(config, qb.View, kb.View, vb.View, ob.View, scratch.View, shape, bf16 ? 1 : 0, pingPong);
         acc.Synchronize();
         return ob.GetAsArray1D();
     }
