@@ -227,6 +227,15 @@ internal static partial class AttentionWgmmaKernels
     /// <summary>Descriptor units of K's k16 step <paramref name="step"/> from step 0.</summary>
     public static long KAdvance(int step) => (((step >> 2) * KvHalfBytes) + ((step & 3) * 32)) >> 4;
 
+    /// <summary>The stage of key tile <paramref name="tile"/> in the warp-specialized kernel's ring.</summary>
+    public static int WsStage(int tile) => tile % WsStages;
+
+    /// <summary>The parity a consumer waits for on tile <paramref name="tile"/>'s "full" mbarrier (its stage's use tile / WsStages completes that phase).</summary>
+    public static int WsFullParity(int tile) => (tile / WsStages) & 1;
+
+    /// <summary>The parity the producer waits for on tile <paramref name="tile"/>'s "empty" mbarrier: the previous use's phase (1 on a fresh barrier, which passes at once).</summary>
+    public static int WsEmptyParity(int tile) => ((tile / WsStages) & 1) ^ 1;
+
     /// <summary>The Q descriptor (K-major) of warpgroup <paramref name="warpgroup"/>'s 64 rows, step 0.</summary>
     public static long QDescriptor(uint sharedBase, int warpgroup) => WgmmaGemmKernels.Descriptor(sharedBase + (uint)(warpgroup * 64 * RowBytes), 16, AtomBytes);
 
@@ -347,6 +356,9 @@ internal static partial class AttentionWgmmaKernels
     /// arrivals of one warpgroup in one generation. Counts balance: each consumer waits tiles + 1 times (the last step is
     /// P·V alone); warpgroup 0 arrives tiles + 1 times, warpgroup 1 once ahead and then tiles times (it skips the arrival
     /// after its last step), so no barrier is left half-arrived at exit. No tile, no turn.</para>
+    /// <para>The simulator runs this body with the handshakes as group barriers; the protocol itself (these steps, with
+    /// <see cref="WsStage"/>, <see cref="WsFullParity"/>, <see cref="WsEmptyParity"/>) is checked by a model under random
+    /// interleavings in the tests (AttentionWgmmaWsProtocolTests).</para>
     /// </remarks>
     internal static void WsBody<TOps>(ref TOps ops, ArrayView<ushort> q, ArrayView<ushort> k, ArrayView<ushort> v, ArrayView<ushort> output,
         AttentionShape s, TensorCoreAttentionPointers pointers, int bf16, int pingPong)
@@ -391,8 +403,8 @@ internal static partial class AttentionWgmmaKernels
 
             for (int tile = 0; tile < tiles; tile++)
             {
-                int stage = tile % WsStages;
-                ops.WaitEmpty(empty + (uint)(stage * 8), ((tile / WsStages) & 1) ^ 1);
+                int stage = WsStage(tile);
+                ops.WaitEmpty(empty + (uint)(stage * 8), WsEmptyParity(tile));
                 CopyTile(ref ops, shared, k, v, pointers, kRow0, s.Lk, tile, stage, p, Producers);
                 ops.CommitCopies();
                 if (tile > 0)
@@ -400,7 +412,7 @@ internal static partial class AttentionWgmmaKernels
                     // Tile t − 1 has landed (tile t may stay in flight): publish it.
                     ops.WaitCopiesButOne();
                     ops.FenceProxy();
-                    ops.ArriveFull(full + (uint)(((tile - 1) % WsStages) * 8));
+                    ops.ArriveFull(full + (uint)(WsStage(tile - 1) * 8));
                 }
             }
 
@@ -408,7 +420,7 @@ internal static partial class AttentionWgmmaKernels
             {
                 ops.WaitCopies();
                 ops.FenceProxy();
-                ops.ArriveFull(full + (uint)(((tiles - 1) % WsStages) * 8));
+                ops.ArriveFull(full + (uint)(WsStage(tiles - 1) * 8));
             }
         }
         else
@@ -424,14 +436,14 @@ internal static partial class AttentionWgmmaKernels
             {
                 for (int tile = 0; tile < tiles; tile++)
                 {
-                    int stage = tile % WsStages;
-                    ops.WaitFull(full + (uint)(stage * 8), (tile / WsStages) & 1);
+                    int stage = WsStage(tile);
+                    ops.WaitFull(full + (uint)(stage * 8), WsFullParity(tile));
                     ops.Scores(shared, qDescriptor, KDescriptor(sharedBase, stage), bf16, thread);
                     ops.WaitMultiplies();
                     if (tile > 0)
                     {
                         // The wait above retired P·V of tile t − 1: its stage may be refilled.
-                        ops.ArriveEmpty(empty + (uint)(((tile - 1) % WsStages) * 8), lane);
+                        ops.ArriveEmpty(empty + (uint)(WsStage(tile - 1) * 8), lane);
                     }
 
                     int key0 = (tile * BlockK) + (2 * t);
@@ -450,13 +462,13 @@ internal static partial class AttentionWgmmaKernels
 
                 for (int tile = 0; tile < tiles; tile++)
                 {
-                    int stage = tile % WsStages;
-                    ops.WaitFull(full + (uint)(stage * 8), (tile / WsStages) & 1);
+                    int stage = WsStage(tile);
+                    ops.WaitFull(full + (uint)(stage * 8), WsFullParity(tile));
                     ops.SyncOrder(own);
                     if (tile > 0)
                     {
                         // The weights of tile t − 1 stayed in registers since its softmax (the previous iteration).
-                        ops.Accumulate(shared, VDescriptor(sharedBase, (tile - 1) % WsStages), bf16, thread);
+                        ops.Accumulate(shared, VDescriptor(sharedBase, WsStage(tile - 1)), bf16, thread);
                     }
 
                     ops.Scores(shared, qDescriptor, KDescriptor(sharedBase, stage), bf16, thread);
@@ -465,7 +477,7 @@ internal static partial class AttentionWgmmaKernels
                     if (tile > 0)
                     {
                         // The wait above retired P·V of tile t − 1: its stage may be refilled.
-                        ops.ArriveEmpty(empty + (uint)(((tile - 1) % WsStages) * 8), lane);
+                        ops.ArriveEmpty(empty + (uint)(WsStage(tile - 1) * 8), lane);
                     }
 
                     int key0 = (tile * BlockK) + (2 * t);
@@ -475,7 +487,7 @@ internal static partial class AttentionWgmmaKernels
                 if (tiles > 0)
                 {
                     ops.SyncOrder(own);
-                    ops.Accumulate(shared, VDescriptor(sharedBase, (tiles - 1) % WsStages), bf16, thread);
+                    ops.Accumulate(shared, VDescriptor(sharedBase, WsStage(tiles - 1)), bf16, thread);
                     if (warpgroup == 0)
                     {
                         ops.ArriveOrder(other);
