@@ -46,9 +46,6 @@ internal interface IAttentionWgmmaOps
     /// <summary>O += P·V (P from the weight registers, high and low parts; V MN-major in shared memory), one commit group.</summary>
     void Accumulate(ArrayView<ushort> shared, long vDescriptor, int bf16, int thread);
 
-    /// <summary>Waits until at most one committed copy group of this thread is still in flight.</summary>
-    void WaitCopiesButOne();
-
     /// <summary>Thread 0 initializes the warp-specialized kernel's mbarriers at shared address <paramref name="barriers"/>.</summary>
     void InitBarriers(uint barriers, int thread);
 
@@ -60,6 +57,9 @@ internal interface IAttentionWgmmaOps
 
     /// <summary>A producer thread arrives on the "full" mbarrier at <paramref name="barrier"/>.</summary>
     void ArriveFull(uint barrier);
+
+    /// <summary>A producer thread passes a tile another producer warp copies (nothing on the GPU; the emulation's per-tile group barrier).</summary>
+    void OtherProducersTile();
 
     /// <summary>A consumer warp (its lane 0) arrives on the "empty" mbarrier at <paramref name="barrier"/>.</summary>
     void ArriveEmpty(uint barrier, int lane);
@@ -230,6 +230,9 @@ internal static partial class AttentionWgmmaKernels
     /// <summary>The stage of key tile <paramref name="tile"/> in the warp-specialized kernel's ring.</summary>
     public static int WsStage(int tile) => tile % WsStages;
 
+    /// <summary>The producer warp (0-3 of the producer warpgroup) that copies key tile <paramref name="tile"/>.</summary>
+    public static int WsProducerWarp(int tile) => tile & (WsProducerWarps - 1);
+
     /// <summary>The parity a consumer waits for on tile <paramref name="tile"/>'s "full" mbarrier (its stage's use tile / WsStages completes that phase).</summary>
     public static int WsFullParity(int tile) => (tile / WsStages) & 1;
 
@@ -324,24 +327,28 @@ internal static partial class AttentionWgmmaKernels
     /// </summary>
     /// <remarks>
     /// <para>Protocol. Tile t lives in stage t mod <see cref="WsStages"/> and is that stage's use n = t / WsStages. An
-    /// mbarrier starts in phase 0 and completes a phase when its pending arrivals reach zero (full: 128, one per producer
-    /// thread; empty: 8, one per consumer warp), then counts again. <c>try_wait.parity p</c> returns once the phase of
+    /// mbarrier starts in phase 0 and completes a phase when its pending arrivals reach zero (full: 32, one per lane of
+    /// the producer warp that owns the tile, <see cref="WsProducerWarp"/>; empty: 8, one per consumer warp), then counts
+    /// again. <c>try_wait.parity p</c> returns once the phase of
     /// parity p has completed, and for a fresh barrier it returns at once for p = 1 (the phase "before" phase 0).</para>
-    /// <para>Full: the producer's arrivals for tile t complete phase n of full[stage] (its uses are in order and
-    /// each producer thread arrives once per use), so a consumer waits for parity n &amp; 1. Empty: the consumers' arrivals
+    /// <para>Full: the owning warp's 32 arrivals for tile t complete phase n of full[stage] (a later use of the stage,
+    /// by another warp, first waits for empty of this one, which needs the consumers past this phase), so a consumer
+    /// waits for parity n &amp; 1. Empty: the consumers' arrivals
     /// after they finished tile t complete phase n of empty[stage]; before writing tile t the producer needs use n − 1
     /// released, parity (n − 1) &amp; 1 = (n &amp; 1) ^ 1, which for n = 0 is the fresh barrier's 1: no branch for the first
     /// round. Parity cannot alias a phase two ahead: the producer arrives on full[stage] for use n + 1 only after waiting
     /// on empty[stage] for use n, which needs every consumer warp's arrival after tile t, which each made after its own
     /// wait on full[stage] for use n; symmetrically for empty. So every wait sees its barrier at most one phase ahead.</para>
-    /// <para>Data. A producer thread makes its copies of tile t visible before arriving: cp.async.wait_group (tile t
-    /// landed; one newer group may stay in flight), fence.proxy.async (its generic-proxy writes ordered before the async
-    /// proxy's wgmma reads), then the arrive (release); a consumer's try_wait acquires. A consumer arrives on
+    /// <para>Data. A producer thread makes its copies of tile t visible before arriving: cp.async.wait_group 0 (its
+    /// only group in flight), fence.proxy.async (its generic-proxy writes ordered before the async proxy's wgmma reads),
+    /// then the arrive (release); a consumer's try_wait acquires. The four producer warps keep four tiles in flight. A consumer arrives on
     /// empty[stage of t − 1] only after the wgmma wait that follows its S of tile t, which retires its P·V of tile t − 1
     /// (the last reader of that stage: S reads K, P·V reads V). The last tile's stage is never released (nothing waits).</para>
-    /// <para>Deadlock freedom: the producer writes tile t after empty for t − WsStages, which the consumers release in
-    /// their iteration t − WsStages + 1, which needs full for that tile; the producer has arrived on full up to tile t − 2
-    /// by then (it arrives for t − 1 after issuing t), so WsStages ≥ 3 is needed; 5 leave two tiles of slack.</para>
+    /// <para>Deadlock freedom: the producer warp of tile t writes it after empty for t − WsStages, which the consumers
+    /// release in their iteration t − WsStages + 1 (after the wait that follows S of that tile), which needs full for
+    /// tiles up to t − WsStages + 1 &lt; t, each published by its warp without waiting on anything later. With five
+    /// stages the consumers hold at most two (the tile they compute, the one whose P·V retires) and the producers fill
+    /// three ahead.</para>
     /// <para>Every wgmma sits under <c>warpgroup &lt; 2</c>, uniform over each warpgroup; every branch inside depends on
     /// the block index, the shape and <paramref name="pingPong"/> (a constant per kernel) only, as in
     /// <see cref="Body{TOps}"/>. The producer warpgroup ends after its last arrival; no group barrier follows the one after
@@ -388,39 +395,40 @@ internal static partial class AttentionWgmmaKernels
 
         if (warpgroup == WsConsumers / 128)
         {
-            // Producer: Q (16 chunks per thread, zeros past Lq) goes with key tile 0, so full[0]'s first phase covers both.
+            // Producer: each warp owns every WsProducerWarps-th tile and copies it whole, so it can wait for its own
+            // copies (wait_group 0) before the proxy fence: the fence never waits behind another tile in flight, and
+            // WsProducerWarps tiles are in flight at once. Warp 0 copies Q (64 chunks per lane, zeros past Lq) with
+            // tile 0, so full[0]'s first phase covers both.
             const int Chunks = D / 8;
-            const int Producers = WsGroupSize - WsConsumers;
-            int p = thread - WsConsumers;
-            for (int i = 0; i < BlockQ * Chunks / Producers; i++)
+            int producerWarp = (thread - WsConsumers) >> 5;
+            if (producerWarp == 0)
             {
-                int c = p + (i * Producers);
-                int row = c / Chunks;
-                int chunk = c - (row * Chunks);
-                bool inside = row < s.Lq - q0;
-                ops.CopyChunk(shared, QByte(row, chunk), q, inside ? ((qRow0 + row) * D) + (chunk * 8) : 0, pointers.Q, inside ? 8 : 0);
+                for (int i = 0; i < BlockQ * Chunks / 32; i++)
+                {
+                    int c = lane + (i * 32);
+                    int row = c / Chunks;
+                    int chunk = c - (row * Chunks);
+                    bool inside = row < s.Lq - q0;
+                    ops.CopyChunk(shared, QByte(row, chunk), q, inside ? ((qRow0 + row) * D) + (chunk * 8) : 0, pointers.Q, inside ? 8 : 0);
+                }
             }
 
             for (int tile = 0; tile < tiles; tile++)
             {
-                int stage = WsStage(tile);
-                ops.WaitEmpty(empty + (uint)(stage * 8), WsEmptyParity(tile));
-                CopyTile(ref ops, shared, k, v, pointers, kRow0, s.Lk, tile, stage, p, Producers);
-                ops.CommitCopies();
-                if (tile > 0)
+                if (WsProducerWarp(tile) == producerWarp)
                 {
-                    // Tile t − 1 has landed (tile t may stay in flight): publish it.
-                    ops.WaitCopiesButOne();
+                    int stage = WsStage(tile);
+                    ops.WaitEmpty(empty + (uint)(stage * 8), WsEmptyParity(tile));
+                    CopyTile(ref ops, shared, k, v, pointers, kRow0, s.Lk, tile, stage, lane, 32);
+                    ops.CommitCopies();
+                    ops.WaitCopies();
                     ops.FenceProxy();
-                    ops.ArriveFull(full + (uint)(WsStage(tile - 1) * 8));
+                    ops.ArriveFull(full + (uint)(stage * 8));
                 }
-            }
-
-            if (tiles > 0)
-            {
-                ops.WaitCopies();
-                ops.FenceProxy();
-                ops.ArriveFull(full + (uint)(WsStage(tiles - 1) * 8));
+                else
+                {
+                    ops.OtherProducersTile();
+                }
             }
         }
         else
@@ -553,8 +561,6 @@ internal struct PtxAttentionWgmmaOps : IAttentionWgmmaOps
 
     public readonly void FenceProxy() => CudaAsm.Emit("fence.proxy.async.shared::cta;");
 
-    public readonly void WaitCopiesButOne() => default(PtxTensorCoreOps).Wait(1);
-
     public readonly void InitBarriers(uint barriers, int thread) => CudaAsm.Emit(AttentionWgmmaKernels.InitBarriers, barriers, thread);
 
     public readonly void WaitFull(uint barrier, int parity) => CudaAsm.Emit(AttentionWgmmaKernels.WaitBarrier, barrier, parity);
@@ -562,6 +568,10 @@ internal struct PtxAttentionWgmmaOps : IAttentionWgmmaOps
     public readonly void WaitEmpty(uint barrier, int parity) => CudaAsm.Emit(AttentionWgmmaKernels.WaitBarrier, barrier, parity);
 
     public readonly void ArriveFull(uint barrier) => CudaAsm.Emit(AttentionWgmmaKernels.ArriveBarrier, barrier);
+
+    public readonly void OtherProducersTile()
+    {
+    }
 
     public readonly void ArriveEmpty(uint barrier, int lane) => CudaAsm.Emit(AttentionWgmmaKernels.ArriveBarrierLane0, barrier, lane);
 
@@ -669,19 +679,16 @@ internal struct EmulatedAttentionWgmmaOps : IAttentionWgmmaOps
     {
     }
 
-    public readonly void WaitCopiesButOne()
-    {
-    }
-
     public readonly void InitBarriers(uint barriers, int thread)
     {
     }
 
     /// <summary>
     /// The simulator's group threads may not spin on shared memory safely, so the "full" handshake is a group barrier
-    /// on both sides (one per tile for every thread: the producer's arrival for tile t and the consumers' wait for it).
-    /// Copies are synchronous, so between two of these barriers the producer writes tile t + 2 while the consumers read
-    /// tile t: different stages, and "empty" needs no wait.
+    /// on both sides, one per tile for every thread: the owning producer warp's arrival for tile t (the other producer
+    /// warps' <see cref="OtherProducersTile"/>) and the consumers' wait for it. Copies are synchronous, so between two of
+    /// these barriers the producer writes tile t + 1 while the consumers read tile t (and, in ping-pong order, V of tile
+    /// t − 1): different stages, and "empty" needs no wait.
     /// </summary>
     public readonly void WaitFull(uint barrier, int parity) => Group.Barrier();
 
@@ -690,6 +697,8 @@ internal struct EmulatedAttentionWgmmaOps : IAttentionWgmmaOps
     }
 
     public readonly void ArriveFull(uint barrier) => Group.Barrier();
+
+    public readonly void OtherProducersTile() => Group.Barrier();
 
     public readonly void ArriveEmpty(uint barrier, int lane)
     {

@@ -42,6 +42,9 @@ internal static partial class AttentionWgmmaKernels
     /// <summary>Threads per group of the warp-specialized kernel: two consumer warpgroups, then the producer warpgroup.</summary>
     public const int WsGroupSize = 384;
 
+    /// <summary>Producer warps of the warp-specialized kernel (a power of two): warp w copies the tiles t with t mod WsProducerWarps = w.</summary>
+    public const int WsProducerWarps = 4;
+
     /// <summary>Consumer threads of the warp-specialized kernel (warpgroups 0 and 1).</summary>
     public const int WsConsumers = 256;
 
@@ -70,7 +73,7 @@ internal static partial class AttentionWgmmaKernels
     public const string WaitAll = "wgmma.wait_group.sync.aligned 0;";
 
     /// <summary>Thread 0 initializes the warp-specialized kernel's mbarriers (%0: the first one's address, %1: the thread).</summary>
-    public const string InitBarriers = "{\n\t.reg .pred wp;\n\tsetp.eq.s32 wp, %1, 0;\n\t@wp mbarrier.init.shared::cta.b64 [%0+0], 128;\n\t@wp mbarrier.init.shared::cta.b64 [%0+8], 128;\n\t@wp mbarrier.init.shared::cta.b64 [%0+16], 128;\n\t@wp mbarrier.init.shared::cta.b64 [%0+24], 128;\n\t@wp mbarrier.init.shared::cta.b64 [%0+32], 128;\n\t@wp mbarrier.init.shared::cta.b64 [%0+40], 8;\n\t@wp mbarrier.init.shared::cta.b64 [%0+48], 8;\n\t@wp mbarrier.init.shared::cta.b64 [%0+56], 8;\n\t@wp mbarrier.init.shared::cta.b64 [%0+64], 8;\n\t@wp mbarrier.init.shared::cta.b64 [%0+72], 8;\n\t}";
+    public const string InitBarriers = "{\n\t.reg .pred wp;\n\tsetp.eq.s32 wp, %1, 0;\n\t@wp mbarrier.init.shared::cta.b64 [%0+0], 32;\n\t@wp mbarrier.init.shared::cta.b64 [%0+8], 32;\n\t@wp mbarrier.init.shared::cta.b64 [%0+16], 32;\n\t@wp mbarrier.init.shared::cta.b64 [%0+24], 32;\n\t@wp mbarrier.init.shared::cta.b64 [%0+32], 32;\n\t@wp mbarrier.init.shared::cta.b64 [%0+40], 8;\n\t@wp mbarrier.init.shared::cta.b64 [%0+48], 8;\n\t@wp mbarrier.init.shared::cta.b64 [%0+56], 8;\n\t@wp mbarrier.init.shared::cta.b64 [%0+64], 8;\n\t@wp mbarrier.init.shared::cta.b64 [%0+72], 8;\n\t}";
 
     /// <summary>Waits until the phase of parity %1 of the mbarrier at %0 has completed.</summary>
     public const string WaitBarrier = "{\n\t.reg .pred wp;\n\tWS_WAIT:\n\tmbarrier.try_wait.parity.shared::cta.b64 wp, [%0], %1;\n\t@!wp bra WS_WAIT;\n\t}";

@@ -27,7 +27,7 @@ public sealed class AttentionWgmmaWsProtocolTests
         {
             for (int seed = 0; seed < 200; seed++)
             {
-                new Model(tiles, pingPong != 0, producers: 3, new Random((tiles * 1000) + seed)).Run();
+                new Model(tiles, pingPong != 0, new Random((tiles * 1000) + seed)).Run();
             }
         }
     }
@@ -41,7 +41,7 @@ public sealed class AttentionWgmmaWsProtocolTests
         {
             try
             {
-                new Model(2 * AttentionWgmmaKernels.WsStages, false, 3, new Random(seed)) { FlipFullParity = true }.Run();
+                new Model(2 * AttentionWgmmaKernels.WsStages, false, new Random(seed)) { FlipFullParity = true }.Run();
             }
             catch (ProtocolException)
             {
@@ -105,47 +105,40 @@ public sealed class AttentionWgmmaWsProtocolTests
     {
         private readonly int tiles;
         private readonly bool pingPong;
-        private readonly int producers;
         private readonly Random random;
         private readonly MBarrier[] full;
         private readonly MBarrier[] empty;
         private readonly NamedBarrier[] order = [new(), new()];
 
-        // Per stage and producer thread: the tile its part holds, and whether that part has landed.
-        private readonly int[,] content;
-        private readonly bool[,] landed;
+        // Per stage: the tile it holds, and whether its copies have landed.
+        private readonly int[] content;
+        private readonly bool[] landed;
 
         // Per consumer warpgroup: the stages it may still read (from its "full" wait to its "empty" arrival).
         private readonly HashSet<int>[] reading = [[], []];
 
-        public Model(int tiles, bool pingPong, int producers, Random random)
+        public Model(int tiles, bool pingPong, Random random)
         {
             this.tiles = tiles;
             this.pingPong = pingPong;
-            this.producers = producers;
             this.random = random;
             int stages = AttentionWgmmaKernels.WsStages;
-            full = Enumerable.Range(0, stages).Select(_ => new MBarrier(producers)).ToArray();
+
+            // A producer warp's 32 lanes wait, copy and arrive together: one arrival stands for them.
+            full = Enumerable.Range(0, stages).Select(_ => new MBarrier(1)).ToArray();
 
             // Eight consumer warps arrive in the kernel; a warpgroup's four do so only after its wgmma wait, so one
             // arrival per warpgroup stands for them.
             empty = Enumerable.Range(0, stages).Select(_ => new MBarrier(2)).ToArray();
-            content = new int[stages, producers];
-            landed = new bool[stages, producers];
-            for (int s = 0; s < stages; s++)
-            {
-                for (int p = 0; p < producers; p++)
-                {
-                    content[s, p] = -1;
-                }
-            }
+            content = Enumerable.Repeat(-1, stages).ToArray();
+            landed = new bool[stages];
         }
 
         public bool FlipFullParity { get; init; }
 
         public void Run()
         {
-            var agents = Enumerable.Range(0, producers).Select(Producer)
+            var agents = Enumerable.Range(0, AttentionWgmmaKernels.WsProducerWarps).Select(Producer)
                 .Concat(Enumerable.Range(0, 2).Select(Consumer))
                 .Select(a => a.GetEnumerator())
                 .Where(e => e.MoveNext())
@@ -180,10 +173,15 @@ public sealed class AttentionWgmmaWsProtocolTests
 
         private static Step Wait(Func<bool> ready) => new(ready, null);
 
-        private IEnumerable<Step> Producer(int p)
+        private IEnumerable<Step> Producer(int warp)
         {
             for (int tile = 0; tile < tiles; tile++)
             {
+                if (AttentionWgmmaKernels.WsProducerWarp(tile) != warp)
+                {
+                    continue;
+                }
+
                 int t = tile;
                 int stage = AttentionWgmmaKernels.WsStage(t);
                 yield return Wait(() => empty[stage].TryWaitParity(AttentionWgmmaKernels.WsEmptyParity(t)));
@@ -193,32 +191,19 @@ public sealed class AttentionWgmmaWsProtocolTests
                     {
                         if (reading[w].Contains(stage))
                         {
-                            throw new ProtocolException($"producer {p} overwrites stage {stage} (tile {t}) while warpgroup {w} reads it");
+                            throw new ProtocolException($"producer warp {warp} overwrites stage {stage} (tile {t}) while warpgroup {w} reads it");
                         }
                     }
 
-                    content[stage, p] = t;
-                    landed[stage, p] = false;
+                    content[stage] = t;
+                    landed[stage] = false;
                 });
-                if (t > 0)
-                {
-                    // wait_group 1: tile t − 1 landed; fence; arrive.
-                    int previous = AttentionWgmmaKernels.WsStage(t - 1);
-                    yield return Act(() =>
-                    {
-                        landed[previous, p] = true;
-                        full[previous].Arrive();
-                    });
-                }
-            }
 
-            if (tiles > 0)
-            {
-                int last = AttentionWgmmaKernels.WsStage(tiles - 1);
+                // wait_group 0: landed; fence; arrive.
                 yield return Act(() =>
                 {
-                    landed[last, p] = true;
-                    full[last].Arrive();
+                    landed[stage] = true;
+                    full[stage].Arrive();
                 });
             }
         }
@@ -240,12 +225,9 @@ public sealed class AttentionWgmmaWsProtocolTests
                 yield return Wait(() => full[stage].TryWaitParity(parity));
                 yield return Act(() =>
                 {
-                    for (int p = 0; p < producers; p++)
+                    if (content[stage] != t || !landed[stage])
                     {
-                        if (content[stage, p] != t || !landed[stage, p])
-                        {
-                            throw new ProtocolException($"warpgroup {warpgroup} reads stage {stage} for tile {t}: part {p} holds tile {content[stage, p]}, landed {landed[stage, p]}");
-                        }
+                        throw new ProtocolException($"warpgroup {warpgroup} reads stage {stage} for tile {t}: it holds tile {content[stage]}, landed {landed[stage]}");
                     }
 
                     reading[warpgroup].Add(stage);

@@ -39,7 +39,8 @@ assert SHARED <= 227 * 1024
 # The warp-specialized variant (wgmma-ws): the same Q / stage layout with more stages, then the mbarriers.
 WS_STAGES = 5
 WS_CONSUMERS = GROUP          # two consumer warpgroups (threads 0-255), as in the lockstep kernel
-WS_PRODUCER = 128             # one producer warpgroup (threads 256-383)
+WS_PRODUCER = 128             # one producer warpgroup (threads 256-383): four warps, each copying every fourth tile
+WS_PRODUCER_WARPS = WS_PRODUCER // 32
 WS_GROUP = WS_CONSUMERS + WS_PRODUCER
 WS_BARRIERS = Q_BYTES + WS_STAGES * STAGE          # byte of the first mbarrier (8-byte aligned)
 WS_SHARED = WS_BARRIERS + 2 * WS_STAGES * 8 + 1024
@@ -108,9 +109,10 @@ def softmax(cvt, bf16):
 
 def init_barriers():
     """%0: shared address of the first mbarrier; %1: the thread. Thread 0 initializes WS_STAGES "full" barriers (one
-    arrival per producer thread) and WS_STAGES "empty" barriers (one arrival per consumer warp)."""
+    arrival per lane of the producer warp that copies the tile) and WS_STAGES "empty" barriers (one arrival per
+    consumer warp)."""
     lines = ["{", ".reg .pred wp;", "setp.eq.s32 wp, %1, 0;"]
-    lines += [f"@wp mbarrier.init.shared::cta.b64 [%0+{8 * i}], {WS_PRODUCER};" for i in range(WS_STAGES)]
+    lines += [f"@wp mbarrier.init.shared::cta.b64 [%0+{8 * i}], 32;" for i in range(WS_STAGES)]
     lines += [f"@wp mbarrier.init.shared::cta.b64 [%0+{8 * (WS_STAGES + i)}], {WS_CONSUMERS // 32};" for i in range(WS_STAGES)]
     lines.append("}")
     return cs_string(lines)
@@ -162,6 +164,7 @@ consts = [
     ("SharedBytes", SHARED, "Dynamic shared bytes a launch requests (Q, the stages, 1 KB to align the base up to 1024 bytes)."),
     ("WsStages", WS_STAGES, "Key-tile stages of the warp-specialized kernel."),
     ("WsGroupSize", WS_GROUP, "Threads per group of the warp-specialized kernel: two consumer warpgroups, then the producer warpgroup."),
+    ("WsProducerWarps", WS_PRODUCER_WARPS, "Producer warps of the warp-specialized kernel (a power of two): warp w copies the tiles t with t mod WsProducerWarps = w."),
     ("WsConsumers", WS_CONSUMERS, "Consumer threads of the warp-specialized kernel (warpgroups 0 and 1)."),
     ("WsBarrierBytes", WS_BARRIERS, "Byte of the warp-specialized kernel's first mbarrier: full[stage] at + 8 stage, empty[stage] at + 8 (WsStages + stage)."),
     ("WsSharedBytes", WS_SHARED, "Dynamic shared bytes a warp-specialized launch requests (Q, the stages, the mbarriers, 1 KB to align the base)."),
