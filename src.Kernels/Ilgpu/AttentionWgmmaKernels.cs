@@ -320,30 +320,31 @@ internal static partial class AttentionWgmmaKernels
 
     /// <summary>
     /// The warp-specialized form of <see cref="Body{TOps}"/> (<c>GEMS_PREFILL_VARIANT=wgmma-ws</c>): warpgroups 0 and 1
-    /// consume (the same per-tile arithmetic, rows, masks and store as the lockstep body), warpgroup 2 produces: it copies
-    /// Q with key tile 0, then every key tile into a ring of <see cref="WsStages"/> stages, and the two sides meet only at
-    /// shared-memory mbarriers, full[stage] and empty[stage], never at a group barrier, so the consumer warpgroups drift
-    /// apart and one's softmax can overlap the other's wgmma.
+    /// consume (the same per-tile arithmetic, rows, masks and store as the lockstep body), warpgroup 2 produces: its four
+    /// warps take turns copying whole key tiles (warp 0 also Q) into a ring of <see cref="WsStages"/> stages, and the two
+    /// sides meet only at shared-memory mbarriers, full[stage] and empty[stage], never at a group barrier, so the consumer
+    /// warpgroups drift apart and one's softmax can overlap the other's wgmma (with <paramref name="pingPong"/>, in a fixed
+    /// alternation).
     /// </summary>
     /// <remarks>
     /// <para>Protocol. Tile t lives in stage t mod <see cref="WsStages"/> and is that stage's use n = t / WsStages. An
     /// mbarrier starts in phase 0 and completes a phase when its pending arrivals reach zero (full: 32, one per lane of
     /// the producer warp that owns the tile, <see cref="WsProducerWarp"/>; empty: 8, one per consumer warp), then counts
-    /// again. <c>try_wait.parity p</c> returns once the phase of
-    /// parity p has completed, and for a fresh barrier it returns at once for p = 1 (the phase "before" phase 0).</para>
+    /// again. <c>try_wait.parity p</c> returns once the phase of parity p has completed, and for a fresh barrier it
+    /// returns at once for p = 1 (the phase "before" phase 0).</para>
     /// <para>Full: the owning warp's 32 arrivals for tile t complete phase n of full[stage] (a later use of the stage,
     /// by another warp, first waits for empty of this one, which needs the consumers past this phase), so a consumer
-    /// waits for parity n &amp; 1. Empty: the consumers' arrivals
-    /// after they finished tile t complete phase n of empty[stage]; before writing tile t the producer needs use n − 1
-    /// released, parity (n − 1) &amp; 1 = (n &amp; 1) ^ 1, which for n = 0 is the fresh barrier's 1: no branch for the first
-    /// round. Parity cannot alias a phase two ahead: the producer arrives on full[stage] for use n + 1 only after waiting
+    /// waits for parity n &amp; 1. Empty: the consumers' arrivals after they finished tile t complete phase n of
+    /// empty[stage]; before writing tile t the producer needs use n − 1 released, parity (n − 1) &amp; 1 = (n &amp; 1) ^ 1,
+    /// which for n = 0 is the fresh barrier's 1: no branch for the first round. Parity cannot alias a phase two ahead: the producer arrives on full[stage] for use n + 1 only after waiting
     /// on empty[stage] for use n, which needs every consumer warp's arrival after tile t, which each made after its own
     /// wait on full[stage] for use n; symmetrically for empty. So every wait sees its barrier at most one phase ahead.</para>
     /// <para>Data. A producer thread makes its copies of tile t visible before arriving: cp.async.wait_group 0 (its
     /// only group in flight), fence.proxy.async (its generic-proxy writes ordered before the async proxy's wgmma reads),
-    /// then the arrive (release); a consumer's try_wait acquires. The four producer warps keep four tiles in flight. A consumer arrives on
-    /// empty[stage of t − 1] only after the wgmma wait that follows its S of tile t, which retires its P·V of tile t − 1
-    /// (the last reader of that stage: S reads K, P·V reads V). The last tile's stage is never released (nothing waits).</para>
+    /// then the arrive (release); a consumer's try_wait acquires. The four producer warps keep four tiles in flight. A
+    /// consumer arrives on empty[stage of t − 1] only after the wgmma wait that follows its S of tile t, which retires its
+    /// P·V of tile t − 1 (the last reader of that stage: S reads K, P·V reads V). The last tile's stage is never released
+    /// (nothing waits).</para>
     /// <para>Deadlock freedom: the producer warp of tile t writes it after empty for t − WsStages, which the consumers
     /// release in their iteration t − WsStages + 1 (after the wait that follows S of that tile), which needs full for
     /// tiles up to t − WsStages + 1 &lt; t, each published by its warp without waiting on anything later. With five
@@ -364,8 +365,8 @@ internal static partial class AttentionWgmmaKernels
     /// P·V alone); warpgroup 0 arrives tiles + 1 times, warpgroup 1 once ahead and then tiles times (it skips the arrival
     /// after its last step), so no barrier is left half-arrived at exit. No tile, no turn.</para>
     /// <para>The simulator runs this body with the handshakes as group barriers; the protocol itself (these steps, with
-    /// <see cref="WsStage"/>, <see cref="WsFullParity"/>, <see cref="WsEmptyParity"/>) is checked by a model under random
-    /// interleavings in the tests (AttentionWgmmaWsProtocolTests).</para>
+    /// <see cref="WsStage"/>, <see cref="WsProducerWarp"/>, <see cref="WsFullParity"/>, <see cref="WsEmptyParity"/>) is
+    /// checked by a model under random interleavings in the tests (AttentionWgmmaWsProtocolTests).</para>
     /// </remarks>
     internal static void WsBody<TOps>(ref TOps ops, ArrayView<ushort> q, ArrayView<ushort> k, ArrayView<ushort> v, ArrayView<ushort> output,
         AttentionShape s, TensorCoreAttentionPointers pointers, int bf16, int pingPong)
@@ -512,7 +513,8 @@ internal static partial class AttentionWgmmaKernels
 
     /// <summary>
     /// Requests K and V of key tile <paramref name="tile"/> (zeros past Lk) into <paramref name="stage"/>, spread over
-    /// <paramref name="threads"/> threads (a constant at each call: 4 + 4 chunks per thread for 256, 8 + 8 for 128).
+    /// <paramref name="threads"/> threads (a constant at each call: 4 + 4 chunks per thread for the group of 256, 32 + 32 for
+    /// one producer warp).
     /// </summary>
     private static void CopyTile<TOps>(ref TOps ops, ArrayView<ushort> shared, ArrayView<ushort> k, ArrayView<ushort> v, TensorCoreAttentionPointers pointers,
         long kRow0, int lk, int tile, int stage, int thread, int threads)
