@@ -207,11 +207,12 @@ internal sealed class Runner : IDisposable
                 launch();
                 dev.Synchronize();
                 double second = Stopwatch.GetElapsedTime(t0).TotalMilliseconds;
-                double compile = dev.CompileTimes.Where(kv => !before.ContainsKey(kv.Key)).Sum(kv => kv.Value.TotalMilliseconds);
+                var loaded = dev.CompileTimes.Where(kv => !before.ContainsKey(kv.Key)).ToList();
+                double compile = loaded.Sum(kv => kv.Value.TotalMilliseconds);
                 int fromDisk = dev.KernelsFromDiskCache - readBefore;
                 int fromShipped = dev.KernelsFromShippedArchive - shippedBefore;
                 string status = check.Pass ? "PASS" : "FAIL";
-                Console.WriteLine($"{status}  {Label(c)} first {first,9:F2} ms (compile {compile:F2}, {fromDisk} kernel(s) from disk, {fromShipped} shipped)  second {second,8:F3} ms  since process start {since,9:F1} ms{(check.Pass ? string.Empty : "  " + check.Detail)}");
+                Console.WriteLine($"{status}  {Label(c)} first {first,9:F2} ms (compile {compile:F2}, {fromDisk} kernel(s) from disk, {fromShipped} shipped)  second {second,8:F3} ms  since process start {since,9:F1} ms  kernels {string.Join(' ', loaded.Select(kv => $"{kv.Key}:{kv.Value.TotalMilliseconds:F0}"))}{(check.Pass ? string.Empty : "  " + check.Detail)}");
                 Count(check.Pass, c);
                 csv.Add(new Row("startup", c.Op, c.DType.Name(), c.Shape, first, double.NaN, double.NaN, check.MaxAbs, status, MaxRel: check.MaxRel, TolRatio: check.TolRatio,
                     Timer: "host", Category: c.Category, SecondMs: second, CompileMs: compile, SinceStartMs: since, Seed: opt.Seed, Note: $"{StartupNote(dev, fromDisk, fromShipped)} {check.Detail}".TrimEnd()));
