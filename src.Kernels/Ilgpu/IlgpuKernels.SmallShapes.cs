@@ -9,7 +9,8 @@ namespace GemsInjector.Kernels.Ilgpu;
 /// driver JIT-compiles in a fraction of the time. A node's first process pays that JIT on each kernel's first load (the
 /// shipped archive removes only ILGPU's compile), and a few large-shape kernels cost 150–400 ms there even when the first
 /// call is a 3×37 row or a 13-key decode. The rules only take shapes that the large kernels run as a single launch-bound
-/// step (one key block, one product tile, at most one element per thread), so nothing of size changes kernel.
+/// step (one key block, one product tile, a row of a few warps' width), far below every benchmarked shape, whose kernels
+/// stay the same (docs/perf/h100-notes-startup.md, Attempt 5).
 /// </summary>
 public sealed partial class IlgpuKernels
 {
