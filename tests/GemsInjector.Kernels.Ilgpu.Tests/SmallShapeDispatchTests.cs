@@ -72,8 +72,14 @@ public sealed class SmallShapeDispatchTests : Half16TestBase
     private static double[] PerRow(float[] x, int cols, Func<double[], double[]> f) =>
         Enumerable.Range(0, x.Length / cols).SelectMany(r => f(x.Skip(r * cols).Take(cols).Select(v => (double)v).ToArray())).ToArray();
 
+    /// <summary>torch semantics: a NaN anywhere gives a NaN row; all -∞ (or a +∞) gives NaN through e^(∞ - ∞).</summary>
     private static double[] Softmax(double[] row)
     {
+        if (row.Any(double.IsNaN))
+        {
+            return row.Select(_ => double.NaN).ToArray();
+        }
+
         double m = row.Max();
         var e = row.Select(v => Math.Exp(v - m)).ToArray();
         double s = e.Sum();
@@ -176,6 +182,40 @@ public sealed class SmallShapeDispatchTests : Half16TestBase
             Assert.Contains(f.Compiled, name => name.StartsWith(nameof(RowWideKernels.RmsNormWide16), StringComparison.Ordinal));
             Assert.Contains(f.Compiled, name => name.StartsWith(nameof(RowStreamKernels.SoftmaxStream16), StringComparison.Ordinal));
         }
+    }
+
+    /// <summary>NaN, -∞ masks, an all -∞ row and a +∞ through the plain softmax that short rows now take.</summary>
+    [Theory]
+    [InlineData(false, 37)]
+    [InlineData(true, 37)]
+    [InlineData(false, 100)]
+    [InlineData(true, 100)]
+    public void ShortSoftmax16SpecialValues(bool bf16, int cols)
+    {
+        const int rows = 6;
+        int seed = 65000 + cols + (bf16 ? 1 : 0);
+        var values = Random(seed, rows * cols, -5f, 5f);
+        values[1] = float.NaN;
+        values[(1 * cols) + (cols / 2)] = float.NaN;
+        values[(2 * cols) + cols - 1] = float.NaN;
+        for (int c = 0; c < cols; c += 3)
+        {
+            values[(3 * cols) + c] = float.NegativeInfinity;
+        }
+
+        Array.Fill(values, float.NegativeInfinity, 4 * cols, cols);
+        values[(5 * cols) + 7] = float.PositiveInfinity;
+        var bits = To16(values, bf16);
+        var xv = ToFloat(bits, bf16);
+        using var f = new Fresh();
+        var dx = f.Up(bits);
+        var o = f.Up(Enumerable.Repeat(NaN16(bf16), bits.Length).ToArray());
+        f.K.Softmax(dx, o, cols, F(bf16));
+        AssertClose(ToFloat(f.Down(o), bf16), PerRow(xv, cols, Softmax), Rtol(bf16), Atol, "softmax special", seed);
+        o = f.Up(Enumerable.Repeat(NaN16(bf16), bits.Length).ToArray());
+        f.K.Softmax(dx, o, cols, F(bf16), log: true);
+        AssertClose(ToFloat(f.Down(o), bf16), PerRow(xv, cols, row => Softmax(row).Select(v => Math.Log(v)).ToArray()), Rtol(bf16), Atol, "log_softmax special", seed);
+        Assert.Equal(new[] { nameof(HalfKernels.Softmax16) }, f.Compiled);
     }
 
     [Fact]
