@@ -149,7 +149,7 @@ public sealed partial class IlgpuKernels
         if (rows > 0 && !TryRmsNormVector16(x, weight, y, rows, cols, epsilon, format) && !TryRmsNormWide16(x, weight, y, rows, cols, epsilon, format))
         {
             device.Load(ref rmsNorm16, nameof(HalfKernels.RmsNorm16), acc => acc.LoadStreamKernel<ArrayView<ushort>, ArrayView<ushort>, ArrayView<ushort>, int, float, int>(HalfKernels.RmsNorm16))(
-                Rows(rows, cols), x, weight, y, cols, epsilon, Bf(format));
+                PlainRows16(rows, cols), x, weight, y, cols, epsilon, Bf(format));
         }
     }
 
@@ -168,7 +168,7 @@ public sealed partial class IlgpuKernels
         if (rows > 0 && !TryFusedAddRmsNormVector16(x, residual, weight, rows, cols, epsilon, format) && !TryFusedAddRmsNormWide16(x, residual, weight, rows, cols, epsilon, format))
         {
             device.Load(ref fusedAddRmsNorm16, nameof(HalfKernels.FusedAddRmsNorm16), acc => acc.LoadStreamKernel<ArrayView<ushort>, ArrayView<ushort>, ArrayView<ushort>, int, float, int>(HalfKernels.FusedAddRmsNorm16))(
-                Rows(rows, cols), x, residual, weight, cols, epsilon, Bf(format));
+                PlainRows16(rows, cols), x, residual, weight, cols, epsilon, Bf(format));
         }
     }
 
@@ -198,7 +198,7 @@ public sealed partial class IlgpuKernels
         {
             device.Load(ref layerNorm16, nameof(HalfKernels.LayerNorm16),
                 acc => acc.LoadStreamKernel<ArrayView<ushort>, ArrayView<ushort>, ArrayView<ushort>, ArrayView<ushort>, int, float, int, int, int>(HalfKernels.LayerNorm16))(
-                Rows(rows, cols), x, weight, bias, y, cols, epsilon, weight.Length != 0 ? 1 : 0, bias.Length != 0 ? 1 : 0, Bf(format));
+                PlainRows16(rows, cols), x, weight, bias, y, cols, epsilon, weight.Length != 0 ? 1 : 0, bias.Length != 0 ? 1 : 0, Bf(format));
         }
     }
 
@@ -215,7 +215,7 @@ public sealed partial class IlgpuKernels
         if (rows > 0 && !TrySoftmaxVector16(x, y, rows, cols, log ? 1 : 0, format))
         {
             device.Load(ref softmax16, nameof(HalfKernels.Softmax16), acc => acc.LoadStreamKernel<ArrayView<ushort>, ArrayView<ushort>, int, int, int>(HalfKernels.Softmax16))(
-                Rows(rows, cols), x, y, cols, log ? 1 : 0, Bf(format));
+                PlainRows16(rows, cols), x, y, cols, log ? 1 : 0, Bf(format));
         }
     }
 

@@ -144,7 +144,9 @@ public sealed partial class IlgpuKernels
             return;
         }
 
-        if (lq == 1)
+        // A decode over a few keys takes the general kernel (one key block; IlgpuKernels.SmallShapes.cs).
+        bool shortDecode = IsShortDecode(lq, lk);
+        if (lq == 1 && !shortDecode)
         {
             var decode = new AttentionShape
             {
@@ -183,7 +185,7 @@ public sealed partial class IlgpuKernels
             BlockQ = blockQ,
             BlockK = blockK,
         };
-        if (TryTensorCoreAttention16(q, k, v, mask, output, batch, shape, format))
+        if (!shortDecode && TryTensorCoreAttention16(q, k, v, mask, output, batch, shape, format))
         {
             return;
         }

@@ -158,11 +158,13 @@ public sealed partial class IlgpuKernels
             return;
         }
 
-        // Register-tiled SGEMM: 16×16 threads (4×4 on the simulator), see below.
-        int t = device.MaxGroupSize >= 256 ? GemmFastKernels.MaxTileThreads : device.MaxGroupSize >= 16 ? 4 : 0;
+        // Register-tiled SGEMM: 16×16 threads (4×4 on the simulator), see below. Tiny products take the plain tile (t = 0,
+        // the fallback at the end), whose JIT is cheap (IlgpuKernels.SmallShapes.cs).
+        bool tiny = IsTinyProduct(m, n, k);
+        int t = tiny ? 0 : device.MaxGroupSize >= 256 ? GemmFastKernels.MaxTileThreads : device.MaxGroupSize >= 16 ? 4 : 0;
         bool flat = t > 0 && batch == 1 && m >= FlatSgemmMinRows && m <= GemvMaxRows && SmallRowsKernel == SmallRowsProduct.Sgemm
             && SgemmKernel != SgemmKernelVariant.Legacy && UsesSgemmWarpF32(a, b, k, n, transposeB);
-        if (!flat && batch == 1 && m <= GemvMaxRows && device.MaxGroupSize >= device.WarpSize)
+        if (!tiny && !flat && batch == 1 && m <= GemvMaxRows && device.MaxGroupSize >= device.WarpSize)
         {
             Gemv(a, b, bias, c, m, k, n, transposeB, alpha, beta, biasIsMatrix);
             return;
@@ -528,7 +530,7 @@ public sealed partial class IlgpuKernels
 
         float scaleValue = scale ?? 1f / MathF.Sqrt(headDim);
         int decodeGroup = Math.Min(Math.Min(device.MaxGroupSize, AttentionDecodeKernels.MaxGroup) / device.WarpSize * device.WarpSize, 256);
-        if (lq == 1 && headDim <= decodeGroup && headDim <= AttentionDecodeKernels.MaxD)
+        if (lq == 1 && headDim <= decodeGroup && headDim <= AttentionDecodeKernels.MaxD && !IsShortDecode(lq, lk))
         {
             var decode = new AttentionShape
             {

@@ -173,6 +173,12 @@ public sealed partial class IlgpuKernels
             return true;
         }
 
+        // Short rows: the plain kernel, which the driver JIT-compiles in a fifth of the streaming kernel's time (IlgpuKernels.SmallShapes.cs).
+        if (IsShortRow16(cols))
+        {
+            return false;
+        }
+
         if (ResidentRows(rows, cols, 8, 512, x, y) is { } resident)
         {
             device.Load(ref softmaxRow16[bf], (bf != 0 ? nameof(RowStreamKernels.SoftmaxRow16) + "<bf16>" : nameof(RowStreamKernels.SoftmaxRow16) + "<f16>"),
@@ -296,7 +302,7 @@ public sealed partial class IlgpuKernels
     /// <summary>16-bit rms_norm with the row in registers and scalar loads (<see cref="RowWideKernels"/>): widths or views the vector kernel cannot take, rows up to 16384.</summary>
     private bool TryRmsNormWide16(ArrayView<ushort> x, ArrayView<ushort> weight, ArrayView<ushort> y, int rows, int cols, float epsilon, HalfFormat format)
     {
-        if (!Vectorize || WideRows(rows, cols, RowWideKernels.NormPerThread) is not { } wide)
+        if (!Vectorize || IsShortRow16(cols) || WideRows(rows, cols, RowWideKernels.NormPerThread) is not { } wide)
         {
             return false;
         }
@@ -312,7 +318,7 @@ public sealed partial class IlgpuKernels
     /// <summary>16-bit fused_add_rms_norm with the row in registers and scalar loads (see <see cref="TryRmsNormWide16"/>).</summary>
     private bool TryFusedAddRmsNormWide16(ArrayView<ushort> x, ArrayView<ushort> residual, ArrayView<ushort> weight, int rows, int cols, float epsilon, HalfFormat format)
     {
-        if (!Vectorize || WideRows(rows, cols, RowWideKernels.NormPerThread) is not { } wide)
+        if (!Vectorize || IsShortRow16(cols) || WideRows(rows, cols, RowWideKernels.NormPerThread) is not { } wide)
         {
             return false;
         }
@@ -328,7 +334,7 @@ public sealed partial class IlgpuKernels
     /// <summary>16-bit layer_norm with the row in registers and scalar loads (see <see cref="TryRmsNormWide16"/>).</summary>
     private bool TryLayerNormWide16(ArrayView<ushort> x, ArrayView<ushort> weight, ArrayView<ushort> bias, ArrayView<ushort> y, int rows, int cols, float epsilon, HalfFormat format)
     {
-        if (!Vectorize || WideRows(rows, cols, RowWideKernels.NormPerThread) is not { } wide)
+        if (!Vectorize || IsShortRow16(cols) || WideRows(rows, cols, RowWideKernels.NormPerThread) is not { } wide)
         {
             return false;
         }

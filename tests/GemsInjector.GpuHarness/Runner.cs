@@ -207,14 +207,15 @@ internal sealed class Runner : IDisposable
                 launch();
                 dev.Synchronize();
                 double second = Stopwatch.GetElapsedTime(t0).TotalMilliseconds;
-                double compile = dev.CompileTimes.Where(kv => !before.ContainsKey(kv.Key)).Sum(kv => kv.Value.TotalMilliseconds);
+                var loaded = dev.CompileTimes.Where(kv => !before.ContainsKey(kv.Key)).ToList();
+                double compile = loaded.Sum(kv => kv.Value.TotalMilliseconds);
                 int fromDisk = dev.KernelsFromDiskCache - readBefore;
                 int fromShipped = dev.KernelsFromShippedArchive - shippedBefore;
                 string status = check.Pass ? "PASS" : "FAIL";
-                Console.WriteLine($"{status}  {Label(c)} first {first,9:F2} ms (compile {compile:F2}, {fromDisk} kernel(s) from disk, {fromShipped} shipped)  second {second,8:F3} ms  since process start {since,9:F1} ms{(check.Pass ? string.Empty : "  " + check.Detail)}");
+                Console.WriteLine($"{status}  {Label(c)} first {first,9:F2} ms (compile {compile:F2}, {fromDisk} kernel(s) from disk, {fromShipped} shipped)  second {second,8:F3} ms  since process start {since,9:F1} ms  kernels {string.Join(' ', loaded.Select(kv => $"{kv.Key}:{kv.Value.TotalMilliseconds:F0}"))}{(check.Pass ? string.Empty : "  " + check.Detail)}");
                 Count(check.Pass, c);
                 csv.Add(new Row("startup", c.Op, c.DType.Name(), c.Shape, first, double.NaN, double.NaN, check.MaxAbs, status, MaxRel: check.MaxRel, TolRatio: check.TolRatio,
-                    Timer: "host", Category: c.Category, SecondMs: second, CompileMs: compile, SinceStartMs: since, Seed: opt.Seed, Note: $"{StartupNote(dev, fromDisk, fromShipped)} {check.Detail}".TrimEnd()));
+                    Timer: "host", Category: c.Category, SecondMs: second, CompileMs: compile, SinceStartMs: since, Seed: opt.Seed, Note: $"{StartupNote(dev, fromDisk, fromShipped)}{KernelsNote(loaded.Select(kv => kv.Key))} {check.Detail}".TrimEnd()));
             }
             catch (Exception ex)
             {
@@ -235,6 +236,13 @@ internal sealed class Runner : IDisposable
         var problem = dev.KernelCacheProblem is { } p ? " cache-problem=" + p.Replace(' ', '_') : string.Empty;
         return $"{ProcessTag}from-disk-cache={fromDisk} from-shipped={fromShipped} driver-cache={driverCache}{problem}";
     }
+
+    /// <summary>
+    /// <c> kernels=A+B</c>: the kernels a first call loaded (empty when it loaded none), so that a startup row names what
+    /// its load time paid for.
+    /// </summary>
+    internal static string KernelsNote(IEnumerable<string> kernels) =>
+        string.Join("+", kernels) is { Length: > 0 } names ? " kernels=" + names.Replace(' ', '_') : string.Empty;
 
     /// <summary><c>process=NAME </c> when run-on-gpu.sh named this startup process (<c>GEMS_STARTUP_PROCESS</c>), else empty.</summary>
     internal static string ProcessTag =>

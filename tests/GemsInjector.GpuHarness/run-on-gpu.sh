@@ -166,6 +166,9 @@ if want startup; then
     startup_process second "$startup_root/kernels" "$startup_root/driver-cache" off
     startup_process driver-jit "$startup_root/kernels" "$startup_root/driver-cache-unused" off CUDA_CACHE_DISABLE=1
     startup_process shipped "$startup_root/kernels-shipped" "$startup_root/driver-cache-shipped" on
+    # As shipped, but small shapes on the large-shape kernels (GEMS_SMALL_SHAPE_KERNELS=off): the JIT the small-shape
+    # dispatch saves, in the same run.
+    startup_process shipped-large "$startup_root/kernels-shipped-large" "$startup_root/driver-cache-shipped-large" on GEMS_SMALL_SHAPE_KERNELS=off
     # Gems.Enable itself, in a fresh process: what a worker's start-up block costs (target <= 100 ms).
     run_env=(GEMS_KERNEL_CACHE="$startup_root/kernels")
     run_harness enable-probe "$STARTUP_TIMEOUT_S" --device "$HARNESS_DEVICE" --enable-probe --csv "$OUT/enable-probe.tmp"
