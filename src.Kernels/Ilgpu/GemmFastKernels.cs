@@ -131,6 +131,24 @@ internal static partial class GemmFastKernels
         }
     }
 
+    /// <summary>
+    /// As <see cref="CopyVec"/>, but the GPU's source is a byte pointer the caller computed (<paramref name="sourceAddress"/>)
+    /// and <paramref name="sourceFloat"/> is used only by the simulator's synchronous copy.
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static void CopyVecTo(bool gpu, ArrayView<Float4> s4, int sharedVec, ArrayView<Float4> source, long sourceFloat, long sourceAddress, bool valid)
+    {
+        if (gpu)
+        {
+            CudaAsm.Emit("{\n\t.reg .u64 sgsrc;\n\t.reg .u32 sgdst;\n\tcvta.to.global.u64 sgsrc, %1;\n\tmov.u32 sgdst, __dyn_shared_alloca;\n\tadd.u32 sgdst, sgdst, %0;\n\tcp.async.cg.shared.global [sgdst], [sgsrc], 16, %2;\n\t}",
+                (uint)(sharedVec * 16), sourceAddress, valid ? 16u : 0u);
+        }
+        else
+        {
+            s4[sharedVec] = valid ? source[sourceFloat / 4] : default;
+        }
+    }
+
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     private static void CommitCopies(bool gpu)
     {

@@ -66,6 +66,27 @@ public sealed class SgemmWarpTests : KernelTestBase
         data.Add("async16", 1, 130, 200, 132, true);
         data.Add("async16", 1, 9, 44, 128, true);
 
+        // `pipe16` / `pipe16late` on the simulator: SgemmAsyncPipe8x16F32 for B [K, N] (rotated fragments: the wrap of the
+        // next-step index at a tile's end or the late barrier's read of the next tile, 1 to many K-tiles, K tails, row /
+        // column tails, batches); B [N, K] stays `async16`'s kernel.
+        foreach (var v in new[] { "pipe16", "pipe16late" })
+        {
+            data.Add(v, 1, 100, 76, 150, false);
+            data.Add(v, 1, 64, 64, 128, false);
+            data.Add(v, 1, 65, 4, 68, false);
+            data.Add(v, 1, 17, 8, 64, false);
+            data.Add(v, 1, 33, 16, 64, false);
+            data.Add(v, 1, 40, 24, 68, false);
+            data.Add(v, 1, 97, 132, 132, false);
+            data.Add(v, 2, 45, 36, 72, false);
+            data.Add(v, 3, 33, 44, 12, false);
+            data.Add(v, 1, 130, 200, 132, false);
+            data.Add(v, 1, 33, 40, 36, false);
+            data.Add(v, 1, 70, 68, 100, false);
+            data.Add(v, 1, 100, 76, 150, true);
+            data.Add(v, 1, 9, 44, 128, false);
+        }
+
         return data;
     }
 
@@ -132,6 +153,10 @@ public sealed class SgemmWarpTests : KernelTestBase
     [InlineData("wide16", true, true)]
     [InlineData("async16", false, false)]
     [InlineData("async16", true, true)]
+    [InlineData("pipe16", false, false)]
+    [InlineData("pipe16", true, false)]
+    [InlineData("pipe16late", false, false)]
+    [InlineData("pipe16late", true, false)]
     public void AddmmBiasEpilogue(string variant, bool matrixBias, bool transposeB)
     {
         const int m = 37, k = 72, n = 44;
@@ -187,6 +212,10 @@ public sealed class SgemmWarpTests : KernelTestBase
     [InlineData(true, true, "wide16")]
     [InlineData(false, true, "async16")]
     [InlineData(true, false, "async16")]
+    [InlineData(false, false, "pipe16")]
+    [InlineData(true, false, "pipe16")]
+    [InlineData(false, false, "pipe16late")]
+    [InlineData(true, false, "pipe16late")]
     public void WideSplitKWithBias(bool matrixBias, bool transposeB, string variant)
     {
         const int m = 40, k = 256, n = 60;
@@ -201,7 +230,13 @@ public sealed class SgemmWarpTests : KernelTestBase
             var expected = MatMul(a, b, 1, m, k, n, transposeB).Select((p, idx) => 0.75 * p - 1.25 * bias[matrixBias ? idx : idx % n]).ToArray();
             AssertClose(Download(c), expected, RtolF32, Atol * k, $"{variant} addmm split-K", seed);
         });
-        Assert.True(Device.HasCompiled(variant == "wide16" ? "SgemmWide8x16F32<4,2,8>" : $"SgemmAsync8x16F32<4,8,{(transposeB ? 2 : 1)}>"));
+        Assert.True(Device.HasCompiled(variant switch
+        {
+            "wide16" => "SgemmWide8x16F32<4,2,8>",
+            "pipe16" => "SgemmAsyncPipe8x16F32<4,8,1>",
+            "pipe16late" => "SgemmAsyncPipe8x16F32<4,8,2>",
+            _ => $"SgemmAsync8x16F32<4,8,{(transposeB ? 2 : 1)}>",
+        }));
     }
 
     /// <summary>
