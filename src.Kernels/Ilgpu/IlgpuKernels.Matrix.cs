@@ -695,8 +695,8 @@ internal enum SgemmKernelVariant
 }
 
 /// <summary>
-/// The SGEMM kernel setting (<c>GEMS_SGEMM_VARIANT</c>): <c>legacy</c>, <c>warp8</c>, <c>wide16</c>, <c>pipe16</c>,
-/// <c>pipe16late</c> or <c>async16</c> (default).
+/// The SGEMM kernel setting (<c>GEMS_SGEMM_VARIANT</c>): <c>legacy</c>, <c>warp8</c>, <c>wide16</c>, <c>async16</c>,
+/// <c>pipe16late</c> or <c>pipe16</c> (default).
 /// </summary>
 internal static class SgemmKernelChoice
 {
@@ -709,18 +709,19 @@ internal static class SgemmKernelChoice
     public static SgemmKernelVariant FromEnvironment() => FromVariable.Value;
 
     /// <summary>
-    /// <c>legacy</c>, <c>warp8</c>, <c>wide16</c>, <c>pipe16</c> and <c>pipe16late</c> (any case, surrounding spaces ignored) select those; anything else
-    /// <c>async16</c>, the fastest at every shape of the H200 sweeps (4096³: <c>warp8</c> 33.6, <c>wide</c> (K-tile 8, removed)
-    /// 34.6, <c>wide16</c> 36.8, <c>async16</c> 39.0 TFLOP/s; 256×4096×4096 0.283 → 0.246 ms; Runs 18 and 20).
+    /// <c>legacy</c>, <c>warp8</c>, <c>wide16</c>, <c>async16</c> and <c>pipe16late</c> (any case, surrounding spaces ignored)
+    /// select those; anything else <c>pipe16</c>, the fastest at every shape of the H200 sweeps (4096³: <c>warp8</c> 33.6,
+    /// <c>wide16</c> 36.8, <c>async16</c> 39.0, <c>pipe16late</c> 41.3, <c>pipe16</c> 42.8 TFLOP/s; 256×4096×4096 0.283 →
+    /// 0.246 → 0.228 ms; Runs 18, 20 and 23).
     /// </summary>
     public static SgemmKernelVariant Parse(string? setting) => setting?.Trim().ToLowerInvariant() switch
     {
         "legacy" => SgemmKernelVariant.Legacy,
         "warp8" => SgemmKernelVariant.WarpBk8,
         "wide16" => SgemmKernelVariant.Wide8x16Bk16,
-        "pipe16" => SgemmKernelVariant.AsyncPipe8x16,
+        "async16" => SgemmKernelVariant.Async8x16,
         "pipe16late" => SgemmKernelVariant.AsyncPipeLate8x16,
-        _ => SgemmKernelVariant.Async8x16,
+        _ => SgemmKernelVariant.AsyncPipe8x16,
     };
 }
 

@@ -598,13 +598,15 @@ public sealed class SgemmWarpTests : KernelTestBase
     public void SmallRowsSettingParses(string? setting, string expected) => Assert.Equal(expected, SmallRowsChoice.Parse(setting).ToString());
 
     [Theory]
-    [InlineData(null, "Async8x16")]
-    [InlineData("", "Async8x16")]
+    [InlineData(null, "AsyncPipe8x16")]
+    [InlineData("", "AsyncPipe8x16")]
     [InlineData("warp8", "WarpBk8")]
-    [InlineData(" Warp16 ", "Async8x16")]
+    [InlineData(" Warp16 ", "AsyncPipe8x16")]
     [InlineData("legacy", "Legacy")]
-    [InlineData(" WIDE", "Async8x16")]
+    [InlineData(" WIDE", "AsyncPipe8x16")]
     [InlineData("wide16", "Wide8x16Bk16")]
     [InlineData(" Async16", "Async8x16")]
+    [InlineData("pipe16", "AsyncPipe8x16")]
+    [InlineData("PIPE16LATE", "AsyncPipeLate8x16")]
     public void VariantSettingParses(string? setting, string expected) => Assert.Equal(expected, SgemmKernelChoice.Parse(setting).ToString());
 }
