@@ -46,30 +46,6 @@ internal interface IAttentionWgmmaOps
     /// <summary>O += P·V (P from the weight registers, high and low parts; V MN-major in shared memory), one commit group.</summary>
     void Accumulate(ArrayView<ushort> shared, long vDescriptor, int bf16, int thread);
 
-    /// <summary>Thread 0 initializes the warp-specialized kernel's mbarriers at shared address <paramref name="barriers"/>.</summary>
-    void InitBarriers(uint barriers, int thread);
-
-    /// <summary>A consumer waits for the phase of parity <paramref name="parity"/> of the "full" mbarrier at <paramref name="barrier"/>.</summary>
-    void WaitFull(uint barrier, int parity);
-
-    /// <summary>The producer waits for the phase of parity <paramref name="parity"/> of the "empty" mbarrier at <paramref name="barrier"/>.</summary>
-    void WaitEmpty(uint barrier, int parity);
-
-    /// <summary>A producer thread arrives on the "full" mbarrier at <paramref name="barrier"/>.</summary>
-    void ArriveFull(uint barrier);
-
-    /// <summary>A producer thread passes a tile another producer warp copies (nothing on the GPU; the emulation's per-tile group barrier).</summary>
-    void OtherProducersTile();
-
-    /// <summary>A consumer warp (its lane 0) arrives on the "empty" mbarrier at <paramref name="barrier"/>.</summary>
-    void ArriveEmpty(uint barrier, int lane);
-
-    /// <summary>Waits at named barrier <paramref name="id"/> until the other consumer warpgroup has arrived on it (256 threads: ping-pong order).</summary>
-    void SyncOrder(int id);
-
-    /// <summary>Arrives on named barrier <paramref name="id"/> (the other consumer warpgroup's turn) without waiting.</summary>
-    void ArriveOrder(int id);
-
     /// <summary>Sums the quad's row sums and stores O / l rounded to 16 bits at elements <paramref name="elementLo"/> (row g) and <paramref name="elementHi"/> (row g + 8); -1 skips a row.</summary>
     void Store(ArrayView<ushort> output, long outputPointer, long elementLo, long elementHi, int bf16);
 }
@@ -151,52 +127,6 @@ internal static partial class AttentionWgmmaKernels
         Body(ref ops, q, k, v, output, s, default, bf16);
     }
 
-    /// <summary>The warp-specialized prefill (<see cref="WsBody{TOps}"/>) through inline PTX (CUDA, compute capability 9.0, sm_90a).</summary>
-    [IlgpuKernel]
-    [IlgpuKernelVariant(typeof(PrefillBf16))]
-    [IlgpuKernelVariant(typeof(PrefillF16))]
-    public static void Attention16WgmmaWs<TFormat>(ArrayView<ushort> q, ArrayView<ushort> k, ArrayView<ushort> v, ArrayView<ushort> output,
-        AttentionShape s, TensorCoreAttentionPointers pointers)
-        where TFormat : struct, IPrefillFormat
-    {
-        var ops = default(PtxAttentionWgmmaOps);
-        WsBody(ref ops, q, k, v, output, s, pointers, default(TFormat).Bf16, 0);
-    }
-
-    /// <summary>The warp-specialized prefill with the consumers' wgmma issue in ping-pong order (<c>wgmma-wsp</c>, <see cref="WsBody{TOps}"/>).</summary>
-    [IlgpuKernel]
-    [IlgpuKernelVariant(typeof(PrefillBf16))]
-    [IlgpuKernelVariant(typeof(PrefillF16))]
-    public static void Attention16WgmmaWsp<TFormat>(ArrayView<ushort> q, ArrayView<ushort> k, ArrayView<ushort> v, ArrayView<ushort> output,
-        AttentionShape s, TensorCoreAttentionPointers pointers)
-        where TFormat : struct, IPrefillFormat
-    {
-        var ops = default(PtxAttentionWgmmaOps);
-        WsBody(ref ops, q, k, v, output, s, pointers, default(TFormat).Bf16, 1);
-    }
-
-    /// <summary>
-    /// The warp-specialized body with wgmma emulated and the mbarrier protocol replaced by group barriers (one per key
-    /// tile: the producer's "full" arrival and the consumers' "full" wait) and the ping-pong order dropped (it orders
-    /// issue, not results), for the CPU accelerator with 32-thread warps and groups of <see cref="WsGroupSize"/>.
-    /// </summary>
-    [IlgpuKernel(SimulatorOnly = true)]
-    public static void Attention16WgmmaWsEmulated(ArrayView<ushort> q, ArrayView<ushort> k, ArrayView<ushort> v, ArrayView<ushort> output,
-        ArrayView<float> scratch, AttentionShape s, int bf16, int pingPong)
-    {
-        var ops = new EmulatedAttentionWgmmaOps { Scratch = scratch };
-        WsBody(ref ops, q, k, v, output, s, default, bf16, pingPong);
-    }
-
-    /// <summary>Launch shape of the warp-specialized kernel: the same grid as <see cref="Config"/>, <see cref="WsGroupSize"/> threads, <see cref="WsSharedBytes"/>.</summary>
-    public static KernelConfig WsConfig(int batch, int heads, int lq) => new(
-        new Index3D((lq + BlockQ - 1) / BlockQ, heads, batch),
-        new Index3D(WsGroupSize, 1, 1),
-        SharedMemoryConfig.RequestDynamic<ushort>(WsSharedBytes / sizeof(ushort)));
-
-    /// <summary>Floats of scratch the emulated warp-specialized kernel needs for <paramref name="groups"/> groups.</summary>
-    public static long WsEmulationScratch(long groups) => groups * WsGroupSize * EmulatedAttentionWgmmaOps.FloatsPerThread;
-
     /// <summary>
     /// Launch shape: (⌈lq / <see cref="BlockQ"/>⌉, heads, batch) groups of <see cref="GroupSize"/> threads with
     /// <see cref="SharedBytes"/> of dynamic shared memory.
@@ -226,18 +156,6 @@ internal static partial class AttentionWgmmaKernels
 
     /// <summary>Descriptor units of K's k16 step <paramref name="step"/> from step 0.</summary>
     public static long KAdvance(int step) => (((step >> 2) * KvHalfBytes) + ((step & 3) * 32)) >> 4;
-
-    /// <summary>The stage of key tile <paramref name="tile"/> in the warp-specialized kernel's ring.</summary>
-    public static int WsStage(int tile) => tile % WsStages;
-
-    /// <summary>The producer warp (0-3 of the producer warpgroup) that copies key tile <paramref name="tile"/>.</summary>
-    public static int WsProducerWarp(int tile) => tile & (WsProducerWarps - 1);
-
-    /// <summary>The parity a consumer waits for on tile <paramref name="tile"/>'s "full" mbarrier (its stage's use tile / WsStages completes that phase).</summary>
-    public static int WsFullParity(int tile) => (tile / WsStages) & 1;
-
-    /// <summary>The parity the producer waits for on tile <paramref name="tile"/>'s "empty" mbarrier: the previous use's phase (1 on a fresh barrier, which passes at once).</summary>
-    public static int WsEmptyParity(int tile) => ((tile / WsStages) & 1) ^ 1;
 
     /// <summary>The Q descriptor (K-major) of warpgroup <paramref name="warpgroup"/>'s 64 rows, step 0.</summary>
     public static long QDescriptor(uint sharedBase, int warpgroup) => WgmmaGemmKernels.Descriptor(sharedBase + (uint)(warpgroup * 64 * RowBytes), 16, AtomBytes);
@@ -283,7 +201,7 @@ internal static partial class AttentionWgmmaKernels
 
         if (tiles > 0)
         {
-            CopyTile(ref ops, shared, k, v, pointers, kRow0, s.Lk, 0, 0, thread, GroupSize);
+            CopyTile(ref ops, shared, k, v, pointers, kRow0, s.Lk, 0, 0, thread);
         }
 
         ops.CommitCopies();
@@ -300,7 +218,7 @@ internal static partial class AttentionWgmmaKernels
             Group.Barrier();
             if (tile + 1 < tiles)
             {
-                CopyTile(ref ops, shared, k, v, pointers, kRow0, s.Lk, tile + 1, (tile + 1) % Stages, thread, GroupSize);
+                CopyTile(ref ops, shared, k, v, pointers, kRow0, s.Lk, tile + 1, (tile + 1) % Stages, thread);
             }
 
             ops.CommitCopies();
@@ -318,213 +236,16 @@ internal static partial class AttentionWgmmaKernels
         ops.Store(output, pointers.Output, elementLo, elementHi, bf16);
     }
 
-    /// <summary>
-    /// The warp-specialized form of <see cref="Body{TOps}"/> (<c>GEMS_PREFILL_VARIANT=wgmma-ws</c>): warpgroups 0 and 1
-    /// consume (the same per-tile arithmetic, rows, masks and store as the lockstep body), warpgroup 2 produces: its four
-    /// warps take turns copying whole key tiles (warp 0 also Q) into a ring of <see cref="WsStages"/> stages, and the two
-    /// sides meet only at shared-memory mbarriers, full[stage] and empty[stage], never at a group barrier, so the consumer
-    /// warpgroups drift apart and one's softmax can overlap the other's wgmma (with <paramref name="pingPong"/>, in a fixed
-    /// alternation).
-    /// </summary>
-    /// <remarks>
-    /// <para>Protocol. Tile t lives in stage t mod <see cref="WsStages"/> and is that stage's use n = t / WsStages. An
-    /// mbarrier starts in phase 0 and completes a phase when its pending arrivals reach zero (full: 32, one per lane of
-    /// the producer warp that owns the tile, <see cref="WsProducerWarp"/>; empty: 8, one per consumer warp), then counts
-    /// again. <c>try_wait.parity p</c> returns once the phase of parity p has completed, and for a fresh barrier it
-    /// returns at once for p = 1 (the phase "before" phase 0).</para>
-    /// <para>Full: the owning warp's 32 arrivals for tile t complete phase n of full[stage] (a later use of the stage,
-    /// by another warp, first waits for empty of this one, which needs the consumers past this phase), so a consumer
-    /// waits for parity n &amp; 1. Empty: the consumers' arrivals after they finished tile t complete phase n of
-    /// empty[stage]; before writing tile t the producer needs use n − 1 released, parity (n − 1) &amp; 1 = (n &amp; 1) ^ 1,
-    /// which for n = 0 is the fresh barrier's 1: no branch for the first round. Parity cannot alias a phase two ahead: the producer arrives on full[stage] for use n + 1 only after waiting
-    /// on empty[stage] for use n, which needs every consumer warp's arrival after tile t, which each made after its own
-    /// wait on full[stage] for use n; symmetrically for empty. So every wait sees its barrier at most one phase ahead.</para>
-    /// <para>Data. A producer thread makes its copies of tile t visible before arriving: cp.async.wait_group 0 (its
-    /// only group in flight), fence.proxy.async (its generic-proxy writes ordered before the async proxy's wgmma reads),
-    /// then the arrive (release); a consumer's try_wait acquires. The four producer warps keep four tiles in flight. A
-    /// consumer arrives on empty[stage of t − 1] only after the wgmma wait that follows its S of tile t, which retires its
-    /// P·V of tile t − 1 (the last reader of that stage: S reads K, P·V reads V). The last tile's stage is never released
-    /// (nothing waits).</para>
-    /// <para>Deadlock freedom: the producer warp of tile t writes it after empty for t − WsStages, which the consumers
-    /// release in their iteration t − WsStages + 1 (after the wait that follows S of that tile), which needs full for
-    /// tiles up to t − WsStages + 1 &lt; t, each published by its warp without waiting on anything later. With five
-    /// stages the consumers hold at most two (the tile they compute, the one whose P·V retires) and the producers fill
-    /// three ahead.</para>
-    /// <para>Every wgmma sits under <c>warpgroup &lt; 2</c>, uniform over each warpgroup; every branch inside depends on
-    /// the block index, the shape and <paramref name="pingPong"/> (a constant per kernel) only, as in
-    /// <see cref="Body{TOps}"/>. The producer warpgroup ends after its last arrival; no group barrier follows the one after
-    /// the mbarrier initialization.</para>
-    /// <para>Ping-pong (<paramref name="pingPong"/> ≠ 0, FlashAttention-3's order): a consumer issues its tensor work of
-    /// one step, P·V of tile t − 1 then S of tile t, between <c>bar.sync</c> on its own named barrier (1 + warpgroup) and
-    /// <c>bar.arrive</c> on the other's, so the warpgroups take turns: one runs its softmax while the tensor cores run the
-    /// other's step. Each named barrier completes with 256 threads: the owner's 128 waiting plus the other's 128 arriving.
-    /// Warpgroup 1 arrives once on barrier 1 before its first step, so warpgroup 0 goes first. The turns alternate
-    /// strictly (warpgroup 1's k-th arrival on barrier 1 follows its (k − 1)-th wait on barrier 2, which follows warpgroup
-    /// 0's (k − 1)-th arrival there, made after its (k − 1)-th wait on barrier 1 returned), so no barrier ever sees two
-    /// arrivals of one warpgroup in one generation. Counts balance: each consumer waits tiles + 1 times (the last step is
-    /// P·V alone); warpgroup 0 arrives tiles + 1 times, warpgroup 1 once ahead and then tiles times (it skips the arrival
-    /// after its last step), so no barrier is left half-arrived at exit. No tile, no turn.</para>
-    /// <para>The simulator runs this body with the handshakes as group barriers; the protocol itself (these steps, with
-    /// <see cref="WsStage"/>, <see cref="WsProducerWarp"/>, <see cref="WsFullParity"/>, <see cref="WsEmptyParity"/>) is
-    /// checked by a model under random interleavings in the tests (AttentionWgmmaWsProtocolTests).</para>
-    /// </remarks>
-    internal static void WsBody<TOps>(ref TOps ops, ArrayView<ushort> q, ArrayView<ushort> k, ArrayView<ushort> v, ArrayView<ushort> output,
-        AttentionShape s, TensorCoreAttentionPointers pointers, int bf16, int pingPong)
-        where TOps : struct, IAttentionWgmmaOps
-    {
-        int thread = Group.IdxX;
-        ops.Begin(thread);
-        var shared = SharedMemory.GetDynamic<ushort>();
-        uint sharedBase = ops.SharedBase();
-        uint full = sharedBase + WsBarrierBytes;
-        uint empty = full + (WsStages * 8);
-        int warpgroup = thread >> 7;
-        int lane = thread & 31;
-        int qBlock = s.Causal != 0 ? Grid.DimX - 1 - Grid.IdxX : Grid.IdxX;
-        int q0 = qBlock * BlockQ;
-        int h = Grid.IdxY;
-        int batch = Grid.IdxZ;
-        int kvh = h / (s.Heads / s.KvHeads);
-        long qRow0 = ((((long)batch * s.Heads) + h) * s.Lq) + q0;
-        long kRow0 = (((long)batch * s.KvHeads) + kvh) * s.Lk;
-        int kEnd = s.Causal != 0 && q0 + BlockQ < s.Lk ? q0 + BlockQ : s.Lk;
-        int tiles = (kEnd + BlockK - 1) / BlockK;
-
-        // Every thread sees initialized barriers before the first wait or arrival.
-        ops.InitBarriers(full, thread);
-        Group.Barrier();
-
-        if (warpgroup == WsConsumers / 128)
-        {
-            // Producer: each warp owns every WsProducerWarps-th tile and copies it whole, so it can wait for its own
-            // copies (wait_group 0) before the proxy fence: the fence never waits behind another tile in flight, and
-            // WsProducerWarps tiles are in flight at once. Warp 0 copies Q (64 chunks per lane, zeros past Lq) with
-            // tile 0, so full[0]'s first phase covers both.
-            const int Chunks = D / 8;
-            int producerWarp = (thread - WsConsumers) >> 5;
-            if (producerWarp == 0)
-            {
-                for (int i = 0; i < BlockQ * Chunks / 32; i++)
-                {
-                    int c = lane + (i * 32);
-                    int row = c / Chunks;
-                    int chunk = c - (row * Chunks);
-                    bool inside = row < s.Lq - q0;
-                    ops.CopyChunk(shared, QByte(row, chunk), q, inside ? ((qRow0 + row) * D) + (chunk * 8) : 0, pointers.Q, inside ? 8 : 0);
-                }
-            }
-
-            for (int tile = 0; tile < tiles; tile++)
-            {
-                if (WsProducerWarp(tile) == producerWarp)
-                {
-                    int stage = WsStage(tile);
-                    ops.WaitEmpty(empty + (uint)(stage * 8), WsEmptyParity(tile));
-                    CopyTile(ref ops, shared, k, v, pointers, kRow0, s.Lk, tile, stage, lane, 32);
-                    ops.CommitCopies();
-                    ops.WaitCopies();
-                    ops.FenceProxy();
-                    ops.ArriveFull(full + (uint)(stage * 8));
-                }
-                else
-                {
-                    ops.OtherProducersTile();
-                }
-            }
-        }
-        else
-        {
-            int g = lane >> 2;
-            int t = lane & 3;
-            int queryLo = q0 + (warpgroup * 64) + (((thread >> 5) & 3) * 16) + g;
-            int limitLo = s.Causal != 0 && queryLo + 1 < s.Lk ? queryLo + 1 : s.Lk;
-            int limitHi = s.Causal != 0 && queryLo + 9 < s.Lk ? queryLo + 9 : s.Lk;
-            float scaleLog2 = s.Scale * Log2E;
-            long qDescriptor = QDescriptor(sharedBase, warpgroup);
-            if (pingPong == 0)
-            {
-                for (int tile = 0; tile < tiles; tile++)
-                {
-                    int stage = WsStage(tile);
-                    ops.WaitFull(full + (uint)(stage * 8), WsFullParity(tile));
-                    ops.Scores(shared, qDescriptor, KDescriptor(sharedBase, stage), bf16, thread);
-                    ops.WaitMultiplies();
-                    if (tile > 0)
-                    {
-                        // The wait above retired P·V of tile t − 1: its stage may be refilled.
-                        ops.ArriveEmpty(empty + (uint)(WsStage(tile - 1) * 8), lane);
-                    }
-
-                    int key0 = (tile * BlockK) + (2 * t);
-                    ops.Softmax(scaleLog2, limitLo - key0, limitHi - key0, bf16, thread);
-                    ops.Accumulate(shared, VDescriptor(sharedBase, stage), bf16, thread);
-                }
-            }
-            else
-            {
-                int own = 1 + warpgroup;
-                int other = 2 - warpgroup;
-                if (warpgroup == 1 && tiles > 0)
-                {
-                    ops.ArriveOrder(other);
-                }
-
-                for (int tile = 0; tile < tiles; tile++)
-                {
-                    int stage = WsStage(tile);
-                    ops.WaitFull(full + (uint)(stage * 8), WsFullParity(tile));
-                    ops.SyncOrder(own);
-                    if (tile > 0)
-                    {
-                        // The weights of tile t − 1 stayed in registers since its softmax (the previous iteration).
-                        ops.Accumulate(shared, VDescriptor(sharedBase, WsStage(tile - 1)), bf16, thread);
-                    }
-
-                    ops.Scores(shared, qDescriptor, KDescriptor(sharedBase, stage), bf16, thread);
-                    ops.ArriveOrder(other);
-                    ops.WaitMultiplies();
-                    if (tile > 0)
-                    {
-                        // The wait above retired P·V of tile t − 1: its stage may be refilled.
-                        ops.ArriveEmpty(empty + (uint)(WsStage(tile - 1) * 8), lane);
-                    }
-
-                    int key0 = (tile * BlockK) + (2 * t);
-                    ops.Softmax(scaleLog2, limitLo - key0, limitHi - key0, bf16, thread);
-                }
-
-                if (tiles > 0)
-                {
-                    ops.SyncOrder(own);
-                    ops.Accumulate(shared, VDescriptor(sharedBase, WsStage(tiles - 1)), bf16, thread);
-                    if (warpgroup == 0)
-                    {
-                        ops.ArriveOrder(other);
-                    }
-                }
-            }
-
-            ops.WaitMultiplies();
-            long elementLo = queryLo < s.Lq ? ((qRow0 - q0 + queryLo) * D) + (2 * t) : -1;
-            long elementHi = queryLo + 8 < s.Lq ? ((qRow0 - q0 + queryLo + 8) * D) + (2 * t) : -1;
-            ops.Store(output, pointers.Output, elementLo, elementHi, bf16);
-        }
-    }
-
-    /// <summary>
-    /// Requests K and V of key tile <paramref name="tile"/> (zeros past Lk) into <paramref name="stage"/>, spread over
-    /// <paramref name="threads"/> threads (a constant at each call: 4 + 4 chunks per thread for the group of 256, 32 + 32 for
-    /// one producer warp).
-    /// </summary>
+    /// <summary>Requests K and V of key tile <paramref name="tile"/> (zeros past Lk) into <paramref name="stage"/>: 4 + 4 chunks per thread.</summary>
     private static void CopyTile<TOps>(ref TOps ops, ArrayView<ushort> shared, ArrayView<ushort> k, ArrayView<ushort> v, TensorCoreAttentionPointers pointers,
-        long kRow0, int lk, int tile, int stage, int thread, int threads)
+        long kRow0, int lk, int tile, int stage, int thread)
         where TOps : struct, IAttentionWgmmaOps
     {
         const int Chunks = D / 8;
         int k0 = tile * BlockK;
-        for (int i = 0; i < BlockK * Chunks / threads; i++)
+        for (int i = 0; i < BlockK * Chunks / GroupSize; i++)
         {
-            int c = thread + (i * threads);
+            int c = thread + (i * GroupSize);
             int key = c / Chunks;
             int chunk = c - (key * Chunks);
             bool inside = key < lk - k0;
@@ -562,24 +283,6 @@ internal struct PtxAttentionWgmmaOps : IAttentionWgmmaOps
     public readonly void WaitCopies() => default(PtxTensorCoreOps).Wait(0);
 
     public readonly void FenceProxy() => CudaAsm.Emit("fence.proxy.async.shared::cta;");
-
-    public readonly void InitBarriers(uint barriers, int thread) => CudaAsm.Emit(AttentionWgmmaKernels.InitBarriers, barriers, thread);
-
-    public readonly void WaitFull(uint barrier, int parity) => CudaAsm.Emit(AttentionWgmmaKernels.WaitBarrier, barrier, parity);
-
-    public readonly void WaitEmpty(uint barrier, int parity) => CudaAsm.Emit(AttentionWgmmaKernels.WaitBarrier, barrier, parity);
-
-    public readonly void ArriveFull(uint barrier) => CudaAsm.Emit(AttentionWgmmaKernels.ArriveBarrier, barrier);
-
-    public readonly void OtherProducersTile()
-    {
-    }
-
-    public readonly void ArriveEmpty(uint barrier, int lane) => CudaAsm.Emit(AttentionWgmmaKernels.ArriveBarrierLane0, barrier, lane);
-
-    public readonly void SyncOrder(int id) => CudaAsm.Emit("bar.sync %0, 256;", id);
-
-    public readonly void ArriveOrder(int id) => CudaAsm.Emit("bar.arrive %0, 256;", id);
 
     public readonly void Scores(ArrayView<ushort> shared, long qDescriptor, long kDescriptor, int bf16, int thread)
     {
@@ -659,7 +362,7 @@ internal struct EmulatedAttentionWgmmaOps : IAttentionWgmmaOps
     public void Begin(int thread)
     {
         long group = ((((long)Grid.IdxZ * Grid.DimY) + Grid.IdxY) * Grid.DimX) + Grid.IdxX;
-        groupBase = group * Group.DimX * FloatsPerThread;
+        groupBase = group * AttentionWgmmaKernels.GroupSize * FloatsPerThread;
         scratchBase = groupBase + ((long)thread * FloatsPerThread);
         EmulatedAttentionSoftmax.Begin(Scratch, scratchBase, AttentionWgmmaKernels.OutputAccumulators, scratchBase + RowSlot);
     }
@@ -678,39 +381,6 @@ internal struct EmulatedAttentionWgmmaOps : IAttentionWgmmaOps
     }
 
     public readonly void FenceProxy()
-    {
-    }
-
-    public readonly void InitBarriers(uint barriers, int thread)
-    {
-    }
-
-    /// <summary>
-    /// The simulator's group threads may not spin on shared memory safely, so the "full" handshake is a group barrier
-    /// on both sides, one per tile for every thread: the owning producer warp's arrival for tile t (the other producer
-    /// warps' <see cref="OtherProducersTile"/>) and the consumers' wait for it. Copies are synchronous, so between two of
-    /// these barriers the producer writes tile t + 1 while the consumers read tile t (and, in ping-pong order, V of tile
-    /// t − 1): different stages, and "empty" needs no wait.
-    /// </summary>
-    public readonly void WaitFull(uint barrier, int parity) => Group.Barrier();
-
-    public readonly void WaitEmpty(uint barrier, int parity)
-    {
-    }
-
-    public readonly void ArriveFull(uint barrier) => Group.Barrier();
-
-    public readonly void OtherProducersTile() => Group.Barrier();
-
-    public readonly void ArriveEmpty(uint barrier, int lane)
-    {
-    }
-
-    public readonly void SyncOrder(int id)
-    {
-    }
-
-    public readonly void ArriveOrder(int id)
     {
     }
 

@@ -36,24 +36,6 @@ internal static partial class AttentionWgmmaKernels
     /// <summary>Dynamic shared bytes a launch requests (Q, the stages, 1 KB to align the base up to 1024 bytes).</summary>
     public const int SharedBytes = 132096;
 
-    /// <summary>Key-tile stages of the warp-specialized kernel.</summary>
-    public const int WsStages = 5;
-
-    /// <summary>Threads per group of the warp-specialized kernel: two consumer warpgroups, then the producer warpgroup.</summary>
-    public const int WsGroupSize = 384;
-
-    /// <summary>Producer warps of the warp-specialized kernel (a power of two): warp w copies the tiles t with t mod WsProducerWarps = w.</summary>
-    public const int WsProducerWarps = 4;
-
-    /// <summary>Consumer threads of the warp-specialized kernel (warpgroups 0 and 1).</summary>
-    public const int WsConsumers = 256;
-
-    /// <summary>Byte of the warp-specialized kernel's first mbarrier: full[stage] at + 8 stage, empty[stage] at + 8 (WsStages + stage).</summary>
-    public const int WsBarrierBytes = 196608;
-
-    /// <summary>Dynamic shared bytes a warp-specialized launch requests (Q, the stages, the mbarriers, 1 KB to align the base).</summary>
-    public const int WsSharedBytes = 197712;
-
     /// <summary>float32 score accumulators per thread (m64n64).</summary>
     public const int ScoreAccumulators = 32;
 
@@ -71,18 +53,6 @@ internal static partial class AttentionWgmmaKernels
 
     /// <summary>Waits until no wgmma group of this warpgroup is pending.</summary>
     public const string WaitAll = "wgmma.wait_group.sync.aligned 0;";
-
-    /// <summary>Thread 0 initializes the warp-specialized kernel's mbarriers (%0: the first one's address, %1: the thread).</summary>
-    public const string InitBarriers = "{\n\t.reg .pred wp;\n\tsetp.eq.s32 wp, %1, 0;\n\t@wp mbarrier.init.shared::cta.b64 [%0+0], 32;\n\t@wp mbarrier.init.shared::cta.b64 [%0+8], 32;\n\t@wp mbarrier.init.shared::cta.b64 [%0+16], 32;\n\t@wp mbarrier.init.shared::cta.b64 [%0+24], 32;\n\t@wp mbarrier.init.shared::cta.b64 [%0+32], 32;\n\t@wp mbarrier.init.shared::cta.b64 [%0+40], 8;\n\t@wp mbarrier.init.shared::cta.b64 [%0+48], 8;\n\t@wp mbarrier.init.shared::cta.b64 [%0+56], 8;\n\t@wp mbarrier.init.shared::cta.b64 [%0+64], 8;\n\t@wp mbarrier.init.shared::cta.b64 [%0+72], 8;\n\t}";
-
-    /// <summary>Waits until the phase of parity %1 of the mbarrier at %0 has completed.</summary>
-    public const string WaitBarrier = "{\n\t.reg .pred wp;\n\tWS_WAIT:\n\tmbarrier.try_wait.parity.shared::cta.b64 wp, [%0], %1;\n\t@!wp bra WS_WAIT;\n\t}";
-
-    /// <summary>Arrives once on the mbarrier at %0.</summary>
-    public const string ArriveBarrier = "{\n\t.reg .b64 ws;\n\tmbarrier.arrive.shared::cta.b64 ws, [%0];\n\t}";
-
-    /// <summary>Arrives once per warp (lane %1 = 0) on the mbarrier at %0.</summary>
-    public const string ArriveBarrierLane0 = "{\n\t.reg .b64 ws;\n\t.reg .pred wp;\n\tsetp.eq.s32 wp, %1, 0;\n\t@wp mbarrier.arrive.shared::cta.b64 ws, [%0];\n\t}";
 
     /// <summary>S = Q·Kᵀ of the warpgroup's 64 rows and the key tile (bf16): fence, eight m64n64k16, commit.</summary>
     public const string ScoresBf16 = "{\n\t.reg .b64 fqd<8>;\n\t.reg .b64 fkd<8>;\n\t.reg .pred fp, fz;\n\tsetp.ne.b64 fp, %0, 0;\n\tsetp.eq.b64 fz, %0, 0;\n\tmov.b64 fqd0, %0;\n\tmov.b64 fkd0, %1;\n\tadd.s64 fqd1, %0, 2;\n\tadd.s64 fkd1, %1, 2;\n\tadd.s64 fqd2, %0, 4;\n\tadd.s64 fkd2, %1, 4;\n\tadd.s64 fqd3, %0, 6;\n\tadd.s64 fkd3, %1, 6;\n\tadd.s64 fqd4, %0, 1024;\n\tadd.s64 fkd4, %1, 512;\n\tadd.s64 fqd5, %0, 1026;\n\tadd.s64 fkd5, %1, 514;\n\tadd.s64 fqd6, %0, 1028;\n\tadd.s64 fkd6, %1, 516;\n\tadd.s64 fqd7, %0, 1030;\n\tadd.s64 fkd7, %1, 518;\n\twgmma.fence.sync.aligned;\n\twgmma.mma_async.sync.aligned.m64n64k16.f32.bf16.bf16 {fs0,fs1,fs2,fs3,fs4,fs5,fs6,fs7,fs8,fs9,fs10,fs11,fs12,fs13,fs14,fs15,fs16,fs17,fs18,fs19,fs20,fs21,fs22,fs23,fs24,fs25,fs26,fs27,fs28,fs29,fs30,fs31}, fqd0, fkd0, fz, 1, 1, 0, 0;\n\twgmma.mma_async.sync.aligned.m64n64k16.f32.bf16.bf16 {fs0,fs1,fs2,fs3,fs4,fs5,fs6,fs7,fs8,fs9,fs10,fs11,fs12,fs13,fs14,fs15,fs16,fs17,fs18,fs19,fs20,fs21,fs22,fs23,fs24,fs25,fs26,fs27,fs28,fs29,fs30,fs31}, fqd1, fkd1, fp, 1, 1, 0, 0;\n\twgmma.mma_async.sync.aligned.m64n64k16.f32.bf16.bf16 {fs0,fs1,fs2,fs3,fs4,fs5,fs6,fs7,fs8,fs9,fs10,fs11,fs12,fs13,fs14,fs15,fs16,fs17,fs18,fs19,fs20,fs21,fs22,fs23,fs24,fs25,fs26,fs27,fs28,fs29,fs30,fs31}, fqd2, fkd2, fp, 1, 1, 0, 0;\n\twgmma.mma_async.sync.aligned.m64n64k16.f32.bf16.bf16 {fs0,fs1,fs2,fs3,fs4,fs5,fs6,fs7,fs8,fs9,fs10,fs11,fs12,fs13,fs14,fs15,fs16,fs17,fs18,fs19,fs20,fs21,fs22,fs23,fs24,fs25,fs26,fs27,fs28,fs29,fs30,fs31}, fqd3, fkd3, fp, 1, 1, 0, 0;\n\twgmma.mma_async.sync.aligned.m64n64k16.f32.bf16.bf16 {fs0,fs1,fs2,fs3,fs4,fs5,fs6,fs7,fs8,fs9,fs10,fs11,fs12,fs13,fs14,fs15,fs16,fs17,fs18,fs19,fs20,fs21,fs22,fs23,fs24,fs25,fs26,fs27,fs28,fs29,fs30,fs31}, fqd4, fkd4, fp, 1, 1, 0, 0;\n\twgmma.mma_async.sync.aligned.m64n64k16.f32.bf16.bf16 {fs0,fs1,fs2,fs3,fs4,fs5,fs6,fs7,fs8,fs9,fs10,fs11,fs12,fs13,fs14,fs15,fs16,fs17,fs18,fs19,fs20,fs21,fs22,fs23,fs24,fs25,fs26,fs27,fs28,fs29,fs30,fs31}, fqd5, fkd5, fp, 1, 1, 0, 0;\n\twgmma.mma_async.sync.aligned.m64n64k16.f32.bf16.bf16 {fs0,fs1,fs2,fs3,fs4,fs5,fs6,fs7,fs8,fs9,fs10,fs11,fs12,fs13,fs14,fs15,fs16,fs17,fs18,fs19,fs20,fs21,fs22,fs23,fs24,fs25,fs26,fs27,fs28,fs29,fs30,fs31}, fqd6, fkd6, fp, 1, 1, 0, 0;\n\twgmma.mma_async.sync.aligned.m64n64k16.f32.bf16.bf16 {fs0,fs1,fs2,fs3,fs4,fs5,fs6,fs7,fs8,fs9,fs10,fs11,fs12,fs13,fs14,fs15,fs16,fs17,fs18,fs19,fs20,fs21,fs22,fs23,fs24,fs25,fs26,fs27,fs28,fs29,fs30,fs31}, fqd7, fkd7, fp, 1, 1, 0, 0;\n\twgmma.commit_group.sync.aligned;\n\t}";

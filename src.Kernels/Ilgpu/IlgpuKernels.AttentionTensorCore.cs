@@ -10,10 +10,6 @@ public sealed partial class IlgpuKernels
     private Action<KernelConfig, ArrayView<Half8>, ArrayView<Half8>, ArrayView<Half8>, ArrayView<ushort>, AttentionShape, TensorCoreAttentionPointers, int>? attentionTensorCoreRegisters16;
     private Action<KernelConfig, ArrayView<ushort>, ArrayView<ushort>, ArrayView<ushort>, ArrayView<ushort>, AttentionShape, TensorCoreAttentionPointers>? attentionWgmmaBf16;
     private Action<KernelConfig, ArrayView<ushort>, ArrayView<ushort>, ArrayView<ushort>, ArrayView<ushort>, AttentionShape, TensorCoreAttentionPointers>? attentionWgmmaF16;
-    private Action<KernelConfig, ArrayView<ushort>, ArrayView<ushort>, ArrayView<ushort>, ArrayView<ushort>, AttentionShape, TensorCoreAttentionPointers>? attentionWgmmaWsBf16;
-    private Action<KernelConfig, ArrayView<ushort>, ArrayView<ushort>, ArrayView<ushort>, ArrayView<ushort>, AttentionShape, TensorCoreAttentionPointers>? attentionWgmmaWsF16;
-    private Action<KernelConfig, ArrayView<ushort>, ArrayView<ushort>, ArrayView<ushort>, ArrayView<ushort>, AttentionShape, TensorCoreAttentionPointers>? attentionWgmmaWspBf16;
-    private Action<KernelConfig, ArrayView<ushort>, ArrayView<ushort>, ArrayView<ushort>, ArrayView<ushort>, AttentionShape, TensorCoreAttentionPointers>? attentionWgmmaWspF16;
 
     // Set once the wgmma prefill failed to load: the process then keeps the register variant.
     private bool attentionWgmmaFailed;
@@ -58,9 +54,9 @@ public sealed partial class IlgpuKernels
             Output = TensorCoreLaunch.DeviceAddress(output),
         };
         var variant = shape.HasMask != 0 ? PrefillVariant.Shared : PrefillVariants.FromEnvironment();
-        if (variant is PrefillVariant.Wgmma or PrefillVariant.WgmmaWs or PrefillVariant.WgmmaWsp)
+        if (variant == PrefillVariant.Wgmma)
         {
-            if (TryWgmmaAttention16(q, k, v, output, batch, shape, pointers, format, variant))
+            if (TryWgmmaAttention16(q, k, v, output, batch, shape, pointers, format))
             {
                 return true;
             }
@@ -87,14 +83,12 @@ public sealed partial class IlgpuKernels
     }
 
     /// <summary>
-    /// The wgmma prefill (<see cref="AttentionWgmmaKernels"/>, <c>GEMS_PREFILL_VARIANT=wgmma</c>, or its warp-specialized
-    /// forms <c>wgmma-ws</c> / <c>wgmma-wsp</c> as <paramref name="variant"/> says): only on a CUDA device of compute
-    /// capability 9.0 (sm_90a) and only while it has not failed to load; false (nothing launched) otherwise.
+    /// The wgmma prefill (<see cref="AttentionWgmmaKernels"/>, <c>GEMS_PREFILL_VARIANT=wgmma</c>): only on a CUDA device
+    /// of compute capability 9.0 (sm_90a) and only while it has not failed to load; false (nothing launched) otherwise.
     /// </summary>
     private bool TryWgmmaAttention16(ArrayView<ushort> q, ArrayView<ushort> k, ArrayView<ushort> v, ArrayView<ushort> output, int batch, AttentionShape shape,
-        TensorCoreAttentionPointers pointers, HalfFormat format, PrefillVariant variant)
+        TensorCoreAttentionPointers pointers, HalfFormat format)
     {
-        bool warpSpecialized = variant != PrefillVariant.Wgmma;
         if (attentionWgmmaFailed || !Sm90aPtx.Supported(device.Accelerator) || shape.D != AttentionWgmmaKernels.D)
         {
             return false;
@@ -103,40 +97,14 @@ public sealed partial class IlgpuKernels
         Action<KernelConfig, ArrayView<ushort>, ArrayView<ushort>, ArrayView<ushort>, ArrayView<ushort>, AttentionShape, TensorCoreAttentionPointers> kernel;
         try
         {
-            if (variant == PrefillVariant.WgmmaWsp)
-            {
-                var wspBounds = Bounds(AttentionWgmmaKernels.WsGroupSize, null);
-                kernel = Bf(format) != 0
-                    ? device.Load(ref attentionWgmmaWspBf16, $"{nameof(AttentionWgmmaKernels.Attention16WgmmaWsp)}:{nameof(PrefillBf16)}",
-                        acc => acc.LoadStreamKernel<ArrayView<ushort>, ArrayView<ushort>, ArrayView<ushort>, ArrayView<ushort>, AttentionShape, TensorCoreAttentionPointers>(
-                            AttentionWgmmaKernels.Attention16WgmmaWsp<PrefillBf16>, wspBounds))
-                    : device.Load(ref attentionWgmmaWspF16, $"{nameof(AttentionWgmmaKernels.Attention16WgmmaWsp)}:{nameof(PrefillF16)}",
-                        acc => acc.LoadStreamKernel<ArrayView<ushort>, ArrayView<ushort>, ArrayView<ushort>, ArrayView<ushort>, AttentionShape, TensorCoreAttentionPointers>(
-                            AttentionWgmmaKernels.Attention16WgmmaWsp<PrefillF16>, wspBounds));
-            }
-            else if (warpSpecialized)
-            {
-                // 384 threads: ptxas keeps the registers at 168 per thread (one group per SM, as the shared memory needs).
-                var wsBounds = Bounds(AttentionWgmmaKernels.WsGroupSize, null);
-                kernel = Bf(format) != 0
-                    ? device.Load(ref attentionWgmmaWsBf16, $"{nameof(AttentionWgmmaKernels.Attention16WgmmaWs)}:{nameof(PrefillBf16)}",
-                        acc => acc.LoadStreamKernel<ArrayView<ushort>, ArrayView<ushort>, ArrayView<ushort>, ArrayView<ushort>, AttentionShape, TensorCoreAttentionPointers>(
-                            AttentionWgmmaKernels.Attention16WgmmaWs<PrefillBf16>, wsBounds))
-                    : device.Load(ref attentionWgmmaWsF16, $"{nameof(AttentionWgmmaKernels.Attention16WgmmaWs)}:{nameof(PrefillF16)}",
-                        acc => acc.LoadStreamKernel<ArrayView<ushort>, ArrayView<ushort>, ArrayView<ushort>, ArrayView<ushort>, AttentionShape, TensorCoreAttentionPointers>(
-                            AttentionWgmmaKernels.Attention16WgmmaWs<PrefillF16>, wsBounds));
-            }
-            else
-            {
-                var bounds = Bounds(AttentionWgmmaKernels.GroupSize, null);
-                kernel = Bf(format) != 0
-                    ? device.Load(ref attentionWgmmaBf16, $"{nameof(AttentionWgmmaKernels.Attention16Wgmma)}:{nameof(PrefillBf16)}",
-                        acc => acc.LoadStreamKernel<ArrayView<ushort>, ArrayView<ushort>, ArrayView<ushort>, ArrayView<ushort>, AttentionShape, TensorCoreAttentionPointers>(
-                            AttentionWgmmaKernels.Attention16Wgmma<PrefillBf16>, bounds))
-                    : device.Load(ref attentionWgmmaF16, $"{nameof(AttentionWgmmaKernels.Attention16Wgmma)}:{nameof(PrefillF16)}",
-                        acc => acc.LoadStreamKernel<ArrayView<ushort>, ArrayView<ushort>, ArrayView<ushort>, ArrayView<ushort>, AttentionShape, TensorCoreAttentionPointers>(
-                            AttentionWgmmaKernels.Attention16Wgmma<PrefillF16>, bounds));
-            }
+            var bounds = Bounds(AttentionWgmmaKernels.GroupSize, null);
+            kernel = Bf(format) != 0
+                ? device.Load(ref attentionWgmmaBf16, $"{nameof(AttentionWgmmaKernels.Attention16Wgmma)}:{nameof(PrefillBf16)}",
+                    acc => acc.LoadStreamKernel<ArrayView<ushort>, ArrayView<ushort>, ArrayView<ushort>, ArrayView<ushort>, AttentionShape, TensorCoreAttentionPointers>(
+                        AttentionWgmmaKernels.Attention16Wgmma<PrefillBf16>, bounds))
+                : device.Load(ref attentionWgmmaF16, $"{nameof(AttentionWgmmaKernels.Attention16Wgmma)}:{nameof(PrefillF16)}",
+                    acc => acc.LoadStreamKernel<ArrayView<ushort>, ArrayView<ushort>, ArrayView<ushort>, ArrayView<ushort>, AttentionShape, TensorCoreAttentionPointers>(
+                        AttentionWgmmaKernels.Attention16Wgmma<PrefillF16>, bounds));
         }
         catch (IlgpuKernelCompileException)
         {
@@ -145,8 +113,7 @@ public sealed partial class IlgpuKernels
             return false;
         }
 
-        kernel(warpSpecialized ? AttentionWgmmaKernels.WsConfig(batch, shape.Heads, shape.Lq) : AttentionWgmmaKernels.Config(batch, shape.Heads, shape.Lq),
-            q, k, v, output, shape, pointers);
+        kernel(AttentionWgmmaKernels.Config(batch, shape.Heads, shape.Lq), q, k, v, output, shape, pointers);
         return true;
     }
 }
@@ -168,21 +135,12 @@ internal enum PrefillVariant
     /// on a compute-capability-9.0 CUDA device only, else <see cref="Registers"/>.
     /// </summary>
     Wgmma = 2,
-
-    /// <summary>
-    /// <see cref="Wgmma"/>'s arithmetic with warp specialization (<c>wgmma-ws</c>): a producer warpgroup copies key tiles
-    /// into five stages behind shared-memory mbarriers, the two consumer warpgroups never meet at a group barrier.
-    /// </summary>
-    WgmmaWs = 3,
-
-    /// <summary><see cref="WgmmaWs"/> with the consumers' wgmma issue in ping-pong order on named barriers (<c>wgmma-wsp</c>).</summary>
-    WgmmaWsp = 4,
 }
 
 /// <summary>Names and the environment default of <see cref="PrefillVariant"/>.</summary>
 internal static class PrefillVariants
 {
-    /// <summary>Environment variable naming the variant for a measuring run: <c>shared</c>, <c>registers</c>, <c>wgmma</c>, <c>wgmma-ws</c> or <c>wgmma-wsp</c>.</summary>
+    /// <summary>Environment variable naming the variant for a measuring run: <c>shared</c>, <c>registers</c> or <c>wgmma</c>.</summary>
     public const string Variable = "GEMS_PREFILL_VARIANT";
 
     private static readonly Lazy<PrefillVariant> FromVariable = new(() => Parse(Environment.GetEnvironmentVariable(Variable)));
@@ -200,8 +158,6 @@ internal static class PrefillVariants
     {
         "shared" => PrefillVariant.Shared,
         "registers" => PrefillVariant.Registers,
-        "wgmma-ws" => PrefillVariant.WgmmaWs,
-        "wgmma-wsp" => PrefillVariant.WgmmaWsp,
         _ => PrefillVariant.Wgmma,
     };
 }

@@ -6,7 +6,6 @@ using ILGPU;
 using ILGPU.Backends.EntryPoints;
 using ILGPU.Backends.PTX;
 using ILGPU.Runtime;
-using ILGPU.Runtime.CPU;
 using ILGPU.Runtime.Cuda;
 using Xunit;
 
@@ -18,17 +17,12 @@ namespace GemsInjector.Kernels.Ilgpu.Tests;
 /// the float64 reference with the GPU harness's tolerance; the staging against the descriptor decoding; and its PTX.
 /// </summary>
 [Collection(SimulatorCollection.Name)]
-public sealed class AttentionWgmmaPrefillTests : Half16TestBase, IClassFixture<Warp32SimulatorFixture>, IClassFixture<Warp32WsSimulatorFixture>
+public sealed class AttentionWgmmaPrefillTests : Half16TestBase, IClassFixture<Warp32SimulatorFixture>
 {
     private readonly Warp32SimulatorFixture warp32;
-    private readonly Warp32WsSimulatorFixture warp32Ws;
 
-    public AttentionWgmmaPrefillTests(SimulatorFixture fixture, Warp32SimulatorFixture warp32, Warp32WsSimulatorFixture warp32Ws)
-        : base(fixture)
-    {
-        this.warp32 = warp32;
-        this.warp32Ws = warp32Ws;
-    }
+    public AttentionWgmmaPrefillTests(SimulatorFixture fixture, Warp32SimulatorFixture warp32)
+        : base(fixture) => this.warp32 = warp32;
 
     /// <summary>
     /// The emulated kernel meets the harness rule (|out − ref| ≤ 1e-4 + rtol·|ref|, ref rounded to the dtype) on every
@@ -68,49 +62,6 @@ public sealed class AttentionWgmmaPrefillTests : Half16TestBase, IClassFixture<W
             $"wgmma attention {batch}x{heads}/{kvHeads} lq={lq} lk={lk} causal={causal} normal={normal} ({F(bf16)})", seed);
     }
 
-    /// <summary>
-    /// The warp-specialized kernel, without and with the ping-pong order (<c>wgmma-ws</c>, <c>wgmma-wsp</c>; emulated
-    /// wgmma, its mbarrier handshake as group barriers: a producer warpgroup of 128 threads, five stages, Q copied by the
-    /// producer; ping-pong moves P·V of each tile to the next step) meets the same rule on the same cases as the
-    /// lockstep kernel: every element: causal and not, grouped-query ratios 1, 2 and 4, odd and short lengths (Lq and Lk edges inside a tile and
-    /// a warpgroup), lk below and above lq, several query blocks (longest first) and key tiles (all three stages cycled),
-    /// few-key rows where one 16-bit rounding of the weights would already fail.
-    /// </summary>
-    [Theory]
-    [InlineData(true, 1, 2, 1, 300, 300, true, true)]
-    [InlineData(false, 1, 2, 1, 300, 300, true, true)]
-    [InlineData(true, 1, 4, 1, 129, 129, true, true)]
-    [InlineData(false, 1, 4, 2, 129, 129, false, true)]
-    [InlineData(true, 2, 2, 2, 37, 37, true, true)]
-    [InlineData(false, 2, 2, 2, 37, 37, false, true)]
-    [InlineData(true, 1, 4, 2, 67, 2, false, true)]
-    [InlineData(false, 1, 4, 2, 67, 2, true, true)]
-    [InlineData(true, 1, 2, 1, 33, 260, false, true)]
-    [InlineData(false, 1, 2, 1, 33, 260, true, true)]
-    [InlineData(true, 2, 4, 1, 70, 33, true, false)]
-    [InlineData(false, 2, 4, 4, 65, 65, true, false)]
-    [InlineData(true, 1, 1, 1, 1, 1, true, false)]
-    [InlineData(false, 1, 2, 1, 3, 127, false, false)]
-    [InlineData(true, 1, 1, 1, 200, 40, true, false)]
-    public void WarpSpecializedVariantMeetsHarnessTolerance(bool bf16, int batch, int heads, int kvHeads, int lq, int lk, bool causal, bool normal)
-    {
-        const int D = AttentionWgmmaKernels.D;
-        int seed = 41000 + (heads * 1000) + (lq * 10) + lk + (causal ? 3 : 0) + (bf16 ? 7 : 0) + (normal ? 11 : 0);
-        var (q, qv) = normal ? Normal16(seed, batch * heads * lq * D, bf16) : Random16(seed, batch * heads * lq * D, bf16, -1f, 1f);
-        var (k, kv) = normal ? Normal16(seed + 1, batch * kvHeads * lk * D, bf16) : Random16(seed + 1, batch * kvHeads * lk * D, bf16, -1f, 1f);
-        var (v, vv) = normal ? Normal16(seed + 2, batch * kvHeads * lk * D, bf16) : Random16(seed + 2, batch * kvHeads * lk * D, bf16);
-        double scale = normal ? 1 / Math.Sqrt(D) : 0.125;
-        var shape = new AttentionShape { Heads = heads, KvHeads = kvHeads, Lq = lq, Lk = lk, D = D, Scale = (float)scale, Causal = causal ? 1 : 0 };
-        var expected = AttentionTests.Reference(qv, kv, vv, batch, heads, kvHeads, lq, lk, D, causal, (b, h, i, j) => 0, scale);
-        var rounded = ToFloat(To16(expected.Select(e => (float)e).ToArray(), bf16), bf16).Select(e => (double)e).ToArray();
-        for (int pingPong = 0; pingPong < 2; pingPong++)
-        {
-            var got = ToFloat(RunWs(q, k, v, batch, shape, bf16, pingPong), bf16);
-            AssertClose(got, rounded, Rtol(bf16), Atol,
-                $"wgmma-ws{(pingPong != 0 ? "p" : "")} attention {batch}x{heads}/{kvHeads} lq={lq} lk={lk} causal={causal} normal={normal} ({F(bf16)})", seed);
-        }
-    }
-
     /// <summary>A NaN in q reaches exactly its own output row (max.NaN, the unconditional rescale); other rows stay finite.</summary>
     [Fact]
     public void WgmmaVariantPropagatesNaNToItsRowOnly()
@@ -132,39 +83,12 @@ public sealed class AttentionWgmmaPrefillTests : Half16TestBase, IClassFixture<W
         }
     }
 
-    /// <summary>The warp-specialized kernel (both orders): a NaN in q reaches exactly its own output row.</summary>
-    [Fact]
-    public void WarpSpecializedVariantPropagatesNaNToItsRowOnly()
-    {
-        const int D = AttentionWgmmaKernels.D;
-        const int Lq = 200;
-        var (q, _) = Random16(43001, Lq * D, false, -1f, 1f);
-        var (k, _) = Random16(43002, Lq * D, false, -1f, 1f);
-        var (v, _) = Random16(43003, Lq * D, false);
-        q[(150 * D) + 77] = NaN16(false);
-        var shape = new AttentionShape { Heads = 1, KvHeads = 1, Lq = Lq, Lk = Lq, D = D, Scale = 0.125f, Causal = 1 };
-        for (int pingPong = 0; pingPong < 2; pingPong++)
-        {
-            var got = ToFloat(RunWs(q, k, v, 1, shape, false, pingPong), false);
-            for (int row = 0; row < Lq; row++)
-            {
-                for (int c = 0; c < D; c++)
-                {
-                    Assert.True(float.IsNaN(got[(row * D) + c]) == (row == 150), $"ping-pong {pingPong} row {row} column {c}: {got[(row * D) + c]}");
-                }
-            }
-        }
-    }
-
     [Theory]
     [InlineData("wgmma", nameof(PrefillVariant.Wgmma))]
     [InlineData(" WGMMA ", nameof(PrefillVariant.Wgmma))]
     [InlineData(null, nameof(PrefillVariant.Wgmma))]
     [InlineData("wgmma2", nameof(PrefillVariant.Wgmma))]
     [InlineData("wgmma3", nameof(PrefillVariant.Wgmma))]
-    [InlineData("wgmma-ws", nameof(PrefillVariant.WgmmaWs))]
-    [InlineData(" WGMMA-WS ", nameof(PrefillVariant.WgmmaWs))]
-    [InlineData("wgmma-wsp", nameof(PrefillVariant.WgmmaWsp))]
     public void WgmmaVariantParsesItsSetting(string? setting, string expected) => Assert.Equal(expected, PrefillVariants.Parse(setting).ToString());
 
     /// <summary>
@@ -282,66 +206,6 @@ public sealed class AttentionWgmmaPrefillTests : Half16TestBase, IClassFixture<W
         Assert.DoesNotMatch(new Regex(@"%\d"), ptx);
     }
 
-    /// <summary>
-    /// Per format and order, the warp-specialized kernel: the lockstep kernel's wgmma blocks (P·V twice in ping-pong order:
-    /// in the loop and after it) and two waits; ten mbarriers initialized by one predicated thread (five "full" of 32
-    /// arrivals, five "empty" of 8), two parity waits (the consumers' "full", the producer's "empty"), one "full" arrival
-    /// (the owning producer warp's, after <c>cp.async.wait_group 0</c> and the proxy fence) and the consumers' one per-warp
-    /// "empty" arrival; one group barrier (after the initialization), none between the first and the last wgmma; the
-    /// named barriers of ping-pong only there; 384 threads; no local memory between the wgmma blocks.
-    /// </summary>
-    [Theory]
-    [InlineData(typeof(PrefillBf16), "bf16", nameof(AttentionWgmmaKernels.Attention16WgmmaWs))]
-    [InlineData(typeof(PrefillF16), "f16", nameof(AttentionWgmmaKernels.Attention16WgmmaWs))]
-    [InlineData(typeof(PrefillBf16), "bf16", nameof(AttentionWgmmaKernels.Attention16WgmmaWsp))]
-    [InlineData(typeof(PrefillF16), "f16", nameof(AttentionWgmmaKernels.Attention16WgmmaWsp))]
-    public void WarpSpecializedPtxHasTheBarrierProtocol(Type format, string type, string kernel)
-    {
-        bool pingPong = kernel == nameof(AttentionWgmmaKernels.Attention16WgmmaWsp);
-        string compiled = CompilePtx(format, kernel, AttentionWgmmaKernels.WsGroupSize);
-        string ptx = Sm90aPtx.Rewrite(compiled)!;
-        Assert.NotNull(ptx);
-        System.IO.File.WriteAllText(System.IO.Path.Combine(System.IO.Path.GetTempPath(), $"{kernel}_{type}.ptx"), ptx);
-
-        // Ping-pong issues P·V in the loop (of the previous tile) and once after it (of the last tile).
-        int accumulates = pingPong ? 2 : 1;
-        Assert.Equal(8, Count(ptx, $"wgmma.mma_async.sync.aligned.m64n64k16.f32.{type}.{type} "));
-        Assert.Equal(8 * accumulates, Count(ptx, $"wgmma.mma_async.sync.aligned.m64n128k16.f32.{type}.{type} "));
-        Assert.Equal(8 + (8 * accumulates), Count(ptx, "wgmma.mma_async"));
-        Assert.Equal(1 + accumulates, Count(ptx, "wgmma.fence.sync.aligned;"));
-        Assert.Equal(1 + accumulates, Count(ptx, "wgmma.commit_group.sync.aligned;"));
-        Assert.Equal(2, Count(ptx, "wgmma.wait_group.sync.aligned 0;"));
-
-        // Ping-pong: two waits on the consumer's own named barrier (in the loop, before the last P·V), three arrivals on
-        // the other's (warpgroup 1's first, in the loop, warpgroup 0's after the last P·V); none otherwise.
-        Assert.Equal(pingPong ? 2 : 0, Regex.Matches(ptx, @"bar\.sync\s+%r\d+, 256;").Count);
-        Assert.Equal(pingPong ? 3 : 0, Regex.Matches(ptx, @"bar\.arrive\s+%r\d+, 256;").Count);
-
-        Assert.Equal(5, Regex.Matches(ptx, @"@wp mbarrier\.init\.shared::cta\.b64 \[%r\d+\+\d+\], 32;").Count);
-        Assert.Equal(5, Regex.Matches(ptx, @"@wp mbarrier\.init\.shared::cta\.b64 \[%r\d+\+\d+\], 8;").Count);
-        Assert.Equal(2, Count(ptx, "mbarrier.try_wait.parity.shared::cta.b64 wp,"));
-        Assert.Equal(2, Count(ptx, "@!wp bra WS_WAIT;"));
-        Assert.Equal(1, Count(ptx, "@wp mbarrier.arrive.shared::cta.b64 ws,"));
-        Assert.Equal(0, Count(ptx, "cp.async.wait_group 1;"));
-        Assert.Equal(1, Count(ptx, "cp.async.wait_group 0;"));
-        Assert.Equal(1, Count(ptx, "fence.proxy.async.shared::cta;"));
-        Assert.Matches(new Regex(@"\.maxntid\s+384"), ptx);
-
-        // The producer publishes a tile only after its copies landed and were fenced to the async proxy.
-        int publish = Assert.Single(Regex.Matches(ptx, @"\tmbarrier\.arrive\.shared::cta\.b64 ws,")).Index;
-        int fence = ptx.IndexOf("fence.proxy.async.shared::cta;", StringComparison.Ordinal);
-        int landed = ptx.IndexOf("cp.async.wait_group 0;", StringComparison.Ordinal);
-        Assert.True(ptx.IndexOf("cp.async.commit_group;", StringComparison.Ordinal) < landed && landed < fence && fence < publish);
-
-        int first = ptx.IndexOf("wgmma.mma_async", StringComparison.Ordinal);
-        int last = ptx.LastIndexOf("wgmma.mma_async", StringComparison.Ordinal);
-        Assert.True(Assert.Single(Regex.Matches(ptx, @"bar\.sync\s+0;")).Index < first);
-        Assert.True(ptx.IndexOf(".reg .f32 fo<64>;", StringComparison.Ordinal) < first);
-        Assert.DoesNotMatch(@"(ld|st)\.local", ptx[first..last]);
-        Assert.DoesNotContain(".func", ptx, StringComparison.Ordinal);
-        Assert.DoesNotMatch(new Regex(@"%\d"), ptx);
-    }
-
     [Fact]
     public void EmulatedKernelCompilesToPtxWithoutWgmma()
     {
@@ -354,28 +218,13 @@ public sealed class AttentionWgmmaPrefillTests : Half16TestBase, IClassFixture<W
 
     private static int Count(string text, string what) => Regex.Matches(text, Regex.Escape(what)).Count;
 
-    private static string CompilePtx(Type format, string kernel = nameof(AttentionWgmmaKernels.Attention16Wgmma), int threads = AttentionWgmmaKernels.GroupSize)
+    private static string CompilePtx(Type format)
     {
         using var context = Context.Create(b => b.Optimize(OptimizationLevel.O2));
         using var backend = new PTXBackend(context, new CudaCapabilityContext(CudaArchitecture.SM_90), CudaArchitecture.SM_90, CudaInstructionSet.ISA_80, nvvmAPI: null);
-        var method = typeof(AttentionWgmmaKernels).GetMethod(kernel)!.MakeGenericMethod(format);
+        var method = typeof(AttentionWgmmaKernels).GetMethod(nameof(AttentionWgmmaKernels.Attention16Wgmma))!.MakeGenericMethod(format);
         var entry = EntryPointDescription.FromExplicitlyGroupedKernel(method);
-        return ((PTXCompiledKernel)backend.Compile(entry, new KernelSpecialization(threads, null))).PTXAssembly;
-    }
-
-    private ushort[] RunWs(ushort[] q, ushort[] k, ushort[] v, int batch, AttentionShape shape, bool bf16, int pingPong)
-    {
-        var acc = warp32Ws.Accelerator;
-        var config = AttentionWgmmaKernels.WsConfig(batch, shape.Heads, shape.Lq);
-        using var qb = acc.Allocate1D(q);
-        using var kb = acc.Allocate1D(k);
-        using var vb = acc.Allocate1D(v);
-        using var ob = acc.Allocate1D(Enumerable.Repeat(NaN16(bf16), q.Length).ToArray());
-        using var scratch = acc.Allocate1D<float>(AttentionWgmmaKernels.WsEmulationScratch((long)config.GridDim.Size));
-        acc.LoadStreamKernel<ArrayView<ushort>, ArrayView<ushort>, ArrayView<ushort>, ArrayView<ushort>, ArrayView<float>, AttentionShape, int, int>(
-            AttentionWgmmaKernels.Attention16WgmmaWsEmulated)(config, qb.View, kb.View, vb.View, ob.View, scratch.View, shape, bf16 ? 1 : 0, pingPong);
-        acc.Synchronize();
-        return ob.GetAsArray1D();
+        return ((PTXCompiledKernel)backend.Compile(entry, new KernelSpecialization(AttentionWgmmaKernels.GroupSize, null))).PTXAssembly;
     }
 
     private ushort[] Run(ushort[] q, ushort[] k, ushort[] v, int batch, AttentionShape shape, bool bf16)
@@ -406,25 +255,5 @@ public sealed class AttentionWgmmaPrefillTests : Half16TestBase, IClassFixture<W
 
         var bits = To16(a, bf16);
         return (bits, ToFloat(bits, bf16));
-    }
-}
-
-/// <summary>A 32-lane-warp CPU simulator with up to sixteen warps per group (a power of two): the warp-specialized kernel launches 384 threads.</summary>
-public sealed class Warp32WsSimulatorFixture : IDisposable
-{
-    public Warp32WsSimulatorFixture()
-    {
-        Context = Context.Create(b => b.CPU(new CPUDevice(numThreadsPerWarp: 32, numWarpsPerMultiprocessor: 16, numMultiprocessors: 1)).Optimize(OptimizationLevel.O1));
-        Accelerator = Context.CreateCPUAccelerator(0);
-    }
-
-    public Context Context { get; }
-
-    public Accelerator Accelerator { get; }
-
-    public void Dispose()
-    {
-        Accelerator.Dispose();
-        Context.Dispose();
     }
 }

@@ -36,16 +36,6 @@ O_ACC = NB_O * 4
 P_REGS = (BK // 16) * 4       # A-fragment registers per weight part
 assert SHARED <= 227 * 1024
 
-# The warp-specialized variant (wgmma-ws): the same Q / stage layout with more stages, then the mbarriers.
-WS_STAGES = 5
-WS_CONSUMERS = GROUP          # two consumer warpgroups (threads 0-255), as in the lockstep kernel
-WS_PRODUCER = 128             # one producer warpgroup (threads 256-383): four warps, each copying every fourth tile
-WS_PRODUCER_WARPS = WS_PRODUCER // 32
-WS_GROUP = WS_CONSUMERS + WS_PRODUCER
-WS_BARRIERS = Q_BYTES + WS_STAGES * STAGE          # byte of the first mbarrier (8-byte aligned)
-WS_SHARED = WS_BARRIERS + 2 * WS_STAGES * 8 + 1024
-assert WS_SHARED <= 227 * 1024
-
 
 def q_adv(j):
     return ((j >> 2) * Q_HALF + (j & 3) * 32) >> 4
@@ -107,33 +97,6 @@ def softmax(cvt, bf16):
     return cs_string(lines)
 
 
-def init_barriers():
-    """%0: shared address of the first mbarrier; %1: the thread. Thread 0 initializes WS_STAGES "full" barriers (one
-    arrival per lane of the producer warp that copies the tile) and WS_STAGES "empty" barriers (one arrival per
-    consumer warp)."""
-    lines = ["{", ".reg .pred wp;", "setp.eq.s32 wp, %1, 0;"]
-    lines += [f"@wp mbarrier.init.shared::cta.b64 [%0+{8 * i}], 32;" for i in range(WS_STAGES)]
-    lines += [f"@wp mbarrier.init.shared::cta.b64 [%0+{8 * (WS_STAGES + i)}], {WS_CONSUMERS // 32};" for i in range(WS_STAGES)]
-    lines.append("}")
-    return cs_string(lines)
-
-
-def wait_barrier():
-    """%0: mbarrier address; %1: the parity of the phase to wait for. Spins on try_wait (which itself suspends for a
-    while) until that phase has completed; the label is local to the braces, so the text may be emitted many times."""
-    return cs_string(["{", ".reg .pred wp;", "WS_WAIT:", "mbarrier.try_wait.parity.shared::cta.b64 wp, [%0], %1;", "@!wp bra WS_WAIT;", "}"])
-
-
-def arrive_barrier():
-    """%0: mbarrier address. One arrival (release at CTA scope: this thread's earlier writes are visible to the waiters)."""
-    return cs_string(["{", ".reg .b64 ws;", "mbarrier.arrive.shared::cta.b64 ws, [%0];", "}"])
-
-
-def arrive_barrier_lane0():
-    """%0: mbarrier address; %1: the lane. One arrival per warp, by lane 0 (a predicate, not a branch)."""
-    return cs_string(["{", ".reg .b64 ws;", ".reg .pred wp;", "setp.eq.s32 wp, %1, 0;", "@wp mbarrier.arrive.shared::cta.b64 ws, [%0];", "}"])
-
-
 def store(cvt):
     """Sums the quad's partial row sums, then stores O / l (0 where l = 0) rounded to 16 bits at byte addresses %0 (row
     g) / %1 (row g + 8); 0: the row is skipped."""
@@ -162,12 +125,6 @@ consts = [
     ("KBytes", K_BYTES, "Bytes of a K tile (at the start of its stage)."),
     ("StageBytes", STAGE, "Bytes of one stage: K, then V."),
     ("SharedBytes", SHARED, "Dynamic shared bytes a launch requests (Q, the stages, 1 KB to align the base up to 1024 bytes)."),
-    ("WsStages", WS_STAGES, "Key-tile stages of the warp-specialized kernel."),
-    ("WsGroupSize", WS_GROUP, "Threads per group of the warp-specialized kernel: two consumer warpgroups, then the producer warpgroup."),
-    ("WsProducerWarps", WS_PRODUCER_WARPS, "Producer warps of the warp-specialized kernel (a power of two): warp w copies the tiles t with t mod WsProducerWarps = w."),
-    ("WsConsumers", WS_CONSUMERS, "Consumer threads of the warp-specialized kernel (warpgroups 0 and 1)."),
-    ("WsBarrierBytes", WS_BARRIERS, "Byte of the warp-specialized kernel's first mbarrier: full[stage] at + 8 stage, empty[stage] at + 8 (WsStages + stage)."),
-    ("WsSharedBytes", WS_SHARED, "Dynamic shared bytes a warp-specialized launch requests (Q, the stages, the mbarriers, 1 KB to align the base)."),
     ("ScoreAccumulators", S_ACC, "float32 score accumulators per thread (m64n64)."),
     ("OutputAccumulators", O_ACC, "float32 output accumulators per thread (m64n128)."),
     ("WeightRegisters", P_REGS, "32-bit A-fragment registers per thread of one weight part (high or low)."),
@@ -184,18 +141,6 @@ w(f"    public const string DeclareRegisters = {cs_string(declare)};")
 w("")
 w("    /// <summary>Waits until no wgmma group of this warpgroup is pending.</summary>")
 w("    public const string WaitAll = \"wgmma.wait_group.sync.aligned 0;\";")
-w("")
-w("    /// <summary>Thread 0 initializes the warp-specialized kernel's mbarriers (%0: the first one's address, %1: the thread).</summary>")
-w(f"    public const string InitBarriers = {init_barriers()};")
-w("")
-w("    /// <summary>Waits until the phase of parity %1 of the mbarrier at %0 has completed.</summary>")
-w(f"    public const string WaitBarrier = {wait_barrier()};")
-w("")
-w("    /// <summary>Arrives once on the mbarrier at %0.</summary>")
-w(f"    public const string ArriveBarrier = {arrive_barrier()};")
-w("")
-w("    /// <summary>Arrives once per warp (lane %1 = 0) on the mbarrier at %0.</summary>")
-w(f"    public const string ArriveBarrierLane0 = {arrive_barrier_lane0()};")
 w("")
 for dtype, name, cvt in (("bf16", "Bf16", "cvt.rn.bf16x2.f32"), ("f16", "F16", "cvt.rn.f16x2.f32")):
     w(f"    /// <summary>S = Q·Kᵀ of the warpgroup's 64 rows and the key tile ({dtype}): fence, eight m64n64k16, commit.</summary>")
