@@ -326,8 +326,7 @@ internal static class GpuMath
 
     /// <summary>float → bfloat16 bits, round to nearest even (NaN stays a quiet NaN).</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    public static ushort FloatToBFloat16(float value) =>
-        CudaAsm.IsSupported ? (ushort)ConvertToBFloat162(value, value) : (ushort)(RoundToBFloat16Bits(value) >> 16);
+    public static ushort FloatToBFloat16(float value) => (ushort)(RoundToBFloat16Bits(value) >> 16);
 
     /// <summary>
     /// The float's bits rounded to nearest even at bit 16, so the upper half is the bfloat16 (the lower half is junk); a
@@ -369,13 +368,17 @@ internal static class GpuMath
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     private static uint ConvertToBFloat162(float low, float high)
     {
-        CudaAsm.Emit("cvt.rn.bf16x2.f32 %0, %1, %2;", out uint packed, high, low);
-        return packed;
+        CudaAsm.Emit("cvt.rn.bf16x2.f32 %0, %1, %2;", out Output<uint> packed, high, low);
+        return packed.Value;
     }
 
     /// <summary>Loads a 16-bit element as float: bfloat16 when <paramref name="bf16"/> is non-zero, else float16.</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public static float Load16(ushort bits, int bf16) => bf16 != 0 ? BFloat16ToFloat(bits) : HalfToFloat(bits);
+
+    /// <summary>Two floats rounded to the 16-bit format and packed, <paramref name="low"/> in bits 0-15 (bfloat16 when <paramref name="bf16"/> is non-zero).</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static uint Store16Pair(float low, float high, int bf16) => bf16 != 0 ? PackBFloat162(low, high) : PackHalf2(low, high);
 
     /// <summary>Rounds a float to the 16-bit format (bfloat16 when <paramref name="bf16"/> is non-zero, else float16).</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]

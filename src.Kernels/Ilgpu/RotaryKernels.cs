@@ -110,8 +110,10 @@ internal static class RotaryKernels
             int hi = neox != 0 ? lo : lo + 16;
             float x1 = GpuMath.Load16((ushort)(src1 >> lo), bf);
             float x2 = GpuMath.Load16((ushort)(src2 >> hi), bf);
-            ulong o1 = GpuMath.Store16(x1 * c - x2 * s, bf);
-            ulong o2 = GpuMath.Store16(x2 * c + x1 * s, bf);
+            // One pair conversion (a single cvt.rn.bf16x2.f32 for bfloat16 on CUDA) for both rotated elements.
+            uint pair = GpuMath.Store16Pair(x1 * c - x2 * s, x2 * c + x1 * s, bf);
+            ulong o1 = pair & 0xffffu;
+            ulong o2 = pair >> 16;
             if (neox != 0)
             {
                 r1 |= o1 << lo;

@@ -67,15 +67,13 @@ internal static class RowVectors
     public static Half8 Pack(Floats8 f, int bf16)
     {
         Half8 w;
-        w.X = Pack2(f.V0, f.V1, bf16);
-        w.Y = Pack2(f.V2, f.V3, bf16);
-        w.Z = Pack2(f.V4, f.V5, bf16);
-        w.W = Pack2(f.V6, f.V7, bf16);
+        w.X = GpuMath.Store16Pair(f.V0, f.V1, bf16);
+        w.Y = GpuMath.Store16Pair(f.V2, f.V3, bf16);
+        w.Z = GpuMath.Store16Pair(f.V4, f.V5, bf16);
+        w.W = GpuMath.Store16Pair(f.V6, f.V7, bf16);
         return w;
     }
 
-    [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private static uint Pack2(float low, float high, int bf16) => bf16 != 0 ? GpuMath.PackBFloat162(low, high) : GpuMath.PackHalf2(low, high);
 
     /// <summary>Element-wise a + b.</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]

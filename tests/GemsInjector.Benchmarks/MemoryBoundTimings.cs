@@ -4,12 +4,13 @@ using System.Runtime.Intrinsics;
 using System.Runtime.Intrinsics.X86;
 using System.Threading.Tasks;
 using GemsInjector.Kernels.Cpu;
+using GemsInjector.Operators;
 using TorchSharp;
 
 namespace GemsInjector.Benchmarks;
 
 /// <summary>
-/// The memory-traffic floor of the [4096 × 4096] float32 element-wise operators on this machine, measured in the same
+/// The memory-traffic floor of the [4096 × 4096] float32 element-wise and row operators on this machine, measured in the same
 /// process as TorchSharp's and GemsInjector's kernels (best of 5 rounds each, alternating): a raw loop that moves
 /// exactly the bytes an operator must move (read two 64 MiB inputs and stream one 64 MiB output for add / mul, read one
 /// and stream one for silu) on every core, with no arithmetic worth the name. No kernel can beat that loop by much, so
@@ -32,6 +33,7 @@ internal static unsafe class MemoryBoundTimings
         var generator = new torch.Generator(20261128);
         using var x = torch.randn([Rows, Width], generator: generator);
         using var y = torch.randn([Rows, Width], generator: generator);
+        using var gateUp = torch.randn([Rows, 2 * Width], generator: generator);
         try
         {
             double readTwo = Best(calls, () => Split(threads, (first, end) => ReadTwo(a, b, first, end)));
@@ -42,6 +44,11 @@ internal static unsafe class MemoryBoundTimings
             double gemsAdd = Best(calls, () => CpuTensorKernels.Add(x, y, 1.0).Dispose());
             double torchSilu = Best(calls, () => torch.nn.functional.silu(x).Dispose());
             double gemsSilu = Best(calls, () => CpuTensorKernels.Silu(x).Dispose());
+            double torchSoftmax = Best(calls, () => torch.nn.functional.softmax(x, -1).Dispose());
+            double gemsSoftmax = Best(calls, () => CpuTensorKernels.Softmax(x, -1).Dispose());
+            var torchSiluAndMul = (UnaryKernel)OperatorTable.SiluAndMul.Default.Kernel;
+            double torchGated = Best(calls, () => torchSiluAndMul(gateUp).Dispose());
+            double gemsGated = Best(calls, () => CpuTensorKernels.SiluAndMul(gateUp).Dispose());
             Line("raw: read 2 x 64 MiB", readTwo, 128);
             Line("raw: read 2 x 64 MiB, stream 64 MiB out", readTwoStreamOne, 192);
             Line("raw: read 2 x 64 MiB, store 64 MiB (cached)", readTwoStoreOne, 192);
@@ -50,9 +57,15 @@ internal static unsafe class MemoryBoundTimings
             Line("GemsInjector add", gemsAdd, 192);
             Line("TorchSharp silu (counted as 128 MiB)", torchSilu, 128);
             Line("GemsInjector silu", gemsSilu, 128);
+            Line("TorchSharp softmax (counted as 128 MiB)", torchSoftmax, 128);
+            Line("GemsInjector softmax", gemsSoftmax, 128);
+            Line("TorchSharp silu_and_mul (192 MiB)", torchGated, 192);
+            Line("GemsInjector silu_and_mul", gemsGated, 192);
             double addFloor = Math.Min(readTwoStreamOne, readTwoStoreOne);
             Console.WriteLine($"add:  TorchSharp / faster raw loop = {torchAdd / addFloor:F2}x (about the most any add could gain here), TorchSharp / GemsInjector = {torchAdd / gemsAdd:F2}x");
             Console.WriteLine($"silu: TorchSharp / raw floor = {torchSilu / readOneStreamOne:F2}x, TorchSharp / GemsInjector = {torchSilu / gemsSilu:F2}x");
+            Console.WriteLine($"softmax: TorchSharp / raw floor = {torchSoftmax / readOneStreamOne:F2}x, TorchSharp / GemsInjector = {torchSoftmax / gemsSoftmax:F2}x");
+            Console.WriteLine($"silu_and_mul: TorchSharp / raw floor = {torchGated / addFloor:F2}x, TorchSharp / GemsInjector = {torchGated / gemsGated:F2}x");
         }
         finally
         {

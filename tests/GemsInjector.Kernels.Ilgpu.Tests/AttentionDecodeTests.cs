@@ -470,7 +470,7 @@ public sealed class AttentionDecodeTests : Half16TestBase, IClassFixture<Warp32S
         Assert.Contains("cp.async.cg.shared.global", ptx, StringComparison.Ordinal);
         Assert.Contains("cp.async.wait_group 2;", ptx, StringComparison.Ordinal);
         Assert.DoesNotMatch(@"%\d", ptx);
-        Assert.DoesNotContain(".local", ptx, StringComparison.Ordinal);
+        PtxLocalSlots.AssertNone(ptx);
     }
 
     private static string Ptx(System.Reflection.MethodInfo method)
@@ -497,7 +497,7 @@ public sealed class AttentionDecodeTests : Half16TestBase, IClassFixture<Warp32S
             Assert.Contains("cp.async.wait_group 2;", ptx, StringComparison.Ordinal);
             Assert.Matches(@"ld\.shared\.v4\.", ptx);
             Assert.Matches(@"ld\.global\.v4\.", ptx);
-            Assert.DoesNotContain(".local", ptx, StringComparison.Ordinal);
+            PtxLocalSlots.AssertNone(ptx);
         }
     }
 

@@ -461,6 +461,6 @@ public sealed class FastPathTests : KernelTestBase
         var ptx = ((ILGPU.Backends.PTX.PTXCompiledKernel)backend.Compile(entry, spec)).PTXAssembly;
         Assert.Contains($".maxntid {maxThreads}, 1, 1", ptx, StringComparison.Ordinal);
         Assert.Equal(minGroups > 0, ptx.Contains(".minnctapersm", StringComparison.Ordinal));
-        Assert.DoesNotContain(".local", ptx, StringComparison.Ordinal);
+        PtxLocalSlots.AssertNone(ptx);
     }
 }

@@ -513,7 +513,7 @@ public sealed class RowVectorTests : Half16TestBase
             Assert.Equal(minGroups > 0, ptx.Contains($".minnctapersm {minGroups}", StringComparison.Ordinal));
             Assert.DoesNotContain("prefetch.global", ptx, StringComparison.Ordinal);
             Assert.True(!kernel.Contains("Softmax", StringComparison.Ordinal) || ptx.Contains("ex2.approx", StringComparison.Ordinal), $"{kernel}: no ex2.approx");
-            Assert.DoesNotContain(".local", ptx, StringComparison.Ordinal);
+            PtxLocalSlots.AssertNone(ptx, kernel);
         }
     }
 
@@ -548,7 +548,7 @@ public sealed class RowVectorTests : Half16TestBase
             string store = bytes == 16 ? "st.global.v4." : "st.global.u64";
             Assert.True(ptx.Contains(load, StringComparison.Ordinal) || (bytes == 8 && ptx.Contains("ld.global.b64", StringComparison.Ordinal)), $"{kernel}: no {bytes}-byte load");
             Assert.True(ptx.Contains(store, StringComparison.Ordinal) || (bytes == 8 && ptx.Contains("st.global.b64", StringComparison.Ordinal)), $"{kernel}: no {bytes}-byte store");
-            Assert.DoesNotContain(".local", ptx, StringComparison.Ordinal);
+            PtxLocalSlots.AssertNone(ptx, kernel);
         }
     }
 }

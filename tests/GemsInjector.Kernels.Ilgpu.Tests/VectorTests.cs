@@ -279,7 +279,7 @@ public sealed class VectorTests : Half16TestBase
                 || ptx.Contains("ld.global.v4.u32", StringComparison.Ordinal), $"{name}: no 16-byte load in\n{ptx}");
             Assert.True(ptx.Contains("st.global.v4.f32", StringComparison.Ordinal) || ptx.Contains("st.global.v4.b32", StringComparison.Ordinal)
                 || ptx.Contains("st.global.v4.u32", StringComparison.Ordinal), $"{name}: no 16-byte store in\n{ptx}");
-            Assert.False(ptx.Contains(".local", StringComparison.Ordinal), $"{name}: local memory in\n{ptx}");
+            PtxLocalSlots.AssertNone(ptx, name);
         }
     }
 
