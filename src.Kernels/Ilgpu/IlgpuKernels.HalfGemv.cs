@@ -41,7 +41,8 @@ public sealed partial class IlgpuKernels
     private bool TryHalfGemv(ArrayView<ushort> a, ArrayView<ushort> b, ArrayView<ushort> bias, ArrayView<ushort> c, int batch, int m, int k, int n,
         bool transposeB, float alpha, float beta, bool biasIsMatrix, HalfFormat format)
     {
-        // GEMS_TC_SMALLM_VARIANT=wgmma / wgmma8: 2–64 rows, either weight layout, to the small-M wgmma kernel on a 9.0 device.
+        // On a 9.0 device: 17–64 rows (either weight layout) and 9–16 rows of a [K, N] weight to the small-M wgmma kernel
+        // (Run 23; GEMS_TC_SMALLM_VARIANT=off: the kernels below).
         if (TryWgmmaSmallM(a, b, bias, c, batch, m, k, n, transposeB, alpha, beta, biasIsMatrix, format))
         {
             return true;

@@ -23,8 +23,8 @@ internal interface IWgmmaSkinnyOps
     /// <summary>Closes the group of asynchronous copies issued so far.</summary>
     void CommitCopies();
 
-    /// <summary>Waits until at most <paramref name="pending"/> (stages − 2: 2 or 6) committed copy groups are in flight.</summary>
-    void WaitCopies(int pending);
+    /// <summary>Waits until at most <see cref="WgmmaSkinnyGemmKernels.Stages"/> − 2 committed copy groups are in flight.</summary>
+    void WaitCopies();
 
     /// <summary>Orders this thread's completed shared-memory writes before later reads by the async proxy (wgmma).</summary>
     void FenceProxy();
@@ -39,38 +39,18 @@ internal interface IWgmmaSkinnyOps
     void Read(int part, ref AccumulatorBlock block);
 }
 
-/// <summary>The shared ring of one compiled small-M wgmma kernel, as a type argument.</summary>
-internal interface IWgmmaSkinnyStages
-{
-    /// <summary>Shared stages (a power of two, at least 4): stages − 1 K tiles are requested ahead of the one multiplied.</summary>
-    int Stages { get; }
-}
-
-/// <summary>Four stages (97 KB: two groups per SM, 3 tiles ahead each; <c>GEMS_TC_SMALLM_VARIANT=wgmma</c>).</summary>
-internal readonly struct SkinnyFourStages : IWgmmaSkinnyStages
-{
-    /// <inheritdoc/>
-    public int Stages => 4;
-}
-
-/// <summary>Eight stages (193 KB: one group per SM, 7 tiles ahead; <c>GEMS_TC_SMALLM_VARIANT=wgmma8</c>).</summary>
-internal readonly struct SkinnyEightStages : IWgmmaSkinnyStages
-{
-    /// <inheritdoc/>
-    public int Stages => 8;
-}
-
 /// <summary>
 /// 16-bit products with M ≤ 64 rows (decode and small prefill batches) on Hopper's <c>wgmma.mma_async</c> (sm_90a,
 /// float32 accumulation). These are weight-read bound: the kernel's job is to keep enough weight bytes in flight on
 /// every SM. A group is one warpgroup (128 threads) computing all M rows of a 128-column tile of C with one m64n128
 /// accumulator set (64 float32 per thread); rows ≥ M of the A stage are zero-filled once per stage and never stored.
-/// K goes through a ring of <see cref="IWgmmaSkinnyStages.Stages"/> 64-deep stages (A [64][64] 8 KB, B 16 KB, the big
+/// K goes through a ring of <see cref="Stages"/> 64-deep stages (A [64][64] 8 KB, B 16 KB, the big
 /// kernel's 128-byte-swizzled canonical layouts and descriptors: <see cref="WgmmaGemmKernels.KRowByte"/>,
-/// <see cref="WgmmaGemmKernels.MnByte"/>, <see cref="WgmmaGemmKernels.Descriptor"/>) filled by cp.async stages − 1
-/// tiles ahead. Grid: (⌈N/128⌉, 1, batch or splits); split-K only as far as fills the SMs
-/// (<see cref="WgmmaSkinnyLaunch.PlanSplitK"/>), its float32 partials summed in a fixed chunk order by the last group of
-/// each column tile (or by <see cref="HalfGemvKernels.GemvReduce16"/> when no tickets are passed).
+/// <see cref="WgmmaGemmKernels.MnByte"/>, <see cref="WgmmaGemmKernels.Descriptor"/>) filled by cp.async three
+/// tiles ahead, two groups per SM. Grid: (⌈N/128⌉, 1, batch or splits); split-K only as far as fills the SMs
+/// (<see cref="WgmmaSkinnyLaunch.PlanSplitK"/>), its float32 partials summed in a fixed chunk order by a second launch
+/// (<see cref="HalfGemvKernels.GemvReduce16"/>). Run 23 on the H200 kept this form only: an eight-stage ring and
+/// partials summed in the kernel by the last group of each column tile were both slower (docs/perf/h100-notes-tensor-core.md, Attempt 6).
 /// Same shape rules and epilogue as <see cref="WgmmaGemmKernels"/>: K % 8 == 0, 16-byte aligned a and b, N % 8 == 0
 /// for a [K, N] b (<see cref="TensorCoreShape.AsyncCopy"/>); alpha · sum + beta · bias, one rounding.
 /// </summary>
@@ -100,41 +80,39 @@ internal static partial class WgmmaSkinnyGemmKernels
     /// <summary>Bytes of one stage (A, then B): a multiple of the swizzle's 1024 bytes.</summary>
     public const int StageBytes = AStageBytes + BStageBytes;
 
-    /// <summary>Dynamic shared bytes a launch of <paramref name="stages"/> stages requests: the ring plus room to align the base up to 1024 bytes.</summary>
-    public static int SharedBytes(int stages) => (stages * StageBytes) + WgmmaGemmKernels.SwizzleAlignment;
+    /// <summary>Shared stages: three K tiles are requested ahead of the one multiplied (97 KB, two groups per SM).</summary>
+    public const int Stages = 4;
+
+    /// <summary>Dynamic shared bytes a launch requests: the ring plus room to align the base up to 1024 bytes.</summary>
+    public const int SharedBytes = (Stages * StageBytes) + WgmmaGemmKernels.SwizzleAlignment;
 
     /// <summary>
     /// The kernel through inline PTX for one format and B layout (<typeparamref name="TOperands"/>, matching the shape's
-    /// Bf16 and TransposeB) and ring depth (<typeparamref name="TStages"/>). CUDA, compute capability 9.0 only (sm_90a).
+    /// Bf16 and TransposeB). CUDA, compute capability 9.0 only (sm_90a).
     /// </summary>
     [IlgpuKernel]
-    [IlgpuKernelVariant(typeof(Bf16KMajorB), typeof(SkinnyFourStages))]
-    [IlgpuKernelVariant(typeof(Bf16MnMajorB), typeof(SkinnyFourStages))]
-    [IlgpuKernelVariant(typeof(F16KMajorB), typeof(SkinnyFourStages))]
-    [IlgpuKernelVariant(typeof(F16MnMajorB), typeof(SkinnyFourStages))]
-    [IlgpuKernelVariant(typeof(Bf16KMajorB), typeof(SkinnyEightStages))]
-    [IlgpuKernelVariant(typeof(Bf16MnMajorB), typeof(SkinnyEightStages))]
-    [IlgpuKernelVariant(typeof(F16KMajorB), typeof(SkinnyEightStages))]
-    [IlgpuKernelVariant(typeof(F16MnMajorB), typeof(SkinnyEightStages))]
-    public static void Gemm16WgmmaSkinny<TOperands, TStages>(ArrayView<ushort> a, ArrayView<ushort> b, ArrayView<ushort> bias, ArrayView<ushort> c, ArrayView<float> partial,
-        ArrayView<int> tickets, TensorCoreShape s)
+    [IlgpuKernelVariant(typeof(Bf16KMajorB))]
+    [IlgpuKernelVariant(typeof(Bf16MnMajorB))]
+    [IlgpuKernelVariant(typeof(F16KMajorB))]
+    [IlgpuKernelVariant(typeof(F16MnMajorB))]
+    public static void Gemm16WgmmaSkinny<TOperands>(ArrayView<ushort> a, ArrayView<ushort> b, ArrayView<ushort> bias, ArrayView<ushort> c, ArrayView<float> partial,
+        TensorCoreShape s)
         where TOperands : struct, IWgmmaOperands
-        where TStages : struct, IWgmmaSkinnyStages
     {
         var ops = default(PtxWgmmaSkinnyOps);
-        Body(ref ops, a, b, bias, c, partial, tickets, s, default(TOperands).TransposeB, default(TOperands).Bf16, default(TStages).Stages);
+        Body(ref ops, a, b, bias, c, partial, s, default(TOperands).TransposeB, default(TOperands).Bf16);
     }
 
     /// <summary>
     /// The same body with wgmma emulated thread by thread (<see cref="WgmmaSkinnyLaunch.EmulationScratch"/> floats of
-    /// <paramref name="scratch"/>), for ILGPU's CPU accelerator with 32-thread warps; <paramref name="stages"/> 4 or 8.
+    /// <paramref name="scratch"/>), for ILGPU's CPU accelerator with 32-thread warps.
     /// </summary>
     [IlgpuKernel(SimulatorOnly = true)]
     public static void Gemm16WgmmaSkinnyEmulated(ArrayView<ushort> a, ArrayView<ushort> b, ArrayView<ushort> bias, ArrayView<ushort> c, ArrayView<float> partial,
-        ArrayView<int> tickets, ArrayView<float> scratch, TensorCoreShape s, int stages)
+        ArrayView<float> scratch, TensorCoreShape s)
     {
         var ops = new EmulatedWgmmaSkinnyOps { Scratch = scratch };
-        Body(ref ops, a, b, bias, c, partial, tickets, s, s.TransposeB, s.Bf16, stages);
+        Body(ref ops, a, b, bias, c, partial, s, s.TransposeB, s.Bf16);
     }
 
     /// <summary>Byte offset of stage <paramref name="stage"/>'s A tile.</summary>
@@ -152,11 +130,9 @@ internal static partial class WgmmaSkinnyGemmKernels
         WgmmaGemmKernels.Descriptor(sharedBase + (uint)BStageOffset(stage), transposeB != 0 ? 16 : WgmmaGemmKernels.MnBlockBytes, WgmmaGemmKernels.AtomBytes);
 
     /// <summary>
-    /// The kernel body shared by the PTX and emulated operations (<paramref name="transposeB"/>, <paramref name="bf16"/>
-    /// and <paramref name="stages"/> are constants in each PTX instantiation). Split-K with non-empty
-    /// <paramref name="tickets"/> (one per column tile, zero between launches): the last group of a column tile to
-    /// finish sums all chunks' partials itself (<see cref="FinishTile"/>); with empty tickets the partials are left for
-    /// <see cref="HalfGemvKernels.GemvReduce16"/>.
+    /// The kernel body shared by the PTX and emulated operations (<paramref name="transposeB"/> and <paramref name="bf16"/>
+    /// are constants in each PTX instantiation). Split-K groups store float32 partials for
+    /// <see cref="HalfGemvKernels.GemvReduce16"/>; otherwise the epilogue is applied here.
     /// </summary>
     /// <remarks>
     /// Staging: thread t copies 16-byte chunk t mod 8 of A rows t / 8 + 16 i (i &lt; 4) and, for a [N, K] b, of B rows
@@ -169,10 +145,10 @@ internal static partial class WgmmaSkinnyGemmKernels
     /// (t − 1) mod S, which only tile t − 1's finished wgmma read; then tile t's wgmma are issued and left running over
     /// the next iteration's copy wait. The multiply is tiny next to a stage's bytes (64 × 128 × 64 per 24 KB), so the
     /// wait 0 costs nothing, and S − 1 tiles stay in flight: 3 × 16 KB of weight per group at four stages (two groups
-    /// per SM), 7 × 16 KB at eight.
+    /// per SM).
     /// </remarks>
     internal static void Body<TOps>(ref TOps ops, ArrayView<ushort> a, ArrayView<ushort> b, ArrayView<ushort> bias, ArrayView<ushort> c, ArrayView<float> partial,
-        ArrayView<int> tickets, TensorCoreShape s, int transposeB, int bf16, int stages)
+        TensorCoreShape s, int transposeB, int bf16)
         where TOps : struct, IWgmmaSkinnyOps
     {
         int thread = Group.IdxX;
@@ -228,7 +204,7 @@ internal static partial class WgmmaSkinnyGemmKernels
 
         // Zeros, once, in every stage's chunks that no tile will request (rows ≥ M of A, rows or columns ≥ N of B);
         // they complete with the first commit group, before tile 0's wgmma.
-        for (int stage = 0; stage < stages; stage++)
+        for (int stage = 0; stage < Stages; stage++)
         {
             for (int i = aRows; i < 4; i++)
             {
@@ -241,7 +217,7 @@ internal static partial class WgmmaSkinnyGemmKernels
             }
         }
 
-        for (int ahead = 0; ahead < stages - 1; ahead++)
+        for (int ahead = 0; ahead < Stages - 1; ahead++)
         {
             if (ahead < tiles)
             {
@@ -253,18 +229,18 @@ internal static partial class WgmmaSkinnyGemmKernels
 
         for (int tile = 0; tile < tiles; tile++)
         {
-            ops.WaitCopies(stages - 2);
+            ops.WaitCopies();
             ops.WaitMultiplies();
             ops.FenceProxy();
             Group.Barrier();
-            int next = tile + stages - 1;
+            int next = tile + Stages - 1;
             if (next < tiles)
             {
-                LoadStage(ref ops, shared, a, b, s, next & (stages - 1), next, transposeB, aShared, aElement, aRows, aRowStride, aK, bShared, bElement, bRows, bRowStride, bTileStride, bK, bRowBytes);
+                LoadStage(ref ops, shared, a, b, s, next & (Stages - 1), next, transposeB, aShared, aElement, aRows, aRowStride, aK, bShared, bElement, bRows, bRowStride, bTileStride, bK, bRowBytes);
             }
 
             ops.CommitCopies();
-            int current = tile & (stages - 1);
+            int current = tile & (Stages - 1);
             ops.Multiply(shared, ADescriptor(sharedBase, current), BDescriptor(sharedBase, current, transposeB), transposeB, bf16, thread);
         }
 
@@ -337,166 +313,6 @@ internal static partial class WgmmaSkinnyGemmKernels
                 }
             }
         }
-
-        if (split && tickets.Length > 0)
-        {
-            FinishTile(shared, bias, c, partial, tickets, s, thread, n0);
-        }
-    }
-
-    /// <summary>
-    /// Split-K without a second launch: every group publishes its partials (device fence) and takes a ticket of its
-    /// column tile; the group that takes the last one resets the ticket for the next launch and sums the tile's
-    /// partials over chunks 0, 1, .. in that fixed order (its own read back like the others), so the result does not
-    /// depend on which group finished last; then the epilogue (alpha, beta · bias, one rounding), as the reduce launch's.
-    /// </summary>
-    private static void FinishTile(ArrayView<ushort> shared, ArrayView<ushort> bias, ArrayView<ushort> c, ArrayView<float> partial, ArrayView<int> tickets,
-        TensorCoreShape s, int thread, int n0)
-    {
-        // Shared int 0 carries the verdict: the ring is idle (every wgmma waited for, every copy group completed).
-        var flag = shared.Cast<int>();
-        MemoryFence.DeviceLevel();
-        Group.Barrier();
-        if (thread == 0)
-        {
-            flag[0] = Atomic.Add(ref tickets[Grid.IdxX], 1) == s.SplitK - 1 ? 1 : 0;
-        }
-
-        Group.Barrier();
-        if (flag[0] == 0)
-        {
-            return;
-        }
-
-        MemoryFence.DeviceLevel();
-        if (thread == 0)
-        {
-            tickets[Grid.IdxX] = 0;
-        }
-
-        if (s.N % 4 == 0)
-        {
-            FinishQuads(bias, c, partial, s, thread, n0);
-            return;
-        }
-
-        long chunkStride = (long)s.M * s.N;
-        for (int e = thread; e < s.M * BlockN; e += GroupSize)
-        {
-            int r = e / BlockN;
-            int col = n0 + (e - (r * BlockN));
-            if (col < s.N)
-            {
-                long at = ((long)r * s.N) + col;
-                float sum = 0f;
-                for (int chunk = 0; chunk < s.SplitK; chunk++)
-                {
-                    sum += partial[at + (chunk * chunkStride)];
-                }
-
-                c[at] = TensorCoreGemmKernels.Epilogue(bias, s, 0, r, col, sum);
-            }
-        }
-    }
-
-    /// <summary>
-    /// <see cref="FinishTile"/>'s sum for N % 4 == 0, built for memory-level parallelism (the last group's sum is the
-    /// kernel's tail): a thread takes 4 quads of 4 columns at once and 4 chunks per step, 16 independent 16-byte L2
-    /// loads before any add, so M = 64 with 8 chunks is 8 round trips per thread instead of 512. The order is fixed:
-    /// per step ((c + c+1) + c+2) + c+3, steps in chunk order.
-    /// </summary>
-    private static void FinishQuads(ArrayView<ushort> bias, ArrayView<ushort> c, ArrayView<float> partial, TensorCoreShape s, int thread, int n0)
-    {
-        var p4 = partial.Cast<Float4>();
-        long chunkStride = (long)s.M * s.N / 4;
-        int quads = s.M * (BlockN / 4);
-        for (int u = thread; u < quads; u += 4 * GroupSize)
-        {
-            long at0 = QuadAt(s, u, quads, n0);
-            long at1 = QuadAt(s, u + GroupSize, quads, n0);
-            long at2 = QuadAt(s, u + (2 * GroupSize), quads, n0);
-            long at3 = QuadAt(s, u + (3 * GroupSize), quads, n0);
-            Float4 sum0 = default, sum1 = default, sum2 = default, sum3 = default;
-            for (int chunk = 0; chunk < s.SplitK; chunk += 4)
-            {
-                int c1 = chunk + 1 < s.SplitK ? chunk + 1 : chunk;
-                int c2 = chunk + 2 < s.SplitK ? chunk + 2 : chunk;
-                int c3 = chunk + 3 < s.SplitK ? chunk + 3 : chunk;
-                var a0 = p4[at0 + (chunk * chunkStride)];
-                var a1 = p4[at1 + (chunk * chunkStride)];
-                var a2 = p4[at2 + (chunk * chunkStride)];
-                var a3 = p4[at3 + (chunk * chunkStride)];
-                var b0 = p4[at0 + (c1 * chunkStride)];
-                var b1 = p4[at1 + (c1 * chunkStride)];
-                var b2 = p4[at2 + (c1 * chunkStride)];
-                var b3 = p4[at3 + (c1 * chunkStride)];
-                var d0 = p4[at0 + (c2 * chunkStride)];
-                var d1 = p4[at1 + (c2 * chunkStride)];
-                var d2 = p4[at2 + (c2 * chunkStride)];
-                var d3 = p4[at3 + (c2 * chunkStride)];
-                var e0 = p4[at0 + (c3 * chunkStride)];
-                var e1 = p4[at1 + (c3 * chunkStride)];
-                var e2 = p4[at2 + (c3 * chunkStride)];
-                var e3 = p4[at3 + (c3 * chunkStride)];
-                sum0 = Add(sum0, Step(a0, b0, d0, e0, c1 != chunk, c2 != chunk, c3 != chunk));
-                sum1 = Add(sum1, Step(a1, b1, d1, e1, c1 != chunk, c2 != chunk, c3 != chunk));
-                sum2 = Add(sum2, Step(a2, b2, d2, e2, c1 != chunk, c2 != chunk, c3 != chunk));
-                sum3 = Add(sum3, Step(a3, b3, d3, e3, c1 != chunk, c2 != chunk, c3 != chunk));
-            }
-
-            StoreQuad(bias, c, s, u, quads, n0, sum0);
-            StoreQuad(bias, c, s, u + GroupSize, quads, n0, sum1);
-            StoreQuad(bias, c, s, u + (2 * GroupSize), quads, n0, sum2);
-            StoreQuad(bias, c, s, u + (3 * GroupSize), quads, n0, sum3);
-        }
-    }
-
-    /// <summary>Float4 index of quad <paramref name="u"/> (row u / 32, columns n0 + 4 · (u mod 32) ..) of chunk 0; quads outside the tile or N read quad 0 (never stored).</summary>
-    private static long QuadAt(TensorCoreShape s, int u, int quads, int n0)
-    {
-        int r = u >> 5;
-        int col = n0 + ((u & 31) * 4);
-        return u < quads && col < s.N ? (((long)r * s.N) + col) >> 2 : 0;
-    }
-
-    /// <summary>((a + b) + d) + e, each of b, d, e only when its chunk exists (a select, not a branch: the loads stay independent).</summary>
-    private static Float4 Step(Float4 a, Float4 b, Float4 d, Float4 e, bool hasB, bool hasD, bool hasE) => new()
-    {
-        X = a.X + (hasB ? b.X : 0f) + (hasD ? d.X : 0f) + (hasE ? e.X : 0f),
-        Y = a.Y + (hasB ? b.Y : 0f) + (hasD ? d.Y : 0f) + (hasE ? e.Y : 0f),
-        Z = a.Z + (hasB ? b.Z : 0f) + (hasD ? d.Z : 0f) + (hasE ? e.Z : 0f),
-        W = a.W + (hasB ? b.W : 0f) + (hasD ? d.W : 0f) + (hasE ? e.W : 0f),
-    };
-
-    private static Float4 Add(Float4 x, Float4 y) => new() { X = x.X + y.X, Y = x.Y + y.Y, Z = x.Z + y.Z, W = x.W + y.W };
-
-    /// <summary>The epilogue of quad <paramref name="u"/> when it lies inside the tile and N (N % 4 == 0: all four columns then do).</summary>
-    private static void StoreQuad(ArrayView<ushort> bias, ArrayView<ushort> c, TensorCoreShape s, int u, int quads, int n0, Float4 sum)
-    {
-        int r = u >> 5;
-        int col = n0 + ((u & 31) * 4);
-        if (u >= quads || col >= s.N)
-        {
-            return;
-        }
-
-        long at = ((long)r * s.N) + col;
-        ushort h0 = TensorCoreGemmKernels.Epilogue(bias, s, 0, r, col, sum.X);
-        ushort h1 = TensorCoreGemmKernels.Epilogue(bias, s, 0, r, col + 1, sum.Y);
-        ushort h2 = TensorCoreGemmKernels.Epilogue(bias, s, 0, r, col + 2, sum.Z);
-        ushort h3 = TensorCoreGemmKernels.Epilogue(bias, s, 0, r, col + 3, sum.W);
-        if (s.PairStores != 0)
-        {
-            c.Cast<uint>()[at >> 1] = h0 | ((uint)h1 << 16);
-            c.Cast<uint>()[(at >> 1) + 1] = h2 | ((uint)h3 << 16);
-        }
-        else
-        {
-            c[at] = h0;
-            c[at + 1] = h1;
-            c[at + 2] = h2;
-            c[at + 3] = h3;
-        }
     }
 
     /// <summary>How many of the rows 0, step, 2 · step, .. are below <paramref name="remaining"/> (0 when none).</summary>
@@ -552,18 +368,8 @@ internal struct PtxWgmmaSkinnyOps : IWgmmaSkinnyOps
 
     public readonly void CommitCopies() => CudaAsm.Emit("cp.async.commit_group;");
 
-    public readonly void WaitCopies(int pending)
-    {
-        // wait_group takes an immediate; pending is a constant in every instantiation.
-        if (pending >= 6)
-        {
-            CudaAsm.Emit("cp.async.wait_group 6;");
-        }
-        else
-        {
-            CudaAsm.Emit("cp.async.wait_group 2;");
-        }
-    }
+    // The immediate is Stages − 2 (the test of the PTX checks it against the constant).
+    public readonly void WaitCopies() => CudaAsm.Emit("cp.async.wait_group 2;");
 
     public readonly void FenceProxy() => CudaAsm.Emit("fence.proxy.async.shared::cta;");
 
@@ -663,7 +469,7 @@ internal struct EmulatedWgmmaSkinnyOps : IWgmmaSkinnyOps
     {
     }
 
-    public readonly void WaitCopies(int pending)
+    public readonly void WaitCopies()
     {
     }
 
@@ -724,51 +530,59 @@ internal struct EmulatedWgmmaSkinnyOps : IWgmmaSkinnyOps
     }
 }
 
-/// <summary>Launch shape, split-K plan and environment switch of <see cref="WgmmaSkinnyGemmKernels"/> (shared by the facade and the tests).</summary>
+/// <summary>Launch shape, split-K plan, default rule and environment switch of <see cref="WgmmaSkinnyGemmKernels"/> (shared by the facade and the tests).</summary>
 internal static class WgmmaSkinnyLaunch
 {
     /// <summary>
-    /// Environment variable routing 16-bit products with 2–64 rows: unset or <c>off</c> (today's dispatch), <c>wgmma</c>
-    /// (four stages, split-K finished by the last group of a tile), <c>wgmma8</c> (eight stages, likewise) or
-    /// <c>wgmma-r</c> (four stages, split-K partials reduced by a second launch).
+    /// Environment variable for A/B runs: <c>off</c> keeps every product on the earlier dispatch; unset or any other
+    /// value applies <see cref="TakesByDefault"/>.
     /// </summary>
     public const string Variable = "GEMS_TC_SMALLM_VARIANT";
 
-    /// <summary>Fewest rows routed (one row stays on the GEMV).</summary>
+    /// <summary>Fewest rows the kernel handles on the device (one row stays on the GEMV).</summary>
     public const int MinRows = 2;
 
-    /// <summary>Fewest K elements in one split-K chunk (four stages): enough to pay a chunk's ring prologue and partial tile.</summary>
-    public const int MinSplitK = 4 * WgmmaSkinnyGemmKernels.BlockK;
+    /// <summary>Fewest K elements in one split-K chunk: enough to pay a chunk's ring prologue and partial tile.</summary>
+    public const int MinSplitK = WgmmaSkinnyGemmKernels.Stages * WgmmaSkinnyGemmKernels.BlockK;
 
-    private static readonly Lazy<(int Stages, bool LastGroupReduces)> FromVariable = new(() => Parse(Environment.GetEnvironmentVariable(Variable)));
+    /// <summary>Fewest rows of any product the default rule routes here.</summary>
+    public const int MinRowsAnyLayout = 17;
 
-    /// <summary>The variant the environment names (read once per process): ring depth 0 (off), 4 or 8, and who reduces split-K partials.</summary>
-    public static (int Stages, bool LastGroupReduces) FromEnvironment() => FromVariable.Value;
+    /// <summary>Fewest rows of a [K, N]-weight (mm) product the default rule routes here.</summary>
+    public const int MinRowsKn = 9;
 
-    /// <summary>The variant a setting names (case and surrounding spaces ignored); anything unknown is off (0 stages).</summary>
-    public static (int Stages, bool LastGroupReduces) Parse(string? setting) => setting?.Trim().ToLowerInvariant() switch
-    {
-        "wgmma" => (4, true),
-        "wgmma8" => (8, true),
-        "wgmma-r" => (4, false),
-        _ => (0, true),
-    };
+    private static readonly Lazy<bool> FromVariable = new(() => Parse(Environment.GetEnvironmentVariable(Variable)));
 
-    /// <summary>Groups resident per SM for a ring of <paramref name="stages"/> (shared memory: 97 KB fits twice in 227 KB, 193 KB once).</summary>
-    public static int GroupsPerSm(int stages) => Sm90aPtx.OptInSharedBytes / (WgmmaSkinnyGemmKernels.SharedBytes(stages) + 1024);
+    /// <summary>Whether the environment leaves the default rule on (read once per process).</summary>
+    public static bool FromEnvironment() => FromVariable.Value;
+
+    /// <summary>Whether a setting leaves the default rule on: everything but <c>off</c> (case and surrounding spaces ignored).</summary>
+    public static bool Parse(string? setting) => setting?.Trim().ToLowerInvariant() != "off";
+
+    /// <summary>
+    /// The default rule, from Run 23 on the H200 (docs/perf/h100-notes-tensor-core.md, Attempt 6, Outcome): 16-bit
+    /// products with 17–64 rows in either weight layout, and [K, N]-weight products (<paramref name="transposeB"/>
+    /// false) with 9–16 rows, on a CUDA device of compute capability 9.0 (<paramref name="architecture"/>; null when
+    /// the device is not CUDA). Where the kernel lost (up to 8 rows, [N, K] weights up to 16 rows) the earlier kernels stay.
+    /// </summary>
+    public static bool TakesByDefault(bool enabled, CudaArchitecture? architecture, int m, bool transposeB) =>
+        enabled && architecture == CudaArchitecture.SM_90 && m <= WgmmaSkinnyGemmKernels.BlockM && m >= (transposeB ? MinRowsAnyLayout : MinRowsKn);
+
+    /// <summary>Groups resident per SM (shared memory: the 97 KB ring fits twice in 227 KB).</summary>
+    public static int GroupsPerSm => Sm90aPtx.OptInSharedBytes / (WgmmaSkinnyGemmKernels.SharedBytes + 1024);
 
     /// <summary>Grid (⌈N/128⌉, 1, z) of one-warpgroup groups with the ring's dynamic shared memory.</summary>
-    public static KernelConfig Config(int z, int n, int stages) => new(
+    public static KernelConfig Config(int z, int n) => new(
         new Index3D((n + WgmmaSkinnyGemmKernels.BlockN - 1) / WgmmaSkinnyGemmKernels.BlockN, 1, z),
         new Index3D(WgmmaSkinnyGemmKernels.GroupSize, 1, 1),
-        SharedMemoryConfig.RequestDynamic<ushort>(WgmmaSkinnyGemmKernels.SharedBytes(stages) / sizeof(ushort)));
+        SharedMemoryConfig.RequestDynamic<ushort>(WgmmaSkinnyGemmKernels.SharedBytes / sizeof(ushort)));
 
     /// <summary>Whether the kernel takes a product: 2 ≤ M ≤ 64 and every staged chunk whole and 16-byte aligned.</summary>
     public static bool Supports(TensorCoreShape shape) => shape.AsyncCopy != 0 && shape.M >= MinRows && shape.M <= WgmmaSkinnyGemmKernels.BlockM;
 
     /// <summary>
-    /// Most M × splits: the last group of a column tile reads M × splits partial rows of 512 bytes through one SM
-    /// (≈ 128 KB at 256, about a microsecond of that SM's L2 bandwidth), the kernel's tail.
+    /// Most M × splits: bounds the float32 partials written and read back by the reduce launch (M × splits rows of N
+    /// floats); the plan Run 23 measured.
     /// </summary>
     public const int MaxPartialRows = 256;
 
@@ -778,7 +592,7 @@ internal static class WgmmaSkinnyLaunch
     /// streaming weight; and M × splits at most <see cref="MaxPartialRows"/>. (1, K) for batches, the simulator (no SM
     /// count), or when the tiles alone fill the SMs.
     /// </summary>
-    public static (int Splits, int KChunk) PlanSplitK(int batch, int m, int k, int n, int multiprocessors, int stages)
+    public static (int Splits, int KChunk) PlanSplitK(int batch, int m, int k, int n, int multiprocessors)
     {
         int tiles = (n + WgmmaSkinnyGemmKernels.BlockN - 1) / WgmmaSkinnyGemmKernels.BlockN;
         if (batch != 1 || multiprocessors <= 0)
@@ -786,7 +600,7 @@ internal static class WgmmaSkinnyLaunch
             return (1, k);
         }
 
-        int slots = multiprocessors * GroupsPerSm(stages);
+        int slots = multiprocessors * GroupsPerSm;
         return WgmmaLaunch.ChunkK(k, Math.Min(Math.Min(slots / tiles, k / MinSplitK), MaxPartialRows / Math.Max(m, 1)));
     }
 
