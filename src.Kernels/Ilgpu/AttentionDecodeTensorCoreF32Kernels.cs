@@ -16,8 +16,12 @@ internal interface IDecodeTcF32Ops
     /// <summary>First statement of the kernel: registers (PTX) or this thread's scratch (emulation).</summary>
     void Begin(int thread);
 
-    /// <summary>Copies the 16-byte vector <paramref name="vector"/> of <paramref name="source"/> to shared byte <paramref name="sharedByte"/> (zeros when not valid).</summary>
-    void Copy(ArrayView<float> shared, int sharedByte, ArrayView<Float4> source, long pointer, long vector, bool valid);
+    /// <summary>
+    /// This thread's 8 copies of a tile: vectors c = <paramref name="thread"/> + 128·i of the tile (starting at vector
+    /// <paramref name="first"/> of <paramref name="source"/>, device address <paramref name="pointer"/>) to shared byte
+    /// <paramref name="sharedByte"/> + 2112·i (zeros where c ≥ <paramref name="validVectors"/>).
+    /// </summary>
+    void CopyTile(ArrayView<float> shared, int sharedByte, ArrayView<Float4> source, long pointer, long first, int thread, int validVectors);
 
     /// <summary>Closes this thread's copies of one tile (cp.async.commit_group).</summary>
     void Commit();
@@ -93,12 +97,25 @@ internal static partial class AttentionDecodeTensorCoreF32Kernels
     /// <summary>Scratch floats per thread of the emulation: Q values (32), O accumulators (8), published weights (8).</summary>
     public const int EmulationFloatsPerThread = 64;
 
-    /// <summary>The kernel through inline PTX (CUDA, sm_80 and later).</summary>
+    /// <summary>The kernel through inline PTX (CUDA, sm_80 and later), operands split by cvt.rna.tf32.f32.</summary>
     [IlgpuKernel]
     public static void DecodeTcF32(ArrayView<Float4> q, ArrayView<Float4> k, ArrayView<Float4> v, ArrayView<float> mask,
         ArrayView<float> partO, ArrayView<float> partML, ArrayView<float> output, ArrayView<int> tickets, AttentionShape s, DecodePlan plan)
     {
         var ops = default(PtxDecodeTcF32Ops);
+        Body(ref ops, q, k, v, mask, partO, partML, output, tickets, s, plan);
+    }
+
+    /// <summary>
+    /// The kernel with the cheap split: big = x with its 13 low bits cleared (one and), small = x − big passed unrounded
+    /// (mma.sync reads a TF32 operand's top 19 bits): 2 instructions per value instead of cvt.rna's ~7 in SASS; each
+    /// product's error below 2^-20 of |a·b| instead of 2^-22.
+    /// </summary>
+    [IlgpuKernel]
+    public static void DecodeTcF32Fast(ArrayView<Float4> q, ArrayView<Float4> k, ArrayView<Float4> v, ArrayView<float> mask,
+        ArrayView<float> partO, ArrayView<float> partML, ArrayView<float> output, ArrayView<int> tickets, AttentionShape s, DecodePlan plan)
+    {
+        var ops = new PtxDecodeTcF32Ops { Fast = 1 };
         Body(ref ops, q, k, v, mask, partO, partML, output, tickets, s, plan);
     }
 
@@ -109,9 +126,9 @@ internal static partial class AttentionDecodeTensorCoreF32Kernels
     /// </summary>
     public static void DecodeTcF32Emulated(ArrayView<Float4> q, ArrayView<Float4> k, ArrayView<Float4> v, ArrayView<float> mask,
         ArrayView<float> partO, ArrayView<float> partML, ArrayView<float> output, ArrayView<int> tickets, AttentionShape s, DecodePlan plan,
-        ArrayView<float> scratch)
+        ArrayView<float> scratch, int fast)
     {
-        var ops = new EmulatedDecodeTcF32Ops { Scratch = scratch };
+        var ops = new EmulatedDecodeTcF32Ops { Scratch = scratch, Fast = fast };
         Body(ref ops, q, k, v, mask, partO, partML, output, tickets, s, plan);
     }
 
@@ -138,6 +155,24 @@ internal static partial class AttentionDecodeTensorCoreF32Kernels
         }
 
         return Interop.IntAsFloat((bits + 0x1000u) & 0xffffe000u);
+    }
+
+    /// <summary>x with its 13 low bits cleared: the fast split's big part, and how mma.sync reads an unrounded TF32 operand.</summary>
+    public static float Tf32Truncate(float x) => Interop.IntAsFloat(Interop.FloatAsInt(x) & 0xffffe000u);
+
+    /// <summary>The big and small parts of x as the PTX of the split (<paramref name="fast"/> non-zero: the and + sub split) hands them to mma.sync.</summary>
+    public static void Split(float x, int fast, out float big, out float small)
+    {
+        if (fast != 0)
+        {
+            big = Tf32Truncate(x);
+            small = Tf32Truncate(x - big);
+        }
+        else
+        {
+            big = Tf32(x);
+            small = Tf32(x - big);
+        }
     }
 
     internal static void Body<TOps>(ref TOps ops, ArrayView<Float4> q, ArrayView<Float4> k, ArrayView<Float4> v, ArrayView<float> mask,
@@ -298,12 +333,7 @@ internal static partial class AttentionDecodeTensorCoreF32Kernels
             int validVectors = (n - (tile * TileKeys)) * RowVectors;
             int slot = (t % Stages) * StageBytes;
             long pointer = keys ? plan.KPointer : plan.VPointer;
-            var source = keys ? k : v;
-            for (int c = tid; c < TileKeys * RowVectors; c += GroupSize)
-            {
-                bool valid = c < validVectors;
-                ops.Copy(shared, slot + ((c >> 5) * RowBytes) + ((c & 31) * 16), source, pointer, first + (valid ? c : 0), valid);
-            }
+            ops.CopyTile(shared, slot + ((tid >> 5) * RowBytes) + ((tid & 31) * 16), keys ? k : v, pointer, first, tid, validVectors);
         }
 
         ops.Commit();
@@ -313,11 +343,13 @@ internal static partial class AttentionDecodeTensorCoreF32Kernels
 /// <summary>The float32 tensor-core decode's operations as inline PTX (sm_80 and later); Q fragments and O accumulators are PTX registers.</summary>
 internal struct PtxDecodeTcF32Ops : IDecodeTcF32Ops
 {
+    /// <summary>Non-zero: the and + sub split (<see cref="AttentionDecodeTensorCoreF32Kernels.DecodeTcF32Fast"/>), else cvt.rna.</summary>
+    public int Fast;
+
     public readonly void Begin(int thread) => CudaAsm.Emit(AttentionDecodeTensorCoreF32Kernels.DeclareRegisters);
 
-    public readonly void Copy(ArrayView<float> shared, int sharedByte, ArrayView<Float4> source, long pointer, long vector, bool valid) =>
-        CudaAsm.Emit("{\n\t.reg .u64 dfsrc;\n\t.reg .u32 dfdst;\n\tcvta.to.global.u64 dfsrc, %1;\n\tmov.u32 dfdst, __dyn_shared_alloca;\n\tadd.u32 dfdst, dfdst, %0;\n\tcp.async.cg.shared.global [dfdst], [dfsrc], 16, %2;\n\t}",
-            (uint)sharedByte, pointer + (vector * 16), valid ? 16u : 0u);
+    public readonly void CopyTile(ArrayView<float> shared, int sharedByte, ArrayView<Float4> source, long pointer, long first, int thread, int validVectors) =>
+        CudaAsm.Emit(AttentionDecodeTensorCoreF32Kernels.CopyTileAsm, (uint)sharedByte, pointer + ((first + thread) * 16), validVectors - thread, pointer + (first * 16));
 
     public readonly void Commit() => CudaAsm.Emit("cp.async.commit_group;");
 
@@ -328,22 +360,38 @@ internal struct PtxDecodeTcF32Ops : IDecodeTcF32Ops
 
     public readonly void LoadQ(int part, float a0, float a1, float a2, float a3, float a4, float a5, float a6, float a7)
     {
-        // part is a loop constant after unrolling; each branch names its own registers.
-        if (part == 0)
+        // part is a loop constant after unrolling; each branch names its own registers (asm text must be a literal).
+        if (Fast == 0 && part == 0)
         {
             CudaAsm.Emit(AttentionDecodeTensorCoreF32Kernels.LoadQ0, a0, a1, a2, a3, a4, a5, a6, a7);
         }
-        else if (part == 1)
+        else if (Fast == 0 && part == 1)
         {
             CudaAsm.Emit(AttentionDecodeTensorCoreF32Kernels.LoadQ1, a0, a1, a2, a3, a4, a5, a6, a7);
         }
-        else if (part == 2)
+        else if (Fast == 0 && part == 2)
         {
             CudaAsm.Emit(AttentionDecodeTensorCoreF32Kernels.LoadQ2, a0, a1, a2, a3, a4, a5, a6, a7);
         }
-        else
+        else if (Fast == 0 && part == 3)
         {
             CudaAsm.Emit(AttentionDecodeTensorCoreF32Kernels.LoadQ3, a0, a1, a2, a3, a4, a5, a6, a7);
+        }
+        else if (Fast != 0 && part == 0)
+        {
+            CudaAsm.Emit(AttentionDecodeTensorCoreF32Kernels.LoadQ0Fast, a0, a1, a2, a3, a4, a5, a6, a7);
+        }
+        else if (Fast != 0 && part == 1)
+        {
+            CudaAsm.Emit(AttentionDecodeTensorCoreF32Kernels.LoadQ1Fast, a0, a1, a2, a3, a4, a5, a6, a7);
+        }
+        else if (Fast != 0 && part == 2)
+        {
+            CudaAsm.Emit(AttentionDecodeTensorCoreF32Kernels.LoadQ2Fast, a0, a1, a2, a3, a4, a5, a6, a7);
+        }
+        else if (Fast != 0 && part == 3)
+        {
+            CudaAsm.Emit(AttentionDecodeTensorCoreF32Kernels.LoadQ3Fast, a0, a1, a2, a3, a4, a5, a6, a7);
         }
     }
 
@@ -352,13 +400,27 @@ internal struct PtxDecodeTcF32Ops : IDecodeTcF32Ops
         uint kRow = (uint)(slot + AttentionDecodeTensorCoreF32Kernels.KLaneByte(warp, lane));
         uint at = (uint)AttentionDecodeTensorCoreF32Kernels.ScoreLaneByte(warp, lane, tile);
         uint store = lane < 16 ? 1u : 0u;
-        CudaAsm.Emit(AttentionDecodeTensorCoreF32Kernels.Scores, kRow, scale, at, store);
+        if (Fast != 0)
+        {
+            CudaAsm.Emit(AttentionDecodeTensorCoreF32Kernels.ScoresFast, kRow, scale, at, store);
+        }
+        else
+        {
+            CudaAsm.Emit(AttentionDecodeTensorCoreF32Kernels.Scores, kRow, scale, at, store);
+        }
     }
 
     public readonly void Accumulate(ArrayView<float> shared, int slot, int warp, int lane, float w0, float w1, float w2, float w3, float w4, float w5, float w6, float w7)
     {
         uint vRow = (uint)(slot + AttentionDecodeTensorCoreF32Kernels.VLaneByte(warp, lane));
-        CudaAsm.Emit(AttentionDecodeTensorCoreF32Kernels.Accumulate, vRow, w0, w1, w2, w3, w4, w5, w6, w7);
+        if (Fast != 0)
+        {
+            CudaAsm.Emit(AttentionDecodeTensorCoreF32Kernels.AccumulateFast, vRow, w0, w1, w2, w3, w4, w5, w6, w7);
+        }
+        else
+        {
+            CudaAsm.Emit(AttentionDecodeTensorCoreF32Kernels.Accumulate, vRow, w0, w1, w2, w3, w4, w5, w6, w7);
+        }
     }
 
     public readonly void StoreSums(ArrayView<float> shared, int warp, int lane) =>
@@ -382,6 +444,9 @@ internal struct EmulatedDecodeTcF32Ops : IDecodeTcF32Ops
     /// <summary><see cref="AttentionDecodeTensorCoreF32Kernels.EmulationFloatsPerThread"/> floats for every thread of every group.</summary>
     public ArrayView<float> Scratch;
 
+    /// <summary>Non-zero: emulate the and + sub split (<see cref="AttentionDecodeTensorCoreF32Kernels.DecodeTcF32Fast"/>).</summary>
+    public int Fast;
+
     private long scratchBase;
     private long warpBase;
 
@@ -397,8 +462,15 @@ internal struct EmulatedDecodeTcF32Ops : IDecodeTcF32Ops
         }
     }
 
-    public readonly void Copy(ArrayView<float> shared, int sharedByte, ArrayView<Float4> source, long pointer, long vector, bool valid) =>
-        shared.Cast<Float4>()[sharedByte >> 4] = valid ? source[vector] : default;
+    public readonly void CopyTile(ArrayView<float> shared, int sharedByte, ArrayView<Float4> source, long pointer, long first, int thread, int validVectors)
+    {
+        var stage = shared.Cast<Float4>();
+        for (int i = 0; i < 8; i++)
+        {
+            int c = thread + (128 * i);
+            stage[(sharedByte + (4 * AttentionDecodeTensorCoreF32Kernels.RowBytes * i)) >> 4] = c < validVectors ? source[first + c] : default;
+        }
+    }
 
     public readonly void Commit()
     {
@@ -450,8 +522,8 @@ internal struct EmulatedDecodeTcF32Ops : IDecodeTcF32Ops
                 int offset = slot + (64 * (s >> 1)) + (4 * (kk & 3));
                 float b0 = shared[(offset + AttentionDecodeTensorCoreF32Kernels.KLaneByte(warp, (8 * matrix) + (2 * t))) >> 2];
                 float b1 = shared[(offset + AttentionDecodeTensorCoreF32Kernels.KLaneByte(warp, (8 * matrix) + (2 * t) + 1)) >> 2];
-                Products(a, b0, ref main0, ref corr0);
-                Products(a, b1, ref main1, ref corr1);
+                Products(a, b0, Fast, ref main0, ref corr0);
+                Products(a, b1, Fast, ref main1, ref corr1);
             }
         }
 
@@ -501,10 +573,8 @@ internal struct EmulatedDecodeTcF32Ops : IDecodeTcF32Ops
 
                         // B (k, column n): register b0 (k < 4) or b1 of step ks, held by lane 4n + k mod 4.
                         float b = Scratch[warpBase + ((long)((4 * col) + (kk & 3)) * Stride) + PSlot + (2 * ks) + (kk >> 2)];
-                        float aBig = AttentionDecodeTensorCoreF32Kernels.Tf32(a);
-                        float aSmall = AttentionDecodeTensorCoreF32Kernels.Tf32(a - aBig);
-                        float bBig = AttentionDecodeTensorCoreF32Kernels.Tf32(b);
-                        float bSmall = AttentionDecodeTensorCoreF32Kernels.Tf32(b - bBig);
+                        AttentionDecodeTensorCoreF32Kernels.Split(a, Fast, out float aBig, out float aSmall);
+                        AttentionDecodeTensorCoreF32Kernels.Split(b, Fast, out float bBig, out float bSmall);
                         bigBig += aBig * bBig;
                         bigSmall += aBig * bSmall;
                         smallBig += aSmall * bBig;
@@ -539,12 +609,10 @@ internal struct EmulatedDecodeTcF32Ops : IDecodeTcF32Ops
     }
 
     /// <summary>big(a)·big(b) into <paramref name="main"/>, big(a)·small(b) + small(a)·big(b) into <paramref name="corr"/> (TF32 products are exact in float32).</summary>
-    private static void Products(float a, float b, ref float main, ref float corr)
+    private static void Products(float a, float b, int fast, ref float main, ref float corr)
     {
-        float aBig = AttentionDecodeTensorCoreF32Kernels.Tf32(a);
-        float aSmall = AttentionDecodeTensorCoreF32Kernels.Tf32(a - aBig);
-        float bBig = AttentionDecodeTensorCoreF32Kernels.Tf32(b);
-        float bSmall = AttentionDecodeTensorCoreF32Kernels.Tf32(b - bBig);
+        AttentionDecodeTensorCoreF32Kernels.Split(a, fast, out float aBig, out float aSmall);
+        AttentionDecodeTensorCoreF32Kernels.Split(b, fast, out float bBig, out float bSmall);
         main += aBig * bBig;
         corr += (aBig * bSmall) + (aSmall * bBig);
     }

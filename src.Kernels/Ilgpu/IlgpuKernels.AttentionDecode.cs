@@ -12,7 +12,8 @@ public sealed partial class IlgpuKernels
         new Action<KernelConfig, ArrayView<Half8>, ArrayView<Half8>, ArrayView<Half8>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<ushort>, ArrayView<int>, AttentionShape, DecodePlan>?[2];
     private readonly Action<KernelConfig, ArrayView<Half8>, ArrayView<Half8>, ArrayView<Half8>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<ushort>, ArrayView<int>, AttentionShape, DecodePlan>?[] decodeTc16 =
         new Action<KernelConfig, ArrayView<Half8>, ArrayView<Half8>, ArrayView<Half8>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<ushort>, ArrayView<int>, AttentionShape, DecodePlan>?[2];
-    private Action<KernelConfig, ArrayView<Float4>, ArrayView<Float4>, ArrayView<Float4>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<int>, AttentionShape, DecodePlan>? decodeTcF32;
+    private readonly Action<KernelConfig, ArrayView<Float4>, ArrayView<Float4>, ArrayView<Float4>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<int>, AttentionShape, DecodePlan>?[] decodeTcF32 =
+        new Action<KernelConfig, ArrayView<Float4>, ArrayView<Float4>, ArrayView<Float4>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<int>, AttentionShape, DecodePlan>?[2];
     private MemoryBuffer1D<int, Stride1D.Dense>? decodeTickets;
 
     /// <summary>
@@ -48,13 +49,15 @@ public sealed partial class IlgpuKernels
             return false;
         }
 
-        if (DecodeKernelVariant == DecodeVariant.TensorCoreF32 && UsesTensorCoreDecode(shape.D))
+        bool tf32 = DecodeKernelVariant == DecodeVariant.TensorCoreF32 || DecodeKernelVariant == DecodeVariant.TensorCoreF32Fast;
+        if (tf32 && UsesTensorCoreDecode(shape.D))
         {
+            bool fast = DecodeKernelVariant == DecodeVariant.TensorCoreF32Fast;
             var tcPlan = StreamDecodePlan(batch, shape, kEnd, sizeof(float), k, v, AttentionDecodeTensorCoreF32Kernels.TileKeys, AttentionDecodeTensorCoreF32Kernels.GroupsPerSm);
             var (tcO, tcML) = DecodePartials((long)batch * shape.Heads * tcPlan.Splits, shape.D);
-            device.Load(ref decodeTcF32, nameof(AttentionDecodeTensorCoreF32Kernels.DecodeTcF32),
+            device.Load(ref decodeTcF32[fast ? 1 : 0], fast ? nameof(AttentionDecodeTensorCoreF32Kernels.DecodeTcF32Fast) : nameof(AttentionDecodeTensorCoreF32Kernels.DecodeTcF32),
                 acc => acc.LoadStreamKernel<ArrayView<Float4>, ArrayView<Float4>, ArrayView<Float4>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<int>, AttentionShape, DecodePlan>(
-                    AttentionDecodeTensorCoreF32Kernels.DecodeTcF32, Bounds(AttentionDecodeWideKernels.Warps * device.WarpSize, AttentionDecodeTensorCoreF32Kernels.GroupsPerSm)))(
+                    fast ? AttentionDecodeTensorCoreF32Kernels.DecodeTcF32Fast : AttentionDecodeTensorCoreF32Kernels.DecodeTcF32, Bounds(AttentionDecodeWideKernels.Warps * device.WarpSize, AttentionDecodeTensorCoreF32Kernels.GroupsPerSm)))(
                 new KernelConfig(new Index3D(tcPlan.Splits, shape.KvHeads * tcPlan.HeadBlocks, batch), new Index3D(AttentionDecodeTensorCoreF32Kernels.GroupSize, 1, 1),
                     SharedMemoryConfig.RequestDynamic<float>(AttentionDecodeTensorCoreF32Kernels.SharedFloats)),
                 q.Cast<Float4>(), k.Cast<Float4>(), v.Cast<Float4>(), mask, tcO, tcML, output, DecodeTickets(batch, shape.KvHeads, tcPlan.HeadBlocks), shape, tcPlan.Kernel);
@@ -92,7 +95,7 @@ public sealed partial class IlgpuKernels
 
         bool bf16 = format == HalfFormat.BFloat16;
         int slot = bf16 ? 1 : 0;
-        if ((DecodeKernelVariant == DecodeVariant.TensorCore || DecodeKernelVariant == DecodeVariant.TensorCoreF32) && UsesTensorCoreDecode(shape.D))
+        if ((DecodeKernelVariant == DecodeVariant.TensorCore || DecodeKernelVariant == DecodeVariant.TensorCoreF32 || DecodeKernelVariant == DecodeVariant.TensorCoreF32Fast) && UsesTensorCoreDecode(shape.D))
         {
             var tcPlan = StreamDecodePlan(batch, shape, kEnd, sizeof(ushort), k, v);
             var (tcO, tcML) = DecodePartials((long)batch * shape.Heads * tcPlan.Splits, shape.D);
@@ -297,12 +300,15 @@ internal enum DecodeVariant
     /// (<see cref="AttentionDecodeTensorCoreF32Kernels"/>, <c>tc32</c>); measuring only until timed.
     /// </summary>
     TensorCoreF32 = 4,
+
+    /// <summary><see cref="TensorCoreF32"/> with the and + sub split instead of cvt.rna (<c>tc32f</c>, <see cref="AttentionDecodeTensorCoreF32Kernels.DecodeTcF32Fast"/>).</summary>
+    TensorCoreF32Fast = 5,
 }
 
 /// <summary>Names and the environment default of <see cref="DecodeVariant"/>.</summary>
 internal static class DecodeVariants
 {
-    /// <summary>Environment variable naming the decode kernel for a measuring run: <c>stream</c>, <c>stream2</c>, <c>tc</c> or <c>tc32</c>.</summary>
+    /// <summary>Environment variable naming the decode kernel for a measuring run: <c>stream</c>, <c>stream2</c>, <c>tc</c>, <c>tc32</c> or <c>tc32f</c>.</summary>
     public const string Variable = "GEMS_DECODE_VARIANT";
 
     private static readonly Lazy<DecodeVariant> FromVariable = new(() => Parse(Environment.GetEnvironmentVariable(Variable)));
@@ -321,6 +327,7 @@ internal static class DecodeVariants
         "stream" => DecodeVariant.Stream,
         "stream2" => DecodeVariant.StreamTwoLaunches,
         "tc32" => DecodeVariant.TensorCoreF32,
+        "tc32f" => DecodeVariant.TensorCoreF32Fast,
         _ => DecodeVariant.TensorCore,
     };
 }

@@ -501,18 +501,22 @@ public sealed class AttentionDecodeTests : Half16TestBase, IClassFixture<Warp32S
         }
     }
 
-    public static TheoryData<int, int, int, int, int, int, bool> TensorCoreF32Cases => new()
+    public static TheoryData<int, int, int, int, int, int, int, bool> TensorCoreF32Cases => new()
     {
-        // batch, heads, kvHeads, lk, chunk, combine in kernel, mask
-        { 1, 8, 2, 4097, 512, 1, true },
-        { 1, 4, 1, 4097, 512, 0, false },
-        { 3, 4, 1, 37, 32, 1, false },
-        { 2, 8, 2, 3, 32, 1, true },
-        { 1, 4, 4, 1, 32, 1, false },
-        { 1, 6, 1, 90, 32, 0, true },
-        { 1, 12, 2, 200, 64, 1, true },
-        { 2, 2, 2, 64, 64, 1, false },
-        { 1, 4, 1, 1000, 352, 1, true },
+        // split (0 cvt.rna, 1 and + sub), batch, heads, kvHeads, lk, chunk, combine in kernel, mask
+        { 0, 1, 8, 2, 4097, 512, 1, true },
+        { 1, 1, 8, 2, 4097, 512, 1, true },
+        { 0, 1, 4, 1, 4097, 512, 0, false },
+        { 1, 1, 4, 1, 4097, 352, 0, false },
+        { 0, 3, 4, 1, 37, 32, 1, false },
+        { 1, 3, 4, 1, 37, 32, 1, false },
+        { 0, 2, 8, 2, 3, 32, 1, true },
+        { 1, 1, 4, 4, 1, 32, 1, false },
+        { 0, 1, 6, 1, 90, 32, 0, true },
+        { 1, 1, 6, 1, 90, 32, 0, true },
+        { 0, 1, 12, 2, 200, 64, 1, true },
+        { 1, 2, 2, 2, 64, 64, 1, false },
+        { 0, 1, 4, 1, 1000, 352, 1, true },
     };
 
     /// <summary>
@@ -522,17 +526,17 @@ public sealed class AttentionDecodeTests : Half16TestBase, IClassFixture<Warp32S
     /// </summary>
     [Theory]
     [MemberData(nameof(TensorCoreF32Cases))]
-    public void TensorCoreF32DecodeEmulated(int batch, int heads, int kvHeads, int lk, int chunk, int combine, bool masked)
+    public void TensorCoreF32DecodeEmulated(int fast, int batch, int heads, int kvHeads, int lk, int chunk, int combine, bool masked)
     {
         const int D = AttentionDecodeTensorCoreF32Kernels.D;
-        int seed = 26000 + (heads * 100) + lk + batch + (masked ? 7 : 0);
+        int seed = 26000 + (fast * 5000) + (heads * 100) + lk + batch + (masked ? 7 : 0);
         var q = Random(seed, batch * heads * D, -1.5f, 1.5f);
         var k = Random(seed + 1, batch * kvHeads * lk * D, -1.5f, 1.5f);
         var v = Random(seed + 2, batch * kvHeads * lk * D);
         var mask = HeadMask(seed + 3, masked, batch, heads, lk);
-        var got = RunTensorCoreF32Emulated(batch, heads, kvHeads, lk, chunk, combine, q, k, v, mask);
+        var got = RunTensorCoreF32Emulated(fast, batch, heads, kvHeads, lk, chunk, combine, q, k, v, mask);
         var expected = AttentionTests.Reference(q, k, v, batch, heads, kvHeads, 1, lk, D, false, Lookup(mask, heads, lk), 1 / Math.Sqrt(D));
-        AssertClose(got, expected, RtolF32, Atol, $"tc32 decode emulated b={batch} {heads}/{kvHeads} lk={lk} chunk={chunk} combine={combine} mask={masked}", seed);
+        AssertClose(got, expected, RtolF32, Atol, $"tc32 decode emulated split={fast} b={batch} {heads}/{kvHeads} lk={lk} chunk={chunk} combine={combine} mask={masked}", seed);
     }
 
     /// <summary>The emulation's TF32 rounding is cvt.rna.tf32.f32: nearest at 13 dropped bits, ties away from zero; big + small is x to ~2^-22.</summary>
@@ -554,8 +558,10 @@ public sealed class AttentionDecodeTests : Half16TestBase, IClassFixture<Warp32S
     }
 
     /// <summary>float32 tensor-core decode, emulated: a fully masked head gives zeros, a NaN key makes every head NaN, a NaN value its dim of the unmasked heads.</summary>
-    [Fact]
-    public void TensorCoreF32DecodeFullyMaskedHeadIsZeroAndNaNPropagates()
+    [Theory]
+    [InlineData(0)]
+    [InlineData(1)]
+    public void TensorCoreF32DecodeFullyMaskedHeadIsZeroAndNaNPropagates(int fast)
     {
         const int D = AttentionDecodeTensorCoreF32Kernels.D, Heads = 4, Lk = 40;
         var q = Random(26800, Heads * D, -1.5f, 1.5f);
@@ -574,7 +580,7 @@ public sealed class AttentionDecodeTests : Half16TestBase, IClassFixture<Warp32S
                 v[(5 * D) + 77] = float.NaN;
             }
 
-            var got = RunTensorCoreF32Emulated(1, Heads, 1, Lk, 32, 1, q, k, v, mask);
+            var got = RunTensorCoreF32Emulated(fast, 1, Heads, 1, Lk, 32, 1, q, k, v, mask);
             for (int e = 0; e < got.Length; e++)
             {
                 int head = e / D;
@@ -585,7 +591,7 @@ public sealed class AttentionDecodeTests : Half16TestBase, IClassFixture<Warp32S
     }
 
     /// <summary>Launches <see cref="AttentionDecodeTensorCoreF32Kernels.DecodeTcF32Emulated"/> on the 32-lane simulator (NaN-poisoned output and partials); checks the tickets are back at zero.</summary>
-    private float[] RunTensorCoreF32Emulated(int batch, int heads, int kvHeads, int lk, int chunk, int combine, float[] q, float[] k, float[] v, float[] mask)
+    private float[] RunTensorCoreF32Emulated(int fast, int batch, int heads, int kvHeads, int lk, int chunk, int combine, float[] q, float[] k, float[] v, float[] mask)
     {
         const int D = AttentionDecodeTensorCoreF32Kernels.D;
         var acc = warp32.Accelerator;
@@ -619,9 +625,9 @@ public sealed class AttentionDecodeTests : Half16TestBase, IClassFixture<Warp32S
         using var kb = acc.Allocate1D(k);
         using var vb = acc.Allocate1D(v);
         using var ob = acc.Allocate1D(Enumerable.Repeat(float.NaN, q.Length).ToArray());
-        acc.LoadStreamKernel<ArrayView<Float4>, ArrayView<Float4>, ArrayView<Float4>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<int>, AttentionShape, DecodePlan, ArrayView<float>>(
+        acc.LoadStreamKernel<ArrayView<Float4>, ArrayView<Float4>, ArrayView<Float4>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<int>, AttentionShape, DecodePlan, ArrayView<float>, int>(
             AttentionDecodeTensorCoreF32Kernels.DecodeTcF32Emulated)(config, qb.View.BaseView.Cast<Float4>(), kb.View.BaseView.Cast<Float4>(), vb.View.BaseView.Cast<Float4>(), maskBuffer.View,
-            partO.View, partML.View, ob.View, tickets.View, shape, plan, scratch.View);
+            partO.View, partML.View, ob.View, tickets.View, shape, plan, scratch.View, fast);
         if (splits > 1 && combine == 0)
         {
             acc.LoadStreamKernel<ArrayView<float>, ArrayView<float>, ArrayView<float>, AttentionShape, int>(AttentionDecodeKernels.DecodeCombineF32)(
@@ -660,6 +666,7 @@ public sealed class AttentionDecodeTests : Half16TestBase, IClassFixture<Warp32S
     public void TensorCoreF32DecodePtx()
     {
         string ptx = Ptx(typeof(AttentionDecodeTensorCoreF32Kernels).GetMethod(nameof(AttentionDecodeTensorCoreF32Kernels.DecodeTcF32))!);
+        Assert.DoesNotContain("0xffffe000", ptx, StringComparison.Ordinal);
         // ILGPU emits the weights × values block once or twice (the first V tile's iteration, with the softmax, peeled).
         int copies = System.Text.RegularExpressions.Regex.Matches(ptx, @"ld\.shared\.f32 dfx0,").Count / 8;
         Assert.InRange(copies, 1, 2);
@@ -672,6 +679,21 @@ public sealed class AttentionDecodeTests : Half16TestBase, IClassFixture<Warp32S
         Assert.DoesNotContain(".local", ptx, StringComparison.Ordinal);
     }
 
+    /// <summary>The fast-split kernel: the same ldmatrix and mma.sync counts, and + sub splits instead of cvt.rna, no local memory.</summary>
+    [Fact]
+    public void TensorCoreF32FastDecodePtx()
+    {
+        string ptx = Ptx(typeof(AttentionDecodeTensorCoreF32Kernels).GetMethod(nameof(AttentionDecodeTensorCoreF32Kernels.DecodeTcF32Fast))!);
+        int copies = System.Text.RegularExpressions.Regex.Matches(ptx, @"ld\.shared\.f32 dfx0,").Count / 8;
+        Assert.InRange(copies, 1, 2);
+        Assert.Equal(48 + (24 * copies), System.Text.RegularExpressions.Regex.Matches(ptx, @"mma\.sync\.aligned\.m16n8k8\.row\.col\.f32\.tf32\.tf32\.f32").Count);
+        Assert.Equal(8, System.Text.RegularExpressions.Regex.Matches(ptx, @"ldmatrix\.sync\.aligned\.m8n8\.x4\.shared").Count);
+        Assert.DoesNotContain("cvt.rna.tf32", ptx, StringComparison.Ordinal);
+        Assert.Equal(32 + 32 + (40 * copies), System.Text.RegularExpressions.Regex.Matches(ptx, @"and\.b32 df[a-z]+\d+, [^,]+, 0xffffe000").Count);
+        Assert.DoesNotMatch(@"%\d", ptx);
+        Assert.DoesNotContain(".local", ptx, StringComparison.Ordinal);
+    }
+
     [Theory]
     [InlineData(null, "TensorCore")]
     [InlineData("", "TensorCore")]
@@ -680,6 +702,7 @@ public sealed class AttentionDecodeTests : Half16TestBase, IClassFixture<Warp32S
     [InlineData("wide", "TensorCore")]
     [InlineData(" TC ", "TensorCore")]
     [InlineData("tc32", "TensorCoreF32")]
+    [InlineData(" TC32F", "TensorCoreF32Fast")]
     [InlineData("bogus", "TensorCore")]
     public void VariantSettingsParse(string? setting, string expected) => Assert.Equal(expected, DecodeVariants.Parse(setting).ToString());
 }

@@ -101,7 +101,7 @@ out = []
 w = out.append
 
 
-def split(x, big, small):
+def split_rna(x, big, small):
     """x = big + small, both TF32 (round to nearest, ties away: cvt.rna)."""
     return [f"cvt.rna.tf32.f32 {big}, {x};", f"sub.f32 {small}, {x}, {big};", f"cvt.rna.tf32.f32 {small}, {small};"]
 
@@ -116,53 +116,72 @@ declare = [".reg .b32 dfq<64>;", ".reg .f32 dfo<8>;", ".reg .b32 dfz;", "mov.b32
 declare += [f"mov.f32 dfo{i}, 0f00000000;" for i in range(8)]
 const("DeclareRegisters", "Declares the Q fragment registers, the zeroed O accumulators and a zero register (function scope; entry block).", declare)
 
-for part in range(4):
-    lines = []
-    for i in range(4):
-        s = 4 * part + i
-        lines += split(f"%{2 * i}", f"dfq{4 * s}", f"dfq{4 * s + 2}")
-        lines += split(f"%{2 * i + 1}", f"dfq{4 * s + 1}", f"dfq{4 * s + 3}")
-    const(f"LoadQ{part}", f"Splits operands %0-%7 (a0, a2 of k steps {4 * part}-{4 * part + 3}) into the big and small TF32 Q fragments.", lines)
-
-lines = ["{", ".reg .b32 dfk<32>;", ".reg .b32 dfb<4>;", ".reg .f32 dfc<8>;", ".reg .pred dfp;", ".reg .u32 dfa, dfs;",
-         "mov.u32 dfa, __dyn_shared_alloca;", "add.u32 dfs, dfa, %2;", "add.u32 dfa, dfa, %0;"]
-lines += [f"mov.f32 dfc{i}, 0f00000000;" for i in range(8)]
-for s in range(16):
-    if s % 2 == 0:
-        # Each x4 just before its two k steps, so that the 64 Q registers and the K fragments fit without spills.
-        j = s // 2
-        lines.append(f"ldmatrix.sync.aligned.m8n8.x4.shared.b16 {{dfk{4 * j},dfk{4 * j + 1},dfk{4 * j + 2},dfk{4 * j + 3}}}, [dfa+{64 * j}];")
-    lines += split(f"dfk{2 * s}", "dfb0", "dfb2")
-    lines += split(f"dfk{2 * s + 1}", "dfb1", "dfb3")
-    # big·big on one chain, the corrections on the other.
-    acc = "{dfc0,dfc1,dfc2,dfc3}"
-    cor = "{dfc4,dfc5,dfc6,dfc7}"
-    big = f"{{dfq{4 * s},dfz,dfq{4 * s + 1},dfz}}"
-    small = f"{{dfq{4 * s + 2},dfz,dfq{4 * s + 3},dfz}}"
-    lines.append(f"{F_MMA} {acc}, {big}, {{dfb0,dfb1}}, {acc};")
-    lines.append(f"{F_MMA} {cor}, {big}, {{dfb2,dfb3}}, {cor};")
-    lines.append(f"{F_MMA} {cor}, {small}, {{dfb0,dfb1}}, {cor};")
-lines += ["add.f32 dfc0, dfc0, dfc4;", "add.f32 dfc1, dfc1, dfc5;", "mul.f32 dfc0, dfc0, %1;", "mul.f32 dfc1, dfc1, %1;",
-          "setp.ne.u32 dfp, %3, 0;", "@dfp st.shared.v2.f32 [dfs], {dfc0, dfc1};", "}"]
-const("Scores", "One warp's scores of one 32-key tile: 8 ldmatrix.x4 (K rows of its 8 keys from shared offset %0, a 32-bit element per lane), K split into big and small TF32 parts, 48 mma.sync m16n8k8 (big·big, big·small, small·big), times %1, stored (two floats) at shared offset %2 when %3 is non-zero.", lines)
-
-lines = ["{", ".reg .b32 dfx<4>;", ".reg .b32 dfv<4>;", ".reg .b32 dfw<4>;", ".reg .b32 dfp<4>;", ".reg .u32 dfa;", "mov.u32 dfa, __dyn_shared_alloca;", "add.u32 dfa, dfa, %0;"]
-for ks in range(4):
-    lines += split(f"%{1 + 2 * ks}", "dfp0", "dfp2")
-    lines += split(f"%{2 + 2 * ks}", "dfp1", "dfp3")
-    for mt in range(2):
-        base = ks * 8 * F_ROW_BYTES + mt * 64
-        offs = [base, base + 32, base + F_ROW_BYTES, base + F_ROW_BYTES + 32]
-        for i, off in enumerate(offs):
-            lines.append(f"ld.shared.f32 dfx{i}, [dfa+{off}];")
-        for i in range(4):
-            lines += split(f"dfx{i}", f"dfv{i}", f"dfw{i}")
-        acc = f"{{dfo{4 * mt},dfo{4 * mt + 1},dfo{4 * mt + 2},dfo{4 * mt + 3}}}"
-        lines.append(f"{F_MMA} {acc}, {{dfv0,dfv1,dfv2,dfv3}}, {{dfp2,dfp3}}, {acc};")
-        lines.append(f"{F_MMA} {acc}, {{dfw0,dfw1,dfw2,dfw3}}, {{dfp0,dfp1}}, {acc};")
-        lines.append(f"{F_MMA} {acc}, {{dfv0,dfv1,dfv2,dfv3}}, {{dfp0,dfp1}}, {acc};")
+lines = ["{", ".reg .u64 dfsrc, dfsafe;", ".reg .u32 dfdst;", ".reg .pred dfp;", "cvta.to.global.u64 dfsrc, %1;", "cvta.to.global.u64 dfsafe, %3;",
+         "mov.u32 dfdst, __dyn_shared_alloca;", "add.u32 dfdst, dfdst, %0;"]
+for i in range(8):
+    # Copy i moves tile vector tid + 128i: 4 staged rows (4 * 528 bytes) and 2048 source bytes further on.
+    lines.append(f"setp.gt.s32 dfp, %2, {128 * i};")
+    lines.append(f"@dfp cp.async.cg.shared.global [dfdst+{4 * F_ROW_BYTES * i}], [dfsrc+{2048 * i}], 16;")
+    lines.append(f"@!dfp cp.async.cg.shared.global [dfdst+{4 * F_ROW_BYTES * i}], [dfsafe], 16, 0;")
 lines.append("}")
-const("Accumulate", "O^T += V^T · P^T for one warp's 32 dims over one 32-key tile (k position t = key 2t, t + 4 = key 2t + 1 of each 8): 32 ld.shared of V from shared offset %0, V and the weights %1-%8 split into big and small TF32 parts, 24 mma.sync m16n8k8.", lines)
+const("CopyTileAsm", "This thread's 8 copies of a 16 KB tile: shared offset %0 (its first vector's staged place), global address %1 (its first vector), %2 = valid vectors of the tile minus the thread index (copies past it zero-fill, reading nothing from the tile's first vector %3).", lines)
+
+
+def split_fast(x, big, small):
+    """x = big + small with big = x truncated to TF32 (one and) and small = x - big left unrounded: mma.sync reads a
+    TF32 operand's top 19 bits, so small is truncated there (error below 2^-20 |x| instead of 2^-22 with cvt.rna)."""
+    return [f"and.b32 {big}, {x}, 0xffffe000;", f"sub.f32 {small}, {x}, {big};"]
+
+
+for split, suffix in ((split_rna, ""), (split_fast, "Fast")):
+    for part in range(4):
+        lines = []
+        for i in range(4):
+            s = 4 * part + i
+            lines += split(f"%{2 * i}", f"dfq{4 * s}", f"dfq{4 * s + 2}")
+            lines += split(f"%{2 * i + 1}", f"dfq{4 * s + 1}", f"dfq{4 * s + 3}")
+        const(f"LoadQ{part}{suffix}", f"Splits operands %0-%7 (a0, a2 of k steps {4 * part}-{4 * part + 3}) into the big and small TF32 Q fragments.", lines)
+
+
+    lines = ["{", ".reg .b32 dfk<32>;", ".reg .b32 dfb<4>;", ".reg .f32 dfc<8>;", ".reg .pred dfp;", ".reg .u32 dfa, dfs;",
+             "mov.u32 dfa, __dyn_shared_alloca;", "add.u32 dfs, dfa, %2;", "add.u32 dfa, dfa, %0;"]
+    lines += [f"mov.f32 dfc{i}, 0f00000000;" for i in range(8)]
+    for s in range(16):
+        if s % 2 == 0:
+            # Each x4 just before its two k steps, so that the 64 Q registers and the K fragments fit without spills.
+            j = s // 2
+            lines.append(f"ldmatrix.sync.aligned.m8n8.x4.shared.b16 {{dfk{4 * j},dfk{4 * j + 1},dfk{4 * j + 2},dfk{4 * j + 3}}}, [dfa+{64 * j}];")
+        lines += split(f"dfk{2 * s}", "dfb0", "dfb2")
+        lines += split(f"dfk{2 * s + 1}", "dfb1", "dfb3")
+        # big·big on one chain, the corrections on the other.
+        acc = "{dfc0,dfc1,dfc2,dfc3}"
+        cor = "{dfc4,dfc5,dfc6,dfc7}"
+        big = f"{{dfq{4 * s},dfz,dfq{4 * s + 1},dfz}}"
+        small = f"{{dfq{4 * s + 2},dfz,dfq{4 * s + 3},dfz}}"
+        lines.append(f"{F_MMA} {acc}, {big}, {{dfb0,dfb1}}, {acc};")
+        lines.append(f"{F_MMA} {cor}, {big}, {{dfb2,dfb3}}, {cor};")
+        lines.append(f"{F_MMA} {cor}, {small}, {{dfb0,dfb1}}, {cor};")
+    lines += ["add.f32 dfc0, dfc0, dfc4;", "add.f32 dfc1, dfc1, dfc5;", "mul.f32 dfc0, dfc0, %1;", "mul.f32 dfc1, dfc1, %1;",
+              "setp.ne.u32 dfp, %3, 0;", "@dfp st.shared.v2.f32 [dfs], {dfc0, dfc1};", "}"]
+    const(f"Scores{suffix}", ("Fast split (and + sub): " if suffix else "cvt.rna split: ") + "One warp's scores of one 32-key tile: 8 ldmatrix.x4 (K rows of its 8 keys from shared offset %0, a 32-bit element per lane), K split into big and small TF32 parts, 48 mma.sync m16n8k8 (big·big, big·small, small·big), times %1, stored (two floats) at shared offset %2 when %3 is non-zero.", lines)
+
+    lines = ["{", ".reg .b32 dfx<4>;", ".reg .b32 dfv<4>;", ".reg .b32 dfw<4>;", ".reg .b32 dfp<4>;", ".reg .u32 dfa;", "mov.u32 dfa, __dyn_shared_alloca;", "add.u32 dfa, dfa, %0;"]
+    for ks in range(4):
+        lines += split(f"%{1 + 2 * ks}", "dfp0", "dfp2")
+        lines += split(f"%{2 + 2 * ks}", "dfp1", "dfp3")
+        for mt in range(2):
+            base = ks * 8 * F_ROW_BYTES + mt * 64
+            offs = [base, base + 32, base + F_ROW_BYTES, base + F_ROW_BYTES + 32]
+            for i, off in enumerate(offs):
+                lines.append(f"ld.shared.f32 dfx{i}, [dfa+{off}];")
+            for i in range(4):
+                lines += split(f"dfx{i}", f"dfv{i}", f"dfw{i}")
+            acc = f"{{dfo{4 * mt},dfo{4 * mt + 1},dfo{4 * mt + 2},dfo{4 * mt + 3}}}"
+            lines.append(f"{F_MMA} {acc}, {{dfv0,dfv1,dfv2,dfv3}}, {{dfp2,dfp3}}, {acc};")
+            lines.append(f"{F_MMA} {acc}, {{dfw0,dfw1,dfw2,dfw3}}, {{dfp0,dfp1}}, {acc};")
+            lines.append(f"{F_MMA} {acc}, {{dfv0,dfv1,dfv2,dfv3}}, {{dfp0,dfp1}}, {acc};")
+    lines.append("}")
+    const(f"Accumulate{suffix}", ("Fast split (and + sub): " if suffix else "cvt.rna split: ") + "O^T += V^T · P^T for one warp's 32 dims over one 32-key tile (k position t = key 2t, t + 4 = key 2t + 1 of each 8): 32 ld.shared of V from shared offset %0, V and the weights %1-%8 split into big and small TF32 parts, 24 mma.sync m16n8k8.", lines)
 
 offsets = []
 for mt in range(2):
