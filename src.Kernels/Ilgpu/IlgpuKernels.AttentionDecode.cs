@@ -50,7 +50,8 @@ public sealed partial class IlgpuKernels
         }
 
         bool tf32 = DecodeKernelVariant == DecodeVariant.TensorCoreF32 || DecodeKernelVariant == DecodeVariant.TensorCoreF32Fast;
-        if (tf32 && UsesTensorCoreDecode(shape.D))
+        // 74 KB of shared memory per group: only where Sm90aPtx raises the limit (compute capability 9.0).
+        if (tf32 && UsesTensorCoreDecode(shape.D) && Sm90aPtx.Supported(device.Accelerator))
         {
             bool fast = DecodeKernelVariant == DecodeVariant.TensorCoreF32Fast;
             var tcPlan = StreamDecodePlan(batch, shape, kEnd, sizeof(float), k, v, AttentionDecodeTensorCoreF32Kernels.TileKeys, AttentionDecodeTensorCoreF32Kernels.GroupsPerSm);

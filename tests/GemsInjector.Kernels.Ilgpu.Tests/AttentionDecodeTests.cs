@@ -667,6 +667,8 @@ public sealed class AttentionDecodeTests : Half16TestBase, IClassFixture<Warp32S
     {
         string ptx = Ptx(typeof(AttentionDecodeTensorCoreF32Kernels).GetMethod(nameof(AttentionDecodeTensorCoreF32Kernels.DecodeTcF32))!);
         Assert.DoesNotContain("0xffffe000", ptx, StringComparison.Ordinal);
+        Assert.Contains(Sm90aPtx.OptInSharedMarker, ptx, StringComparison.Ordinal);
+        Assert.False(Sm90aPtx.Needs(ptx));
         // ILGPU emits the weights × values block once or twice (the first V tile's iteration, with the softmax, peeled).
         int copies = System.Text.RegularExpressions.Regex.Matches(ptx, @"ld\.shared\.f32 dfx0,").Count / 8;
         Assert.InRange(copies, 1, 2);

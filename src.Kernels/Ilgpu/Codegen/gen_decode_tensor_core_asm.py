@@ -112,9 +112,10 @@ w("")
 w("internal static partial class AttentionDecodeTensorCoreF32Kernels")
 w("{")
 
-declare = [".reg .b32 dfq<64>;", ".reg .f32 dfo<8>;", ".reg .b32 dfz;", "mov.b32 dfz, 0;"]
+# The marker comment makes Sm90aPtx.AfterLoad raise the kernel's dynamic shared limit (74 KB per group).
+declare = ["// gems: opt-in shared memory", ".reg .b32 dfq<64>;", ".reg .f32 dfo<8>;", ".reg .b32 dfz;", "mov.b32 dfz, 0;"]
 declare += [f"mov.f32 dfo{i}, 0f00000000;" for i in range(8)]
-const("DeclareRegisters", "Declares the Q fragment registers, the zeroed O accumulators and a zero register (function scope; entry block).", declare)
+const("DeclareRegisters", "Sm90aPtx's opt-in shared marker; declares the Q fragment registers, the zeroed O accumulators and a zero register (function scope; entry block).", declare)
 
 lines = ["{", ".reg .u64 dfsrc, dfsafe;", ".reg .u32 dfdst;", ".reg .pred dfp;", "cvta.to.global.u64 dfsrc, %1;", "cvta.to.global.u64 dfsafe, %3;",
          "mov.u32 dfdst, __dyn_shared_alloca;", "add.u32 dfdst, dfdst, %0;"]
