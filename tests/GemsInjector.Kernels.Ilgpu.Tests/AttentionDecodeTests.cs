@@ -501,6 +501,201 @@ public sealed class AttentionDecodeTests : Half16TestBase, IClassFixture<Warp32S
         }
     }
 
+    public static TheoryData<int, int, int, int, int, int, int, bool> TensorCoreF32Cases => new()
+    {
+        // split (0 cvt.rna, 1 and + sub), batch, heads, kvHeads, lk, chunk, combine in kernel, mask
+        { 0, 1, 8, 2, 4097, 512, 1, true },
+        { 1, 1, 8, 2, 4097, 512, 1, true },
+        { 0, 1, 4, 1, 4097, 512, 0, false },
+        { 1, 1, 4, 1, 4097, 352, 0, false },
+        { 0, 3, 4, 1, 37, 32, 1, false },
+        { 1, 3, 4, 1, 37, 32, 1, false },
+        { 0, 2, 8, 2, 3, 32, 1, true },
+        { 1, 1, 4, 4, 1, 32, 1, false },
+        { 0, 1, 6, 1, 90, 32, 0, true },
+        { 1, 1, 6, 1, 90, 32, 0, true },
+        { 0, 1, 12, 2, 200, 64, 1, true },
+        { 1, 2, 2, 2, 64, 64, 1, false },
+        { 0, 1, 4, 1, 1000, 352, 1, true },
+    };
+
+    /// <summary>
+    /// The float32 tensor-core decode (3xTF32) with ldmatrix, cvt.rna.tf32.f32 and mma.sync m16n8k8 emulated lane by lane
+    /// against the float64 reference with the float32 rule (rtol 1.3e-6, atol 1e-4), every element, outputs and partials
+    /// NaN-poisoned: GQA 1-4 heads per block and blocks of 2, batch 1-3, key and tile tails, both merges, masks hiding key 2.
+    /// </summary>
+    [Theory]
+    [MemberData(nameof(TensorCoreF32Cases))]
+    public void TensorCoreF32DecodeEmulated(int fast, int batch, int heads, int kvHeads, int lk, int chunk, int combine, bool masked)
+    {
+        const int D = AttentionDecodeTensorCoreF32Kernels.D;
+        int seed = 26000 + (fast * 5000) + (heads * 100) + lk + batch + (masked ? 7 : 0);
+        var q = Random(seed, batch * heads * D, -1.5f, 1.5f);
+        var k = Random(seed + 1, batch * kvHeads * lk * D, -1.5f, 1.5f);
+        var v = Random(seed + 2, batch * kvHeads * lk * D);
+        var mask = HeadMask(seed + 3, masked, batch, heads, lk);
+        var got = RunTensorCoreF32Emulated(fast, batch, heads, kvHeads, lk, chunk, combine, q, k, v, mask);
+        var expected = AttentionTests.Reference(q, k, v, batch, heads, kvHeads, 1, lk, D, false, Lookup(mask, heads, lk), 1 / Math.Sqrt(D));
+        AssertClose(got, expected, RtolF32, Atol, $"tc32 decode emulated split={fast} b={batch} {heads}/{kvHeads} lk={lk} chunk={chunk} combine={combine} mask={masked}", seed);
+    }
+
+    /// <summary>The emulation's TF32 rounding is cvt.rna.tf32.f32: nearest at 13 dropped bits, ties away from zero; big + small is x to ~2^-22.</summary>
+    [Fact]
+    public void Tf32SplitRoundsToNearestAway()
+    {
+        Assert.Equal(BitConverter.UInt32BitsToSingle(0x3f802000u), AttentionDecodeTensorCoreF32Kernels.Tf32(BitConverter.UInt32BitsToSingle(0x3f801000u)));
+        Assert.Equal(BitConverter.UInt32BitsToSingle(0xbf802000u), AttentionDecodeTensorCoreF32Kernels.Tf32(BitConverter.UInt32BitsToSingle(0xbf801000u)));
+        Assert.Equal(BitConverter.UInt32BitsToSingle(0x3f800000u), AttentionDecodeTensorCoreF32Kernels.Tf32(BitConverter.UInt32BitsToSingle(0x3f800fffu)));
+        var rng = new Random(7);
+        for (int i = 0; i < 1000; i++)
+        {
+            float x = (float)((rng.NextDouble() - 0.5) * 10);
+            float big = AttentionDecodeTensorCoreF32Kernels.Tf32(x);
+            float small = AttentionDecodeTensorCoreF32Kernels.Tf32(x - big);
+            Assert.Equal(0u, BitConverter.SingleToUInt32Bits(big) & 0x1fffu);
+            Assert.True(Math.Abs((double)x - big - small) <= Math.Abs(x) * Math.Pow(2, -21), $"{x}");
+        }
+    }
+
+    /// <summary>float32 tensor-core decode, emulated: a fully masked head gives zeros, a NaN key makes every head NaN, a NaN value its dim of the unmasked heads.</summary>
+    [Theory]
+    [InlineData(0)]
+    [InlineData(1)]
+    public void TensorCoreF32DecodeFullyMaskedHeadIsZeroAndNaNPropagates(int fast)
+    {
+        const int D = AttentionDecodeTensorCoreF32Kernels.D, Heads = 4, Lk = 40;
+        var q = Random(26800, Heads * D, -1.5f, 1.5f);
+        var mask = new float[Heads * Lk];
+        Array.Fill(mask, float.NegativeInfinity, Lk, Lk);
+        for (int poison = 0; poison < 3; poison++)
+        {
+            var k = Random(26801, Lk * D, -1.5f, 1.5f);
+            var v = Random(26802, Lk * D);
+            if (poison == 1)
+            {
+                k[(35 * D) + 3] = float.NaN;
+            }
+            else if (poison == 2)
+            {
+                v[(5 * D) + 77] = float.NaN;
+            }
+
+            var got = RunTensorCoreF32Emulated(fast, 1, Heads, 1, Lk, 32, 1, q, k, v, mask);
+            for (int e = 0; e < got.Length; e++)
+            {
+                int head = e / D;
+                bool nan = poison == 1 || (poison == 2 && head != 1 && e % D == 77);
+                Assert.True(nan ? float.IsNaN(got[e]) : (head == 1 ? got[e] == 0f : float.IsFinite(got[e])), $"poison {poison} element {e}: {got[e]}");
+            }
+        }
+    }
+
+    /// <summary>Launches <see cref="AttentionDecodeTensorCoreF32Kernels.DecodeTcF32Emulated"/> on the 32-lane simulator (NaN-poisoned output and partials); checks the tickets are back at zero.</summary>
+    private float[] RunTensorCoreF32Emulated(int fast, int batch, int heads, int kvHeads, int lk, int chunk, int combine, float[] q, float[] k, float[] v, float[] mask)
+    {
+        const int D = AttentionDecodeTensorCoreF32Kernels.D;
+        var acc = warp32.Accelerator;
+        int splits = Math.Max(1, (lk + chunk - 1) / chunk);
+        int headBlocks = ((heads / kvHeads) + AttentionDecodeWideKernels.HeadsPerGroup - 1) / AttentionDecodeWideKernels.HeadsPerGroup;
+        bool masked = mask.Length > 0;
+        var shape = new AttentionShape
+        {
+            Heads = heads,
+            KvHeads = kvHeads,
+            Lq = 1,
+            Lk = lk,
+            D = D,
+            Scale = (float)(1 / Math.Sqrt(D)),
+            HasMask = masked ? 1 : 0,
+            MaskBatch = heads * lk,
+            MaskHead = lk,
+            MaskRow = lk,
+        };
+        var plan = new DecodePlan { Chunk = chunk, KeyEnd = lk, TileKeys = AttentionDecodeTensorCoreF32Kernels.TileKeys, Combine = combine };
+        long parts = (long)batch * heads * splits;
+        long groups = (long)splits * kvHeads * headBlocks * batch;
+        using var maskBuffer = acc.Allocate1D(masked ? mask : [0f]);
+        using var partO = acc.Allocate1D(Enumerable.Repeat(float.NaN, (int)(parts * D)).ToArray());
+        using var partML = acc.Allocate1D(Enumerable.Repeat(float.NaN, (int)(2 * parts)).ToArray());
+        using var tickets = acc.Allocate1D(new int[batch * kvHeads * headBlocks]);
+        using var scratch = acc.Allocate1D<float>(groups * AttentionDecodeTensorCoreF32Kernels.GroupSize * AttentionDecodeTensorCoreF32Kernels.EmulationFloatsPerThread);
+        var config = new KernelConfig(new Index3D(splits, kvHeads * headBlocks, batch), new Index3D(AttentionDecodeTensorCoreF32Kernels.GroupSize, 1, 1),
+            SharedMemoryConfig.RequestDynamic<float>(AttentionDecodeTensorCoreF32Kernels.SharedFloats));
+        using var qb = acc.Allocate1D(q);
+        using var kb = acc.Allocate1D(k);
+        using var vb = acc.Allocate1D(v);
+        using var ob = acc.Allocate1D(Enumerable.Repeat(float.NaN, q.Length).ToArray());
+        acc.LoadStreamKernel<ArrayView<Float4>, ArrayView<Float4>, ArrayView<Float4>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<int>, AttentionShape, DecodePlan, ArrayView<float>, int>(
+            AttentionDecodeTensorCoreF32Kernels.DecodeTcF32Emulated)(config, qb.View.BaseView.Cast<Float4>(), kb.View.BaseView.Cast<Float4>(), vb.View.BaseView.Cast<Float4>(), maskBuffer.View,
+            partO.View, partML.View, ob.View, tickets.View, shape, plan, scratch.View, fast);
+        if (splits > 1 && combine == 0)
+        {
+            acc.LoadStreamKernel<ArrayView<float>, ArrayView<float>, ArrayView<float>, AttentionShape, int>(AttentionDecodeKernels.DecodeCombineF32)(
+                new KernelConfig(new Index3D(heads, batch, 1), new Index3D(256, 1, 1)), partO.View, partML.View, ob.View, shape, splits);
+        }
+
+        acc.Synchronize();
+        Assert.All(tickets.GetAsArray1D(), t => Assert.Equal(0, t));
+        return ob.GetAsArray1D();
+    }
+
+    /// <summary>On the simulator the <c>tc32</c> variant keeps the streaming kernel for float32 (tensor cores are CUDA only).</summary>
+    [Fact]
+    public void TensorCoreF32VariantFallsBackOffCuda()
+    {
+        var previous = K.DecodeKernelVariant;
+        try
+        {
+            K.DecodeKernelVariant = DecodeVariant.TensorCoreF32;
+            Assert.False(K.UsesTensorCoreDecode(AttentionDecodeTensorCoreF32Kernels.D));
+            RunFacade(2, 2, 8, 2, 37, 128, false, false, 26901, "tc32 variant on the simulator, float32");
+            RunFacade(1, 2, 8, 2, 37, 128, true, false, 26902, "tc32 variant on the simulator, bf16");
+        }
+        finally
+        {
+            K.DecodeKernelVariant = previous;
+        }
+    }
+
+    /// <summary>
+    /// SM_90 PTX of the float32 tensor-core decode: 48 mma.sync m16n8k8 TF32 for the scores and 24 per weights × values
+    /// block, 8 ldmatrix, two cvt.rna.tf32.f32 per split value (32 of Q, 32 of K, 32 of V and 8 weights per block), cp.async
+    /// staging, operands substituted, no local memory.
+    /// </summary>
+    [Fact]
+    public void TensorCoreF32DecodePtx()
+    {
+        string ptx = Ptx(typeof(AttentionDecodeTensorCoreF32Kernels).GetMethod(nameof(AttentionDecodeTensorCoreF32Kernels.DecodeTcF32))!);
+        Assert.DoesNotContain("0xffffe000", ptx, StringComparison.Ordinal);
+        Assert.Contains(Sm90aPtx.OptInSharedMarker, ptx, StringComparison.Ordinal);
+        Assert.False(Sm90aPtx.Needs(ptx));
+        // ILGPU emits the weights × values block once or twice (the first V tile's iteration, with the softmax, peeled).
+        int copies = System.Text.RegularExpressions.Regex.Matches(ptx, @"ld\.shared\.f32 dfx0,").Count / 8;
+        Assert.InRange(copies, 1, 2);
+        Assert.Equal(48 + (24 * copies), System.Text.RegularExpressions.Regex.Matches(ptx, @"mma\.sync\.aligned\.m16n8k8\.row\.col\.f32\.tf32\.tf32\.f32").Count);
+        Assert.Equal(8, System.Text.RegularExpressions.Regex.Matches(ptx, @"ldmatrix\.sync\.aligned\.m8n8\.x4\.shared").Count);
+        Assert.Equal((2 * 32) + (2 * 32) + (2 * 40 * copies), System.Text.RegularExpressions.Regex.Matches(ptx, @"cvt\.rna\.tf32\.f32").Count);
+        Assert.Contains("cp.async.cg.shared.global", ptx, StringComparison.Ordinal);
+        Assert.Contains("cp.async.wait_group 2;", ptx, StringComparison.Ordinal);
+        Assert.DoesNotMatch(@"%\d", ptx);
+        Assert.DoesNotContain(".local", ptx, StringComparison.Ordinal);
+    }
+
+    /// <summary>The fast-split kernel: the same ldmatrix and mma.sync counts, and + sub splits instead of cvt.rna, no local memory.</summary>
+    [Fact]
+    public void TensorCoreF32FastDecodePtx()
+    {
+        string ptx = Ptx(typeof(AttentionDecodeTensorCoreF32Kernels).GetMethod(nameof(AttentionDecodeTensorCoreF32Kernels.DecodeTcF32Fast))!);
+        int copies = System.Text.RegularExpressions.Regex.Matches(ptx, @"ld\.shared\.f32 dfx0,").Count / 8;
+        Assert.InRange(copies, 1, 2);
+        Assert.Equal(48 + (24 * copies), System.Text.RegularExpressions.Regex.Matches(ptx, @"mma\.sync\.aligned\.m16n8k8\.row\.col\.f32\.tf32\.tf32\.f32").Count);
+        Assert.Equal(8, System.Text.RegularExpressions.Regex.Matches(ptx, @"ldmatrix\.sync\.aligned\.m8n8\.x4\.shared").Count);
+        Assert.DoesNotContain("cvt.rna.tf32", ptx, StringComparison.Ordinal);
+        Assert.Equal(32 + 32 + (40 * copies), System.Text.RegularExpressions.Regex.Matches(ptx, @"and\.b32 df[a-z]+\d+, [^,]+, 0xffffe000").Count);
+        Assert.DoesNotMatch(@"%\d", ptx);
+        Assert.DoesNotContain(".local", ptx, StringComparison.Ordinal);
+    }
+
     [Theory]
     [InlineData(null, "TensorCore")]
     [InlineData("", "TensorCore")]
@@ -508,6 +703,8 @@ public sealed class AttentionDecodeTests : Half16TestBase, IClassFixture<Warp32S
     [InlineData("stream2", "StreamTwoLaunches")]
     [InlineData("wide", "TensorCore")]
     [InlineData(" TC ", "TensorCore")]
+    [InlineData("tc32", "TensorCoreF32")]
+    [InlineData(" TC32F", "TensorCoreF32Fast")]
     [InlineData("bogus", "TensorCore")]
     public void VariantSettingsParse(string? setting, string expected) => Assert.Equal(expected, DecodeVariants.Parse(setting).ToString());
 }
