@@ -12,8 +12,6 @@ public sealed partial class IlgpuKernels
         new Action<KernelConfig, ArrayView<Half8>, ArrayView<Half8>, ArrayView<Half8>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<ushort>, ArrayView<int>, AttentionShape, DecodePlan>?[2];
     private readonly Action<KernelConfig, ArrayView<Half8>, ArrayView<Half8>, ArrayView<Half8>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<ushort>, ArrayView<int>, AttentionShape, DecodePlan>?[] decodeTc16 =
         new Action<KernelConfig, ArrayView<Half8>, ArrayView<Half8>, ArrayView<Half8>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<ushort>, ArrayView<int>, AttentionShape, DecodePlan>?[2];
-    private readonly Action<KernelConfig, ArrayView<Float4>, ArrayView<Float4>, ArrayView<Float4>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<int>, AttentionShape, DecodePlan>?[] decodeTcF32 =
-        new Action<KernelConfig, ArrayView<Float4>, ArrayView<Float4>, ArrayView<Float4>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<int>, AttentionShape, DecodePlan>?[2];
     private MemoryBuffer1D<int, Stride1D.Dense>? decodeTickets;
 
     /// <summary>
@@ -49,27 +47,6 @@ public sealed partial class IlgpuKernels
             return false;
         }
 
-        bool tf32 = DecodeKernelVariant == DecodeVariant.TensorCoreF32 || DecodeKernelVariant == DecodeVariant.TensorCoreF32Fast;
-        // 74 KB of shared memory per group: only where Sm90aPtx raises the limit (compute capability 9.0).
-        if (tf32 && UsesTensorCoreDecode(shape.D) && Sm90aPtx.Supported(device.Accelerator))
-        {
-            bool fast = DecodeKernelVariant == DecodeVariant.TensorCoreF32Fast;
-            var tcPlan = StreamDecodePlan(batch, shape, kEnd, sizeof(float), k, v, AttentionDecodeTensorCoreF32Kernels.TileKeys, AttentionDecodeTensorCoreF32Kernels.GroupsPerSm);
-            var (tcO, tcML) = DecodePartials((long)batch * shape.Heads * tcPlan.Splits, shape.D);
-            device.Load(ref decodeTcF32[fast ? 1 : 0], fast ? nameof(AttentionDecodeTensorCoreF32Kernels.DecodeTcF32Fast) : nameof(AttentionDecodeTensorCoreF32Kernels.DecodeTcF32),
-                acc => acc.LoadStreamKernel<ArrayView<Float4>, ArrayView<Float4>, ArrayView<Float4>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<int>, AttentionShape, DecodePlan>(
-                    fast ? AttentionDecodeTensorCoreF32Kernels.DecodeTcF32Fast : AttentionDecodeTensorCoreF32Kernels.DecodeTcF32, Bounds(AttentionDecodeWideKernels.Warps * device.WarpSize, AttentionDecodeTensorCoreF32Kernels.GroupsPerSm)))(
-                new KernelConfig(new Index3D(tcPlan.Splits, shape.KvHeads * tcPlan.HeadBlocks, batch), new Index3D(AttentionDecodeTensorCoreF32Kernels.GroupSize, 1, 1),
-                    SharedMemoryConfig.RequestDynamic<float>(AttentionDecodeTensorCoreF32Kernels.SharedFloats)),
-                q.Cast<Float4>(), k.Cast<Float4>(), v.Cast<Float4>(), mask, tcO, tcML, output, DecodeTickets(batch, shape.KvHeads, tcPlan.HeadBlocks), shape, tcPlan.Kernel);
-            if (tcPlan.Splits > 1 && tcPlan.Kernel.Combine == 0)
-            {
-                CombineDecodeF32(tcO, tcML, output, batch, shape, tcPlan.Splits);
-            }
-
-            return true;
-        }
-
         var streamPlan = StreamDecodePlan(batch, shape, kEnd, sizeof(float), k, v);
         var (streamO, streamML) = DecodePartials((long)batch * shape.Heads * streamPlan.Splits, shape.D);
         device.Load(ref decodeStreamF32, nameof(AttentionDecodeWideKernels.DecodeStreamF32),
@@ -96,7 +73,7 @@ public sealed partial class IlgpuKernels
 
         bool bf16 = format == HalfFormat.BFloat16;
         int slot = bf16 ? 1 : 0;
-        if ((DecodeKernelVariant == DecodeVariant.TensorCore || DecodeKernelVariant == DecodeVariant.TensorCoreF32 || DecodeKernelVariant == DecodeVariant.TensorCoreF32Fast) && UsesTensorCoreDecode(shape.D))
+        if (DecodeKernelVariant == DecodeVariant.TensorCore && UsesTensorCoreDecode(shape.D))
         {
             var tcPlan = StreamDecodePlan(batch, shape, kEnd, sizeof(ushort), k, v);
             var (tcO, tcML) = DecodePartials((long)batch * shape.Heads * tcPlan.Splits, shape.D);
@@ -161,16 +138,14 @@ public sealed partial class IlgpuKernels
     /// <see cref="StreamDecodeGroupsPerSm"/> groups per SM: d = 128 batch 16 → 8 chunks of 512 (1024 groups, 1.9 waves),
     /// batch 1 → 64 chunks of 64 (512 groups, one wave). On the simulator tiles of 3 keys and chunks of 6, so that tests
     /// cross tile and chunk edges. The merge runs in the kernel (one launch) unless the variant asks for a combine launch
-    /// or there are more chunks than its weights buffer holds. A kernel with its own tile (<paramref name="tileKeys"/>) and
-    /// residency (<paramref name="groupsPerSm"/>) passes them: the float32 tensor-core decode (32-key tiles, 3 groups per SM).
+    /// or there are more chunks than its weights buffer holds.
     /// </summary>
-    private (DecodePlan Kernel, int Splits, int HeadBlocks) StreamDecodePlan<T>(int batch, AttentionShape shape, int kEnd, int elementBytes, ArrayView<T> k, ArrayView<T> v,
-        int tileKeys = 0, int groupsPerSm = StreamDecodeGroupsPerSm)
+    private (DecodePlan Kernel, int Splits, int HeadBlocks) StreamDecodePlan<T>(int batch, AttentionShape shape, int kEnd, int elementBytes, ArrayView<T> k, ArrayView<T> v)
         where T : unmanaged
     {
         int perKv = shape.Heads / shape.KvHeads;
         int headBlocks = (perKv + AttentionDecodeWideKernels.HeadsPerGroup - 1) / AttentionDecodeWideKernels.HeadsPerGroup;
-        int tile = tileKeys > 0 ? tileKeys : AttentionDecodeWideKernels.TileKeys(shape.D, elementBytes);
+        int tile = AttentionDecodeWideKernels.TileKeys(shape.D, elementBytes);
         int chunk;
         if (device.Kind == IlgpuDeviceKind.CpuSimulator)
         {
@@ -180,7 +155,7 @@ public sealed partial class IlgpuKernels
         else
         {
             long groupsPerSplit = (long)batch * shape.KvHeads * headBlocks;
-            long slots = Math.Max(1, device.MultiprocessorCount) * (long)groupsPerSm;
+            long slots = Math.Max(1, device.MultiprocessorCount) * (long)StreamDecodeGroupsPerSm;
             chunk = tile;
             long best = long.MaxValue;
             for (int candidate = tile; candidate <= AttentionDecodeWideKernels.MaxChunk; candidate += tile)
@@ -198,7 +173,7 @@ public sealed partial class IlgpuKernels
         int splits = Math.Max(1, (kEnd + chunk - 1) / chunk);
         var plan = KernelPlan(k, v, chunk, kEnd);
         plan.TileKeys = tile;
-        plan.Combine = DecodeKernelVariant != DecodeVariant.StreamTwoLaunches && splits <= AttentionDecodeWideKernels.MaxChunk - AttentionDecodeWideKernels.MergeChunksPerStep ? 1 : 0;
+        plan.Combine = (DecodeKernelVariant == DecodeVariant.Stream || DecodeKernelVariant == DecodeVariant.TensorCore) && splits <= AttentionDecodeWideKernels.MaxChunk - AttentionDecodeWideKernels.MergeChunksPerStep ? 1 : 0;
         return (plan, splits, headBlocks);
     }
 
@@ -295,21 +270,12 @@ internal enum DecodeVariant
     /// the merge in the same launch (<c>tc</c>); float32 and other shapes take <see cref="Stream"/>.
     /// </summary>
     TensorCore = 3,
-
-    /// <summary>
-    /// <see cref="TensorCore"/>, and float32 head size 128 on CUDA on TF32 tensor cores with the 3xTF32 split
-    /// (<see cref="AttentionDecodeTensorCoreF32Kernels"/>, <c>tc32</c>); measuring only until timed.
-    /// </summary>
-    TensorCoreF32 = 4,
-
-    /// <summary><see cref="TensorCoreF32"/> with the and + sub split instead of cvt.rna (<c>tc32f</c>, <see cref="AttentionDecodeTensorCoreF32Kernels.DecodeTcF32Fast"/>).</summary>
-    TensorCoreF32Fast = 5,
 }
 
 /// <summary>Names and the environment default of <see cref="DecodeVariant"/>.</summary>
 internal static class DecodeVariants
 {
-    /// <summary>Environment variable naming the decode kernel for a measuring run: <c>stream</c>, <c>stream2</c>, <c>tc</c>, <c>tc32</c> or <c>tc32f</c>.</summary>
+    /// <summary>Environment variable naming the decode kernel for a measuring run: <c>stream</c>, <c>stream2</c> or <c>tc</c>.</summary>
     public const string Variable = "GEMS_DECODE_VARIANT";
 
     private static readonly Lazy<DecodeVariant> FromVariable = new(() => Parse(Environment.GetEnvironmentVariable(Variable)));
@@ -327,8 +293,6 @@ internal static class DecodeVariants
     {
         "stream" => DecodeVariant.Stream,
         "stream2" => DecodeVariant.StreamTwoLaunches,
-        "tc32" => DecodeVariant.TensorCoreF32,
-        "tc32f" => DecodeVariant.TensorCoreF32Fast,
         _ => DecodeVariant.TensorCore,
     };
 }

@@ -25,13 +25,6 @@ internal static class Sm90aPtx
     public const string Marker = "wgmma.";
 
     /// <summary>
-    /// A PTX comment (written by a kernel's inline asm) that asks for the opt-in shared-memory limit of
-    /// <see cref="AfterLoad"/> without sm_90a: mma.sync kernels with more than 48 KB of dynamic shared memory, loaded only
-    /// on a device that <see cref="Supported"/> accepts.
-    /// </summary>
-    public const string OptInSharedMarker = "// gems: opt-in shared memory";
-
-    /// <summary>
     /// Dynamic shared bytes a block of a compute-capability-9.0 device may opt into (227 KB: the H100 / H200 limit,
     /// <c>CU_DEVICE_ATTRIBUTE_MAX_SHARED_MEMORY_PER_BLOCK_OPTIN</c>), less the kernel's static shared memory.
     /// </summary>
@@ -98,8 +91,7 @@ internal static class Sm90aPtx
     /// <exception cref="InvalidOperationException">The driver refused the attribute.</exception>
     public static void AfterLoad(Kernel kernel, CompiledKernel compiled)
     {
-        if (kernel is not CudaKernel cuda || compiled is not PTXCompiledKernel ptx
-            || !(Needs(ptx.PTXAssembly) || ptx.PTXAssembly.Contains(OptInSharedMarker, StringComparison.Ordinal)))
+        if (kernel is not CudaKernel cuda || compiled is not PTXCompiledKernel ptx || !Needs(ptx.PTXAssembly))
         {
             return;
         }
