@@ -54,16 +54,10 @@ internal static unsafe class CpuRowKernels
     public const long StreamBytes = 16L << 20;
 
     /// <summary>
-    /// How many rows ahead softmax rows whose output is streamed prefetch their input during their exponential pass: 1
-    /// unless the environment variable GEMS_CPU_SOFTMAX_PREFETCH is "0" (off) or "2" (read once; for A/B measurements,
-    /// docs/perf/cpu-notes.md).
+    /// Whether softmax rows whose output is streamed prefetch the next input row during their exponential pass. On unless
+    /// the environment variable GEMS_CPU_SOFTMAX_PREFETCH is "0" (read once; for A/B measurements, docs/perf/cpu-notes.md).
     /// </summary>
-    internal static readonly int PrefetchSoftmaxRowsAhead = Environment.GetEnvironmentVariable("GEMS_CPU_SOFTMAX_PREFETCH") switch
-    {
-        "0" => 0,
-        "2" => 2,
-        _ => 1,
-    };
+    internal static readonly bool PrefetchSoftmaxRows = Environment.GetEnvironmentVariable("GEMS_CPU_SOFTMAX_PREFETCH") != "0";
 
     /// <summary>Whether rows of <paramref name="rowBytes"/> starting at <paramref name="destination"/> can be streamed, and are worth it.</summary>
     public static bool CanStream(byte* destination, long rowBytes, long totalBytes) =>
@@ -451,7 +445,7 @@ internal readonly unsafe struct SoftmaxLastJob<T> : IRowJob
     private readonly int n;
     private readonly bool log;
     private readonly bool stream;
-    private readonly int prefetchAhead;
+    private readonly bool prefetch;
 
     public SoftmaxLastJob(byte* input, byte* destination, int n, bool log, long rows)
     {
@@ -460,7 +454,7 @@ internal readonly unsafe struct SoftmaxLastJob<T> : IRowJob
         this.n = n;
         this.log = log;
         stream = CpuRowKernels.CanStream(destination, n * T.Size, rows * n * T.Size);
-        prefetchAhead = stream ? CpuRowKernels.PrefetchSoftmaxRowsAhead : 0;
+        prefetch = stream && CpuRowKernels.PrefetchSoftmaxRows;
     }
 
     public void Run(long first, long end)
@@ -480,7 +474,7 @@ internal readonly unsafe struct SoftmaxLastJob<T> : IRowJob
             }
 
             float* e = log ? null : inPlace ? (float*)d : scratch;
-            byte* next = prefetchAhead > 0 && Sse.IsSupported && row + prefetchAhead < end ? x + prefetchAhead * n * T.Size : null;
+            byte* next = prefetch && Sse.IsSupported && row + 1 < end ? x + n * T.Size : null;
             if (Math.Abs(max) < FusedMaxLimit)
             {
                 float offset = max * VectorMath.Log2OfE;
