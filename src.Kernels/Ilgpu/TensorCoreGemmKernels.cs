@@ -1,3 +1,4 @@
+using System.Runtime.CompilerServices;
 using ILGPU;
 using ILGPU.Runtime.Cuda;
 
@@ -448,37 +449,47 @@ internal static partial class TensorCoreGemmKernels
                     // Each thread holds two adjacent columns (2t, 2t + 1) of the row: one 32-bit store of C (8 bytes
                     // of a partial) when both exist and the pair is aligned (PairStores), else one element at a time.
                     int col = n0 + (warpCol * WarpN(nBlocks)) + ((nbFirst + nb) * 8) + (2 * t);
-                    float v0 = block.Get((nb * 4) + (half * 2));
-                    float v1 = block.Get((nb * 4) + (half * 2) + 1);
-                    bool pair = s.PairStores != 0 && col + 1 < s.N;
-                    if (split)
-                    {
-                        // A split's raw sums; GemvReduce16 adds the splits and applies alpha, beta·bias and the rounding.
-                        long at = ((((long)kSplit * s.M) + row) * s.N) + col;
-                        if (pair)
-                        {
-                            partial.Cast<Float2>()[at >> 1] = new Float2 { X = v0, Y = v1 };
-                        }
-                        else
-                        {
-                            StoreSum(partial, at, col, s.N, v0, v1);
-                        }
-                    }
-                    else
-                    {
-                        ushort h0 = Epilogue(bias, s, batch, row, col, v0);
-                        ushort h1 = Epilogue(bias, s, batch, row, col + 1, v1);
-                        long at = cBase + ((long)row * s.N) + col;
-                        if (pair)
-                        {
-                            c.Cast<uint>()[at >> 1] = h0 | ((uint)h1 << 16);
-                        }
-                        else
-                        {
-                            StoreHalf(c, at, col, s.N, h0, h1);
-                        }
-                    }
+                    StorePair(c, partial, bias, s, batch, cBase, split, kSplit, row, col, block.Get((nb * 4) + (half * 2)), block.Get((nb * 4) + (half * 2) + 1));
                 }
+            }
+        }
+    }
+
+    /// <summary>
+    /// Stores a thread's two adjacent outputs (row, col) and (row, col + 1) of a tile, either as a split's raw float32 sums
+    /// (GemvReduce16 then adds the splits and applies alpha, beta·bias and the rounding) or through <see cref="Epilogue"/>
+    /// into the 16-bit C: one 32-bit store of C (8 bytes of a partial) when both columns exist and the pair is aligned
+    /// (PairStores), else the columns that exist one at a time. Shared by the mma.sync and both wgmma kernels.
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    internal static void StorePair(ArrayView<ushort> c, ArrayView<float> partial, ArrayView<ushort> bias, TensorCoreShape s, long batch, long cBase,
+        bool split, int kSplit, int row, int col, float v0, float v1)
+    {
+        bool pair = s.PairStores != 0 && col + 1 < s.N;
+        if (split)
+        {
+            long at = ((((long)kSplit * s.M) + row) * s.N) + col;
+            if (pair)
+            {
+                partial.Cast<Float2>()[at >> 1] = new Float2 { X = v0, Y = v1 };
+            }
+            else
+            {
+                StoreSum(partial, at, col, s.N, v0, v1);
+            }
+        }
+        else
+        {
+            ushort h0 = Epilogue(bias, s, batch, row, col, v0);
+            ushort h1 = Epilogue(bias, s, batch, row, col + 1, v1);
+            long at = cBase + ((long)row * s.N) + col;
+            if (pair)
+            {
+                c.Cast<uint>()[at >> 1] = h0 | ((uint)h1 << 16);
+            }
+            else
+            {
+                StoreHalf(c, at, col, s.N, h0, h1);
             }
         }
     }

@@ -583,43 +583,7 @@ internal static partial class WgmmaGemmKernels
                         continue;
                     }
 
-                    float v0 = block.Get((nb * 4) + (half * 2));
-                    float v1 = block.Get((nb * 4) + (half * 2) + 1);
-                    bool pair = s.PairStores != 0 && col + 1 < s.N;
-                    if (split)
-                    {
-                        long at = ((((long)kSplit * s.M) + row) * s.N) + col;
-                        if (pair)
-                        {
-                            partial.Cast<Float2>()[at >> 1] = new Float2 { X = v0, Y = v1 };
-                        }
-                        else
-                        {
-                            partial[at] = v0;
-                            if (col + 1 < s.N)
-                            {
-                                partial[at + 1] = v1;
-                            }
-                        }
-                    }
-                    else
-                    {
-                        ushort h0 = TensorCoreGemmKernels.Epilogue(bias, s, batch, row, col, v0);
-                        ushort h1 = TensorCoreGemmKernels.Epilogue(bias, s, batch, row, col + 1, v1);
-                        long at = cBase + ((long)row * s.N) + col;
-                        if (pair)
-                        {
-                            c.Cast<uint>()[at >> 1] = h0 | ((uint)h1 << 16);
-                        }
-                        else
-                        {
-                            c[at] = h0;
-                            if (col + 1 < s.N)
-                            {
-                                c[at + 1] = h1;
-                            }
-                        }
-                    }
+                    TensorCoreGemmKernels.StorePair(c, partial, bias, s, batch, cBase, split, kSplit, row, col, block.Get((nb * 4) + (half * 2)), block.Get((nb * 4) + (half * 2) + 1));
                 }
             }
         }
