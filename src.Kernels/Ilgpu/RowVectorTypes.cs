@@ -74,7 +74,6 @@ internal static class RowVectors
         return w;
     }
 
-
     /// <summary>Element-wise a + b.</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public static Floats8 Add(Floats8 a, Floats8 b)
