@@ -149,16 +149,18 @@ internal static unsafe class ElementwiseLoops
 
     /// <summary>
     /// Applies <typeparamref name="TOperator"/> to <paramref name="length"/> elements stored as <typeparamref name="T"/>
-    /// (float32, float16 or bfloat16), computing in float32; destination may equal source.
+    /// (float32, float16 or bfloat16), computing in float32; destination may equal source. Outputs of at least
+    /// <see cref="CpuRowKernels.StreamBytes"/> are written with streaming stores (when the destination is 64-byte aligned).
     /// </summary>
     public static void Unary<TOperator, T>(byte* source, byte* destination, long length)
         where TOperator : struct, IFloatOperator
         where T : struct, IFloatLanes
     {
         int threads = ThreadCount(length);
+        bool stream = CpuRowKernels.CanStream(destination, 0, length * T.Size);
         if (threads == 1)
         {
-            UnaryRange<TOperator, T>(source, destination, length);
+            UnaryRange<TOperator, T>(source, destination, length, stream);
             return;
         }
 
@@ -171,24 +173,44 @@ internal static unsafe class ElementwiseLoops
             long count = Math.Min(chunk, length - start);
             if (count > 0)
             {
-                UnaryRange<TOperator, T>((byte*)src + start * T.Size, (byte*)dst + start * T.Size, count);
+                UnaryRange<TOperator, T>((byte*)src + start * T.Size, (byte*)dst + start * T.Size, count, stream);
             }
         });
     }
 
-    /// <summary>Single-threaded generic unary loop; the tail goes through a partial (stack-buffered) vector.</summary>
-    internal static void UnaryRange<TOperator, T>(byte* source, byte* destination, long length)
+    /// <summary>
+    /// Single-threaded generic unary loop (two vectors per step); the tail goes through a partial (stack-buffered)
+    /// vector. <paramref name="stream"/> needs a 64-byte aligned destination: streaming skips the read-for-ownership
+    /// of every output line, a third of a large unary operator's memory traffic (docs/perf/cpu.md, Run 7).
+    /// </summary>
+    internal static void UnaryRange<TOperator, T>(byte* source, byte* destination, long length, bool stream = false)
         where TOperator : struct, IFloatOperator
         where T : struct, IFloatLanes
     {
         const int Lanes = FloatLanes.Count;
         long i = 0;
-        for (; i <= length - 2 * Lanes; i += 2 * Lanes)
+        if (stream)
         {
-            Vector512<float> a = T.Load(source + i * T.Size);
-            Vector512<float> b = T.Load(source + (i + Lanes) * T.Size);
-            T.Store(TOperator.Invoke(a), destination + i * T.Size);
-            T.Store(TOperator.Invoke(b), destination + (i + Lanes) * T.Size);
+            for (; i <= length - 2 * Lanes; i += 2 * Lanes)
+            {
+                long o = i * T.Size, o1 = (i + Lanes) * T.Size;
+                Vector512<float> a = TOperator.Invoke(T.Load(source + o));
+                Vector512<float> b = TOperator.Invoke(T.Load(source + o1));
+                FloatLanes.StoreStream<T>(a, destination + o);
+                FloatLanes.StoreStream<T>(b, destination + o1);
+            }
+
+            FloatLanes.StreamFence();
+        }
+        else
+        {
+            for (; i <= length - 2 * Lanes; i += 2 * Lanes)
+            {
+                Vector512<float> a = T.Load(source + i * T.Size);
+                Vector512<float> b = T.Load(source + (i + Lanes) * T.Size);
+                T.Store(TOperator.Invoke(a), destination + i * T.Size);
+                T.Store(TOperator.Invoke(b), destination + (i + Lanes) * T.Size);
+            }
         }
 
         for (; i <= length - Lanes; i += Lanes)

@@ -204,6 +204,10 @@ public sealed unsafe class GuardRegionTests : IClassFixture<HostileBridgeFixture
             d.AssertGuards("add (float32, streamed)");
             CpuKernels.MulCore((float*)a.Data, (float*)b.Data, (float*)d.Data, elementwise);
             d.AssertGuards("mul (float32, streamed)");
+            new Span<float>(d.Data, (int)elementwise).Fill(float.NaN);
+            ElementwiseLoops.Unary<SiluOperator, Float32Lanes>(a.Data, d.Data, elementwise);
+            d.AssertGuards("silu (float32, streamed)");
+            AssertSilu((float*)a.Data, (float*)d.Data, elementwise);
             a.AssertGuards("add/mul self");
             b.AssertGuards("add/mul other");
         }
@@ -222,6 +226,9 @@ public sealed unsafe class GuardRegionTests : IClassFixture<HostileBridgeFixture
                 using var s = new NativeGuarded(rows * Half * size, 0);
                 CpuRowKernels.Run(new SoftmaxLastJob<BFloat16Lanes>(x.Data, s.Data, (int)Half, false, rows), rows, rows * Half);
                 s.AssertGuards("softmax (bfloat16, streamed)");
+                Assert.True(CpuRowKernels.CanStream(d.Data, 0, rows * Half * size));
+                ElementwiseLoops.Unary<SiluOperator, BFloat16Lanes>(x.Data, d.Data, rows * Half);
+                d.AssertGuards("silu (bfloat16, streamed)");
             }
             else
             {
@@ -237,6 +244,16 @@ public sealed unsafe class GuardRegionTests : IClassFixture<HostileBridgeFixture
             }
 
             x.AssertGuards("gated input");
+        }
+    }
+
+    /// <summary>Every element of a streamed float32 silu against x / (1 + e^-x) in float64 (NaN never passes).</summary>
+    private static void AssertSilu(float* x, float* actual, long count)
+    {
+        for (long i = 0; i < count; i++)
+        {
+            double expected = x[i] / (1 + Math.Exp(-(double)x[i]));
+            Assert.True(Math.Abs(actual[i] - expected) <= 1e-6 + (1e-5 * Math.Abs(expected)), $"silu (float32, streamed) at {i}: {actual[i]} for x = {x[i]}, expected {expected}");
         }
     }
 
