@@ -2453,20 +2453,16 @@ internal static partial class GemmFastKernels
     /// TTileThreads = 16: 128x128 from 128 threads, K-tile TBk = 16; 4: the simulator's 32x64 from 16 threads, TBk = 8.
     /// </summary>
     [IlgpuKernel]
-    [IlgpuKernelVariant(typeof(Const4), typeof(Const8), typeof(Const1))]
-    [IlgpuKernelVariant(typeof(Const4), typeof(Const8), typeof(Const2))]
-    [IlgpuKernelVariant(typeof(Const16), typeof(Const16), typeof(Const1))]
-    [IlgpuKernelVariant(typeof(Const16), typeof(Const16), typeof(Const2))]
-    public static void SgemmAsyncPipe8x16F32<TTileThreads, TBk, TLateBarrier>(ArrayView<Float4> a4, ArrayView<Float4> b4, ArrayView<float> bias, ArrayView<float> c, GemmShape s, SgemmAddresses addr)
+    [IlgpuKernelVariant(typeof(Const4), typeof(Const8))]
+    [IlgpuKernelVariant(typeof(Const16), typeof(Const16))]
+    public static void SgemmAsyncPipe8x16F32<TTileThreads, TBk>(ArrayView<Float4> a4, ArrayView<Float4> b4, ArrayView<float> bias, ArrayView<float> c, GemmShape s, SgemmAddresses addr)
         where TTileThreads : struct, IKernelConstant
         where TBk : struct, IKernelConstant
-        where TLateBarrier : struct, IKernelConstant
     {
         var s4 = SharedMemory.GetDynamic<Float4>();
         var av = a4.AsAligned(16);
         var bv = b4.AsAligned(16);
         bool gpu = default(TTileThreads).Value >= 16;
-        bool late = default(TLateBarrier).Value == 2;
         int threads = gpu ? 128 : 16;
         int bk = default(TBk).Value;
         int kc4 = bk / 4;
@@ -2670,39 +2666,12 @@ internal static partial class GemmFastKernels
         int bRowVecs = tileCols / 4;
         Float4 pa0 = default, pa1 = default, pa2 = default, pa3 = default, pa4 = default, pa5 = default, pa6 = default, pa7 = default, pb0 = default, pb1 = default, pb2 = default, pb3 = default;
         Float4 qa0 = default, qa1 = default, qa2 = default, qa3 = default, qa4 = default, qa5 = default, qa6 = default, qa7 = default, qb0 = default, qb1 = default, qb2 = default, qb3 = default;
-        // Late barrier: tile 0 must have landed before the first fragments are read; later tiles wait inside the loop.
-        if (late && tiles > 0)
-        {
-            WaitCopies(gpu);
-            Group.Barrier();
-            {
-                long xa = 0 + aRow + sA;
-                pa0 = s4[xa + 0 * lr * kc4];
-                pa1 = s4[xa + 1 * lr * kc4];
-                pa2 = s4[xa + 2 * lr * kc4];
-                pa3 = s4[xa + 3 * lr * kc4];
-                pa4 = s4[xa + 4 * lr * kc4];
-                pa5 = s4[xa + 5 * lr * kc4];
-                pa6 = s4[xa + 6 * lr * kc4];
-                pa7 = s4[xa + 7 * lr * kc4];
-                pb0 = s4[0 + bColN + 0 * lc];
-                pb1 = s4[0 + bColN + 1 * lc];
-                pb2 = s4[0 + bColN + 2 * lc];
-                pb3 = s4[0 + bColN + 3 * lc];
-            }
-        }
-
         for (int tile = 0; tile < tiles; tile++)
         {
-            if (!late)
-            {
-                // Tile t landed (only tile t + 1 may still be in flight); the barrier also retires tile t - 1's stage.
-                WaitCopies(gpu);
-                Group.Barrier();
-            }
-
-            // Late barrier: every warp passed tile t - 1's last barrier, after which no warp reads tile t - 1's stage (that
-            // step's fragments were all in registers), so tile t + 2 may overwrite it now.
+            // Tile t landed (only tile t + 1 may still be in flight); past the barrier no warp reads tile t - 1's stage,
+            // so tile t + 2 may overwrite it.
+            WaitCopies(gpu);
+            Group.Barrier();
             if (tile + 2 < tiles)
             {
                 int kt = kBegin + (tile + 2) * bk;
@@ -2773,7 +2742,6 @@ internal static partial class GemmFastKernels
                 }
             }
             CommitCopies(gpu);
-            if (!late)
             {
                 long xa = cs + aRow + sA;
                 pa0 = s4[xa + 0 * lr * kc4];
@@ -2790,339 +2758,13 @@ internal static partial class GemmFastKernels
                 pb3 = s4[cs + bColN + 3 * lc];
             }
 
-            int csNext = cs == 2 * stageVecs ? 0 : cs + stageVecs;
             // Two steps per iteration (kc4 is even): the even step's fragments are pa / pb, the odd step's qa / qb, each read
-            // during the other's last FMAs, so the loop carries pa / pb in place (no register moves). With the late
-            // barrier, the tile's last step waits for tile t + 1 (requested at tile t - 1's top), passes the barrier and
-            // reads tile t + 1's step 0 during its own FMAs; otherwise the next step index wraps to 0 inside this stage
-            // (re-read, unused).
-            if (late)
+            // during the other's last FMAs, so the loop carries pa / pb in place (no register moves); at the tile's last
+            // step the next index wraps to 0 inside this stage (re-read, unused).
+            for (int kq = 0; kq < kc4; kq += 2)
             {
-                // The last two steps written out after the loop, so the barrier is not a branch inside it.
-                for (int kq = 0; kq < kc4 - 2; kq += 2)
                 {
-                    {
-                        long q = cs + bColN + (long)(kq + 0) * 4 * bRowVecs;
-                        Float4 vb0_1 = s4[q + 1 * bRowVecs + 0 * lc];
-                        Float4 vb1_1 = s4[q + 1 * bRowVecs + 1 * lc];
-                        Float4 vb2_1 = s4[q + 1 * bRowVecs + 2 * lc];
-                        Float4 vb3_1 = s4[q + 1 * bRowVecs + 3 * lc];
-                        float a0_0 = pa0.X;
-                        float a1_0 = pa1.X;
-                        float a2_0 = pa2.X;
-                        float a3_0 = pa3.X;
-                        float a4_0 = pa4.X;
-                        float a5_0 = pa5.X;
-                        float a6_0 = pa6.X;
-                        float a7_0 = pa7.X;
-                        float b0_0 = pb0.X;
-                        float b1_0 = pb0.Y;
-                        float b2_0 = pb0.Z;
-                        float b3_0 = pb0.W;
-                        float b4_0 = pb1.X;
-                        float b5_0 = pb1.Y;
-                        float b6_0 = pb1.Z;
-                        float b7_0 = pb1.W;
-                        float b8_0 = pb2.X;
-                        float b9_0 = pb2.Y;
-                        float b10_0 = pb2.Z;
-                        float b11_0 = pb2.W;
-                        float b12_0 = pb3.X;
-                        float b13_0 = pb3.Y;
-                        float b14_0 = pb3.Z;
-                        float b15_0 = pb3.W;
-                        c0_0 += a0_0 * b0_0; c0_1 += a0_0 * b1_0; c0_2 += a0_0 * b2_0; c0_3 += a0_0 * b3_0; c0_4 += a0_0 * b4_0; c0_5 += a0_0 * b5_0; c0_6 += a0_0 * b6_0; c0_7 += a0_0 * b7_0; c0_8 += a0_0 * b8_0; c0_9 += a0_0 * b9_0; c0_10 += a0_0 * b10_0; c0_11 += a0_0 * b11_0; c0_12 += a0_0 * b12_0; c0_13 += a0_0 * b13_0; c0_14 += a0_0 * b14_0; c0_15 += a0_0 * b15_0;
-                        c1_0 += a1_0 * b0_0; c1_1 += a1_0 * b1_0; c1_2 += a1_0 * b2_0; c1_3 += a1_0 * b3_0; c1_4 += a1_0 * b4_0; c1_5 += a1_0 * b5_0; c1_6 += a1_0 * b6_0; c1_7 += a1_0 * b7_0; c1_8 += a1_0 * b8_0; c1_9 += a1_0 * b9_0; c1_10 += a1_0 * b10_0; c1_11 += a1_0 * b11_0; c1_12 += a1_0 * b12_0; c1_13 += a1_0 * b13_0; c1_14 += a1_0 * b14_0; c1_15 += a1_0 * b15_0;
-                        c2_0 += a2_0 * b0_0; c2_1 += a2_0 * b1_0; c2_2 += a2_0 * b2_0; c2_3 += a2_0 * b3_0; c2_4 += a2_0 * b4_0; c2_5 += a2_0 * b5_0; c2_6 += a2_0 * b6_0; c2_7 += a2_0 * b7_0; c2_8 += a2_0 * b8_0; c2_9 += a2_0 * b9_0; c2_10 += a2_0 * b10_0; c2_11 += a2_0 * b11_0; c2_12 += a2_0 * b12_0; c2_13 += a2_0 * b13_0; c2_14 += a2_0 * b14_0; c2_15 += a2_0 * b15_0;
-                        c3_0 += a3_0 * b0_0; c3_1 += a3_0 * b1_0; c3_2 += a3_0 * b2_0; c3_3 += a3_0 * b3_0; c3_4 += a3_0 * b4_0; c3_5 += a3_0 * b5_0; c3_6 += a3_0 * b6_0; c3_7 += a3_0 * b7_0; c3_8 += a3_0 * b8_0; c3_9 += a3_0 * b9_0; c3_10 += a3_0 * b10_0; c3_11 += a3_0 * b11_0; c3_12 += a3_0 * b12_0; c3_13 += a3_0 * b13_0; c3_14 += a3_0 * b14_0; c3_15 += a3_0 * b15_0;
-                        c4_0 += a4_0 * b0_0; c4_1 += a4_0 * b1_0; c4_2 += a4_0 * b2_0; c4_3 += a4_0 * b3_0; c4_4 += a4_0 * b4_0; c4_5 += a4_0 * b5_0; c4_6 += a4_0 * b6_0; c4_7 += a4_0 * b7_0; c4_8 += a4_0 * b8_0; c4_9 += a4_0 * b9_0; c4_10 += a4_0 * b10_0; c4_11 += a4_0 * b11_0; c4_12 += a4_0 * b12_0; c4_13 += a4_0 * b13_0; c4_14 += a4_0 * b14_0; c4_15 += a4_0 * b15_0;
-                        c5_0 += a5_0 * b0_0; c5_1 += a5_0 * b1_0; c5_2 += a5_0 * b2_0; c5_3 += a5_0 * b3_0; c5_4 += a5_0 * b4_0; c5_5 += a5_0 * b5_0; c5_6 += a5_0 * b6_0; c5_7 += a5_0 * b7_0; c5_8 += a5_0 * b8_0; c5_9 += a5_0 * b9_0; c5_10 += a5_0 * b10_0; c5_11 += a5_0 * b11_0; c5_12 += a5_0 * b12_0; c5_13 += a5_0 * b13_0; c5_14 += a5_0 * b14_0; c5_15 += a5_0 * b15_0;
-                        c6_0 += a6_0 * b0_0; c6_1 += a6_0 * b1_0; c6_2 += a6_0 * b2_0; c6_3 += a6_0 * b3_0; c6_4 += a6_0 * b4_0; c6_5 += a6_0 * b5_0; c6_6 += a6_0 * b6_0; c6_7 += a6_0 * b7_0; c6_8 += a6_0 * b8_0; c6_9 += a6_0 * b9_0; c6_10 += a6_0 * b10_0; c6_11 += a6_0 * b11_0; c6_12 += a6_0 * b12_0; c6_13 += a6_0 * b13_0; c6_14 += a6_0 * b14_0; c6_15 += a6_0 * b15_0;
-                        c7_0 += a7_0 * b0_0; c7_1 += a7_0 * b1_0; c7_2 += a7_0 * b2_0; c7_3 += a7_0 * b3_0; c7_4 += a7_0 * b4_0; c7_5 += a7_0 * b5_0; c7_6 += a7_0 * b6_0; c7_7 += a7_0 * b7_0; c7_8 += a7_0 * b8_0; c7_9 += a7_0 * b9_0; c7_10 += a7_0 * b10_0; c7_11 += a7_0 * b11_0; c7_12 += a7_0 * b12_0; c7_13 += a7_0 * b13_0; c7_14 += a7_0 * b14_0; c7_15 += a7_0 * b15_0;
-                        Float4 vb0_2 = s4[q + 2 * bRowVecs + 0 * lc];
-                        Float4 vb1_2 = s4[q + 2 * bRowVecs + 1 * lc];
-                        Float4 vb2_2 = s4[q + 2 * bRowVecs + 2 * lc];
-                        Float4 vb3_2 = s4[q + 2 * bRowVecs + 3 * lc];
-                        float a0_1 = pa0.Y;
-                        float a1_1 = pa1.Y;
-                        float a2_1 = pa2.Y;
-                        float a3_1 = pa3.Y;
-                        float a4_1 = pa4.Y;
-                        float a5_1 = pa5.Y;
-                        float a6_1 = pa6.Y;
-                        float a7_1 = pa7.Y;
-                        float b0_1 = vb0_1.X;
-                        float b1_1 = vb0_1.Y;
-                        float b2_1 = vb0_1.Z;
-                        float b3_1 = vb0_1.W;
-                        float b4_1 = vb1_1.X;
-                        float b5_1 = vb1_1.Y;
-                        float b6_1 = vb1_1.Z;
-                        float b7_1 = vb1_1.W;
-                        float b8_1 = vb2_1.X;
-                        float b9_1 = vb2_1.Y;
-                        float b10_1 = vb2_1.Z;
-                        float b11_1 = vb2_1.W;
-                        float b12_1 = vb3_1.X;
-                        float b13_1 = vb3_1.Y;
-                        float b14_1 = vb3_1.Z;
-                        float b15_1 = vb3_1.W;
-                        c0_0 += a0_1 * b0_1; c0_1 += a0_1 * b1_1; c0_2 += a0_1 * b2_1; c0_3 += a0_1 * b3_1; c0_4 += a0_1 * b4_1; c0_5 += a0_1 * b5_1; c0_6 += a0_1 * b6_1; c0_7 += a0_1 * b7_1; c0_8 += a0_1 * b8_1; c0_9 += a0_1 * b9_1; c0_10 += a0_1 * b10_1; c0_11 += a0_1 * b11_1; c0_12 += a0_1 * b12_1; c0_13 += a0_1 * b13_1; c0_14 += a0_1 * b14_1; c0_15 += a0_1 * b15_1;
-                        c1_0 += a1_1 * b0_1; c1_1 += a1_1 * b1_1; c1_2 += a1_1 * b2_1; c1_3 += a1_1 * b3_1; c1_4 += a1_1 * b4_1; c1_5 += a1_1 * b5_1; c1_6 += a1_1 * b6_1; c1_7 += a1_1 * b7_1; c1_8 += a1_1 * b8_1; c1_9 += a1_1 * b9_1; c1_10 += a1_1 * b10_1; c1_11 += a1_1 * b11_1; c1_12 += a1_1 * b12_1; c1_13 += a1_1 * b13_1; c1_14 += a1_1 * b14_1; c1_15 += a1_1 * b15_1;
-                        c2_0 += a2_1 * b0_1; c2_1 += a2_1 * b1_1; c2_2 += a2_1 * b2_1; c2_3 += a2_1 * b3_1; c2_4 += a2_1 * b4_1; c2_5 += a2_1 * b5_1; c2_6 += a2_1 * b6_1; c2_7 += a2_1 * b7_1; c2_8 += a2_1 * b8_1; c2_9 += a2_1 * b9_1; c2_10 += a2_1 * b10_1; c2_11 += a2_1 * b11_1; c2_12 += a2_1 * b12_1; c2_13 += a2_1 * b13_1; c2_14 += a2_1 * b14_1; c2_15 += a2_1 * b15_1;
-                        c3_0 += a3_1 * b0_1; c3_1 += a3_1 * b1_1; c3_2 += a3_1 * b2_1; c3_3 += a3_1 * b3_1; c3_4 += a3_1 * b4_1; c3_5 += a3_1 * b5_1; c3_6 += a3_1 * b6_1; c3_7 += a3_1 * b7_1; c3_8 += a3_1 * b8_1; c3_9 += a3_1 * b9_1; c3_10 += a3_1 * b10_1; c3_11 += a3_1 * b11_1; c3_12 += a3_1 * b12_1; c3_13 += a3_1 * b13_1; c3_14 += a3_1 * b14_1; c3_15 += a3_1 * b15_1;
-                        c4_0 += a4_1 * b0_1; c4_1 += a4_1 * b1_1; c4_2 += a4_1 * b2_1; c4_3 += a4_1 * b3_1; c4_4 += a4_1 * b4_1; c4_5 += a4_1 * b5_1; c4_6 += a4_1 * b6_1; c4_7 += a4_1 * b7_1; c4_8 += a4_1 * b8_1; c4_9 += a4_1 * b9_1; c4_10 += a4_1 * b10_1; c4_11 += a4_1 * b11_1; c4_12 += a4_1 * b12_1; c4_13 += a4_1 * b13_1; c4_14 += a4_1 * b14_1; c4_15 += a4_1 * b15_1;
-                        c5_0 += a5_1 * b0_1; c5_1 += a5_1 * b1_1; c5_2 += a5_1 * b2_1; c5_3 += a5_1 * b3_1; c5_4 += a5_1 * b4_1; c5_5 += a5_1 * b5_1; c5_6 += a5_1 * b6_1; c5_7 += a5_1 * b7_1; c5_8 += a5_1 * b8_1; c5_9 += a5_1 * b9_1; c5_10 += a5_1 * b10_1; c5_11 += a5_1 * b11_1; c5_12 += a5_1 * b12_1; c5_13 += a5_1 * b13_1; c5_14 += a5_1 * b14_1; c5_15 += a5_1 * b15_1;
-                        c6_0 += a6_1 * b0_1; c6_1 += a6_1 * b1_1; c6_2 += a6_1 * b2_1; c6_3 += a6_1 * b3_1; c6_4 += a6_1 * b4_1; c6_5 += a6_1 * b5_1; c6_6 += a6_1 * b6_1; c6_7 += a6_1 * b7_1; c6_8 += a6_1 * b8_1; c6_9 += a6_1 * b9_1; c6_10 += a6_1 * b10_1; c6_11 += a6_1 * b11_1; c6_12 += a6_1 * b12_1; c6_13 += a6_1 * b13_1; c6_14 += a6_1 * b14_1; c6_15 += a6_1 * b15_1;
-                        c7_0 += a7_1 * b0_1; c7_1 += a7_1 * b1_1; c7_2 += a7_1 * b2_1; c7_3 += a7_1 * b3_1; c7_4 += a7_1 * b4_1; c7_5 += a7_1 * b5_1; c7_6 += a7_1 * b6_1; c7_7 += a7_1 * b7_1; c7_8 += a7_1 * b8_1; c7_9 += a7_1 * b9_1; c7_10 += a7_1 * b10_1; c7_11 += a7_1 * b11_1; c7_12 += a7_1 * b12_1; c7_13 += a7_1 * b13_1; c7_14 += a7_1 * b14_1; c7_15 += a7_1 * b15_1;
-                        Float4 vb0_3 = s4[q + 3 * bRowVecs + 0 * lc];
-                        Float4 vb1_3 = s4[q + 3 * bRowVecs + 1 * lc];
-                        Float4 vb2_3 = s4[q + 3 * bRowVecs + 2 * lc];
-                        Float4 vb3_3 = s4[q + 3 * bRowVecs + 3 * lc];
-                        float a0_2 = pa0.Z;
-                        float a1_2 = pa1.Z;
-                        float a2_2 = pa2.Z;
-                        float a3_2 = pa3.Z;
-                        float a4_2 = pa4.Z;
-                        float a5_2 = pa5.Z;
-                        float a6_2 = pa6.Z;
-                        float a7_2 = pa7.Z;
-                        float b0_2 = vb0_2.X;
-                        float b1_2 = vb0_2.Y;
-                        float b2_2 = vb0_2.Z;
-                        float b3_2 = vb0_2.W;
-                        float b4_2 = vb1_2.X;
-                        float b5_2 = vb1_2.Y;
-                        float b6_2 = vb1_2.Z;
-                        float b7_2 = vb1_2.W;
-                        float b8_2 = vb2_2.X;
-                        float b9_2 = vb2_2.Y;
-                        float b10_2 = vb2_2.Z;
-                        float b11_2 = vb2_2.W;
-                        float b12_2 = vb3_2.X;
-                        float b13_2 = vb3_2.Y;
-                        float b14_2 = vb3_2.Z;
-                        float b15_2 = vb3_2.W;
-                        c0_0 += a0_2 * b0_2; c0_1 += a0_2 * b1_2; c0_2 += a0_2 * b2_2; c0_3 += a0_2 * b3_2; c0_4 += a0_2 * b4_2; c0_5 += a0_2 * b5_2; c0_6 += a0_2 * b6_2; c0_7 += a0_2 * b7_2; c0_8 += a0_2 * b8_2; c0_9 += a0_2 * b9_2; c0_10 += a0_2 * b10_2; c0_11 += a0_2 * b11_2; c0_12 += a0_2 * b12_2; c0_13 += a0_2 * b13_2; c0_14 += a0_2 * b14_2; c0_15 += a0_2 * b15_2;
-                        c1_0 += a1_2 * b0_2; c1_1 += a1_2 * b1_2; c1_2 += a1_2 * b2_2; c1_3 += a1_2 * b3_2; c1_4 += a1_2 * b4_2; c1_5 += a1_2 * b5_2; c1_6 += a1_2 * b6_2; c1_7 += a1_2 * b7_2; c1_8 += a1_2 * b8_2; c1_9 += a1_2 * b9_2; c1_10 += a1_2 * b10_2; c1_11 += a1_2 * b11_2; c1_12 += a1_2 * b12_2; c1_13 += a1_2 * b13_2; c1_14 += a1_2 * b14_2; c1_15 += a1_2 * b15_2;
-                        c2_0 += a2_2 * b0_2; c2_1 += a2_2 * b1_2; c2_2 += a2_2 * b2_2; c2_3 += a2_2 * b3_2; c2_4 += a2_2 * b4_2; c2_5 += a2_2 * b5_2; c2_6 += a2_2 * b6_2; c2_7 += a2_2 * b7_2; c2_8 += a2_2 * b8_2; c2_9 += a2_2 * b9_2; c2_10 += a2_2 * b10_2; c2_11 += a2_2 * b11_2; c2_12 += a2_2 * b12_2; c2_13 += a2_2 * b13_2; c2_14 += a2_2 * b14_2; c2_15 += a2_2 * b15_2;
-                        c3_0 += a3_2 * b0_2; c3_1 += a3_2 * b1_2; c3_2 += a3_2 * b2_2; c3_3 += a3_2 * b3_2; c3_4 += a3_2 * b4_2; c3_5 += a3_2 * b5_2; c3_6 += a3_2 * b6_2; c3_7 += a3_2 * b7_2; c3_8 += a3_2 * b8_2; c3_9 += a3_2 * b9_2; c3_10 += a3_2 * b10_2; c3_11 += a3_2 * b11_2; c3_12 += a3_2 * b12_2; c3_13 += a3_2 * b13_2; c3_14 += a3_2 * b14_2; c3_15 += a3_2 * b15_2;
-                        c4_0 += a4_2 * b0_2; c4_1 += a4_2 * b1_2; c4_2 += a4_2 * b2_2; c4_3 += a4_2 * b3_2; c4_4 += a4_2 * b4_2; c4_5 += a4_2 * b5_2; c4_6 += a4_2 * b6_2; c4_7 += a4_2 * b7_2; c4_8 += a4_2 * b8_2; c4_9 += a4_2 * b9_2; c4_10 += a4_2 * b10_2; c4_11 += a4_2 * b11_2; c4_12 += a4_2 * b12_2; c4_13 += a4_2 * b13_2; c4_14 += a4_2 * b14_2; c4_15 += a4_2 * b15_2;
-                        c5_0 += a5_2 * b0_2; c5_1 += a5_2 * b1_2; c5_2 += a5_2 * b2_2; c5_3 += a5_2 * b3_2; c5_4 += a5_2 * b4_2; c5_5 += a5_2 * b5_2; c5_6 += a5_2 * b6_2; c5_7 += a5_2 * b7_2; c5_8 += a5_2 * b8_2; c5_9 += a5_2 * b9_2; c5_10 += a5_2 * b10_2; c5_11 += a5_2 * b11_2; c5_12 += a5_2 * b12_2; c5_13 += a5_2 * b13_2; c5_14 += a5_2 * b14_2; c5_15 += a5_2 * b15_2;
-                        c6_0 += a6_2 * b0_2; c6_1 += a6_2 * b1_2; c6_2 += a6_2 * b2_2; c6_3 += a6_2 * b3_2; c6_4 += a6_2 * b4_2; c6_5 += a6_2 * b5_2; c6_6 += a6_2 * b6_2; c6_7 += a6_2 * b7_2; c6_8 += a6_2 * b8_2; c6_9 += a6_2 * b9_2; c6_10 += a6_2 * b10_2; c6_11 += a6_2 * b11_2; c6_12 += a6_2 * b12_2; c6_13 += a6_2 * b13_2; c6_14 += a6_2 * b14_2; c6_15 += a6_2 * b15_2;
-                        c7_0 += a7_2 * b0_2; c7_1 += a7_2 * b1_2; c7_2 += a7_2 * b2_2; c7_3 += a7_2 * b3_2; c7_4 += a7_2 * b4_2; c7_5 += a7_2 * b5_2; c7_6 += a7_2 * b6_2; c7_7 += a7_2 * b7_2; c7_8 += a7_2 * b8_2; c7_9 += a7_2 * b9_2; c7_10 += a7_2 * b10_2; c7_11 += a7_2 * b11_2; c7_12 += a7_2 * b12_2; c7_13 += a7_2 * b13_2; c7_14 += a7_2 * b14_2; c7_15 += a7_2 * b15_2;
-                        long nst = cs;
-                        int kn = kq + 1;
-                        long xn = nst + aRow + (kn ^ sA);
-                        long qn = nst + bColN + (long)kn * 4 * bRowVecs;
-                        qa0 = s4[xn + 0 * lr * kc4];
-                        qa1 = s4[xn + 1 * lr * kc4];
-                        qa2 = s4[xn + 2 * lr * kc4];
-                        qa3 = s4[xn + 3 * lr * kc4];
-                        qa4 = s4[xn + 4 * lr * kc4];
-                        qa5 = s4[xn + 5 * lr * kc4];
-                        qa6 = s4[xn + 6 * lr * kc4];
-                        qa7 = s4[xn + 7 * lr * kc4];
-                        qb0 = s4[qn + 0 * lc];
-                        qb1 = s4[qn + 1 * lc];
-                        qb2 = s4[qn + 2 * lc];
-                        qb3 = s4[qn + 3 * lc];
-                        float a0_3 = pa0.W;
-                        float a1_3 = pa1.W;
-                        float a2_3 = pa2.W;
-                        float a3_3 = pa3.W;
-                        float a4_3 = pa4.W;
-                        float a5_3 = pa5.W;
-                        float a6_3 = pa6.W;
-                        float a7_3 = pa7.W;
-                        float b0_3 = vb0_3.X;
-                        float b1_3 = vb0_3.Y;
-                        float b2_3 = vb0_3.Z;
-                        float b3_3 = vb0_3.W;
-                        float b4_3 = vb1_3.X;
-                        float b5_3 = vb1_3.Y;
-                        float b6_3 = vb1_3.Z;
-                        float b7_3 = vb1_3.W;
-                        float b8_3 = vb2_3.X;
-                        float b9_3 = vb2_3.Y;
-                        float b10_3 = vb2_3.Z;
-                        float b11_3 = vb2_3.W;
-                        float b12_3 = vb3_3.X;
-                        float b13_3 = vb3_3.Y;
-                        float b14_3 = vb3_3.Z;
-                        float b15_3 = vb3_3.W;
-                        c0_0 += a0_3 * b0_3; c0_1 += a0_3 * b1_3; c0_2 += a0_3 * b2_3; c0_3 += a0_3 * b3_3; c0_4 += a0_3 * b4_3; c0_5 += a0_3 * b5_3; c0_6 += a0_3 * b6_3; c0_7 += a0_3 * b7_3; c0_8 += a0_3 * b8_3; c0_9 += a0_3 * b9_3; c0_10 += a0_3 * b10_3; c0_11 += a0_3 * b11_3; c0_12 += a0_3 * b12_3; c0_13 += a0_3 * b13_3; c0_14 += a0_3 * b14_3; c0_15 += a0_3 * b15_3;
-                        c1_0 += a1_3 * b0_3; c1_1 += a1_3 * b1_3; c1_2 += a1_3 * b2_3; c1_3 += a1_3 * b3_3; c1_4 += a1_3 * b4_3; c1_5 += a1_3 * b5_3; c1_6 += a1_3 * b6_3; c1_7 += a1_3 * b7_3; c1_8 += a1_3 * b8_3; c1_9 += a1_3 * b9_3; c1_10 += a1_3 * b10_3; c1_11 += a1_3 * b11_3; c1_12 += a1_3 * b12_3; c1_13 += a1_3 * b13_3; c1_14 += a1_3 * b14_3; c1_15 += a1_3 * b15_3;
-                        c2_0 += a2_3 * b0_3; c2_1 += a2_3 * b1_3; c2_2 += a2_3 * b2_3; c2_3 += a2_3 * b3_3; c2_4 += a2_3 * b4_3; c2_5 += a2_3 * b5_3; c2_6 += a2_3 * b6_3; c2_7 += a2_3 * b7_3; c2_8 += a2_3 * b8_3; c2_9 += a2_3 * b9_3; c2_10 += a2_3 * b10_3; c2_11 += a2_3 * b11_3; c2_12 += a2_3 * b12_3; c2_13 += a2_3 * b13_3; c2_14 += a2_3 * b14_3; c2_15 += a2_3 * b15_3;
-                        c3_0 += a3_3 * b0_3; c3_1 += a3_3 * b1_3; c3_2 += a3_3 * b2_3; c3_3 += a3_3 * b3_3; c3_4 += a3_3 * b4_3; c3_5 += a3_3 * b5_3; c3_6 += a3_3 * b6_3; c3_7 += a3_3 * b7_3; c3_8 += a3_3 * b8_3; c3_9 += a3_3 * b9_3; c3_10 += a3_3 * b10_3; c3_11 += a3_3 * b11_3; c3_12 += a3_3 * b12_3; c3_13 += a3_3 * b13_3; c3_14 += a3_3 * b14_3; c3_15 += a3_3 * b15_3;
-                        c4_0 += a4_3 * b0_3; c4_1 += a4_3 * b1_3; c4_2 += a4_3 * b2_3; c4_3 += a4_3 * b3_3; c4_4 += a4_3 * b4_3; c4_5 += a4_3 * b5_3; c4_6 += a4_3 * b6_3; c4_7 += a4_3 * b7_3; c4_8 += a4_3 * b8_3; c4_9 += a4_3 * b9_3; c4_10 += a4_3 * b10_3; c4_11 += a4_3 * b11_3; c4_12 += a4_3 * b12_3; c4_13 += a4_3 * b13_3; c4_14 += a4_3 * b14_3; c4_15 += a4_3 * b15_3;
-                        c5_0 += a5_3 * b0_3; c5_1 += a5_3 * b1_3; c5_2 += a5_3 * b2_3; c5_3 += a5_3 * b3_3; c5_4 += a5_3 * b4_3; c5_5 += a5_3 * b5_3; c5_6 += a5_3 * b6_3; c5_7 += a5_3 * b7_3; c5_8 += a5_3 * b8_3; c5_9 += a5_3 * b9_3; c5_10 += a5_3 * b10_3; c5_11 += a5_3 * b11_3; c5_12 += a5_3 * b12_3; c5_13 += a5_3 * b13_3; c5_14 += a5_3 * b14_3; c5_15 += a5_3 * b15_3;
-                        c6_0 += a6_3 * b0_3; c6_1 += a6_3 * b1_3; c6_2 += a6_3 * b2_3; c6_3 += a6_3 * b3_3; c6_4 += a6_3 * b4_3; c6_5 += a6_3 * b5_3; c6_6 += a6_3 * b6_3; c6_7 += a6_3 * b7_3; c6_8 += a6_3 * b8_3; c6_9 += a6_3 * b9_3; c6_10 += a6_3 * b10_3; c6_11 += a6_3 * b11_3; c6_12 += a6_3 * b12_3; c6_13 += a6_3 * b13_3; c6_14 += a6_3 * b14_3; c6_15 += a6_3 * b15_3;
-                        c7_0 += a7_3 * b0_3; c7_1 += a7_3 * b1_3; c7_2 += a7_3 * b2_3; c7_3 += a7_3 * b3_3; c7_4 += a7_3 * b4_3; c7_5 += a7_3 * b5_3; c7_6 += a7_3 * b6_3; c7_7 += a7_3 * b7_3; c7_8 += a7_3 * b8_3; c7_9 += a7_3 * b9_3; c7_10 += a7_3 * b10_3; c7_11 += a7_3 * b11_3; c7_12 += a7_3 * b12_3; c7_13 += a7_3 * b13_3; c7_14 += a7_3 * b14_3; c7_15 += a7_3 * b15_3;
-                    }
-                    {
-                        long q = cs + bColN + (long)(kq + 1) * 4 * bRowVecs;
-                        Float4 vb0_1 = s4[q + 1 * bRowVecs + 0 * lc];
-                        Float4 vb1_1 = s4[q + 1 * bRowVecs + 1 * lc];
-                        Float4 vb2_1 = s4[q + 1 * bRowVecs + 2 * lc];
-                        Float4 vb3_1 = s4[q + 1 * bRowVecs + 3 * lc];
-                        float a0_0 = qa0.X;
-                        float a1_0 = qa1.X;
-                        float a2_0 = qa2.X;
-                        float a3_0 = qa3.X;
-                        float a4_0 = qa4.X;
-                        float a5_0 = qa5.X;
-                        float a6_0 = qa6.X;
-                        float a7_0 = qa7.X;
-                        float b0_0 = qb0.X;
-                        float b1_0 = qb0.Y;
-                        float b2_0 = qb0.Z;
-                        float b3_0 = qb0.W;
-                        float b4_0 = qb1.X;
-                        float b5_0 = qb1.Y;
-                        float b6_0 = qb1.Z;
-                        float b7_0 = qb1.W;
-                        float b8_0 = qb2.X;
-                        float b9_0 = qb2.Y;
-                        float b10_0 = qb2.Z;
-                        float b11_0 = qb2.W;
-                        float b12_0 = qb3.X;
-                        float b13_0 = qb3.Y;
-                        float b14_0 = qb3.Z;
-                        float b15_0 = qb3.W;
-                        c0_0 += a0_0 * b0_0; c0_1 += a0_0 * b1_0; c0_2 += a0_0 * b2_0; c0_3 += a0_0 * b3_0; c0_4 += a0_0 * b4_0; c0_5 += a0_0 * b5_0; c0_6 += a0_0 * b6_0; c0_7 += a0_0 * b7_0; c0_8 += a0_0 * b8_0; c0_9 += a0_0 * b9_0; c0_10 += a0_0 * b10_0; c0_11 += a0_0 * b11_0; c0_12 += a0_0 * b12_0; c0_13 += a0_0 * b13_0; c0_14 += a0_0 * b14_0; c0_15 += a0_0 * b15_0;
-                        c1_0 += a1_0 * b0_0; c1_1 += a1_0 * b1_0; c1_2 += a1_0 * b2_0; c1_3 += a1_0 * b3_0; c1_4 += a1_0 * b4_0; c1_5 += a1_0 * b5_0; c1_6 += a1_0 * b6_0; c1_7 += a1_0 * b7_0; c1_8 += a1_0 * b8_0; c1_9 += a1_0 * b9_0; c1_10 += a1_0 * b10_0; c1_11 += a1_0 * b11_0; c1_12 += a1_0 * b12_0; c1_13 += a1_0 * b13_0; c1_14 += a1_0 * b14_0; c1_15 += a1_0 * b15_0;
-                        c2_0 += a2_0 * b0_0; c2_1 += a2_0 * b1_0; c2_2 += a2_0 * b2_0; c2_3 += a2_0 * b3_0; c2_4 += a2_0 * b4_0; c2_5 += a2_0 * b5_0; c2_6 += a2_0 * b6_0; c2_7 += a2_0 * b7_0; c2_8 += a2_0 * b8_0; c2_9 += a2_0 * b9_0; c2_10 += a2_0 * b10_0; c2_11 += a2_0 * b11_0; c2_12 += a2_0 * b12_0; c2_13 += a2_0 * b13_0; c2_14 += a2_0 * b14_0; c2_15 += a2_0 * b15_0;
-                        c3_0 += a3_0 * b0_0; c3_1 += a3_0 * b1_0; c3_2 += a3_0 * b2_0; c3_3 += a3_0 * b3_0; c3_4 += a3_0 * b4_0; c3_5 += a3_0 * b5_0; c3_6 += a3_0 * b6_0; c3_7 += a3_0 * b7_0; c3_8 += a3_0 * b8_0; c3_9 += a3_0 * b9_0; c3_10 += a3_0 * b10_0; c3_11 += a3_0 * b11_0; c3_12 += a3_0 * b12_0; c3_13 += a3_0 * b13_0; c3_14 += a3_0 * b14_0; c3_15 += a3_0 * b15_0;
-                        c4_0 += a4_0 * b0_0; c4_1 += a4_0 * b1_0; c4_2 += a4_0 * b2_0; c4_3 += a4_0 * b3_0; c4_4 += a4_0 * b4_0; c4_5 += a4_0 * b5_0; c4_6 += a4_0 * b6_0; c4_7 += a4_0 * b7_0; c4_8 += a4_0 * b8_0; c4_9 += a4_0 * b9_0; c4_10 += a4_0 * b10_0; c4_11 += a4_0 * b11_0; c4_12 += a4_0 * b12_0; c4_13 += a4_0 * b13_0; c4_14 += a4_0 * b14_0; c4_15 += a4_0 * b15_0;
-                        c5_0 += a5_0 * b0_0; c5_1 += a5_0 * b1_0; c5_2 += a5_0 * b2_0; c5_3 += a5_0 * b3_0; c5_4 += a5_0 * b4_0; c5_5 += a5_0 * b5_0; c5_6 += a5_0 * b6_0; c5_7 += a5_0 * b7_0; c5_8 += a5_0 * b8_0; c5_9 += a5_0 * b9_0; c5_10 += a5_0 * b10_0; c5_11 += a5_0 * b11_0; c5_12 += a5_0 * b12_0; c5_13 += a5_0 * b13_0; c5_14 += a5_0 * b14_0; c5_15 += a5_0 * b15_0;
-                        c6_0 += a6_0 * b0_0; c6_1 += a6_0 * b1_0; c6_2 += a6_0 * b2_0; c6_3 += a6_0 * b3_0; c6_4 += a6_0 * b4_0; c6_5 += a6_0 * b5_0; c6_6 += a6_0 * b6_0; c6_7 += a6_0 * b7_0; c6_8 += a6_0 * b8_0; c6_9 += a6_0 * b9_0; c6_10 += a6_0 * b10_0; c6_11 += a6_0 * b11_0; c6_12 += a6_0 * b12_0; c6_13 += a6_0 * b13_0; c6_14 += a6_0 * b14_0; c6_15 += a6_0 * b15_0;
-                        c7_0 += a7_0 * b0_0; c7_1 += a7_0 * b1_0; c7_2 += a7_0 * b2_0; c7_3 += a7_0 * b3_0; c7_4 += a7_0 * b4_0; c7_5 += a7_0 * b5_0; c7_6 += a7_0 * b6_0; c7_7 += a7_0 * b7_0; c7_8 += a7_0 * b8_0; c7_9 += a7_0 * b9_0; c7_10 += a7_0 * b10_0; c7_11 += a7_0 * b11_0; c7_12 += a7_0 * b12_0; c7_13 += a7_0 * b13_0; c7_14 += a7_0 * b14_0; c7_15 += a7_0 * b15_0;
-                        Float4 vb0_2 = s4[q + 2 * bRowVecs + 0 * lc];
-                        Float4 vb1_2 = s4[q + 2 * bRowVecs + 1 * lc];
-                        Float4 vb2_2 = s4[q + 2 * bRowVecs + 2 * lc];
-                        Float4 vb3_2 = s4[q + 2 * bRowVecs + 3 * lc];
-                        float a0_1 = qa0.Y;
-                        float a1_1 = qa1.Y;
-                        float a2_1 = qa2.Y;
-                        float a3_1 = qa3.Y;
-                        float a4_1 = qa4.Y;
-                        float a5_1 = qa5.Y;
-                        float a6_1 = qa6.Y;
-                        float a7_1 = qa7.Y;
-                        float b0_1 = vb0_1.X;
-                        float b1_1 = vb0_1.Y;
-                        float b2_1 = vb0_1.Z;
-                        float b3_1 = vb0_1.W;
-                        float b4_1 = vb1_1.X;
-                        float b5_1 = vb1_1.Y;
-                        float b6_1 = vb1_1.Z;
-                        float b7_1 = vb1_1.W;
-                        float b8_1 = vb2_1.X;
-                        float b9_1 = vb2_1.Y;
-                        float b10_1 = vb2_1.Z;
-                        float b11_1 = vb2_1.W;
-                        float b12_1 = vb3_1.X;
-                        float b13_1 = vb3_1.Y;
-                        float b14_1 = vb3_1.Z;
-                        float b15_1 = vb3_1.W;
-                        c0_0 += a0_1 * b0_1; c0_1 += a0_1 * b1_1; c0_2 += a0_1 * b2_1; c0_3 += a0_1 * b3_1; c0_4 += a0_1 * b4_1; c0_5 += a0_1 * b5_1; c0_6 += a0_1 * b6_1; c0_7 += a0_1 * b7_1; c0_8 += a0_1 * b8_1; c0_9 += a0_1 * b9_1; c0_10 += a0_1 * b10_1; c0_11 += a0_1 * b11_1; c0_12 += a0_1 * b12_1; c0_13 += a0_1 * b13_1; c0_14 += a0_1 * b14_1; c0_15 += a0_1 * b15_1;
-                        c1_0 += a1_1 * b0_1; c1_1 += a1_1 * b1_1; c1_2 += a1_1 * b2_1; c1_3 += a1_1 * b3_1; c1_4 += a1_1 * b4_1; c1_5 += a1_1 * b5_1; c1_6 += a1_1 * b6_1; c1_7 += a1_1 * b7_1; c1_8 += a1_1 * b8_1; c1_9 += a1_1 * b9_1; c1_10 += a1_1 * b10_1; c1_11 += a1_1 * b11_1; c1_12 += a1_1 * b12_1; c1_13 += a1_1 * b13_1; c1_14 += a1_1 * b14_1; c1_15 += a1_1 * b15_1;
-                        c2_0 += a2_1 * b0_1; c2_1 += a2_1 * b1_1; c2_2 += a2_1 * b2_1; c2_3 += a2_1 * b3_1; c2_4 += a2_1 * b4_1; c2_5 += a2_1 * b5_1; c2_6 += a2_1 * b6_1; c2_7 += a2_1 * b7_1; c2_8 += a2_1 * b8_1; c2_9 += a2_1 * b9_1; c2_10 += a2_1 * b10_1; c2_11 += a2_1 * b11_1; c2_12 += a2_1 * b12_1; c2_13 += a2_1 * b13_1; c2_14 += a2_1 * b14_1; c2_15 += a2_1 * b15_1;
-                        c3_0 += a3_1 * b0_1; c3_1 += a3_1 * b1_1; c3_2 += a3_1 * b2_1; c3_3 += a3_1 * b3_1; c3_4 += a3_1 * b4_1; c3_5 += a3_1 * b5_1; c3_6 += a3_1 * b6_1; c3_7 += a3_1 * b7_1; c3_8 += a3_1 * b8_1; c3_9 += a3_1 * b9_1; c3_10 += a3_1 * b10_1; c3_11 += a3_1 * b11_1; c3_12 += a3_1 * b12_1; c3_13 += a3_1 * b13_1; c3_14 += a3_1 * b14_1; c3_15 += a3_1 * b15_1;
-                        c4_0 += a4_1 * b0_1; c4_1 += a4_1 * b1_1; c4_2 += a4_1 * b2_1; c4_3 += a4_1 * b3_1; c4_4 += a4_1 * b4_1; c4_5 += a4_1 * b5_1; c4_6 += a4_1 * b6_1; c4_7 += a4_1 * b7_1; c4_8 += a4_1 * b8_1; c4_9 += a4_1 * b9_1; c4_10 += a4_1 * b10_1; c4_11 += a4_1 * b11_1; c4_12 += a4_1 * b12_1; c4_13 += a4_1 * b13_1; c4_14 += a4_1 * b14_1; c4_15 += a4_1 * b15_1;
-                        c5_0 += a5_1 * b0_1; c5_1 += a5_1 * b1_1; c5_2 += a5_1 * b2_1; c5_3 += a5_1 * b3_1; c5_4 += a5_1 * b4_1; c5_5 += a5_1 * b5_1; c5_6 += a5_1 * b6_1; c5_7 += a5_1 * b7_1; c5_8 += a5_1 * b8_1; c5_9 += a5_1 * b9_1; c5_10 += a5_1 * b10_1; c5_11 += a5_1 * b11_1; c5_12 += a5_1 * b12_1; c5_13 += a5_1 * b13_1; c5_14 += a5_1 * b14_1; c5_15 += a5_1 * b15_1;
-                        c6_0 += a6_1 * b0_1; c6_1 += a6_1 * b1_1; c6_2 += a6_1 * b2_1; c6_3 += a6_1 * b3_1; c6_4 += a6_1 * b4_1; c6_5 += a6_1 * b5_1; c6_6 += a6_1 * b6_1; c6_7 += a6_1 * b7_1; c6_8 += a6_1 * b8_1; c6_9 += a6_1 * b9_1; c6_10 += a6_1 * b10_1; c6_11 += a6_1 * b11_1; c6_12 += a6_1 * b12_1; c6_13 += a6_1 * b13_1; c6_14 += a6_1 * b14_1; c6_15 += a6_1 * b15_1;
-                        c7_0 += a7_1 * b0_1; c7_1 += a7_1 * b1_1; c7_2 += a7_1 * b2_1; c7_3 += a7_1 * b3_1; c7_4 += a7_1 * b4_1; c7_5 += a7_1 * b5_1; c7_6 += a7_1 * b6_1; c7_7 += a7_1 * b7_1; c7_8 += a7_1 * b8_1; c7_9 += a7_1 * b9_1; c7_10 += a7_1 * b10_1; c7_11 += a7_1 * b11_1; c7_12 += a7_1 * b12_1; c7_13 += a7_1 * b13_1; c7_14 += a7_1 * b14_1; c7_15 += a7_1 * b15_1;
-                        Float4 vb0_3 = s4[q + 3 * bRowVecs + 0 * lc];
-                        Float4 vb1_3 = s4[q + 3 * bRowVecs + 1 * lc];
-                        Float4 vb2_3 = s4[q + 3 * bRowVecs + 2 * lc];
-                        Float4 vb3_3 = s4[q + 3 * bRowVecs + 3 * lc];
-                        float a0_2 = qa0.Z;
-                        float a1_2 = qa1.Z;
-                        float a2_2 = qa2.Z;
-                        float a3_2 = qa3.Z;
-                        float a4_2 = qa4.Z;
-                        float a5_2 = qa5.Z;
-                        float a6_2 = qa6.Z;
-                        float a7_2 = qa7.Z;
-                        float b0_2 = vb0_2.X;
-                        float b1_2 = vb0_2.Y;
-                        float b2_2 = vb0_2.Z;
-                        float b3_2 = vb0_2.W;
-                        float b4_2 = vb1_2.X;
-                        float b5_2 = vb1_2.Y;
-                        float b6_2 = vb1_2.Z;
-                        float b7_2 = vb1_2.W;
-                        float b8_2 = vb2_2.X;
-                        float b9_2 = vb2_2.Y;
-                        float b10_2 = vb2_2.Z;
-                        float b11_2 = vb2_2.W;
-                        float b12_2 = vb3_2.X;
-                        float b13_2 = vb3_2.Y;
-                        float b14_2 = vb3_2.Z;
-                        float b15_2 = vb3_2.W;
-                        c0_0 += a0_2 * b0_2; c0_1 += a0_2 * b1_2; c0_2 += a0_2 * b2_2; c0_3 += a0_2 * b3_2; c0_4 += a0_2 * b4_2; c0_5 += a0_2 * b5_2; c0_6 += a0_2 * b6_2; c0_7 += a0_2 * b7_2; c0_8 += a0_2 * b8_2; c0_9 += a0_2 * b9_2; c0_10 += a0_2 * b10_2; c0_11 += a0_2 * b11_2; c0_12 += a0_2 * b12_2; c0_13 += a0_2 * b13_2; c0_14 += a0_2 * b14_2; c0_15 += a0_2 * b15_2;
-                        c1_0 += a1_2 * b0_2; c1_1 += a1_2 * b1_2; c1_2 += a1_2 * b2_2; c1_3 += a1_2 * b3_2; c1_4 += a1_2 * b4_2; c1_5 += a1_2 * b5_2; c1_6 += a1_2 * b6_2; c1_7 += a1_2 * b7_2; c1_8 += a1_2 * b8_2; c1_9 += a1_2 * b9_2; c1_10 += a1_2 * b10_2; c1_11 += a1_2 * b11_2; c1_12 += a1_2 * b12_2; c1_13 += a1_2 * b13_2; c1_14 += a1_2 * b14_2; c1_15 += a1_2 * b15_2;
-                        c2_0 += a2_2 * b0_2; c2_1 += a2_2 * b1_2; c2_2 += a2_2 * b2_2; c2_3 += a2_2 * b3_2; c2_4 += a2_2 * b4_2; c2_5 += a2_2 * b5_2; c2_6 += a2_2 * b6_2; c2_7 += a2_2 * b7_2; c2_8 += a2_2 * b8_2; c2_9 += a2_2 * b9_2; c2_10 += a2_2 * b10_2; c2_11 += a2_2 * b11_2; c2_12 += a2_2 * b12_2; c2_13 += a2_2 * b13_2; c2_14 += a2_2 * b14_2; c2_15 += a2_2 * b15_2;
-                        c3_0 += a3_2 * b0_2; c3_1 += a3_2 * b1_2; c3_2 += a3_2 * b2_2; c3_3 += a3_2 * b3_2; c3_4 += a3_2 * b4_2; c3_5 += a3_2 * b5_2; c3_6 += a3_2 * b6_2; c3_7 += a3_2 * b7_2; c3_8 += a3_2 * b8_2; c3_9 += a3_2 * b9_2; c3_10 += a3_2 * b10_2; c3_11 += a3_2 * b11_2; c3_12 += a3_2 * b12_2; c3_13 += a3_2 * b13_2; c3_14 += a3_2 * b14_2; c3_15 += a3_2 * b15_2;
-                        c4_0 += a4_2 * b0_2; c4_1 += a4_2 * b1_2; c4_2 += a4_2 * b2_2; c4_3 += a4_2 * b3_2; c4_4 += a4_2 * b4_2; c4_5 += a4_2 * b5_2; c4_6 += a4_2 * b6_2; c4_7 += a4_2 * b7_2; c4_8 += a4_2 * b8_2; c4_9 += a4_2 * b9_2; c4_10 += a4_2 * b10_2; c4_11 += a4_2 * b11_2; c4_12 += a4_2 * b12_2; c4_13 += a4_2 * b13_2; c4_14 += a4_2 * b14_2; c4_15 += a4_2 * b15_2;
-                        c5_0 += a5_2 * b0_2; c5_1 += a5_2 * b1_2; c5_2 += a5_2 * b2_2; c5_3 += a5_2 * b3_2; c5_4 += a5_2 * b4_2; c5_5 += a5_2 * b5_2; c5_6 += a5_2 * b6_2; c5_7 += a5_2 * b7_2; c5_8 += a5_2 * b8_2; c5_9 += a5_2 * b9_2; c5_10 += a5_2 * b10_2; c5_11 += a5_2 * b11_2; c5_12 += a5_2 * b12_2; c5_13 += a5_2 * b13_2; c5_14 += a5_2 * b14_2; c5_15 += a5_2 * b15_2;
-                        c6_0 += a6_2 * b0_2; c6_1 += a6_2 * b1_2; c6_2 += a6_2 * b2_2; c6_3 += a6_2 * b3_2; c6_4 += a6_2 * b4_2; c6_5 += a6_2 * b5_2; c6_6 += a6_2 * b6_2; c6_7 += a6_2 * b7_2; c6_8 += a6_2 * b8_2; c6_9 += a6_2 * b9_2; c6_10 += a6_2 * b10_2; c6_11 += a6_2 * b11_2; c6_12 += a6_2 * b12_2; c6_13 += a6_2 * b13_2; c6_14 += a6_2 * b14_2; c6_15 += a6_2 * b15_2;
-                        c7_0 += a7_2 * b0_2; c7_1 += a7_2 * b1_2; c7_2 += a7_2 * b2_2; c7_3 += a7_2 * b3_2; c7_4 += a7_2 * b4_2; c7_5 += a7_2 * b5_2; c7_6 += a7_2 * b6_2; c7_7 += a7_2 * b7_2; c7_8 += a7_2 * b8_2; c7_9 += a7_2 * b9_2; c7_10 += a7_2 * b10_2; c7_11 += a7_2 * b11_2; c7_12 += a7_2 * b12_2; c7_13 += a7_2 * b13_2; c7_14 += a7_2 * b14_2; c7_15 += a7_2 * b15_2;
-                        long nst = cs;
-                        int kn = (kq + 2) & swMask;
-                        long xn = nst + aRow + (kn ^ sA);
-                        long qn = nst + bColN + (long)kn * 4 * bRowVecs;
-                        pa0 = s4[xn + 0 * lr * kc4];
-                        pa1 = s4[xn + 1 * lr * kc4];
-                        pa2 = s4[xn + 2 * lr * kc4];
-                        pa3 = s4[xn + 3 * lr * kc4];
-                        pa4 = s4[xn + 4 * lr * kc4];
-                        pa5 = s4[xn + 5 * lr * kc4];
-                        pa6 = s4[xn + 6 * lr * kc4];
-                        pa7 = s4[xn + 7 * lr * kc4];
-                        pb0 = s4[qn + 0 * lc];
-                        pb1 = s4[qn + 1 * lc];
-                        pb2 = s4[qn + 2 * lc];
-                        pb3 = s4[qn + 3 * lc];
-                        float a0_3 = qa0.W;
-                        float a1_3 = qa1.W;
-                        float a2_3 = qa2.W;
-                        float a3_3 = qa3.W;
-                        float a4_3 = qa4.W;
-                        float a5_3 = qa5.W;
-                        float a6_3 = qa6.W;
-                        float a7_3 = qa7.W;
-                        float b0_3 = vb0_3.X;
-                        float b1_3 = vb0_3.Y;
-                        float b2_3 = vb0_3.Z;
-                        float b3_3 = vb0_3.W;
-                        float b4_3 = vb1_3.X;
-                        float b5_3 = vb1_3.Y;
-                        float b6_3 = vb1_3.Z;
-                        float b7_3 = vb1_3.W;
-                        float b8_3 = vb2_3.X;
-                        float b9_3 = vb2_3.Y;
-                        float b10_3 = vb2_3.Z;
-                        float b11_3 = vb2_3.W;
-                        float b12_3 = vb3_3.X;
-                        float b13_3 = vb3_3.Y;
-                        float b14_3 = vb3_3.Z;
-                        float b15_3 = vb3_3.W;
-                        c0_0 += a0_3 * b0_3; c0_1 += a0_3 * b1_3; c0_2 += a0_3 * b2_3; c0_3 += a0_3 * b3_3; c0_4 += a0_3 * b4_3; c0_5 += a0_3 * b5_3; c0_6 += a0_3 * b6_3; c0_7 += a0_3 * b7_3; c0_8 += a0_3 * b8_3; c0_9 += a0_3 * b9_3; c0_10 += a0_3 * b10_3; c0_11 += a0_3 * b11_3; c0_12 += a0_3 * b12_3; c0_13 += a0_3 * b13_3; c0_14 += a0_3 * b14_3; c0_15 += a0_3 * b15_3;
-                        c1_0 += a1_3 * b0_3; c1_1 += a1_3 * b1_3; c1_2 += a1_3 * b2_3; c1_3 += a1_3 * b3_3; c1_4 += a1_3 * b4_3; c1_5 += a1_3 * b5_3; c1_6 += a1_3 * b6_3; c1_7 += a1_3 * b7_3; c1_8 += a1_3 * b8_3; c1_9 += a1_3 * b9_3; c1_10 += a1_3 * b10_3; c1_11 += a1_3 * b11_3; c1_12 += a1_3 * b12_3; c1_13 += a1_3 * b13_3; c1_14 += a1_3 * b14_3; c1_15 += a1_3 * b15_3;
-                        c2_0 += a2_3 * b0_3; c2_1 += a2_3 * b1_3; c2_2 += a2_3 * b2_3; c2_3 += a2_3 * b3_3; c2_4 += a2_3 * b4_3; c2_5 += a2_3 * b5_3; c2_6 += a2_3 * b6_3; c2_7 += a2_3 * b7_3; c2_8 += a2_3 * b8_3; c2_9 += a2_3 * b9_3; c2_10 += a2_3 * b10_3; c2_11 += a2_3 * b11_3; c2_12 += a2_3 * b12_3; c2_13 += a2_3 * b13_3; c2_14 += a2_3 * b14_3; c2_15 += a2_3 * b15_3;
-                        c3_0 += a3_3 * b0_3; c3_1 += a3_3 * b1_3; c3_2 += a3_3 * b2_3; c3_3 += a3_3 * b3_3; c3_4 += a3_3 * b4_3; c3_5 += a3_3 * b5_3; c3_6 += a3_3 * b6_3; c3_7 += a3_3 * b7_3; c3_8 += a3_3 * b8_3; c3_9 += a3_3 * b9_3; c3_10 += a3_3 * b10_3; c3_11 += a3_3 * b11_3; c3_12 += a3_3 * b12_3; c3_13 += a3_3 * b13_3; c3_14 += a3_3 * b14_3; c3_15 += a3_3 * b15_3;
-                        c4_0 += a4_3 * b0_3; c4_1 += a4_3 * b1_3; c4_2 += a4_3 * b2_3; c4_3 += a4_3 * b3_3; c4_4 += a4_3 * b4_3; c4_5 += a4_3 * b5_3; c4_6 += a4_3 * b6_3; c4_7 += a4_3 * b7_3; c4_8 += a4_3 * b8_3; c4_9 += a4_3 * b9_3; c4_10 += a4_3 * b10_3; c4_11 += a4_3 * b11_3; c4_12 += a4_3 * b12_3; c4_13 += a4_3 * b13_3; c4_14 += a4_3 * b14_3; c4_15 += a4_3 * b15_3;
-                        c5_0 += a5_3 * b0_3; c5_1 += a5_3 * b1_3; c5_2 += a5_3 * b2_3; c5_3 += a5_3 * b3_3; c5_4 += a5_3 * b4_3; c5_5 += a5_3 * b5_3; c5_6 += a5_3 * b6_3; c5_7 += a5_3 * b7_3; c5_8 += a5_3 * b8_3; c5_9 += a5_3 * b9_3; c5_10 += a5_3 * b10_3; c5_11 += a5_3 * b11_3; c5_12 += a5_3 * b12_3; c5_13 += a5_3 * b13_3; c5_14 += a5_3 * b14_3; c5_15 += a5_3 * b15_3;
-                        c6_0 += a6_3 * b0_3; c6_1 += a6_3 * b1_3; c6_2 += a6_3 * b2_3; c6_3 += a6_3 * b3_3; c6_4 += a6_3 * b4_3; c6_5 += a6_3 * b5_3; c6_6 += a6_3 * b6_3; c6_7 += a6_3 * b7_3; c6_8 += a6_3 * b8_3; c6_9 += a6_3 * b9_3; c6_10 += a6_3 * b10_3; c6_11 += a6_3 * b11_3; c6_12 += a6_3 * b12_3; c6_13 += a6_3 * b13_3; c6_14 += a6_3 * b14_3; c6_15 += a6_3 * b15_3;
-                        c7_0 += a7_3 * b0_3; c7_1 += a7_3 * b1_3; c7_2 += a7_3 * b2_3; c7_3 += a7_3 * b3_3; c7_4 += a7_3 * b4_3; c7_5 += a7_3 * b5_3; c7_6 += a7_3 * b6_3; c7_7 += a7_3 * b7_3; c7_8 += a7_3 * b8_3; c7_9 += a7_3 * b9_3; c7_10 += a7_3 * b10_3; c7_11 += a7_3 * b11_3; c7_12 += a7_3 * b12_3; c7_13 += a7_3 * b13_3; c7_14 += a7_3 * b14_3; c7_15 += a7_3 * b15_3;
-                    }
-                }
-
-                {
-                    long q = cs + bColN + (long)((kc4 - 2) + 0) * 4 * bRowVecs;
+                    long q = cs + bColN + (long)(kq + 0) * 4 * bRowVecs;
                     Float4 vb0_1 = s4[q + 1 * bRowVecs + 0 * lc];
                     Float4 vb1_1 = s4[q + 1 * bRowVecs + 1 * lc];
                     Float4 vb2_1 = s4[q + 1 * bRowVecs + 2 * lc];
@@ -3231,10 +2873,9 @@ internal static partial class GemmFastKernels
                     c5_0 += a5_2 * b0_2; c5_1 += a5_2 * b1_2; c5_2 += a5_2 * b2_2; c5_3 += a5_2 * b3_2; c5_4 += a5_2 * b4_2; c5_5 += a5_2 * b5_2; c5_6 += a5_2 * b6_2; c5_7 += a5_2 * b7_2; c5_8 += a5_2 * b8_2; c5_9 += a5_2 * b9_2; c5_10 += a5_2 * b10_2; c5_11 += a5_2 * b11_2; c5_12 += a5_2 * b12_2; c5_13 += a5_2 * b13_2; c5_14 += a5_2 * b14_2; c5_15 += a5_2 * b15_2;
                     c6_0 += a6_2 * b0_2; c6_1 += a6_2 * b1_2; c6_2 += a6_2 * b2_2; c6_3 += a6_2 * b3_2; c6_4 += a6_2 * b4_2; c6_5 += a6_2 * b5_2; c6_6 += a6_2 * b6_2; c6_7 += a6_2 * b7_2; c6_8 += a6_2 * b8_2; c6_9 += a6_2 * b9_2; c6_10 += a6_2 * b10_2; c6_11 += a6_2 * b11_2; c6_12 += a6_2 * b12_2; c6_13 += a6_2 * b13_2; c6_14 += a6_2 * b14_2; c6_15 += a6_2 * b15_2;
                     c7_0 += a7_2 * b0_2; c7_1 += a7_2 * b1_2; c7_2 += a7_2 * b2_2; c7_3 += a7_2 * b3_2; c7_4 += a7_2 * b4_2; c7_5 += a7_2 * b5_2; c7_6 += a7_2 * b6_2; c7_7 += a7_2 * b7_2; c7_8 += a7_2 * b8_2; c7_9 += a7_2 * b9_2; c7_10 += a7_2 * b10_2; c7_11 += a7_2 * b11_2; c7_12 += a7_2 * b12_2; c7_13 += a7_2 * b13_2; c7_14 += a7_2 * b14_2; c7_15 += a7_2 * b15_2;
-                    long nst = cs;
-                    int kn = (kc4 - 2) + 1;
-                    long xn = nst + aRow + (kn ^ sA);
-                    long qn = nst + bColN + (long)kn * 4 * bRowVecs;
+                    int kn = kq + 1;
+                    long xn = cs + aRow + (kn ^ sA);
+                    long qn = cs + bColN + (long)kn * 4 * bRowVecs;
                     qa0 = s4[xn + 0 * lr * kc4];
                     qa1 = s4[xn + 1 * lr * kc4];
                     qa2 = s4[xn + 2 * lr * kc4];
@@ -3281,7 +2922,7 @@ internal static partial class GemmFastKernels
                     c7_0 += a7_3 * b0_3; c7_1 += a7_3 * b1_3; c7_2 += a7_3 * b2_3; c7_3 += a7_3 * b3_3; c7_4 += a7_3 * b4_3; c7_5 += a7_3 * b5_3; c7_6 += a7_3 * b6_3; c7_7 += a7_3 * b7_3; c7_8 += a7_3 * b8_3; c7_9 += a7_3 * b9_3; c7_10 += a7_3 * b10_3; c7_11 += a7_3 * b11_3; c7_12 += a7_3 * b12_3; c7_13 += a7_3 * b13_3; c7_14 += a7_3 * b14_3; c7_15 += a7_3 * b15_3;
                 }
                 {
-                    long q = cs + bColN + (long)((kc4 - 2) + 1) * 4 * bRowVecs;
+                    long q = cs + bColN + (long)(kq + 1) * 4 * bRowVecs;
                     Float4 vb0_1 = s4[q + 1 * bRowVecs + 0 * lc];
                     Float4 vb1_1 = s4[q + 1 * bRowVecs + 1 * lc];
                     Float4 vb2_1 = s4[q + 1 * bRowVecs + 2 * lc];
@@ -3390,14 +3031,9 @@ internal static partial class GemmFastKernels
                     c5_0 += a5_2 * b0_2; c5_1 += a5_2 * b1_2; c5_2 += a5_2 * b2_2; c5_3 += a5_2 * b3_2; c5_4 += a5_2 * b4_2; c5_5 += a5_2 * b5_2; c5_6 += a5_2 * b6_2; c5_7 += a5_2 * b7_2; c5_8 += a5_2 * b8_2; c5_9 += a5_2 * b9_2; c5_10 += a5_2 * b10_2; c5_11 += a5_2 * b11_2; c5_12 += a5_2 * b12_2; c5_13 += a5_2 * b13_2; c5_14 += a5_2 * b14_2; c5_15 += a5_2 * b15_2;
                     c6_0 += a6_2 * b0_2; c6_1 += a6_2 * b1_2; c6_2 += a6_2 * b2_2; c6_3 += a6_2 * b3_2; c6_4 += a6_2 * b4_2; c6_5 += a6_2 * b5_2; c6_6 += a6_2 * b6_2; c6_7 += a6_2 * b7_2; c6_8 += a6_2 * b8_2; c6_9 += a6_2 * b9_2; c6_10 += a6_2 * b10_2; c6_11 += a6_2 * b11_2; c6_12 += a6_2 * b12_2; c6_13 += a6_2 * b13_2; c6_14 += a6_2 * b14_2; c6_15 += a6_2 * b15_2;
                     c7_0 += a7_2 * b0_2; c7_1 += a7_2 * b1_2; c7_2 += a7_2 * b2_2; c7_3 += a7_2 * b3_2; c7_4 += a7_2 * b4_2; c7_5 += a7_2 * b5_2; c7_6 += a7_2 * b6_2; c7_7 += a7_2 * b7_2; c7_8 += a7_2 * b8_2; c7_9 += a7_2 * b9_2; c7_10 += a7_2 * b10_2; c7_11 += a7_2 * b11_2; c7_12 += a7_2 * b12_2; c7_13 += a7_2 * b13_2; c7_14 += a7_2 * b14_2; c7_15 += a7_2 * b15_2;
-                    // Tile t + 1 landed (only t + 2 may be in flight), and every warp is done with tile t's stage but
-                    // for this step's fragments, already in registers.
-                    WaitCopies(gpu);
-                    Group.Barrier();
-                    long nst = csNext;
-                    int kn = 0;
-                    long xn = nst + aRow + (kn ^ sA);
-                    long qn = nst + bColN + (long)kn * 4 * bRowVecs;
+                    int kn = (kq + 2) & swMask;
+                    long xn = cs + aRow + (kn ^ sA);
+                    long qn = cs + bColN + (long)kn * 4 * bRowVecs;
                     pa0 = s4[xn + 0 * lr * kc4];
                     pa1 = s4[xn + 1 * lr * kc4];
                     pa2 = s4[xn + 2 * lr * kc4];
@@ -3444,332 +3080,8 @@ internal static partial class GemmFastKernels
                     c7_0 += a7_3 * b0_3; c7_1 += a7_3 * b1_3; c7_2 += a7_3 * b2_3; c7_3 += a7_3 * b3_3; c7_4 += a7_3 * b4_3; c7_5 += a7_3 * b5_3; c7_6 += a7_3 * b6_3; c7_7 += a7_3 * b7_3; c7_8 += a7_3 * b8_3; c7_9 += a7_3 * b9_3; c7_10 += a7_3 * b10_3; c7_11 += a7_3 * b11_3; c7_12 += a7_3 * b12_3; c7_13 += a7_3 * b13_3; c7_14 += a7_3 * b14_3; c7_15 += a7_3 * b15_3;
                 }
             }
-            else
-            {
-                for (int kq = 0; kq < kc4; kq += 2)
-                {
-                    {
-                        long q = cs + bColN + (long)(kq + 0) * 4 * bRowVecs;
-                        Float4 vb0_1 = s4[q + 1 * bRowVecs + 0 * lc];
-                        Float4 vb1_1 = s4[q + 1 * bRowVecs + 1 * lc];
-                        Float4 vb2_1 = s4[q + 1 * bRowVecs + 2 * lc];
-                        Float4 vb3_1 = s4[q + 1 * bRowVecs + 3 * lc];
-                        float a0_0 = pa0.X;
-                        float a1_0 = pa1.X;
-                        float a2_0 = pa2.X;
-                        float a3_0 = pa3.X;
-                        float a4_0 = pa4.X;
-                        float a5_0 = pa5.X;
-                        float a6_0 = pa6.X;
-                        float a7_0 = pa7.X;
-                        float b0_0 = pb0.X;
-                        float b1_0 = pb0.Y;
-                        float b2_0 = pb0.Z;
-                        float b3_0 = pb0.W;
-                        float b4_0 = pb1.X;
-                        float b5_0 = pb1.Y;
-                        float b6_0 = pb1.Z;
-                        float b7_0 = pb1.W;
-                        float b8_0 = pb2.X;
-                        float b9_0 = pb2.Y;
-                        float b10_0 = pb2.Z;
-                        float b11_0 = pb2.W;
-                        float b12_0 = pb3.X;
-                        float b13_0 = pb3.Y;
-                        float b14_0 = pb3.Z;
-                        float b15_0 = pb3.W;
-                        c0_0 += a0_0 * b0_0; c0_1 += a0_0 * b1_0; c0_2 += a0_0 * b2_0; c0_3 += a0_0 * b3_0; c0_4 += a0_0 * b4_0; c0_5 += a0_0 * b5_0; c0_6 += a0_0 * b6_0; c0_7 += a0_0 * b7_0; c0_8 += a0_0 * b8_0; c0_9 += a0_0 * b9_0; c0_10 += a0_0 * b10_0; c0_11 += a0_0 * b11_0; c0_12 += a0_0 * b12_0; c0_13 += a0_0 * b13_0; c0_14 += a0_0 * b14_0; c0_15 += a0_0 * b15_0;
-                        c1_0 += a1_0 * b0_0; c1_1 += a1_0 * b1_0; c1_2 += a1_0 * b2_0; c1_3 += a1_0 * b3_0; c1_4 += a1_0 * b4_0; c1_5 += a1_0 * b5_0; c1_6 += a1_0 * b6_0; c1_7 += a1_0 * b7_0; c1_8 += a1_0 * b8_0; c1_9 += a1_0 * b9_0; c1_10 += a1_0 * b10_0; c1_11 += a1_0 * b11_0; c1_12 += a1_0 * b12_0; c1_13 += a1_0 * b13_0; c1_14 += a1_0 * b14_0; c1_15 += a1_0 * b15_0;
-                        c2_0 += a2_0 * b0_0; c2_1 += a2_0 * b1_0; c2_2 += a2_0 * b2_0; c2_3 += a2_0 * b3_0; c2_4 += a2_0 * b4_0; c2_5 += a2_0 * b5_0; c2_6 += a2_0 * b6_0; c2_7 += a2_0 * b7_0; c2_8 += a2_0 * b8_0; c2_9 += a2_0 * b9_0; c2_10 += a2_0 * b10_0; c2_11 += a2_0 * b11_0; c2_12 += a2_0 * b12_0; c2_13 += a2_0 * b13_0; c2_14 += a2_0 * b14_0; c2_15 += a2_0 * b15_0;
-                        c3_0 += a3_0 * b0_0; c3_1 += a3_0 * b1_0; c3_2 += a3_0 * b2_0; c3_3 += a3_0 * b3_0; c3_4 += a3_0 * b4_0; c3_5 += a3_0 * b5_0; c3_6 += a3_0 * b6_0; c3_7 += a3_0 * b7_0; c3_8 += a3_0 * b8_0; c3_9 += a3_0 * b9_0; c3_10 += a3_0 * b10_0; c3_11 += a3_0 * b11_0; c3_12 += a3_0 * b12_0; c3_13 += a3_0 * b13_0; c3_14 += a3_0 * b14_0; c3_15 += a3_0 * b15_0;
-                        c4_0 += a4_0 * b0_0; c4_1 += a4_0 * b1_0; c4_2 += a4_0 * b2_0; c4_3 += a4_0 * b3_0; c4_4 += a4_0 * b4_0; c4_5 += a4_0 * b5_0; c4_6 += a4_0 * b6_0; c4_7 += a4_0 * b7_0; c4_8 += a4_0 * b8_0; c4_9 += a4_0 * b9_0; c4_10 += a4_0 * b10_0; c4_11 += a4_0 * b11_0; c4_12 += a4_0 * b12_0; c4_13 += a4_0 * b13_0; c4_14 += a4_0 * b14_0; c4_15 += a4_0 * b15_0;
-                        c5_0 += a5_0 * b0_0; c5_1 += a5_0 * b1_0; c5_2 += a5_0 * b2_0; c5_3 += a5_0 * b3_0; c5_4 += a5_0 * b4_0; c5_5 += a5_0 * b5_0; c5_6 += a5_0 * b6_0; c5_7 += a5_0 * b7_0; c5_8 += a5_0 * b8_0; c5_9 += a5_0 * b9_0; c5_10 += a5_0 * b10_0; c5_11 += a5_0 * b11_0; c5_12 += a5_0 * b12_0; c5_13 += a5_0 * b13_0; c5_14 += a5_0 * b14_0; c5_15 += a5_0 * b15_0;
-                        c6_0 += a6_0 * b0_0; c6_1 += a6_0 * b1_0; c6_2 += a6_0 * b2_0; c6_3 += a6_0 * b3_0; c6_4 += a6_0 * b4_0; c6_5 += a6_0 * b5_0; c6_6 += a6_0 * b6_0; c6_7 += a6_0 * b7_0; c6_8 += a6_0 * b8_0; c6_9 += a6_0 * b9_0; c6_10 += a6_0 * b10_0; c6_11 += a6_0 * b11_0; c6_12 += a6_0 * b12_0; c6_13 += a6_0 * b13_0; c6_14 += a6_0 * b14_0; c6_15 += a6_0 * b15_0;
-                        c7_0 += a7_0 * b0_0; c7_1 += a7_0 * b1_0; c7_2 += a7_0 * b2_0; c7_3 += a7_0 * b3_0; c7_4 += a7_0 * b4_0; c7_5 += a7_0 * b5_0; c7_6 += a7_0 * b6_0; c7_7 += a7_0 * b7_0; c7_8 += a7_0 * b8_0; c7_9 += a7_0 * b9_0; c7_10 += a7_0 * b10_0; c7_11 += a7_0 * b11_0; c7_12 += a7_0 * b12_0; c7_13 += a7_0 * b13_0; c7_14 += a7_0 * b14_0; c7_15 += a7_0 * b15_0;
-                        Float4 vb0_2 = s4[q + 2 * bRowVecs + 0 * lc];
-                        Float4 vb1_2 = s4[q + 2 * bRowVecs + 1 * lc];
-                        Float4 vb2_2 = s4[q + 2 * bRowVecs + 2 * lc];
-                        Float4 vb3_2 = s4[q + 2 * bRowVecs + 3 * lc];
-                        float a0_1 = pa0.Y;
-                        float a1_1 = pa1.Y;
-                        float a2_1 = pa2.Y;
-                        float a3_1 = pa3.Y;
-                        float a4_1 = pa4.Y;
-                        float a5_1 = pa5.Y;
-                        float a6_1 = pa6.Y;
-                        float a7_1 = pa7.Y;
-                        float b0_1 = vb0_1.X;
-                        float b1_1 = vb0_1.Y;
-                        float b2_1 = vb0_1.Z;
-                        float b3_1 = vb0_1.W;
-                        float b4_1 = vb1_1.X;
-                        float b5_1 = vb1_1.Y;
-                        float b6_1 = vb1_1.Z;
-                        float b7_1 = vb1_1.W;
-                        float b8_1 = vb2_1.X;
-                        float b9_1 = vb2_1.Y;
-                        float b10_1 = vb2_1.Z;
-                        float b11_1 = vb2_1.W;
-                        float b12_1 = vb3_1.X;
-                        float b13_1 = vb3_1.Y;
-                        float b14_1 = vb3_1.Z;
-                        float b15_1 = vb3_1.W;
-                        c0_0 += a0_1 * b0_1; c0_1 += a0_1 * b1_1; c0_2 += a0_1 * b2_1; c0_3 += a0_1 * b3_1; c0_4 += a0_1 * b4_1; c0_5 += a0_1 * b5_1; c0_6 += a0_1 * b6_1; c0_7 += a0_1 * b7_1; c0_8 += a0_1 * b8_1; c0_9 += a0_1 * b9_1; c0_10 += a0_1 * b10_1; c0_11 += a0_1 * b11_1; c0_12 += a0_1 * b12_1; c0_13 += a0_1 * b13_1; c0_14 += a0_1 * b14_1; c0_15 += a0_1 * b15_1;
-                        c1_0 += a1_1 * b0_1; c1_1 += a1_1 * b1_1; c1_2 += a1_1 * b2_1; c1_3 += a1_1 * b3_1; c1_4 += a1_1 * b4_1; c1_5 += a1_1 * b5_1; c1_6 += a1_1 * b6_1; c1_7 += a1_1 * b7_1; c1_8 += a1_1 * b8_1; c1_9 += a1_1 * b9_1; c1_10 += a1_1 * b10_1; c1_11 += a1_1 * b11_1; c1_12 += a1_1 * b12_1; c1_13 += a1_1 * b13_1; c1_14 += a1_1 * b14_1; c1_15 += a1_1 * b15_1;
-                        c2_0 += a2_1 * b0_1; c2_1 += a2_1 * b1_1; c2_2 += a2_1 * b2_1; c2_3 += a2_1 * b3_1; c2_4 += a2_1 * b4_1; c2_5 += a2_1 * b5_1; c2_6 += a2_1 * b6_1; c2_7 += a2_1 * b7_1; c2_8 += a2_1 * b8_1; c2_9 += a2_1 * b9_1; c2_10 += a2_1 * b10_1; c2_11 += a2_1 * b11_1; c2_12 += a2_1 * b12_1; c2_13 += a2_1 * b13_1; c2_14 += a2_1 * b14_1; c2_15 += a2_1 * b15_1;
-                        c3_0 += a3_1 * b0_1; c3_1 += a3_1 * b1_1; c3_2 += a3_1 * b2_1; c3_3 += a3_1 * b3_1; c3_4 += a3_1 * b4_1; c3_5 += a3_1 * b5_1; c3_6 += a3_1 * b6_1; c3_7 += a3_1 * b7_1; c3_8 += a3_1 * b8_1; c3_9 += a3_1 * b9_1; c3_10 += a3_1 * b10_1; c3_11 += a3_1 * b11_1; c3_12 += a3_1 * b12_1; c3_13 += a3_1 * b13_1; c3_14 += a3_1 * b14_1; c3_15 += a3_1 * b15_1;
-                        c4_0 += a4_1 * b0_1; c4_1 += a4_1 * b1_1; c4_2 += a4_1 * b2_1; c4_3 += a4_1 * b3_1; c4_4 += a4_1 * b4_1; c4_5 += a4_1 * b5_1; c4_6 += a4_1 * b6_1; c4_7 += a4_1 * b7_1; c4_8 += a4_1 * b8_1; c4_9 += a4_1 * b9_1; c4_10 += a4_1 * b10_1; c4_11 += a4_1 * b11_1; c4_12 += a4_1 * b12_1; c4_13 += a4_1 * b13_1; c4_14 += a4_1 * b14_1; c4_15 += a4_1 * b15_1;
-                        c5_0 += a5_1 * b0_1; c5_1 += a5_1 * b1_1; c5_2 += a5_1 * b2_1; c5_3 += a5_1 * b3_1; c5_4 += a5_1 * b4_1; c5_5 += a5_1 * b5_1; c5_6 += a5_1 * b6_1; c5_7 += a5_1 * b7_1; c5_8 += a5_1 * b8_1; c5_9 += a5_1 * b9_1; c5_10 += a5_1 * b10_1; c5_11 += a5_1 * b11_1; c5_12 += a5_1 * b12_1; c5_13 += a5_1 * b13_1; c5_14 += a5_1 * b14_1; c5_15 += a5_1 * b15_1;
-                        c6_0 += a6_1 * b0_1; c6_1 += a6_1 * b1_1; c6_2 += a6_1 * b2_1; c6_3 += a6_1 * b3_1; c6_4 += a6_1 * b4_1; c6_5 += a6_1 * b5_1; c6_6 += a6_1 * b6_1; c6_7 += a6_1 * b7_1; c6_8 += a6_1 * b8_1; c6_9 += a6_1 * b9_1; c6_10 += a6_1 * b10_1; c6_11 += a6_1 * b11_1; c6_12 += a6_1 * b12_1; c6_13 += a6_1 * b13_1; c6_14 += a6_1 * b14_1; c6_15 += a6_1 * b15_1;
-                        c7_0 += a7_1 * b0_1; c7_1 += a7_1 * b1_1; c7_2 += a7_1 * b2_1; c7_3 += a7_1 * b3_1; c7_4 += a7_1 * b4_1; c7_5 += a7_1 * b5_1; c7_6 += a7_1 * b6_1; c7_7 += a7_1 * b7_1; c7_8 += a7_1 * b8_1; c7_9 += a7_1 * b9_1; c7_10 += a7_1 * b10_1; c7_11 += a7_1 * b11_1; c7_12 += a7_1 * b12_1; c7_13 += a7_1 * b13_1; c7_14 += a7_1 * b14_1; c7_15 += a7_1 * b15_1;
-                        Float4 vb0_3 = s4[q + 3 * bRowVecs + 0 * lc];
-                        Float4 vb1_3 = s4[q + 3 * bRowVecs + 1 * lc];
-                        Float4 vb2_3 = s4[q + 3 * bRowVecs + 2 * lc];
-                        Float4 vb3_3 = s4[q + 3 * bRowVecs + 3 * lc];
-                        float a0_2 = pa0.Z;
-                        float a1_2 = pa1.Z;
-                        float a2_2 = pa2.Z;
-                        float a3_2 = pa3.Z;
-                        float a4_2 = pa4.Z;
-                        float a5_2 = pa5.Z;
-                        float a6_2 = pa6.Z;
-                        float a7_2 = pa7.Z;
-                        float b0_2 = vb0_2.X;
-                        float b1_2 = vb0_2.Y;
-                        float b2_2 = vb0_2.Z;
-                        float b3_2 = vb0_2.W;
-                        float b4_2 = vb1_2.X;
-                        float b5_2 = vb1_2.Y;
-                        float b6_2 = vb1_2.Z;
-                        float b7_2 = vb1_2.W;
-                        float b8_2 = vb2_2.X;
-                        float b9_2 = vb2_2.Y;
-                        float b10_2 = vb2_2.Z;
-                        float b11_2 = vb2_2.W;
-                        float b12_2 = vb3_2.X;
-                        float b13_2 = vb3_2.Y;
-                        float b14_2 = vb3_2.Z;
-                        float b15_2 = vb3_2.W;
-                        c0_0 += a0_2 * b0_2; c0_1 += a0_2 * b1_2; c0_2 += a0_2 * b2_2; c0_3 += a0_2 * b3_2; c0_4 += a0_2 * b4_2; c0_5 += a0_2 * b5_2; c0_6 += a0_2 * b6_2; c0_7 += a0_2 * b7_2; c0_8 += a0_2 * b8_2; c0_9 += a0_2 * b9_2; c0_10 += a0_2 * b10_2; c0_11 += a0_2 * b11_2; c0_12 += a0_2 * b12_2; c0_13 += a0_2 * b13_2; c0_14 += a0_2 * b14_2; c0_15 += a0_2 * b15_2;
-                        c1_0 += a1_2 * b0_2; c1_1 += a1_2 * b1_2; c1_2 += a1_2 * b2_2; c1_3 += a1_2 * b3_2; c1_4 += a1_2 * b4_2; c1_5 += a1_2 * b5_2; c1_6 += a1_2 * b6_2; c1_7 += a1_2 * b7_2; c1_8 += a1_2 * b8_2; c1_9 += a1_2 * b9_2; c1_10 += a1_2 * b10_2; c1_11 += a1_2 * b11_2; c1_12 += a1_2 * b12_2; c1_13 += a1_2 * b13_2; c1_14 += a1_2 * b14_2; c1_15 += a1_2 * b15_2;
-                        c2_0 += a2_2 * b0_2; c2_1 += a2_2 * b1_2; c2_2 += a2_2 * b2_2; c2_3 += a2_2 * b3_2; c2_4 += a2_2 * b4_2; c2_5 += a2_2 * b5_2; c2_6 += a2_2 * b6_2; c2_7 += a2_2 * b7_2; c2_8 += a2_2 * b8_2; c2_9 += a2_2 * b9_2; c2_10 += a2_2 * b10_2; c2_11 += a2_2 * b11_2; c2_12 += a2_2 * b12_2; c2_13 += a2_2 * b13_2; c2_14 += a2_2 * b14_2; c2_15 += a2_2 * b15_2;
-                        c3_0 += a3_2 * b0_2; c3_1 += a3_2 * b1_2; c3_2 += a3_2 * b2_2; c3_3 += a3_2 * b3_2; c3_4 += a3_2 * b4_2; c3_5 += a3_2 * b5_2; c3_6 += a3_2 * b6_2; c3_7 += a3_2 * b7_2; c3_8 += a3_2 * b8_2; c3_9 += a3_2 * b9_2; c3_10 += a3_2 * b10_2; c3_11 += a3_2 * b11_2; c3_12 += a3_2 * b12_2; c3_13 += a3_2 * b13_2; c3_14 += a3_2 * b14_2; c3_15 += a3_2 * b15_2;
-                        c4_0 += a4_2 * b0_2; c4_1 += a4_2 * b1_2; c4_2 += a4_2 * b2_2; c4_3 += a4_2 * b3_2; c4_4 += a4_2 * b4_2; c4_5 += a4_2 * b5_2; c4_6 += a4_2 * b6_2; c4_7 += a4_2 * b7_2; c4_8 += a4_2 * b8_2; c4_9 += a4_2 * b9_2; c4_10 += a4_2 * b10_2; c4_11 += a4_2 * b11_2; c4_12 += a4_2 * b12_2; c4_13 += a4_2 * b13_2; c4_14 += a4_2 * b14_2; c4_15 += a4_2 * b15_2;
-                        c5_0 += a5_2 * b0_2; c5_1 += a5_2 * b1_2; c5_2 += a5_2 * b2_2; c5_3 += a5_2 * b3_2; c5_4 += a5_2 * b4_2; c5_5 += a5_2 * b5_2; c5_6 += a5_2 * b6_2; c5_7 += a5_2 * b7_2; c5_8 += a5_2 * b8_2; c5_9 += a5_2 * b9_2; c5_10 += a5_2 * b10_2; c5_11 += a5_2 * b11_2; c5_12 += a5_2 * b12_2; c5_13 += a5_2 * b13_2; c5_14 += a5_2 * b14_2; c5_15 += a5_2 * b15_2;
-                        c6_0 += a6_2 * b0_2; c6_1 += a6_2 * b1_2; c6_2 += a6_2 * b2_2; c6_3 += a6_2 * b3_2; c6_4 += a6_2 * b4_2; c6_5 += a6_2 * b5_2; c6_6 += a6_2 * b6_2; c6_7 += a6_2 * b7_2; c6_8 += a6_2 * b8_2; c6_9 += a6_2 * b9_2; c6_10 += a6_2 * b10_2; c6_11 += a6_2 * b11_2; c6_12 += a6_2 * b12_2; c6_13 += a6_2 * b13_2; c6_14 += a6_2 * b14_2; c6_15 += a6_2 * b15_2;
-                        c7_0 += a7_2 * b0_2; c7_1 += a7_2 * b1_2; c7_2 += a7_2 * b2_2; c7_3 += a7_2 * b3_2; c7_4 += a7_2 * b4_2; c7_5 += a7_2 * b5_2; c7_6 += a7_2 * b6_2; c7_7 += a7_2 * b7_2; c7_8 += a7_2 * b8_2; c7_9 += a7_2 * b9_2; c7_10 += a7_2 * b10_2; c7_11 += a7_2 * b11_2; c7_12 += a7_2 * b12_2; c7_13 += a7_2 * b13_2; c7_14 += a7_2 * b14_2; c7_15 += a7_2 * b15_2;
-                        long nst = cs;
-                        int kn = kq + 1;
-                        long xn = nst + aRow + (kn ^ sA);
-                        long qn = nst + bColN + (long)kn * 4 * bRowVecs;
-                        qa0 = s4[xn + 0 * lr * kc4];
-                        qa1 = s4[xn + 1 * lr * kc4];
-                        qa2 = s4[xn + 2 * lr * kc4];
-                        qa3 = s4[xn + 3 * lr * kc4];
-                        qa4 = s4[xn + 4 * lr * kc4];
-                        qa5 = s4[xn + 5 * lr * kc4];
-                        qa6 = s4[xn + 6 * lr * kc4];
-                        qa7 = s4[xn + 7 * lr * kc4];
-                        qb0 = s4[qn + 0 * lc];
-                        qb1 = s4[qn + 1 * lc];
-                        qb2 = s4[qn + 2 * lc];
-                        qb3 = s4[qn + 3 * lc];
-                        float a0_3 = pa0.W;
-                        float a1_3 = pa1.W;
-                        float a2_3 = pa2.W;
-                        float a3_3 = pa3.W;
-                        float a4_3 = pa4.W;
-                        float a5_3 = pa5.W;
-                        float a6_3 = pa6.W;
-                        float a7_3 = pa7.W;
-                        float b0_3 = vb0_3.X;
-                        float b1_3 = vb0_3.Y;
-                        float b2_3 = vb0_3.Z;
-                        float b3_3 = vb0_3.W;
-                        float b4_3 = vb1_3.X;
-                        float b5_3 = vb1_3.Y;
-                        float b6_3 = vb1_3.Z;
-                        float b7_3 = vb1_3.W;
-                        float b8_3 = vb2_3.X;
-                        float b9_3 = vb2_3.Y;
-                        float b10_3 = vb2_3.Z;
-                        float b11_3 = vb2_3.W;
-                        float b12_3 = vb3_3.X;
-                        float b13_3 = vb3_3.Y;
-                        float b14_3 = vb3_3.Z;
-                        float b15_3 = vb3_3.W;
-                        c0_0 += a0_3 * b0_3; c0_1 += a0_3 * b1_3; c0_2 += a0_3 * b2_3; c0_3 += a0_3 * b3_3; c0_4 += a0_3 * b4_3; c0_5 += a0_3 * b5_3; c0_6 += a0_3 * b6_3; c0_7 += a0_3 * b7_3; c0_8 += a0_3 * b8_3; c0_9 += a0_3 * b9_3; c0_10 += a0_3 * b10_3; c0_11 += a0_3 * b11_3; c0_12 += a0_3 * b12_3; c0_13 += a0_3 * b13_3; c0_14 += a0_3 * b14_3; c0_15 += a0_3 * b15_3;
-                        c1_0 += a1_3 * b0_3; c1_1 += a1_3 * b1_3; c1_2 += a1_3 * b2_3; c1_3 += a1_3 * b3_3; c1_4 += a1_3 * b4_3; c1_5 += a1_3 * b5_3; c1_6 += a1_3 * b6_3; c1_7 += a1_3 * b7_3; c1_8 += a1_3 * b8_3; c1_9 += a1_3 * b9_3; c1_10 += a1_3 * b10_3; c1_11 += a1_3 * b11_3; c1_12 += a1_3 * b12_3; c1_13 += a1_3 * b13_3; c1_14 += a1_3 * b14_3; c1_15 += a1_3 * b15_3;
-                        c2_0 += a2_3 * b0_3; c2_1 += a2_3 * b1_3; c2_2 += a2_3 * b2_3; c2_3 += a2_3 * b3_3; c2_4 += a2_3 * b4_3; c2_5 += a2_3 * b5_3; c2_6 += a2_3 * b6_3; c2_7 += a2_3 * b7_3; c2_8 += a2_3 * b8_3; c2_9 += a2_3 * b9_3; c2_10 += a2_3 * b10_3; c2_11 += a2_3 * b11_3; c2_12 += a2_3 * b12_3; c2_13 += a2_3 * b13_3; c2_14 += a2_3 * b14_3; c2_15 += a2_3 * b15_3;
-                        c3_0 += a3_3 * b0_3; c3_1 += a3_3 * b1_3; c3_2 += a3_3 * b2_3; c3_3 += a3_3 * b3_3; c3_4 += a3_3 * b4_3; c3_5 += a3_3 * b5_3; c3_6 += a3_3 * b6_3; c3_7 += a3_3 * b7_3; c3_8 += a3_3 * b8_3; c3_9 += a3_3 * b9_3; c3_10 += a3_3 * b10_3; c3_11 += a3_3 * b11_3; c3_12 += a3_3 * b12_3; c3_13 += a3_3 * b13_3; c3_14 += a3_3 * b14_3; c3_15 += a3_3 * b15_3;
-                        c4_0 += a4_3 * b0_3; c4_1 += a4_3 * b1_3; c4_2 += a4_3 * b2_3; c4_3 += a4_3 * b3_3; c4_4 += a4_3 * b4_3; c4_5 += a4_3 * b5_3; c4_6 += a4_3 * b6_3; c4_7 += a4_3 * b7_3; c4_8 += a4_3 * b8_3; c4_9 += a4_3 * b9_3; c4_10 += a4_3 * b10_3; c4_11 += a4_3 * b11_3; c4_12 += a4_3 * b12_3; c4_13 += a4_3 * b13_3; c4_14 += a4_3 * b14_3; c4_15 += a4_3 * b15_3;
-                        c5_0 += a5_3 * b0_3; c5_1 += a5_3 * b1_3; c5_2 += a5_3 * b2_3; c5_3 += a5_3 * b3_3; c5_4 += a5_3 * b4_3; c5_5 += a5_3 * b5_3; c5_6 += a5_3 * b6_3; c5_7 += a5_3 * b7_3; c5_8 += a5_3 * b8_3; c5_9 += a5_3 * b9_3; c5_10 += a5_3 * b10_3; c5_11 += a5_3 * b11_3; c5_12 += a5_3 * b12_3; c5_13 += a5_3 * b13_3; c5_14 += a5_3 * b14_3; c5_15 += a5_3 * b15_3;
-                        c6_0 += a6_3 * b0_3; c6_1 += a6_3 * b1_3; c6_2 += a6_3 * b2_3; c6_3 += a6_3 * b3_3; c6_4 += a6_3 * b4_3; c6_5 += a6_3 * b5_3; c6_6 += a6_3 * b6_3; c6_7 += a6_3 * b7_3; c6_8 += a6_3 * b8_3; c6_9 += a6_3 * b9_3; c6_10 += a6_3 * b10_3; c6_11 += a6_3 * b11_3; c6_12 += a6_3 * b12_3; c6_13 += a6_3 * b13_3; c6_14 += a6_3 * b14_3; c6_15 += a6_3 * b15_3;
-                        c7_0 += a7_3 * b0_3; c7_1 += a7_3 * b1_3; c7_2 += a7_3 * b2_3; c7_3 += a7_3 * b3_3; c7_4 += a7_3 * b4_3; c7_5 += a7_3 * b5_3; c7_6 += a7_3 * b6_3; c7_7 += a7_3 * b7_3; c7_8 += a7_3 * b8_3; c7_9 += a7_3 * b9_3; c7_10 += a7_3 * b10_3; c7_11 += a7_3 * b11_3; c7_12 += a7_3 * b12_3; c7_13 += a7_3 * b13_3; c7_14 += a7_3 * b14_3; c7_15 += a7_3 * b15_3;
-                    }
-                    {
-                        long q = cs + bColN + (long)(kq + 1) * 4 * bRowVecs;
-                        Float4 vb0_1 = s4[q + 1 * bRowVecs + 0 * lc];
-                        Float4 vb1_1 = s4[q + 1 * bRowVecs + 1 * lc];
-                        Float4 vb2_1 = s4[q + 1 * bRowVecs + 2 * lc];
-                        Float4 vb3_1 = s4[q + 1 * bRowVecs + 3 * lc];
-                        float a0_0 = qa0.X;
-                        float a1_0 = qa1.X;
-                        float a2_0 = qa2.X;
-                        float a3_0 = qa3.X;
-                        float a4_0 = qa4.X;
-                        float a5_0 = qa5.X;
-                        float a6_0 = qa6.X;
-                        float a7_0 = qa7.X;
-                        float b0_0 = qb0.X;
-                        float b1_0 = qb0.Y;
-                        float b2_0 = qb0.Z;
-                        float b3_0 = qb0.W;
-                        float b4_0 = qb1.X;
-                        float b5_0 = qb1.Y;
-                        float b6_0 = qb1.Z;
-                        float b7_0 = qb1.W;
-                        float b8_0 = qb2.X;
-                        float b9_0 = qb2.Y;
-                        float b10_0 = qb2.Z;
-                        float b11_0 = qb2.W;
-                        float b12_0 = qb3.X;
-                        float b13_0 = qb3.Y;
-                        float b14_0 = qb3.Z;
-                        float b15_0 = qb3.W;
-                        c0_0 += a0_0 * b0_0; c0_1 += a0_0 * b1_0; c0_2 += a0_0 * b2_0; c0_3 += a0_0 * b3_0; c0_4 += a0_0 * b4_0; c0_5 += a0_0 * b5_0; c0_6 += a0_0 * b6_0; c0_7 += a0_0 * b7_0; c0_8 += a0_0 * b8_0; c0_9 += a0_0 * b9_0; c0_10 += a0_0 * b10_0; c0_11 += a0_0 * b11_0; c0_12 += a0_0 * b12_0; c0_13 += a0_0 * b13_0; c0_14 += a0_0 * b14_0; c0_15 += a0_0 * b15_0;
-                        c1_0 += a1_0 * b0_0; c1_1 += a1_0 * b1_0; c1_2 += a1_0 * b2_0; c1_3 += a1_0 * b3_0; c1_4 += a1_0 * b4_0; c1_5 += a1_0 * b5_0; c1_6 += a1_0 * b6_0; c1_7 += a1_0 * b7_0; c1_8 += a1_0 * b8_0; c1_9 += a1_0 * b9_0; c1_10 += a1_0 * b10_0; c1_11 += a1_0 * b11_0; c1_12 += a1_0 * b12_0; c1_13 += a1_0 * b13_0; c1_14 += a1_0 * b14_0; c1_15 += a1_0 * b15_0;
-                        c2_0 += a2_0 * b0_0; c2_1 += a2_0 * b1_0; c2_2 += a2_0 * b2_0; c2_3 += a2_0 * b3_0; c2_4 += a2_0 * b4_0; c2_5 += a2_0 * b5_0; c2_6 += a2_0 * b6_0; c2_7 += a2_0 * b7_0; c2_8 += a2_0 * b8_0; c2_9 += a2_0 * b9_0; c2_10 += a2_0 * b10_0; c2_11 += a2_0 * b11_0; c2_12 += a2_0 * b12_0; c2_13 += a2_0 * b13_0; c2_14 += a2_0 * b14_0; c2_15 += a2_0 * b15_0;
-                        c3_0 += a3_0 * b0_0; c3_1 += a3_0 * b1_0; c3_2 += a3_0 * b2_0; c3_3 += a3_0 * b3_0; c3_4 += a3_0 * b4_0; c3_5 += a3_0 * b5_0; c3_6 += a3_0 * b6_0; c3_7 += a3_0 * b7_0; c3_8 += a3_0 * b8_0; c3_9 += a3_0 * b9_0; c3_10 += a3_0 * b10_0; c3_11 += a3_0 * b11_0; c3_12 += a3_0 * b12_0; c3_13 += a3_0 * b13_0; c3_14 += a3_0 * b14_0; c3_15 += a3_0 * b15_0;
-                        c4_0 += a4_0 * b0_0; c4_1 += a4_0 * b1_0; c4_2 += a4_0 * b2_0; c4_3 += a4_0 * b3_0; c4_4 += a4_0 * b4_0; c4_5 += a4_0 * b5_0; c4_6 += a4_0 * b6_0; c4_7 += a4_0 * b7_0; c4_8 += a4_0 * b8_0; c4_9 += a4_0 * b9_0; c4_10 += a4_0 * b10_0; c4_11 += a4_0 * b11_0; c4_12 += a4_0 * b12_0; c4_13 += a4_0 * b13_0; c4_14 += a4_0 * b14_0; c4_15 += a4_0 * b15_0;
-                        c5_0 += a5_0 * b0_0; c5_1 += a5_0 * b1_0; c5_2 += a5_0 * b2_0; c5_3 += a5_0 * b3_0; c5_4 += a5_0 * b4_0; c5_5 += a5_0 * b5_0; c5_6 += a5_0 * b6_0; c5_7 += a5_0 * b7_0; c5_8 += a5_0 * b8_0; c5_9 += a5_0 * b9_0; c5_10 += a5_0 * b10_0; c5_11 += a5_0 * b11_0; c5_12 += a5_0 * b12_0; c5_13 += a5_0 * b13_0; c5_14 += a5_0 * b14_0; c5_15 += a5_0 * b15_0;
-                        c6_0 += a6_0 * b0_0; c6_1 += a6_0 * b1_0; c6_2 += a6_0 * b2_0; c6_3 += a6_0 * b3_0; c6_4 += a6_0 * b4_0; c6_5 += a6_0 * b5_0; c6_6 += a6_0 * b6_0; c6_7 += a6_0 * b7_0; c6_8 += a6_0 * b8_0; c6_9 += a6_0 * b9_0; c6_10 += a6_0 * b10_0; c6_11 += a6_0 * b11_0; c6_12 += a6_0 * b12_0; c6_13 += a6_0 * b13_0; c6_14 += a6_0 * b14_0; c6_15 += a6_0 * b15_0;
-                        c7_0 += a7_0 * b0_0; c7_1 += a7_0 * b1_0; c7_2 += a7_0 * b2_0; c7_3 += a7_0 * b3_0; c7_4 += a7_0 * b4_0; c7_5 += a7_0 * b5_0; c7_6 += a7_0 * b6_0; c7_7 += a7_0 * b7_0; c7_8 += a7_0 * b8_0; c7_9 += a7_0 * b9_0; c7_10 += a7_0 * b10_0; c7_11 += a7_0 * b11_0; c7_12 += a7_0 * b12_0; c7_13 += a7_0 * b13_0; c7_14 += a7_0 * b14_0; c7_15 += a7_0 * b15_0;
-                        Float4 vb0_2 = s4[q + 2 * bRowVecs + 0 * lc];
-                        Float4 vb1_2 = s4[q + 2 * bRowVecs + 1 * lc];
-                        Float4 vb2_2 = s4[q + 2 * bRowVecs + 2 * lc];
-                        Float4 vb3_2 = s4[q + 2 * bRowVecs + 3 * lc];
-                        float a0_1 = qa0.Y;
-                        float a1_1 = qa1.Y;
-                        float a2_1 = qa2.Y;
-                        float a3_1 = qa3.Y;
-                        float a4_1 = qa4.Y;
-                        float a5_1 = qa5.Y;
-                        float a6_1 = qa6.Y;
-                        float a7_1 = qa7.Y;
-                        float b0_1 = vb0_1.X;
-                        float b1_1 = vb0_1.Y;
-                        float b2_1 = vb0_1.Z;
-                        float b3_1 = vb0_1.W;
-                        float b4_1 = vb1_1.X;
-                        float b5_1 = vb1_1.Y;
-                        float b6_1 = vb1_1.Z;
-                        float b7_1 = vb1_1.W;
-                        float b8_1 = vb2_1.X;
-                        float b9_1 = vb2_1.Y;
-                        float b10_1 = vb2_1.Z;
-                        float b11_1 = vb2_1.W;
-                        float b12_1 = vb3_1.X;
-                        float b13_1 = vb3_1.Y;
-                        float b14_1 = vb3_1.Z;
-                        float b15_1 = vb3_1.W;
-                        c0_0 += a0_1 * b0_1; c0_1 += a0_1 * b1_1; c0_2 += a0_1 * b2_1; c0_3 += a0_1 * b3_1; c0_4 += a0_1 * b4_1; c0_5 += a0_1 * b5_1; c0_6 += a0_1 * b6_1; c0_7 += a0_1 * b7_1; c0_8 += a0_1 * b8_1; c0_9 += a0_1 * b9_1; c0_10 += a0_1 * b10_1; c0_11 += a0_1 * b11_1; c0_12 += a0_1 * b12_1; c0_13 += a0_1 * b13_1; c0_14 += a0_1 * b14_1; c0_15 += a0_1 * b15_1;
-                        c1_0 += a1_1 * b0_1; c1_1 += a1_1 * b1_1; c1_2 += a1_1 * b2_1; c1_3 += a1_1 * b3_1; c1_4 += a1_1 * b4_1; c1_5 += a1_1 * b5_1; c1_6 += a1_1 * b6_1; c1_7 += a1_1 * b7_1; c1_8 += a1_1 * b8_1; c1_9 += a1_1 * b9_1; c1_10 += a1_1 * b10_1; c1_11 += a1_1 * b11_1; c1_12 += a1_1 * b12_1; c1_13 += a1_1 * b13_1; c1_14 += a1_1 * b14_1; c1_15 += a1_1 * b15_1;
-                        c2_0 += a2_1 * b0_1; c2_1 += a2_1 * b1_1; c2_2 += a2_1 * b2_1; c2_3 += a2_1 * b3_1; c2_4 += a2_1 * b4_1; c2_5 += a2_1 * b5_1; c2_6 += a2_1 * b6_1; c2_7 += a2_1 * b7_1; c2_8 += a2_1 * b8_1; c2_9 += a2_1 * b9_1; c2_10 += a2_1 * b10_1; c2_11 += a2_1 * b11_1; c2_12 += a2_1 * b12_1; c2_13 += a2_1 * b13_1; c2_14 += a2_1 * b14_1; c2_15 += a2_1 * b15_1;
-                        c3_0 += a3_1 * b0_1; c3_1 += a3_1 * b1_1; c3_2 += a3_1 * b2_1; c3_3 += a3_1 * b3_1; c3_4 += a3_1 * b4_1; c3_5 += a3_1 * b5_1; c3_6 += a3_1 * b6_1; c3_7 += a3_1 * b7_1; c3_8 += a3_1 * b8_1; c3_9 += a3_1 * b9_1; c3_10 += a3_1 * b10_1; c3_11 += a3_1 * b11_1; c3_12 += a3_1 * b12_1; c3_13 += a3_1 * b13_1; c3_14 += a3_1 * b14_1; c3_15 += a3_1 * b15_1;
-                        c4_0 += a4_1 * b0_1; c4_1 += a4_1 * b1_1; c4_2 += a4_1 * b2_1; c4_3 += a4_1 * b3_1; c4_4 += a4_1 * b4_1; c4_5 += a4_1 * b5_1; c4_6 += a4_1 * b6_1; c4_7 += a4_1 * b7_1; c4_8 += a4_1 * b8_1; c4_9 += a4_1 * b9_1; c4_10 += a4_1 * b10_1; c4_11 += a4_1 * b11_1; c4_12 += a4_1 * b12_1; c4_13 += a4_1 * b13_1; c4_14 += a4_1 * b14_1; c4_15 += a4_1 * b15_1;
-                        c5_0 += a5_1 * b0_1; c5_1 += a5_1 * b1_1; c5_2 += a5_1 * b2_1; c5_3 += a5_1 * b3_1; c5_4 += a5_1 * b4_1; c5_5 += a5_1 * b5_1; c5_6 += a5_1 * b6_1; c5_7 += a5_1 * b7_1; c5_8 += a5_1 * b8_1; c5_9 += a5_1 * b9_1; c5_10 += a5_1 * b10_1; c5_11 += a5_1 * b11_1; c5_12 += a5_1 * b12_1; c5_13 += a5_1 * b13_1; c5_14 += a5_1 * b14_1; c5_15 += a5_1 * b15_1;
-                        c6_0 += a6_1 * b0_1; c6_1 += a6_1 * b1_1; c6_2 += a6_1 * b2_1; c6_3 += a6_1 * b3_1; c6_4 += a6_1 * b4_1; c6_5 += a6_1 * b5_1; c6_6 += a6_1 * b6_1; c6_7 += a6_1 * b7_1; c6_8 += a6_1 * b8_1; c6_9 += a6_1 * b9_1; c6_10 += a6_1 * b10_1; c6_11 += a6_1 * b11_1; c6_12 += a6_1 * b12_1; c6_13 += a6_1 * b13_1; c6_14 += a6_1 * b14_1; c6_15 += a6_1 * b15_1;
-                        c7_0 += a7_1 * b0_1; c7_1 += a7_1 * b1_1; c7_2 += a7_1 * b2_1; c7_3 += a7_1 * b3_1; c7_4 += a7_1 * b4_1; c7_5 += a7_1 * b5_1; c7_6 += a7_1 * b6_1; c7_7 += a7_1 * b7_1; c7_8 += a7_1 * b8_1; c7_9 += a7_1 * b9_1; c7_10 += a7_1 * b10_1; c7_11 += a7_1 * b11_1; c7_12 += a7_1 * b12_1; c7_13 += a7_1 * b13_1; c7_14 += a7_1 * b14_1; c7_15 += a7_1 * b15_1;
-                        Float4 vb0_3 = s4[q + 3 * bRowVecs + 0 * lc];
-                        Float4 vb1_3 = s4[q + 3 * bRowVecs + 1 * lc];
-                        Float4 vb2_3 = s4[q + 3 * bRowVecs + 2 * lc];
-                        Float4 vb3_3 = s4[q + 3 * bRowVecs + 3 * lc];
-                        float a0_2 = qa0.Z;
-                        float a1_2 = qa1.Z;
-                        float a2_2 = qa2.Z;
-                        float a3_2 = qa3.Z;
-                        float a4_2 = qa4.Z;
-                        float a5_2 = qa5.Z;
-                        float a6_2 = qa6.Z;
-                        float a7_2 = qa7.Z;
-                        float b0_2 = vb0_2.X;
-                        float b1_2 = vb0_2.Y;
-                        float b2_2 = vb0_2.Z;
-                        float b3_2 = vb0_2.W;
-                        float b4_2 = vb1_2.X;
-                        float b5_2 = vb1_2.Y;
-                        float b6_2 = vb1_2.Z;
-                        float b7_2 = vb1_2.W;
-                        float b8_2 = vb2_2.X;
-                        float b9_2 = vb2_2.Y;
-                        float b10_2 = vb2_2.Z;
-                        float b11_2 = vb2_2.W;
-                        float b12_2 = vb3_2.X;
-                        float b13_2 = vb3_2.Y;
-                        float b14_2 = vb3_2.Z;
-                        float b15_2 = vb3_2.W;
-                        c0_0 += a0_2 * b0_2; c0_1 += a0_2 * b1_2; c0_2 += a0_2 * b2_2; c0_3 += a0_2 * b3_2; c0_4 += a0_2 * b4_2; c0_5 += a0_2 * b5_2; c0_6 += a0_2 * b6_2; c0_7 += a0_2 * b7_2; c0_8 += a0_2 * b8_2; c0_9 += a0_2 * b9_2; c0_10 += a0_2 * b10_2; c0_11 += a0_2 * b11_2; c0_12 += a0_2 * b12_2; c0_13 += a0_2 * b13_2; c0_14 += a0_2 * b14_2; c0_15 += a0_2 * b15_2;
-                        c1_0 += a1_2 * b0_2; c1_1 += a1_2 * b1_2; c1_2 += a1_2 * b2_2; c1_3 += a1_2 * b3_2; c1_4 += a1_2 * b4_2; c1_5 += a1_2 * b5_2; c1_6 += a1_2 * b6_2; c1_7 += a1_2 * b7_2; c1_8 += a1_2 * b8_2; c1_9 += a1_2 * b9_2; c1_10 += a1_2 * b10_2; c1_11 += a1_2 * b11_2; c1_12 += a1_2 * b12_2; c1_13 += a1_2 * b13_2; c1_14 += a1_2 * b14_2; c1_15 += a1_2 * b15_2;
-                        c2_0 += a2_2 * b0_2; c2_1 += a2_2 * b1_2; c2_2 += a2_2 * b2_2; c2_3 += a2_2 * b3_2; c2_4 += a2_2 * b4_2; c2_5 += a2_2 * b5_2; c2_6 += a2_2 * b6_2; c2_7 += a2_2 * b7_2; c2_8 += a2_2 * b8_2; c2_9 += a2_2 * b9_2; c2_10 += a2_2 * b10_2; c2_11 += a2_2 * b11_2; c2_12 += a2_2 * b12_2; c2_13 += a2_2 * b13_2; c2_14 += a2_2 * b14_2; c2_15 += a2_2 * b15_2;
-                        c3_0 += a3_2 * b0_2; c3_1 += a3_2 * b1_2; c3_2 += a3_2 * b2_2; c3_3 += a3_2 * b3_2; c3_4 += a3_2 * b4_2; c3_5 += a3_2 * b5_2; c3_6 += a3_2 * b6_2; c3_7 += a3_2 * b7_2; c3_8 += a3_2 * b8_2; c3_9 += a3_2 * b9_2; c3_10 += a3_2 * b10_2; c3_11 += a3_2 * b11_2; c3_12 += a3_2 * b12_2; c3_13 += a3_2 * b13_2; c3_14 += a3_2 * b14_2; c3_15 += a3_2 * b15_2;
-                        c4_0 += a4_2 * b0_2; c4_1 += a4_2 * b1_2; c4_2 += a4_2 * b2_2; c4_3 += a4_2 * b3_2; c4_4 += a4_2 * b4_2; c4_5 += a4_2 * b5_2; c4_6 += a4_2 * b6_2; c4_7 += a4_2 * b7_2; c4_8 += a4_2 * b8_2; c4_9 += a4_2 * b9_2; c4_10 += a4_2 * b10_2; c4_11 += a4_2 * b11_2; c4_12 += a4_2 * b12_2; c4_13 += a4_2 * b13_2; c4_14 += a4_2 * b14_2; c4_15 += a4_2 * b15_2;
-                        c5_0 += a5_2 * b0_2; c5_1 += a5_2 * b1_2; c5_2 += a5_2 * b2_2; c5_3 += a5_2 * b3_2; c5_4 += a5_2 * b4_2; c5_5 += a5_2 * b5_2; c5_6 += a5_2 * b6_2; c5_7 += a5_2 * b7_2; c5_8 += a5_2 * b8_2; c5_9 += a5_2 * b9_2; c5_10 += a5_2 * b10_2; c5_11 += a5_2 * b11_2; c5_12 += a5_2 * b12_2; c5_13 += a5_2 * b13_2; c5_14 += a5_2 * b14_2; c5_15 += a5_2 * b15_2;
-                        c6_0 += a6_2 * b0_2; c6_1 += a6_2 * b1_2; c6_2 += a6_2 * b2_2; c6_3 += a6_2 * b3_2; c6_4 += a6_2 * b4_2; c6_5 += a6_2 * b5_2; c6_6 += a6_2 * b6_2; c6_7 += a6_2 * b7_2; c6_8 += a6_2 * b8_2; c6_9 += a6_2 * b9_2; c6_10 += a6_2 * b10_2; c6_11 += a6_2 * b11_2; c6_12 += a6_2 * b12_2; c6_13 += a6_2 * b13_2; c6_14 += a6_2 * b14_2; c6_15 += a6_2 * b15_2;
-                        c7_0 += a7_2 * b0_2; c7_1 += a7_2 * b1_2; c7_2 += a7_2 * b2_2; c7_3 += a7_2 * b3_2; c7_4 += a7_2 * b4_2; c7_5 += a7_2 * b5_2; c7_6 += a7_2 * b6_2; c7_7 += a7_2 * b7_2; c7_8 += a7_2 * b8_2; c7_9 += a7_2 * b9_2; c7_10 += a7_2 * b10_2; c7_11 += a7_2 * b11_2; c7_12 += a7_2 * b12_2; c7_13 += a7_2 * b13_2; c7_14 += a7_2 * b14_2; c7_15 += a7_2 * b15_2;
-                        long nst = cs;
-                        int kn = (kq + 2) & swMask;
-                        long xn = nst + aRow + (kn ^ sA);
-                        long qn = nst + bColN + (long)kn * 4 * bRowVecs;
-                        pa0 = s4[xn + 0 * lr * kc4];
-                        pa1 = s4[xn + 1 * lr * kc4];
-                        pa2 = s4[xn + 2 * lr * kc4];
-                        pa3 = s4[xn + 3 * lr * kc4];
-                        pa4 = s4[xn + 4 * lr * kc4];
-                        pa5 = s4[xn + 5 * lr * kc4];
-                        pa6 = s4[xn + 6 * lr * kc4];
-                        pa7 = s4[xn + 7 * lr * kc4];
-                        pb0 = s4[qn + 0 * lc];
-                        pb1 = s4[qn + 1 * lc];
-                        pb2 = s4[qn + 2 * lc];
-                        pb3 = s4[qn + 3 * lc];
-                        float a0_3 = qa0.W;
-                        float a1_3 = qa1.W;
-                        float a2_3 = qa2.W;
-                        float a3_3 = qa3.W;
-                        float a4_3 = qa4.W;
-                        float a5_3 = qa5.W;
-                        float a6_3 = qa6.W;
-                        float a7_3 = qa7.W;
-                        float b0_3 = vb0_3.X;
-                        float b1_3 = vb0_3.Y;
-                        float b2_3 = vb0_3.Z;
-                        float b3_3 = vb0_3.W;
-                        float b4_3 = vb1_3.X;
-                        float b5_3 = vb1_3.Y;
-                        float b6_3 = vb1_3.Z;
-                        float b7_3 = vb1_3.W;
-                        float b8_3 = vb2_3.X;
-                        float b9_3 = vb2_3.Y;
-                        float b10_3 = vb2_3.Z;
-                        float b11_3 = vb2_3.W;
-                        float b12_3 = vb3_3.X;
-                        float b13_3 = vb3_3.Y;
-                        float b14_3 = vb3_3.Z;
-                        float b15_3 = vb3_3.W;
-                        c0_0 += a0_3 * b0_3; c0_1 += a0_3 * b1_3; c0_2 += a0_3 * b2_3; c0_3 += a0_3 * b3_3; c0_4 += a0_3 * b4_3; c0_5 += a0_3 * b5_3; c0_6 += a0_3 * b6_3; c0_7 += a0_3 * b7_3; c0_8 += a0_3 * b8_3; c0_9 += a0_3 * b9_3; c0_10 += a0_3 * b10_3; c0_11 += a0_3 * b11_3; c0_12 += a0_3 * b12_3; c0_13 += a0_3 * b13_3; c0_14 += a0_3 * b14_3; c0_15 += a0_3 * b15_3;
-                        c1_0 += a1_3 * b0_3; c1_1 += a1_3 * b1_3; c1_2 += a1_3 * b2_3; c1_3 += a1_3 * b3_3; c1_4 += a1_3 * b4_3; c1_5 += a1_3 * b5_3; c1_6 += a1_3 * b6_3; c1_7 += a1_3 * b7_3; c1_8 += a1_3 * b8_3; c1_9 += a1_3 * b9_3; c1_10 += a1_3 * b10_3; c1_11 += a1_3 * b11_3; c1_12 += a1_3 * b12_3; c1_13 += a1_3 * b13_3; c1_14 += a1_3 * b14_3; c1_15 += a1_3 * b15_3;
-                        c2_0 += a2_3 * b0_3; c2_1 += a2_3 * b1_3; c2_2 += a2_3 * b2_3; c2_3 += a2_3 * b3_3; c2_4 += a2_3 * b4_3; c2_5 += a2_3 * b5_3; c2_6 += a2_3 * b6_3; c2_7 += a2_3 * b7_3; c2_8 += a2_3 * b8_3; c2_9 += a2_3 * b9_3; c2_10 += a2_3 * b10_3; c2_11 += a2_3 * b11_3; c2_12 += a2_3 * b12_3; c2_13 += a2_3 * b13_3; c2_14 += a2_3 * b14_3; c2_15 += a2_3 * b15_3;
-                        c3_0 += a3_3 * b0_3; c3_1 += a3_3 * b1_3; c3_2 += a3_3 * b2_3; c3_3 += a3_3 * b3_3; c3_4 += a3_3 * b4_3; c3_5 += a3_3 * b5_3; c3_6 += a3_3 * b6_3; c3_7 += a3_3 * b7_3; c3_8 += a3_3 * b8_3; c3_9 += a3_3 * b9_3; c3_10 += a3_3 * b10_3; c3_11 += a3_3 * b11_3; c3_12 += a3_3 * b12_3; c3_13 += a3_3 * b13_3; c3_14 += a3_3 * b14_3; c3_15 += a3_3 * b15_3;
-                        c4_0 += a4_3 * b0_3; c4_1 += a4_3 * b1_3; c4_2 += a4_3 * b2_3; c4_3 += a4_3 * b3_3; c4_4 += a4_3 * b4_3; c4_5 += a4_3 * b5_3; c4_6 += a4_3 * b6_3; c4_7 += a4_3 * b7_3; c4_8 += a4_3 * b8_3; c4_9 += a4_3 * b9_3; c4_10 += a4_3 * b10_3; c4_11 += a4_3 * b11_3; c4_12 += a4_3 * b12_3; c4_13 += a4_3 * b13_3; c4_14 += a4_3 * b14_3; c4_15 += a4_3 * b15_3;
-                        c5_0 += a5_3 * b0_3; c5_1 += a5_3 * b1_3; c5_2 += a5_3 * b2_3; c5_3 += a5_3 * b3_3; c5_4 += a5_3 * b4_3; c5_5 += a5_3 * b5_3; c5_6 += a5_3 * b6_3; c5_7 += a5_3 * b7_3; c5_8 += a5_3 * b8_3; c5_9 += a5_3 * b9_3; c5_10 += a5_3 * b10_3; c5_11 += a5_3 * b11_3; c5_12 += a5_3 * b12_3; c5_13 += a5_3 * b13_3; c5_14 += a5_3 * b14_3; c5_15 += a5_3 * b15_3;
-                        c6_0 += a6_3 * b0_3; c6_1 += a6_3 * b1_3; c6_2 += a6_3 * b2_3; c6_3 += a6_3 * b3_3; c6_4 += a6_3 * b4_3; c6_5 += a6_3 * b5_3; c6_6 += a6_3 * b6_3; c6_7 += a6_3 * b7_3; c6_8 += a6_3 * b8_3; c6_9 += a6_3 * b9_3; c6_10 += a6_3 * b10_3; c6_11 += a6_3 * b11_3; c6_12 += a6_3 * b12_3; c6_13 += a6_3 * b13_3; c6_14 += a6_3 * b14_3; c6_15 += a6_3 * b15_3;
-                        c7_0 += a7_3 * b0_3; c7_1 += a7_3 * b1_3; c7_2 += a7_3 * b2_3; c7_3 += a7_3 * b3_3; c7_4 += a7_3 * b4_3; c7_5 += a7_3 * b5_3; c7_6 += a7_3 * b6_3; c7_7 += a7_3 * b7_3; c7_8 += a7_3 * b8_3; c7_9 += a7_3 * b9_3; c7_10 += a7_3 * b10_3; c7_11 += a7_3 * b11_3; c7_12 += a7_3 * b12_3; c7_13 += a7_3 * b13_3; c7_14 += a7_3 * b14_3; c7_15 += a7_3 * b15_3;
-                    }
-                }
-            }
 
-            cs = csNext;
+            cs = cs == 2 * stageVecs ? 0 : cs + stageVecs;
             ws = ws == 2 * stageVecs ? 0 : ws + stageVecs;
         }
 

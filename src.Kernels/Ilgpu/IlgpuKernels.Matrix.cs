@@ -17,7 +17,7 @@ public sealed partial class IlgpuKernels
     private readonly Action<KernelConfig, ArrayView<Float4>, ArrayView<Float4>, ArrayView<float>, ArrayView<float>, GemmShape>?[] sgemmWarpF32 = new Action<KernelConfig, ArrayView<Float4>, ArrayView<Float4>, ArrayView<float>, ArrayView<float>, GemmShape>?[6];
     private readonly Action<KernelConfig, ArrayView<Float4>, ArrayView<Float4>, ArrayView<float>, ArrayView<float>, GemmShape>?[] sgemmWideF32 = new Action<KernelConfig, ArrayView<Float4>, ArrayView<Float4>, ArrayView<float>, ArrayView<float>, GemmShape>?[4];
     private readonly Action<KernelConfig, ArrayView<Float4>, ArrayView<Float4>, ArrayView<float>, ArrayView<float>, GemmShape, SgemmAddresses>?[] sgemmAsyncF32 = new Action<KernelConfig, ArrayView<Float4>, ArrayView<Float4>, ArrayView<float>, ArrayView<float>, GemmShape, SgemmAddresses>?[4];
-    private readonly Action<KernelConfig, ArrayView<Float4>, ArrayView<Float4>, ArrayView<float>, ArrayView<float>, GemmShape, SgemmAddresses>?[] sgemmAsyncPipeF32 = new Action<KernelConfig, ArrayView<Float4>, ArrayView<Float4>, ArrayView<float>, ArrayView<float>, GemmShape, SgemmAddresses>?[4];
+    private readonly Action<KernelConfig, ArrayView<Float4>, ArrayView<Float4>, ArrayView<float>, ArrayView<float>, GemmShape, SgemmAddresses>?[] sgemmAsyncPipeF32 = new Action<KernelConfig, ArrayView<Float4>, ArrayView<Float4>, ArrayView<float>, ArrayView<float>, GemmShape, SgemmAddresses>?[2];
     private MemoryBuffer1D<float, Stride1D.Dense>? gemvScratch;
 
     /// <summary>
@@ -209,9 +209,9 @@ public sealed partial class IlgpuKernels
             // tile (4 for the short one).
             // `async16`: the square tile of `wide16` staged by cp.async into three shared stages (SgemmAsync8x16F32); the
             // short 64×256 tile (≤ 4T rows) stays `wide16`'s.
-            // `pipe16` / `pipe16late`: as `async16`, but a B [K, N] square tile is SgemmAsyncPipe8x16F32 (rotated fragments,
-            // cheaper copy issue; the barrier at the tile's top or before its last step); B [N, K] stays `async16`'s.
-            bool pipeVariant = variant == SgemmKernelVariant.AsyncPipe8x16 || variant == SgemmKernelVariant.AsyncPipeLate8x16;
+            // `pipe16`: as `async16`, but a B [K, N] square tile is SgemmAsyncPipe8x16F32 (rotated fragments, cheaper copy
+            // issue); B [N, K] stays `async16`'s.
+            bool pipeVariant = variant == SgemmKernelVariant.AsyncPipe8x16;
             bool asyncVariant = variant == SgemmKernelVariant.Async8x16 || pipeVariant;
             bool wide = (variant == SgemmKernelVariant.Wide8x16Bk16 || asyncVariant) && !flat;
             bool asyncTile = wide && asyncVariant && halves == 2;
@@ -263,7 +263,7 @@ public sealed partial class IlgpuKernels
                     : default;
                 var staged = new KernelConfig(tiled.GridDim, tiled.GroupDim,
                     SharedMemoryConfig.RequestDynamic<Float4>(GemmFastKernels.AsyncShared(rowsPerTile, colsPerTile, bk) / 4));
-                (pipeTile ? SgemmAsyncPipeLaunch(t, bk, variant == SgemmKernelVariant.AsyncPipeLate8x16) : SgemmAsyncLaunch(t, bk, transposeB))(staged, a.Cast<Float4>(), b.Cast<Float4>(), bias, target3, shape, addresses);
+                (pipeTile ? SgemmAsyncPipeLaunch(t, bk) : SgemmAsyncLaunch(t, bk, transposeB))(staged, a.Cast<Float4>(), b.Cast<Float4>(), bias, target3, shape, addresses);
             }
             else if (wide)
             {
@@ -369,20 +369,17 @@ public sealed partial class IlgpuKernels
     }
 
     /// <summary>
-    /// <c>SgemmAsyncPipe8x16F32</c> (B [K, N]) for (tile threads, K-tile, barrier): (4, 8) on the simulator, (16, 16) on
-    /// GPUs; <paramref name="lateBarrier"/>: the barrier before each tile's last step instead of at its top. Launch bounds
-    /// of <see cref="SgemmWideLaunch"/>.
+    /// <c>SgemmAsyncPipe8x16F32</c> (B [K, N]) for (tile threads, K-tile): (4, 8) on the simulator, (16, 16) on GPUs.
+    /// Launch bounds of <see cref="SgemmWideLaunch"/>.
     /// </summary>
-    private Action<KernelConfig, ArrayView<Float4>, ArrayView<Float4>, ArrayView<float>, ArrayView<float>, GemmShape, SgemmAddresses> SgemmAsyncPipeLaunch(int tileThreads, int bk, bool lateBarrier)
+    private Action<KernelConfig, ArrayView<Float4>, ArrayView<Float4>, ArrayView<float>, ArrayView<float>, GemmShape, SgemmAddresses> SgemmAsyncPipeLaunch(int tileThreads, int bk)
     {
-        var name = $"{nameof(GemmFastKernels.SgemmAsyncPipe8x16F32)}<{tileThreads},{bk},{(lateBarrier ? 2 : 1)}>";
+        var name = $"{nameof(GemmFastKernels.SgemmAsyncPipe8x16F32)}<{tileThreads},{bk}>";
         var bounds = Bounds(GemmFastKernels.WideThreads(tileThreads), SgemmGroupsPerSm);
-        return (tileThreads, bk, lateBarrier) switch
+        return (tileThreads, bk) switch
         {
-            (4, 8, false) => device.Load(ref sgemmAsyncPipeF32[0], name, acc => acc.LoadStreamKernel<ArrayView<Float4>, ArrayView<Float4>, ArrayView<float>, ArrayView<float>, GemmShape, SgemmAddresses>(GemmFastKernels.SgemmAsyncPipe8x16F32<Const4, Const8, Const1>, bounds)),
-            (4, 8, true) => device.Load(ref sgemmAsyncPipeF32[1], name, acc => acc.LoadStreamKernel<ArrayView<Float4>, ArrayView<Float4>, ArrayView<float>, ArrayView<float>, GemmShape, SgemmAddresses>(GemmFastKernels.SgemmAsyncPipe8x16F32<Const4, Const8, Const2>, bounds)),
-            (GemmFastKernels.MaxTileThreads, 16, false) => device.Load(ref sgemmAsyncPipeF32[2], name, acc => acc.LoadStreamKernel<ArrayView<Float4>, ArrayView<Float4>, ArrayView<float>, ArrayView<float>, GemmShape, SgemmAddresses>(GemmFastKernels.SgemmAsyncPipe8x16F32<Const16, Const16, Const1>, bounds)),
-            (GemmFastKernels.MaxTileThreads, 16, true) => device.Load(ref sgemmAsyncPipeF32[3], name, acc => acc.LoadStreamKernel<ArrayView<Float4>, ArrayView<Float4>, ArrayView<float>, ArrayView<float>, GemmShape, SgemmAddresses>(GemmFastKernels.SgemmAsyncPipe8x16F32<Const16, Const16, Const2>, bounds)),
+            (4, 8) => device.Load(ref sgemmAsyncPipeF32[0], name, acc => acc.LoadStreamKernel<ArrayView<Float4>, ArrayView<Float4>, ArrayView<float>, ArrayView<float>, GemmShape, SgemmAddresses>(GemmFastKernels.SgemmAsyncPipe8x16F32<Const4, Const8>, bounds)),
+            (GemmFastKernels.MaxTileThreads, 16) => device.Load(ref sgemmAsyncPipeF32[1], name, acc => acc.LoadStreamKernel<ArrayView<Float4>, ArrayView<Float4>, ArrayView<float>, ArrayView<float>, GemmShape, SgemmAddresses>(GemmFastKernels.SgemmAsyncPipe8x16F32<Const16, Const16>, bounds)),
             _ => throw new ArgumentOutOfRangeException(nameof(tileThreads), $"No SgemmAsyncPipe8x16F32 for {tileThreads} tile threads, K-tile {bk}."),
         };
     }
@@ -686,17 +683,11 @@ internal enum SgemmKernelVariant
     /// read during the current one's FMAs, and a cheaper per-tile copy issue (B [N, K] stays on <c>SgemmAsync8x16F32</c>).
     /// </summary>
     AsyncPipe8x16,
-
-    /// <summary>
-    /// As <see cref="AsyncPipe8x16"/>, but the barrier (and the wait for the next tile's copies) comes before each tile's
-    /// last step, so the next tile's first fragments are read during that step's FMAs.
-    /// </summary>
-    AsyncPipeLate8x16,
 }
 
 /// <summary>
-/// The SGEMM kernel setting (<c>GEMS_SGEMM_VARIANT</c>): <c>legacy</c>, <c>warp8</c>, <c>wide16</c>, <c>async16</c>,
-/// <c>pipe16late</c> or <c>pipe16</c> (default).
+/// The SGEMM kernel setting (<c>GEMS_SGEMM_VARIANT</c>): <c>legacy</c>, <c>warp8</c>, <c>wide16</c>, <c>async16</c> or
+/// <c>pipe16</c> (default).
 /// </summary>
 internal static class SgemmKernelChoice
 {
@@ -709,10 +700,10 @@ internal static class SgemmKernelChoice
     public static SgemmKernelVariant FromEnvironment() => FromVariable.Value;
 
     /// <summary>
-    /// <c>legacy</c>, <c>warp8</c>, <c>wide16</c>, <c>async16</c> and <c>pipe16late</c> (any case, surrounding spaces ignored)
-    /// select those; anything else <c>pipe16</c>, the fastest at every shape of the H200 sweeps (4096³: <c>warp8</c> 33.6,
-    /// <c>wide16</c> 36.8, <c>async16</c> 39.0, <c>pipe16late</c> 41.3, <c>pipe16</c> 42.8 TFLOP/s; 256×4096×4096 0.283 →
-    /// 0.246 → 0.228 ms; Runs 18, 20 and 23).
+    /// <c>legacy</c>, <c>warp8</c>, <c>wide16</c> and <c>async16</c> (any case, surrounding spaces ignored) select those;
+    /// anything else <c>pipe16</c>, the fastest at every shape of the H200 sweeps (4096³: <c>warp8</c> 33.6, <c>wide16</c>
+    /// 36.8, <c>async16</c> 39.0, <c>pipe16</c> 42.8 TFLOP/s; 256×4096×4096 0.283 → 0.246 → 0.228 ms; Runs 18, 20 and 23;
+    /// a variant with the barrier before each tile's last step reached 41.3 and was removed).
     /// </summary>
     public static SgemmKernelVariant Parse(string? setting) => setting?.Trim().ToLowerInvariant() switch
     {
@@ -720,7 +711,6 @@ internal static class SgemmKernelChoice
         "warp8" => SgemmKernelVariant.WarpBk8,
         "wide16" => SgemmKernelVariant.Wide8x16Bk16,
         "async16" => SgemmKernelVariant.Async8x16,
-        "pipe16late" => SgemmKernelVariant.AsyncPipeLate8x16,
         _ => SgemmKernelVariant.AsyncPipe8x16,
     };
 }

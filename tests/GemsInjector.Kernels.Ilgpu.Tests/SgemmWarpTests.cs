@@ -66,10 +66,9 @@ public sealed class SgemmWarpTests : KernelTestBase
         data.Add("async16", 1, 130, 200, 132, true);
         data.Add("async16", 1, 9, 44, 128, true);
 
-        // `pipe16` / `pipe16late` on the simulator: SgemmAsyncPipe8x16F32 for B [K, N] (rotated fragments: the wrap of the
-        // next-step index at a tile's end or the late barrier's read of the next tile, 1 to many K-tiles, K tails, row /
-        // column tails, batches); B [N, K] stays `async16`'s kernel.
-        foreach (var v in new[] { "pipe16", "pipe16late" })
+        // `pipe16` on the simulator: SgemmAsyncPipe8x16F32 for B [K, N] (rotated fragments: the wrap of the next-step index
+        // at a tile's end, 1 to many K-tiles, K tails, row / column tails, batches); B [N, K] stays `async16`'s kernel.
+        foreach (var v in new[] { "pipe16" })
         {
             data.Add(v, 1, 100, 76, 150, false);
             data.Add(v, 1, 64, 64, 128, false);
@@ -155,8 +154,6 @@ public sealed class SgemmWarpTests : KernelTestBase
     [InlineData("async16", true, true)]
     [InlineData("pipe16", false, false)]
     [InlineData("pipe16", true, false)]
-    [InlineData("pipe16late", false, false)]
-    [InlineData("pipe16late", true, false)]
     public void AddmmBiasEpilogue(string variant, bool matrixBias, bool transposeB)
     {
         const int m = 37, k = 72, n = 44;
@@ -214,8 +211,6 @@ public sealed class SgemmWarpTests : KernelTestBase
     [InlineData(true, false, "async16")]
     [InlineData(false, false, "pipe16")]
     [InlineData(true, false, "pipe16")]
-    [InlineData(false, false, "pipe16late")]
-    [InlineData(true, false, "pipe16late")]
     public void WideSplitKWithBias(bool matrixBias, bool transposeB, string variant)
     {
         const int m = 40, k = 256, n = 60;
@@ -233,8 +228,7 @@ public sealed class SgemmWarpTests : KernelTestBase
         Assert.True(Device.HasCompiled(variant switch
         {
             "wide16" => "SgemmWide8x16F32<4,2,8>",
-            "pipe16" => "SgemmAsyncPipe8x16F32<4,8,1>",
-            "pipe16late" => "SgemmAsyncPipe8x16F32<4,8,2>",
+            "pipe16" => "SgemmAsyncPipe8x16F32<4,8>",
             _ => $"SgemmAsync8x16F32<4,8,{(transposeB ? 2 : 1)}>",
         }));
     }
@@ -607,6 +601,6 @@ public sealed class SgemmWarpTests : KernelTestBase
     [InlineData("wide16", "Wide8x16Bk16")]
     [InlineData(" Async16", "Async8x16")]
     [InlineData("pipe16", "AsyncPipe8x16")]
-    [InlineData("PIPE16LATE", "AsyncPipeLate8x16")]
+    [InlineData("PIPE16LATE", "AsyncPipe8x16")]
     public void VariantSettingParses(string? setting, string expected) => Assert.Equal(expected, SgemmKernelChoice.Parse(setting).ToString());
 }

@@ -643,14 +643,12 @@ w("    /// per-slot limits computed once (rows or columns left), so each copy is
 w("    /// address add instead of recomputing the row / column guards and both 64-bit addresses from the indices.")
 w("    /// TTileThreads = 16: 128x128 from 128 threads, K-tile TBk = 16; 4: the simulator's 32x64 from 16 threads, TBk = 8.")
 w("    /// </summary>")
-kernel_header("SgemmAsyncPipe8x16F32", ["TTileThreads", "TBk", "TLateBarrier"], (("Const4", "Const8", "Const1"), ("Const4", "Const8", "Const2"),
-                                                                            ("Const16", "Const16", "Const1"), ("Const16", "Const16", "Const2")),
+kernel_header("SgemmAsyncPipe8x16F32", ["TTileThreads", "TBk"], (("Const4", "Const8"), ("Const16", "Const16")),
               "ArrayView<Float4> a4, ArrayView<Float4> b4, ArrayView<float> bias, ArrayView<float> c, GemmShape s, SgemmAddresses addr")
 w("        var s4 = SharedMemory.GetDynamic<Float4>();")
 w("        var av = a4.AsAligned(16);")
 w("        var bv = b4.AsAligned(16);")
 w("        bool gpu = default(TTileThreads).Value >= 16;")
-w("        bool late = default(TLateBarrier).Value == 2;")
 w("        int threads = gpu ? 128 : 16;")
 w("        int bk = default(TBk).Value;")
 w("        int kc4 = bk / 4;")
@@ -750,39 +748,21 @@ def load_step0(ind, stage):
     w(f"{ind}}}")
 
 
-w("        // Late barrier: tile 0 must have landed before the first fragments are read; later tiles wait inside the loop.")
-w("        if (late && tiles > 0)")
-w("        {")
-w("            WaitCopies(gpu);")
-w("            Group.Barrier();")
-load_step0("            ", "0")
-w("        }")
-w("")
 w("        for (int tile = 0; tile < tiles; tile++)")
 w("        {")
-w("            if (!late)")
-w("            {")
-w("                // Tile t landed (only tile t + 1 may still be in flight); the barrier also retires tile t - 1's stage.")
-w("                WaitCopies(gpu);")
-w("                Group.Barrier();")
-w("            }")
-w("")
-w("            // Late barrier: every warp passed tile t - 1's last barrier, after which no warp reads tile t - 1's stage (that")
-w("            // step's fragments were all in registers), so tile t + 2 may overwrite it now.")
+w("            // Tile t landed (only tile t + 1 may still be in flight); past the barrier no warp reads tile t - 1's stage,")
+w("            // so tile t + 2 may overwrite it.")
+w("            WaitCopies(gpu);")
+w("            Group.Barrier();")
 w("            if (tile + 2 < tiles)")
 issue_pipe("            ", "tile + 2", "ws")
-w("            if (!late)")
 load_step0("            ", "cs")
 w("")
-w("            int csNext = cs == 2 * stageVecs ? 0 : cs + stageVecs;")
 w("            // Two steps per iteration (kc4 is even): the even step's fragments are pa / pb, the odd step's qa / qb, each read")
-w("            // during the other's last FMAs, so the loop carries pa / pb in place (no register moves). With the late")
-w("            // barrier, the tile's last step waits for tile t + 1 (requested at tile t - 1's top), passes the barrier and")
-w("            // reads tile t + 1's step 0 during its own FMAs; otherwise the next step index wraps to 0 inside this stage")
-w("            // (re-read, unused).")
-def two_steps(ind, kq, turn):
-    """Steps kq (fragments pa / pb) and kq + 1 (qa / qb); turn: the tile's last two steps with the late barrier (step
-    kq + 1 waits, passes the barrier and reads the next tile's step 0 into pa / pb), else the next index wraps in-stage."""
+w("            // during the other's last FMAs, so the loop carries pa / pb in place (no register moves); at the tile's last")
+w("            // step the next index wraps to 0 inside this stage (re-read, unused).")
+def two_steps(ind, kq):
+    """Steps kq (fragments pa / pb) and kq + 1 (qa / qb); the next step index wraps inside the stage."""
     for half in range(2):
         cur, nxt = ("p", "q") if half == 0 else ("q", "p")
         w(f"{ind}{{")
@@ -792,21 +772,10 @@ def two_steps(ind, kq, turn):
                 for cb in range(4):
                     w(f"{ind}    Float4 vb{cb}_{u + 1} = s4[q + {u + 1} * bRowVecs + {cb} * lc];")
             else:
-                if half == 0:
-                    w(f"{ind}    long nst = cs;")
-                    w(f"{ind}    int kn = {kq} + 1;")
-                elif turn:
-                    w(f"{ind}    // Tile t + 1 landed (only t + 2 may be in flight), and every warp is done with tile t's stage but")
-                    w(f"{ind}    // for this step's fragments, already in registers.")
-                    w(f"{ind}    WaitCopies(gpu);")
-                    w(f"{ind}    Group.Barrier();")
-                    w(f"{ind}    long nst = csNext;")
-                    w(f"{ind}    int kn = 0;")
-                else:
-                    w(f"{ind}    long nst = cs;")
-                    w(f"{ind}    int kn = ({kq} + 2) & swMask;")
-                w(f"{ind}    long xn = nst + aRow + (kn ^ sA);")
-                w(f"{ind}    long qn = nst + bColN + (long)kn * 4 * bRowVecs;")
+                kn = f"{kq} + 1" if half == 0 else f"({kq} + 2) & swMask"
+                w(f"{ind}    int kn = {kn};")
+                w(f"{ind}    long xn = cs + aRow + (kn ^ sA);")
+                w(f"{ind}    long qn = cs + bColN + (long)kn * 4 * bRowVecs;")
                 for i in range(8):
                     w(f"{ind}    {nxt}a{i} = s4[xn + {i} * lr * kc4];")
                 for cb in range(4):
@@ -822,25 +791,12 @@ def two_steps(ind, kq, turn):
         w(f"{ind}}}")
 
 
-w("            if (late)")
+w("            for (int kq = 0; kq < kc4; kq += 2)")
 w("            {")
-w("                // The last two steps written out after the loop, so the barrier is not a branch inside it.")
-w("                for (int kq = 0; kq < kc4 - 2; kq += 2)")
-w("                {")
-two_steps("                    ", "kq", False)
-w("                }")
-w("")
-two_steps("                ", "(kc4 - 2)", True)
-w("            }")
-w("            else")
-w("            {")
-w("                for (int kq = 0; kq < kc4; kq += 2)")
-w("                {")
-two_steps("                    ", "kq", False)
-w("                }")
+two_steps("                ", "kq")
 w("            }")
 w("")
-w("            cs = csNext;")
+w("            cs = cs == 2 * stageVecs ? 0 : cs + stageVecs;")
 w("            ws = ws == 2 * stageVecs ? 0 : ws + stageVecs;")
 w("        }")
 w("")
