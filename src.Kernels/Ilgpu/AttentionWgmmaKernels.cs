@@ -21,6 +21,25 @@ internal interface IAttentionWgmmaOps
     /// <summary>Copies one 16-byte chunk (8 elements from <paramref name="sourceElement"/>, or zeros when <paramref name="valid"/> is 0) to shared byte <paramref name="sharedByte"/>.</summary>
     void CopyChunk(ArrayView<ushort> shared, int sharedByte, ArrayView<ushort> source, long sourceElement, long sourcePointer, int valid);
 
+    /// <summary>
+    /// The running source operand of <see cref="CopyAt"/> for element <paramref name="sourceElement"/> of the tensor at
+    /// <paramref name="sourcePointer"/>: its byte address on the GPU (cp.async takes raw addresses), the element index in
+    /// the emulation. Steps through the tensor are <see cref="SourceUnit"/> times elements.
+    /// </summary>
+    long SourceAt(long sourcePointer, long sourceElement);
+
+    /// <summary>Source units per element: 2 (bytes) on the GPU, 1 (elements) in the emulation.</summary>
+    int SourceUnit { get; }
+
+    /// <summary>
+    /// Copies one 16-byte chunk from <paramref name="source"/> at <paramref name="sourceAt"/> (a <see cref="SourceAt"/>
+    /// value) to the shared address <paramref name="sharedAddress"/> (<see cref="SharedBase"/> + byte).
+    /// </summary>
+    void CopyAt(ArrayView<ushort> shared, uint sharedAddress, ArrayView<ushort> source, long sourceAt);
+
+    /// <summary>As <see cref="CopyAt"/>, or zeros when <paramref name="valid"/> is 0 (<paramref name="sourceAt"/> must then still be a safe address).</summary>
+    void CopyAtOrZeros(ArrayView<ushort> shared, uint sharedAddress, ArrayView<ushort> source, long sourceAt, int valid);
+
     /// <summary>Closes the group of copies issued so far.</summary>
     void CommitCopies();
 
@@ -105,6 +124,12 @@ internal static partial class AttentionWgmmaKernels
 
     /// <summary>Bytes between 8-row atoms (the descriptors' stride byte offset).</summary>
     private const int AtomBytes = WgmmaGemmKernels.AtomBytes;
+
+    /// <summary>Keys between a thread's consecutive chunks of one K / V tile (256 threads, 16 chunks per key).</summary>
+    public const int ChunkKeys = GroupSize / (D / 8);
+
+    /// <summary>Shared bytes between a thread's consecutive chunks (16 keys: same key mod 8, so the same swizzle) in K and in V.</summary>
+    public const uint ChunkSharedStep = ChunkKeys * RowBytes;
 
     /// <summary>The wgmma prefill through inline PTX for one format (CUDA, compute capability 9.0: loaded as sm_90a by <see cref="Sm90aPtx"/>).</summary>
     [IlgpuKernel]
@@ -199,9 +224,22 @@ internal static partial class AttentionWgmmaKernels
             ops.CopyChunk(shared, QByte(row, chunk), q, inside ? ((qRow0 + row) * D) + (chunk * 8) : 0, pointers.Q, inside ? 8 : 0);
         }
 
+        // The copy plan: chunk c = thread + 256·i of a key tile is head-dimension chunk thread mod 16 of key thread / 16 + 16·i,
+        // so i only moves the key by 16 (same key mod 8, so the same swizzle): every per-chunk and per-tile quantity is a
+        // base computed here plus a constant (ILGPU keeps div, mod and the 64-bit index math inside the loop otherwise).
+        int copyKey = thread >> 4;
+        int copyChunk = thread & (Chunks - 1);
+        long copyElement = ((kRow0 + copyKey) * D) + (copyChunk * 8);
+        long kAt = ops.SourceAt(pointers.K, copyElement);
+        long vAt = ops.SourceAt(pointers.V, copyElement);
+        long kSafe = ops.SourceAt(pointers.K, 0);
+        long vSafe = ops.SourceAt(pointers.V, 0);
+        uint kShared = sharedBase + (uint)KByte(0, copyKey, copyChunk);
+        uint vShared = sharedBase + (uint)VByte(0, copyKey, copyChunk);
+        long tileStep = (long)ops.SourceUnit * BlockK * D;
         if (tiles > 0)
         {
-            CopyTile(ref ops, shared, k, v, pointers, kRow0, s.Lk, 0, 0, thread);
+            CopyTile(ref ops, shared, k, v, kAt, vAt, kSafe, vSafe, kShared, vShared, s.Lk, copyKey);
         }
 
         ops.CommitCopies();
@@ -211,23 +249,36 @@ internal static partial class AttentionWgmmaKernels
         int limitHi = s.Causal != 0 && queryLo + 9 < s.Lk ? queryLo + 9 : s.Lk;
         float scaleLog2 = s.Scale * Log2E;
         long qDescriptor = QDescriptor(sharedBase, warpgroup);
+        long kDescriptor0 = KDescriptor(sharedBase, 0);
+        long vDescriptor0 = VDescriptor(sharedBase, 0);
+
+        // Stage offsets (from stage 0) of tile t and t + 1 as running values: (t + 1) mod 3 on a signed int costs a
+        // dozen instructions per use. A descriptor's address field is the address / 16 and stays below 2^14, so a stage
+        // moves a descriptor by its offset / 16.
+        int stageOffset = 0;
+        int nextOffset = StageBytes;
+        int keysLeft = s.Lk;
         for (int tile = 0; tile < tiles; tile++)
         {
             ops.WaitCopies();
             ops.FenceProxy();
             Group.Barrier();
+            keysLeft -= BlockK;
+            kAt += tileStep;
+            vAt += tileStep;
             if (tile + 1 < tiles)
             {
-                CopyTile(ref ops, shared, k, v, pointers, kRow0, s.Lk, tile + 1, (tile + 1) % Stages, thread);
+                CopyTile(ref ops, shared, k, v, kAt, vAt, kSafe, vSafe, kShared + (uint)nextOffset, vShared + (uint)nextOffset, keysLeft, copyKey);
             }
 
             ops.CommitCopies();
-            int stage = tile % Stages;
-            ops.Scores(shared, qDescriptor, KDescriptor(sharedBase, stage), bf16, thread);
+            ops.Scores(shared, qDescriptor, kDescriptor0 + (stageOffset >> 4), bf16, thread);
             ops.WaitMultiplies();
             int key0 = (tile * BlockK) + (2 * t);
             ops.Softmax(scaleLog2, limitLo - key0, limitHi - key0, bf16, thread);
-            ops.Accumulate(shared, VDescriptor(sharedBase, stage), bf16, thread);
+            ops.Accumulate(shared, vDescriptor0 + (stageOffset >> 4), bf16, thread);
+            stageOffset = nextOffset;
+            nextOffset = nextOffset == (Stages - 1) * StageBytes ? 0 : nextOffset + StageBytes;
         }
 
         ops.WaitMultiplies();
@@ -236,23 +287,47 @@ internal static partial class AttentionWgmmaKernels
         ops.Store(output, pointers.Output, elementLo, elementHi, bf16);
     }
 
-    /// <summary>Requests K and V of key tile <paramref name="tile"/> (zeros past Lk) into <paramref name="stage"/>: 4 + 4 chunks per thread.</summary>
-    private static void CopyTile<TOps>(ref TOps ops, ArrayView<ushort> shared, ArrayView<ushort> k, ArrayView<ushort> v, TensorCoreAttentionPointers pointers,
-        long kRow0, int lk, int tile, int stage, int thread)
+    /// <summary>
+    /// Requests K and V of one key tile (zeros past Lk) from this thread's chunk-0 sources <paramref name="kAt"/> /
+    /// <paramref name="vAt"/> to its chunk-0 shared addresses of the tile's stage: 4 + 4 chunks, 16 keys apart.
+    /// <paramref name="keysLeft"/> is Lk minus the tile's first key (uniform over the group).
+    /// </summary>
+    private static void CopyTile<TOps>(ref TOps ops, ArrayView<ushort> shared, ArrayView<ushort> k, ArrayView<ushort> v, long kAt, long vAt, long kSafe, long vSafe,
+        uint kShared, uint vShared, int keysLeft, int copyKey)
         where TOps : struct, IAttentionWgmmaOps
     {
-        const int Chunks = D / 8;
-        int k0 = tile * BlockK;
-        for (int i = 0; i < BlockK * Chunks / GroupSize; i++)
+        // Unrolled by hand: ILGPU does not unroll the loop, and its counter would keep the constant steps out of the
+        // address immediates.
+        long step = (long)ops.SourceUnit * ChunkKeys * D;
+        if (keysLeft >= BlockK)
         {
-            int c = thread + (i * GroupSize);
-            int key = c / Chunks;
-            int chunk = c - (key * Chunks);
-            bool inside = key < lk - k0;
-            long element = inside ? ((kRow0 + k0 + key) * D) + (chunk * 8) : 0;
-            ops.CopyChunk(shared, KByte(stage, key, chunk), k, element, pointers.K, inside ? 8 : 0);
-            ops.CopyChunk(shared, VByte(stage, key, chunk), v, element, pointers.V, inside ? 8 : 0);
+            // Every key of the tile exists (all tiles but an Lk edge): no per-chunk select.
+            ops.CopyAt(shared, kShared, k, kAt);
+            ops.CopyAt(shared, vShared, v, vAt);
+            ops.CopyAt(shared, kShared + ChunkSharedStep, k, kAt + step);
+            ops.CopyAt(shared, vShared + ChunkSharedStep, v, vAt + step);
+            ops.CopyAt(shared, kShared + (2 * ChunkSharedStep), k, kAt + (2 * step));
+            ops.CopyAt(shared, vShared + (2 * ChunkSharedStep), v, vAt + (2 * step));
+            ops.CopyAt(shared, kShared + (3 * ChunkSharedStep), k, kAt + (3 * step));
+            ops.CopyAt(shared, vShared + (3 * ChunkSharedStep), v, vAt + (3 * step));
         }
+        else
+        {
+            int left = keysLeft - copyKey;
+            CopyKv(ref ops, shared, k, v, kAt, vAt, kSafe, vSafe, kShared, vShared, left > 0);
+            CopyKv(ref ops, shared, k, v, kAt + step, vAt + step, kSafe, vSafe, kShared + ChunkSharedStep, vShared + ChunkSharedStep, left > ChunkKeys);
+            CopyKv(ref ops, shared, k, v, kAt + (2 * step), vAt + (2 * step), kSafe, vSafe, kShared + (2 * ChunkSharedStep), vShared + (2 * ChunkSharedStep), left > 2 * ChunkKeys);
+            CopyKv(ref ops, shared, k, v, kAt + (3 * step), vAt + (3 * step), kSafe, vSafe, kShared + (3 * ChunkSharedStep), vShared + (3 * ChunkSharedStep), left > 3 * ChunkKeys);
+        }
+    }
+
+    /// <summary>One K and one V chunk; a key past Lk copies zeros from the tensors' first element (a safe address).</summary>
+    private static void CopyKv<TOps>(ref TOps ops, ArrayView<ushort> shared, ArrayView<ushort> k, ArrayView<ushort> v, long kAt, long vAt, long kSafe, long vSafe,
+        uint kShared, uint vShared, bool inside)
+        where TOps : struct, IAttentionWgmmaOps
+    {
+        ops.CopyAtOrZeros(shared, kShared, k, inside ? kAt : kSafe, inside ? 8 : 0);
+        ops.CopyAtOrZeros(shared, vShared, v, inside ? vAt : vSafe, inside ? 8 : 0);
     }
 }
 
@@ -277,6 +352,17 @@ internal struct PtxAttentionWgmmaOps : IAttentionWgmmaOps
     public readonly void CopyChunk(ArrayView<ushort> shared, int sharedByte, ArrayView<ushort> source, long sourceElement, long sourcePointer, int valid) =>
         // The GEMM's cp.async helper adds its own (zero) shared base to the absolute shared address given here.
         default(PtxTensorCoreOps).CopyChunk(shared, (int)(sharedBase + (uint)sharedByte), default, sourceElement, sourcePointer, valid, 1);
+
+    public readonly long SourceAt(long sourcePointer, long sourceElement) => sourcePointer + (sourceElement * 2);
+
+    public readonly int SourceUnit => 2;
+
+    public readonly void CopyAt(ArrayView<ushort> shared, uint sharedAddress, ArrayView<ushort> source, long sourceAt) =>
+        // No source-size operand: ptxas emits the plain copy (no zero-fill predicate) and folds constant steps into its immediates.
+        CudaAsm.Emit("{\n\t.reg .u64 tcsrc;\n\tcvta.to.global.u64 tcsrc, %1;\n\tcp.async.cg.shared.global [%0], [tcsrc], 16;\n\t}", sharedAddress, sourceAt);
+
+    public readonly void CopyAtOrZeros(ArrayView<ushort> shared, uint sharedAddress, ArrayView<ushort> source, long sourceAt, int valid) =>
+        CudaAsm.Emit("{\n\t.reg .u64 tcsrc;\n\tcvta.to.global.u64 tcsrc, %1;\n\tcp.async.cg.shared.global [%0], [tcsrc], 16, %2;\n\t}", sharedAddress, sourceAt, (uint)(valid * 2));
 
     public readonly void CommitCopies() => default(PtxTensorCoreOps).Commit();
 
@@ -371,6 +457,16 @@ internal struct EmulatedAttentionWgmmaOps : IAttentionWgmmaOps
 
     public readonly void CopyChunk(ArrayView<ushort> shared, int sharedByte, ArrayView<ushort> source, long sourceElement, long sourcePointer, int valid) =>
         TensorCoreGemmKernels.CopyChunkScalar(shared, sharedByte, source, sourceElement, valid);
+
+    public readonly long SourceAt(long sourcePointer, long sourceElement) => sourceElement;
+
+    public readonly int SourceUnit => 1;
+
+    public readonly void CopyAt(ArrayView<ushort> shared, uint sharedAddress, ArrayView<ushort> source, long sourceAt) =>
+        TensorCoreGemmKernels.CopyChunkScalar(shared, (int)sharedAddress, source, sourceAt, 8);
+
+    public readonly void CopyAtOrZeros(ArrayView<ushort> shared, uint sharedAddress, ArrayView<ushort> source, long sourceAt, int valid) =>
+        TensorCoreGemmKernels.CopyChunkScalar(shared, (int)sharedAddress, source, sourceAt, valid);
 
     public readonly void CommitCopies()
     {
