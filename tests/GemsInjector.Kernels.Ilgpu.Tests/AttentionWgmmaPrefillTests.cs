@@ -28,7 +28,8 @@ public sealed class AttentionWgmmaPrefillTests : Half16TestBase, IClassFixture<W
     /// The emulated kernel meets the harness rule (|out − ref| ≤ 1e-4 + rtol·|ref|, ref rounded to the dtype) on every
     /// element: causal and not, grouped-query ratios 1, 2 and 4, odd and short lengths (Lq and Lk edges inside a tile and
     /// a warpgroup), lk below and above lq, several query blocks (longest first) and key tiles (all three stages cycled),
-    /// few-key rows where one 16-bit rounding of the weights would already fail.
+    /// few-key rows where one 16-bit rounding of the weights would already fail, and an Lk of whole tiles only (no
+    /// zero-filled chunk: every copy takes the unguarded path).
     /// </summary>
     [Theory]
     [InlineData(true, 1, 2, 1, 300, 300, true, true)]
@@ -46,6 +47,7 @@ public sealed class AttentionWgmmaPrefillTests : Half16TestBase, IClassFixture<W
     [InlineData(true, 1, 1, 1, 1, 1, true, false)]
     [InlineData(false, 1, 2, 1, 3, 127, false, false)]
     [InlineData(true, 1, 1, 1, 200, 40, true, false)]
+    [InlineData(true, 1, 2, 1, 64, 256, false, true)]
     public void WgmmaVariantMeetsHarnessTolerance(bool bf16, int batch, int heads, int kvHeads, int lq, int lk, bool causal, bool normal)
     {
         const int D = AttentionWgmmaKernels.D;
@@ -156,6 +158,46 @@ public sealed class AttentionWgmmaPrefillTests : Half16TestBase, IClassFixture<W
         var qSlots = Enumerable.Range(0, AttentionWgmmaKernels.BlockQ * 16).Select(c => AttentionWgmmaKernels.QByte(c / 16, c % 16));
         Assert.Equal(Enumerable.Range(0, AttentionWgmmaKernels.QBytes / 16).Select(i => i * 16), qSlots.OrderBy(x => x));
         Assert.True(AttentionWgmmaKernels.StageOffset(AttentionWgmmaKernels.Stages) + WgmmaGemmKernels.SwizzleAlignment <= AttentionWgmmaKernels.SharedBytes);
+    }
+
+    /// <summary>
+    /// The kernel's copy plan (one base per thread plus constants): a thread's chunk i of a tile is key thread / 16 +
+    /// <see cref="AttentionWgmmaKernels.ChunkKeys"/>·i at the same head-dimension chunk, so its K and V shared bytes move
+    /// by <see cref="AttentionWgmmaKernels.ChunkSharedStep"/> per chunk and by the stage bytes per stage, and the
+    /// descriptors of stage s are stage 0's plus the stage offset / 16 for any 1024-byte aligned base.
+    /// </summary>
+    [Fact]
+    public void CopyPlanStepsMatchTheLayout()
+    {
+        const int Chunks = AttentionWgmmaKernels.D / 8;
+        int perThread = AttentionWgmmaKernels.BlockK * Chunks / AttentionWgmmaKernels.GroupSize;
+        Assert.Equal(4, perThread);
+        for (int thread = 0; thread < AttentionWgmmaKernels.GroupSize; thread++)
+        {
+            int key0 = thread >> 4;
+            int chunk = thread & (Chunks - 1);
+            for (int stage = 0; stage < AttentionWgmmaKernels.Stages; stage++)
+            {
+                for (int i = 0; i < perThread; i++)
+                {
+                    int c = thread + (i * AttentionWgmmaKernels.GroupSize);
+                    Assert.Equal((c / Chunks, c % Chunks), (key0 + (i * AttentionWgmmaKernels.ChunkKeys), chunk));
+                    int step = (int)(i * AttentionWgmmaKernels.ChunkSharedStep) + (stage * AttentionWgmmaKernels.StageBytes);
+                    Assert.Equal(AttentionWgmmaKernels.KByte(0, key0, chunk) + step, AttentionWgmmaKernels.KByte(stage, c / Chunks, c % Chunks));
+                    Assert.Equal(AttentionWgmmaKernels.VByte(0, key0, chunk) + step, AttentionWgmmaKernels.VByte(stage, c / Chunks, c % Chunks));
+                }
+            }
+        }
+
+        for (uint sharedBase = 0; sharedBase + AttentionWgmmaKernels.SharedBytes <= 232448; sharedBase += 1024)
+        {
+            for (int stage = 0; stage < AttentionWgmmaKernels.Stages; stage++)
+            {
+                long offset = (stage * AttentionWgmmaKernels.StageBytes) >> 4;
+                Assert.Equal(AttentionWgmmaKernels.KDescriptor(sharedBase, 0) + offset, AttentionWgmmaKernels.KDescriptor(sharedBase, stage));
+                Assert.Equal(AttentionWgmmaKernels.VDescriptor(sharedBase, 0) + offset, AttentionWgmmaKernels.VDescriptor(sharedBase, stage));
+            }
+        }
     }
 
     /// <summary>
