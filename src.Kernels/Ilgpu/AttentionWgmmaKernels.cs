@@ -49,8 +49,11 @@ internal interface IAttentionWgmmaOps
     /// <summary>Orders this thread's completed shared-memory writes before later reads by the async proxy (wgmma).</summary>
     void FenceProxy();
 
-    /// <summary>S = Q·Kᵀ for the warpgroup's 64 rows and the key tile (eight k16 wgmma, one commit group).</summary>
-    void Scores(ArrayView<ushort> shared, long qDescriptor, long kDescriptor, int bf16, int thread);
+    /// <summary>
+    /// S = Q·Kᵀ for the warpgroup's 64 rows and the key tile (eight k16 wgmma, one commit group); the descriptors as their
+    /// low words (the high word is <see cref="AttentionWgmmaKernels.DescriptorHigh"/>).
+    /// </summary>
+    void Scores(ArrayView<ushort> shared, uint qDescriptor, uint kDescriptor, int bf16, int thread);
 
     /// <summary>Waits until no wgmma group of this warpgroup is pending.</summary>
     void WaitMultiplies();
@@ -62,8 +65,8 @@ internal interface IAttentionWgmmaOps
     /// </summary>
     void Softmax(float scaleLog2, int limitLo, int limitHi, int bf16, int thread);
 
-    /// <summary>O += P·V (P from the weight registers, high and low parts; V MN-major in shared memory), one commit group.</summary>
-    void Accumulate(ArrayView<ushort> shared, long vDescriptor, int bf16, int thread);
+    /// <summary>O += P·V (P from the weight registers, high and low parts; V MN-major in shared memory; the descriptor's low word), one commit group.</summary>
+    void Accumulate(ArrayView<ushort> shared, uint vDescriptor, int bf16, int thread);
 
     /// <summary>Sums the quad's row sums and stores O / l rounded to 16 bits at elements <paramref name="elementLo"/> (row g) and <paramref name="elementHi"/> (row g + 8); -1 skips a row.</summary>
     void Store(ArrayView<ushort> output, long outputPointer, long elementLo, long elementHi, int bf16);
@@ -248,9 +251,11 @@ internal static partial class AttentionWgmmaKernels
         int limitLo = s.Causal != 0 && queryLo + 1 < s.Lk ? queryLo + 1 : s.Lk;
         int limitHi = s.Causal != 0 && queryLo + 9 < s.Lk ? queryLo + 9 : s.Lk;
         float scaleLog2 = s.Scale * Log2E;
-        long qDescriptor = QDescriptor(sharedBase, warpgroup);
-        long kDescriptor0 = KDescriptor(sharedBase, 0);
-        long vDescriptor0 = VDescriptor(sharedBase, 0);
+        // Low words only: the high words are the same constant for every descriptor (the asm supplies it), so ptxas moves
+        // 32-bit values and adds instead of 64-bit ones per k16 step.
+        uint qDescriptor = (uint)QDescriptor(sharedBase, warpgroup);
+        uint kDescriptor0 = (uint)KDescriptor(sharedBase, 0);
+        uint vDescriptor0 = (uint)VDescriptor(sharedBase, 0);
 
         // Stage offsets (from stage 0) of tile t and t + 1 as running values: (t + 1) mod 3 on a signed int costs a
         // dozen instructions per use. A descriptor's address field is the address / 16 and stays below 2^14, so a stage
@@ -272,11 +277,11 @@ internal static partial class AttentionWgmmaKernels
             }
 
             ops.CommitCopies();
-            ops.Scores(shared, qDescriptor, kDescriptor0 + (stageOffset >> 4), bf16, thread);
+            ops.Scores(shared, qDescriptor, kDescriptor0 + (uint)(stageOffset >> 4), bf16, thread);
             ops.WaitMultiplies();
             int key0 = (tile * BlockK) + (2 * t);
             ops.Softmax(scaleLog2, limitLo - key0, limitHi - key0, bf16, thread);
-            ops.Accumulate(shared, vDescriptor0 + (stageOffset >> 4), bf16, thread);
+            ops.Accumulate(shared, vDescriptor0 + (uint)(stageOffset >> 4), bf16, thread);
             stageOffset = nextOffset;
             nextOffset = nextOffset == (Stages - 1) * StageBytes ? 0 : nextOffset + StageBytes;
         }
@@ -370,7 +375,7 @@ internal struct PtxAttentionWgmmaOps : IAttentionWgmmaOps
 
     public readonly void FenceProxy() => CudaAsm.Emit("fence.proxy.async.shared::cta;");
 
-    public readonly void Scores(ArrayView<ushort> shared, long qDescriptor, long kDescriptor, int bf16, int thread)
+    public readonly void Scores(ArrayView<ushort> shared, uint qDescriptor, uint kDescriptor, int bf16, int thread)
     {
         if (bf16 != 0)
         {
@@ -396,7 +401,7 @@ internal struct PtxAttentionWgmmaOps : IAttentionWgmmaOps
         }
     }
 
-    public readonly void Accumulate(ArrayView<ushort> shared, long vDescriptor, int bf16, int thread)
+    public readonly void Accumulate(ArrayView<ushort> shared, uint vDescriptor, int bf16, int thread)
     {
         if (bf16 != 0)
         {
@@ -480,8 +485,10 @@ internal struct EmulatedAttentionWgmmaOps : IAttentionWgmmaOps
     {
     }
 
-    public readonly void Scores(ArrayView<ushort> shared, long qDescriptor, long kDescriptor, int bf16, int thread)
+    public readonly void Scores(ArrayView<ushort> shared, uint qDescriptor, uint kDescriptor, int bf16, int thread)
     {
+        long qFull = Full(qDescriptor);
+        long kFull = Full(kDescriptor);
         int lane = thread & 31;
         int rowBase = (((thread >> 5) & 3) * 16) + (lane >> 2);
         for (int r = 0; r < AttentionWgmmaKernels.ScoreAccumulators; r++)
@@ -491,8 +498,8 @@ internal struct EmulatedAttentionWgmmaOps : IAttentionWgmmaOps
             float sum = 0f;
             for (int step = 0; step < AttentionWgmmaKernels.D / 16; step++)
             {
-                long qd = qDescriptor + AttentionWgmmaKernels.QAdvance(step);
-                long kd = kDescriptor + AttentionWgmmaKernels.KAdvance(step);
+                long qd = qFull + AttentionWgmmaKernels.QAdvance(step);
+                long kd = kFull + AttentionWgmmaKernels.KAdvance(step);
                 for (int kk = 0; kk < 16; kk++)
                 {
                     sum += GpuMath.Load16(shared[EmulatedWgmmaOps.KMajorByte(qd, row, kk) >> 1], bf16) * GpuMath.Load16(shared[EmulatedWgmmaOps.KMajorByte(kd, col, kk) >> 1], bf16);
@@ -531,8 +538,9 @@ internal struct EmulatedAttentionWgmmaOps : IAttentionWgmmaOps
         }
     }
 
-    public readonly void Accumulate(ArrayView<ushort> shared, long vDescriptor, int bf16, int thread)
+    public readonly void Accumulate(ArrayView<ushort> shared, uint vDescriptor, int bf16, int thread)
     {
+        long vFull = Full(vDescriptor);
         int lane = thread & 31;
         long warpBase = groupBase + ((long)(thread & ~31) * FloatsPerThread);
         for (int r = 0; r < AttentionWgmmaKernels.OutputAccumulators; r++)
@@ -542,7 +550,7 @@ internal struct EmulatedAttentionWgmmaOps : IAttentionWgmmaOps
             float sum = 0f;
             for (int step = 0; step < AttentionWgmmaKernels.BlockK / 16; step++)
             {
-                long vd = vDescriptor + (step * AttentionWgmmaKernels.VAdvance);
+                long vd = vFull + (step * AttentionWgmmaKernels.VAdvance);
                 for (int kk = 0; kk < 16; kk++)
                 {
                     int j = EmulatedAttentionSoftmax.WeightFragment(row, kk, step);
@@ -560,6 +568,9 @@ internal struct EmulatedAttentionWgmmaOps : IAttentionWgmmaOps
         // The next tile's weights overwrite these only after every lane has read them.
         Warp.Barrier();
     }
+
+    /// <summary>The whole descriptor from its low word, as the asm rebuilds it.</summary>
+    private static long Full(uint low) => ((long)AttentionWgmmaKernels.DescriptorHigh << 32) | low;
 
     public readonly void Store(ArrayView<ushort> output, long outputPointer, long elementLo, long elementHi, int bf16) =>
         EmulatedAttentionSoftmax.StoreNormalized(Scratch, scratchBase, scratchBase + RowSlot, AttentionWgmmaKernels.D / 8, output, elementLo, elementHi, bf16);

@@ -164,7 +164,9 @@ public sealed class AttentionWgmmaPrefillTests : Half16TestBase, IClassFixture<W
     /// The kernel's copy plan (one base per thread plus constants): a thread's chunk i of a tile is key thread / 16 +
     /// <see cref="AttentionWgmmaKernels.ChunkKeys"/>·i at the same head-dimension chunk, so its K and V shared bytes move
     /// by <see cref="AttentionWgmmaKernels.ChunkSharedStep"/> per chunk and by the stage bytes per stage, and the
-    /// descriptors of stage s are stage 0's plus the stage offset / 16 for any 1024-byte aligned base.
+    /// descriptors of stage s are stage 0's plus the stage offset / 16 for any 1024-byte aligned base; every descriptor's
+    /// high word is <see cref="AttentionWgmmaKernels.DescriptorHigh"/> and no k16 advance carries out of its low word
+    /// (the asm takes low words), and Q's low word is non-zero (the scale-d predicates compare it with 0).
     /// </summary>
     [Fact]
     public void CopyPlanStepsMatchTheLayout()
@@ -191,11 +193,27 @@ public sealed class AttentionWgmmaPrefillTests : Half16TestBase, IClassFixture<W
 
         for (uint sharedBase = 0; sharedBase + AttentionWgmmaKernels.SharedBytes <= 232448; sharedBase += 1024)
         {
+            for (int warpgroup = 0; warpgroup < 2; warpgroup++)
+            {
+                long q = AttentionWgmmaKernels.QDescriptor(sharedBase, warpgroup);
+                Assert.Equal(AttentionWgmmaKernels.DescriptorHigh, (uint)(q >> 32));
+                Assert.True((q & 0x3FFF) + AttentionWgmmaKernels.QAdvance(7) <= 0x3FFF);
+                Assert.NotEqual(0u, (uint)q);
+            }
+
             for (int stage = 0; stage < AttentionWgmmaKernels.Stages; stage++)
             {
                 long offset = (stage * AttentionWgmmaKernels.StageBytes) >> 4;
                 Assert.Equal(AttentionWgmmaKernels.KDescriptor(sharedBase, 0) + offset, AttentionWgmmaKernels.KDescriptor(sharedBase, stage));
                 Assert.Equal(AttentionWgmmaKernels.VDescriptor(sharedBase, 0) + offset, AttentionWgmmaKernels.VDescriptor(sharedBase, stage));
+
+                // The asm gets low words and supplies the high word; no k16 advance may carry out of the address field.
+                long k = AttentionWgmmaKernels.KDescriptor(sharedBase, stage);
+                long v = AttentionWgmmaKernels.VDescriptor(sharedBase, stage);
+                Assert.Equal(AttentionWgmmaKernels.DescriptorHigh, (uint)(k >> 32));
+                Assert.Equal(AttentionWgmmaKernels.DescriptorHigh, (uint)(v >> 32));
+                Assert.True((k & 0x3FFF) + AttentionWgmmaKernels.KAdvance(7) <= 0x3FFF);
+                Assert.True((v & 0x3FFF) + (3 * AttentionWgmmaKernels.VAdvance) <= 0x3FFF);
             }
         }
     }
