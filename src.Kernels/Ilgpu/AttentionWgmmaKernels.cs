@@ -134,6 +134,12 @@ internal static partial class AttentionWgmmaKernels
     /// <summary>Shared bytes between a thread's consecutive chunks (16 keys: same key mod 8, so the same swizzle) in K and in V.</summary>
     public const uint ChunkSharedStep = ChunkKeys * RowBytes;
 
+    /// <summary>
+    /// A stage's V descriptor low word minus its K descriptor's: V starts <see cref="KBytes"/> later, and its leading
+    /// offset (between 64-column blocks) is <see cref="KvHalfBytes"/> where K-major's is 16 bytes.
+    /// </summary>
+    public const uint KToVDescriptor = (KBytes >> 4) + ((uint)((KvHalfBytes >> 4) - 1) << 16);
+
     /// <summary>The wgmma prefill through inline PTX for one format (CUDA, compute capability 9.0: loaded as sm_90a by <see cref="Sm90aPtx"/>).</summary>
     [IlgpuKernel]
     [IlgpuKernelVariant(typeof(PrefillBf16))]
@@ -254,14 +260,16 @@ internal static partial class AttentionWgmmaKernels
         // Low words only: the high words are the same constant for every descriptor (the asm supplies it), so ptxas moves
         // 32-bit values and adds instead of 64-bit ones per k16 step.
         uint qDescriptor = (uint)QDescriptor(sharedBase, warpgroup);
-        uint kDescriptor0 = (uint)KDescriptor(sharedBase, 0);
-        uint vDescriptor0 = (uint)VDescriptor(sharedBase, 0);
 
-        // Stage offsets (from stage 0) of tile t and t + 1 as running values: (t + 1) mod 3 on a signed int costs a
-        // dozen instructions per use. A descriptor's address field is the address / 16 and stays below 2^14, so a stage
-        // moves a descriptor by its offset / 16.
-        int stageOffset = 0;
+        // Running values, all updated at the end of an iteration: ILGPU places a loop-invariant expression next to its use
+        // (inside the loop) unless it is a loop-carried value, and (t + 1) mod 3 on a signed int costs a dozen
+        // instructions per use. nextOffset: the stage of tile t + 1 (bytes from stage 0); kDescriptor: tile t's K
+        // descriptor (a descriptor's address field is the address / 16 below 2^14, so a stage moves it by its offset / 16;
+        // V's is K's plus a constant); maskLo / maskHi: the rows' key limits relative to the lane's first key of tile t.
+        uint kDescriptor = (uint)KDescriptor(sharedBase, 0);
         int nextOffset = StageBytes;
+        int maskLo = limitLo - (2 * t);
+        int maskHi = limitHi - (2 * t);
         int keysLeft = s.Lk;
         for (int tile = 0; tile < tiles; tile++)
         {
@@ -277,13 +285,14 @@ internal static partial class AttentionWgmmaKernels
             }
 
             ops.CommitCopies();
-            ops.Scores(shared, qDescriptor, kDescriptor0 + (uint)(stageOffset >> 4), bf16, thread);
+            ops.Scores(shared, qDescriptor, kDescriptor, bf16, thread);
             ops.WaitMultiplies();
-            int key0 = (tile * BlockK) + (2 * t);
-            ops.Softmax(scaleLog2, limitLo - key0, limitHi - key0, bf16, thread);
-            ops.Accumulate(shared, vDescriptor0 + (uint)(stageOffset >> 4), bf16, thread);
-            stageOffset = nextOffset;
+            ops.Softmax(scaleLog2, maskLo, maskHi, bf16, thread);
+            ops.Accumulate(shared, kDescriptor + KToVDescriptor, bf16, thread);
+            kDescriptor = nextOffset == 0 ? kDescriptor - ((Stages - 1) * StageBytes >> 4) : kDescriptor + (StageBytes >> 4);
             nextOffset = nextOffset == (Stages - 1) * StageBytes ? 0 : nextOffset + StageBytes;
+            maskLo -= BlockK;
+            maskHi -= BlockK;
         }
 
         ops.WaitMultiplies();

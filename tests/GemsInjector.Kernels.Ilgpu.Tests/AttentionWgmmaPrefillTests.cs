@@ -164,9 +164,10 @@ public sealed class AttentionWgmmaPrefillTests : Half16TestBase, IClassFixture<W
     /// The kernel's copy plan (one base per thread plus constants): a thread's chunk i of a tile is key thread / 16 +
     /// <see cref="AttentionWgmmaKernels.ChunkKeys"/>·i at the same head-dimension chunk, so its K and V shared bytes move
     /// by <see cref="AttentionWgmmaKernels.ChunkSharedStep"/> per chunk and by the stage bytes per stage, and the
-    /// descriptors of stage s are stage 0's plus the stage offset / 16 for any 1024-byte aligned base; every descriptor's
-    /// high word is <see cref="AttentionWgmmaKernels.DescriptorHigh"/> and no k16 advance carries out of its low word
-    /// (the asm takes low words), and Q's low word is non-zero (the scale-d predicates compare it with 0).
+    /// descriptors of stage s are stage 0's plus the stage offset / 16 for any 1024-byte aligned base (V's are K's plus a
+    /// constant); every descriptor's high word is <see cref="AttentionWgmmaKernels.DescriptorHigh"/> and no k16 advance
+    /// carries out of its low word (the asm takes low words), and Q's low word is non-zero (the scale-d predicates
+    /// compare it with 0).
     /// </summary>
     [Fact]
     public void CopyPlanStepsMatchTheLayout()
@@ -211,6 +212,7 @@ public sealed class AttentionWgmmaPrefillTests : Half16TestBase, IClassFixture<W
                 long k = AttentionWgmmaKernels.KDescriptor(sharedBase, stage);
                 long v = AttentionWgmmaKernels.VDescriptor(sharedBase, stage);
                 Assert.Equal(AttentionWgmmaKernels.DescriptorHigh, (uint)(k >> 32));
+                Assert.Equal((uint)k + AttentionWgmmaKernels.KToVDescriptor, (uint)v);
                 Assert.Equal(AttentionWgmmaKernels.DescriptorHigh, (uint)(v >> 32));
                 Assert.True((k & 0x3FFF) + AttentionWgmmaKernels.KAdvance(7) <= 0x3FFF);
                 Assert.True((v & 0x3FFF) + (3 * AttentionWgmmaKernels.VAdvance) <= 0x3FFF);
