@@ -60,10 +60,11 @@ internal interface IAttentionWgmmaOps
 
     /// <summary>
     /// The online-softmax step on this thread's scores: times <paramref name="scaleLog2"/>, key offsets ≥
-    /// <paramref name="limitLo"/> (row g) / <paramref name="limitHi"/> (row g + 8) from the lane's first key hidden, row
+    /// <paramref name="limitLo"/> (row g) / <paramref name="limitHi"/> (row g + 8) from the lane's first key hidden
+    /// (only when <paramref name="masked"/> is non-zero: the caller passes 0 for a tile below every row's limits), row
     /// maxima and partial sums, rescale of the outputs, weights as high + low 16-bit A fragments.
     /// </summary>
-    void Softmax(float scaleLog2, int limitLo, int limitHi, int bf16, int thread);
+    void Softmax(float scaleLog2, int limitLo, int limitHi, int masked, int bf16, int thread);
 
     /// <summary>O += P·V (P from the weight registers, high and low parts; V MN-major in shared memory; the descriptor's low word), one commit group.</summary>
     void Accumulate(ArrayView<ushort> shared, uint vDescriptor, int bf16, int thread);
@@ -270,6 +271,10 @@ internal static partial class AttentionWgmmaKernels
         int nextOffset = StageBytes;
         int maskLo = limitLo - (2 * t);
         int maskHi = limitHi - (2 * t);
+
+        // Keys below every row's limit from tile t's first key on (the group's smallest limit is its first row's):
+        // tiles wholly below it skip the mask (the branch is uniform over the group, after the scores' wait).
+        int clearKeys = s.Causal != 0 && q0 + 1 < s.Lk ? q0 + 1 : s.Lk;
         int keysLeft = s.Lk;
         for (int tile = 0; tile < tiles; tile++)
         {
@@ -287,12 +292,13 @@ internal static partial class AttentionWgmmaKernels
             ops.CommitCopies();
             ops.Scores(shared, qDescriptor, kDescriptor, bf16, thread);
             ops.WaitMultiplies();
-            ops.Softmax(scaleLog2, maskLo, maskHi, bf16, thread);
+            ops.Softmax(scaleLog2, maskLo, maskHi, clearKeys < BlockK ? 1 : 0, bf16, thread);
             ops.Accumulate(shared, kDescriptor + KToVDescriptor, bf16, thread);
             kDescriptor = nextOffset == 0 ? kDescriptor - ((Stages - 1) * StageBytes >> 4) : kDescriptor + (StageBytes >> 4);
             nextOffset = nextOffset == (Stages - 1) * StageBytes ? 0 : nextOffset + StageBytes;
             maskLo -= BlockK;
             maskHi -= BlockK;
+            clearKeys -= BlockK;
         }
 
         ops.WaitMultiplies();
@@ -398,15 +404,24 @@ internal struct PtxAttentionWgmmaOps : IAttentionWgmmaOps
 
     public readonly void WaitMultiplies() => CudaAsm.Emit(AttentionWgmmaKernels.WaitAll);
 
-    public readonly void Softmax(float scaleLog2, int limitLo, int limitHi, int bf16, int thread)
+    public readonly void Softmax(float scaleLog2, int limitLo, int limitHi, int masked, int bf16, int thread)
     {
-        if (bf16 != 0)
+        if (masked != 0)
         {
-            CudaAsm.Emit(AttentionWgmmaKernels.SoftmaxBf16, scaleLog2, limitLo, limitHi);
+            CudaAsm.Emit(AttentionWgmmaKernels.ScaleMaskScores, scaleLog2, limitLo, limitHi);
         }
         else
         {
-            CudaAsm.Emit(AttentionWgmmaKernels.SoftmaxF16, scaleLog2, limitLo, limitHi);
+            CudaAsm.Emit(AttentionWgmmaKernels.ScaleScores, scaleLog2);
+        }
+
+        if (bf16 != 0)
+        {
+            CudaAsm.Emit(AttentionWgmmaKernels.SoftmaxBf16);
+        }
+        else
+        {
+            CudaAsm.Emit(AttentionWgmmaKernels.SoftmaxF16);
         }
     }
 
@@ -523,10 +538,12 @@ internal struct EmulatedAttentionWgmmaOps : IAttentionWgmmaOps
     {
     }
 
-    public readonly void Softmax(float scaleLog2, int limitLo, int limitHi, int bf16, int thread)
+    public readonly void Softmax(float scaleLog2, int limitLo, int limitHi, int masked, int bf16, int thread)
     {
         long s = scratchBase + ScoreSlot;
-        Mask(s, scaleLog2, limitLo, limitHi);
+
+        // An unmasked tile gets the scale only, as on the GPU: a wrong skip decision shows as a wrong output here.
+        Mask(s, scaleLog2, masked != 0 ? limitLo : int.MaxValue, masked != 0 ? limitHi : int.MaxValue);
         float alphaLo = EmulatedAttentionSoftmax.RowUpdate(Scratch, s, scratchBase + RowSlot, 0, AttentionWgmmaKernels.ScoreAccumulators);
         float alphaHi = EmulatedAttentionSoftmax.RowUpdate(Scratch, s, scratchBase + RowSlot, 1, AttentionWgmmaKernels.ScoreAccumulators);
         EmulatedAttentionSoftmax.Rescale(Scratch, scratchBase, AttentionWgmmaKernels.OutputAccumulators, alphaLo, alphaHi);

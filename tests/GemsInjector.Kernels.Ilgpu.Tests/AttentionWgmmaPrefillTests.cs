@@ -254,9 +254,11 @@ public sealed class AttentionWgmmaPrefillTests : Half16TestBase, IClassFixture<W
         Assert.Contains("__dyn_shared_alloca;", ptx, StringComparison.Ordinal);
         Assert.Matches(new Regex(@"\.maxntid\s+256"), ptx);
 
-        // Softmax: 32 weights + 2 rescale factors through ex2, every score masked by a select (no branch).
+        // Softmax: 32 weights + 2 rescale factors through ex2; the scale in two blocks, one of them masking every score by
+        // a select (per score, no branch; the kernel picks the block by a group-uniform test per tile).
         Assert.Equal(34, Count(ptx, "ex2.approx.ftz.f32"));
         Assert.Equal(32, Regex.Matches(ptx, @"selp\.f32 fs\d+, fs\d+, 0fFF800000, xp;").Count);
+        Assert.Equal(2, Count(ptx, "mul.f32 fs31, fs31, "));
 
         Assert.Equal(1, Count(ptx, ".reg .f32 fo<64>;"));
         Assert.Equal(1, Count(ptx, ".reg .f32 fs<32>;"));

@@ -90,15 +90,24 @@ def accumulate(dtype):
     return cs_string(lines)
 
 
+def scale_scores(masked):
+    """S times %0 (scale * log2 e); masked: then keys at offsets >= %1 (row g) / %2 (row g + 8) from the lane's first
+    key hidden (-inf). The softmax's first lines, as a block of their own: the kernel skips the mask on the tiles that
+    lie wholly below every row's limit (a group-uniform branch, taken after the scores' wait)."""
+    rows = softmax_rows("fs", S_ACC, "%0", ("%1", "%2") if masked else None, "fmax", "fsum")
+    n = S_ACC * (3 if masked else 1)
+    assert all(line.startswith("mul.f32 fs") for line in rows[:S_ACC]) and not rows[n].startswith(("mul.f32 fs", "selp.f32 fs"))
+    return cs_string(["{", ".reg .pred xp;"] + rows[:n] + ["}"])
+
+
 def softmax(cvt, bf16):
-    """After the scores' wait: S times %0 (scale * log2 e), keys at offsets >= %1 (row g) / %2 (row g + 8) from the
-    lane's first key hidden, row maxima over the quad (fmax, log2 units), weights 2^(s - m), partial row sums (fsum),
-    the unconditional rescale of fo (no branch: the warpgroup stays convergent around the wgmma), and the weights as A
+    """After scale_scores: row maxima over the quad (fmax, log2 units), weights 2^(s - m), partial row sums (fsum), the
+    unconditional rescale of fo (no branch: the warpgroup stays convergent around the wgmma), and the weights as A
     fragments: high parts fph, low parts fpl (the C layout of two n-blocks is the A layout of one k16 step)."""
     lines = ["{", ".reg .f32 xm<2>;", ".reg .f32 xn<2>;", ".reg .f32 xh<2>;", ".reg .f32 xa<2>;", ".reg .f32 xr<2>;",
              ".reg .f32 xt;", ".reg .f32 xf;", ".reg .f32 xg;", ".reg .b32 xb;", ".reg .b32 xc;", ".reg .b16 xha;", ".reg .b16 xhb;",
              ".reg .pred xp;"]
-    lines += softmax_rows("fs", S_ACC, "%0", ("%1", "%2"), "fmax", "fsum")
+    lines += softmax_rows("fs", S_ACC, "%0", None, "fmax", "fsum")[S_ACC:]
     lines += rescale_rows("fo", O_ACC)
     lines += split_weights(cvt, bf16, BK, "fs", "fph", "fpl")
     lines.append("}")
@@ -150,6 +159,12 @@ w("")
 w("    /// <summary>Declares the function-scope registers (outputs, scores, weights, row maxima and sums) and initializes them.</summary>")
 w(f"    public const string DeclareRegisters = {cs_string(declare)};")
 w("")
+w("    /// <summary>The scores times %0 (scale · log2 e), then key offsets ≥ %1 (row g) / %2 (row g + 8) from the lane's first key at -∞.</summary>")
+w(f"    public const string ScaleMaskScores = {scale_scores(True)};")
+w("")
+w("    /// <summary>The scores times %0 (scale · log2 e): a tile below every row's limit.</summary>")
+w(f"    public const string ScaleScores = {scale_scores(False)};")
+w("")
 w("    /// <summary>Waits until no wgmma group of this warpgroup is pending.</summary>")
 w("    public const string WaitAll = \"wgmma.wait_group.sync.aligned 0;\";")
 w("")
@@ -160,7 +175,7 @@ for dtype, name, cvt in (("bf16", "Bf16", "cvt.rn.bf16x2.f32"), ("f16", "F16", "
     w(f"    /// <summary>O += P·V ({dtype}): fence, eight m64n128k16 with A from registers (high, low parts), commit.</summary>")
     w(f"    public const string Accumulate{name} = {accumulate(dtype)};")
     w("")
-    w(f"    /// <summary>The online-softmax step on the score accumulators ({dtype} weights).</summary>")
+    w(f"    /// <summary>The online-softmax step on the scaled (and masked) score accumulators ({dtype} weights).</summary>")
     w(f"    public const string Softmax{name} = {softmax(cvt, name == 'Bf16')};")
     w("")
     w(f"    /// <summary>The quad's row sums, then this lane's outputs times 1/l, rounded to nearest even ({dtype}).</summary>")
