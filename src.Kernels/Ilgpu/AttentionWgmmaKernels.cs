@@ -107,8 +107,9 @@ internal readonly struct PrefillF16 : IPrefillFormat
 /// B = V MN-major in <see cref="WgmmaGemmKernels"/>' MN-major stage layout. The P·V group is not waited for: it runs
 /// while the next tile's barrier passes and its S is issued, and the wait after that S covers both. Every wgmma and
 /// every branch around one is uniform over the group (it depends on the block index and the shape only); the masking
-/// (Lk edge, causal diagonal) is a per-element select, never a branch, and a warpgroup whose rows are all above a tile's
-/// diagonal still multiplies it (its weights are 0; one tile in 2 · (query block + 1)).
+/// (Lk edge, causal diagonal) is a per-element select, never a per-element branch (only tiles that reach some row's
+/// limit run the selects: a group-uniform choice), and a warpgroup whose rows are all above a tile's diagonal still
+/// multiplies it (its weights are 0; one tile in 2 · (query block + 1)).
 /// Causal is top-left, longest query blocks first; grouped-query heads read kv head h / (Heads / KvHeads); a row with no
 /// visible key gives zeros; NaN propagates. Grid: (⌈Lq / 128⌉, heads, batch).
 /// </summary>
@@ -316,7 +317,7 @@ internal static partial class AttentionWgmmaKernels
         uint kShared, uint vShared, int keysLeft, int copyKey)
         where TOps : struct, IAttentionWgmmaOps
     {
-        // Unrolled by hand: ILGPU does not unroll the loop, and its counter would keep the constant steps out of the
+        // Unrolled by hand: ILGPU does not unroll the loop, and its counter would keep the constant steps out of the shared
         // address immediates.
         long step = (long)ops.SourceUnit * ChunkKeys * D;
         if (keysLeft >= BlockK)
@@ -378,7 +379,7 @@ internal struct PtxAttentionWgmmaOps : IAttentionWgmmaOps
     public readonly int SourceUnit => 2;
 
     public readonly void CopyAt(ArrayView<ushort> shared, uint sharedAddress, ArrayView<ushort> source, long sourceAt) =>
-        // No source-size operand: ptxas emits the plain copy (no zero-fill predicate) and folds constant steps into its immediates.
+        // No source-size operand: ptxas emits the plain copy (no zero-fill predicate); constant shared steps become immediates.
         CudaAsm.Emit("{\n\t.reg .u64 tcsrc;\n\tcvta.to.global.u64 tcsrc, %1;\n\tcp.async.cg.shared.global [%0], [tcsrc], 16;\n\t}", sharedAddress, sourceAt);
 
     public readonly void CopyAtOrZeros(ArrayView<ushort> shared, uint sharedAddress, ArrayView<ushort> source, long sourceAt, int valid) =>
