@@ -21,6 +21,25 @@ internal interface IAttentionWgmmaOps
     /// <summary>Copies one 16-byte chunk (8 elements from <paramref name="sourceElement"/>, or zeros when <paramref name="valid"/> is 0) to shared byte <paramref name="sharedByte"/>.</summary>
     void CopyChunk(ArrayView<ushort> shared, int sharedByte, ArrayView<ushort> source, long sourceElement, long sourcePointer, int valid);
 
+    /// <summary>
+    /// The running source operand of <see cref="CopyAt"/> for element <paramref name="sourceElement"/> of the tensor at
+    /// <paramref name="sourcePointer"/>: its byte address on the GPU (cp.async takes raw addresses), the element index in
+    /// the emulation. Steps through the tensor are <see cref="SourceUnit"/> times elements.
+    /// </summary>
+    long SourceAt(long sourcePointer, long sourceElement);
+
+    /// <summary>Source units per element: 2 (bytes) on the GPU, 1 (elements) in the emulation.</summary>
+    int SourceUnit { get; }
+
+    /// <summary>
+    /// Copies one 16-byte chunk from <paramref name="source"/> at <paramref name="sourceAt"/> (a <see cref="SourceAt"/>
+    /// value) to the shared address <paramref name="sharedAddress"/> (<see cref="SharedBase"/> + byte).
+    /// </summary>
+    void CopyAt(ArrayView<ushort> shared, uint sharedAddress, ArrayView<ushort> source, long sourceAt);
+
+    /// <summary>As <see cref="CopyAt"/>, or zeros when <paramref name="valid"/> is 0 (<paramref name="sourceAt"/> must then still be a safe address).</summary>
+    void CopyAtOrZeros(ArrayView<ushort> shared, uint sharedAddress, ArrayView<ushort> source, long sourceAt, int valid);
+
     /// <summary>Closes the group of copies issued so far.</summary>
     void CommitCopies();
 
@@ -30,21 +49,25 @@ internal interface IAttentionWgmmaOps
     /// <summary>Orders this thread's completed shared-memory writes before later reads by the async proxy (wgmma).</summary>
     void FenceProxy();
 
-    /// <summary>S = Q·Kᵀ for the warpgroup's 64 rows and the key tile (eight k16 wgmma, one commit group).</summary>
-    void Scores(ArrayView<ushort> shared, long qDescriptor, long kDescriptor, int bf16, int thread);
+    /// <summary>
+    /// S = Q·Kᵀ for the warpgroup's 64 rows and the key tile (eight k16 wgmma, one commit group); the descriptors as their
+    /// low words (the high word is <see cref="AttentionWgmmaKernels.DescriptorHigh"/>).
+    /// </summary>
+    void Scores(ArrayView<ushort> shared, uint qDescriptor, uint kDescriptor, int bf16, int thread);
 
     /// <summary>Waits until no wgmma group of this warpgroup is pending.</summary>
     void WaitMultiplies();
 
     /// <summary>
     /// The online-softmax step on this thread's scores: times <paramref name="scaleLog2"/>, key offsets ≥
-    /// <paramref name="limitLo"/> (row g) / <paramref name="limitHi"/> (row g + 8) from the lane's first key hidden, row
+    /// <paramref name="limitLo"/> (row g) / <paramref name="limitHi"/> (row g + 8) from the lane's first key hidden
+    /// (only when <paramref name="masked"/> is non-zero: the caller passes 0 for a tile below every row's limits), row
     /// maxima and partial sums, rescale of the outputs, weights as high + low 16-bit A fragments.
     /// </summary>
-    void Softmax(float scaleLog2, int limitLo, int limitHi, int bf16, int thread);
+    void Softmax(float scaleLog2, int limitLo, int limitHi, int masked, int bf16, int thread);
 
-    /// <summary>O += P·V (P from the weight registers, high and low parts; V MN-major in shared memory), one commit group.</summary>
-    void Accumulate(ArrayView<ushort> shared, long vDescriptor, int bf16, int thread);
+    /// <summary>O += P·V (P from the weight registers, high and low parts; V MN-major in shared memory; the descriptor's low word), one commit group.</summary>
+    void Accumulate(ArrayView<ushort> shared, uint vDescriptor, int bf16, int thread);
 
     /// <summary>Sums the quad's row sums and stores O / l rounded to 16 bits at elements <paramref name="elementLo"/> (row g) and <paramref name="elementHi"/> (row g + 8); -1 skips a row.</summary>
     void Store(ArrayView<ushort> output, long outputPointer, long elementLo, long elementHi, int bf16);
@@ -84,8 +107,9 @@ internal readonly struct PrefillF16 : IPrefillFormat
 /// B = V MN-major in <see cref="WgmmaGemmKernels"/>' MN-major stage layout. The P·V group is not waited for: it runs
 /// while the next tile's barrier passes and its S is issued, and the wait after that S covers both. Every wgmma and
 /// every branch around one is uniform over the group (it depends on the block index and the shape only); the masking
-/// (Lk edge, causal diagonal) is a per-element select, never a branch, and a warpgroup whose rows are all above a tile's
-/// diagonal still multiplies it (its weights are 0; one tile in 2 · (query block + 1)).
+/// (Lk edge, causal diagonal) is a per-element select, never a per-element branch (only tiles that reach some row's
+/// limit run the selects: a group-uniform choice), and a warpgroup whose rows are all above a tile's diagonal still
+/// multiplies it (its weights are 0; one tile in 2 · (query block + 1)).
 /// Causal is top-left, longest query blocks first; grouped-query heads read kv head h / (Heads / KvHeads); a row with no
 /// visible key gives zeros; NaN propagates. Grid: (⌈Lq / 128⌉, heads, batch).
 /// </summary>
@@ -105,6 +129,18 @@ internal static partial class AttentionWgmmaKernels
 
     /// <summary>Bytes between 8-row atoms (the descriptors' stride byte offset).</summary>
     private const int AtomBytes = WgmmaGemmKernels.AtomBytes;
+
+    /// <summary>Keys between a thread's consecutive chunks of one K / V tile (256 threads, 16 chunks per key).</summary>
+    public const int ChunkKeys = GroupSize / (D / 8);
+
+    /// <summary>Shared bytes between a thread's consecutive chunks (16 keys: same key mod 8, so the same swizzle) in K and in V.</summary>
+    public const uint ChunkSharedStep = ChunkKeys * RowBytes;
+
+    /// <summary>
+    /// A stage's V descriptor low word minus its K descriptor's: V starts <see cref="KBytes"/> later, and its leading
+    /// offset (between 64-column blocks) is <see cref="KvHalfBytes"/> where K-major's is 16 bytes.
+    /// </summary>
+    public const uint KToVDescriptor = (KBytes >> 4) + ((uint)((KvHalfBytes >> 4) - 1) << 16);
 
     /// <summary>The wgmma prefill through inline PTX for one format (CUDA, compute capability 9.0: loaded as sm_90a by <see cref="Sm90aPtx"/>).</summary>
     [IlgpuKernel]
@@ -199,9 +235,22 @@ internal static partial class AttentionWgmmaKernels
             ops.CopyChunk(shared, QByte(row, chunk), q, inside ? ((qRow0 + row) * D) + (chunk * 8) : 0, pointers.Q, inside ? 8 : 0);
         }
 
+        // The copy plan: chunk c = thread + 256·i of a key tile is head-dimension chunk thread mod 16 of key thread / 16 + 16·i,
+        // so i only moves the key by 16 (same key mod 8, so the same swizzle): every per-chunk and per-tile quantity is a
+        // base computed here plus a constant (ILGPU keeps div, mod and the 64-bit index math inside the loop otherwise).
+        int copyKey = thread >> 4;
+        int copyChunk = thread & (Chunks - 1);
+        long copyElement = ((kRow0 + copyKey) * D) + (copyChunk * 8);
+        long kAt = ops.SourceAt(pointers.K, copyElement);
+        long vAt = ops.SourceAt(pointers.V, copyElement);
+        long kSafe = ops.SourceAt(pointers.K, 0);
+        long vSafe = ops.SourceAt(pointers.V, 0);
+        uint kShared = sharedBase + (uint)KByte(0, copyKey, copyChunk);
+        uint vShared = sharedBase + (uint)VByte(0, copyKey, copyChunk);
+        long tileStep = (long)ops.SourceUnit * BlockK * D;
         if (tiles > 0)
         {
-            CopyTile(ref ops, shared, k, v, pointers, kRow0, s.Lk, 0, 0, thread);
+            CopyTile(ref ops, shared, k, v, kAt, vAt, kSafe, vSafe, kShared, vShared, s.Lk, copyKey);
         }
 
         ops.CommitCopies();
@@ -210,24 +259,47 @@ internal static partial class AttentionWgmmaKernels
         int limitLo = s.Causal != 0 && queryLo + 1 < s.Lk ? queryLo + 1 : s.Lk;
         int limitHi = s.Causal != 0 && queryLo + 9 < s.Lk ? queryLo + 9 : s.Lk;
         float scaleLog2 = s.Scale * Log2E;
-        long qDescriptor = QDescriptor(sharedBase, warpgroup);
+        // Low words only: the high words are the same constant for every descriptor (the asm supplies it), so ptxas moves
+        // 32-bit values and adds instead of 64-bit ones per k16 step.
+        uint qDescriptor = (uint)QDescriptor(sharedBase, warpgroup);
+
+        // Running values, all updated at the end of an iteration: ILGPU places a loop-invariant expression next to its use
+        // (inside the loop) unless it is a loop-carried value, and (t + 1) mod 3 on a signed int costs a dozen
+        // instructions per use. nextOffset: the stage of tile t + 1 (bytes from stage 0); kDescriptor: tile t's K
+        // descriptor (a descriptor's address field is the address / 16 below 2^14, so a stage moves it by its offset / 16;
+        // V's is K's plus a constant); maskLo / maskHi: the rows' key limits relative to the lane's first key of tile t.
+        uint kDescriptor = (uint)KDescriptor(sharedBase, 0);
+        int nextOffset = StageBytes;
+        int maskLo = limitLo - (2 * t);
+        int maskHi = limitHi - (2 * t);
+
+        // Keys below every row's limit from tile t's first key on (the group's smallest limit is its first row's):
+        // tiles wholly below it skip the mask (the branch is uniform over the group, after the scores' wait).
+        int clearKeys = s.Causal != 0 && q0 + 1 < s.Lk ? q0 + 1 : s.Lk;
+        int keysLeft = s.Lk;
         for (int tile = 0; tile < tiles; tile++)
         {
             ops.WaitCopies();
             ops.FenceProxy();
             Group.Barrier();
+            keysLeft -= BlockK;
+            kAt += tileStep;
+            vAt += tileStep;
             if (tile + 1 < tiles)
             {
-                CopyTile(ref ops, shared, k, v, pointers, kRow0, s.Lk, tile + 1, (tile + 1) % Stages, thread);
+                CopyTile(ref ops, shared, k, v, kAt, vAt, kSafe, vSafe, kShared + (uint)nextOffset, vShared + (uint)nextOffset, keysLeft, copyKey);
             }
 
             ops.CommitCopies();
-            int stage = tile % Stages;
-            ops.Scores(shared, qDescriptor, KDescriptor(sharedBase, stage), bf16, thread);
+            ops.Scores(shared, qDescriptor, kDescriptor, bf16, thread);
             ops.WaitMultiplies();
-            int key0 = (tile * BlockK) + (2 * t);
-            ops.Softmax(scaleLog2, limitLo - key0, limitHi - key0, bf16, thread);
-            ops.Accumulate(shared, VDescriptor(sharedBase, stage), bf16, thread);
+            ops.Softmax(scaleLog2, maskLo, maskHi, clearKeys < BlockK ? 1 : 0, bf16, thread);
+            ops.Accumulate(shared, kDescriptor + KToVDescriptor, bf16, thread);
+            kDescriptor = nextOffset == 0 ? kDescriptor - ((Stages - 1) * StageBytes >> 4) : kDescriptor + (StageBytes >> 4);
+            nextOffset = nextOffset == (Stages - 1) * StageBytes ? 0 : nextOffset + StageBytes;
+            maskLo -= BlockK;
+            maskHi -= BlockK;
+            clearKeys -= BlockK;
         }
 
         ops.WaitMultiplies();
@@ -236,23 +308,47 @@ internal static partial class AttentionWgmmaKernels
         ops.Store(output, pointers.Output, elementLo, elementHi, bf16);
     }
 
-    /// <summary>Requests K and V of key tile <paramref name="tile"/> (zeros past Lk) into <paramref name="stage"/>: 4 + 4 chunks per thread.</summary>
-    private static void CopyTile<TOps>(ref TOps ops, ArrayView<ushort> shared, ArrayView<ushort> k, ArrayView<ushort> v, TensorCoreAttentionPointers pointers,
-        long kRow0, int lk, int tile, int stage, int thread)
+    /// <summary>
+    /// Requests K and V of one key tile (zeros past Lk) from this thread's chunk-0 sources <paramref name="kAt"/> /
+    /// <paramref name="vAt"/> to its chunk-0 shared addresses of the tile's stage: 4 + 4 chunks, 16 keys apart.
+    /// <paramref name="keysLeft"/> is Lk minus the tile's first key (uniform over the group).
+    /// </summary>
+    private static void CopyTile<TOps>(ref TOps ops, ArrayView<ushort> shared, ArrayView<ushort> k, ArrayView<ushort> v, long kAt, long vAt, long kSafe, long vSafe,
+        uint kShared, uint vShared, int keysLeft, int copyKey)
         where TOps : struct, IAttentionWgmmaOps
     {
-        const int Chunks = D / 8;
-        int k0 = tile * BlockK;
-        for (int i = 0; i < BlockK * Chunks / GroupSize; i++)
+        // Unrolled by hand: ILGPU does not unroll the loop, and its counter would keep the constant steps out of the shared
+        // address immediates.
+        long step = (long)ops.SourceUnit * ChunkKeys * D;
+        if (keysLeft >= BlockK)
         {
-            int c = thread + (i * GroupSize);
-            int key = c / Chunks;
-            int chunk = c - (key * Chunks);
-            bool inside = key < lk - k0;
-            long element = inside ? ((kRow0 + k0 + key) * D) + (chunk * 8) : 0;
-            ops.CopyChunk(shared, KByte(stage, key, chunk), k, element, pointers.K, inside ? 8 : 0);
-            ops.CopyChunk(shared, VByte(stage, key, chunk), v, element, pointers.V, inside ? 8 : 0);
+            // Every key of the tile exists (all tiles but an Lk edge): no per-chunk select.
+            ops.CopyAt(shared, kShared, k, kAt);
+            ops.CopyAt(shared, vShared, v, vAt);
+            ops.CopyAt(shared, kShared + ChunkSharedStep, k, kAt + step);
+            ops.CopyAt(shared, vShared + ChunkSharedStep, v, vAt + step);
+            ops.CopyAt(shared, kShared + (2 * ChunkSharedStep), k, kAt + (2 * step));
+            ops.CopyAt(shared, vShared + (2 * ChunkSharedStep), v, vAt + (2 * step));
+            ops.CopyAt(shared, kShared + (3 * ChunkSharedStep), k, kAt + (3 * step));
+            ops.CopyAt(shared, vShared + (3 * ChunkSharedStep), v, vAt + (3 * step));
         }
+        else
+        {
+            int left = keysLeft - copyKey;
+            CopyKv(ref ops, shared, k, v, kAt, vAt, kSafe, vSafe, kShared, vShared, left > 0);
+            CopyKv(ref ops, shared, k, v, kAt + step, vAt + step, kSafe, vSafe, kShared + ChunkSharedStep, vShared + ChunkSharedStep, left > ChunkKeys);
+            CopyKv(ref ops, shared, k, v, kAt + (2 * step), vAt + (2 * step), kSafe, vSafe, kShared + (2 * ChunkSharedStep), vShared + (2 * ChunkSharedStep), left > 2 * ChunkKeys);
+            CopyKv(ref ops, shared, k, v, kAt + (3 * step), vAt + (3 * step), kSafe, vSafe, kShared + (3 * ChunkSharedStep), vShared + (3 * ChunkSharedStep), left > 3 * ChunkKeys);
+        }
+    }
+
+    /// <summary>One K and one V chunk; a key past Lk copies zeros from the tensors' first element (a safe address).</summary>
+    private static void CopyKv<TOps>(ref TOps ops, ArrayView<ushort> shared, ArrayView<ushort> k, ArrayView<ushort> v, long kAt, long vAt, long kSafe, long vSafe,
+        uint kShared, uint vShared, bool inside)
+        where TOps : struct, IAttentionWgmmaOps
+    {
+        ops.CopyAtOrZeros(shared, kShared, k, inside ? kAt : kSafe, inside ? 8 : 0);
+        ops.CopyAtOrZeros(shared, vShared, v, inside ? vAt : vSafe, inside ? 8 : 0);
     }
 }
 
@@ -278,13 +374,24 @@ internal struct PtxAttentionWgmmaOps : IAttentionWgmmaOps
         // The GEMM's cp.async helper adds its own (zero) shared base to the absolute shared address given here.
         default(PtxTensorCoreOps).CopyChunk(shared, (int)(sharedBase + (uint)sharedByte), default, sourceElement, sourcePointer, valid, 1);
 
+    public readonly long SourceAt(long sourcePointer, long sourceElement) => sourcePointer + (sourceElement * 2);
+
+    public readonly int SourceUnit => 2;
+
+    public readonly void CopyAt(ArrayView<ushort> shared, uint sharedAddress, ArrayView<ushort> source, long sourceAt) =>
+        // No source-size operand: ptxas emits the plain copy (no zero-fill predicate); constant shared steps become immediates.
+        CudaAsm.Emit("{\n\t.reg .u64 tcsrc;\n\tcvta.to.global.u64 tcsrc, %1;\n\tcp.async.cg.shared.global [%0], [tcsrc], 16;\n\t}", sharedAddress, sourceAt);
+
+    public readonly void CopyAtOrZeros(ArrayView<ushort> shared, uint sharedAddress, ArrayView<ushort> source, long sourceAt, int valid) =>
+        CudaAsm.Emit("{\n\t.reg .u64 tcsrc;\n\tcvta.to.global.u64 tcsrc, %1;\n\tcp.async.cg.shared.global [%0], [tcsrc], 16, %2;\n\t}", sharedAddress, sourceAt, (uint)(valid * 2));
+
     public readonly void CommitCopies() => default(PtxTensorCoreOps).Commit();
 
     public readonly void WaitCopies() => default(PtxTensorCoreOps).Wait(0);
 
     public readonly void FenceProxy() => CudaAsm.Emit("fence.proxy.async.shared::cta;");
 
-    public readonly void Scores(ArrayView<ushort> shared, long qDescriptor, long kDescriptor, int bf16, int thread)
+    public readonly void Scores(ArrayView<ushort> shared, uint qDescriptor, uint kDescriptor, int bf16, int thread)
     {
         if (bf16 != 0)
         {
@@ -298,19 +405,28 @@ internal struct PtxAttentionWgmmaOps : IAttentionWgmmaOps
 
     public readonly void WaitMultiplies() => CudaAsm.Emit(AttentionWgmmaKernels.WaitAll);
 
-    public readonly void Softmax(float scaleLog2, int limitLo, int limitHi, int bf16, int thread)
+    public readonly void Softmax(float scaleLog2, int limitLo, int limitHi, int masked, int bf16, int thread)
     {
-        if (bf16 != 0)
+        if (masked != 0)
         {
-            CudaAsm.Emit(AttentionWgmmaKernels.SoftmaxBf16, scaleLog2, limitLo, limitHi);
+            CudaAsm.Emit(AttentionWgmmaKernels.ScaleMaskScores, scaleLog2, limitLo, limitHi);
         }
         else
         {
-            CudaAsm.Emit(AttentionWgmmaKernels.SoftmaxF16, scaleLog2, limitLo, limitHi);
+            CudaAsm.Emit(AttentionWgmmaKernels.ScaleScores, scaleLog2);
+        }
+
+        if (bf16 != 0)
+        {
+            CudaAsm.Emit(AttentionWgmmaKernels.SoftmaxBf16);
+        }
+        else
+        {
+            CudaAsm.Emit(AttentionWgmmaKernels.SoftmaxF16);
         }
     }
 
-    public readonly void Accumulate(ArrayView<ushort> shared, long vDescriptor, int bf16, int thread)
+    public readonly void Accumulate(ArrayView<ushort> shared, uint vDescriptor, int bf16, int thread)
     {
         if (bf16 != 0)
         {
@@ -372,6 +488,16 @@ internal struct EmulatedAttentionWgmmaOps : IAttentionWgmmaOps
     public readonly void CopyChunk(ArrayView<ushort> shared, int sharedByte, ArrayView<ushort> source, long sourceElement, long sourcePointer, int valid) =>
         TensorCoreGemmKernels.CopyChunkScalar(shared, sharedByte, source, sourceElement, valid);
 
+    public readonly long SourceAt(long sourcePointer, long sourceElement) => sourceElement;
+
+    public readonly int SourceUnit => 1;
+
+    public readonly void CopyAt(ArrayView<ushort> shared, uint sharedAddress, ArrayView<ushort> source, long sourceAt) =>
+        TensorCoreGemmKernels.CopyChunkScalar(shared, (int)sharedAddress, source, sourceAt, 8);
+
+    public readonly void CopyAtOrZeros(ArrayView<ushort> shared, uint sharedAddress, ArrayView<ushort> source, long sourceAt, int valid) =>
+        TensorCoreGemmKernels.CopyChunkScalar(shared, (int)sharedAddress, source, sourceAt, valid);
+
     public readonly void CommitCopies()
     {
     }
@@ -384,8 +510,10 @@ internal struct EmulatedAttentionWgmmaOps : IAttentionWgmmaOps
     {
     }
 
-    public readonly void Scores(ArrayView<ushort> shared, long qDescriptor, long kDescriptor, int bf16, int thread)
+    public readonly void Scores(ArrayView<ushort> shared, uint qDescriptor, uint kDescriptor, int bf16, int thread)
     {
+        long qFull = Full(qDescriptor);
+        long kFull = Full(kDescriptor);
         int lane = thread & 31;
         int rowBase = (((thread >> 5) & 3) * 16) + (lane >> 2);
         for (int r = 0; r < AttentionWgmmaKernels.ScoreAccumulators; r++)
@@ -395,8 +523,8 @@ internal struct EmulatedAttentionWgmmaOps : IAttentionWgmmaOps
             float sum = 0f;
             for (int step = 0; step < AttentionWgmmaKernels.D / 16; step++)
             {
-                long qd = qDescriptor + AttentionWgmmaKernels.QAdvance(step);
-                long kd = kDescriptor + AttentionWgmmaKernels.KAdvance(step);
+                long qd = qFull + AttentionWgmmaKernels.QAdvance(step);
+                long kd = kFull + AttentionWgmmaKernels.KAdvance(step);
                 for (int kk = 0; kk < 16; kk++)
                 {
                     sum += GpuMath.Load16(shared[EmulatedWgmmaOps.KMajorByte(qd, row, kk) >> 1], bf16) * GpuMath.Load16(shared[EmulatedWgmmaOps.KMajorByte(kd, col, kk) >> 1], bf16);
@@ -411,10 +539,12 @@ internal struct EmulatedAttentionWgmmaOps : IAttentionWgmmaOps
     {
     }
 
-    public readonly void Softmax(float scaleLog2, int limitLo, int limitHi, int bf16, int thread)
+    public readonly void Softmax(float scaleLog2, int limitLo, int limitHi, int masked, int bf16, int thread)
     {
         long s = scratchBase + ScoreSlot;
-        Mask(s, scaleLog2, limitLo, limitHi);
+
+        // An unmasked tile gets the scale only, as on the GPU: a wrong skip decision shows as a wrong output here.
+        Mask(s, scaleLog2, masked != 0 ? limitLo : int.MaxValue, masked != 0 ? limitHi : int.MaxValue);
         float alphaLo = EmulatedAttentionSoftmax.RowUpdate(Scratch, s, scratchBase + RowSlot, 0, AttentionWgmmaKernels.ScoreAccumulators);
         float alphaHi = EmulatedAttentionSoftmax.RowUpdate(Scratch, s, scratchBase + RowSlot, 1, AttentionWgmmaKernels.ScoreAccumulators);
         EmulatedAttentionSoftmax.Rescale(Scratch, scratchBase, AttentionWgmmaKernels.OutputAccumulators, alphaLo, alphaHi);
@@ -435,8 +565,9 @@ internal struct EmulatedAttentionWgmmaOps : IAttentionWgmmaOps
         }
     }
 
-    public readonly void Accumulate(ArrayView<ushort> shared, long vDescriptor, int bf16, int thread)
+    public readonly void Accumulate(ArrayView<ushort> shared, uint vDescriptor, int bf16, int thread)
     {
+        long vFull = Full(vDescriptor);
         int lane = thread & 31;
         long warpBase = groupBase + ((long)(thread & ~31) * FloatsPerThread);
         for (int r = 0; r < AttentionWgmmaKernels.OutputAccumulators; r++)
@@ -446,7 +577,7 @@ internal struct EmulatedAttentionWgmmaOps : IAttentionWgmmaOps
             float sum = 0f;
             for (int step = 0; step < AttentionWgmmaKernels.BlockK / 16; step++)
             {
-                long vd = vDescriptor + (step * AttentionWgmmaKernels.VAdvance);
+                long vd = vFull + (step * AttentionWgmmaKernels.VAdvance);
                 for (int kk = 0; kk < 16; kk++)
                 {
                     int j = EmulatedAttentionSoftmax.WeightFragment(row, kk, step);
@@ -464,6 +595,9 @@ internal struct EmulatedAttentionWgmmaOps : IAttentionWgmmaOps
         // The next tile's weights overwrite these only after every lane has read them.
         Warp.Barrier();
     }
+
+    /// <summary>The whole descriptor from its low word, as the asm rebuilds it.</summary>
+    private static long Full(uint low) => ((long)AttentionWgmmaKernels.DescriptorHigh << 32) | low;
 
     public readonly void Store(ArrayView<ushort> output, long outputPointer, long elementLo, long elementHi, int bf16) =>
         EmulatedAttentionSoftmax.StoreNormalized(Scratch, scratchBase, scratchBase + RowSlot, AttentionWgmmaKernels.D / 8, output, elementLo, elementHi, bf16);

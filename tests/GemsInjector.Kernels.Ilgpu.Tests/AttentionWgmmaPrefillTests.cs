@@ -28,7 +28,8 @@ public sealed class AttentionWgmmaPrefillTests : Half16TestBase, IClassFixture<W
     /// The emulated kernel meets the harness rule (|out − ref| ≤ 1e-4 + rtol·|ref|, ref rounded to the dtype) on every
     /// element: causal and not, grouped-query ratios 1, 2 and 4, odd and short lengths (Lq and Lk edges inside a tile and
     /// a warpgroup), lk below and above lq, several query blocks (longest first) and key tiles (all three stages cycled),
-    /// few-key rows where one 16-bit rounding of the weights would already fail.
+    /// few-key rows where one 16-bit rounding of the weights would already fail, and an Lk of whole tiles only (no
+    /// zero-filled chunk: every copy takes the unguarded path).
     /// </summary>
     [Theory]
     [InlineData(true, 1, 2, 1, 300, 300, true, true)]
@@ -46,6 +47,7 @@ public sealed class AttentionWgmmaPrefillTests : Half16TestBase, IClassFixture<W
     [InlineData(true, 1, 1, 1, 1, 1, true, false)]
     [InlineData(false, 1, 2, 1, 3, 127, false, false)]
     [InlineData(true, 1, 1, 1, 200, 40, true, false)]
+    [InlineData(true, 1, 2, 1, 64, 256, false, true)]
     public void WgmmaVariantMeetsHarnessTolerance(bool bf16, int batch, int heads, int kvHeads, int lq, int lk, bool causal, bool normal)
     {
         const int D = AttentionWgmmaKernels.D;
@@ -159,6 +161,66 @@ public sealed class AttentionWgmmaPrefillTests : Half16TestBase, IClassFixture<W
     }
 
     /// <summary>
+    /// The kernel's copy plan (one base per thread plus constants): a thread's chunk i of a tile is key thread / 16 +
+    /// <see cref="AttentionWgmmaKernels.ChunkKeys"/>·i at the same head-dimension chunk, so its K and V shared bytes move
+    /// by <see cref="AttentionWgmmaKernels.ChunkSharedStep"/> per chunk and by the stage bytes per stage, and the
+    /// descriptors of stage s are stage 0's plus the stage offset / 16 for any 1024-byte aligned base (V's are K's plus a
+    /// constant); every descriptor's high word is <see cref="AttentionWgmmaKernels.DescriptorHigh"/> and no k16 advance
+    /// carries out of its low word (the asm takes low words), and Q's low word is non-zero (the scale-d predicates
+    /// compare it with 0).
+    /// </summary>
+    [Fact]
+    public void CopyPlanStepsMatchTheLayout()
+    {
+        const int Chunks = AttentionWgmmaKernels.D / 8;
+        int perThread = AttentionWgmmaKernels.BlockK * Chunks / AttentionWgmmaKernels.GroupSize;
+        Assert.Equal(4, perThread);
+        for (int thread = 0; thread < AttentionWgmmaKernels.GroupSize; thread++)
+        {
+            int key0 = thread >> 4;
+            int chunk = thread & (Chunks - 1);
+            for (int stage = 0; stage < AttentionWgmmaKernels.Stages; stage++)
+            {
+                for (int i = 0; i < perThread; i++)
+                {
+                    int c = thread + (i * AttentionWgmmaKernels.GroupSize);
+                    Assert.Equal((c / Chunks, c % Chunks), (key0 + (i * AttentionWgmmaKernels.ChunkKeys), chunk));
+                    int step = (int)(i * AttentionWgmmaKernels.ChunkSharedStep) + (stage * AttentionWgmmaKernels.StageBytes);
+                    Assert.Equal(AttentionWgmmaKernels.KByte(0, key0, chunk) + step, AttentionWgmmaKernels.KByte(stage, c / Chunks, c % Chunks));
+                    Assert.Equal(AttentionWgmmaKernels.VByte(0, key0, chunk) + step, AttentionWgmmaKernels.VByte(stage, c / Chunks, c % Chunks));
+                }
+            }
+        }
+
+        for (uint sharedBase = 0; sharedBase + AttentionWgmmaKernels.SharedBytes <= 232448; sharedBase += 1024)
+        {
+            for (int warpgroup = 0; warpgroup < 2; warpgroup++)
+            {
+                long q = AttentionWgmmaKernels.QDescriptor(sharedBase, warpgroup);
+                Assert.Equal(AttentionWgmmaKernels.DescriptorHigh, (uint)(q >> 32));
+                Assert.True((q & 0x3FFF) + AttentionWgmmaKernels.QAdvance(7) <= 0x3FFF);
+                Assert.NotEqual(0u, (uint)q);
+            }
+
+            for (int stage = 0; stage < AttentionWgmmaKernels.Stages; stage++)
+            {
+                long offset = (stage * AttentionWgmmaKernels.StageBytes) >> 4;
+                Assert.Equal(AttentionWgmmaKernels.KDescriptor(sharedBase, 0) + offset, AttentionWgmmaKernels.KDescriptor(sharedBase, stage));
+                Assert.Equal(AttentionWgmmaKernels.VDescriptor(sharedBase, 0) + offset, AttentionWgmmaKernels.VDescriptor(sharedBase, stage));
+
+                // The asm gets low words and supplies the high word; no k16 advance may carry out of the address field.
+                long k = AttentionWgmmaKernels.KDescriptor(sharedBase, stage);
+                long v = AttentionWgmmaKernels.VDescriptor(sharedBase, stage);
+                Assert.Equal(AttentionWgmmaKernels.DescriptorHigh, (uint)(k >> 32));
+                Assert.Equal((uint)k + AttentionWgmmaKernels.KToVDescriptor, (uint)v);
+                Assert.Equal(AttentionWgmmaKernels.DescriptorHigh, (uint)(v >> 32));
+                Assert.True((k & 0x3FFF) + AttentionWgmmaKernels.KAdvance(7) <= 0x3FFF);
+                Assert.True((v & 0x3FFF) + (3 * AttentionWgmmaKernels.VAdvance) <= 0x3FFF);
+            }
+        }
+    }
+
+    /// <summary>
     /// Per format: the sm_90a rewrite, one S block (fence, eight m64n64k16 from two descriptors, the first overwriting the
     /// scores, commit) and one P·V block (fence, eight m64n128k16 with A from registers, transpose-B 1, commit), two
     /// waits (in the loop and before the store), the registers declared once before any use, nothing left in local
@@ -192,9 +254,11 @@ public sealed class AttentionWgmmaPrefillTests : Half16TestBase, IClassFixture<W
         Assert.Contains("__dyn_shared_alloca;", ptx, StringComparison.Ordinal);
         Assert.Matches(new Regex(@"\.maxntid\s+256"), ptx);
 
-        // Softmax: 32 weights + 2 rescale factors through ex2, every score masked by a select (no branch).
+        // Softmax: 32 weights + 2 rescale factors through ex2; the scale in two blocks, one of them masking every score by
+        // a select (per score, no branch; the kernel picks the block by a group-uniform test per tile).
         Assert.Equal(34, Count(ptx, "ex2.approx.ftz.f32"));
         Assert.Equal(32, Regex.Matches(ptx, @"selp\.f32 fs\d+, fs\d+, 0fFF800000, xp;").Count);
+        Assert.Equal(2, Count(ptx, "mul.f32 fs31, fs31, "));
 
         Assert.Equal(1, Count(ptx, ".reg .f32 fo<64>;"));
         Assert.Equal(1, Count(ptx, ".reg .f32 fs<32>;"));

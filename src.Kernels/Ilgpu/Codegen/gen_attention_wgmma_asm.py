@@ -46,6 +46,8 @@ def k_adv(j):
 
 
 V_ADV = (16 * ROW) >> 4
+ATOM = 8 * ROW                # stride byte offset of every descriptor here (between 8-row atoms)
+DESC_HIGH = (ATOM >> 4) | (1 << 30)   # high word: stride offset / 16 (bits 32-45), 128-byte swizzle (bit 62)
 
 out = []
 w = out.append
@@ -56,12 +58,16 @@ def regs(name, lo, n):
 
 
 def scores(dtype):
-    """%0: Q descriptor of the warpgroup's rows, step 0; %1: K descriptor, step 0. The first step overwrites fs (scale-d
-    false: a register comparison that is never true, as the swizzle bits are set), the others accumulate."""
-    lines = ["{", ".reg .b64 fqd<8>;", ".reg .b64 fkd<8>;", ".reg .pred fp, fz;", "setp.ne.b64 fp, %0, 0;", "setp.eq.b64 fz, %0, 0;",
-             "mov.b64 fqd0, %0;", "mov.b64 fkd0, %1;"]
+    """%0: low 32 bits of the Q descriptor of the warpgroup's rows, step 0; %1: of the K descriptor, step 0 (the high
+    words are DESC_HIGH; a step never carries out of the 14-bit address field, as shared addresses stay below 256 KB).
+    The first step overwrites fs (scale-d false: a register comparison that is never true, as Q's leading-offset bits
+    are set), the others accumulate."""
+    lines = ["{", ".reg .b64 fqd<8>;", ".reg .b64 fkd<8>;", ".reg .b32 fql<8>;", ".reg .b32 fkl<8>;", ".reg .b32 fdh;",
+             ".reg .pred fp, fz;", "setp.ne.b32 fp, %0, 0;", "setp.eq.b32 fz, %0, 0;", f"mov.b32 fdh, {DESC_HIGH};",
+             "mov.b64 fqd0, {%0, fdh};", "mov.b64 fkd0, {%1, fdh};"]
     for j in range(1, D // 16):
-        lines += [f"add.s64 fqd{j}, %0, {q_adv(j)};", f"add.s64 fkd{j}, %1, {k_adv(j)};"]
+        lines += [f"add.u32 fql{j}, %0, {q_adv(j)};", f"add.u32 fkl{j}, %1, {k_adv(j)};",
+                  f"mov.b64 fqd{j}, {{fql{j}, fdh}};", f"mov.b64 fkd{j}, {{fkl{j}, fdh}};"]
     lines.append("wgmma.fence.sync.aligned;")
     for j in range(D // 16):
         lines.append(f"wgmma.mma_async.sync.aligned.m64n{BK}k16.f32.{dtype}.{dtype} {regs('fs', 0, S_ACC)}, fqd{j}, fkd{j}, {'fz' if j == 0 else 'fp'}, 1, 1, 0, 0;")
@@ -70,10 +76,12 @@ def scores(dtype):
 
 
 def accumulate(dtype):
-    """%0: V descriptor, step 0. O += P_hi.V + P_lo.V, A from registers (fph, fpl), B MN-major (transpose-B 1)."""
-    lines = ["{", ".reg .b64 fvd<4>;", ".reg .pred fp;", "setp.ne.b64 fp, %0, 0;", "mov.b64 fvd0, %0;"]
+    """%0: low 32 bits of the V descriptor, step 0 (high word DESC_HIGH). O += P_hi.V + P_lo.V, A from registers (fph,
+    fpl), B MN-major (transpose-B 1)."""
+    lines = ["{", ".reg .b64 fvd<4>;", ".reg .b32 fvl<4>;", ".reg .b32 fdh;", ".reg .pred fp;", "setp.ne.b32 fp, %0, 0;",
+             f"mov.b32 fdh, {DESC_HIGH};", "mov.b64 fvd0, {%0, fdh};"]
     for j in range(1, BK // 16):
-        lines.append(f"add.s64 fvd{j}, %0, {j * V_ADV};")
+        lines += [f"add.u32 fvl{j}, %0, {j * V_ADV};", f"mov.b64 fvd{j}, {{fvl{j}, fdh}};"]
     lines.append("wgmma.fence.sync.aligned;")
     for j in range(BK // 16):
         for part in ("fph", "fpl"):
@@ -82,15 +90,24 @@ def accumulate(dtype):
     return cs_string(lines)
 
 
+def scale_scores(masked):
+    """S times %0 (scale * log2 e); masked: then keys at offsets >= %1 (row g) / %2 (row g + 8) from the lane's first
+    key hidden (-inf). The softmax's first lines, as a block of their own: the kernel skips the mask on the tiles that
+    lie wholly below every row's limit (a group-uniform branch, taken after the scores' wait)."""
+    rows = softmax_rows("fs", S_ACC, "%0", ("%1", "%2") if masked else None, "fmax", "fsum")
+    n = S_ACC * (3 if masked else 1)
+    assert all(line.startswith("mul.f32 fs") for line in rows[:S_ACC]) and not rows[n].startswith(("mul.f32 fs", "selp.f32 fs"))
+    return cs_string(["{", ".reg .pred xp;"] + rows[:n] + ["}"])
+
+
 def softmax(cvt, bf16):
-    """After the scores' wait: S times %0 (scale * log2 e), keys at offsets >= %1 (row g) / %2 (row g + 8) from the
-    lane's first key hidden, row maxima over the quad (fmax, log2 units), weights 2^(s - m), partial row sums (fsum),
-    the unconditional rescale of fo (no branch: the warpgroup stays convergent around the wgmma), and the weights as A
+    """After scale_scores: row maxima over the quad (fmax, log2 units), weights 2^(s - m), partial row sums (fsum), the
+    unconditional rescale of fo (no branch: the warpgroup stays convergent around the wgmma), and the weights as A
     fragments: high parts fph, low parts fpl (the C layout of two n-blocks is the A layout of one k16 step)."""
     lines = ["{", ".reg .f32 xm<2>;", ".reg .f32 xn<2>;", ".reg .f32 xh<2>;", ".reg .f32 xa<2>;", ".reg .f32 xr<2>;",
              ".reg .f32 xt;", ".reg .f32 xf;", ".reg .f32 xg;", ".reg .b32 xb;", ".reg .b32 xc;", ".reg .b16 xha;", ".reg .b16 xhb;",
              ".reg .pred xp;"]
-    lines += softmax_rows("fs", S_ACC, "%0", ("%1", "%2"), "fmax", "fsum")
+    lines += softmax_rows("fs", S_ACC, "%0", None, "fmax", "fsum")[S_ACC:]
     lines += rescale_rows("fo", O_ACC)
     lines += split_weights(cvt, bf16, BK, "fs", "fph", "fpl")
     lines.append("}")
@@ -133,11 +150,20 @@ for name, value, doc in consts:
     w(f"    /// <summary>{doc}</summary>")
     w(f"    public const int {name} = {value};")
     w("")
+w("    /// <summary>High 32 bits of every descriptor of this kernel (stride 1024 bytes, 128-byte swizzle): the asm takes the low words.</summary>")
+w(f"    public const uint DescriptorHigh = 0x{DESC_HIGH:08X};")
+w("")
 w("    /// <summary>Descriptor units one k16 step (16 keys) advances down a V tile.</summary>")
 w(f"    public const int VAdvance = {V_ADV};")
 w("")
 w("    /// <summary>Declares the function-scope registers (outputs, scores, weights, row maxima and sums) and initializes them.</summary>")
 w(f"    public const string DeclareRegisters = {cs_string(declare)};")
+w("")
+w("    /// <summary>The scores times %0 (scale · log2 e), then key offsets ≥ %1 (row g) / %2 (row g + 8) from the lane's first key at -∞.</summary>")
+w(f"    public const string ScaleMaskScores = {scale_scores(True)};")
+w("")
+w("    /// <summary>The scores times %0 (scale · log2 e): a tile below every row's limit.</summary>")
+w(f"    public const string ScaleScores = {scale_scores(False)};")
 w("")
 w("    /// <summary>Waits until no wgmma group of this warpgroup is pending.</summary>")
 w("    public const string WaitAll = \"wgmma.wait_group.sync.aligned 0;\";")
@@ -149,7 +175,7 @@ for dtype, name, cvt in (("bf16", "Bf16", "cvt.rn.bf16x2.f32"), ("f16", "F16", "
     w(f"    /// <summary>O += P·V ({dtype}): fence, eight m64n128k16 with A from registers (high, low parts), commit.</summary>")
     w(f"    public const string Accumulate{name} = {accumulate(dtype)};")
     w("")
-    w(f"    /// <summary>The online-softmax step on the score accumulators ({dtype} weights).</summary>")
+    w(f"    /// <summary>The online-softmax step on the scaled (and masked) score accumulators ({dtype} weights).</summary>")
     w(f"    public const string Softmax{name} = {softmax(cvt, name == 'Bf16')};")
     w("")
     w(f"    /// <summary>The quad's row sums, then this lane's outputs times 1/l, rounded to nearest even ({dtype}).</summary>")
