@@ -292,6 +292,118 @@ public sealed class AttentionDecodeTests : Half16TestBase, IClassFixture<Warp32S
         Assert.All(tickets.GetAsArray1D(), t => Assert.Equal(0, t));
     }
 
+    public static TheoryData<int, int, int, int, int, int, bool> LeanCases => new()
+    {
+        // batch, heads, kvHeads, lk, chunk (a multiple of 16; 0: all keys in one), combine in kernel, mask
+        { 16, 8, 2, 333, 64, 1, true },
+        { 1, 8, 2, 4099, 512, 1, false },
+        { 3, 4, 1, 37, 0, 1, true },
+        { 1, 6, 1, 50, 32, 1, true },
+        { 2, 3, 1, 97, 16, 0, false },
+        { 1, 4, 4, 1, 16, 1, true },
+        { 2, 8, 2, 700, 32, 0, true },
+        { 1, 5, 1, 256, 128, 1, false },
+    };
+
+    /// <summary>
+    /// The lean float32 decode (d = 128, constant tiles of 16 keys) on the 32-lane simulator: ragged tile and chunk
+    /// tails, 1 to 4 live heads per group, the in-kernel merge (tickets back at zero) or the combine launch, each case
+    /// launched twice (the second launch reuses the tickets the first reset), outputs and partials poisoned with NaN.
+    /// </summary>
+    [Theory]
+    [MemberData(nameof(LeanCases))]
+    public void LeanF32DecodeWithCudaLaneLayout(int batch, int heads, int kvHeads, int lk, int chunk, int combine, bool masked)
+    {
+        const int D = AttentionDecodeWideKernels.LeanD;
+        var acc = warp32.Accelerator;
+        int seed = 27000 + (heads * 100) + lk + batch + chunk + (masked ? 7 : 0);
+        int tile = AttentionDecodeWideKernels.LeanTileKeys;
+        chunk = chunk == 0 ? ((lk + tile - 1) / tile) * tile : chunk;
+        Assert.Equal(0, chunk % tile);
+        var qv = Random(seed, batch * heads * D, -1.5f, 1.5f);
+        var kv = Random(seed + 1, batch * kvHeads * lk * D, -1.5f, 1.5f);
+        var vv = Random(seed + 2, batch * kvHeads * lk * D);
+        var mask = masked ? HeadMask(seed + 3, true, batch, heads, lk) : [0f];
+        int splits = Math.Max(1, (lk + chunk - 1) / chunk);
+        int headBlocks = ((heads / kvHeads) + AttentionDecodeWideKernels.HeadsPerGroup - 1) / AttentionDecodeWideKernels.HeadsPerGroup;
+        var shape = new AttentionShape
+        {
+            Heads = heads,
+            KvHeads = kvHeads,
+            Lq = 1,
+            Lk = lk,
+            D = D,
+            Scale = 0.25f,
+            HasMask = masked ? 1 : 0,
+            MaskBatch = masked ? heads * lk : 0,
+            MaskHead = masked ? lk : 0,
+            MaskRow = masked ? lk : 0,
+        };
+        var plan = new DecodePlan { Chunk = chunk, KeyEnd = lk, TileKeys = tile, Combine = combine };
+        long parts = (long)batch * heads * splits;
+        using var maskBuffer = acc.Allocate1D(mask);
+        using var partO = acc.Allocate1D(Enumerable.Repeat(float.NaN, (int)(parts * D)).ToArray());
+        using var partML = acc.Allocate1D(Enumerable.Repeat(float.NaN, (int)(2 * parts)).ToArray());
+        using var tickets = acc.Allocate1D(new int[batch * kvHeads * headBlocks]);
+        var config = new KernelConfig(new Index3D(splits, kvHeads * headBlocks, batch), new Index3D(AttentionDecodeWideKernels.Warps * 32, 1, 1),
+            SharedMemoryConfig.RequestDynamic<float>(AttentionDecodeWideKernels.StreamSharedFloats));
+        var combineConfig = new KernelConfig(new Index3D(heads, batch, 1), new Index3D(256, 1, 1));
+        var expected = AttentionTests.Reference(qv, kv, vv, batch, heads, kvHeads, 1, lk, D, false, Lookup(masked ? mask : [], heads, lk), 0.25);
+        using var qb = acc.Allocate1D(qv);
+        using var kb = acc.Allocate1D(kv);
+        using var vb = acc.Allocate1D(vv);
+        var kernel = acc.LoadStreamKernel<ArrayView<Float4>, ArrayView<Float4>, ArrayView<Float4>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<int>, AttentionShape, DecodePlan>(
+            AttentionDecodeWideKernels.DecodeStreamF32Lean);
+        for (int run = 0; run < 2; run++)
+        {
+            using var ob = acc.Allocate1D(Enumerable.Repeat(float.NaN, qv.Length).ToArray());
+            partO.MemSet(0xff);
+            kernel(config, qb.View.BaseView.Cast<Float4>(), kb.View.BaseView.Cast<Float4>(), vb.View.BaseView.Cast<Float4>(),
+                maskBuffer.View, partO.View, partML.View, ob.View, tickets.View, shape, plan);
+            if (splits > 1 && combine == 0)
+            {
+                acc.LoadStreamKernel<ArrayView<float>, ArrayView<float>, ArrayView<float>, AttentionShape, int>(AttentionDecodeKernels.DecodeCombineF32)(
+                    combineConfig, partO.View, partML.View, ob.View, shape, splits);
+            }
+
+            acc.Synchronize();
+            AssertClose(ob.GetAsArray1D(), expected, RtolF32, Atol,
+                $"lean decode run {run} b={batch} {heads}/{kvHeads} lk={lk} chunk={chunk} combine={combine} mask={masked}", seed);
+            Assert.All(tickets.GetAsArray1D(), t => Assert.Equal(0, t));
+        }
+    }
+
+    /// <summary>The team reduction of four values: every lane of a team of 8 gets the sum its part names.</summary>
+    [Fact]
+    public void LeanTeamSum4GivesEachLaneItsHead()
+    {
+        var acc = warp32.Accelerator;
+        var values = Random(27777, 4 * 32, -2f, 2f);
+        using var input = acc.Allocate1D(values);
+        using var result = acc.Allocate1D(Enumerable.Repeat(float.NaN, 32).ToArray());
+        acc.LoadStreamKernel<ArrayView<float>, ArrayView<float>>(TeamSum4Kernel)(new KernelConfig(1, 32), input.View, result.View);
+        acc.Synchronize();
+        var got = result.GetAsArray1D();
+        for (int lane = 0; lane < 32; lane++)
+        {
+            int part = lane & 7;
+            int head = (2 * (part & 1)) + ((part >> 1) & 1);
+            double sum = 0;
+            for (int p = 0; p < 8; p++)
+            {
+                sum += values[(head * 32) + (lane & ~7) + p];
+            }
+
+            Assert.True(Math.Abs(got[lane] - sum) <= 1e-5 * (1 + Math.Abs(sum)), $"lane {lane}: {got[lane]} vs {sum}");
+        }
+    }
+
+    private static void TeamSum4Kernel(ArrayView<float> input, ArrayView<float> result)
+    {
+        int lane = Group.IdxX;
+        result[lane] = AttentionDecodeWideKernels.TeamSum4(input[lane], input[32 + lane], input[64 + lane], input[96 + lane], lane & 7);
+    }
+
     public static TheoryData<int, int, int, int, int, int, int, bool> TensorCoreCases => new()
     {
         // format (0 f16, 1 bf16), batch, heads, kvHeads, lk, chunk (a multiple of 32), combine in kernel, mask
@@ -490,7 +602,8 @@ public sealed class AttentionDecodeTests : Half16TestBase, IClassFixture<Warp32S
     {
         var stream16 = typeof(AttentionDecodeWideKernels).GetMethod(nameof(AttentionDecodeWideKernels.DecodeStream16))!.MakeGenericMethod(typeof(BFloat16Storage));
         var stream32 = typeof(AttentionDecodeWideKernels).GetMethod(nameof(AttentionDecodeWideKernels.DecodeStreamF32))!;
-        foreach (var method in new[] { stream16, stream32 })
+        var lean32 = typeof(AttentionDecodeWideKernels).GetMethod(nameof(AttentionDecodeWideKernels.DecodeStreamF32Lean))!;
+        foreach (var method in new[] { stream16, stream32, lean32 })
         {
             string ptx = Ptx(method);
             Assert.Contains("cp.async.cg.shared.global", ptx, StringComparison.Ordinal);
@@ -506,6 +619,7 @@ public sealed class AttentionDecodeTests : Half16TestBase, IClassFixture<Warp32S
     [InlineData("", "TensorCore")]
     [InlineData(" Stream ", "Stream")]
     [InlineData("stream2", "StreamTwoLaunches")]
+    [InlineData(" LEAN ", "Lean")]
     [InlineData("wide", "TensorCore")]
     [InlineData(" TC ", "TensorCore")]
     [InlineData("bogus", "TensorCore")]
