@@ -411,9 +411,11 @@ internal static class AttentionDecodeWideKernels
         var stats = shared.SubView((Stages * StageBytes / 4) + (HeadsPerGroup * MaxChunk), 4 * HeadsPerGroup);
         bool asyncCopy = CudaAsm.IsSupported && plan.KPointer != 0 && plan.VPointer != 0;
         var group = DecodeGroup.Of(s, plan);
-        int lane = Warp.LaneIdx;
-        int warp = Warp.WarpIdx;
         int tid = Group.IdxX;
+
+        // Shifts, not Warp.WarpIdx: its signed division by the warp size was rematerialized in every tile iteration.
+        int lane = tid & 31;
+        int warp = tid >> 5;
         int part = lane & 7;
         int team = lane >> 3;
         int key = (warp * 4) + team;
