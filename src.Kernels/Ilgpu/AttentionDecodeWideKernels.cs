@@ -427,10 +427,12 @@ internal static class AttentionDecodeWideKernels
         long qBase = (((long)group.Batch * s.Heads) + group.Head0) * D;
         long chunkVector = (kBase + ((long)j0 * D)) / 4;
 
-        for (int t = 0; t < Stages - 1; t++)
-        {
-            LeanCopyTile(rows, stage, plan, asyncCopy, t, kTiles, chunkVector, n, tid);
-        }
+        // Every buffer in flight before q is read (see LeanNextTile); written out, since as a loop ptxas re-derived
+        // the group's indices (divisions) in every iteration.
+        LeanCopyTile(rows, stage, plan, asyncCopy, 0, kTiles, chunkVector, n, tid);
+        LeanCopyTile(rows, stage, plan, asyncCopy, 1, kTiles, chunkVector, n, tid);
+        LeanCopyTile(rows, stage, plan, asyncCopy, 2, kTiles, chunkVector, n, tid);
+        LeanCopyTile(rows, stage, plan, asyncCopy, 3, kTiles, chunkVector, n, tid);
 
         var q0 = rows.Load(0, qBase, part, 8, D);
         var q1 = live > 1 ? rows.Load(0, qBase + D, part, 8, D) : default;
@@ -563,10 +565,26 @@ internal static class AttentionDecodeWideKernels
         return g + Warp.ShuffleXor(g, 4);
     }
 
-    /// <summary><see cref="NextTile"/> for <see cref="DecodeStreamF32Lean"/>.</summary>
+    /// <summary>
+    /// <see cref="NextTile"/> for <see cref="DecodeStreamF32Lean"/>, whose prologue committed tiles 0 .. Stages − 1 (all
+    /// buffers): tile 0 may leave Stages − 1 groups in flight and starts no copy; from tile 1 on, tile t + Stages − 1
+    /// goes into t − 1's buffer, and tile t's group is followed by exactly Stages − 2 committed groups (Stages + t − 1
+    /// committed, tiles 0 .. t needed), as in <see cref="NextTile"/>.
+    /// </summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     private static void LeanNextTile(RowsF32 rows, ArrayView<Float4> stage, DecodePlan plan, bool asyncCopy, int t, int kTiles, long chunkVector, int n, int tid)
     {
+        if (t == 0)
+        {
+            if (asyncCopy)
+            {
+                CudaAsm.Emit("cp.async.wait_group 3;");
+            }
+
+            Group.Barrier();
+            return;
+        }
+
         if (asyncCopy)
         {
             CudaAsm.Emit("cp.async.wait_group 2;");

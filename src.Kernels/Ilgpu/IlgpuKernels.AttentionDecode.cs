@@ -13,6 +13,8 @@ public sealed partial class IlgpuKernels
         new Action<KernelConfig, ArrayView<Half8>, ArrayView<Half8>, ArrayView<Half8>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<ushort>, ArrayView<int>, AttentionShape, DecodePlan>?[2];
     private readonly Action<KernelConfig, ArrayView<Half8>, ArrayView<Half8>, ArrayView<Half8>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<ushort>, ArrayView<int>, AttentionShape, DecodePlan>?[] decodeTc16 =
         new Action<KernelConfig, ArrayView<Half8>, ArrayView<Half8>, ArrayView<Half8>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<ushort>, ArrayView<int>, AttentionShape, DecodePlan>?[2];
+    private readonly Action<KernelConfig, ArrayView<Half8>, ArrayView<Half8>, ArrayView<Half8>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<ushort>, ArrayView<int>, AttentionShape, DecodePlan>?[] decodeTc16Lean =
+        new Action<KernelConfig, ArrayView<Half8>, ArrayView<Half8>, ArrayView<Half8>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<ushort>, ArrayView<int>, AttentionShape, DecodePlan>?[2];
     private MemoryBuffer1D<int, Stride1D.Dense>? decodeTickets;
 
     /// <summary>
@@ -95,7 +97,17 @@ public sealed partial class IlgpuKernels
             var (tcO, tcML) = DecodePartials((long)batch * shape.Heads * tcPlan.Splits, shape.D);
             string tcName = $"{nameof(AttentionDecodeTensorCoreKernels.DecodeTc16)}<{(bf16 ? "bf16" : "f16")}>";
             var tcBounds = Bounds(AttentionDecodeWideKernels.Warps * device.WarpSize, StreamDecodeGroupsPerSm);
-            var tc = bf16
+            bool tcLean = DecodeKernelVariant == DecodeVariant.Lean;
+            string tcLeanName = $"{nameof(AttentionDecodeTensorCoreKernels.DecodeTc16Lean)}<{(bf16 ? "bf16" : "f16")}>";
+            var tc = tcLean
+                ? (bf16
+                    ? device.Load(ref decodeTc16Lean[slot], tcLeanName,
+                        acc => acc.LoadStreamKernel<ArrayView<Half8>, ArrayView<Half8>, ArrayView<Half8>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<ushort>, ArrayView<int>, AttentionShape, DecodePlan>(
+                            AttentionDecodeTensorCoreKernels.DecodeTc16Lean<BFloat16Storage>, tcBounds))
+                    : device.Load(ref decodeTc16Lean[slot], tcLeanName,
+                        acc => acc.LoadStreamKernel<ArrayView<Half8>, ArrayView<Half8>, ArrayView<Half8>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<ushort>, ArrayView<int>, AttentionShape, DecodePlan>(
+                            AttentionDecodeTensorCoreKernels.DecodeTc16Lean<Float16Storage>, tcBounds)))
+                : bf16
                 ? device.Load(ref decodeTc16[slot], tcName,
                     acc => acc.LoadStreamKernel<ArrayView<Half8>, ArrayView<Half8>, ArrayView<Half8>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<ushort>, ArrayView<int>, AttentionShape, DecodePlan>(
                         AttentionDecodeTensorCoreKernels.DecodeTc16<BFloat16Storage>, tcBounds))
@@ -298,7 +310,8 @@ internal enum DecodeVariant
 
     /// <summary>
     /// As <see cref="TensorCore"/>, except that float32 calls of head size 128 on 32-lane warps take
-    /// <see cref="AttentionDecodeWideKernels.DecodeStreamF32Lean"/> (<c>lean</c>).
+    /// <see cref="AttentionDecodeWideKernels.DecodeStreamF32Lean"/> and 16-bit ones
+    /// <see cref="AttentionDecodeTensorCoreKernels.DecodeTc16Lean"/> (<c>lean</c>).
     /// </summary>
     Lean = 4,
 }

@@ -443,6 +443,29 @@ public sealed class AttentionDecodeTests : Half16TestBase, IClassFixture<Warp32S
     }
 
     /// <summary>
+    /// The lean staging of the tensor-core decode (<see cref="AttentionDecodeTensorCoreKernels.DecodeTc16Lean"/>: every
+    /// stage filled before the first tile, four copies per thread on one address), emulated, on the same cases with
+    /// fresh inputs; a wrong buffer or tile in the copies shows as a wrong element (the simulator's copies are
+    /// synchronous, so only the cp.async wait counts are not exercised here).
+    /// </summary>
+    [Theory]
+    [MemberData(nameof(TensorCoreCases))]
+    public void TensorCoreLeanDecodeEmulated(int format, int batch, int heads, int kvHeads, int lk, int chunk, int combine, bool masked)
+    {
+        const int D = AttentionDecodeTensorCoreKernels.D;
+        int seed = 28000 + (format * 1000) + (heads * 100) + lk + batch + (masked ? 7 : 0);
+        bool bf16 = format == 1;
+        var (q16, qv) = Random16(seed, batch * heads * D, bf16, -1.5f, 1.5f);
+        var (k16, kv) = Random16(seed + 1, batch * kvHeads * lk * D, bf16, -1.5f, 1.5f);
+        var (v16, vv) = Random16(seed + 2, batch * kvHeads * lk * D, bf16);
+        var mask = HeadMask(seed + 3, masked, batch, heads, lk);
+        var got = RunTensorCoreEmulated(bf16, batch, heads, kvHeads, lk, chunk, combine, q16, k16, v16, mask, lean: true);
+        var expected = AttentionTests.Reference(qv, kv, vv, batch, heads, kvHeads, 1, lk, D, false, Lookup(mask, heads, lk), 1 / Math.Sqrt(D));
+        AssertClose(got, expected, Rtol(bf16), Atol * Math.Min(lk, 64),
+            $"tc lean decode emulated format={format} b={batch} {heads}/{kvHeads} lk={lk} chunk={chunk} combine={combine} mask={masked}", seed);
+    }
+
+    /// <summary>
     /// Tensor-core decode, emulated: a fully masked head gives zeros (the other heads finite); a NaN in a key of the
     /// second chunk makes every head NaN, a NaN in a value its dim of every head but the masked one, through the
     /// in-kernel merge.
@@ -495,7 +518,8 @@ public sealed class AttentionDecodeTests : Half16TestBase, IClassFixture<Warp32S
     }
 
     /// <summary>Launches <see cref="AttentionDecodeTensorCoreKernels.DecodeTc16Emulated"/> on the 32-lane simulator (NaN-poisoned output and partials); checks the tickets are back at zero.</summary>
-    private float[] RunTensorCoreEmulated(bool bf16, int batch, int heads, int kvHeads, int lk, int chunk, int combine, ushort[] q16, ushort[] k16, ushort[] v16, float[] mask)
+    private float[] RunTensorCoreEmulated(bool bf16, int batch, int heads, int kvHeads, int lk, int chunk, int combine, ushort[] q16, ushort[] k16, ushort[] v16, float[] mask,
+        bool lean = false)
     {
         const int D = AttentionDecodeTensorCoreKernels.D;
         var acc = warp32.Accelerator;
@@ -529,9 +553,13 @@ public sealed class AttentionDecodeTests : Half16TestBase, IClassFixture<Warp32S
         using var kb = acc.Allocate1D(k16);
         using var vb = acc.Allocate1D(v16);
         using var ob = acc.Allocate1D(Enumerable.Repeat(NaN16(bf16), q16.Length).ToArray());
-        Action<ArrayView<Half8>, ArrayView<Half8>, ArrayView<Half8>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<ushort>, ArrayView<int>, AttentionShape, DecodePlan, ArrayView<float>> kernel = bf16
-            ? AttentionDecodeTensorCoreKernels.DecodeTc16Emulated<BFloat16Storage>
-            : AttentionDecodeTensorCoreKernels.DecodeTc16Emulated<Float16Storage>;
+        Action<ArrayView<Half8>, ArrayView<Half8>, ArrayView<Half8>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<ushort>, ArrayView<int>, AttentionShape, DecodePlan, ArrayView<float>> kernel = (bf16, lean) switch
+        {
+            (true, false) => AttentionDecodeTensorCoreKernels.DecodeTc16Emulated<BFloat16Storage>,
+            (false, false) => AttentionDecodeTensorCoreKernels.DecodeTc16Emulated<Float16Storage>,
+            (true, true) => AttentionDecodeTensorCoreKernels.DecodeTc16LeanEmulated<BFloat16Storage>,
+            (false, true) => AttentionDecodeTensorCoreKernels.DecodeTc16LeanEmulated<Float16Storage>,
+        };
         acc.LoadStreamKernel(kernel)(config, qb.View.BaseView.Cast<Half8>(), kb.View.BaseView.Cast<Half8>(), vb.View.BaseView.Cast<Half8>(), maskBuffer.View,
             partO.View, partML.View, ob.View, tickets.View, shape, plan, scratch.View);
         if (splits > 1 && combine == 0)
@@ -574,7 +602,24 @@ public sealed class AttentionDecodeTests : Half16TestBase, IClassFixture<Warp32S
     {
         var method = typeof(AttentionDecodeTensorCoreKernels).GetMethod(nameof(AttentionDecodeTensorCoreKernels.DecodeTc16))!
             .MakeGenericMethod(bf16 ? typeof(BFloat16Storage) : typeof(Float16Storage));
+        CheckTensorCorePtx(Ptx(method), bf16);
+    }
+
+    /// <summary>The lean staging's PTX: the same mma / ldmatrix counts, the first tile's wait_group 3, no local memory.</summary>
+    [Theory]
+    [InlineData(true)]
+    [InlineData(false)]
+    public void TensorCoreLeanDecodePtx(bool bf16)
+    {
+        var method = typeof(AttentionDecodeTensorCoreKernels).GetMethod(nameof(AttentionDecodeTensorCoreKernels.DecodeTc16Lean))!
+            .MakeGenericMethod(bf16 ? typeof(BFloat16Storage) : typeof(Float16Storage));
         string ptx = Ptx(method);
+        CheckTensorCorePtx(ptx, bf16);
+        Assert.Contains("cp.async.wait_group 3;", ptx, StringComparison.Ordinal);
+    }
+
+    private static void CheckTensorCorePtx(string ptx, bool bf16)
+    {
         string type = bf16 ? "bf16" : "f16";
         Assert.Equal(16, System.Text.RegularExpressions.Regex.Matches(ptx, $@"mma\.sync\.aligned\.m16n8k16\.row\.col\.f32\.{type}\.{type}\.f32").Count);
         Assert.Equal(8, System.Text.RegularExpressions.Regex.Matches(ptx, @"ldmatrix\.sync\.aligned\.m8n8\.x4\.").Count);
