@@ -373,6 +373,27 @@ public sealed class AttentionDecodeTests : Half16TestBase, IClassFixture<Warp32S
         }
     }
 
+    /// <summary>
+    /// Through the facade on the default simulator (warps of 4) <c>lean</c> falls back to the streaming kernel for
+    /// float32 and 16-bit (the lean kernels need 32-lane warps / CUDA) and stays correct, merge in the kernel.
+    /// </summary>
+    [Fact]
+    public void LeanVariantFallsBackOnNarrowWarps()
+    {
+        var previous = K.DecodeKernelVariant;
+        try
+        {
+            K.DecodeKernelVariant = DecodeVariant.Lean;
+            Assert.False(K.UsesLeanDecodeF32(AttentionDecodeWideKernels.LeanD));
+            RunFacade(2, 2, 8, 2, 37, 128, true, false, 27901, "lean variant on the simulator, float32");
+            RunFacade(1, 2, 8, 2, 37, 128, false, false, 27902, "lean variant on the simulator, bfloat16");
+        }
+        finally
+        {
+            K.DecodeKernelVariant = previous;
+        }
+    }
+
     /// <summary>The team reduction of four values: every lane of a team of 8 gets the sum its part names.</summary>
     [Fact]
     public void LeanTeamSum4GivesEachLaneItsHead()
