@@ -24,6 +24,9 @@ internal interface IDecodeTcOps
     /// <summary>Waits until at most <see cref="AttentionDecodeTensorCoreKernels.Stages"/> - 2 committed tiles are in flight.</summary>
     void WaitStages();
 
+    /// <summary>Waits until at most <see cref="AttentionDecodeTensorCoreKernels.Stages"/> - 1 committed tiles are in flight (the lean body's first tile).</summary>
+    void WaitFirstStage();
+
     /// <summary>Waits for every copy.</summary>
     void WaitAll();
 
@@ -112,7 +115,36 @@ internal static partial class AttentionDecodeTensorCoreKernels
         where TFormat : struct, IKernelConstant
     {
         var ops = default(PtxDecodeTcOps);
-        Body<PtxDecodeTcOps, TFormat>(ref ops, q, k, v, mask, partO, partML, output, tickets, s, plan);
+        Body<PtxDecodeTcOps, TFormat, Off>(ref ops, q, k, v, mask, partO, partML, output, tickets, s, plan);
+    }
+
+    /// <summary>
+    /// <see cref="DecodeTc16"/> with the lean staging (<c>GEMS_DECODE_VARIANT=lean</c>): all <see cref="Stages"/> tiles
+    /// in flight before the first is read (a chunk of 64 keys, batch 1's plan, is then one DRAM round trip instead of
+    /// two) and each thread's four copies of a tile on one hoisted address (ncu, batch 1: 23% of the warp samples were in
+    /// the copies' address arithmetic — a signed division per copy — before the first load left the SM).
+    /// </summary>
+    [IlgpuKernel]
+    [IlgpuKernelVariant(typeof(Float16Storage))]
+    [IlgpuKernelVariant(typeof(BFloat16Storage))]
+    public static void DecodeTc16Lean<TFormat>(ArrayView<Half8> q, ArrayView<Half8> k, ArrayView<Half8> v, ArrayView<float> mask,
+        ArrayView<float> partO, ArrayView<float> partML, ArrayView<ushort> output, ArrayView<int> tickets, AttentionShape s, DecodePlan plan)
+        where TFormat : struct, IKernelConstant
+    {
+        var ops = default(PtxDecodeTcOps);
+        Body<PtxDecodeTcOps, TFormat, On>(ref ops, q, k, v, mask, partO, partML, output, tickets, s, plan);
+    }
+
+    /// <summary>A kernel constant 0 (<see cref="Body"/>'s default staging).</summary>
+    internal readonly struct Off : IKernelConstant
+    {
+        public int Value => 0;
+    }
+
+    /// <summary>A kernel constant 1 (<see cref="Body"/>'s lean staging).</summary>
+    internal readonly struct On : IKernelConstant
+    {
+        public int Value => 1;
     }
 
     /// <summary>
@@ -126,7 +158,17 @@ internal static partial class AttentionDecodeTensorCoreKernels
         where TFormat : struct, IKernelConstant
     {
         var ops = new EmulatedDecodeTcOps { Scratch = scratch };
-        Body<EmulatedDecodeTcOps, TFormat>(ref ops, q, k, v, mask, partO, partML, output, tickets, s, plan);
+        Body<EmulatedDecodeTcOps, TFormat, Off>(ref ops, q, k, v, mask, partO, partML, output, tickets, s, plan);
+    }
+
+    /// <summary><see cref="DecodeTc16Emulated"/> with the lean staging of <see cref="DecodeTc16Lean"/>.</summary>
+    public static void DecodeTc16LeanEmulated<TFormat>(ArrayView<Half8> q, ArrayView<Half8> k, ArrayView<Half8> v, ArrayView<float> mask,
+        ArrayView<float> partO, ArrayView<float> partML, ArrayView<ushort> output, ArrayView<int> tickets, AttentionShape s, DecodePlan plan,
+        ArrayView<float> scratch)
+        where TFormat : struct, IKernelConstant
+    {
+        var ops = new EmulatedDecodeTcOps { Scratch = scratch };
+        Body<EmulatedDecodeTcOps, TFormat, On>(ref ops, q, k, v, mask, partO, partML, output, tickets, s, plan);
     }
 
     /// <summary>This lane's ldmatrix row address (stage-relative) for K: key 8·warp + (lane mod 8), dims 8·(lane / 8).</summary>
@@ -145,12 +187,14 @@ internal static partial class AttentionDecodeTensorCoreKernels
     /// <summary>Where lane (g, t) stores its first accumulator: head 2t, dim 32·warp + g of the sums area (byte 0).</summary>
     public static int SumLaneByte(int warp, int lane) => 4 * ((2 * (lane & 3) * D) + (32 * warp) + (lane >> 2));
 
-    internal static void Body<TOps, TFormat>(ref TOps ops, ArrayView<Half8> q, ArrayView<Half8> k, ArrayView<Half8> v, ArrayView<float> mask,
+    internal static void Body<TOps, TFormat, TLean>(ref TOps ops, ArrayView<Half8> q, ArrayView<Half8> k, ArrayView<Half8> v, ArrayView<float> mask,
         ArrayView<float> partO, ArrayView<float> partML, ArrayView<ushort> output, ArrayView<int> tickets, AttentionShape s, DecodePlan plan)
         where TOps : struct, IDecodeTcOps
         where TFormat : struct, IKernelConstant
+        where TLean : struct, IKernelConstant
     {
         const int HeadsPerGroup = AttentionDecodeWideKernels.HeadsPerGroup;
+        bool lean = default(TLean).Value != 0;
         int bf16 = default(TFormat).Value;
         var shared = SharedMemory.GetDynamic<float>();
         var scores = shared.SubView(ScoresByte / 4, HeadsPerGroup * ScoreStride);
@@ -170,10 +214,21 @@ internal static partial class AttentionDecodeTensorCoreKernels
         long headRow = ((long)group.Batch * s.Heads) + group.Head0;
         long maskBase = (group.Batch * s.MaskBatch) + (group.Head0 * s.MaskHead);
 
-        // The first Stages - 1 tiles in flight before q is read.
-        for (int c = 0; c < Stages - 1; c++)
+        // The first Stages - 1 tiles (lean: Stages, every buffer) in flight before q is read.
+        if (lean)
         {
-            CopyTile(ref ops, shared, k, v, plan, c, kTiles, chunkVector, n, tid);
+            // Written out: as a loop, ptxas re-derived the group's indices (divisions) in every iteration.
+            CopyTile(ref ops, shared, k, v, plan, 0, kTiles, chunkVector, n, tid, lean);
+            CopyTile(ref ops, shared, k, v, plan, 1, kTiles, chunkVector, n, tid, lean);
+            CopyTile(ref ops, shared, k, v, plan, 2, kTiles, chunkVector, n, tid, lean);
+            CopyTile(ref ops, shared, k, v, plan, 3, kTiles, chunkVector, n, tid, lean);
+        }
+        else
+        {
+            for (int c = 0; c < Stages - 1; c++)
+            {
+                CopyTile(ref ops, shared, k, v, plan, c, kTiles, chunkVector, n, tid, lean);
+            }
         }
 
         // Q fragments: lane (g, t) holds head g's dims 16s + 2t, +1 (a0) and 16s + 8 + 2t, +1 (a2) of k step s.
@@ -189,14 +244,14 @@ internal static partial class AttentionDecodeTensorCoreKernels
         // Pass 1: scores of the K tiles.
         for (int tt = 0; tt < kTiles; tt++)
         {
-            NextTile(ref ops, shared, k, v, plan, tt, kTiles, chunkVector, n, tid);
+            NextTile(ref ops, shared, k, v, plan, tt, kTiles, chunkVector, n, tid, lean);
             ops.Scores(shared, (tt % Stages) * StageBytes, warp, lane, tt, s.Scale, bf16);
         }
 
         // Pass 2: weights times the V tiles (their copies were issued during pass 1).
         for (int tt = kTiles; tt < 2 * kTiles; tt++)
         {
-            NextTile(ref ops, shared, k, v, plan, tt, kTiles, chunkVector, n, tid);
+            NextTile(ref ops, shared, k, v, plan, tt, kTiles, chunkVector, n, tid, lean);
             if (tt == kTiles)
             {
                 ChunkSoftmax(scores, stats, mask, s, maskBase, j0, group.Live, n, kTiles * TileKeys, lane, warp, bf16);
@@ -315,13 +370,26 @@ internal static partial class AttentionDecodeTensorCoreKernels
     }
 
     /// <summary>Waits for tile <paramref name="t"/> (and every thread's reads of t − 1), then starts tile t + <see cref="Stages"/> − 1 into t − 1's buffer.</summary>
+    /// <remarks>
+    /// Lean (<paramref name="lean"/>, a kernel constant): the prologue committed tiles 0 .. Stages − 1, so tile 0 may
+    /// leave Stages − 1 groups in flight and no copy follows it (every buffer is full); from tile 1 on, tile t + Stages − 1
+    /// goes into t − 1's buffer as by default, and tile t's group is followed by exactly Stages − 2 committed groups
+    /// (Stages + t − 1 committed, tiles 0 .. t done), the same wait as by default.
+    /// </remarks>
     private static void NextTile<TOps>(ref TOps ops, ArrayView<float> shared, ArrayView<Half8> k, ArrayView<Half8> v, DecodePlan plan,
-        int t, int kTiles, long chunkVector, int n, int tid)
+        int t, int kTiles, long chunkVector, int n, int tid, bool lean)
         where TOps : struct, IDecodeTcOps
     {
+        if (lean && t == 0)
+        {
+            ops.WaitFirstStage();
+            Group.Barrier();
+            return;
+        }
+
         ops.WaitStages();
         Group.Barrier();
-        CopyTile(ref ops, shared, k, v, plan, t + Stages - 1, kTiles, chunkVector, n, tid);
+        CopyTile(ref ops, shared, k, v, plan, t + Stages - 1, kTiles, chunkVector, n, tid, lean);
     }
 
     /// <summary>
@@ -329,11 +397,39 @@ internal static partial class AttentionDecodeTensorCoreKernels
     /// same so that wait_group counts stay uniform) into buffer t mod <see cref="Stages"/>: 16-byte vector c of the tile
     /// goes to row c / 16, column c mod 16 of the padded stage; vectors past the chunk are zero-filled.
     /// </summary>
+    /// <remarks>
+    /// Lean: vector c = tid + <see cref="GroupSize"/>·u (u &lt; 4) is row tid / 16 + 8u, column tid mod 16, so the four
+    /// copies are one shared and one global address plus constants (the default loop's <c>t % Stages</c> compiled to a
+    /// signed division, and every copy recomputed its addresses).
+    /// </remarks>
     private static void CopyTile<TOps>(ref TOps ops, ArrayView<float> shared, ArrayView<Half8> k, ArrayView<Half8> v, DecodePlan plan,
-        int t, int kTiles, long chunkVector, int n, int tid)
+        int t, int kTiles, long chunkVector, int n, int tid, bool lean)
         where TOps : struct, IDecodeTcOps
     {
         const int RowVectors = D / 8;
+        if (lean)
+        {
+            if (t < 2 * kTiles)
+            {
+                bool keys = t < kTiles;
+                int tile = keys ? t : t - kTiles;
+                long first = chunkVector + ((long)tile * TileKeys * RowVectors);
+                int room = ((n - (tile * TileKeys)) * RowVectors) - tid;
+                int at = ((t & (Stages - 1)) * StageBytes) + ((tid >> 4) * RowBytes) + ((tid & 15) * 16);
+                long mine = first + tid;
+                long pointer = keys ? plan.KPointer : plan.VPointer;
+                var source = keys ? k : v;
+                const int RowsPerStep = GroupSize / RowVectors;
+                ops.Copy(shared, at, source, pointer, room > 0 ? mine : first, room > 0);
+                ops.Copy(shared, at + (RowsPerStep * RowBytes), source, pointer, room > GroupSize ? mine + GroupSize : first, room > GroupSize);
+                ops.Copy(shared, at + (2 * RowsPerStep * RowBytes), source, pointer, room > 2 * GroupSize ? mine + (2 * GroupSize) : first, room > 2 * GroupSize);
+                ops.Copy(shared, at + (3 * RowsPerStep * RowBytes), source, pointer, room > 3 * GroupSize ? mine + (3 * GroupSize) : first, room > 3 * GroupSize);
+            }
+
+            ops.Commit();
+            return;
+        }
+
         if (t < 2 * kTiles)
         {
             bool keys = t < kTiles;
@@ -371,6 +467,8 @@ internal struct PtxDecodeTcOps : IDecodeTcOps
 
     // Stages - 2 committed tiles may still be in flight (an immediate: Stages is 4).
     public readonly void WaitStages() => CudaAsm.Emit("cp.async.wait_group 2;");
+
+    public readonly void WaitFirstStage() => CudaAsm.Emit("cp.async.wait_group 3;");
 
     public readonly void WaitAll() => CudaAsm.Emit("cp.async.wait_group 0;");
 
@@ -454,6 +552,10 @@ internal struct EmulatedDecodeTcOps : IDecodeTcOps
     }
 
     public readonly void WaitStages()
+    {
+    }
+
+    public readonly void WaitFirstStage()
     {
     }
 

@@ -373,6 +373,273 @@ internal static class AttentionDecodeWideKernels
         FinishChunk(output, partO, partML, scores, stats, tickets, plan, headRow, group.Live, group.Split, group.Splits, group.Batch, d, tid, lane, warp, ws);
     }
 
+    /// <summary>Head size of <see cref="DecodeStreamF32Lean"/>.</summary>
+    public const int LeanD = 128;
+
+    /// <summary>Keys per staged tile of <see cref="DecodeStreamF32Lean"/> (one 8 KB stage of float32 rows of 128).</summary>
+    public const int LeanTileKeys = StageBytes / (LeanD * 4);
+
+    /// <summary>Threads per group of <see cref="DecodeStreamF32Lean"/> (<see cref="Warps"/> warps of 32 lanes).</summary>
+    private const int LeanThreads = Warps * 32;
+
+    /// <summary>16-byte vectors of one float32 row of <see cref="LeanD"/>.</summary>
+    private const int LeanRowVectors = LeanD / 4;
+
+    /// <summary>
+    /// float32 streaming decode for head size <see cref="LeanD"/> on 32-lane warps (<c>GEMS_DECODE_VARIANT=lean</c>):
+    /// the schedule of <see cref="DecodeStreamF32"/> (same grid, stages, shared layout, partials and merge) with every
+    /// size a constant. The H200 profile of <see cref="DecodeStreamF32"/> (batch 16: 196 µs, 57% of DRAM, issue-bound,
+    /// ~490 warp instructions per 8 KB tile) spent them on runtime tile and lane counts: a one-iteration key loop with
+    /// its bounds checks, integer divisions for the tile slot, a copy loop of four cp.async with 27 instructions each,
+    /// four team sums as non-unrolled shuffle loops and a branchy one-lane score store. Here each team takes exactly one
+    /// key per tile (key 4·warp + team), the four copies are unrolled on one hoisted address, the four heads' dot
+    /// products are reduced over the team's 8 lanes together (4 shuffles instead of 12: each step a lane keeps half of
+    /// its sums and trades the other half), and four lanes store one head's score each. Pass 2 reads the weights without
+    /// checks: the softmax zeroes the weights past the chunk's last key up to the tile edge (those rows of V are zero
+    /// fills), and heads past the group's live ones only feed accumulators that are never written out.
+    /// </summary>
+    [IlgpuKernel]
+    public static void DecodeStreamF32Lean(ArrayView<Float4> q, ArrayView<Float4> k, ArrayView<Float4> v, ArrayView<float> mask,
+        ArrayView<float> partO, ArrayView<float> partML, ArrayView<float> output, ArrayView<int> tickets, AttentionShape s, DecodePlan plan)
+    {
+        const int D = LeanD;
+        var rows = new RowsF32 { Q = q, K = k, V = v };
+        var sink = new DecodeOutputF32 { Output = output };
+        var shared = SharedMemory.GetDynamic<float>();
+        var stage = shared.SubView(0, Stages * StageBytes / 4).Cast<Float4>().AsAligned(16);
+        var scores = shared.SubView(Stages * StageBytes / 4, HeadsPerGroup * MaxChunk);
+        var stats = shared.SubView((Stages * StageBytes / 4) + (HeadsPerGroup * MaxChunk), 4 * HeadsPerGroup);
+        bool asyncCopy = CudaAsm.IsSupported && plan.KPointer != 0 && plan.VPointer != 0;
+        var group = DecodeGroup.Of(s, plan);
+        int tid = Group.IdxX;
+
+        // Shifts, not Warp.WarpIdx: its signed division by the warp size was rematerialized in every tile iteration.
+        int lane = tid & 31;
+        int warp = tid >> 5;
+        int part = lane & 7;
+        int team = lane >> 3;
+        int key = (warp * 4) + team;
+        int j0 = group.Key0;
+        int n = group.Keys;
+        int live = group.Live;
+        int kTiles = (n + LeanTileKeys - 1) / LeanTileKeys;
+        long kBase = (((long)group.Batch * s.KvHeads) + group.KvHead) * s.Lk * D;
+        long qBase = (((long)group.Batch * s.Heads) + group.Head0) * D;
+        long chunkVector = (kBase + ((long)j0 * D)) / 4;
+
+        // Every buffer in flight before q is read (see LeanNextTile); written out, since as a loop ptxas re-derived
+        // the group's indices (divisions) in every iteration.
+        LeanCopyTile(rows, stage, plan, asyncCopy, 0, kTiles, chunkVector, n, tid);
+        LeanCopyTile(rows, stage, plan, asyncCopy, 1, kTiles, chunkVector, n, tid);
+        LeanCopyTile(rows, stage, plan, asyncCopy, 2, kTiles, chunkVector, n, tid);
+        LeanCopyTile(rows, stage, plan, asyncCopy, 3, kTiles, chunkVector, n, tid);
+
+        var q0 = rows.Load(0, qBase, part, 8, D);
+        var q1 = live > 1 ? rows.Load(0, qBase + D, part, 8, D) : default;
+        var q2 = live > 2 ? rows.Load(0, qBase + (2 * D), part, 8, D) : default;
+        var q3 = live > 3 ? rows.Load(0, qBase + (3 * D), part, 8, D) : default;
+
+        // After the team reduction lane `part` (< 4) holds head 2·(part & 1) + ((part >> 1) & 1).
+        int head = (2 * (part & 1)) + ((part >> 1) & 1);
+        bool storer = part < 4 && head < live;
+        long maskAt = (group.Batch * s.MaskBatch) + ((group.Head0 + head) * s.MaskHead) + j0;
+        int scoreAt = (head * MaxChunk) + key;
+        int rowAt = (key * LeanRowVectors) + part;
+
+        // Pass 1 over the K tiles.
+        for (int t = 0; t < kTiles; t++)
+        {
+            LeanNextTile(rows, stage, plan, asyncCopy, t, kTiles, chunkVector, n, tid);
+            var x = LeanRow(stage, ((t & (Stages - 1)) * (StageBytes / 16)) + rowAt);
+            float score = TeamSum4(Dot(q0, x), Dot(q1, x), Dot(q2, x), Dot(q3, x), part);
+            int j = (t * LeanTileKeys) + key;
+            if (storer && j < n)
+            {
+                score *= s.Scale;
+                scores[scoreAt + (t * LeanTileKeys)] = s.HasMask != 0 ? score + mask[maskAt + j] : score;
+            }
+        }
+
+        // Pass 2 over the V tiles (their copies were issued during pass 1).
+        var o0 = default(Lane16);
+        var o1 = default(Lane16);
+        var o2 = default(Lane16);
+        var o3 = default(Lane16);
+        for (int t = kTiles; t < 2 * kTiles; t++)
+        {
+            LeanNextTile(rows, stage, plan, asyncCopy, t, kTiles, chunkVector, n, tid);
+            if (t == kTiles)
+            {
+                ChunkSoftmax(scores, stats, live, n, lane, warp, 32);
+
+                // Weights of the zero-filled rows past the chunk's last key (up to the tile edge) are 0, so pass 2 needs no checks.
+                for (int j = n + lane; j < kTiles * LeanTileKeys; j += 32)
+                {
+                    if (warp < live)
+                    {
+                        scores[(warp * MaxChunk) + j] = 0f;
+                    }
+                }
+
+                Group.Barrier();
+            }
+
+            int tile = t - kTiles;
+            var x = LeanRow(stage, ((t & (Stages - 1)) * (StageBytes / 16)) + rowAt);
+            int j2 = (tile * LeanTileKeys) + key;
+            o0 = Axpy(scores[j2], x, o0);
+            o1 = Axpy(scores[MaxChunk + j2], x, o1);
+            o2 = Axpy(scores[(2 * MaxChunk) + j2], x, o2);
+            o3 = Axpy(scores[(3 * MaxChunk) + j2], x, o3);
+        }
+
+        if (kTiles == 0)
+        {
+            ChunkSoftmax(scores, stats, live, 0, lane, warp, 32);
+        }
+
+        if (asyncCopy)
+        {
+            CudaAsm.Emit("cp.async.wait_group 0;");
+        }
+
+        Group.Barrier();
+        var sums = shared.SubView(0, Warps * HeadsPerGroup * MaxD);
+        o0 = FoldTeams(o0, 8, 32);
+        o1 = FoldTeams(o1, 8, 32);
+        o2 = FoldTeams(o2, 8, 32);
+        o3 = FoldTeams(o3, 8, 32);
+        if (team == 0)
+        {
+            int at = warp * HeadsPerGroup * MaxD;
+            rows.Spill(sums, at, o0, part, 8, D);
+            rows.Spill(sums, at + MaxD, o1, part, 8, D);
+            rows.Spill(sums, at + (2 * MaxD), o2, part, 8, D);
+            rows.Spill(sums, at + (3 * MaxD), o3, part, 8, D);
+        }
+
+        Group.Barrier();
+        long headRow = ((long)group.Batch * s.Heads) + group.Head0;
+        for (int e = tid; e < live * D; e += LeanThreads)
+        {
+            int i = e / D;
+            int dim = e - (i * D);
+            float o = sums[(i * MaxD) + dim] + sums[((HeadsPerGroup + i) * MaxD) + dim]
+                + sums[(((2 * HeadsPerGroup) + i) * MaxD) + dim] + sums[(((3 * HeadsPerGroup) + i) * MaxD) + dim];
+            WriteSum(sink, partO, stats, headRow, i, dim, o, group.Split, group.Splits, D);
+        }
+
+        FinishChunk(sink, partO, partML, scores, stats, tickets, plan, headRow, live, group.Split, group.Splits, group.Batch, D, tid, lane, warp, 32);
+    }
+
+    /// <summary>One staged float32 row share of <see cref="DecodeStreamF32Lean"/>: vectors at, at + 8, at + 16, at + 24 (the <see cref="RowsF32"/> layout, 8 lanes).</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static Lane16 LeanRow(ArrayView<Float4> stage, int at)
+    {
+        var x0 = stage[at];
+        var x1 = stage[at + 8];
+        var x2 = stage[at + 16];
+        var x3 = stage[at + 24];
+        return new Lane16
+        {
+            A = new Floats8 { V0 = x0.X, V1 = x0.Y, V2 = x0.Z, V3 = x0.W, V4 = x1.X, V5 = x1.Y, V6 = x1.Z, V7 = x1.W },
+            B = new Floats8 { V0 = x2.X, V1 = x2.Y, V2 = x2.Z, V3 = x2.W, V4 = x3.X, V5 = x3.Y, V6 = x3.Z, V7 = x3.W },
+        };
+    }
+
+    /// <summary>
+    /// The sums over an aligned team of 8 lanes of four values at once: after trading halves across lane bit 0 (two
+    /// shuffles) and bit 1 (one) and a last shuffle across bit 2, every lane holds the full sum of value
+    /// 2·(part &amp; 1) + ((part &gt;&gt; 1) &amp; 1).
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    internal static float TeamSum4(float d0, float d1, float d2, float d3, int part)
+    {
+        bool odd = (part & 1) != 0;
+        float give0 = odd ? d0 : d2;
+        float give1 = odd ? d1 : d3;
+        float e0 = (odd ? d2 : d0) + Warp.ShuffleXor(give0, 1);
+        float e1 = (odd ? d3 : d1) + Warp.ShuffleXor(give1, 1);
+        bool second = (part & 2) != 0;
+        float g = (second ? e1 : e0) + Warp.ShuffleXor(second ? e0 : e1, 2);
+        return g + Warp.ShuffleXor(g, 4);
+    }
+
+    /// <summary>
+    /// <see cref="NextTile"/> for <see cref="DecodeStreamF32Lean"/>, whose prologue committed tiles 0 .. Stages − 1 (all
+    /// buffers): tile 0 may leave Stages − 1 groups in flight and starts no copy; from tile 1 on, tile t + Stages − 1
+    /// goes into t − 1's buffer, and tile t's group is followed by exactly Stages − 2 committed groups (Stages + t − 1
+    /// committed, tiles 0 .. t needed), as in <see cref="NextTile"/>.
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static void LeanNextTile(RowsF32 rows, ArrayView<Float4> stage, DecodePlan plan, bool asyncCopy, int t, int kTiles, long chunkVector, int n, int tid)
+    {
+        if (t == 0)
+        {
+            if (asyncCopy)
+            {
+                CudaAsm.Emit("cp.async.wait_group 3;");
+            }
+
+            Group.Barrier();
+            return;
+        }
+
+        if (asyncCopy)
+        {
+            CudaAsm.Emit("cp.async.wait_group 2;");
+        }
+
+        Group.Barrier();
+        LeanCopyTile(rows, stage, plan, asyncCopy, t + Stages - 1, kTiles, chunkVector, n, tid);
+    }
+
+    /// <summary>
+    /// <see cref="CopyTile"/> for <see cref="DecodeStreamF32Lean"/>: a tile is 512 vectors, four per thread (vectors
+    /// tid + 128·u), their global and shared addresses one hoisted base plus a constant.
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static void LeanCopyTile(RowsF32 rows, ArrayView<Float4> stage, DecodePlan plan, bool asyncCopy, int t, int kTiles, long chunkVector, int n, int tid)
+    {
+        const int TileVectors = LeanTileKeys * LeanRowVectors;
+        if (t < 2 * kTiles)
+        {
+            bool isK = t < kTiles;
+            int tile = isK ? t : t - kTiles;
+            long firstVector = chunkVector + ((long)tile * TileVectors);
+            int valid = ((n - (tile * LeanTileKeys)) * LeanRowVectors) - tid;
+            int slot = ((t & (Stages - 1)) * TileVectors) + tid;
+            if (asyncCopy)
+            {
+                long tileStart = (isK ? plan.KPointer : plan.VPointer) + (firstVector * 16);
+                long mine = tileStart + (tid * 16L);
+                LeanCopy(slot, mine, tileStart, valid > 0);
+                LeanCopy(slot + LeanThreads, mine + (16 * LeanThreads), tileStart, valid > LeanThreads);
+                LeanCopy(slot + (2 * LeanThreads), mine + (32 * LeanThreads), tileStart, valid > 2 * LeanThreads);
+                LeanCopy(slot + (3 * LeanThreads), mine + (48 * LeanThreads), tileStart, valid > 3 * LeanThreads);
+            }
+            else
+            {
+                int tensor = isK ? 1 : 2;
+                for (int u = 0; u < TileVectors / LeanThreads; u++)
+                {
+                    rows.CopyVector(stage, slot + (u * LeanThreads), tensor, firstVector + tid + (u * LeanThreads), valid > u * LeanThreads);
+                }
+            }
+        }
+
+        if (asyncCopy)
+        {
+            CudaAsm.Emit("cp.async.commit_group;");
+        }
+    }
+
+    /// <summary>One 16-byte cp.async into stage vector <paramref name="slotVector"/>; an invalid one zero-fills from the tile's first (valid) vector.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static void LeanCopy(int slotVector, long source, long tileStart, bool valid) =>
+        CudaAsm.Emit("{\n\t.reg .u64 dsrc;\n\t.reg .u32 ddst;\n\tcvta.to.global.u64 dsrc, %1;\n\tmov.u32 ddst, __dyn_shared_alloca;\n\tadd.u32 ddst, ddst, %0;\n\tcp.async.cg.shared.global [ddst], [dsrc], 16, %2;\n\t}",
+            (uint)(slotVector * 16), valid ? source : tileStart, valid ? 16u : 0u);
+
     /// <summary>
     /// One output sum o of head <paramref name="i"/> of the group, dim <paramref name="dim"/>: with one chunk the output
     /// o / l (0 where l = 0), else the chunk's partial.

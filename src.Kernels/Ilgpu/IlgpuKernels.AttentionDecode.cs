@@ -8,9 +8,12 @@ public sealed partial class IlgpuKernels
 {
     private Action<KernelConfig, ArrayView<float>, ArrayView<float>, ArrayView<ushort>, AttentionShape, int, int>? decodeCombine16;
     private Action<KernelConfig, ArrayView<Float4>, ArrayView<Float4>, ArrayView<Float4>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<int>, AttentionShape, DecodePlan>? decodeStreamF32;
+    private Action<KernelConfig, ArrayView<Float4>, ArrayView<Float4>, ArrayView<Float4>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<int>, AttentionShape, DecodePlan>? decodeStreamF32Lean;
     private readonly Action<KernelConfig, ArrayView<Half8>, ArrayView<Half8>, ArrayView<Half8>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<ushort>, ArrayView<int>, AttentionShape, DecodePlan>?[] decodeStream16 =
         new Action<KernelConfig, ArrayView<Half8>, ArrayView<Half8>, ArrayView<Half8>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<ushort>, ArrayView<int>, AttentionShape, DecodePlan>?[2];
     private readonly Action<KernelConfig, ArrayView<Half8>, ArrayView<Half8>, ArrayView<Half8>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<ushort>, ArrayView<int>, AttentionShape, DecodePlan>?[] decodeTc16 =
+        new Action<KernelConfig, ArrayView<Half8>, ArrayView<Half8>, ArrayView<Half8>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<ushort>, ArrayView<int>, AttentionShape, DecodePlan>?[2];
+    private readonly Action<KernelConfig, ArrayView<Half8>, ArrayView<Half8>, ArrayView<Half8>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<ushort>, ArrayView<int>, AttentionShape, DecodePlan>?[] decodeTc16Lean =
         new Action<KernelConfig, ArrayView<Half8>, ArrayView<Half8>, ArrayView<Half8>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<ushort>, ArrayView<int>, AttentionShape, DecodePlan>?[2];
     private MemoryBuffer1D<int, Stride1D.Dense>? decodeTickets;
 
@@ -49,6 +52,21 @@ public sealed partial class IlgpuKernels
 
         var streamPlan = StreamDecodePlan(batch, shape, kEnd, sizeof(float), k, v);
         var (streamO, streamML) = DecodePartials((long)batch * shape.Heads * streamPlan.Splits, shape.D);
+        if (UsesLeanDecodeF32(shape.D))
+        {
+            device.Load(ref decodeStreamF32Lean, nameof(AttentionDecodeWideKernels.DecodeStreamF32Lean),
+                acc => acc.LoadStreamKernel<ArrayView<Float4>, ArrayView<Float4>, ArrayView<Float4>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<int>, AttentionShape, DecodePlan>(
+                    AttentionDecodeWideKernels.DecodeStreamF32Lean, Bounds(AttentionDecodeWideKernels.Warps * device.WarpSize, StreamDecodeGroupsPerSm)))(
+                StreamDecodeConfig(batch, shape.KvHeads, streamPlan), q.Cast<Float4>(), k.Cast<Float4>(), v.Cast<Float4>(), mask, streamO, streamML, output,
+                DecodeTickets(batch, shape.KvHeads, streamPlan.HeadBlocks), shape, streamPlan.Kernel);
+            if (streamPlan.Splits > 1 && streamPlan.Kernel.Combine == 0)
+            {
+                CombineDecodeF32(streamO, streamML, output, batch, shape, streamPlan.Splits);
+            }
+
+            return true;
+        }
+
         device.Load(ref decodeStreamF32, nameof(AttentionDecodeWideKernels.DecodeStreamF32),
             acc => acc.LoadStreamKernel<ArrayView<Float4>, ArrayView<Float4>, ArrayView<Float4>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<int>, AttentionShape, DecodePlan>(
                 AttentionDecodeWideKernels.DecodeStreamF32, Bounds(AttentionDecodeWideKernels.Warps * device.WarpSize, StreamDecodeGroupsPerSm)))(
@@ -73,13 +91,23 @@ public sealed partial class IlgpuKernels
 
         bool bf16 = format == HalfFormat.BFloat16;
         int slot = bf16 ? 1 : 0;
-        if (DecodeKernelVariant == DecodeVariant.TensorCore && UsesTensorCoreDecode(shape.D))
+        if ((DecodeKernelVariant == DecodeVariant.TensorCore || DecodeKernelVariant == DecodeVariant.Lean) && UsesTensorCoreDecode(shape.D))
         {
             var tcPlan = StreamDecodePlan(batch, shape, kEnd, sizeof(ushort), k, v);
             var (tcO, tcML) = DecodePartials((long)batch * shape.Heads * tcPlan.Splits, shape.D);
             string tcName = $"{nameof(AttentionDecodeTensorCoreKernels.DecodeTc16)}<{(bf16 ? "bf16" : "f16")}>";
             var tcBounds = Bounds(AttentionDecodeWideKernels.Warps * device.WarpSize, StreamDecodeGroupsPerSm);
-            var tc = bf16
+            bool tcLean = DecodeKernelVariant == DecodeVariant.Lean;
+            string tcLeanName = $"{nameof(AttentionDecodeTensorCoreKernels.DecodeTc16Lean)}<{(bf16 ? "bf16" : "f16")}>";
+            var tc = tcLean
+                ? (bf16
+                    ? device.Load(ref decodeTc16Lean[slot], tcLeanName,
+                        acc => acc.LoadStreamKernel<ArrayView<Half8>, ArrayView<Half8>, ArrayView<Half8>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<ushort>, ArrayView<int>, AttentionShape, DecodePlan>(
+                            AttentionDecodeTensorCoreKernels.DecodeTc16Lean<BFloat16Storage>, tcBounds))
+                    : device.Load(ref decodeTc16Lean[slot], tcLeanName,
+                        acc => acc.LoadStreamKernel<ArrayView<Half8>, ArrayView<Half8>, ArrayView<Half8>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<ushort>, ArrayView<int>, AttentionShape, DecodePlan>(
+                            AttentionDecodeTensorCoreKernels.DecodeTc16Lean<Float16Storage>, tcBounds)))
+                : bf16
                 ? device.Load(ref decodeTc16[slot], tcName,
                     acc => acc.LoadStreamKernel<ArrayView<Half8>, ArrayView<Half8>, ArrayView<Half8>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<ushort>, ArrayView<int>, AttentionShape, DecodePlan>(
                         AttentionDecodeTensorCoreKernels.DecodeTc16<BFloat16Storage>, tcBounds))
@@ -126,6 +154,13 @@ public sealed partial class IlgpuKernels
     internal bool UsesTensorCoreDecode(int headDim) =>
         TensorCoresEnabled && device.Kind == IlgpuDeviceKind.Cuda && device.WarpSize == 32 && headDim == AttentionDecodeTensorCoreKernels.D;
 
+    /// <summary>
+    /// Whether a float32 call that the wide path takes goes to <see cref="AttentionDecodeWideKernels.DecodeStreamF32Lean"/>:
+    /// the <see cref="DecodeVariant.Lean"/> variant, 32-lane warps and head size <see cref="AttentionDecodeWideKernels.LeanD"/>.
+    /// </summary>
+    internal bool UsesLeanDecodeF32(int headDim) =>
+        DecodeKernelVariant == DecodeVariant.Lean && device.WarpSize == 32 && headDim == AttentionDecodeWideKernels.LeanD;
+
     private void CombineDecode16(ArrayView<float> partO, ArrayView<float> partML, ArrayView<ushort> output, int batch, AttentionShape shape, int splits, HalfFormat format) =>
         device.Load(ref decodeCombine16, nameof(AttentionDecodeKernels.DecodeCombine16),
             acc => acc.LoadStreamKernel<ArrayView<float>, ArrayView<float>, ArrayView<ushort>, AttentionShape, int, int>(AttentionDecodeKernels.DecodeCombine16))(
@@ -146,10 +181,12 @@ public sealed partial class IlgpuKernels
         int perKv = shape.Heads / shape.KvHeads;
         int headBlocks = (perKv + AttentionDecodeWideKernels.HeadsPerGroup - 1) / AttentionDecodeWideKernels.HeadsPerGroup;
         int tile = AttentionDecodeWideKernels.TileKeys(shape.D, elementBytes);
+        bool lean = elementBytes == sizeof(float) && UsesLeanDecodeF32(shape.D);
         int chunk;
         if (device.Kind == IlgpuDeviceKind.CpuSimulator)
         {
-            tile = Math.Min(tile, 3);
+            // The lean kernel's tile is a constant (16 keys); other kernels take small tiles so that tests cross their edges.
+            tile = lean ? AttentionDecodeWideKernels.LeanTileKeys : Math.Min(tile, 3);
             chunk = 2 * tile;
         }
         else
@@ -173,7 +210,7 @@ public sealed partial class IlgpuKernels
         int splits = Math.Max(1, (kEnd + chunk - 1) / chunk);
         var plan = KernelPlan(k, v, chunk, kEnd);
         plan.TileKeys = tile;
-        plan.Combine = (DecodeKernelVariant == DecodeVariant.Stream || DecodeKernelVariant == DecodeVariant.TensorCore) && splits <= AttentionDecodeWideKernels.MaxChunk - AttentionDecodeWideKernels.MergeChunksPerStep ? 1 : 0;
+        plan.Combine = (DecodeKernelVariant == DecodeVariant.Stream || DecodeKernelVariant == DecodeVariant.TensorCore || DecodeKernelVariant == DecodeVariant.Lean) && splits <= AttentionDecodeWideKernels.MaxChunk - AttentionDecodeWideKernels.MergeChunksPerStep ? 1 : 0;
         return (plan, splits, headBlocks);
     }
 
@@ -270,12 +307,19 @@ internal enum DecodeVariant
     /// the merge in the same launch (<c>tc</c>); float32 and other shapes take <see cref="Stream"/>.
     /// </summary>
     TensorCore = 3,
+
+    /// <summary>
+    /// As <see cref="TensorCore"/>, except that float32 calls of head size 128 on 32-lane warps take
+    /// <see cref="AttentionDecodeWideKernels.DecodeStreamF32Lean"/> and 16-bit ones
+    /// <see cref="AttentionDecodeTensorCoreKernels.DecodeTc16Lean"/> (<c>lean</c>).
+    /// </summary>
+    Lean = 4,
 }
 
 /// <summary>Names and the environment default of <see cref="DecodeVariant"/>.</summary>
 internal static class DecodeVariants
 {
-    /// <summary>Environment variable naming the decode kernel for a measuring run: <c>stream</c>, <c>stream2</c> or <c>tc</c>.</summary>
+    /// <summary>Environment variable naming the decode kernel for a measuring run: <c>stream</c>, <c>stream2</c>, <c>tc</c> or <c>lean</c>.</summary>
     public const string Variable = "GEMS_DECODE_VARIANT";
 
     private static readonly Lazy<DecodeVariant> FromVariable = new(() => Parse(Environment.GetEnvironmentVariable(Variable)));
@@ -293,6 +337,7 @@ internal static class DecodeVariants
     {
         "stream" => DecodeVariant.Stream,
         "stream2" => DecodeVariant.StreamTwoLaunches,
+        "lean" => DecodeVariant.Lean,
         _ => DecodeVariant.TensorCore,
     };
 }

@@ -292,6 +292,139 @@ public sealed class AttentionDecodeTests : Half16TestBase, IClassFixture<Warp32S
         Assert.All(tickets.GetAsArray1D(), t => Assert.Equal(0, t));
     }
 
+    public static TheoryData<int, int, int, int, int, int, bool> LeanCases => new()
+    {
+        // batch, heads, kvHeads, lk, chunk (a multiple of 16; 0: all keys in one), combine in kernel, mask
+        { 16, 8, 2, 333, 64, 1, true },
+        { 1, 8, 2, 4099, 512, 1, false },
+        { 3, 4, 1, 37, 0, 1, true },
+        { 1, 6, 1, 50, 32, 1, true },
+        { 2, 3, 1, 97, 16, 0, false },
+        { 1, 4, 4, 1, 16, 1, true },
+        { 2, 8, 2, 700, 32, 0, true },
+        { 1, 5, 1, 256, 128, 1, false },
+    };
+
+    /// <summary>
+    /// The lean float32 decode (d = 128, constant tiles of 16 keys) on the 32-lane simulator: ragged tile and chunk
+    /// tails, 1 to 4 live heads per group, the in-kernel merge (tickets back at zero) or the combine launch, each case
+    /// launched twice (the second launch reuses the tickets the first reset), outputs and partials poisoned with NaN.
+    /// </summary>
+    [Theory]
+    [MemberData(nameof(LeanCases))]
+    public void LeanF32DecodeWithCudaLaneLayout(int batch, int heads, int kvHeads, int lk, int chunk, int combine, bool masked)
+    {
+        const int D = AttentionDecodeWideKernels.LeanD;
+        var acc = warp32.Accelerator;
+        int seed = 27000 + (heads * 100) + lk + batch + chunk + (masked ? 7 : 0);
+        int tile = AttentionDecodeWideKernels.LeanTileKeys;
+        chunk = chunk == 0 ? ((lk + tile - 1) / tile) * tile : chunk;
+        Assert.Equal(0, chunk % tile);
+        var qv = Random(seed, batch * heads * D, -1.5f, 1.5f);
+        var kv = Random(seed + 1, batch * kvHeads * lk * D, -1.5f, 1.5f);
+        var vv = Random(seed + 2, batch * kvHeads * lk * D);
+        var mask = masked ? HeadMask(seed + 3, true, batch, heads, lk) : [0f];
+        int splits = Math.Max(1, (lk + chunk - 1) / chunk);
+        int headBlocks = ((heads / kvHeads) + AttentionDecodeWideKernels.HeadsPerGroup - 1) / AttentionDecodeWideKernels.HeadsPerGroup;
+        var shape = new AttentionShape
+        {
+            Heads = heads,
+            KvHeads = kvHeads,
+            Lq = 1,
+            Lk = lk,
+            D = D,
+            Scale = 0.25f,
+            HasMask = masked ? 1 : 0,
+            MaskBatch = masked ? heads * lk : 0,
+            MaskHead = masked ? lk : 0,
+            MaskRow = masked ? lk : 0,
+        };
+        var plan = new DecodePlan { Chunk = chunk, KeyEnd = lk, TileKeys = tile, Combine = combine };
+        long parts = (long)batch * heads * splits;
+        using var maskBuffer = acc.Allocate1D(mask);
+        using var partO = acc.Allocate1D(Enumerable.Repeat(float.NaN, (int)(parts * D)).ToArray());
+        using var partML = acc.Allocate1D(Enumerable.Repeat(float.NaN, (int)(2 * parts)).ToArray());
+        using var tickets = acc.Allocate1D(new int[batch * kvHeads * headBlocks]);
+        var config = new KernelConfig(new Index3D(splits, kvHeads * headBlocks, batch), new Index3D(AttentionDecodeWideKernels.Warps * 32, 1, 1),
+            SharedMemoryConfig.RequestDynamic<float>(AttentionDecodeWideKernels.StreamSharedFloats));
+        var combineConfig = new KernelConfig(new Index3D(heads, batch, 1), new Index3D(256, 1, 1));
+        var expected = AttentionTests.Reference(qv, kv, vv, batch, heads, kvHeads, 1, lk, D, false, Lookup(masked ? mask : [], heads, lk), 0.25);
+        using var qb = acc.Allocate1D(qv);
+        using var kb = acc.Allocate1D(kv);
+        using var vb = acc.Allocate1D(vv);
+        var kernel = acc.LoadStreamKernel<ArrayView<Float4>, ArrayView<Float4>, ArrayView<Float4>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<int>, AttentionShape, DecodePlan>(
+            AttentionDecodeWideKernels.DecodeStreamF32Lean);
+        for (int run = 0; run < 2; run++)
+        {
+            using var ob = acc.Allocate1D(Enumerable.Repeat(float.NaN, qv.Length).ToArray());
+            partO.MemSet(0xff);
+            kernel(config, qb.View.BaseView.Cast<Float4>(), kb.View.BaseView.Cast<Float4>(), vb.View.BaseView.Cast<Float4>(),
+                maskBuffer.View, partO.View, partML.View, ob.View, tickets.View, shape, plan);
+            if (splits > 1 && combine == 0)
+            {
+                acc.LoadStreamKernel<ArrayView<float>, ArrayView<float>, ArrayView<float>, AttentionShape, int>(AttentionDecodeKernels.DecodeCombineF32)(
+                    combineConfig, partO.View, partML.View, ob.View, shape, splits);
+            }
+
+            acc.Synchronize();
+            AssertClose(ob.GetAsArray1D(), expected, RtolF32, Atol,
+                $"lean decode run {run} b={batch} {heads}/{kvHeads} lk={lk} chunk={chunk} combine={combine} mask={masked}", seed);
+            Assert.All(tickets.GetAsArray1D(), t => Assert.Equal(0, t));
+        }
+    }
+
+    /// <summary>
+    /// Through the facade on the default simulator (warps of 4) <c>lean</c> falls back to the streaming kernel for
+    /// float32 and 16-bit (the lean kernels need 32-lane warps / CUDA) and stays correct, merge in the kernel.
+    /// </summary>
+    [Fact]
+    public void LeanVariantFallsBackOnNarrowWarps()
+    {
+        var previous = K.DecodeKernelVariant;
+        try
+        {
+            K.DecodeKernelVariant = DecodeVariant.Lean;
+            Assert.False(K.UsesLeanDecodeF32(AttentionDecodeWideKernels.LeanD));
+            RunFacade(2, 2, 8, 2, 37, 128, true, false, 27901, "lean variant on the simulator, float32");
+            RunFacade(1, 2, 8, 2, 37, 128, false, false, 27902, "lean variant on the simulator, bfloat16");
+        }
+        finally
+        {
+            K.DecodeKernelVariant = previous;
+        }
+    }
+
+    /// <summary>The team reduction of four values: every lane of a team of 8 gets the sum its part names.</summary>
+    [Fact]
+    public void LeanTeamSum4GivesEachLaneItsHead()
+    {
+        var acc = warp32.Accelerator;
+        var values = Random(27777, 4 * 32, -2f, 2f);
+        using var input = acc.Allocate1D(values);
+        using var result = acc.Allocate1D(Enumerable.Repeat(float.NaN, 32).ToArray());
+        acc.LoadStreamKernel<ArrayView<float>, ArrayView<float>>(TeamSum4Kernel)(new KernelConfig(1, 32), input.View, result.View);
+        acc.Synchronize();
+        var got = result.GetAsArray1D();
+        for (int lane = 0; lane < 32; lane++)
+        {
+            int part = lane & 7;
+            int head = (2 * (part & 1)) + ((part >> 1) & 1);
+            double sum = 0;
+            for (int p = 0; p < 8; p++)
+            {
+                sum += values[(head * 32) + (lane & ~7) + p];
+            }
+
+            Assert.True(Math.Abs(got[lane] - sum) <= 1e-5 * (1 + Math.Abs(sum)), $"lane {lane}: {got[lane]} vs {sum}");
+        }
+    }
+
+    private static void TeamSum4Kernel(ArrayView<float> input, ArrayView<float> result)
+    {
+        int lane = Group.IdxX;
+        result[lane] = AttentionDecodeWideKernels.TeamSum4(input[lane], input[32 + lane], input[64 + lane], input[96 + lane], lane & 7);
+    }
+
     public static TheoryData<int, int, int, int, int, int, int, bool> TensorCoreCases => new()
     {
         // format (0 f16, 1 bf16), batch, heads, kvHeads, lk, chunk (a multiple of 32), combine in kernel, mask
@@ -328,6 +461,29 @@ public sealed class AttentionDecodeTests : Half16TestBase, IClassFixture<Warp32S
         var expected = AttentionTests.Reference(qv, kv, vv, batch, heads, kvHeads, 1, lk, D, false, Lookup(mask, heads, lk), 1 / Math.Sqrt(D));
         AssertClose(got, expected, Rtol(bf16), Atol * Math.Min(lk, 64),
             $"tc decode emulated format={format} b={batch} {heads}/{kvHeads} lk={lk} chunk={chunk} combine={combine} mask={masked}", seed);
+    }
+
+    /// <summary>
+    /// The lean staging of the tensor-core decode (<see cref="AttentionDecodeTensorCoreKernels.DecodeTc16Lean"/>: every
+    /// stage filled before the first tile, four copies per thread on one address), emulated, on the same cases with
+    /// fresh inputs; a wrong buffer or tile in the copies shows as a wrong element (the simulator's copies are
+    /// synchronous, so only the cp.async wait counts are not exercised here).
+    /// </summary>
+    [Theory]
+    [MemberData(nameof(TensorCoreCases))]
+    public void TensorCoreLeanDecodeEmulated(int format, int batch, int heads, int kvHeads, int lk, int chunk, int combine, bool masked)
+    {
+        const int D = AttentionDecodeTensorCoreKernels.D;
+        int seed = 28000 + (format * 1000) + (heads * 100) + lk + batch + (masked ? 7 : 0);
+        bool bf16 = format == 1;
+        var (q16, qv) = Random16(seed, batch * heads * D, bf16, -1.5f, 1.5f);
+        var (k16, kv) = Random16(seed + 1, batch * kvHeads * lk * D, bf16, -1.5f, 1.5f);
+        var (v16, vv) = Random16(seed + 2, batch * kvHeads * lk * D, bf16);
+        var mask = HeadMask(seed + 3, masked, batch, heads, lk);
+        var got = RunTensorCoreEmulated(bf16, batch, heads, kvHeads, lk, chunk, combine, q16, k16, v16, mask, lean: true);
+        var expected = AttentionTests.Reference(qv, kv, vv, batch, heads, kvHeads, 1, lk, D, false, Lookup(mask, heads, lk), 1 / Math.Sqrt(D));
+        AssertClose(got, expected, Rtol(bf16), Atol * Math.Min(lk, 64),
+            $"tc lean decode emulated format={format} b={batch} {heads}/{kvHeads} lk={lk} chunk={chunk} combine={combine} mask={masked}", seed);
     }
 
     /// <summary>
@@ -383,7 +539,8 @@ public sealed class AttentionDecodeTests : Half16TestBase, IClassFixture<Warp32S
     }
 
     /// <summary>Launches <see cref="AttentionDecodeTensorCoreKernels.DecodeTc16Emulated"/> on the 32-lane simulator (NaN-poisoned output and partials); checks the tickets are back at zero.</summary>
-    private float[] RunTensorCoreEmulated(bool bf16, int batch, int heads, int kvHeads, int lk, int chunk, int combine, ushort[] q16, ushort[] k16, ushort[] v16, float[] mask)
+    private float[] RunTensorCoreEmulated(bool bf16, int batch, int heads, int kvHeads, int lk, int chunk, int combine, ushort[] q16, ushort[] k16, ushort[] v16, float[] mask,
+        bool lean = false)
     {
         const int D = AttentionDecodeTensorCoreKernels.D;
         var acc = warp32.Accelerator;
@@ -417,9 +574,13 @@ public sealed class AttentionDecodeTests : Half16TestBase, IClassFixture<Warp32S
         using var kb = acc.Allocate1D(k16);
         using var vb = acc.Allocate1D(v16);
         using var ob = acc.Allocate1D(Enumerable.Repeat(NaN16(bf16), q16.Length).ToArray());
-        Action<ArrayView<Half8>, ArrayView<Half8>, ArrayView<Half8>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<ushort>, ArrayView<int>, AttentionShape, DecodePlan, ArrayView<float>> kernel = bf16
-            ? AttentionDecodeTensorCoreKernels.DecodeTc16Emulated<BFloat16Storage>
-            : AttentionDecodeTensorCoreKernels.DecodeTc16Emulated<Float16Storage>;
+        Action<ArrayView<Half8>, ArrayView<Half8>, ArrayView<Half8>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<ushort>, ArrayView<int>, AttentionShape, DecodePlan, ArrayView<float>> kernel = (bf16, lean) switch
+        {
+            (true, false) => AttentionDecodeTensorCoreKernels.DecodeTc16Emulated<BFloat16Storage>,
+            (false, false) => AttentionDecodeTensorCoreKernels.DecodeTc16Emulated<Float16Storage>,
+            (true, true) => AttentionDecodeTensorCoreKernels.DecodeTc16LeanEmulated<BFloat16Storage>,
+            (false, true) => AttentionDecodeTensorCoreKernels.DecodeTc16LeanEmulated<Float16Storage>,
+        };
         acc.LoadStreamKernel(kernel)(config, qb.View.BaseView.Cast<Half8>(), kb.View.BaseView.Cast<Half8>(), vb.View.BaseView.Cast<Half8>(), maskBuffer.View,
             partO.View, partML.View, ob.View, tickets.View, shape, plan, scratch.View);
         if (splits > 1 && combine == 0)
@@ -462,7 +623,24 @@ public sealed class AttentionDecodeTests : Half16TestBase, IClassFixture<Warp32S
     {
         var method = typeof(AttentionDecodeTensorCoreKernels).GetMethod(nameof(AttentionDecodeTensorCoreKernels.DecodeTc16))!
             .MakeGenericMethod(bf16 ? typeof(BFloat16Storage) : typeof(Float16Storage));
+        CheckTensorCorePtx(Ptx(method), bf16);
+    }
+
+    /// <summary>The lean staging's PTX: the same mma / ldmatrix counts, the first tile's wait_group 3, no local memory.</summary>
+    [Theory]
+    [InlineData(true)]
+    [InlineData(false)]
+    public void TensorCoreLeanDecodePtx(bool bf16)
+    {
+        var method = typeof(AttentionDecodeTensorCoreKernels).GetMethod(nameof(AttentionDecodeTensorCoreKernels.DecodeTc16Lean))!
+            .MakeGenericMethod(bf16 ? typeof(BFloat16Storage) : typeof(Float16Storage));
         string ptx = Ptx(method);
+        CheckTensorCorePtx(ptx, bf16);
+        Assert.Contains("cp.async.wait_group 3;", ptx, StringComparison.Ordinal);
+    }
+
+    private static void CheckTensorCorePtx(string ptx, bool bf16)
+    {
         string type = bf16 ? "bf16" : "f16";
         Assert.Equal(16, System.Text.RegularExpressions.Regex.Matches(ptx, $@"mma\.sync\.aligned\.m16n8k16\.row\.col\.f32\.{type}\.{type}\.f32").Count);
         Assert.Equal(8, System.Text.RegularExpressions.Regex.Matches(ptx, @"ldmatrix\.sync\.aligned\.m8n8\.x4\.").Count);
@@ -490,7 +668,8 @@ public sealed class AttentionDecodeTests : Half16TestBase, IClassFixture<Warp32S
     {
         var stream16 = typeof(AttentionDecodeWideKernels).GetMethod(nameof(AttentionDecodeWideKernels.DecodeStream16))!.MakeGenericMethod(typeof(BFloat16Storage));
         var stream32 = typeof(AttentionDecodeWideKernels).GetMethod(nameof(AttentionDecodeWideKernels.DecodeStreamF32))!;
-        foreach (var method in new[] { stream16, stream32 })
+        var lean32 = typeof(AttentionDecodeWideKernels).GetMethod(nameof(AttentionDecodeWideKernels.DecodeStreamF32Lean))!;
+        foreach (var method in new[] { stream16, stream32, lean32 })
         {
             string ptx = Ptx(method);
             Assert.Contains("cp.async.cg.shared.global", ptx, StringComparison.Ordinal);
@@ -506,6 +685,7 @@ public sealed class AttentionDecodeTests : Half16TestBase, IClassFixture<Warp32S
     [InlineData("", "TensorCore")]
     [InlineData(" Stream ", "Stream")]
     [InlineData("stream2", "StreamTwoLaunches")]
+    [InlineData(" LEAN ", "Lean")]
     [InlineData("wide", "TensorCore")]
     [InlineData(" TC ", "TensorCore")]
     [InlineData("bogus", "TensorCore")]
