@@ -17,8 +17,13 @@ internal interface IWgmmaSkinnyOps
     /// <summary>The shared-window address of stage byte 0 (1024-byte aligned on the GPU; 0 in the emulation).</summary>
     uint SharedBase();
 
-    /// <summary>Copies one 16-byte chunk (8 elements when <paramref name="valid"/> is 8, zeros when 0) to shared byte <paramref name="sharedByte"/>.</summary>
-    void CopyChunk(ArrayView<ushort> shared, int sharedByte, ArrayView<ushort> source, long sourceElement, long sourcePointer, int valid);
+    /// <summary>
+    /// When <paramref name="issue"/> is not 0, copies one 16-byte chunk to shared address <paramref name="sharedAddress"/>
+    /// (<see cref="SharedBase"/> + byte): <paramref name="bytes"/> 16 reads it from global byte address
+    /// <paramref name="address"/> of <paramref name="source"/> (whose element 0 lies at <paramref name="sourcePointer"/>),
+    /// 0 writes zeros and reads nothing.
+    /// </summary>
+    void CopyChunk(ArrayView<ushort> shared, uint sharedAddress, ArrayView<ushort> source, long sourcePointer, long address, int bytes, int issue);
 
     /// <summary>Closes the group of asynchronous copies issued so far.</summary>
     void CommitCopies();
@@ -35,8 +40,12 @@ internal interface IWgmmaSkinnyOps
     /// <summary>Waits until no committed wgmma group is in flight.</summary>
     void WaitMultiplies();
 
-    /// <summary>Accumulators 16 · <paramref name="part"/> .. 16 · <paramref name="part"/> + 15 (n-blocks 4 · part .. 4 · part + 3).</summary>
-    void Read(int part, ref AccumulatorBlock block);
+    /// <summary>
+    /// Accumulators 16 · <paramref name="part"/> .. 16 · <paramref name="part"/> + 15 (n-blocks 4 · part .. 4 · part + 3);
+    /// <paramref name="part"/> a constant at each call. After the last multiply only: the GPU form passes them through
+    /// the thread's own <see cref="WgmmaSkinnyGemmKernels.AccumulatorStride"/> bytes of the (idle) stage ring.
+    /// </summary>
+    void Read(ArrayView<ushort> shared, int thread, int part, ref AccumulatorBlock block);
 }
 
 /// <summary>
@@ -82,6 +91,9 @@ internal static partial class WgmmaSkinnyGemmKernels
 
     /// <summary>Shared stages: three K tiles are requested ahead of the one multiplied (97 KB, two groups per SM).</summary>
     public const int Stages = 4;
+
+    /// <summary>Bytes between two threads' accumulators staged in shared for the epilogue (64 floats + 16: conflict-free 16-byte stores and loads).</summary>
+    public const int AccumulatorStride = (Accumulators * 4) + 16;
 
     /// <summary>Dynamic shared bytes a launch requests: the ring plus room to align the base up to 1024 bytes.</summary>
     public const int SharedBytes = (Stages * StageBytes) + WgmmaGemmKernels.SwizzleAlignment;
@@ -163,65 +175,68 @@ internal static partial class WgmmaSkinnyGemmKernels
         int kLength = s.K - kStart < s.KChunk ? s.K - kStart : s.KChunk;
         int tiles = (kLength + BlockK - 1) / BlockK;
 
-        // The thread's chunks (see remarks): shared byte, source element at tile 0, how many lie inside M / N.
+        // The thread's chunks (see remarks), worked out once: shared byte, global byte address at tile 0, the byte steps
+        // from chunk to chunk and from tile to tile, how many chunks lie inside M / N, and the k of chunk 0 (K edge).
         int row = thread >> 3;
         int chunk = thread & 7;
-        int aShared = WgmmaGemmKernels.KRowByte(row, chunk);
-        long aElement = (batch * s.BatchA) + ((long)row * s.K) + kStart + (chunk * 8);
-        int aRows = RowsInside(s.M - row, 16);
-        long aRowStride = 16L * s.K;
-        int aK = kStart + (chunk * 8);
-        int bShared;
-        long bElement;
-        int bRows;
-        long bRowStride;
-        long bTileStride;
-        int bK;
-        int bRowBytes;
+        var plan = default(ChunkPlan);
+        plan.AShared = WgmmaGemmKernels.KRowByte(row, chunk);
+        long aFrom = s.APointer + (((batch * s.BatchA) + ((long)row * s.K) + kStart + (chunk * 8)) * 2);
+        plan.ARows = RowsInside(s.M - row, 16);
+        plan.AStep = 16L * s.K * 2;
+        plan.AK = kStart + (chunk * 8);
+        long bFrom;
+        long bTileStep;
         if (transposeB != 0)
         {
-            bShared = WgmmaGemmKernels.KRowByte(row, chunk);
-            bElement = (batch * s.BatchB) + ((long)(n0 + row) * s.K) + kStart + (chunk * 8);
-            bRows = RowsInside(s.N - n0 - row, 16);
-            bRowStride = 16L * s.K;
-            bTileStride = BlockK;
-            bK = kStart + (chunk * 8);
-            bRowBytes = 16 * RowBytes;
+            plan.BShared = WgmmaGemmKernels.KRowByte(row, chunk);
+            bFrom = s.BPointer + (((batch * s.BatchB) + ((long)(n0 + row) * s.K) + kStart + (chunk * 8)) * 2);
+            plan.BRows = RowsInside(s.N - n0 - row, 16);
+            plan.BStep = 16L * s.K * 2;
+            bTileStep = BlockK * 2;
+            plan.BK = kStart + (chunk * 8);
         }
         else
         {
             int kRow = thread >> 4;
             int nChunk = thread & 15;
             int col = n0 + (nChunk * 8);
-            bShared = WgmmaGemmKernels.MnByte(kRow, nChunk);
-            bElement = (batch * s.BatchB) + ((long)(kStart + kRow) * s.N) + (col < s.N ? col : 0);
-            bRows = col < s.N ? 8 : 0;
-            bRowStride = 8L * s.N;
-            bTileStride = (long)BlockK * s.N;
-            bK = kStart + kRow;
-            bRowBytes = 8 * RowBytes;
+            plan.BShared = WgmmaGemmKernels.MnByte(kRow, nChunk);
+            bFrom = s.BPointer + (((batch * s.BatchB) + ((long)(kStart + kRow) * s.N) + (col < s.N ? col : 0)) * 2);
+            plan.BRows = col < s.N ? 8 : 0;
+            plan.BStep = 8L * s.N * 2;
+            bTileStep = (long)BlockK * s.N * 2;
+            plan.BK = kStart + kRow;
         }
 
         // Zeros, once, in every stage's chunks that no tile will request (rows ≥ M of A, rows or columns ≥ N of B);
         // they complete with the first commit group, before tile 0's wgmma.
         for (int stage = 0; stage < Stages; stage++)
         {
-            for (int i = aRows; i < 4; i++)
-            {
-                ops.CopyChunk(shared, AStageOffset(stage) + aShared + (i * 16 * RowBytes), a, 0, s.APointer, 0);
-            }
-
-            for (int i = bRows; i < 8; i++)
-            {
-                ops.CopyChunk(shared, BStageOffset(stage) + bShared + (i * bRowBytes), b, 0, s.BPointer, 0);
-            }
+            ZeroStage(ref ops, shared, a, b, s, transposeB, sharedBase + (uint)(stage * StageBytes), plan);
         }
 
+        // Tiles whose 64 k all lie inside the group's K range take the copy without K tests; only the last (partial)
+        // tile, if any, tests each chunk's k.
+        int fullTiles = kLength / BlockK;
+        long aNext = aFrom;
+        long bNext = bFrom;
         for (int ahead = 0; ahead < Stages - 1; ahead++)
         {
             if (ahead < tiles)
             {
-                LoadStage(ref ops, shared, a, b, s, ahead, ahead, transposeB, aShared, aElement, aRows, aRowStride, aK, bShared, bElement, bRows, bRowStride, bTileStride, bK, bRowBytes);
+                uint stageAt = sharedBase + (uint)(ahead * StageBytes);
+                if (ahead < fullTiles)
+                {
+                    LoadStage(ref ops, shared, a, b, s, transposeB, true, stageAt, ahead * BlockK, plan, aNext, bNext);
+                }
+                else
+                {
+                    LoadStage(ref ops, shared, a, b, s, transposeB, false, stageAt, ahead * BlockK, plan, aNext, bNext);
+                }
+
+                aNext += BlockK * 2;
+                bNext += bTileStep;
             }
 
             ops.CommitCopies();
@@ -236,7 +251,18 @@ internal static partial class WgmmaSkinnyGemmKernels
             int next = tile + Stages - 1;
             if (next < tiles)
             {
-                LoadStage(ref ops, shared, a, b, s, next & (Stages - 1), next, transposeB, aShared, aElement, aRows, aRowStride, aK, bShared, bElement, bRows, bRowStride, bTileStride, bK, bRowBytes);
+                uint stageAt = sharedBase + (uint)((next & (Stages - 1)) * StageBytes);
+                if (next < fullTiles)
+                {
+                    LoadStage(ref ops, shared, a, b, s, transposeB, true, stageAt, next * BlockK, plan, aNext, bNext);
+                }
+                else
+                {
+                    LoadStage(ref ops, shared, a, b, s, transposeB, false, stageAt, next * BlockK, plan, aNext, bNext);
+                }
+
+                aNext += BlockK * 2;
+                bNext += bTileStep;
             }
 
             ops.CommitCopies();
@@ -247,66 +273,157 @@ internal static partial class WgmmaSkinnyGemmKernels
         ops.WaitMultiplies();
 
         // D fragment of m64nNk16: register r holds row 16 · warp + lane / 4 (+8 when bit 1 of r is set), column
-        // 8 · (r / 4) + 2 · (lane mod 4) + (r mod 2).
+        // 8 · (r / 4) + 2 · (lane mod 4) + (r mod 2). Parts and pairs are written out so that every accumulator read
+        // and every register of the block is a constant (a part chosen at run time kept the asm outputs in local memory).
         int lane = thread & 31;
         int warp = thread >> 5;
-        int g = lane >> 2;
-        int t = lane & 3;
+        int r0 = (warp * 16) + (lane >> 2);
+        int c0 = n0 + (2 * (lane & 3));
         long cBase = batch * s.BatchC;
-        var block = default(AccumulatorBlock);
-        for (int part = 0; part < Accumulators / 16; part++)
-        {
-            ops.Read(part, ref block);
-            for (int half = 0; half < 2; half++)
-            {
-                int r = (warp * 16) + g + (half * 8);
-                if (r >= s.M)
-                {
-                    continue;
-                }
-
-                for (int nb = 0; nb < 4; nb++)
-                {
-                    int col = n0 + (((part * 4) + nb) * 8) + (2 * t);
-                    if (col >= s.N)
-                    {
-                        continue;
-                    }
-
-                    TensorCoreGemmKernels.StorePair(c, partial, bias, s, batch, cBase, split, kSplit, r, col, block.Get((nb * 4) + (half * 2)), block.Get((nb * 4) + (half * 2) + 1));
-                }
-            }
-        }
+        StorePart(ref ops, shared, thread, 0, c, partial, bias, s, batch, cBase, split, kSplit, r0, c0);
+        StorePart(ref ops, shared, thread, 1, c, partial, bias, s, batch, cBase, split, kSplit, r0, c0);
+        StorePart(ref ops, shared, thread, 2, c, partial, bias, s, batch, cBase, split, kSplit, r0, c0);
+        StorePart(ref ops, shared, thread, 3, c, partial, bias, s, batch, cBase, split, kSplit, r0, c0);
     }
 
     /// <summary>How many of the rows 0, step, 2 · step, .. are below <paramref name="remaining"/> (0 when none).</summary>
     private static int RowsInside(int remaining, int step) => remaining <= 0 ? 0 : (remaining + step - 1) / step;
 
-    /// <summary>Requests K tile <paramref name="tile"/> of the group's range into stage <paramref name="stage"/>: the thread's chunks inside M and N (past K zero-filled).</summary>
-    private static void LoadStage<TOps>(ref TOps ops, ArrayView<ushort> shared, ArrayView<ushort> a, ArrayView<ushort> b, TensorCoreShape s, int stage, int tile, int transposeB,
-        int aShared, long aElement, int aRows, long aRowStride, int aK, int bShared, long bElement, int bRows, long bRowStride, long bTileStride, int bK, int bRowBytes)
+    /// <summary>Accumulators of part <paramref name="part"/> (a constant at each call) to C or the partials: rows r0 and r0 + 8, four n-blocks.</summary>
+    private static void StorePart<TOps>(ref TOps ops, ArrayView<ushort> shared, int thread, int part, ArrayView<ushort> c, ArrayView<float> partial, ArrayView<ushort> bias, TensorCoreShape s,
+        long batch, long cBase, bool split, int kSplit, int r0, int c0)
         where TOps : struct, IWgmmaSkinnyOps
     {
-        int kOffset = tile * BlockK;
-        int aValid = aK + kOffset < s.K ? 8 : 0;
-        for (int i = 0; i < 4; i++)
+        var block = default(AccumulatorBlock);
+        ops.Read(shared, thread, part, ref block);
+        int col = c0 + (part * 32);
+        StoreRow(c, partial, bias, s, batch, cBase, split, kSplit, r0, col, block.V0, block.V1, block.V4, block.V5, block.V8, block.V9, block.V12, block.V13);
+        StoreRow(c, partial, bias, s, batch, cBase, split, kSplit, r0 + 8, col, block.V2, block.V3, block.V6, block.V7, block.V10, block.V11, block.V14, block.V15);
+    }
+
+    /// <summary>One row's four column pairs col + 8 · nb (nb &lt; 4) of one part, those inside M and N.</summary>
+    private static void StoreRow(ArrayView<ushort> c, ArrayView<float> partial, ArrayView<ushort> bias, TensorCoreShape s, long batch, long cBase, bool split, int kSplit,
+        int r, int col, float v0, float v1, float v2, float v3, float v4, float v5, float v6, float v7)
+    {
+        if (r >= s.M)
         {
-            if (i < aRows)
-            {
-                ops.CopyChunk(shared, AStageOffset(stage) + aShared + (i * 16 * RowBytes), a, aValid != 0 ? aElement + kOffset + (i * aRowStride) : 0, s.APointer, aValid);
-            }
+            return;
         }
 
-        long bAt = bElement + (tile * bTileStride);
-        for (int i = 0; i < 8; i++)
+        if (col < s.N)
         {
-            if (i < bRows)
-            {
-                // [N, K]: the chunk's k lies inside K for all its rows; [K, N]: k-row i is inside while bK + kOffset + 8 i < K.
-                int valid = (transposeB != 0 ? bK + kOffset : bK + kOffset + (i * 8)) < s.K ? 8 : 0;
-                ops.CopyChunk(shared, BStageOffset(stage) + bShared + (i * bRowBytes), b, valid != 0 ? bAt + (i * bRowStride) : 0, s.BPointer, valid);
-            }
+            TensorCoreGemmKernels.StorePair(c, partial, bias, s, batch, cBase, split, kSplit, r, col, v0, v1);
         }
+
+        if (col + 8 < s.N)
+        {
+            TensorCoreGemmKernels.StorePair(c, partial, bias, s, batch, cBase, split, kSplit, r, col + 8, v2, v3);
+        }
+
+        if (col + 16 < s.N)
+        {
+            TensorCoreGemmKernels.StorePair(c, partial, bias, s, batch, cBase, split, kSplit, r, col + 16, v4, v5);
+        }
+
+        if (col + 24 < s.N)
+        {
+            TensorCoreGemmKernels.StorePair(c, partial, bias, s, batch, cBase, split, kSplit, r, col + 24, v6, v7);
+        }
+    }
+
+    /// <summary>Zeros in one stage's chunks that no tile requests (A chunk i ≥ ARows, B chunk i ≥ BRows): no branch, the copy's predicate.</summary>
+    private static void ZeroStage<TOps>(ref TOps ops, ArrayView<ushort> shared, ArrayView<ushort> a, ArrayView<ushort> b, TensorCoreShape s, int transposeB,
+        uint stageAt, ChunkPlan plan)
+        where TOps : struct, IWgmmaSkinnyOps
+    {
+        uint aAt = stageAt + (uint)plan.AShared;
+        ops.CopyChunk(shared, aAt, a, s.APointer, s.APointer, 0, plan.ARows <= 0 ? 1 : 0);
+        ops.CopyChunk(shared, aAt + (1 * ARowBytes), a, s.APointer, s.APointer, 0, plan.ARows <= 1 ? 1 : 0);
+        ops.CopyChunk(shared, aAt + (2 * ARowBytes), a, s.APointer, s.APointer, 0, plan.ARows <= 2 ? 1 : 0);
+        ops.CopyChunk(shared, aAt + (3 * ARowBytes), a, s.APointer, s.APointer, 0, plan.ARows <= 3 ? 1 : 0);
+        uint bAt = stageAt + (uint)AStageBytes + (uint)plan.BShared;
+        uint bRowBytes = transposeB != 0 ? BKRowBytes : BMnRowBytes;
+        ops.CopyChunk(shared, bAt, b, s.BPointer, s.BPointer, 0, plan.BRows <= 0 ? 1 : 0);
+        ops.CopyChunk(shared, bAt + (1 * bRowBytes), b, s.BPointer, s.BPointer, 0, plan.BRows <= 1 ? 1 : 0);
+        ops.CopyChunk(shared, bAt + (2 * bRowBytes), b, s.BPointer, s.BPointer, 0, plan.BRows <= 2 ? 1 : 0);
+        ops.CopyChunk(shared, bAt + (3 * bRowBytes), b, s.BPointer, s.BPointer, 0, plan.BRows <= 3 ? 1 : 0);
+        ops.CopyChunk(shared, bAt + (4 * bRowBytes), b, s.BPointer, s.BPointer, 0, plan.BRows <= 4 ? 1 : 0);
+        ops.CopyChunk(shared, bAt + (5 * bRowBytes), b, s.BPointer, s.BPointer, 0, plan.BRows <= 5 ? 1 : 0);
+        ops.CopyChunk(shared, bAt + (6 * bRowBytes), b, s.BPointer, s.BPointer, 0, plan.BRows <= 6 ? 1 : 0);
+        ops.CopyChunk(shared, bAt + (7 * bRowBytes), b, s.BPointer, s.BPointer, 0, plan.BRows <= 7 ? 1 : 0);
+    }
+
+    /// <summary>Shared bytes between A chunks i and i + 1 (16 rows).</summary>
+    private const uint ARowBytes = 16 * RowBytes;
+
+    /// <summary>Shared bytes between B chunks i and i + 1 of a [N, K] b (16 rows).</summary>
+    private const uint BKRowBytes = 16 * RowBytes;
+
+    /// <summary>Shared bytes between B chunks i and i + 1 of a [K, N] b (8 k-rows).</summary>
+    private const uint BMnRowBytes = 8 * RowBytes;
+
+    /// <summary>
+    /// Requests one K tile (k offset <paramref name="kOffset"/> in the group's range, global byte addresses
+    /// <paramref name="aAt"/> / <paramref name="bAt"/> of the thread's chunk 0) into the stage at shared address
+    /// <paramref name="stageAt"/>: the thread's chunks inside M and N, written out. <paramref name="full"/> is a constant
+    /// at each call: true, every chunk lies inside K (no test); false, a chunk past K is zero-filled from a safe address.
+    /// </summary>
+    private static void LoadStage<TOps>(ref TOps ops, ArrayView<ushort> shared, ArrayView<ushort> a, ArrayView<ushort> b, TensorCoreShape s, int transposeB, bool full,
+        uint stageAt, int kOffset, ChunkPlan plan, long aAt, long bAt)
+        where TOps : struct, IWgmmaSkinnyOps
+    {
+        // A: one k per thread for all four chunks.
+        bool aInside = full | (plan.AK + kOffset < s.K);
+        uint aShared = stageAt + (uint)plan.AShared;
+        long a1 = aAt + plan.AStep;
+        long a2 = a1 + plan.AStep;
+        long a3 = a2 + plan.AStep;
+        Chunk(ref ops, shared, a, s.APointer, aShared, aAt, aInside, plan.ARows > 0);
+        Chunk(ref ops, shared, a, s.APointer, aShared + (1 * ARowBytes), a1, aInside, plan.ARows > 1);
+        Chunk(ref ops, shared, a, s.APointer, aShared + (2 * ARowBytes), a2, aInside, plan.ARows > 2);
+        Chunk(ref ops, shared, a, s.APointer, aShared + (3 * ARowBytes), a3, aInside, plan.ARows > 3);
+
+        // B: [N, K] one k for all eight chunks; [K, N] chunk i is k-row bK + 8 i.
+        uint bShared = stageAt + (uint)AStageBytes + (uint)plan.BShared;
+        uint bRowBytes = transposeB != 0 ? BKRowBytes : BMnRowBytes;
+        int bk = plan.BK + kOffset;
+        int kStep = transposeB != 0 ? 0 : 8;
+        long b1 = bAt + plan.BStep;
+        long b2 = b1 + plan.BStep;
+        long b3 = b2 + plan.BStep;
+        long b4 = b3 + plan.BStep;
+        long b5 = b4 + plan.BStep;
+        long b6 = b5 + plan.BStep;
+        long b7 = b6 + plan.BStep;
+        Chunk(ref ops, shared, b, s.BPointer, bShared, bAt, full | (bk < s.K), plan.BRows > 0);
+        Chunk(ref ops, shared, b, s.BPointer, bShared + (1 * bRowBytes), b1, full | (bk + (1 * kStep) < s.K), plan.BRows > 1);
+        Chunk(ref ops, shared, b, s.BPointer, bShared + (2 * bRowBytes), b2, full | (bk + (2 * kStep) < s.K), plan.BRows > 2);
+        Chunk(ref ops, shared, b, s.BPointer, bShared + (3 * bRowBytes), b3, full | (bk + (3 * kStep) < s.K), plan.BRows > 3);
+        Chunk(ref ops, shared, b, s.BPointer, bShared + (4 * bRowBytes), b4, full | (bk + (4 * kStep) < s.K), plan.BRows > 4);
+        Chunk(ref ops, shared, b, s.BPointer, bShared + (5 * bRowBytes), b5, full | (bk + (5 * kStep) < s.K), plan.BRows > 5);
+        Chunk(ref ops, shared, b, s.BPointer, bShared + (6 * bRowBytes), b6, full | (bk + (6 * kStep) < s.K), plan.BRows > 6);
+        Chunk(ref ops, shared, b, s.BPointer, bShared + (7 * bRowBytes), b7, full | (bk + (7 * kStep) < s.K), plan.BRows > 7);
+    }
+
+    /// <summary>One chunk of a tile: copied when <paramref name="issue"/>; zero-filled from the source's first element when not <paramref name="inside"/> K.</summary>
+    private static void Chunk<TOps>(ref TOps ops, ArrayView<ushort> shared, ArrayView<ushort> source, long sourcePointer, uint sharedAddress, long address, bool inside, bool issue)
+        where TOps : struct, IWgmmaSkinnyOps =>
+        ops.CopyChunk(shared, sharedAddress, source, sourcePointer, inside ? address : sourcePointer, inside ? 16 : 0, issue ? 1 : 0);
+
+    /// <summary>
+    /// A thread's staging constants (see the remarks of <see cref="Body"/>): shared byte of chunk 0 in a stage, byte
+    /// step between its global chunks, chunks inside M / N, k of chunk 0 at tile 0; A and B.
+    /// </summary>
+    private struct ChunkPlan
+    {
+        public int AShared;
+        public int ARows;
+        public long AStep;
+        public int AK;
+        public int BShared;
+        public int BRows;
+        public long BStep;
+        public int BK;
     }
 }
 
@@ -315,6 +432,9 @@ internal struct PtxWgmmaSkinnyOps : IWgmmaSkinnyOps
 {
     private uint sharedBase;
 
+    // Bytes from the dynamic shared view's start to sharedBase.
+    private int alignedOffset;
+
     public void Begin(int thread)
     {
         // Emitted in the kernel's entry block, so the declaration precedes every use in the PTX text.
@@ -322,13 +442,15 @@ internal struct PtxWgmmaSkinnyOps : IWgmmaSkinnyOps
         Output<uint> raw = default;
         CudaAsm.EmitRef("mov.u32 %0, __dyn_shared_alloca;", ref raw);
         sharedBase = (raw.Value + (WgmmaGemmKernels.SwizzleAlignment - 1)) & ~(uint)(WgmmaGemmKernels.SwizzleAlignment - 1);
+        alignedOffset = (int)(sharedBase - raw.Value);
     }
 
     public readonly uint SharedBase() => sharedBase;
 
-    public readonly void CopyChunk(ArrayView<ushort> shared, int sharedByte, ArrayView<ushort> source, long sourceElement, long sourcePointer, int valid) =>
-        CudaAsm.Emit("{\n\t.reg .u64 wssrc;\n\tcvta.to.global.u64 wssrc, %1;\n\tcp.async.cg.shared.global [%0], [wssrc], 16, %2;\n\t}",
-            sharedBase + (uint)sharedByte, sourcePointer + (sourceElement * 2), (uint)(valid * 2));
+    // The issue test is the copy's own predicate, so a skipped chunk costs no branch (ptxas: one predicated LDGSTS).
+    public readonly void CopyChunk(ArrayView<ushort> shared, uint sharedAddress, ArrayView<ushort> source, long sourcePointer, long address, int bytes, int issue) =>
+        CudaAsm.Emit("{\n\t.reg .u64 wssrc;\n\t.reg .pred wsq;\n\tsetp.ne.s32 wsq, %3, 0;\n\tcvta.to.global.u64 wssrc, %1;\n\t@wsq cp.async.cg.shared.global [%0], [wssrc], 16, %2;\n\t}",
+            sharedAddress, address, (uint)bytes, issue);
 
     public readonly void CommitCopies() => CudaAsm.Emit("cp.async.commit_group;");
 
@@ -362,42 +484,49 @@ internal struct PtxWgmmaSkinnyOps : IWgmmaSkinnyOps
 
     public readonly void WaitMultiplies() => CudaAsm.Emit("wgmma.wait_group.sync.aligned 0;");
 
-    public readonly void Read(int part, ref AccumulatorBlock block)
+    public readonly void Read(ArrayView<ushort> shared, int thread, int part, ref AccumulatorBlock block)
     {
-        Output<float> v0 = default, v1 = default, v2 = default, v3 = default, v4 = default, v5 = default, v6 = default, v7 = default;
-        Output<float> v8 = default, v9 = default, v10 = default, v11 = default, v12 = default, v13 = default, v14 = default, v15 = default;
+        int at = (thread * WgmmaSkinnyGemmKernels.AccumulatorStride) + (part * 64);
+        uint address = sharedBase + (uint)at;
         switch (part)
         {
             case 0:
-                CudaAsm.EmitRef(WgmmaSkinnyGemmKernels.ReadAccumulatorsPart0, ref v0, ref v1, ref v2, ref v3, ref v4, ref v5, ref v6, ref v7, ref v8, ref v9, ref v10, ref v11, ref v12, ref v13, ref v14, ref v15);
+                CudaAsm.Emit(WgmmaSkinnyGemmKernels.StageAccumulatorsPart0, address);
                 break;
             case 1:
-                CudaAsm.EmitRef(WgmmaSkinnyGemmKernels.ReadAccumulatorsPart1, ref v0, ref v1, ref v2, ref v3, ref v4, ref v5, ref v6, ref v7, ref v8, ref v9, ref v10, ref v11, ref v12, ref v13, ref v14, ref v15);
+                CudaAsm.Emit(WgmmaSkinnyGemmKernels.StageAccumulatorsPart1, address);
                 break;
             case 2:
-                CudaAsm.EmitRef(WgmmaSkinnyGemmKernels.ReadAccumulatorsPart2, ref v0, ref v1, ref v2, ref v3, ref v4, ref v5, ref v6, ref v7, ref v8, ref v9, ref v10, ref v11, ref v12, ref v13, ref v14, ref v15);
+                CudaAsm.Emit(WgmmaSkinnyGemmKernels.StageAccumulatorsPart2, address);
                 break;
             default:
-                CudaAsm.EmitRef(WgmmaSkinnyGemmKernels.ReadAccumulatorsPart3, ref v0, ref v1, ref v2, ref v3, ref v4, ref v5, ref v6, ref v7, ref v8, ref v9, ref v10, ref v11, ref v12, ref v13, ref v14, ref v15);
+                CudaAsm.Emit(WgmmaSkinnyGemmKernels.StageAccumulatorsPart3, address);
                 break;
         }
 
-        block.V0 = v0.Value;
-        block.V1 = v1.Value;
-        block.V2 = v2.Value;
-        block.V3 = v3.Value;
-        block.V4 = v4.Value;
-        block.V5 = v5.Value;
-        block.V6 = v6.Value;
-        block.V7 = v7.Value;
-        block.V8 = v8.Value;
-        block.V9 = v9.Value;
-        block.V10 = v10.Value;
-        block.V11 = v11.Value;
-        block.V12 = v12.Value;
-        block.V13 = v13.Value;
-        block.V14 = v14.Value;
-        block.V15 = v15.Value;
+        // The thread reads back only what it stored itself: program order, no barrier.
+        var quads = shared.Cast<Float4>().AsAligned(16);
+        int q = (alignedOffset + at) >> 4;
+        var q0 = quads[q];
+        var q1 = quads[q + 1];
+        var q2 = quads[q + 2];
+        var q3 = quads[q + 3];
+        block.V0 = q0.X;
+        block.V1 = q0.Y;
+        block.V2 = q0.Z;
+        block.V3 = q0.W;
+        block.V4 = q1.X;
+        block.V5 = q1.Y;
+        block.V6 = q1.Z;
+        block.V7 = q1.W;
+        block.V8 = q2.X;
+        block.V9 = q2.Y;
+        block.V10 = q2.Z;
+        block.V11 = q2.W;
+        block.V12 = q3.X;
+        block.V13 = q3.Y;
+        block.V14 = q3.Z;
+        block.V15 = q3.W;
     }
 }
 
@@ -426,8 +555,13 @@ internal struct EmulatedWgmmaSkinnyOps : IWgmmaSkinnyOps
 
     public readonly uint SharedBase() => 0;
 
-    public readonly void CopyChunk(ArrayView<ushort> shared, int sharedByte, ArrayView<ushort> source, long sourceElement, long sourcePointer, int valid) =>
-        TensorCoreGemmKernels.CopyChunkScalar(shared, sharedByte, source, sourceElement, valid);
+    public readonly void CopyChunk(ArrayView<ushort> shared, uint sharedAddress, ArrayView<ushort> source, long sourcePointer, long address, int bytes, int issue)
+    {
+        if (issue != 0)
+        {
+            TensorCoreGemmKernels.CopyChunkScalar(shared, (int)sharedAddress, source, (address - sourcePointer) >> 1, bytes >> 1);
+        }
+    }
 
     public readonly void CommitCopies()
     {
@@ -472,7 +606,7 @@ internal struct EmulatedWgmmaSkinnyOps : IWgmmaSkinnyOps
     {
     }
 
-    public readonly void Read(int part, ref AccumulatorBlock block)
+    public readonly void Read(ArrayView<ushort> shared, int thread, int part, ref AccumulatorBlock block)
     {
         long at = scratchBase + (part * 16);
         block.V0 = Scratch[at];

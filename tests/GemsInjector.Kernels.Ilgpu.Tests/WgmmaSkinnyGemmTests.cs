@@ -41,7 +41,17 @@ public sealed class WgmmaSkinnyGemmTests : Half16TestBase, IClassFixture<Warp32S
             CudaArchitecture.SM_90, CudaInstructionSet.ISA_80, nvvmAPI: null);
         var method = typeof(WgmmaSkinnyGemmKernels).GetMethod(nameof(WgmmaSkinnyGemmKernels.Gemm16WgmmaSkinny))!.MakeGenericMethod(operands);
         var entry = EntryPointDescription.FromExplicitlyGroupedKernel(method);
-        return ((PTXCompiledKernel)backend.Compile(entry, new KernelSpecialization(WgmmaSkinnyGemmKernels.GroupSize, WgmmaSkinnyLaunch.GroupsPerSm))).PTXAssembly;
+        string ptx = ((PTXCompiledKernel)backend.Compile(entry, new KernelSpecialization(WgmmaSkinnyGemmKernels.GroupSize, WgmmaSkinnyLaunch.GroupsPerSm))).PTXAssembly;
+
+        // For reading registers, stack frame and SASS with ptxas / nvdisasm outside the tests.
+        string? dump = Environment.GetEnvironmentVariable("GEMS_PTX_DUMP_DIR");
+        if (!string.IsNullOrEmpty(dump))
+        {
+            System.IO.Directory.CreateDirectory(dump);
+            System.IO.File.WriteAllText(System.IO.Path.Combine(dump, $"Gemm16WgmmaSkinny_{operands.Name}.ptx"), ptx);
+        }
+
+        return ptx;
     }
 
     private static int Count(string text, string what) => Regex.Matches(text, Regex.Escape(what)).Count;
