@@ -88,6 +88,19 @@ public sealed class WgmmaSkinnyGemmTests : Half16TestBase, IClassFixture<Warp32S
         Assert.DoesNotContain(".func", ptx, StringComparison.Ordinal);
         Assert.True(ptx.IndexOf(".reg .f32 wsa<64>;", StringComparison.Ordinal) < ptx.IndexOf("wgmma.mma_async", StringComparison.Ordinal));
         Assert.DoesNotMatch(new Regex(@"%\d"), ptx);
+
+        // Local memory: only the entry's slot of the shared base (ptxas: one dead STL, an 8-byte frame). The epilogue's
+        // accumulators go through shared, not sixteen asm-output slots (ptxas kept those in a 72-byte frame and LDL).
+        Assert.Single(Regex.Matches(ptx, @"\.local \.align \d+ \.b8 __local_depot\d+\[4\];"));
+        int firstCopy = ptx.IndexOf("cp.async.cg.shared.global", StringComparison.Ordinal);
+        Assert.True(firstCopy > 0);
+        Assert.DoesNotMatch(new Regex(@"(ld|st)\.local"), ptx[firstCopy..]);
+
+        // The copies are written out: per stage 4 A + 8 B chunks in the full-tile and the K-edge forms (prologue and
+        // ring), 12 zero fills per stage of the prologue; each skipped by its own predicate, not a branch.
+        Assert.Equal(12 + (4 * 12), Count(ptx, "cp.async.cg.shared.global"));
+        Assert.Equal(Count(ptx, "cp.async.cg.shared.global"), Count(ptx, "@wsq cp.async.cg.shared.global"));
+        Assert.Equal(WgmmaSkinnyGemmKernels.Accumulators / 4, Count(ptx, "st.shared.v4.f32 ["));
     }
 
     [Fact]
