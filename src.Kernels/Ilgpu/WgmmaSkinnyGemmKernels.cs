@@ -228,11 +228,11 @@ internal static partial class WgmmaSkinnyGemmKernels
                 uint stageAt = sharedBase + (uint)(ahead * StageBytes);
                 if (ahead < fullTiles)
                 {
-                    LoadStage(ref ops, shared, a, b, s, transposeB, true, stageAt, ahead * BlockK, plan, aNext, bNext);
+                    LoadStage(ref ops, shared, a, b, s, transposeB, true, false, stageAt, ahead * BlockK, plan, aNext, bNext);
                 }
                 else
                 {
-                    LoadStage(ref ops, shared, a, b, s, transposeB, false, stageAt, ahead * BlockK, plan, aNext, bNext);
+                    LoadStage(ref ops, shared, a, b, s, transposeB, false, false, stageAt, ahead * BlockK, plan, aNext, bNext);
                 }
 
                 aNext += BlockK * 2;
@@ -254,11 +254,20 @@ internal static partial class WgmmaSkinnyGemmKernels
                 uint stageAt = sharedBase + (uint)((next & (Stages - 1)) * StageBytes);
                 if (next < fullTiles)
                 {
-                    LoadStage(ref ops, shared, a, b, s, transposeB, true, stageAt, next * BlockK, plan, aNext, bNext);
+                    // Threads whose eight B chunks all lie inside N (every thread when N is a multiple of 128) skip
+                    // the eight issue tests: ptxas keeps no predicates across the loop, so each would cost an ISETP.
+                    if (plan.BRows == 8)
+                    {
+                        LoadStage(ref ops, shared, a, b, s, transposeB, true, true, stageAt, next * BlockK, plan, aNext, bNext);
+                    }
+                    else
+                    {
+                        LoadStage(ref ops, shared, a, b, s, transposeB, true, false, stageAt, next * BlockK, plan, aNext, bNext);
+                    }
                 }
                 else
                 {
-                    LoadStage(ref ops, shared, a, b, s, transposeB, false, stageAt, next * BlockK, plan, aNext, bNext);
+                    LoadStage(ref ops, shared, a, b, s, transposeB, false, false, stageAt, next * BlockK, plan, aNext, bNext);
                 }
 
                 aNext += BlockK * 2;
@@ -367,9 +376,10 @@ internal static partial class WgmmaSkinnyGemmKernels
     /// <paramref name="aAt"/> / <paramref name="bAt"/> of the thread's chunk 0) into the stage at shared address
     /// <paramref name="stageAt"/>: the thread's chunks inside M and N, written out. <paramref name="full"/> is a constant
     /// at each call: true, every chunk lies inside K (no test); false, a chunk past K is zero-filled from a safe address.
+    /// <paramref name="bAll"/> (a constant too): the thread's eight B chunks all lie inside N, issued without a test.
     /// </summary>
     private static void LoadStage<TOps>(ref TOps ops, ArrayView<ushort> shared, ArrayView<ushort> a, ArrayView<ushort> b, TensorCoreShape s, int transposeB, bool full,
-        uint stageAt, int kOffset, ChunkPlan plan, long aAt, long bAt)
+        bool bAll, uint stageAt, int kOffset, ChunkPlan plan, long aAt, long bAt)
         where TOps : struct, IWgmmaSkinnyOps
     {
         // A: one k per thread for all four chunks.
@@ -395,14 +405,14 @@ internal static partial class WgmmaSkinnyGemmKernels
         long b5 = b4 + plan.BStep;
         long b6 = b5 + plan.BStep;
         long b7 = b6 + plan.BStep;
-        Chunk(ref ops, shared, b, s.BPointer, bShared, bAt, full | (bk < s.K), plan.BRows > 0);
-        Chunk(ref ops, shared, b, s.BPointer, bShared + (1 * bRowBytes), b1, full | (bk + (1 * kStep) < s.K), plan.BRows > 1);
-        Chunk(ref ops, shared, b, s.BPointer, bShared + (2 * bRowBytes), b2, full | (bk + (2 * kStep) < s.K), plan.BRows > 2);
-        Chunk(ref ops, shared, b, s.BPointer, bShared + (3 * bRowBytes), b3, full | (bk + (3 * kStep) < s.K), plan.BRows > 3);
-        Chunk(ref ops, shared, b, s.BPointer, bShared + (4 * bRowBytes), b4, full | (bk + (4 * kStep) < s.K), plan.BRows > 4);
-        Chunk(ref ops, shared, b, s.BPointer, bShared + (5 * bRowBytes), b5, full | (bk + (5 * kStep) < s.K), plan.BRows > 5);
-        Chunk(ref ops, shared, b, s.BPointer, bShared + (6 * bRowBytes), b6, full | (bk + (6 * kStep) < s.K), plan.BRows > 6);
-        Chunk(ref ops, shared, b, s.BPointer, bShared + (7 * bRowBytes), b7, full | (bk + (7 * kStep) < s.K), plan.BRows > 7);
+        Chunk(ref ops, shared, b, s.BPointer, bShared, bAt, full | (bk < s.K), bAll | (plan.BRows > 0));
+        Chunk(ref ops, shared, b, s.BPointer, bShared + (1 * bRowBytes), b1, full | (bk + (1 * kStep) < s.K), bAll | (plan.BRows > 1));
+        Chunk(ref ops, shared, b, s.BPointer, bShared + (2 * bRowBytes), b2, full | (bk + (2 * kStep) < s.K), bAll | (plan.BRows > 2));
+        Chunk(ref ops, shared, b, s.BPointer, bShared + (3 * bRowBytes), b3, full | (bk + (3 * kStep) < s.K), bAll | (plan.BRows > 3));
+        Chunk(ref ops, shared, b, s.BPointer, bShared + (4 * bRowBytes), b4, full | (bk + (4 * kStep) < s.K), bAll | (plan.BRows > 4));
+        Chunk(ref ops, shared, b, s.BPointer, bShared + (5 * bRowBytes), b5, full | (bk + (5 * kStep) < s.K), bAll | (plan.BRows > 5));
+        Chunk(ref ops, shared, b, s.BPointer, bShared + (6 * bRowBytes), b6, full | (bk + (6 * kStep) < s.K), bAll | (plan.BRows > 6));
+        Chunk(ref ops, shared, b, s.BPointer, bShared + (7 * bRowBytes), b7, full | (bk + (7 * kStep) < s.K), bAll | (plan.BRows > 7));
     }
 
     /// <summary>One chunk of a tile: copied when <paramref name="issue"/>; zero-filled from the source's first element when not <paramref name="inside"/> K.</summary>

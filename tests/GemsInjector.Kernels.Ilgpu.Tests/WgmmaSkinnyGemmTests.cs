@@ -98,7 +98,7 @@ public sealed class WgmmaSkinnyGemmTests : Half16TestBase, IClassFixture<Warp32S
 
         // The copies are written out: per stage 4 A + 8 B chunks in the full-tile and the K-edge forms (prologue and
         // ring), 12 zero fills per stage of the prologue; each skipped by its own predicate, not a branch.
-        Assert.Equal(12 + (4 * 12), Count(ptx, "cp.async.cg.shared.global"));
+        Assert.Equal(12 + (5 * 12), Count(ptx, "cp.async.cg.shared.global"));
         Assert.Equal(Count(ptx, "cp.async.cg.shared.global"), Count(ptx, "@wsq cp.async.cg.shared.global"));
         Assert.Equal(WgmmaSkinnyGemmKernels.Accumulators / 4, Count(ptx, "st.shared.v4.f32 ["));
     }
