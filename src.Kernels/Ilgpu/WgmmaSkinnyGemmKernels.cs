@@ -41,11 +41,13 @@ internal interface IWgmmaSkinnyOps
     void WaitMultiplies();
 
     /// <summary>
-    /// Accumulators 16 · <paramref name="part"/> .. 16 · <paramref name="part"/> + 15 (n-blocks 4 · part .. 4 · part + 3);
-    /// <paramref name="part"/> a constant at each call. After the last multiply only: the GPU form passes them through
-    /// the thread's own <see cref="WgmmaSkinnyGemmKernels.AccumulatorStride"/> bytes of the (idle) stage ring.
+    /// After the last multiply and a group barrier: makes the accumulators readable by <see cref="Pair"/> (the GPU form
+    /// stores them to the thread's own <see cref="WgmmaSkinnyGemmKernels.AccumulatorStride"/> bytes of the idle ring).
     /// </summary>
-    void Read(ArrayView<ushort> shared, int thread, int part, ref AccumulatorBlock block);
+    void StageAccumulators(ArrayView<ushort> shared, int thread);
+
+    /// <summary>Accumulators <paramref name="register"/> and <paramref name="register"/> + 1 (<paramref name="register"/> even).</summary>
+    Float2 Pair(ArrayView<ushort> shared, int thread, int register);
 }
 
 /// <summary>
@@ -92,7 +94,7 @@ internal static partial class WgmmaSkinnyGemmKernels
     /// <summary>Shared stages: three K tiles are requested ahead of the one multiplied (97 KB, two groups per SM).</summary>
     public const int Stages = 4;
 
-    /// <summary>Bytes between two threads' accumulators staged in shared for the epilogue (64 floats + 16: conflict-free 16-byte stores and loads).</summary>
+    /// <summary>Bytes between two threads' accumulators staged in shared for the epilogue (64 floats + 16: conflict-free 16-byte stores).</summary>
     public const int AccumulatorStride = (Accumulators * 4) + 16;
 
     /// <summary>Dynamic shared bytes a launch requests: the ring plus room to align the base up to 1024 bytes.</summary>
@@ -281,64 +283,41 @@ internal static partial class WgmmaSkinnyGemmKernels
 
         ops.WaitMultiplies();
 
+        // Every warp past its wgmma wait before any thread stages accumulators over the ring (StageAccumulators): the last tile's
+        // stage may lie under another warp's slice.
+        Group.Barrier();
+
         // D fragment of m64nNk16: register r holds row 16 · warp + lane / 4 (+8 when bit 1 of r is set), column
-        // 8 · (r / 4) + 2 · (lane mod 4) + (r mod 2). Parts and pairs are written out so that every accumulator read
-        // and every register of the block is a constant (a part chosen at run time kept the asm outputs in local memory).
+        // 8 · (r / 4) + 2 · (lane mod 4) + (r mod 2). The accumulators come back through shared, so the register index
+        // may vary at run time (an asm output per register kept them in local memory) and the loop stays a loop.
+        ops.StageAccumulators(shared, thread);
         int lane = thread & 31;
         int warp = thread >> 5;
         int r0 = (warp * 16) + (lane >> 2);
         int c0 = n0 + (2 * (lane & 3));
         long cBase = batch * s.BatchC;
-        StorePart(ref ops, shared, thread, 0, c, partial, bias, s, batch, cBase, split, kSplit, r0, c0);
-        StorePart(ref ops, shared, thread, 1, c, partial, bias, s, batch, cBase, split, kSplit, r0, c0);
-        StorePart(ref ops, shared, thread, 2, c, partial, bias, s, batch, cBase, split, kSplit, r0, c0);
-        StorePart(ref ops, shared, thread, 3, c, partial, bias, s, batch, cBase, split, kSplit, r0, c0);
+        for (int half = 0; half < 2; half++)
+        {
+            int r = r0 + (half * 8);
+            if (r >= s.M)
+            {
+                continue;
+            }
+
+            for (int block = 0; block < Accumulators / 4; block++)
+            {
+                int col = c0 + (block * 8);
+                if (col < s.N)
+                {
+                    var v = ops.Pair(shared, thread, (block * 4) + (half * 2));
+                    TensorCoreGemmKernels.StorePair(c, partial, bias, s, batch, cBase, split, kSplit, r, col, v.X, v.Y);
+                }
+            }
+        }
     }
 
     /// <summary>How many of the rows 0, step, 2 · step, .. are below <paramref name="remaining"/> (0 when none).</summary>
     private static int RowsInside(int remaining, int step) => remaining <= 0 ? 0 : (remaining + step - 1) / step;
-
-    /// <summary>Accumulators of part <paramref name="part"/> (a constant at each call) to C or the partials: rows r0 and r0 + 8, four n-blocks.</summary>
-    private static void StorePart<TOps>(ref TOps ops, ArrayView<ushort> shared, int thread, int part, ArrayView<ushort> c, ArrayView<float> partial, ArrayView<ushort> bias, TensorCoreShape s,
-        long batch, long cBase, bool split, int kSplit, int r0, int c0)
-        where TOps : struct, IWgmmaSkinnyOps
-    {
-        var block = default(AccumulatorBlock);
-        ops.Read(shared, thread, part, ref block);
-        int col = c0 + (part * 32);
-        StoreRow(c, partial, bias, s, batch, cBase, split, kSplit, r0, col, block.V0, block.V1, block.V4, block.V5, block.V8, block.V9, block.V12, block.V13);
-        StoreRow(c, partial, bias, s, batch, cBase, split, kSplit, r0 + 8, col, block.V2, block.V3, block.V6, block.V7, block.V10, block.V11, block.V14, block.V15);
-    }
-
-    /// <summary>One row's four column pairs col + 8 · nb (nb &lt; 4) of one part, those inside M and N.</summary>
-    private static void StoreRow(ArrayView<ushort> c, ArrayView<float> partial, ArrayView<ushort> bias, TensorCoreShape s, long batch, long cBase, bool split, int kSplit,
-        int r, int col, float v0, float v1, float v2, float v3, float v4, float v5, float v6, float v7)
-    {
-        if (r >= s.M)
-        {
-            return;
-        }
-
-        if (col < s.N)
-        {
-            TensorCoreGemmKernels.StorePair(c, partial, bias, s, batch, cBase, split, kSplit, r, col, v0, v1);
-        }
-
-        if (col + 8 < s.N)
-        {
-            TensorCoreGemmKernels.StorePair(c, partial, bias, s, batch, cBase, split, kSplit, r, col + 8, v2, v3);
-        }
-
-        if (col + 16 < s.N)
-        {
-            TensorCoreGemmKernels.StorePair(c, partial, bias, s, batch, cBase, split, kSplit, r, col + 16, v4, v5);
-        }
-
-        if (col + 24 < s.N)
-        {
-            TensorCoreGemmKernels.StorePair(c, partial, bias, s, batch, cBase, split, kSplit, r, col + 24, v6, v7);
-        }
-    }
 
     /// <summary>Zeros in one stage's chunks that no tile requests (A chunk i ≥ ARows, B chunk i ≥ BRows): no branch, the copy's predicate.</summary>
     private static void ZeroStage<TOps>(ref TOps ops, ArrayView<ushort> shared, ArrayView<ushort> a, ArrayView<ushort> b, TensorCoreShape s, int transposeB,
@@ -494,50 +473,12 @@ internal struct PtxWgmmaSkinnyOps : IWgmmaSkinnyOps
 
     public readonly void WaitMultiplies() => CudaAsm.Emit("wgmma.wait_group.sync.aligned 0;");
 
-    public readonly void Read(ArrayView<ushort> shared, int thread, int part, ref AccumulatorBlock block)
-    {
-        int at = (thread * WgmmaSkinnyGemmKernels.AccumulatorStride) + (part * 64);
-        uint address = sharedBase + (uint)at;
-        switch (part)
-        {
-            case 0:
-                CudaAsm.Emit(WgmmaSkinnyGemmKernels.StageAccumulatorsPart0, address);
-                break;
-            case 1:
-                CudaAsm.Emit(WgmmaSkinnyGemmKernels.StageAccumulatorsPart1, address);
-                break;
-            case 2:
-                CudaAsm.Emit(WgmmaSkinnyGemmKernels.StageAccumulatorsPart2, address);
-                break;
-            default:
-                CudaAsm.Emit(WgmmaSkinnyGemmKernels.StageAccumulatorsPart3, address);
-                break;
-        }
+    public readonly void StageAccumulators(ArrayView<ushort> shared, int thread) =>
+        CudaAsm.Emit(WgmmaSkinnyGemmKernels.StageAccumulators, sharedBase + (uint)(thread * WgmmaSkinnyGemmKernels.AccumulatorStride));
 
-        // The thread reads back only what it stored itself: program order, no barrier.
-        var quads = shared.Cast<Float4>().AsAligned(16);
-        int q = (alignedOffset + at) >> 4;
-        var q0 = quads[q];
-        var q1 = quads[q + 1];
-        var q2 = quads[q + 2];
-        var q3 = quads[q + 3];
-        block.V0 = q0.X;
-        block.V1 = q0.Y;
-        block.V2 = q0.Z;
-        block.V3 = q0.W;
-        block.V4 = q1.X;
-        block.V5 = q1.Y;
-        block.V6 = q1.Z;
-        block.V7 = q1.W;
-        block.V8 = q2.X;
-        block.V9 = q2.Y;
-        block.V10 = q2.Z;
-        block.V11 = q2.W;
-        block.V12 = q3.X;
-        block.V13 = q3.Y;
-        block.V14 = q3.Z;
-        block.V15 = q3.W;
-    }
+    // The thread reads back only what it stored itself: program order, no barrier.
+    public readonly Float2 Pair(ArrayView<ushort> shared, int thread, int register) =>
+        shared.Cast<Float2>().AsAligned(8)[((alignedOffset + (thread * WgmmaSkinnyGemmKernels.AccumulatorStride)) >> 3) + (register >> 1)];
 }
 
 /// <summary>
@@ -616,26 +557,12 @@ internal struct EmulatedWgmmaSkinnyOps : IWgmmaSkinnyOps
     {
     }
 
-    public readonly void Read(ArrayView<ushort> shared, int thread, int part, ref AccumulatorBlock block)
+    public readonly void StageAccumulators(ArrayView<ushort> shared, int thread)
     {
-        long at = scratchBase + (part * 16);
-        block.V0 = Scratch[at];
-        block.V1 = Scratch[at + 1];
-        block.V2 = Scratch[at + 2];
-        block.V3 = Scratch[at + 3];
-        block.V4 = Scratch[at + 4];
-        block.V5 = Scratch[at + 5];
-        block.V6 = Scratch[at + 6];
-        block.V7 = Scratch[at + 7];
-        block.V8 = Scratch[at + 8];
-        block.V9 = Scratch[at + 9];
-        block.V10 = Scratch[at + 10];
-        block.V11 = Scratch[at + 11];
-        block.V12 = Scratch[at + 12];
-        block.V13 = Scratch[at + 13];
-        block.V14 = Scratch[at + 14];
-        block.V15 = Scratch[at + 15];
     }
+
+    public readonly Float2 Pair(ArrayView<ushort> shared, int thread, int register) =>
+        new() { X = Scratch[scratchBase + register], Y = Scratch[scratchBase + register + 1] };
 }
 
 /// <summary>Launch shape, split-K plan, default rule and environment switch of <see cref="WgmmaSkinnyGemmKernels"/> (shared by the facade and the tests).</summary>

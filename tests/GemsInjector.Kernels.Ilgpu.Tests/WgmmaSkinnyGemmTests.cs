@@ -77,7 +77,7 @@ public sealed class WgmmaSkinnyGemmTests : Half16TestBase, IClassFixture<Warp32S
         Assert.True(Count(ptx, "wgmma.wait_group.sync.aligned 0;") is >= 1 and <= 2);
         Assert.Equal(1, Count(ptx, $"cp.async.wait_group {WgmmaSkinnyGemmKernels.Stages - 2};"));
         Assert.Equal(1, Count(ptx, "cp.async.wait_group"));
-        Assert.Equal(1, Count(ptx, "bar.sync"));
+        Assert.Equal(2, Count(ptx, "bar.sync"));
         Assert.DoesNotMatch(new Regex(@"\batom\."), ptx);
 
         // No wgmma instruction (fence, mma, commit or wait) in a block entered from a divergent branch: ptxas would
