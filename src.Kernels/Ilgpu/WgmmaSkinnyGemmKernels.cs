@@ -283,8 +283,8 @@ internal static partial class WgmmaSkinnyGemmKernels
 
         ops.WaitMultiplies();
 
-        // Every warp past its wgmma wait before any thread stages accumulators over the ring (StageAccumulators): the last tile's
-        // stage may lie under another warp's slice.
+        // Every warp past its wgmma wait before any thread stages accumulators over the ring (StageAccumulators):
+        // the last tile's stage may lie under another warp's slice.
         Group.Barrier();
 
         // D fragment of m64nNk16: register r holds row 16 · warp + lane / 4 (+8 when bit 1 of r is set), column
