@@ -17,8 +17,13 @@ internal interface IWgmmaSkinnyOps
     /// <summary>The shared-window address of stage byte 0 (1024-byte aligned on the GPU; 0 in the emulation).</summary>
     uint SharedBase();
 
-    /// <summary>Copies one 16-byte chunk (8 elements when <paramref name="valid"/> is 8, zeros when 0) to shared byte <paramref name="sharedByte"/>.</summary>
-    void CopyChunk(ArrayView<ushort> shared, int sharedByte, ArrayView<ushort> source, long sourceElement, long sourcePointer, int valid);
+    /// <summary>
+    /// When <paramref name="issue"/> is not 0, copies one 16-byte chunk to shared address <paramref name="sharedAddress"/>
+    /// (<see cref="SharedBase"/> + byte): <paramref name="bytes"/> 16 reads it from global byte address
+    /// <paramref name="address"/> of <paramref name="source"/> (whose element 0 lies at <paramref name="sourcePointer"/>),
+    /// 0 writes zeros and reads nothing.
+    /// </summary>
+    void CopyChunk(ArrayView<ushort> shared, uint sharedAddress, ArrayView<ushort> source, long sourcePointer, long address, int bytes, int issue);
 
     /// <summary>Closes the group of asynchronous copies issued so far.</summary>
     void CommitCopies();
@@ -35,8 +40,14 @@ internal interface IWgmmaSkinnyOps
     /// <summary>Waits until no committed wgmma group is in flight.</summary>
     void WaitMultiplies();
 
-    /// <summary>Accumulators 16 · <paramref name="part"/> .. 16 · <paramref name="part"/> + 15 (n-blocks 4 · part .. 4 · part + 3).</summary>
-    void Read(int part, ref AccumulatorBlock block);
+    /// <summary>
+    /// After the last multiply and a group barrier: makes the accumulators readable by <see cref="Pair"/> (the GPU form
+    /// stores them to the thread's own <see cref="WgmmaSkinnyGemmKernels.AccumulatorStride"/> bytes of the idle ring).
+    /// </summary>
+    void StageAccumulators(ArrayView<ushort> shared, int thread);
+
+    /// <summary>Accumulators <paramref name="register"/> and <paramref name="register"/> + 1 (<paramref name="register"/> even).</summary>
+    Float2 Pair(ArrayView<ushort> shared, int thread, int register);
 }
 
 /// <summary>
@@ -82,6 +93,9 @@ internal static partial class WgmmaSkinnyGemmKernels
 
     /// <summary>Shared stages: three K tiles are requested ahead of the one multiplied (97 KB, two groups per SM).</summary>
     public const int Stages = 4;
+
+    /// <summary>Bytes between two threads' accumulators staged in shared for the epilogue (64 floats + 16: conflict-free 16-byte stores).</summary>
+    public const int AccumulatorStride = (Accumulators * 4) + 16;
 
     /// <summary>Dynamic shared bytes a launch requests: the ring plus room to align the base up to 1024 bytes.</summary>
     public const int SharedBytes = (Stages * StageBytes) + WgmmaGemmKernels.SwizzleAlignment;
@@ -163,65 +177,68 @@ internal static partial class WgmmaSkinnyGemmKernels
         int kLength = s.K - kStart < s.KChunk ? s.K - kStart : s.KChunk;
         int tiles = (kLength + BlockK - 1) / BlockK;
 
-        // The thread's chunks (see remarks): shared byte, source element at tile 0, how many lie inside M / N.
+        // The thread's chunks (see remarks), worked out once: shared byte, global byte address at tile 0, the byte steps
+        // from chunk to chunk and from tile to tile, how many chunks lie inside M / N, and the k of chunk 0 (K edge).
         int row = thread >> 3;
         int chunk = thread & 7;
-        int aShared = WgmmaGemmKernels.KRowByte(row, chunk);
-        long aElement = (batch * s.BatchA) + ((long)row * s.K) + kStart + (chunk * 8);
-        int aRows = RowsInside(s.M - row, 16);
-        long aRowStride = 16L * s.K;
-        int aK = kStart + (chunk * 8);
-        int bShared;
-        long bElement;
-        int bRows;
-        long bRowStride;
-        long bTileStride;
-        int bK;
-        int bRowBytes;
+        var plan = default(ChunkPlan);
+        plan.AShared = WgmmaGemmKernels.KRowByte(row, chunk);
+        long aFrom = s.APointer + (((batch * s.BatchA) + ((long)row * s.K) + kStart + (chunk * 8)) * 2);
+        plan.ARows = RowsInside(s.M - row, 16);
+        plan.AStep = 16L * s.K * 2;
+        plan.AK = kStart + (chunk * 8);
+        long bFrom;
+        long bTileStep;
         if (transposeB != 0)
         {
-            bShared = WgmmaGemmKernels.KRowByte(row, chunk);
-            bElement = (batch * s.BatchB) + ((long)(n0 + row) * s.K) + kStart + (chunk * 8);
-            bRows = RowsInside(s.N - n0 - row, 16);
-            bRowStride = 16L * s.K;
-            bTileStride = BlockK;
-            bK = kStart + (chunk * 8);
-            bRowBytes = 16 * RowBytes;
+            plan.BShared = WgmmaGemmKernels.KRowByte(row, chunk);
+            bFrom = s.BPointer + (((batch * s.BatchB) + ((long)(n0 + row) * s.K) + kStart + (chunk * 8)) * 2);
+            plan.BRows = RowsInside(s.N - n0 - row, 16);
+            plan.BStep = 16L * s.K * 2;
+            bTileStep = BlockK * 2;
+            plan.BK = kStart + (chunk * 8);
         }
         else
         {
             int kRow = thread >> 4;
             int nChunk = thread & 15;
             int col = n0 + (nChunk * 8);
-            bShared = WgmmaGemmKernels.MnByte(kRow, nChunk);
-            bElement = (batch * s.BatchB) + ((long)(kStart + kRow) * s.N) + (col < s.N ? col : 0);
-            bRows = col < s.N ? 8 : 0;
-            bRowStride = 8L * s.N;
-            bTileStride = (long)BlockK * s.N;
-            bK = kStart + kRow;
-            bRowBytes = 8 * RowBytes;
+            plan.BShared = WgmmaGemmKernels.MnByte(kRow, nChunk);
+            bFrom = s.BPointer + (((batch * s.BatchB) + ((long)(kStart + kRow) * s.N) + (col < s.N ? col : 0)) * 2);
+            plan.BRows = col < s.N ? 8 : 0;
+            plan.BStep = 8L * s.N * 2;
+            bTileStep = (long)BlockK * s.N * 2;
+            plan.BK = kStart + kRow;
         }
 
         // Zeros, once, in every stage's chunks that no tile will request (rows ≥ M of A, rows or columns ≥ N of B);
         // they complete with the first commit group, before tile 0's wgmma.
         for (int stage = 0; stage < Stages; stage++)
         {
-            for (int i = aRows; i < 4; i++)
-            {
-                ops.CopyChunk(shared, AStageOffset(stage) + aShared + (i * 16 * RowBytes), a, 0, s.APointer, 0);
-            }
-
-            for (int i = bRows; i < 8; i++)
-            {
-                ops.CopyChunk(shared, BStageOffset(stage) + bShared + (i * bRowBytes), b, 0, s.BPointer, 0);
-            }
+            ZeroStage(ref ops, shared, a, b, s, transposeB, sharedBase + (uint)(stage * StageBytes), plan);
         }
 
+        // Tiles whose 64 k all lie inside the group's K range take the copy without K tests; only the last (partial)
+        // tile, if any, tests each chunk's k.
+        int fullTiles = kLength / BlockK;
+        long aNext = aFrom;
+        long bNext = bFrom;
         for (int ahead = 0; ahead < Stages - 1; ahead++)
         {
             if (ahead < tiles)
             {
-                LoadStage(ref ops, shared, a, b, s, ahead, ahead, transposeB, aShared, aElement, aRows, aRowStride, aK, bShared, bElement, bRows, bRowStride, bTileStride, bK, bRowBytes);
+                uint stageAt = sharedBase + (uint)(ahead * StageBytes);
+                if (ahead < fullTiles)
+                {
+                    LoadStage(ref ops, shared, a, b, s, transposeB, true, false, stageAt, ahead * BlockK, plan, aNext, bNext);
+                }
+                else
+                {
+                    LoadStage(ref ops, shared, a, b, s, transposeB, false, false, stageAt, ahead * BlockK, plan, aNext, bNext);
+                }
+
+                aNext += BlockK * 2;
+                bNext += bTileStep;
             }
 
             ops.CommitCopies();
@@ -236,7 +253,27 @@ internal static partial class WgmmaSkinnyGemmKernels
             int next = tile + Stages - 1;
             if (next < tiles)
             {
-                LoadStage(ref ops, shared, a, b, s, next & (Stages - 1), next, transposeB, aShared, aElement, aRows, aRowStride, aK, bShared, bElement, bRows, bRowStride, bTileStride, bK, bRowBytes);
+                uint stageAt = sharedBase + (uint)((next & (Stages - 1)) * StageBytes);
+                if (next < fullTiles)
+                {
+                    // Threads whose eight B chunks all lie inside N (every thread when N is a multiple of 128) skip
+                    // the eight issue tests: ptxas keeps no predicates across the loop, so each would cost an ISETP.
+                    if (plan.BRows == 8)
+                    {
+                        LoadStage(ref ops, shared, a, b, s, transposeB, true, true, stageAt, next * BlockK, plan, aNext, bNext);
+                    }
+                    else
+                    {
+                        LoadStage(ref ops, shared, a, b, s, transposeB, true, false, stageAt, next * BlockK, plan, aNext, bNext);
+                    }
+                }
+                else
+                {
+                    LoadStage(ref ops, shared, a, b, s, transposeB, false, false, stageAt, next * BlockK, plan, aNext, bNext);
+                }
+
+                aNext += BlockK * 2;
+                bNext += bTileStep;
             }
 
             ops.CommitCopies();
@@ -246,34 +283,34 @@ internal static partial class WgmmaSkinnyGemmKernels
 
         ops.WaitMultiplies();
 
+        // Every warp past its wgmma wait before any thread stages accumulators over the ring (StageAccumulators):
+        // the last tile's stage may lie under another warp's slice.
+        Group.Barrier();
+
         // D fragment of m64nNk16: register r holds row 16 · warp + lane / 4 (+8 when bit 1 of r is set), column
-        // 8 · (r / 4) + 2 · (lane mod 4) + (r mod 2).
+        // 8 · (r / 4) + 2 · (lane mod 4) + (r mod 2). The accumulators come back through shared, so the register index
+        // may vary at run time (an asm output per register kept them in local memory) and the loop stays a loop.
+        ops.StageAccumulators(shared, thread);
         int lane = thread & 31;
         int warp = thread >> 5;
-        int g = lane >> 2;
-        int t = lane & 3;
+        int r0 = (warp * 16) + (lane >> 2);
+        int c0 = n0 + (2 * (lane & 3));
         long cBase = batch * s.BatchC;
-        var block = default(AccumulatorBlock);
-        for (int part = 0; part < Accumulators / 16; part++)
+        for (int half = 0; half < 2; half++)
         {
-            ops.Read(part, ref block);
-            for (int half = 0; half < 2; half++)
+            int r = r0 + (half * 8);
+            if (r >= s.M)
             {
-                int r = (warp * 16) + g + (half * 8);
-                if (r >= s.M)
-                {
-                    continue;
-                }
+                continue;
+            }
 
-                for (int nb = 0; nb < 4; nb++)
+            for (int block = 0; block < Accumulators / 4; block++)
+            {
+                int col = c0 + (block * 8);
+                if (col < s.N)
                 {
-                    int col = n0 + (((part * 4) + nb) * 8) + (2 * t);
-                    if (col >= s.N)
-                    {
-                        continue;
-                    }
-
-                    TensorCoreGemmKernels.StorePair(c, partial, bias, s, batch, cBase, split, kSplit, r, col, block.Get((nb * 4) + (half * 2)), block.Get((nb * 4) + (half * 2) + 1));
+                    var v = ops.Pair(shared, thread, (block * 4) + (half * 2));
+                    TensorCoreGemmKernels.StorePair(c, partial, bias, s, batch, cBase, split, kSplit, r, col, v.X, v.Y);
                 }
             }
         }
@@ -282,31 +319,100 @@ internal static partial class WgmmaSkinnyGemmKernels
     /// <summary>How many of the rows 0, step, 2 · step, .. are below <paramref name="remaining"/> (0 when none).</summary>
     private static int RowsInside(int remaining, int step) => remaining <= 0 ? 0 : (remaining + step - 1) / step;
 
-    /// <summary>Requests K tile <paramref name="tile"/> of the group's range into stage <paramref name="stage"/>: the thread's chunks inside M and N (past K zero-filled).</summary>
-    private static void LoadStage<TOps>(ref TOps ops, ArrayView<ushort> shared, ArrayView<ushort> a, ArrayView<ushort> b, TensorCoreShape s, int stage, int tile, int transposeB,
-        int aShared, long aElement, int aRows, long aRowStride, int aK, int bShared, long bElement, int bRows, long bRowStride, long bTileStride, int bK, int bRowBytes)
+    /// <summary>Zeros in one stage's chunks that no tile requests (A chunk i ≥ ARows, B chunk i ≥ BRows): no branch, the copy's predicate.</summary>
+    private static void ZeroStage<TOps>(ref TOps ops, ArrayView<ushort> shared, ArrayView<ushort> a, ArrayView<ushort> b, TensorCoreShape s, int transposeB,
+        uint stageAt, ChunkPlan plan)
         where TOps : struct, IWgmmaSkinnyOps
     {
-        int kOffset = tile * BlockK;
-        int aValid = aK + kOffset < s.K ? 8 : 0;
-        for (int i = 0; i < 4; i++)
-        {
-            if (i < aRows)
-            {
-                ops.CopyChunk(shared, AStageOffset(stage) + aShared + (i * 16 * RowBytes), a, aValid != 0 ? aElement + kOffset + (i * aRowStride) : 0, s.APointer, aValid);
-            }
-        }
+        uint aAt = stageAt + (uint)plan.AShared;
+        ops.CopyChunk(shared, aAt, a, s.APointer, s.APointer, 0, plan.ARows <= 0 ? 1 : 0);
+        ops.CopyChunk(shared, aAt + (1 * ARowBytes), a, s.APointer, s.APointer, 0, plan.ARows <= 1 ? 1 : 0);
+        ops.CopyChunk(shared, aAt + (2 * ARowBytes), a, s.APointer, s.APointer, 0, plan.ARows <= 2 ? 1 : 0);
+        ops.CopyChunk(shared, aAt + (3 * ARowBytes), a, s.APointer, s.APointer, 0, plan.ARows <= 3 ? 1 : 0);
+        uint bAt = stageAt + (uint)AStageBytes + (uint)plan.BShared;
+        uint bRowBytes = transposeB != 0 ? BKRowBytes : BMnRowBytes;
+        ops.CopyChunk(shared, bAt, b, s.BPointer, s.BPointer, 0, plan.BRows <= 0 ? 1 : 0);
+        ops.CopyChunk(shared, bAt + (1 * bRowBytes), b, s.BPointer, s.BPointer, 0, plan.BRows <= 1 ? 1 : 0);
+        ops.CopyChunk(shared, bAt + (2 * bRowBytes), b, s.BPointer, s.BPointer, 0, plan.BRows <= 2 ? 1 : 0);
+        ops.CopyChunk(shared, bAt + (3 * bRowBytes), b, s.BPointer, s.BPointer, 0, plan.BRows <= 3 ? 1 : 0);
+        ops.CopyChunk(shared, bAt + (4 * bRowBytes), b, s.BPointer, s.BPointer, 0, plan.BRows <= 4 ? 1 : 0);
+        ops.CopyChunk(shared, bAt + (5 * bRowBytes), b, s.BPointer, s.BPointer, 0, plan.BRows <= 5 ? 1 : 0);
+        ops.CopyChunk(shared, bAt + (6 * bRowBytes), b, s.BPointer, s.BPointer, 0, plan.BRows <= 6 ? 1 : 0);
+        ops.CopyChunk(shared, bAt + (7 * bRowBytes), b, s.BPointer, s.BPointer, 0, plan.BRows <= 7 ? 1 : 0);
+    }
 
-        long bAt = bElement + (tile * bTileStride);
-        for (int i = 0; i < 8; i++)
-        {
-            if (i < bRows)
-            {
-                // [N, K]: the chunk's k lies inside K for all its rows; [K, N]: k-row i is inside while bK + kOffset + 8 i < K.
-                int valid = (transposeB != 0 ? bK + kOffset : bK + kOffset + (i * 8)) < s.K ? 8 : 0;
-                ops.CopyChunk(shared, BStageOffset(stage) + bShared + (i * bRowBytes), b, valid != 0 ? bAt + (i * bRowStride) : 0, s.BPointer, valid);
-            }
-        }
+    /// <summary>Shared bytes between A chunks i and i + 1 (16 rows).</summary>
+    private const uint ARowBytes = 16 * RowBytes;
+
+    /// <summary>Shared bytes between B chunks i and i + 1 of a [N, K] b (16 rows).</summary>
+    private const uint BKRowBytes = 16 * RowBytes;
+
+    /// <summary>Shared bytes between B chunks i and i + 1 of a [K, N] b (8 k-rows).</summary>
+    private const uint BMnRowBytes = 8 * RowBytes;
+
+    /// <summary>
+    /// Requests one K tile (k offset <paramref name="kOffset"/> in the group's range, global byte addresses
+    /// <paramref name="aAt"/> / <paramref name="bAt"/> of the thread's chunk 0) into the stage at shared address
+    /// <paramref name="stageAt"/>: the thread's chunks inside M and N, written out. <paramref name="full"/> is a constant
+    /// at each call: true, every chunk lies inside K (no test); false, a chunk past K is zero-filled from a safe address.
+    /// <paramref name="bAll"/> (a constant too): the thread's eight B chunks all lie inside N, issued without a test.
+    /// </summary>
+    private static void LoadStage<TOps>(ref TOps ops, ArrayView<ushort> shared, ArrayView<ushort> a, ArrayView<ushort> b, TensorCoreShape s, int transposeB, bool full,
+        bool bAll, uint stageAt, int kOffset, ChunkPlan plan, long aAt, long bAt)
+        where TOps : struct, IWgmmaSkinnyOps
+    {
+        // A: one k per thread for all four chunks.
+        bool aInside = full | (plan.AK + kOffset < s.K);
+        uint aShared = stageAt + (uint)plan.AShared;
+        long a1 = aAt + plan.AStep;
+        long a2 = a1 + plan.AStep;
+        long a3 = a2 + plan.AStep;
+        Chunk(ref ops, shared, a, s.APointer, aShared, aAt, aInside, plan.ARows > 0);
+        Chunk(ref ops, shared, a, s.APointer, aShared + (1 * ARowBytes), a1, aInside, plan.ARows > 1);
+        Chunk(ref ops, shared, a, s.APointer, aShared + (2 * ARowBytes), a2, aInside, plan.ARows > 2);
+        Chunk(ref ops, shared, a, s.APointer, aShared + (3 * ARowBytes), a3, aInside, plan.ARows > 3);
+
+        // B: [N, K] one k for all eight chunks; [K, N] chunk i is k-row bK + 8 i.
+        uint bShared = stageAt + (uint)AStageBytes + (uint)plan.BShared;
+        uint bRowBytes = transposeB != 0 ? BKRowBytes : BMnRowBytes;
+        int bk = plan.BK + kOffset;
+        int kStep = transposeB != 0 ? 0 : 8;
+        long b1 = bAt + plan.BStep;
+        long b2 = b1 + plan.BStep;
+        long b3 = b2 + plan.BStep;
+        long b4 = b3 + plan.BStep;
+        long b5 = b4 + plan.BStep;
+        long b6 = b5 + plan.BStep;
+        long b7 = b6 + plan.BStep;
+        Chunk(ref ops, shared, b, s.BPointer, bShared, bAt, full | (bk < s.K), bAll | (plan.BRows > 0));
+        Chunk(ref ops, shared, b, s.BPointer, bShared + (1 * bRowBytes), b1, full | (bk + (1 * kStep) < s.K), bAll | (plan.BRows > 1));
+        Chunk(ref ops, shared, b, s.BPointer, bShared + (2 * bRowBytes), b2, full | (bk + (2 * kStep) < s.K), bAll | (plan.BRows > 2));
+        Chunk(ref ops, shared, b, s.BPointer, bShared + (3 * bRowBytes), b3, full | (bk + (3 * kStep) < s.K), bAll | (plan.BRows > 3));
+        Chunk(ref ops, shared, b, s.BPointer, bShared + (4 * bRowBytes), b4, full | (bk + (4 * kStep) < s.K), bAll | (plan.BRows > 4));
+        Chunk(ref ops, shared, b, s.BPointer, bShared + (5 * bRowBytes), b5, full | (bk + (5 * kStep) < s.K), bAll | (plan.BRows > 5));
+        Chunk(ref ops, shared, b, s.BPointer, bShared + (6 * bRowBytes), b6, full | (bk + (6 * kStep) < s.K), bAll | (plan.BRows > 6));
+        Chunk(ref ops, shared, b, s.BPointer, bShared + (7 * bRowBytes), b7, full | (bk + (7 * kStep) < s.K), bAll | (plan.BRows > 7));
+    }
+
+    /// <summary>One chunk of a tile: copied when <paramref name="issue"/>; zero-filled from the source's first element when not <paramref name="inside"/> K.</summary>
+    private static void Chunk<TOps>(ref TOps ops, ArrayView<ushort> shared, ArrayView<ushort> source, long sourcePointer, uint sharedAddress, long address, bool inside, bool issue)
+        where TOps : struct, IWgmmaSkinnyOps =>
+        ops.CopyChunk(shared, sharedAddress, source, sourcePointer, inside ? address : sourcePointer, inside ? 16 : 0, issue ? 1 : 0);
+
+    /// <summary>
+    /// A thread's staging constants (see the remarks of <see cref="Body"/>): shared byte of chunk 0 in a stage, byte
+    /// step between its global chunks, chunks inside M / N, k of chunk 0 at tile 0; A and B.
+    /// </summary>
+    private struct ChunkPlan
+    {
+        public int AShared;
+        public int ARows;
+        public long AStep;
+        public int AK;
+        public int BShared;
+        public int BRows;
+        public long BStep;
+        public int BK;
     }
 }
 
@@ -315,6 +421,9 @@ internal struct PtxWgmmaSkinnyOps : IWgmmaSkinnyOps
 {
     private uint sharedBase;
 
+    // Bytes from the dynamic shared view's start to sharedBase.
+    private int alignedOffset;
+
     public void Begin(int thread)
     {
         // Emitted in the kernel's entry block, so the declaration precedes every use in the PTX text.
@@ -322,13 +431,15 @@ internal struct PtxWgmmaSkinnyOps : IWgmmaSkinnyOps
         Output<uint> raw = default;
         CudaAsm.EmitRef("mov.u32 %0, __dyn_shared_alloca;", ref raw);
         sharedBase = (raw.Value + (WgmmaGemmKernels.SwizzleAlignment - 1)) & ~(uint)(WgmmaGemmKernels.SwizzleAlignment - 1);
+        alignedOffset = (int)(sharedBase - raw.Value);
     }
 
     public readonly uint SharedBase() => sharedBase;
 
-    public readonly void CopyChunk(ArrayView<ushort> shared, int sharedByte, ArrayView<ushort> source, long sourceElement, long sourcePointer, int valid) =>
-        CudaAsm.Emit("{\n\t.reg .u64 wssrc;\n\tcvta.to.global.u64 wssrc, %1;\n\tcp.async.cg.shared.global [%0], [wssrc], 16, %2;\n\t}",
-            sharedBase + (uint)sharedByte, sourcePointer + (sourceElement * 2), (uint)(valid * 2));
+    // The issue test is the copy's own predicate, so a skipped chunk costs no branch (ptxas: one predicated LDGSTS).
+    public readonly void CopyChunk(ArrayView<ushort> shared, uint sharedAddress, ArrayView<ushort> source, long sourcePointer, long address, int bytes, int issue) =>
+        CudaAsm.Emit("{\n\t.reg .u64 wssrc;\n\t.reg .pred wsq;\n\tsetp.ne.s32 wsq, %3, 0;\n\tcvta.to.global.u64 wssrc, %1;\n\t@wsq cp.async.cg.shared.global [%0], [wssrc], 16, %2;\n\t}",
+            sharedAddress, address, (uint)bytes, issue);
 
     public readonly void CommitCopies() => CudaAsm.Emit("cp.async.commit_group;");
 
@@ -362,43 +473,12 @@ internal struct PtxWgmmaSkinnyOps : IWgmmaSkinnyOps
 
     public readonly void WaitMultiplies() => CudaAsm.Emit("wgmma.wait_group.sync.aligned 0;");
 
-    public readonly void Read(int part, ref AccumulatorBlock block)
-    {
-        Output<float> v0 = default, v1 = default, v2 = default, v3 = default, v4 = default, v5 = default, v6 = default, v7 = default;
-        Output<float> v8 = default, v9 = default, v10 = default, v11 = default, v12 = default, v13 = default, v14 = default, v15 = default;
-        switch (part)
-        {
-            case 0:
-                CudaAsm.EmitRef(WgmmaSkinnyGemmKernels.ReadAccumulatorsPart0, ref v0, ref v1, ref v2, ref v3, ref v4, ref v5, ref v6, ref v7, ref v8, ref v9, ref v10, ref v11, ref v12, ref v13, ref v14, ref v15);
-                break;
-            case 1:
-                CudaAsm.EmitRef(WgmmaSkinnyGemmKernels.ReadAccumulatorsPart1, ref v0, ref v1, ref v2, ref v3, ref v4, ref v5, ref v6, ref v7, ref v8, ref v9, ref v10, ref v11, ref v12, ref v13, ref v14, ref v15);
-                break;
-            case 2:
-                CudaAsm.EmitRef(WgmmaSkinnyGemmKernels.ReadAccumulatorsPart2, ref v0, ref v1, ref v2, ref v3, ref v4, ref v5, ref v6, ref v7, ref v8, ref v9, ref v10, ref v11, ref v12, ref v13, ref v14, ref v15);
-                break;
-            default:
-                CudaAsm.EmitRef(WgmmaSkinnyGemmKernels.ReadAccumulatorsPart3, ref v0, ref v1, ref v2, ref v3, ref v4, ref v5, ref v6, ref v7, ref v8, ref v9, ref v10, ref v11, ref v12, ref v13, ref v14, ref v15);
-                break;
-        }
+    public readonly void StageAccumulators(ArrayView<ushort> shared, int thread) =>
+        CudaAsm.Emit(WgmmaSkinnyGemmKernels.StageAccumulators, sharedBase + (uint)(thread * WgmmaSkinnyGemmKernels.AccumulatorStride));
 
-        block.V0 = v0.Value;
-        block.V1 = v1.Value;
-        block.V2 = v2.Value;
-        block.V3 = v3.Value;
-        block.V4 = v4.Value;
-        block.V5 = v5.Value;
-        block.V6 = v6.Value;
-        block.V7 = v7.Value;
-        block.V8 = v8.Value;
-        block.V9 = v9.Value;
-        block.V10 = v10.Value;
-        block.V11 = v11.Value;
-        block.V12 = v12.Value;
-        block.V13 = v13.Value;
-        block.V14 = v14.Value;
-        block.V15 = v15.Value;
-    }
+    // The thread reads back only what it stored itself: program order, no barrier.
+    public readonly Float2 Pair(ArrayView<ushort> shared, int thread, int register) =>
+        shared.Cast<Float2>().AsAligned(8)[((alignedOffset + (thread * WgmmaSkinnyGemmKernels.AccumulatorStride)) >> 3) + (register >> 1)];
 }
 
 /// <summary>
@@ -426,8 +506,13 @@ internal struct EmulatedWgmmaSkinnyOps : IWgmmaSkinnyOps
 
     public readonly uint SharedBase() => 0;
 
-    public readonly void CopyChunk(ArrayView<ushort> shared, int sharedByte, ArrayView<ushort> source, long sourceElement, long sourcePointer, int valid) =>
-        TensorCoreGemmKernels.CopyChunkScalar(shared, sharedByte, source, sourceElement, valid);
+    public readonly void CopyChunk(ArrayView<ushort> shared, uint sharedAddress, ArrayView<ushort> source, long sourcePointer, long address, int bytes, int issue)
+    {
+        if (issue != 0)
+        {
+            TensorCoreGemmKernels.CopyChunkScalar(shared, (int)sharedAddress, source, (address - sourcePointer) >> 1, bytes >> 1);
+        }
+    }
 
     public readonly void CommitCopies()
     {
@@ -472,26 +557,12 @@ internal struct EmulatedWgmmaSkinnyOps : IWgmmaSkinnyOps
     {
     }
 
-    public readonly void Read(int part, ref AccumulatorBlock block)
+    public readonly void StageAccumulators(ArrayView<ushort> shared, int thread)
     {
-        long at = scratchBase + (part * 16);
-        block.V0 = Scratch[at];
-        block.V1 = Scratch[at + 1];
-        block.V2 = Scratch[at + 2];
-        block.V3 = Scratch[at + 3];
-        block.V4 = Scratch[at + 4];
-        block.V5 = Scratch[at + 5];
-        block.V6 = Scratch[at + 6];
-        block.V7 = Scratch[at + 7];
-        block.V8 = Scratch[at + 8];
-        block.V9 = Scratch[at + 9];
-        block.V10 = Scratch[at + 10];
-        block.V11 = Scratch[at + 11];
-        block.V12 = Scratch[at + 12];
-        block.V13 = Scratch[at + 13];
-        block.V14 = Scratch[at + 14];
-        block.V15 = Scratch[at + 15];
     }
+
+    public readonly Float2 Pair(ArrayView<ushort> shared, int thread, int register) =>
+        new() { X = Scratch[scratchBase + register], Y = Scratch[scratchBase + register + 1] };
 }
 
 /// <summary>Launch shape, split-K plan, default rule and environment switch of <see cref="WgmmaSkinnyGemmKernels"/> (shared by the facade and the tests).</summary>
@@ -499,9 +570,13 @@ internal static class WgmmaSkinnyLaunch
 {
     /// <summary>
     /// Environment variable for A/B runs: <c>off</c> keeps every product on the earlier dispatch; unset or any other
-    /// value applies <see cref="TakesByDefault"/>.
+    /// value applies <see cref="TakesByDefault"/>; <c>rows512</c> also raises the split plan's partial-row cap to
+    /// <see cref="WidePartialRows"/> (8 splits at 64 rows).
     /// </summary>
     public const string Variable = "GEMS_TC_SMALLM_VARIANT";
+
+    /// <summary>The switch value that plans with <see cref="WidePartialRows"/>.</summary>
+    public const string WideSplitsSetting = "rows512";
 
     /// <summary>Fewest rows the kernel handles on the device (one row stays on the GEMV).</summary>
     public const int MinRows = 2;
@@ -517,8 +592,16 @@ internal static class WgmmaSkinnyLaunch
 
     private static readonly Lazy<bool> FromVariable = new(() => Parse(Environment.GetEnvironmentVariable(Variable)));
 
+    private static readonly Lazy<int> PartialRowsFromVariable = new(() => ParsePartialRows(Environment.GetEnvironmentVariable(Variable)));
+
     /// <summary>Whether the environment leaves the default rule on (read once per process).</summary>
     public static bool FromEnvironment() => FromVariable.Value;
+
+    /// <summary>The split plan's cap on M × splits the environment asks for (read once per process).</summary>
+    public static int PartialRowsFromEnvironment() => PartialRowsFromVariable.Value;
+
+    /// <summary><see cref="WidePartialRows"/> for <c>rows512</c> (case and surrounding spaces ignored), else <see cref="MaxPartialRows"/>.</summary>
+    public static int ParsePartialRows(string? setting) => setting?.Trim().ToLowerInvariant() == WideSplitsSetting ? WidePartialRows : MaxPartialRows;
 
     /// <summary>Whether a setting leaves the default rule on: everything but <c>off</c> (case and surrounding spaces ignored).</summary>
     public static bool Parse(string? setting) => setting?.Trim().ToLowerInvariant() != "off";
@@ -551,12 +634,18 @@ internal static class WgmmaSkinnyLaunch
     public const int MaxPartialRows = 256;
 
     /// <summary>
+    /// The cap under <c>rows512</c>: 64-row products split 8 ways (256 groups for N = 4096, two per SM, two warps per
+    /// scheduler instead of one) at twice the partial bytes; rows ≤ 32 plan as before (the slots bind first).
+    /// </summary>
+    public const int WidePartialRows = 512;
+
+    /// <summary>
     /// Split-K plan: for one matrix, as many K chunks (whole stages, at least <see cref="MinSplitK"/>) as keep
     /// column tiles × splits within the groups resident at once (SMs × <see cref="GroupsPerSm"/>): one wave, every SM
     /// streaming weight; and M × splits at most <see cref="MaxPartialRows"/>. (1, K) for batches, the simulator (no SM
-    /// count), or when the tiles alone fill the SMs.
+    /// count), or when the tiles alone fill the SMs. <paramref name="maxPartialRows"/>: the cap (<see cref="PartialRowsFromEnvironment"/>).
     /// </summary>
-    public static (int Splits, int KChunk) PlanSplitK(int batch, int m, int k, int n, int multiprocessors)
+    public static (int Splits, int KChunk) PlanSplitK(int batch, int m, int k, int n, int multiprocessors, int maxPartialRows = MaxPartialRows)
     {
         int tiles = (n + WgmmaSkinnyGemmKernels.BlockN - 1) / WgmmaSkinnyGemmKernels.BlockN;
         if (batch != 1 || multiprocessors <= 0)
@@ -565,7 +654,7 @@ internal static class WgmmaSkinnyLaunch
         }
 
         int slots = multiprocessors * GroupsPerSm;
-        return WgmmaLaunch.ChunkK(k, Math.Min(Math.Min(slots / tiles, k / MinSplitK), MaxPartialRows / Math.Max(m, 1)));
+        return WgmmaLaunch.ChunkK(k, Math.Min(Math.Min(slots / tiles, k / MinSplitK), maxPartialRows / Math.Max(m, 1)));
     }
 
     /// <summary>Floats of scratch the emulated kernel needs for this launch.</summary>

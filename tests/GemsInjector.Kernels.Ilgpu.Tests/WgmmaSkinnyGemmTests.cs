@@ -41,7 +41,17 @@ public sealed class WgmmaSkinnyGemmTests : Half16TestBase, IClassFixture<Warp32S
             CudaArchitecture.SM_90, CudaInstructionSet.ISA_80, nvvmAPI: null);
         var method = typeof(WgmmaSkinnyGemmKernels).GetMethod(nameof(WgmmaSkinnyGemmKernels.Gemm16WgmmaSkinny))!.MakeGenericMethod(operands);
         var entry = EntryPointDescription.FromExplicitlyGroupedKernel(method);
-        return ((PTXCompiledKernel)backend.Compile(entry, new KernelSpecialization(WgmmaSkinnyGemmKernels.GroupSize, WgmmaSkinnyLaunch.GroupsPerSm))).PTXAssembly;
+        string ptx = ((PTXCompiledKernel)backend.Compile(entry, new KernelSpecialization(WgmmaSkinnyGemmKernels.GroupSize, WgmmaSkinnyLaunch.GroupsPerSm))).PTXAssembly;
+
+        // For reading registers, stack frame and SASS with ptxas / nvdisasm outside the tests.
+        string? dump = Environment.GetEnvironmentVariable("GEMS_PTX_DUMP_DIR");
+        if (!string.IsNullOrEmpty(dump))
+        {
+            System.IO.Directory.CreateDirectory(dump);
+            System.IO.File.WriteAllText(System.IO.Path.Combine(dump, $"Gemm16WgmmaSkinny_{operands.Name}.ptx"), ptx);
+        }
+
+        return ptx;
     }
 
     private static int Count(string text, string what) => Regex.Matches(text, Regex.Escape(what)).Count;
@@ -67,7 +77,7 @@ public sealed class WgmmaSkinnyGemmTests : Half16TestBase, IClassFixture<Warp32S
         Assert.True(Count(ptx, "wgmma.wait_group.sync.aligned 0;") is >= 1 and <= 2);
         Assert.Equal(1, Count(ptx, $"cp.async.wait_group {WgmmaSkinnyGemmKernels.Stages - 2};"));
         Assert.Equal(1, Count(ptx, "cp.async.wait_group"));
-        Assert.Equal(1, Count(ptx, "bar.sync"));
+        Assert.Equal(2, Count(ptx, "bar.sync"));
         Assert.DoesNotMatch(new Regex(@"\batom\."), ptx);
 
         // No wgmma instruction (fence, mma, commit or wait) in a block entered from a divergent branch: ptxas would
@@ -78,6 +88,19 @@ public sealed class WgmmaSkinnyGemmTests : Half16TestBase, IClassFixture<Warp32S
         Assert.DoesNotContain(".func", ptx, StringComparison.Ordinal);
         Assert.True(ptx.IndexOf(".reg .f32 wsa<64>;", StringComparison.Ordinal) < ptx.IndexOf("wgmma.mma_async", StringComparison.Ordinal));
         Assert.DoesNotMatch(new Regex(@"%\d"), ptx);
+
+        // Local memory: only the entry's slot of the shared base (ptxas: one dead STL, an 8-byte frame). The epilogue's
+        // accumulators go through shared, not sixteen asm-output slots (ptxas kept those in a 72-byte frame and LDL).
+        Assert.Single(Regex.Matches(ptx, @"\.local \.align \d+ \.b8 __local_depot\d+\[4\];"));
+        int firstCopy = ptx.IndexOf("cp.async.cg.shared.global", StringComparison.Ordinal);
+        Assert.True(firstCopy > 0);
+        Assert.DoesNotMatch(new Regex(@"(ld|st)\.local"), ptx[firstCopy..]);
+
+        // The copies are written out: per stage 4 A + 8 B chunks in the full-tile and the K-edge forms (prologue and
+        // ring), 12 zero fills per stage of the prologue; each skipped by its own predicate, not a branch.
+        Assert.Equal(12 + (5 * 12), Count(ptx, "cp.async.cg.shared.global"));
+        Assert.Equal(Count(ptx, "cp.async.cg.shared.global"), Count(ptx, "@wsq cp.async.cg.shared.global"));
+        Assert.Equal(WgmmaSkinnyGemmKernels.Accumulators / 4, Count(ptx, "st.shared.v4.f32 ["));
     }
 
     [Fact]
@@ -173,6 +196,31 @@ public sealed class WgmmaSkinnyGemmTests : Half16TestBase, IClassFixture<Warp32S
         Assert.Equal((splits, kChunk), plan);
         long groups = (long)WgmmaSkinnyLaunch.Config(plan.Splits, n).GridDim.X * plan.Splits;
         Assert.True(plan.Splits == 1 || groups <= (long)sms * WgmmaSkinnyLaunch.GroupsPerSm);
+    }
+
+    /// <summary>
+    /// <c>rows512</c> (and only it) raises the cap: 8 splits of 512 at 33–64 rows (the resident slots bind; 4–7 under 256),
+    /// and the 2- and 16-row plans unchanged; all plans keep M × splits within the cap and the groups resident.
+    /// </summary>
+    [Theory]
+    [InlineData(64, 4096, 4096, 8, 512)]
+    [InlineData(33, 4096, 4096, 8, 512)]
+    [InlineData(48, 4096, 4096, 8, 512)]
+    [InlineData(2, 4096, 4096, 8, 512)]
+    [InlineData(16, 4096, 11008, 3, 1408)]
+    [InlineData(64, 11008, 4096, 8, 1408)]
+    public void WideSplitPlan(int m, int k, int n, int splits, int kChunk)
+    {
+        int cap = WgmmaSkinnyLaunch.ParsePartialRows(" ROWS512 ");
+        Assert.Equal(WgmmaSkinnyLaunch.WidePartialRows, cap);
+        var plan = WgmmaSkinnyLaunch.PlanSplitK(1, m, k, n, 132, cap);
+        Assert.Equal((splits, kChunk), plan);
+        Assert.True(m * plan.Splits <= cap);
+        Assert.True((long)WgmmaSkinnyLaunch.Config(plan.Splits, n).GridDim.X * plan.Splits <= 132L * WgmmaSkinnyLaunch.GroupsPerSm);
+        Assert.Equal(WgmmaSkinnyLaunch.MaxPartialRows, WgmmaSkinnyLaunch.ParsePartialRows(null));
+        Assert.Equal(WgmmaSkinnyLaunch.MaxPartialRows, WgmmaSkinnyLaunch.ParsePartialRows("off"));
+        Assert.Equal(WgmmaSkinnyLaunch.MaxPartialRows, WgmmaSkinnyLaunch.ParsePartialRows("wgmma"));
+        Assert.True(WgmmaSkinnyLaunch.Parse("rows512"));
     }
 
     /// <summary>Only <c>off</c> turns the default rule off; unset, empty, the old variant names or anything else leave it on.</summary>

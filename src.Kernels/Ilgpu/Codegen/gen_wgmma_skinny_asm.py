@@ -62,12 +62,11 @@ for dtype, name in (("bf16", "Bf16"), ("f16", "F16")):
         w(f"    /// <summary>One 64-deep stage, {dtype}, {what}: fence, four k16 wgmma m64n{N}, commit.</summary>")
         w(f"    public const string Multiply{name}{layout} = {multiply(dtype, mn_major)};")
         w("")
-for part in range(ACC // 16):
-    lines = [f"mov.f32 %{i}, wsa{16 * part + i};" for i in range(16)]
-    w(f"    /// <summary>Copies accumulators {16 * part}..{16 * part + 15} (n-blocks {4 * part}..{4 * part + 3}) to the 16 operands.</summary>")
-    w(f"    public const string ReadAccumulatorsPart{part} = {cs_string(lines)};")
-    if part < ACC // 16 - 1:
-        w("")
+# %0: shared address of the thread's 64 floats (16-byte aligned); read back from shared by C#, since an asm output
+# goes through a local-memory slot in ILGPU and ptxas does not forward 16 of them (a 72-byte stack frame).
+lines = [f"st.shared.v4.f32 [%0+{16 * q}], {{wsa{4 * q},wsa{4 * q + 1},wsa{4 * q + 2},wsa{4 * q + 3}}};" for q in range(ACC // 4)]
+w(f"    /// <summary>Stores the {ACC} accumulators, in register order, to shared address %0 ({4 * ACC} bytes, 16-byte aligned).</summary>")
+w(f"    public const string StageAccumulators = {cs_string(lines)};")
 w("}")
 
 path = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "WgmmaSkinnyGemmKernels.g.cs")
