@@ -18,12 +18,6 @@ public sealed partial class IlgpuKernels
     internal bool WgmmaSmallMEnabled { get; set; } = WgmmaSkinnyLaunch.FromEnvironment();
 
     /// <summary>
-    /// The small-M split plan's cap on M × splits: <see cref="WgmmaSkinnyLaunch.MaxPartialRows"/>, or
-    /// <see cref="WgmmaSkinnyLaunch.WidePartialRows"/> when <c>GEMS_TC_SMALLM_VARIANT=rows512</c> (read once per process).
-    /// </summary>
-    internal int WgmmaSmallMPartialRows { get; set; } = WgmmaSkinnyLaunch.PartialRowsFromEnvironment();
-
-    /// <summary>
     /// 16-bit products on <see cref="WgmmaSkinnyGemmKernels"/> where <see cref="WgmmaSkinnyLaunch.TakesByDefault"/> routes
     /// them (a compute-capability-9.0 CUDA device, where the large wgmma kernel runs) and the shape allows whole aligned chunks.
     /// </summary>
@@ -58,7 +52,7 @@ public sealed partial class IlgpuKernels
 
         shape.PairStores = TensorCoreLaunch.PairStores(c, n);
         shape.CPointer = TensorCoreLaunch.DeviceAddress(c);
-        var (splits, kChunk) = WgmmaSkinnyLaunch.PlanSplitK(batch, m, k, n, device.MultiprocessorCount, WgmmaSmallMPartialRows);
+        var (splits, kChunk) = WgmmaSkinnyLaunch.PlanSplitK(batch, m, k, n, device.MultiprocessorCount);
         shape = TensorCoreLaunch.WithSplitK(shape, splits, kChunk);
         var partial = splits > 1 ? Scratch((long)splits * m * n) : default;
         kernel(WgmmaSkinnyLaunch.Config(splits > 1 ? splits : batch, n), a, b, bias, c, partial, shape);

@@ -570,13 +570,9 @@ internal static class WgmmaSkinnyLaunch
 {
     /// <summary>
     /// Environment variable for A/B runs: <c>off</c> keeps every product on the earlier dispatch; unset or any other
-    /// value applies <see cref="TakesByDefault"/>; <c>rows512</c> also raises the split plan's partial-row cap to
-    /// <see cref="WidePartialRows"/> (8 splits at 64 rows).
+    /// value applies <see cref="TakesByDefault"/>.
     /// </summary>
     public const string Variable = "GEMS_TC_SMALLM_VARIANT";
-
-    /// <summary>The switch value that plans with <see cref="WidePartialRows"/>.</summary>
-    public const string WideSplitsSetting = "rows512";
 
     /// <summary>Fewest rows the kernel handles on the device (one row stays on the GEMV).</summary>
     public const int MinRows = 2;
@@ -592,16 +588,8 @@ internal static class WgmmaSkinnyLaunch
 
     private static readonly Lazy<bool> FromVariable = new(() => Parse(Environment.GetEnvironmentVariable(Variable)));
 
-    private static readonly Lazy<int> PartialRowsFromVariable = new(() => ParsePartialRows(Environment.GetEnvironmentVariable(Variable)));
-
     /// <summary>Whether the environment leaves the default rule on (read once per process).</summary>
     public static bool FromEnvironment() => FromVariable.Value;
-
-    /// <summary>The split plan's cap on M × splits the environment asks for (read once per process).</summary>
-    public static int PartialRowsFromEnvironment() => PartialRowsFromVariable.Value;
-
-    /// <summary><see cref="WidePartialRows"/> for <c>rows512</c> (case and surrounding spaces ignored), else <see cref="MaxPartialRows"/>.</summary>
-    public static int ParsePartialRows(string? setting) => setting?.Trim().ToLowerInvariant() == WideSplitsSetting ? WidePartialRows : MaxPartialRows;
 
     /// <summary>Whether a setting leaves the default rule on: everything but <c>off</c> (case and surrounding spaces ignored).</summary>
     public static bool Parse(string? setting) => setting?.Trim().ToLowerInvariant() != "off";
@@ -634,18 +622,12 @@ internal static class WgmmaSkinnyLaunch
     public const int MaxPartialRows = 256;
 
     /// <summary>
-    /// The cap under <c>rows512</c>: 64-row products split 8 ways (256 groups for N = 4096, two per SM, two warps per
-    /// scheduler instead of one) at twice the partial bytes; rows ≤ 32 plan as before (the slots bind first).
-    /// </summary>
-    public const int WidePartialRows = 512;
-
-    /// <summary>
     /// Split-K plan: for one matrix, as many K chunks (whole stages, at least <see cref="MinSplitK"/>) as keep
     /// column tiles × splits within the groups resident at once (SMs × <see cref="GroupsPerSm"/>): one wave, every SM
     /// streaming weight; and M × splits at most <see cref="MaxPartialRows"/>. (1, K) for batches, the simulator (no SM
-    /// count), or when the tiles alone fill the SMs. <paramref name="maxPartialRows"/>: the cap (<see cref="PartialRowsFromEnvironment"/>).
+    /// count), or when the tiles alone fill the SMs.
     /// </summary>
-    public static (int Splits, int KChunk) PlanSplitK(int batch, int m, int k, int n, int multiprocessors, int maxPartialRows = MaxPartialRows)
+    public static (int Splits, int KChunk) PlanSplitK(int batch, int m, int k, int n, int multiprocessors)
     {
         int tiles = (n + WgmmaSkinnyGemmKernels.BlockN - 1) / WgmmaSkinnyGemmKernels.BlockN;
         if (batch != 1 || multiprocessors <= 0)
@@ -654,7 +636,7 @@ internal static class WgmmaSkinnyLaunch
         }
 
         int slots = multiprocessors * GroupsPerSm;
-        return WgmmaLaunch.ChunkK(k, Math.Min(Math.Min(slots / tiles, k / MinSplitK), maxPartialRows / Math.Max(m, 1)));
+        return WgmmaLaunch.ChunkK(k, Math.Min(Math.Min(slots / tiles, k / MinSplitK), MaxPartialRows / Math.Max(m, 1)));
     }
 
     /// <summary>Floats of scratch the emulated kernel needs for this launch.</summary>

@@ -198,31 +198,6 @@ public sealed class WgmmaSkinnyGemmTests : Half16TestBase, IClassFixture<Warp32S
         Assert.True(plan.Splits == 1 || groups <= (long)sms * WgmmaSkinnyLaunch.GroupsPerSm);
     }
 
-    /// <summary>
-    /// <c>rows512</c> (and only it) raises the cap: 8 splits of 512 at 33–64 rows (the resident slots bind; 4–7 under 256),
-    /// and the 2- and 16-row plans unchanged; all plans keep M × splits within the cap and the groups resident.
-    /// </summary>
-    [Theory]
-    [InlineData(64, 4096, 4096, 8, 512)]
-    [InlineData(33, 4096, 4096, 8, 512)]
-    [InlineData(48, 4096, 4096, 8, 512)]
-    [InlineData(2, 4096, 4096, 8, 512)]
-    [InlineData(16, 4096, 11008, 3, 1408)]
-    [InlineData(64, 11008, 4096, 8, 1408)]
-    public void WideSplitPlan(int m, int k, int n, int splits, int kChunk)
-    {
-        int cap = WgmmaSkinnyLaunch.ParsePartialRows(" ROWS512 ");
-        Assert.Equal(WgmmaSkinnyLaunch.WidePartialRows, cap);
-        var plan = WgmmaSkinnyLaunch.PlanSplitK(1, m, k, n, 132, cap);
-        Assert.Equal((splits, kChunk), plan);
-        Assert.True(m * plan.Splits <= cap);
-        Assert.True((long)WgmmaSkinnyLaunch.Config(plan.Splits, n).GridDim.X * plan.Splits <= 132L * WgmmaSkinnyLaunch.GroupsPerSm);
-        Assert.Equal(WgmmaSkinnyLaunch.MaxPartialRows, WgmmaSkinnyLaunch.ParsePartialRows(null));
-        Assert.Equal(WgmmaSkinnyLaunch.MaxPartialRows, WgmmaSkinnyLaunch.ParsePartialRows("off"));
-        Assert.Equal(WgmmaSkinnyLaunch.MaxPartialRows, WgmmaSkinnyLaunch.ParsePartialRows("wgmma"));
-        Assert.True(WgmmaSkinnyLaunch.Parse("rows512"));
-    }
-
     /// <summary>Only <c>off</c> turns the default rule off; unset, empty, the old variant names or anything else leave it on.</summary>
     [Theory]
     [InlineData(null, true)]
