@@ -19,8 +19,8 @@ public sealed partial class IlgpuKernels
 
     /// <summary>
     /// The decode kernel for lq = 1 calls the wide path takes; by default the one named by the environment variable
-    /// <c>GEMS_DECODE_VARIANT</c> (read once per process), else <see cref="DecodeVariant.TensorCore"/> (16-bit, head size
-    /// 128 on CUDA; <see cref="DecodeVariant.Stream"/> for the rest).
+    /// <c>GEMS_DECODE_VARIANT</c> (read once per process), else <see cref="DecodeVariant.Lean"/> (float32 and 16-bit head
+    /// size 128 on CUDA; <see cref="DecodeVariant.Stream"/> for the rest).
     /// </summary>
     internal DecodeVariant DecodeKernelVariant { get; set; } = DecodeVariants.FromEnvironment();
 
@@ -329,15 +329,16 @@ internal static class DecodeVariants
 
     /// <summary>
     /// The variant a setting names (case and surrounding spaces ignored); unset, empty or unknown:
-    /// <see cref="DecodeVariant.TensorCore"/>, which takes the 16-bit calls it can (H200 Run 18, 16 sequences of 4096
-    /// tokens: bf16 0.1586 → 0.0876 ms, 3067 GB/s, 77% of the copy rate; one sequence 0.0256 → 0.0179 ms) and leaves
-    /// the rest to <see cref="DecodeVariant.Stream"/> (itself faster than the removed register-streaming <c>wide</c> kernel everywhere in Run 15).
+    /// <see cref="DecodeVariant.Lean"/> (H200 Run 28, 16 sequences of 4096 tokens: float32 0.195 → 0.133 ms, 4053 GB/s,
+    /// 97% of the copy rate; bf16 0.0879 → 0.0842 ms; one sequence: float32 0.0270 → 0.0208 ms, 16-bit within 3% of
+    /// <c>tc</c>). <c>tc</c> names the earlier default (<see cref="DecodeVariant.TensorCore"/>: Run 18, bf16 0.1586 →
+    /// 0.0876 ms against <see cref="DecodeVariant.Stream"/>).
     /// </summary>
     public static DecodeVariant Parse(string? setting) => setting?.Trim().ToLowerInvariant() switch
     {
         "stream" => DecodeVariant.Stream,
         "stream2" => DecodeVariant.StreamTwoLaunches,
-        "lean" => DecodeVariant.Lean,
-        _ => DecodeVariant.TensorCore,
+        "tc" => DecodeVariant.TensorCore,
+        _ => DecodeVariant.Lean,
     };
 }

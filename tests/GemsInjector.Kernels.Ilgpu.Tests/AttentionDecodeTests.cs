@@ -681,13 +681,13 @@ public sealed class AttentionDecodeTests : Half16TestBase, IClassFixture<Warp32S
     }
 
     [Theory]
-    [InlineData(null, "TensorCore")]
-    [InlineData("", "TensorCore")]
+    [InlineData(null, "Lean")]
+    [InlineData("", "Lean")]
     [InlineData(" Stream ", "Stream")]
     [InlineData("stream2", "StreamTwoLaunches")]
     [InlineData(" LEAN ", "Lean")]
-    [InlineData("wide", "TensorCore")]
+    [InlineData("wide", "Lean")]
     [InlineData(" TC ", "TensorCore")]
-    [InlineData("bogus", "TensorCore")]
+    [InlineData("bogus", "Lean")]
     public void VariantSettingsParse(string? setting, string expected) => Assert.Equal(expected, DecodeVariants.Parse(setting).ToString());
 }
