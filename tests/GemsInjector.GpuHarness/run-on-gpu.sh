@@ -5,11 +5,15 @@
 #   .gpu/torch_reference_bench.py  the PyTorch / FlagGems reference script
 # Usage:
 #   tests/GemsInjector.GpuHarness/run-on-gpu.sh [STEP ...]
-#   steps: smi torch torch-extra startup accuracy bench resources compare   (default: smi torch startup accuracy bench
-#   compare, in that order; torch-extra and resources only when named)
+#   steps: smi torch torch-extra startup accuracy bench resources compare profile   (default: smi torch startup accuracy
+#   bench compare, in that order; torch-extra, resources and profile only when named)
 #   torch-extra: torch_decode_reference.py (decode GEMVs, small-M products, attention) -> torch-extra.csv
 #   resources:   ptxas -v (Triton's copy) over every kernel the bench compiled -> resources.csv (registers, spills,
 #                shared memory per kernel); needs the bench step in the same call
+#   profile:     Nsight Compute (`ncu --set full`) over the bench cases of each filter in PROFILE_FILTERS (';'-separated),
+#                PROFILE_LAUNCHES launches each after the first (default 4) -> profile.md (ncu_summary.py: per kernel the
+#                duration, DRAM rate, occupancy, stall reasons, opcode mix and hottest basic blocks) and profile.tar.xz
+#                (the details pages and per-instruction source CSVs). Run it in a call of its own: it adds two files.
 # Writes into $OUT (the device tool's output folder; at most 8 files come back, so exactly these):
 #   nvidia-smi.txt  torch.txt  anchor.csv  harness.log  startup.csv  accuracy.csv  bench.csv  compare.md
 # Budgets (seconds; the device tool allows 600 s per command): ACCURACY_BUDGET_S (default 150), BENCH_BUDGET_S (200):
@@ -36,8 +40,8 @@ if (( ${#steps[@]} == 0 )); then
 fi
 for s in "${steps[@]}"; do
     case "$s" in
-        smi|torch|torch-extra|startup|accuracy|bench|resources|compare) ;;
-        *) echo "run-on-gpu: unknown step '$s' (steps: smi torch torch-extra startup accuracy bench resources compare)" >&2; exit 2 ;;
+        smi|torch|torch-extra|startup|accuracy|bench|resources|compare|profile) ;;
+        *) echo "run-on-gpu: unknown step '$s' (steps: smi torch torch-extra startup accuracy bench resources compare profile)" >&2; exit 2 ;;
     esac
 done
 
@@ -239,11 +243,48 @@ if want compare; then
     fi
 fi
 
+if want profile; then
+    ncu_bin="$(command -v ncu || ls /usr/local/cuda/bin/ncu /opt/nvidia/nsight-compute/*/ncu 2>/dev/null | head -1 || true)"
+    if [[ -x "$ncu_bin" && -n "${PROFILE_FILTERS:-}" ]]; then
+        unpack
+        work="${TMPDIR:-/tmp}/gems-profile-$$"
+        rm -rf "$work" && mkdir -p "$work/profile"
+        export GEMS_KERNEL_CACHE="$work/cache"
+        rc[profile]=0
+        IFS=';' read -r -a filters <<<"$PROFILE_FILTERS"
+        i=0
+        for f in "${filters[@]}"; do
+            i=$((i + 1))
+            echo "$f" >"$work/profile/case$i.txt"
+            echo "== run-on-gpu: profile $i: $f" | tee -a "$log"
+            # One unprofiled process first, so the profiled one reads its kernels from the cache instead of compiling.
+            timeout 180 "$harness_bin" --device cuda --suite bench --filter "$f" --runs 3 --budget-s 30 >>"$log" 2>&1 || true
+            # The clocks stay as they are (the device tool's METHOD.md); each launch is replayed per metric group.
+            if timeout 300 "$ncu_bin" --clock-control none --set full --import-source no --launch-skip 1 \
+                --launch-count "${PROFILE_LAUNCHES:-4}" -o "$work/r$i" -f \
+                "$harness_bin" --device cuda --suite bench --filter "$f" --runs 3 --budget-s 60 >>"$log" 2>&1; then
+                "$ncu_bin" --import "$work/r$i.ncu-rep" --page details >"$work/profile/details$i.txt" 2>&1
+                "$ncu_bin" --import "$work/r$i.ncu-rep" --page source --csv --print-source sass >"$work/profile/source$i.csv" 2>&1
+            else
+                echo "run-on-gpu: profile $i failed (log: harness.log)"
+                rc[profile]=1
+            fi
+        done
+        python3 "$here/ncu_summary.py" "$work/profile" >"$OUT/profile.md" || rc[profile]=1
+        tar -C "$work" -cJf "$OUT/profile.tar.xz" profile
+        rm -rf "$work"
+        echo "profile: $i case(s) -> profile.md, profile.tar.xz"
+    else
+        echo "run-on-gpu: profile needs ncu ('$ncu_bin') and PROFILE_FILTERS (harness filters separated by ';')"
+        rc[profile]=1
+    fi
+fi
+
 # Short summary: per suite PASS / FAIL / SKIP counts (status is column 9 of the harness CSVs), exit codes, files.
 echo
 echo "== run-on-gpu summary ($(( $(date +%s) - start )) s, $(date -u +%Y-%m-%dT%H:%MZ))"
 sed -n 2p "$OUT/nvidia-smi.txt" 2>/dev/null | sed 's/^/card: /' || true
-for s in smi torch torch-extra startup-first startup-second startup-driver-jit startup-shipped enable-probe selftest accuracy bench resources compare; do
+for s in smi torch torch-extra startup-first startup-second startup-driver-jit startup-shipped enable-probe selftest accuracy bench resources compare profile; do
     [[ -n "${rc[$s]:-}" ]] || continue
     f="$OUT/$s.csv"
     if [[ -f "$f" ]]; then
