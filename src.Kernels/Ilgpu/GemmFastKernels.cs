@@ -264,14 +264,9 @@ internal static partial class GemmFastKernels
         long plane = total;
         for (long e = Grid.GlobalIndex.X; e < total; e += (long)Grid.DimX * Group.DimX)
         {
-            float sum = 0f;
-            for (int s = 0; s < g.Splits; s++)
-            {
-                sum += partial[s * plane + e];
-            }
-
-            int row = (int)(e / g.N);
-            int col = (int)(e - (long)row * g.N);
+            float sum = SplitKReduction.Sum(partial, plane, e, g.Splits);
+            int row = SplitKReduction.Row(e, plane, g.N);
+            int col = (int)(e - ((long)row * g.N));
             c[e] = GemvEpilogue(bias, g, row, col, sum);
         }
     }

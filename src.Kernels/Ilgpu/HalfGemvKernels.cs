@@ -219,14 +219,9 @@ internal static partial class HalfGemvKernels
         long plane = (long)g.M * g.N;
         for (long e = Grid.GlobalIndex.X; e < plane; e += (long)Grid.DimX * Group.DimX)
         {
-            float sum = 0f;
-            for (int s = 0; s < g.Splits; s++)
-            {
-                sum += partial[s * plane + e];
-            }
-
-            int row = (int)(e / g.N);
-            int col = (int)(e - (long)row * g.N);
+            float sum = SplitKReduction.Sum(partial, plane, e, g.Splits);
+            int row = SplitKReduction.Row(e, plane, g.N);
+            int col = (int)(e - ((long)row * g.N));
             c[e] = Epilogue(bias, g, row, col, sum, bf16);
         }
     }

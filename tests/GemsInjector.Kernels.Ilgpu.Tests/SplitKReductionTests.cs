@@ -1,0 +1,102 @@
+using System;
+using System.Linq;
+using GemsInjector.Kernels.Ilgpu;
+using ILGPU;
+using ILGPU.Runtime;
+using Xunit;
+
+namespace GemsInjector.Kernels.Ilgpu.Tests;
+
+/// <summary>
+/// The split-K reduce launches (<see cref="HalfGemvKernels.GemvReduce16"/>, <see cref="GemmFastKernels.GemvReduceF32"/>)
+/// on their own: split counts below, at and past the four loads requested together (1, 3, 4, 5, 9), vector and matrix
+/// bias, every element against a float64 sum of fresh random partials, outputs poisoned with NaN first.
+/// </summary>
+public sealed class SplitKReductionTests : IClassFixture<Warp32SimulatorFixture>
+{
+    private readonly Accelerator acc;
+
+    public SplitKReductionTests(Warp32SimulatorFixture fixture) => acc = fixture.Accelerator;
+
+    [Theory]
+    [InlineData(1, 1, 7, false)]
+    [InlineData(3, 3, 37, false)]
+    [InlineData(2, 4, 64, true)]
+    [InlineData(4, 5, 33, false)]
+    [InlineData(5, 9, 41, true)]
+    public void Float32ReduceMatchesFloat64(int m, int splits, int n, bool matrixBias)
+    {
+        var (partial, bias) = Inputs(2400 + (m * 100) + splits + n, m, splits, n, matrixBias);
+        var g = new GemvShape { M = m, N = n, Splits = splits, Alpha = 0.75f, Beta = -1.25f, HasBias = 1, BiasStrideM = matrixBias ? n : 0 };
+        using var partialBuffer = acc.Allocate1D(partial);
+        using var biasBuffer = acc.Allocate1D(bias);
+        using var c = acc.Allocate1D(Enumerable.Repeat(float.NaN, m * n).ToArray());
+        acc.LoadStreamKernel<ArrayView<float>, ArrayView<float>, ArrayView<float>, GemvShape>(GemmFastKernels.GemvReduceF32)(
+            new KernelConfig(4, 32), partialBuffer.View, biasBuffer.View, c.View, g);
+        acc.Synchronize();
+        float[] actual = c.GetAsArray1D();
+        double[] expected = Expected(partial, bias, m, splits, n, matrixBias);
+        for (int i = 0; i < expected.Length; i++)
+        {
+            Assert.True(Math.Abs(actual[i] - expected[i]) <= 1e-5 + (1e-5 * Math.Abs(expected[i])), $"element {i} of {m}x{n}, {splits} splits: {actual[i]}, expected {expected[i]}");
+        }
+    }
+
+    [Theory]
+    [InlineData(1, 1, 8, false, true)]
+    [InlineData(3, 3, 36, true, false)]
+    [InlineData(2, 4, 64, false, true)]
+    [InlineData(4, 5, 34, true, true)]
+    [InlineData(5, 9, 40, false, false)]
+    public void SixteenBitReduceMatchesFloat64(int m, int splits, int n, bool matrixBias, bool bf16)
+    {
+        var (partial, biasFloats) = Inputs(2500 + (m * 100) + splits + n + (bf16 ? 1 : 0), m, splits, n, matrixBias);
+        ushort[] bias = biasFloats.Select(v => To16(v, bf16)).ToArray();
+        var g = new HalfGemvShape { M = m, N = n, Splits = splits, Alpha = 0.75f, Beta = -1.25f, HasBias = 1, BiasStrideM = matrixBias ? n : 0 };
+        using var partialBuffer = acc.Allocate1D(partial);
+        using var biasBuffer = acc.Allocate1D(bias);
+        using var c = acc.Allocate1D(Enumerable.Repeat(bf16 ? (ushort)0x7FC0 : (ushort)0x7E00, m * n).ToArray());
+        acc.LoadStreamKernel<ArrayView<float>, ArrayView<ushort>, ArrayView<ushort>, HalfGemvShape, int>(HalfGemvKernels.GemvReduce16)(
+            new KernelConfig(4, 32), partialBuffer.View, biasBuffer.View, c.View, g, bf16 ? 1 : 0);
+        acc.Synchronize();
+        ushort[] actual = c.GetAsArray1D();
+        double[] expected = Expected(partial, bias.Select(v => From16(v, bf16)).ToArray(), m, splits, n, matrixBias);
+        double rtol = bf16 ? 1.0 / 128 : 1.0 / 1024;
+        for (int i = 0; i < expected.Length; i++)
+        {
+            float value = From16(actual[i], bf16);
+            Assert.True(Math.Abs(value - expected[i]) <= 1e-3 + (rtol * Math.Abs(expected[i])), $"element {i} of {m}x{n}, {splits} splits ({(bf16 ? "bf16" : "f16")}): {value}, expected {expected[i]}");
+        }
+    }
+
+    private static (float[] Partial, float[] Bias) Inputs(int seed, int m, int splits, int n, bool matrixBias)
+    {
+        var random = new Random(seed);
+        float[] partial = Enumerable.Range(0, splits * m * n).Select(_ => (float)((random.NextDouble() * 4) - 2)).ToArray();
+        float[] bias = Enumerable.Range(0, matrixBias ? m * n : n).Select(_ => (float)((random.NextDouble() * 2) - 1)).ToArray();
+        return (partial, bias);
+    }
+
+    private static double[] Expected(float[] partial, float[] bias, int m, int splits, int n, bool matrixBias)
+    {
+        var expected = new double[m * n];
+        for (int e = 0; e < expected.Length; e++)
+        {
+            double sum = 0;
+            for (int s = 0; s < splits; s++)
+            {
+                sum += partial[(s * m * n) + e];
+            }
+
+            expected[e] = (0.75 * sum) - (1.25 * bias[matrixBias ? e : e % n]);
+        }
+
+        return expected;
+    }
+
+    private static ushort To16(float value, bool bf16) =>
+        bf16 ? (ushort)((BitConverter.SingleToUInt32Bits(value) + 0x7FFF + ((BitConverter.SingleToUInt32Bits(value) >> 16) & 1)) >> 16) : BitConverter.HalfToUInt16Bits((System.Half)value);
+
+    private static float From16(ushort bits, bool bf16) =>
+        bf16 ? BitConverter.UInt32BitsToSingle((uint)bits << 16) : (float)BitConverter.UInt16BitsToHalf(bits);
+}
