@@ -373,27 +373,6 @@ public sealed class AttentionDecodeTests : Half16TestBase, IClassFixture<Warp32S
         }
     }
 
-    /// <summary>
-    /// Through the facade on the default simulator (warps of 4) <c>lean</c> falls back to the streaming kernel for
-    /// float32 and 16-bit (the lean kernels need 32-lane warps / CUDA) and stays correct, merge in the kernel.
-    /// </summary>
-    [Fact]
-    public void LeanVariantFallsBackOnNarrowWarps()
-    {
-        var previous = K.DecodeKernelVariant;
-        try
-        {
-            K.DecodeKernelVariant = DecodeVariant.Lean;
-            Assert.False(K.UsesLeanDecodeF32(AttentionDecodeWideKernels.LeanD));
-            RunFacade(2, 2, 8, 2, 37, 128, true, false, 27901, "lean variant on the simulator, float32");
-            RunFacade(1, 2, 8, 2, 37, 128, false, false, 27902, "lean variant on the simulator, bfloat16");
-        }
-        finally
-        {
-            K.DecodeKernelVariant = previous;
-        }
-    }
-
     /// <summary>The team reduction of four values: every lane of a team of 8 gets the sum its part names.</summary>
     [Fact]
     public void LeanTeamSum4GivesEachLaneItsHead()
@@ -594,17 +573,24 @@ public sealed class AttentionDecodeTests : Half16TestBase, IClassFixture<Warp32S
         return ToFloat(ob.GetAsArray1D(), bf16);
     }
 
-    /// <summary>On the simulator the <c>tc</c> variant keeps the streaming kernel (tensor cores are CUDA only) and stays correct.</summary>
-    [Fact]
-    public void TensorCoreVariantFallsBackOffCuda()
+    /// <summary>
+    /// Through the facade on the default simulator (warps of 4, no CUDA) <c>lean</c> (the default) and <c>tc</c> fall
+    /// back to the streaming kernel for float32 and 16-bit (the lean float32 kernel needs 32-lane warps, the tensor-core
+    /// ones CUDA) and stay correct, merge in the kernel.
+    /// </summary>
+    [Theory]
+    [InlineData("lean", 27901)]
+    [InlineData("tc", 24901)]
+    public void VariantFallsBackOffCuda(string setting, int seed)
     {
         var previous = K.DecodeKernelVariant;
         try
         {
-            K.DecodeKernelVariant = DecodeVariant.TensorCore;
+            K.DecodeKernelVariant = DecodeVariants.Parse(setting);
+            Assert.False(K.UsesLeanDecodeF32(AttentionDecodeWideKernels.LeanD));
             Assert.False(K.UsesTensorCoreDecode(AttentionDecodeTensorCoreKernels.D));
-            RunFacade(1, 2, 8, 2, 37, 128, true, false, 24901, "tc variant on the simulator");
-            RunFacade(2, 2, 8, 2, 37, 128, false, false, 24902, "tc variant on the simulator, float32");
+            RunFacade(2, 2, 8, 2, 37, 128, true, false, seed, $"{setting} variant on the simulator, float32");
+            RunFacade(1, 2, 8, 2, 37, 128, false, false, seed + 1, $"{setting} variant on the simulator, bfloat16");
         }
         finally
         {
