@@ -119,7 +119,7 @@ internal static partial class AttentionDecodeTensorCoreKernels
     }
 
     /// <summary>
-    /// <see cref="DecodeTc16"/> with the lean staging (<c>GEMS_DECODE_VARIANT=lean</c>): all <see cref="Stages"/> tiles
+    /// <see cref="DecodeTc16"/> with the lean staging (the default <c>lean</c> decode variant): all <see cref="Stages"/> tiles
     /// in flight before the first is read (a chunk of 64 keys, batch 1's plan, is then one DRAM round trip instead of
     /// two) and each thread's four copies of a tile on one hoisted address (ncu, batch 1: 23% of the warp samples were in
     /// the copies' address arithmetic — a signed division per copy — before the first load left the SM).

@@ -386,7 +386,7 @@ internal static class AttentionDecodeWideKernels
     private const int LeanRowVectors = LeanD / 4;
 
     /// <summary>
-    /// float32 streaming decode for head size <see cref="LeanD"/> on 32-lane warps (<c>GEMS_DECODE_VARIANT=lean</c>):
+    /// float32 streaming decode for head size <see cref="LeanD"/> on 32-lane warps (the default <c>lean</c> decode variant):
     /// the schedule of <see cref="DecodeStreamF32"/> (same grid, stages, shared layout, partials and merge) with every
     /// size a constant. The H200 profile of <see cref="DecodeStreamF32"/> (batch 16: 196 µs, 57% of DRAM, issue-bound,
     /// ~490 warp instructions per 8 KB tile) spent them on runtime tile and lane counts: a one-iteration key loop with
