@@ -7,15 +7,21 @@ namespace GemsInjector.Kernels.Ilgpu;
 
 public sealed partial class IlgpuKernels
 {
-    // bf16 [N, K], bf16 [K, N], f16 [N, K], f16 [K, N].
+    // bf16 [N, K], bf16 [K, N], f16 [N, K], f16 [K, N]; then the same four of the n64 variant.
     private readonly Action<KernelConfig, ArrayView<ushort>, ArrayView<ushort>, ArrayView<ushort>, ArrayView<ushort>, ArrayView<float>, TensorCoreShape>?[] wgmmaSkinnyGemm16 =
-        new Action<KernelConfig, ArrayView<ushort>, ArrayView<ushort>, ArrayView<ushort>, ArrayView<ushort>, ArrayView<float>, TensorCoreShape>?[4];
+        new Action<KernelConfig, ArrayView<ushort>, ArrayView<ushort>, ArrayView<ushort>, ArrayView<ushort>, ArrayView<float>, TensorCoreShape>?[8];
 
     /// <summary>
     /// Whether the small-M wgmma kernel's default rule (<see cref="WgmmaSkinnyLaunch.TakesByDefault"/>) applies; false
     /// routes every product to the earlier kernels. By default what <c>GEMS_TC_SMALLM_VARIANT</c> says (read once per process).
     /// </summary>
     internal bool WgmmaSmallMEnabled { get; set; } = WgmmaSkinnyLaunch.FromEnvironment();
+
+    /// <summary>
+    /// Whether the products the default rule routes run on the 64-column tile variant (wgmma m64n64); by default
+    /// whether <c>GEMS_TC_SMALLM_VARIANT</c> is <c>n64</c> (read once per process).
+    /// </summary>
+    internal bool WgmmaSmallMNarrow { get; set; } = WgmmaSkinnyLaunch.NarrowFromEnvironment();
 
     /// <summary>
     /// 16-bit products on <see cref="WgmmaSkinnyGemmKernels"/> where <see cref="WgmmaSkinnyLaunch.TakesByDefault"/> routes
@@ -41,7 +47,7 @@ public sealed partial class IlgpuKernels
         Action<KernelConfig, ArrayView<ushort>, ArrayView<ushort>, ArrayView<ushort>, ArrayView<ushort>, ArrayView<float>, TensorCoreShape> kernel;
         try
         {
-            kernel = WgmmaSkinnyKernel(bf16, transposeB);
+            kernel = WgmmaSmallMNarrow ? WgmmaSkinnyNarrowKernel(bf16, transposeB) : WgmmaSkinnyKernel(bf16, transposeB);
         }
         catch (IlgpuKernelCompileException ex)
         {
@@ -52,10 +58,11 @@ public sealed partial class IlgpuKernels
 
         shape.PairStores = TensorCoreLaunch.PairStores(c, n);
         shape.CPointer = TensorCoreLaunch.DeviceAddress(c);
-        var (splits, kChunk) = WgmmaSkinnyLaunch.PlanSplitK(batch, m, k, n, device.MultiprocessorCount);
+        int columns = WgmmaSkinnyLaunch.Columns(WgmmaSmallMNarrow);
+        var (splits, kChunk) = WgmmaSkinnyLaunch.PlanSplitK(batch, m, k, n, device.MultiprocessorCount, columns);
         shape = TensorCoreLaunch.WithSplitK(shape, splits, kChunk);
         var partial = splits > 1 ? Scratch((long)splits * m * n) : default;
-        kernel(WgmmaSkinnyLaunch.Config(splits > 1 ? splits : batch, n), a, b, bias, c, partial, shape);
+        kernel(WgmmaSkinnyLaunch.Config(splits > 1 ? splits : batch, n, columns), a, b, bias, c, partial, shape);
         if (splits > 1)
         {
             // The fixed-order reduction of every split-K path here: alpha, beta·bias [N] or [M, N], one rounding.
@@ -86,6 +93,28 @@ public sealed partial class IlgpuKernels
             _ => device.Load(ref wgmmaSkinnyGemm16[3], $"{nameof(WgmmaSkinnyGemmKernels.Gemm16WgmmaSkinny)}:{nameof(F16MnMajorB)}",
                 acc => acc.LoadStreamKernel<ArrayView<ushort>, ArrayView<ushort>, ArrayView<ushort>, ArrayView<ushort>, ArrayView<float>, TensorCoreShape>(
                     WgmmaSkinnyGemmKernels.Gemm16WgmmaSkinny<F16MnMajorB>, bounds)),
+        };
+    }
+
+    /// <summary>The n64 variant of one format and B layout (64-column tiles, up to three groups per SM).</summary>
+    private Action<KernelConfig, ArrayView<ushort>, ArrayView<ushort>, ArrayView<ushort>, ArrayView<ushort>, ArrayView<float>, TensorCoreShape> WgmmaSkinnyNarrowKernel(
+        bool bf16, bool transposeB)
+    {
+        var bounds = Bounds(WgmmaSkinnyGemmKernels.GroupSize, WgmmaSkinnyLaunch.GroupsPerSmOf(WgmmaSkinnyGemmKernels.BlockNNarrow));
+        return (bf16, transposeB) switch
+        {
+            (true, true) => device.Load(ref wgmmaSkinnyGemm16[4], $"{nameof(WgmmaSkinnyGemmKernels.Gemm16WgmmaSkinnyN64)}:{nameof(Bf16KMajorB)}",
+                acc => acc.LoadStreamKernel<ArrayView<ushort>, ArrayView<ushort>, ArrayView<ushort>, ArrayView<ushort>, ArrayView<float>, TensorCoreShape>(
+                    WgmmaSkinnyGemmKernels.Gemm16WgmmaSkinnyN64<Bf16KMajorB>, bounds)),
+            (true, false) => device.Load(ref wgmmaSkinnyGemm16[5], $"{nameof(WgmmaSkinnyGemmKernels.Gemm16WgmmaSkinnyN64)}:{nameof(Bf16MnMajorB)}",
+                acc => acc.LoadStreamKernel<ArrayView<ushort>, ArrayView<ushort>, ArrayView<ushort>, ArrayView<ushort>, ArrayView<float>, TensorCoreShape>(
+                    WgmmaSkinnyGemmKernels.Gemm16WgmmaSkinnyN64<Bf16MnMajorB>, bounds)),
+            (false, true) => device.Load(ref wgmmaSkinnyGemm16[6], $"{nameof(WgmmaSkinnyGemmKernels.Gemm16WgmmaSkinnyN64)}:{nameof(F16KMajorB)}",
+                acc => acc.LoadStreamKernel<ArrayView<ushort>, ArrayView<ushort>, ArrayView<ushort>, ArrayView<ushort>, ArrayView<float>, TensorCoreShape>(
+                    WgmmaSkinnyGemmKernels.Gemm16WgmmaSkinnyN64<F16KMajorB>, bounds)),
+            _ => device.Load(ref wgmmaSkinnyGemm16[7], $"{nameof(WgmmaSkinnyGemmKernels.Gemm16WgmmaSkinnyN64)}:{nameof(F16MnMajorB)}",
+                acc => acc.LoadStreamKernel<ArrayView<ushort>, ArrayView<ushort>, ArrayView<ushort>, ArrayView<ushort>, ArrayView<float>, TensorCoreShape>(
+                    WgmmaSkinnyGemmKernels.Gemm16WgmmaSkinnyN64<F16MnMajorB>, bounds)),
         };
     }
 }

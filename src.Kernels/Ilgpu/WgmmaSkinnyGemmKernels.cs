@@ -34,20 +34,20 @@ internal interface IWgmmaSkinnyOps
     /// <summary>Orders this thread's completed shared-memory writes before later reads by the async proxy (wgmma).</summary>
     void FenceProxy();
 
-    /// <summary>One 64-deep stage: four k16 wgmma m64n128 from the two descriptors, committed as one group.</summary>
-    void Multiply(ArrayView<ushort> shared, long aDescriptor, long bDescriptor, int transposeB, int bf16, int thread);
+    /// <summary>One 64-deep stage: four k16 wgmma m64n<paramref name="columns"/> (128 or 64) from the two descriptors, committed as one group.</summary>
+    void Multiply(ArrayView<ushort> shared, long aDescriptor, long bDescriptor, int transposeB, int bf16, int columns, int thread);
 
     /// <summary>Waits until no committed wgmma group is in flight.</summary>
     void WaitMultiplies();
 
     /// <summary>
     /// After the last multiply and a group barrier: makes the accumulators readable by <see cref="Pair"/> (the GPU form
-    /// stores them to the thread's own <see cref="WgmmaSkinnyGemmKernels.AccumulatorStride"/> bytes of the idle ring).
+    /// stores them to the thread's own <see cref="WgmmaSkinnyGemmKernels.AccumulatorStrideOf"/> bytes of the idle ring).
     /// </summary>
-    void StageAccumulators(ArrayView<ushort> shared, int thread);
+    void StageAccumulators(ArrayView<ushort> shared, int thread, int columns);
 
     /// <summary>Accumulators <paramref name="register"/> and <paramref name="register"/> + 1 (<paramref name="register"/> even).</summary>
-    Float2 Pair(ArrayView<ushort> shared, int thread, int register);
+    Float2 Pair(ArrayView<ushort> shared, int thread, int register, int columns);
 }
 
 /// <summary>
@@ -101,6 +101,24 @@ internal static partial class WgmmaSkinnyGemmKernels
     public const int SharedBytes = (Stages * StageBytes) + WgmmaGemmKernels.SwizzleAlignment;
 
     /// <summary>
+    /// Columns of C per group of the n64 variant (wgmma m64n64, <c>GEMS_TC_SMALLM_VARIANT=n64</c>): twice the column
+    /// tiles of <see cref="BlockN"/> from the same weight, so more groups stream weight without more split-K partials.
+    /// </summary>
+    public const int BlockNNarrow = 64;
+
+    /// <summary>Bytes of one stage of a <paramref name="columns"/>-column tile (A [64][64], then B [columns][64]).</summary>
+    public static int StageBytesOf(int columns) => AStageBytes + (columns * RowBytes);
+
+    /// <summary>float32 accumulators per thread of a <paramref name="columns"/>-column tile (m64 × columns over 128 threads).</summary>
+    public static int AccumulatorsOf(int columns) => columns / 2;
+
+    /// <summary>Bytes between two threads' staged accumulators: the thread's floats + 16 (an odd count of 16-byte units).</summary>
+    public static int AccumulatorStrideOf(int columns) => (AccumulatorsOf(columns) * 4) + 16;
+
+    /// <summary>Dynamic shared bytes of a <paramref name="columns"/>-column launch: the ring plus the alignment room.</summary>
+    public static int SharedBytesOf(int columns) => (Stages * StageBytesOf(columns)) + WgmmaGemmKernels.SwizzleAlignment;
+
+    /// <summary>
     /// The kernel through inline PTX for one format and B layout (<typeparamref name="TOperands"/>, matching the shape's
     /// Bf16 and TransposeB). CUDA, compute capability 9.0 only (sm_90a).
     /// </summary>
@@ -114,34 +132,54 @@ internal static partial class WgmmaSkinnyGemmKernels
         where TOperands : struct, IWgmmaOperands
     {
         var ops = default(PtxWgmmaSkinnyOps);
-        Body(ref ops, a, b, bias, c, partial, s, default(TOperands).TransposeB, default(TOperands).Bf16);
+        Body(ref ops, a, b, bias, c, partial, s, default(TOperands).TransposeB, default(TOperands).Bf16, BlockN);
+    }
+
+    /// <summary>
+    /// The n64 variant of <see cref="Gemm16WgmmaSkinny{TOperands}"/>: the same body with 64-column tiles (wgmma
+    /// m64n64, 32 accumulators, a 64 KB ring). Selected by <c>GEMS_TC_SMALLM_VARIANT=n64</c> only.
+    /// </summary>
+    [IlgpuKernel]
+    [IlgpuKernelVariant(typeof(Bf16KMajorB))]
+    [IlgpuKernelVariant(typeof(Bf16MnMajorB))]
+    [IlgpuKernelVariant(typeof(F16KMajorB))]
+    [IlgpuKernelVariant(typeof(F16MnMajorB))]
+    public static void Gemm16WgmmaSkinnyN64<TOperands>(ArrayView<ushort> a, ArrayView<ushort> b, ArrayView<ushort> bias, ArrayView<ushort> c, ArrayView<float> partial,
+        TensorCoreShape s)
+        where TOperands : struct, IWgmmaOperands
+    {
+        var ops = default(PtxWgmmaSkinnyOps);
+        Body(ref ops, a, b, bias, c, partial, s, default(TOperands).TransposeB, default(TOperands).Bf16, BlockNNarrow);
     }
 
     /// <summary>
     /// The same body with wgmma emulated thread by thread (<see cref="WgmmaSkinnyLaunch.EmulationScratch"/> floats of
-    /// <paramref name="scratch"/>), for ILGPU's CPU accelerator with 32-thread warps.
+    /// <paramref name="scratch"/>), for ILGPU's CPU accelerator with 32-thread warps; <paramref name="columns"/> is the tile width (<see cref="BlockN"/> or <see cref="BlockNNarrow"/>).
     /// </summary>
     [IlgpuKernel(SimulatorOnly = true)]
     public static void Gemm16WgmmaSkinnyEmulated(ArrayView<ushort> a, ArrayView<ushort> b, ArrayView<ushort> bias, ArrayView<ushort> c, ArrayView<float> partial,
-        ArrayView<float> scratch, TensorCoreShape s)
+        ArrayView<float> scratch, TensorCoreShape s, int columns)
     {
         var ops = new EmulatedWgmmaSkinnyOps { Scratch = scratch };
-        Body(ref ops, a, b, bias, c, partial, s, s.TransposeB, s.Bf16);
+        Body(ref ops, a, b, bias, c, partial, s, s.TransposeB, s.Bf16, columns);
     }
 
-    /// <summary>Byte offset of stage <paramref name="stage"/>'s A tile.</summary>
-    public static int AStageOffset(int stage) => stage * StageBytes;
+    /// <summary>Byte offset of stage <paramref name="stage"/>'s A tile (<paramref name="columns"/>-column tiles).</summary>
+    public static int AStageOffset(int stage, int columns = BlockN) => stage * StageBytesOf(columns);
 
-    /// <summary>Byte offset of stage <paramref name="stage"/>'s B tile.</summary>
-    public static int BStageOffset(int stage) => (stage * StageBytes) + AStageBytes;
+    /// <summary>Byte offset of stage <paramref name="stage"/>'s B tile (<paramref name="columns"/>-column tiles).</summary>
+    public static int BStageOffset(int stage, int columns = BlockN) => (stage * StageBytesOf(columns)) + AStageBytes;
 
     /// <summary>The A descriptor at stage <paramref name="stage"/>, k16 step 0 (K-major, 8-row atoms 1024 bytes apart).</summary>
-    public static long ADescriptor(uint sharedBase, int stage) =>
-        WgmmaGemmKernels.Descriptor(sharedBase + (uint)AStageOffset(stage), 16, WgmmaGemmKernels.AtomBytes);
+    public static long ADescriptor(uint sharedBase, int stage, int columns = BlockN) =>
+        WgmmaGemmKernels.Descriptor(sharedBase + (uint)AStageOffset(stage, columns), 16, WgmmaGemmKernels.AtomBytes);
 
-    /// <summary>The B descriptor at stage <paramref name="stage"/>, k16 step 0: K-major for a [N, K] b, MN-major (64-column blocks 8 KB apart) for a [K, N] b.</summary>
-    public static long BDescriptor(uint sharedBase, int stage, int transposeB) =>
-        WgmmaGemmKernels.Descriptor(sharedBase + (uint)BStageOffset(stage), transposeB != 0 ? 16 : WgmmaGemmKernels.MnBlockBytes, WgmmaGemmKernels.AtomBytes);
+    /// <summary>
+    /// The B descriptor at stage <paramref name="stage"/>, k16 step 0: K-major for a [N, K] b, MN-major (64-column blocks
+    /// 8 KB apart; a 64-column tile is one block) for a [K, N] b.
+    /// </summary>
+    public static long BDescriptor(uint sharedBase, int stage, int transposeB, int columns = BlockN) =>
+        WgmmaGemmKernels.Descriptor(sharedBase + (uint)BStageOffset(stage, columns), transposeB != 0 ? 16 : WgmmaGemmKernels.MnBlockBytes, WgmmaGemmKernels.AtomBytes);
 
     /// <summary>
     /// The kernel body shared by the PTX and emulated operations (<paramref name="transposeB"/> and <paramref name="bf16"/>
@@ -160,16 +198,22 @@ internal static partial class WgmmaSkinnyGemmKernels
     /// the next iteration's copy wait. The multiply is tiny next to a stage's bytes (64 × 128 × 64 per 24 KB), so the
     /// wait 0 costs nothing, and S − 1 tiles stay in flight: 3 × 16 KB of weight per group at four stages (two groups
     /// per SM).
+    /// <paramref name="columns"/> (a constant in each PTX kernel) is the tile width: <see cref="BlockN"/>, or
+    /// <see cref="BlockNNarrow"/> for the n64 variant, where B has 4 chunks per thread ([N, K]: rows t / 8 + 16 i;
+    /// [K, N]: columns 8 · (t mod 8) .. of k-rows t / 8 + 16 i, one MN-major 64-column block), the stage is 16 KB and
+    /// the accumulators 32 per thread.
     /// </remarks>
     internal static void Body<TOps>(ref TOps ops, ArrayView<ushort> a, ArrayView<ushort> b, ArrayView<ushort> bias, ArrayView<ushort> c, ArrayView<float> partial,
-        TensorCoreShape s, int transposeB, int bf16)
+        TensorCoreShape s, int transposeB, int bf16, int columns)
         where TOps : struct, IWgmmaSkinnyOps
     {
         int thread = Group.IdxX;
         ops.Begin(thread);
         var shared = SharedMemory.GetDynamic<ushort>();
         uint sharedBase = ops.SharedBase();
-        int n0 = Grid.IdxX * BlockN;
+        int n0 = Grid.IdxX * columns;
+        int stageBytes = StageBytesOf(columns);
+        int bChunks = columns == BlockN ? 8 : 4;
         bool split = s.SplitK > 1;
         long batch = split ? 0 : Grid.IdxZ;
         int kSplit = split ? Grid.IdxZ : 0;
@@ -193,20 +237,22 @@ internal static partial class WgmmaSkinnyGemmKernels
         {
             plan.BShared = WgmmaGemmKernels.KRowByte(row, chunk);
             bFrom = s.BPointer + (((batch * s.BatchB) + ((long)(n0 + row) * s.K) + kStart + (chunk * 8)) * 2);
-            plan.BRows = RowsInside(s.N - n0 - row, 16);
+            int bRows = RowsInside(s.N - n0 - row, 16);
+            plan.BRows = columns == BlockN || bRows < bChunks ? bRows : bChunks;
             plan.BStep = 16L * s.K * 2;
             bTileStep = BlockK * 2;
             plan.BK = kStart + (chunk * 8);
         }
         else
         {
-            int kRow = thread >> 4;
-            int nChunk = thread & 15;
+            // 16 chunks of 8 columns per k-row (8 for n64): k-rows 8 (16) apart between a thread's chunks.
+            int kRow = columns == BlockN ? thread >> 4 : thread >> 3;
+            int nChunk = columns == BlockN ? thread & 15 : thread & 7;
             int col = n0 + (nChunk * 8);
             plan.BShared = WgmmaGemmKernels.MnByte(kRow, nChunk);
             bFrom = s.BPointer + (((batch * s.BatchB) + ((long)(kStart + kRow) * s.N) + (col < s.N ? col : 0)) * 2);
-            plan.BRows = col < s.N ? 8 : 0;
-            plan.BStep = 8L * s.N * 2;
+            plan.BRows = col < s.N ? bChunks : 0;
+            plan.BStep = (columns == BlockN ? 8L : 16L) * s.N * 2;
             bTileStep = (long)BlockK * s.N * 2;
             plan.BK = kStart + kRow;
         }
@@ -215,7 +261,7 @@ internal static partial class WgmmaSkinnyGemmKernels
         // they complete with the first commit group, before tile 0's wgmma.
         for (int stage = 0; stage < Stages; stage++)
         {
-            ZeroStage(ref ops, shared, a, b, s, transposeB, sharedBase + (uint)(stage * StageBytes), plan);
+            ZeroStage(ref ops, shared, a, b, s, transposeB, columns, sharedBase + (uint)(stage * stageBytes), plan);
         }
 
         // Tiles whose 64 k all lie inside the group's K range take the copy without K tests; only the last (partial)
@@ -227,14 +273,14 @@ internal static partial class WgmmaSkinnyGemmKernels
         {
             if (ahead < tiles)
             {
-                uint stageAt = sharedBase + (uint)(ahead * StageBytes);
+                uint stageAt = sharedBase + (uint)(ahead * stageBytes);
                 if (ahead < fullTiles)
                 {
-                    LoadStage(ref ops, shared, a, b, s, transposeB, true, false, stageAt, ahead * BlockK, plan, aNext, bNext);
+                    LoadStage(ref ops, shared, a, b, s, transposeB, columns, true, false, stageAt, ahead * BlockK, plan, aNext, bNext);
                 }
                 else
                 {
-                    LoadStage(ref ops, shared, a, b, s, transposeB, false, false, stageAt, ahead * BlockK, plan, aNext, bNext);
+                    LoadStage(ref ops, shared, a, b, s, transposeB, columns, false, false, stageAt, ahead * BlockK, plan, aNext, bNext);
                 }
 
                 aNext += BlockK * 2;
@@ -253,23 +299,23 @@ internal static partial class WgmmaSkinnyGemmKernels
             int next = tile + Stages - 1;
             if (next < tiles)
             {
-                uint stageAt = sharedBase + (uint)((next & (Stages - 1)) * StageBytes);
+                uint stageAt = sharedBase + (uint)((next & (Stages - 1)) * stageBytes);
                 if (next < fullTiles)
                 {
                     // Threads whose eight B chunks all lie inside N (every thread when N is a multiple of 128) skip
                     // the eight issue tests: ptxas keeps no predicates across the loop, so each would cost an ISETP.
-                    if (plan.BRows == 8)
+                    if (plan.BRows == bChunks)
                     {
-                        LoadStage(ref ops, shared, a, b, s, transposeB, true, true, stageAt, next * BlockK, plan, aNext, bNext);
+                        LoadStage(ref ops, shared, a, b, s, transposeB, columns, true, true, stageAt, next * BlockK, plan, aNext, bNext);
                     }
                     else
                     {
-                        LoadStage(ref ops, shared, a, b, s, transposeB, true, false, stageAt, next * BlockK, plan, aNext, bNext);
+                        LoadStage(ref ops, shared, a, b, s, transposeB, columns, true, false, stageAt, next * BlockK, plan, aNext, bNext);
                     }
                 }
                 else
                 {
-                    LoadStage(ref ops, shared, a, b, s, transposeB, false, false, stageAt, next * BlockK, plan, aNext, bNext);
+                    LoadStage(ref ops, shared, a, b, s, transposeB, columns, false, false, stageAt, next * BlockK, plan, aNext, bNext);
                 }
 
                 aNext += BlockK * 2;
@@ -278,7 +324,7 @@ internal static partial class WgmmaSkinnyGemmKernels
 
             ops.CommitCopies();
             int current = tile & (Stages - 1);
-            ops.Multiply(shared, ADescriptor(sharedBase, current), BDescriptor(sharedBase, current, transposeB), transposeB, bf16, thread);
+            ops.Multiply(shared, ADescriptor(sharedBase, current, columns), BDescriptor(sharedBase, current, transposeB, columns), transposeB, bf16, columns, thread);
         }
 
         ops.WaitMultiplies();
@@ -290,7 +336,7 @@ internal static partial class WgmmaSkinnyGemmKernels
         // D fragment of m64nNk16: register r holds row 16 · warp + lane / 4 (+8 when bit 1 of r is set), column
         // 8 · (r / 4) + 2 · (lane mod 4) + (r mod 2). The accumulators come back through shared, so the register index
         // may vary at run time (an asm output per register kept them in local memory) and the loop stays a loop.
-        ops.StageAccumulators(shared, thread);
+        ops.StageAccumulators(shared, thread, columns);
         int lane = thread & 31;
         int warp = thread >> 5;
         int r0 = (warp * 16) + (lane >> 2);
@@ -304,12 +350,12 @@ internal static partial class WgmmaSkinnyGemmKernels
                 continue;
             }
 
-            for (int block = 0; block < Accumulators / 4; block++)
+            for (int block = 0; block < AccumulatorsOf(columns) / 4; block++)
             {
                 int col = c0 + (block * 8);
                 if (col < s.N)
                 {
-                    var v = ops.Pair(shared, thread, (block * 4) + (half * 2));
+                    var v = ops.Pair(shared, thread, (block * 4) + (half * 2), columns);
                     TensorCoreGemmKernels.StorePair(c, partial, bias, s, batch, cBase, split, kSplit, r, col, v.X, v.Y);
                 }
             }
@@ -321,7 +367,7 @@ internal static partial class WgmmaSkinnyGemmKernels
 
     /// <summary>Zeros in one stage's chunks that no tile requests (A chunk i ≥ ARows, B chunk i ≥ BRows): no branch, the copy's predicate.</summary>
     private static void ZeroStage<TOps>(ref TOps ops, ArrayView<ushort> shared, ArrayView<ushort> a, ArrayView<ushort> b, TensorCoreShape s, int transposeB,
-        uint stageAt, ChunkPlan plan)
+        int columns, uint stageAt, ChunkPlan plan)
         where TOps : struct, IWgmmaSkinnyOps
     {
         uint aAt = stageAt + (uint)plan.AShared;
@@ -330,11 +376,16 @@ internal static partial class WgmmaSkinnyGemmKernels
         ops.CopyChunk(shared, aAt + (2 * ARowBytes), a, s.APointer, s.APointer, 0, plan.ARows <= 2 ? 1 : 0);
         ops.CopyChunk(shared, aAt + (3 * ARowBytes), a, s.APointer, s.APointer, 0, plan.ARows <= 3 ? 1 : 0);
         uint bAt = stageAt + (uint)AStageBytes + (uint)plan.BShared;
-        uint bRowBytes = transposeB != 0 ? BKRowBytes : BMnRowBytes;
+        uint bRowBytes = transposeB != 0 || columns != BlockN ? BKRowBytes : BMnRowBytes;
         ops.CopyChunk(shared, bAt, b, s.BPointer, s.BPointer, 0, plan.BRows <= 0 ? 1 : 0);
         ops.CopyChunk(shared, bAt + (1 * bRowBytes), b, s.BPointer, s.BPointer, 0, plan.BRows <= 1 ? 1 : 0);
         ops.CopyChunk(shared, bAt + (2 * bRowBytes), b, s.BPointer, s.BPointer, 0, plan.BRows <= 2 ? 1 : 0);
         ops.CopyChunk(shared, bAt + (3 * bRowBytes), b, s.BPointer, s.BPointer, 0, plan.BRows <= 3 ? 1 : 0);
+        if (columns != BlockN)
+        {
+            return;
+        }
+
         ops.CopyChunk(shared, bAt + (4 * bRowBytes), b, s.BPointer, s.BPointer, 0, plan.BRows <= 4 ? 1 : 0);
         ops.CopyChunk(shared, bAt + (5 * bRowBytes), b, s.BPointer, s.BPointer, 0, plan.BRows <= 5 ? 1 : 0);
         ops.CopyChunk(shared, bAt + (6 * bRowBytes), b, s.BPointer, s.BPointer, 0, plan.BRows <= 6 ? 1 : 0);
@@ -344,7 +395,7 @@ internal static partial class WgmmaSkinnyGemmKernels
     /// <summary>Shared bytes between A chunks i and i + 1 (16 rows).</summary>
     private const uint ARowBytes = 16 * RowBytes;
 
-    /// <summary>Shared bytes between B chunks i and i + 1 of a [N, K] b (16 rows).</summary>
+    /// <summary>Shared bytes between B chunks i and i + 1 of a [N, K] b (16 rows), or of a [K, N] b in a 64-column tile (16 k-rows).</summary>
     private const uint BKRowBytes = 16 * RowBytes;
 
     /// <summary>Shared bytes between B chunks i and i + 1 of a [K, N] b (8 k-rows).</summary>
@@ -357,7 +408,7 @@ internal static partial class WgmmaSkinnyGemmKernels
     /// at each call: true, every chunk lies inside K (no test); false, a chunk past K is zero-filled from a safe address.
     /// <paramref name="bAll"/> (a constant too): the thread's eight B chunks all lie inside N, issued without a test.
     /// </summary>
-    private static void LoadStage<TOps>(ref TOps ops, ArrayView<ushort> shared, ArrayView<ushort> a, ArrayView<ushort> b, TensorCoreShape s, int transposeB, bool full,
+    private static void LoadStage<TOps>(ref TOps ops, ArrayView<ushort> shared, ArrayView<ushort> a, ArrayView<ushort> b, TensorCoreShape s, int transposeB, int columns, bool full,
         bool bAll, uint stageAt, int kOffset, ChunkPlan plan, long aAt, long bAt)
         where TOps : struct, IWgmmaSkinnyOps
     {
@@ -372,22 +423,27 @@ internal static partial class WgmmaSkinnyGemmKernels
         Chunk(ref ops, shared, a, s.APointer, aShared + (2 * ARowBytes), a2, aInside, plan.ARows > 2);
         Chunk(ref ops, shared, a, s.APointer, aShared + (3 * ARowBytes), a3, aInside, plan.ARows > 3);
 
-        // B: [N, K] one k for all eight chunks; [K, N] chunk i is k-row bK + 8 i.
+        // B: [N, K] one k for all eight (four) chunks; [K, N] chunk i is k-row bK + 8 i (bK + 16 i in a 64-column tile).
         uint bShared = stageAt + (uint)AStageBytes + (uint)plan.BShared;
-        uint bRowBytes = transposeB != 0 ? BKRowBytes : BMnRowBytes;
+        uint bRowBytes = transposeB != 0 || columns != BlockN ? BKRowBytes : BMnRowBytes;
         int bk = plan.BK + kOffset;
-        int kStep = transposeB != 0 ? 0 : 8;
+        int kStep = transposeB != 0 ? 0 : columns == BlockN ? 8 : 16;
         long b1 = bAt + plan.BStep;
         long b2 = b1 + plan.BStep;
         long b3 = b2 + plan.BStep;
-        long b4 = b3 + plan.BStep;
-        long b5 = b4 + plan.BStep;
-        long b6 = b5 + plan.BStep;
-        long b7 = b6 + plan.BStep;
         Chunk(ref ops, shared, b, s.BPointer, bShared, bAt, full | (bk < s.K), bAll | (plan.BRows > 0));
         Chunk(ref ops, shared, b, s.BPointer, bShared + (1 * bRowBytes), b1, full | (bk + (1 * kStep) < s.K), bAll | (plan.BRows > 1));
         Chunk(ref ops, shared, b, s.BPointer, bShared + (2 * bRowBytes), b2, full | (bk + (2 * kStep) < s.K), bAll | (plan.BRows > 2));
         Chunk(ref ops, shared, b, s.BPointer, bShared + (3 * bRowBytes), b3, full | (bk + (3 * kStep) < s.K), bAll | (plan.BRows > 3));
+        if (columns != BlockN)
+        {
+            return;
+        }
+
+        long b4 = b3 + plan.BStep;
+        long b5 = b4 + plan.BStep;
+        long b6 = b5 + plan.BStep;
+        long b7 = b6 + plan.BStep;
         Chunk(ref ops, shared, b, s.BPointer, bShared + (4 * bRowBytes), b4, full | (bk + (4 * kStep) < s.K), bAll | (plan.BRows > 4));
         Chunk(ref ops, shared, b, s.BPointer, bShared + (5 * bRowBytes), b5, full | (bk + (5 * kStep) < s.K), bAll | (plan.BRows > 5));
         Chunk(ref ops, shared, b, s.BPointer, bShared + (6 * bRowBytes), b6, full | (bk + (6 * kStep) < s.K), bAll | (plan.BRows > 6));
@@ -448,9 +504,13 @@ internal struct PtxWgmmaSkinnyOps : IWgmmaSkinnyOps
 
     public readonly void FenceProxy() => CudaAsm.Emit("fence.proxy.async.shared::cta;");
 
-    public readonly void Multiply(ArrayView<ushort> shared, long aDescriptor, long bDescriptor, int transposeB, int bf16, int thread)
+    public readonly void Multiply(ArrayView<ushort> shared, long aDescriptor, long bDescriptor, int transposeB, int bf16, int columns, int thread)
     {
-        if (bf16 != 0)
+        if (columns != WgmmaSkinnyGemmKernels.BlockN)
+        {
+            MultiplyNarrow(aDescriptor, bDescriptor, transposeB, bf16);
+        }
+        else if (bf16 != 0)
         {
             if (transposeB != 0)
             {
@@ -473,12 +533,46 @@ internal struct PtxWgmmaSkinnyOps : IWgmmaSkinnyOps
 
     public readonly void WaitMultiplies() => CudaAsm.Emit("wgmma.wait_group.sync.aligned 0;");
 
-    public readonly void StageAccumulators(ArrayView<ushort> shared, int thread) =>
-        CudaAsm.Emit(WgmmaSkinnyGemmKernels.StageAccumulators, sharedBase + (uint)(thread * WgmmaSkinnyGemmKernels.AccumulatorStride));
+    public readonly void StageAccumulators(ArrayView<ushort> shared, int thread, int columns)
+    {
+        uint at = sharedBase + (uint)(thread * WgmmaSkinnyGemmKernels.AccumulatorStrideOf(columns));
+        if (columns != WgmmaSkinnyGemmKernels.BlockN)
+        {
+            CudaAsm.Emit(WgmmaSkinnyGemmKernels.StageAccumulatorsN64, at);
+        }
+        else
+        {
+            CudaAsm.Emit(WgmmaSkinnyGemmKernels.StageAccumulators, at);
+        }
+    }
 
     // The thread reads back only what it stored itself: program order, no barrier.
-    public readonly Float2 Pair(ArrayView<ushort> shared, int thread, int register) =>
-        shared.Cast<Float2>().AsAligned(8)[((alignedOffset + (thread * WgmmaSkinnyGemmKernels.AccumulatorStride)) >> 3) + (register >> 1)];
+    public readonly Float2 Pair(ArrayView<ushort> shared, int thread, int register, int columns) =>
+        shared.Cast<Float2>().AsAligned(8)[((alignedOffset + (thread * WgmmaSkinnyGemmKernels.AccumulatorStrideOf(columns))) >> 3) + (register >> 1)];
+
+    // The n64 variant's stage: four k16 wgmma m64n64 over accumulators wsa0..wsa31.
+    private static void MultiplyNarrow(long aDescriptor, long bDescriptor, int transposeB, int bf16)
+    {
+        if (bf16 != 0)
+        {
+            if (transposeB != 0)
+            {
+                CudaAsm.Emit(WgmmaSkinnyGemmKernels.MultiplyBf16KMajorBN64, aDescriptor, bDescriptor);
+            }
+            else
+            {
+                CudaAsm.Emit(WgmmaSkinnyGemmKernels.MultiplyBf16MnMajorBN64, aDescriptor, bDescriptor);
+            }
+        }
+        else if (transposeB != 0)
+        {
+            CudaAsm.Emit(WgmmaSkinnyGemmKernels.MultiplyF16KMajorBN64, aDescriptor, bDescriptor);
+        }
+        else
+        {
+            CudaAsm.Emit(WgmmaSkinnyGemmKernels.MultiplyF16MnMajorBN64, aDescriptor, bDescriptor);
+        }
+    }
 }
 
 /// <summary>
@@ -526,7 +620,7 @@ internal struct EmulatedWgmmaSkinnyOps : IWgmmaSkinnyOps
     {
     }
 
-    public readonly void Multiply(ArrayView<ushort> shared, long aDescriptor, long bDescriptor, int transposeB, int bf16, int thread)
+    public readonly void Multiply(ArrayView<ushort> shared, long aDescriptor, long bDescriptor, int transposeB, int bf16, int columns, int thread)
     {
         int lane = thread & 31;
         int warp = (thread >> 5) & 3;
@@ -536,7 +630,7 @@ internal struct EmulatedWgmmaSkinnyOps : IWgmmaSkinnyOps
         {
             long aStep = aDescriptor + (step * WgmmaGemmKernels.KMajorAdvance);
             long bStep = bDescriptor + (step * (transposeB != 0 ? WgmmaGemmKernels.KMajorAdvance : WgmmaGemmKernels.MnMajorAdvance));
-            for (int r = 0; r < WgmmaSkinnyGemmKernels.Accumulators; r++)
+            for (int r = 0; r < WgmmaSkinnyGemmKernels.AccumulatorsOf(columns); r++)
             {
                 int row = (warp * 16) + g + (((r >> 1) & 1) * 8);
                 int col = ((r >> 2) * 8) + (2 * t) + (r & 1);
@@ -557,11 +651,11 @@ internal struct EmulatedWgmmaSkinnyOps : IWgmmaSkinnyOps
     {
     }
 
-    public readonly void StageAccumulators(ArrayView<ushort> shared, int thread)
+    public readonly void StageAccumulators(ArrayView<ushort> shared, int thread, int columns)
     {
     }
 
-    public readonly Float2 Pair(ArrayView<ushort> shared, int thread, int register) =>
+    public readonly Float2 Pair(ArrayView<ushort> shared, int thread, int register, int columns) =>
         new() { X = Scratch[scratchBase + register], Y = Scratch[scratchBase + register + 1] };
 }
 
@@ -586,13 +680,27 @@ internal static class WgmmaSkinnyLaunch
     /// <summary>Fewest rows of a [K, N]-weight (mm) product the default rule routes here.</summary>
     public const int MinRowsKn = 9;
 
+    /// <summary>The <see cref="Variable"/> value that routes the default rule's products to the 64-column tile kernel.</summary>
+    public const string NarrowValue = "n64";
+
     private static readonly Lazy<bool> FromVariable = new(() => Parse(Environment.GetEnvironmentVariable(Variable)));
+
+    private static readonly Lazy<bool> NarrowFromVariable = new(() => ParseNarrow(Environment.GetEnvironmentVariable(Variable)));
 
     /// <summary>Whether the environment leaves the default rule on (read once per process).</summary>
     public static bool FromEnvironment() => FromVariable.Value;
 
+    /// <summary>Whether the environment asks for the 64-column tiles (<c>n64</c>; read once per process).</summary>
+    public static bool NarrowFromEnvironment() => NarrowFromVariable.Value;
+
     /// <summary>Whether a setting leaves the default rule on: everything but <c>off</c> (case and surrounding spaces ignored).</summary>
     public static bool Parse(string? setting) => setting?.Trim().ToLowerInvariant() != "off";
+
+    /// <summary>Whether a setting selects the 64-column tiles: <c>n64</c> only (case and surrounding spaces ignored).</summary>
+    public static bool ParseNarrow(string? setting) => setting?.Trim().ToLowerInvariant() == NarrowValue;
+
+    /// <summary>The tile width a setting of the switch selects: <see cref="WgmmaSkinnyGemmKernels.BlockNNarrow"/> for <c>n64</c>, else <see cref="WgmmaSkinnyGemmKernels.BlockN"/>.</summary>
+    public static int Columns(bool narrow) => narrow ? WgmmaSkinnyGemmKernels.BlockNNarrow : WgmmaSkinnyGemmKernels.BlockN;
 
     /// <summary>
     /// The default rule, from Run 23 on the H200 (docs/perf/h100-notes-tensor-core.md, Attempt 6, Outcome): 16-bit
@@ -604,13 +712,16 @@ internal static class WgmmaSkinnyLaunch
         enabled && architecture == CudaArchitecture.SM_90 && m <= WgmmaSkinnyGemmKernels.BlockM && m >= (transposeB ? MinRowsAnyLayout : MinRowsKn);
 
     /// <summary>Groups resident per SM (shared memory: the 97 KB ring fits twice in 227 KB).</summary>
-    public static int GroupsPerSm => Sm90aPtx.OptInSharedBytes / (WgmmaSkinnyGemmKernels.SharedBytes + 1024);
+    public static int GroupsPerSm => GroupsPerSmOf(WgmmaSkinnyGemmKernels.BlockN);
 
-    /// <summary>Grid (⌈N/128⌉, 1, z) of one-warpgroup groups with the ring's dynamic shared memory.</summary>
-    public static KernelConfig Config(int z, int n) => new(
-        new Index3D((n + WgmmaSkinnyGemmKernels.BlockN - 1) / WgmmaSkinnyGemmKernels.BlockN, 1, z),
+    /// <summary>Groups resident per SM with <paramref name="columns"/>-column tiles (shared memory: 2 of 97 KB at 128, 3 of 65 KB at 64).</summary>
+    public static int GroupsPerSmOf(int columns) => Sm90aPtx.OptInSharedBytes / (WgmmaSkinnyGemmKernels.SharedBytesOf(columns) + 1024);
+
+    /// <summary>Grid (⌈N/columns⌉, 1, z) of one-warpgroup groups with the ring's dynamic shared memory.</summary>
+    public static KernelConfig Config(int z, int n, int columns = WgmmaSkinnyGemmKernels.BlockN) => new(
+        new Index3D((n + columns - 1) / columns, 1, z),
         new Index3D(WgmmaSkinnyGemmKernels.GroupSize, 1, 1),
-        SharedMemoryConfig.RequestDynamic<ushort>(WgmmaSkinnyGemmKernels.SharedBytes / sizeof(ushort)));
+        SharedMemoryConfig.RequestDynamic<ushort>(WgmmaSkinnyGemmKernels.SharedBytesOf(columns) / sizeof(ushort)));
 
     /// <summary>Whether the kernel takes a product: 2 ≤ M ≤ 64 and every staged chunk whole and 16-byte aligned.</summary>
     public static bool Supports(TensorCoreShape shape) => shape.AsyncCopy != 0 && shape.M >= MinRows && shape.M <= WgmmaSkinnyGemmKernels.BlockM;
@@ -625,21 +736,22 @@ internal static class WgmmaSkinnyLaunch
     /// Split-K plan: for one matrix, as many K chunks (whole stages, at least <see cref="MinSplitK"/>) as keep
     /// column tiles × splits within the groups resident at once (SMs × <see cref="GroupsPerSm"/>): one wave, every SM
     /// streaming weight; and M × splits at most <see cref="MaxPartialRows"/>. (1, K) for batches, the simulator (no SM
-    /// count), or when the tiles alone fill the SMs.
+    /// count), or when the tiles alone fill the SMs. <paramref name="columns"/>: the tile width, whose tile count and
+    /// groups per SM (<see cref="GroupsPerSmOf"/>) the rule uses.
     /// </summary>
-    public static (int Splits, int KChunk) PlanSplitK(int batch, int m, int k, int n, int multiprocessors)
+    public static (int Splits, int KChunk) PlanSplitK(int batch, int m, int k, int n, int multiprocessors, int columns = WgmmaSkinnyGemmKernels.BlockN)
     {
-        int tiles = (n + WgmmaSkinnyGemmKernels.BlockN - 1) / WgmmaSkinnyGemmKernels.BlockN;
+        int tiles = (n + columns - 1) / columns;
         if (batch != 1 || multiprocessors <= 0)
         {
             return (1, k);
         }
 
-        int slots = multiprocessors * GroupsPerSm;
+        int slots = multiprocessors * GroupsPerSmOf(columns);
         return WgmmaLaunch.ChunkK(k, Math.Min(Math.Min(slots / tiles, k / MinSplitK), MaxPartialRows / Math.Max(m, 1)));
     }
 
     /// <summary>Floats of scratch the emulated kernel needs for this launch.</summary>
-    public static long EmulationScratch(int z, int n) =>
-        (long)((n + WgmmaSkinnyGemmKernels.BlockN - 1) / WgmmaSkinnyGemmKernels.BlockN) * z * WgmmaSkinnyGemmKernels.GroupSize * WgmmaSkinnyGemmKernels.Accumulators;
+    public static long EmulationScratch(int z, int n, int columns = WgmmaSkinnyGemmKernels.BlockN) =>
+        (long)((n + columns - 1) / columns) * z * WgmmaSkinnyGemmKernels.GroupSize * WgmmaSkinnyGemmKernels.Accumulators;
 }

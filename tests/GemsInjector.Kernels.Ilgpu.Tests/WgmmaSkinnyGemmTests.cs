@@ -16,39 +16,42 @@ namespace GemsInjector.Kernels.Ilgpu.Tests;
 /// commit per instantiation, the ring's copy wait, no wgmma behind a divergent branch) and its body on the CPU with
 /// wgmma emulated from the descriptors, against float64 references with NaN-poisoned outputs: M from 1 to 64 (rows
 /// past M zero-filled once and never stored), odd N for a [N, K] b, K not a multiple of the stage, both formats and B
-/// layouts, bias, bmm, and split-K reduced by GemvReduce16; the default rule's boundaries.
+/// layouts, bias, bmm, and split-K reduced by GemvReduce16; the default rule's boundaries. Each of these for both tile
+/// widths: 128 columns (the default) and 64 (the n64 variant, wgmma m64n64).
 /// </summary>
 [Collection(SimulatorCollection.Name)]
 public sealed class WgmmaSkinnyGemmTests : Half16TestBase, IClassFixture<Warp32SimulatorFixture>
 {
     private readonly Warp32SimulatorFixture warp32;
-    private readonly Action<KernelConfig, ArrayView<ushort>, ArrayView<ushort>, ArrayView<ushort>, ArrayView<ushort>, ArrayView<float>, ArrayView<float>, TensorCoreShape> emulated;
+    private readonly Action<KernelConfig, ArrayView<ushort>, ArrayView<ushort>, ArrayView<ushort>, ArrayView<ushort>, ArrayView<float>, ArrayView<float>, TensorCoreShape, int> emulated;
     private readonly Action<KernelConfig, ArrayView<float>, ArrayView<ushort>, ArrayView<ushort>, HalfGemvShape, int> reduce;
 
     public WgmmaSkinnyGemmTests(SimulatorFixture fixture, Warp32SimulatorFixture warp32)
         : base(fixture)
     {
         this.warp32 = warp32;
-        emulated = warp32.Accelerator.LoadStreamKernel<ArrayView<ushort>, ArrayView<ushort>, ArrayView<ushort>, ArrayView<ushort>, ArrayView<float>, ArrayView<float>, TensorCoreShape>(
+        emulated = warp32.Accelerator.LoadStreamKernel<ArrayView<ushort>, ArrayView<ushort>, ArrayView<ushort>, ArrayView<ushort>, ArrayView<float>, ArrayView<float>, TensorCoreShape, int>(
             WgmmaSkinnyGemmKernels.Gemm16WgmmaSkinnyEmulated);
         reduce = warp32.Accelerator.LoadStreamKernel<ArrayView<float>, ArrayView<ushort>, ArrayView<ushort>, HalfGemvShape, int>(HalfGemvKernels.GemvReduce16);
     }
 
-    private static string CompilePtx(Type operands)
+    private static string CompilePtx(Type operands, int columns)
     {
+        bool narrow = columns == WgmmaSkinnyGemmKernels.BlockNNarrow;
+        string name = narrow ? nameof(WgmmaSkinnyGemmKernels.Gemm16WgmmaSkinnyN64) : nameof(WgmmaSkinnyGemmKernels.Gemm16WgmmaSkinny);
         using var context = Context.Create(b => b.Optimize(OptimizationLevel.O2));
         using var backend = new PTXBackend(context, new CudaCapabilityContext(CudaArchitecture.SM_90),
             CudaArchitecture.SM_90, CudaInstructionSet.ISA_80, nvvmAPI: null);
-        var method = typeof(WgmmaSkinnyGemmKernels).GetMethod(nameof(WgmmaSkinnyGemmKernels.Gemm16WgmmaSkinny))!.MakeGenericMethod(operands);
+        var method = typeof(WgmmaSkinnyGemmKernels).GetMethod(name)!.MakeGenericMethod(operands);
         var entry = EntryPointDescription.FromExplicitlyGroupedKernel(method);
-        string ptx = ((PTXCompiledKernel)backend.Compile(entry, new KernelSpecialization(WgmmaSkinnyGemmKernels.GroupSize, WgmmaSkinnyLaunch.GroupsPerSm))).PTXAssembly;
+        string ptx = ((PTXCompiledKernel)backend.Compile(entry, new KernelSpecialization(WgmmaSkinnyGemmKernels.GroupSize, WgmmaSkinnyLaunch.GroupsPerSmOf(columns)))).PTXAssembly;
 
         // For reading registers, stack frame and SASS with ptxas / nvdisasm outside the tests.
         string? dump = Environment.GetEnvironmentVariable("GEMS_PTX_DUMP_DIR");
         if (!string.IsNullOrEmpty(dump))
         {
             System.IO.Directory.CreateDirectory(dump);
-            System.IO.File.WriteAllText(System.IO.Path.Combine(dump, $"Gemm16WgmmaSkinny_{operands.Name}.ptx"), ptx);
+            System.IO.File.WriteAllText(System.IO.Path.Combine(dump, $"{name}_{operands.Name}.ptx"), ptx);
         }
 
         return ptx;
@@ -57,19 +60,23 @@ public sealed class WgmmaSkinnyGemmTests : Half16TestBase, IClassFixture<Warp32S
     private static int Count(string text, string what) => Regex.Matches(text, Regex.Escape(what)).Count;
 
     [Theory]
-    [InlineData(typeof(Bf16KMajorB), "bf16", 0)]
-    [InlineData(typeof(Bf16MnMajorB), "bf16", 1)]
-    [InlineData(typeof(F16KMajorB), "f16", 0)]
-    [InlineData(typeof(F16MnMajorB), "f16", 1)]
-    public void PtxHoldsOneStageOfWgmmaOutsideDivergentBranches(Type operands, string type, int transposeImmediate)
+    [InlineData(typeof(Bf16KMajorB), "bf16", 0, 128)]
+    [InlineData(typeof(Bf16MnMajorB), "bf16", 1, 128)]
+    [InlineData(typeof(F16KMajorB), "f16", 0, 128)]
+    [InlineData(typeof(F16MnMajorB), "f16", 1, 128)]
+    [InlineData(typeof(Bf16KMajorB), "bf16", 0, 64)]
+    [InlineData(typeof(Bf16MnMajorB), "bf16", 1, 64)]
+    [InlineData(typeof(F16KMajorB), "f16", 0, 64)]
+    [InlineData(typeof(F16MnMajorB), "f16", 1, 64)]
+    public void PtxHoldsOneStageOfWgmmaOutsideDivergentBranches(Type operands, string type, int transposeImmediate, int columns)
     {
-        string ptx = Sm90aPtx.Rewrite(CompilePtx(operands))!;
+        string ptx = Sm90aPtx.Rewrite(CompilePtx(operands, columns))!;
         Assert.NotNull(ptx);
         Assert.Matches(new Regex(@"^\.target sm_90a\s*$", RegexOptions.Multiline), ptx);
 
         // One stage multiply at one call site, of this instantiation's format and transpose-B immediate only.
         Assert.Equal(4, Count(ptx, "wgmma.mma_async.sync.aligned."));
-        Assert.Equal(4, Count(ptx, $"wgmma.mma_async.sync.aligned.m64n128k16.f32.{type}.{type} "));
+        Assert.Equal(4, Count(ptx, $"wgmma.mma_async.sync.aligned.m64n{columns}k16.f32.{type}.{type} "));
         Assert.Equal(4, Count(ptx, $"wsp, 1, 1, 0, {transposeImmediate};"));
         Assert.Equal(1, Count(ptx, "wgmma.fence.sync.aligned;"));
         Assert.Equal(1, Count(ptx, "wgmma.commit_group.sync.aligned;"));
@@ -96,11 +103,13 @@ public sealed class WgmmaSkinnyGemmTests : Half16TestBase, IClassFixture<Warp32S
         Assert.True(firstCopy > 0);
         Assert.DoesNotMatch(new Regex(@"(ld|st)\.local"), ptx[firstCopy..]);
 
-        // The copies are written out: per stage 4 A + 8 B chunks in the full-tile and the K-edge forms (prologue and
-        // ring), 12 zero fills per stage of the prologue; each skipped by its own predicate, not a branch.
-        Assert.Equal(12 + (5 * 12), Count(ptx, "cp.async.cg.shared.global"));
+        // The copies are written out: per stage 4 A + 8 B chunks (4 B at 64 columns) in the full-tile and the K-edge
+        // forms (prologue and ring), the same count of zero fills per stage of the prologue; each skipped by its own
+        // predicate, not a branch.
+        int perStage = 4 + (columns / 16);
+        Assert.Equal(perStage + (5 * perStage), Count(ptx, "cp.async.cg.shared.global"));
         Assert.Equal(Count(ptx, "cp.async.cg.shared.global"), Count(ptx, "@wsq cp.async.cg.shared.global"));
-        Assert.Equal(WgmmaSkinnyGemmKernels.Accumulators / 4, Count(ptx, "st.shared.v4.f32 ["));
+        Assert.Equal(WgmmaSkinnyGemmKernels.AccumulatorsOf(columns) / 4, Count(ptx, "st.shared.v4.f32 ["));
     }
 
     [Fact]
@@ -113,89 +122,115 @@ public sealed class WgmmaSkinnyGemmTests : Half16TestBase, IClassFixture<Warp32S
         Assert.False(Sm90aPtx.Needs(((PTXCompiledKernel)backend.Compile(entry, default)).PTXAssembly));
     }
 
-    /// <summary>The staging (KRowByte / MnByte of a 128-column tile) is where the emulated tensor core reads every (mn, k) of every k16 step, and covers each stage slot once.</summary>
-    [Fact]
-    public void StagingMatchesTheDescriptors()
+    /// <summary>The staging (KRowByte / MnByte of a 128- or 64-column tile) is where the emulated tensor core reads every (mn, k) of every k16 step, and covers each stage slot once.</summary>
+    [Theory]
+    [InlineData(128, 2)]
+    [InlineData(64, 3)]
+    public void StagingMatchesTheDescriptors(int columns, int groupsPerSm)
     {
-        Assert.Equal(0, WgmmaSkinnyGemmKernels.StageBytes % WgmmaGemmKernels.SwizzleAlignment);
+        Assert.Equal(0, WgmmaSkinnyGemmKernels.StageBytesOf(columns) % WgmmaGemmKernels.SwizzleAlignment);
         Assert.Equal(0, WgmmaSkinnyGemmKernels.AStageBytes % WgmmaGemmKernels.SwizzleAlignment);
+        Assert.Equal(WgmmaSkinnyGemmKernels.StageBytes, WgmmaSkinnyGemmKernels.StageBytesOf(WgmmaSkinnyGemmKernels.BlockN));
+        Assert.Equal(groupsPerSm, WgmmaSkinnyLaunch.GroupsPerSmOf(columns));
         Assert.Equal(2, WgmmaSkinnyLaunch.GroupsPerSm);
+
+        // The epilogue's staged accumulators fit in the ring.
+        Assert.True(WgmmaSkinnyGemmKernels.GroupSize * WgmmaSkinnyGemmKernels.AccumulatorStrideOf(columns) <= WgmmaSkinnyGemmKernels.Stages * WgmmaSkinnyGemmKernels.StageBytesOf(columns));
         for (int stage = 0; stage < WgmmaSkinnyGemmKernels.Stages; stage++)
         {
             for (int step = 0; step < WgmmaGemmKernels.KSteps; step++)
             {
-                long ad = WgmmaSkinnyGemmKernels.ADescriptor(0, stage) + (step * WgmmaGemmKernels.KMajorAdvance);
-                long bk = WgmmaSkinnyGemmKernels.BDescriptor(0, stage, 1) + (step * WgmmaGemmKernels.KMajorAdvance);
-                long bn = WgmmaSkinnyGemmKernels.BDescriptor(0, stage, 0) + (step * WgmmaGemmKernels.MnMajorAdvance);
+                long ad = WgmmaSkinnyGemmKernels.ADescriptor(0, stage, columns) + (step * WgmmaGemmKernels.KMajorAdvance);
+                long bk = WgmmaSkinnyGemmKernels.BDescriptor(0, stage, 1, columns) + (step * WgmmaGemmKernels.KMajorAdvance);
+                long bn = WgmmaSkinnyGemmKernels.BDescriptor(0, stage, 0, columns) + (step * WgmmaGemmKernels.MnMajorAdvance);
                 for (int k = 0; k < 16; k++)
                 {
                     int kk = (step * 16) + k;
                     for (int row = 0; row < WgmmaSkinnyGemmKernels.BlockM; row++)
                     {
-                        Assert.Equal(WgmmaSkinnyGemmKernels.AStageOffset(stage) + WgmmaGemmKernels.KRowByte(row, kk / 8) + ((kk % 8) * 2), EmulatedWgmmaOps.KMajorByte(ad, row, k));
+                        Assert.Equal(WgmmaSkinnyGemmKernels.AStageOffset(stage, columns) + WgmmaGemmKernels.KRowByte(row, kk / 8) + ((kk % 8) * 2), EmulatedWgmmaOps.KMajorByte(ad, row, k));
                     }
 
-                    for (int n = 0; n < WgmmaSkinnyGemmKernels.BlockN; n++)
+                    for (int n = 0; n < columns; n++)
                     {
-                        Assert.Equal(WgmmaSkinnyGemmKernels.BStageOffset(stage) + WgmmaGemmKernels.KRowByte(n, kk / 8) + ((kk % 8) * 2), EmulatedWgmmaOps.KMajorByte(bk, n, k));
-                        Assert.Equal(WgmmaSkinnyGemmKernels.BStageOffset(stage) + WgmmaGemmKernels.MnByte(kk, n / 8) + ((n % 8) * 2), EmulatedWgmmaOps.MnMajorByte(bn, k, n));
+                        Assert.Equal(WgmmaSkinnyGemmKernels.BStageOffset(stage, columns) + WgmmaGemmKernels.KRowByte(n, kk / 8) + ((kk % 8) * 2), EmulatedWgmmaOps.KMajorByte(bk, n, k));
+                        Assert.Equal(WgmmaSkinnyGemmKernels.BStageOffset(stage, columns) + WgmmaGemmKernels.MnByte(kk, n / 8) + ((n % 8) * 2), EmulatedWgmmaOps.MnMajorByte(bn, k, n));
                     }
                 }
             }
         }
 
-        Assert.Equal(Enumerable.Range(0, WgmmaSkinnyGemmKernels.BStageBytes / 16).Select(i => i * 16),
-            Enumerable.Range(0, WgmmaSkinnyGemmKernels.BStageBytes / 16).Select(q => WgmmaGemmKernels.MnByte(q / 16, q % 16)).OrderBy(x => x));
+        int bStageBytes = columns * WgmmaSkinnyGemmKernels.RowBytes;
+        int nChunks = columns / 8;
+        Assert.Equal(Enumerable.Range(0, bStageBytes / 16).Select(i => i * 16),
+            Enumerable.Range(0, bStageBytes / 16).Select(q => WgmmaGemmKernels.MnByte(q / nChunks, q % nChunks)).OrderBy(x => x));
     }
 
     /// <summary>M from 1 to 64 rows, both formats and layouts, no split.</summary>
     [Theory]
-    [InlineData(true, 1, 1, 72, 137, true, false, false)]
-    [InlineData(false, 1, 2, 200, 136, false, true, false)]
-    [InlineData(true, 1, 3, 328, 264, false, false, false)]
-    [InlineData(false, 1, 16, 136, 137, true, true, true)]
-    [InlineData(true, 1, 17, 520, 136, true, true, false)]
-    [InlineData(false, 1, 64, 200, 264, false, false, false)]
-    [InlineData(true, 1, 64, 64, 257, true, true, true)]
-    [InlineData(true, 2, 17, 72, 136, false, true, false)]
-    [InlineData(false, 3, 3, 24, 24, true, false, false)]
-    public void EmulatedKernelMatchesFloat64(bool bf16, int batch, int m, int k, int n, bool transposeB, bool bias, bool biasIsMatrix) =>
-        Run(bf16, batch, m, k, n, transposeB, bias, biasIsMatrix, requestedSplits: 1);
+    [InlineData(true, 1, 1, 72, 137, true, false, false, 128)]
+    [InlineData(false, 1, 2, 200, 136, false, true, false, 128)]
+    [InlineData(true, 1, 3, 328, 264, false, false, false, 128)]
+    [InlineData(false, 1, 16, 136, 137, true, true, true, 128)]
+    [InlineData(true, 1, 17, 520, 136, true, true, false, 128)]
+    [InlineData(false, 1, 64, 200, 264, false, false, false, 128)]
+    [InlineData(true, 1, 64, 64, 257, true, true, true, 128)]
+    [InlineData(true, 2, 17, 72, 136, false, true, false, 128)]
+    [InlineData(false, 3, 3, 24, 24, true, false, false, 128)]
+    [InlineData(true, 1, 1, 72, 137, true, false, false, 64)]
+    [InlineData(false, 1, 2, 200, 136, false, true, false, 64)]
+    [InlineData(true, 1, 3, 328, 200, false, false, false, 64)]
+    [InlineData(false, 1, 16, 136, 71, true, true, true, 64)]
+    [InlineData(true, 1, 64, 200, 72, false, false, false, 64)]
+    [InlineData(true, 1, 64, 64, 129, true, true, true, 64)]
+    [InlineData(false, 2, 17, 72, 136, false, true, false, 64)]
+    [InlineData(true, 3, 33, 24, 24, true, false, false, 64)]
+    public void EmulatedKernelMatchesFloat64(bool bf16, int batch, int m, int k, int n, bool transposeB, bool bias, bool biasIsMatrix, int columns) =>
+        Run(bf16, batch, m, k, n, transposeB, bias, biasIsMatrix, requestedSplits: 1, columns);
 
     /// <summary>
     /// Split-K forced: chunks of whole stages (the last shorter, or shorter than the ring); partials summed by GemvReduce16.
     /// </summary>
     [Theory]
-    [InlineData(true, 2, 328, 136, true, true, false, 3)]
-    [InlineData(false, 17, 200, 264, false, true, true, 2)]
-    [InlineData(true, 64, 1000, 136, false, false, false, 4)]
-    [InlineData(false, 3, 1032, 137, true, false, false, 2)]
-    [InlineData(true, 16, 136, 136, false, false, false, 2)]
-    [InlineData(false, 64, 1280, 136, true, true, false, 5)]
-    public void EmulatedSplitKMatchesFloat64(bool bf16, int m, int k, int n, bool transposeB, bool bias, bool biasIsMatrix, int splits) =>
-        Run(bf16, 1, m, k, n, transposeB, bias, biasIsMatrix, splits);
+    [InlineData(true, 2, 328, 136, true, true, false, 3, 128)]
+    [InlineData(false, 17, 200, 264, false, true, true, 2, 128)]
+    [InlineData(true, 64, 1000, 136, false, false, false, 4, 128)]
+    [InlineData(false, 3, 1032, 137, true, false, false, 2, 128)]
+    [InlineData(true, 16, 136, 136, false, false, false, 2, 128)]
+    [InlineData(false, 64, 1280, 136, true, true, false, 5, 128)]
+    [InlineData(true, 2, 328, 136, true, true, false, 3, 64)]
+    [InlineData(false, 17, 200, 104, false, true, true, 2, 64)]
+    [InlineData(true, 64, 1000, 136, false, false, false, 4, 64)]
+    [InlineData(false, 3, 1032, 73, true, false, false, 2, 64)]
+    public void EmulatedSplitKMatchesFloat64(bool bf16, int m, int k, int n, bool transposeB, bool bias, bool biasIsMatrix, int splits, int columns) =>
+        Run(bf16, 1, m, k, n, transposeB, bias, biasIsMatrix, splits, columns);
 
     /// <summary>
     /// The split plan on a 132-SM device: column tiles × splits within the resident groups (two per SM) and
     /// M × splits ≤ 256; never for batches or the simulator.
     /// </summary>
     [Theory]
-    [InlineData(1, 2, 4096, 4096, 132, 8, 512)]
-    [InlineData(1, 16, 4096, 11008, 132, 3, 1408)]
-    [InlineData(1, 64, 4096, 4096, 132, 4, 1024)]
-    [InlineData(1, 33, 4096, 4096, 132, 7, 640)]
-    [InlineData(1, 2, 11008, 4096, 132, 8, 1408)]
-    [InlineData(1, 2, 512, 4096, 132, 2, 256)]
-    [InlineData(4, 2, 4096, 4096, 132, 1, 4096)]
-    [InlineData(1, 2, 4096, 4096, 0, 1, 4096)]
-    [InlineData(1, 2, 4096, 40000, 132, 1, 4096)]
-    public void SplitKPlan(int batch, int m, int k, int n, int sms, int splits, int kChunk)
+    [InlineData(1, 2, 4096, 4096, 132, 8, 512, 128)]
+    [InlineData(1, 16, 4096, 11008, 132, 3, 1408, 128)]
+    [InlineData(1, 64, 4096, 4096, 132, 4, 1024, 128)]
+    [InlineData(1, 33, 4096, 4096, 132, 7, 640, 128)]
+    [InlineData(1, 2, 11008, 4096, 132, 8, 1408, 128)]
+    [InlineData(1, 2, 512, 4096, 132, 2, 256, 128)]
+    [InlineData(4, 2, 4096, 4096, 132, 1, 4096, 128)]
+    [InlineData(1, 2, 4096, 4096, 0, 1, 4096, 128)]
+    [InlineData(1, 2, 4096, 40000, 132, 1, 4096, 128)]
+    [InlineData(1, 64, 4096, 4096, 132, 4, 1024, 64)]
+    [InlineData(1, 32, 4096, 4096, 132, 6, 704, 64)]
+    [InlineData(1, 16, 4096, 11008, 132, 2, 2048, 64)]
+    [InlineData(4, 2, 4096, 4096, 132, 1, 4096, 64)]
+    [InlineData(1, 2, 4096, 4096, 0, 1, 4096, 64)]
+    public void SplitKPlan(int batch, int m, int k, int n, int sms, int splits, int kChunk, int columns)
     {
-        var plan = WgmmaSkinnyLaunch.PlanSplitK(batch, m, k, n, sms);
+        var plan = WgmmaSkinnyLaunch.PlanSplitK(batch, m, k, n, sms, columns);
         Assert.True(m * plan.Splits <= WgmmaSkinnyLaunch.MaxPartialRows);
         Assert.Equal((splits, kChunk), plan);
-        long groups = (long)WgmmaSkinnyLaunch.Config(plan.Splits, n).GridDim.X * plan.Splits;
-        Assert.True(plan.Splits == 1 || groups <= (long)sms * WgmmaSkinnyLaunch.GroupsPerSm);
+        long groups = (long)WgmmaSkinnyLaunch.Config(plan.Splits, n, columns).GridDim.X * plan.Splits;
+        Assert.True(plan.Splits == 1 || groups <= (long)sms * WgmmaSkinnyLaunch.GroupsPerSmOf(columns));
     }
 
     /// <summary>Only <c>off</c> turns the default rule off; unset, empty, the old variant names or anything else leave it on.</summary>
@@ -209,6 +244,21 @@ public sealed class WgmmaSkinnyGemmTests : Half16TestBase, IClassFixture<Warp32S
     [InlineData("wgmma-r", true)]
     [InlineData("on", true)]
     public void SwitchTurnsTheRuleOff(string? setting, bool enabled) => Assert.Equal(enabled, WgmmaSkinnyLaunch.Parse(setting));
+
+    /// <summary>Only <c>n64</c> selects the 64-column tiles (which leave the default rule on); <c>off</c> and anything else keep 128.</summary>
+    [Theory]
+    [InlineData(null, false, 128)]
+    [InlineData("", false, 128)]
+    [InlineData("off", false, 128)]
+    [InlineData("n64", true, 64)]
+    [InlineData(" N64 ", true, 64)]
+    [InlineData("n128", false, 128)]
+    public void SwitchSelectsTheNarrowTiles(string? setting, bool narrow, int columns)
+    {
+        Assert.Equal(narrow, WgmmaSkinnyLaunch.ParseNarrow(setting));
+        Assert.Equal(columns, WgmmaSkinnyLaunch.Columns(WgmmaSkinnyLaunch.ParseNarrow(setting)));
+        Assert.True(!narrow || WgmmaSkinnyLaunch.Parse(setting));
+    }
 
     /// <summary>
     /// The default rule's boundaries on a 9.0 device: [N, K] weights (transposeB) from 17 to 64 rows, [K, N] weights
@@ -279,9 +329,9 @@ public sealed class WgmmaSkinnyGemmTests : Half16TestBase, IClassFixture<Warp32S
         }
     }
 
-    private void Run(bool bf16, int batch, int m, int k, int n, bool transposeB, bool bias, bool biasIsMatrix, int requestedSplits)
+    private void Run(bool bf16, int batch, int m, int k, int n, bool transposeB, bool bias, bool biasIsMatrix, int requestedSplits, int columns)
     {
-        int seed = 5300 + (m * 7) + (k * 5) + n + (bf16 ? 1 : 0) + (transposeB ? 2 : 0) + (bias ? 4 : 0) + (biasIsMatrix ? 8 : 0) + batch + (requestedSplits * 1000) + WgmmaSkinnyGemmKernels.Stages;
+        int seed = 5300 + (m * 7) + (k * 5) + n + (bf16 ? 1 : 0) + (transposeB ? 2 : 0) + (bias ? 4 : 0) + (biasIsMatrix ? 8 : 0) + batch + (requestedSplits * 1000) + WgmmaSkinnyGemmKernels.Stages + columns;
         var acc = warp32.Accelerator;
         var (a, av) = Random16(seed, batch * m * k, bf16, -1f, 1f);
         var (b, bv) = Random16(seed + 1, batch * k * n, bf16, -1f, 1f);
@@ -304,7 +354,7 @@ public sealed class WgmmaSkinnyGemmTests : Half16TestBase, IClassFixture<Warp32S
         using var cBuffer = acc.Allocate1D<ushort>(batch * m * n);
         using var partial = acc.Allocate1D<float>(splits * m * n);
         int z = splits > 1 ? splits : batch;
-        using var scratch = acc.Allocate1D<float>(WgmmaSkinnyLaunch.EmulationScratch(z, n));
+        using var scratch = acc.Allocate1D<float>(WgmmaSkinnyLaunch.EmulationScratch(z, n, columns));
         ArrayView<ushort> biasView = bias ? biasBuffer.View.AsContiguous() : ArrayView<ushort>.Empty;
         var shape = TensorCoreLaunch.Shape(aBuffer.View, bBuffer.View, biasView, m, k, n, transposeB, alpha, beta, biasIsMatrix, bf16, asyncCopyAllowed: true);
         Assert.Equal(m >= 2, WgmmaSkinnyLaunch.Supports(shape));
@@ -315,7 +365,7 @@ public sealed class WgmmaSkinnyGemmTests : Half16TestBase, IClassFixture<Warp32S
             cBuffer.CopyFromCPU(Enumerable.Repeat(NaN16(bf16), batch * m * n).ToArray());
             partial.CopyFromCPU(Enumerable.Repeat(float.NaN, splits * m * n).ToArray());
             shape.PairStores = pairs;
-            emulated(WgmmaSkinnyLaunch.Config(z, n), aBuffer.View, bBuffer.View, biasView, cBuffer.View, partialView, scratch.View, shape);
+            emulated(WgmmaSkinnyLaunch.Config(z, n, columns), aBuffer.View, bBuffer.View, biasView, cBuffer.View, partialView, scratch.View, shape, columns);
             if (splits > 1)
             {
                 reduce(new KernelConfig(((m * n) + 255) / 256, 256), partial.View, biasView, cBuffer.View, TensorCoreLaunch.ReduceShape(shape), bf16 ? 1 : 0);
@@ -323,7 +373,7 @@ public sealed class WgmmaSkinnyGemmTests : Half16TestBase, IClassFixture<Warp32S
 
             acc.Synchronize();
             AssertClose(ToFloat(cBuffer.GetAsArray1D(), bf16), expected, Rtol(bf16), Atol * k,
-                $"small-M wgmma emulation, {batch}x{m}x{k}x{n} transposeB={transposeB} bias={bias} matrix={biasIsMatrix} splits={splits} chunk={kChunk} pairs={pairs} ({F(bf16)})", seed);
+                $"small-M wgmma emulation, {columns} columns, {batch}x{m}x{k}x{n} transposeB={transposeB} bias={bias} matrix={biasIsMatrix} splits={splits} chunk={kChunk} pairs={pairs} ({F(bf16)})", seed);
         }
     }
 }

@@ -3,7 +3,8 @@
 
 One warpgroup computes a 64 x 128 tile of C (every row of a product with M <= 64): per 64-deep shared stage four
 wgmma.mma_async m64n128k16 over 64 float32 accumulators per thread (wsa0..wsa63), declared once in the kernel's entry
-block. Descriptors and their per-k16-step advances are those of the large wgmma kernel (gen_wgmma_asm.py): +2
+block. The n64 variant (GEMS_TC_SMALLM_VARIANT=n64) has the same strings for m64n64k16 over wsa0..wsa31 (suffix N64).
+Descriptors and their per-k16-step advances are those of the large wgmma kernel (gen_wgmma_asm.py): +2
 descriptor units along a K-major row, +128 (16 k-rows of 128 bytes) down an MN-major stage.
 Run: python3 src.Kernels/Ilgpu/Codegen/gen_wgmma_skinny_asm.py
 """
@@ -23,11 +24,11 @@ def cs_string(lines):
     return '"' + "\\n\\t".join(lines) + '"'
 
 
-def accumulators():
-    return "{" + ",".join(f"wsa{i}" for i in range(ACC)) + "}"
+def accumulators(count=ACC):
+    return "{" + ",".join(f"wsa{i}" for i in range(count)) + "}"
 
 
-def multiply(dtype, mn_major):
+def multiply(dtype, mn_major, n=N):
     """%0: A descriptor of step 0 (u64), %1: B descriptor of step 0 (u64). No skip: the one warpgroup always has rows.
     scale-d is a predicate set from the A descriptor (never zero: its swizzle bits are set), so ILGPU cannot fold it."""
     b_adv = B_MN_ADVANCE if mn_major else A_ADVANCE
@@ -38,7 +39,7 @@ def multiply(dtype, mn_major):
         lines.append(f"add.s64 wsdb{j}, %1, {j * b_adv};")
     lines.append("wgmma.fence.sync.aligned;")
     for j in range(K_STEPS):
-        lines.append(f"wgmma.mma_async.sync.aligned.m64n{N}k16.f32.{dtype}.{dtype} {accumulators()}, wsda{j}, wsdb{j}, wsp, 1, 1, 0, {1 if mn_major else 0};")
+        lines.append(f"wgmma.mma_async.sync.aligned.m64n{n}k16.f32.{dtype}.{dtype} {accumulators(n // 2)}, wsda{j}, wsdb{j}, wsp, 1, 1, 0, {1 if mn_major else 0};")
     lines.append("wgmma.commit_group.sync.aligned;")
     lines.append("}")
     return cs_string(lines)
@@ -62,11 +63,18 @@ for dtype, name in (("bf16", "Bf16"), ("f16", "F16")):
         w(f"    /// <summary>One 64-deep stage, {dtype}, {what}: fence, four k16 wgmma m64n{N}, commit.</summary>")
         w(f"    public const string Multiply{name}{layout} = {multiply(dtype, mn_major)};")
         w("")
+        w(f"    /// <summary>The n64 variant's stage, {dtype}, {what}: fence, four k16 wgmma m64n64 over wsa0..wsa31, commit.</summary>")
+        w(f"    public const string Multiply{name}{layout}N64 = {multiply(dtype, mn_major, 64)};")
+        w("")
 # %0: shared address of the thread's 64 floats (16-byte aligned); read back from shared by C#, since an asm output
 # goes through a local-memory slot in ILGPU and ptxas does not forward 16 of them (a 72-byte stack frame).
 lines = [f"st.shared.v4.f32 [%0+{16 * q}], {{wsa{4 * q},wsa{4 * q + 1},wsa{4 * q + 2},wsa{4 * q + 3}}};" for q in range(ACC // 4)]
 w(f"    /// <summary>Stores the {ACC} accumulators, in register order, to shared address %0 ({4 * ACC} bytes, 16-byte aligned).</summary>")
 w(f"    public const string StageAccumulators = {cs_string(lines)};")
+w("")
+lines = [f"st.shared.v4.f32 [%0+{16 * q}], {{wsa{4 * q},wsa{4 * q + 1},wsa{4 * q + 2},wsa{4 * q + 3}}};" for q in range(ACC // 8)]
+w(f"    /// <summary>The n64 variant's {ACC // 2} accumulators, in register order, to shared address %0 ({2 * ACC} bytes, 16-byte aligned).</summary>")
+w(f"    public const string StageAccumulatorsN64 = {cs_string(lines)};")
 w("}")
 
 path = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "WgmmaSkinnyGemmKernels.g.cs")
