@@ -19,7 +19,7 @@ public sealed partial class IlgpuKernels
 
     /// <summary>
     /// Whether the products the default rule routes run on the 64-column tile variant (wgmma m64n64); by default
-    /// whether <c>GEMS_TC_SMALLM_VARIANT</c> is <c>n64</c> (read once per process).
+    /// unless <c>GEMS_TC_SMALLM_VARIANT</c> is <c>n128</c> (read once per process).
     /// </summary>
     internal bool WgmmaSmallMNarrow { get; set; } = WgmmaSkinnyLaunch.NarrowFromEnvironment();
 

@@ -245,19 +245,19 @@ public sealed class WgmmaSkinnyGemmTests : Half16TestBase, IClassFixture<Warp32S
     [InlineData("on", true)]
     public void SwitchTurnsTheRuleOff(string? setting, bool enabled) => Assert.Equal(enabled, WgmmaSkinnyLaunch.Parse(setting));
 
-    /// <summary>Only <c>n64</c> selects the 64-column tiles (which leave the default rule on); <c>off</c> and anything else keep 128.</summary>
+    /// <summary>Only <c>n128</c> selects the 128-column tiles (which leave the default rule on); unset, <c>off</c> and anything else keep 64.</summary>
     [Theory]
-    [InlineData(null, false, 128)]
-    [InlineData("", false, 128)]
-    [InlineData("off", false, 128)]
+    [InlineData(null, true, 64)]
+    [InlineData("", true, 64)]
+    [InlineData("off", true, 64)]
     [InlineData("n64", true, 64)]
-    [InlineData(" N64 ", true, 64)]
+    [InlineData(" N128 ", false, 128)]
     [InlineData("n128", false, 128)]
     public void SwitchSelectsTheNarrowTiles(string? setting, bool narrow, int columns)
     {
         Assert.Equal(narrow, WgmmaSkinnyLaunch.ParseNarrow(setting));
         Assert.Equal(columns, WgmmaSkinnyLaunch.Columns(WgmmaSkinnyLaunch.ParseNarrow(setting)));
-        Assert.True(!narrow || WgmmaSkinnyLaunch.Parse(setting));
+        Assert.True(narrow || WgmmaSkinnyLaunch.Parse(setting));
     }
 
     /// <summary>
