@@ -423,46 +423,30 @@ public sealed class AttentionDecodeTests : Half16TestBase, IClassFixture<Warp32S
     /// keys, head size 128) against the float64 reference, every output element, outputs and partials poisoned with NaN:
     /// GQA (1-4 query heads per kv head in a block, a second block of 2 with 6 or 12 heads per kv head), batch 1-3,
     /// key and tile tails (1, 3, 37, 90, 4097 keys), the in-kernel merge (tickets back at zero) or the combine launch,
-    /// masks that hide key 2.
+    /// masks that hide key 2. Each case runs twice with fresh inputs: with <see cref="AttentionDecodeTensorCoreKernels.DecodeTc16"/>'s
+    /// staging and with the lean staging (<see cref="AttentionDecodeTensorCoreKernels.DecodeTc16Lean"/>: every stage
+    /// filled before the first tile, four copies per thread on one address), where a wrong buffer or tile in the copies
+    /// shows as a wrong element (the simulator's copies are synchronous, so only the cp.async wait counts are not
+    /// exercised here).
     /// </summary>
     [Theory]
     [MemberData(nameof(TensorCoreCases))]
     public void TensorCoreDecodeEmulated(int format, int batch, int heads, int kvHeads, int lk, int chunk, int combine, bool masked)
     {
         const int D = AttentionDecodeTensorCoreKernels.D;
-        int seed = 24000 + (format * 1000) + (heads * 100) + lk + batch + (masked ? 7 : 0);
         bool bf16 = format == 1;
-        var (q16, qv) = Random16(seed, batch * heads * D, bf16, -1.5f, 1.5f);
-        var (k16, kv) = Random16(seed + 1, batch * kvHeads * lk * D, bf16, -1.5f, 1.5f);
-        var (v16, vv) = Random16(seed + 2, batch * kvHeads * lk * D, bf16);
-        var mask = HeadMask(seed + 3, masked, batch, heads, lk);
-        var got = RunTensorCoreEmulated(bf16, batch, heads, kvHeads, lk, chunk, combine, q16, k16, v16, mask);
-        var expected = AttentionTests.Reference(qv, kv, vv, batch, heads, kvHeads, 1, lk, D, false, Lookup(mask, heads, lk), 1 / Math.Sqrt(D));
-        AssertClose(got, expected, Rtol(bf16), Atol * Math.Min(lk, 64),
-            $"tc decode emulated format={format} b={batch} {heads}/{kvHeads} lk={lk} chunk={chunk} combine={combine} mask={masked}", seed);
-    }
-
-    /// <summary>
-    /// The lean staging of the tensor-core decode (<see cref="AttentionDecodeTensorCoreKernels.DecodeTc16Lean"/>: every
-    /// stage filled before the first tile, four copies per thread on one address), emulated, on the same cases with
-    /// fresh inputs; a wrong buffer or tile in the copies shows as a wrong element (the simulator's copies are
-    /// synchronous, so only the cp.async wait counts are not exercised here).
-    /// </summary>
-    [Theory]
-    [MemberData(nameof(TensorCoreCases))]
-    public void TensorCoreLeanDecodeEmulated(int format, int batch, int heads, int kvHeads, int lk, int chunk, int combine, bool masked)
-    {
-        const int D = AttentionDecodeTensorCoreKernels.D;
-        int seed = 28000 + (format * 1000) + (heads * 100) + lk + batch + (masked ? 7 : 0);
-        bool bf16 = format == 1;
-        var (q16, qv) = Random16(seed, batch * heads * D, bf16, -1.5f, 1.5f);
-        var (k16, kv) = Random16(seed + 1, batch * kvHeads * lk * D, bf16, -1.5f, 1.5f);
-        var (v16, vv) = Random16(seed + 2, batch * kvHeads * lk * D, bf16);
-        var mask = HeadMask(seed + 3, masked, batch, heads, lk);
-        var got = RunTensorCoreEmulated(bf16, batch, heads, kvHeads, lk, chunk, combine, q16, k16, v16, mask, lean: true);
-        var expected = AttentionTests.Reference(qv, kv, vv, batch, heads, kvHeads, 1, lk, D, false, Lookup(mask, heads, lk), 1 / Math.Sqrt(D));
-        AssertClose(got, expected, Rtol(bf16), Atol * Math.Min(lk, 64),
-            $"tc lean decode emulated format={format} b={batch} {heads}/{kvHeads} lk={lk} chunk={chunk} combine={combine} mask={masked}", seed);
+        foreach (bool lean in new[] { false, true })
+        {
+            int seed = (lean ? 28000 : 24000) + (format * 1000) + (heads * 100) + lk + batch + (masked ? 7 : 0);
+            var (q16, qv) = Random16(seed, batch * heads * D, bf16, -1.5f, 1.5f);
+            var (k16, kv) = Random16(seed + 1, batch * kvHeads * lk * D, bf16, -1.5f, 1.5f);
+            var (v16, vv) = Random16(seed + 2, batch * kvHeads * lk * D, bf16);
+            var mask = HeadMask(seed + 3, masked, batch, heads, lk);
+            var got = RunTensorCoreEmulated(bf16, batch, heads, kvHeads, lk, chunk, combine, q16, k16, v16, mask, lean);
+            var expected = AttentionTests.Reference(qv, kv, vv, batch, heads, kvHeads, 1, lk, D, false, Lookup(mask, heads, lk), 1 / Math.Sqrt(D));
+            AssertClose(got, expected, Rtol(bf16), Atol * Math.Min(lk, 64),
+                $"tc decode emulated lean={lean} format={format} b={batch} {heads}/{kvHeads} lk={lk} chunk={chunk} combine={combine} mask={masked}", seed);
+        }
     }
 
     /// <summary>
