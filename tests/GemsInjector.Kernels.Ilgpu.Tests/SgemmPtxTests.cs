@@ -34,18 +34,8 @@ public sealed class SgemmPtxTests
             "SgemmWide8x16F32<16,1,16>" => Wide(typeof(Const1), typeof(Const16)),
             _ => throw new ArgumentOutOfRangeException(nameof(variant)),
         };
-        using var context = Context.Create(b => b.Optimize(OptimizationLevel.O2));
-        using var backend = new PTXBackend(context, new CudaCapabilityContext(CudaArchitecture.SM_90),
-            CudaArchitecture.SM_90, CudaInstructionSet.ISA_80, nvvmAPI: null);
-        var compiled = (PTXCompiledKernel)backend.Compile(EntryPointDescription.FromExplicitlyGroupedKernel(method),
-            new KernelSpecialization(variant.StartsWith("SgemmWide", StringComparison.Ordinal) ? 128 : 256, 2));
-        string ptx = compiled.PTXAssembly;
-        string? dump = Environment.GetEnvironmentVariable("GEMS_PTX_DUMP_DIR");
-        if (!string.IsNullOrEmpty(dump))
-        {
-            Directory.CreateDirectory(dump);
-            File.WriteAllText(Path.Combine(dump, variant.Replace('<', '_').Replace('>', '_').Replace(',', '_') + ".ptx"), ptx);
-        }
+        string ptx = CompilePtx(method, variant.StartsWith("SgemmWide", StringComparison.Ordinal) ? 128 : 256,
+            variant.Replace('<', '_').Replace('>', '_').Replace(',', '_'));
 
         Assert.DoesNotContain(".local", ptx, StringComparison.Ordinal);
         Assert.Contains("ld.shared.v4.f32", ptx, StringComparison.Ordinal);
@@ -89,17 +79,7 @@ public sealed class SgemmPtxTests
     {
         var method = typeof(GemmFastKernels).GetMethod(nameof(GemmFastKernels.SgemmAsync8x16F32))!
             .MakeGenericMethod(typeof(Const16), typeof(Const16), bLayout == 2 ? typeof(Const2) : typeof(Const1));
-        using var context = Context.Create(b => b.Optimize(OptimizationLevel.O2));
-        using var backend = new PTXBackend(context, new CudaCapabilityContext(CudaArchitecture.SM_90),
-            CudaArchitecture.SM_90, CudaInstructionSet.ISA_80, nvvmAPI: null);
-        var compiled = (PTXCompiledKernel)backend.Compile(EntryPointDescription.FromExplicitlyGroupedKernel(method), new KernelSpecialization(128, 2));
-        string ptx = compiled.PTXAssembly;
-        string? dump = Environment.GetEnvironmentVariable("GEMS_PTX_DUMP_DIR");
-        if (!string.IsNullOrEmpty(dump))
-        {
-            Directory.CreateDirectory(dump);
-            File.WriteAllText(Path.Combine(dump, $"SgemmAsync8x16F32_16_16_{bLayout}.ptx"), ptx);
-        }
+        string ptx = CompilePtx(method, 128, $"SgemmAsync8x16F32_16_16_{bLayout}");
 
         Assert.DoesNotContain(".local", ptx, StringComparison.Ordinal);
         Assert.Contains(".maxntid 128", ptx, StringComparison.Ordinal);
@@ -128,17 +108,7 @@ public sealed class SgemmPtxTests
     {
         var method = typeof(GemmFastKernels).GetMethod(nameof(GemmFastKernels.SgemmAsyncPipe8x16F32))!
             .MakeGenericMethod(typeof(Const16), typeof(Const16));
-        using var context = Context.Create(b => b.Optimize(OptimizationLevel.O2));
-        using var backend = new PTXBackend(context, new CudaCapabilityContext(CudaArchitecture.SM_90),
-            CudaArchitecture.SM_90, CudaInstructionSet.ISA_80, nvvmAPI: null);
-        var compiled = (PTXCompiledKernel)backend.Compile(EntryPointDescription.FromExplicitlyGroupedKernel(method), new KernelSpecialization(128, 2));
-        string ptx = compiled.PTXAssembly;
-        string? dump = Environment.GetEnvironmentVariable("GEMS_PTX_DUMP_DIR");
-        if (!string.IsNullOrEmpty(dump))
-        {
-            Directory.CreateDirectory(dump);
-            File.WriteAllText(Path.Combine(dump, "SgemmAsyncPipe8x16F32_16_16.ptx"), ptx);
-        }
+        string ptx = CompilePtx(method, 128, "SgemmAsyncPipe8x16F32_16_16");
 
         Assert.DoesNotContain(".local", ptx, StringComparison.Ordinal);
         Assert.Contains(".maxntid 128", ptx, StringComparison.Ordinal);
@@ -152,6 +122,27 @@ public sealed class SgemmPtxTests
         int muls = System.Text.RegularExpressions.Regex.Matches(ptx, @"\bmul(\.rn)?\.f32\b").Count;
         int fmas = System.Text.RegularExpressions.Regex.Matches(ptx, @"\bfma\.rn\.f32\b").Count;
         Assert.True(muls + fmas >= 4 * 128, $"{muls} mul.f32 + {fmas} fma.rn.f32, expected at least 512 in the K loop");
+    }
+
+    /// <summary>
+    /// SM_90 PTX of <paramref name="method"/> with launch bounds for two groups of <paramref name="threads"/>; written to
+    /// GEMS_PTX_DUMP_DIR as <paramref name="dumpName"/>.ptx when that variable is set (for ptxas by hand).
+    /// </summary>
+    private static string CompilePtx(System.Reflection.MethodInfo method, int threads, string dumpName)
+    {
+        using var context = Context.Create(b => b.Optimize(OptimizationLevel.O2));
+        using var backend = new PTXBackend(context, new CudaCapabilityContext(CudaArchitecture.SM_90),
+            CudaArchitecture.SM_90, CudaInstructionSet.ISA_80, nvvmAPI: null);
+        var compiled = (PTXCompiledKernel)backend.Compile(EntryPointDescription.FromExplicitlyGroupedKernel(method), new KernelSpecialization(threads, 2));
+        string ptx = compiled.PTXAssembly;
+        string? dump = Environment.GetEnvironmentVariable("GEMS_PTX_DUMP_DIR");
+        if (!string.IsNullOrEmpty(dump))
+        {
+            Directory.CreateDirectory(dump);
+            File.WriteAllText(Path.Combine(dump, dumpName + ".ptx"), ptx);
+        }
+
+        return ptx;
     }
 
     private static System.Reflection.MethodInfo Wide(Type warpRows, Type bk) =>
