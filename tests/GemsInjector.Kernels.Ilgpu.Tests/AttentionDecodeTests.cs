@@ -222,19 +222,7 @@ public sealed class AttentionDecodeTests : Half16TestBase, IClassFixture<Warp32S
         var mask = HeadMask(seed + 3, true, batch, heads, lk);
         int splits = Math.Max(1, (lk + chunk - 1) / chunk);
         int headBlocks = ((heads / kvHeads) + AttentionDecodeWideKernels.HeadsPerGroup - 1) / AttentionDecodeWideKernels.HeadsPerGroup;
-        var shape = new AttentionShape
-        {
-            Heads = heads,
-            KvHeads = kvHeads,
-            Lq = 1,
-            Lk = lk,
-            D = d,
-            Scale = 0.25f,
-            HasMask = 1,
-            MaskBatch = heads * lk,
-            MaskHead = lk,
-            MaskRow = lk,
-        };
+        var shape = DecodeShape(heads, kvHeads, lk, d, 0.25f, true);
         var plan = new DecodePlan { Chunk = chunk, KeyEnd = lk, TileKeys = tile, Combine = combine };
         long parts = (long)batch * heads * splits;
         using var maskBuffer = acc.Allocate1D(mask);
@@ -326,19 +314,7 @@ public sealed class AttentionDecodeTests : Half16TestBase, IClassFixture<Warp32S
         var mask = masked ? HeadMask(seed + 3, true, batch, heads, lk) : [0f];
         int splits = Math.Max(1, (lk + chunk - 1) / chunk);
         int headBlocks = ((heads / kvHeads) + AttentionDecodeWideKernels.HeadsPerGroup - 1) / AttentionDecodeWideKernels.HeadsPerGroup;
-        var shape = new AttentionShape
-        {
-            Heads = heads,
-            KvHeads = kvHeads,
-            Lq = 1,
-            Lk = lk,
-            D = D,
-            Scale = 0.25f,
-            HasMask = masked ? 1 : 0,
-            MaskBatch = masked ? heads * lk : 0,
-            MaskHead = masked ? lk : 0,
-            MaskRow = masked ? lk : 0,
-        };
+        var shape = DecodeShape(heads, kvHeads, lk, D, 0.25f, masked);
         var plan = new DecodePlan { Chunk = chunk, KeyEnd = lk, TileKeys = tile, Combine = combine };
         long parts = (long)batch * heads * splits;
         using var maskBuffer = acc.Allocate1D(mask);
@@ -502,6 +478,21 @@ public sealed class AttentionDecodeTests : Half16TestBase, IClassFixture<Warp32S
     }
 
     /// <summary>Launches <see cref="AttentionDecodeTensorCoreKernels.DecodeTc16Emulated"/> on the 32-lane simulator (NaN-poisoned output and partials); checks the tickets are back at zero.</summary>
+    /// <summary>One query row per sequence over <paramref name="lk"/> keys; a mask, when present, is [batch, heads, lk].</summary>
+    private static AttentionShape DecodeShape(int heads, int kvHeads, int lk, int d, float scale, bool masked) => new()
+    {
+        Heads = heads,
+        KvHeads = kvHeads,
+        Lq = 1,
+        Lk = lk,
+        D = d,
+        Scale = scale,
+        HasMask = masked ? 1 : 0,
+        MaskBatch = masked ? heads * lk : 0,
+        MaskHead = masked ? lk : 0,
+        MaskRow = masked ? lk : 0,
+    };
+
     private float[] RunTensorCoreEmulated(bool bf16, int batch, int heads, int kvHeads, int lk, int chunk, int combine, ushort[] q16, ushort[] k16, ushort[] v16, float[] mask,
         bool lean = false)
     {
@@ -510,19 +501,7 @@ public sealed class AttentionDecodeTests : Half16TestBase, IClassFixture<Warp32S
         int splits = Math.Max(1, (lk + chunk - 1) / chunk);
         int headBlocks = ((heads / kvHeads) + AttentionDecodeWideKernels.HeadsPerGroup - 1) / AttentionDecodeWideKernels.HeadsPerGroup;
         bool masked = mask.Length > 0;
-        var shape = new AttentionShape
-        {
-            Heads = heads,
-            KvHeads = kvHeads,
-            Lq = 1,
-            Lk = lk,
-            D = D,
-            Scale = (float)(1 / Math.Sqrt(D)),
-            HasMask = masked ? 1 : 0,
-            MaskBatch = heads * lk,
-            MaskHead = lk,
-            MaskRow = lk,
-        };
+        var shape = DecodeShape(heads, kvHeads, lk, D, (float)(1 / Math.Sqrt(D)), masked);
         var plan = new DecodePlan { Chunk = chunk, KeyEnd = lk, TileKeys = AttentionDecodeTensorCoreKernels.TileKeys, Combine = combine };
         long parts = (long)batch * heads * splits;
         long groups = (long)splits * kvHeads * headBlocks * batch;
