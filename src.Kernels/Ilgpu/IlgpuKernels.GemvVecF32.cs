@@ -70,9 +70,7 @@ public sealed partial class IlgpuKernels
 
         if (shape.Splits > 1)
         {
-            device.Load(ref gemvReduceF32, nameof(GemmFastKernels.GemvReduceF32),
-                acc => acc.LoadStreamKernel<ArrayView<float>, ArrayView<float>, ArrayView<float>, GemvShape>(GemmFastKernels.GemvReduceF32))(
-                Elementwise((long)shape.M * shape.N), partial, bias, c, shape);
+            ReduceSplitsF32(partial, bias, c, shape);
         }
 
         return true;

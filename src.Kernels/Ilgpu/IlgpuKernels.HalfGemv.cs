@@ -13,7 +13,6 @@ public sealed partial class IlgpuKernels
     private readonly Action<KernelConfig, ArrayView<ushort>, ArrayView<Half8>, ArrayView<ushort>, ArrayView<ushort>, ArrayView<float>, HalfGemvShape>?[] gemvKn16 =
         new Action<KernelConfig, ArrayView<ushort>, ArrayView<Half8>, ArrayView<ushort>, ArrayView<ushort>, ArrayView<float>, HalfGemvShape>?[8];
 
-    private Action<KernelConfig, ArrayView<float>, ArrayView<ushort>, ArrayView<ushort>, HalfGemvShape, int>? gemvReduce16;
 
     /// <summary>Largest M sent to the 16-bit GEMV kernels (0 turns them off: tests compare with the general kernel).</summary>
     internal int HalfGemvMaxRows { get; set; } = HalfGemvKernels.MaxRows;
@@ -84,9 +83,7 @@ public sealed partial class IlgpuKernels
 
         if (splits > 1)
         {
-            device.Load(ref gemvReduce16, nameof(HalfGemvKernels.GemvReduce16),
-                acc => acc.LoadStreamKernel<ArrayView<float>, ArrayView<ushort>, ArrayView<ushort>, HalfGemvShape, int>(HalfGemvKernels.GemvReduce16))(
-                Elementwise((long)m * n), partial, bias, c, g, bf16 ? 1 : 0);
+            ReduceSplits16(partial, bias, c, g, bf16);
         }
 
         return true;

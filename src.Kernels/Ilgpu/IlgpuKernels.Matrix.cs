@@ -13,7 +13,6 @@ public sealed partial class IlgpuKernels
     private readonly Action<KernelConfig, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, GemmShape>?[] sgemmF32 = new Action<KernelConfig, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, GemmShape>?[4];
     private readonly Action<KernelConfig, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, GemvShape>?[] gemvKnF32 = new Action<KernelConfig, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, GemvShape>?[5];
     private readonly Action<KernelConfig, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, GemvShape>?[] gemvNkF32 = new Action<KernelConfig, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, GemvShape>?[5];
-    private Action<KernelConfig, ArrayView<float>, ArrayView<float>, ArrayView<float>, GemvShape>? gemvReduceF32;
     private readonly Action<KernelConfig, ArrayView<Float4>, ArrayView<Float4>, ArrayView<float>, ArrayView<float>, GemmShape>?[] sgemmWarpF32 = new Action<KernelConfig, ArrayView<Float4>, ArrayView<Float4>, ArrayView<float>, ArrayView<float>, GemmShape>?[6];
     private readonly Action<KernelConfig, ArrayView<Float4>, ArrayView<Float4>, ArrayView<float>, ArrayView<float>, GemmShape>?[] sgemmWideF32 = new Action<KernelConfig, ArrayView<Float4>, ArrayView<Float4>, ArrayView<float>, ArrayView<float>, GemmShape>?[4];
     private readonly Action<KernelConfig, ArrayView<Float4>, ArrayView<Float4>, ArrayView<float>, ArrayView<float>, GemmShape, SgemmAddresses>?[] sgemmAsyncF32 = new Action<KernelConfig, ArrayView<Float4>, ArrayView<Float4>, ArrayView<float>, ArrayView<float>, GemmShape, SgemmAddresses>?[4];
@@ -286,9 +285,7 @@ public sealed partial class IlgpuKernels
                     HasBias = bias.Length != 0 ? 1 : 0,
                     BiasStrideM = biasIsMatrix ? n : 0,
                 };
-                device.Load(ref gemvReduceF32, nameof(GemmFastKernels.GemvReduceF32),
-                    acc => acc.LoadStreamKernel<ArrayView<float>, ArrayView<float>, ArrayView<float>, GemvShape>(GemmFastKernels.GemvReduceF32))(
-                    Elementwise((long)m * n), target3, bias, c, g);
+                ReduceSplitsF32(target3, bias, c, g);
             }
 
             return;
@@ -515,9 +512,7 @@ public sealed partial class IlgpuKernels
         GemvKnLaunch(cap, b, n)(new KernelConfig(new Index3D(groupsX, splits, 1), new Index3D(threads, 1, 1)), a, b, bias, c, partial, g);
         if (splits > 1)
         {
-            device.Load(ref gemvReduceF32, nameof(GemmFastKernels.GemvReduceF32),
-                acc => acc.LoadStreamKernel<ArrayView<float>, ArrayView<float>, ArrayView<float>, GemvShape>(GemmFastKernels.GemvReduceF32))(
-                Elementwise((long)m * n), partial, bias, c, g);
+            ReduceSplitsF32(partial, bias, c, g);
         }
     }
 

@@ -48,9 +48,7 @@ public sealed partial class IlgpuKernels
         SkinnyKernel(mTiles, bf16, SkinnySettings.StepsInFlight)(config, a.Cast<Half8>(), b.Cast<Half8>(), bias, c, partial, shape);
         if (shape.SplitK > 1)
         {
-            device.Load(ref gemvReduce16, nameof(HalfGemvKernels.GemvReduce16),
-                acc => acc.LoadStreamKernel<ArrayView<float>, ArrayView<ushort>, ArrayView<ushort>, HalfGemvShape, int>(HalfGemvKernels.GemvReduce16))(
-                Elementwise((long)m * n), partial, bias, c, TensorCoreLaunch.ReduceShape(shape), bf16 ? 1 : 0);
+            ReduceSplits16(partial, bias, c, TensorCoreLaunch.ReduceShape(shape), bf16);
         }
 
         return true;
@@ -92,9 +90,7 @@ public sealed partial class IlgpuKernels
         SkinnyKnKernel(mTiles, bf16, SkinnySettings.StepsInFlight)(config, a, a8, b.Cast<uint>(), b4, bias, c, partial, shape, layout);
         if (shape.SplitK > 1)
         {
-            device.Load(ref gemvReduce16, nameof(HalfGemvKernels.GemvReduce16),
-                acc => acc.LoadStreamKernel<ArrayView<float>, ArrayView<ushort>, ArrayView<ushort>, HalfGemvShape, int>(HalfGemvKernels.GemvReduce16))(
-                Elementwise((long)m * n), partial, bias, c, TensorCoreLaunch.ReduceShape(shape), bf16 ? 1 : 0);
+            ReduceSplits16(partial, bias, c, TensorCoreLaunch.ReduceShape(shape), bf16);
         }
 
         return true;

@@ -69,9 +69,7 @@ public sealed partial class IlgpuKernels
         if (splits > 1)
         {
             // The 16-bit GEMV's reduction has exactly this epilogue (alpha, beta·bias [N] or [M, N], one rounding).
-            device.Load(ref gemvReduce16, nameof(HalfGemvKernels.GemvReduce16),
-                acc => acc.LoadStreamKernel<ArrayView<float>, ArrayView<ushort>, ArrayView<ushort>, HalfGemvShape, int>(HalfGemvKernels.GemvReduce16))(
-                Elementwise((long)m * n), partial, bias, c, TensorCoreLaunch.ReduceShape(shape), bf16 ? 1 : 0);
+            ReduceSplits16(partial, bias, c, TensorCoreLaunch.ReduceShape(shape), bf16);
         }
 
         return true;
