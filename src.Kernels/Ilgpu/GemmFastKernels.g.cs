@@ -1648,26 +1648,33 @@ internal static partial class GemmFastKernels
     }
 
     /// <summary>
-    /// <c>SgemmWide8x16F32</c>'s square tile (128x128 on GPUs from 128 threads, 32x64 on the simulator from 16; 8x16
-    /// outputs per thread) with K-tiles of TBk rows staged by 16-byte <c>cp.async.cg</c> copies into
+    /// <c>SgemmWide8x16F32</c>'s tiles (8x16 outputs per thread; TWarpRows = 2: the square 128x128 on GPUs from 128
+    /// threads, 32x64 on the simulator from 16; 1: the short 64x256 / 16x128, the 4 warps side by side, for 17-64 rows)
+    /// with K-tiles of TBk rows staged by 16-byte <c>cp.async.cg</c> copies into
     /// <see cref="AsyncStages"/> shared stages: tile t + 2 is requested while tile t is multiplied, <c>wait_group 1</c>
     /// and one barrier per K-tile. No staging registers: every copy lands in shared memory as it was in global memory, so
     /// A stays row-major ([row][k], 16-byte chunks XOR-swizzled by row) and a thread owns rows lr apart (g + lr·i), so the
-    /// 8 row groups of a warp read 8 consecutive rows: 8 distinct bank quads. Per 4 K steps a thread reads 8 A vectors
+    /// 8 row groups of a warp read 8 consecutive rows: 8 distinct bank quads (the XOR key is the row's 128-byte line
+    /// within those 8 rows, so a 32-byte row at K-tile 8 also spreads over all 8 quads). Per 4 K steps a thread reads 8 A vectors
     /// (4 k of one row each) and 16 B vectors, the count of <c>SgemmWide8x16F32</c>. TBTrans = 1: B [K, N] stays
     /// [k][n] (vectors along n, columns tc + 4·lc·cb + j); 2: B [N, K] is [n][k] like A (columns g + lc·j). On the
     /// simulator (TTileThreads = 4) the same chunks are copied synchronously. Shared: dynamic, <see cref="AsyncShared"/>.
     /// <paramref name="addr"/> holds the device addresses of a[0] and b[0] (0 on the simulator).
     /// </summary>
     [IlgpuKernel]
-    [IlgpuKernelVariant(typeof(Const4), typeof(Const8), typeof(Const1))]
-    [IlgpuKernelVariant(typeof(Const4), typeof(Const8), typeof(Const2))]
-    [IlgpuKernelVariant(typeof(Const16), typeof(Const16), typeof(Const1))]
-    [IlgpuKernelVariant(typeof(Const16), typeof(Const16), typeof(Const2))]
-    public static void SgemmAsync8x16F32<TTileThreads, TBk, TBTrans>(ArrayView<Float4> a4, ArrayView<Float4> b4, ArrayView<float> bias, ArrayView<float> c, GemmShape s, SgemmAddresses addr)
+    [IlgpuKernelVariant(typeof(Const4), typeof(Const8), typeof(Const1), typeof(Const2))]
+    [IlgpuKernelVariant(typeof(Const4), typeof(Const8), typeof(Const2), typeof(Const2))]
+    [IlgpuKernelVariant(typeof(Const16), typeof(Const16), typeof(Const1), typeof(Const2))]
+    [IlgpuKernelVariant(typeof(Const16), typeof(Const16), typeof(Const2), typeof(Const2))]
+    [IlgpuKernelVariant(typeof(Const4), typeof(Const4), typeof(Const1), typeof(Const1))]
+    [IlgpuKernelVariant(typeof(Const4), typeof(Const4), typeof(Const2), typeof(Const1))]
+    [IlgpuKernelVariant(typeof(Const16), typeof(Const8), typeof(Const1), typeof(Const1))]
+    [IlgpuKernelVariant(typeof(Const16), typeof(Const8), typeof(Const2), typeof(Const1))]
+    public static void SgemmAsync8x16F32<TTileThreads, TBk, TBTrans, TWarpRows>(ArrayView<Float4> a4, ArrayView<Float4> b4, ArrayView<float> bias, ArrayView<float> c, GemmShape s, SgemmAddresses addr)
         where TTileThreads : struct, IKernelConstant
         where TBk : struct, IKernelConstant
         where TBTrans : struct, IKernelConstant
+        where TWarpRows : struct, IKernelConstant
     {
         var s4 = SharedMemory.GetDynamic<Float4>();
         var av = a4.AsAligned(16);
@@ -1678,6 +1685,9 @@ internal static partial class GemmFastKernels
         int bk = default(TBk).Value;
         int kc4 = bk / 4;
         int swMask = kc4 - 1;
+        // Rows (k-major lines) of kc4 vectors that share one 128-byte line: the swizzle key is a row's line index, so
+        // the 8 rows a warp load reads land in 8 distinct bank quads at kc4 = 4 (key row / 2) and at kc4 = 2 (row / 4).
+        int swShift = kc4 >= 8 ? 0 : kc4 == 4 ? 1 : kc4 == 2 ? 2 : 3;
         int lr = gpu ? 8 : 2;
         int lc = gpu ? 4 : 2;
         int lanes = lr * lc;
@@ -1686,12 +1696,14 @@ internal static partial class GemmFastKernels
         int warp = tid / lanes;
         int warpRows = 8 * lr;
         int warpCols = 16 * lc;
-        int tileRows = 2 * warpRows;
-        int tileCols = 2 * warpCols;
+        int warpsDown = default(TWarpRows).Value;
+        int warpsAcross = 4 / warpsDown;
+        int tileRows = warpsDown * warpRows;
+        int tileCols = warpsAcross * warpCols;
         // Thread rows: tr + lr·i (i < 8); columns: tc + 4·lc·(j / 4) + j % 4 ([K, N] B) or tcT + lc·j ([N, K] B).
-        int tr = (warp / 2) * warpRows + lane / lc;
-        int tc = (warp % 2) * warpCols + 4 * (lane % lc);
-        int tcT = (warp % 2) * warpCols + lane % lc;
+        int tr = (warp / warpsAcross) * warpRows + lane / lc;
+        int tc = (warp % warpsAcross) * warpCols + 4 * (lane % lc);
+        int tcT = (warp % warpsAcross) * warpCols + lane % lc;
         int row0 = Grid.IdxY * tileRows;
         int col0 = Grid.IdxX * tileCols;
         int split = s.SplitK > 1 ? Grid.IdxZ : 0;
@@ -1713,22 +1725,22 @@ internal static partial class GemmFastKernels
         float c5_0 = 0f, c5_1 = 0f, c5_2 = 0f, c5_3 = 0f, c5_4 = 0f, c5_5 = 0f, c5_6 = 0f, c5_7 = 0f, c5_8 = 0f, c5_9 = 0f, c5_10 = 0f, c5_11 = 0f, c5_12 = 0f, c5_13 = 0f, c5_14 = 0f, c5_15 = 0f;
         float c6_0 = 0f, c6_1 = 0f, c6_2 = 0f, c6_3 = 0f, c6_4 = 0f, c6_5 = 0f, c6_6 = 0f, c6_7 = 0f, c6_8 = 0f, c6_9 = 0f, c6_10 = 0f, c6_11 = 0f, c6_12 = 0f, c6_13 = 0f, c6_14 = 0f, c6_15 = 0f;
         float c7_0 = 0f, c7_1 = 0f, c7_2 = 0f, c7_3 = 0f, c7_4 = 0f, c7_5 = 0f, c7_6 = 0f, c7_7 = 0f, c7_8 = 0f, c7_9 = 0f, c7_10 = 0f, c7_11 = 0f, c7_12 = 0f, c7_13 = 0f, c7_14 = 0f, c7_15 = 0f;
-        // Copies: thread tid takes vectors tid + p·threads (a whole number per thread: 4 + 4 on GPUs, 4 + 8 on the
-        // simulator). threads is a multiple of kc4 and of tileCols / 4, so slot p only moves the row (A, a [N, K] B) or the
-        // k (a [K, N] B) by a constant and keeps the k (column) and the swizzle: one plan per operand stays live, not one
-        // per slot.
+        // Copies: thread tid takes vectors tid + p·threads (a whole number per thread: 4 + 4 on GPUs' square tile, 1 + 4
+        // on the short one, up to 4 + 8 on the simulator). threads is a multiple of kc4, so slot p moves the row (A, a [N, K]
+        // B) by a constant and keeps the k and the swizzle; a [K, N] B row holds tileCols / 4 vectors, which divides threads
+        // or is divided by it, so slot p moves k and n by constants (dkB, dnB). One plan per operand stays live, not one per
+        // slot.
         int rA = tid / kc4;
         int kA = 4 * (tid % kc4);
-        int dA = rA * kc4 + ((kA / 4) ^ (((rA % lr) >> 1) & swMask));
+        int dA = rA * kc4 + ((kA / 4) ^ (((rA % lr) >> swShift) & swMask));
         int aStepRows = threads / kc4;
         long gA = aBase + (long)(row0 + rA) * s.StrideAm + kA;
         long gAStep = aStepRows * s.StrideAm;
-        int kB = bT ? 4 * (tid % kc4) : tid / (tileCols / 4);
-        int nB = bT ? tid / kc4 : 4 * (tid % (tileCols / 4));
-        int dB = aVecs + (bT ? nB * kc4 + ((kB / 4) ^ (((nB % lc) >> 1) & swMask)) : tid);
-        int bStep = bT ? threads / kc4 : threads / (tileCols / 4);
+        int bRowVecs = tileCols / 4;
+        int kB = bT ? 4 * (tid % kc4) : tid / bRowVecs;
+        int nB = bT ? tid / kc4 : 4 * (tid % bRowVecs);
+        int dB = aVecs + (bT ? nB * kc4 + ((kB / 4) ^ (((nB % lc) >> swShift) & swMask)) : tid);
         long gB = bBase + (long)kB * s.StrideBk + (long)(col0 + nB) * s.StrideBn;
-        long gBStep = bT ? bStep * s.StrideBn : bStep * s.StrideBk;
         if (tiles > 0)
         {
             int kt = kBegin + (0) * bk;
@@ -1756,43 +1768,59 @@ internal static partial class GemmFastKernels
             }
             if (bVecs > 0 * threads)
             {
-                bool v = bT ? kt + kB < kEnd && col0 + nB + 0 * bStep < s.N : kt + kB + 0 * bStep < kEnd && col0 + nB < s.N;
-                CopyVec(gpu, s4, st + dB + 0 * threads, bv, v ? gB + 0 * gBStep + (long)kt * s.StrideBk : 0, addr.B, v);
+                int dkB = bT ? 0 : 0 * threads / bRowVecs;
+                int dnB = bT ? 0 * (threads / kc4) : 4 * (0 * threads % bRowVecs);
+                bool v = kt + kB + dkB < kEnd && col0 + nB + dnB < s.N;
+                CopyVec(gpu, s4, st + dB + 0 * threads, bv, v ? gB + (long)(kt + dkB) * s.StrideBk + (long)dnB * s.StrideBn : 0, addr.B, v);
             }
             if (bVecs > 1 * threads)
             {
-                bool v = bT ? kt + kB < kEnd && col0 + nB + 1 * bStep < s.N : kt + kB + 1 * bStep < kEnd && col0 + nB < s.N;
-                CopyVec(gpu, s4, st + dB + 1 * threads, bv, v ? gB + 1 * gBStep + (long)kt * s.StrideBk : 0, addr.B, v);
+                int dkB = bT ? 0 : 1 * threads / bRowVecs;
+                int dnB = bT ? 1 * (threads / kc4) : 4 * (1 * threads % bRowVecs);
+                bool v = kt + kB + dkB < kEnd && col0 + nB + dnB < s.N;
+                CopyVec(gpu, s4, st + dB + 1 * threads, bv, v ? gB + (long)(kt + dkB) * s.StrideBk + (long)dnB * s.StrideBn : 0, addr.B, v);
             }
             if (bVecs > 2 * threads)
             {
-                bool v = bT ? kt + kB < kEnd && col0 + nB + 2 * bStep < s.N : kt + kB + 2 * bStep < kEnd && col0 + nB < s.N;
-                CopyVec(gpu, s4, st + dB + 2 * threads, bv, v ? gB + 2 * gBStep + (long)kt * s.StrideBk : 0, addr.B, v);
+                int dkB = bT ? 0 : 2 * threads / bRowVecs;
+                int dnB = bT ? 2 * (threads / kc4) : 4 * (2 * threads % bRowVecs);
+                bool v = kt + kB + dkB < kEnd && col0 + nB + dnB < s.N;
+                CopyVec(gpu, s4, st + dB + 2 * threads, bv, v ? gB + (long)(kt + dkB) * s.StrideBk + (long)dnB * s.StrideBn : 0, addr.B, v);
             }
             if (bVecs > 3 * threads)
             {
-                bool v = bT ? kt + kB < kEnd && col0 + nB + 3 * bStep < s.N : kt + kB + 3 * bStep < kEnd && col0 + nB < s.N;
-                CopyVec(gpu, s4, st + dB + 3 * threads, bv, v ? gB + 3 * gBStep + (long)kt * s.StrideBk : 0, addr.B, v);
+                int dkB = bT ? 0 : 3 * threads / bRowVecs;
+                int dnB = bT ? 3 * (threads / kc4) : 4 * (3 * threads % bRowVecs);
+                bool v = kt + kB + dkB < kEnd && col0 + nB + dnB < s.N;
+                CopyVec(gpu, s4, st + dB + 3 * threads, bv, v ? gB + (long)(kt + dkB) * s.StrideBk + (long)dnB * s.StrideBn : 0, addr.B, v);
             }
             if (bVecs > 4 * threads)
             {
-                bool v = bT ? kt + kB < kEnd && col0 + nB + 4 * bStep < s.N : kt + kB + 4 * bStep < kEnd && col0 + nB < s.N;
-                CopyVec(gpu, s4, st + dB + 4 * threads, bv, v ? gB + 4 * gBStep + (long)kt * s.StrideBk : 0, addr.B, v);
+                int dkB = bT ? 0 : 4 * threads / bRowVecs;
+                int dnB = bT ? 4 * (threads / kc4) : 4 * (4 * threads % bRowVecs);
+                bool v = kt + kB + dkB < kEnd && col0 + nB + dnB < s.N;
+                CopyVec(gpu, s4, st + dB + 4 * threads, bv, v ? gB + (long)(kt + dkB) * s.StrideBk + (long)dnB * s.StrideBn : 0, addr.B, v);
             }
             if (bVecs > 5 * threads)
             {
-                bool v = bT ? kt + kB < kEnd && col0 + nB + 5 * bStep < s.N : kt + kB + 5 * bStep < kEnd && col0 + nB < s.N;
-                CopyVec(gpu, s4, st + dB + 5 * threads, bv, v ? gB + 5 * gBStep + (long)kt * s.StrideBk : 0, addr.B, v);
+                int dkB = bT ? 0 : 5 * threads / bRowVecs;
+                int dnB = bT ? 5 * (threads / kc4) : 4 * (5 * threads % bRowVecs);
+                bool v = kt + kB + dkB < kEnd && col0 + nB + dnB < s.N;
+                CopyVec(gpu, s4, st + dB + 5 * threads, bv, v ? gB + (long)(kt + dkB) * s.StrideBk + (long)dnB * s.StrideBn : 0, addr.B, v);
             }
             if (bVecs > 6 * threads)
             {
-                bool v = bT ? kt + kB < kEnd && col0 + nB + 6 * bStep < s.N : kt + kB + 6 * bStep < kEnd && col0 + nB < s.N;
-                CopyVec(gpu, s4, st + dB + 6 * threads, bv, v ? gB + 6 * gBStep + (long)kt * s.StrideBk : 0, addr.B, v);
+                int dkB = bT ? 0 : 6 * threads / bRowVecs;
+                int dnB = bT ? 6 * (threads / kc4) : 4 * (6 * threads % bRowVecs);
+                bool v = kt + kB + dkB < kEnd && col0 + nB + dnB < s.N;
+                CopyVec(gpu, s4, st + dB + 6 * threads, bv, v ? gB + (long)(kt + dkB) * s.StrideBk + (long)dnB * s.StrideBn : 0, addr.B, v);
             }
             if (bVecs > 7 * threads)
             {
-                bool v = bT ? kt + kB < kEnd && col0 + nB + 7 * bStep < s.N : kt + kB + 7 * bStep < kEnd && col0 + nB < s.N;
-                CopyVec(gpu, s4, st + dB + 7 * threads, bv, v ? gB + 7 * gBStep + (long)kt * s.StrideBk : 0, addr.B, v);
+                int dkB = bT ? 0 : 7 * threads / bRowVecs;
+                int dnB = bT ? 7 * (threads / kc4) : 4 * (7 * threads % bRowVecs);
+                bool v = kt + kB + dkB < kEnd && col0 + nB + dnB < s.N;
+                CopyVec(gpu, s4, st + dB + 7 * threads, bv, v ? gB + (long)(kt + dkB) * s.StrideBk + (long)dnB * s.StrideBn : 0, addr.B, v);
             }
         }
         CommitCopies(gpu);
@@ -1823,50 +1851,66 @@ internal static partial class GemmFastKernels
             }
             if (bVecs > 0 * threads)
             {
-                bool v = bT ? kt + kB < kEnd && col0 + nB + 0 * bStep < s.N : kt + kB + 0 * bStep < kEnd && col0 + nB < s.N;
-                CopyVec(gpu, s4, st + dB + 0 * threads, bv, v ? gB + 0 * gBStep + (long)kt * s.StrideBk : 0, addr.B, v);
+                int dkB = bT ? 0 : 0 * threads / bRowVecs;
+                int dnB = bT ? 0 * (threads / kc4) : 4 * (0 * threads % bRowVecs);
+                bool v = kt + kB + dkB < kEnd && col0 + nB + dnB < s.N;
+                CopyVec(gpu, s4, st + dB + 0 * threads, bv, v ? gB + (long)(kt + dkB) * s.StrideBk + (long)dnB * s.StrideBn : 0, addr.B, v);
             }
             if (bVecs > 1 * threads)
             {
-                bool v = bT ? kt + kB < kEnd && col0 + nB + 1 * bStep < s.N : kt + kB + 1 * bStep < kEnd && col0 + nB < s.N;
-                CopyVec(gpu, s4, st + dB + 1 * threads, bv, v ? gB + 1 * gBStep + (long)kt * s.StrideBk : 0, addr.B, v);
+                int dkB = bT ? 0 : 1 * threads / bRowVecs;
+                int dnB = bT ? 1 * (threads / kc4) : 4 * (1 * threads % bRowVecs);
+                bool v = kt + kB + dkB < kEnd && col0 + nB + dnB < s.N;
+                CopyVec(gpu, s4, st + dB + 1 * threads, bv, v ? gB + (long)(kt + dkB) * s.StrideBk + (long)dnB * s.StrideBn : 0, addr.B, v);
             }
             if (bVecs > 2 * threads)
             {
-                bool v = bT ? kt + kB < kEnd && col0 + nB + 2 * bStep < s.N : kt + kB + 2 * bStep < kEnd && col0 + nB < s.N;
-                CopyVec(gpu, s4, st + dB + 2 * threads, bv, v ? gB + 2 * gBStep + (long)kt * s.StrideBk : 0, addr.B, v);
+                int dkB = bT ? 0 : 2 * threads / bRowVecs;
+                int dnB = bT ? 2 * (threads / kc4) : 4 * (2 * threads % bRowVecs);
+                bool v = kt + kB + dkB < kEnd && col0 + nB + dnB < s.N;
+                CopyVec(gpu, s4, st + dB + 2 * threads, bv, v ? gB + (long)(kt + dkB) * s.StrideBk + (long)dnB * s.StrideBn : 0, addr.B, v);
             }
             if (bVecs > 3 * threads)
             {
-                bool v = bT ? kt + kB < kEnd && col0 + nB + 3 * bStep < s.N : kt + kB + 3 * bStep < kEnd && col0 + nB < s.N;
-                CopyVec(gpu, s4, st + dB + 3 * threads, bv, v ? gB + 3 * gBStep + (long)kt * s.StrideBk : 0, addr.B, v);
+                int dkB = bT ? 0 : 3 * threads / bRowVecs;
+                int dnB = bT ? 3 * (threads / kc4) : 4 * (3 * threads % bRowVecs);
+                bool v = kt + kB + dkB < kEnd && col0 + nB + dnB < s.N;
+                CopyVec(gpu, s4, st + dB + 3 * threads, bv, v ? gB + (long)(kt + dkB) * s.StrideBk + (long)dnB * s.StrideBn : 0, addr.B, v);
             }
             if (bVecs > 4 * threads)
             {
-                bool v = bT ? kt + kB < kEnd && col0 + nB + 4 * bStep < s.N : kt + kB + 4 * bStep < kEnd && col0 + nB < s.N;
-                CopyVec(gpu, s4, st + dB + 4 * threads, bv, v ? gB + 4 * gBStep + (long)kt * s.StrideBk : 0, addr.B, v);
+                int dkB = bT ? 0 : 4 * threads / bRowVecs;
+                int dnB = bT ? 4 * (threads / kc4) : 4 * (4 * threads % bRowVecs);
+                bool v = kt + kB + dkB < kEnd && col0 + nB + dnB < s.N;
+                CopyVec(gpu, s4, st + dB + 4 * threads, bv, v ? gB + (long)(kt + dkB) * s.StrideBk + (long)dnB * s.StrideBn : 0, addr.B, v);
             }
             if (bVecs > 5 * threads)
             {
-                bool v = bT ? kt + kB < kEnd && col0 + nB + 5 * bStep < s.N : kt + kB + 5 * bStep < kEnd && col0 + nB < s.N;
-                CopyVec(gpu, s4, st + dB + 5 * threads, bv, v ? gB + 5 * gBStep + (long)kt * s.StrideBk : 0, addr.B, v);
+                int dkB = bT ? 0 : 5 * threads / bRowVecs;
+                int dnB = bT ? 5 * (threads / kc4) : 4 * (5 * threads % bRowVecs);
+                bool v = kt + kB + dkB < kEnd && col0 + nB + dnB < s.N;
+                CopyVec(gpu, s4, st + dB + 5 * threads, bv, v ? gB + (long)(kt + dkB) * s.StrideBk + (long)dnB * s.StrideBn : 0, addr.B, v);
             }
             if (bVecs > 6 * threads)
             {
-                bool v = bT ? kt + kB < kEnd && col0 + nB + 6 * bStep < s.N : kt + kB + 6 * bStep < kEnd && col0 + nB < s.N;
-                CopyVec(gpu, s4, st + dB + 6 * threads, bv, v ? gB + 6 * gBStep + (long)kt * s.StrideBk : 0, addr.B, v);
+                int dkB = bT ? 0 : 6 * threads / bRowVecs;
+                int dnB = bT ? 6 * (threads / kc4) : 4 * (6 * threads % bRowVecs);
+                bool v = kt + kB + dkB < kEnd && col0 + nB + dnB < s.N;
+                CopyVec(gpu, s4, st + dB + 6 * threads, bv, v ? gB + (long)(kt + dkB) * s.StrideBk + (long)dnB * s.StrideBn : 0, addr.B, v);
             }
             if (bVecs > 7 * threads)
             {
-                bool v = bT ? kt + kB < kEnd && col0 + nB + 7 * bStep < s.N : kt + kB + 7 * bStep < kEnd && col0 + nB < s.N;
-                CopyVec(gpu, s4, st + dB + 7 * threads, bv, v ? gB + 7 * gBStep + (long)kt * s.StrideBk : 0, addr.B, v);
+                int dkB = bT ? 0 : 7 * threads / bRowVecs;
+                int dnB = bT ? 7 * (threads / kc4) : 4 * (7 * threads % bRowVecs);
+                bool v = kt + kB + dkB < kEnd && col0 + nB + dnB < s.N;
+                CopyVec(gpu, s4, st + dB + 7 * threads, bv, v ? gB + (long)(kt + dkB) * s.StrideBk + (long)dnB * s.StrideBn : 0, addr.B, v);
             }
         }
         CommitCopies(gpu);
         // Fragment bases (vectors). The swizzle depends on a row's position within its lr rows (a column's within lc), so
         // it is one value per thread and the 8 (16) fragment loads of a K step are one address plus constant offsets.
-        int sA = ((tr & (lr - 1)) >> 1) & swMask;
-        int sB = ((tcT & (lc - 1)) >> 1) & swMask;
+        int sA = ((tr & (lr - 1)) >> swShift) & swMask;
+        int sB = ((tcT & (lc - 1)) >> swShift) & swMask;
         // Stage offsets of the tile being multiplied and of the one being requested, stepped instead of taken modulo 3.
         int cs = 0;
         int ws = 2 * stageVecs;
@@ -1906,43 +1950,59 @@ internal static partial class GemmFastKernels
                 }
                 if (bVecs > 0 * threads)
                 {
-                    bool v = bT ? kt + kB < kEnd && col0 + nB + 0 * bStep < s.N : kt + kB + 0 * bStep < kEnd && col0 + nB < s.N;
-                    CopyVec(gpu, s4, st + dB + 0 * threads, bv, v ? gB + 0 * gBStep + (long)kt * s.StrideBk : 0, addr.B, v);
+                    int dkB = bT ? 0 : 0 * threads / bRowVecs;
+                    int dnB = bT ? 0 * (threads / kc4) : 4 * (0 * threads % bRowVecs);
+                    bool v = kt + kB + dkB < kEnd && col0 + nB + dnB < s.N;
+                    CopyVec(gpu, s4, st + dB + 0 * threads, bv, v ? gB + (long)(kt + dkB) * s.StrideBk + (long)dnB * s.StrideBn : 0, addr.B, v);
                 }
                 if (bVecs > 1 * threads)
                 {
-                    bool v = bT ? kt + kB < kEnd && col0 + nB + 1 * bStep < s.N : kt + kB + 1 * bStep < kEnd && col0 + nB < s.N;
-                    CopyVec(gpu, s4, st + dB + 1 * threads, bv, v ? gB + 1 * gBStep + (long)kt * s.StrideBk : 0, addr.B, v);
+                    int dkB = bT ? 0 : 1 * threads / bRowVecs;
+                    int dnB = bT ? 1 * (threads / kc4) : 4 * (1 * threads % bRowVecs);
+                    bool v = kt + kB + dkB < kEnd && col0 + nB + dnB < s.N;
+                    CopyVec(gpu, s4, st + dB + 1 * threads, bv, v ? gB + (long)(kt + dkB) * s.StrideBk + (long)dnB * s.StrideBn : 0, addr.B, v);
                 }
                 if (bVecs > 2 * threads)
                 {
-                    bool v = bT ? kt + kB < kEnd && col0 + nB + 2 * bStep < s.N : kt + kB + 2 * bStep < kEnd && col0 + nB < s.N;
-                    CopyVec(gpu, s4, st + dB + 2 * threads, bv, v ? gB + 2 * gBStep + (long)kt * s.StrideBk : 0, addr.B, v);
+                    int dkB = bT ? 0 : 2 * threads / bRowVecs;
+                    int dnB = bT ? 2 * (threads / kc4) : 4 * (2 * threads % bRowVecs);
+                    bool v = kt + kB + dkB < kEnd && col0 + nB + dnB < s.N;
+                    CopyVec(gpu, s4, st + dB + 2 * threads, bv, v ? gB + (long)(kt + dkB) * s.StrideBk + (long)dnB * s.StrideBn : 0, addr.B, v);
                 }
                 if (bVecs > 3 * threads)
                 {
-                    bool v = bT ? kt + kB < kEnd && col0 + nB + 3 * bStep < s.N : kt + kB + 3 * bStep < kEnd && col0 + nB < s.N;
-                    CopyVec(gpu, s4, st + dB + 3 * threads, bv, v ? gB + 3 * gBStep + (long)kt * s.StrideBk : 0, addr.B, v);
+                    int dkB = bT ? 0 : 3 * threads / bRowVecs;
+                    int dnB = bT ? 3 * (threads / kc4) : 4 * (3 * threads % bRowVecs);
+                    bool v = kt + kB + dkB < kEnd && col0 + nB + dnB < s.N;
+                    CopyVec(gpu, s4, st + dB + 3 * threads, bv, v ? gB + (long)(kt + dkB) * s.StrideBk + (long)dnB * s.StrideBn : 0, addr.B, v);
                 }
                 if (bVecs > 4 * threads)
                 {
-                    bool v = bT ? kt + kB < kEnd && col0 + nB + 4 * bStep < s.N : kt + kB + 4 * bStep < kEnd && col0 + nB < s.N;
-                    CopyVec(gpu, s4, st + dB + 4 * threads, bv, v ? gB + 4 * gBStep + (long)kt * s.StrideBk : 0, addr.B, v);
+                    int dkB = bT ? 0 : 4 * threads / bRowVecs;
+                    int dnB = bT ? 4 * (threads / kc4) : 4 * (4 * threads % bRowVecs);
+                    bool v = kt + kB + dkB < kEnd && col0 + nB + dnB < s.N;
+                    CopyVec(gpu, s4, st + dB + 4 * threads, bv, v ? gB + (long)(kt + dkB) * s.StrideBk + (long)dnB * s.StrideBn : 0, addr.B, v);
                 }
                 if (bVecs > 5 * threads)
                 {
-                    bool v = bT ? kt + kB < kEnd && col0 + nB + 5 * bStep < s.N : kt + kB + 5 * bStep < kEnd && col0 + nB < s.N;
-                    CopyVec(gpu, s4, st + dB + 5 * threads, bv, v ? gB + 5 * gBStep + (long)kt * s.StrideBk : 0, addr.B, v);
+                    int dkB = bT ? 0 : 5 * threads / bRowVecs;
+                    int dnB = bT ? 5 * (threads / kc4) : 4 * (5 * threads % bRowVecs);
+                    bool v = kt + kB + dkB < kEnd && col0 + nB + dnB < s.N;
+                    CopyVec(gpu, s4, st + dB + 5 * threads, bv, v ? gB + (long)(kt + dkB) * s.StrideBk + (long)dnB * s.StrideBn : 0, addr.B, v);
                 }
                 if (bVecs > 6 * threads)
                 {
-                    bool v = bT ? kt + kB < kEnd && col0 + nB + 6 * bStep < s.N : kt + kB + 6 * bStep < kEnd && col0 + nB < s.N;
-                    CopyVec(gpu, s4, st + dB + 6 * threads, bv, v ? gB + 6 * gBStep + (long)kt * s.StrideBk : 0, addr.B, v);
+                    int dkB = bT ? 0 : 6 * threads / bRowVecs;
+                    int dnB = bT ? 6 * (threads / kc4) : 4 * (6 * threads % bRowVecs);
+                    bool v = kt + kB + dkB < kEnd && col0 + nB + dnB < s.N;
+                    CopyVec(gpu, s4, st + dB + 6 * threads, bv, v ? gB + (long)(kt + dkB) * s.StrideBk + (long)dnB * s.StrideBn : 0, addr.B, v);
                 }
                 if (bVecs > 7 * threads)
                 {
-                    bool v = bT ? kt + kB < kEnd && col0 + nB + 7 * bStep < s.N : kt + kB + 7 * bStep < kEnd && col0 + nB < s.N;
-                    CopyVec(gpu, s4, st + dB + 7 * threads, bv, v ? gB + 7 * gBStep + (long)kt * s.StrideBk : 0, addr.B, v);
+                    int dkB = bT ? 0 : 7 * threads / bRowVecs;
+                    int dnB = bT ? 7 * (threads / kc4) : 4 * (7 * threads % bRowVecs);
+                    bool v = kt + kB + dkB < kEnd && col0 + nB + dnB < s.N;
+                    CopyVec(gpu, s4, st + dB + 7 * threads, bv, v ? gB + (long)(kt + dkB) * s.StrideBk + (long)dnB * s.StrideBn : 0, addr.B, v);
                 }
             }
             CommitCopies(gpu);
