@@ -1666,8 +1666,8 @@ internal static partial class GemmFastKernels
     [IlgpuKernelVariant(typeof(Const4), typeof(Const8), typeof(Const2), typeof(Const2))]
     [IlgpuKernelVariant(typeof(Const16), typeof(Const16), typeof(Const1), typeof(Const2))]
     [IlgpuKernelVariant(typeof(Const16), typeof(Const16), typeof(Const2), typeof(Const2))]
-    [IlgpuKernelVariant(typeof(Const4), typeof(Const4), typeof(Const1), typeof(Const1))]
-    [IlgpuKernelVariant(typeof(Const4), typeof(Const4), typeof(Const2), typeof(Const1))]
+    [IlgpuKernelVariant(typeof(Const4), typeof(Const8), typeof(Const1), typeof(Const1))]
+    [IlgpuKernelVariant(typeof(Const4), typeof(Const8), typeof(Const2), typeof(Const1))]
     [IlgpuKernelVariant(typeof(Const16), typeof(Const8), typeof(Const1), typeof(Const1))]
     [IlgpuKernelVariant(typeof(Const16), typeof(Const8), typeof(Const2), typeof(Const1))]
     public static void SgemmAsync8x16F32<TTileThreads, TBk, TBTrans, TWarpRows>(ArrayView<Float4> a4, ArrayView<Float4> b4, ArrayView<float> bias, ArrayView<float> c, GemmShape s, SgemmAddresses addr)
@@ -1726,7 +1726,7 @@ internal static partial class GemmFastKernels
         float c6_0 = 0f, c6_1 = 0f, c6_2 = 0f, c6_3 = 0f, c6_4 = 0f, c6_5 = 0f, c6_6 = 0f, c6_7 = 0f, c6_8 = 0f, c6_9 = 0f, c6_10 = 0f, c6_11 = 0f, c6_12 = 0f, c6_13 = 0f, c6_14 = 0f, c6_15 = 0f;
         float c7_0 = 0f, c7_1 = 0f, c7_2 = 0f, c7_3 = 0f, c7_4 = 0f, c7_5 = 0f, c7_6 = 0f, c7_7 = 0f, c7_8 = 0f, c7_9 = 0f, c7_10 = 0f, c7_11 = 0f, c7_12 = 0f, c7_13 = 0f, c7_14 = 0f, c7_15 = 0f;
         // Copies: thread tid takes vectors tid + p·threads (a whole number per thread: 4 + 4 on GPUs' square tile, 1 + 4
-        // on the short one, up to 4 + 8 on the simulator). threads is a multiple of kc4, so slot p moves the row (A, a [N, K]
+        // on the short one, up to 4 + 16 on the simulator). threads is a multiple of kc4, so slot p moves the row (A, a [N, K]
         // B) by a constant and keeps the k and the swizzle; a [K, N] B row holds tileCols / 4 vectors, which divides threads
         // or is divided by it, so slot p moves k and n by constants (dkB, dnB). One plan per operand stays live, not one per
         // slot.
@@ -1822,6 +1822,62 @@ internal static partial class GemmFastKernels
                 bool v = kt + kB + dkB < kEnd && col0 + nB + dnB < s.N;
                 CopyVec(gpu, s4, st + dB + 7 * threads, bv, v ? gB + (long)(kt + dkB) * s.StrideBk + (long)dnB * s.StrideBn : 0, addr.B, v);
             }
+            if (bVecs > 8 * threads)
+            {
+                int dkB = bT ? 0 : 8 * threads / bRowVecs;
+                int dnB = bT ? 8 * (threads / kc4) : 4 * (8 * threads % bRowVecs);
+                bool v = kt + kB + dkB < kEnd && col0 + nB + dnB < s.N;
+                CopyVec(gpu, s4, st + dB + 8 * threads, bv, v ? gB + (long)(kt + dkB) * s.StrideBk + (long)dnB * s.StrideBn : 0, addr.B, v);
+            }
+            if (bVecs > 9 * threads)
+            {
+                int dkB = bT ? 0 : 9 * threads / bRowVecs;
+                int dnB = bT ? 9 * (threads / kc4) : 4 * (9 * threads % bRowVecs);
+                bool v = kt + kB + dkB < kEnd && col0 + nB + dnB < s.N;
+                CopyVec(gpu, s4, st + dB + 9 * threads, bv, v ? gB + (long)(kt + dkB) * s.StrideBk + (long)dnB * s.StrideBn : 0, addr.B, v);
+            }
+            if (bVecs > 10 * threads)
+            {
+                int dkB = bT ? 0 : 10 * threads / bRowVecs;
+                int dnB = bT ? 10 * (threads / kc4) : 4 * (10 * threads % bRowVecs);
+                bool v = kt + kB + dkB < kEnd && col0 + nB + dnB < s.N;
+                CopyVec(gpu, s4, st + dB + 10 * threads, bv, v ? gB + (long)(kt + dkB) * s.StrideBk + (long)dnB * s.StrideBn : 0, addr.B, v);
+            }
+            if (bVecs > 11 * threads)
+            {
+                int dkB = bT ? 0 : 11 * threads / bRowVecs;
+                int dnB = bT ? 11 * (threads / kc4) : 4 * (11 * threads % bRowVecs);
+                bool v = kt + kB + dkB < kEnd && col0 + nB + dnB < s.N;
+                CopyVec(gpu, s4, st + dB + 11 * threads, bv, v ? gB + (long)(kt + dkB) * s.StrideBk + (long)dnB * s.StrideBn : 0, addr.B, v);
+            }
+            if (bVecs > 12 * threads)
+            {
+                int dkB = bT ? 0 : 12 * threads / bRowVecs;
+                int dnB = bT ? 12 * (threads / kc4) : 4 * (12 * threads % bRowVecs);
+                bool v = kt + kB + dkB < kEnd && col0 + nB + dnB < s.N;
+                CopyVec(gpu, s4, st + dB + 12 * threads, bv, v ? gB + (long)(kt + dkB) * s.StrideBk + (long)dnB * s.StrideBn : 0, addr.B, v);
+            }
+            if (bVecs > 13 * threads)
+            {
+                int dkB = bT ? 0 : 13 * threads / bRowVecs;
+                int dnB = bT ? 13 * (threads / kc4) : 4 * (13 * threads % bRowVecs);
+                bool v = kt + kB + dkB < kEnd && col0 + nB + dnB < s.N;
+                CopyVec(gpu, s4, st + dB + 13 * threads, bv, v ? gB + (long)(kt + dkB) * s.StrideBk + (long)dnB * s.StrideBn : 0, addr.B, v);
+            }
+            if (bVecs > 14 * threads)
+            {
+                int dkB = bT ? 0 : 14 * threads / bRowVecs;
+                int dnB = bT ? 14 * (threads / kc4) : 4 * (14 * threads % bRowVecs);
+                bool v = kt + kB + dkB < kEnd && col0 + nB + dnB < s.N;
+                CopyVec(gpu, s4, st + dB + 14 * threads, bv, v ? gB + (long)(kt + dkB) * s.StrideBk + (long)dnB * s.StrideBn : 0, addr.B, v);
+            }
+            if (bVecs > 15 * threads)
+            {
+                int dkB = bT ? 0 : 15 * threads / bRowVecs;
+                int dnB = bT ? 15 * (threads / kc4) : 4 * (15 * threads % bRowVecs);
+                bool v = kt + kB + dkB < kEnd && col0 + nB + dnB < s.N;
+                CopyVec(gpu, s4, st + dB + 15 * threads, bv, v ? gB + (long)(kt + dkB) * s.StrideBk + (long)dnB * s.StrideBn : 0, addr.B, v);
+            }
         }
         CommitCopies(gpu);
         if (tiles > 1)
@@ -1904,6 +1960,62 @@ internal static partial class GemmFastKernels
                 int dnB = bT ? 7 * (threads / kc4) : 4 * (7 * threads % bRowVecs);
                 bool v = kt + kB + dkB < kEnd && col0 + nB + dnB < s.N;
                 CopyVec(gpu, s4, st + dB + 7 * threads, bv, v ? gB + (long)(kt + dkB) * s.StrideBk + (long)dnB * s.StrideBn : 0, addr.B, v);
+            }
+            if (bVecs > 8 * threads)
+            {
+                int dkB = bT ? 0 : 8 * threads / bRowVecs;
+                int dnB = bT ? 8 * (threads / kc4) : 4 * (8 * threads % bRowVecs);
+                bool v = kt + kB + dkB < kEnd && col0 + nB + dnB < s.N;
+                CopyVec(gpu, s4, st + dB + 8 * threads, bv, v ? gB + (long)(kt + dkB) * s.StrideBk + (long)dnB * s.StrideBn : 0, addr.B, v);
+            }
+            if (bVecs > 9 * threads)
+            {
+                int dkB = bT ? 0 : 9 * threads / bRowVecs;
+                int dnB = bT ? 9 * (threads / kc4) : 4 * (9 * threads % bRowVecs);
+                bool v = kt + kB + dkB < kEnd && col0 + nB + dnB < s.N;
+                CopyVec(gpu, s4, st + dB + 9 * threads, bv, v ? gB + (long)(kt + dkB) * s.StrideBk + (long)dnB * s.StrideBn : 0, addr.B, v);
+            }
+            if (bVecs > 10 * threads)
+            {
+                int dkB = bT ? 0 : 10 * threads / bRowVecs;
+                int dnB = bT ? 10 * (threads / kc4) : 4 * (10 * threads % bRowVecs);
+                bool v = kt + kB + dkB < kEnd && col0 + nB + dnB < s.N;
+                CopyVec(gpu, s4, st + dB + 10 * threads, bv, v ? gB + (long)(kt + dkB) * s.StrideBk + (long)dnB * s.StrideBn : 0, addr.B, v);
+            }
+            if (bVecs > 11 * threads)
+            {
+                int dkB = bT ? 0 : 11 * threads / bRowVecs;
+                int dnB = bT ? 11 * (threads / kc4) : 4 * (11 * threads % bRowVecs);
+                bool v = kt + kB + dkB < kEnd && col0 + nB + dnB < s.N;
+                CopyVec(gpu, s4, st + dB + 11 * threads, bv, v ? gB + (long)(kt + dkB) * s.StrideBk + (long)dnB * s.StrideBn : 0, addr.B, v);
+            }
+            if (bVecs > 12 * threads)
+            {
+                int dkB = bT ? 0 : 12 * threads / bRowVecs;
+                int dnB = bT ? 12 * (threads / kc4) : 4 * (12 * threads % bRowVecs);
+                bool v = kt + kB + dkB < kEnd && col0 + nB + dnB < s.N;
+                CopyVec(gpu, s4, st + dB + 12 * threads, bv, v ? gB + (long)(kt + dkB) * s.StrideBk + (long)dnB * s.StrideBn : 0, addr.B, v);
+            }
+            if (bVecs > 13 * threads)
+            {
+                int dkB = bT ? 0 : 13 * threads / bRowVecs;
+                int dnB = bT ? 13 * (threads / kc4) : 4 * (13 * threads % bRowVecs);
+                bool v = kt + kB + dkB < kEnd && col0 + nB + dnB < s.N;
+                CopyVec(gpu, s4, st + dB + 13 * threads, bv, v ? gB + (long)(kt + dkB) * s.StrideBk + (long)dnB * s.StrideBn : 0, addr.B, v);
+            }
+            if (bVecs > 14 * threads)
+            {
+                int dkB = bT ? 0 : 14 * threads / bRowVecs;
+                int dnB = bT ? 14 * (threads / kc4) : 4 * (14 * threads % bRowVecs);
+                bool v = kt + kB + dkB < kEnd && col0 + nB + dnB < s.N;
+                CopyVec(gpu, s4, st + dB + 14 * threads, bv, v ? gB + (long)(kt + dkB) * s.StrideBk + (long)dnB * s.StrideBn : 0, addr.B, v);
+            }
+            if (bVecs > 15 * threads)
+            {
+                int dkB = bT ? 0 : 15 * threads / bRowVecs;
+                int dnB = bT ? 15 * (threads / kc4) : 4 * (15 * threads % bRowVecs);
+                bool v = kt + kB + dkB < kEnd && col0 + nB + dnB < s.N;
+                CopyVec(gpu, s4, st + dB + 15 * threads, bv, v ? gB + (long)(kt + dkB) * s.StrideBk + (long)dnB * s.StrideBn : 0, addr.B, v);
             }
         }
         CommitCopies(gpu);
@@ -2003,6 +2115,62 @@ internal static partial class GemmFastKernels
                     int dnB = bT ? 7 * (threads / kc4) : 4 * (7 * threads % bRowVecs);
                     bool v = kt + kB + dkB < kEnd && col0 + nB + dnB < s.N;
                     CopyVec(gpu, s4, st + dB + 7 * threads, bv, v ? gB + (long)(kt + dkB) * s.StrideBk + (long)dnB * s.StrideBn : 0, addr.B, v);
+                }
+                if (bVecs > 8 * threads)
+                {
+                    int dkB = bT ? 0 : 8 * threads / bRowVecs;
+                    int dnB = bT ? 8 * (threads / kc4) : 4 * (8 * threads % bRowVecs);
+                    bool v = kt + kB + dkB < kEnd && col0 + nB + dnB < s.N;
+                    CopyVec(gpu, s4, st + dB + 8 * threads, bv, v ? gB + (long)(kt + dkB) * s.StrideBk + (long)dnB * s.StrideBn : 0, addr.B, v);
+                }
+                if (bVecs > 9 * threads)
+                {
+                    int dkB = bT ? 0 : 9 * threads / bRowVecs;
+                    int dnB = bT ? 9 * (threads / kc4) : 4 * (9 * threads % bRowVecs);
+                    bool v = kt + kB + dkB < kEnd && col0 + nB + dnB < s.N;
+                    CopyVec(gpu, s4, st + dB + 9 * threads, bv, v ? gB + (long)(kt + dkB) * s.StrideBk + (long)dnB * s.StrideBn : 0, addr.B, v);
+                }
+                if (bVecs > 10 * threads)
+                {
+                    int dkB = bT ? 0 : 10 * threads / bRowVecs;
+                    int dnB = bT ? 10 * (threads / kc4) : 4 * (10 * threads % bRowVecs);
+                    bool v = kt + kB + dkB < kEnd && col0 + nB + dnB < s.N;
+                    CopyVec(gpu, s4, st + dB + 10 * threads, bv, v ? gB + (long)(kt + dkB) * s.StrideBk + (long)dnB * s.StrideBn : 0, addr.B, v);
+                }
+                if (bVecs > 11 * threads)
+                {
+                    int dkB = bT ? 0 : 11 * threads / bRowVecs;
+                    int dnB = bT ? 11 * (threads / kc4) : 4 * (11 * threads % bRowVecs);
+                    bool v = kt + kB + dkB < kEnd && col0 + nB + dnB < s.N;
+                    CopyVec(gpu, s4, st + dB + 11 * threads, bv, v ? gB + (long)(kt + dkB) * s.StrideBk + (long)dnB * s.StrideBn : 0, addr.B, v);
+                }
+                if (bVecs > 12 * threads)
+                {
+                    int dkB = bT ? 0 : 12 * threads / bRowVecs;
+                    int dnB = bT ? 12 * (threads / kc4) : 4 * (12 * threads % bRowVecs);
+                    bool v = kt + kB + dkB < kEnd && col0 + nB + dnB < s.N;
+                    CopyVec(gpu, s4, st + dB + 12 * threads, bv, v ? gB + (long)(kt + dkB) * s.StrideBk + (long)dnB * s.StrideBn : 0, addr.B, v);
+                }
+                if (bVecs > 13 * threads)
+                {
+                    int dkB = bT ? 0 : 13 * threads / bRowVecs;
+                    int dnB = bT ? 13 * (threads / kc4) : 4 * (13 * threads % bRowVecs);
+                    bool v = kt + kB + dkB < kEnd && col0 + nB + dnB < s.N;
+                    CopyVec(gpu, s4, st + dB + 13 * threads, bv, v ? gB + (long)(kt + dkB) * s.StrideBk + (long)dnB * s.StrideBn : 0, addr.B, v);
+                }
+                if (bVecs > 14 * threads)
+                {
+                    int dkB = bT ? 0 : 14 * threads / bRowVecs;
+                    int dnB = bT ? 14 * (threads / kc4) : 4 * (14 * threads % bRowVecs);
+                    bool v = kt + kB + dkB < kEnd && col0 + nB + dnB < s.N;
+                    CopyVec(gpu, s4, st + dB + 14 * threads, bv, v ? gB + (long)(kt + dkB) * s.StrideBk + (long)dnB * s.StrideBn : 0, addr.B, v);
+                }
+                if (bVecs > 15 * threads)
+                {
+                    int dkB = bT ? 0 : 15 * threads / bRowVecs;
+                    int dnB = bT ? 15 * (threads / kc4) : 4 * (15 * threads % bRowVecs);
+                    bool v = kt + kB + dkB < kEnd && col0 + nB + dnB < s.N;
+                    CopyVec(gpu, s4, st + dB + 15 * threads, bv, v ? gB + (long)(kt + dkB) * s.StrideBk + (long)dnB * s.StrideBn : 0, addr.B, v);
                 }
             }
             CommitCopies(gpu);
@@ -2646,6 +2814,46 @@ internal static partial class GemmFastKernels
                 bool v = kLeftB > 7 * bStep;
                 CopyVecTo(gpu, s4, st + dB + 7 * threads, bv, v ? gB + 7 * gBStep + (long)kt * s.StrideBk : 0, v ? pBt + 7 * 4 * gBStep : addr.B, v);
             }
+            if (bVecs > 8 * threads)
+            {
+                bool v = kLeftB > 8 * bStep;
+                CopyVecTo(gpu, s4, st + dB + 8 * threads, bv, v ? gB + 8 * gBStep + (long)kt * s.StrideBk : 0, v ? pBt + 8 * 4 * gBStep : addr.B, v);
+            }
+            if (bVecs > 9 * threads)
+            {
+                bool v = kLeftB > 9 * bStep;
+                CopyVecTo(gpu, s4, st + dB + 9 * threads, bv, v ? gB + 9 * gBStep + (long)kt * s.StrideBk : 0, v ? pBt + 9 * 4 * gBStep : addr.B, v);
+            }
+            if (bVecs > 10 * threads)
+            {
+                bool v = kLeftB > 10 * bStep;
+                CopyVecTo(gpu, s4, st + dB + 10 * threads, bv, v ? gB + 10 * gBStep + (long)kt * s.StrideBk : 0, v ? pBt + 10 * 4 * gBStep : addr.B, v);
+            }
+            if (bVecs > 11 * threads)
+            {
+                bool v = kLeftB > 11 * bStep;
+                CopyVecTo(gpu, s4, st + dB + 11 * threads, bv, v ? gB + 11 * gBStep + (long)kt * s.StrideBk : 0, v ? pBt + 11 * 4 * gBStep : addr.B, v);
+            }
+            if (bVecs > 12 * threads)
+            {
+                bool v = kLeftB > 12 * bStep;
+                CopyVecTo(gpu, s4, st + dB + 12 * threads, bv, v ? gB + 12 * gBStep + (long)kt * s.StrideBk : 0, v ? pBt + 12 * 4 * gBStep : addr.B, v);
+            }
+            if (bVecs > 13 * threads)
+            {
+                bool v = kLeftB > 13 * bStep;
+                CopyVecTo(gpu, s4, st + dB + 13 * threads, bv, v ? gB + 13 * gBStep + (long)kt * s.StrideBk : 0, v ? pBt + 13 * 4 * gBStep : addr.B, v);
+            }
+            if (bVecs > 14 * threads)
+            {
+                bool v = kLeftB > 14 * bStep;
+                CopyVecTo(gpu, s4, st + dB + 14 * threads, bv, v ? gB + 14 * gBStep + (long)kt * s.StrideBk : 0, v ? pBt + 14 * 4 * gBStep : addr.B, v);
+            }
+            if (bVecs > 15 * threads)
+            {
+                bool v = kLeftB > 15 * bStep;
+                CopyVecTo(gpu, s4, st + dB + 15 * threads, bv, v ? gB + 15 * gBStep + (long)kt * s.StrideBk : 0, v ? pBt + 15 * 4 * gBStep : addr.B, v);
+            }
         }
         CommitCopies(gpu);
         if (tiles > 1)
@@ -2715,6 +2923,46 @@ internal static partial class GemmFastKernels
             {
                 bool v = kLeftB > 7 * bStep;
                 CopyVecTo(gpu, s4, st + dB + 7 * threads, bv, v ? gB + 7 * gBStep + (long)kt * s.StrideBk : 0, v ? pBt + 7 * 4 * gBStep : addr.B, v);
+            }
+            if (bVecs > 8 * threads)
+            {
+                bool v = kLeftB > 8 * bStep;
+                CopyVecTo(gpu, s4, st + dB + 8 * threads, bv, v ? gB + 8 * gBStep + (long)kt * s.StrideBk : 0, v ? pBt + 8 * 4 * gBStep : addr.B, v);
+            }
+            if (bVecs > 9 * threads)
+            {
+                bool v = kLeftB > 9 * bStep;
+                CopyVecTo(gpu, s4, st + dB + 9 * threads, bv, v ? gB + 9 * gBStep + (long)kt * s.StrideBk : 0, v ? pBt + 9 * 4 * gBStep : addr.B, v);
+            }
+            if (bVecs > 10 * threads)
+            {
+                bool v = kLeftB > 10 * bStep;
+                CopyVecTo(gpu, s4, st + dB + 10 * threads, bv, v ? gB + 10 * gBStep + (long)kt * s.StrideBk : 0, v ? pBt + 10 * 4 * gBStep : addr.B, v);
+            }
+            if (bVecs > 11 * threads)
+            {
+                bool v = kLeftB > 11 * bStep;
+                CopyVecTo(gpu, s4, st + dB + 11 * threads, bv, v ? gB + 11 * gBStep + (long)kt * s.StrideBk : 0, v ? pBt + 11 * 4 * gBStep : addr.B, v);
+            }
+            if (bVecs > 12 * threads)
+            {
+                bool v = kLeftB > 12 * bStep;
+                CopyVecTo(gpu, s4, st + dB + 12 * threads, bv, v ? gB + 12 * gBStep + (long)kt * s.StrideBk : 0, v ? pBt + 12 * 4 * gBStep : addr.B, v);
+            }
+            if (bVecs > 13 * threads)
+            {
+                bool v = kLeftB > 13 * bStep;
+                CopyVecTo(gpu, s4, st + dB + 13 * threads, bv, v ? gB + 13 * gBStep + (long)kt * s.StrideBk : 0, v ? pBt + 13 * 4 * gBStep : addr.B, v);
+            }
+            if (bVecs > 14 * threads)
+            {
+                bool v = kLeftB > 14 * bStep;
+                CopyVecTo(gpu, s4, st + dB + 14 * threads, bv, v ? gB + 14 * gBStep + (long)kt * s.StrideBk : 0, v ? pBt + 14 * 4 * gBStep : addr.B, v);
+            }
+            if (bVecs > 15 * threads)
+            {
+                bool v = kLeftB > 15 * bStep;
+                CopyVecTo(gpu, s4, st + dB + 15 * threads, bv, v ? gB + 15 * gBStep + (long)kt * s.StrideBk : 0, v ? pBt + 15 * 4 * gBStep : addr.B, v);
             }
         }
         CommitCopies(gpu);
@@ -2799,6 +3047,46 @@ internal static partial class GemmFastKernels
                 {
                     bool v = kLeftB > 7 * bStep;
                     CopyVecTo(gpu, s4, st + dB + 7 * threads, bv, v ? gB + 7 * gBStep + (long)kt * s.StrideBk : 0, v ? pBt + 7 * 4 * gBStep : addr.B, v);
+                }
+                if (bVecs > 8 * threads)
+                {
+                    bool v = kLeftB > 8 * bStep;
+                    CopyVecTo(gpu, s4, st + dB + 8 * threads, bv, v ? gB + 8 * gBStep + (long)kt * s.StrideBk : 0, v ? pBt + 8 * 4 * gBStep : addr.B, v);
+                }
+                if (bVecs > 9 * threads)
+                {
+                    bool v = kLeftB > 9 * bStep;
+                    CopyVecTo(gpu, s4, st + dB + 9 * threads, bv, v ? gB + 9 * gBStep + (long)kt * s.StrideBk : 0, v ? pBt + 9 * 4 * gBStep : addr.B, v);
+                }
+                if (bVecs > 10 * threads)
+                {
+                    bool v = kLeftB > 10 * bStep;
+                    CopyVecTo(gpu, s4, st + dB + 10 * threads, bv, v ? gB + 10 * gBStep + (long)kt * s.StrideBk : 0, v ? pBt + 10 * 4 * gBStep : addr.B, v);
+                }
+                if (bVecs > 11 * threads)
+                {
+                    bool v = kLeftB > 11 * bStep;
+                    CopyVecTo(gpu, s4, st + dB + 11 * threads, bv, v ? gB + 11 * gBStep + (long)kt * s.StrideBk : 0, v ? pBt + 11 * 4 * gBStep : addr.B, v);
+                }
+                if (bVecs > 12 * threads)
+                {
+                    bool v = kLeftB > 12 * bStep;
+                    CopyVecTo(gpu, s4, st + dB + 12 * threads, bv, v ? gB + 12 * gBStep + (long)kt * s.StrideBk : 0, v ? pBt + 12 * 4 * gBStep : addr.B, v);
+                }
+                if (bVecs > 13 * threads)
+                {
+                    bool v = kLeftB > 13 * bStep;
+                    CopyVecTo(gpu, s4, st + dB + 13 * threads, bv, v ? gB + 13 * gBStep + (long)kt * s.StrideBk : 0, v ? pBt + 13 * 4 * gBStep : addr.B, v);
+                }
+                if (bVecs > 14 * threads)
+                {
+                    bool v = kLeftB > 14 * bStep;
+                    CopyVecTo(gpu, s4, st + dB + 14 * threads, bv, v ? gB + 14 * gBStep + (long)kt * s.StrideBk : 0, v ? pBt + 14 * 4 * gBStep : addr.B, v);
+                }
+                if (bVecs > 15 * threads)
+                {
+                    bool v = kLeftB > 15 * bStep;
+                    CopyVecTo(gpu, s4, st + dB + 15 * threads, bv, v ? gB + 15 * gBStep + (long)kt * s.StrideBk : 0, v ? pBt + 15 * 4 * gBStep : addr.B, v);
                 }
             }
             CommitCopies(gpu);

@@ -211,7 +211,7 @@ public sealed partial class IlgpuKernels
             // `pipe16`: as `async16`, but a B [K, N] square tile is SgemmAsyncPipe8x16F32 (rotated fragments, cheaper copy
             // issue); B [N, K] stays `async16`'s.
             // GEMS_SGEMM_SHORT_VARIANT=async: the short 64×256 tile of these three is SgemmAsync8x16F32's short tile
-            // instead (cp.async stages of K-tile 8, which keeps three 64×256 stages at 30 KB; 4 on the simulator).
+            // instead (cp.async stages of K-tile 8, which keeps three 64×256 stages at 30 KB; the simulator's 16×128 too).
             bool pipeVariant = variant == SgemmKernelVariant.AsyncPipe8x16;
             bool asyncVariant = variant == SgemmKernelVariant.Async8x16 || pipeVariant;
             bool wide = (variant == SgemmKernelVariant.Wide8x16Bk16 || asyncVariant) && !flat;
@@ -219,7 +219,7 @@ public sealed partial class IlgpuKernels
             bool asyncTile = wide && ((asyncVariant && halves == 2) || asyncShort);
             bool pipeTile = asyncTile && !asyncShort && pipeVariant && !transposeB;
             int bk = variant == SgemmKernelVariant.Legacy ? t / 2
-                : asyncShort ? (t >= GemmFastKernels.MaxTileThreads ? 8 : 4)
+                : asyncShort ? 8
                 : wide ? (t >= GemmFastKernels.MaxTileThreads ? 16 : halves == 2 ? 8 : 4)
                 : Math.Max(4, t / 2);
             shape.Bk = bk;
@@ -390,7 +390,7 @@ public sealed partial class IlgpuKernels
 
     /// <summary>
     /// <c>SgemmAsync8x16F32</c> for (tile threads, K-tile, B layout, warp rows): the square tile (warp rows 2) at (4, 8) on
-    /// the simulator and (16, 16) on GPUs, the short tile (warp rows 1) at (4, 4) and (16, 8); the launch bounds of
+    /// the simulator and (16, 16) on GPUs, the short tile (warp rows 1) at (4, 8) and (16, 8); the launch bounds of
     /// <see cref="SgemmWideLaunch"/>.
     /// </summary>
     private Action<KernelConfig, ArrayView<Float4>, ArrayView<Float4>, ArrayView<float>, ArrayView<float>, GemmShape, SgemmAddresses> SgemmAsyncLaunch(int tileThreads, int bk, bool transposeB, int warpRows)
@@ -403,8 +403,8 @@ public sealed partial class IlgpuKernels
             (4, 8, true, 2) => device.Load(ref sgemmAsyncF32[1], name, acc => acc.LoadStreamKernel<ArrayView<Float4>, ArrayView<Float4>, ArrayView<float>, ArrayView<float>, GemmShape, SgemmAddresses>(GemmFastKernels.SgemmAsync8x16F32<Const4, Const8, Const2, Const2>, bounds)),
             (GemmFastKernels.MaxTileThreads, 16, false, 2) => device.Load(ref sgemmAsyncF32[2], name, acc => acc.LoadStreamKernel<ArrayView<Float4>, ArrayView<Float4>, ArrayView<float>, ArrayView<float>, GemmShape, SgemmAddresses>(GemmFastKernels.SgemmAsync8x16F32<Const16, Const16, Const1, Const2>, bounds)),
             (GemmFastKernels.MaxTileThreads, 16, true, 2) => device.Load(ref sgemmAsyncF32[3], name, acc => acc.LoadStreamKernel<ArrayView<Float4>, ArrayView<Float4>, ArrayView<float>, ArrayView<float>, GemmShape, SgemmAddresses>(GemmFastKernels.SgemmAsync8x16F32<Const16, Const16, Const2, Const2>, bounds)),
-            (4, 4, false, 1) => device.Load(ref sgemmAsyncF32[4], name, acc => acc.LoadStreamKernel<ArrayView<Float4>, ArrayView<Float4>, ArrayView<float>, ArrayView<float>, GemmShape, SgemmAddresses>(GemmFastKernels.SgemmAsync8x16F32<Const4, Const4, Const1, Const1>, bounds)),
-            (4, 4, true, 1) => device.Load(ref sgemmAsyncF32[5], name, acc => acc.LoadStreamKernel<ArrayView<Float4>, ArrayView<Float4>, ArrayView<float>, ArrayView<float>, GemmShape, SgemmAddresses>(GemmFastKernels.SgemmAsync8x16F32<Const4, Const4, Const2, Const1>, bounds)),
+            (4, 8, false, 1) => device.Load(ref sgemmAsyncF32[4], name, acc => acc.LoadStreamKernel<ArrayView<Float4>, ArrayView<Float4>, ArrayView<float>, ArrayView<float>, GemmShape, SgemmAddresses>(GemmFastKernels.SgemmAsync8x16F32<Const4, Const8, Const1, Const1>, bounds)),
+            (4, 8, true, 1) => device.Load(ref sgemmAsyncF32[5], name, acc => acc.LoadStreamKernel<ArrayView<Float4>, ArrayView<Float4>, ArrayView<float>, ArrayView<float>, GemmShape, SgemmAddresses>(GemmFastKernels.SgemmAsync8x16F32<Const4, Const8, Const2, Const1>, bounds)),
             (GemmFastKernels.MaxTileThreads, 8, false, 1) => device.Load(ref sgemmAsyncF32[6], name, acc => acc.LoadStreamKernel<ArrayView<Float4>, ArrayView<Float4>, ArrayView<float>, ArrayView<float>, GemmShape, SgemmAddresses>(GemmFastKernels.SgemmAsync8x16F32<Const16, Const8, Const1, Const1>, bounds)),
             (GemmFastKernels.MaxTileThreads, 8, true, 1) => device.Load(ref sgemmAsyncF32[7], name, acc => acc.LoadStreamKernel<ArrayView<Float4>, ArrayView<Float4>, ArrayView<float>, ArrayView<float>, GemmShape, SgemmAddresses>(GemmFastKernels.SgemmAsync8x16F32<Const16, Const8, Const2, Const1>, bounds)),
             _ => throw new ArgumentOutOfRangeException(nameof(tileThreads), $"No SgemmAsync8x16F32 for {tileThreads} tile threads, K-tile {bk}, {warpRows} warp rows."),

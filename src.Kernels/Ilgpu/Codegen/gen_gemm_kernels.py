@@ -476,7 +476,7 @@ w("    /// </summary>")
 kernel_header("SgemmAsync8x16F32", ["TTileThreads", "TBk", "TBTrans", "TWarpRows"],
               (("Const4", "Const8", "Const1", "Const2"), ("Const4", "Const8", "Const2", "Const2"),
                ("Const16", "Const16", "Const1", "Const2"), ("Const16", "Const16", "Const2", "Const2"),
-               ("Const4", "Const4", "Const1", "Const1"), ("Const4", "Const4", "Const2", "Const1"),
+               ("Const4", "Const8", "Const1", "Const1"), ("Const4", "Const8", "Const2", "Const1"),
                ("Const16", "Const8", "Const1", "Const1"), ("Const16", "Const8", "Const2", "Const1")),
               "ArrayView<Float4> a4, ArrayView<Float4> b4, ArrayView<float> bias, ArrayView<float> c, GemmShape s, SgemmAddresses addr")
 w("        var s4 = SharedMemory.GetDynamic<Float4>();")
@@ -523,9 +523,9 @@ w("        int tiles = kEnd > kBegin ? (kEnd - kBegin + bk - 1) / bk : 0;")
 for i in range(8):
     w("        float " + ", ".join(f"c{i}_{j} = 0f" for j in range(16)) + ";")
 APV = 4
-BPV = 8  # the simulator's 64-column tile at K-tile 8 needs 8; on GPUs slots 4-7 fold away
+BPV = 16  # the simulator's 64-column tile at K-tile 8 needs 8, its 128-column short tile 16; on GPUs slots 4-15 fold away
 w("        // Copies: thread tid takes vectors tid + p·threads (a whole number per thread: 4 + 4 on GPUs' square tile, 1 + 4")
-w("        // on the short one, up to 4 + 8 on the simulator). threads is a multiple of kc4, so slot p moves the row (A, a [N, K]")
+w("        // on the short one, up to 4 + 16 on the simulator). threads is a multiple of kc4, so slot p moves the row (A, a [N, K]")
 w("        // B) by a constant and keeps the k and the swizzle; a [K, N] B row holds tileCols / 4 vectors, which divides threads")
 w("        // or is divided by it, so slot p moves k and n by constants (dkB, dnB). One plan per operand stays live, not one per")
 w("        // slot.")
