@@ -1740,7 +1740,11 @@ internal static partial class GemmFastKernels
         int kB = bT ? 4 * (tid % kc4) : tid / bRowVecs;
         int nB = bT ? tid / kc4 : 4 * (tid % bRowVecs);
         int dB = aVecs + (bT ? nB * kc4 + ((kB / 4) ^ (((nB % lc) >> swShift) & swMask)) : tid);
+        // Slot p's source is gB + p·gBStep when a slot steps whole rows (columns of a [N, K] B); 0 when a [K, N] row has
+        // more vectors than threads (the simulator's short tile), whose slots then step k and n by dkB / dnB.
+        int bStep = bT ? threads / kc4 : threads / bRowVecs;
         long gB = bBase + (long)kB * s.StrideBk + (long)(col0 + nB) * s.StrideBn;
+        long gBStep = bT ? bStep * s.StrideBn : bStep * s.StrideBk;
         if (tiles > 0)
         {
             int kt = kBegin + (0) * bk;
@@ -1769,114 +1773,130 @@ internal static partial class GemmFastKernels
             if (bVecs > 0 * threads)
             {
                 int dkB = bT ? 0 : 0 * threads / bRowVecs;
-                int dnB = bT ? 0 * (threads / kc4) : 4 * (0 * threads % bRowVecs);
+                int dnB = bT ? 0 * bStep : 4 * (0 * threads % bRowVecs);
                 bool v = kt + kB + dkB < kEnd && col0 + nB + dnB < s.N;
-                CopyVec(gpu, s4, st + dB + 0 * threads, bv, v ? gB + (long)(kt + dkB) * s.StrideBk + (long)dnB * s.StrideBn : 0, addr.B, v);
+                long slotB = bStep > 0 ? 0 * gBStep : (long)dkB * s.StrideBk + dnB;
+                CopyVec(gpu, s4, st + dB + 0 * threads, bv, v ? gB + slotB + (long)kt * s.StrideBk : 0, addr.B, v);
             }
             if (bVecs > 1 * threads)
             {
                 int dkB = bT ? 0 : 1 * threads / bRowVecs;
-                int dnB = bT ? 1 * (threads / kc4) : 4 * (1 * threads % bRowVecs);
+                int dnB = bT ? 1 * bStep : 4 * (1 * threads % bRowVecs);
                 bool v = kt + kB + dkB < kEnd && col0 + nB + dnB < s.N;
-                CopyVec(gpu, s4, st + dB + 1 * threads, bv, v ? gB + (long)(kt + dkB) * s.StrideBk + (long)dnB * s.StrideBn : 0, addr.B, v);
+                long slotB = bStep > 0 ? 1 * gBStep : (long)dkB * s.StrideBk + dnB;
+                CopyVec(gpu, s4, st + dB + 1 * threads, bv, v ? gB + slotB + (long)kt * s.StrideBk : 0, addr.B, v);
             }
             if (bVecs > 2 * threads)
             {
                 int dkB = bT ? 0 : 2 * threads / bRowVecs;
-                int dnB = bT ? 2 * (threads / kc4) : 4 * (2 * threads % bRowVecs);
+                int dnB = bT ? 2 * bStep : 4 * (2 * threads % bRowVecs);
                 bool v = kt + kB + dkB < kEnd && col0 + nB + dnB < s.N;
-                CopyVec(gpu, s4, st + dB + 2 * threads, bv, v ? gB + (long)(kt + dkB) * s.StrideBk + (long)dnB * s.StrideBn : 0, addr.B, v);
+                long slotB = bStep > 0 ? 2 * gBStep : (long)dkB * s.StrideBk + dnB;
+                CopyVec(gpu, s4, st + dB + 2 * threads, bv, v ? gB + slotB + (long)kt * s.StrideBk : 0, addr.B, v);
             }
             if (bVecs > 3 * threads)
             {
                 int dkB = bT ? 0 : 3 * threads / bRowVecs;
-                int dnB = bT ? 3 * (threads / kc4) : 4 * (3 * threads % bRowVecs);
+                int dnB = bT ? 3 * bStep : 4 * (3 * threads % bRowVecs);
                 bool v = kt + kB + dkB < kEnd && col0 + nB + dnB < s.N;
-                CopyVec(gpu, s4, st + dB + 3 * threads, bv, v ? gB + (long)(kt + dkB) * s.StrideBk + (long)dnB * s.StrideBn : 0, addr.B, v);
+                long slotB = bStep > 0 ? 3 * gBStep : (long)dkB * s.StrideBk + dnB;
+                CopyVec(gpu, s4, st + dB + 3 * threads, bv, v ? gB + slotB + (long)kt * s.StrideBk : 0, addr.B, v);
             }
             if (bVecs > 4 * threads)
             {
                 int dkB = bT ? 0 : 4 * threads / bRowVecs;
-                int dnB = bT ? 4 * (threads / kc4) : 4 * (4 * threads % bRowVecs);
+                int dnB = bT ? 4 * bStep : 4 * (4 * threads % bRowVecs);
                 bool v = kt + kB + dkB < kEnd && col0 + nB + dnB < s.N;
-                CopyVec(gpu, s4, st + dB + 4 * threads, bv, v ? gB + (long)(kt + dkB) * s.StrideBk + (long)dnB * s.StrideBn : 0, addr.B, v);
+                long slotB = bStep > 0 ? 4 * gBStep : (long)dkB * s.StrideBk + dnB;
+                CopyVec(gpu, s4, st + dB + 4 * threads, bv, v ? gB + slotB + (long)kt * s.StrideBk : 0, addr.B, v);
             }
             if (bVecs > 5 * threads)
             {
                 int dkB = bT ? 0 : 5 * threads / bRowVecs;
-                int dnB = bT ? 5 * (threads / kc4) : 4 * (5 * threads % bRowVecs);
+                int dnB = bT ? 5 * bStep : 4 * (5 * threads % bRowVecs);
                 bool v = kt + kB + dkB < kEnd && col0 + nB + dnB < s.N;
-                CopyVec(gpu, s4, st + dB + 5 * threads, bv, v ? gB + (long)(kt + dkB) * s.StrideBk + (long)dnB * s.StrideBn : 0, addr.B, v);
+                long slotB = bStep > 0 ? 5 * gBStep : (long)dkB * s.StrideBk + dnB;
+                CopyVec(gpu, s4, st + dB + 5 * threads, bv, v ? gB + slotB + (long)kt * s.StrideBk : 0, addr.B, v);
             }
             if (bVecs > 6 * threads)
             {
                 int dkB = bT ? 0 : 6 * threads / bRowVecs;
-                int dnB = bT ? 6 * (threads / kc4) : 4 * (6 * threads % bRowVecs);
+                int dnB = bT ? 6 * bStep : 4 * (6 * threads % bRowVecs);
                 bool v = kt + kB + dkB < kEnd && col0 + nB + dnB < s.N;
-                CopyVec(gpu, s4, st + dB + 6 * threads, bv, v ? gB + (long)(kt + dkB) * s.StrideBk + (long)dnB * s.StrideBn : 0, addr.B, v);
+                long slotB = bStep > 0 ? 6 * gBStep : (long)dkB * s.StrideBk + dnB;
+                CopyVec(gpu, s4, st + dB + 6 * threads, bv, v ? gB + slotB + (long)kt * s.StrideBk : 0, addr.B, v);
             }
             if (bVecs > 7 * threads)
             {
                 int dkB = bT ? 0 : 7 * threads / bRowVecs;
-                int dnB = bT ? 7 * (threads / kc4) : 4 * (7 * threads % bRowVecs);
+                int dnB = bT ? 7 * bStep : 4 * (7 * threads % bRowVecs);
                 bool v = kt + kB + dkB < kEnd && col0 + nB + dnB < s.N;
-                CopyVec(gpu, s4, st + dB + 7 * threads, bv, v ? gB + (long)(kt + dkB) * s.StrideBk + (long)dnB * s.StrideBn : 0, addr.B, v);
+                long slotB = bStep > 0 ? 7 * gBStep : (long)dkB * s.StrideBk + dnB;
+                CopyVec(gpu, s4, st + dB + 7 * threads, bv, v ? gB + slotB + (long)kt * s.StrideBk : 0, addr.B, v);
             }
             if (bVecs > 8 * threads)
             {
                 int dkB = bT ? 0 : 8 * threads / bRowVecs;
-                int dnB = bT ? 8 * (threads / kc4) : 4 * (8 * threads % bRowVecs);
+                int dnB = bT ? 8 * bStep : 4 * (8 * threads % bRowVecs);
                 bool v = kt + kB + dkB < kEnd && col0 + nB + dnB < s.N;
-                CopyVec(gpu, s4, st + dB + 8 * threads, bv, v ? gB + (long)(kt + dkB) * s.StrideBk + (long)dnB * s.StrideBn : 0, addr.B, v);
+                long slotB = bStep > 0 ? 8 * gBStep : (long)dkB * s.StrideBk + dnB;
+                CopyVec(gpu, s4, st + dB + 8 * threads, bv, v ? gB + slotB + (long)kt * s.StrideBk : 0, addr.B, v);
             }
             if (bVecs > 9 * threads)
             {
                 int dkB = bT ? 0 : 9 * threads / bRowVecs;
-                int dnB = bT ? 9 * (threads / kc4) : 4 * (9 * threads % bRowVecs);
+                int dnB = bT ? 9 * bStep : 4 * (9 * threads % bRowVecs);
                 bool v = kt + kB + dkB < kEnd && col0 + nB + dnB < s.N;
-                CopyVec(gpu, s4, st + dB + 9 * threads, bv, v ? gB + (long)(kt + dkB) * s.StrideBk + (long)dnB * s.StrideBn : 0, addr.B, v);
+                long slotB = bStep > 0 ? 9 * gBStep : (long)dkB * s.StrideBk + dnB;
+                CopyVec(gpu, s4, st + dB + 9 * threads, bv, v ? gB + slotB + (long)kt * s.StrideBk : 0, addr.B, v);
             }
             if (bVecs > 10 * threads)
             {
                 int dkB = bT ? 0 : 10 * threads / bRowVecs;
-                int dnB = bT ? 10 * (threads / kc4) : 4 * (10 * threads % bRowVecs);
+                int dnB = bT ? 10 * bStep : 4 * (10 * threads % bRowVecs);
                 bool v = kt + kB + dkB < kEnd && col0 + nB + dnB < s.N;
-                CopyVec(gpu, s4, st + dB + 10 * threads, bv, v ? gB + (long)(kt + dkB) * s.StrideBk + (long)dnB * s.StrideBn : 0, addr.B, v);
+                long slotB = bStep > 0 ? 10 * gBStep : (long)dkB * s.StrideBk + dnB;
+                CopyVec(gpu, s4, st + dB + 10 * threads, bv, v ? gB + slotB + (long)kt * s.StrideBk : 0, addr.B, v);
             }
             if (bVecs > 11 * threads)
             {
                 int dkB = bT ? 0 : 11 * threads / bRowVecs;
-                int dnB = bT ? 11 * (threads / kc4) : 4 * (11 * threads % bRowVecs);
+                int dnB = bT ? 11 * bStep : 4 * (11 * threads % bRowVecs);
                 bool v = kt + kB + dkB < kEnd && col0 + nB + dnB < s.N;
-                CopyVec(gpu, s4, st + dB + 11 * threads, bv, v ? gB + (long)(kt + dkB) * s.StrideBk + (long)dnB * s.StrideBn : 0, addr.B, v);
+                long slotB = bStep > 0 ? 11 * gBStep : (long)dkB * s.StrideBk + dnB;
+                CopyVec(gpu, s4, st + dB + 11 * threads, bv, v ? gB + slotB + (long)kt * s.StrideBk : 0, addr.B, v);
             }
             if (bVecs > 12 * threads)
             {
                 int dkB = bT ? 0 : 12 * threads / bRowVecs;
-                int dnB = bT ? 12 * (threads / kc4) : 4 * (12 * threads % bRowVecs);
+                int dnB = bT ? 12 * bStep : 4 * (12 * threads % bRowVecs);
                 bool v = kt + kB + dkB < kEnd && col0 + nB + dnB < s.N;
-                CopyVec(gpu, s4, st + dB + 12 * threads, bv, v ? gB + (long)(kt + dkB) * s.StrideBk + (long)dnB * s.StrideBn : 0, addr.B, v);
+                long slotB = bStep > 0 ? 12 * gBStep : (long)dkB * s.StrideBk + dnB;
+                CopyVec(gpu, s4, st + dB + 12 * threads, bv, v ? gB + slotB + (long)kt * s.StrideBk : 0, addr.B, v);
             }
             if (bVecs > 13 * threads)
             {
                 int dkB = bT ? 0 : 13 * threads / bRowVecs;
-                int dnB = bT ? 13 * (threads / kc4) : 4 * (13 * threads % bRowVecs);
+                int dnB = bT ? 13 * bStep : 4 * (13 * threads % bRowVecs);
                 bool v = kt + kB + dkB < kEnd && col0 + nB + dnB < s.N;
-                CopyVec(gpu, s4, st + dB + 13 * threads, bv, v ? gB + (long)(kt + dkB) * s.StrideBk + (long)dnB * s.StrideBn : 0, addr.B, v);
+                long slotB = bStep > 0 ? 13 * gBStep : (long)dkB * s.StrideBk + dnB;
+                CopyVec(gpu, s4, st + dB + 13 * threads, bv, v ? gB + slotB + (long)kt * s.StrideBk : 0, addr.B, v);
             }
             if (bVecs > 14 * threads)
             {
                 int dkB = bT ? 0 : 14 * threads / bRowVecs;
-                int dnB = bT ? 14 * (threads / kc4) : 4 * (14 * threads % bRowVecs);
+                int dnB = bT ? 14 * bStep : 4 * (14 * threads % bRowVecs);
                 bool v = kt + kB + dkB < kEnd && col0 + nB + dnB < s.N;
-                CopyVec(gpu, s4, st + dB + 14 * threads, bv, v ? gB + (long)(kt + dkB) * s.StrideBk + (long)dnB * s.StrideBn : 0, addr.B, v);
+                long slotB = bStep > 0 ? 14 * gBStep : (long)dkB * s.StrideBk + dnB;
+                CopyVec(gpu, s4, st + dB + 14 * threads, bv, v ? gB + slotB + (long)kt * s.StrideBk : 0, addr.B, v);
             }
             if (bVecs > 15 * threads)
             {
                 int dkB = bT ? 0 : 15 * threads / bRowVecs;
-                int dnB = bT ? 15 * (threads / kc4) : 4 * (15 * threads % bRowVecs);
+                int dnB = bT ? 15 * bStep : 4 * (15 * threads % bRowVecs);
                 bool v = kt + kB + dkB < kEnd && col0 + nB + dnB < s.N;
-                CopyVec(gpu, s4, st + dB + 15 * threads, bv, v ? gB + (long)(kt + dkB) * s.StrideBk + (long)dnB * s.StrideBn : 0, addr.B, v);
+                long slotB = bStep > 0 ? 15 * gBStep : (long)dkB * s.StrideBk + dnB;
+                CopyVec(gpu, s4, st + dB + 15 * threads, bv, v ? gB + slotB + (long)kt * s.StrideBk : 0, addr.B, v);
             }
         }
         CommitCopies(gpu);
@@ -1908,114 +1928,130 @@ internal static partial class GemmFastKernels
             if (bVecs > 0 * threads)
             {
                 int dkB = bT ? 0 : 0 * threads / bRowVecs;
-                int dnB = bT ? 0 * (threads / kc4) : 4 * (0 * threads % bRowVecs);
+                int dnB = bT ? 0 * bStep : 4 * (0 * threads % bRowVecs);
                 bool v = kt + kB + dkB < kEnd && col0 + nB + dnB < s.N;
-                CopyVec(gpu, s4, st + dB + 0 * threads, bv, v ? gB + (long)(kt + dkB) * s.StrideBk + (long)dnB * s.StrideBn : 0, addr.B, v);
+                long slotB = bStep > 0 ? 0 * gBStep : (long)dkB * s.StrideBk + dnB;
+                CopyVec(gpu, s4, st + dB + 0 * threads, bv, v ? gB + slotB + (long)kt * s.StrideBk : 0, addr.B, v);
             }
             if (bVecs > 1 * threads)
             {
                 int dkB = bT ? 0 : 1 * threads / bRowVecs;
-                int dnB = bT ? 1 * (threads / kc4) : 4 * (1 * threads % bRowVecs);
+                int dnB = bT ? 1 * bStep : 4 * (1 * threads % bRowVecs);
                 bool v = kt + kB + dkB < kEnd && col0 + nB + dnB < s.N;
-                CopyVec(gpu, s4, st + dB + 1 * threads, bv, v ? gB + (long)(kt + dkB) * s.StrideBk + (long)dnB * s.StrideBn : 0, addr.B, v);
+                long slotB = bStep > 0 ? 1 * gBStep : (long)dkB * s.StrideBk + dnB;
+                CopyVec(gpu, s4, st + dB + 1 * threads, bv, v ? gB + slotB + (long)kt * s.StrideBk : 0, addr.B, v);
             }
             if (bVecs > 2 * threads)
             {
                 int dkB = bT ? 0 : 2 * threads / bRowVecs;
-                int dnB = bT ? 2 * (threads / kc4) : 4 * (2 * threads % bRowVecs);
+                int dnB = bT ? 2 * bStep : 4 * (2 * threads % bRowVecs);
                 bool v = kt + kB + dkB < kEnd && col0 + nB + dnB < s.N;
-                CopyVec(gpu, s4, st + dB + 2 * threads, bv, v ? gB + (long)(kt + dkB) * s.StrideBk + (long)dnB * s.StrideBn : 0, addr.B, v);
+                long slotB = bStep > 0 ? 2 * gBStep : (long)dkB * s.StrideBk + dnB;
+                CopyVec(gpu, s4, st + dB + 2 * threads, bv, v ? gB + slotB + (long)kt * s.StrideBk : 0, addr.B, v);
             }
             if (bVecs > 3 * threads)
             {
                 int dkB = bT ? 0 : 3 * threads / bRowVecs;
-                int dnB = bT ? 3 * (threads / kc4) : 4 * (3 * threads % bRowVecs);
+                int dnB = bT ? 3 * bStep : 4 * (3 * threads % bRowVecs);
                 bool v = kt + kB + dkB < kEnd && col0 + nB + dnB < s.N;
-                CopyVec(gpu, s4, st + dB + 3 * threads, bv, v ? gB + (long)(kt + dkB) * s.StrideBk + (long)dnB * s.StrideBn : 0, addr.B, v);
+                long slotB = bStep > 0 ? 3 * gBStep : (long)dkB * s.StrideBk + dnB;
+                CopyVec(gpu, s4, st + dB + 3 * threads, bv, v ? gB + slotB + (long)kt * s.StrideBk : 0, addr.B, v);
             }
             if (bVecs > 4 * threads)
             {
                 int dkB = bT ? 0 : 4 * threads / bRowVecs;
-                int dnB = bT ? 4 * (threads / kc4) : 4 * (4 * threads % bRowVecs);
+                int dnB = bT ? 4 * bStep : 4 * (4 * threads % bRowVecs);
                 bool v = kt + kB + dkB < kEnd && col0 + nB + dnB < s.N;
-                CopyVec(gpu, s4, st + dB + 4 * threads, bv, v ? gB + (long)(kt + dkB) * s.StrideBk + (long)dnB * s.StrideBn : 0, addr.B, v);
+                long slotB = bStep > 0 ? 4 * gBStep : (long)dkB * s.StrideBk + dnB;
+                CopyVec(gpu, s4, st + dB + 4 * threads, bv, v ? gB + slotB + (long)kt * s.StrideBk : 0, addr.B, v);
             }
             if (bVecs > 5 * threads)
             {
                 int dkB = bT ? 0 : 5 * threads / bRowVecs;
-                int dnB = bT ? 5 * (threads / kc4) : 4 * (5 * threads % bRowVecs);
+                int dnB = bT ? 5 * bStep : 4 * (5 * threads % bRowVecs);
                 bool v = kt + kB + dkB < kEnd && col0 + nB + dnB < s.N;
-                CopyVec(gpu, s4, st + dB + 5 * threads, bv, v ? gB + (long)(kt + dkB) * s.StrideBk + (long)dnB * s.StrideBn : 0, addr.B, v);
+                long slotB = bStep > 0 ? 5 * gBStep : (long)dkB * s.StrideBk + dnB;
+                CopyVec(gpu, s4, st + dB + 5 * threads, bv, v ? gB + slotB + (long)kt * s.StrideBk : 0, addr.B, v);
             }
             if (bVecs > 6 * threads)
             {
                 int dkB = bT ? 0 : 6 * threads / bRowVecs;
-                int dnB = bT ? 6 * (threads / kc4) : 4 * (6 * threads % bRowVecs);
+                int dnB = bT ? 6 * bStep : 4 * (6 * threads % bRowVecs);
                 bool v = kt + kB + dkB < kEnd && col0 + nB + dnB < s.N;
-                CopyVec(gpu, s4, st + dB + 6 * threads, bv, v ? gB + (long)(kt + dkB) * s.StrideBk + (long)dnB * s.StrideBn : 0, addr.B, v);
+                long slotB = bStep > 0 ? 6 * gBStep : (long)dkB * s.StrideBk + dnB;
+                CopyVec(gpu, s4, st + dB + 6 * threads, bv, v ? gB + slotB + (long)kt * s.StrideBk : 0, addr.B, v);
             }
             if (bVecs > 7 * threads)
             {
                 int dkB = bT ? 0 : 7 * threads / bRowVecs;
-                int dnB = bT ? 7 * (threads / kc4) : 4 * (7 * threads % bRowVecs);
+                int dnB = bT ? 7 * bStep : 4 * (7 * threads % bRowVecs);
                 bool v = kt + kB + dkB < kEnd && col0 + nB + dnB < s.N;
-                CopyVec(gpu, s4, st + dB + 7 * threads, bv, v ? gB + (long)(kt + dkB) * s.StrideBk + (long)dnB * s.StrideBn : 0, addr.B, v);
+                long slotB = bStep > 0 ? 7 * gBStep : (long)dkB * s.StrideBk + dnB;
+                CopyVec(gpu, s4, st + dB + 7 * threads, bv, v ? gB + slotB + (long)kt * s.StrideBk : 0, addr.B, v);
             }
             if (bVecs > 8 * threads)
             {
                 int dkB = bT ? 0 : 8 * threads / bRowVecs;
-                int dnB = bT ? 8 * (threads / kc4) : 4 * (8 * threads % bRowVecs);
+                int dnB = bT ? 8 * bStep : 4 * (8 * threads % bRowVecs);
                 bool v = kt + kB + dkB < kEnd && col0 + nB + dnB < s.N;
-                CopyVec(gpu, s4, st + dB + 8 * threads, bv, v ? gB + (long)(kt + dkB) * s.StrideBk + (long)dnB * s.StrideBn : 0, addr.B, v);
+                long slotB = bStep > 0 ? 8 * gBStep : (long)dkB * s.StrideBk + dnB;
+                CopyVec(gpu, s4, st + dB + 8 * threads, bv, v ? gB + slotB + (long)kt * s.StrideBk : 0, addr.B, v);
             }
             if (bVecs > 9 * threads)
             {
                 int dkB = bT ? 0 : 9 * threads / bRowVecs;
-                int dnB = bT ? 9 * (threads / kc4) : 4 * (9 * threads % bRowVecs);
+                int dnB = bT ? 9 * bStep : 4 * (9 * threads % bRowVecs);
                 bool v = kt + kB + dkB < kEnd && col0 + nB + dnB < s.N;
-                CopyVec(gpu, s4, st + dB + 9 * threads, bv, v ? gB + (long)(kt + dkB) * s.StrideBk + (long)dnB * s.StrideBn : 0, addr.B, v);
+                long slotB = bStep > 0 ? 9 * gBStep : (long)dkB * s.StrideBk + dnB;
+                CopyVec(gpu, s4, st + dB + 9 * threads, bv, v ? gB + slotB + (long)kt * s.StrideBk : 0, addr.B, v);
             }
             if (bVecs > 10 * threads)
             {
                 int dkB = bT ? 0 : 10 * threads / bRowVecs;
-                int dnB = bT ? 10 * (threads / kc4) : 4 * (10 * threads % bRowVecs);
+                int dnB = bT ? 10 * bStep : 4 * (10 * threads % bRowVecs);
                 bool v = kt + kB + dkB < kEnd && col0 + nB + dnB < s.N;
-                CopyVec(gpu, s4, st + dB + 10 * threads, bv, v ? gB + (long)(kt + dkB) * s.StrideBk + (long)dnB * s.StrideBn : 0, addr.B, v);
+                long slotB = bStep > 0 ? 10 * gBStep : (long)dkB * s.StrideBk + dnB;
+                CopyVec(gpu, s4, st + dB + 10 * threads, bv, v ? gB + slotB + (long)kt * s.StrideBk : 0, addr.B, v);
             }
             if (bVecs > 11 * threads)
             {
                 int dkB = bT ? 0 : 11 * threads / bRowVecs;
-                int dnB = bT ? 11 * (threads / kc4) : 4 * (11 * threads % bRowVecs);
+                int dnB = bT ? 11 * bStep : 4 * (11 * threads % bRowVecs);
                 bool v = kt + kB + dkB < kEnd && col0 + nB + dnB < s.N;
-                CopyVec(gpu, s4, st + dB + 11 * threads, bv, v ? gB + (long)(kt + dkB) * s.StrideBk + (long)dnB * s.StrideBn : 0, addr.B, v);
+                long slotB = bStep > 0 ? 11 * gBStep : (long)dkB * s.StrideBk + dnB;
+                CopyVec(gpu, s4, st + dB + 11 * threads, bv, v ? gB + slotB + (long)kt * s.StrideBk : 0, addr.B, v);
             }
             if (bVecs > 12 * threads)
             {
                 int dkB = bT ? 0 : 12 * threads / bRowVecs;
-                int dnB = bT ? 12 * (threads / kc4) : 4 * (12 * threads % bRowVecs);
+                int dnB = bT ? 12 * bStep : 4 * (12 * threads % bRowVecs);
                 bool v = kt + kB + dkB < kEnd && col0 + nB + dnB < s.N;
-                CopyVec(gpu, s4, st + dB + 12 * threads, bv, v ? gB + (long)(kt + dkB) * s.StrideBk + (long)dnB * s.StrideBn : 0, addr.B, v);
+                long slotB = bStep > 0 ? 12 * gBStep : (long)dkB * s.StrideBk + dnB;
+                CopyVec(gpu, s4, st + dB + 12 * threads, bv, v ? gB + slotB + (long)kt * s.StrideBk : 0, addr.B, v);
             }
             if (bVecs > 13 * threads)
             {
                 int dkB = bT ? 0 : 13 * threads / bRowVecs;
-                int dnB = bT ? 13 * (threads / kc4) : 4 * (13 * threads % bRowVecs);
+                int dnB = bT ? 13 * bStep : 4 * (13 * threads % bRowVecs);
                 bool v = kt + kB + dkB < kEnd && col0 + nB + dnB < s.N;
-                CopyVec(gpu, s4, st + dB + 13 * threads, bv, v ? gB + (long)(kt + dkB) * s.StrideBk + (long)dnB * s.StrideBn : 0, addr.B, v);
+                long slotB = bStep > 0 ? 13 * gBStep : (long)dkB * s.StrideBk + dnB;
+                CopyVec(gpu, s4, st + dB + 13 * threads, bv, v ? gB + slotB + (long)kt * s.StrideBk : 0, addr.B, v);
             }
             if (bVecs > 14 * threads)
             {
                 int dkB = bT ? 0 : 14 * threads / bRowVecs;
-                int dnB = bT ? 14 * (threads / kc4) : 4 * (14 * threads % bRowVecs);
+                int dnB = bT ? 14 * bStep : 4 * (14 * threads % bRowVecs);
                 bool v = kt + kB + dkB < kEnd && col0 + nB + dnB < s.N;
-                CopyVec(gpu, s4, st + dB + 14 * threads, bv, v ? gB + (long)(kt + dkB) * s.StrideBk + (long)dnB * s.StrideBn : 0, addr.B, v);
+                long slotB = bStep > 0 ? 14 * gBStep : (long)dkB * s.StrideBk + dnB;
+                CopyVec(gpu, s4, st + dB + 14 * threads, bv, v ? gB + slotB + (long)kt * s.StrideBk : 0, addr.B, v);
             }
             if (bVecs > 15 * threads)
             {
                 int dkB = bT ? 0 : 15 * threads / bRowVecs;
-                int dnB = bT ? 15 * (threads / kc4) : 4 * (15 * threads % bRowVecs);
+                int dnB = bT ? 15 * bStep : 4 * (15 * threads % bRowVecs);
                 bool v = kt + kB + dkB < kEnd && col0 + nB + dnB < s.N;
-                CopyVec(gpu, s4, st + dB + 15 * threads, bv, v ? gB + (long)(kt + dkB) * s.StrideBk + (long)dnB * s.StrideBn : 0, addr.B, v);
+                long slotB = bStep > 0 ? 15 * gBStep : (long)dkB * s.StrideBk + dnB;
+                CopyVec(gpu, s4, st + dB + 15 * threads, bv, v ? gB + slotB + (long)kt * s.StrideBk : 0, addr.B, v);
             }
         }
         CommitCopies(gpu);
@@ -2063,114 +2099,130 @@ internal static partial class GemmFastKernels
                 if (bVecs > 0 * threads)
                 {
                     int dkB = bT ? 0 : 0 * threads / bRowVecs;
-                    int dnB = bT ? 0 * (threads / kc4) : 4 * (0 * threads % bRowVecs);
+                    int dnB = bT ? 0 * bStep : 4 * (0 * threads % bRowVecs);
                     bool v = kt + kB + dkB < kEnd && col0 + nB + dnB < s.N;
-                    CopyVec(gpu, s4, st + dB + 0 * threads, bv, v ? gB + (long)(kt + dkB) * s.StrideBk + (long)dnB * s.StrideBn : 0, addr.B, v);
+                    long slotB = bStep > 0 ? 0 * gBStep : (long)dkB * s.StrideBk + dnB;
+                    CopyVec(gpu, s4, st + dB + 0 * threads, bv, v ? gB + slotB + (long)kt * s.StrideBk : 0, addr.B, v);
                 }
                 if (bVecs > 1 * threads)
                 {
                     int dkB = bT ? 0 : 1 * threads / bRowVecs;
-                    int dnB = bT ? 1 * (threads / kc4) : 4 * (1 * threads % bRowVecs);
+                    int dnB = bT ? 1 * bStep : 4 * (1 * threads % bRowVecs);
                     bool v = kt + kB + dkB < kEnd && col0 + nB + dnB < s.N;
-                    CopyVec(gpu, s4, st + dB + 1 * threads, bv, v ? gB + (long)(kt + dkB) * s.StrideBk + (long)dnB * s.StrideBn : 0, addr.B, v);
+                    long slotB = bStep > 0 ? 1 * gBStep : (long)dkB * s.StrideBk + dnB;
+                    CopyVec(gpu, s4, st + dB + 1 * threads, bv, v ? gB + slotB + (long)kt * s.StrideBk : 0, addr.B, v);
                 }
                 if (bVecs > 2 * threads)
                 {
                     int dkB = bT ? 0 : 2 * threads / bRowVecs;
-                    int dnB = bT ? 2 * (threads / kc4) : 4 * (2 * threads % bRowVecs);
+                    int dnB = bT ? 2 * bStep : 4 * (2 * threads % bRowVecs);
                     bool v = kt + kB + dkB < kEnd && col0 + nB + dnB < s.N;
-                    CopyVec(gpu, s4, st + dB + 2 * threads, bv, v ? gB + (long)(kt + dkB) * s.StrideBk + (long)dnB * s.StrideBn : 0, addr.B, v);
+                    long slotB = bStep > 0 ? 2 * gBStep : (long)dkB * s.StrideBk + dnB;
+                    CopyVec(gpu, s4, st + dB + 2 * threads, bv, v ? gB + slotB + (long)kt * s.StrideBk : 0, addr.B, v);
                 }
                 if (bVecs > 3 * threads)
                 {
                     int dkB = bT ? 0 : 3 * threads / bRowVecs;
-                    int dnB = bT ? 3 * (threads / kc4) : 4 * (3 * threads % bRowVecs);
+                    int dnB = bT ? 3 * bStep : 4 * (3 * threads % bRowVecs);
                     bool v = kt + kB + dkB < kEnd && col0 + nB + dnB < s.N;
-                    CopyVec(gpu, s4, st + dB + 3 * threads, bv, v ? gB + (long)(kt + dkB) * s.StrideBk + (long)dnB * s.StrideBn : 0, addr.B, v);
+                    long slotB = bStep > 0 ? 3 * gBStep : (long)dkB * s.StrideBk + dnB;
+                    CopyVec(gpu, s4, st + dB + 3 * threads, bv, v ? gB + slotB + (long)kt * s.StrideBk : 0, addr.B, v);
                 }
                 if (bVecs > 4 * threads)
                 {
                     int dkB = bT ? 0 : 4 * threads / bRowVecs;
-                    int dnB = bT ? 4 * (threads / kc4) : 4 * (4 * threads % bRowVecs);
+                    int dnB = bT ? 4 * bStep : 4 * (4 * threads % bRowVecs);
                     bool v = kt + kB + dkB < kEnd && col0 + nB + dnB < s.N;
-                    CopyVec(gpu, s4, st + dB + 4 * threads, bv, v ? gB + (long)(kt + dkB) * s.StrideBk + (long)dnB * s.StrideBn : 0, addr.B, v);
+                    long slotB = bStep > 0 ? 4 * gBStep : (long)dkB * s.StrideBk + dnB;
+                    CopyVec(gpu, s4, st + dB + 4 * threads, bv, v ? gB + slotB + (long)kt * s.StrideBk : 0, addr.B, v);
                 }
                 if (bVecs > 5 * threads)
                 {
                     int dkB = bT ? 0 : 5 * threads / bRowVecs;
-                    int dnB = bT ? 5 * (threads / kc4) : 4 * (5 * threads % bRowVecs);
+                    int dnB = bT ? 5 * bStep : 4 * (5 * threads % bRowVecs);
                     bool v = kt + kB + dkB < kEnd && col0 + nB + dnB < s.N;
-                    CopyVec(gpu, s4, st + dB + 5 * threads, bv, v ? gB + (long)(kt + dkB) * s.StrideBk + (long)dnB * s.StrideBn : 0, addr.B, v);
+                    long slotB = bStep > 0 ? 5 * gBStep : (long)dkB * s.StrideBk + dnB;
+                    CopyVec(gpu, s4, st + dB + 5 * threads, bv, v ? gB + slotB + (long)kt * s.StrideBk : 0, addr.B, v);
                 }
                 if (bVecs > 6 * threads)
                 {
                     int dkB = bT ? 0 : 6 * threads / bRowVecs;
-                    int dnB = bT ? 6 * (threads / kc4) : 4 * (6 * threads % bRowVecs);
+                    int dnB = bT ? 6 * bStep : 4 * (6 * threads % bRowVecs);
                     bool v = kt + kB + dkB < kEnd && col0 + nB + dnB < s.N;
-                    CopyVec(gpu, s4, st + dB + 6 * threads, bv, v ? gB + (long)(kt + dkB) * s.StrideBk + (long)dnB * s.StrideBn : 0, addr.B, v);
+                    long slotB = bStep > 0 ? 6 * gBStep : (long)dkB * s.StrideBk + dnB;
+                    CopyVec(gpu, s4, st + dB + 6 * threads, bv, v ? gB + slotB + (long)kt * s.StrideBk : 0, addr.B, v);
                 }
                 if (bVecs > 7 * threads)
                 {
                     int dkB = bT ? 0 : 7 * threads / bRowVecs;
-                    int dnB = bT ? 7 * (threads / kc4) : 4 * (7 * threads % bRowVecs);
+                    int dnB = bT ? 7 * bStep : 4 * (7 * threads % bRowVecs);
                     bool v = kt + kB + dkB < kEnd && col0 + nB + dnB < s.N;
-                    CopyVec(gpu, s4, st + dB + 7 * threads, bv, v ? gB + (long)(kt + dkB) * s.StrideBk + (long)dnB * s.StrideBn : 0, addr.B, v);
+                    long slotB = bStep > 0 ? 7 * gBStep : (long)dkB * s.StrideBk + dnB;
+                    CopyVec(gpu, s4, st + dB + 7 * threads, bv, v ? gB + slotB + (long)kt * s.StrideBk : 0, addr.B, v);
                 }
                 if (bVecs > 8 * threads)
                 {
                     int dkB = bT ? 0 : 8 * threads / bRowVecs;
-                    int dnB = bT ? 8 * (threads / kc4) : 4 * (8 * threads % bRowVecs);
+                    int dnB = bT ? 8 * bStep : 4 * (8 * threads % bRowVecs);
                     bool v = kt + kB + dkB < kEnd && col0 + nB + dnB < s.N;
-                    CopyVec(gpu, s4, st + dB + 8 * threads, bv, v ? gB + (long)(kt + dkB) * s.StrideBk + (long)dnB * s.StrideBn : 0, addr.B, v);
+                    long slotB = bStep > 0 ? 8 * gBStep : (long)dkB * s.StrideBk + dnB;
+                    CopyVec(gpu, s4, st + dB + 8 * threads, bv, v ? gB + slotB + (long)kt * s.StrideBk : 0, addr.B, v);
                 }
                 if (bVecs > 9 * threads)
                 {
                     int dkB = bT ? 0 : 9 * threads / bRowVecs;
-                    int dnB = bT ? 9 * (threads / kc4) : 4 * (9 * threads % bRowVecs);
+                    int dnB = bT ? 9 * bStep : 4 * (9 * threads % bRowVecs);
                     bool v = kt + kB + dkB < kEnd && col0 + nB + dnB < s.N;
-                    CopyVec(gpu, s4, st + dB + 9 * threads, bv, v ? gB + (long)(kt + dkB) * s.StrideBk + (long)dnB * s.StrideBn : 0, addr.B, v);
+                    long slotB = bStep > 0 ? 9 * gBStep : (long)dkB * s.StrideBk + dnB;
+                    CopyVec(gpu, s4, st + dB + 9 * threads, bv, v ? gB + slotB + (long)kt * s.StrideBk : 0, addr.B, v);
                 }
                 if (bVecs > 10 * threads)
                 {
                     int dkB = bT ? 0 : 10 * threads / bRowVecs;
-                    int dnB = bT ? 10 * (threads / kc4) : 4 * (10 * threads % bRowVecs);
+                    int dnB = bT ? 10 * bStep : 4 * (10 * threads % bRowVecs);
                     bool v = kt + kB + dkB < kEnd && col0 + nB + dnB < s.N;
-                    CopyVec(gpu, s4, st + dB + 10 * threads, bv, v ? gB + (long)(kt + dkB) * s.StrideBk + (long)dnB * s.StrideBn : 0, addr.B, v);
+                    long slotB = bStep > 0 ? 10 * gBStep : (long)dkB * s.StrideBk + dnB;
+                    CopyVec(gpu, s4, st + dB + 10 * threads, bv, v ? gB + slotB + (long)kt * s.StrideBk : 0, addr.B, v);
                 }
                 if (bVecs > 11 * threads)
                 {
                     int dkB = bT ? 0 : 11 * threads / bRowVecs;
-                    int dnB = bT ? 11 * (threads / kc4) : 4 * (11 * threads % bRowVecs);
+                    int dnB = bT ? 11 * bStep : 4 * (11 * threads % bRowVecs);
                     bool v = kt + kB + dkB < kEnd && col0 + nB + dnB < s.N;
-                    CopyVec(gpu, s4, st + dB + 11 * threads, bv, v ? gB + (long)(kt + dkB) * s.StrideBk + (long)dnB * s.StrideBn : 0, addr.B, v);
+                    long slotB = bStep > 0 ? 11 * gBStep : (long)dkB * s.StrideBk + dnB;
+                    CopyVec(gpu, s4, st + dB + 11 * threads, bv, v ? gB + slotB + (long)kt * s.StrideBk : 0, addr.B, v);
                 }
                 if (bVecs > 12 * threads)
                 {
                     int dkB = bT ? 0 : 12 * threads / bRowVecs;
-                    int dnB = bT ? 12 * (threads / kc4) : 4 * (12 * threads % bRowVecs);
+                    int dnB = bT ? 12 * bStep : 4 * (12 * threads % bRowVecs);
                     bool v = kt + kB + dkB < kEnd && col0 + nB + dnB < s.N;
-                    CopyVec(gpu, s4, st + dB + 12 * threads, bv, v ? gB + (long)(kt + dkB) * s.StrideBk + (long)dnB * s.StrideBn : 0, addr.B, v);
+                    long slotB = bStep > 0 ? 12 * gBStep : (long)dkB * s.StrideBk + dnB;
+                    CopyVec(gpu, s4, st + dB + 12 * threads, bv, v ? gB + slotB + (long)kt * s.StrideBk : 0, addr.B, v);
                 }
                 if (bVecs > 13 * threads)
                 {
                     int dkB = bT ? 0 : 13 * threads / bRowVecs;
-                    int dnB = bT ? 13 * (threads / kc4) : 4 * (13 * threads % bRowVecs);
+                    int dnB = bT ? 13 * bStep : 4 * (13 * threads % bRowVecs);
                     bool v = kt + kB + dkB < kEnd && col0 + nB + dnB < s.N;
-                    CopyVec(gpu, s4, st + dB + 13 * threads, bv, v ? gB + (long)(kt + dkB) * s.StrideBk + (long)dnB * s.StrideBn : 0, addr.B, v);
+                    long slotB = bStep > 0 ? 13 * gBStep : (long)dkB * s.StrideBk + dnB;
+                    CopyVec(gpu, s4, st + dB + 13 * threads, bv, v ? gB + slotB + (long)kt * s.StrideBk : 0, addr.B, v);
                 }
                 if (bVecs > 14 * threads)
                 {
                     int dkB = bT ? 0 : 14 * threads / bRowVecs;
-                    int dnB = bT ? 14 * (threads / kc4) : 4 * (14 * threads % bRowVecs);
+                    int dnB = bT ? 14 * bStep : 4 * (14 * threads % bRowVecs);
                     bool v = kt + kB + dkB < kEnd && col0 + nB + dnB < s.N;
-                    CopyVec(gpu, s4, st + dB + 14 * threads, bv, v ? gB + (long)(kt + dkB) * s.StrideBk + (long)dnB * s.StrideBn : 0, addr.B, v);
+                    long slotB = bStep > 0 ? 14 * gBStep : (long)dkB * s.StrideBk + dnB;
+                    CopyVec(gpu, s4, st + dB + 14 * threads, bv, v ? gB + slotB + (long)kt * s.StrideBk : 0, addr.B, v);
                 }
                 if (bVecs > 15 * threads)
                 {
                     int dkB = bT ? 0 : 15 * threads / bRowVecs;
-                    int dnB = bT ? 15 * (threads / kc4) : 4 * (15 * threads % bRowVecs);
+                    int dnB = bT ? 15 * bStep : 4 * (15 * threads % bRowVecs);
                     bool v = kt + kB + dkB < kEnd && col0 + nB + dnB < s.N;
-                    CopyVec(gpu, s4, st + dB + 15 * threads, bv, v ? gB + (long)(kt + dkB) * s.StrideBk + (long)dnB * s.StrideBn : 0, addr.B, v);
+                    long slotB = bStep > 0 ? 15 * gBStep : (long)dkB * s.StrideBk + dnB;
+                    CopyVec(gpu, s4, st + dB + 15 * threads, bv, v ? gB + slotB + (long)kt * s.StrideBk : 0, addr.B, v);
                 }
             }
             CommitCopies(gpu);
@@ -2679,13 +2731,17 @@ internal static partial class GemmFastKernels
     /// per-slot limits computed once (rows or columns left), so each copy is a compare, a select and an
     /// address add instead of recomputing the row / column guards and both 64-bit addresses from the indices.
     /// TTileThreads = 16: 128x128 from 128 threads, K-tile TBk = 16; 4: the simulator's 32x64 from 16 threads, TBk = 8.
+    /// TWarpRows = 1: the short tile (64x256 on GPUs, 16x128 on the simulator, the 4 warps side by side) at TBk = 8.
     /// </summary>
     [IlgpuKernel]
-    [IlgpuKernelVariant(typeof(Const4), typeof(Const8))]
-    [IlgpuKernelVariant(typeof(Const16), typeof(Const16))]
-    public static void SgemmAsyncPipe8x16F32<TTileThreads, TBk>(ArrayView<Float4> a4, ArrayView<Float4> b4, ArrayView<float> bias, ArrayView<float> c, GemmShape s, SgemmAddresses addr)
+    [IlgpuKernelVariant(typeof(Const4), typeof(Const8), typeof(Const2))]
+    [IlgpuKernelVariant(typeof(Const16), typeof(Const16), typeof(Const2))]
+    [IlgpuKernelVariant(typeof(Const4), typeof(Const8), typeof(Const1))]
+    [IlgpuKernelVariant(typeof(Const16), typeof(Const8), typeof(Const1))]
+    public static void SgemmAsyncPipe8x16F32<TTileThreads, TBk, TWarpRows>(ArrayView<Float4> a4, ArrayView<Float4> b4, ArrayView<float> bias, ArrayView<float> c, GemmShape s, SgemmAddresses addr)
         where TTileThreads : struct, IKernelConstant
         where TBk : struct, IKernelConstant
+        where TWarpRows : struct, IKernelConstant
     {
         var s4 = SharedMemory.GetDynamic<Float4>();
         var av = a4.AsAligned(16);
@@ -2704,10 +2760,12 @@ internal static partial class GemmFastKernels
         int warp = tid >> (gpu ? 5 : 2);
         int warpRows = 8 * lr;
         int warpCols = 16 * lc;
-        int tileRows = 2 * warpRows;
-        int tileCols = 2 * warpCols;
-        int tr = (warp >> 1) * warpRows + (lane >> (gpu ? 2 : 1));
-        int tc = (warp & 1) * warpCols + 4 * (lane & (lc - 1));
+        int warpsDown = default(TWarpRows).Value;
+        int acrossShift = warpsDown == 2 ? 1 : 2;
+        int tileRows = warpsDown * warpRows;
+        int tileCols = (4 / warpsDown) * warpCols;
+        int tr = (warp >> acrossShift) * warpRows + (lane >> (gpu ? 2 : 1));
+        int tc = (warp & ((1 << acrossShift) - 1)) * warpCols + 4 * (lane & (lc - 1));
         int row0 = Grid.IdxY * tileRows;
         int col0 = Grid.IdxX * tileCols;
         int split = s.SplitK > 1 ? Grid.IdxZ : 0;
@@ -2728,16 +2786,21 @@ internal static partial class GemmFastKernels
         float c5_0 = 0f, c5_1 = 0f, c5_2 = 0f, c5_3 = 0f, c5_4 = 0f, c5_5 = 0f, c5_6 = 0f, c5_7 = 0f, c5_8 = 0f, c5_9 = 0f, c5_10 = 0f, c5_11 = 0f, c5_12 = 0f, c5_13 = 0f, c5_14 = 0f, c5_15 = 0f;
         float c6_0 = 0f, c6_1 = 0f, c6_2 = 0f, c6_3 = 0f, c6_4 = 0f, c6_5 = 0f, c6_6 = 0f, c6_7 = 0f, c6_8 = 0f, c6_9 = 0f, c6_10 = 0f, c6_11 = 0f, c6_12 = 0f, c6_13 = 0f, c6_14 = 0f, c6_15 = 0f;
         float c7_0 = 0f, c7_1 = 0f, c7_2 = 0f, c7_3 = 0f, c7_4 = 0f, c7_5 = 0f, c7_6 = 0f, c7_7 = 0f, c7_8 = 0f, c7_9 = 0f, c7_10 = 0f, c7_11 = 0f, c7_12 = 0f, c7_13 = 0f, c7_14 = 0f, c7_15 = 0f;
-        int rA = tid >> (gpu ? 2 : 1);
+        // As SgemmAsync8x16F32's swShift: the swizzle key is a row's 128-byte line (kc4 = 4: row / 2, 2: row / 4).
+        int swShift = kc4 == 4 ? 1 : 2;
+        int bRowVecs = tileCols / 4;
+        int bRowShift = bRowVecs == 64 ? 6 : bRowVecs == 32 ? 5 : 4;
+        int rA = tid >> (kc4 == 4 ? 2 : 1);
         int kA = 4 * (tid & swMask);
-        int dA = rA * kc4 + ((kA >> 2) ^ (((rA & (lr - 1)) >> 1) & swMask));
+        int dA = rA * kc4 + ((kA >> 2) ^ (((rA & (lr - 1)) >> swShift) & swMask));
         int aStepRows = threads / kc4;
         long gA = aBase + (long)(row0 + rA) * s.StrideAm + kA;
         long gAStep = aStepRows * s.StrideAm;
-        int kB = tid >> (gpu ? 5 : 4);
-        int nB = 4 * (tid & (tileCols / 4 - 1));
+        int kB = tid >> bRowShift;
+        int nB = 4 * (tid & (bRowVecs - 1));
         int dB = aVecs + tid;
-        int bStep = threads / (tileCols / 4);
+        // 0 when a B row has more vectors than threads (the simulator's short tile): its slots step k and n by dkB / dnB.
+        int bStep = threads / bRowVecs;
         long gB = bBase + (long)kB * s.StrideBk + col0 + nB;
         long gBStep = bStep * s.StrideBk;
         // Slot p of A is inside the matrix when rowsLeftA > p·aStepRows (and its k inside the chunk); slot p of B when the
@@ -2776,83 +2839,131 @@ internal static partial class GemmFastKernels
             }
             if (bVecs > 0 * threads)
             {
-                bool v = kLeftB > 0 * bStep;
-                CopyVecTo(gpu, s4, st + dB + 0 * threads, bv, v ? gB + 0 * gBStep + (long)kt * s.StrideBk : 0, v ? pBt + 0 * 4 * gBStep : addr.B, v);
+                int dkB = 0 * threads / bRowVecs;
+                int dnB = 4 * (0 * threads % bRowVecs);
+                bool v = bStep > 0 ? kLeftB > 0 * bStep : kEnd - kt - kB > dkB && col0 + nB + dnB < s.N;
+                long slotB = bStep > 0 ? 0 * gBStep : (long)dkB * s.StrideBk + dnB;
+                CopyVecTo(gpu, s4, st + dB + 0 * threads, bv, v ? gB + slotB + (long)kt * s.StrideBk : 0, v ? pBt + 4 * slotB : addr.B, v);
             }
             if (bVecs > 1 * threads)
             {
-                bool v = kLeftB > 1 * bStep;
-                CopyVecTo(gpu, s4, st + dB + 1 * threads, bv, v ? gB + 1 * gBStep + (long)kt * s.StrideBk : 0, v ? pBt + 1 * 4 * gBStep : addr.B, v);
+                int dkB = 1 * threads / bRowVecs;
+                int dnB = 4 * (1 * threads % bRowVecs);
+                bool v = bStep > 0 ? kLeftB > 1 * bStep : kEnd - kt - kB > dkB && col0 + nB + dnB < s.N;
+                long slotB = bStep > 0 ? 1 * gBStep : (long)dkB * s.StrideBk + dnB;
+                CopyVecTo(gpu, s4, st + dB + 1 * threads, bv, v ? gB + slotB + (long)kt * s.StrideBk : 0, v ? pBt + 4 * slotB : addr.B, v);
             }
             if (bVecs > 2 * threads)
             {
-                bool v = kLeftB > 2 * bStep;
-                CopyVecTo(gpu, s4, st + dB + 2 * threads, bv, v ? gB + 2 * gBStep + (long)kt * s.StrideBk : 0, v ? pBt + 2 * 4 * gBStep : addr.B, v);
+                int dkB = 2 * threads / bRowVecs;
+                int dnB = 4 * (2 * threads % bRowVecs);
+                bool v = bStep > 0 ? kLeftB > 2 * bStep : kEnd - kt - kB > dkB && col0 + nB + dnB < s.N;
+                long slotB = bStep > 0 ? 2 * gBStep : (long)dkB * s.StrideBk + dnB;
+                CopyVecTo(gpu, s4, st + dB + 2 * threads, bv, v ? gB + slotB + (long)kt * s.StrideBk : 0, v ? pBt + 4 * slotB : addr.B, v);
             }
             if (bVecs > 3 * threads)
             {
-                bool v = kLeftB > 3 * bStep;
-                CopyVecTo(gpu, s4, st + dB + 3 * threads, bv, v ? gB + 3 * gBStep + (long)kt * s.StrideBk : 0, v ? pBt + 3 * 4 * gBStep : addr.B, v);
+                int dkB = 3 * threads / bRowVecs;
+                int dnB = 4 * (3 * threads % bRowVecs);
+                bool v = bStep > 0 ? kLeftB > 3 * bStep : kEnd - kt - kB > dkB && col0 + nB + dnB < s.N;
+                long slotB = bStep > 0 ? 3 * gBStep : (long)dkB * s.StrideBk + dnB;
+                CopyVecTo(gpu, s4, st + dB + 3 * threads, bv, v ? gB + slotB + (long)kt * s.StrideBk : 0, v ? pBt + 4 * slotB : addr.B, v);
             }
             if (bVecs > 4 * threads)
             {
-                bool v = kLeftB > 4 * bStep;
-                CopyVecTo(gpu, s4, st + dB + 4 * threads, bv, v ? gB + 4 * gBStep + (long)kt * s.StrideBk : 0, v ? pBt + 4 * 4 * gBStep : addr.B, v);
+                int dkB = 4 * threads / bRowVecs;
+                int dnB = 4 * (4 * threads % bRowVecs);
+                bool v = bStep > 0 ? kLeftB > 4 * bStep : kEnd - kt - kB > dkB && col0 + nB + dnB < s.N;
+                long slotB = bStep > 0 ? 4 * gBStep : (long)dkB * s.StrideBk + dnB;
+                CopyVecTo(gpu, s4, st + dB + 4 * threads, bv, v ? gB + slotB + (long)kt * s.StrideBk : 0, v ? pBt + 4 * slotB : addr.B, v);
             }
             if (bVecs > 5 * threads)
             {
-                bool v = kLeftB > 5 * bStep;
-                CopyVecTo(gpu, s4, st + dB + 5 * threads, bv, v ? gB + 5 * gBStep + (long)kt * s.StrideBk : 0, v ? pBt + 5 * 4 * gBStep : addr.B, v);
+                int dkB = 5 * threads / bRowVecs;
+                int dnB = 4 * (5 * threads % bRowVecs);
+                bool v = bStep > 0 ? kLeftB > 5 * bStep : kEnd - kt - kB > dkB && col0 + nB + dnB < s.N;
+                long slotB = bStep > 0 ? 5 * gBStep : (long)dkB * s.StrideBk + dnB;
+                CopyVecTo(gpu, s4, st + dB + 5 * threads, bv, v ? gB + slotB + (long)kt * s.StrideBk : 0, v ? pBt + 4 * slotB : addr.B, v);
             }
             if (bVecs > 6 * threads)
             {
-                bool v = kLeftB > 6 * bStep;
-                CopyVecTo(gpu, s4, st + dB + 6 * threads, bv, v ? gB + 6 * gBStep + (long)kt * s.StrideBk : 0, v ? pBt + 6 * 4 * gBStep : addr.B, v);
+                int dkB = 6 * threads / bRowVecs;
+                int dnB = 4 * (6 * threads % bRowVecs);
+                bool v = bStep > 0 ? kLeftB > 6 * bStep : kEnd - kt - kB > dkB && col0 + nB + dnB < s.N;
+                long slotB = bStep > 0 ? 6 * gBStep : (long)dkB * s.StrideBk + dnB;
+                CopyVecTo(gpu, s4, st + dB + 6 * threads, bv, v ? gB + slotB + (long)kt * s.StrideBk : 0, v ? pBt + 4 * slotB : addr.B, v);
             }
             if (bVecs > 7 * threads)
             {
-                bool v = kLeftB > 7 * bStep;
-                CopyVecTo(gpu, s4, st + dB + 7 * threads, bv, v ? gB + 7 * gBStep + (long)kt * s.StrideBk : 0, v ? pBt + 7 * 4 * gBStep : addr.B, v);
+                int dkB = 7 * threads / bRowVecs;
+                int dnB = 4 * (7 * threads % bRowVecs);
+                bool v = bStep > 0 ? kLeftB > 7 * bStep : kEnd - kt - kB > dkB && col0 + nB + dnB < s.N;
+                long slotB = bStep > 0 ? 7 * gBStep : (long)dkB * s.StrideBk + dnB;
+                CopyVecTo(gpu, s4, st + dB + 7 * threads, bv, v ? gB + slotB + (long)kt * s.StrideBk : 0, v ? pBt + 4 * slotB : addr.B, v);
             }
             if (bVecs > 8 * threads)
             {
-                bool v = kLeftB > 8 * bStep;
-                CopyVecTo(gpu, s4, st + dB + 8 * threads, bv, v ? gB + 8 * gBStep + (long)kt * s.StrideBk : 0, v ? pBt + 8 * 4 * gBStep : addr.B, v);
+                int dkB = 8 * threads / bRowVecs;
+                int dnB = 4 * (8 * threads % bRowVecs);
+                bool v = bStep > 0 ? kLeftB > 8 * bStep : kEnd - kt - kB > dkB && col0 + nB + dnB < s.N;
+                long slotB = bStep > 0 ? 8 * gBStep : (long)dkB * s.StrideBk + dnB;
+                CopyVecTo(gpu, s4, st + dB + 8 * threads, bv, v ? gB + slotB + (long)kt * s.StrideBk : 0, v ? pBt + 4 * slotB : addr.B, v);
             }
             if (bVecs > 9 * threads)
             {
-                bool v = kLeftB > 9 * bStep;
-                CopyVecTo(gpu, s4, st + dB + 9 * threads, bv, v ? gB + 9 * gBStep + (long)kt * s.StrideBk : 0, v ? pBt + 9 * 4 * gBStep : addr.B, v);
+                int dkB = 9 * threads / bRowVecs;
+                int dnB = 4 * (9 * threads % bRowVecs);
+                bool v = bStep > 0 ? kLeftB > 9 * bStep : kEnd - kt - kB > dkB && col0 + nB + dnB < s.N;
+                long slotB = bStep > 0 ? 9 * gBStep : (long)dkB * s.StrideBk + dnB;
+                CopyVecTo(gpu, s4, st + dB + 9 * threads, bv, v ? gB + slotB + (long)kt * s.StrideBk : 0, v ? pBt + 4 * slotB : addr.B, v);
             }
             if (bVecs > 10 * threads)
             {
-                bool v = kLeftB > 10 * bStep;
-                CopyVecTo(gpu, s4, st + dB + 10 * threads, bv, v ? gB + 10 * gBStep + (long)kt * s.StrideBk : 0, v ? pBt + 10 * 4 * gBStep : addr.B, v);
+                int dkB = 10 * threads / bRowVecs;
+                int dnB = 4 * (10 * threads % bRowVecs);
+                bool v = bStep > 0 ? kLeftB > 10 * bStep : kEnd - kt - kB > dkB && col0 + nB + dnB < s.N;
+                long slotB = bStep > 0 ? 10 * gBStep : (long)dkB * s.StrideBk + dnB;
+                CopyVecTo(gpu, s4, st + dB + 10 * threads, bv, v ? gB + slotB + (long)kt * s.StrideBk : 0, v ? pBt + 4 * slotB : addr.B, v);
             }
             if (bVecs > 11 * threads)
             {
-                bool v = kLeftB > 11 * bStep;
-                CopyVecTo(gpu, s4, st + dB + 11 * threads, bv, v ? gB + 11 * gBStep + (long)kt * s.StrideBk : 0, v ? pBt + 11 * 4 * gBStep : addr.B, v);
+                int dkB = 11 * threads / bRowVecs;
+                int dnB = 4 * (11 * threads % bRowVecs);
+                bool v = bStep > 0 ? kLeftB > 11 * bStep : kEnd - kt - kB > dkB && col0 + nB + dnB < s.N;
+                long slotB = bStep > 0 ? 11 * gBStep : (long)dkB * s.StrideBk + dnB;
+                CopyVecTo(gpu, s4, st + dB + 11 * threads, bv, v ? gB + slotB + (long)kt * s.StrideBk : 0, v ? pBt + 4 * slotB : addr.B, v);
             }
             if (bVecs > 12 * threads)
             {
-                bool v = kLeftB > 12 * bStep;
-                CopyVecTo(gpu, s4, st + dB + 12 * threads, bv, v ? gB + 12 * gBStep + (long)kt * s.StrideBk : 0, v ? pBt + 12 * 4 * gBStep : addr.B, v);
+                int dkB = 12 * threads / bRowVecs;
+                int dnB = 4 * (12 * threads % bRowVecs);
+                bool v = bStep > 0 ? kLeftB > 12 * bStep : kEnd - kt - kB > dkB && col0 + nB + dnB < s.N;
+                long slotB = bStep > 0 ? 12 * gBStep : (long)dkB * s.StrideBk + dnB;
+                CopyVecTo(gpu, s4, st + dB + 12 * threads, bv, v ? gB + slotB + (long)kt * s.StrideBk : 0, v ? pBt + 4 * slotB : addr.B, v);
             }
             if (bVecs > 13 * threads)
             {
-                bool v = kLeftB > 13 * bStep;
-                CopyVecTo(gpu, s4, st + dB + 13 * threads, bv, v ? gB + 13 * gBStep + (long)kt * s.StrideBk : 0, v ? pBt + 13 * 4 * gBStep : addr.B, v);
+                int dkB = 13 * threads / bRowVecs;
+                int dnB = 4 * (13 * threads % bRowVecs);
+                bool v = bStep > 0 ? kLeftB > 13 * bStep : kEnd - kt - kB > dkB && col0 + nB + dnB < s.N;
+                long slotB = bStep > 0 ? 13 * gBStep : (long)dkB * s.StrideBk + dnB;
+                CopyVecTo(gpu, s4, st + dB + 13 * threads, bv, v ? gB + slotB + (long)kt * s.StrideBk : 0, v ? pBt + 4 * slotB : addr.B, v);
             }
             if (bVecs > 14 * threads)
             {
-                bool v = kLeftB > 14 * bStep;
-                CopyVecTo(gpu, s4, st + dB + 14 * threads, bv, v ? gB + 14 * gBStep + (long)kt * s.StrideBk : 0, v ? pBt + 14 * 4 * gBStep : addr.B, v);
+                int dkB = 14 * threads / bRowVecs;
+                int dnB = 4 * (14 * threads % bRowVecs);
+                bool v = bStep > 0 ? kLeftB > 14 * bStep : kEnd - kt - kB > dkB && col0 + nB + dnB < s.N;
+                long slotB = bStep > 0 ? 14 * gBStep : (long)dkB * s.StrideBk + dnB;
+                CopyVecTo(gpu, s4, st + dB + 14 * threads, bv, v ? gB + slotB + (long)kt * s.StrideBk : 0, v ? pBt + 4 * slotB : addr.B, v);
             }
             if (bVecs > 15 * threads)
             {
-                bool v = kLeftB > 15 * bStep;
-                CopyVecTo(gpu, s4, st + dB + 15 * threads, bv, v ? gB + 15 * gBStep + (long)kt * s.StrideBk : 0, v ? pBt + 15 * 4 * gBStep : addr.B, v);
+                int dkB = 15 * threads / bRowVecs;
+                int dnB = 4 * (15 * threads % bRowVecs);
+                bool v = bStep > 0 ? kLeftB > 15 * bStep : kEnd - kt - kB > dkB && col0 + nB + dnB < s.N;
+                long slotB = bStep > 0 ? 15 * gBStep : (long)dkB * s.StrideBk + dnB;
+                CopyVecTo(gpu, s4, st + dB + 15 * threads, bv, v ? gB + slotB + (long)kt * s.StrideBk : 0, v ? pBt + 4 * slotB : addr.B, v);
             }
         }
         CommitCopies(gpu);
@@ -2886,92 +2997,139 @@ internal static partial class GemmFastKernels
             }
             if (bVecs > 0 * threads)
             {
-                bool v = kLeftB > 0 * bStep;
-                CopyVecTo(gpu, s4, st + dB + 0 * threads, bv, v ? gB + 0 * gBStep + (long)kt * s.StrideBk : 0, v ? pBt + 0 * 4 * gBStep : addr.B, v);
+                int dkB = 0 * threads / bRowVecs;
+                int dnB = 4 * (0 * threads % bRowVecs);
+                bool v = bStep > 0 ? kLeftB > 0 * bStep : kEnd - kt - kB > dkB && col0 + nB + dnB < s.N;
+                long slotB = bStep > 0 ? 0 * gBStep : (long)dkB * s.StrideBk + dnB;
+                CopyVecTo(gpu, s4, st + dB + 0 * threads, bv, v ? gB + slotB + (long)kt * s.StrideBk : 0, v ? pBt + 4 * slotB : addr.B, v);
             }
             if (bVecs > 1 * threads)
             {
-                bool v = kLeftB > 1 * bStep;
-                CopyVecTo(gpu, s4, st + dB + 1 * threads, bv, v ? gB + 1 * gBStep + (long)kt * s.StrideBk : 0, v ? pBt + 1 * 4 * gBStep : addr.B, v);
+                int dkB = 1 * threads / bRowVecs;
+                int dnB = 4 * (1 * threads % bRowVecs);
+                bool v = bStep > 0 ? kLeftB > 1 * bStep : kEnd - kt - kB > dkB && col0 + nB + dnB < s.N;
+                long slotB = bStep > 0 ? 1 * gBStep : (long)dkB * s.StrideBk + dnB;
+                CopyVecTo(gpu, s4, st + dB + 1 * threads, bv, v ? gB + slotB + (long)kt * s.StrideBk : 0, v ? pBt + 4 * slotB : addr.B, v);
             }
             if (bVecs > 2 * threads)
             {
-                bool v = kLeftB > 2 * bStep;
-                CopyVecTo(gpu, s4, st + dB + 2 * threads, bv, v ? gB + 2 * gBStep + (long)kt * s.StrideBk : 0, v ? pBt + 2 * 4 * gBStep : addr.B, v);
+                int dkB = 2 * threads / bRowVecs;
+                int dnB = 4 * (2 * threads % bRowVecs);
+                bool v = bStep > 0 ? kLeftB > 2 * bStep : kEnd - kt - kB > dkB && col0 + nB + dnB < s.N;
+                long slotB = bStep > 0 ? 2 * gBStep : (long)dkB * s.StrideBk + dnB;
+                CopyVecTo(gpu, s4, st + dB + 2 * threads, bv, v ? gB + slotB + (long)kt * s.StrideBk : 0, v ? pBt + 4 * slotB : addr.B, v);
             }
             if (bVecs > 3 * threads)
             {
-                bool v = kLeftB > 3 * bStep;
-                CopyVecTo(gpu, s4, st + dB + 3 * threads, bv, v ? gB + 3 * gBStep + (long)kt * s.StrideBk : 0, v ? pBt + 3 * 4 * gBStep : addr.B, v);
+                int dkB = 3 * threads / bRowVecs;
+                int dnB = 4 * (3 * threads % bRowVecs);
+                bool v = bStep > 0 ? kLeftB > 3 * bStep : kEnd - kt - kB > dkB && col0 + nB + dnB < s.N;
+                long slotB = bStep > 0 ? 3 * gBStep : (long)dkB * s.StrideBk + dnB;
+                CopyVecTo(gpu, s4, st + dB + 3 * threads, bv, v ? gB + slotB + (long)kt * s.StrideBk : 0, v ? pBt + 4 * slotB : addr.B, v);
             }
             if (bVecs > 4 * threads)
             {
-                bool v = kLeftB > 4 * bStep;
-                CopyVecTo(gpu, s4, st + dB + 4 * threads, bv, v ? gB + 4 * gBStep + (long)kt * s.StrideBk : 0, v ? pBt + 4 * 4 * gBStep : addr.B, v);
+                int dkB = 4 * threads / bRowVecs;
+                int dnB = 4 * (4 * threads % bRowVecs);
+                bool v = bStep > 0 ? kLeftB > 4 * bStep : kEnd - kt - kB > dkB && col0 + nB + dnB < s.N;
+                long slotB = bStep > 0 ? 4 * gBStep : (long)dkB * s.StrideBk + dnB;
+                CopyVecTo(gpu, s4, st + dB + 4 * threads, bv, v ? gB + slotB + (long)kt * s.StrideBk : 0, v ? pBt + 4 * slotB : addr.B, v);
             }
             if (bVecs > 5 * threads)
             {
-                bool v = kLeftB > 5 * bStep;
-                CopyVecTo(gpu, s4, st + dB + 5 * threads, bv, v ? gB + 5 * gBStep + (long)kt * s.StrideBk : 0, v ? pBt + 5 * 4 * gBStep : addr.B, v);
+                int dkB = 5 * threads / bRowVecs;
+                int dnB = 4 * (5 * threads % bRowVecs);
+                bool v = bStep > 0 ? kLeftB > 5 * bStep : kEnd - kt - kB > dkB && col0 + nB + dnB < s.N;
+                long slotB = bStep > 0 ? 5 * gBStep : (long)dkB * s.StrideBk + dnB;
+                CopyVecTo(gpu, s4, st + dB + 5 * threads, bv, v ? gB + slotB + (long)kt * s.StrideBk : 0, v ? pBt + 4 * slotB : addr.B, v);
             }
             if (bVecs > 6 * threads)
             {
-                bool v = kLeftB > 6 * bStep;
-                CopyVecTo(gpu, s4, st + dB + 6 * threads, bv, v ? gB + 6 * gBStep + (long)kt * s.StrideBk : 0, v ? pBt + 6 * 4 * gBStep : addr.B, v);
+                int dkB = 6 * threads / bRowVecs;
+                int dnB = 4 * (6 * threads % bRowVecs);
+                bool v = bStep > 0 ? kLeftB > 6 * bStep : kEnd - kt - kB > dkB && col0 + nB + dnB < s.N;
+                long slotB = bStep > 0 ? 6 * gBStep : (long)dkB * s.StrideBk + dnB;
+                CopyVecTo(gpu, s4, st + dB + 6 * threads, bv, v ? gB + slotB + (long)kt * s.StrideBk : 0, v ? pBt + 4 * slotB : addr.B, v);
             }
             if (bVecs > 7 * threads)
             {
-                bool v = kLeftB > 7 * bStep;
-                CopyVecTo(gpu, s4, st + dB + 7 * threads, bv, v ? gB + 7 * gBStep + (long)kt * s.StrideBk : 0, v ? pBt + 7 * 4 * gBStep : addr.B, v);
+                int dkB = 7 * threads / bRowVecs;
+                int dnB = 4 * (7 * threads % bRowVecs);
+                bool v = bStep > 0 ? kLeftB > 7 * bStep : kEnd - kt - kB > dkB && col0 + nB + dnB < s.N;
+                long slotB = bStep > 0 ? 7 * gBStep : (long)dkB * s.StrideBk + dnB;
+                CopyVecTo(gpu, s4, st + dB + 7 * threads, bv, v ? gB + slotB + (long)kt * s.StrideBk : 0, v ? pBt + 4 * slotB : addr.B, v);
             }
             if (bVecs > 8 * threads)
             {
-                bool v = kLeftB > 8 * bStep;
-                CopyVecTo(gpu, s4, st + dB + 8 * threads, bv, v ? gB + 8 * gBStep + (long)kt * s.StrideBk : 0, v ? pBt + 8 * 4 * gBStep : addr.B, v);
+                int dkB = 8 * threads / bRowVecs;
+                int dnB = 4 * (8 * threads % bRowVecs);
+                bool v = bStep > 0 ? kLeftB > 8 * bStep : kEnd - kt - kB > dkB && col0 + nB + dnB < s.N;
+                long slotB = bStep > 0 ? 8 * gBStep : (long)dkB * s.StrideBk + dnB;
+                CopyVecTo(gpu, s4, st + dB + 8 * threads, bv, v ? gB + slotB + (long)kt * s.StrideBk : 0, v ? pBt + 4 * slotB : addr.B, v);
             }
             if (bVecs > 9 * threads)
             {
-                bool v = kLeftB > 9 * bStep;
-                CopyVecTo(gpu, s4, st + dB + 9 * threads, bv, v ? gB + 9 * gBStep + (long)kt * s.StrideBk : 0, v ? pBt + 9 * 4 * gBStep : addr.B, v);
+                int dkB = 9 * threads / bRowVecs;
+                int dnB = 4 * (9 * threads % bRowVecs);
+                bool v = bStep > 0 ? kLeftB > 9 * bStep : kEnd - kt - kB > dkB && col0 + nB + dnB < s.N;
+                long slotB = bStep > 0 ? 9 * gBStep : (long)dkB * s.StrideBk + dnB;
+                CopyVecTo(gpu, s4, st + dB + 9 * threads, bv, v ? gB + slotB + (long)kt * s.StrideBk : 0, v ? pBt + 4 * slotB : addr.B, v);
             }
             if (bVecs > 10 * threads)
             {
-                bool v = kLeftB > 10 * bStep;
-                CopyVecTo(gpu, s4, st + dB + 10 * threads, bv, v ? gB + 10 * gBStep + (long)kt * s.StrideBk : 0, v ? pBt + 10 * 4 * gBStep : addr.B, v);
+                int dkB = 10 * threads / bRowVecs;
+                int dnB = 4 * (10 * threads % bRowVecs);
+                bool v = bStep > 0 ? kLeftB > 10 * bStep : kEnd - kt - kB > dkB && col0 + nB + dnB < s.N;
+                long slotB = bStep > 0 ? 10 * gBStep : (long)dkB * s.StrideBk + dnB;
+                CopyVecTo(gpu, s4, st + dB + 10 * threads, bv, v ? gB + slotB + (long)kt * s.StrideBk : 0, v ? pBt + 4 * slotB : addr.B, v);
             }
             if (bVecs > 11 * threads)
             {
-                bool v = kLeftB > 11 * bStep;
-                CopyVecTo(gpu, s4, st + dB + 11 * threads, bv, v ? gB + 11 * gBStep + (long)kt * s.StrideBk : 0, v ? pBt + 11 * 4 * gBStep : addr.B, v);
+                int dkB = 11 * threads / bRowVecs;
+                int dnB = 4 * (11 * threads % bRowVecs);
+                bool v = bStep > 0 ? kLeftB > 11 * bStep : kEnd - kt - kB > dkB && col0 + nB + dnB < s.N;
+                long slotB = bStep > 0 ? 11 * gBStep : (long)dkB * s.StrideBk + dnB;
+                CopyVecTo(gpu, s4, st + dB + 11 * threads, bv, v ? gB + slotB + (long)kt * s.StrideBk : 0, v ? pBt + 4 * slotB : addr.B, v);
             }
             if (bVecs > 12 * threads)
             {
-                bool v = kLeftB > 12 * bStep;
-                CopyVecTo(gpu, s4, st + dB + 12 * threads, bv, v ? gB + 12 * gBStep + (long)kt * s.StrideBk : 0, v ? pBt + 12 * 4 * gBStep : addr.B, v);
+                int dkB = 12 * threads / bRowVecs;
+                int dnB = 4 * (12 * threads % bRowVecs);
+                bool v = bStep > 0 ? kLeftB > 12 * bStep : kEnd - kt - kB > dkB && col0 + nB + dnB < s.N;
+                long slotB = bStep > 0 ? 12 * gBStep : (long)dkB * s.StrideBk + dnB;
+                CopyVecTo(gpu, s4, st + dB + 12 * threads, bv, v ? gB + slotB + (long)kt * s.StrideBk : 0, v ? pBt + 4 * slotB : addr.B, v);
             }
             if (bVecs > 13 * threads)
             {
-                bool v = kLeftB > 13 * bStep;
-                CopyVecTo(gpu, s4, st + dB + 13 * threads, bv, v ? gB + 13 * gBStep + (long)kt * s.StrideBk : 0, v ? pBt + 13 * 4 * gBStep : addr.B, v);
+                int dkB = 13 * threads / bRowVecs;
+                int dnB = 4 * (13 * threads % bRowVecs);
+                bool v = bStep > 0 ? kLeftB > 13 * bStep : kEnd - kt - kB > dkB && col0 + nB + dnB < s.N;
+                long slotB = bStep > 0 ? 13 * gBStep : (long)dkB * s.StrideBk + dnB;
+                CopyVecTo(gpu, s4, st + dB + 13 * threads, bv, v ? gB + slotB + (long)kt * s.StrideBk : 0, v ? pBt + 4 * slotB : addr.B, v);
             }
             if (bVecs > 14 * threads)
             {
-                bool v = kLeftB > 14 * bStep;
-                CopyVecTo(gpu, s4, st + dB + 14 * threads, bv, v ? gB + 14 * gBStep + (long)kt * s.StrideBk : 0, v ? pBt + 14 * 4 * gBStep : addr.B, v);
+                int dkB = 14 * threads / bRowVecs;
+                int dnB = 4 * (14 * threads % bRowVecs);
+                bool v = bStep > 0 ? kLeftB > 14 * bStep : kEnd - kt - kB > dkB && col0 + nB + dnB < s.N;
+                long slotB = bStep > 0 ? 14 * gBStep : (long)dkB * s.StrideBk + dnB;
+                CopyVecTo(gpu, s4, st + dB + 14 * threads, bv, v ? gB + slotB + (long)kt * s.StrideBk : 0, v ? pBt + 4 * slotB : addr.B, v);
             }
             if (bVecs > 15 * threads)
             {
-                bool v = kLeftB > 15 * bStep;
-                CopyVecTo(gpu, s4, st + dB + 15 * threads, bv, v ? gB + 15 * gBStep + (long)kt * s.StrideBk : 0, v ? pBt + 15 * 4 * gBStep : addr.B, v);
+                int dkB = 15 * threads / bRowVecs;
+                int dnB = 4 * (15 * threads % bRowVecs);
+                bool v = bStep > 0 ? kLeftB > 15 * bStep : kEnd - kt - kB > dkB && col0 + nB + dnB < s.N;
+                long slotB = bStep > 0 ? 15 * gBStep : (long)dkB * s.StrideBk + dnB;
+                CopyVecTo(gpu, s4, st + dB + 15 * threads, bv, v ? gB + slotB + (long)kt * s.StrideBk : 0, v ? pBt + 4 * slotB : addr.B, v);
             }
         }
         CommitCopies(gpu);
-        int sA = ((tr & (lr - 1)) >> 1) & swMask;
+        int sA = ((tr & (lr - 1)) >> swShift) & swMask;
         int cs = 0;
         int ws = 2 * stageVecs;
         int aRow = tr * kc4;
         int bColN = aVecs + tc / 4;
-        int bRowVecs = tileCols / 4;
         Float4 pa0 = default, pa1 = default, pa2 = default, pa3 = default, pa4 = default, pa5 = default, pa6 = default, pa7 = default, pb0 = default, pb1 = default, pb2 = default, pb3 = default;
         Float4 qa0 = default, qa1 = default, qa2 = default, qa3 = default, qa4 = default, qa5 = default, qa6 = default, qa7 = default, qb0 = default, qb1 = default, qb2 = default, qb3 = default;
         for (int tile = 0; tile < tiles; tile++)
@@ -3010,83 +3168,131 @@ internal static partial class GemmFastKernels
                 }
                 if (bVecs > 0 * threads)
                 {
-                    bool v = kLeftB > 0 * bStep;
-                    CopyVecTo(gpu, s4, st + dB + 0 * threads, bv, v ? gB + 0 * gBStep + (long)kt * s.StrideBk : 0, v ? pBt + 0 * 4 * gBStep : addr.B, v);
+                    int dkB = 0 * threads / bRowVecs;
+                    int dnB = 4 * (0 * threads % bRowVecs);
+                    bool v = bStep > 0 ? kLeftB > 0 * bStep : kEnd - kt - kB > dkB && col0 + nB + dnB < s.N;
+                    long slotB = bStep > 0 ? 0 * gBStep : (long)dkB * s.StrideBk + dnB;
+                    CopyVecTo(gpu, s4, st + dB + 0 * threads, bv, v ? gB + slotB + (long)kt * s.StrideBk : 0, v ? pBt + 4 * slotB : addr.B, v);
                 }
                 if (bVecs > 1 * threads)
                 {
-                    bool v = kLeftB > 1 * bStep;
-                    CopyVecTo(gpu, s4, st + dB + 1 * threads, bv, v ? gB + 1 * gBStep + (long)kt * s.StrideBk : 0, v ? pBt + 1 * 4 * gBStep : addr.B, v);
+                    int dkB = 1 * threads / bRowVecs;
+                    int dnB = 4 * (1 * threads % bRowVecs);
+                    bool v = bStep > 0 ? kLeftB > 1 * bStep : kEnd - kt - kB > dkB && col0 + nB + dnB < s.N;
+                    long slotB = bStep > 0 ? 1 * gBStep : (long)dkB * s.StrideBk + dnB;
+                    CopyVecTo(gpu, s4, st + dB + 1 * threads, bv, v ? gB + slotB + (long)kt * s.StrideBk : 0, v ? pBt + 4 * slotB : addr.B, v);
                 }
                 if (bVecs > 2 * threads)
                 {
-                    bool v = kLeftB > 2 * bStep;
-                    CopyVecTo(gpu, s4, st + dB + 2 * threads, bv, v ? gB + 2 * gBStep + (long)kt * s.StrideBk : 0, v ? pBt + 2 * 4 * gBStep : addr.B, v);
+                    int dkB = 2 * threads / bRowVecs;
+                    int dnB = 4 * (2 * threads % bRowVecs);
+                    bool v = bStep > 0 ? kLeftB > 2 * bStep : kEnd - kt - kB > dkB && col0 + nB + dnB < s.N;
+                    long slotB = bStep > 0 ? 2 * gBStep : (long)dkB * s.StrideBk + dnB;
+                    CopyVecTo(gpu, s4, st + dB + 2 * threads, bv, v ? gB + slotB + (long)kt * s.StrideBk : 0, v ? pBt + 4 * slotB : addr.B, v);
                 }
                 if (bVecs > 3 * threads)
                 {
-                    bool v = kLeftB > 3 * bStep;
-                    CopyVecTo(gpu, s4, st + dB + 3 * threads, bv, v ? gB + 3 * gBStep + (long)kt * s.StrideBk : 0, v ? pBt + 3 * 4 * gBStep : addr.B, v);
+                    int dkB = 3 * threads / bRowVecs;
+                    int dnB = 4 * (3 * threads % bRowVecs);
+                    bool v = bStep > 0 ? kLeftB > 3 * bStep : kEnd - kt - kB > dkB && col0 + nB + dnB < s.N;
+                    long slotB = bStep > 0 ? 3 * gBStep : (long)dkB * s.StrideBk + dnB;
+                    CopyVecTo(gpu, s4, st + dB + 3 * threads, bv, v ? gB + slotB + (long)kt * s.StrideBk : 0, v ? pBt + 4 * slotB : addr.B, v);
                 }
                 if (bVecs > 4 * threads)
                 {
-                    bool v = kLeftB > 4 * bStep;
-                    CopyVecTo(gpu, s4, st + dB + 4 * threads, bv, v ? gB + 4 * gBStep + (long)kt * s.StrideBk : 0, v ? pBt + 4 * 4 * gBStep : addr.B, v);
+                    int dkB = 4 * threads / bRowVecs;
+                    int dnB = 4 * (4 * threads % bRowVecs);
+                    bool v = bStep > 0 ? kLeftB > 4 * bStep : kEnd - kt - kB > dkB && col0 + nB + dnB < s.N;
+                    long slotB = bStep > 0 ? 4 * gBStep : (long)dkB * s.StrideBk + dnB;
+                    CopyVecTo(gpu, s4, st + dB + 4 * threads, bv, v ? gB + slotB + (long)kt * s.StrideBk : 0, v ? pBt + 4 * slotB : addr.B, v);
                 }
                 if (bVecs > 5 * threads)
                 {
-                    bool v = kLeftB > 5 * bStep;
-                    CopyVecTo(gpu, s4, st + dB + 5 * threads, bv, v ? gB + 5 * gBStep + (long)kt * s.StrideBk : 0, v ? pBt + 5 * 4 * gBStep : addr.B, v);
+                    int dkB = 5 * threads / bRowVecs;
+                    int dnB = 4 * (5 * threads % bRowVecs);
+                    bool v = bStep > 0 ? kLeftB > 5 * bStep : kEnd - kt - kB > dkB && col0 + nB + dnB < s.N;
+                    long slotB = bStep > 0 ? 5 * gBStep : (long)dkB * s.StrideBk + dnB;
+                    CopyVecTo(gpu, s4, st + dB + 5 * threads, bv, v ? gB + slotB + (long)kt * s.StrideBk : 0, v ? pBt + 4 * slotB : addr.B, v);
                 }
                 if (bVecs > 6 * threads)
                 {
-                    bool v = kLeftB > 6 * bStep;
-                    CopyVecTo(gpu, s4, st + dB + 6 * threads, bv, v ? gB + 6 * gBStep + (long)kt * s.StrideBk : 0, v ? pBt + 6 * 4 * gBStep : addr.B, v);
+                    int dkB = 6 * threads / bRowVecs;
+                    int dnB = 4 * (6 * threads % bRowVecs);
+                    bool v = bStep > 0 ? kLeftB > 6 * bStep : kEnd - kt - kB > dkB && col0 + nB + dnB < s.N;
+                    long slotB = bStep > 0 ? 6 * gBStep : (long)dkB * s.StrideBk + dnB;
+                    CopyVecTo(gpu, s4, st + dB + 6 * threads, bv, v ? gB + slotB + (long)kt * s.StrideBk : 0, v ? pBt + 4 * slotB : addr.B, v);
                 }
                 if (bVecs > 7 * threads)
                 {
-                    bool v = kLeftB > 7 * bStep;
-                    CopyVecTo(gpu, s4, st + dB + 7 * threads, bv, v ? gB + 7 * gBStep + (long)kt * s.StrideBk : 0, v ? pBt + 7 * 4 * gBStep : addr.B, v);
+                    int dkB = 7 * threads / bRowVecs;
+                    int dnB = 4 * (7 * threads % bRowVecs);
+                    bool v = bStep > 0 ? kLeftB > 7 * bStep : kEnd - kt - kB > dkB && col0 + nB + dnB < s.N;
+                    long slotB = bStep > 0 ? 7 * gBStep : (long)dkB * s.StrideBk + dnB;
+                    CopyVecTo(gpu, s4, st + dB + 7 * threads, bv, v ? gB + slotB + (long)kt * s.StrideBk : 0, v ? pBt + 4 * slotB : addr.B, v);
                 }
                 if (bVecs > 8 * threads)
                 {
-                    bool v = kLeftB > 8 * bStep;
-                    CopyVecTo(gpu, s4, st + dB + 8 * threads, bv, v ? gB + 8 * gBStep + (long)kt * s.StrideBk : 0, v ? pBt + 8 * 4 * gBStep : addr.B, v);
+                    int dkB = 8 * threads / bRowVecs;
+                    int dnB = 4 * (8 * threads % bRowVecs);
+                    bool v = bStep > 0 ? kLeftB > 8 * bStep : kEnd - kt - kB > dkB && col0 + nB + dnB < s.N;
+                    long slotB = bStep > 0 ? 8 * gBStep : (long)dkB * s.StrideBk + dnB;
+                    CopyVecTo(gpu, s4, st + dB + 8 * threads, bv, v ? gB + slotB + (long)kt * s.StrideBk : 0, v ? pBt + 4 * slotB : addr.B, v);
                 }
                 if (bVecs > 9 * threads)
                 {
-                    bool v = kLeftB > 9 * bStep;
-                    CopyVecTo(gpu, s4, st + dB + 9 * threads, bv, v ? gB + 9 * gBStep + (long)kt * s.StrideBk : 0, v ? pBt + 9 * 4 * gBStep : addr.B, v);
+                    int dkB = 9 * threads / bRowVecs;
+                    int dnB = 4 * (9 * threads % bRowVecs);
+                    bool v = bStep > 0 ? kLeftB > 9 * bStep : kEnd - kt - kB > dkB && col0 + nB + dnB < s.N;
+                    long slotB = bStep > 0 ? 9 * gBStep : (long)dkB * s.StrideBk + dnB;
+                    CopyVecTo(gpu, s4, st + dB + 9 * threads, bv, v ? gB + slotB + (long)kt * s.StrideBk : 0, v ? pBt + 4 * slotB : addr.B, v);
                 }
                 if (bVecs > 10 * threads)
                 {
-                    bool v = kLeftB > 10 * bStep;
-                    CopyVecTo(gpu, s4, st + dB + 10 * threads, bv, v ? gB + 10 * gBStep + (long)kt * s.StrideBk : 0, v ? pBt + 10 * 4 * gBStep : addr.B, v);
+                    int dkB = 10 * threads / bRowVecs;
+                    int dnB = 4 * (10 * threads % bRowVecs);
+                    bool v = bStep > 0 ? kLeftB > 10 * bStep : kEnd - kt - kB > dkB && col0 + nB + dnB < s.N;
+                    long slotB = bStep > 0 ? 10 * gBStep : (long)dkB * s.StrideBk + dnB;
+                    CopyVecTo(gpu, s4, st + dB + 10 * threads, bv, v ? gB + slotB + (long)kt * s.StrideBk : 0, v ? pBt + 4 * slotB : addr.B, v);
                 }
                 if (bVecs > 11 * threads)
                 {
-                    bool v = kLeftB > 11 * bStep;
-                    CopyVecTo(gpu, s4, st + dB + 11 * threads, bv, v ? gB + 11 * gBStep + (long)kt * s.StrideBk : 0, v ? pBt + 11 * 4 * gBStep : addr.B, v);
+                    int dkB = 11 * threads / bRowVecs;
+                    int dnB = 4 * (11 * threads % bRowVecs);
+                    bool v = bStep > 0 ? kLeftB > 11 * bStep : kEnd - kt - kB > dkB && col0 + nB + dnB < s.N;
+                    long slotB = bStep > 0 ? 11 * gBStep : (long)dkB * s.StrideBk + dnB;
+                    CopyVecTo(gpu, s4, st + dB + 11 * threads, bv, v ? gB + slotB + (long)kt * s.StrideBk : 0, v ? pBt + 4 * slotB : addr.B, v);
                 }
                 if (bVecs > 12 * threads)
                 {
-                    bool v = kLeftB > 12 * bStep;
-                    CopyVecTo(gpu, s4, st + dB + 12 * threads, bv, v ? gB + 12 * gBStep + (long)kt * s.StrideBk : 0, v ? pBt + 12 * 4 * gBStep : addr.B, v);
+                    int dkB = 12 * threads / bRowVecs;
+                    int dnB = 4 * (12 * threads % bRowVecs);
+                    bool v = bStep > 0 ? kLeftB > 12 * bStep : kEnd - kt - kB > dkB && col0 + nB + dnB < s.N;
+                    long slotB = bStep > 0 ? 12 * gBStep : (long)dkB * s.StrideBk + dnB;
+                    CopyVecTo(gpu, s4, st + dB + 12 * threads, bv, v ? gB + slotB + (long)kt * s.StrideBk : 0, v ? pBt + 4 * slotB : addr.B, v);
                 }
                 if (bVecs > 13 * threads)
                 {
-                    bool v = kLeftB > 13 * bStep;
-                    CopyVecTo(gpu, s4, st + dB + 13 * threads, bv, v ? gB + 13 * gBStep + (long)kt * s.StrideBk : 0, v ? pBt + 13 * 4 * gBStep : addr.B, v);
+                    int dkB = 13 * threads / bRowVecs;
+                    int dnB = 4 * (13 * threads % bRowVecs);
+                    bool v = bStep > 0 ? kLeftB > 13 * bStep : kEnd - kt - kB > dkB && col0 + nB + dnB < s.N;
+                    long slotB = bStep > 0 ? 13 * gBStep : (long)dkB * s.StrideBk + dnB;
+                    CopyVecTo(gpu, s4, st + dB + 13 * threads, bv, v ? gB + slotB + (long)kt * s.StrideBk : 0, v ? pBt + 4 * slotB : addr.B, v);
                 }
                 if (bVecs > 14 * threads)
                 {
-                    bool v = kLeftB > 14 * bStep;
-                    CopyVecTo(gpu, s4, st + dB + 14 * threads, bv, v ? gB + 14 * gBStep + (long)kt * s.StrideBk : 0, v ? pBt + 14 * 4 * gBStep : addr.B, v);
+                    int dkB = 14 * threads / bRowVecs;
+                    int dnB = 4 * (14 * threads % bRowVecs);
+                    bool v = bStep > 0 ? kLeftB > 14 * bStep : kEnd - kt - kB > dkB && col0 + nB + dnB < s.N;
+                    long slotB = bStep > 0 ? 14 * gBStep : (long)dkB * s.StrideBk + dnB;
+                    CopyVecTo(gpu, s4, st + dB + 14 * threads, bv, v ? gB + slotB + (long)kt * s.StrideBk : 0, v ? pBt + 4 * slotB : addr.B, v);
                 }
                 if (bVecs > 15 * threads)
                 {
-                    bool v = kLeftB > 15 * bStep;
-                    CopyVecTo(gpu, s4, st + dB + 15 * threads, bv, v ? gB + 15 * gBStep + (long)kt * s.StrideBk : 0, v ? pBt + 15 * 4 * gBStep : addr.B, v);
+                    int dkB = 15 * threads / bRowVecs;
+                    int dnB = 4 * (15 * threads % bRowVecs);
+                    bool v = bStep > 0 ? kLeftB > 15 * bStep : kEnd - kt - kB > dkB && col0 + nB + dnB < s.N;
+                    long slotB = bStep > 0 ? 15 * gBStep : (long)dkB * s.StrideBk + dnB;
+                    CopyVecTo(gpu, s4, st + dB + 15 * threads, bv, v ? gB + slotB + (long)kt * s.StrideBk : 0, v ? pBt + 4 * slotB : addr.B, v);
                 }
             }
             CommitCopies(gpu);

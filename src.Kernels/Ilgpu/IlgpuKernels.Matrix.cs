@@ -16,7 +16,7 @@ public sealed partial class IlgpuKernels
     private readonly Action<KernelConfig, ArrayView<Float4>, ArrayView<Float4>, ArrayView<float>, ArrayView<float>, GemmShape>?[] sgemmWarpF32 = new Action<KernelConfig, ArrayView<Float4>, ArrayView<Float4>, ArrayView<float>, ArrayView<float>, GemmShape>?[6];
     private readonly Action<KernelConfig, ArrayView<Float4>, ArrayView<Float4>, ArrayView<float>, ArrayView<float>, GemmShape>?[] sgemmWideF32 = new Action<KernelConfig, ArrayView<Float4>, ArrayView<Float4>, ArrayView<float>, ArrayView<float>, GemmShape>?[4];
     private readonly Action<KernelConfig, ArrayView<Float4>, ArrayView<Float4>, ArrayView<float>, ArrayView<float>, GemmShape, SgemmAddresses>?[] sgemmAsyncF32 = new Action<KernelConfig, ArrayView<Float4>, ArrayView<Float4>, ArrayView<float>, ArrayView<float>, GemmShape, SgemmAddresses>?[8];
-    private readonly Action<KernelConfig, ArrayView<Float4>, ArrayView<Float4>, ArrayView<float>, ArrayView<float>, GemmShape, SgemmAddresses>?[] sgemmAsyncPipeF32 = new Action<KernelConfig, ArrayView<Float4>, ArrayView<Float4>, ArrayView<float>, ArrayView<float>, GemmShape, SgemmAddresses>?[2];
+    private readonly Action<KernelConfig, ArrayView<Float4>, ArrayView<Float4>, ArrayView<float>, ArrayView<float>, GemmShape, SgemmAddresses>?[] sgemmAsyncPipeF32 = new Action<KernelConfig, ArrayView<Float4>, ArrayView<Float4>, ArrayView<float>, ArrayView<float>, GemmShape, SgemmAddresses>?[4];
     private MemoryBuffer1D<float, Stride1D.Dense>? gemvScratch;
 
     /// <summary>
@@ -211,13 +211,14 @@ public sealed partial class IlgpuKernels
             // `pipe16`: as `async16`, but a B [K, N] square tile is SgemmAsyncPipe8x16F32 (rotated fragments, cheaper copy
             // issue); B [N, K] stays `async16`'s.
             // GEMS_SGEMM_SHORT_VARIANT=async: the short 64×256 tile of these three is SgemmAsync8x16F32's short tile
-            // instead (cp.async stages of K-tile 8, which keeps three 64×256 stages at 30 KB; the simulator's 16×128 too).
+            // instead (cp.async stages of K-tile 8, which keeps three 64×256 stages at 30 KB; the simulator's 16×128 too);
+            // `pipe`: as `async`, but a B [K, N] short tile is SgemmAsyncPipe8x16F32's.
             bool pipeVariant = variant == SgemmKernelVariant.AsyncPipe8x16;
             bool asyncVariant = variant == SgemmKernelVariant.Async8x16 || pipeVariant;
             bool wide = (variant == SgemmKernelVariant.Wide8x16Bk16 || asyncVariant) && !flat;
-            bool asyncShort = wide && halves == 1 && SgemmShortKernel == SgemmShortVariant.Async;
+            bool asyncShort = wide && halves == 1 && SgemmShortKernel != SgemmShortVariant.Wide;
             bool asyncTile = wide && ((asyncVariant && halves == 2) || asyncShort);
-            bool pipeTile = asyncTile && !asyncShort && pipeVariant && !transposeB;
+            bool pipeTile = asyncTile && !transposeB && (asyncShort ? SgemmShortKernel == SgemmShortVariant.AsyncPipe : pipeVariant);
             int bk = variant == SgemmKernelVariant.Legacy ? t / 2
                 : asyncShort ? 8
                 : wide ? (t >= GemmFastKernels.MaxTileThreads ? 16 : halves == 2 ? 8 : 4)
@@ -266,7 +267,7 @@ public sealed partial class IlgpuKernels
                     : default;
                 var staged = new KernelConfig(tiled.GridDim, tiled.GroupDim,
                     SharedMemoryConfig.RequestDynamic<Float4>(GemmFastKernels.AsyncShared(rowsPerTile, colsPerTile, bk) / 4));
-                (pipeTile ? SgemmAsyncPipeLaunch(t, bk) : SgemmAsyncLaunch(t, bk, transposeB, halves))(staged, a.Cast<Float4>(), b.Cast<Float4>(), bias, target3, shape, addresses);
+                (pipeTile ? SgemmAsyncPipeLaunch(t, bk, halves) : SgemmAsyncLaunch(t, bk, transposeB, halves))(staged, a.Cast<Float4>(), b.Cast<Float4>(), bias, target3, shape, addresses);
             }
             else if (wide)
             {
@@ -373,18 +374,21 @@ public sealed partial class IlgpuKernels
     }
 
     /// <summary>
-    /// <c>SgemmAsyncPipe8x16F32</c> (B [K, N]) for (tile threads, K-tile): (4, 8) on the simulator, (16, 16) on GPUs.
-    /// Launch bounds of <see cref="SgemmWideLaunch"/>.
+    /// <c>SgemmAsyncPipe8x16F32</c> (B [K, N]) for (tile threads, K-tile, warp rows): the square tile (warp rows 2) at (4, 8)
+    /// on the simulator and (16, 16) on GPUs, the short tile (warp rows 1) at (4, 8) and (16, 8). Launch bounds of
+    /// <see cref="SgemmWideLaunch"/>.
     /// </summary>
-    private Action<KernelConfig, ArrayView<Float4>, ArrayView<Float4>, ArrayView<float>, ArrayView<float>, GemmShape, SgemmAddresses> SgemmAsyncPipeLaunch(int tileThreads, int bk)
+    private Action<KernelConfig, ArrayView<Float4>, ArrayView<Float4>, ArrayView<float>, ArrayView<float>, GemmShape, SgemmAddresses> SgemmAsyncPipeLaunch(int tileThreads, int bk, int warpRows)
     {
-        var name = $"{nameof(GemmFastKernels.SgemmAsyncPipe8x16F32)}<{tileThreads},{bk}>";
+        var name = $"{nameof(GemmFastKernels.SgemmAsyncPipe8x16F32)}<{tileThreads},{bk},{warpRows}>";
         var bounds = Bounds(GemmFastKernels.WideThreads(tileThreads), SgemmGroupsPerSm);
-        return (tileThreads, bk) switch
+        return (tileThreads, bk, warpRows) switch
         {
-            (4, 8) => device.Load(ref sgemmAsyncPipeF32[0], name, acc => acc.LoadStreamKernel<ArrayView<Float4>, ArrayView<Float4>, ArrayView<float>, ArrayView<float>, GemmShape, SgemmAddresses>(GemmFastKernels.SgemmAsyncPipe8x16F32<Const4, Const8>, bounds)),
-            (GemmFastKernels.MaxTileThreads, 16) => device.Load(ref sgemmAsyncPipeF32[1], name, acc => acc.LoadStreamKernel<ArrayView<Float4>, ArrayView<Float4>, ArrayView<float>, ArrayView<float>, GemmShape, SgemmAddresses>(GemmFastKernels.SgemmAsyncPipe8x16F32<Const16, Const16>, bounds)),
-            _ => throw new ArgumentOutOfRangeException(nameof(tileThreads), $"No SgemmAsyncPipe8x16F32 for {tileThreads} tile threads, K-tile {bk}."),
+            (4, 8, 2) => device.Load(ref sgemmAsyncPipeF32[0], name, acc => acc.LoadStreamKernel<ArrayView<Float4>, ArrayView<Float4>, ArrayView<float>, ArrayView<float>, GemmShape, SgemmAddresses>(GemmFastKernels.SgemmAsyncPipe8x16F32<Const4, Const8, Const2>, bounds)),
+            (GemmFastKernels.MaxTileThreads, 16, 2) => device.Load(ref sgemmAsyncPipeF32[1], name, acc => acc.LoadStreamKernel<ArrayView<Float4>, ArrayView<Float4>, ArrayView<float>, ArrayView<float>, GemmShape, SgemmAddresses>(GemmFastKernels.SgemmAsyncPipe8x16F32<Const16, Const16, Const2>, bounds)),
+            (4, 8, 1) => device.Load(ref sgemmAsyncPipeF32[2], name, acc => acc.LoadStreamKernel<ArrayView<Float4>, ArrayView<Float4>, ArrayView<float>, ArrayView<float>, GemmShape, SgemmAddresses>(GemmFastKernels.SgemmAsyncPipe8x16F32<Const4, Const8, Const1>, bounds)),
+            (GemmFastKernels.MaxTileThreads, 8, 1) => device.Load(ref sgemmAsyncPipeF32[3], name, acc => acc.LoadStreamKernel<ArrayView<Float4>, ArrayView<Float4>, ArrayView<float>, ArrayView<float>, GemmShape, SgemmAddresses>(GemmFastKernels.SgemmAsyncPipe8x16F32<Const16, Const8, Const1>, bounds)),
+            _ => throw new ArgumentOutOfRangeException(nameof(tileThreads), $"No SgemmAsyncPipe8x16F32 for {tileThreads} tile threads, K-tile {bk}, {warpRows} warp rows."),
         };
     }
 
@@ -733,10 +737,13 @@ internal enum SgemmShortVariant
     /// registers.
     /// </summary>
     Async,
+
+    /// <summary>As <see cref="Async"/>, but a B [K, N] short tile is <c>SgemmAsyncPipe8x16F32</c>'s (rotated fragments).</summary>
+    AsyncPipe,
 }
 
 /// <summary>
-/// The short-tile setting (<c>GEMS_SGEMM_SHORT_VARIANT</c>): <c>wide</c> (default) or <c>async</c>; it applies to the
+/// The short-tile setting (<c>GEMS_SGEMM_SHORT_VARIANT</c>): <c>wide</c> (default), <c>async</c> or <c>pipe</c>; it applies to the
 /// <c>wide16</c>, <c>async16</c> and <c>pipe16</c> SGEMM variants, whose 17–64-row products take the short tile.
 /// </summary>
 internal static class SgemmShortChoice
@@ -749,8 +756,16 @@ internal static class SgemmShortChoice
     /// <summary>The setting of this process (read once).</summary>
     public static SgemmShortVariant FromEnvironment() => FromVariable.Value;
 
-    /// <summary><c>async</c> (any case, surrounding spaces ignored) selects the cp.async short tile; anything else the wide one.</summary>
-    public static SgemmShortVariant Parse(string? setting) => setting?.Trim().ToLowerInvariant() == "async" ? SgemmShortVariant.Async : SgemmShortVariant.Wide;
+    /// <summary>
+    /// <c>async</c> and <c>pipe</c> (any case, surrounding spaces ignored) select the cp.async short tiles; anything else the
+    /// wide one.
+    /// </summary>
+    public static SgemmShortVariant Parse(string? setting) => setting?.Trim().ToLowerInvariant() switch
+    {
+        "async" => SgemmShortVariant.Async,
+        "pipe" => SgemmShortVariant.AsyncPipe,
+        _ => SgemmShortVariant.Wide,
+    };
 }
 
 /// <summary>The kernels that <c>GEMS_F32_SMALLM</c> selects between for batch-1 products of 8–16 rows.</summary>

@@ -106,22 +106,26 @@ public sealed class SgemmPtxTests
     }
 
     /// <summary>
-    /// The rotated-fragment cp.async SGEMM (B [K, N]): no local memory, launch bounds for two groups of 128 threads,
-    /// 4 + 4 copies per K-tile at three sites, wait_group 1, only dynamic shared memory, and 16-byte fragment loads only:
-    /// step 0's 8 A + 4 B once per tile, and per two-step iteration 2 × (8 A + 4 B of the next step + 3·4 B of the step itself).
+    /// The rotated-fragment cp.async SGEMM (B [K, N]; the square tile at K-tile 16 and the short 64x256 one at K-tile 8): no
+    /// local memory, launch bounds for two groups of 128 threads, the copies of a K-tile at three sites (4 + 4 square,
+    /// 1 + 4 short), wait_group 1, only dynamic shared memory, and 16-byte fragment loads only: step 0's 8 A + 4 B once per
+    /// tile, and per two-step iteration 2 × (8 A + 4 B of the next step + 3·4 B of the step itself).
     /// </summary>
-    [Fact]
-    public void AsyncPipeSgemmPtxRotatesFragments()
+    [Theory]
+    [InlineData(2)]
+    [InlineData(1)]
+    public void AsyncPipeSgemmPtxRotatesFragments(int warpRows)
     {
+        int bk = warpRows == 2 ? 16 : 8;
         var method = typeof(GemmFastKernels).GetMethod(nameof(GemmFastKernels.SgemmAsyncPipe8x16F32))!
-            .MakeGenericMethod(typeof(Const16), typeof(Const16));
-        string ptx = CompilePtx(method, 128, "SgemmAsyncPipe8x16F32_16_16");
+            .MakeGenericMethod(typeof(Const16), bk == 16 ? typeof(Const16) : typeof(Const8), warpRows == 2 ? typeof(Const2) : typeof(Const1));
+        string ptx = CompilePtx(method, 128, $"SgemmAsyncPipe8x16F32_16_{bk}_{warpRows}");
 
         Assert.DoesNotContain(".local", ptx, StringComparison.Ordinal);
         Assert.Contains(".maxntid 128", ptx, StringComparison.Ordinal);
         Assert.Contains(".minnctapersm 2", ptx, StringComparison.Ordinal);
         int copies = System.Text.RegularExpressions.Regex.Matches(ptx, @"cp\.async\.cg\.shared\.global").Count;
-        Assert.InRange(copies, 3 * 8, 3 * 12);
+        Assert.InRange(copies, 3 * (warpRows == 2 ? 8 : 5), 3 * 12);
         Assert.Contains("cp.async.wait_group 1;", ptx, StringComparison.Ordinal);
         Assert.DoesNotMatch(@"\.shared\s+\.align\s+\d+\s+\.b8\s+\w+\[[1-9]", ptx);
         Assert.Equal((8 + 4) + (2 * (8 + 16)), System.Text.RegularExpressions.Regex.Matches(ptx, @"ld\.shared\.v4\.f32").Count);

@@ -7,7 +7,7 @@ namespace GemsInjector.Kernels.Ilgpu.Tests;
 
 /// <summary>
 /// The SGEMM variants (<c>GEMS_SGEMM_VARIANT</c>: legacy, warp8, wide16, async16, pipe16; a "+short" suffix also sets
-/// <c>GEMS_SGEMM_SHORT_VARIANT=async</c>) against a float64 reference with NaN-poisoned outputs: both B layouts, M/N
+/// <c>GEMS_SGEMM_SHORT_VARIANT=async</c>, "+pipeshort" <c>pipe</c>) against a float64 reference with NaN-poisoned outputs: both B layouts, M/N
 /// tails, split-K (GEMV off), batches, bias epilogues, and views that are not 16-byte aligned or have K / N not a multiple
 /// of 4 (the warp-tiled kernel then hands over to the legacy one).
 /// </summary>
@@ -68,10 +68,10 @@ public sealed class SgemmWarpTests : KernelTestBase
         data.Add("async16", 1, 9, 44, 128, true);
 
         // The cp.async short tile (`+short`: SgemmAsync8x16F32 with TWarpRows 1, 16×128 and K-tile 8 on the simulator, as the
-        // GPU's 64×256 for 17–64 rows): 1–16 rows (the row tail inside the tile), K tails inside a K-tile (K = 4 mod 8), a
+        // GPU's 64×256 for 17–64 rows; `+pipeshort`: SgemmAsyncPipe8x16F32's for B [K, N]): 1–16 rows (the row tail inside the tile), K tails inside a K-tile (K = 4 mod 8), a
         // single partial K-tile, odd N with B [N, K], column tails across several 128-column tiles, split-K with a partial
         // last chunk, batches; over 16 rows the square tile of the base variant.
-        foreach (var v in new[] { "pipe16+short", "async16+short" })
+        foreach (var v in new[] { "pipe16+short", "async16+short", "pipe16+pipeshort" })
         {
             data.Add(v, 1, 13, 148, 1031, true);
             data.Add(v, 1, 13, 148, 1028, false);
@@ -134,18 +134,18 @@ public sealed class SgemmWarpTests : KernelTestBase
     }
 
     /// <summary>
-    /// Runs <paramref name="body"/> with the GEMVs off and the SGEMM <paramref name="variant"/> (a <c>GEMS_SGEMM_VARIANT</c>
-    /// value; with a "+short" suffix also the cp.async short tile).
+    /// Runs <paramref name="body"/> with the GEMVs off and the SGEMM <paramref name="variant"/>: a <c>GEMS_SGEMM_VARIANT</c>
+    /// value, then optionally "+" and a <c>GEMS_SGEMM_SHORT_VARIANT</c> value written as "short" (<c>async</c>) or
+    /// "pipeshort" (<c>pipe</c>).
     /// </summary>
     private void WithVariant(string variant, Action body)
     {
         var savedVariant = K.SgemmKernel;
         var savedShort = K.SgemmShortKernel;
         int savedRows = K.GemvMaxRows;
-        const string shortSuffix = "+short";
-        bool asyncShort = variant.EndsWith(shortSuffix, StringComparison.Ordinal);
-        K.SgemmKernel = SgemmKernelChoice.Parse(asyncShort ? variant[..^shortSuffix.Length] : variant);
-        K.SgemmShortKernel = asyncShort ? SgemmShortVariant.Async : SgemmShortVariant.Wide;
+        var parts = variant.Split('+');
+        K.SgemmKernel = SgemmKernelChoice.Parse(parts[0]);
+        K.SgemmShortKernel = SgemmShortChoice.Parse(parts.Length > 1 ? (parts[1] == "short" ? "async" : "pipe") : null);
         K.GemvMaxRows = 0;
         try
         {
@@ -188,6 +188,8 @@ public sealed class SgemmWarpTests : KernelTestBase
     [InlineData("pipe16+short", true, true)]
     [InlineData("async16+short", true, false)]
     [InlineData("async16+short", false, true)]
+    [InlineData("pipe16+pipeshort", true, false)]
+    [InlineData("pipe16+pipeshort", false, true)]
     public void AddmmBiasEpilogue(string variant, bool matrixBias, bool transposeB)
     {
         const int m = 37, k = 72, n = 44;
@@ -250,9 +252,12 @@ public sealed class SgemmWarpTests : KernelTestBase
     [InlineData(true, false, "pipe16+short")]
     [InlineData(false, true, "pipe16+short")]
     [InlineData(true, true, "async16+short")]
+    [InlineData(false, false, "pipe16+pipeshort")]
+    [InlineData(true, false, "pipe16+pipeshort")]
+    [InlineData(true, true, "pipe16+pipeshort")]
     public void WideSplitKWithBias(bool matrixBias, bool transposeB, string variant)
     {
-        bool shortTile = variant.EndsWith("+short", StringComparison.Ordinal);
+        bool shortTile = variant.Contains('+', StringComparison.Ordinal);
         int m = shortTile ? 13 : 40, k = shortTile ? 1028 : 256, n = 60;
         int seed = 9600 + (matrixBias ? 1 : 0) + (transposeB ? 2 : 0) + variant.Length * 4;
         var a = Random(seed, m * k);
@@ -268,7 +273,8 @@ public sealed class SgemmWarpTests : KernelTestBase
         Assert.True(Device.HasCompiled(variant switch
         {
             "wide16" => "SgemmWide8x16F32<4,2,8>",
-            "pipe16" => "SgemmAsyncPipe8x16F32<4,8>",
+            "pipe16" => "SgemmAsyncPipe8x16F32<4,8,2>",
+            "pipe16+pipeshort" when !transposeB => "SgemmAsyncPipe8x16F32<4,8,1>",
             _ => $"SgemmAsync8x16F32<4,8,{(transposeB ? 2 : 1)},{(shortTile ? 1 : 2)}>",
         }));
     }
