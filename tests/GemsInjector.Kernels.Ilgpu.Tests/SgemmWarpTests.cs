@@ -662,4 +662,13 @@ public sealed class SgemmWarpTests : KernelTestBase
     [InlineData("pipe16", "AsyncPipe8x16")]
     [InlineData("PIPE16LATE", "AsyncPipe8x16")]
     public void VariantSettingParses(string? setting, string expected) => Assert.Equal(expected, SgemmKernelChoice.Parse(setting).ToString());
+
+    [Theory]
+    [InlineData(null, "Wide")]
+    [InlineData("", "Wide")]
+    [InlineData("wide", "Wide")]
+    [InlineData(" ASYNC ", "Async")]
+    [InlineData("async16", "Wide")]
+    [InlineData("Pipe", "AsyncPipe")]
+    public void ShortTileSettingParses(string? setting, string expected) => Assert.Equal(expected, SgemmShortChoice.Parse(setting).ToString());
 }
