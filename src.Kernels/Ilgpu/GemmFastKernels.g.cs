@@ -1685,8 +1685,8 @@ internal static partial class GemmFastKernels
         int bk = default(TBk).Value;
         int kc4 = bk / 4;
         int swMask = kc4 - 1;
-        // Rows (k-major lines) of kc4 vectors that share one 128-byte line: the swizzle key is a row's line index, so
-        // the 8 rows a warp load reads land in 8 distinct bank quads at kc4 = 4 (key row / 2) and at kc4 = 2 (row / 4).
+        // The swizzle key is a row's 128-byte line (kc4 vectors per row: row / 2 at kc4 = 4, row / 4 at 2), so the 8
+        // consecutive rows a warp load reads land in 8 distinct bank quads.
         int swShift = kc4 >= 8 ? 0 : kc4 == 4 ? 1 : kc4 == 2 ? 2 : 3;
         int lr = gpu ? 8 : 2;
         int lc = gpu ? 4 : 2;
@@ -2786,8 +2786,9 @@ internal static partial class GemmFastKernels
         float c5_0 = 0f, c5_1 = 0f, c5_2 = 0f, c5_3 = 0f, c5_4 = 0f, c5_5 = 0f, c5_6 = 0f, c5_7 = 0f, c5_8 = 0f, c5_9 = 0f, c5_10 = 0f, c5_11 = 0f, c5_12 = 0f, c5_13 = 0f, c5_14 = 0f, c5_15 = 0f;
         float c6_0 = 0f, c6_1 = 0f, c6_2 = 0f, c6_3 = 0f, c6_4 = 0f, c6_5 = 0f, c6_6 = 0f, c6_7 = 0f, c6_8 = 0f, c6_9 = 0f, c6_10 = 0f, c6_11 = 0f, c6_12 = 0f, c6_13 = 0f, c6_14 = 0f, c6_15 = 0f;
         float c7_0 = 0f, c7_1 = 0f, c7_2 = 0f, c7_3 = 0f, c7_4 = 0f, c7_5 = 0f, c7_6 = 0f, c7_7 = 0f, c7_8 = 0f, c7_9 = 0f, c7_10 = 0f, c7_11 = 0f, c7_12 = 0f, c7_13 = 0f, c7_14 = 0f, c7_15 = 0f;
-        // As SgemmAsync8x16F32's swShift: the swizzle key is a row's 128-byte line (kc4 = 4: row / 2, 2: row / 4).
-        int swShift = kc4 == 4 ? 1 : 2;
+        // The swizzle key is a row's 128-byte line (kc4 vectors per row: row / 2 at kc4 = 4, row / 4 at 2), so the 8
+        // consecutive rows a warp load reads land in 8 distinct bank quads.
+        int swShift = kc4 >= 8 ? 0 : kc4 == 4 ? 1 : kc4 == 2 ? 2 : 3;
         int bRowVecs = tileCols / 4;
         int bRowShift = bRowVecs == 64 ? 6 : bRowVecs == 32 ? 5 : 4;
         int rA = tid >> (kc4 == 4 ? 2 : 1);

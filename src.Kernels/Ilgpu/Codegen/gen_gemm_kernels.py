@@ -459,6 +459,13 @@ w("    }")
 w("")
 
 # ---------------- SGEMM, 8x16 per thread, 3 shared stages filled by cp.async ----------------
+def swizzle_shift():
+    """swShift of the cp.async kernels: the XOR key of a row (of kc4 16-byte vectors) is (row within lr) >> swShift."""
+    w("        // The swizzle key is a row's 128-byte line (kc4 vectors per row: row / 2 at kc4 = 4, row / 4 at 2), so the 8")
+    w("        // consecutive rows a warp load reads land in 8 distinct bank quads.")
+    w("        int swShift = kc4 >= 8 ? 0 : kc4 == 4 ? 1 : kc4 == 2 ? 2 : 3;")
+
+
 w("    /// <summary>")
 w("    /// <c>SgemmWide8x16F32</c>'s tiles (8x16 outputs per thread; TWarpRows = 2: the square 128x128 on GPUs from 128")
 w("    /// threads, 32x64 on the simulator from 16; 1: the short 64x256 / 16x128, the 4 warps side by side, for 17-64 rows)")
@@ -488,9 +495,7 @@ w("        int threads = gpu ? 128 : 16;")
 w("        int bk = default(TBk).Value;")
 w("        int kc4 = bk / 4;")
 w("        int swMask = kc4 - 1;")
-w("        // Rows (k-major lines) of kc4 vectors that share one 128-byte line: the swizzle key is a row's line index, so")
-w("        // the 8 rows a warp load reads land in 8 distinct bank quads at kc4 = 4 (key row / 2) and at kc4 = 2 (row / 4).")
-w("        int swShift = kc4 >= 8 ? 0 : kc4 == 4 ? 1 : kc4 == 2 ? 2 : 3;")
+swizzle_shift()
 w("        int lr = gpu ? 8 : 2;")
 w("        int lc = gpu ? 4 : 2;")
 w("        int lanes = lr * lc;")
@@ -701,8 +706,7 @@ w("        int stageVecs = aVecs + bVecs;")
 w("        int tiles = kEnd > kBegin ? (kEnd - kBegin + bk - 1) / bk : 0;")
 for i in range(8):
     w("        float " + ", ".join(f"c{i}_{j} = 0f" for j in range(16)) + ";")
-w("        // As SgemmAsync8x16F32's swShift: the swizzle key is a row's 128-byte line (kc4 = 4: row / 2, 2: row / 4).")
-w("        int swShift = kc4 == 4 ? 1 : 2;")
+swizzle_shift()
 w("        int bRowVecs = tileCols / 4;")
 w("        int bRowShift = bRowVecs == 64 ? 6 : bRowVecs == 32 ? 5 : 4;")
 w("        int rA = tid >> (kc4 == 4 ? 2 : 1);")
