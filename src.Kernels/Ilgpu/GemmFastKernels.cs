@@ -108,7 +108,7 @@ internal static partial class GemmFastKernels
     /// <summary>
     /// Dynamic shared floats of <c>SgemmAsync8x16F32</c> for a tile of <paramref name="rows"/> x <paramref name="cols"/> and
     /// K-tile <paramref name="bk"/>: three unpadded stages of A and B (128x128 at K-tile 16: 48 KB, the most a group may have
-    /// without the opt-in attribute).
+    /// without the opt-in attribute; the short 64x256 tile at K-tile 8: 30 KB).
     /// </summary>
     public static int AsyncShared(int rows, int cols, int bk) => AsyncStages * (rows + cols) * bk;
 

@@ -1648,26 +1648,33 @@ internal static partial class GemmFastKernels
     }
 
     /// <summary>
-    /// <c>SgemmWide8x16F32</c>'s square tile (128x128 on GPUs from 128 threads, 32x64 on the simulator from 16; 8x16
-    /// outputs per thread) with K-tiles of TBk rows staged by 16-byte <c>cp.async.cg</c> copies into
+    /// <c>SgemmWide8x16F32</c>'s tiles (8x16 outputs per thread; TWarpRows = 2: the square 128x128 on GPUs from 128
+    /// threads, 32x64 on the simulator from 16; 1: the short 64x256 / 16x128, the 4 warps side by side, for 17-64 rows)
+    /// with K-tiles of TBk rows staged by 16-byte <c>cp.async.cg</c> copies into
     /// <see cref="AsyncStages"/> shared stages: tile t + 2 is requested while tile t is multiplied, <c>wait_group 1</c>
     /// and one barrier per K-tile. No staging registers: every copy lands in shared memory as it was in global memory, so
     /// A stays row-major ([row][k], 16-byte chunks XOR-swizzled by row) and a thread owns rows lr apart (g + lr·i), so the
-    /// 8 row groups of a warp read 8 consecutive rows: 8 distinct bank quads. Per 4 K steps a thread reads 8 A vectors
+    /// 8 row groups of a warp read 8 consecutive rows: 8 distinct bank quads (the XOR key is the row's 128-byte line
+    /// within those 8 rows, so a 32-byte row at K-tile 8 also spreads over all 8 quads). Per 4 K steps a thread reads 8 A vectors
     /// (4 k of one row each) and 16 B vectors, the count of <c>SgemmWide8x16F32</c>. TBTrans = 1: B [K, N] stays
     /// [k][n] (vectors along n, columns tc + 4·lc·cb + j); 2: B [N, K] is [n][k] like A (columns g + lc·j). On the
     /// simulator (TTileThreads = 4) the same chunks are copied synchronously. Shared: dynamic, <see cref="AsyncShared"/>.
     /// <paramref name="addr"/> holds the device addresses of a[0] and b[0] (0 on the simulator).
     /// </summary>
     [IlgpuKernel]
-    [IlgpuKernelVariant(typeof(Const4), typeof(Const8), typeof(Const1))]
-    [IlgpuKernelVariant(typeof(Const4), typeof(Const8), typeof(Const2))]
-    [IlgpuKernelVariant(typeof(Const16), typeof(Const16), typeof(Const1))]
-    [IlgpuKernelVariant(typeof(Const16), typeof(Const16), typeof(Const2))]
-    public static void SgemmAsync8x16F32<TTileThreads, TBk, TBTrans>(ArrayView<Float4> a4, ArrayView<Float4> b4, ArrayView<float> bias, ArrayView<float> c, GemmShape s, SgemmAddresses addr)
+    [IlgpuKernelVariant(typeof(Const4), typeof(Const8), typeof(Const1), typeof(Const2))]
+    [IlgpuKernelVariant(typeof(Const4), typeof(Const8), typeof(Const2), typeof(Const2))]
+    [IlgpuKernelVariant(typeof(Const16), typeof(Const16), typeof(Const1), typeof(Const2))]
+    [IlgpuKernelVariant(typeof(Const16), typeof(Const16), typeof(Const2), typeof(Const2))]
+    [IlgpuKernelVariant(typeof(Const4), typeof(Const8), typeof(Const1), typeof(Const1))]
+    [IlgpuKernelVariant(typeof(Const4), typeof(Const8), typeof(Const2), typeof(Const1))]
+    [IlgpuKernelVariant(typeof(Const16), typeof(Const8), typeof(Const1), typeof(Const1))]
+    [IlgpuKernelVariant(typeof(Const16), typeof(Const8), typeof(Const2), typeof(Const1))]
+    public static void SgemmAsync8x16F32<TTileThreads, TBk, TBTrans, TWarpRows>(ArrayView<Float4> a4, ArrayView<Float4> b4, ArrayView<float> bias, ArrayView<float> c, GemmShape s, SgemmAddresses addr)
         where TTileThreads : struct, IKernelConstant
         where TBk : struct, IKernelConstant
         where TBTrans : struct, IKernelConstant
+        where TWarpRows : struct, IKernelConstant
     {
         var s4 = SharedMemory.GetDynamic<Float4>();
         var av = a4.AsAligned(16);
@@ -1678,6 +1685,9 @@ internal static partial class GemmFastKernels
         int bk = default(TBk).Value;
         int kc4 = bk / 4;
         int swMask = kc4 - 1;
+        // The swizzle key is a row's 128-byte line (kc4 vectors per row: row / 2 at kc4 = 4, row / 4 at 2), so the 8
+        // consecutive rows a warp load reads land in 8 distinct bank quads.
+        int swShift = kc4 >= 8 ? 0 : kc4 == 4 ? 1 : kc4 == 2 ? 2 : 3;
         int lr = gpu ? 8 : 2;
         int lc = gpu ? 4 : 2;
         int lanes = lr * lc;
@@ -1686,12 +1696,14 @@ internal static partial class GemmFastKernels
         int warp = tid / lanes;
         int warpRows = 8 * lr;
         int warpCols = 16 * lc;
-        int tileRows = 2 * warpRows;
-        int tileCols = 2 * warpCols;
+        int warpsDown = default(TWarpRows).Value;
+        int warpsAcross = 4 / warpsDown;
+        int tileRows = warpsDown * warpRows;
+        int tileCols = warpsAcross * warpCols;
         // Thread rows: tr + lr·i (i < 8); columns: tc + 4·lc·(j / 4) + j % 4 ([K, N] B) or tcT + lc·j ([N, K] B).
-        int tr = (warp / 2) * warpRows + lane / lc;
-        int tc = (warp % 2) * warpCols + 4 * (lane % lc);
-        int tcT = (warp % 2) * warpCols + lane % lc;
+        int tr = (warp / warpsAcross) * warpRows + lane / lc;
+        int tc = (warp % warpsAcross) * warpCols + 4 * (lane % lc);
+        int tcT = (warp % warpsAcross) * warpCols + lane % lc;
         int row0 = Grid.IdxY * tileRows;
         int col0 = Grid.IdxX * tileCols;
         int split = s.SplitK > 1 ? Grid.IdxZ : 0;
@@ -1713,20 +1725,24 @@ internal static partial class GemmFastKernels
         float c5_0 = 0f, c5_1 = 0f, c5_2 = 0f, c5_3 = 0f, c5_4 = 0f, c5_5 = 0f, c5_6 = 0f, c5_7 = 0f, c5_8 = 0f, c5_9 = 0f, c5_10 = 0f, c5_11 = 0f, c5_12 = 0f, c5_13 = 0f, c5_14 = 0f, c5_15 = 0f;
         float c6_0 = 0f, c6_1 = 0f, c6_2 = 0f, c6_3 = 0f, c6_4 = 0f, c6_5 = 0f, c6_6 = 0f, c6_7 = 0f, c6_8 = 0f, c6_9 = 0f, c6_10 = 0f, c6_11 = 0f, c6_12 = 0f, c6_13 = 0f, c6_14 = 0f, c6_15 = 0f;
         float c7_0 = 0f, c7_1 = 0f, c7_2 = 0f, c7_3 = 0f, c7_4 = 0f, c7_5 = 0f, c7_6 = 0f, c7_7 = 0f, c7_8 = 0f, c7_9 = 0f, c7_10 = 0f, c7_11 = 0f, c7_12 = 0f, c7_13 = 0f, c7_14 = 0f, c7_15 = 0f;
-        // Copies: thread tid takes vectors tid + p·threads (a whole number per thread: 4 + 4 on GPUs, 4 + 8 on the
-        // simulator). threads is a multiple of kc4 and of tileCols / 4, so slot p only moves the row (A, a [N, K] B) or the
-        // k (a [K, N] B) by a constant and keeps the k (column) and the swizzle: one plan per operand stays live, not one
-        // per slot.
+        // Copies: thread tid takes vectors tid + p·threads (a whole number per thread: 4 + 4 on GPUs' square tile, 1 + 4
+        // on the short one, up to 4 + 16 on the simulator). threads is a multiple of kc4, so slot p moves the row (A, a [N, K]
+        // B) by a constant and keeps the k and the swizzle; a [K, N] B row holds tileCols / 4 vectors, which divides threads
+        // or is divided by it, so slot p moves k and n by constants (dkB, dnB). One plan per operand stays live, not one per
+        // slot.
         int rA = tid / kc4;
         int kA = 4 * (tid % kc4);
-        int dA = rA * kc4 + ((kA / 4) ^ (((rA % lr) >> 1) & swMask));
+        int dA = rA * kc4 + ((kA / 4) ^ (((rA % lr) >> swShift) & swMask));
         int aStepRows = threads / kc4;
         long gA = aBase + (long)(row0 + rA) * s.StrideAm + kA;
         long gAStep = aStepRows * s.StrideAm;
-        int kB = bT ? 4 * (tid % kc4) : tid / (tileCols / 4);
-        int nB = bT ? tid / kc4 : 4 * (tid % (tileCols / 4));
-        int dB = aVecs + (bT ? nB * kc4 + ((kB / 4) ^ (((nB % lc) >> 1) & swMask)) : tid);
-        int bStep = bT ? threads / kc4 : threads / (tileCols / 4);
+        int bRowVecs = tileCols / 4;
+        int kB = bT ? 4 * (tid % kc4) : tid / bRowVecs;
+        int nB = bT ? tid / kc4 : 4 * (tid % bRowVecs);
+        int dB = aVecs + (bT ? nB * kc4 + ((kB / 4) ^ (((nB % lc) >> swShift) & swMask)) : tid);
+        // Slot p's source is gB + p·gBStep when a slot steps whole rows (columns of a [N, K] B); 0 when a [K, N] row has
+        // more vectors than threads (the simulator's short tile), whose slots then step k and n by dkB / dnB.
+        int bStep = bT ? threads / kc4 : threads / bRowVecs;
         long gB = bBase + (long)kB * s.StrideBk + (long)(col0 + nB) * s.StrideBn;
         long gBStep = bT ? bStep * s.StrideBn : bStep * s.StrideBk;
         if (tiles > 0)
@@ -1756,43 +1772,131 @@ internal static partial class GemmFastKernels
             }
             if (bVecs > 0 * threads)
             {
-                bool v = bT ? kt + kB < kEnd && col0 + nB + 0 * bStep < s.N : kt + kB + 0 * bStep < kEnd && col0 + nB < s.N;
-                CopyVec(gpu, s4, st + dB + 0 * threads, bv, v ? gB + 0 * gBStep + (long)kt * s.StrideBk : 0, addr.B, v);
+                int dkB = bT ? 0 : 0 * threads / bRowVecs;
+                int dnB = bT ? 0 * bStep : 4 * (0 * threads % bRowVecs);
+                bool v = kt + kB + dkB < kEnd && col0 + nB + dnB < s.N;
+                long slotB = bStep > 0 ? 0 * gBStep : (long)dkB * s.StrideBk + dnB;
+                CopyVec(gpu, s4, st + dB + 0 * threads, bv, v ? gB + slotB + (long)kt * s.StrideBk : 0, addr.B, v);
             }
             if (bVecs > 1 * threads)
             {
-                bool v = bT ? kt + kB < kEnd && col0 + nB + 1 * bStep < s.N : kt + kB + 1 * bStep < kEnd && col0 + nB < s.N;
-                CopyVec(gpu, s4, st + dB + 1 * threads, bv, v ? gB + 1 * gBStep + (long)kt * s.StrideBk : 0, addr.B, v);
+                int dkB = bT ? 0 : 1 * threads / bRowVecs;
+                int dnB = bT ? 1 * bStep : 4 * (1 * threads % bRowVecs);
+                bool v = kt + kB + dkB < kEnd && col0 + nB + dnB < s.N;
+                long slotB = bStep > 0 ? 1 * gBStep : (long)dkB * s.StrideBk + dnB;
+                CopyVec(gpu, s4, st + dB + 1 * threads, bv, v ? gB + slotB + (long)kt * s.StrideBk : 0, addr.B, v);
             }
             if (bVecs > 2 * threads)
             {
-                bool v = bT ? kt + kB < kEnd && col0 + nB + 2 * bStep < s.N : kt + kB + 2 * bStep < kEnd && col0 + nB < s.N;
-                CopyVec(gpu, s4, st + dB + 2 * threads, bv, v ? gB + 2 * gBStep + (long)kt * s.StrideBk : 0, addr.B, v);
+                int dkB = bT ? 0 : 2 * threads / bRowVecs;
+                int dnB = bT ? 2 * bStep : 4 * (2 * threads % bRowVecs);
+                bool v = kt + kB + dkB < kEnd && col0 + nB + dnB < s.N;
+                long slotB = bStep > 0 ? 2 * gBStep : (long)dkB * s.StrideBk + dnB;
+                CopyVec(gpu, s4, st + dB + 2 * threads, bv, v ? gB + slotB + (long)kt * s.StrideBk : 0, addr.B, v);
             }
             if (bVecs > 3 * threads)
             {
-                bool v = bT ? kt + kB < kEnd && col0 + nB + 3 * bStep < s.N : kt + kB + 3 * bStep < kEnd && col0 + nB < s.N;
-                CopyVec(gpu, s4, st + dB + 3 * threads, bv, v ? gB + 3 * gBStep + (long)kt * s.StrideBk : 0, addr.B, v);
+                int dkB = bT ? 0 : 3 * threads / bRowVecs;
+                int dnB = bT ? 3 * bStep : 4 * (3 * threads % bRowVecs);
+                bool v = kt + kB + dkB < kEnd && col0 + nB + dnB < s.N;
+                long slotB = bStep > 0 ? 3 * gBStep : (long)dkB * s.StrideBk + dnB;
+                CopyVec(gpu, s4, st + dB + 3 * threads, bv, v ? gB + slotB + (long)kt * s.StrideBk : 0, addr.B, v);
             }
             if (bVecs > 4 * threads)
             {
-                bool v = bT ? kt + kB < kEnd && col0 + nB + 4 * bStep < s.N : kt + kB + 4 * bStep < kEnd && col0 + nB < s.N;
-                CopyVec(gpu, s4, st + dB + 4 * threads, bv, v ? gB + 4 * gBStep + (long)kt * s.StrideBk : 0, addr.B, v);
+                int dkB = bT ? 0 : 4 * threads / bRowVecs;
+                int dnB = bT ? 4 * bStep : 4 * (4 * threads % bRowVecs);
+                bool v = kt + kB + dkB < kEnd && col0 + nB + dnB < s.N;
+                long slotB = bStep > 0 ? 4 * gBStep : (long)dkB * s.StrideBk + dnB;
+                CopyVec(gpu, s4, st + dB + 4 * threads, bv, v ? gB + slotB + (long)kt * s.StrideBk : 0, addr.B, v);
             }
             if (bVecs > 5 * threads)
             {
-                bool v = bT ? kt + kB < kEnd && col0 + nB + 5 * bStep < s.N : kt + kB + 5 * bStep < kEnd && col0 + nB < s.N;
-                CopyVec(gpu, s4, st + dB + 5 * threads, bv, v ? gB + 5 * gBStep + (long)kt * s.StrideBk : 0, addr.B, v);
+                int dkB = bT ? 0 : 5 * threads / bRowVecs;
+                int dnB = bT ? 5 * bStep : 4 * (5 * threads % bRowVecs);
+                bool v = kt + kB + dkB < kEnd && col0 + nB + dnB < s.N;
+                long slotB = bStep > 0 ? 5 * gBStep : (long)dkB * s.StrideBk + dnB;
+                CopyVec(gpu, s4, st + dB + 5 * threads, bv, v ? gB + slotB + (long)kt * s.StrideBk : 0, addr.B, v);
             }
             if (bVecs > 6 * threads)
             {
-                bool v = bT ? kt + kB < kEnd && col0 + nB + 6 * bStep < s.N : kt + kB + 6 * bStep < kEnd && col0 + nB < s.N;
-                CopyVec(gpu, s4, st + dB + 6 * threads, bv, v ? gB + 6 * gBStep + (long)kt * s.StrideBk : 0, addr.B, v);
+                int dkB = bT ? 0 : 6 * threads / bRowVecs;
+                int dnB = bT ? 6 * bStep : 4 * (6 * threads % bRowVecs);
+                bool v = kt + kB + dkB < kEnd && col0 + nB + dnB < s.N;
+                long slotB = bStep > 0 ? 6 * gBStep : (long)dkB * s.StrideBk + dnB;
+                CopyVec(gpu, s4, st + dB + 6 * threads, bv, v ? gB + slotB + (long)kt * s.StrideBk : 0, addr.B, v);
             }
             if (bVecs > 7 * threads)
             {
-                bool v = bT ? kt + kB < kEnd && col0 + nB + 7 * bStep < s.N : kt + kB + 7 * bStep < kEnd && col0 + nB < s.N;
-                CopyVec(gpu, s4, st + dB + 7 * threads, bv, v ? gB + 7 * gBStep + (long)kt * s.StrideBk : 0, addr.B, v);
+                int dkB = bT ? 0 : 7 * threads / bRowVecs;
+                int dnB = bT ? 7 * bStep : 4 * (7 * threads % bRowVecs);
+                bool v = kt + kB + dkB < kEnd && col0 + nB + dnB < s.N;
+                long slotB = bStep > 0 ? 7 * gBStep : (long)dkB * s.StrideBk + dnB;
+                CopyVec(gpu, s4, st + dB + 7 * threads, bv, v ? gB + slotB + (long)kt * s.StrideBk : 0, addr.B, v);
+            }
+            if (bVecs > 8 * threads)
+            {
+                int dkB = bT ? 0 : 8 * threads / bRowVecs;
+                int dnB = bT ? 8 * bStep : 4 * (8 * threads % bRowVecs);
+                bool v = kt + kB + dkB < kEnd && col0 + nB + dnB < s.N;
+                long slotB = bStep > 0 ? 8 * gBStep : (long)dkB * s.StrideBk + dnB;
+                CopyVec(gpu, s4, st + dB + 8 * threads, bv, v ? gB + slotB + (long)kt * s.StrideBk : 0, addr.B, v);
+            }
+            if (bVecs > 9 * threads)
+            {
+                int dkB = bT ? 0 : 9 * threads / bRowVecs;
+                int dnB = bT ? 9 * bStep : 4 * (9 * threads % bRowVecs);
+                bool v = kt + kB + dkB < kEnd && col0 + nB + dnB < s.N;
+                long slotB = bStep > 0 ? 9 * gBStep : (long)dkB * s.StrideBk + dnB;
+                CopyVec(gpu, s4, st + dB + 9 * threads, bv, v ? gB + slotB + (long)kt * s.StrideBk : 0, addr.B, v);
+            }
+            if (bVecs > 10 * threads)
+            {
+                int dkB = bT ? 0 : 10 * threads / bRowVecs;
+                int dnB = bT ? 10 * bStep : 4 * (10 * threads % bRowVecs);
+                bool v = kt + kB + dkB < kEnd && col0 + nB + dnB < s.N;
+                long slotB = bStep > 0 ? 10 * gBStep : (long)dkB * s.StrideBk + dnB;
+                CopyVec(gpu, s4, st + dB + 10 * threads, bv, v ? gB + slotB + (long)kt * s.StrideBk : 0, addr.B, v);
+            }
+            if (bVecs > 11 * threads)
+            {
+                int dkB = bT ? 0 : 11 * threads / bRowVecs;
+                int dnB = bT ? 11 * bStep : 4 * (11 * threads % bRowVecs);
+                bool v = kt + kB + dkB < kEnd && col0 + nB + dnB < s.N;
+                long slotB = bStep > 0 ? 11 * gBStep : (long)dkB * s.StrideBk + dnB;
+                CopyVec(gpu, s4, st + dB + 11 * threads, bv, v ? gB + slotB + (long)kt * s.StrideBk : 0, addr.B, v);
+            }
+            if (bVecs > 12 * threads)
+            {
+                int dkB = bT ? 0 : 12 * threads / bRowVecs;
+                int dnB = bT ? 12 * bStep : 4 * (12 * threads % bRowVecs);
+                bool v = kt + kB + dkB < kEnd && col0 + nB + dnB < s.N;
+                long slotB = bStep > 0 ? 12 * gBStep : (long)dkB * s.StrideBk + dnB;
+                CopyVec(gpu, s4, st + dB + 12 * threads, bv, v ? gB + slotB + (long)kt * s.StrideBk : 0, addr.B, v);
+            }
+            if (bVecs > 13 * threads)
+            {
+                int dkB = bT ? 0 : 13 * threads / bRowVecs;
+                int dnB = bT ? 13 * bStep : 4 * (13 * threads % bRowVecs);
+                bool v = kt + kB + dkB < kEnd && col0 + nB + dnB < s.N;
+                long slotB = bStep > 0 ? 13 * gBStep : (long)dkB * s.StrideBk + dnB;
+                CopyVec(gpu, s4, st + dB + 13 * threads, bv, v ? gB + slotB + (long)kt * s.StrideBk : 0, addr.B, v);
+            }
+            if (bVecs > 14 * threads)
+            {
+                int dkB = bT ? 0 : 14 * threads / bRowVecs;
+                int dnB = bT ? 14 * bStep : 4 * (14 * threads % bRowVecs);
+                bool v = kt + kB + dkB < kEnd && col0 + nB + dnB < s.N;
+                long slotB = bStep > 0 ? 14 * gBStep : (long)dkB * s.StrideBk + dnB;
+                CopyVec(gpu, s4, st + dB + 14 * threads, bv, v ? gB + slotB + (long)kt * s.StrideBk : 0, addr.B, v);
+            }
+            if (bVecs > 15 * threads)
+            {
+                int dkB = bT ? 0 : 15 * threads / bRowVecs;
+                int dnB = bT ? 15 * bStep : 4 * (15 * threads % bRowVecs);
+                bool v = kt + kB + dkB < kEnd && col0 + nB + dnB < s.N;
+                long slotB = bStep > 0 ? 15 * gBStep : (long)dkB * s.StrideBk + dnB;
+                CopyVec(gpu, s4, st + dB + 15 * threads, bv, v ? gB + slotB + (long)kt * s.StrideBk : 0, addr.B, v);
             }
         }
         CommitCopies(gpu);
@@ -1823,50 +1927,138 @@ internal static partial class GemmFastKernels
             }
             if (bVecs > 0 * threads)
             {
-                bool v = bT ? kt + kB < kEnd && col0 + nB + 0 * bStep < s.N : kt + kB + 0 * bStep < kEnd && col0 + nB < s.N;
-                CopyVec(gpu, s4, st + dB + 0 * threads, bv, v ? gB + 0 * gBStep + (long)kt * s.StrideBk : 0, addr.B, v);
+                int dkB = bT ? 0 : 0 * threads / bRowVecs;
+                int dnB = bT ? 0 * bStep : 4 * (0 * threads % bRowVecs);
+                bool v = kt + kB + dkB < kEnd && col0 + nB + dnB < s.N;
+                long slotB = bStep > 0 ? 0 * gBStep : (long)dkB * s.StrideBk + dnB;
+                CopyVec(gpu, s4, st + dB + 0 * threads, bv, v ? gB + slotB + (long)kt * s.StrideBk : 0, addr.B, v);
             }
             if (bVecs > 1 * threads)
             {
-                bool v = bT ? kt + kB < kEnd && col0 + nB + 1 * bStep < s.N : kt + kB + 1 * bStep < kEnd && col0 + nB < s.N;
-                CopyVec(gpu, s4, st + dB + 1 * threads, bv, v ? gB + 1 * gBStep + (long)kt * s.StrideBk : 0, addr.B, v);
+                int dkB = bT ? 0 : 1 * threads / bRowVecs;
+                int dnB = bT ? 1 * bStep : 4 * (1 * threads % bRowVecs);
+                bool v = kt + kB + dkB < kEnd && col0 + nB + dnB < s.N;
+                long slotB = bStep > 0 ? 1 * gBStep : (long)dkB * s.StrideBk + dnB;
+                CopyVec(gpu, s4, st + dB + 1 * threads, bv, v ? gB + slotB + (long)kt * s.StrideBk : 0, addr.B, v);
             }
             if (bVecs > 2 * threads)
             {
-                bool v = bT ? kt + kB < kEnd && col0 + nB + 2 * bStep < s.N : kt + kB + 2 * bStep < kEnd && col0 + nB < s.N;
-                CopyVec(gpu, s4, st + dB + 2 * threads, bv, v ? gB + 2 * gBStep + (long)kt * s.StrideBk : 0, addr.B, v);
+                int dkB = bT ? 0 : 2 * threads / bRowVecs;
+                int dnB = bT ? 2 * bStep : 4 * (2 * threads % bRowVecs);
+                bool v = kt + kB + dkB < kEnd && col0 + nB + dnB < s.N;
+                long slotB = bStep > 0 ? 2 * gBStep : (long)dkB * s.StrideBk + dnB;
+                CopyVec(gpu, s4, st + dB + 2 * threads, bv, v ? gB + slotB + (long)kt * s.StrideBk : 0, addr.B, v);
             }
             if (bVecs > 3 * threads)
             {
-                bool v = bT ? kt + kB < kEnd && col0 + nB + 3 * bStep < s.N : kt + kB + 3 * bStep < kEnd && col0 + nB < s.N;
-                CopyVec(gpu, s4, st + dB + 3 * threads, bv, v ? gB + 3 * gBStep + (long)kt * s.StrideBk : 0, addr.B, v);
+                int dkB = bT ? 0 : 3 * threads / bRowVecs;
+                int dnB = bT ? 3 * bStep : 4 * (3 * threads % bRowVecs);
+                bool v = kt + kB + dkB < kEnd && col0 + nB + dnB < s.N;
+                long slotB = bStep > 0 ? 3 * gBStep : (long)dkB * s.StrideBk + dnB;
+                CopyVec(gpu, s4, st + dB + 3 * threads, bv, v ? gB + slotB + (long)kt * s.StrideBk : 0, addr.B, v);
             }
             if (bVecs > 4 * threads)
             {
-                bool v = bT ? kt + kB < kEnd && col0 + nB + 4 * bStep < s.N : kt + kB + 4 * bStep < kEnd && col0 + nB < s.N;
-                CopyVec(gpu, s4, st + dB + 4 * threads, bv, v ? gB + 4 * gBStep + (long)kt * s.StrideBk : 0, addr.B, v);
+                int dkB = bT ? 0 : 4 * threads / bRowVecs;
+                int dnB = bT ? 4 * bStep : 4 * (4 * threads % bRowVecs);
+                bool v = kt + kB + dkB < kEnd && col0 + nB + dnB < s.N;
+                long slotB = bStep > 0 ? 4 * gBStep : (long)dkB * s.StrideBk + dnB;
+                CopyVec(gpu, s4, st + dB + 4 * threads, bv, v ? gB + slotB + (long)kt * s.StrideBk : 0, addr.B, v);
             }
             if (bVecs > 5 * threads)
             {
-                bool v = bT ? kt + kB < kEnd && col0 + nB + 5 * bStep < s.N : kt + kB + 5 * bStep < kEnd && col0 + nB < s.N;
-                CopyVec(gpu, s4, st + dB + 5 * threads, bv, v ? gB + 5 * gBStep + (long)kt * s.StrideBk : 0, addr.B, v);
+                int dkB = bT ? 0 : 5 * threads / bRowVecs;
+                int dnB = bT ? 5 * bStep : 4 * (5 * threads % bRowVecs);
+                bool v = kt + kB + dkB < kEnd && col0 + nB + dnB < s.N;
+                long slotB = bStep > 0 ? 5 * gBStep : (long)dkB * s.StrideBk + dnB;
+                CopyVec(gpu, s4, st + dB + 5 * threads, bv, v ? gB + slotB + (long)kt * s.StrideBk : 0, addr.B, v);
             }
             if (bVecs > 6 * threads)
             {
-                bool v = bT ? kt + kB < kEnd && col0 + nB + 6 * bStep < s.N : kt + kB + 6 * bStep < kEnd && col0 + nB < s.N;
-                CopyVec(gpu, s4, st + dB + 6 * threads, bv, v ? gB + 6 * gBStep + (long)kt * s.StrideBk : 0, addr.B, v);
+                int dkB = bT ? 0 : 6 * threads / bRowVecs;
+                int dnB = bT ? 6 * bStep : 4 * (6 * threads % bRowVecs);
+                bool v = kt + kB + dkB < kEnd && col0 + nB + dnB < s.N;
+                long slotB = bStep > 0 ? 6 * gBStep : (long)dkB * s.StrideBk + dnB;
+                CopyVec(gpu, s4, st + dB + 6 * threads, bv, v ? gB + slotB + (long)kt * s.StrideBk : 0, addr.B, v);
             }
             if (bVecs > 7 * threads)
             {
-                bool v = bT ? kt + kB < kEnd && col0 + nB + 7 * bStep < s.N : kt + kB + 7 * bStep < kEnd && col0 + nB < s.N;
-                CopyVec(gpu, s4, st + dB + 7 * threads, bv, v ? gB + 7 * gBStep + (long)kt * s.StrideBk : 0, addr.B, v);
+                int dkB = bT ? 0 : 7 * threads / bRowVecs;
+                int dnB = bT ? 7 * bStep : 4 * (7 * threads % bRowVecs);
+                bool v = kt + kB + dkB < kEnd && col0 + nB + dnB < s.N;
+                long slotB = bStep > 0 ? 7 * gBStep : (long)dkB * s.StrideBk + dnB;
+                CopyVec(gpu, s4, st + dB + 7 * threads, bv, v ? gB + slotB + (long)kt * s.StrideBk : 0, addr.B, v);
+            }
+            if (bVecs > 8 * threads)
+            {
+                int dkB = bT ? 0 : 8 * threads / bRowVecs;
+                int dnB = bT ? 8 * bStep : 4 * (8 * threads % bRowVecs);
+                bool v = kt + kB + dkB < kEnd && col0 + nB + dnB < s.N;
+                long slotB = bStep > 0 ? 8 * gBStep : (long)dkB * s.StrideBk + dnB;
+                CopyVec(gpu, s4, st + dB + 8 * threads, bv, v ? gB + slotB + (long)kt * s.StrideBk : 0, addr.B, v);
+            }
+            if (bVecs > 9 * threads)
+            {
+                int dkB = bT ? 0 : 9 * threads / bRowVecs;
+                int dnB = bT ? 9 * bStep : 4 * (9 * threads % bRowVecs);
+                bool v = kt + kB + dkB < kEnd && col0 + nB + dnB < s.N;
+                long slotB = bStep > 0 ? 9 * gBStep : (long)dkB * s.StrideBk + dnB;
+                CopyVec(gpu, s4, st + dB + 9 * threads, bv, v ? gB + slotB + (long)kt * s.StrideBk : 0, addr.B, v);
+            }
+            if (bVecs > 10 * threads)
+            {
+                int dkB = bT ? 0 : 10 * threads / bRowVecs;
+                int dnB = bT ? 10 * bStep : 4 * (10 * threads % bRowVecs);
+                bool v = kt + kB + dkB < kEnd && col0 + nB + dnB < s.N;
+                long slotB = bStep > 0 ? 10 * gBStep : (long)dkB * s.StrideBk + dnB;
+                CopyVec(gpu, s4, st + dB + 10 * threads, bv, v ? gB + slotB + (long)kt * s.StrideBk : 0, addr.B, v);
+            }
+            if (bVecs > 11 * threads)
+            {
+                int dkB = bT ? 0 : 11 * threads / bRowVecs;
+                int dnB = bT ? 11 * bStep : 4 * (11 * threads % bRowVecs);
+                bool v = kt + kB + dkB < kEnd && col0 + nB + dnB < s.N;
+                long slotB = bStep > 0 ? 11 * gBStep : (long)dkB * s.StrideBk + dnB;
+                CopyVec(gpu, s4, st + dB + 11 * threads, bv, v ? gB + slotB + (long)kt * s.StrideBk : 0, addr.B, v);
+            }
+            if (bVecs > 12 * threads)
+            {
+                int dkB = bT ? 0 : 12 * threads / bRowVecs;
+                int dnB = bT ? 12 * bStep : 4 * (12 * threads % bRowVecs);
+                bool v = kt + kB + dkB < kEnd && col0 + nB + dnB < s.N;
+                long slotB = bStep > 0 ? 12 * gBStep : (long)dkB * s.StrideBk + dnB;
+                CopyVec(gpu, s4, st + dB + 12 * threads, bv, v ? gB + slotB + (long)kt * s.StrideBk : 0, addr.B, v);
+            }
+            if (bVecs > 13 * threads)
+            {
+                int dkB = bT ? 0 : 13 * threads / bRowVecs;
+                int dnB = bT ? 13 * bStep : 4 * (13 * threads % bRowVecs);
+                bool v = kt + kB + dkB < kEnd && col0 + nB + dnB < s.N;
+                long slotB = bStep > 0 ? 13 * gBStep : (long)dkB * s.StrideBk + dnB;
+                CopyVec(gpu, s4, st + dB + 13 * threads, bv, v ? gB + slotB + (long)kt * s.StrideBk : 0, addr.B, v);
+            }
+            if (bVecs > 14 * threads)
+            {
+                int dkB = bT ? 0 : 14 * threads / bRowVecs;
+                int dnB = bT ? 14 * bStep : 4 * (14 * threads % bRowVecs);
+                bool v = kt + kB + dkB < kEnd && col0 + nB + dnB < s.N;
+                long slotB = bStep > 0 ? 14 * gBStep : (long)dkB * s.StrideBk + dnB;
+                CopyVec(gpu, s4, st + dB + 14 * threads, bv, v ? gB + slotB + (long)kt * s.StrideBk : 0, addr.B, v);
+            }
+            if (bVecs > 15 * threads)
+            {
+                int dkB = bT ? 0 : 15 * threads / bRowVecs;
+                int dnB = bT ? 15 * bStep : 4 * (15 * threads % bRowVecs);
+                bool v = kt + kB + dkB < kEnd && col0 + nB + dnB < s.N;
+                long slotB = bStep > 0 ? 15 * gBStep : (long)dkB * s.StrideBk + dnB;
+                CopyVec(gpu, s4, st + dB + 15 * threads, bv, v ? gB + slotB + (long)kt * s.StrideBk : 0, addr.B, v);
             }
         }
         CommitCopies(gpu);
         // Fragment bases (vectors). The swizzle depends on a row's position within its lr rows (a column's within lc), so
         // it is one value per thread and the 8 (16) fragment loads of a K step are one address plus constant offsets.
-        int sA = ((tr & (lr - 1)) >> 1) & swMask;
-        int sB = ((tcT & (lc - 1)) >> 1) & swMask;
+        int sA = ((tr & (lr - 1)) >> swShift) & swMask;
+        int sB = ((tcT & (lc - 1)) >> swShift) & swMask;
         // Stage offsets of the tile being multiplied and of the one being requested, stepped instead of taken modulo 3.
         int cs = 0;
         int ws = 2 * stageVecs;
@@ -1906,43 +2098,131 @@ internal static partial class GemmFastKernels
                 }
                 if (bVecs > 0 * threads)
                 {
-                    bool v = bT ? kt + kB < kEnd && col0 + nB + 0 * bStep < s.N : kt + kB + 0 * bStep < kEnd && col0 + nB < s.N;
-                    CopyVec(gpu, s4, st + dB + 0 * threads, bv, v ? gB + 0 * gBStep + (long)kt * s.StrideBk : 0, addr.B, v);
+                    int dkB = bT ? 0 : 0 * threads / bRowVecs;
+                    int dnB = bT ? 0 * bStep : 4 * (0 * threads % bRowVecs);
+                    bool v = kt + kB + dkB < kEnd && col0 + nB + dnB < s.N;
+                    long slotB = bStep > 0 ? 0 * gBStep : (long)dkB * s.StrideBk + dnB;
+                    CopyVec(gpu, s4, st + dB + 0 * threads, bv, v ? gB + slotB + (long)kt * s.StrideBk : 0, addr.B, v);
                 }
                 if (bVecs > 1 * threads)
                 {
-                    bool v = bT ? kt + kB < kEnd && col0 + nB + 1 * bStep < s.N : kt + kB + 1 * bStep < kEnd && col0 + nB < s.N;
-                    CopyVec(gpu, s4, st + dB + 1 * threads, bv, v ? gB + 1 * gBStep + (long)kt * s.StrideBk : 0, addr.B, v);
+                    int dkB = bT ? 0 : 1 * threads / bRowVecs;
+                    int dnB = bT ? 1 * bStep : 4 * (1 * threads % bRowVecs);
+                    bool v = kt + kB + dkB < kEnd && col0 + nB + dnB < s.N;
+                    long slotB = bStep > 0 ? 1 * gBStep : (long)dkB * s.StrideBk + dnB;
+                    CopyVec(gpu, s4, st + dB + 1 * threads, bv, v ? gB + slotB + (long)kt * s.StrideBk : 0, addr.B, v);
                 }
                 if (bVecs > 2 * threads)
                 {
-                    bool v = bT ? kt + kB < kEnd && col0 + nB + 2 * bStep < s.N : kt + kB + 2 * bStep < kEnd && col0 + nB < s.N;
-                    CopyVec(gpu, s4, st + dB + 2 * threads, bv, v ? gB + 2 * gBStep + (long)kt * s.StrideBk : 0, addr.B, v);
+                    int dkB = bT ? 0 : 2 * threads / bRowVecs;
+                    int dnB = bT ? 2 * bStep : 4 * (2 * threads % bRowVecs);
+                    bool v = kt + kB + dkB < kEnd && col0 + nB + dnB < s.N;
+                    long slotB = bStep > 0 ? 2 * gBStep : (long)dkB * s.StrideBk + dnB;
+                    CopyVec(gpu, s4, st + dB + 2 * threads, bv, v ? gB + slotB + (long)kt * s.StrideBk : 0, addr.B, v);
                 }
                 if (bVecs > 3 * threads)
                 {
-                    bool v = bT ? kt + kB < kEnd && col0 + nB + 3 * bStep < s.N : kt + kB + 3 * bStep < kEnd && col0 + nB < s.N;
-                    CopyVec(gpu, s4, st + dB + 3 * threads, bv, v ? gB + 3 * gBStep + (long)kt * s.StrideBk : 0, addr.B, v);
+                    int dkB = bT ? 0 : 3 * threads / bRowVecs;
+                    int dnB = bT ? 3 * bStep : 4 * (3 * threads % bRowVecs);
+                    bool v = kt + kB + dkB < kEnd && col0 + nB + dnB < s.N;
+                    long slotB = bStep > 0 ? 3 * gBStep : (long)dkB * s.StrideBk + dnB;
+                    CopyVec(gpu, s4, st + dB + 3 * threads, bv, v ? gB + slotB + (long)kt * s.StrideBk : 0, addr.B, v);
                 }
                 if (bVecs > 4 * threads)
                 {
-                    bool v = bT ? kt + kB < kEnd && col0 + nB + 4 * bStep < s.N : kt + kB + 4 * bStep < kEnd && col0 + nB < s.N;
-                    CopyVec(gpu, s4, st + dB + 4 * threads, bv, v ? gB + 4 * gBStep + (long)kt * s.StrideBk : 0, addr.B, v);
+                    int dkB = bT ? 0 : 4 * threads / bRowVecs;
+                    int dnB = bT ? 4 * bStep : 4 * (4 * threads % bRowVecs);
+                    bool v = kt + kB + dkB < kEnd && col0 + nB + dnB < s.N;
+                    long slotB = bStep > 0 ? 4 * gBStep : (long)dkB * s.StrideBk + dnB;
+                    CopyVec(gpu, s4, st + dB + 4 * threads, bv, v ? gB + slotB + (long)kt * s.StrideBk : 0, addr.B, v);
                 }
                 if (bVecs > 5 * threads)
                 {
-                    bool v = bT ? kt + kB < kEnd && col0 + nB + 5 * bStep < s.N : kt + kB + 5 * bStep < kEnd && col0 + nB < s.N;
-                    CopyVec(gpu, s4, st + dB + 5 * threads, bv, v ? gB + 5 * gBStep + (long)kt * s.StrideBk : 0, addr.B, v);
+                    int dkB = bT ? 0 : 5 * threads / bRowVecs;
+                    int dnB = bT ? 5 * bStep : 4 * (5 * threads % bRowVecs);
+                    bool v = kt + kB + dkB < kEnd && col0 + nB + dnB < s.N;
+                    long slotB = bStep > 0 ? 5 * gBStep : (long)dkB * s.StrideBk + dnB;
+                    CopyVec(gpu, s4, st + dB + 5 * threads, bv, v ? gB + slotB + (long)kt * s.StrideBk : 0, addr.B, v);
                 }
                 if (bVecs > 6 * threads)
                 {
-                    bool v = bT ? kt + kB < kEnd && col0 + nB + 6 * bStep < s.N : kt + kB + 6 * bStep < kEnd && col0 + nB < s.N;
-                    CopyVec(gpu, s4, st + dB + 6 * threads, bv, v ? gB + 6 * gBStep + (long)kt * s.StrideBk : 0, addr.B, v);
+                    int dkB = bT ? 0 : 6 * threads / bRowVecs;
+                    int dnB = bT ? 6 * bStep : 4 * (6 * threads % bRowVecs);
+                    bool v = kt + kB + dkB < kEnd && col0 + nB + dnB < s.N;
+                    long slotB = bStep > 0 ? 6 * gBStep : (long)dkB * s.StrideBk + dnB;
+                    CopyVec(gpu, s4, st + dB + 6 * threads, bv, v ? gB + slotB + (long)kt * s.StrideBk : 0, addr.B, v);
                 }
                 if (bVecs > 7 * threads)
                 {
-                    bool v = bT ? kt + kB < kEnd && col0 + nB + 7 * bStep < s.N : kt + kB + 7 * bStep < kEnd && col0 + nB < s.N;
-                    CopyVec(gpu, s4, st + dB + 7 * threads, bv, v ? gB + 7 * gBStep + (long)kt * s.StrideBk : 0, addr.B, v);
+                    int dkB = bT ? 0 : 7 * threads / bRowVecs;
+                    int dnB = bT ? 7 * bStep : 4 * (7 * threads % bRowVecs);
+                    bool v = kt + kB + dkB < kEnd && col0 + nB + dnB < s.N;
+                    long slotB = bStep > 0 ? 7 * gBStep : (long)dkB * s.StrideBk + dnB;
+                    CopyVec(gpu, s4, st + dB + 7 * threads, bv, v ? gB + slotB + (long)kt * s.StrideBk : 0, addr.B, v);
+                }
+                if (bVecs > 8 * threads)
+                {
+                    int dkB = bT ? 0 : 8 * threads / bRowVecs;
+                    int dnB = bT ? 8 * bStep : 4 * (8 * threads % bRowVecs);
+                    bool v = kt + kB + dkB < kEnd && col0 + nB + dnB < s.N;
+                    long slotB = bStep > 0 ? 8 * gBStep : (long)dkB * s.StrideBk + dnB;
+                    CopyVec(gpu, s4, st + dB + 8 * threads, bv, v ? gB + slotB + (long)kt * s.StrideBk : 0, addr.B, v);
+                }
+                if (bVecs > 9 * threads)
+                {
+                    int dkB = bT ? 0 : 9 * threads / bRowVecs;
+                    int dnB = bT ? 9 * bStep : 4 * (9 * threads % bRowVecs);
+                    bool v = kt + kB + dkB < kEnd && col0 + nB + dnB < s.N;
+                    long slotB = bStep > 0 ? 9 * gBStep : (long)dkB * s.StrideBk + dnB;
+                    CopyVec(gpu, s4, st + dB + 9 * threads, bv, v ? gB + slotB + (long)kt * s.StrideBk : 0, addr.B, v);
+                }
+                if (bVecs > 10 * threads)
+                {
+                    int dkB = bT ? 0 : 10 * threads / bRowVecs;
+                    int dnB = bT ? 10 * bStep : 4 * (10 * threads % bRowVecs);
+                    bool v = kt + kB + dkB < kEnd && col0 + nB + dnB < s.N;
+                    long slotB = bStep > 0 ? 10 * gBStep : (long)dkB * s.StrideBk + dnB;
+                    CopyVec(gpu, s4, st + dB + 10 * threads, bv, v ? gB + slotB + (long)kt * s.StrideBk : 0, addr.B, v);
+                }
+                if (bVecs > 11 * threads)
+                {
+                    int dkB = bT ? 0 : 11 * threads / bRowVecs;
+                    int dnB = bT ? 11 * bStep : 4 * (11 * threads % bRowVecs);
+                    bool v = kt + kB + dkB < kEnd && col0 + nB + dnB < s.N;
+                    long slotB = bStep > 0 ? 11 * gBStep : (long)dkB * s.StrideBk + dnB;
+                    CopyVec(gpu, s4, st + dB + 11 * threads, bv, v ? gB + slotB + (long)kt * s.StrideBk : 0, addr.B, v);
+                }
+                if (bVecs > 12 * threads)
+                {
+                    int dkB = bT ? 0 : 12 * threads / bRowVecs;
+                    int dnB = bT ? 12 * bStep : 4 * (12 * threads % bRowVecs);
+                    bool v = kt + kB + dkB < kEnd && col0 + nB + dnB < s.N;
+                    long slotB = bStep > 0 ? 12 * gBStep : (long)dkB * s.StrideBk + dnB;
+                    CopyVec(gpu, s4, st + dB + 12 * threads, bv, v ? gB + slotB + (long)kt * s.StrideBk : 0, addr.B, v);
+                }
+                if (bVecs > 13 * threads)
+                {
+                    int dkB = bT ? 0 : 13 * threads / bRowVecs;
+                    int dnB = bT ? 13 * bStep : 4 * (13 * threads % bRowVecs);
+                    bool v = kt + kB + dkB < kEnd && col0 + nB + dnB < s.N;
+                    long slotB = bStep > 0 ? 13 * gBStep : (long)dkB * s.StrideBk + dnB;
+                    CopyVec(gpu, s4, st + dB + 13 * threads, bv, v ? gB + slotB + (long)kt * s.StrideBk : 0, addr.B, v);
+                }
+                if (bVecs > 14 * threads)
+                {
+                    int dkB = bT ? 0 : 14 * threads / bRowVecs;
+                    int dnB = bT ? 14 * bStep : 4 * (14 * threads % bRowVecs);
+                    bool v = kt + kB + dkB < kEnd && col0 + nB + dnB < s.N;
+                    long slotB = bStep > 0 ? 14 * gBStep : (long)dkB * s.StrideBk + dnB;
+                    CopyVec(gpu, s4, st + dB + 14 * threads, bv, v ? gB + slotB + (long)kt * s.StrideBk : 0, addr.B, v);
+                }
+                if (bVecs > 15 * threads)
+                {
+                    int dkB = bT ? 0 : 15 * threads / bRowVecs;
+                    int dnB = bT ? 15 * bStep : 4 * (15 * threads % bRowVecs);
+                    bool v = kt + kB + dkB < kEnd && col0 + nB + dnB < s.N;
+                    long slotB = bStep > 0 ? 15 * gBStep : (long)dkB * s.StrideBk + dnB;
+                    CopyVec(gpu, s4, st + dB + 15 * threads, bv, v ? gB + slotB + (long)kt * s.StrideBk : 0, addr.B, v);
                 }
             }
             CommitCopies(gpu);
@@ -2451,13 +2731,17 @@ internal static partial class GemmFastKernels
     /// per-slot limits computed once (rows or columns left), so each copy is a compare, a select and an
     /// address add instead of recomputing the row / column guards and both 64-bit addresses from the indices.
     /// TTileThreads = 16: 128x128 from 128 threads, K-tile TBk = 16; 4: the simulator's 32x64 from 16 threads, TBk = 8.
+    /// TWarpRows = 1: the short tile (64x256 on GPUs, 16x128 on the simulator, the 4 warps side by side) at TBk = 8.
     /// </summary>
     [IlgpuKernel]
-    [IlgpuKernelVariant(typeof(Const4), typeof(Const8))]
-    [IlgpuKernelVariant(typeof(Const16), typeof(Const16))]
-    public static void SgemmAsyncPipe8x16F32<TTileThreads, TBk>(ArrayView<Float4> a4, ArrayView<Float4> b4, ArrayView<float> bias, ArrayView<float> c, GemmShape s, SgemmAddresses addr)
+    [IlgpuKernelVariant(typeof(Const4), typeof(Const8), typeof(Const2))]
+    [IlgpuKernelVariant(typeof(Const16), typeof(Const16), typeof(Const2))]
+    [IlgpuKernelVariant(typeof(Const4), typeof(Const8), typeof(Const1))]
+    [IlgpuKernelVariant(typeof(Const16), typeof(Const8), typeof(Const1))]
+    public static void SgemmAsyncPipe8x16F32<TTileThreads, TBk, TWarpRows>(ArrayView<Float4> a4, ArrayView<Float4> b4, ArrayView<float> bias, ArrayView<float> c, GemmShape s, SgemmAddresses addr)
         where TTileThreads : struct, IKernelConstant
         where TBk : struct, IKernelConstant
+        where TWarpRows : struct, IKernelConstant
     {
         var s4 = SharedMemory.GetDynamic<Float4>();
         var av = a4.AsAligned(16);
@@ -2476,10 +2760,12 @@ internal static partial class GemmFastKernels
         int warp = tid >> (gpu ? 5 : 2);
         int warpRows = 8 * lr;
         int warpCols = 16 * lc;
-        int tileRows = 2 * warpRows;
-        int tileCols = 2 * warpCols;
-        int tr = (warp >> 1) * warpRows + (lane >> (gpu ? 2 : 1));
-        int tc = (warp & 1) * warpCols + 4 * (lane & (lc - 1));
+        int warpsDown = default(TWarpRows).Value;
+        int acrossShift = warpsDown == 2 ? 1 : 2;
+        int tileRows = warpsDown * warpRows;
+        int tileCols = (4 / warpsDown) * warpCols;
+        int tr = (warp >> acrossShift) * warpRows + (lane >> (gpu ? 2 : 1));
+        int tc = (warp & ((1 << acrossShift) - 1)) * warpCols + 4 * (lane & (lc - 1));
         int row0 = Grid.IdxY * tileRows;
         int col0 = Grid.IdxX * tileCols;
         int split = s.SplitK > 1 ? Grid.IdxZ : 0;
@@ -2500,16 +2786,22 @@ internal static partial class GemmFastKernels
         float c5_0 = 0f, c5_1 = 0f, c5_2 = 0f, c5_3 = 0f, c5_4 = 0f, c5_5 = 0f, c5_6 = 0f, c5_7 = 0f, c5_8 = 0f, c5_9 = 0f, c5_10 = 0f, c5_11 = 0f, c5_12 = 0f, c5_13 = 0f, c5_14 = 0f, c5_15 = 0f;
         float c6_0 = 0f, c6_1 = 0f, c6_2 = 0f, c6_3 = 0f, c6_4 = 0f, c6_5 = 0f, c6_6 = 0f, c6_7 = 0f, c6_8 = 0f, c6_9 = 0f, c6_10 = 0f, c6_11 = 0f, c6_12 = 0f, c6_13 = 0f, c6_14 = 0f, c6_15 = 0f;
         float c7_0 = 0f, c7_1 = 0f, c7_2 = 0f, c7_3 = 0f, c7_4 = 0f, c7_5 = 0f, c7_6 = 0f, c7_7 = 0f, c7_8 = 0f, c7_9 = 0f, c7_10 = 0f, c7_11 = 0f, c7_12 = 0f, c7_13 = 0f, c7_14 = 0f, c7_15 = 0f;
-        int rA = tid >> (gpu ? 2 : 1);
+        // The swizzle key is a row's 128-byte line (kc4 vectors per row: row / 2 at kc4 = 4, row / 4 at 2), so the 8
+        // consecutive rows a warp load reads land in 8 distinct bank quads.
+        int swShift = kc4 >= 8 ? 0 : kc4 == 4 ? 1 : kc4 == 2 ? 2 : 3;
+        int bRowVecs = tileCols / 4;
+        int bRowShift = bRowVecs == 64 ? 6 : bRowVecs == 32 ? 5 : 4;
+        int rA = tid >> (kc4 == 4 ? 2 : 1);
         int kA = 4 * (tid & swMask);
-        int dA = rA * kc4 + ((kA >> 2) ^ (((rA & (lr - 1)) >> 1) & swMask));
+        int dA = rA * kc4 + ((kA >> 2) ^ (((rA & (lr - 1)) >> swShift) & swMask));
         int aStepRows = threads / kc4;
         long gA = aBase + (long)(row0 + rA) * s.StrideAm + kA;
         long gAStep = aStepRows * s.StrideAm;
-        int kB = tid >> (gpu ? 5 : 4);
-        int nB = 4 * (tid & (tileCols / 4 - 1));
+        int kB = tid >> bRowShift;
+        int nB = 4 * (tid & (bRowVecs - 1));
         int dB = aVecs + tid;
-        int bStep = threads / (tileCols / 4);
+        // 0 when a B row has more vectors than threads (the simulator's short tile): its slots step k and n by dkB / dnB.
+        int bStep = threads / bRowVecs;
         long gB = bBase + (long)kB * s.StrideBk + col0 + nB;
         long gBStep = bStep * s.StrideBk;
         // Slot p of A is inside the matrix when rowsLeftA > p·aStepRows (and its k inside the chunk); slot p of B when the
@@ -2548,43 +2840,131 @@ internal static partial class GemmFastKernels
             }
             if (bVecs > 0 * threads)
             {
-                bool v = kLeftB > 0 * bStep;
-                CopyVecTo(gpu, s4, st + dB + 0 * threads, bv, v ? gB + 0 * gBStep + (long)kt * s.StrideBk : 0, v ? pBt + 0 * 4 * gBStep : addr.B, v);
+                int dkB = 0 * threads / bRowVecs;
+                int dnB = 4 * (0 * threads % bRowVecs);
+                bool v = bStep > 0 ? kLeftB > 0 * bStep : kEnd - kt - kB > dkB && col0 + nB + dnB < s.N;
+                long slotB = bStep > 0 ? 0 * gBStep : (long)dkB * s.StrideBk + dnB;
+                CopyVecTo(gpu, s4, st + dB + 0 * threads, bv, v ? gB + slotB + (long)kt * s.StrideBk : 0, v ? pBt + 4 * slotB : addr.B, v);
             }
             if (bVecs > 1 * threads)
             {
-                bool v = kLeftB > 1 * bStep;
-                CopyVecTo(gpu, s4, st + dB + 1 * threads, bv, v ? gB + 1 * gBStep + (long)kt * s.StrideBk : 0, v ? pBt + 1 * 4 * gBStep : addr.B, v);
+                int dkB = 1 * threads / bRowVecs;
+                int dnB = 4 * (1 * threads % bRowVecs);
+                bool v = bStep > 0 ? kLeftB > 1 * bStep : kEnd - kt - kB > dkB && col0 + nB + dnB < s.N;
+                long slotB = bStep > 0 ? 1 * gBStep : (long)dkB * s.StrideBk + dnB;
+                CopyVecTo(gpu, s4, st + dB + 1 * threads, bv, v ? gB + slotB + (long)kt * s.StrideBk : 0, v ? pBt + 4 * slotB : addr.B, v);
             }
             if (bVecs > 2 * threads)
             {
-                bool v = kLeftB > 2 * bStep;
-                CopyVecTo(gpu, s4, st + dB + 2 * threads, bv, v ? gB + 2 * gBStep + (long)kt * s.StrideBk : 0, v ? pBt + 2 * 4 * gBStep : addr.B, v);
+                int dkB = 2 * threads / bRowVecs;
+                int dnB = 4 * (2 * threads % bRowVecs);
+                bool v = bStep > 0 ? kLeftB > 2 * bStep : kEnd - kt - kB > dkB && col0 + nB + dnB < s.N;
+                long slotB = bStep > 0 ? 2 * gBStep : (long)dkB * s.StrideBk + dnB;
+                CopyVecTo(gpu, s4, st + dB + 2 * threads, bv, v ? gB + slotB + (long)kt * s.StrideBk : 0, v ? pBt + 4 * slotB : addr.B, v);
             }
             if (bVecs > 3 * threads)
             {
-                bool v = kLeftB > 3 * bStep;
-                CopyVecTo(gpu, s4, st + dB + 3 * threads, bv, v ? gB + 3 * gBStep + (long)kt * s.StrideBk : 0, v ? pBt + 3 * 4 * gBStep : addr.B, v);
+                int dkB = 3 * threads / bRowVecs;
+                int dnB = 4 * (3 * threads % bRowVecs);
+                bool v = bStep > 0 ? kLeftB > 3 * bStep : kEnd - kt - kB > dkB && col0 + nB + dnB < s.N;
+                long slotB = bStep > 0 ? 3 * gBStep : (long)dkB * s.StrideBk + dnB;
+                CopyVecTo(gpu, s4, st + dB + 3 * threads, bv, v ? gB + slotB + (long)kt * s.StrideBk : 0, v ? pBt + 4 * slotB : addr.B, v);
             }
             if (bVecs > 4 * threads)
             {
-                bool v = kLeftB > 4 * bStep;
-                CopyVecTo(gpu, s4, st + dB + 4 * threads, bv, v ? gB + 4 * gBStep + (long)kt * s.StrideBk : 0, v ? pBt + 4 * 4 * gBStep : addr.B, v);
+                int dkB = 4 * threads / bRowVecs;
+                int dnB = 4 * (4 * threads % bRowVecs);
+                bool v = bStep > 0 ? kLeftB > 4 * bStep : kEnd - kt - kB > dkB && col0 + nB + dnB < s.N;
+                long slotB = bStep > 0 ? 4 * gBStep : (long)dkB * s.StrideBk + dnB;
+                CopyVecTo(gpu, s4, st + dB + 4 * threads, bv, v ? gB + slotB + (long)kt * s.StrideBk : 0, v ? pBt + 4 * slotB : addr.B, v);
             }
             if (bVecs > 5 * threads)
             {
-                bool v = kLeftB > 5 * bStep;
-                CopyVecTo(gpu, s4, st + dB + 5 * threads, bv, v ? gB + 5 * gBStep + (long)kt * s.StrideBk : 0, v ? pBt + 5 * 4 * gBStep : addr.B, v);
+                int dkB = 5 * threads / bRowVecs;
+                int dnB = 4 * (5 * threads % bRowVecs);
+                bool v = bStep > 0 ? kLeftB > 5 * bStep : kEnd - kt - kB > dkB && col0 + nB + dnB < s.N;
+                long slotB = bStep > 0 ? 5 * gBStep : (long)dkB * s.StrideBk + dnB;
+                CopyVecTo(gpu, s4, st + dB + 5 * threads, bv, v ? gB + slotB + (long)kt * s.StrideBk : 0, v ? pBt + 4 * slotB : addr.B, v);
             }
             if (bVecs > 6 * threads)
             {
-                bool v = kLeftB > 6 * bStep;
-                CopyVecTo(gpu, s4, st + dB + 6 * threads, bv, v ? gB + 6 * gBStep + (long)kt * s.StrideBk : 0, v ? pBt + 6 * 4 * gBStep : addr.B, v);
+                int dkB = 6 * threads / bRowVecs;
+                int dnB = 4 * (6 * threads % bRowVecs);
+                bool v = bStep > 0 ? kLeftB > 6 * bStep : kEnd - kt - kB > dkB && col0 + nB + dnB < s.N;
+                long slotB = bStep > 0 ? 6 * gBStep : (long)dkB * s.StrideBk + dnB;
+                CopyVecTo(gpu, s4, st + dB + 6 * threads, bv, v ? gB + slotB + (long)kt * s.StrideBk : 0, v ? pBt + 4 * slotB : addr.B, v);
             }
             if (bVecs > 7 * threads)
             {
-                bool v = kLeftB > 7 * bStep;
-                CopyVecTo(gpu, s4, st + dB + 7 * threads, bv, v ? gB + 7 * gBStep + (long)kt * s.StrideBk : 0, v ? pBt + 7 * 4 * gBStep : addr.B, v);
+                int dkB = 7 * threads / bRowVecs;
+                int dnB = 4 * (7 * threads % bRowVecs);
+                bool v = bStep > 0 ? kLeftB > 7 * bStep : kEnd - kt - kB > dkB && col0 + nB + dnB < s.N;
+                long slotB = bStep > 0 ? 7 * gBStep : (long)dkB * s.StrideBk + dnB;
+                CopyVecTo(gpu, s4, st + dB + 7 * threads, bv, v ? gB + slotB + (long)kt * s.StrideBk : 0, v ? pBt + 4 * slotB : addr.B, v);
+            }
+            if (bVecs > 8 * threads)
+            {
+                int dkB = 8 * threads / bRowVecs;
+                int dnB = 4 * (8 * threads % bRowVecs);
+                bool v = bStep > 0 ? kLeftB > 8 * bStep : kEnd - kt - kB > dkB && col0 + nB + dnB < s.N;
+                long slotB = bStep > 0 ? 8 * gBStep : (long)dkB * s.StrideBk + dnB;
+                CopyVecTo(gpu, s4, st + dB + 8 * threads, bv, v ? gB + slotB + (long)kt * s.StrideBk : 0, v ? pBt + 4 * slotB : addr.B, v);
+            }
+            if (bVecs > 9 * threads)
+            {
+                int dkB = 9 * threads / bRowVecs;
+                int dnB = 4 * (9 * threads % bRowVecs);
+                bool v = bStep > 0 ? kLeftB > 9 * bStep : kEnd - kt - kB > dkB && col0 + nB + dnB < s.N;
+                long slotB = bStep > 0 ? 9 * gBStep : (long)dkB * s.StrideBk + dnB;
+                CopyVecTo(gpu, s4, st + dB + 9 * threads, bv, v ? gB + slotB + (long)kt * s.StrideBk : 0, v ? pBt + 4 * slotB : addr.B, v);
+            }
+            if (bVecs > 10 * threads)
+            {
+                int dkB = 10 * threads / bRowVecs;
+                int dnB = 4 * (10 * threads % bRowVecs);
+                bool v = bStep > 0 ? kLeftB > 10 * bStep : kEnd - kt - kB > dkB && col0 + nB + dnB < s.N;
+                long slotB = bStep > 0 ? 10 * gBStep : (long)dkB * s.StrideBk + dnB;
+                CopyVecTo(gpu, s4, st + dB + 10 * threads, bv, v ? gB + slotB + (long)kt * s.StrideBk : 0, v ? pBt + 4 * slotB : addr.B, v);
+            }
+            if (bVecs > 11 * threads)
+            {
+                int dkB = 11 * threads / bRowVecs;
+                int dnB = 4 * (11 * threads % bRowVecs);
+                bool v = bStep > 0 ? kLeftB > 11 * bStep : kEnd - kt - kB > dkB && col0 + nB + dnB < s.N;
+                long slotB = bStep > 0 ? 11 * gBStep : (long)dkB * s.StrideBk + dnB;
+                CopyVecTo(gpu, s4, st + dB + 11 * threads, bv, v ? gB + slotB + (long)kt * s.StrideBk : 0, v ? pBt + 4 * slotB : addr.B, v);
+            }
+            if (bVecs > 12 * threads)
+            {
+                int dkB = 12 * threads / bRowVecs;
+                int dnB = 4 * (12 * threads % bRowVecs);
+                bool v = bStep > 0 ? kLeftB > 12 * bStep : kEnd - kt - kB > dkB && col0 + nB + dnB < s.N;
+                long slotB = bStep > 0 ? 12 * gBStep : (long)dkB * s.StrideBk + dnB;
+                CopyVecTo(gpu, s4, st + dB + 12 * threads, bv, v ? gB + slotB + (long)kt * s.StrideBk : 0, v ? pBt + 4 * slotB : addr.B, v);
+            }
+            if (bVecs > 13 * threads)
+            {
+                int dkB = 13 * threads / bRowVecs;
+                int dnB = 4 * (13 * threads % bRowVecs);
+                bool v = bStep > 0 ? kLeftB > 13 * bStep : kEnd - kt - kB > dkB && col0 + nB + dnB < s.N;
+                long slotB = bStep > 0 ? 13 * gBStep : (long)dkB * s.StrideBk + dnB;
+                CopyVecTo(gpu, s4, st + dB + 13 * threads, bv, v ? gB + slotB + (long)kt * s.StrideBk : 0, v ? pBt + 4 * slotB : addr.B, v);
+            }
+            if (bVecs > 14 * threads)
+            {
+                int dkB = 14 * threads / bRowVecs;
+                int dnB = 4 * (14 * threads % bRowVecs);
+                bool v = bStep > 0 ? kLeftB > 14 * bStep : kEnd - kt - kB > dkB && col0 + nB + dnB < s.N;
+                long slotB = bStep > 0 ? 14 * gBStep : (long)dkB * s.StrideBk + dnB;
+                CopyVecTo(gpu, s4, st + dB + 14 * threads, bv, v ? gB + slotB + (long)kt * s.StrideBk : 0, v ? pBt + 4 * slotB : addr.B, v);
+            }
+            if (bVecs > 15 * threads)
+            {
+                int dkB = 15 * threads / bRowVecs;
+                int dnB = 4 * (15 * threads % bRowVecs);
+                bool v = bStep > 0 ? kLeftB > 15 * bStep : kEnd - kt - kB > dkB && col0 + nB + dnB < s.N;
+                long slotB = bStep > 0 ? 15 * gBStep : (long)dkB * s.StrideBk + dnB;
+                CopyVecTo(gpu, s4, st + dB + 15 * threads, bv, v ? gB + slotB + (long)kt * s.StrideBk : 0, v ? pBt + 4 * slotB : addr.B, v);
             }
         }
         CommitCopies(gpu);
@@ -2618,52 +2998,139 @@ internal static partial class GemmFastKernels
             }
             if (bVecs > 0 * threads)
             {
-                bool v = kLeftB > 0 * bStep;
-                CopyVecTo(gpu, s4, st + dB + 0 * threads, bv, v ? gB + 0 * gBStep + (long)kt * s.StrideBk : 0, v ? pBt + 0 * 4 * gBStep : addr.B, v);
+                int dkB = 0 * threads / bRowVecs;
+                int dnB = 4 * (0 * threads % bRowVecs);
+                bool v = bStep > 0 ? kLeftB > 0 * bStep : kEnd - kt - kB > dkB && col0 + nB + dnB < s.N;
+                long slotB = bStep > 0 ? 0 * gBStep : (long)dkB * s.StrideBk + dnB;
+                CopyVecTo(gpu, s4, st + dB + 0 * threads, bv, v ? gB + slotB + (long)kt * s.StrideBk : 0, v ? pBt + 4 * slotB : addr.B, v);
             }
             if (bVecs > 1 * threads)
             {
-                bool v = kLeftB > 1 * bStep;
-                CopyVecTo(gpu, s4, st + dB + 1 * threads, bv, v ? gB + 1 * gBStep + (long)kt * s.StrideBk : 0, v ? pBt + 1 * 4 * gBStep : addr.B, v);
+                int dkB = 1 * threads / bRowVecs;
+                int dnB = 4 * (1 * threads % bRowVecs);
+                bool v = bStep > 0 ? kLeftB > 1 * bStep : kEnd - kt - kB > dkB && col0 + nB + dnB < s.N;
+                long slotB = bStep > 0 ? 1 * gBStep : (long)dkB * s.StrideBk + dnB;
+                CopyVecTo(gpu, s4, st + dB + 1 * threads, bv, v ? gB + slotB + (long)kt * s.StrideBk : 0, v ? pBt + 4 * slotB : addr.B, v);
             }
             if (bVecs > 2 * threads)
             {
-                bool v = kLeftB > 2 * bStep;
-                CopyVecTo(gpu, s4, st + dB + 2 * threads, bv, v ? gB + 2 * gBStep + (long)kt * s.StrideBk : 0, v ? pBt + 2 * 4 * gBStep : addr.B, v);
+                int dkB = 2 * threads / bRowVecs;
+                int dnB = 4 * (2 * threads % bRowVecs);
+                bool v = bStep > 0 ? kLeftB > 2 * bStep : kEnd - kt - kB > dkB && col0 + nB + dnB < s.N;
+                long slotB = bStep > 0 ? 2 * gBStep : (long)dkB * s.StrideBk + dnB;
+                CopyVecTo(gpu, s4, st + dB + 2 * threads, bv, v ? gB + slotB + (long)kt * s.StrideBk : 0, v ? pBt + 4 * slotB : addr.B, v);
             }
             if (bVecs > 3 * threads)
             {
-                bool v = kLeftB > 3 * bStep;
-                CopyVecTo(gpu, s4, st + dB + 3 * threads, bv, v ? gB + 3 * gBStep + (long)kt * s.StrideBk : 0, v ? pBt + 3 * 4 * gBStep : addr.B, v);
+                int dkB = 3 * threads / bRowVecs;
+                int dnB = 4 * (3 * threads % bRowVecs);
+                bool v = bStep > 0 ? kLeftB > 3 * bStep : kEnd - kt - kB > dkB && col0 + nB + dnB < s.N;
+                long slotB = bStep > 0 ? 3 * gBStep : (long)dkB * s.StrideBk + dnB;
+                CopyVecTo(gpu, s4, st + dB + 3 * threads, bv, v ? gB + slotB + (long)kt * s.StrideBk : 0, v ? pBt + 4 * slotB : addr.B, v);
             }
             if (bVecs > 4 * threads)
             {
-                bool v = kLeftB > 4 * bStep;
-                CopyVecTo(gpu, s4, st + dB + 4 * threads, bv, v ? gB + 4 * gBStep + (long)kt * s.StrideBk : 0, v ? pBt + 4 * 4 * gBStep : addr.B, v);
+                int dkB = 4 * threads / bRowVecs;
+                int dnB = 4 * (4 * threads % bRowVecs);
+                bool v = bStep > 0 ? kLeftB > 4 * bStep : kEnd - kt - kB > dkB && col0 + nB + dnB < s.N;
+                long slotB = bStep > 0 ? 4 * gBStep : (long)dkB * s.StrideBk + dnB;
+                CopyVecTo(gpu, s4, st + dB + 4 * threads, bv, v ? gB + slotB + (long)kt * s.StrideBk : 0, v ? pBt + 4 * slotB : addr.B, v);
             }
             if (bVecs > 5 * threads)
             {
-                bool v = kLeftB > 5 * bStep;
-                CopyVecTo(gpu, s4, st + dB + 5 * threads, bv, v ? gB + 5 * gBStep + (long)kt * s.StrideBk : 0, v ? pBt + 5 * 4 * gBStep : addr.B, v);
+                int dkB = 5 * threads / bRowVecs;
+                int dnB = 4 * (5 * threads % bRowVecs);
+                bool v = bStep > 0 ? kLeftB > 5 * bStep : kEnd - kt - kB > dkB && col0 + nB + dnB < s.N;
+                long slotB = bStep > 0 ? 5 * gBStep : (long)dkB * s.StrideBk + dnB;
+                CopyVecTo(gpu, s4, st + dB + 5 * threads, bv, v ? gB + slotB + (long)kt * s.StrideBk : 0, v ? pBt + 4 * slotB : addr.B, v);
             }
             if (bVecs > 6 * threads)
             {
-                bool v = kLeftB > 6 * bStep;
-                CopyVecTo(gpu, s4, st + dB + 6 * threads, bv, v ? gB + 6 * gBStep + (long)kt * s.StrideBk : 0, v ? pBt + 6 * 4 * gBStep : addr.B, v);
+                int dkB = 6 * threads / bRowVecs;
+                int dnB = 4 * (6 * threads % bRowVecs);
+                bool v = bStep > 0 ? kLeftB > 6 * bStep : kEnd - kt - kB > dkB && col0 + nB + dnB < s.N;
+                long slotB = bStep > 0 ? 6 * gBStep : (long)dkB * s.StrideBk + dnB;
+                CopyVecTo(gpu, s4, st + dB + 6 * threads, bv, v ? gB + slotB + (long)kt * s.StrideBk : 0, v ? pBt + 4 * slotB : addr.B, v);
             }
             if (bVecs > 7 * threads)
             {
-                bool v = kLeftB > 7 * bStep;
-                CopyVecTo(gpu, s4, st + dB + 7 * threads, bv, v ? gB + 7 * gBStep + (long)kt * s.StrideBk : 0, v ? pBt + 7 * 4 * gBStep : addr.B, v);
+                int dkB = 7 * threads / bRowVecs;
+                int dnB = 4 * (7 * threads % bRowVecs);
+                bool v = bStep > 0 ? kLeftB > 7 * bStep : kEnd - kt - kB > dkB && col0 + nB + dnB < s.N;
+                long slotB = bStep > 0 ? 7 * gBStep : (long)dkB * s.StrideBk + dnB;
+                CopyVecTo(gpu, s4, st + dB + 7 * threads, bv, v ? gB + slotB + (long)kt * s.StrideBk : 0, v ? pBt + 4 * slotB : addr.B, v);
+            }
+            if (bVecs > 8 * threads)
+            {
+                int dkB = 8 * threads / bRowVecs;
+                int dnB = 4 * (8 * threads % bRowVecs);
+                bool v = bStep > 0 ? kLeftB > 8 * bStep : kEnd - kt - kB > dkB && col0 + nB + dnB < s.N;
+                long slotB = bStep > 0 ? 8 * gBStep : (long)dkB * s.StrideBk + dnB;
+                CopyVecTo(gpu, s4, st + dB + 8 * threads, bv, v ? gB + slotB + (long)kt * s.StrideBk : 0, v ? pBt + 4 * slotB : addr.B, v);
+            }
+            if (bVecs > 9 * threads)
+            {
+                int dkB = 9 * threads / bRowVecs;
+                int dnB = 4 * (9 * threads % bRowVecs);
+                bool v = bStep > 0 ? kLeftB > 9 * bStep : kEnd - kt - kB > dkB && col0 + nB + dnB < s.N;
+                long slotB = bStep > 0 ? 9 * gBStep : (long)dkB * s.StrideBk + dnB;
+                CopyVecTo(gpu, s4, st + dB + 9 * threads, bv, v ? gB + slotB + (long)kt * s.StrideBk : 0, v ? pBt + 4 * slotB : addr.B, v);
+            }
+            if (bVecs > 10 * threads)
+            {
+                int dkB = 10 * threads / bRowVecs;
+                int dnB = 4 * (10 * threads % bRowVecs);
+                bool v = bStep > 0 ? kLeftB > 10 * bStep : kEnd - kt - kB > dkB && col0 + nB + dnB < s.N;
+                long slotB = bStep > 0 ? 10 * gBStep : (long)dkB * s.StrideBk + dnB;
+                CopyVecTo(gpu, s4, st + dB + 10 * threads, bv, v ? gB + slotB + (long)kt * s.StrideBk : 0, v ? pBt + 4 * slotB : addr.B, v);
+            }
+            if (bVecs > 11 * threads)
+            {
+                int dkB = 11 * threads / bRowVecs;
+                int dnB = 4 * (11 * threads % bRowVecs);
+                bool v = bStep > 0 ? kLeftB > 11 * bStep : kEnd - kt - kB > dkB && col0 + nB + dnB < s.N;
+                long slotB = bStep > 0 ? 11 * gBStep : (long)dkB * s.StrideBk + dnB;
+                CopyVecTo(gpu, s4, st + dB + 11 * threads, bv, v ? gB + slotB + (long)kt * s.StrideBk : 0, v ? pBt + 4 * slotB : addr.B, v);
+            }
+            if (bVecs > 12 * threads)
+            {
+                int dkB = 12 * threads / bRowVecs;
+                int dnB = 4 * (12 * threads % bRowVecs);
+                bool v = bStep > 0 ? kLeftB > 12 * bStep : kEnd - kt - kB > dkB && col0 + nB + dnB < s.N;
+                long slotB = bStep > 0 ? 12 * gBStep : (long)dkB * s.StrideBk + dnB;
+                CopyVecTo(gpu, s4, st + dB + 12 * threads, bv, v ? gB + slotB + (long)kt * s.StrideBk : 0, v ? pBt + 4 * slotB : addr.B, v);
+            }
+            if (bVecs > 13 * threads)
+            {
+                int dkB = 13 * threads / bRowVecs;
+                int dnB = 4 * (13 * threads % bRowVecs);
+                bool v = bStep > 0 ? kLeftB > 13 * bStep : kEnd - kt - kB > dkB && col0 + nB + dnB < s.N;
+                long slotB = bStep > 0 ? 13 * gBStep : (long)dkB * s.StrideBk + dnB;
+                CopyVecTo(gpu, s4, st + dB + 13 * threads, bv, v ? gB + slotB + (long)kt * s.StrideBk : 0, v ? pBt + 4 * slotB : addr.B, v);
+            }
+            if (bVecs > 14 * threads)
+            {
+                int dkB = 14 * threads / bRowVecs;
+                int dnB = 4 * (14 * threads % bRowVecs);
+                bool v = bStep > 0 ? kLeftB > 14 * bStep : kEnd - kt - kB > dkB && col0 + nB + dnB < s.N;
+                long slotB = bStep > 0 ? 14 * gBStep : (long)dkB * s.StrideBk + dnB;
+                CopyVecTo(gpu, s4, st + dB + 14 * threads, bv, v ? gB + slotB + (long)kt * s.StrideBk : 0, v ? pBt + 4 * slotB : addr.B, v);
+            }
+            if (bVecs > 15 * threads)
+            {
+                int dkB = 15 * threads / bRowVecs;
+                int dnB = 4 * (15 * threads % bRowVecs);
+                bool v = bStep > 0 ? kLeftB > 15 * bStep : kEnd - kt - kB > dkB && col0 + nB + dnB < s.N;
+                long slotB = bStep > 0 ? 15 * gBStep : (long)dkB * s.StrideBk + dnB;
+                CopyVecTo(gpu, s4, st + dB + 15 * threads, bv, v ? gB + slotB + (long)kt * s.StrideBk : 0, v ? pBt + 4 * slotB : addr.B, v);
             }
         }
         CommitCopies(gpu);
-        int sA = ((tr & (lr - 1)) >> 1) & swMask;
+        int sA = ((tr & (lr - 1)) >> swShift) & swMask;
         int cs = 0;
         int ws = 2 * stageVecs;
         int aRow = tr * kc4;
         int bColN = aVecs + tc / 4;
-        int bRowVecs = tileCols / 4;
         Float4 pa0 = default, pa1 = default, pa2 = default, pa3 = default, pa4 = default, pa5 = default, pa6 = default, pa7 = default, pb0 = default, pb1 = default, pb2 = default, pb3 = default;
         Float4 qa0 = default, qa1 = default, qa2 = default, qa3 = default, qa4 = default, qa5 = default, qa6 = default, qa7 = default, qb0 = default, qb1 = default, qb2 = default, qb3 = default;
         for (int tile = 0; tile < tiles; tile++)
@@ -2702,43 +3169,131 @@ internal static partial class GemmFastKernels
                 }
                 if (bVecs > 0 * threads)
                 {
-                    bool v = kLeftB > 0 * bStep;
-                    CopyVecTo(gpu, s4, st + dB + 0 * threads, bv, v ? gB + 0 * gBStep + (long)kt * s.StrideBk : 0, v ? pBt + 0 * 4 * gBStep : addr.B, v);
+                    int dkB = 0 * threads / bRowVecs;
+                    int dnB = 4 * (0 * threads % bRowVecs);
+                    bool v = bStep > 0 ? kLeftB > 0 * bStep : kEnd - kt - kB > dkB && col0 + nB + dnB < s.N;
+                    long slotB = bStep > 0 ? 0 * gBStep : (long)dkB * s.StrideBk + dnB;
+                    CopyVecTo(gpu, s4, st + dB + 0 * threads, bv, v ? gB + slotB + (long)kt * s.StrideBk : 0, v ? pBt + 4 * slotB : addr.B, v);
                 }
                 if (bVecs > 1 * threads)
                 {
-                    bool v = kLeftB > 1 * bStep;
-                    CopyVecTo(gpu, s4, st + dB + 1 * threads, bv, v ? gB + 1 * gBStep + (long)kt * s.StrideBk : 0, v ? pBt + 1 * 4 * gBStep : addr.B, v);
+                    int dkB = 1 * threads / bRowVecs;
+                    int dnB = 4 * (1 * threads % bRowVecs);
+                    bool v = bStep > 0 ? kLeftB > 1 * bStep : kEnd - kt - kB > dkB && col0 + nB + dnB < s.N;
+                    long slotB = bStep > 0 ? 1 * gBStep : (long)dkB * s.StrideBk + dnB;
+                    CopyVecTo(gpu, s4, st + dB + 1 * threads, bv, v ? gB + slotB + (long)kt * s.StrideBk : 0, v ? pBt + 4 * slotB : addr.B, v);
                 }
                 if (bVecs > 2 * threads)
                 {
-                    bool v = kLeftB > 2 * bStep;
-                    CopyVecTo(gpu, s4, st + dB + 2 * threads, bv, v ? gB + 2 * gBStep + (long)kt * s.StrideBk : 0, v ? pBt + 2 * 4 * gBStep : addr.B, v);
+                    int dkB = 2 * threads / bRowVecs;
+                    int dnB = 4 * (2 * threads % bRowVecs);
+                    bool v = bStep > 0 ? kLeftB > 2 * bStep : kEnd - kt - kB > dkB && col0 + nB + dnB < s.N;
+                    long slotB = bStep > 0 ? 2 * gBStep : (long)dkB * s.StrideBk + dnB;
+                    CopyVecTo(gpu, s4, st + dB + 2 * threads, bv, v ? gB + slotB + (long)kt * s.StrideBk : 0, v ? pBt + 4 * slotB : addr.B, v);
                 }
                 if (bVecs > 3 * threads)
                 {
-                    bool v = kLeftB > 3 * bStep;
-                    CopyVecTo(gpu, s4, st + dB + 3 * threads, bv, v ? gB + 3 * gBStep + (long)kt * s.StrideBk : 0, v ? pBt + 3 * 4 * gBStep : addr.B, v);
+                    int dkB = 3 * threads / bRowVecs;
+                    int dnB = 4 * (3 * threads % bRowVecs);
+                    bool v = bStep > 0 ? kLeftB > 3 * bStep : kEnd - kt - kB > dkB && col0 + nB + dnB < s.N;
+                    long slotB = bStep > 0 ? 3 * gBStep : (long)dkB * s.StrideBk + dnB;
+                    CopyVecTo(gpu, s4, st + dB + 3 * threads, bv, v ? gB + slotB + (long)kt * s.StrideBk : 0, v ? pBt + 4 * slotB : addr.B, v);
                 }
                 if (bVecs > 4 * threads)
                 {
-                    bool v = kLeftB > 4 * bStep;
-                    CopyVecTo(gpu, s4, st + dB + 4 * threads, bv, v ? gB + 4 * gBStep + (long)kt * s.StrideBk : 0, v ? pBt + 4 * 4 * gBStep : addr.B, v);
+                    int dkB = 4 * threads / bRowVecs;
+                    int dnB = 4 * (4 * threads % bRowVecs);
+                    bool v = bStep > 0 ? kLeftB > 4 * bStep : kEnd - kt - kB > dkB && col0 + nB + dnB < s.N;
+                    long slotB = bStep > 0 ? 4 * gBStep : (long)dkB * s.StrideBk + dnB;
+                    CopyVecTo(gpu, s4, st + dB + 4 * threads, bv, v ? gB + slotB + (long)kt * s.StrideBk : 0, v ? pBt + 4 * slotB : addr.B, v);
                 }
                 if (bVecs > 5 * threads)
                 {
-                    bool v = kLeftB > 5 * bStep;
-                    CopyVecTo(gpu, s4, st + dB + 5 * threads, bv, v ? gB + 5 * gBStep + (long)kt * s.StrideBk : 0, v ? pBt + 5 * 4 * gBStep : addr.B, v);
+                    int dkB = 5 * threads / bRowVecs;
+                    int dnB = 4 * (5 * threads % bRowVecs);
+                    bool v = bStep > 0 ? kLeftB > 5 * bStep : kEnd - kt - kB > dkB && col0 + nB + dnB < s.N;
+                    long slotB = bStep > 0 ? 5 * gBStep : (long)dkB * s.StrideBk + dnB;
+                    CopyVecTo(gpu, s4, st + dB + 5 * threads, bv, v ? gB + slotB + (long)kt * s.StrideBk : 0, v ? pBt + 4 * slotB : addr.B, v);
                 }
                 if (bVecs > 6 * threads)
                 {
-                    bool v = kLeftB > 6 * bStep;
-                    CopyVecTo(gpu, s4, st + dB + 6 * threads, bv, v ? gB + 6 * gBStep + (long)kt * s.StrideBk : 0, v ? pBt + 6 * 4 * gBStep : addr.B, v);
+                    int dkB = 6 * threads / bRowVecs;
+                    int dnB = 4 * (6 * threads % bRowVecs);
+                    bool v = bStep > 0 ? kLeftB > 6 * bStep : kEnd - kt - kB > dkB && col0 + nB + dnB < s.N;
+                    long slotB = bStep > 0 ? 6 * gBStep : (long)dkB * s.StrideBk + dnB;
+                    CopyVecTo(gpu, s4, st + dB + 6 * threads, bv, v ? gB + slotB + (long)kt * s.StrideBk : 0, v ? pBt + 4 * slotB : addr.B, v);
                 }
                 if (bVecs > 7 * threads)
                 {
-                    bool v = kLeftB > 7 * bStep;
-                    CopyVecTo(gpu, s4, st + dB + 7 * threads, bv, v ? gB + 7 * gBStep + (long)kt * s.StrideBk : 0, v ? pBt + 7 * 4 * gBStep : addr.B, v);
+                    int dkB = 7 * threads / bRowVecs;
+                    int dnB = 4 * (7 * threads % bRowVecs);
+                    bool v = bStep > 0 ? kLeftB > 7 * bStep : kEnd - kt - kB > dkB && col0 + nB + dnB < s.N;
+                    long slotB = bStep > 0 ? 7 * gBStep : (long)dkB * s.StrideBk + dnB;
+                    CopyVecTo(gpu, s4, st + dB + 7 * threads, bv, v ? gB + slotB + (long)kt * s.StrideBk : 0, v ? pBt + 4 * slotB : addr.B, v);
+                }
+                if (bVecs > 8 * threads)
+                {
+                    int dkB = 8 * threads / bRowVecs;
+                    int dnB = 4 * (8 * threads % bRowVecs);
+                    bool v = bStep > 0 ? kLeftB > 8 * bStep : kEnd - kt - kB > dkB && col0 + nB + dnB < s.N;
+                    long slotB = bStep > 0 ? 8 * gBStep : (long)dkB * s.StrideBk + dnB;
+                    CopyVecTo(gpu, s4, st + dB + 8 * threads, bv, v ? gB + slotB + (long)kt * s.StrideBk : 0, v ? pBt + 4 * slotB : addr.B, v);
+                }
+                if (bVecs > 9 * threads)
+                {
+                    int dkB = 9 * threads / bRowVecs;
+                    int dnB = 4 * (9 * threads % bRowVecs);
+                    bool v = bStep > 0 ? kLeftB > 9 * bStep : kEnd - kt - kB > dkB && col0 + nB + dnB < s.N;
+                    long slotB = bStep > 0 ? 9 * gBStep : (long)dkB * s.StrideBk + dnB;
+                    CopyVecTo(gpu, s4, st + dB + 9 * threads, bv, v ? gB + slotB + (long)kt * s.StrideBk : 0, v ? pBt + 4 * slotB : addr.B, v);
+                }
+                if (bVecs > 10 * threads)
+                {
+                    int dkB = 10 * threads / bRowVecs;
+                    int dnB = 4 * (10 * threads % bRowVecs);
+                    bool v = bStep > 0 ? kLeftB > 10 * bStep : kEnd - kt - kB > dkB && col0 + nB + dnB < s.N;
+                    long slotB = bStep > 0 ? 10 * gBStep : (long)dkB * s.StrideBk + dnB;
+                    CopyVecTo(gpu, s4, st + dB + 10 * threads, bv, v ? gB + slotB + (long)kt * s.StrideBk : 0, v ? pBt + 4 * slotB : addr.B, v);
+                }
+                if (bVecs > 11 * threads)
+                {
+                    int dkB = 11 * threads / bRowVecs;
+                    int dnB = 4 * (11 * threads % bRowVecs);
+                    bool v = bStep > 0 ? kLeftB > 11 * bStep : kEnd - kt - kB > dkB && col0 + nB + dnB < s.N;
+                    long slotB = bStep > 0 ? 11 * gBStep : (long)dkB * s.StrideBk + dnB;
+                    CopyVecTo(gpu, s4, st + dB + 11 * threads, bv, v ? gB + slotB + (long)kt * s.StrideBk : 0, v ? pBt + 4 * slotB : addr.B, v);
+                }
+                if (bVecs > 12 * threads)
+                {
+                    int dkB = 12 * threads / bRowVecs;
+                    int dnB = 4 * (12 * threads % bRowVecs);
+                    bool v = bStep > 0 ? kLeftB > 12 * bStep : kEnd - kt - kB > dkB && col0 + nB + dnB < s.N;
+                    long slotB = bStep > 0 ? 12 * gBStep : (long)dkB * s.StrideBk + dnB;
+                    CopyVecTo(gpu, s4, st + dB + 12 * threads, bv, v ? gB + slotB + (long)kt * s.StrideBk : 0, v ? pBt + 4 * slotB : addr.B, v);
+                }
+                if (bVecs > 13 * threads)
+                {
+                    int dkB = 13 * threads / bRowVecs;
+                    int dnB = 4 * (13 * threads % bRowVecs);
+                    bool v = bStep > 0 ? kLeftB > 13 * bStep : kEnd - kt - kB > dkB && col0 + nB + dnB < s.N;
+                    long slotB = bStep > 0 ? 13 * gBStep : (long)dkB * s.StrideBk + dnB;
+                    CopyVecTo(gpu, s4, st + dB + 13 * threads, bv, v ? gB + slotB + (long)kt * s.StrideBk : 0, v ? pBt + 4 * slotB : addr.B, v);
+                }
+                if (bVecs > 14 * threads)
+                {
+                    int dkB = 14 * threads / bRowVecs;
+                    int dnB = 4 * (14 * threads % bRowVecs);
+                    bool v = bStep > 0 ? kLeftB > 14 * bStep : kEnd - kt - kB > dkB && col0 + nB + dnB < s.N;
+                    long slotB = bStep > 0 ? 14 * gBStep : (long)dkB * s.StrideBk + dnB;
+                    CopyVecTo(gpu, s4, st + dB + 14 * threads, bv, v ? gB + slotB + (long)kt * s.StrideBk : 0, v ? pBt + 4 * slotB : addr.B, v);
+                }
+                if (bVecs > 15 * threads)
+                {
+                    int dkB = 15 * threads / bRowVecs;
+                    int dnB = 4 * (15 * threads % bRowVecs);
+                    bool v = bStep > 0 ? kLeftB > 15 * bStep : kEnd - kt - kB > dkB && col0 + nB + dnB < s.N;
+                    long slotB = bStep > 0 ? 15 * gBStep : (long)dkB * s.StrideBk + dnB;
+                    CopyVecTo(gpu, s4, st + dB + 15 * threads, bv, v ? gB + slotB + (long)kt * s.StrideBk : 0, v ? pBt + 4 * slotB : addr.B, v);
                 }
             }
             CommitCopies(gpu);

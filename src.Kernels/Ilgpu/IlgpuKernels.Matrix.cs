@@ -15,8 +15,8 @@ public sealed partial class IlgpuKernels
     private readonly Action<KernelConfig, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, GemvShape>?[] gemvNkF32 = new Action<KernelConfig, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, GemvShape>?[5];
     private readonly Action<KernelConfig, ArrayView<Float4>, ArrayView<Float4>, ArrayView<float>, ArrayView<float>, GemmShape>?[] sgemmWarpF32 = new Action<KernelConfig, ArrayView<Float4>, ArrayView<Float4>, ArrayView<float>, ArrayView<float>, GemmShape>?[6];
     private readonly Action<KernelConfig, ArrayView<Float4>, ArrayView<Float4>, ArrayView<float>, ArrayView<float>, GemmShape>?[] sgemmWideF32 = new Action<KernelConfig, ArrayView<Float4>, ArrayView<Float4>, ArrayView<float>, ArrayView<float>, GemmShape>?[4];
-    private readonly Action<KernelConfig, ArrayView<Float4>, ArrayView<Float4>, ArrayView<float>, ArrayView<float>, GemmShape, SgemmAddresses>?[] sgemmAsyncF32 = new Action<KernelConfig, ArrayView<Float4>, ArrayView<Float4>, ArrayView<float>, ArrayView<float>, GemmShape, SgemmAddresses>?[4];
-    private readonly Action<KernelConfig, ArrayView<Float4>, ArrayView<Float4>, ArrayView<float>, ArrayView<float>, GemmShape, SgemmAddresses>?[] sgemmAsyncPipeF32 = new Action<KernelConfig, ArrayView<Float4>, ArrayView<Float4>, ArrayView<float>, ArrayView<float>, GemmShape, SgemmAddresses>?[2];
+    private readonly Action<KernelConfig, ArrayView<Float4>, ArrayView<Float4>, ArrayView<float>, ArrayView<float>, GemmShape, SgemmAddresses>?[] sgemmAsyncF32 = new Action<KernelConfig, ArrayView<Float4>, ArrayView<Float4>, ArrayView<float>, ArrayView<float>, GemmShape, SgemmAddresses>?[8];
+    private readonly Action<KernelConfig, ArrayView<Float4>, ArrayView<Float4>, ArrayView<float>, ArrayView<float>, GemmShape, SgemmAddresses>?[] sgemmAsyncPipeF32 = new Action<KernelConfig, ArrayView<Float4>, ArrayView<Float4>, ArrayView<float>, ArrayView<float>, GemmShape, SgemmAddresses>?[4];
     private MemoryBuffer1D<float, Stride1D.Dense>? gemvScratch;
 
     /// <summary>
@@ -210,12 +210,17 @@ public sealed partial class IlgpuKernels
             // short 64×256 tile (≤ 4T rows) stays `wide16`'s.
             // `pipe16`: as `async16`, but a B [K, N] square tile is SgemmAsyncPipe8x16F32 (rotated fragments, cheaper copy
             // issue); B [N, K] stays `async16`'s.
+            // GEMS_SGEMM_SHORT_VARIANT=async: the short 64×256 tile of these three is SgemmAsync8x16F32's short tile
+            // instead (cp.async stages of K-tile 8, which keeps three 64×256 stages at 30 KB; the simulator's 16×128 too);
+            // `pipe`: as `async`, but a B [K, N] short tile is SgemmAsyncPipe8x16F32's.
             bool pipeVariant = variant == SgemmKernelVariant.AsyncPipe8x16;
             bool asyncVariant = variant == SgemmKernelVariant.Async8x16 || pipeVariant;
             bool wide = (variant == SgemmKernelVariant.Wide8x16Bk16 || asyncVariant) && !flat;
-            bool asyncTile = wide && asyncVariant && halves == 2;
-            bool pipeTile = asyncTile && pipeVariant && !transposeB;
+            bool asyncShort = wide && halves == 1 && SgemmShortKernel != SgemmShortVariant.Wide;
+            bool asyncTile = wide && ((asyncVariant && halves == 2) || asyncShort);
+            bool pipeTile = asyncTile && !transposeB && (asyncShort ? SgemmShortKernel == SgemmShortVariant.AsyncPipe : pipeVariant);
             int bk = variant == SgemmKernelVariant.Legacy ? t / 2
+                : asyncShort ? 8
                 : wide ? (t >= GemmFastKernels.MaxTileThreads ? 16 : halves == 2 ? 8 : 4)
                 : Math.Max(4, t / 2);
             shape.Bk = bk;
@@ -262,7 +267,7 @@ public sealed partial class IlgpuKernels
                     : default;
                 var staged = new KernelConfig(tiled.GridDim, tiled.GroupDim,
                     SharedMemoryConfig.RequestDynamic<Float4>(GemmFastKernels.AsyncShared(rowsPerTile, colsPerTile, bk) / 4));
-                (pipeTile ? SgemmAsyncPipeLaunch(t, bk) : SgemmAsyncLaunch(t, bk, transposeB))(staged, a.Cast<Float4>(), b.Cast<Float4>(), bias, target3, shape, addresses);
+                (pipeTile ? SgemmAsyncPipeLaunch(t, bk, halves) : SgemmAsyncLaunch(t, bk, transposeB, halves))(staged, a.Cast<Float4>(), b.Cast<Float4>(), bias, target3, shape, addresses);
             }
             else if (wide)
             {
@@ -317,6 +322,9 @@ public sealed partial class IlgpuKernels
     /// <summary>Which SGEMM serves aligned products (<c>GEMS_SGEMM_VARIANT</c>; tests set it directly).</summary>
     internal SgemmKernelVariant SgemmKernel { get; set; } = SgemmKernelChoice.FromEnvironment();
 
+    /// <summary>Which kernel computes the short 64×256 tile of 17–64-row products (<c>GEMS_SGEMM_SHORT_VARIANT</c>; tests set it directly).</summary>
+    internal SgemmShortVariant SgemmShortKernel { get; set; } = SgemmShortChoice.FromEnvironment();
+
     /// <summary>
     /// Whether the warp-tiled 16-byte SGEMM can take this product: K a multiple of 4 (and N, for a [K, N] B), both views
     /// 16-byte aligned (every row and batch then is).
@@ -366,36 +374,44 @@ public sealed partial class IlgpuKernels
     }
 
     /// <summary>
-    /// <c>SgemmAsyncPipe8x16F32</c> (B [K, N]) for (tile threads, K-tile): (4, 8) on the simulator, (16, 16) on GPUs.
-    /// Launch bounds of <see cref="SgemmWideLaunch"/>.
+    /// <c>SgemmAsyncPipe8x16F32</c> (B [K, N]) for (tile threads, K-tile, warp rows): the square tile (warp rows 2) at (4, 8)
+    /// on the simulator and (16, 16) on GPUs, the short tile (warp rows 1) at (4, 8) and (16, 8). Launch bounds of
+    /// <see cref="SgemmWideLaunch"/>.
     /// </summary>
-    private Action<KernelConfig, ArrayView<Float4>, ArrayView<Float4>, ArrayView<float>, ArrayView<float>, GemmShape, SgemmAddresses> SgemmAsyncPipeLaunch(int tileThreads, int bk)
+    private Action<KernelConfig, ArrayView<Float4>, ArrayView<Float4>, ArrayView<float>, ArrayView<float>, GemmShape, SgemmAddresses> SgemmAsyncPipeLaunch(int tileThreads, int bk, int warpRows)
     {
-        var name = $"{nameof(GemmFastKernels.SgemmAsyncPipe8x16F32)}<{tileThreads},{bk}>";
+        var name = $"{nameof(GemmFastKernels.SgemmAsyncPipe8x16F32)}<{tileThreads},{bk},{warpRows}>";
         var bounds = Bounds(GemmFastKernels.WideThreads(tileThreads), SgemmGroupsPerSm);
-        return (tileThreads, bk) switch
+        return (tileThreads, bk, warpRows) switch
         {
-            (4, 8) => device.Load(ref sgemmAsyncPipeF32[0], name, acc => acc.LoadStreamKernel<ArrayView<Float4>, ArrayView<Float4>, ArrayView<float>, ArrayView<float>, GemmShape, SgemmAddresses>(GemmFastKernels.SgemmAsyncPipe8x16F32<Const4, Const8>, bounds)),
-            (GemmFastKernels.MaxTileThreads, 16) => device.Load(ref sgemmAsyncPipeF32[1], name, acc => acc.LoadStreamKernel<ArrayView<Float4>, ArrayView<Float4>, ArrayView<float>, ArrayView<float>, GemmShape, SgemmAddresses>(GemmFastKernels.SgemmAsyncPipe8x16F32<Const16, Const16>, bounds)),
-            _ => throw new ArgumentOutOfRangeException(nameof(tileThreads), $"No SgemmAsyncPipe8x16F32 for {tileThreads} tile threads, K-tile {bk}."),
+            (4, 8, 2) => device.Load(ref sgemmAsyncPipeF32[0], name, acc => acc.LoadStreamKernel<ArrayView<Float4>, ArrayView<Float4>, ArrayView<float>, ArrayView<float>, GemmShape, SgemmAddresses>(GemmFastKernels.SgemmAsyncPipe8x16F32<Const4, Const8, Const2>, bounds)),
+            (GemmFastKernels.MaxTileThreads, 16, 2) => device.Load(ref sgemmAsyncPipeF32[1], name, acc => acc.LoadStreamKernel<ArrayView<Float4>, ArrayView<Float4>, ArrayView<float>, ArrayView<float>, GemmShape, SgemmAddresses>(GemmFastKernels.SgemmAsyncPipe8x16F32<Const16, Const16, Const2>, bounds)),
+            (4, 8, 1) => device.Load(ref sgemmAsyncPipeF32[2], name, acc => acc.LoadStreamKernel<ArrayView<Float4>, ArrayView<Float4>, ArrayView<float>, ArrayView<float>, GemmShape, SgemmAddresses>(GemmFastKernels.SgemmAsyncPipe8x16F32<Const4, Const8, Const1>, bounds)),
+            (GemmFastKernels.MaxTileThreads, 8, 1) => device.Load(ref sgemmAsyncPipeF32[3], name, acc => acc.LoadStreamKernel<ArrayView<Float4>, ArrayView<Float4>, ArrayView<float>, ArrayView<float>, GemmShape, SgemmAddresses>(GemmFastKernels.SgemmAsyncPipe8x16F32<Const16, Const8, Const1>, bounds)),
+            _ => throw new ArgumentOutOfRangeException(nameof(tileThreads), $"No SgemmAsyncPipe8x16F32 for {tileThreads} tile threads, K-tile {bk}, {warpRows} warp rows."),
         };
     }
 
     /// <summary>
-    /// <c>SgemmAsync8x16F32</c> for (tile threads, K-tile, B layout): (4, 8) on the simulator, (16, 16) on GPUs, with the
-    /// launch bounds of <see cref="SgemmWideLaunch"/>.
+    /// <c>SgemmAsync8x16F32</c> for (tile threads, K-tile, B layout, warp rows): the square tile (warp rows 2) at (4, 8) on
+    /// the simulator and (16, 16) on GPUs, the short tile (warp rows 1) at (4, 8) and (16, 8); the launch bounds of
+    /// <see cref="SgemmWideLaunch"/>.
     /// </summary>
-    private Action<KernelConfig, ArrayView<Float4>, ArrayView<Float4>, ArrayView<float>, ArrayView<float>, GemmShape, SgemmAddresses> SgemmAsyncLaunch(int tileThreads, int bk, bool transposeB)
+    private Action<KernelConfig, ArrayView<Float4>, ArrayView<Float4>, ArrayView<float>, ArrayView<float>, GemmShape, SgemmAddresses> SgemmAsyncLaunch(int tileThreads, int bk, bool transposeB, int warpRows)
     {
-        var name = $"{nameof(GemmFastKernels.SgemmAsync8x16F32)}<{tileThreads},{bk},{(transposeB ? 2 : 1)}>";
+        var name = $"{nameof(GemmFastKernels.SgemmAsync8x16F32)}<{tileThreads},{bk},{(transposeB ? 2 : 1)},{warpRows}>";
         var bounds = Bounds(GemmFastKernels.WideThreads(tileThreads), SgemmGroupsPerSm);
-        return (tileThreads, bk, transposeB) switch
+        return (tileThreads, bk, transposeB, warpRows) switch
         {
-            (4, 8, false) => device.Load(ref sgemmAsyncF32[0], name, acc => acc.LoadStreamKernel<ArrayView<Float4>, ArrayView<Float4>, ArrayView<float>, ArrayView<float>, GemmShape, SgemmAddresses>(GemmFastKernels.SgemmAsync8x16F32<Const4, Const8, Const1>, bounds)),
-            (4, 8, true) => device.Load(ref sgemmAsyncF32[1], name, acc => acc.LoadStreamKernel<ArrayView<Float4>, ArrayView<Float4>, ArrayView<float>, ArrayView<float>, GemmShape, SgemmAddresses>(GemmFastKernels.SgemmAsync8x16F32<Const4, Const8, Const2>, bounds)),
-            (GemmFastKernels.MaxTileThreads, 16, false) => device.Load(ref sgemmAsyncF32[2], name, acc => acc.LoadStreamKernel<ArrayView<Float4>, ArrayView<Float4>, ArrayView<float>, ArrayView<float>, GemmShape, SgemmAddresses>(GemmFastKernels.SgemmAsync8x16F32<Const16, Const16, Const1>, bounds)),
-            (GemmFastKernels.MaxTileThreads, 16, true) => device.Load(ref sgemmAsyncF32[3], name, acc => acc.LoadStreamKernel<ArrayView<Float4>, ArrayView<Float4>, ArrayView<float>, ArrayView<float>, GemmShape, SgemmAddresses>(GemmFastKernels.SgemmAsync8x16F32<Const16, Const16, Const2>, bounds)),
-            _ => throw new ArgumentOutOfRangeException(nameof(tileThreads), $"No SgemmAsync8x16F32 for {tileThreads} tile threads, K-tile {bk}."),
+            (4, 8, false, 2) => device.Load(ref sgemmAsyncF32[0], name, acc => acc.LoadStreamKernel<ArrayView<Float4>, ArrayView<Float4>, ArrayView<float>, ArrayView<float>, GemmShape, SgemmAddresses>(GemmFastKernels.SgemmAsync8x16F32<Const4, Const8, Const1, Const2>, bounds)),
+            (4, 8, true, 2) => device.Load(ref sgemmAsyncF32[1], name, acc => acc.LoadStreamKernel<ArrayView<Float4>, ArrayView<Float4>, ArrayView<float>, ArrayView<float>, GemmShape, SgemmAddresses>(GemmFastKernels.SgemmAsync8x16F32<Const4, Const8, Const2, Const2>, bounds)),
+            (GemmFastKernels.MaxTileThreads, 16, false, 2) => device.Load(ref sgemmAsyncF32[2], name, acc => acc.LoadStreamKernel<ArrayView<Float4>, ArrayView<Float4>, ArrayView<float>, ArrayView<float>, GemmShape, SgemmAddresses>(GemmFastKernels.SgemmAsync8x16F32<Const16, Const16, Const1, Const2>, bounds)),
+            (GemmFastKernels.MaxTileThreads, 16, true, 2) => device.Load(ref sgemmAsyncF32[3], name, acc => acc.LoadStreamKernel<ArrayView<Float4>, ArrayView<Float4>, ArrayView<float>, ArrayView<float>, GemmShape, SgemmAddresses>(GemmFastKernels.SgemmAsync8x16F32<Const16, Const16, Const2, Const2>, bounds)),
+            (4, 8, false, 1) => device.Load(ref sgemmAsyncF32[4], name, acc => acc.LoadStreamKernel<ArrayView<Float4>, ArrayView<Float4>, ArrayView<float>, ArrayView<float>, GemmShape, SgemmAddresses>(GemmFastKernels.SgemmAsync8x16F32<Const4, Const8, Const1, Const1>, bounds)),
+            (4, 8, true, 1) => device.Load(ref sgemmAsyncF32[5], name, acc => acc.LoadStreamKernel<ArrayView<Float4>, ArrayView<Float4>, ArrayView<float>, ArrayView<float>, GemmShape, SgemmAddresses>(GemmFastKernels.SgemmAsync8x16F32<Const4, Const8, Const2, Const1>, bounds)),
+            (GemmFastKernels.MaxTileThreads, 8, false, 1) => device.Load(ref sgemmAsyncF32[6], name, acc => acc.LoadStreamKernel<ArrayView<Float4>, ArrayView<Float4>, ArrayView<float>, ArrayView<float>, GemmShape, SgemmAddresses>(GemmFastKernels.SgemmAsync8x16F32<Const16, Const8, Const1, Const1>, bounds)),
+            (GemmFastKernels.MaxTileThreads, 8, true, 1) => device.Load(ref sgemmAsyncF32[7], name, acc => acc.LoadStreamKernel<ArrayView<Float4>, ArrayView<Float4>, ArrayView<float>, ArrayView<float>, GemmShape, SgemmAddresses>(GemmFastKernels.SgemmAsync8x16F32<Const16, Const8, Const2, Const1>, bounds)),
+            _ => throw new ArgumentOutOfRangeException(nameof(tileThreads), $"No SgemmAsync8x16F32 for {tileThreads} tile threads, K-tile {bk}, {warpRows} warp rows."),
         };
     }
 
@@ -707,6 +723,48 @@ internal static class SgemmKernelChoice
         "wide16" => SgemmKernelVariant.Wide8x16Bk16,
         "async16" => SgemmKernelVariant.Async8x16,
         _ => SgemmKernelVariant.AsyncPipe8x16,
+    };
+}
+
+/// <summary>The kernels that <c>GEMS_SGEMM_SHORT_VARIANT</c> selects between for the short tile of 17–64-row products.</summary>
+internal enum SgemmShortVariant
+{
+    /// <summary><c>SgemmWide8x16F32</c>'s 64×256 tile: staging registers, two shared buffers, K-tile 16.</summary>
+    Wide,
+
+    /// <summary>
+    /// <c>SgemmAsync8x16F32</c>'s 64×256 tile (TWarpRows 1): three shared stages filled by cp.async, K-tile 8, no staging
+    /// registers.
+    /// </summary>
+    Async,
+
+    /// <summary>As <see cref="Async"/>, but a B [K, N] short tile is <c>SgemmAsyncPipe8x16F32</c>'s (rotated fragments).</summary>
+    AsyncPipe,
+}
+
+/// <summary>
+/// The short-tile setting (<c>GEMS_SGEMM_SHORT_VARIANT</c>): <c>wide</c> (default), <c>async</c> or <c>pipe</c>; it applies to the
+/// <c>wide16</c>, <c>async16</c> and <c>pipe16</c> SGEMM variants, whose 17–64-row products take the short tile.
+/// </summary>
+internal static class SgemmShortChoice
+{
+    /// <summary>Environment variable naming the short-tile kernel.</summary>
+    public const string Variable = "GEMS_SGEMM_SHORT_VARIANT";
+
+    private static readonly Lazy<SgemmShortVariant> FromVariable = new(() => Parse(Environment.GetEnvironmentVariable(Variable)));
+
+    /// <summary>The setting of this process (read once).</summary>
+    public static SgemmShortVariant FromEnvironment() => FromVariable.Value;
+
+    /// <summary>
+    /// <c>async</c> and <c>pipe</c> (any case, surrounding spaces ignored) select the cp.async short tiles; anything else the
+    /// wide one.
+    /// </summary>
+    public static SgemmShortVariant Parse(string? setting) => setting?.Trim().ToLowerInvariant() switch
+    {
+        "async" => SgemmShortVariant.Async,
+        "pipe" => SgemmShortVariant.AsyncPipe,
+        _ => SgemmShortVariant.Wide,
     };
 }
 

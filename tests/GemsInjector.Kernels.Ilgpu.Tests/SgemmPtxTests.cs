@@ -68,26 +68,32 @@ public sealed class SgemmPtxTests
     }
 
     /// <summary>
-    /// The cp.async SGEMM (both B layouts): no local memory, launch bounds for two groups of 128 threads, 4 + 4 16-byte
-    /// cp.async copies per K-tile written out (prologue's two tiles and the loop's one), wait_group 1 in the loop,
-    /// only dynamic shared memory, and per K-tile (written out) 4 × (8 A + 16 B) 16-byte fragment loads, no scalar shared load.
+    /// The cp.async SGEMM (both B layouts; the square 128x128 tile at K-tile 16 and the short 64x256 one at K-tile 8): no
+    /// local memory, launch bounds for two groups of 128 threads, the copies of a K-tile written out at three sites (two
+    /// prologue tiles, the loop's: 4 A + 4 B square, 1 A + 4 B short), wait_group 1 in the loop, only dynamic shared memory
+    /// (three stages within 48 KB), and per 4 K steps 8 A + 16 B 16-byte fragment loads, no scalar shared load.
     /// </summary>
     [Theory]
-    [InlineData(1)]
-    [InlineData(2)]
-    public void AsyncSgemmPtxCopiesWithCpAsync(int bLayout)
+    [InlineData(1, 2)]
+    [InlineData(2, 2)]
+    [InlineData(1, 1)]
+    [InlineData(2, 1)]
+    public void AsyncSgemmPtxCopiesWithCpAsync(int bLayout, int warpRows)
     {
+        int bk = warpRows == 2 ? 16 : 8;
         var method = typeof(GemmFastKernels).GetMethod(nameof(GemmFastKernels.SgemmAsync8x16F32))!
-            .MakeGenericMethod(typeof(Const16), typeof(Const16), bLayout == 2 ? typeof(Const2) : typeof(Const1));
-        string ptx = CompilePtx(method, 128, $"SgemmAsync8x16F32_16_16_{bLayout}");
+            .MakeGenericMethod(typeof(Const16), bk == 16 ? typeof(Const16) : typeof(Const8), bLayout == 2 ? typeof(Const2) : typeof(Const1),
+                warpRows == 2 ? typeof(Const2) : typeof(Const1));
+        string ptx = CompilePtx(method, 128, $"SgemmAsync8x16F32_16_{bk}_{bLayout}_{warpRows}");
 
         Assert.DoesNotContain(".local", ptx, StringComparison.Ordinal);
         Assert.Contains(".maxntid 128", ptx, StringComparison.Ordinal);
         Assert.Contains(".minnctapersm 2", ptx, StringComparison.Ordinal);
-        // 4 A + 4 B copies per K-tile at three sites (two prologue tiles, the loop's); ILGPU leaves the B slots 4-7 (used by
-        // the simulator's tile) as branches whose guard is false on GPUs, which ptxas drops (24 LDGSTS in the SASS).
+        // ILGPU may leave copy slots that the simulator's tiles use as branches whose guard is false on GPUs, which ptxas
+        // drops (24 LDGSTS in the square tile's SASS, 15 in the short one's).
+        int perTile = warpRows == 2 ? 8 : 5;
         int copies = System.Text.RegularExpressions.Regex.Matches(ptx, @"cp\.async\.cg\.shared\.global").Count;
-        Assert.InRange(copies, 3 * 8, 3 * 12);
+        Assert.InRange(copies, 3 * perTile, 3 * 12);
         Assert.Contains("cp.async.wait_group 1;", ptx, StringComparison.Ordinal);
         Assert.DoesNotMatch(@"\.shared\s+\.align\s+\d+\s+\.b8\s+\w+\[[1-9]", ptx);
         Assert.Equal(8 + 16, System.Text.RegularExpressions.Regex.Matches(ptx, @"ld\.shared\.v4\.f32").Count);
@@ -95,26 +101,31 @@ public sealed class SgemmPtxTests
         int muls = System.Text.RegularExpressions.Regex.Matches(ptx, @"\bmul(\.rn)?\.f32\b").Count;
         int fmas = System.Text.RegularExpressions.Regex.Matches(ptx, @"\bfma\.rn\.f32\b").Count;
         Assert.True(muls + fmas >= 4 * 128, $"{muls} mul.f32 + {fmas} fma.rn.f32, expected at least 512 in the K loop");
-        Assert.True(GemmFastKernels.AsyncShared(128, 128, 16) * sizeof(float) <= 48 * 1024);
+        var (rows, cols) = GemmFastKernels.WideTile(16, warpRows);
+        Assert.True(GemmFastKernels.AsyncShared(rows, cols, bk) * sizeof(float) <= 48 * 1024);
     }
 
     /// <summary>
-    /// The rotated-fragment cp.async SGEMM (B [K, N]): no local memory, launch bounds for two groups of 128 threads,
-    /// 4 + 4 copies per K-tile at three sites, wait_group 1, only dynamic shared memory, and 16-byte fragment loads only:
-    /// step 0's 8 A + 4 B once per tile, and per two-step iteration 2 × (8 A + 4 B of the next step + 3·4 B of the step itself).
+    /// The rotated-fragment cp.async SGEMM (B [K, N]; the square tile at K-tile 16 and the short 64x256 one at K-tile 8): no
+    /// local memory, launch bounds for two groups of 128 threads, the copies of a K-tile at three sites (4 + 4 square,
+    /// 1 + 4 short), wait_group 1, only dynamic shared memory, and 16-byte fragment loads only: step 0's 8 A + 4 B once per
+    /// tile, and per two-step iteration 2 × (8 A + 4 B of the next step + 3·4 B of the step itself).
     /// </summary>
-    [Fact]
-    public void AsyncPipeSgemmPtxRotatesFragments()
+    [Theory]
+    [InlineData(2)]
+    [InlineData(1)]
+    public void AsyncPipeSgemmPtxRotatesFragments(int warpRows)
     {
+        int bk = warpRows == 2 ? 16 : 8;
         var method = typeof(GemmFastKernels).GetMethod(nameof(GemmFastKernels.SgemmAsyncPipe8x16F32))!
-            .MakeGenericMethod(typeof(Const16), typeof(Const16));
-        string ptx = CompilePtx(method, 128, "SgemmAsyncPipe8x16F32_16_16");
+            .MakeGenericMethod(typeof(Const16), bk == 16 ? typeof(Const16) : typeof(Const8), warpRows == 2 ? typeof(Const2) : typeof(Const1));
+        string ptx = CompilePtx(method, 128, $"SgemmAsyncPipe8x16F32_16_{bk}_{warpRows}");
 
         Assert.DoesNotContain(".local", ptx, StringComparison.Ordinal);
         Assert.Contains(".maxntid 128", ptx, StringComparison.Ordinal);
         Assert.Contains(".minnctapersm 2", ptx, StringComparison.Ordinal);
         int copies = System.Text.RegularExpressions.Regex.Matches(ptx, @"cp\.async\.cg\.shared\.global").Count;
-        Assert.InRange(copies, 3 * 8, 3 * 12);
+        Assert.InRange(copies, 3 * (warpRows == 2 ? 8 : 5), 3 * 12);
         Assert.Contains("cp.async.wait_group 1;", ptx, StringComparison.Ordinal);
         Assert.DoesNotMatch(@"\.shared\s+\.align\s+\d+\s+\.b8\s+\w+\[[1-9]", ptx);
         Assert.Equal((8 + 4) + (2 * (8 + 16)), System.Text.RegularExpressions.Regex.Matches(ptx, @"ld\.shared\.v4\.f32").Count);

@@ -6,9 +6,10 @@ using Xunit;
 namespace GemsInjector.Kernels.Ilgpu.Tests;
 
 /// <summary>
-/// The SGEMM variants (<c>GEMS_SGEMM_VARIANT</c>: legacy, warp8, warp16) against a float64 reference with NaN-poisoned
-/// outputs: both B layouts, M/N tails, split-K (GEMV off), batches, bias epilogues, and views that are not 16-byte
-/// aligned or have K / N not a multiple of 4 (the warp-tiled kernel then hands over to the legacy one).
+/// The SGEMM variants (<c>GEMS_SGEMM_VARIANT</c>: legacy, warp8, wide16, async16, pipe16; a "+short" suffix also sets
+/// <c>GEMS_SGEMM_SHORT_VARIANT=async</c>, "+pipeshort" <c>pipe</c>) against a float64 reference with NaN-poisoned outputs: both B layouts, M/N
+/// tails, split-K (GEMV off), batches, bias epilogues, and views that are not 16-byte aligned or have K / N not a multiple
+/// of 4 (the warp-tiled kernel then hands over to the legacy one).
 /// </summary>
 [Collection(SimulatorCollection.Name)]
 public sealed class SgemmWarpTests : KernelTestBase
@@ -66,6 +67,26 @@ public sealed class SgemmWarpTests : KernelTestBase
         data.Add("async16", 1, 130, 200, 132, true);
         data.Add("async16", 1, 9, 44, 128, true);
 
+        // The cp.async short tile (`+short`: SgemmAsync8x16F32 with TWarpRows 1, 16×128 and K-tile 8 on the simulator, as the
+        // GPU's 64×256 for 17–64 rows; `+pipeshort`: SgemmAsyncPipe8x16F32's for B [K, N]): 1–16 rows (the row tail inside the tile), K tails inside a K-tile (K = 4 mod 8), a
+        // single partial K-tile, odd N with B [N, K], column tails across several 128-column tiles, split-K with a partial
+        // last chunk, batches; over 16 rows the square tile of the base variant.
+        foreach (var v in new[] { "pipe16+short", "async16+short", "pipe16+pipeshort" })
+        {
+            data.Add(v, 1, 13, 148, 1031, true);
+            data.Add(v, 1, 13, 148, 1028, false);
+            data.Add(v, 1, 16, 256, 300, false);
+            data.Add(v, 1, 16, 1028, 132, true);
+            data.Add(v, 1, 9, 524, 100, false);
+            data.Add(v, 1, 9, 524, 101, true);
+            data.Add(v, 1, 1, 36, 260, false);
+            data.Add(v, 1, 7, 4, 260, true);
+            data.Add(v, 1, 5, 200, 36, false);
+            data.Add(v, 3, 7, 20, 68, false);
+            data.Add(v, 2, 16, 12, 131, true);
+            data.Add(v, 1, 37, 72, 44, true);
+        }
+
         // `pipe16` on the simulator: SgemmAsyncPipe8x16F32 for B [K, N] (rotated fragments: the wrap of the next-step index
         // at a tile's end, 1 to many K-tiles, K tails, row / column tails, batches); B [N, K] stays `async16`'s kernel.
         foreach (var v in new[] { "pipe16" })
@@ -112,11 +133,19 @@ public sealed class SgemmWarpTests : KernelTestBase
         return c;
     }
 
+    /// <summary>
+    /// Runs <paramref name="body"/> with the GEMVs off and the SGEMM <paramref name="variant"/>: a <c>GEMS_SGEMM_VARIANT</c>
+    /// value, then optionally "+" and a <c>GEMS_SGEMM_SHORT_VARIANT</c> value written as "short" (<c>async</c>) or
+    /// "pipeshort" (<c>pipe</c>).
+    /// </summary>
     private void WithVariant(string variant, Action body)
     {
         var savedVariant = K.SgemmKernel;
+        var savedShort = K.SgemmShortKernel;
         int savedRows = K.GemvMaxRows;
-        K.SgemmKernel = SgemmKernelChoice.Parse(variant);
+        var parts = variant.Split('+');
+        K.SgemmKernel = SgemmKernelChoice.Parse(parts[0]);
+        K.SgemmShortKernel = SgemmShortChoice.Parse(parts.Length > 1 ? (parts[1] == "short" ? "async" : "pipe") : null);
         K.GemvMaxRows = 0;
         try
         {
@@ -125,6 +154,7 @@ public sealed class SgemmWarpTests : KernelTestBase
         finally
         {
             K.SgemmKernel = savedVariant;
+            K.SgemmShortKernel = savedShort;
             K.GemvMaxRows = savedRows;
         }
     }
@@ -154,6 +184,12 @@ public sealed class SgemmWarpTests : KernelTestBase
     [InlineData("async16", true, true)]
     [InlineData("pipe16", false, false)]
     [InlineData("pipe16", true, false)]
+    [InlineData("pipe16+short", false, false)]
+    [InlineData("pipe16+short", true, true)]
+    [InlineData("async16+short", true, false)]
+    [InlineData("async16+short", false, true)]
+    [InlineData("pipe16+pipeshort", true, false)]
+    [InlineData("pipe16+pipeshort", false, true)]
     public void AddmmBiasEpilogue(string variant, bool matrixBias, bool transposeB)
     {
         const int m = 37, k = 72, n = 44;
@@ -201,8 +237,9 @@ public sealed class SgemmWarpTests : KernelTestBase
     }
 
     /// <summary>
-    /// Split-K on the 8×16 kernel (40 rows: two of the simulator's 32-row tiles, K 256 in 2 chunks of 128): the partials,
-    /// then alpha and the bias through the reduce kernel.
+    /// Split-K on the 8×16 kernels (40 rows: two of the simulator's 32-row tiles, K 256 in 2 chunks of 128; with "+short"
+    /// 13 rows on the cp.async 16×128 tile, K 1028 in 4 chunks, the last one ending inside a K-tile): the partials, then
+    /// alpha and the bias through the reduce kernel.
     /// </summary>
     [Theory]
     [InlineData(false, false, "wide16")]
@@ -211,10 +248,18 @@ public sealed class SgemmWarpTests : KernelTestBase
     [InlineData(true, false, "async16")]
     [InlineData(false, false, "pipe16")]
     [InlineData(true, false, "pipe16")]
+    [InlineData(false, false, "pipe16+short")]
+    [InlineData(true, false, "pipe16+short")]
+    [InlineData(false, true, "pipe16+short")]
+    [InlineData(true, true, "async16+short")]
+    [InlineData(false, false, "pipe16+pipeshort")]
+    [InlineData(true, false, "pipe16+pipeshort")]
+    [InlineData(true, true, "pipe16+pipeshort")]
     public void WideSplitKWithBias(bool matrixBias, bool transposeB, string variant)
     {
-        const int m = 40, k = 256, n = 60;
-        int seed = 9600 + (matrixBias ? 1 : 0) + (transposeB ? 2 : 0);
+        bool shortTile = variant.Contains('+', StringComparison.Ordinal);
+        int m = shortTile ? 13 : 40, k = shortTile ? 1028 : 256, n = 60;
+        int seed = 9600 + (matrixBias ? 1 : 0) + (transposeB ? 2 : 0) + variant.Length * 4;
         var a = Random(seed, m * k);
         var b = Random(seed + 1, k * n);
         var bias = Random(seed + 2, matrixBias ? m * n : n);
@@ -228,8 +273,9 @@ public sealed class SgemmWarpTests : KernelTestBase
         Assert.True(Device.HasCompiled(variant switch
         {
             "wide16" => "SgemmWide8x16F32<4,2,8>",
-            "pipe16" => "SgemmAsyncPipe8x16F32<4,8>",
-            _ => $"SgemmAsync8x16F32<4,8,{(transposeB ? 2 : 1)}>",
+            "pipe16" => "SgemmAsyncPipe8x16F32<4,8,2>",
+            "pipe16+pipeshort" when !transposeB => "SgemmAsyncPipe8x16F32<4,8,1>",
+            _ => $"SgemmAsync8x16F32<4,8,{(transposeB ? 2 : 1)},{(shortTile ? 1 : 2)}>",
         }));
     }
 
@@ -315,69 +361,82 @@ public sealed class SgemmWarpTests : KernelTestBase
     }
 
     /// <summary>
-    /// The cp.async kernel's index arithmetic (GPU: 128 threads, lanes 8×4, 128×128, K-tile 16; simulator: 16 threads,
-    /// lanes 2×2, 32×64, K-tile 8), replayed: one owner per output in both B layouts; each stage's A and B vectors are
-    /// copied exactly once within the copy slots (4 of A, 8 of B), to distinct shared vectors inside the stage; the fragment
-    /// reads find what the copies wrote; three stages fit 48 KB; and on GPUs the 8 A rows / 4 [N, K] B columns a warp reads
-    /// in one load sit in distinct bank quads (one wavefront).
+    /// The cp.async kernel's index arithmetic (GPU: 128 threads, lanes 8×4, the square 128×128 at K-tile 16 and the short
+    /// 64×256 at K-tile 8; simulator: 16 threads, lanes 2×2, 32×64 and 16×128 at K-tile 8), replayed as the kernel runs it
+    /// (thread tid's plan for slot 0, slot p stepped by constants): one owner per output in both B layouts; each stage's A
+    /// and B vectors are copied exactly once within the copy slots (4 of A, 16 of B), to distinct shared vectors inside the
+    /// stage, each from the global element it stands for; the fragment reads find what the copies wrote; three stages fit
+    /// 48 KB; and on GPUs the 8 A rows / 4 [N, K] B columns a warp reads in one load sit in distinct bank quads (one
+    /// wavefront).
     /// </summary>
     [Theory]
-    [InlineData(16, 16)]
-    [InlineData(4, 8)]
-    public void AsyncLayoutCoversTheTile(int t, int bk)
+    [InlineData(16, 16, 2)]
+    [InlineData(16, 8, 1)]
+    [InlineData(4, 8, 2)]
+    [InlineData(4, 8, 1)]
+    public void AsyncLayoutCoversTheTile(int t, int bk, int warpsDown)
     {
         bool gpu = t >= 16;
         int threads = GemmFastKernels.WideThreads(t), lr = gpu ? 8 : 2, lc = gpu ? 4 : 2, lanes = lr * lc;
-        int warpRows = 8 * lr, warpCols = 16 * lc, tileRows = 2 * warpRows, tileCols = 2 * warpCols;
-        Assert.Equal(GemmFastKernels.WideTile(t, 2), (tileRows, tileCols));
-        int kc4 = bk / 4, swMask = kc4 - 1, aVecs = tileRows * kc4, bVecs = tileCols * kc4;
+        int warpsAcross = 4 / warpsDown;
+        int warpRows = 8 * lr, warpCols = 16 * lc, tileRows = warpsDown * warpRows, tileCols = warpsAcross * warpCols;
+        Assert.Equal(GemmFastKernels.WideTile(t, warpsDown), (tileRows, tileCols));
+        int kc4 = bk / 4, swMask = kc4 - 1, aVecs = tileRows * kc4, bVecs = tileCols * kc4, bRowVecs = tileCols / 4;
+        int swShift = kc4 >= 8 ? 0 : kc4 == 4 ? 1 : kc4 == 2 ? 2 : 3;
         Assert.InRange(aVecs, 1, 4 * threads);
-        Assert.InRange(bVecs, 1, 8 * threads);
+        Assert.InRange(bVecs, 1, 16 * threads);
         Assert.True(GemmFastKernels.AsyncShared(tileRows, tileCols, bk) * sizeof(float) <= 48 * 1024);
         Assert.Equal(GemmFastKernels.AsyncStages * (aVecs + bVecs) * 4, GemmFastKernels.AsyncShared(tileRows, tileCols, bk));
-
-        // The kernel steps copy slot p from slot 0 (row / k + p·step, shared vector + p·threads, the same swizzle): valid
-        // when every thread has a whole number of copies and a step keeps a row's place within lr rows (a column's in lc).
         Assert.Equal(0, aVecs % threads);
         Assert.Equal(0, bVecs % threads);
-        Assert.Equal(0, threads % kc4);
-        Assert.Equal(0, threads % (tileCols / 4));
-        Assert.Equal(0, threads / kc4 % lr);
-        Assert.Equal(0, threads / kc4 % lc);
+        int SwizzledA(int row, int kq) => row * kc4 + (kq ^ (((row % lr) >> swShift) & swMask));
+        int SwizzledB(int col, int kq) => aVecs + col * kc4 + (kq ^ (((col % lc) >> swShift) & swMask));
         foreach (bool bT in new[] { false, true })
         {
-            // Copies: shared vector -> (operand, row or column, k of its first element).
+            // Copies: shared vector -> (operand, row or column, k of its first element), as the kernel's slots compute them.
             var slot = new (int Operand, int Index, int K)?[aVecs + bVecs];
-            for (int e = 0; e < aVecs; e++)
+            for (int tid = 0; tid < threads; tid++)
             {
-                int r = e / kc4, k = 4 * (e % kc4);
-                int d = r * kc4 + ((k / 4) ^ (((r % lr) >> 1) & swMask));
-                Assert.Null(slot[d]);
-                slot[d] = (0, r, k);
+                int rA = tid / kc4, kA = 4 * (tid % kc4), aStepRows = threads / kc4;
+                int dA = SwizzledA(rA, kA / 4);
+                for (int p = 0; p < aVecs / threads; p++)
+                {
+                    int d = dA + p * threads;
+                    Assert.Equal(SwizzledA(rA + p * aStepRows, kA / 4), d);
+                    Assert.Null(slot[d]);
+                    slot[d] = (0, rA + p * aStepRows, kA);
+                }
+
+                int kB = bT ? 4 * (tid % kc4) : tid / bRowVecs;
+                int nB = bT ? tid / kc4 : 4 * (tid % bRowVecs);
+                int dB = bT ? SwizzledB(nB, kB / 4) : aVecs + tid;
+                for (int p = 0; p < bVecs / threads; p++)
+                {
+                    int dkB = bT ? 0 : p * threads / bRowVecs;
+                    int dnB = bT ? p * (threads / kc4) : 4 * (p * threads % bRowVecs);
+                    int d = dB + p * threads;
+                    Assert.Equal(bT ? SwizzledB(nB + dnB, kB / 4) : aVecs + (kB + dkB) * bRowVecs + (nB + dnB) / 4, d);
+                    Assert.InRange(nB + dnB, 0, tileCols - (bT ? 1 : 4));
+                    Assert.InRange(kB + dkB, 0, bk - (bT ? 4 : 1));
+                    Assert.Null(slot[d]);
+                    slot[d] = (1, bT ? nB + dnB : kB + dkB, bT ? kB : nB + dnB);
+                }
             }
 
-            for (int e = 0; e < bVecs; e++)
-            {
-                int kB = bT ? 4 * (e % kc4) : e / (tileCols / 4);
-                int nB = bT ? e / kc4 : 4 * (e % (tileCols / 4));
-                int d = aVecs + (bT ? nB * kc4 + ((kB / 4) ^ (((nB % lc) >> 1) & swMask)) : e);
-                Assert.Null(slot[d]);
-                slot[d] = (1, bT ? nB : kB, bT ? kB : nB);
-            }
-
+            Assert.All(slot, entry => Assert.NotNull(entry));
             var owner = new int[tileRows * tileCols];
             for (int tid = 0; tid < threads; tid++)
             {
                 int lane = tid % lanes, warp = tid / lanes;
-                int tr = (warp / 2) * warpRows + lane / lc;
-                int tc = (warp % 2) * warpCols + 4 * (lane % lc);
-                int tcT = (warp % 2) * warpCols + lane % lc;
+                int tr = (warp / warpsAcross) * warpRows + lane / lc;
+                int tc = (warp % warpsAcross) * warpCols + 4 * (lane % lc);
+                int tcT = (warp % warpsAcross) * warpCols + lane % lc;
                 for (int kq = 0; kq < kc4; kq++)
                 {
                     for (int i = 0; i < 8; i++)
                     {
                         int row = tr + i * lr;
-                        Assert.Equal((0, row, 4 * kq), slot[row * kc4 + (kq ^ (((row % lr) >> 1) & swMask))]);
+                        Assert.Equal((0, row, 4 * kq), slot[SwizzledA(row, kq)]);
                     }
 
                     for (int j = 0; j < 16; j++)
@@ -385,13 +444,13 @@ public sealed class SgemmWarpTests : KernelTestBase
                         if (bT)
                         {
                             int col = tcT + j * lc;
-                            Assert.Equal((1, col, 4 * kq), slot[aVecs + col * kc4 + (kq ^ (((col % lc) >> 1) & swMask))]);
+                            Assert.Equal((1, col, 4 * kq), slot[SwizzledB(col, kq)]);
                         }
                         else if (j % 4 == 0)
                         {
                             for (int u = 0; u < 4; u++)
                             {
-                                Assert.Equal((1, 4 * kq + u, tc + (j / 4) * 4 * lc), slot[aVecs + (kq * 4 + u) * (tileCols / 4) + tc / 4 + (j / 4) * lc]);
+                                Assert.Equal((1, 4 * kq + u, tc + (j / 4) * 4 * lc), slot[aVecs + (kq * 4 + u) * bRowVecs + tc / 4 + (j / 4) * lc]);
                             }
                         }
                     }
@@ -417,7 +476,7 @@ public sealed class SgemmWarpTests : KernelTestBase
                 for (int i = 0; i < 8; i++)
                 {
                     var quads = Enumerable.Range(0, 32).Select(l => l / lc + i * lr).Distinct()
-                        .Select(row => (row * kc4 + (kq ^ (((row % lr) >> 1) & swMask))) % 8).ToArray();
+                        .Select(row => SwizzledA(row, kq) % 8).ToArray();
                     Assert.Equal(8, quads.Length);
                     Assert.Equal(8, quads.Distinct().Count());
                 }
@@ -425,7 +484,7 @@ public sealed class SgemmWarpTests : KernelTestBase
                 for (int j = 0; j < 16; j++)
                 {
                     var quads = Enumerable.Range(0, 32).Select(l => l % lc + j * lc).Distinct()
-                        .Select(col => (aVecs + col * kc4 + (kq ^ (((col % lc) >> 1) & swMask))) % 8).ToArray();
+                        .Select(col => SwizzledB(col, kq) % 8).ToArray();
                     Assert.Equal(4, quads.Distinct().Count());
                 }
             }
@@ -603,4 +662,13 @@ public sealed class SgemmWarpTests : KernelTestBase
     [InlineData("pipe16", "AsyncPipe8x16")]
     [InlineData("PIPE16LATE", "AsyncPipe8x16")]
     public void VariantSettingParses(string? setting, string expected) => Assert.Equal(expected, SgemmKernelChoice.Parse(setting).ToString());
+
+    [Theory]
+    [InlineData(null, "Wide")]
+    [InlineData("", "Wide")]
+    [InlineData("wide", "Wide")]
+    [InlineData(" ASYNC ", "Async")]
+    [InlineData("async16", "Wide")]
+    [InlineData("Pipe", "AsyncPipe")]
+    public void ShortTileSettingParses(string? setting, string expected) => Assert.Equal(expected, SgemmShortChoice.Parse(setting).ToString());
 }
