@@ -714,19 +714,24 @@ internal static class AttentionDecodeWideKernels
     public const int MergeChunksPerStep = 16;
 
     /// <summary>
+    /// Chunks per step of the overlapped merge after its first <see cref="MergeChunksPerStep"/> (batch 1's 64 chunks:
+    /// 16 + 24 + 24; 24 float4 are 96 registers, which fit the launch bound's 128 once nothing else is live).
+    /// </summary>
+    public const int WideMergeChunksPerStep = 24;
+
+    /// <summary>
     /// The last group's merge of the <paramref name="splits"/> chunk partials of its heads (splits ≤
-    /// <see cref="MaxChunk"/> - <see cref="MergeChunksPerStep"/>): one warp per head puts the chunk weights
+    /// <see cref="MaxChunk"/> - <see cref="MergeChunksPerStep"/>, overlapped: - <see cref="WideMergeChunksPerStep"/>): one warp per head puts the chunk weights
     /// e^(m_c - M) into <paramref name="weights"/> and Σ_c e^(m_c - M)·l_c into the statistics; then each thread sums
     /// four dims of one head over the chunks in chunk order, its loads of a step (<see cref="MergeChunksPerStep"/>
     /// chunks) issued before any is used (at batch 1, 64 chunks: 4 dependent L2 round trips instead of 64).
     /// </summary>
     /// <remarks>
     /// <paramref name="overlapped"/> (<see cref="DecodePlan.OverlappedMerge"/>): a thread's first step is loaded before
-    /// the weights are computed, and a lane loads the maxima of two chunks before using either, so the maxima's round
-    /// trip and the first step's overlap (batch 1, 64 chunks: 4 dependent L2 round trips in all instead of 6 — the
-    /// default's maxima loop takes one per 32 chunks). Steps of 24 chunks did not fit: under the launch bound's 128
-    /// registers ptxas reused the load registers, splitting each step in two. The same terms are summed in the same
-    /// chunk order as by default: the same result, bit for bit.
+    /// the weights are computed, a lane loads the maxima of two chunks before using either, and the steps after the
+    /// first take <see cref="WideMergeChunksPerStep"/> chunks, so at batch 1's 64 chunks the merge waits on 3 dependent
+    /// L2 round trips instead of 6 (the default's maxima loop takes one per 32 chunks, then 4 steps). The same terms
+    /// are summed in the same chunk order as by default: the same result, bit for bit.
     /// </remarks>
     internal static void CombineChunks<TOut>(TOut output, ArrayView<float> partO, ArrayView<float> partML, ArrayView<float> weights, ArrayView<float> stats,
         long headRow, int live, int splits, int d, int tid, int lane, int warp, int ws, bool overlapped)
@@ -793,7 +798,7 @@ internal static class AttentionDecodeWideKernels
             if (pair < pairs)
             {
                 var early = FoldEight(FoldEight(default, early0, weights, (pair / vectors) * MaxChunk, 0, last), early1, weights, (pair / vectors) * MaxChunk, 8, last);
-                MergePair(output, parts, weights, stats, headRow, splits, d, vectors, pair, early, MergeChunksPerStep);
+                MergePair(output, parts, weights, stats, headRow, splits, d, vectors, pair, early, MergeChunksPerStep, true);
             }
 
             pair += Group.DimX;
@@ -801,25 +806,35 @@ internal static class AttentionDecodeWideKernels
 
         for (; pair < pairs; pair += Group.DimX)
         {
-            MergePair(output, parts, weights, stats, headRow, splits, d, vectors, pair, default, 0);
+            MergePair(output, parts, weights, stats, headRow, splits, d, vectors, pair, default, 0, false);
         }
     }
 
     /// <summary>
     /// One thread's (head, 4 dims) of the merge from chunk <paramref name="chunk0"/> on (<paramref name="sum"/> holds the
-    /// chunks before it), <see cref="MergeChunksPerStep"/> chunks' loads issued per step before any is used; writes
-    /// the output sum / Σ weight·l (0 where that is 0).
+    /// chunks before it), <see cref="MergeChunksPerStep"/> (<paramref name="wide"/>: <see cref="WideMergeChunksPerStep"/>)
+    /// chunks' loads issued per step before any is used; writes the output sum / Σ weight·l (0 where that is 0).
     /// </summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     private static void MergePair<TOut>(TOut output, ArrayView<Float4> parts, ArrayView<float> weights, ArrayView<float> stats, long headRow, int splits, int d, int vectors,
-        int pair, Float4 sum, int chunk0)
+        int pair, Float4 sum, int chunk0, bool wide)
         where TOut : struct, IDecodeOutput
     {
         int i = pair / vectors;
         long first = MergeFirst(headRow, splits, vectors, pair);
         int wRow = i * MaxChunk;
         int last = splits - 1;
-        for (int c = chunk0; c < splits; c += MergeChunksPerStep)
+        for (int c = chunk0; wide && c < splits; c += WideMergeChunksPerStep)
+        {
+            var x0 = LoadEight(parts, first, vectors, c, last);
+            var x1 = LoadEight(parts, first, vectors, c + 8, last);
+            var x2 = LoadEight(parts, first, vectors, c + 16, last);
+            sum = FoldEight(sum, x0, weights, wRow, c, last);
+            sum = FoldEight(sum, x1, weights, wRow, c + 8, last);
+            sum = FoldEight(sum, x2, weights, wRow, c + 16, last);
+        }
+
+        for (int c = chunk0; !wide && c < splits; c += MergeChunksPerStep)
         {
             var low = LoadEight(parts, first, vectors, c, last);
             var high = LoadEight(parts, first, vectors, c + 8, last);
@@ -1164,7 +1179,8 @@ internal struct DecodePlan
 
     /// <summary>
     /// <see cref="Combine"/>: the last group merges as by <see cref="InKernelMerge"/>, its first step loaded while the
-    /// chunk weights are computed (<c>GEMS_DECODE_VARIANT=leanmerge</c>).
+    /// chunk weights are computed, later steps of <see cref="AttentionDecodeWideKernels.WideMergeChunksPerStep"/> chunks
+    /// (<c>GEMS_DECODE_VARIANT=leanmerge</c>).
     /// </summary>
     public const int OverlappedMerge = 2;
 }

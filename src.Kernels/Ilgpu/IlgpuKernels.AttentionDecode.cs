@@ -213,8 +213,10 @@ public sealed partial class IlgpuKernels
         int splits = Math.Max(1, (kEnd + chunk - 1) / chunk);
         var plan = KernelPlan(k, v, chunk, kEnd);
         plan.TileKeys = tile;
-        bool inKernel = DecodeKernelVariant != DecodeVariant.StreamTwoLaunches && splits <= AttentionDecodeWideKernels.MaxChunk - AttentionDecodeWideKernels.MergeChunksPerStep;
-        plan.Combine = !inKernel ? 0 : DecodeKernelVariant == DecodeVariant.LeanOverlappedMerge ? DecodePlan.OverlappedMerge : DecodePlan.InKernelMerge;
+        bool overlapped = DecodeKernelVariant == DecodeVariant.LeanOverlappedMerge;
+        int mergeStep = overlapped ? AttentionDecodeWideKernels.WideMergeChunksPerStep : AttentionDecodeWideKernels.MergeChunksPerStep;
+        bool inKernel = DecodeKernelVariant != DecodeVariant.StreamTwoLaunches && splits <= AttentionDecodeWideKernels.MaxChunk - mergeStep;
+        plan.Combine = !inKernel ? 0 : overlapped ? DecodePlan.OverlappedMerge : DecodePlan.InKernelMerge;
         return (plan, splits, headBlocks);
     }
 
@@ -321,7 +323,7 @@ internal enum DecodeVariant
 
     /// <summary>
     /// <see cref="Lean"/>'s kernels with the overlapped in-kernel merge (<see cref="DecodePlan.OverlappedMerge"/>:
-    /// the first step of chunks loaded while the chunk weights are computed) (<c>leanmerge</c>).
+    /// the first step of chunks loaded while the chunk weights are computed, then steps of 24) (<c>leanmerge</c>).
     /// </summary>
     LeanOverlappedMerge = 5,
 }

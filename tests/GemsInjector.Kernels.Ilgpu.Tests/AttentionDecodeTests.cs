@@ -188,7 +188,7 @@ public sealed class AttentionDecodeTests : Half16TestBase, IClassFixture<Warp32S
         { 2, 2, 8, 2, 700, 64, 32, 1 },
         { 1, 1, 4, 1, 77, 256, 16, 2 },
         { 2, 2, 8, 2, 700, 64, 32, 2 },
-        { 0, 3, 12, 2, 90, 128, 16, 2 },
+        { 0, 3, 12, 2, 200, 128, 32, 2 },
     };
 
     /// <summary>
@@ -400,7 +400,6 @@ public sealed class AttentionDecodeTests : Half16TestBase, IClassFixture<Warp32S
         { 0, 1, 12, 2, 200, 64, 1, true },
         { 1, 2, 2, 2, 64, 64, 1, false },
         { 1, 1, 8, 2, 4097, 64, 2, true },
-        { 0, 1, 32, 8, 4096, 64, 2, false },
         { 0, 3, 4, 1, 37, 32, 2, true },
         { 1, 2, 12, 2, 200, 32, 2, false },
         { 0, 1, 4, 1, 3, 32, 2, true },
@@ -412,7 +411,7 @@ public sealed class AttentionDecodeTests : Half16TestBase, IClassFixture<Warp32S
     /// The tensor-core decode's body with ldmatrix and mma.sync emulated lane by lane (32-lane warps, the CUDA tile of 32
     /// keys, head size 128) against the float64 reference, every output element, outputs and partials poisoned with NaN:
     /// GQA (1-4 query heads per kv head in a block, a second block of 2 with 6 or 12 heads per kv head), batch 1-3,
-    /// key and tile tails (1, 3, 37, 90, 200, 4096, 4097 keys), the in-kernel merge (tickets back at zero) or the combine launch,
+    /// key and tile tails (1, 3, 37, 90, 200, 4097 keys), the in-kernel merge (tickets back at zero) or the combine launch,
     /// masks that hide key 2; the overlapped merge (combine 2, up to 65 chunks) also gives bit for bit the default
     /// merge's output on the same inputs. Each case runs twice with fresh inputs: with <see cref="AttentionDecodeTensorCoreKernels.DecodeTc16"/>'s
     /// staging and with the lean staging (<see cref="AttentionDecodeTensorCoreKernels.DecodeTc16Lean"/>: every stage
