@@ -797,7 +797,8 @@ internal static class AttentionDecodeWideKernels
             // when the loop reloaded them: 64 more registers there, and ptxas split its steps).
             if (pair < pairs)
             {
-                var early = FoldEight(FoldEight(default, early0, weights, (pair / vectors) * MaxChunk, 0, last), early1, weights, (pair / vectors) * MaxChunk, 8, last);
+                int wRow = (pair / vectors) * MaxChunk;
+                var early = FoldEight(FoldEight(default, early0, weights, wRow, 0, last), early1, weights, wRow, 8, last);
                 MergePair(output, parts, weights, stats, headRow, splits, d, vectors, pair, early, MergeChunksPerStep, true);
             }
 

@@ -597,7 +597,11 @@ public sealed class AttentionDecodeTests : Half16TestBase, IClassFixture<Warp32S
         CheckTensorCorePtx(Ptx(method), bf16);
     }
 
-    /// <summary>The lean staging's PTX: the same mma / ldmatrix counts, the first tile's wait_group 3, no local memory.</summary>
+    /// <summary>
+    /// The lean staging's PTX: the same mma / ldmatrix counts, the first tile's wait_group 3, no local memory; the two
+    /// in-kernel merges' partial loads unrolled as 16-byte loads (the default's step of 16, the overlapped one's early 16
+    /// and step of 24: 56 — a loop left rolled would give fewer, and put its loads one round trip apart).
+    /// </summary>
     [Theory]
     [InlineData(true)]
     [InlineData(false)]
@@ -608,6 +612,8 @@ public sealed class AttentionDecodeTests : Half16TestBase, IClassFixture<Warp32S
         string ptx = Ptx(method);
         CheckTensorCorePtx(ptx, bf16);
         Assert.Contains("cp.async.wait_group 3;", ptx, StringComparison.Ordinal);
+        Assert.Equal((2 * AttentionDecodeWideKernels.MergeChunksPerStep) + AttentionDecodeWideKernels.WideMergeChunksPerStep,
+            System.Text.RegularExpressions.Regex.Matches(ptx, @"ld\.global\.v4\.f32").Count);
     }
 
     private static void CheckTensorCorePtx(string ptx, bool bf16)
