@@ -14,6 +14,10 @@ public sealed partial class IlgpuKernels
     private readonly Action<KernelConfig, ArrayView<ushort>, ArrayView<Half8>, ArrayView<uint>, ArrayView<ulong>, ArrayView<ushort>, ArrayView<ushort>, ArrayView<float>, TensorCoreShape, int>?[] skinnyKnGemm16 =
         new Action<KernelConfig, ArrayView<ushort>, ArrayView<Half8>, ArrayView<uint>, ArrayView<ulong>, ArrayView<ushort>, ArrayView<ushort>, ArrayView<float>, TensorCoreShape, int>?[12];
 
+    // The wide [K, N] kernel's variants. Slots: (steps in flight - 1) · 2 + format.
+    private readonly Action<KernelConfig, ArrayView<ushort>, ArrayView<Half8>, ArrayView<Half8>, ArrayView<ushort>, ArrayView<ushort>, ArrayView<float>, TensorCoreShape, int>?[] skinnyKnWideGemm16 =
+        new Action<KernelConfig, ArrayView<ushort>, ArrayView<Half8>, ArrayView<Half8>, ArrayView<ushort>, ArrayView<ushort>, ArrayView<float>, TensorCoreShape, int>?[4];
+
     /// <summary>Settings of the skinny tensor-core kernel (environment, read once per process).</summary>
     internal SkinnyTensorCoreSettings SkinnySettings { get; set; } = SkinnyTensorCoreSettings.FromEnvironment();
 
@@ -77,8 +81,9 @@ public sealed partial class IlgpuKernels
         }
 
         bool bf16 = format == HalfFormat.BFloat16;
+        bool wide = UsesSkinnyKnWide(m, k, n, TensorCoreLaunch.DeviceAddress(b));
         var (config, shape, mTiles) = SkinnyTensorCoreLaunch.Plan(m, k, n, device.MultiprocessorCount, SkinnySettings.GroupsPerSm,
-            capSplitsByPartials: SkinnySettings.CapSplitsByPartials);
+            capSplitsByPartials: SkinnySettings.CapSplitsByPartials, blockN: wide ? SkinnyTensorCoreKernels.WideBlockN : SkinnyTensorCoreKernels.BlockN);
         shape.TransposeB = 0;
         shape.Bf16 = bf16 ? 1 : 0;
         shape.Alpha = alpha;
@@ -87,9 +92,17 @@ public sealed partial class IlgpuKernels
         shape.StrideBiasM = biasIsMatrix ? n : 0;
         int layout = SkinnyTensorCoreLaunch.KnLayout(k, n, TensorCoreLaunch.DeviceAddress(a), TensorCoreLaunch.DeviceAddress(b));
         var a8 = (layout & SkinnyTensorCoreKernels.KnVectorActivations) != 0 ? a.Cast<Half8>() : default;
-        var b4 = (layout & SkinnyTensorCoreKernels.KnWideWeights) != 0 ? b.Cast<ulong>() : default;
         var partial = shape.SplitK > 1 ? Scratch((long)shape.SplitK * m * n) : default;
-        SkinnyKnKernel(mTiles, bf16, SkinnySettings.StepsInFlight)(config, a, a8, b.Cast<uint>(), b4, bias, c, partial, shape, layout);
+        if (wide)
+        {
+            SkinnyKnWideKernel(bf16, SkinnySettings.StepsInFlight)(config, a, a8, b.Cast<Half8>(), bias, c, partial, shape, layout);
+        }
+        else
+        {
+            var b4 = (layout & SkinnyTensorCoreKernels.KnWideWeights) != 0 ? b.Cast<ulong>() : default;
+            SkinnyKnKernel(mTiles, bf16, SkinnySettings.StepsInFlight)(config, a, a8, b.Cast<uint>(), b4, bias, c, partial, shape, layout);
+        }
+
         if (shape.SplitK > 1)
         {
             device.Load(ref gemvReduce16, nameof(HalfGemvKernels.GemvReduce16),
@@ -98,6 +111,30 @@ public sealed partial class IlgpuKernels
         }
 
         return true;
+    }
+
+    /// <summary>
+    /// Whether a [K, N] product takes the wide body (<see cref="SkinnyTensorCoreKernels.Gemm16SkinnyKnWide{TFormat, TStepsInFlight}"/>):
+    /// not switched to the old one, one m-tile (M ≤ 16), 16-byte weight rows (N % 8 = 0, b 16-byte aligned), and every
+    /// weight element offset within 32 bits (its copy plan's running offsets).
+    /// </summary>
+    internal bool UsesSkinnyKnWide(int m, int k, int n, long bAddress) =>
+        !SkinnySettings.KnOld && m <= 16 && n % 8 == 0 && bAddress % 16 == 0 && (long)k * n / 8 < int.MaxValue;
+
+    private Action<KernelConfig, ArrayView<ushort>, ArrayView<Half8>, ArrayView<Half8>, ArrayView<ushort>, ArrayView<ushort>, ArrayView<float>, TensorCoreShape, int> SkinnyKnWideKernel(
+        bool bf16, int stepsInFlight)
+    {
+        var name = $"{nameof(SkinnyTensorCoreKernels.Gemm16SkinnyKnWide)}<{(bf16 ? "bf16" : "f16")},{stepsInFlight}>";
+        int slot = ((stepsInFlight - 1) * 2) + (bf16 ? 1 : 0);
+        var bounds = Bounds(SkinnyTensorCoreKernels.GroupSize, null);
+        return (bf16, stepsInFlight) switch
+        {
+            (false, 1) => device.Load(ref skinnyKnWideGemm16[slot], name, acc => acc.LoadStreamKernel<ArrayView<ushort>, ArrayView<Half8>, ArrayView<Half8>, ArrayView<ushort>, ArrayView<ushort>, ArrayView<float>, TensorCoreShape, int>(SkinnyTensorCoreKernels.Gemm16SkinnyKnWide<Float16Storage, Const1>, bounds)),
+            (true, 1) => device.Load(ref skinnyKnWideGemm16[slot], name, acc => acc.LoadStreamKernel<ArrayView<ushort>, ArrayView<Half8>, ArrayView<Half8>, ArrayView<ushort>, ArrayView<ushort>, ArrayView<float>, TensorCoreShape, int>(SkinnyTensorCoreKernels.Gemm16SkinnyKnWide<BFloat16Storage, Const1>, bounds)),
+            (false, 2) => device.Load(ref skinnyKnWideGemm16[slot], name, acc => acc.LoadStreamKernel<ArrayView<ushort>, ArrayView<Half8>, ArrayView<Half8>, ArrayView<ushort>, ArrayView<ushort>, ArrayView<float>, TensorCoreShape, int>(SkinnyTensorCoreKernels.Gemm16SkinnyKnWide<Float16Storage, Const2>, bounds)),
+            (true, 2) => device.Load(ref skinnyKnWideGemm16[slot], name, acc => acc.LoadStreamKernel<ArrayView<ushort>, ArrayView<Half8>, ArrayView<Half8>, ArrayView<ushort>, ArrayView<ushort>, ArrayView<float>, TensorCoreShape, int>(SkinnyTensorCoreKernels.Gemm16SkinnyKnWide<BFloat16Storage, Const2>, bounds)),
+            _ => throw new ArgumentOutOfRangeException(nameof(stepsInFlight), stepsInFlight, "The wide [K, N] kernel takes 1 or 2 steps in flight."),
+        };
     }
 
     private Action<KernelConfig, ArrayView<ushort>, ArrayView<Half8>, ArrayView<uint>, ArrayView<ulong>, ArrayView<ushort>, ArrayView<ushort>, ArrayView<float>, TensorCoreShape, int> SkinnyKnKernel(
@@ -158,10 +195,11 @@ public sealed partial class IlgpuKernels
 /// <c>GEMS_SKINNY_TC_STEPS</c> (K steps of weight vectors in flight per warp: 2, the default — 16×11008·4096 bf16 0.049 →
 /// 0.039 ms on the H200, Run 15 — or 1), <c>GEMS_SKINNY_TC_KN</c> (<c>0</c> / <c>off</c> / <c>false</c> keeps [K, N]-weight
 /// products on the CUDA-core [K, N] GEMV; by default those with 2 to <see cref="KnMaxRows"/> rows take the kernel's [K, N]
-/// variant).
+/// variant), <c>GEMS_SKINNY_KN_VARIANT</c> (<c>old</c> keeps every [K, N] product on the 8-byte-load body; by default
+/// those with N % 8 = 0, a 16-byte aligned weight and at most 16 rows take the wide body with 16-byte loads and a copy plan).
 /// </summary>
 internal readonly record struct SkinnyTensorCoreSettings(bool Enabled, int MaxRows, int GroupsPerSm, bool CapSplitsByPartials = true, int StepsInFlight = 2,
-    bool KnEnabled = true)
+    bool KnEnabled = true, bool KnOld = false)
 {
     /// <summary>
     /// Most rows of a [K, N] product on the skinny kernel. H200 Run 18 (bf16): 2 / 8 / 16 rows 0.024 / 0.026 / 0.053 ms
@@ -182,7 +220,8 @@ internal readonly record struct SkinnyTensorCoreSettings(bool Enabled, int MaxRo
         Environment.GetEnvironmentVariable("GEMS_SKINNY_TC_GROUPS_PER_SM"),
         Environment.GetEnvironmentVariable("GEMS_SKINNY_TC_PARTIAL_CAP"),
         Environment.GetEnvironmentVariable("GEMS_SKINNY_TC_STEPS"),
-        Environment.GetEnvironmentVariable("GEMS_SKINNY_TC_KN")));
+        Environment.GetEnvironmentVariable("GEMS_SKINNY_TC_KN"),
+        Environment.GetEnvironmentVariable("GEMS_SKINNY_KN_VARIANT")));
 
     /// <summary>The settings the environment names (read once per process).</summary>
     public static SkinnyTensorCoreSettings FromEnvironment() => FromVariables.Value;
@@ -192,13 +231,14 @@ internal readonly record struct SkinnyTensorCoreSettings(bool Enabled, int MaxRo
     /// a switch off.
     /// </summary>
     public static SkinnyTensorCoreSettings Parse(string? enabled, string? maxRows, string? groupsPerSm, string? partialCap = null, string? steps = null,
-        string? kn = null) => new(
+        string? kn = null, string? knVariant = null) => new(
         IsOn(enabled),
         int.TryParse(maxRows, out int rows) && rows >= 2 ? rows : DefaultMaxRows,
         int.TryParse(groupsPerSm, out int groups) && groups >= 1 ? groups : DefaultGroupsPerSm,
         IsOn(partialCap),
         steps?.Trim() == "1" ? 1 : 2,
-        IsOn(kn));
+        IsOn(kn),
+        knVariant?.Trim().ToLowerInvariant() == "old");
 
     private static bool IsOn(string? setting) => setting?.Trim().ToLowerInvariant() is not ("0" or "off" or "false");
 }
@@ -229,14 +269,15 @@ internal static class SkinnyTensorCoreLaunch
     /// split into chunks of whole <see cref="SkinnyTensorCoreKernels.KStep"/> steps so that column groups × row blocks ×
     /// splits reach <paramref name="groupsPerSm"/> groups per SM (memory-bound: every SM needs several groups' loads in
     /// flight) and, with <paramref name="capSplitsByPartials"/>, no more than <see cref="MaxSplitsForPartials"/>;
-    /// <paramref name="requestedSplits"/> &gt; 0 forces a split count instead (tests; the simulator has no SMs).
+    /// <paramref name="requestedSplits"/> &gt; 0 forces a split count instead (tests; the simulator has no SMs); <paramref name="blockN"/> is
+    /// the columns of one group (<see cref="SkinnyTensorCoreKernels.WideBlockN"/> for the wide [K, N] body).
     /// </summary>
     public static (KernelConfig Config, TensorCoreShape Shape, int MTiles) Plan(int m, int k, int n, int multiprocessors, int groupsPerSm, int requestedSplits = 0,
-        bool capSplitsByPartials = true)
+        bool capSplitsByPartials = true, int blockN = SkinnyTensorCoreKernels.BlockN)
     {
         int mTiles = MTiles(m);
         int rowBlocks = (m + (mTiles * 16) - 1) / (mTiles * 16);
-        int columnGroups = (n + SkinnyTensorCoreKernels.BlockN - 1) / SkinnyTensorCoreKernels.BlockN;
+        int columnGroups = (n + blockN - 1) / blockN;
         int steps = (k + SkinnyTensorCoreKernels.KStep - 1) / SkinnyTensorCoreKernels.KStep;
         long groups = (long)columnGroups * rowBlocks;
         int wanted = requestedSplits > 0

@@ -822,3 +822,283 @@ internal static partial class SkinnyTensorCoreKernels
         Store(bias, c, partial, s, split, row + 8, col + 4, quad.C3);
     }
 }
+
+/// <summary>One lane's eight 16-byte weight vectors of one <see cref="SkinnyTensorCoreKernels.WideKStep"/>: rows 8t .. 8t+7 of the step, columns 8g .. 8g+7 of each.</summary>
+internal struct SkinnyKnRows
+{
+    public Half8 R0, R1, R2, R3, R4, R5, R6, R7;
+}
+
+/// <summary>
+/// The copy plan of one lane's weight rows, computed once: a view that starts at the lane's 16-byte column vector of the
+/// chunk's first row, and the 32-bit element offsets of rows 1 .. 7 from any row (so a load is one 32-bit add and one
+/// wide multiply-add, not a 64-bit product of row and row length).
+/// </summary>
+internal struct SkinnyKnRowPlan
+{
+    public ArrayView<Half8> Lane;
+    public int Row1, Row2, Row3, Row4, Row5, Row6, Row7;
+}
+
+/// <summary>
+/// The [K, N] kernel with 16-byte weight loads (<see cref="Gemm16SkinnyKnWide{TFormat, TStepsInFlight}"/>), for N % 8 = 0
+/// and b 16-byte aligned, one m-tile (up to 16 rows).
+/// <para>
+/// Each lane reads 8 columns of a row (8g .. 8g+7 of its warp's 64) in one 16-byte load instead of 4 in an 8-byte load, so a
+/// step of 32 rows of K is 8 loads per lane for the 16 mma of 8 n-blocks (the [N, K] kernel's ratio), and the 8 lanes of one
+/// t read 128 contiguous bytes of a row. n-block q (0..7) pairs, of each of the lane's rows, the halves of word q / 2
+/// (column 8g + q); its C fragment (n = 2t, 2t+1) is real column 16t + q and 16t + 8 + q of the warp. K is renumbered as
+/// in the [N, K] kernel: lane t's rows 8t .. 8t+7 of a step feed k16 steps 0 (rows 0–3) and 1 (rows 4–7).
+/// </para>
+/// <para>
+/// Addresses follow a copy plan (<see cref="SkinnyKnRowPlan"/>): the lane's base view once, a running 32-bit offset per
+/// step, constant row offsets; only the last, partial step tests rows against K. With at most 8 rows the upper half of the
+/// m-tile (rows g + 8, never stored) takes zeros instead of a second activation load.
+/// </para>
+/// </summary>
+internal static partial class SkinnyTensorCoreKernels
+{
+    /// <summary>Rows of K per step of the wide [K, N] body (8 per lane).</summary>
+    public const int WideKStep = 32;
+
+    /// <summary>n-blocks per warp of the wide [K, N] body: 8 columns per lane.</summary>
+    public const int WideNBlocks = 8;
+
+    /// <summary>Columns of C per warp of the wide [K, N] body.</summary>
+    public const int WideWarpN = WideNBlocks * 8;
+
+    /// <summary>Columns of C per group of the wide [K, N] body.</summary>
+    public const int WideBlockN = Warps * WideWarpN;
+
+    /// <summary>
+    /// The wide [K, N] kernel through inline PTX (CUDA only): one m-tile, float16 or bfloat16, one or two steps of weight
+    /// vectors in flight. <paramref name="a8"/> is read only under <see cref="KnVectorActivations"/> (may be empty otherwise).
+    /// </summary>
+    [IlgpuKernel]
+    [IlgpuKernelVariant(typeof(Float16Storage), typeof(Const1))]
+    [IlgpuKernelVariant(typeof(BFloat16Storage), typeof(Const1))]
+    [IlgpuKernelVariant(typeof(Float16Storage), typeof(Const2))]
+    [IlgpuKernelVariant(typeof(BFloat16Storage), typeof(Const2))]
+    public static void Gemm16SkinnyKnWide<TFormat, TStepsInFlight>(ArrayView<ushort> a, ArrayView<Half8> a8, ArrayView<Half8> b8,
+        ArrayView<ushort> bias, ArrayView<ushort> c, ArrayView<float> partial, TensorCoreShape s, int layout)
+        where TFormat : struct, IStorage16, IKernelConstant
+        where TStepsInFlight : struct, IKernelConstant
+    {
+        var ops = default(PtxSkinnyOps);
+        BodyKnWide<PtxSkinnyOps, TFormat, TStepsInFlight>(ref ops, a, a8, b8, bias, c, partial, s, layout);
+    }
+
+    /// <summary>The wide [K, N] body with mma.sync emulated lane by lane (see <see cref="Gemm16SkinnyEmulated{TMTiles, TFormat, TStepsInFlight}"/>).</summary>
+    [IlgpuKernel(SimulatorOnly = true)]
+    [IlgpuKernelVariant(typeof(Float16Storage), typeof(Const1))]
+    [IlgpuKernelVariant(typeof(BFloat16Storage), typeof(Const2))]
+    public static void Gemm16SkinnyKnWideEmulated<TFormat, TStepsInFlight>(ArrayView<ushort> a, ArrayView<Half8> a8, ArrayView<Half8> b8,
+        ArrayView<ushort> bias, ArrayView<ushort> c, ArrayView<float> partial, ArrayView<float> scratch, TensorCoreShape s, int layout)
+        where TFormat : struct, IStorage16, IKernelConstant
+        where TStepsInFlight : struct, IKernelConstant
+    {
+        var ops = new EmulatedSkinnyOps { Scratch = scratch };
+        BodyKnWide<EmulatedSkinnyOps, TFormat, TStepsInFlight>(ref ops, a, a8, b8, bias, c, partial, s, layout);
+    }
+
+    /// <summary>The wide [K, N] kernel body shared by the PTX and emulated operations.</summary>
+    internal static void BodyKnWide<TOps, TFormat, TStepsInFlight>(ref TOps ops, ArrayView<ushort> a, ArrayView<Half8> a8, ArrayView<Half8> b8,
+        ArrayView<ushort> bias, ArrayView<ushort> c, ArrayView<float> partial, TensorCoreShape s, int layout)
+        where TOps : struct, ISkinnyOps
+        where TFormat : struct, IStorage16, IKernelConstant
+        where TStepsInFlight : struct, IKernelConstant
+    {
+        bool bf16 = default(TFormat).Value != 0;
+        int thread = Group.IdxX;
+
+        // 8 n-blocks of one m-tile: the 32 accumulators the two-m-tile kernel declares.
+        ops.Begin(2, thread);
+        int lane = thread & 31;
+        int g = lane >> 2;
+        int t = lane & 3;
+        int n0 = (Grid.IdxX * WideBlockN) + ((thread >> 5) * WideWarpN);
+        int split = Grid.IdxY;
+        int kStart = split * s.KChunk;
+        int kEnd = s.K - kStart < s.KChunk ? s.K : kStart + s.KChunk;
+        int rowVectors = s.N >> 3;
+
+        // The lane's column vector, clamped into N (a clamped column's sums are never stored).
+        int column = n0 + (8 * g) < s.N ? (n0 + (8 * g)) >> 3 : rowVectors - 1;
+        var plan = new SkinnyKnRowPlan
+        {
+            Lane = b8.SubView(column + ((long)kStart * rowVectors)),
+            Row1 = rowVectors,
+            Row2 = 2 * rowVectors,
+            Row3 = 3 * rowVectors,
+            Row4 = 4 * rowVectors,
+            Row5 = 5 * rowVectors,
+            Row6 = 6 * rowVectors,
+            Row7 = 7 * rowVectors,
+        };
+        int stepOffset = WideKStep * rowVectors;
+        int offset = 8 * t * rowVectors;
+        var activations = WideActivations(a, a8, s, layout, g, t, kStart);
+
+        int kb = kStart;
+        if (default(TStepsInFlight).Value > 1)
+        {
+            if (kb + WideKStep <= kEnd)
+            {
+                var current = LoadRowsKn(plan, offset, 0, 0, guarded: false);
+                while (true)
+                {
+                    int next = kb + WideKStep;
+                    bool more = next + WideKStep <= kEnd;
+                    offset += stepOffset;
+                    var ahead = more ? LoadRowsKn(plan, offset, 0, 0, guarded: false) : default;
+                    StepKnWide(ref ops, bf16, activations, current, kb - kStart, kb + (8 * t), kEnd, guarded: false);
+                    kb = next;
+                    if (!more)
+                    {
+                        break;
+                    }
+
+                    current = ahead;
+                }
+            }
+        }
+        else
+        {
+            for (; kb + WideKStep <= kEnd; kb += WideKStep, offset += stepOffset)
+            {
+                StepKnWide(ref ops, bf16, activations, LoadRowsKn(plan, offset, 0, 0, guarded: false), kb - kStart, kb + (8 * t), kEnd, guarded: false);
+            }
+        }
+
+        if (kb < kEnd)
+        {
+            int k0 = kb + (8 * t);
+            StepKnWide(ref ops, bf16, activations, LoadRowsKn(plan, offset, k0, kEnd, guarded: true), kb - kStart, k0, kEnd, guarded: true);
+        }
+
+        int col = n0 + (16 * t);
+        StoreNBlockPairKnWide<TOps, SkinnyTile0, SkinnyTile1>(ref ops, bias, c, partial, s, split, g, col);
+        StoreNBlockPairKnWide<TOps, SkinnyTile2, SkinnyTile3>(ref ops, bias, c, partial, s, split, g, col + 2);
+        StoreNBlockPairKnWide<TOps, SkinnyTile4, SkinnyTile5>(ref ops, bias, c, partial, s, split, g, col + 4);
+        StoreNBlockPairKnWide<TOps, SkinnyTile6, SkinnyTile7>(ref ops, bias, c, partial, s, split, g, col + 6);
+    }
+
+    /// <summary>
+    /// The lane's eight weight rows of one step at <paramref name="offset"/> (elements from the plan's view);
+    /// <paramref name="guarded"/> (the last, partial step only) zeroes rows <paramref name="k0"/> + j at or past <paramref name="kEnd"/>.
+    /// </summary>
+    private static SkinnyKnRows LoadRowsKn(SkinnyKnRowPlan p, int offset, int k0, int kEnd, bool guarded) => new()
+    {
+        R0 = RowKn(p.Lane, offset, !guarded || k0 < kEnd),
+        R1 = RowKn(p.Lane, offset + p.Row1, !guarded || k0 + 1 < kEnd),
+        R2 = RowKn(p.Lane, offset + p.Row2, !guarded || k0 + 2 < kEnd),
+        R3 = RowKn(p.Lane, offset + p.Row3, !guarded || k0 + 3 < kEnd),
+        R4 = RowKn(p.Lane, offset + p.Row4, !guarded || k0 + 4 < kEnd),
+        R5 = RowKn(p.Lane, offset + p.Row5, !guarded || k0 + 5 < kEnd),
+        R6 = RowKn(p.Lane, offset + p.Row6, !guarded || k0 + 6 < kEnd),
+        R7 = RowKn(p.Lane, offset + p.Row7, !guarded || k0 + 7 < kEnd),
+    };
+
+    private static Half8 RowKn(ArrayView<Half8> lane, int offset, bool valid) => valid ? lane[offset] : default;
+
+    /// <summary>
+    /// Where a lane reads its activations: with <see cref="KnVectorActivations"/> a view at its 16-byte vector of row g
+    /// (and of row g + 8 when M &gt; 8) at the chunk's start, advanced by whole steps; else row starts for element reads.
+    /// </summary>
+    private static SkinnyKnActivations WideActivations(ArrayView<ushort> a, ArrayView<Half8> a8, TensorCoreShape s, int layout, int g, int t, int kStart)
+    {
+        long lo = Clamp(g, s.M) * s.K;
+        long hi = Clamp(g + 8, s.M) * s.K;
+        bool vectors = (layout & KnVectorActivations) != 0;
+        return new SkinnyKnActivations
+        {
+            Elements = a,
+            Lo = vectors ? a8.SubView((lo + kStart) >> 3) : default,
+            Hi = vectors ? a8.SubView((hi + kStart) >> 3) : default,
+            LoRow = lo,
+            HiRow = hi,
+            Upper = s.M > 8,
+            Vectors = vectors,
+            Lane = t,
+        };
+    }
+
+    /// <summary>
+    /// One <see cref="WideKStep"/>: the lane's activation vectors of rows g and g + 8 at step offset <paramref name="kOffset"/>
+    /// (elements <paramref name="k0"/> .. +7), then 16 mma: k16 step 0 (rows 0–3 of the lane's eight), then 1 (rows 4–7).
+    /// </summary>
+    private static void StepKnWide<TOps>(ref TOps ops, bool bf16, SkinnyKnActivations x, SkinnyKnRows r, int kOffset, int k0, int kEnd, bool guarded)
+        where TOps : struct, ISkinnyOps
+    {
+        Half8 lo, hi;
+        if (x.Vectors)
+        {
+            bool valid = !guarded || k0 < kEnd;
+            int vector = (kOffset >> 3) + x.Lane;
+            lo = valid ? x.Lo[vector] : default;
+            hi = valid && x.Upper ? x.Hi[vector] : default;
+        }
+        else
+        {
+            lo = Elements(x.Elements, x.LoRow, k0, kEnd);
+            hi = x.Upper ? Elements(x.Elements, x.HiRow, k0, kEnd) : default;
+        }
+
+        NBlockPairKnWide<TOps, SkinnyTile0, SkinnyTile1>(ref ops, bf16, lo.X, hi.X, lo.Y, hi.Y, r.R0.X, r.R1.X, r.R2.X, r.R3.X);
+        NBlockPairKnWide<TOps, SkinnyTile2, SkinnyTile3>(ref ops, bf16, lo.X, hi.X, lo.Y, hi.Y, r.R0.Y, r.R1.Y, r.R2.Y, r.R3.Y);
+        NBlockPairKnWide<TOps, SkinnyTile4, SkinnyTile5>(ref ops, bf16, lo.X, hi.X, lo.Y, hi.Y, r.R0.Z, r.R1.Z, r.R2.Z, r.R3.Z);
+        NBlockPairKnWide<TOps, SkinnyTile6, SkinnyTile7>(ref ops, bf16, lo.X, hi.X, lo.Y, hi.Y, r.R0.W, r.R1.W, r.R2.W, r.R3.W);
+        NBlockPairKnWide<TOps, SkinnyTile0, SkinnyTile1>(ref ops, bf16, lo.Z, hi.Z, lo.W, hi.W, r.R4.X, r.R5.X, r.R6.X, r.R7.X);
+        NBlockPairKnWide<TOps, SkinnyTile2, SkinnyTile3>(ref ops, bf16, lo.Z, hi.Z, lo.W, hi.W, r.R4.Y, r.R5.Y, r.R6.Y, r.R7.Y);
+        NBlockPairKnWide<TOps, SkinnyTile4, SkinnyTile5>(ref ops, bf16, lo.Z, hi.Z, lo.W, hi.W, r.R4.Z, r.R5.Z, r.R6.Z, r.R7.Z);
+        NBlockPairKnWide<TOps, SkinnyTile6, SkinnyTile7>(ref ops, bf16, lo.Z, hi.Z, lo.W, hi.W, r.R4.W, r.R5.W, r.R6.W, r.R7.W);
+    }
+
+    /// <summary>
+    /// One k16 step of the even and odd n-block that share a word of the lane's rows: b0 pairs rows 0, 1 and b1 rows 2, 3
+    /// of the four words <paramref name="w0"/> .. <paramref name="w3"/> (low halves: the even n-block, high halves: the odd).
+    /// </summary>
+    private static void NBlockPairKnWide<TOps, TEven, TOdd>(ref TOps ops, bool bf16, uint a0, uint a1, uint a2, uint a3, uint w0, uint w1, uint w2, uint w3)
+        where TOps : struct, ISkinnyOps
+        where TEven : struct, IKernelConstant
+        where TOdd : struct, IKernelConstant
+    {
+        ops.Mma<TEven>(bf16, a0, a1, a2, a3, Pair(w0, w1, odd: false), Pair(w2, w3, odd: false));
+        ops.Mma<TOdd>(bf16, a0, a1, a2, a3, Pair(w0, w1, odd: true), Pair(w2, w3, odd: true));
+    }
+
+    /// <summary>
+    /// Stores the even and odd n-block of one word: accumulators 0, 2 (rows g, g + 8) of n-block 2w + e at column
+    /// <paramref name="col"/> + e, 1, 3 at <paramref name="col"/> + 8 + e (<paramref name="col"/> = the lane's 16t + 2w).
+    /// </summary>
+    private static void StoreNBlockPairKnWide<TOps, TEven, TOdd>(ref TOps ops, ArrayView<ushort> bias, ArrayView<ushort> c, ArrayView<float> partial, TensorCoreShape s,
+        int split, int g, int col)
+        where TOps : struct, ISkinnyOps
+        where TEven : struct, IKernelConstant
+        where TOdd : struct, IKernelConstant
+    {
+        var even = ops.Read<TEven>();
+        var odd = ops.Read<TOdd>();
+        Store(bias, c, partial, s, split, g, col, even.C0);
+        Store(bias, c, partial, s, split, g, col + 1, odd.C0);
+        Store(bias, c, partial, s, split, g, col + 8, even.C1);
+        Store(bias, c, partial, s, split, g, col + 9, odd.C1);
+        Store(bias, c, partial, s, split, g + 8, col, even.C2);
+        Store(bias, c, partial, s, split, g + 8, col + 1, odd.C2);
+        Store(bias, c, partial, s, split, g + 8, col + 8, even.C3);
+        Store(bias, c, partial, s, split, g + 8, col + 9, odd.C3);
+    }
+}
+
+/// <summary>Where one lane of the wide [K, N] body reads its activations (see <see cref="SkinnyTensorCoreKernels.BodyKnWide{TOps, TFormat, TStepsInFlight}"/>).</summary>
+internal struct SkinnyKnActivations
+{
+    public ArrayView<ushort> Elements;
+    public ArrayView<Half8> Lo;
+    public ArrayView<Half8> Hi;
+    public long LoRow;
+    public long HiRow;
+    public bool Upper;
+    public bool Vectors;
+    public int Lane;
+}

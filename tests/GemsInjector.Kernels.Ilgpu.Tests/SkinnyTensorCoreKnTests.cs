@@ -46,6 +46,15 @@ public sealed class SkinnyTensorCoreKnTests : Half16TestBase, IClassFixture<Warp
         return warp32.Accelerator.LoadStreamKernel(kernel);
     }
 
+    private Action<KernelConfig, ArrayView<ushort>, ArrayView<Half8>, ArrayView<Half8>, ArrayView<ushort>, ArrayView<ushort>, ArrayView<float>, ArrayView<float>, TensorCoreShape, int> WideEmulated(
+        bool bf16, int stepsInFlight)
+    {
+        var method = typeof(SkinnyTensorCoreKernels).GetMethod(nameof(SkinnyTensorCoreKernels.Gemm16SkinnyKnWideEmulated))!
+            .MakeGenericMethod(Format(bf16), Constant(stepsInFlight));
+        var kernel = method.CreateDelegate<Action<ArrayView<ushort>, ArrayView<Half8>, ArrayView<Half8>, ArrayView<ushort>, ArrayView<ushort>, ArrayView<float>, ArrayView<float>, TensorCoreShape, int>>();
+        return warp32.Accelerator.LoadStreamKernel(kernel);
+    }
+
     /// <summary>
     /// Rows 2–70 (one, two and four m-tiles; 70: two Grid.Z row blocks), K odd and even (multiples of 64, of 8 only, neither:
     /// element-wise activations and a guarded tail), N of 8-byte quads (8, 24, 136, 4096) and of 4-byte pairs only (130, 20),
@@ -68,7 +77,36 @@ public sealed class SkinnyTensorCoreKnTests : Half16TestBase, IClassFixture<Warp
     [InlineData(false, 64, 65, 8, false, false, 1)]
     [InlineData(false, 70, 41, 20, true, false, 1)]
     [InlineData(true, 70, 200, 130, false, false, 2)]
-    public void EmulatedKernelMatchesFloat64(bool bf16, int m, int k, int n, bool bias, bool biasIsMatrix, int requestedSplits)
+    public void EmulatedKernelMatchesFloat64(bool bf16, int m, int k, int n, bool bias, bool biasIsMatrix, int requestedSplits) =>
+        RunEmulated(bf16, m, k, n, bias, biasIsMatrix, requestedSplits, wide: false);
+
+    /// <summary>
+    /// The wide body (16-byte weight rows, 8 n-blocks per warp, copy plan): rows 1–16 (1–8: zeros for the upper half of the
+    /// m-tile; 9–16: both halves read), K a multiple of 32, of 8 only, or odd (element-wise activations and a guarded last
+    /// step, also inside split chunks), N multiples of 8 that are not multiples of the 64-column warp or 256-column group,
+    /// bias row / matrix, unsplit and split K; each in its natural layout with one and two steps in flight, and with
+    /// element-wise activations forced.
+    /// </summary>
+    [Theory]
+    [InlineData(true, 1, 64, 8, false, false, 1)]
+    [InlineData(false, 1, 4096, 264, true, false, 4)]
+    [InlineData(true, 2, 200, 24, true, true, 1)]
+    [InlineData(false, 2, 33, 4096, false, false, 1)]
+    [InlineData(true, 3, 37, 136, true, false, 1)]
+    [InlineData(false, 4, 136, 72, false, false, 2)]
+    [InlineData(true, 4, 456, 520, true, true, 4)]
+    [InlineData(false, 5, 95, 40, true, false, 1)]
+    [InlineData(true, 7, 328, 264, false, false, 3)]
+    [InlineData(false, 8, 1032, 136, true, true, 5)]
+    [InlineData(true, 8, 65, 4096, false, false, 1)]
+    [InlineData(true, 9, 72, 56, true, false, 1)]
+    [InlineData(false, 16, 200, 264, true, true, 2)]
+    [InlineData(true, 13, 41, 8, false, false, 1)]
+    public void WideEmulatedKernelMatchesFloat64(bool bf16, int m, int k, int n, bool bias, bool biasIsMatrix, int requestedSplits) =>
+        RunEmulated(bf16, m, k, n, bias, biasIsMatrix, requestedSplits, wide: true);
+
+    /// <summary>One case of either body on the simulator against float64, every element, C and partials NaN-poisoned before each run.</summary>
+    private void RunEmulated(bool bf16, int m, int k, int n, bool bias, bool biasIsMatrix, int requestedSplits, bool wide)
     {
         int seed = 8300 + (m * 7) + (k * 5) + n + (bf16 ? 1 : 0) + (bias ? 4 : 0) + (biasIsMatrix ? 8 : 0) + (requestedSplits * 1000);
         var acc = warp32.Accelerator;
@@ -94,7 +132,8 @@ public sealed class SkinnyTensorCoreKnTests : Half16TestBase, IClassFixture<Warp
             return v;
         }).ToArray();
 
-        var (config, shape, mTiles) = SkinnyTensorCoreLaunch.Plan(m, k, n, multiprocessors: 0, groupsPerSm: 4, requestedSplits);
+        var (config, shape, mTiles) = SkinnyTensorCoreLaunch.Plan(m, k, n, multiprocessors: 0, groupsPerSm: 4, requestedSplits,
+            blockN: wide ? SkinnyTensorCoreKernels.WideBlockN : SkinnyTensorCoreKernels.BlockN);
         Assert.Equal(requestedSplits, shape.SplitK);
         shape.TransposeB = 0;
         shape.Bf16 = bf16 ? 1 : 0;
@@ -116,12 +155,29 @@ public sealed class SkinnyTensorCoreKnTests : Half16TestBase, IClassFixture<Warp
         var a8 = (natural & SkinnyTensorCoreKernels.KnVectorActivations) != 0 ? aBuffer.View.AsContiguous().Cast<Half8>() : ArrayView<Half8>.Empty;
         var b4 = (natural & SkinnyTensorCoreKernels.KnWideWeights) != 0 ? bBuffer.View.AsContiguous().Cast<ulong>() : ArrayView<ulong>.Empty;
         var runs = natural != 0 ? new[] { (natural, 1), (natural, 2), (0, 2) } : new[] { (0, 1), (0, 2) };
+        if (wide)
+        {
+            Assert.Equal(1, mTiles);
+            Assert.Equal(0, n % 8);
+            natural &= SkinnyTensorCoreKernels.KnVectorActivations;
+            runs = natural != 0 ? new[] { (natural, 1), (natural, 2), (0, 2) } : new[] { (0, 1), (0, 2) };
+        }
+
         foreach (var (layout, steps) in runs)
         {
             cBuffer.CopyFromCPU(Enumerable.Repeat(NaN16(bf16), m * n).ToArray());
             partial.CopyFromCPU(Enumerable.Repeat(float.NaN, shape.SplitK * m * n).ToArray());
-            Emulated(mTiles, bf16, steps)(config, aBuffer.View.AsContiguous(), a8, bBuffer.View.AsContiguous().Cast<uint>(), b4, biasView, cBuffer.View, partialView, scratch.View,
-                shape, layout);
+            if (wide)
+            {
+                WideEmulated(bf16, steps)(config, aBuffer.View.AsContiguous(), a8, bBuffer.View.AsContiguous().Cast<Half8>(), biasView, cBuffer.View, partialView, scratch.View,
+                    shape, layout);
+            }
+            else
+            {
+                Emulated(mTiles, bf16, steps)(config, aBuffer.View.AsContiguous(), a8, bBuffer.View.AsContiguous().Cast<uint>(), b4, biasView, cBuffer.View, partialView, scratch.View,
+                    shape, layout);
+            }
+
             if (shape.SplitK > 1)
             {
                 reduce(new KernelConfig(((m * n) + 255) / 256, 256), partial.View, biasView, cBuffer.View, TensorCoreLaunch.ReduceShape(shape), bf16 ? 1 : 0);
@@ -129,7 +185,7 @@ public sealed class SkinnyTensorCoreKnTests : Half16TestBase, IClassFixture<Warp
 
             acc.Synchronize();
             AssertClose(ToFloat(cBuffer.GetAsArray1D(), bf16), expected, Rtol(bf16), Atol * k,
-                $"skinny [K, N] emulation {m}x{k}x{n} bias={bias} matrix={biasIsMatrix} splits={shape.SplitK} chunk={shape.KChunk} layout={layout} steps in flight={steps} ({F(bf16)})", seed);
+                $"skinny [K, N] {(wide ? "wide" : "8-byte")} emulation {m}x{k}x{n} bias={bias} matrix={biasIsMatrix} splits={shape.SplitK} chunk={shape.KChunk} layout={layout} steps in flight={steps} ({F(bf16)})", seed);
         }
     }
 
@@ -163,6 +219,13 @@ public sealed class SkinnyTensorCoreKnTests : Half16TestBase, IClassFixture<Warp
         var method = typeof(SkinnyTensorCoreKernels).GetMethod(nameof(SkinnyTensorCoreKernels.Gemm16SkinnyKn))!
             .MakeGenericMethod(Constant(mTiles), Format(bf16), Constant(stepsInFlight));
         string ptx = ((PTXCompiledKernel)backend.Compile(EntryPointDescription.FromExplicitlyGroupedKernel(method), default)).PTXAssembly;
+        string? dump = Environment.GetEnvironmentVariable("GEMS_PTX_DUMP_DIR");
+        if (!string.IsNullOrEmpty(dump))
+        {
+            System.IO.Directory.CreateDirectory(dump);
+            System.IO.File.WriteAllText(System.IO.Path.Combine(dump, $"skinny-kn-m{mTiles}-{(bf16 ? "bf16" : "f16")}-s{stepsInFlight}.ptx"), ptx);
+        }
+
 
         string mine = bf16 ? "mma.sync.aligned.m16n8k16.row.col.f32.bf16.bf16.f32" : "mma.sync.aligned.m16n8k16.row.col.f32.f16.f16.f32";
         string other = bf16 ? ".f32.f16.f16.f32" : ".f32.bf16.bf16.f32";
