@@ -213,19 +213,9 @@ public sealed class SkinnyTensorCoreKnTests : Half16TestBase, IClassFixture<Warp
     [InlineData(4, false, 2)]
     public void PtxKeepsTheKLoopInRegisters(int mTiles, bool bf16, int stepsInFlight)
     {
-        using var context = Context.Create(b => b.Optimize(OptimizationLevel.O2));
-        using var backend = new PTXBackend(context, new CudaCapabilityContext(CudaArchitecture.SM_90),
-            CudaArchitecture.SM_90, CudaInstructionSet.ISA_80, nvvmAPI: null);
         var method = typeof(SkinnyTensorCoreKernels).GetMethod(nameof(SkinnyTensorCoreKernels.Gemm16SkinnyKn))!
             .MakeGenericMethod(Constant(mTiles), Format(bf16), Constant(stepsInFlight));
-        string ptx = ((PTXCompiledKernel)backend.Compile(EntryPointDescription.FromExplicitlyGroupedKernel(method), default)).PTXAssembly;
-        string? dump = Environment.GetEnvironmentVariable("GEMS_PTX_DUMP_DIR");
-        if (!string.IsNullOrEmpty(dump))
-        {
-            System.IO.Directory.CreateDirectory(dump);
-            System.IO.File.WriteAllText(System.IO.Path.Combine(dump, $"skinny-kn-m{mTiles}-{(bf16 ? "bf16" : "f16")}-s{stepsInFlight}.ptx"), ptx);
-        }
-
+        string ptx = CompilePtx(method, $"skinny-kn-m{mTiles}-{(bf16 ? "bf16" : "f16")}-s{stepsInFlight}");
 
         string mine = bf16 ? "mma.sync.aligned.m16n8k16.row.col.f32.bf16.bf16.f32" : "mma.sync.aligned.m16n8k16.row.col.f32.f16.f16.f32";
         string other = bf16 ? ".f32.f16.f16.f32" : ".f32.bf16.bf16.f32";
@@ -261,6 +251,64 @@ public sealed class SkinnyTensorCoreKnTests : Half16TestBase, IClassFixture<Warp
         Assert.True(pairs >= 32 * loadSites, $"{pairs} 4-byte loads: the pair fallback needs two per row");
         Assert.Equal(0, loopLocal);
         Assert.DoesNotMatch(new Regex(@"\[%\d|\{%\d|, %\d+[,;]"), ptx);
+    }
+
+    /// <summary>
+    /// The wide body's PTX: only its format's mma, 16 per multiply site on tiles 0–7 of one 32-accumulator declaration,
+    /// 8 16-byte weight loads per load site and no narrower global load of the weight, no local memory in the K loop.
+    /// </summary>
+    [Theory]
+    [InlineData(false, 1)]
+    [InlineData(true, 1)]
+    [InlineData(false, 2)]
+    [InlineData(true, 2)]
+    public void WidePtxKeepsTheKLoopInRegisters(bool bf16, int stepsInFlight)
+    {
+        var method = typeof(SkinnyTensorCoreKernels).GetMethod(nameof(SkinnyTensorCoreKernels.Gemm16SkinnyKnWide))!
+            .MakeGenericMethod(Format(bf16), Constant(stepsInFlight));
+        string ptx = CompilePtx(method, $"skinny-kn-wide-{(bf16 ? "bf16" : "f16")}-s{stepsInFlight}");
+        string mine = bf16 ? "mma.sync.aligned.m16n8k16.row.col.f32.bf16.bf16.f32" : "mma.sync.aligned.m16n8k16.row.col.f32.f16.f16.f32";
+        Assert.DoesNotContain(bf16 ? ".f32.f16.f16.f32" : ".f32.bf16.bf16.f32", ptx, StringComparison.Ordinal);
+        for (int tile = 0; tile < SkinnyTensorCoreKernels.WideNBlocks; tile++)
+        {
+            Assert.Contains($"{{sk{tile * 4},sk{(tile * 4) + 1},sk{(tile * 4) + 2},sk{(tile * 4) + 3}}}, {{", ptx, StringComparison.Ordinal);
+        }
+
+        Assert.DoesNotContain($"{{sk{SkinnyTensorCoreKernels.WideNBlocks * 4},", ptx, StringComparison.Ordinal);
+        Assert.Single(Regex.Matches(ptx, Regex.Escape($".reg .f32 sk<{SkinnyTensorCoreKernels.WideNBlocks * 4}>;")));
+        Assert.DoesNotContain(".func", ptx, StringComparison.Ordinal);
+
+        // Two multiply sites (the loop, the guarded last step) of 16 mma and two activation vectors (rows g, g + 8) each; 8 weight
+        // rows per load site (the first step, the loop's next step with two in flight, the guarded last step).
+        int loadSites = stepsInFlight > 1 ? 3 : 2;
+        int mmas = Regex.Matches(ptx, Regex.Escape(mine)).Count;
+        int vectors = Regex.Matches(ptx, @"ld\.global(\.nc)?\.v4\.(u32|b32)").Count;
+        var blocks = Regex.Split(ptx, @"(?m)^\s*[A-Za-z_$][\w$]*:\s*$");
+        int loopLocal = blocks.Where(b => b.Contains("mma.sync", StringComparison.Ordinal) || b.Contains("ld.global", StringComparison.Ordinal))
+            .Sum(b => Regex.Matches(b, @"(ld|st)\.local").Count);
+        output.WriteLine($"wide, {(bf16 ? "bf16" : "f16")}, {stepsInFlight} step(s): {mmas} mma, {vectors} 16-byte loads, "
+            + $"{Regex.Matches(ptx, @"(ld|st)\.local").Count} local accesses ({loopLocal} in the K loop), {ptx.Length} chars");
+        Assert.Equal(16 * 2, mmas);
+        Assert.Equal((8 * loadSites) + (2 * 2), vectors);
+        Assert.Equal(0, loopLocal);
+        Assert.DoesNotMatch(new Regex(@"\[%\d|\{%\d|, %\d+[,;]"), ptx);
+    }
+
+    /// <summary>SM_90 PTX of <paramref name="method"/>; written to GEMS_PTX_DUMP_DIR as <paramref name="dumpName"/>.ptx when that variable is set (for ptxas by hand).</summary>
+    private static string CompilePtx(System.Reflection.MethodInfo method, string dumpName)
+    {
+        using var context = Context.Create(b => b.Optimize(OptimizationLevel.O2));
+        using var backend = new PTXBackend(context, new CudaCapabilityContext(CudaArchitecture.SM_90),
+            CudaArchitecture.SM_90, CudaInstructionSet.ISA_80, nvvmAPI: null);
+        string ptx = ((PTXCompiledKernel)backend.Compile(EntryPointDescription.FromExplicitlyGroupedKernel(method), default)).PTXAssembly;
+        string? dump = Environment.GetEnvironmentVariable("GEMS_PTX_DUMP_DIR");
+        if (!string.IsNullOrEmpty(dump))
+        {
+            System.IO.Directory.CreateDirectory(dump);
+            System.IO.File.WriteAllText(System.IO.Path.Combine(dump, dumpName + ".ptx"), ptx);
+        }
+
+        return ptx;
     }
 
     /// <summary>Layout flags: 16-byte activations need K % 8 = 0 and a 16-byte aligned, 8-byte weight quads N % 4 = 0 and b 8-byte aligned.</summary>
