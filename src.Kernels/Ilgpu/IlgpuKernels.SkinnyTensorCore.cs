@@ -115,11 +115,11 @@ public sealed partial class IlgpuKernels
 
     /// <summary>
     /// Whether a [K, N] product takes the wide body (<see cref="SkinnyTensorCoreKernels.Gemm16SkinnyKnWide{TFormat, TStepsInFlight}"/>):
-    /// not switched to the old one, one m-tile (M ≤ 16), 16-byte weight rows (N % 8 = 0, b 16-byte aligned), and every
+    /// not switched to the old one, M ≤ 8 (the mma's n8), 16-byte weight rows (N % 8 = 0, b 16-byte aligned), and every
     /// weight element offset within 32 bits (its copy plan's running offsets).
     /// </summary>
     internal bool UsesSkinnyKnWide(int m, int k, int n, long bAddress) =>
-        !SkinnySettings.KnOld && m <= 16 && n % 8 == 0 && bAddress % 16 == 0 && (long)k * n / 8 < int.MaxValue;
+        !SkinnySettings.KnOld && m <= SkinnyTensorCoreKernels.WideMaxRows && n % 8 == 0 && bAddress % 16 == 0 && (long)k * n / 8 < int.MaxValue;
 
     private Action<KernelConfig, ArrayView<ushort>, ArrayView<Half8>, ArrayView<Half8>, ArrayView<ushort>, ArrayView<ushort>, ArrayView<float>, TensorCoreShape, int> SkinnyKnWideKernel(
         bool bf16, int stepsInFlight)
@@ -196,7 +196,7 @@ public sealed partial class IlgpuKernels
 /// 0.039 ms on the H200, Run 15 — or 1), <c>GEMS_SKINNY_TC_KN</c> (<c>0</c> / <c>off</c> / <c>false</c> keeps [K, N]-weight
 /// products on the CUDA-core [K, N] GEMV; by default those with 2 to <see cref="KnMaxRows"/> rows take the kernel's [K, N]
 /// variant), <c>GEMS_SKINNY_KN_VARIANT</c> (<c>old</c> keeps every [K, N] product on the 8-byte-load body; by default
-/// those with N % 8 = 0, a 16-byte aligned weight and at most 16 rows take the wide body with 16-byte loads and a copy plan).
+/// those with N % 8 = 0, a 16-byte aligned weight and at most 8 rows take the wide body: 16-byte loads, a copy plan, the weight as the A operand).
 /// </summary>
 internal readonly record struct SkinnyTensorCoreSettings(bool Enabled, int MaxRows, int GroupsPerSm, bool CapSplitsByPartials = true, int StepsInFlight = 2,
     bool KnEnabled = true, bool KnOld = false)

@@ -840,20 +840,31 @@ internal struct SkinnyKnRowPlan
     public int Row1, Row2, Row3, Row4, Row5, Row6, Row7;
 }
 
+/// <summary>Where one lane of the wide [K, N] body reads its activations (see <see cref="SkinnyTensorCoreKernels.BodyKnWide{TOps, TFormat, TStepsInFlight}"/>).</summary>
+internal struct SkinnyKnActivations
+{
+    public ArrayView<ushort> Elements;
+    public ArrayView<Half8> Row;
+    public long RowStart;
+    public bool Vectors;
+    public int Lane;
+}
+
 /// <summary>
-/// The [K, N] kernel with 16-byte weight loads (<see cref="Gemm16SkinnyKnWide{TFormat, TStepsInFlight}"/>), for N % 8 = 0
-/// and b 16-byte aligned, one m-tile (up to 16 rows).
+/// The [K, N] kernel with 16-byte weight loads and the weight as the A operand (<see cref="Gemm16SkinnyKnWide{TFormat, TStepsInFlight}"/>),
+/// for up to 8 rows, N % 8 = 0 and b 16-byte aligned.
 /// <para>
-/// Each lane reads 8 columns of a row (8g .. 8g+7 of its warp's 64) in one 16-byte load instead of 4 in an 8-byte load, so a
-/// step of 32 rows of K is 8 loads per lane for the 16 mma of 8 n-blocks (the [N, K] kernel's ratio), and the 8 lanes of one
-/// t read 128 contiguous bytes of a row. n-block q (0..7) pairs, of each of the lane's rows, the halves of word q / 2
-/// (column 8g + q); its C fragment (n = 2t, 2t+1) is real column 16t + q and 16t + 8 + q of the warp. K is renumbered as
-/// in the [N, K] kernel: lane t's rows 8t .. 8t+7 of a step feed k16 steps 0 (rows 0–3) and 1 (rows 4–7).
+/// Roles swapped: the warp computes Cᵀ = Wᵀ·xᵀ, 16 weight columns (m) × 8 activation rows (n) per m16n8k16, so the 8 rows
+/// fill n8 with nothing wasted (the [N, K] kernel's m16 is half empty at 8 rows). Each lane reads 8 columns of a weight
+/// row (8g .. 8g+7 of its warp's 64) in one 16-byte load; m-tile j (0..3) gives A row g column 8g + 2j and A row g + 8
+/// column 8g + 2j + 1, each register pairing one column of two K rows (prmt-like halves of word j). B is activation row g:
+/// lane t's 16-byte vector of it is {b0, b1} of both k16 steps as loaded, with K renumbered as in the [N, K] kernel
+/// (lane t's rows 8t .. 8t+7 of a 32-row step: k16 step 0 rows 0–3, step 1 rows 4–7). A step is 8 weight loads and
+/// 8 mma per lane. C: lane (g, t) ends with columns 8g .. 8g+7 of activation rows 2t and 2t + 1.
 /// </para>
 /// <para>
 /// Addresses follow a copy plan (<see cref="SkinnyKnRowPlan"/>): the lane's base view once, a running 32-bit offset per
-/// step, constant row offsets; only the last, partial step tests rows against K. With at most 8 rows the upper half of the
-/// m-tile (rows g + 8, never stored) takes zeros instead of a second activation load.
+/// step, constant row offsets; only the last, partial step tests rows against K.
 /// </para>
 /// </summary>
 internal static partial class SkinnyTensorCoreKernels
@@ -861,18 +872,21 @@ internal static partial class SkinnyTensorCoreKernels
     /// <summary>Rows of K per step of the wide [K, N] body (8 per lane).</summary>
     public const int WideKStep = 32;
 
-    /// <summary>n-blocks per warp of the wide [K, N] body: 8 columns per lane.</summary>
-    public const int WideNBlocks = 8;
+    /// <summary>Most activation rows of the wide [K, N] body (the mma's n8).</summary>
+    public const int WideMaxRows = 8;
+
+    /// <summary>m-tiles (16 weight columns each) per warp of the wide [K, N] body.</summary>
+    public const int WideMTiles = 4;
 
     /// <summary>Columns of C per warp of the wide [K, N] body.</summary>
-    public const int WideWarpN = WideNBlocks * 8;
+    public const int WideWarpN = WideMTiles * 16;
 
     /// <summary>Columns of C per group of the wide [K, N] body.</summary>
     public const int WideBlockN = Warps * WideWarpN;
 
     /// <summary>
-    /// The wide [K, N] kernel through inline PTX (CUDA only): one m-tile, float16 or bfloat16, one or two steps of weight
-    /// vectors in flight. <paramref name="a8"/> is read only under <see cref="KnVectorActivations"/> (may be empty otherwise).
+    /// The wide [K, N] kernel through inline PTX (CUDA only): float16 or bfloat16, one or two steps of weight vectors in
+    /// flight. <paramref name="a8"/> is read only under <see cref="KnVectorActivations"/> (may be empty otherwise).
     /// </summary>
     [IlgpuKernel]
     [IlgpuKernelVariant(typeof(Float16Storage), typeof(Const1))]
@@ -911,8 +925,8 @@ internal static partial class SkinnyTensorCoreKernels
         bool bf16 = default(TFormat).Value != 0;
         int thread = Group.IdxX;
 
-        // 8 n-blocks of one m-tile: the 32 accumulators the two-m-tile kernel declares.
-        ops.Begin(2, thread);
+        // Four m-tiles of one n8 tile: the 16 accumulators the one-m-tile kernel declares.
+        ops.Begin(1, thread);
         int lane = thread & 31;
         int g = lane >> 2;
         int t = lane & 3;
@@ -937,7 +951,18 @@ internal static partial class SkinnyTensorCoreKernels
         };
         int stepOffset = WideKStep * rowVectors;
         int offset = 8 * t * rowVectors;
-        var activations = WideActivations(a, a8, s, layout, g, t, kStart);
+
+        // Activation row g, clamped into M (its sums are never stored).
+        long rowStart = Clamp(g, s.M) * s.K;
+        bool vectors = (layout & KnVectorActivations) != 0;
+        var x = new SkinnyKnActivations
+        {
+            Elements = a,
+            Row = vectors ? a8.SubView((rowStart + kStart) >> 3) : default,
+            RowStart = rowStart,
+            Vectors = vectors,
+            Lane = t,
+        };
 
         int kb = kStart;
         if (default(TStepsInFlight).Value > 1)
@@ -951,7 +976,7 @@ internal static partial class SkinnyTensorCoreKernels
                     bool more = next + WideKStep <= kEnd;
                     offset += stepOffset;
                     var ahead = more ? LoadRowsKn(plan, offset, 0, 0, guarded: false) : default;
-                    StepKnWide(ref ops, bf16, activations, current, kb - kStart, kb + (8 * t), kEnd, guarded: false);
+                    StepKnWide(ref ops, bf16, x, current, kb - kStart, kb + (8 * t), kEnd, guarded: false);
                     kb = next;
                     if (!more)
                     {
@@ -966,21 +991,21 @@ internal static partial class SkinnyTensorCoreKernels
         {
             for (; kb + WideKStep <= kEnd; kb += WideKStep, offset += stepOffset)
             {
-                StepKnWide(ref ops, bf16, activations, LoadRowsKn(plan, offset, 0, 0, guarded: false), kb - kStart, kb + (8 * t), kEnd, guarded: false);
+                StepKnWide(ref ops, bf16, x, LoadRowsKn(plan, offset, 0, 0, guarded: false), kb - kStart, kb + (8 * t), kEnd, guarded: false);
             }
         }
 
         if (kb < kEnd)
         {
             int k0 = kb + (8 * t);
-            StepKnWide(ref ops, bf16, activations, LoadRowsKn(plan, offset, k0, kEnd, guarded: true), kb - kStart, k0, kEnd, guarded: true);
+            StepKnWide(ref ops, bf16, x, LoadRowsKn(plan, offset, k0, kEnd, guarded: true), kb - kStart, k0, kEnd, guarded: true);
         }
 
-        int col = n0 + (16 * t);
-        StoreNBlockPairKnWide<TOps, SkinnyTile0, SkinnyTile1>(ref ops, bias, c, partial, s, split, g, col);
-        StoreNBlockPairKnWide<TOps, SkinnyTile2, SkinnyTile3>(ref ops, bias, c, partial, s, split, g, col + 2);
-        StoreNBlockPairKnWide<TOps, SkinnyTile4, SkinnyTile5>(ref ops, bias, c, partial, s, split, g, col + 4);
-        StoreNBlockPairKnWide<TOps, SkinnyTile6, SkinnyTile7>(ref ops, bias, c, partial, s, split, g, col + 6);
+        int col = n0 + (8 * g);
+        StoreMTileKnWide<TOps, SkinnyTile0>(ref ops, bias, c, partial, s, split, 2 * t, col);
+        StoreMTileKnWide<TOps, SkinnyTile1>(ref ops, bias, c, partial, s, split, 2 * t, col + 2);
+        StoreMTileKnWide<TOps, SkinnyTile2>(ref ops, bias, c, partial, s, split, 2 * t, col + 4);
+        StoreMTileKnWide<TOps, SkinnyTile3>(ref ops, bias, c, partial, s, split, 2 * t, col + 6);
     }
 
     /// <summary>
@@ -1002,103 +1027,55 @@ internal static partial class SkinnyTensorCoreKernels
     private static Half8 RowKn(ArrayView<Half8> lane, int offset, bool valid) => valid ? lane[offset] : default;
 
     /// <summary>
-    /// Where a lane reads its activations: with <see cref="KnVectorActivations"/> a view at its 16-byte vector of row g
-    /// (and of row g + 8 when M &gt; 8) at the chunk's start, advanced by whole steps; else row starts for element reads.
-    /// </summary>
-    private static SkinnyKnActivations WideActivations(ArrayView<ushort> a, ArrayView<Half8> a8, TensorCoreShape s, int layout, int g, int t, int kStart)
-    {
-        long lo = Clamp(g, s.M) * s.K;
-        long hi = Clamp(g + 8, s.M) * s.K;
-        bool vectors = (layout & KnVectorActivations) != 0;
-        return new SkinnyKnActivations
-        {
-            Elements = a,
-            Lo = vectors ? a8.SubView((lo + kStart) >> 3) : default,
-            Hi = vectors ? a8.SubView((hi + kStart) >> 3) : default,
-            LoRow = lo,
-            HiRow = hi,
-            Upper = s.M > 8,
-            Vectors = vectors,
-            Lane = t,
-        };
-    }
-
-    /// <summary>
-    /// One <see cref="WideKStep"/>: the lane's activation vectors of rows g and g + 8 at step offset <paramref name="kOffset"/>
-    /// (elements <paramref name="k0"/> .. +7), then 16 mma: k16 step 0 (rows 0–3 of the lane's eight), then 1 (rows 4–7).
+    /// One <see cref="WideKStep"/>: the lane's activation vector (row g, elements <paramref name="k0"/> .. +7, step offset
+    /// <paramref name="kOffset"/> from the chunk), then 4 m-tiles × 2 k16 steps of mma (step 0: weight rows 0–3 of the lane's
+    /// eight with activation words X, Y; step 1: rows 4–7 with Z, W).
     /// </summary>
     private static void StepKnWide<TOps>(ref TOps ops, bool bf16, SkinnyKnActivations x, SkinnyKnRows r, int kOffset, int k0, int kEnd, bool guarded)
         where TOps : struct, ISkinnyOps
     {
-        Half8 lo, hi;
+        Half8 v;
         if (x.Vectors)
         {
-            bool valid = !guarded || k0 < kEnd;
-            int vector = (kOffset >> 3) + x.Lane;
-            lo = valid ? x.Lo[vector] : default;
-            hi = valid && x.Upper ? x.Hi[vector] : default;
+            v = !guarded || k0 < kEnd ? x.Row[(kOffset >> 3) + x.Lane] : default;
         }
         else
         {
-            lo = Elements(x.Elements, x.LoRow, k0, kEnd);
-            hi = x.Upper ? Elements(x.Elements, x.HiRow, k0, kEnd) : default;
+            v = Elements(x.Elements, x.RowStart, k0, kEnd);
         }
 
-        NBlockPairKnWide<TOps, SkinnyTile0, SkinnyTile1>(ref ops, bf16, lo.X, hi.X, lo.Y, hi.Y, r.R0.X, r.R1.X, r.R2.X, r.R3.X);
-        NBlockPairKnWide<TOps, SkinnyTile2, SkinnyTile3>(ref ops, bf16, lo.X, hi.X, lo.Y, hi.Y, r.R0.Y, r.R1.Y, r.R2.Y, r.R3.Y);
-        NBlockPairKnWide<TOps, SkinnyTile4, SkinnyTile5>(ref ops, bf16, lo.X, hi.X, lo.Y, hi.Y, r.R0.Z, r.R1.Z, r.R2.Z, r.R3.Z);
-        NBlockPairKnWide<TOps, SkinnyTile6, SkinnyTile7>(ref ops, bf16, lo.X, hi.X, lo.Y, hi.Y, r.R0.W, r.R1.W, r.R2.W, r.R3.W);
-        NBlockPairKnWide<TOps, SkinnyTile0, SkinnyTile1>(ref ops, bf16, lo.Z, hi.Z, lo.W, hi.W, r.R4.X, r.R5.X, r.R6.X, r.R7.X);
-        NBlockPairKnWide<TOps, SkinnyTile2, SkinnyTile3>(ref ops, bf16, lo.Z, hi.Z, lo.W, hi.W, r.R4.Y, r.R5.Y, r.R6.Y, r.R7.Y);
-        NBlockPairKnWide<TOps, SkinnyTile4, SkinnyTile5>(ref ops, bf16, lo.Z, hi.Z, lo.W, hi.W, r.R4.Z, r.R5.Z, r.R6.Z, r.R7.Z);
-        NBlockPairKnWide<TOps, SkinnyTile6, SkinnyTile7>(ref ops, bf16, lo.Z, hi.Z, lo.W, hi.W, r.R4.W, r.R5.W, r.R6.W, r.R7.W);
+        MTileKnWide<TOps, SkinnyTile0>(ref ops, bf16, r.R0.X, r.R1.X, r.R2.X, r.R3.X, v.X, v.Y);
+        MTileKnWide<TOps, SkinnyTile1>(ref ops, bf16, r.R0.Y, r.R1.Y, r.R2.Y, r.R3.Y, v.X, v.Y);
+        MTileKnWide<TOps, SkinnyTile2>(ref ops, bf16, r.R0.Z, r.R1.Z, r.R2.Z, r.R3.Z, v.X, v.Y);
+        MTileKnWide<TOps, SkinnyTile3>(ref ops, bf16, r.R0.W, r.R1.W, r.R2.W, r.R3.W, v.X, v.Y);
+        MTileKnWide<TOps, SkinnyTile0>(ref ops, bf16, r.R4.X, r.R5.X, r.R6.X, r.R7.X, v.Z, v.W);
+        MTileKnWide<TOps, SkinnyTile1>(ref ops, bf16, r.R4.Y, r.R5.Y, r.R6.Y, r.R7.Y, v.Z, v.W);
+        MTileKnWide<TOps, SkinnyTile2>(ref ops, bf16, r.R4.Z, r.R5.Z, r.R6.Z, r.R7.Z, v.Z, v.W);
+        MTileKnWide<TOps, SkinnyTile3>(ref ops, bf16, r.R4.W, r.R5.W, r.R6.W, r.R7.W, v.Z, v.W);
     }
 
     /// <summary>
-    /// One k16 step of the even and odd n-block that share a word of the lane's rows: b0 pairs rows 0, 1 and b1 rows 2, 3
-    /// of the four words <paramref name="w0"/> .. <paramref name="w3"/> (low halves: the even n-block, high halves: the odd).
+    /// One k16 step of m-tile j: A rows g and g + 8 are the even and odd column of word j of the lane's four weight rows
+    /// <paramref name="w0"/> .. <paramref name="w3"/> (a0, a1: rows 0, 1; a2, a3: rows 2, 3); B is the activation pair.
     /// </summary>
-    private static void NBlockPairKnWide<TOps, TEven, TOdd>(ref TOps ops, bool bf16, uint a0, uint a1, uint a2, uint a3, uint w0, uint w1, uint w2, uint w3)
+    private static void MTileKnWide<TOps, TTile>(ref TOps ops, bool bf16, uint w0, uint w1, uint w2, uint w3, uint b0, uint b1)
         where TOps : struct, ISkinnyOps
-        where TEven : struct, IKernelConstant
-        where TOdd : struct, IKernelConstant
-    {
-        ops.Mma<TEven>(bf16, a0, a1, a2, a3, Pair(w0, w1, odd: false), Pair(w2, w3, odd: false));
-        ops.Mma<TOdd>(bf16, a0, a1, a2, a3, Pair(w0, w1, odd: true), Pair(w2, w3, odd: true));
-    }
+        where TTile : struct, IKernelConstant =>
+        ops.Mma<TTile>(bf16, Pair(w0, w1, odd: false), Pair(w0, w1, odd: true), Pair(w2, w3, odd: false), Pair(w2, w3, odd: true), b0, b1);
 
     /// <summary>
-    /// Stores the even and odd n-block of one word: accumulators 0, 2 (rows g, g + 8) of n-block 2w + e at column
-    /// <paramref name="col"/> + e, 1, 3 at <paramref name="col"/> + 8 + e (<paramref name="col"/> = the lane's 16t + 2w).
+    /// Stores m-tile j: accumulators 0, 1 (A row g: column <paramref name="col"/> = 8g + 2j) and 2, 3 (A row g + 8: column + 1)
+    /// for activation rows <paramref name="row"/> = 2t (accumulators 0, 2) and 2t + 1 (1, 3).
     /// </summary>
-    private static void StoreNBlockPairKnWide<TOps, TEven, TOdd>(ref TOps ops, ArrayView<ushort> bias, ArrayView<ushort> c, ArrayView<float> partial, TensorCoreShape s,
-        int split, int g, int col)
+    private static void StoreMTileKnWide<TOps, TTile>(ref TOps ops, ArrayView<ushort> bias, ArrayView<ushort> c, ArrayView<float> partial, TensorCoreShape s,
+        int split, int row, int col)
         where TOps : struct, ISkinnyOps
-        where TEven : struct, IKernelConstant
-        where TOdd : struct, IKernelConstant
+        where TTile : struct, IKernelConstant
     {
-        var even = ops.Read<TEven>();
-        var odd = ops.Read<TOdd>();
-        Store(bias, c, partial, s, split, g, col, even.C0);
-        Store(bias, c, partial, s, split, g, col + 1, odd.C0);
-        Store(bias, c, partial, s, split, g, col + 8, even.C1);
-        Store(bias, c, partial, s, split, g, col + 9, odd.C1);
-        Store(bias, c, partial, s, split, g + 8, col, even.C2);
-        Store(bias, c, partial, s, split, g + 8, col + 1, odd.C2);
-        Store(bias, c, partial, s, split, g + 8, col + 8, even.C3);
-        Store(bias, c, partial, s, split, g + 8, col + 9, odd.C3);
+        var quad = ops.Read<TTile>();
+        Store(bias, c, partial, s, split, row, col, quad.C0);
+        Store(bias, c, partial, s, split, row + 1, col, quad.C1);
+        Store(bias, c, partial, s, split, row, col + 1, quad.C2);
+        Store(bias, c, partial, s, split, row + 1, col + 1, quad.C3);
     }
-}
-
-/// <summary>Where one lane of the wide [K, N] body reads its activations (see <see cref="SkinnyTensorCoreKernels.BodyKnWide{TOps, TFormat, TStepsInFlight}"/>).</summary>
-internal struct SkinnyKnActivations
-{
-    public ArrayView<ushort> Elements;
-    public ArrayView<Half8> Lo;
-    public ArrayView<Half8> Hi;
-    public long LoRow;
-    public long HiRow;
-    public bool Upper;
-    public bool Vectors;
-    public int Lane;
 }

@@ -81,8 +81,8 @@ public sealed class SkinnyTensorCoreKnTests : Half16TestBase, IClassFixture<Warp
         RunEmulated(bf16, m, k, n, bias, biasIsMatrix, requestedSplits, wide: false);
 
     /// <summary>
-    /// The wide body (16-byte weight rows, 8 n-blocks per warp, copy plan): rows 1–16 (1–8: zeros for the upper half of the
-    /// m-tile; 9–16: both halves read), K a multiple of 32, of 8 only, or odd (element-wise activations and a guarded last
+    /// The wide body (16-byte weight rows, the weight as the A operand, copy plan): rows 1–8 (the activation rows past M
+    /// clamped), K a multiple of 32, of 8 only, or odd (element-wise activations and a guarded last
     /// step, also inside split chunks), N multiples of 8 that are not multiples of the 64-column warp or 256-column group,
     /// bias row / matrix, unsplit and split K; each in its natural layout with one and two steps in flight, and with
     /// element-wise activations forced.
@@ -99,9 +99,9 @@ public sealed class SkinnyTensorCoreKnTests : Half16TestBase, IClassFixture<Warp
     [InlineData(true, 7, 328, 264, false, false, 3)]
     [InlineData(false, 8, 1032, 136, true, true, 5)]
     [InlineData(true, 8, 65, 4096, false, false, 1)]
-    [InlineData(true, 9, 72, 56, true, false, 1)]
-    [InlineData(false, 16, 200, 264, true, true, 2)]
-    [InlineData(true, 13, 41, 8, false, false, 1)]
+    [InlineData(true, 6, 72, 56, true, false, 1)]
+    [InlineData(false, 8, 200, 264, true, true, 2)]
+    [InlineData(true, 3, 41, 8, false, false, 1)]
     public void WideEmulatedKernelMatchesFloat64(bool bf16, int m, int k, int n, bool bias, bool biasIsMatrix, int requestedSplits) =>
         RunEmulated(bf16, m, k, n, bias, biasIsMatrix, requestedSplits, wide: true);
 
@@ -254,7 +254,7 @@ public sealed class SkinnyTensorCoreKnTests : Half16TestBase, IClassFixture<Warp
     }
 
     /// <summary>
-    /// The wide body's PTX: only its format's mma, 16 per multiply site on tiles 0–7 of one 32-accumulator declaration,
+    /// The wide body's PTX: only its format's mma, 8 per multiply site on tiles 0–3 of one 16-accumulator declaration,
     /// 8 16-byte weight loads per load site and no narrower global load of the weight, no local memory in the K loop.
     /// </summary>
     [Theory]
@@ -269,16 +269,16 @@ public sealed class SkinnyTensorCoreKnTests : Half16TestBase, IClassFixture<Warp
         string ptx = CompilePtx(method, $"skinny-kn-wide-{(bf16 ? "bf16" : "f16")}-s{stepsInFlight}");
         string mine = bf16 ? "mma.sync.aligned.m16n8k16.row.col.f32.bf16.bf16.f32" : "mma.sync.aligned.m16n8k16.row.col.f32.f16.f16.f32";
         Assert.DoesNotContain(bf16 ? ".f32.f16.f16.f32" : ".f32.bf16.bf16.f32", ptx, StringComparison.Ordinal);
-        for (int tile = 0; tile < SkinnyTensorCoreKernels.WideNBlocks; tile++)
+        for (int tile = 0; tile < SkinnyTensorCoreKernels.WideMTiles; tile++)
         {
             Assert.Contains($"{{sk{tile * 4},sk{(tile * 4) + 1},sk{(tile * 4) + 2},sk{(tile * 4) + 3}}}, {{", ptx, StringComparison.Ordinal);
         }
 
-        Assert.DoesNotContain($"{{sk{SkinnyTensorCoreKernels.WideNBlocks * 4},", ptx, StringComparison.Ordinal);
-        Assert.Single(Regex.Matches(ptx, Regex.Escape($".reg .f32 sk<{SkinnyTensorCoreKernels.WideNBlocks * 4}>;")));
+        Assert.DoesNotContain($"{{sk{SkinnyTensorCoreKernels.WideMTiles * 4},", ptx, StringComparison.Ordinal);
+        Assert.Single(Regex.Matches(ptx, Regex.Escape($".reg .f32 sk<{SkinnyTensorCoreKernels.WideMTiles * 4}>;")));
         Assert.DoesNotContain(".func", ptx, StringComparison.Ordinal);
 
-        // Two multiply sites (the loop, the guarded last step) of 16 mma and two activation vectors (rows g, g + 8) each; 8 weight
+        // Two multiply sites (the loop, the guarded last step) of 8 mma and one activation vector (row g) each; 8 weight
         // rows per load site (the first step, the loop's next step with two in flight, the guarded last step).
         int loadSites = stepsInFlight > 1 ? 3 : 2;
         int mmas = Regex.Matches(ptx, Regex.Escape(mine)).Count;
@@ -288,8 +288,8 @@ public sealed class SkinnyTensorCoreKnTests : Half16TestBase, IClassFixture<Warp
             .Sum(b => Regex.Matches(b, @"(ld|st)\.local").Count);
         output.WriteLine($"wide, {(bf16 ? "bf16" : "f16")}, {stepsInFlight} step(s): {mmas} mma, {vectors} 16-byte loads, "
             + $"{Regex.Matches(ptx, @"(ld|st)\.local").Count} local accesses ({loopLocal} in the K loop), {ptx.Length} chars");
-        Assert.Equal(16 * 2, mmas);
-        Assert.Equal((8 * loadSites) + (2 * 2), vectors);
+        Assert.Equal(8 * 2, mmas);
+        Assert.Equal((8 * loadSites) + 2, vectors);
         Assert.Equal(0, loopLocal);
         Assert.DoesNotMatch(new Regex(@"\[%\d|\{%\d|, %\d+[,;]"), ptx);
     }
