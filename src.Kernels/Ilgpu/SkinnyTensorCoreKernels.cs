@@ -45,6 +45,14 @@ internal interface ISkinnyOps
     void Mma<TTile>(bool bf16, uint a0, uint a1, uint a2, uint a3, uint b0, uint b1)
         where TTile : struct, IKernelConstant;
 
+    /// <summary>
+    /// mma.sync m16n8k16 into tile <typeparamref name="TTile"/> (0–3) with the A fragment paired from four row words:
+    /// a0 / a1 = the low / high halves of <paramref name="w0"/> (low) and <paramref name="w1"/> (high), a2 / a3 the same of
+    /// <paramref name="w2"/> and <paramref name="w3"/> (see <see cref="SkinnyTensorCoreKernels.Pair"/>).
+    /// </summary>
+    void MmaPairedA<TTile>(bool bf16, uint w0, uint w1, uint w2, uint w3, uint b0, uint b1)
+        where TTile : struct, IKernelConstant;
+
     /// <summary>This lane's four accumulators of tile <typeparamref name="TTile"/>.</summary>
     SkinnyQuad Read<TTile>()
         where TTile : struct, IKernelConstant;
@@ -379,6 +387,11 @@ internal struct PtxSkinnyOps : ISkinnyOps
         where TTile : struct, IKernelConstant =>
         SkinnyTensorCoreKernels.EmitMma(default(TTile).Value, bf16, a0, a1, a2, a3, b0, b1);
 
+    /// <summary>The pairing as four prmt inside the mma's asm (in C# ptxas leaves each pair two ALU instructions).</summary>
+    public readonly void MmaPairedA<TTile>(bool bf16, uint w0, uint w1, uint w2, uint w3, uint b0, uint b1)
+        where TTile : struct, IKernelConstant =>
+        SkinnyTensorCoreKernels.EmitMmaPaired(default(TTile).Value, bf16, w0, w1, w2, w3, b0, b1);
+
     public readonly SkinnyQuad Read<TTile>()
         where TTile : struct, IKernelConstant => SkinnyTensorCoreKernels.ReadTile(default(TTile).Value);
 }
@@ -452,6 +465,11 @@ internal struct EmulatedSkinnyOps : ISkinnyOps
         Scratch[at + 2] += c2;
         Scratch[at + 3] += c3;
     }
+
+    public readonly void MmaPairedA<TTile>(bool bf16, uint w0, uint w1, uint w2, uint w3, uint b0, uint b1)
+        where TTile : struct, IKernelConstant =>
+        Mma<TTile>(bf16, SkinnyTensorCoreKernels.Pair(w0, w1, odd: false), SkinnyTensorCoreKernels.Pair(w0, w1, odd: true),
+            SkinnyTensorCoreKernels.Pair(w2, w3, odd: false), SkinnyTensorCoreKernels.Pair(w2, w3, odd: true), b0, b1);
 
     public readonly SkinnyQuad Read<TTile>()
         where TTile : struct, IKernelConstant
@@ -967,23 +985,31 @@ internal static partial class SkinnyTensorCoreKernels
         int kb = kStart;
         if (default(TStepsInFlight).Value > 1)
         {
+            // Two buffers in turn (the loop body is two steps), so no step copies its rows into the other's registers.
             if (kb + WideKStep <= kEnd)
             {
-                var current = LoadRowsKn(plan, offset, 0, 0, guarded: false);
+                var even = LoadRowsKn(plan, offset, 0, 0, guarded: false);
                 while (true)
                 {
-                    int next = kb + WideKStep;
-                    bool more = next + WideKStep <= kEnd;
+                    bool more = kb + (2 * WideKStep) <= kEnd;
                     offset += stepOffset;
-                    var ahead = more ? LoadRowsKn(plan, offset, 0, 0, guarded: false) : default;
-                    StepKnWide(ref ops, bf16, x, current, kb - kStart, kb + (8 * t), kEnd, guarded: false);
-                    kb = next;
+                    var odd = more ? LoadRowsKn(plan, offset, 0, 0, guarded: false) : default;
+                    StepKnWide(ref ops, bf16, x, even, kb - kStart, kb + (8 * t), kEnd, guarded: false);
+                    kb += WideKStep;
                     if (!more)
                     {
                         break;
                     }
 
-                    current = ahead;
+                    more = kb + (2 * WideKStep) <= kEnd;
+                    offset += stepOffset;
+                    even = more ? LoadRowsKn(plan, offset, 0, 0, guarded: false) : default;
+                    StepKnWide(ref ops, bf16, x, odd, kb - kStart, kb + (8 * t), kEnd, guarded: false);
+                    kb += WideKStep;
+                    if (!more)
+                    {
+                        break;
+                    }
                 }
             }
         }
@@ -1060,8 +1086,7 @@ internal static partial class SkinnyTensorCoreKernels
     /// </summary>
     private static void MTileKnWide<TOps, TTile>(ref TOps ops, bool bf16, uint w0, uint w1, uint w2, uint w3, uint b0, uint b1)
         where TOps : struct, ISkinnyOps
-        where TTile : struct, IKernelConstant =>
-        ops.Mma<TTile>(bf16, Pair(w0, w1, odd: false), Pair(w0, w1, odd: true), Pair(w2, w3, odd: false), Pair(w2, w3, odd: true), b0, b1);
+        where TTile : struct, IKernelConstant => ops.MmaPairedA<TTile>(bf16, w0, w1, w2, w3, b0, b1);
 
     /// <summary>
     /// Stores m-tile j: accumulators 0, 1 (A row g: column <paramref name="col"/> = 8g + 2j) and 2, 3 (A row g + 8: column + 1)

@@ -198,6 +198,61 @@ public sealed class SkinnyTensorCoreKnTests : Half16TestBase, IClassFixture<Warp
     }
 
     /// <summary>
+    /// The wide body's paired-A mma strings (both formats, every tile): each of pa0 .. pa3 is one prmt whose selector, run
+    /// through the PTX ISA's byte-select rule on random words, gives what the emulation's <see cref="SkinnyTensorCoreKernels.Pair"/>
+    /// gives (a0 / a1 the even / odd column of %0, %1; a2 / a3 of %2, %3), and the mma reads pa0 .. pa3 in that order.
+    /// </summary>
+    [Fact]
+    public void PairedMmaPrmtMatchesPair()
+    {
+        var random = new Random(8311);
+        var strings = typeof(SkinnyTensorCoreKernels).GetFields(System.Reflection.BindingFlags.Static | System.Reflection.BindingFlags.Public)
+            .Where(f => f.Name.StartsWith("MmaPaired", StringComparison.Ordinal)).Select(f => (string)f.GetRawConstantValue()!).ToArray();
+        Assert.Equal(2 * SkinnyTensorCoreKernels.WideMTiles, strings.Length);
+        foreach (string asm in strings)
+        {
+            Assert.Contains("{pa0,pa1,pa2,pa3}, {%4,%5}", asm, StringComparison.Ordinal);
+            var prmts = Regex.Matches(asm, @"prmt\.b32 pa(\d), %(\d), %(\d), 0x([0-9A-Fa-f]+);");
+            Assert.Equal(4, prmts.Count);
+            for (int trial = 0; trial < 64; trial++)
+            {
+                var words = Enumerable.Range(0, 4).Select(_ => (uint)random.NextInt64(0, 1L << 32)).ToArray();
+                var expected = new[]
+                {
+                    SkinnyTensorCoreKernels.Pair(words[0], words[1], odd: false), SkinnyTensorCoreKernels.Pair(words[0], words[1], odd: true),
+                    SkinnyTensorCoreKernels.Pair(words[2], words[3], odd: false), SkinnyTensorCoreKernels.Pair(words[2], words[3], odd: true),
+                };
+                foreach (Match prmt in prmts)
+                {
+                    int register = int.Parse(prmt.Groups[1].Value);
+                    uint value = Prmt(words[int.Parse(prmt.Groups[2].Value)], words[int.Parse(prmt.Groups[3].Value)], Convert.ToUInt32(prmt.Groups[4].Value, 16));
+                    Assert.Equal(expected[register], value);
+                }
+            }
+        }
+    }
+
+    /// <summary>prmt.b32 (default mode): byte i of the result is byte (selector nibble i &amp; 7) of {b, a} (a bytes 0–3, b bytes 4–7), sign-replicated when the nibble's bit 3 is set.</summary>
+    private static uint Prmt(uint a, uint b, uint selector)
+    {
+        ulong source = ((ulong)b << 32) | a;
+        uint result = 0;
+        for (int i = 0; i < 4; i++)
+        {
+            uint nibble = (selector >> (4 * i)) & 0xF;
+            uint value = (uint)(source >> (int)(8 * (nibble & 7))) & 0xFF;
+            if ((nibble & 8) != 0)
+            {
+                value = (value & 0x80) != 0 ? 0xFFu : 0u;
+            }
+
+            result |= value << (8 * i);
+        }
+
+        return result;
+    }
+
+    /// <summary>
     /// The PTX of every compiled variant: only its format's mma, every one of its m16n8 tiles, one accumulator declaration
     /// before any use, 16 mma per m-tile per multiply site, 16 8-byte weight loads per load site (two 4-byte pairs each on
     /// the fallback), no local memory in the K loop, no unsubstituted operand; the pairing's masks and shifts are counted.
@@ -254,7 +309,7 @@ public sealed class SkinnyTensorCoreKnTests : Half16TestBase, IClassFixture<Warp
     }
 
     /// <summary>
-    /// The wide body's PTX: only its format's mma, 8 per multiply site on tiles 0–3 of one 16-accumulator declaration,
+    /// The wide body's PTX: only its format's paired-A mma, 8 per multiply site on tiles 0–3 of one 16-accumulator declaration,
     /// 8 16-byte weight loads per load site and no narrower global load of the weight, no local memory in the K loop.
     /// </summary>
     [Theory]
@@ -278,9 +333,11 @@ public sealed class SkinnyTensorCoreKnTests : Half16TestBase, IClassFixture<Warp
         Assert.Single(Regex.Matches(ptx, Regex.Escape($".reg .f32 sk<{SkinnyTensorCoreKernels.WideMTiles * 4}>;")));
         Assert.DoesNotContain(".func", ptx, StringComparison.Ordinal);
 
-        // Two multiply sites (the loop, the guarded last step) of 8 mma and one activation vector (row g) each; 8 weight
-        // rows per load site (the first step, the loop's next step with two in flight, the guarded last step).
-        int loadSites = stepsInFlight > 1 ? 3 : 2;
+        // Multiply sites of 8 mma and one activation vector (row g) each: the loop's (two with two steps in flight: its body
+        // is two steps) and the guarded last step's; load sites of 8 weight rows: the loop's, the first step's with two in flight,
+        // the guarded last step's.
+        int multiplySites = stepsInFlight > 1 ? 3 : 2;
+        int loadSites = stepsInFlight > 1 ? 4 : 2;
         int mmas = Regex.Matches(ptx, Regex.Escape(mine)).Count;
         int vectors = Regex.Matches(ptx, @"ld\.global(\.nc)?\.v4\.(u32|b32)").Count;
         var blocks = Regex.Split(ptx, @"(?m)^\s*[A-Za-z_$][\w$]*:\s*$");
@@ -288,8 +345,8 @@ public sealed class SkinnyTensorCoreKnTests : Half16TestBase, IClassFixture<Warp
             .Sum(b => Regex.Matches(b, @"(ld|st)\.local").Count);
         output.WriteLine($"wide, {(bf16 ? "bf16" : "f16")}, {stepsInFlight} step(s): {mmas} mma, {vectors} 16-byte loads, "
             + $"{Regex.Matches(ptx, @"(ld|st)\.local").Count} local accesses ({loopLocal} in the K loop), {ptx.Length} chars");
-        Assert.Equal(8 * 2, mmas);
-        Assert.Equal((8 * loadSites) + 2, vectors);
+        Assert.Equal(8 * multiplySites, mmas);
+        Assert.Equal((8 * loadSites) + multiplySites, vectors);
         Assert.Equal(0, loopLocal);
         Assert.DoesNotMatch(new Regex(@"\[%\d|\{%\d|, %\d+[,;]"), ptx);
     }
