@@ -1027,11 +1027,45 @@ internal static partial class SkinnyTensorCoreKernels
             StepKnWide(ref ops, bf16, x, LoadRowsKn(plan, offset, k0, kEnd, guarded: true), kb - kStart, k0, kEnd, guarded: true);
         }
 
+        // C: lane (g, t) holds columns 8g .. 8g+7 of activation rows 2t and 2t + 1; m-tile j's accumulators 0, 1 are
+        // column 8g + 2j (rows 2t, 2t + 1), 2, 3 column 8g + 2j + 1.
         int col = n0 + (8 * g);
-        StoreMTileKnWide<TOps, SkinnyTile0>(ref ops, bias, c, partial, s, split, 2 * t, col);
-        StoreMTileKnWide<TOps, SkinnyTile1>(ref ops, bias, c, partial, s, split, 2 * t, col + 2);
-        StoreMTileKnWide<TOps, SkinnyTile2>(ref ops, bias, c, partial, s, split, 2 * t, col + 4);
-        StoreMTileKnWide<TOps, SkinnyTile3>(ref ops, bias, c, partial, s, split, 2 * t, col + 6);
+        int row = 2 * t;
+        var q0 = ops.Read<SkinnyTile0>();
+        var q1 = ops.Read<SkinnyTile1>();
+        var q2 = ops.Read<SkinnyTile2>();
+        var q3 = ops.Read<SkinnyTile3>();
+        if (s.SplitK > 1)
+        {
+            // A split's partials: each row's 8 columns as two 16-byte stores (N % 8 = 0: the 8 are all in N or all out).
+            StorePartialsKnWide(partial, s, split, row, col, q0.C0, q0.C2, q1.C0, q1.C2, q2.C0, q2.C2, q3.C0, q3.C2);
+            StorePartialsKnWide(partial, s, split, row + 1, col, q0.C1, q0.C3, q1.C1, q1.C3, q2.C1, q2.C3, q3.C1, q3.C3);
+        }
+        else
+        {
+            StoreMTileKnWide(bias, c, partial, s, split, row, col, q0);
+            StoreMTileKnWide(bias, c, partial, s, split, row, col + 2, q1);
+            StoreMTileKnWide(bias, c, partial, s, split, row, col + 4, q2);
+            StoreMTileKnWide(bias, c, partial, s, split, row, col + 6, q3);
+        }
+    }
+
+    /// <summary>
+    /// Eight float32 partials of one row from column <paramref name="col"/> (a multiple of 8, N % 8 = 0) as two 16-byte
+    /// stores; nothing past M or N. The partial buffer is [split, M, N] from a 16-byte aligned base.
+    /// </summary>
+    private static void StorePartialsKnWide(ArrayView<float> partial, TensorCoreShape s, int split, int row, int col,
+        float v0, float v1, float v2, float v3, float v4, float v5, float v6, float v7)
+    {
+        if (row >= s.M || col >= s.N)
+        {
+            return;
+        }
+
+        var quads = partial.Cast<Half8>();
+        long at = ((((long)split * s.M) + row) * s.N + col) >> 2;
+        quads[at] = new Half8 { X = Interop.FloatAsInt(v0), Y = Interop.FloatAsInt(v1), Z = Interop.FloatAsInt(v2), W = Interop.FloatAsInt(v3) };
+        quads[at + 1] = new Half8 { X = Interop.FloatAsInt(v4), Y = Interop.FloatAsInt(v5), Z = Interop.FloatAsInt(v6), W = Interop.FloatAsInt(v7) };
     }
 
     /// <summary>
@@ -1089,15 +1123,12 @@ internal static partial class SkinnyTensorCoreKernels
         where TTile : struct, IKernelConstant => ops.MmaPairedA<TTile>(bf16, w0, w1, w2, w3, b0, b1);
 
     /// <summary>
-    /// Stores m-tile j: accumulators 0, 1 (A row g: column <paramref name="col"/> = 8g + 2j) and 2, 3 (A row g + 8: column + 1)
-    /// for activation rows <paramref name="row"/> = 2t (accumulators 0, 2) and 2t + 1 (1, 3).
+    /// Stores m-tile j of an unsplit product: accumulators 0, 1 (A row g: column <paramref name="col"/> = 8g + 2j) and 2, 3
+    /// (A row g + 8: column + 1) for activation rows <paramref name="row"/> = 2t (accumulators 0, 2) and 2t + 1 (1, 3).
     /// </summary>
-    private static void StoreMTileKnWide<TOps, TTile>(ref TOps ops, ArrayView<ushort> bias, ArrayView<ushort> c, ArrayView<float> partial, TensorCoreShape s,
-        int split, int row, int col)
-        where TOps : struct, ISkinnyOps
-        where TTile : struct, IKernelConstant
+    private static void StoreMTileKnWide(ArrayView<ushort> bias, ArrayView<ushort> c, ArrayView<float> partial, TensorCoreShape s,
+        int split, int row, int col, SkinnyQuad quad)
     {
-        var quad = ops.Read<TTile>();
         Store(bias, c, partial, s, split, row, col, quad.C0);
         Store(bias, c, partial, s, split, row + 1, col, quad.C1);
         Store(bias, c, partial, s, split, row, col + 1, quad.C2);
