@@ -62,12 +62,14 @@ public sealed partial class IlgpuKernels
 
     /// <summary>
     /// Whether a product goes to the skinny kernel's [K, N] variant (<see cref="SkinnyTensorCoreKernels.Gemm16SkinnyKn{TMTiles, TFormat, TStepsInFlight}"/>):
-    /// the [K, N] switch on (the default), CUDA, tensor cores on, one matrix, weight stored [K, N], 2 ≤ M ≤ <see cref="SkinnyTensorCoreSettings.KnMaxRows"/> (and the row limit), N even
-    /// and b 4-byte aligned (4-byte weight pairs at least; odd N keeps the CUDA-core GEMV).
+    /// the [K, N] switch on (the default), CUDA, tensor cores on, one matrix, weight stored [K, N], 2 ≤ M ≤ <see cref="SkinnyTensorCoreSettings.KnMaxRows"/> (and the row limit)
+    /// or M = 1 under <see cref="SkinnyKnBody.WideWithOneRow"/> with 16-byte weight rows, N even and b 4-byte aligned (4-byte
+    /// weight pairs at least; odd N keeps the CUDA-core GEMV).
     /// </summary>
     internal bool UsesSkinnyTensorCoreKn(ArrayView<ushort> a, ArrayView<ushort> b, int batch, int m, int n, bool transposeB) =>
         SkinnySettings.Enabled && SkinnySettings.KnEnabled && TensorCoresEnabled && device.Kind == IlgpuDeviceKind.Cuda && batch == 1 && !transposeB
-        && m >= 2 && m <= Math.Min(SkinnySettings.MaxRows, SkinnyTensorCoreSettings.KnMaxRows) && n % 2 == 0
+        && (m >= 2 || (m == 1 && SkinnySettings.KnBody == SkinnyKnBody.WideWithOneRow && n % 8 == 0 && TensorCoreLaunch.DeviceAddress(b) % 16 == 0))
+        && m <= Math.Min(SkinnySettings.MaxRows, SkinnyTensorCoreSettings.KnMaxRows) && n % 2 == 0
         && TensorCoreLaunch.DeviceAddress(b) % 4 == 0 && TensorCoreLaunch.DeviceAddress(a) % 2 == 0;
 
     /// <summary>Runs a checked 16-bit [K, N] product on the skinny kernel's [K, N] variant when <see cref="UsesSkinnyTensorCoreKn"/> says so.</summary>
@@ -82,6 +84,11 @@ public sealed partial class IlgpuKernels
 
         bool bf16 = format == HalfFormat.BFloat16;
         bool wide = UsesSkinnyKnWide(m, k, n, TensorCoreLaunch.DeviceAddress(b));
+        if (m == 1 && !wide)
+        {
+            return false;
+        }
+
         var (config, shape, mTiles) = SkinnyTensorCoreLaunch.Plan(m, k, n, device.MultiprocessorCount, SkinnySettings.GroupsPerSm,
             capSplitsByPartials: SkinnySettings.CapSplitsByPartials, blockN: wide ? SkinnyTensorCoreKernels.WideBlockN : SkinnyTensorCoreKernels.BlockN);
         shape.TransposeB = 0;
@@ -119,7 +126,7 @@ public sealed partial class IlgpuKernels
     /// weight element offset within 32 bits (its copy plan's running offsets).
     /// </summary>
     internal bool UsesSkinnyKnWide(int m, int k, int n, long bAddress) =>
-        !SkinnySettings.KnOld && m <= SkinnyTensorCoreKernels.WideMaxRows && n % 8 == 0 && bAddress % 16 == 0 && (long)k * n / 8 < int.MaxValue;
+        SkinnySettings.KnBody != SkinnyKnBody.Old && m <= SkinnyTensorCoreKernels.WideMaxRows && n % 8 == 0 && bAddress % 16 == 0 && (long)k * n / 8 < int.MaxValue;
 
     private Action<KernelConfig, ArrayView<ushort>, ArrayView<Half8>, ArrayView<Half8>, ArrayView<ushort>, ArrayView<ushort>, ArrayView<float>, TensorCoreShape, int> SkinnyKnWideKernel(
         bool bf16, int stepsInFlight)
@@ -195,11 +202,12 @@ public sealed partial class IlgpuKernels
 /// <c>GEMS_SKINNY_TC_STEPS</c> (K steps of weight vectors in flight per warp: 2, the default — 16×11008·4096 bf16 0.049 →
 /// 0.039 ms on the H200, Run 15 — or 1), <c>GEMS_SKINNY_TC_KN</c> (<c>0</c> / <c>off</c> / <c>false</c> keeps [K, N]-weight
 /// products on the CUDA-core [K, N] GEMV; by default those with 2 to <see cref="KnMaxRows"/> rows take the kernel's [K, N]
-/// variant), <c>GEMS_SKINNY_KN_VARIANT</c> (<c>old</c> keeps every [K, N] product on the 8-byte-load body; by default
+/// variant), <c>GEMS_SKINNY_KN_VARIANT</c> (<see cref="SkinnyKnBody"/>: <c>old</c> keeps every [K, N] product on the
+/// 8-byte-load body, <c>onerow</c> also sends one-row products with 16-byte weight rows to the wide body; by default
 /// those with N % 8 = 0, a 16-byte aligned weight and at most 8 rows take the wide body: 16-byte loads, a copy plan, the weight as the A operand).
 /// </summary>
 internal readonly record struct SkinnyTensorCoreSettings(bool Enabled, int MaxRows, int GroupsPerSm, bool CapSplitsByPartials = true, int StepsInFlight = 2,
-    bool KnEnabled = true, bool KnOld = false)
+    bool KnEnabled = true, SkinnyKnBody KnBody = SkinnyKnBody.Wide)
 {
     /// <summary>
     /// Most rows of a [K, N] product on the skinny kernel. H200 Run 18 (bf16): 2 / 8 / 16 rows 0.024 / 0.026 / 0.053 ms
@@ -238,9 +246,22 @@ internal readonly record struct SkinnyTensorCoreSettings(bool Enabled, int MaxRo
         IsOn(partialCap),
         steps?.Trim() == "1" ? 1 : 2,
         IsOn(kn),
-        knVariant?.Trim().ToLowerInvariant() == "old");
+        knVariant?.Trim().ToLowerInvariant() switch { "old" => SkinnyKnBody.Old, "onerow" => SkinnyKnBody.WideWithOneRow, _ => SkinnyKnBody.Wide });
 
     private static bool IsOn(string? setting) => setting?.Trim().ToLowerInvariant() is not ("0" or "off" or "false");
+}
+
+/// <summary>Which body runs a [K, N] product on the skinny kernel (<c>GEMS_SKINNY_KN_VARIANT</c>).</summary>
+internal enum SkinnyKnBody
+{
+    /// <summary>The wide body (16-byte weight rows, copy plan, weight as the A operand) for 2–8 rows where it applies, else the 8-byte body.</summary>
+    Wide,
+
+    /// <summary>The 8-byte-load body for every [K, N] product (the body before the wide one).</summary>
+    Old,
+
+    /// <summary>As <see cref="Wide"/>, and one-row products with 16-byte weight rows on the wide body too (else the CUDA-core GEMV).</summary>
+    WideWithOneRow,
 }
 
 /// <summary>Launch plan of <see cref="SkinnyTensorCoreKernels"/> (shared by the facade and the tests).</summary>

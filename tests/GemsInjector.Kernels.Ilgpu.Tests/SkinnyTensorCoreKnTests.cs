@@ -397,6 +397,17 @@ public sealed class SkinnyTensorCoreKnTests : Half16TestBase, IClassFixture<Warp
         Assert.Equal(2, settings.StepsInFlight);
     }
 
+    /// <summary>GEMS_SKINNY_KN_VARIANT: the wide body unless "old"; "onerow" adds one-row products; anything else is the default.</summary>
+    [Theory]
+    [InlineData(null, (int)SkinnyKnBody.Wide)]
+    [InlineData("", (int)SkinnyKnBody.Wide)]
+    [InlineData(" OLD ", (int)SkinnyKnBody.Old)]
+    [InlineData("old", (int)SkinnyKnBody.Old)]
+    [InlineData("onerow", (int)SkinnyKnBody.WideWithOneRow)]
+    [InlineData("x", (int)SkinnyKnBody.Wide)]
+    public void KnVariantParses(string? variant, int expected) =>
+        Assert.Equal((SkinnyKnBody)expected, SkinnyTensorCoreSettings.Parse(null, null, null, null, null, null, variant).KnBody);
+
     /// <summary>Off the CUDA backend (here the simulator) the [K, N] variant is never chosen, switch or not; the settings are restored.</summary>
     [Fact]
     public void SimulatorNeverDispatches()
