@@ -123,10 +123,11 @@ public sealed partial class IlgpuKernels
     /// <summary>
     /// Whether a [K, N] product takes the wide body (<see cref="SkinnyTensorCoreKernels.Gemm16SkinnyKnWide{TFormat, TStepsInFlight}"/>):
     /// not switched to the old one, M ≤ 8 (the mma's n8), 16-byte weight rows (N % 8 = 0, b 16-byte aligned), and every
-    /// weight element offset within 32 bits (its copy plan's running offsets).
+    /// vector offset its copy plan forms within 32 bits (a chunk's rows plus the two steps its running offset may run past).
     /// </summary>
     internal bool UsesSkinnyKnWide(int m, int k, int n, long bAddress) =>
-        SkinnySettings.KnBody != SkinnyKnBody.Old && m <= SkinnyTensorCoreKernels.WideMaxRows && n % 8 == 0 && bAddress % 16 == 0 && (long)k * n / 8 < int.MaxValue;
+        SkinnySettings.KnBody != SkinnyKnBody.Old && m <= SkinnyTensorCoreKernels.WideMaxRows && n % 8 == 0 && bAddress % 16 == 0
+        && ((long)k + (2 * SkinnyTensorCoreKernels.WideKStep)) * (n / 8) < int.MaxValue;
 
     private Action<KernelConfig, ArrayView<ushort>, ArrayView<Half8>, ArrayView<Half8>, ArrayView<ushort>, ArrayView<ushort>, ArrayView<float>, TensorCoreShape, int> SkinnyKnWideKernel(
         bool bf16, int stepsInFlight)

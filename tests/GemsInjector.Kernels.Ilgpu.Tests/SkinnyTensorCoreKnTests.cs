@@ -82,8 +82,8 @@ public sealed class SkinnyTensorCoreKnTests : Half16TestBase, IClassFixture<Warp
 
     /// <summary>
     /// The wide body (16-byte weight rows, the weight as the A operand, copy plan): rows 1–8 (the activation rows past M
-    /// clamped), K a multiple of 32, of 8 only, or odd (element-wise activations and a guarded last
-    /// step, also inside split chunks), N multiples of 8 that are not multiples of the 64-column warp or 256-column group,
+    /// clamped), K a multiple of 32, of 8 only, or odd (element-wise activations and a guarded last step, also inside split
+    /// chunks), N multiples of 8 that are not multiples of the 64-column warp or 256-column group,
     /// bias row / matrix, unsplit and split K; each in its natural layout with one and two steps in flight, and with
     /// element-wise activations forced.
     /// </summary>
@@ -152,16 +152,17 @@ public sealed class SkinnyTensorCoreKnTests : Half16TestBase, IClassFixture<Warp
         ArrayView<ushort> biasView = bias ? biasBuffer.View.AsContiguous() : ArrayView<ushort>.Empty;
         ArrayView<float> partialView = shape.SplitK > 1 ? partial.View.AsContiguous() : ArrayView<float>.Empty;
         int natural = SkinnyTensorCoreLaunch.KnLayout(k, n, 0, 0);
-        var a8 = (natural & SkinnyTensorCoreKernels.KnVectorActivations) != 0 ? aBuffer.View.AsContiguous().Cast<Half8>() : ArrayView<Half8>.Empty;
-        var b4 = (natural & SkinnyTensorCoreKernels.KnWideWeights) != 0 ? bBuffer.View.AsContiguous().Cast<ulong>() : ArrayView<ulong>.Empty;
-        var runs = natural != 0 ? new[] { (natural, 1), (natural, 2), (0, 2) } : new[] { (0, 1), (0, 2) };
         if (wide)
         {
+            // The wide body reads 16-byte weight rows only (the dispatch's N % 8 = 0) and one m-tile.
             Assert.Equal(1, mTiles);
             Assert.Equal(0, n % 8);
             natural &= SkinnyTensorCoreKernels.KnVectorActivations;
-            runs = natural != 0 ? new[] { (natural, 1), (natural, 2), (0, 2) } : new[] { (0, 1), (0, 2) };
         }
+
+        var a8 = (natural & SkinnyTensorCoreKernels.KnVectorActivations) != 0 ? aBuffer.View.AsContiguous().Cast<Half8>() : ArrayView<Half8>.Empty;
+        var b4 = (natural & SkinnyTensorCoreKernels.KnWideWeights) != 0 ? bBuffer.View.AsContiguous().Cast<ulong>() : ArrayView<ulong>.Empty;
+        var runs = natural != 0 ? new[] { (natural, 1), (natural, 2), (0, 2) } : new[] { (0, 1), (0, 2) };
 
         foreach (var (layout, steps) in runs)
         {
