@@ -849,7 +849,7 @@ internal struct SkinnyKnRows
 
 /// <summary>
 /// The copy plan of one lane's weight rows, computed once: a view that starts at the lane's 16-byte column vector of the
-/// chunk's first row, and the 32-bit element offsets of rows 1 .. 7 from any row (so a load is one 32-bit add and one
+/// group's chunk's first row, and the 32-bit element offsets of rows 1 .. 7 from any row (so a load is one 32-bit add and one
 /// wide multiply-add, not a 64-bit product of row and row length).
 /// </summary>
 internal struct SkinnyKnRowPlan
@@ -899,8 +899,14 @@ internal static partial class SkinnyTensorCoreKernels
     /// <summary>Columns of C per warp of the wide [K, N] body.</summary>
     public const int WideWarpN = WideMTiles * 16;
 
-    /// <summary>Columns of C per group of the wide [K, N] body.</summary>
-    public const int WideBlockN = Warps * WideWarpN;
+    /// <summary>
+    /// Columns of C per group of the wide [K, N] body: its warps share one warp's 64 columns and split the group's K chunk
+    /// (summed through shared memory), so 64-column groups need no more split-K partials than the [N, K] kernel's.
+    /// </summary>
+    public const int WideBlockN = WideWarpN;
+
+    /// <summary>Sums per lane of the wide [K, N] body: 2 activation rows × 8 columns.</summary>
+    public const int WideLaneSums = 16;
 
     /// <summary>
     /// The wide [K, N] kernel through inline PTX (CUDA only): float16 or bfloat16, one or two steps of weight vectors in
@@ -948,17 +954,23 @@ internal static partial class SkinnyTensorCoreKernels
         int lane = thread & 31;
         int g = lane >> 2;
         int t = lane & 3;
-        int n0 = (Grid.IdxX * WideBlockN) + ((thread >> 5) * WideWarpN);
+        int warp = thread >> 5;
+        int n0 = Grid.IdxX * WideBlockN;
         int split = Grid.IdxY;
-        int kStart = split * s.KChunk;
-        int kEnd = s.K - kStart < s.KChunk ? s.K : kStart + s.KChunk;
+
+        // The group's chunk in whole steps per warp; a warp past the chunk's end runs no step and adds zeros.
+        int chunkStart = split * s.KChunk;
+        int chunkEnd = s.K - chunkStart < s.KChunk ? s.K : chunkStart + s.KChunk;
+        int warpK = ((((chunkEnd - chunkStart) + (Warps * WideKStep) - 1) / (Warps * WideKStep)) * WideKStep);
+        int kStart = chunkStart + (warp * warpK) < chunkEnd ? chunkStart + (warp * warpK) : chunkEnd;
+        int kEnd = chunkEnd - kStart < warpK ? chunkEnd : kStart + warpK;
         int rowVectors = s.N >> 3;
 
         // The lane's column vector, clamped into N (a clamped column's sums are never stored).
         int column = n0 + (8 * g) < s.N ? (n0 + (8 * g)) >> 3 : rowVectors - 1;
         var plan = new SkinnyKnRowPlan
         {
-            Lane = b8.SubView(column + ((long)kStart * rowVectors)),
+            Lane = b8.SubView(column + ((long)chunkStart * rowVectors)),
             Row1 = rowVectors,
             Row2 = 2 * rowVectors,
             Row3 = 3 * rowVectors,
@@ -968,7 +980,7 @@ internal static partial class SkinnyTensorCoreKernels
             Row7 = 7 * rowVectors,
         };
         int stepOffset = WideKStep * rowVectors;
-        int offset = 8 * t * rowVectors;
+        int offset = (kStart - chunkStart + (8 * t)) * rowVectors;
 
         // Activation row g, clamped into M (its sums are never stored).
         long rowStart = Clamp(g, s.M) * s.K;
@@ -976,7 +988,7 @@ internal static partial class SkinnyTensorCoreKernels
         var x = new SkinnyKnActivations
         {
             Elements = a,
-            Row = vectors ? a8.SubView((rowStart + kStart) >> 3) : default,
+            Row = vectors ? a8.SubView((rowStart + chunkStart) >> 3) : default,
             RowStart = rowStart,
             Vectors = vectors,
             Lane = t,
@@ -994,7 +1006,7 @@ internal static partial class SkinnyTensorCoreKernels
                     bool more = kb + (2 * WideKStep) <= kEnd;
                     offset += stepOffset;
                     var odd = more ? LoadRowsKn(plan, offset, 0, 0, guarded: false) : default;
-                    StepKnWide(ref ops, bf16, x, even, kb - kStart, kb + (8 * t), kEnd, guarded: false);
+                    StepKnWide(ref ops, bf16, x, even, kb - chunkStart, kb + (8 * t), kEnd, guarded: false);
                     kb += WideKStep;
                     if (!more)
                     {
@@ -1004,7 +1016,7 @@ internal static partial class SkinnyTensorCoreKernels
                     more = kb + (2 * WideKStep) <= kEnd;
                     offset += stepOffset;
                     even = more ? LoadRowsKn(plan, offset, 0, 0, guarded: false) : default;
-                    StepKnWide(ref ops, bf16, x, odd, kb - kStart, kb + (8 * t), kEnd, guarded: false);
+                    StepKnWide(ref ops, bf16, x, odd, kb - chunkStart, kb + (8 * t), kEnd, guarded: false);
                     kb += WideKStep;
                     if (!more)
                     {
@@ -1017,55 +1029,71 @@ internal static partial class SkinnyTensorCoreKernels
         {
             for (; kb + WideKStep <= kEnd; kb += WideKStep, offset += stepOffset)
             {
-                StepKnWide(ref ops, bf16, x, LoadRowsKn(plan, offset, 0, 0, guarded: false), kb - kStart, kb + (8 * t), kEnd, guarded: false);
+                StepKnWide(ref ops, bf16, x, LoadRowsKn(plan, offset, 0, 0, guarded: false), kb - chunkStart, kb + (8 * t), kEnd, guarded: false);
             }
         }
 
         if (kb < kEnd)
         {
             int k0 = kb + (8 * t);
-            StepKnWide(ref ops, bf16, x, LoadRowsKn(plan, offset, k0, kEnd, guarded: true), kb - kStart, k0, kEnd, guarded: true);
+            StepKnWide(ref ops, bf16, x, LoadRowsKn(plan, offset, k0, kEnd, guarded: true), kb - chunkStart, k0, kEnd, guarded: true);
         }
 
         // C: lane (g, t) holds columns 8g .. 8g+7 of activation rows 2t and 2t + 1; m-tile j's accumulators 0, 1 are
-        // column 8g + 2j (rows 2t, 2t + 1), 2, 3 column 8g + 2j + 1.
-        int col = n0 + (8 * g);
-        int row = 2 * t;
-        var q0 = ops.Read<SkinnyTile0>();
-        var q1 = ops.Read<SkinnyTile1>();
-        var q2 = ops.Read<SkinnyTile2>();
-        var q3 = ops.Read<SkinnyTile3>();
+        // column 8g + 2j (rows 2t, 2t + 1), 2, 3 column 8g + 2j + 1. Sum v = 8r + c (row 2t + r, column 8g + c) goes to
+        // shared slot (v · Warps + warp) · 32 + lane (consecutive lanes, consecutive banks).
+        var sums = SharedMemory.Allocate<float>(WideLaneSums * Warps * 32);
+        int slot = (warp * 32) + lane;
+        PublishMTileKnWide(sums, slot, 0, ops.Read<SkinnyTile0>());
+        PublishMTileKnWide(sums, slot, 2, ops.Read<SkinnyTile1>());
+        PublishMTileKnWide(sums, slot, 4, ops.Read<SkinnyTile2>());
+        PublishMTileKnWide(sums, slot, 6, ops.Read<SkinnyTile3>());
+        Group.Barrier();
+
+        // Thread (warp w, lane l) adds up the four warps' sums of lane l's row 2t + (w >> 1), columns 4 (w & 1) .. +3.
+        int r = warp >> 1;
+        int c0 = (warp & 1) * 4;
+        float v0 = GroupSumKnWide(sums, (r * 8) + c0, lane);
+        float v1 = GroupSumKnWide(sums, (r * 8) + c0 + 1, lane);
+        float v2 = GroupSumKnWide(sums, (r * 8) + c0 + 2, lane);
+        float v3 = GroupSumKnWide(sums, (r * 8) + c0 + 3, lane);
+        int row = (2 * t) + r;
+        int col = n0 + (8 * g) + c0;
         if (s.SplitK > 1)
         {
-            // A split's partials: each row's 8 columns as two 16-byte stores (N % 8 = 0: the 8 are all in N or all out).
-            StorePartialsKnWide(partial, s, split, row, col, q0.C0, q0.C2, q1.C0, q1.C2, q2.C0, q2.C2, q3.C0, q3.C2);
-            StorePartialsKnWide(partial, s, split, row + 1, col, q0.C1, q0.C3, q1.C1, q1.C3, q2.C1, q2.C3, q3.C1, q3.C3);
+            // A split's partials as one 16-byte store (N % 8 = 0: the 4 columns are all in N or all out).
+            if (row < s.M && col < s.N)
+            {
+                partial.Cast<Half8>()[((((long)split * s.M) + row) * s.N + col) >> 2] = new Half8
+                {
+                    X = Interop.FloatAsInt(v0), Y = Interop.FloatAsInt(v1), Z = Interop.FloatAsInt(v2), W = Interop.FloatAsInt(v3),
+                };
+            }
         }
         else
         {
-            StoreMTileKnWide(bias, c, partial, s, split, row, col, q0);
-            StoreMTileKnWide(bias, c, partial, s, split, row, col + 2, q1);
-            StoreMTileKnWide(bias, c, partial, s, split, row, col + 4, q2);
-            StoreMTileKnWide(bias, c, partial, s, split, row, col + 6, q3);
+            Store(bias, c, partial, s, split, row, col, v0);
+            Store(bias, c, partial, s, split, row, col + 1, v1);
+            Store(bias, c, partial, s, split, row, col + 2, v2);
+            Store(bias, c, partial, s, split, row, col + 3, v3);
         }
     }
 
-    /// <summary>
-    /// Eight float32 partials of one row from column <paramref name="col"/> (a multiple of 8, N % 8 = 0) as two 16-byte
-    /// stores; nothing past M or N. The partial buffer is [split, M, N] from a 16-byte aligned base.
-    /// </summary>
-    private static void StorePartialsKnWide(ArrayView<float> partial, TensorCoreShape s, int split, int row, int col,
-        float v0, float v1, float v2, float v3, float v4, float v5, float v6, float v7)
+    /// <summary>Publishes m-tile j's four sums (columns <paramref name="c"/> = 2j and 2j + 1 of rows 2t, 2t + 1) in this thread's shared slots.</summary>
+    private static void PublishMTileKnWide(ArrayView<float> sums, int slot, int c, SkinnyQuad quad)
     {
-        if (row >= s.M || col >= s.N)
-        {
-            return;
-        }
+        const int Stride = Warps * 32;
+        sums[(c * Stride) + slot] = quad.C0;
+        sums[((8 + c) * Stride) + slot] = quad.C1;
+        sums[((c + 1) * Stride) + slot] = quad.C2;
+        sums[((8 + c + 1) * Stride) + slot] = quad.C3;
+    }
 
-        var quads = partial.Cast<Half8>();
-        long at = ((((long)split * s.M) + row) * s.N + col) >> 2;
-        quads[at] = new Half8 { X = Interop.FloatAsInt(v0), Y = Interop.FloatAsInt(v1), Z = Interop.FloatAsInt(v2), W = Interop.FloatAsInt(v3) };
-        quads[at + 1] = new Half8 { X = Interop.FloatAsInt(v4), Y = Interop.FloatAsInt(v5), Z = Interop.FloatAsInt(v6), W = Interop.FloatAsInt(v7) };
+    /// <summary>Sum <paramref name="v"/> of lane <paramref name="lane"/> added over the group's warps (in warp order).</summary>
+    private static float GroupSumKnWide(ArrayView<float> sums, int v, int lane)
+    {
+        int at = (v * Warps * 32) + lane;
+        return sums[at] + sums[at + 32] + sums[at + 64] + sums[at + 96];
     }
 
     /// <summary>
@@ -1121,17 +1149,4 @@ internal static partial class SkinnyTensorCoreKernels
     private static void MTileKnWide<TOps, TTile>(ref TOps ops, bool bf16, uint w0, uint w1, uint w2, uint w3, uint b0, uint b1)
         where TOps : struct, ISkinnyOps
         where TTile : struct, IKernelConstant => ops.MmaPairedA<TTile>(bf16, w0, w1, w2, w3, b0, b1);
-
-    /// <summary>
-    /// Stores m-tile j of an unsplit product: accumulators 0, 1 (A row g: column <paramref name="col"/> = 8g + 2j) and 2, 3
-    /// (A row g + 8: column + 1) for activation rows <paramref name="row"/> = 2t (accumulators 0, 2) and 2t + 1 (1, 3).
-    /// </summary>
-    private static void StoreMTileKnWide(ArrayView<ushort> bias, ArrayView<ushort> c, ArrayView<float> partial, TensorCoreShape s,
-        int split, int row, int col, SkinnyQuad quad)
-    {
-        Store(bias, c, partial, s, split, row, col, quad.C0);
-        Store(bias, c, partial, s, split, row + 1, col, quad.C1);
-        Store(bias, c, partial, s, split, row, col + 1, quad.C2);
-        Store(bias, c, partial, s, split, row + 1, col + 1, quad.C3);
-    }
 }
