@@ -881,6 +881,11 @@ internal struct SkinnyKnActivations
 /// 8 mma per lane. C: lane (g, t) ends with columns 8g .. 8g+7 of activation rows 2t and 2t + 1.
 /// </para>
 /// <para>
+/// A group is the four warps of one warp's 64 columns: they split the group's K chunk in whole steps and add their sums
+/// through shared memory at the end (in warp order), so a column range needs a quarter of the split-K partials that
+/// four 64-column warps of their own would.
+/// </para>
+/// <para>
 /// Addresses follow a copy plan (<see cref="SkinnyKnRowPlan"/>): the lane's base view once, a running 32-bit offset per
 /// step, constant row offsets; only the last, partial step tests rows against K.
 /// </para>
