@@ -14,6 +14,10 @@ public sealed partial class IlgpuKernels
     private readonly Action<KernelConfig, ArrayView<ushort>, ArrayView<Half8>, ArrayView<uint>, ArrayView<ulong>, ArrayView<ushort>, ArrayView<ushort>, ArrayView<float>, TensorCoreShape, int>?[] skinnyKnGemm16 =
         new Action<KernelConfig, ArrayView<ushort>, ArrayView<Half8>, ArrayView<uint>, ArrayView<ulong>, ArrayView<ushort>, ArrayView<ushort>, ArrayView<float>, TensorCoreShape, int>?[12];
 
+    // The wide [K, N] kernel's variants. Slots: (steps in flight - 1) · 2 + format.
+    private readonly Action<KernelConfig, ArrayView<ushort>, ArrayView<Half8>, ArrayView<Half8>, ArrayView<ushort>, ArrayView<ushort>, ArrayView<float>, TensorCoreShape, int>?[] skinnyKnWideGemm16 =
+        new Action<KernelConfig, ArrayView<ushort>, ArrayView<Half8>, ArrayView<Half8>, ArrayView<ushort>, ArrayView<ushort>, ArrayView<float>, TensorCoreShape, int>?[4];
+
     /// <summary>Settings of the skinny tensor-core kernel (environment, read once per process).</summary>
     internal SkinnyTensorCoreSettings SkinnySettings { get; set; } = SkinnyTensorCoreSettings.FromEnvironment();
 
@@ -56,12 +60,14 @@ public sealed partial class IlgpuKernels
 
     /// <summary>
     /// Whether a product goes to the skinny kernel's [K, N] variant (<see cref="SkinnyTensorCoreKernels.Gemm16SkinnyKn{TMTiles, TFormat, TStepsInFlight}"/>):
-    /// the [K, N] switch on (the default), CUDA, tensor cores on, one matrix, weight stored [K, N], 2 ≤ M ≤ <see cref="SkinnyTensorCoreSettings.KnMaxRows"/> (and the row limit), N even
-    /// and b 4-byte aligned (4-byte weight pairs at least; odd N keeps the CUDA-core GEMV).
+    /// the [K, N] switch on (the default), CUDA, tensor cores on, one matrix, weight stored [K, N], 2 ≤ M ≤ <see cref="SkinnyTensorCoreSettings.KnMaxRows"/> (and the row limit)
+    /// or M = 1 under <see cref="SkinnyKnBody.WideWithOneRow"/> with 16-byte weight rows, N even and b 4-byte aligned (4-byte
+    /// weight pairs at least; odd N keeps the CUDA-core GEMV).
     /// </summary>
     internal bool UsesSkinnyTensorCoreKn(ArrayView<ushort> a, ArrayView<ushort> b, int batch, int m, int n, bool transposeB) =>
         SkinnySettings.Enabled && SkinnySettings.KnEnabled && TensorCoresEnabled && device.Kind == IlgpuDeviceKind.Cuda && batch == 1 && !transposeB
-        && m >= 2 && m <= Math.Min(SkinnySettings.MaxRows, SkinnyTensorCoreSettings.KnMaxRows) && n % 2 == 0
+        && (m >= 2 || (m == 1 && SkinnySettings.KnBody == SkinnyKnBody.WideWithOneRow && n % 8 == 0 && TensorCoreLaunch.DeviceAddress(b) % 16 == 0))
+        && m <= Math.Min(SkinnySettings.MaxRows, SkinnyTensorCoreSettings.KnMaxRows) && n % 2 == 0
         && TensorCoreLaunch.DeviceAddress(b) % 4 == 0 && TensorCoreLaunch.DeviceAddress(a) % 2 == 0;
 
     /// <summary>Runs a checked 16-bit [K, N] product on the skinny kernel's [K, N] variant when <see cref="UsesSkinnyTensorCoreKn"/> says so.</summary>
@@ -75,8 +81,14 @@ public sealed partial class IlgpuKernels
         }
 
         bool bf16 = format == HalfFormat.BFloat16;
+        bool wide = UsesSkinnyKnWide(m, k, n, TensorCoreLaunch.DeviceAddress(b));
+        if (m == 1 && !wide)
+        {
+            return false;
+        }
+
         var (config, shape, mTiles) = SkinnyTensorCoreLaunch.Plan(m, k, n, device.MultiprocessorCount, SkinnySettings.GroupsPerSm,
-            capSplitsByPartials: SkinnySettings.CapSplitsByPartials);
+            capSplitsByPartials: SkinnySettings.CapSplitsByPartials, blockN: wide ? SkinnyTensorCoreKernels.WideBlockN : SkinnyTensorCoreKernels.BlockN);
         shape.TransposeB = 0;
         shape.Bf16 = bf16 ? 1 : 0;
         shape.Alpha = alpha;
@@ -85,15 +97,48 @@ public sealed partial class IlgpuKernels
         shape.StrideBiasM = biasIsMatrix ? n : 0;
         int layout = SkinnyTensorCoreLaunch.KnLayout(k, n, TensorCoreLaunch.DeviceAddress(a), TensorCoreLaunch.DeviceAddress(b));
         var a8 = (layout & SkinnyTensorCoreKernels.KnVectorActivations) != 0 ? a.Cast<Half8>() : default;
-        var b4 = (layout & SkinnyTensorCoreKernels.KnWideWeights) != 0 ? b.Cast<ulong>() : default;
         var partial = shape.SplitK > 1 ? Scratch((long)shape.SplitK * m * n) : default;
-        SkinnyKnKernel(mTiles, bf16, SkinnySettings.StepsInFlight)(config, a, a8, b.Cast<uint>(), b4, bias, c, partial, shape, layout);
+        if (wide)
+        {
+            SkinnyKnWideKernel(bf16, SkinnySettings.StepsInFlight)(config, a, a8, b.Cast<Half8>(), bias, c, partial, shape, layout);
+        }
+        else
+        {
+            var b4 = (layout & SkinnyTensorCoreKernels.KnWideWeights) != 0 ? b.Cast<ulong>() : default;
+            SkinnyKnKernel(mTiles, bf16, SkinnySettings.StepsInFlight)(config, a, a8, b.Cast<uint>(), b4, bias, c, partial, shape, layout);
+        }
+
         if (shape.SplitK > 1)
         {
             ReduceSplits16(partial, bias, c, TensorCoreLaunch.ReduceShape(shape), bf16);
         }
 
         return true;
+    }
+
+    /// <summary>
+    /// Whether a [K, N] product takes the wide body (<see cref="SkinnyTensorCoreKernels.Gemm16SkinnyKnWide{TFormat, TStepsInFlight}"/>):
+    /// not switched to the old one, M ≤ 8 (the mma's n8), 16-byte weight rows (N % 8 = 0, b 16-byte aligned), and every
+    /// vector offset its copy plan forms within 32 bits (a chunk's rows plus the two steps its running offset may run past).
+    /// </summary>
+    internal bool UsesSkinnyKnWide(int m, int k, int n, long bAddress) =>
+        SkinnySettings.KnBody != SkinnyKnBody.Old && m <= SkinnyTensorCoreKernels.WideMaxRows && n % 8 == 0 && bAddress % 16 == 0
+        && ((long)k + (2 * SkinnyTensorCoreKernels.WideKStep)) * (n / 8) < int.MaxValue;
+
+    private Action<KernelConfig, ArrayView<ushort>, ArrayView<Half8>, ArrayView<Half8>, ArrayView<ushort>, ArrayView<ushort>, ArrayView<float>, TensorCoreShape, int> SkinnyKnWideKernel(
+        bool bf16, int stepsInFlight)
+    {
+        var name = $"{nameof(SkinnyTensorCoreKernels.Gemm16SkinnyKnWide)}<{(bf16 ? "bf16" : "f16")},{stepsInFlight}>";
+        int slot = ((stepsInFlight - 1) * 2) + (bf16 ? 1 : 0);
+        var bounds = Bounds(SkinnyTensorCoreKernels.GroupSize, null);
+        return (bf16, stepsInFlight) switch
+        {
+            (false, 1) => device.Load(ref skinnyKnWideGemm16[slot], name, acc => acc.LoadStreamKernel<ArrayView<ushort>, ArrayView<Half8>, ArrayView<Half8>, ArrayView<ushort>, ArrayView<ushort>, ArrayView<float>, TensorCoreShape, int>(SkinnyTensorCoreKernels.Gemm16SkinnyKnWide<Float16Storage, Const1>, bounds)),
+            (true, 1) => device.Load(ref skinnyKnWideGemm16[slot], name, acc => acc.LoadStreamKernel<ArrayView<ushort>, ArrayView<Half8>, ArrayView<Half8>, ArrayView<ushort>, ArrayView<ushort>, ArrayView<float>, TensorCoreShape, int>(SkinnyTensorCoreKernels.Gemm16SkinnyKnWide<BFloat16Storage, Const1>, bounds)),
+            (false, 2) => device.Load(ref skinnyKnWideGemm16[slot], name, acc => acc.LoadStreamKernel<ArrayView<ushort>, ArrayView<Half8>, ArrayView<Half8>, ArrayView<ushort>, ArrayView<ushort>, ArrayView<float>, TensorCoreShape, int>(SkinnyTensorCoreKernels.Gemm16SkinnyKnWide<Float16Storage, Const2>, bounds)),
+            (true, 2) => device.Load(ref skinnyKnWideGemm16[slot], name, acc => acc.LoadStreamKernel<ArrayView<ushort>, ArrayView<Half8>, ArrayView<Half8>, ArrayView<ushort>, ArrayView<ushort>, ArrayView<float>, TensorCoreShape, int>(SkinnyTensorCoreKernels.Gemm16SkinnyKnWide<BFloat16Storage, Const2>, bounds)),
+            _ => throw new ArgumentOutOfRangeException(nameof(stepsInFlight), stepsInFlight, "The wide [K, N] kernel takes 1 or 2 steps in flight."),
+        };
     }
 
     private Action<KernelConfig, ArrayView<ushort>, ArrayView<Half8>, ArrayView<uint>, ArrayView<ulong>, ArrayView<ushort>, ArrayView<ushort>, ArrayView<float>, TensorCoreShape, int> SkinnyKnKernel(
@@ -154,10 +199,12 @@ public sealed partial class IlgpuKernels
 /// <c>GEMS_SKINNY_TC_STEPS</c> (K steps of weight vectors in flight per warp: 2, the default — 16×11008·4096 bf16 0.049 →
 /// 0.039 ms on the H200, Run 15 — or 1), <c>GEMS_SKINNY_TC_KN</c> (<c>0</c> / <c>off</c> / <c>false</c> keeps [K, N]-weight
 /// products on the CUDA-core [K, N] GEMV; by default those with 2 to <see cref="KnMaxRows"/> rows take the kernel's [K, N]
-/// variant).
+/// variant), <c>GEMS_SKINNY_KN_VARIANT</c> (<see cref="SkinnyKnBody"/>: <c>old</c> keeps every [K, N] product on the
+/// 8-byte-load body, <c>onerow</c> also sends one-row products with 16-byte weight rows to the wide body; by default
+/// those with N % 8 = 0, a 16-byte aligned weight and at most 8 rows take the wide body: 16-byte loads, a copy plan, the weight as the A operand).
 /// </summary>
 internal readonly record struct SkinnyTensorCoreSettings(bool Enabled, int MaxRows, int GroupsPerSm, bool CapSplitsByPartials = true, int StepsInFlight = 2,
-    bool KnEnabled = true)
+    bool KnEnabled = true, SkinnyKnBody KnBody = SkinnyKnBody.Wide)
 {
     /// <summary>
     /// Most rows of a [K, N] product on the skinny kernel. H200 Run 18 (bf16): 2 / 8 / 16 rows 0.024 / 0.026 / 0.053 ms
@@ -178,7 +225,8 @@ internal readonly record struct SkinnyTensorCoreSettings(bool Enabled, int MaxRo
         Environment.GetEnvironmentVariable("GEMS_SKINNY_TC_GROUPS_PER_SM"),
         Environment.GetEnvironmentVariable("GEMS_SKINNY_TC_PARTIAL_CAP"),
         Environment.GetEnvironmentVariable("GEMS_SKINNY_TC_STEPS"),
-        Environment.GetEnvironmentVariable("GEMS_SKINNY_TC_KN")));
+        Environment.GetEnvironmentVariable("GEMS_SKINNY_TC_KN"),
+        Environment.GetEnvironmentVariable("GEMS_SKINNY_KN_VARIANT")));
 
     /// <summary>The settings the environment names (read once per process).</summary>
     public static SkinnyTensorCoreSettings FromEnvironment() => FromVariables.Value;
@@ -188,15 +236,29 @@ internal readonly record struct SkinnyTensorCoreSettings(bool Enabled, int MaxRo
     /// a switch off.
     /// </summary>
     public static SkinnyTensorCoreSettings Parse(string? enabled, string? maxRows, string? groupsPerSm, string? partialCap = null, string? steps = null,
-        string? kn = null) => new(
+        string? kn = null, string? knVariant = null) => new(
         IsOn(enabled),
         int.TryParse(maxRows, out int rows) && rows >= 2 ? rows : DefaultMaxRows,
         int.TryParse(groupsPerSm, out int groups) && groups >= 1 ? groups : DefaultGroupsPerSm,
         IsOn(partialCap),
         steps?.Trim() == "1" ? 1 : 2,
-        IsOn(kn));
+        IsOn(kn),
+        knVariant?.Trim().ToLowerInvariant() switch { "old" => SkinnyKnBody.Old, "onerow" => SkinnyKnBody.WideWithOneRow, _ => SkinnyKnBody.Wide });
 
     private static bool IsOn(string? setting) => setting?.Trim().ToLowerInvariant() is not ("0" or "off" or "false");
+}
+
+/// <summary>Which body runs a [K, N] product on the skinny kernel (<c>GEMS_SKINNY_KN_VARIANT</c>).</summary>
+internal enum SkinnyKnBody
+{
+    /// <summary>The wide body (16-byte weight rows, copy plan, weight as the A operand) for 2–8 rows where it applies, else the 8-byte body.</summary>
+    Wide,
+
+    /// <summary>The 8-byte-load body for every [K, N] product (the body before the wide one).</summary>
+    Old,
+
+    /// <summary>As <see cref="Wide"/>, and one-row products with 16-byte weight rows on the wide body too (else the CUDA-core GEMV).</summary>
+    WideWithOneRow,
 }
 
 /// <summary>Launch plan of <see cref="SkinnyTensorCoreKernels"/> (shared by the facade and the tests).</summary>
@@ -225,14 +287,15 @@ internal static class SkinnyTensorCoreLaunch
     /// split into chunks of whole <see cref="SkinnyTensorCoreKernels.KStep"/> steps so that column groups × row blocks ×
     /// splits reach <paramref name="groupsPerSm"/> groups per SM (memory-bound: every SM needs several groups' loads in
     /// flight) and, with <paramref name="capSplitsByPartials"/>, no more than <see cref="MaxSplitsForPartials"/>;
-    /// <paramref name="requestedSplits"/> &gt; 0 forces a split count instead (tests; the simulator has no SMs).
+    /// <paramref name="requestedSplits"/> &gt; 0 forces a split count instead (tests; the simulator has no SMs); <paramref name="blockN"/> is
+    /// the columns of one group (<see cref="SkinnyTensorCoreKernels.WideBlockN"/> for the wide [K, N] body).
     /// </summary>
     public static (KernelConfig Config, TensorCoreShape Shape, int MTiles) Plan(int m, int k, int n, int multiprocessors, int groupsPerSm, int requestedSplits = 0,
-        bool capSplitsByPartials = true)
+        bool capSplitsByPartials = true, int blockN = SkinnyTensorCoreKernels.BlockN)
     {
         int mTiles = MTiles(m);
         int rowBlocks = (m + (mTiles * 16) - 1) / (mTiles * 16);
-        int columnGroups = (n + SkinnyTensorCoreKernels.BlockN - 1) / SkinnyTensorCoreKernels.BlockN;
+        int columnGroups = (n + blockN - 1) / blockN;
         int steps = (k + SkinnyTensorCoreKernels.KStep - 1) / SkinnyTensorCoreKernels.KStep;
         long groups = (long)columnGroups * rowBlocks;
         int wanted = requestedSplits > 0

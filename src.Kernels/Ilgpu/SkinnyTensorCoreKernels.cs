@@ -45,6 +45,14 @@ internal interface ISkinnyOps
     void Mma<TTile>(bool bf16, uint a0, uint a1, uint a2, uint a3, uint b0, uint b1)
         where TTile : struct, IKernelConstant;
 
+    /// <summary>
+    /// mma.sync m16n8k16 into tile <typeparamref name="TTile"/> (0–3) with the A fragment paired from four row words:
+    /// a0 / a1 = the low / high halves of <paramref name="w0"/> (low) and <paramref name="w1"/> (high), a2 / a3 the same of
+    /// <paramref name="w2"/> and <paramref name="w3"/> (see <see cref="SkinnyTensorCoreKernels.Pair"/>).
+    /// </summary>
+    void MmaPairedA<TTile>(bool bf16, uint w0, uint w1, uint w2, uint w3, uint b0, uint b1)
+        where TTile : struct, IKernelConstant;
+
     /// <summary>This lane's four accumulators of tile <typeparamref name="TTile"/>.</summary>
     SkinnyQuad Read<TTile>()
         where TTile : struct, IKernelConstant;
@@ -379,6 +387,11 @@ internal struct PtxSkinnyOps : ISkinnyOps
         where TTile : struct, IKernelConstant =>
         SkinnyTensorCoreKernels.EmitMma(default(TTile).Value, bf16, a0, a1, a2, a3, b0, b1);
 
+    /// <summary>The pairing as four prmt inside the mma's asm (in C# ptxas leaves each pair two ALU instructions).</summary>
+    public readonly void MmaPairedA<TTile>(bool bf16, uint w0, uint w1, uint w2, uint w3, uint b0, uint b1)
+        where TTile : struct, IKernelConstant =>
+        SkinnyTensorCoreKernels.EmitMmaPaired(default(TTile).Value, bf16, w0, w1, w2, w3, b0, b1);
+
     public readonly SkinnyQuad Read<TTile>()
         where TTile : struct, IKernelConstant => SkinnyTensorCoreKernels.ReadTile(default(TTile).Value);
 }
@@ -452,6 +465,11 @@ internal struct EmulatedSkinnyOps : ISkinnyOps
         Scratch[at + 2] += c2;
         Scratch[at + 3] += c3;
     }
+
+    public readonly void MmaPairedA<TTile>(bool bf16, uint w0, uint w1, uint w2, uint w3, uint b0, uint b1)
+        where TTile : struct, IKernelConstant =>
+        Mma<TTile>(bf16, SkinnyTensorCoreKernels.Pair(w0, w1, odd: false), SkinnyTensorCoreKernels.Pair(w0, w1, odd: true),
+            SkinnyTensorCoreKernels.Pair(w2, w3, odd: false), SkinnyTensorCoreKernels.Pair(w2, w3, odd: true), b0, b1);
 
     public readonly SkinnyQuad Read<TTile>()
         where TTile : struct, IKernelConstant
@@ -821,4 +839,319 @@ internal static partial class SkinnyTensorCoreKernels
         Store(bias, c, partial, s, split, row + 8, col, quad.C2);
         Store(bias, c, partial, s, split, row + 8, col + 4, quad.C3);
     }
+}
+
+/// <summary>One lane's eight 16-byte weight vectors of one <see cref="SkinnyTensorCoreKernels.WideKStep"/>: rows 8t .. 8t+7 of the step, columns 8g .. 8g+7 of each.</summary>
+internal struct SkinnyKnRows
+{
+    public Half8 R0, R1, R2, R3, R4, R5, R6, R7;
+}
+
+/// <summary>
+/// The copy plan of one lane's weight rows, computed once: a view that starts at the lane's 16-byte column vector of the
+/// group's chunk's first row, and the 32-bit element offsets of rows 1 .. 7 from any row (so a load is one 32-bit add and one
+/// wide multiply-add, not a 64-bit product of row and row length).
+/// </summary>
+internal struct SkinnyKnRowPlan
+{
+    public ArrayView<Half8> Lane;
+    public int Row1, Row2, Row3, Row4, Row5, Row6, Row7;
+}
+
+/// <summary>Where one lane of the wide [K, N] body reads its activations (see <see cref="SkinnyTensorCoreKernels.BodyKnWide{TOps, TFormat, TStepsInFlight}"/>).</summary>
+internal struct SkinnyKnActivations
+{
+    public ArrayView<ushort> Elements;
+    public ArrayView<Half8> Row;
+    public long RowStart;
+    public bool Vectors;
+    public int Lane;
+}
+
+/// <summary>
+/// The [K, N] kernel with 16-byte weight loads and the weight as the A operand (<see cref="Gemm16SkinnyKnWide{TFormat, TStepsInFlight}"/>),
+/// for up to 8 rows, N % 8 = 0 and b 16-byte aligned.
+/// <para>
+/// Roles swapped: the warp computes Cᵀ = Wᵀ·xᵀ, 16 weight columns (m) × 8 activation rows (n) per m16n8k16, so the 8 rows
+/// fill n8 with nothing wasted (the [N, K] kernel's m16 is half empty at 8 rows). Each lane reads 8 columns of a weight
+/// row (8g .. 8g+7 of its warp's 64) in one 16-byte load; m-tile j (0..3) gives A row g column 8g + 2j and A row g + 8
+/// column 8g + 2j + 1, each register pairing one column of two K rows (prmt-like halves of word j). B is activation row g:
+/// lane t's 16-byte vector of it is {b0, b1} of both k16 steps as loaded, with K renumbered as in the [N, K] kernel
+/// (lane t's rows 8t .. 8t+7 of a 32-row step: k16 step 0 rows 0–3, step 1 rows 4–7). A step is 8 weight loads and
+/// 8 mma per lane. C: lane (g, t) ends with columns 8g .. 8g+7 of activation rows 2t and 2t + 1.
+/// </para>
+/// <para>
+/// A group is the four warps of one warp's 64 columns: they split the group's K chunk in whole steps and add their sums
+/// through shared memory at the end (in warp order), so a column range needs a quarter of the split-K partials that
+/// four 64-column warps of their own would.
+/// </para>
+/// <para>
+/// Addresses follow a copy plan (<see cref="SkinnyKnRowPlan"/>): the lane's base view once, a running 32-bit offset per
+/// step, constant row offsets; only the last, partial step tests rows against K.
+/// </para>
+/// </summary>
+internal static partial class SkinnyTensorCoreKernels
+{
+    /// <summary>Rows of K per step of the wide [K, N] body (8 per lane).</summary>
+    public const int WideKStep = 32;
+
+    /// <summary>Most activation rows of the wide [K, N] body (the mma's n8).</summary>
+    public const int WideMaxRows = 8;
+
+    /// <summary>m-tiles (16 weight columns each) per warp of the wide [K, N] body.</summary>
+    public const int WideMTiles = 4;
+
+    /// <summary>Columns of C per warp of the wide [K, N] body.</summary>
+    public const int WideWarpN = WideMTiles * 16;
+
+    /// <summary>
+    /// Columns of C per group of the wide [K, N] body: its warps share one warp's 64 columns and split the group's K chunk
+    /// (summed through shared memory), so 64-column groups need no more split-K partials than the [N, K] kernel's.
+    /// </summary>
+    public const int WideBlockN = WideWarpN;
+
+    /// <summary>Sums per lane of the wide [K, N] body: 2 activation rows × 8 columns.</summary>
+    public const int WideLaneSums = 16;
+
+    /// <summary>
+    /// The wide [K, N] kernel through inline PTX (CUDA only): float16 or bfloat16, one or two steps of weight vectors in
+    /// flight. <paramref name="a8"/> is read only under <see cref="KnVectorActivations"/> (may be empty otherwise).
+    /// </summary>
+    [IlgpuKernel]
+    [IlgpuKernelVariant(typeof(Float16Storage), typeof(Const1))]
+    [IlgpuKernelVariant(typeof(BFloat16Storage), typeof(Const1))]
+    [IlgpuKernelVariant(typeof(Float16Storage), typeof(Const2))]
+    [IlgpuKernelVariant(typeof(BFloat16Storage), typeof(Const2))]
+    public static void Gemm16SkinnyKnWide<TFormat, TStepsInFlight>(ArrayView<ushort> a, ArrayView<Half8> a8, ArrayView<Half8> b8,
+        ArrayView<ushort> bias, ArrayView<ushort> c, ArrayView<float> partial, TensorCoreShape s, int layout)
+        where TFormat : struct, IStorage16, IKernelConstant
+        where TStepsInFlight : struct, IKernelConstant
+    {
+        var ops = default(PtxSkinnyOps);
+        BodyKnWide<PtxSkinnyOps, TFormat, TStepsInFlight>(ref ops, a, a8, b8, bias, c, partial, s, layout);
+    }
+
+    /// <summary>The wide [K, N] body with mma.sync emulated lane by lane (see <see cref="Gemm16SkinnyEmulated{TMTiles, TFormat, TStepsInFlight}"/>).</summary>
+    [IlgpuKernel(SimulatorOnly = true)]
+    [IlgpuKernelVariant(typeof(Float16Storage), typeof(Const1))]
+    [IlgpuKernelVariant(typeof(BFloat16Storage), typeof(Const2))]
+    public static void Gemm16SkinnyKnWideEmulated<TFormat, TStepsInFlight>(ArrayView<ushort> a, ArrayView<Half8> a8, ArrayView<Half8> b8,
+        ArrayView<ushort> bias, ArrayView<ushort> c, ArrayView<float> partial, ArrayView<float> scratch, TensorCoreShape s, int layout)
+        where TFormat : struct, IStorage16, IKernelConstant
+        where TStepsInFlight : struct, IKernelConstant
+    {
+        var ops = new EmulatedSkinnyOps { Scratch = scratch };
+        BodyKnWide<EmulatedSkinnyOps, TFormat, TStepsInFlight>(ref ops, a, a8, b8, bias, c, partial, s, layout);
+    }
+
+    /// <summary>The wide [K, N] kernel body shared by the PTX and emulated operations.</summary>
+    internal static void BodyKnWide<TOps, TFormat, TStepsInFlight>(ref TOps ops, ArrayView<ushort> a, ArrayView<Half8> a8, ArrayView<Half8> b8,
+        ArrayView<ushort> bias, ArrayView<ushort> c, ArrayView<float> partial, TensorCoreShape s, int layout)
+        where TOps : struct, ISkinnyOps
+        where TFormat : struct, IStorage16, IKernelConstant
+        where TStepsInFlight : struct, IKernelConstant
+    {
+        bool bf16 = default(TFormat).Value != 0;
+        int thread = Group.IdxX;
+
+        // Four m-tiles of one n8 tile: the 16 accumulators the one-m-tile kernel declares.
+        ops.Begin(1, thread);
+        int lane = thread & 31;
+        int g = lane >> 2;
+        int t = lane & 3;
+        int warp = thread >> 5;
+        int n0 = Grid.IdxX * WideBlockN;
+        int split = Grid.IdxY;
+
+        // The group's chunk in whole steps per warp; a warp past the chunk's end runs no step and adds zeros.
+        int chunkStart = split * s.KChunk;
+        int chunkEnd = s.K - chunkStart < s.KChunk ? s.K : chunkStart + s.KChunk;
+        int warpK = ((((chunkEnd - chunkStart) + (Warps * WideKStep) - 1) / (Warps * WideKStep)) * WideKStep);
+        int kStart = chunkStart + (warp * warpK) < chunkEnd ? chunkStart + (warp * warpK) : chunkEnd;
+        int kEnd = chunkEnd - kStart < warpK ? chunkEnd : kStart + warpK;
+        int rowVectors = s.N >> 3;
+
+        // The lane's column vector, clamped into N (a clamped column's sums are never stored).
+        int column = n0 + (8 * g) < s.N ? (n0 + (8 * g)) >> 3 : rowVectors - 1;
+        var plan = new SkinnyKnRowPlan
+        {
+            Lane = b8.SubView(column + ((long)chunkStart * rowVectors)),
+            Row1 = rowVectors,
+            Row2 = 2 * rowVectors,
+            Row3 = 3 * rowVectors,
+            Row4 = 4 * rowVectors,
+            Row5 = 5 * rowVectors,
+            Row6 = 6 * rowVectors,
+            Row7 = 7 * rowVectors,
+        };
+        int stepOffset = WideKStep * rowVectors;
+        int offset = (kStart - chunkStart + (8 * t)) * rowVectors;
+
+        // Activation row g, clamped into M (its sums are never stored).
+        long rowStart = Clamp(g, s.M) * s.K;
+        bool vectors = (layout & KnVectorActivations) != 0;
+        var x = new SkinnyKnActivations
+        {
+            Elements = a,
+            Row = vectors ? a8.SubView((rowStart + chunkStart) >> 3) : default,
+            RowStart = rowStart,
+            Vectors = vectors,
+            Lane = t,
+        };
+
+        int kb = kStart;
+        if (default(TStepsInFlight).Value > 1)
+        {
+            // Two buffers in turn (the loop body is two steps), so no step copies its rows into the other's registers.
+            if (kb + WideKStep <= kEnd)
+            {
+                var even = LoadRowsKn(plan, offset, 0, 0, guarded: false);
+                while (true)
+                {
+                    bool more = kb + (2 * WideKStep) <= kEnd;
+                    offset += stepOffset;
+                    var odd = more ? LoadRowsKn(plan, offset, 0, 0, guarded: false) : default;
+                    StepKnWide(ref ops, bf16, x, even, kb - chunkStart, kb + (8 * t), kEnd, guarded: false);
+                    kb += WideKStep;
+                    if (!more)
+                    {
+                        break;
+                    }
+
+                    more = kb + (2 * WideKStep) <= kEnd;
+                    offset += stepOffset;
+                    even = more ? LoadRowsKn(plan, offset, 0, 0, guarded: false) : default;
+                    StepKnWide(ref ops, bf16, x, odd, kb - chunkStart, kb + (8 * t), kEnd, guarded: false);
+                    kb += WideKStep;
+                    if (!more)
+                    {
+                        break;
+                    }
+                }
+            }
+        }
+        else
+        {
+            for (; kb + WideKStep <= kEnd; kb += WideKStep, offset += stepOffset)
+            {
+                StepKnWide(ref ops, bf16, x, LoadRowsKn(plan, offset, 0, 0, guarded: false), kb - chunkStart, kb + (8 * t), kEnd, guarded: false);
+            }
+        }
+
+        if (kb < kEnd)
+        {
+            int k0 = kb + (8 * t);
+            StepKnWide(ref ops, bf16, x, LoadRowsKn(plan, offset, k0, kEnd, guarded: true), kb - chunkStart, k0, kEnd, guarded: true);
+        }
+
+        // C: lane (g, t) holds columns 8g .. 8g+7 of activation rows 2t and 2t + 1; m-tile j's accumulators 0, 1 are
+        // column 8g + 2j (rows 2t, 2t + 1), 2, 3 column 8g + 2j + 1. Sum v = 8r + c (row 2t + r, column 8g + c) goes to
+        // shared slot (v · Warps + warp) · 32 + lane (consecutive lanes, consecutive banks).
+        var sums = SharedMemory.Allocate<float>(WideLaneSums * Warps * 32);
+        int slot = (warp * 32) + lane;
+        PublishMTileKnWide(sums, slot, 0, ops.Read<SkinnyTile0>());
+        PublishMTileKnWide(sums, slot, 2, ops.Read<SkinnyTile1>());
+        PublishMTileKnWide(sums, slot, 4, ops.Read<SkinnyTile2>());
+        PublishMTileKnWide(sums, slot, 6, ops.Read<SkinnyTile3>());
+        Group.Barrier();
+
+        // Thread (warp w, lane l) adds up the four warps' sums of lane l's row 2t + (w >> 1), columns 4 (w & 1) .. +3.
+        int r = warp >> 1;
+        int c0 = (warp & 1) * 4;
+        float v0 = GroupSumKnWide(sums, (r * 8) + c0, lane);
+        float v1 = GroupSumKnWide(sums, (r * 8) + c0 + 1, lane);
+        float v2 = GroupSumKnWide(sums, (r * 8) + c0 + 2, lane);
+        float v3 = GroupSumKnWide(sums, (r * 8) + c0 + 3, lane);
+        int row = (2 * t) + r;
+        int col = n0 + (8 * g) + c0;
+        if (s.SplitK > 1)
+        {
+            // A split's partials as one 16-byte store (N % 8 = 0: the 4 columns are all in N or all out).
+            if (row < s.M && col < s.N)
+            {
+                partial.Cast<Half8>()[((((long)split * s.M) + row) * s.N + col) >> 2] = new Half8
+                {
+                    X = Interop.FloatAsInt(v0), Y = Interop.FloatAsInt(v1), Z = Interop.FloatAsInt(v2), W = Interop.FloatAsInt(v3),
+                };
+            }
+        }
+        else
+        {
+            Store(bias, c, partial, s, split, row, col, v0);
+            Store(bias, c, partial, s, split, row, col + 1, v1);
+            Store(bias, c, partial, s, split, row, col + 2, v2);
+            Store(bias, c, partial, s, split, row, col + 3, v3);
+        }
+    }
+
+    /// <summary>Publishes m-tile j's four sums (columns <paramref name="c"/> = 2j and 2j + 1 of rows 2t, 2t + 1) in this thread's shared slots.</summary>
+    private static void PublishMTileKnWide(ArrayView<float> sums, int slot, int c, SkinnyQuad quad)
+    {
+        const int Stride = Warps * 32;
+        sums[(c * Stride) + slot] = quad.C0;
+        sums[((8 + c) * Stride) + slot] = quad.C1;
+        sums[((c + 1) * Stride) + slot] = quad.C2;
+        sums[((8 + c + 1) * Stride) + slot] = quad.C3;
+    }
+
+    /// <summary>Sum <paramref name="v"/> of lane <paramref name="lane"/> added over the group's warps (in warp order).</summary>
+    private static float GroupSumKnWide(ArrayView<float> sums, int v, int lane)
+    {
+        int at = (v * Warps * 32) + lane;
+        return sums[at] + sums[at + 32] + sums[at + 64] + sums[at + 96];
+    }
+
+    /// <summary>
+    /// The lane's eight weight rows of one step at <paramref name="offset"/> (elements from the plan's view);
+    /// <paramref name="guarded"/> (the last, partial step only) zeroes rows <paramref name="k0"/> + j at or past <paramref name="kEnd"/>.
+    /// </summary>
+    private static SkinnyKnRows LoadRowsKn(SkinnyKnRowPlan p, int offset, int k0, int kEnd, bool guarded) => new()
+    {
+        R0 = RowKn(p.Lane, offset, !guarded || k0 < kEnd),
+        R1 = RowKn(p.Lane, offset + p.Row1, !guarded || k0 + 1 < kEnd),
+        R2 = RowKn(p.Lane, offset + p.Row2, !guarded || k0 + 2 < kEnd),
+        R3 = RowKn(p.Lane, offset + p.Row3, !guarded || k0 + 3 < kEnd),
+        R4 = RowKn(p.Lane, offset + p.Row4, !guarded || k0 + 4 < kEnd),
+        R5 = RowKn(p.Lane, offset + p.Row5, !guarded || k0 + 5 < kEnd),
+        R6 = RowKn(p.Lane, offset + p.Row6, !guarded || k0 + 6 < kEnd),
+        R7 = RowKn(p.Lane, offset + p.Row7, !guarded || k0 + 7 < kEnd),
+    };
+
+    private static Half8 RowKn(ArrayView<Half8> lane, int offset, bool valid) => valid ? lane[offset] : default;
+
+    /// <summary>
+    /// One <see cref="WideKStep"/>: the lane's activation vector (row g, elements <paramref name="k0"/> .. +7, step offset
+    /// <paramref name="kOffset"/> from the chunk), then 4 m-tiles × 2 k16 steps of mma (step 0: weight rows 0–3 of the lane's
+    /// eight with activation words X, Y; step 1: rows 4–7 with Z, W).
+    /// </summary>
+    private static void StepKnWide<TOps>(ref TOps ops, bool bf16, SkinnyKnActivations x, SkinnyKnRows r, int kOffset, int k0, int kEnd, bool guarded)
+        where TOps : struct, ISkinnyOps
+    {
+        Half8 v;
+        if (x.Vectors)
+        {
+            v = !guarded || k0 < kEnd ? x.Row[(kOffset >> 3) + x.Lane] : default;
+        }
+        else
+        {
+            v = Elements(x.Elements, x.RowStart, k0, kEnd);
+        }
+
+        MTileKnWide<TOps, SkinnyTile0>(ref ops, bf16, r.R0.X, r.R1.X, r.R2.X, r.R3.X, v.X, v.Y);
+        MTileKnWide<TOps, SkinnyTile1>(ref ops, bf16, r.R0.Y, r.R1.Y, r.R2.Y, r.R3.Y, v.X, v.Y);
+        MTileKnWide<TOps, SkinnyTile2>(ref ops, bf16, r.R0.Z, r.R1.Z, r.R2.Z, r.R3.Z, v.X, v.Y);
+        MTileKnWide<TOps, SkinnyTile3>(ref ops, bf16, r.R0.W, r.R1.W, r.R2.W, r.R3.W, v.X, v.Y);
+        MTileKnWide<TOps, SkinnyTile0>(ref ops, bf16, r.R4.X, r.R5.X, r.R6.X, r.R7.X, v.Z, v.W);
+        MTileKnWide<TOps, SkinnyTile1>(ref ops, bf16, r.R4.Y, r.R5.Y, r.R6.Y, r.R7.Y, v.Z, v.W);
+        MTileKnWide<TOps, SkinnyTile2>(ref ops, bf16, r.R4.Z, r.R5.Z, r.R6.Z, r.R7.Z, v.Z, v.W);
+        MTileKnWide<TOps, SkinnyTile3>(ref ops, bf16, r.R4.W, r.R5.W, r.R6.W, r.R7.W, v.Z, v.W);
+    }
+
+    /// <summary>
+    /// One k16 step of m-tile j: A rows g and g + 8 are the even and odd column of word j of the lane's four weight rows
+    /// <paramref name="w0"/> .. <paramref name="w3"/> (a0, a1: rows 0, 1; a2, a3: rows 2, 3); B is the activation pair.
+    /// </summary>
+    private static void MTileKnWide<TOps, TTile>(ref TOps ops, bool bf16, uint w0, uint w1, uint w2, uint w3, uint b0, uint b1)
+        where TOps : struct, ISkinnyOps
+        where TTile : struct, IKernelConstant => ops.MmaPairedA<TTile>(bf16, w0, w1, w2, w3, b0, b1);
 }

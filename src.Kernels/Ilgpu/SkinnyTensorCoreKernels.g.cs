@@ -228,6 +228,30 @@ internal static partial class SkinnyTensorCoreKernels
     /// <summary>One f16 mma into m16n8 tile 15 (m-tile 3, n-block 3): %0-%3 A fragment, %4-%5 B fragment.</summary>
     public const string MmaF16Tile15 = "mma.sync.aligned.m16n8k16.row.col.f32.f16.f16.f32 {sk60,sk61,sk62,sk63}, {%0,%1,%2,%3}, {%4,%5}, {sk60,sk61,sk62,sk63};";
 
+    /// <summary>One bf16 mma into m16n8 tile 0 with A paired from row words: a0/a1 = low/high halves of %0 (low) and %1 (high), a2/a3 of %2 and %3; %4-%5 B.</summary>
+    public const string MmaPairedBf16Tile0 = "{\n\t.reg .b32 pa<4>;\n\tprmt.b32 pa0, %0, %1, 0x5410;\n\tprmt.b32 pa1, %0, %1, 0x7632;\n\tprmt.b32 pa2, %2, %3, 0x5410;\n\tprmt.b32 pa3, %2, %3, 0x7632;\n\tmma.sync.aligned.m16n8k16.row.col.f32.bf16.bf16.f32 {sk0,sk1,sk2,sk3}, {pa0,pa1,pa2,pa3}, {%4,%5}, {sk0,sk1,sk2,sk3};\n\t}";
+
+    /// <summary>One bf16 mma into m16n8 tile 1 with A paired from row words: a0/a1 = low/high halves of %0 (low) and %1 (high), a2/a3 of %2 and %3; %4-%5 B.</summary>
+    public const string MmaPairedBf16Tile1 = "{\n\t.reg .b32 pa<4>;\n\tprmt.b32 pa0, %0, %1, 0x5410;\n\tprmt.b32 pa1, %0, %1, 0x7632;\n\tprmt.b32 pa2, %2, %3, 0x5410;\n\tprmt.b32 pa3, %2, %3, 0x7632;\n\tmma.sync.aligned.m16n8k16.row.col.f32.bf16.bf16.f32 {sk4,sk5,sk6,sk7}, {pa0,pa1,pa2,pa3}, {%4,%5}, {sk4,sk5,sk6,sk7};\n\t}";
+
+    /// <summary>One bf16 mma into m16n8 tile 2 with A paired from row words: a0/a1 = low/high halves of %0 (low) and %1 (high), a2/a3 of %2 and %3; %4-%5 B.</summary>
+    public const string MmaPairedBf16Tile2 = "{\n\t.reg .b32 pa<4>;\n\tprmt.b32 pa0, %0, %1, 0x5410;\n\tprmt.b32 pa1, %0, %1, 0x7632;\n\tprmt.b32 pa2, %2, %3, 0x5410;\n\tprmt.b32 pa3, %2, %3, 0x7632;\n\tmma.sync.aligned.m16n8k16.row.col.f32.bf16.bf16.f32 {sk8,sk9,sk10,sk11}, {pa0,pa1,pa2,pa3}, {%4,%5}, {sk8,sk9,sk10,sk11};\n\t}";
+
+    /// <summary>One bf16 mma into m16n8 tile 3 with A paired from row words: a0/a1 = low/high halves of %0 (low) and %1 (high), a2/a3 of %2 and %3; %4-%5 B.</summary>
+    public const string MmaPairedBf16Tile3 = "{\n\t.reg .b32 pa<4>;\n\tprmt.b32 pa0, %0, %1, 0x5410;\n\tprmt.b32 pa1, %0, %1, 0x7632;\n\tprmt.b32 pa2, %2, %3, 0x5410;\n\tprmt.b32 pa3, %2, %3, 0x7632;\n\tmma.sync.aligned.m16n8k16.row.col.f32.bf16.bf16.f32 {sk12,sk13,sk14,sk15}, {pa0,pa1,pa2,pa3}, {%4,%5}, {sk12,sk13,sk14,sk15};\n\t}";
+
+    /// <summary>One f16 mma into m16n8 tile 0 with A paired from row words: a0/a1 = low/high halves of %0 (low) and %1 (high), a2/a3 of %2 and %3; %4-%5 B.</summary>
+    public const string MmaPairedF16Tile0 = "{\n\t.reg .b32 pa<4>;\n\tprmt.b32 pa0, %0, %1, 0x5410;\n\tprmt.b32 pa1, %0, %1, 0x7632;\n\tprmt.b32 pa2, %2, %3, 0x5410;\n\tprmt.b32 pa3, %2, %3, 0x7632;\n\tmma.sync.aligned.m16n8k16.row.col.f32.f16.f16.f32 {sk0,sk1,sk2,sk3}, {pa0,pa1,pa2,pa3}, {%4,%5}, {sk0,sk1,sk2,sk3};\n\t}";
+
+    /// <summary>One f16 mma into m16n8 tile 1 with A paired from row words: a0/a1 = low/high halves of %0 (low) and %1 (high), a2/a3 of %2 and %3; %4-%5 B.</summary>
+    public const string MmaPairedF16Tile1 = "{\n\t.reg .b32 pa<4>;\n\tprmt.b32 pa0, %0, %1, 0x5410;\n\tprmt.b32 pa1, %0, %1, 0x7632;\n\tprmt.b32 pa2, %2, %3, 0x5410;\n\tprmt.b32 pa3, %2, %3, 0x7632;\n\tmma.sync.aligned.m16n8k16.row.col.f32.f16.f16.f32 {sk4,sk5,sk6,sk7}, {pa0,pa1,pa2,pa3}, {%4,%5}, {sk4,sk5,sk6,sk7};\n\t}";
+
+    /// <summary>One f16 mma into m16n8 tile 2 with A paired from row words: a0/a1 = low/high halves of %0 (low) and %1 (high), a2/a3 of %2 and %3; %4-%5 B.</summary>
+    public const string MmaPairedF16Tile2 = "{\n\t.reg .b32 pa<4>;\n\tprmt.b32 pa0, %0, %1, 0x5410;\n\tprmt.b32 pa1, %0, %1, 0x7632;\n\tprmt.b32 pa2, %2, %3, 0x5410;\n\tprmt.b32 pa3, %2, %3, 0x7632;\n\tmma.sync.aligned.m16n8k16.row.col.f32.f16.f16.f32 {sk8,sk9,sk10,sk11}, {pa0,pa1,pa2,pa3}, {%4,%5}, {sk8,sk9,sk10,sk11};\n\t}";
+
+    /// <summary>One f16 mma into m16n8 tile 3 with A paired from row words: a0/a1 = low/high halves of %0 (low) and %1 (high), a2/a3 of %2 and %3; %4-%5 B.</summary>
+    public const string MmaPairedF16Tile3 = "{\n\t.reg .b32 pa<4>;\n\tprmt.b32 pa0, %0, %1, 0x5410;\n\tprmt.b32 pa1, %0, %1, 0x7632;\n\tprmt.b32 pa2, %2, %3, 0x5410;\n\tprmt.b32 pa3, %2, %3, 0x7632;\n\tmma.sync.aligned.m16n8k16.row.col.f32.f16.f16.f32 {sk12,sk13,sk14,sk15}, {pa0,pa1,pa2,pa3}, {%4,%5}, {sk12,sk13,sk14,sk15};\n\t}";
+
     /// <summary>Copies the four accumulators of m16n8 tile 0 to the operands.</summary>
     public const string ReadTile0 = "mov.f32 %0, sk0;\n\tmov.f32 %1, sk1;\n\tmov.f32 %2, sk2;\n\tmov.f32 %3, sk3;";
 
@@ -384,6 +408,47 @@ internal static partial class SkinnyTensorCoreKernels
                     break;
                 default:
                     CudaAsm.Emit(MmaF16Tile15, a0, a1, a2, a3, b0, b1);
+                    break;
+            }
+        }
+    }
+
+    /// <summary>Emits the paired-A mma of m16n8 tile <paramref name="tile"/> (0-3; a constant at every call site).</summary>
+    internal static void EmitMmaPaired(int tile, bool bf16, uint w0, uint w1, uint w2, uint w3, uint b0, uint b1)
+    {
+        if (bf16)
+        {
+            switch (tile)
+            {
+                case 0:
+                    CudaAsm.Emit(MmaPairedBf16Tile0, w0, w1, w2, w3, b0, b1);
+                    break;
+                case 1:
+                    CudaAsm.Emit(MmaPairedBf16Tile1, w0, w1, w2, w3, b0, b1);
+                    break;
+                case 2:
+                    CudaAsm.Emit(MmaPairedBf16Tile2, w0, w1, w2, w3, b0, b1);
+                    break;
+                default:
+                    CudaAsm.Emit(MmaPairedBf16Tile3, w0, w1, w2, w3, b0, b1);
+                    break;
+            }
+        }
+        else
+        {
+            switch (tile)
+            {
+                case 0:
+                    CudaAsm.Emit(MmaPairedF16Tile0, w0, w1, w2, w3, b0, b1);
+                    break;
+                case 1:
+                    CudaAsm.Emit(MmaPairedF16Tile1, w0, w1, w2, w3, b0, b1);
+                    break;
+                case 2:
+                    CudaAsm.Emit(MmaPairedF16Tile2, w0, w1, w2, w3, b0, b1);
+                    break;
+                default:
+                    CudaAsm.Emit(MmaPairedF16Tile3, w0, w1, w2, w3, b0, b1);
                     break;
             }
         }

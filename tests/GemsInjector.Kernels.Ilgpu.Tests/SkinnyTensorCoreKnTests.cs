@@ -46,6 +46,15 @@ public sealed class SkinnyTensorCoreKnTests : Half16TestBase, IClassFixture<Warp
         return warp32.Accelerator.LoadStreamKernel(kernel);
     }
 
+    private Action<KernelConfig, ArrayView<ushort>, ArrayView<Half8>, ArrayView<Half8>, ArrayView<ushort>, ArrayView<ushort>, ArrayView<float>, ArrayView<float>, TensorCoreShape, int> WideEmulated(
+        bool bf16, int stepsInFlight)
+    {
+        var method = typeof(SkinnyTensorCoreKernels).GetMethod(nameof(SkinnyTensorCoreKernels.Gemm16SkinnyKnWideEmulated))!
+            .MakeGenericMethod(Format(bf16), Constant(stepsInFlight));
+        var kernel = method.CreateDelegate<Action<ArrayView<ushort>, ArrayView<Half8>, ArrayView<Half8>, ArrayView<ushort>, ArrayView<ushort>, ArrayView<float>, ArrayView<float>, TensorCoreShape, int>>();
+        return warp32.Accelerator.LoadStreamKernel(kernel);
+    }
+
     /// <summary>
     /// Rows 2–70 (one, two and four m-tiles; 70: two Grid.Z row blocks), K odd and even (multiples of 64, of 8 only, neither:
     /// element-wise activations and a guarded tail), N of 8-byte quads (8, 24, 136, 4096) and of 4-byte pairs only (130, 20),
@@ -68,7 +77,36 @@ public sealed class SkinnyTensorCoreKnTests : Half16TestBase, IClassFixture<Warp
     [InlineData(false, 64, 65, 8, false, false, 1)]
     [InlineData(false, 70, 41, 20, true, false, 1)]
     [InlineData(true, 70, 200, 130, false, false, 2)]
-    public void EmulatedKernelMatchesFloat64(bool bf16, int m, int k, int n, bool bias, bool biasIsMatrix, int requestedSplits)
+    public void EmulatedKernelMatchesFloat64(bool bf16, int m, int k, int n, bool bias, bool biasIsMatrix, int requestedSplits) =>
+        RunEmulated(bf16, m, k, n, bias, biasIsMatrix, requestedSplits, wide: false);
+
+    /// <summary>
+    /// The wide body (16-byte weight rows, the weight as the A operand, copy plan): rows 1–8 (the activation rows past M
+    /// clamped), K a multiple of 32, of 8 only, or odd (element-wise activations and a guarded last step, also inside split
+    /// chunks), N multiples of 8 that are not multiples of the 64-column warp or 256-column group,
+    /// bias row / matrix, unsplit and split K; each in its natural layout with one and two steps in flight, and with
+    /// element-wise activations forced.
+    /// </summary>
+    [Theory]
+    [InlineData(true, 1, 64, 8, false, false, 1)]
+    [InlineData(false, 1, 4096, 264, true, false, 4)]
+    [InlineData(true, 2, 200, 24, true, true, 1)]
+    [InlineData(false, 2, 33, 4096, false, false, 1)]
+    [InlineData(true, 3, 37, 136, true, false, 1)]
+    [InlineData(false, 4, 136, 72, false, false, 2)]
+    [InlineData(true, 4, 456, 520, true, true, 4)]
+    [InlineData(false, 5, 95, 40, true, false, 1)]
+    [InlineData(true, 7, 328, 264, false, false, 3)]
+    [InlineData(false, 8, 1032, 136, true, true, 5)]
+    [InlineData(true, 8, 65, 4096, false, false, 1)]
+    [InlineData(true, 6, 72, 56, true, false, 1)]
+    [InlineData(false, 8, 200, 264, true, true, 2)]
+    [InlineData(true, 3, 41, 8, false, false, 1)]
+    public void WideEmulatedKernelMatchesFloat64(bool bf16, int m, int k, int n, bool bias, bool biasIsMatrix, int requestedSplits) =>
+        RunEmulated(bf16, m, k, n, bias, biasIsMatrix, requestedSplits, wide: true);
+
+    /// <summary>One case of either body on the simulator against float64, every element, C and partials NaN-poisoned before each run.</summary>
+    private void RunEmulated(bool bf16, int m, int k, int n, bool bias, bool biasIsMatrix, int requestedSplits, bool wide)
     {
         int seed = 8300 + (m * 7) + (k * 5) + n + (bf16 ? 1 : 0) + (bias ? 4 : 0) + (biasIsMatrix ? 8 : 0) + (requestedSplits * 1000);
         var acc = warp32.Accelerator;
@@ -94,7 +132,8 @@ public sealed class SkinnyTensorCoreKnTests : Half16TestBase, IClassFixture<Warp
             return v;
         }).ToArray();
 
-        var (config, shape, mTiles) = SkinnyTensorCoreLaunch.Plan(m, k, n, multiprocessors: 0, groupsPerSm: 4, requestedSplits);
+        var (config, shape, mTiles) = SkinnyTensorCoreLaunch.Plan(m, k, n, multiprocessors: 0, groupsPerSm: 4, requestedSplits,
+            blockN: wide ? SkinnyTensorCoreKernels.WideBlockN : SkinnyTensorCoreKernels.BlockN);
         Assert.Equal(requestedSplits, shape.SplitK);
         shape.TransposeB = 0;
         shape.Bf16 = bf16 ? 1 : 0;
@@ -113,15 +152,33 @@ public sealed class SkinnyTensorCoreKnTests : Half16TestBase, IClassFixture<Warp
         ArrayView<ushort> biasView = bias ? biasBuffer.View.AsContiguous() : ArrayView<ushort>.Empty;
         ArrayView<float> partialView = shape.SplitK > 1 ? partial.View.AsContiguous() : ArrayView<float>.Empty;
         int natural = SkinnyTensorCoreLaunch.KnLayout(k, n, 0, 0);
+        if (wide)
+        {
+            // The wide body reads 16-byte weight rows only (the dispatch's N % 8 = 0) and one m-tile.
+            Assert.Equal(1, mTiles);
+            Assert.Equal(0, n % 8);
+            natural &= SkinnyTensorCoreKernels.KnVectorActivations;
+        }
+
         var a8 = (natural & SkinnyTensorCoreKernels.KnVectorActivations) != 0 ? aBuffer.View.AsContiguous().Cast<Half8>() : ArrayView<Half8>.Empty;
         var b4 = (natural & SkinnyTensorCoreKernels.KnWideWeights) != 0 ? bBuffer.View.AsContiguous().Cast<ulong>() : ArrayView<ulong>.Empty;
         var runs = natural != 0 ? new[] { (natural, 1), (natural, 2), (0, 2) } : new[] { (0, 1), (0, 2) };
+
         foreach (var (layout, steps) in runs)
         {
             cBuffer.CopyFromCPU(Enumerable.Repeat(NaN16(bf16), m * n).ToArray());
             partial.CopyFromCPU(Enumerable.Repeat(float.NaN, shape.SplitK * m * n).ToArray());
-            Emulated(mTiles, bf16, steps)(config, aBuffer.View.AsContiguous(), a8, bBuffer.View.AsContiguous().Cast<uint>(), b4, biasView, cBuffer.View, partialView, scratch.View,
-                shape, layout);
+            if (wide)
+            {
+                WideEmulated(bf16, steps)(config, aBuffer.View.AsContiguous(), a8, bBuffer.View.AsContiguous().Cast<Half8>(), biasView, cBuffer.View, partialView, scratch.View,
+                    shape, layout);
+            }
+            else
+            {
+                Emulated(mTiles, bf16, steps)(config, aBuffer.View.AsContiguous(), a8, bBuffer.View.AsContiguous().Cast<uint>(), b4, biasView, cBuffer.View, partialView, scratch.View,
+                    shape, layout);
+            }
+
             if (shape.SplitK > 1)
             {
                 reduce(new KernelConfig(((m * n) + 255) / 256, 256), partial.View, biasView, cBuffer.View, TensorCoreLaunch.ReduceShape(shape), bf16 ? 1 : 0);
@@ -129,7 +186,7 @@ public sealed class SkinnyTensorCoreKnTests : Half16TestBase, IClassFixture<Warp
 
             acc.Synchronize();
             AssertClose(ToFloat(cBuffer.GetAsArray1D(), bf16), expected, Rtol(bf16), Atol * k,
-                $"skinny [K, N] emulation {m}x{k}x{n} bias={bias} matrix={biasIsMatrix} splits={shape.SplitK} chunk={shape.KChunk} layout={layout} steps in flight={steps} ({F(bf16)})", seed);
+                $"skinny [K, N] {(wide ? "wide" : "8-byte")} emulation {m}x{k}x{n} bias={bias} matrix={biasIsMatrix} splits={shape.SplitK} chunk={shape.KChunk} layout={layout} steps in flight={steps} ({F(bf16)})", seed);
         }
     }
 
@@ -139,6 +196,61 @@ public sealed class SkinnyTensorCoreKnTests : Half16TestBase, IClassFixture<Warp
     {
         Assert.Equal(0xCCCCAAAAu, SkinnyTensorCoreKernels.Pair(0xBBBBAAAAu, 0xDDDDCCCCu, odd: false));
         Assert.Equal(0xDDDDBBBBu, SkinnyTensorCoreKernels.Pair(0xBBBBAAAAu, 0xDDDDCCCCu, odd: true));
+    }
+
+    /// <summary>
+    /// The wide body's paired-A mma strings (both formats, every tile): each of pa0 .. pa3 is one prmt whose selector, run
+    /// through the PTX ISA's byte-select rule on random words, gives what the emulation's <see cref="SkinnyTensorCoreKernels.Pair"/>
+    /// gives (a0 / a1 the even / odd column of %0, %1; a2 / a3 of %2, %3), and the mma reads pa0 .. pa3 in that order.
+    /// </summary>
+    [Fact]
+    public void PairedMmaPrmtMatchesPair()
+    {
+        var random = new Random(8311);
+        var strings = typeof(SkinnyTensorCoreKernels).GetFields(System.Reflection.BindingFlags.Static | System.Reflection.BindingFlags.Public)
+            .Where(f => f.Name.StartsWith("MmaPaired", StringComparison.Ordinal)).Select(f => (string)f.GetRawConstantValue()!).ToArray();
+        Assert.Equal(2 * SkinnyTensorCoreKernels.WideMTiles, strings.Length);
+        foreach (string asm in strings)
+        {
+            Assert.Contains("{pa0,pa1,pa2,pa3}, {%4,%5}", asm, StringComparison.Ordinal);
+            var prmts = Regex.Matches(asm, @"prmt\.b32 pa(\d), %(\d), %(\d), 0x([0-9A-Fa-f]+);");
+            Assert.Equal(4, prmts.Count);
+            for (int trial = 0; trial < 64; trial++)
+            {
+                var words = Enumerable.Range(0, 4).Select(_ => (uint)random.NextInt64(0, 1L << 32)).ToArray();
+                var expected = new[]
+                {
+                    SkinnyTensorCoreKernels.Pair(words[0], words[1], odd: false), SkinnyTensorCoreKernels.Pair(words[0], words[1], odd: true),
+                    SkinnyTensorCoreKernels.Pair(words[2], words[3], odd: false), SkinnyTensorCoreKernels.Pair(words[2], words[3], odd: true),
+                };
+                foreach (Match prmt in prmts)
+                {
+                    int register = int.Parse(prmt.Groups[1].Value);
+                    uint value = Prmt(words[int.Parse(prmt.Groups[2].Value)], words[int.Parse(prmt.Groups[3].Value)], Convert.ToUInt32(prmt.Groups[4].Value, 16));
+                    Assert.Equal(expected[register], value);
+                }
+            }
+        }
+    }
+
+    /// <summary>prmt.b32 (default mode): byte i of the result is byte (selector nibble i &amp; 7) of {b, a} (a bytes 0–3, b bytes 4–7), sign-replicated when the nibble's bit 3 is set.</summary>
+    private static uint Prmt(uint a, uint b, uint selector)
+    {
+        ulong source = ((ulong)b << 32) | a;
+        uint result = 0;
+        for (int i = 0; i < 4; i++)
+        {
+            uint nibble = (selector >> (4 * i)) & 0xF;
+            uint value = (uint)(source >> (int)(8 * (nibble & 7))) & 0xFF;
+            if ((nibble & 8) != 0)
+            {
+                value = (value & 0x80) != 0 ? 0xFFu : 0u;
+            }
+
+            result |= value << (8 * i);
+        }
+
+        return result;
     }
 
     /// <summary>
@@ -157,12 +269,9 @@ public sealed class SkinnyTensorCoreKnTests : Half16TestBase, IClassFixture<Warp
     [InlineData(4, false, 2)]
     public void PtxKeepsTheKLoopInRegisters(int mTiles, bool bf16, int stepsInFlight)
     {
-        using var context = Context.Create(b => b.Optimize(OptimizationLevel.O2));
-        using var backend = new PTXBackend(context, new CudaCapabilityContext(CudaArchitecture.SM_90),
-            CudaArchitecture.SM_90, CudaInstructionSet.ISA_80, nvvmAPI: null);
         var method = typeof(SkinnyTensorCoreKernels).GetMethod(nameof(SkinnyTensorCoreKernels.Gemm16SkinnyKn))!
             .MakeGenericMethod(Constant(mTiles), Format(bf16), Constant(stepsInFlight));
-        string ptx = ((PTXCompiledKernel)backend.Compile(EntryPointDescription.FromExplicitlyGroupedKernel(method), default)).PTXAssembly;
+        string ptx = CompilePtx(method, $"skinny-kn-m{mTiles}-{(bf16 ? "bf16" : "f16")}-s{stepsInFlight}");
 
         string mine = bf16 ? "mma.sync.aligned.m16n8k16.row.col.f32.bf16.bf16.f32" : "mma.sync.aligned.m16n8k16.row.col.f32.f16.f16.f32";
         string other = bf16 ? ".f32.f16.f16.f32" : ".f32.bf16.bf16.f32";
@@ -200,6 +309,66 @@ public sealed class SkinnyTensorCoreKnTests : Half16TestBase, IClassFixture<Warp
         Assert.DoesNotMatch(new Regex(@"\[%\d|\{%\d|, %\d+[,;]"), ptx);
     }
 
+    /// <summary>
+    /// The wide body's PTX: only its format's paired-A mma, 8 per multiply site on tiles 0–3 of one 16-accumulator declaration,
+    /// 8 16-byte weight loads per load site and no narrower global load of the weight, no local memory in the K loop.
+    /// </summary>
+    [Theory]
+    [InlineData(false, 1)]
+    [InlineData(true, 1)]
+    [InlineData(false, 2)]
+    [InlineData(true, 2)]
+    public void WidePtxKeepsTheKLoopInRegisters(bool bf16, int stepsInFlight)
+    {
+        var method = typeof(SkinnyTensorCoreKernels).GetMethod(nameof(SkinnyTensorCoreKernels.Gemm16SkinnyKnWide))!
+            .MakeGenericMethod(Format(bf16), Constant(stepsInFlight));
+        string ptx = CompilePtx(method, $"skinny-kn-wide-{(bf16 ? "bf16" : "f16")}-s{stepsInFlight}");
+        string mine = bf16 ? "mma.sync.aligned.m16n8k16.row.col.f32.bf16.bf16.f32" : "mma.sync.aligned.m16n8k16.row.col.f32.f16.f16.f32";
+        Assert.DoesNotContain(bf16 ? ".f32.f16.f16.f32" : ".f32.bf16.bf16.f32", ptx, StringComparison.Ordinal);
+        for (int tile = 0; tile < SkinnyTensorCoreKernels.WideMTiles; tile++)
+        {
+            Assert.Contains($"{{sk{tile * 4},sk{(tile * 4) + 1},sk{(tile * 4) + 2},sk{(tile * 4) + 3}}}, {{", ptx, StringComparison.Ordinal);
+        }
+
+        Assert.DoesNotContain($"{{sk{SkinnyTensorCoreKernels.WideMTiles * 4},", ptx, StringComparison.Ordinal);
+        Assert.Single(Regex.Matches(ptx, Regex.Escape($".reg .f32 sk<{SkinnyTensorCoreKernels.WideMTiles * 4}>;")));
+        Assert.DoesNotContain(".func", ptx, StringComparison.Ordinal);
+
+        // Multiply sites of 8 mma and one activation vector (row g) each: the loop's (two with two steps in flight: its body
+        // is two steps) and the guarded last step's; load sites of 8 weight rows: the loop's, the first step's with two in flight,
+        // the guarded last step's.
+        int multiplySites = stepsInFlight > 1 ? 3 : 2;
+        int loadSites = stepsInFlight > 1 ? 4 : 2;
+        int mmas = Regex.Matches(ptx, Regex.Escape(mine)).Count;
+        int vectors = Regex.Matches(ptx, @"ld\.global(\.nc)?\.v4\.(u32|b32)").Count;
+        var blocks = Regex.Split(ptx, @"(?m)^\s*[A-Za-z_$][\w$]*:\s*$");
+        int loopLocal = blocks.Where(b => b.Contains("mma.sync", StringComparison.Ordinal) || b.Contains("ld.global", StringComparison.Ordinal))
+            .Sum(b => Regex.Matches(b, @"(ld|st)\.local").Count);
+        output.WriteLine($"wide, {(bf16 ? "bf16" : "f16")}, {stepsInFlight} step(s): {mmas} mma, {vectors} 16-byte loads, "
+            + $"{Regex.Matches(ptx, @"(ld|st)\.local").Count} local accesses ({loopLocal} in the K loop), {ptx.Length} chars");
+        Assert.Equal(8 * multiplySites, mmas);
+        Assert.Equal((8 * loadSites) + multiplySites, vectors);
+        Assert.Equal(0, loopLocal);
+        Assert.DoesNotMatch(new Regex(@"\[%\d|\{%\d|, %\d+[,;]"), ptx);
+    }
+
+    /// <summary>SM_90 PTX of <paramref name="method"/>; written to GEMS_PTX_DUMP_DIR as <paramref name="dumpName"/>.ptx when that variable is set (for ptxas by hand).</summary>
+    private static string CompilePtx(System.Reflection.MethodInfo method, string dumpName)
+    {
+        using var context = Context.Create(b => b.Optimize(OptimizationLevel.O2));
+        using var backend = new PTXBackend(context, new CudaCapabilityContext(CudaArchitecture.SM_90),
+            CudaArchitecture.SM_90, CudaInstructionSet.ISA_80, nvvmAPI: null);
+        string ptx = ((PTXCompiledKernel)backend.Compile(EntryPointDescription.FromExplicitlyGroupedKernel(method), default)).PTXAssembly;
+        string? dump = Environment.GetEnvironmentVariable("GEMS_PTX_DUMP_DIR");
+        if (!string.IsNullOrEmpty(dump))
+        {
+            System.IO.Directory.CreateDirectory(dump);
+            System.IO.File.WriteAllText(System.IO.Path.Combine(dump, dumpName + ".ptx"), ptx);
+        }
+
+        return ptx;
+    }
+
     /// <summary>Layout flags: 16-byte activations need K % 8 = 0 and a 16-byte aligned, 8-byte weight quads N % 4 = 0 and b 8-byte aligned.</summary>
     [Theory]
     [InlineData(4096, 4096, 0, 0, 3)]
@@ -228,6 +397,17 @@ public sealed class SkinnyTensorCoreKnTests : Half16TestBase, IClassFixture<Warp
         Assert.True(settings.Enabled);
         Assert.Equal(2, settings.StepsInFlight);
     }
+
+    /// <summary>GEMS_SKINNY_KN_VARIANT: the wide body unless "old"; "onerow" adds one-row products; anything else is the default.</summary>
+    [Theory]
+    [InlineData(null, (int)SkinnyKnBody.Wide)]
+    [InlineData("", (int)SkinnyKnBody.Wide)]
+    [InlineData(" OLD ", (int)SkinnyKnBody.Old)]
+    [InlineData("old", (int)SkinnyKnBody.Old)]
+    [InlineData("onerow", (int)SkinnyKnBody.WideWithOneRow)]
+    [InlineData("x", (int)SkinnyKnBody.Wide)]
+    public void KnVariantParses(string? variant, int expected) =>
+        Assert.Equal((SkinnyKnBody)expected, SkinnyTensorCoreSettings.Parse(null, null, null, null, null, null, variant).KnBody);
 
     /// <summary>Off the CUDA backend (here the simulator) the [K, N] variant is never chosen, switch or not; the settings are restored.</summary>
     [Fact]

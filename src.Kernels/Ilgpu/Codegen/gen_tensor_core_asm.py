@@ -154,6 +154,19 @@ for dtype, cs in (("bf16", "Bf16"), ("f16", "F16")):
         s(f"    /// <summary>One {dtype} mma into m16n8 tile {tile} (m-tile {tile // SKINNY_NB}, n-block {tile % SKINNY_NB}): %0-%3 A fragment, %4-%5 B fragment.</summary>")
         s(f"    public const string Mma{cs}Tile{tile} = \"{line}\";")
         s("")
+# The wide [K, N] kernel's mma: its A fragment (the weight) is paired from four row words inside the asm, so each pair is
+# one prmt (written in C#, the halves' masks and shifts stay two ALU instructions each after ptxas).
+SKINNY_KN_WIDE_TILES = 4
+for dtype, cs in (("bf16", "Bf16"), ("f16", "F16")):
+    for tile in range(SKINNY_KN_WIDE_TILES):
+        acc = ",".join(f"sk{tile * 4 + i}" for i in range(4))
+        lines = ["{", ".reg .b32 pa<4>;",
+                 "prmt.b32 pa0, %0, %1, 0x5410;", "prmt.b32 pa1, %0, %1, 0x7632;",
+                 "prmt.b32 pa2, %2, %3, 0x5410;", "prmt.b32 pa3, %2, %3, 0x7632;",
+                 f"mma.sync.aligned.m16n8k16.row.col.f32.{dtype}.{dtype}.f32 {{{acc}}}, {{pa0,pa1,pa2,pa3}}, {{%4,%5}}, {{{acc}}};", "}"]
+        s(f"    /// <summary>One {dtype} mma into m16n8 tile {tile} with A paired from row words: a0/a1 = low/high halves of %0 (low) and %1 (high), a2/a3 of %2 and %3; %4-%5 B.</summary>")
+        s(f"    public const string MmaPaired{cs}Tile{tile} = {cs_string(lines)};")
+        s("")
 for tile in range(SKINNY_MT_MAX * SKINNY_NB):
     lines = [f"mov.f32 %{i}, sk{tile * 4 + i};" for i in range(4)]
     s(f"    /// <summary>Copies the four accumulators of m16n8 tile {tile} to the operands.</summary>")
@@ -171,6 +184,23 @@ for cs, cond in (("Bf16", "if (bf16)"), ("F16", "else")):
         label = f"case {tile}:" if tile < SKINNY_MT_MAX * SKINNY_NB - 1 else "default:"
         s(f"                {label}")
         s(f"                    CudaAsm.Emit(Mma{cs}Tile{tile}, a0, a1, a2, a3, b0, b1);")
+        s("                    break;")
+    s("            }")
+    s("        }")
+s("    }")
+s("")
+s("    /// <summary>Emits the paired-A mma of m16n8 tile <paramref name=\"tile\"/> (0-3; a constant at every call site).</summary>")
+s("    internal static void EmitMmaPaired(int tile, bool bf16, uint w0, uint w1, uint w2, uint w3, uint b0, uint b1)")
+s("    {")
+for cs, cond in (("Bf16", "if (bf16)"), ("F16", "else")):
+    s(f"        {cond}")
+    s("        {")
+    s("            switch (tile)")
+    s("            {")
+    for tile in range(SKINNY_KN_WIDE_TILES):
+        label = f"case {tile}:" if tile < SKINNY_KN_WIDE_TILES - 1 else "default:"
+        s(f"                {label}")
+        s(f"                    CudaAsm.Emit(MmaPaired{cs}Tile{tile}, w0, w1, w2, w3, b0, b1);")
         s("                    break;")
     s("            }")
     s("        }")
