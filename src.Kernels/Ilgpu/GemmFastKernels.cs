@@ -256,24 +256,18 @@ internal static partial class GemmFastKernels
         }
     }
 
-    /// <summary>
-    /// C[i, n] = alpha·Σ_split partial[split, i, n] + beta·bias; the launch has <see cref="SplitKReduction.Threads"/>
-    /// threads (grid-stride over them).
-    /// </summary>
+    /// <summary>C[i, n] = alpha·Σ_split partial[split, i, n] + beta·bias (grid-stride over M·N).</summary>
     [IlgpuKernel]
     public static void GemvReduceF32(ArrayView<float> partial, ArrayView<float> bias, ArrayView<float> c, GemvShape g)
     {
-        var output = new ReducedOutputF32 { Bias = bias, C = c, Shape = g };
-        SplitKReduction.Reduce(partial, (long)g.M * g.N, g.N, g.Splits, ref output);
-    }
-
-    /// <summary>The float32 reduce's store: <see cref="GemvEpilogue"/> into c.</summary>
-    private struct ReducedOutputF32 : ISplitKOutput
-    {
-        public ArrayView<float> Bias;
-        public ArrayView<float> C;
-        public GemvShape Shape;
-
-        public readonly void Store(long e, int row, int col, float sum) => C[e] = GemvEpilogue(Bias, Shape, row, col, sum);
+        long total = (long)g.M * g.N;
+        long plane = total;
+        for (long e = Grid.GlobalIndex.X; e < total; e += (long)Grid.DimX * Group.DimX)
+        {
+            float sum = SplitKReduction.Sum(partial, plane, e, g.Splits);
+            int row = SplitKReduction.Row(e, plane, g.N);
+            int col = (int)(e - ((long)row * g.N));
+            c[e] = GemvEpilogue(bias, g, row, col, sum);
+        }
     }
 }

@@ -212,25 +212,17 @@ internal static partial class HalfGemvKernels
         }
     }
 
-    /// <summary>
-    /// c[i, n] = alpha·Σ_split partial[split, i, n] + beta·bias, rounded once; the launch has
-    /// <see cref="SplitKReduction.Threads"/> threads (grid-stride over them).
-    /// </summary>
+    /// <summary>c[i, n] = alpha·Σ_split partial[split, i, n] + beta·bias, rounded once (grid-stride over M·N).</summary>
     [IlgpuKernel]
     public static void GemvReduce16(ArrayView<float> partial, ArrayView<ushort> bias, ArrayView<ushort> c, HalfGemvShape g, int bf16)
     {
-        var output = new ReducedOutput16 { Bias = bias, C = c, Shape = g, Bf16 = bf16 };
-        SplitKReduction.Reduce(partial, (long)g.M * g.N, g.N, g.Splits, ref output);
-    }
-
-    /// <summary>The 16-bit reduce's store: <see cref="Epilogue"/> into c.</summary>
-    private struct ReducedOutput16 : ISplitKOutput
-    {
-        public ArrayView<ushort> Bias;
-        public ArrayView<ushort> C;
-        public HalfGemvShape Shape;
-        public int Bf16;
-
-        public readonly void Store(long e, int row, int col, float sum) => C[e] = Epilogue(Bias, Shape, row, col, sum, Bf16);
+        long plane = (long)g.M * g.N;
+        for (long e = Grid.GlobalIndex.X; e < plane; e += (long)Grid.DimX * Group.DimX)
+        {
+            float sum = SplitKReduction.Sum(partial, plane, e, g.Splits);
+            int row = SplitKReduction.Row(e, plane, g.N);
+            int col = (int)(e - ((long)row * g.N));
+            c[e] = Epilogue(bias, g, row, col, sum, bf16);
+        }
     }
 }

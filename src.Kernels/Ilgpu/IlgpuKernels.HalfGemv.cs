@@ -54,7 +54,7 @@ public sealed partial class IlgpuKernels
             return true;
         }
 
-        // [K, N] weights (mm) with 2–64 rows: the skinny kernel's [K, N] variant when GEMS_SKINNY_TC_KN=1 (default off).
+        // [K, N] weights (mm) with 1–16 rows: the skinny kernel's [K, N] variant (GEMS_SKINNY_TC_KN=0: the GEMV below).
         if (TrySkinnyTensorCoreKn(a, b, bias, c, batch, m, k, n, transposeB, alpha, beta, biasIsMatrix, format))
         {
             return true;

@@ -210,9 +210,10 @@ public sealed partial class IlgpuKernels
             // short 64×256 tile (≤ 4T rows) stays `wide16`'s.
             // `pipe16`: as `async16`, but a B [K, N] square tile is SgemmAsyncPipe8x16F32 (rotated fragments, cheaper copy
             // issue); B [N, K] stays `async16`'s.
-            // GEMS_SGEMM_SHORT_VARIANT=async: the short 64×256 tile of these three is SgemmAsync8x16F32's short tile
-            // instead (cp.async stages of K-tile 8, which keeps three 64×256 stages at 30 KB; the simulator's 16×128 too);
-            // `pipe`: as `async`, but a B [K, N] short tile is SgemmAsyncPipe8x16F32's.
+            // The short 64×256 tile of these three is, by default (GEMS_SGEMM_SHORT_VARIANT=pipe; Run 35, H200: 64-row
+            // products +7–10% against `wide`), SgemmAsync8x16F32's short tile for a B [N, K] and SgemmAsyncPipe8x16F32's
+            // for a B [K, N] (cp.async stages of K-tile 8, which keeps three 64×256 stages at 30 KB; the simulator's 16×128
+            // too); `async`: SgemmAsync8x16F32's for both layouts; `wide`: SgemmWide8x16F32's (staging registers, K-tile 16).
             bool pipeVariant = variant == SgemmKernelVariant.AsyncPipe8x16;
             bool asyncVariant = variant == SgemmKernelVariant.Async8x16 || pipeVariant;
             bool wide = (variant == SgemmKernelVariant.Wide8x16Bk16 || asyncVariant) && !flat;
@@ -729,7 +730,7 @@ internal static class SgemmKernelChoice
 /// <summary>The kernels that <c>GEMS_SGEMM_SHORT_VARIANT</c> selects between for the short tile of 17–64-row products.</summary>
 internal enum SgemmShortVariant
 {
-    /// <summary><c>SgemmWide8x16F32</c>'s 64×256 tile: staging registers, two shared buffers, K-tile 16.</summary>
+    /// <summary><c>SgemmWide8x16F32</c>'s 64×256 tile: staging registers, two shared buffers, K-tile 16 (the default before Run 35).</summary>
     Wide,
 
     /// <summary>
@@ -738,12 +739,12 @@ internal enum SgemmShortVariant
     /// </summary>
     Async,
 
-    /// <summary>As <see cref="Async"/>, but a B [K, N] short tile is <c>SgemmAsyncPipe8x16F32</c>'s (rotated fragments).</summary>
+    /// <summary>As <see cref="Async"/>, but a B [K, N] short tile is <c>SgemmAsyncPipe8x16F32</c>'s (rotated fragments); the default.</summary>
     AsyncPipe,
 }
 
 /// <summary>
-/// The short-tile setting (<c>GEMS_SGEMM_SHORT_VARIANT</c>): <c>wide</c> (default), <c>async</c> or <c>pipe</c>; it applies to the
+/// The short-tile setting (<c>GEMS_SGEMM_SHORT_VARIANT</c>): <c>pipe</c> (default), <c>async</c> or <c>wide</c>; it applies to the
 /// <c>wide16</c>, <c>async16</c> and <c>pipe16</c> SGEMM variants, whose 17–64-row products take the short tile.
 /// </summary>
 internal static class SgemmShortChoice
@@ -757,14 +758,14 @@ internal static class SgemmShortChoice
     public static SgemmShortVariant FromEnvironment() => FromVariable.Value;
 
     /// <summary>
-    /// <c>async</c> and <c>pipe</c> (any case, surrounding spaces ignored) select the cp.async short tiles; anything else the
-    /// wide one.
+    /// <c>wide</c> and <c>async</c> (any case, surrounding spaces ignored) select those short tiles; anything else the
+    /// default, <c>pipe</c>.
     /// </summary>
     public static SgemmShortVariant Parse(string? setting) => setting?.Trim().ToLowerInvariant() switch
     {
+        "wide" => SgemmShortVariant.Wide,
         "async" => SgemmShortVariant.Async,
-        "pipe" => SgemmShortVariant.AsyncPipe,
-        _ => SgemmShortVariant.Wide,
+        _ => SgemmShortVariant.AsyncPipe,
     };
 }
 

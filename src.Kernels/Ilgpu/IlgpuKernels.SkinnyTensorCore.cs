@@ -61,12 +61,12 @@ public sealed partial class IlgpuKernels
     /// <summary>
     /// Whether a product goes to the skinny kernel's [K, N] variant (<see cref="SkinnyTensorCoreKernels.Gemm16SkinnyKn{TMTiles, TFormat, TStepsInFlight}"/>):
     /// the [K, N] switch on (the default), CUDA, tensor cores on, one matrix, weight stored [K, N], 2 ≤ M ≤ <see cref="SkinnyTensorCoreSettings.KnMaxRows"/> (and the row limit)
-    /// or M = 1 under <see cref="SkinnyKnBody.WideWithOneRow"/> with 16-byte weight rows, N even and b 4-byte aligned (4-byte
+    /// or M = 1 on the wide body (<see cref="SkinnyKnBody.Wide"/>, 16-byte weight rows), N even and b 4-byte aligned (4-byte
     /// weight pairs at least; odd N keeps the CUDA-core GEMV).
     /// </summary>
     internal bool UsesSkinnyTensorCoreKn(ArrayView<ushort> a, ArrayView<ushort> b, int batch, int m, int n, bool transposeB) =>
         SkinnySettings.Enabled && SkinnySettings.KnEnabled && TensorCoresEnabled && device.Kind == IlgpuDeviceKind.Cuda && batch == 1 && !transposeB
-        && (m >= 2 || (m == 1 && SkinnySettings.KnBody == SkinnyKnBody.WideWithOneRow && n % 8 == 0 && TensorCoreLaunch.DeviceAddress(b) % 16 == 0))
+        && (m >= 2 || (m == 1 && SkinnySettings.KnBody == SkinnyKnBody.Wide && n % 8 == 0 && TensorCoreLaunch.DeviceAddress(b) % 16 == 0))
         && m <= Math.Min(SkinnySettings.MaxRows, SkinnyTensorCoreSettings.KnMaxRows) && n % 2 == 0
         && TensorCoreLaunch.DeviceAddress(b) % 4 == 0 && TensorCoreLaunch.DeviceAddress(a) % 2 == 0;
 
@@ -200,8 +200,9 @@ public sealed partial class IlgpuKernels
 /// 0.039 ms on the H200, Run 15 — or 1), <c>GEMS_SKINNY_TC_KN</c> (<c>0</c> / <c>off</c> / <c>false</c> keeps [K, N]-weight
 /// products on the CUDA-core [K, N] GEMV; by default those with 2 to <see cref="KnMaxRows"/> rows take the kernel's [K, N]
 /// variant), <c>GEMS_SKINNY_KN_VARIANT</c> (<see cref="SkinnyKnBody"/>: <c>old</c> keeps every [K, N] product on the
-/// 8-byte-load body, <c>onerow</c> also sends one-row products with 16-byte weight rows to the wide body; by default
-/// those with N % 8 = 0, a 16-byte aligned weight and at most 8 rows take the wide body: 16-byte loads, a copy plan, the weight as the A operand).
+/// 8-byte-load body (and one-row products on the CUDA-core GEMV); by default those with N % 8 = 0, a 16-byte aligned
+/// weight and 1–8 rows take the wide body: 16-byte loads, a copy plan, the weight as the A operand; Run 35, H200: bf16
+/// 1 / 2 / 8 rows × 4096² 1751 / 1607 / 1409 → 1936 / 2054 / 2001 GB/s).
 /// </summary>
 internal readonly record struct SkinnyTensorCoreSettings(bool Enabled, int MaxRows, int GroupsPerSm, bool CapSplitsByPartials = true, int StepsInFlight = 2,
     bool KnEnabled = true, SkinnyKnBody KnBody = SkinnyKnBody.Wide)
@@ -243,7 +244,7 @@ internal readonly record struct SkinnyTensorCoreSettings(bool Enabled, int MaxRo
         IsOn(partialCap),
         steps?.Trim() == "1" ? 1 : 2,
         IsOn(kn),
-        knVariant?.Trim().ToLowerInvariant() switch { "old" => SkinnyKnBody.Old, "onerow" => SkinnyKnBody.WideWithOneRow, _ => SkinnyKnBody.Wide });
+        knVariant?.Trim().ToLowerInvariant() == "old" ? SkinnyKnBody.Old : SkinnyKnBody.Wide);
 
     private static bool IsOn(string? setting) => setting?.Trim().ToLowerInvariant() is not ("0" or "off" or "false");
 }
@@ -251,14 +252,11 @@ internal readonly record struct SkinnyTensorCoreSettings(bool Enabled, int MaxRo
 /// <summary>Which body runs a [K, N] product on the skinny kernel (<c>GEMS_SKINNY_KN_VARIANT</c>).</summary>
 internal enum SkinnyKnBody
 {
-    /// <summary>The wide body (16-byte weight rows, copy plan, weight as the A operand) for 2–8 rows where it applies, else the 8-byte body.</summary>
+    /// <summary>The wide body (16-byte weight rows, copy plan, weight as the A operand) for 1–8 rows where it applies, else the 8-byte body.</summary>
     Wide,
 
-    /// <summary>The 8-byte-load body for every [K, N] product (the body before the wide one).</summary>
+    /// <summary>The 8-byte-load body for every [K, N] product of 2 or more rows, one-row products on the CUDA-core GEMV (the rule before the wide body).</summary>
     Old,
-
-    /// <summary>As <see cref="Wide"/>, and one-row products with 16-byte weight rows on the wide body too (else the CUDA-core GEMV).</summary>
-    WideWithOneRow,
 }
 
 /// <summary>Launch plan of <see cref="SkinnyTensorCoreKernels"/> (shared by the facade and the tests).</summary>

@@ -33,13 +33,13 @@ public sealed partial class IlgpuKernels
     private void ReduceSplits16(ArrayView<float> partial, ArrayView<ushort> bias, ArrayView<ushort> c, HalfGemvShape g, bool bf16) =>
         device.Load(ref gemvReduce16, nameof(HalfGemvKernels.GemvReduce16),
             acc => acc.LoadStreamKernel<ArrayView<float>, ArrayView<ushort>, ArrayView<ushort>, HalfGemvShape, int>(HalfGemvKernels.GemvReduce16))(
-            Elementwise(SplitKReduction.Threads((long)g.M * g.N, g.Splits, device.WarpSize)), partial, bias, c, g, bf16 ? 1 : 0);
+            Elementwise((long)g.M * g.N), partial, bias, c, g, bf16 ? 1 : 0);
 
     /// <summary>c = alpha·Σ_split partial + beta·bias in float32 (<see cref="GemmFastKernels.GemvReduceF32"/>): every split-K float32 product ends here.</summary>
     private void ReduceSplitsF32(ArrayView<float> partial, ArrayView<float> bias, ArrayView<float> c, GemvShape g) =>
         device.Load(ref gemvReduceF32, nameof(GemmFastKernels.GemvReduceF32),
             acc => acc.LoadStreamKernel<ArrayView<float>, ArrayView<float>, ArrayView<float>, GemvShape>(GemmFastKernels.GemvReduceF32))(
-            Elementwise(SplitKReduction.Threads((long)g.M * g.N, g.Splits, device.WarpSize)), partial, bias, c, g);
+            Elementwise((long)g.M * g.N), partial, bias, c, g);
 
     private int RowGroupSize(long cols)
     {

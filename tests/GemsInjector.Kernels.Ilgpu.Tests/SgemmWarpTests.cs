@@ -136,7 +136,7 @@ public sealed class SgemmWarpTests : KernelTestBase
     /// <summary>
     /// Runs <paramref name="body"/> with the GEMVs off and the SGEMM <paramref name="variant"/>: a <c>GEMS_SGEMM_VARIANT</c>
     /// value, then optionally "+" and a <c>GEMS_SGEMM_SHORT_VARIANT</c> value written as "short" (<c>async</c>) or
-    /// "pipeshort" (<c>pipe</c>).
+    /// "pipeshort" (<c>pipe</c>); without it the short tile is <c>wide</c>'s.
     /// </summary>
     private void WithVariant(string variant, Action body)
     {
@@ -145,7 +145,7 @@ public sealed class SgemmWarpTests : KernelTestBase
         int savedRows = K.GemvMaxRows;
         var parts = variant.Split('+');
         K.SgemmKernel = SgemmKernelChoice.Parse(parts[0]);
-        K.SgemmShortKernel = SgemmShortChoice.Parse(parts.Length > 1 ? (parts[1] == "short" ? "async" : "pipe") : null);
+        K.SgemmShortKernel = SgemmShortChoice.Parse(parts.Length > 1 ? (parts[1] == "short" ? "async" : "pipe") : "wide");
         K.GemvMaxRows = 0;
         try
         {
@@ -664,11 +664,12 @@ public sealed class SgemmWarpTests : KernelTestBase
     public void VariantSettingParses(string? setting, string expected) => Assert.Equal(expected, SgemmKernelChoice.Parse(setting).ToString());
 
     [Theory]
-    [InlineData(null, "Wide")]
-    [InlineData("", "Wide")]
+    [InlineData(null, "AsyncPipe")]
+    [InlineData("", "AsyncPipe")]
     [InlineData("wide", "Wide")]
+    [InlineData(" WIDE ", "Wide")]
     [InlineData(" ASYNC ", "Async")]
-    [InlineData("async16", "Wide")]
+    [InlineData("async16", "AsyncPipe")]
     [InlineData("Pipe", "AsyncPipe")]
     public void ShortTileSettingParses(string? setting, string expected) => Assert.Equal(expected, SgemmShortChoice.Parse(setting).ToString());
 }

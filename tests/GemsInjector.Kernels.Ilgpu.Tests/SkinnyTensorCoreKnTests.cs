@@ -398,13 +398,12 @@ public sealed class SkinnyTensorCoreKnTests : Half16TestBase, IClassFixture<Warp
         Assert.Equal(2, settings.StepsInFlight);
     }
 
-    /// <summary>GEMS_SKINNY_KN_VARIANT: the wide body unless "old"; "onerow" adds one-row products; anything else is the default.</summary>
+    /// <summary>GEMS_SKINNY_KN_VARIANT: the wide body unless "old"; anything else is the default.</summary>
     [Theory]
     [InlineData(null, (int)SkinnyKnBody.Wide)]
     [InlineData("", (int)SkinnyKnBody.Wide)]
     [InlineData(" OLD ", (int)SkinnyKnBody.Old)]
     [InlineData("old", (int)SkinnyKnBody.Old)]
-    [InlineData("onerow", (int)SkinnyKnBody.WideWithOneRow)]
     [InlineData("x", (int)SkinnyKnBody.Wide)]
     public void KnVariantParses(string? variant, int expected) =>
         Assert.Equal((SkinnyKnBody)expected, SkinnyTensorCoreSettings.Parse(null, null, null, null, null, null, variant).KnBody);
