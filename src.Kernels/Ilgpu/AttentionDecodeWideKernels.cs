@@ -707,69 +707,30 @@ internal static class AttentionDecodeWideKernels
             tickets[ticketIndex] = 0;
         }
 
-        CombineChunks(output, partO, partML, scores, stats, headRow, live, splits, d, tid, lane, warp, ws, plan.Combine == DecodePlan.OverlappedMerge);
+        CombineChunks(output, partO, partML, scores, stats, headRow, live, splits, d, tid, lane, warp, ws);
     }
 
     /// <summary>Chunks the in-kernel merge reads per step (independent 16-byte L2 loads in flight per thread).</summary>
     public const int MergeChunksPerStep = 16;
 
     /// <summary>
-    /// Chunks per step of the overlapped merge after its first <see cref="MergeChunksPerStep"/> (batch 1's 64 chunks:
-    /// 16 + 24 + 24; 24 float4 are 96 registers, which fit the launch bound's 128 once nothing else is live).
-    /// </summary>
-    public const int WideMergeChunksPerStep = 24;
-
-    /// <summary>
     /// The last group's merge of the <paramref name="splits"/> chunk partials of its heads (splits ≤
-    /// <see cref="MaxChunk"/> - <see cref="MergeChunksPerStep"/>, overlapped: - <see cref="WideMergeChunksPerStep"/>): one warp per head puts the chunk weights
+    /// <see cref="MaxChunk"/> - <see cref="MergeChunksPerStep"/>): one warp per head puts the chunk weights
     /// e^(m_c - M) into <paramref name="weights"/> and Σ_c e^(m_c - M)·l_c into the statistics; then each thread sums
-    /// four dims of one head over the chunks in chunk order, its loads of a step (<see cref="MergeChunksPerStep"/>
-    /// chunks) issued before any is used (at batch 1, 64 chunks: 4 dependent L2 round trips instead of 64).
+    /// four dims of one head over the chunks, <see cref="MergeChunksPerStep"/> 16-byte loads issued per step before any
+    /// is used (at batch 1, 64 chunks: 4 dependent L2 round trips instead of 64).
     /// </summary>
-    /// <remarks>
-    /// <paramref name="overlapped"/> (<see cref="DecodePlan.OverlappedMerge"/>): a thread's first step is loaded before
-    /// the weights are computed, a lane loads the maxima of two chunks before using either, and the steps after the
-    /// first take <see cref="WideMergeChunksPerStep"/> chunks, so at batch 1's 64 chunks the merge waits on 3 dependent
-    /// L2 round trips instead of 6 (the default's maxima loop takes one per 32 chunks, then 4 steps). The same terms
-    /// are summed in the same chunk order as by default: the same result, bit for bit.
-    /// </remarks>
     internal static void CombineChunks<TOut>(TOut output, ArrayView<float> partO, ArrayView<float> partML, ArrayView<float> weights, ArrayView<float> stats,
-        long headRow, int live, int splits, int d, int tid, int lane, int warp, int ws, bool overlapped)
+        long headRow, int live, int splits, int d, int tid, int lane, int warp, int ws)
         where TOut : struct, IDecodeOutput
     {
-        var parts = partO.Cast<Float4>().AsAligned(16);
-        int vectors = d >> 2;
-        int last = splits - 1;
-        int pairs = live * vectors;
-        var early0 = default(EightParts);
-        var early1 = default(EightParts);
-        if (overlapped && tid < pairs)
-        {
-            long mine = MergeFirst(headRow, splits, vectors, tid);
-            early0 = LoadEight(parts, mine, vectors, 0, last);
-            early1 = LoadEight(parts, mine, vectors, 8, last);
-        }
-
         for (int i = warp; i < live; i += Warps)
         {
             long p0 = (headRow + i) * splits;
             float mMax = GpuMath.NegInf;
-            if (overlapped)
+            for (int c = lane; c < splits; c += ws)
             {
-                // Two chunks' maxima loaded per iteration before either is used: one round trip up to 2 · ws chunks.
-                for (int c = lane; c < splits; c += 2 * ws)
-                {
-                    float first = partML[2 * (p0 + c)];
-                    float second = partML[2 * (p0 + Min(c + ws, last))];
-                    mMax = GpuMath.MaxNaN(GpuMath.MaxNaN(mMax, first), second);
-                }
-            }
-            else
-            {
-                for (int c = lane; c < splits; c += ws)
-                {
-                    mMax = GpuMath.MaxNaN(mMax, partML[2 * (p0 + c)]);
-                }
+                mMax = GpuMath.MaxNaN(mMax, partML[2 * (p0 + c)]);
             }
 
             mMax = GpuMath.WarpMax(mMax);
@@ -790,110 +751,69 @@ internal static class AttentionDecodeWideKernels
         }
 
         Group.Barrier();
-        int pair = tid;
-        if (overlapped)
+        var parts = partO.Cast<Float4>().AsAligned(16);
+        int vectors = d >> 2;
+        int last = splits - 1;
+        for (int pair = tid; pair < live * vectors; pair += Group.DimX)
         {
-            // The early loads are dead after this pair, so they do not stay live through the loop below (they did
-            // when the loop reloaded them: 64 more registers there, and ptxas split its steps).
-            if (pair < pairs)
+            int i = pair / vectors;
+            int vector = pair - (i * vectors);
+            long first = ((headRow + i) * splits * vectors) + vector;
+            var sum = default(Float4);
+            for (int c = 0; c < splits; c += MergeChunksPerStep)
             {
-                int wRow = (pair / vectors) * MaxChunk;
-                var early = FoldEight(FoldEight(default, early0, weights, wRow, 0, last), early1, weights, wRow, 8, last);
-                MergePair(output, parts, weights, stats, headRow, splits, d, vectors, pair, early, MergeChunksPerStep, true);
+                sum = MergeStep(sum, parts, weights, first, vectors, i * MaxChunk, c, last);
             }
 
-            pair += Group.DimX;
-        }
-
-        for (; pair < pairs; pair += Group.DimX)
-        {
-            MergePair(output, parts, weights, stats, headRow, splits, d, vectors, pair, default, 0, false);
+            float total = stats[(2 * HeadsPerGroup) + 1 + i];
+            long at = ((headRow + i) * d) + (4 * vector);
+            output.Write(at, total == 0f ? 0f : sum.X / total);
+            output.Write(at + 1, total == 0f ? 0f : sum.Y / total);
+            output.Write(at + 2, total == 0f ? 0f : sum.Z / total);
+            output.Write(at + 3, total == 0f ? 0f : sum.W / total);
         }
     }
 
     /// <summary>
-    /// One thread's (head, 4 dims) of the merge from chunk <paramref name="chunk0"/> on (<paramref name="sum"/> holds the
-    /// chunks before it), <see cref="MergeChunksPerStep"/> (<paramref name="wide"/>: <see cref="WideMergeChunksPerStep"/>)
-    /// chunks' loads issued per step before any is used; writes the output sum / Σ weight·l (0 where that is 0).
+    /// sum + Σ weights[c + u]·parts[chunk c + u] over u below <see cref="MergeChunksPerStep"/> and chunks up to
+    /// <paramref name="last"/>: every load first (indexes past the last chunk repeat it, so there is no branch before
+    /// the last load), then the multiply-adds.
     /// </summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private static void MergePair<TOut>(TOut output, ArrayView<Float4> parts, ArrayView<float> weights, ArrayView<float> stats, long headRow, int splits, int d, int vectors,
-        int pair, Float4 sum, int chunk0, bool wide)
-        where TOut : struct, IDecodeOutput
+    private static Float4 MergeStep(Float4 sum, ArrayView<Float4> parts, ArrayView<float> weights, long first, int vectors, int wRow, int c, int last)
     {
-        int i = pair / vectors;
-        long first = MergeFirst(headRow, splits, vectors, pair);
-        int wRow = i * MaxChunk;
-        int last = splits - 1;
-        for (int c = chunk0; wide && c < splits; c += WideMergeChunksPerStep)
-        {
-            var x0 = LoadEight(parts, first, vectors, c, last);
-            var x1 = LoadEight(parts, first, vectors, c + 8, last);
-            var x2 = LoadEight(parts, first, vectors, c + 16, last);
-            sum = FoldEight(sum, x0, weights, wRow, c, last);
-            sum = FoldEight(sum, x1, weights, wRow, c + 8, last);
-            sum = FoldEight(sum, x2, weights, wRow, c + 16, last);
-        }
-
-        for (int c = chunk0; !wide && c < splits; c += MergeChunksPerStep)
-        {
-            var low = LoadEight(parts, first, vectors, c, last);
-            var high = LoadEight(parts, first, vectors, c + 8, last);
-            sum = FoldEight(sum, low, weights, wRow, c, last);
-            sum = FoldEight(sum, high, weights, wRow, c + 8, last);
-        }
-
-        float total = stats[(2 * HeadsPerGroup) + 1 + i];
-        long at = ((headRow + i) * d) + (4 * (pair - (i * vectors)));
-        output.Write(at, total == 0f ? 0f : sum.X / total);
-        output.Write(at + 1, total == 0f ? 0f : sum.Y / total);
-        output.Write(at + 2, total == 0f ? 0f : sum.Z / total);
-        output.Write(at + 3, total == 0f ? 0f : sum.W / total);
-    }
-
-    /// <summary>The partial vector of chunk 0 of merge pair <paramref name="pair"/> (head pair / vectors of the group, vector pair mod vectors).</summary>
-    [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private static long MergeFirst(long headRow, int splits, int vectors, int pair)
-    {
-        int i = pair / vectors;
-        return ((headRow + i) * splits * vectors) + (pair - (i * vectors));
-    }
-
-    /// <summary>Eight chunks' partial vectors of one merge pair, held in registers between their loads and their use.</summary>
-    private struct EightParts
-    {
-        public Float4 X0, X1, X2, X3, X4, X5, X6, X7;
-    }
-
-    /// <summary>
-    /// The partial vectors of chunks c .. c + 7 (indexes past the last chunk repeat it, so there is no branch before the
-    /// last load; <see cref="FoldEight"/> skips the repeats).
-    /// </summary>
-    [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private static EightParts LoadEight(ArrayView<Float4> parts, long first, int vectors, int c, int last) => new()
-    {
-        X0 = parts[first + ((long)Min(c, last) * vectors)],
-        X1 = parts[first + ((long)Min(c + 1, last) * vectors)],
-        X2 = parts[first + ((long)Min(c + 2, last) * vectors)],
-        X3 = parts[first + ((long)Min(c + 3, last) * vectors)],
-        X4 = parts[first + ((long)Min(c + 4, last) * vectors)],
-        X5 = parts[first + ((long)Min(c + 5, last) * vectors)],
-        X6 = parts[first + ((long)Min(c + 6, last) * vectors)],
-        X7 = parts[first + ((long)Min(c + 7, last) * vectors)],
-    };
-
-    /// <summary>sum + Σ weights[c + u]·x.Xu over u below 8 and chunks up to <paramref name="last"/>, in chunk order.</summary>
-    [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private static Float4 FoldEight(Float4 sum, EightParts x, ArrayView<float> weights, int wRow, int c, int last)
-    {
-        sum = Madd(sum, weights[wRow + c], x.X0, c <= last);
-        sum = Madd(sum, weights[wRow + c + 1], x.X1, c + 1 <= last);
-        sum = Madd(sum, weights[wRow + c + 2], x.X2, c + 2 <= last);
-        sum = Madd(sum, weights[wRow + c + 3], x.X3, c + 3 <= last);
-        sum = Madd(sum, weights[wRow + c + 4], x.X4, c + 4 <= last);
-        sum = Madd(sum, weights[wRow + c + 5], x.X5, c + 5 <= last);
-        sum = Madd(sum, weights[wRow + c + 6], x.X6, c + 6 <= last);
-        return Madd(sum, weights[wRow + c + 7], x.X7, c + 7 <= last);
+        var x0 = parts[first + ((long)Min(c, last) * vectors)];
+        var x1 = parts[first + ((long)Min(c + 1, last) * vectors)];
+        var x2 = parts[first + ((long)Min(c + 2, last) * vectors)];
+        var x3 = parts[first + ((long)Min(c + 3, last) * vectors)];
+        var x4 = parts[first + ((long)Min(c + 4, last) * vectors)];
+        var x5 = parts[first + ((long)Min(c + 5, last) * vectors)];
+        var x6 = parts[first + ((long)Min(c + 6, last) * vectors)];
+        var x7 = parts[first + ((long)Min(c + 7, last) * vectors)];
+        var x8 = parts[first + ((long)Min(c + 8, last) * vectors)];
+        var x9 = parts[first + ((long)Min(c + 9, last) * vectors)];
+        var x10 = parts[first + ((long)Min(c + 10, last) * vectors)];
+        var x11 = parts[first + ((long)Min(c + 11, last) * vectors)];
+        var x12 = parts[first + ((long)Min(c + 12, last) * vectors)];
+        var x13 = parts[first + ((long)Min(c + 13, last) * vectors)];
+        var x14 = parts[first + ((long)Min(c + 14, last) * vectors)];
+        var x15 = parts[first + ((long)Min(c + 15, last) * vectors)];
+        sum = Madd(sum, weights[wRow + c + 0], x0, c + 0 <= last);
+        sum = Madd(sum, weights[wRow + c + 1], x1, c + 1 <= last);
+        sum = Madd(sum, weights[wRow + c + 2], x2, c + 2 <= last);
+        sum = Madd(sum, weights[wRow + c + 3], x3, c + 3 <= last);
+        sum = Madd(sum, weights[wRow + c + 4], x4, c + 4 <= last);
+        sum = Madd(sum, weights[wRow + c + 5], x5, c + 5 <= last);
+        sum = Madd(sum, weights[wRow + c + 6], x6, c + 6 <= last);
+        sum = Madd(sum, weights[wRow + c + 7], x7, c + 7 <= last);
+        sum = Madd(sum, weights[wRow + c + 8], x8, c + 8 <= last);
+        sum = Madd(sum, weights[wRow + c + 9], x9, c + 9 <= last);
+        sum = Madd(sum, weights[wRow + c + 10], x10, c + 10 <= last);
+        sum = Madd(sum, weights[wRow + c + 11], x11, c + 11 <= last);
+        sum = Madd(sum, weights[wRow + c + 12], x12, c + 12 <= last);
+        sum = Madd(sum, weights[wRow + c + 13], x13, c + 13 <= last);
+        sum = Madd(sum, weights[wRow + c + 14], x14, c + 14 <= last);
+        return Madd(sum, weights[wRow + c + 15], x15, c + 15 <= last);
     }
 
     /// <summary>sum + w·x for a real chunk; a repeated one adds nothing (its weight slot may be stale).</summary>
@@ -1169,21 +1089,8 @@ internal struct DecodePlan
     /// <summary>Streaming kernel: keys per staged tile (at most <see cref="AttentionDecodeWideKernels.TileKeys"/>; a chunk is a multiple).</summary>
     public int TileKeys;
 
-    /// <summary>
-    /// Streaming kernel: <see cref="InKernelMerge"/> or <see cref="OverlappedMerge"/> when the last group of each head
-    /// block merges the partials (one launch), 0 when a combine launch follows.
-    /// </summary>
+    /// <summary>Streaming kernel: 1 when the last group of each head block merges the partials (one launch), 0 when a combine launch follows.</summary>
     public int Combine;
-
-    /// <summary><see cref="Combine"/>: the last group merges, steps of <see cref="AttentionDecodeWideKernels.MergeChunksPerStep"/> chunks after the weights.</summary>
-    public const int InKernelMerge = 1;
-
-    /// <summary>
-    /// <see cref="Combine"/>: the last group merges as by <see cref="InKernelMerge"/>, its first step loaded while the
-    /// chunk weights are computed, later steps of <see cref="AttentionDecodeWideKernels.WideMergeChunksPerStep"/> chunks
-    /// (<c>GEMS_DECODE_VARIANT=leanmerge</c>).
-    /// </summary>
-    public const int OverlappedMerge = 2;
 }
 
 /// <summary>

@@ -91,13 +91,13 @@ public sealed partial class IlgpuKernels
 
         bool bf16 = format == HalfFormat.BFloat16;
         int slot = bf16 ? 1 : 0;
-        if ((DecodeKernelVariant == DecodeVariant.TensorCore || UsesLeanKernels) && UsesTensorCoreDecode(shape.D))
+        if ((DecodeKernelVariant == DecodeVariant.TensorCore || DecodeKernelVariant == DecodeVariant.Lean) && UsesTensorCoreDecode(shape.D))
         {
             var tcPlan = StreamDecodePlan(batch, shape, kEnd, sizeof(ushort), k, v);
             var (tcO, tcML) = DecodePartials((long)batch * shape.Heads * tcPlan.Splits, shape.D);
             string tcName = $"{nameof(AttentionDecodeTensorCoreKernels.DecodeTc16)}<{(bf16 ? "bf16" : "f16")}>";
             var tcBounds = Bounds(AttentionDecodeWideKernels.Warps * device.WarpSize, StreamDecodeGroupsPerSm);
-            bool tcLean = UsesLeanKernels;
+            bool tcLean = DecodeKernelVariant == DecodeVariant.Lean;
             string tcLeanName = $"{nameof(AttentionDecodeTensorCoreKernels.DecodeTc16Lean)}<{(bf16 ? "bf16" : "f16")}>";
             var tc = tcLean
                 ? (bf16
@@ -159,10 +159,7 @@ public sealed partial class IlgpuKernels
     /// the <see cref="DecodeVariant.Lean"/> variant, 32-lane warps and head size <see cref="AttentionDecodeWideKernels.LeanD"/>.
     /// </summary>
     internal bool UsesLeanDecodeF32(int headDim) =>
-        UsesLeanKernels && device.WarpSize == 32 && headDim == AttentionDecodeWideKernels.LeanD;
-
-    /// <summary>Whether the variant takes the lean kernels (<see cref="DecodeVariant.Lean"/> or <see cref="DecodeVariant.LeanOverlappedMerge"/>).</summary>
-    private bool UsesLeanKernels => DecodeKernelVariant is DecodeVariant.Lean or DecodeVariant.LeanOverlappedMerge;
+        DecodeKernelVariant == DecodeVariant.Lean && device.WarpSize == 32 && headDim == AttentionDecodeWideKernels.LeanD;
 
     private void CombineDecode16(ArrayView<float> partO, ArrayView<float> partML, ArrayView<ushort> output, int batch, AttentionShape shape, int splits, HalfFormat format) =>
         device.Load(ref decodeCombine16, nameof(AttentionDecodeKernels.DecodeCombine16),
@@ -175,8 +172,8 @@ public sealed partial class IlgpuKernels
     /// <see cref="AttentionDecodeWideKernels.MaxChunk"/>) with the least waves × (chunk + overhead) at
     /// <see cref="StreamDecodeGroupsPerSm"/> groups per SM: d = 128 batch 16 → 8 chunks of 512 (1024 groups, 1.9 waves),
     /// batch 1 → 64 chunks of 64 (512 groups, one wave). On the simulator tiles of 3 keys and chunks of 6, so that tests
-    /// cross tile and chunk edges. The merge runs in the kernel (one launch; <see cref="DecodeVariant.LeanOverlappedMerge"/>:
-    /// the overlapped one) unless the variant asks for a combine launch or there are more chunks than its weights buffer holds.
+    /// cross tile and chunk edges. The merge runs in the kernel (one launch) unless the variant asks for a combine launch
+    /// or there are more chunks than its weights buffer holds.
     /// </summary>
     private (DecodePlan Kernel, int Splits, int HeadBlocks) StreamDecodePlan<T>(int batch, AttentionShape shape, int kEnd, int elementBytes, ArrayView<T> k, ArrayView<T> v)
         where T : unmanaged
@@ -213,10 +210,7 @@ public sealed partial class IlgpuKernels
         int splits = Math.Max(1, (kEnd + chunk - 1) / chunk);
         var plan = KernelPlan(k, v, chunk, kEnd);
         plan.TileKeys = tile;
-        bool overlapped = DecodeKernelVariant == DecodeVariant.LeanOverlappedMerge;
-        int mergeStep = overlapped ? AttentionDecodeWideKernels.WideMergeChunksPerStep : AttentionDecodeWideKernels.MergeChunksPerStep;
-        bool inKernel = DecodeKernelVariant != DecodeVariant.StreamTwoLaunches && splits <= AttentionDecodeWideKernels.MaxChunk - mergeStep;
-        plan.Combine = !inKernel ? 0 : overlapped ? DecodePlan.OverlappedMerge : DecodePlan.InKernelMerge;
+        plan.Combine = (DecodeKernelVariant == DecodeVariant.Stream || DecodeKernelVariant == DecodeVariant.TensorCore || DecodeKernelVariant == DecodeVariant.Lean) && splits <= AttentionDecodeWideKernels.MaxChunk - AttentionDecodeWideKernels.MergeChunksPerStep ? 1 : 0;
         return (plan, splits, headBlocks);
     }
 
@@ -320,18 +314,12 @@ internal enum DecodeVariant
     /// <see cref="AttentionDecodeTensorCoreKernels.DecodeTc16Lean"/> (<c>lean</c>).
     /// </summary>
     Lean = 4,
-
-    /// <summary>
-    /// <see cref="Lean"/>'s kernels with the overlapped in-kernel merge (<see cref="DecodePlan.OverlappedMerge"/>:
-    /// the first step of chunks loaded while the chunk weights are computed, then steps of 24) (<c>leanmerge</c>).
-    /// </summary>
-    LeanOverlappedMerge = 5,
 }
 
 /// <summary>Names and the environment default of <see cref="DecodeVariant"/>.</summary>
 internal static class DecodeVariants
 {
-    /// <summary>Environment variable naming the decode kernel for a measuring run: <c>stream</c>, <c>stream2</c>, <c>tc</c>, <c>lean</c> or <c>leanmerge</c>.</summary>
+    /// <summary>Environment variable naming the decode kernel for a measuring run: <c>stream</c>, <c>stream2</c>, <c>tc</c> or <c>lean</c>.</summary>
     public const string Variable = "GEMS_DECODE_VARIANT";
 
     private static readonly Lazy<DecodeVariant> FromVariable = new(() => Parse(Environment.GetEnvironmentVariable(Variable)));
@@ -351,7 +339,6 @@ internal static class DecodeVariants
         "stream" => DecodeVariant.Stream,
         "stream2" => DecodeVariant.StreamTwoLaunches,
         "tc" => DecodeVariant.TensorCore,
-        "leanmerge" => DecodeVariant.LeanOverlappedMerge,
         _ => DecodeVariant.Lean,
     };
 }

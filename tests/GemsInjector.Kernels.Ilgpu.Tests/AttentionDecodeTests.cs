@@ -186,16 +186,12 @@ public sealed class AttentionDecodeTests : Half16TestBase, IClassFixture<Warp32S
         { 1, 1, 6, 1, 90, 72, 56, 0 },
         { 1, 1, 4, 1, 1100, 128, 32, 1 },
         { 2, 2, 8, 2, 700, 64, 32, 1 },
-        { 1, 1, 4, 1, 77, 256, 16, 2 },
-        { 2, 2, 8, 2, 700, 64, 32, 2 },
-        { 0, 3, 12, 2, 200, 128, 32, 2 },
     };
 
     /// <summary>
     /// The streaming kernel with the CUDA lane layout (8 lanes per row team, 16 above d = 128) and CUDA tile sizes
-    /// (<see cref="AttentionDecodeWideKernels.TileKeys"/>), tile and chunk tails, the in-kernel merge (1; 2: the
-    /// overlapped one, d = 256 giving threads a second merge pair; tickets checked back at zero) or the combine launch;
-    /// the mask hides key 2 and is random elsewhere.
+    /// (<see cref="AttentionDecodeWideKernels.TileKeys"/>), tile and chunk tails, the in-kernel merge (tickets checked
+    /// back at zero) or the combine launch; the mask hides key 2 and is random elsewhere.
     /// </summary>
     [Theory]
     [MemberData(nameof(Warp32Cases))]
@@ -295,14 +291,11 @@ public sealed class AttentionDecodeTests : Half16TestBase, IClassFixture<Warp32S
         { 1, 4, 4, 1, 16, 1, true },
         { 2, 8, 2, 700, 32, 0, true },
         { 1, 5, 1, 256, 128, 1, false },
-        { 1, 8, 2, 4099, 64, 2, true },
-        { 3, 4, 1, 37, 16, 2, false },
-        { 2, 6, 1, 200, 32, 2, true },
     };
 
     /// <summary>
     /// The lean float32 decode (d = 128, constant tiles of 16 keys) on the 32-lane simulator: ragged tile and chunk
-    /// tails, 1 to 4 live heads per group, the in-kernel merge (1, or 2: the overlapped one; tickets back at zero) or the combine launch, each case
+    /// tails, 1 to 4 live heads per group, the in-kernel merge (tickets back at zero) or the combine launch, each case
     /// launched twice (the second launch reuses the tickets the first reset), outputs and partials poisoned with NaN.
     /// </summary>
     [Theory]
@@ -399,21 +392,14 @@ public sealed class AttentionDecodeTests : Half16TestBase, IClassFixture<Warp32S
         { 1, 1, 6, 1, 90, 32, 0, true },
         { 0, 1, 12, 2, 200, 64, 1, true },
         { 1, 2, 2, 2, 64, 64, 1, false },
-        { 1, 1, 8, 2, 4097, 64, 2, true },
-        { 0, 3, 4, 1, 37, 32, 2, true },
-        { 1, 2, 12, 2, 200, 32, 2, false },
-        { 0, 1, 4, 1, 3, 32, 2, true },
-        { 1, 1, 4, 4, 1, 32, 2, false },
-        { 0, 2, 6, 1, 90, 64, 2, true },
     };
 
     /// <summary>
     /// The tensor-core decode's body with ldmatrix and mma.sync emulated lane by lane (32-lane warps, the CUDA tile of 32
     /// keys, head size 128) against the float64 reference, every output element, outputs and partials poisoned with NaN:
     /// GQA (1-4 query heads per kv head in a block, a second block of 2 with 6 or 12 heads per kv head), batch 1-3,
-    /// key and tile tails (1, 3, 37, 90, 200, 4097 keys), the in-kernel merge (tickets back at zero) or the combine launch,
-    /// masks that hide key 2; the overlapped merge (combine 2, up to 65 chunks) also gives bit for bit the default
-    /// merge's output on the same inputs. Each case runs twice with fresh inputs: with <see cref="AttentionDecodeTensorCoreKernels.DecodeTc16"/>'s
+    /// key and tile tails (1, 3, 37, 90, 4097 keys), the in-kernel merge (tickets back at zero) or the combine launch,
+    /// masks that hide key 2. Each case runs twice with fresh inputs: with <see cref="AttentionDecodeTensorCoreKernels.DecodeTc16"/>'s
     /// staging and with the lean staging (<see cref="AttentionDecodeTensorCoreKernels.DecodeTc16Lean"/>: every stage
     /// filled before the first tile, four copies per thread on one address), where a wrong buffer or tile in the copies
     /// shows as a wrong element (the simulator's copies are synchronous, so only the cp.async wait counts are not
@@ -436,25 +422,18 @@ public sealed class AttentionDecodeTests : Half16TestBase, IClassFixture<Warp32S
             var expected = AttentionTests.Reference(qv, kv, vv, batch, heads, kvHeads, 1, lk, D, false, Lookup(mask, heads, lk), 1 / Math.Sqrt(D));
             AssertClose(got, expected, Rtol(bf16), Atol * Math.Min(lk, 64),
                 $"tc decode emulated lean={lean} format={format} b={batch} {heads}/{kvHeads} lk={lk} chunk={chunk} combine={combine} mask={masked}", seed);
-            if (combine == DecodePlan.OverlappedMerge)
-            {
-                // The same terms in the same chunk order as the default merge.
-                Assert.Equal(got, RunTensorCoreEmulated(bf16, batch, heads, kvHeads, lk, chunk, DecodePlan.InKernelMerge, q16, k16, v16, mask, lean));
-            }
         }
     }
 
     /// <summary>
     /// Tensor-core decode, emulated: a fully masked head gives zeros (the other heads finite); a NaN in a key of the
     /// second chunk makes every head NaN, a NaN in a value its dim of every head but the masked one, through the
-    /// in-kernel merge (the default one and the overlapped one).
+    /// in-kernel merge.
     /// </summary>
     [Theory]
-    [InlineData(true, DecodePlan.InKernelMerge)]
-    [InlineData(false, DecodePlan.InKernelMerge)]
-    [InlineData(true, DecodePlan.OverlappedMerge)]
-    [InlineData(false, DecodePlan.OverlappedMerge)]
-    public void TensorCoreDecodeFullyMaskedHeadIsZeroAndNaNPropagates(bool bf16, int combine)
+    [InlineData(true)]
+    [InlineData(false)]
+    public void TensorCoreDecodeFullyMaskedHeadIsZeroAndNaNPropagates(bool bf16)
     {
         const int D = AttentionDecodeTensorCoreKernels.D, Heads = 4, Lk = 40;
         var q16 = Random16(24800, Heads * D, bf16, -1.5f, 1.5f).Bits;
@@ -474,7 +453,7 @@ public sealed class AttentionDecodeTests : Half16TestBase, IClassFixture<Warp32S
                 v[(5 * D) + 77] = NaN16(bf16);
             }
 
-            var got = RunTensorCoreEmulated(bf16, 1, Heads, 1, Lk, 32, combine, q16, k16, v, mask);
+            var got = RunTensorCoreEmulated(bf16, 1, Heads, 1, Lk, 32, 1, q16, k16, v, mask);
             if (poison == 0)
             {
                 Assert.All(got.Skip(D).Take(D), x => Assert.Equal(0f, x));
@@ -558,14 +537,13 @@ public sealed class AttentionDecodeTests : Half16TestBase, IClassFixture<Warp32S
     }
 
     /// <summary>
-    /// Through the facade on the default simulator (warps of 4, no CUDA) <c>lean</c> (the default), <c>tc</c> and
-    /// <c>leanmerge</c> fall back to the streaming kernel for float32 and 16-bit (the lean float32 kernel needs 32-lane
-    /// warps, the tensor-core ones CUDA) and stay correct, merge in the kernel (<c>leanmerge</c>: the overlapped merge).
+    /// Through the facade on the default simulator (warps of 4, no CUDA) <c>lean</c> (the default) and <c>tc</c> fall
+    /// back to the streaming kernel for float32 and 16-bit (the lean float32 kernel needs 32-lane warps, the tensor-core
+    /// ones CUDA) and stay correct, merge in the kernel.
     /// </summary>
     [Theory]
     [InlineData("lean", 27901)]
     [InlineData("tc", 24901)]
-    [InlineData("leanmerge", 29901)]
     public void VariantFallsBackOffCuda(string setting, int seed)
     {
         var previous = K.DecodeKernelVariant;
@@ -597,11 +575,7 @@ public sealed class AttentionDecodeTests : Half16TestBase, IClassFixture<Warp32S
         CheckTensorCorePtx(Ptx(method), bf16);
     }
 
-    /// <summary>
-    /// The lean staging's PTX: the same mma / ldmatrix counts, the first tile's wait_group 3, no local memory; the two
-    /// in-kernel merges' partial loads unrolled as 16-byte loads (the default's step of 16, the overlapped one's early 16
-    /// and step of 24: 56 — a loop left rolled would give fewer, and put its loads one round trip apart).
-    /// </summary>
+    /// <summary>The lean staging's PTX: the same mma / ldmatrix counts, the first tile's wait_group 3, no local memory.</summary>
     [Theory]
     [InlineData(true)]
     [InlineData(false)]
@@ -612,8 +586,6 @@ public sealed class AttentionDecodeTests : Half16TestBase, IClassFixture<Warp32S
         string ptx = Ptx(method);
         CheckTensorCorePtx(ptx, bf16);
         Assert.Contains("cp.async.wait_group 3;", ptx, StringComparison.Ordinal);
-        Assert.Equal((2 * AttentionDecodeWideKernels.MergeChunksPerStep) + AttentionDecodeWideKernels.WideMergeChunksPerStep,
-            System.Text.RegularExpressions.Regex.Matches(ptx, @"ld\.global\.v4\.f32").Count);
     }
 
     private static void CheckTensorCorePtx(string ptx, bool bf16)
@@ -665,7 +637,6 @@ public sealed class AttentionDecodeTests : Half16TestBase, IClassFixture<Warp32S
     [InlineData(" LEAN ", "Lean")]
     [InlineData("wide", "Lean")]
     [InlineData(" TC ", "TensorCore")]
-    [InlineData(" LeanMerge ", "LeanOverlappedMerge")]
     [InlineData("bogus", "Lean")]
     public void VariantSettingsParse(string? setting, string expected) => Assert.Equal(expected, DecodeVariants.Parse(setting).ToString());
 }
