@@ -100,7 +100,7 @@ public sealed partial class IlgpuKernels
         var partial = shape.SplitK > 1 ? Scratch((long)shape.SplitK * m * n) : default;
         if (wide)
         {
-            SkinnyKnWideKernel(bf16, SkinnySettings.StepsInFlight)(config, a, a8, b.Cast<Half8>(), bias, c, partial, shape, layout);
+            SkinnyKnWideKernel(bf16, SkinnySettings.WideStepsInFlight)(config, a, a8, b.Cast<Half8>(), bias, c, partial, shape, layout);
         }
         else
         {
@@ -197,7 +197,8 @@ public sealed partial class IlgpuKernels
 /// split-K plan's target of groups per SM, default 4), <c>GEMS_SKINNY_TC_PARTIAL_CAP</c> (<c>0</c> lifts the cap that keeps
 /// the split partials within half the weight's bytes, so the groups-per-SM target alone sets the splits),
 /// <c>GEMS_SKINNY_TC_STEPS</c> (K steps of weight vectors in flight per warp: 2, the default — 16×11008·4096 bf16 0.049 →
-/// 0.039 ms on the H200, Run 15 — or 1), <c>GEMS_SKINNY_TC_KN</c> (<c>0</c> / <c>off</c> / <c>false</c> keeps [K, N]-weight
+/// 0.039 ms on the H200, Run 15 — or 1; the wide [K, N] body takes 1 unless the variable says 2: Run 38, H200, its
+/// 80-register one-step form was 2–3% faster at 1–8 rows in every pair), <c>GEMS_SKINNY_TC_KN</c> (<c>0</c> / <c>off</c> / <c>false</c> keeps [K, N]-weight
 /// products on the CUDA-core [K, N] GEMV; by default those with 2 to <see cref="KnMaxRows"/> rows take the kernel's [K, N]
 /// variant), <c>GEMS_SKINNY_KN_VARIANT</c> (<see cref="SkinnyKnBody"/>: <c>old</c> keeps every [K, N] product on the
 /// 8-byte-load body (and one-row products on the CUDA-core GEMV); by default those with N % 8 = 0, a 16-byte aligned
@@ -205,7 +206,7 @@ public sealed partial class IlgpuKernels
 /// 1 / 2 / 8 rows × 4096² 1751 / 1607 / 1409 → 1936 / 2054 / 2001 GB/s).
 /// </summary>
 internal readonly record struct SkinnyTensorCoreSettings(bool Enabled, int MaxRows, int GroupsPerSm, bool CapSplitsByPartials = true, int StepsInFlight = 2,
-    bool KnEnabled = true, SkinnyKnBody KnBody = SkinnyKnBody.Wide)
+    bool KnEnabled = true, SkinnyKnBody KnBody = SkinnyKnBody.Wide, int WideStepsInFlight = 1)
 {
     /// <summary>
     /// Most rows of a [K, N] product on the skinny kernel. H200 Run 18 (bf16): 2 / 8 / 16 rows 0.024 / 0.026 / 0.053 ms
@@ -244,7 +245,8 @@ internal readonly record struct SkinnyTensorCoreSettings(bool Enabled, int MaxRo
         IsOn(partialCap),
         steps?.Trim() == "1" ? 1 : 2,
         IsOn(kn),
-        knVariant?.Trim().ToLowerInvariant() == "old" ? SkinnyKnBody.Old : SkinnyKnBody.Wide);
+        knVariant?.Trim().ToLowerInvariant() == "old" ? SkinnyKnBody.Old : SkinnyKnBody.Wide,
+        steps?.Trim() == "2" ? 2 : 1);
 
     private static bool IsOn(string? setting) => setting?.Trim().ToLowerInvariant() is not ("0" or "off" or "false");
 }

@@ -396,6 +396,20 @@ public sealed class SkinnyTensorCoreKnTests : Half16TestBase, IClassFixture<Warp
         Assert.Equal(expected, settings.KnEnabled);
         Assert.True(settings.Enabled);
         Assert.Equal(2, settings.StepsInFlight);
+        Assert.Equal(1, settings.WideStepsInFlight);
+    }
+
+    /// <summary>GEMS_SKINNY_TC_STEPS: two steps for the other bodies unless "1", one for the wide body unless "2".</summary>
+    [Theory]
+    [InlineData(null, 2, 1)]
+    [InlineData("1", 1, 1)]
+    [InlineData(" 2 ", 2, 2)]
+    [InlineData("3", 2, 1)]
+    public void StepsParse(string? steps, int expected, int expectedWide)
+    {
+        var settings = SkinnyTensorCoreSettings.Parse(null, null, null, null, steps);
+        Assert.Equal(expected, settings.StepsInFlight);
+        Assert.Equal(expectedWide, settings.WideStepsInFlight);
     }
 
     /// <summary>GEMS_SKINNY_KN_VARIANT: the wide body unless "old"; anything else is the default.</summary>

@@ -226,12 +226,13 @@ public sealed class SkinnyTensorCoreTests : Half16TestBase, IClassFixture<Warp32
     }
 
     [Theory]
-    [InlineData(null, null, null, null, null, true, 64, 4, true, 2)]
-    [InlineData("0", "", "x", "1", "3", false, 64, 4, true, 2)]
-    [InlineData(" OFF ", "256", "8", "0", " 2 ", false, 256, 8, false, 2)]
-    [InlineData("1", "1", "0", "false", "1", true, 64, 4, false, 1)]
-    [InlineData("on", "16", "2", "", "2", true, 16, 2, true, 2)]
+    [InlineData(null, null, null, null, null, true, 64, 4, true, 2, 1)]
+    [InlineData("0", "", "x", "1", "3", false, 64, 4, true, 2, 1)]
+    [InlineData(" OFF ", "256", "8", "0", " 2 ", false, 256, 8, false, 2, 2)]
+    [InlineData("1", "1", "0", "false", "1", true, 64, 4, false, 1, 1)]
+    [InlineData("on", "16", "2", "", "2", true, 16, 2, true, 2, 2)]
     public void SettingsParse(string? enabled, string? maxRows, string? groupsPerSm, string? partialCap, string? steps, bool expectEnabled, int expectRows, int expectGroups,
-        bool expectCap, int expectSteps) =>
-        Assert.Equal(new SkinnyTensorCoreSettings(expectEnabled, expectRows, expectGroups, expectCap, expectSteps), SkinnyTensorCoreSettings.Parse(enabled, maxRows, groupsPerSm, partialCap, steps));
+        bool expectCap, int expectSteps, int expectWideSteps) =>
+        Assert.Equal(new SkinnyTensorCoreSettings(expectEnabled, expectRows, expectGroups, expectCap, expectSteps, WideStepsInFlight: expectWideSteps),
+            SkinnyTensorCoreSettings.Parse(enabled, maxRows, groupsPerSm, partialCap, steps));
 }
