@@ -172,40 +172,31 @@ for tile in range(SKINNY_MT_MAX * SKINNY_NB):
     s(f"    /// <summary>Copies the four accumulators of m16n8 tile {tile} to the operands.</summary>")
     s(f"    public const string ReadTile{tile} = {cs_string(lines)};")
     s("")
-s("    /// <summary>Emits the mma of m16n8 tile <paramref name=\"tile\"/> (a constant at every call site once the loops unroll; each case is its own asm string).</summary>")
-s("    internal static void EmitMma(int tile, bool bf16, uint a0, uint a1, uint a2, uint a3, uint b0, uint b1)")
-s("    {")
-for cs, cond in (("Bf16", "if (bf16)"), ("F16", "else")):
-    s(f"        {cond}")
-    s("        {")
-    s("            switch (tile)")
-    s("            {")
-    for tile in range(SKINNY_MT_MAX * SKINNY_NB):
-        label = f"case {tile}:" if tile < SKINNY_MT_MAX * SKINNY_NB - 1 else "default:"
-        s(f"                {label}")
-        s(f"                    CudaAsm.Emit(Mma{cs}Tile{tile}, a0, a1, a2, a3, b0, b1);")
-        s("                    break;")
-    s("            }")
-    s("        }")
-s("    }")
-s("")
-s("    /// <summary>Emits the paired-A mma of m16n8 tile <paramref name=\"tile\"/> (0-3; a constant at every call site).</summary>")
-s("    internal static void EmitMmaPaired(int tile, bool bf16, uint w0, uint w1, uint w2, uint w3, uint b0, uint b1)")
-s("    {")
-for cs, cond in (("Bf16", "if (bf16)"), ("F16", "else")):
-    s(f"        {cond}")
-    s("        {")
-    s("            switch (tile)")
-    s("            {")
-    for tile in range(SKINNY_KN_WIDE_TILES):
-        label = f"case {tile}:" if tile < SKINNY_KN_WIDE_TILES - 1 else "default:"
-        s(f"                {label}")
-        s(f"                    CudaAsm.Emit(MmaPaired{cs}Tile{tile}, w0, w1, w2, w3, b0, b1);")
-        s("                    break;")
-    s("            }")
-    s("        }")
-s("    }")
-s("")
+def emit_mma_dispatch(summary, method, prefix, tiles, operands):
+    """A C# method that emits the asm string {prefix}{Bf16|F16}Tile{tile} for a constant tile (one switch per format)."""
+    s(f"    /// <summary>{summary}</summary>")
+    s(f"    internal static void {method}(int tile, bool bf16, {', '.join('uint ' + o for o in operands)})")
+    s("    {")
+    for cs, cond in (("Bf16", "if (bf16)"), ("F16", "else")):
+        s(f"        {cond}")
+        s("        {")
+        s("            switch (tile)")
+        s("            {")
+        for tile in range(tiles):
+            label = f"case {tile}:" if tile < tiles - 1 else "default:"
+            s(f"                {label}")
+            s(f"                    CudaAsm.Emit({prefix}{cs}Tile{tile}, {', '.join(operands)});")
+            s("                    break;")
+        s("            }")
+        s("        }")
+    s("    }")
+    s("")
+
+
+emit_mma_dispatch("Emits the mma of m16n8 tile <paramref name=\"tile\"/> (a constant at every call site once the loops unroll; each case is its own asm string).",
+                  "EmitMma", "Mma", SKINNY_MT_MAX * SKINNY_NB, ["a0", "a1", "a2", "a3", "b0", "b1"])
+emit_mma_dispatch("Emits the paired-A mma of m16n8 tile <paramref name=\"tile\"/> (0-3; a constant at every call site).",
+                  "EmitMmaPaired", "MmaPaired", SKINNY_KN_WIDE_TILES, ["w0", "w1", "w2", "w3", "b0", "b1"])
 s("    /// <summary>Reads the four accumulators of m16n8 tile <paramref name=\"tile\"/>.</summary>")
 s("    internal static SkinnyQuad ReadTile(int tile)")
 s("    {")
