@@ -207,7 +207,7 @@ public sealed partial class IlgpuKernels
             // (warps side by side) for 17–64 rows; 8–16 rows keep the flat tile. On the simulator K-tile 8 for the square
             // tile (4 for the short one).
             // `async16`: the square tile of `wide16` staged by cp.async into three shared stages (SgemmAsync8x16F32); the
-            // short 64×256 tile (≤ 4T rows) stays `wide16`'s.
+            // short 64×256 tile (≤ 4T rows) as below.
             // `pipe16`: as `async16`, but a B [K, N] square tile is SgemmAsyncPipe8x16F32 (rotated fragments, cheaper copy
             // issue); B [N, K] stays `async16`'s.
             // The short 64×256 tile of these three is, by default (GEMS_SGEMM_SHORT_VARIANT=pipe; Run 35, H200: 64-row

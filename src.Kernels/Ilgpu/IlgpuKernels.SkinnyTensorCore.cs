@@ -199,7 +199,7 @@ public sealed partial class IlgpuKernels
 /// <c>GEMS_SKINNY_TC_STEPS</c> (K steps of weight vectors in flight per warp: 2, the default — 16×11008·4096 bf16 0.049 →
 /// 0.039 ms on the H200, Run 15 — or 1; the wide [K, N] body takes 1 unless the variable says 2: Run 38, H200, its
 /// 80-register one-step form was 2–3% faster at 1–8 rows in every pair), <c>GEMS_SKINNY_TC_KN</c> (<c>0</c> / <c>off</c> / <c>false</c> keeps [K, N]-weight
-/// products on the CUDA-core [K, N] GEMV; by default those with 2 to <see cref="KnMaxRows"/> rows take the kernel's [K, N]
+/// products on the CUDA-core [K, N] GEMV; by default those with 2 to <see cref="KnMaxRows"/> rows, and one row on the wide body, take the kernel's [K, N]
 /// variant), <c>GEMS_SKINNY_KN_VARIANT</c> (<see cref="SkinnyKnBody"/>: <c>old</c> keeps every [K, N] product on the
 /// 8-byte-load body (and one-row products on the CUDA-core GEMV); by default those with N % 8 = 0, a 16-byte aligned
 /// weight and 1–8 rows take the wide body: 16-byte loads, a copy plan, the weight as the A operand; Run 35, H200: bf16
