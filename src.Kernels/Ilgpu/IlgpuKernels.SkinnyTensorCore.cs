@@ -61,12 +61,12 @@ public sealed partial class IlgpuKernels
     /// <summary>
     /// Whether a product goes to the skinny kernel's [K, N] variant (<see cref="SkinnyTensorCoreKernels.Gemm16SkinnyKn{TMTiles, TFormat, TStepsInFlight}"/>):
     /// the [K, N] switch on (the default), CUDA, tensor cores on, one matrix, weight stored [K, N], 2 ≤ M ≤ <see cref="SkinnyTensorCoreSettings.KnMaxRows"/> (and the row limit)
-    /// or M = 1 on the wide body (<see cref="SkinnyKnBody.Wide"/>, 16-byte weight rows), N even and b 4-byte aligned (4-byte
-    /// weight pairs at least; odd N keeps the CUDA-core GEMV).
+    /// or M = 1 where the wide body takes it (<see cref="UsesSkinnyKnWide"/>), N even and b 4-byte aligned (4-byte weight
+    /// pairs at least; odd N keeps the CUDA-core GEMV).
     /// </summary>
-    internal bool UsesSkinnyTensorCoreKn(ArrayView<ushort> a, ArrayView<ushort> b, int batch, int m, int n, bool transposeB) =>
+    internal bool UsesSkinnyTensorCoreKn(ArrayView<ushort> a, ArrayView<ushort> b, int batch, int m, int k, int n, bool transposeB) =>
         SkinnySettings.Enabled && SkinnySettings.KnEnabled && TensorCoresEnabled && device.Kind == IlgpuDeviceKind.Cuda && batch == 1 && !transposeB
-        && (m >= 2 || (m == 1 && SkinnySettings.KnBody == SkinnyKnBody.Wide && n % 8 == 0 && TensorCoreLaunch.DeviceAddress(b) % 16 == 0))
+        && (m >= 2 || UsesSkinnyKnWide(m, k, n, TensorCoreLaunch.DeviceAddress(b)))
         && m <= Math.Min(SkinnySettings.MaxRows, SkinnyTensorCoreSettings.KnMaxRows) && n % 2 == 0
         && TensorCoreLaunch.DeviceAddress(b) % 4 == 0 && TensorCoreLaunch.DeviceAddress(a) % 2 == 0;
 
@@ -75,17 +75,13 @@ public sealed partial class IlgpuKernels
     private bool TrySkinnyTensorCoreKn(ArrayView<ushort> a, ArrayView<ushort> b, ArrayView<ushort> bias, ArrayView<ushort> c, int batch, int m, int k, int n,
         bool transposeB, float alpha, float beta, bool biasIsMatrix, HalfFormat format)
     {
-        if (!UsesSkinnyTensorCoreKn(a, b, batch, m, n, transposeB))
+        if (!UsesSkinnyTensorCoreKn(a, b, batch, m, k, n, transposeB))
         {
             return false;
         }
 
         bool bf16 = format == HalfFormat.BFloat16;
         bool wide = UsesSkinnyKnWide(m, k, n, TensorCoreLaunch.DeviceAddress(b));
-        if (m == 1 && !wide)
-        {
-            return false;
-        }
 
         var (config, shape, mTiles) = SkinnyTensorCoreLaunch.Plan(m, k, n, device.MultiprocessorCount, SkinnySettings.GroupsPerSm,
             capSplitsByPartials: SkinnySettings.CapSplitsByPartials, blockN: wide ? SkinnyTensorCoreKernels.WideBlockN : SkinnyTensorCoreKernels.BlockN);

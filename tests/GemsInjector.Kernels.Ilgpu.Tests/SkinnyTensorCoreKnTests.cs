@@ -399,19 +399,6 @@ public sealed class SkinnyTensorCoreKnTests : Half16TestBase, IClassFixture<Warp
         Assert.Equal(1, settings.WideStepsInFlight);
     }
 
-    /// <summary>GEMS_SKINNY_TC_STEPS: two steps for the other bodies unless "1", one for the wide body unless "2".</summary>
-    [Theory]
-    [InlineData(null, 2, 1)]
-    [InlineData("1", 1, 1)]
-    [InlineData(" 2 ", 2, 2)]
-    [InlineData("3", 2, 1)]
-    public void StepsParse(string? steps, int expected, int expectedWide)
-    {
-        var settings = SkinnyTensorCoreSettings.Parse(null, null, null, null, steps);
-        Assert.Equal(expected, settings.StepsInFlight);
-        Assert.Equal(expectedWide, settings.WideStepsInFlight);
-    }
-
     /// <summary>GEMS_SKINNY_KN_VARIANT: the wide body unless "old"; anything else is the default.</summary>
     [Theory]
     [InlineData(null, (int)SkinnyKnBody.Wide)]
@@ -432,7 +419,7 @@ public sealed class SkinnyTensorCoreKnTests : Half16TestBase, IClassFixture<Warp
             K.SkinnySettings = SkinnyTensorCoreSettings.Parse(null, null, null, null, null, "1");
             using var a = Acc.Allocate1D<ushort>(16 * 64);
             using var b = Acc.Allocate1D<ushort>(64 * 128);
-            Assert.False(K.UsesSkinnyTensorCoreKn(a.View, b.View, 1, 16, 128, transposeB: false));
+            Assert.False(K.UsesSkinnyTensorCoreKn(a.View, b.View, 1, 16, 64, 128, transposeB: false));
         }
         finally
         {
