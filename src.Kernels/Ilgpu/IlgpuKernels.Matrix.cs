@@ -223,10 +223,8 @@ public sealed partial class IlgpuKernels
             bool asyncTile = wide && ((asyncVariant && halves == 2) || asyncShort);
             bool pipeShort = SgemmShortKernel is SgemmShortVariant.AsyncPipe or SgemmShortVariant.AsyncPipeBk16;
             bool pipeTile = asyncTile && !transposeB && (asyncShort ? pipeShort : pipeVariant);
-            bool shortBk16 = asyncShort && SgemmShortKernel == SgemmShortVariant.AsyncPipeBk16
-                && GemmFastKernels.AsyncShared(GemmFastKernels.WideTile(t, 1).Rows, GemmFastKernels.WideTile(t, 1).Cols, 16) * sizeof(float) <= SgemmShortSharedLimit;
             int bk = variant == SgemmKernelVariant.Legacy ? t / 2
-                : asyncShort ? (shortBk16 ? 16 : 8)
+                : asyncShort ? AsyncShortKTile(t)
                 : wide ? (t >= GemmFastKernels.MaxTileThreads ? 16 : halves == 2 ? 8 : 4)
                 : Math.Max(4, t / 2);
             shape.Bk = bk;
@@ -343,6 +341,16 @@ public sealed partial class IlgpuKernels
     }
 
     private int? sgemmShortSharedLimit;
+
+    /// <summary>
+    /// K-tile of the cp.async short tile for <paramref name="tileThreads"/> (16: GPUs' 64×256, 4: the simulator's 16×128):
+    /// 16 under <c>pipe16k</c> when three stages of it fit <see cref="SgemmShortSharedLimit"/>, else 8.
+    /// </summary>
+    internal int AsyncShortKTile(int tileThreads)
+    {
+        var (rows, cols) = GemmFastKernels.WideTile(tileThreads, 1);
+        return SgemmShortKernel == SgemmShortVariant.AsyncPipeBk16 && GemmFastKernels.AsyncShared(rows, cols, 16) * sizeof(float) <= SgemmShortSharedLimit ? 16 : 8;
+    }
 
     /// <summary>
     /// Whether the warp-tiled 16-byte SGEMM can take this product: K a multiple of 4 (and N, for a [K, N] B), both views
