@@ -238,7 +238,9 @@ public sealed partial class IlgpuKernels
             // the legacy rule gave 64 rows 288 groups for 264 slots: a second wave, nearly empty.
             int slots = device.MultiprocessorCount > 0 ? SgemmGroupsPerSm * device.MultiprocessorCount : 4;
             int target = device.MultiprocessorCount > 0 ? 2 * device.MultiprocessorCount : 4;
-            int minChunk = 16 * Math.Max(bk, t / 2);
+            // The short tile splits K as at K-tile 8 whichever K-tile it runs (`pipe16k` differs from `pipe` in the kernel
+            // only: the same 16 × 256 splits at 64×4096·4096, and K = 1024 keeps its 8 splits instead of 4).
+            int minChunk = 16 * Math.Max(asyncShort ? 8 : bk, t / 2);
             int splits = 1;
             long tiles = (long)gx * gy;
             if (batch == 1 && tiles < target && k >= 2 * minChunk)
