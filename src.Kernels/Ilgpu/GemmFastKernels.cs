@@ -108,9 +108,27 @@ internal static partial class GemmFastKernels
     /// <summary>
     /// Dynamic shared floats of <c>SgemmAsync8x16F32</c> for a tile of <paramref name="rows"/> x <paramref name="cols"/> and
     /// K-tile <paramref name="bk"/>: three unpadded stages of A and B (128x128 at K-tile 16: 48 KB, the most a group may have
-    /// without the opt-in attribute; the short 64x256 tile at K-tile 8: 30 KB).
+    /// without the opt-in attribute; the short 64x256 tile at K-tile 8: 30 KB, at 16: 60 KB, which needs the attribute).
     /// </summary>
     public static int AsyncShared(int rows, int cols, int bk) => AsyncStages * (rows + cols) * bk;
+
+    /// <summary>Shared bytes a group may have without the opt-in attribute (static and dynamic together).</summary>
+    public const int DefaultSharedBytes = 48 * 1024;
+
+    /// <summary>
+    /// Marks a cp.async SGEMM's PTX (<see cref="Sm90aPtx.OptInSharedMarker"/>) when its three stages of
+    /// <paramref name="stageVecs"/> 16-byte vectors exceed <see cref="DefaultSharedBytes"/> (the short 64x256 tile at K-tile
+    /// 16: 60 KB), so that the loader raises the kernel's dynamic shared limit, which the driver needs before such a launch;
+    /// the mark travels with the PTX through the kernel cache and the shipped archive. Folds away for the other tiles.
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static void MarkOptInShared(bool gpu, int stageVecs)
+    {
+        if (gpu && AsyncStages * stageVecs * 16 > DefaultSharedBytes)
+        {
+            CudaAsm.Emit(Sm90aPtx.OptInSharedMarker);
+        }
+    }
 
     /// <summary>
     /// Copies one 16-byte vector global → shared vector <paramref name="sharedVec"/>, zeros when not <paramref name="valid"/>:

@@ -1658,7 +1658,8 @@ internal static partial class GemmFastKernels
     /// within those 8 rows, so a 32-byte row at K-tile 8 also spreads over all 8 quads). Per 4 K steps a thread reads 8 A vectors
     /// (4 k of one row each) and 16 B vectors, the count of <c>SgemmWide8x16F32</c>. TBTrans = 1: B [K, N] stays
     /// [k][n] (vectors along n, columns tc + 4·lc·cb + j); 2: B [N, K] is [n][k] like A (columns g + lc·j). On the
-    /// simulator (TTileThreads = 4) the same chunks are copied synchronously. Shared: dynamic, <see cref="AsyncShared"/>.
+    /// simulator (TTileThreads = 4) the same chunks are copied synchronously. Shared: dynamic, <see cref="AsyncShared"/>
+    /// (the short tile at TBk = 16 needs 60 KB on GPUs: <see cref="MarkOptInShared"/>).
     /// <paramref name="addr"/> holds the device addresses of a[0] and b[0] (0 on the simulator).
     /// </summary>
     [IlgpuKernel]
@@ -1670,6 +1671,8 @@ internal static partial class GemmFastKernels
     [IlgpuKernelVariant(typeof(Const4), typeof(Const8), typeof(Const2), typeof(Const1))]
     [IlgpuKernelVariant(typeof(Const16), typeof(Const8), typeof(Const1), typeof(Const1))]
     [IlgpuKernelVariant(typeof(Const16), typeof(Const8), typeof(Const2), typeof(Const1))]
+    [IlgpuKernelVariant(typeof(Const4), typeof(Const16), typeof(Const2), typeof(Const1))]
+    [IlgpuKernelVariant(typeof(Const16), typeof(Const16), typeof(Const2), typeof(Const1))]
     public static void SgemmAsync8x16F32<TTileThreads, TBk, TBTrans, TWarpRows>(ArrayView<Float4> a4, ArrayView<Float4> b4, ArrayView<float> bias, ArrayView<float> c, GemmShape s, SgemmAddresses addr)
         where TTileThreads : struct, IKernelConstant
         where TBk : struct, IKernelConstant
@@ -1716,6 +1719,7 @@ internal static partial class GemmFastKernels
         int aVecs = tileRows * kc4;
         int bVecs = tileCols * kc4;
         int stageVecs = aVecs + bVecs;
+        MarkOptInShared(gpu, stageVecs);
         int tiles = kEnd > kBegin ? (kEnd - kBegin + bk - 1) / bk : 0;
         float c0_0 = 0f, c0_1 = 0f, c0_2 = 0f, c0_3 = 0f, c0_4 = 0f, c0_5 = 0f, c0_6 = 0f, c0_7 = 0f, c0_8 = 0f, c0_9 = 0f, c0_10 = 0f, c0_11 = 0f, c0_12 = 0f, c0_13 = 0f, c0_14 = 0f, c0_15 = 0f;
         float c1_0 = 0f, c1_1 = 0f, c1_2 = 0f, c1_3 = 0f, c1_4 = 0f, c1_5 = 0f, c1_6 = 0f, c1_7 = 0f, c1_8 = 0f, c1_9 = 0f, c1_10 = 0f, c1_11 = 0f, c1_12 = 0f, c1_13 = 0f, c1_14 = 0f, c1_15 = 0f;
@@ -1726,7 +1730,7 @@ internal static partial class GemmFastKernels
         float c6_0 = 0f, c6_1 = 0f, c6_2 = 0f, c6_3 = 0f, c6_4 = 0f, c6_5 = 0f, c6_6 = 0f, c6_7 = 0f, c6_8 = 0f, c6_9 = 0f, c6_10 = 0f, c6_11 = 0f, c6_12 = 0f, c6_13 = 0f, c6_14 = 0f, c6_15 = 0f;
         float c7_0 = 0f, c7_1 = 0f, c7_2 = 0f, c7_3 = 0f, c7_4 = 0f, c7_5 = 0f, c7_6 = 0f, c7_7 = 0f, c7_8 = 0f, c7_9 = 0f, c7_10 = 0f, c7_11 = 0f, c7_12 = 0f, c7_13 = 0f, c7_14 = 0f, c7_15 = 0f;
         // Copies: thread tid takes vectors tid + p·threads (a whole number per thread: 4 + 4 on GPUs' square tile, 1 + 4
-        // on the short one, up to 4 + 16 on the simulator). threads is a multiple of kc4, so slot p moves the row (A, a [N, K]
+        // on the short one at K-tile 8, 2 + 8 at 16, up to 4 + 32 on the simulator). threads is a multiple of kc4, so slot p moves the row (A, a [N, K]
         // B) by a constant and keeps the k and the swizzle; a [K, N] B row holds tileCols / 4 vectors, which divides threads
         // or is divided by it, so slot p moves k and n by constants (dkB, dnB). One plan per operand stays live, not one per
         // slot.
@@ -1898,6 +1902,134 @@ internal static partial class GemmFastKernels
                 long slotB = bStep > 0 ? 15 * gBStep : (long)dkB * s.StrideBk + dnB;
                 CopyVec(gpu, s4, st + dB + 15 * threads, bv, v ? gB + slotB + (long)kt * s.StrideBk : 0, addr.B, v);
             }
+            if (bVecs > 16 * threads)
+            {
+                int dkB = bT ? 0 : 16 * threads / bRowVecs;
+                int dnB = bT ? 16 * bStep : 4 * (16 * threads % bRowVecs);
+                bool v = kt + kB + dkB < kEnd && col0 + nB + dnB < s.N;
+                long slotB = bStep > 0 ? 16 * gBStep : (long)dkB * s.StrideBk + dnB;
+                CopyVec(gpu, s4, st + dB + 16 * threads, bv, v ? gB + slotB + (long)kt * s.StrideBk : 0, addr.B, v);
+            }
+            if (bVecs > 17 * threads)
+            {
+                int dkB = bT ? 0 : 17 * threads / bRowVecs;
+                int dnB = bT ? 17 * bStep : 4 * (17 * threads % bRowVecs);
+                bool v = kt + kB + dkB < kEnd && col0 + nB + dnB < s.N;
+                long slotB = bStep > 0 ? 17 * gBStep : (long)dkB * s.StrideBk + dnB;
+                CopyVec(gpu, s4, st + dB + 17 * threads, bv, v ? gB + slotB + (long)kt * s.StrideBk : 0, addr.B, v);
+            }
+            if (bVecs > 18 * threads)
+            {
+                int dkB = bT ? 0 : 18 * threads / bRowVecs;
+                int dnB = bT ? 18 * bStep : 4 * (18 * threads % bRowVecs);
+                bool v = kt + kB + dkB < kEnd && col0 + nB + dnB < s.N;
+                long slotB = bStep > 0 ? 18 * gBStep : (long)dkB * s.StrideBk + dnB;
+                CopyVec(gpu, s4, st + dB + 18 * threads, bv, v ? gB + slotB + (long)kt * s.StrideBk : 0, addr.B, v);
+            }
+            if (bVecs > 19 * threads)
+            {
+                int dkB = bT ? 0 : 19 * threads / bRowVecs;
+                int dnB = bT ? 19 * bStep : 4 * (19 * threads % bRowVecs);
+                bool v = kt + kB + dkB < kEnd && col0 + nB + dnB < s.N;
+                long slotB = bStep > 0 ? 19 * gBStep : (long)dkB * s.StrideBk + dnB;
+                CopyVec(gpu, s4, st + dB + 19 * threads, bv, v ? gB + slotB + (long)kt * s.StrideBk : 0, addr.B, v);
+            }
+            if (bVecs > 20 * threads)
+            {
+                int dkB = bT ? 0 : 20 * threads / bRowVecs;
+                int dnB = bT ? 20 * bStep : 4 * (20 * threads % bRowVecs);
+                bool v = kt + kB + dkB < kEnd && col0 + nB + dnB < s.N;
+                long slotB = bStep > 0 ? 20 * gBStep : (long)dkB * s.StrideBk + dnB;
+                CopyVec(gpu, s4, st + dB + 20 * threads, bv, v ? gB + slotB + (long)kt * s.StrideBk : 0, addr.B, v);
+            }
+            if (bVecs > 21 * threads)
+            {
+                int dkB = bT ? 0 : 21 * threads / bRowVecs;
+                int dnB = bT ? 21 * bStep : 4 * (21 * threads % bRowVecs);
+                bool v = kt + kB + dkB < kEnd && col0 + nB + dnB < s.N;
+                long slotB = bStep > 0 ? 21 * gBStep : (long)dkB * s.StrideBk + dnB;
+                CopyVec(gpu, s4, st + dB + 21 * threads, bv, v ? gB + slotB + (long)kt * s.StrideBk : 0, addr.B, v);
+            }
+            if (bVecs > 22 * threads)
+            {
+                int dkB = bT ? 0 : 22 * threads / bRowVecs;
+                int dnB = bT ? 22 * bStep : 4 * (22 * threads % bRowVecs);
+                bool v = kt + kB + dkB < kEnd && col0 + nB + dnB < s.N;
+                long slotB = bStep > 0 ? 22 * gBStep : (long)dkB * s.StrideBk + dnB;
+                CopyVec(gpu, s4, st + dB + 22 * threads, bv, v ? gB + slotB + (long)kt * s.StrideBk : 0, addr.B, v);
+            }
+            if (bVecs > 23 * threads)
+            {
+                int dkB = bT ? 0 : 23 * threads / bRowVecs;
+                int dnB = bT ? 23 * bStep : 4 * (23 * threads % bRowVecs);
+                bool v = kt + kB + dkB < kEnd && col0 + nB + dnB < s.N;
+                long slotB = bStep > 0 ? 23 * gBStep : (long)dkB * s.StrideBk + dnB;
+                CopyVec(gpu, s4, st + dB + 23 * threads, bv, v ? gB + slotB + (long)kt * s.StrideBk : 0, addr.B, v);
+            }
+            if (bVecs > 24 * threads)
+            {
+                int dkB = bT ? 0 : 24 * threads / bRowVecs;
+                int dnB = bT ? 24 * bStep : 4 * (24 * threads % bRowVecs);
+                bool v = kt + kB + dkB < kEnd && col0 + nB + dnB < s.N;
+                long slotB = bStep > 0 ? 24 * gBStep : (long)dkB * s.StrideBk + dnB;
+                CopyVec(gpu, s4, st + dB + 24 * threads, bv, v ? gB + slotB + (long)kt * s.StrideBk : 0, addr.B, v);
+            }
+            if (bVecs > 25 * threads)
+            {
+                int dkB = bT ? 0 : 25 * threads / bRowVecs;
+                int dnB = bT ? 25 * bStep : 4 * (25 * threads % bRowVecs);
+                bool v = kt + kB + dkB < kEnd && col0 + nB + dnB < s.N;
+                long slotB = bStep > 0 ? 25 * gBStep : (long)dkB * s.StrideBk + dnB;
+                CopyVec(gpu, s4, st + dB + 25 * threads, bv, v ? gB + slotB + (long)kt * s.StrideBk : 0, addr.B, v);
+            }
+            if (bVecs > 26 * threads)
+            {
+                int dkB = bT ? 0 : 26 * threads / bRowVecs;
+                int dnB = bT ? 26 * bStep : 4 * (26 * threads % bRowVecs);
+                bool v = kt + kB + dkB < kEnd && col0 + nB + dnB < s.N;
+                long slotB = bStep > 0 ? 26 * gBStep : (long)dkB * s.StrideBk + dnB;
+                CopyVec(gpu, s4, st + dB + 26 * threads, bv, v ? gB + slotB + (long)kt * s.StrideBk : 0, addr.B, v);
+            }
+            if (bVecs > 27 * threads)
+            {
+                int dkB = bT ? 0 : 27 * threads / bRowVecs;
+                int dnB = bT ? 27 * bStep : 4 * (27 * threads % bRowVecs);
+                bool v = kt + kB + dkB < kEnd && col0 + nB + dnB < s.N;
+                long slotB = bStep > 0 ? 27 * gBStep : (long)dkB * s.StrideBk + dnB;
+                CopyVec(gpu, s4, st + dB + 27 * threads, bv, v ? gB + slotB + (long)kt * s.StrideBk : 0, addr.B, v);
+            }
+            if (bVecs > 28 * threads)
+            {
+                int dkB = bT ? 0 : 28 * threads / bRowVecs;
+                int dnB = bT ? 28 * bStep : 4 * (28 * threads % bRowVecs);
+                bool v = kt + kB + dkB < kEnd && col0 + nB + dnB < s.N;
+                long slotB = bStep > 0 ? 28 * gBStep : (long)dkB * s.StrideBk + dnB;
+                CopyVec(gpu, s4, st + dB + 28 * threads, bv, v ? gB + slotB + (long)kt * s.StrideBk : 0, addr.B, v);
+            }
+            if (bVecs > 29 * threads)
+            {
+                int dkB = bT ? 0 : 29 * threads / bRowVecs;
+                int dnB = bT ? 29 * bStep : 4 * (29 * threads % bRowVecs);
+                bool v = kt + kB + dkB < kEnd && col0 + nB + dnB < s.N;
+                long slotB = bStep > 0 ? 29 * gBStep : (long)dkB * s.StrideBk + dnB;
+                CopyVec(gpu, s4, st + dB + 29 * threads, bv, v ? gB + slotB + (long)kt * s.StrideBk : 0, addr.B, v);
+            }
+            if (bVecs > 30 * threads)
+            {
+                int dkB = bT ? 0 : 30 * threads / bRowVecs;
+                int dnB = bT ? 30 * bStep : 4 * (30 * threads % bRowVecs);
+                bool v = kt + kB + dkB < kEnd && col0 + nB + dnB < s.N;
+                long slotB = bStep > 0 ? 30 * gBStep : (long)dkB * s.StrideBk + dnB;
+                CopyVec(gpu, s4, st + dB + 30 * threads, bv, v ? gB + slotB + (long)kt * s.StrideBk : 0, addr.B, v);
+            }
+            if (bVecs > 31 * threads)
+            {
+                int dkB = bT ? 0 : 31 * threads / bRowVecs;
+                int dnB = bT ? 31 * bStep : 4 * (31 * threads % bRowVecs);
+                bool v = kt + kB + dkB < kEnd && col0 + nB + dnB < s.N;
+                long slotB = bStep > 0 ? 31 * gBStep : (long)dkB * s.StrideBk + dnB;
+                CopyVec(gpu, s4, st + dB + 31 * threads, bv, v ? gB + slotB + (long)kt * s.StrideBk : 0, addr.B, v);
+            }
         }
         CommitCopies(gpu);
         if (tiles > 1)
@@ -2052,6 +2184,134 @@ internal static partial class GemmFastKernels
                 bool v = kt + kB + dkB < kEnd && col0 + nB + dnB < s.N;
                 long slotB = bStep > 0 ? 15 * gBStep : (long)dkB * s.StrideBk + dnB;
                 CopyVec(gpu, s4, st + dB + 15 * threads, bv, v ? gB + slotB + (long)kt * s.StrideBk : 0, addr.B, v);
+            }
+            if (bVecs > 16 * threads)
+            {
+                int dkB = bT ? 0 : 16 * threads / bRowVecs;
+                int dnB = bT ? 16 * bStep : 4 * (16 * threads % bRowVecs);
+                bool v = kt + kB + dkB < kEnd && col0 + nB + dnB < s.N;
+                long slotB = bStep > 0 ? 16 * gBStep : (long)dkB * s.StrideBk + dnB;
+                CopyVec(gpu, s4, st + dB + 16 * threads, bv, v ? gB + slotB + (long)kt * s.StrideBk : 0, addr.B, v);
+            }
+            if (bVecs > 17 * threads)
+            {
+                int dkB = bT ? 0 : 17 * threads / bRowVecs;
+                int dnB = bT ? 17 * bStep : 4 * (17 * threads % bRowVecs);
+                bool v = kt + kB + dkB < kEnd && col0 + nB + dnB < s.N;
+                long slotB = bStep > 0 ? 17 * gBStep : (long)dkB * s.StrideBk + dnB;
+                CopyVec(gpu, s4, st + dB + 17 * threads, bv, v ? gB + slotB + (long)kt * s.StrideBk : 0, addr.B, v);
+            }
+            if (bVecs > 18 * threads)
+            {
+                int dkB = bT ? 0 : 18 * threads / bRowVecs;
+                int dnB = bT ? 18 * bStep : 4 * (18 * threads % bRowVecs);
+                bool v = kt + kB + dkB < kEnd && col0 + nB + dnB < s.N;
+                long slotB = bStep > 0 ? 18 * gBStep : (long)dkB * s.StrideBk + dnB;
+                CopyVec(gpu, s4, st + dB + 18 * threads, bv, v ? gB + slotB + (long)kt * s.StrideBk : 0, addr.B, v);
+            }
+            if (bVecs > 19 * threads)
+            {
+                int dkB = bT ? 0 : 19 * threads / bRowVecs;
+                int dnB = bT ? 19 * bStep : 4 * (19 * threads % bRowVecs);
+                bool v = kt + kB + dkB < kEnd && col0 + nB + dnB < s.N;
+                long slotB = bStep > 0 ? 19 * gBStep : (long)dkB * s.StrideBk + dnB;
+                CopyVec(gpu, s4, st + dB + 19 * threads, bv, v ? gB + slotB + (long)kt * s.StrideBk : 0, addr.B, v);
+            }
+            if (bVecs > 20 * threads)
+            {
+                int dkB = bT ? 0 : 20 * threads / bRowVecs;
+                int dnB = bT ? 20 * bStep : 4 * (20 * threads % bRowVecs);
+                bool v = kt + kB + dkB < kEnd && col0 + nB + dnB < s.N;
+                long slotB = bStep > 0 ? 20 * gBStep : (long)dkB * s.StrideBk + dnB;
+                CopyVec(gpu, s4, st + dB + 20 * threads, bv, v ? gB + slotB + (long)kt * s.StrideBk : 0, addr.B, v);
+            }
+            if (bVecs > 21 * threads)
+            {
+                int dkB = bT ? 0 : 21 * threads / bRowVecs;
+                int dnB = bT ? 21 * bStep : 4 * (21 * threads % bRowVecs);
+                bool v = kt + kB + dkB < kEnd && col0 + nB + dnB < s.N;
+                long slotB = bStep > 0 ? 21 * gBStep : (long)dkB * s.StrideBk + dnB;
+                CopyVec(gpu, s4, st + dB + 21 * threads, bv, v ? gB + slotB + (long)kt * s.StrideBk : 0, addr.B, v);
+            }
+            if (bVecs > 22 * threads)
+            {
+                int dkB = bT ? 0 : 22 * threads / bRowVecs;
+                int dnB = bT ? 22 * bStep : 4 * (22 * threads % bRowVecs);
+                bool v = kt + kB + dkB < kEnd && col0 + nB + dnB < s.N;
+                long slotB = bStep > 0 ? 22 * gBStep : (long)dkB * s.StrideBk + dnB;
+                CopyVec(gpu, s4, st + dB + 22 * threads, bv, v ? gB + slotB + (long)kt * s.StrideBk : 0, addr.B, v);
+            }
+            if (bVecs > 23 * threads)
+            {
+                int dkB = bT ? 0 : 23 * threads / bRowVecs;
+                int dnB = bT ? 23 * bStep : 4 * (23 * threads % bRowVecs);
+                bool v = kt + kB + dkB < kEnd && col0 + nB + dnB < s.N;
+                long slotB = bStep > 0 ? 23 * gBStep : (long)dkB * s.StrideBk + dnB;
+                CopyVec(gpu, s4, st + dB + 23 * threads, bv, v ? gB + slotB + (long)kt * s.StrideBk : 0, addr.B, v);
+            }
+            if (bVecs > 24 * threads)
+            {
+                int dkB = bT ? 0 : 24 * threads / bRowVecs;
+                int dnB = bT ? 24 * bStep : 4 * (24 * threads % bRowVecs);
+                bool v = kt + kB + dkB < kEnd && col0 + nB + dnB < s.N;
+                long slotB = bStep > 0 ? 24 * gBStep : (long)dkB * s.StrideBk + dnB;
+                CopyVec(gpu, s4, st + dB + 24 * threads, bv, v ? gB + slotB + (long)kt * s.StrideBk : 0, addr.B, v);
+            }
+            if (bVecs > 25 * threads)
+            {
+                int dkB = bT ? 0 : 25 * threads / bRowVecs;
+                int dnB = bT ? 25 * bStep : 4 * (25 * threads % bRowVecs);
+                bool v = kt + kB + dkB < kEnd && col0 + nB + dnB < s.N;
+                long slotB = bStep > 0 ? 25 * gBStep : (long)dkB * s.StrideBk + dnB;
+                CopyVec(gpu, s4, st + dB + 25 * threads, bv, v ? gB + slotB + (long)kt * s.StrideBk : 0, addr.B, v);
+            }
+            if (bVecs > 26 * threads)
+            {
+                int dkB = bT ? 0 : 26 * threads / bRowVecs;
+                int dnB = bT ? 26 * bStep : 4 * (26 * threads % bRowVecs);
+                bool v = kt + kB + dkB < kEnd && col0 + nB + dnB < s.N;
+                long slotB = bStep > 0 ? 26 * gBStep : (long)dkB * s.StrideBk + dnB;
+                CopyVec(gpu, s4, st + dB + 26 * threads, bv, v ? gB + slotB + (long)kt * s.StrideBk : 0, addr.B, v);
+            }
+            if (bVecs > 27 * threads)
+            {
+                int dkB = bT ? 0 : 27 * threads / bRowVecs;
+                int dnB = bT ? 27 * bStep : 4 * (27 * threads % bRowVecs);
+                bool v = kt + kB + dkB < kEnd && col0 + nB + dnB < s.N;
+                long slotB = bStep > 0 ? 27 * gBStep : (long)dkB * s.StrideBk + dnB;
+                CopyVec(gpu, s4, st + dB + 27 * threads, bv, v ? gB + slotB + (long)kt * s.StrideBk : 0, addr.B, v);
+            }
+            if (bVecs > 28 * threads)
+            {
+                int dkB = bT ? 0 : 28 * threads / bRowVecs;
+                int dnB = bT ? 28 * bStep : 4 * (28 * threads % bRowVecs);
+                bool v = kt + kB + dkB < kEnd && col0 + nB + dnB < s.N;
+                long slotB = bStep > 0 ? 28 * gBStep : (long)dkB * s.StrideBk + dnB;
+                CopyVec(gpu, s4, st + dB + 28 * threads, bv, v ? gB + slotB + (long)kt * s.StrideBk : 0, addr.B, v);
+            }
+            if (bVecs > 29 * threads)
+            {
+                int dkB = bT ? 0 : 29 * threads / bRowVecs;
+                int dnB = bT ? 29 * bStep : 4 * (29 * threads % bRowVecs);
+                bool v = kt + kB + dkB < kEnd && col0 + nB + dnB < s.N;
+                long slotB = bStep > 0 ? 29 * gBStep : (long)dkB * s.StrideBk + dnB;
+                CopyVec(gpu, s4, st + dB + 29 * threads, bv, v ? gB + slotB + (long)kt * s.StrideBk : 0, addr.B, v);
+            }
+            if (bVecs > 30 * threads)
+            {
+                int dkB = bT ? 0 : 30 * threads / bRowVecs;
+                int dnB = bT ? 30 * bStep : 4 * (30 * threads % bRowVecs);
+                bool v = kt + kB + dkB < kEnd && col0 + nB + dnB < s.N;
+                long slotB = bStep > 0 ? 30 * gBStep : (long)dkB * s.StrideBk + dnB;
+                CopyVec(gpu, s4, st + dB + 30 * threads, bv, v ? gB + slotB + (long)kt * s.StrideBk : 0, addr.B, v);
+            }
+            if (bVecs > 31 * threads)
+            {
+                int dkB = bT ? 0 : 31 * threads / bRowVecs;
+                int dnB = bT ? 31 * bStep : 4 * (31 * threads % bRowVecs);
+                bool v = kt + kB + dkB < kEnd && col0 + nB + dnB < s.N;
+                long slotB = bStep > 0 ? 31 * gBStep : (long)dkB * s.StrideBk + dnB;
+                CopyVec(gpu, s4, st + dB + 31 * threads, bv, v ? gB + slotB + (long)kt * s.StrideBk : 0, addr.B, v);
             }
         }
         CommitCopies(gpu);
@@ -2223,6 +2483,134 @@ internal static partial class GemmFastKernels
                     bool v = kt + kB + dkB < kEnd && col0 + nB + dnB < s.N;
                     long slotB = bStep > 0 ? 15 * gBStep : (long)dkB * s.StrideBk + dnB;
                     CopyVec(gpu, s4, st + dB + 15 * threads, bv, v ? gB + slotB + (long)kt * s.StrideBk : 0, addr.B, v);
+                }
+                if (bVecs > 16 * threads)
+                {
+                    int dkB = bT ? 0 : 16 * threads / bRowVecs;
+                    int dnB = bT ? 16 * bStep : 4 * (16 * threads % bRowVecs);
+                    bool v = kt + kB + dkB < kEnd && col0 + nB + dnB < s.N;
+                    long slotB = bStep > 0 ? 16 * gBStep : (long)dkB * s.StrideBk + dnB;
+                    CopyVec(gpu, s4, st + dB + 16 * threads, bv, v ? gB + slotB + (long)kt * s.StrideBk : 0, addr.B, v);
+                }
+                if (bVecs > 17 * threads)
+                {
+                    int dkB = bT ? 0 : 17 * threads / bRowVecs;
+                    int dnB = bT ? 17 * bStep : 4 * (17 * threads % bRowVecs);
+                    bool v = kt + kB + dkB < kEnd && col0 + nB + dnB < s.N;
+                    long slotB = bStep > 0 ? 17 * gBStep : (long)dkB * s.StrideBk + dnB;
+                    CopyVec(gpu, s4, st + dB + 17 * threads, bv, v ? gB + slotB + (long)kt * s.StrideBk : 0, addr.B, v);
+                }
+                if (bVecs > 18 * threads)
+                {
+                    int dkB = bT ? 0 : 18 * threads / bRowVecs;
+                    int dnB = bT ? 18 * bStep : 4 * (18 * threads % bRowVecs);
+                    bool v = kt + kB + dkB < kEnd && col0 + nB + dnB < s.N;
+                    long slotB = bStep > 0 ? 18 * gBStep : (long)dkB * s.StrideBk + dnB;
+                    CopyVec(gpu, s4, st + dB + 18 * threads, bv, v ? gB + slotB + (long)kt * s.StrideBk : 0, addr.B, v);
+                }
+                if (bVecs > 19 * threads)
+                {
+                    int dkB = bT ? 0 : 19 * threads / bRowVecs;
+                    int dnB = bT ? 19 * bStep : 4 * (19 * threads % bRowVecs);
+                    bool v = kt + kB + dkB < kEnd && col0 + nB + dnB < s.N;
+                    long slotB = bStep > 0 ? 19 * gBStep : (long)dkB * s.StrideBk + dnB;
+                    CopyVec(gpu, s4, st + dB + 19 * threads, bv, v ? gB + slotB + (long)kt * s.StrideBk : 0, addr.B, v);
+                }
+                if (bVecs > 20 * threads)
+                {
+                    int dkB = bT ? 0 : 20 * threads / bRowVecs;
+                    int dnB = bT ? 20 * bStep : 4 * (20 * threads % bRowVecs);
+                    bool v = kt + kB + dkB < kEnd && col0 + nB + dnB < s.N;
+                    long slotB = bStep > 0 ? 20 * gBStep : (long)dkB * s.StrideBk + dnB;
+                    CopyVec(gpu, s4, st + dB + 20 * threads, bv, v ? gB + slotB + (long)kt * s.StrideBk : 0, addr.B, v);
+                }
+                if (bVecs > 21 * threads)
+                {
+                    int dkB = bT ? 0 : 21 * threads / bRowVecs;
+                    int dnB = bT ? 21 * bStep : 4 * (21 * threads % bRowVecs);
+                    bool v = kt + kB + dkB < kEnd && col0 + nB + dnB < s.N;
+                    long slotB = bStep > 0 ? 21 * gBStep : (long)dkB * s.StrideBk + dnB;
+                    CopyVec(gpu, s4, st + dB + 21 * threads, bv, v ? gB + slotB + (long)kt * s.StrideBk : 0, addr.B, v);
+                }
+                if (bVecs > 22 * threads)
+                {
+                    int dkB = bT ? 0 : 22 * threads / bRowVecs;
+                    int dnB = bT ? 22 * bStep : 4 * (22 * threads % bRowVecs);
+                    bool v = kt + kB + dkB < kEnd && col0 + nB + dnB < s.N;
+                    long slotB = bStep > 0 ? 22 * gBStep : (long)dkB * s.StrideBk + dnB;
+                    CopyVec(gpu, s4, st + dB + 22 * threads, bv, v ? gB + slotB + (long)kt * s.StrideBk : 0, addr.B, v);
+                }
+                if (bVecs > 23 * threads)
+                {
+                    int dkB = bT ? 0 : 23 * threads / bRowVecs;
+                    int dnB = bT ? 23 * bStep : 4 * (23 * threads % bRowVecs);
+                    bool v = kt + kB + dkB < kEnd && col0 + nB + dnB < s.N;
+                    long slotB = bStep > 0 ? 23 * gBStep : (long)dkB * s.StrideBk + dnB;
+                    CopyVec(gpu, s4, st + dB + 23 * threads, bv, v ? gB + slotB + (long)kt * s.StrideBk : 0, addr.B, v);
+                }
+                if (bVecs > 24 * threads)
+                {
+                    int dkB = bT ? 0 : 24 * threads / bRowVecs;
+                    int dnB = bT ? 24 * bStep : 4 * (24 * threads % bRowVecs);
+                    bool v = kt + kB + dkB < kEnd && col0 + nB + dnB < s.N;
+                    long slotB = bStep > 0 ? 24 * gBStep : (long)dkB * s.StrideBk + dnB;
+                    CopyVec(gpu, s4, st + dB + 24 * threads, bv, v ? gB + slotB + (long)kt * s.StrideBk : 0, addr.B, v);
+                }
+                if (bVecs > 25 * threads)
+                {
+                    int dkB = bT ? 0 : 25 * threads / bRowVecs;
+                    int dnB = bT ? 25 * bStep : 4 * (25 * threads % bRowVecs);
+                    bool v = kt + kB + dkB < kEnd && col0 + nB + dnB < s.N;
+                    long slotB = bStep > 0 ? 25 * gBStep : (long)dkB * s.StrideBk + dnB;
+                    CopyVec(gpu, s4, st + dB + 25 * threads, bv, v ? gB + slotB + (long)kt * s.StrideBk : 0, addr.B, v);
+                }
+                if (bVecs > 26 * threads)
+                {
+                    int dkB = bT ? 0 : 26 * threads / bRowVecs;
+                    int dnB = bT ? 26 * bStep : 4 * (26 * threads % bRowVecs);
+                    bool v = kt + kB + dkB < kEnd && col0 + nB + dnB < s.N;
+                    long slotB = bStep > 0 ? 26 * gBStep : (long)dkB * s.StrideBk + dnB;
+                    CopyVec(gpu, s4, st + dB + 26 * threads, bv, v ? gB + slotB + (long)kt * s.StrideBk : 0, addr.B, v);
+                }
+                if (bVecs > 27 * threads)
+                {
+                    int dkB = bT ? 0 : 27 * threads / bRowVecs;
+                    int dnB = bT ? 27 * bStep : 4 * (27 * threads % bRowVecs);
+                    bool v = kt + kB + dkB < kEnd && col0 + nB + dnB < s.N;
+                    long slotB = bStep > 0 ? 27 * gBStep : (long)dkB * s.StrideBk + dnB;
+                    CopyVec(gpu, s4, st + dB + 27 * threads, bv, v ? gB + slotB + (long)kt * s.StrideBk : 0, addr.B, v);
+                }
+                if (bVecs > 28 * threads)
+                {
+                    int dkB = bT ? 0 : 28 * threads / bRowVecs;
+                    int dnB = bT ? 28 * bStep : 4 * (28 * threads % bRowVecs);
+                    bool v = kt + kB + dkB < kEnd && col0 + nB + dnB < s.N;
+                    long slotB = bStep > 0 ? 28 * gBStep : (long)dkB * s.StrideBk + dnB;
+                    CopyVec(gpu, s4, st + dB + 28 * threads, bv, v ? gB + slotB + (long)kt * s.StrideBk : 0, addr.B, v);
+                }
+                if (bVecs > 29 * threads)
+                {
+                    int dkB = bT ? 0 : 29 * threads / bRowVecs;
+                    int dnB = bT ? 29 * bStep : 4 * (29 * threads % bRowVecs);
+                    bool v = kt + kB + dkB < kEnd && col0 + nB + dnB < s.N;
+                    long slotB = bStep > 0 ? 29 * gBStep : (long)dkB * s.StrideBk + dnB;
+                    CopyVec(gpu, s4, st + dB + 29 * threads, bv, v ? gB + slotB + (long)kt * s.StrideBk : 0, addr.B, v);
+                }
+                if (bVecs > 30 * threads)
+                {
+                    int dkB = bT ? 0 : 30 * threads / bRowVecs;
+                    int dnB = bT ? 30 * bStep : 4 * (30 * threads % bRowVecs);
+                    bool v = kt + kB + dkB < kEnd && col0 + nB + dnB < s.N;
+                    long slotB = bStep > 0 ? 30 * gBStep : (long)dkB * s.StrideBk + dnB;
+                    CopyVec(gpu, s4, st + dB + 30 * threads, bv, v ? gB + slotB + (long)kt * s.StrideBk : 0, addr.B, v);
+                }
+                if (bVecs > 31 * threads)
+                {
+                    int dkB = bT ? 0 : 31 * threads / bRowVecs;
+                    int dnB = bT ? 31 * bStep : 4 * (31 * threads % bRowVecs);
+                    bool v = kt + kB + dkB < kEnd && col0 + nB + dnB < s.N;
+                    long slotB = bStep > 0 ? 31 * gBStep : (long)dkB * s.StrideBk + dnB;
+                    CopyVec(gpu, s4, st + dB + 31 * threads, bv, v ? gB + slotB + (long)kt * s.StrideBk : 0, addr.B, v);
                 }
             }
             CommitCopies(gpu);
@@ -2731,13 +3119,16 @@ internal static partial class GemmFastKernels
     /// per-slot limits computed once (rows or columns left), so each copy is a compare, a select and an
     /// address add instead of recomputing the row / column guards and both 64-bit addresses from the indices.
     /// TTileThreads = 16: 128x128 from 128 threads, K-tile TBk = 16; 4: the simulator's 32x64 from 16 threads, TBk = 8.
-    /// TWarpRows = 1: the short tile (64x256 on GPUs, 16x128 on the simulator, the 4 warps side by side) at TBk = 8.
+    /// TWarpRows = 1: the short tile (64x256 on GPUs, 16x128 on the simulator, the 4 warps side by side) at TBk = 8, or at
+    /// TBk = 16 where the device lets a group opt into 60 KB of shared memory (<see cref="MarkOptInShared"/>).
     /// </summary>
     [IlgpuKernel]
     [IlgpuKernelVariant(typeof(Const4), typeof(Const8), typeof(Const2))]
     [IlgpuKernelVariant(typeof(Const16), typeof(Const16), typeof(Const2))]
     [IlgpuKernelVariant(typeof(Const4), typeof(Const8), typeof(Const1))]
     [IlgpuKernelVariant(typeof(Const16), typeof(Const8), typeof(Const1))]
+    [IlgpuKernelVariant(typeof(Const4), typeof(Const16), typeof(Const1))]
+    [IlgpuKernelVariant(typeof(Const16), typeof(Const16), typeof(Const1))]
     public static void SgemmAsyncPipe8x16F32<TTileThreads, TBk, TWarpRows>(ArrayView<Float4> a4, ArrayView<Float4> b4, ArrayView<float> bias, ArrayView<float> c, GemmShape s, SgemmAddresses addr)
         where TTileThreads : struct, IKernelConstant
         where TBk : struct, IKernelConstant
@@ -2777,6 +3168,7 @@ internal static partial class GemmFastKernels
         int aVecs = tileRows * kc4;
         int bVecs = tileCols * kc4;
         int stageVecs = aVecs + bVecs;
+        MarkOptInShared(gpu, stageVecs);
         int tiles = kEnd > kBegin ? (kEnd - kBegin + bk - 1) / bk : 0;
         float c0_0 = 0f, c0_1 = 0f, c0_2 = 0f, c0_3 = 0f, c0_4 = 0f, c0_5 = 0f, c0_6 = 0f, c0_7 = 0f, c0_8 = 0f, c0_9 = 0f, c0_10 = 0f, c0_11 = 0f, c0_12 = 0f, c0_13 = 0f, c0_14 = 0f, c0_15 = 0f;
         float c1_0 = 0f, c1_1 = 0f, c1_2 = 0f, c1_3 = 0f, c1_4 = 0f, c1_5 = 0f, c1_6 = 0f, c1_7 = 0f, c1_8 = 0f, c1_9 = 0f, c1_10 = 0f, c1_11 = 0f, c1_12 = 0f, c1_13 = 0f, c1_14 = 0f, c1_15 = 0f;
@@ -2966,6 +3358,134 @@ internal static partial class GemmFastKernels
                 long slotB = bStep > 0 ? 15 * gBStep : (long)dkB * s.StrideBk + dnB;
                 CopyVecTo(gpu, s4, st + dB + 15 * threads, bv, v ? gB + slotB + (long)kt * s.StrideBk : 0, v ? pBt + 4 * slotB : addr.B, v);
             }
+            if (bVecs > 16 * threads)
+            {
+                int dkB = 16 * threads / bRowVecs;
+                int dnB = 4 * (16 * threads % bRowVecs);
+                bool v = bStep > 0 ? kLeftB > 16 * bStep : kEnd - kt - kB > dkB && col0 + nB + dnB < s.N;
+                long slotB = bStep > 0 ? 16 * gBStep : (long)dkB * s.StrideBk + dnB;
+                CopyVecTo(gpu, s4, st + dB + 16 * threads, bv, v ? gB + slotB + (long)kt * s.StrideBk : 0, v ? pBt + 4 * slotB : addr.B, v);
+            }
+            if (bVecs > 17 * threads)
+            {
+                int dkB = 17 * threads / bRowVecs;
+                int dnB = 4 * (17 * threads % bRowVecs);
+                bool v = bStep > 0 ? kLeftB > 17 * bStep : kEnd - kt - kB > dkB && col0 + nB + dnB < s.N;
+                long slotB = bStep > 0 ? 17 * gBStep : (long)dkB * s.StrideBk + dnB;
+                CopyVecTo(gpu, s4, st + dB + 17 * threads, bv, v ? gB + slotB + (long)kt * s.StrideBk : 0, v ? pBt + 4 * slotB : addr.B, v);
+            }
+            if (bVecs > 18 * threads)
+            {
+                int dkB = 18 * threads / bRowVecs;
+                int dnB = 4 * (18 * threads % bRowVecs);
+                bool v = bStep > 0 ? kLeftB > 18 * bStep : kEnd - kt - kB > dkB && col0 + nB + dnB < s.N;
+                long slotB = bStep > 0 ? 18 * gBStep : (long)dkB * s.StrideBk + dnB;
+                CopyVecTo(gpu, s4, st + dB + 18 * threads, bv, v ? gB + slotB + (long)kt * s.StrideBk : 0, v ? pBt + 4 * slotB : addr.B, v);
+            }
+            if (bVecs > 19 * threads)
+            {
+                int dkB = 19 * threads / bRowVecs;
+                int dnB = 4 * (19 * threads % bRowVecs);
+                bool v = bStep > 0 ? kLeftB > 19 * bStep : kEnd - kt - kB > dkB && col0 + nB + dnB < s.N;
+                long slotB = bStep > 0 ? 19 * gBStep : (long)dkB * s.StrideBk + dnB;
+                CopyVecTo(gpu, s4, st + dB + 19 * threads, bv, v ? gB + slotB + (long)kt * s.StrideBk : 0, v ? pBt + 4 * slotB : addr.B, v);
+            }
+            if (bVecs > 20 * threads)
+            {
+                int dkB = 20 * threads / bRowVecs;
+                int dnB = 4 * (20 * threads % bRowVecs);
+                bool v = bStep > 0 ? kLeftB > 20 * bStep : kEnd - kt - kB > dkB && col0 + nB + dnB < s.N;
+                long slotB = bStep > 0 ? 20 * gBStep : (long)dkB * s.StrideBk + dnB;
+                CopyVecTo(gpu, s4, st + dB + 20 * threads, bv, v ? gB + slotB + (long)kt * s.StrideBk : 0, v ? pBt + 4 * slotB : addr.B, v);
+            }
+            if (bVecs > 21 * threads)
+            {
+                int dkB = 21 * threads / bRowVecs;
+                int dnB = 4 * (21 * threads % bRowVecs);
+                bool v = bStep > 0 ? kLeftB > 21 * bStep : kEnd - kt - kB > dkB && col0 + nB + dnB < s.N;
+                long slotB = bStep > 0 ? 21 * gBStep : (long)dkB * s.StrideBk + dnB;
+                CopyVecTo(gpu, s4, st + dB + 21 * threads, bv, v ? gB + slotB + (long)kt * s.StrideBk : 0, v ? pBt + 4 * slotB : addr.B, v);
+            }
+            if (bVecs > 22 * threads)
+            {
+                int dkB = 22 * threads / bRowVecs;
+                int dnB = 4 * (22 * threads % bRowVecs);
+                bool v = bStep > 0 ? kLeftB > 22 * bStep : kEnd - kt - kB > dkB && col0 + nB + dnB < s.N;
+                long slotB = bStep > 0 ? 22 * gBStep : (long)dkB * s.StrideBk + dnB;
+                CopyVecTo(gpu, s4, st + dB + 22 * threads, bv, v ? gB + slotB + (long)kt * s.StrideBk : 0, v ? pBt + 4 * slotB : addr.B, v);
+            }
+            if (bVecs > 23 * threads)
+            {
+                int dkB = 23 * threads / bRowVecs;
+                int dnB = 4 * (23 * threads % bRowVecs);
+                bool v = bStep > 0 ? kLeftB > 23 * bStep : kEnd - kt - kB > dkB && col0 + nB + dnB < s.N;
+                long slotB = bStep > 0 ? 23 * gBStep : (long)dkB * s.StrideBk + dnB;
+                CopyVecTo(gpu, s4, st + dB + 23 * threads, bv, v ? gB + slotB + (long)kt * s.StrideBk : 0, v ? pBt + 4 * slotB : addr.B, v);
+            }
+            if (bVecs > 24 * threads)
+            {
+                int dkB = 24 * threads / bRowVecs;
+                int dnB = 4 * (24 * threads % bRowVecs);
+                bool v = bStep > 0 ? kLeftB > 24 * bStep : kEnd - kt - kB > dkB && col0 + nB + dnB < s.N;
+                long slotB = bStep > 0 ? 24 * gBStep : (long)dkB * s.StrideBk + dnB;
+                CopyVecTo(gpu, s4, st + dB + 24 * threads, bv, v ? gB + slotB + (long)kt * s.StrideBk : 0, v ? pBt + 4 * slotB : addr.B, v);
+            }
+            if (bVecs > 25 * threads)
+            {
+                int dkB = 25 * threads / bRowVecs;
+                int dnB = 4 * (25 * threads % bRowVecs);
+                bool v = bStep > 0 ? kLeftB > 25 * bStep : kEnd - kt - kB > dkB && col0 + nB + dnB < s.N;
+                long slotB = bStep > 0 ? 25 * gBStep : (long)dkB * s.StrideBk + dnB;
+                CopyVecTo(gpu, s4, st + dB + 25 * threads, bv, v ? gB + slotB + (long)kt * s.StrideBk : 0, v ? pBt + 4 * slotB : addr.B, v);
+            }
+            if (bVecs > 26 * threads)
+            {
+                int dkB = 26 * threads / bRowVecs;
+                int dnB = 4 * (26 * threads % bRowVecs);
+                bool v = bStep > 0 ? kLeftB > 26 * bStep : kEnd - kt - kB > dkB && col0 + nB + dnB < s.N;
+                long slotB = bStep > 0 ? 26 * gBStep : (long)dkB * s.StrideBk + dnB;
+                CopyVecTo(gpu, s4, st + dB + 26 * threads, bv, v ? gB + slotB + (long)kt * s.StrideBk : 0, v ? pBt + 4 * slotB : addr.B, v);
+            }
+            if (bVecs > 27 * threads)
+            {
+                int dkB = 27 * threads / bRowVecs;
+                int dnB = 4 * (27 * threads % bRowVecs);
+                bool v = bStep > 0 ? kLeftB > 27 * bStep : kEnd - kt - kB > dkB && col0 + nB + dnB < s.N;
+                long slotB = bStep > 0 ? 27 * gBStep : (long)dkB * s.StrideBk + dnB;
+                CopyVecTo(gpu, s4, st + dB + 27 * threads, bv, v ? gB + slotB + (long)kt * s.StrideBk : 0, v ? pBt + 4 * slotB : addr.B, v);
+            }
+            if (bVecs > 28 * threads)
+            {
+                int dkB = 28 * threads / bRowVecs;
+                int dnB = 4 * (28 * threads % bRowVecs);
+                bool v = bStep > 0 ? kLeftB > 28 * bStep : kEnd - kt - kB > dkB && col0 + nB + dnB < s.N;
+                long slotB = bStep > 0 ? 28 * gBStep : (long)dkB * s.StrideBk + dnB;
+                CopyVecTo(gpu, s4, st + dB + 28 * threads, bv, v ? gB + slotB + (long)kt * s.StrideBk : 0, v ? pBt + 4 * slotB : addr.B, v);
+            }
+            if (bVecs > 29 * threads)
+            {
+                int dkB = 29 * threads / bRowVecs;
+                int dnB = 4 * (29 * threads % bRowVecs);
+                bool v = bStep > 0 ? kLeftB > 29 * bStep : kEnd - kt - kB > dkB && col0 + nB + dnB < s.N;
+                long slotB = bStep > 0 ? 29 * gBStep : (long)dkB * s.StrideBk + dnB;
+                CopyVecTo(gpu, s4, st + dB + 29 * threads, bv, v ? gB + slotB + (long)kt * s.StrideBk : 0, v ? pBt + 4 * slotB : addr.B, v);
+            }
+            if (bVecs > 30 * threads)
+            {
+                int dkB = 30 * threads / bRowVecs;
+                int dnB = 4 * (30 * threads % bRowVecs);
+                bool v = bStep > 0 ? kLeftB > 30 * bStep : kEnd - kt - kB > dkB && col0 + nB + dnB < s.N;
+                long slotB = bStep > 0 ? 30 * gBStep : (long)dkB * s.StrideBk + dnB;
+                CopyVecTo(gpu, s4, st + dB + 30 * threads, bv, v ? gB + slotB + (long)kt * s.StrideBk : 0, v ? pBt + 4 * slotB : addr.B, v);
+            }
+            if (bVecs > 31 * threads)
+            {
+                int dkB = 31 * threads / bRowVecs;
+                int dnB = 4 * (31 * threads % bRowVecs);
+                bool v = bStep > 0 ? kLeftB > 31 * bStep : kEnd - kt - kB > dkB && col0 + nB + dnB < s.N;
+                long slotB = bStep > 0 ? 31 * gBStep : (long)dkB * s.StrideBk + dnB;
+                CopyVecTo(gpu, s4, st + dB + 31 * threads, bv, v ? gB + slotB + (long)kt * s.StrideBk : 0, v ? pBt + 4 * slotB : addr.B, v);
+            }
         }
         CommitCopies(gpu);
         if (tiles > 1)
@@ -3123,6 +3643,134 @@ internal static partial class GemmFastKernels
                 bool v = bStep > 0 ? kLeftB > 15 * bStep : kEnd - kt - kB > dkB && col0 + nB + dnB < s.N;
                 long slotB = bStep > 0 ? 15 * gBStep : (long)dkB * s.StrideBk + dnB;
                 CopyVecTo(gpu, s4, st + dB + 15 * threads, bv, v ? gB + slotB + (long)kt * s.StrideBk : 0, v ? pBt + 4 * slotB : addr.B, v);
+            }
+            if (bVecs > 16 * threads)
+            {
+                int dkB = 16 * threads / bRowVecs;
+                int dnB = 4 * (16 * threads % bRowVecs);
+                bool v = bStep > 0 ? kLeftB > 16 * bStep : kEnd - kt - kB > dkB && col0 + nB + dnB < s.N;
+                long slotB = bStep > 0 ? 16 * gBStep : (long)dkB * s.StrideBk + dnB;
+                CopyVecTo(gpu, s4, st + dB + 16 * threads, bv, v ? gB + slotB + (long)kt * s.StrideBk : 0, v ? pBt + 4 * slotB : addr.B, v);
+            }
+            if (bVecs > 17 * threads)
+            {
+                int dkB = 17 * threads / bRowVecs;
+                int dnB = 4 * (17 * threads % bRowVecs);
+                bool v = bStep > 0 ? kLeftB > 17 * bStep : kEnd - kt - kB > dkB && col0 + nB + dnB < s.N;
+                long slotB = bStep > 0 ? 17 * gBStep : (long)dkB * s.StrideBk + dnB;
+                CopyVecTo(gpu, s4, st + dB + 17 * threads, bv, v ? gB + slotB + (long)kt * s.StrideBk : 0, v ? pBt + 4 * slotB : addr.B, v);
+            }
+            if (bVecs > 18 * threads)
+            {
+                int dkB = 18 * threads / bRowVecs;
+                int dnB = 4 * (18 * threads % bRowVecs);
+                bool v = bStep > 0 ? kLeftB > 18 * bStep : kEnd - kt - kB > dkB && col0 + nB + dnB < s.N;
+                long slotB = bStep > 0 ? 18 * gBStep : (long)dkB * s.StrideBk + dnB;
+                CopyVecTo(gpu, s4, st + dB + 18 * threads, bv, v ? gB + slotB + (long)kt * s.StrideBk : 0, v ? pBt + 4 * slotB : addr.B, v);
+            }
+            if (bVecs > 19 * threads)
+            {
+                int dkB = 19 * threads / bRowVecs;
+                int dnB = 4 * (19 * threads % bRowVecs);
+                bool v = bStep > 0 ? kLeftB > 19 * bStep : kEnd - kt - kB > dkB && col0 + nB + dnB < s.N;
+                long slotB = bStep > 0 ? 19 * gBStep : (long)dkB * s.StrideBk + dnB;
+                CopyVecTo(gpu, s4, st + dB + 19 * threads, bv, v ? gB + slotB + (long)kt * s.StrideBk : 0, v ? pBt + 4 * slotB : addr.B, v);
+            }
+            if (bVecs > 20 * threads)
+            {
+                int dkB = 20 * threads / bRowVecs;
+                int dnB = 4 * (20 * threads % bRowVecs);
+                bool v = bStep > 0 ? kLeftB > 20 * bStep : kEnd - kt - kB > dkB && col0 + nB + dnB < s.N;
+                long slotB = bStep > 0 ? 20 * gBStep : (long)dkB * s.StrideBk + dnB;
+                CopyVecTo(gpu, s4, st + dB + 20 * threads, bv, v ? gB + slotB + (long)kt * s.StrideBk : 0, v ? pBt + 4 * slotB : addr.B, v);
+            }
+            if (bVecs > 21 * threads)
+            {
+                int dkB = 21 * threads / bRowVecs;
+                int dnB = 4 * (21 * threads % bRowVecs);
+                bool v = bStep > 0 ? kLeftB > 21 * bStep : kEnd - kt - kB > dkB && col0 + nB + dnB < s.N;
+                long slotB = bStep > 0 ? 21 * gBStep : (long)dkB * s.StrideBk + dnB;
+                CopyVecTo(gpu, s4, st + dB + 21 * threads, bv, v ? gB + slotB + (long)kt * s.StrideBk : 0, v ? pBt + 4 * slotB : addr.B, v);
+            }
+            if (bVecs > 22 * threads)
+            {
+                int dkB = 22 * threads / bRowVecs;
+                int dnB = 4 * (22 * threads % bRowVecs);
+                bool v = bStep > 0 ? kLeftB > 22 * bStep : kEnd - kt - kB > dkB && col0 + nB + dnB < s.N;
+                long slotB = bStep > 0 ? 22 * gBStep : (long)dkB * s.StrideBk + dnB;
+                CopyVecTo(gpu, s4, st + dB + 22 * threads, bv, v ? gB + slotB + (long)kt * s.StrideBk : 0, v ? pBt + 4 * slotB : addr.B, v);
+            }
+            if (bVecs > 23 * threads)
+            {
+                int dkB = 23 * threads / bRowVecs;
+                int dnB = 4 * (23 * threads % bRowVecs);
+                bool v = bStep > 0 ? kLeftB > 23 * bStep : kEnd - kt - kB > dkB && col0 + nB + dnB < s.N;
+                long slotB = bStep > 0 ? 23 * gBStep : (long)dkB * s.StrideBk + dnB;
+                CopyVecTo(gpu, s4, st + dB + 23 * threads, bv, v ? gB + slotB + (long)kt * s.StrideBk : 0, v ? pBt + 4 * slotB : addr.B, v);
+            }
+            if (bVecs > 24 * threads)
+            {
+                int dkB = 24 * threads / bRowVecs;
+                int dnB = 4 * (24 * threads % bRowVecs);
+                bool v = bStep > 0 ? kLeftB > 24 * bStep : kEnd - kt - kB > dkB && col0 + nB + dnB < s.N;
+                long slotB = bStep > 0 ? 24 * gBStep : (long)dkB * s.StrideBk + dnB;
+                CopyVecTo(gpu, s4, st + dB + 24 * threads, bv, v ? gB + slotB + (long)kt * s.StrideBk : 0, v ? pBt + 4 * slotB : addr.B, v);
+            }
+            if (bVecs > 25 * threads)
+            {
+                int dkB = 25 * threads / bRowVecs;
+                int dnB = 4 * (25 * threads % bRowVecs);
+                bool v = bStep > 0 ? kLeftB > 25 * bStep : kEnd - kt - kB > dkB && col0 + nB + dnB < s.N;
+                long slotB = bStep > 0 ? 25 * gBStep : (long)dkB * s.StrideBk + dnB;
+                CopyVecTo(gpu, s4, st + dB + 25 * threads, bv, v ? gB + slotB + (long)kt * s.StrideBk : 0, v ? pBt + 4 * slotB : addr.B, v);
+            }
+            if (bVecs > 26 * threads)
+            {
+                int dkB = 26 * threads / bRowVecs;
+                int dnB = 4 * (26 * threads % bRowVecs);
+                bool v = bStep > 0 ? kLeftB > 26 * bStep : kEnd - kt - kB > dkB && col0 + nB + dnB < s.N;
+                long slotB = bStep > 0 ? 26 * gBStep : (long)dkB * s.StrideBk + dnB;
+                CopyVecTo(gpu, s4, st + dB + 26 * threads, bv, v ? gB + slotB + (long)kt * s.StrideBk : 0, v ? pBt + 4 * slotB : addr.B, v);
+            }
+            if (bVecs > 27 * threads)
+            {
+                int dkB = 27 * threads / bRowVecs;
+                int dnB = 4 * (27 * threads % bRowVecs);
+                bool v = bStep > 0 ? kLeftB > 27 * bStep : kEnd - kt - kB > dkB && col0 + nB + dnB < s.N;
+                long slotB = bStep > 0 ? 27 * gBStep : (long)dkB * s.StrideBk + dnB;
+                CopyVecTo(gpu, s4, st + dB + 27 * threads, bv, v ? gB + slotB + (long)kt * s.StrideBk : 0, v ? pBt + 4 * slotB : addr.B, v);
+            }
+            if (bVecs > 28 * threads)
+            {
+                int dkB = 28 * threads / bRowVecs;
+                int dnB = 4 * (28 * threads % bRowVecs);
+                bool v = bStep > 0 ? kLeftB > 28 * bStep : kEnd - kt - kB > dkB && col0 + nB + dnB < s.N;
+                long slotB = bStep > 0 ? 28 * gBStep : (long)dkB * s.StrideBk + dnB;
+                CopyVecTo(gpu, s4, st + dB + 28 * threads, bv, v ? gB + slotB + (long)kt * s.StrideBk : 0, v ? pBt + 4 * slotB : addr.B, v);
+            }
+            if (bVecs > 29 * threads)
+            {
+                int dkB = 29 * threads / bRowVecs;
+                int dnB = 4 * (29 * threads % bRowVecs);
+                bool v = bStep > 0 ? kLeftB > 29 * bStep : kEnd - kt - kB > dkB && col0 + nB + dnB < s.N;
+                long slotB = bStep > 0 ? 29 * gBStep : (long)dkB * s.StrideBk + dnB;
+                CopyVecTo(gpu, s4, st + dB + 29 * threads, bv, v ? gB + slotB + (long)kt * s.StrideBk : 0, v ? pBt + 4 * slotB : addr.B, v);
+            }
+            if (bVecs > 30 * threads)
+            {
+                int dkB = 30 * threads / bRowVecs;
+                int dnB = 4 * (30 * threads % bRowVecs);
+                bool v = bStep > 0 ? kLeftB > 30 * bStep : kEnd - kt - kB > dkB && col0 + nB + dnB < s.N;
+                long slotB = bStep > 0 ? 30 * gBStep : (long)dkB * s.StrideBk + dnB;
+                CopyVecTo(gpu, s4, st + dB + 30 * threads, bv, v ? gB + slotB + (long)kt * s.StrideBk : 0, v ? pBt + 4 * slotB : addr.B, v);
+            }
+            if (bVecs > 31 * threads)
+            {
+                int dkB = 31 * threads / bRowVecs;
+                int dnB = 4 * (31 * threads % bRowVecs);
+                bool v = bStep > 0 ? kLeftB > 31 * bStep : kEnd - kt - kB > dkB && col0 + nB + dnB < s.N;
+                long slotB = bStep > 0 ? 31 * gBStep : (long)dkB * s.StrideBk + dnB;
+                CopyVecTo(gpu, s4, st + dB + 31 * threads, bv, v ? gB + slotB + (long)kt * s.StrideBk : 0, v ? pBt + 4 * slotB : addr.B, v);
             }
         }
         CommitCopies(gpu);
@@ -3294,6 +3942,134 @@ internal static partial class GemmFastKernels
                     bool v = bStep > 0 ? kLeftB > 15 * bStep : kEnd - kt - kB > dkB && col0 + nB + dnB < s.N;
                     long slotB = bStep > 0 ? 15 * gBStep : (long)dkB * s.StrideBk + dnB;
                     CopyVecTo(gpu, s4, st + dB + 15 * threads, bv, v ? gB + slotB + (long)kt * s.StrideBk : 0, v ? pBt + 4 * slotB : addr.B, v);
+                }
+                if (bVecs > 16 * threads)
+                {
+                    int dkB = 16 * threads / bRowVecs;
+                    int dnB = 4 * (16 * threads % bRowVecs);
+                    bool v = bStep > 0 ? kLeftB > 16 * bStep : kEnd - kt - kB > dkB && col0 + nB + dnB < s.N;
+                    long slotB = bStep > 0 ? 16 * gBStep : (long)dkB * s.StrideBk + dnB;
+                    CopyVecTo(gpu, s4, st + dB + 16 * threads, bv, v ? gB + slotB + (long)kt * s.StrideBk : 0, v ? pBt + 4 * slotB : addr.B, v);
+                }
+                if (bVecs > 17 * threads)
+                {
+                    int dkB = 17 * threads / bRowVecs;
+                    int dnB = 4 * (17 * threads % bRowVecs);
+                    bool v = bStep > 0 ? kLeftB > 17 * bStep : kEnd - kt - kB > dkB && col0 + nB + dnB < s.N;
+                    long slotB = bStep > 0 ? 17 * gBStep : (long)dkB * s.StrideBk + dnB;
+                    CopyVecTo(gpu, s4, st + dB + 17 * threads, bv, v ? gB + slotB + (long)kt * s.StrideBk : 0, v ? pBt + 4 * slotB : addr.B, v);
+                }
+                if (bVecs > 18 * threads)
+                {
+                    int dkB = 18 * threads / bRowVecs;
+                    int dnB = 4 * (18 * threads % bRowVecs);
+                    bool v = bStep > 0 ? kLeftB > 18 * bStep : kEnd - kt - kB > dkB && col0 + nB + dnB < s.N;
+                    long slotB = bStep > 0 ? 18 * gBStep : (long)dkB * s.StrideBk + dnB;
+                    CopyVecTo(gpu, s4, st + dB + 18 * threads, bv, v ? gB + slotB + (long)kt * s.StrideBk : 0, v ? pBt + 4 * slotB : addr.B, v);
+                }
+                if (bVecs > 19 * threads)
+                {
+                    int dkB = 19 * threads / bRowVecs;
+                    int dnB = 4 * (19 * threads % bRowVecs);
+                    bool v = bStep > 0 ? kLeftB > 19 * bStep : kEnd - kt - kB > dkB && col0 + nB + dnB < s.N;
+                    long slotB = bStep > 0 ? 19 * gBStep : (long)dkB * s.StrideBk + dnB;
+                    CopyVecTo(gpu, s4, st + dB + 19 * threads, bv, v ? gB + slotB + (long)kt * s.StrideBk : 0, v ? pBt + 4 * slotB : addr.B, v);
+                }
+                if (bVecs > 20 * threads)
+                {
+                    int dkB = 20 * threads / bRowVecs;
+                    int dnB = 4 * (20 * threads % bRowVecs);
+                    bool v = bStep > 0 ? kLeftB > 20 * bStep : kEnd - kt - kB > dkB && col0 + nB + dnB < s.N;
+                    long slotB = bStep > 0 ? 20 * gBStep : (long)dkB * s.StrideBk + dnB;
+                    CopyVecTo(gpu, s4, st + dB + 20 * threads, bv, v ? gB + slotB + (long)kt * s.StrideBk : 0, v ? pBt + 4 * slotB : addr.B, v);
+                }
+                if (bVecs > 21 * threads)
+                {
+                    int dkB = 21 * threads / bRowVecs;
+                    int dnB = 4 * (21 * threads % bRowVecs);
+                    bool v = bStep > 0 ? kLeftB > 21 * bStep : kEnd - kt - kB > dkB && col0 + nB + dnB < s.N;
+                    long slotB = bStep > 0 ? 21 * gBStep : (long)dkB * s.StrideBk + dnB;
+                    CopyVecTo(gpu, s4, st + dB + 21 * threads, bv, v ? gB + slotB + (long)kt * s.StrideBk : 0, v ? pBt + 4 * slotB : addr.B, v);
+                }
+                if (bVecs > 22 * threads)
+                {
+                    int dkB = 22 * threads / bRowVecs;
+                    int dnB = 4 * (22 * threads % bRowVecs);
+                    bool v = bStep > 0 ? kLeftB > 22 * bStep : kEnd - kt - kB > dkB && col0 + nB + dnB < s.N;
+                    long slotB = bStep > 0 ? 22 * gBStep : (long)dkB * s.StrideBk + dnB;
+                    CopyVecTo(gpu, s4, st + dB + 22 * threads, bv, v ? gB + slotB + (long)kt * s.StrideBk : 0, v ? pBt + 4 * slotB : addr.B, v);
+                }
+                if (bVecs > 23 * threads)
+                {
+                    int dkB = 23 * threads / bRowVecs;
+                    int dnB = 4 * (23 * threads % bRowVecs);
+                    bool v = bStep > 0 ? kLeftB > 23 * bStep : kEnd - kt - kB > dkB && col0 + nB + dnB < s.N;
+                    long slotB = bStep > 0 ? 23 * gBStep : (long)dkB * s.StrideBk + dnB;
+                    CopyVecTo(gpu, s4, st + dB + 23 * threads, bv, v ? gB + slotB + (long)kt * s.StrideBk : 0, v ? pBt + 4 * slotB : addr.B, v);
+                }
+                if (bVecs > 24 * threads)
+                {
+                    int dkB = 24 * threads / bRowVecs;
+                    int dnB = 4 * (24 * threads % bRowVecs);
+                    bool v = bStep > 0 ? kLeftB > 24 * bStep : kEnd - kt - kB > dkB && col0 + nB + dnB < s.N;
+                    long slotB = bStep > 0 ? 24 * gBStep : (long)dkB * s.StrideBk + dnB;
+                    CopyVecTo(gpu, s4, st + dB + 24 * threads, bv, v ? gB + slotB + (long)kt * s.StrideBk : 0, v ? pBt + 4 * slotB : addr.B, v);
+                }
+                if (bVecs > 25 * threads)
+                {
+                    int dkB = 25 * threads / bRowVecs;
+                    int dnB = 4 * (25 * threads % bRowVecs);
+                    bool v = bStep > 0 ? kLeftB > 25 * bStep : kEnd - kt - kB > dkB && col0 + nB + dnB < s.N;
+                    long slotB = bStep > 0 ? 25 * gBStep : (long)dkB * s.StrideBk + dnB;
+                    CopyVecTo(gpu, s4, st + dB + 25 * threads, bv, v ? gB + slotB + (long)kt * s.StrideBk : 0, v ? pBt + 4 * slotB : addr.B, v);
+                }
+                if (bVecs > 26 * threads)
+                {
+                    int dkB = 26 * threads / bRowVecs;
+                    int dnB = 4 * (26 * threads % bRowVecs);
+                    bool v = bStep > 0 ? kLeftB > 26 * bStep : kEnd - kt - kB > dkB && col0 + nB + dnB < s.N;
+                    long slotB = bStep > 0 ? 26 * gBStep : (long)dkB * s.StrideBk + dnB;
+                    CopyVecTo(gpu, s4, st + dB + 26 * threads, bv, v ? gB + slotB + (long)kt * s.StrideBk : 0, v ? pBt + 4 * slotB : addr.B, v);
+                }
+                if (bVecs > 27 * threads)
+                {
+                    int dkB = 27 * threads / bRowVecs;
+                    int dnB = 4 * (27 * threads % bRowVecs);
+                    bool v = bStep > 0 ? kLeftB > 27 * bStep : kEnd - kt - kB > dkB && col0 + nB + dnB < s.N;
+                    long slotB = bStep > 0 ? 27 * gBStep : (long)dkB * s.StrideBk + dnB;
+                    CopyVecTo(gpu, s4, st + dB + 27 * threads, bv, v ? gB + slotB + (long)kt * s.StrideBk : 0, v ? pBt + 4 * slotB : addr.B, v);
+                }
+                if (bVecs > 28 * threads)
+                {
+                    int dkB = 28 * threads / bRowVecs;
+                    int dnB = 4 * (28 * threads % bRowVecs);
+                    bool v = bStep > 0 ? kLeftB > 28 * bStep : kEnd - kt - kB > dkB && col0 + nB + dnB < s.N;
+                    long slotB = bStep > 0 ? 28 * gBStep : (long)dkB * s.StrideBk + dnB;
+                    CopyVecTo(gpu, s4, st + dB + 28 * threads, bv, v ? gB + slotB + (long)kt * s.StrideBk : 0, v ? pBt + 4 * slotB : addr.B, v);
+                }
+                if (bVecs > 29 * threads)
+                {
+                    int dkB = 29 * threads / bRowVecs;
+                    int dnB = 4 * (29 * threads % bRowVecs);
+                    bool v = bStep > 0 ? kLeftB > 29 * bStep : kEnd - kt - kB > dkB && col0 + nB + dnB < s.N;
+                    long slotB = bStep > 0 ? 29 * gBStep : (long)dkB * s.StrideBk + dnB;
+                    CopyVecTo(gpu, s4, st + dB + 29 * threads, bv, v ? gB + slotB + (long)kt * s.StrideBk : 0, v ? pBt + 4 * slotB : addr.B, v);
+                }
+                if (bVecs > 30 * threads)
+                {
+                    int dkB = 30 * threads / bRowVecs;
+                    int dnB = 4 * (30 * threads % bRowVecs);
+                    bool v = bStep > 0 ? kLeftB > 30 * bStep : kEnd - kt - kB > dkB && col0 + nB + dnB < s.N;
+                    long slotB = bStep > 0 ? 30 * gBStep : (long)dkB * s.StrideBk + dnB;
+                    CopyVecTo(gpu, s4, st + dB + 30 * threads, bv, v ? gB + slotB + (long)kt * s.StrideBk : 0, v ? pBt + 4 * slotB : addr.B, v);
+                }
+                if (bVecs > 31 * threads)
+                {
+                    int dkB = 31 * threads / bRowVecs;
+                    int dnB = 4 * (31 * threads % bRowVecs);
+                    bool v = bStep > 0 ? kLeftB > 31 * bStep : kEnd - kt - kB > dkB && col0 + nB + dnB < s.N;
+                    long slotB = bStep > 0 ? 31 * gBStep : (long)dkB * s.StrideBk + dnB;
+                    CopyVecTo(gpu, s4, st + dB + 31 * threads, bv, v ? gB + slotB + (long)kt * s.StrideBk : 0, v ? pBt + 4 * slotB : addr.B, v);
                 }
             }
             CommitCopies(gpu);

@@ -15,8 +15,8 @@ public sealed partial class IlgpuKernels
     private readonly Action<KernelConfig, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, GemvShape>?[] gemvNkF32 = new Action<KernelConfig, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, GemvShape>?[5];
     private readonly Action<KernelConfig, ArrayView<Float4>, ArrayView<Float4>, ArrayView<float>, ArrayView<float>, GemmShape>?[] sgemmWarpF32 = new Action<KernelConfig, ArrayView<Float4>, ArrayView<Float4>, ArrayView<float>, ArrayView<float>, GemmShape>?[6];
     private readonly Action<KernelConfig, ArrayView<Float4>, ArrayView<Float4>, ArrayView<float>, ArrayView<float>, GemmShape>?[] sgemmWideF32 = new Action<KernelConfig, ArrayView<Float4>, ArrayView<Float4>, ArrayView<float>, ArrayView<float>, GemmShape>?[4];
-    private readonly Action<KernelConfig, ArrayView<Float4>, ArrayView<Float4>, ArrayView<float>, ArrayView<float>, GemmShape, SgemmAddresses>?[] sgemmAsyncF32 = new Action<KernelConfig, ArrayView<Float4>, ArrayView<Float4>, ArrayView<float>, ArrayView<float>, GemmShape, SgemmAddresses>?[8];
-    private readonly Action<KernelConfig, ArrayView<Float4>, ArrayView<Float4>, ArrayView<float>, ArrayView<float>, GemmShape, SgemmAddresses>?[] sgemmAsyncPipeF32 = new Action<KernelConfig, ArrayView<Float4>, ArrayView<Float4>, ArrayView<float>, ArrayView<float>, GemmShape, SgemmAddresses>?[4];
+    private readonly Action<KernelConfig, ArrayView<Float4>, ArrayView<Float4>, ArrayView<float>, ArrayView<float>, GemmShape, SgemmAddresses>?[] sgemmAsyncF32 = new Action<KernelConfig, ArrayView<Float4>, ArrayView<Float4>, ArrayView<float>, ArrayView<float>, GemmShape, SgemmAddresses>?[10];
+    private readonly Action<KernelConfig, ArrayView<Float4>, ArrayView<Float4>, ArrayView<float>, ArrayView<float>, GemmShape, SgemmAddresses>?[] sgemmAsyncPipeF32 = new Action<KernelConfig, ArrayView<Float4>, ArrayView<Float4>, ArrayView<float>, ArrayView<float>, GemmShape, SgemmAddresses>?[6];
     private MemoryBuffer1D<float, Stride1D.Dense>? gemvScratch;
 
     /// <summary>
@@ -213,15 +213,18 @@ public sealed partial class IlgpuKernels
             // The short 64×256 tile of these three is, by default (GEMS_SGEMM_SHORT_VARIANT=pipe; Run 35, H200: 64-row
             // products +7–10% against `wide`), SgemmAsync8x16F32's short tile for a B [N, K] and SgemmAsyncPipe8x16F32's
             // for a B [K, N] (cp.async stages of K-tile 8, which keeps three 64×256 stages at 30 KB; the simulator's 16×128
-            // too); `async`: SgemmAsync8x16F32's for both layouts; `wide`: SgemmWide8x16F32's (staging registers, K-tile 16).
+            // too); `async`: SgemmAsync8x16F32's for both layouts; `wide`: SgemmWide8x16F32's (staging registers, K-tile 16);
+            // `pipe16k`: `pipe`'s kernels at K-tile 16 (three 60 KB stages on GPUs), where the group may have that much
+            // shared memory (SgemmShortSharedLimit), else `pipe`'s.
             bool pipeVariant = variant == SgemmKernelVariant.AsyncPipe8x16;
             bool asyncVariant = variant == SgemmKernelVariant.Async8x16 || pipeVariant;
             bool wide = (variant == SgemmKernelVariant.Wide8x16Bk16 || asyncVariant) && !flat;
             bool asyncShort = wide && halves == 1 && SgemmShortKernel != SgemmShortVariant.Wide;
             bool asyncTile = wide && ((asyncVariant && halves == 2) || asyncShort);
-            bool pipeTile = asyncTile && !transposeB && (asyncShort ? SgemmShortKernel == SgemmShortVariant.AsyncPipe : pipeVariant);
+            bool pipeShort = SgemmShortKernel is SgemmShortVariant.AsyncPipe or SgemmShortVariant.AsyncPipeBk16;
+            bool pipeTile = asyncTile && !transposeB && (asyncShort ? pipeShort : pipeVariant);
             int bk = variant == SgemmKernelVariant.Legacy ? t / 2
-                : asyncShort ? 8
+                : asyncShort ? AsyncShortKTile(t)
                 : wide ? (t >= GemmFastKernels.MaxTileThreads ? 16 : halves == 2 ? 8 : 4)
                 : Math.Max(4, t / 2);
             shape.Bk = bk;
@@ -235,7 +238,9 @@ public sealed partial class IlgpuKernels
             // the legacy rule gave 64 rows 288 groups for 264 slots: a second wave, nearly empty.
             int slots = device.MultiprocessorCount > 0 ? SgemmGroupsPerSm * device.MultiprocessorCount : 4;
             int target = device.MultiprocessorCount > 0 ? 2 * device.MultiprocessorCount : 4;
-            int minChunk = 16 * Math.Max(bk, t / 2);
+            // The short tile splits K as at K-tile 8 whichever K-tile it runs (`pipe16k` differs from `pipe` in the kernel
+            // only: the same 16 × 256 splits at 64×4096·4096, and K = 1024 keeps its 8 splits instead of 4).
+            int minChunk = 16 * Math.Max(asyncShort ? 8 : bk, t / 2);
             int splits = 1;
             long tiles = (long)gx * gy;
             if (batch == 1 && tiles < target && k >= 2 * minChunk)
@@ -327,6 +332,29 @@ public sealed partial class IlgpuKernels
     internal SgemmShortVariant SgemmShortKernel { get; set; } = SgemmShortChoice.FromEnvironment();
 
     /// <summary>
+    /// Most shared bytes the short tile's group may launch with (<see cref="Sm90aPtx.SharedLimit"/>: the opt-in limit on a
+    /// compute-capability-9.0 device, else the default 48 KB): <c>pipe16k</c>'s 60 KB stages run only within it, else the
+    /// short tile stays at K-tile 8. Tests lower it to check that fallback.
+    /// </summary>
+    internal int SgemmShortSharedLimit
+    {
+        get => sgemmShortSharedLimit ??= Sm90aPtx.SharedLimit(device.Accelerator);
+        set => sgemmShortSharedLimit = value;
+    }
+
+    private int? sgemmShortSharedLimit;
+
+    /// <summary>
+    /// K-tile of the cp.async short tile for <paramref name="tileThreads"/> (16: GPUs' 64×256, 4: the simulator's 16×128):
+    /// 16 under <c>pipe16k</c> when three stages of it fit <see cref="SgemmShortSharedLimit"/>, else 8.
+    /// </summary>
+    internal int AsyncShortKTile(int tileThreads)
+    {
+        var (rows, cols) = GemmFastKernels.WideTile(tileThreads, 1);
+        return SgemmShortKernel == SgemmShortVariant.AsyncPipeBk16 && GemmFastKernels.AsyncShared(rows, cols, 16) * sizeof(float) <= SgemmShortSharedLimit ? 16 : 8;
+    }
+
+    /// <summary>
     /// Whether the warp-tiled 16-byte SGEMM can take this product: K a multiple of 4 (and N, for a [K, N] B), both views
     /// 16-byte aligned (every row and batch then is).
     /// </summary>
@@ -376,7 +404,7 @@ public sealed partial class IlgpuKernels
 
     /// <summary>
     /// <c>SgemmAsyncPipe8x16F32</c> (B [K, N]) for (tile threads, K-tile, warp rows): the square tile (warp rows 2) at (4, 8)
-    /// on the simulator and (16, 16) on GPUs, the short tile (warp rows 1) at (4, 8) and (16, 8). Launch bounds of
+    /// on the simulator and (16, 16) on GPUs, the short tile (warp rows 1) at (4, 8) and (16, 8), or at K-tile 16 (`pipe16k`). Launch bounds of
     /// <see cref="SgemmWideLaunch"/>.
     /// </summary>
     private Action<KernelConfig, ArrayView<Float4>, ArrayView<Float4>, ArrayView<float>, ArrayView<float>, GemmShape, SgemmAddresses> SgemmAsyncPipeLaunch(int tileThreads, int bk, int warpRows)
@@ -389,13 +417,15 @@ public sealed partial class IlgpuKernels
             (GemmFastKernels.MaxTileThreads, 16, 2) => device.Load(ref sgemmAsyncPipeF32[1], name, acc => acc.LoadStreamKernel<ArrayView<Float4>, ArrayView<Float4>, ArrayView<float>, ArrayView<float>, GemmShape, SgemmAddresses>(GemmFastKernels.SgemmAsyncPipe8x16F32<Const16, Const16, Const2>, bounds)),
             (4, 8, 1) => device.Load(ref sgemmAsyncPipeF32[2], name, acc => acc.LoadStreamKernel<ArrayView<Float4>, ArrayView<Float4>, ArrayView<float>, ArrayView<float>, GemmShape, SgemmAddresses>(GemmFastKernels.SgemmAsyncPipe8x16F32<Const4, Const8, Const1>, bounds)),
             (GemmFastKernels.MaxTileThreads, 8, 1) => device.Load(ref sgemmAsyncPipeF32[3], name, acc => acc.LoadStreamKernel<ArrayView<Float4>, ArrayView<Float4>, ArrayView<float>, ArrayView<float>, GemmShape, SgemmAddresses>(GemmFastKernels.SgemmAsyncPipe8x16F32<Const16, Const8, Const1>, bounds)),
+            (4, 16, 1) => device.Load(ref sgemmAsyncPipeF32[4], name, acc => acc.LoadStreamKernel<ArrayView<Float4>, ArrayView<Float4>, ArrayView<float>, ArrayView<float>, GemmShape, SgemmAddresses>(GemmFastKernels.SgemmAsyncPipe8x16F32<Const4, Const16, Const1>, bounds)),
+            (GemmFastKernels.MaxTileThreads, 16, 1) => device.Load(ref sgemmAsyncPipeF32[5], name, acc => acc.LoadStreamKernel<ArrayView<Float4>, ArrayView<Float4>, ArrayView<float>, ArrayView<float>, GemmShape, SgemmAddresses>(GemmFastKernels.SgemmAsyncPipe8x16F32<Const16, Const16, Const1>, bounds)),
             _ => throw new ArgumentOutOfRangeException(nameof(tileThreads), $"No SgemmAsyncPipe8x16F32 for {tileThreads} tile threads, K-tile {bk}, {warpRows} warp rows."),
         };
     }
 
     /// <summary>
     /// <c>SgemmAsync8x16F32</c> for (tile threads, K-tile, B layout, warp rows): the square tile (warp rows 2) at (4, 8) on
-    /// the simulator and (16, 16) on GPUs, the short tile (warp rows 1) at (4, 8) and (16, 8); the launch bounds of
+    /// the simulator and (16, 16) on GPUs, the short tile (warp rows 1) at (4, 8) and (16, 8), and for B [N, K] at K-tile 16 (`pipe16k`); the launch bounds of
     /// <see cref="SgemmWideLaunch"/>.
     /// </summary>
     private Action<KernelConfig, ArrayView<Float4>, ArrayView<Float4>, ArrayView<float>, ArrayView<float>, GemmShape, SgemmAddresses> SgemmAsyncLaunch(int tileThreads, int bk, bool transposeB, int warpRows)
@@ -412,6 +442,8 @@ public sealed partial class IlgpuKernels
             (4, 8, true, 1) => device.Load(ref sgemmAsyncF32[5], name, acc => acc.LoadStreamKernel<ArrayView<Float4>, ArrayView<Float4>, ArrayView<float>, ArrayView<float>, GemmShape, SgemmAddresses>(GemmFastKernels.SgemmAsync8x16F32<Const4, Const8, Const2, Const1>, bounds)),
             (GemmFastKernels.MaxTileThreads, 8, false, 1) => device.Load(ref sgemmAsyncF32[6], name, acc => acc.LoadStreamKernel<ArrayView<Float4>, ArrayView<Float4>, ArrayView<float>, ArrayView<float>, GemmShape, SgemmAddresses>(GemmFastKernels.SgemmAsync8x16F32<Const16, Const8, Const1, Const1>, bounds)),
             (GemmFastKernels.MaxTileThreads, 8, true, 1) => device.Load(ref sgemmAsyncF32[7], name, acc => acc.LoadStreamKernel<ArrayView<Float4>, ArrayView<Float4>, ArrayView<float>, ArrayView<float>, GemmShape, SgemmAddresses>(GemmFastKernels.SgemmAsync8x16F32<Const16, Const8, Const2, Const1>, bounds)),
+            (4, 16, true, 1) => device.Load(ref sgemmAsyncF32[8], name, acc => acc.LoadStreamKernel<ArrayView<Float4>, ArrayView<Float4>, ArrayView<float>, ArrayView<float>, GemmShape, SgemmAddresses>(GemmFastKernels.SgemmAsync8x16F32<Const4, Const16, Const2, Const1>, bounds)),
+            (GemmFastKernels.MaxTileThreads, 16, true, 1) => device.Load(ref sgemmAsyncF32[9], name, acc => acc.LoadStreamKernel<ArrayView<Float4>, ArrayView<Float4>, ArrayView<float>, ArrayView<float>, GemmShape, SgemmAddresses>(GemmFastKernels.SgemmAsync8x16F32<Const16, Const16, Const2, Const1>, bounds)),
             _ => throw new ArgumentOutOfRangeException(nameof(tileThreads), $"No SgemmAsync8x16F32 for {tileThreads} tile threads, K-tile {bk}, {warpRows} warp rows."),
         };
     }
@@ -741,10 +773,17 @@ internal enum SgemmShortVariant
 
     /// <summary>As <see cref="Async"/>, but a B [K, N] short tile is <c>SgemmAsyncPipe8x16F32</c>'s (rotated fragments); the default.</summary>
     AsyncPipe,
+
+    /// <summary>
+    /// <see cref="AsyncPipe"/>'s kernels at K-tile 16 (half the barriers per multiply-add): three 64×256 stages are 60 KB,
+    /// so a GPU group needs the opt-in shared limit (the kernel carries <see cref="Sm90aPtx.OptInSharedMarker"/>); where
+    /// the device cannot give it, <see cref="AsyncPipe"/> itself.
+    /// </summary>
+    AsyncPipeBk16,
 }
 
 /// <summary>
-/// The short-tile setting (<c>GEMS_SGEMM_SHORT_VARIANT</c>): <c>pipe</c> (default), <c>async</c> or <c>wide</c>; it applies to the
+/// The short-tile setting (<c>GEMS_SGEMM_SHORT_VARIANT</c>): <c>pipe</c> (default), <c>pipe16k</c>, <c>async</c> or <c>wide</c>; it applies to the
 /// <c>wide16</c>, <c>async16</c> and <c>pipe16</c> SGEMM variants, whose 17–64-row products take the short tile.
 /// </summary>
 internal static class SgemmShortChoice
@@ -758,13 +797,14 @@ internal static class SgemmShortChoice
     public static SgemmShortVariant FromEnvironment() => FromVariable.Value;
 
     /// <summary>
-    /// <c>wide</c> and <c>async</c> (any case, surrounding spaces ignored) select those short tiles; anything else the
-    /// default, <c>pipe</c>.
+    /// <c>wide</c>, <c>async</c> and <c>pipe16k</c> (any case, surrounding spaces ignored) select those short tiles;
+    /// anything else the default, <c>pipe</c>.
     /// </summary>
     public static SgemmShortVariant Parse(string? setting) => setting?.Trim().ToLowerInvariant() switch
     {
         "wide" => SgemmShortVariant.Wide,
         "async" => SgemmShortVariant.Async,
+        "pipe16k" => SgemmShortVariant.AsyncPipeBk16,
         _ => SgemmShortVariant.AsyncPipe,
     };
 }

@@ -17,7 +17,8 @@ namespace GemsInjector.Kernels.Ilgpu;
 /// disk cache / shipped archive) exactly as every other kernel, and only here, just before the driver loads it, is its
 /// header rewritten: the caches always hold ILGPU's own output and the rewrite is applied after reading, the one way
 /// (<see cref="IlgpuKernelLoader"/> calls <see cref="Prepare"/> on every compiled kernel it loads). Such kernels also
-/// get the opt-in dynamic shared memory above 48 KB (<see cref="AfterLoad"/>).
+/// get the opt-in dynamic shared memory above 48 KB (<see cref="AfterLoad"/>), as do kernels of any target whose PTX
+/// carries <see cref="OptInSharedMarker"/>.
 /// </summary>
 internal static class Sm90aPtx
 {
@@ -36,12 +37,33 @@ internal static class Sm90aPtx
     private static readonly Regex VersionLine = new(@"^\.version[ \t]+(\d+)\.(\d+)[ \t]*$", RegexOptions.Multiline | RegexOptions.CultureInvariant);
     private static readonly Regex TargetLine = new(@"^\.target[ \t]+sm_\d+([ \t]*(,[^\r\n]*)?)$", RegexOptions.Multiline | RegexOptions.CultureInvariant);
 
+    /// <summary>
+    /// A PTX comment a kernel emits (<c>CudaAsm.Emit</c>) when it launches with more dynamic shared memory than a group gets
+    /// by default: <see cref="AfterLoad"/> raises its limit to the device's opt-in limit. Being part of the PTX, it holds for
+    /// a kernel read from the disk cache or the shipped archive as for one just compiled.
+    /// </summary>
+    public const string OptInSharedMarker = "// gems: opt-in dynamic shared memory";
+
+    /// <summary><c>CU_DEVICE_ATTRIBUTE_MAX_SHARED_MEMORY_PER_BLOCK_OPTIN</c> (ILGPU's enumeration stops before it).</summary>
+    private const int MaxSharedPerBlockOptInAttribute = 97;
+
     /// <summary>Whether PTX text uses an sm_90a-only instruction.</summary>
     public static bool Needs(string ptx) => ptx.Contains(Marker, StringComparison.Ordinal);
 
     /// <summary>Whether kernels that need sm_90a can load on this accelerator: CUDA, compute capability exactly 9.0.</summary>
     public static bool Supported(Accelerator accelerator) =>
         accelerator is CudaAccelerator cuda && cuda.Architecture == CudaArchitecture.SM_90 && KernelDiskCache.IsSupported;
+
+    /// <summary>
+    /// Most shared bytes a group of a kernel loaded here may use: the device's opt-in limit on a device whose kernels all
+    /// pass <see cref="AfterLoad"/> (<see cref="Supported"/>: the loader prepares every kernel there, cached or not), else
+    /// the default per-group limit (<see cref="Accelerator.MaxSharedMemoryPerGroup"/>).
+    /// </summary>
+    public static int SharedLimit(Accelerator accelerator) =>
+        Supported(accelerator) ? OptInSharedLimit((CudaAccelerator)accelerator) : accelerator.MaxSharedMemoryPerGroup;
+
+    private static int OptInSharedLimit(CudaAccelerator cuda) =>
+        CudaAPI.CurrentAPI.GetDeviceAttribute((DeviceAttributeKind)MaxSharedPerBlockOptInAttribute, cuda.DeviceId);
 
     /// <summary>
     /// The PTX with <c>.target sm_90a</c> (whatever plain <c>sm_NN</c> ILGPU wrote; its options such as <c>, debug</c>
@@ -85,18 +107,26 @@ internal static class Sm90aPtx
     }
 
     /// <summary>
-    /// Raises a loaded sm_90a kernel's dynamic shared memory limit to <see cref="OptInSharedBytes"/> (ILGPU's launcher
-    /// passes any size to cuLaunchKernel, which refuses more than 48 KB without this attribute).
+    /// Raises a loaded sm_90a kernel's dynamic shared memory limit to <see cref="OptInSharedBytes"/>, and that of a kernel
+    /// marked with <see cref="OptInSharedMarker"/> to the device's opt-in limit (ILGPU's launcher passes any size to
+    /// cuLaunchKernel, which refuses more than 48 KB without this attribute).
     /// </summary>
     /// <exception cref="InvalidOperationException">The driver refused the attribute.</exception>
     public static void AfterLoad(Kernel kernel, CompiledKernel compiled)
     {
-        if (kernel is not CudaKernel cuda || compiled is not PTXCompiledKernel ptx || !Needs(ptx.PTXAssembly))
+        if (kernel is not CudaKernel cuda || compiled is not PTXCompiledKernel ptx)
         {
             return;
         }
 
-        int bytes = OptInSharedBytes - KernelDiskCache.SharedMemoryOf(compiled).StaticSize;
+        bool sm90a = Needs(ptx.PTXAssembly);
+        if (!sm90a && !ptx.PTXAssembly.Contains(OptInSharedMarker, StringComparison.Ordinal))
+        {
+            return;
+        }
+
+        int limit = sm90a ? OptInSharedBytes : OptInSharedLimit((CudaAccelerator)kernel.Accelerator);
+        int bytes = limit - KernelDiskCache.SharedMemoryOf(compiled).StaticSize;
         int status = Driver.SetAttribute(cuda.FunctionPtr, MaxDynamicSharedSizeAttribute, bytes);
         if (status != 0)
         {

@@ -68,19 +68,20 @@ public sealed class SgemmPtxTests
     }
 
     /// <summary>
-    /// The cp.async SGEMM (both B layouts; the square 128x128 tile at K-tile 16 and the short 64x256 one at K-tile 8): no
-    /// local memory, launch bounds for two groups of 128 threads, the copies of a K-tile written out at three sites (two
-    /// prologue tiles, the loop's: 4 A + 4 B square, 1 A + 4 B short), wait_group 1 in the loop, only dynamic shared memory
-    /// (three stages within 48 KB), and per 4 K steps 8 A + 16 B 16-byte fragment loads, no scalar shared load.
+    /// The cp.async SGEMM (both B layouts; the square 128x128 tile at K-tile 16 and the short 64x256 one at K-tile 8, B
+    /// [N, K] also at 16): no local memory, launch bounds for two groups of 128 threads, the copies of a K-tile written out
+    /// at three sites (two prologue tiles, the loop's: 4 A + 4 B square, 1 A + 4 B short, 2 A + 8 B short at K-tile 16),
+    /// wait_group 1 in the loop, only dynamic shared memory (three stages within 48 KB, or marked for the opt-in limit),
+    /// and per 4 K steps 8 A + 16 B 16-byte fragment loads, no scalar shared load.
     /// </summary>
     [Theory]
-    [InlineData(1, 2)]
-    [InlineData(2, 2)]
-    [InlineData(1, 1)]
-    [InlineData(2, 1)]
-    public void AsyncSgemmPtxCopiesWithCpAsync(int bLayout, int warpRows)
+    [InlineData(1, 2, 16)]
+    [InlineData(2, 2, 16)]
+    [InlineData(1, 1, 8)]
+    [InlineData(2, 1, 8)]
+    [InlineData(2, 1, 16)]
+    public void AsyncSgemmPtxCopiesWithCpAsync(int bLayout, int warpRows, int bk)
     {
-        int bk = warpRows == 2 ? 16 : 8;
         var method = typeof(GemmFastKernels).GetMethod(nameof(GemmFastKernels.SgemmAsync8x16F32))!
             .MakeGenericMethod(typeof(Const16), bk == 16 ? typeof(Const16) : typeof(Const8), bLayout == 2 ? typeof(Const2) : typeof(Const1),
                 warpRows == 2 ? typeof(Const2) : typeof(Const1));
@@ -91,9 +92,9 @@ public sealed class SgemmPtxTests
         Assert.Contains(".minnctapersm 2", ptx, StringComparison.Ordinal);
         // ILGPU may leave copy slots that the simulator's tiles use as branches whose guard is false on GPUs, which ptxas
         // drops (24 LDGSTS in the square tile's SASS, 15 in the short one's).
-        int perTile = warpRows == 2 ? 8 : 5;
+        int perTile = CopiesPerTile(warpRows, bk);
         int copies = System.Text.RegularExpressions.Regex.Matches(ptx, @"cp\.async\.cg\.shared\.global").Count;
-        Assert.InRange(copies, 3 * perTile, 3 * 12);
+        Assert.InRange(copies, 3 * perTile, 3 * (perTile + 4));
         Assert.Contains("cp.async.wait_group 1;", ptx, StringComparison.Ordinal);
         Assert.DoesNotMatch(@"\.shared\s+\.align\s+\d+\s+\.b8\s+\w+\[[1-9]", ptx);
         Assert.Equal(8 + 16, System.Text.RegularExpressions.Regex.Matches(ptx, @"ld\.shared\.v4\.f32").Count);
@@ -101,22 +102,22 @@ public sealed class SgemmPtxTests
         int muls = System.Text.RegularExpressions.Regex.Matches(ptx, @"\bmul(\.rn)?\.f32\b").Count;
         int fmas = System.Text.RegularExpressions.Regex.Matches(ptx, @"\bfma\.rn\.f32\b").Count;
         Assert.True(muls + fmas >= 4 * 128, $"{muls} mul.f32 + {fmas} fma.rn.f32, expected at least 512 in the K loop");
-        var (rows, cols) = GemmFastKernels.WideTile(16, warpRows);
-        Assert.True(GemmFastKernels.AsyncShared(rows, cols, bk) * sizeof(float) <= 48 * 1024);
+        AssertSharedFitsOrIsMarked(ptx, warpRows, bk);
     }
 
     /// <summary>
-    /// The rotated-fragment cp.async SGEMM (B [K, N]; the square tile at K-tile 16 and the short 64x256 one at K-tile 8): no
-    /// local memory, launch bounds for two groups of 128 threads, the copies of a K-tile at three sites (4 + 4 square,
-    /// 1 + 4 short), wait_group 1, only dynamic shared memory, and 16-byte fragment loads only: step 0's 8 A + 4 B once per
-    /// tile, and per two-step iteration 2 × (8 A + 4 B of the next step + 3·4 B of the step itself).
+    /// The rotated-fragment cp.async SGEMM (B [K, N]; the square tile at K-tile 16 and the short 64x256 one at K-tile 8 and
+    /// 16): no local memory, launch bounds for two groups of 128 threads, the copies of a K-tile at three sites (4 + 4
+    /// square, 1 + 4 short, 2 + 8 short at K-tile 16), wait_group 1, only dynamic shared memory (marked for the opt-in
+    /// limit above 48 KB), and 16-byte fragment loads only: step 0's 8 A + 4 B once per tile, and per two-step iteration
+    /// 2 × (8 A + 4 B of the next step + 3·4 B of the step itself).
     /// </summary>
     [Theory]
-    [InlineData(2)]
-    [InlineData(1)]
-    public void AsyncPipeSgemmPtxRotatesFragments(int warpRows)
+    [InlineData(2, 16)]
+    [InlineData(1, 8)]
+    [InlineData(1, 16)]
+    public void AsyncPipeSgemmPtxRotatesFragments(int warpRows, int bk)
     {
-        int bk = warpRows == 2 ? 16 : 8;
         var method = typeof(GemmFastKernels).GetMethod(nameof(GemmFastKernels.SgemmAsyncPipe8x16F32))!
             .MakeGenericMethod(typeof(Const16), bk == 16 ? typeof(Const16) : typeof(Const8), warpRows == 2 ? typeof(Const2) : typeof(Const1));
         string ptx = CompilePtx(method, 128, $"SgemmAsyncPipe8x16F32_16_{bk}_{warpRows}");
@@ -124,8 +125,9 @@ public sealed class SgemmPtxTests
         Assert.DoesNotContain(".local", ptx, StringComparison.Ordinal);
         Assert.Contains(".maxntid 128", ptx, StringComparison.Ordinal);
         Assert.Contains(".minnctapersm 2", ptx, StringComparison.Ordinal);
+        int perTile = CopiesPerTile(warpRows, bk);
         int copies = System.Text.RegularExpressions.Regex.Matches(ptx, @"cp\.async\.cg\.shared\.global").Count;
-        Assert.InRange(copies, 3 * (warpRows == 2 ? 8 : 5), 3 * 12);
+        Assert.InRange(copies, 3 * perTile, 3 * (perTile + 4));
         Assert.Contains("cp.async.wait_group 1;", ptx, StringComparison.Ordinal);
         Assert.DoesNotMatch(@"\.shared\s+\.align\s+\d+\s+\.b8\s+\w+\[[1-9]", ptx);
         Assert.Equal((8 + 4) + (2 * (8 + 16)), System.Text.RegularExpressions.Regex.Matches(ptx, @"ld\.shared\.v4\.f32").Count);
@@ -133,6 +135,63 @@ public sealed class SgemmPtxTests
         int muls = System.Text.RegularExpressions.Regex.Matches(ptx, @"\bmul(\.rn)?\.f32\b").Count;
         int fmas = System.Text.RegularExpressions.Regex.Matches(ptx, @"\bfma\.rn\.f32\b").Count;
         Assert.True(muls + fmas >= 4 * 128, $"{muls} mul.f32 + {fmas} fma.rn.f32, expected at least 512 in the K loop");
+        AssertSharedFitsOrIsMarked(ptx, warpRows, bk);
+    }
+
+    /// <summary>
+    /// The short tile at K-tile 16 as the precompiler ships it (GemsInjector.Kernels.ptx.zip): the archive's entry still
+    /// carries the opt-in marker, so a kernel read from it gets its shared limit raised on load as a compiled one does.
+    /// </summary>
+    [Fact]
+    public void ShippedShortTileAtKTile16KeepsTheOptInMarker()
+    {
+        var kernels = new[]
+        {
+            typeof(GemmFastKernels).GetMethod(nameof(GemmFastKernels.SgemmAsyncPipe8x16F32))!.MakeGenericMethod(typeof(Const16), typeof(Const16), typeof(Const1)),
+            typeof(GemmFastKernels).GetMethod(nameof(GemmFastKernels.SgemmAsync8x16F32))!.MakeGenericMethod(typeof(Const16), typeof(Const16), typeof(Const2), typeof(Const1)),
+            typeof(GemmFastKernels).GetMethod(nameof(GemmFastKernels.SgemmAsyncPipe8x16F32))!.MakeGenericMethod(typeof(Const16), typeof(Const8), typeof(Const1)),
+        };
+        string directory = Path.Combine(Path.GetTempPath(), "gems-sgemm-k16-" + Guid.NewGuid().ToString("N"));
+        Directory.CreateDirectory(directory);
+        try
+        {
+            string archivePath = Path.Combine(directory, ShippedKernels.FileName);
+            var results = KernelPrecompiler.Precompile(archivePath, kernels, null);
+            Assert.All(results, result => Assert.Null(result.Error));
+            using var archive = System.IO.Compression.ZipFile.OpenRead(archivePath);
+            var texts = archive.Entries.Select(entry =>
+            {
+                using var reader = new StreamReader(entry.Open());
+                return (entry.FullName, Text: reader.ReadToEnd());
+            }).ToArray();
+            Assert.Equal(3, texts.Length);
+            Assert.Equal(2, texts.Count(entry => entry.Text.Contains(Sm90aPtx.OptInSharedMarker, StringComparison.Ordinal)));
+            Assert.DoesNotContain(texts, entry => entry.FullName.Contains(".Const8.", StringComparison.Ordinal) && entry.Text.Contains(Sm90aPtx.OptInSharedMarker, StringComparison.Ordinal));
+        }
+        finally
+        {
+            Directory.Delete(directory, true);
+        }
+    }
+
+    /// <summary>16-byte copies a thread issues per K-tile: A and B vectors of the tile over 128 threads.</summary>
+    private static int CopiesPerTile(int warpRows, int bk)
+    {
+        var (rows, cols) = GemmFastKernels.WideTile(16, warpRows);
+        return (rows + cols) * (bk / 4) / 128;
+    }
+
+    /// <summary>
+    /// Three stages within the 48 KB a group gets by default and no marker, or over it (the short tile at K-tile 16: 60 KB)
+    /// with <see cref="Sm90aPtx.OptInSharedMarker"/>, within two groups of an H100 / H200 SM (228 KB less 1 KB each).
+    /// </summary>
+    private static void AssertSharedFitsOrIsMarked(string ptx, int warpRows, int bk)
+    {
+        var (rows, cols) = GemmFastKernels.WideTile(16, warpRows);
+        int bytes = GemmFastKernels.AsyncShared(rows, cols, bk) * sizeof(float);
+        bool marked = ptx.Contains(Sm90aPtx.OptInSharedMarker, StringComparison.Ordinal);
+        Assert.Equal(bytes > GemmFastKernels.DefaultSharedBytes, marked);
+        Assert.InRange(2 * (bytes + 1024), 0, 228 * 1024);
     }
 
     /// <summary>

@@ -7,7 +7,7 @@ namespace GemsInjector.Kernels.Ilgpu.Tests;
 
 /// <summary>
 /// The SGEMM variants (<c>GEMS_SGEMM_VARIANT</c>: legacy, warp8, wide16, async16, pipe16; a "+short" suffix also sets
-/// <c>GEMS_SGEMM_SHORT_VARIANT=async</c>, "+pipeshort" <c>pipe</c>) against a float64 reference with NaN-poisoned outputs: both B layouts, M/N
+/// <c>GEMS_SGEMM_SHORT_VARIANT=async</c>, "+pipeshort" <c>pipe</c>, "+pipe16k" <c>pipe16k</c>) against a float64 reference with NaN-poisoned outputs: both B layouts, M/N
 /// tails, split-K (GEMV off), batches, bias epilogues, and views that are not 16-byte aligned or have K / N not a multiple
 /// of 4 (the warp-tiled kernel then hands over to the legacy one).
 /// </summary>
@@ -70,8 +70,9 @@ public sealed class SgemmWarpTests : KernelTestBase
         // The cp.async short tile (`+short`: SgemmAsync8x16F32 with TWarpRows 1, 16×128 and K-tile 8 on the simulator, as the
         // GPU's 64×256 for 17–64 rows; `+pipeshort`: SgemmAsyncPipe8x16F32's for B [K, N]): 1–16 rows (the row tail inside the tile), K tails inside a K-tile (K = 4 mod 8), a
         // single partial K-tile, odd N with B [N, K], column tails across several 128-column tiles, split-K with a partial
-        // last chunk, batches; over 16 rows the square tile of the base variant.
-        foreach (var v in new[] { "pipe16+short", "async16+short", "pipe16+pipeshort" })
+        // last chunk, batches; over 16 rows the square tile of the base variant. `+pipe16k` runs the same cases at K-tile
+        // 16 (K = 4 or 12 mod 16 and K < 16 are tails inside a K-tile there), plus K = 8: half of one K-tile.
+        foreach (var v in new[] { "pipe16+short", "async16+short", "pipe16+pipeshort", "pipe16+pipe16k" })
         {
             data.Add(v, 1, 13, 148, 1031, true);
             data.Add(v, 1, 13, 148, 1028, false);
@@ -86,6 +87,11 @@ public sealed class SgemmWarpTests : KernelTestBase
             data.Add(v, 2, 16, 12, 131, true);
             data.Add(v, 1, 37, 72, 44, true);
         }
+
+        data.Add("pipe16+pipe16k", 1, 11, 8, 300, false);
+        data.Add("pipe16+pipe16k", 1, 11, 8, 301, true);
+        data.Add("pipe16+pipe16k", 1, 16, 40, 128, false);
+        data.Add("pipe16+pipe16k", 2, 3, 600, 260, true);
 
         // `pipe16` on the simulator: SgemmAsyncPipe8x16F32 for B [K, N] (rotated fragments: the wrap of the next-step index
         // at a tile's end, 1 to many K-tiles, K tails, row / column tails, batches); B [N, K] stays `async16`'s kernel.
@@ -135,8 +141,8 @@ public sealed class SgemmWarpTests : KernelTestBase
 
     /// <summary>
     /// Runs <paramref name="body"/> with the GEMVs off and the SGEMM <paramref name="variant"/>: a <c>GEMS_SGEMM_VARIANT</c>
-    /// value, then optionally "+" and a <c>GEMS_SGEMM_SHORT_VARIANT</c> value written as "short" (<c>async</c>) or
-    /// "pipeshort" (<c>pipe</c>); without it the short tile is <c>wide</c>'s.
+    /// value, then optionally "+" and a <c>GEMS_SGEMM_SHORT_VARIANT</c> value written as "short" (<c>async</c>),
+    /// "pipeshort" (<c>pipe</c>) or "pipe16k"; without it the short tile is <c>wide</c>'s.
     /// </summary>
     private void WithVariant(string variant, Action body)
     {
@@ -145,7 +151,7 @@ public sealed class SgemmWarpTests : KernelTestBase
         int savedRows = K.GemvMaxRows;
         var parts = variant.Split('+');
         K.SgemmKernel = SgemmKernelChoice.Parse(parts[0]);
-        K.SgemmShortKernel = SgemmShortChoice.Parse(parts.Length > 1 ? (parts[1] == "short" ? "async" : "pipe") : "wide");
+        K.SgemmShortKernel = SgemmShortChoice.Parse(parts.Length > 1 ? parts[1] switch { "short" => "async", "pipeshort" => "pipe", var other => other } : "wide");
         K.GemvMaxRows = 0;
         try
         {
@@ -190,6 +196,8 @@ public sealed class SgemmWarpTests : KernelTestBase
     [InlineData("async16+short", false, true)]
     [InlineData("pipe16+pipeshort", true, false)]
     [InlineData("pipe16+pipeshort", false, true)]
+    [InlineData("pipe16+pipe16k", true, false)]
+    [InlineData("pipe16+pipe16k", false, true)]
     public void AddmmBiasEpilogue(string variant, bool matrixBias, bool transposeB)
     {
         const int m = 37, k = 72, n = 44;
@@ -255,6 +263,10 @@ public sealed class SgemmWarpTests : KernelTestBase
     [InlineData(false, false, "pipe16+pipeshort")]
     [InlineData(true, false, "pipe16+pipeshort")]
     [InlineData(true, true, "pipe16+pipeshort")]
+    [InlineData(false, false, "pipe16+pipe16k")]
+    [InlineData(true, false, "pipe16+pipe16k")]
+    [InlineData(false, true, "pipe16+pipe16k")]
+    [InlineData(true, true, "pipe16+pipe16k")]
     public void WideSplitKWithBias(bool matrixBias, bool transposeB, string variant)
     {
         bool shortTile = variant.Contains('+', StringComparison.Ordinal);
@@ -275,6 +287,7 @@ public sealed class SgemmWarpTests : KernelTestBase
             "wide16" => "SgemmWide8x16F32<4,2,8>",
             "pipe16" => "SgemmAsyncPipe8x16F32<4,8,2>",
             "pipe16+pipeshort" when !transposeB => "SgemmAsyncPipe8x16F32<4,8,1>",
+            "pipe16+pipe16k" => transposeB ? "SgemmAsync8x16F32<4,16,2,1>" : "SgemmAsyncPipe8x16F32<4,16,1>",
             _ => $"SgemmAsync8x16F32<4,8,{(transposeB ? 2 : 1)},{(shortTile ? 1 : 2)}>",
         }));
     }
@@ -364,16 +377,18 @@ public sealed class SgemmWarpTests : KernelTestBase
     /// The cp.async kernel's index arithmetic (GPU: 128 threads, lanes 8×4, the square 128×128 at K-tile 16 and the short
     /// 64×256 at K-tile 8; simulator: 16 threads, lanes 2×2, 32×64 and 16×128 at K-tile 8), replayed as the kernel runs it
     /// (thread tid's plan for slot 0, slot p stepped by constants): one owner per output in both B layouts; each stage's A
-    /// and B vectors are copied exactly once within the copy slots (4 of A, 16 of B), to distinct shared vectors inside the
+    /// and B vectors are copied exactly once within the copy slots (4 of A, 32 of B), to distinct shared vectors inside the
     /// stage, each from the global element it stands for; the fragment reads find what the copies wrote; three stages fit
-    /// 48 KB; and on GPUs the 8 A rows / 4 [N, K] B columns a warp reads in one load sit in distinct bank quads (one
-    /// wavefront).
+    /// 48 KB, but for the GPU's short tile at K-tile 16 (`pipe16k`: 60 KB, two groups within an SM's 228 KB); and on GPUs
+    /// the 8 A rows / 4 [N, K] B columns a warp reads in one load sit in distinct bank quads (one wavefront).
     /// </summary>
     [Theory]
     [InlineData(16, 16, 2)]
     [InlineData(16, 8, 1)]
+    [InlineData(16, 16, 1)]
     [InlineData(4, 8, 2)]
     [InlineData(4, 8, 1)]
+    [InlineData(4, 16, 1)]
     public void AsyncLayoutCoversTheTile(int t, int bk, int warpsDown)
     {
         bool gpu = t >= 16;
@@ -384,8 +399,10 @@ public sealed class SgemmWarpTests : KernelTestBase
         int kc4 = bk / 4, swMask = kc4 - 1, aVecs = tileRows * kc4, bVecs = tileCols * kc4, bRowVecs = tileCols / 4;
         int swShift = kc4 >= 8 ? 0 : kc4 == 4 ? 1 : kc4 == 2 ? 2 : 3;
         Assert.InRange(aVecs, 1, 4 * threads);
-        Assert.InRange(bVecs, 1, 16 * threads);
-        Assert.True(GemmFastKernels.AsyncShared(tileRows, tileCols, bk) * sizeof(float) <= 48 * 1024);
+        Assert.InRange(bVecs, 1, 32 * threads);
+        int sharedBytes = GemmFastKernels.AsyncShared(tileRows, tileCols, bk) * sizeof(float);
+        Assert.Equal(gpu && warpsDown == 1 && bk == 16 ? 60 * 1024 : sharedBytes, sharedBytes);
+        Assert.True(sharedBytes <= GemmFastKernels.DefaultSharedBytes || (gpu && bk == 16 && 2 * (sharedBytes + 1024) <= 228 * 1024));
         Assert.Equal(GemmFastKernels.AsyncStages * (aVecs + bVecs) * 4, GemmFastKernels.AsyncShared(tileRows, tileCols, bk));
         Assert.Equal(0, aVecs % threads);
         Assert.Equal(0, bVecs % threads);
@@ -489,6 +506,48 @@ public sealed class SgemmWarpTests : KernelTestBase
                 }
             }
         }
+    }
+
+    /// <summary>
+    /// <c>pipe16k</c> takes K-tile 16 only where three stages of it fit the group's shared limit: on GPUs the 64×256 tile
+    /// needs 60 KB (an H100 / H200 opts into 227 KB; a device left at 48 KB keeps K-tile 8), on the simulator the 16×128
+    /// tile 27 KB. With the limit lowered below that, the simulator's product falls back to <c>pipe</c>'s K-tile 8 kernel
+    /// and is still right; other short settings stay at 8.
+    /// </summary>
+    [Theory]
+    [InlineData(false)]
+    [InlineData(true)]
+    public void ShortTileKTile16FallsBackBelowItsSharedLimit(bool transposeB)
+    {
+        const int m = 13, k = 300, n = 140;
+        int seed = 9700 + (transposeB ? 1 : 0);
+        var a = Random(seed, m * k);
+        var b = Random(seed + 1, k * n);
+        int savedLimit = K.SgemmShortSharedLimit;
+        WithVariant("pipe16+pipe16k", () =>
+        {
+            try
+            {
+                Assert.True(savedLimit >= 27 * 1024, $"simulator shared limit {savedLimit}");
+                Assert.Equal(16, K.AsyncShortKTile(4));
+                K.SgemmShortSharedLimit = 227 * 1024;
+                Assert.Equal(16, K.AsyncShortKTile(GemmFastKernels.MaxTileThreads));
+                K.SgemmShortSharedLimit = GemmFastKernels.DefaultSharedBytes;
+                Assert.Equal(8, K.AsyncShortKTile(GemmFastKernels.MaxTileThreads));
+                Assert.Equal(16, K.AsyncShortKTile(4));
+                K.SgemmShortSharedLimit = 16 * 1024;
+                Assert.Equal(8, K.AsyncShortKTile(4));
+                var c = Poisoned(m * n);
+                K.Mm(Upload(a), Upload(b), c, m, k, n, transposeB);
+                AssertClose(Download(c), MatMul(a, b, 1, m, k, n, transposeB), RtolF32, Atol * k, $"pipe16k fallback tb={transposeB}", seed);
+                Assert.True(Device.HasCompiled(transposeB ? "SgemmAsync8x16F32<4,8,2,1>" : "SgemmAsyncPipe8x16F32<4,8,1>"));
+            }
+            finally
+            {
+                K.SgemmShortSharedLimit = savedLimit;
+            }
+        });
+        WithVariant("pipe16+pipeshort", () => Assert.Equal(8, K.AsyncShortKTile(GemmFastKernels.MaxTileThreads)));
     }
 
     /// <summary>The simulator's <c>wide16</c> runs reach the kernels they are meant to (names as loaded).</summary>
@@ -671,5 +730,7 @@ public sealed class SgemmWarpTests : KernelTestBase
     [InlineData(" ASYNC ", "Async")]
     [InlineData("async16", "AsyncPipe")]
     [InlineData("Pipe", "AsyncPipe")]
+    [InlineData("pipe16k", "AsyncPipeBk16")]
+    [InlineData(" PIPE16K ", "AsyncPipeBk16")]
     public void ShortTileSettingParses(string? setting, string expected) => Assert.Equal(expected, SgemmShortChoice.Parse(setting).ToString());
 }

@@ -477,14 +477,16 @@ w("    /// 8 row groups of a warp read 8 consecutive rows: 8 distinct bank quads
 w("    /// within those 8 rows, so a 32-byte row at K-tile 8 also spreads over all 8 quads). Per 4 K steps a thread reads 8 A vectors")
 w("    /// (4 k of one row each) and 16 B vectors, the count of <c>SgemmWide8x16F32</c>. TBTrans = 1: B [K, N] stays")
 w("    /// [k][n] (vectors along n, columns tc + 4·lc·cb + j); 2: B [N, K] is [n][k] like A (columns g + lc·j). On the")
-w("    /// simulator (TTileThreads = 4) the same chunks are copied synchronously. Shared: dynamic, <see cref=\"AsyncShared\"/>.")
+w("    /// simulator (TTileThreads = 4) the same chunks are copied synchronously. Shared: dynamic, <see cref=\"AsyncShared\"/>")
+w("    /// (the short tile at TBk = 16 needs 60 KB on GPUs: <see cref=\"MarkOptInShared\"/>).")
 w("    /// <paramref name=\"addr\"/> holds the device addresses of a[0] and b[0] (0 on the simulator).")
 w("    /// </summary>")
 kernel_header("SgemmAsync8x16F32", ["TTileThreads", "TBk", "TBTrans", "TWarpRows"],
               (("Const4", "Const8", "Const1", "Const2"), ("Const4", "Const8", "Const2", "Const2"),
                ("Const16", "Const16", "Const1", "Const2"), ("Const16", "Const16", "Const2", "Const2"),
                ("Const4", "Const8", "Const1", "Const1"), ("Const4", "Const8", "Const2", "Const1"),
-               ("Const16", "Const8", "Const1", "Const1"), ("Const16", "Const8", "Const2", "Const1")),
+               ("Const16", "Const8", "Const1", "Const1"), ("Const16", "Const8", "Const2", "Const1"),
+               ("Const4", "Const16", "Const2", "Const1"), ("Const16", "Const16", "Const2", "Const1")),
               "ArrayView<Float4> a4, ArrayView<Float4> b4, ArrayView<float> bias, ArrayView<float> c, GemmShape s, SgemmAddresses addr")
 w("        var s4 = SharedMemory.GetDynamic<Float4>();")
 w("        var av = a4.AsAligned(16);")
@@ -524,13 +526,14 @@ w("        // Stage layout (16-byte vectors): A tileRows x kc4, then B (bk x til
 w("        int aVecs = tileRows * kc4;")
 w("        int bVecs = tileCols * kc4;")
 w("        int stageVecs = aVecs + bVecs;")
+w("        MarkOptInShared(gpu, stageVecs);")
 w("        int tiles = kEnd > kBegin ? (kEnd - kBegin + bk - 1) / bk : 0;")
 for i in range(8):
     w("        float " + ", ".join(f"c{i}_{j} = 0f" for j in range(16)) + ";")
 APV = 4
-BPV = 16  # the simulator's 64-column tile at K-tile 8 needs 8, its 128-column short tile 16; on GPUs slots 4-15 fold away
+BPV = 32  # the simulator's 64-column tile at K-tile 8 needs 8, its 128-column short tile 16 (32 at K-tile 16); on GPUs slots 8-31 fold away
 w("        // Copies: thread tid takes vectors tid + p·threads (a whole number per thread: 4 + 4 on GPUs' square tile, 1 + 4")
-w("        // on the short one, up to 4 + 16 on the simulator). threads is a multiple of kc4, so slot p moves the row (A, a [N, K]")
+w("        // on the short one at K-tile 8, 2 + 8 at 16, up to 4 + 32 on the simulator). threads is a multiple of kc4, so slot p moves the row (A, a [N, K]")
 w("        // B) by a constant and keeps the k and the swizzle; a [K, N] B row holds tileCols / 4 vectors, which divides threads")
 w("        // or is divided by it, so slot p moves k and n by constants (dkB, dnB). One plan per operand stays live, not one per")
 w("        // slot.")
@@ -664,10 +667,12 @@ w("    /// shared load instead of every step; (2) the per-tile copy issue keeps 
 w("    /// per-slot limits computed once (rows or columns left), so each copy is a compare, a select and an")
 w("    /// address add instead of recomputing the row / column guards and both 64-bit addresses from the indices.")
 w("    /// TTileThreads = 16: 128x128 from 128 threads, K-tile TBk = 16; 4: the simulator's 32x64 from 16 threads, TBk = 8.")
-w("    /// TWarpRows = 1: the short tile (64x256 on GPUs, 16x128 on the simulator, the 4 warps side by side) at TBk = 8.")
+w("    /// TWarpRows = 1: the short tile (64x256 on GPUs, 16x128 on the simulator, the 4 warps side by side) at TBk = 8, or at")
+w("    /// TBk = 16 where the device lets a group opt into 60 KB of shared memory (<see cref=\"MarkOptInShared\"/>).")
 w("    /// </summary>")
 kernel_header("SgemmAsyncPipe8x16F32", ["TTileThreads", "TBk", "TWarpRows"],
-              (("Const4", "Const8", "Const2"), ("Const16", "Const16", "Const2"), ("Const4", "Const8", "Const1"), ("Const16", "Const8", "Const1")),
+              (("Const4", "Const8", "Const2"), ("Const16", "Const16", "Const2"), ("Const4", "Const8", "Const1"), ("Const16", "Const8", "Const1"),
+               ("Const4", "Const16", "Const1"), ("Const16", "Const16", "Const1")),
               "ArrayView<Float4> a4, ArrayView<Float4> b4, ArrayView<float> bias, ArrayView<float> c, GemmShape s, SgemmAddresses addr")
 w("        var s4 = SharedMemory.GetDynamic<Float4>();")
 w("        var av = a4.AsAligned(16);")
@@ -703,6 +708,7 @@ w("        long bBase = batch * s.BatchB;")
 w("        int aVecs = tileRows * kc4;")
 w("        int bVecs = tileCols * kc4;")
 w("        int stageVecs = aVecs + bVecs;")
+w("        MarkOptInShared(gpu, stageVecs);")
 w("        int tiles = kEnd > kBegin ? (kEnd - kBegin + bk - 1) / bk : 0;")
 for i in range(8):
     w("        float " + ", ".join(f"c{i}_{j} = 0f" for j in range(16)) + ";")
