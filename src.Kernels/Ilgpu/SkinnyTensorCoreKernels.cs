@@ -127,13 +127,13 @@ internal static partial class SkinnyTensorCoreKernels
     [IlgpuKernelVariant(typeof(Const2), typeof(BFloat16Storage), typeof(Const2))]
     [IlgpuKernelVariant(typeof(Const4), typeof(BFloat16Storage), typeof(Const2))]
     public static void Gemm16Skinny<TMTiles, TFormat, TStepsInFlight>(ArrayView<Half8> a8, ArrayView<Half8> b8, ArrayView<ushort> bias, ArrayView<ushort> c,
-        ArrayView<float> partial, TensorCoreShape s)
+        ArrayView<float> partial, ArrayView<int> tickets, TensorCoreShape s)
         where TMTiles : struct, IKernelConstant
         where TFormat : struct, IStorage16, IKernelConstant
         where TStepsInFlight : struct, IKernelConstant
     {
         var ops = default(PtxSkinnyOps);
-        Body<PtxSkinnyOps, TMTiles, TFormat, TStepsInFlight>(ref ops, a8, b8, bias, c, partial, s);
+        Body<PtxSkinnyOps, TMTiles, TFormat, TStepsInFlight>(ref ops, a8, b8, bias, c, partial, tickets, s);
     }
 
     /// <summary>
@@ -144,18 +144,21 @@ internal static partial class SkinnyTensorCoreKernels
     [IlgpuKernelVariant(typeof(Const1), typeof(Float16Storage), typeof(Const1))]
     [IlgpuKernelVariant(typeof(Const4), typeof(BFloat16Storage), typeof(Const2))]
     public static void Gemm16SkinnyEmulated<TMTiles, TFormat, TStepsInFlight>(ArrayView<Half8> a8, ArrayView<Half8> b8, ArrayView<ushort> bias, ArrayView<ushort> c,
-        ArrayView<float> partial, ArrayView<float> scratch, TensorCoreShape s)
+        ArrayView<float> partial, ArrayView<int> tickets, ArrayView<float> scratch, TensorCoreShape s)
         where TMTiles : struct, IKernelConstant
         where TFormat : struct, IStorage16, IKernelConstant
         where TStepsInFlight : struct, IKernelConstant
     {
         var ops = new EmulatedSkinnyOps { Scratch = scratch };
-        Body<EmulatedSkinnyOps, TMTiles, TFormat, TStepsInFlight>(ref ops, a8, b8, bias, c, partial, s);
+        Body<EmulatedSkinnyOps, TMTiles, TFormat, TStepsInFlight>(ref ops, a8, b8, bias, c, partial, tickets, s);
     }
 
-    /// <summary>The kernel body shared by the PTX and emulated operations.</summary>
+    /// <summary>
+    /// The kernel body shared by the PTX and emulated operations. With splits, a non-empty <paramref name="tickets"/> (one
+    /// per group of a split: Grid.Z · Grid.X) makes the last split of each tile sum the partials into C (<see cref="SplitKReduction.FinishTile"/>).
+    /// </summary>
     internal static void Body<TOps, TMTiles, TFormat, TStepsInFlight>(ref TOps ops, ArrayView<Half8> a8, ArrayView<Half8> b8, ArrayView<ushort> bias, ArrayView<ushort> c,
-        ArrayView<float> partial, TensorCoreShape s)
+        ArrayView<float> partial, ArrayView<int> tickets, TensorCoreShape s)
         where TOps : struct, ISkinnyOps
         where TMTiles : struct, IKernelConstant
         where TFormat : struct, IStorage16, IKernelConstant
@@ -228,6 +231,12 @@ internal static partial class SkinnyTensorCoreKernels
         {
             StoreMTile<TOps, SkinnyTile8, SkinnyTile9, SkinnyTile10, SkinnyTile11>(ref ops, bias, c, partial, s, split, m0 + 32, n0, g, t);
             StoreMTile<TOps, SkinnyTile12, SkinnyTile13, SkinnyTile14, SkinnyTile15>(ref ops, bias, c, partial, s, split, m0 + 48, n0, g, t);
+        }
+
+        if (s.SplitK > 1 && tickets.Length != 0)
+        {
+            SplitKReduction.FinishTile(tickets, (Grid.IdxZ * Grid.DimX) + Grid.IdxX, partial, bias, c, TensorCoreLaunch.ReduceShape(s),
+                m0, mTiles * 16, Grid.IdxX * BlockN, BlockN, s.Bf16);
         }
     }
 
@@ -923,12 +932,12 @@ internal static partial class SkinnyTensorCoreKernels
     [IlgpuKernelVariant(typeof(Float16Storage), typeof(Const2))]
     [IlgpuKernelVariant(typeof(BFloat16Storage), typeof(Const2))]
     public static void Gemm16SkinnyKnWide<TFormat, TStepsInFlight>(ArrayView<ushort> a, ArrayView<Half8> a8, ArrayView<Half8> b8,
-        ArrayView<ushort> bias, ArrayView<ushort> c, ArrayView<float> partial, TensorCoreShape s, int layout)
+        ArrayView<ushort> bias, ArrayView<ushort> c, ArrayView<float> partial, ArrayView<int> tickets, TensorCoreShape s, int layout)
         where TFormat : struct, IStorage16, IKernelConstant
         where TStepsInFlight : struct, IKernelConstant
     {
         var ops = default(PtxSkinnyOps);
-        BodyKnWide<PtxSkinnyOps, TFormat, TStepsInFlight>(ref ops, a, a8, b8, bias, c, partial, s, layout);
+        BodyKnWide<PtxSkinnyOps, TFormat, TStepsInFlight>(ref ops, a, a8, b8, bias, c, partial, tickets, s, layout);
     }
 
     /// <summary>The wide [K, N] body with mma.sync emulated lane by lane (see <see cref="Gemm16SkinnyEmulated{TMTiles, TFormat, TStepsInFlight}"/>).</summary>
@@ -936,17 +945,20 @@ internal static partial class SkinnyTensorCoreKernels
     [IlgpuKernelVariant(typeof(Float16Storage), typeof(Const1))]
     [IlgpuKernelVariant(typeof(BFloat16Storage), typeof(Const2))]
     public static void Gemm16SkinnyKnWideEmulated<TFormat, TStepsInFlight>(ArrayView<ushort> a, ArrayView<Half8> a8, ArrayView<Half8> b8,
-        ArrayView<ushort> bias, ArrayView<ushort> c, ArrayView<float> partial, ArrayView<float> scratch, TensorCoreShape s, int layout)
+        ArrayView<ushort> bias, ArrayView<ushort> c, ArrayView<float> partial, ArrayView<int> tickets, ArrayView<float> scratch, TensorCoreShape s, int layout)
         where TFormat : struct, IStorage16, IKernelConstant
         where TStepsInFlight : struct, IKernelConstant
     {
         var ops = new EmulatedSkinnyOps { Scratch = scratch };
-        BodyKnWide<EmulatedSkinnyOps, TFormat, TStepsInFlight>(ref ops, a, a8, b8, bias, c, partial, s, layout);
+        BodyKnWide<EmulatedSkinnyOps, TFormat, TStepsInFlight>(ref ops, a, a8, b8, bias, c, partial, tickets, s, layout);
     }
 
-    /// <summary>The wide [K, N] kernel body shared by the PTX and emulated operations.</summary>
+    /// <summary>
+    /// The wide [K, N] kernel body shared by the PTX and emulated operations. With splits, a non-empty
+    /// <paramref name="tickets"/> (one per column group) makes the last split of each column group sum the partials into C.
+    /// </summary>
     internal static void BodyKnWide<TOps, TFormat, TStepsInFlight>(ref TOps ops, ArrayView<ushort> a, ArrayView<Half8> a8, ArrayView<Half8> b8,
-        ArrayView<ushort> bias, ArrayView<ushort> c, ArrayView<float> partial, TensorCoreShape s, int layout)
+        ArrayView<ushort> bias, ArrayView<ushort> c, ArrayView<float> partial, ArrayView<int> tickets, TensorCoreShape s, int layout)
         where TOps : struct, ISkinnyOps
         where TFormat : struct, IStorage16, IKernelConstant
         where TStepsInFlight : struct, IKernelConstant
@@ -1073,6 +1085,11 @@ internal static partial class SkinnyTensorCoreKernels
                 {
                     X = Interop.FloatAsInt(v0), Y = Interop.FloatAsInt(v1), Z = Interop.FloatAsInt(v2), W = Interop.FloatAsInt(v3),
                 };
+            }
+
+            if (tickets.Length != 0)
+            {
+                SplitKReduction.FinishTile(tickets, Grid.IdxX, partial, bias, c, TensorCoreLaunch.ReduceShape(s), 0, WideMaxRows, n0, WideBlockN, s.Bf16);
             }
         }
         else

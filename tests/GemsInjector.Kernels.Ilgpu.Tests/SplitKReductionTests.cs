@@ -99,4 +99,15 @@ public sealed class SplitKReductionTests : IClassFixture<Warp32SimulatorFixture>
 
     private static float From16(ushort bits, bool bf16) =>
         bf16 ? BitConverter.UInt32BitsToSingle((uint)bits << 16) : (float)BitConverter.UInt16BitsToHalf(bits);
+
+    /// <summary>GEMS_SPLITK_REDUCE: the in-place reduce only for "fused" (any case, spaces trimmed); anything else, unset included, keeps the launch.</summary>
+    [Theory]
+    [InlineData(null, (int)SplitKReduce.Launch)]
+    [InlineData("", (int)SplitKReduce.Launch)]
+    [InlineData("launch", (int)SplitKReduce.Launch)]
+    [InlineData("fused", (int)SplitKReduce.Fused)]
+    [InlineData(" Fused ", (int)SplitKReduce.Fused)]
+    [InlineData("fuse", (int)SplitKReduce.Launch)]
+    public void ReduceSwitchParses(string? value, int expected) =>
+        Assert.Equal((SplitKReduce)expected, SplitKReduceSettings.Parse(value));
 }
