@@ -362,6 +362,27 @@ public sealed class SkinnyTensorCoreKnTests : Half16TestBase, IClassFixture<Warp
         Assert.DoesNotMatch(new Regex(@"\[%\d|\{%\d|, %\d+[,;]"), ptx);
     }
 
+    /// <summary>
+    /// The products that can reduce in place (<c>GEMS_SPLITK_REDUCE=fused</c>) compile for SM_90 with the ticket path: one
+    /// global atomic add (the group's ticket), device-level fences around it, and still no local memory in the K loop.
+    /// </summary>
+    [Theory]
+    [InlineData(false, false, 1)]
+    [InlineData(false, true, 4)]
+    [InlineData(true, true, 1)]
+    [InlineData(true, false, 2)]
+    public void FusedReducePtxTakesATicket(bool wide, bool bf16, int mTilesOrSteps)
+    {
+        var method = wide
+            ? typeof(SkinnyTensorCoreKernels).GetMethod(nameof(SkinnyTensorCoreKernels.Gemm16SkinnyKnWide))!.MakeGenericMethod(Format(bf16), Constant(mTilesOrSteps))
+            : typeof(SkinnyTensorCoreKernels).GetMethod(nameof(SkinnyTensorCoreKernels.Gemm16Skinny))!.MakeGenericMethod(Constant(mTilesOrSteps), Format(bf16), Constant(2));
+        string ptx = CompilePtx(method, $"skinny-{(wide ? "kn-wide" : "nk")}-{(bf16 ? "bf16" : "f16")}-{mTilesOrSteps}");
+        Assert.Single(Regex.Matches(ptx, @"atom\.(global\.add|add\.global)\.(s32|u32)"));
+        Assert.True(Regex.Matches(ptx, @"membar\.gl|fence\.(sc|acq_rel)\.gpu").Count >= 2, "the ticket needs a device fence before it (publish) and after it (the last group's reads)");
+        var blocks = Regex.Split(ptx, @"(?m)^\s*[A-Za-z_$][\w$]*:\s*$");
+        Assert.Equal(0, blocks.Where(b => b.Contains("mma.sync", StringComparison.Ordinal)).Sum(b => Regex.Matches(b, @"(ld|st)\.local").Count));
+    }
+
     /// <summary>SM_90 PTX of <paramref name="method"/>; written to GEMS_PTX_DUMP_DIR as <paramref name="dumpName"/>.ptx when that variable is set (for ptxas by hand).</summary>
     private static string CompilePtx(System.Reflection.MethodInfo method, string dumpName)
     {
