@@ -49,7 +49,8 @@ public sealed partial class IlgpuKernels
         shape.HasBias = bias.Length != 0 ? 1 : 0;
         shape.StrideBiasM = biasIsMatrix ? n : 0;
         var partial = shape.SplitK > 1 ? Scratch((long)shape.SplitK * m * n) : default;
-        var tickets = SplitKTickets(shape.SplitK, (long)config.GridDim.X * config.GridDim.Z);
+        var tickets = SplitKTickets(shape.SplitK, (long)config.GridDim.X * config.GridDim.Z,
+            (long)Math.Min(m, mTiles * 16) * Math.Min(n, SkinnyTensorCoreKernels.BlockN), SkinnyTensorCoreKernels.GroupSize);
         SkinnyKernel(mTiles, bf16, SkinnySettings.StepsInFlight)(config, a.Cast<Half8>(), b.Cast<Half8>(), bias, c, partial, tickets, shape);
         if (shape.SplitK > 1 && tickets.Length == 0)
         {
@@ -97,7 +98,9 @@ public sealed partial class IlgpuKernels
         var partial = shape.SplitK > 1 ? Scratch((long)shape.SplitK * m * n) : default;
 
         // The 8-byte body (GEMS_SKINNY_KN_VARIANT=old) keeps the launched reduce.
-        var tickets = wide ? SplitKTickets(shape.SplitK, (long)config.GridDim.X * config.GridDim.Z) : default;
+        var tickets = wide
+            ? SplitKTickets(shape.SplitK, (long)config.GridDim.X * config.GridDim.Z, (long)m * Math.Min(n, SkinnyTensorCoreKernels.WideBlockN), SkinnyTensorCoreKernels.GroupSize)
+            : default;
         if (wide)
         {
             SkinnyKnWideKernel(bf16, SkinnySettings.WideStepsInFlight)(config, a, a8, b.Cast<Half8>(), bias, c, partial, tickets, shape, layout);

@@ -41,14 +41,21 @@ public sealed partial class IlgpuKernels
     internal SplitKReduce SplitKReduceMode { get; set; } = SplitKReduceSettings.FromEnvironment();
 
     /// <summary>
-    /// The tickets of a product that reduces in place (<see cref="SplitKReduce.Fused"/>), one per output tile of the launch:
-    /// empty (the product writes partials for <see cref="ReduceSplits16"/>) under <see cref="SplitKReduce.Launch"/> or with one
-    /// split. Zero between launches (the last group of a tile resets its own); kept between calls, grown (zeroed) when a
-    /// launch needs more.
+    /// The tickets of a product that reduces in place, one per output tile of the launch (<paramref name="tiles"/>, of
+    /// <paramref name="tileElements"/> output elements inside M × N at most, summed by a group of <paramref name="groupSize"/>):
+    /// empty (the product writes partials for <see cref="ReduceSplits16"/>) with one split, under <see cref="SplitKReduce.Launch"/>,
+    /// and under <see cref="SplitKReduce.Fused"/> past <see cref="SplitKReduction.MaxFusedRounds"/>. Zero between launches
+    /// (the last group of a tile resets its own); kept between calls, grown (zeroed) when a launch needs more.
     /// </summary>
-    private ArrayView<int> SplitKTickets(int splits, long tiles)
+    private ArrayView<int> SplitKTickets(int splits, long tiles, long tileElements, int groupSize)
     {
-        if (SplitKReduceMode != SplitKReduce.Fused || splits <= 1)
+        bool fused = SplitKReduceMode switch
+        {
+            SplitKReduce.FusedAll => true,
+            SplitKReduce.Fused => SplitKReduction.LastGroupRounds(tileElements, groupSize, splits) <= SplitKReduction.MaxFusedRounds,
+            _ => false,
+        };
+        if (!fused || splits <= 1)
         {
             return default;
         }

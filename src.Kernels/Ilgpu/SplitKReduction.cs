@@ -56,6 +56,21 @@ internal static class SplitKReduction
     }
 
     /// <summary>
+    /// Most dependent L2 round trips a thread of a tile's last group may wait on for <see cref="SplitKReduce.Fused"/> to
+    /// reduce in place: the launched reduce costs 2.8–3.7 µs (H200, ncu), an L2 round trip about 0.15 µs, so 8 of them
+    /// (~1.2 µs, plus the ticket's fences) leave a clear gain; a bigger tile share keeps the launch.
+    /// </summary>
+    public const int MaxFusedRounds = 8;
+
+    /// <summary>
+    /// Dependent L2 round trips of one thread of a tile's last group: its share of the tile's output elements inside M × N
+    /// (<paramref name="tileElements"/> over <paramref name="groupSize"/> threads), each <see cref="Sum"/>'s rounds of four
+    /// loads (the latency-bound part of the in-place reduce: one group sums what the launched reduce spreads over the GPU).
+    /// </summary>
+    public static long LastGroupRounds(long tileElements, int groupSize, int splits) =>
+        ((tileElements + groupSize - 1) / groupSize) * ((splits + 3) / 4);
+
+    /// <summary>
     /// Every thread of a group calls this once, after the group wrote its partials of the tile that
     /// <paramref name="ticket"/> counts: true in every thread of the group that arrives last of
     /// <paramref name="arrivals"/>, which has then reset the ticket to 0 (kernels on one stream run in order, so the next
@@ -120,15 +135,21 @@ internal static class SplitKReduction
 
 /// <summary>
 /// How a split-K 16-bit skinny product sums its splits (<c>GEMS_SPLITK_REDUCE</c>, read once per process): a second
-/// launch (<see cref="Launch"/>, the default) or the last group of each output tile in the product itself (<see cref="Fused"/>).
+/// launch (<see cref="Launch"/>, the default) or the last group of each output tile in the product itself.
 /// </summary>
 internal enum SplitKReduce
 {
-    /// <summary><see cref="HalfGemvKernels.GemvReduce16"/> after the product.</summary>
+    /// <summary><see cref="HalfGemvKernels.GemvReduce16"/> after the product (<c>launch</c>, the default).</summary>
     Launch,
 
-    /// <summary>In the product: tickets per output tile, the last group sums (<see cref="SplitKReduction.FinishTile"/>).</summary>
+    /// <summary>
+    /// <c>fused</c>: in the product (tickets per output tile, the last group sums: <see cref="SplitKReduction.FinishTile"/>)
+    /// where a last group's thread waits on at most <see cref="SplitKReduction.MaxFusedRounds"/> L2 round trips, else the launch.
+    /// </summary>
     Fused,
+
+    /// <summary><c>fused-all</c>: in the product whatever the tile share (to measure the round-trip limit of <see cref="Fused"/>).</summary>
+    FusedAll,
 }
 
 /// <summary>The <c>GEMS_SPLITK_REDUCE</c> setting.</summary>
@@ -139,6 +160,11 @@ internal static class SplitKReduceSettings
     /// <summary>The form the environment names (read once per process).</summary>
     public static SplitKReduce FromEnvironment() => FromVariable.Value;
 
-    /// <summary><c>fused</c> (any case, trimmed) selects <see cref="SplitKReduce.Fused"/>; anything else, unset included, <see cref="SplitKReduce.Launch"/>.</summary>
-    public static SplitKReduce Parse(string? value) => value?.Trim().ToLowerInvariant() == "fused" ? SplitKReduce.Fused : SplitKReduce.Launch;
+    /// <summary><c>fused</c> / <c>fused-all</c> (any case, trimmed) select those forms; anything else, unset included, <see cref="SplitKReduce.Launch"/>.</summary>
+    public static SplitKReduce Parse(string? value) => value?.Trim().ToLowerInvariant() switch
+    {
+        "fused" => SplitKReduce.Fused,
+        "fused-all" => SplitKReduce.FusedAll,
+        _ => SplitKReduce.Launch,
+    };
 }
