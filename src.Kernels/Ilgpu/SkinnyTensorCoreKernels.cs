@@ -75,7 +75,8 @@ internal interface ISkinnyOps
 /// 16 · TMTiles rows; K goes in steps of <see cref="KStep"/> (two 32-element blocks: 8 weight vectors of 16 bytes in
 /// flight per lane, issued before any mma waits on them). Grid (⌈N / BlockN⌉, splits, ⌈M / (16 · TMTiles)⌉): split-K
 /// chunks of <see cref="TensorCoreShape.KChunk"/> (a multiple of KStep) in Grid.Y write float32 partials
-/// [split, M, N] that <see cref="HalfGemvKernels.GemvReduce16"/> sums; one chunk writes C itself. Rows past M and columns
+/// [split, M, N] that <see cref="HalfGemvKernels.GemvReduce16"/> sums, or, given tickets (<c>GEMS_SPLITK_REDUCE</c>), the
+/// last group of each tile (<see cref="SplitKReduction.FinishTile"/>); one chunk writes C itself. Rows past M and columns
 /// past N read a clamped (valid) row and are never stored; the K tail (K a multiple of 8, not of 64) zeroes whole
 /// vectors past K in both operands.
 /// </para>
