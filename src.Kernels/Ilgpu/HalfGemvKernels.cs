@@ -150,7 +150,7 @@ internal static partial class HalfGemvKernels
 
     /// <summary>alpha·sum + beta·bias, rounded once to the format.</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private static ushort Epilogue(ArrayView<ushort> bias, HalfGemvShape g, int row, int col, float sum, int bf16)
+    internal static ushort Epilogue(ArrayView<ushort> bias, HalfGemvShape g, int row, int col, float sum, int bf16)
     {
         float v = g.Alpha * sum;
         if (g.HasBias != 0 && g.Beta != 0f)
@@ -219,10 +219,8 @@ internal static partial class HalfGemvKernels
         long plane = (long)g.M * g.N;
         for (long e = Grid.GlobalIndex.X; e < plane; e += (long)Grid.DimX * Group.DimX)
         {
-            float sum = SplitKReduction.Sum(partial, plane, e, g.Splits);
             int row = SplitKReduction.Row(e, plane, g.N);
-            int col = (int)(e - ((long)row * g.N));
-            c[e] = Epilogue(bias, g, row, col, sum, bf16);
+            SplitKReduction.Finish(partial, bias, c, g, row, (int)(e - ((long)row * g.N)), bf16);
         }
     }
 }

@@ -7,16 +7,16 @@ namespace GemsInjector.Kernels.Ilgpu;
 public sealed partial class IlgpuKernels
 {
     // Slots: (steps in flight - 1) · 6 + format · 3 + (m-tiles 1, 2, 4 → 0, 1, 2).
-    private readonly Action<KernelConfig, ArrayView<Half8>, ArrayView<Half8>, ArrayView<ushort>, ArrayView<ushort>, ArrayView<float>, TensorCoreShape>?[] skinnyGemm16 =
-        new Action<KernelConfig, ArrayView<Half8>, ArrayView<Half8>, ArrayView<ushort>, ArrayView<ushort>, ArrayView<float>, TensorCoreShape>?[12];
+    private readonly Action<KernelConfig, ArrayView<Half8>, ArrayView<Half8>, ArrayView<ushort>, ArrayView<ushort>, ArrayView<float>, ArrayView<int>, TensorCoreShape>?[] skinnyGemm16 =
+        new Action<KernelConfig, ArrayView<Half8>, ArrayView<Half8>, ArrayView<ushort>, ArrayView<ushort>, ArrayView<float>, ArrayView<int>, TensorCoreShape>?[12];
 
     // The [K, N] kernel's variants, slots as above.
     private readonly Action<KernelConfig, ArrayView<ushort>, ArrayView<Half8>, ArrayView<uint>, ArrayView<ulong>, ArrayView<ushort>, ArrayView<ushort>, ArrayView<float>, TensorCoreShape, int>?[] skinnyKnGemm16 =
         new Action<KernelConfig, ArrayView<ushort>, ArrayView<Half8>, ArrayView<uint>, ArrayView<ulong>, ArrayView<ushort>, ArrayView<ushort>, ArrayView<float>, TensorCoreShape, int>?[12];
 
     // The wide [K, N] kernel's variants. Slots: (steps in flight - 1) · 2 + format.
-    private readonly Action<KernelConfig, ArrayView<ushort>, ArrayView<Half8>, ArrayView<Half8>, ArrayView<ushort>, ArrayView<ushort>, ArrayView<float>, TensorCoreShape, int>?[] skinnyKnWideGemm16 =
-        new Action<KernelConfig, ArrayView<ushort>, ArrayView<Half8>, ArrayView<Half8>, ArrayView<ushort>, ArrayView<ushort>, ArrayView<float>, TensorCoreShape, int>?[4];
+    private readonly Action<KernelConfig, ArrayView<ushort>, ArrayView<Half8>, ArrayView<Half8>, ArrayView<ushort>, ArrayView<ushort>, ArrayView<float>, ArrayView<int>, TensorCoreShape, int>?[] skinnyKnWideGemm16 =
+        new Action<KernelConfig, ArrayView<ushort>, ArrayView<Half8>, ArrayView<Half8>, ArrayView<ushort>, ArrayView<ushort>, ArrayView<float>, ArrayView<int>, TensorCoreShape, int>?[4];
 
     /// <summary>Settings of the skinny tensor-core kernel (environment, read once per process).</summary>
     internal SkinnyTensorCoreSettings SkinnySettings { get; set; } = SkinnyTensorCoreSettings.FromEnvironment();
@@ -49,8 +49,10 @@ public sealed partial class IlgpuKernels
         shape.HasBias = bias.Length != 0 ? 1 : 0;
         shape.StrideBiasM = biasIsMatrix ? n : 0;
         var partial = shape.SplitK > 1 ? Scratch((long)shape.SplitK * m * n) : default;
-        SkinnyKernel(mTiles, bf16, SkinnySettings.StepsInFlight)(config, a.Cast<Half8>(), b.Cast<Half8>(), bias, c, partial, shape);
-        if (shape.SplitK > 1)
+        var tickets = SplitKTickets(shape.SplitK, (long)config.GridDim.X * config.GridDim.Z,
+            (long)Math.Min(m, mTiles * 16) * Math.Min(n, SkinnyTensorCoreKernels.BlockN), SkinnyTensorCoreKernels.GroupSize);
+        SkinnyKernel(mTiles, bf16, SkinnySettings.StepsInFlight)(config, a.Cast<Half8>(), b.Cast<Half8>(), bias, c, partial, tickets, shape);
+        if (shape.SplitK > 1 && tickets.Length == 0)
         {
             ReduceSplits16(partial, bias, c, TensorCoreLaunch.ReduceShape(shape), bf16);
         }
@@ -94,9 +96,14 @@ public sealed partial class IlgpuKernels
         int layout = SkinnyTensorCoreLaunch.KnLayout(k, n, TensorCoreLaunch.DeviceAddress(a), TensorCoreLaunch.DeviceAddress(b));
         var a8 = (layout & SkinnyTensorCoreKernels.KnVectorActivations) != 0 ? a.Cast<Half8>() : default;
         var partial = shape.SplitK > 1 ? Scratch((long)shape.SplitK * m * n) : default;
+
+        // The 8-byte body (GEMS_SKINNY_KN_VARIANT=old) keeps the launched reduce.
+        var tickets = wide
+            ? SplitKTickets(shape.SplitK, (long)config.GridDim.X * config.GridDim.Z, (long)m * Math.Min(n, SkinnyTensorCoreKernels.WideBlockN), SkinnyTensorCoreKernels.GroupSize)
+            : default;
         if (wide)
         {
-            SkinnyKnWideKernel(bf16, SkinnySettings.WideStepsInFlight)(config, a, a8, b.Cast<Half8>(), bias, c, partial, shape, layout);
+            SkinnyKnWideKernel(bf16, SkinnySettings.WideStepsInFlight)(config, a, a8, b.Cast<Half8>(), bias, c, partial, tickets, shape, layout);
         }
         else
         {
@@ -104,7 +111,7 @@ public sealed partial class IlgpuKernels
             SkinnyKnKernel(mTiles, bf16, SkinnySettings.StepsInFlight)(config, a, a8, b.Cast<uint>(), b4, bias, c, partial, shape, layout);
         }
 
-        if (shape.SplitK > 1)
+        if (shape.SplitK > 1 && tickets.Length == 0)
         {
             ReduceSplits16(partial, bias, c, TensorCoreLaunch.ReduceShape(shape), bf16);
         }
@@ -121,7 +128,7 @@ public sealed partial class IlgpuKernels
         SkinnySettings.KnBody != SkinnyKnBody.Old && m <= SkinnyTensorCoreKernels.WideMaxRows && n % 8 == 0 && bAddress % 16 == 0
         && ((long)k + (2 * SkinnyTensorCoreKernels.WideKStep)) * (n / 8) < int.MaxValue;
 
-    private Action<KernelConfig, ArrayView<ushort>, ArrayView<Half8>, ArrayView<Half8>, ArrayView<ushort>, ArrayView<ushort>, ArrayView<float>, TensorCoreShape, int> SkinnyKnWideKernel(
+    private Action<KernelConfig, ArrayView<ushort>, ArrayView<Half8>, ArrayView<Half8>, ArrayView<ushort>, ArrayView<ushort>, ArrayView<float>, ArrayView<int>, TensorCoreShape, int> SkinnyKnWideKernel(
         bool bf16, int stepsInFlight)
     {
         var name = $"{nameof(SkinnyTensorCoreKernels.Gemm16SkinnyKnWide)}<{(bf16 ? "bf16" : "f16")},{stepsInFlight}>";
@@ -129,10 +136,10 @@ public sealed partial class IlgpuKernels
         var bounds = Bounds(SkinnyTensorCoreKernels.GroupSize, null);
         return (bf16, stepsInFlight) switch
         {
-            (false, 1) => device.Load(ref skinnyKnWideGemm16[slot], name, acc => acc.LoadStreamKernel<ArrayView<ushort>, ArrayView<Half8>, ArrayView<Half8>, ArrayView<ushort>, ArrayView<ushort>, ArrayView<float>, TensorCoreShape, int>(SkinnyTensorCoreKernels.Gemm16SkinnyKnWide<Float16Storage, Const1>, bounds)),
-            (true, 1) => device.Load(ref skinnyKnWideGemm16[slot], name, acc => acc.LoadStreamKernel<ArrayView<ushort>, ArrayView<Half8>, ArrayView<Half8>, ArrayView<ushort>, ArrayView<ushort>, ArrayView<float>, TensorCoreShape, int>(SkinnyTensorCoreKernels.Gemm16SkinnyKnWide<BFloat16Storage, Const1>, bounds)),
-            (false, 2) => device.Load(ref skinnyKnWideGemm16[slot], name, acc => acc.LoadStreamKernel<ArrayView<ushort>, ArrayView<Half8>, ArrayView<Half8>, ArrayView<ushort>, ArrayView<ushort>, ArrayView<float>, TensorCoreShape, int>(SkinnyTensorCoreKernels.Gemm16SkinnyKnWide<Float16Storage, Const2>, bounds)),
-            (true, 2) => device.Load(ref skinnyKnWideGemm16[slot], name, acc => acc.LoadStreamKernel<ArrayView<ushort>, ArrayView<Half8>, ArrayView<Half8>, ArrayView<ushort>, ArrayView<ushort>, ArrayView<float>, TensorCoreShape, int>(SkinnyTensorCoreKernels.Gemm16SkinnyKnWide<BFloat16Storage, Const2>, bounds)),
+            (false, 1) => device.Load(ref skinnyKnWideGemm16[slot], name, acc => acc.LoadStreamKernel<ArrayView<ushort>, ArrayView<Half8>, ArrayView<Half8>, ArrayView<ushort>, ArrayView<ushort>, ArrayView<float>, ArrayView<int>, TensorCoreShape, int>(SkinnyTensorCoreKernels.Gemm16SkinnyKnWide<Float16Storage, Const1>, bounds)),
+            (true, 1) => device.Load(ref skinnyKnWideGemm16[slot], name, acc => acc.LoadStreamKernel<ArrayView<ushort>, ArrayView<Half8>, ArrayView<Half8>, ArrayView<ushort>, ArrayView<ushort>, ArrayView<float>, ArrayView<int>, TensorCoreShape, int>(SkinnyTensorCoreKernels.Gemm16SkinnyKnWide<BFloat16Storage, Const1>, bounds)),
+            (false, 2) => device.Load(ref skinnyKnWideGemm16[slot], name, acc => acc.LoadStreamKernel<ArrayView<ushort>, ArrayView<Half8>, ArrayView<Half8>, ArrayView<ushort>, ArrayView<ushort>, ArrayView<float>, ArrayView<int>, TensorCoreShape, int>(SkinnyTensorCoreKernels.Gemm16SkinnyKnWide<Float16Storage, Const2>, bounds)),
+            (true, 2) => device.Load(ref skinnyKnWideGemm16[slot], name, acc => acc.LoadStreamKernel<ArrayView<ushort>, ArrayView<Half8>, ArrayView<Half8>, ArrayView<ushort>, ArrayView<ushort>, ArrayView<float>, ArrayView<int>, TensorCoreShape, int>(SkinnyTensorCoreKernels.Gemm16SkinnyKnWide<BFloat16Storage, Const2>, bounds)),
             _ => throw new ArgumentOutOfRangeException(nameof(stepsInFlight), stepsInFlight, "The wide [K, N] kernel takes 1 or 2 steps in flight."),
         };
     }
@@ -161,25 +168,25 @@ public sealed partial class IlgpuKernels
         };
     }
 
-    private Action<KernelConfig, ArrayView<Half8>, ArrayView<Half8>, ArrayView<ushort>, ArrayView<ushort>, ArrayView<float>, TensorCoreShape> SkinnyKernel(int mTiles, bool bf16, int stepsInFlight)
+    private Action<KernelConfig, ArrayView<Half8>, ArrayView<Half8>, ArrayView<ushort>, ArrayView<ushort>, ArrayView<float>, ArrayView<int>, TensorCoreShape> SkinnyKernel(int mTiles, bool bf16, int stepsInFlight)
     {
         var name = $"{nameof(SkinnyTensorCoreKernels.Gemm16Skinny)}<{mTiles},{(bf16 ? "bf16" : "f16")},{stepsInFlight}>";
         int slot = ((stepsInFlight - 1) * 6) + (bf16 ? 3 : 0) + (mTiles switch { 1 => 0, 2 => 1, _ => 2 });
         var bounds = Bounds(SkinnyTensorCoreKernels.GroupSize, null);
         return (mTiles, bf16, stepsInFlight) switch
         {
-            (1, false, 1) => device.Load(ref skinnyGemm16[slot], name, acc => acc.LoadStreamKernel<ArrayView<Half8>, ArrayView<Half8>, ArrayView<ushort>, ArrayView<ushort>, ArrayView<float>, TensorCoreShape>(SkinnyTensorCoreKernels.Gemm16Skinny<Const1, Float16Storage, Const1>, bounds)),
-            (2, false, 1) => device.Load(ref skinnyGemm16[slot], name, acc => acc.LoadStreamKernel<ArrayView<Half8>, ArrayView<Half8>, ArrayView<ushort>, ArrayView<ushort>, ArrayView<float>, TensorCoreShape>(SkinnyTensorCoreKernels.Gemm16Skinny<Const2, Float16Storage, Const1>, bounds)),
-            (4, false, 1) => device.Load(ref skinnyGemm16[slot], name, acc => acc.LoadStreamKernel<ArrayView<Half8>, ArrayView<Half8>, ArrayView<ushort>, ArrayView<ushort>, ArrayView<float>, TensorCoreShape>(SkinnyTensorCoreKernels.Gemm16Skinny<Const4, Float16Storage, Const1>, bounds)),
-            (1, true, 1) => device.Load(ref skinnyGemm16[slot], name, acc => acc.LoadStreamKernel<ArrayView<Half8>, ArrayView<Half8>, ArrayView<ushort>, ArrayView<ushort>, ArrayView<float>, TensorCoreShape>(SkinnyTensorCoreKernels.Gemm16Skinny<Const1, BFloat16Storage, Const1>, bounds)),
-            (2, true, 1) => device.Load(ref skinnyGemm16[slot], name, acc => acc.LoadStreamKernel<ArrayView<Half8>, ArrayView<Half8>, ArrayView<ushort>, ArrayView<ushort>, ArrayView<float>, TensorCoreShape>(SkinnyTensorCoreKernels.Gemm16Skinny<Const2, BFloat16Storage, Const1>, bounds)),
-            (4, true, 1) => device.Load(ref skinnyGemm16[slot], name, acc => acc.LoadStreamKernel<ArrayView<Half8>, ArrayView<Half8>, ArrayView<ushort>, ArrayView<ushort>, ArrayView<float>, TensorCoreShape>(SkinnyTensorCoreKernels.Gemm16Skinny<Const4, BFloat16Storage, Const1>, bounds)),
-            (1, false, 2) => device.Load(ref skinnyGemm16[slot], name, acc => acc.LoadStreamKernel<ArrayView<Half8>, ArrayView<Half8>, ArrayView<ushort>, ArrayView<ushort>, ArrayView<float>, TensorCoreShape>(SkinnyTensorCoreKernels.Gemm16Skinny<Const1, Float16Storage, Const2>, bounds)),
-            (2, false, 2) => device.Load(ref skinnyGemm16[slot], name, acc => acc.LoadStreamKernel<ArrayView<Half8>, ArrayView<Half8>, ArrayView<ushort>, ArrayView<ushort>, ArrayView<float>, TensorCoreShape>(SkinnyTensorCoreKernels.Gemm16Skinny<Const2, Float16Storage, Const2>, bounds)),
-            (4, false, 2) => device.Load(ref skinnyGemm16[slot], name, acc => acc.LoadStreamKernel<ArrayView<Half8>, ArrayView<Half8>, ArrayView<ushort>, ArrayView<ushort>, ArrayView<float>, TensorCoreShape>(SkinnyTensorCoreKernels.Gemm16Skinny<Const4, Float16Storage, Const2>, bounds)),
-            (1, true, 2) => device.Load(ref skinnyGemm16[slot], name, acc => acc.LoadStreamKernel<ArrayView<Half8>, ArrayView<Half8>, ArrayView<ushort>, ArrayView<ushort>, ArrayView<float>, TensorCoreShape>(SkinnyTensorCoreKernels.Gemm16Skinny<Const1, BFloat16Storage, Const2>, bounds)),
-            (2, true, 2) => device.Load(ref skinnyGemm16[slot], name, acc => acc.LoadStreamKernel<ArrayView<Half8>, ArrayView<Half8>, ArrayView<ushort>, ArrayView<ushort>, ArrayView<float>, TensorCoreShape>(SkinnyTensorCoreKernels.Gemm16Skinny<Const2, BFloat16Storage, Const2>, bounds)),
-            (4, true, 2) => device.Load(ref skinnyGemm16[slot], name, acc => acc.LoadStreamKernel<ArrayView<Half8>, ArrayView<Half8>, ArrayView<ushort>, ArrayView<ushort>, ArrayView<float>, TensorCoreShape>(SkinnyTensorCoreKernels.Gemm16Skinny<Const4, BFloat16Storage, Const2>, bounds)),
+            (1, false, 1) => device.Load(ref skinnyGemm16[slot], name, acc => acc.LoadStreamKernel<ArrayView<Half8>, ArrayView<Half8>, ArrayView<ushort>, ArrayView<ushort>, ArrayView<float>, ArrayView<int>, TensorCoreShape>(SkinnyTensorCoreKernels.Gemm16Skinny<Const1, Float16Storage, Const1>, bounds)),
+            (2, false, 1) => device.Load(ref skinnyGemm16[slot], name, acc => acc.LoadStreamKernel<ArrayView<Half8>, ArrayView<Half8>, ArrayView<ushort>, ArrayView<ushort>, ArrayView<float>, ArrayView<int>, TensorCoreShape>(SkinnyTensorCoreKernels.Gemm16Skinny<Const2, Float16Storage, Const1>, bounds)),
+            (4, false, 1) => device.Load(ref skinnyGemm16[slot], name, acc => acc.LoadStreamKernel<ArrayView<Half8>, ArrayView<Half8>, ArrayView<ushort>, ArrayView<ushort>, ArrayView<float>, ArrayView<int>, TensorCoreShape>(SkinnyTensorCoreKernels.Gemm16Skinny<Const4, Float16Storage, Const1>, bounds)),
+            (1, true, 1) => device.Load(ref skinnyGemm16[slot], name, acc => acc.LoadStreamKernel<ArrayView<Half8>, ArrayView<Half8>, ArrayView<ushort>, ArrayView<ushort>, ArrayView<float>, ArrayView<int>, TensorCoreShape>(SkinnyTensorCoreKernels.Gemm16Skinny<Const1, BFloat16Storage, Const1>, bounds)),
+            (2, true, 1) => device.Load(ref skinnyGemm16[slot], name, acc => acc.LoadStreamKernel<ArrayView<Half8>, ArrayView<Half8>, ArrayView<ushort>, ArrayView<ushort>, ArrayView<float>, ArrayView<int>, TensorCoreShape>(SkinnyTensorCoreKernels.Gemm16Skinny<Const2, BFloat16Storage, Const1>, bounds)),
+            (4, true, 1) => device.Load(ref skinnyGemm16[slot], name, acc => acc.LoadStreamKernel<ArrayView<Half8>, ArrayView<Half8>, ArrayView<ushort>, ArrayView<ushort>, ArrayView<float>, ArrayView<int>, TensorCoreShape>(SkinnyTensorCoreKernels.Gemm16Skinny<Const4, BFloat16Storage, Const1>, bounds)),
+            (1, false, 2) => device.Load(ref skinnyGemm16[slot], name, acc => acc.LoadStreamKernel<ArrayView<Half8>, ArrayView<Half8>, ArrayView<ushort>, ArrayView<ushort>, ArrayView<float>, ArrayView<int>, TensorCoreShape>(SkinnyTensorCoreKernels.Gemm16Skinny<Const1, Float16Storage, Const2>, bounds)),
+            (2, false, 2) => device.Load(ref skinnyGemm16[slot], name, acc => acc.LoadStreamKernel<ArrayView<Half8>, ArrayView<Half8>, ArrayView<ushort>, ArrayView<ushort>, ArrayView<float>, ArrayView<int>, TensorCoreShape>(SkinnyTensorCoreKernels.Gemm16Skinny<Const2, Float16Storage, Const2>, bounds)),
+            (4, false, 2) => device.Load(ref skinnyGemm16[slot], name, acc => acc.LoadStreamKernel<ArrayView<Half8>, ArrayView<Half8>, ArrayView<ushort>, ArrayView<ushort>, ArrayView<float>, ArrayView<int>, TensorCoreShape>(SkinnyTensorCoreKernels.Gemm16Skinny<Const4, Float16Storage, Const2>, bounds)),
+            (1, true, 2) => device.Load(ref skinnyGemm16[slot], name, acc => acc.LoadStreamKernel<ArrayView<Half8>, ArrayView<Half8>, ArrayView<ushort>, ArrayView<ushort>, ArrayView<float>, ArrayView<int>, TensorCoreShape>(SkinnyTensorCoreKernels.Gemm16Skinny<Const1, BFloat16Storage, Const2>, bounds)),
+            (2, true, 2) => device.Load(ref skinnyGemm16[slot], name, acc => acc.LoadStreamKernel<ArrayView<Half8>, ArrayView<Half8>, ArrayView<ushort>, ArrayView<ushort>, ArrayView<float>, ArrayView<int>, TensorCoreShape>(SkinnyTensorCoreKernels.Gemm16Skinny<Const2, BFloat16Storage, Const2>, bounds)),
+            (4, true, 2) => device.Load(ref skinnyGemm16[slot], name, acc => acc.LoadStreamKernel<ArrayView<Half8>, ArrayView<Half8>, ArrayView<ushort>, ArrayView<ushort>, ArrayView<float>, ArrayView<int>, TensorCoreShape>(SkinnyTensorCoreKernels.Gemm16Skinny<Const4, BFloat16Storage, Const2>, bounds)),
             _ => throw new ArgumentOutOfRangeException(nameof(mTiles), mTiles, "The skinny kernel takes 1, 2 or 4 m-tiles and 1 or 2 steps in flight."),
         };
     }

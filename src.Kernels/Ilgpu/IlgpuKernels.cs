@@ -35,6 +35,47 @@ public sealed partial class IlgpuKernels
             acc => acc.LoadStreamKernel<ArrayView<float>, ArrayView<ushort>, ArrayView<ushort>, HalfGemvShape, int>(HalfGemvKernels.GemvReduce16))(
             Elementwise((long)g.M * g.N), partial, bias, c, g, bf16 ? 1 : 0);
 
+    private MemoryBuffer1D<int, Stride1D.Dense>? splitKTickets;
+
+    /// <summary>How split-K 16-bit skinny products sum their splits (environment, read once per process; tests set it).</summary>
+    internal SplitKReduce SplitKReduceMode { get; set; } = SplitKReduceSettings.FromEnvironment();
+
+    /// <summary>
+    /// The tickets of a product that reduces in place, one per output tile of the launch (<paramref name="tiles"/>, of
+    /// <paramref name="tileElements"/> output elements inside M × N at most, summed by a group of <paramref name="groupSize"/>):
+    /// empty (the product writes partials for <see cref="ReduceSplits16"/>) with one split, under <see cref="SplitKReduce.Launch"/>,
+    /// and under <see cref="SplitKReduce.Fused"/> past <see cref="SplitKReduction.MaxFusedRounds"/>. Zero between launches
+    /// (the last group of a tile resets its own); kept between calls, grown (zeroed) when a launch needs more.
+    /// </summary>
+    private ArrayView<int> SplitKTickets(int splits, long tiles, long tileElements, int groupSize)
+    {
+        bool fused = SplitKReduceMode switch
+        {
+            SplitKReduce.FusedAll => true,
+            SplitKReduce.Fused => SplitKReduction.LastGroupRounds(tileElements, groupSize, splits) <= SplitKReduction.MaxFusedRounds,
+            _ => false,
+        };
+        if (!fused || splits <= 1)
+        {
+            return default;
+        }
+
+        if (splitKTickets is null || splitKTickets.Length < tiles)
+        {
+            if (splitKTickets is not null)
+            {
+                // Earlier launches may still use the old buffer.
+                device.Synchronize();
+                splitKTickets.Dispose();
+            }
+
+            splitKTickets = device.Accelerator.Allocate1D<int>(Math.Max(tiles, 1024L));
+            splitKTickets.MemSetToZero();
+        }
+
+        return splitKTickets.View.BaseView.SubView(0, tiles);
+    }
+
     /// <summary>c = alpha·Σ_split partial + beta·bias in float32 (<see cref="GemmFastKernels.GemvReduceF32"/>): every split-K float32 product ends here.</summary>
     private void ReduceSplitsF32(ArrayView<float> partial, ArrayView<float> bias, ArrayView<float> c, GemvShape g) =>
         device.Load(ref gemvReduceF32, nameof(GemmFastKernels.GemvReduceF32),

@@ -75,7 +75,8 @@ internal interface ISkinnyOps
 /// 16 · TMTiles rows; K goes in steps of <see cref="KStep"/> (two 32-element blocks: 8 weight vectors of 16 bytes in
 /// flight per lane, issued before any mma waits on them). Grid (⌈N / BlockN⌉, splits, ⌈M / (16 · TMTiles)⌉): split-K
 /// chunks of <see cref="TensorCoreShape.KChunk"/> (a multiple of KStep) in Grid.Y write float32 partials
-/// [split, M, N] that <see cref="HalfGemvKernels.GemvReduce16"/> sums; one chunk writes C itself. Rows past M and columns
+/// [split, M, N] that <see cref="HalfGemvKernels.GemvReduce16"/> sums, or, given tickets (<c>GEMS_SPLITK_REDUCE</c>), the
+/// last group of each tile (<see cref="SplitKReduction.FinishTile"/>); one chunk writes C itself. Rows past M and columns
 /// past N read a clamped (valid) row and are never stored; the K tail (K a multiple of 8, not of 64) zeroes whole
 /// vectors past K in both operands.
 /// </para>
@@ -127,13 +128,13 @@ internal static partial class SkinnyTensorCoreKernels
     [IlgpuKernelVariant(typeof(Const2), typeof(BFloat16Storage), typeof(Const2))]
     [IlgpuKernelVariant(typeof(Const4), typeof(BFloat16Storage), typeof(Const2))]
     public static void Gemm16Skinny<TMTiles, TFormat, TStepsInFlight>(ArrayView<Half8> a8, ArrayView<Half8> b8, ArrayView<ushort> bias, ArrayView<ushort> c,
-        ArrayView<float> partial, TensorCoreShape s)
+        ArrayView<float> partial, ArrayView<int> tickets, TensorCoreShape s)
         where TMTiles : struct, IKernelConstant
         where TFormat : struct, IStorage16, IKernelConstant
         where TStepsInFlight : struct, IKernelConstant
     {
         var ops = default(PtxSkinnyOps);
-        Body<PtxSkinnyOps, TMTiles, TFormat, TStepsInFlight>(ref ops, a8, b8, bias, c, partial, s);
+        Body<PtxSkinnyOps, TMTiles, TFormat, TStepsInFlight>(ref ops, a8, b8, bias, c, partial, tickets, s);
     }
 
     /// <summary>
@@ -144,18 +145,21 @@ internal static partial class SkinnyTensorCoreKernels
     [IlgpuKernelVariant(typeof(Const1), typeof(Float16Storage), typeof(Const1))]
     [IlgpuKernelVariant(typeof(Const4), typeof(BFloat16Storage), typeof(Const2))]
     public static void Gemm16SkinnyEmulated<TMTiles, TFormat, TStepsInFlight>(ArrayView<Half8> a8, ArrayView<Half8> b8, ArrayView<ushort> bias, ArrayView<ushort> c,
-        ArrayView<float> partial, ArrayView<float> scratch, TensorCoreShape s)
+        ArrayView<float> partial, ArrayView<int> tickets, ArrayView<float> scratch, TensorCoreShape s)
         where TMTiles : struct, IKernelConstant
         where TFormat : struct, IStorage16, IKernelConstant
         where TStepsInFlight : struct, IKernelConstant
     {
         var ops = new EmulatedSkinnyOps { Scratch = scratch };
-        Body<EmulatedSkinnyOps, TMTiles, TFormat, TStepsInFlight>(ref ops, a8, b8, bias, c, partial, s);
+        Body<EmulatedSkinnyOps, TMTiles, TFormat, TStepsInFlight>(ref ops, a8, b8, bias, c, partial, tickets, s);
     }
 
-    /// <summary>The kernel body shared by the PTX and emulated operations.</summary>
+    /// <summary>
+    /// The kernel body shared by the PTX and emulated operations. With splits, a non-empty <paramref name="tickets"/> (one
+    /// per group of a split: Grid.Z · Grid.X) makes the last split of each tile sum the partials into C (<see cref="SplitKReduction.FinishTile"/>).
+    /// </summary>
     internal static void Body<TOps, TMTiles, TFormat, TStepsInFlight>(ref TOps ops, ArrayView<Half8> a8, ArrayView<Half8> b8, ArrayView<ushort> bias, ArrayView<ushort> c,
-        ArrayView<float> partial, TensorCoreShape s)
+        ArrayView<float> partial, ArrayView<int> tickets, TensorCoreShape s)
         where TOps : struct, ISkinnyOps
         where TMTiles : struct, IKernelConstant
         where TFormat : struct, IStorage16, IKernelConstant
@@ -228,6 +232,12 @@ internal static partial class SkinnyTensorCoreKernels
         {
             StoreMTile<TOps, SkinnyTile8, SkinnyTile9, SkinnyTile10, SkinnyTile11>(ref ops, bias, c, partial, s, split, m0 + 32, n0, g, t);
             StoreMTile<TOps, SkinnyTile12, SkinnyTile13, SkinnyTile14, SkinnyTile15>(ref ops, bias, c, partial, s, split, m0 + 48, n0, g, t);
+        }
+
+        if (s.SplitK > 1 && tickets.Length != 0)
+        {
+            SplitKReduction.FinishTile(tickets, (Grid.IdxZ * Grid.DimX) + Grid.IdxX, partial, bias, c, TensorCoreLaunch.ReduceShape(s),
+                m0, mTiles * 16, Grid.IdxX * BlockN, BlockN, s.Bf16);
         }
     }
 
@@ -923,12 +933,12 @@ internal static partial class SkinnyTensorCoreKernels
     [IlgpuKernelVariant(typeof(Float16Storage), typeof(Const2))]
     [IlgpuKernelVariant(typeof(BFloat16Storage), typeof(Const2))]
     public static void Gemm16SkinnyKnWide<TFormat, TStepsInFlight>(ArrayView<ushort> a, ArrayView<Half8> a8, ArrayView<Half8> b8,
-        ArrayView<ushort> bias, ArrayView<ushort> c, ArrayView<float> partial, TensorCoreShape s, int layout)
+        ArrayView<ushort> bias, ArrayView<ushort> c, ArrayView<float> partial, ArrayView<int> tickets, TensorCoreShape s, int layout)
         where TFormat : struct, IStorage16, IKernelConstant
         where TStepsInFlight : struct, IKernelConstant
     {
         var ops = default(PtxSkinnyOps);
-        BodyKnWide<PtxSkinnyOps, TFormat, TStepsInFlight>(ref ops, a, a8, b8, bias, c, partial, s, layout);
+        BodyKnWide<PtxSkinnyOps, TFormat, TStepsInFlight>(ref ops, a, a8, b8, bias, c, partial, tickets, s, layout);
     }
 
     /// <summary>The wide [K, N] body with mma.sync emulated lane by lane (see <see cref="Gemm16SkinnyEmulated{TMTiles, TFormat, TStepsInFlight}"/>).</summary>
@@ -936,17 +946,20 @@ internal static partial class SkinnyTensorCoreKernels
     [IlgpuKernelVariant(typeof(Float16Storage), typeof(Const1))]
     [IlgpuKernelVariant(typeof(BFloat16Storage), typeof(Const2))]
     public static void Gemm16SkinnyKnWideEmulated<TFormat, TStepsInFlight>(ArrayView<ushort> a, ArrayView<Half8> a8, ArrayView<Half8> b8,
-        ArrayView<ushort> bias, ArrayView<ushort> c, ArrayView<float> partial, ArrayView<float> scratch, TensorCoreShape s, int layout)
+        ArrayView<ushort> bias, ArrayView<ushort> c, ArrayView<float> partial, ArrayView<int> tickets, ArrayView<float> scratch, TensorCoreShape s, int layout)
         where TFormat : struct, IStorage16, IKernelConstant
         where TStepsInFlight : struct, IKernelConstant
     {
         var ops = new EmulatedSkinnyOps { Scratch = scratch };
-        BodyKnWide<EmulatedSkinnyOps, TFormat, TStepsInFlight>(ref ops, a, a8, b8, bias, c, partial, s, layout);
+        BodyKnWide<EmulatedSkinnyOps, TFormat, TStepsInFlight>(ref ops, a, a8, b8, bias, c, partial, tickets, s, layout);
     }
 
-    /// <summary>The wide [K, N] kernel body shared by the PTX and emulated operations.</summary>
+    /// <summary>
+    /// The wide [K, N] kernel body shared by the PTX and emulated operations. With splits, a non-empty
+    /// <paramref name="tickets"/> (one per column group) makes the last split of each column group sum the partials into C.
+    /// </summary>
     internal static void BodyKnWide<TOps, TFormat, TStepsInFlight>(ref TOps ops, ArrayView<ushort> a, ArrayView<Half8> a8, ArrayView<Half8> b8,
-        ArrayView<ushort> bias, ArrayView<ushort> c, ArrayView<float> partial, TensorCoreShape s, int layout)
+        ArrayView<ushort> bias, ArrayView<ushort> c, ArrayView<float> partial, ArrayView<int> tickets, TensorCoreShape s, int layout)
         where TOps : struct, ISkinnyOps
         where TFormat : struct, IStorage16, IKernelConstant
         where TStepsInFlight : struct, IKernelConstant
@@ -1073,6 +1086,11 @@ internal static partial class SkinnyTensorCoreKernels
                 {
                     X = Interop.FloatAsInt(v0), Y = Interop.FloatAsInt(v1), Z = Interop.FloatAsInt(v2), W = Interop.FloatAsInt(v3),
                 };
+            }
+
+            if (tickets.Length != 0)
+            {
+                SplitKReduction.FinishTile(tickets, Grid.IdxX, partial, bias, c, TensorCoreLaunch.ReduceShape(s), 0, WideMaxRows, n0, WideBlockN, s.Bf16);
             }
         }
         else

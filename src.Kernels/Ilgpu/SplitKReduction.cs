@@ -1,9 +1,15 @@
+using System;
 using System.Runtime.CompilerServices;
 using ILGPU;
 
 namespace GemsInjector.Kernels.Ilgpu;
 
-/// <summary>The per-element part of the split-K reduce launches (<c>GemvReduce16</c>, <c>GemvReduceF32</c>).</summary>
+/// <summary>
+/// The split-K reduce: its per-element part (shared by the reduce launches <c>GemvReduce16</c>, <c>GemvReduceF32</c>
+/// and the products that reduce in place), and the in-place form (<see cref="SplitKReduce.Fused"/>): every group writes
+/// its split's partials of one output tile, takes a ticket for the tile, and the group that takes the last one sums the
+/// tile's partials in split order with the launched reduce's arithmetic (so C's bits do not depend on the form).
+/// </summary>
 internal static class SplitKReduction
 {
     /// <summary>
@@ -40,4 +46,125 @@ internal static class SplitKReduction
     /// <summary>Row of element <paramref name="e"/> of an [M, <paramref name="n"/>] plane: a 32-bit division when the plane fits (a 64-bit one is a long call sequence on the GPU).</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public static int Row(long e, long plane, int n) => plane <= int.MaxValue ? (int)e / n : (int)(e / n);
+
+    /// <summary>c[row, col] = alpha·Σ_split partial + beta·bias, rounded once: one output element of a split-K 16-bit product.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static void Finish(ArrayView<float> partial, ArrayView<ushort> bias, ArrayView<ushort> c, HalfGemvShape g, int row, int col, int bf16)
+    {
+        long e = ((long)row * g.N) + col;
+        c[e] = HalfGemvKernels.Epilogue(bias, g, row, col, Sum(partial, (long)g.M * g.N, e, g.Splits), bf16);
+    }
+
+    /// <summary>
+    /// Most dependent L2 round trips a thread of a tile's last group may wait on for <see cref="SplitKReduce.Fused"/> to
+    /// reduce in place: the launched reduce costs 2.8–3.7 µs (H200, ncu), an L2 round trip about 0.15 µs, so 8 of them
+    /// (~1.2 µs, plus the ticket's fences) leave a clear gain; a bigger tile share keeps the launch.
+    /// </summary>
+    public const int MaxFusedRounds = 8;
+
+    /// <summary>
+    /// Dependent L2 round trips of one thread of a tile's last group: its share of the tile's output elements inside M × N
+    /// (<paramref name="tileElements"/> over <paramref name="groupSize"/> threads), each <see cref="Sum"/>'s rounds of four
+    /// loads (the latency-bound part of the in-place reduce: one group sums what the launched reduce spreads over the GPU).
+    /// </summary>
+    public static long LastGroupRounds(long tileElements, int groupSize, int splits) =>
+        ((tileElements + groupSize - 1) / groupSize) * ((splits + 3) / 4);
+
+    /// <summary>
+    /// Every thread of a group calls this once, after the group wrote its partials of the tile that
+    /// <paramref name="ticket"/> counts: true in every thread of the group that arrives last of
+    /// <paramref name="arrivals"/>, which has then reset the ticket to 0 (kernels on one stream run in order, so the next
+    /// launch finds it zero) and may read every group's partials of the tile.
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static bool ArriveLast(ArrayView<int> tickets, int ticket, int arrivals)
+    {
+        var last = SharedMemory.Allocate<int>(1);
+
+        // Each thread's partial stores are visible device-wide before the group's ticket is taken.
+        MemoryFence.DeviceLevel();
+        Group.Barrier();
+        if (Group.IdxX == 0)
+        {
+            bool isLast = Atomic.Add(ref tickets[ticket], 1) == arrivals - 1;
+            if (isLast)
+            {
+                tickets[ticket] = 0;
+            }
+
+            last[0] = isLast ? 1 : 0;
+        }
+
+        Group.Barrier();
+        bool arrivedLast = last[0] != 0;
+        if (arrivedLast)
+        {
+            // Acquire: the other groups' partials, not lines this SM's L1 may hold from before.
+            MemoryFence.DeviceLevel();
+        }
+
+        return arrivedLast;
+    }
+
+    /// <summary>
+    /// The in-place reduce of a split-K 16-bit product (every thread of the group calls it after writing its partials):
+    /// when this group arrives last at its tile (<see cref="ArriveLast"/>), its threads finish rows
+    /// [<paramref name="row0"/>, <paramref name="row0"/> + <paramref name="tileRows"/>) × columns [<paramref name="col0"/>,
+    /// <paramref name="col0"/> + <paramref name="tileCols"/>) inside M × N, consecutive threads on consecutive columns.
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static void FinishTile(ArrayView<int> tickets, int ticket, ArrayView<float> partial, ArrayView<ushort> bias, ArrayView<ushort> c, HalfGemvShape g,
+        int row0, int tileRows, int col0, int tileCols, int bf16)
+    {
+        if (!ArriveLast(tickets, ticket, g.Splits))
+        {
+            return;
+        }
+
+        for (int i = Group.IdxX; i < tileRows * tileCols; i += Group.DimX)
+        {
+            int row = row0 + (i / tileCols);
+            int col = col0 + (i % tileCols);
+            if (row < g.M && col < g.N)
+            {
+                Finish(partial, bias, c, g, row, col, bf16);
+            }
+        }
+    }
+}
+
+/// <summary>
+/// How a split-K 16-bit skinny product sums its splits (<c>GEMS_SPLITK_REDUCE</c>, read once per process): a second
+/// launch (<see cref="Launch"/>, the default) or the last group of each output tile in the product itself.
+/// </summary>
+internal enum SplitKReduce
+{
+    /// <summary><see cref="HalfGemvKernels.GemvReduce16"/> after the product (<c>launch</c>, the default).</summary>
+    Launch,
+
+    /// <summary>
+    /// <c>fused</c>: in the product (tickets per output tile, the last group sums: <see cref="SplitKReduction.FinishTile"/>)
+    /// where a last group's thread waits on at most <see cref="SplitKReduction.MaxFusedRounds"/> L2 round trips, else the launch.
+    /// </summary>
+    Fused,
+
+    /// <summary><c>fused-all</c>: in the product whatever the tile share (to measure the round-trip limit of <see cref="Fused"/>).</summary>
+    FusedAll,
+}
+
+/// <summary>The <c>GEMS_SPLITK_REDUCE</c> setting.</summary>
+internal static class SplitKReduceSettings
+{
+    private static readonly Lazy<SplitKReduce> FromVariable = new(() => Parse(Environment.GetEnvironmentVariable("GEMS_SPLITK_REDUCE")));
+
+    /// <summary>The form the environment names (read once per process).</summary>
+    public static SplitKReduce FromEnvironment() => FromVariable.Value;
+
+    /// <summary><c>fused</c> / <c>fused-all</c> (any case, trimmed) select those forms; anything else, unset included, <see cref="SplitKReduce.Launch"/>.</summary>
+    public static SplitKReduce Parse(string? value) => value?.Trim().ToLowerInvariant() switch
+    {
+        "fused" => SplitKReduce.Fused,
+        "fused-all" => SplitKReduce.FusedAll,
+        _ => SplitKReduce.Launch,
+    };
 }

@@ -46,12 +46,12 @@ public sealed class SkinnyTensorCoreKnTests : Half16TestBase, IClassFixture<Warp
         return warp32.Accelerator.LoadStreamKernel(kernel);
     }
 
-    private Action<KernelConfig, ArrayView<ushort>, ArrayView<Half8>, ArrayView<Half8>, ArrayView<ushort>, ArrayView<ushort>, ArrayView<float>, ArrayView<float>, TensorCoreShape, int> WideEmulated(
+    private Action<KernelConfig, ArrayView<ushort>, ArrayView<Half8>, ArrayView<Half8>, ArrayView<ushort>, ArrayView<ushort>, ArrayView<float>, ArrayView<int>, ArrayView<float>, TensorCoreShape, int> WideEmulated(
         bool bf16, int stepsInFlight)
     {
         var method = typeof(SkinnyTensorCoreKernels).GetMethod(nameof(SkinnyTensorCoreKernels.Gemm16SkinnyKnWideEmulated))!
             .MakeGenericMethod(Format(bf16), Constant(stepsInFlight));
-        var kernel = method.CreateDelegate<Action<ArrayView<ushort>, ArrayView<Half8>, ArrayView<Half8>, ArrayView<ushort>, ArrayView<ushort>, ArrayView<float>, ArrayView<float>, TensorCoreShape, int>>();
+        var kernel = method.CreateDelegate<Action<ArrayView<ushort>, ArrayView<Half8>, ArrayView<Half8>, ArrayView<ushort>, ArrayView<ushort>, ArrayView<float>, ArrayView<int>, ArrayView<float>, TensorCoreShape, int>>();
         return warp32.Accelerator.LoadStreamKernel(kernel);
     }
 
@@ -102,6 +102,8 @@ public sealed class SkinnyTensorCoreKnTests : Half16TestBase, IClassFixture<Warp
     [InlineData(true, 6, 72, 56, true, false, 1)]
     [InlineData(false, 8, 200, 264, true, true, 2)]
     [InlineData(true, 3, 41, 8, false, false, 1)]
+    [InlineData(false, 6, 2048, 200, true, true, 8)]
+    [InlineData(true, 1, 1216, 328, true, false, 19)]
     public void WideEmulatedKernelMatchesFloat64(bool bf16, int m, int k, int n, bool bias, bool biasIsMatrix, int requestedSplits) =>
         RunEmulated(bf16, m, k, n, bias, biasIsMatrix, requestedSplits, wide: true);
 
@@ -170,8 +172,8 @@ public sealed class SkinnyTensorCoreKnTests : Half16TestBase, IClassFixture<Warp
             partial.CopyFromCPU(Enumerable.Repeat(float.NaN, shape.SplitK * m * n).ToArray());
             if (wide)
             {
-                WideEmulated(bf16, steps)(config, aBuffer.View.AsContiguous(), a8, bBuffer.View.AsContiguous().Cast<Half8>(), biasView, cBuffer.View, partialView, scratch.View,
-                    shape, layout);
+                WideEmulated(bf16, steps)(config, aBuffer.View.AsContiguous(), a8, bBuffer.View.AsContiguous().Cast<Half8>(), biasView, cBuffer.View, partialView,
+                    ArrayView<int>.Empty, scratch.View, shape, layout);
             }
             else
             {
@@ -185,8 +187,16 @@ public sealed class SkinnyTensorCoreKnTests : Half16TestBase, IClassFixture<Warp
             }
 
             acc.Synchronize();
-            AssertClose(ToFloat(cBuffer.GetAsArray1D(), bf16), expected, Rtol(bf16), Atol * k,
-                $"skinny [K, N] {(wide ? "wide" : "8-byte")} emulation {m}x{k}x{n} bias={bias} matrix={biasIsMatrix} splits={shape.SplitK} chunk={shape.KChunk} layout={layout} steps in flight={steps} ({F(bf16)})", seed);
+            string what = $"skinny [K, N] {(wide ? "wide" : "8-byte")} emulation {m}x{k}x{n} bias={bias} matrix={biasIsMatrix} splits={shape.SplitK} chunk={shape.KChunk} layout={layout} steps in flight={steps} ({F(bf16)})";
+            ushort[] launched = cBuffer.GetAsArray1D();
+            AssertClose(ToFloat(launched, bf16), expected, Rtol(bf16), Atol * k, what, seed);
+            if (wide && shape.SplitK > 1)
+            {
+                // The 8-byte body keeps the launched reduce.
+                SplitKFusedCheck.AssertMatchesLaunch(acc, cBuffer, partial, NaN16(bf16), launched, (long)config.GridDim.X * config.GridDim.Z,
+                    tickets => WideEmulated(bf16, steps)(config, aBuffer.View.AsContiguous(), a8, bBuffer.View.AsContiguous().Cast<Half8>(), biasView, cBuffer.View, partialView,
+                        tickets, scratch.View, shape, layout), what);
+            }
         }
     }
 
@@ -350,6 +360,27 @@ public sealed class SkinnyTensorCoreKnTests : Half16TestBase, IClassFixture<Warp
         Assert.Equal((8 * loadSites) + multiplySites, vectors);
         Assert.Equal(0, loopLocal);
         Assert.DoesNotMatch(new Regex(@"\[%\d|\{%\d|, %\d+[,;]"), ptx);
+    }
+
+    /// <summary>
+    /// The products that can reduce in place (<c>GEMS_SPLITK_REDUCE=fused</c>) compile for SM_90 with the ticket path: one
+    /// global atomic add (the group's ticket), device-level fences around it, and still no local memory in the K loop.
+    /// </summary>
+    [Theory]
+    [InlineData(false, false, 1)]
+    [InlineData(false, true, 4)]
+    [InlineData(true, true, 1)]
+    [InlineData(true, false, 2)]
+    public void FusedReducePtxTakesATicket(bool wide, bool bf16, int mTilesOrSteps)
+    {
+        var method = wide
+            ? typeof(SkinnyTensorCoreKernels).GetMethod(nameof(SkinnyTensorCoreKernels.Gemm16SkinnyKnWide))!.MakeGenericMethod(Format(bf16), Constant(mTilesOrSteps))
+            : typeof(SkinnyTensorCoreKernels).GetMethod(nameof(SkinnyTensorCoreKernels.Gemm16Skinny))!.MakeGenericMethod(Constant(mTilesOrSteps), Format(bf16), Constant(2));
+        string ptx = CompilePtx(method, $"skinny-{(wide ? "kn-wide" : "nk")}-{(bf16 ? "bf16" : "f16")}-{mTilesOrSteps}");
+        Assert.Single(Regex.Matches(ptx, @"atom\.(global\.add|add\.global)\.(s32|u32)"));
+        Assert.True(Regex.Matches(ptx, @"membar\.gl|fence\.(sc|acq_rel)\.gpu").Count >= 2, "the ticket needs a device fence before it (publish) and after it (the last group's reads)");
+        var blocks = Regex.Split(ptx, @"(?m)^\s*[A-Za-z_$][\w$]*:\s*$");
+        Assert.Equal(0, blocks.Where(b => b.Contains("mma.sync", StringComparison.Ordinal)).Sum(b => Regex.Matches(b, @"(ld|st)\.local").Count));
     }
 
     /// <summary>SM_90 PTX of <paramref name="method"/>; written to GEMS_PTX_DUMP_DIR as <paramref name="dumpName"/>.ptx when that variable is set (for ptxas by hand).</summary>

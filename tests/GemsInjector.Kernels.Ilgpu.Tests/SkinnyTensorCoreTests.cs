@@ -38,12 +38,12 @@ public sealed class SkinnyTensorCoreTests : Half16TestBase, IClassFixture<Warp32
 
     private static Type Format(bool bf16) => bf16 ? typeof(BFloat16Storage) : typeof(Float16Storage);
 
-    private Action<KernelConfig, ArrayView<Half8>, ArrayView<Half8>, ArrayView<ushort>, ArrayView<ushort>, ArrayView<float>, ArrayView<float>, TensorCoreShape> Emulated(
+    private Action<KernelConfig, ArrayView<Half8>, ArrayView<Half8>, ArrayView<ushort>, ArrayView<ushort>, ArrayView<float>, ArrayView<int>, ArrayView<float>, TensorCoreShape> Emulated(
         int mTiles, bool bf16, int stepsInFlight)
     {
         var method = typeof(SkinnyTensorCoreKernels).GetMethod(nameof(SkinnyTensorCoreKernels.Gemm16SkinnyEmulated))!
             .MakeGenericMethod(Constant(mTiles), Format(bf16), Constant(stepsInFlight));
-        var kernel = method.CreateDelegate<Action<ArrayView<Half8>, ArrayView<Half8>, ArrayView<ushort>, ArrayView<ushort>, ArrayView<float>, ArrayView<float>, TensorCoreShape>>();
+        var kernel = method.CreateDelegate<Action<ArrayView<Half8>, ArrayView<Half8>, ArrayView<ushort>, ArrayView<ushort>, ArrayView<float>, ArrayView<int>, ArrayView<float>, TensorCoreShape>>();
         return warp32.Accelerator.LoadStreamKernel(kernel);
     }
 
@@ -69,6 +69,9 @@ public sealed class SkinnyTensorCoreTests : Half16TestBase, IClassFixture<Warp32
     [InlineData(false, 64, 64, 8, false, false, 1)]
     [InlineData(false, 70, 40, 20, true, false, 1)]
     [InlineData(true, 70, 200, 131, false, false, 2)]
+    [InlineData(false, 7, 640, 300, true, true, 5)]
+    [InlineData(true, 40, 520, 136, true, false, 9)]
+    [InlineData(false, 70, 328, 260, true, true, 6)]
     public void EmulatedKernelMatchesFloat64(bool bf16, int m, int k, int n, bool bias, bool biasIsMatrix, int requestedSplits)
     {
         int seed = 7100 + (m * 7) + (k * 5) + n + (bf16 ? 1 : 0) + (bias ? 4 : 0) + (biasIsMatrix ? 8 : 0) + (requestedSplits * 1000);
@@ -112,15 +115,23 @@ public sealed class SkinnyTensorCoreTests : Half16TestBase, IClassFixture<Warp32
         {
             cBuffer.CopyFromCPU(Enumerable.Repeat(NaN16(bf16), m * n).ToArray());
             partial.CopyFromCPU(Enumerable.Repeat(float.NaN, shape.SplitK * m * n).ToArray());
-            Emulated(mTiles, bf16, steps)(config, aBuffer.View.AsContiguous().Cast<Half8>(), bBuffer.View.AsContiguous().Cast<Half8>(), biasView, cBuffer.View, partialView, scratch.View, shape);
+            Emulated(mTiles, bf16, steps)(config, aBuffer.View.AsContiguous().Cast<Half8>(), bBuffer.View.AsContiguous().Cast<Half8>(), biasView, cBuffer.View, partialView,
+                ArrayView<int>.Empty, scratch.View, shape);
             if (shape.SplitK > 1)
             {
                 reduce(new KernelConfig(((m * n) + 255) / 256, 256), partial.View, biasView, cBuffer.View, TensorCoreLaunch.ReduceShape(shape), bf16 ? 1 : 0);
             }
 
             acc.Synchronize();
-            AssertClose(ToFloat(cBuffer.GetAsArray1D(), bf16), expected, Rtol(bf16), Atol * k,
-                $"skinny tensor-core emulation {m}x{k}x{n} bias={bias} matrix={biasIsMatrix} splits={shape.SplitK} chunk={shape.KChunk} steps in flight={steps} ({F(bf16)})", seed);
+            string what = $"skinny tensor-core emulation {m}x{k}x{n} bias={bias} matrix={biasIsMatrix} splits={shape.SplitK} chunk={shape.KChunk} steps in flight={steps} ({F(bf16)})";
+            ushort[] launched = cBuffer.GetAsArray1D();
+            AssertClose(ToFloat(launched, bf16), expected, Rtol(bf16), Atol * k, what, seed);
+            if (shape.SplitK > 1)
+            {
+                SplitKFusedCheck.AssertMatchesLaunch(acc, cBuffer, partial, NaN16(bf16), launched, (long)config.GridDim.X * config.GridDim.Z,
+                    tickets => Emulated(mTiles, bf16, steps)(config, aBuffer.View.AsContiguous().Cast<Half8>(), bBuffer.View.AsContiguous().Cast<Half8>(), biasView, cBuffer.View,
+                        partialView, tickets, scratch.View, shape), what);
+            }
         }
     }
 

@@ -99,4 +99,32 @@ public sealed class SplitKReductionTests : IClassFixture<Warp32SimulatorFixture>
 
     private static float From16(ushort bits, bool bf16) =>
         bf16 ? BitConverter.UInt32BitsToSingle((uint)bits << 16) : (float)BitConverter.UInt16BitsToHalf(bits);
+
+    /// <summary>GEMS_SPLITK_REDUCE: the in-place reduce only for "fused" / "fused-all" (any case, spaces trimmed); anything else, unset included, keeps the launch.</summary>
+    [Theory]
+    [InlineData(null, (int)SplitKReduce.Launch)]
+    [InlineData("", (int)SplitKReduce.Launch)]
+    [InlineData("launch", (int)SplitKReduce.Launch)]
+    [InlineData("fused", (int)SplitKReduce.Fused)]
+    [InlineData(" Fused ", (int)SplitKReduce.Fused)]
+    [InlineData("fuse", (int)SplitKReduce.Launch)]
+    [InlineData("Fused-All", (int)SplitKReduce.FusedAll)]
+    public void ReduceSwitchParses(string? value, int expected) =>
+        Assert.Equal((SplitKReduce)expected, SplitKReduceSettings.Parse(value));
+
+    /// <summary>
+    /// The round trips a tile's last group waits on, and so which bench shapes <c>fused</c> takes (H200 plans): the wide
+    /// [K, N] body's 64-column tiles at 1 and 8 rows (8 splits: 2 rounds per element), the [N, K] kernel's 128-column tiles
+    /// at 2 rows (16 splits) in; 8 rows of [N, K] and 16 rows of K = 11008 out.
+    /// </summary>
+    [Theory]
+    [InlineData(1 * 64, 8, 2)]
+    [InlineData(8 * 64, 8, 8)]
+    [InlineData(2 * 128, 16, 8)]
+    [InlineData(8 * 128, 16, 32)]
+    [InlineData(16 * 128, 16, 64)]
+    [InlineData(64 * 128, 8, 128)]
+    [InlineData(100, 5, 2)]
+    public void LastGroupRoundsCountTheSharePerThread(long tileElements, int splits, long rounds) =>
+        Assert.Equal(rounds, SplitKReduction.LastGroupRounds(tileElements, 128, splits));
 }
