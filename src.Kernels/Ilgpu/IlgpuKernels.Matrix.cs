@@ -210,12 +210,12 @@ public sealed partial class IlgpuKernels
             // short 64×256 tile (≤ 4T rows) as below.
             // `pipe16`: as `async16`, but a B [K, N] square tile is SgemmAsyncPipe8x16F32 (rotated fragments, cheaper copy
             // issue); B [N, K] stays `async16`'s.
-            // The short 64×256 tile of these three is, by default (GEMS_SGEMM_SHORT_VARIANT=pipe; Run 35, H200: 64-row
-            // products +7–10% against `wide`), SgemmAsync8x16F32's short tile for a B [N, K] and SgemmAsyncPipe8x16F32's
-            // for a B [K, N] (cp.async stages of K-tile 8, which keeps three 64×256 stages at 30 KB; the simulator's 16×128
-            // too); `async`: SgemmAsync8x16F32's for both layouts; `wide`: SgemmWide8x16F32's (staging registers, K-tile 16);
-            // `pipe16k`: `pipe`'s kernels at K-tile 16 (three 60 KB stages on GPUs), where the group may have that much
-            // shared memory (SgemmShortSharedLimit), else `pipe`'s.
+            // The short 64×256 tile of these three is, by default (GEMS_SGEMM_SHORT_VARIANT=pipe16k; Run 40, H200: 64-row
+            // products +3–13% against `pipe`), SgemmAsync8x16F32's short tile for a B [N, K] and SgemmAsyncPipe8x16F32's
+            // for a B [K, N] at K-tile 16 (three 60 KB stages on GPUs) where the group may have that much shared memory
+            // (SgemmShortSharedLimit), else `pipe`'s; `pipe`: the same kernels at K-tile 8 (three 64×256 stages in 30 KB;
+            // Run 35: +7–10% against `wide`); `async`: SgemmAsync8x16F32's for both layouts; `wide`: SgemmWide8x16F32's
+            // (staging registers, K-tile 16).
             bool pipeVariant = variant == SgemmKernelVariant.AsyncPipe8x16;
             bool asyncVariant = variant == SgemmKernelVariant.Async8x16 || pipeVariant;
             bool wide = (variant == SgemmKernelVariant.Wide8x16Bk16 || asyncVariant) && !flat;
@@ -771,19 +771,19 @@ internal enum SgemmShortVariant
     /// </summary>
     Async,
 
-    /// <summary>As <see cref="Async"/>, but a B [K, N] short tile is <c>SgemmAsyncPipe8x16F32</c>'s (rotated fragments); the default.</summary>
+    /// <summary>As <see cref="Async"/>, but a B [K, N] short tile is <c>SgemmAsyncPipe8x16F32</c>'s (rotated fragments).</summary>
     AsyncPipe,
 
     /// <summary>
     /// <see cref="AsyncPipe"/>'s kernels at K-tile 16 (half the barriers per multiply-add): three 64×256 stages are 60 KB,
     /// so a GPU group needs the opt-in shared limit (the kernel carries <see cref="Sm90aPtx.OptInSharedMarker"/>); where
-    /// the device cannot give it, <see cref="AsyncPipe"/> itself.
+    /// the device cannot give it, <see cref="AsyncPipe"/> itself. The default.
     /// </summary>
     AsyncPipeBk16,
 }
 
 /// <summary>
-/// The short-tile setting (<c>GEMS_SGEMM_SHORT_VARIANT</c>): <c>pipe</c> (default), <c>pipe16k</c>, <c>async</c> or <c>wide</c>; it applies to the
+/// The short-tile setting (<c>GEMS_SGEMM_SHORT_VARIANT</c>): <c>pipe16k</c> (default), <c>pipe</c>, <c>async</c> or <c>wide</c>; it applies to the
 /// <c>wide16</c>, <c>async16</c> and <c>pipe16</c> SGEMM variants, whose 17–64-row products take the short tile.
 /// </summary>
 internal static class SgemmShortChoice
@@ -797,15 +797,15 @@ internal static class SgemmShortChoice
     public static SgemmShortVariant FromEnvironment() => FromVariable.Value;
 
     /// <summary>
-    /// <c>wide</c>, <c>async</c> and <c>pipe16k</c> (any case, surrounding spaces ignored) select those short tiles;
-    /// anything else the default, <c>pipe</c>.
+    /// <c>wide</c>, <c>async</c> and <c>pipe</c> (any case, surrounding spaces ignored) select those short tiles;
+    /// anything else the default, <c>pipe16k</c>.
     /// </summary>
     public static SgemmShortVariant Parse(string? setting) => setting?.Trim().ToLowerInvariant() switch
     {
         "wide" => SgemmShortVariant.Wide,
         "async" => SgemmShortVariant.Async,
-        "pipe16k" => SgemmShortVariant.AsyncPipeBk16,
-        _ => SgemmShortVariant.AsyncPipe,
+        "pipe" => SgemmShortVariant.AsyncPipe,
+        _ => SgemmShortVariant.AsyncPipeBk16,
     };
 }
 

@@ -47,20 +47,13 @@ internal static class SplitKReduction
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public static int Row(long e, long plane, int n) => plane <= int.MaxValue ? (int)e / n : (int)(e / n);
 
-    /// <summary>c[row, col] = alpha·Σ_split partial + beta·bias, rounded once: one output element of a split-K 16-bit product.</summary>
-    [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    public static void Finish(ArrayView<float> partial, ArrayView<ushort> bias, ArrayView<ushort> c, HalfGemvShape g, int row, int col, int bf16)
-    {
-        long e = ((long)row * g.N) + col;
-        c[e] = HalfGemvKernels.Epilogue(bias, g, row, col, Sum(partial, (long)g.M * g.N, e, g.Splits), bf16);
-    }
-
     /// <summary>
     /// Most dependent L2 round trips a thread of a tile's last group may wait on for <see cref="SplitKReduce.Fused"/> to
-    /// reduce in place: the launched reduce costs 2.8–3.7 µs (H200, ncu), an L2 round trip about 0.15 µs, so 8 of them
-    /// (~1.2 µs, plus the ticket's fences) leave a clear gain; a bigger tile share keeps the launch.
+    /// reduce in place; a bigger tile share keeps the launch. Run 40 (H200, the same call as the launched reduce): at 2 and
+    /// 4 rounds (the wide [K, N] body at 1, 2 and 4 rows) the products ran 3–9% faster in place, at 8 rounds (that body at
+    /// 8 rows, the [N, K] kernel at 2 rows) 2–10% slower: one SM's serial tail then outweighs the saved launch (~3 µs).
     /// </summary>
-    public const int MaxFusedRounds = 8;
+    public const int MaxFusedRounds = 4;
 
     /// <summary>
     /// Dependent L2 round trips of one thread of a tile's last group: its share of the tile's output elements inside M × N
@@ -127,7 +120,8 @@ internal static class SplitKReduction
             int col = col0 + (i % tileCols);
             if (row < g.M && col < g.N)
             {
-                Finish(partial, bias, c, g, row, col, bf16);
+                long e = ((long)row * g.N) + col;
+                c[e] = HalfGemvKernels.Epilogue(bias, g, row, col, Sum(partial, (long)g.M * g.N, e, g.Splits), bf16);
             }
         }
     }
@@ -135,16 +129,17 @@ internal static class SplitKReduction
 
 /// <summary>
 /// How a split-K 16-bit skinny product sums its splits (<c>GEMS_SPLITK_REDUCE</c>, read once per process): a second
-/// launch (<see cref="Launch"/>, the default) or the last group of each output tile in the product itself.
+/// launch, or the last group of each output tile in the product itself where that is cheap (<see cref="Fused"/>, the default).
 /// </summary>
 internal enum SplitKReduce
 {
-    /// <summary><see cref="HalfGemvKernels.GemvReduce16"/> after the product (<c>launch</c>, the default).</summary>
+    /// <summary><see cref="HalfGemvKernels.GemvReduce16"/> after the product (<c>launch</c>).</summary>
     Launch,
 
     /// <summary>
     /// <c>fused</c>: in the product (tickets per output tile, the last group sums: <see cref="SplitKReduction.FinishTile"/>)
-    /// where a last group's thread waits on at most <see cref="SplitKReduction.MaxFusedRounds"/> L2 round trips, else the launch.
+    /// where a last group's thread waits on at most <see cref="SplitKReduction.MaxFusedRounds"/> L2 round trips, else the
+    /// launch; the default.
     /// </summary>
     Fused,
 
@@ -160,11 +155,11 @@ internal static class SplitKReduceSettings
     /// <summary>The form the environment names (read once per process).</summary>
     public static SplitKReduce FromEnvironment() => FromVariable.Value;
 
-    /// <summary><c>fused</c> / <c>fused-all</c> (any case, trimmed) select those forms; anything else, unset included, <see cref="SplitKReduce.Launch"/>.</summary>
+    /// <summary><c>launch</c> / <c>fused-all</c> (any case, trimmed) select those forms; anything else, unset included, <see cref="SplitKReduce.Fused"/>.</summary>
     public static SplitKReduce Parse(string? value) => value?.Trim().ToLowerInvariant() switch
     {
-        "fused" => SplitKReduce.Fused,
+        "launch" => SplitKReduce.Launch,
         "fused-all" => SplitKReduce.FusedAll,
-        _ => SplitKReduce.Launch,
+        _ => SplitKReduce.Fused,
     };
 }

@@ -723,12 +723,12 @@ public sealed class SgemmWarpTests : KernelTestBase
     public void VariantSettingParses(string? setting, string expected) => Assert.Equal(expected, SgemmKernelChoice.Parse(setting).ToString());
 
     [Theory]
-    [InlineData(null, "AsyncPipe")]
-    [InlineData("", "AsyncPipe")]
+    [InlineData(null, "AsyncPipeBk16")]
+    [InlineData("", "AsyncPipeBk16")]
     [InlineData("wide", "Wide")]
     [InlineData(" WIDE ", "Wide")]
     [InlineData(" ASYNC ", "Async")]
-    [InlineData("async16", "AsyncPipe")]
+    [InlineData("async16", "AsyncPipeBk16")]
     [InlineData("Pipe", "AsyncPipe")]
     [InlineData("pipe16k", "AsyncPipeBk16")]
     [InlineData(" PIPE16K ", "AsyncPipeBk16")]
