@@ -49,11 +49,12 @@ internal static class SplitKReduction
 
     /// <summary>
     /// Most dependent L2 round trips a thread of a tile's last group may wait on for <see cref="SplitKReduce.Fused"/> to
-    /// reduce in place; a bigger tile share keeps the launch. Run 40 (H200, the same call as the launched reduce): at 2 and
-    /// 4 rounds (the wide [K, N] body at 1, 2 and 4 rows) the products ran 3–9% faster in place, at 8 rounds (that body at
-    /// 8 rows, the [N, K] kernel at 2 rows) 2–10% slower: one SM's serial tail then outweighs the saved launch (~3 µs).
+    /// reduce in place; a bigger tile share keeps the launch. H200, same call as the launched reduce: at 2 rounds (the wide
+    /// [K, N] body at 1 and 2 rows) the products ran 2–3% faster in place (Runs 41–42), at 4 rounds (4 rows) 3% slower
+    /// (Run 42) and at 8 rounds (8 rows; the [N, K] kernel at 2 rows) 2–10% slower (Run 40): one SM's serial tail then
+    /// outweighs the saved launch (~3 µs).
     /// </summary>
-    public const int MaxFusedRounds = 4;
+    public const int MaxFusedRounds = 2;
 
     /// <summary>
     /// Dependent L2 round trips of one thread of a tile's last group: its share of the tile's output elements inside M × N
@@ -129,17 +130,19 @@ internal static class SplitKReduction
 
 /// <summary>
 /// How a split-K 16-bit skinny product sums its splits (<c>GEMS_SPLITK_REDUCE</c>, read once per process): a second
-/// launch, or the last group of each output tile in the product itself where that is cheap (<see cref="Fused"/>, the default).
+/// launch (<see cref="Launch"/>, the default), or the last group of each output tile in the product itself where that is
+/// cheap (<see cref="Fused"/>). Not the default: in a process that runs in-place products, the other split products
+/// (8-row and 64-row ones included, which keep the launch) measured 3–7% slower (Run 42, H200; cause not found).
 /// </summary>
 internal enum SplitKReduce
 {
-    /// <summary><see cref="HalfGemvKernels.GemvReduce16"/> after the product (<c>launch</c>).</summary>
+    /// <summary><see cref="HalfGemvKernels.GemvReduce16"/> after the product (<c>launch</c>, the default).</summary>
     Launch,
 
     /// <summary>
     /// <c>fused</c>: in the product (tickets per output tile, the last group sums: <see cref="SplitKReduction.FinishTile"/>)
     /// where a last group's thread waits on at most <see cref="SplitKReduction.MaxFusedRounds"/> L2 round trips, else the
-    /// launch; the default.
+    /// launch.
     /// </summary>
     Fused,
 
@@ -155,11 +158,11 @@ internal static class SplitKReduceSettings
     /// <summary>The form the environment names (read once per process).</summary>
     public static SplitKReduce FromEnvironment() => FromVariable.Value;
 
-    /// <summary><c>launch</c> / <c>fused-all</c> (any case, trimmed) select those forms; anything else, unset included, <see cref="SplitKReduce.Fused"/>.</summary>
+    /// <summary><c>fused</c> / <c>fused-all</c> (any case, trimmed) select those forms; anything else, unset included, <see cref="SplitKReduce.Launch"/>.</summary>
     public static SplitKReduce Parse(string? value) => value?.Trim().ToLowerInvariant() switch
     {
-        "launch" => SplitKReduce.Launch,
+        "fused" => SplitKReduce.Fused,
         "fused-all" => SplitKReduce.FusedAll,
-        _ => SplitKReduce.Fused,
+        _ => SplitKReduce.Launch,
     };
 }

@@ -100,23 +100,23 @@ public sealed class SplitKReductionTests : IClassFixture<Warp32SimulatorFixture>
     private static float From16(ushort bits, bool bf16) =>
         bf16 ? BitConverter.UInt32BitsToSingle((uint)bits << 16) : (float)BitConverter.UInt16BitsToHalf(bits);
 
-    /// <summary>GEMS_SPLITK_REDUCE: the launch only for "launch", every tile in place for "fused-all" (any case, spaces trimmed); anything else, unset included, is the default "fused".</summary>
+    /// <summary>GEMS_SPLITK_REDUCE: the in-place reduce only for "fused" / "fused-all" (any case, spaces trimmed); anything else, unset included, keeps the launch.</summary>
     [Theory]
-    [InlineData(null, (int)SplitKReduce.Fused)]
-    [InlineData("", (int)SplitKReduce.Fused)]
+    [InlineData(null, (int)SplitKReduce.Launch)]
+    [InlineData("", (int)SplitKReduce.Launch)]
     [InlineData("launch", (int)SplitKReduce.Launch)]
-    [InlineData(" Launch ", (int)SplitKReduce.Launch)]
     [InlineData("fused", (int)SplitKReduce.Fused)]
-    [InlineData("launc", (int)SplitKReduce.Fused)]
+    [InlineData(" Fused ", (int)SplitKReduce.Fused)]
+    [InlineData("fuse", (int)SplitKReduce.Launch)]
     [InlineData("Fused-All", (int)SplitKReduce.FusedAll)]
     public void ReduceSwitchParses(string? value, int expected) =>
         Assert.Equal((SplitKReduce)expected, SplitKReduceSettings.Parse(value));
 
     /// <summary>
     /// The round trips a tile's last group waits on, and so which bench shapes <c>fused</c> takes (H200 plans, limit
-    /// <see cref="SplitKReduction.MaxFusedRounds"/>): the wide [K, N] body's 64-column tiles at 1, 2 and 4 rows (8 splits:
-    /// 2 rounds per element) in; that body at 8 rows, the [N, K] kernel's 128-column tiles at 2 rows (16 splits) and more,
-    /// and 16 rows of K = 11008 out.
+    /// <see cref="SplitKReduction.MaxFusedRounds"/>): the wide [K, N] body's 64-column tiles at 1 and 2 rows (8 splits:
+    /// 2 rounds per element) in; that body at 4 and 8 rows, the [N, K] kernel's 128-column tiles at 2 rows (16 splits) and
+    /// more, and 16 rows of K = 11008 out.
     /// </summary>
     [Theory]
     [InlineData(1 * 64, 8, 2)]
