@@ -222,24 +222,8 @@ public sealed partial class IlgpuKernels
     /// The streaming decode's tickets, one per (batch, kv head, head block), zero between launches (the last group of a
     /// block resets its own); kept between calls, grown (zeroed) when a call needs more.
     /// </summary>
-    private ArrayView<int> DecodeTickets(int batch, int kvHeads, int headBlocks)
-    {
-        long need = (long)batch * kvHeads * headBlocks;
-        if (decodeTickets is null || decodeTickets.Length < need)
-        {
-            if (decodeTickets is not null)
-            {
-                // Earlier launches may still use the old buffer.
-                device.Synchronize();
-                decodeTickets.Dispose();
-            }
-
-            decodeTickets = device.Accelerator.Allocate1D<int>(Math.Max(need, 1024L));
-            decodeTickets.MemSetToZero();
-        }
-
-        return decodeTickets.View.BaseView.SubView(0, need);
-    }
+    private ArrayView<int> DecodeTickets(int batch, int kvHeads, int headBlocks) =>
+        Grown(ref decodeTickets, (long)batch * kvHeads * headBlocks, 1024, zeroed: true);
 
     /// <summary>The kernel's plan: chunking, and on CUDA the addresses of k and v for its L2 prefetches.</summary>
     private DecodePlan KernelPlan<T>(ArrayView<T> k, ArrayView<T> v, int chunk, int kEnd)

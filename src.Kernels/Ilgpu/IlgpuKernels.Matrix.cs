@@ -490,21 +490,7 @@ public sealed partial class IlgpuKernels
     /// The split-K partials buffer (grown on demand, kept): launches on the one stream run in order, so a later product
     /// reuses it safely; growing it waits for the device first, since earlier launches may still read the old one.
     /// </summary>
-    private ArrayView<float> Scratch(long need)
-    {
-        if (gemvScratch is null || gemvScratch.Length < need)
-        {
-            if (gemvScratch is not null)
-            {
-                device.Synchronize();
-                gemvScratch.Dispose();
-            }
-
-            gemvScratch = device.Accelerator.Allocate1D<float>(Math.Max(need, 1L << 16));
-        }
-
-        return gemvScratch.View.BaseView.SubView(0, need);
-    }
+    private ArrayView<float> Scratch(long need) => Grown(ref gemvScratch, need, 1L << 16, zeroed: false);
 
     /// <summary>
     /// Decode products (one matrix, m ≤ 16): the weight is streamed once. [N, K] weights: the 16-byte kernels of

@@ -60,20 +60,33 @@ public sealed partial class IlgpuKernels
             return default;
         }
 
-        if (splitKTickets is null || splitKTickets.Length < tiles)
+        return Grown(ref splitKTickets, tiles, 1024, zeroed: true);
+    }
+
+    /// <summary>
+    /// The first <paramref name="need"/> elements of a buffer kept between calls, grown to at least
+    /// <paramref name="minimum"/> elements (and zeroed, for ticket buffers) when a call needs more.
+    /// </summary>
+    private ArrayView<T> Grown<T>(ref MemoryBuffer1D<T, Stride1D.Dense>? buffer, long need, long minimum, bool zeroed)
+        where T : unmanaged
+    {
+        if (buffer is null || buffer.Length < need)
         {
-            if (splitKTickets is not null)
+            if (buffer is not null)
             {
                 // Earlier launches may still use the old buffer.
                 device.Synchronize();
-                splitKTickets.Dispose();
+                buffer.Dispose();
             }
 
-            splitKTickets = device.Accelerator.Allocate1D<int>(Math.Max(tiles, 1024L));
-            splitKTickets.MemSetToZero();
+            buffer = device.Accelerator.Allocate1D<T>(Math.Max(need, minimum));
+            if (zeroed)
+            {
+                buffer.MemSetToZero();
+            }
         }
 
-        return splitKTickets.View.BaseView.SubView(0, tiles);
+        return buffer.View.BaseView.SubView(0, need);
     }
 
     /// <summary>c = alpha·Σ_split partial + beta·bias in float32 (<see cref="GemmFastKernels.GemvReduceF32"/>): every split-K float32 product ends here.</summary>
