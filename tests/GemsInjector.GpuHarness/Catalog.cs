@@ -71,9 +71,11 @@ internal static class Catalog
 
         if (dt == DType.F32 || !quick)
         {
-            // Besides the script's copy: copies that move as many bytes as the decode GEMVs' weights (half the weight's
-            // elements read, half written), the rate a copy itself reaches at that size (compare.py's same-bytes column).
-            foreach (var n in bench ? (quick ? new long[] { 4097 } : new[] { Script, 4097L * 5003, 4096L * 4096 / 2, 11008L * 4096 / 2 }) : Array.Empty<long>())
+            // Besides the script's copy: copies that move as many bytes as the decode GEMVs' weights and as one sequence's
+            // K and V cache of the decode attention (half the elements read, half written), the rate a copy itself reaches
+            // at that size (compare.py's same-bytes column).
+            const long OneSequenceKvCache = 2L * 8 * 4096 * 128;
+            foreach (var n in bench ? (quick ? new long[] { 4097 } : new[] { Script, 4097L * 5003, 4096L * 4096 / 2, 11008L * 4096 / 2, OneSequenceKvCache / 2 }) : Array.Empty<long>())
             {
                 cs.Add(Copy(dt, n));
             }

@@ -96,6 +96,9 @@ def main():
     ap.add_argument("--torch-extra", help="torch-extra.csv written by torch_decode_reference.py (same run)")
     ap.add_argument("--gems-fallback", help="anchor-style CSV of an earlier run, for FlagGems figures missing in this run (marked)")
     ap.add_argument("--out", help="markdown output (also printed)")
+    ap.add_argument("--fp32-peak-tflops", type=float, default=67.0,
+                    help="the card's float32 FMA peak without tensor cores, TFLOP/s (H100 / H200 SXM: 132 SMs x 128 lanes x "
+                         "2 FLOP x 1.98 GHz = 67); a float32 GEMV target that would need more is marked as bound")
     a = ap.parse_args()
 
     with open(a.bench, newline="") as fh:
@@ -156,7 +159,7 @@ def main():
         dagger = ""
         if fg is None and SCRIPT_SHAPES.get(op) == shape and (op, dt) in fallback and fallback[(op, dt)]["gems"] is not None:
             fg, dagger, used_fallback = fallback[(op, dt)]["gems"], "†", True
-        ratio, target, ok = None, "", None
+        ratio, target, ok, bound = None, "", None, False
         if cat == "gemv" or cat == "attention-decode":
             need = 0.85 if cat == "gemv" else 0.70
             cr = copy_rate.get(dt)
@@ -167,6 +170,14 @@ def main():
             small = same_bytes_copy(dt, num(r.get("bytes")))
             if small and gbps is not None:
                 target += f" (a copy of these bytes: {small / cr:.0%} of copy; ours {gbps / small:.0%} of it)"
+            # Without tensor cores a float32 product's FLOPs can cap its byte rate below the target.
+            nbytes, nflops = num(r.get("bytes")), num(r.get("flops"))
+            if dt == "float32" and cr and nbytes and nflops:
+                needed = nflops * need * cr * 1e9 / nbytes / 1e12
+                if needed > a.fp32_peak_tflops:
+                    bound = True
+                    target += (f"; out of reach: {need:.0%} of copy needs {needed:.0f} TFLOP/s of float32 FMA, "
+                               f"above the card's {a.fp32_peak_tflops:.0f}")
             ours, unit = gbps, "GB/s"
             if torch_speed and ours is not None:
                 pt = ours * torch_speed
@@ -198,7 +209,7 @@ def main():
         elif op == "copy" and rf and pt:
             ratio = ours / pt
             target = "(ILGPU copy / torch copy)"
-        mark = "" if ok is None else ("ok" if ok else "**MISS**") + (dagger if op in BEAT_GEMS else "")
+        mark = "" if ok is None else ("ok" if ok else "**MISS** (bound)" if bound else "**MISS**") + (dagger if op in BEAT_GEMS else "")
         if ok is True:
             met += 1
         elif ok is False:
