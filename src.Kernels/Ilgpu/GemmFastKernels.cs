@@ -35,6 +35,13 @@ internal struct SgemmAddresses
 {
     public long A;
     public long B;
+
+    /// <summary>
+    /// Nonzero: <c>SgemmAsyncPipe8x16F32</c> writes C in 16-byte runs of 4 columns (<see cref="GemmFastKernels.StoreRun"/>).
+    /// The launcher sets it only where that writes what the per-element stores would: N a multiple of 4, c 16-byte
+    /// aligned, and no bias term.
+    /// </summary>
+    public int VectorStores;
 }
 
 /// <summary>
@@ -215,6 +222,20 @@ internal static partial class GemmFastKernels
             }
 
             c[cBase + (long)row * s.N + col] = v;
+        }
+    }
+
+    /// <summary>
+    /// <see cref="Store"/> for the 4 columns <paramref name="col"/> .. <paramref name="col"/> + 3 of one row as one 16-byte
+    /// store, without the bias term: N is a multiple of 4 (so the run lies inside N when its first column does) and c4
+    /// is 16-byte aligned.
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    internal static void StoreRun(ArrayView<Float4> c4, GemmShape s, long cBase, int row, int col, float x, float y, float z, float w)
+    {
+        if (col < s.N)
+        {
+            c4[(cBase + ((long)row * s.N) + col) >> 2] = new Float4 { X = s.Alpha * x, Y = s.Alpha * y, Z = s.Alpha * z, W = s.Alpha * w };
         }
     }
 

@@ -4443,157 +4443,222 @@ internal static partial class GemmFastKernels
         int n13 = col0 + tc + 3 * 4 * lc + 1;
         int n14 = col0 + tc + 3 * 4 * lc + 2;
         int n15 = col0 + tc + 3 * 4 * lc + 3;
-        if (r0 < s.M)
+        if (addr.VectorStores != 0)
         {
-            Store(c, bias, s, cBase, biasBase, r0, n0, c0_0);
-            Store(c, bias, s, cBase, biasBase, r0, n1, c0_1);
-            Store(c, bias, s, cBase, biasBase, r0, n2, c0_2);
-            Store(c, bias, s, cBase, biasBase, r0, n3, c0_3);
-            Store(c, bias, s, cBase, biasBase, r0, n4, c0_4);
-            Store(c, bias, s, cBase, biasBase, r0, n5, c0_5);
-            Store(c, bias, s, cBase, biasBase, r0, n6, c0_6);
-            Store(c, bias, s, cBase, biasBase, r0, n7, c0_7);
-            Store(c, bias, s, cBase, biasBase, r0, n8, c0_8);
-            Store(c, bias, s, cBase, biasBase, r0, n9, c0_9);
-            Store(c, bias, s, cBase, biasBase, r0, n10, c0_10);
-            Store(c, bias, s, cBase, biasBase, r0, n11, c0_11);
-            Store(c, bias, s, cBase, biasBase, r0, n12, c0_12);
-            Store(c, bias, s, cBase, biasBase, r0, n13, c0_13);
-            Store(c, bias, s, cBase, biasBase, r0, n14, c0_14);
-            Store(c, bias, s, cBase, biasBase, r0, n15, c0_15);
+            // A thread's columns come in runs of 4 (j % 4), so one 16-byte store writes a run: a quarter of the store
+            // instructions and guards, and a warp's store fills whole 32-byte sectors (8 rows x 64 bytes).
+            var c4 = c.Cast<Float4>().AsAligned(16);
+            if (r0 < s.M)
+            {
+                StoreRun(c4, s, cBase, r0, n0, c0_0, c0_1, c0_2, c0_3);
+                StoreRun(c4, s, cBase, r0, n4, c0_4, c0_5, c0_6, c0_7);
+                StoreRun(c4, s, cBase, r0, n8, c0_8, c0_9, c0_10, c0_11);
+                StoreRun(c4, s, cBase, r0, n12, c0_12, c0_13, c0_14, c0_15);
+            }
+            if (r1 < s.M)
+            {
+                StoreRun(c4, s, cBase, r1, n0, c1_0, c1_1, c1_2, c1_3);
+                StoreRun(c4, s, cBase, r1, n4, c1_4, c1_5, c1_6, c1_7);
+                StoreRun(c4, s, cBase, r1, n8, c1_8, c1_9, c1_10, c1_11);
+                StoreRun(c4, s, cBase, r1, n12, c1_12, c1_13, c1_14, c1_15);
+            }
+            if (r2 < s.M)
+            {
+                StoreRun(c4, s, cBase, r2, n0, c2_0, c2_1, c2_2, c2_3);
+                StoreRun(c4, s, cBase, r2, n4, c2_4, c2_5, c2_6, c2_7);
+                StoreRun(c4, s, cBase, r2, n8, c2_8, c2_9, c2_10, c2_11);
+                StoreRun(c4, s, cBase, r2, n12, c2_12, c2_13, c2_14, c2_15);
+            }
+            if (r3 < s.M)
+            {
+                StoreRun(c4, s, cBase, r3, n0, c3_0, c3_1, c3_2, c3_3);
+                StoreRun(c4, s, cBase, r3, n4, c3_4, c3_5, c3_6, c3_7);
+                StoreRun(c4, s, cBase, r3, n8, c3_8, c3_9, c3_10, c3_11);
+                StoreRun(c4, s, cBase, r3, n12, c3_12, c3_13, c3_14, c3_15);
+            }
+            if (r4 < s.M)
+            {
+                StoreRun(c4, s, cBase, r4, n0, c4_0, c4_1, c4_2, c4_3);
+                StoreRun(c4, s, cBase, r4, n4, c4_4, c4_5, c4_6, c4_7);
+                StoreRun(c4, s, cBase, r4, n8, c4_8, c4_9, c4_10, c4_11);
+                StoreRun(c4, s, cBase, r4, n12, c4_12, c4_13, c4_14, c4_15);
+            }
+            if (r5 < s.M)
+            {
+                StoreRun(c4, s, cBase, r5, n0, c5_0, c5_1, c5_2, c5_3);
+                StoreRun(c4, s, cBase, r5, n4, c5_4, c5_5, c5_6, c5_7);
+                StoreRun(c4, s, cBase, r5, n8, c5_8, c5_9, c5_10, c5_11);
+                StoreRun(c4, s, cBase, r5, n12, c5_12, c5_13, c5_14, c5_15);
+            }
+            if (r6 < s.M)
+            {
+                StoreRun(c4, s, cBase, r6, n0, c6_0, c6_1, c6_2, c6_3);
+                StoreRun(c4, s, cBase, r6, n4, c6_4, c6_5, c6_6, c6_7);
+                StoreRun(c4, s, cBase, r6, n8, c6_8, c6_9, c6_10, c6_11);
+                StoreRun(c4, s, cBase, r6, n12, c6_12, c6_13, c6_14, c6_15);
+            }
+            if (r7 < s.M)
+            {
+                StoreRun(c4, s, cBase, r7, n0, c7_0, c7_1, c7_2, c7_3);
+                StoreRun(c4, s, cBase, r7, n4, c7_4, c7_5, c7_6, c7_7);
+                StoreRun(c4, s, cBase, r7, n8, c7_8, c7_9, c7_10, c7_11);
+                StoreRun(c4, s, cBase, r7, n12, c7_12, c7_13, c7_14, c7_15);
+            }
         }
-        if (r1 < s.M)
+        else
         {
-            Store(c, bias, s, cBase, biasBase, r1, n0, c1_0);
-            Store(c, bias, s, cBase, biasBase, r1, n1, c1_1);
-            Store(c, bias, s, cBase, biasBase, r1, n2, c1_2);
-            Store(c, bias, s, cBase, biasBase, r1, n3, c1_3);
-            Store(c, bias, s, cBase, biasBase, r1, n4, c1_4);
-            Store(c, bias, s, cBase, biasBase, r1, n5, c1_5);
-            Store(c, bias, s, cBase, biasBase, r1, n6, c1_6);
-            Store(c, bias, s, cBase, biasBase, r1, n7, c1_7);
-            Store(c, bias, s, cBase, biasBase, r1, n8, c1_8);
-            Store(c, bias, s, cBase, biasBase, r1, n9, c1_9);
-            Store(c, bias, s, cBase, biasBase, r1, n10, c1_10);
-            Store(c, bias, s, cBase, biasBase, r1, n11, c1_11);
-            Store(c, bias, s, cBase, biasBase, r1, n12, c1_12);
-            Store(c, bias, s, cBase, biasBase, r1, n13, c1_13);
-            Store(c, bias, s, cBase, biasBase, r1, n14, c1_14);
-            Store(c, bias, s, cBase, biasBase, r1, n15, c1_15);
-        }
-        if (r2 < s.M)
-        {
-            Store(c, bias, s, cBase, biasBase, r2, n0, c2_0);
-            Store(c, bias, s, cBase, biasBase, r2, n1, c2_1);
-            Store(c, bias, s, cBase, biasBase, r2, n2, c2_2);
-            Store(c, bias, s, cBase, biasBase, r2, n3, c2_3);
-            Store(c, bias, s, cBase, biasBase, r2, n4, c2_4);
-            Store(c, bias, s, cBase, biasBase, r2, n5, c2_5);
-            Store(c, bias, s, cBase, biasBase, r2, n6, c2_6);
-            Store(c, bias, s, cBase, biasBase, r2, n7, c2_7);
-            Store(c, bias, s, cBase, biasBase, r2, n8, c2_8);
-            Store(c, bias, s, cBase, biasBase, r2, n9, c2_9);
-            Store(c, bias, s, cBase, biasBase, r2, n10, c2_10);
-            Store(c, bias, s, cBase, biasBase, r2, n11, c2_11);
-            Store(c, bias, s, cBase, biasBase, r2, n12, c2_12);
-            Store(c, bias, s, cBase, biasBase, r2, n13, c2_13);
-            Store(c, bias, s, cBase, biasBase, r2, n14, c2_14);
-            Store(c, bias, s, cBase, biasBase, r2, n15, c2_15);
-        }
-        if (r3 < s.M)
-        {
-            Store(c, bias, s, cBase, biasBase, r3, n0, c3_0);
-            Store(c, bias, s, cBase, biasBase, r3, n1, c3_1);
-            Store(c, bias, s, cBase, biasBase, r3, n2, c3_2);
-            Store(c, bias, s, cBase, biasBase, r3, n3, c3_3);
-            Store(c, bias, s, cBase, biasBase, r3, n4, c3_4);
-            Store(c, bias, s, cBase, biasBase, r3, n5, c3_5);
-            Store(c, bias, s, cBase, biasBase, r3, n6, c3_6);
-            Store(c, bias, s, cBase, biasBase, r3, n7, c3_7);
-            Store(c, bias, s, cBase, biasBase, r3, n8, c3_8);
-            Store(c, bias, s, cBase, biasBase, r3, n9, c3_9);
-            Store(c, bias, s, cBase, biasBase, r3, n10, c3_10);
-            Store(c, bias, s, cBase, biasBase, r3, n11, c3_11);
-            Store(c, bias, s, cBase, biasBase, r3, n12, c3_12);
-            Store(c, bias, s, cBase, biasBase, r3, n13, c3_13);
-            Store(c, bias, s, cBase, biasBase, r3, n14, c3_14);
-            Store(c, bias, s, cBase, biasBase, r3, n15, c3_15);
-        }
-        if (r4 < s.M)
-        {
-            Store(c, bias, s, cBase, biasBase, r4, n0, c4_0);
-            Store(c, bias, s, cBase, biasBase, r4, n1, c4_1);
-            Store(c, bias, s, cBase, biasBase, r4, n2, c4_2);
-            Store(c, bias, s, cBase, biasBase, r4, n3, c4_3);
-            Store(c, bias, s, cBase, biasBase, r4, n4, c4_4);
-            Store(c, bias, s, cBase, biasBase, r4, n5, c4_5);
-            Store(c, bias, s, cBase, biasBase, r4, n6, c4_6);
-            Store(c, bias, s, cBase, biasBase, r4, n7, c4_7);
-            Store(c, bias, s, cBase, biasBase, r4, n8, c4_8);
-            Store(c, bias, s, cBase, biasBase, r4, n9, c4_9);
-            Store(c, bias, s, cBase, biasBase, r4, n10, c4_10);
-            Store(c, bias, s, cBase, biasBase, r4, n11, c4_11);
-            Store(c, bias, s, cBase, biasBase, r4, n12, c4_12);
-            Store(c, bias, s, cBase, biasBase, r4, n13, c4_13);
-            Store(c, bias, s, cBase, biasBase, r4, n14, c4_14);
-            Store(c, bias, s, cBase, biasBase, r4, n15, c4_15);
-        }
-        if (r5 < s.M)
-        {
-            Store(c, bias, s, cBase, biasBase, r5, n0, c5_0);
-            Store(c, bias, s, cBase, biasBase, r5, n1, c5_1);
-            Store(c, bias, s, cBase, biasBase, r5, n2, c5_2);
-            Store(c, bias, s, cBase, biasBase, r5, n3, c5_3);
-            Store(c, bias, s, cBase, biasBase, r5, n4, c5_4);
-            Store(c, bias, s, cBase, biasBase, r5, n5, c5_5);
-            Store(c, bias, s, cBase, biasBase, r5, n6, c5_6);
-            Store(c, bias, s, cBase, biasBase, r5, n7, c5_7);
-            Store(c, bias, s, cBase, biasBase, r5, n8, c5_8);
-            Store(c, bias, s, cBase, biasBase, r5, n9, c5_9);
-            Store(c, bias, s, cBase, biasBase, r5, n10, c5_10);
-            Store(c, bias, s, cBase, biasBase, r5, n11, c5_11);
-            Store(c, bias, s, cBase, biasBase, r5, n12, c5_12);
-            Store(c, bias, s, cBase, biasBase, r5, n13, c5_13);
-            Store(c, bias, s, cBase, biasBase, r5, n14, c5_14);
-            Store(c, bias, s, cBase, biasBase, r5, n15, c5_15);
-        }
-        if (r6 < s.M)
-        {
-            Store(c, bias, s, cBase, biasBase, r6, n0, c6_0);
-            Store(c, bias, s, cBase, biasBase, r6, n1, c6_1);
-            Store(c, bias, s, cBase, biasBase, r6, n2, c6_2);
-            Store(c, bias, s, cBase, biasBase, r6, n3, c6_3);
-            Store(c, bias, s, cBase, biasBase, r6, n4, c6_4);
-            Store(c, bias, s, cBase, biasBase, r6, n5, c6_5);
-            Store(c, bias, s, cBase, biasBase, r6, n6, c6_6);
-            Store(c, bias, s, cBase, biasBase, r6, n7, c6_7);
-            Store(c, bias, s, cBase, biasBase, r6, n8, c6_8);
-            Store(c, bias, s, cBase, biasBase, r6, n9, c6_9);
-            Store(c, bias, s, cBase, biasBase, r6, n10, c6_10);
-            Store(c, bias, s, cBase, biasBase, r6, n11, c6_11);
-            Store(c, bias, s, cBase, biasBase, r6, n12, c6_12);
-            Store(c, bias, s, cBase, biasBase, r6, n13, c6_13);
-            Store(c, bias, s, cBase, biasBase, r6, n14, c6_14);
-            Store(c, bias, s, cBase, biasBase, r6, n15, c6_15);
-        }
-        if (r7 < s.M)
-        {
-            Store(c, bias, s, cBase, biasBase, r7, n0, c7_0);
-            Store(c, bias, s, cBase, biasBase, r7, n1, c7_1);
-            Store(c, bias, s, cBase, biasBase, r7, n2, c7_2);
-            Store(c, bias, s, cBase, biasBase, r7, n3, c7_3);
-            Store(c, bias, s, cBase, biasBase, r7, n4, c7_4);
-            Store(c, bias, s, cBase, biasBase, r7, n5, c7_5);
-            Store(c, bias, s, cBase, biasBase, r7, n6, c7_6);
-            Store(c, bias, s, cBase, biasBase, r7, n7, c7_7);
-            Store(c, bias, s, cBase, biasBase, r7, n8, c7_8);
-            Store(c, bias, s, cBase, biasBase, r7, n9, c7_9);
-            Store(c, bias, s, cBase, biasBase, r7, n10, c7_10);
-            Store(c, bias, s, cBase, biasBase, r7, n11, c7_11);
-            Store(c, bias, s, cBase, biasBase, r7, n12, c7_12);
-            Store(c, bias, s, cBase, biasBase, r7, n13, c7_13);
-            Store(c, bias, s, cBase, biasBase, r7, n14, c7_14);
-            Store(c, bias, s, cBase, biasBase, r7, n15, c7_15);
+            if (r0 < s.M)
+            {
+                Store(c, bias, s, cBase, biasBase, r0, n0, c0_0);
+                Store(c, bias, s, cBase, biasBase, r0, n1, c0_1);
+                Store(c, bias, s, cBase, biasBase, r0, n2, c0_2);
+                Store(c, bias, s, cBase, biasBase, r0, n3, c0_3);
+                Store(c, bias, s, cBase, biasBase, r0, n4, c0_4);
+                Store(c, bias, s, cBase, biasBase, r0, n5, c0_5);
+                Store(c, bias, s, cBase, biasBase, r0, n6, c0_6);
+                Store(c, bias, s, cBase, biasBase, r0, n7, c0_7);
+                Store(c, bias, s, cBase, biasBase, r0, n8, c0_8);
+                Store(c, bias, s, cBase, biasBase, r0, n9, c0_9);
+                Store(c, bias, s, cBase, biasBase, r0, n10, c0_10);
+                Store(c, bias, s, cBase, biasBase, r0, n11, c0_11);
+                Store(c, bias, s, cBase, biasBase, r0, n12, c0_12);
+                Store(c, bias, s, cBase, biasBase, r0, n13, c0_13);
+                Store(c, bias, s, cBase, biasBase, r0, n14, c0_14);
+                Store(c, bias, s, cBase, biasBase, r0, n15, c0_15);
+            }
+            if (r1 < s.M)
+            {
+                Store(c, bias, s, cBase, biasBase, r1, n0, c1_0);
+                Store(c, bias, s, cBase, biasBase, r1, n1, c1_1);
+                Store(c, bias, s, cBase, biasBase, r1, n2, c1_2);
+                Store(c, bias, s, cBase, biasBase, r1, n3, c1_3);
+                Store(c, bias, s, cBase, biasBase, r1, n4, c1_4);
+                Store(c, bias, s, cBase, biasBase, r1, n5, c1_5);
+                Store(c, bias, s, cBase, biasBase, r1, n6, c1_6);
+                Store(c, bias, s, cBase, biasBase, r1, n7, c1_7);
+                Store(c, bias, s, cBase, biasBase, r1, n8, c1_8);
+                Store(c, bias, s, cBase, biasBase, r1, n9, c1_9);
+                Store(c, bias, s, cBase, biasBase, r1, n10, c1_10);
+                Store(c, bias, s, cBase, biasBase, r1, n11, c1_11);
+                Store(c, bias, s, cBase, biasBase, r1, n12, c1_12);
+                Store(c, bias, s, cBase, biasBase, r1, n13, c1_13);
+                Store(c, bias, s, cBase, biasBase, r1, n14, c1_14);
+                Store(c, bias, s, cBase, biasBase, r1, n15, c1_15);
+            }
+            if (r2 < s.M)
+            {
+                Store(c, bias, s, cBase, biasBase, r2, n0, c2_0);
+                Store(c, bias, s, cBase, biasBase, r2, n1, c2_1);
+                Store(c, bias, s, cBase, biasBase, r2, n2, c2_2);
+                Store(c, bias, s, cBase, biasBase, r2, n3, c2_3);
+                Store(c, bias, s, cBase, biasBase, r2, n4, c2_4);
+                Store(c, bias, s, cBase, biasBase, r2, n5, c2_5);
+                Store(c, bias, s, cBase, biasBase, r2, n6, c2_6);
+                Store(c, bias, s, cBase, biasBase, r2, n7, c2_7);
+                Store(c, bias, s, cBase, biasBase, r2, n8, c2_8);
+                Store(c, bias, s, cBase, biasBase, r2, n9, c2_9);
+                Store(c, bias, s, cBase, biasBase, r2, n10, c2_10);
+                Store(c, bias, s, cBase, biasBase, r2, n11, c2_11);
+                Store(c, bias, s, cBase, biasBase, r2, n12, c2_12);
+                Store(c, bias, s, cBase, biasBase, r2, n13, c2_13);
+                Store(c, bias, s, cBase, biasBase, r2, n14, c2_14);
+                Store(c, bias, s, cBase, biasBase, r2, n15, c2_15);
+            }
+            if (r3 < s.M)
+            {
+                Store(c, bias, s, cBase, biasBase, r3, n0, c3_0);
+                Store(c, bias, s, cBase, biasBase, r3, n1, c3_1);
+                Store(c, bias, s, cBase, biasBase, r3, n2, c3_2);
+                Store(c, bias, s, cBase, biasBase, r3, n3, c3_3);
+                Store(c, bias, s, cBase, biasBase, r3, n4, c3_4);
+                Store(c, bias, s, cBase, biasBase, r3, n5, c3_5);
+                Store(c, bias, s, cBase, biasBase, r3, n6, c3_6);
+                Store(c, bias, s, cBase, biasBase, r3, n7, c3_7);
+                Store(c, bias, s, cBase, biasBase, r3, n8, c3_8);
+                Store(c, bias, s, cBase, biasBase, r3, n9, c3_9);
+                Store(c, bias, s, cBase, biasBase, r3, n10, c3_10);
+                Store(c, bias, s, cBase, biasBase, r3, n11, c3_11);
+                Store(c, bias, s, cBase, biasBase, r3, n12, c3_12);
+                Store(c, bias, s, cBase, biasBase, r3, n13, c3_13);
+                Store(c, bias, s, cBase, biasBase, r3, n14, c3_14);
+                Store(c, bias, s, cBase, biasBase, r3, n15, c3_15);
+            }
+            if (r4 < s.M)
+            {
+                Store(c, bias, s, cBase, biasBase, r4, n0, c4_0);
+                Store(c, bias, s, cBase, biasBase, r4, n1, c4_1);
+                Store(c, bias, s, cBase, biasBase, r4, n2, c4_2);
+                Store(c, bias, s, cBase, biasBase, r4, n3, c4_3);
+                Store(c, bias, s, cBase, biasBase, r4, n4, c4_4);
+                Store(c, bias, s, cBase, biasBase, r4, n5, c4_5);
+                Store(c, bias, s, cBase, biasBase, r4, n6, c4_6);
+                Store(c, bias, s, cBase, biasBase, r4, n7, c4_7);
+                Store(c, bias, s, cBase, biasBase, r4, n8, c4_8);
+                Store(c, bias, s, cBase, biasBase, r4, n9, c4_9);
+                Store(c, bias, s, cBase, biasBase, r4, n10, c4_10);
+                Store(c, bias, s, cBase, biasBase, r4, n11, c4_11);
+                Store(c, bias, s, cBase, biasBase, r4, n12, c4_12);
+                Store(c, bias, s, cBase, biasBase, r4, n13, c4_13);
+                Store(c, bias, s, cBase, biasBase, r4, n14, c4_14);
+                Store(c, bias, s, cBase, biasBase, r4, n15, c4_15);
+            }
+            if (r5 < s.M)
+            {
+                Store(c, bias, s, cBase, biasBase, r5, n0, c5_0);
+                Store(c, bias, s, cBase, biasBase, r5, n1, c5_1);
+                Store(c, bias, s, cBase, biasBase, r5, n2, c5_2);
+                Store(c, bias, s, cBase, biasBase, r5, n3, c5_3);
+                Store(c, bias, s, cBase, biasBase, r5, n4, c5_4);
+                Store(c, bias, s, cBase, biasBase, r5, n5, c5_5);
+                Store(c, bias, s, cBase, biasBase, r5, n6, c5_6);
+                Store(c, bias, s, cBase, biasBase, r5, n7, c5_7);
+                Store(c, bias, s, cBase, biasBase, r5, n8, c5_8);
+                Store(c, bias, s, cBase, biasBase, r5, n9, c5_9);
+                Store(c, bias, s, cBase, biasBase, r5, n10, c5_10);
+                Store(c, bias, s, cBase, biasBase, r5, n11, c5_11);
+                Store(c, bias, s, cBase, biasBase, r5, n12, c5_12);
+                Store(c, bias, s, cBase, biasBase, r5, n13, c5_13);
+                Store(c, bias, s, cBase, biasBase, r5, n14, c5_14);
+                Store(c, bias, s, cBase, biasBase, r5, n15, c5_15);
+            }
+            if (r6 < s.M)
+            {
+                Store(c, bias, s, cBase, biasBase, r6, n0, c6_0);
+                Store(c, bias, s, cBase, biasBase, r6, n1, c6_1);
+                Store(c, bias, s, cBase, biasBase, r6, n2, c6_2);
+                Store(c, bias, s, cBase, biasBase, r6, n3, c6_3);
+                Store(c, bias, s, cBase, biasBase, r6, n4, c6_4);
+                Store(c, bias, s, cBase, biasBase, r6, n5, c6_5);
+                Store(c, bias, s, cBase, biasBase, r6, n6, c6_6);
+                Store(c, bias, s, cBase, biasBase, r6, n7, c6_7);
+                Store(c, bias, s, cBase, biasBase, r6, n8, c6_8);
+                Store(c, bias, s, cBase, biasBase, r6, n9, c6_9);
+                Store(c, bias, s, cBase, biasBase, r6, n10, c6_10);
+                Store(c, bias, s, cBase, biasBase, r6, n11, c6_11);
+                Store(c, bias, s, cBase, biasBase, r6, n12, c6_12);
+                Store(c, bias, s, cBase, biasBase, r6, n13, c6_13);
+                Store(c, bias, s, cBase, biasBase, r6, n14, c6_14);
+                Store(c, bias, s, cBase, biasBase, r6, n15, c6_15);
+            }
+            if (r7 < s.M)
+            {
+                Store(c, bias, s, cBase, biasBase, r7, n0, c7_0);
+                Store(c, bias, s, cBase, biasBase, r7, n1, c7_1);
+                Store(c, bias, s, cBase, biasBase, r7, n2, c7_2);
+                Store(c, bias, s, cBase, biasBase, r7, n3, c7_3);
+                Store(c, bias, s, cBase, biasBase, r7, n4, c7_4);
+                Store(c, bias, s, cBase, biasBase, r7, n5, c7_5);
+                Store(c, bias, s, cBase, biasBase, r7, n6, c7_6);
+                Store(c, bias, s, cBase, biasBase, r7, n7, c7_7);
+                Store(c, bias, s, cBase, biasBase, r7, n8, c7_8);
+                Store(c, bias, s, cBase, biasBase, r7, n9, c7_9);
+                Store(c, bias, s, cBase, biasBase, r7, n10, c7_10);
+                Store(c, bias, s, cBase, biasBase, r7, n11, c7_11);
+                Store(c, bias, s, cBase, biasBase, r7, n12, c7_12);
+                Store(c, bias, s, cBase, biasBase, r7, n13, c7_13);
+                Store(c, bias, s, cBase, biasBase, r7, n14, c7_14);
+                Store(c, bias, s, cBase, biasBase, r7, n15, c7_15);
+            }
         }
     }
 

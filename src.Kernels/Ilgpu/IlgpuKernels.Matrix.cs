@@ -221,7 +221,7 @@ public sealed partial class IlgpuKernels
             bool wide = (variant == SgemmKernelVariant.Wide8x16Bk16 || asyncVariant) && !flat;
             bool asyncShort = wide && halves == 1 && SgemmShortKernel != SgemmShortVariant.Wide;
             bool asyncTile = wide && ((asyncVariant && halves == 2) || asyncShort);
-            bool pipeShort = SgemmShortKernel is SgemmShortVariant.AsyncPipe or SgemmShortVariant.AsyncPipeBk16;
+            bool pipeShort = SgemmShortKernel is SgemmShortVariant.AsyncPipe or SgemmShortVariant.AsyncPipeBk16 or SgemmShortVariant.AsyncPipeBk16Runs;
             bool pipeTile = asyncTile && !transposeB && (asyncShort ? pipeShort : pipeVariant);
             int bk = variant == SgemmKernelVariant.Legacy ? t / 2
                 : asyncShort ? AsyncShortKTile(t)
@@ -271,6 +271,11 @@ public sealed partial class IlgpuKernels
                 var addresses = device.Kind == IlgpuDeviceKind.Cuda
                     ? new SgemmAddresses { A = TensorCoreLaunch.DeviceAddress(a.Cast<ushort>()), B = TensorCoreLaunch.DeviceAddress(b.Cast<ushort>()) }
                     : default;
+                // `pipe16kruns`: the short [K, N] tile writes C (or its split's partials) in 16-byte runs where those
+                // write the same values as the per-element stores.
+                addresses.VectorStores = pipeTile && asyncShort && SgemmShortKernel == SgemmShortVariant.AsyncPipeBk16Runs
+                    && n % 4 == 0 && TensorCoreLaunch.DeviceAddress(target3.Cast<ushort>()) % 16 == 0
+                    && (shape.HasBias == 0 || shape.Beta == 0f) ? 1 : 0;
                 var staged = new KernelConfig(tiled.GridDim, tiled.GroupDim,
                     SharedMemoryConfig.RequestDynamic<Float4>(GemmFastKernels.AsyncShared(rowsPerTile, colsPerTile, bk) / 4));
                 (pipeTile ? SgemmAsyncPipeLaunch(t, bk, halves) : SgemmAsyncLaunch(t, bk, transposeB, halves))(staged, a.Cast<Float4>(), b.Cast<Float4>(), bias, target3, shape, addresses);
@@ -346,12 +351,12 @@ public sealed partial class IlgpuKernels
 
     /// <summary>
     /// K-tile of the cp.async short tile for <paramref name="tileThreads"/> (16: GPUs' 64×256, 4: the simulator's 16×128):
-    /// 16 under <c>pipe16k</c> when three stages of it fit <see cref="SgemmShortSharedLimit"/>, else 8.
+    /// 16 under <c>pipe16k</c> / <c>pipe16kruns</c> when three stages of it fit <see cref="SgemmShortSharedLimit"/>, else 8.
     /// </summary>
     internal int AsyncShortKTile(int tileThreads)
     {
         var (rows, cols) = GemmFastKernels.WideTile(tileThreads, 1);
-        return SgemmShortKernel == SgemmShortVariant.AsyncPipeBk16 && GemmFastKernels.AsyncShared(rows, cols, 16) * sizeof(float) <= SgemmShortSharedLimit ? 16 : 8;
+        return (SgemmShortKernel is SgemmShortVariant.AsyncPipeBk16 or SgemmShortVariant.AsyncPipeBk16Runs) && GemmFastKernels.AsyncShared(rows, cols, 16) * sizeof(float) <= SgemmShortSharedLimit ? 16 : 8;
     }
 
     /// <summary>
@@ -766,10 +771,17 @@ internal enum SgemmShortVariant
     /// the device cannot give it, <see cref="AsyncPipe"/> itself. The default.
     /// </summary>
     AsyncPipeBk16,
+
+    /// <summary>
+    /// <see cref="AsyncPipeBk16"/> whose B [K, N] kernel writes C (or the split-K partials) in 16-byte runs of 4 columns
+    /// where N is a multiple of 4, C is 16-byte aligned and there is no bias term (the same values; a quarter of the
+    /// epilogue's stores and guards).
+    /// </summary>
+    AsyncPipeBk16Runs,
 }
 
 /// <summary>
-/// The short-tile setting (<c>GEMS_SGEMM_SHORT_VARIANT</c>): <c>pipe16k</c> (default), <c>pipe</c>, <c>async</c> or <c>wide</c>; it applies to the
+/// The short-tile setting (<c>GEMS_SGEMM_SHORT_VARIANT</c>): <c>pipe16k</c> (default), <c>pipe16kruns</c>, <c>pipe</c>, <c>async</c> or <c>wide</c>; it applies to the
 /// <c>wide16</c>, <c>async16</c> and <c>pipe16</c> SGEMM variants, whose 17–64-row products take the short tile.
 /// </summary>
 internal static class SgemmShortChoice
@@ -783,7 +795,7 @@ internal static class SgemmShortChoice
     public static SgemmShortVariant FromEnvironment() => FromVariable.Value;
 
     /// <summary>
-    /// <c>wide</c>, <c>async</c> and <c>pipe</c> (any case, surrounding spaces ignored) select those short tiles;
+    /// <c>wide</c>, <c>async</c>, <c>pipe</c> and <c>pipe16kruns</c> (any case, surrounding spaces ignored) select those short tiles;
     /// anything else the default, <c>pipe16k</c>.
     /// </summary>
     public static SgemmShortVariant Parse(string? setting) => setting?.Trim().ToLowerInvariant() switch
@@ -791,6 +803,7 @@ internal static class SgemmShortChoice
         "wide" => SgemmShortVariant.Wide,
         "async" => SgemmShortVariant.Async,
         "pipe" => SgemmShortVariant.AsyncPipe,
+        "pipe16kruns" => SgemmShortVariant.AsyncPipeBk16Runs,
         _ => SgemmShortVariant.AsyncPipeBk16,
     };
 }

@@ -71,8 +71,9 @@ public sealed class SgemmWarpTests : KernelTestBase
         // GPU's 64×256 for 17–64 rows; `+pipeshort`: SgemmAsyncPipe8x16F32's for B [K, N]): 1–16 rows (the row tail inside the tile), K tails inside a K-tile (K = 4 mod 8), a
         // single partial K-tile, odd N with B [N, K], column tails across several 128-column tiles, split-K with a partial
         // last chunk, batches; over 16 rows the square tile of the base variant. `+pipe16k` runs the same cases at K-tile
-        // 16 (K = 4 or 12 mod 16 and K < 16 are tails inside a K-tile there), plus K = 8: half of one K-tile.
-        foreach (var v in new[] { "pipe16+short", "async16+short", "pipe16+pipeshort", "pipe16+pipe16k" })
+        // 16 (K = 4 or 12 mod 16 and K < 16 are tails inside a K-tile there), plus K = 8: half of one K-tile; `+pipe16kruns`
+        // the same with 16-byte runs of C where N is a multiple of 4.
+        foreach (var v in new[] { "pipe16+short", "async16+short", "pipe16+pipeshort", "pipe16+pipe16k", "pipe16+pipe16kruns" })
         {
             data.Add(v, 1, 13, 148, 1031, true);
             data.Add(v, 1, 13, 148, 1028, false);
@@ -88,10 +89,16 @@ public sealed class SgemmWarpTests : KernelTestBase
             data.Add(v, 1, 37, 72, 44, true);
         }
 
-        data.Add("pipe16+pipe16k", 1, 11, 8, 300, false);
-        data.Add("pipe16+pipe16k", 1, 11, 8, 301, true);
-        data.Add("pipe16+pipe16k", 1, 16, 40, 128, false);
-        data.Add("pipe16+pipe16k", 2, 3, 600, 260, true);
+        foreach (var v in new[] { "pipe16+pipe16k", "pipe16+pipe16kruns" })
+        {
+            data.Add(v, 1, 11, 8, 300, false);
+            data.Add(v, 1, 11, 8, 301, true);
+            data.Add(v, 1, 16, 40, 128, false);
+            data.Add(v, 2, 3, 600, 260, true);
+        }
+
+        data.Add("pipe16+pipe16kruns", 1, 16, 600, 132, false);
+        data.Add("pipe16+pipe16kruns", 1, 5, 1028, 260, false);
 
         // `pipe16` on the simulator: SgemmAsyncPipe8x16F32 for B [K, N] (rotated fragments: the wrap of the next-step index
         // at a tile's end, 1 to many K-tiles, K tails, row / column tails, batches); B [N, K] stays `async16`'s kernel.
@@ -165,6 +172,36 @@ public sealed class SgemmWarpTests : KernelTestBase
         }
     }
 
+    /// <summary>
+    /// `pipe16kruns` writes C in 16-byte runs only where C is 16-byte aligned: C at a 16-byte boundary (the runs; the
+    /// simulator's buffers are aligned, checked first) and one float past it (the per-element stores), with and without
+    /// split-K, alpha applied and a bias at beta 0; every element of C against float64 and the floats around C still NaN.
+    /// </summary>
+    [Theory]
+    [InlineData(0, 40)]
+    [InlineData(1, 40)]
+    [InlineData(0, 1028)]
+    [InlineData(1, 1028)]
+    public void ShortTileRunsNeedAlignedC(int offset, int k)
+    {
+        const int m = 13, n = 132;
+        int seed = 9900 + offset + k;
+        var a = Random(seed, m * k);
+        var b = Random(seed + 1, k * n);
+        WithVariant("pipe16+pipe16kruns", () =>
+        {
+            var whole = Poisoned(m * n + 8);
+            Assert.Equal(0, TensorCoreLaunch.DeviceAddress(whole.Cast<ushort>()) % 16);
+            var c = whole.SubView(offset, m * n);
+            K.Addmm(Upload(Random(seed + 2, n)), Upload(a), Upload(b), c, m, k, n, beta: 0f, alpha: 0.75f, transposeB: false);
+            var got = Download(whole);
+            AssertClose(got.Skip(offset).Take(m * n).ToArray(), MatMul(a, b, 1, m, k, n, false).Select(p => 0.75 * p).ToArray(), RtolF32, Atol * k,
+                $"pipe16kruns offset {offset} k {k}", seed);
+            Assert.All(got.Take(offset).Concat(got.Skip(offset + (m * n))), x => Assert.True(float.IsNaN(x)));
+        });
+        Assert.True(Device.HasCompiled("SgemmAsyncPipe8x16F32<4,16,1>"));
+    }
+
     [Theory]
     [MemberData(nameof(Shapes))]
     public void BmmMatchesFloat64(string variant, int batch, int m, int k, int n, bool transposeB)
@@ -198,6 +235,8 @@ public sealed class SgemmWarpTests : KernelTestBase
     [InlineData("pipe16+pipeshort", false, true)]
     [InlineData("pipe16+pipe16k", true, false)]
     [InlineData("pipe16+pipe16k", false, true)]
+    [InlineData("pipe16+pipe16kruns", true, false)]
+    [InlineData("pipe16+pipe16kruns", false, false)]
     public void AddmmBiasEpilogue(string variant, bool matrixBias, bool transposeB)
     {
         const int m = 37, k = 72, n = 44;
@@ -267,6 +306,8 @@ public sealed class SgemmWarpTests : KernelTestBase
     [InlineData(true, false, "pipe16+pipe16k")]
     [InlineData(false, true, "pipe16+pipe16k")]
     [InlineData(true, true, "pipe16+pipe16k")]
+    [InlineData(false, false, "pipe16+pipe16kruns")]
+    [InlineData(true, false, "pipe16+pipe16kruns")]
     public void WideSplitKWithBias(bool matrixBias, bool transposeB, string variant)
     {
         bool shortTile = variant.Contains('+', StringComparison.Ordinal);
@@ -287,7 +328,7 @@ public sealed class SgemmWarpTests : KernelTestBase
             "wide16" => "SgemmWide8x16F32<4,2,8>",
             "pipe16" => "SgemmAsyncPipe8x16F32<4,8,2>",
             "pipe16+pipeshort" when !transposeB => "SgemmAsyncPipe8x16F32<4,8,1>",
-            "pipe16+pipe16k" => transposeB ? "SgemmAsync8x16F32<4,16,2,1>" : "SgemmAsyncPipe8x16F32<4,16,1>",
+            "pipe16+pipe16k" or "pipe16+pipe16kruns" => transposeB ? "SgemmAsync8x16F32<4,16,2,1>" : "SgemmAsyncPipe8x16F32<4,16,1>",
             _ => $"SgemmAsync8x16F32<4,8,{(transposeB ? 2 : 1)},{(shortTile ? 1 : 2)}>",
         }));
     }
@@ -732,5 +773,7 @@ public sealed class SgemmWarpTests : KernelTestBase
     [InlineData("Pipe", "AsyncPipe")]
     [InlineData("pipe16k", "AsyncPipeBk16")]
     [InlineData(" PIPE16K ", "AsyncPipeBk16")]
+    [InlineData("pipe16kruns", "AsyncPipeBk16Runs")]
+    [InlineData(" PIPE16KRuns ", "AsyncPipeBk16Runs")]
     public void ShortTileSettingParses(string? setting, string expected) => Assert.Equal(expected, SgemmShortChoice.Parse(setting).ToString());
 }

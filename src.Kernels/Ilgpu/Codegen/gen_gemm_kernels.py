@@ -845,12 +845,28 @@ for i in range(8):
     w(f"        int r{i} = row0 + tr + {i} * lr;")
 for j in range(16):
     w(f"        int n{j} = col0 + tc + {j // 4} * 4 * lc + {j % 4};")
+w("        if (addr.VectorStores != 0)")
+w("        {")
+w("            // A thread's columns come in runs of 4 (j % 4), so one 16-byte store writes a run: a quarter of the store")
+w("            // instructions and guards, and a warp's store fills whole 32-byte sectors (8 rows x 64 bytes).")
+w("            var c4 = c.Cast<Float4>().AsAligned(16);")
 for i in range(8):
-    w(f"        if (r{i} < s.M)")
-    w("        {")
+    w(f"            if (r{i} < s.M)")
+    w("            {")
+    for cb in range(4):
+        args = ", ".join(f"c{i}_{4 * cb + jj}" for jj in range(4))
+        w(f"                StoreRun(c4, s, cBase, r{i}, n{4 * cb}, {args});")
+    w("            }")
+w("        }")
+w("        else")
+w("        {")
+for i in range(8):
+    w(f"            if (r{i} < s.M)")
+    w("            {")
     for j in range(16):
-        w(f"            Store(c, bias, s, cBase, biasBase, r{i}, n{j}, c{i}_{j});")
-    w("        }")
+        w(f"                Store(c, bias, s, cBase, biasBase, r{i}, n{j}, c{i}_{j});")
+    w("            }")
+w("        }")
 w("    }")
 w("")
 
