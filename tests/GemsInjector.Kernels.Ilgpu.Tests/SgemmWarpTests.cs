@@ -175,7 +175,8 @@ public sealed class SgemmWarpTests : KernelTestBase
     /// <summary>
     /// `pipe16kruns` writes C in 16-byte runs only where C is 16-byte aligned: C at a 16-byte boundary (the runs; the
     /// simulator's buffers are aligned, checked first) and one float past it (the per-element stores), with and without
-    /// split-K, alpha applied and a bias at beta 0; every element of C against float64 and the floats around C still NaN.
+    /// split-K (summed by <c>GEMS_SPLITK_REDUCE_F32=runs</c>'s reduce where C is aligned), alpha applied and a bias at
+    /// beta 0; every element of C against float64 and the floats around C still NaN.
     /// </summary>
     [Theory]
     [InlineData(0, 40)]
@@ -188,18 +189,32 @@ public sealed class SgemmWarpTests : KernelTestBase
         int seed = 9900 + offset + k;
         var a = Random(seed, m * k);
         var b = Random(seed + 1, k * n);
-        WithVariant("pipe16+pipe16kruns", () =>
+        var savedReduce = K.SplitKReduceF32;
+        K.SplitKReduceF32 = SplitKReduceF32Form.Runs;
+        try
         {
-            var whole = Poisoned(m * n + 8);
-            Assert.Equal(0, TensorCoreLaunch.DeviceAddress(whole.Cast<ushort>()) % 16);
-            var c = whole.SubView(offset, m * n);
-            K.Addmm(Upload(Random(seed + 2, n)), Upload(a), Upload(b), c, m, k, n, beta: 0f, alpha: 0.75f, transposeB: false);
-            var got = Download(whole);
-            AssertClose(got.Skip(offset).Take(m * n).ToArray(), MatMul(a, b, 1, m, k, n, false).Select(p => 0.75 * p).ToArray(), RtolF32, Atol * k,
-                $"pipe16kruns offset {offset} k {k}", seed);
-            Assert.All(got.Take(offset).Concat(got.Skip(offset + (m * n))), x => Assert.True(float.IsNaN(x)));
-        });
+            WithVariant("pipe16+pipe16kruns", () =>
+            {
+                var whole = Poisoned(m * n + 8);
+                Assert.Equal(0, TensorCoreLaunch.DeviceAddress(whole.Cast<ushort>()) % 16);
+                var c = whole.SubView(offset, m * n);
+                K.Addmm(Upload(Random(seed + 2, n)), Upload(a), Upload(b), c, m, k, n, beta: 0f, alpha: 0.75f, transposeB: false);
+                var got = Download(whole);
+                AssertClose(got.Skip(offset).Take(m * n).ToArray(), MatMul(a, b, 1, m, k, n, false).Select(p => 0.75 * p).ToArray(), RtolF32, Atol * k,
+                    $"pipe16kruns offset {offset} k {k}", seed);
+                Assert.All(got.Take(offset).Concat(got.Skip(offset + (m * n))), x => Assert.True(float.IsNaN(x)));
+            });
+        }
+        finally
+        {
+            K.SplitKReduceF32 = savedReduce;
+        }
+
         Assert.True(Device.HasCompiled("SgemmAsyncPipe8x16F32<4,16,1>"));
+        if (k > 1000 && offset == 0)
+        {
+            Assert.True(Device.HasCompiled(nameof(GemmFastKernels.GemvReduceRunsF32)));
+        }
     }
 
     [Theory]
