@@ -17,6 +17,7 @@ public sealed partial class IlgpuKernels
     private readonly Action<KernelConfig, ArrayView<Float4>, ArrayView<Float4>, ArrayView<float>, ArrayView<float>, GemmShape>?[] sgemmWideF32 = new Action<KernelConfig, ArrayView<Float4>, ArrayView<Float4>, ArrayView<float>, ArrayView<float>, GemmShape>?[4];
     private readonly Action<KernelConfig, ArrayView<Float4>, ArrayView<Float4>, ArrayView<float>, ArrayView<float>, GemmShape, SgemmAddresses>?[] sgemmAsyncF32 = new Action<KernelConfig, ArrayView<Float4>, ArrayView<Float4>, ArrayView<float>, ArrayView<float>, GemmShape, SgemmAddresses>?[10];
     private readonly Action<KernelConfig, ArrayView<Float4>, ArrayView<Float4>, ArrayView<float>, ArrayView<float>, GemmShape, SgemmAddresses>?[] sgemmAsyncPipeF32 = new Action<KernelConfig, ArrayView<Float4>, ArrayView<Float4>, ArrayView<float>, ArrayView<float>, GemmShape, SgemmAddresses>?[6];
+    private readonly Action<KernelConfig, ArrayView<Float4>, ArrayView<Float4>, ArrayView<float>, ArrayView<float>, GemmShape, SgemmAddresses>?[] sgemmAsyncPipeSpreadF32 = new Action<KernelConfig, ArrayView<Float4>, ArrayView<Float4>, ArrayView<float>, ArrayView<float>, GemmShape, SgemmAddresses>?[4];
     private MemoryBuffer1D<float, Stride1D.Dense>? gemvScratch;
 
     /// <summary>
@@ -221,7 +222,9 @@ public sealed partial class IlgpuKernels
             bool wide = (variant == SgemmKernelVariant.Wide8x16Bk16 || asyncVariant) && !flat;
             bool asyncShort = wide && halves == 1 && SgemmShortKernel != SgemmShortVariant.Wide;
             bool asyncTile = wide && ((asyncVariant && halves == 2) || asyncShort);
-            bool pipeShort = SgemmShortKernel is SgemmShortVariant.AsyncPipe or SgemmShortVariant.AsyncPipeBk16 or SgemmShortVariant.AsyncPipeBk16Runs;
+            bool pipeShort = SgemmShortKernel is SgemmShortVariant.AsyncPipe or SgemmShortVariant.AsyncPipeBk16 or SgemmShortVariant.AsyncPipeBk16Runs
+                or SgemmShortVariant.AsyncPipeBk16Spread;
+            bool spreadTile = asyncShort && SgemmShortKernel == SgemmShortVariant.AsyncPipeBk16Spread;
             bool pipeTile = asyncTile && !transposeB && (asyncShort ? pipeShort : pipeVariant);
             int bk = variant == SgemmKernelVariant.Legacy ? t / 2
                 : asyncShort ? AsyncShortKTile(t)
@@ -271,14 +274,14 @@ public sealed partial class IlgpuKernels
                 var addresses = device.Kind == IlgpuDeviceKind.Cuda
                     ? new SgemmAddresses { A = TensorCoreLaunch.DeviceAddress(a.Cast<ushort>()), B = TensorCoreLaunch.DeviceAddress(b.Cast<ushort>()) }
                     : default;
-                // `pipe16kruns`: the short [K, N] tile writes C (or its split's partials) in 16-byte runs where those
-                // write the same values as the per-element stores.
-                addresses.VectorStores = pipeTile && asyncShort && SgemmShortKernel == SgemmShortVariant.AsyncPipeBk16Runs
+                // `pipe16kruns` / `pipe16kspread`: the short [K, N] tile writes C (or its split's partials) in 16-byte runs
+                // where those write the same values as the per-element stores.
+                addresses.VectorStores = pipeTile && asyncShort && (SgemmShortKernel is SgemmShortVariant.AsyncPipeBk16Runs or SgemmShortVariant.AsyncPipeBk16Spread)
                     && n % 4 == 0 && TensorCoreLaunch.DeviceAddress(target3.Cast<ushort>()) % 16 == 0
                     && (shape.HasBias == 0 || shape.Beta == 0f) ? 1 : 0;
                 var staged = new KernelConfig(tiled.GridDim, tiled.GroupDim,
                     SharedMemoryConfig.RequestDynamic<Float4>(GemmFastKernels.AsyncShared(rowsPerTile, colsPerTile, bk) / 4));
-                (pipeTile ? SgemmAsyncPipeLaunch(t, bk, halves) : SgemmAsyncLaunch(t, bk, transposeB, halves))(staged, a.Cast<Float4>(), b.Cast<Float4>(), bias, target3, shape, addresses);
+                (pipeTile ? (spreadTile ? SgemmAsyncPipeSpreadLaunch(t, bk) : SgemmAsyncPipeLaunch(t, bk, halves)) : SgemmAsyncLaunch(t, bk, transposeB, halves))(staged, a.Cast<Float4>(), b.Cast<Float4>(), bias, target3, shape, addresses);
             }
             else if (wide)
             {
@@ -359,7 +362,8 @@ public sealed partial class IlgpuKernels
     internal int AsyncShortKTile(int tileThreads)
     {
         var (rows, cols) = GemmFastKernels.WideTile(tileThreads, 1);
-        return (SgemmShortKernel is SgemmShortVariant.AsyncPipeBk16 or SgemmShortVariant.AsyncPipeBk16Runs) && GemmFastKernels.AsyncShared(rows, cols, 16) * sizeof(float) <= SgemmShortSharedLimit ? 16 : 8;
+        return (SgemmShortKernel is SgemmShortVariant.AsyncPipeBk16 or SgemmShortVariant.AsyncPipeBk16Runs or SgemmShortVariant.AsyncPipeBk16Spread)
+            && GemmFastKernels.AsyncShared(rows, cols, 16) * sizeof(float) <= SgemmShortSharedLimit ? 16 : 8;
     }
 
     /// <summary>
@@ -428,6 +432,25 @@ public sealed partial class IlgpuKernels
             (4, 16, 1) => device.Load(ref sgemmAsyncPipeF32[4], name, acc => acc.LoadStreamKernel<ArrayView<Float4>, ArrayView<Float4>, ArrayView<float>, ArrayView<float>, GemmShape, SgemmAddresses>(GemmFastKernels.SgemmAsyncPipe8x16F32<Const4, Const16, Const1>, bounds)),
             (GemmFastKernels.MaxTileThreads, 16, 1) => device.Load(ref sgemmAsyncPipeF32[5], name, acc => acc.LoadStreamKernel<ArrayView<Float4>, ArrayView<Float4>, ArrayView<float>, ArrayView<float>, GemmShape, SgemmAddresses>(GemmFastKernels.SgemmAsyncPipe8x16F32<Const16, Const16, Const1>, bounds)),
             _ => throw new ArgumentOutOfRangeException(nameof(tileThreads), $"No SgemmAsyncPipe8x16F32 for {tileThreads} tile threads, K-tile {bk}, {warpRows} warp rows."),
+        };
+    }
+
+    /// <summary>
+    /// <c>SgemmAsyncPipeSpread8x16F32</c> (`pipe16kspread`: the short B [K, N] tile with its copies spread over the
+    /// K-tile's steps) for (tile threads, K-tile): (4, 8 | 16) on the simulator, (16, 8 | 16) on GPUs. Launch bounds of
+    /// <see cref="SgemmWideLaunch"/>.
+    /// </summary>
+    private Action<KernelConfig, ArrayView<Float4>, ArrayView<Float4>, ArrayView<float>, ArrayView<float>, GemmShape, SgemmAddresses> SgemmAsyncPipeSpreadLaunch(int tileThreads, int bk)
+    {
+        var name = $"{nameof(GemmFastKernels.SgemmAsyncPipeSpread8x16F32)}<{tileThreads},{bk},1>";
+        var bounds = Bounds(GemmFastKernels.WideThreads(tileThreads), SgemmGroupsPerSm);
+        return (tileThreads, bk) switch
+        {
+            (4, 8) => device.Load(ref sgemmAsyncPipeSpreadF32[0], name, acc => acc.LoadStreamKernel<ArrayView<Float4>, ArrayView<Float4>, ArrayView<float>, ArrayView<float>, GemmShape, SgemmAddresses>(GemmFastKernels.SgemmAsyncPipeSpread8x16F32<Const4, Const8, Const1>, bounds)),
+            (GemmFastKernels.MaxTileThreads, 8) => device.Load(ref sgemmAsyncPipeSpreadF32[1], name, acc => acc.LoadStreamKernel<ArrayView<Float4>, ArrayView<Float4>, ArrayView<float>, ArrayView<float>, GemmShape, SgemmAddresses>(GemmFastKernels.SgemmAsyncPipeSpread8x16F32<Const16, Const8, Const1>, bounds)),
+            (4, 16) => device.Load(ref sgemmAsyncPipeSpreadF32[2], name, acc => acc.LoadStreamKernel<ArrayView<Float4>, ArrayView<Float4>, ArrayView<float>, ArrayView<float>, GemmShape, SgemmAddresses>(GemmFastKernels.SgemmAsyncPipeSpread8x16F32<Const4, Const16, Const1>, bounds)),
+            (GemmFastKernels.MaxTileThreads, 16) => device.Load(ref sgemmAsyncPipeSpreadF32[3], name, acc => acc.LoadStreamKernel<ArrayView<Float4>, ArrayView<Float4>, ArrayView<float>, ArrayView<float>, GemmShape, SgemmAddresses>(GemmFastKernels.SgemmAsyncPipeSpread8x16F32<Const16, Const16, Const1>, bounds)),
+            _ => throw new ArgumentOutOfRangeException(nameof(tileThreads), $"No SgemmAsyncPipeSpread8x16F32 for {tileThreads} tile threads, K-tile {bk}."),
         };
     }
 
@@ -781,10 +804,16 @@ internal enum SgemmShortVariant
     /// epilogue's stores and guards).
     /// </summary>
     AsyncPipeBk16Runs,
+
+    /// <summary>
+    /// <see cref="AsyncPipeBk16Runs"/> whose B [K, N] kernel is <c>SgemmAsyncPipeSpread8x16F32</c>: the K-tile's steps
+    /// written out and the next copies issued in shares between them (one straight-line block per K-tile).
+    /// </summary>
+    AsyncPipeBk16Spread,
 }
 
 /// <summary>
-/// The short-tile setting (<c>GEMS_SGEMM_SHORT_VARIANT</c>): <c>pipe16k</c> (default), <c>pipe16kruns</c>, <c>pipe</c>, <c>async</c> or <c>wide</c>; it applies to the
+/// The short-tile setting (<c>GEMS_SGEMM_SHORT_VARIANT</c>): <c>pipe16k</c> (default), <c>pipe16kruns</c>, <c>pipe16kspread</c>, <c>pipe</c>, <c>async</c> or <c>wide</c>; it applies to the
 /// <c>wide16</c>, <c>async16</c> and <c>pipe16</c> SGEMM variants, whose 17–64-row products take the short tile.
 /// </summary>
 internal static class SgemmShortChoice
@@ -798,7 +827,7 @@ internal static class SgemmShortChoice
     public static SgemmShortVariant FromEnvironment() => FromVariable.Value;
 
     /// <summary>
-    /// <c>wide</c>, <c>async</c>, <c>pipe</c> and <c>pipe16kruns</c> (any case, surrounding spaces ignored) select those short tiles;
+    /// <c>wide</c>, <c>async</c>, <c>pipe</c>, <c>pipe16kruns</c> and <c>pipe16kspread</c> (any case, surrounding spaces ignored) select those short tiles;
     /// anything else the default, <c>pipe16k</c>.
     /// </summary>
     public static SgemmShortVariant Parse(string? setting) => setting?.Trim().ToLowerInvariant() switch
@@ -807,6 +836,7 @@ internal static class SgemmShortChoice
         "async" => SgemmShortVariant.Async,
         "pipe" => SgemmShortVariant.AsyncPipe,
         "pipe16kruns" => SgemmShortVariant.AsyncPipeBk16Runs,
+        "pipe16kspread" => SgemmShortVariant.AsyncPipeBk16Spread,
         _ => SgemmShortVariant.AsyncPipeBk16,
     };
 }
