@@ -42,7 +42,7 @@ internal struct SgemmAddresses
     /// The launcher sets it only where that writes what the per-element stores would: N a multiple of 4, c 16-byte
     /// aligned, and no bias term.
     /// </summary>
-    public int VectorStores;
+    public int StoreRuns;
 }
 
 /// <summary>

@@ -4443,7 +4443,7 @@ internal static partial class GemmFastKernels
         int n13 = col0 + tc + 3 * 4 * lc + 1;
         int n14 = col0 + tc + 3 * 4 * lc + 2;
         int n15 = col0 + tc + 3 * 4 * lc + 3;
-        if (addr.VectorStores != 0)
+        if (addr.StoreRuns != 0)
         {
             // A thread's columns come in runs of 4 (j % 4), so one 16-byte store writes a run: a quarter of the store
             // instructions and guards, and a warp's store fills whole 32-byte sectors (8 rows x 64 bytes).
@@ -5366,7 +5366,7 @@ internal static partial class GemmFastKernels
             // Two steps per iteration (kc4 is even): the even step's fragments are pa / pb, the odd step's qa / qb, each read
             // during the other's last FMAs, so the loop carries pa / pb in place (no register moves); at the tile's last
             // step the next index wraps to 0 inside this stage (re-read, unused).
-            // kc4 is 2 or 4 (TBk 8 or 16): steps 0-1, then 2-3 when present.
+            // Steps 0-1, then each further pair while kc4 has it (folded at compile time).
             {
                 {
                     long q = cs + bColN + (long)(0 + 0) * 4 * bRowVecs;
@@ -6672,7 +6672,7 @@ internal static partial class GemmFastKernels
         int n13 = col0 + tc + 3 * 4 * lc + 1;
         int n14 = col0 + tc + 3 * 4 * lc + 2;
         int n15 = col0 + tc + 3 * 4 * lc + 3;
-        if (addr.VectorStores != 0)
+        if (addr.StoreRuns != 0)
         {
             // A thread's columns come in runs of 4 (j % 4), so one 16-byte store writes a run: a quarter of the store
             // instructions and guards, and a warp's store fills whole 32-byte sectors (8 rows x 64 bytes).

@@ -276,7 +276,7 @@ public sealed partial class IlgpuKernels
                     : default;
                 // `pipe16kruns` / `pipe16kspread`: the short [K, N] tile writes C (or its split's partials) in 16-byte runs
                 // where those write the same values as the per-element stores.
-                addresses.VectorStores = pipeTile && asyncShort && (SgemmShortKernel is SgemmShortVariant.AsyncPipeBk16Runs or SgemmShortVariant.AsyncPipeBk16Spread)
+                addresses.StoreRuns = pipeTile && asyncShort && (SgemmShortKernel is SgemmShortVariant.AsyncPipeBk16Runs or SgemmShortVariant.AsyncPipeBk16Spread)
                     && n % 4 == 0 && TensorCoreLaunch.DeviceAddress(target3.Cast<ushort>()) % 16 == 0
                     && (shape.HasBias == 0 || shape.Beta == 0f) ? 1 : 0;
                 var staged = new KernelConfig(tiled.GridDim, tiled.GroupDim,

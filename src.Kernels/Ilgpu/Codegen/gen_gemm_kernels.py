@@ -658,6 +658,9 @@ w("    }")
 w("")
 
 # ---------------- SGEMM, 8x16 per thread, cp.async stages, rotated fragments ([K, N] B) ----------------
+SPREAD_MAX_BK = 16  # the written-out K-tile of SgemmAsyncPipeSpread8x16F32 covers TBk up to this
+
+
 def pipe_kernel(name, variants, spread):
     """SgemmAsyncPipe8x16F32 (spread = False) and SgemmAsyncPipeSpread8x16F32 (spread: the K-tile written out, tile t + 2's
     copies issued in shares between its steps): one body."""
@@ -871,16 +874,15 @@ def pipe_kernel(name, variants, spread):
 
 
     if spread:
-        w("            // kc4 is 2 or 4 (TBk 8 or 16): steps 0-1, then 2-3 when present.")
-        w("            {")
-        two_steps("                ", "0")
-        w("            }")
-        w("")
-        w("            if (kc4 > 2)")
-        w("            {")
-        two_steps("                ", "2")
-        w("            }")
-        w("")
+        # Pairs of steps up to the largest K-tile instantiated (pipe_kernel's variants: TBk 8 or 16, kc4 2 or 4).
+        w("            // Steps 0-1, then each further pair while kc4 has it (folded at compile time).")
+        for kq in range(0, SPREAD_MAX_BK // 4, 2):
+            if kq > 0:
+                w("            if (kc4 > " + str(kq) + ")")
+            w("            {")
+            two_steps("                ", str(kq))
+            w("            }")
+            w("")
         w("            CommitCopies(gpu);")
     else:
         w("            for (int kq = 0; kq < kc4; kq += 2)")
@@ -899,7 +901,7 @@ def pipe_kernel(name, variants, spread):
         w(f"        int r{i} = row0 + tr + {i} * lr;")
     for j in range(16):
         w(f"        int n{j} = col0 + tc + {j // 4} * 4 * lc + {j % 4};")
-    w("        if (addr.VectorStores != 0)")
+    w("        if (addr.StoreRuns != 0)")
     w("        {")
     w("            // A thread's columns come in runs of 4 (j % 4), so one 16-byte store writes a run: a quarter of the store")
     w("            // instructions and guards, and a warp's store fills whole 32-byte sectors (8 rows x 64 bytes).")
@@ -928,9 +930,9 @@ def pipe_kernel(name, variants, spread):
 pipe_kernel("SgemmAsyncPipe8x16F32",
             (("Const4", "Const8", "Const2"), ("Const16", "Const16", "Const2"), ("Const4", "Const8", "Const1"), ("Const16", "Const8", "Const1"),
              ("Const4", "Const16", "Const1"), ("Const16", "Const16", "Const1")), spread=False)
-pipe_kernel("SgemmAsyncPipeSpread8x16F32",
-            (("Const4", "Const8", "Const1"), ("Const16", "Const8", "Const1"), ("Const4", "Const16", "Const1"), ("Const16", "Const16", "Const1")),
-            spread=True)
+SPREAD_VARIANTS = (("Const4", "Const8", "Const1"), ("Const16", "Const8", "Const1"), ("Const4", "Const16", "Const1"), ("Const16", "Const16", "Const1"))
+assert all(int(v[1][5:]) <= SPREAD_MAX_BK for v in SPREAD_VARIANTS)
+pipe_kernel("SgemmAsyncPipeSpread8x16F32", SPREAD_VARIANTS, spread=True)
 
 # ---------------- GEMV [K, N] ----------------
 w("    /// <summary>")
