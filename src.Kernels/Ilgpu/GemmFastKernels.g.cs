@@ -3121,6 +3121,7 @@ internal static partial class GemmFastKernels
     /// TTileThreads = 16: 128x128 from 128 threads, K-tile TBk = 16; 4: the simulator's 32x64 from 16 threads, TBk = 8.
     /// TWarpRows = 1: the short tile (64x256 on GPUs, 16x128 on the simulator, the 4 warps side by side) at TBk = 8, or at
     /// TBk = 16 where the device lets a group opt into 60 KB of shared memory (<see cref="MarkOptInShared"/>).
+    /// <c>addr.StoreRuns</c> != 0: C is written in 16-byte runs of 4 columns (<see cref="StoreRun"/>).
     /// </summary>
     [IlgpuKernel]
     [IlgpuKernelVariant(typeof(Const4), typeof(Const8), typeof(Const2))]
@@ -4673,6 +4674,7 @@ internal static partial class GemmFastKernels
     /// TTileThreads = 16: 128x128 from 128 threads, K-tile TBk = 16; 4: the simulator's 32x64 from 16 threads, TBk = 8.
     /// TWarpRows = 1: the short tile (64x256 on GPUs, 16x128 on the simulator, the 4 warps side by side) at TBk = 8, or at
     /// TBk = 16 where the device lets a group opt into 60 KB of shared memory (<see cref="MarkOptInShared"/>).
+    /// <c>addr.StoreRuns</c> != 0: C is written in 16-byte runs of 4 columns (<see cref="StoreRun"/>).
     /// The K-tile's steps are written out (TBk = 8 or 16) and tile t + 2's copies are issued between them, a share
     /// after each odd step's fragment loads, instead of as one block after the barrier: the tile is one straight-line
     /// block in which ptxas can place the copies' address arithmetic among the FMAs.
