@@ -1,5 +1,6 @@
 using System.Runtime.CompilerServices;
 using ILGPU;
+using ILGPU.Runtime;
 using ILGPU.Runtime.Cuda;
 
 namespace GemsInjector.Kernels.Ilgpu;
@@ -35,6 +36,13 @@ internal struct SgemmAddresses
 {
     public long A;
     public long B;
+
+    /// <summary>
+    /// Nonzero: <c>SgemmAsyncPipe8x16F32</c> writes C in 16-byte runs of 4 columns (<see cref="GemmFastKernels.StoreRun"/>).
+    /// The launcher sets it only where that writes what the per-element stores would: N a multiple of 4, c 16-byte
+    /// aligned, and no bias term.
+    /// </summary>
+    public int StoreRuns;
 }
 
 /// <summary>
@@ -218,6 +226,20 @@ internal static partial class GemmFastKernels
         }
     }
 
+    /// <summary>
+    /// <see cref="Store"/> for the 4 columns <paramref name="col"/> .. <paramref name="col"/> + 3 of one row as one 16-byte
+    /// store, without the bias term: N is a multiple of 4 (so the run lies inside N when its first column does) and c4
+    /// is 16-byte aligned.
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    internal static void StoreRun(ArrayView<Float4> c4, GemmShape s, long cBase, int row, int col, float x, float y, float z, float w)
+    {
+        if (col < s.N)
+        {
+            c4[(cBase + ((long)row * s.N) + col) >> 2] = new Float4 { X = s.Alpha * x, Y = s.Alpha * y, Z = s.Alpha * z, W = s.Alpha * w };
+        }
+    }
+
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     private static float GemvEpilogue(ArrayView<float> bias, GemvShape g, int row, int col, float acc)
     {
@@ -273,6 +295,69 @@ internal static partial class GemmFastKernels
             }
         }
     }
+
+    /// <summary>
+    /// <see cref="GemvReduceF32"/> over runs of 4 consecutive elements (N a multiple of 4, so a run stays in its row;
+    /// partial and c 16-byte aligned): one 16-byte load per split and run, up to 8 splits' loads requested before the
+    /// first add (the element kernel keeps 4 scalar loads in flight: ncu, H200 Run 47, 77% of its samples on long_sb),
+    /// a quarter of its index arithmetic, the same additions in the same order (equal bits).
+    /// </summary>
+    [IlgpuKernel]
+    public static void GemvReduceRunsF32(ArrayView<Float4> partial4, ArrayView<float> bias, ArrayView<Float4> c4, GemvShape g)
+    {
+        var partialRuns = partial4.AsAligned(16);
+        var outputRuns = c4.AsAligned(16);
+        long total = (long)g.M * g.N;
+        long runs = total >> 2;
+        for (long r = Grid.GlobalIndex.X; r < runs; r += (long)Grid.DimX * Group.DimX)
+        {
+            var sum = SumRun(partialRuns, runs, r, g.Splits);
+            long e = r << 2;
+            int row = SplitKReduction.Row(e, total, g.N);
+            int col = (int)(e - ((long)row * g.N));
+            outputRuns[r] = new Float4
+            {
+                X = GemvEpilogue(bias, g, row, col, sum.X),
+                Y = GemvEpilogue(bias, g, row, col + 1, sum.Y),
+                Z = GemvEpilogue(bias, g, row, col + 2, sum.Z),
+                W = GemvEpilogue(bias, g, row, col + 3, sum.W),
+            };
+        }
+    }
+
+    /// <summary>
+    /// Σ_s partial4[s · plane4 + r] per component for s = 0 .. splits − 1, added in split order as
+    /// <see cref="SplitKReduction.Sum"/> does; 8 loads are requested before the first of them is added.
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static Float4 SumRun(ArrayView<Float4> partial4, long plane4, long r, int splits)
+    {
+        var sum = default(Float4);
+        int s = 0;
+        for (; s + 8 <= splits; s += 8)
+        {
+            long at = (s * plane4) + r;
+            var p0 = partial4[at];
+            var p1 = partial4[at + plane4];
+            var p2 = partial4[at + (2 * plane4)];
+            var p3 = partial4[at + (3 * plane4)];
+            var p4 = partial4[at + (4 * plane4)];
+            var p5 = partial4[at + (5 * plane4)];
+            var p6 = partial4[at + (6 * plane4)];
+            var p7 = partial4[at + (7 * plane4)];
+            sum = Plus(Plus(Plus(Plus(Plus(Plus(Plus(Plus(sum, p0), p1), p2), p3), p4), p5), p6), p7);
+        }
+
+        for (; s < splits; s++)
+        {
+            sum = Plus(sum, partial4[(s * plane4) + r]);
+        }
+
+        return sum;
+    }
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static Float4 Plus(Float4 a, Float4 b) => new() { X = a.X + b.X, Y = a.Y + b.Y, Z = a.Z + b.Z, W = a.W + b.W };
 
     /// <summary>C[i, n] = alpha·Σ_split partial[split, i, n] + beta·bias (grid-stride over M·N).</summary>
     [IlgpuKernel]

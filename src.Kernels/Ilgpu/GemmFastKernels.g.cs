@@ -3121,6 +3121,7 @@ internal static partial class GemmFastKernels
     /// TTileThreads = 16: 128x128 from 128 threads, K-tile TBk = 16; 4: the simulator's 32x64 from 16 threads, TBk = 8.
     /// TWarpRows = 1: the short tile (64x256 on GPUs, 16x128 on the simulator, the 4 warps side by side) at TBk = 8, or at
     /// TBk = 16 where the device lets a group opt into 60 KB of shared memory (<see cref="MarkOptInShared"/>).
+    /// <c>addr.StoreRuns</c> != 0: C is written in 16-byte runs of 4 columns (<see cref="StoreRun"/>).
     /// </summary>
     [IlgpuKernel]
     [IlgpuKernelVariant(typeof(Const4), typeof(Const8), typeof(Const2))]
@@ -4443,157 +4444,2452 @@ internal static partial class GemmFastKernels
         int n13 = col0 + tc + 3 * 4 * lc + 1;
         int n14 = col0 + tc + 3 * 4 * lc + 2;
         int n15 = col0 + tc + 3 * 4 * lc + 3;
-        if (r0 < s.M)
+        if (addr.StoreRuns != 0)
         {
-            Store(c, bias, s, cBase, biasBase, r0, n0, c0_0);
-            Store(c, bias, s, cBase, biasBase, r0, n1, c0_1);
-            Store(c, bias, s, cBase, biasBase, r0, n2, c0_2);
-            Store(c, bias, s, cBase, biasBase, r0, n3, c0_3);
-            Store(c, bias, s, cBase, biasBase, r0, n4, c0_4);
-            Store(c, bias, s, cBase, biasBase, r0, n5, c0_5);
-            Store(c, bias, s, cBase, biasBase, r0, n6, c0_6);
-            Store(c, bias, s, cBase, biasBase, r0, n7, c0_7);
-            Store(c, bias, s, cBase, biasBase, r0, n8, c0_8);
-            Store(c, bias, s, cBase, biasBase, r0, n9, c0_9);
-            Store(c, bias, s, cBase, biasBase, r0, n10, c0_10);
-            Store(c, bias, s, cBase, biasBase, r0, n11, c0_11);
-            Store(c, bias, s, cBase, biasBase, r0, n12, c0_12);
-            Store(c, bias, s, cBase, biasBase, r0, n13, c0_13);
-            Store(c, bias, s, cBase, biasBase, r0, n14, c0_14);
-            Store(c, bias, s, cBase, biasBase, r0, n15, c0_15);
+            // A thread's columns come in runs of 4 (j % 4), so one 16-byte store writes a run: a quarter of the store
+            // instructions and guards, and a warp's store fills whole 32-byte sectors (8 rows x 64 bytes).
+            var c4 = c.Cast<Float4>().AsAligned(16);
+            if (r0 < s.M)
+            {
+                StoreRun(c4, s, cBase, r0, n0, c0_0, c0_1, c0_2, c0_3);
+                StoreRun(c4, s, cBase, r0, n4, c0_4, c0_5, c0_6, c0_7);
+                StoreRun(c4, s, cBase, r0, n8, c0_8, c0_9, c0_10, c0_11);
+                StoreRun(c4, s, cBase, r0, n12, c0_12, c0_13, c0_14, c0_15);
+            }
+            if (r1 < s.M)
+            {
+                StoreRun(c4, s, cBase, r1, n0, c1_0, c1_1, c1_2, c1_3);
+                StoreRun(c4, s, cBase, r1, n4, c1_4, c1_5, c1_6, c1_7);
+                StoreRun(c4, s, cBase, r1, n8, c1_8, c1_9, c1_10, c1_11);
+                StoreRun(c4, s, cBase, r1, n12, c1_12, c1_13, c1_14, c1_15);
+            }
+            if (r2 < s.M)
+            {
+                StoreRun(c4, s, cBase, r2, n0, c2_0, c2_1, c2_2, c2_3);
+                StoreRun(c4, s, cBase, r2, n4, c2_4, c2_5, c2_6, c2_7);
+                StoreRun(c4, s, cBase, r2, n8, c2_8, c2_9, c2_10, c2_11);
+                StoreRun(c4, s, cBase, r2, n12, c2_12, c2_13, c2_14, c2_15);
+            }
+            if (r3 < s.M)
+            {
+                StoreRun(c4, s, cBase, r3, n0, c3_0, c3_1, c3_2, c3_3);
+                StoreRun(c4, s, cBase, r3, n4, c3_4, c3_5, c3_6, c3_7);
+                StoreRun(c4, s, cBase, r3, n8, c3_8, c3_9, c3_10, c3_11);
+                StoreRun(c4, s, cBase, r3, n12, c3_12, c3_13, c3_14, c3_15);
+            }
+            if (r4 < s.M)
+            {
+                StoreRun(c4, s, cBase, r4, n0, c4_0, c4_1, c4_2, c4_3);
+                StoreRun(c4, s, cBase, r4, n4, c4_4, c4_5, c4_6, c4_7);
+                StoreRun(c4, s, cBase, r4, n8, c4_8, c4_9, c4_10, c4_11);
+                StoreRun(c4, s, cBase, r4, n12, c4_12, c4_13, c4_14, c4_15);
+            }
+            if (r5 < s.M)
+            {
+                StoreRun(c4, s, cBase, r5, n0, c5_0, c5_1, c5_2, c5_3);
+                StoreRun(c4, s, cBase, r5, n4, c5_4, c5_5, c5_6, c5_7);
+                StoreRun(c4, s, cBase, r5, n8, c5_8, c5_9, c5_10, c5_11);
+                StoreRun(c4, s, cBase, r5, n12, c5_12, c5_13, c5_14, c5_15);
+            }
+            if (r6 < s.M)
+            {
+                StoreRun(c4, s, cBase, r6, n0, c6_0, c6_1, c6_2, c6_3);
+                StoreRun(c4, s, cBase, r6, n4, c6_4, c6_5, c6_6, c6_7);
+                StoreRun(c4, s, cBase, r6, n8, c6_8, c6_9, c6_10, c6_11);
+                StoreRun(c4, s, cBase, r6, n12, c6_12, c6_13, c6_14, c6_15);
+            }
+            if (r7 < s.M)
+            {
+                StoreRun(c4, s, cBase, r7, n0, c7_0, c7_1, c7_2, c7_3);
+                StoreRun(c4, s, cBase, r7, n4, c7_4, c7_5, c7_6, c7_7);
+                StoreRun(c4, s, cBase, r7, n8, c7_8, c7_9, c7_10, c7_11);
+                StoreRun(c4, s, cBase, r7, n12, c7_12, c7_13, c7_14, c7_15);
+            }
         }
-        if (r1 < s.M)
+        else
         {
-            Store(c, bias, s, cBase, biasBase, r1, n0, c1_0);
-            Store(c, bias, s, cBase, biasBase, r1, n1, c1_1);
-            Store(c, bias, s, cBase, biasBase, r1, n2, c1_2);
-            Store(c, bias, s, cBase, biasBase, r1, n3, c1_3);
-            Store(c, bias, s, cBase, biasBase, r1, n4, c1_4);
-            Store(c, bias, s, cBase, biasBase, r1, n5, c1_5);
-            Store(c, bias, s, cBase, biasBase, r1, n6, c1_6);
-            Store(c, bias, s, cBase, biasBase, r1, n7, c1_7);
-            Store(c, bias, s, cBase, biasBase, r1, n8, c1_8);
-            Store(c, bias, s, cBase, biasBase, r1, n9, c1_9);
-            Store(c, bias, s, cBase, biasBase, r1, n10, c1_10);
-            Store(c, bias, s, cBase, biasBase, r1, n11, c1_11);
-            Store(c, bias, s, cBase, biasBase, r1, n12, c1_12);
-            Store(c, bias, s, cBase, biasBase, r1, n13, c1_13);
-            Store(c, bias, s, cBase, biasBase, r1, n14, c1_14);
-            Store(c, bias, s, cBase, biasBase, r1, n15, c1_15);
+            if (r0 < s.M)
+            {
+                Store(c, bias, s, cBase, biasBase, r0, n0, c0_0);
+                Store(c, bias, s, cBase, biasBase, r0, n1, c0_1);
+                Store(c, bias, s, cBase, biasBase, r0, n2, c0_2);
+                Store(c, bias, s, cBase, biasBase, r0, n3, c0_3);
+                Store(c, bias, s, cBase, biasBase, r0, n4, c0_4);
+                Store(c, bias, s, cBase, biasBase, r0, n5, c0_5);
+                Store(c, bias, s, cBase, biasBase, r0, n6, c0_6);
+                Store(c, bias, s, cBase, biasBase, r0, n7, c0_7);
+                Store(c, bias, s, cBase, biasBase, r0, n8, c0_8);
+                Store(c, bias, s, cBase, biasBase, r0, n9, c0_9);
+                Store(c, bias, s, cBase, biasBase, r0, n10, c0_10);
+                Store(c, bias, s, cBase, biasBase, r0, n11, c0_11);
+                Store(c, bias, s, cBase, biasBase, r0, n12, c0_12);
+                Store(c, bias, s, cBase, biasBase, r0, n13, c0_13);
+                Store(c, bias, s, cBase, biasBase, r0, n14, c0_14);
+                Store(c, bias, s, cBase, biasBase, r0, n15, c0_15);
+            }
+            if (r1 < s.M)
+            {
+                Store(c, bias, s, cBase, biasBase, r1, n0, c1_0);
+                Store(c, bias, s, cBase, biasBase, r1, n1, c1_1);
+                Store(c, bias, s, cBase, biasBase, r1, n2, c1_2);
+                Store(c, bias, s, cBase, biasBase, r1, n3, c1_3);
+                Store(c, bias, s, cBase, biasBase, r1, n4, c1_4);
+                Store(c, bias, s, cBase, biasBase, r1, n5, c1_5);
+                Store(c, bias, s, cBase, biasBase, r1, n6, c1_6);
+                Store(c, bias, s, cBase, biasBase, r1, n7, c1_7);
+                Store(c, bias, s, cBase, biasBase, r1, n8, c1_8);
+                Store(c, bias, s, cBase, biasBase, r1, n9, c1_9);
+                Store(c, bias, s, cBase, biasBase, r1, n10, c1_10);
+                Store(c, bias, s, cBase, biasBase, r1, n11, c1_11);
+                Store(c, bias, s, cBase, biasBase, r1, n12, c1_12);
+                Store(c, bias, s, cBase, biasBase, r1, n13, c1_13);
+                Store(c, bias, s, cBase, biasBase, r1, n14, c1_14);
+                Store(c, bias, s, cBase, biasBase, r1, n15, c1_15);
+            }
+            if (r2 < s.M)
+            {
+                Store(c, bias, s, cBase, biasBase, r2, n0, c2_0);
+                Store(c, bias, s, cBase, biasBase, r2, n1, c2_1);
+                Store(c, bias, s, cBase, biasBase, r2, n2, c2_2);
+                Store(c, bias, s, cBase, biasBase, r2, n3, c2_3);
+                Store(c, bias, s, cBase, biasBase, r2, n4, c2_4);
+                Store(c, bias, s, cBase, biasBase, r2, n5, c2_5);
+                Store(c, bias, s, cBase, biasBase, r2, n6, c2_6);
+                Store(c, bias, s, cBase, biasBase, r2, n7, c2_7);
+                Store(c, bias, s, cBase, biasBase, r2, n8, c2_8);
+                Store(c, bias, s, cBase, biasBase, r2, n9, c2_9);
+                Store(c, bias, s, cBase, biasBase, r2, n10, c2_10);
+                Store(c, bias, s, cBase, biasBase, r2, n11, c2_11);
+                Store(c, bias, s, cBase, biasBase, r2, n12, c2_12);
+                Store(c, bias, s, cBase, biasBase, r2, n13, c2_13);
+                Store(c, bias, s, cBase, biasBase, r2, n14, c2_14);
+                Store(c, bias, s, cBase, biasBase, r2, n15, c2_15);
+            }
+            if (r3 < s.M)
+            {
+                Store(c, bias, s, cBase, biasBase, r3, n0, c3_0);
+                Store(c, bias, s, cBase, biasBase, r3, n1, c3_1);
+                Store(c, bias, s, cBase, biasBase, r3, n2, c3_2);
+                Store(c, bias, s, cBase, biasBase, r3, n3, c3_3);
+                Store(c, bias, s, cBase, biasBase, r3, n4, c3_4);
+                Store(c, bias, s, cBase, biasBase, r3, n5, c3_5);
+                Store(c, bias, s, cBase, biasBase, r3, n6, c3_6);
+                Store(c, bias, s, cBase, biasBase, r3, n7, c3_7);
+                Store(c, bias, s, cBase, biasBase, r3, n8, c3_8);
+                Store(c, bias, s, cBase, biasBase, r3, n9, c3_9);
+                Store(c, bias, s, cBase, biasBase, r3, n10, c3_10);
+                Store(c, bias, s, cBase, biasBase, r3, n11, c3_11);
+                Store(c, bias, s, cBase, biasBase, r3, n12, c3_12);
+                Store(c, bias, s, cBase, biasBase, r3, n13, c3_13);
+                Store(c, bias, s, cBase, biasBase, r3, n14, c3_14);
+                Store(c, bias, s, cBase, biasBase, r3, n15, c3_15);
+            }
+            if (r4 < s.M)
+            {
+                Store(c, bias, s, cBase, biasBase, r4, n0, c4_0);
+                Store(c, bias, s, cBase, biasBase, r4, n1, c4_1);
+                Store(c, bias, s, cBase, biasBase, r4, n2, c4_2);
+                Store(c, bias, s, cBase, biasBase, r4, n3, c4_3);
+                Store(c, bias, s, cBase, biasBase, r4, n4, c4_4);
+                Store(c, bias, s, cBase, biasBase, r4, n5, c4_5);
+                Store(c, bias, s, cBase, biasBase, r4, n6, c4_6);
+                Store(c, bias, s, cBase, biasBase, r4, n7, c4_7);
+                Store(c, bias, s, cBase, biasBase, r4, n8, c4_8);
+                Store(c, bias, s, cBase, biasBase, r4, n9, c4_9);
+                Store(c, bias, s, cBase, biasBase, r4, n10, c4_10);
+                Store(c, bias, s, cBase, biasBase, r4, n11, c4_11);
+                Store(c, bias, s, cBase, biasBase, r4, n12, c4_12);
+                Store(c, bias, s, cBase, biasBase, r4, n13, c4_13);
+                Store(c, bias, s, cBase, biasBase, r4, n14, c4_14);
+                Store(c, bias, s, cBase, biasBase, r4, n15, c4_15);
+            }
+            if (r5 < s.M)
+            {
+                Store(c, bias, s, cBase, biasBase, r5, n0, c5_0);
+                Store(c, bias, s, cBase, biasBase, r5, n1, c5_1);
+                Store(c, bias, s, cBase, biasBase, r5, n2, c5_2);
+                Store(c, bias, s, cBase, biasBase, r5, n3, c5_3);
+                Store(c, bias, s, cBase, biasBase, r5, n4, c5_4);
+                Store(c, bias, s, cBase, biasBase, r5, n5, c5_5);
+                Store(c, bias, s, cBase, biasBase, r5, n6, c5_6);
+                Store(c, bias, s, cBase, biasBase, r5, n7, c5_7);
+                Store(c, bias, s, cBase, biasBase, r5, n8, c5_8);
+                Store(c, bias, s, cBase, biasBase, r5, n9, c5_9);
+                Store(c, bias, s, cBase, biasBase, r5, n10, c5_10);
+                Store(c, bias, s, cBase, biasBase, r5, n11, c5_11);
+                Store(c, bias, s, cBase, biasBase, r5, n12, c5_12);
+                Store(c, bias, s, cBase, biasBase, r5, n13, c5_13);
+                Store(c, bias, s, cBase, biasBase, r5, n14, c5_14);
+                Store(c, bias, s, cBase, biasBase, r5, n15, c5_15);
+            }
+            if (r6 < s.M)
+            {
+                Store(c, bias, s, cBase, biasBase, r6, n0, c6_0);
+                Store(c, bias, s, cBase, biasBase, r6, n1, c6_1);
+                Store(c, bias, s, cBase, biasBase, r6, n2, c6_2);
+                Store(c, bias, s, cBase, biasBase, r6, n3, c6_3);
+                Store(c, bias, s, cBase, biasBase, r6, n4, c6_4);
+                Store(c, bias, s, cBase, biasBase, r6, n5, c6_5);
+                Store(c, bias, s, cBase, biasBase, r6, n6, c6_6);
+                Store(c, bias, s, cBase, biasBase, r6, n7, c6_7);
+                Store(c, bias, s, cBase, biasBase, r6, n8, c6_8);
+                Store(c, bias, s, cBase, biasBase, r6, n9, c6_9);
+                Store(c, bias, s, cBase, biasBase, r6, n10, c6_10);
+                Store(c, bias, s, cBase, biasBase, r6, n11, c6_11);
+                Store(c, bias, s, cBase, biasBase, r6, n12, c6_12);
+                Store(c, bias, s, cBase, biasBase, r6, n13, c6_13);
+                Store(c, bias, s, cBase, biasBase, r6, n14, c6_14);
+                Store(c, bias, s, cBase, biasBase, r6, n15, c6_15);
+            }
+            if (r7 < s.M)
+            {
+                Store(c, bias, s, cBase, biasBase, r7, n0, c7_0);
+                Store(c, bias, s, cBase, biasBase, r7, n1, c7_1);
+                Store(c, bias, s, cBase, biasBase, r7, n2, c7_2);
+                Store(c, bias, s, cBase, biasBase, r7, n3, c7_3);
+                Store(c, bias, s, cBase, biasBase, r7, n4, c7_4);
+                Store(c, bias, s, cBase, biasBase, r7, n5, c7_5);
+                Store(c, bias, s, cBase, biasBase, r7, n6, c7_6);
+                Store(c, bias, s, cBase, biasBase, r7, n7, c7_7);
+                Store(c, bias, s, cBase, biasBase, r7, n8, c7_8);
+                Store(c, bias, s, cBase, biasBase, r7, n9, c7_9);
+                Store(c, bias, s, cBase, biasBase, r7, n10, c7_10);
+                Store(c, bias, s, cBase, biasBase, r7, n11, c7_11);
+                Store(c, bias, s, cBase, biasBase, r7, n12, c7_12);
+                Store(c, bias, s, cBase, biasBase, r7, n13, c7_13);
+                Store(c, bias, s, cBase, biasBase, r7, n14, c7_14);
+                Store(c, bias, s, cBase, biasBase, r7, n15, c7_15);
+            }
         }
-        if (r2 < s.M)
+    }
+
+    /// <summary>
+    /// <c>SgemmAsync8x16F32</c> for B [K, N] (same tile, stages, swizzle and copy plan) with two changes aimed at the
+    /// issue slots and the stalls of its K loop: (1) the fragments are rotated: step kq + 1's 8 A vectors and the first
+    /// B vectors are read from shared memory during step kq's last FMAs (loop-carried registers; the index wraps to 0 at
+    /// the tile's last step, a harmless re-read inside the stage), so only the first step after each barrier waits for a
+    /// shared load instead of every step; (2) the per-tile copy issue keeps one 64-bit source pointer per operand and
+    /// per-slot limits computed once (rows or columns left), so each copy is a compare, a select and an
+    /// address add instead of recomputing the row / column guards and both 64-bit addresses from the indices.
+    /// TTileThreads = 16: 128x128 from 128 threads, K-tile TBk = 16; 4: the simulator's 32x64 from 16 threads, TBk = 8.
+    /// TWarpRows = 1: the short tile (64x256 on GPUs, 16x128 on the simulator, the 4 warps side by side) at TBk = 8, or at
+    /// TBk = 16 where the device lets a group opt into 60 KB of shared memory (<see cref="MarkOptInShared"/>).
+    /// <c>addr.StoreRuns</c> != 0: C is written in 16-byte runs of 4 columns (<see cref="StoreRun"/>).
+    /// The K-tile's steps are written out (TBk = 8 or 16) and tile t + 2's copies are issued between them, a share
+    /// after each odd step's fragment loads, instead of as one block after the barrier: the tile is one straight-line
+    /// block in which ptxas can place the copies' address arithmetic among the FMAs.
+    /// </summary>
+    [IlgpuKernel]
+    [IlgpuKernelVariant(typeof(Const4), typeof(Const8), typeof(Const1))]
+    [IlgpuKernelVariant(typeof(Const16), typeof(Const8), typeof(Const1))]
+    [IlgpuKernelVariant(typeof(Const4), typeof(Const16), typeof(Const1))]
+    [IlgpuKernelVariant(typeof(Const16), typeof(Const16), typeof(Const1))]
+    public static void SgemmAsyncPipeSpread8x16F32<TTileThreads, TBk, TWarpRows>(ArrayView<Float4> a4, ArrayView<Float4> b4, ArrayView<float> bias, ArrayView<float> c, GemmShape s, SgemmAddresses addr)
+        where TTileThreads : struct, IKernelConstant
+        where TBk : struct, IKernelConstant
+        where TWarpRows : struct, IKernelConstant
+    {
+        var s4 = SharedMemory.GetDynamic<Float4>();
+        var av = a4.AsAligned(16);
+        var bv = b4.AsAligned(16);
+        bool gpu = default(TTileThreads).Value >= 16;
+        int threads = gpu ? 128 : 16;
+        int bk = default(TBk).Value;
+        int kc4 = bk / 4;
+        int swMask = kc4 - 1;
+        int lr = gpu ? 8 : 2;
+        int lc = gpu ? 4 : 2;
+        int lanes = lr * lc;
+        int tid = Group.IdxX;
+        // Powers of two throughout: shifts and masks, which ptxas keeps cheap when it rematerializes them per tile.
+        int lane = tid & (lanes - 1);
+        int warp = tid >> (gpu ? 5 : 2);
+        int warpRows = 8 * lr;
+        int warpCols = 16 * lc;
+        int warpsDown = default(TWarpRows).Value;
+        int acrossShift = warpsDown == 2 ? 1 : 2;
+        int tileRows = warpsDown * warpRows;
+        int tileCols = (4 / warpsDown) * warpCols;
+        int tr = (warp >> acrossShift) * warpRows + (lane >> (gpu ? 2 : 1));
+        int tc = (warp & ((1 << acrossShift) - 1)) * warpCols + 4 * (lane & (lc - 1));
+        int row0 = Grid.IdxY * tileRows;
+        int col0 = Grid.IdxX * tileCols;
+        int split = s.SplitK > 1 ? Grid.IdxZ : 0;
+        long batch = s.SplitK > 1 ? 0 : Grid.IdxZ;
+        int kBegin = split * s.KChunk;
+        int kEnd = kBegin + s.KChunk < s.K ? kBegin + s.KChunk : s.K;
+        long aBase = batch * s.BatchA;
+        long bBase = batch * s.BatchB;
+        int aVecs = tileRows * kc4;
+        int bVecs = tileCols * kc4;
+        int stageVecs = aVecs + bVecs;
+        MarkOptInShared(gpu, stageVecs);
+        int tiles = kEnd > kBegin ? (kEnd - kBegin + bk - 1) / bk : 0;
+        float c0_0 = 0f, c0_1 = 0f, c0_2 = 0f, c0_3 = 0f, c0_4 = 0f, c0_5 = 0f, c0_6 = 0f, c0_7 = 0f, c0_8 = 0f, c0_9 = 0f, c0_10 = 0f, c0_11 = 0f, c0_12 = 0f, c0_13 = 0f, c0_14 = 0f, c0_15 = 0f;
+        float c1_0 = 0f, c1_1 = 0f, c1_2 = 0f, c1_3 = 0f, c1_4 = 0f, c1_5 = 0f, c1_6 = 0f, c1_7 = 0f, c1_8 = 0f, c1_9 = 0f, c1_10 = 0f, c1_11 = 0f, c1_12 = 0f, c1_13 = 0f, c1_14 = 0f, c1_15 = 0f;
+        float c2_0 = 0f, c2_1 = 0f, c2_2 = 0f, c2_3 = 0f, c2_4 = 0f, c2_5 = 0f, c2_6 = 0f, c2_7 = 0f, c2_8 = 0f, c2_9 = 0f, c2_10 = 0f, c2_11 = 0f, c2_12 = 0f, c2_13 = 0f, c2_14 = 0f, c2_15 = 0f;
+        float c3_0 = 0f, c3_1 = 0f, c3_2 = 0f, c3_3 = 0f, c3_4 = 0f, c3_5 = 0f, c3_6 = 0f, c3_7 = 0f, c3_8 = 0f, c3_9 = 0f, c3_10 = 0f, c3_11 = 0f, c3_12 = 0f, c3_13 = 0f, c3_14 = 0f, c3_15 = 0f;
+        float c4_0 = 0f, c4_1 = 0f, c4_2 = 0f, c4_3 = 0f, c4_4 = 0f, c4_5 = 0f, c4_6 = 0f, c4_7 = 0f, c4_8 = 0f, c4_9 = 0f, c4_10 = 0f, c4_11 = 0f, c4_12 = 0f, c4_13 = 0f, c4_14 = 0f, c4_15 = 0f;
+        float c5_0 = 0f, c5_1 = 0f, c5_2 = 0f, c5_3 = 0f, c5_4 = 0f, c5_5 = 0f, c5_6 = 0f, c5_7 = 0f, c5_8 = 0f, c5_9 = 0f, c5_10 = 0f, c5_11 = 0f, c5_12 = 0f, c5_13 = 0f, c5_14 = 0f, c5_15 = 0f;
+        float c6_0 = 0f, c6_1 = 0f, c6_2 = 0f, c6_3 = 0f, c6_4 = 0f, c6_5 = 0f, c6_6 = 0f, c6_7 = 0f, c6_8 = 0f, c6_9 = 0f, c6_10 = 0f, c6_11 = 0f, c6_12 = 0f, c6_13 = 0f, c6_14 = 0f, c6_15 = 0f;
+        float c7_0 = 0f, c7_1 = 0f, c7_2 = 0f, c7_3 = 0f, c7_4 = 0f, c7_5 = 0f, c7_6 = 0f, c7_7 = 0f, c7_8 = 0f, c7_9 = 0f, c7_10 = 0f, c7_11 = 0f, c7_12 = 0f, c7_13 = 0f, c7_14 = 0f, c7_15 = 0f;
+        // The swizzle key is a row's 128-byte line (kc4 vectors per row: row / 2 at kc4 = 4, row / 4 at 2), so the 8
+        // consecutive rows a warp load reads land in 8 distinct bank quads.
+        int swShift = kc4 >= 8 ? 0 : kc4 == 4 ? 1 : kc4 == 2 ? 2 : 3;
+        int bRowVecs = tileCols / 4;
+        int bRowShift = bRowVecs == 64 ? 6 : bRowVecs == 32 ? 5 : 4;
+        int rA = tid >> (kc4 == 4 ? 2 : 1);
+        int kA = 4 * (tid & swMask);
+        int dA = rA * kc4 + ((kA >> 2) ^ (((rA & (lr - 1)) >> swShift) & swMask));
+        int aStepRows = threads / kc4;
+        long gA = aBase + (long)(row0 + rA) * s.StrideAm + kA;
+        long gAStep = aStepRows * s.StrideAm;
+        int kB = tid >> bRowShift;
+        int nB = 4 * (tid & (bRowVecs - 1));
+        int dB = aVecs + tid;
+        // 0 when a B row has more vectors than threads (the simulator's short tile): its slots step k and n by dkB / dnB.
+        int bStep = threads / bRowVecs;
+        long gB = bBase + (long)kB * s.StrideBk + col0 + nB;
+        long gBStep = bStep * s.StrideBk;
+        // Slot p of A is inside the matrix when rowsLeftA > p·aStepRows (and its k inside the chunk); slot p of B when the
+        // thread's columns are (colOkB) and kEnd - kt - kB > p·bStep. Byte pointers: the GPU's cp.async sources.
+        int rowsLeftA = s.M - row0 - rA;
+        bool colOkB = col0 + nB < s.N;
+        long pA = addr.A + 4 * gA;
+        long pB = addr.B + 4 * gB;
+        if (tiles > 0)
         {
-            Store(c, bias, s, cBase, biasBase, r2, n0, c2_0);
-            Store(c, bias, s, cBase, biasBase, r2, n1, c2_1);
-            Store(c, bias, s, cBase, biasBase, r2, n2, c2_2);
-            Store(c, bias, s, cBase, biasBase, r2, n3, c2_3);
-            Store(c, bias, s, cBase, biasBase, r2, n4, c2_4);
-            Store(c, bias, s, cBase, biasBase, r2, n5, c2_5);
-            Store(c, bias, s, cBase, biasBase, r2, n6, c2_6);
-            Store(c, bias, s, cBase, biasBase, r2, n7, c2_7);
-            Store(c, bias, s, cBase, biasBase, r2, n8, c2_8);
-            Store(c, bias, s, cBase, biasBase, r2, n9, c2_9);
-            Store(c, bias, s, cBase, biasBase, r2, n10, c2_10);
-            Store(c, bias, s, cBase, biasBase, r2, n11, c2_11);
-            Store(c, bias, s, cBase, biasBase, r2, n12, c2_12);
-            Store(c, bias, s, cBase, biasBase, r2, n13, c2_13);
-            Store(c, bias, s, cBase, biasBase, r2, n14, c2_14);
-            Store(c, bias, s, cBase, biasBase, r2, n15, c2_15);
+            int kt = kBegin + (0) * bk;
+            int st = 0;
+            bool kOkA = kt + kA < kEnd;
+            int kLeftB = colOkB ? kEnd - kt - kB : 0;
+            long pAt = pA + 4L * kt;
+            long pBt = pB + 4L * kt * s.StrideBk;
+            if (aVecs > 0 * threads)
+            {
+                bool v = kOkA && rowsLeftA > 0 * aStepRows;
+                CopyVecTo(gpu, s4, st + dA + 0 * threads, av, v ? gA + 0 * gAStep + kt : 0, v ? pAt + 0 * 4 * gAStep : addr.A, v);
+            }
+            if (aVecs > 1 * threads)
+            {
+                bool v = kOkA && rowsLeftA > 1 * aStepRows;
+                CopyVecTo(gpu, s4, st + dA + 1 * threads, av, v ? gA + 1 * gAStep + kt : 0, v ? pAt + 1 * 4 * gAStep : addr.A, v);
+            }
+            if (aVecs > 2 * threads)
+            {
+                bool v = kOkA && rowsLeftA > 2 * aStepRows;
+                CopyVecTo(gpu, s4, st + dA + 2 * threads, av, v ? gA + 2 * gAStep + kt : 0, v ? pAt + 2 * 4 * gAStep : addr.A, v);
+            }
+            if (aVecs > 3 * threads)
+            {
+                bool v = kOkA && rowsLeftA > 3 * aStepRows;
+                CopyVecTo(gpu, s4, st + dA + 3 * threads, av, v ? gA + 3 * gAStep + kt : 0, v ? pAt + 3 * 4 * gAStep : addr.A, v);
+            }
+            if (bVecs > 0 * threads)
+            {
+                int dkB = 0 * threads / bRowVecs;
+                int dnB = 4 * (0 * threads % bRowVecs);
+                bool v = bStep > 0 ? kLeftB > 0 * bStep : kEnd - kt - kB > dkB && col0 + nB + dnB < s.N;
+                long slotB = bStep > 0 ? 0 * gBStep : (long)dkB * s.StrideBk + dnB;
+                CopyVecTo(gpu, s4, st + dB + 0 * threads, bv, v ? gB + slotB + (long)kt * s.StrideBk : 0, v ? pBt + 4 * slotB : addr.B, v);
+            }
+            if (bVecs > 1 * threads)
+            {
+                int dkB = 1 * threads / bRowVecs;
+                int dnB = 4 * (1 * threads % bRowVecs);
+                bool v = bStep > 0 ? kLeftB > 1 * bStep : kEnd - kt - kB > dkB && col0 + nB + dnB < s.N;
+                long slotB = bStep > 0 ? 1 * gBStep : (long)dkB * s.StrideBk + dnB;
+                CopyVecTo(gpu, s4, st + dB + 1 * threads, bv, v ? gB + slotB + (long)kt * s.StrideBk : 0, v ? pBt + 4 * slotB : addr.B, v);
+            }
+            if (bVecs > 2 * threads)
+            {
+                int dkB = 2 * threads / bRowVecs;
+                int dnB = 4 * (2 * threads % bRowVecs);
+                bool v = bStep > 0 ? kLeftB > 2 * bStep : kEnd - kt - kB > dkB && col0 + nB + dnB < s.N;
+                long slotB = bStep > 0 ? 2 * gBStep : (long)dkB * s.StrideBk + dnB;
+                CopyVecTo(gpu, s4, st + dB + 2 * threads, bv, v ? gB + slotB + (long)kt * s.StrideBk : 0, v ? pBt + 4 * slotB : addr.B, v);
+            }
+            if (bVecs > 3 * threads)
+            {
+                int dkB = 3 * threads / bRowVecs;
+                int dnB = 4 * (3 * threads % bRowVecs);
+                bool v = bStep > 0 ? kLeftB > 3 * bStep : kEnd - kt - kB > dkB && col0 + nB + dnB < s.N;
+                long slotB = bStep > 0 ? 3 * gBStep : (long)dkB * s.StrideBk + dnB;
+                CopyVecTo(gpu, s4, st + dB + 3 * threads, bv, v ? gB + slotB + (long)kt * s.StrideBk : 0, v ? pBt + 4 * slotB : addr.B, v);
+            }
+            if (bVecs > 4 * threads)
+            {
+                int dkB = 4 * threads / bRowVecs;
+                int dnB = 4 * (4 * threads % bRowVecs);
+                bool v = bStep > 0 ? kLeftB > 4 * bStep : kEnd - kt - kB > dkB && col0 + nB + dnB < s.N;
+                long slotB = bStep > 0 ? 4 * gBStep : (long)dkB * s.StrideBk + dnB;
+                CopyVecTo(gpu, s4, st + dB + 4 * threads, bv, v ? gB + slotB + (long)kt * s.StrideBk : 0, v ? pBt + 4 * slotB : addr.B, v);
+            }
+            if (bVecs > 5 * threads)
+            {
+                int dkB = 5 * threads / bRowVecs;
+                int dnB = 4 * (5 * threads % bRowVecs);
+                bool v = bStep > 0 ? kLeftB > 5 * bStep : kEnd - kt - kB > dkB && col0 + nB + dnB < s.N;
+                long slotB = bStep > 0 ? 5 * gBStep : (long)dkB * s.StrideBk + dnB;
+                CopyVecTo(gpu, s4, st + dB + 5 * threads, bv, v ? gB + slotB + (long)kt * s.StrideBk : 0, v ? pBt + 4 * slotB : addr.B, v);
+            }
+            if (bVecs > 6 * threads)
+            {
+                int dkB = 6 * threads / bRowVecs;
+                int dnB = 4 * (6 * threads % bRowVecs);
+                bool v = bStep > 0 ? kLeftB > 6 * bStep : kEnd - kt - kB > dkB && col0 + nB + dnB < s.N;
+                long slotB = bStep > 0 ? 6 * gBStep : (long)dkB * s.StrideBk + dnB;
+                CopyVecTo(gpu, s4, st + dB + 6 * threads, bv, v ? gB + slotB + (long)kt * s.StrideBk : 0, v ? pBt + 4 * slotB : addr.B, v);
+            }
+            if (bVecs > 7 * threads)
+            {
+                int dkB = 7 * threads / bRowVecs;
+                int dnB = 4 * (7 * threads % bRowVecs);
+                bool v = bStep > 0 ? kLeftB > 7 * bStep : kEnd - kt - kB > dkB && col0 + nB + dnB < s.N;
+                long slotB = bStep > 0 ? 7 * gBStep : (long)dkB * s.StrideBk + dnB;
+                CopyVecTo(gpu, s4, st + dB + 7 * threads, bv, v ? gB + slotB + (long)kt * s.StrideBk : 0, v ? pBt + 4 * slotB : addr.B, v);
+            }
+            if (bVecs > 8 * threads)
+            {
+                int dkB = 8 * threads / bRowVecs;
+                int dnB = 4 * (8 * threads % bRowVecs);
+                bool v = bStep > 0 ? kLeftB > 8 * bStep : kEnd - kt - kB > dkB && col0 + nB + dnB < s.N;
+                long slotB = bStep > 0 ? 8 * gBStep : (long)dkB * s.StrideBk + dnB;
+                CopyVecTo(gpu, s4, st + dB + 8 * threads, bv, v ? gB + slotB + (long)kt * s.StrideBk : 0, v ? pBt + 4 * slotB : addr.B, v);
+            }
+            if (bVecs > 9 * threads)
+            {
+                int dkB = 9 * threads / bRowVecs;
+                int dnB = 4 * (9 * threads % bRowVecs);
+                bool v = bStep > 0 ? kLeftB > 9 * bStep : kEnd - kt - kB > dkB && col0 + nB + dnB < s.N;
+                long slotB = bStep > 0 ? 9 * gBStep : (long)dkB * s.StrideBk + dnB;
+                CopyVecTo(gpu, s4, st + dB + 9 * threads, bv, v ? gB + slotB + (long)kt * s.StrideBk : 0, v ? pBt + 4 * slotB : addr.B, v);
+            }
+            if (bVecs > 10 * threads)
+            {
+                int dkB = 10 * threads / bRowVecs;
+                int dnB = 4 * (10 * threads % bRowVecs);
+                bool v = bStep > 0 ? kLeftB > 10 * bStep : kEnd - kt - kB > dkB && col0 + nB + dnB < s.N;
+                long slotB = bStep > 0 ? 10 * gBStep : (long)dkB * s.StrideBk + dnB;
+                CopyVecTo(gpu, s4, st + dB + 10 * threads, bv, v ? gB + slotB + (long)kt * s.StrideBk : 0, v ? pBt + 4 * slotB : addr.B, v);
+            }
+            if (bVecs > 11 * threads)
+            {
+                int dkB = 11 * threads / bRowVecs;
+                int dnB = 4 * (11 * threads % bRowVecs);
+                bool v = bStep > 0 ? kLeftB > 11 * bStep : kEnd - kt - kB > dkB && col0 + nB + dnB < s.N;
+                long slotB = bStep > 0 ? 11 * gBStep : (long)dkB * s.StrideBk + dnB;
+                CopyVecTo(gpu, s4, st + dB + 11 * threads, bv, v ? gB + slotB + (long)kt * s.StrideBk : 0, v ? pBt + 4 * slotB : addr.B, v);
+            }
+            if (bVecs > 12 * threads)
+            {
+                int dkB = 12 * threads / bRowVecs;
+                int dnB = 4 * (12 * threads % bRowVecs);
+                bool v = bStep > 0 ? kLeftB > 12 * bStep : kEnd - kt - kB > dkB && col0 + nB + dnB < s.N;
+                long slotB = bStep > 0 ? 12 * gBStep : (long)dkB * s.StrideBk + dnB;
+                CopyVecTo(gpu, s4, st + dB + 12 * threads, bv, v ? gB + slotB + (long)kt * s.StrideBk : 0, v ? pBt + 4 * slotB : addr.B, v);
+            }
+            if (bVecs > 13 * threads)
+            {
+                int dkB = 13 * threads / bRowVecs;
+                int dnB = 4 * (13 * threads % bRowVecs);
+                bool v = bStep > 0 ? kLeftB > 13 * bStep : kEnd - kt - kB > dkB && col0 + nB + dnB < s.N;
+                long slotB = bStep > 0 ? 13 * gBStep : (long)dkB * s.StrideBk + dnB;
+                CopyVecTo(gpu, s4, st + dB + 13 * threads, bv, v ? gB + slotB + (long)kt * s.StrideBk : 0, v ? pBt + 4 * slotB : addr.B, v);
+            }
+            if (bVecs > 14 * threads)
+            {
+                int dkB = 14 * threads / bRowVecs;
+                int dnB = 4 * (14 * threads % bRowVecs);
+                bool v = bStep > 0 ? kLeftB > 14 * bStep : kEnd - kt - kB > dkB && col0 + nB + dnB < s.N;
+                long slotB = bStep > 0 ? 14 * gBStep : (long)dkB * s.StrideBk + dnB;
+                CopyVecTo(gpu, s4, st + dB + 14 * threads, bv, v ? gB + slotB + (long)kt * s.StrideBk : 0, v ? pBt + 4 * slotB : addr.B, v);
+            }
+            if (bVecs > 15 * threads)
+            {
+                int dkB = 15 * threads / bRowVecs;
+                int dnB = 4 * (15 * threads % bRowVecs);
+                bool v = bStep > 0 ? kLeftB > 15 * bStep : kEnd - kt - kB > dkB && col0 + nB + dnB < s.N;
+                long slotB = bStep > 0 ? 15 * gBStep : (long)dkB * s.StrideBk + dnB;
+                CopyVecTo(gpu, s4, st + dB + 15 * threads, bv, v ? gB + slotB + (long)kt * s.StrideBk : 0, v ? pBt + 4 * slotB : addr.B, v);
+            }
+            if (bVecs > 16 * threads)
+            {
+                int dkB = 16 * threads / bRowVecs;
+                int dnB = 4 * (16 * threads % bRowVecs);
+                bool v = bStep > 0 ? kLeftB > 16 * bStep : kEnd - kt - kB > dkB && col0 + nB + dnB < s.N;
+                long slotB = bStep > 0 ? 16 * gBStep : (long)dkB * s.StrideBk + dnB;
+                CopyVecTo(gpu, s4, st + dB + 16 * threads, bv, v ? gB + slotB + (long)kt * s.StrideBk : 0, v ? pBt + 4 * slotB : addr.B, v);
+            }
+            if (bVecs > 17 * threads)
+            {
+                int dkB = 17 * threads / bRowVecs;
+                int dnB = 4 * (17 * threads % bRowVecs);
+                bool v = bStep > 0 ? kLeftB > 17 * bStep : kEnd - kt - kB > dkB && col0 + nB + dnB < s.N;
+                long slotB = bStep > 0 ? 17 * gBStep : (long)dkB * s.StrideBk + dnB;
+                CopyVecTo(gpu, s4, st + dB + 17 * threads, bv, v ? gB + slotB + (long)kt * s.StrideBk : 0, v ? pBt + 4 * slotB : addr.B, v);
+            }
+            if (bVecs > 18 * threads)
+            {
+                int dkB = 18 * threads / bRowVecs;
+                int dnB = 4 * (18 * threads % bRowVecs);
+                bool v = bStep > 0 ? kLeftB > 18 * bStep : kEnd - kt - kB > dkB && col0 + nB + dnB < s.N;
+                long slotB = bStep > 0 ? 18 * gBStep : (long)dkB * s.StrideBk + dnB;
+                CopyVecTo(gpu, s4, st + dB + 18 * threads, bv, v ? gB + slotB + (long)kt * s.StrideBk : 0, v ? pBt + 4 * slotB : addr.B, v);
+            }
+            if (bVecs > 19 * threads)
+            {
+                int dkB = 19 * threads / bRowVecs;
+                int dnB = 4 * (19 * threads % bRowVecs);
+                bool v = bStep > 0 ? kLeftB > 19 * bStep : kEnd - kt - kB > dkB && col0 + nB + dnB < s.N;
+                long slotB = bStep > 0 ? 19 * gBStep : (long)dkB * s.StrideBk + dnB;
+                CopyVecTo(gpu, s4, st + dB + 19 * threads, bv, v ? gB + slotB + (long)kt * s.StrideBk : 0, v ? pBt + 4 * slotB : addr.B, v);
+            }
+            if (bVecs > 20 * threads)
+            {
+                int dkB = 20 * threads / bRowVecs;
+                int dnB = 4 * (20 * threads % bRowVecs);
+                bool v = bStep > 0 ? kLeftB > 20 * bStep : kEnd - kt - kB > dkB && col0 + nB + dnB < s.N;
+                long slotB = bStep > 0 ? 20 * gBStep : (long)dkB * s.StrideBk + dnB;
+                CopyVecTo(gpu, s4, st + dB + 20 * threads, bv, v ? gB + slotB + (long)kt * s.StrideBk : 0, v ? pBt + 4 * slotB : addr.B, v);
+            }
+            if (bVecs > 21 * threads)
+            {
+                int dkB = 21 * threads / bRowVecs;
+                int dnB = 4 * (21 * threads % bRowVecs);
+                bool v = bStep > 0 ? kLeftB > 21 * bStep : kEnd - kt - kB > dkB && col0 + nB + dnB < s.N;
+                long slotB = bStep > 0 ? 21 * gBStep : (long)dkB * s.StrideBk + dnB;
+                CopyVecTo(gpu, s4, st + dB + 21 * threads, bv, v ? gB + slotB + (long)kt * s.StrideBk : 0, v ? pBt + 4 * slotB : addr.B, v);
+            }
+            if (bVecs > 22 * threads)
+            {
+                int dkB = 22 * threads / bRowVecs;
+                int dnB = 4 * (22 * threads % bRowVecs);
+                bool v = bStep > 0 ? kLeftB > 22 * bStep : kEnd - kt - kB > dkB && col0 + nB + dnB < s.N;
+                long slotB = bStep > 0 ? 22 * gBStep : (long)dkB * s.StrideBk + dnB;
+                CopyVecTo(gpu, s4, st + dB + 22 * threads, bv, v ? gB + slotB + (long)kt * s.StrideBk : 0, v ? pBt + 4 * slotB : addr.B, v);
+            }
+            if (bVecs > 23 * threads)
+            {
+                int dkB = 23 * threads / bRowVecs;
+                int dnB = 4 * (23 * threads % bRowVecs);
+                bool v = bStep > 0 ? kLeftB > 23 * bStep : kEnd - kt - kB > dkB && col0 + nB + dnB < s.N;
+                long slotB = bStep > 0 ? 23 * gBStep : (long)dkB * s.StrideBk + dnB;
+                CopyVecTo(gpu, s4, st + dB + 23 * threads, bv, v ? gB + slotB + (long)kt * s.StrideBk : 0, v ? pBt + 4 * slotB : addr.B, v);
+            }
+            if (bVecs > 24 * threads)
+            {
+                int dkB = 24 * threads / bRowVecs;
+                int dnB = 4 * (24 * threads % bRowVecs);
+                bool v = bStep > 0 ? kLeftB > 24 * bStep : kEnd - kt - kB > dkB && col0 + nB + dnB < s.N;
+                long slotB = bStep > 0 ? 24 * gBStep : (long)dkB * s.StrideBk + dnB;
+                CopyVecTo(gpu, s4, st + dB + 24 * threads, bv, v ? gB + slotB + (long)kt * s.StrideBk : 0, v ? pBt + 4 * slotB : addr.B, v);
+            }
+            if (bVecs > 25 * threads)
+            {
+                int dkB = 25 * threads / bRowVecs;
+                int dnB = 4 * (25 * threads % bRowVecs);
+                bool v = bStep > 0 ? kLeftB > 25 * bStep : kEnd - kt - kB > dkB && col0 + nB + dnB < s.N;
+                long slotB = bStep > 0 ? 25 * gBStep : (long)dkB * s.StrideBk + dnB;
+                CopyVecTo(gpu, s4, st + dB + 25 * threads, bv, v ? gB + slotB + (long)kt * s.StrideBk : 0, v ? pBt + 4 * slotB : addr.B, v);
+            }
+            if (bVecs > 26 * threads)
+            {
+                int dkB = 26 * threads / bRowVecs;
+                int dnB = 4 * (26 * threads % bRowVecs);
+                bool v = bStep > 0 ? kLeftB > 26 * bStep : kEnd - kt - kB > dkB && col0 + nB + dnB < s.N;
+                long slotB = bStep > 0 ? 26 * gBStep : (long)dkB * s.StrideBk + dnB;
+                CopyVecTo(gpu, s4, st + dB + 26 * threads, bv, v ? gB + slotB + (long)kt * s.StrideBk : 0, v ? pBt + 4 * slotB : addr.B, v);
+            }
+            if (bVecs > 27 * threads)
+            {
+                int dkB = 27 * threads / bRowVecs;
+                int dnB = 4 * (27 * threads % bRowVecs);
+                bool v = bStep > 0 ? kLeftB > 27 * bStep : kEnd - kt - kB > dkB && col0 + nB + dnB < s.N;
+                long slotB = bStep > 0 ? 27 * gBStep : (long)dkB * s.StrideBk + dnB;
+                CopyVecTo(gpu, s4, st + dB + 27 * threads, bv, v ? gB + slotB + (long)kt * s.StrideBk : 0, v ? pBt + 4 * slotB : addr.B, v);
+            }
+            if (bVecs > 28 * threads)
+            {
+                int dkB = 28 * threads / bRowVecs;
+                int dnB = 4 * (28 * threads % bRowVecs);
+                bool v = bStep > 0 ? kLeftB > 28 * bStep : kEnd - kt - kB > dkB && col0 + nB + dnB < s.N;
+                long slotB = bStep > 0 ? 28 * gBStep : (long)dkB * s.StrideBk + dnB;
+                CopyVecTo(gpu, s4, st + dB + 28 * threads, bv, v ? gB + slotB + (long)kt * s.StrideBk : 0, v ? pBt + 4 * slotB : addr.B, v);
+            }
+            if (bVecs > 29 * threads)
+            {
+                int dkB = 29 * threads / bRowVecs;
+                int dnB = 4 * (29 * threads % bRowVecs);
+                bool v = bStep > 0 ? kLeftB > 29 * bStep : kEnd - kt - kB > dkB && col0 + nB + dnB < s.N;
+                long slotB = bStep > 0 ? 29 * gBStep : (long)dkB * s.StrideBk + dnB;
+                CopyVecTo(gpu, s4, st + dB + 29 * threads, bv, v ? gB + slotB + (long)kt * s.StrideBk : 0, v ? pBt + 4 * slotB : addr.B, v);
+            }
+            if (bVecs > 30 * threads)
+            {
+                int dkB = 30 * threads / bRowVecs;
+                int dnB = 4 * (30 * threads % bRowVecs);
+                bool v = bStep > 0 ? kLeftB > 30 * bStep : kEnd - kt - kB > dkB && col0 + nB + dnB < s.N;
+                long slotB = bStep > 0 ? 30 * gBStep : (long)dkB * s.StrideBk + dnB;
+                CopyVecTo(gpu, s4, st + dB + 30 * threads, bv, v ? gB + slotB + (long)kt * s.StrideBk : 0, v ? pBt + 4 * slotB : addr.B, v);
+            }
+            if (bVecs > 31 * threads)
+            {
+                int dkB = 31 * threads / bRowVecs;
+                int dnB = 4 * (31 * threads % bRowVecs);
+                bool v = bStep > 0 ? kLeftB > 31 * bStep : kEnd - kt - kB > dkB && col0 + nB + dnB < s.N;
+                long slotB = bStep > 0 ? 31 * gBStep : (long)dkB * s.StrideBk + dnB;
+                CopyVecTo(gpu, s4, st + dB + 31 * threads, bv, v ? gB + slotB + (long)kt * s.StrideBk : 0, v ? pBt + 4 * slotB : addr.B, v);
+            }
         }
-        if (r3 < s.M)
+        CommitCopies(gpu);
+        if (tiles > 1)
         {
-            Store(c, bias, s, cBase, biasBase, r3, n0, c3_0);
-            Store(c, bias, s, cBase, biasBase, r3, n1, c3_1);
-            Store(c, bias, s, cBase, biasBase, r3, n2, c3_2);
-            Store(c, bias, s, cBase, biasBase, r3, n3, c3_3);
-            Store(c, bias, s, cBase, biasBase, r3, n4, c3_4);
-            Store(c, bias, s, cBase, biasBase, r3, n5, c3_5);
-            Store(c, bias, s, cBase, biasBase, r3, n6, c3_6);
-            Store(c, bias, s, cBase, biasBase, r3, n7, c3_7);
-            Store(c, bias, s, cBase, biasBase, r3, n8, c3_8);
-            Store(c, bias, s, cBase, biasBase, r3, n9, c3_9);
-            Store(c, bias, s, cBase, biasBase, r3, n10, c3_10);
-            Store(c, bias, s, cBase, biasBase, r3, n11, c3_11);
-            Store(c, bias, s, cBase, biasBase, r3, n12, c3_12);
-            Store(c, bias, s, cBase, biasBase, r3, n13, c3_13);
-            Store(c, bias, s, cBase, biasBase, r3, n14, c3_14);
-            Store(c, bias, s, cBase, biasBase, r3, n15, c3_15);
+            int kt = kBegin + (1) * bk;
+            int st = stageVecs;
+            bool kOkA = kt + kA < kEnd;
+            int kLeftB = colOkB ? kEnd - kt - kB : 0;
+            long pAt = pA + 4L * kt;
+            long pBt = pB + 4L * kt * s.StrideBk;
+            if (aVecs > 0 * threads)
+            {
+                bool v = kOkA && rowsLeftA > 0 * aStepRows;
+                CopyVecTo(gpu, s4, st + dA + 0 * threads, av, v ? gA + 0 * gAStep + kt : 0, v ? pAt + 0 * 4 * gAStep : addr.A, v);
+            }
+            if (aVecs > 1 * threads)
+            {
+                bool v = kOkA && rowsLeftA > 1 * aStepRows;
+                CopyVecTo(gpu, s4, st + dA + 1 * threads, av, v ? gA + 1 * gAStep + kt : 0, v ? pAt + 1 * 4 * gAStep : addr.A, v);
+            }
+            if (aVecs > 2 * threads)
+            {
+                bool v = kOkA && rowsLeftA > 2 * aStepRows;
+                CopyVecTo(gpu, s4, st + dA + 2 * threads, av, v ? gA + 2 * gAStep + kt : 0, v ? pAt + 2 * 4 * gAStep : addr.A, v);
+            }
+            if (aVecs > 3 * threads)
+            {
+                bool v = kOkA && rowsLeftA > 3 * aStepRows;
+                CopyVecTo(gpu, s4, st + dA + 3 * threads, av, v ? gA + 3 * gAStep + kt : 0, v ? pAt + 3 * 4 * gAStep : addr.A, v);
+            }
+            if (bVecs > 0 * threads)
+            {
+                int dkB = 0 * threads / bRowVecs;
+                int dnB = 4 * (0 * threads % bRowVecs);
+                bool v = bStep > 0 ? kLeftB > 0 * bStep : kEnd - kt - kB > dkB && col0 + nB + dnB < s.N;
+                long slotB = bStep > 0 ? 0 * gBStep : (long)dkB * s.StrideBk + dnB;
+                CopyVecTo(gpu, s4, st + dB + 0 * threads, bv, v ? gB + slotB + (long)kt * s.StrideBk : 0, v ? pBt + 4 * slotB : addr.B, v);
+            }
+            if (bVecs > 1 * threads)
+            {
+                int dkB = 1 * threads / bRowVecs;
+                int dnB = 4 * (1 * threads % bRowVecs);
+                bool v = bStep > 0 ? kLeftB > 1 * bStep : kEnd - kt - kB > dkB && col0 + nB + dnB < s.N;
+                long slotB = bStep > 0 ? 1 * gBStep : (long)dkB * s.StrideBk + dnB;
+                CopyVecTo(gpu, s4, st + dB + 1 * threads, bv, v ? gB + slotB + (long)kt * s.StrideBk : 0, v ? pBt + 4 * slotB : addr.B, v);
+            }
+            if (bVecs > 2 * threads)
+            {
+                int dkB = 2 * threads / bRowVecs;
+                int dnB = 4 * (2 * threads % bRowVecs);
+                bool v = bStep > 0 ? kLeftB > 2 * bStep : kEnd - kt - kB > dkB && col0 + nB + dnB < s.N;
+                long slotB = bStep > 0 ? 2 * gBStep : (long)dkB * s.StrideBk + dnB;
+                CopyVecTo(gpu, s4, st + dB + 2 * threads, bv, v ? gB + slotB + (long)kt * s.StrideBk : 0, v ? pBt + 4 * slotB : addr.B, v);
+            }
+            if (bVecs > 3 * threads)
+            {
+                int dkB = 3 * threads / bRowVecs;
+                int dnB = 4 * (3 * threads % bRowVecs);
+                bool v = bStep > 0 ? kLeftB > 3 * bStep : kEnd - kt - kB > dkB && col0 + nB + dnB < s.N;
+                long slotB = bStep > 0 ? 3 * gBStep : (long)dkB * s.StrideBk + dnB;
+                CopyVecTo(gpu, s4, st + dB + 3 * threads, bv, v ? gB + slotB + (long)kt * s.StrideBk : 0, v ? pBt + 4 * slotB : addr.B, v);
+            }
+            if (bVecs > 4 * threads)
+            {
+                int dkB = 4 * threads / bRowVecs;
+                int dnB = 4 * (4 * threads % bRowVecs);
+                bool v = bStep > 0 ? kLeftB > 4 * bStep : kEnd - kt - kB > dkB && col0 + nB + dnB < s.N;
+                long slotB = bStep > 0 ? 4 * gBStep : (long)dkB * s.StrideBk + dnB;
+                CopyVecTo(gpu, s4, st + dB + 4 * threads, bv, v ? gB + slotB + (long)kt * s.StrideBk : 0, v ? pBt + 4 * slotB : addr.B, v);
+            }
+            if (bVecs > 5 * threads)
+            {
+                int dkB = 5 * threads / bRowVecs;
+                int dnB = 4 * (5 * threads % bRowVecs);
+                bool v = bStep > 0 ? kLeftB > 5 * bStep : kEnd - kt - kB > dkB && col0 + nB + dnB < s.N;
+                long slotB = bStep > 0 ? 5 * gBStep : (long)dkB * s.StrideBk + dnB;
+                CopyVecTo(gpu, s4, st + dB + 5 * threads, bv, v ? gB + slotB + (long)kt * s.StrideBk : 0, v ? pBt + 4 * slotB : addr.B, v);
+            }
+            if (bVecs > 6 * threads)
+            {
+                int dkB = 6 * threads / bRowVecs;
+                int dnB = 4 * (6 * threads % bRowVecs);
+                bool v = bStep > 0 ? kLeftB > 6 * bStep : kEnd - kt - kB > dkB && col0 + nB + dnB < s.N;
+                long slotB = bStep > 0 ? 6 * gBStep : (long)dkB * s.StrideBk + dnB;
+                CopyVecTo(gpu, s4, st + dB + 6 * threads, bv, v ? gB + slotB + (long)kt * s.StrideBk : 0, v ? pBt + 4 * slotB : addr.B, v);
+            }
+            if (bVecs > 7 * threads)
+            {
+                int dkB = 7 * threads / bRowVecs;
+                int dnB = 4 * (7 * threads % bRowVecs);
+                bool v = bStep > 0 ? kLeftB > 7 * bStep : kEnd - kt - kB > dkB && col0 + nB + dnB < s.N;
+                long slotB = bStep > 0 ? 7 * gBStep : (long)dkB * s.StrideBk + dnB;
+                CopyVecTo(gpu, s4, st + dB + 7 * threads, bv, v ? gB + slotB + (long)kt * s.StrideBk : 0, v ? pBt + 4 * slotB : addr.B, v);
+            }
+            if (bVecs > 8 * threads)
+            {
+                int dkB = 8 * threads / bRowVecs;
+                int dnB = 4 * (8 * threads % bRowVecs);
+                bool v = bStep > 0 ? kLeftB > 8 * bStep : kEnd - kt - kB > dkB && col0 + nB + dnB < s.N;
+                long slotB = bStep > 0 ? 8 * gBStep : (long)dkB * s.StrideBk + dnB;
+                CopyVecTo(gpu, s4, st + dB + 8 * threads, bv, v ? gB + slotB + (long)kt * s.StrideBk : 0, v ? pBt + 4 * slotB : addr.B, v);
+            }
+            if (bVecs > 9 * threads)
+            {
+                int dkB = 9 * threads / bRowVecs;
+                int dnB = 4 * (9 * threads % bRowVecs);
+                bool v = bStep > 0 ? kLeftB > 9 * bStep : kEnd - kt - kB > dkB && col0 + nB + dnB < s.N;
+                long slotB = bStep > 0 ? 9 * gBStep : (long)dkB * s.StrideBk + dnB;
+                CopyVecTo(gpu, s4, st + dB + 9 * threads, bv, v ? gB + slotB + (long)kt * s.StrideBk : 0, v ? pBt + 4 * slotB : addr.B, v);
+            }
+            if (bVecs > 10 * threads)
+            {
+                int dkB = 10 * threads / bRowVecs;
+                int dnB = 4 * (10 * threads % bRowVecs);
+                bool v = bStep > 0 ? kLeftB > 10 * bStep : kEnd - kt - kB > dkB && col0 + nB + dnB < s.N;
+                long slotB = bStep > 0 ? 10 * gBStep : (long)dkB * s.StrideBk + dnB;
+                CopyVecTo(gpu, s4, st + dB + 10 * threads, bv, v ? gB + slotB + (long)kt * s.StrideBk : 0, v ? pBt + 4 * slotB : addr.B, v);
+            }
+            if (bVecs > 11 * threads)
+            {
+                int dkB = 11 * threads / bRowVecs;
+                int dnB = 4 * (11 * threads % bRowVecs);
+                bool v = bStep > 0 ? kLeftB > 11 * bStep : kEnd - kt - kB > dkB && col0 + nB + dnB < s.N;
+                long slotB = bStep > 0 ? 11 * gBStep : (long)dkB * s.StrideBk + dnB;
+                CopyVecTo(gpu, s4, st + dB + 11 * threads, bv, v ? gB + slotB + (long)kt * s.StrideBk : 0, v ? pBt + 4 * slotB : addr.B, v);
+            }
+            if (bVecs > 12 * threads)
+            {
+                int dkB = 12 * threads / bRowVecs;
+                int dnB = 4 * (12 * threads % bRowVecs);
+                bool v = bStep > 0 ? kLeftB > 12 * bStep : kEnd - kt - kB > dkB && col0 + nB + dnB < s.N;
+                long slotB = bStep > 0 ? 12 * gBStep : (long)dkB * s.StrideBk + dnB;
+                CopyVecTo(gpu, s4, st + dB + 12 * threads, bv, v ? gB + slotB + (long)kt * s.StrideBk : 0, v ? pBt + 4 * slotB : addr.B, v);
+            }
+            if (bVecs > 13 * threads)
+            {
+                int dkB = 13 * threads / bRowVecs;
+                int dnB = 4 * (13 * threads % bRowVecs);
+                bool v = bStep > 0 ? kLeftB > 13 * bStep : kEnd - kt - kB > dkB && col0 + nB + dnB < s.N;
+                long slotB = bStep > 0 ? 13 * gBStep : (long)dkB * s.StrideBk + dnB;
+                CopyVecTo(gpu, s4, st + dB + 13 * threads, bv, v ? gB + slotB + (long)kt * s.StrideBk : 0, v ? pBt + 4 * slotB : addr.B, v);
+            }
+            if (bVecs > 14 * threads)
+            {
+                int dkB = 14 * threads / bRowVecs;
+                int dnB = 4 * (14 * threads % bRowVecs);
+                bool v = bStep > 0 ? kLeftB > 14 * bStep : kEnd - kt - kB > dkB && col0 + nB + dnB < s.N;
+                long slotB = bStep > 0 ? 14 * gBStep : (long)dkB * s.StrideBk + dnB;
+                CopyVecTo(gpu, s4, st + dB + 14 * threads, bv, v ? gB + slotB + (long)kt * s.StrideBk : 0, v ? pBt + 4 * slotB : addr.B, v);
+            }
+            if (bVecs > 15 * threads)
+            {
+                int dkB = 15 * threads / bRowVecs;
+                int dnB = 4 * (15 * threads % bRowVecs);
+                bool v = bStep > 0 ? kLeftB > 15 * bStep : kEnd - kt - kB > dkB && col0 + nB + dnB < s.N;
+                long slotB = bStep > 0 ? 15 * gBStep : (long)dkB * s.StrideBk + dnB;
+                CopyVecTo(gpu, s4, st + dB + 15 * threads, bv, v ? gB + slotB + (long)kt * s.StrideBk : 0, v ? pBt + 4 * slotB : addr.B, v);
+            }
+            if (bVecs > 16 * threads)
+            {
+                int dkB = 16 * threads / bRowVecs;
+                int dnB = 4 * (16 * threads % bRowVecs);
+                bool v = bStep > 0 ? kLeftB > 16 * bStep : kEnd - kt - kB > dkB && col0 + nB + dnB < s.N;
+                long slotB = bStep > 0 ? 16 * gBStep : (long)dkB * s.StrideBk + dnB;
+                CopyVecTo(gpu, s4, st + dB + 16 * threads, bv, v ? gB + slotB + (long)kt * s.StrideBk : 0, v ? pBt + 4 * slotB : addr.B, v);
+            }
+            if (bVecs > 17 * threads)
+            {
+                int dkB = 17 * threads / bRowVecs;
+                int dnB = 4 * (17 * threads % bRowVecs);
+                bool v = bStep > 0 ? kLeftB > 17 * bStep : kEnd - kt - kB > dkB && col0 + nB + dnB < s.N;
+                long slotB = bStep > 0 ? 17 * gBStep : (long)dkB * s.StrideBk + dnB;
+                CopyVecTo(gpu, s4, st + dB + 17 * threads, bv, v ? gB + slotB + (long)kt * s.StrideBk : 0, v ? pBt + 4 * slotB : addr.B, v);
+            }
+            if (bVecs > 18 * threads)
+            {
+                int dkB = 18 * threads / bRowVecs;
+                int dnB = 4 * (18 * threads % bRowVecs);
+                bool v = bStep > 0 ? kLeftB > 18 * bStep : kEnd - kt - kB > dkB && col0 + nB + dnB < s.N;
+                long slotB = bStep > 0 ? 18 * gBStep : (long)dkB * s.StrideBk + dnB;
+                CopyVecTo(gpu, s4, st + dB + 18 * threads, bv, v ? gB + slotB + (long)kt * s.StrideBk : 0, v ? pBt + 4 * slotB : addr.B, v);
+            }
+            if (bVecs > 19 * threads)
+            {
+                int dkB = 19 * threads / bRowVecs;
+                int dnB = 4 * (19 * threads % bRowVecs);
+                bool v = bStep > 0 ? kLeftB > 19 * bStep : kEnd - kt - kB > dkB && col0 + nB + dnB < s.N;
+                long slotB = bStep > 0 ? 19 * gBStep : (long)dkB * s.StrideBk + dnB;
+                CopyVecTo(gpu, s4, st + dB + 19 * threads, bv, v ? gB + slotB + (long)kt * s.StrideBk : 0, v ? pBt + 4 * slotB : addr.B, v);
+            }
+            if (bVecs > 20 * threads)
+            {
+                int dkB = 20 * threads / bRowVecs;
+                int dnB = 4 * (20 * threads % bRowVecs);
+                bool v = bStep > 0 ? kLeftB > 20 * bStep : kEnd - kt - kB > dkB && col0 + nB + dnB < s.N;
+                long slotB = bStep > 0 ? 20 * gBStep : (long)dkB * s.StrideBk + dnB;
+                CopyVecTo(gpu, s4, st + dB + 20 * threads, bv, v ? gB + slotB + (long)kt * s.StrideBk : 0, v ? pBt + 4 * slotB : addr.B, v);
+            }
+            if (bVecs > 21 * threads)
+            {
+                int dkB = 21 * threads / bRowVecs;
+                int dnB = 4 * (21 * threads % bRowVecs);
+                bool v = bStep > 0 ? kLeftB > 21 * bStep : kEnd - kt - kB > dkB && col0 + nB + dnB < s.N;
+                long slotB = bStep > 0 ? 21 * gBStep : (long)dkB * s.StrideBk + dnB;
+                CopyVecTo(gpu, s4, st + dB + 21 * threads, bv, v ? gB + slotB + (long)kt * s.StrideBk : 0, v ? pBt + 4 * slotB : addr.B, v);
+            }
+            if (bVecs > 22 * threads)
+            {
+                int dkB = 22 * threads / bRowVecs;
+                int dnB = 4 * (22 * threads % bRowVecs);
+                bool v = bStep > 0 ? kLeftB > 22 * bStep : kEnd - kt - kB > dkB && col0 + nB + dnB < s.N;
+                long slotB = bStep > 0 ? 22 * gBStep : (long)dkB * s.StrideBk + dnB;
+                CopyVecTo(gpu, s4, st + dB + 22 * threads, bv, v ? gB + slotB + (long)kt * s.StrideBk : 0, v ? pBt + 4 * slotB : addr.B, v);
+            }
+            if (bVecs > 23 * threads)
+            {
+                int dkB = 23 * threads / bRowVecs;
+                int dnB = 4 * (23 * threads % bRowVecs);
+                bool v = bStep > 0 ? kLeftB > 23 * bStep : kEnd - kt - kB > dkB && col0 + nB + dnB < s.N;
+                long slotB = bStep > 0 ? 23 * gBStep : (long)dkB * s.StrideBk + dnB;
+                CopyVecTo(gpu, s4, st + dB + 23 * threads, bv, v ? gB + slotB + (long)kt * s.StrideBk : 0, v ? pBt + 4 * slotB : addr.B, v);
+            }
+            if (bVecs > 24 * threads)
+            {
+                int dkB = 24 * threads / bRowVecs;
+                int dnB = 4 * (24 * threads % bRowVecs);
+                bool v = bStep > 0 ? kLeftB > 24 * bStep : kEnd - kt - kB > dkB && col0 + nB + dnB < s.N;
+                long slotB = bStep > 0 ? 24 * gBStep : (long)dkB * s.StrideBk + dnB;
+                CopyVecTo(gpu, s4, st + dB + 24 * threads, bv, v ? gB + slotB + (long)kt * s.StrideBk : 0, v ? pBt + 4 * slotB : addr.B, v);
+            }
+            if (bVecs > 25 * threads)
+            {
+                int dkB = 25 * threads / bRowVecs;
+                int dnB = 4 * (25 * threads % bRowVecs);
+                bool v = bStep > 0 ? kLeftB > 25 * bStep : kEnd - kt - kB > dkB && col0 + nB + dnB < s.N;
+                long slotB = bStep > 0 ? 25 * gBStep : (long)dkB * s.StrideBk + dnB;
+                CopyVecTo(gpu, s4, st + dB + 25 * threads, bv, v ? gB + slotB + (long)kt * s.StrideBk : 0, v ? pBt + 4 * slotB : addr.B, v);
+            }
+            if (bVecs > 26 * threads)
+            {
+                int dkB = 26 * threads / bRowVecs;
+                int dnB = 4 * (26 * threads % bRowVecs);
+                bool v = bStep > 0 ? kLeftB > 26 * bStep : kEnd - kt - kB > dkB && col0 + nB + dnB < s.N;
+                long slotB = bStep > 0 ? 26 * gBStep : (long)dkB * s.StrideBk + dnB;
+                CopyVecTo(gpu, s4, st + dB + 26 * threads, bv, v ? gB + slotB + (long)kt * s.StrideBk : 0, v ? pBt + 4 * slotB : addr.B, v);
+            }
+            if (bVecs > 27 * threads)
+            {
+                int dkB = 27 * threads / bRowVecs;
+                int dnB = 4 * (27 * threads % bRowVecs);
+                bool v = bStep > 0 ? kLeftB > 27 * bStep : kEnd - kt - kB > dkB && col0 + nB + dnB < s.N;
+                long slotB = bStep > 0 ? 27 * gBStep : (long)dkB * s.StrideBk + dnB;
+                CopyVecTo(gpu, s4, st + dB + 27 * threads, bv, v ? gB + slotB + (long)kt * s.StrideBk : 0, v ? pBt + 4 * slotB : addr.B, v);
+            }
+            if (bVecs > 28 * threads)
+            {
+                int dkB = 28 * threads / bRowVecs;
+                int dnB = 4 * (28 * threads % bRowVecs);
+                bool v = bStep > 0 ? kLeftB > 28 * bStep : kEnd - kt - kB > dkB && col0 + nB + dnB < s.N;
+                long slotB = bStep > 0 ? 28 * gBStep : (long)dkB * s.StrideBk + dnB;
+                CopyVecTo(gpu, s4, st + dB + 28 * threads, bv, v ? gB + slotB + (long)kt * s.StrideBk : 0, v ? pBt + 4 * slotB : addr.B, v);
+            }
+            if (bVecs > 29 * threads)
+            {
+                int dkB = 29 * threads / bRowVecs;
+                int dnB = 4 * (29 * threads % bRowVecs);
+                bool v = bStep > 0 ? kLeftB > 29 * bStep : kEnd - kt - kB > dkB && col0 + nB + dnB < s.N;
+                long slotB = bStep > 0 ? 29 * gBStep : (long)dkB * s.StrideBk + dnB;
+                CopyVecTo(gpu, s4, st + dB + 29 * threads, bv, v ? gB + slotB + (long)kt * s.StrideBk : 0, v ? pBt + 4 * slotB : addr.B, v);
+            }
+            if (bVecs > 30 * threads)
+            {
+                int dkB = 30 * threads / bRowVecs;
+                int dnB = 4 * (30 * threads % bRowVecs);
+                bool v = bStep > 0 ? kLeftB > 30 * bStep : kEnd - kt - kB > dkB && col0 + nB + dnB < s.N;
+                long slotB = bStep > 0 ? 30 * gBStep : (long)dkB * s.StrideBk + dnB;
+                CopyVecTo(gpu, s4, st + dB + 30 * threads, bv, v ? gB + slotB + (long)kt * s.StrideBk : 0, v ? pBt + 4 * slotB : addr.B, v);
+            }
+            if (bVecs > 31 * threads)
+            {
+                int dkB = 31 * threads / bRowVecs;
+                int dnB = 4 * (31 * threads % bRowVecs);
+                bool v = bStep > 0 ? kLeftB > 31 * bStep : kEnd - kt - kB > dkB && col0 + nB + dnB < s.N;
+                long slotB = bStep > 0 ? 31 * gBStep : (long)dkB * s.StrideBk + dnB;
+                CopyVecTo(gpu, s4, st + dB + 31 * threads, bv, v ? gB + slotB + (long)kt * s.StrideBk : 0, v ? pBt + 4 * slotB : addr.B, v);
+            }
         }
-        if (r4 < s.M)
+        CommitCopies(gpu);
+        int sA = ((tr & (lr - 1)) >> swShift) & swMask;
+        int cs = 0;
+        int ws = 2 * stageVecs;
+        int aRow = tr * kc4;
+        int bColN = aVecs + tc / 4;
+        Float4 pa0 = default, pa1 = default, pa2 = default, pa3 = default, pa4 = default, pa5 = default, pa6 = default, pa7 = default, pb0 = default, pb1 = default, pb2 = default, pb3 = default;
+        Float4 qa0 = default, qa1 = default, qa2 = default, qa3 = default, qa4 = default, qa5 = default, qa6 = default, qa7 = default, qb0 = default, qb1 = default, qb2 = default, qb3 = default;
+        for (int tile = 0; tile < tiles; tile++)
         {
-            Store(c, bias, s, cBase, biasBase, r4, n0, c4_0);
-            Store(c, bias, s, cBase, biasBase, r4, n1, c4_1);
-            Store(c, bias, s, cBase, biasBase, r4, n2, c4_2);
-            Store(c, bias, s, cBase, biasBase, r4, n3, c4_3);
-            Store(c, bias, s, cBase, biasBase, r4, n4, c4_4);
-            Store(c, bias, s, cBase, biasBase, r4, n5, c4_5);
-            Store(c, bias, s, cBase, biasBase, r4, n6, c4_6);
-            Store(c, bias, s, cBase, biasBase, r4, n7, c4_7);
-            Store(c, bias, s, cBase, biasBase, r4, n8, c4_8);
-            Store(c, bias, s, cBase, biasBase, r4, n9, c4_9);
-            Store(c, bias, s, cBase, biasBase, r4, n10, c4_10);
-            Store(c, bias, s, cBase, biasBase, r4, n11, c4_11);
-            Store(c, bias, s, cBase, biasBase, r4, n12, c4_12);
-            Store(c, bias, s, cBase, biasBase, r4, n13, c4_13);
-            Store(c, bias, s, cBase, biasBase, r4, n14, c4_14);
-            Store(c, bias, s, cBase, biasBase, r4, n15, c4_15);
+            // Tile t landed (only tile t + 1 may still be in flight); past the barrier no warp reads tile t - 1's stage,
+            // so tile t + 2 may overwrite it.
+            WaitCopies(gpu);
+            Group.Barrier();
+            // Tile t + 2's copies (every slot zero-fills past the last tile: that stage is tile t - 1's, read by no one).
+            int ktNext = kBegin + (tile + 2) * bk;
+            bool more = tile + 2 < tiles;
+            bool kOkANext = more && ktNext + kA < kEnd;
+            int kLeftBNext = more && colOkB ? kEnd - ktNext - kB : 0;
+            long pAtNext = pA + 4L * ktNext;
+            long pBtNext = pB + 4L * ktNext * s.StrideBk;
+            {
+                long xa = cs + aRow + sA;
+                pa0 = s4[xa + 0 * lr * kc4];
+                pa1 = s4[xa + 1 * lr * kc4];
+                pa2 = s4[xa + 2 * lr * kc4];
+                pa3 = s4[xa + 3 * lr * kc4];
+                pa4 = s4[xa + 4 * lr * kc4];
+                pa5 = s4[xa + 5 * lr * kc4];
+                pa6 = s4[xa + 6 * lr * kc4];
+                pa7 = s4[xa + 7 * lr * kc4];
+                pb0 = s4[cs + bColN + 0 * lc];
+                pb1 = s4[cs + bColN + 1 * lc];
+                pb2 = s4[cs + bColN + 2 * lc];
+                pb3 = s4[cs + bColN + 3 * lc];
+            }
+
+            // Two steps per iteration (kc4 is even): the even step's fragments are pa / pb, the odd step's qa / qb, each read
+            // during the other's last FMAs, so the loop carries pa / pb in place (no register moves); at the tile's last
+            // step the next index wraps to 0 inside this stage (re-read, unused).
+            // Steps 0-1, then each further pair while kc4 has it (folded at compile time).
+            {
+                {
+                    long q = cs + bColN + (long)(0 + 0) * 4 * bRowVecs;
+                    Float4 vb0_1 = s4[q + 1 * bRowVecs + 0 * lc];
+                    Float4 vb1_1 = s4[q + 1 * bRowVecs + 1 * lc];
+                    Float4 vb2_1 = s4[q + 1 * bRowVecs + 2 * lc];
+                    Float4 vb3_1 = s4[q + 1 * bRowVecs + 3 * lc];
+                    float a0_0 = pa0.X;
+                    float a1_0 = pa1.X;
+                    float a2_0 = pa2.X;
+                    float a3_0 = pa3.X;
+                    float a4_0 = pa4.X;
+                    float a5_0 = pa5.X;
+                    float a6_0 = pa6.X;
+                    float a7_0 = pa7.X;
+                    float b0_0 = pb0.X;
+                    float b1_0 = pb0.Y;
+                    float b2_0 = pb0.Z;
+                    float b3_0 = pb0.W;
+                    float b4_0 = pb1.X;
+                    float b5_0 = pb1.Y;
+                    float b6_0 = pb1.Z;
+                    float b7_0 = pb1.W;
+                    float b8_0 = pb2.X;
+                    float b9_0 = pb2.Y;
+                    float b10_0 = pb2.Z;
+                    float b11_0 = pb2.W;
+                    float b12_0 = pb3.X;
+                    float b13_0 = pb3.Y;
+                    float b14_0 = pb3.Z;
+                    float b15_0 = pb3.W;
+                    c0_0 += a0_0 * b0_0; c0_1 += a0_0 * b1_0; c0_2 += a0_0 * b2_0; c0_3 += a0_0 * b3_0; c0_4 += a0_0 * b4_0; c0_5 += a0_0 * b5_0; c0_6 += a0_0 * b6_0; c0_7 += a0_0 * b7_0; c0_8 += a0_0 * b8_0; c0_9 += a0_0 * b9_0; c0_10 += a0_0 * b10_0; c0_11 += a0_0 * b11_0; c0_12 += a0_0 * b12_0; c0_13 += a0_0 * b13_0; c0_14 += a0_0 * b14_0; c0_15 += a0_0 * b15_0;
+                    c1_0 += a1_0 * b0_0; c1_1 += a1_0 * b1_0; c1_2 += a1_0 * b2_0; c1_3 += a1_0 * b3_0; c1_4 += a1_0 * b4_0; c1_5 += a1_0 * b5_0; c1_6 += a1_0 * b6_0; c1_7 += a1_0 * b7_0; c1_8 += a1_0 * b8_0; c1_9 += a1_0 * b9_0; c1_10 += a1_0 * b10_0; c1_11 += a1_0 * b11_0; c1_12 += a1_0 * b12_0; c1_13 += a1_0 * b13_0; c1_14 += a1_0 * b14_0; c1_15 += a1_0 * b15_0;
+                    c2_0 += a2_0 * b0_0; c2_1 += a2_0 * b1_0; c2_2 += a2_0 * b2_0; c2_3 += a2_0 * b3_0; c2_4 += a2_0 * b4_0; c2_5 += a2_0 * b5_0; c2_6 += a2_0 * b6_0; c2_7 += a2_0 * b7_0; c2_8 += a2_0 * b8_0; c2_9 += a2_0 * b9_0; c2_10 += a2_0 * b10_0; c2_11 += a2_0 * b11_0; c2_12 += a2_0 * b12_0; c2_13 += a2_0 * b13_0; c2_14 += a2_0 * b14_0; c2_15 += a2_0 * b15_0;
+                    c3_0 += a3_0 * b0_0; c3_1 += a3_0 * b1_0; c3_2 += a3_0 * b2_0; c3_3 += a3_0 * b3_0; c3_4 += a3_0 * b4_0; c3_5 += a3_0 * b5_0; c3_6 += a3_0 * b6_0; c3_7 += a3_0 * b7_0; c3_8 += a3_0 * b8_0; c3_9 += a3_0 * b9_0; c3_10 += a3_0 * b10_0; c3_11 += a3_0 * b11_0; c3_12 += a3_0 * b12_0; c3_13 += a3_0 * b13_0; c3_14 += a3_0 * b14_0; c3_15 += a3_0 * b15_0;
+                    c4_0 += a4_0 * b0_0; c4_1 += a4_0 * b1_0; c4_2 += a4_0 * b2_0; c4_3 += a4_0 * b3_0; c4_4 += a4_0 * b4_0; c4_5 += a4_0 * b5_0; c4_6 += a4_0 * b6_0; c4_7 += a4_0 * b7_0; c4_8 += a4_0 * b8_0; c4_9 += a4_0 * b9_0; c4_10 += a4_0 * b10_0; c4_11 += a4_0 * b11_0; c4_12 += a4_0 * b12_0; c4_13 += a4_0 * b13_0; c4_14 += a4_0 * b14_0; c4_15 += a4_0 * b15_0;
+                    c5_0 += a5_0 * b0_0; c5_1 += a5_0 * b1_0; c5_2 += a5_0 * b2_0; c5_3 += a5_0 * b3_0; c5_4 += a5_0 * b4_0; c5_5 += a5_0 * b5_0; c5_6 += a5_0 * b6_0; c5_7 += a5_0 * b7_0; c5_8 += a5_0 * b8_0; c5_9 += a5_0 * b9_0; c5_10 += a5_0 * b10_0; c5_11 += a5_0 * b11_0; c5_12 += a5_0 * b12_0; c5_13 += a5_0 * b13_0; c5_14 += a5_0 * b14_0; c5_15 += a5_0 * b15_0;
+                    c6_0 += a6_0 * b0_0; c6_1 += a6_0 * b1_0; c6_2 += a6_0 * b2_0; c6_3 += a6_0 * b3_0; c6_4 += a6_0 * b4_0; c6_5 += a6_0 * b5_0; c6_6 += a6_0 * b6_0; c6_7 += a6_0 * b7_0; c6_8 += a6_0 * b8_0; c6_9 += a6_0 * b9_0; c6_10 += a6_0 * b10_0; c6_11 += a6_0 * b11_0; c6_12 += a6_0 * b12_0; c6_13 += a6_0 * b13_0; c6_14 += a6_0 * b14_0; c6_15 += a6_0 * b15_0;
+                    c7_0 += a7_0 * b0_0; c7_1 += a7_0 * b1_0; c7_2 += a7_0 * b2_0; c7_3 += a7_0 * b3_0; c7_4 += a7_0 * b4_0; c7_5 += a7_0 * b5_0; c7_6 += a7_0 * b6_0; c7_7 += a7_0 * b7_0; c7_8 += a7_0 * b8_0; c7_9 += a7_0 * b9_0; c7_10 += a7_0 * b10_0; c7_11 += a7_0 * b11_0; c7_12 += a7_0 * b12_0; c7_13 += a7_0 * b13_0; c7_14 += a7_0 * b14_0; c7_15 += a7_0 * b15_0;
+                    Float4 vb0_2 = s4[q + 2 * bRowVecs + 0 * lc];
+                    Float4 vb1_2 = s4[q + 2 * bRowVecs + 1 * lc];
+                    Float4 vb2_2 = s4[q + 2 * bRowVecs + 2 * lc];
+                    Float4 vb3_2 = s4[q + 2 * bRowVecs + 3 * lc];
+                    float a0_1 = pa0.Y;
+                    float a1_1 = pa1.Y;
+                    float a2_1 = pa2.Y;
+                    float a3_1 = pa3.Y;
+                    float a4_1 = pa4.Y;
+                    float a5_1 = pa5.Y;
+                    float a6_1 = pa6.Y;
+                    float a7_1 = pa7.Y;
+                    float b0_1 = vb0_1.X;
+                    float b1_1 = vb0_1.Y;
+                    float b2_1 = vb0_1.Z;
+                    float b3_1 = vb0_1.W;
+                    float b4_1 = vb1_1.X;
+                    float b5_1 = vb1_1.Y;
+                    float b6_1 = vb1_1.Z;
+                    float b7_1 = vb1_1.W;
+                    float b8_1 = vb2_1.X;
+                    float b9_1 = vb2_1.Y;
+                    float b10_1 = vb2_1.Z;
+                    float b11_1 = vb2_1.W;
+                    float b12_1 = vb3_1.X;
+                    float b13_1 = vb3_1.Y;
+                    float b14_1 = vb3_1.Z;
+                    float b15_1 = vb3_1.W;
+                    c0_0 += a0_1 * b0_1; c0_1 += a0_1 * b1_1; c0_2 += a0_1 * b2_1; c0_3 += a0_1 * b3_1; c0_4 += a0_1 * b4_1; c0_5 += a0_1 * b5_1; c0_6 += a0_1 * b6_1; c0_7 += a0_1 * b7_1; c0_8 += a0_1 * b8_1; c0_9 += a0_1 * b9_1; c0_10 += a0_1 * b10_1; c0_11 += a0_1 * b11_1; c0_12 += a0_1 * b12_1; c0_13 += a0_1 * b13_1; c0_14 += a0_1 * b14_1; c0_15 += a0_1 * b15_1;
+                    c1_0 += a1_1 * b0_1; c1_1 += a1_1 * b1_1; c1_2 += a1_1 * b2_1; c1_3 += a1_1 * b3_1; c1_4 += a1_1 * b4_1; c1_5 += a1_1 * b5_1; c1_6 += a1_1 * b6_1; c1_7 += a1_1 * b7_1; c1_8 += a1_1 * b8_1; c1_9 += a1_1 * b9_1; c1_10 += a1_1 * b10_1; c1_11 += a1_1 * b11_1; c1_12 += a1_1 * b12_1; c1_13 += a1_1 * b13_1; c1_14 += a1_1 * b14_1; c1_15 += a1_1 * b15_1;
+                    c2_0 += a2_1 * b0_1; c2_1 += a2_1 * b1_1; c2_2 += a2_1 * b2_1; c2_3 += a2_1 * b3_1; c2_4 += a2_1 * b4_1; c2_5 += a2_1 * b5_1; c2_6 += a2_1 * b6_1; c2_7 += a2_1 * b7_1; c2_8 += a2_1 * b8_1; c2_9 += a2_1 * b9_1; c2_10 += a2_1 * b10_1; c2_11 += a2_1 * b11_1; c2_12 += a2_1 * b12_1; c2_13 += a2_1 * b13_1; c2_14 += a2_1 * b14_1; c2_15 += a2_1 * b15_1;
+                    c3_0 += a3_1 * b0_1; c3_1 += a3_1 * b1_1; c3_2 += a3_1 * b2_1; c3_3 += a3_1 * b3_1; c3_4 += a3_1 * b4_1; c3_5 += a3_1 * b5_1; c3_6 += a3_1 * b6_1; c3_7 += a3_1 * b7_1; c3_8 += a3_1 * b8_1; c3_9 += a3_1 * b9_1; c3_10 += a3_1 * b10_1; c3_11 += a3_1 * b11_1; c3_12 += a3_1 * b12_1; c3_13 += a3_1 * b13_1; c3_14 += a3_1 * b14_1; c3_15 += a3_1 * b15_1;
+                    c4_0 += a4_1 * b0_1; c4_1 += a4_1 * b1_1; c4_2 += a4_1 * b2_1; c4_3 += a4_1 * b3_1; c4_4 += a4_1 * b4_1; c4_5 += a4_1 * b5_1; c4_6 += a4_1 * b6_1; c4_7 += a4_1 * b7_1; c4_8 += a4_1 * b8_1; c4_9 += a4_1 * b9_1; c4_10 += a4_1 * b10_1; c4_11 += a4_1 * b11_1; c4_12 += a4_1 * b12_1; c4_13 += a4_1 * b13_1; c4_14 += a4_1 * b14_1; c4_15 += a4_1 * b15_1;
+                    c5_0 += a5_1 * b0_1; c5_1 += a5_1 * b1_1; c5_2 += a5_1 * b2_1; c5_3 += a5_1 * b3_1; c5_4 += a5_1 * b4_1; c5_5 += a5_1 * b5_1; c5_6 += a5_1 * b6_1; c5_7 += a5_1 * b7_1; c5_8 += a5_1 * b8_1; c5_9 += a5_1 * b9_1; c5_10 += a5_1 * b10_1; c5_11 += a5_1 * b11_1; c5_12 += a5_1 * b12_1; c5_13 += a5_1 * b13_1; c5_14 += a5_1 * b14_1; c5_15 += a5_1 * b15_1;
+                    c6_0 += a6_1 * b0_1; c6_1 += a6_1 * b1_1; c6_2 += a6_1 * b2_1; c6_3 += a6_1 * b3_1; c6_4 += a6_1 * b4_1; c6_5 += a6_1 * b5_1; c6_6 += a6_1 * b6_1; c6_7 += a6_1 * b7_1; c6_8 += a6_1 * b8_1; c6_9 += a6_1 * b9_1; c6_10 += a6_1 * b10_1; c6_11 += a6_1 * b11_1; c6_12 += a6_1 * b12_1; c6_13 += a6_1 * b13_1; c6_14 += a6_1 * b14_1; c6_15 += a6_1 * b15_1;
+                    c7_0 += a7_1 * b0_1; c7_1 += a7_1 * b1_1; c7_2 += a7_1 * b2_1; c7_3 += a7_1 * b3_1; c7_4 += a7_1 * b4_1; c7_5 += a7_1 * b5_1; c7_6 += a7_1 * b6_1; c7_7 += a7_1 * b7_1; c7_8 += a7_1 * b8_1; c7_9 += a7_1 * b9_1; c7_10 += a7_1 * b10_1; c7_11 += a7_1 * b11_1; c7_12 += a7_1 * b12_1; c7_13 += a7_1 * b13_1; c7_14 += a7_1 * b14_1; c7_15 += a7_1 * b15_1;
+                    Float4 vb0_3 = s4[q + 3 * bRowVecs + 0 * lc];
+                    Float4 vb1_3 = s4[q + 3 * bRowVecs + 1 * lc];
+                    Float4 vb2_3 = s4[q + 3 * bRowVecs + 2 * lc];
+                    Float4 vb3_3 = s4[q + 3 * bRowVecs + 3 * lc];
+                    float a0_2 = pa0.Z;
+                    float a1_2 = pa1.Z;
+                    float a2_2 = pa2.Z;
+                    float a3_2 = pa3.Z;
+                    float a4_2 = pa4.Z;
+                    float a5_2 = pa5.Z;
+                    float a6_2 = pa6.Z;
+                    float a7_2 = pa7.Z;
+                    float b0_2 = vb0_2.X;
+                    float b1_2 = vb0_2.Y;
+                    float b2_2 = vb0_2.Z;
+                    float b3_2 = vb0_2.W;
+                    float b4_2 = vb1_2.X;
+                    float b5_2 = vb1_2.Y;
+                    float b6_2 = vb1_2.Z;
+                    float b7_2 = vb1_2.W;
+                    float b8_2 = vb2_2.X;
+                    float b9_2 = vb2_2.Y;
+                    float b10_2 = vb2_2.Z;
+                    float b11_2 = vb2_2.W;
+                    float b12_2 = vb3_2.X;
+                    float b13_2 = vb3_2.Y;
+                    float b14_2 = vb3_2.Z;
+                    float b15_2 = vb3_2.W;
+                    c0_0 += a0_2 * b0_2; c0_1 += a0_2 * b1_2; c0_2 += a0_2 * b2_2; c0_3 += a0_2 * b3_2; c0_4 += a0_2 * b4_2; c0_5 += a0_2 * b5_2; c0_6 += a0_2 * b6_2; c0_7 += a0_2 * b7_2; c0_8 += a0_2 * b8_2; c0_9 += a0_2 * b9_2; c0_10 += a0_2 * b10_2; c0_11 += a0_2 * b11_2; c0_12 += a0_2 * b12_2; c0_13 += a0_2 * b13_2; c0_14 += a0_2 * b14_2; c0_15 += a0_2 * b15_2;
+                    c1_0 += a1_2 * b0_2; c1_1 += a1_2 * b1_2; c1_2 += a1_2 * b2_2; c1_3 += a1_2 * b3_2; c1_4 += a1_2 * b4_2; c1_5 += a1_2 * b5_2; c1_6 += a1_2 * b6_2; c1_7 += a1_2 * b7_2; c1_8 += a1_2 * b8_2; c1_9 += a1_2 * b9_2; c1_10 += a1_2 * b10_2; c1_11 += a1_2 * b11_2; c1_12 += a1_2 * b12_2; c1_13 += a1_2 * b13_2; c1_14 += a1_2 * b14_2; c1_15 += a1_2 * b15_2;
+                    c2_0 += a2_2 * b0_2; c2_1 += a2_2 * b1_2; c2_2 += a2_2 * b2_2; c2_3 += a2_2 * b3_2; c2_4 += a2_2 * b4_2; c2_5 += a2_2 * b5_2; c2_6 += a2_2 * b6_2; c2_7 += a2_2 * b7_2; c2_8 += a2_2 * b8_2; c2_9 += a2_2 * b9_2; c2_10 += a2_2 * b10_2; c2_11 += a2_2 * b11_2; c2_12 += a2_2 * b12_2; c2_13 += a2_2 * b13_2; c2_14 += a2_2 * b14_2; c2_15 += a2_2 * b15_2;
+                    c3_0 += a3_2 * b0_2; c3_1 += a3_2 * b1_2; c3_2 += a3_2 * b2_2; c3_3 += a3_2 * b3_2; c3_4 += a3_2 * b4_2; c3_5 += a3_2 * b5_2; c3_6 += a3_2 * b6_2; c3_7 += a3_2 * b7_2; c3_8 += a3_2 * b8_2; c3_9 += a3_2 * b9_2; c3_10 += a3_2 * b10_2; c3_11 += a3_2 * b11_2; c3_12 += a3_2 * b12_2; c3_13 += a3_2 * b13_2; c3_14 += a3_2 * b14_2; c3_15 += a3_2 * b15_2;
+                    c4_0 += a4_2 * b0_2; c4_1 += a4_2 * b1_2; c4_2 += a4_2 * b2_2; c4_3 += a4_2 * b3_2; c4_4 += a4_2 * b4_2; c4_5 += a4_2 * b5_2; c4_6 += a4_2 * b6_2; c4_7 += a4_2 * b7_2; c4_8 += a4_2 * b8_2; c4_9 += a4_2 * b9_2; c4_10 += a4_2 * b10_2; c4_11 += a4_2 * b11_2; c4_12 += a4_2 * b12_2; c4_13 += a4_2 * b13_2; c4_14 += a4_2 * b14_2; c4_15 += a4_2 * b15_2;
+                    c5_0 += a5_2 * b0_2; c5_1 += a5_2 * b1_2; c5_2 += a5_2 * b2_2; c5_3 += a5_2 * b3_2; c5_4 += a5_2 * b4_2; c5_5 += a5_2 * b5_2; c5_6 += a5_2 * b6_2; c5_7 += a5_2 * b7_2; c5_8 += a5_2 * b8_2; c5_9 += a5_2 * b9_2; c5_10 += a5_2 * b10_2; c5_11 += a5_2 * b11_2; c5_12 += a5_2 * b12_2; c5_13 += a5_2 * b13_2; c5_14 += a5_2 * b14_2; c5_15 += a5_2 * b15_2;
+                    c6_0 += a6_2 * b0_2; c6_1 += a6_2 * b1_2; c6_2 += a6_2 * b2_2; c6_3 += a6_2 * b3_2; c6_4 += a6_2 * b4_2; c6_5 += a6_2 * b5_2; c6_6 += a6_2 * b6_2; c6_7 += a6_2 * b7_2; c6_8 += a6_2 * b8_2; c6_9 += a6_2 * b9_2; c6_10 += a6_2 * b10_2; c6_11 += a6_2 * b11_2; c6_12 += a6_2 * b12_2; c6_13 += a6_2 * b13_2; c6_14 += a6_2 * b14_2; c6_15 += a6_2 * b15_2;
+                    c7_0 += a7_2 * b0_2; c7_1 += a7_2 * b1_2; c7_2 += a7_2 * b2_2; c7_3 += a7_2 * b3_2; c7_4 += a7_2 * b4_2; c7_5 += a7_2 * b5_2; c7_6 += a7_2 * b6_2; c7_7 += a7_2 * b7_2; c7_8 += a7_2 * b8_2; c7_9 += a7_2 * b9_2; c7_10 += a7_2 * b10_2; c7_11 += a7_2 * b11_2; c7_12 += a7_2 * b12_2; c7_13 += a7_2 * b13_2; c7_14 += a7_2 * b14_2; c7_15 += a7_2 * b15_2;
+                    int kn = 0 + 1;
+                    long xn = cs + aRow + (kn ^ sA);
+                    long qn = cs + bColN + (long)kn * 4 * bRowVecs;
+                    qa0 = s4[xn + 0 * lr * kc4];
+                    qa1 = s4[xn + 1 * lr * kc4];
+                    qa2 = s4[xn + 2 * lr * kc4];
+                    qa3 = s4[xn + 3 * lr * kc4];
+                    qa4 = s4[xn + 4 * lr * kc4];
+                    qa5 = s4[xn + 5 * lr * kc4];
+                    qa6 = s4[xn + 6 * lr * kc4];
+                    qa7 = s4[xn + 7 * lr * kc4];
+                    qb0 = s4[qn + 0 * lc];
+                    qb1 = s4[qn + 1 * lc];
+                    qb2 = s4[qn + 2 * lc];
+                    qb3 = s4[qn + 3 * lc];
+                    float a0_3 = pa0.W;
+                    float a1_3 = pa1.W;
+                    float a2_3 = pa2.W;
+                    float a3_3 = pa3.W;
+                    float a4_3 = pa4.W;
+                    float a5_3 = pa5.W;
+                    float a6_3 = pa6.W;
+                    float a7_3 = pa7.W;
+                    float b0_3 = vb0_3.X;
+                    float b1_3 = vb0_3.Y;
+                    float b2_3 = vb0_3.Z;
+                    float b3_3 = vb0_3.W;
+                    float b4_3 = vb1_3.X;
+                    float b5_3 = vb1_3.Y;
+                    float b6_3 = vb1_3.Z;
+                    float b7_3 = vb1_3.W;
+                    float b8_3 = vb2_3.X;
+                    float b9_3 = vb2_3.Y;
+                    float b10_3 = vb2_3.Z;
+                    float b11_3 = vb2_3.W;
+                    float b12_3 = vb3_3.X;
+                    float b13_3 = vb3_3.Y;
+                    float b14_3 = vb3_3.Z;
+                    float b15_3 = vb3_3.W;
+                    c0_0 += a0_3 * b0_3; c0_1 += a0_3 * b1_3; c0_2 += a0_3 * b2_3; c0_3 += a0_3 * b3_3; c0_4 += a0_3 * b4_3; c0_5 += a0_3 * b5_3; c0_6 += a0_3 * b6_3; c0_7 += a0_3 * b7_3; c0_8 += a0_3 * b8_3; c0_9 += a0_3 * b9_3; c0_10 += a0_3 * b10_3; c0_11 += a0_3 * b11_3; c0_12 += a0_3 * b12_3; c0_13 += a0_3 * b13_3; c0_14 += a0_3 * b14_3; c0_15 += a0_3 * b15_3;
+                    c1_0 += a1_3 * b0_3; c1_1 += a1_3 * b1_3; c1_2 += a1_3 * b2_3; c1_3 += a1_3 * b3_3; c1_4 += a1_3 * b4_3; c1_5 += a1_3 * b5_3; c1_6 += a1_3 * b6_3; c1_7 += a1_3 * b7_3; c1_8 += a1_3 * b8_3; c1_9 += a1_3 * b9_3; c1_10 += a1_3 * b10_3; c1_11 += a1_3 * b11_3; c1_12 += a1_3 * b12_3; c1_13 += a1_3 * b13_3; c1_14 += a1_3 * b14_3; c1_15 += a1_3 * b15_3;
+                    c2_0 += a2_3 * b0_3; c2_1 += a2_3 * b1_3; c2_2 += a2_3 * b2_3; c2_3 += a2_3 * b3_3; c2_4 += a2_3 * b4_3; c2_5 += a2_3 * b5_3; c2_6 += a2_3 * b6_3; c2_7 += a2_3 * b7_3; c2_8 += a2_3 * b8_3; c2_9 += a2_3 * b9_3; c2_10 += a2_3 * b10_3; c2_11 += a2_3 * b11_3; c2_12 += a2_3 * b12_3; c2_13 += a2_3 * b13_3; c2_14 += a2_3 * b14_3; c2_15 += a2_3 * b15_3;
+                    c3_0 += a3_3 * b0_3; c3_1 += a3_3 * b1_3; c3_2 += a3_3 * b2_3; c3_3 += a3_3 * b3_3; c3_4 += a3_3 * b4_3; c3_5 += a3_3 * b5_3; c3_6 += a3_3 * b6_3; c3_7 += a3_3 * b7_3; c3_8 += a3_3 * b8_3; c3_9 += a3_3 * b9_3; c3_10 += a3_3 * b10_3; c3_11 += a3_3 * b11_3; c3_12 += a3_3 * b12_3; c3_13 += a3_3 * b13_3; c3_14 += a3_3 * b14_3; c3_15 += a3_3 * b15_3;
+                    c4_0 += a4_3 * b0_3; c4_1 += a4_3 * b1_3; c4_2 += a4_3 * b2_3; c4_3 += a4_3 * b3_3; c4_4 += a4_3 * b4_3; c4_5 += a4_3 * b5_3; c4_6 += a4_3 * b6_3; c4_7 += a4_3 * b7_3; c4_8 += a4_3 * b8_3; c4_9 += a4_3 * b9_3; c4_10 += a4_3 * b10_3; c4_11 += a4_3 * b11_3; c4_12 += a4_3 * b12_3; c4_13 += a4_3 * b13_3; c4_14 += a4_3 * b14_3; c4_15 += a4_3 * b15_3;
+                    c5_0 += a5_3 * b0_3; c5_1 += a5_3 * b1_3; c5_2 += a5_3 * b2_3; c5_3 += a5_3 * b3_3; c5_4 += a5_3 * b4_3; c5_5 += a5_3 * b5_3; c5_6 += a5_3 * b6_3; c5_7 += a5_3 * b7_3; c5_8 += a5_3 * b8_3; c5_9 += a5_3 * b9_3; c5_10 += a5_3 * b10_3; c5_11 += a5_3 * b11_3; c5_12 += a5_3 * b12_3; c5_13 += a5_3 * b13_3; c5_14 += a5_3 * b14_3; c5_15 += a5_3 * b15_3;
+                    c6_0 += a6_3 * b0_3; c6_1 += a6_3 * b1_3; c6_2 += a6_3 * b2_3; c6_3 += a6_3 * b3_3; c6_4 += a6_3 * b4_3; c6_5 += a6_3 * b5_3; c6_6 += a6_3 * b6_3; c6_7 += a6_3 * b7_3; c6_8 += a6_3 * b8_3; c6_9 += a6_3 * b9_3; c6_10 += a6_3 * b10_3; c6_11 += a6_3 * b11_3; c6_12 += a6_3 * b12_3; c6_13 += a6_3 * b13_3; c6_14 += a6_3 * b14_3; c6_15 += a6_3 * b15_3;
+                    c7_0 += a7_3 * b0_3; c7_1 += a7_3 * b1_3; c7_2 += a7_3 * b2_3; c7_3 += a7_3 * b3_3; c7_4 += a7_3 * b4_3; c7_5 += a7_3 * b5_3; c7_6 += a7_3 * b6_3; c7_7 += a7_3 * b7_3; c7_8 += a7_3 * b8_3; c7_9 += a7_3 * b9_3; c7_10 += a7_3 * b10_3; c7_11 += a7_3 * b11_3; c7_12 += a7_3 * b12_3; c7_13 += a7_3 * b13_3; c7_14 += a7_3 * b14_3; c7_15 += a7_3 * b15_3;
+                }
+                {
+                    int share = 0 >> 1;
+                    int perA = aVecs / threads / (kc4 >> 1);
+                    int perB = bVecs / threads / (kc4 >> 1);
+                    if (0 < perA)
+                    {
+                        int p = share * perA + 0;
+                        bool v = kOkANext && rowsLeftA > p * aStepRows;
+                        CopyVecTo(gpu, s4, ws + dA + p * threads, av, v ? gA + p * gAStep + ktNext : 0, v ? pAtNext + p * 4 * gAStep : addr.A, v);
+                    }
+                    if (1 < perA)
+                    {
+                        int p = share * perA + 1;
+                        bool v = kOkANext && rowsLeftA > p * aStepRows;
+                        CopyVecTo(gpu, s4, ws + dA + p * threads, av, v ? gA + p * gAStep + ktNext : 0, v ? pAtNext + p * 4 * gAStep : addr.A, v);
+                    }
+                    if (2 < perA)
+                    {
+                        int p = share * perA + 2;
+                        bool v = kOkANext && rowsLeftA > p * aStepRows;
+                        CopyVecTo(gpu, s4, ws + dA + p * threads, av, v ? gA + p * gAStep + ktNext : 0, v ? pAtNext + p * 4 * gAStep : addr.A, v);
+                    }
+                    if (3 < perA)
+                    {
+                        int p = share * perA + 3;
+                        bool v = kOkANext && rowsLeftA > p * aStepRows;
+                        CopyVecTo(gpu, s4, ws + dA + p * threads, av, v ? gA + p * gAStep + ktNext : 0, v ? pAtNext + p * 4 * gAStep : addr.A, v);
+                    }
+                    if (0 < perB)
+                    {
+                        int p = share * perB + 0;
+                        int dkB = p * threads / bRowVecs;
+                        int dnB = 4 * (p * threads % bRowVecs);
+                        bool v = bStep > 0 ? kLeftBNext > p * bStep : more && kEnd - ktNext - kB > dkB && col0 + nB + dnB < s.N;
+                        long slotB = bStep > 0 ? p * gBStep : (long)dkB * s.StrideBk + dnB;
+                        CopyVecTo(gpu, s4, ws + dB + p * threads, bv, v ? gB + slotB + (long)ktNext * s.StrideBk : 0, v ? pBtNext + 4 * slotB : addr.B, v);
+                    }
+                    if (1 < perB)
+                    {
+                        int p = share * perB + 1;
+                        int dkB = p * threads / bRowVecs;
+                        int dnB = 4 * (p * threads % bRowVecs);
+                        bool v = bStep > 0 ? kLeftBNext > p * bStep : more && kEnd - ktNext - kB > dkB && col0 + nB + dnB < s.N;
+                        long slotB = bStep > 0 ? p * gBStep : (long)dkB * s.StrideBk + dnB;
+                        CopyVecTo(gpu, s4, ws + dB + p * threads, bv, v ? gB + slotB + (long)ktNext * s.StrideBk : 0, v ? pBtNext + 4 * slotB : addr.B, v);
+                    }
+                    if (2 < perB)
+                    {
+                        int p = share * perB + 2;
+                        int dkB = p * threads / bRowVecs;
+                        int dnB = 4 * (p * threads % bRowVecs);
+                        bool v = bStep > 0 ? kLeftBNext > p * bStep : more && kEnd - ktNext - kB > dkB && col0 + nB + dnB < s.N;
+                        long slotB = bStep > 0 ? p * gBStep : (long)dkB * s.StrideBk + dnB;
+                        CopyVecTo(gpu, s4, ws + dB + p * threads, bv, v ? gB + slotB + (long)ktNext * s.StrideBk : 0, v ? pBtNext + 4 * slotB : addr.B, v);
+                    }
+                    if (3 < perB)
+                    {
+                        int p = share * perB + 3;
+                        int dkB = p * threads / bRowVecs;
+                        int dnB = 4 * (p * threads % bRowVecs);
+                        bool v = bStep > 0 ? kLeftBNext > p * bStep : more && kEnd - ktNext - kB > dkB && col0 + nB + dnB < s.N;
+                        long slotB = bStep > 0 ? p * gBStep : (long)dkB * s.StrideBk + dnB;
+                        CopyVecTo(gpu, s4, ws + dB + p * threads, bv, v ? gB + slotB + (long)ktNext * s.StrideBk : 0, v ? pBtNext + 4 * slotB : addr.B, v);
+                    }
+                    if (4 < perB)
+                    {
+                        int p = share * perB + 4;
+                        int dkB = p * threads / bRowVecs;
+                        int dnB = 4 * (p * threads % bRowVecs);
+                        bool v = bStep > 0 ? kLeftBNext > p * bStep : more && kEnd - ktNext - kB > dkB && col0 + nB + dnB < s.N;
+                        long slotB = bStep > 0 ? p * gBStep : (long)dkB * s.StrideBk + dnB;
+                        CopyVecTo(gpu, s4, ws + dB + p * threads, bv, v ? gB + slotB + (long)ktNext * s.StrideBk : 0, v ? pBtNext + 4 * slotB : addr.B, v);
+                    }
+                    if (5 < perB)
+                    {
+                        int p = share * perB + 5;
+                        int dkB = p * threads / bRowVecs;
+                        int dnB = 4 * (p * threads % bRowVecs);
+                        bool v = bStep > 0 ? kLeftBNext > p * bStep : more && kEnd - ktNext - kB > dkB && col0 + nB + dnB < s.N;
+                        long slotB = bStep > 0 ? p * gBStep : (long)dkB * s.StrideBk + dnB;
+                        CopyVecTo(gpu, s4, ws + dB + p * threads, bv, v ? gB + slotB + (long)ktNext * s.StrideBk : 0, v ? pBtNext + 4 * slotB : addr.B, v);
+                    }
+                    if (6 < perB)
+                    {
+                        int p = share * perB + 6;
+                        int dkB = p * threads / bRowVecs;
+                        int dnB = 4 * (p * threads % bRowVecs);
+                        bool v = bStep > 0 ? kLeftBNext > p * bStep : more && kEnd - ktNext - kB > dkB && col0 + nB + dnB < s.N;
+                        long slotB = bStep > 0 ? p * gBStep : (long)dkB * s.StrideBk + dnB;
+                        CopyVecTo(gpu, s4, ws + dB + p * threads, bv, v ? gB + slotB + (long)ktNext * s.StrideBk : 0, v ? pBtNext + 4 * slotB : addr.B, v);
+                    }
+                    if (7 < perB)
+                    {
+                        int p = share * perB + 7;
+                        int dkB = p * threads / bRowVecs;
+                        int dnB = 4 * (p * threads % bRowVecs);
+                        bool v = bStep > 0 ? kLeftBNext > p * bStep : more && kEnd - ktNext - kB > dkB && col0 + nB + dnB < s.N;
+                        long slotB = bStep > 0 ? p * gBStep : (long)dkB * s.StrideBk + dnB;
+                        CopyVecTo(gpu, s4, ws + dB + p * threads, bv, v ? gB + slotB + (long)ktNext * s.StrideBk : 0, v ? pBtNext + 4 * slotB : addr.B, v);
+                    }
+                    if (8 < perB)
+                    {
+                        int p = share * perB + 8;
+                        int dkB = p * threads / bRowVecs;
+                        int dnB = 4 * (p * threads % bRowVecs);
+                        bool v = bStep > 0 ? kLeftBNext > p * bStep : more && kEnd - ktNext - kB > dkB && col0 + nB + dnB < s.N;
+                        long slotB = bStep > 0 ? p * gBStep : (long)dkB * s.StrideBk + dnB;
+                        CopyVecTo(gpu, s4, ws + dB + p * threads, bv, v ? gB + slotB + (long)ktNext * s.StrideBk : 0, v ? pBtNext + 4 * slotB : addr.B, v);
+                    }
+                    if (9 < perB)
+                    {
+                        int p = share * perB + 9;
+                        int dkB = p * threads / bRowVecs;
+                        int dnB = 4 * (p * threads % bRowVecs);
+                        bool v = bStep > 0 ? kLeftBNext > p * bStep : more && kEnd - ktNext - kB > dkB && col0 + nB + dnB < s.N;
+                        long slotB = bStep > 0 ? p * gBStep : (long)dkB * s.StrideBk + dnB;
+                        CopyVecTo(gpu, s4, ws + dB + p * threads, bv, v ? gB + slotB + (long)ktNext * s.StrideBk : 0, v ? pBtNext + 4 * slotB : addr.B, v);
+                    }
+                    if (10 < perB)
+                    {
+                        int p = share * perB + 10;
+                        int dkB = p * threads / bRowVecs;
+                        int dnB = 4 * (p * threads % bRowVecs);
+                        bool v = bStep > 0 ? kLeftBNext > p * bStep : more && kEnd - ktNext - kB > dkB && col0 + nB + dnB < s.N;
+                        long slotB = bStep > 0 ? p * gBStep : (long)dkB * s.StrideBk + dnB;
+                        CopyVecTo(gpu, s4, ws + dB + p * threads, bv, v ? gB + slotB + (long)ktNext * s.StrideBk : 0, v ? pBtNext + 4 * slotB : addr.B, v);
+                    }
+                    if (11 < perB)
+                    {
+                        int p = share * perB + 11;
+                        int dkB = p * threads / bRowVecs;
+                        int dnB = 4 * (p * threads % bRowVecs);
+                        bool v = bStep > 0 ? kLeftBNext > p * bStep : more && kEnd - ktNext - kB > dkB && col0 + nB + dnB < s.N;
+                        long slotB = bStep > 0 ? p * gBStep : (long)dkB * s.StrideBk + dnB;
+                        CopyVecTo(gpu, s4, ws + dB + p * threads, bv, v ? gB + slotB + (long)ktNext * s.StrideBk : 0, v ? pBtNext + 4 * slotB : addr.B, v);
+                    }
+                    if (12 < perB)
+                    {
+                        int p = share * perB + 12;
+                        int dkB = p * threads / bRowVecs;
+                        int dnB = 4 * (p * threads % bRowVecs);
+                        bool v = bStep > 0 ? kLeftBNext > p * bStep : more && kEnd - ktNext - kB > dkB && col0 + nB + dnB < s.N;
+                        long slotB = bStep > 0 ? p * gBStep : (long)dkB * s.StrideBk + dnB;
+                        CopyVecTo(gpu, s4, ws + dB + p * threads, bv, v ? gB + slotB + (long)ktNext * s.StrideBk : 0, v ? pBtNext + 4 * slotB : addr.B, v);
+                    }
+                    if (13 < perB)
+                    {
+                        int p = share * perB + 13;
+                        int dkB = p * threads / bRowVecs;
+                        int dnB = 4 * (p * threads % bRowVecs);
+                        bool v = bStep > 0 ? kLeftBNext > p * bStep : more && kEnd - ktNext - kB > dkB && col0 + nB + dnB < s.N;
+                        long slotB = bStep > 0 ? p * gBStep : (long)dkB * s.StrideBk + dnB;
+                        CopyVecTo(gpu, s4, ws + dB + p * threads, bv, v ? gB + slotB + (long)ktNext * s.StrideBk : 0, v ? pBtNext + 4 * slotB : addr.B, v);
+                    }
+                    if (14 < perB)
+                    {
+                        int p = share * perB + 14;
+                        int dkB = p * threads / bRowVecs;
+                        int dnB = 4 * (p * threads % bRowVecs);
+                        bool v = bStep > 0 ? kLeftBNext > p * bStep : more && kEnd - ktNext - kB > dkB && col0 + nB + dnB < s.N;
+                        long slotB = bStep > 0 ? p * gBStep : (long)dkB * s.StrideBk + dnB;
+                        CopyVecTo(gpu, s4, ws + dB + p * threads, bv, v ? gB + slotB + (long)ktNext * s.StrideBk : 0, v ? pBtNext + 4 * slotB : addr.B, v);
+                    }
+                    if (15 < perB)
+                    {
+                        int p = share * perB + 15;
+                        int dkB = p * threads / bRowVecs;
+                        int dnB = 4 * (p * threads % bRowVecs);
+                        bool v = bStep > 0 ? kLeftBNext > p * bStep : more && kEnd - ktNext - kB > dkB && col0 + nB + dnB < s.N;
+                        long slotB = bStep > 0 ? p * gBStep : (long)dkB * s.StrideBk + dnB;
+                        CopyVecTo(gpu, s4, ws + dB + p * threads, bv, v ? gB + slotB + (long)ktNext * s.StrideBk : 0, v ? pBtNext + 4 * slotB : addr.B, v);
+                    }
+                    if (16 < perB)
+                    {
+                        int p = share * perB + 16;
+                        int dkB = p * threads / bRowVecs;
+                        int dnB = 4 * (p * threads % bRowVecs);
+                        bool v = bStep > 0 ? kLeftBNext > p * bStep : more && kEnd - ktNext - kB > dkB && col0 + nB + dnB < s.N;
+                        long slotB = bStep > 0 ? p * gBStep : (long)dkB * s.StrideBk + dnB;
+                        CopyVecTo(gpu, s4, ws + dB + p * threads, bv, v ? gB + slotB + (long)ktNext * s.StrideBk : 0, v ? pBtNext + 4 * slotB : addr.B, v);
+                    }
+                    if (17 < perB)
+                    {
+                        int p = share * perB + 17;
+                        int dkB = p * threads / bRowVecs;
+                        int dnB = 4 * (p * threads % bRowVecs);
+                        bool v = bStep > 0 ? kLeftBNext > p * bStep : more && kEnd - ktNext - kB > dkB && col0 + nB + dnB < s.N;
+                        long slotB = bStep > 0 ? p * gBStep : (long)dkB * s.StrideBk + dnB;
+                        CopyVecTo(gpu, s4, ws + dB + p * threads, bv, v ? gB + slotB + (long)ktNext * s.StrideBk : 0, v ? pBtNext + 4 * slotB : addr.B, v);
+                    }
+                    if (18 < perB)
+                    {
+                        int p = share * perB + 18;
+                        int dkB = p * threads / bRowVecs;
+                        int dnB = 4 * (p * threads % bRowVecs);
+                        bool v = bStep > 0 ? kLeftBNext > p * bStep : more && kEnd - ktNext - kB > dkB && col0 + nB + dnB < s.N;
+                        long slotB = bStep > 0 ? p * gBStep : (long)dkB * s.StrideBk + dnB;
+                        CopyVecTo(gpu, s4, ws + dB + p * threads, bv, v ? gB + slotB + (long)ktNext * s.StrideBk : 0, v ? pBtNext + 4 * slotB : addr.B, v);
+                    }
+                    if (19 < perB)
+                    {
+                        int p = share * perB + 19;
+                        int dkB = p * threads / bRowVecs;
+                        int dnB = 4 * (p * threads % bRowVecs);
+                        bool v = bStep > 0 ? kLeftBNext > p * bStep : more && kEnd - ktNext - kB > dkB && col0 + nB + dnB < s.N;
+                        long slotB = bStep > 0 ? p * gBStep : (long)dkB * s.StrideBk + dnB;
+                        CopyVecTo(gpu, s4, ws + dB + p * threads, bv, v ? gB + slotB + (long)ktNext * s.StrideBk : 0, v ? pBtNext + 4 * slotB : addr.B, v);
+                    }
+                    if (20 < perB)
+                    {
+                        int p = share * perB + 20;
+                        int dkB = p * threads / bRowVecs;
+                        int dnB = 4 * (p * threads % bRowVecs);
+                        bool v = bStep > 0 ? kLeftBNext > p * bStep : more && kEnd - ktNext - kB > dkB && col0 + nB + dnB < s.N;
+                        long slotB = bStep > 0 ? p * gBStep : (long)dkB * s.StrideBk + dnB;
+                        CopyVecTo(gpu, s4, ws + dB + p * threads, bv, v ? gB + slotB + (long)ktNext * s.StrideBk : 0, v ? pBtNext + 4 * slotB : addr.B, v);
+                    }
+                    if (21 < perB)
+                    {
+                        int p = share * perB + 21;
+                        int dkB = p * threads / bRowVecs;
+                        int dnB = 4 * (p * threads % bRowVecs);
+                        bool v = bStep > 0 ? kLeftBNext > p * bStep : more && kEnd - ktNext - kB > dkB && col0 + nB + dnB < s.N;
+                        long slotB = bStep > 0 ? p * gBStep : (long)dkB * s.StrideBk + dnB;
+                        CopyVecTo(gpu, s4, ws + dB + p * threads, bv, v ? gB + slotB + (long)ktNext * s.StrideBk : 0, v ? pBtNext + 4 * slotB : addr.B, v);
+                    }
+                    if (22 < perB)
+                    {
+                        int p = share * perB + 22;
+                        int dkB = p * threads / bRowVecs;
+                        int dnB = 4 * (p * threads % bRowVecs);
+                        bool v = bStep > 0 ? kLeftBNext > p * bStep : more && kEnd - ktNext - kB > dkB && col0 + nB + dnB < s.N;
+                        long slotB = bStep > 0 ? p * gBStep : (long)dkB * s.StrideBk + dnB;
+                        CopyVecTo(gpu, s4, ws + dB + p * threads, bv, v ? gB + slotB + (long)ktNext * s.StrideBk : 0, v ? pBtNext + 4 * slotB : addr.B, v);
+                    }
+                    if (23 < perB)
+                    {
+                        int p = share * perB + 23;
+                        int dkB = p * threads / bRowVecs;
+                        int dnB = 4 * (p * threads % bRowVecs);
+                        bool v = bStep > 0 ? kLeftBNext > p * bStep : more && kEnd - ktNext - kB > dkB && col0 + nB + dnB < s.N;
+                        long slotB = bStep > 0 ? p * gBStep : (long)dkB * s.StrideBk + dnB;
+                        CopyVecTo(gpu, s4, ws + dB + p * threads, bv, v ? gB + slotB + (long)ktNext * s.StrideBk : 0, v ? pBtNext + 4 * slotB : addr.B, v);
+                    }
+                    if (24 < perB)
+                    {
+                        int p = share * perB + 24;
+                        int dkB = p * threads / bRowVecs;
+                        int dnB = 4 * (p * threads % bRowVecs);
+                        bool v = bStep > 0 ? kLeftBNext > p * bStep : more && kEnd - ktNext - kB > dkB && col0 + nB + dnB < s.N;
+                        long slotB = bStep > 0 ? p * gBStep : (long)dkB * s.StrideBk + dnB;
+                        CopyVecTo(gpu, s4, ws + dB + p * threads, bv, v ? gB + slotB + (long)ktNext * s.StrideBk : 0, v ? pBtNext + 4 * slotB : addr.B, v);
+                    }
+                    if (25 < perB)
+                    {
+                        int p = share * perB + 25;
+                        int dkB = p * threads / bRowVecs;
+                        int dnB = 4 * (p * threads % bRowVecs);
+                        bool v = bStep > 0 ? kLeftBNext > p * bStep : more && kEnd - ktNext - kB > dkB && col0 + nB + dnB < s.N;
+                        long slotB = bStep > 0 ? p * gBStep : (long)dkB * s.StrideBk + dnB;
+                        CopyVecTo(gpu, s4, ws + dB + p * threads, bv, v ? gB + slotB + (long)ktNext * s.StrideBk : 0, v ? pBtNext + 4 * slotB : addr.B, v);
+                    }
+                    if (26 < perB)
+                    {
+                        int p = share * perB + 26;
+                        int dkB = p * threads / bRowVecs;
+                        int dnB = 4 * (p * threads % bRowVecs);
+                        bool v = bStep > 0 ? kLeftBNext > p * bStep : more && kEnd - ktNext - kB > dkB && col0 + nB + dnB < s.N;
+                        long slotB = bStep > 0 ? p * gBStep : (long)dkB * s.StrideBk + dnB;
+                        CopyVecTo(gpu, s4, ws + dB + p * threads, bv, v ? gB + slotB + (long)ktNext * s.StrideBk : 0, v ? pBtNext + 4 * slotB : addr.B, v);
+                    }
+                    if (27 < perB)
+                    {
+                        int p = share * perB + 27;
+                        int dkB = p * threads / bRowVecs;
+                        int dnB = 4 * (p * threads % bRowVecs);
+                        bool v = bStep > 0 ? kLeftBNext > p * bStep : more && kEnd - ktNext - kB > dkB && col0 + nB + dnB < s.N;
+                        long slotB = bStep > 0 ? p * gBStep : (long)dkB * s.StrideBk + dnB;
+                        CopyVecTo(gpu, s4, ws + dB + p * threads, bv, v ? gB + slotB + (long)ktNext * s.StrideBk : 0, v ? pBtNext + 4 * slotB : addr.B, v);
+                    }
+                    if (28 < perB)
+                    {
+                        int p = share * perB + 28;
+                        int dkB = p * threads / bRowVecs;
+                        int dnB = 4 * (p * threads % bRowVecs);
+                        bool v = bStep > 0 ? kLeftBNext > p * bStep : more && kEnd - ktNext - kB > dkB && col0 + nB + dnB < s.N;
+                        long slotB = bStep > 0 ? p * gBStep : (long)dkB * s.StrideBk + dnB;
+                        CopyVecTo(gpu, s4, ws + dB + p * threads, bv, v ? gB + slotB + (long)ktNext * s.StrideBk : 0, v ? pBtNext + 4 * slotB : addr.B, v);
+                    }
+                    if (29 < perB)
+                    {
+                        int p = share * perB + 29;
+                        int dkB = p * threads / bRowVecs;
+                        int dnB = 4 * (p * threads % bRowVecs);
+                        bool v = bStep > 0 ? kLeftBNext > p * bStep : more && kEnd - ktNext - kB > dkB && col0 + nB + dnB < s.N;
+                        long slotB = bStep > 0 ? p * gBStep : (long)dkB * s.StrideBk + dnB;
+                        CopyVecTo(gpu, s4, ws + dB + p * threads, bv, v ? gB + slotB + (long)ktNext * s.StrideBk : 0, v ? pBtNext + 4 * slotB : addr.B, v);
+                    }
+                    if (30 < perB)
+                    {
+                        int p = share * perB + 30;
+                        int dkB = p * threads / bRowVecs;
+                        int dnB = 4 * (p * threads % bRowVecs);
+                        bool v = bStep > 0 ? kLeftBNext > p * bStep : more && kEnd - ktNext - kB > dkB && col0 + nB + dnB < s.N;
+                        long slotB = bStep > 0 ? p * gBStep : (long)dkB * s.StrideBk + dnB;
+                        CopyVecTo(gpu, s4, ws + dB + p * threads, bv, v ? gB + slotB + (long)ktNext * s.StrideBk : 0, v ? pBtNext + 4 * slotB : addr.B, v);
+                    }
+                    if (31 < perB)
+                    {
+                        int p = share * perB + 31;
+                        int dkB = p * threads / bRowVecs;
+                        int dnB = 4 * (p * threads % bRowVecs);
+                        bool v = bStep > 0 ? kLeftBNext > p * bStep : more && kEnd - ktNext - kB > dkB && col0 + nB + dnB < s.N;
+                        long slotB = bStep > 0 ? p * gBStep : (long)dkB * s.StrideBk + dnB;
+                        CopyVecTo(gpu, s4, ws + dB + p * threads, bv, v ? gB + slotB + (long)ktNext * s.StrideBk : 0, v ? pBtNext + 4 * slotB : addr.B, v);
+                    }
+                }
+                {
+                    long q = cs + bColN + (long)(0 + 1) * 4 * bRowVecs;
+                    Float4 vb0_1 = s4[q + 1 * bRowVecs + 0 * lc];
+                    Float4 vb1_1 = s4[q + 1 * bRowVecs + 1 * lc];
+                    Float4 vb2_1 = s4[q + 1 * bRowVecs + 2 * lc];
+                    Float4 vb3_1 = s4[q + 1 * bRowVecs + 3 * lc];
+                    float a0_0 = qa0.X;
+                    float a1_0 = qa1.X;
+                    float a2_0 = qa2.X;
+                    float a3_0 = qa3.X;
+                    float a4_0 = qa4.X;
+                    float a5_0 = qa5.X;
+                    float a6_0 = qa6.X;
+                    float a7_0 = qa7.X;
+                    float b0_0 = qb0.X;
+                    float b1_0 = qb0.Y;
+                    float b2_0 = qb0.Z;
+                    float b3_0 = qb0.W;
+                    float b4_0 = qb1.X;
+                    float b5_0 = qb1.Y;
+                    float b6_0 = qb1.Z;
+                    float b7_0 = qb1.W;
+                    float b8_0 = qb2.X;
+                    float b9_0 = qb2.Y;
+                    float b10_0 = qb2.Z;
+                    float b11_0 = qb2.W;
+                    float b12_0 = qb3.X;
+                    float b13_0 = qb3.Y;
+                    float b14_0 = qb3.Z;
+                    float b15_0 = qb3.W;
+                    c0_0 += a0_0 * b0_0; c0_1 += a0_0 * b1_0; c0_2 += a0_0 * b2_0; c0_3 += a0_0 * b3_0; c0_4 += a0_0 * b4_0; c0_5 += a0_0 * b5_0; c0_6 += a0_0 * b6_0; c0_7 += a0_0 * b7_0; c0_8 += a0_0 * b8_0; c0_9 += a0_0 * b9_0; c0_10 += a0_0 * b10_0; c0_11 += a0_0 * b11_0; c0_12 += a0_0 * b12_0; c0_13 += a0_0 * b13_0; c0_14 += a0_0 * b14_0; c0_15 += a0_0 * b15_0;
+                    c1_0 += a1_0 * b0_0; c1_1 += a1_0 * b1_0; c1_2 += a1_0 * b2_0; c1_3 += a1_0 * b3_0; c1_4 += a1_0 * b4_0; c1_5 += a1_0 * b5_0; c1_6 += a1_0 * b6_0; c1_7 += a1_0 * b7_0; c1_8 += a1_0 * b8_0; c1_9 += a1_0 * b9_0; c1_10 += a1_0 * b10_0; c1_11 += a1_0 * b11_0; c1_12 += a1_0 * b12_0; c1_13 += a1_0 * b13_0; c1_14 += a1_0 * b14_0; c1_15 += a1_0 * b15_0;
+                    c2_0 += a2_0 * b0_0; c2_1 += a2_0 * b1_0; c2_2 += a2_0 * b2_0; c2_3 += a2_0 * b3_0; c2_4 += a2_0 * b4_0; c2_5 += a2_0 * b5_0; c2_6 += a2_0 * b6_0; c2_7 += a2_0 * b7_0; c2_8 += a2_0 * b8_0; c2_9 += a2_0 * b9_0; c2_10 += a2_0 * b10_0; c2_11 += a2_0 * b11_0; c2_12 += a2_0 * b12_0; c2_13 += a2_0 * b13_0; c2_14 += a2_0 * b14_0; c2_15 += a2_0 * b15_0;
+                    c3_0 += a3_0 * b0_0; c3_1 += a3_0 * b1_0; c3_2 += a3_0 * b2_0; c3_3 += a3_0 * b3_0; c3_4 += a3_0 * b4_0; c3_5 += a3_0 * b5_0; c3_6 += a3_0 * b6_0; c3_7 += a3_0 * b7_0; c3_8 += a3_0 * b8_0; c3_9 += a3_0 * b9_0; c3_10 += a3_0 * b10_0; c3_11 += a3_0 * b11_0; c3_12 += a3_0 * b12_0; c3_13 += a3_0 * b13_0; c3_14 += a3_0 * b14_0; c3_15 += a3_0 * b15_0;
+                    c4_0 += a4_0 * b0_0; c4_1 += a4_0 * b1_0; c4_2 += a4_0 * b2_0; c4_3 += a4_0 * b3_0; c4_4 += a4_0 * b4_0; c4_5 += a4_0 * b5_0; c4_6 += a4_0 * b6_0; c4_7 += a4_0 * b7_0; c4_8 += a4_0 * b8_0; c4_9 += a4_0 * b9_0; c4_10 += a4_0 * b10_0; c4_11 += a4_0 * b11_0; c4_12 += a4_0 * b12_0; c4_13 += a4_0 * b13_0; c4_14 += a4_0 * b14_0; c4_15 += a4_0 * b15_0;
+                    c5_0 += a5_0 * b0_0; c5_1 += a5_0 * b1_0; c5_2 += a5_0 * b2_0; c5_3 += a5_0 * b3_0; c5_4 += a5_0 * b4_0; c5_5 += a5_0 * b5_0; c5_6 += a5_0 * b6_0; c5_7 += a5_0 * b7_0; c5_8 += a5_0 * b8_0; c5_9 += a5_0 * b9_0; c5_10 += a5_0 * b10_0; c5_11 += a5_0 * b11_0; c5_12 += a5_0 * b12_0; c5_13 += a5_0 * b13_0; c5_14 += a5_0 * b14_0; c5_15 += a5_0 * b15_0;
+                    c6_0 += a6_0 * b0_0; c6_1 += a6_0 * b1_0; c6_2 += a6_0 * b2_0; c6_3 += a6_0 * b3_0; c6_4 += a6_0 * b4_0; c6_5 += a6_0 * b5_0; c6_6 += a6_0 * b6_0; c6_7 += a6_0 * b7_0; c6_8 += a6_0 * b8_0; c6_9 += a6_0 * b9_0; c6_10 += a6_0 * b10_0; c6_11 += a6_0 * b11_0; c6_12 += a6_0 * b12_0; c6_13 += a6_0 * b13_0; c6_14 += a6_0 * b14_0; c6_15 += a6_0 * b15_0;
+                    c7_0 += a7_0 * b0_0; c7_1 += a7_0 * b1_0; c7_2 += a7_0 * b2_0; c7_3 += a7_0 * b3_0; c7_4 += a7_0 * b4_0; c7_5 += a7_0 * b5_0; c7_6 += a7_0 * b6_0; c7_7 += a7_0 * b7_0; c7_8 += a7_0 * b8_0; c7_9 += a7_0 * b9_0; c7_10 += a7_0 * b10_0; c7_11 += a7_0 * b11_0; c7_12 += a7_0 * b12_0; c7_13 += a7_0 * b13_0; c7_14 += a7_0 * b14_0; c7_15 += a7_0 * b15_0;
+                    Float4 vb0_2 = s4[q + 2 * bRowVecs + 0 * lc];
+                    Float4 vb1_2 = s4[q + 2 * bRowVecs + 1 * lc];
+                    Float4 vb2_2 = s4[q + 2 * bRowVecs + 2 * lc];
+                    Float4 vb3_2 = s4[q + 2 * bRowVecs + 3 * lc];
+                    float a0_1 = qa0.Y;
+                    float a1_1 = qa1.Y;
+                    float a2_1 = qa2.Y;
+                    float a3_1 = qa3.Y;
+                    float a4_1 = qa4.Y;
+                    float a5_1 = qa5.Y;
+                    float a6_1 = qa6.Y;
+                    float a7_1 = qa7.Y;
+                    float b0_1 = vb0_1.X;
+                    float b1_1 = vb0_1.Y;
+                    float b2_1 = vb0_1.Z;
+                    float b3_1 = vb0_1.W;
+                    float b4_1 = vb1_1.X;
+                    float b5_1 = vb1_1.Y;
+                    float b6_1 = vb1_1.Z;
+                    float b7_1 = vb1_1.W;
+                    float b8_1 = vb2_1.X;
+                    float b9_1 = vb2_1.Y;
+                    float b10_1 = vb2_1.Z;
+                    float b11_1 = vb2_1.W;
+                    float b12_1 = vb3_1.X;
+                    float b13_1 = vb3_1.Y;
+                    float b14_1 = vb3_1.Z;
+                    float b15_1 = vb3_1.W;
+                    c0_0 += a0_1 * b0_1; c0_1 += a0_1 * b1_1; c0_2 += a0_1 * b2_1; c0_3 += a0_1 * b3_1; c0_4 += a0_1 * b4_1; c0_5 += a0_1 * b5_1; c0_6 += a0_1 * b6_1; c0_7 += a0_1 * b7_1; c0_8 += a0_1 * b8_1; c0_9 += a0_1 * b9_1; c0_10 += a0_1 * b10_1; c0_11 += a0_1 * b11_1; c0_12 += a0_1 * b12_1; c0_13 += a0_1 * b13_1; c0_14 += a0_1 * b14_1; c0_15 += a0_1 * b15_1;
+                    c1_0 += a1_1 * b0_1; c1_1 += a1_1 * b1_1; c1_2 += a1_1 * b2_1; c1_3 += a1_1 * b3_1; c1_4 += a1_1 * b4_1; c1_5 += a1_1 * b5_1; c1_6 += a1_1 * b6_1; c1_7 += a1_1 * b7_1; c1_8 += a1_1 * b8_1; c1_9 += a1_1 * b9_1; c1_10 += a1_1 * b10_1; c1_11 += a1_1 * b11_1; c1_12 += a1_1 * b12_1; c1_13 += a1_1 * b13_1; c1_14 += a1_1 * b14_1; c1_15 += a1_1 * b15_1;
+                    c2_0 += a2_1 * b0_1; c2_1 += a2_1 * b1_1; c2_2 += a2_1 * b2_1; c2_3 += a2_1 * b3_1; c2_4 += a2_1 * b4_1; c2_5 += a2_1 * b5_1; c2_6 += a2_1 * b6_1; c2_7 += a2_1 * b7_1; c2_8 += a2_1 * b8_1; c2_9 += a2_1 * b9_1; c2_10 += a2_1 * b10_1; c2_11 += a2_1 * b11_1; c2_12 += a2_1 * b12_1; c2_13 += a2_1 * b13_1; c2_14 += a2_1 * b14_1; c2_15 += a2_1 * b15_1;
+                    c3_0 += a3_1 * b0_1; c3_1 += a3_1 * b1_1; c3_2 += a3_1 * b2_1; c3_3 += a3_1 * b3_1; c3_4 += a3_1 * b4_1; c3_5 += a3_1 * b5_1; c3_6 += a3_1 * b6_1; c3_7 += a3_1 * b7_1; c3_8 += a3_1 * b8_1; c3_9 += a3_1 * b9_1; c3_10 += a3_1 * b10_1; c3_11 += a3_1 * b11_1; c3_12 += a3_1 * b12_1; c3_13 += a3_1 * b13_1; c3_14 += a3_1 * b14_1; c3_15 += a3_1 * b15_1;
+                    c4_0 += a4_1 * b0_1; c4_1 += a4_1 * b1_1; c4_2 += a4_1 * b2_1; c4_3 += a4_1 * b3_1; c4_4 += a4_1 * b4_1; c4_5 += a4_1 * b5_1; c4_6 += a4_1 * b6_1; c4_7 += a4_1 * b7_1; c4_8 += a4_1 * b8_1; c4_9 += a4_1 * b9_1; c4_10 += a4_1 * b10_1; c4_11 += a4_1 * b11_1; c4_12 += a4_1 * b12_1; c4_13 += a4_1 * b13_1; c4_14 += a4_1 * b14_1; c4_15 += a4_1 * b15_1;
+                    c5_0 += a5_1 * b0_1; c5_1 += a5_1 * b1_1; c5_2 += a5_1 * b2_1; c5_3 += a5_1 * b3_1; c5_4 += a5_1 * b4_1; c5_5 += a5_1 * b5_1; c5_6 += a5_1 * b6_1; c5_7 += a5_1 * b7_1; c5_8 += a5_1 * b8_1; c5_9 += a5_1 * b9_1; c5_10 += a5_1 * b10_1; c5_11 += a5_1 * b11_1; c5_12 += a5_1 * b12_1; c5_13 += a5_1 * b13_1; c5_14 += a5_1 * b14_1; c5_15 += a5_1 * b15_1;
+                    c6_0 += a6_1 * b0_1; c6_1 += a6_1 * b1_1; c6_2 += a6_1 * b2_1; c6_3 += a6_1 * b3_1; c6_4 += a6_1 * b4_1; c6_5 += a6_1 * b5_1; c6_6 += a6_1 * b6_1; c6_7 += a6_1 * b7_1; c6_8 += a6_1 * b8_1; c6_9 += a6_1 * b9_1; c6_10 += a6_1 * b10_1; c6_11 += a6_1 * b11_1; c6_12 += a6_1 * b12_1; c6_13 += a6_1 * b13_1; c6_14 += a6_1 * b14_1; c6_15 += a6_1 * b15_1;
+                    c7_0 += a7_1 * b0_1; c7_1 += a7_1 * b1_1; c7_2 += a7_1 * b2_1; c7_3 += a7_1 * b3_1; c7_4 += a7_1 * b4_1; c7_5 += a7_1 * b5_1; c7_6 += a7_1 * b6_1; c7_7 += a7_1 * b7_1; c7_8 += a7_1 * b8_1; c7_9 += a7_1 * b9_1; c7_10 += a7_1 * b10_1; c7_11 += a7_1 * b11_1; c7_12 += a7_1 * b12_1; c7_13 += a7_1 * b13_1; c7_14 += a7_1 * b14_1; c7_15 += a7_1 * b15_1;
+                    Float4 vb0_3 = s4[q + 3 * bRowVecs + 0 * lc];
+                    Float4 vb1_3 = s4[q + 3 * bRowVecs + 1 * lc];
+                    Float4 vb2_3 = s4[q + 3 * bRowVecs + 2 * lc];
+                    Float4 vb3_3 = s4[q + 3 * bRowVecs + 3 * lc];
+                    float a0_2 = qa0.Z;
+                    float a1_2 = qa1.Z;
+                    float a2_2 = qa2.Z;
+                    float a3_2 = qa3.Z;
+                    float a4_2 = qa4.Z;
+                    float a5_2 = qa5.Z;
+                    float a6_2 = qa6.Z;
+                    float a7_2 = qa7.Z;
+                    float b0_2 = vb0_2.X;
+                    float b1_2 = vb0_2.Y;
+                    float b2_2 = vb0_2.Z;
+                    float b3_2 = vb0_2.W;
+                    float b4_2 = vb1_2.X;
+                    float b5_2 = vb1_2.Y;
+                    float b6_2 = vb1_2.Z;
+                    float b7_2 = vb1_2.W;
+                    float b8_2 = vb2_2.X;
+                    float b9_2 = vb2_2.Y;
+                    float b10_2 = vb2_2.Z;
+                    float b11_2 = vb2_2.W;
+                    float b12_2 = vb3_2.X;
+                    float b13_2 = vb3_2.Y;
+                    float b14_2 = vb3_2.Z;
+                    float b15_2 = vb3_2.W;
+                    c0_0 += a0_2 * b0_2; c0_1 += a0_2 * b1_2; c0_2 += a0_2 * b2_2; c0_3 += a0_2 * b3_2; c0_4 += a0_2 * b4_2; c0_5 += a0_2 * b5_2; c0_6 += a0_2 * b6_2; c0_7 += a0_2 * b7_2; c0_8 += a0_2 * b8_2; c0_9 += a0_2 * b9_2; c0_10 += a0_2 * b10_2; c0_11 += a0_2 * b11_2; c0_12 += a0_2 * b12_2; c0_13 += a0_2 * b13_2; c0_14 += a0_2 * b14_2; c0_15 += a0_2 * b15_2;
+                    c1_0 += a1_2 * b0_2; c1_1 += a1_2 * b1_2; c1_2 += a1_2 * b2_2; c1_3 += a1_2 * b3_2; c1_4 += a1_2 * b4_2; c1_5 += a1_2 * b5_2; c1_6 += a1_2 * b6_2; c1_7 += a1_2 * b7_2; c1_8 += a1_2 * b8_2; c1_9 += a1_2 * b9_2; c1_10 += a1_2 * b10_2; c1_11 += a1_2 * b11_2; c1_12 += a1_2 * b12_2; c1_13 += a1_2 * b13_2; c1_14 += a1_2 * b14_2; c1_15 += a1_2 * b15_2;
+                    c2_0 += a2_2 * b0_2; c2_1 += a2_2 * b1_2; c2_2 += a2_2 * b2_2; c2_3 += a2_2 * b3_2; c2_4 += a2_2 * b4_2; c2_5 += a2_2 * b5_2; c2_6 += a2_2 * b6_2; c2_7 += a2_2 * b7_2; c2_8 += a2_2 * b8_2; c2_9 += a2_2 * b9_2; c2_10 += a2_2 * b10_2; c2_11 += a2_2 * b11_2; c2_12 += a2_2 * b12_2; c2_13 += a2_2 * b13_2; c2_14 += a2_2 * b14_2; c2_15 += a2_2 * b15_2;
+                    c3_0 += a3_2 * b0_2; c3_1 += a3_2 * b1_2; c3_2 += a3_2 * b2_2; c3_3 += a3_2 * b3_2; c3_4 += a3_2 * b4_2; c3_5 += a3_2 * b5_2; c3_6 += a3_2 * b6_2; c3_7 += a3_2 * b7_2; c3_8 += a3_2 * b8_2; c3_9 += a3_2 * b9_2; c3_10 += a3_2 * b10_2; c3_11 += a3_2 * b11_2; c3_12 += a3_2 * b12_2; c3_13 += a3_2 * b13_2; c3_14 += a3_2 * b14_2; c3_15 += a3_2 * b15_2;
+                    c4_0 += a4_2 * b0_2; c4_1 += a4_2 * b1_2; c4_2 += a4_2 * b2_2; c4_3 += a4_2 * b3_2; c4_4 += a4_2 * b4_2; c4_5 += a4_2 * b5_2; c4_6 += a4_2 * b6_2; c4_7 += a4_2 * b7_2; c4_8 += a4_2 * b8_2; c4_9 += a4_2 * b9_2; c4_10 += a4_2 * b10_2; c4_11 += a4_2 * b11_2; c4_12 += a4_2 * b12_2; c4_13 += a4_2 * b13_2; c4_14 += a4_2 * b14_2; c4_15 += a4_2 * b15_2;
+                    c5_0 += a5_2 * b0_2; c5_1 += a5_2 * b1_2; c5_2 += a5_2 * b2_2; c5_3 += a5_2 * b3_2; c5_4 += a5_2 * b4_2; c5_5 += a5_2 * b5_2; c5_6 += a5_2 * b6_2; c5_7 += a5_2 * b7_2; c5_8 += a5_2 * b8_2; c5_9 += a5_2 * b9_2; c5_10 += a5_2 * b10_2; c5_11 += a5_2 * b11_2; c5_12 += a5_2 * b12_2; c5_13 += a5_2 * b13_2; c5_14 += a5_2 * b14_2; c5_15 += a5_2 * b15_2;
+                    c6_0 += a6_2 * b0_2; c6_1 += a6_2 * b1_2; c6_2 += a6_2 * b2_2; c6_3 += a6_2 * b3_2; c6_4 += a6_2 * b4_2; c6_5 += a6_2 * b5_2; c6_6 += a6_2 * b6_2; c6_7 += a6_2 * b7_2; c6_8 += a6_2 * b8_2; c6_9 += a6_2 * b9_2; c6_10 += a6_2 * b10_2; c6_11 += a6_2 * b11_2; c6_12 += a6_2 * b12_2; c6_13 += a6_2 * b13_2; c6_14 += a6_2 * b14_2; c6_15 += a6_2 * b15_2;
+                    c7_0 += a7_2 * b0_2; c7_1 += a7_2 * b1_2; c7_2 += a7_2 * b2_2; c7_3 += a7_2 * b3_2; c7_4 += a7_2 * b4_2; c7_5 += a7_2 * b5_2; c7_6 += a7_2 * b6_2; c7_7 += a7_2 * b7_2; c7_8 += a7_2 * b8_2; c7_9 += a7_2 * b9_2; c7_10 += a7_2 * b10_2; c7_11 += a7_2 * b11_2; c7_12 += a7_2 * b12_2; c7_13 += a7_2 * b13_2; c7_14 += a7_2 * b14_2; c7_15 += a7_2 * b15_2;
+                    int kn = (0 + 2) & swMask;
+                    long xn = cs + aRow + (kn ^ sA);
+                    long qn = cs + bColN + (long)kn * 4 * bRowVecs;
+                    pa0 = s4[xn + 0 * lr * kc4];
+                    pa1 = s4[xn + 1 * lr * kc4];
+                    pa2 = s4[xn + 2 * lr * kc4];
+                    pa3 = s4[xn + 3 * lr * kc4];
+                    pa4 = s4[xn + 4 * lr * kc4];
+                    pa5 = s4[xn + 5 * lr * kc4];
+                    pa6 = s4[xn + 6 * lr * kc4];
+                    pa7 = s4[xn + 7 * lr * kc4];
+                    pb0 = s4[qn + 0 * lc];
+                    pb1 = s4[qn + 1 * lc];
+                    pb2 = s4[qn + 2 * lc];
+                    pb3 = s4[qn + 3 * lc];
+                    float a0_3 = qa0.W;
+                    float a1_3 = qa1.W;
+                    float a2_3 = qa2.W;
+                    float a3_3 = qa3.W;
+                    float a4_3 = qa4.W;
+                    float a5_3 = qa5.W;
+                    float a6_3 = qa6.W;
+                    float a7_3 = qa7.W;
+                    float b0_3 = vb0_3.X;
+                    float b1_3 = vb0_3.Y;
+                    float b2_3 = vb0_3.Z;
+                    float b3_3 = vb0_3.W;
+                    float b4_3 = vb1_3.X;
+                    float b5_3 = vb1_3.Y;
+                    float b6_3 = vb1_3.Z;
+                    float b7_3 = vb1_3.W;
+                    float b8_3 = vb2_3.X;
+                    float b9_3 = vb2_3.Y;
+                    float b10_3 = vb2_3.Z;
+                    float b11_3 = vb2_3.W;
+                    float b12_3 = vb3_3.X;
+                    float b13_3 = vb3_3.Y;
+                    float b14_3 = vb3_3.Z;
+                    float b15_3 = vb3_3.W;
+                    c0_0 += a0_3 * b0_3; c0_1 += a0_3 * b1_3; c0_2 += a0_3 * b2_3; c0_3 += a0_3 * b3_3; c0_4 += a0_3 * b4_3; c0_5 += a0_3 * b5_3; c0_6 += a0_3 * b6_3; c0_7 += a0_3 * b7_3; c0_8 += a0_3 * b8_3; c0_9 += a0_3 * b9_3; c0_10 += a0_3 * b10_3; c0_11 += a0_3 * b11_3; c0_12 += a0_3 * b12_3; c0_13 += a0_3 * b13_3; c0_14 += a0_3 * b14_3; c0_15 += a0_3 * b15_3;
+                    c1_0 += a1_3 * b0_3; c1_1 += a1_3 * b1_3; c1_2 += a1_3 * b2_3; c1_3 += a1_3 * b3_3; c1_4 += a1_3 * b4_3; c1_5 += a1_3 * b5_3; c1_6 += a1_3 * b6_3; c1_7 += a1_3 * b7_3; c1_8 += a1_3 * b8_3; c1_9 += a1_3 * b9_3; c1_10 += a1_3 * b10_3; c1_11 += a1_3 * b11_3; c1_12 += a1_3 * b12_3; c1_13 += a1_3 * b13_3; c1_14 += a1_3 * b14_3; c1_15 += a1_3 * b15_3;
+                    c2_0 += a2_3 * b0_3; c2_1 += a2_3 * b1_3; c2_2 += a2_3 * b2_3; c2_3 += a2_3 * b3_3; c2_4 += a2_3 * b4_3; c2_5 += a2_3 * b5_3; c2_6 += a2_3 * b6_3; c2_7 += a2_3 * b7_3; c2_8 += a2_3 * b8_3; c2_9 += a2_3 * b9_3; c2_10 += a2_3 * b10_3; c2_11 += a2_3 * b11_3; c2_12 += a2_3 * b12_3; c2_13 += a2_3 * b13_3; c2_14 += a2_3 * b14_3; c2_15 += a2_3 * b15_3;
+                    c3_0 += a3_3 * b0_3; c3_1 += a3_3 * b1_3; c3_2 += a3_3 * b2_3; c3_3 += a3_3 * b3_3; c3_4 += a3_3 * b4_3; c3_5 += a3_3 * b5_3; c3_6 += a3_3 * b6_3; c3_7 += a3_3 * b7_3; c3_8 += a3_3 * b8_3; c3_9 += a3_3 * b9_3; c3_10 += a3_3 * b10_3; c3_11 += a3_3 * b11_3; c3_12 += a3_3 * b12_3; c3_13 += a3_3 * b13_3; c3_14 += a3_3 * b14_3; c3_15 += a3_3 * b15_3;
+                    c4_0 += a4_3 * b0_3; c4_1 += a4_3 * b1_3; c4_2 += a4_3 * b2_3; c4_3 += a4_3 * b3_3; c4_4 += a4_3 * b4_3; c4_5 += a4_3 * b5_3; c4_6 += a4_3 * b6_3; c4_7 += a4_3 * b7_3; c4_8 += a4_3 * b8_3; c4_9 += a4_3 * b9_3; c4_10 += a4_3 * b10_3; c4_11 += a4_3 * b11_3; c4_12 += a4_3 * b12_3; c4_13 += a4_3 * b13_3; c4_14 += a4_3 * b14_3; c4_15 += a4_3 * b15_3;
+                    c5_0 += a5_3 * b0_3; c5_1 += a5_3 * b1_3; c5_2 += a5_3 * b2_3; c5_3 += a5_3 * b3_3; c5_4 += a5_3 * b4_3; c5_5 += a5_3 * b5_3; c5_6 += a5_3 * b6_3; c5_7 += a5_3 * b7_3; c5_8 += a5_3 * b8_3; c5_9 += a5_3 * b9_3; c5_10 += a5_3 * b10_3; c5_11 += a5_3 * b11_3; c5_12 += a5_3 * b12_3; c5_13 += a5_3 * b13_3; c5_14 += a5_3 * b14_3; c5_15 += a5_3 * b15_3;
+                    c6_0 += a6_3 * b0_3; c6_1 += a6_3 * b1_3; c6_2 += a6_3 * b2_3; c6_3 += a6_3 * b3_3; c6_4 += a6_3 * b4_3; c6_5 += a6_3 * b5_3; c6_6 += a6_3 * b6_3; c6_7 += a6_3 * b7_3; c6_8 += a6_3 * b8_3; c6_9 += a6_3 * b9_3; c6_10 += a6_3 * b10_3; c6_11 += a6_3 * b11_3; c6_12 += a6_3 * b12_3; c6_13 += a6_3 * b13_3; c6_14 += a6_3 * b14_3; c6_15 += a6_3 * b15_3;
+                    c7_0 += a7_3 * b0_3; c7_1 += a7_3 * b1_3; c7_2 += a7_3 * b2_3; c7_3 += a7_3 * b3_3; c7_4 += a7_3 * b4_3; c7_5 += a7_3 * b5_3; c7_6 += a7_3 * b6_3; c7_7 += a7_3 * b7_3; c7_8 += a7_3 * b8_3; c7_9 += a7_3 * b9_3; c7_10 += a7_3 * b10_3; c7_11 += a7_3 * b11_3; c7_12 += a7_3 * b12_3; c7_13 += a7_3 * b13_3; c7_14 += a7_3 * b14_3; c7_15 += a7_3 * b15_3;
+                }
+            }
+
+            if (kc4 > 2)
+            {
+                {
+                    long q = cs + bColN + (long)(2 + 0) * 4 * bRowVecs;
+                    Float4 vb0_1 = s4[q + 1 * bRowVecs + 0 * lc];
+                    Float4 vb1_1 = s4[q + 1 * bRowVecs + 1 * lc];
+                    Float4 vb2_1 = s4[q + 1 * bRowVecs + 2 * lc];
+                    Float4 vb3_1 = s4[q + 1 * bRowVecs + 3 * lc];
+                    float a0_0 = pa0.X;
+                    float a1_0 = pa1.X;
+                    float a2_0 = pa2.X;
+                    float a3_0 = pa3.X;
+                    float a4_0 = pa4.X;
+                    float a5_0 = pa5.X;
+                    float a6_0 = pa6.X;
+                    float a7_0 = pa7.X;
+                    float b0_0 = pb0.X;
+                    float b1_0 = pb0.Y;
+                    float b2_0 = pb0.Z;
+                    float b3_0 = pb0.W;
+                    float b4_0 = pb1.X;
+                    float b5_0 = pb1.Y;
+                    float b6_0 = pb1.Z;
+                    float b7_0 = pb1.W;
+                    float b8_0 = pb2.X;
+                    float b9_0 = pb2.Y;
+                    float b10_0 = pb2.Z;
+                    float b11_0 = pb2.W;
+                    float b12_0 = pb3.X;
+                    float b13_0 = pb3.Y;
+                    float b14_0 = pb3.Z;
+                    float b15_0 = pb3.W;
+                    c0_0 += a0_0 * b0_0; c0_1 += a0_0 * b1_0; c0_2 += a0_0 * b2_0; c0_3 += a0_0 * b3_0; c0_4 += a0_0 * b4_0; c0_5 += a0_0 * b5_0; c0_6 += a0_0 * b6_0; c0_7 += a0_0 * b7_0; c0_8 += a0_0 * b8_0; c0_9 += a0_0 * b9_0; c0_10 += a0_0 * b10_0; c0_11 += a0_0 * b11_0; c0_12 += a0_0 * b12_0; c0_13 += a0_0 * b13_0; c0_14 += a0_0 * b14_0; c0_15 += a0_0 * b15_0;
+                    c1_0 += a1_0 * b0_0; c1_1 += a1_0 * b1_0; c1_2 += a1_0 * b2_0; c1_3 += a1_0 * b3_0; c1_4 += a1_0 * b4_0; c1_5 += a1_0 * b5_0; c1_6 += a1_0 * b6_0; c1_7 += a1_0 * b7_0; c1_8 += a1_0 * b8_0; c1_9 += a1_0 * b9_0; c1_10 += a1_0 * b10_0; c1_11 += a1_0 * b11_0; c1_12 += a1_0 * b12_0; c1_13 += a1_0 * b13_0; c1_14 += a1_0 * b14_0; c1_15 += a1_0 * b15_0;
+                    c2_0 += a2_0 * b0_0; c2_1 += a2_0 * b1_0; c2_2 += a2_0 * b2_0; c2_3 += a2_0 * b3_0; c2_4 += a2_0 * b4_0; c2_5 += a2_0 * b5_0; c2_6 += a2_0 * b6_0; c2_7 += a2_0 * b7_0; c2_8 += a2_0 * b8_0; c2_9 += a2_0 * b9_0; c2_10 += a2_0 * b10_0; c2_11 += a2_0 * b11_0; c2_12 += a2_0 * b12_0; c2_13 += a2_0 * b13_0; c2_14 += a2_0 * b14_0; c2_15 += a2_0 * b15_0;
+                    c3_0 += a3_0 * b0_0; c3_1 += a3_0 * b1_0; c3_2 += a3_0 * b2_0; c3_3 += a3_0 * b3_0; c3_4 += a3_0 * b4_0; c3_5 += a3_0 * b5_0; c3_6 += a3_0 * b6_0; c3_7 += a3_0 * b7_0; c3_8 += a3_0 * b8_0; c3_9 += a3_0 * b9_0; c3_10 += a3_0 * b10_0; c3_11 += a3_0 * b11_0; c3_12 += a3_0 * b12_0; c3_13 += a3_0 * b13_0; c3_14 += a3_0 * b14_0; c3_15 += a3_0 * b15_0;
+                    c4_0 += a4_0 * b0_0; c4_1 += a4_0 * b1_0; c4_2 += a4_0 * b2_0; c4_3 += a4_0 * b3_0; c4_4 += a4_0 * b4_0; c4_5 += a4_0 * b5_0; c4_6 += a4_0 * b6_0; c4_7 += a4_0 * b7_0; c4_8 += a4_0 * b8_0; c4_9 += a4_0 * b9_0; c4_10 += a4_0 * b10_0; c4_11 += a4_0 * b11_0; c4_12 += a4_0 * b12_0; c4_13 += a4_0 * b13_0; c4_14 += a4_0 * b14_0; c4_15 += a4_0 * b15_0;
+                    c5_0 += a5_0 * b0_0; c5_1 += a5_0 * b1_0; c5_2 += a5_0 * b2_0; c5_3 += a5_0 * b3_0; c5_4 += a5_0 * b4_0; c5_5 += a5_0 * b5_0; c5_6 += a5_0 * b6_0; c5_7 += a5_0 * b7_0; c5_8 += a5_0 * b8_0; c5_9 += a5_0 * b9_0; c5_10 += a5_0 * b10_0; c5_11 += a5_0 * b11_0; c5_12 += a5_0 * b12_0; c5_13 += a5_0 * b13_0; c5_14 += a5_0 * b14_0; c5_15 += a5_0 * b15_0;
+                    c6_0 += a6_0 * b0_0; c6_1 += a6_0 * b1_0; c6_2 += a6_0 * b2_0; c6_3 += a6_0 * b3_0; c6_4 += a6_0 * b4_0; c6_5 += a6_0 * b5_0; c6_6 += a6_0 * b6_0; c6_7 += a6_0 * b7_0; c6_8 += a6_0 * b8_0; c6_9 += a6_0 * b9_0; c6_10 += a6_0 * b10_0; c6_11 += a6_0 * b11_0; c6_12 += a6_0 * b12_0; c6_13 += a6_0 * b13_0; c6_14 += a6_0 * b14_0; c6_15 += a6_0 * b15_0;
+                    c7_0 += a7_0 * b0_0; c7_1 += a7_0 * b1_0; c7_2 += a7_0 * b2_0; c7_3 += a7_0 * b3_0; c7_4 += a7_0 * b4_0; c7_5 += a7_0 * b5_0; c7_6 += a7_0 * b6_0; c7_7 += a7_0 * b7_0; c7_8 += a7_0 * b8_0; c7_9 += a7_0 * b9_0; c7_10 += a7_0 * b10_0; c7_11 += a7_0 * b11_0; c7_12 += a7_0 * b12_0; c7_13 += a7_0 * b13_0; c7_14 += a7_0 * b14_0; c7_15 += a7_0 * b15_0;
+                    Float4 vb0_2 = s4[q + 2 * bRowVecs + 0 * lc];
+                    Float4 vb1_2 = s4[q + 2 * bRowVecs + 1 * lc];
+                    Float4 vb2_2 = s4[q + 2 * bRowVecs + 2 * lc];
+                    Float4 vb3_2 = s4[q + 2 * bRowVecs + 3 * lc];
+                    float a0_1 = pa0.Y;
+                    float a1_1 = pa1.Y;
+                    float a2_1 = pa2.Y;
+                    float a3_1 = pa3.Y;
+                    float a4_1 = pa4.Y;
+                    float a5_1 = pa5.Y;
+                    float a6_1 = pa6.Y;
+                    float a7_1 = pa7.Y;
+                    float b0_1 = vb0_1.X;
+                    float b1_1 = vb0_1.Y;
+                    float b2_1 = vb0_1.Z;
+                    float b3_1 = vb0_1.W;
+                    float b4_1 = vb1_1.X;
+                    float b5_1 = vb1_1.Y;
+                    float b6_1 = vb1_1.Z;
+                    float b7_1 = vb1_1.W;
+                    float b8_1 = vb2_1.X;
+                    float b9_1 = vb2_1.Y;
+                    float b10_1 = vb2_1.Z;
+                    float b11_1 = vb2_1.W;
+                    float b12_1 = vb3_1.X;
+                    float b13_1 = vb3_1.Y;
+                    float b14_1 = vb3_1.Z;
+                    float b15_1 = vb3_1.W;
+                    c0_0 += a0_1 * b0_1; c0_1 += a0_1 * b1_1; c0_2 += a0_1 * b2_1; c0_3 += a0_1 * b3_1; c0_4 += a0_1 * b4_1; c0_5 += a0_1 * b5_1; c0_6 += a0_1 * b6_1; c0_7 += a0_1 * b7_1; c0_8 += a0_1 * b8_1; c0_9 += a0_1 * b9_1; c0_10 += a0_1 * b10_1; c0_11 += a0_1 * b11_1; c0_12 += a0_1 * b12_1; c0_13 += a0_1 * b13_1; c0_14 += a0_1 * b14_1; c0_15 += a0_1 * b15_1;
+                    c1_0 += a1_1 * b0_1; c1_1 += a1_1 * b1_1; c1_2 += a1_1 * b2_1; c1_3 += a1_1 * b3_1; c1_4 += a1_1 * b4_1; c1_5 += a1_1 * b5_1; c1_6 += a1_1 * b6_1; c1_7 += a1_1 * b7_1; c1_8 += a1_1 * b8_1; c1_9 += a1_1 * b9_1; c1_10 += a1_1 * b10_1; c1_11 += a1_1 * b11_1; c1_12 += a1_1 * b12_1; c1_13 += a1_1 * b13_1; c1_14 += a1_1 * b14_1; c1_15 += a1_1 * b15_1;
+                    c2_0 += a2_1 * b0_1; c2_1 += a2_1 * b1_1; c2_2 += a2_1 * b2_1; c2_3 += a2_1 * b3_1; c2_4 += a2_1 * b4_1; c2_5 += a2_1 * b5_1; c2_6 += a2_1 * b6_1; c2_7 += a2_1 * b7_1; c2_8 += a2_1 * b8_1; c2_9 += a2_1 * b9_1; c2_10 += a2_1 * b10_1; c2_11 += a2_1 * b11_1; c2_12 += a2_1 * b12_1; c2_13 += a2_1 * b13_1; c2_14 += a2_1 * b14_1; c2_15 += a2_1 * b15_1;
+                    c3_0 += a3_1 * b0_1; c3_1 += a3_1 * b1_1; c3_2 += a3_1 * b2_1; c3_3 += a3_1 * b3_1; c3_4 += a3_1 * b4_1; c3_5 += a3_1 * b5_1; c3_6 += a3_1 * b6_1; c3_7 += a3_1 * b7_1; c3_8 += a3_1 * b8_1; c3_9 += a3_1 * b9_1; c3_10 += a3_1 * b10_1; c3_11 += a3_1 * b11_1; c3_12 += a3_1 * b12_1; c3_13 += a3_1 * b13_1; c3_14 += a3_1 * b14_1; c3_15 += a3_1 * b15_1;
+                    c4_0 += a4_1 * b0_1; c4_1 += a4_1 * b1_1; c4_2 += a4_1 * b2_1; c4_3 += a4_1 * b3_1; c4_4 += a4_1 * b4_1; c4_5 += a4_1 * b5_1; c4_6 += a4_1 * b6_1; c4_7 += a4_1 * b7_1; c4_8 += a4_1 * b8_1; c4_9 += a4_1 * b9_1; c4_10 += a4_1 * b10_1; c4_11 += a4_1 * b11_1; c4_12 += a4_1 * b12_1; c4_13 += a4_1 * b13_1; c4_14 += a4_1 * b14_1; c4_15 += a4_1 * b15_1;
+                    c5_0 += a5_1 * b0_1; c5_1 += a5_1 * b1_1; c5_2 += a5_1 * b2_1; c5_3 += a5_1 * b3_1; c5_4 += a5_1 * b4_1; c5_5 += a5_1 * b5_1; c5_6 += a5_1 * b6_1; c5_7 += a5_1 * b7_1; c5_8 += a5_1 * b8_1; c5_9 += a5_1 * b9_1; c5_10 += a5_1 * b10_1; c5_11 += a5_1 * b11_1; c5_12 += a5_1 * b12_1; c5_13 += a5_1 * b13_1; c5_14 += a5_1 * b14_1; c5_15 += a5_1 * b15_1;
+                    c6_0 += a6_1 * b0_1; c6_1 += a6_1 * b1_1; c6_2 += a6_1 * b2_1; c6_3 += a6_1 * b3_1; c6_4 += a6_1 * b4_1; c6_5 += a6_1 * b5_1; c6_6 += a6_1 * b6_1; c6_7 += a6_1 * b7_1; c6_8 += a6_1 * b8_1; c6_9 += a6_1 * b9_1; c6_10 += a6_1 * b10_1; c6_11 += a6_1 * b11_1; c6_12 += a6_1 * b12_1; c6_13 += a6_1 * b13_1; c6_14 += a6_1 * b14_1; c6_15 += a6_1 * b15_1;
+                    c7_0 += a7_1 * b0_1; c7_1 += a7_1 * b1_1; c7_2 += a7_1 * b2_1; c7_3 += a7_1 * b3_1; c7_4 += a7_1 * b4_1; c7_5 += a7_1 * b5_1; c7_6 += a7_1 * b6_1; c7_7 += a7_1 * b7_1; c7_8 += a7_1 * b8_1; c7_9 += a7_1 * b9_1; c7_10 += a7_1 * b10_1; c7_11 += a7_1 * b11_1; c7_12 += a7_1 * b12_1; c7_13 += a7_1 * b13_1; c7_14 += a7_1 * b14_1; c7_15 += a7_1 * b15_1;
+                    Float4 vb0_3 = s4[q + 3 * bRowVecs + 0 * lc];
+                    Float4 vb1_3 = s4[q + 3 * bRowVecs + 1 * lc];
+                    Float4 vb2_3 = s4[q + 3 * bRowVecs + 2 * lc];
+                    Float4 vb3_3 = s4[q + 3 * bRowVecs + 3 * lc];
+                    float a0_2 = pa0.Z;
+                    float a1_2 = pa1.Z;
+                    float a2_2 = pa2.Z;
+                    float a3_2 = pa3.Z;
+                    float a4_2 = pa4.Z;
+                    float a5_2 = pa5.Z;
+                    float a6_2 = pa6.Z;
+                    float a7_2 = pa7.Z;
+                    float b0_2 = vb0_2.X;
+                    float b1_2 = vb0_2.Y;
+                    float b2_2 = vb0_2.Z;
+                    float b3_2 = vb0_2.W;
+                    float b4_2 = vb1_2.X;
+                    float b5_2 = vb1_2.Y;
+                    float b6_2 = vb1_2.Z;
+                    float b7_2 = vb1_2.W;
+                    float b8_2 = vb2_2.X;
+                    float b9_2 = vb2_2.Y;
+                    float b10_2 = vb2_2.Z;
+                    float b11_2 = vb2_2.W;
+                    float b12_2 = vb3_2.X;
+                    float b13_2 = vb3_2.Y;
+                    float b14_2 = vb3_2.Z;
+                    float b15_2 = vb3_2.W;
+                    c0_0 += a0_2 * b0_2; c0_1 += a0_2 * b1_2; c0_2 += a0_2 * b2_2; c0_3 += a0_2 * b3_2; c0_4 += a0_2 * b4_2; c0_5 += a0_2 * b5_2; c0_6 += a0_2 * b6_2; c0_7 += a0_2 * b7_2; c0_8 += a0_2 * b8_2; c0_9 += a0_2 * b9_2; c0_10 += a0_2 * b10_2; c0_11 += a0_2 * b11_2; c0_12 += a0_2 * b12_2; c0_13 += a0_2 * b13_2; c0_14 += a0_2 * b14_2; c0_15 += a0_2 * b15_2;
+                    c1_0 += a1_2 * b0_2; c1_1 += a1_2 * b1_2; c1_2 += a1_2 * b2_2; c1_3 += a1_2 * b3_2; c1_4 += a1_2 * b4_2; c1_5 += a1_2 * b5_2; c1_6 += a1_2 * b6_2; c1_7 += a1_2 * b7_2; c1_8 += a1_2 * b8_2; c1_9 += a1_2 * b9_2; c1_10 += a1_2 * b10_2; c1_11 += a1_2 * b11_2; c1_12 += a1_2 * b12_2; c1_13 += a1_2 * b13_2; c1_14 += a1_2 * b14_2; c1_15 += a1_2 * b15_2;
+                    c2_0 += a2_2 * b0_2; c2_1 += a2_2 * b1_2; c2_2 += a2_2 * b2_2; c2_3 += a2_2 * b3_2; c2_4 += a2_2 * b4_2; c2_5 += a2_2 * b5_2; c2_6 += a2_2 * b6_2; c2_7 += a2_2 * b7_2; c2_8 += a2_2 * b8_2; c2_9 += a2_2 * b9_2; c2_10 += a2_2 * b10_2; c2_11 += a2_2 * b11_2; c2_12 += a2_2 * b12_2; c2_13 += a2_2 * b13_2; c2_14 += a2_2 * b14_2; c2_15 += a2_2 * b15_2;
+                    c3_0 += a3_2 * b0_2; c3_1 += a3_2 * b1_2; c3_2 += a3_2 * b2_2; c3_3 += a3_2 * b3_2; c3_4 += a3_2 * b4_2; c3_5 += a3_2 * b5_2; c3_6 += a3_2 * b6_2; c3_7 += a3_2 * b7_2; c3_8 += a3_2 * b8_2; c3_9 += a3_2 * b9_2; c3_10 += a3_2 * b10_2; c3_11 += a3_2 * b11_2; c3_12 += a3_2 * b12_2; c3_13 += a3_2 * b13_2; c3_14 += a3_2 * b14_2; c3_15 += a3_2 * b15_2;
+                    c4_0 += a4_2 * b0_2; c4_1 += a4_2 * b1_2; c4_2 += a4_2 * b2_2; c4_3 += a4_2 * b3_2; c4_4 += a4_2 * b4_2; c4_5 += a4_2 * b5_2; c4_6 += a4_2 * b6_2; c4_7 += a4_2 * b7_2; c4_8 += a4_2 * b8_2; c4_9 += a4_2 * b9_2; c4_10 += a4_2 * b10_2; c4_11 += a4_2 * b11_2; c4_12 += a4_2 * b12_2; c4_13 += a4_2 * b13_2; c4_14 += a4_2 * b14_2; c4_15 += a4_2 * b15_2;
+                    c5_0 += a5_2 * b0_2; c5_1 += a5_2 * b1_2; c5_2 += a5_2 * b2_2; c5_3 += a5_2 * b3_2; c5_4 += a5_2 * b4_2; c5_5 += a5_2 * b5_2; c5_6 += a5_2 * b6_2; c5_7 += a5_2 * b7_2; c5_8 += a5_2 * b8_2; c5_9 += a5_2 * b9_2; c5_10 += a5_2 * b10_2; c5_11 += a5_2 * b11_2; c5_12 += a5_2 * b12_2; c5_13 += a5_2 * b13_2; c5_14 += a5_2 * b14_2; c5_15 += a5_2 * b15_2;
+                    c6_0 += a6_2 * b0_2; c6_1 += a6_2 * b1_2; c6_2 += a6_2 * b2_2; c6_3 += a6_2 * b3_2; c6_4 += a6_2 * b4_2; c6_5 += a6_2 * b5_2; c6_6 += a6_2 * b6_2; c6_7 += a6_2 * b7_2; c6_8 += a6_2 * b8_2; c6_9 += a6_2 * b9_2; c6_10 += a6_2 * b10_2; c6_11 += a6_2 * b11_2; c6_12 += a6_2 * b12_2; c6_13 += a6_2 * b13_2; c6_14 += a6_2 * b14_2; c6_15 += a6_2 * b15_2;
+                    c7_0 += a7_2 * b0_2; c7_1 += a7_2 * b1_2; c7_2 += a7_2 * b2_2; c7_3 += a7_2 * b3_2; c7_4 += a7_2 * b4_2; c7_5 += a7_2 * b5_2; c7_6 += a7_2 * b6_2; c7_7 += a7_2 * b7_2; c7_8 += a7_2 * b8_2; c7_9 += a7_2 * b9_2; c7_10 += a7_2 * b10_2; c7_11 += a7_2 * b11_2; c7_12 += a7_2 * b12_2; c7_13 += a7_2 * b13_2; c7_14 += a7_2 * b14_2; c7_15 += a7_2 * b15_2;
+                    int kn = 2 + 1;
+                    long xn = cs + aRow + (kn ^ sA);
+                    long qn = cs + bColN + (long)kn * 4 * bRowVecs;
+                    qa0 = s4[xn + 0 * lr * kc4];
+                    qa1 = s4[xn + 1 * lr * kc4];
+                    qa2 = s4[xn + 2 * lr * kc4];
+                    qa3 = s4[xn + 3 * lr * kc4];
+                    qa4 = s4[xn + 4 * lr * kc4];
+                    qa5 = s4[xn + 5 * lr * kc4];
+                    qa6 = s4[xn + 6 * lr * kc4];
+                    qa7 = s4[xn + 7 * lr * kc4];
+                    qb0 = s4[qn + 0 * lc];
+                    qb1 = s4[qn + 1 * lc];
+                    qb2 = s4[qn + 2 * lc];
+                    qb3 = s4[qn + 3 * lc];
+                    float a0_3 = pa0.W;
+                    float a1_3 = pa1.W;
+                    float a2_3 = pa2.W;
+                    float a3_3 = pa3.W;
+                    float a4_3 = pa4.W;
+                    float a5_3 = pa5.W;
+                    float a6_3 = pa6.W;
+                    float a7_3 = pa7.W;
+                    float b0_3 = vb0_3.X;
+                    float b1_3 = vb0_3.Y;
+                    float b2_3 = vb0_3.Z;
+                    float b3_3 = vb0_3.W;
+                    float b4_3 = vb1_3.X;
+                    float b5_3 = vb1_3.Y;
+                    float b6_3 = vb1_3.Z;
+                    float b7_3 = vb1_3.W;
+                    float b8_3 = vb2_3.X;
+                    float b9_3 = vb2_3.Y;
+                    float b10_3 = vb2_3.Z;
+                    float b11_3 = vb2_3.W;
+                    float b12_3 = vb3_3.X;
+                    float b13_3 = vb3_3.Y;
+                    float b14_3 = vb3_3.Z;
+                    float b15_3 = vb3_3.W;
+                    c0_0 += a0_3 * b0_3; c0_1 += a0_3 * b1_3; c0_2 += a0_3 * b2_3; c0_3 += a0_3 * b3_3; c0_4 += a0_3 * b4_3; c0_5 += a0_3 * b5_3; c0_6 += a0_3 * b6_3; c0_7 += a0_3 * b7_3; c0_8 += a0_3 * b8_3; c0_9 += a0_3 * b9_3; c0_10 += a0_3 * b10_3; c0_11 += a0_3 * b11_3; c0_12 += a0_3 * b12_3; c0_13 += a0_3 * b13_3; c0_14 += a0_3 * b14_3; c0_15 += a0_3 * b15_3;
+                    c1_0 += a1_3 * b0_3; c1_1 += a1_3 * b1_3; c1_2 += a1_3 * b2_3; c1_3 += a1_3 * b3_3; c1_4 += a1_3 * b4_3; c1_5 += a1_3 * b5_3; c1_6 += a1_3 * b6_3; c1_7 += a1_3 * b7_3; c1_8 += a1_3 * b8_3; c1_9 += a1_3 * b9_3; c1_10 += a1_3 * b10_3; c1_11 += a1_3 * b11_3; c1_12 += a1_3 * b12_3; c1_13 += a1_3 * b13_3; c1_14 += a1_3 * b14_3; c1_15 += a1_3 * b15_3;
+                    c2_0 += a2_3 * b0_3; c2_1 += a2_3 * b1_3; c2_2 += a2_3 * b2_3; c2_3 += a2_3 * b3_3; c2_4 += a2_3 * b4_3; c2_5 += a2_3 * b5_3; c2_6 += a2_3 * b6_3; c2_7 += a2_3 * b7_3; c2_8 += a2_3 * b8_3; c2_9 += a2_3 * b9_3; c2_10 += a2_3 * b10_3; c2_11 += a2_3 * b11_3; c2_12 += a2_3 * b12_3; c2_13 += a2_3 * b13_3; c2_14 += a2_3 * b14_3; c2_15 += a2_3 * b15_3;
+                    c3_0 += a3_3 * b0_3; c3_1 += a3_3 * b1_3; c3_2 += a3_3 * b2_3; c3_3 += a3_3 * b3_3; c3_4 += a3_3 * b4_3; c3_5 += a3_3 * b5_3; c3_6 += a3_3 * b6_3; c3_7 += a3_3 * b7_3; c3_8 += a3_3 * b8_3; c3_9 += a3_3 * b9_3; c3_10 += a3_3 * b10_3; c3_11 += a3_3 * b11_3; c3_12 += a3_3 * b12_3; c3_13 += a3_3 * b13_3; c3_14 += a3_3 * b14_3; c3_15 += a3_3 * b15_3;
+                    c4_0 += a4_3 * b0_3; c4_1 += a4_3 * b1_3; c4_2 += a4_3 * b2_3; c4_3 += a4_3 * b3_3; c4_4 += a4_3 * b4_3; c4_5 += a4_3 * b5_3; c4_6 += a4_3 * b6_3; c4_7 += a4_3 * b7_3; c4_8 += a4_3 * b8_3; c4_9 += a4_3 * b9_3; c4_10 += a4_3 * b10_3; c4_11 += a4_3 * b11_3; c4_12 += a4_3 * b12_3; c4_13 += a4_3 * b13_3; c4_14 += a4_3 * b14_3; c4_15 += a4_3 * b15_3;
+                    c5_0 += a5_3 * b0_3; c5_1 += a5_3 * b1_3; c5_2 += a5_3 * b2_3; c5_3 += a5_3 * b3_3; c5_4 += a5_3 * b4_3; c5_5 += a5_3 * b5_3; c5_6 += a5_3 * b6_3; c5_7 += a5_3 * b7_3; c5_8 += a5_3 * b8_3; c5_9 += a5_3 * b9_3; c5_10 += a5_3 * b10_3; c5_11 += a5_3 * b11_3; c5_12 += a5_3 * b12_3; c5_13 += a5_3 * b13_3; c5_14 += a5_3 * b14_3; c5_15 += a5_3 * b15_3;
+                    c6_0 += a6_3 * b0_3; c6_1 += a6_3 * b1_3; c6_2 += a6_3 * b2_3; c6_3 += a6_3 * b3_3; c6_4 += a6_3 * b4_3; c6_5 += a6_3 * b5_3; c6_6 += a6_3 * b6_3; c6_7 += a6_3 * b7_3; c6_8 += a6_3 * b8_3; c6_9 += a6_3 * b9_3; c6_10 += a6_3 * b10_3; c6_11 += a6_3 * b11_3; c6_12 += a6_3 * b12_3; c6_13 += a6_3 * b13_3; c6_14 += a6_3 * b14_3; c6_15 += a6_3 * b15_3;
+                    c7_0 += a7_3 * b0_3; c7_1 += a7_3 * b1_3; c7_2 += a7_3 * b2_3; c7_3 += a7_3 * b3_3; c7_4 += a7_3 * b4_3; c7_5 += a7_3 * b5_3; c7_6 += a7_3 * b6_3; c7_7 += a7_3 * b7_3; c7_8 += a7_3 * b8_3; c7_9 += a7_3 * b9_3; c7_10 += a7_3 * b10_3; c7_11 += a7_3 * b11_3; c7_12 += a7_3 * b12_3; c7_13 += a7_3 * b13_3; c7_14 += a7_3 * b14_3; c7_15 += a7_3 * b15_3;
+                }
+                {
+                    int share = 2 >> 1;
+                    int perA = aVecs / threads / (kc4 >> 1);
+                    int perB = bVecs / threads / (kc4 >> 1);
+                    if (0 < perA)
+                    {
+                        int p = share * perA + 0;
+                        bool v = kOkANext && rowsLeftA > p * aStepRows;
+                        CopyVecTo(gpu, s4, ws + dA + p * threads, av, v ? gA + p * gAStep + ktNext : 0, v ? pAtNext + p * 4 * gAStep : addr.A, v);
+                    }
+                    if (1 < perA)
+                    {
+                        int p = share * perA + 1;
+                        bool v = kOkANext && rowsLeftA > p * aStepRows;
+                        CopyVecTo(gpu, s4, ws + dA + p * threads, av, v ? gA + p * gAStep + ktNext : 0, v ? pAtNext + p * 4 * gAStep : addr.A, v);
+                    }
+                    if (2 < perA)
+                    {
+                        int p = share * perA + 2;
+                        bool v = kOkANext && rowsLeftA > p * aStepRows;
+                        CopyVecTo(gpu, s4, ws + dA + p * threads, av, v ? gA + p * gAStep + ktNext : 0, v ? pAtNext + p * 4 * gAStep : addr.A, v);
+                    }
+                    if (3 < perA)
+                    {
+                        int p = share * perA + 3;
+                        bool v = kOkANext && rowsLeftA > p * aStepRows;
+                        CopyVecTo(gpu, s4, ws + dA + p * threads, av, v ? gA + p * gAStep + ktNext : 0, v ? pAtNext + p * 4 * gAStep : addr.A, v);
+                    }
+                    if (0 < perB)
+                    {
+                        int p = share * perB + 0;
+                        int dkB = p * threads / bRowVecs;
+                        int dnB = 4 * (p * threads % bRowVecs);
+                        bool v = bStep > 0 ? kLeftBNext > p * bStep : more && kEnd - ktNext - kB > dkB && col0 + nB + dnB < s.N;
+                        long slotB = bStep > 0 ? p * gBStep : (long)dkB * s.StrideBk + dnB;
+                        CopyVecTo(gpu, s4, ws + dB + p * threads, bv, v ? gB + slotB + (long)ktNext * s.StrideBk : 0, v ? pBtNext + 4 * slotB : addr.B, v);
+                    }
+                    if (1 < perB)
+                    {
+                        int p = share * perB + 1;
+                        int dkB = p * threads / bRowVecs;
+                        int dnB = 4 * (p * threads % bRowVecs);
+                        bool v = bStep > 0 ? kLeftBNext > p * bStep : more && kEnd - ktNext - kB > dkB && col0 + nB + dnB < s.N;
+                        long slotB = bStep > 0 ? p * gBStep : (long)dkB * s.StrideBk + dnB;
+                        CopyVecTo(gpu, s4, ws + dB + p * threads, bv, v ? gB + slotB + (long)ktNext * s.StrideBk : 0, v ? pBtNext + 4 * slotB : addr.B, v);
+                    }
+                    if (2 < perB)
+                    {
+                        int p = share * perB + 2;
+                        int dkB = p * threads / bRowVecs;
+                        int dnB = 4 * (p * threads % bRowVecs);
+                        bool v = bStep > 0 ? kLeftBNext > p * bStep : more && kEnd - ktNext - kB > dkB && col0 + nB + dnB < s.N;
+                        long slotB = bStep > 0 ? p * gBStep : (long)dkB * s.StrideBk + dnB;
+                        CopyVecTo(gpu, s4, ws + dB + p * threads, bv, v ? gB + slotB + (long)ktNext * s.StrideBk : 0, v ? pBtNext + 4 * slotB : addr.B, v);
+                    }
+                    if (3 < perB)
+                    {
+                        int p = share * perB + 3;
+                        int dkB = p * threads / bRowVecs;
+                        int dnB = 4 * (p * threads % bRowVecs);
+                        bool v = bStep > 0 ? kLeftBNext > p * bStep : more && kEnd - ktNext - kB > dkB && col0 + nB + dnB < s.N;
+                        long slotB = bStep > 0 ? p * gBStep : (long)dkB * s.StrideBk + dnB;
+                        CopyVecTo(gpu, s4, ws + dB + p * threads, bv, v ? gB + slotB + (long)ktNext * s.StrideBk : 0, v ? pBtNext + 4 * slotB : addr.B, v);
+                    }
+                    if (4 < perB)
+                    {
+                        int p = share * perB + 4;
+                        int dkB = p * threads / bRowVecs;
+                        int dnB = 4 * (p * threads % bRowVecs);
+                        bool v = bStep > 0 ? kLeftBNext > p * bStep : more && kEnd - ktNext - kB > dkB && col0 + nB + dnB < s.N;
+                        long slotB = bStep > 0 ? p * gBStep : (long)dkB * s.StrideBk + dnB;
+                        CopyVecTo(gpu, s4, ws + dB + p * threads, bv, v ? gB + slotB + (long)ktNext * s.StrideBk : 0, v ? pBtNext + 4 * slotB : addr.B, v);
+                    }
+                    if (5 < perB)
+                    {
+                        int p = share * perB + 5;
+                        int dkB = p * threads / bRowVecs;
+                        int dnB = 4 * (p * threads % bRowVecs);
+                        bool v = bStep > 0 ? kLeftBNext > p * bStep : more && kEnd - ktNext - kB > dkB && col0 + nB + dnB < s.N;
+                        long slotB = bStep > 0 ? p * gBStep : (long)dkB * s.StrideBk + dnB;
+                        CopyVecTo(gpu, s4, ws + dB + p * threads, bv, v ? gB + slotB + (long)ktNext * s.StrideBk : 0, v ? pBtNext + 4 * slotB : addr.B, v);
+                    }
+                    if (6 < perB)
+                    {
+                        int p = share * perB + 6;
+                        int dkB = p * threads / bRowVecs;
+                        int dnB = 4 * (p * threads % bRowVecs);
+                        bool v = bStep > 0 ? kLeftBNext > p * bStep : more && kEnd - ktNext - kB > dkB && col0 + nB + dnB < s.N;
+                        long slotB = bStep > 0 ? p * gBStep : (long)dkB * s.StrideBk + dnB;
+                        CopyVecTo(gpu, s4, ws + dB + p * threads, bv, v ? gB + slotB + (long)ktNext * s.StrideBk : 0, v ? pBtNext + 4 * slotB : addr.B, v);
+                    }
+                    if (7 < perB)
+                    {
+                        int p = share * perB + 7;
+                        int dkB = p * threads / bRowVecs;
+                        int dnB = 4 * (p * threads % bRowVecs);
+                        bool v = bStep > 0 ? kLeftBNext > p * bStep : more && kEnd - ktNext - kB > dkB && col0 + nB + dnB < s.N;
+                        long slotB = bStep > 0 ? p * gBStep : (long)dkB * s.StrideBk + dnB;
+                        CopyVecTo(gpu, s4, ws + dB + p * threads, bv, v ? gB + slotB + (long)ktNext * s.StrideBk : 0, v ? pBtNext + 4 * slotB : addr.B, v);
+                    }
+                    if (8 < perB)
+                    {
+                        int p = share * perB + 8;
+                        int dkB = p * threads / bRowVecs;
+                        int dnB = 4 * (p * threads % bRowVecs);
+                        bool v = bStep > 0 ? kLeftBNext > p * bStep : more && kEnd - ktNext - kB > dkB && col0 + nB + dnB < s.N;
+                        long slotB = bStep > 0 ? p * gBStep : (long)dkB * s.StrideBk + dnB;
+                        CopyVecTo(gpu, s4, ws + dB + p * threads, bv, v ? gB + slotB + (long)ktNext * s.StrideBk : 0, v ? pBtNext + 4 * slotB : addr.B, v);
+                    }
+                    if (9 < perB)
+                    {
+                        int p = share * perB + 9;
+                        int dkB = p * threads / bRowVecs;
+                        int dnB = 4 * (p * threads % bRowVecs);
+                        bool v = bStep > 0 ? kLeftBNext > p * bStep : more && kEnd - ktNext - kB > dkB && col0 + nB + dnB < s.N;
+                        long slotB = bStep > 0 ? p * gBStep : (long)dkB * s.StrideBk + dnB;
+                        CopyVecTo(gpu, s4, ws + dB + p * threads, bv, v ? gB + slotB + (long)ktNext * s.StrideBk : 0, v ? pBtNext + 4 * slotB : addr.B, v);
+                    }
+                    if (10 < perB)
+                    {
+                        int p = share * perB + 10;
+                        int dkB = p * threads / bRowVecs;
+                        int dnB = 4 * (p * threads % bRowVecs);
+                        bool v = bStep > 0 ? kLeftBNext > p * bStep : more && kEnd - ktNext - kB > dkB && col0 + nB + dnB < s.N;
+                        long slotB = bStep > 0 ? p * gBStep : (long)dkB * s.StrideBk + dnB;
+                        CopyVecTo(gpu, s4, ws + dB + p * threads, bv, v ? gB + slotB + (long)ktNext * s.StrideBk : 0, v ? pBtNext + 4 * slotB : addr.B, v);
+                    }
+                    if (11 < perB)
+                    {
+                        int p = share * perB + 11;
+                        int dkB = p * threads / bRowVecs;
+                        int dnB = 4 * (p * threads % bRowVecs);
+                        bool v = bStep > 0 ? kLeftBNext > p * bStep : more && kEnd - ktNext - kB > dkB && col0 + nB + dnB < s.N;
+                        long slotB = bStep > 0 ? p * gBStep : (long)dkB * s.StrideBk + dnB;
+                        CopyVecTo(gpu, s4, ws + dB + p * threads, bv, v ? gB + slotB + (long)ktNext * s.StrideBk : 0, v ? pBtNext + 4 * slotB : addr.B, v);
+                    }
+                    if (12 < perB)
+                    {
+                        int p = share * perB + 12;
+                        int dkB = p * threads / bRowVecs;
+                        int dnB = 4 * (p * threads % bRowVecs);
+                        bool v = bStep > 0 ? kLeftBNext > p * bStep : more && kEnd - ktNext - kB > dkB && col0 + nB + dnB < s.N;
+                        long slotB = bStep > 0 ? p * gBStep : (long)dkB * s.StrideBk + dnB;
+                        CopyVecTo(gpu, s4, ws + dB + p * threads, bv, v ? gB + slotB + (long)ktNext * s.StrideBk : 0, v ? pBtNext + 4 * slotB : addr.B, v);
+                    }
+                    if (13 < perB)
+                    {
+                        int p = share * perB + 13;
+                        int dkB = p * threads / bRowVecs;
+                        int dnB = 4 * (p * threads % bRowVecs);
+                        bool v = bStep > 0 ? kLeftBNext > p * bStep : more && kEnd - ktNext - kB > dkB && col0 + nB + dnB < s.N;
+                        long slotB = bStep > 0 ? p * gBStep : (long)dkB * s.StrideBk + dnB;
+                        CopyVecTo(gpu, s4, ws + dB + p * threads, bv, v ? gB + slotB + (long)ktNext * s.StrideBk : 0, v ? pBtNext + 4 * slotB : addr.B, v);
+                    }
+                    if (14 < perB)
+                    {
+                        int p = share * perB + 14;
+                        int dkB = p * threads / bRowVecs;
+                        int dnB = 4 * (p * threads % bRowVecs);
+                        bool v = bStep > 0 ? kLeftBNext > p * bStep : more && kEnd - ktNext - kB > dkB && col0 + nB + dnB < s.N;
+                        long slotB = bStep > 0 ? p * gBStep : (long)dkB * s.StrideBk + dnB;
+                        CopyVecTo(gpu, s4, ws + dB + p * threads, bv, v ? gB + slotB + (long)ktNext * s.StrideBk : 0, v ? pBtNext + 4 * slotB : addr.B, v);
+                    }
+                    if (15 < perB)
+                    {
+                        int p = share * perB + 15;
+                        int dkB = p * threads / bRowVecs;
+                        int dnB = 4 * (p * threads % bRowVecs);
+                        bool v = bStep > 0 ? kLeftBNext > p * bStep : more && kEnd - ktNext - kB > dkB && col0 + nB + dnB < s.N;
+                        long slotB = bStep > 0 ? p * gBStep : (long)dkB * s.StrideBk + dnB;
+                        CopyVecTo(gpu, s4, ws + dB + p * threads, bv, v ? gB + slotB + (long)ktNext * s.StrideBk : 0, v ? pBtNext + 4 * slotB : addr.B, v);
+                    }
+                    if (16 < perB)
+                    {
+                        int p = share * perB + 16;
+                        int dkB = p * threads / bRowVecs;
+                        int dnB = 4 * (p * threads % bRowVecs);
+                        bool v = bStep > 0 ? kLeftBNext > p * bStep : more && kEnd - ktNext - kB > dkB && col0 + nB + dnB < s.N;
+                        long slotB = bStep > 0 ? p * gBStep : (long)dkB * s.StrideBk + dnB;
+                        CopyVecTo(gpu, s4, ws + dB + p * threads, bv, v ? gB + slotB + (long)ktNext * s.StrideBk : 0, v ? pBtNext + 4 * slotB : addr.B, v);
+                    }
+                    if (17 < perB)
+                    {
+                        int p = share * perB + 17;
+                        int dkB = p * threads / bRowVecs;
+                        int dnB = 4 * (p * threads % bRowVecs);
+                        bool v = bStep > 0 ? kLeftBNext > p * bStep : more && kEnd - ktNext - kB > dkB && col0 + nB + dnB < s.N;
+                        long slotB = bStep > 0 ? p * gBStep : (long)dkB * s.StrideBk + dnB;
+                        CopyVecTo(gpu, s4, ws + dB + p * threads, bv, v ? gB + slotB + (long)ktNext * s.StrideBk : 0, v ? pBtNext + 4 * slotB : addr.B, v);
+                    }
+                    if (18 < perB)
+                    {
+                        int p = share * perB + 18;
+                        int dkB = p * threads / bRowVecs;
+                        int dnB = 4 * (p * threads % bRowVecs);
+                        bool v = bStep > 0 ? kLeftBNext > p * bStep : more && kEnd - ktNext - kB > dkB && col0 + nB + dnB < s.N;
+                        long slotB = bStep > 0 ? p * gBStep : (long)dkB * s.StrideBk + dnB;
+                        CopyVecTo(gpu, s4, ws + dB + p * threads, bv, v ? gB + slotB + (long)ktNext * s.StrideBk : 0, v ? pBtNext + 4 * slotB : addr.B, v);
+                    }
+                    if (19 < perB)
+                    {
+                        int p = share * perB + 19;
+                        int dkB = p * threads / bRowVecs;
+                        int dnB = 4 * (p * threads % bRowVecs);
+                        bool v = bStep > 0 ? kLeftBNext > p * bStep : more && kEnd - ktNext - kB > dkB && col0 + nB + dnB < s.N;
+                        long slotB = bStep > 0 ? p * gBStep : (long)dkB * s.StrideBk + dnB;
+                        CopyVecTo(gpu, s4, ws + dB + p * threads, bv, v ? gB + slotB + (long)ktNext * s.StrideBk : 0, v ? pBtNext + 4 * slotB : addr.B, v);
+                    }
+                    if (20 < perB)
+                    {
+                        int p = share * perB + 20;
+                        int dkB = p * threads / bRowVecs;
+                        int dnB = 4 * (p * threads % bRowVecs);
+                        bool v = bStep > 0 ? kLeftBNext > p * bStep : more && kEnd - ktNext - kB > dkB && col0 + nB + dnB < s.N;
+                        long slotB = bStep > 0 ? p * gBStep : (long)dkB * s.StrideBk + dnB;
+                        CopyVecTo(gpu, s4, ws + dB + p * threads, bv, v ? gB + slotB + (long)ktNext * s.StrideBk : 0, v ? pBtNext + 4 * slotB : addr.B, v);
+                    }
+                    if (21 < perB)
+                    {
+                        int p = share * perB + 21;
+                        int dkB = p * threads / bRowVecs;
+                        int dnB = 4 * (p * threads % bRowVecs);
+                        bool v = bStep > 0 ? kLeftBNext > p * bStep : more && kEnd - ktNext - kB > dkB && col0 + nB + dnB < s.N;
+                        long slotB = bStep > 0 ? p * gBStep : (long)dkB * s.StrideBk + dnB;
+                        CopyVecTo(gpu, s4, ws + dB + p * threads, bv, v ? gB + slotB + (long)ktNext * s.StrideBk : 0, v ? pBtNext + 4 * slotB : addr.B, v);
+                    }
+                    if (22 < perB)
+                    {
+                        int p = share * perB + 22;
+                        int dkB = p * threads / bRowVecs;
+                        int dnB = 4 * (p * threads % bRowVecs);
+                        bool v = bStep > 0 ? kLeftBNext > p * bStep : more && kEnd - ktNext - kB > dkB && col0 + nB + dnB < s.N;
+                        long slotB = bStep > 0 ? p * gBStep : (long)dkB * s.StrideBk + dnB;
+                        CopyVecTo(gpu, s4, ws + dB + p * threads, bv, v ? gB + slotB + (long)ktNext * s.StrideBk : 0, v ? pBtNext + 4 * slotB : addr.B, v);
+                    }
+                    if (23 < perB)
+                    {
+                        int p = share * perB + 23;
+                        int dkB = p * threads / bRowVecs;
+                        int dnB = 4 * (p * threads % bRowVecs);
+                        bool v = bStep > 0 ? kLeftBNext > p * bStep : more && kEnd - ktNext - kB > dkB && col0 + nB + dnB < s.N;
+                        long slotB = bStep > 0 ? p * gBStep : (long)dkB * s.StrideBk + dnB;
+                        CopyVecTo(gpu, s4, ws + dB + p * threads, bv, v ? gB + slotB + (long)ktNext * s.StrideBk : 0, v ? pBtNext + 4 * slotB : addr.B, v);
+                    }
+                    if (24 < perB)
+                    {
+                        int p = share * perB + 24;
+                        int dkB = p * threads / bRowVecs;
+                        int dnB = 4 * (p * threads % bRowVecs);
+                        bool v = bStep > 0 ? kLeftBNext > p * bStep : more && kEnd - ktNext - kB > dkB && col0 + nB + dnB < s.N;
+                        long slotB = bStep > 0 ? p * gBStep : (long)dkB * s.StrideBk + dnB;
+                        CopyVecTo(gpu, s4, ws + dB + p * threads, bv, v ? gB + slotB + (long)ktNext * s.StrideBk : 0, v ? pBtNext + 4 * slotB : addr.B, v);
+                    }
+                    if (25 < perB)
+                    {
+                        int p = share * perB + 25;
+                        int dkB = p * threads / bRowVecs;
+                        int dnB = 4 * (p * threads % bRowVecs);
+                        bool v = bStep > 0 ? kLeftBNext > p * bStep : more && kEnd - ktNext - kB > dkB && col0 + nB + dnB < s.N;
+                        long slotB = bStep > 0 ? p * gBStep : (long)dkB * s.StrideBk + dnB;
+                        CopyVecTo(gpu, s4, ws + dB + p * threads, bv, v ? gB + slotB + (long)ktNext * s.StrideBk : 0, v ? pBtNext + 4 * slotB : addr.B, v);
+                    }
+                    if (26 < perB)
+                    {
+                        int p = share * perB + 26;
+                        int dkB = p * threads / bRowVecs;
+                        int dnB = 4 * (p * threads % bRowVecs);
+                        bool v = bStep > 0 ? kLeftBNext > p * bStep : more && kEnd - ktNext - kB > dkB && col0 + nB + dnB < s.N;
+                        long slotB = bStep > 0 ? p * gBStep : (long)dkB * s.StrideBk + dnB;
+                        CopyVecTo(gpu, s4, ws + dB + p * threads, bv, v ? gB + slotB + (long)ktNext * s.StrideBk : 0, v ? pBtNext + 4 * slotB : addr.B, v);
+                    }
+                    if (27 < perB)
+                    {
+                        int p = share * perB + 27;
+                        int dkB = p * threads / bRowVecs;
+                        int dnB = 4 * (p * threads % bRowVecs);
+                        bool v = bStep > 0 ? kLeftBNext > p * bStep : more && kEnd - ktNext - kB > dkB && col0 + nB + dnB < s.N;
+                        long slotB = bStep > 0 ? p * gBStep : (long)dkB * s.StrideBk + dnB;
+                        CopyVecTo(gpu, s4, ws + dB + p * threads, bv, v ? gB + slotB + (long)ktNext * s.StrideBk : 0, v ? pBtNext + 4 * slotB : addr.B, v);
+                    }
+                    if (28 < perB)
+                    {
+                        int p = share * perB + 28;
+                        int dkB = p * threads / bRowVecs;
+                        int dnB = 4 * (p * threads % bRowVecs);
+                        bool v = bStep > 0 ? kLeftBNext > p * bStep : more && kEnd - ktNext - kB > dkB && col0 + nB + dnB < s.N;
+                        long slotB = bStep > 0 ? p * gBStep : (long)dkB * s.StrideBk + dnB;
+                        CopyVecTo(gpu, s4, ws + dB + p * threads, bv, v ? gB + slotB + (long)ktNext * s.StrideBk : 0, v ? pBtNext + 4 * slotB : addr.B, v);
+                    }
+                    if (29 < perB)
+                    {
+                        int p = share * perB + 29;
+                        int dkB = p * threads / bRowVecs;
+                        int dnB = 4 * (p * threads % bRowVecs);
+                        bool v = bStep > 0 ? kLeftBNext > p * bStep : more && kEnd - ktNext - kB > dkB && col0 + nB + dnB < s.N;
+                        long slotB = bStep > 0 ? p * gBStep : (long)dkB * s.StrideBk + dnB;
+                        CopyVecTo(gpu, s4, ws + dB + p * threads, bv, v ? gB + slotB + (long)ktNext * s.StrideBk : 0, v ? pBtNext + 4 * slotB : addr.B, v);
+                    }
+                    if (30 < perB)
+                    {
+                        int p = share * perB + 30;
+                        int dkB = p * threads / bRowVecs;
+                        int dnB = 4 * (p * threads % bRowVecs);
+                        bool v = bStep > 0 ? kLeftBNext > p * bStep : more && kEnd - ktNext - kB > dkB && col0 + nB + dnB < s.N;
+                        long slotB = bStep > 0 ? p * gBStep : (long)dkB * s.StrideBk + dnB;
+                        CopyVecTo(gpu, s4, ws + dB + p * threads, bv, v ? gB + slotB + (long)ktNext * s.StrideBk : 0, v ? pBtNext + 4 * slotB : addr.B, v);
+                    }
+                    if (31 < perB)
+                    {
+                        int p = share * perB + 31;
+                        int dkB = p * threads / bRowVecs;
+                        int dnB = 4 * (p * threads % bRowVecs);
+                        bool v = bStep > 0 ? kLeftBNext > p * bStep : more && kEnd - ktNext - kB > dkB && col0 + nB + dnB < s.N;
+                        long slotB = bStep > 0 ? p * gBStep : (long)dkB * s.StrideBk + dnB;
+                        CopyVecTo(gpu, s4, ws + dB + p * threads, bv, v ? gB + slotB + (long)ktNext * s.StrideBk : 0, v ? pBtNext + 4 * slotB : addr.B, v);
+                    }
+                }
+                {
+                    long q = cs + bColN + (long)(2 + 1) * 4 * bRowVecs;
+                    Float4 vb0_1 = s4[q + 1 * bRowVecs + 0 * lc];
+                    Float4 vb1_1 = s4[q + 1 * bRowVecs + 1 * lc];
+                    Float4 vb2_1 = s4[q + 1 * bRowVecs + 2 * lc];
+                    Float4 vb3_1 = s4[q + 1 * bRowVecs + 3 * lc];
+                    float a0_0 = qa0.X;
+                    float a1_0 = qa1.X;
+                    float a2_0 = qa2.X;
+                    float a3_0 = qa3.X;
+                    float a4_0 = qa4.X;
+                    float a5_0 = qa5.X;
+                    float a6_0 = qa6.X;
+                    float a7_0 = qa7.X;
+                    float b0_0 = qb0.X;
+                    float b1_0 = qb0.Y;
+                    float b2_0 = qb0.Z;
+                    float b3_0 = qb0.W;
+                    float b4_0 = qb1.X;
+                    float b5_0 = qb1.Y;
+                    float b6_0 = qb1.Z;
+                    float b7_0 = qb1.W;
+                    float b8_0 = qb2.X;
+                    float b9_0 = qb2.Y;
+                    float b10_0 = qb2.Z;
+                    float b11_0 = qb2.W;
+                    float b12_0 = qb3.X;
+                    float b13_0 = qb3.Y;
+                    float b14_0 = qb3.Z;
+                    float b15_0 = qb3.W;
+                    c0_0 += a0_0 * b0_0; c0_1 += a0_0 * b1_0; c0_2 += a0_0 * b2_0; c0_3 += a0_0 * b3_0; c0_4 += a0_0 * b4_0; c0_5 += a0_0 * b5_0; c0_6 += a0_0 * b6_0; c0_7 += a0_0 * b7_0; c0_8 += a0_0 * b8_0; c0_9 += a0_0 * b9_0; c0_10 += a0_0 * b10_0; c0_11 += a0_0 * b11_0; c0_12 += a0_0 * b12_0; c0_13 += a0_0 * b13_0; c0_14 += a0_0 * b14_0; c0_15 += a0_0 * b15_0;
+                    c1_0 += a1_0 * b0_0; c1_1 += a1_0 * b1_0; c1_2 += a1_0 * b2_0; c1_3 += a1_0 * b3_0; c1_4 += a1_0 * b4_0; c1_5 += a1_0 * b5_0; c1_6 += a1_0 * b6_0; c1_7 += a1_0 * b7_0; c1_8 += a1_0 * b8_0; c1_9 += a1_0 * b9_0; c1_10 += a1_0 * b10_0; c1_11 += a1_0 * b11_0; c1_12 += a1_0 * b12_0; c1_13 += a1_0 * b13_0; c1_14 += a1_0 * b14_0; c1_15 += a1_0 * b15_0;
+                    c2_0 += a2_0 * b0_0; c2_1 += a2_0 * b1_0; c2_2 += a2_0 * b2_0; c2_3 += a2_0 * b3_0; c2_4 += a2_0 * b4_0; c2_5 += a2_0 * b5_0; c2_6 += a2_0 * b6_0; c2_7 += a2_0 * b7_0; c2_8 += a2_0 * b8_0; c2_9 += a2_0 * b9_0; c2_10 += a2_0 * b10_0; c2_11 += a2_0 * b11_0; c2_12 += a2_0 * b12_0; c2_13 += a2_0 * b13_0; c2_14 += a2_0 * b14_0; c2_15 += a2_0 * b15_0;
+                    c3_0 += a3_0 * b0_0; c3_1 += a3_0 * b1_0; c3_2 += a3_0 * b2_0; c3_3 += a3_0 * b3_0; c3_4 += a3_0 * b4_0; c3_5 += a3_0 * b5_0; c3_6 += a3_0 * b6_0; c3_7 += a3_0 * b7_0; c3_8 += a3_0 * b8_0; c3_9 += a3_0 * b9_0; c3_10 += a3_0 * b10_0; c3_11 += a3_0 * b11_0; c3_12 += a3_0 * b12_0; c3_13 += a3_0 * b13_0; c3_14 += a3_0 * b14_0; c3_15 += a3_0 * b15_0;
+                    c4_0 += a4_0 * b0_0; c4_1 += a4_0 * b1_0; c4_2 += a4_0 * b2_0; c4_3 += a4_0 * b3_0; c4_4 += a4_0 * b4_0; c4_5 += a4_0 * b5_0; c4_6 += a4_0 * b6_0; c4_7 += a4_0 * b7_0; c4_8 += a4_0 * b8_0; c4_9 += a4_0 * b9_0; c4_10 += a4_0 * b10_0; c4_11 += a4_0 * b11_0; c4_12 += a4_0 * b12_0; c4_13 += a4_0 * b13_0; c4_14 += a4_0 * b14_0; c4_15 += a4_0 * b15_0;
+                    c5_0 += a5_0 * b0_0; c5_1 += a5_0 * b1_0; c5_2 += a5_0 * b2_0; c5_3 += a5_0 * b3_0; c5_4 += a5_0 * b4_0; c5_5 += a5_0 * b5_0; c5_6 += a5_0 * b6_0; c5_7 += a5_0 * b7_0; c5_8 += a5_0 * b8_0; c5_9 += a5_0 * b9_0; c5_10 += a5_0 * b10_0; c5_11 += a5_0 * b11_0; c5_12 += a5_0 * b12_0; c5_13 += a5_0 * b13_0; c5_14 += a5_0 * b14_0; c5_15 += a5_0 * b15_0;
+                    c6_0 += a6_0 * b0_0; c6_1 += a6_0 * b1_0; c6_2 += a6_0 * b2_0; c6_3 += a6_0 * b3_0; c6_4 += a6_0 * b4_0; c6_5 += a6_0 * b5_0; c6_6 += a6_0 * b6_0; c6_7 += a6_0 * b7_0; c6_8 += a6_0 * b8_0; c6_9 += a6_0 * b9_0; c6_10 += a6_0 * b10_0; c6_11 += a6_0 * b11_0; c6_12 += a6_0 * b12_0; c6_13 += a6_0 * b13_0; c6_14 += a6_0 * b14_0; c6_15 += a6_0 * b15_0;
+                    c7_0 += a7_0 * b0_0; c7_1 += a7_0 * b1_0; c7_2 += a7_0 * b2_0; c7_3 += a7_0 * b3_0; c7_4 += a7_0 * b4_0; c7_5 += a7_0 * b5_0; c7_6 += a7_0 * b6_0; c7_7 += a7_0 * b7_0; c7_8 += a7_0 * b8_0; c7_9 += a7_0 * b9_0; c7_10 += a7_0 * b10_0; c7_11 += a7_0 * b11_0; c7_12 += a7_0 * b12_0; c7_13 += a7_0 * b13_0; c7_14 += a7_0 * b14_0; c7_15 += a7_0 * b15_0;
+                    Float4 vb0_2 = s4[q + 2 * bRowVecs + 0 * lc];
+                    Float4 vb1_2 = s4[q + 2 * bRowVecs + 1 * lc];
+                    Float4 vb2_2 = s4[q + 2 * bRowVecs + 2 * lc];
+                    Float4 vb3_2 = s4[q + 2 * bRowVecs + 3 * lc];
+                    float a0_1 = qa0.Y;
+                    float a1_1 = qa1.Y;
+                    float a2_1 = qa2.Y;
+                    float a3_1 = qa3.Y;
+                    float a4_1 = qa4.Y;
+                    float a5_1 = qa5.Y;
+                    float a6_1 = qa6.Y;
+                    float a7_1 = qa7.Y;
+                    float b0_1 = vb0_1.X;
+                    float b1_1 = vb0_1.Y;
+                    float b2_1 = vb0_1.Z;
+                    float b3_1 = vb0_1.W;
+                    float b4_1 = vb1_1.X;
+                    float b5_1 = vb1_1.Y;
+                    float b6_1 = vb1_1.Z;
+                    float b7_1 = vb1_1.W;
+                    float b8_1 = vb2_1.X;
+                    float b9_1 = vb2_1.Y;
+                    float b10_1 = vb2_1.Z;
+                    float b11_1 = vb2_1.W;
+                    float b12_1 = vb3_1.X;
+                    float b13_1 = vb3_1.Y;
+                    float b14_1 = vb3_1.Z;
+                    float b15_1 = vb3_1.W;
+                    c0_0 += a0_1 * b0_1; c0_1 += a0_1 * b1_1; c0_2 += a0_1 * b2_1; c0_3 += a0_1 * b3_1; c0_4 += a0_1 * b4_1; c0_5 += a0_1 * b5_1; c0_6 += a0_1 * b6_1; c0_7 += a0_1 * b7_1; c0_8 += a0_1 * b8_1; c0_9 += a0_1 * b9_1; c0_10 += a0_1 * b10_1; c0_11 += a0_1 * b11_1; c0_12 += a0_1 * b12_1; c0_13 += a0_1 * b13_1; c0_14 += a0_1 * b14_1; c0_15 += a0_1 * b15_1;
+                    c1_0 += a1_1 * b0_1; c1_1 += a1_1 * b1_1; c1_2 += a1_1 * b2_1; c1_3 += a1_1 * b3_1; c1_4 += a1_1 * b4_1; c1_5 += a1_1 * b5_1; c1_6 += a1_1 * b6_1; c1_7 += a1_1 * b7_1; c1_8 += a1_1 * b8_1; c1_9 += a1_1 * b9_1; c1_10 += a1_1 * b10_1; c1_11 += a1_1 * b11_1; c1_12 += a1_1 * b12_1; c1_13 += a1_1 * b13_1; c1_14 += a1_1 * b14_1; c1_15 += a1_1 * b15_1;
+                    c2_0 += a2_1 * b0_1; c2_1 += a2_1 * b1_1; c2_2 += a2_1 * b2_1; c2_3 += a2_1 * b3_1; c2_4 += a2_1 * b4_1; c2_5 += a2_1 * b5_1; c2_6 += a2_1 * b6_1; c2_7 += a2_1 * b7_1; c2_8 += a2_1 * b8_1; c2_9 += a2_1 * b9_1; c2_10 += a2_1 * b10_1; c2_11 += a2_1 * b11_1; c2_12 += a2_1 * b12_1; c2_13 += a2_1 * b13_1; c2_14 += a2_1 * b14_1; c2_15 += a2_1 * b15_1;
+                    c3_0 += a3_1 * b0_1; c3_1 += a3_1 * b1_1; c3_2 += a3_1 * b2_1; c3_3 += a3_1 * b3_1; c3_4 += a3_1 * b4_1; c3_5 += a3_1 * b5_1; c3_6 += a3_1 * b6_1; c3_7 += a3_1 * b7_1; c3_8 += a3_1 * b8_1; c3_9 += a3_1 * b9_1; c3_10 += a3_1 * b10_1; c3_11 += a3_1 * b11_1; c3_12 += a3_1 * b12_1; c3_13 += a3_1 * b13_1; c3_14 += a3_1 * b14_1; c3_15 += a3_1 * b15_1;
+                    c4_0 += a4_1 * b0_1; c4_1 += a4_1 * b1_1; c4_2 += a4_1 * b2_1; c4_3 += a4_1 * b3_1; c4_4 += a4_1 * b4_1; c4_5 += a4_1 * b5_1; c4_6 += a4_1 * b6_1; c4_7 += a4_1 * b7_1; c4_8 += a4_1 * b8_1; c4_9 += a4_1 * b9_1; c4_10 += a4_1 * b10_1; c4_11 += a4_1 * b11_1; c4_12 += a4_1 * b12_1; c4_13 += a4_1 * b13_1; c4_14 += a4_1 * b14_1; c4_15 += a4_1 * b15_1;
+                    c5_0 += a5_1 * b0_1; c5_1 += a5_1 * b1_1; c5_2 += a5_1 * b2_1; c5_3 += a5_1 * b3_1; c5_4 += a5_1 * b4_1; c5_5 += a5_1 * b5_1; c5_6 += a5_1 * b6_1; c5_7 += a5_1 * b7_1; c5_8 += a5_1 * b8_1; c5_9 += a5_1 * b9_1; c5_10 += a5_1 * b10_1; c5_11 += a5_1 * b11_1; c5_12 += a5_1 * b12_1; c5_13 += a5_1 * b13_1; c5_14 += a5_1 * b14_1; c5_15 += a5_1 * b15_1;
+                    c6_0 += a6_1 * b0_1; c6_1 += a6_1 * b1_1; c6_2 += a6_1 * b2_1; c6_3 += a6_1 * b3_1; c6_4 += a6_1 * b4_1; c6_5 += a6_1 * b5_1; c6_6 += a6_1 * b6_1; c6_7 += a6_1 * b7_1; c6_8 += a6_1 * b8_1; c6_9 += a6_1 * b9_1; c6_10 += a6_1 * b10_1; c6_11 += a6_1 * b11_1; c6_12 += a6_1 * b12_1; c6_13 += a6_1 * b13_1; c6_14 += a6_1 * b14_1; c6_15 += a6_1 * b15_1;
+                    c7_0 += a7_1 * b0_1; c7_1 += a7_1 * b1_1; c7_2 += a7_1 * b2_1; c7_3 += a7_1 * b3_1; c7_4 += a7_1 * b4_1; c7_5 += a7_1 * b5_1; c7_6 += a7_1 * b6_1; c7_7 += a7_1 * b7_1; c7_8 += a7_1 * b8_1; c7_9 += a7_1 * b9_1; c7_10 += a7_1 * b10_1; c7_11 += a7_1 * b11_1; c7_12 += a7_1 * b12_1; c7_13 += a7_1 * b13_1; c7_14 += a7_1 * b14_1; c7_15 += a7_1 * b15_1;
+                    Float4 vb0_3 = s4[q + 3 * bRowVecs + 0 * lc];
+                    Float4 vb1_3 = s4[q + 3 * bRowVecs + 1 * lc];
+                    Float4 vb2_3 = s4[q + 3 * bRowVecs + 2 * lc];
+                    Float4 vb3_3 = s4[q + 3 * bRowVecs + 3 * lc];
+                    float a0_2 = qa0.Z;
+                    float a1_2 = qa1.Z;
+                    float a2_2 = qa2.Z;
+                    float a3_2 = qa3.Z;
+                    float a4_2 = qa4.Z;
+                    float a5_2 = qa5.Z;
+                    float a6_2 = qa6.Z;
+                    float a7_2 = qa7.Z;
+                    float b0_2 = vb0_2.X;
+                    float b1_2 = vb0_2.Y;
+                    float b2_2 = vb0_2.Z;
+                    float b3_2 = vb0_2.W;
+                    float b4_2 = vb1_2.X;
+                    float b5_2 = vb1_2.Y;
+                    float b6_2 = vb1_2.Z;
+                    float b7_2 = vb1_2.W;
+                    float b8_2 = vb2_2.X;
+                    float b9_2 = vb2_2.Y;
+                    float b10_2 = vb2_2.Z;
+                    float b11_2 = vb2_2.W;
+                    float b12_2 = vb3_2.X;
+                    float b13_2 = vb3_2.Y;
+                    float b14_2 = vb3_2.Z;
+                    float b15_2 = vb3_2.W;
+                    c0_0 += a0_2 * b0_2; c0_1 += a0_2 * b1_2; c0_2 += a0_2 * b2_2; c0_3 += a0_2 * b3_2; c0_4 += a0_2 * b4_2; c0_5 += a0_2 * b5_2; c0_6 += a0_2 * b6_2; c0_7 += a0_2 * b7_2; c0_8 += a0_2 * b8_2; c0_9 += a0_2 * b9_2; c0_10 += a0_2 * b10_2; c0_11 += a0_2 * b11_2; c0_12 += a0_2 * b12_2; c0_13 += a0_2 * b13_2; c0_14 += a0_2 * b14_2; c0_15 += a0_2 * b15_2;
+                    c1_0 += a1_2 * b0_2; c1_1 += a1_2 * b1_2; c1_2 += a1_2 * b2_2; c1_3 += a1_2 * b3_2; c1_4 += a1_2 * b4_2; c1_5 += a1_2 * b5_2; c1_6 += a1_2 * b6_2; c1_7 += a1_2 * b7_2; c1_8 += a1_2 * b8_2; c1_9 += a1_2 * b9_2; c1_10 += a1_2 * b10_2; c1_11 += a1_2 * b11_2; c1_12 += a1_2 * b12_2; c1_13 += a1_2 * b13_2; c1_14 += a1_2 * b14_2; c1_15 += a1_2 * b15_2;
+                    c2_0 += a2_2 * b0_2; c2_1 += a2_2 * b1_2; c2_2 += a2_2 * b2_2; c2_3 += a2_2 * b3_2; c2_4 += a2_2 * b4_2; c2_5 += a2_2 * b5_2; c2_6 += a2_2 * b6_2; c2_7 += a2_2 * b7_2; c2_8 += a2_2 * b8_2; c2_9 += a2_2 * b9_2; c2_10 += a2_2 * b10_2; c2_11 += a2_2 * b11_2; c2_12 += a2_2 * b12_2; c2_13 += a2_2 * b13_2; c2_14 += a2_2 * b14_2; c2_15 += a2_2 * b15_2;
+                    c3_0 += a3_2 * b0_2; c3_1 += a3_2 * b1_2; c3_2 += a3_2 * b2_2; c3_3 += a3_2 * b3_2; c3_4 += a3_2 * b4_2; c3_5 += a3_2 * b5_2; c3_6 += a3_2 * b6_2; c3_7 += a3_2 * b7_2; c3_8 += a3_2 * b8_2; c3_9 += a3_2 * b9_2; c3_10 += a3_2 * b10_2; c3_11 += a3_2 * b11_2; c3_12 += a3_2 * b12_2; c3_13 += a3_2 * b13_2; c3_14 += a3_2 * b14_2; c3_15 += a3_2 * b15_2;
+                    c4_0 += a4_2 * b0_2; c4_1 += a4_2 * b1_2; c4_2 += a4_2 * b2_2; c4_3 += a4_2 * b3_2; c4_4 += a4_2 * b4_2; c4_5 += a4_2 * b5_2; c4_6 += a4_2 * b6_2; c4_7 += a4_2 * b7_2; c4_8 += a4_2 * b8_2; c4_9 += a4_2 * b9_2; c4_10 += a4_2 * b10_2; c4_11 += a4_2 * b11_2; c4_12 += a4_2 * b12_2; c4_13 += a4_2 * b13_2; c4_14 += a4_2 * b14_2; c4_15 += a4_2 * b15_2;
+                    c5_0 += a5_2 * b0_2; c5_1 += a5_2 * b1_2; c5_2 += a5_2 * b2_2; c5_3 += a5_2 * b3_2; c5_4 += a5_2 * b4_2; c5_5 += a5_2 * b5_2; c5_6 += a5_2 * b6_2; c5_7 += a5_2 * b7_2; c5_8 += a5_2 * b8_2; c5_9 += a5_2 * b9_2; c5_10 += a5_2 * b10_2; c5_11 += a5_2 * b11_2; c5_12 += a5_2 * b12_2; c5_13 += a5_2 * b13_2; c5_14 += a5_2 * b14_2; c5_15 += a5_2 * b15_2;
+                    c6_0 += a6_2 * b0_2; c6_1 += a6_2 * b1_2; c6_2 += a6_2 * b2_2; c6_3 += a6_2 * b3_2; c6_4 += a6_2 * b4_2; c6_5 += a6_2 * b5_2; c6_6 += a6_2 * b6_2; c6_7 += a6_2 * b7_2; c6_8 += a6_2 * b8_2; c6_9 += a6_2 * b9_2; c6_10 += a6_2 * b10_2; c6_11 += a6_2 * b11_2; c6_12 += a6_2 * b12_2; c6_13 += a6_2 * b13_2; c6_14 += a6_2 * b14_2; c6_15 += a6_2 * b15_2;
+                    c7_0 += a7_2 * b0_2; c7_1 += a7_2 * b1_2; c7_2 += a7_2 * b2_2; c7_3 += a7_2 * b3_2; c7_4 += a7_2 * b4_2; c7_5 += a7_2 * b5_2; c7_6 += a7_2 * b6_2; c7_7 += a7_2 * b7_2; c7_8 += a7_2 * b8_2; c7_9 += a7_2 * b9_2; c7_10 += a7_2 * b10_2; c7_11 += a7_2 * b11_2; c7_12 += a7_2 * b12_2; c7_13 += a7_2 * b13_2; c7_14 += a7_2 * b14_2; c7_15 += a7_2 * b15_2;
+                    int kn = (2 + 2) & swMask;
+                    long xn = cs + aRow + (kn ^ sA);
+                    long qn = cs + bColN + (long)kn * 4 * bRowVecs;
+                    pa0 = s4[xn + 0 * lr * kc4];
+                    pa1 = s4[xn + 1 * lr * kc4];
+                    pa2 = s4[xn + 2 * lr * kc4];
+                    pa3 = s4[xn + 3 * lr * kc4];
+                    pa4 = s4[xn + 4 * lr * kc4];
+                    pa5 = s4[xn + 5 * lr * kc4];
+                    pa6 = s4[xn + 6 * lr * kc4];
+                    pa7 = s4[xn + 7 * lr * kc4];
+                    pb0 = s4[qn + 0 * lc];
+                    pb1 = s4[qn + 1 * lc];
+                    pb2 = s4[qn + 2 * lc];
+                    pb3 = s4[qn + 3 * lc];
+                    float a0_3 = qa0.W;
+                    float a1_3 = qa1.W;
+                    float a2_3 = qa2.W;
+                    float a3_3 = qa3.W;
+                    float a4_3 = qa4.W;
+                    float a5_3 = qa5.W;
+                    float a6_3 = qa6.W;
+                    float a7_3 = qa7.W;
+                    float b0_3 = vb0_3.X;
+                    float b1_3 = vb0_3.Y;
+                    float b2_3 = vb0_3.Z;
+                    float b3_3 = vb0_3.W;
+                    float b4_3 = vb1_3.X;
+                    float b5_3 = vb1_3.Y;
+                    float b6_3 = vb1_3.Z;
+                    float b7_3 = vb1_3.W;
+                    float b8_3 = vb2_3.X;
+                    float b9_3 = vb2_3.Y;
+                    float b10_3 = vb2_3.Z;
+                    float b11_3 = vb2_3.W;
+                    float b12_3 = vb3_3.X;
+                    float b13_3 = vb3_3.Y;
+                    float b14_3 = vb3_3.Z;
+                    float b15_3 = vb3_3.W;
+                    c0_0 += a0_3 * b0_3; c0_1 += a0_3 * b1_3; c0_2 += a0_3 * b2_3; c0_3 += a0_3 * b3_3; c0_4 += a0_3 * b4_3; c0_5 += a0_3 * b5_3; c0_6 += a0_3 * b6_3; c0_7 += a0_3 * b7_3; c0_8 += a0_3 * b8_3; c0_9 += a0_3 * b9_3; c0_10 += a0_3 * b10_3; c0_11 += a0_3 * b11_3; c0_12 += a0_3 * b12_3; c0_13 += a0_3 * b13_3; c0_14 += a0_3 * b14_3; c0_15 += a0_3 * b15_3;
+                    c1_0 += a1_3 * b0_3; c1_1 += a1_3 * b1_3; c1_2 += a1_3 * b2_3; c1_3 += a1_3 * b3_3; c1_4 += a1_3 * b4_3; c1_5 += a1_3 * b5_3; c1_6 += a1_3 * b6_3; c1_7 += a1_3 * b7_3; c1_8 += a1_3 * b8_3; c1_9 += a1_3 * b9_3; c1_10 += a1_3 * b10_3; c1_11 += a1_3 * b11_3; c1_12 += a1_3 * b12_3; c1_13 += a1_3 * b13_3; c1_14 += a1_3 * b14_3; c1_15 += a1_3 * b15_3;
+                    c2_0 += a2_3 * b0_3; c2_1 += a2_3 * b1_3; c2_2 += a2_3 * b2_3; c2_3 += a2_3 * b3_3; c2_4 += a2_3 * b4_3; c2_5 += a2_3 * b5_3; c2_6 += a2_3 * b6_3; c2_7 += a2_3 * b7_3; c2_8 += a2_3 * b8_3; c2_9 += a2_3 * b9_3; c2_10 += a2_3 * b10_3; c2_11 += a2_3 * b11_3; c2_12 += a2_3 * b12_3; c2_13 += a2_3 * b13_3; c2_14 += a2_3 * b14_3; c2_15 += a2_3 * b15_3;
+                    c3_0 += a3_3 * b0_3; c3_1 += a3_3 * b1_3; c3_2 += a3_3 * b2_3; c3_3 += a3_3 * b3_3; c3_4 += a3_3 * b4_3; c3_5 += a3_3 * b5_3; c3_6 += a3_3 * b6_3; c3_7 += a3_3 * b7_3; c3_8 += a3_3 * b8_3; c3_9 += a3_3 * b9_3; c3_10 += a3_3 * b10_3; c3_11 += a3_3 * b11_3; c3_12 += a3_3 * b12_3; c3_13 += a3_3 * b13_3; c3_14 += a3_3 * b14_3; c3_15 += a3_3 * b15_3;
+                    c4_0 += a4_3 * b0_3; c4_1 += a4_3 * b1_3; c4_2 += a4_3 * b2_3; c4_3 += a4_3 * b3_3; c4_4 += a4_3 * b4_3; c4_5 += a4_3 * b5_3; c4_6 += a4_3 * b6_3; c4_7 += a4_3 * b7_3; c4_8 += a4_3 * b8_3; c4_9 += a4_3 * b9_3; c4_10 += a4_3 * b10_3; c4_11 += a4_3 * b11_3; c4_12 += a4_3 * b12_3; c4_13 += a4_3 * b13_3; c4_14 += a4_3 * b14_3; c4_15 += a4_3 * b15_3;
+                    c5_0 += a5_3 * b0_3; c5_1 += a5_3 * b1_3; c5_2 += a5_3 * b2_3; c5_3 += a5_3 * b3_3; c5_4 += a5_3 * b4_3; c5_5 += a5_3 * b5_3; c5_6 += a5_3 * b6_3; c5_7 += a5_3 * b7_3; c5_8 += a5_3 * b8_3; c5_9 += a5_3 * b9_3; c5_10 += a5_3 * b10_3; c5_11 += a5_3 * b11_3; c5_12 += a5_3 * b12_3; c5_13 += a5_3 * b13_3; c5_14 += a5_3 * b14_3; c5_15 += a5_3 * b15_3;
+                    c6_0 += a6_3 * b0_3; c6_1 += a6_3 * b1_3; c6_2 += a6_3 * b2_3; c6_3 += a6_3 * b3_3; c6_4 += a6_3 * b4_3; c6_5 += a6_3 * b5_3; c6_6 += a6_3 * b6_3; c6_7 += a6_3 * b7_3; c6_8 += a6_3 * b8_3; c6_9 += a6_3 * b9_3; c6_10 += a6_3 * b10_3; c6_11 += a6_3 * b11_3; c6_12 += a6_3 * b12_3; c6_13 += a6_3 * b13_3; c6_14 += a6_3 * b14_3; c6_15 += a6_3 * b15_3;
+                    c7_0 += a7_3 * b0_3; c7_1 += a7_3 * b1_3; c7_2 += a7_3 * b2_3; c7_3 += a7_3 * b3_3; c7_4 += a7_3 * b4_3; c7_5 += a7_3 * b5_3; c7_6 += a7_3 * b6_3; c7_7 += a7_3 * b7_3; c7_8 += a7_3 * b8_3; c7_9 += a7_3 * b9_3; c7_10 += a7_3 * b10_3; c7_11 += a7_3 * b11_3; c7_12 += a7_3 * b12_3; c7_13 += a7_3 * b13_3; c7_14 += a7_3 * b14_3; c7_15 += a7_3 * b15_3;
+                }
+            }
+
+            CommitCopies(gpu);
+            cs = cs == 2 * stageVecs ? 0 : cs + stageVecs;
+            ws = ws == 2 * stageVecs ? 0 : ws + stageVecs;
         }
-        if (r5 < s.M)
+
+        WaitAllCopies(gpu);
+        long cBase = s.SplitK > 1 ? split * s.BatchC : batch * s.BatchC;
+        long biasBase = batch * s.BatchBias;
+        int r0 = row0 + tr + 0 * lr;
+        int r1 = row0 + tr + 1 * lr;
+        int r2 = row0 + tr + 2 * lr;
+        int r3 = row0 + tr + 3 * lr;
+        int r4 = row0 + tr + 4 * lr;
+        int r5 = row0 + tr + 5 * lr;
+        int r6 = row0 + tr + 6 * lr;
+        int r7 = row0 + tr + 7 * lr;
+        int n0 = col0 + tc + 0 * 4 * lc + 0;
+        int n1 = col0 + tc + 0 * 4 * lc + 1;
+        int n2 = col0 + tc + 0 * 4 * lc + 2;
+        int n3 = col0 + tc + 0 * 4 * lc + 3;
+        int n4 = col0 + tc + 1 * 4 * lc + 0;
+        int n5 = col0 + tc + 1 * 4 * lc + 1;
+        int n6 = col0 + tc + 1 * 4 * lc + 2;
+        int n7 = col0 + tc + 1 * 4 * lc + 3;
+        int n8 = col0 + tc + 2 * 4 * lc + 0;
+        int n9 = col0 + tc + 2 * 4 * lc + 1;
+        int n10 = col0 + tc + 2 * 4 * lc + 2;
+        int n11 = col0 + tc + 2 * 4 * lc + 3;
+        int n12 = col0 + tc + 3 * 4 * lc + 0;
+        int n13 = col0 + tc + 3 * 4 * lc + 1;
+        int n14 = col0 + tc + 3 * 4 * lc + 2;
+        int n15 = col0 + tc + 3 * 4 * lc + 3;
+        if (addr.StoreRuns != 0)
         {
-            Store(c, bias, s, cBase, biasBase, r5, n0, c5_0);
-            Store(c, bias, s, cBase, biasBase, r5, n1, c5_1);
-            Store(c, bias, s, cBase, biasBase, r5, n2, c5_2);
-            Store(c, bias, s, cBase, biasBase, r5, n3, c5_3);
-            Store(c, bias, s, cBase, biasBase, r5, n4, c5_4);
-            Store(c, bias, s, cBase, biasBase, r5, n5, c5_5);
-            Store(c, bias, s, cBase, biasBase, r5, n6, c5_6);
-            Store(c, bias, s, cBase, biasBase, r5, n7, c5_7);
-            Store(c, bias, s, cBase, biasBase, r5, n8, c5_8);
-            Store(c, bias, s, cBase, biasBase, r5, n9, c5_9);
-            Store(c, bias, s, cBase, biasBase, r5, n10, c5_10);
-            Store(c, bias, s, cBase, biasBase, r5, n11, c5_11);
-            Store(c, bias, s, cBase, biasBase, r5, n12, c5_12);
-            Store(c, bias, s, cBase, biasBase, r5, n13, c5_13);
-            Store(c, bias, s, cBase, biasBase, r5, n14, c5_14);
-            Store(c, bias, s, cBase, biasBase, r5, n15, c5_15);
+            // A thread's columns come in runs of 4 (j % 4), so one 16-byte store writes a run: a quarter of the store
+            // instructions and guards, and a warp's store fills whole 32-byte sectors (8 rows x 64 bytes).
+            var c4 = c.Cast<Float4>().AsAligned(16);
+            if (r0 < s.M)
+            {
+                StoreRun(c4, s, cBase, r0, n0, c0_0, c0_1, c0_2, c0_3);
+                StoreRun(c4, s, cBase, r0, n4, c0_4, c0_5, c0_6, c0_7);
+                StoreRun(c4, s, cBase, r0, n8, c0_8, c0_9, c0_10, c0_11);
+                StoreRun(c4, s, cBase, r0, n12, c0_12, c0_13, c0_14, c0_15);
+            }
+            if (r1 < s.M)
+            {
+                StoreRun(c4, s, cBase, r1, n0, c1_0, c1_1, c1_2, c1_3);
+                StoreRun(c4, s, cBase, r1, n4, c1_4, c1_5, c1_6, c1_7);
+                StoreRun(c4, s, cBase, r1, n8, c1_8, c1_9, c1_10, c1_11);
+                StoreRun(c4, s, cBase, r1, n12, c1_12, c1_13, c1_14, c1_15);
+            }
+            if (r2 < s.M)
+            {
+                StoreRun(c4, s, cBase, r2, n0, c2_0, c2_1, c2_2, c2_3);
+                StoreRun(c4, s, cBase, r2, n4, c2_4, c2_5, c2_6, c2_7);
+                StoreRun(c4, s, cBase, r2, n8, c2_8, c2_9, c2_10, c2_11);
+                StoreRun(c4, s, cBase, r2, n12, c2_12, c2_13, c2_14, c2_15);
+            }
+            if (r3 < s.M)
+            {
+                StoreRun(c4, s, cBase, r3, n0, c3_0, c3_1, c3_2, c3_3);
+                StoreRun(c4, s, cBase, r3, n4, c3_4, c3_5, c3_6, c3_7);
+                StoreRun(c4, s, cBase, r3, n8, c3_8, c3_9, c3_10, c3_11);
+                StoreRun(c4, s, cBase, r3, n12, c3_12, c3_13, c3_14, c3_15);
+            }
+            if (r4 < s.M)
+            {
+                StoreRun(c4, s, cBase, r4, n0, c4_0, c4_1, c4_2, c4_3);
+                StoreRun(c4, s, cBase, r4, n4, c4_4, c4_5, c4_6, c4_7);
+                StoreRun(c4, s, cBase, r4, n8, c4_8, c4_9, c4_10, c4_11);
+                StoreRun(c4, s, cBase, r4, n12, c4_12, c4_13, c4_14, c4_15);
+            }
+            if (r5 < s.M)
+            {
+                StoreRun(c4, s, cBase, r5, n0, c5_0, c5_1, c5_2, c5_3);
+                StoreRun(c4, s, cBase, r5, n4, c5_4, c5_5, c5_6, c5_7);
+                StoreRun(c4, s, cBase, r5, n8, c5_8, c5_9, c5_10, c5_11);
+                StoreRun(c4, s, cBase, r5, n12, c5_12, c5_13, c5_14, c5_15);
+            }
+            if (r6 < s.M)
+            {
+                StoreRun(c4, s, cBase, r6, n0, c6_0, c6_1, c6_2, c6_3);
+                StoreRun(c4, s, cBase, r6, n4, c6_4, c6_5, c6_6, c6_7);
+                StoreRun(c4, s, cBase, r6, n8, c6_8, c6_9, c6_10, c6_11);
+                StoreRun(c4, s, cBase, r6, n12, c6_12, c6_13, c6_14, c6_15);
+            }
+            if (r7 < s.M)
+            {
+                StoreRun(c4, s, cBase, r7, n0, c7_0, c7_1, c7_2, c7_3);
+                StoreRun(c4, s, cBase, r7, n4, c7_4, c7_5, c7_6, c7_7);
+                StoreRun(c4, s, cBase, r7, n8, c7_8, c7_9, c7_10, c7_11);
+                StoreRun(c4, s, cBase, r7, n12, c7_12, c7_13, c7_14, c7_15);
+            }
         }
-        if (r6 < s.M)
+        else
         {
-            Store(c, bias, s, cBase, biasBase, r6, n0, c6_0);
-            Store(c, bias, s, cBase, biasBase, r6, n1, c6_1);
-            Store(c, bias, s, cBase, biasBase, r6, n2, c6_2);
-            Store(c, bias, s, cBase, biasBase, r6, n3, c6_3);
-            Store(c, bias, s, cBase, biasBase, r6, n4, c6_4);
-            Store(c, bias, s, cBase, biasBase, r6, n5, c6_5);
-            Store(c, bias, s, cBase, biasBase, r6, n6, c6_6);
-            Store(c, bias, s, cBase, biasBase, r6, n7, c6_7);
-            Store(c, bias, s, cBase, biasBase, r6, n8, c6_8);
-            Store(c, bias, s, cBase, biasBase, r6, n9, c6_9);
-            Store(c, bias, s, cBase, biasBase, r6, n10, c6_10);
-            Store(c, bias, s, cBase, biasBase, r6, n11, c6_11);
-            Store(c, bias, s, cBase, biasBase, r6, n12, c6_12);
-            Store(c, bias, s, cBase, biasBase, r6, n13, c6_13);
-            Store(c, bias, s, cBase, biasBase, r6, n14, c6_14);
-            Store(c, bias, s, cBase, biasBase, r6, n15, c6_15);
-        }
-        if (r7 < s.M)
-        {
-            Store(c, bias, s, cBase, biasBase, r7, n0, c7_0);
-            Store(c, bias, s, cBase, biasBase, r7, n1, c7_1);
-            Store(c, bias, s, cBase, biasBase, r7, n2, c7_2);
-            Store(c, bias, s, cBase, biasBase, r7, n3, c7_3);
-            Store(c, bias, s, cBase, biasBase, r7, n4, c7_4);
-            Store(c, bias, s, cBase, biasBase, r7, n5, c7_5);
-            Store(c, bias, s, cBase, biasBase, r7, n6, c7_6);
-            Store(c, bias, s, cBase, biasBase, r7, n7, c7_7);
-            Store(c, bias, s, cBase, biasBase, r7, n8, c7_8);
-            Store(c, bias, s, cBase, biasBase, r7, n9, c7_9);
-            Store(c, bias, s, cBase, biasBase, r7, n10, c7_10);
-            Store(c, bias, s, cBase, biasBase, r7, n11, c7_11);
-            Store(c, bias, s, cBase, biasBase, r7, n12, c7_12);
-            Store(c, bias, s, cBase, biasBase, r7, n13, c7_13);
-            Store(c, bias, s, cBase, biasBase, r7, n14, c7_14);
-            Store(c, bias, s, cBase, biasBase, r7, n15, c7_15);
+            if (r0 < s.M)
+            {
+                Store(c, bias, s, cBase, biasBase, r0, n0, c0_0);
+                Store(c, bias, s, cBase, biasBase, r0, n1, c0_1);
+                Store(c, bias, s, cBase, biasBase, r0, n2, c0_2);
+                Store(c, bias, s, cBase, biasBase, r0, n3, c0_3);
+                Store(c, bias, s, cBase, biasBase, r0, n4, c0_4);
+                Store(c, bias, s, cBase, biasBase, r0, n5, c0_5);
+                Store(c, bias, s, cBase, biasBase, r0, n6, c0_6);
+                Store(c, bias, s, cBase, biasBase, r0, n7, c0_7);
+                Store(c, bias, s, cBase, biasBase, r0, n8, c0_8);
+                Store(c, bias, s, cBase, biasBase, r0, n9, c0_9);
+                Store(c, bias, s, cBase, biasBase, r0, n10, c0_10);
+                Store(c, bias, s, cBase, biasBase, r0, n11, c0_11);
+                Store(c, bias, s, cBase, biasBase, r0, n12, c0_12);
+                Store(c, bias, s, cBase, biasBase, r0, n13, c0_13);
+                Store(c, bias, s, cBase, biasBase, r0, n14, c0_14);
+                Store(c, bias, s, cBase, biasBase, r0, n15, c0_15);
+            }
+            if (r1 < s.M)
+            {
+                Store(c, bias, s, cBase, biasBase, r1, n0, c1_0);
+                Store(c, bias, s, cBase, biasBase, r1, n1, c1_1);
+                Store(c, bias, s, cBase, biasBase, r1, n2, c1_2);
+                Store(c, bias, s, cBase, biasBase, r1, n3, c1_3);
+                Store(c, bias, s, cBase, biasBase, r1, n4, c1_4);
+                Store(c, bias, s, cBase, biasBase, r1, n5, c1_5);
+                Store(c, bias, s, cBase, biasBase, r1, n6, c1_6);
+                Store(c, bias, s, cBase, biasBase, r1, n7, c1_7);
+                Store(c, bias, s, cBase, biasBase, r1, n8, c1_8);
+                Store(c, bias, s, cBase, biasBase, r1, n9, c1_9);
+                Store(c, bias, s, cBase, biasBase, r1, n10, c1_10);
+                Store(c, bias, s, cBase, biasBase, r1, n11, c1_11);
+                Store(c, bias, s, cBase, biasBase, r1, n12, c1_12);
+                Store(c, bias, s, cBase, biasBase, r1, n13, c1_13);
+                Store(c, bias, s, cBase, biasBase, r1, n14, c1_14);
+                Store(c, bias, s, cBase, biasBase, r1, n15, c1_15);
+            }
+            if (r2 < s.M)
+            {
+                Store(c, bias, s, cBase, biasBase, r2, n0, c2_0);
+                Store(c, bias, s, cBase, biasBase, r2, n1, c2_1);
+                Store(c, bias, s, cBase, biasBase, r2, n2, c2_2);
+                Store(c, bias, s, cBase, biasBase, r2, n3, c2_3);
+                Store(c, bias, s, cBase, biasBase, r2, n4, c2_4);
+                Store(c, bias, s, cBase, biasBase, r2, n5, c2_5);
+                Store(c, bias, s, cBase, biasBase, r2, n6, c2_6);
+                Store(c, bias, s, cBase, biasBase, r2, n7, c2_7);
+                Store(c, bias, s, cBase, biasBase, r2, n8, c2_8);
+                Store(c, bias, s, cBase, biasBase, r2, n9, c2_9);
+                Store(c, bias, s, cBase, biasBase, r2, n10, c2_10);
+                Store(c, bias, s, cBase, biasBase, r2, n11, c2_11);
+                Store(c, bias, s, cBase, biasBase, r2, n12, c2_12);
+                Store(c, bias, s, cBase, biasBase, r2, n13, c2_13);
+                Store(c, bias, s, cBase, biasBase, r2, n14, c2_14);
+                Store(c, bias, s, cBase, biasBase, r2, n15, c2_15);
+            }
+            if (r3 < s.M)
+            {
+                Store(c, bias, s, cBase, biasBase, r3, n0, c3_0);
+                Store(c, bias, s, cBase, biasBase, r3, n1, c3_1);
+                Store(c, bias, s, cBase, biasBase, r3, n2, c3_2);
+                Store(c, bias, s, cBase, biasBase, r3, n3, c3_3);
+                Store(c, bias, s, cBase, biasBase, r3, n4, c3_4);
+                Store(c, bias, s, cBase, biasBase, r3, n5, c3_5);
+                Store(c, bias, s, cBase, biasBase, r3, n6, c3_6);
+                Store(c, bias, s, cBase, biasBase, r3, n7, c3_7);
+                Store(c, bias, s, cBase, biasBase, r3, n8, c3_8);
+                Store(c, bias, s, cBase, biasBase, r3, n9, c3_9);
+                Store(c, bias, s, cBase, biasBase, r3, n10, c3_10);
+                Store(c, bias, s, cBase, biasBase, r3, n11, c3_11);
+                Store(c, bias, s, cBase, biasBase, r3, n12, c3_12);
+                Store(c, bias, s, cBase, biasBase, r3, n13, c3_13);
+                Store(c, bias, s, cBase, biasBase, r3, n14, c3_14);
+                Store(c, bias, s, cBase, biasBase, r3, n15, c3_15);
+            }
+            if (r4 < s.M)
+            {
+                Store(c, bias, s, cBase, biasBase, r4, n0, c4_0);
+                Store(c, bias, s, cBase, biasBase, r4, n1, c4_1);
+                Store(c, bias, s, cBase, biasBase, r4, n2, c4_2);
+                Store(c, bias, s, cBase, biasBase, r4, n3, c4_3);
+                Store(c, bias, s, cBase, biasBase, r4, n4, c4_4);
+                Store(c, bias, s, cBase, biasBase, r4, n5, c4_5);
+                Store(c, bias, s, cBase, biasBase, r4, n6, c4_6);
+                Store(c, bias, s, cBase, biasBase, r4, n7, c4_7);
+                Store(c, bias, s, cBase, biasBase, r4, n8, c4_8);
+                Store(c, bias, s, cBase, biasBase, r4, n9, c4_9);
+                Store(c, bias, s, cBase, biasBase, r4, n10, c4_10);
+                Store(c, bias, s, cBase, biasBase, r4, n11, c4_11);
+                Store(c, bias, s, cBase, biasBase, r4, n12, c4_12);
+                Store(c, bias, s, cBase, biasBase, r4, n13, c4_13);
+                Store(c, bias, s, cBase, biasBase, r4, n14, c4_14);
+                Store(c, bias, s, cBase, biasBase, r4, n15, c4_15);
+            }
+            if (r5 < s.M)
+            {
+                Store(c, bias, s, cBase, biasBase, r5, n0, c5_0);
+                Store(c, bias, s, cBase, biasBase, r5, n1, c5_1);
+                Store(c, bias, s, cBase, biasBase, r5, n2, c5_2);
+                Store(c, bias, s, cBase, biasBase, r5, n3, c5_3);
+                Store(c, bias, s, cBase, biasBase, r5, n4, c5_4);
+                Store(c, bias, s, cBase, biasBase, r5, n5, c5_5);
+                Store(c, bias, s, cBase, biasBase, r5, n6, c5_6);
+                Store(c, bias, s, cBase, biasBase, r5, n7, c5_7);
+                Store(c, bias, s, cBase, biasBase, r5, n8, c5_8);
+                Store(c, bias, s, cBase, biasBase, r5, n9, c5_9);
+                Store(c, bias, s, cBase, biasBase, r5, n10, c5_10);
+                Store(c, bias, s, cBase, biasBase, r5, n11, c5_11);
+                Store(c, bias, s, cBase, biasBase, r5, n12, c5_12);
+                Store(c, bias, s, cBase, biasBase, r5, n13, c5_13);
+                Store(c, bias, s, cBase, biasBase, r5, n14, c5_14);
+                Store(c, bias, s, cBase, biasBase, r5, n15, c5_15);
+            }
+            if (r6 < s.M)
+            {
+                Store(c, bias, s, cBase, biasBase, r6, n0, c6_0);
+                Store(c, bias, s, cBase, biasBase, r6, n1, c6_1);
+                Store(c, bias, s, cBase, biasBase, r6, n2, c6_2);
+                Store(c, bias, s, cBase, biasBase, r6, n3, c6_3);
+                Store(c, bias, s, cBase, biasBase, r6, n4, c6_4);
+                Store(c, bias, s, cBase, biasBase, r6, n5, c6_5);
+                Store(c, bias, s, cBase, biasBase, r6, n6, c6_6);
+                Store(c, bias, s, cBase, biasBase, r6, n7, c6_7);
+                Store(c, bias, s, cBase, biasBase, r6, n8, c6_8);
+                Store(c, bias, s, cBase, biasBase, r6, n9, c6_9);
+                Store(c, bias, s, cBase, biasBase, r6, n10, c6_10);
+                Store(c, bias, s, cBase, biasBase, r6, n11, c6_11);
+                Store(c, bias, s, cBase, biasBase, r6, n12, c6_12);
+                Store(c, bias, s, cBase, biasBase, r6, n13, c6_13);
+                Store(c, bias, s, cBase, biasBase, r6, n14, c6_14);
+                Store(c, bias, s, cBase, biasBase, r6, n15, c6_15);
+            }
+            if (r7 < s.M)
+            {
+                Store(c, bias, s, cBase, biasBase, r7, n0, c7_0);
+                Store(c, bias, s, cBase, biasBase, r7, n1, c7_1);
+                Store(c, bias, s, cBase, biasBase, r7, n2, c7_2);
+                Store(c, bias, s, cBase, biasBase, r7, n3, c7_3);
+                Store(c, bias, s, cBase, biasBase, r7, n4, c7_4);
+                Store(c, bias, s, cBase, biasBase, r7, n5, c7_5);
+                Store(c, bias, s, cBase, biasBase, r7, n6, c7_6);
+                Store(c, bias, s, cBase, biasBase, r7, n7, c7_7);
+                Store(c, bias, s, cBase, biasBase, r7, n8, c7_8);
+                Store(c, bias, s, cBase, biasBase, r7, n9, c7_9);
+                Store(c, bias, s, cBase, biasBase, r7, n10, c7_10);
+                Store(c, bias, s, cBase, biasBase, r7, n11, c7_11);
+                Store(c, bias, s, cBase, biasBase, r7, n12, c7_12);
+                Store(c, bias, s, cBase, biasBase, r7, n13, c7_13);
+                Store(c, bias, s, cBase, biasBase, r7, n14, c7_14);
+                Store(c, bias, s, cBase, biasBase, r7, n15, c7_15);
+            }
         }
     }
 

@@ -17,6 +17,7 @@ public sealed partial class IlgpuKernels
     private readonly Action<KernelConfig, ArrayView<Float4>, ArrayView<Float4>, ArrayView<float>, ArrayView<float>, GemmShape>?[] sgemmWideF32 = new Action<KernelConfig, ArrayView<Float4>, ArrayView<Float4>, ArrayView<float>, ArrayView<float>, GemmShape>?[4];
     private readonly Action<KernelConfig, ArrayView<Float4>, ArrayView<Float4>, ArrayView<float>, ArrayView<float>, GemmShape, SgemmAddresses>?[] sgemmAsyncF32 = new Action<KernelConfig, ArrayView<Float4>, ArrayView<Float4>, ArrayView<float>, ArrayView<float>, GemmShape, SgemmAddresses>?[10];
     private readonly Action<KernelConfig, ArrayView<Float4>, ArrayView<Float4>, ArrayView<float>, ArrayView<float>, GemmShape, SgemmAddresses>?[] sgemmAsyncPipeF32 = new Action<KernelConfig, ArrayView<Float4>, ArrayView<Float4>, ArrayView<float>, ArrayView<float>, GemmShape, SgemmAddresses>?[6];
+    private readonly Action<KernelConfig, ArrayView<Float4>, ArrayView<Float4>, ArrayView<float>, ArrayView<float>, GemmShape, SgemmAddresses>?[] sgemmAsyncPipeSpreadF32 = new Action<KernelConfig, ArrayView<Float4>, ArrayView<Float4>, ArrayView<float>, ArrayView<float>, GemmShape, SgemmAddresses>?[4];
     private MemoryBuffer1D<float, Stride1D.Dense>? gemvScratch;
 
     /// <summary>
@@ -221,7 +222,9 @@ public sealed partial class IlgpuKernels
             bool wide = (variant == SgemmKernelVariant.Wide8x16Bk16 || asyncVariant) && !flat;
             bool asyncShort = wide && halves == 1 && SgemmShortKernel != SgemmShortVariant.Wide;
             bool asyncTile = wide && ((asyncVariant && halves == 2) || asyncShort);
-            bool pipeShort = SgemmShortKernel is SgemmShortVariant.AsyncPipe or SgemmShortVariant.AsyncPipeBk16;
+            bool pipeShort = SgemmShortKernel is SgemmShortVariant.AsyncPipe or SgemmShortVariant.AsyncPipeBk16 or SgemmShortVariant.AsyncPipeBk16Runs
+                or SgemmShortVariant.AsyncPipeBk16Spread;
+            bool spreadTile = asyncShort && SgemmShortKernel == SgemmShortVariant.AsyncPipeBk16Spread;
             bool pipeTile = asyncTile && !transposeB && (asyncShort ? pipeShort : pipeVariant);
             int bk = variant == SgemmKernelVariant.Legacy ? t / 2
                 : asyncShort ? AsyncShortKTile(t)
@@ -271,9 +274,14 @@ public sealed partial class IlgpuKernels
                 var addresses = device.Kind == IlgpuDeviceKind.Cuda
                     ? new SgemmAddresses { A = TensorCoreLaunch.DeviceAddress(a.Cast<ushort>()), B = TensorCoreLaunch.DeviceAddress(b.Cast<ushort>()) }
                     : default;
+                // `pipe16kruns` / `pipe16kspread`: the short [K, N] tile writes C (or its split's partials) in 16-byte runs
+                // where those write the same values as the per-element stores.
+                addresses.StoreRuns = pipeTile && asyncShort && (SgemmShortKernel is SgemmShortVariant.AsyncPipeBk16Runs or SgemmShortVariant.AsyncPipeBk16Spread)
+                    && n % 4 == 0 && TensorCoreLaunch.DeviceAddress(target3.Cast<ushort>()) % 16 == 0
+                    && (shape.HasBias == 0 || shape.Beta == 0f) ? 1 : 0;
                 var staged = new KernelConfig(tiled.GridDim, tiled.GroupDim,
                     SharedMemoryConfig.RequestDynamic<Float4>(GemmFastKernels.AsyncShared(rowsPerTile, colsPerTile, bk) / 4));
-                (pipeTile ? SgemmAsyncPipeLaunch(t, bk, halves) : SgemmAsyncLaunch(t, bk, transposeB, halves))(staged, a.Cast<Float4>(), b.Cast<Float4>(), bias, target3, shape, addresses);
+                (pipeTile ? (spreadTile ? SgemmAsyncPipeSpreadLaunch(t, bk) : SgemmAsyncPipeLaunch(t, bk, halves)) : SgemmAsyncLaunch(t, bk, transposeB, halves))(staged, a.Cast<Float4>(), b.Cast<Float4>(), bias, target3, shape, addresses);
             }
             else if (wide)
             {
@@ -331,6 +339,9 @@ public sealed partial class IlgpuKernels
     /// <summary>Which kernel computes the short 64×256 tile of 17–64-row products (<c>GEMS_SGEMM_SHORT_VARIANT</c>; tests set it directly).</summary>
     internal SgemmShortVariant SgemmShortKernel { get; set; } = SgemmShortChoice.FromEnvironment();
 
+    /// <summary>How split-K float32 partials are summed (<c>GEMS_SPLITK_REDUCE_F32</c>; tests set it directly).</summary>
+    internal SplitKReduceF32Form SplitKReduceF32 { get; set; } = SplitKReduceF32Choice.FromEnvironment();
+
     /// <summary>
     /// Most shared bytes the short tile's group may launch with (<see cref="Sm90aPtx.SharedLimit"/>: the opt-in limit on a
     /// compute-capability-9.0 device, else the default 48 KB): <c>pipe16k</c>'s 60 KB stages run only within it, else the
@@ -346,12 +357,13 @@ public sealed partial class IlgpuKernels
 
     /// <summary>
     /// K-tile of the cp.async short tile for <paramref name="tileThreads"/> (16: GPUs' 64×256, 4: the simulator's 16×128):
-    /// 16 under <c>pipe16k</c> when three stages of it fit <see cref="SgemmShortSharedLimit"/>, else 8.
+    /// 16 under <c>pipe16k</c> / <c>pipe16kruns</c> when three stages of it fit <see cref="SgemmShortSharedLimit"/>, else 8.
     /// </summary>
     internal int AsyncShortKTile(int tileThreads)
     {
         var (rows, cols) = GemmFastKernels.WideTile(tileThreads, 1);
-        return SgemmShortKernel == SgemmShortVariant.AsyncPipeBk16 && GemmFastKernels.AsyncShared(rows, cols, 16) * sizeof(float) <= SgemmShortSharedLimit ? 16 : 8;
+        return (SgemmShortKernel is SgemmShortVariant.AsyncPipeBk16 or SgemmShortVariant.AsyncPipeBk16Runs or SgemmShortVariant.AsyncPipeBk16Spread)
+            && GemmFastKernels.AsyncShared(rows, cols, 16) * sizeof(float) <= SgemmShortSharedLimit ? 16 : 8;
     }
 
     /// <summary>
@@ -420,6 +432,25 @@ public sealed partial class IlgpuKernels
             (4, 16, 1) => device.Load(ref sgemmAsyncPipeF32[4], name, acc => acc.LoadStreamKernel<ArrayView<Float4>, ArrayView<Float4>, ArrayView<float>, ArrayView<float>, GemmShape, SgemmAddresses>(GemmFastKernels.SgemmAsyncPipe8x16F32<Const4, Const16, Const1>, bounds)),
             (GemmFastKernels.MaxTileThreads, 16, 1) => device.Load(ref sgemmAsyncPipeF32[5], name, acc => acc.LoadStreamKernel<ArrayView<Float4>, ArrayView<Float4>, ArrayView<float>, ArrayView<float>, GemmShape, SgemmAddresses>(GemmFastKernels.SgemmAsyncPipe8x16F32<Const16, Const16, Const1>, bounds)),
             _ => throw new ArgumentOutOfRangeException(nameof(tileThreads), $"No SgemmAsyncPipe8x16F32 for {tileThreads} tile threads, K-tile {bk}, {warpRows} warp rows."),
+        };
+    }
+
+    /// <summary>
+    /// <c>SgemmAsyncPipeSpread8x16F32</c> (`pipe16kspread`: the short B [K, N] tile with its copies spread over the
+    /// K-tile's steps) for (tile threads, K-tile): (4, 8 | 16) on the simulator, (16, 8 | 16) on GPUs. Launch bounds of
+    /// <see cref="SgemmWideLaunch"/>.
+    /// </summary>
+    private Action<KernelConfig, ArrayView<Float4>, ArrayView<Float4>, ArrayView<float>, ArrayView<float>, GemmShape, SgemmAddresses> SgemmAsyncPipeSpreadLaunch(int tileThreads, int bk)
+    {
+        var name = $"{nameof(GemmFastKernels.SgemmAsyncPipeSpread8x16F32)}<{tileThreads},{bk},1>";
+        var bounds = Bounds(GemmFastKernels.WideThreads(tileThreads), SgemmGroupsPerSm);
+        return (tileThreads, bk) switch
+        {
+            (4, 8) => device.Load(ref sgemmAsyncPipeSpreadF32[0], name, acc => acc.LoadStreamKernel<ArrayView<Float4>, ArrayView<Float4>, ArrayView<float>, ArrayView<float>, GemmShape, SgemmAddresses>(GemmFastKernels.SgemmAsyncPipeSpread8x16F32<Const4, Const8, Const1>, bounds)),
+            (GemmFastKernels.MaxTileThreads, 8) => device.Load(ref sgemmAsyncPipeSpreadF32[1], name, acc => acc.LoadStreamKernel<ArrayView<Float4>, ArrayView<Float4>, ArrayView<float>, ArrayView<float>, GemmShape, SgemmAddresses>(GemmFastKernels.SgemmAsyncPipeSpread8x16F32<Const16, Const8, Const1>, bounds)),
+            (4, 16) => device.Load(ref sgemmAsyncPipeSpreadF32[2], name, acc => acc.LoadStreamKernel<ArrayView<Float4>, ArrayView<Float4>, ArrayView<float>, ArrayView<float>, GemmShape, SgemmAddresses>(GemmFastKernels.SgemmAsyncPipeSpread8x16F32<Const4, Const16, Const1>, bounds)),
+            (GemmFastKernels.MaxTileThreads, 16) => device.Load(ref sgemmAsyncPipeSpreadF32[3], name, acc => acc.LoadStreamKernel<ArrayView<Float4>, ArrayView<Float4>, ArrayView<float>, ArrayView<float>, GemmShape, SgemmAddresses>(GemmFastKernels.SgemmAsyncPipeSpread8x16F32<Const16, Const16, Const1>, bounds)),
+            _ => throw new ArgumentOutOfRangeException(nameof(tileThreads), $"No SgemmAsyncPipeSpread8x16F32 for {tileThreads} tile threads, K-tile {bk}."),
         };
     }
 
@@ -766,10 +797,23 @@ internal enum SgemmShortVariant
     /// the device cannot give it, <see cref="AsyncPipe"/> itself. The default.
     /// </summary>
     AsyncPipeBk16,
+
+    /// <summary>
+    /// <see cref="AsyncPipeBk16"/> whose B [K, N] kernel writes C (or the split-K partials) in 16-byte runs of 4 columns
+    /// where N is a multiple of 4, C is 16-byte aligned and there is no bias term (the same values; a quarter of the
+    /// epilogue's stores and guards).
+    /// </summary>
+    AsyncPipeBk16Runs,
+
+    /// <summary>
+    /// <see cref="AsyncPipeBk16Runs"/> whose B [K, N] kernel is <c>SgemmAsyncPipeSpread8x16F32</c>: the K-tile's steps
+    /// written out and the next copies issued in shares between them (one straight-line block per K-tile).
+    /// </summary>
+    AsyncPipeBk16Spread,
 }
 
 /// <summary>
-/// The short-tile setting (<c>GEMS_SGEMM_SHORT_VARIANT</c>): <c>pipe16k</c> (default), <c>pipe</c>, <c>async</c> or <c>wide</c>; it applies to the
+/// The short-tile setting (<c>GEMS_SGEMM_SHORT_VARIANT</c>): <c>pipe16k</c> (default), <c>pipe16kruns</c>, <c>pipe16kspread</c>, <c>pipe</c>, <c>async</c> or <c>wide</c>; it applies to the
 /// <c>wide16</c>, <c>async16</c> and <c>pipe16</c> SGEMM variants, whose 17–64-row products take the short tile.
 /// </summary>
 internal static class SgemmShortChoice
@@ -783,7 +827,7 @@ internal static class SgemmShortChoice
     public static SgemmShortVariant FromEnvironment() => FromVariable.Value;
 
     /// <summary>
-    /// <c>wide</c>, <c>async</c> and <c>pipe</c> (any case, surrounding spaces ignored) select those short tiles;
+    /// <c>wide</c>, <c>async</c>, <c>pipe</c>, <c>pipe16kruns</c> and <c>pipe16kspread</c> (any case, surrounding spaces ignored) select those short tiles;
     /// anything else the default, <c>pipe16k</c>.
     /// </summary>
     public static SgemmShortVariant Parse(string? setting) => setting?.Trim().ToLowerInvariant() switch
@@ -791,7 +835,38 @@ internal static class SgemmShortChoice
         "wide" => SgemmShortVariant.Wide,
         "async" => SgemmShortVariant.Async,
         "pipe" => SgemmShortVariant.AsyncPipe,
+        "pipe16kruns" => SgemmShortVariant.AsyncPipeBk16Runs,
+        "pipe16kspread" => SgemmShortVariant.AsyncPipeBk16Spread,
         _ => SgemmShortVariant.AsyncPipeBk16,
+    };
+}
+
+/// <summary>The float32 split-K reduce launches that <c>GEMS_SPLITK_REDUCE_F32</c> selects between.</summary>
+internal enum SplitKReduceF32Form
+{
+    /// <summary><c>GemvReduceF32</c>: one element per thread and step, 4 scalar loads in flight (the default).</summary>
+    Elements,
+
+    /// <summary>
+    /// <c>runs</c>: <c>GemvReduceRunsF32</c>, 4 consecutive elements per thread and step, 16-byte loads, 8 in flight, where N
+    /// is a multiple of 4 and partials and C are 16-byte aligned (else <see cref="Elements"/>); the same bits.
+    /// </summary>
+    Runs,
+}
+
+/// <summary>The <c>GEMS_SPLITK_REDUCE_F32</c> setting.</summary>
+internal static class SplitKReduceF32Choice
+{
+    private static readonly Lazy<SplitKReduceF32Form> FromVariable = new(() => Parse(Environment.GetEnvironmentVariable("GEMS_SPLITK_REDUCE_F32")));
+
+    /// <summary>The setting of this process (read once).</summary>
+    public static SplitKReduceF32Form FromEnvironment() => FromVariable.Value;
+
+    /// <summary><c>runs</c> (any case, trimmed) selects <see cref="SplitKReduceF32Form.Runs"/>; anything else, unset included, the default.</summary>
+    public static SplitKReduceF32Form Parse(string? setting) => setting?.Trim().ToLowerInvariant() switch
+    {
+        "runs" => SplitKReduceF32Form.Runs,
+        _ => SplitKReduceF32Form.Elements,
     };
 }
 

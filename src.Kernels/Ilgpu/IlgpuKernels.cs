@@ -28,6 +28,7 @@ public sealed partial class IlgpuKernels
 
     private Action<KernelConfig, ArrayView<float>, ArrayView<ushort>, ArrayView<ushort>, HalfGemvShape, int>? gemvReduce16;
     private Action<KernelConfig, ArrayView<float>, ArrayView<float>, ArrayView<float>, GemvShape>? gemvReduceF32;
+    private Action<KernelConfig, ArrayView<Float4>, ArrayView<float>, ArrayView<Float4>, GemvShape>? gemvReduceRunsF32;
 
     /// <summary>c = alpha·Σ_split partial + beta·bias in 16 bits (<see cref="HalfGemvKernels.GemvReduce16"/>): every split-K 16-bit product ends here.</summary>
     private void ReduceSplits16(ArrayView<float> partial, ArrayView<ushort> bias, ArrayView<ushort> c, HalfGemvShape g, bool bf16) =>
@@ -89,11 +90,26 @@ public sealed partial class IlgpuKernels
         return buffer.View.BaseView.SubView(0, need);
     }
 
-    /// <summary>c = alpha·Σ_split partial + beta·bias in float32 (<see cref="GemmFastKernels.GemvReduceF32"/>): every split-K float32 product ends here.</summary>
-    private void ReduceSplitsF32(ArrayView<float> partial, ArrayView<float> bias, ArrayView<float> c, GemvShape g) =>
+    /// <summary>
+    /// c = alpha·Σ_split partial + beta·bias in float32 (<see cref="GemmFastKernels.GemvReduceF32"/>, or under
+    /// <c>GEMS_SPLITK_REDUCE_F32=runs</c> <see cref="GemmFastKernels.GemvReduceRunsF32"/> where N is a multiple of 4 and
+    /// both views are 16-byte aligned; the same bits): every split-K float32 product ends here.
+    /// </summary>
+    private void ReduceSplitsF32(ArrayView<float> partial, ArrayView<float> bias, ArrayView<float> c, GemvShape g)
+    {
+        if (SplitKReduceF32 == SplitKReduceF32Form.Runs && g.N % 4 == 0
+            && TensorCoreLaunch.DeviceAddress(partial.Cast<ushort>()) % 16 == 0 && TensorCoreLaunch.DeviceAddress(c.Cast<ushort>()) % 16 == 0)
+        {
+            device.Load(ref gemvReduceRunsF32, nameof(GemmFastKernels.GemvReduceRunsF32),
+                acc => acc.LoadStreamKernel<ArrayView<Float4>, ArrayView<float>, ArrayView<Float4>, GemvShape>(GemmFastKernels.GemvReduceRunsF32))(
+                Elementwise((long)g.M * g.N / 4), partial.Cast<Float4>(), bias, c.Cast<Float4>(), g);
+            return;
+        }
+
         device.Load(ref gemvReduceF32, nameof(GemmFastKernels.GemvReduceF32),
             acc => acc.LoadStreamKernel<ArrayView<float>, ArrayView<float>, ArrayView<float>, GemvShape>(GemmFastKernels.GemvReduceF32))(
             Elementwise((long)g.M * g.N), partial, bias, c, g);
+    }
 
     private int RowGroupSize(long cols)
     {

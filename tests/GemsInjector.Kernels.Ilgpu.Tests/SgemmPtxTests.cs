@@ -139,6 +139,35 @@ public sealed class SgemmPtxTests
     }
 
     /// <summary>
+    /// The spread short tile (B [K, N], K-tile 8 and 16): no local memory, launch bounds for two groups of 128 threads, the
+    /// copies of a K-tile at three sites (two prologue tiles, then the loop's shares: 1 + 4 per K-tile at 8, 2 + 8 at 16),
+    /// wait_group 1, only dynamic shared memory (marked above 48 KB), and the K-tile written out: step 0's 8 A + 4 B
+    /// fragment loads, then per two steps 2 × (8 A + 4 B of the next step + 3·4 B of the step itself), less the last
+    /// step's reads of a next step (the loop kernel's wrapped re-read, dead once nothing loops over the steps).
+    /// </summary>
+    [Theory]
+    [InlineData(8)]
+    [InlineData(16)]
+    public void SpreadPipeSgemmPtxWritesOutTheKTile(int bk)
+    {
+        var method = typeof(GemmFastKernels).GetMethod(nameof(GemmFastKernels.SgemmAsyncPipeSpread8x16F32))!
+            .MakeGenericMethod(typeof(Const16), bk == 16 ? typeof(Const16) : typeof(Const8), typeof(Const1));
+        string ptx = CompilePtx(method, 128, $"SgemmAsyncPipeSpread8x16F32_16_{bk}_1");
+
+        Assert.DoesNotContain(".local", ptx, StringComparison.Ordinal);
+        Assert.Contains(".maxntid 128", ptx, StringComparison.Ordinal);
+        Assert.Contains(".minnctapersm 2", ptx, StringComparison.Ordinal);
+        int perTile = CopiesPerTile(1, bk);
+        int copies = System.Text.RegularExpressions.Regex.Matches(ptx, @"cp\.async\.cg\.shared\.global").Count;
+        Assert.InRange(copies, 3 * perTile, 3 * (perTile + 4));
+        Assert.Contains("cp.async.wait_group 1;", ptx, StringComparison.Ordinal);
+        Assert.DoesNotMatch(@"\.shared\s+\.align\s+\d+\s+\.b8\s+\w+\[[1-9]", ptx);
+        Assert.Equal((8 + 4) + (bk / 8 * 2 * (8 + 16)) - (8 + 4), System.Text.RegularExpressions.Regex.Matches(ptx, @"ld\.shared\.v4\.f32").Count);
+        Assert.DoesNotContain("ld.shared.f32", ptx, StringComparison.Ordinal);
+        AssertSharedFitsOrIsMarked(ptx, 1, bk);
+    }
+
+    /// <summary>
     /// The short tile at K-tile 16 as the precompiler ships it (GemsInjector.Kernels.ptx.zip): the archive's entry still
     /// carries the opt-in marker, so a kernel read from it gets its shared limit raised on load as a compiled one does.
     /// </summary>

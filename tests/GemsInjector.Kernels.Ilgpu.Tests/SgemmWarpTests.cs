@@ -71,8 +71,10 @@ public sealed class SgemmWarpTests : KernelTestBase
         // GPU's 64×256 for 17–64 rows; `+pipeshort`: SgemmAsyncPipe8x16F32's for B [K, N]): 1–16 rows (the row tail inside the tile), K tails inside a K-tile (K = 4 mod 8), a
         // single partial K-tile, odd N with B [N, K], column tails across several 128-column tiles, split-K with a partial
         // last chunk, batches; over 16 rows the square tile of the base variant. `+pipe16k` runs the same cases at K-tile
-        // 16 (K = 4 or 12 mod 16 and K < 16 are tails inside a K-tile there), plus K = 8: half of one K-tile.
-        foreach (var v in new[] { "pipe16+short", "async16+short", "pipe16+pipeshort", "pipe16+pipe16k" })
+        // 16 (K = 4 or 12 mod 16 and K < 16 are tails inside a K-tile there), plus K = 8: half of one K-tile; `+pipe16kruns`
+        // the same with 16-byte runs of C where N is a multiple of 4, `+pipe16kspread` also with the copies spread over the
+        // written-out K-tile (1, 2 and many K-tiles: the zero-filling copies past the last tile).
+        foreach (var v in new[] { "pipe16+short", "async16+short", "pipe16+pipeshort", "pipe16+pipe16k", "pipe16+pipe16kruns", "pipe16+pipe16kspread" })
         {
             data.Add(v, 1, 13, 148, 1031, true);
             data.Add(v, 1, 13, 148, 1028, false);
@@ -88,10 +90,21 @@ public sealed class SgemmWarpTests : KernelTestBase
             data.Add(v, 1, 37, 72, 44, true);
         }
 
-        data.Add("pipe16+pipe16k", 1, 11, 8, 300, false);
-        data.Add("pipe16+pipe16k", 1, 11, 8, 301, true);
-        data.Add("pipe16+pipe16k", 1, 16, 40, 128, false);
-        data.Add("pipe16+pipe16k", 2, 3, 600, 260, true);
+        foreach (var v in new[] { "pipe16+pipe16k", "pipe16+pipe16kruns", "pipe16+pipe16kspread" })
+        {
+            data.Add(v, 1, 11, 8, 300, false);
+            data.Add(v, 1, 11, 8, 301, true);
+            data.Add(v, 1, 16, 40, 128, false);
+            data.Add(v, 2, 3, 600, 260, true);
+        }
+
+        foreach (var v in new[] { "pipe16+pipe16kruns", "pipe16+pipe16kspread" })
+        {
+            data.Add(v, 1, 16, 600, 132, false);
+            data.Add(v, 1, 5, 1028, 260, false);
+            data.Add(v, 1, 12, 32, 132, false);
+            data.Add(v, 1, 12, 20, 129, false);
+        }
 
         // `pipe16` on the simulator: SgemmAsyncPipe8x16F32 for B [K, N] (rotated fragments: the wrap of the next-step index
         // at a tile's end, 1 to many K-tiles, K tails, row / column tails, batches); B [N, K] stays `async16`'s kernel.
@@ -165,6 +178,53 @@ public sealed class SgemmWarpTests : KernelTestBase
         }
     }
 
+    /// <summary>
+    /// `pipe16kruns` writes C in 16-byte runs only where C is 16-byte aligned: C at a 16-byte boundary (the runs; the
+    /// simulator's buffers are aligned, checked first) and one float past it (the per-element stores), with and without
+    /// split-K (summed by <c>GEMS_SPLITK_REDUCE_F32=runs</c>'s reduce where C is aligned), alpha applied and a bias at
+    /// beta 0; every element of C against float64 and the floats around C still NaN.
+    /// </summary>
+    [Theory]
+    [InlineData(0, 40, "pipe16kruns")]
+    [InlineData(1, 40, "pipe16kruns")]
+    [InlineData(0, 1028, "pipe16kruns")]
+    [InlineData(1, 1028, "pipe16kruns")]
+    [InlineData(0, 1028, "pipe16kspread")]
+    [InlineData(1, 40, "pipe16kspread")]
+    public void ShortTileRunsNeedAlignedC(int offset, int k, string shortVariant)
+    {
+        const int m = 13, n = 132;
+        int seed = 9900 + offset + k;
+        var a = Random(seed, m * k);
+        var b = Random(seed + 1, k * n);
+        var savedReduce = K.SplitKReduceF32;
+        K.SplitKReduceF32 = SplitKReduceF32Form.Runs;
+        try
+        {
+            WithVariant("pipe16+" + shortVariant, () =>
+            {
+                var whole = Poisoned(m * n + 8);
+                Assert.Equal(0, TensorCoreLaunch.DeviceAddress(whole.Cast<ushort>()) % 16);
+                var c = whole.SubView(offset, m * n);
+                K.Addmm(Upload(Random(seed + 2, n)), Upload(a), Upload(b), c, m, k, n, beta: 0f, alpha: 0.75f, transposeB: false);
+                var got = Download(whole);
+                AssertClose(got.Skip(offset).Take(m * n).ToArray(), MatMul(a, b, 1, m, k, n, false).Select(p => 0.75 * p).ToArray(), RtolF32, Atol * k,
+                    $"{shortVariant} offset {offset} k {k}", seed);
+                Assert.All(got.Take(offset).Concat(got.Skip(offset + (m * n))), x => Assert.True(float.IsNaN(x)));
+            });
+        }
+        finally
+        {
+            K.SplitKReduceF32 = savedReduce;
+        }
+
+        Assert.True(Device.HasCompiled(shortVariant == "pipe16kspread" ? "SgemmAsyncPipeSpread8x16F32<4,16,1>" : "SgemmAsyncPipe8x16F32<4,16,1>"));
+        if (k > 1000 && offset == 0)
+        {
+            Assert.True(Device.HasCompiled(nameof(GemmFastKernels.GemvReduceRunsF32)));
+        }
+    }
+
     [Theory]
     [MemberData(nameof(Shapes))]
     public void BmmMatchesFloat64(string variant, int batch, int m, int k, int n, bool transposeB)
@@ -198,6 +258,10 @@ public sealed class SgemmWarpTests : KernelTestBase
     [InlineData("pipe16+pipeshort", false, true)]
     [InlineData("pipe16+pipe16k", true, false)]
     [InlineData("pipe16+pipe16k", false, true)]
+    [InlineData("pipe16+pipe16kruns", true, false)]
+    [InlineData("pipe16+pipe16kruns", false, false)]
+    [InlineData("pipe16+pipe16kspread", true, false)]
+    [InlineData("pipe16+pipe16kspread", false, false)]
     public void AddmmBiasEpilogue(string variant, bool matrixBias, bool transposeB)
     {
         const int m = 37, k = 72, n = 44;
@@ -267,6 +331,10 @@ public sealed class SgemmWarpTests : KernelTestBase
     [InlineData(true, false, "pipe16+pipe16k")]
     [InlineData(false, true, "pipe16+pipe16k")]
     [InlineData(true, true, "pipe16+pipe16k")]
+    [InlineData(false, false, "pipe16+pipe16kruns")]
+    [InlineData(true, false, "pipe16+pipe16kruns")]
+    [InlineData(false, false, "pipe16+pipe16kspread")]
+    [InlineData(true, true, "pipe16+pipe16kspread")]
     public void WideSplitKWithBias(bool matrixBias, bool transposeB, string variant)
     {
         bool shortTile = variant.Contains('+', StringComparison.Ordinal);
@@ -287,7 +355,8 @@ public sealed class SgemmWarpTests : KernelTestBase
             "wide16" => "SgemmWide8x16F32<4,2,8>",
             "pipe16" => "SgemmAsyncPipe8x16F32<4,8,2>",
             "pipe16+pipeshort" when !transposeB => "SgemmAsyncPipe8x16F32<4,8,1>",
-            "pipe16+pipe16k" => transposeB ? "SgemmAsync8x16F32<4,16,2,1>" : "SgemmAsyncPipe8x16F32<4,16,1>",
+            "pipe16+pipe16k" or "pipe16+pipe16kruns" => transposeB ? "SgemmAsync8x16F32<4,16,2,1>" : "SgemmAsyncPipe8x16F32<4,16,1>",
+            "pipe16+pipe16kspread" => transposeB ? "SgemmAsync8x16F32<4,16,2,1>" : "SgemmAsyncPipeSpread8x16F32<4,16,1>",
             _ => $"SgemmAsync8x16F32<4,8,{(transposeB ? 2 : 1)},{(shortTile ? 1 : 2)}>",
         }));
     }
@@ -512,19 +581,20 @@ public sealed class SgemmWarpTests : KernelTestBase
     /// <c>pipe16k</c> takes K-tile 16 only where three stages of it fit the group's shared limit: on GPUs the 64×256 tile
     /// needs 60 KB (an H100 / H200 opts into 227 KB; a device left at 48 KB keeps K-tile 8), on the simulator the 16×128
     /// tile 27 KB. With the limit lowered below that, the simulator's product falls back to <c>pipe</c>'s K-tile 8 kernel
-    /// and is still right; other short settings stay at 8.
+    /// and is still right (`pipe16kspread`: to its own kernel at K-tile 8); other short settings stay at 8.
     /// </summary>
     [Theory]
-    [InlineData(false)]
-    [InlineData(true)]
-    public void ShortTileKTile16FallsBackBelowItsSharedLimit(bool transposeB)
+    [InlineData(false, "pipe16k")]
+    [InlineData(true, "pipe16k")]
+    [InlineData(false, "pipe16kspread")]
+    public void ShortTileKTile16FallsBackBelowItsSharedLimit(bool transposeB, string shortVariant)
     {
         const int m = 13, k = 300, n = 140;
-        int seed = 9700 + (transposeB ? 1 : 0);
+        int seed = 9700 + (transposeB ? 1 : 0) + shortVariant.Length;
         var a = Random(seed, m * k);
         var b = Random(seed + 1, k * n);
         int savedLimit = K.SgemmShortSharedLimit;
-        WithVariant("pipe16+pipe16k", () =>
+        WithVariant("pipe16+" + shortVariant, () =>
         {
             try
             {
@@ -540,7 +610,8 @@ public sealed class SgemmWarpTests : KernelTestBase
                 var c = Poisoned(m * n);
                 K.Mm(Upload(a), Upload(b), c, m, k, n, transposeB);
                 AssertClose(Download(c), MatMul(a, b, 1, m, k, n, transposeB), RtolF32, Atol * k, $"pipe16k fallback tb={transposeB}", seed);
-                Assert.True(Device.HasCompiled(transposeB ? "SgemmAsync8x16F32<4,8,2,1>" : "SgemmAsyncPipe8x16F32<4,8,1>"));
+                Assert.True(Device.HasCompiled(transposeB ? "SgemmAsync8x16F32<4,8,2,1>"
+                    : shortVariant == "pipe16kspread" ? "SgemmAsyncPipeSpread8x16F32<4,8,1>" : "SgemmAsyncPipe8x16F32<4,8,1>"));
             }
             finally
             {
@@ -732,5 +803,8 @@ public sealed class SgemmWarpTests : KernelTestBase
     [InlineData("Pipe", "AsyncPipe")]
     [InlineData("pipe16k", "AsyncPipeBk16")]
     [InlineData(" PIPE16K ", "AsyncPipeBk16")]
+    [InlineData("pipe16kruns", "AsyncPipeBk16Runs")]
+    [InlineData(" PIPE16KRuns ", "AsyncPipeBk16Runs")]
+    [InlineData("pipe16kspread", "AsyncPipeBk16Spread")]
     public void ShortTileSettingParses(string? setting, string expected) => Assert.Equal(expected, SgemmShortChoice.Parse(setting).ToString());
 }

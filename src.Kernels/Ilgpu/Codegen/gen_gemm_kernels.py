@@ -658,201 +658,282 @@ w("    }")
 w("")
 
 # ---------------- SGEMM, 8x16 per thread, cp.async stages, rotated fragments ([K, N] B) ----------------
-w("    /// <summary>")
-w("    /// <c>SgemmAsync8x16F32</c> for B [K, N] (same tile, stages, swizzle and copy plan) with two changes aimed at the")
-w("    /// issue slots and the stalls of its K loop: (1) the fragments are rotated: step kq + 1's 8 A vectors and the first")
-w("    /// B vectors are read from shared memory during step kq's last FMAs (loop-carried registers; the index wraps to 0 at")
-w("    /// the tile's last step, a harmless re-read inside the stage), so only the first step after each barrier waits for a")
-w("    /// shared load instead of every step; (2) the per-tile copy issue keeps one 64-bit source pointer per operand and")
-w("    /// per-slot limits computed once (rows or columns left), so each copy is a compare, a select and an")
-w("    /// address add instead of recomputing the row / column guards and both 64-bit addresses from the indices.")
-w("    /// TTileThreads = 16: 128x128 from 128 threads, K-tile TBk = 16; 4: the simulator's 32x64 from 16 threads, TBk = 8.")
-w("    /// TWarpRows = 1: the short tile (64x256 on GPUs, 16x128 on the simulator, the 4 warps side by side) at TBk = 8, or at")
-w("    /// TBk = 16 where the device lets a group opt into 60 KB of shared memory (<see cref=\"MarkOptInShared\"/>).")
-w("    /// </summary>")
-kernel_header("SgemmAsyncPipe8x16F32", ["TTileThreads", "TBk", "TWarpRows"],
-              (("Const4", "Const8", "Const2"), ("Const16", "Const16", "Const2"), ("Const4", "Const8", "Const1"), ("Const16", "Const8", "Const1"),
-               ("Const4", "Const16", "Const1"), ("Const16", "Const16", "Const1")),
-              "ArrayView<Float4> a4, ArrayView<Float4> b4, ArrayView<float> bias, ArrayView<float> c, GemmShape s, SgemmAddresses addr")
-w("        var s4 = SharedMemory.GetDynamic<Float4>();")
-w("        var av = a4.AsAligned(16);")
-w("        var bv = b4.AsAligned(16);")
-w("        bool gpu = default(TTileThreads).Value >= 16;")
-w("        int threads = gpu ? 128 : 16;")
-w("        int bk = default(TBk).Value;")
-w("        int kc4 = bk / 4;")
-w("        int swMask = kc4 - 1;")
-w("        int lr = gpu ? 8 : 2;")
-w("        int lc = gpu ? 4 : 2;")
-w("        int lanes = lr * lc;")
-w("        int tid = Group.IdxX;")
-w("        // Powers of two throughout: shifts and masks, which ptxas keeps cheap when it rematerializes them per tile.")
-w("        int lane = tid & (lanes - 1);")
-w("        int warp = tid >> (gpu ? 5 : 2);")
-w("        int warpRows = 8 * lr;")
-w("        int warpCols = 16 * lc;")
-w("        int warpsDown = default(TWarpRows).Value;")
-w("        int acrossShift = warpsDown == 2 ? 1 : 2;")
-w("        int tileRows = warpsDown * warpRows;")
-w("        int tileCols = (4 / warpsDown) * warpCols;")
-w("        int tr = (warp >> acrossShift) * warpRows + (lane >> (gpu ? 2 : 1));")
-w("        int tc = (warp & ((1 << acrossShift) - 1)) * warpCols + 4 * (lane & (lc - 1));")
-w("        int row0 = Grid.IdxY * tileRows;")
-w("        int col0 = Grid.IdxX * tileCols;")
-w("        int split = s.SplitK > 1 ? Grid.IdxZ : 0;")
-w("        long batch = s.SplitK > 1 ? 0 : Grid.IdxZ;")
-w("        int kBegin = split * s.KChunk;")
-w("        int kEnd = kBegin + s.KChunk < s.K ? kBegin + s.KChunk : s.K;")
-w("        long aBase = batch * s.BatchA;")
-w("        long bBase = batch * s.BatchB;")
-w("        int aVecs = tileRows * kc4;")
-w("        int bVecs = tileCols * kc4;")
-w("        int stageVecs = aVecs + bVecs;")
-w("        MarkOptInShared(gpu, stageVecs);")
-w("        int tiles = kEnd > kBegin ? (kEnd - kBegin + bk - 1) / bk : 0;")
-for i in range(8):
-    w("        float " + ", ".join(f"c{i}_{j} = 0f" for j in range(16)) + ";")
-swizzle_shift()
-w("        int bRowVecs = tileCols / 4;")
-w("        int bRowShift = bRowVecs == 64 ? 6 : bRowVecs == 32 ? 5 : 4;")
-w("        int rA = tid >> (kc4 == 4 ? 2 : 1);")
-w("        int kA = 4 * (tid & swMask);")
-w("        int dA = rA * kc4 + ((kA >> 2) ^ (((rA & (lr - 1)) >> swShift) & swMask));")
-w("        int aStepRows = threads / kc4;")
-w("        long gA = aBase + (long)(row0 + rA) * s.StrideAm + kA;")
-w("        long gAStep = aStepRows * s.StrideAm;")
-w("        int kB = tid >> bRowShift;")
-w("        int nB = 4 * (tid & (bRowVecs - 1));")
-w("        int dB = aVecs + tid;")
-w("        // 0 when a B row has more vectors than threads (the simulator's short tile): its slots step k and n by dkB / dnB.")
-w("        int bStep = threads / bRowVecs;")
-w("        long gB = bBase + (long)kB * s.StrideBk + col0 + nB;")
-w("        long gBStep = bStep * s.StrideBk;")
-w("        // Slot p of A is inside the matrix when rowsLeftA > p·aStepRows (and its k inside the chunk); slot p of B when the")
-w("        // thread's columns are (colOkB) and kEnd - kt - kB > p·bStep. Byte pointers: the GPU's cp.async sources.")
-w("        int rowsLeftA = s.M - row0 - rA;")
-w("        bool colOkB = col0 + nB < s.N;")
-w("        long pA = addr.A + 4 * gA;")
-w("        long pB = addr.B + 4 * gB;")
+SPREAD_MAX_BK = 16  # the written-out K-tile of SgemmAsyncPipeSpread8x16F32 covers TBk up to this
 
 
-def issue_pipe(ind, tile_expr, stage_expr):
-    w(f"{ind}{{")
-    w(f"{ind}    int kt = kBegin + ({tile_expr}) * bk;")
-    w(f"{ind}    int st = {stage_expr};")
-    w(f"{ind}    bool kOkA = kt + kA < kEnd;")
-    w(f"{ind}    int kLeftB = colOkB ? kEnd - kt - kB : 0;")
-    w(f"{ind}    long pAt = pA + 4L * kt;")
-    w(f"{ind}    long pBt = pB + 4L * kt * s.StrideBk;")
-    for p in range(APV):
-        w(f"{ind}    if (aVecs > {p} * threads)")
-        w(f"{ind}    {{")
-        w(f"{ind}        bool v = kOkA && rowsLeftA > {p} * aStepRows;")
-        w(f"{ind}        CopyVecTo(gpu, s4, st + dA + {p} * threads, av, v ? gA + {p} * gAStep + kt : 0, v ? pAt + {p} * 4 * gAStep : addr.A, v);")
-        w(f"{ind}    }}")
-    for p in range(BPV):
-        w(f"{ind}    if (bVecs > {p} * threads)")
-        w(f"{ind}    {{")
-        w(f"{ind}        int dkB = {p} * threads / bRowVecs;")
-        w(f"{ind}        int dnB = 4 * ({p} * threads % bRowVecs);")
-        w(f"{ind}        bool v = bStep > 0 ? kLeftB > {p} * bStep : kEnd - kt - kB > dkB && col0 + nB + dnB < s.N;")
-        w(f"{ind}        long slotB = bStep > 0 ? {p} * gBStep : (long)dkB * s.StrideBk + dnB;")
-        w(f"{ind}        CopyVecTo(gpu, s4, st + dB + {p} * threads, bv, v ? gB + slotB + (long)kt * s.StrideBk : 0, v ? pBt + 4 * slotB : addr.B, v);")
-        w(f"{ind}    }}")
-    w(f"{ind}}}")
-    w(f"{ind}CommitCopies(gpu);")
-
-
-w("        if (tiles > 0)")
-issue_pipe("        ", "0", "0")
-w("        if (tiles > 1)")
-issue_pipe("        ", "1", "stageVecs")
-w("        int sA = ((tr & (lr - 1)) >> swShift) & swMask;")
-w("        int cs = 0;")
-w("        int ws = 2 * stageVecs;")
-w("        int aRow = tr * kc4;")
-w("        int bColN = aVecs + tc / 4;")
-w("        Float4 " + ", ".join(f"pa{i} = default" for i in range(8)) + ", " + ", ".join(f"pb{cb} = default" for cb in range(4)) + ";")
-w("        Float4 " + ", ".join(f"qa{i} = default" for i in range(8)) + ", " + ", ".join(f"qb{cb} = default" for cb in range(4)) + ";")
-
-
-def load_step0(ind, stage):
-    w(f"{ind}{{")
-    w(f"{ind}    long xa = {stage} + aRow + sA;")
+def pipe_kernel(name, variants, spread):
+    """SgemmAsyncPipe8x16F32 (spread = False) and SgemmAsyncPipeSpread8x16F32 (spread: the K-tile written out, tile t + 2's
+    copies issued in shares between its steps): one body."""
+    w("    /// <summary>")
+    w("    /// <c>SgemmAsync8x16F32</c> for B [K, N] (same tile, stages, swizzle and copy plan) with two changes aimed at the")
+    w("    /// issue slots and the stalls of its K loop: (1) the fragments are rotated: step kq + 1's 8 A vectors and the first")
+    w("    /// B vectors are read from shared memory during step kq's last FMAs (loop-carried registers; the index wraps to 0 at")
+    w("    /// the tile's last step, a harmless re-read inside the stage), so only the first step after each barrier waits for a")
+    w("    /// shared load instead of every step; (2) the per-tile copy issue keeps one 64-bit source pointer per operand and")
+    w("    /// per-slot limits computed once (rows or columns left), so each copy is a compare, a select and an")
+    w("    /// address add instead of recomputing the row / column guards and both 64-bit addresses from the indices.")
+    w("    /// TTileThreads = 16: 128x128 from 128 threads, K-tile TBk = 16; 4: the simulator's 32x64 from 16 threads, TBk = 8.")
+    w("    /// TWarpRows = 1: the short tile (64x256 on GPUs, 16x128 on the simulator, the 4 warps side by side) at TBk = 8, or at")
+    w("    /// TBk = 16 where the device lets a group opt into 60 KB of shared memory (<see cref=\"MarkOptInShared\"/>).")
+    w("    /// <c>addr.StoreRuns</c> != 0: C is written in 16-byte runs of 4 columns (<see cref=\"StoreRun\"/>).")
+    if spread:
+        w("    /// The K-tile's steps are written out (TBk = 8 or 16) and tile t + 2's copies are issued between them, a share")
+        w("    /// after each odd step's fragment loads, instead of as one block after the barrier: the tile is one straight-line")
+        w("    /// block in which ptxas can place the copies' address arithmetic among the FMAs.")
+    w("    /// </summary>")
+    kernel_header(name, ["TTileThreads", "TBk", "TWarpRows"], variants,
+                  "ArrayView<Float4> a4, ArrayView<Float4> b4, ArrayView<float> bias, ArrayView<float> c, GemmShape s, SgemmAddresses addr")
+    w("        var s4 = SharedMemory.GetDynamic<Float4>();")
+    w("        var av = a4.AsAligned(16);")
+    w("        var bv = b4.AsAligned(16);")
+    w("        bool gpu = default(TTileThreads).Value >= 16;")
+    w("        int threads = gpu ? 128 : 16;")
+    w("        int bk = default(TBk).Value;")
+    w("        int kc4 = bk / 4;")
+    w("        int swMask = kc4 - 1;")
+    w("        int lr = gpu ? 8 : 2;")
+    w("        int lc = gpu ? 4 : 2;")
+    w("        int lanes = lr * lc;")
+    w("        int tid = Group.IdxX;")
+    w("        // Powers of two throughout: shifts and masks, which ptxas keeps cheap when it rematerializes them per tile.")
+    w("        int lane = tid & (lanes - 1);")
+    w("        int warp = tid >> (gpu ? 5 : 2);")
+    w("        int warpRows = 8 * lr;")
+    w("        int warpCols = 16 * lc;")
+    w("        int warpsDown = default(TWarpRows).Value;")
+    w("        int acrossShift = warpsDown == 2 ? 1 : 2;")
+    w("        int tileRows = warpsDown * warpRows;")
+    w("        int tileCols = (4 / warpsDown) * warpCols;")
+    w("        int tr = (warp >> acrossShift) * warpRows + (lane >> (gpu ? 2 : 1));")
+    w("        int tc = (warp & ((1 << acrossShift) - 1)) * warpCols + 4 * (lane & (lc - 1));")
+    w("        int row0 = Grid.IdxY * tileRows;")
+    w("        int col0 = Grid.IdxX * tileCols;")
+    w("        int split = s.SplitK > 1 ? Grid.IdxZ : 0;")
+    w("        long batch = s.SplitK > 1 ? 0 : Grid.IdxZ;")
+    w("        int kBegin = split * s.KChunk;")
+    w("        int kEnd = kBegin + s.KChunk < s.K ? kBegin + s.KChunk : s.K;")
+    w("        long aBase = batch * s.BatchA;")
+    w("        long bBase = batch * s.BatchB;")
+    w("        int aVecs = tileRows * kc4;")
+    w("        int bVecs = tileCols * kc4;")
+    w("        int stageVecs = aVecs + bVecs;")
+    w("        MarkOptInShared(gpu, stageVecs);")
+    w("        int tiles = kEnd > kBegin ? (kEnd - kBegin + bk - 1) / bk : 0;")
     for i in range(8):
-        w(f"{ind}    pa{i} = s4[xa + {i} * lr * kc4];")
-    for cb in range(4):
-        w(f"{ind}    pb{cb} = s4[{stage} + bColN + {cb} * lc];")
-    w(f"{ind}}}")
+        w("        float " + ", ".join(f"c{i}_{j} = 0f" for j in range(16)) + ";")
+    swizzle_shift()
+    w("        int bRowVecs = tileCols / 4;")
+    w("        int bRowShift = bRowVecs == 64 ? 6 : bRowVecs == 32 ? 5 : 4;")
+    w("        int rA = tid >> (kc4 == 4 ? 2 : 1);")
+    w("        int kA = 4 * (tid & swMask);")
+    w("        int dA = rA * kc4 + ((kA >> 2) ^ (((rA & (lr - 1)) >> swShift) & swMask));")
+    w("        int aStepRows = threads / kc4;")
+    w("        long gA = aBase + (long)(row0 + rA) * s.StrideAm + kA;")
+    w("        long gAStep = aStepRows * s.StrideAm;")
+    w("        int kB = tid >> bRowShift;")
+    w("        int nB = 4 * (tid & (bRowVecs - 1));")
+    w("        int dB = aVecs + tid;")
+    w("        // 0 when a B row has more vectors than threads (the simulator's short tile): its slots step k and n by dkB / dnB.")
+    w("        int bStep = threads / bRowVecs;")
+    w("        long gB = bBase + (long)kB * s.StrideBk + col0 + nB;")
+    w("        long gBStep = bStep * s.StrideBk;")
+    w("        // Slot p of A is inside the matrix when rowsLeftA > p·aStepRows (and its k inside the chunk); slot p of B when the")
+    w("        // thread's columns are (colOkB) and kEnd - kt - kB > p·bStep. Byte pointers: the GPU's cp.async sources.")
+    w("        int rowsLeftA = s.M - row0 - rA;")
+    w("        bool colOkB = col0 + nB < s.N;")
+    w("        long pA = addr.A + 4 * gA;")
+    w("        long pB = addr.B + 4 * gB;")
 
 
-w("        for (int tile = 0; tile < tiles; tile++)")
-w("        {")
-w("            // Tile t landed (only tile t + 1 may still be in flight); past the barrier no warp reads tile t - 1's stage,")
-w("            // so tile t + 2 may overwrite it.")
-w("            WaitCopies(gpu);")
-w("            Group.Barrier();")
-w("            if (tile + 2 < tiles)")
-issue_pipe("            ", "tile + 2", "ws")
-load_step0("            ", "cs")
-w("")
-w("            // Two steps per iteration (kc4 is even): the even step's fragments are pa / pb, the odd step's qa / qb, each read")
-w("            // during the other's last FMAs, so the loop carries pa / pb in place (no register moves); at the tile's last")
-w("            // step the next index wraps to 0 inside this stage (re-read, unused).")
-def two_steps(ind, kq):
-    """Steps kq (fragments pa / pb) and kq + 1 (qa / qb); the next step index wraps inside the stage."""
-    for half in range(2):
-        cur, nxt = ("p", "q") if half == 0 else ("q", "p")
+    def issue_pipe(ind, tile_expr, stage_expr):
         w(f"{ind}{{")
-        w(f"{ind}    long q = cs + bColN + (long)({kq} + {half}) * 4 * bRowVecs;")
-        for u, f in enumerate("XYZW"):
-            if u < 3:
-                for cb in range(4):
-                    w(f"{ind}    Float4 vb{cb}_{u + 1} = s4[q + {u + 1} * bRowVecs + {cb} * lc];")
-            else:
-                kn = f"{kq} + 1" if half == 0 else f"({kq} + 2) & swMask"
-                w(f"{ind}    int kn = {kn};")
-                w(f"{ind}    long xn = cs + aRow + (kn ^ sA);")
-                w(f"{ind}    long qn = cs + bColN + (long)kn * 4 * bRowVecs;")
-                for i in range(8):
-                    w(f"{ind}    {nxt}a{i} = s4[xn + {i} * lr * kc4];")
-                for cb in range(4):
-                    w(f"{ind}    {nxt}b{cb} = s4[qn + {cb} * lc];")
-            for i in range(8):
-                w(f"{ind}    float a{i}_{u} = {cur}a{i}.{f};")
-            for cb in range(4):
-                src = f"{cur}b{cb}" if u == 0 else f"vb{cb}_{u}"
-                for jj, gg in enumerate("XYZW"):
-                    w(f"{ind}    float b{cb * 4 + jj}_{u} = {src}.{gg};")
-            for i in range(8):
-                w(f"{ind}    " + " ".join(f"c{i}_{j} += a{i}_{u} * b{j}_{u};" for j in range(16)))
+        w(f"{ind}    int kt = kBegin + ({tile_expr}) * bk;")
+        w(f"{ind}    int st = {stage_expr};")
+        w(f"{ind}    bool kOkA = kt + kA < kEnd;")
+        w(f"{ind}    int kLeftB = colOkB ? kEnd - kt - kB : 0;")
+        w(f"{ind}    long pAt = pA + 4L * kt;")
+        w(f"{ind}    long pBt = pB + 4L * kt * s.StrideBk;")
+        for p in range(APV):
+            w(f"{ind}    if (aVecs > {p} * threads)")
+            w(f"{ind}    {{")
+            w(f"{ind}        bool v = kOkA && rowsLeftA > {p} * aStepRows;")
+            w(f"{ind}        CopyVecTo(gpu, s4, st + dA + {p} * threads, av, v ? gA + {p} * gAStep + kt : 0, v ? pAt + {p} * 4 * gAStep : addr.A, v);")
+            w(f"{ind}    }}")
+        for p in range(BPV):
+            w(f"{ind}    if (bVecs > {p} * threads)")
+            w(f"{ind}    {{")
+            w(f"{ind}        int dkB = {p} * threads / bRowVecs;")
+            w(f"{ind}        int dnB = 4 * ({p} * threads % bRowVecs);")
+            w(f"{ind}        bool v = bStep > 0 ? kLeftB > {p} * bStep : kEnd - kt - kB > dkB && col0 + nB + dnB < s.N;")
+            w(f"{ind}        long slotB = bStep > 0 ? {p} * gBStep : (long)dkB * s.StrideBk + dnB;")
+            w(f"{ind}        CopyVecTo(gpu, s4, st + dB + {p} * threads, bv, v ? gB + slotB + (long)kt * s.StrideBk : 0, v ? pBt + 4 * slotB : addr.B, v);")
+            w(f"{ind}    }}")
+        w(f"{ind}}}")
+        w(f"{ind}CommitCopies(gpu);")
+
+
+    w("        if (tiles > 0)")
+    issue_pipe("        ", "0", "0")
+    w("        if (tiles > 1)")
+    issue_pipe("        ", "1", "stageVecs")
+    w("        int sA = ((tr & (lr - 1)) >> swShift) & swMask;")
+    w("        int cs = 0;")
+    w("        int ws = 2 * stageVecs;")
+    w("        int aRow = tr * kc4;")
+    w("        int bColN = aVecs + tc / 4;")
+    w("        Float4 " + ", ".join(f"pa{i} = default" for i in range(8)) + ", " + ", ".join(f"pb{cb} = default" for cb in range(4)) + ";")
+    w("        Float4 " + ", ".join(f"qa{i} = default" for i in range(8)) + ", " + ", ".join(f"qb{cb} = default" for cb in range(4)) + ";")
+
+
+    def load_step0(ind, stage):
+        w(f"{ind}{{")
+        w(f"{ind}    long xa = {stage} + aRow + sA;")
+        for i in range(8):
+            w(f"{ind}    pa{i} = s4[xa + {i} * lr * kc4];")
+        for cb in range(4):
+            w(f"{ind}    pb{cb} = s4[{stage} + bColN + {cb} * lc];")
         w(f"{ind}}}")
 
 
-w("            for (int kq = 0; kq < kc4; kq += 2)")
-w("            {")
-two_steps("                ", "kq")
-w("            }")
-w("")
-w("            cs = cs == 2 * stageVecs ? 0 : cs + stageVecs;")
-w("            ws = ws == 2 * stageVecs ? 0 : ws + stageVecs;")
-w("        }")
-w("")
-w("        WaitAllCopies(gpu);")
-w("        long cBase = s.SplitK > 1 ? split * s.BatchC : batch * s.BatchC;")
-w("        long biasBase = batch * s.BatchBias;")
-for i in range(8):
-    w(f"        int r{i} = row0 + tr + {i} * lr;")
-for j in range(16):
-    w(f"        int n{j} = col0 + tc + {j // 4} * 4 * lc + {j % 4};")
-for i in range(8):
-    w(f"        if (r{i} < s.M)")
+    w("        for (int tile = 0; tile < tiles; tile++)")
     w("        {")
-    for j in range(16):
-        w(f"            Store(c, bias, s, cBase, biasBase, r{i}, n{j}, c{i}_{j});")
+    w("            // Tile t landed (only tile t + 1 may still be in flight); past the barrier no warp reads tile t - 1's stage,")
+    w("            // so tile t + 2 may overwrite it.")
+    w("            WaitCopies(gpu);")
+    w("            Group.Barrier();")
+    if spread:
+        w("            // Tile t + 2's copies (every slot zero-fills past the last tile: that stage is tile t - 1's, read by no one).")
+        w("            int ktNext = kBegin + (tile + 2) * bk;")
+        w("            bool more = tile + 2 < tiles;")
+        w("            bool kOkANext = more && ktNext + kA < kEnd;")
+        w("            int kLeftBNext = more && colOkB ? kEnd - ktNext - kB : 0;")
+        w("            long pAtNext = pA + 4L * ktNext;")
+        w("            long pBtNext = pB + 4L * ktNext * s.StrideBk;")
+    else:
+        w("            if (tile + 2 < tiles)")
+        issue_pipe("            ", "tile + 2", "ws")
+    load_step0("            ", "cs")
+    w("")
+    w("            // Two steps per iteration (kc4 is even): the even step's fragments are pa / pb, the odd step's qa / qb, each read")
+    w("            // during the other's last FMAs, so the loop carries pa / pb in place (no register moves); at the tile's last")
+    w("            // step the next index wraps to 0 inside this stage (re-read, unused).")
+    def spread_copies(ind, kq):
+        """Share kq / 2 of tile t + 2's copies (of kc4 / 2 equal shares): slot p = share · per + j, constants once folded."""
+        w(f"{ind}{{")
+        w(f"{ind}    int share = {kq} >> 1;")
+        w(f"{ind}    int perA = aVecs / threads / (kc4 >> 1);")
+        w(f"{ind}    int perB = bVecs / threads / (kc4 >> 1);")
+        for j in range(APV):
+            w(f"{ind}    if ({j} < perA)")
+            w(f"{ind}    {{")
+            w(f"{ind}        int p = share * perA + {j};")
+            w(f"{ind}        bool v = kOkANext && rowsLeftA > p * aStepRows;")
+            w(f"{ind}        CopyVecTo(gpu, s4, ws + dA + p * threads, av, v ? gA + p * gAStep + ktNext : 0, v ? pAtNext + p * 4 * gAStep : addr.A, v);")
+            w(f"{ind}    }}")
+        for j in range(BPV):
+            w(f"{ind}    if ({j} < perB)")
+            w(f"{ind}    {{")
+            w(f"{ind}        int p = share * perB + {j};")
+            w(f"{ind}        int dkB = p * threads / bRowVecs;")
+            w(f"{ind}        int dnB = 4 * (p * threads % bRowVecs);")
+            w(f"{ind}        bool v = bStep > 0 ? kLeftBNext > p * bStep : more && kEnd - ktNext - kB > dkB && col0 + nB + dnB < s.N;")
+            w(f"{ind}        long slotB = bStep > 0 ? p * gBStep : (long)dkB * s.StrideBk + dnB;")
+            w(f"{ind}        CopyVecTo(gpu, s4, ws + dB + p * threads, bv, v ? gB + slotB + (long)ktNext * s.StrideBk : 0, v ? pBtNext + 4 * slotB : addr.B, v);")
+            w(f"{ind}    }}")
+        w(f"{ind}}}")
+
+    def two_steps(ind, kq):
+        """Steps kq (fragments pa / pb) and kq + 1 (qa / qb); the next step index wraps inside the stage."""
+        for half in range(2):
+            if half == 1 and spread:
+                spread_copies(ind, kq)
+            cur, nxt = ("p", "q") if half == 0 else ("q", "p")
+            w(f"{ind}{{")
+            w(f"{ind}    long q = cs + bColN + (long)({kq} + {half}) * 4 * bRowVecs;")
+            for u, f in enumerate("XYZW"):
+                if u < 3:
+                    for cb in range(4):
+                        w(f"{ind}    Float4 vb{cb}_{u + 1} = s4[q + {u + 1} * bRowVecs + {cb} * lc];")
+                else:
+                    kn = f"{kq} + 1" if half == 0 else f"({kq} + 2) & swMask"
+                    w(f"{ind}    int kn = {kn};")
+                    w(f"{ind}    long xn = cs + aRow + (kn ^ sA);")
+                    w(f"{ind}    long qn = cs + bColN + (long)kn * 4 * bRowVecs;")
+                    for i in range(8):
+                        w(f"{ind}    {nxt}a{i} = s4[xn + {i} * lr * kc4];")
+                    for cb in range(4):
+                        w(f"{ind}    {nxt}b{cb} = s4[qn + {cb} * lc];")
+                for i in range(8):
+                    w(f"{ind}    float a{i}_{u} = {cur}a{i}.{f};")
+                for cb in range(4):
+                    src = f"{cur}b{cb}" if u == 0 else f"vb{cb}_{u}"
+                    for jj, gg in enumerate("XYZW"):
+                        w(f"{ind}    float b{cb * 4 + jj}_{u} = {src}.{gg};")
+                for i in range(8):
+                    w(f"{ind}    " + " ".join(f"c{i}_{j} += a{i}_{u} * b{j}_{u};" for j in range(16)))
+            w(f"{ind}}}")
+
+
+    if spread:
+        # Pairs of steps up to the largest K-tile instantiated (pipe_kernel's variants: TBk 8 or 16, kc4 2 or 4).
+        w("            // Steps 0-1, then each further pair while kc4 has it (folded at compile time).")
+        for kq in range(0, SPREAD_MAX_BK // 4, 2):
+            if kq > 0:
+                w("            if (kc4 > " + str(kq) + ")")
+            w("            {")
+            two_steps("                ", str(kq))
+            w("            }")
+            w("")
+        w("            CommitCopies(gpu);")
+    else:
+        w("            for (int kq = 0; kq < kc4; kq += 2)")
+        w("            {")
+        two_steps("                ", "kq")
+        w("            }")
+        w("")
+    w("            cs = cs == 2 * stageVecs ? 0 : cs + stageVecs;")
+    w("            ws = ws == 2 * stageVecs ? 0 : ws + stageVecs;")
     w("        }")
-w("    }")
-w("")
+    w("")
+    w("        WaitAllCopies(gpu);")
+    w("        long cBase = s.SplitK > 1 ? split * s.BatchC : batch * s.BatchC;")
+    w("        long biasBase = batch * s.BatchBias;")
+    for i in range(8):
+        w(f"        int r{i} = row0 + tr + {i} * lr;")
+    for j in range(16):
+        w(f"        int n{j} = col0 + tc + {j // 4} * 4 * lc + {j % 4};")
+    w("        if (addr.StoreRuns != 0)")
+    w("        {")
+    w("            // A thread's columns come in runs of 4 (j % 4), so one 16-byte store writes a run: a quarter of the store")
+    w("            // instructions and guards, and a warp's store fills whole 32-byte sectors (8 rows x 64 bytes).")
+    w("            var c4 = c.Cast<Float4>().AsAligned(16);")
+    for i in range(8):
+        w(f"            if (r{i} < s.M)")
+        w("            {")
+        for cb in range(4):
+            args = ", ".join(f"c{i}_{4 * cb + jj}" for jj in range(4))
+            w(f"                StoreRun(c4, s, cBase, r{i}, n{4 * cb}, {args});")
+        w("            }")
+    w("        }")
+    w("        else")
+    w("        {")
+    for i in range(8):
+        w(f"            if (r{i} < s.M)")
+        w("            {")
+        for j in range(16):
+            w(f"                Store(c, bias, s, cBase, biasBase, r{i}, n{j}, c{i}_{j});")
+        w("            }")
+    w("        }")
+    w("    }")
+    w("")
+
+
+pipe_kernel("SgemmAsyncPipe8x16F32",
+            (("Const4", "Const8", "Const2"), ("Const16", "Const16", "Const2"), ("Const4", "Const8", "Const1"), ("Const16", "Const8", "Const1"),
+             ("Const4", "Const16", "Const1"), ("Const16", "Const16", "Const1")), spread=False)
+SPREAD_VARIANTS = (("Const4", "Const8", "Const1"), ("Const16", "Const8", "Const1"), ("Const4", "Const16", "Const1"), ("Const16", "Const16", "Const1"))
+assert all(int(v[1][5:]) <= SPREAD_MAX_BK for v in SPREAD_VARIANTS)
+pipe_kernel("SgemmAsyncPipeSpread8x16F32", SPREAD_VARIANTS, spread=True)
 
 # ---------------- GEMV [K, N] ----------------
 w("    /// <summary>")
