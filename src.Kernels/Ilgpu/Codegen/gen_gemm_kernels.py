@@ -56,7 +56,7 @@ def tile_prologue():
 def staging_coordinates(pa, pb):
     """Per staging register: the A vector p (row rA, k kA..kA+3) and the B vector p (row-major: k row kB, columns
     nB..nB+3; transposed: kB..kB+3, column nB) this thread loads, whether it has one (uA / uB), whether it lies inside
-    the matrix (okA / okB) and its global float index (gA / gB)."""
+    the matrix (okA / okB) and its global float index (gA / gB). kVecs and tileCols are powers of two (masks, not %)."""
     for p in range(pa):
         w(f"        int eA{p} = tid + {p} * threads;")
         w(f"        bool uA{p} = aVecs >= {p + 1} * threads || (aVecs > {p} * threads && eA{p} < aVecs);")
@@ -67,8 +67,8 @@ def staging_coordinates(pa, pb):
     for p in range(pb):
         w(f"        int eB{p} = tid + {p} * threads;")
         w(f"        bool uB{p} = bVecs >= {p + 1} * threads || (bVecs > {p} * threads && eB{p} < bVecs);")
-        w(f"        int kB{p} = bRowMajor ? eB{p} / (tileCols / 4) : 4 * (eB{p} % kVecs);")
-        w(f"        int nB{p} = bRowMajor ? 4 * (eB{p} % (tileCols / 4)) : eB{p} / kVecs;")
+        w(f"        int kB{p} = bRowMajor ? eB{p} / (tileCols / 4) : 4 * (eB{p} & (kVecs - 1));")
+        w(f"        int nB{p} = bRowMajor ? 4 * (eB{p} & (tileCols / 4 - 1)) : eB{p} / kVecs;")
         w(f"        bool okB{p} = uB{p} && col0 + nB{p} < s.N;")
         w(f"        long gB{p} = bBase + (long)kB{p} * s.StrideBk + (long)(col0 + nB{p}) * s.StrideBn;")
 
@@ -231,10 +231,12 @@ w("        int lanes = lr * lc;")
 w("        int warpsDown = t / lr < default(TWarpRowsLimit).Value ? t / lr : default(TWarpRowsLimit).Value;")
 w("        int warpsAcross = threads / lanes / warpsDown;")
 w("        int tid = Group.IdxX;")
-w("        int lane = tid % lanes;")
+w("        // lanes, lc and warpsAcross are powers of two: a mask, not %, which ILGPU emits as a signed remainder that ptxas")
+w("        // turns into a full division, recomputed in every K-tile under the 128-register bound.")
+w("        int lane = tid & (lanes - 1);")
 w("        int warp = tid / lanes;")
 w("        int tr = (warp / warpsAcross) * 4 * lr * halves + 4 * (lane / lc);")
-w("        int tc = (warp % warpsAcross) * 8 * lc + 4 * (lane % lc);")
+w("        int tc = (warp & (warpsAcross - 1)) * 8 * lc + 4 * (lane & (lc - 1));")
 w("        int tileRows = warpsDown * 4 * lr * halves;")
 w("        int tileCols = warpsAcross * 8 * lc;")
 w("        int ldB = tileCols + 4;")
