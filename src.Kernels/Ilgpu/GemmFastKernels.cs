@@ -311,7 +311,7 @@ internal static partial class GemmFastKernels
         long runs = total >> 2;
         for (long r = Grid.GlobalIndex.X; r < runs; r += (long)Grid.DimX * Group.DimX)
         {
-            var sum = SumRun(partialRuns, runs, r, g.Splits);
+            var sum = SplitKReduction.SumRun(partialRuns, runs, r, g.Splits);
             long e = r << 2;
             int row = SplitKReduction.Row(e, total, g.N);
             int col = (int)(e - ((long)row * g.N));
@@ -324,40 +324,6 @@ internal static partial class GemmFastKernels
             };
         }
     }
-
-    /// <summary>
-    /// Σ_s partial4[s · plane4 + r] per component for s = 0 .. splits − 1, added in split order as
-    /// <see cref="SplitKReduction.Sum"/> does; 8 loads are requested before the first of them is added.
-    /// </summary>
-    [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private static Float4 SumRun(ArrayView<Float4> partial4, long plane4, long r, int splits)
-    {
-        var sum = default(Float4);
-        int s = 0;
-        for (; s + 8 <= splits; s += 8)
-        {
-            long at = (s * plane4) + r;
-            var p0 = partial4[at];
-            var p1 = partial4[at + plane4];
-            var p2 = partial4[at + (2 * plane4)];
-            var p3 = partial4[at + (3 * plane4)];
-            var p4 = partial4[at + (4 * plane4)];
-            var p5 = partial4[at + (5 * plane4)];
-            var p6 = partial4[at + (6 * plane4)];
-            var p7 = partial4[at + (7 * plane4)];
-            sum = Plus(Plus(Plus(Plus(Plus(Plus(Plus(Plus(sum, p0), p1), p2), p3), p4), p5), p6), p7);
-        }
-
-        for (; s < splits; s++)
-        {
-            sum = Plus(sum, partial4[(s * plane4) + r]);
-        }
-
-        return sum;
-    }
-
-    [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private static Float4 Plus(Float4 a, Float4 b) => new() { X = a.X + b.X, Y = a.Y + b.Y, Z = a.Z + b.Z, W = a.W + b.W };
 
     /// <summary>C[i, n] = alpha·Σ_split partial[split, i, n] + beta·bias (grid-stride over M·N).</summary>
     [IlgpuKernel]

@@ -226,4 +226,28 @@ internal static partial class HalfGemvKernels
             c[e] = Epilogue(bias, g, row, (int)(e - ((long)row * g.N)), sum, bf16);
         }
     }
+
+    /// <summary>
+    /// <see cref="GemvReduce16"/> over runs of 4 consecutive outputs (N a multiple of 4, partials 16-byte and C 8-byte
+    /// aligned): one 16-byte load per split and run, up to 8 in flight (<see cref="SplitKReduction.SumRun"/>), one 8-byte
+    /// store of the 4 rounded outputs; the same additions in the same order (equal bits).
+    /// </summary>
+    [IlgpuKernel]
+    public static void GemvReduceRuns16(ArrayView<Float4> partial4, ArrayView<ushort> bias, ArrayView<ulong> outputRuns, HalfGemvShape g, int bf16)
+    {
+        var partialRuns = partial4.AsAligned(16);
+        long total = (long)g.M * g.N;
+        long runs = total >> 2;
+        for (long r = Grid.GlobalIndex.X; r < runs; r += (long)Grid.DimX * Group.DimX)
+        {
+            var sum = SplitKReduction.SumRun(partialRuns, runs, r, g.Splits);
+            long e = r << 2;
+            int row = SplitKReduction.Row(e, total, g.N);
+            int col = (int)(e - ((long)row * g.N));
+            outputRuns[r] = Epilogue(bias, g, row, col, sum.X, bf16)
+                | ((ulong)Epilogue(bias, g, row, col + 1, sum.Y, bf16) << 16)
+                | ((ulong)Epilogue(bias, g, row, col + 2, sum.Z, bf16) << 32)
+                | ((ulong)Epilogue(bias, g, row, col + 3, sum.W, bf16) << 48);
+        }
+    }
 }

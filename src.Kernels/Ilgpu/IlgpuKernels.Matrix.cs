@@ -339,8 +339,8 @@ public sealed partial class IlgpuKernels
     /// <summary>Which kernel computes the short 64×256 tile of 17–64-row products (<c>GEMS_SGEMM_SHORT_VARIANT</c>; tests set it directly).</summary>
     internal SgemmShortVariant SgemmShortKernel { get; set; } = SgemmShortChoice.FromEnvironment();
 
-    /// <summary>How split-K float32 partials are summed (<c>GEMS_SPLITK_REDUCE_F32</c>; tests set it directly).</summary>
-    internal SplitKReduceF32Form SplitKReduceF32 { get; set; } = SplitKReduceF32Choice.FromEnvironment();
+    /// <summary>How the launched split-K reduces load the partials, float32 and 16-bit alike (<c>GEMS_SPLITK_REDUCE_LOADS</c>; tests set it directly).</summary>
+    internal SplitKReduceLoads SplitKReduceLoading { get; set; } = SplitKReduceLoadsChoice.FromEnvironment();
 
     /// <summary>
     /// Most shared bytes the short tile's group may launch with (<see cref="Sm90aPtx.SharedLimit"/>: the opt-in limit on a
@@ -841,32 +841,33 @@ internal static class SgemmShortChoice
     };
 }
 
-/// <summary>The float32 split-K reduce launches that <c>GEMS_SPLITK_REDUCE_F32</c> selects between.</summary>
-internal enum SplitKReduceF32Form
+/// <summary>The launched split-K reduces (float32 and 16-bit outputs) that <c>GEMS_SPLITK_REDUCE_LOADS</c> selects between.</summary>
+internal enum SplitKReduceLoads
 {
-    /// <summary><c>GemvReduceF32</c>: one element per thread and step, 4 scalar loads in flight (the default).</summary>
+    /// <summary><c>GemvReduceF32</c> / <c>GemvReduce16</c>: one element per thread and step, 4 scalar loads in flight (the default).</summary>
     Elements,
 
     /// <summary>
-    /// <c>runs</c>: <c>GemvReduceRunsF32</c>, 4 consecutive elements per thread and step, 16-byte loads, 8 in flight, where N
-    /// is a multiple of 4 and partials and C are 16-byte aligned (else <see cref="Elements"/>); the same bits.
+    /// <c>runs</c>: <c>GemvReduceRunsF32</c> / <c>GemvReduceRuns16</c>, 4 consecutive elements per thread and step, 16-byte
+    /// partial loads, 8 in flight, where N is a multiple of 4 and the partials (16 bytes) and C (one run: 16 or 8 bytes) are
+    /// aligned (else <see cref="Elements"/>); the same bits.
     /// </summary>
     Runs,
 }
 
-/// <summary>The <c>GEMS_SPLITK_REDUCE_F32</c> setting.</summary>
-internal static class SplitKReduceF32Choice
+/// <summary>The <c>GEMS_SPLITK_REDUCE_LOADS</c> setting.</summary>
+internal static class SplitKReduceLoadsChoice
 {
-    private static readonly Lazy<SplitKReduceF32Form> FromVariable = new(() => Parse(Environment.GetEnvironmentVariable("GEMS_SPLITK_REDUCE_F32")));
+    private static readonly Lazy<SplitKReduceLoads> FromVariable = new(() => Parse(Environment.GetEnvironmentVariable("GEMS_SPLITK_REDUCE_LOADS")));
 
     /// <summary>The setting of this process (read once).</summary>
-    public static SplitKReduceF32Form FromEnvironment() => FromVariable.Value;
+    public static SplitKReduceLoads FromEnvironment() => FromVariable.Value;
 
-    /// <summary><c>runs</c> (any case, trimmed) selects <see cref="SplitKReduceF32Form.Runs"/>; anything else, unset included, the default.</summary>
-    public static SplitKReduceF32Form Parse(string? setting) => setting?.Trim().ToLowerInvariant() switch
+    /// <summary><c>runs</c> (any case, trimmed) selects <see cref="SplitKReduceLoads.Runs"/>; anything else, unset included, the default.</summary>
+    public static SplitKReduceLoads Parse(string? setting) => setting?.Trim().ToLowerInvariant() switch
     {
-        "runs" => SplitKReduceF32Form.Runs,
-        _ => SplitKReduceF32Form.Elements,
+        "runs" => SplitKReduceLoads.Runs,
+        _ => SplitKReduceLoads.Elements,
     };
 }
 

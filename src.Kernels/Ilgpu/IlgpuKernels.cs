@@ -30,11 +30,28 @@ public sealed partial class IlgpuKernels
     private Action<KernelConfig, ArrayView<float>, ArrayView<float>, ArrayView<float>, GemvShape>? gemvReduceF32;
     private Action<KernelConfig, ArrayView<Float4>, ArrayView<float>, ArrayView<Float4>, GemvShape>? gemvReduceRunsF32;
 
-    /// <summary>c = alpha·Σ_split partial + beta·bias in 16 bits (<see cref="HalfGemvKernels.GemvReduce16"/>): every split-K 16-bit product ends here.</summary>
-    private void ReduceSplits16(ArrayView<float> partial, ArrayView<ushort> bias, ArrayView<ushort> c, HalfGemvShape g, bool bf16) =>
+    private Action<KernelConfig, ArrayView<Float4>, ArrayView<ushort>, ArrayView<ulong>, HalfGemvShape, int>? gemvReduceRuns16;
+
+    /// <summary>
+    /// c = alpha·Σ_split partial + beta·bias in 16 bits (<see cref="HalfGemvKernels.GemvReduce16"/>, or under
+    /// <c>GEMS_SPLITK_REDUCE_LOADS=runs</c> <see cref="HalfGemvKernels.GemvReduceRuns16"/> where N is a multiple of 4, the
+    /// partials 16-byte and c 8-byte aligned; the same bits): every split-K 16-bit product ends here.
+    /// </summary>
+    private void ReduceSplits16(ArrayView<float> partial, ArrayView<ushort> bias, ArrayView<ushort> c, HalfGemvShape g, bool bf16)
+    {
+        if (SplitKReduceLoading == SplitKReduceLoads.Runs && g.N % 4 == 0
+            && TensorCoreLaunch.DeviceAddress(partial.Cast<ushort>()) % 16 == 0 && TensorCoreLaunch.DeviceAddress(c) % 8 == 0)
+        {
+            device.Load(ref gemvReduceRuns16, nameof(HalfGemvKernels.GemvReduceRuns16),
+                acc => acc.LoadStreamKernel<ArrayView<Float4>, ArrayView<ushort>, ArrayView<ulong>, HalfGemvShape, int>(HalfGemvKernels.GemvReduceRuns16))(
+                Elementwise((long)g.M * g.N / 4), partial.Cast<Float4>(), bias, c.Cast<ulong>(), g, bf16 ? 1 : 0);
+            return;
+        }
+
         device.Load(ref gemvReduce16, nameof(HalfGemvKernels.GemvReduce16),
             acc => acc.LoadStreamKernel<ArrayView<float>, ArrayView<ushort>, ArrayView<ushort>, HalfGemvShape, int>(HalfGemvKernels.GemvReduce16))(
             Elementwise((long)g.M * g.N), partial, bias, c, g, bf16 ? 1 : 0);
+    }
 
     private MemoryBuffer1D<int, Stride1D.Dense>? splitKTickets;
 
@@ -92,12 +109,12 @@ public sealed partial class IlgpuKernels
 
     /// <summary>
     /// c = alpha·Σ_split partial + beta·bias in float32 (<see cref="GemmFastKernels.GemvReduceF32"/>, or under
-    /// <c>GEMS_SPLITK_REDUCE_F32=runs</c> <see cref="GemmFastKernels.GemvReduceRunsF32"/> where N is a multiple of 4 and
+    /// <c>GEMS_SPLITK_REDUCE_LOADS=runs</c> <see cref="GemmFastKernels.GemvReduceRunsF32"/> where N is a multiple of 4 and
     /// both views are 16-byte aligned; the same bits): every split-K float32 product ends here.
     /// </summary>
     private void ReduceSplitsF32(ArrayView<float> partial, ArrayView<float> bias, ArrayView<float> c, GemvShape g)
     {
-        if (SplitKReduceF32 == SplitKReduceF32Form.Runs && g.N % 4 == 0
+        if (SplitKReduceLoading == SplitKReduceLoads.Runs && g.N % 4 == 0
             && TensorCoreLaunch.DeviceAddress(partial.Cast<ushort>()) % 16 == 0 && TensorCoreLaunch.DeviceAddress(c.Cast<ushort>()) % 16 == 0)
         {
             device.Load(ref gemvReduceRunsF32, nameof(GemmFastKernels.GemvReduceRunsF32),

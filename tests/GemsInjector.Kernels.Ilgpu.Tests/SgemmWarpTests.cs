@@ -181,7 +181,7 @@ public sealed class SgemmWarpTests : KernelTestBase
     /// <summary>
     /// `pipe16kruns` writes C in 16-byte runs only where C is 16-byte aligned: C at a 16-byte boundary (the runs; the
     /// simulator's buffers are aligned, checked first) and one float past it (the per-element stores), with and without
-    /// split-K (summed by <c>GEMS_SPLITK_REDUCE_F32=runs</c>'s reduce where C is aligned), alpha applied and a bias at
+    /// split-K (summed by <c>GEMS_SPLITK_REDUCE_LOADS=runs</c>'s reduce where C is aligned), alpha applied and a bias at
     /// beta 0; every element of C against float64 and the floats around C still NaN.
     /// </summary>
     [Theory]
@@ -197,8 +197,8 @@ public sealed class SgemmWarpTests : KernelTestBase
         int seed = 9900 + offset + k;
         var a = Random(seed, m * k);
         var b = Random(seed + 1, k * n);
-        var savedReduce = K.SplitKReduceF32;
-        K.SplitKReduceF32 = SplitKReduceF32Form.Runs;
+        var savedReduce = K.SplitKReduceLoading;
+        K.SplitKReduceLoading = SplitKReduceLoads.Runs;
         try
         {
             WithVariant("pipe16+" + shortVariant, () =>
@@ -215,7 +215,7 @@ public sealed class SgemmWarpTests : KernelTestBase
         }
         finally
         {
-            K.SplitKReduceF32 = savedReduce;
+            K.SplitKReduceLoading = savedReduce;
         }
 
         Assert.True(Device.HasCompiled(shortVariant == "pipe16kspread" ? "SgemmAsyncPipeSpread8x16F32<4,16,1>" : "SgemmAsyncPipe8x16F32<4,16,1>"));

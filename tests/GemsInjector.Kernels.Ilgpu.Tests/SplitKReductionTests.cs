@@ -94,10 +94,10 @@ public sealed class SplitKReductionTests : IClassFixture<Warp32SimulatorFixture>
         return expected;
     }
 
-    private static ushort To16(float value, bool bf16) =>
+    internal static ushort To16(float value, bool bf16) =>
         bf16 ? (ushort)((BitConverter.SingleToUInt32Bits(value) + 0x7FFF + ((BitConverter.SingleToUInt32Bits(value) >> 16) & 1)) >> 16) : BitConverter.HalfToUInt16Bits((System.Half)value);
 
-    private static float From16(ushort bits, bool bf16) =>
+    internal static float From16(ushort bits, bool bf16) =>
         bf16 ? BitConverter.UInt32BitsToSingle((uint)bits << 16) : (float)BitConverter.UInt16BitsToHalf(bits);
 
     /// <summary>GEMS_SPLITK_REDUCE: the in-place reduce only for "fused" / "fused-all" (any case, spaces trimmed); anything else, unset included, keeps the launch.</summary>
