@@ -45,8 +45,8 @@ internal static class SplitKReduction
 
     /// <summary>
     /// Σ_s partial4[s · plane4 + r] per component for s = 0 .. splits − 1, added in split order as <see cref="Sum"/> does
-    /// (the same bits). Up to 8 loads are requested before the first of them is added, the last step's guarded, so a
-    /// split count short of a multiple of 8 (5, 7, 13) costs one more round trip, not one per split.
+    /// (the same bits). 8 loads are requested before the first of them is added, in the last step too, so a split count
+    /// short of a multiple of 8 (5, 7, 13) costs one more round trip, not one per split.
     /// </summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public static Float4 SumRun(ArrayView<Float4> partial4, long plane4, long r, int splits)
@@ -56,17 +56,25 @@ internal static class SplitKReduction
         {
             long at = (s * plane4) + r;
             int left = splits - s;
-            var p0 = partial4[at];
-            var p1 = left > 1 ? partial4[at + plane4] : default;
-            var p2 = left > 2 ? partial4[at + (2 * plane4)] : default;
-            var p3 = left > 3 ? partial4[at + (3 * plane4)] : default;
-            var p4 = left > 4 ? partial4[at + (4 * plane4)] : default;
-            var p5 = left > 5 ? partial4[at + (5 * plane4)] : default;
-            var p6 = left > 6 ? partial4[at + (6 * plane4)] : default;
-            var p7 = left > 7 ? partial4[at + (7 * plane4)] : default;
 
-            // A missing split adds +0, which changes no sum: it starts at +0 and a float sum is never −0 after that.
-            sum = Plus(Plus(Plus(Plus(Plus(Plus(Plus(Plus(sum, p0), p1), p2), p3), p4), p5), p6), p7);
+            // Every load is issued (a missing split's load reads the first split's vector again: an L1 hit) and only the
+            // sums select; predicated loads into zeroed registers made ptxas reuse those registers and wait between loads.
+            var p0 = partial4[at];
+            var p1 = partial4[at + (left > 1 ? plane4 : 0)];
+            var p2 = partial4[at + (left > 2 ? 2 * plane4 : 0)];
+            var p3 = partial4[at + (left > 3 ? 3 * plane4 : 0)];
+            var p4 = partial4[at + (left > 4 ? 4 * plane4 : 0)];
+            var p5 = partial4[at + (left > 5 ? 5 * plane4 : 0)];
+            var p6 = partial4[at + (left > 6 ? 6 * plane4 : 0)];
+            var p7 = partial4[at + (left > 7 ? 7 * plane4 : 0)];
+            sum = Plus(sum, p0);
+            sum = left > 1 ? Plus(sum, p1) : sum;
+            sum = left > 2 ? Plus(sum, p2) : sum;
+            sum = left > 3 ? Plus(sum, p3) : sum;
+            sum = left > 4 ? Plus(sum, p4) : sum;
+            sum = left > 5 ? Plus(sum, p5) : sum;
+            sum = left > 6 ? Plus(sum, p6) : sum;
+            sum = left > 7 ? Plus(sum, p7) : sum;
         }
 
         return sum;
