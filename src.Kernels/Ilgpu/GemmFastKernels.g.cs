@@ -6557,6 +6557,770 @@ internal static partial class GemmFastKernels
     }
 
     /// <summary>
+    /// Decode GEMV for 2–16 rows, weight [K, N] row-major with N a multiple of 4 and the weight 16-byte aligned
+    /// (<c>GEMS_GEMV_F32_VARIANT=pipe</c>): the columns, K chunks and warp interleave of <c>GemvKnVecF32</c>, but software
+    /// pipelined: while a warp multiplies 4 weight rows, the next 4 rows' 16-byte loads are already issued, so a lane
+    /// never waits with fewer than 4 loads in flight. A's chunk is staged K-major, four rows of A to a <see cref="Float4"/>
+    /// (zero past M), so one broadcast 16-byte shared read serves 16 multiply-adds instead of 4, and the 32 KB buffer holds
+    /// <see cref="VecSharedA"/> / (TRowsCap / 4) rows of K (512 at 16 rows: half the splits of the 4096-float buffer). The
+    /// warps' sums go through the same buffer eight rows of A at a time (4 barriers at 16 rows, not 32). Needs at most 256
+    /// threads (8 rows × threads 16-byte sums fit the buffer) and KChunk ≤ VecSharedA / max(1, TRowsCap / 4).
+    /// </summary>
+    [IlgpuKernel]
+    [IlgpuKernelVariant(typeof(Const2))]
+    [IlgpuKernelVariant(typeof(Const4))]
+    [IlgpuKernelVariant(typeof(Const8))]
+    [IlgpuKernelVariant(typeof(Const16))]
+    public static void GemvKnPipeF32<TRowsCap>(ArrayView<float> a, ArrayView<Float4> b4, ArrayView<float> bias, ArrayView<float> c, ArrayView<float> partial, GemvShape g)
+        where TRowsCap : struct, IKernelConstant
+    {
+        var sA = SharedMemory.Allocate<Float4>(VecSharedA);
+        var bv = b4.AsAligned(16);
+        int ws = Warp.WarpSize;
+        int lane = Warp.LaneIdx;
+        int wi = Warp.WarpIdx;
+        int threads = Group.DimX;
+        int nw = threads / ws;
+        int colBase = Grid.IdxX * 4 * ws;
+        int n4 = g.N / 4;
+        int col4 = Grid.IdxX * ws + lane;
+        col4 = col4 < n4 ? col4 : 0;
+        int split = Grid.IdxY;
+        int kc = g.KChunk;
+        int k0 = split * kc;
+        int kEnd = k0 + kc < g.K ? k0 + kc : g.K;
+        int m = g.M;
+        int mCap = default(TRowsCap).Value;
+        int quads = mCap < 4 ? 1 : mCap / 4;
+        // The first iteration's weights are issued before the staging waits on A, so both round trips overlap.
+        int k = k0 + wi;
+        bool whole = k + 3 * nw < kEnd;
+        long wIdx = (long)k * n4 + col4;
+        long wStride = (long)nw * n4;
+        int slotStride = nw * quads;
+        Float4 q0 = whole ? bv[wIdx + 0 * wStride] : default;
+        Float4 q1 = whole ? bv[wIdx + 1 * wStride] : default;
+        Float4 q2 = whole ? bv[wIdx + 2 * wStride] : default;
+        Float4 q3 = whole ? bv[wIdx + 3 * wStride] : default;
+        // Consecutive threads read consecutive K of one row of A (coalesced); the slot is K-major.
+        for (int e = Group.IdxX; e < quads * kc; e += threads)
+        {
+            int qd = e / kc;
+            int kk = e - qd * kc;
+            int kg = k0 + kk;
+            bool inK = kg < kEnd;
+            int i0 = 4 * qd;
+            sA[kk * quads + qd] = new Float4
+            {
+                X = inK && i0 + 0 < m ? a[(long)(i0 + 0) * g.K + kg] : 0f,
+                Y = inK && i0 + 1 < m ? a[(long)(i0 + 1) * g.K + kg] : 0f,
+                Z = inK && i0 + 2 < m ? a[(long)(i0 + 2) * g.K + kg] : 0f,
+                W = inK && i0 + 3 < m ? a[(long)(i0 + 3) * g.K + kg] : 0f,
+            };
+        }
+
+        Group.Barrier();
+        float c0_0 = 0f, c0_1 = 0f, c0_2 = 0f, c0_3 = 0f;
+        float c1_0 = 0f, c1_1 = 0f, c1_2 = 0f, c1_3 = 0f;
+        float c2_0 = 0f, c2_1 = 0f, c2_2 = 0f, c2_3 = 0f;
+        float c3_0 = 0f, c3_1 = 0f, c3_2 = 0f, c3_3 = 0f;
+        float c4_0 = 0f, c4_1 = 0f, c4_2 = 0f, c4_3 = 0f;
+        float c5_0 = 0f, c5_1 = 0f, c5_2 = 0f, c5_3 = 0f;
+        float c6_0 = 0f, c6_1 = 0f, c6_2 = 0f, c6_3 = 0f;
+        float c7_0 = 0f, c7_1 = 0f, c7_2 = 0f, c7_3 = 0f;
+        float c8_0 = 0f, c8_1 = 0f, c8_2 = 0f, c8_3 = 0f;
+        float c9_0 = 0f, c9_1 = 0f, c9_2 = 0f, c9_3 = 0f;
+        float c10_0 = 0f, c10_1 = 0f, c10_2 = 0f, c10_3 = 0f;
+        float c11_0 = 0f, c11_1 = 0f, c11_2 = 0f, c11_3 = 0f;
+        float c12_0 = 0f, c12_1 = 0f, c12_2 = 0f, c12_3 = 0f;
+        float c13_0 = 0f, c13_1 = 0f, c13_2 = 0f, c13_3 = 0f;
+        float c14_0 = 0f, c14_1 = 0f, c14_2 = 0f, c14_3 = 0f;
+        float c15_0 = 0f, c15_1 = 0f, c15_2 = 0f, c15_3 = 0f;
+        int slot = wi * quads;
+        while (whole)
+        {
+            int kn = k + 4 * nw;
+            bool nextWhole = kn + 3 * nw < kEnd;
+            long wNext = wIdx + 4 * wStride;
+            Float4 p0 = nextWhole ? bv[wNext + 0 * wStride] : default;
+            Float4 p1 = nextWhole ? bv[wNext + 1 * wStride] : default;
+            Float4 p2 = nextWhole ? bv[wNext + 2 * wStride] : default;
+            Float4 p3 = nextWhole ? bv[wNext + 3 * wStride] : default;
+            int s0 = slot + 0 * slotStride;
+            int s1 = slot + 1 * slotStride;
+            int s2 = slot + 2 * slotStride;
+            int s3 = slot + 3 * slotStride;
+            Float4 a0_0 = sA[s0 + 0];
+            Float4 a0_1 = sA[s1 + 0];
+            Float4 a0_2 = sA[s2 + 0];
+            Float4 a0_3 = sA[s3 + 0];
+            c0_0 += a0_0.X * q0.X;
+            c0_0 += a0_1.X * q1.X;
+            c0_0 += a0_2.X * q2.X;
+            c0_0 += a0_3.X * q3.X;
+            c0_1 += a0_0.X * q0.Y;
+            c0_1 += a0_1.X * q1.Y;
+            c0_1 += a0_2.X * q2.Y;
+            c0_1 += a0_3.X * q3.Y;
+            c0_2 += a0_0.X * q0.Z;
+            c0_2 += a0_1.X * q1.Z;
+            c0_2 += a0_2.X * q2.Z;
+            c0_2 += a0_3.X * q3.Z;
+            c0_3 += a0_0.X * q0.W;
+            c0_3 += a0_1.X * q1.W;
+            c0_3 += a0_2.X * q2.W;
+            c0_3 += a0_3.X * q3.W;
+            c1_0 += a0_0.Y * q0.X;
+            c1_0 += a0_1.Y * q1.X;
+            c1_0 += a0_2.Y * q2.X;
+            c1_0 += a0_3.Y * q3.X;
+            c1_1 += a0_0.Y * q0.Y;
+            c1_1 += a0_1.Y * q1.Y;
+            c1_1 += a0_2.Y * q2.Y;
+            c1_1 += a0_3.Y * q3.Y;
+            c1_2 += a0_0.Y * q0.Z;
+            c1_2 += a0_1.Y * q1.Z;
+            c1_2 += a0_2.Y * q2.Z;
+            c1_2 += a0_3.Y * q3.Z;
+            c1_3 += a0_0.Y * q0.W;
+            c1_3 += a0_1.Y * q1.W;
+            c1_3 += a0_2.Y * q2.W;
+            c1_3 += a0_3.Y * q3.W;
+            if (mCap > 2)
+            {
+                c2_0 += a0_0.Z * q0.X;
+                c2_0 += a0_1.Z * q1.X;
+                c2_0 += a0_2.Z * q2.X;
+                c2_0 += a0_3.Z * q3.X;
+                c2_1 += a0_0.Z * q0.Y;
+                c2_1 += a0_1.Z * q1.Y;
+                c2_1 += a0_2.Z * q2.Y;
+                c2_1 += a0_3.Z * q3.Y;
+                c2_2 += a0_0.Z * q0.Z;
+                c2_2 += a0_1.Z * q1.Z;
+                c2_2 += a0_2.Z * q2.Z;
+                c2_2 += a0_3.Z * q3.Z;
+                c2_3 += a0_0.Z * q0.W;
+                c2_3 += a0_1.Z * q1.W;
+                c2_3 += a0_2.Z * q2.W;
+                c2_3 += a0_3.Z * q3.W;
+            }
+            if (mCap > 3)
+            {
+                c3_0 += a0_0.W * q0.X;
+                c3_0 += a0_1.W * q1.X;
+                c3_0 += a0_2.W * q2.X;
+                c3_0 += a0_3.W * q3.X;
+                c3_1 += a0_0.W * q0.Y;
+                c3_1 += a0_1.W * q1.Y;
+                c3_1 += a0_2.W * q2.Y;
+                c3_1 += a0_3.W * q3.Y;
+                c3_2 += a0_0.W * q0.Z;
+                c3_2 += a0_1.W * q1.Z;
+                c3_2 += a0_2.W * q2.Z;
+                c3_2 += a0_3.W * q3.Z;
+                c3_3 += a0_0.W * q0.W;
+                c3_3 += a0_1.W * q1.W;
+                c3_3 += a0_2.W * q2.W;
+                c3_3 += a0_3.W * q3.W;
+            }
+            if (mCap > 4)
+            {
+                Float4 a1_0 = sA[s0 + 1];
+                Float4 a1_1 = sA[s1 + 1];
+                Float4 a1_2 = sA[s2 + 1];
+                Float4 a1_3 = sA[s3 + 1];
+                c4_0 += a1_0.X * q0.X;
+                c4_0 += a1_1.X * q1.X;
+                c4_0 += a1_2.X * q2.X;
+                c4_0 += a1_3.X * q3.X;
+                c4_1 += a1_0.X * q0.Y;
+                c4_1 += a1_1.X * q1.Y;
+                c4_1 += a1_2.X * q2.Y;
+                c4_1 += a1_3.X * q3.Y;
+                c4_2 += a1_0.X * q0.Z;
+                c4_2 += a1_1.X * q1.Z;
+                c4_2 += a1_2.X * q2.Z;
+                c4_2 += a1_3.X * q3.Z;
+                c4_3 += a1_0.X * q0.W;
+                c4_3 += a1_1.X * q1.W;
+                c4_3 += a1_2.X * q2.W;
+                c4_3 += a1_3.X * q3.W;
+                c5_0 += a1_0.Y * q0.X;
+                c5_0 += a1_1.Y * q1.X;
+                c5_0 += a1_2.Y * q2.X;
+                c5_0 += a1_3.Y * q3.X;
+                c5_1 += a1_0.Y * q0.Y;
+                c5_1 += a1_1.Y * q1.Y;
+                c5_1 += a1_2.Y * q2.Y;
+                c5_1 += a1_3.Y * q3.Y;
+                c5_2 += a1_0.Y * q0.Z;
+                c5_2 += a1_1.Y * q1.Z;
+                c5_2 += a1_2.Y * q2.Z;
+                c5_2 += a1_3.Y * q3.Z;
+                c5_3 += a1_0.Y * q0.W;
+                c5_3 += a1_1.Y * q1.W;
+                c5_3 += a1_2.Y * q2.W;
+                c5_3 += a1_3.Y * q3.W;
+                c6_0 += a1_0.Z * q0.X;
+                c6_0 += a1_1.Z * q1.X;
+                c6_0 += a1_2.Z * q2.X;
+                c6_0 += a1_3.Z * q3.X;
+                c6_1 += a1_0.Z * q0.Y;
+                c6_1 += a1_1.Z * q1.Y;
+                c6_1 += a1_2.Z * q2.Y;
+                c6_1 += a1_3.Z * q3.Y;
+                c6_2 += a1_0.Z * q0.Z;
+                c6_2 += a1_1.Z * q1.Z;
+                c6_2 += a1_2.Z * q2.Z;
+                c6_2 += a1_3.Z * q3.Z;
+                c6_3 += a1_0.Z * q0.W;
+                c6_3 += a1_1.Z * q1.W;
+                c6_3 += a1_2.Z * q2.W;
+                c6_3 += a1_3.Z * q3.W;
+                c7_0 += a1_0.W * q0.X;
+                c7_0 += a1_1.W * q1.X;
+                c7_0 += a1_2.W * q2.X;
+                c7_0 += a1_3.W * q3.X;
+                c7_1 += a1_0.W * q0.Y;
+                c7_1 += a1_1.W * q1.Y;
+                c7_1 += a1_2.W * q2.Y;
+                c7_1 += a1_3.W * q3.Y;
+                c7_2 += a1_0.W * q0.Z;
+                c7_2 += a1_1.W * q1.Z;
+                c7_2 += a1_2.W * q2.Z;
+                c7_2 += a1_3.W * q3.Z;
+                c7_3 += a1_0.W * q0.W;
+                c7_3 += a1_1.W * q1.W;
+                c7_3 += a1_2.W * q2.W;
+                c7_3 += a1_3.W * q3.W;
+            }
+            if (mCap > 8)
+            {
+                Float4 a2_0 = sA[s0 + 2];
+                Float4 a2_1 = sA[s1 + 2];
+                Float4 a2_2 = sA[s2 + 2];
+                Float4 a2_3 = sA[s3 + 2];
+                c8_0 += a2_0.X * q0.X;
+                c8_0 += a2_1.X * q1.X;
+                c8_0 += a2_2.X * q2.X;
+                c8_0 += a2_3.X * q3.X;
+                c8_1 += a2_0.X * q0.Y;
+                c8_1 += a2_1.X * q1.Y;
+                c8_1 += a2_2.X * q2.Y;
+                c8_1 += a2_3.X * q3.Y;
+                c8_2 += a2_0.X * q0.Z;
+                c8_2 += a2_1.X * q1.Z;
+                c8_2 += a2_2.X * q2.Z;
+                c8_2 += a2_3.X * q3.Z;
+                c8_3 += a2_0.X * q0.W;
+                c8_3 += a2_1.X * q1.W;
+                c8_3 += a2_2.X * q2.W;
+                c8_3 += a2_3.X * q3.W;
+                c9_0 += a2_0.Y * q0.X;
+                c9_0 += a2_1.Y * q1.X;
+                c9_0 += a2_2.Y * q2.X;
+                c9_0 += a2_3.Y * q3.X;
+                c9_1 += a2_0.Y * q0.Y;
+                c9_1 += a2_1.Y * q1.Y;
+                c9_1 += a2_2.Y * q2.Y;
+                c9_1 += a2_3.Y * q3.Y;
+                c9_2 += a2_0.Y * q0.Z;
+                c9_2 += a2_1.Y * q1.Z;
+                c9_2 += a2_2.Y * q2.Z;
+                c9_2 += a2_3.Y * q3.Z;
+                c9_3 += a2_0.Y * q0.W;
+                c9_3 += a2_1.Y * q1.W;
+                c9_3 += a2_2.Y * q2.W;
+                c9_3 += a2_3.Y * q3.W;
+                c10_0 += a2_0.Z * q0.X;
+                c10_0 += a2_1.Z * q1.X;
+                c10_0 += a2_2.Z * q2.X;
+                c10_0 += a2_3.Z * q3.X;
+                c10_1 += a2_0.Z * q0.Y;
+                c10_1 += a2_1.Z * q1.Y;
+                c10_1 += a2_2.Z * q2.Y;
+                c10_1 += a2_3.Z * q3.Y;
+                c10_2 += a2_0.Z * q0.Z;
+                c10_2 += a2_1.Z * q1.Z;
+                c10_2 += a2_2.Z * q2.Z;
+                c10_2 += a2_3.Z * q3.Z;
+                c10_3 += a2_0.Z * q0.W;
+                c10_3 += a2_1.Z * q1.W;
+                c10_3 += a2_2.Z * q2.W;
+                c10_3 += a2_3.Z * q3.W;
+                c11_0 += a2_0.W * q0.X;
+                c11_0 += a2_1.W * q1.X;
+                c11_0 += a2_2.W * q2.X;
+                c11_0 += a2_3.W * q3.X;
+                c11_1 += a2_0.W * q0.Y;
+                c11_1 += a2_1.W * q1.Y;
+                c11_1 += a2_2.W * q2.Y;
+                c11_1 += a2_3.W * q3.Y;
+                c11_2 += a2_0.W * q0.Z;
+                c11_2 += a2_1.W * q1.Z;
+                c11_2 += a2_2.W * q2.Z;
+                c11_2 += a2_3.W * q3.Z;
+                c11_3 += a2_0.W * q0.W;
+                c11_3 += a2_1.W * q1.W;
+                c11_3 += a2_2.W * q2.W;
+                c11_3 += a2_3.W * q3.W;
+            }
+            if (mCap > 12)
+            {
+                Float4 a3_0 = sA[s0 + 3];
+                Float4 a3_1 = sA[s1 + 3];
+                Float4 a3_2 = sA[s2 + 3];
+                Float4 a3_3 = sA[s3 + 3];
+                c12_0 += a3_0.X * q0.X;
+                c12_0 += a3_1.X * q1.X;
+                c12_0 += a3_2.X * q2.X;
+                c12_0 += a3_3.X * q3.X;
+                c12_1 += a3_0.X * q0.Y;
+                c12_1 += a3_1.X * q1.Y;
+                c12_1 += a3_2.X * q2.Y;
+                c12_1 += a3_3.X * q3.Y;
+                c12_2 += a3_0.X * q0.Z;
+                c12_2 += a3_1.X * q1.Z;
+                c12_2 += a3_2.X * q2.Z;
+                c12_2 += a3_3.X * q3.Z;
+                c12_3 += a3_0.X * q0.W;
+                c12_3 += a3_1.X * q1.W;
+                c12_3 += a3_2.X * q2.W;
+                c12_3 += a3_3.X * q3.W;
+                c13_0 += a3_0.Y * q0.X;
+                c13_0 += a3_1.Y * q1.X;
+                c13_0 += a3_2.Y * q2.X;
+                c13_0 += a3_3.Y * q3.X;
+                c13_1 += a3_0.Y * q0.Y;
+                c13_1 += a3_1.Y * q1.Y;
+                c13_1 += a3_2.Y * q2.Y;
+                c13_1 += a3_3.Y * q3.Y;
+                c13_2 += a3_0.Y * q0.Z;
+                c13_2 += a3_1.Y * q1.Z;
+                c13_2 += a3_2.Y * q2.Z;
+                c13_2 += a3_3.Y * q3.Z;
+                c13_3 += a3_0.Y * q0.W;
+                c13_3 += a3_1.Y * q1.W;
+                c13_3 += a3_2.Y * q2.W;
+                c13_3 += a3_3.Y * q3.W;
+                c14_0 += a3_0.Z * q0.X;
+                c14_0 += a3_1.Z * q1.X;
+                c14_0 += a3_2.Z * q2.X;
+                c14_0 += a3_3.Z * q3.X;
+                c14_1 += a3_0.Z * q0.Y;
+                c14_1 += a3_1.Z * q1.Y;
+                c14_1 += a3_2.Z * q2.Y;
+                c14_1 += a3_3.Z * q3.Y;
+                c14_2 += a3_0.Z * q0.Z;
+                c14_2 += a3_1.Z * q1.Z;
+                c14_2 += a3_2.Z * q2.Z;
+                c14_2 += a3_3.Z * q3.Z;
+                c14_3 += a3_0.Z * q0.W;
+                c14_3 += a3_1.Z * q1.W;
+                c14_3 += a3_2.Z * q2.W;
+                c14_3 += a3_3.Z * q3.W;
+                c15_0 += a3_0.W * q0.X;
+                c15_0 += a3_1.W * q1.X;
+                c15_0 += a3_2.W * q2.X;
+                c15_0 += a3_3.W * q3.X;
+                c15_1 += a3_0.W * q0.Y;
+                c15_1 += a3_1.W * q1.Y;
+                c15_1 += a3_2.W * q2.Y;
+                c15_1 += a3_3.W * q3.Y;
+                c15_2 += a3_0.W * q0.Z;
+                c15_2 += a3_1.W * q1.Z;
+                c15_2 += a3_2.W * q2.Z;
+                c15_2 += a3_3.W * q3.Z;
+                c15_3 += a3_0.W * q0.W;
+                c15_3 += a3_1.W * q1.W;
+                c15_3 += a3_2.W * q2.W;
+                c15_3 += a3_3.W * q3.W;
+            }
+            q0 = p0;
+            q1 = p1;
+            q2 = p2;
+            q3 = p3;
+            k = kn;
+            wIdx = wNext;
+            slot += 4 * slotStride;
+            whole = nextWhole;
+        }
+
+        if (k < kEnd)
+        {
+            bool h1 = k + 1 * nw < kEnd;
+            bool h2 = k + 2 * nw < kEnd;
+            bool h3 = k + 3 * nw < kEnd;
+            q0 = bv[wIdx];
+            q1 = h1 ? bv[wIdx + 1 * wStride] : default;
+            q2 = h2 ? bv[wIdx + 2 * wStride] : default;
+            q3 = h3 ? bv[wIdx + 3 * wStride] : default;
+            int s0 = slot + 0 * slotStride;
+            int s1 = slot + 1 * slotStride;
+            int s2 = slot + 2 * slotStride;
+            int s3 = slot + 3 * slotStride;
+            Float4 a0_0 = sA[s0 + 0];
+            Float4 a0_1 = h1 ? sA[s1 + 0] : default;
+            Float4 a0_2 = h2 ? sA[s2 + 0] : default;
+            Float4 a0_3 = h3 ? sA[s3 + 0] : default;
+            c0_0 += a0_0.X * q0.X;
+            c0_0 += a0_1.X * q1.X;
+            c0_0 += a0_2.X * q2.X;
+            c0_0 += a0_3.X * q3.X;
+            c0_1 += a0_0.X * q0.Y;
+            c0_1 += a0_1.X * q1.Y;
+            c0_1 += a0_2.X * q2.Y;
+            c0_1 += a0_3.X * q3.Y;
+            c0_2 += a0_0.X * q0.Z;
+            c0_2 += a0_1.X * q1.Z;
+            c0_2 += a0_2.X * q2.Z;
+            c0_2 += a0_3.X * q3.Z;
+            c0_3 += a0_0.X * q0.W;
+            c0_3 += a0_1.X * q1.W;
+            c0_3 += a0_2.X * q2.W;
+            c0_3 += a0_3.X * q3.W;
+            c1_0 += a0_0.Y * q0.X;
+            c1_0 += a0_1.Y * q1.X;
+            c1_0 += a0_2.Y * q2.X;
+            c1_0 += a0_3.Y * q3.X;
+            c1_1 += a0_0.Y * q0.Y;
+            c1_1 += a0_1.Y * q1.Y;
+            c1_1 += a0_2.Y * q2.Y;
+            c1_1 += a0_3.Y * q3.Y;
+            c1_2 += a0_0.Y * q0.Z;
+            c1_2 += a0_1.Y * q1.Z;
+            c1_2 += a0_2.Y * q2.Z;
+            c1_2 += a0_3.Y * q3.Z;
+            c1_3 += a0_0.Y * q0.W;
+            c1_3 += a0_1.Y * q1.W;
+            c1_3 += a0_2.Y * q2.W;
+            c1_3 += a0_3.Y * q3.W;
+            if (mCap > 2)
+            {
+                c2_0 += a0_0.Z * q0.X;
+                c2_0 += a0_1.Z * q1.X;
+                c2_0 += a0_2.Z * q2.X;
+                c2_0 += a0_3.Z * q3.X;
+                c2_1 += a0_0.Z * q0.Y;
+                c2_1 += a0_1.Z * q1.Y;
+                c2_1 += a0_2.Z * q2.Y;
+                c2_1 += a0_3.Z * q3.Y;
+                c2_2 += a0_0.Z * q0.Z;
+                c2_2 += a0_1.Z * q1.Z;
+                c2_2 += a0_2.Z * q2.Z;
+                c2_2 += a0_3.Z * q3.Z;
+                c2_3 += a0_0.Z * q0.W;
+                c2_3 += a0_1.Z * q1.W;
+                c2_3 += a0_2.Z * q2.W;
+                c2_3 += a0_3.Z * q3.W;
+            }
+            if (mCap > 3)
+            {
+                c3_0 += a0_0.W * q0.X;
+                c3_0 += a0_1.W * q1.X;
+                c3_0 += a0_2.W * q2.X;
+                c3_0 += a0_3.W * q3.X;
+                c3_1 += a0_0.W * q0.Y;
+                c3_1 += a0_1.W * q1.Y;
+                c3_1 += a0_2.W * q2.Y;
+                c3_1 += a0_3.W * q3.Y;
+                c3_2 += a0_0.W * q0.Z;
+                c3_2 += a0_1.W * q1.Z;
+                c3_2 += a0_2.W * q2.Z;
+                c3_2 += a0_3.W * q3.Z;
+                c3_3 += a0_0.W * q0.W;
+                c3_3 += a0_1.W * q1.W;
+                c3_3 += a0_2.W * q2.W;
+                c3_3 += a0_3.W * q3.W;
+            }
+            if (mCap > 4)
+            {
+                Float4 a1_0 = sA[s0 + 1];
+                Float4 a1_1 = h1 ? sA[s1 + 1] : default;
+                Float4 a1_2 = h2 ? sA[s2 + 1] : default;
+                Float4 a1_3 = h3 ? sA[s3 + 1] : default;
+                c4_0 += a1_0.X * q0.X;
+                c4_0 += a1_1.X * q1.X;
+                c4_0 += a1_2.X * q2.X;
+                c4_0 += a1_3.X * q3.X;
+                c4_1 += a1_0.X * q0.Y;
+                c4_1 += a1_1.X * q1.Y;
+                c4_1 += a1_2.X * q2.Y;
+                c4_1 += a1_3.X * q3.Y;
+                c4_2 += a1_0.X * q0.Z;
+                c4_2 += a1_1.X * q1.Z;
+                c4_2 += a1_2.X * q2.Z;
+                c4_2 += a1_3.X * q3.Z;
+                c4_3 += a1_0.X * q0.W;
+                c4_3 += a1_1.X * q1.W;
+                c4_3 += a1_2.X * q2.W;
+                c4_3 += a1_3.X * q3.W;
+                c5_0 += a1_0.Y * q0.X;
+                c5_0 += a1_1.Y * q1.X;
+                c5_0 += a1_2.Y * q2.X;
+                c5_0 += a1_3.Y * q3.X;
+                c5_1 += a1_0.Y * q0.Y;
+                c5_1 += a1_1.Y * q1.Y;
+                c5_1 += a1_2.Y * q2.Y;
+                c5_1 += a1_3.Y * q3.Y;
+                c5_2 += a1_0.Y * q0.Z;
+                c5_2 += a1_1.Y * q1.Z;
+                c5_2 += a1_2.Y * q2.Z;
+                c5_2 += a1_3.Y * q3.Z;
+                c5_3 += a1_0.Y * q0.W;
+                c5_3 += a1_1.Y * q1.W;
+                c5_3 += a1_2.Y * q2.W;
+                c5_3 += a1_3.Y * q3.W;
+                c6_0 += a1_0.Z * q0.X;
+                c6_0 += a1_1.Z * q1.X;
+                c6_0 += a1_2.Z * q2.X;
+                c6_0 += a1_3.Z * q3.X;
+                c6_1 += a1_0.Z * q0.Y;
+                c6_1 += a1_1.Z * q1.Y;
+                c6_1 += a1_2.Z * q2.Y;
+                c6_1 += a1_3.Z * q3.Y;
+                c6_2 += a1_0.Z * q0.Z;
+                c6_2 += a1_1.Z * q1.Z;
+                c6_2 += a1_2.Z * q2.Z;
+                c6_2 += a1_3.Z * q3.Z;
+                c6_3 += a1_0.Z * q0.W;
+                c6_3 += a1_1.Z * q1.W;
+                c6_3 += a1_2.Z * q2.W;
+                c6_3 += a1_3.Z * q3.W;
+                c7_0 += a1_0.W * q0.X;
+                c7_0 += a1_1.W * q1.X;
+                c7_0 += a1_2.W * q2.X;
+                c7_0 += a1_3.W * q3.X;
+                c7_1 += a1_0.W * q0.Y;
+                c7_1 += a1_1.W * q1.Y;
+                c7_1 += a1_2.W * q2.Y;
+                c7_1 += a1_3.W * q3.Y;
+                c7_2 += a1_0.W * q0.Z;
+                c7_2 += a1_1.W * q1.Z;
+                c7_2 += a1_2.W * q2.Z;
+                c7_2 += a1_3.W * q3.Z;
+                c7_3 += a1_0.W * q0.W;
+                c7_3 += a1_1.W * q1.W;
+                c7_3 += a1_2.W * q2.W;
+                c7_3 += a1_3.W * q3.W;
+            }
+            if (mCap > 8)
+            {
+                Float4 a2_0 = sA[s0 + 2];
+                Float4 a2_1 = h1 ? sA[s1 + 2] : default;
+                Float4 a2_2 = h2 ? sA[s2 + 2] : default;
+                Float4 a2_3 = h3 ? sA[s3 + 2] : default;
+                c8_0 += a2_0.X * q0.X;
+                c8_0 += a2_1.X * q1.X;
+                c8_0 += a2_2.X * q2.X;
+                c8_0 += a2_3.X * q3.X;
+                c8_1 += a2_0.X * q0.Y;
+                c8_1 += a2_1.X * q1.Y;
+                c8_1 += a2_2.X * q2.Y;
+                c8_1 += a2_3.X * q3.Y;
+                c8_2 += a2_0.X * q0.Z;
+                c8_2 += a2_1.X * q1.Z;
+                c8_2 += a2_2.X * q2.Z;
+                c8_2 += a2_3.X * q3.Z;
+                c8_3 += a2_0.X * q0.W;
+                c8_3 += a2_1.X * q1.W;
+                c8_3 += a2_2.X * q2.W;
+                c8_3 += a2_3.X * q3.W;
+                c9_0 += a2_0.Y * q0.X;
+                c9_0 += a2_1.Y * q1.X;
+                c9_0 += a2_2.Y * q2.X;
+                c9_0 += a2_3.Y * q3.X;
+                c9_1 += a2_0.Y * q0.Y;
+                c9_1 += a2_1.Y * q1.Y;
+                c9_1 += a2_2.Y * q2.Y;
+                c9_1 += a2_3.Y * q3.Y;
+                c9_2 += a2_0.Y * q0.Z;
+                c9_2 += a2_1.Y * q1.Z;
+                c9_2 += a2_2.Y * q2.Z;
+                c9_2 += a2_3.Y * q3.Z;
+                c9_3 += a2_0.Y * q0.W;
+                c9_3 += a2_1.Y * q1.W;
+                c9_3 += a2_2.Y * q2.W;
+                c9_3 += a2_3.Y * q3.W;
+                c10_0 += a2_0.Z * q0.X;
+                c10_0 += a2_1.Z * q1.X;
+                c10_0 += a2_2.Z * q2.X;
+                c10_0 += a2_3.Z * q3.X;
+                c10_1 += a2_0.Z * q0.Y;
+                c10_1 += a2_1.Z * q1.Y;
+                c10_1 += a2_2.Z * q2.Y;
+                c10_1 += a2_3.Z * q3.Y;
+                c10_2 += a2_0.Z * q0.Z;
+                c10_2 += a2_1.Z * q1.Z;
+                c10_2 += a2_2.Z * q2.Z;
+                c10_2 += a2_3.Z * q3.Z;
+                c10_3 += a2_0.Z * q0.W;
+                c10_3 += a2_1.Z * q1.W;
+                c10_3 += a2_2.Z * q2.W;
+                c10_3 += a2_3.Z * q3.W;
+                c11_0 += a2_0.W * q0.X;
+                c11_0 += a2_1.W * q1.X;
+                c11_0 += a2_2.W * q2.X;
+                c11_0 += a2_3.W * q3.X;
+                c11_1 += a2_0.W * q0.Y;
+                c11_1 += a2_1.W * q1.Y;
+                c11_1 += a2_2.W * q2.Y;
+                c11_1 += a2_3.W * q3.Y;
+                c11_2 += a2_0.W * q0.Z;
+                c11_2 += a2_1.W * q1.Z;
+                c11_2 += a2_2.W * q2.Z;
+                c11_2 += a2_3.W * q3.Z;
+                c11_3 += a2_0.W * q0.W;
+                c11_3 += a2_1.W * q1.W;
+                c11_3 += a2_2.W * q2.W;
+                c11_3 += a2_3.W * q3.W;
+            }
+            if (mCap > 12)
+            {
+                Float4 a3_0 = sA[s0 + 3];
+                Float4 a3_1 = h1 ? sA[s1 + 3] : default;
+                Float4 a3_2 = h2 ? sA[s2 + 3] : default;
+                Float4 a3_3 = h3 ? sA[s3 + 3] : default;
+                c12_0 += a3_0.X * q0.X;
+                c12_0 += a3_1.X * q1.X;
+                c12_0 += a3_2.X * q2.X;
+                c12_0 += a3_3.X * q3.X;
+                c12_1 += a3_0.X * q0.Y;
+                c12_1 += a3_1.X * q1.Y;
+                c12_1 += a3_2.X * q2.Y;
+                c12_1 += a3_3.X * q3.Y;
+                c12_2 += a3_0.X * q0.Z;
+                c12_2 += a3_1.X * q1.Z;
+                c12_2 += a3_2.X * q2.Z;
+                c12_2 += a3_3.X * q3.Z;
+                c12_3 += a3_0.X * q0.W;
+                c12_3 += a3_1.X * q1.W;
+                c12_3 += a3_2.X * q2.W;
+                c12_3 += a3_3.X * q3.W;
+                c13_0 += a3_0.Y * q0.X;
+                c13_0 += a3_1.Y * q1.X;
+                c13_0 += a3_2.Y * q2.X;
+                c13_0 += a3_3.Y * q3.X;
+                c13_1 += a3_0.Y * q0.Y;
+                c13_1 += a3_1.Y * q1.Y;
+                c13_1 += a3_2.Y * q2.Y;
+                c13_1 += a3_3.Y * q3.Y;
+                c13_2 += a3_0.Y * q0.Z;
+                c13_2 += a3_1.Y * q1.Z;
+                c13_2 += a3_2.Y * q2.Z;
+                c13_2 += a3_3.Y * q3.Z;
+                c13_3 += a3_0.Y * q0.W;
+                c13_3 += a3_1.Y * q1.W;
+                c13_3 += a3_2.Y * q2.W;
+                c13_3 += a3_3.Y * q3.W;
+                c14_0 += a3_0.Z * q0.X;
+                c14_0 += a3_1.Z * q1.X;
+                c14_0 += a3_2.Z * q2.X;
+                c14_0 += a3_3.Z * q3.X;
+                c14_1 += a3_0.Z * q0.Y;
+                c14_1 += a3_1.Z * q1.Y;
+                c14_1 += a3_2.Z * q2.Y;
+                c14_1 += a3_3.Z * q3.Y;
+                c14_2 += a3_0.Z * q0.Z;
+                c14_2 += a3_1.Z * q1.Z;
+                c14_2 += a3_2.Z * q2.Z;
+                c14_2 += a3_3.Z * q3.Z;
+                c14_3 += a3_0.Z * q0.W;
+                c14_3 += a3_1.Z * q1.W;
+                c14_3 += a3_2.Z * q2.W;
+                c14_3 += a3_3.Z * q3.W;
+                c15_0 += a3_0.W * q0.X;
+                c15_0 += a3_1.W * q1.X;
+                c15_0 += a3_2.W * q2.X;
+                c15_0 += a3_3.W * q3.X;
+                c15_1 += a3_0.W * q0.Y;
+                c15_1 += a3_1.W * q1.Y;
+                c15_1 += a3_2.W * q2.Y;
+                c15_1 += a3_3.W * q3.Y;
+                c15_2 += a3_0.W * q0.Z;
+                c15_2 += a3_1.W * q1.Z;
+                c15_2 += a3_2.W * q2.Z;
+                c15_2 += a3_3.W * q3.Z;
+                c15_3 += a3_0.W * q0.W;
+                c15_3 += a3_1.W * q1.W;
+                c15_3 += a3_2.W * q2.W;
+                c15_3 += a3_3.W * q3.W;
+            }
+        }
+
+        // Every warp is done reading A before the buffer takes the warps' sums.
+        Group.Barrier();
+        sA[(0 * nw + wi) * ws + lane] = new Float4 { X = c0_0, Y = c0_1, Z = c0_2, W = c0_3 };
+        sA[(1 * nw + wi) * ws + lane] = new Float4 { X = c1_0, Y = c1_1, Z = c1_2, W = c1_3 };
+        if (mCap > 2)
+        {
+            sA[(2 * nw + wi) * ws + lane] = new Float4 { X = c2_0, Y = c2_1, Z = c2_2, W = c2_3 };
+        }
+        if (mCap > 3)
+        {
+            sA[(3 * nw + wi) * ws + lane] = new Float4 { X = c3_0, Y = c3_1, Z = c3_2, W = c3_3 };
+        }
+        if (mCap > 4)
+        {
+            sA[(4 * nw + wi) * ws + lane] = new Float4 { X = c4_0, Y = c4_1, Z = c4_2, W = c4_3 };
+        }
+        if (mCap > 5)
+        {
+            sA[(5 * nw + wi) * ws + lane] = new Float4 { X = c5_0, Y = c5_1, Z = c5_2, W = c5_3 };
+        }
+        if (mCap > 6)
+        {
+            sA[(6 * nw + wi) * ws + lane] = new Float4 { X = c6_0, Y = c6_1, Z = c6_2, W = c6_3 };
+        }
+        if (mCap > 7)
+        {
+            sA[(7 * nw + wi) * ws + lane] = new Float4 { X = c7_0, Y = c7_1, Z = c7_2, W = c7_3 };
+        }
+        Group.Barrier();
+        GemvKnPipeFinish(sA, bias, c, partial, g, 0, mCap - 0 < 8 ? mCap - 0 : 8, colBase, nw, split);
+        Group.Barrier();
+        if (mCap > 8)
+        {
+            if (mCap > 8)
+            {
+                sA[(0 * nw + wi) * ws + lane] = new Float4 { X = c8_0, Y = c8_1, Z = c8_2, W = c8_3 };
+            }
+            if (mCap > 9)
+            {
+                sA[(1 * nw + wi) * ws + lane] = new Float4 { X = c9_0, Y = c9_1, Z = c9_2, W = c9_3 };
+            }
+            if (mCap > 10)
+            {
+                sA[(2 * nw + wi) * ws + lane] = new Float4 { X = c10_0, Y = c10_1, Z = c10_2, W = c10_3 };
+            }
+            if (mCap > 11)
+            {
+                sA[(3 * nw + wi) * ws + lane] = new Float4 { X = c11_0, Y = c11_1, Z = c11_2, W = c11_3 };
+            }
+            if (mCap > 12)
+            {
+                sA[(4 * nw + wi) * ws + lane] = new Float4 { X = c12_0, Y = c12_1, Z = c12_2, W = c12_3 };
+            }
+            if (mCap > 13)
+            {
+                sA[(5 * nw + wi) * ws + lane] = new Float4 { X = c13_0, Y = c13_1, Z = c13_2, W = c13_3 };
+            }
+            if (mCap > 14)
+            {
+                sA[(6 * nw + wi) * ws + lane] = new Float4 { X = c14_0, Y = c14_1, Z = c14_2, W = c14_3 };
+            }
+            if (mCap > 15)
+            {
+                sA[(7 * nw + wi) * ws + lane] = new Float4 { X = c15_0, Y = c15_1, Z = c15_2, W = c15_3 };
+            }
+            Group.Barrier();
+            GemvKnPipeFinish(sA, bias, c, partial, g, 8, mCap - 8 < 8 ? mCap - 8 : 8, colBase, nw, split);
+            Group.Barrier();
+        }
+    }
+
+    /// <summary>
     /// Decode GEMV, weight [N, K] (a linear layer's weight): one warp per output column n (Grid.X * nw + warp), its
     /// lanes stride over the weight row with coalesced loads, four per iteration in flight; A is staged in shared
     /// memory in chunks of KChunk columns (M x KChunk floats); each of the M sums ends in a warp shuffle reduction.

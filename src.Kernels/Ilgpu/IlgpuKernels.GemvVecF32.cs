@@ -15,6 +15,32 @@ public sealed partial class IlgpuKernels
     private readonly Action<KernelConfig, ArrayView<float>, ArrayView<Float4>, ArrayView<float>, ArrayView<float>, ArrayView<float>, GemvShape>?[] gemvKnVecF32 =
         new Action<KernelConfig, ArrayView<float>, ArrayView<Float4>, ArrayView<float>, ArrayView<float>, ArrayView<float>, GemvShape>?[5];
 
+    private readonly Action<KernelConfig, ArrayView<float>, ArrayView<Float4>, ArrayView<float>, ArrayView<float>, ArrayView<float>, GemvShape>?[] gemvKnPipeF32 =
+        new Action<KernelConfig, ArrayView<float>, ArrayView<Float4>, ArrayView<float>, ArrayView<float>, ArrayView<float>, GemvShape>?[4];
+
+    /// <summary>
+    /// <c>GemvKnPipeF32</c>'s launch bounds: 256 threads, two groups per SM (at most 128 registers: local ptxas 13.0 then
+    /// keeps the 16-row loop's next weight loads at its top, where unbounded it takes 157 and one group per SM).
+    /// </summary>
+    private KernelSpecialization GemvKnPipeBounds => Bounds(256, 2);
+
+    /// <summary>Which kernels serve float32 decode products (<c>GEMS_GEMV_F32_VARIANT</c>; tests set it directly).</summary>
+    internal GemvF32Variant GemvF32Kernel { get; set; } = GemvF32Choice.FromEnvironment();
+
+    /// <summary>
+    /// Whether a [K, N] product of this row cap takes <c>GemvKnPipeF32</c>: the <see cref="GemvF32Variant.Pipe"/> setting,
+    /// 2–16 rows, and the 16-byte conditions of <see cref="UsesGemvKnVecF32"/>.
+    /// </summary>
+    private bool UsesGemvKnPipeF32(int rowsCap, ArrayView<float> b, int n) =>
+        GemvF32Kernel == GemvF32Variant.Pipe && rowsCap >= 2 && UsesGemvKnVecF32(b, n);
+
+    /// <summary>
+    /// Most rows of K in one [K, N] group's chunk: what the kernel's shared buffer of A holds (<c>GemvKnPipeF32</c> stages
+    /// four rows of A per 16-byte vector, the others one float per row and K).
+    /// </summary>
+    private int GemvKnChunkLimit(int rowsCap, ArrayView<float> b, int n) =>
+        UsesGemvKnPipeF32(rowsCap, b, n) ? GemmFastKernels.VecSharedA / Math.Max(1, rowsCap / 4) : GemmFastKernels.MaxSharedA / rowsCap;
+
     /// <summary>Whether a [K, N] decode product with this weight view takes the 16-byte kernel: N a multiple of 4 and b 16-byte aligned.</summary>
     internal static bool UsesGemvKnVecF32(ArrayView<float> b, int n) => n % 4 == 0 && TensorCoreLaunch.DeviceAddress(b.Cast<ushort>()) % 16 == 0;
 
@@ -24,6 +50,12 @@ public sealed partial class IlgpuKernels
         if (!UsesGemvKnVecF32(b, n))
         {
             return GemvKnVariant(rowsCap);
+        }
+
+        if (UsesGemvKnPipeF32(rowsCap, b, n))
+        {
+            var pipe = GemvKnPipeVariant(rowsCap);
+            return (config, a, weight, bias, c, partial, g) => pipe(config, a, weight.Cast<Float4>(), bias, c, partial, g);
         }
 
         var name = $"{nameof(GemmFastKernels.GemvKnVecF32)}<{rowsCap}>";
@@ -38,6 +70,21 @@ public sealed partial class IlgpuKernels
             _ => throw new ArgumentOutOfRangeException(nameof(rowsCap), rowsCap, "GEMV row caps are 1, 2, 4, 8 or 16."),
         };
         return (config, a, weight, bias, c, partial, g) => kernel(config, a, weight.Cast<Float4>(), bias, c, partial, g);
+    }
+
+    /// <summary>The pipelined [K, N] GEMV compiled for a row cap of 2, 4, 8 or 16.</summary>
+    private Action<KernelConfig, ArrayView<float>, ArrayView<Float4>, ArrayView<float>, ArrayView<float>, ArrayView<float>, GemvShape> GemvKnPipeVariant(int rowsCap)
+    {
+        var name = $"{nameof(GemmFastKernels.GemvKnPipeF32)}<{rowsCap}>";
+        int slot = int.Log2(rowsCap) - 1;
+        return rowsCap switch
+        {
+            2 => device.Load(ref gemvKnPipeF32[slot], name, acc => acc.LoadStreamKernel<ArrayView<float>, ArrayView<Float4>, ArrayView<float>, ArrayView<float>, ArrayView<float>, GemvShape>(GemmFastKernels.GemvKnPipeF32<Const2>, GemvKnPipeBounds)),
+            4 => device.Load(ref gemvKnPipeF32[slot], name, acc => acc.LoadStreamKernel<ArrayView<float>, ArrayView<Float4>, ArrayView<float>, ArrayView<float>, ArrayView<float>, GemvShape>(GemmFastKernels.GemvKnPipeF32<Const4>, GemvKnPipeBounds)),
+            8 => device.Load(ref gemvKnPipeF32[slot], name, acc => acc.LoadStreamKernel<ArrayView<float>, ArrayView<Float4>, ArrayView<float>, ArrayView<float>, ArrayView<float>, GemvShape>(GemmFastKernels.GemvKnPipeF32<Const8>, GemvKnPipeBounds)),
+            16 => device.Load(ref gemvKnPipeF32[slot], name, acc => acc.LoadStreamKernel<ArrayView<float>, ArrayView<Float4>, ArrayView<float>, ArrayView<float>, ArrayView<float>, GemvShape>(GemmFastKernels.GemvKnPipeF32<Const16>, GemvKnPipeBounds)),
+            _ => throw new ArgumentOutOfRangeException(nameof(rowsCap), rowsCap, "Pipelined [K, N] GEMV row caps are 2, 4, 8 or 16."),
+        };
     }
 
     /// <summary>
@@ -140,4 +187,36 @@ internal static class GemvNkVecLaunch
         g.Direct = g.Splits == 1 ? 1 : 0;
         return (new KernelConfig(new Index3D(groups, g.Splits, 1), new Index3D(threads, 1, 1)), g, cap);
     }
+}
+
+/// <summary>The kernels that <c>GEMS_GEMV_F32_VARIANT</c> selects between for float32 decode products.</summary>
+internal enum GemvF32Variant
+{
+    /// <summary>The 16-byte kernels <c>GemvKnVecF32</c> and <c>GemvNkVecF32</c> (the default).</summary>
+    Vec,
+
+    /// <summary>
+    /// [K, N] weights with 2–16 rows: <c>GemvKnPipeF32</c> (next iteration's weight loads in flight during the multiply,
+    /// A staged four rows to a 16-byte vector); every other product as <see cref="Vec"/>.
+    /// </summary>
+    Pipe,
+}
+
+/// <summary>The float32 decode-product setting (<c>GEMS_GEMV_F32_VARIANT</c>): <c>vec</c> (default) or <c>pipe</c>.</summary>
+internal static class GemvF32Choice
+{
+    /// <summary>Environment variable naming the float32 decode kernels.</summary>
+    public const string Variable = "GEMS_GEMV_F32_VARIANT";
+
+    private static readonly Lazy<GemvF32Variant> FromVariable = new(() => Parse(Environment.GetEnvironmentVariable(Variable)));
+
+    /// <summary>The setting of this process (read once).</summary>
+    public static GemvF32Variant FromEnvironment() => FromVariable.Value;
+
+    /// <summary><c>pipe</c> (any case, surrounding spaces ignored) selects <see cref="GemvF32Variant.Pipe"/>; anything else the default.</summary>
+    public static GemvF32Variant Parse(string? setting) => setting?.Trim().ToLowerInvariant() switch
+    {
+        "pipe" => GemvF32Variant.Pipe,
+        _ => GemvF32Variant.Vec,
+    };
 }

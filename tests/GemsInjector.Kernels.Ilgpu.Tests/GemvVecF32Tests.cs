@@ -1,4 +1,5 @@
 using System;
+using System.IO;
 using System.Linq;
 using System.Text.RegularExpressions;
 using GemsInjector.Kernels.Ilgpu;
@@ -109,9 +110,45 @@ public sealed class GemvVecF32Tests : KernelTestBase, IClassFixture<Warp32Simula
     [InlineData(8, 1100, 36)]
     [InlineData(11, 130, 64)]
     [InlineData(16, 600, 4)]
-    public void KnMmAndAddmmMatchFloat64(int m, int k, int n)
+    public void KnMmAndAddmmMatchFloat64(int m, int k, int n) => KnMmAndAddmm(m, k, n, 8700);
+
+    // GEMS_GEMV_F32_VARIANT=pipe ([K, N], 2–16 rows): k below one iteration (no pipelined loop), with a guarded tail,
+    // several chunks (512 rows of K at 16 rows, 1024 at 8) and so split-K; n one vector, partial groups, several groups.
+    [Theory]
+    [InlineData(2, 300, 20)]
+    [InlineData(3, 17, 8)]
+    [InlineData(4, 5, 8)]
+    [InlineData(6, 2100, 132)]
+    [InlineData(8, 1100, 36)]
+    [InlineData(11, 130, 64)]
+    [InlineData(16, 600, 4)]
+    [InlineData(16, 1300, 260)]
+    public void KnPipeMmAndAddmmMatchFloat64(int m, int k, int n)
     {
-        int seed = 8700 + (m * 1000) + k + n;
+        var before = K.GemvF32Kernel;
+        K.GemvF32Kernel = GemvF32Variant.Pipe;
+        try
+        {
+            KnMmAndAddmm(m, k, n, 9700);
+        }
+        finally
+        {
+            K.GemvF32Kernel = before;
+        }
+    }
+
+    [Theory]
+    [InlineData("pipe", true)]
+    [InlineData(" PIPE ", true)]
+    [InlineData("vec", false)]
+    [InlineData(null, false)]
+    [InlineData("other", false)]
+    public void TheVariantSettingParses(string? setting, bool pipe) =>
+        Assert.Equal(pipe ? GemvF32Variant.Pipe : GemvF32Variant.Vec, GemvF32Choice.Parse(setting));
+
+    private void KnMmAndAddmm(int m, int k, int n, int seedBase)
+    {
+        int seed = seedBase + (m * 1000) + k + n;
         var a = Random(seed, m * k);
         var b = Random(seed + 1, k * n);
         var aView = Upload(a);
@@ -300,6 +337,8 @@ public sealed class GemvVecF32Tests : KernelTestBase, IClassFixture<Warp32Simula
             typeof(GemmFastKernels).GetMethod(nameof(GemmFastKernels.GemvNkVecF32))!.MakeGenericMethod(typeof(Const16)),
             typeof(GemmFastKernels).GetMethod(nameof(GemmFastKernels.GemvKnVecF32))!.MakeGenericMethod(typeof(Const1)),
             typeof(GemmFastKernels).GetMethod(nameof(GemmFastKernels.GemvKnVecF32))!.MakeGenericMethod(typeof(Const16)),
+            typeof(GemmFastKernels).GetMethod(nameof(GemmFastKernels.GemvKnPipeF32))!.MakeGenericMethod(typeof(Const2)),
+            typeof(GemmFastKernels).GetMethod(nameof(GemmFastKernels.GemvKnPipeF32))!.MakeGenericMethod(typeof(Const16)),
         };
         using var context = Context.Create(b => b.Optimize(OptimizationLevel.O2));
         using var backend = new PTXBackend(context, new CudaCapabilityContext(CudaArchitecture.SM_90),
@@ -307,7 +346,16 @@ public sealed class GemvVecF32Tests : KernelTestBase, IClassFixture<Warp32Simula
         foreach (var kernel in kernels)
         {
             var entry = EntryPointDescription.FromExplicitlyGroupedKernel(kernel);
-            string ptx = ((PTXCompiledKernel)backend.Compile(entry, new KernelSpecialization(256, null))).PTXAssembly;
+            int? groupsPerSm = kernel.Name == nameof(GemmFastKernels.GemvKnPipeF32) ? 2 : null;
+            string ptx = ((PTXCompiledKernel)backend.Compile(entry, new KernelSpecialization(256, groupsPerSm))).PTXAssembly;
+            string? dump = Environment.GetEnvironmentVariable("GEMS_PTX_DUMP_DIR");
+            if (!string.IsNullOrEmpty(dump))
+            {
+                Directory.CreateDirectory(dump);
+                string suffix = kernel.IsGenericMethod ? "_" + kernel.GetGenericArguments()[0].Name : string.Empty;
+                File.WriteAllText(Path.Combine(dump, kernel.Name + suffix + ".ptx"), ptx);
+            }
+
             int vectorLoads = Regex.Matches(ptx, @"ld\.global(\.nc)?\.v4\.(f32|b32|u32)").Count;
             int sharedVectorLoads = Regex.Matches(ptx, @"ld\.shared\.v4\.(f32|b32|u32)").Count;
             int local = Regex.Matches(ptx, @"(ld|st)\.local").Count;

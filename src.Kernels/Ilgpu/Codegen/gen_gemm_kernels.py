@@ -1065,6 +1065,150 @@ for i in range(GM):
 w("    }")
 w("")
 
+# ---------------- GEMV [K, N], pipelined (GEMS_GEMV_F32_VARIANT=pipe) ----------------
+PR = 4  # weight rows per iteration of GemvKnPipeF32; the next iteration's PR rows are in flight while these are multiplied
+
+
+def kn_pipe_multiply(ind, rows, guarded):
+    """Multiplies weight rows q{u} (K index k + u*nw) into the accumulators: per weight row one broadcast 16-byte shared
+    read of A per four rows of A (the chunk is staged K-major, four rows to a vector)."""
+    for u in range(rows):
+        w(f"{ind}int s{u} = slot + {u} * slotStride;")
+    for qd in range(GM // 4):
+        inner = ind
+        if qd > 0:
+            w(f"{ind}if (mCap > {4 * qd})")
+            w(f"{ind}{{")
+            inner = ind + "    "
+        for u in range(rows):
+            load = f"sA[s{u} + {qd}]"
+            if guarded and u > 0:
+                load = f"h{u} ? {load} : default"
+            w(f"{inner}Float4 a{qd}_{u} = {load};")
+        for r, rc in enumerate("XYZW"):
+            i = 4 * qd + r
+            rind = inner
+            if qd == 0 and r >= 2:
+                w(f"{inner}if (mCap > {i})")
+                w(f"{inner}{{")
+                rind = inner + "    "
+            # One statement per product: each compiles to an FFMA (a sum of products would cost an FMUL and an FADD more).
+            for j, comp in enumerate("XYZW"):
+                for u in range(rows):
+                    w(f"{rind}c{i}_{j} += a{qd}_{u}.{rc} * q{u}.{comp};")
+            if qd == 0 and r >= 2:
+                w(f"{inner}}}")
+        if qd > 0:
+            w(f"{ind}}}")
+
+
+w("    /// <summary>")
+w("    /// Decode GEMV for 2–16 rows, weight [K, N] row-major with N a multiple of 4 and the weight 16-byte aligned")
+w("    /// (<c>GEMS_GEMV_F32_VARIANT=pipe</c>): the columns, K chunks and warp interleave of <c>GemvKnVecF32</c>, but software")
+w(f"    /// pipelined: while a warp multiplies {PR} weight rows, the next {PR} rows' 16-byte loads are already issued, so a lane")
+w(f"    /// never waits with fewer than {PR} loads in flight. A's chunk is staged K-major, four rows of A to a <see cref=\"Float4\"/>")
+w("    /// (zero past M), so one broadcast 16-byte shared read serves 16 multiply-adds instead of 4, and the 32 KB buffer holds")
+w("    /// <see cref=\"VecSharedA\"/> / (TRowsCap / 4) rows of K (512 at 16 rows: half the splits of the 4096-float buffer). The")
+w("    /// warps' sums go through the same buffer eight rows of A at a time (4 barriers at 16 rows, not 32). Needs at most 256")
+w("    /// threads (8 rows × threads 16-byte sums fit the buffer) and KChunk ≤ VecSharedA / max(1, TRowsCap / 4).")
+w("    /// </summary>")
+kernel_header("GemvKnPipeF32", ["TRowsCap"], [(f"Const{cap}",) for cap in (2, 4, 8, 16)],
+              "ArrayView<float> a, ArrayView<Float4> b4, ArrayView<float> bias, ArrayView<float> c, ArrayView<float> partial, GemvShape g")
+w("        var sA = SharedMemory.Allocate<Float4>(VecSharedA);")
+w("        var bv = b4.AsAligned(16);")
+w("        int ws = Warp.WarpSize;")
+w("        int lane = Warp.LaneIdx;")
+w("        int wi = Warp.WarpIdx;")
+w("        int threads = Group.DimX;")
+w("        int nw = threads / ws;")
+w("        int colBase = Grid.IdxX * 4 * ws;")
+w("        int n4 = g.N / 4;")
+w("        int col4 = Grid.IdxX * ws + lane;")
+w("        col4 = col4 < n4 ? col4 : 0;")
+w("        int split = Grid.IdxY;")
+w("        int kc = g.KChunk;")
+w("        int k0 = split * kc;")
+w("        int kEnd = k0 + kc < g.K ? k0 + kc : g.K;")
+w("        int m = g.M;")
+w("        int mCap = default(TRowsCap).Value;")
+w("        int quads = mCap < 4 ? 1 : mCap / 4;")
+w("        // The first iteration's weights are issued before the staging waits on A, so both round trips overlap.")
+w("        int k = k0 + wi;")
+w(f"        bool whole = k + {PR - 1} * nw < kEnd;")
+w("        long wIdx = (long)k * n4 + col4;")
+w("        long wStride = (long)nw * n4;")
+w("        int slotStride = nw * quads;")
+for u in range(PR):
+    w(f"        Float4 q{u} = whole ? bv[wIdx + {u} * wStride] : default;")
+w("        // Consecutive threads read consecutive K of one row of A (coalesced); the slot is K-major.")
+w("        for (int e = Group.IdxX; e < quads * kc; e += threads)")
+w("        {")
+w("            int qd = e / kc;")
+w("            int kk = e - qd * kc;")
+w("            int kg = k0 + kk;")
+w("            bool inK = kg < kEnd;")
+w("            int i0 = 4 * qd;")
+w("            sA[kk * quads + qd] = new Float4")
+w("            {")
+for r, rc in enumerate("XYZW"):
+    w(f"                {rc} = inK && i0 + {r} < m ? a[(long)(i0 + {r}) * g.K + kg] : 0f,")
+w("            };")
+w("        }")
+w("")
+w("        Group.Barrier();")
+for i in range(GM):
+    w("        float " + ", ".join(f"c{i}_{j} = 0f" for j in range(4)) + ";")
+w("        int slot = wi * quads;")
+w("        while (whole)")
+w("        {")
+w(f"            int kn = k + {PR} * nw;")
+w(f"            bool nextWhole = kn + {PR - 1} * nw < kEnd;")
+w(f"            long wNext = wIdx + {PR} * wStride;")
+for u in range(PR):
+    w(f"            Float4 p{u} = nextWhole ? bv[wNext + {u} * wStride] : default;")
+kn_pipe_multiply("            ", PR, False)
+for u in range(PR):
+    w(f"            q{u} = p{u};")
+w("            k = kn;")
+w("            wIdx = wNext;")
+w(f"            slot += {PR} * slotStride;")
+w("            whole = nextWhole;")
+w("        }")
+w("")
+w("        if (k < kEnd)")
+w("        {")
+for u in range(1, PR):
+    w(f"            bool h{u} = k + {u} * nw < kEnd;")
+w("            q0 = bv[wIdx];")
+for u in range(1, PR):
+    w(f"            q{u} = h{u} ? bv[wIdx + {u} * wStride] : default;")
+kn_pipe_multiply("            ", PR, True)
+w("        }")
+w("")
+w("        // Every warp is done reading A before the buffer takes the warps' sums.")
+w("        Group.Barrier();")
+for r0 in range(0, GM, 8):
+    ind = "        "
+    if r0 > 0:
+        w(f"        if (mCap > {r0})")
+        w("        {")
+        ind = "            "
+    for i in range(r0, r0 + 8):
+        iind = ind
+        if i >= 2:
+            w(f"{ind}if (mCap > {i})")
+            w(f"{ind}{{")
+            iind = ind + "    "
+        w(f"{iind}sA[({i - r0} * nw + wi) * ws + lane] = new Float4 {{ X = c{i}_0, Y = c{i}_1, Z = c{i}_2, W = c{i}_3 }};")
+        if i >= 2:
+            w(f"{ind}}}")
+    w(f"{ind}Group.Barrier();")
+    w(f"{ind}GemvKnPipeFinish(sA, bias, c, partial, g, {r0}, mCap - {r0} < 8 ? mCap - {r0} : 8, colBase, nw, split);")
+    w(f"{ind}Group.Barrier();")
+    if r0 > 0:
+        w("        }")
+w("    }")
+w("")
 # ---------------- GEMV [N, K] ----------------
 w("    /// <summary>")
 w("    /// Decode GEMV, weight [N, K] (a linear layer's weight): one warp per output column n (Grid.X * nw + warp), its")
