@@ -19,10 +19,14 @@ public sealed partial class IlgpuKernels
         new Action<KernelConfig, ArrayView<float>, ArrayView<Float4>, ArrayView<float>, ArrayView<float>, ArrayView<float>, GemvShape>?[4];
 
     /// <summary>
-    /// <c>GemvKnPipeF32</c>'s launch bounds: 256 threads, two groups per SM (at most 128 registers: local ptxas 13.0 then
-    /// keeps the 16-row loop's next weight loads at its top, where unbounded it takes 157 and one group per SM).
+    /// Launch bounds of the pipelined kernels (<c>GemvKnPipeF32</c>, <c>GemvNkPipeF32</c>): 256 threads, two groups per SM
+    /// (at most 128 registers: local ptxas 13.0 then keeps the 16-row [K, N] loop's next weight loads at its top, where
+    /// unbounded it takes 157 registers and one group per SM).
     /// </summary>
-    private KernelSpecialization GemvKnPipeBounds => Bounds(256, 2);
+    private KernelSpecialization GemvPipeBounds => Bounds(256, 2);
+
+    private readonly Action<KernelConfig, ArrayView<Float4>, ArrayView<Float4>, ArrayView<float>, ArrayView<float>, ArrayView<float>, GemvShape>?[] gemvNkPipeF32 =
+        new Action<KernelConfig, ArrayView<Float4>, ArrayView<Float4>, ArrayView<float>, ArrayView<float>, ArrayView<float>, GemvShape>?[4];
 
     /// <summary>Which kernels serve float32 decode products (<c>GEMS_GEMV_F32_VARIANT</c>; tests set it directly).</summary>
     internal GemvF32Variant GemvF32Kernel { get; set; } = GemvF32Choice.FromEnvironment();
@@ -72,6 +76,21 @@ public sealed partial class IlgpuKernels
         return (config, a, weight, bias, c, partial, g) => kernel(config, a, weight.Cast<Float4>(), bias, c, partial, g);
     }
 
+    /// <summary>The pipelined [N, K] GEMV compiled for a row cap of 2, 4, 8 or 16 (launched like <c>GemvKnPipeF32</c>).</summary>
+    private Action<KernelConfig, ArrayView<Float4>, ArrayView<Float4>, ArrayView<float>, ArrayView<float>, ArrayView<float>, GemvShape> GemvNkPipeVariant(int rowsCap)
+    {
+        var name = $"{nameof(GemmFastKernels.GemvNkPipeF32)}<{rowsCap}>";
+        int slot = int.Log2(rowsCap) - 1;
+        return rowsCap switch
+        {
+            2 => device.Load(ref gemvNkPipeF32[slot], name, acc => acc.LoadStreamKernel<ArrayView<Float4>, ArrayView<Float4>, ArrayView<float>, ArrayView<float>, ArrayView<float>, GemvShape>(GemmFastKernels.GemvNkPipeF32<Const2>, GemvPipeBounds)),
+            4 => device.Load(ref gemvNkPipeF32[slot], name, acc => acc.LoadStreamKernel<ArrayView<Float4>, ArrayView<Float4>, ArrayView<float>, ArrayView<float>, ArrayView<float>, GemvShape>(GemmFastKernels.GemvNkPipeF32<Const4>, GemvPipeBounds)),
+            8 => device.Load(ref gemvNkPipeF32[slot], name, acc => acc.LoadStreamKernel<ArrayView<Float4>, ArrayView<Float4>, ArrayView<float>, ArrayView<float>, ArrayView<float>, GemvShape>(GemmFastKernels.GemvNkPipeF32<Const8>, GemvPipeBounds)),
+            16 => device.Load(ref gemvNkPipeF32[slot], name, acc => acc.LoadStreamKernel<ArrayView<Float4>, ArrayView<Float4>, ArrayView<float>, ArrayView<float>, ArrayView<float>, GemvShape>(GemmFastKernels.GemvNkPipeF32<Const16>, GemvPipeBounds)),
+            _ => throw new ArgumentOutOfRangeException(nameof(rowsCap), rowsCap, "Pipelined [N, K] GEMV row caps are 2, 4, 8 or 16."),
+        };
+    }
+
     /// <summary>The pipelined [K, N] GEMV compiled for a row cap of 2, 4, 8 or 16.</summary>
     private Action<KernelConfig, ArrayView<float>, ArrayView<Float4>, ArrayView<float>, ArrayView<float>, ArrayView<float>, GemvShape> GemvKnPipeVariant(int rowsCap)
     {
@@ -79,10 +98,10 @@ public sealed partial class IlgpuKernels
         int slot = int.Log2(rowsCap) - 1;
         return rowsCap switch
         {
-            2 => device.Load(ref gemvKnPipeF32[slot], name, acc => acc.LoadStreamKernel<ArrayView<float>, ArrayView<Float4>, ArrayView<float>, ArrayView<float>, ArrayView<float>, GemvShape>(GemmFastKernels.GemvKnPipeF32<Const2>, GemvKnPipeBounds)),
-            4 => device.Load(ref gemvKnPipeF32[slot], name, acc => acc.LoadStreamKernel<ArrayView<float>, ArrayView<Float4>, ArrayView<float>, ArrayView<float>, ArrayView<float>, GemvShape>(GemmFastKernels.GemvKnPipeF32<Const4>, GemvKnPipeBounds)),
-            8 => device.Load(ref gemvKnPipeF32[slot], name, acc => acc.LoadStreamKernel<ArrayView<float>, ArrayView<Float4>, ArrayView<float>, ArrayView<float>, ArrayView<float>, GemvShape>(GemmFastKernels.GemvKnPipeF32<Const8>, GemvKnPipeBounds)),
-            16 => device.Load(ref gemvKnPipeF32[slot], name, acc => acc.LoadStreamKernel<ArrayView<float>, ArrayView<Float4>, ArrayView<float>, ArrayView<float>, ArrayView<float>, GemvShape>(GemmFastKernels.GemvKnPipeF32<Const16>, GemvKnPipeBounds)),
+            2 => device.Load(ref gemvKnPipeF32[slot], name, acc => acc.LoadStreamKernel<ArrayView<float>, ArrayView<Float4>, ArrayView<float>, ArrayView<float>, ArrayView<float>, GemvShape>(GemmFastKernels.GemvKnPipeF32<Const2>, GemvPipeBounds)),
+            4 => device.Load(ref gemvKnPipeF32[slot], name, acc => acc.LoadStreamKernel<ArrayView<float>, ArrayView<Float4>, ArrayView<float>, ArrayView<float>, ArrayView<float>, GemvShape>(GemmFastKernels.GemvKnPipeF32<Const4>, GemvPipeBounds)),
+            8 => device.Load(ref gemvKnPipeF32[slot], name, acc => acc.LoadStreamKernel<ArrayView<float>, ArrayView<Float4>, ArrayView<float>, ArrayView<float>, ArrayView<float>, GemvShape>(GemmFastKernels.GemvKnPipeF32<Const8>, GemvPipeBounds)),
+            16 => device.Load(ref gemvKnPipeF32[slot], name, acc => acc.LoadStreamKernel<ArrayView<float>, ArrayView<Float4>, ArrayView<float>, ArrayView<float>, ArrayView<float>, GemvShape>(GemmFastKernels.GemvKnPipeF32<Const16>, GemvPipeBounds)),
             _ => throw new ArgumentOutOfRangeException(nameof(rowsCap), rowsCap, "Pipelined [K, N] GEMV row caps are 2, 4, 8 or 16."),
         };
     }
@@ -109,6 +128,10 @@ public sealed partial class IlgpuKernels
             device.Load(ref gemvNkVec1F32, nameof(GemmFastKernels.GemvNkVec1F32),
                 acc => acc.LoadStreamKernel<ArrayView<Float4>, ArrayView<Float4>, ArrayView<float>, ArrayView<float>, ArrayView<float>, GemvShape>(GemmFastKernels.GemvNkVec1F32, GemvBounds))(
                 config, a4, b4, bias, c, partial, shape);
+        }
+        else if (GemvF32Kernel == GemvF32Variant.Pipe)
+        {
+            GemvNkPipeVariant(cap)(config, a4, b4, bias, c, partial, shape);
         }
         else
         {
@@ -196,8 +219,9 @@ internal enum GemvF32Variant
     Vec,
 
     /// <summary>
-    /// [K, N] weights with 2–16 rows: <c>GemvKnPipeF32</c> (next iteration's weight loads in flight during the multiply,
-    /// A staged four rows to a 16-byte vector); every other product as <see cref="Vec"/>.
+    /// 2–16 rows: <c>GemvKnPipeF32</c> for [K, N] weights (next iteration's weight loads in flight during the multiply, A
+    /// staged four rows to a 16-byte vector) and <c>GemvNkPipeF32</c> for [N, K] ones (one K step per iteration, the next
+    /// step's loads in flight, two groups per SM); one-row products as <see cref="Vec"/>.
     /// </summary>
     Pipe,
 }

@@ -69,9 +69,24 @@ public sealed class GemvVecF32Tests : KernelTestBase, IClassFixture<Warp32Simula
     [InlineData(9, 516, 70)]
     [InlineData(16, 516, 6)]
     [InlineData(16, 2056, 17)]
-    public void MmAndAddmmMatchFloat64(int m, int k, int n)
+    public void MmAndAddmmMatchFloat64(int m, int k, int n) => NkMmAndAddmm(m, k, n, 8300);
+
+    // GEMS_GEMV_F32_VARIANT=pipe ([N, K], 2–16 rows): k one vector, a partial step, several A chunks (128 vectors at 16
+    // rows, 256 at 8) with a partial last one, split-K; n below one warp's 4 columns, partial warps and groups.
+    [Theory]
+    [InlineData(2, 516, 5)]
+    [InlineData(3, 40, 33)]
+    [InlineData(4, 4, 2)]
+    [InlineData(5, 1100, 19)]
+    [InlineData(8, 64, 3)]
+    [InlineData(9, 2068, 70)]
+    [InlineData(16, 516, 6)]
+    [InlineData(16, 2056, 17)]
+    public void NkPipeMmAndAddmmMatchFloat64(int m, int k, int n) => WithVariant(GemvF32Variant.Pipe, () => NkMmAndAddmm(m, k, n, 9300));
+
+    private void NkMmAndAddmm(int m, int k, int n, int seedBase)
     {
-        int seed = 8300 + (m * 1000) + k + n;
+        int seed = seedBase + (m * 1000) + k + n;
         var a = Random(seed, m * k);
         var b = Random(seed + 1, k * n);
         var aView = Upload(a);
@@ -123,19 +138,7 @@ public sealed class GemvVecF32Tests : KernelTestBase, IClassFixture<Warp32Simula
     [InlineData(11, 130, 64)]
     [InlineData(16, 600, 4)]
     [InlineData(16, 1300, 260)]
-    public void KnPipeMmAndAddmmMatchFloat64(int m, int k, int n)
-    {
-        var before = K.GemvF32Kernel;
-        K.GemvF32Kernel = GemvF32Variant.Pipe;
-        try
-        {
-            KnMmAndAddmm(m, k, n, 9700);
-        }
-        finally
-        {
-            K.GemvF32Kernel = before;
-        }
-    }
+    public void KnPipeMmAndAddmmMatchFloat64(int m, int k, int n) => WithVariant(GemvF32Variant.Pipe, () => KnMmAndAddmm(m, k, n, 9700));
 
     [Theory]
     [InlineData("pipe", true)]
@@ -145,6 +148,21 @@ public sealed class GemvVecF32Tests : KernelTestBase, IClassFixture<Warp32Simula
     [InlineData("other", false)]
     public void TheVariantSettingParses(string? setting, bool pipe) =>
         Assert.Equal(pipe ? GemvF32Variant.Pipe : GemvF32Variant.Vec, GemvF32Choice.Parse(setting));
+
+    /// <summary>Runs <paramref name="body"/> with the shared facade set to <paramref name="variant"/>, then restores it.</summary>
+    private void WithVariant(GemvF32Variant variant, Action body)
+    {
+        var before = K.GemvF32Kernel;
+        K.GemvF32Kernel = variant;
+        try
+        {
+            body();
+        }
+        finally
+        {
+            K.GemvF32Kernel = before;
+        }
+    }
 
     private void KnMmAndAddmm(int m, int k, int n, int seedBase)
     {
@@ -339,6 +357,8 @@ public sealed class GemvVecF32Tests : KernelTestBase, IClassFixture<Warp32Simula
             typeof(GemmFastKernels).GetMethod(nameof(GemmFastKernels.GemvKnVecF32))!.MakeGenericMethod(typeof(Const16)),
             typeof(GemmFastKernels).GetMethod(nameof(GemmFastKernels.GemvKnPipeF32))!.MakeGenericMethod(typeof(Const2)),
             typeof(GemmFastKernels).GetMethod(nameof(GemmFastKernels.GemvKnPipeF32))!.MakeGenericMethod(typeof(Const16)),
+            typeof(GemmFastKernels).GetMethod(nameof(GemmFastKernels.GemvNkPipeF32))!.MakeGenericMethod(typeof(Const2)),
+            typeof(GemmFastKernels).GetMethod(nameof(GemmFastKernels.GemvNkPipeF32))!.MakeGenericMethod(typeof(Const16)),
         };
         using var context = Context.Create(b => b.Optimize(OptimizationLevel.O2));
         using var backend = new PTXBackend(context, new CudaCapabilityContext(CudaArchitecture.SM_90),
@@ -346,7 +366,7 @@ public sealed class GemvVecF32Tests : KernelTestBase, IClassFixture<Warp32Simula
         foreach (var kernel in kernels)
         {
             var entry = EntryPointDescription.FromExplicitlyGroupedKernel(kernel);
-            int? groupsPerSm = kernel.Name == nameof(GemmFastKernels.GemvKnPipeF32) ? 2 : null;
+            int? groupsPerSm = kernel.Name is nameof(GemmFastKernels.GemvKnPipeF32) or nameof(GemmFastKernels.GemvNkPipeF32) ? 2 : null;
             string ptx = ((PTXCompiledKernel)backend.Compile(entry, new KernelSpecialization(256, groupsPerSm))).PTXAssembly;
             string? dump = Environment.GetEnvironmentVariable("GEMS_PTX_DUMP_DIR");
             if (!string.IsNullOrEmpty(dump))

@@ -1463,6 +1463,97 @@ for i in range(GM):
         w("            }")
 w("        }")
 w("    }")
+def nk_pipe_multiply(ind):
+    """Multiplies the step's weight vectors q{j} (column colBase + j, K vector vl) into the accumulators: one 16-byte
+    shared read of A per row of A serves the four columns."""
+    w(f"{ind}int v = vl - c0;")
+    for i in range(GM):
+        inner = ind
+        if i > 0:
+            w(f"{ind}if (mCap > {i})")
+            w(f"{ind}{{")
+            inner = ind + "    "
+        w(f"{inner}Float4 x{i} = sA[{i} * kc + v];")
+        # One statement per product: each compiles to an FFMA (a sum of products costs an FMUL and an FADD more).
+        for j in range(VC):
+            for comp in "XYZW":
+                w(f"{inner}s{i}_{j} += x{i}.{comp} * q{j}.{comp};")
+        if i > 0:
+            w(f"{ind}}}")
+
+
+w("")
+w("    /// <summary>")
+w(f"    /// Decode GEMV for 2–16 rows, weight [N, K] with K a multiple of 4 and both views 16-byte aligned")
+w(f"    /// (<c>GEMS_GEMV_F32_VARIANT=pipe</c>): the columns ({VC} per warp), staging and split-K of <c>GemvNkVecF32</c>, but one")
+w(f"    /// K step per iteration, software pipelined: the next step's {VC} 16-byte weight loads are issued before this step's")
+w("    /// multiply-adds, across the A chunk boundaries too (weights do not wait for A), so a lane keeps 4–8 loads in flight")
+w("    /// through the barriers. Every product is its own FFMA. Launched at two groups per SM (at most 128 registers), so one")
+w("    /// group's barriers leave the SM the other's loads. Warps past N compute a clamped column and write nothing.")
+w("    /// </summary>")
+kernel_header("GemvNkPipeF32", ["TRowsCap"], [(f"Const{cap}",) for cap in (2, 4, 8, 16)],
+              "ArrayView<Float4> a4, ArrayView<Float4> b4, ArrayView<float> bias, ArrayView<float> c, ArrayView<float> partial, GemvShape g")
+w("        var sA = SharedMemory.Allocate<Float4>(VecSharedA);")
+w("        var av = a4.AsAligned(16);")
+w("        var bv = b4.AsAligned(16);")
+w("        int mCap = default(TRowsCap).Value;")
+w("        int kc = VecSharedA / mCap;")
+w("        int ws = Warp.WarpSize;")
+w("        int lane = Warp.LaneIdx;")
+w("        int threads = Group.DimX;")
+w("        int nw = threads / ws;")
+w(f"        int colBase = (Grid.IdxX * nw + Warp.WarpIdx) * {VC};")
+w("        int m = g.M;")
+w("        int k4 = g.K / 4;")
+w("        int split = Grid.IdxY;")
+w("        int vBegin = split * g.KChunk;")
+w("        int vEnd = vBegin + g.KChunk < k4 ? vBegin + g.KChunk : k4;")
+w("        // Columns past N (the last group) read column N − 1 instead; FinishVec drops their sums.")
+for j in range(VC):
+    w(f"        long wBase{j} = (long)(colBase + {j} < g.N ? colBase + {j} : g.N - 1) * k4;")
+w("        int vl = vBegin + lane;")
+w("        bool inK = vl < vEnd;")
+for j in range(VC):
+    w(f"        Float4 q{j} = inK ? bv[wBase{j} + vl] : default;")
+for i in range(GM):
+    w("        float " + ", ".join(f"s{i}_{j} = 0f" for j in range(VC)) + ";")
+w("        for (int c0 = vBegin; c0 < vEnd; c0 += kc)")
+w("        {")
+w("            int len = c0 + kc < vEnd ? kc : vEnd - c0;")
+w("            for (int e = Group.IdxX; e < mCap * kc; e += threads)")
+w("            {")
+w("                int i = e / kc;")
+w("                int v = e - i * kc;")
+w("                sA[e] = i < m && v < len ? av[(long)i * k4 + c0 + v] : default;")
+w("            }")
+w("")
+w("            Group.Barrier();")
+w("            for (; vl < c0 + len; vl += ws)")
+w("            {")
+w("                int vn = vl + ws;")
+w("                bool nextInK = vn < vEnd;")
+for j in range(VC):
+    w(f"                Float4 p{j} = nextInK ? bv[wBase{j} + vn] : default;")
+nk_pipe_multiply("                ")
+for j in range(VC):
+    w(f"                q{j} = p{j};")
+w("            }")
+w("")
+w("            // Every warp is done with this chunk of A before the next one overwrites it.")
+w("            Group.Barrier();")
+w("        }")
+w("")
+for i in range(GM):
+    ind = "        "
+    if i > 0:
+        w(f"        if (mCap > {i} && m > {i})")
+        w("        {")
+        ind = "            "
+    for j in range(VC):
+        w(f"{ind}FinishVec(bias, c, partial, g, {i}, colBase + {j}, split, GpuMath.WarpSum(s{i}_{j}), lane);")
+    if i > 0:
+        w("        }")
+w("    }")
 w("}")
 
 path = os.path.join(os.path.dirname(__file__), "..", "GemmFastKernels.g.cs")
