@@ -119,7 +119,8 @@ public sealed partial class IlgpuKernels
             return false;
         }
 
-        var (config, shape, cap) = GemvNkVecLaunch.Plan(g, device.WarpSize, device.MaxGroupSize, device.MultiprocessorCount);
+        bool pipelined = GemvF32Kernel == GemvF32Variant.Pipe;
+        var (config, shape, cap) = GemvNkVecLaunch.Plan(g, device.WarpSize, device.MaxGroupSize, device.MultiprocessorCount, pipelined);
         var partial = shape.Splits > 1 ? Scratch((long)shape.Splits * shape.M * shape.N) : c;
         var a4 = a.Cast<Float4>();
         var b4 = b.Cast<Float4>();
@@ -129,7 +130,7 @@ public sealed partial class IlgpuKernels
                 acc => acc.LoadStreamKernel<ArrayView<Float4>, ArrayView<Float4>, ArrayView<float>, ArrayView<float>, ArrayView<float>, GemvShape>(GemmFastKernels.GemvNkVec1F32, GemvBounds))(
                 config, a4, b4, bias, c, partial, shape);
         }
-        else if (GemvF32Kernel == GemvF32Variant.Pipe)
+        else if (pipelined)
         {
             GemvNkPipeVariant(cap)(config, a4, b4, bias, c, partial, shape);
         }
@@ -188,12 +189,23 @@ internal static class GemvNkVecLaunch
     /// <summary>Row cap (the kernel variant): 1 (the one-row kernel), 2, 4, 8 or 16.</summary>
     public static int RowsCap(int m) => m <= 1 ? 1 : m <= 2 ? 2 : m <= 4 ? 4 : m <= 8 ? 8 : 16;
 
+    /// <summary>Groups of the pipelined multi-row kernel resident per SM (its launch bounds); its split plan fills one such wave.</summary>
+    public const int PipelinedGroupsPerSm = 2;
+
     /// <summary>
     /// Grid, shape and row cap. K is split over Grid.Y only when N alone gives fewer groups than SMs (a split costs a
     /// partials round trip and a second launch); then to about four groups per SM, each chunk a whole number of the
     /// multi-row kernel's iterations. A device that reports no SMs (the CPU simulator) counts as four.
     /// </summary>
-    public static (KernelConfig Config, GemvShape Shape, int RowsCap) Plan(GemvShape g, int warpSize, int maxGroupSize, int multiprocessors)
+    /// <param name="g">The product.</param>
+    /// <param name="warpSize">Threads per warp.</param>
+    /// <param name="maxGroupSize">Most threads per group.</param>
+    /// <param name="multiprocessors">SMs of the device (0 when unknown).</param>
+    /// <param name="pipelined">
+    /// For <c>GemvNkPipeF32</c> (rows ≥ 2): split to at most one wave of <see cref="PipelinedGroupsPerSm"/> groups per SM,
+    /// rounding down, since its groups stay resident two to an SM and a partly filled second wave would run on few SMs.
+    /// </param>
+    public static (KernelConfig Config, GemvShape Shape, int RowsCap) Plan(GemvShape g, int warpSize, int maxGroupSize, int multiprocessors, bool pipelined = false)
     {
         int threads = Threads(warpSize, maxGroupSize);
         int warps = threads / warpSize;
@@ -202,7 +214,9 @@ internal static class GemvNkVecLaunch
         int columnsPerGroup = warps * (cap == 1 ? 1 : ColumnsPerWarp);
         int groups = (g.N + columnsPerGroup - 1) / columnsPerGroup;
         int vectors = g.K / 4;
-        int splits = groups >= sms ? 1 : Math.Max(1, (4 * sms + groups - 1) / groups);
+        int splits = groups >= sms ? 1
+            : pipelined && cap > 1 ? Math.Max(1, PipelinedGroupsPerSm * sms / groups)
+            : Math.Max(1, (4 * sms + groups - 1) / groups);
         int unit = Steps * warpSize;
         int chunk = Math.Max(unit, ((vectors + splits - 1) / splits + unit - 1) / unit * unit);
         g.KChunk = chunk;

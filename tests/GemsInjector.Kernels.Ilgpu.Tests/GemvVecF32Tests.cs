@@ -231,6 +231,13 @@ public sealed class GemvVecF32Tests : KernelTestBase, IClassFixture<Warp32Simula
         Assert.True(split.Shape.Splits > 1);
         Assert.Equal(1, whole.Shape.Splits);
         Assert.Equal(16, whole.RowsCap);
+
+        // The pipelined kernel splits to one wave of two groups per SM, rounding down: 16 x 11008 x 4096 on 132 SMs is
+        // 128 column groups, 5 splits for the default kernels (640 groups), 2 for it (256).
+        var h200 = new GemvShape { M = 16, N = 4096, K = 11008 };
+        Assert.Equal(5, GemvNkVecLaunch.Plan(h200, 32, 1024, 132).Shape.Splits);
+        Assert.Equal(2, GemvNkVecLaunch.Plan(h200, 32, 1024, 132, pipelined: true).Shape.Splits);
+        Assert.True(GemvNkVecLaunch.Plan(new GemvShape { M = 16, N = 17, K = 2056 }, Device.WarpSize, Device.MaxGroupSize, Device.MultiprocessorCount, pipelined: true).Shape.Splits > 1);
     }
 
     [Theory]
