@@ -1069,9 +1069,12 @@ w("")
 PR = 4  # weight rows per iteration of GemvKnPipeF32; the next iteration's PR rows are in flight while these are multiplied
 
 
-def kn_pipe_multiply(ind, rows, guarded):
-    """Multiplies weight rows q{u} (K index k + u*nw) into the accumulators: per weight row one broadcast 16-byte shared
-    read of A per four rows of A (the chunk is staged K-major, four rows to a vector)."""
+def kn_pipe_multiply(ind, rows, guarded, wr="q"):
+    """Multiplies weight rows {wr}{u} (K index k + u*nw) into the accumulators: per weight row one broadcast 16-byte
+    shared read of A per four rows of A (the chunk is staged K-major, four rows to a vector). A block of its own."""
+    w(f"{ind}{{")
+    outer = ind
+    ind += "    "
     for u in range(rows):
         w(f"{ind}int s{u} = slot + {u} * slotStride;")
     for qd in range(GM // 4):
@@ -1095,11 +1098,26 @@ def kn_pipe_multiply(ind, rows, guarded):
             # One statement per product: each compiles to an FFMA (a sum of products would cost an FMUL and an FADD more).
             for j, comp in enumerate("XYZW"):
                 for u in range(rows):
-                    w(f"{rind}c{i}_{j} += a{qd}_{u}.{rc} * q{u}.{comp};")
+                    w(f"{rind}c{i}_{j} += a{qd}_{u}.{rc} * {wr}{u}.{comp};")
             if qd == 0 and r >= 2:
                 w(f"{inner}}}")
         if qd > 0:
             w(f"{ind}}}")
+    w(f"{outer}}}")
+
+
+def kn_pipe_step(ind, cur, nxt):
+    """One whole iteration: issue the next iteration's loads into {nxt}, multiply {cur}, advance."""
+    w(f"{ind}int kn = k + {PR} * nw;")
+    w(f"{ind}bool nextWhole = kn + {PR - 1} * nw < kEnd;")
+    w(f"{ind}long wNext = wIdx + {PR} * wStride;")
+    for u in range(PR):
+        w(f"{ind}{nxt}{u} = nextWhole ? bv[wNext + {u} * wStride] : default;")
+    kn_pipe_multiply(ind, PR, False, cur)
+    w(f"{ind}k = kn;")
+    w(f"{ind}wIdx = wNext;")
+    w(f"{ind}slot += {PR} * slotStride;")
+    w(f"{ind}whole = nextWhole;")
 
 
 w("    /// <summary>")
@@ -1159,20 +1177,25 @@ w("        Group.Barrier();")
 for i in range(GM):
     w("        float " + ", ".join(f"c{i}_{j} = 0f" for j in range(4)) + ";")
 w("        int slot = wi * quads;")
+
+
+w("        // Two iterations per pass in alternating registers (q, then p), so no register copies; the guarded tail")
+w("        // reloads what it needs, so leaving after the first one is fine.")
 w("        while (whole)")
 w("        {")
-w(f"            int kn = k + {PR} * nw;")
-w(f"            bool nextWhole = kn + {PR - 1} * nw < kEnd;")
-w(f"            long wNext = wIdx + {PR} * wStride;")
-for u in range(PR):
-    w(f"            Float4 p{u} = nextWhole ? bv[wNext + {u} * wStride] : default;")
-kn_pipe_multiply("            ", PR, False)
-for u in range(PR):
-    w(f"            q{u} = p{u};")
-w("            k = kn;")
-w("            wIdx = wNext;")
-w(f"            slot += {PR} * slotStride;")
-w("            whole = nextWhole;")
+w("            Float4 " + ", ".join(f"p{u}" for u in range(PR)) + ";")
+w("            {")
+kn_pipe_step("                ", "q", "p")
+w("            }")
+w("")
+w("            if (!whole)")
+w("            {")
+w("                break;")
+w("            }")
+w("")
+w("            {")
+kn_pipe_step("                ", "p", "q")
+w("            }")
 w("        }")
 w("")
 w("        if (k < kEnd)")
