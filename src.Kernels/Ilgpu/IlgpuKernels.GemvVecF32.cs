@@ -15,8 +15,12 @@ public sealed partial class IlgpuKernels
     private readonly Action<KernelConfig, ArrayView<float>, ArrayView<Float4>, ArrayView<float>, ArrayView<float>, ArrayView<float>, GemvShape>?[] gemvKnVecF32 =
         new Action<KernelConfig, ArrayView<float>, ArrayView<Float4>, ArrayView<float>, ArrayView<float>, ArrayView<float>, GemvShape>?[5];
 
+    // The pipelined variants (GEMS_GEMV_F32_VARIANT=pipe), slot log2(cap) − 1 for caps 2, 4, 8, 16.
     private readonly Action<KernelConfig, ArrayView<float>, ArrayView<Float4>, ArrayView<float>, ArrayView<float>, ArrayView<float>, GemvShape>?[] gemvKnPipeF32 =
         new Action<KernelConfig, ArrayView<float>, ArrayView<Float4>, ArrayView<float>, ArrayView<float>, ArrayView<float>, GemvShape>?[4];
+
+    private readonly Action<KernelConfig, ArrayView<Float4>, ArrayView<Float4>, ArrayView<float>, ArrayView<float>, ArrayView<float>, GemvShape>?[] gemvNkPipeF32 =
+        new Action<KernelConfig, ArrayView<Float4>, ArrayView<Float4>, ArrayView<float>, ArrayView<float>, ArrayView<float>, GemvShape>?[4];
 
     /// <summary>
     /// Launch bounds of the pipelined kernels (<c>GemvKnPipeF32</c>, <c>GemvNkPipeF32</c>): 256 threads, two groups per SM
@@ -24,9 +28,6 @@ public sealed partial class IlgpuKernels
     /// unbounded it takes 157 registers and one group per SM).
     /// </summary>
     private KernelSpecialization GemvPipeBounds => Bounds(256, 2);
-
-    private readonly Action<KernelConfig, ArrayView<Float4>, ArrayView<Float4>, ArrayView<float>, ArrayView<float>, ArrayView<float>, GemvShape>?[] gemvNkPipeF32 =
-        new Action<KernelConfig, ArrayView<Float4>, ArrayView<Float4>, ArrayView<float>, ArrayView<float>, ArrayView<float>, GemvShape>?[4];
 
     /// <summary>Which kernels serve float32 decode products (<c>GEMS_GEMV_F32_VARIANT</c>; tests set it directly).</summary>
     internal GemvF32Variant GemvF32Kernel { get; set; } = GemvF32Choice.FromEnvironment();
