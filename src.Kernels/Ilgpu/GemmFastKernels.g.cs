@@ -8855,6 +8855,1087 @@ internal static partial class GemmFastKernels
     }
 
     /// <summary>
+    /// Decode GEMV for 2–16 rows, weight [K, N] row-major with N a multiple of 4 and the weight 16-byte aligned
+    /// (<c>GEMS_GEMV_F32_VARIANT=pipe</c>): the columns, K chunks and warp interleave of <c>GemvKnVecF32</c>, but software
+    /// pipelined: while a warp multiplies 4 weight rows, the next 4 rows' 16-byte loads are already issued, so a lane
+    /// never waits with fewer than 4 loads in flight. A's chunk is staged K-major, four rows of A to a <see cref="Float4"/>
+    /// (zero past M), so one broadcast 16-byte shared read serves 16 multiply-adds instead of 4, and the 32 KB buffer holds
+    /// <see cref="VecSharedA"/> / (TRowsCap / 4) rows of K (512 at 16 rows: half the splits of the 4096-float buffer). The
+    /// warps' sums go through the same buffer eight rows of A at a time (4 barriers at 16 rows, not 32). Needs at most 256
+    /// threads (8 rows × threads 16-byte sums fit the buffer) and KChunk ≤ VecSharedA / max(1, TRowsCap / 4).
+    /// </summary>
+    [IlgpuKernel]
+    [IlgpuKernelVariant(typeof(Const2))]
+    [IlgpuKernelVariant(typeof(Const4))]
+    [IlgpuKernelVariant(typeof(Const8))]
+    [IlgpuKernelVariant(typeof(Const16))]
+    public static void GemvKnPipeF32<TRowsCap>(ArrayView<float> a, ArrayView<Float4> b4, ArrayView<float> bias, ArrayView<float> c, ArrayView<float> partial, GemvShape g)
+        where TRowsCap : struct, IKernelConstant
+    {
+        var sA = SharedMemory.Allocate<Float4>(VecSharedA);
+        var bv = b4.AsAligned(16);
+        int ws = Warp.WarpSize;
+        int lane = Warp.LaneIdx;
+        int wi = Warp.WarpIdx;
+        int threads = Group.DimX;
+        int nw = threads / ws;
+        int colBase = Grid.IdxX * 4 * ws;
+        int n4 = g.N / 4;
+        int col4 = Grid.IdxX * ws + lane;
+        col4 = col4 < n4 ? col4 : 0;
+        int split = Grid.IdxY;
+        int kc = g.KChunk;
+        int k0 = split * kc;
+        int kEnd = k0 + kc < g.K ? k0 + kc : g.K;
+        int m = g.M;
+        int mCap = default(TRowsCap).Value;
+        int quads = mCap < 4 ? 1 : mCap / 4;
+        // The first iteration's weights are issued before the staging waits on A, so both round trips overlap.
+        int k = k0 + wi;
+        bool whole = k + 3 * nw < kEnd;
+        long wIdx = (long)k * n4 + col4;
+        long wStride = (long)nw * n4;
+        int slotStride = nw * quads;
+        Float4 q0 = whole ? bv[wIdx + 0 * wStride] : default;
+        Float4 q1 = whole ? bv[wIdx + 1 * wStride] : default;
+        Float4 q2 = whole ? bv[wIdx + 2 * wStride] : default;
+        Float4 q3 = whole ? bv[wIdx + 3 * wStride] : default;
+        // Consecutive threads read consecutive K of one row of A (coalesced); the slot is K-major.
+        for (int e = Group.IdxX; e < quads * kc; e += threads)
+        {
+            int qd = e / kc;
+            int kk = e - qd * kc;
+            int kg = k0 + kk;
+            bool inK = kg < kEnd;
+            int i0 = 4 * qd;
+            sA[kk * quads + qd] = new Float4
+            {
+                X = inK && i0 + 0 < m ? a[(long)(i0 + 0) * g.K + kg] : 0f,
+                Y = inK && i0 + 1 < m ? a[(long)(i0 + 1) * g.K + kg] : 0f,
+                Z = inK && i0 + 2 < m ? a[(long)(i0 + 2) * g.K + kg] : 0f,
+                W = inK && i0 + 3 < m ? a[(long)(i0 + 3) * g.K + kg] : 0f,
+            };
+        }
+
+        Group.Barrier();
+        float c0_0 = 0f, c0_1 = 0f, c0_2 = 0f, c0_3 = 0f;
+        float c1_0 = 0f, c1_1 = 0f, c1_2 = 0f, c1_3 = 0f;
+        float c2_0 = 0f, c2_1 = 0f, c2_2 = 0f, c2_3 = 0f;
+        float c3_0 = 0f, c3_1 = 0f, c3_2 = 0f, c3_3 = 0f;
+        float c4_0 = 0f, c4_1 = 0f, c4_2 = 0f, c4_3 = 0f;
+        float c5_0 = 0f, c5_1 = 0f, c5_2 = 0f, c5_3 = 0f;
+        float c6_0 = 0f, c6_1 = 0f, c6_2 = 0f, c6_3 = 0f;
+        float c7_0 = 0f, c7_1 = 0f, c7_2 = 0f, c7_3 = 0f;
+        float c8_0 = 0f, c8_1 = 0f, c8_2 = 0f, c8_3 = 0f;
+        float c9_0 = 0f, c9_1 = 0f, c9_2 = 0f, c9_3 = 0f;
+        float c10_0 = 0f, c10_1 = 0f, c10_2 = 0f, c10_3 = 0f;
+        float c11_0 = 0f, c11_1 = 0f, c11_2 = 0f, c11_3 = 0f;
+        float c12_0 = 0f, c12_1 = 0f, c12_2 = 0f, c12_3 = 0f;
+        float c13_0 = 0f, c13_1 = 0f, c13_2 = 0f, c13_3 = 0f;
+        float c14_0 = 0f, c14_1 = 0f, c14_2 = 0f, c14_3 = 0f;
+        float c15_0 = 0f, c15_1 = 0f, c15_2 = 0f, c15_3 = 0f;
+        int slot = wi * quads;
+        // Two iterations per pass in alternating registers (q, then p), so no register copies; the guarded tail
+        // reloads what it needs, so leaving after the first one is fine.
+        while (whole)
+        {
+            Float4 p0, p1, p2, p3;
+            {
+                int kn = k + 4 * nw;
+                bool nextWhole = kn + 3 * nw < kEnd;
+                long wNext = wIdx + 4 * wStride;
+                p0 = nextWhole ? bv[wNext + 0 * wStride] : default;
+                p1 = nextWhole ? bv[wNext + 1 * wStride] : default;
+                p2 = nextWhole ? bv[wNext + 2 * wStride] : default;
+                p3 = nextWhole ? bv[wNext + 3 * wStride] : default;
+                {
+                    int s0 = slot + 0 * slotStride;
+                    int s1 = slot + 1 * slotStride;
+                    int s2 = slot + 2 * slotStride;
+                    int s3 = slot + 3 * slotStride;
+                    Float4 a0_0 = sA[s0 + 0];
+                    Float4 a0_1 = sA[s1 + 0];
+                    Float4 a0_2 = sA[s2 + 0];
+                    Float4 a0_3 = sA[s3 + 0];
+                    c0_0 += a0_0.X * q0.X;
+                    c0_0 += a0_1.X * q1.X;
+                    c0_0 += a0_2.X * q2.X;
+                    c0_0 += a0_3.X * q3.X;
+                    c0_1 += a0_0.X * q0.Y;
+                    c0_1 += a0_1.X * q1.Y;
+                    c0_1 += a0_2.X * q2.Y;
+                    c0_1 += a0_3.X * q3.Y;
+                    c0_2 += a0_0.X * q0.Z;
+                    c0_2 += a0_1.X * q1.Z;
+                    c0_2 += a0_2.X * q2.Z;
+                    c0_2 += a0_3.X * q3.Z;
+                    c0_3 += a0_0.X * q0.W;
+                    c0_3 += a0_1.X * q1.W;
+                    c0_3 += a0_2.X * q2.W;
+                    c0_3 += a0_3.X * q3.W;
+                    c1_0 += a0_0.Y * q0.X;
+                    c1_0 += a0_1.Y * q1.X;
+                    c1_0 += a0_2.Y * q2.X;
+                    c1_0 += a0_3.Y * q3.X;
+                    c1_1 += a0_0.Y * q0.Y;
+                    c1_1 += a0_1.Y * q1.Y;
+                    c1_1 += a0_2.Y * q2.Y;
+                    c1_1 += a0_3.Y * q3.Y;
+                    c1_2 += a0_0.Y * q0.Z;
+                    c1_2 += a0_1.Y * q1.Z;
+                    c1_2 += a0_2.Y * q2.Z;
+                    c1_2 += a0_3.Y * q3.Z;
+                    c1_3 += a0_0.Y * q0.W;
+                    c1_3 += a0_1.Y * q1.W;
+                    c1_3 += a0_2.Y * q2.W;
+                    c1_3 += a0_3.Y * q3.W;
+                    if (mCap > 2)
+                    {
+                        c2_0 += a0_0.Z * q0.X;
+                        c2_0 += a0_1.Z * q1.X;
+                        c2_0 += a0_2.Z * q2.X;
+                        c2_0 += a0_3.Z * q3.X;
+                        c2_1 += a0_0.Z * q0.Y;
+                        c2_1 += a0_1.Z * q1.Y;
+                        c2_1 += a0_2.Z * q2.Y;
+                        c2_1 += a0_3.Z * q3.Y;
+                        c2_2 += a0_0.Z * q0.Z;
+                        c2_2 += a0_1.Z * q1.Z;
+                        c2_2 += a0_2.Z * q2.Z;
+                        c2_2 += a0_3.Z * q3.Z;
+                        c2_3 += a0_0.Z * q0.W;
+                        c2_3 += a0_1.Z * q1.W;
+                        c2_3 += a0_2.Z * q2.W;
+                        c2_3 += a0_3.Z * q3.W;
+                    }
+                    if (mCap > 3)
+                    {
+                        c3_0 += a0_0.W * q0.X;
+                        c3_0 += a0_1.W * q1.X;
+                        c3_0 += a0_2.W * q2.X;
+                        c3_0 += a0_3.W * q3.X;
+                        c3_1 += a0_0.W * q0.Y;
+                        c3_1 += a0_1.W * q1.Y;
+                        c3_1 += a0_2.W * q2.Y;
+                        c3_1 += a0_3.W * q3.Y;
+                        c3_2 += a0_0.W * q0.Z;
+                        c3_2 += a0_1.W * q1.Z;
+                        c3_2 += a0_2.W * q2.Z;
+                        c3_2 += a0_3.W * q3.Z;
+                        c3_3 += a0_0.W * q0.W;
+                        c3_3 += a0_1.W * q1.W;
+                        c3_3 += a0_2.W * q2.W;
+                        c3_3 += a0_3.W * q3.W;
+                    }
+                    if (mCap > 4)
+                    {
+                        Float4 a1_0 = sA[s0 + 1];
+                        Float4 a1_1 = sA[s1 + 1];
+                        Float4 a1_2 = sA[s2 + 1];
+                        Float4 a1_3 = sA[s3 + 1];
+                        c4_0 += a1_0.X * q0.X;
+                        c4_0 += a1_1.X * q1.X;
+                        c4_0 += a1_2.X * q2.X;
+                        c4_0 += a1_3.X * q3.X;
+                        c4_1 += a1_0.X * q0.Y;
+                        c4_1 += a1_1.X * q1.Y;
+                        c4_1 += a1_2.X * q2.Y;
+                        c4_1 += a1_3.X * q3.Y;
+                        c4_2 += a1_0.X * q0.Z;
+                        c4_2 += a1_1.X * q1.Z;
+                        c4_2 += a1_2.X * q2.Z;
+                        c4_2 += a1_3.X * q3.Z;
+                        c4_3 += a1_0.X * q0.W;
+                        c4_3 += a1_1.X * q1.W;
+                        c4_3 += a1_2.X * q2.W;
+                        c4_3 += a1_3.X * q3.W;
+                        c5_0 += a1_0.Y * q0.X;
+                        c5_0 += a1_1.Y * q1.X;
+                        c5_0 += a1_2.Y * q2.X;
+                        c5_0 += a1_3.Y * q3.X;
+                        c5_1 += a1_0.Y * q0.Y;
+                        c5_1 += a1_1.Y * q1.Y;
+                        c5_1 += a1_2.Y * q2.Y;
+                        c5_1 += a1_3.Y * q3.Y;
+                        c5_2 += a1_0.Y * q0.Z;
+                        c5_2 += a1_1.Y * q1.Z;
+                        c5_2 += a1_2.Y * q2.Z;
+                        c5_2 += a1_3.Y * q3.Z;
+                        c5_3 += a1_0.Y * q0.W;
+                        c5_3 += a1_1.Y * q1.W;
+                        c5_3 += a1_2.Y * q2.W;
+                        c5_3 += a1_3.Y * q3.W;
+                        c6_0 += a1_0.Z * q0.X;
+                        c6_0 += a1_1.Z * q1.X;
+                        c6_0 += a1_2.Z * q2.X;
+                        c6_0 += a1_3.Z * q3.X;
+                        c6_1 += a1_0.Z * q0.Y;
+                        c6_1 += a1_1.Z * q1.Y;
+                        c6_1 += a1_2.Z * q2.Y;
+                        c6_1 += a1_3.Z * q3.Y;
+                        c6_2 += a1_0.Z * q0.Z;
+                        c6_2 += a1_1.Z * q1.Z;
+                        c6_2 += a1_2.Z * q2.Z;
+                        c6_2 += a1_3.Z * q3.Z;
+                        c6_3 += a1_0.Z * q0.W;
+                        c6_3 += a1_1.Z * q1.W;
+                        c6_3 += a1_2.Z * q2.W;
+                        c6_3 += a1_3.Z * q3.W;
+                        c7_0 += a1_0.W * q0.X;
+                        c7_0 += a1_1.W * q1.X;
+                        c7_0 += a1_2.W * q2.X;
+                        c7_0 += a1_3.W * q3.X;
+                        c7_1 += a1_0.W * q0.Y;
+                        c7_1 += a1_1.W * q1.Y;
+                        c7_1 += a1_2.W * q2.Y;
+                        c7_1 += a1_3.W * q3.Y;
+                        c7_2 += a1_0.W * q0.Z;
+                        c7_2 += a1_1.W * q1.Z;
+                        c7_2 += a1_2.W * q2.Z;
+                        c7_2 += a1_3.W * q3.Z;
+                        c7_3 += a1_0.W * q0.W;
+                        c7_3 += a1_1.W * q1.W;
+                        c7_3 += a1_2.W * q2.W;
+                        c7_3 += a1_3.W * q3.W;
+                    }
+                    if (mCap > 8)
+                    {
+                        Float4 a2_0 = sA[s0 + 2];
+                        Float4 a2_1 = sA[s1 + 2];
+                        Float4 a2_2 = sA[s2 + 2];
+                        Float4 a2_3 = sA[s3 + 2];
+                        c8_0 += a2_0.X * q0.X;
+                        c8_0 += a2_1.X * q1.X;
+                        c8_0 += a2_2.X * q2.X;
+                        c8_0 += a2_3.X * q3.X;
+                        c8_1 += a2_0.X * q0.Y;
+                        c8_1 += a2_1.X * q1.Y;
+                        c8_1 += a2_2.X * q2.Y;
+                        c8_1 += a2_3.X * q3.Y;
+                        c8_2 += a2_0.X * q0.Z;
+                        c8_2 += a2_1.X * q1.Z;
+                        c8_2 += a2_2.X * q2.Z;
+                        c8_2 += a2_3.X * q3.Z;
+                        c8_3 += a2_0.X * q0.W;
+                        c8_3 += a2_1.X * q1.W;
+                        c8_3 += a2_2.X * q2.W;
+                        c8_3 += a2_3.X * q3.W;
+                        c9_0 += a2_0.Y * q0.X;
+                        c9_0 += a2_1.Y * q1.X;
+                        c9_0 += a2_2.Y * q2.X;
+                        c9_0 += a2_3.Y * q3.X;
+                        c9_1 += a2_0.Y * q0.Y;
+                        c9_1 += a2_1.Y * q1.Y;
+                        c9_1 += a2_2.Y * q2.Y;
+                        c9_1 += a2_3.Y * q3.Y;
+                        c9_2 += a2_0.Y * q0.Z;
+                        c9_2 += a2_1.Y * q1.Z;
+                        c9_2 += a2_2.Y * q2.Z;
+                        c9_2 += a2_3.Y * q3.Z;
+                        c9_3 += a2_0.Y * q0.W;
+                        c9_3 += a2_1.Y * q1.W;
+                        c9_3 += a2_2.Y * q2.W;
+                        c9_3 += a2_3.Y * q3.W;
+                        c10_0 += a2_0.Z * q0.X;
+                        c10_0 += a2_1.Z * q1.X;
+                        c10_0 += a2_2.Z * q2.X;
+                        c10_0 += a2_3.Z * q3.X;
+                        c10_1 += a2_0.Z * q0.Y;
+                        c10_1 += a2_1.Z * q1.Y;
+                        c10_1 += a2_2.Z * q2.Y;
+                        c10_1 += a2_3.Z * q3.Y;
+                        c10_2 += a2_0.Z * q0.Z;
+                        c10_2 += a2_1.Z * q1.Z;
+                        c10_2 += a2_2.Z * q2.Z;
+                        c10_2 += a2_3.Z * q3.Z;
+                        c10_3 += a2_0.Z * q0.W;
+                        c10_3 += a2_1.Z * q1.W;
+                        c10_3 += a2_2.Z * q2.W;
+                        c10_3 += a2_3.Z * q3.W;
+                        c11_0 += a2_0.W * q0.X;
+                        c11_0 += a2_1.W * q1.X;
+                        c11_0 += a2_2.W * q2.X;
+                        c11_0 += a2_3.W * q3.X;
+                        c11_1 += a2_0.W * q0.Y;
+                        c11_1 += a2_1.W * q1.Y;
+                        c11_1 += a2_2.W * q2.Y;
+                        c11_1 += a2_3.W * q3.Y;
+                        c11_2 += a2_0.W * q0.Z;
+                        c11_2 += a2_1.W * q1.Z;
+                        c11_2 += a2_2.W * q2.Z;
+                        c11_2 += a2_3.W * q3.Z;
+                        c11_3 += a2_0.W * q0.W;
+                        c11_3 += a2_1.W * q1.W;
+                        c11_3 += a2_2.W * q2.W;
+                        c11_3 += a2_3.W * q3.W;
+                    }
+                    if (mCap > 12)
+                    {
+                        Float4 a3_0 = sA[s0 + 3];
+                        Float4 a3_1 = sA[s1 + 3];
+                        Float4 a3_2 = sA[s2 + 3];
+                        Float4 a3_3 = sA[s3 + 3];
+                        c12_0 += a3_0.X * q0.X;
+                        c12_0 += a3_1.X * q1.X;
+                        c12_0 += a3_2.X * q2.X;
+                        c12_0 += a3_3.X * q3.X;
+                        c12_1 += a3_0.X * q0.Y;
+                        c12_1 += a3_1.X * q1.Y;
+                        c12_1 += a3_2.X * q2.Y;
+                        c12_1 += a3_3.X * q3.Y;
+                        c12_2 += a3_0.X * q0.Z;
+                        c12_2 += a3_1.X * q1.Z;
+                        c12_2 += a3_2.X * q2.Z;
+                        c12_2 += a3_3.X * q3.Z;
+                        c12_3 += a3_0.X * q0.W;
+                        c12_3 += a3_1.X * q1.W;
+                        c12_3 += a3_2.X * q2.W;
+                        c12_3 += a3_3.X * q3.W;
+                        c13_0 += a3_0.Y * q0.X;
+                        c13_0 += a3_1.Y * q1.X;
+                        c13_0 += a3_2.Y * q2.X;
+                        c13_0 += a3_3.Y * q3.X;
+                        c13_1 += a3_0.Y * q0.Y;
+                        c13_1 += a3_1.Y * q1.Y;
+                        c13_1 += a3_2.Y * q2.Y;
+                        c13_1 += a3_3.Y * q3.Y;
+                        c13_2 += a3_0.Y * q0.Z;
+                        c13_2 += a3_1.Y * q1.Z;
+                        c13_2 += a3_2.Y * q2.Z;
+                        c13_2 += a3_3.Y * q3.Z;
+                        c13_3 += a3_0.Y * q0.W;
+                        c13_3 += a3_1.Y * q1.W;
+                        c13_3 += a3_2.Y * q2.W;
+                        c13_3 += a3_3.Y * q3.W;
+                        c14_0 += a3_0.Z * q0.X;
+                        c14_0 += a3_1.Z * q1.X;
+                        c14_0 += a3_2.Z * q2.X;
+                        c14_0 += a3_3.Z * q3.X;
+                        c14_1 += a3_0.Z * q0.Y;
+                        c14_1 += a3_1.Z * q1.Y;
+                        c14_1 += a3_2.Z * q2.Y;
+                        c14_1 += a3_3.Z * q3.Y;
+                        c14_2 += a3_0.Z * q0.Z;
+                        c14_2 += a3_1.Z * q1.Z;
+                        c14_2 += a3_2.Z * q2.Z;
+                        c14_2 += a3_3.Z * q3.Z;
+                        c14_3 += a3_0.Z * q0.W;
+                        c14_3 += a3_1.Z * q1.W;
+                        c14_3 += a3_2.Z * q2.W;
+                        c14_3 += a3_3.Z * q3.W;
+                        c15_0 += a3_0.W * q0.X;
+                        c15_0 += a3_1.W * q1.X;
+                        c15_0 += a3_2.W * q2.X;
+                        c15_0 += a3_3.W * q3.X;
+                        c15_1 += a3_0.W * q0.Y;
+                        c15_1 += a3_1.W * q1.Y;
+                        c15_1 += a3_2.W * q2.Y;
+                        c15_1 += a3_3.W * q3.Y;
+                        c15_2 += a3_0.W * q0.Z;
+                        c15_2 += a3_1.W * q1.Z;
+                        c15_2 += a3_2.W * q2.Z;
+                        c15_2 += a3_3.W * q3.Z;
+                        c15_3 += a3_0.W * q0.W;
+                        c15_3 += a3_1.W * q1.W;
+                        c15_3 += a3_2.W * q2.W;
+                        c15_3 += a3_3.W * q3.W;
+                    }
+                }
+                k = kn;
+                wIdx = wNext;
+                slot += 4 * slotStride;
+                whole = nextWhole;
+            }
+
+            if (!whole)
+            {
+                break;
+            }
+
+            {
+                int kn = k + 4 * nw;
+                bool nextWhole = kn + 3 * nw < kEnd;
+                long wNext = wIdx + 4 * wStride;
+                q0 = nextWhole ? bv[wNext + 0 * wStride] : default;
+                q1 = nextWhole ? bv[wNext + 1 * wStride] : default;
+                q2 = nextWhole ? bv[wNext + 2 * wStride] : default;
+                q3 = nextWhole ? bv[wNext + 3 * wStride] : default;
+                {
+                    int s0 = slot + 0 * slotStride;
+                    int s1 = slot + 1 * slotStride;
+                    int s2 = slot + 2 * slotStride;
+                    int s3 = slot + 3 * slotStride;
+                    Float4 a0_0 = sA[s0 + 0];
+                    Float4 a0_1 = sA[s1 + 0];
+                    Float4 a0_2 = sA[s2 + 0];
+                    Float4 a0_3 = sA[s3 + 0];
+                    c0_0 += a0_0.X * p0.X;
+                    c0_0 += a0_1.X * p1.X;
+                    c0_0 += a0_2.X * p2.X;
+                    c0_0 += a0_3.X * p3.X;
+                    c0_1 += a0_0.X * p0.Y;
+                    c0_1 += a0_1.X * p1.Y;
+                    c0_1 += a0_2.X * p2.Y;
+                    c0_1 += a0_3.X * p3.Y;
+                    c0_2 += a0_0.X * p0.Z;
+                    c0_2 += a0_1.X * p1.Z;
+                    c0_2 += a0_2.X * p2.Z;
+                    c0_2 += a0_3.X * p3.Z;
+                    c0_3 += a0_0.X * p0.W;
+                    c0_3 += a0_1.X * p1.W;
+                    c0_3 += a0_2.X * p2.W;
+                    c0_3 += a0_3.X * p3.W;
+                    c1_0 += a0_0.Y * p0.X;
+                    c1_0 += a0_1.Y * p1.X;
+                    c1_0 += a0_2.Y * p2.X;
+                    c1_0 += a0_3.Y * p3.X;
+                    c1_1 += a0_0.Y * p0.Y;
+                    c1_1 += a0_1.Y * p1.Y;
+                    c1_1 += a0_2.Y * p2.Y;
+                    c1_1 += a0_3.Y * p3.Y;
+                    c1_2 += a0_0.Y * p0.Z;
+                    c1_2 += a0_1.Y * p1.Z;
+                    c1_2 += a0_2.Y * p2.Z;
+                    c1_2 += a0_3.Y * p3.Z;
+                    c1_3 += a0_0.Y * p0.W;
+                    c1_3 += a0_1.Y * p1.W;
+                    c1_3 += a0_2.Y * p2.W;
+                    c1_3 += a0_3.Y * p3.W;
+                    if (mCap > 2)
+                    {
+                        c2_0 += a0_0.Z * p0.X;
+                        c2_0 += a0_1.Z * p1.X;
+                        c2_0 += a0_2.Z * p2.X;
+                        c2_0 += a0_3.Z * p3.X;
+                        c2_1 += a0_0.Z * p0.Y;
+                        c2_1 += a0_1.Z * p1.Y;
+                        c2_1 += a0_2.Z * p2.Y;
+                        c2_1 += a0_3.Z * p3.Y;
+                        c2_2 += a0_0.Z * p0.Z;
+                        c2_2 += a0_1.Z * p1.Z;
+                        c2_2 += a0_2.Z * p2.Z;
+                        c2_2 += a0_3.Z * p3.Z;
+                        c2_3 += a0_0.Z * p0.W;
+                        c2_3 += a0_1.Z * p1.W;
+                        c2_3 += a0_2.Z * p2.W;
+                        c2_3 += a0_3.Z * p3.W;
+                    }
+                    if (mCap > 3)
+                    {
+                        c3_0 += a0_0.W * p0.X;
+                        c3_0 += a0_1.W * p1.X;
+                        c3_0 += a0_2.W * p2.X;
+                        c3_0 += a0_3.W * p3.X;
+                        c3_1 += a0_0.W * p0.Y;
+                        c3_1 += a0_1.W * p1.Y;
+                        c3_1 += a0_2.W * p2.Y;
+                        c3_1 += a0_3.W * p3.Y;
+                        c3_2 += a0_0.W * p0.Z;
+                        c3_2 += a0_1.W * p1.Z;
+                        c3_2 += a0_2.W * p2.Z;
+                        c3_2 += a0_3.W * p3.Z;
+                        c3_3 += a0_0.W * p0.W;
+                        c3_3 += a0_1.W * p1.W;
+                        c3_3 += a0_2.W * p2.W;
+                        c3_3 += a0_3.W * p3.W;
+                    }
+                    if (mCap > 4)
+                    {
+                        Float4 a1_0 = sA[s0 + 1];
+                        Float4 a1_1 = sA[s1 + 1];
+                        Float4 a1_2 = sA[s2 + 1];
+                        Float4 a1_3 = sA[s3 + 1];
+                        c4_0 += a1_0.X * p0.X;
+                        c4_0 += a1_1.X * p1.X;
+                        c4_0 += a1_2.X * p2.X;
+                        c4_0 += a1_3.X * p3.X;
+                        c4_1 += a1_0.X * p0.Y;
+                        c4_1 += a1_1.X * p1.Y;
+                        c4_1 += a1_2.X * p2.Y;
+                        c4_1 += a1_3.X * p3.Y;
+                        c4_2 += a1_0.X * p0.Z;
+                        c4_2 += a1_1.X * p1.Z;
+                        c4_2 += a1_2.X * p2.Z;
+                        c4_2 += a1_3.X * p3.Z;
+                        c4_3 += a1_0.X * p0.W;
+                        c4_3 += a1_1.X * p1.W;
+                        c4_3 += a1_2.X * p2.W;
+                        c4_3 += a1_3.X * p3.W;
+                        c5_0 += a1_0.Y * p0.X;
+                        c5_0 += a1_1.Y * p1.X;
+                        c5_0 += a1_2.Y * p2.X;
+                        c5_0 += a1_3.Y * p3.X;
+                        c5_1 += a1_0.Y * p0.Y;
+                        c5_1 += a1_1.Y * p1.Y;
+                        c5_1 += a1_2.Y * p2.Y;
+                        c5_1 += a1_3.Y * p3.Y;
+                        c5_2 += a1_0.Y * p0.Z;
+                        c5_2 += a1_1.Y * p1.Z;
+                        c5_2 += a1_2.Y * p2.Z;
+                        c5_2 += a1_3.Y * p3.Z;
+                        c5_3 += a1_0.Y * p0.W;
+                        c5_3 += a1_1.Y * p1.W;
+                        c5_3 += a1_2.Y * p2.W;
+                        c5_3 += a1_3.Y * p3.W;
+                        c6_0 += a1_0.Z * p0.X;
+                        c6_0 += a1_1.Z * p1.X;
+                        c6_0 += a1_2.Z * p2.X;
+                        c6_0 += a1_3.Z * p3.X;
+                        c6_1 += a1_0.Z * p0.Y;
+                        c6_1 += a1_1.Z * p1.Y;
+                        c6_1 += a1_2.Z * p2.Y;
+                        c6_1 += a1_3.Z * p3.Y;
+                        c6_2 += a1_0.Z * p0.Z;
+                        c6_2 += a1_1.Z * p1.Z;
+                        c6_2 += a1_2.Z * p2.Z;
+                        c6_2 += a1_3.Z * p3.Z;
+                        c6_3 += a1_0.Z * p0.W;
+                        c6_3 += a1_1.Z * p1.W;
+                        c6_3 += a1_2.Z * p2.W;
+                        c6_3 += a1_3.Z * p3.W;
+                        c7_0 += a1_0.W * p0.X;
+                        c7_0 += a1_1.W * p1.X;
+                        c7_0 += a1_2.W * p2.X;
+                        c7_0 += a1_3.W * p3.X;
+                        c7_1 += a1_0.W * p0.Y;
+                        c7_1 += a1_1.W * p1.Y;
+                        c7_1 += a1_2.W * p2.Y;
+                        c7_1 += a1_3.W * p3.Y;
+                        c7_2 += a1_0.W * p0.Z;
+                        c7_2 += a1_1.W * p1.Z;
+                        c7_2 += a1_2.W * p2.Z;
+                        c7_2 += a1_3.W * p3.Z;
+                        c7_3 += a1_0.W * p0.W;
+                        c7_3 += a1_1.W * p1.W;
+                        c7_3 += a1_2.W * p2.W;
+                        c7_3 += a1_3.W * p3.W;
+                    }
+                    if (mCap > 8)
+                    {
+                        Float4 a2_0 = sA[s0 + 2];
+                        Float4 a2_1 = sA[s1 + 2];
+                        Float4 a2_2 = sA[s2 + 2];
+                        Float4 a2_3 = sA[s3 + 2];
+                        c8_0 += a2_0.X * p0.X;
+                        c8_0 += a2_1.X * p1.X;
+                        c8_0 += a2_2.X * p2.X;
+                        c8_0 += a2_3.X * p3.X;
+                        c8_1 += a2_0.X * p0.Y;
+                        c8_1 += a2_1.X * p1.Y;
+                        c8_1 += a2_2.X * p2.Y;
+                        c8_1 += a2_3.X * p3.Y;
+                        c8_2 += a2_0.X * p0.Z;
+                        c8_2 += a2_1.X * p1.Z;
+                        c8_2 += a2_2.X * p2.Z;
+                        c8_2 += a2_3.X * p3.Z;
+                        c8_3 += a2_0.X * p0.W;
+                        c8_3 += a2_1.X * p1.W;
+                        c8_3 += a2_2.X * p2.W;
+                        c8_3 += a2_3.X * p3.W;
+                        c9_0 += a2_0.Y * p0.X;
+                        c9_0 += a2_1.Y * p1.X;
+                        c9_0 += a2_2.Y * p2.X;
+                        c9_0 += a2_3.Y * p3.X;
+                        c9_1 += a2_0.Y * p0.Y;
+                        c9_1 += a2_1.Y * p1.Y;
+                        c9_1 += a2_2.Y * p2.Y;
+                        c9_1 += a2_3.Y * p3.Y;
+                        c9_2 += a2_0.Y * p0.Z;
+                        c9_2 += a2_1.Y * p1.Z;
+                        c9_2 += a2_2.Y * p2.Z;
+                        c9_2 += a2_3.Y * p3.Z;
+                        c9_3 += a2_0.Y * p0.W;
+                        c9_3 += a2_1.Y * p1.W;
+                        c9_3 += a2_2.Y * p2.W;
+                        c9_3 += a2_3.Y * p3.W;
+                        c10_0 += a2_0.Z * p0.X;
+                        c10_0 += a2_1.Z * p1.X;
+                        c10_0 += a2_2.Z * p2.X;
+                        c10_0 += a2_3.Z * p3.X;
+                        c10_1 += a2_0.Z * p0.Y;
+                        c10_1 += a2_1.Z * p1.Y;
+                        c10_1 += a2_2.Z * p2.Y;
+                        c10_1 += a2_3.Z * p3.Y;
+                        c10_2 += a2_0.Z * p0.Z;
+                        c10_2 += a2_1.Z * p1.Z;
+                        c10_2 += a2_2.Z * p2.Z;
+                        c10_2 += a2_3.Z * p3.Z;
+                        c10_3 += a2_0.Z * p0.W;
+                        c10_3 += a2_1.Z * p1.W;
+                        c10_3 += a2_2.Z * p2.W;
+                        c10_3 += a2_3.Z * p3.W;
+                        c11_0 += a2_0.W * p0.X;
+                        c11_0 += a2_1.W * p1.X;
+                        c11_0 += a2_2.W * p2.X;
+                        c11_0 += a2_3.W * p3.X;
+                        c11_1 += a2_0.W * p0.Y;
+                        c11_1 += a2_1.W * p1.Y;
+                        c11_1 += a2_2.W * p2.Y;
+                        c11_1 += a2_3.W * p3.Y;
+                        c11_2 += a2_0.W * p0.Z;
+                        c11_2 += a2_1.W * p1.Z;
+                        c11_2 += a2_2.W * p2.Z;
+                        c11_2 += a2_3.W * p3.Z;
+                        c11_3 += a2_0.W * p0.W;
+                        c11_3 += a2_1.W * p1.W;
+                        c11_3 += a2_2.W * p2.W;
+                        c11_3 += a2_3.W * p3.W;
+                    }
+                    if (mCap > 12)
+                    {
+                        Float4 a3_0 = sA[s0 + 3];
+                        Float4 a3_1 = sA[s1 + 3];
+                        Float4 a3_2 = sA[s2 + 3];
+                        Float4 a3_3 = sA[s3 + 3];
+                        c12_0 += a3_0.X * p0.X;
+                        c12_0 += a3_1.X * p1.X;
+                        c12_0 += a3_2.X * p2.X;
+                        c12_0 += a3_3.X * p3.X;
+                        c12_1 += a3_0.X * p0.Y;
+                        c12_1 += a3_1.X * p1.Y;
+                        c12_1 += a3_2.X * p2.Y;
+                        c12_1 += a3_3.X * p3.Y;
+                        c12_2 += a3_0.X * p0.Z;
+                        c12_2 += a3_1.X * p1.Z;
+                        c12_2 += a3_2.X * p2.Z;
+                        c12_2 += a3_3.X * p3.Z;
+                        c12_3 += a3_0.X * p0.W;
+                        c12_3 += a3_1.X * p1.W;
+                        c12_3 += a3_2.X * p2.W;
+                        c12_3 += a3_3.X * p3.W;
+                        c13_0 += a3_0.Y * p0.X;
+                        c13_0 += a3_1.Y * p1.X;
+                        c13_0 += a3_2.Y * p2.X;
+                        c13_0 += a3_3.Y * p3.X;
+                        c13_1 += a3_0.Y * p0.Y;
+                        c13_1 += a3_1.Y * p1.Y;
+                        c13_1 += a3_2.Y * p2.Y;
+                        c13_1 += a3_3.Y * p3.Y;
+                        c13_2 += a3_0.Y * p0.Z;
+                        c13_2 += a3_1.Y * p1.Z;
+                        c13_2 += a3_2.Y * p2.Z;
+                        c13_2 += a3_3.Y * p3.Z;
+                        c13_3 += a3_0.Y * p0.W;
+                        c13_3 += a3_1.Y * p1.W;
+                        c13_3 += a3_2.Y * p2.W;
+                        c13_3 += a3_3.Y * p3.W;
+                        c14_0 += a3_0.Z * p0.X;
+                        c14_0 += a3_1.Z * p1.X;
+                        c14_0 += a3_2.Z * p2.X;
+                        c14_0 += a3_3.Z * p3.X;
+                        c14_1 += a3_0.Z * p0.Y;
+                        c14_1 += a3_1.Z * p1.Y;
+                        c14_1 += a3_2.Z * p2.Y;
+                        c14_1 += a3_3.Z * p3.Y;
+                        c14_2 += a3_0.Z * p0.Z;
+                        c14_2 += a3_1.Z * p1.Z;
+                        c14_2 += a3_2.Z * p2.Z;
+                        c14_2 += a3_3.Z * p3.Z;
+                        c14_3 += a3_0.Z * p0.W;
+                        c14_3 += a3_1.Z * p1.W;
+                        c14_3 += a3_2.Z * p2.W;
+                        c14_3 += a3_3.Z * p3.W;
+                        c15_0 += a3_0.W * p0.X;
+                        c15_0 += a3_1.W * p1.X;
+                        c15_0 += a3_2.W * p2.X;
+                        c15_0 += a3_3.W * p3.X;
+                        c15_1 += a3_0.W * p0.Y;
+                        c15_1 += a3_1.W * p1.Y;
+                        c15_1 += a3_2.W * p2.Y;
+                        c15_1 += a3_3.W * p3.Y;
+                        c15_2 += a3_0.W * p0.Z;
+                        c15_2 += a3_1.W * p1.Z;
+                        c15_2 += a3_2.W * p2.Z;
+                        c15_2 += a3_3.W * p3.Z;
+                        c15_3 += a3_0.W * p0.W;
+                        c15_3 += a3_1.W * p1.W;
+                        c15_3 += a3_2.W * p2.W;
+                        c15_3 += a3_3.W * p3.W;
+                    }
+                }
+                k = kn;
+                wIdx = wNext;
+                slot += 4 * slotStride;
+                whole = nextWhole;
+            }
+        }
+
+        if (k < kEnd)
+        {
+            bool h1 = k + 1 * nw < kEnd;
+            bool h2 = k + 2 * nw < kEnd;
+            bool h3 = k + 3 * nw < kEnd;
+            q0 = bv[wIdx];
+            q1 = h1 ? bv[wIdx + 1 * wStride] : default;
+            q2 = h2 ? bv[wIdx + 2 * wStride] : default;
+            q3 = h3 ? bv[wIdx + 3 * wStride] : default;
+            {
+                int s0 = slot + 0 * slotStride;
+                int s1 = slot + 1 * slotStride;
+                int s2 = slot + 2 * slotStride;
+                int s3 = slot + 3 * slotStride;
+                Float4 a0_0 = sA[s0 + 0];
+                Float4 a0_1 = h1 ? sA[s1 + 0] : default;
+                Float4 a0_2 = h2 ? sA[s2 + 0] : default;
+                Float4 a0_3 = h3 ? sA[s3 + 0] : default;
+                c0_0 += a0_0.X * q0.X;
+                c0_0 += a0_1.X * q1.X;
+                c0_0 += a0_2.X * q2.X;
+                c0_0 += a0_3.X * q3.X;
+                c0_1 += a0_0.X * q0.Y;
+                c0_1 += a0_1.X * q1.Y;
+                c0_1 += a0_2.X * q2.Y;
+                c0_1 += a0_3.X * q3.Y;
+                c0_2 += a0_0.X * q0.Z;
+                c0_2 += a0_1.X * q1.Z;
+                c0_2 += a0_2.X * q2.Z;
+                c0_2 += a0_3.X * q3.Z;
+                c0_3 += a0_0.X * q0.W;
+                c0_3 += a0_1.X * q1.W;
+                c0_3 += a0_2.X * q2.W;
+                c0_3 += a0_3.X * q3.W;
+                c1_0 += a0_0.Y * q0.X;
+                c1_0 += a0_1.Y * q1.X;
+                c1_0 += a0_2.Y * q2.X;
+                c1_0 += a0_3.Y * q3.X;
+                c1_1 += a0_0.Y * q0.Y;
+                c1_1 += a0_1.Y * q1.Y;
+                c1_1 += a0_2.Y * q2.Y;
+                c1_1 += a0_3.Y * q3.Y;
+                c1_2 += a0_0.Y * q0.Z;
+                c1_2 += a0_1.Y * q1.Z;
+                c1_2 += a0_2.Y * q2.Z;
+                c1_2 += a0_3.Y * q3.Z;
+                c1_3 += a0_0.Y * q0.W;
+                c1_3 += a0_1.Y * q1.W;
+                c1_3 += a0_2.Y * q2.W;
+                c1_3 += a0_3.Y * q3.W;
+                if (mCap > 2)
+                {
+                    c2_0 += a0_0.Z * q0.X;
+                    c2_0 += a0_1.Z * q1.X;
+                    c2_0 += a0_2.Z * q2.X;
+                    c2_0 += a0_3.Z * q3.X;
+                    c2_1 += a0_0.Z * q0.Y;
+                    c2_1 += a0_1.Z * q1.Y;
+                    c2_1 += a0_2.Z * q2.Y;
+                    c2_1 += a0_3.Z * q3.Y;
+                    c2_2 += a0_0.Z * q0.Z;
+                    c2_2 += a0_1.Z * q1.Z;
+                    c2_2 += a0_2.Z * q2.Z;
+                    c2_2 += a0_3.Z * q3.Z;
+                    c2_3 += a0_0.Z * q0.W;
+                    c2_3 += a0_1.Z * q1.W;
+                    c2_3 += a0_2.Z * q2.W;
+                    c2_3 += a0_3.Z * q3.W;
+                }
+                if (mCap > 3)
+                {
+                    c3_0 += a0_0.W * q0.X;
+                    c3_0 += a0_1.W * q1.X;
+                    c3_0 += a0_2.W * q2.X;
+                    c3_0 += a0_3.W * q3.X;
+                    c3_1 += a0_0.W * q0.Y;
+                    c3_1 += a0_1.W * q1.Y;
+                    c3_1 += a0_2.W * q2.Y;
+                    c3_1 += a0_3.W * q3.Y;
+                    c3_2 += a0_0.W * q0.Z;
+                    c3_2 += a0_1.W * q1.Z;
+                    c3_2 += a0_2.W * q2.Z;
+                    c3_2 += a0_3.W * q3.Z;
+                    c3_3 += a0_0.W * q0.W;
+                    c3_3 += a0_1.W * q1.W;
+                    c3_3 += a0_2.W * q2.W;
+                    c3_3 += a0_3.W * q3.W;
+                }
+                if (mCap > 4)
+                {
+                    Float4 a1_0 = sA[s0 + 1];
+                    Float4 a1_1 = h1 ? sA[s1 + 1] : default;
+                    Float4 a1_2 = h2 ? sA[s2 + 1] : default;
+                    Float4 a1_3 = h3 ? sA[s3 + 1] : default;
+                    c4_0 += a1_0.X * q0.X;
+                    c4_0 += a1_1.X * q1.X;
+                    c4_0 += a1_2.X * q2.X;
+                    c4_0 += a1_3.X * q3.X;
+                    c4_1 += a1_0.X * q0.Y;
+                    c4_1 += a1_1.X * q1.Y;
+                    c4_1 += a1_2.X * q2.Y;
+                    c4_1 += a1_3.X * q3.Y;
+                    c4_2 += a1_0.X * q0.Z;
+                    c4_2 += a1_1.X * q1.Z;
+                    c4_2 += a1_2.X * q2.Z;
+                    c4_2 += a1_3.X * q3.Z;
+                    c4_3 += a1_0.X * q0.W;
+                    c4_3 += a1_1.X * q1.W;
+                    c4_3 += a1_2.X * q2.W;
+                    c4_3 += a1_3.X * q3.W;
+                    c5_0 += a1_0.Y * q0.X;
+                    c5_0 += a1_1.Y * q1.X;
+                    c5_0 += a1_2.Y * q2.X;
+                    c5_0 += a1_3.Y * q3.X;
+                    c5_1 += a1_0.Y * q0.Y;
+                    c5_1 += a1_1.Y * q1.Y;
+                    c5_1 += a1_2.Y * q2.Y;
+                    c5_1 += a1_3.Y * q3.Y;
+                    c5_2 += a1_0.Y * q0.Z;
+                    c5_2 += a1_1.Y * q1.Z;
+                    c5_2 += a1_2.Y * q2.Z;
+                    c5_2 += a1_3.Y * q3.Z;
+                    c5_3 += a1_0.Y * q0.W;
+                    c5_3 += a1_1.Y * q1.W;
+                    c5_3 += a1_2.Y * q2.W;
+                    c5_3 += a1_3.Y * q3.W;
+                    c6_0 += a1_0.Z * q0.X;
+                    c6_0 += a1_1.Z * q1.X;
+                    c6_0 += a1_2.Z * q2.X;
+                    c6_0 += a1_3.Z * q3.X;
+                    c6_1 += a1_0.Z * q0.Y;
+                    c6_1 += a1_1.Z * q1.Y;
+                    c6_1 += a1_2.Z * q2.Y;
+                    c6_1 += a1_3.Z * q3.Y;
+                    c6_2 += a1_0.Z * q0.Z;
+                    c6_2 += a1_1.Z * q1.Z;
+                    c6_2 += a1_2.Z * q2.Z;
+                    c6_2 += a1_3.Z * q3.Z;
+                    c6_3 += a1_0.Z * q0.W;
+                    c6_3 += a1_1.Z * q1.W;
+                    c6_3 += a1_2.Z * q2.W;
+                    c6_3 += a1_3.Z * q3.W;
+                    c7_0 += a1_0.W * q0.X;
+                    c7_0 += a1_1.W * q1.X;
+                    c7_0 += a1_2.W * q2.X;
+                    c7_0 += a1_3.W * q3.X;
+                    c7_1 += a1_0.W * q0.Y;
+                    c7_1 += a1_1.W * q1.Y;
+                    c7_1 += a1_2.W * q2.Y;
+                    c7_1 += a1_3.W * q3.Y;
+                    c7_2 += a1_0.W * q0.Z;
+                    c7_2 += a1_1.W * q1.Z;
+                    c7_2 += a1_2.W * q2.Z;
+                    c7_2 += a1_3.W * q3.Z;
+                    c7_3 += a1_0.W * q0.W;
+                    c7_3 += a1_1.W * q1.W;
+                    c7_3 += a1_2.W * q2.W;
+                    c7_3 += a1_3.W * q3.W;
+                }
+                if (mCap > 8)
+                {
+                    Float4 a2_0 = sA[s0 + 2];
+                    Float4 a2_1 = h1 ? sA[s1 + 2] : default;
+                    Float4 a2_2 = h2 ? sA[s2 + 2] : default;
+                    Float4 a2_3 = h3 ? sA[s3 + 2] : default;
+                    c8_0 += a2_0.X * q0.X;
+                    c8_0 += a2_1.X * q1.X;
+                    c8_0 += a2_2.X * q2.X;
+                    c8_0 += a2_3.X * q3.X;
+                    c8_1 += a2_0.X * q0.Y;
+                    c8_1 += a2_1.X * q1.Y;
+                    c8_1 += a2_2.X * q2.Y;
+                    c8_1 += a2_3.X * q3.Y;
+                    c8_2 += a2_0.X * q0.Z;
+                    c8_2 += a2_1.X * q1.Z;
+                    c8_2 += a2_2.X * q2.Z;
+                    c8_2 += a2_3.X * q3.Z;
+                    c8_3 += a2_0.X * q0.W;
+                    c8_3 += a2_1.X * q1.W;
+                    c8_3 += a2_2.X * q2.W;
+                    c8_3 += a2_3.X * q3.W;
+                    c9_0 += a2_0.Y * q0.X;
+                    c9_0 += a2_1.Y * q1.X;
+                    c9_0 += a2_2.Y * q2.X;
+                    c9_0 += a2_3.Y * q3.X;
+                    c9_1 += a2_0.Y * q0.Y;
+                    c9_1 += a2_1.Y * q1.Y;
+                    c9_1 += a2_2.Y * q2.Y;
+                    c9_1 += a2_3.Y * q3.Y;
+                    c9_2 += a2_0.Y * q0.Z;
+                    c9_2 += a2_1.Y * q1.Z;
+                    c9_2 += a2_2.Y * q2.Z;
+                    c9_2 += a2_3.Y * q3.Z;
+                    c9_3 += a2_0.Y * q0.W;
+                    c9_3 += a2_1.Y * q1.W;
+                    c9_3 += a2_2.Y * q2.W;
+                    c9_3 += a2_3.Y * q3.W;
+                    c10_0 += a2_0.Z * q0.X;
+                    c10_0 += a2_1.Z * q1.X;
+                    c10_0 += a2_2.Z * q2.X;
+                    c10_0 += a2_3.Z * q3.X;
+                    c10_1 += a2_0.Z * q0.Y;
+                    c10_1 += a2_1.Z * q1.Y;
+                    c10_1 += a2_2.Z * q2.Y;
+                    c10_1 += a2_3.Z * q3.Y;
+                    c10_2 += a2_0.Z * q0.Z;
+                    c10_2 += a2_1.Z * q1.Z;
+                    c10_2 += a2_2.Z * q2.Z;
+                    c10_2 += a2_3.Z * q3.Z;
+                    c10_3 += a2_0.Z * q0.W;
+                    c10_3 += a2_1.Z * q1.W;
+                    c10_3 += a2_2.Z * q2.W;
+                    c10_3 += a2_3.Z * q3.W;
+                    c11_0 += a2_0.W * q0.X;
+                    c11_0 += a2_1.W * q1.X;
+                    c11_0 += a2_2.W * q2.X;
+                    c11_0 += a2_3.W * q3.X;
+                    c11_1 += a2_0.W * q0.Y;
+                    c11_1 += a2_1.W * q1.Y;
+                    c11_1 += a2_2.W * q2.Y;
+                    c11_1 += a2_3.W * q3.Y;
+                    c11_2 += a2_0.W * q0.Z;
+                    c11_2 += a2_1.W * q1.Z;
+                    c11_2 += a2_2.W * q2.Z;
+                    c11_2 += a2_3.W * q3.Z;
+                    c11_3 += a2_0.W * q0.W;
+                    c11_3 += a2_1.W * q1.W;
+                    c11_3 += a2_2.W * q2.W;
+                    c11_3 += a2_3.W * q3.W;
+                }
+                if (mCap > 12)
+                {
+                    Float4 a3_0 = sA[s0 + 3];
+                    Float4 a3_1 = h1 ? sA[s1 + 3] : default;
+                    Float4 a3_2 = h2 ? sA[s2 + 3] : default;
+                    Float4 a3_3 = h3 ? sA[s3 + 3] : default;
+                    c12_0 += a3_0.X * q0.X;
+                    c12_0 += a3_1.X * q1.X;
+                    c12_0 += a3_2.X * q2.X;
+                    c12_0 += a3_3.X * q3.X;
+                    c12_1 += a3_0.X * q0.Y;
+                    c12_1 += a3_1.X * q1.Y;
+                    c12_1 += a3_2.X * q2.Y;
+                    c12_1 += a3_3.X * q3.Y;
+                    c12_2 += a3_0.X * q0.Z;
+                    c12_2 += a3_1.X * q1.Z;
+                    c12_2 += a3_2.X * q2.Z;
+                    c12_2 += a3_3.X * q3.Z;
+                    c12_3 += a3_0.X * q0.W;
+                    c12_3 += a3_1.X * q1.W;
+                    c12_3 += a3_2.X * q2.W;
+                    c12_3 += a3_3.X * q3.W;
+                    c13_0 += a3_0.Y * q0.X;
+                    c13_0 += a3_1.Y * q1.X;
+                    c13_0 += a3_2.Y * q2.X;
+                    c13_0 += a3_3.Y * q3.X;
+                    c13_1 += a3_0.Y * q0.Y;
+                    c13_1 += a3_1.Y * q1.Y;
+                    c13_1 += a3_2.Y * q2.Y;
+                    c13_1 += a3_3.Y * q3.Y;
+                    c13_2 += a3_0.Y * q0.Z;
+                    c13_2 += a3_1.Y * q1.Z;
+                    c13_2 += a3_2.Y * q2.Z;
+                    c13_2 += a3_3.Y * q3.Z;
+                    c13_3 += a3_0.Y * q0.W;
+                    c13_3 += a3_1.Y * q1.W;
+                    c13_3 += a3_2.Y * q2.W;
+                    c13_3 += a3_3.Y * q3.W;
+                    c14_0 += a3_0.Z * q0.X;
+                    c14_0 += a3_1.Z * q1.X;
+                    c14_0 += a3_2.Z * q2.X;
+                    c14_0 += a3_3.Z * q3.X;
+                    c14_1 += a3_0.Z * q0.Y;
+                    c14_1 += a3_1.Z * q1.Y;
+                    c14_1 += a3_2.Z * q2.Y;
+                    c14_1 += a3_3.Z * q3.Y;
+                    c14_2 += a3_0.Z * q0.Z;
+                    c14_2 += a3_1.Z * q1.Z;
+                    c14_2 += a3_2.Z * q2.Z;
+                    c14_2 += a3_3.Z * q3.Z;
+                    c14_3 += a3_0.Z * q0.W;
+                    c14_3 += a3_1.Z * q1.W;
+                    c14_3 += a3_2.Z * q2.W;
+                    c14_3 += a3_3.Z * q3.W;
+                    c15_0 += a3_0.W * q0.X;
+                    c15_0 += a3_1.W * q1.X;
+                    c15_0 += a3_2.W * q2.X;
+                    c15_0 += a3_3.W * q3.X;
+                    c15_1 += a3_0.W * q0.Y;
+                    c15_1 += a3_1.W * q1.Y;
+                    c15_1 += a3_2.W * q2.Y;
+                    c15_1 += a3_3.W * q3.Y;
+                    c15_2 += a3_0.W * q0.Z;
+                    c15_2 += a3_1.W * q1.Z;
+                    c15_2 += a3_2.W * q2.Z;
+                    c15_2 += a3_3.W * q3.Z;
+                    c15_3 += a3_0.W * q0.W;
+                    c15_3 += a3_1.W * q1.W;
+                    c15_3 += a3_2.W * q2.W;
+                    c15_3 += a3_3.W * q3.W;
+                }
+            }
+        }
+
+        // Every warp is done reading A before the buffer takes the warps' sums.
+        Group.Barrier();
+        sA[(0 * nw + wi) * ws + lane] = new Float4 { X = c0_0, Y = c0_1, Z = c0_2, W = c0_3 };
+        sA[(1 * nw + wi) * ws + lane] = new Float4 { X = c1_0, Y = c1_1, Z = c1_2, W = c1_3 };
+        if (mCap > 2)
+        {
+            sA[(2 * nw + wi) * ws + lane] = new Float4 { X = c2_0, Y = c2_1, Z = c2_2, W = c2_3 };
+        }
+        if (mCap > 3)
+        {
+            sA[(3 * nw + wi) * ws + lane] = new Float4 { X = c3_0, Y = c3_1, Z = c3_2, W = c3_3 };
+        }
+        if (mCap > 4)
+        {
+            sA[(4 * nw + wi) * ws + lane] = new Float4 { X = c4_0, Y = c4_1, Z = c4_2, W = c4_3 };
+        }
+        if (mCap > 5)
+        {
+            sA[(5 * nw + wi) * ws + lane] = new Float4 { X = c5_0, Y = c5_1, Z = c5_2, W = c5_3 };
+        }
+        if (mCap > 6)
+        {
+            sA[(6 * nw + wi) * ws + lane] = new Float4 { X = c6_0, Y = c6_1, Z = c6_2, W = c6_3 };
+        }
+        if (mCap > 7)
+        {
+            sA[(7 * nw + wi) * ws + lane] = new Float4 { X = c7_0, Y = c7_1, Z = c7_2, W = c7_3 };
+        }
+        Group.Barrier();
+        GemvKnPipeFinish(sA, bias, c, partial, g, 0, mCap - 0 < 8 ? mCap - 0 : 8, colBase, nw, split);
+        Group.Barrier();
+        if (mCap > 8)
+        {
+            if (mCap > 8)
+            {
+                sA[(0 * nw + wi) * ws + lane] = new Float4 { X = c8_0, Y = c8_1, Z = c8_2, W = c8_3 };
+            }
+            if (mCap > 9)
+            {
+                sA[(1 * nw + wi) * ws + lane] = new Float4 { X = c9_0, Y = c9_1, Z = c9_2, W = c9_3 };
+            }
+            if (mCap > 10)
+            {
+                sA[(2 * nw + wi) * ws + lane] = new Float4 { X = c10_0, Y = c10_1, Z = c10_2, W = c10_3 };
+            }
+            if (mCap > 11)
+            {
+                sA[(3 * nw + wi) * ws + lane] = new Float4 { X = c11_0, Y = c11_1, Z = c11_2, W = c11_3 };
+            }
+            if (mCap > 12)
+            {
+                sA[(4 * nw + wi) * ws + lane] = new Float4 { X = c12_0, Y = c12_1, Z = c12_2, W = c12_3 };
+            }
+            if (mCap > 13)
+            {
+                sA[(5 * nw + wi) * ws + lane] = new Float4 { X = c13_0, Y = c13_1, Z = c13_2, W = c13_3 };
+            }
+            if (mCap > 14)
+            {
+                sA[(6 * nw + wi) * ws + lane] = new Float4 { X = c14_0, Y = c14_1, Z = c14_2, W = c14_3 };
+            }
+            if (mCap > 15)
+            {
+                sA[(7 * nw + wi) * ws + lane] = new Float4 { X = c15_0, Y = c15_1, Z = c15_2, W = c15_3 };
+            }
+            Group.Barrier();
+            GemvKnPipeFinish(sA, bias, c, partial, g, 8, mCap - 8 < 8 ? mCap - 8 : 8, colBase, nw, split);
+            Group.Barrier();
+        }
+    }
+
+    /// <summary>
     /// Decode GEMV, weight [N, K] (a linear layer's weight): one warp per output column n (Grid.X * nw + warp), its
     /// lanes stride over the weight row with coalesced loads, four per iteration in flight; A is staged in shared
     /// memory in chunks of KChunk columns (M x KChunk floats); each of the M sums ends in a warp shuffle reduction.
@@ -9869,6 +10950,522 @@ internal static partial class GemmFastKernels
                 FinishVec(bias, c, partial, g, 15, colBase + 2, split, GpuMath.WarpSum(s15_2), lane);
                 FinishVec(bias, c, partial, g, 15, colBase + 3, split, GpuMath.WarpSum(s15_3), lane);
             }
+        }
+    }
+
+    /// <summary>
+    /// Decode GEMV for 2–16 rows, weight [N, K] with K a multiple of 4 and both views 16-byte aligned
+    /// (<c>GEMS_GEMV_F32_VARIANT=pipe</c>): the columns (4 per warp), staging and split-K of <c>GemvNkVecF32</c>, but one
+    /// K step per iteration, software pipelined: the next step's 4 16-byte weight loads are issued before this step's
+    /// multiply-adds, across the A chunk boundaries too (weights do not wait for A), so a lane keeps 4–8 loads in flight
+    /// through the barriers. Every product is its own FFMA. Launched at two groups per SM (at most 128 registers), so one
+    /// group's barriers leave the SM the other's loads. Warps past N compute a clamped column and write nothing.
+    /// </summary>
+    [IlgpuKernel]
+    [IlgpuKernelVariant(typeof(Const2))]
+    [IlgpuKernelVariant(typeof(Const4))]
+    [IlgpuKernelVariant(typeof(Const8))]
+    [IlgpuKernelVariant(typeof(Const16))]
+    public static void GemvNkPipeF32<TRowsCap>(ArrayView<Float4> a4, ArrayView<Float4> b4, ArrayView<float> bias, ArrayView<float> c, ArrayView<float> partial, GemvShape g)
+        where TRowsCap : struct, IKernelConstant
+    {
+        var sA = SharedMemory.Allocate<Float4>(VecSharedA);
+        var av = a4.AsAligned(16);
+        var bv = b4.AsAligned(16);
+        int mCap = default(TRowsCap).Value;
+        int kc = VecSharedA / mCap;
+        int ws = Warp.WarpSize;
+        int lane = Warp.LaneIdx;
+        int threads = Group.DimX;
+        int nw = threads / ws;
+        int colBase = (Grid.IdxX * nw + Warp.WarpIdx) * 4;
+        int m = g.M;
+        int k4 = g.K / 4;
+        int split = Grid.IdxY;
+        int vBegin = split * g.KChunk;
+        int vEnd = vBegin + g.KChunk < k4 ? vBegin + g.KChunk : k4;
+        // Columns past N (the last group) read column N − 1 instead; FinishVec drops their sums.
+        long wBase0 = (long)(colBase + 0 < g.N ? colBase + 0 : g.N - 1) * k4;
+        long wBase1 = (long)(colBase + 1 < g.N ? colBase + 1 : g.N - 1) * k4;
+        long wBase2 = (long)(colBase + 2 < g.N ? colBase + 2 : g.N - 1) * k4;
+        long wBase3 = (long)(colBase + 3 < g.N ? colBase + 3 : g.N - 1) * k4;
+        int vl = vBegin + lane;
+        bool inK = vl < vEnd;
+        Float4 q0 = inK ? bv[wBase0 + vl] : default;
+        Float4 q1 = inK ? bv[wBase1 + vl] : default;
+        Float4 q2 = inK ? bv[wBase2 + vl] : default;
+        Float4 q3 = inK ? bv[wBase3 + vl] : default;
+        float s0_0 = 0f, s0_1 = 0f, s0_2 = 0f, s0_3 = 0f;
+        float s1_0 = 0f, s1_1 = 0f, s1_2 = 0f, s1_3 = 0f;
+        float s2_0 = 0f, s2_1 = 0f, s2_2 = 0f, s2_3 = 0f;
+        float s3_0 = 0f, s3_1 = 0f, s3_2 = 0f, s3_3 = 0f;
+        float s4_0 = 0f, s4_1 = 0f, s4_2 = 0f, s4_3 = 0f;
+        float s5_0 = 0f, s5_1 = 0f, s5_2 = 0f, s5_3 = 0f;
+        float s6_0 = 0f, s6_1 = 0f, s6_2 = 0f, s6_3 = 0f;
+        float s7_0 = 0f, s7_1 = 0f, s7_2 = 0f, s7_3 = 0f;
+        float s8_0 = 0f, s8_1 = 0f, s8_2 = 0f, s8_3 = 0f;
+        float s9_0 = 0f, s9_1 = 0f, s9_2 = 0f, s9_3 = 0f;
+        float s10_0 = 0f, s10_1 = 0f, s10_2 = 0f, s10_3 = 0f;
+        float s11_0 = 0f, s11_1 = 0f, s11_2 = 0f, s11_3 = 0f;
+        float s12_0 = 0f, s12_1 = 0f, s12_2 = 0f, s12_3 = 0f;
+        float s13_0 = 0f, s13_1 = 0f, s13_2 = 0f, s13_3 = 0f;
+        float s14_0 = 0f, s14_1 = 0f, s14_2 = 0f, s14_3 = 0f;
+        float s15_0 = 0f, s15_1 = 0f, s15_2 = 0f, s15_3 = 0f;
+        for (int c0 = vBegin; c0 < vEnd; c0 += kc)
+        {
+            int len = c0 + kc < vEnd ? kc : vEnd - c0;
+            for (int e = Group.IdxX; e < mCap * kc; e += threads)
+            {
+                int i = e / kc;
+                int v = e - i * kc;
+                sA[e] = i < m && v < len ? av[(long)i * k4 + c0 + v] : default;
+            }
+
+            Group.Barrier();
+            for (; vl < c0 + len; vl += ws)
+            {
+                int vn = vl + ws;
+                bool nextInK = vn < vEnd;
+                Float4 p0 = nextInK ? bv[wBase0 + vn] : default;
+                Float4 p1 = nextInK ? bv[wBase1 + vn] : default;
+                Float4 p2 = nextInK ? bv[wBase2 + vn] : default;
+                Float4 p3 = nextInK ? bv[wBase3 + vn] : default;
+                int v = vl - c0;
+                Float4 x0 = sA[0 * kc + v];
+                s0_0 += x0.X * q0.X;
+                s0_0 += x0.Y * q0.Y;
+                s0_0 += x0.Z * q0.Z;
+                s0_0 += x0.W * q0.W;
+                s0_1 += x0.X * q1.X;
+                s0_1 += x0.Y * q1.Y;
+                s0_1 += x0.Z * q1.Z;
+                s0_1 += x0.W * q1.W;
+                s0_2 += x0.X * q2.X;
+                s0_2 += x0.Y * q2.Y;
+                s0_2 += x0.Z * q2.Z;
+                s0_2 += x0.W * q2.W;
+                s0_3 += x0.X * q3.X;
+                s0_3 += x0.Y * q3.Y;
+                s0_3 += x0.Z * q3.Z;
+                s0_3 += x0.W * q3.W;
+                if (mCap > 1)
+                {
+                    Float4 x1 = sA[1 * kc + v];
+                    s1_0 += x1.X * q0.X;
+                    s1_0 += x1.Y * q0.Y;
+                    s1_0 += x1.Z * q0.Z;
+                    s1_0 += x1.W * q0.W;
+                    s1_1 += x1.X * q1.X;
+                    s1_1 += x1.Y * q1.Y;
+                    s1_1 += x1.Z * q1.Z;
+                    s1_1 += x1.W * q1.W;
+                    s1_2 += x1.X * q2.X;
+                    s1_2 += x1.Y * q2.Y;
+                    s1_2 += x1.Z * q2.Z;
+                    s1_2 += x1.W * q2.W;
+                    s1_3 += x1.X * q3.X;
+                    s1_3 += x1.Y * q3.Y;
+                    s1_3 += x1.Z * q3.Z;
+                    s1_3 += x1.W * q3.W;
+                }
+                if (mCap > 2)
+                {
+                    Float4 x2 = sA[2 * kc + v];
+                    s2_0 += x2.X * q0.X;
+                    s2_0 += x2.Y * q0.Y;
+                    s2_0 += x2.Z * q0.Z;
+                    s2_0 += x2.W * q0.W;
+                    s2_1 += x2.X * q1.X;
+                    s2_1 += x2.Y * q1.Y;
+                    s2_1 += x2.Z * q1.Z;
+                    s2_1 += x2.W * q1.W;
+                    s2_2 += x2.X * q2.X;
+                    s2_2 += x2.Y * q2.Y;
+                    s2_2 += x2.Z * q2.Z;
+                    s2_2 += x2.W * q2.W;
+                    s2_3 += x2.X * q3.X;
+                    s2_3 += x2.Y * q3.Y;
+                    s2_3 += x2.Z * q3.Z;
+                    s2_3 += x2.W * q3.W;
+                }
+                if (mCap > 3)
+                {
+                    Float4 x3 = sA[3 * kc + v];
+                    s3_0 += x3.X * q0.X;
+                    s3_0 += x3.Y * q0.Y;
+                    s3_0 += x3.Z * q0.Z;
+                    s3_0 += x3.W * q0.W;
+                    s3_1 += x3.X * q1.X;
+                    s3_1 += x3.Y * q1.Y;
+                    s3_1 += x3.Z * q1.Z;
+                    s3_1 += x3.W * q1.W;
+                    s3_2 += x3.X * q2.X;
+                    s3_2 += x3.Y * q2.Y;
+                    s3_2 += x3.Z * q2.Z;
+                    s3_2 += x3.W * q2.W;
+                    s3_3 += x3.X * q3.X;
+                    s3_3 += x3.Y * q3.Y;
+                    s3_3 += x3.Z * q3.Z;
+                    s3_3 += x3.W * q3.W;
+                }
+                if (mCap > 4)
+                {
+                    Float4 x4 = sA[4 * kc + v];
+                    s4_0 += x4.X * q0.X;
+                    s4_0 += x4.Y * q0.Y;
+                    s4_0 += x4.Z * q0.Z;
+                    s4_0 += x4.W * q0.W;
+                    s4_1 += x4.X * q1.X;
+                    s4_1 += x4.Y * q1.Y;
+                    s4_1 += x4.Z * q1.Z;
+                    s4_1 += x4.W * q1.W;
+                    s4_2 += x4.X * q2.X;
+                    s4_2 += x4.Y * q2.Y;
+                    s4_2 += x4.Z * q2.Z;
+                    s4_2 += x4.W * q2.W;
+                    s4_3 += x4.X * q3.X;
+                    s4_3 += x4.Y * q3.Y;
+                    s4_3 += x4.Z * q3.Z;
+                    s4_3 += x4.W * q3.W;
+                }
+                if (mCap > 5)
+                {
+                    Float4 x5 = sA[5 * kc + v];
+                    s5_0 += x5.X * q0.X;
+                    s5_0 += x5.Y * q0.Y;
+                    s5_0 += x5.Z * q0.Z;
+                    s5_0 += x5.W * q0.W;
+                    s5_1 += x5.X * q1.X;
+                    s5_1 += x5.Y * q1.Y;
+                    s5_1 += x5.Z * q1.Z;
+                    s5_1 += x5.W * q1.W;
+                    s5_2 += x5.X * q2.X;
+                    s5_2 += x5.Y * q2.Y;
+                    s5_2 += x5.Z * q2.Z;
+                    s5_2 += x5.W * q2.W;
+                    s5_3 += x5.X * q3.X;
+                    s5_3 += x5.Y * q3.Y;
+                    s5_3 += x5.Z * q3.Z;
+                    s5_3 += x5.W * q3.W;
+                }
+                if (mCap > 6)
+                {
+                    Float4 x6 = sA[6 * kc + v];
+                    s6_0 += x6.X * q0.X;
+                    s6_0 += x6.Y * q0.Y;
+                    s6_0 += x6.Z * q0.Z;
+                    s6_0 += x6.W * q0.W;
+                    s6_1 += x6.X * q1.X;
+                    s6_1 += x6.Y * q1.Y;
+                    s6_1 += x6.Z * q1.Z;
+                    s6_1 += x6.W * q1.W;
+                    s6_2 += x6.X * q2.X;
+                    s6_2 += x6.Y * q2.Y;
+                    s6_2 += x6.Z * q2.Z;
+                    s6_2 += x6.W * q2.W;
+                    s6_3 += x6.X * q3.X;
+                    s6_3 += x6.Y * q3.Y;
+                    s6_3 += x6.Z * q3.Z;
+                    s6_3 += x6.W * q3.W;
+                }
+                if (mCap > 7)
+                {
+                    Float4 x7 = sA[7 * kc + v];
+                    s7_0 += x7.X * q0.X;
+                    s7_0 += x7.Y * q0.Y;
+                    s7_0 += x7.Z * q0.Z;
+                    s7_0 += x7.W * q0.W;
+                    s7_1 += x7.X * q1.X;
+                    s7_1 += x7.Y * q1.Y;
+                    s7_1 += x7.Z * q1.Z;
+                    s7_1 += x7.W * q1.W;
+                    s7_2 += x7.X * q2.X;
+                    s7_2 += x7.Y * q2.Y;
+                    s7_2 += x7.Z * q2.Z;
+                    s7_2 += x7.W * q2.W;
+                    s7_3 += x7.X * q3.X;
+                    s7_3 += x7.Y * q3.Y;
+                    s7_3 += x7.Z * q3.Z;
+                    s7_3 += x7.W * q3.W;
+                }
+                if (mCap > 8)
+                {
+                    Float4 x8 = sA[8 * kc + v];
+                    s8_0 += x8.X * q0.X;
+                    s8_0 += x8.Y * q0.Y;
+                    s8_0 += x8.Z * q0.Z;
+                    s8_0 += x8.W * q0.W;
+                    s8_1 += x8.X * q1.X;
+                    s8_1 += x8.Y * q1.Y;
+                    s8_1 += x8.Z * q1.Z;
+                    s8_1 += x8.W * q1.W;
+                    s8_2 += x8.X * q2.X;
+                    s8_2 += x8.Y * q2.Y;
+                    s8_2 += x8.Z * q2.Z;
+                    s8_2 += x8.W * q2.W;
+                    s8_3 += x8.X * q3.X;
+                    s8_3 += x8.Y * q3.Y;
+                    s8_3 += x8.Z * q3.Z;
+                    s8_3 += x8.W * q3.W;
+                }
+                if (mCap > 9)
+                {
+                    Float4 x9 = sA[9 * kc + v];
+                    s9_0 += x9.X * q0.X;
+                    s9_0 += x9.Y * q0.Y;
+                    s9_0 += x9.Z * q0.Z;
+                    s9_0 += x9.W * q0.W;
+                    s9_1 += x9.X * q1.X;
+                    s9_1 += x9.Y * q1.Y;
+                    s9_1 += x9.Z * q1.Z;
+                    s9_1 += x9.W * q1.W;
+                    s9_2 += x9.X * q2.X;
+                    s9_2 += x9.Y * q2.Y;
+                    s9_2 += x9.Z * q2.Z;
+                    s9_2 += x9.W * q2.W;
+                    s9_3 += x9.X * q3.X;
+                    s9_3 += x9.Y * q3.Y;
+                    s9_3 += x9.Z * q3.Z;
+                    s9_3 += x9.W * q3.W;
+                }
+                if (mCap > 10)
+                {
+                    Float4 x10 = sA[10 * kc + v];
+                    s10_0 += x10.X * q0.X;
+                    s10_0 += x10.Y * q0.Y;
+                    s10_0 += x10.Z * q0.Z;
+                    s10_0 += x10.W * q0.W;
+                    s10_1 += x10.X * q1.X;
+                    s10_1 += x10.Y * q1.Y;
+                    s10_1 += x10.Z * q1.Z;
+                    s10_1 += x10.W * q1.W;
+                    s10_2 += x10.X * q2.X;
+                    s10_2 += x10.Y * q2.Y;
+                    s10_2 += x10.Z * q2.Z;
+                    s10_2 += x10.W * q2.W;
+                    s10_3 += x10.X * q3.X;
+                    s10_3 += x10.Y * q3.Y;
+                    s10_3 += x10.Z * q3.Z;
+                    s10_3 += x10.W * q3.W;
+                }
+                if (mCap > 11)
+                {
+                    Float4 x11 = sA[11 * kc + v];
+                    s11_0 += x11.X * q0.X;
+                    s11_0 += x11.Y * q0.Y;
+                    s11_0 += x11.Z * q0.Z;
+                    s11_0 += x11.W * q0.W;
+                    s11_1 += x11.X * q1.X;
+                    s11_1 += x11.Y * q1.Y;
+                    s11_1 += x11.Z * q1.Z;
+                    s11_1 += x11.W * q1.W;
+                    s11_2 += x11.X * q2.X;
+                    s11_2 += x11.Y * q2.Y;
+                    s11_2 += x11.Z * q2.Z;
+                    s11_2 += x11.W * q2.W;
+                    s11_3 += x11.X * q3.X;
+                    s11_3 += x11.Y * q3.Y;
+                    s11_3 += x11.Z * q3.Z;
+                    s11_3 += x11.W * q3.W;
+                }
+                if (mCap > 12)
+                {
+                    Float4 x12 = sA[12 * kc + v];
+                    s12_0 += x12.X * q0.X;
+                    s12_0 += x12.Y * q0.Y;
+                    s12_0 += x12.Z * q0.Z;
+                    s12_0 += x12.W * q0.W;
+                    s12_1 += x12.X * q1.X;
+                    s12_1 += x12.Y * q1.Y;
+                    s12_1 += x12.Z * q1.Z;
+                    s12_1 += x12.W * q1.W;
+                    s12_2 += x12.X * q2.X;
+                    s12_2 += x12.Y * q2.Y;
+                    s12_2 += x12.Z * q2.Z;
+                    s12_2 += x12.W * q2.W;
+                    s12_3 += x12.X * q3.X;
+                    s12_3 += x12.Y * q3.Y;
+                    s12_3 += x12.Z * q3.Z;
+                    s12_3 += x12.W * q3.W;
+                }
+                if (mCap > 13)
+                {
+                    Float4 x13 = sA[13 * kc + v];
+                    s13_0 += x13.X * q0.X;
+                    s13_0 += x13.Y * q0.Y;
+                    s13_0 += x13.Z * q0.Z;
+                    s13_0 += x13.W * q0.W;
+                    s13_1 += x13.X * q1.X;
+                    s13_1 += x13.Y * q1.Y;
+                    s13_1 += x13.Z * q1.Z;
+                    s13_1 += x13.W * q1.W;
+                    s13_2 += x13.X * q2.X;
+                    s13_2 += x13.Y * q2.Y;
+                    s13_2 += x13.Z * q2.Z;
+                    s13_2 += x13.W * q2.W;
+                    s13_3 += x13.X * q3.X;
+                    s13_3 += x13.Y * q3.Y;
+                    s13_3 += x13.Z * q3.Z;
+                    s13_3 += x13.W * q3.W;
+                }
+                if (mCap > 14)
+                {
+                    Float4 x14 = sA[14 * kc + v];
+                    s14_0 += x14.X * q0.X;
+                    s14_0 += x14.Y * q0.Y;
+                    s14_0 += x14.Z * q0.Z;
+                    s14_0 += x14.W * q0.W;
+                    s14_1 += x14.X * q1.X;
+                    s14_1 += x14.Y * q1.Y;
+                    s14_1 += x14.Z * q1.Z;
+                    s14_1 += x14.W * q1.W;
+                    s14_2 += x14.X * q2.X;
+                    s14_2 += x14.Y * q2.Y;
+                    s14_2 += x14.Z * q2.Z;
+                    s14_2 += x14.W * q2.W;
+                    s14_3 += x14.X * q3.X;
+                    s14_3 += x14.Y * q3.Y;
+                    s14_3 += x14.Z * q3.Z;
+                    s14_3 += x14.W * q3.W;
+                }
+                if (mCap > 15)
+                {
+                    Float4 x15 = sA[15 * kc + v];
+                    s15_0 += x15.X * q0.X;
+                    s15_0 += x15.Y * q0.Y;
+                    s15_0 += x15.Z * q0.Z;
+                    s15_0 += x15.W * q0.W;
+                    s15_1 += x15.X * q1.X;
+                    s15_1 += x15.Y * q1.Y;
+                    s15_1 += x15.Z * q1.Z;
+                    s15_1 += x15.W * q1.W;
+                    s15_2 += x15.X * q2.X;
+                    s15_2 += x15.Y * q2.Y;
+                    s15_2 += x15.Z * q2.Z;
+                    s15_2 += x15.W * q2.W;
+                    s15_3 += x15.X * q3.X;
+                    s15_3 += x15.Y * q3.Y;
+                    s15_3 += x15.Z * q3.Z;
+                    s15_3 += x15.W * q3.W;
+                }
+                q0 = p0;
+                q1 = p1;
+                q2 = p2;
+                q3 = p3;
+            }
+
+            // Every warp is done with this chunk of A before the next one overwrites it.
+            Group.Barrier();
+        }
+
+        FinishVec(bias, c, partial, g, 0, colBase + 0, split, GpuMath.WarpSum(s0_0), lane);
+        FinishVec(bias, c, partial, g, 0, colBase + 1, split, GpuMath.WarpSum(s0_1), lane);
+        FinishVec(bias, c, partial, g, 0, colBase + 2, split, GpuMath.WarpSum(s0_2), lane);
+        FinishVec(bias, c, partial, g, 0, colBase + 3, split, GpuMath.WarpSum(s0_3), lane);
+        if (mCap > 1 && m > 1)
+        {
+            FinishVec(bias, c, partial, g, 1, colBase + 0, split, GpuMath.WarpSum(s1_0), lane);
+            FinishVec(bias, c, partial, g, 1, colBase + 1, split, GpuMath.WarpSum(s1_1), lane);
+            FinishVec(bias, c, partial, g, 1, colBase + 2, split, GpuMath.WarpSum(s1_2), lane);
+            FinishVec(bias, c, partial, g, 1, colBase + 3, split, GpuMath.WarpSum(s1_3), lane);
+        }
+        if (mCap > 2 && m > 2)
+        {
+            FinishVec(bias, c, partial, g, 2, colBase + 0, split, GpuMath.WarpSum(s2_0), lane);
+            FinishVec(bias, c, partial, g, 2, colBase + 1, split, GpuMath.WarpSum(s2_1), lane);
+            FinishVec(bias, c, partial, g, 2, colBase + 2, split, GpuMath.WarpSum(s2_2), lane);
+            FinishVec(bias, c, partial, g, 2, colBase + 3, split, GpuMath.WarpSum(s2_3), lane);
+        }
+        if (mCap > 3 && m > 3)
+        {
+            FinishVec(bias, c, partial, g, 3, colBase + 0, split, GpuMath.WarpSum(s3_0), lane);
+            FinishVec(bias, c, partial, g, 3, colBase + 1, split, GpuMath.WarpSum(s3_1), lane);
+            FinishVec(bias, c, partial, g, 3, colBase + 2, split, GpuMath.WarpSum(s3_2), lane);
+            FinishVec(bias, c, partial, g, 3, colBase + 3, split, GpuMath.WarpSum(s3_3), lane);
+        }
+        if (mCap > 4 && m > 4)
+        {
+            FinishVec(bias, c, partial, g, 4, colBase + 0, split, GpuMath.WarpSum(s4_0), lane);
+            FinishVec(bias, c, partial, g, 4, colBase + 1, split, GpuMath.WarpSum(s4_1), lane);
+            FinishVec(bias, c, partial, g, 4, colBase + 2, split, GpuMath.WarpSum(s4_2), lane);
+            FinishVec(bias, c, partial, g, 4, colBase + 3, split, GpuMath.WarpSum(s4_3), lane);
+        }
+        if (mCap > 5 && m > 5)
+        {
+            FinishVec(bias, c, partial, g, 5, colBase + 0, split, GpuMath.WarpSum(s5_0), lane);
+            FinishVec(bias, c, partial, g, 5, colBase + 1, split, GpuMath.WarpSum(s5_1), lane);
+            FinishVec(bias, c, partial, g, 5, colBase + 2, split, GpuMath.WarpSum(s5_2), lane);
+            FinishVec(bias, c, partial, g, 5, colBase + 3, split, GpuMath.WarpSum(s5_3), lane);
+        }
+        if (mCap > 6 && m > 6)
+        {
+            FinishVec(bias, c, partial, g, 6, colBase + 0, split, GpuMath.WarpSum(s6_0), lane);
+            FinishVec(bias, c, partial, g, 6, colBase + 1, split, GpuMath.WarpSum(s6_1), lane);
+            FinishVec(bias, c, partial, g, 6, colBase + 2, split, GpuMath.WarpSum(s6_2), lane);
+            FinishVec(bias, c, partial, g, 6, colBase + 3, split, GpuMath.WarpSum(s6_3), lane);
+        }
+        if (mCap > 7 && m > 7)
+        {
+            FinishVec(bias, c, partial, g, 7, colBase + 0, split, GpuMath.WarpSum(s7_0), lane);
+            FinishVec(bias, c, partial, g, 7, colBase + 1, split, GpuMath.WarpSum(s7_1), lane);
+            FinishVec(bias, c, partial, g, 7, colBase + 2, split, GpuMath.WarpSum(s7_2), lane);
+            FinishVec(bias, c, partial, g, 7, colBase + 3, split, GpuMath.WarpSum(s7_3), lane);
+        }
+        if (mCap > 8 && m > 8)
+        {
+            FinishVec(bias, c, partial, g, 8, colBase + 0, split, GpuMath.WarpSum(s8_0), lane);
+            FinishVec(bias, c, partial, g, 8, colBase + 1, split, GpuMath.WarpSum(s8_1), lane);
+            FinishVec(bias, c, partial, g, 8, colBase + 2, split, GpuMath.WarpSum(s8_2), lane);
+            FinishVec(bias, c, partial, g, 8, colBase + 3, split, GpuMath.WarpSum(s8_3), lane);
+        }
+        if (mCap > 9 && m > 9)
+        {
+            FinishVec(bias, c, partial, g, 9, colBase + 0, split, GpuMath.WarpSum(s9_0), lane);
+            FinishVec(bias, c, partial, g, 9, colBase + 1, split, GpuMath.WarpSum(s9_1), lane);
+            FinishVec(bias, c, partial, g, 9, colBase + 2, split, GpuMath.WarpSum(s9_2), lane);
+            FinishVec(bias, c, partial, g, 9, colBase + 3, split, GpuMath.WarpSum(s9_3), lane);
+        }
+        if (mCap > 10 && m > 10)
+        {
+            FinishVec(bias, c, partial, g, 10, colBase + 0, split, GpuMath.WarpSum(s10_0), lane);
+            FinishVec(bias, c, partial, g, 10, colBase + 1, split, GpuMath.WarpSum(s10_1), lane);
+            FinishVec(bias, c, partial, g, 10, colBase + 2, split, GpuMath.WarpSum(s10_2), lane);
+            FinishVec(bias, c, partial, g, 10, colBase + 3, split, GpuMath.WarpSum(s10_3), lane);
+        }
+        if (mCap > 11 && m > 11)
+        {
+            FinishVec(bias, c, partial, g, 11, colBase + 0, split, GpuMath.WarpSum(s11_0), lane);
+            FinishVec(bias, c, partial, g, 11, colBase + 1, split, GpuMath.WarpSum(s11_1), lane);
+            FinishVec(bias, c, partial, g, 11, colBase + 2, split, GpuMath.WarpSum(s11_2), lane);
+            FinishVec(bias, c, partial, g, 11, colBase + 3, split, GpuMath.WarpSum(s11_3), lane);
+        }
+        if (mCap > 12 && m > 12)
+        {
+            FinishVec(bias, c, partial, g, 12, colBase + 0, split, GpuMath.WarpSum(s12_0), lane);
+            FinishVec(bias, c, partial, g, 12, colBase + 1, split, GpuMath.WarpSum(s12_1), lane);
+            FinishVec(bias, c, partial, g, 12, colBase + 2, split, GpuMath.WarpSum(s12_2), lane);
+            FinishVec(bias, c, partial, g, 12, colBase + 3, split, GpuMath.WarpSum(s12_3), lane);
+        }
+        if (mCap > 13 && m > 13)
+        {
+            FinishVec(bias, c, partial, g, 13, colBase + 0, split, GpuMath.WarpSum(s13_0), lane);
+            FinishVec(bias, c, partial, g, 13, colBase + 1, split, GpuMath.WarpSum(s13_1), lane);
+            FinishVec(bias, c, partial, g, 13, colBase + 2, split, GpuMath.WarpSum(s13_2), lane);
+            FinishVec(bias, c, partial, g, 13, colBase + 3, split, GpuMath.WarpSum(s13_3), lane);
+        }
+        if (mCap > 14 && m > 14)
+        {
+            FinishVec(bias, c, partial, g, 14, colBase + 0, split, GpuMath.WarpSum(s14_0), lane);
+            FinishVec(bias, c, partial, g, 14, colBase + 1, split, GpuMath.WarpSum(s14_1), lane);
+            FinishVec(bias, c, partial, g, 14, colBase + 2, split, GpuMath.WarpSum(s14_2), lane);
+            FinishVec(bias, c, partial, g, 14, colBase + 3, split, GpuMath.WarpSum(s14_3), lane);
+        }
+        if (mCap > 15 && m > 15)
+        {
+            FinishVec(bias, c, partial, g, 15, colBase + 0, split, GpuMath.WarpSum(s15_0), lane);
+            FinishVec(bias, c, partial, g, 15, colBase + 1, split, GpuMath.WarpSum(s15_1), lane);
+            FinishVec(bias, c, partial, g, 15, colBase + 2, split, GpuMath.WarpSum(s15_2), lane);
+            FinishVec(bias, c, partial, g, 15, colBase + 3, split, GpuMath.WarpSum(s15_3), lane);
         }
     }
 }

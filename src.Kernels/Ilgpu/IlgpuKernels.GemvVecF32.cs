@@ -15,6 +15,37 @@ public sealed partial class IlgpuKernels
     private readonly Action<KernelConfig, ArrayView<float>, ArrayView<Float4>, ArrayView<float>, ArrayView<float>, ArrayView<float>, GemvShape>?[] gemvKnVecF32 =
         new Action<KernelConfig, ArrayView<float>, ArrayView<Float4>, ArrayView<float>, ArrayView<float>, ArrayView<float>, GemvShape>?[5];
 
+    // The pipelined variants (GEMS_GEMV_F32_VARIANT=pipe), slot log2(cap) − 1 for caps 2, 4, 8, 16.
+    private readonly Action<KernelConfig, ArrayView<float>, ArrayView<Float4>, ArrayView<float>, ArrayView<float>, ArrayView<float>, GemvShape>?[] gemvKnPipeF32 =
+        new Action<KernelConfig, ArrayView<float>, ArrayView<Float4>, ArrayView<float>, ArrayView<float>, ArrayView<float>, GemvShape>?[4];
+
+    private readonly Action<KernelConfig, ArrayView<Float4>, ArrayView<Float4>, ArrayView<float>, ArrayView<float>, ArrayView<float>, GemvShape>?[] gemvNkPipeF32 =
+        new Action<KernelConfig, ArrayView<Float4>, ArrayView<Float4>, ArrayView<float>, ArrayView<float>, ArrayView<float>, GemvShape>?[4];
+
+    /// <summary>
+    /// Launch bounds of the pipelined kernels (<c>GemvKnPipeF32</c>, <c>GemvNkPipeF32</c>): 256 threads, two groups per SM
+    /// (at most 128 registers: local ptxas 13.0 then keeps the 16-row [K, N] loop's next weight loads at its top, where
+    /// unbounded it takes 157 registers and one group per SM).
+    /// </summary>
+    private KernelSpecialization GemvPipeBounds => Bounds(256, 2);
+
+    /// <summary>Which kernels serve float32 decode products (<c>GEMS_GEMV_F32_VARIANT</c>; tests set it directly).</summary>
+    internal GemvF32Variant GemvF32Kernel { get; set; } = GemvF32Choice.FromEnvironment();
+
+    /// <summary>
+    /// Whether a [K, N] product of this row cap takes <c>GemvKnPipeF32</c>: the <see cref="GemvF32Variant.Pipe"/> setting,
+    /// 2–16 rows, and the 16-byte conditions of <see cref="UsesGemvKnVecF32"/>.
+    /// </summary>
+    private bool UsesGemvKnPipeF32(int rowsCap, ArrayView<float> b, int n) =>
+        GemvF32Kernel == GemvF32Variant.Pipe && rowsCap >= 2 && UsesGemvKnVecF32(b, n);
+
+    /// <summary>
+    /// Most rows of K in one [K, N] group's chunk: what the kernel's shared buffer of A holds (<c>GemvKnPipeF32</c> stages
+    /// four rows of A per 16-byte vector, the others one float per row and K).
+    /// </summary>
+    private int GemvKnChunkLimit(int rowsCap, ArrayView<float> b, int n) =>
+        UsesGemvKnPipeF32(rowsCap, b, n) ? GemmFastKernels.VecSharedA / Math.Max(1, rowsCap / 4) : GemmFastKernels.MaxSharedA / rowsCap;
+
     /// <summary>Whether a [K, N] decode product with this weight view takes the 16-byte kernel: N a multiple of 4 and b 16-byte aligned.</summary>
     internal static bool UsesGemvKnVecF32(ArrayView<float> b, int n) => n % 4 == 0 && TensorCoreLaunch.DeviceAddress(b.Cast<ushort>()) % 16 == 0;
 
@@ -24,6 +55,12 @@ public sealed partial class IlgpuKernels
         if (!UsesGemvKnVecF32(b, n))
         {
             return GemvKnVariant(rowsCap);
+        }
+
+        if (UsesGemvKnPipeF32(rowsCap, b, n))
+        {
+            var pipe = GemvKnPipeVariant(rowsCap);
+            return (config, a, weight, bias, c, partial, g) => pipe(config, a, weight.Cast<Float4>(), bias, c, partial, g);
         }
 
         var name = $"{nameof(GemmFastKernels.GemvKnVecF32)}<{rowsCap}>";
@@ -40,6 +77,36 @@ public sealed partial class IlgpuKernels
         return (config, a, weight, bias, c, partial, g) => kernel(config, a, weight.Cast<Float4>(), bias, c, partial, g);
     }
 
+    /// <summary>The pipelined [N, K] GEMV compiled for a row cap of 2, 4, 8 or 16 (launched like <c>GemvKnPipeF32</c>).</summary>
+    private Action<KernelConfig, ArrayView<Float4>, ArrayView<Float4>, ArrayView<float>, ArrayView<float>, ArrayView<float>, GemvShape> GemvNkPipeVariant(int rowsCap)
+    {
+        var name = $"{nameof(GemmFastKernels.GemvNkPipeF32)}<{rowsCap}>";
+        int slot = int.Log2(rowsCap) - 1;
+        return rowsCap switch
+        {
+            2 => device.Load(ref gemvNkPipeF32[slot], name, acc => acc.LoadStreamKernel<ArrayView<Float4>, ArrayView<Float4>, ArrayView<float>, ArrayView<float>, ArrayView<float>, GemvShape>(GemmFastKernels.GemvNkPipeF32<Const2>, GemvPipeBounds)),
+            4 => device.Load(ref gemvNkPipeF32[slot], name, acc => acc.LoadStreamKernel<ArrayView<Float4>, ArrayView<Float4>, ArrayView<float>, ArrayView<float>, ArrayView<float>, GemvShape>(GemmFastKernels.GemvNkPipeF32<Const4>, GemvPipeBounds)),
+            8 => device.Load(ref gemvNkPipeF32[slot], name, acc => acc.LoadStreamKernel<ArrayView<Float4>, ArrayView<Float4>, ArrayView<float>, ArrayView<float>, ArrayView<float>, GemvShape>(GemmFastKernels.GemvNkPipeF32<Const8>, GemvPipeBounds)),
+            16 => device.Load(ref gemvNkPipeF32[slot], name, acc => acc.LoadStreamKernel<ArrayView<Float4>, ArrayView<Float4>, ArrayView<float>, ArrayView<float>, ArrayView<float>, GemvShape>(GemmFastKernels.GemvNkPipeF32<Const16>, GemvPipeBounds)),
+            _ => throw new ArgumentOutOfRangeException(nameof(rowsCap), rowsCap, "Pipelined [N, K] GEMV row caps are 2, 4, 8 or 16."),
+        };
+    }
+
+    /// <summary>The pipelined [K, N] GEMV compiled for a row cap of 2, 4, 8 or 16.</summary>
+    private Action<KernelConfig, ArrayView<float>, ArrayView<Float4>, ArrayView<float>, ArrayView<float>, ArrayView<float>, GemvShape> GemvKnPipeVariant(int rowsCap)
+    {
+        var name = $"{nameof(GemmFastKernels.GemvKnPipeF32)}<{rowsCap}>";
+        int slot = int.Log2(rowsCap) - 1;
+        return rowsCap switch
+        {
+            2 => device.Load(ref gemvKnPipeF32[slot], name, acc => acc.LoadStreamKernel<ArrayView<float>, ArrayView<Float4>, ArrayView<float>, ArrayView<float>, ArrayView<float>, GemvShape>(GemmFastKernels.GemvKnPipeF32<Const2>, GemvPipeBounds)),
+            4 => device.Load(ref gemvKnPipeF32[slot], name, acc => acc.LoadStreamKernel<ArrayView<float>, ArrayView<Float4>, ArrayView<float>, ArrayView<float>, ArrayView<float>, GemvShape>(GemmFastKernels.GemvKnPipeF32<Const4>, GemvPipeBounds)),
+            8 => device.Load(ref gemvKnPipeF32[slot], name, acc => acc.LoadStreamKernel<ArrayView<float>, ArrayView<Float4>, ArrayView<float>, ArrayView<float>, ArrayView<float>, GemvShape>(GemmFastKernels.GemvKnPipeF32<Const8>, GemvPipeBounds)),
+            16 => device.Load(ref gemvKnPipeF32[slot], name, acc => acc.LoadStreamKernel<ArrayView<float>, ArrayView<Float4>, ArrayView<float>, ArrayView<float>, ArrayView<float>, GemvShape>(GemmFastKernels.GemvKnPipeF32<Const16>, GemvPipeBounds)),
+            _ => throw new ArgumentOutOfRangeException(nameof(rowsCap), rowsCap, "Pipelined [K, N] GEMV row caps are 2, 4, 8 or 16."),
+        };
+    }
+
     /// <summary>
     /// Decode products x[M, K] · Wᵀ with W [N, K], K a multiple of 4 and both views 16-byte aligned: the 16-byte kernels
     /// (<see cref="GemmFastKernels.GemvNkVec1F32"/> for one row, <c>GemvNkVecF32</c> for 2–16), K split over Grid.Y when N
@@ -53,7 +120,8 @@ public sealed partial class IlgpuKernels
             return false;
         }
 
-        var (config, shape, cap) = GemvNkVecLaunch.Plan(g, device.WarpSize, device.MaxGroupSize, device.MultiprocessorCount);
+        bool pipelined = GemvF32Kernel == GemvF32Variant.Pipe;
+        var (config, shape, cap) = GemvNkVecLaunch.Plan(g, device.WarpSize, device.MaxGroupSize, device.MultiprocessorCount, pipelined);
         var partial = shape.Splits > 1 ? Scratch((long)shape.Splits * shape.M * shape.N) : c;
         var a4 = a.Cast<Float4>();
         var b4 = b.Cast<Float4>();
@@ -62,6 +130,10 @@ public sealed partial class IlgpuKernels
             device.Load(ref gemvNkVec1F32, nameof(GemmFastKernels.GemvNkVec1F32),
                 acc => acc.LoadStreamKernel<ArrayView<Float4>, ArrayView<Float4>, ArrayView<float>, ArrayView<float>, ArrayView<float>, GemvShape>(GemmFastKernels.GemvNkVec1F32, GemvBounds))(
                 config, a4, b4, bias, c, partial, shape);
+        }
+        else if (pipelined)
+        {
+            GemvNkPipeVariant(cap)(config, a4, b4, bias, c, partial, shape);
         }
         else
         {
@@ -118,12 +190,23 @@ internal static class GemvNkVecLaunch
     /// <summary>Row cap (the kernel variant): 1 (the one-row kernel), 2, 4, 8 or 16.</summary>
     public static int RowsCap(int m) => m <= 1 ? 1 : m <= 2 ? 2 : m <= 4 ? 4 : m <= 8 ? 8 : 16;
 
+    /// <summary>Groups of the pipelined multi-row kernel resident per SM (its launch bounds); its split plan fills one such wave.</summary>
+    public const int PipelinedGroupsPerSm = 2;
+
     /// <summary>
     /// Grid, shape and row cap. K is split over Grid.Y only when N alone gives fewer groups than SMs (a split costs a
     /// partials round trip and a second launch); then to about four groups per SM, each chunk a whole number of the
     /// multi-row kernel's iterations. A device that reports no SMs (the CPU simulator) counts as four.
     /// </summary>
-    public static (KernelConfig Config, GemvShape Shape, int RowsCap) Plan(GemvShape g, int warpSize, int maxGroupSize, int multiprocessors)
+    /// <param name="g">The product.</param>
+    /// <param name="warpSize">Threads per warp.</param>
+    /// <param name="maxGroupSize">Most threads per group.</param>
+    /// <param name="multiprocessors">SMs of the device (0 when unknown).</param>
+    /// <param name="pipelined">
+    /// For <c>GemvNkPipeF32</c> (rows ≥ 2): split to at most one wave of <see cref="PipelinedGroupsPerSm"/> groups per SM,
+    /// rounding down, since its groups stay resident two to an SM and a partly filled second wave would run on few SMs.
+    /// </param>
+    public static (KernelConfig Config, GemvShape Shape, int RowsCap) Plan(GemvShape g, int warpSize, int maxGroupSize, int multiprocessors, bool pipelined = false)
     {
         int threads = Threads(warpSize, maxGroupSize);
         int warps = threads / warpSize;
@@ -132,7 +215,9 @@ internal static class GemvNkVecLaunch
         int columnsPerGroup = warps * (cap == 1 ? 1 : ColumnsPerWarp);
         int groups = (g.N + columnsPerGroup - 1) / columnsPerGroup;
         int vectors = g.K / 4;
-        int splits = groups >= sms ? 1 : Math.Max(1, (4 * sms + groups - 1) / groups);
+        int splits = groups >= sms ? 1
+            : pipelined && cap > 1 ? Math.Max(1, PipelinedGroupsPerSm * sms / groups)
+            : Math.Max(1, (4 * sms + groups - 1) / groups);
         int unit = Steps * warpSize;
         int chunk = Math.Max(unit, ((vectors + splits - 1) / splits + unit - 1) / unit * unit);
         g.KChunk = chunk;
@@ -140,4 +225,37 @@ internal static class GemvNkVecLaunch
         g.Direct = g.Splits == 1 ? 1 : 0;
         return (new KernelConfig(new Index3D(groups, g.Splits, 1), new Index3D(threads, 1, 1)), g, cap);
     }
+}
+
+/// <summary>The kernels that <c>GEMS_GEMV_F32_VARIANT</c> selects between for float32 decode products.</summary>
+internal enum GemvF32Variant
+{
+    /// <summary>The 16-byte kernels <c>GemvKnVecF32</c> and <c>GemvNkVecF32</c> (the default).</summary>
+    Vec,
+
+    /// <summary>
+    /// 2–16 rows: <c>GemvKnPipeF32</c> for [K, N] weights (next iteration's weight loads in flight during the multiply, A
+    /// staged four rows to a 16-byte vector) and <c>GemvNkPipeF32</c> for [N, K] ones (one K step per iteration, the next
+    /// step's loads in flight, two groups per SM); one-row products as <see cref="Vec"/>.
+    /// </summary>
+    Pipe,
+}
+
+/// <summary>The float32 decode-product setting (<c>GEMS_GEMV_F32_VARIANT</c>): <c>vec</c> (default) or <c>pipe</c>.</summary>
+internal static class GemvF32Choice
+{
+    /// <summary>Environment variable naming the float32 decode kernels.</summary>
+    public const string Variable = "GEMS_GEMV_F32_VARIANT";
+
+    private static readonly Lazy<GemvF32Variant> FromVariable = new(() => Parse(Environment.GetEnvironmentVariable(Variable)));
+
+    /// <summary>The setting of this process (read once).</summary>
+    public static GemvF32Variant FromEnvironment() => FromVariable.Value;
+
+    /// <summary><c>pipe</c> (any case, surrounding spaces ignored) selects <see cref="GemvF32Variant.Pipe"/>; anything else the default.</summary>
+    public static GemvF32Variant Parse(string? setting) => setting?.Trim().ToLowerInvariant() switch
+    {
+        "pipe" => GemvF32Variant.Pipe,
+        _ => GemvF32Variant.Vec,
+    };
 }

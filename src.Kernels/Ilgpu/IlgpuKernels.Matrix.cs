@@ -568,7 +568,7 @@ public sealed partial class IlgpuKernels
         int groupsX = (n + cols - 1) / cols;
         int target = Math.Max(1, device.MultiprocessorCount) * 4;
         int splits = Math.Max(1, (target + groupsX - 1) / groupsX);
-        int chunk = Math.Clamp((k + splits - 1) / splits, 1, maxChunk);
+        int chunk = Math.Clamp((k + splits - 1) / splits, 1, GemvKnChunkLimit(cap, b, n));
         splits = Math.Max(1, (k + chunk - 1) / chunk);
         g.KChunk = chunk;
         g.Splits = splits;

@@ -164,9 +164,10 @@ internal static class Catalog
             }
         }
 
-        // 16-bit decode products of 2, 4 and 8 rows, b as [K, N] and [N, K]: the skinny tensor-core kernel's [K, N] variant
-        // (GEMS_SKINNY_TC_KN=1) beside the CUDA-core [K, N] GEMV it replaces and the [N, K] skinny kernel.
-        if (!quick && dt != DType.F32)
+        // Decode products of 2, 4 and 8 rows, b as [K, N] and [N, K]: for 16 bits the skinny tensor-core kernel's [K, N]
+        // variant (GEMS_SKINNY_TC_KN=1) beside the CUDA-core [K, N] GEMV it replaces and the [N, K] skinny kernel; for
+        // float32 the GEMVs of GEMS_GEMV_F32_VARIANT.
+        if (!quick)
         {
             foreach (int m in new[] { 2, 4, 8 })
             {

@@ -1,4 +1,5 @@
 using System;
+using System.IO;
 using System.Linq;
 using System.Text.RegularExpressions;
 using GemsInjector.Kernels.Ilgpu;
@@ -68,9 +69,24 @@ public sealed class GemvVecF32Tests : KernelTestBase, IClassFixture<Warp32Simula
     [InlineData(9, 516, 70)]
     [InlineData(16, 516, 6)]
     [InlineData(16, 2056, 17)]
-    public void MmAndAddmmMatchFloat64(int m, int k, int n)
+    public void MmAndAddmmMatchFloat64(int m, int k, int n) => NkMmAndAddmm(m, k, n, 8300);
+
+    // GEMS_GEMV_F32_VARIANT=pipe ([N, K], 2–16 rows): k one vector, a partial step, several A chunks (128 vectors at 16
+    // rows, 256 at 8) with a partial last one, split-K; n below one warp's 4 columns, partial warps and groups.
+    [Theory]
+    [InlineData(2, 516, 5)]
+    [InlineData(3, 40, 33)]
+    [InlineData(4, 4, 2)]
+    [InlineData(5, 1100, 19)]
+    [InlineData(8, 64, 3)]
+    [InlineData(9, 2068, 70)]
+    [InlineData(16, 516, 6)]
+    [InlineData(16, 2056, 17)]
+    public void NkPipeMmAndAddmmMatchFloat64(int m, int k, int n) => WithVariant(GemvF32Variant.Pipe, () => NkMmAndAddmm(m, k, n, 9300));
+
+    private void NkMmAndAddmm(int m, int k, int n, int seedBase)
     {
-        int seed = 8300 + (m * 1000) + k + n;
+        int seed = seedBase + (m * 1000) + k + n;
         var a = Random(seed, m * k);
         var b = Random(seed + 1, k * n);
         var aView = Upload(a);
@@ -109,9 +125,48 @@ public sealed class GemvVecF32Tests : KernelTestBase, IClassFixture<Warp32Simula
     [InlineData(8, 1100, 36)]
     [InlineData(11, 130, 64)]
     [InlineData(16, 600, 4)]
-    public void KnMmAndAddmmMatchFloat64(int m, int k, int n)
+    public void KnMmAndAddmmMatchFloat64(int m, int k, int n) => KnMmAndAddmm(m, k, n, 8700);
+
+    // GEMS_GEMV_F32_VARIANT=pipe ([K, N], 2–16 rows): k below one iteration (no pipelined loop), with a guarded tail,
+    // several chunks (512 rows of K at 16 rows, 1024 at 8) and so split-K; n one vector, partial groups, several groups.
+    [Theory]
+    [InlineData(2, 300, 20)]
+    [InlineData(3, 17, 8)]
+    [InlineData(4, 5, 8)]
+    [InlineData(6, 2100, 132)]
+    [InlineData(8, 1100, 36)]
+    [InlineData(11, 130, 64)]
+    [InlineData(16, 600, 4)]
+    [InlineData(16, 1300, 260)]
+    public void KnPipeMmAndAddmmMatchFloat64(int m, int k, int n) => WithVariant(GemvF32Variant.Pipe, () => KnMmAndAddmm(m, k, n, 9700));
+
+    [Theory]
+    [InlineData("pipe", true)]
+    [InlineData(" PIPE ", true)]
+    [InlineData("vec", false)]
+    [InlineData(null, false)]
+    [InlineData("other", false)]
+    public void TheVariantSettingParses(string? setting, bool pipe) =>
+        Assert.Equal(pipe ? GemvF32Variant.Pipe : GemvF32Variant.Vec, GemvF32Choice.Parse(setting));
+
+    /// <summary>Runs <paramref name="body"/> with the shared facade set to <paramref name="variant"/>, then restores it.</summary>
+    private void WithVariant(GemvF32Variant variant, Action body)
     {
-        int seed = 8700 + (m * 1000) + k + n;
+        var before = K.GemvF32Kernel;
+        K.GemvF32Kernel = variant;
+        try
+        {
+            body();
+        }
+        finally
+        {
+            K.GemvF32Kernel = before;
+        }
+    }
+
+    private void KnMmAndAddmm(int m, int k, int n, int seedBase)
+    {
+        int seed = seedBase + (m * 1000) + k + n;
         var a = Random(seed, m * k);
         var b = Random(seed + 1, k * n);
         var aView = Upload(a);
@@ -176,6 +231,13 @@ public sealed class GemvVecF32Tests : KernelTestBase, IClassFixture<Warp32Simula
         Assert.True(split.Shape.Splits > 1);
         Assert.Equal(1, whole.Shape.Splits);
         Assert.Equal(16, whole.RowsCap);
+
+        // The pipelined kernel splits to one wave of two groups per SM, rounding down: 16 x 11008 x 4096 on 132 SMs is
+        // 128 column groups, 5 splits for the default kernels (640 groups), 2 for it (256).
+        var h200 = new GemvShape { M = 16, N = 4096, K = 11008 };
+        Assert.Equal(5, GemvNkVecLaunch.Plan(h200, 32, 1024, 132).Shape.Splits);
+        Assert.Equal(2, GemvNkVecLaunch.Plan(h200, 32, 1024, 132, pipelined: true).Shape.Splits);
+        Assert.True(GemvNkVecLaunch.Plan(new GemvShape { M = 16, N = 17, K = 2056 }, Device.WarpSize, Device.MaxGroupSize, Device.MultiprocessorCount, pipelined: true).Shape.Splits > 1);
     }
 
     [Theory]
@@ -300,6 +362,10 @@ public sealed class GemvVecF32Tests : KernelTestBase, IClassFixture<Warp32Simula
             typeof(GemmFastKernels).GetMethod(nameof(GemmFastKernels.GemvNkVecF32))!.MakeGenericMethod(typeof(Const16)),
             typeof(GemmFastKernels).GetMethod(nameof(GemmFastKernels.GemvKnVecF32))!.MakeGenericMethod(typeof(Const1)),
             typeof(GemmFastKernels).GetMethod(nameof(GemmFastKernels.GemvKnVecF32))!.MakeGenericMethod(typeof(Const16)),
+            typeof(GemmFastKernels).GetMethod(nameof(GemmFastKernels.GemvKnPipeF32))!.MakeGenericMethod(typeof(Const2)),
+            typeof(GemmFastKernels).GetMethod(nameof(GemmFastKernels.GemvKnPipeF32))!.MakeGenericMethod(typeof(Const16)),
+            typeof(GemmFastKernels).GetMethod(nameof(GemmFastKernels.GemvNkPipeF32))!.MakeGenericMethod(typeof(Const2)),
+            typeof(GemmFastKernels).GetMethod(nameof(GemmFastKernels.GemvNkPipeF32))!.MakeGenericMethod(typeof(Const16)),
         };
         using var context = Context.Create(b => b.Optimize(OptimizationLevel.O2));
         using var backend = new PTXBackend(context, new CudaCapabilityContext(CudaArchitecture.SM_90),
@@ -307,7 +373,16 @@ public sealed class GemvVecF32Tests : KernelTestBase, IClassFixture<Warp32Simula
         foreach (var kernel in kernels)
         {
             var entry = EntryPointDescription.FromExplicitlyGroupedKernel(kernel);
-            string ptx = ((PTXCompiledKernel)backend.Compile(entry, new KernelSpecialization(256, null))).PTXAssembly;
+            int? groupsPerSm = kernel.Name is nameof(GemmFastKernels.GemvKnPipeF32) or nameof(GemmFastKernels.GemvNkPipeF32) ? 2 : null;
+            string ptx = ((PTXCompiledKernel)backend.Compile(entry, new KernelSpecialization(256, groupsPerSm))).PTXAssembly;
+            string? dump = Environment.GetEnvironmentVariable("GEMS_PTX_DUMP_DIR");
+            if (!string.IsNullOrEmpty(dump))
+            {
+                Directory.CreateDirectory(dump);
+                string suffix = kernel.IsGenericMethod ? "_" + kernel.GetGenericArguments()[0].Name : string.Empty;
+                File.WriteAllText(Path.Combine(dump, kernel.Name + suffix + ".ptx"), ptx);
+            }
+
             int vectorLoads = Regex.Matches(ptx, @"ld\.global(\.nc)?\.v4\.(f32|b32|u32)").Count;
             int sharedVectorLoads = Regex.Matches(ptx, @"ld\.shared\.v4\.(f32|b32|u32)").Count;
             int local = Regex.Matches(ptx, @"(ld|st)\.local").Count;

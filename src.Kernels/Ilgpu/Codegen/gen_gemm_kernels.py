@@ -1148,6 +1148,173 @@ for i in range(GM):
 w("    }")
 w("")
 
+# ---------------- GEMV [K, N], pipelined (GEMS_GEMV_F32_VARIANT=pipe) ----------------
+PR = 4  # weight rows per iteration of GemvKnPipeF32; the next iteration's PR rows are in flight while these are multiplied
+
+
+def kn_pipe_multiply(ind, rows, guarded, wr="q"):
+    """Multiplies weight rows {wr}{u} (K index k + u*nw) into the accumulators: per weight row one broadcast 16-byte
+    shared read of A per four rows of A (the chunk is staged K-major, four rows to a vector). A block of its own."""
+    w(f"{ind}{{")
+    outer = ind
+    ind += "    "
+    for u in range(rows):
+        w(f"{ind}int s{u} = slot + {u} * slotStride;")
+    for qd in range(GM // 4):
+        inner = ind
+        if qd > 0:
+            w(f"{ind}if (mCap > {4 * qd})")
+            w(f"{ind}{{")
+            inner = ind + "    "
+        for u in range(rows):
+            load = f"sA[s{u} + {qd}]"
+            if guarded and u > 0:
+                load = f"h{u} ? {load} : default"
+            w(f"{inner}Float4 a{qd}_{u} = {load};")
+        for r, rc in enumerate("XYZW"):
+            i = 4 * qd + r
+            rind = inner
+            if qd == 0 and r >= 2:
+                w(f"{inner}if (mCap > {i})")
+                w(f"{inner}{{")
+                rind = inner + "    "
+            # One statement per product: each compiles to an FFMA (a sum of products would cost an FMUL and an FADD more).
+            for j, comp in enumerate("XYZW"):
+                for u in range(rows):
+                    w(f"{rind}c{i}_{j} += a{qd}_{u}.{rc} * {wr}{u}.{comp};")
+            if qd == 0 and r >= 2:
+                w(f"{inner}}}")
+        if qd > 0:
+            w(f"{ind}}}")
+    w(f"{outer}}}")
+
+
+def kn_pipe_step(ind, cur, nxt):
+    """One whole iteration: issue the next iteration's loads into {nxt}, multiply {cur}, advance."""
+    w(f"{ind}int kn = k + {PR} * nw;")
+    w(f"{ind}bool nextWhole = kn + {PR - 1} * nw < kEnd;")
+    w(f"{ind}long wNext = wIdx + {PR} * wStride;")
+    for u in range(PR):
+        w(f"{ind}{nxt}{u} = nextWhole ? bv[wNext + {u} * wStride] : default;")
+    kn_pipe_multiply(ind, PR, False, cur)
+    w(f"{ind}k = kn;")
+    w(f"{ind}wIdx = wNext;")
+    w(f"{ind}slot += {PR} * slotStride;")
+    w(f"{ind}whole = nextWhole;")
+
+
+w("    /// <summary>")
+w("    /// Decode GEMV for 2–16 rows, weight [K, N] row-major with N a multiple of 4 and the weight 16-byte aligned")
+w("    /// (<c>GEMS_GEMV_F32_VARIANT=pipe</c>): the columns, K chunks and warp interleave of <c>GemvKnVecF32</c>, but software")
+w(f"    /// pipelined: while a warp multiplies {PR} weight rows, the next {PR} rows' 16-byte loads are already issued, so a lane")
+w(f"    /// never waits with fewer than {PR} loads in flight. A's chunk is staged K-major, four rows of A to a <see cref=\"Float4\"/>")
+w("    /// (zero past M), so one broadcast 16-byte shared read serves 16 multiply-adds instead of 4, and the 32 KB buffer holds")
+w("    /// <see cref=\"VecSharedA\"/> / (TRowsCap / 4) rows of K (512 at 16 rows: half the splits of the 4096-float buffer). The")
+w("    /// warps' sums go through the same buffer eight rows of A at a time (4 barriers at 16 rows, not 32). Needs at most 256")
+w("    /// threads (8 rows × threads 16-byte sums fit the buffer) and KChunk ≤ VecSharedA / max(1, TRowsCap / 4).")
+w("    /// </summary>")
+kernel_header("GemvKnPipeF32", ["TRowsCap"], [(f"Const{cap}",) for cap in (2, 4, 8, 16)],
+              "ArrayView<float> a, ArrayView<Float4> b4, ArrayView<float> bias, ArrayView<float> c, ArrayView<float> partial, GemvShape g")
+w("        var sA = SharedMemory.Allocate<Float4>(VecSharedA);")
+w("        var bv = b4.AsAligned(16);")
+w("        int ws = Warp.WarpSize;")
+w("        int lane = Warp.LaneIdx;")
+w("        int wi = Warp.WarpIdx;")
+w("        int threads = Group.DimX;")
+w("        int nw = threads / ws;")
+w("        int colBase = Grid.IdxX * 4 * ws;")
+w("        int n4 = g.N / 4;")
+w("        int col4 = Grid.IdxX * ws + lane;")
+w("        col4 = col4 < n4 ? col4 : 0;")
+w("        int split = Grid.IdxY;")
+w("        int kc = g.KChunk;")
+w("        int k0 = split * kc;")
+w("        int kEnd = k0 + kc < g.K ? k0 + kc : g.K;")
+w("        int m = g.M;")
+w("        int mCap = default(TRowsCap).Value;")
+w("        int quads = mCap < 4 ? 1 : mCap / 4;")
+w("        // The first iteration's weights are issued before the staging waits on A, so both round trips overlap.")
+w("        int k = k0 + wi;")
+w(f"        bool whole = k + {PR - 1} * nw < kEnd;")
+w("        long wIdx = (long)k * n4 + col4;")
+w("        long wStride = (long)nw * n4;")
+w("        int slotStride = nw * quads;")
+for u in range(PR):
+    w(f"        Float4 q{u} = whole ? bv[wIdx + {u} * wStride] : default;")
+w("        // Consecutive threads read consecutive K of one row of A (coalesced); the slot is K-major.")
+w("        for (int e = Group.IdxX; e < quads * kc; e += threads)")
+w("        {")
+w("            int qd = e / kc;")
+w("            int kk = e - qd * kc;")
+w("            int kg = k0 + kk;")
+w("            bool inK = kg < kEnd;")
+w("            int i0 = 4 * qd;")
+w("            sA[kk * quads + qd] = new Float4")
+w("            {")
+for r, rc in enumerate("XYZW"):
+    w(f"                {rc} = inK && i0 + {r} < m ? a[(long)(i0 + {r}) * g.K + kg] : 0f,")
+w("            };")
+w("        }")
+w("")
+w("        Group.Barrier();")
+for i in range(GM):
+    w("        float " + ", ".join(f"c{i}_{j} = 0f" for j in range(4)) + ";")
+w("        int slot = wi * quads;")
+
+
+w("        // Two iterations per pass in alternating registers (q, then p), so no register copies; the guarded tail")
+w("        // reloads what it needs, so leaving after the first one is fine.")
+w("        while (whole)")
+w("        {")
+w("            Float4 " + ", ".join(f"p{u}" for u in range(PR)) + ";")
+w("            {")
+kn_pipe_step("                ", "q", "p")
+w("            }")
+w("")
+w("            if (!whole)")
+w("            {")
+w("                break;")
+w("            }")
+w("")
+w("            {")
+kn_pipe_step("                ", "p", "q")
+w("            }")
+w("        }")
+w("")
+w("        if (k < kEnd)")
+w("        {")
+for u in range(1, PR):
+    w(f"            bool h{u} = k + {u} * nw < kEnd;")
+w("            q0 = bv[wIdx];")
+for u in range(1, PR):
+    w(f"            q{u} = h{u} ? bv[wIdx + {u} * wStride] : default;")
+kn_pipe_multiply("            ", PR, True)
+w("        }")
+w("")
+w("        // Every warp is done reading A before the buffer takes the warps' sums.")
+w("        Group.Barrier();")
+for r0 in range(0, GM, 8):
+    ind = "        "
+    if r0 > 0:
+        w(f"        if (mCap > {r0})")
+        w("        {")
+        ind = "            "
+    for i in range(r0, r0 + 8):
+        iind = ind
+        if i >= 2:
+            w(f"{ind}if (mCap > {i})")
+            w(f"{ind}{{")
+            iind = ind + "    "
+        w(f"{iind}sA[({i - r0} * nw + wi) * ws + lane] = new Float4 {{ X = c{i}_0, Y = c{i}_1, Z = c{i}_2, W = c{i}_3 }};")
+        if i >= 2:
+            w(f"{ind}}}")
+    w(f"{ind}Group.Barrier();")
+    w(f"{ind}GemvKnPipeFinish(sA, bias, c, partial, g, {r0}, mCap - {r0} < 8 ? mCap - {r0} : 8, colBase, nw, split);")
+    w(f"{ind}Group.Barrier();")
+    if r0 > 0:
+        w("        }")
+w("    }")
+w("")
 # ---------------- GEMV [N, K] ----------------
 w("    /// <summary>")
 w("    /// Decode GEMV, weight [N, K] (a linear layer's weight): one warp per output column n (Grid.X * nw + warp), its")
@@ -1401,6 +1568,97 @@ for i in range(GM):
     if i > 0:
         w("            }")
 w("        }")
+w("    }")
+def nk_pipe_multiply(ind):
+    """Multiplies the step's weight vectors q{j} (column colBase + j, K vector vl) into the accumulators: one 16-byte
+    shared read of A per row of A serves the four columns."""
+    w(f"{ind}int v = vl - c0;")
+    for i in range(GM):
+        inner = ind
+        if i > 0:
+            w(f"{ind}if (mCap > {i})")
+            w(f"{ind}{{")
+            inner = ind + "    "
+        w(f"{inner}Float4 x{i} = sA[{i} * kc + v];")
+        # One statement per product: each compiles to an FFMA (a sum of products costs an FMUL and an FADD more).
+        for j in range(VC):
+            for comp in "XYZW":
+                w(f"{inner}s{i}_{j} += x{i}.{comp} * q{j}.{comp};")
+        if i > 0:
+            w(f"{ind}}}")
+
+
+w("")
+w("    /// <summary>")
+w(f"    /// Decode GEMV for 2–16 rows, weight [N, K] with K a multiple of 4 and both views 16-byte aligned")
+w(f"    /// (<c>GEMS_GEMV_F32_VARIANT=pipe</c>): the columns ({VC} per warp), staging and split-K of <c>GemvNkVecF32</c>, but one")
+w(f"    /// K step per iteration, software pipelined: the next step's {VC} 16-byte weight loads are issued before this step's")
+w("    /// multiply-adds, across the A chunk boundaries too (weights do not wait for A), so a lane keeps 4–8 loads in flight")
+w("    /// through the barriers. Every product is its own FFMA. Launched at two groups per SM (at most 128 registers), so one")
+w("    /// group's barriers leave the SM the other's loads. Warps past N compute a clamped column and write nothing.")
+w("    /// </summary>")
+kernel_header("GemvNkPipeF32", ["TRowsCap"], [(f"Const{cap}",) for cap in (2, 4, 8, 16)],
+              "ArrayView<Float4> a4, ArrayView<Float4> b4, ArrayView<float> bias, ArrayView<float> c, ArrayView<float> partial, GemvShape g")
+w("        var sA = SharedMemory.Allocate<Float4>(VecSharedA);")
+w("        var av = a4.AsAligned(16);")
+w("        var bv = b4.AsAligned(16);")
+w("        int mCap = default(TRowsCap).Value;")
+w("        int kc = VecSharedA / mCap;")
+w("        int ws = Warp.WarpSize;")
+w("        int lane = Warp.LaneIdx;")
+w("        int threads = Group.DimX;")
+w("        int nw = threads / ws;")
+w(f"        int colBase = (Grid.IdxX * nw + Warp.WarpIdx) * {VC};")
+w("        int m = g.M;")
+w("        int k4 = g.K / 4;")
+w("        int split = Grid.IdxY;")
+w("        int vBegin = split * g.KChunk;")
+w("        int vEnd = vBegin + g.KChunk < k4 ? vBegin + g.KChunk : k4;")
+w("        // Columns past N (the last group) read column N − 1 instead; FinishVec drops their sums.")
+for j in range(VC):
+    w(f"        long wBase{j} = (long)(colBase + {j} < g.N ? colBase + {j} : g.N - 1) * k4;")
+w("        int vl = vBegin + lane;")
+w("        bool inK = vl < vEnd;")
+for j in range(VC):
+    w(f"        Float4 q{j} = inK ? bv[wBase{j} + vl] : default;")
+for i in range(GM):
+    w("        float " + ", ".join(f"s{i}_{j} = 0f" for j in range(VC)) + ";")
+w("        for (int c0 = vBegin; c0 < vEnd; c0 += kc)")
+w("        {")
+w("            int len = c0 + kc < vEnd ? kc : vEnd - c0;")
+w("            for (int e = Group.IdxX; e < mCap * kc; e += threads)")
+w("            {")
+w("                int i = e / kc;")
+w("                int v = e - i * kc;")
+w("                sA[e] = i < m && v < len ? av[(long)i * k4 + c0 + v] : default;")
+w("            }")
+w("")
+w("            Group.Barrier();")
+w("            for (; vl < c0 + len; vl += ws)")
+w("            {")
+w("                int vn = vl + ws;")
+w("                bool nextInK = vn < vEnd;")
+for j in range(VC):
+    w(f"                Float4 p{j} = nextInK ? bv[wBase{j} + vn] : default;")
+nk_pipe_multiply("                ")
+for j in range(VC):
+    w(f"                q{j} = p{j};")
+w("            }")
+w("")
+w("            // Every warp is done with this chunk of A before the next one overwrites it.")
+w("            Group.Barrier();")
+w("        }")
+w("")
+for i in range(GM):
+    ind = "        "
+    if i > 0:
+        w(f"        if (mCap > {i} && m > {i})")
+        w("        {")
+        ind = "            "
+    for j in range(VC):
+        w(f"{ind}FinishVec(bias, c, partial, g, {i}, colBase + {j}, split, GpuMath.WarpSum(s{i}_{j}), lane);")
+    if i > 0:
+        w("        }")
 w("    }")
 w("}")
 
