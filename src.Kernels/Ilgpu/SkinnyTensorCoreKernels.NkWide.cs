@@ -111,7 +111,7 @@ internal static partial class SkinnyTensorCoreKernels
 
         // The lane's eight weight rows, clamped into N as a whole (N % 8 = 0: all in or all out; out ones are never stored).
         int firstRow = n0 + (8 * g) < s.N ? n0 + (8 * g) : s.N - 8;
-        long laneStart = ((long)firstRow * rowVectors) + (range.ChunkStart >> 3) + t;
+        long laneStart = ((long)firstRow * rowVectors) + (range.ChunkStart >> 3);
         var plan = new SkinnyKnRowPlan
         {
             Lane = b8.SubView(laneStart),
@@ -124,12 +124,13 @@ internal static partial class SkinnyTensorCoreKernels
             Row7 = 7 * rowVectors,
         };
 
-        // Activation rows g and g + 8 (the second n8 tile), clamped into M (their sums are never stored).
-        long chunkVector = (range.ChunkStart >> 3) + t;
+        // Activation rows g and g + 8 (the second n8 tile), clamped into M (their sums are never stored). The views start at
+        // the chunk, the lane's vector t goes into the running offset (a view from it could pass the end of a short last row).
+        long chunkVector = range.ChunkStart >> 3;
         var low = a8.SubView((Clamp(g, s.M) * rowVectors) + chunkVector);
         var high = rowTiles > 1 ? a8.SubView((Clamp(g + 8, s.M) * rowVectors) + chunkVector) : default;
 
-        int offset = (range.Start - range.ChunkStart) >> 3;
+        int offset = ((range.Start - range.ChunkStart) >> 3) + t;
         int kb = range.Start;
         for (; kb + WideKStep <= range.End; kb += WideKStep, offset += WideKStep / 8)
         {
