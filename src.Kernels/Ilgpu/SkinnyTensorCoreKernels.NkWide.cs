@@ -15,10 +15,11 @@ internal struct WideWarpRange
     /// <summary>The range of warp <paramref name="warp"/> in split <paramref name="split"/>'s chunk.</summary>
     public static WideWarpRange Of(TensorCoreShape s, int split, int warp)
     {
-        const int GroupStep = SkinnyTensorCoreKernels.Warps * SkinnyTensorCoreKernels.WideKStep;
+        const int Warps = SkinnyTensorCoreKernels.Warps;
+        const int WideKStep = SkinnyTensorCoreKernels.WideKStep;
         int chunkStart = split * s.KChunk;
         int chunkEnd = s.K - chunkStart < s.KChunk ? s.K : chunkStart + s.KChunk;
-        int warpK = (((chunkEnd - chunkStart) + GroupStep - 1) / GroupStep) * SkinnyTensorCoreKernels.WideKStep;
+        int warpK = ((((chunkEnd - chunkStart) + (Warps * WideKStep) - 1) / (Warps * WideKStep)) * WideKStep);
         int start = chunkStart + (warp * warpK) < chunkEnd ? chunkStart + (warp * warpK) : chunkEnd;
         return new WideWarpRange
         {
@@ -98,6 +99,7 @@ internal static partial class SkinnyTensorCoreKernels
         bool bf16 = default(TFormat).Value != 0;
         int rowTiles = default(TRowTiles).Value;
         int thread = Group.IdxX;
+        int warp = thread >> 5;
 
         // Four m-tiles per n8 tile: the one-m-tile kernel's 16 accumulators per n8 tile.
         ops.Begin(rowTiles, thread);
@@ -106,7 +108,7 @@ internal static partial class SkinnyTensorCoreKernels
         int t = lane & 3;
         int n0 = Grid.IdxX * WideBlockN;
         int split = Grid.IdxY;
-        var range = WideWarpRange.Of(s, split, thread >> 5);
+        var range = WideWarpRange.Of(s, split, warp);
         int rowVectors = s.K >> 3;
 
         // The lane's eight weight rows, clamped into N as a whole (N % 8 = 0: all in or all out; out ones are never stored).
@@ -144,17 +146,15 @@ internal static partial class SkinnyTensorCoreKernels
             StepNkWide(ref ops, bf16, rowTiles, low, high, LoadRowsKn(plan, offset, k0, range.End, guarded: true), offset, k0 < range.End);
         }
 
+        // With two row tiles the in-place reduce (tickets) waits for the second tile's partials.
         var sums = SharedMemory.Allocate<float>(WideLaneSums * Warps * 32);
-        StoreWideGroupSums<TOps, SkinnyTile0, SkinnyTile1, SkinnyTile2, SkinnyTile3>(ref ops, sums, bias, c, partial, s, split, n0, 0);
+        StoreWideGroupSums<TOps, SkinnyTile0, SkinnyTile1, SkinnyTile2, SkinnyTile3>(ref ops, sums, bias, c, partial, rowTiles > 1 ? default : tickets, s, split, warp, lane,
+            n0, 0, WideMaxRows);
         if (rowTiles > 1)
         {
             Group.Barrier();
-            StoreWideGroupSums<TOps, SkinnyTile4, SkinnyTile5, SkinnyTile6, SkinnyTile7>(ref ops, sums, bias, c, partial, s, split, n0, WideMaxRows);
-        }
-
-        if (s.SplitK > 1 && tickets.Length != 0)
-        {
-            SplitKReduction.FinishTile(tickets, Grid.IdxX, partial, bias, c, TensorCoreLaunch.ReduceShape(s), 0, rowTiles * WideMaxRows, n0, WideBlockN, s.Bf16);
+            StoreWideGroupSums<TOps, SkinnyTile4, SkinnyTile5, SkinnyTile6, SkinnyTile7>(ref ops, sums, bias, c, partial, tickets, s, split, warp, lane, n0, WideMaxRows,
+                NkWideMaxRows);
         }
     }
 

@@ -1056,31 +1056,26 @@ internal static partial class SkinnyTensorCoreKernels
         }
 
         var sums = SharedMemory.Allocate<float>(WideLaneSums * Warps * 32);
-        StoreWideGroupSums<TOps, SkinnyTile0, SkinnyTile1, SkinnyTile2, SkinnyTile3>(ref ops, sums, bias, c, partial, s, split, n0, 0);
-        if (s.SplitK > 1 && tickets.Length != 0)
-        {
-            SplitKReduction.FinishTile(tickets, Grid.IdxX, partial, bias, c, TensorCoreLaunch.ReduceShape(s), 0, WideMaxRows, n0, WideBlockN, s.Bf16);
-        }
+        StoreWideGroupSums<TOps, SkinnyTile0, SkinnyTile1, SkinnyTile2, SkinnyTile3>(ref ops, sums, bias, c, partial, tickets, s, split, warp, lane, n0, 0, WideMaxRows);
     }
 
     /// <summary>
     /// Adds the group's four warps' sums of one 8-row n tile (tiles <typeparamref name="T0"/> .. <typeparamref name="T3"/>,
     /// rows <paramref name="row0"/> .. +7) through <paramref name="sums"/> and stores them: a split's partials as 16-byte
-    /// stores (N % 8 = 0), or C. The caller separates two uses of <paramref name="sums"/> by a barrier.
+    /// stores (N % 8 = 0), then, given <paramref name="tickets"/>, the in-place reduce of the column group's first
+    /// <paramref name="tileRows"/> rows if this split is the last; or C. The caller separates two uses of
+    /// <paramref name="sums"/> by a barrier.
     /// </summary>
     private static void StoreWideGroupSums<TOps, T0, T1, T2, T3>(ref TOps ops, ArrayView<float> sums, ArrayView<ushort> bias, ArrayView<ushort> c,
-        ArrayView<float> partial, TensorCoreShape s, int split, int n0, int row0)
+        ArrayView<float> partial, ArrayView<int> tickets, TensorCoreShape s, int split, int warp, int lane, int n0, int row0, int tileRows)
         where TOps : struct, ISkinnyOps
         where T0 : struct, IKernelConstant
         where T1 : struct, IKernelConstant
         where T2 : struct, IKernelConstant
         where T3 : struct, IKernelConstant
     {
-        int thread = Group.IdxX;
-        int lane = thread & 31;
         int g = lane >> 2;
         int t = lane & 3;
-        int warp = thread >> 5;
 
         // C: lane (g, t) holds columns 8g .. 8g+7 of activation rows 2t and 2t + 1; m-tile j's accumulators 0, 1 are
         // column 8g + 2j (rows 2t, 2t + 1), 2, 3 column 8g + 2j + 1. Sum v = 8r + c (row 2t + r, column 8g + c) goes to
@@ -1110,6 +1105,11 @@ internal static partial class SkinnyTensorCoreKernels
                 {
                     X = Interop.FloatAsInt(v0), Y = Interop.FloatAsInt(v1), Z = Interop.FloatAsInt(v2), W = Interop.FloatAsInt(v3),
                 };
+            }
+
+            if (tickets.Length != 0)
+            {
+                SplitKReduction.FinishTile(tickets, Grid.IdxX, partial, bias, c, TensorCoreLaunch.ReduceShape(s), 0, tileRows, n0, WideBlockN, s.Bf16);
             }
         }
         else
