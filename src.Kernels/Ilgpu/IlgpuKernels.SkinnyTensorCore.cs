@@ -18,6 +18,10 @@ public sealed partial class IlgpuKernels
     private readonly Action<KernelConfig, ArrayView<ushort>, ArrayView<Half8>, ArrayView<Half8>, ArrayView<ushort>, ArrayView<ushort>, ArrayView<float>, ArrayView<int>, TensorCoreShape, int>?[] skinnyKnWideGemm16 =
         new Action<KernelConfig, ArrayView<ushort>, ArrayView<Half8>, ArrayView<Half8>, ArrayView<ushort>, ArrayView<ushort>, ArrayView<float>, ArrayView<int>, TensorCoreShape, int>?[4];
 
+    // The wide [N, K] kernel's variants. Slots: (n8 row tiles - 1) · 2 + format.
+    private readonly Action<KernelConfig, ArrayView<Half8>, ArrayView<Half8>, ArrayView<ushort>, ArrayView<ushort>, ArrayView<float>, ArrayView<int>, TensorCoreShape>?[] skinnyNkWideGemm16 =
+        new Action<KernelConfig, ArrayView<Half8>, ArrayView<Half8>, ArrayView<ushort>, ArrayView<ushort>, ArrayView<float>, ArrayView<int>, TensorCoreShape>?[4];
+
     /// <summary>Settings of the skinny tensor-core kernel (environment, read once per process).</summary>
     internal SkinnyTensorCoreSettings SkinnySettings { get; set; } = SkinnyTensorCoreSettings.FromEnvironment();
 
@@ -41,8 +45,9 @@ public sealed partial class IlgpuKernels
         }
 
         bool bf16 = format == HalfFormat.BFloat16;
+        bool wide = UsesSkinnyNkWide(m, n);
         var (config, shape, mTiles) = SkinnyTensorCoreLaunch.Plan(m, k, n, device.MultiprocessorCount, SkinnySettings.GroupsPerSm,
-            capSplitsByPartials: SkinnySettings.CapSplitsByPartials);
+            capSplitsByPartials: SkinnySettings.CapSplitsByPartials, blockN: wide ? SkinnyTensorCoreKernels.WideBlockN : SkinnyTensorCoreKernels.BlockN);
         shape.Bf16 = bf16 ? 1 : 0;
         shape.Alpha = alpha;
         shape.Beta = beta;
@@ -50,14 +55,39 @@ public sealed partial class IlgpuKernels
         shape.StrideBiasM = biasIsMatrix ? n : 0;
         var partial = shape.SplitK > 1 ? Scratch((long)shape.SplitK * m * n) : default;
         var tickets = SplitKTickets(shape.SplitK, (long)config.GridDim.X * config.GridDim.Z,
-            (long)Math.Min(m, mTiles * 16) * Math.Min(n, SkinnyTensorCoreKernels.BlockN), SkinnyTensorCoreKernels.GroupSize);
-        SkinnyKernel(mTiles, bf16, SkinnySettings.StepsInFlight)(config, a.Cast<Half8>(), b.Cast<Half8>(), bias, c, partial, tickets, shape);
+            (long)Math.Min(m, mTiles * 16) * Math.Min(n, wide ? SkinnyTensorCoreKernels.WideBlockN : SkinnyTensorCoreKernels.BlockN), SkinnyTensorCoreKernels.GroupSize);
+        var kernel = wide ? SkinnyNkWideKernel(bf16, m <= SkinnyTensorCoreKernels.WideMaxRows ? 1 : 2) : SkinnyKernel(mTiles, bf16, SkinnySettings.StepsInFlight);
+        kernel(config, a.Cast<Half8>(), b.Cast<Half8>(), bias, c, partial, tickets, shape);
         if (shape.SplitK > 1 && tickets.Length == 0)
         {
             ReduceSplits16(partial, bias, c, TensorCoreLaunch.ReduceShape(shape), bf16);
         }
 
         return true;
+    }
+
+    /// <summary>
+    /// Whether a product that <see cref="UsesSkinnyTensorCore"/> takes runs on the wide [N, K] body
+    /// (<see cref="SkinnyTensorCoreKernels.Gemm16SkinnyNkWide{TFormat, TRowTiles}"/>): <c>GEMS_SKINNY_NK_VARIANT=wide</c>,
+    /// M ≤ 16 (two n8 tiles) and N % 8 = 0 (a lane's eight weight rows all in N or all out, 16-byte partial stores).
+    /// </summary>
+    internal bool UsesSkinnyNkWide(int m, int n) =>
+        SkinnySettings.NkBody == SkinnyNkBody.Wide && m <= SkinnyTensorCoreKernels.NkWideMaxRows && n % 8 == 0;
+
+    private Action<KernelConfig, ArrayView<Half8>, ArrayView<Half8>, ArrayView<ushort>, ArrayView<ushort>, ArrayView<float>, ArrayView<int>, TensorCoreShape> SkinnyNkWideKernel(
+        bool bf16, int rowTiles)
+    {
+        var name = $"{nameof(SkinnyTensorCoreKernels.Gemm16SkinnyNkWide)}<{(bf16 ? "bf16" : "f16")},{rowTiles}>";
+        int slot = ((rowTiles - 1) * 2) + (bf16 ? 1 : 0);
+        var bounds = Bounds(SkinnyTensorCoreKernels.GroupSize, null);
+        return (bf16, rowTiles) switch
+        {
+            (false, 1) => device.Load(ref skinnyNkWideGemm16[slot], name, acc => acc.LoadStreamKernel<ArrayView<Half8>, ArrayView<Half8>, ArrayView<ushort>, ArrayView<ushort>, ArrayView<float>, ArrayView<int>, TensorCoreShape>(SkinnyTensorCoreKernels.Gemm16SkinnyNkWide<Float16Storage, Const1>, bounds)),
+            (true, 1) => device.Load(ref skinnyNkWideGemm16[slot], name, acc => acc.LoadStreamKernel<ArrayView<Half8>, ArrayView<Half8>, ArrayView<ushort>, ArrayView<ushort>, ArrayView<float>, ArrayView<int>, TensorCoreShape>(SkinnyTensorCoreKernels.Gemm16SkinnyNkWide<BFloat16Storage, Const1>, bounds)),
+            (false, 2) => device.Load(ref skinnyNkWideGemm16[slot], name, acc => acc.LoadStreamKernel<ArrayView<Half8>, ArrayView<Half8>, ArrayView<ushort>, ArrayView<ushort>, ArrayView<float>, ArrayView<int>, TensorCoreShape>(SkinnyTensorCoreKernels.Gemm16SkinnyNkWide<Float16Storage, Const2>, bounds)),
+            (true, 2) => device.Load(ref skinnyNkWideGemm16[slot], name, acc => acc.LoadStreamKernel<ArrayView<Half8>, ArrayView<Half8>, ArrayView<ushort>, ArrayView<ushort>, ArrayView<float>, ArrayView<int>, TensorCoreShape>(SkinnyTensorCoreKernels.Gemm16SkinnyNkWide<BFloat16Storage, Const2>, bounds)),
+            _ => throw new ArgumentOutOfRangeException(nameof(rowTiles), rowTiles, "The wide [N, K] kernel takes 1 or 2 n8 row tiles."),
+        };
     }
 
     /// <summary>
@@ -206,10 +236,11 @@ public sealed partial class IlgpuKernels
 /// variant), <c>GEMS_SKINNY_KN_VARIANT</c> (<see cref="SkinnyKnBody"/>: <c>old</c> keeps every [K, N] product on the
 /// 8-byte-load body (and one-row products on the CUDA-core GEMV); by default those with N % 8 = 0, a 16-byte aligned
 /// weight and 1–8 rows take the wide body: 16-byte loads, a copy plan, the weight as the A operand; Run 35, H200: bf16
-/// 1 / 2 / 8 rows × 4096² 1751 / 1607 / 1409 → 1936 / 2054 / 2001 GB/s).
+/// 1 / 2 / 8 rows × 4096² 1751 / 1607 / 1409 → 1936 / 2054 / 2001 GB/s), <c>GEMS_SKINNY_NK_VARIANT</c> (<see cref="SkinnyNkBody"/>:
+/// <c>wide</c> sends [N, K] products of 2–16 rows with N % 8 = 0 to the wide [N, K] body; by default the narrow body as before).
 /// </summary>
 internal readonly record struct SkinnyTensorCoreSettings(bool Enabled, int MaxRows, int GroupsPerSm, bool CapSplitsByPartials = true, int StepsInFlight = 2,
-    bool KnEnabled = true, SkinnyKnBody KnBody = SkinnyKnBody.Wide, int WideStepsInFlight = 1)
+    bool KnEnabled = true, SkinnyKnBody KnBody = SkinnyKnBody.Wide, int WideStepsInFlight = 1, SkinnyNkBody NkBody = SkinnyNkBody.Narrow)
 {
     /// <summary>
     /// Most rows of a [K, N] product on the skinny kernel. H200 Run 18 (bf16): 2 / 8 / 16 rows 0.024 / 0.026 / 0.053 ms
@@ -231,7 +262,8 @@ internal readonly record struct SkinnyTensorCoreSettings(bool Enabled, int MaxRo
         Environment.GetEnvironmentVariable("GEMS_SKINNY_TC_PARTIAL_CAP"),
         Environment.GetEnvironmentVariable("GEMS_SKINNY_TC_STEPS"),
         Environment.GetEnvironmentVariable("GEMS_SKINNY_TC_KN"),
-        Environment.GetEnvironmentVariable("GEMS_SKINNY_KN_VARIANT")));
+        Environment.GetEnvironmentVariable("GEMS_SKINNY_KN_VARIANT"),
+        Environment.GetEnvironmentVariable("GEMS_SKINNY_NK_VARIANT")));
 
     /// <summary>The settings the environment names (read once per process).</summary>
     public static SkinnyTensorCoreSettings FromEnvironment() => FromVariables.Value;
@@ -241,7 +273,7 @@ internal readonly record struct SkinnyTensorCoreSettings(bool Enabled, int MaxRo
     /// a switch off.
     /// </summary>
     public static SkinnyTensorCoreSettings Parse(string? enabled, string? maxRows, string? groupsPerSm, string? partialCap = null, string? steps = null,
-        string? kn = null, string? knVariant = null) => new(
+        string? kn = null, string? knVariant = null, string? nkVariant = null) => new(
         IsOn(enabled),
         int.TryParse(maxRows, out int rows) && rows >= 2 ? rows : DefaultMaxRows,
         int.TryParse(groupsPerSm, out int groups) && groups >= 1 ? groups : DefaultGroupsPerSm,
@@ -249,7 +281,8 @@ internal readonly record struct SkinnyTensorCoreSettings(bool Enabled, int MaxRo
         steps?.Trim() == "1" ? 1 : 2,
         IsOn(kn),
         knVariant?.Trim().ToLowerInvariant() == "old" ? SkinnyKnBody.Old : SkinnyKnBody.Wide,
-        steps?.Trim() == "2" ? 2 : 1);
+        steps?.Trim() == "2" ? 2 : 1,
+        nkVariant?.Trim().ToLowerInvariant() == "wide" ? SkinnyNkBody.Wide : SkinnyNkBody.Narrow);
 
     private static bool IsOn(string? setting) => setting?.Trim().ToLowerInvariant() is not ("0" or "off" or "false");
 }
@@ -262,6 +295,16 @@ internal enum SkinnyKnBody
 
     /// <summary>The 8-byte-load body for every [K, N] product of 2 or more rows, one-row products on the CUDA-core GEMV (the rule before the wide body).</summary>
     Old,
+}
+
+/// <summary>Which body runs an [N, K] product on the skinny kernel (<c>GEMS_SKINNY_NK_VARIANT</c>).</summary>
+internal enum SkinnyNkBody
+{
+    /// <summary>The narrow body (<see cref="SkinnyTensorCoreKernels.Gemm16Skinny{TMTiles, TFormat, TStepsInFlight}"/>: activation rows as m16, 128-column groups) for every row count.</summary>
+    Narrow,
+
+    /// <summary>The wide body (<see cref="SkinnyTensorCoreKernels.Gemm16SkinnyNkWide{TFormat, TRowTiles}"/>: weight rows as m16, 64-column groups) for 2–16 rows and N % 8 = 0, else the narrow one.</summary>
+    Wide,
 }
 
 /// <summary>Launch plan of <see cref="SkinnyTensorCoreKernels"/> (shared by the facade and the tests).</summary>

@@ -976,12 +976,10 @@ internal static partial class SkinnyTensorCoreKernels
         int n0 = Grid.IdxX * WideBlockN;
         int split = Grid.IdxY;
 
-        // The group's chunk in whole steps per warp; a warp past the chunk's end runs no step and adds zeros.
-        int chunkStart = split * s.KChunk;
-        int chunkEnd = s.K - chunkStart < s.KChunk ? s.K : chunkStart + s.KChunk;
-        int warpK = ((((chunkEnd - chunkStart) + (Warps * WideKStep) - 1) / (Warps * WideKStep)) * WideKStep);
-        int kStart = chunkStart + (warp * warpK) < chunkEnd ? chunkStart + (warp * warpK) : chunkEnd;
-        int kEnd = chunkEnd - kStart < warpK ? chunkEnd : kStart + warpK;
+        var range = WideWarpRange.Of(s, split, warp);
+        int chunkStart = range.ChunkStart;
+        int kStart = range.Start;
+        int kEnd = range.End;
         int rowVectors = s.N >> 3;
 
         // The lane's column vector, clamped into N (a clamped column's sums are never stored).
@@ -1057,15 +1055,36 @@ internal static partial class SkinnyTensorCoreKernels
             StepKnWide(ref ops, bf16, x, LoadRowsKn(plan, offset, k0, kEnd, guarded: true), kb - chunkStart, k0, kEnd, guarded: true);
         }
 
+        var sums = SharedMemory.Allocate<float>(WideLaneSums * Warps * 32);
+        StoreWideGroupSums<TOps, SkinnyTile0, SkinnyTile1, SkinnyTile2, SkinnyTile3>(ref ops, sums, bias, c, partial, tickets, s, split, warp, lane, n0, 0, WideMaxRows);
+    }
+
+    /// <summary>
+    /// Adds the group's four warps' sums of one 8-row n tile (tiles <typeparamref name="T0"/> .. <typeparamref name="T3"/>,
+    /// rows <paramref name="row0"/> .. +7) through <paramref name="sums"/> and stores them: a split's partials as 16-byte
+    /// stores (N % 8 = 0), then, given <paramref name="tickets"/>, the in-place reduce of the column group's first
+    /// <paramref name="tileRows"/> rows if this split is the last; or C. The caller separates two uses of
+    /// <paramref name="sums"/> by a barrier.
+    /// </summary>
+    private static void StoreWideGroupSums<TOps, T0, T1, T2, T3>(ref TOps ops, ArrayView<float> sums, ArrayView<ushort> bias, ArrayView<ushort> c,
+        ArrayView<float> partial, ArrayView<int> tickets, TensorCoreShape s, int split, int warp, int lane, int n0, int row0, int tileRows)
+        where TOps : struct, ISkinnyOps
+        where T0 : struct, IKernelConstant
+        where T1 : struct, IKernelConstant
+        where T2 : struct, IKernelConstant
+        where T3 : struct, IKernelConstant
+    {
+        int g = lane >> 2;
+        int t = lane & 3;
+
         // C: lane (g, t) holds columns 8g .. 8g+7 of activation rows 2t and 2t + 1; m-tile j's accumulators 0, 1 are
         // column 8g + 2j (rows 2t, 2t + 1), 2, 3 column 8g + 2j + 1. Sum v = 8r + c (row 2t + r, column 8g + c) goes to
         // shared slot (v · Warps + warp) · 32 + lane (consecutive lanes, consecutive banks).
-        var sums = SharedMemory.Allocate<float>(WideLaneSums * Warps * 32);
         int slot = (warp * 32) + lane;
-        PublishMTileKnWide(sums, slot, 0, ops.Read<SkinnyTile0>());
-        PublishMTileKnWide(sums, slot, 2, ops.Read<SkinnyTile1>());
-        PublishMTileKnWide(sums, slot, 4, ops.Read<SkinnyTile2>());
-        PublishMTileKnWide(sums, slot, 6, ops.Read<SkinnyTile3>());
+        PublishMTileKnWide(sums, slot, 0, ops.Read<T0>());
+        PublishMTileKnWide(sums, slot, 2, ops.Read<T1>());
+        PublishMTileKnWide(sums, slot, 4, ops.Read<T2>());
+        PublishMTileKnWide(sums, slot, 6, ops.Read<T3>());
         Group.Barrier();
 
         // Thread (warp w, lane l) adds up the four warps' sums of lane l's row 2t + (w >> 1), columns 4 (w & 1) .. +3.
@@ -1075,7 +1094,7 @@ internal static partial class SkinnyTensorCoreKernels
         float v1 = GroupSumKnWide(sums, (r * 8) + c0 + 1, lane);
         float v2 = GroupSumKnWide(sums, (r * 8) + c0 + 2, lane);
         float v3 = GroupSumKnWide(sums, (r * 8) + c0 + 3, lane);
-        int row = (2 * t) + r;
+        int row = row0 + (2 * t) + r;
         int col = n0 + (8 * g) + c0;
         if (s.SplitK > 1)
         {
@@ -1090,7 +1109,7 @@ internal static partial class SkinnyTensorCoreKernels
 
             if (tickets.Length != 0)
             {
-                SplitKReduction.FinishTile(tickets, Grid.IdxX, partial, bias, c, TensorCoreLaunch.ReduceShape(s), 0, WideMaxRows, n0, WideBlockN, s.Bf16);
+                SplitKReduction.FinishTile(tickets, Grid.IdxX, partial, bias, c, TensorCoreLaunch.ReduceShape(s), 0, tileRows, n0, WideBlockN, s.Bf16);
             }
         }
         else

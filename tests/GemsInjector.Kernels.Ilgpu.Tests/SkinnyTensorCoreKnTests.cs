@@ -384,7 +384,7 @@ public sealed class SkinnyTensorCoreKnTests : Half16TestBase, IClassFixture<Warp
     }
 
     /// <summary>SM_90 PTX of <paramref name="method"/>; written to GEMS_PTX_DUMP_DIR as <paramref name="dumpName"/>.ptx when that variable is set (for ptxas by hand).</summary>
-    private static string CompilePtx(System.Reflection.MethodInfo method, string dumpName)
+    internal static string CompilePtx(System.Reflection.MethodInfo method, string dumpName)
     {
         using var context = Context.Create(b => b.Optimize(OptimizationLevel.O2));
         using var backend = new PTXBackend(context, new CudaCapabilityContext(CudaArchitecture.SM_90),

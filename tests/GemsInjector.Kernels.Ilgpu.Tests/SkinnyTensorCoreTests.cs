@@ -47,6 +47,15 @@ public sealed class SkinnyTensorCoreTests : Half16TestBase, IClassFixture<Warp32
         return warp32.Accelerator.LoadStreamKernel(kernel);
     }
 
+    private Action<KernelConfig, ArrayView<Half8>, ArrayView<Half8>, ArrayView<ushort>, ArrayView<ushort>, ArrayView<float>, ArrayView<int>, ArrayView<float>, TensorCoreShape> WideEmulated(
+        bool bf16, int rowTiles)
+    {
+        var method = typeof(SkinnyTensorCoreKernels).GetMethod(nameof(SkinnyTensorCoreKernels.Gemm16SkinnyNkWideEmulated))!
+            .MakeGenericMethod(Format(bf16), Constant(rowTiles));
+        var kernel = method.CreateDelegate<Action<ArrayView<Half8>, ArrayView<Half8>, ArrayView<ushort>, ArrayView<ushort>, ArrayView<float>, ArrayView<int>, ArrayView<float>, TensorCoreShape>>();
+        return warp32.Accelerator.LoadStreamKernel(kernel);
+    }
+
     /// <summary>
     /// Rows 2–70 (one, two and four m-tiles; 70 rows: two Grid.Z row blocks), K a multiple of 64, of 8 only (a guarded
     /// tail step: 200 = 3 · 64 + 8, 72, 8), N odd and not a multiple of the 128-column group, alpha / beta with a row or
@@ -72,7 +81,34 @@ public sealed class SkinnyTensorCoreTests : Half16TestBase, IClassFixture<Warp32
     [InlineData(false, 7, 640, 300, true, true, 5)]
     [InlineData(true, 40, 520, 136, true, false, 9)]
     [InlineData(false, 70, 328, 260, true, true, 6)]
-    public void EmulatedKernelMatchesFloat64(bool bf16, int m, int k, int n, bool bias, bool biasIsMatrix, int requestedSplits)
+    public void EmulatedKernelMatchesFloat64(bool bf16, int m, int k, int n, bool bias, bool biasIsMatrix, int requestedSplits) =>
+        RunEmulated(bf16, m, k, n, bias, biasIsMatrix, requestedSplits, wide: false);
+
+    /// <summary>
+    /// The wide [N, K] body (weight rows as m16, 64-column groups whose four warps split the chunk): rows 2–16 (one n8
+    /// tile, and two for 9–16 rows; up to 8 rows also with two tiles, the second wholly clamped), K a multiple of 32, of
+    /// 8 only (a guarded last step, also inside split chunks), K = 8 (warps with no step), N multiples of 8 that are not
+    /// multiples of the 64-column group, bias row / matrix, alpha / beta, unsplit and 2–19 splits.
+    /// </summary>
+    [Theory]
+    [InlineData(true, 2, 64, 64, false, false, 1)]
+    [InlineData(false, 2, 200, 40, true, false, 1)]
+    [InlineData(true, 3, 136, 136, true, true, 2)]
+    [InlineData(false, 4, 4096, 264, false, false, 4)]
+    [InlineData(true, 5, 72, 8, true, false, 1)]
+    [InlineData(false, 8, 1032, 520, true, true, 5)]
+    [InlineData(true, 8, 456, 72, false, false, 3)]
+    [InlineData(false, 9, 328, 136, true, false, 2)]
+    [InlineData(true, 12, 40, 24, false, false, 1)]
+    [InlineData(false, 13, 8, 16, true, false, 1)]
+    [InlineData(false, 16, 1032, 256, true, true, 3)]
+    [InlineData(true, 16, 2048, 200, false, false, 8)]
+    [InlineData(true, 16, 1216, 64, true, false, 19)]
+    public void WideEmulatedKernelMatchesFloat64(bool bf16, int m, int k, int n, bool bias, bool biasIsMatrix, int requestedSplits) =>
+        RunEmulated(bf16, m, k, n, bias, biasIsMatrix, requestedSplits, wide: true);
+
+    /// <summary>One case of either body on the simulator against float64, every element, C and partials NaN-poisoned before each run.</summary>
+    private void RunEmulated(bool bf16, int m, int k, int n, bool bias, bool biasIsMatrix, int requestedSplits, bool wide)
     {
         int seed = 7100 + (m * 7) + (k * 5) + n + (bf16 ? 1 : 0) + (bias ? 4 : 0) + (biasIsMatrix ? 8 : 0) + (requestedSplits * 1000);
         var acc = warp32.Accelerator;
@@ -93,7 +129,8 @@ public sealed class SkinnyTensorCoreTests : Half16TestBase, IClassFixture<Warp32
             return v;
         }).ToArray();
 
-        var (config, shape, mTiles) = SkinnyTensorCoreLaunch.Plan(m, k, n, multiprocessors: 0, groupsPerSm: 4, requestedSplits);
+        var (config, shape, mTiles) = SkinnyTensorCoreLaunch.Plan(m, k, n, multiprocessors: 0, groupsPerSm: 4, requestedSplits,
+            blockN: wide ? SkinnyTensorCoreKernels.WideBlockN : SkinnyTensorCoreKernels.BlockN);
         Assert.Equal(requestedSplits, shape.SplitK);
         Assert.Equal(SkinnyTensorCoreLaunch.MTiles(m), mTiles);
         shape.Bf16 = bf16 ? 1 : 0;
@@ -111,11 +148,14 @@ public sealed class SkinnyTensorCoreTests : Half16TestBase, IClassFixture<Warp32
         using var scratch = acc.Allocate1D<float>(groups * SkinnyTensorCoreKernels.GroupSize * SkinnyTensorCoreKernels.EmulationFloatsPerThread);
         ArrayView<ushort> biasView = bias ? biasBuffer.View.AsContiguous() : ArrayView<ushort>.Empty;
         ArrayView<float> partialView = shape.SplitK > 1 ? partial.View.AsContiguous() : ArrayView<float>.Empty;
-        foreach (int steps in new[] { 1, 2 })
+        // The narrow body with one and two steps in flight; the wide one with the dispatch's n8 row tiles and, up to 8 rows, also two.
+        var variants = wide ? (m <= SkinnyTensorCoreKernels.WideMaxRows ? new[] { 1, 2 } : new[] { 2 }) : new[] { 1, 2 };
+        foreach (int variant in variants)
         {
+            var kernel = wide ? WideEmulated(bf16, variant) : Emulated(mTiles, bf16, variant);
             cBuffer.CopyFromCPU(Enumerable.Repeat(NaN16(bf16), m * n).ToArray());
             partial.CopyFromCPU(Enumerable.Repeat(float.NaN, shape.SplitK * m * n).ToArray());
-            Emulated(mTiles, bf16, steps)(config, aBuffer.View.AsContiguous().Cast<Half8>(), bBuffer.View.AsContiguous().Cast<Half8>(), biasView, cBuffer.View, partialView,
+            kernel(config, aBuffer.View.AsContiguous().Cast<Half8>(), bBuffer.View.AsContiguous().Cast<Half8>(), biasView, cBuffer.View, partialView,
                 ArrayView<int>.Empty, scratch.View, shape);
             if (shape.SplitK > 1)
             {
@@ -123,13 +163,14 @@ public sealed class SkinnyTensorCoreTests : Half16TestBase, IClassFixture<Warp32
             }
 
             acc.Synchronize();
-            string what = $"skinny tensor-core emulation {m}x{k}x{n} bias={bias} matrix={biasIsMatrix} splits={shape.SplitK} chunk={shape.KChunk} steps in flight={steps} ({F(bf16)})";
+            string what = $"skinny tensor-core {(wide ? "wide" : "narrow")} emulation {m}x{k}x{n} bias={bias} matrix={biasIsMatrix} splits={shape.SplitK} chunk={shape.KChunk} "
+                + $"{(wide ? "n8 row tiles" : "steps in flight")}={variant} ({F(bf16)})";
             ushort[] launched = cBuffer.GetAsArray1D();
             AssertClose(ToFloat(launched, bf16), expected, Rtol(bf16), Atol * k, what, seed);
             if (shape.SplitK > 1)
             {
                 SplitKFusedCheck.AssertMatchesLaunch(acc, cBuffer, partial, NaN16(bf16), launched, (long)config.GridDim.X * config.GridDim.Z,
-                    tickets => Emulated(mTiles, bf16, steps)(config, aBuffer.View.AsContiguous().Cast<Half8>(), bBuffer.View.AsContiguous().Cast<Half8>(), biasView, cBuffer.View,
+                    tickets => kernel(config, aBuffer.View.AsContiguous().Cast<Half8>(), bBuffer.View.AsContiguous().Cast<Half8>(), biasView, cBuffer.View,
                         partialView, tickets, scratch.View, shape), what);
             }
         }
@@ -192,6 +233,75 @@ public sealed class SkinnyTensorCoreTests : Half16TestBase, IClassFixture<Warp32
         Assert.Equal(0, loopLocal);
         Assert.DoesNotMatch(new Regex(@"\[%\d|\{%\d|, %\d+[,;]"), ptx);
     }
+
+    /// <summary>
+    /// The wide [N, K] body's PTX: only its format's mma, 8 per n8 row tile at each multiply site (the loop's and the
+    /// guarded last step's) on tiles 0 .. 4 · row tiles − 1 of one accumulator declaration, no pairing (the weight vectors
+    /// are A fragments as loaded), 8 weight and one activation vector per row tile per site as 16-byte loads, no local
+    /// memory in the K loop.
+    /// </summary>
+    [Theory]
+    [InlineData(false, 1)]
+    [InlineData(true, 1)]
+    [InlineData(false, 2)]
+    [InlineData(true, 2)]
+    public void WidePtxKeepsTheKLoopInRegisters(bool bf16, int rowTiles)
+    {
+        var method = typeof(SkinnyTensorCoreKernels).GetMethod(nameof(SkinnyTensorCoreKernels.Gemm16SkinnyNkWide))!.MakeGenericMethod(Format(bf16), Constant(rowTiles));
+        string ptx = SkinnyTensorCoreKnTests.CompilePtx(method, $"skinny-nk-wide-{(bf16 ? "bf16" : "f16")}-r{rowTiles}");
+        string mine = bf16 ? "mma.sync.aligned.m16n8k16.row.col.f32.bf16.bf16.f32" : "mma.sync.aligned.m16n8k16.row.col.f32.f16.f16.f32";
+        Assert.DoesNotContain(bf16 ? ".f32.f16.f16.f32" : ".f32.bf16.bf16.f32", ptx, StringComparison.Ordinal);
+        Assert.DoesNotContain("prmt", ptx, StringComparison.Ordinal);
+        int tiles = rowTiles * SkinnyTensorCoreKernels.WideMTiles;
+        for (int tile = 0; tile < tiles; tile++)
+        {
+            Assert.Contains($"{{sk{tile * 4},sk{(tile * 4) + 1},sk{(tile * 4) + 2},sk{(tile * 4) + 3}}}, {{", ptx, StringComparison.Ordinal);
+        }
+
+        Assert.DoesNotContain($"{{sk{tiles * 4},", ptx, StringComparison.Ordinal);
+        Assert.Single(Regex.Matches(ptx, Regex.Escape($".reg .f32 sk<{tiles * 4}>;")));
+        Assert.Single(Regex.Matches(ptx, @"\.reg \.f32 sk<"));
+        Assert.DoesNotContain(".func", ptx, StringComparison.Ordinal);
+        int mmas = Regex.Matches(ptx, Regex.Escape(mine)).Count;
+        int vectors = Regex.Matches(ptx, @"ld\.global(\.nc)?\.v4\.(u32|b32)").Count;
+        var blocks = Regex.Split(ptx, @"(?m)^\s*[A-Za-z_$][\w$]*:\s*$");
+        int loopLocal = blocks.Where(b => b.Contains("mma.sync", StringComparison.Ordinal) || b.Contains("ld.global", StringComparison.Ordinal))
+            .Sum(b => Regex.Matches(b, @"(ld|st)\.local").Count);
+        output.WriteLine($"wide [N, K], {(bf16 ? "bf16" : "f16")}, {rowTiles} row tile(s): {mmas} mma, {vectors} 16-byte loads, "
+            + $"{Regex.Matches(ptx, @"(ld|st)\.local").Count} local accesses ({loopLocal} in the K loop), {ptx.Length} chars");
+        Assert.Equal(2 * 8 * rowTiles, mmas);
+        Assert.Equal(2 * (8 + rowTiles), vectors);
+        Assert.Equal(0, loopLocal);
+        Assert.DoesNotMatch(new Regex(@"\[%\d|\{%\d|, %\d+[,;]"), ptx);
+    }
+
+    /// <summary>
+    /// The wide body's plan on a 132-SM device: 64-column groups, so at 2–8 rows of 4096² half the narrow body's 16 splits,
+    /// and at 16 × 4096 × 11008 four instead of seven.
+    /// </summary>
+    [Theory]
+    [InlineData(2, 4096, 4096, 64, 8)]
+    [InlineData(8, 4096, 4096, 64, 8)]
+    [InlineData(16, 4096, 11008, 172, 4)]
+    [InlineData(16, 11008, 4096, 64, 9)]
+    public void WidePlanTakesSixtyFourColumnGroups(int m, int k, int n, int columnGroups, int splits)
+    {
+        var (config, shape, _) = SkinnyTensorCoreLaunch.Plan(m, k, n, 132, 4, blockN: SkinnyTensorCoreKernels.WideBlockN);
+        Assert.Equal(columnGroups, config.GridDim.X);
+        Assert.Equal(splits, shape.SplitK);
+        Assert.Equal(1, config.GridDim.Z);
+    }
+
+    /// <summary><c>GEMS_SKINNY_NK_VARIANT</c>: <c>wide</c> (any case, trimmed) picks the wide body; anything else the narrow one.</summary>
+    [Theory]
+    [InlineData(null, false)]
+    [InlineData("", false)]
+    [InlineData("narrow", false)]
+    [InlineData("old", false)]
+    [InlineData("wide", true)]
+    [InlineData(" WIDE ", true)]
+    public void NkVariantParses(string? variant, bool wide) =>
+        Assert.Equal(wide ? SkinnyNkBody.Wide : SkinnyNkBody.Narrow, SkinnyTensorCoreSettings.Parse(null, null, null, nkVariant: variant).NkBody);
 
     /// <summary>
     /// The plan on a 132-SM device: column groups × row blocks × splits reach four groups per SM unless the partials
