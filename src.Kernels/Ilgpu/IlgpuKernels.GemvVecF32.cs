@@ -230,18 +230,20 @@ internal static class GemvNkVecLaunch
 /// <summary>The kernels that <c>GEMS_GEMV_F32_VARIANT</c> selects between for float32 decode products.</summary>
 internal enum GemvF32Variant
 {
-    /// <summary>The 16-byte kernels <c>GemvKnVecF32</c> and <c>GemvNkVecF32</c> (the default).</summary>
+    /// <summary><c>vec</c>: the 16-byte kernels <c>GemvKnVecF32</c> and <c>GemvNkVecF32</c> at every row count (the default before Run 49).</summary>
     Vec,
 
     /// <summary>
     /// 2–16 rows: <c>GemvKnPipeF32</c> for [K, N] weights (next iteration's weight loads in flight during the multiply, A
     /// staged four rows to a 16-byte vector) and <c>GemvNkPipeF32</c> for [N, K] ones (one K step per iteration, the next
-    /// step's loads in flight, two groups per SM); one-row products as <see cref="Vec"/>.
+    /// step's loads in flight, two groups per SM); one-row products as <see cref="Vec"/>. The default: H200 Run 49, float32
+    /// 2 / 4 / 8 rows × 4096² as mm_tb 2231 / 1936 / 1400 → 2410 / 2134 / 1748 GB/s, as mm 2515 / 1913 / 1765 → 2440 / 2337 /
+    /// 1935 (8 rows here, the flat SGEMM tile under <see cref="Vec"/>); at 16 rows the flat SGEMM tile stays faster.
     /// </summary>
     Pipe,
 }
 
-/// <summary>The float32 decode-product setting (<c>GEMS_GEMV_F32_VARIANT</c>): <c>vec</c> (default) or <c>pipe</c>.</summary>
+/// <summary>The float32 decode-product setting (<c>GEMS_GEMV_F32_VARIANT</c>): <c>pipe</c> (default) or <c>vec</c>.</summary>
 internal static class GemvF32Choice
 {
     /// <summary>Environment variable naming the float32 decode kernels.</summary>
@@ -252,10 +254,10 @@ internal static class GemvF32Choice
     /// <summary>The setting of this process (read once).</summary>
     public static GemvF32Variant FromEnvironment() => FromVariable.Value;
 
-    /// <summary><c>pipe</c> (any case, surrounding spaces ignored) selects <see cref="GemvF32Variant.Pipe"/>; anything else the default.</summary>
+    /// <summary><c>vec</c> (any case, surrounding spaces ignored) selects <see cref="GemvF32Variant.Vec"/>; anything else the default, <see cref="GemvF32Variant.Pipe"/>.</summary>
     public static GemvF32Variant Parse(string? setting) => setting?.Trim().ToLowerInvariant() switch
     {
-        "pipe" => GemvF32Variant.Pipe,
-        _ => GemvF32Variant.Vec,
+        "vec" => GemvF32Variant.Vec,
+        _ => GemvF32Variant.Pipe,
     };
 }

@@ -211,9 +211,9 @@ public sealed partial class IlgpuKernels
             // short 64×256 tile (≤ 4T rows) as below.
             // `pipe16`: as `async16`, but a B [K, N] square tile is SgemmAsyncPipe8x16F32 (rotated fragments, cheaper copy
             // issue); B [N, K] stays `async16`'s.
-            // The short 64×256 tile of these three is, by default (GEMS_SGEMM_SHORT_VARIANT=pipe16k; Run 40, H200: 64-row
-            // products +3–13% against `pipe`), SgemmAsync8x16F32's short tile for a B [N, K] and SgemmAsyncPipe8x16F32's
-            // for a B [K, N] at K-tile 16 (three 60 KB stages on GPUs) where the group may have that much shared memory
+            // The short 64×256 tile of these three is, by default (GEMS_SGEMM_SHORT_VARIANT=pipe16kruns; Runs 40 and 49, H200:
+            // 64-row products +3–13% against `pipe`, then +33% for B [K, N] from 16-byte stores), SgemmAsync8x16F32's short
+            // tile for a B [N, K] and SgemmAsyncPipe8x16F32's (C in 16-byte runs where it can) for a B [K, N] at K-tile 16 (three 60 KB stages on GPUs) where the group may have that much shared memory
             // (SgemmShortSharedLimit), else `pipe`'s; `pipe`: the same kernels at K-tile 8 (three 64×256 stages in 30 KB;
             // Run 35: +7–10% against `wide`); `async`: SgemmAsync8x16F32's for both layouts; `wide`: SgemmWide8x16F32's
             // (staging registers, K-tile 16).
@@ -479,8 +479,11 @@ public sealed partial class IlgpuKernels
         };
     }
 
-    /// <summary>Fewest rows that <see cref="SmallRowsProduct.Sgemm"/> sends to the flat SGEMM tile (fewer stay on the GEMV).</summary>
-    internal const int FlatSgemmMinRows = 8;
+    /// <summary>
+    /// Fewest rows that <see cref="SmallRowsProduct.Sgemm"/> sends to the flat SGEMM tile (fewer stay on the GEMV): 9 beside
+    /// the pipelined GEMVs, which beat the flat tile at 8 rows (H200 Run 49: mm_tb 1400 → 1748 GB/s), 8 beside the older ones.
+    /// </summary>
+    internal int FlatSgemmMinRows => GemvF32Kernel == GemvF32Variant.Pipe ? 9 : 8;
 
     /// <summary>Which kernel serves 8–16-row products (<c>GEMS_F32_SMALLM</c>; tests set it directly).</summary>
     internal SmallRowsProduct SmallRowsKernel { get; set; } = SmallRowsChoice.FromEnvironment();
@@ -794,14 +797,14 @@ internal enum SgemmShortVariant
     /// <summary>
     /// <see cref="AsyncPipe"/>'s kernels at K-tile 16 (half the barriers per multiply-add): three 64×256 stages are 60 KB,
     /// so a GPU group needs the opt-in shared limit (the kernel carries <see cref="Sm90aPtx.OptInSharedMarker"/>); where
-    /// the device cannot give it, <see cref="AsyncPipe"/> itself. The default.
+    /// the device cannot give it, <see cref="AsyncPipe"/> itself (<c>pipe16k</c>; the default before Run 49).
     /// </summary>
     AsyncPipeBk16,
 
     /// <summary>
     /// <see cref="AsyncPipeBk16"/> whose B [K, N] kernel writes C (or the split-K partials) in 16-byte runs of 4 columns
     /// where N is a multiple of 4, C is 16-byte aligned and there is no bias term (the same values; a quarter of the
-    /// epilogue's stores and guards).
+    /// epilogue's stores and guards). The default: H200 Run 49, mm float32 64×4096·4096 790 → 1055 GB/s.
     /// </summary>
     AsyncPipeBk16Runs,
 
@@ -813,7 +816,7 @@ internal enum SgemmShortVariant
 }
 
 /// <summary>
-/// The short-tile setting (<c>GEMS_SGEMM_SHORT_VARIANT</c>): <c>pipe16k</c> (default), <c>pipe16kruns</c>, <c>pipe16kspread</c>, <c>pipe</c>, <c>async</c> or <c>wide</c>; it applies to the
+/// The short-tile setting (<c>GEMS_SGEMM_SHORT_VARIANT</c>): <c>pipe16kruns</c> (default), <c>pipe16k</c>, <c>pipe16kspread</c>, <c>pipe</c>, <c>async</c> or <c>wide</c>; it applies to the
 /// <c>wide16</c>, <c>async16</c> and <c>pipe16</c> SGEMM variants, whose 17–64-row products take the short tile.
 /// </summary>
 internal static class SgemmShortChoice
@@ -827,8 +830,8 @@ internal static class SgemmShortChoice
     public static SgemmShortVariant FromEnvironment() => FromVariable.Value;
 
     /// <summary>
-    /// <c>wide</c>, <c>async</c>, <c>pipe</c>, <c>pipe16kruns</c> and <c>pipe16kspread</c> (any case, surrounding spaces ignored) select those short tiles;
-    /// anything else the default, <c>pipe16k</c>.
+    /// <c>wide</c>, <c>async</c>, <c>pipe</c>, <c>pipe16k</c> and <c>pipe16kspread</c> (any case, surrounding spaces ignored) select those short tiles;
+    /// anything else the default, <c>pipe16kruns</c>.
     /// </summary>
     public static SgemmShortVariant Parse(string? setting) => setting?.Trim().ToLowerInvariant() switch
     {
@@ -837,7 +840,8 @@ internal static class SgemmShortChoice
         "pipe" => SgemmShortVariant.AsyncPipe,
         "pipe16kruns" => SgemmShortVariant.AsyncPipeBk16Runs,
         "pipe16kspread" => SgemmShortVariant.AsyncPipeBk16Spread,
-        _ => SgemmShortVariant.AsyncPipeBk16,
+        "pipe16k" => SgemmShortVariant.AsyncPipeBk16,
+        _ => SgemmShortVariant.AsyncPipeBk16Runs,
     };
 }
 

@@ -427,7 +427,7 @@ public sealed class FastPathTests : KernelTestBase
         K.ScaledDotProductAttention(Upload(Random(35, 8)), Upload(Random(36, 9 * 8)), Upload(Random(37, 9 * 8)), Poisoned(8), 1, 1, 1, 1, 9, 8);
         K.ScaledDotProductAttention(Upload(Random(35, 7)), Upload(Random(36, 9 * 7)), Upload(Random(37, 9 * 7)), Poisoned(7), 1, 1, 1, 1, 9, 7);
         Device.Synchronize();
-        foreach (string kernel in new[] { "GemvKnF32", "GemvNkF32", "GemvNkVec1F32", "GemvNkVecF32", "GemvKnVecF32", "GemvReduceF32", "Sgemm8x8F32", "RegRmsNormF32", "RegSoftmaxF32", "SoftmaxStreamF32", "RmsNormWideF32", "DecodeStreamF32", "DecodeSplitF32" })
+        foreach (string kernel in new[] { "GemvKnF32", "GemvNkF32", "GemvNkVec1F32", "GemvNkPipeF32", "GemvKnPipeF32", "GemvReduceF32", "Sgemm8x8F32", "RegRmsNormF32", "RegSoftmaxF32", "SoftmaxStreamF32", "RmsNormWideF32", "DecodeStreamF32", "DecodeSplitF32" })
         {
             Assert.True(Device.HasCompiled(kernel), $"{kernel} was never compiled");
         }

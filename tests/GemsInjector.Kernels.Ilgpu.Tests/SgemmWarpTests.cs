@@ -794,12 +794,12 @@ public sealed class SgemmWarpTests : KernelTestBase
     public void VariantSettingParses(string? setting, string expected) => Assert.Equal(expected, SgemmKernelChoice.Parse(setting).ToString());
 
     [Theory]
-    [InlineData(null, "AsyncPipeBk16")]
-    [InlineData("", "AsyncPipeBk16")]
+    [InlineData(null, "AsyncPipeBk16Runs")]
+    [InlineData("", "AsyncPipeBk16Runs")]
     [InlineData("wide", "Wide")]
     [InlineData(" WIDE ", "Wide")]
     [InlineData(" ASYNC ", "Async")]
-    [InlineData("async16", "AsyncPipeBk16")]
+    [InlineData("async16", "AsyncPipeBk16Runs")]
     [InlineData("Pipe", "AsyncPipe")]
     [InlineData("pipe16k", "AsyncPipeBk16")]
     [InlineData(" PIPE16K ", "AsyncPipeBk16")]

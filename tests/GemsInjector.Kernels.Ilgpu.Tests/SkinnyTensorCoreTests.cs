@@ -294,10 +294,11 @@ public sealed class SkinnyTensorCoreTests : Half16TestBase, IClassFixture<Warp32
 
     /// <summary><c>GEMS_SKINNY_NK_VARIANT</c>: <c>wide</c> (any case, trimmed) picks the wide body; anything else the narrow one.</summary>
     [Theory]
-    [InlineData(null, false)]
-    [InlineData("", false)]
+    [InlineData(null, true)]
+    [InlineData("", true)]
     [InlineData("narrow", false)]
-    [InlineData("old", false)]
+    [InlineData(" NARROW ", false)]
+    [InlineData("old", true)]
     [InlineData("wide", true)]
     [InlineData(" WIDE ", true)]
     public void NkVariantParses(string? variant, bool wide) =>
