@@ -72,7 +72,7 @@ public sealed partial class IlgpuKernels
     /// M ≤ 16 (two n8 tiles) and N % 8 = 0 (a lane's eight weight rows all in N or all out, 16-byte partial stores).
     /// </summary>
     internal bool UsesSkinnyNkWide(int m, int n) =>
-        SkinnySettings.NkBody == SkinnyNkBody.Wide && m <= SkinnyTensorCoreKernels.WideMaxRows && n % 8 == 0;
+        SkinnySettings.NkBody == SkinnyNkBody.Wide && m <= SkinnyTensorCoreKernels.NkWideMaxRows && n % 8 == 0;
 
     private Action<KernelConfig, ArrayView<Half8>, ArrayView<Half8>, ArrayView<ushort>, ArrayView<ushort>, ArrayView<float>, ArrayView<int>, TensorCoreShape> SkinnyNkWideKernel(
         bool bf16, int rowTiles)
@@ -237,11 +237,12 @@ public sealed partial class IlgpuKernels
 /// 8-byte-load body (and one-row products on the CUDA-core GEMV); by default those with N % 8 = 0, a 16-byte aligned
 /// weight and 1–8 rows take the wide body: 16-byte loads, a copy plan, the weight as the A operand; Run 35, H200: bf16
 /// 1 / 2 / 8 rows × 4096² 1751 / 1607 / 1409 → 1936 / 2054 / 2001 GB/s), <c>GEMS_SKINNY_NK_VARIANT</c> (<see cref="SkinnyNkBody"/>:
-/// by default [N, K] products of 2–8 rows with N % 8 = 0 take the wide [N, K] body; <c>narrow</c> keeps them on the narrow
-/// one, which serves 9–16 rows in any case: H200 Run 49, 16 × 11008 × 4096 bf16 2340 → 1780 GB/s on the wide body).
+/// <c>wide</c> sends [N, K] products of 2–16 rows with N % 8 = 0 to the wide [N, K] body; by default the narrow body as
+/// before: H200 Runs 49–50, the wide body 1–2% faster at 2–8 rows (inside the spread between processes) and 24% slower at
+/// 16 × 11008 × 4096 bf16, 2340 → 1780 GB/s).
 /// </summary>
 internal readonly record struct SkinnyTensorCoreSettings(bool Enabled, int MaxRows, int GroupsPerSm, bool CapSplitsByPartials = true, int StepsInFlight = 2,
-    bool KnEnabled = true, SkinnyKnBody KnBody = SkinnyKnBody.Wide, int WideStepsInFlight = 1, SkinnyNkBody NkBody = SkinnyNkBody.Wide)
+    bool KnEnabled = true, SkinnyKnBody KnBody = SkinnyKnBody.Wide, int WideStepsInFlight = 1, SkinnyNkBody NkBody = SkinnyNkBody.Narrow)
 {
     /// <summary>
     /// Most rows of a [K, N] product on the skinny kernel. H200 Run 18 (bf16): 2 / 8 / 16 rows 0.024 / 0.026 / 0.053 ms
@@ -283,7 +284,7 @@ internal readonly record struct SkinnyTensorCoreSettings(bool Enabled, int MaxRo
         IsOn(kn),
         knVariant?.Trim().ToLowerInvariant() == "old" ? SkinnyKnBody.Old : SkinnyKnBody.Wide,
         steps?.Trim() == "2" ? 2 : 1,
-        nkVariant?.Trim().ToLowerInvariant() == "narrow" ? SkinnyNkBody.Narrow : SkinnyNkBody.Wide);
+        nkVariant?.Trim().ToLowerInvariant() == "wide" ? SkinnyNkBody.Wide : SkinnyNkBody.Narrow);
 
     private static bool IsOn(string? setting) => setting?.Trim().ToLowerInvariant() is not ("0" or "off" or "false");
 }
