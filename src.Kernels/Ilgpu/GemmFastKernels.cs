@@ -36,13 +36,6 @@ internal struct SgemmAddresses
 {
     public long A;
     public long B;
-
-    /// <summary>
-    /// Nonzero: <c>SgemmAsyncPipe8x16F32</c> writes C in 16-byte runs of 4 columns (<see cref="GemmFastKernels.StoreRun"/>).
-    /// The launcher sets it only where that writes what the per-element stores would: N a multiple of 4, c 16-byte
-    /// aligned, and no bias term.
-    /// </summary>
-    public int StoreRuns;
 }
 
 /// <summary>

@@ -728,93 +728,140 @@ internal static partial class GemmFastKernels
         int n5 = col0 + tc + 4 * lc + 1;
         int n6 = col0 + tc + 4 * lc + 2;
         int n7 = col0 + tc + 4 * lc + 3;
-        if (r0 < s.M)
+        if (s.StoreRuns != 0)
         {
-            Store(c, bias, s, cBase, biasBase, r0, n0, c00);
-            Store(c, bias, s, cBase, biasBase, r0, n1, c01);
-            Store(c, bias, s, cBase, biasBase, r0, n2, c02);
-            Store(c, bias, s, cBase, biasBase, r0, n3, c03);
-            Store(c, bias, s, cBase, biasBase, r0, n4, c04);
-            Store(c, bias, s, cBase, biasBase, r0, n5, c05);
-            Store(c, bias, s, cBase, biasBase, r0, n6, c06);
-            Store(c, bias, s, cBase, biasBase, r0, n7, c07);
+            var c4 = c.Cast<Float4>().AsAligned(16);
+            if (r0 < s.M)
+            {
+                StoreRun(c4, s, cBase, r0, n0, c00, c01, c02, c03);
+                StoreRun(c4, s, cBase, r0, n4, c04, c05, c06, c07);
+            }
+            if (r1 < s.M)
+            {
+                StoreRun(c4, s, cBase, r1, n0, c10, c11, c12, c13);
+                StoreRun(c4, s, cBase, r1, n4, c14, c15, c16, c17);
+            }
+            if (r2 < s.M)
+            {
+                StoreRun(c4, s, cBase, r2, n0, c20, c21, c22, c23);
+                StoreRun(c4, s, cBase, r2, n4, c24, c25, c26, c27);
+            }
+            if (r3 < s.M)
+            {
+                StoreRun(c4, s, cBase, r3, n0, c30, c31, c32, c33);
+                StoreRun(c4, s, cBase, r3, n4, c34, c35, c36, c37);
+            }
+            if (halves > 1 && r4 < s.M)
+            {
+                StoreRun(c4, s, cBase, r4, n0, c40, c41, c42, c43);
+                StoreRun(c4, s, cBase, r4, n4, c44, c45, c46, c47);
+            }
+            if (halves > 1 && r5 < s.M)
+            {
+                StoreRun(c4, s, cBase, r5, n0, c50, c51, c52, c53);
+                StoreRun(c4, s, cBase, r5, n4, c54, c55, c56, c57);
+            }
+            if (halves > 1 && r6 < s.M)
+            {
+                StoreRun(c4, s, cBase, r6, n0, c60, c61, c62, c63);
+                StoreRun(c4, s, cBase, r6, n4, c64, c65, c66, c67);
+            }
+            if (halves > 1 && r7 < s.M)
+            {
+                StoreRun(c4, s, cBase, r7, n0, c70, c71, c72, c73);
+                StoreRun(c4, s, cBase, r7, n4, c74, c75, c76, c77);
+            }
         }
-        if (r1 < s.M)
+        else
         {
-            Store(c, bias, s, cBase, biasBase, r1, n0, c10);
-            Store(c, bias, s, cBase, biasBase, r1, n1, c11);
-            Store(c, bias, s, cBase, biasBase, r1, n2, c12);
-            Store(c, bias, s, cBase, biasBase, r1, n3, c13);
-            Store(c, bias, s, cBase, biasBase, r1, n4, c14);
-            Store(c, bias, s, cBase, biasBase, r1, n5, c15);
-            Store(c, bias, s, cBase, biasBase, r1, n6, c16);
-            Store(c, bias, s, cBase, biasBase, r1, n7, c17);
-        }
-        if (r2 < s.M)
-        {
-            Store(c, bias, s, cBase, biasBase, r2, n0, c20);
-            Store(c, bias, s, cBase, biasBase, r2, n1, c21);
-            Store(c, bias, s, cBase, biasBase, r2, n2, c22);
-            Store(c, bias, s, cBase, biasBase, r2, n3, c23);
-            Store(c, bias, s, cBase, biasBase, r2, n4, c24);
-            Store(c, bias, s, cBase, biasBase, r2, n5, c25);
-            Store(c, bias, s, cBase, biasBase, r2, n6, c26);
-            Store(c, bias, s, cBase, biasBase, r2, n7, c27);
-        }
-        if (r3 < s.M)
-        {
-            Store(c, bias, s, cBase, biasBase, r3, n0, c30);
-            Store(c, bias, s, cBase, biasBase, r3, n1, c31);
-            Store(c, bias, s, cBase, biasBase, r3, n2, c32);
-            Store(c, bias, s, cBase, biasBase, r3, n3, c33);
-            Store(c, bias, s, cBase, biasBase, r3, n4, c34);
-            Store(c, bias, s, cBase, biasBase, r3, n5, c35);
-            Store(c, bias, s, cBase, biasBase, r3, n6, c36);
-            Store(c, bias, s, cBase, biasBase, r3, n7, c37);
-        }
-        if (halves > 1 && r4 < s.M)
-        {
-            Store(c, bias, s, cBase, biasBase, r4, n0, c40);
-            Store(c, bias, s, cBase, biasBase, r4, n1, c41);
-            Store(c, bias, s, cBase, biasBase, r4, n2, c42);
-            Store(c, bias, s, cBase, biasBase, r4, n3, c43);
-            Store(c, bias, s, cBase, biasBase, r4, n4, c44);
-            Store(c, bias, s, cBase, biasBase, r4, n5, c45);
-            Store(c, bias, s, cBase, biasBase, r4, n6, c46);
-            Store(c, bias, s, cBase, biasBase, r4, n7, c47);
-        }
-        if (halves > 1 && r5 < s.M)
-        {
-            Store(c, bias, s, cBase, biasBase, r5, n0, c50);
-            Store(c, bias, s, cBase, biasBase, r5, n1, c51);
-            Store(c, bias, s, cBase, biasBase, r5, n2, c52);
-            Store(c, bias, s, cBase, biasBase, r5, n3, c53);
-            Store(c, bias, s, cBase, biasBase, r5, n4, c54);
-            Store(c, bias, s, cBase, biasBase, r5, n5, c55);
-            Store(c, bias, s, cBase, biasBase, r5, n6, c56);
-            Store(c, bias, s, cBase, biasBase, r5, n7, c57);
-        }
-        if (halves > 1 && r6 < s.M)
-        {
-            Store(c, bias, s, cBase, biasBase, r6, n0, c60);
-            Store(c, bias, s, cBase, biasBase, r6, n1, c61);
-            Store(c, bias, s, cBase, biasBase, r6, n2, c62);
-            Store(c, bias, s, cBase, biasBase, r6, n3, c63);
-            Store(c, bias, s, cBase, biasBase, r6, n4, c64);
-            Store(c, bias, s, cBase, biasBase, r6, n5, c65);
-            Store(c, bias, s, cBase, biasBase, r6, n6, c66);
-            Store(c, bias, s, cBase, biasBase, r6, n7, c67);
-        }
-        if (halves > 1 && r7 < s.M)
-        {
-            Store(c, bias, s, cBase, biasBase, r7, n0, c70);
-            Store(c, bias, s, cBase, biasBase, r7, n1, c71);
-            Store(c, bias, s, cBase, biasBase, r7, n2, c72);
-            Store(c, bias, s, cBase, biasBase, r7, n3, c73);
-            Store(c, bias, s, cBase, biasBase, r7, n4, c74);
-            Store(c, bias, s, cBase, biasBase, r7, n5, c75);
-            Store(c, bias, s, cBase, biasBase, r7, n6, c76);
-            Store(c, bias, s, cBase, biasBase, r7, n7, c77);
+            if (r0 < s.M)
+            {
+                Store(c, bias, s, cBase, biasBase, r0, n0, c00);
+                Store(c, bias, s, cBase, biasBase, r0, n1, c01);
+                Store(c, bias, s, cBase, biasBase, r0, n2, c02);
+                Store(c, bias, s, cBase, biasBase, r0, n3, c03);
+                Store(c, bias, s, cBase, biasBase, r0, n4, c04);
+                Store(c, bias, s, cBase, biasBase, r0, n5, c05);
+                Store(c, bias, s, cBase, biasBase, r0, n6, c06);
+                Store(c, bias, s, cBase, biasBase, r0, n7, c07);
+            }
+            if (r1 < s.M)
+            {
+                Store(c, bias, s, cBase, biasBase, r1, n0, c10);
+                Store(c, bias, s, cBase, biasBase, r1, n1, c11);
+                Store(c, bias, s, cBase, biasBase, r1, n2, c12);
+                Store(c, bias, s, cBase, biasBase, r1, n3, c13);
+                Store(c, bias, s, cBase, biasBase, r1, n4, c14);
+                Store(c, bias, s, cBase, biasBase, r1, n5, c15);
+                Store(c, bias, s, cBase, biasBase, r1, n6, c16);
+                Store(c, bias, s, cBase, biasBase, r1, n7, c17);
+            }
+            if (r2 < s.M)
+            {
+                Store(c, bias, s, cBase, biasBase, r2, n0, c20);
+                Store(c, bias, s, cBase, biasBase, r2, n1, c21);
+                Store(c, bias, s, cBase, biasBase, r2, n2, c22);
+                Store(c, bias, s, cBase, biasBase, r2, n3, c23);
+                Store(c, bias, s, cBase, biasBase, r2, n4, c24);
+                Store(c, bias, s, cBase, biasBase, r2, n5, c25);
+                Store(c, bias, s, cBase, biasBase, r2, n6, c26);
+                Store(c, bias, s, cBase, biasBase, r2, n7, c27);
+            }
+            if (r3 < s.M)
+            {
+                Store(c, bias, s, cBase, biasBase, r3, n0, c30);
+                Store(c, bias, s, cBase, biasBase, r3, n1, c31);
+                Store(c, bias, s, cBase, biasBase, r3, n2, c32);
+                Store(c, bias, s, cBase, biasBase, r3, n3, c33);
+                Store(c, bias, s, cBase, biasBase, r3, n4, c34);
+                Store(c, bias, s, cBase, biasBase, r3, n5, c35);
+                Store(c, bias, s, cBase, biasBase, r3, n6, c36);
+                Store(c, bias, s, cBase, biasBase, r3, n7, c37);
+            }
+            if (halves > 1 && r4 < s.M)
+            {
+                Store(c, bias, s, cBase, biasBase, r4, n0, c40);
+                Store(c, bias, s, cBase, biasBase, r4, n1, c41);
+                Store(c, bias, s, cBase, biasBase, r4, n2, c42);
+                Store(c, bias, s, cBase, biasBase, r4, n3, c43);
+                Store(c, bias, s, cBase, biasBase, r4, n4, c44);
+                Store(c, bias, s, cBase, biasBase, r4, n5, c45);
+                Store(c, bias, s, cBase, biasBase, r4, n6, c46);
+                Store(c, bias, s, cBase, biasBase, r4, n7, c47);
+            }
+            if (halves > 1 && r5 < s.M)
+            {
+                Store(c, bias, s, cBase, biasBase, r5, n0, c50);
+                Store(c, bias, s, cBase, biasBase, r5, n1, c51);
+                Store(c, bias, s, cBase, biasBase, r5, n2, c52);
+                Store(c, bias, s, cBase, biasBase, r5, n3, c53);
+                Store(c, bias, s, cBase, biasBase, r5, n4, c54);
+                Store(c, bias, s, cBase, biasBase, r5, n5, c55);
+                Store(c, bias, s, cBase, biasBase, r5, n6, c56);
+                Store(c, bias, s, cBase, biasBase, r5, n7, c57);
+            }
+            if (halves > 1 && r6 < s.M)
+            {
+                Store(c, bias, s, cBase, biasBase, r6, n0, c60);
+                Store(c, bias, s, cBase, biasBase, r6, n1, c61);
+                Store(c, bias, s, cBase, biasBase, r6, n2, c62);
+                Store(c, bias, s, cBase, biasBase, r6, n3, c63);
+                Store(c, bias, s, cBase, biasBase, r6, n4, c64);
+                Store(c, bias, s, cBase, biasBase, r6, n5, c65);
+                Store(c, bias, s, cBase, biasBase, r6, n6, c66);
+                Store(c, bias, s, cBase, biasBase, r6, n7, c67);
+            }
+            if (halves > 1 && r7 < s.M)
+            {
+                Store(c, bias, s, cBase, biasBase, r7, n0, c70);
+                Store(c, bias, s, cBase, biasBase, r7, n1, c71);
+                Store(c, bias, s, cBase, biasBase, r7, n2, c72);
+                Store(c, bias, s, cBase, biasBase, r7, n3, c73);
+                Store(c, bias, s, cBase, biasBase, r7, n4, c74);
+                Store(c, bias, s, cBase, biasBase, r7, n5, c75);
+                Store(c, bias, s, cBase, biasBase, r7, n6, c76);
+                Store(c, bias, s, cBase, biasBase, r7, n7, c77);
+            }
         }
     }
 
@@ -3123,7 +3170,7 @@ internal static partial class GemmFastKernels
     /// TTileThreads = 16: 128x128 from 128 threads, K-tile TBk = 16; 4: the simulator's 32x64 from 16 threads, TBk = 8.
     /// TWarpRows = 1: the short tile (64x256 on GPUs, 16x128 on the simulator, the 4 warps side by side) at TBk = 8, or at
     /// TBk = 16 where the device lets a group opt into 60 KB of shared memory (<see cref="MarkOptInShared"/>).
-    /// <c>addr.StoreRuns</c> != 0: C is written in 16-byte runs of 4 columns (<see cref="StoreRun"/>).
+    /// <c>s.StoreRuns</c> != 0: C is written in 16-byte runs of 4 columns (<see cref="StoreRun"/>).
     /// </summary>
     [IlgpuKernel]
     [IlgpuKernelVariant(typeof(Const4), typeof(Const8), typeof(Const2))]
@@ -4446,7 +4493,7 @@ internal static partial class GemmFastKernels
         int n13 = col0 + tc + 3 * 4 * lc + 1;
         int n14 = col0 + tc + 3 * 4 * lc + 2;
         int n15 = col0 + tc + 3 * 4 * lc + 3;
-        if (addr.StoreRuns != 0)
+        if (s.StoreRuns != 0)
         {
             // A thread's columns come in runs of 4 (j % 4), so one 16-byte store writes a run: a quarter of the store
             // instructions and guards, and a warp's store fills whole 32-byte sectors (8 rows x 64 bytes).
@@ -4676,7 +4723,7 @@ internal static partial class GemmFastKernels
     /// TTileThreads = 16: 128x128 from 128 threads, K-tile TBk = 16; 4: the simulator's 32x64 from 16 threads, TBk = 8.
     /// TWarpRows = 1: the short tile (64x256 on GPUs, 16x128 on the simulator, the 4 warps side by side) at TBk = 8, or at
     /// TBk = 16 where the device lets a group opt into 60 KB of shared memory (<see cref="MarkOptInShared"/>).
-    /// <c>addr.StoreRuns</c> != 0: C is written in 16-byte runs of 4 columns (<see cref="StoreRun"/>).
+    /// <c>s.StoreRuns</c> != 0: C is written in 16-byte runs of 4 columns (<see cref="StoreRun"/>).
     /// The K-tile's steps are written out (TBk = 8 or 16) and tile t + 2's copies are issued between them, a share
     /// after each odd step's fragment loads, instead of as one block after the barrier: the tile is one straight-line
     /// block in which ptxas can place the copies' address arithmetic among the FMAs.
@@ -6676,7 +6723,7 @@ internal static partial class GemmFastKernels
         int n13 = col0 + tc + 3 * 4 * lc + 1;
         int n14 = col0 + tc + 3 * 4 * lc + 2;
         int n15 = col0 + tc + 3 * 4 * lc + 3;
-        if (addr.StoreRuns != 0)
+        if (s.StoreRuns != 0)
         {
             // A thread's columns come in runs of 4 (j % 4), so one 16-byte store writes a run: a quarter of the store
             // instructions and guards, and a warp's store fills whole 32-byte sectors (8 rows x 64 bytes).

@@ -36,6 +36,13 @@ internal struct GemmShape
     /// the [SplitK, M, N] partial products (alpha and bias applied by the reduce kernel).</summary>
     public int SplitK;
     public int KChunk;
+
+    /// <summary>
+    /// Nonzero: a register-tiled SGEMM that has the 16-byte epilogue (<c>SgemmWarpF32</c>, <c>SgemmAsyncPipe8x16F32</c>)
+    /// writes C in runs of 4 columns (<see cref="GemmFastKernels.StoreRun"/>). The launcher sets it only where that writes
+    /// what the per-element stores would: N a multiple of 4, C 16-byte aligned, and no bias term.
+    /// </summary>
+    public int StoreRuns;
 }
 
 /// <summary>

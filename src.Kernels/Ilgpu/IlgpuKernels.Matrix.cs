@@ -264,6 +264,10 @@ public sealed partial class IlgpuKernels
                 target3 = Scratch((long)splits * m * n);
             }
 
+            // 16-byte runs of C where they write what the per-element stores would (the kernels with that epilogue: the
+            // warp tile, and the short [K, N] pipe tile under `pipe16kruns` / `pipe16kspread`).
+            bool runsAllowed = n % 4 == 0 && TensorCoreLaunch.DeviceAddress(target3.Cast<ushort>()) % 16 == 0 && (shape.HasBias == 0 || shape.Beta == 0f);
+
             var tiled = new KernelConfig(new Index3D(gx, gy, splits > 1 ? splits : batch), new Index3D(wide ? GemmFastKernels.WideThreads(t) : t * t, 1, 1));
             if (variant == SgemmKernelVariant.Legacy)
             {
@@ -274,11 +278,7 @@ public sealed partial class IlgpuKernels
                 var addresses = device.Kind == IlgpuDeviceKind.Cuda
                     ? new SgemmAddresses { A = TensorCoreLaunch.DeviceAddress(a.Cast<ushort>()), B = TensorCoreLaunch.DeviceAddress(b.Cast<ushort>()) }
                     : default;
-                // `pipe16kruns` / `pipe16kspread`: the short [K, N] tile writes C (or its split's partials) in 16-byte runs
-                // where those write the same values as the per-element stores.
-                addresses.StoreRuns = pipeTile && asyncShort && (SgemmShortKernel is SgemmShortVariant.AsyncPipeBk16Runs or SgemmShortVariant.AsyncPipeBk16Spread)
-                    && n % 4 == 0 && TensorCoreLaunch.DeviceAddress(target3.Cast<ushort>()) % 16 == 0
-                    && (shape.HasBias == 0 || shape.Beta == 0f) ? 1 : 0;
+                shape.StoreRuns = runsAllowed && pipeTile && asyncShort && SgemmShortKernel is SgemmShortVariant.AsyncPipeBk16Runs or SgemmShortVariant.AsyncPipeBk16Spread ? 1 : 0;
                 var staged = new KernelConfig(tiled.GridDim, tiled.GroupDim,
                     SharedMemoryConfig.RequestDynamic<Float4>(GemmFastKernels.AsyncShared(rowsPerTile, colsPerTile, bk) / 4));
                 (pipeTile ? (spreadTile ? SgemmAsyncPipeSpreadLaunch(t, bk) : SgemmAsyncPipeLaunch(t, bk, halves)) : SgemmAsyncLaunch(t, bk, transposeB, halves))(staged, a.Cast<Float4>(), b.Cast<Float4>(), bias, target3, shape, addresses);
@@ -289,6 +289,7 @@ public sealed partial class IlgpuKernels
             }
             else
             {
+                shape.StoreRuns = runsAllowed ? 1 : 0;
                 SgemmWarpLaunch(t, halves, bk, flat)(tiled, a.Cast<Float4>(), b.Cast<Float4>(), bias, target3, shape);
             }
             if (splits > 1)

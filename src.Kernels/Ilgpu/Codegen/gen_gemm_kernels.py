@@ -73,19 +73,38 @@ def staging_coordinates(pa, pb):
         w(f"        long gB{p} = bBase + (long)kB{p} * s.StrideBk + (long)(col0 + nB{p}) * s.StrideBn;")
 
 
-def sgemm_epilogue(row, col):
-    """The register tile's stores: row(i) / col(j) give the C# expression of output row i / column j of this thread."""
+def sgemm_epilogue(row, col, runs=False):
+    """The register tile's stores: row(i) / col(j) give the C# expression of output row i / column j of this thread.
+    runs: columns 4u .. 4u + 3 are consecutive, so where s.StoreRuns allows it each is one 16-byte store."""
     w("        long cBase = s.SplitK > 1 ? split * s.BatchC : batch * s.BatchC;")
     w("        long biasBase = batch * s.BatchBias;")
     for i in range(TM):
         w(f"        int r{i} = {row(i)};")
     for j in range(TN):
         w(f"        int n{j} = {col(j)};")
-    for i in range(TM):
-        w(f"        if ({'halves > 1 && ' if i >= 4 else ''}r{i} < s.M)")
+    ind = "        "
+    if runs:
+        w("        if (s.StoreRuns != 0)")
         w("        {")
+        w("            var c4 = c.Cast<Float4>().AsAligned(16);")
+        for i in range(TM):
+            w(f"            if ({'halves > 1 && ' if i >= 4 else ''}r{i} < s.M)")
+            w("            {")
+            for u in range(TN // 4):
+                args = ", ".join(f"c{i}{4 * u + jj}" for jj in range(4))
+                w(f"                StoreRun(c4, s, cBase, r{i}, n{4 * u}, {args});")
+            w("            }")
+        w("        }")
+        w("        else")
+        w("        {")
+        ind = "            "
+    for i in range(TM):
+        w(f"{ind}if ({'halves > 1 && ' if i >= 4 else ''}r{i} < s.M)")
+        w(f"{ind}{{")
         for j in range(TN):
-            w(f"            Store(c, bias, s, cBase, biasBase, r{i}, n{j}, c{i}{j});")
+            w(f"{ind}    Store(c, bias, s, cBase, biasBase, r{i}, n{j}, c{i}{j});")
+        w(f"{ind}}}")
+    if runs:
         w("        }")
     w("    }")
 
@@ -338,7 +357,7 @@ w("            Group.Barrier();")
 w("        }")
 w("")
 sgemm_epilogue(lambda i: f"row0 + tr + {'4 * lr + ' if i >= 4 else ''}{i % 4}",
-               lambda j: f"col0 + tc + {'4 * lc + ' if j >= 4 else ''}{j % 4}")
+               lambda j: f"col0 + tc + {'4 * lc + ' if j >= 4 else ''}{j % 4}", runs=True)
 w("")
 
 # ---------------- SGEMM, 8x16 per thread (128 accumulators), 4 warps of 64x64 ----------------
@@ -677,7 +696,7 @@ def pipe_kernel(name, variants, spread):
     w("    /// TTileThreads = 16: 128x128 from 128 threads, K-tile TBk = 16; 4: the simulator's 32x64 from 16 threads, TBk = 8.")
     w("    /// TWarpRows = 1: the short tile (64x256 on GPUs, 16x128 on the simulator, the 4 warps side by side) at TBk = 8, or at")
     w("    /// TBk = 16 where the device lets a group opt into 60 KB of shared memory (<see cref=\"MarkOptInShared\"/>).")
-    w("    /// <c>addr.StoreRuns</c> != 0: C is written in 16-byte runs of 4 columns (<see cref=\"StoreRun\"/>).")
+    w("    /// <c>s.StoreRuns</c> != 0: C is written in 16-byte runs of 4 columns (<see cref=\"StoreRun\"/>).")
     if spread:
         w("    /// The K-tile's steps are written out (TBk = 8 or 16) and tile t + 2's copies are issued between them, a share")
         w("    /// after each odd step's fragment loads, instead of as one block after the barrier: the tile is one straight-line")
@@ -904,7 +923,7 @@ def pipe_kernel(name, variants, spread):
         w(f"        int r{i} = row0 + tr + {i} * lr;")
     for j in range(16):
         w(f"        int n{j} = col0 + tc + {j // 4} * 4 * lc + {j % 4};")
-    w("        if (addr.StoreRuns != 0)")
+    w("        if (s.StoreRuns != 0)")
     w("        {")
     w("            // A thread's columns come in runs of 4 (j % 4), so one 16-byte store writes a run: a quarter of the store")
     w("            // instructions and guards, and a warp's store fills whole 32-byte sectors (8 rows x 64 bytes).")
