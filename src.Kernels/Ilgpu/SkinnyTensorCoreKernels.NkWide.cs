@@ -114,17 +114,7 @@ internal static partial class SkinnyTensorCoreKernels
         // The lane's eight weight rows, clamped into N as a whole (N % 8 = 0: all in or all out; out ones are never stored).
         int firstRow = n0 + (8 * g) < s.N ? n0 + (8 * g) : s.N - 8;
         long laneStart = ((long)firstRow * rowVectors) + (range.ChunkStart >> 3);
-        var plan = new SkinnyKnRowPlan
-        {
-            Lane = b8.SubView(laneStart),
-            Row1 = rowVectors,
-            Row2 = 2 * rowVectors,
-            Row3 = 3 * rowVectors,
-            Row4 = 4 * rowVectors,
-            Row5 = 5 * rowVectors,
-            Row6 = 6 * rowVectors,
-            Row7 = 7 * rowVectors,
-        };
+        var plan = SkinnyKnRowPlan.Spaced(b8.SubView(laneStart), rowVectors);
 
         // Activation rows g and g + 8 (the second n8 tile), clamped into M (their sums are never stored). The views start at
         // the chunk, the lane's vector t goes into the running offset (a view from it could pass the end of a short last row).

@@ -1,3 +1,4 @@
+using System.Runtime.CompilerServices;
 using ILGPU;
 using ILGPU.Runtime.Cuda;
 
@@ -866,6 +867,20 @@ internal struct SkinnyKnRowPlan
 {
     public ArrayView<Half8> Lane;
     public int Row1, Row2, Row3, Row4, Row5, Row6, Row7;
+
+    /// <summary>The plan of a lane starting at <paramref name="lane"/> whose rows lie <paramref name="rowVectors"/> vectors apart.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static SkinnyKnRowPlan Spaced(ArrayView<Half8> lane, int rowVectors) => new()
+    {
+        Lane = lane,
+        Row1 = rowVectors,
+        Row2 = 2 * rowVectors,
+        Row3 = 3 * rowVectors,
+        Row4 = 4 * rowVectors,
+        Row5 = 5 * rowVectors,
+        Row6 = 6 * rowVectors,
+        Row7 = 7 * rowVectors,
+    };
 }
 
 /// <summary>Where one lane of the wide [K, N] body reads its activations (see <see cref="SkinnyTensorCoreKernels.BodyKnWide{TOps, TFormat, TStepsInFlight}"/>).</summary>
@@ -984,17 +999,7 @@ internal static partial class SkinnyTensorCoreKernels
 
         // The lane's column vector, clamped into N (a clamped column's sums are never stored).
         int column = n0 + (8 * g) < s.N ? (n0 + (8 * g)) >> 3 : rowVectors - 1;
-        var plan = new SkinnyKnRowPlan
-        {
-            Lane = b8.SubView(column + ((long)chunkStart * rowVectors)),
-            Row1 = rowVectors,
-            Row2 = 2 * rowVectors,
-            Row3 = 3 * rowVectors,
-            Row4 = 4 * rowVectors,
-            Row5 = 5 * rowVectors,
-            Row6 = 6 * rowVectors,
-            Row7 = 7 * rowVectors,
-        };
+        var plan = SkinnyKnRowPlan.Spaced(b8.SubView(column + ((long)chunkStart * rowVectors)), rowVectors);
         int stepOffset = WideKStep * rowVectors;
         int offset = (kStart - chunkStart + (8 * t)) * rowVectors;
 

@@ -1416,6 +1416,20 @@ VU = 8  # one-row kernel: 16-byte weight loads in flight per lane
 VC = 4  # multi-row kernel: columns per warp
 VS = 2  # multi-row kernel: K steps per iteration (VC * VS loads in flight per lane); the tail is one step
 
+def finish_vec_rows(ind):
+    """Each live row's four column sums, warp-summed, written by lane 0 (FinishVec)."""
+    for i in range(GM):
+        row_ind = ind
+        if i > 0:
+            w(f"{ind}if (mCap > {i} && m > {i})")
+            w(f"{ind}{{")
+            row_ind = ind + "    "
+        for j in range(VC):
+            w(f"{row_ind}FinishVec(bias, c, partial, g, {i}, colBase + {j}, split, GpuMath.WarpSum(s{i}_{j}), lane);")
+        if i > 0:
+            w(f"{ind}}}")
+
+
 def one_row_steps(ind, guarded):
     for u in range(VU):
         w(f"{ind}int v{u} = vl + {u} * ws;")
@@ -1576,16 +1590,7 @@ w("        }")
 w("")
 w("        if (active)")
 w("        {")
-for i in range(GM):
-    ind = "            "
-    if i > 0:
-        w(f"            if (mCap > {i} && m > {i})")
-        w("            {")
-        ind = "                "
-    for j in range(VC):
-        w(f"{ind}FinishVec(bias, c, partial, g, {i}, colBase + {j}, split, GpuMath.WarpSum(s{i}_{j}), lane);")
-    if i > 0:
-        w("            }")
+finish_vec_rows("            ")
 w("        }")
 w("    }")
 def nk_pipe_multiply(ind):
@@ -1668,16 +1673,7 @@ w("            // Every warp is done with this chunk of A before the next one ov
 w("            Group.Barrier();")
 w("        }")
 w("")
-for i in range(GM):
-    ind = "        "
-    if i > 0:
-        w(f"        if (mCap > {i} && m > {i})")
-        w("        {")
-        ind = "            "
-    for j in range(VC):
-        w(f"{ind}FinishVec(bias, c, partial, g, {i}, colBase + {j}, split, GpuMath.WarpSum(s{i}_{j}), lane);")
-    if i > 0:
-        w("        }")
+finish_vec_rows("        ")
 w("    }")
 w("}")
 
