@@ -213,8 +213,9 @@ public sealed partial class IlgpuKernels
             // issue); B [N, K] stays `async16`'s.
             // The short 64×256 tile of these three is, by default (GEMS_SGEMM_SHORT_VARIANT=pipe16kruns; Runs 40 and 49, H200:
             // 64-row products +3–13% against `pipe`, then +33% for B [K, N] from 16-byte stores), SgemmAsync8x16F32's short
-            // tile for a B [N, K] and SgemmAsyncPipe8x16F32's (C in 16-byte runs where it can) for a B [K, N] at K-tile 16 (three 60 KB stages on GPUs) where the group may have that much shared memory
-            // (SgemmShortSharedLimit), else `pipe`'s; `pipe`: the same kernels at K-tile 8 (three 64×256 stages in 30 KB;
+            // tile for a B [N, K] and SgemmAsyncPipe8x16F32's (C in 16-byte runs where it can) for a B [K, N] at K-tile 16
+            // (three 60 KB stages on GPUs) where the group may have that much shared memory (SgemmShortSharedLimit), else
+            // `pipe`'s; `pipe`: the same kernels at K-tile 8 (three 64×256 stages in 30 KB;
             // Run 35: +7–10% against `wide`); `async`: SgemmAsync8x16F32's for both layouts; `wide`: SgemmWide8x16F32's
             // (staging registers, K-tile 16).
             bool pipeVariant = variant == SgemmKernelVariant.AsyncPipe8x16;
