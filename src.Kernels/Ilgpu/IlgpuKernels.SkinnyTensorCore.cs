@@ -333,8 +333,9 @@ internal static class SkinnyTensorCoreLaunch
     /// <summary>
     /// Grid, shape (M, N, K, split-K set; the caller fills format, alpha, beta and bias) and m-tiles for one product. K is
     /// split into chunks of whole <see cref="SkinnyTensorCoreKernels.KStep"/> steps so that column groups × row blocks ×
-    /// splits reach <paramref name="groupsPerSm"/> groups per SM (memory-bound: every SM needs several groups' loads in
-    /// flight) and, with <paramref name="capSplitsByPartials"/>, no more than <see cref="MaxSplitsForPartials"/>;
+    /// splits come as close to <paramref name="groupsPerSm"/> groups per SM as one wave allows (memory-bound: every SM needs
+    /// several groups' loads in flight; rounding up had put 16 × 4096 · 4096 × 11008 at 602 groups on 528 slots, a short
+    /// second wave: Run 48) and, with <paramref name="capSplitsByPartials"/>, no more than <see cref="MaxSplitsForPartials"/>;
     /// <paramref name="requestedSplits"/> &gt; 0 forces a split count instead (tests; the simulator has no SMs); <paramref name="blockN"/> is
     /// the columns of one group (<see cref="SkinnyTensorCoreKernels.WideBlockN"/> for the wide [K, N] body).
     /// </summary>
@@ -348,7 +349,7 @@ internal static class SkinnyTensorCoreLaunch
         long groups = (long)columnGroups * rowBlocks;
         int wanted = requestedSplits > 0
             ? requestedSplits
-            : multiprocessors > 0 ? (int)Math.Min(Math.Max(1, ((long)multiprocessors * groupsPerSm + groups - 1) / groups), capSplitsByPartials ? MaxSplitsForPartials(m, k) : int.MaxValue) : 1;
+            : multiprocessors > 0 ? (int)Math.Min(Math.Max(1, (long)multiprocessors * groupsPerSm / groups), capSplitsByPartials ? MaxSplitsForPartials(m, k) : int.MaxValue) : 1;
         int stepsPerChunk = (steps + Math.Min(wanted, steps) - 1) / Math.Min(wanted, steps);
         int splits = (steps + stepsPerChunk - 1) / stepsPerChunk;
         var shape = new TensorCoreShape
