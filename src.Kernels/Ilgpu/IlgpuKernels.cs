@@ -39,8 +39,7 @@ public sealed partial class IlgpuKernels
     /// </summary>
     private void ReduceSplits16(ArrayView<float> partial, ArrayView<ushort> bias, ArrayView<ushort> c, HalfGemvShape g, bool bf16)
     {
-        if (SplitKReduceLoading == SplitKReduceLoads.Runs && g.N % 4 == 0
-            && TensorCoreLaunch.DeviceAddress(partial.Cast<ushort>()) % 16 == 0 && TensorCoreLaunch.DeviceAddress(c) % 8 == 0)
+        if (UsesRunsReduce(partial, g.N, TensorCoreLaunch.DeviceAddress(c), runBytes: 8))
         {
             device.Load(ref gemvReduceRuns16, nameof(HalfGemvKernels.GemvReduceRuns16),
                 acc => acc.LoadStreamKernel<ArrayView<Float4>, ArrayView<ushort>, ArrayView<ulong>, HalfGemvShape, int>(HalfGemvKernels.GemvReduceRuns16))(
@@ -52,6 +51,14 @@ public sealed partial class IlgpuKernels
             acc => acc.LoadStreamKernel<ArrayView<float>, ArrayView<ushort>, ArrayView<ushort>, HalfGemvShape, int>(HalfGemvKernels.GemvReduce16))(
             Elementwise((long)g.M * g.N), partial, bias, c, g, bf16 ? 1 : 0);
     }
+
+    /// <summary>
+    /// Whether a launched reduce takes the runs kernel: <c>GEMS_SPLITK_REDUCE_LOADS=runs</c>, N a multiple of 4 (a run stays in
+    /// its row), the partials 16-byte aligned and C (at <paramref name="cAddress"/>) aligned to one run of outputs.
+    /// </summary>
+    private bool UsesRunsReduce(ArrayView<float> partial, int n, long cAddress, int runBytes) =>
+        SplitKReduceLoading == SplitKReduceLoads.Runs && n % 4 == 0
+        && TensorCoreLaunch.DeviceAddress(partial.Cast<ushort>()) % 16 == 0 && cAddress % runBytes == 0;
 
     private MemoryBuffer1D<int, Stride1D.Dense>? splitKTickets;
 
@@ -114,8 +121,7 @@ public sealed partial class IlgpuKernels
     /// </summary>
     private void ReduceSplitsF32(ArrayView<float> partial, ArrayView<float> bias, ArrayView<float> c, GemvShape g)
     {
-        if (SplitKReduceLoading == SplitKReduceLoads.Runs && g.N % 4 == 0
-            && TensorCoreLaunch.DeviceAddress(partial.Cast<ushort>()) % 16 == 0 && TensorCoreLaunch.DeviceAddress(c.Cast<ushort>()) % 16 == 0)
+        if (UsesRunsReduce(partial, g.N, TensorCoreLaunch.DeviceAddress(c.Cast<ushort>()), runBytes: 16))
         {
             device.Load(ref gemvReduceRunsF32, nameof(GemmFastKernels.GemvReduceRunsF32),
                 acc => acc.LoadStreamKernel<ArrayView<Float4>, ArrayView<float>, ArrayView<Float4>, GemvShape>(GemmFastKernels.GemvReduceRunsF32))(
