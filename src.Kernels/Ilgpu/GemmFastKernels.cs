@@ -291,8 +291,8 @@ internal static partial class GemmFastKernels
 
     /// <summary>
     /// <see cref="GemvReduceF32"/> over runs of 4 consecutive elements (N a multiple of 4, so a run stays in its row;
-    /// partial and c 16-byte aligned): one 16-byte load per split and run, up to 8 splits' loads requested before the
-    /// first add (the element kernel keeps 4 scalar loads in flight: ncu, H200 Run 47, 77% of its samples on long_sb),
+    /// partial and c 16-byte aligned): one 16-byte load per split and run, 8 splits per step (<see cref="SplitKReduction.SumRun"/>;
+    /// the element kernel keeps 4 scalar loads in flight: ncu, H200 Run 47, 77% of its samples on long_sb),
     /// a quarter of its index arithmetic, the same additions in the same order (equal bits).
     /// </summary>
     [IlgpuKernel]

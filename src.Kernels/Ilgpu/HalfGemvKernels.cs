@@ -229,7 +229,7 @@ internal static partial class HalfGemvKernels
 
     /// <summary>
     /// <see cref="GemvReduce16"/> over runs of 4 consecutive outputs (N a multiple of 4, partials 16-byte and C 8-byte
-    /// aligned): one 16-byte load per split and run, up to 8 in flight (<see cref="SplitKReduction.SumRun"/>), one 8-byte
+    /// aligned): one 16-byte load per split and run, 8 splits per step (<see cref="SplitKReduction.SumRun"/>), one 8-byte
     /// store of the 4 rounded outputs; the same additions in the same order (equal bits).
     /// </summary>
     [IlgpuKernel]

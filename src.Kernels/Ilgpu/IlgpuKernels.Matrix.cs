@@ -855,7 +855,7 @@ internal enum SplitKReduceLoads
 
     /// <summary>
     /// <c>runs</c>: <c>GemvReduceRunsF32</c> / <c>GemvReduceRuns16</c>, 4 consecutive elements per thread and step, 16-byte
-    /// partial loads, 8 in flight, where N is a multiple of 4 and the partials (16 bytes) and C (one run: 16 or 8 bytes) are
+    /// partial loads, 8 splits per step, where N is a multiple of 4 and the partials (16 bytes) and C (one run: 16 or 8 bytes) are
     /// aligned (else <see cref="Elements"/>); the same bits.
     /// </summary>
     Runs,

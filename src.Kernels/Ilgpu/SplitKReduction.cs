@@ -45,8 +45,9 @@ internal static class SplitKReduction
 
     /// <summary>
     /// Σ_s partial4[s · plane4 + r] per component for s = 0 .. splits − 1, added in split order as <see cref="Sum"/> does
-    /// (the same bits). 8 loads are requested before the first of them is added, in the last step too, so a split count
-    /// short of a multiple of 8 (5, 7, 13) costs one more round trip, not one per split.
+    /// (the same bits). A step writes its 8 loads before any add, the last step too, so a split count short of a multiple of
+    /// 8 (5, 7, 13) costs one more step, not one round trip per split. (ptxas, local 13.0, issues 6 of them back to back and
+    /// the last 2 after the first sum, at 44 registers.)
     /// </summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public static Float4 SumRun(ArrayView<Float4> partial4, long plane4, long r, int splits)
