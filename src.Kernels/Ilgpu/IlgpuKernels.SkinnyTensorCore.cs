@@ -18,6 +18,10 @@ public sealed partial class IlgpuKernels
     private readonly Action<KernelConfig, ArrayView<ushort>, ArrayView<Half8>, ArrayView<Half8>, ArrayView<ushort>, ArrayView<ushort>, ArrayView<float>, ArrayView<int>, TensorCoreShape, int>?[] skinnyKnWideGemm16 =
         new Action<KernelConfig, ArrayView<ushort>, ArrayView<Half8>, ArrayView<Half8>, ArrayView<ushort>, ArrayView<ushort>, ArrayView<float>, ArrayView<int>, TensorCoreShape, int>?[4];
 
+    // The wide [K, N] kernel's cluster variants. Slots: (cluster size 2, 4, 8 → 0, 1, 2) · 2 + format.
+    private readonly Action<KernelConfig, ArrayView<ushort>, ArrayView<Half8>, ArrayView<Half8>, ArrayView<ushort>, ArrayView<ushort>, TensorCoreShape, int>?[] skinnyKnWideClusterGemm16 =
+        new Action<KernelConfig, ArrayView<ushort>, ArrayView<Half8>, ArrayView<Half8>, ArrayView<ushort>, ArrayView<ushort>, TensorCoreShape, int>?[6];
+
     // The wide [N, K] kernel's variants. Slots: (n8 row tiles - 1) · 2 + format.
     private readonly Action<KernelConfig, ArrayView<Half8>, ArrayView<Half8>, ArrayView<ushort>, ArrayView<ushort>, ArrayView<float>, ArrayView<int>, TensorCoreShape>?[] skinnyNkWideGemm16 =
         new Action<KernelConfig, ArrayView<Half8>, ArrayView<Half8>, ArrayView<ushort>, ArrayView<ushort>, ArrayView<float>, ArrayView<int>, TensorCoreShape>?[4];
@@ -125,6 +129,11 @@ public sealed partial class IlgpuKernels
         shape.StrideBiasM = biasIsMatrix ? n : 0;
         int layout = SkinnyTensorCoreLaunch.KnLayout(k, n, TensorCoreLaunch.DeviceAddress(a), TensorCoreLaunch.DeviceAddress(b));
         var a8 = (layout & SkinnyTensorCoreKernels.KnVectorActivations) != 0 ? a.Cast<Half8>() : default;
+        if (wide && TrySkinnyKnWideCluster(config, shape, a, a8, b, bias, c, layout, bf16))
+        {
+            return true;
+        }
+
         var partial = shape.SplitK > 1 ? Scratch((long)shape.SplitK * m * n) : default;
 
         // The 8-byte body (GEMS_SKINNY_KN_VARIANT=old) keeps the launched reduce.
@@ -157,6 +166,65 @@ public sealed partial class IlgpuKernels
     internal bool UsesSkinnyKnWide(int m, int k, int n, long bAddress) =>
         SkinnySettings.KnBody != SkinnyKnBody.Old && m <= SkinnyTensorCoreKernels.WideMaxRows && n % 8 == 0 && bAddress % 16 == 0
         && ((long)k + (2 * SkinnyTensorCoreKernels.WideKStep)) * (n / 8) < int.MaxValue;
+
+    /// <summary>
+    /// Runs a split wide [K, N] product with its splits summed in a thread-block cluster
+    /// (<see cref="SkinnyTensorCoreKernels.Gemm16SkinnyKnWideCluster{TFormat, TClusterSize}"/>) when
+    /// <c>GEMS_SPLITK_REDUCE=cluster</c>, the device runs clusters (<see cref="Sm90aPtx.Supported"/>), the plan's splits are a
+    /// cluster size (<see cref="ClusterReduction.SizeFor"/>) and no earlier cluster kernel failed to load.
+    /// </summary>
+    /// <returns>Whether it ran (otherwise the caller writes partials and reduces them as before).</returns>
+    private bool TrySkinnyKnWideCluster(KernelConfig config, TensorCoreShape shape, ArrayView<ushort> a, ArrayView<Half8> a8, ArrayView<ushort> b,
+        ArrayView<ushort> bias, ArrayView<ushort> c, int layout, bool bf16)
+    {
+        int size = ClusterReduction.SizeFor(shape.SplitK);
+        if (SplitKReduceMode != SplitKReduce.Cluster || size == 0 || config.GridDim.Z != 1 || ClusterLoadError is not null
+            || !Sm90aPtx.Supported(device.Accelerator))
+        {
+            return false;
+        }
+
+        Action<KernelConfig, ArrayView<ushort>, ArrayView<Half8>, ArrayView<Half8>, ArrayView<ushort>, ArrayView<ushort>, TensorCoreShape, int> kernel;
+        try
+        {
+            kernel = SkinnyKnWideClusterKernel(bf16, size);
+        }
+        catch (IlgpuKernelCompileException ex)
+        {
+            // Recorded on the device too (IlgpuDevice.Load); this process keeps the launched reduce.
+            ClusterLoadError = ex.Message;
+            return false;
+        }
+
+        var clusterConfig = new KernelConfig(config.GridDim, config.GroupDim,
+            SharedMemoryConfig.RequestDynamic<float>(SkinnyTensorCoreKernels.ClusterTileBytes / sizeof(float)));
+        kernel(clusterConfig, a, a8, b.Cast<Half8>(), bias, c, shape, layout);
+        return true;
+    }
+
+    /// <summary>
+    /// Why a cluster kernel (<c>GEMS_SPLITK_REDUCE=cluster</c>) could not be loaded on this device, after which the process
+    /// keeps the launched reduce; <see langword="null"/> when none failed or none was asked for.
+    /// </summary>
+    public string? ClusterLoadError { get; private set; }
+
+    private Action<KernelConfig, ArrayView<ushort>, ArrayView<Half8>, ArrayView<Half8>, ArrayView<ushort>, ArrayView<ushort>, TensorCoreShape, int> SkinnyKnWideClusterKernel(
+        bool bf16, int size)
+    {
+        var name = $"{nameof(SkinnyTensorCoreKernels.Gemm16SkinnyKnWideCluster)}<{(bf16 ? "bf16" : "f16")},{size}>";
+        int slot = ((size == 2 ? 0 : size == 4 ? 1 : 2) * 2) + (bf16 ? 1 : 0);
+        var bounds = Bounds(SkinnyTensorCoreKernels.GroupSize, null);
+        return (bf16, size) switch
+        {
+            (false, 2) => device.Load(ref skinnyKnWideClusterGemm16[slot], name, acc => acc.LoadStreamKernel<ArrayView<ushort>, ArrayView<Half8>, ArrayView<Half8>, ArrayView<ushort>, ArrayView<ushort>, TensorCoreShape, int>(SkinnyTensorCoreKernels.Gemm16SkinnyKnWideCluster<Float16Storage, Const2>, bounds)),
+            (true, 2) => device.Load(ref skinnyKnWideClusterGemm16[slot], name, acc => acc.LoadStreamKernel<ArrayView<ushort>, ArrayView<Half8>, ArrayView<Half8>, ArrayView<ushort>, ArrayView<ushort>, TensorCoreShape, int>(SkinnyTensorCoreKernels.Gemm16SkinnyKnWideCluster<BFloat16Storage, Const2>, bounds)),
+            (false, 4) => device.Load(ref skinnyKnWideClusterGemm16[slot], name, acc => acc.LoadStreamKernel<ArrayView<ushort>, ArrayView<Half8>, ArrayView<Half8>, ArrayView<ushort>, ArrayView<ushort>, TensorCoreShape, int>(SkinnyTensorCoreKernels.Gemm16SkinnyKnWideCluster<Float16Storage, Const4>, bounds)),
+            (true, 4) => device.Load(ref skinnyKnWideClusterGemm16[slot], name, acc => acc.LoadStreamKernel<ArrayView<ushort>, ArrayView<Half8>, ArrayView<Half8>, ArrayView<ushort>, ArrayView<ushort>, TensorCoreShape, int>(SkinnyTensorCoreKernels.Gemm16SkinnyKnWideCluster<BFloat16Storage, Const4>, bounds)),
+            (false, 8) => device.Load(ref skinnyKnWideClusterGemm16[slot], name, acc => acc.LoadStreamKernel<ArrayView<ushort>, ArrayView<Half8>, ArrayView<Half8>, ArrayView<ushort>, ArrayView<ushort>, TensorCoreShape, int>(SkinnyTensorCoreKernels.Gemm16SkinnyKnWideCluster<Float16Storage, Const8>, bounds)),
+            (true, 8) => device.Load(ref skinnyKnWideClusterGemm16[slot], name, acc => acc.LoadStreamKernel<ArrayView<ushort>, ArrayView<Half8>, ArrayView<Half8>, ArrayView<ushort>, ArrayView<ushort>, TensorCoreShape, int>(SkinnyTensorCoreKernels.Gemm16SkinnyKnWideCluster<BFloat16Storage, Const8>, bounds)),
+            _ => throw new ArgumentOutOfRangeException(nameof(size), size, "The cluster kernels are built for clusters of 2, 4 or 8 groups."),
+        };
+    }
 
     private Action<KernelConfig, ArrayView<ushort>, ArrayView<Half8>, ArrayView<Half8>, ArrayView<ushort>, ArrayView<ushort>, ArrayView<float>, ArrayView<int>, TensorCoreShape, int> SkinnyKnWideKernel(
         bool bf16, int stepsInFlight)

@@ -138,13 +138,14 @@ internal static partial class SkinnyTensorCoreKernels
 
         // With two row tiles the in-place reduce (tickets) waits for the second tile's partials.
         var sums = SharedMemory.Allocate<float>(WideLaneSums * Warps * 32);
-        StoreWideGroupSums<TOps, SkinnyTile0, SkinnyTile1, SkinnyTile2, SkinnyTile3>(ref ops, sums, bias, c, partial, rowTiles > 1 ? default : tickets, s, split, warp, lane,
-            n0, 0, WideMaxRows);
+        var noCluster = default(NoClusterReduce);
+        StoreWideGroupSums<TOps, NoClusterReduce, SkinnyTile0, SkinnyTile1, SkinnyTile2, SkinnyTile3>(ref ops, ref noCluster, sums, bias, c, partial,
+            rowTiles > 1 ? default : tickets, s, split, warp, lane, n0, 0, WideMaxRows);
         if (rowTiles > 1)
         {
             Group.Barrier();
-            StoreWideGroupSums<TOps, SkinnyTile4, SkinnyTile5, SkinnyTile6, SkinnyTile7>(ref ops, sums, bias, c, partial, tickets, s, split, warp, lane, n0, WideMaxRows,
-                NkWideMaxRows);
+            StoreWideGroupSums<TOps, NoClusterReduce, SkinnyTile4, SkinnyTile5, SkinnyTile6, SkinnyTile7>(ref ops, ref noCluster, sums, bias, c, partial, tickets, s,
+                split, warp, lane, n0, WideMaxRows, NkWideMaxRows);
         }
     }
 

@@ -883,7 +883,7 @@ internal struct SkinnyKnRowPlan
     };
 }
 
-/// <summary>Where one lane of the wide [K, N] body reads its activations (see <see cref="SkinnyTensorCoreKernels.BodyKnWide{TOps, TFormat, TStepsInFlight}"/>).</summary>
+/// <summary>Where one lane of the wide [K, N] body reads its activations (see <see cref="SkinnyTensorCoreKernels.BodyKnWide{TOps, TCluster, TFormat, TStepsInFlight}"/>).</summary>
 internal struct SkinnyKnActivations
 {
     public ArrayView<ushort> Elements;
@@ -953,7 +953,8 @@ internal static partial class SkinnyTensorCoreKernels
         where TStepsInFlight : struct, IKernelConstant
     {
         var ops = default(PtxSkinnyOps);
-        BodyKnWide<PtxSkinnyOps, TFormat, TStepsInFlight>(ref ops, a, a8, b8, bias, c, partial, tickets, s, layout);
+        var cluster = default(NoClusterReduce);
+        BodyKnWide<PtxSkinnyOps, NoClusterReduce, TFormat, TStepsInFlight>(ref ops, ref cluster, a, a8, b8, bias, c, partial, tickets, s, layout);
     }
 
     /// <summary>The wide [K, N] body with mma.sync emulated lane by lane (see <see cref="Gemm16SkinnyEmulated{TMTiles, TFormat, TStepsInFlight}"/>).</summary>
@@ -966,16 +967,60 @@ internal static partial class SkinnyTensorCoreKernels
         where TStepsInFlight : struct, IKernelConstant
     {
         var ops = new EmulatedSkinnyOps { Scratch = scratch };
-        BodyKnWide<EmulatedSkinnyOps, TFormat, TStepsInFlight>(ref ops, a, a8, b8, bias, c, partial, tickets, s, layout);
+        var cluster = default(NoClusterReduce);
+        BodyKnWide<EmulatedSkinnyOps, NoClusterReduce, TFormat, TStepsInFlight>(ref ops, ref cluster, a, a8, b8, bias, c, partial, tickets, s, layout);
     }
 
     /// <summary>
-    /// The wide [K, N] kernel body shared by the PTX and emulated operations. With splits, a non-empty
+    /// The wide [K, N] kernel with its splits summed in a thread-block cluster (<see cref="ClusterReduction"/>): Grid.Y =
+    /// <typeparamref name="TClusterSize"/> splits, one step of weight vectors in flight (the wide body's default), the
+    /// group's tile (8 rows × 64 columns of float32) in <see cref="ClusterTileBytes"/> of dynamic shared memory.
+    /// </summary>
+    [IlgpuKernel]
+    [IlgpuKernelVariant(typeof(Float16Storage), typeof(Const2))]
+    [IlgpuKernelVariant(typeof(BFloat16Storage), typeof(Const2))]
+    [IlgpuKernelVariant(typeof(Float16Storage), typeof(Const4))]
+    [IlgpuKernelVariant(typeof(BFloat16Storage), typeof(Const4))]
+    [IlgpuKernelVariant(typeof(Float16Storage), typeof(Const8))]
+    [IlgpuKernelVariant(typeof(BFloat16Storage), typeof(Const8))]
+    public static void Gemm16SkinnyKnWideCluster<TFormat, TClusterSize>(ArrayView<ushort> a, ArrayView<Half8> a8, ArrayView<Half8> b8,
+        ArrayView<ushort> bias, ArrayView<ushort> c, TensorCoreShape s, int layout)
+        where TFormat : struct, IStorage16, IKernelConstant
+        where TClusterSize : struct, IKernelConstant
+    {
+        var ops = default(PtxSkinnyOps);
+        var cluster = PtxClusterReduce<TClusterSize>.Begin();
+        BodyKnWide<PtxSkinnyOps, PtxClusterReduce<TClusterSize>, TFormat, Const1>(ref ops, ref cluster, a, a8, b8, bias, c, default, default, s, layout);
+    }
+
+    /// <summary>
+    /// The cluster form of the wide [K, N] body on ILGPU's CPU accelerator (<see cref="EmulatedClusterReduce"/>: the tile
+    /// through <paramref name="partial"/> and one ticket per column group, the last group summing every rank's slice).
+    /// </summary>
+    [IlgpuKernel(SimulatorOnly = true)]
+    [IlgpuKernelVariant(typeof(Float16Storage))]
+    [IlgpuKernelVariant(typeof(BFloat16Storage))]
+    public static void Gemm16SkinnyKnWideClusterEmulated<TFormat>(ArrayView<ushort> a, ArrayView<Half8> a8, ArrayView<Half8> b8,
+        ArrayView<ushort> bias, ArrayView<ushort> c, ArrayView<float> partial, ArrayView<int> tickets, ArrayView<float> scratch, TensorCoreShape s, int layout)
+        where TFormat : struct, IStorage16, IKernelConstant
+    {
+        var ops = new EmulatedSkinnyOps { Scratch = scratch };
+        var cluster = new EmulatedClusterReduce { Partial = partial, Tickets = tickets, Ticket = Grid.IdxX, M = s.M, N = s.N, Splits = s.SplitK };
+        BodyKnWide<EmulatedSkinnyOps, EmulatedClusterReduce, TFormat, Const1>(ref ops, ref cluster, a, a8, b8, bias, c, default, default, s, layout);
+    }
+
+    /// <summary>Dynamic shared bytes of <see cref="Gemm16SkinnyKnWideCluster{TFormat, TClusterSize}"/>: its group's tile of float32 sums.</summary>
+    public const int ClusterTileBytes = WideMaxRows * WideBlockN * sizeof(float);
+
+    /// <summary>
+    /// The wide [K, N] kernel body shared by the PTX and emulated operations. With splits, the splits of a column group
+    /// are summed in their cluster when <typeparamref name="TCluster"/> is enabled; else a non-empty
     /// <paramref name="tickets"/> (one per column group) makes the last split of each column group sum the partials into C.
     /// </summary>
-    internal static void BodyKnWide<TOps, TFormat, TStepsInFlight>(ref TOps ops, ArrayView<ushort> a, ArrayView<Half8> a8, ArrayView<Half8> b8,
-        ArrayView<ushort> bias, ArrayView<ushort> c, ArrayView<float> partial, ArrayView<int> tickets, TensorCoreShape s, int layout)
+    internal static void BodyKnWide<TOps, TCluster, TFormat, TStepsInFlight>(ref TOps ops, ref TCluster cluster, ArrayView<ushort> a, ArrayView<Half8> a8,
+        ArrayView<Half8> b8, ArrayView<ushort> bias, ArrayView<ushort> c, ArrayView<float> partial, ArrayView<int> tickets, TensorCoreShape s, int layout)
         where TOps : struct, ISkinnyOps
+        where TCluster : struct, IClusterReduce
         where TFormat : struct, IStorage16, IKernelConstant
         where TStepsInFlight : struct, IKernelConstant
     {
@@ -1061,19 +1106,22 @@ internal static partial class SkinnyTensorCoreKernels
         }
 
         var sums = SharedMemory.Allocate<float>(WideLaneSums * Warps * 32);
-        StoreWideGroupSums<TOps, SkinnyTile0, SkinnyTile1, SkinnyTile2, SkinnyTile3>(ref ops, sums, bias, c, partial, tickets, s, split, warp, lane, n0, 0, WideMaxRows);
+        StoreWideGroupSums<TOps, TCluster, SkinnyTile0, SkinnyTile1, SkinnyTile2, SkinnyTile3>(ref ops, ref cluster, sums, bias, c, partial, tickets, s, split, warp, lane,
+            n0, 0, WideMaxRows);
     }
 
     /// <summary>
     /// Adds the group's four warps' sums of one 8-row n tile (tiles <typeparamref name="T0"/> .. <typeparamref name="T3"/>,
     /// rows <paramref name="row0"/> .. +7) through <paramref name="sums"/> and stores them: a split's partials as 16-byte
     /// stores (N % 8 = 0), then, given <paramref name="tickets"/>, the in-place reduce of the column group's first
-    /// <paramref name="tileRows"/> rows if this split is the last; or C. The caller separates two uses of
-    /// <paramref name="sums"/> by a barrier.
+    /// <paramref name="tileRows"/> rows if this split is the last; or, with <typeparamref name="TCluster"/> enabled, the
+    /// split's sums to its cluster and its slice of the column group's first <paramref name="tileRows"/> rows summed there;
+    /// or C. The caller separates two uses of <paramref name="sums"/> by a barrier.
     /// </summary>
-    private static void StoreWideGroupSums<TOps, T0, T1, T2, T3>(ref TOps ops, ArrayView<float> sums, ArrayView<ushort> bias, ArrayView<ushort> c,
-        ArrayView<float> partial, ArrayView<int> tickets, TensorCoreShape s, int split, int warp, int lane, int n0, int row0, int tileRows)
+    private static void StoreWideGroupSums<TOps, TCluster, T0, T1, T2, T3>(ref TOps ops, ref TCluster cluster, ArrayView<float> sums, ArrayView<ushort> bias,
+        ArrayView<ushort> c, ArrayView<float> partial, ArrayView<int> tickets, TensorCoreShape s, int split, int warp, int lane, int n0, int row0, int tileRows)
         where TOps : struct, ISkinnyOps
+        where TCluster : struct, IClusterReduce
         where T0 : struct, IKernelConstant
         where T1 : struct, IKernelConstant
         where T2 : struct, IKernelConstant
@@ -1101,7 +1149,13 @@ internal static partial class SkinnyTensorCoreKernels
         float v3 = GroupSumKnWide(sums, (r * 8) + c0 + 3, lane);
         int row = row0 + (2 * t) + r;
         int col = n0 + (8 * g) + c0;
-        if (s.SplitK > 1)
+        if (cluster.Enabled)
+        {
+            // Launched with Grid.Y = the cluster's splits (2 or more). Tile vector (row - row0) · 16 + column vector: every thread publishes, rows past M included (never summed).
+            cluster.Publish((((row - row0) * WideBlockN) + (col - n0)) >> 2, row, col, new Float4 { X = v0, Y = v1, Z = v2, W = v3 });
+            ClusterReduction.Finish16(ref cluster, bias, c, TensorCoreLaunch.ReduceShape(s), row0, tileRows, n0, WideBlockN, s.Bf16);
+        }
+        else if (s.SplitK > 1)
         {
             // A split's partials as one 16-byte store (N % 8 = 0: the 4 columns are all in N or all out).
             if (row < s.M && col < s.N)

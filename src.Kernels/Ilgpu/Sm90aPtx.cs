@@ -1,5 +1,6 @@
 using System;
 using System.Globalization;
+using System.Linq;
 using System.Runtime.InteropServices;
 using System.Text.RegularExpressions;
 using ILGPU.Backends;
@@ -36,6 +37,8 @@ internal static class Sm90aPtx
 
     private static readonly Regex VersionLine = new(@"^\.version[ \t]+(\d+)\.(\d+)[ \t]*$", RegexOptions.Multiline | RegexOptions.CultureInvariant);
     private static readonly Regex TargetLine = new(@"^\.target[ \t]+sm_\d+([ \t]*(,[^\r\n]*)?)$", RegexOptions.Multiline | RegexOptions.CultureInvariant);
+    private static readonly Regex ClusterMarker = new(Regex.Escape(ClusterReduction.MarkerPrefix) + @"(\d), 1", RegexOptions.CultureInvariant);
+    private static readonly Regex EntryBody = new(@"(\.entry[ \t]+[\w$]+[ \t]*\([^)]*\))\s*\{", RegexOptions.CultureInvariant);
 
     /// <summary>
     /// A PTX comment a kernel emits (<c>CudaAsm.Emit</c>) when it launches with more dynamic shared memory than a group gets
@@ -47,8 +50,9 @@ internal static class Sm90aPtx
     /// <summary><c>CU_DEVICE_ATTRIBUTE_MAX_SHARED_MEMORY_PER_BLOCK_OPTIN</c> (ILGPU's enumeration stops before it).</summary>
     private const int MaxSharedPerBlockOptInAttribute = 97;
 
-    /// <summary>Whether PTX text uses an sm_90a-only instruction.</summary>
-    public static bool Needs(string ptx) => ptx.Contains(Marker, StringComparison.Ordinal);
+    /// <summary>Whether PTX text uses an sm_90a-only instruction or declares clusters (<see cref="ClusterReduction.MarkerPrefix"/>).</summary>
+    public static bool Needs(string ptx) =>
+        ptx.Contains(Marker, StringComparison.Ordinal) || ptx.Contains(ClusterReduction.MarkerPrefix, StringComparison.Ordinal);
 
     /// <summary>Whether kernels that need sm_90a can load on this accelerator: CUDA, compute capability exactly 9.0.</summary>
     public static bool Supported(Accelerator accelerator) =>
@@ -67,8 +71,9 @@ internal static class Sm90aPtx
 
     /// <summary>
     /// The PTX with <c>.target sm_90a</c> (whatever plain <c>sm_NN</c> ILGPU wrote; its options such as <c>, debug</c>
-    /// kept) and at least <c>.version 8.0</c>, the rest unchanged; <see langword="null"/> when it does not have exactly
-    /// one <c>.version</c> line and one <c>.target sm_NN</c> line to rewrite.
+    /// kept), at least <c>.version 8.0</c> and, for a kernel that declares clusters, the entry's cluster directive
+    /// (<see cref="WithClusterDirective"/>), the rest unchanged; <see langword="null"/> when it does not have exactly one
+    /// <c>.version</c> line and one <c>.target sm_NN</c> line to rewrite, or a cluster directive cannot be placed.
     /// </summary>
     public static string? Rewrite(string ptx)
     {
@@ -82,7 +87,31 @@ internal static class Sm90aPtx
         var version = versions[0];
         int major = int.Parse(version.Groups[1].Value, CultureInfo.InvariantCulture);
         var text = TargetLine.Replace(ptx, ".target sm_90a$1", 1);
-        return major >= 8 ? text : VersionLine.Replace(text, ".version 8.0", 1);
+        text = major >= 8 ? text : VersionLine.Replace(text, ".version 8.0", 1);
+        return WithClusterDirective(text);
+    }
+
+    /// <summary>
+    /// <paramref name="ptx"/> with <c>.reqnctapercluster 1, size, 1</c> between its entry's parameters and body when it
+    /// carries <see cref="ClusterReduction.MarkerPrefix"/> (every marker of one size), unchanged without a marker;
+    /// <see langword="null"/> for markers of two sizes or not exactly one entry.
+    /// </summary>
+    private static string? WithClusterDirective(string ptx)
+    {
+        var markers = ClusterMarker.Matches(ptx);
+        if (markers.Count == 0)
+        {
+            return ptx;
+        }
+
+        string size = markers[0].Groups[1].Value;
+        var entries = EntryBody.Matches(ptx);
+        if (entries.Count != 1 || markers.Any(m => m.Groups[1].Value != size))
+        {
+            return null;
+        }
+
+        return EntryBody.Replace(ptx, "$1\n.reqnctapercluster 1, " + size + ", 1\n{", 1);
     }
 
     /// <summary>
@@ -99,10 +128,10 @@ internal static class Sm90aPtx
 
         if (!Supported(accelerator))
         {
-            throw new InvalidOperationException($"{compiled.Name} uses wgmma, which needs a CUDA device of compute capability 9.0 (sm_90a).");
+            throw new InvalidOperationException($"{compiled.Name} uses wgmma or thread-block clusters, which need a CUDA device of compute capability 9.0 (sm_90a).");
         }
 
-        var rewritten = Rewrite(ptx.PTXAssembly) ?? throw new InvalidOperationException($"{compiled.Name}: no single .version / .target sm_NN header to rewrite to sm_90a.");
+        var rewritten = Rewrite(ptx.PTXAssembly) ?? throw new InvalidOperationException($"{compiled.Name}: no single .version / .target sm_NN header to rewrite to sm_90a, or no single entry for its cluster directive.");
         return KernelDiskCache.WithAssembly(ptx, rewritten);
     }
 

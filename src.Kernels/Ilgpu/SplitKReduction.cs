@@ -171,8 +171,8 @@ internal static class SplitKReduction
 
 /// <summary>
 /// How a split-K 16-bit skinny product sums its splits (<c>GEMS_SPLITK_REDUCE</c>, read once per process): a second
-/// launch (<see cref="Launch"/>, the default), or the last group of each output tile in the product itself where that is
-/// cheap (<see cref="Fused"/>). Not the default: in a process that runs in-place products, the other split products
+/// launch (<see cref="Launch"/>, the default), the last group of each output tile in the product itself where that is
+/// cheap (<see cref="Fused"/>), or the tile's cluster (<see cref="Cluster"/>). Not the default: in a process that runs in-place products, the other split products
 /// (8-row and 64-row ones included, which keep the launch) measured 3–7% slower (Run 42, H200; cause not found).
 /// </summary>
 internal enum SplitKReduce
@@ -189,6 +189,13 @@ internal enum SplitKReduce
 
     /// <summary><c>fused-all</c>: in the product whatever the tile share (to measure the round-trip limit of <see cref="Fused"/>).</summary>
     FusedAll,
+
+    /// <summary>
+    /// <c>cluster</c>: the splits of a tile run as one thread-block cluster and sum in distributed shared memory
+    /// (<see cref="ClusterReduction"/>) where a product has a cluster kernel and its plan's splits are a cluster size; else
+    /// the launch.
+    /// </summary>
+    Cluster,
 }
 
 /// <summary>The <c>GEMS_SPLITK_REDUCE</c> setting.</summary>
@@ -199,11 +206,12 @@ internal static class SplitKReduceSettings
     /// <summary>The form the environment names (read once per process).</summary>
     public static SplitKReduce FromEnvironment() => FromVariable.Value;
 
-    /// <summary><c>fused</c> / <c>fused-all</c> (any case, trimmed) select those forms; anything else, unset included, <see cref="SplitKReduce.Launch"/>.</summary>
+    /// <summary><c>fused</c> / <c>fused-all</c> / <c>cluster</c> (any case, trimmed) select those forms; anything else, unset included, <see cref="SplitKReduce.Launch"/>.</summary>
     public static SplitKReduce Parse(string? value) => value?.Trim().ToLowerInvariant() switch
     {
         "fused" => SplitKReduce.Fused,
         "fused-all" => SplitKReduce.FusedAll,
+        "cluster" => SplitKReduce.Cluster,
         _ => SplitKReduce.Launch,
     };
 }

@@ -55,6 +55,14 @@ public sealed class SkinnyTensorCoreKnTests : Half16TestBase, IClassFixture<Warp
         return warp32.Accelerator.LoadStreamKernel(kernel);
     }
 
+    private Action<KernelConfig, ArrayView<ushort>, ArrayView<Half8>, ArrayView<Half8>, ArrayView<ushort>, ArrayView<ushort>, ArrayView<float>, ArrayView<int>, ArrayView<float>, TensorCoreShape, int> WideClusterEmulated(
+        bool bf16)
+    {
+        var method = typeof(SkinnyTensorCoreKernels).GetMethod(nameof(SkinnyTensorCoreKernels.Gemm16SkinnyKnWideClusterEmulated))!.MakeGenericMethod(Format(bf16));
+        var kernel = method.CreateDelegate<Action<ArrayView<ushort>, ArrayView<Half8>, ArrayView<Half8>, ArrayView<ushort>, ArrayView<ushort>, ArrayView<float>, ArrayView<int>, ArrayView<float>, TensorCoreShape, int>>();
+        return warp32.Accelerator.LoadStreamKernel(kernel);
+    }
+
     /// <summary>
     /// Rows 2–70 (one, two and four m-tiles; 70: two Grid.Z row blocks), K odd and even (multiples of 64, of 8 only, neither:
     /// element-wise activations and a guarded tail), N of 8-byte quads (8, 24, 136, 4096) and of 4-byte pairs only (130, 20),
@@ -85,7 +93,8 @@ public sealed class SkinnyTensorCoreKnTests : Half16TestBase, IClassFixture<Warp
     /// clamped), K a multiple of 32, of 8 only, or odd (element-wise activations and a guarded last step, also inside split
     /// chunks), N multiples of 8 that are not multiples of the 64-column warp or 256-column group,
     /// bias row / matrix, unsplit and split K; each in its natural layout with one and two steps in flight, and with
-    /// element-wise activations forced.
+    /// element-wise activations forced. Split cases also run in place (tickets) and, at 2, 4 and 8 splits, in the cluster
+    /// form's emulation; both must give the launched reduce's bits.
     /// </summary>
     [Theory]
     [InlineData(true, 1, 64, 8, false, false, 1)]
@@ -196,6 +205,14 @@ public sealed class SkinnyTensorCoreKnTests : Half16TestBase, IClassFixture<Warp
                 SplitKFusedCheck.AssertMatchesLaunch(acc, cBuffer, partial, NaN16(bf16), launched, (long)config.GridDim.X * config.GridDim.Z,
                     tickets => WideEmulated(bf16, steps)(config, aBuffer.View.AsContiguous(), a8, bBuffer.View.AsContiguous().Cast<Half8>(), biasView, cBuffer.View, partialView,
                         tickets, scratch.View, shape, layout), what);
+            }
+
+            if (wide && ClusterReduction.IsSize(shape.SplitK))
+            {
+                // The cluster form's slices (every rank's, summed by the last group here): the launched reduce's bits.
+                SplitKFusedCheck.AssertMatchesLaunch(acc, cBuffer, partial, NaN16(bf16), launched, config.GridDim.X,
+                    tickets => WideClusterEmulated(bf16)(config, aBuffer.View.AsContiguous(), a8, bBuffer.View.AsContiguous().Cast<Half8>(), biasView, cBuffer.View, partialView,
+                        tickets, scratch.View, shape, layout), what + " cluster");
             }
         }
     }

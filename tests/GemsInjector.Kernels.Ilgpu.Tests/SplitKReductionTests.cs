@@ -100,7 +100,7 @@ public sealed class SplitKReductionTests : IClassFixture<Warp32SimulatorFixture>
     internal static float From16(ushort bits, bool bf16) =>
         bf16 ? BitConverter.UInt32BitsToSingle((uint)bits << 16) : (float)BitConverter.UInt16BitsToHalf(bits);
 
-    /// <summary>GEMS_SPLITK_REDUCE: the in-place reduce only for "fused" / "fused-all" (any case, spaces trimmed); anything else, unset included, keeps the launch.</summary>
+    /// <summary>GEMS_SPLITK_REDUCE: the in-place reduce only for "fused" / "fused-all", the cluster reduce for "cluster" (any case, spaces trimmed); anything else, unset included, keeps the launch.</summary>
     [Theory]
     [InlineData(null, (int)SplitKReduce.Launch)]
     [InlineData("", (int)SplitKReduce.Launch)]
@@ -109,6 +109,8 @@ public sealed class SplitKReductionTests : IClassFixture<Warp32SimulatorFixture>
     [InlineData(" Fused ", (int)SplitKReduce.Fused)]
     [InlineData("fuse", (int)SplitKReduce.Launch)]
     [InlineData("Fused-All", (int)SplitKReduce.FusedAll)]
+    [InlineData(" CLUSTER", (int)SplitKReduce.Cluster)]
+    [InlineData("clusters", (int)SplitKReduce.Launch)]
     public void ReduceSwitchParses(string? value, int expected) =>
         Assert.Equal((SplitKReduce)expected, SplitKReduceSettings.Parse(value));
 
