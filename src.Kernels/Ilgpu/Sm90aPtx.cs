@@ -38,7 +38,8 @@ internal static class Sm90aPtx
     private static readonly Regex VersionLine = new(@"^\.version[ \t]+(\d+)\.(\d+)[ \t]*$", RegexOptions.Multiline | RegexOptions.CultureInvariant);
     private static readonly Regex TargetLine = new(@"^\.target[ \t]+sm_\d+([ \t]*(,[^\r\n]*)?)$", RegexOptions.Multiline | RegexOptions.CultureInvariant);
     private static readonly Regex ClusterMarker = new(Regex.Escape(ClusterReduction.MarkerPrefix) + @"(\d), 1", RegexOptions.CultureInvariant);
-    private static readonly Regex EntryBody = new(@"(\.entry[ \t]+[\w$]+[ \t]*\([^)]*\))\s*\{", RegexOptions.CultureInvariant);
+    // The entry's parameters and its performance directives (.maxntid, .minnctapersm: the launch bounds), up to its body.
+    private static readonly Regex EntryBody = new(@"(\.entry[ \t]+[\w$]+[ \t]*\([^)]*\)[^{]*?)\s*\{", RegexOptions.CultureInvariant);
 
     /// <summary>
     /// A PTX comment a kernel emits (<c>CudaAsm.Emit</c>) when it launches with more dynamic shared memory than a group gets
@@ -92,7 +93,8 @@ internal static class Sm90aPtx
     }
 
     /// <summary>
-    /// <paramref name="ptx"/> with <c>.reqnctapercluster 1, size, 1</c> between its entry's parameters and body when it
+    /// <paramref name="ptx"/> with <c>.reqnctapercluster 1, size, 1</c> after its entry's parameters and performance
+    /// directives (the launch bounds' <c>.maxntid</c> / <c>.minnctapersm</c>), before its body, when it
     /// carries <see cref="ClusterReduction.MarkerPrefix"/> (every marker of one size), unchanged without a marker;
     /// <see langword="null"/> for markers of two sizes or not exactly one entry.
     /// </summary>

@@ -2,6 +2,11 @@ using System;
 using System.Linq;
 using System.Text.RegularExpressions;
 using GemsInjector.Kernels.Ilgpu;
+using ILGPU;
+using ILGPU.Backends.EntryPoints;
+using ILGPU.Backends.PTX;
+using ILGPU.Runtime;
+using ILGPU.Runtime.Cuda;
 using Xunit;
 
 namespace GemsInjector.Kernels.Ilgpu.Tests;
@@ -69,6 +74,12 @@ public sealed class ClusterReductionTests
         Assert.Null(Sm90aPtx.Rewrite(Ptx + "// " + ClusterReduction.MarkerPrefix + "8, 1\n"));
         Assert.Null(Sm90aPtx.Rewrite(Ptx.Replace(".entry", ".func", StringComparison.Ordinal)));
 
+        // The loader compiles with launch bounds: ILGPU writes them between the parameters and the body.
+        const string Bounded = ".version 8.0\n.target sm_80\n.visible .entry Kernel_Z(\n\t.param .b32 _b\n)\n.maxntid 128, 1, 1\n.minnctapersm 4\n{\n\t"
+            + ClusterReduction.MarkerPrefix + "8, 1\n}\n";
+        Assert.Equal(".version 8.0\n.target sm_90a\n.visible .entry Kernel_Z(\n\t.param .b32 _b\n)\n.maxntid 128, 1, 1\n.minnctapersm 4\n.reqnctapercluster 1, 8, 1\n{\n\t"
+            + ClusterReduction.MarkerPrefix + "8, 1\n}\n", Sm90aPtx.Rewrite(Bounded));
+
         const string Plain = ".version 8.0\n.target sm_80\n.visible .entry Kernel_Y()\n{\n\twgmma.fence.sync.aligned;\n}\n";
         Assert.DoesNotContain(".reqnctapercluster", Sm90aPtx.Rewrite(Plain), StringComparison.Ordinal);
     }
@@ -88,7 +99,12 @@ public sealed class ClusterReductionTests
     {
         var method = typeof(SkinnyTensorCoreKernels).GetMethod(nameof(SkinnyTensorCoreKernels.Gemm16SkinnyKnWideCluster))!
             .MakeGenericMethod(bf16 ? typeof(BFloat16Storage) : typeof(Float16Storage), size switch { 2 => typeof(Const2), 4 => typeof(Const4), _ => typeof(Const8) });
-        string ptx = SkinnyTensorCoreKnTests.CompilePtx(method, $"skinny-kn-wide-cluster-{(bf16 ? "bf16" : "f16")}-{size}");
+        // With the launch bounds the loader compiles it with (a .maxntid directive before the body).
+        using var context = Context.Create(b => b.Optimize(OptimizationLevel.O2));
+        using var backend = new PTXBackend(context, new CudaCapabilityContext(CudaArchitecture.SM_90), CudaArchitecture.SM_90, CudaInstructionSet.ISA_80, nvvmAPI: null);
+        string ptx = ((PTXCompiledKernel)backend.Compile(EntryPointDescription.FromExplicitlyGroupedKernel(method),
+            new KernelSpecialization(SkinnyTensorCoreKernels.GroupSize, null))).PTXAssembly;
+        Assert.Contains(".maxntid", ptx, StringComparison.Ordinal);
         Assert.True(Sm90aPtx.Needs(ptx));
         Assert.Single(Regex.Matches(ptx, Regex.Escape(ClusterReduction.MarkerPrefix + size + ", 1")));
         Assert.Single(Regex.Matches(ptx, Regex.Escape(ClusterReduction.MarkerPrefix)));
@@ -103,6 +119,6 @@ public sealed class ClusterReductionTests
 
         string rewritten = Sm90aPtx.Rewrite(ptx)!;
         Assert.Contains(".target sm_90a", rewritten, StringComparison.Ordinal);
-        Assert.Matches(new Regex(@"\.entry Kernel_Gemm16SkinnyKnWideCluster\([^)]*\)\n\.reqnctapercluster 1, " + size + @", 1\n\{"), rewritten);
+        Assert.Matches(new Regex(@"\.entry Kernel_Gemm16SkinnyKnWideCluster\([^)]*\)\s*\.maxntid[^\n]*\n\.reqnctapercluster 1, " + size + @", 1\n\{"), rewritten);
     }
 }
