@@ -88,6 +88,19 @@ internal static partial class GemmFastKernels
     /// <summary>Leading dimension of the SGEMM's shared tiles: 8·16 columns + 4 of padding.</summary>
     public const int Ld = 132;
 
+    /// <summary>
+    /// Slot (in 16-byte vectors) of the B [N, K] vector for column <paramref name="n"/>, k vector <paramref name="kv"/>
+    /// (floats 4·kv .. 4·kv + 3 of the K-tile) in <c>SgemmWarpNkVecF32</c>'s n-major shared tile with
+    /// <paramref name="kVecs"/> vectors per column. Each group of 4 columns owns 4·kVecs consecutive slots, permuted by
+    /// an XOR with the group's index: a fragment load reads one column of 8 groups 4 apart (the 8 column lanes of a warp),
+    /// which unswizzled would all fall in the same 16-byte bank quad (the group stride 4·kVecs vectors is a multiple of 8
+    /// at K-tile 8); the XOR spreads them over the 8 quads, and the 8 vectors a quarter-warp stores (one group) stay in
+    /// distinct quads too.
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    internal static int NkSlot(int n, int kv, int kVecs) =>
+        (n >> 2) * 4 * kVecs + (((n & 3) * kVecs + kv) ^ ((n >> 2) & (4 * kVecs - 1)));
+
     /// <summary>Largest tile edge in threads (16 → 128×128 tiles of 256 threads).</summary>
     public const int MaxTileThreads = 16;
 
