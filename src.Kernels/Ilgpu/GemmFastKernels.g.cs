@@ -869,9 +869,10 @@ internal static partial class GemmFastKernels
     /// SgemmWarpF32's flat tile (TWarpRowsLimit 1: 8-16-row products) for a B stored [N, K] only, with B's shared tile
     /// n-major: each staged 16-byte vector (4 consecutive k of one column) is one 16-byte shared store, where SgemmWarpF32
     /// writes it as 4 scalar stores into its k-major tile; each 4 K steps read B as 8 vectors of 4 k x 1 column (the
-    /// same count of 16-byte loads as 8 columns x 4 k rows). Vector slots are XOR-swizzled within each 4-column group
-    /// (<see cref="NkSlot"/>) so that both the stores and the 8 column lanes of a fragment load stay one wavefront
-    /// per 128 bytes. Same operands, same FMAs in the same order as SgemmWarpF32, so the same bits of C.
+    /// same count of 16-byte loads as 8 columns x 4 k rows). Each group of 4 columns owns 4 kVecs vectors and one of
+    /// padding (<see cref="NkSlot"/>), so that both the stores and the 8 column lanes of a fragment load stay one
+    /// wavefront per 128 bytes while every fragment address is one base plus constants. Same operands, same FMAs in the
+    /// same order as SgemmWarpF32, so the same bits of C. Shared memory: <see cref="WarpNkShared"/>.
     /// Selected by GEMS_SGEMM_FLAT_TB_STAGE=vector.
     /// </summary>
     [IlgpuKernel]
@@ -884,12 +885,12 @@ internal static partial class GemmFastKernels
         where TWarpRowsLimit : struct, IKernelConstant
     {
         // One allocation (static shared memory stops at 48 KB a group): A's two buffers, then B's.
-        var sAll4 = SharedMemory.Allocate<Float4>(WarpShared / 4);
+        var sAll4 = SharedMemory.Allocate<Float4>(WarpNkShared / 4);
         int t = default(TTileThreads).Value;
         int threads = t * t;
         int bk = default(TBk).Value;
         var sA4 = sAll4.SubView(0, 2 * bk * Ld / 4);
-        var sB4 = sAll4.SubView(2 * bk * Ld / 4, WarpShared / 4 - 2 * bk * Ld / 4);
+        var sB4 = sAll4.SubView(2 * bk * Ld / 4, WarpNkShared / 4 - 2 * bk * Ld / 4);
         var sA = sA4.Cast<float>();
         var av = a4.AsAligned(16);
         var bv = b4.AsAligned(16);
@@ -910,7 +911,6 @@ internal static partial class GemmFastKernels
         int tc = (warp & (warpsAcross - 1)) * 8 * lc + 4 * (lane & (lc - 1));
         int tileRows = warpsDown * 4 * lr * halves;
         int tileCols = warpsAcross * 8 * lc;
-        int ldB = tileCols + 4;
         int row0 = Grid.IdxY * tileRows;
         int col0 = Grid.IdxX * tileCols;
         int split = s.SplitK > 1 ? Grid.IdxZ : 0;
@@ -956,29 +956,26 @@ internal static partial class GemmFastKernels
         int nB1 = eB1 / kVecs;
         bool okB1 = uB1 && col0 + nB1 < s.N;
         long gB1 = bBase + (long)kB1 * s.StrideBk + (long)(col0 + nB1) * s.StrideBn;
-        int dB1 = NkSlot(nB1, kB1 >> 2, kVecs);
         int eB2 = tid + 2 * threads;
         bool uB2 = bVecs >= 3 * threads || (bVecs > 2 * threads && eB2 < bVecs);
         int kB2 = 4 * (eB2 & (kVecs - 1));
         int nB2 = eB2 / kVecs;
         bool okB2 = uB2 && col0 + nB2 < s.N;
         long gB2 = bBase + (long)kB2 * s.StrideBk + (long)(col0 + nB2) * s.StrideBn;
-        int dB2 = NkSlot(nB2, kB2 >> 2, kVecs);
         int eB3 = tid + 3 * threads;
         bool uB3 = bVecs >= 4 * threads || (bVecs > 3 * threads && eB3 < bVecs);
         int kB3 = 4 * (eB3 & (kVecs - 1));
         int nB3 = eB3 / kVecs;
         bool okB3 = uB3 && col0 + nB3 < s.N;
         long gB3 = bBase + (long)kB3 * s.StrideBk + (long)(col0 + nB3) * s.StrideBn;
-        int dB3 = NkSlot(nB3, kB3 >> 2, kVecs);
-        // The 8 columns a thread reads lie in two 4-column groups (tc and tc + 4 lc): NkSlot(n, kv) of column n = 4 g + j
-        // is 4 kVecs g + ((j kVecs + kv) ^ (g & (4 kVecs - 1))), so each group's base and XOR are kept once, not per load.
-        int grpB0 = tc >> 2;
-        int grpB1 = grpB0 + lc;
-        int fragB0 = grpB0 * 4 * kVecs;
-        int fragB1 = grpB1 * 4 * kVecs;
-        int swB0 = grpB0 & (4 * kVecs - 1);
-        int swB1 = grpB1 & (4 * kVecs - 1);
+        // Slot p's column is threads / kVecs past slot 0's at the same k (a whole number of 4-column groups), so its slot is
+        // a constant step further: the stores index one view with constants.
+        int dStepB = threads / kVecs / 4 * (4 * kVecs + 1);
+        // Vectors of one B buffer (tileCols / 4 groups of 4 kVecs + 1), and the slot of this thread's first column group:
+        // NkSlot of its columns tc + 4 lc h + j at k vector kv is fragB + lc (4 kVecs + 1) h + kVecs j + kv, one register
+        // and constants.
+        int bufQ = tileCols / 4 * (4 * kVecs + 1);
+        int fragB = (tc >> 2) * (4 * kVecs + 1);
         Float4 pa0 = default, pa1 = default, pb0 = default, pb1 = default, pb2 = default, pb3 = default;
         pa0 = okA0 && kBegin + kA0 < kEnd ? av[(gA0 + kBegin) / 4] : default;
         pa1 = okA1 && kBegin + kA1 < kEnd ? av[(gA1 + kBegin) / 4] : default;
@@ -1002,31 +999,32 @@ internal static partial class GemmFastKernels
             sA[0 + (kA1 + 3) * Ld + rA1] = pa1.W;
         }
 
+        var bs0 = sB4.SubView(dB0, 3 * dStepB + 1);
         if (uB0)
         {
-            sB4[dB0] = pb0;
+            bs0[0 * dStepB] = pb0;
         }
 
         if (uB1)
         {
-            sB4[dB1] = pb1;
+            bs0[1 * dStepB] = pb1;
         }
 
         if (uB2)
         {
-            sB4[dB2] = pb2;
+            bs0[2 * dStepB] = pb2;
         }
 
         if (uB3)
         {
-            sB4[dB3] = pb3;
+            bs0[3 * dStepB] = pb3;
         }
 
         Group.Barrier();
         for (int tile = 0; tile < tiles; tile++)
         {
             int cur = (tile & 1) * (bk * Ld);
-            int curQ = (tile & 1) * (bk * ldB / 4);
+            int curQ = (tile & 1) * bufQ;
             bool more = tile + 1 < tiles;
             if (more)
             {
@@ -1043,14 +1041,17 @@ internal static partial class GemmFastKernels
             for (int kk = 0; kk < bk; kk += 4)
             {
                 int kv = kk >> 2;
-                Float4 bn00 = sB4[curQ + fragB0 + ((0 * kVecs + kv) ^ swB0)];
-                Float4 bn01 = sB4[curQ + fragB0 + ((1 * kVecs + kv) ^ swB0)];
-                Float4 bn02 = sB4[curQ + fragB0 + ((2 * kVecs + kv) ^ swB0)];
-                Float4 bn03 = sB4[curQ + fragB0 + ((3 * kVecs + kv) ^ swB0)];
-                Float4 bn10 = sB4[curQ + fragB1 + ((0 * kVecs + kv) ^ swB1)];
-                Float4 bn11 = sB4[curQ + fragB1 + ((1 * kVecs + kv) ^ swB1)];
-                Float4 bn12 = sB4[curQ + fragB1 + ((2 * kVecs + kv) ^ swB1)];
-                Float4 bn13 = sB4[curQ + fragB1 + ((3 * kVecs + kv) ^ swB1)];
+                // A view from this thread's first column group, so that the 8 fragment addresses are one 64-bit base plus
+                // constant offsets (an int index past a runtime base costs a sign extension and a shift per load).
+                var bq = sB4.SubView(curQ + fragB + kv, lc * (4 * kVecs + 1) + 3 * kVecs + 1);
+                Float4 bn00 = bq[0 * lc * (4 * kVecs + 1) + 0 * kVecs];
+                Float4 bn01 = bq[0 * lc * (4 * kVecs + 1) + 1 * kVecs];
+                Float4 bn02 = bq[0 * lc * (4 * kVecs + 1) + 2 * kVecs];
+                Float4 bn03 = bq[0 * lc * (4 * kVecs + 1) + 3 * kVecs];
+                Float4 bn10 = bq[1 * lc * (4 * kVecs + 1) + 0 * kVecs];
+                Float4 bn11 = bq[1 * lc * (4 * kVecs + 1) + 1 * kVecs];
+                Float4 bn12 = bq[1 * lc * (4 * kVecs + 1) + 2 * kVecs];
+                Float4 bn13 = bq[1 * lc * (4 * kVecs + 1) + 3 * kVecs];
                 int o0 = (cur + (kk + 0) * Ld) / 4;
                 Float4 al0 = sA4[o0 + tr / 4];
                 Float4 ah0 = halves > 1 ? sA4[o0 + tr / 4 + lr] : al0;
@@ -1180,7 +1181,7 @@ internal static partial class GemmFastKernels
             if (more)
             {
                 int nxt = (bk * Ld) - cur;
-                int nxtQ = (bk * ldB / 4) - curQ;
+                int nxtQ = bufQ - curQ;
                 if (uA0)
                 {
                     sA[nxt + (kA0 + 0) * Ld + rA0] = pa0.X;
@@ -1197,24 +1198,25 @@ internal static partial class GemmFastKernels
                     sA[nxt + (kA1 + 3) * Ld + rA1] = pa1.W;
                 }
 
+                var bs = sB4.SubView(nxtQ + dB0, 3 * dStepB + 1);
                 if (uB0)
                 {
-                    sB4[nxtQ + dB0] = pb0;
+                    bs[0 * dStepB] = pb0;
                 }
 
                 if (uB1)
                 {
-                    sB4[nxtQ + dB1] = pb1;
+                    bs[1 * dStepB] = pb1;
                 }
 
                 if (uB2)
                 {
-                    sB4[nxtQ + dB2] = pb2;
+                    bs[2 * dStepB] = pb2;
                 }
 
                 if (uB3)
                 {
-                    sB4[nxtQ + dB3] = pb3;
+                    bs[3 * dStepB] = pb3;
                 }
 
             }

@@ -77,8 +77,12 @@ def staging_coordinates(pa, pb, nk_slots=False):
             w(f"        int nB{p} = bRowMajor ? 4 * (eB{p} & (tileCols / 4 - 1)) : eB{p} / kVecs;")
         w(f"        bool okB{p} = uB{p} && col0 + nB{p} < s.N;")
         w(f"        long gB{p} = bBase + (long)kB{p} * s.StrideBk + (long)(col0 + nB{p}) * s.StrideBn;")
-        if nk_slots:
-            w(f"        int dB{p} = NkSlot(nB{p}, kB{p} >> 2, kVecs);")
+        if nk_slots and p == 0:
+            w("        int dB0 = NkSlot(nB0, kB0 >> 2, kVecs);")
+    if nk_slots:
+        w("        // Slot p's column is threads / kVecs past slot 0's at the same k (a whole number of 4-column groups), so its slot is")
+        w("        // a constant step further: the stores index one view with constants.")
+        w("        int dStepB = threads / kVecs / 4 * (4 * kVecs + 1);")
 
 
 def sgemm_epilogue(row, col, runs=False):
@@ -248,11 +252,13 @@ def stage_stores(ind, bufA, bufB, pa=PA, pb=PB, a_shared="sA", ld_a="Ld", b_vect
             w(f"{ind}    {a_shared}[{bufA} + (kA{p} + {j}) * {ld_a} + rA{p}] = pa{p}.{f};")
         w(f"{ind}}}")
         w("")
+    if nk_slots:
+        w(f"{ind}var {'bs0' if bufB == '0' else 'bs'} = {b_vectors}.SubView({'' if bufB == '0' else bufB + ' + '}dB0, {pb - 1} * dStepB + 1);")
     for p in range(pb):
         w(f"{ind}if (uB{p})")
         w(f"{ind}{{")
         if nk_slots:
-            w(f"{ind}    {b_vectors}[{'' if bufB == '0' else bufB + ' + '}dB{p}] = pb{p};")
+            w(f"{ind}    {'bs0' if bufB == '0' else 'bs'}[{p} * dStepB] = pb{p};")
             w(f"{ind}}}")
             w("")
             continue
@@ -278,9 +284,10 @@ def sgemm_warp(nk_vec):
         w("    /// SgemmWarpF32's flat tile (TWarpRowsLimit 1: 8-16-row products) for a B stored [N, K] only, with B's shared tile")
         w("    /// n-major: each staged 16-byte vector (4 consecutive k of one column) is one 16-byte shared store, where SgemmWarpF32")
         w("    /// writes it as 4 scalar stores into its k-major tile; each 4 K steps read B as 8 vectors of 4 k x 1 column (the")
-        w("    /// same count of 16-byte loads as 8 columns x 4 k rows). Vector slots are XOR-swizzled within each 4-column group")
-        w("    /// (<see cref=\"NkSlot\"/>) so that both the stores and the 8 column lanes of a fragment load stay one wavefront")
-        w("    /// per 128 bytes. Same operands, same FMAs in the same order as SgemmWarpF32, so the same bits of C.")
+        w("    /// same count of 16-byte loads as 8 columns x 4 k rows). Each group of 4 columns owns 4 kVecs vectors and one of")
+        w("    /// padding (<see cref=\"NkSlot\"/>), so that both the stores and the 8 column lanes of a fragment load stay one")
+        w("    /// wavefront per 128 bytes while every fragment address is one base plus constants. Same operands, same FMAs in the")
+        w("    /// same order as SgemmWarpF32, so the same bits of C. Shared memory: <see cref=\"WarpNkShared\"/>.")
         w("    /// Selected by GEMS_SGEMM_FLAT_TB_STAGE=vector.")
         w("    /// </summary>")
         kernel_header("SgemmWarpNkVecF32", ["TTileThreads", "TRowHalves", "TBk", "TWarpRowsLimit"], (("Const4", "Const1", "Const4", "Const1"), ("Const16", "Const1", "Const8", "Const1")),
@@ -302,13 +309,14 @@ def sgemm_warp(nk_vec):
                                                                                                 ("Const16", "Const1", "Const8", "Const16"), ("Const16", "Const2", "Const8", "Const16"),
                                                                                                 ("Const4", "Const1", "Const4", "Const1"), ("Const16", "Const1", "Const8", "Const1")),
                       "ArrayView<Float4> a4, ArrayView<Float4> b4, ArrayView<float> bias, ArrayView<float> c, GemmShape s")
+    shared = "WarpNkShared" if nk_vec else "WarpShared"
     w("        // One allocation (static shared memory stops at 48 KB a group): A's two buffers, then B's.")
-    w("        var sAll4 = SharedMemory.Allocate<Float4>(WarpShared / 4);")
+    w(f"        var sAll4 = SharedMemory.Allocate<Float4>({shared} / 4);")
     w("        int t = default(TTileThreads).Value;")
     w("        int threads = t * t;")
     w("        int bk = default(TBk).Value;")
     w("        var sA4 = sAll4.SubView(0, 2 * bk * Ld / 4);")
-    w("        var sB4 = sAll4.SubView(2 * bk * Ld / 4, WarpShared / 4 - 2 * bk * Ld / 4);")
+    w(f"        var sB4 = sAll4.SubView(2 * bk * Ld / 4, {shared} / 4 - 2 * bk * Ld / 4);")
     w("        var sA = sA4.Cast<float>();")
     if not nk_vec:
         w("        var sB = sB4.Cast<float>();")
@@ -331,21 +339,19 @@ def sgemm_warp(nk_vec):
     w("        int tc = (warp & (warpsAcross - 1)) * 8 * lc + 4 * (lane & (lc - 1));")
     w("        int tileRows = warpsDown * 4 * lr * halves;")
     w("        int tileCols = warpsAcross * 8 * lc;")
-    w("        int ldB = tileCols + 4;")
+    if not nk_vec:
+        w("        int ldB = tileCols + 4;")
     tile_prologue(b_layouts=not nk_vec)
     for i in range(TM):
         w("        float " + ", ".join(f"c{i}{j} = 0f" for j in range(TN)) + ";")
     w("        int tiles = kEnd > kBegin ? (kEnd - kBegin + bk - 1) / bk : 0;")
     staging_coordinates(PA, PB, nk_slots=nk_vec)
     if nk_vec:
-        w("        // The 8 columns a thread reads lie in two 4-column groups (tc and tc + 4 lc): NkSlot(n, kv) of column n = 4 g + j")
-        w("        // is 4 kVecs g + ((j kVecs + kv) ^ (g & (4 kVecs - 1))), so each group's base and XOR are kept once, not per load.")
-        w("        int grpB0 = tc >> 2;")
-        w("        int grpB1 = grpB0 + lc;")
-        w("        int fragB0 = grpB0 * 4 * kVecs;")
-        w("        int fragB1 = grpB1 * 4 * kVecs;")
-        w("        int swB0 = grpB0 & (4 * kVecs - 1);")
-        w("        int swB1 = grpB1 & (4 * kVecs - 1);")
+        w("        // Vectors of one B buffer (tileCols / 4 groups of 4 kVecs + 1), and the slot of this thread's first column group:")
+        w("        // NkSlot of its columns tc + 4 lc h + j at k vector kv is fragB + lc (4 kVecs + 1) h + kVecs j + kv, one register")
+        w("        // and constants.")
+        w("        int bufQ = tileCols / 4 * (4 * kVecs + 1);")
+        w("        int fragB = (tc >> 2) * (4 * kVecs + 1);")
     w("        Float4 " + ", ".join(f"pa{p} = default" for p in range(PA)) + ", " + ", ".join(f"pb{p} = default" for p in range(PB)) + ";")
     stage_loads("        ", "kBegin")
     stage_stores("        ", "0", "0", nk_slots=nk_vec)
@@ -354,7 +360,7 @@ def sgemm_warp(nk_vec):
     w("        {")
     w("            int cur = (tile & 1) * (bk * Ld);")
     if nk_vec:
-        w("            int curQ = (tile & 1) * (bk * ldB / 4);")
+        w("            int curQ = (tile & 1) * bufQ;")
     else:
         w("            int curB = (tile & 1) * (bk * ldB);")
     w("            bool more = tile + 1 < tiles;")
@@ -369,9 +375,12 @@ def sgemm_warp(nk_vec):
     w("            {")
     if nk_vec:
         w("                int kv = kk >> 2;")
+        w("                // A view from this thread's first column group, so that the 8 fragment addresses are one 64-bit base plus")
+        w("                // constant offsets (an int index past a runtime base costs a sign extension and a shift per load).")
+        w("                var bq = sB4.SubView(curQ + fragB + kv, lc * (4 * kVecs + 1) + 3 * kVecs + 1);")
         for h in range(2):
             for j in range(4):
-                w(f"                Float4 bn{h}{j} = sB4[curQ + fragB{h} + (({j} * kVecs + kv) ^ swB{h})];")
+                w(f"                Float4 bn{h}{j} = bq[{h} * lc * (4 * kVecs + 1) + {j} * kVecs];")
     for u in range(4):
         w(f"                int o{u} = (cur + (kk + {u}) * Ld) / 4;")
         if not nk_vec:
@@ -405,7 +414,7 @@ def sgemm_warp(nk_vec):
     w("            {")
     w("                int nxt = (bk * Ld) - cur;")
     if nk_vec:
-        w("                int nxtQ = (bk * ldB / 4) - curQ;")
+        w("                int nxtQ = bufQ - curQ;")
     else:
         w("                int nxtB = (bk * ldB) - curB;")
     stage_stores("                ", "nxt", "nxtQ" if nk_vec else "nxtB", nk_slots=nk_vec)
