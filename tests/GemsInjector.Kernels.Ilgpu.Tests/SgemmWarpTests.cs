@@ -757,8 +757,8 @@ public sealed class SgemmWarpTests : KernelTestBase
 
     /// <summary>
     /// <c>SgemmWarpNkVecF32</c>'s n-major B tile, replayed for the GPU (T = 16, K-tile 8) and simulator (4, 4) variants as the
-    /// kernel computes it: the staged vectors (column nB, k vector kB / 4 of thread tid's slot p) land on distinct slots of
-    /// one B buffer (the padding vectors aside), and both buffers fit WarpNkShared; each fragment read (the per-thread base
+    /// kernel computes it: the staged vectors (column nB, k vector kB / 4 of thread tid's slot p, written at slot 0's plus p
+    /// constant steps) land on distinct slots of one B buffer (the padding vectors aside), and both buffers fit WarpNkShared; each fragment read (the per-thread base
     /// plus constants the kernel uses) finds the vector of the column and k it stands for; and on GPUs the 8 column lanes of
     /// a warp's fragment load, and the 8 lanes of each quarter-warp's store, sit in distinct 16-byte bank quads (one
     /// wavefront per 128 bytes).
@@ -782,11 +782,15 @@ public sealed class SgemmWarpTests : KernelTestBase
             return GemmFastKernels.NkSlot(nB, kv, kVecs);
         }
 
+        // The kernel stores slot p at its slot 0's plus p constant steps.
+        int dStepB = threads / kVecs / 4 * (4 * kVecs + 1);
         for (int tid = 0; tid < threads; tid++)
         {
+            int d0 = StoreSlot(tid, out _, out _);
             for (int p = 0; p < 4; p++)
             {
                 int d = StoreSlot(tid + p * threads, out int nB, out int kv);
+                Assert.Equal(d0 + (p * dStepB), d);
                 Assert.InRange(d, 0, bufQ - 1);
                 Assert.Null(slot[d]);
                 slot[d] = (nB, kv);

@@ -58,7 +58,8 @@ def staging_coordinates(pa, pb, nk_slots=False):
     """Per staging register: the A vector p (row rA, k kA..kA+3) and the B vector p (row-major: k row kB, columns
     nB..nB+3; transposed: kB..kB+3, column nB) this thread loads, whether it has one (uA / uB), whether it lies inside
     the matrix (okA / okB) and its global float index (gA / gB). kVecs and tileCols are powers of two (masks, not %).
-    nk_slots: B is transposed only, and dB is the vector's slot in the n-major shared tile (NkSlot)."""
+    nk_slots: B is transposed only, dB0 is vector 0's slot in the n-major shared tile (NkSlot) and dStepB the step to
+    the next vector's."""
     for p in range(pa):
         w(f"        int eA{p} = tid + {p} * threads;")
         w(f"        bool uA{p} = aVecs >= {p + 1} * threads || (aVecs > {p} * threads && eA{p} < aVecs);")
@@ -244,7 +245,8 @@ def stage_loads(ind, kexpr, pa=PA, pb=PB):
 def stage_stores(ind, bufA, bufB, pa=PA, pb=PB, a_shared="sA", ld_a="Ld", b_vectors="sB4", b_shared="sB", nk_slots=False):
     """The staging registers into shared memory: A transposed (k-major, scalar stores into a_shared with row stride
     ld_a), B as vectors into b_vectors when row-major, else transposed like A into b_shared. nk_slots: B is transposed
-    only and each vector goes whole to its n-major slot dB (bufB then counts vectors, not floats)."""
+    only and each vector goes whole to its n-major slot dB0 + p dStepB, through one view at bufB + dB0 (bufB then counts
+    vectors, not floats)."""
     for p in range(pa):
         w(f"{ind}if (uA{p})")
         w(f"{ind}{{")
