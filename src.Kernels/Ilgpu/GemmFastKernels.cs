@@ -58,6 +58,13 @@ internal static partial class GemmFastKernels
     public const int WarpShared = 2 * 8 * Ld + 2 * 8 * (512 + 4);
 
     /// <summary>
+    /// Floats of <c>SgemmWarpNkVecF32</c>'s shared buffers: A's two as in <see cref="WarpShared"/>, then two B buffers of the
+    /// flat 16×512 tile at K-tile 8 in <see cref="NkSlot"/>'s layout (128 groups of 8 + 1 vectors): 44.25 KB, under the 48 KB of
+    /// static shared memory a group may have.
+    /// </summary>
+    public const int WarpNkShared = 2 * 8 * Ld + 2 * (512 / 4) * (4 * 2 + 1) * 4;
+
+    /// <summary>
     /// Floats of <c>SgemmWide8x16F32</c>'s shared buffers, sized for its largest case (the short 64x256 tile at K-tile 16:
     /// two A buffers of 16 x (64 + 4) and two B buffers of 16 x (256 + 4), 41 KB, under the 48 KB of static shared memory a
     /// group may have); the square tile uses 16.5 KB at K-tile 8, 33 KB at 16.
@@ -87,6 +94,19 @@ internal static partial class GemmFastKernels
 
     /// <summary>Leading dimension of the SGEMM's shared tiles: 8·16 columns + 4 of padding.</summary>
     public const int Ld = 132;
+
+    /// <summary>
+    /// Slot (in 16-byte vectors) of the B [N, K] vector for column <paramref name="n"/>, k vector <paramref name="kv"/>
+    /// (floats 4·kv .. 4·kv + 3 of the K-tile) in <c>SgemmWarpNkVecF32</c>'s n-major shared tile with
+    /// <paramref name="kVecs"/> vectors per column: each group of 4 columns owns 4·kVecs consecutive slots and one of
+    /// padding. A fragment load reads one column of 8 groups 4 columns apart (the 8 column lanes of a warp), which
+    /// without the padding would sit 8 slots (128 bytes at K-tile 8) apart, all in one 16-byte bank quad; with an odd group
+    /// stride (9 at K-tile 8) they fall in 8 distinct quads, and the 8 vectors a quarter-warp stores (one group) are
+    /// consecutive, so distinct quads too. Unlike an XOR swizzle, column and k stay additive: each fragment address is one
+    /// per-thread base plus constants.
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    internal static int NkSlot(int n, int kv, int kVecs) => (n >> 2) * (4 * kVecs + 1) + (n & 3) * kVecs + kv;
 
     /// <summary>Largest tile edge in threads (16 → 128×128 tiles of 256 threads).</summary>
     public const int MaxTileThreads = 16;

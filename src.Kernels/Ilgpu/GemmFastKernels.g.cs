@@ -866,6 +866,520 @@ internal static partial class GemmFastKernels
     }
 
     /// <summary>
+    /// SgemmWarpF32's flat tile (TWarpRowsLimit 1: 8-16-row products) for a B stored [N, K] only, with B's shared tile
+    /// n-major: each staged 16-byte vector (4 consecutive k of one column) is one 16-byte shared store, where SgemmWarpF32
+    /// writes it as 4 scalar stores into its k-major tile; each 4 K steps read B as 8 vectors of 4 k x 1 column (the
+    /// same count of 16-byte loads as 8 columns x 4 k rows). Each group of 4 columns owns 4 kVecs vectors and one of
+    /// padding (<see cref="NkSlot"/>), so that both the stores and the 8 column lanes of a fragment load stay one
+    /// wavefront per 128 bytes while every fragment address is one base plus constants. Same operands, same FMAs in the
+    /// same order as SgemmWarpF32, so the same bits of C. Shared memory: <see cref="WarpNkShared"/>.
+    /// Selected by GEMS_SGEMM_FLAT_TB_STAGE=vector.
+    /// </summary>
+    [IlgpuKernel]
+    [IlgpuKernelVariant(typeof(Const4), typeof(Const1), typeof(Const4), typeof(Const1))]
+    [IlgpuKernelVariant(typeof(Const16), typeof(Const1), typeof(Const8), typeof(Const1))]
+    public static void SgemmWarpNkVecF32<TTileThreads, TRowHalves, TBk, TWarpRowsLimit>(ArrayView<Float4> a4, ArrayView<Float4> b4, ArrayView<float> bias, ArrayView<float> c, GemmShape s)
+        where TTileThreads : struct, IKernelConstant
+        where TRowHalves : struct, IKernelConstant
+        where TBk : struct, IKernelConstant
+        where TWarpRowsLimit : struct, IKernelConstant
+    {
+        // One allocation (static shared memory stops at 48 KB a group): A's two buffers, then B's.
+        var sAll4 = SharedMemory.Allocate<Float4>(WarpNkShared / 4);
+        int t = default(TTileThreads).Value;
+        int threads = t * t;
+        int bk = default(TBk).Value;
+        var sA4 = sAll4.SubView(0, 2 * bk * Ld / 4);
+        var sB4 = sAll4.SubView(2 * bk * Ld / 4, WarpNkShared / 4 - 2 * bk * Ld / 4);
+        var sA = sA4.Cast<float>();
+        var av = a4.AsAligned(16);
+        var bv = b4.AsAligned(16);
+        int halves = default(TRowHalves).Value;
+        // Lanes of a (logical) warp: 4 rows x 8 columns on GPUs; 2 x 2 on the simulator (T = 4: four warps of 4 lanes, as
+        // its warp size), so that its tests cross warp rows and columns as the GPU layout does.
+        int lr = t >= 16 ? 4 : 2;
+        int lc = t >= 16 ? 8 : 2;
+        int lanes = lr * lc;
+        int warpsDown = t / lr < default(TWarpRowsLimit).Value ? t / lr : default(TWarpRowsLimit).Value;
+        int warpsAcross = threads / lanes / warpsDown;
+        int tid = Group.IdxX;
+        // lanes, lc and warpsAcross are powers of two: a mask, not %, which ILGPU emits as a signed remainder that ptxas
+        // turns into a full division, recomputed in every K-tile under the 128-register bound.
+        int lane = tid & (lanes - 1);
+        int warp = tid / lanes;
+        int tr = (warp / warpsAcross) * 4 * lr * halves + 4 * (lane / lc);
+        int tc = (warp & (warpsAcross - 1)) * 8 * lc + 4 * (lane & (lc - 1));
+        int tileRows = warpsDown * 4 * lr * halves;
+        int tileCols = warpsAcross * 8 * lc;
+        int row0 = Grid.IdxY * tileRows;
+        int col0 = Grid.IdxX * tileCols;
+        int split = s.SplitK > 1 ? Grid.IdxZ : 0;
+        long batch = s.SplitK > 1 ? 0 : Grid.IdxZ;
+        int kBegin = split * s.KChunk;
+        int kEnd = kBegin + s.KChunk < s.K ? kBegin + s.KChunk : s.K;
+        long aBase = batch * s.BatchA;
+        long bBase = batch * s.BatchB;
+        int kVecs = bk / 4;
+        int aVecs = tileRows * kVecs;
+        int bVecs = tileCols * kVecs;
+        float c00 = 0f, c01 = 0f, c02 = 0f, c03 = 0f, c04 = 0f, c05 = 0f, c06 = 0f, c07 = 0f;
+        float c10 = 0f, c11 = 0f, c12 = 0f, c13 = 0f, c14 = 0f, c15 = 0f, c16 = 0f, c17 = 0f;
+        float c20 = 0f, c21 = 0f, c22 = 0f, c23 = 0f, c24 = 0f, c25 = 0f, c26 = 0f, c27 = 0f;
+        float c30 = 0f, c31 = 0f, c32 = 0f, c33 = 0f, c34 = 0f, c35 = 0f, c36 = 0f, c37 = 0f;
+        float c40 = 0f, c41 = 0f, c42 = 0f, c43 = 0f, c44 = 0f, c45 = 0f, c46 = 0f, c47 = 0f;
+        float c50 = 0f, c51 = 0f, c52 = 0f, c53 = 0f, c54 = 0f, c55 = 0f, c56 = 0f, c57 = 0f;
+        float c60 = 0f, c61 = 0f, c62 = 0f, c63 = 0f, c64 = 0f, c65 = 0f, c66 = 0f, c67 = 0f;
+        float c70 = 0f, c71 = 0f, c72 = 0f, c73 = 0f, c74 = 0f, c75 = 0f, c76 = 0f, c77 = 0f;
+        int tiles = kEnd > kBegin ? (kEnd - kBegin + bk - 1) / bk : 0;
+        int eA0 = tid + 0 * threads;
+        bool uA0 = aVecs >= 1 * threads || (aVecs > 0 * threads && eA0 < aVecs);
+        int rA0 = eA0 / kVecs;
+        int kA0 = 4 * (eA0 - rA0 * kVecs);
+        bool okA0 = uA0 && row0 + rA0 < s.M;
+        long gA0 = aBase + (row0 + rA0) * s.StrideAm + kA0;
+        int eA1 = tid + 1 * threads;
+        bool uA1 = aVecs >= 2 * threads || (aVecs > 1 * threads && eA1 < aVecs);
+        int rA1 = eA1 / kVecs;
+        int kA1 = 4 * (eA1 - rA1 * kVecs);
+        bool okA1 = uA1 && row0 + rA1 < s.M;
+        long gA1 = aBase + (row0 + rA1) * s.StrideAm + kA1;
+        int eB0 = tid + 0 * threads;
+        bool uB0 = bVecs >= 1 * threads || (bVecs > 0 * threads && eB0 < bVecs);
+        int kB0 = 4 * (eB0 & (kVecs - 1));
+        int nB0 = eB0 / kVecs;
+        bool okB0 = uB0 && col0 + nB0 < s.N;
+        long gB0 = bBase + (long)kB0 * s.StrideBk + (long)(col0 + nB0) * s.StrideBn;
+        int dB0 = NkSlot(nB0, kB0 >> 2, kVecs);
+        int eB1 = tid + 1 * threads;
+        bool uB1 = bVecs >= 2 * threads || (bVecs > 1 * threads && eB1 < bVecs);
+        int kB1 = 4 * (eB1 & (kVecs - 1));
+        int nB1 = eB1 / kVecs;
+        bool okB1 = uB1 && col0 + nB1 < s.N;
+        long gB1 = bBase + (long)kB1 * s.StrideBk + (long)(col0 + nB1) * s.StrideBn;
+        int eB2 = tid + 2 * threads;
+        bool uB2 = bVecs >= 3 * threads || (bVecs > 2 * threads && eB2 < bVecs);
+        int kB2 = 4 * (eB2 & (kVecs - 1));
+        int nB2 = eB2 / kVecs;
+        bool okB2 = uB2 && col0 + nB2 < s.N;
+        long gB2 = bBase + (long)kB2 * s.StrideBk + (long)(col0 + nB2) * s.StrideBn;
+        int eB3 = tid + 3 * threads;
+        bool uB3 = bVecs >= 4 * threads || (bVecs > 3 * threads && eB3 < bVecs);
+        int kB3 = 4 * (eB3 & (kVecs - 1));
+        int nB3 = eB3 / kVecs;
+        bool okB3 = uB3 && col0 + nB3 < s.N;
+        long gB3 = bBase + (long)kB3 * s.StrideBk + (long)(col0 + nB3) * s.StrideBn;
+        // Slot p's column is threads / kVecs past slot 0's at the same k (a whole number of 4-column groups), so its slot is
+        // a constant step further: the stores index one view with constants.
+        int dStepB = threads / kVecs / 4 * (4 * kVecs + 1);
+        // Vectors of one B buffer (tileCols / 4 groups of 4 kVecs + 1), and the slot of this thread's first column group:
+        // NkSlot of its columns tc + 4 lc h + j at k vector kv is fragB + lc (4 kVecs + 1) h + kVecs j + kv, one register
+        // and constants.
+        int bufQ = tileCols / 4 * (4 * kVecs + 1);
+        int fragB = (tc >> 2) * (4 * kVecs + 1);
+        Float4 pa0 = default, pa1 = default, pb0 = default, pb1 = default, pb2 = default, pb3 = default;
+        pa0 = okA0 && kBegin + kA0 < kEnd ? av[(gA0 + kBegin) / 4] : default;
+        pa1 = okA1 && kBegin + kA1 < kEnd ? av[(gA1 + kBegin) / 4] : default;
+        pb0 = okB0 && kBegin + kB0 < kEnd ? bv[(gB0 + (long)kBegin * s.StrideBk) / 4] : default;
+        pb1 = okB1 && kBegin + kB1 < kEnd ? bv[(gB1 + (long)kBegin * s.StrideBk) / 4] : default;
+        pb2 = okB2 && kBegin + kB2 < kEnd ? bv[(gB2 + (long)kBegin * s.StrideBk) / 4] : default;
+        pb3 = okB3 && kBegin + kB3 < kEnd ? bv[(gB3 + (long)kBegin * s.StrideBk) / 4] : default;
+        if (uA0)
+        {
+            sA[0 + (kA0 + 0) * Ld + rA0] = pa0.X;
+            sA[0 + (kA0 + 1) * Ld + rA0] = pa0.Y;
+            sA[0 + (kA0 + 2) * Ld + rA0] = pa0.Z;
+            sA[0 + (kA0 + 3) * Ld + rA0] = pa0.W;
+        }
+
+        if (uA1)
+        {
+            sA[0 + (kA1 + 0) * Ld + rA1] = pa1.X;
+            sA[0 + (kA1 + 1) * Ld + rA1] = pa1.Y;
+            sA[0 + (kA1 + 2) * Ld + rA1] = pa1.Z;
+            sA[0 + (kA1 + 3) * Ld + rA1] = pa1.W;
+        }
+
+        var bs0 = sB4.SubView(dB0, 3 * dStepB + 1);
+        if (uB0)
+        {
+            bs0[0 * dStepB] = pb0;
+        }
+
+        if (uB1)
+        {
+            bs0[1 * dStepB] = pb1;
+        }
+
+        if (uB2)
+        {
+            bs0[2 * dStepB] = pb2;
+        }
+
+        if (uB3)
+        {
+            bs0[3 * dStepB] = pb3;
+        }
+
+        Group.Barrier();
+        for (int tile = 0; tile < tiles; tile++)
+        {
+            int cur = (tile & 1) * (bk * Ld);
+            int curQ = (tile & 1) * bufQ;
+            bool more = tile + 1 < tiles;
+            if (more)
+            {
+                int k1 = kBegin + (tile + 1) * bk;
+                pa0 = okA0 && k1 + kA0 < kEnd ? av[(gA0 + k1) / 4] : default;
+                pa1 = okA1 && k1 + kA1 < kEnd ? av[(gA1 + k1) / 4] : default;
+                pb0 = okB0 && k1 + kB0 < kEnd ? bv[(gB0 + (long)k1 * s.StrideBk) / 4] : default;
+                pb1 = okB1 && k1 + kB1 < kEnd ? bv[(gB1 + (long)k1 * s.StrideBk) / 4] : default;
+                pb2 = okB2 && k1 + kB2 < kEnd ? bv[(gB2 + (long)k1 * s.StrideBk) / 4] : default;
+                pb3 = okB3 && k1 + kB3 < kEnd ? bv[(gB3 + (long)k1 * s.StrideBk) / 4] : default;
+            }
+
+            // Four K steps per iteration (bk is a multiple of 4), written out so the shared loads can be hoisted.
+            for (int kk = 0; kk < bk; kk += 4)
+            {
+                int kv = kk >> 2;
+                // A view from this thread's first column group, so that the 8 fragment addresses are one 64-bit base plus
+                // constant offsets (an int index past a runtime base costs a sign extension and a shift per load).
+                var bq = sB4.SubView(curQ + fragB + kv, lc * (4 * kVecs + 1) + 3 * kVecs + 1);
+                Float4 bn00 = bq[0 * lc * (4 * kVecs + 1) + 0 * kVecs];
+                Float4 bn01 = bq[0 * lc * (4 * kVecs + 1) + 1 * kVecs];
+                Float4 bn02 = bq[0 * lc * (4 * kVecs + 1) + 2 * kVecs];
+                Float4 bn03 = bq[0 * lc * (4 * kVecs + 1) + 3 * kVecs];
+                Float4 bn10 = bq[1 * lc * (4 * kVecs + 1) + 0 * kVecs];
+                Float4 bn11 = bq[1 * lc * (4 * kVecs + 1) + 1 * kVecs];
+                Float4 bn12 = bq[1 * lc * (4 * kVecs + 1) + 2 * kVecs];
+                Float4 bn13 = bq[1 * lc * (4 * kVecs + 1) + 3 * kVecs];
+                int o0 = (cur + (kk + 0) * Ld) / 4;
+                Float4 al0 = sA4[o0 + tr / 4];
+                Float4 ah0 = halves > 1 ? sA4[o0 + tr / 4 + lr] : al0;
+                float a0_0 = al0.X;
+                float a4_0 = ah0.X;
+                float a1_0 = al0.Y;
+                float a5_0 = ah0.Y;
+                float a2_0 = al0.Z;
+                float a6_0 = ah0.Z;
+                float a3_0 = al0.W;
+                float a7_0 = ah0.W;
+                float b0_0 = bn00.X;
+                float b4_0 = bn10.X;
+                float b1_0 = bn01.X;
+                float b5_0 = bn11.X;
+                float b2_0 = bn02.X;
+                float b6_0 = bn12.X;
+                float b3_0 = bn03.X;
+                float b7_0 = bn13.X;
+                c00 += a0_0 * b0_0; c01 += a0_0 * b1_0; c02 += a0_0 * b2_0; c03 += a0_0 * b3_0; c04 += a0_0 * b4_0; c05 += a0_0 * b5_0; c06 += a0_0 * b6_0; c07 += a0_0 * b7_0;
+                c10 += a1_0 * b0_0; c11 += a1_0 * b1_0; c12 += a1_0 * b2_0; c13 += a1_0 * b3_0; c14 += a1_0 * b4_0; c15 += a1_0 * b5_0; c16 += a1_0 * b6_0; c17 += a1_0 * b7_0;
+                c20 += a2_0 * b0_0; c21 += a2_0 * b1_0; c22 += a2_0 * b2_0; c23 += a2_0 * b3_0; c24 += a2_0 * b4_0; c25 += a2_0 * b5_0; c26 += a2_0 * b6_0; c27 += a2_0 * b7_0;
+                c30 += a3_0 * b0_0; c31 += a3_0 * b1_0; c32 += a3_0 * b2_0; c33 += a3_0 * b3_0; c34 += a3_0 * b4_0; c35 += a3_0 * b5_0; c36 += a3_0 * b6_0; c37 += a3_0 * b7_0;
+                if (halves > 1)
+                {
+                    c40 += a4_0 * b0_0; c41 += a4_0 * b1_0; c42 += a4_0 * b2_0; c43 += a4_0 * b3_0; c44 += a4_0 * b4_0; c45 += a4_0 * b5_0; c46 += a4_0 * b6_0; c47 += a4_0 * b7_0;
+                    c50 += a5_0 * b0_0; c51 += a5_0 * b1_0; c52 += a5_0 * b2_0; c53 += a5_0 * b3_0; c54 += a5_0 * b4_0; c55 += a5_0 * b5_0; c56 += a5_0 * b6_0; c57 += a5_0 * b7_0;
+                    c60 += a6_0 * b0_0; c61 += a6_0 * b1_0; c62 += a6_0 * b2_0; c63 += a6_0 * b3_0; c64 += a6_0 * b4_0; c65 += a6_0 * b5_0; c66 += a6_0 * b6_0; c67 += a6_0 * b7_0;
+                    c70 += a7_0 * b0_0; c71 += a7_0 * b1_0; c72 += a7_0 * b2_0; c73 += a7_0 * b3_0; c74 += a7_0 * b4_0; c75 += a7_0 * b5_0; c76 += a7_0 * b6_0; c77 += a7_0 * b7_0;
+                }
+
+                int o1 = (cur + (kk + 1) * Ld) / 4;
+                Float4 al1 = sA4[o1 + tr / 4];
+                Float4 ah1 = halves > 1 ? sA4[o1 + tr / 4 + lr] : al1;
+                float a0_1 = al1.X;
+                float a4_1 = ah1.X;
+                float a1_1 = al1.Y;
+                float a5_1 = ah1.Y;
+                float a2_1 = al1.Z;
+                float a6_1 = ah1.Z;
+                float a3_1 = al1.W;
+                float a7_1 = ah1.W;
+                float b0_1 = bn00.Y;
+                float b4_1 = bn10.Y;
+                float b1_1 = bn01.Y;
+                float b5_1 = bn11.Y;
+                float b2_1 = bn02.Y;
+                float b6_1 = bn12.Y;
+                float b3_1 = bn03.Y;
+                float b7_1 = bn13.Y;
+                c00 += a0_1 * b0_1; c01 += a0_1 * b1_1; c02 += a0_1 * b2_1; c03 += a0_1 * b3_1; c04 += a0_1 * b4_1; c05 += a0_1 * b5_1; c06 += a0_1 * b6_1; c07 += a0_1 * b7_1;
+                c10 += a1_1 * b0_1; c11 += a1_1 * b1_1; c12 += a1_1 * b2_1; c13 += a1_1 * b3_1; c14 += a1_1 * b4_1; c15 += a1_1 * b5_1; c16 += a1_1 * b6_1; c17 += a1_1 * b7_1;
+                c20 += a2_1 * b0_1; c21 += a2_1 * b1_1; c22 += a2_1 * b2_1; c23 += a2_1 * b3_1; c24 += a2_1 * b4_1; c25 += a2_1 * b5_1; c26 += a2_1 * b6_1; c27 += a2_1 * b7_1;
+                c30 += a3_1 * b0_1; c31 += a3_1 * b1_1; c32 += a3_1 * b2_1; c33 += a3_1 * b3_1; c34 += a3_1 * b4_1; c35 += a3_1 * b5_1; c36 += a3_1 * b6_1; c37 += a3_1 * b7_1;
+                if (halves > 1)
+                {
+                    c40 += a4_1 * b0_1; c41 += a4_1 * b1_1; c42 += a4_1 * b2_1; c43 += a4_1 * b3_1; c44 += a4_1 * b4_1; c45 += a4_1 * b5_1; c46 += a4_1 * b6_1; c47 += a4_1 * b7_1;
+                    c50 += a5_1 * b0_1; c51 += a5_1 * b1_1; c52 += a5_1 * b2_1; c53 += a5_1 * b3_1; c54 += a5_1 * b4_1; c55 += a5_1 * b5_1; c56 += a5_1 * b6_1; c57 += a5_1 * b7_1;
+                    c60 += a6_1 * b0_1; c61 += a6_1 * b1_1; c62 += a6_1 * b2_1; c63 += a6_1 * b3_1; c64 += a6_1 * b4_1; c65 += a6_1 * b5_1; c66 += a6_1 * b6_1; c67 += a6_1 * b7_1;
+                    c70 += a7_1 * b0_1; c71 += a7_1 * b1_1; c72 += a7_1 * b2_1; c73 += a7_1 * b3_1; c74 += a7_1 * b4_1; c75 += a7_1 * b5_1; c76 += a7_1 * b6_1; c77 += a7_1 * b7_1;
+                }
+
+                int o2 = (cur + (kk + 2) * Ld) / 4;
+                Float4 al2 = sA4[o2 + tr / 4];
+                Float4 ah2 = halves > 1 ? sA4[o2 + tr / 4 + lr] : al2;
+                float a0_2 = al2.X;
+                float a4_2 = ah2.X;
+                float a1_2 = al2.Y;
+                float a5_2 = ah2.Y;
+                float a2_2 = al2.Z;
+                float a6_2 = ah2.Z;
+                float a3_2 = al2.W;
+                float a7_2 = ah2.W;
+                float b0_2 = bn00.Z;
+                float b4_2 = bn10.Z;
+                float b1_2 = bn01.Z;
+                float b5_2 = bn11.Z;
+                float b2_2 = bn02.Z;
+                float b6_2 = bn12.Z;
+                float b3_2 = bn03.Z;
+                float b7_2 = bn13.Z;
+                c00 += a0_2 * b0_2; c01 += a0_2 * b1_2; c02 += a0_2 * b2_2; c03 += a0_2 * b3_2; c04 += a0_2 * b4_2; c05 += a0_2 * b5_2; c06 += a0_2 * b6_2; c07 += a0_2 * b7_2;
+                c10 += a1_2 * b0_2; c11 += a1_2 * b1_2; c12 += a1_2 * b2_2; c13 += a1_2 * b3_2; c14 += a1_2 * b4_2; c15 += a1_2 * b5_2; c16 += a1_2 * b6_2; c17 += a1_2 * b7_2;
+                c20 += a2_2 * b0_2; c21 += a2_2 * b1_2; c22 += a2_2 * b2_2; c23 += a2_2 * b3_2; c24 += a2_2 * b4_2; c25 += a2_2 * b5_2; c26 += a2_2 * b6_2; c27 += a2_2 * b7_2;
+                c30 += a3_2 * b0_2; c31 += a3_2 * b1_2; c32 += a3_2 * b2_2; c33 += a3_2 * b3_2; c34 += a3_2 * b4_2; c35 += a3_2 * b5_2; c36 += a3_2 * b6_2; c37 += a3_2 * b7_2;
+                if (halves > 1)
+                {
+                    c40 += a4_2 * b0_2; c41 += a4_2 * b1_2; c42 += a4_2 * b2_2; c43 += a4_2 * b3_2; c44 += a4_2 * b4_2; c45 += a4_2 * b5_2; c46 += a4_2 * b6_2; c47 += a4_2 * b7_2;
+                    c50 += a5_2 * b0_2; c51 += a5_2 * b1_2; c52 += a5_2 * b2_2; c53 += a5_2 * b3_2; c54 += a5_2 * b4_2; c55 += a5_2 * b5_2; c56 += a5_2 * b6_2; c57 += a5_2 * b7_2;
+                    c60 += a6_2 * b0_2; c61 += a6_2 * b1_2; c62 += a6_2 * b2_2; c63 += a6_2 * b3_2; c64 += a6_2 * b4_2; c65 += a6_2 * b5_2; c66 += a6_2 * b6_2; c67 += a6_2 * b7_2;
+                    c70 += a7_2 * b0_2; c71 += a7_2 * b1_2; c72 += a7_2 * b2_2; c73 += a7_2 * b3_2; c74 += a7_2 * b4_2; c75 += a7_2 * b5_2; c76 += a7_2 * b6_2; c77 += a7_2 * b7_2;
+                }
+
+                int o3 = (cur + (kk + 3) * Ld) / 4;
+                Float4 al3 = sA4[o3 + tr / 4];
+                Float4 ah3 = halves > 1 ? sA4[o3 + tr / 4 + lr] : al3;
+                float a0_3 = al3.X;
+                float a4_3 = ah3.X;
+                float a1_3 = al3.Y;
+                float a5_3 = ah3.Y;
+                float a2_3 = al3.Z;
+                float a6_3 = ah3.Z;
+                float a3_3 = al3.W;
+                float a7_3 = ah3.W;
+                float b0_3 = bn00.W;
+                float b4_3 = bn10.W;
+                float b1_3 = bn01.W;
+                float b5_3 = bn11.W;
+                float b2_3 = bn02.W;
+                float b6_3 = bn12.W;
+                float b3_3 = bn03.W;
+                float b7_3 = bn13.W;
+                c00 += a0_3 * b0_3; c01 += a0_3 * b1_3; c02 += a0_3 * b2_3; c03 += a0_3 * b3_3; c04 += a0_3 * b4_3; c05 += a0_3 * b5_3; c06 += a0_3 * b6_3; c07 += a0_3 * b7_3;
+                c10 += a1_3 * b0_3; c11 += a1_3 * b1_3; c12 += a1_3 * b2_3; c13 += a1_3 * b3_3; c14 += a1_3 * b4_3; c15 += a1_3 * b5_3; c16 += a1_3 * b6_3; c17 += a1_3 * b7_3;
+                c20 += a2_3 * b0_3; c21 += a2_3 * b1_3; c22 += a2_3 * b2_3; c23 += a2_3 * b3_3; c24 += a2_3 * b4_3; c25 += a2_3 * b5_3; c26 += a2_3 * b6_3; c27 += a2_3 * b7_3;
+                c30 += a3_3 * b0_3; c31 += a3_3 * b1_3; c32 += a3_3 * b2_3; c33 += a3_3 * b3_3; c34 += a3_3 * b4_3; c35 += a3_3 * b5_3; c36 += a3_3 * b6_3; c37 += a3_3 * b7_3;
+                if (halves > 1)
+                {
+                    c40 += a4_3 * b0_3; c41 += a4_3 * b1_3; c42 += a4_3 * b2_3; c43 += a4_3 * b3_3; c44 += a4_3 * b4_3; c45 += a4_3 * b5_3; c46 += a4_3 * b6_3; c47 += a4_3 * b7_3;
+                    c50 += a5_3 * b0_3; c51 += a5_3 * b1_3; c52 += a5_3 * b2_3; c53 += a5_3 * b3_3; c54 += a5_3 * b4_3; c55 += a5_3 * b5_3; c56 += a5_3 * b6_3; c57 += a5_3 * b7_3;
+                    c60 += a6_3 * b0_3; c61 += a6_3 * b1_3; c62 += a6_3 * b2_3; c63 += a6_3 * b3_3; c64 += a6_3 * b4_3; c65 += a6_3 * b5_3; c66 += a6_3 * b6_3; c67 += a6_3 * b7_3;
+                    c70 += a7_3 * b0_3; c71 += a7_3 * b1_3; c72 += a7_3 * b2_3; c73 += a7_3 * b3_3; c74 += a7_3 * b4_3; c75 += a7_3 * b5_3; c76 += a7_3 * b6_3; c77 += a7_3 * b7_3;
+                }
+
+            }
+
+            if (more)
+            {
+                int nxt = (bk * Ld) - cur;
+                int nxtQ = bufQ - curQ;
+                if (uA0)
+                {
+                    sA[nxt + (kA0 + 0) * Ld + rA0] = pa0.X;
+                    sA[nxt + (kA0 + 1) * Ld + rA0] = pa0.Y;
+                    sA[nxt + (kA0 + 2) * Ld + rA0] = pa0.Z;
+                    sA[nxt + (kA0 + 3) * Ld + rA0] = pa0.W;
+                }
+
+                if (uA1)
+                {
+                    sA[nxt + (kA1 + 0) * Ld + rA1] = pa1.X;
+                    sA[nxt + (kA1 + 1) * Ld + rA1] = pa1.Y;
+                    sA[nxt + (kA1 + 2) * Ld + rA1] = pa1.Z;
+                    sA[nxt + (kA1 + 3) * Ld + rA1] = pa1.W;
+                }
+
+                var bs = sB4.SubView(nxtQ + dB0, 3 * dStepB + 1);
+                if (uB0)
+                {
+                    bs[0 * dStepB] = pb0;
+                }
+
+                if (uB1)
+                {
+                    bs[1 * dStepB] = pb1;
+                }
+
+                if (uB2)
+                {
+                    bs[2 * dStepB] = pb2;
+                }
+
+                if (uB3)
+                {
+                    bs[3 * dStepB] = pb3;
+                }
+
+            }
+
+            Group.Barrier();
+        }
+
+        long cBase = s.SplitK > 1 ? split * s.BatchC : batch * s.BatchC;
+        long biasBase = batch * s.BatchBias;
+        int r0 = row0 + tr + 0;
+        int r1 = row0 + tr + 1;
+        int r2 = row0 + tr + 2;
+        int r3 = row0 + tr + 3;
+        int r4 = row0 + tr + 4 * lr + 0;
+        int r5 = row0 + tr + 4 * lr + 1;
+        int r6 = row0 + tr + 4 * lr + 2;
+        int r7 = row0 + tr + 4 * lr + 3;
+        int n0 = col0 + tc + 0;
+        int n1 = col0 + tc + 1;
+        int n2 = col0 + tc + 2;
+        int n3 = col0 + tc + 3;
+        int n4 = col0 + tc + 4 * lc + 0;
+        int n5 = col0 + tc + 4 * lc + 1;
+        int n6 = col0 + tc + 4 * lc + 2;
+        int n7 = col0 + tc + 4 * lc + 3;
+        if (s.StoreRuns != 0)
+        {
+            var c4 = c.Cast<Float4>().AsAligned(16);
+            if (r0 < s.M)
+            {
+                StoreRun(c4, s, cBase, r0, n0, c00, c01, c02, c03);
+                StoreRun(c4, s, cBase, r0, n4, c04, c05, c06, c07);
+            }
+            if (r1 < s.M)
+            {
+                StoreRun(c4, s, cBase, r1, n0, c10, c11, c12, c13);
+                StoreRun(c4, s, cBase, r1, n4, c14, c15, c16, c17);
+            }
+            if (r2 < s.M)
+            {
+                StoreRun(c4, s, cBase, r2, n0, c20, c21, c22, c23);
+                StoreRun(c4, s, cBase, r2, n4, c24, c25, c26, c27);
+            }
+            if (r3 < s.M)
+            {
+                StoreRun(c4, s, cBase, r3, n0, c30, c31, c32, c33);
+                StoreRun(c4, s, cBase, r3, n4, c34, c35, c36, c37);
+            }
+            if (halves > 1 && r4 < s.M)
+            {
+                StoreRun(c4, s, cBase, r4, n0, c40, c41, c42, c43);
+                StoreRun(c4, s, cBase, r4, n4, c44, c45, c46, c47);
+            }
+            if (halves > 1 && r5 < s.M)
+            {
+                StoreRun(c4, s, cBase, r5, n0, c50, c51, c52, c53);
+                StoreRun(c4, s, cBase, r5, n4, c54, c55, c56, c57);
+            }
+            if (halves > 1 && r6 < s.M)
+            {
+                StoreRun(c4, s, cBase, r6, n0, c60, c61, c62, c63);
+                StoreRun(c4, s, cBase, r6, n4, c64, c65, c66, c67);
+            }
+            if (halves > 1 && r7 < s.M)
+            {
+                StoreRun(c4, s, cBase, r7, n0, c70, c71, c72, c73);
+                StoreRun(c4, s, cBase, r7, n4, c74, c75, c76, c77);
+            }
+        }
+        else
+        {
+            if (r0 < s.M)
+            {
+                Store(c, bias, s, cBase, biasBase, r0, n0, c00);
+                Store(c, bias, s, cBase, biasBase, r0, n1, c01);
+                Store(c, bias, s, cBase, biasBase, r0, n2, c02);
+                Store(c, bias, s, cBase, biasBase, r0, n3, c03);
+                Store(c, bias, s, cBase, biasBase, r0, n4, c04);
+                Store(c, bias, s, cBase, biasBase, r0, n5, c05);
+                Store(c, bias, s, cBase, biasBase, r0, n6, c06);
+                Store(c, bias, s, cBase, biasBase, r0, n7, c07);
+            }
+            if (r1 < s.M)
+            {
+                Store(c, bias, s, cBase, biasBase, r1, n0, c10);
+                Store(c, bias, s, cBase, biasBase, r1, n1, c11);
+                Store(c, bias, s, cBase, biasBase, r1, n2, c12);
+                Store(c, bias, s, cBase, biasBase, r1, n3, c13);
+                Store(c, bias, s, cBase, biasBase, r1, n4, c14);
+                Store(c, bias, s, cBase, biasBase, r1, n5, c15);
+                Store(c, bias, s, cBase, biasBase, r1, n6, c16);
+                Store(c, bias, s, cBase, biasBase, r1, n7, c17);
+            }
+            if (r2 < s.M)
+            {
+                Store(c, bias, s, cBase, biasBase, r2, n0, c20);
+                Store(c, bias, s, cBase, biasBase, r2, n1, c21);
+                Store(c, bias, s, cBase, biasBase, r2, n2, c22);
+                Store(c, bias, s, cBase, biasBase, r2, n3, c23);
+                Store(c, bias, s, cBase, biasBase, r2, n4, c24);
+                Store(c, bias, s, cBase, biasBase, r2, n5, c25);
+                Store(c, bias, s, cBase, biasBase, r2, n6, c26);
+                Store(c, bias, s, cBase, biasBase, r2, n7, c27);
+            }
+            if (r3 < s.M)
+            {
+                Store(c, bias, s, cBase, biasBase, r3, n0, c30);
+                Store(c, bias, s, cBase, biasBase, r3, n1, c31);
+                Store(c, bias, s, cBase, biasBase, r3, n2, c32);
+                Store(c, bias, s, cBase, biasBase, r3, n3, c33);
+                Store(c, bias, s, cBase, biasBase, r3, n4, c34);
+                Store(c, bias, s, cBase, biasBase, r3, n5, c35);
+                Store(c, bias, s, cBase, biasBase, r3, n6, c36);
+                Store(c, bias, s, cBase, biasBase, r3, n7, c37);
+            }
+            if (halves > 1 && r4 < s.M)
+            {
+                Store(c, bias, s, cBase, biasBase, r4, n0, c40);
+                Store(c, bias, s, cBase, biasBase, r4, n1, c41);
+                Store(c, bias, s, cBase, biasBase, r4, n2, c42);
+                Store(c, bias, s, cBase, biasBase, r4, n3, c43);
+                Store(c, bias, s, cBase, biasBase, r4, n4, c44);
+                Store(c, bias, s, cBase, biasBase, r4, n5, c45);
+                Store(c, bias, s, cBase, biasBase, r4, n6, c46);
+                Store(c, bias, s, cBase, biasBase, r4, n7, c47);
+            }
+            if (halves > 1 && r5 < s.M)
+            {
+                Store(c, bias, s, cBase, biasBase, r5, n0, c50);
+                Store(c, bias, s, cBase, biasBase, r5, n1, c51);
+                Store(c, bias, s, cBase, biasBase, r5, n2, c52);
+                Store(c, bias, s, cBase, biasBase, r5, n3, c53);
+                Store(c, bias, s, cBase, biasBase, r5, n4, c54);
+                Store(c, bias, s, cBase, biasBase, r5, n5, c55);
+                Store(c, bias, s, cBase, biasBase, r5, n6, c56);
+                Store(c, bias, s, cBase, biasBase, r5, n7, c57);
+            }
+            if (halves > 1 && r6 < s.M)
+            {
+                Store(c, bias, s, cBase, biasBase, r6, n0, c60);
+                Store(c, bias, s, cBase, biasBase, r6, n1, c61);
+                Store(c, bias, s, cBase, biasBase, r6, n2, c62);
+                Store(c, bias, s, cBase, biasBase, r6, n3, c63);
+                Store(c, bias, s, cBase, biasBase, r6, n4, c64);
+                Store(c, bias, s, cBase, biasBase, r6, n5, c65);
+                Store(c, bias, s, cBase, biasBase, r6, n6, c66);
+                Store(c, bias, s, cBase, biasBase, r6, n7, c67);
+            }
+            if (halves > 1 && r7 < s.M)
+            {
+                Store(c, bias, s, cBase, biasBase, r7, n0, c70);
+                Store(c, bias, s, cBase, biasBase, r7, n1, c71);
+                Store(c, bias, s, cBase, biasBase, r7, n2, c72);
+                Store(c, bias, s, cBase, biasBase, r7, n3, c73);
+                Store(c, bias, s, cBase, biasBase, r7, n4, c74);
+                Store(c, bias, s, cBase, biasBase, r7, n5, c75);
+                Store(c, bias, s, cBase, biasBase, r7, n6, c76);
+                Store(c, bias, s, cBase, biasBase, r7, n7, c77);
+            }
+        }
+    }
+
+    /// <summary>
     /// SGEMM with 8x16 outputs per thread (128 accumulators, as 2 x 4 blocks of 4x4) for 16-byte aligned operands, the
     /// layout of cuBLAS's float32 128x128x8 kernels: 128 threads (16 on the simulator) as 2 x 2 warps, each warp a 64x64
     /// sub-tile with its lanes as 8 rows x 4 columns (2 x 2 on the simulator), so the group computes 128x128 (32x64 on the

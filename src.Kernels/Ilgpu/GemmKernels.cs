@@ -1,3 +1,4 @@
+using System;
 using ILGPU;
 
 namespace GemsInjector.Kernels.Ilgpu;
@@ -96,4 +97,35 @@ internal static class GemmKernels
             c[batch * s.BatchC + (long)row * s.N + col] = v;
         }
     }
+}
+
+/// <summary>How the flat SGEMM tile (8–16 rows) stages a B stored [N, K] into shared memory (<c>GEMS_SGEMM_FLAT_TB_STAGE</c>).</summary>
+internal enum SgemmFlatTbStage
+{
+    /// <summary>
+    /// <c>scalar</c> (the default): <c>SgemmWarpF32</c>'s k-major B tile, each staged 16-byte vector (4 k of one column)
+    /// written as 4 scalar shared stores.
+    /// </summary>
+    Scalar,
+
+    /// <summary>
+    /// <c>vector</c>: <c>SgemmWarpNkVecF32</c>, an n-major (swizzled) B tile, one 16-byte shared store per staged vector and
+    /// 16-byte fragment loads of 4 k × 1 column; the same bits of C.
+    /// </summary>
+    Vector,
+}
+
+/// <summary>The <c>GEMS_SGEMM_FLAT_TB_STAGE</c> setting: <c>scalar</c> (default) or <c>vector</c>.</summary>
+internal static class SgemmFlatTbStageChoice
+{
+    /// <summary>Environment variable naming the flat tile's [N, K] staging.</summary>
+    public const string Variable = "GEMS_SGEMM_FLAT_TB_STAGE";
+
+    private static readonly Lazy<SgemmFlatTbStage> FromVariable = new(() => Parse(Environment.GetEnvironmentVariable(Variable)));
+
+    /// <summary>The setting of this process (read once).</summary>
+    public static SgemmFlatTbStage FromEnvironment() => FromVariable.Value;
+
+    /// <summary><c>vector</c> (any case, surrounding spaces ignored) selects <see cref="SgemmFlatTbStage.Vector"/>; anything else, unset included, the default.</summary>
+    public static SgemmFlatTbStage Parse(string? setting) => setting?.Trim().ToLowerInvariant() == "vector" ? SgemmFlatTbStage.Vector : SgemmFlatTbStage.Scalar;
 }

@@ -14,6 +14,7 @@ public sealed partial class IlgpuKernels
     private readonly Action<KernelConfig, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, GemvShape>?[] gemvKnF32 = new Action<KernelConfig, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, GemvShape>?[5];
     private readonly Action<KernelConfig, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, GemvShape>?[] gemvNkF32 = new Action<KernelConfig, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, GemvShape>?[5];
     private readonly Action<KernelConfig, ArrayView<Float4>, ArrayView<Float4>, ArrayView<float>, ArrayView<float>, GemmShape>?[] sgemmWarpF32 = new Action<KernelConfig, ArrayView<Float4>, ArrayView<Float4>, ArrayView<float>, ArrayView<float>, GemmShape>?[6];
+    private readonly Action<KernelConfig, ArrayView<Float4>, ArrayView<Float4>, ArrayView<float>, ArrayView<float>, GemmShape>?[] sgemmWarpNkVecF32 = new Action<KernelConfig, ArrayView<Float4>, ArrayView<Float4>, ArrayView<float>, ArrayView<float>, GemmShape>?[2];
     private readonly Action<KernelConfig, ArrayView<Float4>, ArrayView<Float4>, ArrayView<float>, ArrayView<float>, GemmShape>?[] sgemmWideF32 = new Action<KernelConfig, ArrayView<Float4>, ArrayView<Float4>, ArrayView<float>, ArrayView<float>, GemmShape>?[4];
     private readonly Action<KernelConfig, ArrayView<Float4>, ArrayView<Float4>, ArrayView<float>, ArrayView<float>, GemmShape, SgemmAddresses>?[] sgemmAsyncF32 = new Action<KernelConfig, ArrayView<Float4>, ArrayView<Float4>, ArrayView<float>, ArrayView<float>, GemmShape, SgemmAddresses>?[10];
     private readonly Action<KernelConfig, ArrayView<Float4>, ArrayView<Float4>, ArrayView<float>, ArrayView<float>, GemmShape, SgemmAddresses>?[] sgemmAsyncPipeF32 = new Action<KernelConfig, ArrayView<Float4>, ArrayView<Float4>, ArrayView<float>, ArrayView<float>, GemmShape, SgemmAddresses>?[6];
@@ -291,7 +292,8 @@ public sealed partial class IlgpuKernels
             else
             {
                 shape.StoreRuns = runsAllowed ? 1 : 0;
-                SgemmWarpLaunch(t, halves, bk, flat)(tiled, a.Cast<Float4>(), b.Cast<Float4>(), bias, target3, shape);
+                var warpLaunch = flat && transposeB && SgemmFlatTbStaging == SgemmFlatTbStage.Vector ? SgemmWarpNkVecLaunch(t, bk) : SgemmWarpLaunch(t, halves, bk, flat);
+                warpLaunch(tiled, a.Cast<Float4>(), b.Cast<Float4>(), bias, target3, shape);
             }
             if (splits > 1)
             {
@@ -337,6 +339,9 @@ public sealed partial class IlgpuKernels
 
     /// <summary>Which SGEMM serves aligned products (<c>GEMS_SGEMM_VARIANT</c>; tests set it directly).</summary>
     internal SgemmKernelVariant SgemmKernel { get; set; } = SgemmKernelChoice.FromEnvironment();
+
+    /// <summary>How the flat tile stages a B [N, K] (<c>GEMS_SGEMM_FLAT_TB_STAGE</c>; tests set it directly).</summary>
+    internal SgemmFlatTbStage SgemmFlatTbStaging { get; set; } = SgemmFlatTbStageChoice.FromEnvironment();
 
     /// <summary>Which kernel computes the short 64×256 tile of 17–64-row products (<c>GEMS_SGEMM_SHORT_VARIANT</c>; tests set it directly).</summary>
     internal SgemmShortVariant SgemmShortKernel { get; set; } = SgemmShortChoice.FromEnvironment();
@@ -393,6 +398,21 @@ public sealed partial class IlgpuKernels
             (4, 1, 4, true) => device.Load(ref sgemmWarpF32[slot], name, acc => acc.LoadStreamKernel<ArrayView<Float4>, ArrayView<Float4>, ArrayView<float>, ArrayView<float>, GemmShape>(GemmFastKernels.SgemmWarpF32<Const4, Const1, Const4, Const1>, SgemmBounds)),
             (16, 1, 8, true) => device.Load(ref sgemmWarpF32[slot], name, acc => acc.LoadStreamKernel<ArrayView<Float4>, ArrayView<Float4>, ArrayView<float>, ArrayView<float>, GemmShape>(GemmFastKernels.SgemmWarpF32<Const16, Const1, Const8, Const1>, SgemmBounds)),
             _ => throw new ArgumentOutOfRangeException(nameof(tileThreads), $"No warp-tiled SGEMM for {tileThreads} tile threads, {rowHalves} row halves, K-tile {bk}, flat {flat}."),
+        };
+    }
+
+    /// <summary>
+    /// <c>SgemmWarpNkVecF32</c>, the flat tile for a B [N, K] with 16-byte shared stores (<c>GEMS_SGEMM_FLAT_TB_STAGE=vector</c>):
+    /// (4, K-tile 4) on the simulator, (16, K-tile 8) on GPUs, as the flat <c>SgemmWarpF32</c> it stands in for.
+    /// </summary>
+    private Action<KernelConfig, ArrayView<Float4>, ArrayView<Float4>, ArrayView<float>, ArrayView<float>, GemmShape> SgemmWarpNkVecLaunch(int tileThreads, int bk)
+    {
+        var name = $"{nameof(GemmFastKernels.SgemmWarpNkVecF32)}<{tileThreads},1,{bk},1>";
+        return (tileThreads, bk) switch
+        {
+            (4, 4) => device.Load(ref sgemmWarpNkVecF32[0], name, acc => acc.LoadStreamKernel<ArrayView<Float4>, ArrayView<Float4>, ArrayView<float>, ArrayView<float>, GemmShape>(GemmFastKernels.SgemmWarpNkVecF32<Const4, Const1, Const4, Const1>, SgemmBounds)),
+            (16, 8) => device.Load(ref sgemmWarpNkVecF32[1], name, acc => acc.LoadStreamKernel<ArrayView<Float4>, ArrayView<Float4>, ArrayView<float>, ArrayView<float>, GemmShape>(GemmFastKernels.SgemmWarpNkVecF32<Const16, Const1, Const8, Const1>, SgemmBounds)),
+            _ => throw new ArgumentOutOfRangeException(nameof(tileThreads), $"No SgemmWarpNkVecF32 for {tileThreads} tile threads, K-tile {bk}."),
         };
     }
 

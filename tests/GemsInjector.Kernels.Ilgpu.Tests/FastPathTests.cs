@@ -440,6 +440,7 @@ public sealed class FastPathTests : KernelTestBase
     [Theory]
     [InlineData("Sgemm8x8F32", 256, 2)]
     [InlineData("SgemmWarpF32", 256, 2)]
+    [InlineData("SgemmWarpNkVecF32", 256, 2)]
     [InlineData("GemvKnF32", 256, 0)]
     [InlineData("GemvNkF32", 256, 0)]
     [InlineData("GemvNkVec1F32", 256, 0)]

@@ -17,7 +17,7 @@ namespace GemsInjector.Kernels.Ilgpu.Tests;
 /// </summary>
 public sealed class SgemmPtxTests
 {
-    public static TheoryData<string> Variants() => new() { "Sgemm8x8F32<16,1>", "Sgemm8x8F32<16,2>", "SgemmWarpF32<16,1,8>", "SgemmWarpF32<16,2,8>", "SgemmWarpF32<16,1,8,flat>", "SgemmWide8x16F32<16,2,16>", "SgemmWide8x16F32<16,1,16>" };
+    public static TheoryData<string> Variants() => new() { "Sgemm8x8F32<16,1>", "Sgemm8x8F32<16,2>", "SgemmWarpF32<16,1,8>", "SgemmWarpF32<16,2,8>", "SgemmWarpF32<16,1,8,flat>", "SgemmWarpNkVecF32<16,1,8,flat>", "SgemmWide8x16F32<16,2,16>", "SgemmWide8x16F32<16,1,16>" };
 
     [Theory]
     [MemberData(nameof(Variants))]
@@ -30,6 +30,7 @@ public sealed class SgemmPtxTests
             "SgemmWarpF32<16,1,8>" => Warp(typeof(Const1), typeof(Const8), typeof(Const16)),
             "SgemmWarpF32<16,2,8>" => Warp(typeof(Const2), typeof(Const8), typeof(Const16)),
             "SgemmWarpF32<16,1,8,flat>" => Warp(typeof(Const1), typeof(Const8), typeof(Const1)),
+            "SgemmWarpNkVecF32<16,1,8,flat>" => WarpNkVec(),
             "SgemmWide8x16F32<16,2,16>" => Wide(typeof(Const2), typeof(Const16)),
             "SgemmWide8x16F32<16,1,16>" => Wide(typeof(Const1), typeof(Const16)),
             _ => throw new ArgumentOutOfRangeException(nameof(variant)),
@@ -65,6 +66,37 @@ public sealed class SgemmPtxTests
             Assert.True(ptx.Contains("ld.global.v4.f32", StringComparison.Ordinal) || ptx.Contains("ld.global.v4.b32", StringComparison.Ordinal)
                 || ptx.Contains("ld.global.v4.u32", StringComparison.Ordinal), "no 16-byte global load");
         }
+    }
+
+    /// <summary>
+    /// The flat tile's B [N, K] staging for SM_90 (<c>GEMS_SGEMM_FLAT_TB_STAGE</c>): <c>SgemmWarpNkVecF32</c> stores each
+    /// staged B vector with one <c>st.shared.v4.f32</c> (4 per K-tile, at the prologue and in the K loop: 8) where the flat
+    /// <c>SgemmWarpF32</c> stores a transposed B as 16 scalars per K-tile; A's scalar stores (4 per staging slot, 2 slots
+    /// at each of the 2 sites; the second slot's guard is false on GPUs and ptxas drops it) are the only scalar shared
+    /// stores left; the K loop reads 8 B + 4 A 16-byte fragments per 4 steps and no scalar; no local memory, launch bounds
+    /// for 2 groups of 256 threads.
+    /// </summary>
+    [Fact]
+    public void FlatNkVectorStagingStoresSixteenBytes()
+    {
+        string vec = CompilePtx(WarpNkVec(), 256, "SgemmWarpNkVecF32_16_1_8_flat_");
+        string scalar = CompilePtx(Warp(typeof(Const1), typeof(Const8), typeof(Const1)), 256, "SgemmWarpF32_16_1_8_flat_");
+        int Count(string ptx, string pattern) => System.Text.RegularExpressions.Regex.Matches(ptx, pattern).Count;
+
+        Assert.DoesNotContain(".local", vec, StringComparison.Ordinal);
+        Assert.Contains(".maxntid 256", vec, StringComparison.Ordinal);
+        Assert.Contains(".minnctapersm 2", vec, StringComparison.Ordinal);
+        Assert.Equal(2 * 4, Count(vec, @"st\.shared\.v4\.f32"));
+        Assert.Equal(2 * 2 * 4, Count(vec, @"st\.shared\.f32"));
+        Assert.Equal(8 + 4, Count(vec, @"ld\.shared\.v4\.f32"));
+        Assert.Equal(0, Count(vec, @"ld\.shared\.f32"));
+        int muls = Count(vec, @"\bmul(\.rn)?\.f32\b");
+        int fmas = Count(vec, @"\bfma\.rn\.f32\b");
+        Assert.True(muls + fmas >= 4 * 32, $"{muls} mul.f32 + {fmas} fma.rn.f32, expected at least 128 in the K loop");
+
+        // The scalar staging it stands in for: both B layouts' stores, [N, K] as 16 scalars a K-tile.
+        Assert.Equal(2 * ((2 * 4) + 16), Count(scalar, @"st\.shared\.f32"));
+        Assert.Equal(2 * 4, Count(scalar, @"st\.shared\.v4\.f32"));
     }
 
     /// <summary>
@@ -246,6 +278,9 @@ public sealed class SgemmPtxTests
 
     private static System.Reflection.MethodInfo Wide(Type warpRows, Type bk) =>
         typeof(GemmFastKernels).GetMethod(nameof(GemmFastKernels.SgemmWide8x16F32))!.MakeGenericMethod(typeof(Const16), warpRows, bk);
+
+    private static System.Reflection.MethodInfo WarpNkVec() =>
+        typeof(GemmFastKernels).GetMethod(nameof(GemmFastKernels.SgemmWarpNkVecF32))!.MakeGenericMethod(typeof(Const16), typeof(Const1), typeof(Const8), typeof(Const1));
 
     private static System.Reflection.MethodInfo Warp(Type halves, Type bk, Type warpRowsLimit) =>
         typeof(GemmFastKernels).GetMethod(nameof(GemmFastKernels.SgemmWarpF32))!.MakeGenericMethod(typeof(Const16), halves, bk, warpRowsLimit);

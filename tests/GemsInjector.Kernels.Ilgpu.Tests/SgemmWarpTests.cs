@@ -688,6 +688,183 @@ public sealed class SgemmWarpTests : KernelTestBase
     }
 
     /// <summary>
+    /// <c>GEMS_SGEMM_FLAT_TB_STAGE=vector</c>: the flat tile with B [N, K] on <c>SgemmWarpNkVecF32</c> (8 × 64 on the
+    /// simulator, K-tile 4): 9–16 rows (two row tiles, the second partial), 1 to many K-tiles (odd and even counts: both
+    /// shared buffers as the first), N under, over and not a multiple of the 64-column tile, odd N, split-K (long K), and
+    /// addmm with a bias. Every element of C (NaN-poisoned first) against float64, then bit for bit against the scalar
+    /// staging (<c>SgemmWarpF32</c>), which runs the same FMAs in the same order.
+    /// </summary>
+    [Theory]
+    [InlineData(16, 4096, 11, false)]
+    [InlineData(16, 36, 131, false)]
+    [InlineData(9, 100, 37, false)]
+    [InlineData(13, 4, 65, false)]
+    [InlineData(12, 8, 64, false)]
+    [InlineData(11, 132, 201, false)]
+    [InlineData(15, 1028, 129, false)]
+    [InlineData(10, 600, 7, true)]
+    [InlineData(16, 44, 129, true)]
+    [InlineData(14, 260, 63, true)]
+    public void FlatTileNkVectorStagingMatchesFloat64AndScalarBits(int m, int k, int n, bool addmm)
+    {
+        int seed = 9800 + m * 100 + k + n + (addmm ? 1 : 0);
+        var a = Random(seed, m * k);
+        var b = Random(seed + 1, n * k);
+        var bias = Random(seed + 2, n);
+        var savedVariant = K.SgemmKernel;
+        var savedRows = K.SmallRowsKernel;
+        var savedStage = K.SgemmFlatTbStaging;
+        K.SgemmKernel = SgemmKernelChoice.Parse("warp8");
+        K.SmallRowsKernel = SmallRowsChoice.Parse("sgemm");
+        try
+        {
+            float[] Run(SgemmFlatTbStage stage)
+            {
+                K.SgemmFlatTbStaging = stage;
+                var c = Poisoned(m * n);
+                if (addmm)
+                {
+                    K.Addmm(Upload(bias), Upload(a), Upload(b), c, m, k, n, beta: 0.5f, alpha: 2f, transposeB: true);
+                }
+                else
+                {
+                    K.Mm(Upload(a), Upload(b), c, m, k, n, transposeB: true);
+                }
+
+                return Download(c);
+            }
+
+            var vector = Run(SgemmFlatTbStage.Vector);
+            Assert.True(Device.HasCompiled("SgemmWarpNkVecF32<4,1,4,1>"));
+            var prod = MatMul(a, b, 1, m, k, n, true);
+            var expected = addmm ? prod.Select((p, idx) => 2 * p + 0.5 * bias[idx % n]).ToArray() : prod;
+            AssertClose(vector, expected, RtolF32, Atol * k, $"flat tb vector {(addmm ? "addmm" : "mm")} {m}x{k}x{n}", seed);
+
+            var scalar = Run(SgemmFlatTbStage.Scalar);
+            for (int i = 0; i < scalar.Length; i++)
+            {
+                Assert.True(BitConverter.SingleToInt32Bits(scalar[i]) == BitConverter.SingleToInt32Bits(vector[i]),
+                    $"element {i}: vector {vector[i]:R}, scalar {scalar[i]:R}");
+            }
+        }
+        finally
+        {
+            K.SgemmKernel = savedVariant;
+            K.SmallRowsKernel = savedRows;
+            K.SgemmFlatTbStaging = savedStage;
+        }
+    }
+
+    /// <summary>
+    /// <c>SgemmWarpNkVecF32</c>'s n-major B tile, replayed for the GPU (T = 16, K-tile 8) and simulator (4, 4) variants as the
+    /// kernel computes it: the staged vectors (column nB, k vector kB / 4 of thread tid's slot p, written at slot 0's plus p
+    /// constant steps) land on distinct slots of one B buffer (the padding vectors aside), and both buffers fit WarpNkShared; each fragment read (the per-thread base
+    /// plus constants the kernel uses) finds the vector of the column and k it stands for; and on GPUs the 8 column lanes of
+    /// a warp's fragment load, and the 8 lanes of each quarter-warp's store, sit in distinct 16-byte bank quads (one
+    /// wavefront per 128 bytes).
+    /// </summary>
+    [Theory]
+    [InlineData(16, 8)]
+    [InlineData(4, 4)]
+    public void NkVectorStagingLayoutCoversTheTile(int t, int bk)
+    {
+        bool gpu = t >= 16;
+        int threads = t * t, lr = gpu ? 4 : 2, lc = gpu ? 8 : 2, lanes = lr * lc;
+        var (tileRows, tileCols) = GemmFastKernels.FlatTile(t);
+        int warpsAcross = threads / lanes;
+        int kVecs = bk / 4, bVecs = tileCols * kVecs, bufQ = tileCols / 4 * (4 * kVecs + 1);
+        Assert.Equal(4 * threads, bVecs);
+        var slot = new (int N, int Kv)?[bufQ];
+        int StoreSlot(int e, out int nB, out int kv)
+        {
+            nB = e / kVecs;
+            kv = (4 * (e & (kVecs - 1))) >> 2;
+            return GemmFastKernels.NkSlot(nB, kv, kVecs);
+        }
+
+        // The kernel stores slot p at its slot 0's plus p constant steps.
+        int dStepB = threads / kVecs / 4 * (4 * kVecs + 1);
+        for (int tid = 0; tid < threads; tid++)
+        {
+            int d0 = StoreSlot(tid, out _, out _);
+            for (int p = 0; p < 4; p++)
+            {
+                int d = StoreSlot(tid + p * threads, out int nB, out int kv);
+                Assert.Equal(d0 + (p * dStepB), d);
+                Assert.InRange(d, 0, bufQ - 1);
+                Assert.Null(slot[d]);
+                slot[d] = (nB, kv);
+            }
+        }
+
+        Assert.Equal(bVecs, slot.Count(entry => entry is not null));
+        Assert.All(Enumerable.Range(0, tileCols / 4), g => Assert.Null(slot[(g * (4 * kVecs + 1)) + (4 * kVecs)]));
+        Assert.True(2 * bufQ <= GemmFastKernels.WarpNkShared / 4 - 2 * bk * GemmFastKernels.Ld / 4, "both B buffers fit B's region");
+        Assert.InRange(GemmFastKernels.WarpNkShared * sizeof(float), 1, 48 * 1024);
+
+        int FragSlot(int tc, int h, int j, int kv) => ((tc >> 2) * (4 * kVecs + 1)) + (h * lc * (4 * kVecs + 1)) + (j * kVecs) + kv;
+
+        for (int tid = 0; tid < threads; tid++)
+        {
+            int lane = tid & (lanes - 1), warp = tid / lanes;
+            int tc = (warp & (warpsAcross - 1)) * 8 * lc + 4 * (lane & (lc - 1));
+            for (int kv = 0; kv < kVecs; kv++)
+            {
+                for (int h = 0; h < 2; h++)
+                {
+                    for (int j = 0; j < 4; j++)
+                    {
+                        int n = tc + h * 4 * lc + j;
+                        Assert.Equal(GemmFastKernels.NkSlot(n, kv, kVecs), FragSlot(tc, h, j, kv));
+                        Assert.Equal((n, kv), slot[FragSlot(tc, h, j, kv)]);
+                    }
+                }
+            }
+        }
+
+        if (gpu)
+        {
+            // Both buffers start on a 128-byte boundary, so the quads below hold in either.
+            Assert.Equal(0, bufQ % 8);
+            for (int warp = 0; warp < threads / 32; warp++)
+            {
+                for (int kv = 0; kv < kVecs; kv++)
+                {
+                    for (int h = 0; h < 2; h++)
+                    {
+                        for (int j = 0; j < 4; j++)
+                        {
+                            var quads = Enumerable.Range(0, 32)
+                                .Select(l => (warp & (warpsAcross - 1)) * 8 * lc + 4 * (l & (lc - 1)))
+                                .Distinct().Select(tc => FragSlot(tc, h, j, kv) % 8).ToArray();
+                            Assert.Equal(8, quads.Length);
+                            Assert.Equal(8, quads.Distinct().Count());
+                        }
+                    }
+                }
+
+                for (int p = 0; p < 4; p++)
+                {
+                    for (int quarter = 0; quarter < 4; quarter++)
+                    {
+                        var quads = Enumerable.Range(0, 8).Select(l => StoreSlot(warp * 32 + quarter * 8 + l + p * threads, out _, out _) % 8);
+                        Assert.Equal(8, quads.Distinct().Count());
+                    }
+                }
+            }
+        }
+    }
+
+    [Theory]
+    [InlineData(null, "Scalar")]
+    [InlineData("", "Scalar")]
+    [InlineData("scalar", "Scalar")]
+    [InlineData(" VECTOR ", "Vector")]
+    [InlineData("vector", "Vector")]
+    [InlineData("vec", "Scalar")]
+    public void FlatTbStageSettingParses(string? setting, string expected) => Assert.Equal(expected, SgemmFlatTbStageChoice.Parse(setting).ToString());
+
+    /// <summary>
     /// The GPU variants (T = 16) never run on the simulator (its groups stop at 16 threads), so their index arithmetic, as
     /// written in SgemmWarpF32, is replayed here: every output of the tile belongs to exactly one thread, the staged
     /// vectors cover the A and B tiles exactly within the prefetch slots (2 of A, 4 of B), and both shared regions fit.

@@ -36,9 +36,9 @@ def kernel_header(name, type_params, variants, params):
     w("    {")
 
 
-def tile_prologue():
+def tile_prologue(b_layouts=True):
     """The group's tile origin, its split-K range of K and batch, and the vectors each K-tile stages (from tileRows,
-    tileCols and bk)."""
+    tileCols and bk). b_layouts: the kernel takes both B layouts (bRowMajor tells them apart)."""
     w("        int row0 = Grid.IdxY * tileRows;")
     w("        int col0 = Grid.IdxX * tileCols;")
     w("        int split = s.SplitK > 1 ? Grid.IdxZ : 0;")
@@ -47,16 +47,19 @@ def tile_prologue():
     w("        int kEnd = kBegin + s.KChunk < s.K ? kBegin + s.KChunk : s.K;")
     w("        long aBase = batch * s.BatchA;")
     w("        long bBase = batch * s.BatchB;")
-    w("        bool bRowMajor = s.StrideBn == 1;")
+    if b_layouts:
+        w("        bool bRowMajor = s.StrideBn == 1;")
     w("        int kVecs = bk / 4;")
     w("        int aVecs = tileRows * kVecs;")
     w("        int bVecs = tileCols * kVecs;")
 
 
-def staging_coordinates(pa, pb):
+def staging_coordinates(pa, pb, nk_slots=False):
     """Per staging register: the A vector p (row rA, k kA..kA+3) and the B vector p (row-major: k row kB, columns
     nB..nB+3; transposed: kB..kB+3, column nB) this thread loads, whether it has one (uA / uB), whether it lies inside
-    the matrix (okA / okB) and its global float index (gA / gB). kVecs and tileCols are powers of two (masks, not %)."""
+    the matrix (okA / okB) and its global float index (gA / gB). kVecs and tileCols are powers of two (masks, not %).
+    nk_slots: B is transposed only, dB0 is vector 0's slot in the n-major shared tile (NkSlot) and dStepB the step to
+    the next vector's."""
     for p in range(pa):
         w(f"        int eA{p} = tid + {p} * threads;")
         w(f"        bool uA{p} = aVecs >= {p + 1} * threads || (aVecs > {p} * threads && eA{p} < aVecs);")
@@ -67,10 +70,20 @@ def staging_coordinates(pa, pb):
     for p in range(pb):
         w(f"        int eB{p} = tid + {p} * threads;")
         w(f"        bool uB{p} = bVecs >= {p + 1} * threads || (bVecs > {p} * threads && eB{p} < bVecs);")
-        w(f"        int kB{p} = bRowMajor ? eB{p} / (tileCols / 4) : 4 * (eB{p} & (kVecs - 1));")
-        w(f"        int nB{p} = bRowMajor ? 4 * (eB{p} & (tileCols / 4 - 1)) : eB{p} / kVecs;")
+        if nk_slots:
+            w(f"        int kB{p} = 4 * (eB{p} & (kVecs - 1));")
+            w(f"        int nB{p} = eB{p} / kVecs;")
+        else:
+            w(f"        int kB{p} = bRowMajor ? eB{p} / (tileCols / 4) : 4 * (eB{p} & (kVecs - 1));")
+            w(f"        int nB{p} = bRowMajor ? 4 * (eB{p} & (tileCols / 4 - 1)) : eB{p} / kVecs;")
         w(f"        bool okB{p} = uB{p} && col0 + nB{p} < s.N;")
         w(f"        long gB{p} = bBase + (long)kB{p} * s.StrideBk + (long)(col0 + nB{p}) * s.StrideBn;")
+        if nk_slots and p == 0:
+            w("        int dB0 = NkSlot(nB0, kB0 >> 2, kVecs);")
+    if nk_slots:
+        w("        // Slot p's column is threads / kVecs past slot 0's at the same k (a whole number of 4-column groups), so its slot is")
+        w("        // a constant step further: the stores index one view with constants.")
+        w("        int dStepB = threads / kVecs / 4 * (4 * kVecs + 1);")
 
 
 def sgemm_epilogue(row, col, runs=False):
@@ -214,61 +227,11 @@ sgemm_epilogue(lambda i: f"row0 + {'4 * t + ' if i >= 4 else ''}4 * ty + {i % 4}
 w("")
 
 # ---------------- SGEMM, warp-tiled, 16-byte global loads ----------------
-w("    /// <summary>")
-w("    /// Warp-tiled SGEMM for 16-byte aligned operands (A [M, K] row-major, B [K, N] or [N, K], the unit-stride extent a")
-w("    /// multiple of 4): a group of T*T threads computes a (4T*TRowHalves)x(8T) tile of C, each thread 4 or 8 rows x 8")
-w("    /// columns, as two 4x4 blocks per dimension. Threads are laid out per warp as 4 rows x 8 columns of lanes (4x4 with")
-w("    /// T = 4), so one 16-byte shared load of a warp touches 4 distinct A vectors or 8 distinct consecutive B vectors (at")
-w("    /// most 128 bytes: one shared wavefront), where the 16x2 lane layout of Sgemm8x8F32 spends 4 wavefronts per B load.")
-w("    /// K-tiles of TBk rows (a multiple of 4) go through two shared buffers, staged with 16-byte global loads (A and a")
-w("    /// transposed B along K, a row-major B along N), the next tile's loads issued before the current tile's FMAs and")
-w("    /// stored after them: one barrier per K-tile. A is stored transposed (k-major) so its fragment is one vector load.")
-w("    /// TWarpRowsLimit caps the warp rows of the group: 16 (no cap) gives the square tiles (4 x 2 warps on GPUs), 1 the flat")
-w("    /// tile for 8-16-row products (8 warps side by side: 16 x 512, 4 B vectors staged per thread, B's shared rows 516 long).")
-w("    /// </summary>")
-kernel_header("SgemmWarpF32", ["TTileThreads", "TRowHalves", "TBk", "TWarpRowsLimit"], (("Const4", "Const1", "Const4", "Const16"), ("Const4", "Const2", "Const4", "Const16"),
-                                                                                        ("Const16", "Const1", "Const8", "Const16"), ("Const16", "Const2", "Const8", "Const16"),
-                                                                                        ("Const4", "Const1", "Const4", "Const1"), ("Const16", "Const1", "Const8", "Const1")),
-              "ArrayView<Float4> a4, ArrayView<Float4> b4, ArrayView<float> bias, ArrayView<float> c, GemmShape s")
-w("        // One allocation (static shared memory stops at 48 KB a group): A's two buffers, then B's.")
-w("        var sAll4 = SharedMemory.Allocate<Float4>(WarpShared / 4);")
-w("        int t = default(TTileThreads).Value;")
-w("        int threads = t * t;")
-w("        int bk = default(TBk).Value;")
-w("        var sA4 = sAll4.SubView(0, 2 * bk * Ld / 4);")
-w("        var sB4 = sAll4.SubView(2 * bk * Ld / 4, WarpShared / 4 - 2 * bk * Ld / 4);")
-w("        var sA = sA4.Cast<float>();")
-w("        var sB = sB4.Cast<float>();")
-w("        var av = a4.AsAligned(16);")
-w("        var bv = b4.AsAligned(16);")
-w("        int halves = default(TRowHalves).Value;")
-w("        // Lanes of a (logical) warp: 4 rows x 8 columns on GPUs; 2 x 2 on the simulator (T = 4: four warps of 4 lanes, as")
-w("        // its warp size), so that its tests cross warp rows and columns as the GPU layout does.")
-w("        int lr = t >= 16 ? 4 : 2;")
-w("        int lc = t >= 16 ? 8 : 2;")
-w("        int lanes = lr * lc;")
-w("        int warpsDown = t / lr < default(TWarpRowsLimit).Value ? t / lr : default(TWarpRowsLimit).Value;")
-w("        int warpsAcross = threads / lanes / warpsDown;")
-w("        int tid = Group.IdxX;")
-w("        // lanes, lc and warpsAcross are powers of two: a mask, not %, which ILGPU emits as a signed remainder that ptxas")
-w("        // turns into a full division, recomputed in every K-tile under the 128-register bound.")
-w("        int lane = tid & (lanes - 1);")
-w("        int warp = tid / lanes;")
-w("        int tr = (warp / warpsAcross) * 4 * lr * halves + 4 * (lane / lc);")
-w("        int tc = (warp & (warpsAcross - 1)) * 8 * lc + 4 * (lane & (lc - 1));")
-w("        int tileRows = warpsDown * 4 * lr * halves;")
-w("        int tileCols = warpsAcross * 8 * lc;")
-w("        int ldB = tileCols + 4;")
-tile_prologue()
-for i in range(TM):
-    w("        float " + ", ".join(f"c{i}{j} = 0f" for j in range(TN)) + ";")
-w("        int tiles = kEnd > kBegin ? (kEnd - kBegin + bk - 1) / bk : 0;")
 # staging coordinates: A vector p covers (rA, kA..kA+3); B vector p covers (kB, nB..nB+3) row-major or (kB..kB+3, nB) transposed.
 # Up to 2 A and 4 B vectors per thread (4: the flat 16 x 512 tile); a whole number of vectors per thread folds the guards to
 # constants, so the unused prefetch registers and their loads vanish.
 PA = 2
 PB = 4
-staging_coordinates(PA, PB)
 
 
 def stage_loads(ind, kexpr, pa=PA, pb=PB):
@@ -279,9 +242,11 @@ def stage_loads(ind, kexpr, pa=PA, pb=PB):
         w(f"{ind}pb{p} = okB{p} && {kexpr} + kB{p} < kEnd ? bv[(gB{p} + (long){kexpr} * s.StrideBk) / 4] : default;")
 
 
-def stage_stores(ind, bufA, bufB, pa=PA, pb=PB, a_shared="sA", ld_a="Ld", b_vectors="sB4", b_shared="sB"):
+def stage_stores(ind, bufA, bufB, pa=PA, pb=PB, a_shared="sA", ld_a="Ld", b_vectors="sB4", b_shared="sB", nk_slots=False):
     """The staging registers into shared memory: A transposed (k-major, scalar stores into a_shared with row stride
-    ld_a), B as vectors into b_vectors when row-major, else transposed like A into b_shared."""
+    ld_a), B as vectors into b_vectors when row-major, else transposed like A into b_shared. nk_slots: B is transposed
+    only and each vector goes whole to its n-major slot dB0 + p dStepB, through one view at bufB + dB0 (bufB then counts
+    vectors, not floats)."""
     for p in range(pa):
         w(f"{ind}if (uA{p})")
         w(f"{ind}{{")
@@ -289,9 +254,16 @@ def stage_stores(ind, bufA, bufB, pa=PA, pb=PB, a_shared="sA", ld_a="Ld", b_vect
             w(f"{ind}    {a_shared}[{bufA} + (kA{p} + {j}) * {ld_a} + rA{p}] = pa{p}.{f};")
         w(f"{ind}}}")
         w("")
+    if nk_slots:
+        w(f"{ind}var {'bs0' if bufB == '0' else 'bs'} = {b_vectors}.SubView({'' if bufB == '0' else bufB + ' + '}dB0, {pb - 1} * dStepB + 1);")
     for p in range(pb):
         w(f"{ind}if (uB{p})")
         w(f"{ind}{{")
+        if nk_slots:
+            w(f"{ind}    {'bs0' if bufB == '0' else 'bs'}[{p} * dStepB] = pb{p};")
+            w(f"{ind}}}")
+            w("")
+            continue
         w(f"{ind}    if (bRowMajor)")
         w(f"{ind}    {{")
         w(f"{ind}        {b_vectors}[({bufB} + kB{p} * ldB + nB{p}) / 4] = pb{p};")
@@ -305,60 +277,161 @@ def stage_stores(ind, bufA, bufB, pa=PA, pb=PB, a_shared="sA", ld_a="Ld", b_vect
         w("")
 
 
-w("        Float4 " + ", ".join(f"pa{p} = default" for p in range(PA)) + ", " + ", ".join(f"pb{p} = default" for p in range(PB)) + ";")
-stage_loads("        ", "kBegin")
-stage_stores("        ", "0", "0")
-w("        Group.Barrier();")
-w("        for (int tile = 0; tile < tiles; tile++)")
-w("        {")
-w("            int cur = (tile & 1) * (bk * Ld);")
-w("            int curB = (tile & 1) * (bk * ldB);")
-w("            bool more = tile + 1 < tiles;")
-w("            if (more)")
-w("            {")
-w("                int k1 = kBegin + (tile + 1) * bk;")
-stage_loads("                ", "k1")
-w("            }")
-w("")
-w("            // Four K steps per iteration (bk is a multiple of 4), written out so the shared loads can be hoisted.")
-w("            for (int kk = 0; kk < bk; kk += 4)")
-w("            {")
-for u in range(4):
-    w(f"                int o{u} = (cur + (kk + {u}) * Ld) / 4;")
-    w(f"                int q{u} = (curB + (kk + {u}) * ldB) / 4;")
-    w(f"                Float4 al{u} = sA4[o{u} + tr / 4];")
-    w(f"                Float4 ah{u} = halves > 1 ? sA4[o{u} + tr / 4 + lr] : al{u};")
-    w(f"                Float4 bl{u} = sB4[q{u} + tc / 4];")
-    w(f"                Float4 bh{u} = sB4[q{u} + tc / 4 + lc];")
-    for i, f in enumerate("XYZW"):
-        w(f"                float a{i}_{u} = al{u}.{f};")
-        w(f"                float a{i + 4}_{u} = ah{u}.{f};")
-    for j, f in enumerate("XYZW"):
-        w(f"                float b{j}_{u} = bl{u}.{f};")
-        w(f"                float b{j + 4}_{u} = bh{u}.{f};")
-    for i in range(4):
-        w("                " + " ".join(f"c{i}{j} += a{i}_{u} * b{j}_{u};" for j in range(TN)))
-    w("                if (halves > 1)")
-    w("                {")
-    for i in range(4, TM):
-        w("                    " + " ".join(f"c{i}{j} += a{i}_{u} * b{j}_{u};" for j in range(TN)))
-    w("                }")
+
+def sgemm_warp(nk_vec):
+    """SgemmWarpF32 (nk_vec False), or SgemmWarpNkVecF32 (True): its flat tile for a B [N, K] only, B staged n-major
+    with one 16-byte shared store per vector and read back as 4 k x 1 n fragments (the same FMAs in the same order)."""
+    if nk_vec:
+        w("    /// <summary>")
+        w("    /// SgemmWarpF32's flat tile (TWarpRowsLimit 1: 8-16-row products) for a B stored [N, K] only, with B's shared tile")
+        w("    /// n-major: each staged 16-byte vector (4 consecutive k of one column) is one 16-byte shared store, where SgemmWarpF32")
+        w("    /// writes it as 4 scalar stores into its k-major tile; each 4 K steps read B as 8 vectors of 4 k x 1 column (the")
+        w("    /// same count of 16-byte loads as 8 columns x 4 k rows). Each group of 4 columns owns 4 kVecs vectors and one of")
+        w("    /// padding (<see cref=\"NkSlot\"/>), so that both the stores and the 8 column lanes of a fragment load stay one")
+        w("    /// wavefront per 128 bytes while every fragment address is one base plus constants. Same operands, same FMAs in the")
+        w("    /// same order as SgemmWarpF32, so the same bits of C. Shared memory: <see cref=\"WarpNkShared\"/>.")
+        w("    /// Selected by GEMS_SGEMM_FLAT_TB_STAGE=vector.")
+        w("    /// </summary>")
+        kernel_header("SgemmWarpNkVecF32", ["TTileThreads", "TRowHalves", "TBk", "TWarpRowsLimit"], (("Const4", "Const1", "Const4", "Const1"), ("Const16", "Const1", "Const8", "Const1")),
+                      "ArrayView<Float4> a4, ArrayView<Float4> b4, ArrayView<float> bias, ArrayView<float> c, GemmShape s")
+    else:
+        w("    /// <summary>")
+        w("    /// Warp-tiled SGEMM for 16-byte aligned operands (A [M, K] row-major, B [K, N] or [N, K], the unit-stride extent a")
+        w("    /// multiple of 4): a group of T*T threads computes a (4T*TRowHalves)x(8T) tile of C, each thread 4 or 8 rows x 8")
+        w("    /// columns, as two 4x4 blocks per dimension. Threads are laid out per warp as 4 rows x 8 columns of lanes (4x4 with")
+        w("    /// T = 4), so one 16-byte shared load of a warp touches 4 distinct A vectors or 8 distinct consecutive B vectors (at")
+        w("    /// most 128 bytes: one shared wavefront), where the 16x2 lane layout of Sgemm8x8F32 spends 4 wavefronts per B load.")
+        w("    /// K-tiles of TBk rows (a multiple of 4) go through two shared buffers, staged with 16-byte global loads (A and a")
+        w("    /// transposed B along K, a row-major B along N), the next tile's loads issued before the current tile's FMAs and")
+        w("    /// stored after them: one barrier per K-tile. A is stored transposed (k-major) so its fragment is one vector load.")
+        w("    /// TWarpRowsLimit caps the warp rows of the group: 16 (no cap) gives the square tiles (4 x 2 warps on GPUs), 1 the flat")
+        w("    /// tile for 8-16-row products (8 warps side by side: 16 x 512, 4 B vectors staged per thread, B's shared rows 516 long).")
+        w("    /// </summary>")
+        kernel_header("SgemmWarpF32", ["TTileThreads", "TRowHalves", "TBk", "TWarpRowsLimit"], (("Const4", "Const1", "Const4", "Const16"), ("Const4", "Const2", "Const4", "Const16"),
+                                                                                                ("Const16", "Const1", "Const8", "Const16"), ("Const16", "Const2", "Const8", "Const16"),
+                                                                                                ("Const4", "Const1", "Const4", "Const1"), ("Const16", "Const1", "Const8", "Const1")),
+                      "ArrayView<Float4> a4, ArrayView<Float4> b4, ArrayView<float> bias, ArrayView<float> c, GemmShape s")
+    shared = "WarpNkShared" if nk_vec else "WarpShared"
+    w("        // One allocation (static shared memory stops at 48 KB a group): A's two buffers, then B's.")
+    w(f"        var sAll4 = SharedMemory.Allocate<Float4>({shared} / 4);")
+    w("        int t = default(TTileThreads).Value;")
+    w("        int threads = t * t;")
+    w("        int bk = default(TBk).Value;")
+    w("        var sA4 = sAll4.SubView(0, 2 * bk * Ld / 4);")
+    w(f"        var sB4 = sAll4.SubView(2 * bk * Ld / 4, {shared} / 4 - 2 * bk * Ld / 4);")
+    w("        var sA = sA4.Cast<float>();")
+    if not nk_vec:
+        w("        var sB = sB4.Cast<float>();")
+    w("        var av = a4.AsAligned(16);")
+    w("        var bv = b4.AsAligned(16);")
+    w("        int halves = default(TRowHalves).Value;")
+    w("        // Lanes of a (logical) warp: 4 rows x 8 columns on GPUs; 2 x 2 on the simulator (T = 4: four warps of 4 lanes, as")
+    w("        // its warp size), so that its tests cross warp rows and columns as the GPU layout does.")
+    w("        int lr = t >= 16 ? 4 : 2;")
+    w("        int lc = t >= 16 ? 8 : 2;")
+    w("        int lanes = lr * lc;")
+    w("        int warpsDown = t / lr < default(TWarpRowsLimit).Value ? t / lr : default(TWarpRowsLimit).Value;")
+    w("        int warpsAcross = threads / lanes / warpsDown;")
+    w("        int tid = Group.IdxX;")
+    w("        // lanes, lc and warpsAcross are powers of two: a mask, not %, which ILGPU emits as a signed remainder that ptxas")
+    w("        // turns into a full division, recomputed in every K-tile under the 128-register bound.")
+    w("        int lane = tid & (lanes - 1);")
+    w("        int warp = tid / lanes;")
+    w("        int tr = (warp / warpsAcross) * 4 * lr * halves + 4 * (lane / lc);")
+    w("        int tc = (warp & (warpsAcross - 1)) * 8 * lc + 4 * (lane & (lc - 1));")
+    w("        int tileRows = warpsDown * 4 * lr * halves;")
+    w("        int tileCols = warpsAcross * 8 * lc;")
+    if not nk_vec:
+        w("        int ldB = tileCols + 4;")
+    tile_prologue(b_layouts=not nk_vec)
+    for i in range(TM):
+        w("        float " + ", ".join(f"c{i}{j} = 0f" for j in range(TN)) + ";")
+    w("        int tiles = kEnd > kBegin ? (kEnd - kBegin + bk - 1) / bk : 0;")
+    staging_coordinates(PA, PB, nk_slots=nk_vec)
+    if nk_vec:
+        w("        // Vectors of one B buffer (tileCols / 4 groups of 4 kVecs + 1), and the slot of this thread's first column group:")
+        w("        // NkSlot of its columns tc + 4 lc h + j at k vector kv is fragB + lc (4 kVecs + 1) h + kVecs j + kv, one register")
+        w("        // and constants.")
+        w("        int bufQ = tileCols / 4 * (4 * kVecs + 1);")
+        w("        int fragB = (tc >> 2) * (4 * kVecs + 1);")
+    w("        Float4 " + ", ".join(f"pa{p} = default" for p in range(PA)) + ", " + ", ".join(f"pb{p} = default" for p in range(PB)) + ";")
+    stage_loads("        ", "kBegin")
+    stage_stores("        ", "0", "0", nk_slots=nk_vec)
+    w("        Group.Barrier();")
+    w("        for (int tile = 0; tile < tiles; tile++)")
+    w("        {")
+    w("            int cur = (tile & 1) * (bk * Ld);")
+    if nk_vec:
+        w("            int curQ = (tile & 1) * bufQ;")
+    else:
+        w("            int curB = (tile & 1) * (bk * ldB);")
+    w("            bool more = tile + 1 < tiles;")
+    w("            if (more)")
+    w("            {")
+    w("                int k1 = kBegin + (tile + 1) * bk;")
+    stage_loads("                ", "k1")
+    w("            }")
     w("")
-w("            }")
-w("")
-w("            if (more)")
-w("            {")
-w("                int nxt = (bk * Ld) - cur;")
-w("                int nxtB = (bk * ldB) - curB;")
-stage_stores("                ", "nxt", "nxtB")
-w("            }")
-w("")
-w("            Group.Barrier();")
-w("        }")
-w("")
-sgemm_epilogue(lambda i: f"row0 + tr + {'4 * lr + ' if i >= 4 else ''}{i % 4}",
-               lambda j: f"col0 + tc + {'4 * lc + ' if j >= 4 else ''}{j % 4}", runs=True)
-w("")
+    w("            // Four K steps per iteration (bk is a multiple of 4), written out so the shared loads can be hoisted.")
+    w("            for (int kk = 0; kk < bk; kk += 4)")
+    w("            {")
+    if nk_vec:
+        w("                int kv = kk >> 2;")
+        w("                // A view from this thread's first column group, so that the 8 fragment addresses are one 64-bit base plus")
+        w("                // constant offsets (an int index past a runtime base costs a sign extension and a shift per load).")
+        w("                var bq = sB4.SubView(curQ + fragB + kv, lc * (4 * kVecs + 1) + 3 * kVecs + 1);")
+        for h in range(2):
+            for j in range(4):
+                w(f"                Float4 bn{h}{j} = bq[{h} * lc * (4 * kVecs + 1) + {j} * kVecs];")
+    for u in range(4):
+        w(f"                int o{u} = (cur + (kk + {u}) * Ld) / 4;")
+        if not nk_vec:
+            w(f"                int q{u} = (curB + (kk + {u}) * ldB) / 4;")
+        w(f"                Float4 al{u} = sA4[o{u} + tr / 4];")
+        w(f"                Float4 ah{u} = halves > 1 ? sA4[o{u} + tr / 4 + lr] : al{u};")
+        if not nk_vec:
+            w(f"                Float4 bl{u} = sB4[q{u} + tc / 4];")
+            w(f"                Float4 bh{u} = sB4[q{u} + tc / 4 + lc];")
+        for i, f in enumerate("XYZW"):
+            w(f"                float a{i}_{u} = al{u}.{f};")
+            w(f"                float a{i + 4}_{u} = ah{u}.{f};")
+        for j, f in enumerate("XYZW"):
+            if nk_vec:
+                w(f"                float b{j}_{u} = bn0{j}.{'XYZW'[u]};")
+                w(f"                float b{j + 4}_{u} = bn1{j}.{'XYZW'[u]};")
+            else:
+                w(f"                float b{j}_{u} = bl{u}.{f};")
+                w(f"                float b{j + 4}_{u} = bh{u}.{f};")
+        for i in range(4):
+            w("                " + " ".join(f"c{i}{j} += a{i}_{u} * b{j}_{u};" for j in range(TN)))
+        w("                if (halves > 1)")
+        w("                {")
+        for i in range(4, TM):
+            w("                    " + " ".join(f"c{i}{j} += a{i}_{u} * b{j}_{u};" for j in range(TN)))
+        w("                }")
+        w("")
+    w("            }")
+    w("")
+    w("            if (more)")
+    w("            {")
+    w("                int nxt = (bk * Ld) - cur;")
+    if nk_vec:
+        w("                int nxtQ = bufQ - curQ;")
+    else:
+        w("                int nxtB = (bk * ldB) - curB;")
+    stage_stores("                ", "nxt", "nxtQ" if nk_vec else "nxtB", nk_slots=nk_vec)
+    w("            }")
+    w("")
+    w("            Group.Barrier();")
+    w("        }")
+    w("")
+    sgemm_epilogue(lambda i: f"row0 + tr + {'4 * lr + ' if i >= 4 else ''}{i % 4}",
+                   lambda j: f"col0 + tc + {'4 * lc + ' if j >= 4 else ''}{j % 4}", runs=True)
+    w("")
+
+
+sgemm_warp(False)
+sgemm_warp(True)
 
 # ---------------- SGEMM, 8x16 per thread (128 accumulators), 4 warps of 64x64 ----------------
 BR = 2  # 4-row blocks per thread
