@@ -25,6 +25,9 @@ internal static class ClusterReduction
     /// </summary>
     public const string MarkerPrefix = "// gems: cluster 1, ";
 
+    /// <summary>Most groups of a cluster (the portable limit).</summary>
+    public const int MaxSize = 8;
+
     /// <summary>Cluster sizes a kernel may declare: the portable limit is 8 groups.</summary>
     public static bool IsSize(int size) => size is 2 or 4 or 8;
 
@@ -70,16 +73,7 @@ internal static class ClusterReduction
                     int col = col0 + ((v % rowVectors) << 2);
                     if (col < g.N)
                     {
-                        var sum = default(Float4);
-                        for (int s = 0; s < g.Splits; s++)
-                        {
-                            var p = cluster.Read(s, v, row, col);
-                            sum.X += p.X;
-                            sum.Y += p.Y;
-                            sum.Z += p.Z;
-                            sum.W += p.W;
-                        }
-
+                        var sum = SumSplits(ref cluster, v, row, col);
                         long e = ((long)row * g.N) + col;
                         c[e] = HalfGemvKernels.Epilogue(bias, g, row, col, sum.X, bf16);
                         c[e + 1] = HalfGemvKernels.Epilogue(bias, g, row, col + 1, sum.Y, bf16);
@@ -92,6 +86,36 @@ internal static class ClusterReduction
 
         cluster.Release();
     }
+
+    /// <summary>
+    /// Σ over the cluster's splits of tile vector <paramref name="vector"/>, added in split order from 0. Every read is
+    /// requested before the first add (a read per split in a loop had waited one remote round trip each: 8 in the tail
+    /// of the 8-split products, Run 58); with the PTX form's constant size the unused reads compile away.
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static Float4 SumSplits<TCluster>(ref TCluster cluster, int vector, int row, int col)
+        where TCluster : struct, IClusterReduce
+    {
+        int size = cluster.Size;
+        var p0 = cluster.Read(0, vector, row, col);
+        var p1 = cluster.Read(1, vector, row, col);
+        var p2 = size > 2 ? cluster.Read(2, vector, row, col) : default;
+        var p3 = size > 3 ? cluster.Read(3, vector, row, col) : default;
+        var p4 = size > 4 ? cluster.Read(4, vector, row, col) : default;
+        var p5 = size > 5 ? cluster.Read(5, vector, row, col) : default;
+        var p6 = size > 6 ? cluster.Read(6, vector, row, col) : default;
+        var p7 = size > 7 ? cluster.Read(7, vector, row, col) : default;
+        var sum = Plus(Plus(default, p0), p1);
+        sum = size > 2 ? Plus(sum, p2) : sum;
+        sum = size > 3 ? Plus(sum, p3) : sum;
+        sum = size > 4 ? Plus(sum, p4) : sum;
+        sum = size > 5 ? Plus(sum, p5) : sum;
+        sum = size > 6 ? Plus(sum, p6) : sum;
+        return size > 7 ? Plus(sum, p7) : sum;
+    }
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static Float4 Plus(Float4 a, Float4 b) => new() { X = a.X + b.X, Y = a.Y + b.Y, Z = a.Z + b.Z, W = a.W + b.W };
 }
 
 /// <summary>
@@ -104,6 +128,9 @@ internal interface IClusterReduce
 {
     /// <summary>Whether the product reduces in the cluster (a constant per implementation, so the other path compiles away).</summary>
     bool Enabled { get; }
+
+    /// <summary>Groups of the cluster (splits of the tile): 2 to <see cref="ClusterReduction.MaxSize"/>.</summary>
+    int Size { get; }
 
     /// <summary>First rank whose slice this group sums once <see cref="Gather"/> returned true.</summary>
     int FirstRank { get; }
@@ -131,6 +158,8 @@ internal interface IClusterReduce
 internal struct NoClusterReduce : IClusterReduce
 {
     public readonly bool Enabled => false;
+
+    public readonly int Size => 0;
 
     public readonly int FirstRank => 0;
 
@@ -162,6 +191,8 @@ internal struct PtxClusterReduce<TSize> : IClusterReduce
     private uint tileAddress;
 
     public readonly bool Enabled => true;
+
+    public readonly int Size => default(TSize).Value;
 
     public readonly int FirstRank => Grid.IdxY;
 
@@ -209,7 +240,9 @@ internal struct PtxClusterReduce<TSize> : IClusterReduce
         return new Float4 { X = x.Value, Y = y.Value, Z = z.Value, W = w.Value };
     }
 
-    public readonly void Release() => CudaAsm.Emit("barrier.cluster.arrive.aligned;\n\tbarrier.cluster.wait.aligned;");
+    // Relaxed: no store of this group needs publishing any more, and each peer has consumed its remote loads (their sums
+    // precede its arrive in program order) before it arrives; only the first barrier's release fence is needed.
+    public readonly void Release() => CudaAsm.Emit("barrier.cluster.arrive.relaxed.aligned;\n\tbarrier.cluster.wait.aligned;");
 }
 
 /// <summary>
@@ -238,6 +271,8 @@ internal struct EmulatedClusterReduce : IClusterReduce
     public int Splits;
 
     public readonly bool Enabled => true;
+
+    public readonly int Size => Splits;
 
     public readonly int FirstRank => 0;
 

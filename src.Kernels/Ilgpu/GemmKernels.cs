@@ -103,19 +103,19 @@ internal static class GemmKernels
 internal enum SgemmFlatTbStage
 {
     /// <summary>
-    /// <c>scalar</c> (the default): <c>SgemmWarpF32</c>'s k-major B tile, each staged 16-byte vector (4 k of one column)
-    /// written as 4 scalar shared stores.
+    /// <c>scalar</c>: <c>SgemmWarpF32</c>'s k-major B tile, each staged 16-byte vector (4 k of one column) written as 4
+    /// scalar shared stores (the default until Run 57: 13% slower at 16 × 11008, H200).
     /// </summary>
     Scalar,
 
     /// <summary>
-    /// <c>vector</c>: <c>SgemmWarpNkVecF32</c>, an n-major (swizzled) B tile, one 16-byte shared store per staged vector and
-    /// 16-byte fragment loads of 4 k × 1 column; the same bits of C.
+    /// <c>vector</c> (the default): <c>SgemmWarpNkVecF32</c>, an n-major B tile (a vector of padding per 4-column group), one
+    /// 16-byte shared store per staged vector and 16-byte fragment loads of 4 k × 1 column; the same bits of C.
     /// </summary>
     Vector,
 }
 
-/// <summary>The <c>GEMS_SGEMM_FLAT_TB_STAGE</c> setting: <c>scalar</c> (default) or <c>vector</c>.</summary>
+/// <summary>The <c>GEMS_SGEMM_FLAT_TB_STAGE</c> setting: <c>vector</c> (default) or <c>scalar</c>.</summary>
 internal static class SgemmFlatTbStageChoice
 {
     /// <summary>Environment variable naming the flat tile's [N, K] staging.</summary>
@@ -126,6 +126,6 @@ internal static class SgemmFlatTbStageChoice
     /// <summary>The setting of this process (read once).</summary>
     public static SgemmFlatTbStage FromEnvironment() => FromVariable.Value;
 
-    /// <summary><c>vector</c> (any case, surrounding spaces ignored) selects <see cref="SgemmFlatTbStage.Vector"/>; anything else, unset included, the default.</summary>
-    public static SgemmFlatTbStage Parse(string? setting) => setting?.Trim().ToLowerInvariant() == "vector" ? SgemmFlatTbStage.Vector : SgemmFlatTbStage.Scalar;
+    /// <summary><c>scalar</c> (any case, surrounding spaces ignored) selects <see cref="SgemmFlatTbStage.Scalar"/>; anything else, unset included, the default <see cref="SgemmFlatTbStage.Vector"/>.</summary>
+    public static SgemmFlatTbStage Parse(string? setting) => setting?.Trim().ToLowerInvariant() == "scalar" ? SgemmFlatTbStage.Scalar : SgemmFlatTbStage.Vector;
 }

@@ -855,13 +855,14 @@ public sealed class SgemmWarpTests : KernelTestBase
         }
     }
 
+    /// <summary>GEMS_SGEMM_FLAT_TB_STAGE: the 16-byte staging unless "scalar" (any case, spaces trimmed) asks for the old one.</summary>
     [Theory]
-    [InlineData(null, "Scalar")]
-    [InlineData("", "Scalar")]
+    [InlineData(null, "Vector")]
+    [InlineData("", "Vector")]
     [InlineData("scalar", "Scalar")]
-    [InlineData(" VECTOR ", "Vector")]
+    [InlineData(" SCALAR ", "Scalar")]
     [InlineData("vector", "Vector")]
-    [InlineData("vec", "Scalar")]
+    [InlineData("scal", "Vector")]
     public void FlatTbStageSettingParses(string? setting, string expected) => Assert.Equal(expected, SgemmFlatTbStageChoice.Parse(setting).ToString());
 
     /// <summary>
