@@ -170,14 +170,15 @@ internal static class SplitKReduction
 }
 
 /// <summary>
-/// How a split-K 16-bit skinny product sums its splits (<c>GEMS_SPLITK_REDUCE</c>, read once per process): a second
-/// launch (<see cref="Launch"/>, the default), the last group of each output tile in the product itself where that is
-/// cheap (<see cref="Fused"/>), or the tile's cluster (<see cref="Cluster"/>). Not the default: in a process that runs in-place products, the other split products
-/// (8-row and 64-row ones included, which keep the launch) measured 3–7% slower (Run 42, H200; cause not found).
+/// How a split-K 16-bit skinny product sums its splits (<c>GEMS_SPLITK_REDUCE</c>, read once per process): in the
+/// tile's thread-block cluster where the product has a cluster kernel (<see cref="Cluster"/>, the default since Run 59:
+/// +8% at 1–8 rows [K, N], H200), a second launch (<see cref="Launch"/>), or the last group of each output tile in the
+/// product itself where that is cheap (<see cref="Fused"/>; not the default: in a process that runs in-place products,
+/// the other split products measured 3–7% slower, Run 42).
 /// </summary>
 internal enum SplitKReduce
 {
-    /// <summary><see cref="HalfGemvKernels.GemvReduce16"/> after the product (<c>launch</c>, the default).</summary>
+    /// <summary><see cref="HalfGemvKernels.GemvReduce16"/> after the product (<c>launch</c>; what every product without a cluster kernel does).</summary>
     Launch,
 
     /// <summary>
@@ -191,9 +192,9 @@ internal enum SplitKReduce
     FusedAll,
 
     /// <summary>
-    /// <c>cluster</c>: the splits of a tile run as one thread-block cluster and sum in distributed shared memory
-    /// (<see cref="ClusterReduction"/>) where a product has a cluster kernel and its plan's splits are a cluster size; else
-    /// the launch.
+    /// <c>cluster</c> (the default): the splits of a tile run as one thread-block cluster and sum in distributed shared
+    /// memory (<see cref="ClusterReduction"/>) where a product has a cluster kernel, its plan's splits are a cluster size
+    /// and the device is compute capability 9.0; else the launch.
     /// </summary>
     Cluster,
 }
@@ -206,12 +207,12 @@ internal static class SplitKReduceSettings
     /// <summary>The form the environment names (read once per process).</summary>
     public static SplitKReduce FromEnvironment() => FromVariable.Value;
 
-    /// <summary><c>fused</c> / <c>fused-all</c> / <c>cluster</c> (any case, trimmed) select those forms; anything else, unset included, <see cref="SplitKReduce.Launch"/>.</summary>
+    /// <summary><c>launch</c> / <c>fused</c> / <c>fused-all</c> (any case, trimmed) select those forms; anything else, unset included, <see cref="SplitKReduce.Cluster"/>.</summary>
     public static SplitKReduce Parse(string? value) => value?.Trim().ToLowerInvariant() switch
     {
+        "launch" => SplitKReduce.Launch,
         "fused" => SplitKReduce.Fused,
         "fused-all" => SplitKReduce.FusedAll,
-        "cluster" => SplitKReduce.Cluster,
-        _ => SplitKReduce.Launch,
+        _ => SplitKReduce.Cluster,
     };
 }
