@@ -25,20 +25,17 @@ internal static class ClusterReduction
     /// </summary>
     public const string MarkerPrefix = "// gems: cluster 1, ";
 
-    /// <summary>Most groups of a cluster everywhere (the portable limit).</summary>
-    public const int PortableSize = 8;
+    /// <summary>Most groups of a cluster (the portable limit).</summary>
+    public const int MaxSize = 8;
 
-    /// <summary>Most groups of a cluster on an H100 / H200 once a kernel allows non-portable sizes (<see cref="Sm90aPtx.AfterLoad"/>).</summary>
-    public const int MaxSize = 16;
-
-    /// <summary>Cluster sizes a kernel may declare: 2, 4, 8 (portable) and 16.</summary>
-    public static bool IsSize(int size) => size is 2 or 4 or 8 or 16;
+    /// <summary>Cluster sizes a kernel may declare: the portable limit is 8 groups.</summary>
+    public static bool IsSize(int size) => size is 2 or 4 or 8;
 
     /// <summary>
-    /// The cluster size for a split-K plan of <paramref name="splits"/>: the plan's count when it is a size the kernel is
-    /// built for (<see cref="IsSize"/>, at most <paramref name="largest"/>), else 0 (the product keeps the launched reduce).
+    /// The cluster size for a split-K plan of <paramref name="splits"/>: the plan's count when it is a size the kernels
+    /// are built for (<see cref="IsSize"/>), else 0 (the product keeps the launched reduce).
     /// </summary>
-    public static int SizeFor(int splits, int largest) => IsSize(splits) && splits <= largest ? splits : 0;
+    public static int SizeFor(int splits) => IsSize(splits) ? splits : 0;
 
     /// <summary>
     /// Rank <paramref name="rank"/>'s slice of a tile of <paramref name="vectors"/> 4-column vectors (rows × columns / 4 inside
@@ -99,29 +96,16 @@ internal static class ClusterReduction
     private static Float4 SumSplits<TCluster>(ref TCluster cluster, int vector, int row, int col)
         where TCluster : struct, IClusterReduce
     {
-        // 16-group clusters sum their upper half the same way, after the lower half (split order is kept).
-        var sum = SumEight(ref cluster, 0, default, vector, row, col);
-        return cluster.Size > 8 ? SumEight(ref cluster, 8, sum, vector, row, col) : sum;
-    }
-
-    /// <summary>
-    /// <paramref name="sum"/> plus splits <paramref name="first"/> .. first + 7 (those below the cluster's size) of tile
-    /// vector <paramref name="vector"/>, added in split order after every read is requested.
-    /// </summary>
-    [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private static Float4 SumEight<TCluster>(ref TCluster cluster, int first, Float4 sum, int vector, int row, int col)
-        where TCluster : struct, IClusterReduce
-    {
-        int size = cluster.Size - first;
-        var p0 = cluster.Read(first, vector, row, col);
-        var p1 = cluster.Read(first + 1, vector, row, col);
-        var p2 = size > 2 ? cluster.Read(first + 2, vector, row, col) : default;
-        var p3 = size > 3 ? cluster.Read(first + 3, vector, row, col) : default;
-        var p4 = size > 4 ? cluster.Read(first + 4, vector, row, col) : default;
-        var p5 = size > 5 ? cluster.Read(first + 5, vector, row, col) : default;
-        var p6 = size > 6 ? cluster.Read(first + 6, vector, row, col) : default;
-        var p7 = size > 7 ? cluster.Read(first + 7, vector, row, col) : default;
-        sum = Plus(Plus(sum, p0), p1);
+        int size = cluster.Size;
+        var p0 = cluster.Read(0, vector, row, col);
+        var p1 = cluster.Read(1, vector, row, col);
+        var p2 = size > 2 ? cluster.Read(2, vector, row, col) : default;
+        var p3 = size > 3 ? cluster.Read(3, vector, row, col) : default;
+        var p4 = size > 4 ? cluster.Read(4, vector, row, col) : default;
+        var p5 = size > 5 ? cluster.Read(5, vector, row, col) : default;
+        var p6 = size > 6 ? cluster.Read(6, vector, row, col) : default;
+        var p7 = size > 7 ? cluster.Read(7, vector, row, col) : default;
+        var sum = Plus(Plus(default, p0), p1);
         sum = size > 2 ? Plus(sum, p2) : sum;
         sum = size > 3 ? Plus(sum, p3) : sum;
         sum = size > 4 ? Plus(sum, p4) : sum;
@@ -160,12 +144,6 @@ internal interface IClusterReduce
     /// </summary>
     void Publish(int vector, int row, int col, Float4 sums);
 
-    /// <summary>
-    /// Publishes this group's sums of tile elements <paramref name="element"/> and element + 1 (even: C row
-    /// <paramref name="row"/>, columns <paramref name="col"/> and col + 1).
-    /// </summary>
-    void PublishPair(int element, int row, int col, float x, float y);
-
     /// <summary>Waits until every group of the tile published: true in the groups that sum slices now.</summary>
     bool Gather();
 
@@ -188,10 +166,6 @@ internal struct NoClusterReduce : IClusterReduce
     public readonly int EndRank => 0;
 
     public readonly void Publish(int vector, int row, int col, Float4 sums)
-    {
-    }
-
-    public readonly void PublishPair(int element, int row, int col, float x, float y)
     {
     }
 
@@ -232,9 +206,6 @@ internal struct PtxClusterReduce<TSize> : IClusterReduce
     {
         switch (default(TSize).Value)
         {
-            case 16:
-                CudaAsm.Emit(ClusterReduction.MarkerPrefix + "16, 1");
-                break;
             case 2:
                 CudaAsm.Emit(ClusterReduction.MarkerPrefix + "2, 1");
                 break;
@@ -253,13 +224,6 @@ internal struct PtxClusterReduce<TSize> : IClusterReduce
     }
 
     public readonly void Publish(int vector, int row, int col, Float4 sums) => tile[vector] = sums;
-
-    public readonly void PublishPair(int element, int row, int col, float x, float y)
-    {
-        var floats = tile.Cast<float>();
-        floats[element] = x;
-        floats[element + 1] = y;
-    }
 
     public readonly bool Gather()
     {
@@ -319,20 +283,6 @@ internal struct EmulatedClusterReduce : IClusterReduce
         if (row < M && col < N)
         {
             Partial.Cast<Float4>()[((((long)Grid.IdxY * M) + row) * N + col) >> 2] = sums;
-        }
-    }
-
-    public readonly void PublishPair(int element, int row, int col, float x, float y)
-    {
-        long at = ((((long)Grid.IdxY * M) + row) * N) + col;
-        if (row < M && col < N)
-        {
-            Partial[at] = x;
-        }
-
-        if (row < M && col + 1 < N)
-        {
-            Partial[at + 1] = y;
         }
     }
 

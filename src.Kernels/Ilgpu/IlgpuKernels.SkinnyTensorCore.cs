@@ -57,11 +57,6 @@ public sealed partial class IlgpuKernels
         shape.Beta = beta;
         shape.HasBias = bias.Length != 0 ? 1 : 0;
         shape.StrideBiasM = biasIsMatrix ? n : 0;
-        if (!wide && TrySkinnyNkCluster(config, shape, mTiles, a, b, bias, c, bf16))
-        {
-            return true;
-        }
-
         var partial = shape.SplitK > 1 ? Scratch((long)shape.SplitK * m * n) : default;
         var tickets = SplitKTickets(shape.SplitK, (long)config.GridDim.X * config.GridDim.Z,
             (long)Math.Min(m, mTiles * 16) * Math.Min(n, wide ? SkinnyTensorCoreKernels.WideBlockN : SkinnyTensorCoreKernels.BlockN), SkinnyTensorCoreKernels.GroupSize);
@@ -182,8 +177,9 @@ public sealed partial class IlgpuKernels
     private bool TrySkinnyKnWideCluster(KernelConfig config, TensorCoreShape shape, ArrayView<ushort> a, ArrayView<Half8> a8, ArrayView<ushort> b,
         ArrayView<ushort> bias, ArrayView<ushort> c, int layout, bool bf16)
     {
-        int size = ClusterReduction.SizeFor(shape.SplitK, ClusterReduction.PortableSize);
-        if (!ClusterReduceAvailable || size == 0 || config.GridDim.Z != 1)
+        int size = ClusterReduction.SizeFor(shape.SplitK);
+        if (SplitKReduceMode != SplitKReduce.Cluster || size == 0 || config.GridDim.Z != 1 || ClusterLoadError is not null
+            || !Sm90aPtx.Supported(device.Accelerator))
         {
             return false;
         }
@@ -211,90 +207,6 @@ public sealed partial class IlgpuKernels
     /// keeps the launched reduce; <see langword="null"/> when none failed or none was asked for.
     /// </summary>
     public string? ClusterLoadError { get; private set; }
-
-    /// <summary>Whether split products may reduce in a cluster: the setting, a compute-capability-9.0 device, no earlier load failure.</summary>
-    private bool ClusterReduceAvailable =>
-        SplitKReduceMode == SplitKReduce.Cluster && ClusterLoadError is null && device.Kind == IlgpuDeviceKind.Cuda && Sm90aPtx.Supported(device.Accelerator);
-
-    // The [N, K] cluster kernel's variants. Slots: (cluster size 8, 16 → 0, 1) · 2 + format.
-    private readonly Action<KernelConfig, ArrayView<Half8>, ArrayView<Half8>, ArrayView<ushort>, ArrayView<ushort>, TensorCoreShape>?[] skinnyClusterGemm16 =
-        new Action<KernelConfig, ArrayView<Half8>, ArrayView<Half8>, ArrayView<ushort>, ArrayView<ushort>, TensorCoreShape>?[4];
-
-    // Set once a 16-group cluster kernel failed to load: the [N, K] products then plan at most 8 splits for the cluster form.
-    private bool nonPortableClusterFailed;
-
-    /// <summary>
-    /// Runs a split [N, K] product of 1–16 rows (one m-tile) with its splits summed in a thread-block cluster
-    /// (<see cref="SkinnyTensorCoreKernels.Gemm16SkinnyCluster{TFormat, TClusterSize}"/>) when the cluster reduce is
-    /// available, N % 4 = 0 (the slices read 4-column vectors) and the plan splits K 8 or 16 ways (16: a non-portable
-    /// cluster; if the driver refuses it, the plan is redone with 8).
-    /// </summary>
-    /// <returns>Whether it ran (otherwise the caller writes partials and reduces them as before).</returns>
-    private bool TrySkinnyNkCluster(KernelConfig config, TensorCoreShape shape, int mTiles, ArrayView<ushort> a, ArrayView<ushort> b, ArrayView<ushort> bias,
-        ArrayView<ushort> c, bool bf16)
-    {
-        if (!ClusterReduceAvailable || mTiles != 1 || shape.N % 4 != 0 || config.GridDim.Z != 1)
-        {
-            return false;
-        }
-
-        if (shape.SplitK > ClusterReduction.PortableSize && nonPortableClusterFailed)
-        {
-            var (eightConfig, eightShape, _) = SkinnyTensorCoreLaunch.Plan(shape.M, shape.K, shape.N, device.MultiprocessorCount, SkinnySettings.GroupsPerSm,
-                ClusterReduction.PortableSize, SkinnySettings.CapSplitsByPartials);
-            eightShape.Bf16 = shape.Bf16;
-            eightShape.Alpha = shape.Alpha;
-            eightShape.Beta = shape.Beta;
-            eightShape.HasBias = shape.HasBias;
-            eightShape.StrideBiasM = shape.StrideBiasM;
-            (config, shape) = (eightConfig, eightShape);
-        }
-
-        int size = ClusterReduction.SizeFor(shape.SplitK, ClusterReduction.MaxSize);
-        if (size < ClusterReduction.PortableSize || config.GridDim.Y != size)
-        {
-            return false;
-        }
-
-        Action<KernelConfig, ArrayView<Half8>, ArrayView<Half8>, ArrayView<ushort>, ArrayView<ushort>, TensorCoreShape> kernel;
-        try
-        {
-            kernel = SkinnyNkClusterKernel(bf16, size);
-        }
-        catch (IlgpuKernelCompileException ex) when (size > ClusterReduction.PortableSize)
-        {
-            nonPortableClusterFailed = true;
-            NonPortableClusterError = ex.Message;
-            return TrySkinnyNkCluster(config, shape, mTiles, a, b, bias, c, bf16);
-        }
-        catch (IlgpuKernelCompileException ex)
-        {
-            ClusterLoadError = ex.Message;
-            return false;
-        }
-
-        kernel(new KernelConfig(config.GridDim, config.GroupDim, SharedMemoryConfig.RequestDynamic<float>(SkinnyTensorCoreKernels.NkClusterTileBytes / sizeof(float))),
-            a.Cast<Half8>(), b.Cast<Half8>(), bias, c, shape);
-        return true;
-    }
-
-    /// <summary>Why a 16-group cluster kernel could not be loaded (the [N, K] products then take 8-group clusters), or <see langword="null"/>.</summary>
-    public string? NonPortableClusterError { get; private set; }
-
-    private Action<KernelConfig, ArrayView<Half8>, ArrayView<Half8>, ArrayView<ushort>, ArrayView<ushort>, TensorCoreShape> SkinnyNkClusterKernel(bool bf16, int size)
-    {
-        var name = $"{nameof(SkinnyTensorCoreKernels.Gemm16SkinnyCluster)}<{(bf16 ? "bf16" : "f16")},{size}>";
-        int slot = ((size == 8 ? 0 : 1) * 2) + (bf16 ? 1 : 0);
-        var bounds = Bounds(SkinnyTensorCoreKernels.GroupSize, null);
-        return (bf16, size) switch
-        {
-            (false, 8) => device.Load(ref skinnyClusterGemm16[slot], name, acc => acc.LoadStreamKernel<ArrayView<Half8>, ArrayView<Half8>, ArrayView<ushort>, ArrayView<ushort>, TensorCoreShape>(SkinnyTensorCoreKernels.Gemm16SkinnyCluster<Float16Storage, Const8>, bounds)),
-            (true, 8) => device.Load(ref skinnyClusterGemm16[slot], name, acc => acc.LoadStreamKernel<ArrayView<Half8>, ArrayView<Half8>, ArrayView<ushort>, ArrayView<ushort>, TensorCoreShape>(SkinnyTensorCoreKernels.Gemm16SkinnyCluster<BFloat16Storage, Const8>, bounds)),
-            (false, 16) => device.Load(ref skinnyClusterGemm16[slot], name, acc => acc.LoadStreamKernel<ArrayView<Half8>, ArrayView<Half8>, ArrayView<ushort>, ArrayView<ushort>, TensorCoreShape>(SkinnyTensorCoreKernels.Gemm16SkinnyCluster<Float16Storage, Const16>, bounds)),
-            (true, 16) => device.Load(ref skinnyClusterGemm16[slot], name, acc => acc.LoadStreamKernel<ArrayView<Half8>, ArrayView<Half8>, ArrayView<ushort>, ArrayView<ushort>, TensorCoreShape>(SkinnyTensorCoreKernels.Gemm16SkinnyCluster<BFloat16Storage, Const16>, bounds)),
-            _ => throw new ArgumentOutOfRangeException(nameof(size), size, "The [N, K] cluster kernels are built for clusters of 8 or 16 groups."),
-        };
-    }
 
     private Action<KernelConfig, ArrayView<ushort>, ArrayView<Half8>, ArrayView<Half8>, ArrayView<ushort>, ArrayView<ushort>, TensorCoreShape, int> SkinnyKnWideClusterKernel(
         bool bf16, int size)

@@ -135,8 +135,7 @@ internal static partial class SkinnyTensorCoreKernels
         where TStepsInFlight : struct, IKernelConstant
     {
         var ops = default(PtxSkinnyOps);
-        var cluster = default(NoClusterReduce);
-        Body<PtxSkinnyOps, NoClusterReduce, TMTiles, TFormat, TStepsInFlight>(ref ops, ref cluster, a8, b8, bias, c, partial, tickets, s);
+        Body<PtxSkinnyOps, TMTiles, TFormat, TStepsInFlight>(ref ops, a8, b8, bias, c, partial, tickets, s);
     }
 
     /// <summary>
@@ -153,56 +152,16 @@ internal static partial class SkinnyTensorCoreKernels
         where TStepsInFlight : struct, IKernelConstant
     {
         var ops = new EmulatedSkinnyOps { Scratch = scratch };
-        var cluster = default(NoClusterReduce);
-        Body<EmulatedSkinnyOps, NoClusterReduce, TMTiles, TFormat, TStepsInFlight>(ref ops, ref cluster, a8, b8, bias, c, partial, tickets, s);
+        Body<EmulatedSkinnyOps, TMTiles, TFormat, TStepsInFlight>(ref ops, a8, b8, bias, c, partial, tickets, s);
     }
 
     /// <summary>
-    /// The [N, K] kernel for 1–16 rows with its splits summed in a thread-block cluster (<see cref="ClusterReduction"/>):
-    /// Grid.Y = <typeparamref name="TClusterSize"/> splits (16 is a non-portable size: <see cref="Sm90aPtx.AfterLoad"/>
-    /// allows it), two steps in flight (the default), the group's tile (16 rows × <see cref="BlockN"/> columns of float32)
-    /// in <see cref="NkClusterTileBytes"/> of dynamic shared memory.
+    /// The kernel body shared by the PTX and emulated operations. With splits, a non-empty <paramref name="tickets"/> (one
+    /// per group of a split: Grid.Z · Grid.X) makes the last split of each tile sum the partials into C (<see cref="SplitKReduction.FinishTile"/>).
     /// </summary>
-    [IlgpuKernel]
-    [IlgpuKernelVariant(typeof(Float16Storage), typeof(Const8))]
-    [IlgpuKernelVariant(typeof(BFloat16Storage), typeof(Const8))]
-    [IlgpuKernelVariant(typeof(Float16Storage), typeof(Const16))]
-    [IlgpuKernelVariant(typeof(BFloat16Storage), typeof(Const16))]
-    public static void Gemm16SkinnyCluster<TFormat, TClusterSize>(ArrayView<Half8> a8, ArrayView<Half8> b8, ArrayView<ushort> bias, ArrayView<ushort> c, TensorCoreShape s)
-        where TFormat : struct, IStorage16, IKernelConstant
-        where TClusterSize : struct, IKernelConstant
-    {
-        var ops = default(PtxSkinnyOps);
-        var cluster = PtxClusterReduce<TClusterSize>.Begin();
-        Body<PtxSkinnyOps, PtxClusterReduce<TClusterSize>, Const1, TFormat, Const2>(ref ops, ref cluster, a8, b8, bias, c, default, default, s);
-    }
-
-    /// <summary>The cluster form of the [N, K] kernel on ILGPU's CPU accelerator (<see cref="EmulatedClusterReduce"/>; one ticket per column group).</summary>
-    [IlgpuKernel(SimulatorOnly = true)]
-    [IlgpuKernelVariant(typeof(Float16Storage))]
-    [IlgpuKernelVariant(typeof(BFloat16Storage))]
-    public static void Gemm16SkinnyClusterEmulated<TFormat>(ArrayView<Half8> a8, ArrayView<Half8> b8, ArrayView<ushort> bias, ArrayView<ushort> c, ArrayView<float> partial,
-        ArrayView<int> tickets, ArrayView<float> scratch, TensorCoreShape s)
-        where TFormat : struct, IStorage16, IKernelConstant
-    {
-        var ops = new EmulatedSkinnyOps { Scratch = scratch };
-        var cluster = new EmulatedClusterReduce { Partial = partial, Tickets = tickets, Ticket = Grid.IdxX, M = s.M, N = s.N, Splits = s.SplitK };
-        Body<EmulatedSkinnyOps, EmulatedClusterReduce, Const1, TFormat, Const2>(ref ops, ref cluster, a8, b8, bias, c, default, default, s);
-    }
-
-    /// <summary>Dynamic shared bytes of <see cref="Gemm16SkinnyCluster{TFormat, TClusterSize}"/>: its group's 16-row tile of float32 sums.</summary>
-    public const int NkClusterTileBytes = 16 * BlockN * sizeof(float);
-
-    /// <summary>
-    /// The kernel body shared by the PTX and emulated operations. With splits, the splits of a tile are summed in their
-    /// cluster when <typeparamref name="TCluster"/> is enabled (one m-tile, Grid.Z = 1); else a non-empty
-    /// <paramref name="tickets"/> (one per group of a split: Grid.Z · Grid.X) makes the last split of each tile sum the
-    /// partials into C (<see cref="SplitKReduction.FinishTile"/>).
-    /// </summary>
-    internal static void Body<TOps, TCluster, TMTiles, TFormat, TStepsInFlight>(ref TOps ops, ref TCluster cluster, ArrayView<Half8> a8, ArrayView<Half8> b8,
-        ArrayView<ushort> bias, ArrayView<ushort> c, ArrayView<float> partial, ArrayView<int> tickets, TensorCoreShape s)
+    internal static void Body<TOps, TMTiles, TFormat, TStepsInFlight>(ref TOps ops, ArrayView<Half8> a8, ArrayView<Half8> b8, ArrayView<ushort> bias, ArrayView<ushort> c,
+        ArrayView<float> partial, ArrayView<int> tickets, TensorCoreShape s)
         where TOps : struct, ISkinnyOps
-        where TCluster : struct, IClusterReduce
         where TMTiles : struct, IKernelConstant
         where TFormat : struct, IStorage16, IKernelConstant
         where TStepsInFlight : struct, IKernelConstant
@@ -264,18 +223,6 @@ internal static partial class SkinnyTensorCoreKernels
         }
 
         // Tiles are type arguments (constants: each mma and read names its PTX registers); m-tiles past the variant's fold away.
-        if (cluster.Enabled)
-        {
-            // Launched with one m-tile and Grid.Y = the cluster's splits (2 or more): the group's 16 × 128 tile of sums.
-            int col0 = Grid.IdxX * BlockN;
-            PublishMTile(ref cluster, ops.Read<SkinnyTile0>(), m0, col0, m0 + g, n0 + (2 * t));
-            PublishMTile(ref cluster, ops.Read<SkinnyTile1>(), m0, col0, m0 + g, n0 + 8 + (2 * t));
-            PublishMTile(ref cluster, ops.Read<SkinnyTile2>(), m0, col0, m0 + g, n0 + 16 + (2 * t));
-            PublishMTile(ref cluster, ops.Read<SkinnyTile3>(), m0, col0, m0 + g, n0 + 24 + (2 * t));
-            ClusterReduction.Finish16(ref cluster, bias, c, TensorCoreLaunch.ReduceShape(s), m0, 16, col0, BlockN, s.Bf16);
-            return;
-        }
-
         StoreMTile<TOps, SkinnyTile0, SkinnyTile1, SkinnyTile2, SkinnyTile3>(ref ops, bias, c, partial, s, split, m0, n0, g, t);
         if (mTiles > 1)
         {
@@ -293,18 +240,6 @@ internal static partial class SkinnyTensorCoreKernels
             SplitKReduction.FinishTile(tickets, (Grid.IdxZ * Grid.DimX) + Grid.IdxX, partial, bias, c, TensorCoreLaunch.ReduceShape(s),
                 m0, mTiles * 16, Grid.IdxX * BlockN, BlockN, s.Bf16);
         }
-    }
-
-    /// <summary>
-    /// Publishes one m16n8 fragment (rows <paramref name="row"/> and row + 8, columns <paramref name="col"/> and col + 1)
-    /// to the cluster's tile of rows <paramref name="m0"/> .. +15 × columns <paramref name="col0"/> .. +<see cref="BlockN"/> − 1.
-    /// </summary>
-    private static void PublishMTile<TCluster>(ref TCluster cluster, SkinnyQuad quad, int m0, int col0, int row, int col)
-        where TCluster : struct, IClusterReduce
-    {
-        int element = ((row - m0) * BlockN) + (col - col0);
-        cluster.PublishPair(element, row, col, quad.C0, quad.C1);
-        cluster.PublishPair(element + (8 * BlockN), row + 8, col, quad.C2, quad.C3);
     }
 
     /// <summary>Stores the four n-blocks of one m-tile starting at row <paramref name="row0"/>.</summary>

@@ -35,12 +35,9 @@ internal static class Sm90aPtx
     /// <summary><c>CU_FUNC_ATTRIBUTE_MAX_DYNAMIC_SHARED_SIZE_BYTES</c>.</summary>
     private const int MaxDynamicSharedSizeAttribute = 8;
 
-    /// <summary><c>CU_FUNC_ATTRIBUTE_NON_PORTABLE_CLUSTER_SIZE_ALLOWED</c>.</summary>
-    private const int NonPortableClusterSizeAttribute = 14;
-
     private static readonly Regex VersionLine = new(@"^\.version[ \t]+(\d+)\.(\d+)[ \t]*$", RegexOptions.Multiline | RegexOptions.CultureInvariant);
     private static readonly Regex TargetLine = new(@"^\.target[ \t]+sm_\d+([ \t]*(,[^\r\n]*)?)$", RegexOptions.Multiline | RegexOptions.CultureInvariant);
-    private static readonly Regex ClusterMarker = new(Regex.Escape(ClusterReduction.MarkerPrefix) + @"(\d+), 1", RegexOptions.CultureInvariant);
+    private static readonly Regex ClusterMarker = new(Regex.Escape(ClusterReduction.MarkerPrefix) + @"(\d), 1", RegexOptions.CultureInvariant);
     // The entry's parameters and its performance directives (.maxntid, .minnctapersm: the launch bounds), up to its body.
     private static readonly Regex EntryBody = new(@"(\.entry[ \t]+[\w$]+[ \t]*\([^)]*\)[^{]*?)\s*\{", RegexOptions.CultureInvariant);
 
@@ -166,20 +163,7 @@ internal static class Sm90aPtx
         {
             throw new InvalidOperationException($"{compiled.Name}: cuFuncSetAttribute(MAX_DYNAMIC_SHARED_SIZE_BYTES, {bytes}) failed with CUDA error {status}.");
         }
-
-        if (ClusterSize(ptx.PTXAssembly) > ClusterReduction.PortableSize)
-        {
-            status = Driver.SetAttribute(cuda.FunctionPtr, NonPortableClusterSizeAttribute, 1);
-            if (status != 0)
-            {
-                throw new InvalidOperationException($"{compiled.Name}: cuFuncSetAttribute(NON_PORTABLE_CLUSTER_SIZE_ALLOWED, 1) failed with CUDA error {status}.");
-            }
-        }
     }
-
-    /// <summary>The cluster size a kernel's PTX declares (<see cref="ClusterReduction.MarkerPrefix"/>), or 0.</summary>
-    public static int ClusterSize(string ptx) =>
-        ClusterMarker.Match(ptx) is { Success: true } marker ? int.Parse(marker.Groups[1].Value, CultureInfo.InvariantCulture) : 0;
 
     /// <summary>The one driver entry point ILGPU does not wrap, resolved from the driver library ILGPU itself uses.</summary>
     private static class Driver

@@ -317,7 +317,7 @@ internal static class Program
 
             // Which 16-bit GEMM kernels ran (GEMS_TC_GEMM_VARIANT), and why wgmma fell back if it did.
             var gemmKernels = dev.CompileTimes.Keys.Where(k => k.Contains("TensorCore", StringComparison.Ordinal) || k.Contains("Wgmma", StringComparison.Ordinal)).OrderBy(k => k, StringComparer.Ordinal);
-            Console.WriteLine($"== tensor-core GEMM kernels loaded: {string.Join(", ", gemmKernels)}{(dev.Kind == IlgpuDeviceKind.Cuda && dev.Kernels.WgmmaLoadError is { } wgmmaError ? "; wgmma failed: " + wgmmaError : string.Empty)}{(dev.Kind == IlgpuDeviceKind.Cuda && dev.Kernels.ClusterLoadError is { } clusterError ? "; cluster kernel failed: " + clusterError : string.Empty)}{(dev.Kind == IlgpuDeviceKind.Cuda && dev.Kernels.NonPortableClusterError is { } sixteenError ? "; 16-group cluster refused (8 used): " + sixteenError : string.Empty)}");
+            Console.WriteLine($"== tensor-core GEMM kernels loaded: {string.Join(", ", gemmKernels)}{(dev.Kind == IlgpuDeviceKind.Cuda && dev.Kernels.WgmmaLoadError is { } wgmmaError ? "; wgmma failed: " + wgmmaError : string.Empty)}{(dev.Kind == IlgpuDeviceKind.Cuda && dev.Kernels.ClusterLoadError is { } clusterError ? "; cluster kernel failed: " + clusterError : string.Empty)}");
             runner.Dispose(); // before the device: the timer's CUDA events and the filler buffers live on it
             dev.Dispose();
         }

@@ -207,7 +207,7 @@ public sealed class SkinnyTensorCoreKnTests : Half16TestBase, IClassFixture<Warp
                         tickets, scratch.View, shape, layout), what);
             }
 
-            if (wide && ClusterReduction.SizeFor(shape.SplitK, ClusterReduction.PortableSize) != 0)
+            if (wide && ClusterReduction.IsSize(shape.SplitK))
             {
                 // The cluster form's slices (every rank's, summed by the last group here): the launched reduce's bits.
                 SplitKFusedCheck.AssertMatchesLaunch(acc, cBuffer, partial, NaN16(bf16), launched, config.GridDim.X,
