@@ -170,15 +170,16 @@ internal static class SplitKReduction
 }
 
 /// <summary>
-/// How a split-K 16-bit skinny product sums its splits (<c>GEMS_SPLITK_REDUCE</c>, read once per process): in the
-/// tile's thread-block cluster where the product has a cluster kernel (<see cref="Cluster"/>, the default since Run 59:
-/// +8% at 1–8 rows [K, N], H200), a second launch (<see cref="Launch"/>), or the last group of each output tile in the
-/// product itself where that is cheap (<see cref="Fused"/>; not the default: in a process that runs in-place products,
-/// the other split products measured 3–7% slower, Run 42).
+/// How a split-K 16-bit skinny product sums its splits (<c>GEMS_SPLITK_REDUCE</c>, read once per process): a second
+/// launch (<see cref="Launch"/>, the default), the last group of each output tile in the product itself where that is
+/// cheap (<see cref="Fused"/>), or the tile's thread-block cluster where the product has a cluster kernel
+/// (<see cref="Cluster"/>). Neither of the last two is the default: each gains on its own products (cluster: +8–10% at
+/// 1–8 rows [K, N], H200, Runs 59–61) while the other split products of such a process, whose kernels are unchanged,
+/// measured 3–7% slower (Runs 42, 59, 61, 65; cause not found).
 /// </summary>
 internal enum SplitKReduce
 {
-    /// <summary><see cref="HalfGemvKernels.GemvReduce16"/> after the product (<c>launch</c>; what every product without a cluster kernel does).</summary>
+    /// <summary><see cref="HalfGemvKernels.GemvReduce16"/> after the product (<c>launch</c>, the default).</summary>
     Launch,
 
     /// <summary>
@@ -192,9 +193,9 @@ internal enum SplitKReduce
     FusedAll,
 
     /// <summary>
-    /// <c>cluster</c> (the default): the splits of a tile run as one thread-block cluster and sum in distributed shared
-    /// memory (<see cref="ClusterReduction"/>) where a product has a cluster kernel, its plan's splits are a cluster size
-    /// and the device is compute capability 9.0; else the launch.
+    /// <c>cluster</c>: the splits of a tile run as one thread-block cluster and sum in distributed shared memory
+    /// (<see cref="ClusterReduction"/>) where a product has a cluster kernel (the wide [K, N] body), its plan's splits are
+    /// a cluster size and the device is compute capability 9.0; else the launch.
     /// </summary>
     Cluster,
 }
@@ -207,12 +208,12 @@ internal static class SplitKReduceSettings
     /// <summary>The form the environment names (read once per process).</summary>
     public static SplitKReduce FromEnvironment() => FromVariable.Value;
 
-    /// <summary><c>launch</c> / <c>fused</c> / <c>fused-all</c> (any case, trimmed) select those forms; anything else, unset included, <see cref="SplitKReduce.Cluster"/>.</summary>
+    /// <summary><c>fused</c> / <c>fused-all</c> / <c>cluster</c> (any case, trimmed) select those forms; anything else, unset included, <see cref="SplitKReduce.Launch"/>.</summary>
     public static SplitKReduce Parse(string? value) => value?.Trim().ToLowerInvariant() switch
     {
-        "launch" => SplitKReduce.Launch,
         "fused" => SplitKReduce.Fused,
         "fused-all" => SplitKReduce.FusedAll,
-        _ => SplitKReduce.Cluster,
+        "cluster" => SplitKReduce.Cluster,
+        _ => SplitKReduce.Launch,
     };
 }

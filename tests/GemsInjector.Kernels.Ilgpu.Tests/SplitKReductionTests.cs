@@ -100,17 +100,17 @@ public sealed class SplitKReductionTests : IClassFixture<Warp32SimulatorFixture>
     internal static float From16(ushort bits, bool bf16) =>
         bf16 ? BitConverter.UInt32BitsToSingle((uint)bits << 16) : (float)BitConverter.UInt16BitsToHalf(bits);
 
-    /// <summary>GEMS_SPLITK_REDUCE: the launch for "launch", the in-place reduce for "fused" / "fused-all" (any case, spaces trimmed); anything else, unset included, the cluster reduce.</summary>
+    /// <summary>GEMS_SPLITK_REDUCE: the in-place reduce for "fused" / "fused-all", the cluster reduce for "cluster" (any case, spaces trimmed); anything else, unset included, keeps the launch.</summary>
     [Theory]
-    [InlineData(null, (int)SplitKReduce.Cluster)]
-    [InlineData("", (int)SplitKReduce.Cluster)]
+    [InlineData(null, (int)SplitKReduce.Launch)]
+    [InlineData("", (int)SplitKReduce.Launch)]
     [InlineData("launch", (int)SplitKReduce.Launch)]
-    [InlineData(" LAUNCH", (int)SplitKReduce.Launch)]
     [InlineData("fused", (int)SplitKReduce.Fused)]
     [InlineData(" Fused ", (int)SplitKReduce.Fused)]
-    [InlineData("fuse", (int)SplitKReduce.Cluster)]
+    [InlineData("fuse", (int)SplitKReduce.Launch)]
     [InlineData("Fused-All", (int)SplitKReduce.FusedAll)]
-    [InlineData("cluster", (int)SplitKReduce.Cluster)]
+    [InlineData(" CLUSTER", (int)SplitKReduce.Cluster)]
+    [InlineData("clusters", (int)SplitKReduce.Launch)]
     public void ReduceSwitchParses(string? value, int expected) =>
         Assert.Equal((SplitKReduce)expected, SplitKReduceSettings.Parse(value));
 
