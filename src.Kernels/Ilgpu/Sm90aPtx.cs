@@ -19,7 +19,8 @@ namespace GemsInjector.Kernels.Ilgpu;
 /// header rewritten: the caches always hold ILGPU's own output and the rewrite is applied after reading, the one way
 /// (<see cref="IlgpuKernelLoader"/> calls <see cref="Prepare"/> on every compiled kernel it loads). Such kernels also
 /// get the opt-in dynamic shared memory above 48 KB (<see cref="AfterLoad"/>), as do kernels of any target whose PTX
-/// carries <see cref="OptInSharedMarker"/>.
+/// carries <see cref="OptInSharedMarker"/>. Kernels whose groups form thread-block clusters (<see cref="ClusterReduction"/>)
+/// take the same path: their cluster size is a directive on the entry, written here from the marker they emit.
 /// </summary>
 internal static class Sm90aPtx
 {
