@@ -87,8 +87,9 @@ public sealed class ClusterReductionTests
     /// <summary>
     /// The cluster kernel's SM_90 PTX: its size's marker (so the loader rewrites it), the tile published before one cluster
     /// barrier and read after it through <c>mapa</c> + <c>ld.shared::cluster.v4.f32</c> (one per split, all before the
-    /// first add), a second, relaxed barrier before the group leaves, no ticket and no float32 partial in global memory, and no local memory in the K loop; rewritten, the
-    /// entry declares the cluster. Written to GEMS_PTX_DUMP_DIR when that is set (for ptxas by hand).
+    /// first add), a second, relaxed barrier before the group leaves, no ticket and no float32 partial in global memory,
+    /// and no local memory in the K loop; rewritten, the entry declares the cluster. Written to GEMS_PTX_DUMP_DIR when that
+    /// is set (for ptxas by hand).
     /// </summary>
     [Theory]
     [InlineData(false, 2)]
@@ -111,6 +112,7 @@ public sealed class ClusterReductionTests
             System.IO.Directory.CreateDirectory(dump);
             System.IO.File.WriteAllText(System.IO.Path.Combine(dump, $"skinny-kn-wide-cluster-{(bf16 ? "bf16" : "f16")}-{size}.ptx"), ptx);
         }
+
         Assert.True(Sm90aPtx.Needs(ptx));
         Assert.Single(Regex.Matches(ptx, Regex.Escape(ClusterReduction.MarkerPrefix + size + ", 1")));
         Assert.Single(Regex.Matches(ptx, Regex.Escape(ClusterReduction.MarkerPrefix)));
