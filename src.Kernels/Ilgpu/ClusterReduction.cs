@@ -15,6 +15,10 @@ namespace GemsInjector.Kernels.Ilgpu;
 /// A slice is summed in split order from 0 with <see cref="HalfGemvKernels.Epilogue"/>, the launched reduce's
 /// arithmetic (<see cref="SplitKReduction.Sum"/>), so C has the same bits whichever form ran.
 /// </para>
+/// <para>
+/// Used by the wide [K, N] body only, and only when asked for (<see cref="SplitKReduce.Cluster"/> says why it is not the
+/// default); the same form for the [N, K] kernel ran slower (Run 65) and was taken out again.
+/// </para>
 /// </summary>
 internal static class ClusterReduction
 {
