@@ -54,6 +54,18 @@ def tile_prologue(b_layouts=True):
     w("        int bVecs = tileCols * kVecs;")
 
 
+def outer_product(ind, suffix):
+    """One K step's FMAs into the c accumulators from a0.. / b0.. (named with suffix): rows 0-3, then rows 4.. when the
+    thread holds two row halves."""
+    for i in range(4):
+        w(ind + " ".join(f"c{i}{j} += a{i}{suffix} * b{j}{suffix};" for j in range(TN)))
+    w(f"{ind}if (halves > 1)")
+    w(f"{ind}{{")
+    for i in range(4, TM):
+        w(ind + "    " + " ".join(f"c{i}{j} += a{i}{suffix} * b{j}{suffix};" for j in range(TN)))
+    w(f"{ind}}}")
+
+
 def staging_coordinates(pa, pb, nk_slots=False):
     """Per staging register: the A vector p (row rA, k kA..kA+3) and the B vector p (row-major: k row kB, columns
     nB..nB+3; transposed: kB..kB+3, column nB) this thread loads, whether it has one (uA / uB), whether it lies inside
@@ -202,13 +214,7 @@ for i, f in enumerate("XYZW"):
 for j, f in enumerate("XYZW"):
     w(f"                float b{j} = bl.{f};")
     w(f"                float b{j + 4} = bh.{f};")
-for i in range(4):
-    w("                " + " ".join(f"c{i}{j} += a{i} * b{j};" for j in range(TN)))
-w("                if (halves > 1)")
-w("                {")
-for i in range(4, TM):
-    w("                    " + " ".join(f"c{i}{j} += a{i} * b{j};" for j in range(TN)))
-w("                }")
+outer_product("                ", "")
 w("            }")
 w("")
 w("            if (more)")
@@ -402,13 +408,7 @@ def sgemm_warp(nk_vec):
             else:
                 w(f"                float b{j}_{u} = bl{u}.{f};")
                 w(f"                float b{j + 4}_{u} = bh{u}.{f};")
-        for i in range(4):
-            w("                " + " ".join(f"c{i}{j} += a{i}_{u} * b{j}_{u};" for j in range(TN)))
-        w("                if (halves > 1)")
-        w("                {")
-        for i in range(4, TM):
-            w("                    " + " ".join(f"c{i}{j} += a{i}_{u} * b{j}_{u};" for j in range(TN)))
-        w("                }")
+        outer_product("                ", f"_{u}")
         w("")
     w("            }")
     w("")
