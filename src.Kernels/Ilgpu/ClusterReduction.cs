@@ -286,15 +286,18 @@ internal struct EmulatedClusterReduce : IClusterReduce
     {
         if (row < M && col < N)
         {
-            Partial.Cast<Float4>()[((((long)Grid.IdxY * M) + row) * N + col) >> 2] = sums;
+            Partial.Cast<Float4>()[PartialVector(Grid.IdxY, row, col)] = sums;
         }
     }
 
     public readonly bool Gather() => SplitKReduction.ArriveLast(Tickets, Ticket, Splits);
 
-    public readonly Float4 Read(int split, int vector, int row, int col) => Partial.Cast<Float4>()[((((long)split * M) + row) * N + col) >> 2];
+    public readonly Float4 Read(int split, int vector, int row, int col) => Partial.Cast<Float4>()[PartialVector(split, row, col)];
 
     public readonly void Release()
     {
     }
+
+    /// <summary>The 4-column vector of split <paramref name="split"/>'s partials at C row <paramref name="row"/>, column <paramref name="col"/> (N % 4 = 0).</summary>
+    private readonly long PartialVector(int split, int row, int col) => ((((long)split * M) + row) * N + col) >> 2;
 }
