@@ -39,6 +39,9 @@ internal sealed class Options
     /// <summary>Seconds after which no new case starts (the rest are reported as SKIP); 0 = none.</summary>
     public double BudgetSeconds { get; set; }
 
+    /// <summary>How many times the bench suite goes over its cases in this process (later passes run after every kernel of the first has loaded and run).</summary>
+    public int Passes { get; set; } = 1;
+
     public const string Usage = """
         GemsInjector.GpuHarness: accuracy, benchmark and startup harness for the ILGPU kernels.
 
@@ -54,6 +57,8 @@ internal sealed class Options
           --selftest                   check that an unwritten (poisoned) output FAILs, then exit
           --enable-probe               time Gems.Enable on the device and the device's start behind it, then exit
           --budget-s <seconds>         start no new case after this many seconds from process start (rest: SKIP)
+          --passes <n>                 bench every case n times in this process, pass after pass (default 1): tells
+                                       a kernel's own time from what earlier cases' kernels leave behind in the process
           --precompile-kernels <zip>   compile every kernel to PTX for SM_90 on the CPU (no GPU) into the archive that
                                        the CUDA device reads below its kernel cache (publish.sh puts it beside the
                                        kernel assembly), print each kernel's IL -> PTX time, then exit
@@ -151,6 +156,14 @@ internal sealed class Options
                         break;
                     case "--budget-s":
                         o.BudgetSeconds = double.Parse(Next(), System.Globalization.CultureInfo.InvariantCulture);
+                        break;
+                    case "--passes":
+                        o.Passes = int.Parse(Next(), System.Globalization.CultureInfo.InvariantCulture);
+                        if (o.Passes < 1)
+                        {
+                            throw new ArgumentException($"--passes must be at least 1, got {o.Passes}");
+                        }
+
                         break;
                     case "-h" or "--help":
                         error = string.Empty;
@@ -302,7 +315,11 @@ internal static class Program
                         runner.Accuracy(cases);
                         break;
                     default:
-                        runner.Bench(cases);
+                        for (int pass = 1; pass <= opt.Passes; pass++)
+                        {
+                            runner.Bench(cases, opt.Passes > 1 ? pass : 0);
+                        }
+
                         break;
                 }
             }

@@ -79,7 +79,8 @@ internal sealed class Runner : IDisposable
 
     // ---------------------------------------------------------------- bench
 
-    public void Bench(IReadOnlyList<OpCase> cases)
+    /// <summary>Checks, then times each case; <paramref name="pass"/> (from 1, or 0 for a single pass) is noted on every row.</summary>
+    public void Bench(IReadOnlyList<OpCase> cases, int pass = 0)
     {
         Console.WriteLine($"== bench: {cases.Count} cases, seed {opt.Seed}, timer {timer.Name}; median (p10/p90) of N single launches after warm-up;"
             + $" inputs rotate over >= 3 buffer sets when a set is < {RotateBelowBytes >> 20} MB");
@@ -125,16 +126,17 @@ internal sealed class Runner : IDisposable
                 int runs = opt.Runs > 0 ? opt.Runs : opt.Quick ? 5 : (int)Math.Clamp(Math.Ceiling(300.0 / Math.Max(est, 1e-3)), est > 10 ? 5 : 20, 1000);
                 FillQueue(runs);
                 var ms = timer.Time(Launch, runs);
+                string queue = (pass > 0 ? FormattableString.Invariant($"pass={pass} ") : string.Empty) + QueueNote(ms, runs);
                 Array.Sort(ms);
                 double med = Median(ms), p10 = Pct(ms, 0.1), p90 = Pct(ms, 0.9);
                 long bytes = c.Bytes(name => ElemSize(c, types, name));
                 double gbps = bytes / (med * 1e6);
                 double tflops = c.Flops > 0 ? c.Flops / (med * 1e9) : double.NaN;
                 string rate = c.Flops > 0 ? $"{tflops,8:F2} TFLOP/s ({gbps:F0} GB/s)" : $"{gbps,8:F1} GB/s";
-                Console.WriteLine($"PASS  {Label(c)} {med,9:F4} ms (p10 {p10:F4} p90 {p90:F4}, {runs} runs, {n} sets)  {rate}  max_abs {check.MaxAbs:E2} tol {check.TolRatio:F2}");
+                Console.WriteLine($"PASS  {Label(c)} {med,9:F4} ms (p10 {p10:F4} p90 {p90:F4}, {runs} runs, {n} sets)  {rate}  max_abs {check.MaxAbs:E2} tol {check.TolRatio:F2}  {queue}");
                 Passed++;
                 csv.Add(new Row("bench", c.Op, c.DType.Name(), c.Shape, med, gbps, tflops, check.MaxAbs, "PASS", p10, p90, check.MaxRel, check.TolRatio,
-                    bytes, c.Flops, runs, n, timer.Name, c.Category, c.BytesFormula(), Seed: opt.Seed));
+                    bytes, c.Flops, runs, n, timer.Name, c.Category, c.BytesFormula(), Seed: opt.Seed, Note: queue));
             }
             catch (Exception ex)
             {
@@ -148,6 +150,22 @@ internal sealed class Runner : IDisposable
                 }
             }
         }
+    }
+
+    /// <summary>
+    /// Whether the device had to wait for the host during the timed runs: the host's enqueue time per run and the device's
+    /// idle time per run (first start to last end, less the runs' own times). An idle time well above the ~1 µs between an
+    /// end marker and the next start means the queue ran dry, and a run's time may then include host time.
+    /// </summary>
+    private string QueueNote(double[] ms, int runs)
+    {
+        if (double.IsNaN(timer.LastEnqueueMs))
+        {
+            return string.Empty;
+        }
+
+        double idleUs = double.IsNaN(timer.LastSpanMs) ? double.NaN : (timer.LastSpanMs - ms.Sum()) * 1000 / runs;
+        return FormattableString.Invariant($"host_enqueue_us_per_run={timer.LastEnqueueMs * 1000 / runs:F1} device_idle_us_per_run={idleUs:F1}");
     }
 
     /// <summary>

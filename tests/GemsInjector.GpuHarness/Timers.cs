@@ -20,6 +20,16 @@ internal abstract class DeviceTimer : IDisposable
     /// <summary>Times runs launches: launch(i) for i in [0, runs), one start/end pair around each; returns ms per run.</summary>
     public abstract double[] Time(Action<int> launch, int runs);
 
+    /// <summary>Host milliseconds the last <see cref="Time"/> spent enqueueing its launches and markers (before waiting).</summary>
+    public double LastEnqueueMs { get; protected set; } = double.NaN;
+
+    /// <summary>
+    /// Device milliseconds from the last <see cref="Time"/>'s first start to its last end (NaN where unknown). Well above
+    /// the sum of the runs' times, it says the device waited for the host between runs: the queue ran dry, so a run's own
+    /// start-to-end time may include host time too.
+    /// </summary>
+    public double LastSpanMs { get; protected set; } = double.NaN;
+
     public virtual void Dispose()
     {
     }
@@ -52,6 +62,7 @@ internal sealed class MarkerTimer : DeviceTimer
     {
         var starts = new ProfilingMarker[runs];
         var ends = new ProfilingMarker[runs];
+        long enqueueStart = Stopwatch.GetTimestamp();
         for (int i = 0; i < runs; i++)
         {
             starts[i] = acc.AddProfilingMarker();
@@ -59,6 +70,9 @@ internal sealed class MarkerTimer : DeviceTimer
             ends[i] = acc.AddProfilingMarker();
         }
 
+        LastEnqueueMs = Stopwatch.GetElapsedTime(enqueueStart).TotalMilliseconds;
+        ends[runs - 1].Synchronize();
+        LastSpanMs = (ends[runs - 1] - starts[0]).TotalMilliseconds;
         var ms = new double[runs];
         for (int i = 0; i < runs; i++)
         {
@@ -87,6 +101,7 @@ internal sealed class CudaEventTimer : DeviceTimer
         var api = CudaAPI.CurrentAPI;
         Ensure(2 * runs);
         var stream = ((CudaStream)acc.DefaultStream).StreamPtr;
+        long enqueueStart = Stopwatch.GetTimestamp();
         for (int i = 0; i < runs; i++)
         {
             Check(api.RecordEvent(events[2 * i], stream), "cuEventRecord");
@@ -94,7 +109,10 @@ internal sealed class CudaEventTimer : DeviceTimer
             Check(api.RecordEvent(events[2 * i + 1], stream), "cuEventRecord");
         }
 
+        LastEnqueueMs = Stopwatch.GetElapsedTime(enqueueStart).TotalMilliseconds;
         Check(api.SynchronizeEvent(events[2 * runs - 1]), "cuEventSynchronize");
+        Check(api.ElapsedTime(out float span, events[0], events[2 * runs - 1]), "cuEventElapsedTime");
+        LastSpanMs = span;
         var ms = new double[runs];
         for (int i = 0; i < runs; i++)
         {
