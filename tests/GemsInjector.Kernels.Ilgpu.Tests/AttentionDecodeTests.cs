@@ -607,7 +607,9 @@ public sealed class AttentionDecodeTests : Half16TestBase, IClassFixture<Warp32S
             ILGPU.Runtime.Cuda.CudaArchitecture.SM_90, ILGPU.Runtime.Cuda.CudaInstructionSet.ISA_80, nvvmAPI: null);
         var entry = ILGPU.Backends.EntryPoints.EntryPointDescription.FromExplicitlyGroupedKernel(method);
         string ptx = ((ILGPU.Backends.PTX.PTXCompiledKernel)backend.Compile(entry, default(KernelSpecialization))).PTXAssembly;
-        System.IO.File.WriteAllText(System.IO.Path.Combine(System.IO.Path.GetTempPath(), method.Name + ".ptx"), ptx);
+        // One file per instantiation (the format's name in it), so that both formats can be diffed after a change.
+        string name = method.Name + (method.IsGenericMethod ? "-" + string.Join("-", method.GetGenericArguments().Select(a => a.Name)) : string.Empty);
+        System.IO.File.WriteAllText(System.IO.Path.Combine(System.IO.Path.GetTempPath(), name + ".ptx"), ptx);
         return ptx;
     }
 
