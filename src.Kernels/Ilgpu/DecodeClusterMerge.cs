@@ -30,6 +30,16 @@ internal static class DecodeClusterMerge
     /// <summary>4-float vectors per head of the sums (head size 128).</summary>
     private const int HeadVectors = AttentionDecodeTensorCoreKernels.D / 4;
 
+    /// <summary>Floats of a merging thread's scratch: every rank's (m, l), then every rank's 4 sums (<see cref="IDecodeClusterMerge.Fetch"/>).</summary>
+    public const int ScratchFloats = 6 * Size;
+
+    /// <summary>
+    /// First float of the merging threads' scratch: the chunk's score rows, which no group reads remotely and this one has
+    /// finished with. A rank's slice is at most <see cref="AttentionDecodeWideKernels.HeadsPerGroup"/> × 32 / 8 = 16
+    /// vectors, so only threads 0-15 merge: 16 × 48 floats of the 2080 there.
+    /// </summary>
+    public const int ScratchFloat = AttentionDecodeTensorCoreKernels.ScoresByte / 4;
+
     /// <summary>
     /// The chunk (keys per group) of the cluster plan for <paramref name="keyEnd"/> visible keys: <see cref="Size"/> chunks,
     /// each a multiple of the tile and at most the body's <see cref="AttentionDecodeWideKernels.MaxChunk"/>; 0 when the keys
@@ -66,7 +76,7 @@ internal static class DecodeClusterMerge
                 var (begin, end) = ClusterReduction.Slice(vectors, rank, Size);
                 for (int vector = begin + tid; vector < end; vector += AttentionDecodeTensorCoreKernels.GroupSize)
                 {
-                    MergeVector(ref merge, output, headRow, vector / HeadVectors, vector % HeadVectors);
+                    MergeVector(ref merge, shared, output, headRow, vector / HeadVectors, vector % HeadVectors, ScratchFloat + (tid * ScratchFloats));
                 }
             }
         }
@@ -76,28 +86,27 @@ internal static class DecodeClusterMerge
 
     /// <summary>
     /// Output dims 4·<paramref name="vector"/> .. +3 of head <paramref name="head"/> of the block: every chunk's (m, l)
-    /// and sums requested before the first is used (one remote round trip), then the ticket merge's arithmetic.
+    /// and sums fetched into this thread's scratch at float <paramref name="scratch"/> (one remote round trip), then the
+    /// ticket merge's arithmetic.
     /// </summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private static void MergeVector<TMerge>(ref TMerge merge, DecodeOutput16 output, long headRow, int head, int vector)
+    private static void MergeVector<TMerge>(ref TMerge merge, ArrayView<float> shared, DecodeOutput16 output, long headRow, int head, int vector, int scratch)
         where TMerge : struct, IDecodeClusterMerge
     {
-        var (m0, l0) = merge.ReadStats(0, head);
-        var (m1, l1) = merge.ReadStats(1, head);
-        var (m2, l2) = merge.ReadStats(2, head);
-        var (m3, l3) = merge.ReadStats(3, head);
-        var (m4, l4) = merge.ReadStats(4, head);
-        var (m5, l5) = merge.ReadStats(5, head);
-        var (m6, l6) = merge.ReadStats(6, head);
-        var (m7, l7) = merge.ReadStats(7, head);
-        var x0 = merge.ReadSums(0, head, vector);
-        var x1 = merge.ReadSums(1, head, vector);
-        var x2 = merge.ReadSums(2, head, vector);
-        var x3 = merge.ReadSums(3, head, vector);
-        var x4 = merge.ReadSums(4, head, vector);
-        var x5 = merge.ReadSums(5, head, vector);
-        var x6 = merge.ReadSums(6, head, vector);
-        var x7 = merge.ReadSums(7, head, vector);
+        merge.Fetch(shared, head, vector, scratch);
+        float m0 = shared[scratch], l0 = shared[scratch + 1], m1 = shared[scratch + 2], l1 = shared[scratch + 3];
+        float m2 = shared[scratch + 4], l2 = shared[scratch + 5], m3 = shared[scratch + 6], l3 = shared[scratch + 7];
+        float m4 = shared[scratch + 8], l4 = shared[scratch + 9], m5 = shared[scratch + 10], l5 = shared[scratch + 11];
+        float m6 = shared[scratch + 12], l6 = shared[scratch + 13], m7 = shared[scratch + 14], l7 = shared[scratch + 15];
+        var sums = shared.SubView(scratch + (2 * Size), 4 * Size).Cast<Float4>();
+        var x0 = sums[0];
+        var x1 = sums[1];
+        var x2 = sums[2];
+        var x3 = sums[3];
+        var x4 = sums[4];
+        var x5 = sums[5];
+        var x6 = sums[6];
+        var x7 = sums[7];
 
         float mMax = GpuMath.MaxNaN(GpuMath.MaxNaN(GpuMath.MaxNaN(GpuMath.MaxNaN(GpuMath.MaxNaN(GpuMath.MaxNaN(GpuMath.MaxNaN(GpuMath.MaxNaN(
             GpuMath.NegInf, m0), m1), m2), m3), m4), m5), m6), m7);
@@ -154,11 +163,12 @@ internal interface IDecodeClusterMerge
     /// <summary>Waits until every chunk of the head block is published: true in the groups that merge now.</summary>
     bool Gather();
 
-    /// <summary>Chunk <paramref name="rank"/>'s (m, l) of head <paramref name="head"/> of the block.</summary>
-    (float M, float L) ReadStats(int rank, int head);
-
-    /// <summary>Chunk <paramref name="rank"/>'s sums of head <paramref name="head"/>, dims 4·<paramref name="vector"/> .. +3.</summary>
-    Float4 ReadSums(int rank, int head, int vector);
+    /// <summary>
+    /// Every chunk's (m, l) of head <paramref name="head"/> of the block and its sums of dims 4·<paramref name="vector"/> .. +3
+    /// into this thread's <see cref="DecodeClusterMerge.ScratchFloats"/> floats of <paramref name="shared"/> from float
+    /// <paramref name="scratch"/> (16-byte aligned): (m, l) by chunk, then the 4 sums by chunk (after <see cref="Gather"/>).
+    /// </summary>
+    void Fetch(ArrayView<float> shared, int head, int vector, int scratch);
 
     /// <summary>Keeps this group's shared memory alive until every group of the cluster has read it.</summary>
     void Release();
@@ -179,9 +189,9 @@ internal struct NoDecodeClusterMerge : IDecodeClusterMerge
 
     public readonly bool Gather() => false;
 
-    public readonly (float M, float L) ReadStats(int rank, int head) => default;
-
-    public readonly Float4 ReadSums(int rank, int head, int vector) => default;
+    public readonly void Fetch(ArrayView<float> shared, int head, int vector, int scratch)
+    {
+    }
 
     public readonly void Release()
     {
@@ -203,13 +213,11 @@ internal struct PtxDecodeClusterMerge : IDecodeClusterMerge
     public readonly int EndRank => Grid.IdxX + 1;
 
     /// <summary>
-    /// Declares the cluster (the PTX marker, 8 × 1 × 1) and the address register of the remote reads; the kernel's first
-    /// statement, so the declaration precedes every use in the PTX text.
+    /// Declares the cluster (the PTX marker, 8 × 1 × 1); the kernel's first statement.
     /// </summary>
     public static PtxDecodeClusterMerge Begin()
     {
         CudaAsm.Emit(ClusterReduction.Marker + "8, 1, 1");
-        CudaAsm.Emit(".reg .u32 dcr<1>;");
         return default;
     }
 
@@ -223,25 +231,11 @@ internal struct PtxDecodeClusterMerge : IDecodeClusterMerge
         return true;
     }
 
-    // The shared offset goes in as an operand and the base is added in the block (an asm output of the base would pass
-    // through local memory); the address stays in the declared register so that the load needs no input.
-    public readonly (float M, float L) ReadStats(int rank, int head)
-    {
-        CudaAsm.Emit("mov.u32 dcr0, __dyn_shared_alloca;\n\tadd.u32 dcr0, dcr0, %0;\n\tmapa.shared::cluster.u32 dcr0, dcr0, %1;",
-            (uint)(AttentionDecodeTensorCoreKernels.StatsByte + (8 * head)), (uint)rank);
-        Output<float> m = default, l = default;
-        CudaAsm.EmitRef("ld.shared::cluster.v2.f32 {%0, %1}, [dcr0];", ref m, ref l);
-        return (m.Value, l.Value);
-    }
-
-    public readonly Float4 ReadSums(int rank, int head, int vector)
-    {
-        CudaAsm.Emit("mov.u32 dcr0, __dyn_shared_alloca;\n\tadd.u32 dcr0, dcr0, %0;\n\tmapa.shared::cluster.u32 dcr0, dcr0, %1;",
-            (uint)(4 * ((head * AttentionDecodeTensorCoreKernels.D) + (4 * vector))), (uint)rank);
-        Output<float> x = default, y = default, z = default, w = default;
-        CudaAsm.EmitRef("ld.shared::cluster.v4.f32 {%0, %1, %2, %3}, [dcr0];", ref x, ref y, ref z, ref w);
-        return new Float4 { X = x.Value, Y = y.Value, Z = z.Value, W = w.Value };
-    }
+    // One asm block: the 16 remote loads are all issued before the first store, and the values reach C# through this
+    // group's shared memory (an asm output per value went through a local slot each: 192 bytes of stack under ptxas 11.8).
+    public readonly void Fetch(ArrayView<float> shared, int head, int vector, int scratch) =>
+        CudaAsm.Emit(AttentionDecodeTensorCoreKernels.ClusterFetch, (uint)(AttentionDecodeTensorCoreKernels.StatsByte + (8 * head)),
+            (uint)(4 * ((head * AttentionDecodeTensorCoreKernels.D) + (4 * vector))), (uint)(4 * scratch));
 
     // Relaxed: no store of this group needs publishing any more, and each peer has used its remote loads (they feed its
     // output stores) before it arrives; only the first barrier's release is needed.
@@ -295,16 +289,20 @@ internal struct EmulatedDecodeClusterMerge : IDecodeClusterMerge
 
     public readonly bool Gather() => SplitKReduction.ArriveLast(Tickets, (Grid.IdxZ * Grid.DimY) + Grid.IdxY, DecodeClusterMerge.Size);
 
-    public readonly (float M, float L) ReadStats(int rank, int head)
+    public readonly void Fetch(ArrayView<float> shared, int head, int vector, int scratch)
     {
-        long part = ((headRow + head) * DecodeClusterMerge.Size) + rank;
-        return (PartML[2 * part], PartML[(2 * part) + 1]);
-    }
-
-    public readonly Float4 ReadSums(int rank, int head, int vector)
-    {
-        long first = ((((headRow + head) * DecodeClusterMerge.Size) + rank) * AttentionDecodeTensorCoreKernels.D) + (4 * vector);
-        return new Float4 { X = PartO[first], Y = PartO[first + 1], Z = PartO[first + 2], W = PartO[first + 3] };
+        const int Size = DecodeClusterMerge.Size;
+        for (int rank = 0; rank < Size; rank++)
+        {
+            long part = ((headRow + head) * Size) + rank;
+            shared[scratch + (2 * rank)] = PartML[2 * part];
+            shared[scratch + (2 * rank) + 1] = PartML[(2 * part) + 1];
+            long first = (part * AttentionDecodeTensorCoreKernels.D) + (4 * vector);
+            for (int u = 0; u < 4; u++)
+            {
+                shared[scratch + (2 * Size) + (4 * rank) + u] = PartO[first + u];
+            }
+        }
     }
 
     public readonly void Release()
