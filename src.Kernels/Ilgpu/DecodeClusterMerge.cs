@@ -9,8 +9,9 @@ namespace GemsInjector.Kernels.Ilgpu;
 /// (<c>GEMS_DECODE_VARIANT=cluster</c>, sm_90): the <see cref="Size"/> chunks run as the groups of one cluster along
 /// Grid.X, each leaves its chunk's statistics (m, l per head) and un-normalised sums in its own shared memory, and after a
 /// cluster barrier each group merges one slice of the head block's output over every group's shared memory (distributed
-/// shared memory) and writes it. No float32 partials, no device-wide fence and no ticket: at batch 1 those, not the
-/// merge's loads, were the end of the kernel (Run 35, notes "Decode merge tail").
+/// shared memory) and writes it. No float32 partials, no ticket, and no fence behind outstanding global stores: at batch 1
+/// those, not the merge's loads, were the end of the kernel (Run 35, notes "Decode merge tail"). (The cluster barrier's
+/// release still compiles to a GPU-scope MEMBAR under ptxas 11.8, but no store of the group is in flight then.)
 /// <para>
 /// A slice is merged with the ticket merge's arithmetic (<see cref="AttentionDecodeWideKernels.CombineChunks"/> over
 /// <see cref="Size"/> chunks): the same maximum, the same weights, the chunks' terms added in chunk order from 0, and Σ w·l
