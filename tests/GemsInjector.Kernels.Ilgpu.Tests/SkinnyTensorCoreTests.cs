@@ -347,7 +347,8 @@ public sealed class SkinnyTensorCoreTests : Half16TestBase, IClassFixture<Warp32
     /// The streamed [N, K] body's PTX: only its format's mma, 2 per n8 row tile and block at each batch site (the loop's
     /// and the guarded last batch's; 8 blocks per batch with one tile, 4 with two) on tiles 0 .. row tiles − 1 of one
     /// accumulator declaration, no pairing, per block two weight vectors and one activation vector per row tile as 16-byte
-    /// loads, no local memory in the K loop.
+    /// loads, every load of a batch before the warp barrier that keeps ptxas from starting its mma early, no local memory
+    /// in the K loop.
     /// </summary>
     [Theory]
     [InlineData(false, 1)]
@@ -379,8 +380,17 @@ public sealed class SkinnyTensorCoreTests : Half16TestBase, IClassFixture<Warp32
         output.WriteLine($"stream [N, K], {(bf16 ? "bf16" : "f16")}, {rowTiles} row tile(s): {mmas} mma, {vectors} 16-byte loads, "
             + $"{Regex.Matches(ptx, @"(ld|st)\.local").Count} local accesses ({loopLocal} in the K loop), {ptx.Length} chars");
         int batchBlocks = SkinnyTensorCoreKernels.NkStreamBatchBlocks(rowTiles);
-        Assert.Equal(2 * batchBlocks * 2 * rowTiles, mmas);
-        Assert.Equal(2 * batchBlocks * (2 + rowTiles), vectors);
+        int batchMmas = batchBlocks * 2 * rowTiles;
+        int batchVectors = batchBlocks * (2 + rowTiles);
+        Assert.Equal(2 * batchMmas, mmas);
+        Assert.Equal(2 * batchVectors, vectors);
+
+        // Each batch site's loads all come before its warp barrier (the scheduling fence) and its mma after: the loop's
+        // loads, fence, the loop's mma and the guarded batch's loads, fence, the guarded batch's mma.
+        var sites = ptx.Split("bar.warp.sync");
+        Assert.Equal(3, sites.Length);
+        Assert.Equal(new[] { (batchVectors, 0), (batchVectors, batchMmas), (0, batchMmas) },
+            sites.Select(p => (Regex.Matches(p, @"ld\.global(\.nc)?\.v4\.(u32|b32)").Count, Regex.Matches(p, Regex.Escape(mine)).Count)).ToArray());
         Assert.Equal(0, loopLocal);
         Assert.DoesNotMatch(new Regex(@"\[%\d|\{%\d|, %\d+[,;]"), ptx);
     }
