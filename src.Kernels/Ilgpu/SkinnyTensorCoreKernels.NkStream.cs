@@ -153,7 +153,7 @@ internal static partial class SkinnyTensorCoreKernels
     /// One batch from the lane's vector <paramref name="v"/>: every load first (one quad of blocks with two n8 tiles, two with
     /// one), then the mma. <paramref name="guarded"/> (the last batch only) zeroes vectors at or past <paramref name="rowVectors"/>.
     /// <para>
-    /// The warp barrier between them is a scheduling fence: without it ptxas (12.x, sm_90, <c>.maxntid 256</c>) moved the
+    /// The warp barrier between them is a scheduling fence: without it ptxas (CUDA 11.8, offline, sm_90, <c>.maxntid 256</c>) moved the
     /// first block's mma up after 10 of the 24 loads (the one-tile batch; 6 of 16 with two tiles) and reused their registers
     /// for the rest, so every batch took two memory round trips and the row's bytes were asked for in two pieces. With it
     /// all loads issue back to back (122 / 96 registers instead of 94 / 80, no spills), at the cost of a WARPSYNC per batch.
@@ -163,7 +163,22 @@ internal static partial class SkinnyTensorCoreKernels
         ArrayView<Half8> x1, int v, int rowVectors, bool guarded)
         where TOps : struct, ISkinnyOps
     {
-        var first = LoadQuadNkStream(rowTiles, low, high, x0, x1, v, rowVectors, guarded);
+        // A whole batch lies inside its rows: views from the lane's vector make every load a constant offset (the load
+        // instruction's immediate) instead of a 64-bit address product per load. The guarded batch may start past a short
+        // row's end (lane t of K = 8), so it indexes from the rows' starts.
+        int at = v;
+        int limit = rowVectors;
+        if (!guarded)
+        {
+            low = low.SubView(v);
+            high = high.SubView(v);
+            x0 = x0.SubView(v);
+            x1 = rowTiles > 1 ? x1.SubView(v) : default;
+            at = 0;
+            limit = rowVectors - v;
+        }
+
+        var first = LoadQuadNkStream(rowTiles, low, high, x0, x1, at, limit, guarded);
         if (rowTiles > 1)
         {
             Warp.Barrier();
@@ -171,20 +186,21 @@ internal static partial class SkinnyTensorCoreKernels
         }
         else
         {
-            var second = LoadQuadNkStream(rowTiles, low, high, x0, x1, v + 16, rowVectors, guarded);
+            var second = LoadQuadNkStream(rowTiles, low, high, x0, x1, at + 16, limit, guarded);
             Warp.Barrier();
             MultiplyQuadNkStream(ref ops, bf16, rowTiles, first);
             MultiplyQuadNkStream(ref ops, bf16, rowTiles, second);
         }
     }
 
+    /// <summary>Vectors <paramref name="at"/>, +4, +8, +12 of the four rows; <paramref name="guarded"/> zeroes those at or past <paramref name="limit"/>.</summary>
     private static NkStreamQuad LoadQuadNkStream(int rowTiles, ArrayView<Half8> low, ArrayView<Half8> high, ArrayView<Half8> x0, ArrayView<Half8> x1,
-        int v, int rowVectors, bool guarded) => new()
+        int at, int limit, bool guarded) => new()
     {
-        B0 = LoadBlockNkStream(rowTiles, low, high, x0, x1, v, !guarded || v < rowVectors),
-        B1 = LoadBlockNkStream(rowTiles, low, high, x0, x1, v + 4, !guarded || v + 4 < rowVectors),
-        B2 = LoadBlockNkStream(rowTiles, low, high, x0, x1, v + 8, !guarded || v + 8 < rowVectors),
-        B3 = LoadBlockNkStream(rowTiles, low, high, x0, x1, v + 12, !guarded || v + 12 < rowVectors),
+        B0 = LoadBlockNkStream(rowTiles, low, high, x0, x1, at, !guarded || at < limit),
+        B1 = LoadBlockNkStream(rowTiles, low, high, x0, x1, at + 4, !guarded || at + 4 < limit),
+        B2 = LoadBlockNkStream(rowTiles, low, high, x0, x1, at + 8, !guarded || at + 8 < limit),
+        B3 = LoadBlockNkStream(rowTiles, low, high, x0, x1, at + 12, !guarded || at + 12 < limit),
     };
 
     private static NkStreamBlock LoadBlockNkStream(int rowTiles, ArrayView<Half8> low, ArrayView<Half8> high, ArrayView<Half8> x0, ArrayView<Half8> x1, int v, bool valid) => new()
