@@ -56,7 +56,7 @@ public sealed partial class IlgpuKernels
         var body = SkinnyNkBodyFor(m, n);
         if (body == SkinnyNkBody.Stream)
         {
-            var (streamConfig, streamShape) = SkinnyTensorCoreLaunch.PlanNkStream(m, k, n, device.MultiprocessorCount);
+            var (streamConfig, streamShape) = SkinnyTensorCoreLaunch.PlanNkStream(m, k, n, device.MultiprocessorCount, SkinnySettings.NkStreamWarps);
             streamShape.Bf16 = bf16 ? 1 : 0;
             streamShape.Alpha = alpha;
             streamShape.Beta = beta;
@@ -349,10 +349,11 @@ public sealed partial class IlgpuKernels
 /// <c>wide</c> sends [N, K] products of 2–16 rows with N % 8 = 0 to the wide [N, K] body; by default the narrow body as
 /// before: H200 Runs 49–50, the wide body 1–2% faster at 2–8 rows (inside the spread between processes) and 24% slower at
 /// 16 × 11008 × 4096 bf16, 2340 → 1780 GB/s; <c>stream</c> sends 2–16 rows, any N, to the streamed [N, K] body: no
-/// split-K, long contiguous runs of each weight row, not yet measured).
+/// split-K, long contiguous runs of each weight row, not yet measured), <c>GEMS_SKINNY_NK_STREAM_WARPS</c> (<c>4</c> or
+/// <c>8</c>: the streamed body's warps per group for every shape instead of the plan's choice, <see cref="SkinnyTensorCoreLaunch.PlanNkStream"/>).
 /// </summary>
 internal readonly record struct SkinnyTensorCoreSettings(bool Enabled, int MaxRows, int GroupsPerSm, bool CapSplitsByPartials = true, int StepsInFlight = 2,
-    bool KnEnabled = true, SkinnyKnBody KnBody = SkinnyKnBody.Wide, int WideStepsInFlight = 1, SkinnyNkBody NkBody = SkinnyNkBody.Narrow)
+    bool KnEnabled = true, SkinnyKnBody KnBody = SkinnyKnBody.Wide, int WideStepsInFlight = 1, SkinnyNkBody NkBody = SkinnyNkBody.Narrow, int NkStreamWarps = 0)
 {
     /// <summary>
     /// Most rows of a [K, N] product on the skinny kernel. H200 Run 18 (bf16): 2 / 8 / 16 rows 0.024 / 0.026 / 0.053 ms
@@ -375,7 +376,8 @@ internal readonly record struct SkinnyTensorCoreSettings(bool Enabled, int MaxRo
         Environment.GetEnvironmentVariable("GEMS_SKINNY_TC_STEPS"),
         Environment.GetEnvironmentVariable("GEMS_SKINNY_TC_KN"),
         Environment.GetEnvironmentVariable("GEMS_SKINNY_KN_VARIANT"),
-        Environment.GetEnvironmentVariable("GEMS_SKINNY_NK_VARIANT")));
+        Environment.GetEnvironmentVariable("GEMS_SKINNY_NK_VARIANT"),
+        Environment.GetEnvironmentVariable("GEMS_SKINNY_NK_STREAM_WARPS")));
 
     /// <summary>The settings the environment names (read once per process).</summary>
     public static SkinnyTensorCoreSettings FromEnvironment() => FromVariables.Value;
@@ -385,7 +387,7 @@ internal readonly record struct SkinnyTensorCoreSettings(bool Enabled, int MaxRo
     /// a switch off.
     /// </summary>
     public static SkinnyTensorCoreSettings Parse(string? enabled, string? maxRows, string? groupsPerSm, string? partialCap = null, string? steps = null,
-        string? kn = null, string? knVariant = null, string? nkVariant = null) => new(
+        string? kn = null, string? knVariant = null, string? nkVariant = null, string? nkStreamWarps = null) => new(
         IsOn(enabled),
         int.TryParse(maxRows, out int rows) && rows >= 2 ? rows : DefaultMaxRows,
         int.TryParse(groupsPerSm, out int groups) && groups >= 1 ? groups : DefaultGroupsPerSm,
@@ -394,7 +396,8 @@ internal readonly record struct SkinnyTensorCoreSettings(bool Enabled, int MaxRo
         IsOn(kn),
         knVariant?.Trim().ToLowerInvariant() == "old" ? SkinnyKnBody.Old : SkinnyKnBody.Wide,
         steps?.Trim() == "2" ? 2 : 1,
-        nkVariant?.Trim().ToLowerInvariant() switch { "wide" => SkinnyNkBody.Wide, "stream" => SkinnyNkBody.Stream, _ => SkinnyNkBody.Narrow });
+        nkVariant?.Trim().ToLowerInvariant() switch { "wide" => SkinnyNkBody.Wide, "stream" => SkinnyNkBody.Stream, _ => SkinnyNkBody.Narrow },
+        nkStreamWarps?.Trim() switch { "4" => 4, "8" => 8, _ => 0 });
 
     private static bool IsOn(string? setting) => setting?.Trim().ToLowerInvariant() is not ("0" or "off" or "false");
 }
@@ -440,7 +443,7 @@ internal static class SkinnyTensorCoreLaunch
     /// Grid and shape (M, N, K, no split; the caller fills format, alpha, beta and bias) of the streamed [N, K] body: one
     /// group per <see cref="SkinnyTensorCoreKernels.NkStreamBlockN"/> columns, of 8 warps when groups of 4 would leave
     /// fewer than 8 warps per SM (at N = 4096, 256 groups: 1024 warps on 132 SMs), else of 4 (N = 11008: 688 groups,
-    /// 2752 warps); <paramref name="warps"/> &gt; 0 forces a size (tests; the simulator has no SMs).
+    /// 2752 warps); <paramref name="warps"/> &gt; 0 forces a size (<c>GEMS_SKINNY_NK_STREAM_WARPS</c>; tests: the simulator has no SMs).
     /// </summary>
     public static (KernelConfig Config, TensorCoreShape Shape) PlanNkStream(int m, int k, int n, int multiprocessors, int warps = 0)
     {

@@ -445,6 +445,17 @@ public sealed class SkinnyTensorCoreTests : Half16TestBase, IClassFixture<Warp32
     public void NkVariantParses(string? variant, string body) =>
         Assert.Equal(Enum.Parse<SkinnyNkBody>(body), SkinnyTensorCoreSettings.Parse(null, null, null, nkVariant: variant).NkBody);
 
+    /// <summary><c>GEMS_SKINNY_NK_STREAM_WARPS</c>: 4 or 8 (trimmed) force the streamed body's group size; anything else leaves it to the plan (0).</summary>
+    [Theory]
+    [InlineData(null, 0)]
+    [InlineData("", 0)]
+    [InlineData("4", 4)]
+    [InlineData(" 8 ", 8)]
+    [InlineData("6", 0)]
+    [InlineData("16", 0)]
+    public void NkStreamWarpsParse(string? warps, int expected) =>
+        Assert.Equal(expected, SkinnyTensorCoreSettings.Parse(null, null, null, nkStreamWarps: warps).NkStreamWarps);
+
     /// <summary>
     /// Routing of the products the skinny kernel takes: <c>stream</c> sends 2–16 rows (any N) to the streamed body and
     /// more rows to the narrow one; <c>wide</c> 2–16 rows with N % 8 = 0 to the wide body; unset keeps every product on the narrow body.
