@@ -349,8 +349,9 @@ public sealed partial class IlgpuKernels
 /// <c>wide</c> sends [N, K] products of 2–16 rows with N % 8 = 0 to the wide [N, K] body; by default the narrow body as
 /// before: H200 Runs 49–50, the wide body 1–2% faster at 2–8 rows (inside the spread between processes) and 24% slower at
 /// 16 × 11008 × 4096 bf16, 2340 → 1780 GB/s; <c>stream</c> sends 2–16 rows, any N, to the streamed [N, K] body: no
-/// split-K, long contiguous runs of each weight row, not yet measured), <c>GEMS_SKINNY_NK_STREAM_WARPS</c> (<c>4</c> or
-/// <c>8</c>: the streamed body's warps per group for every shape instead of the plan's choice, <see cref="SkinnyTensorCoreLaunch.PlanNkStream"/>).
+/// split-K, long contiguous runs of each weight row, not yet measured), <c>GEMS_SKINNY_NK_STREAM_WARPS</c> (<c>2</c>, <c>4</c>
+/// or <c>8</c>: the streamed body's warps per group for every shape instead of the plan's choice, <see cref="SkinnyTensorCoreLaunch.PlanNkStream"/>;
+/// 2 is there for the wave count: see the plan).
 /// </summary>
 internal readonly record struct SkinnyTensorCoreSettings(bool Enabled, int MaxRows, int GroupsPerSm, bool CapSplitsByPartials = true, int StepsInFlight = 2,
     bool KnEnabled = true, SkinnyKnBody KnBody = SkinnyKnBody.Wide, int WideStepsInFlight = 1, SkinnyNkBody NkBody = SkinnyNkBody.Narrow, int NkStreamWarps = 0)
@@ -397,7 +398,7 @@ internal readonly record struct SkinnyTensorCoreSettings(bool Enabled, int MaxRo
         knVariant?.Trim().ToLowerInvariant() == "old" ? SkinnyKnBody.Old : SkinnyKnBody.Wide,
         steps?.Trim() == "2" ? 2 : 1,
         nkVariant?.Trim().ToLowerInvariant() switch { "wide" => SkinnyNkBody.Wide, "stream" => SkinnyNkBody.Stream, _ => SkinnyNkBody.Narrow },
-        nkStreamWarps?.Trim() switch { "4" => 4, "8" => 8, _ => 0 });
+        nkStreamWarps?.Trim() switch { "2" => 2, "4" => 4, "8" => 8, _ => 0 });
 
     private static bool IsOn(string? setting) => setting?.Trim().ToLowerInvariant() is not ("0" or "off" or "false");
 }
@@ -444,6 +445,9 @@ internal static class SkinnyTensorCoreLaunch
     /// group per <see cref="SkinnyTensorCoreKernels.NkStreamBlockN"/> columns, of 8 warps when groups of 4 would leave
     /// fewer than 8 warps per SM (at N = 4096, 256 groups: 1024 warps on 132 SMs), else of 4 (N = 11008: 688 groups,
     /// 2752 warps); <paramref name="warps"/> &gt; 0 forces a size (<c>GEMS_SKINNY_NK_STREAM_WARPS</c>; tests: the simulator has no SMs).
+    /// The plan does not know the compiled kernel's registers: offline ptxas gave the two-tile kernel 98, i.e. 19 warps
+    /// and so 4 groups of 4 per SM, 528 slots for N = 11008's 688 groups (a second, partial wave), where groups of 2 warps
+    /// would fit in one; which is faster is a measurement (docs/perf/h100-notes-tensor-core.md, streamed rows).
     /// </summary>
     public static (KernelConfig Config, TensorCoreShape Shape) PlanNkStream(int m, int k, int n, int multiprocessors, int warps = 0)
     {

@@ -120,7 +120,8 @@ public sealed class SkinnyTensorCoreTests : Half16TestBase, IClassFixture<Warp32
     /// The streamed [N, K] body: rows 2–16 (one and two n8 tiles; up to 8 rows also the two-tile variant, whose rows 8–15
     /// are clamped copies never stored), K below one block (8), inside the first batch (40), exactly one one-tile batch
     /// (256), batches plus a tail (264, 520, 1032) and many batches per warp (4096), N a multiple of 16, of 8 only and odd
-    /// (37: rows clamped one by one), alpha / beta with a row or matrix bias, groups of 4 and 8 warps.
+    /// (37: rows clamped one by one), alpha / beta with a row or matrix bias, groups of 4 and 8 warps (and 2, the
+    /// measuring switch's extra size: fewer threads than the group's 128 or 256 sums).
     /// </summary>
     [Theory]
     [InlineData(true, 2, 8, 8, false, false, 4)]
@@ -134,6 +135,8 @@ public sealed class SkinnyTensorCoreTests : Half16TestBase, IClassFixture<Warp32
     [InlineData(true, 16, 4096, 40, false, false, 4)]
     [InlineData(false, 16, 264, 37, true, false, 8)]
     [InlineData(false, 2, 4096, 264, true, true, 8)]
+    [InlineData(true, 16, 1032, 24, true, true, 2)]
+    [InlineData(false, 6, 520, 16, false, false, 2)]
     public void StreamEmulatedKernelMatchesFloat64(bool bf16, int m, int k, int n, bool bias, bool biasIsMatrix, int warps)
     {
         int seed = 9100 + (m * 7) + (k * 5) + n + (bf16 ? 1 : 0) + (bias ? 4 : 0) + (biasIsMatrix ? 8 : 0) + (warps * 1000);
@@ -445,10 +448,11 @@ public sealed class SkinnyTensorCoreTests : Half16TestBase, IClassFixture<Warp32
     public void NkVariantParses(string? variant, string body) =>
         Assert.Equal(Enum.Parse<SkinnyNkBody>(body), SkinnyTensorCoreSettings.Parse(null, null, null, nkVariant: variant).NkBody);
 
-    /// <summary><c>GEMS_SKINNY_NK_STREAM_WARPS</c>: 4 or 8 (trimmed) force the streamed body's group size; anything else leaves it to the plan (0).</summary>
+    /// <summary><c>GEMS_SKINNY_NK_STREAM_WARPS</c>: 2, 4 or 8 (trimmed) force the streamed body's group size; anything else leaves it to the plan (0).</summary>
     [Theory]
     [InlineData(null, 0)]
     [InlineData("", 0)]
+    [InlineData("2", 2)]
     [InlineData("4", 4)]
     [InlineData(" 8 ", 8)]
     [InlineData("6", 0)]
