@@ -74,14 +74,15 @@ internal static partial class SkinnyTensorCoreKernels
 
     /// <summary>
     /// The streamed [N, K] kernel through inline PTX (CUDA only): float16 or bfloat16, <typeparamref name="TRowTiles"/> n8
-    /// tiles of activation rows (1: up to 8 rows, 2: up to 16). Launched with 4 or 8 warps per group; <paramref name="partial"/>
+    /// tiles of activation rows (1: up to 8 rows, 2: up to 16). Launched with 2, 4 or 8 warps per group; <paramref name="partial"/>
     /// and <paramref name="tickets"/> are unused (no split-K), kept so its delegate matches the other [N, K] bodies'.
+    /// Variants heaviest last: one tile (122 registers offline) after two (98).
     /// </summary>
     [IlgpuKernel]
-    [IlgpuKernelVariant(typeof(Float16Storage), typeof(Const1))]
-    [IlgpuKernelVariant(typeof(BFloat16Storage), typeof(Const1))]
     [IlgpuKernelVariant(typeof(Float16Storage), typeof(Const2))]
     [IlgpuKernelVariant(typeof(BFloat16Storage), typeof(Const2))]
+    [IlgpuKernelVariant(typeof(Float16Storage), typeof(Const1))]
+    [IlgpuKernelVariant(typeof(BFloat16Storage), typeof(Const1))]
     public static void Gemm16SkinnyNkStream<TFormat, TRowTiles>(ArrayView<Half8> a8, ArrayView<Half8> b8, ArrayView<ushort> bias, ArrayView<ushort> c,
         ArrayView<float> partial, ArrayView<int> tickets, TensorCoreShape s)
         where TFormat : struct, IStorage16, IKernelConstant
