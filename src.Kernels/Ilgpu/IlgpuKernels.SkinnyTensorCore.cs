@@ -107,8 +107,10 @@ public sealed partial class IlgpuKernels
         var name = $"{nameof(SkinnyTensorCoreKernels.Gemm16SkinnyNkStream)}<{(bf16 ? "bf16" : "f16")},{rowTiles}>";
         int slot = ((rowTiles - 1) * 2) + (bf16 ? 1 : 0);
 
-        // Groups of 4 or 8 warps (the launch plan's choice, read by the kernel from its launch): the bound is the larger.
-        var bounds = Bounds(SkinnyTensorCoreKernels.NkStreamMaxWarps * 32, null);
+        // Groups of 2, 4 or 8 warps (the plan's choice, read by the kernel from its launch): the bound is the largest, and
+        // two such groups per SM cap the registers at 128. The one-tile kernel compiles to 122 offline; a JIT that went
+        // past 128 would leave one 8-warp group per SM, two waves at N = 4096 (256 groups on 132 SMs).
+        var bounds = Bounds(SkinnyTensorCoreKernels.NkStreamMaxWarps * 32, 2);
         return (bf16, rowTiles) switch
         {
             (false, 1) => device.Load(ref skinnyNkStreamGemm16[slot], name, acc => acc.LoadStreamKernel<ArrayView<Half8>, ArrayView<Half8>, ArrayView<ushort>, ArrayView<ushort>, ArrayView<float>, ArrayView<int>, TensorCoreShape>(SkinnyTensorCoreKernels.Gemm16SkinnyNkStream<Float16Storage, Const1>, bounds)),
