@@ -21,8 +21,8 @@ internal struct NkStreamQuad
 }
 
 /// <summary>
-/// The [N, K] kernel's streamed body (<see cref="Gemm16SkinnyNkStream{TFormat, TRowTiles}"/>, <c>GEMS_SKINNY_NK_VARIANT=stream</c>):
-/// 2–16 rows, any N, no split-K and no second launch.
+/// The [N, K] kernel's streamed body (<see cref="Gemm16SkinnyNkStream{TFormat, TRowTiles}"/>, the default since Run 70;
+/// <c>GEMS_SKINNY_NK_VARIANT=narrow</c> or <c>wide</c> picks the others): 1–16 rows, any N, no split-K and no second launch.
 /// <para>
 /// Why: the narrow and wide bodies split K over Grid.Y, so every warp-level 16-byte load touches 8 weight rows × 64
 /// bytes and the next 64 bytes of those rows come one memory round trip later; across the grid that is requests of 64

@@ -117,7 +117,7 @@ public sealed class SkinnyTensorCoreTests : Half16TestBase, IClassFixture<Warp32
         RunEmulated(bf16, m, k, n, bias, biasIsMatrix, requestedSplits, wide: true);
 
     /// <summary>
-    /// The streamed [N, K] body: rows 2–16 (one and two n8 tiles; up to 8 rows also the two-tile variant, whose rows 8–15
+    /// The streamed [N, K] body: rows 1–16 (one and two n8 tiles; up to 8 rows also the two-tile variant, whose rows 8–15
     /// are clamped copies never stored), K below one block (8), inside the first batch (40), exactly one one-tile batch
     /// (256), batches plus a tail (264, 520, 1032) and many batches per warp (4096), N a multiple of 16, of 8 only and odd
     /// (37: rows clamped one by one), alpha / beta with a row or matrix bias, groups of 4 and 8 warps (and 2, the
@@ -137,6 +137,8 @@ public sealed class SkinnyTensorCoreTests : Half16TestBase, IClassFixture<Warp32
     [InlineData(false, 2, 4096, 264, true, true, 8)]
     [InlineData(true, 16, 1032, 24, true, true, 2)]
     [InlineData(false, 6, 520, 16, false, false, 2)]
+    [InlineData(true, 1, 1032, 40, true, false, 4)]
+    [InlineData(false, 1, 264, 37, false, false, 8)]
     public void StreamEmulatedKernelMatchesFloat64(bool bf16, int m, int k, int n, bool bias, bool biasIsMatrix, int warps)
     {
         int seed = 9100 + (m * 7) + (k * 5) + n + (bf16 ? 1 : 0) + (bias ? 4 : 0) + (biasIsMatrix ? 8 : 0) + (warps * 1000);
@@ -401,13 +403,16 @@ public sealed class SkinnyTensorCoreTests : Half16TestBase, IClassFixture<Warp32
     }
 
     /// <summary>
-    /// The streamed body's plan on a 132-SM device: 16-column groups, groups of 8 warps where groups of 4 would leave
-    /// fewer than 8 warps per SM (N = 4096: 256 groups), else 4 (N = 11008: 688 groups), one launch without split-K.
+    /// The streamed body's plan on a 132-SM device: 16-column groups of the fewest warps (2, 4, 8) that put 8 warps per SM
+    /// to work (N = 11008: 688 groups of 2; N = 2048: 128 groups of 8 would be 1024 warps, still 8), one launch without split-K.
     /// </summary>
     [Theory]
     [InlineData(2, 4096, 4096, 256, 8)]
     [InlineData(8, 4096, 4096, 256, 8)]
-    [InlineData(16, 4096, 11008, 688, 4)]
+    [InlineData(16, 4096, 11008, 688, 2)]
+    [InlineData(1, 4096, 14336, 896, 2)]
+    [InlineData(4, 4096, 8192, 512, 4)]
+    [InlineData(4, 4096, 2048, 128, 8)]
     [InlineData(16, 11008, 4096, 256, 8)]
     [InlineData(4, 4096, 264, 17, 8)]
     public void StreamPlanTakesSixteenColumnGroups(int m, int k, int n, int groups, int warps)
@@ -436,13 +441,14 @@ public sealed class SkinnyTensorCoreTests : Half16TestBase, IClassFixture<Warp32
         Assert.Equal(1, config.GridDim.Z);
     }
 
-    /// <summary><c>GEMS_SKINNY_NK_VARIANT</c>: <c>wide</c> / <c>stream</c> (any case, trimmed) pick those bodies; anything else the narrow one.</summary>
+    /// <summary><c>GEMS_SKINNY_NK_VARIANT</c>: <c>wide</c> / <c>narrow</c> (any case, trimmed) pick those bodies; anything else, unset included, the streamed one.</summary>
     [Theory]
-    [InlineData(null, nameof(SkinnyNkBody.Narrow))]
-    [InlineData("", nameof(SkinnyNkBody.Narrow))]
+    [InlineData(null, nameof(SkinnyNkBody.Stream))]
+    [InlineData("", nameof(SkinnyNkBody.Stream))]
     [InlineData("narrow", nameof(SkinnyNkBody.Narrow))]
-    [InlineData("old", nameof(SkinnyNkBody.Narrow))]
-    [InlineData("streams", nameof(SkinnyNkBody.Narrow))]
+    [InlineData(" Narrow", nameof(SkinnyNkBody.Narrow))]
+    [InlineData("old", nameof(SkinnyNkBody.Stream))]
+    [InlineData("streams", nameof(SkinnyNkBody.Stream))]
     [InlineData("wide", nameof(SkinnyNkBody.Wide))]
     [InlineData(" WIDE ", nameof(SkinnyNkBody.Wide))]
     [InlineData("stream", nameof(SkinnyNkBody.Stream))]
@@ -463,12 +469,17 @@ public sealed class SkinnyTensorCoreTests : Half16TestBase, IClassFixture<Warp32
         Assert.Equal(expected, SkinnyTensorCoreSettings.Parse(null, null, null, nkStreamWarps: warps).NkStreamWarps);
 
     /// <summary>
-    /// Routing of the products the skinny kernel takes: <c>stream</c> sends 2–16 rows (any N) to the streamed body and
-    /// more rows to the narrow one; <c>wide</c> 2–16 rows with N % 8 = 0 to the wide body; unset keeps every product on the narrow body.
+    /// Routing of the products the skinny kernel takes: unset or <c>stream</c> sends 1–16 rows (any N) to the streamed body
+    /// and more rows to the narrow one; <c>wide</c> 2–16 rows with N % 8 = 0 to the wide body; <c>narrow</c> keeps every
+    /// product on the narrow body.
     /// </summary>
     [Theory]
-    [InlineData(null, 2, 4096, nameof(SkinnyNkBody.Narrow))]
-    [InlineData(null, 16, 11008, nameof(SkinnyNkBody.Narrow))]
+    [InlineData(null, 1, 4096, nameof(SkinnyNkBody.Stream))]
+    [InlineData(null, 2, 4096, nameof(SkinnyNkBody.Stream))]
+    [InlineData(null, 16, 11008, nameof(SkinnyNkBody.Stream))]
+    [InlineData(null, 17, 4096, nameof(SkinnyNkBody.Narrow))]
+    [InlineData("narrow", 2, 4096, nameof(SkinnyNkBody.Narrow))]
+    [InlineData("narrow", 16, 11008, nameof(SkinnyNkBody.Narrow))]
     [InlineData("stream", 2, 4096, nameof(SkinnyNkBody.Stream))]
     [InlineData("stream", 9, 4096, nameof(SkinnyNkBody.Stream))]
     [InlineData("stream", 16, 11008, nameof(SkinnyNkBody.Stream))]
