@@ -26,16 +26,21 @@ public sealed partial class IlgpuKernels
     private readonly Action<KernelConfig, ArrayView<Half8>, ArrayView<Half8>, ArrayView<ushort>, ArrayView<ushort>, ArrayView<float>, ArrayView<int>, TensorCoreShape>?[] skinnyNkWideGemm16 =
         new Action<KernelConfig, ArrayView<Half8>, ArrayView<Half8>, ArrayView<ushort>, ArrayView<ushort>, ArrayView<float>, ArrayView<int>, TensorCoreShape>?[4];
 
+    // The streamed [N, K] kernel's variants. Slots: (n8 row tiles - 1) · 2 + format.
+    private readonly Action<KernelConfig, ArrayView<Half8>, ArrayView<Half8>, ArrayView<ushort>, ArrayView<ushort>, ArrayView<float>, ArrayView<int>, TensorCoreShape>?[] skinnyNkStreamGemm16 =
+        new Action<KernelConfig, ArrayView<Half8>, ArrayView<Half8>, ArrayView<ushort>, ArrayView<ushort>, ArrayView<float>, ArrayView<int>, TensorCoreShape>?[4];
+
     /// <summary>Settings of the skinny tensor-core kernel (environment, read once per process).</summary>
     internal SkinnyTensorCoreSettings SkinnySettings { get; set; } = SkinnyTensorCoreSettings.FromEnvironment();
 
     /// <summary>
     /// Whether a product goes to <see cref="SkinnyTensorCoreKernels"/>: CUDA, tensor cores on, one matrix, weight stored
-    /// [N, K], 2 ≤ M ≤ the settings' row limit, and 16-byte vectors along K (K % 8 = 0, both bases 16-byte aligned).
+    /// [N, K], 2 ≤ M ≤ the settings' row limit (1 ≤ M with the streamed body: one row runs as fast as two there, and 3% faster
+    /// than the one-row GEMV, Run 70), and 16-byte vectors along K (K % 8 = 0, both bases 16-byte aligned).
     /// </summary>
     internal bool UsesSkinnyTensorCore(ArrayView<ushort> a, ArrayView<ushort> b, int batch, int m, int k, bool transposeB) =>
         SkinnySettings.Enabled && TensorCoresEnabled && device.Kind == IlgpuDeviceKind.Cuda && batch == 1 && transposeB
-        && m >= 2 && m <= SkinnySettings.MaxRows && k % 8 == 0
+        && m >= (SkinnySettings.NkBody == SkinnyNkBody.Stream ? 1 : 2) && m <= SkinnySettings.MaxRows && k % 8 == 0
         && TensorCoreLaunch.DeviceAddress(a) % 16 == 0 && TensorCoreLaunch.DeviceAddress(b) % 16 == 0;
 
     /// <summary>Runs a checked 16-bit product on the skinny tensor-core kernel when <see cref="UsesSkinnyTensorCore"/> says so.</summary>
@@ -49,7 +54,20 @@ public sealed partial class IlgpuKernels
         }
 
         bool bf16 = format == HalfFormat.BFloat16;
-        bool wide = UsesSkinnyNkWide(m, n);
+        var body = SkinnyNkBodyFor(m, n);
+        if (body == SkinnyNkBody.Stream)
+        {
+            var (streamConfig, streamShape) = SkinnyTensorCoreLaunch.PlanNkStream(m, k, n, device.MultiprocessorCount, SkinnySettings.NkStreamWarps);
+            streamShape.Bf16 = bf16 ? 1 : 0;
+            streamShape.Alpha = alpha;
+            streamShape.Beta = beta;
+            streamShape.HasBias = bias.Length != 0 ? 1 : 0;
+            streamShape.StrideBiasM = biasIsMatrix ? n : 0;
+            SkinnyNkStreamKernel(bf16, m <= SkinnyTensorCoreKernels.WideMaxRows ? 1 : 2)(streamConfig, a.Cast<Half8>(), b.Cast<Half8>(), bias, c, default, default, streamShape);
+            return true;
+        }
+
+        bool wide = body == SkinnyNkBody.Wide;
         var (config, shape, mTiles) = SkinnyTensorCoreLaunch.Plan(m, k, n, device.MultiprocessorCount, SkinnySettings.GroupsPerSm,
             capSplitsByPartials: SkinnySettings.CapSplitsByPartials, blockN: wide ? SkinnyTensorCoreKernels.WideBlockN : SkinnyTensorCoreKernels.BlockN);
         shape.Bf16 = bf16 ? 1 : 0;
@@ -71,12 +89,38 @@ public sealed partial class IlgpuKernels
     }
 
     /// <summary>
-    /// Whether a product that <see cref="UsesSkinnyTensorCore"/> takes runs on the wide [N, K] body
-    /// (<see cref="SkinnyTensorCoreKernels.Gemm16SkinnyNkWide{TFormat, TRowTiles}"/>): <c>GEMS_SKINNY_NK_VARIANT=wide</c>,
-    /// M ≤ 16 (two n8 tiles) and N % 8 = 0 (a lane's eight weight rows all in N or all out, 16-byte partial stores).
+    /// The body that runs a product <see cref="UsesSkinnyTensorCore"/> takes: by default, M ≤ 16, the streamed one
+    /// (<see cref="SkinnyTensorCoreKernels.Gemm16SkinnyNkStream{TFormat, TRowTiles}"/>; it clamps each weight row on its
+    /// own, so any N); under <c>GEMS_SKINNY_NK_VARIANT=wide</c>, M ≤ 16 (two n8 tiles) and N % 8 = 0 (a lane's eight weight
+    /// rows all in N or all out, 16-byte partial stores), the wide body (<see cref="SkinnyTensorCoreKernels.Gemm16SkinnyNkWide{TFormat, TRowTiles}"/>);
+    /// else the narrow body.
     /// </summary>
-    internal bool UsesSkinnyNkWide(int m, int n) =>
-        SkinnySettings.NkBody == SkinnyNkBody.Wide && m <= SkinnyTensorCoreKernels.NkWideMaxRows && n % 8 == 0;
+    internal SkinnyNkBody SkinnyNkBodyFor(int m, int n) => SkinnySettings.NkBody switch
+    {
+        SkinnyNkBody.Wide when m <= SkinnyTensorCoreKernels.NkWideMaxRows && n % 8 == 0 => SkinnyNkBody.Wide,
+        SkinnyNkBody.Stream when m <= SkinnyTensorCoreKernels.NkStreamMaxRows => SkinnyNkBody.Stream,
+        _ => SkinnyNkBody.Narrow,
+    };
+
+    private Action<KernelConfig, ArrayView<Half8>, ArrayView<Half8>, ArrayView<ushort>, ArrayView<ushort>, ArrayView<float>, ArrayView<int>, TensorCoreShape> SkinnyNkStreamKernel(
+        bool bf16, int rowTiles)
+    {
+        var name = $"{nameof(SkinnyTensorCoreKernels.Gemm16SkinnyNkStream)}<{(bf16 ? "bf16" : "f16")},{rowTiles}>";
+        int slot = ((rowTiles - 1) * 2) + (bf16 ? 1 : 0);
+
+        // Groups of 2, 4 or 8 warps (the plan's choice, read by the kernel from its launch): the bound is the largest, and
+        // two such groups per SM cap the registers at 128. The one-tile kernel compiles to 122 offline; a JIT that went
+        // past 128 would leave one 8-warp group per SM, two waves at N = 4096 (256 groups on 132 SMs).
+        var bounds = Bounds(SkinnyTensorCoreKernels.NkStreamMaxWarps * 32, 2);
+        return (bf16, rowTiles) switch
+        {
+            (false, 1) => device.Load(ref skinnyNkStreamGemm16[slot], name, acc => acc.LoadStreamKernel<ArrayView<Half8>, ArrayView<Half8>, ArrayView<ushort>, ArrayView<ushort>, ArrayView<float>, ArrayView<int>, TensorCoreShape>(SkinnyTensorCoreKernels.Gemm16SkinnyNkStream<Float16Storage, Const1>, bounds)),
+            (true, 1) => device.Load(ref skinnyNkStreamGemm16[slot], name, acc => acc.LoadStreamKernel<ArrayView<Half8>, ArrayView<Half8>, ArrayView<ushort>, ArrayView<ushort>, ArrayView<float>, ArrayView<int>, TensorCoreShape>(SkinnyTensorCoreKernels.Gemm16SkinnyNkStream<BFloat16Storage, Const1>, bounds)),
+            (false, 2) => device.Load(ref skinnyNkStreamGemm16[slot], name, acc => acc.LoadStreamKernel<ArrayView<Half8>, ArrayView<Half8>, ArrayView<ushort>, ArrayView<ushort>, ArrayView<float>, ArrayView<int>, TensorCoreShape>(SkinnyTensorCoreKernels.Gemm16SkinnyNkStream<Float16Storage, Const2>, bounds)),
+            (true, 2) => device.Load(ref skinnyNkStreamGemm16[slot], name, acc => acc.LoadStreamKernel<ArrayView<Half8>, ArrayView<Half8>, ArrayView<ushort>, ArrayView<ushort>, ArrayView<float>, ArrayView<int>, TensorCoreShape>(SkinnyTensorCoreKernels.Gemm16SkinnyNkStream<BFloat16Storage, Const2>, bounds)),
+            _ => throw new ArgumentOutOfRangeException(nameof(rowTiles), rowTiles, "The streamed [N, K] kernel takes 1 or 2 n8 row tiles."),
+        };
+    }
 
     private Action<KernelConfig, ArrayView<Half8>, ArrayView<Half8>, ArrayView<ushort>, ArrayView<ushort>, ArrayView<float>, ArrayView<int>, TensorCoreShape> SkinnyNkWideKernel(
         bool bf16, int rowTiles)
@@ -305,12 +349,15 @@ public sealed partial class IlgpuKernels
 /// 8-byte-load body (and one-row products on the CUDA-core GEMV); by default those with N % 8 = 0, a 16-byte aligned
 /// weight and 1–8 rows take the wide body: 16-byte loads, a copy plan, the weight as the A operand; Run 35, H200: bf16
 /// 1 / 2 / 8 rows × 4096² 1751 / 1607 / 1409 → 1936 / 2054 / 2001 GB/s), <c>GEMS_SKINNY_NK_VARIANT</c> (<see cref="SkinnyNkBody"/>:
-/// <c>wide</c> sends [N, K] products of 2–16 rows with N % 8 = 0 to the wide [N, K] body; by default the narrow body as
-/// before: H200 Runs 49–50, the wide body 1–2% faster at 2–8 rows (inside the spread between processes) and 24% slower at
-/// 16 × 11008 × 4096 bf16, 2340 → 1780 GB/s).
+/// by default, or <c>stream</c>, [N, K] products of 1–16 rows, any N, take the streamed body — no split-K, long contiguous
+/// runs of each weight row; H200 Run 70, bf16 2 / 4 / 8 × 4096² 1825 / 1818 / 1809 → 2353 / 2350 / 2334 GB/s against the
+/// narrow body in the same call; <c>narrow</c> keeps the narrow body for 2–64 rows and one-row products on the GEMV;
+/// <c>wide</c> sends 2–16 rows with N % 8 = 0 to the wide [N, K] body: Runs 49–50, 1–2% faster than narrow at 2–8 rows and
+/// 24% slower at 16 × 11008 × 4096), <c>GEMS_SKINNY_NK_STREAM_WARPS</c> (<c>2</c>, <c>4</c> or <c>8</c>: the streamed body's
+/// warps per group for every shape instead of the plan's choice, <see cref="SkinnyTensorCoreLaunch.PlanNkStream"/>).
 /// </summary>
 internal readonly record struct SkinnyTensorCoreSettings(bool Enabled, int MaxRows, int GroupsPerSm, bool CapSplitsByPartials = true, int StepsInFlight = 2,
-    bool KnEnabled = true, SkinnyKnBody KnBody = SkinnyKnBody.Wide, int WideStepsInFlight = 1, SkinnyNkBody NkBody = SkinnyNkBody.Narrow)
+    bool KnEnabled = true, SkinnyKnBody KnBody = SkinnyKnBody.Wide, int WideStepsInFlight = 1, SkinnyNkBody NkBody = SkinnyNkBody.Stream, int NkStreamWarps = 0)
 {
     /// <summary>
     /// Most rows of a [K, N] product on the skinny kernel. H200 Run 18 (bf16): 2 / 8 / 16 rows 0.024 / 0.026 / 0.053 ms
@@ -333,7 +380,8 @@ internal readonly record struct SkinnyTensorCoreSettings(bool Enabled, int MaxRo
         Environment.GetEnvironmentVariable("GEMS_SKINNY_TC_STEPS"),
         Environment.GetEnvironmentVariable("GEMS_SKINNY_TC_KN"),
         Environment.GetEnvironmentVariable("GEMS_SKINNY_KN_VARIANT"),
-        Environment.GetEnvironmentVariable("GEMS_SKINNY_NK_VARIANT")));
+        Environment.GetEnvironmentVariable("GEMS_SKINNY_NK_VARIANT"),
+        Environment.GetEnvironmentVariable("GEMS_SKINNY_NK_STREAM_WARPS")));
 
     /// <summary>The settings the environment names (read once per process).</summary>
     public static SkinnyTensorCoreSettings FromEnvironment() => FromVariables.Value;
@@ -343,7 +391,7 @@ internal readonly record struct SkinnyTensorCoreSettings(bool Enabled, int MaxRo
     /// a switch off.
     /// </summary>
     public static SkinnyTensorCoreSettings Parse(string? enabled, string? maxRows, string? groupsPerSm, string? partialCap = null, string? steps = null,
-        string? kn = null, string? knVariant = null, string? nkVariant = null) => new(
+        string? kn = null, string? knVariant = null, string? nkVariant = null, string? nkStreamWarps = null) => new(
         IsOn(enabled),
         int.TryParse(maxRows, out int rows) && rows >= 2 ? rows : DefaultMaxRows,
         int.TryParse(groupsPerSm, out int groups) && groups >= 1 ? groups : DefaultGroupsPerSm,
@@ -352,7 +400,8 @@ internal readonly record struct SkinnyTensorCoreSettings(bool Enabled, int MaxRo
         IsOn(kn),
         knVariant?.Trim().ToLowerInvariant() == "old" ? SkinnyKnBody.Old : SkinnyKnBody.Wide,
         steps?.Trim() == "2" ? 2 : 1,
-        nkVariant?.Trim().ToLowerInvariant() == "wide" ? SkinnyNkBody.Wide : SkinnyNkBody.Narrow);
+        nkVariant?.Trim().ToLowerInvariant() switch { "wide" => SkinnyNkBody.Wide, "narrow" => SkinnyNkBody.Narrow, _ => SkinnyNkBody.Stream },
+        nkStreamWarps?.Trim() switch { "2" => 2, "4" => 4, "8" => 8, _ => 0 });
 
     private static bool IsOn(string? setting) => setting?.Trim().ToLowerInvariant() is not ("0" or "off" or "false");
 }
@@ -370,11 +419,18 @@ internal enum SkinnyKnBody
 /// <summary>Which body runs an [N, K] product on the skinny kernel (<c>GEMS_SKINNY_NK_VARIANT</c>).</summary>
 internal enum SkinnyNkBody
 {
-    /// <summary>The narrow body (<see cref="SkinnyTensorCoreKernels.Gemm16Skinny{TMTiles, TFormat, TStepsInFlight}"/>: activation rows as m16, 128-column groups) for every row count.</summary>
+    /// <summary>The narrow body (<see cref="SkinnyTensorCoreKernels.Gemm16Skinny{TMTiles, TFormat, TStepsInFlight}"/>: activation rows as m16, 128-column groups) for every row count from 2 (<c>narrow</c>).</summary>
     Narrow,
 
     /// <summary>The wide body (<see cref="SkinnyTensorCoreKernels.Gemm16SkinnyNkWide{TFormat, TRowTiles}"/>: weight rows as m16, 64-column groups) for 2–16 rows and N % 8 = 0, else the narrow one.</summary>
     Wide,
+
+    /// <summary>
+    /// The streamed body (<see cref="SkinnyTensorCoreKernels.Gemm16SkinnyNkStream{TFormat, TRowTiles}"/>: weight rows as m16,
+    /// 16-column groups of 2, 4 or 8 warps reading long runs of each row, no split-K) for 1–16 rows, else the narrow one
+    /// (the default).
+    /// </summary>
+    Stream,
 }
 
 /// <summary>Launch plan of <see cref="SkinnyTensorCoreKernels"/> (shared by the facade and the tests).</summary>
@@ -387,6 +443,45 @@ internal static class SkinnyTensorCoreLaunch
     public static int KnLayout(int k, int n, long aAddress, long bAddress) =>
         (k % 8 == 0 && aAddress % 16 == 0 ? SkinnyTensorCoreKernels.KnVectorActivations : 0)
         | (n % 4 == 0 && bAddress % 8 == 0 ? SkinnyTensorCoreKernels.KnWideWeights : 0);
+
+    /// <summary>
+    /// Grid and shape (M, N, K, no split; the caller fills format, alpha, beta and bias) of the streamed [N, K] body: one
+    /// group per <see cref="SkinnyTensorCoreKernels.NkStreamBlockN"/> columns, of the fewest warps (2, 4 or 8) that still
+    /// put 8 warps per SM to work, else 8 (H200 Run 70, same call: N = 4096's 256 groups take 8 — 2 warps lost 11%, 4 and 8
+    /// within 1%; N = 11008's 688 groups take 2 — 3150 GB/s against 2720 with 4 warps and 2895 with 8: fewer, longer
+    /// warps fit one wave where 4 left a partial second); <paramref name="warps"/> &gt; 0 forces a size
+    /// (<c>GEMS_SKINNY_NK_STREAM_WARPS</c>; tests). A device that reports no SMs (the simulator) takes 4.
+    /// </summary>
+    public static (KernelConfig Config, TensorCoreShape Shape) PlanNkStream(int m, int k, int n, int multiprocessors, int warps = 0)
+    {
+        int groups = (n + SkinnyTensorCoreKernels.NkStreamBlockN - 1) / SkinnyTensorCoreKernels.NkStreamBlockN;
+        int groupWarps = warps > 0 ? warps : multiprocessors > 0 ? StreamWarps(groups, multiprocessors) : 4;
+        var shape = new TensorCoreShape
+        {
+            M = m,
+            N = n,
+            K = k,
+            TransposeB = 1,
+            Alpha = 1f,
+            StrideBiasN = 1,
+            SplitK = 1,
+            KChunk = k,
+        };
+        return (new KernelConfig(new Index3D(groups, 1, 1), new Index3D(groupWarps * 32, 1, 1)), shape);
+    }
+
+    private static int StreamWarps(int groups, int multiprocessors)
+    {
+        for (int w = 2; w < SkinnyTensorCoreKernels.NkStreamMaxWarps; w *= 2)
+        {
+            if ((long)groups * w >= 8L * multiprocessors)
+            {
+                return w;
+            }
+        }
+
+        return SkinnyTensorCoreKernels.NkStreamMaxWarps;
+    }
 
     /// <summary>16-row m-tiles per group for <paramref name="m"/> rows: 1, 2 or 4 (more than 64 rows: Grid.Z blocks of 4).</summary>
     public static int MTiles(int m) => m <= 16 ? 1 : m <= 32 ? 2 : 4;

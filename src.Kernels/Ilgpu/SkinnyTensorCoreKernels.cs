@@ -415,7 +415,7 @@ internal struct PtxSkinnyOps : ISkinnyOps
 /// </summary>
 internal struct EmulatedSkinnyOps : ISkinnyOps
 {
-    /// <summary><see cref="SkinnyTensorCoreKernels.EmulationFloatsPerThread"/> floats per thread of every group.</summary>
+    /// <summary><see cref="SkinnyTensorCoreKernels.EmulationFloatsPerThread"/> floats per thread of every group (of its launched size).</summary>
     public ArrayView<float> Scratch;
 
     private long scratchBase;
@@ -423,7 +423,8 @@ internal struct EmulatedSkinnyOps : ISkinnyOps
     public void Begin(int mTiles, int thread)
     {
         long group = ((((long)Grid.IdxZ * Grid.DimY) + Grid.IdxY) * Grid.DimX) + Grid.IdxX;
-        scratchBase = ((group * SkinnyTensorCoreKernels.GroupSize) + thread) * SkinnyTensorCoreKernels.EmulationFloatsPerThread;
+        // The launched group size (GroupSize for every body but the streamed [N, K] one, which launches 4 or 8 warps).
+        scratchBase = ((group * Group.DimX) + thread) * SkinnyTensorCoreKernels.EmulationFloatsPerThread;
         for (int i = 0; i < SkinnyTensorCoreKernels.MaxAccumulators; i++)
         {
             Scratch[scratchBase + i] = 0f;

@@ -39,6 +39,9 @@ internal sealed class Options
     /// <summary>Seconds after which no new case starts (the rest are reported as SKIP); 0 = none.</summary>
     public double BudgetSeconds { get; set; }
 
+    /// <summary>Megabytes of device memory allocated before any case and held to the end (0: none).</summary>
+    public int PadMegabytes { get; set; }
+
     /// <summary>How many times the bench suite goes over its cases in this process (later passes run after every kernel of the first has loaded and run).</summary>
     public int Passes { get; set; } = 1;
 
@@ -57,6 +60,8 @@ internal sealed class Options
           --selftest                   check that an unwritten (poisoned) output FAILs, then exit
           --enable-probe               time Gems.Enable on the device and the device's start behind it, then exit
           --budget-s <seconds>         start no new case after this many seconds from process start (rest: SKIP)
+          --pad-mb <n>                 allocate n MB of device memory first and hold it: every later buffer lands at
+                                       other addresses, the kernels and the case order unchanged (placement effects)
           --passes <n>                 bench every case n times in this process, pass after pass (default 1): tells
                                        a kernel's own time from what earlier cases' kernels leave behind in the process
           --precompile-kernels <zip>   compile every kernel to PTX for SM_90 on the CPU (no GPU) into the archive that
@@ -156,6 +161,14 @@ internal sealed class Options
                         break;
                     case "--budget-s":
                         o.BudgetSeconds = double.Parse(Next(), System.Globalization.CultureInfo.InvariantCulture);
+                        break;
+                    case "--pad-mb":
+                        o.PadMegabytes = int.Parse(Next(), System.Globalization.CultureInfo.InvariantCulture);
+                        if (o.PadMegabytes < 0)
+                        {
+                            throw new ArgumentException($"--pad-mb must not be negative, got {o.PadMegabytes}");
+                        }
+
                         break;
                     case "--passes":
                         o.Passes = int.Parse(Next(), System.Globalization.CultureInfo.InvariantCulture);
@@ -280,6 +293,7 @@ internal static class Program
             csv.Add(new Row("startup", "warm_up", string.Empty, string.Empty, warmMs, double.NaN, double.NaN, double.NaN, "PASS",
                 SinceStartMs: (DateTime.Now - processStart).TotalMilliseconds, Seed: opt.Seed, Note: Runner.StartupNote(dev, dev.KernelsFromDiskCache, dev.KernelsFromShippedArchive)));
         }
+        using var pad = opt.PadMegabytes > 0 ? dev.Accelerator.Allocate1D<byte>((long)opt.PadMegabytes << 20) : null;
         var runner = new Runner(opt, dev, csv, processStart);
         try
         {

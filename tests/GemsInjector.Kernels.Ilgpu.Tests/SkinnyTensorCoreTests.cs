@@ -56,6 +56,15 @@ public sealed class SkinnyTensorCoreTests : Half16TestBase, IClassFixture<Warp32
         return warp32.Accelerator.LoadStreamKernel(kernel);
     }
 
+    private Action<KernelConfig, ArrayView<Half8>, ArrayView<Half8>, ArrayView<ushort>, ArrayView<ushort>, ArrayView<float>, ArrayView<int>, ArrayView<float>, TensorCoreShape> StreamEmulated(
+        bool bf16, int rowTiles)
+    {
+        var method = typeof(SkinnyTensorCoreKernels).GetMethod(nameof(SkinnyTensorCoreKernels.Gemm16SkinnyNkStreamEmulated))!
+            .MakeGenericMethod(Format(bf16), Constant(rowTiles));
+        var kernel = method.CreateDelegate<Action<ArrayView<Half8>, ArrayView<Half8>, ArrayView<ushort>, ArrayView<ushort>, ArrayView<float>, ArrayView<int>, ArrayView<float>, TensorCoreShape>>();
+        return warp32.Accelerator.LoadStreamKernel(kernel);
+    }
+
     /// <summary>
     /// Rows 2–70 (one, two and four m-tiles; 70 rows: two Grid.Z row blocks), K a multiple of 64, of 8 only (a guarded
     /// tail step: 200 = 3 · 64 + 8, 72, 8), N odd and not a multiple of the 128-column group, alpha / beta with a row or
@@ -107,16 +116,71 @@ public sealed class SkinnyTensorCoreTests : Half16TestBase, IClassFixture<Warp32
     public void WideEmulatedKernelMatchesFloat64(bool bf16, int m, int k, int n, bool bias, bool biasIsMatrix, int requestedSplits) =>
         RunEmulated(bf16, m, k, n, bias, biasIsMatrix, requestedSplits, wide: true);
 
-    /// <summary>One case of either body on the simulator against float64, every element, C and partials NaN-poisoned before each run.</summary>
-    private void RunEmulated(bool bf16, int m, int k, int n, bool bias, bool biasIsMatrix, int requestedSplits, bool wide)
+    /// <summary>
+    /// The streamed [N, K] body: rows 1–16 (one and two n8 tiles; up to 8 rows also the two-tile variant, whose rows 8–15
+    /// are clamped copies never stored), K below one block (8), inside the first batch (40), exactly one one-tile batch
+    /// (256), batches plus a tail (264, 520, 1032) and many batches per warp (4096), N a multiple of 16, of 8 only and odd
+    /// (37: rows clamped one by one), alpha / beta with a row or matrix bias, groups of 4 and 8 warps (and 2, the
+    /// measuring switch's extra size: fewer threads than the group's 128 or 256 sums); both operands NaN past their last row.
+    /// </summary>
+    [Theory]
+    [InlineData(true, 2, 8, 8, false, false, 4)]
+    [InlineData(false, 3, 40, 24, true, false, 8)]
+    [InlineData(true, 5, 256, 16, true, true, 4)]
+    [InlineData(false, 8, 264, 40, false, false, 8)]
+    [InlineData(true, 8, 1032, 136, true, false, 4)]
+    [InlineData(true, 9, 520, 136, true, false, 4)]
+    [InlineData(false, 13, 1032, 264, true, true, 8)]
+    [InlineData(false, 13, 40, 8, false, false, 4)]
+    [InlineData(true, 16, 4096, 40, false, false, 4)]
+    [InlineData(false, 16, 264, 37, true, false, 8)]
+    [InlineData(false, 2, 4096, 264, true, true, 8)]
+    [InlineData(true, 16, 1032, 24, true, true, 2)]
+    [InlineData(false, 6, 520, 16, false, false, 2)]
+    [InlineData(true, 1, 1032, 40, true, false, 4)]
+    [InlineData(false, 1, 264, 37, false, false, 8)]
+    public void StreamEmulatedKernelMatchesFloat64(bool bf16, int m, int k, int n, bool bias, bool biasIsMatrix, int warps)
     {
-        int seed = 7100 + (m * 7) + (k * 5) + n + (bf16 ? 1 : 0) + (bias ? 4 : 0) + (biasIsMatrix ? 8 : 0) + (requestedSplits * 1000);
+        int seed = 9100 + (m * 7) + (k * 5) + n + (bf16 ? 1 : 0) + (bias ? 4 : 0) + (biasIsMatrix ? 8 : 0) + (warps * 1000);
         var acc = warp32.Accelerator;
         var (a, av) = Random16(seed, m * k, bf16, -1f, 1f);
         var (b, bv) = Random16(seed + 1, n * k, bf16, -1f, 1f);
         var (biasBits, biasValues) = bias ? Random16(seed + 2, biasIsMatrix ? m * n : n, bf16) : (Array.Empty<ushort>(), Array.Empty<float>());
         float alpha = bias ? 0.75f : 1f, beta = bias ? -1.25f : 0f;
-        var expected = Enumerable.Range(0, m * n).Select(e =>
+        var expected = Reference(av, bv, biasValues, m, k, n, alpha, beta, bias, biasIsMatrix);
+
+        var (config, shape) = SkinnyTensorCoreLaunch.PlanNkStream(m, k, n, multiprocessors: 0, warps);
+        Assert.Equal((n + 15) / 16, config.GridDim.X);
+        Assert.Equal(warps * 32, config.GroupDim.X);
+        Assert.Equal(1, shape.SplitK);
+        shape.Bf16 = bf16 ? 1 : 0;
+        shape.Alpha = alpha;
+        shape.Beta = beta;
+        shape.HasBias = bias ? 1 : 0;
+        shape.StrideBiasM = biasIsMatrix ? n : 0;
+
+        // NaN after both operands' last rows: a load past K that the last batch did not zero (Inf or NaN times a zero is NaN)
+        // shows in C instead of adding a harmless stale product.
+        using var aBuffer = acc.Allocate1D(a.Concat(Enumerable.Repeat(NaN16(bf16), 256)).ToArray());
+        using var bBuffer = acc.Allocate1D(b.Concat(Enumerable.Repeat(NaN16(bf16), 256)).ToArray());
+        using var biasBuffer = acc.Allocate1D(biasBits.Length == 0 ? new ushort[1] : biasBits);
+        using var cBuffer = acc.Allocate1D(Enumerable.Repeat(NaN16(bf16), m * n).ToArray());
+        using var scratch = acc.Allocate1D<float>((long)config.GridDim.X * config.GroupDim.X * SkinnyTensorCoreKernels.EmulationFloatsPerThread);
+        ArrayView<ushort> biasView = bias ? biasBuffer.View.AsContiguous() : ArrayView<ushort>.Empty;
+        foreach (int rowTiles in m <= SkinnyTensorCoreKernels.WideMaxRows ? new[] { 1, 2 } : new[] { 2 })
+        {
+            cBuffer.CopyFromCPU(Enumerable.Repeat(NaN16(bf16), m * n).ToArray());
+            StreamEmulated(bf16, rowTiles)(config, aBuffer.View.AsContiguous().Cast<Half8>(), bBuffer.View.AsContiguous().Cast<Half8>(), biasView, cBuffer.View,
+                ArrayView<float>.Empty, ArrayView<int>.Empty, scratch.View, shape);
+            acc.Synchronize();
+            string what = $"skinny tensor-core stream emulation {m}x{k}x{n} bias={bias} matrix={biasIsMatrix} warps={warps} n8 row tiles={rowTiles} ({F(bf16)})";
+            AssertClose(ToFloat(cBuffer.GetAsArray1D(), bf16), expected, Rtol(bf16), Atol * k, what, seed);
+        }
+    }
+
+    /// <summary>C = alpha · A·Wᵀ + beta · bias in float64 (A [M, K], W [N, K], bias a row [N] or a matrix [M, N]).</summary>
+    private static double[] Reference(float[] av, float[] bv, float[] biasValues, int m, int k, int n, float alpha, float beta, bool bias, bool biasIsMatrix) =>
+        Enumerable.Range(0, m * n).Select(e =>
         {
             int r = e / n, j = e % n;
             double dot = Enumerable.Range(0, k).Sum(t => (double)av[(r * k) + t] * bv[(j * k) + t]);
@@ -128,6 +192,17 @@ public sealed class SkinnyTensorCoreTests : Half16TestBase, IClassFixture<Warp32
 
             return v;
         }).ToArray();
+
+    /// <summary>One case of either body on the simulator against float64, every element, C and partials NaN-poisoned before each run.</summary>
+    private void RunEmulated(bool bf16, int m, int k, int n, bool bias, bool biasIsMatrix, int requestedSplits, bool wide)
+    {
+        int seed = 7100 + (m * 7) + (k * 5) + n + (bf16 ? 1 : 0) + (bias ? 4 : 0) + (biasIsMatrix ? 8 : 0) + (requestedSplits * 1000);
+        var acc = warp32.Accelerator;
+        var (a, av) = Random16(seed, m * k, bf16, -1f, 1f);
+        var (b, bv) = Random16(seed + 1, n * k, bf16, -1f, 1f);
+        var (biasBits, biasValues) = bias ? Random16(seed + 2, biasIsMatrix ? m * n : n, bf16) : (Array.Empty<ushort>(), Array.Empty<float>());
+        float alpha = bias ? 0.75f : 1f, beta = bias ? -1.25f : 0f;
+        var expected = Reference(av, bv, biasValues, m, k, n, alpha, beta, bias, biasIsMatrix);
 
         var (config, shape, mTiles) = SkinnyTensorCoreLaunch.Plan(m, k, n, multiprocessors: 0, groupsPerSm: 4, requestedSplits,
             blockN: wide ? SkinnyTensorCoreKernels.WideBlockN : SkinnyTensorCoreKernels.BlockN);
@@ -276,6 +351,80 @@ public sealed class SkinnyTensorCoreTests : Half16TestBase, IClassFixture<Warp32
     }
 
     /// <summary>
+    /// The streamed [N, K] body's PTX: only its format's mma, 2 per n8 row tile and block at each batch site (the loop's
+    /// and the guarded last batch's; 8 blocks per batch with one tile, 4 with two) on tiles 0 .. row tiles − 1 of one
+    /// accumulator declaration, no pairing, per block two weight vectors and one activation vector per row tile as 16-byte
+    /// loads, every load of a batch before the warp barrier that keeps ptxas from starting its mma early, no local memory
+    /// in the K loop.
+    /// </summary>
+    [Theory]
+    [InlineData(false, 1)]
+    [InlineData(true, 1)]
+    [InlineData(false, 2)]
+    [InlineData(true, 2)]
+    public void StreamPtxKeepsTheKLoopInRegisters(bool bf16, int rowTiles)
+    {
+        var method = typeof(SkinnyTensorCoreKernels).GetMethod(nameof(SkinnyTensorCoreKernels.Gemm16SkinnyNkStream))!.MakeGenericMethod(Format(bf16), Constant(rowTiles));
+        string ptx = SkinnyTensorCoreKnTests.CompilePtx(method, $"skinny-nk-stream-{(bf16 ? "bf16" : "f16")}-r{rowTiles}");
+        string mine = bf16 ? "mma.sync.aligned.m16n8k16.row.col.f32.bf16.bf16.f32" : "mma.sync.aligned.m16n8k16.row.col.f32.f16.f16.f32";
+        Assert.DoesNotContain(bf16 ? ".f32.f16.f16.f32" : ".f32.bf16.bf16.f32", ptx, StringComparison.Ordinal);
+        Assert.DoesNotContain("prmt", ptx, StringComparison.Ordinal);
+        for (int tile = 0; tile < rowTiles; tile++)
+        {
+            Assert.Contains($"{{sk{tile * 4},sk{(tile * 4) + 1},sk{(tile * 4) + 2},sk{(tile * 4) + 3}}}, {{", ptx, StringComparison.Ordinal);
+        }
+
+        Assert.DoesNotContain($"{{sk{rowTiles * 4},", ptx, StringComparison.Ordinal);
+        Assert.Single(Regex.Matches(ptx, Regex.Escape(".reg .f32 sk<16>;")));
+        Assert.Single(Regex.Matches(ptx, @"\.reg \.f32 sk<"));
+        Assert.DoesNotContain(".func", ptx, StringComparison.Ordinal);
+        Assert.True(ptx.IndexOf(".reg .f32 sk<", StringComparison.Ordinal) < ptx.IndexOf(mine, StringComparison.Ordinal), "the accumulator declaration must precede the first mma");
+        int mmas = Regex.Matches(ptx, Regex.Escape(mine)).Count;
+        int vectors = Regex.Matches(ptx, @"ld\.global(\.nc)?\.v4\.(u32|b32)").Count;
+        var blocks = Regex.Split(ptx, @"(?m)^\s*[A-Za-z_$][\w$]*:\s*$");
+        int loopLocal = blocks.Where(b => b.Contains("mma.sync", StringComparison.Ordinal) || b.Contains("ld.global", StringComparison.Ordinal))
+            .Sum(b => Regex.Matches(b, @"(ld|st)\.local").Count);
+        output.WriteLine($"stream [N, K], {(bf16 ? "bf16" : "f16")}, {rowTiles} row tile(s): {mmas} mma, {vectors} 16-byte loads, "
+            + $"{Regex.Matches(ptx, @"(ld|st)\.local").Count} local accesses ({loopLocal} in the K loop), {ptx.Length} chars");
+        int batchBlocks = SkinnyTensorCoreKernels.NkStreamBatchBlocks(rowTiles);
+        int batchMmas = batchBlocks * 2 * rowTiles;
+        int batchVectors = batchBlocks * (2 + rowTiles);
+        Assert.Equal(2 * batchMmas, mmas);
+        Assert.Equal(2 * batchVectors, vectors);
+
+        // Each batch site's loads all come before its warp barrier (the scheduling fence) and its mma after: the loop's
+        // loads, fence, the loop's mma and the guarded batch's loads, fence, the guarded batch's mma.
+        var sites = ptx.Split("bar.warp.sync");
+        Assert.Equal(3, sites.Length);
+        Assert.Equal(new[] { (batchVectors, 0), (batchVectors, batchMmas), (0, batchMmas) },
+            sites.Select(p => (Regex.Matches(p, @"ld\.global(\.nc)?\.v4\.(u32|b32)").Count, Regex.Matches(p, Regex.Escape(mine)).Count)).ToArray());
+        Assert.Equal(0, loopLocal);
+        Assert.DoesNotMatch(new Regex(@"\[%\d|\{%\d|, %\d+[,;]"), ptx);
+    }
+
+    /// <summary>
+    /// The streamed body's plan on a 132-SM device: 16-column groups of the fewest warps (2, 4, 8) that put 8 warps per SM
+    /// to work (N = 11008: 688 groups of 2; N = 2048: 128 groups of 8 would be 1024 warps, still 8), one launch without split-K.
+    /// </summary>
+    [Theory]
+    [InlineData(2, 4096, 4096, 256, 8)]
+    [InlineData(8, 4096, 4096, 256, 8)]
+    [InlineData(16, 4096, 11008, 688, 2)]
+    [InlineData(1, 4096, 14336, 896, 2)]
+    [InlineData(4, 4096, 8192, 512, 4)]
+    [InlineData(4, 4096, 2048, 128, 8)]
+    [InlineData(16, 11008, 4096, 256, 8)]
+    [InlineData(4, 4096, 264, 17, 8)]
+    public void StreamPlanTakesSixteenColumnGroups(int m, int k, int n, int groups, int warps)
+    {
+        var (config, shape) = SkinnyTensorCoreLaunch.PlanNkStream(m, k, n, 132);
+        Assert.Equal(new Index3D(groups, 1, 1), config.GridDim);
+        Assert.Equal(new Index3D(warps * 32, 1, 1), config.GroupDim);
+        Assert.Equal(1, shape.SplitK);
+        Assert.Equal(k, shape.KChunk);
+    }
+
+    /// <summary>
     /// The wide body's plan on a 132-SM device: 64-column groups, so at 2–8 rows of 4096² half the narrow body's 16 splits,
     /// and at 16 × 4096 × 11008 three (172 groups: one wave of 516) instead of six.
     /// </summary>
@@ -292,16 +441,67 @@ public sealed class SkinnyTensorCoreTests : Half16TestBase, IClassFixture<Warp32
         Assert.Equal(1, config.GridDim.Z);
     }
 
-    /// <summary><c>GEMS_SKINNY_NK_VARIANT</c>: <c>wide</c> (any case, trimmed) picks the wide body; anything else the narrow one.</summary>
+    /// <summary><c>GEMS_SKINNY_NK_VARIANT</c>: <c>wide</c> / <c>narrow</c> (any case, trimmed) pick those bodies; anything else, unset included, the streamed one.</summary>
     [Theory]
-    [InlineData(null, false)]
-    [InlineData("", false)]
-    [InlineData("narrow", false)]
-    [InlineData("old", false)]
-    [InlineData("wide", true)]
-    [InlineData(" WIDE ", true)]
-    public void NkVariantParses(string? variant, bool wide) =>
-        Assert.Equal(wide ? SkinnyNkBody.Wide : SkinnyNkBody.Narrow, SkinnyTensorCoreSettings.Parse(null, null, null, nkVariant: variant).NkBody);
+    [InlineData(null, nameof(SkinnyNkBody.Stream))]
+    [InlineData("", nameof(SkinnyNkBody.Stream))]
+    [InlineData("narrow", nameof(SkinnyNkBody.Narrow))]
+    [InlineData(" Narrow", nameof(SkinnyNkBody.Narrow))]
+    [InlineData("old", nameof(SkinnyNkBody.Stream))]
+    [InlineData("streams", nameof(SkinnyNkBody.Stream))]
+    [InlineData("wide", nameof(SkinnyNkBody.Wide))]
+    [InlineData(" WIDE ", nameof(SkinnyNkBody.Wide))]
+    [InlineData("stream", nameof(SkinnyNkBody.Stream))]
+    [InlineData(" Stream ", nameof(SkinnyNkBody.Stream))]
+    public void NkVariantParses(string? variant, string body) =>
+        Assert.Equal(Enum.Parse<SkinnyNkBody>(body), SkinnyTensorCoreSettings.Parse(null, null, null, nkVariant: variant).NkBody);
+
+    /// <summary><c>GEMS_SKINNY_NK_STREAM_WARPS</c>: 2, 4 or 8 (trimmed) force the streamed body's group size; anything else leaves it to the plan (0).</summary>
+    [Theory]
+    [InlineData(null, 0)]
+    [InlineData("", 0)]
+    [InlineData("2", 2)]
+    [InlineData("4", 4)]
+    [InlineData(" 8 ", 8)]
+    [InlineData("6", 0)]
+    [InlineData("16", 0)]
+    public void NkStreamWarpsParse(string? warps, int expected) =>
+        Assert.Equal(expected, SkinnyTensorCoreSettings.Parse(null, null, null, nkStreamWarps: warps).NkStreamWarps);
+
+    /// <summary>
+    /// Routing of the products the skinny kernel takes: unset or <c>stream</c> sends 1–16 rows (any N) to the streamed body
+    /// and more rows to the narrow one; <c>wide</c> 2–16 rows with N % 8 = 0 to the wide body; <c>narrow</c> keeps every
+    /// product on the narrow body.
+    /// </summary>
+    [Theory]
+    [InlineData(null, 1, 4096, nameof(SkinnyNkBody.Stream))]
+    [InlineData(null, 2, 4096, nameof(SkinnyNkBody.Stream))]
+    [InlineData(null, 16, 11008, nameof(SkinnyNkBody.Stream))]
+    [InlineData(null, 17, 4096, nameof(SkinnyNkBody.Narrow))]
+    [InlineData("narrow", 2, 4096, nameof(SkinnyNkBody.Narrow))]
+    [InlineData("narrow", 16, 11008, nameof(SkinnyNkBody.Narrow))]
+    [InlineData("stream", 2, 4096, nameof(SkinnyNkBody.Stream))]
+    [InlineData("stream", 9, 4096, nameof(SkinnyNkBody.Stream))]
+    [InlineData("stream", 16, 11008, nameof(SkinnyNkBody.Stream))]
+    [InlineData("stream", 16, 37, nameof(SkinnyNkBody.Stream))]
+    [InlineData("stream", 17, 4096, nameof(SkinnyNkBody.Narrow))]
+    [InlineData("stream", 64, 4096, nameof(SkinnyNkBody.Narrow))]
+    [InlineData("wide", 8, 4096, nameof(SkinnyNkBody.Wide))]
+    [InlineData("wide", 8, 37, nameof(SkinnyNkBody.Narrow))]
+    [InlineData("wide", 17, 4096, nameof(SkinnyNkBody.Narrow))]
+    public void NkVariantRoutesRows(string? variant, int m, int n, string body)
+    {
+        var saved = K.SkinnySettings;
+        try
+        {
+            K.SkinnySettings = SkinnyTensorCoreSettings.Parse(null, null, null, nkVariant: variant);
+            Assert.Equal(Enum.Parse<SkinnyNkBody>(body), K.SkinnyNkBodyFor(m, n));
+        }
+        finally
+        {
+            K.SkinnySettings = saved;
+        }
+    }
 
     /// <summary>
     /// The plan on a 132-SM device: column groups × row blocks × splits come as close to four groups per SM as one wave
