@@ -115,7 +115,8 @@ internal static partial class AttentionDecodeTensorCoreKernels
         where TFormat : struct, IKernelConstant
     {
         var ops = default(PtxDecodeTcOps);
-        Body<PtxDecodeTcOps, TFormat, Off>(ref ops, q, k, v, mask, partO, partML, output, tickets, s, plan);
+        var merge = default(NoDecodeClusterMerge);
+        Body<PtxDecodeTcOps, TFormat, Off, NoDecodeClusterMerge>(ref ops, ref merge, q, k, v, mask, partO, partML, output, tickets, s, plan);
     }
 
     /// <summary>
@@ -132,7 +133,25 @@ internal static partial class AttentionDecodeTensorCoreKernels
         where TFormat : struct, IKernelConstant
     {
         var ops = default(PtxDecodeTcOps);
-        Body<PtxDecodeTcOps, TFormat, On>(ref ops, q, k, v, mask, partO, partML, output, tickets, s, plan);
+        var merge = default(NoDecodeClusterMerge);
+        Body<PtxDecodeTcOps, TFormat, On, NoDecodeClusterMerge>(ref ops, ref merge, q, k, v, mask, partO, partML, output, tickets, s, plan);
+    }
+
+    /// <summary>
+    /// <see cref="DecodeTc16Lean"/>'s body with the chunks of a head block merged in a thread-block cluster
+    /// (<see cref="DecodeClusterMerge"/>, sm_90, <c>GEMS_DECODE_VARIANT=cluster</c>): Grid.X = exactly
+    /// <see cref="DecodeClusterMerge.Size"/> chunks, one cluster; no partials, fence or ticket.
+    /// </summary>
+    [IlgpuKernel]
+    [IlgpuKernelVariant(typeof(Float16Storage))]
+    [IlgpuKernelVariant(typeof(BFloat16Storage))]
+    public static void DecodeTc16Cluster<TFormat>(ArrayView<Half8> q, ArrayView<Half8> k, ArrayView<Half8> v, ArrayView<float> mask,
+        ArrayView<ushort> output, AttentionShape s, DecodePlan plan)
+        where TFormat : struct, IKernelConstant
+    {
+        var merge = PtxDecodeClusterMerge.Begin();
+        var ops = default(PtxDecodeTcOps);
+        Body<PtxDecodeTcOps, TFormat, On, PtxDecodeClusterMerge>(ref ops, ref merge, q, k, v, mask, default, default, output, default, s, plan);
     }
 
     /// <summary>A kernel constant 0 (<see cref="Body"/>'s default staging).</summary>
@@ -158,7 +177,8 @@ internal static partial class AttentionDecodeTensorCoreKernels
         where TFormat : struct, IKernelConstant
     {
         var ops = new EmulatedDecodeTcOps { Scratch = scratch };
-        Body<EmulatedDecodeTcOps, TFormat, Off>(ref ops, q, k, v, mask, partO, partML, output, tickets, s, plan);
+        var merge = default(NoDecodeClusterMerge);
+        Body<EmulatedDecodeTcOps, TFormat, Off, NoDecodeClusterMerge>(ref ops, ref merge, q, k, v, mask, partO, partML, output, tickets, s, plan);
     }
 
     /// <summary><see cref="DecodeTc16Emulated"/> with the lean staging of <see cref="DecodeTc16Lean"/>.</summary>
@@ -168,7 +188,24 @@ internal static partial class AttentionDecodeTensorCoreKernels
         where TFormat : struct, IKernelConstant
     {
         var ops = new EmulatedDecodeTcOps { Scratch = scratch };
-        Body<EmulatedDecodeTcOps, TFormat, On>(ref ops, q, k, v, mask, partO, partML, output, tickets, s, plan);
+        var merge = default(NoDecodeClusterMerge);
+        Body<EmulatedDecodeTcOps, TFormat, On, NoDecodeClusterMerge>(ref ops, ref merge, q, k, v, mask, partO, partML, output, tickets, s, plan);
+    }
+
+    /// <summary>
+    /// <see cref="DecodeTc16Cluster"/> on ILGPU's CPU accelerator (32-lane warps): the lean body with its warp operations
+    /// emulated (<see cref="DecodeTc16Emulated"/>) and the cluster merge through <paramref name="partO"/>,
+    /// <paramref name="partML"/> and one ticket per head block (<see cref="EmulatedDecodeClusterMerge"/>). Grid.X =
+    /// <see cref="DecodeClusterMerge.Size"/> chunks. Not an [IlgpuKernel], as its neighbours.
+    /// </summary>
+    public static void DecodeTc16ClusterEmulated<TFormat>(ArrayView<Half8> q, ArrayView<Half8> k, ArrayView<Half8> v, ArrayView<float> mask,
+        ArrayView<float> partO, ArrayView<float> partML, ArrayView<ushort> output, ArrayView<int> tickets, AttentionShape s, DecodePlan plan,
+        ArrayView<float> scratch)
+        where TFormat : struct, IKernelConstant
+    {
+        var ops = new EmulatedDecodeTcOps { Scratch = scratch };
+        var merge = new EmulatedDecodeClusterMerge { PartO = partO, PartML = partML, Tickets = tickets };
+        Body<EmulatedDecodeTcOps, TFormat, On, EmulatedDecodeClusterMerge>(ref ops, ref merge, q, k, v, mask, default, default, output, default, s, plan);
     }
 
     /// <summary>This lane's ldmatrix row address (stage-relative) for K: key 8·warp + (lane mod 8), dims 8·(lane / 8).</summary>
@@ -187,11 +224,17 @@ internal static partial class AttentionDecodeTensorCoreKernels
     /// <summary>Where lane (g, t) stores its first accumulator: head 2t, dim 32·warp + g of the sums area (byte 0).</summary>
     public static int SumLaneByte(int warp, int lane) => 4 * ((2 * (lane & 3) * D) + (32 * warp) + (lane >> 2));
 
-    internal static void Body<TOps, TFormat, TLean>(ref TOps ops, ArrayView<Half8> q, ArrayView<Half8> k, ArrayView<Half8> v, ArrayView<float> mask,
+    /// <summary>
+    /// One group's chunk: staging, scores, softmax, weights × values, then its tail: the partials and the ticket merge
+    /// (<see cref="AttentionDecodeWideKernels.FinishChunk"/>), or with <typeparamref name="TMerge"/> enabled the cluster
+    /// merge (<see cref="DecodeClusterMerge.Finish"/>) from the sums and statistics left in shared memory.
+    /// </summary>
+    internal static void Body<TOps, TFormat, TLean, TMerge>(ref TOps ops, ref TMerge merge, ArrayView<Half8> q, ArrayView<Half8> k, ArrayView<Half8> v, ArrayView<float> mask,
         ArrayView<float> partO, ArrayView<float> partML, ArrayView<ushort> output, ArrayView<int> tickets, AttentionShape s, DecodePlan plan)
         where TOps : struct, IDecodeTcOps
         where TFormat : struct, IKernelConstant
         where TLean : struct, IKernelConstant
+        where TMerge : struct, IDecodeClusterMerge
     {
         const int HeadsPerGroup = AttentionDecodeWideKernels.HeadsPerGroup;
         bool lean = default(TLean).Value != 0;
@@ -288,6 +331,12 @@ internal static partial class AttentionDecodeTensorCoreKernels
         ops.StoreSums(shared, warp, lane);
         Group.Barrier();
         var out16 = new DecodeOutput16 { Output = output, BFloat16 = bf16 };
+        if (merge.Enabled)
+        {
+            DecodeClusterMerge.Finish(ref merge, shared, stats, out16, headRow, group.Live, group.Split, tid);
+            return;
+        }
+
         for (int e = tid; e < group.Live * D; e += GroupSize)
         {
             int i = e / D;

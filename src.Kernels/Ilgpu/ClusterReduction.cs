@@ -23,11 +23,15 @@ namespace GemsInjector.Kernels.Ilgpu;
 internal static class ClusterReduction
 {
     /// <summary>
-    /// The PTX comment that marks a kernel as one whose groups form clusters; <see cref="Sm90aPtx"/> turns it into a
-    /// <c>.reqnctapercluster 1, size, 1</c> directive on the entry (and the sm_90a header). Being part of the PTX, it holds
-    /// for a kernel read from the disk cache or the shipped archive as for one just compiled.
+    /// The PTX comment <c>// gems: cluster x, y, 1</c> that marks a kernel as one whose groups form clusters of x × y × 1;
+    /// <see cref="Sm90aPtx"/> turns it into a <c>.reqnctapercluster x, y, 1</c> directive on the entry (and the sm_90a
+    /// header). Being part of the PTX, it holds for a kernel read from the disk cache or the shipped archive as for one just
+    /// compiled.
     /// </summary>
-    public const string MarkerPrefix = "// gems: cluster 1, ";
+    public const string Marker = "// gems: cluster ";
+
+    /// <summary>The <see cref="Marker"/> of clusters along Y (1 × size × 1: the split-K products' splits are Grid.Y).</summary>
+    public const string MarkerPrefix = Marker + "1, ";
 
     /// <summary>Most groups of a cluster (the portable limit).</summary>
     public const int MaxSize = 8;

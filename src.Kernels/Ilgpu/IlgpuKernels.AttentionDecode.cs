@@ -15,6 +15,8 @@ public sealed partial class IlgpuKernels
         new Action<KernelConfig, ArrayView<Half8>, ArrayView<Half8>, ArrayView<Half8>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<ushort>, ArrayView<int>, AttentionShape, DecodePlan>?[2];
     private readonly Action<KernelConfig, ArrayView<Half8>, ArrayView<Half8>, ArrayView<Half8>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<ushort>, ArrayView<int>, AttentionShape, DecodePlan>?[] decodeTc16Lean =
         new Action<KernelConfig, ArrayView<Half8>, ArrayView<Half8>, ArrayView<Half8>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<ushort>, ArrayView<int>, AttentionShape, DecodePlan>?[2];
+    private readonly Action<KernelConfig, ArrayView<Half8>, ArrayView<Half8>, ArrayView<Half8>, ArrayView<float>, ArrayView<ushort>, AttentionShape, DecodePlan>?[] decodeTc16Cluster =
+        new Action<KernelConfig, ArrayView<Half8>, ArrayView<Half8>, ArrayView<Half8>, ArrayView<float>, ArrayView<ushort>, AttentionShape, DecodePlan>?[2];
     private MemoryBuffer1D<int, Stride1D.Dense>? decodeTickets;
 
     /// <summary>
@@ -91,13 +93,18 @@ public sealed partial class IlgpuKernels
 
         bool bf16 = format == HalfFormat.BFloat16;
         int slot = bf16 ? 1 : 0;
-        if ((DecodeKernelVariant == DecodeVariant.TensorCore || DecodeKernelVariant == DecodeVariant.Lean) && UsesTensorCoreDecode(shape.D))
+        if (DecodeKernelVariant == DecodeVariant.Cluster && UsesTensorCoreDecode(shape.D) && TryClusterDecode16(q, k, v, mask, output, batch, kEnd, shape, bf16))
+        {
+            return true;
+        }
+
+        if ((DecodeKernelVariant == DecodeVariant.TensorCore || UsesLeanKernels) && UsesTensorCoreDecode(shape.D))
         {
             var tcPlan = StreamDecodePlan(batch, shape, kEnd, sizeof(ushort), k, v);
             var (tcO, tcML) = DecodePartials((long)batch * shape.Heads * tcPlan.Splits, shape.D);
             string tcName = $"{nameof(AttentionDecodeTensorCoreKernels.DecodeTc16)}<{(bf16 ? "bf16" : "f16")}>";
             var tcBounds = Bounds(AttentionDecodeWideKernels.Warps * device.WarpSize, StreamDecodeGroupsPerSm);
-            bool tcLean = DecodeKernelVariant == DecodeVariant.Lean;
+            bool tcLean = UsesLeanKernels;
             string tcLeanName = $"{nameof(AttentionDecodeTensorCoreKernels.DecodeTc16Lean)}<{(bf16 ? "bf16" : "f16")}>";
             var tc = tcLean
                 ? (bf16
@@ -147,6 +154,64 @@ public sealed partial class IlgpuKernels
     }
 
     /// <summary>
+    /// Runs a 16-bit head-128 decode with its chunks merged in thread-block clusters
+    /// (<see cref="AttentionDecodeTensorCoreKernels.DecodeTc16Cluster{TFormat}"/>) when the variant is
+    /// <see cref="DecodeVariant.Cluster"/> (the caller checked that and <see cref="UsesTensorCoreDecode"/>), the device runs
+    /// clusters (<see cref="Sm90aPtx.Supported"/>), the keys fit the cluster plan (<see cref="DecodeClusterMerge.ChunkFor"/>)
+    /// and no cluster kernel failed to load in this process.
+    /// </summary>
+    /// <returns>Whether it ran (otherwise the caller takes the lean kernel).</returns>
+    private bool TryClusterDecode16(ArrayView<ushort> q, ArrayView<ushort> k, ArrayView<ushort> v, ArrayView<float> mask, ArrayView<ushort> output,
+        int batch, int kEnd, AttentionShape shape, bool bf16)
+    {
+        int chunk = DecodeClusterMerge.ChunkFor(kEnd);
+        if (chunk == 0 || ClusterLoadError is not null || !Sm90aPtx.Supported(device.Accelerator))
+        {
+            return false;
+        }
+
+        Action<KernelConfig, ArrayView<Half8>, ArrayView<Half8>, ArrayView<Half8>, ArrayView<float>, ArrayView<ushort>, AttentionShape, DecodePlan> kernel;
+        try
+        {
+            kernel = ClusterDecodeKernel(bf16);
+        }
+        catch (IlgpuKernelCompileException ex)
+        {
+            // Recorded on the device too (IlgpuDevice.Load), and reported as the skinny cluster kernel's; this process
+            // keeps the lean kernel.
+            ClusterLoadError = ex.Message;
+            return false;
+        }
+
+        int headBlocks = ((shape.Heads / shape.KvHeads) + AttentionDecodeWideKernels.HeadsPerGroup - 1) / AttentionDecodeWideKernels.HeadsPerGroup;
+        var plan = KernelPlan(k, v, chunk, kEnd);
+        plan.TileKeys = AttentionDecodeTensorCoreKernels.TileKeys;
+        kernel(new KernelConfig(new Index3D(DecodeClusterMerge.Size, shape.KvHeads * headBlocks, batch), new Index3D(AttentionDecodeTensorCoreKernels.GroupSize, 1, 1),
+                SharedMemoryConfig.RequestDynamic<float>(AttentionDecodeTensorCoreKernels.SharedFloats)),
+            q.Cast<Half8>(), k.Cast<Half8>(), v.Cast<Half8>(), mask, output, shape, plan);
+        return true;
+    }
+
+    private Action<KernelConfig, ArrayView<Half8>, ArrayView<Half8>, ArrayView<Half8>, ArrayView<float>, ArrayView<ushort>, AttentionShape, DecodePlan> ClusterDecodeKernel(bool bf16)
+    {
+        string name = $"{nameof(AttentionDecodeTensorCoreKernels.DecodeTc16Cluster)}<{(bf16 ? "bf16" : "f16")}>";
+        var bounds = Bounds(AttentionDecodeWideKernels.Warps * device.WarpSize, StreamDecodeGroupsPerSm);
+        return bf16
+            ? device.Load(ref decodeTc16Cluster[1], name,
+                acc => acc.LoadStreamKernel<ArrayView<Half8>, ArrayView<Half8>, ArrayView<Half8>, ArrayView<float>, ArrayView<ushort>, AttentionShape, DecodePlan>(
+                    AttentionDecodeTensorCoreKernels.DecodeTc16Cluster<BFloat16Storage>, bounds))
+            : device.Load(ref decodeTc16Cluster[0], name,
+                acc => acc.LoadStreamKernel<ArrayView<Half8>, ArrayView<Half8>, ArrayView<Half8>, ArrayView<float>, ArrayView<ushort>, AttentionShape, DecodePlan>(
+                    AttentionDecodeTensorCoreKernels.DecodeTc16Cluster<Float16Storage>, bounds));
+    }
+
+    /// <summary>
+    /// Whether the variant takes the lean kernels (<see cref="DecodeVariant.Lean"/>, and <see cref="DecodeVariant.Cluster"/>
+    /// for every call its cluster kernel does not take).
+    /// </summary>
+    private bool UsesLeanKernels => DecodeKernelVariant is DecodeVariant.Lean or DecodeVariant.Cluster;
+
+    /// <summary>
     /// Whether the tensor-core decode (<see cref="AttentionDecodeTensorCoreKernels"/>) can take a 16-bit call that the wide
     /// path takes: CUDA with tensor cores enabled, 32-lane warps and head size <see cref="AttentionDecodeTensorCoreKernels.D"/>
     /// (the simulator keeps the streaming kernel; tests launch the emulated body directly).
@@ -159,7 +224,7 @@ public sealed partial class IlgpuKernels
     /// the <see cref="DecodeVariant.Lean"/> variant, 32-lane warps and head size <see cref="AttentionDecodeWideKernels.LeanD"/>.
     /// </summary>
     internal bool UsesLeanDecodeF32(int headDim) =>
-        DecodeKernelVariant == DecodeVariant.Lean && device.WarpSize == 32 && headDim == AttentionDecodeWideKernels.LeanD;
+        UsesLeanKernels && device.WarpSize == 32 && headDim == AttentionDecodeWideKernels.LeanD;
 
     private void CombineDecode16(ArrayView<float> partO, ArrayView<float> partML, ArrayView<ushort> output, int batch, AttentionShape shape, int splits, HalfFormat format) =>
         device.Load(ref decodeCombine16, nameof(AttentionDecodeKernels.DecodeCombine16),
@@ -210,7 +275,7 @@ public sealed partial class IlgpuKernels
         int splits = Math.Max(1, (kEnd + chunk - 1) / chunk);
         var plan = KernelPlan(k, v, chunk, kEnd);
         plan.TileKeys = tile;
-        plan.Combine = (DecodeKernelVariant == DecodeVariant.Stream || DecodeKernelVariant == DecodeVariant.TensorCore || DecodeKernelVariant == DecodeVariant.Lean) && splits <= AttentionDecodeWideKernels.MaxChunk - AttentionDecodeWideKernels.MergeChunksPerStep ? 1 : 0;
+        plan.Combine = (DecodeKernelVariant == DecodeVariant.Stream || DecodeKernelVariant == DecodeVariant.TensorCore || UsesLeanKernels) && splits <= AttentionDecodeWideKernels.MaxChunk - AttentionDecodeWideKernels.MergeChunksPerStep ? 1 : 0;
         return (plan, splits, headBlocks);
     }
 
@@ -298,12 +363,20 @@ internal enum DecodeVariant
     /// <see cref="AttentionDecodeTensorCoreKernels.DecodeTc16Lean"/> (<c>lean</c>).
     /// </summary>
     Lean = 4,
+
+    /// <summary>
+    /// As <see cref="Lean"/>, except that 16-bit calls of head size 128 on a compute-capability-9.0 CUDA device with at
+    /// most <see cref="DecodeClusterMerge.Size"/> × <see cref="AttentionDecodeWideKernels.MaxChunk"/> keys take
+    /// <see cref="AttentionDecodeTensorCoreKernels.DecodeTc16Cluster{TFormat}"/>: <see cref="DecodeClusterMerge.Size"/>
+    /// chunks per head block merged in a thread-block cluster, no partials, fence or ticket (<c>cluster</c>).
+    /// </summary>
+    Cluster = 5,
 }
 
 /// <summary>Names and the environment default of <see cref="DecodeVariant"/>.</summary>
 internal static class DecodeVariants
 {
-    /// <summary>Environment variable naming the decode kernel for a measuring run: <c>stream</c>, <c>stream2</c>, <c>tc</c> or <c>lean</c>.</summary>
+    /// <summary>Environment variable naming the decode kernel for a measuring run: <c>stream</c>, <c>stream2</c>, <c>tc</c>, <c>lean</c> or <c>cluster</c>.</summary>
     public const string Variable = "GEMS_DECODE_VARIANT";
 
     private static readonly Lazy<DecodeVariant> FromVariable = new(() => Parse(Environment.GetEnvironmentVariable(Variable)));
@@ -316,13 +389,15 @@ internal static class DecodeVariants
     /// <see cref="DecodeVariant.Lean"/> (H200 Run 28, 16 sequences of 4096 tokens: float32 0.195 → 0.133 ms, 4053 GB/s,
     /// 97% of the copy rate; bf16 0.0879 → 0.0842 ms; one sequence: float32 0.0270 → 0.0208 ms, 16-bit within 3% of
     /// <c>tc</c>). <c>tc</c> names the earlier default (<see cref="DecodeVariant.TensorCore"/>: Run 18, bf16 0.1586 →
-    /// 0.0876 ms against <see cref="DecodeVariant.Stream"/>).
+    /// 0.0876 ms against <see cref="DecodeVariant.Stream"/>). <c>cluster</c> (<see cref="DecodeVariant.Cluster"/>) is a
+    /// measuring option until a GPU run decides it.
     /// </summary>
     public static DecodeVariant Parse(string? setting) => setting?.Trim().ToLowerInvariant() switch
     {
         "stream" => DecodeVariant.Stream,
         "stream2" => DecodeVariant.StreamTwoLaunches,
         "tc" => DecodeVariant.TensorCore,
+        "cluster" => DecodeVariant.Cluster,
         _ => DecodeVariant.Lean,
     };
 }

@@ -38,7 +38,7 @@ internal static class Sm90aPtx
 
     private static readonly Regex VersionLine = new(@"^\.version[ \t]+(\d+)\.(\d+)[ \t]*$", RegexOptions.Multiline | RegexOptions.CultureInvariant);
     private static readonly Regex TargetLine = new(@"^\.target[ \t]+sm_\d+([ \t]*(,[^\r\n]*)?)$", RegexOptions.Multiline | RegexOptions.CultureInvariant);
-    private static readonly Regex ClusterMarker = new(Regex.Escape(ClusterReduction.MarkerPrefix) + @"(\d), 1", RegexOptions.CultureInvariant);
+    private static readonly Regex ClusterMarker = new(Regex.Escape(ClusterReduction.Marker) + @"(\d), (\d), 1", RegexOptions.CultureInvariant);
     // The entry's parameters and its performance directives (.maxntid, .minnctapersm: the launch bounds), up to its body.
     private static readonly Regex EntryBody = new(@"(\.entry[ \t]+[\w$]+[ \t]*\([^)]*\)[^{]*?)\s*\{", RegexOptions.CultureInvariant);
 
@@ -52,9 +52,9 @@ internal static class Sm90aPtx
     /// <summary><c>CU_DEVICE_ATTRIBUTE_MAX_SHARED_MEMORY_PER_BLOCK_OPTIN</c> (ILGPU's enumeration stops before it).</summary>
     private const int MaxSharedPerBlockOptInAttribute = 97;
 
-    /// <summary>Whether PTX text uses an sm_90a-only instruction or declares clusters (<see cref="ClusterReduction.MarkerPrefix"/>).</summary>
+    /// <summary>Whether PTX text uses an sm_90a-only instruction or declares clusters (<see cref="ClusterReduction.Marker"/>).</summary>
     public static bool Needs(string ptx) =>
-        ptx.Contains(Marker, StringComparison.Ordinal) || ptx.Contains(ClusterReduction.MarkerPrefix, StringComparison.Ordinal);
+        ptx.Contains(Marker, StringComparison.Ordinal) || ptx.Contains(ClusterReduction.Marker, StringComparison.Ordinal);
 
     /// <summary>Whether kernels that need sm_90a can load on this accelerator: CUDA, compute capability exactly 9.0.</summary>
     public static bool Supported(Accelerator accelerator) =>
@@ -94,10 +94,10 @@ internal static class Sm90aPtx
     }
 
     /// <summary>
-    /// <paramref name="ptx"/> with <c>.reqnctapercluster 1, size, 1</c> after its entry's parameters and performance
+    /// <paramref name="ptx"/> with <c>.reqnctapercluster x, y, 1</c> after its entry's parameters and performance
     /// directives (the launch bounds' <c>.maxntid</c> / <c>.minnctapersm</c>), before its body, when it
-    /// carries <see cref="ClusterReduction.MarkerPrefix"/> (every marker of one size), unchanged without a marker;
-    /// <see langword="null"/> for markers of two sizes or not exactly one entry.
+    /// carries <see cref="ClusterReduction.Marker"/> <c>x, y, 1</c> (every marker of one shape), unchanged without a marker;
+    /// <see langword="null"/> for markers of two shapes or not exactly one entry.
     /// </summary>
     private static string? WithClusterDirective(string ptx)
     {
@@ -107,14 +107,14 @@ internal static class Sm90aPtx
             return ptx;
         }
 
-        string size = markers[0].Groups[1].Value;
+        string shape = markers[0].Groups[1].Value + ", " + markers[0].Groups[2].Value;
         var entries = EntryBody.Matches(ptx);
-        if (entries.Count != 1 || markers.Any(m => m.Groups[1].Value != size))
+        if (entries.Count != 1 || markers.Any(m => m.Groups[1].Value + ", " + m.Groups[2].Value != shape))
         {
             return null;
         }
 
-        return EntryBody.Replace(ptx, "$1\n.reqnctapercluster 1, " + size + ", 1\n{", 1);
+        return EntryBody.Replace(ptx, "$1\n.reqnctapercluster " + shape + ", 1\n{", 1);
     }
 
     /// <summary>

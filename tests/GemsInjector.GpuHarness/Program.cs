@@ -346,8 +346,9 @@ internal static class Program
                 Console.WriteLine($"csv: {opt.Csv} ({csv.Rows.Count} rows)");
             }
 
-            // Which 16-bit GEMM kernels ran (GEMS_TC_GEMM_VARIANT), and why wgmma fell back if it did.
-            var gemmKernels = dev.CompileTimes.Keys.Where(k => k.Contains("TensorCore", StringComparison.Ordinal) || k.Contains("Wgmma", StringComparison.Ordinal)).OrderBy(k => k, StringComparer.Ordinal);
+            // Which 16-bit GEMM kernels ran (GEMS_TC_GEMM_VARIANT), the cluster kernels among them (GEMS_SPLITK_REDUCE,
+            // GEMS_DECODE_VARIANT=cluster), and why wgmma or a cluster kernel fell back if it did.
+            var gemmKernels = dev.CompileTimes.Keys.Where(k => k.Contains("TensorCore", StringComparison.Ordinal) || k.Contains("Wgmma", StringComparison.Ordinal) || k.Contains("Cluster", StringComparison.Ordinal)).OrderBy(k => k, StringComparer.Ordinal);
             Console.WriteLine($"== tensor-core GEMM kernels loaded: {string.Join(", ", gemmKernels)}{(dev.Kind == IlgpuDeviceKind.Cuda && dev.Kernels.WgmmaLoadError is { } wgmmaError ? "; wgmma failed: " + wgmmaError : string.Empty)}{(dev.Kind == IlgpuDeviceKind.Cuda && dev.Kernels.ClusterLoadError is { } clusterError ? "; cluster kernel failed: " + clusterError : string.Empty)}");
             runner.Dispose(); // before the device: the timer's CUDA events and the filler buffers live on it
             dev.Dispose();

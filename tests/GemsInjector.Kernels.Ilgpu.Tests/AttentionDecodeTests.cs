@@ -428,12 +428,14 @@ public sealed class AttentionDecodeTests : Half16TestBase, IClassFixture<Warp32S
     /// <summary>
     /// Tensor-core decode, emulated: a fully masked head gives zeros (the other heads finite); a NaN in a key of the
     /// second chunk makes every head NaN, a NaN in a value its dim of every head but the masked one, through the
-    /// in-kernel merge.
+    /// in-kernel merge: the ticket's, or the cluster's (<see cref="AttentionDecodeTensorCoreKernels.DecodeTc16ClusterEmulated"/>).
     /// </summary>
     [Theory]
-    [InlineData(true)]
-    [InlineData(false)]
-    public void TensorCoreDecodeFullyMaskedHeadIsZeroAndNaNPropagates(bool bf16)
+    [InlineData(true, false)]
+    [InlineData(false, false)]
+    [InlineData(true, true)]
+    [InlineData(false, true)]
+    public void TensorCoreDecodeFullyMaskedHeadIsZeroAndNaNPropagates(bool bf16, bool cluster)
     {
         const int D = AttentionDecodeTensorCoreKernels.D, Heads = 4, Lk = 40;
         var q16 = Random16(24800, Heads * D, bf16, -1.5f, 1.5f).Bits;
@@ -453,7 +455,8 @@ public sealed class AttentionDecodeTests : Half16TestBase, IClassFixture<Warp32S
                 v[(5 * D) + 77] = NaN16(bf16);
             }
 
-            var got = RunTensorCoreEmulated(bf16, 1, Heads, 1, Lk, 32, 1, q16, k16, v, mask);
+            // The cluster plan of 40 keys: chunks of 32, so the poisoned key 35 is in the second chunk there too.
+            var got = RunTensorCoreEmulated(bf16, 1, Heads, 1, Lk, cluster ? DecodeClusterMerge.ChunkFor(Lk) : 32, 1, q16, k16, v, mask, lean: cluster, cluster: cluster);
             if (poison == 0)
             {
                 Assert.All(got.Skip(D).Take(D), x => Assert.Equal(0f, x));
@@ -494,11 +497,13 @@ public sealed class AttentionDecodeTests : Half16TestBase, IClassFixture<Warp32S
     };
 
     private float[] RunTensorCoreEmulated(bool bf16, int batch, int heads, int kvHeads, int lk, int chunk, int combine, ushort[] q16, ushort[] k16, ushort[] v16, float[] mask,
-        bool lean = false)
+        bool lean = false, bool cluster = false)
     {
         const int D = AttentionDecodeTensorCoreKernels.D;
         var acc = warp32.Accelerator;
-        int splits = Math.Max(1, (lk + chunk - 1) / chunk);
+
+        // The cluster kernel's grid is always a cluster of DecodeClusterMerge.Size chunks (the last ones empty for few keys).
+        int splits = cluster ? DecodeClusterMerge.Size : Math.Max(1, (lk + chunk - 1) / chunk);
         int headBlocks = ((heads / kvHeads) + AttentionDecodeWideKernels.HeadsPerGroup - 1) / AttentionDecodeWideKernels.HeadsPerGroup;
         bool masked = mask.Length > 0;
         var shape = DecodeShape(heads, kvHeads, lk, D, (float)(1 / Math.Sqrt(D)), masked);
@@ -516,16 +521,18 @@ public sealed class AttentionDecodeTests : Half16TestBase, IClassFixture<Warp32S
         using var kb = acc.Allocate1D(k16);
         using var vb = acc.Allocate1D(v16);
         using var ob = acc.Allocate1D(Enumerable.Repeat(NaN16(bf16), q16.Length).ToArray());
-        Action<ArrayView<Half8>, ArrayView<Half8>, ArrayView<Half8>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<ushort>, ArrayView<int>, AttentionShape, DecodePlan, ArrayView<float>> kernel = (bf16, lean) switch
+        Action<ArrayView<Half8>, ArrayView<Half8>, ArrayView<Half8>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<ushort>, ArrayView<int>, AttentionShape, DecodePlan, ArrayView<float>> kernel = (bf16, lean, cluster) switch
         {
-            (true, false) => AttentionDecodeTensorCoreKernels.DecodeTc16Emulated<BFloat16Storage>,
-            (false, false) => AttentionDecodeTensorCoreKernels.DecodeTc16Emulated<Float16Storage>,
-            (true, true) => AttentionDecodeTensorCoreKernels.DecodeTc16LeanEmulated<BFloat16Storage>,
-            (false, true) => AttentionDecodeTensorCoreKernels.DecodeTc16LeanEmulated<Float16Storage>,
+            (true, _, true) => AttentionDecodeTensorCoreKernels.DecodeTc16ClusterEmulated<BFloat16Storage>,
+            (false, _, true) => AttentionDecodeTensorCoreKernels.DecodeTc16ClusterEmulated<Float16Storage>,
+            (true, false, false) => AttentionDecodeTensorCoreKernels.DecodeTc16Emulated<BFloat16Storage>,
+            (false, false, false) => AttentionDecodeTensorCoreKernels.DecodeTc16Emulated<Float16Storage>,
+            (true, true, false) => AttentionDecodeTensorCoreKernels.DecodeTc16LeanEmulated<BFloat16Storage>,
+            (false, true, false) => AttentionDecodeTensorCoreKernels.DecodeTc16LeanEmulated<Float16Storage>,
         };
         acc.LoadStreamKernel(kernel)(config, qb.View.BaseView.Cast<Half8>(), kb.View.BaseView.Cast<Half8>(), vb.View.BaseView.Cast<Half8>(), maskBuffer.View,
             partO.View, partML.View, ob.View, tickets.View, shape, plan, scratch.View);
-        if (splits > 1 && combine == 0)
+        if (!cluster && splits > 1 && combine == 0)
         {
             acc.LoadStreamKernel<ArrayView<float>, ArrayView<float>, ArrayView<ushort>, AttentionShape, int, int>(AttentionDecodeKernels.DecodeCombine16)(
                 new KernelConfig(new Index3D(heads, batch, 1), new Index3D(256, 1, 1)), partO.View, partML.View, ob.View, shape, splits, bf16 ? 1 : 0);
@@ -544,6 +551,7 @@ public sealed class AttentionDecodeTests : Half16TestBase, IClassFixture<Warp32S
     [Theory]
     [InlineData("lean", 27901)]
     [InlineData("tc", 24901)]
+    [InlineData("cluster", 29901)]
     public void VariantFallsBackOffCuda(string setting, int seed)
     {
         var previous = K.DecodeKernelVariant;
@@ -586,6 +594,8 @@ public sealed class AttentionDecodeTests : Half16TestBase, IClassFixture<Warp32S
         string ptx = Ptx(method);
         CheckTensorCorePtx(ptx, bf16);
         Assert.Contains("cp.async.wait_group 3;", ptx, StringComparison.Ordinal);
+        Assert.DoesNotContain(ClusterReduction.Marker, ptx, StringComparison.Ordinal);
+        Assert.DoesNotContain("shared::cluster", ptx, StringComparison.Ordinal);
     }
 
     private static void CheckTensorCorePtx(string ptx, bool bf16)
@@ -607,7 +617,9 @@ public sealed class AttentionDecodeTests : Half16TestBase, IClassFixture<Warp32S
             ILGPU.Runtime.Cuda.CudaArchitecture.SM_90, ILGPU.Runtime.Cuda.CudaInstructionSet.ISA_80, nvvmAPI: null);
         var entry = ILGPU.Backends.EntryPoints.EntryPointDescription.FromExplicitlyGroupedKernel(method);
         string ptx = ((ILGPU.Backends.PTX.PTXCompiledKernel)backend.Compile(entry, default(KernelSpecialization))).PTXAssembly;
-        System.IO.File.WriteAllText(System.IO.Path.Combine(System.IO.Path.GetTempPath(), method.Name + ".ptx"), ptx);
+        // One file per instantiation (the format's name in it), so that both formats can be diffed after a change.
+        string name = method.Name + (method.IsGenericMethod ? "-" + string.Join("-", method.GetGenericArguments().Select(a => a.Name)) : string.Empty);
+        System.IO.File.WriteAllText(System.IO.Path.Combine(System.IO.Path.GetTempPath(), name + ".ptx"), ptx);
         return ptx;
     }
 
@@ -629,6 +641,116 @@ public sealed class AttentionDecodeTests : Half16TestBase, IClassFixture<Warp32S
         }
     }
 
+    public static TheoryData<int, int, int, int, int, bool> ClusterCases => new()
+    {
+        // format (0 f16, 1 bf16), batch, heads, kvHeads, lk, mask
+        { 1, 1, 4, 1, 2048, false },
+        { 0, 2, 8, 2, 4001, true },
+        { 1, 2, 4, 1, 37, true },
+        { 0, 1, 8, 2, 4096, false },
+    };
+
+    /// <summary>
+    /// The cluster decode's body and merge (<see cref="AttentionDecodeTensorCoreKernels.DecodeTc16ClusterEmulated"/>: the
+    /// lean body with emulated mma, the cluster barrier and distributed shared memory emulated through the partials and a
+    /// ticket, the merge code the GPU runs per rank) against the float64 reference, every output element, outputs and
+    /// partials poisoned with NaN, fresh inputs: GQA 4/1 and 8/2, batch 1 and 2, 8 chunks of exactly 256 keys, of 512
+    /// with a ragged last chunk (4001 keys: 417 in the last, a partial tile), all 8 × 512 keys, and 37 keys (chunks of
+    /// 32: two with keys, six empty), additive masks hiding key 2. The output equals the lean kernel's ticket merge of the
+    /// same plan bit for bit (the same arithmetic in the same order).
+    /// </summary>
+    [Theory]
+    [MemberData(nameof(ClusterCases))]
+    public void ClusterDecodeEmulated(int format, int batch, int heads, int kvHeads, int lk, bool masked)
+    {
+        const int D = AttentionDecodeTensorCoreKernels.D;
+        bool bf16 = format == 1;
+        int chunk = DecodeClusterMerge.ChunkFor(lk);
+        int seed = 29000 + (format * 1000) + (heads * 100) + lk + batch + (masked ? 7 : 0);
+        var (q16, qv) = Random16(seed, batch * heads * D, bf16, -1.5f, 1.5f);
+        var (k16, kv) = Random16(seed + 1, batch * kvHeads * lk * D, bf16, -1.5f, 1.5f);
+        var (v16, vv) = Random16(seed + 2, batch * kvHeads * lk * D, bf16);
+        var mask = HeadMask(seed + 3, masked, batch, heads, lk);
+        var got = RunTensorCoreEmulated(bf16, batch, heads, kvHeads, lk, chunk, 1, q16, k16, v16, mask, lean: true, cluster: true);
+        var expected = AttentionTests.Reference(qv, kv, vv, batch, heads, kvHeads, 1, lk, D, false, Lookup(mask, heads, lk), 1 / Math.Sqrt(D));
+        string what = $"cluster decode emulated format={format} b={batch} {heads}/{kvHeads} lk={lk} chunk={chunk} mask={masked}";
+        AssertClose(got, expected, Rtol(bf16), Atol * Math.Min(lk, 64), what, seed);
+        var ticket = RunTensorCoreEmulated(bf16, batch, heads, kvHeads, lk, chunk, 1, q16, k16, v16, mask, lean: true);
+        for (int e = 0; e < got.Length; e++)
+        {
+            Assert.True(got[e].Equals(ticket[e]), $"{what}: element {e} {got[e]} against the ticket merge's {ticket[e]}");
+        }
+    }
+
+    /// <summary>
+    /// The cluster plan: 8 chunks of a multiple of the 32-key tile up to the body's 512 (fewer keys than 8 tiles leave
+    /// empty chunks); more than 8 × 512 keys, or none, keep the lean kernel (0).
+    /// </summary>
+    [Theory]
+    [InlineData(1, 32)]
+    [InlineData(37, 32)]
+    [InlineData(256, 32)]
+    [InlineData(257, 64)]
+    [InlineData(2048, 256)]
+    [InlineData(4001, 512)]
+    [InlineData(4096, 512)]
+    [InlineData(4097, 0)]
+    [InlineData(0, 0)]
+    public void ClusterPlanChunks(int keys, int chunk) => Assert.Equal(chunk, DecodeClusterMerge.ChunkFor(keys));
+
+    /// <summary>
+    /// The cluster decode's SM_90 PTX with the loader's launch bounds: the 8 × 1 × 1 marker, which the rewrite turns into
+    /// <c>.reqnctapercluster 8, 1, 1</c> after <c>.maxntid</c> / <c>.minnctapersm</c>; one release/acquire cluster barrier
+    /// before the remote reads and a relaxed one after; 8 (m, l) and 8 sum reads through <c>mapa</c> +
+    /// <c>ld.shared::cluster</c>, all in one block; no atomic, fence or float32 partial store of the ticket path; the lean
+    /// body's mma count and no local memory anywhere. Written to GEMS_PTX_DUMP_DIR when that is set.
+    /// </summary>
+    [Theory]
+    [InlineData(true)]
+    [InlineData(false)]
+    public void ClusterDecodePtxMergesInDistributedSharedMemory(bool bf16)
+    {
+        var method = typeof(AttentionDecodeTensorCoreKernels).GetMethod(nameof(AttentionDecodeTensorCoreKernels.DecodeTc16Cluster))!
+            .MakeGenericMethod(bf16 ? typeof(BFloat16Storage) : typeof(Float16Storage));
+        using var context = Context.Create(b => b.Optimize(OptimizationLevel.O2));
+        using var backend = new ILGPU.Backends.PTX.PTXBackend(context, new ILGPU.Runtime.Cuda.CudaCapabilityContext(ILGPU.Runtime.Cuda.CudaArchitecture.SM_90),
+            ILGPU.Runtime.Cuda.CudaArchitecture.SM_90, ILGPU.Runtime.Cuda.CudaInstructionSet.ISA_80, nvvmAPI: null);
+        string ptx = ((ILGPU.Backends.PTX.PTXCompiledKernel)backend.Compile(ILGPU.Backends.EntryPoints.EntryPointDescription.FromExplicitlyGroupedKernel(method),
+            new KernelSpecialization(AttentionDecodeTensorCoreKernels.GroupSize, 4))).PTXAssembly;
+        Assert.Contains(".maxntid", ptx, StringComparison.Ordinal);
+        string? dump = Environment.GetEnvironmentVariable("GEMS_PTX_DUMP_DIR");
+        if (!string.IsNullOrEmpty(dump))
+        {
+            System.IO.Directory.CreateDirectory(dump);
+            System.IO.File.WriteAllText(System.IO.Path.Combine(dump, $"decode-cluster-{(bf16 ? "bf16" : "f16")}.ptx"), ptx);
+        }
+
+        int Count(string text) => System.Text.RegularExpressions.Regex.Matches(ptx, System.Text.RegularExpressions.Regex.Escape(text)).Count;
+        Assert.True(Sm90aPtx.Needs(ptx));
+        Assert.Equal(1, Count(ClusterReduction.Marker));
+        Assert.Equal(1, Count(ClusterReduction.Marker + "8, 1, 1"));
+        Assert.Equal(1, Count("barrier.cluster.arrive.aligned;"));
+        Assert.Equal(1, Count("barrier.cluster.arrive.relaxed.aligned;"));
+        Assert.Equal(2, Count("barrier.cluster.wait.aligned;"));
+        Assert.Equal(16, Count("mapa.shared::cluster.u32 dca"));
+        Assert.Equal(8, Count("ld.shared::cluster.v2.f32"));
+        Assert.Equal(8, Count("ld.shared::cluster.v4.f32"));
+        Assert.True(ptx.IndexOf("barrier.cluster.arrive.aligned;", StringComparison.Ordinal) < ptx.IndexOf("mapa.shared::cluster", StringComparison.Ordinal));
+        Assert.True(ptx.LastIndexOf("ld.shared::cluster", StringComparison.Ordinal) < ptx.IndexOf("barrier.cluster.arrive.relaxed.aligned;", StringComparison.Ordinal));
+        Assert.DoesNotMatch(@"\batom\.|\bred\.|membar|\bfence\.", ptx);
+        Assert.DoesNotMatch(@"st\.global(\.\w+)*\.(v\d\.)?f32", ptx);
+
+        string type = bf16 ? "bf16" : "f16";
+        Assert.Equal(16, System.Text.RegularExpressions.Regex.Matches(ptx, $@"mma\.sync\.aligned\.m16n8k16\.row\.col\.f32\.{type}\.{type}\.f32").Count);
+        Assert.Contains("cp.async.wait_group 3;", ptx, StringComparison.Ordinal);
+        Assert.DoesNotMatch(@"%\d", ptx);
+        PtxLocalSlots.AssertNone(ptx, "DecodeTc16Cluster");
+
+        string rewritten = Sm90aPtx.Rewrite(ptx)!;
+        Assert.Contains(".target sm_90a", rewritten, StringComparison.Ordinal);
+        Assert.Matches(@"\.entry Kernel_DecodeTc16Cluster\([^)]*\)\s*\.maxntid 128, 1, 1\n\.minnctapersm 4\n\.reqnctapercluster 8, 1, 1\n\{", rewritten);
+    }
+
     [Theory]
     [InlineData(null, "Lean")]
     [InlineData("", "Lean")]
@@ -637,6 +759,8 @@ public sealed class AttentionDecodeTests : Half16TestBase, IClassFixture<Warp32S
     [InlineData(" LEAN ", "Lean")]
     [InlineData("wide", "Lean")]
     [InlineData(" TC ", "TensorCore")]
+    [InlineData(" Cluster ", "Cluster")]
+    [InlineData("clusters", "Lean")]
     [InlineData("bogus", "Lean")]
     public void VariantSettingsParse(string? setting, string expected) => Assert.Equal(expected, DecodeVariants.Parse(setting).ToString());
 }

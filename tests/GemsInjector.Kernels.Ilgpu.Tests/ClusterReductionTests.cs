@@ -85,6 +85,21 @@ public sealed class ClusterReductionTests
     }
 
     /// <summary>
+    /// Clusters along X (the decode's chunks, <see cref="DecodeClusterMerge"/>): the general marker <c>x, y, 1</c> gives
+    /// <c>.reqnctapercluster x, y, 1</c> after the launch bounds; an X and a Y marker of the same size are two shapes.
+    /// </summary>
+    [Fact]
+    public void RewriteDeclaresAClusterAlongX()
+    {
+        const string Bounded = ".version 8.0\n.target sm_80\n.visible .entry Kernel_Z(\n\t.param .b32 _b\n)\n.maxntid 128, 1, 1\n.minnctapersm 4\n{\n\t"
+            + ClusterReduction.Marker + "8, 1, 1\n}\n";
+        Assert.True(Sm90aPtx.Needs(Bounded));
+        Assert.Equal(".version 8.0\n.target sm_90a\n.visible .entry Kernel_Z(\n\t.param .b32 _b\n)\n.maxntid 128, 1, 1\n.minnctapersm 4\n.reqnctapercluster 8, 1, 1\n{\n\t"
+            + ClusterReduction.Marker + "8, 1, 1\n}\n", Sm90aPtx.Rewrite(Bounded));
+        Assert.Null(Sm90aPtx.Rewrite(Bounded + "// " + ClusterReduction.MarkerPrefix + "8, 1\n"));
+    }
+
+    /// <summary>
     /// The cluster kernel's SM_90 PTX: its size's marker (so the loader rewrites it), the tile published before one cluster
     /// barrier and read after it through <c>mapa</c> + <c>ld.shared::cluster.v4.f32</c> (one per split, all before the
     /// first add), a second, relaxed barrier before the group leaves, no ticket and no float32 partial in global memory,

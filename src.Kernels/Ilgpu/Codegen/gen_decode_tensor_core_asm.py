@@ -80,6 +80,21 @@ lines += [f"@dtp st.shared.f32 [dta+{off}], dto{i};" for i, off in offsets]
 lines.append("}")
 const("StoreSums", "Stores the eight O accumulators (heads 2t, 2t + 1; dims g, g + 8 of both m-tiles) to shared offset %0 when %1 is non-zero.", lines)
 
+# The cluster merge's remote reads (DecodeClusterMerge, PtxDecodeClusterMerge.Fetch): rank c's (m, l) of a head and
+# its 4 sums of a vector, for every rank of the cluster, all requested before the first is stored, into this thread's
+# scratch in its own shared memory (an asm output per value would go through a local slot each: 192 bytes of stack).
+CLUSTER_SIZE = 8
+lines = ["{", ".reg .u32 dcb, dcs, dco, dcd;", f".reg .u32 dca<{2 * CLUSTER_SIZE}>;", f".reg .f32 dcf<{6 * CLUSTER_SIZE}>;",
+         "mov.u32 dcb, __dyn_shared_alloca;", "add.u32 dcs, dcb, %0;", "add.u32 dco, dcb, %1;", "add.u32 dcd, dcb, %2;"]
+lines += [f"mapa.shared::cluster.u32 dca{c}, dcs, {c};" for c in range(CLUSTER_SIZE)]
+lines += [f"mapa.shared::cluster.u32 dca{CLUSTER_SIZE + c}, dco, {c};" for c in range(CLUSTER_SIZE)]
+lines += [f"ld.shared::cluster.v2.f32 {{dcf{2 * c}, dcf{2 * c + 1}}}, [dca{c}];" for c in range(CLUSTER_SIZE)]
+sums0 = 2 * CLUSTER_SIZE
+lines += [f"ld.shared::cluster.v4.f32 {{dcf{sums0 + 4 * c}, dcf{sums0 + 4 * c + 1}, dcf{sums0 + 4 * c + 2}, dcf{sums0 + 4 * c + 3}}}, [dca{CLUSTER_SIZE + c}];"
+          for c in range(CLUSTER_SIZE)]
+lines += [f"st.shared.v4.f32 [dcd+{16 * i}], {{dcf{4 * i}, dcf{4 * i + 1}, dcf{4 * i + 2}, dcf{4 * i + 3}}};" for i in range(6 * CLUSTER_SIZE // 4)]
+lines.append("}")
+const("ClusterFetch", f"Cluster merge: for ranks 0-{CLUSTER_SIZE - 1}, the (m, l) pair at shared offset %0 and the 4 sums at shared offset %1 of that rank's group (mapa + ld.shared::cluster, all loads before any store), stored to this group's shared offset %2 as {2 * CLUSTER_SIZE} floats (m, l by rank), then {4 * CLUSTER_SIZE} (sums by rank).", lines)
 out[-1:] = []
 w("}")
 
