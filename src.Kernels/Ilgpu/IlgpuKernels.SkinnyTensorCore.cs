@@ -456,19 +456,21 @@ internal static class SkinnyTensorCoreLaunch
     {
         int groups = (n + SkinnyTensorCoreKernels.NkStreamBlockN - 1) / SkinnyTensorCoreKernels.NkStreamBlockN;
         int groupWarps = warps > 0 ? warps : multiprocessors > 0 ? StreamWarps(groups, multiprocessors) : 4;
-        var shape = new TensorCoreShape
-        {
-            M = m,
-            N = n,
-            K = k,
-            TransposeB = 1,
-            Alpha = 1f,
-            StrideBiasN = 1,
-            SplitK = 1,
-            KChunk = k,
-        };
-        return (new KernelConfig(new Index3D(groups, 1, 1), new Index3D(groupWarps * 32, 1, 1)), shape);
+        return (new KernelConfig(new Index3D(groups, 1, 1), new Index3D(groupWarps * 32, 1, 1)), NkShape(m, k, n, 1, k));
     }
+
+    /// <summary>The shape of an [N, K] product with alpha 1 and no bias, its K in <paramref name="splits"/> chunks of <paramref name="chunk"/>; callers fill the rest.</summary>
+    private static TensorCoreShape NkShape(int m, int k, int n, int splits, int chunk) => new()
+    {
+        M = m,
+        N = n,
+        K = k,
+        TransposeB = 1,
+        Alpha = 1f,
+        StrideBiasN = 1,
+        SplitK = splits,
+        KChunk = chunk,
+    };
 
     private static int StreamWarps(int groups, int multiprocessors)
     {
@@ -515,17 +517,7 @@ internal static class SkinnyTensorCoreLaunch
             : multiprocessors > 0 ? (int)Math.Min(Math.Max(1, (long)multiprocessors * groupsPerSm / groups), capSplitsByPartials ? MaxSplitsForPartials(m, k) : int.MaxValue) : 1;
         int stepsPerChunk = (steps + Math.Min(wanted, steps) - 1) / Math.Min(wanted, steps);
         int splits = (steps + stepsPerChunk - 1) / stepsPerChunk;
-        var shape = new TensorCoreShape
-        {
-            M = m,
-            N = n,
-            K = k,
-            TransposeB = 1,
-            Alpha = 1f,
-            StrideBiasN = 1,
-            SplitK = splits,
-            KChunk = splits > 1 ? stepsPerChunk * SkinnyTensorCoreKernels.KStep : k,
-        };
+        var shape = NkShape(m, k, n, splits, splits > 1 ? stepsPerChunk * SkinnyTensorCoreKernels.KStep : k);
         return (new KernelConfig(new Index3D(columnGroups, splits, rowBlocks), new Index3D(SkinnyTensorCoreKernels.GroupSize, 1, 1)), shape, mTiles);
     }
 }
