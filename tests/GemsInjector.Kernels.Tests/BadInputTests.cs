@@ -17,6 +17,12 @@ namespace GemsInjector.Kernels.Tests;
 public sealed class BadInputTests : IClassFixture<HostileBridgeFixture>
 {
     private static readonly torch.ScalarType[] Floats = KernelTestData.FloatTypes;
+
+    // TorchSharp's tensor + passes a temporary alpha Scalar, and nothing keeps it reachable during the native call:
+    // a collection there can free it first (libtorch then fails in Scalar::toDouble, seen once in CI on 2026-11-29). The
+    // references below pass this one, which stays reachable.
+    private static readonly TorchSharp.Scalar One = 1;
+
     private static readonly Dictionary<string, Action<IOperatorKernels>> Cases = Build();
     private readonly HostileBridgeFixture bridge;
 
@@ -624,12 +630,12 @@ public sealed class BadInputTests : IClassFixture<HostileBridgeFixture>
             if (neox)
             {
                 torch.Tensor x1 = part.narrow(2, 0, half), x2 = part.narrow(2, half, half);
-                rotated = torch.cat(new[] { x1 * cos - x2 * sin, x2 * cos + x1 * sin }, 2);
+                rotated = torch.cat(new[] { (x1 * cos).sub(x2 * sin), (x2 * cos).add(x1 * sin, One) }, 2);
             }
             else
             {
                 torch.Tensor pairs = part.reshape(tokens, -1, half, 2), x1 = pairs.select(3, 0), x2 = pairs.select(3, 1);
-                rotated = torch.stack(new[] { x1 * cos - x2 * sin, x2 * cos + x1 * sin }, 3).reshape(tokens, -1, rot);
+                rotated = torch.stack(new[] { (x1 * cos).sub(x2 * sin), (x2 * cos).add(x1 * sin, One) }, 3).reshape(tokens, -1, rot);
             }
 
             return torch.cat(new[] { rotated, pass }, 2).reshape(x.shape);
