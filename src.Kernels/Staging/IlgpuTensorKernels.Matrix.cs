@@ -296,7 +296,9 @@ public sealed unsafe partial class IlgpuTensorKernels
             {
                 using torch.Tensor blocked = mask.logical_not();
                 using torch.Tensor zeros = torch.zeros(shape, torch.ScalarType.Float32, torch.CPU);
-                additive = zeros.masked_fill(blocked, float.NegativeInfinity);
+                // Held, not an implicit temporary: TorchSharp does not keep a Scalar argument reachable during the call.
+                using Scalar minusInfinity = float.NegativeInfinity.ToScalar();
+                additive = zeros.masked_fill(blocked, minusInfinity);
             }
             else if (mask.dtype != torch.ScalarType.Float32)
             {

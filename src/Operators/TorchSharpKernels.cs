@@ -8,12 +8,22 @@ namespace GemsInjector.Operators;
 /// The host's default kernels: TorchSharp's own operators, composed from several where TorchSharp has no single one
 /// (rms_norm, the fused vLLM operators, rotary embedding, grouped-query attention with a scale). libtorch's native
 /// library loads only when one of them is first called.
+/// <para>
+/// Every <see cref="Scalar"/> passed to TorchSharp here is a local that lives past the call. TorchSharp reads a Scalar's
+/// native handle and then calls libtorch without keeping the Scalar reachable, so an implicit temporary (the alpha of
+/// <c>a + b</c>, the 2.0 of <c>t * 2.0</c>) can be finalized by a collection on another thread while libtorch still
+/// reads it. The same holds for tensors, which the dispose scopes below keep reachable.
+/// </para>
 /// </summary>
 internal static class TorchSharpKernels
 {
-    public static torch.Tensor Add(torch.Tensor self, torch.Tensor other, double alpha) => self.add(other, alpha);
+    public static torch.Tensor Add(torch.Tensor self, torch.Tensor other, double alpha)
+    {
+        using Scalar scale = alpha.ToScalar();
+        return self.add(other, scale);
+    }
 
-    public static torch.Tensor Sub(torch.Tensor self, torch.Tensor other, double alpha) => self.add(other, -alpha);
+    public static torch.Tensor Sub(torch.Tensor self, torch.Tensor other, double alpha) => Add(self, other, -alpha);
 
     public static torch.Tensor Mul(torch.Tensor self, torch.Tensor other) => self.mul(other);
 
@@ -57,15 +67,17 @@ internal static class TorchSharpKernels
     public static torch.Tensor RmsNorm(torch.Tensor input, torch.Tensor weight, double epsilon)
     {
         using var scope = torch.NewDisposeScope();
+        using Scalar eps = epsilon.ToScalar(), one = 1.ToScalar();
         var meanSquare = input.square().mean([-1L], keepdim: true);
-        var normalized = input * torch.rsqrt(meanSquare + epsilon) * weight;
+        var normalized = input * torch.rsqrt(meanSquare.add(eps, one)) * weight;
         return normalized.MoveToOuterDisposeScope();
     }
 
     public static void FusedAddRmsNorm(torch.Tensor input, torch.Tensor residual, torch.Tensor weight, double epsilon)
     {
         using var scope = torch.NewDisposeScope();
-        residual.add_(input);
+        using Scalar one = 1.ToScalar();
+        residual.add_(input, one);
         input.copy_(RmsNorm(residual, weight, epsilon));
     }
 
@@ -134,7 +146,8 @@ internal static class TorchSharpKernels
         // TorchSharp's attention takes no scale: it always divides by √headSize, so the query carries the rest.
         if (scale is { } s)
         {
-            query = query * (s * Math.Sqrt(query.shape[^1]));
+            using Scalar factor = (s * Math.Sqrt(query.shape[^1])).ToScalar();
+            query = query.mul(factor);
         }
 
         return torch.nn.functional.scaled_dot_product_attention(query, key, value, attentionMask, 0, isCausal).MoveToOuterDisposeScope();
@@ -153,8 +166,9 @@ internal static class TorchSharpKernels
         var (first, second) = isNeox
             ? (rotated.narrow(-1, 0, rotaryDim / 2), rotated.narrow(-1, rotaryDim / 2, rotaryDim / 2))
             : (rotated.slice(-1, 0, rotaryDim, 2), rotated.slice(-1, 1, rotaryDim, 2));
-        var newFirst = first * cos - second * sin;
-        var newSecond = second * cos + first * sin;
+        using Scalar one = 1.ToScalar();
+        var newFirst = (first * cos).sub(second * sin);
+        var newSecond = (second * cos).add(first * sin, one);
         first.copy_(newFirst);
         second.copy_(newSecond);
     }

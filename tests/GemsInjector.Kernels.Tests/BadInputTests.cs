@@ -1,6 +1,7 @@
 using System;
 using System.Collections.Generic;
 using System.Linq;
+using GemsInjector.TestSupport;
 using TorchSharp;
 using Xunit;
 using static GemsInjector.Kernels.Tests.HostileInput;
@@ -17,11 +18,6 @@ namespace GemsInjector.Kernels.Tests;
 public sealed class BadInputTests : IClassFixture<HostileBridgeFixture>
 {
     private static readonly torch.ScalarType[] Floats = KernelTestData.FloatTypes;
-
-    // TorchSharp's tensor + passes a temporary alpha Scalar, and nothing keeps it reachable during the native call:
-    // a collection there can free it first (libtorch then fails in Scalar::toDouble, seen once in CI on 2026-11-29). The
-    // references below pass this one, which stays reachable.
-    private static readonly TorchSharp.Scalar One = 1;
 
     private static readonly Dictionary<string, Action<IOperatorKernels>> Cases = Build();
     private readonly HostileBridgeFixture bridge;
@@ -67,8 +63,8 @@ public sealed class BadInputTests : IClassFixture<HostileBridgeFixture>
         // ---- binary elementwise: add, sub, mul, div ----
         var binary = new (string Op, Func<IOperatorKernels, torch.Tensor, torch.Tensor, torch.Tensor> Ours, Func<torch.Tensor, torch.Tensor, torch.Tensor> Torch)[]
         {
-            ("add", (k, a, b) => k.Add(a, b, 0.5), (a, b) => a.add(b, 0.5)),
-            ("sub", (k, a, b) => k.Sub(a, b, 0.5), (a, b) => a.add(b, -0.5)),
+            ("add", (k, a, b) => k.Add(a, b, 0.5), (a, b) => a.add(b, HeldScalars.Of(0.5))),
+            ("sub", (k, a, b) => k.Sub(a, b, 0.5), (a, b) => a.add(b, HeldScalars.Of(-0.5))),
             ("mul", (k, a, b) => k.Mul(a, b), (a, b) => a.mul(b)),
             ("div", (k, a, b) => k.Div(a, b), (a, b) => a.div(b)),
         };
@@ -77,7 +73,7 @@ public sealed class BadInputTests : IClassFixture<HostileBridgeFixture>
             Add(op, "shape", "[2, 3] with [3, 2]", k => Refuses(() => ours(k, Pattern(F32, 2, 3), Pattern(F32, 3, 2)), "other", "[3, 2]", "[2, 3]"));
             Add(op, "shape", "broadcast [4, 1] with [3]", k => Each(Floats, dt =>
             {
-                torch.Tensor a = Pattern(dt, 4, 1), b = Pattern(dt, 3).add(3);
+                torch.Tensor a = Pattern(dt, 4, 1), b = Pattern(dt, 3).add(HeldScalars.Of(3), HeldScalars.One);
                 MatchesReference(() => ours(k, a, b), () => reference(Wide(a), Wide(b)), dt);
             }));
             Add(op, "dtype", "float32 with float16", k => Refuses(() => ours(k, Pattern(F32, 2, 3), Pattern(F16, 2, 3)), "other", "Float16", "Float32"));
@@ -107,7 +103,7 @@ public sealed class BadInputTests : IClassFixture<HostileBridgeFixture>
             }));
             Add(op, "non-contiguous", "transposed self, strided other", k => Each(Floats, dt =>
             {
-                torch.Tensor a = Pattern(dt, 5, 3).t(), b = Pattern(dt, 3, 10).slice(1, 0, 10, 2).add(3);
+                torch.Tensor a = Pattern(dt, 5, 3).t(), b = Pattern(dt, 3, 10).slice(1, 0, 10, 2).add(HeldScalars.Of(3), HeldScalars.One);
                 MatchesReference(() => ours(k, a, b), () => reference(Wide(a), Wide(b)), dt);
             }));
         }
@@ -128,7 +124,7 @@ public sealed class BadInputTests : IClassFixture<HostileBridgeFixture>
         {
             Add(op, "shape", "0-dimensional input", k => Each(Floats, dt =>
             {
-                torch.Tensor x = Pattern(dt, 1).reshape(Array.Empty<long>()).add(3);
+                torch.Tensor x = Pattern(dt, 1).reshape(Array.Empty<long>()).add(HeldScalars.Of(3), HeldScalars.One);
                 MatchesReference(() => ours(k, x), () => reference(Wide(x)), dt);
             }));
             Add(op, "dtype", "int32 input", k => Refuses(() => ours(k, torch.ones(2, 3, torch.ScalarType.Int32)), "input", "Int32"));
@@ -232,7 +228,7 @@ public sealed class BadInputTests : IClassFixture<HostileBridgeFixture>
             Add(op, "nan-inf", "rows with NaN, +Inf, all -Inf, along the last and the first dim", k => Each(Floats, dt =>
             {
                 torch.Tensor x = Special(dt, 0, 5, 12);
-                torch.Tensor minusInf = torch.full(new long[] { 2, 12 }, double.NegativeInfinity, dt);
+                torch.Tensor minusInf = torch.full(new long[] { 2, 12 }, HeldScalars.Of(double.NegativeInfinity), dt);
                 torch.Tensor rows = torch.cat(new[] { x, minusInf, Pattern(dt, 1, 12) }, 0);
                 MatchesReference(() => ours(k, rows, -1), () => reference(Wide(rows), -1), dt);
                 MatchesReference(() => ours(k, rows, 0), () => reference(Wide(rows), 0), dt);
@@ -249,7 +245,7 @@ public sealed class BadInputTests : IClassFixture<HostileBridgeFixture>
         torch.Tensor RmsReference(torch.Tensor x, torch.Tensor w, double eps)
         {
             torch.Tensor wx = Wide(x);
-            return wx.mul(wx.pow(2).mean(new long[] { -1 }, keepdim: true).add(eps).rsqrt()).mul(Wide(w));
+            return wx.mul(wx.pow(HeldScalars.Of(2)).mean(new long[] { -1 }, keepdim: true).add(HeldScalars.Of(eps), HeldScalars.One).rsqrt()).mul(Wide(w));
         }
 
         Add("rms_norm", "shape", "weight [5] for input [2, 4]", k => Refuses(() => k.RmsNorm(Pattern(F32, 2, 4), Pattern(F32, 5), 1e-6), "weight", "[5]", "[2, 4]"));
@@ -280,7 +276,7 @@ public sealed class BadInputTests : IClassFixture<HostileBridgeFixture>
         // ---- fused_add_rms_norm (in place) ----
         (torch.Tensor Input, torch.Tensor Residual) FusedReference(torch.Tensor x, torch.Tensor r, torch.Tensor w, torch.ScalarType dt)
         {
-            torch.Tensor sum = Wide(x).add(Wide(r)).to(dt);
+            torch.Tensor sum = Wide(x).add(Wide(r), HeldScalars.One).to(dt);
             return (RmsReference(sum, w, 1e-6), sum);
         }
 
@@ -501,7 +497,7 @@ public sealed class BadInputTests : IClassFixture<HostileBridgeFixture>
         {
             // No ties among the selected values (the order of equal values is unspecified): the only equal pair, 0 and -0, is in row 0
             // and never among its 3 largest or smallest.
-            torch.Tensor x = torch.cat(new[] { Special(dt, 0, 1, 12), Pattern(dt, 1, 12).neg().add(0.01), Pattern(dt, 1, 12).add(0.013) }, 0);
+            torch.Tensor x = torch.cat(new[] { Special(dt, 0, 1, 12), Pattern(dt, 1, 12).neg().add(HeldScalars.Of(0.01), HeldScalars.One), Pattern(dt, 1, 12).add(HeldScalars.Of(0.013), HeldScalars.One) }, 0);
             foreach (bool largest in new[] { true, false })
             {
                 MatchesReference(() => k.TopK(x, 3, -1, largest), () => TopKReference(x, 3, -1, largest), dt);
@@ -610,7 +606,7 @@ public sealed class BadInputTests : IClassFixture<HostileBridgeFixture>
         const long HeadSize = 8;
         torch.Tensor Cache(torch.ScalarType dt, long positions, long rotaryDim)
         {
-            torch.Tensor angles = torch.arange(positions, F64).unsqueeze(1).mul(torch.arange(rotaryDim / 2, F64).add(1).reciprocal().unsqueeze(0));
+            torch.Tensor angles = torch.arange(HeldScalars.Of(positions), F64).unsqueeze(1).mul(torch.arange(HeldScalars.Of(rotaryDim / 2), F64).add(HeldScalars.One, HeldScalars.One).reciprocal().unsqueeze(0));
             return torch.cat(new[] { angles.cos(), angles.sin() }, 1).to(dt);
         }
 
@@ -630,12 +626,12 @@ public sealed class BadInputTests : IClassFixture<HostileBridgeFixture>
             if (neox)
             {
                 torch.Tensor x1 = part.narrow(2, 0, half), x2 = part.narrow(2, half, half);
-                rotated = torch.cat(new[] { (x1 * cos).sub(x2 * sin), (x2 * cos).add(x1 * sin, One) }, 2);
+                rotated = torch.cat(new[] { (x1 * cos).sub(x2 * sin), (x2 * cos).add(x1 * sin, HeldScalars.One) }, 2);
             }
             else
             {
                 torch.Tensor pairs = part.reshape(tokens, -1, half, 2), x1 = pairs.select(3, 0), x2 = pairs.select(3, 1);
-                rotated = torch.stack(new[] { (x1 * cos).sub(x2 * sin), (x2 * cos).add(x1 * sin, One) }, 3).reshape(tokens, -1, rot);
+                rotated = torch.stack(new[] { (x1 * cos).sub(x2 * sin), (x2 * cos).add(x1 * sin, HeldScalars.One) }, 3).reshape(tokens, -1, rot);
             }
 
             return torch.cat(new[] { rotated, pass }, 2).reshape(x.shape);

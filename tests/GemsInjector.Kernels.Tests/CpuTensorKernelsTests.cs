@@ -1,6 +1,7 @@
 using System;
 using System.Linq;
 using GemsInjector.Kernels.Cpu;
+using GemsInjector.TestSupport;
 using TorchSharp;
 using Xunit;
 
@@ -39,7 +40,8 @@ public class CpuTensorKernelsTests
         Assert.Equal(torch.ScalarType.Float32, result.dtype);
         float[] actual = TestData.ToArray(result);
         TestData.AssertClose(Reference.Add(a, b, (float)alpha), actual, TestData.ElementwiseAtol, TestData.Float32Rtol, seed, "add vs float64");
-        using torch.Tensor expected = torch.add(self, other, alpha);
+        using Scalar heldAlpha = alpha.ToScalar();
+        using torch.Tensor expected = torch.add(self, other, heldAlpha);
         TestData.AssertClose(TestData.ToArray(expected), actual, TestData.ElementwiseAtol, TestData.Float32Rtol, seed, "add vs torch.add");
     }
 
@@ -100,9 +102,9 @@ public class CpuTensorKernelsTests
     /// <summary>TorchSharp has no rms_norm: x * rsqrt(mean(x², -1, keepdim) + eps) * weight.</summary>
     private static torch.Tensor ComposedRmsNorm(torch.Tensor input, torch.Tensor weight, double epsilon)
     {
-        using var squares = input.pow(2);
+        using var squares = input.pow(HeldScalars.Of(2));
         using var mean = squares.mean(new long[] { -1 }, keepdim: true);
-        using var shifted = mean + epsilon;
+        using var shifted = mean.add(HeldScalars.Of(epsilon), HeldScalars.One);
         using var scale = torch.rsqrt(shifted);
         using var normalized = input * scale;
         return normalized * weight;
@@ -128,7 +130,7 @@ public class CpuTensorKernelsTests
         float[] b = TestData.Normal(random, Count(otherShape));
         using torch.Tensor self = TestData.Tensor(a, selfShape);
         using torch.Tensor other = TestData.Tensor(b, otherShape);
-        using torch.Tensor torchSum = torch.add(self, other, 0.75);
+        using torch.Tensor torchSum = torch.add(self, other, HeldScalars.Of(0.75));
         using torch.Tensor torchProduct = torch.mul(self, other);
         long[] shape = torchSum.shape;
         float[] wideA = Reference.Broadcast(a, selfShape, shape);
@@ -159,7 +161,7 @@ public class CpuTensorKernelsTests
         Assert.False(a.is_contiguous());
         Assert.False(weight.is_contiguous());
 
-        using (torch.Tensor expected = torch.add(a, b, -1.5))
+        using (torch.Tensor expected = torch.add(a, b, HeldScalars.Of(-1.5)))
         using (torch.Tensor actual = CpuTensorKernels.Add(a, b, -1.5))
         {
             TestData.AssertClose(TestData.ToArray(expected), TestData.ToArray(actual), TestData.ElementwiseAtol, TestData.Float32Rtol, seed, "add transposed self");
@@ -214,7 +216,7 @@ public class CpuTensorKernelsTests
 
         using torch.Tensor self = TestData.Tensor(a, n);
         using torch.Tensor other = TestData.Tensor(b, n);
-        using (torch.Tensor expected = torch.add(self, other, 2.0))
+        using (torch.Tensor expected = torch.add(self, other, HeldScalars.Of(2.0)))
         using (torch.Tensor actual = CpuTensorKernels.Add(self, other, 2.0))
         {
             TestData.AssertClose(TestData.ToArray(expected), TestData.ToArray(actual), TestData.ElementwiseAtol, TestData.Float32Rtol, seed, "add specials vs torch");

@@ -2,6 +2,7 @@ using System;
 using System.Collections.Generic;
 using System.Linq;
 using GemsInjector.Kernels.Cpu;
+using GemsInjector.TestSupport;
 using TorchSharp;
 using Xunit;
 
@@ -80,12 +81,13 @@ public class ElementwiseDtypeTests
         // rounded to the dtype, as aten does) and its result is rounded to the dtype; mul and div run on the 16-bit tensors.
         bool widen = dtype != torch.ScalarType.Float32 && op is "add" or "sub";
         double torchAlpha = Typed.Round(new[] { alpha }, dtype)[0];
+        using Scalar torchScale = torchAlpha.ToScalar(), torchNegatedScale = (-torchAlpha).ToScalar();
         using torch.Tensor torchSelf = widen ? self.to_type(torch.ScalarType.Float32) : self.alias();
         using torch.Tensor torchOther = widen ? other.to_type(torch.ScalarType.Float32) : other.alias();
         using torch.Tensor expected = op switch
         {
-            "add" => torch.add(torchSelf, torchOther, torchAlpha),
-            "sub" => torch.add(torchSelf, torchOther, -torchAlpha), // TorchSharp has no sub with alpha; aten::sub is add with -alpha
+            "add" => torch.add(torchSelf, torchOther, torchScale),
+            "sub" => torch.add(torchSelf, torchOther, torchNegatedScale), // TorchSharp has no sub with alpha; aten::sub is add with -alpha
             "mul" => torch.mul(torchSelf, torchOther),
             _ => torch.div(torchSelf, torchOther),
         };
@@ -194,7 +196,7 @@ public class ElementwiseDtypeTests
                 // makes Inf * 0, and it scales before multiplying); GELU(x) = x there, as the float64 reference above and aten's
                 // own float16 path say. Compare the other elements (below 1e30, -Inf and NaN included) with torch.
                 using torch.Tensor wide = self.to_type(torch.ScalarType.Float32);
-                using torch.Tensor huge = wide.gt(1e30);
+                using torch.Tensor huge = wide.gt(HeldScalars.Of(1e30));
                 using torch.Tensor finite = huge.logical_not();
                 using torch.Tensor expectedFinite = expected.masked_select(finite);
                 using torch.Tensor actualFinite = actual.masked_select(finite);

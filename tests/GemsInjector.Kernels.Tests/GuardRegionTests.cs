@@ -4,6 +4,7 @@ using System.Linq;
 using System.Runtime.InteropServices;
 using GemsInjector.Kernels.Cpu;
 using GemsInjector.Kernels.Numerics;
+using GemsInjector.TestSupport;
 using TorchSharp;
 using Xunit;
 using static GemsInjector.Kernels.Tests.HostileInput;
@@ -320,7 +321,7 @@ public sealed unsafe class GuardRegionTests : IClassFixture<HostileBridgeFixture
         yield return ("add", (k, I) => k.Add(I(P(3, n)), I(P(3, n)), 0.5));
         yield return ("sub", (k, I) => k.Sub(I(P(3, n)), I(P(n)), 0.5));
         yield return ("mul", (k, I) => k.Mul(I(P(3, n)), I(P(3, n))));
-        yield return ("div", (k, I) => k.Div(I(P(3, n)), I(P(3, n).add(3))));
+        yield return ("div", (k, I) => k.Div(I(P(3, n)), I(P(3, n).add(HeldScalars.Of(3), HeldScalars.One))));
         yield return ("neg", (k, I) => k.Neg(I(P(3, n))));
         yield return ("exp", (k, I) => k.Exp(I(P(3, n))));
         yield return ("rsqrt", (k, I) => k.Rsqrt(I(P(3, n).abs())));

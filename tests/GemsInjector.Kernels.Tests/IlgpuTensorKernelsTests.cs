@@ -3,6 +3,7 @@ using System.Linq;
 using GemsInjector.Kernels.Cpu;
 using GemsInjector.Kernels.Ilgpu;
 using GemsInjector.Kernels.Staging;
+using GemsInjector.TestSupport;
 using TorchSharp;
 using Xunit;
 
@@ -50,7 +51,7 @@ public sealed class IlgpuTensorKernelsTests : IClassFixture<IlgpuTensorKernelsFi
         var (b, bv) = KernelTestData.Random(random, dtype, 1.0, shape);
         using var _a = a;
         using var _b = b;
-        using var bPositive = b.abs().add(0.5);
+        using var bPositive = b.abs().add(HeldScalars.Of(0.5), HeldScalars.One);
         float[] pv = KernelTestData.Values(bPositive);
         double alpha = 0.75;
         Check(k.Add(a, b, alpha), CpuTensorKernels.Add(a, b, alpha), av.Select((x, i) => x + alpha * bv[i]).ToArray(), dtype, 1e-4, seed, "add");
@@ -67,7 +68,7 @@ public sealed class IlgpuTensorKernelsTests : IClassFixture<IlgpuTensorKernelsFi
         var random = new Random(seed);
         var (x, xv) = KernelTestData.Random(random, dtype, 2.0, 2, 3, 19);
         using var _x = x;
-        using var positive = x.abs().add(0.25);
+        using var positive = x.abs().add(HeldScalars.Of(0.25), HeldScalars.One);
         float[] pv = KernelTestData.Values(positive);
         double[] R(Func<double, double> f) => xv.Select(v => f(v)).ToArray();
         Check(k.Neg(x), CpuTensorKernels.Neg(x), R(v => -v), dtype, 1e-4, seed, "neg");
@@ -268,7 +269,7 @@ public sealed class IlgpuTensorKernelsTests : IClassFixture<IlgpuTensorKernelsFi
             aw.Select((v, e) => (0.5 * biasv[e % N]) + (2.0 * v)).ToArray(), F32, atol, seed, "addmm row bias");
         Check(k.Addmm(full, a, b, 1.0, 1.0), CpuTensorKernels.Addmm(full, a, b, 1.0, 1.0),
             ab.Select((v, e) => fullv[e / N] + v).ToArray(), F32, atol, seed, "addmm [M, 1] bias");
-        using var nanBias = torch.full(new long[] { N }, float.NaN, F32);
+        using var nanBias = torch.full(new long[] { N }, HeldScalars.Of(double.NaN), F32);
         Check(k.Addmm(nanBias, a, b, 0.0, 1.0), CpuTensorKernels.Addmm(nanBias, a, b, 0.0, 1.0), ab, F32, atol, seed, "addmm beta 0");
 
         var (ba, bav) = KernelTestData.Random(random, F32, 1.0, B, M, K);
@@ -487,7 +488,7 @@ public sealed class IlgpuTensorKernelsTests : IClassFixture<IlgpuTensorKernelsFi
         var (b, _) = KernelTestData.Random(random, dtype, 1.0, 3, 17);
         using var _a = a;
         using var _b = b;
-        using var positive = b.abs().add(0.5);
+        using var positive = b.abs().add(HeldScalars.Of(0.5), HeldScalars.One);
         float[] pv = KernelTestData.Values(positive);
         Check(k.Div(a, positive), CpuTensorKernels.Div(a, positive), av.Select((x, i) => (double)x / pv[i]).ToArray(), dtype, 1e-4, seed, "div");
         Check(k.Rsqrt(positive), CpuTensorKernels.Rsqrt(positive), pv.Select(v => 1.0 / Math.Sqrt(v)).ToArray(), dtype, 1e-4, seed, "rsqrt");

@@ -1,6 +1,7 @@
 using System;
 using System.Linq;
 using System.Runtime.CompilerServices;
+using GemsInjector.TestSupport;
 using TorchSharp;
 using Xunit;
 
@@ -62,7 +63,7 @@ internal static class KernelTestData
             return;
         }
 
-        using torch.Tensor poison = torch.full(new[] { elements }, TestData.Poison, torch.ScalarType.Float32);
+        using torch.Tensor poison = torch.full(new[] { elements }, HeldScalars.Of(TestData.Poison), torch.ScalarType.Float32);
         using torch.Tensor typed = poison.to(dtype);
     }
 

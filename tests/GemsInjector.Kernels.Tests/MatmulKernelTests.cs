@@ -1,5 +1,6 @@
 using System;
 using GemsInjector.Kernels.Cpu;
+using GemsInjector.TestSupport;
 using TorchSharp;
 using Xunit;
 
@@ -200,7 +201,7 @@ public class MatmulKernelTests
         TestData.AssertClose(TestData.ToArray(expected), values, TestData.ReductionAtol(37), TestData.Float32Rtol, seed, "mm specials vs torch");
 
         // beta = 0 ignores self, NaN included (PyTorch's documented rule).
-        using torch.Tensor nanBias = torch.full(new long[] { m, 41 }, float.NaN);
+        using torch.Tensor nanBias = torch.full(new long[] { m, 41 }, HeldScalars.Of(double.NaN));
         using torch.Tensor finite = TestData.Tensor(TestData.Normal(random, 37 * 41), 37, 41);
         using torch.Tensor finiteSelf = self.nan_to_num();
         using torch.Tensor ignored = CpuTensorKernels.Addmm(nanBias, finiteSelf, finite, 0.0, 1.0);

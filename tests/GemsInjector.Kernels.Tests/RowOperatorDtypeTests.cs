@@ -2,6 +2,7 @@ using System;
 using System.Collections.Generic;
 using System.Linq;
 using GemsInjector.Kernels.Cpu;
+using GemsInjector.TestSupport;
 using TorchSharp;
 using Xunit;
 
@@ -146,7 +147,7 @@ public class RowOperatorDtypeTests
         float[] x = Typed.Values(input), r = Typed.Values(residual);
 
         // Composed torch reference: residual + input in the dtype (one rounding), then rms_norm in float32, rounded to the dtype.
-        using torch.Tensor expectedResidual = residual + input;
+        using torch.Tensor expectedResidual = residual.add(input, HeldScalars.One);
         using torch.Tensor expectedOutput = ComposedRmsNorm(expectedResidual, weight, 1e-5);
         IntPtr inputData = input.Handle, residualData = residual.Handle;
         CpuTensorKernels.FusedAddRmsNorm(input, residual, weight, 1e-5);
@@ -194,9 +195,9 @@ public class RowOperatorDtypeTests
     {
         using var x = input.to_type(torch.ScalarType.Float32);
         using var w = weight.to_type(torch.ScalarType.Float32);
-        using var squares = x.pow(2);
+        using var squares = x.pow(HeldScalars.Of(2));
         using var mean = squares.mean(new long[] { -1 }, keepdim: true);
-        using var shifted = mean + epsilon;
+        using var shifted = mean.add(HeldScalars.Of(epsilon), HeldScalars.One);
         using var scale = torch.rsqrt(shifted);
         using var normalized = x * scale;
         using var product = normalized * w;

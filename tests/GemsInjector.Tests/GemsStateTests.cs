@@ -6,6 +6,7 @@ using System.Threading;
 using System.Threading.Tasks;
 using GemsInjector.Operators;
 using Microsoft.Extensions.Logging;
+using GemsInjector.TestSupport;
 using TorchSharp;
 using Xunit;
 
@@ -404,7 +405,7 @@ public sealed class GemsStateTests : IDisposable
         var callers = Enumerable.Range(0, 2).Select(_ => Task.Run(() =>
         {
             using var scope = torch.NewDisposeScope();
-            var x = torch.arange(0, 64, dtype: torch.float32);
+            var x = torch.arange(HeldScalars.Of(0), HeldScalars.Of(64), dtype: torch.float32);
             while (!stop.IsCancellationRequested)
             {
                 using var inner = torch.NewDisposeScope();

@@ -2,6 +2,7 @@ using System;
 using System.Linq;
 using System.Reflection;
 using GemsInjector.Operators;
+using GemsInjector.TestSupport;
 using TorchSharp;
 using Xunit;
 
@@ -69,7 +70,7 @@ public sealed class OperatorTableTests
 
         var topk = NotifyingKernel.Wrap<TopKKernel>(TorchSharpKernels.TopK, () => notes++);
         var (values, indices) = topk(x, 2, -1, true);
-        var fused = NotifyingKernel.Wrap<FusedAddNormKernel>((input, residual, weight, epsilon) => residual.add_(input), () => notes++);
+        var fused = NotifyingKernel.Wrap<FusedAddNormKernel>((input, residual, weight, epsilon) => residual.add_(input, HeldScalars.One), () => notes++);
         var residual = torch.zeros(3);
         fused(x, residual, x, 0);
 
