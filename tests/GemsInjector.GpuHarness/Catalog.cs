@@ -84,9 +84,11 @@ internal static class Catalog
         if (bench && dt == DType.F32)
         {
             // Reads of as many bytes as each decode GEMV weight (16-bit and float32, 4096² and 11008 × 4096) and each decode
-            // attention's K and V cache at batch 1, and of the script copy's: compare.py's same-bytes read column.
+            // attention's K and V cache at batch 1, and of the script copy's: compare.py's same-bytes read column. Quick:
+            // one short buffer, and one that takes the simulator's grid (16-thread groups) through a whole 8-load step,
+            // three more vectors per thread and a few.
             const long KvCacheBytes = 2L * 8 * 4096 * 128 * 2;
-            long[] readBytes = quick ? new long[] { 4L * 4096 } : new[] { 4L * Script, 2L * 4096 * 4096, 4L * 4096 * 4096, 2L * 11008 * 4096, 4L * 11008 * 4096, KvCacheBytes, 2 * KvCacheBytes };
+            long[] readBytes = quick ? new long[] { 4L * 4096, 16L * (ReadProbe.Groups * 16 * 11 + 5) } : new[] { 4L * Script, 2L * 4096 * 4096, 4L * 4096 * 4096, 2L * 11008 * 4096, 4L * 11008 * 4096, KvCacheBytes, 2 * KvCacheBytes };
             foreach (var bytes in readBytes)
             {
                 cs.Add(Read(bytes / 4));
@@ -246,11 +248,10 @@ internal static class Catalog
             Reference = h =>
             {
                 float[] data = h["a"].F;
-                long chunk = ReadProbe.ChunkVectors(data.Length / 4);
                 var sums = new double[ReadProbe.Groups];
                 for (long v = 0; v < data.Length / 4; v++)
                 {
-                    sums[v / chunk] += (double)data[4 * v] + data[4 * v + 1] + data[4 * v + 2] + data[4 * v + 3];
+                    sums[ReadProbe.GroupOf(v)] += (double)data[4 * v] + data[4 * v + 1] + data[4 * v + 2] + data[4 * v + 3];
                 }
 
                 return new() { ["sums"] = new Expected(sums) };
