@@ -52,38 +52,59 @@ internal static partial class GemmFastKernels
         int warps = Group.DimX / ws;
         int n0 = Grid.IdxX * 8;
         int k4 = g.K >> 2;
-        // Weight rows past N read row N - 1 and activation rows past M row M - 1: their sums are never stored.
-        long wRow0 = (long)(n0 + 0 < g.N ? n0 + 0 : g.N - 1) * k4;
-        long wRow1 = (long)(n0 + 1 < g.N ? n0 + 1 : g.N - 1) * k4;
-        long wRow2 = (long)(n0 + 2 < g.N ? n0 + 2 : g.N - 1) * k4;
-        long wRow3 = (long)(n0 + 3 < g.N ? n0 + 3 : g.N - 1) * k4;
-        long wRow4 = (long)(n0 + 4 < g.N ? n0 + 4 : g.N - 1) * k4;
-        long wRow5 = (long)(n0 + 5 < g.N ? n0 + 5 : g.N - 1) * k4;
-        long wRow6 = (long)(n0 + 6 < g.N ? n0 + 6 : g.N - 1) * k4;
-        long wRow7 = (long)(n0 + 7 < g.N ? n0 + 7 : g.N - 1) * k4;
-        long xRow0 = 0;
-        long xRow1 = (long)(1 < g.M ? 1 : g.M - 1) * k4;
+        // Weight rows past N read row N - 1 and activation rows past M row M - 1: their sums are never stored. Rows are
+        // int offsets from one view per operand (at most 15 rows of K: small), so a load is an add and one address
+        // product. ILGPU would compute the offsets inside the loop, next to their first use (and ptxas then redid them
+        // every batch): an empty inline-PTX use of each here keeps them in registers ahead of the loop.
+        var wBase = b4.SubView((long)n0 * k4);
+        int wLast = g.N - 1 - n0;
+        int wRow0 = 0;
+        int wRow1 = (1 < wLast ? 1 : wLast) * k4;
+        int wRow2 = (2 < wLast ? 2 : wLast) * k4;
+        int wRow3 = (3 < wLast ? 3 : wLast) * k4;
+        int wRow4 = (4 < wLast ? 4 : wLast) * k4;
+        int wRow5 = (5 < wLast ? 5 : wLast) * k4;
+        int wRow6 = (6 < wLast ? 6 : wLast) * k4;
+        int wRow7 = (7 < wLast ? 7 : wLast) * k4;
+        int xRow0 = 0;
+        int xRow1 = (1 < g.M ? 1 : g.M - 1) * k4;
+        if (CudaAsm.IsSupported)
+        {
+            CudaAsm.Emit("// row %0", wRow1);
+            CudaAsm.Emit("// row %0", wRow2);
+            CudaAsm.Emit("// row %0", wRow3);
+            CudaAsm.Emit("// row %0", wRow4);
+            CudaAsm.Emit("// row %0", wRow5);
+            CudaAsm.Emit("// row %0", wRow6);
+            CudaAsm.Emit("// row %0", wRow7);
+            CudaAsm.Emit("// row %0", xRow1);
+        }
+
         float s0_0 = 0f, s0_1 = 0f, s0_2 = 0f, s0_3 = 0f, s0_4 = 0f, s0_5 = 0f, s0_6 = 0f, s0_7 = 0f;
         float s1_0 = 0f, s1_1 = 0f, s1_2 = 0f, s1_3 = 0f, s1_4 = 0f, s1_5 = 0f, s1_6 = 0f, s1_7 = 0f;
         // Warp w takes batches w, w + warps, ...: a batch is one 16-byte vector per lane of every row, so the warp
         // asks for 16 * ws contiguous bytes of each of its weight rows at once.
         int stride = warps * ws;
         int v = (warp * ws) + lane;
+        if (CudaAsm.IsSupported)
+        {
+            CudaAsm.Emit("// stride %0", stride);
+        }
+
         for (; v - lane + ws <= k4; v += stride)
         {
-            Float4 w0 = b4[wRow0 + v];
-            Float4 w1 = b4[wRow1 + v];
-            Float4 w2 = b4[wRow2 + v];
-            Float4 w3 = b4[wRow3 + v];
-            Float4 w4 = b4[wRow4 + v];
-            Float4 w5 = b4[wRow5 + v];
-            Float4 w6 = b4[wRow6 + v];
-            Float4 w7 = b4[wRow7 + v];
-            Float4 x0 = a4[xRow0 + v];
-            Float4 x1 = a4[xRow1 + v];
-            // ILGPU places a load next to its first use, which would put them all behind the fence among the products:
-            // an empty inline-PTX use of each vector keeps it ahead. The warp barrier is then the scheduling fence that
-            // keeps ptxas from sinking the loads into the products: the whole batch is asked for in one burst.
+            Float4 w0 = wBase[wRow0 + v];
+            Float4 w1 = wBase[wRow1 + v];
+            Float4 w2 = wBase[wRow2 + v];
+            Float4 w3 = wBase[wRow3 + v];
+            Float4 w4 = wBase[wRow4 + v];
+            Float4 w5 = wBase[wRow5 + v];
+            Float4 w6 = wBase[wRow6 + v];
+            Float4 w7 = wBase[wRow7 + v];
+            // ILGPU places a load next to its first use, which would put the weight loads behind the fence among the
+            // products: an empty inline-PTX use of each vector keeps it ahead. The warp barrier orders memory, so ptxas
+            // can sink no weight load below it and hoist no activation load above it: the batch's weight vectors are all
+            // requested in one burst (the DRAM round trip), then the activations (L1 / L2 hits), then the products.
             if (CudaAsm.IsSupported)
             {
                 CudaAsm.Emit("// w %0", w0.X);
@@ -94,6 +115,16 @@ internal static partial class GemmFastKernels
                 CudaAsm.Emit("// w %0", w5.X);
                 CudaAsm.Emit("// w %0", w6.X);
                 CudaAsm.Emit("// w %0", w7.X);
+            }
+
+            Warp.Barrier();
+
+            // The activations in one burst too: left to itself ptxas issued one row's load per group of products, so a
+            // batch waited for its activation rows one after another.
+            Float4 x0 = a4[xRow0 + v];
+            Float4 x1 = a4[xRow1 + v];
+            if (CudaAsm.IsSupported)
+            {
                 CudaAsm.Emit("// x %0", x0.X);
                 CudaAsm.Emit("// x %0", x1.X);
             }
@@ -170,14 +201,14 @@ internal static partial class GemmFastKernels
             // The last, partial batch: both operands are zero past K, so a product there is 0 * 0, never a stale value
             // times zero (Inf * 0 would be NaN).
             bool valid = v < k4;
-            Float4 w0 = valid ? b4[wRow0 + v] : default;
-            Float4 w1 = valid ? b4[wRow1 + v] : default;
-            Float4 w2 = valid ? b4[wRow2 + v] : default;
-            Float4 w3 = valid ? b4[wRow3 + v] : default;
-            Float4 w4 = valid ? b4[wRow4 + v] : default;
-            Float4 w5 = valid ? b4[wRow5 + v] : default;
-            Float4 w6 = valid ? b4[wRow6 + v] : default;
-            Float4 w7 = valid ? b4[wRow7 + v] : default;
+            Float4 w0 = valid ? wBase[wRow0 + v] : default;
+            Float4 w1 = valid ? wBase[wRow1 + v] : default;
+            Float4 w2 = valid ? wBase[wRow2 + v] : default;
+            Float4 w3 = valid ? wBase[wRow3 + v] : default;
+            Float4 w4 = valid ? wBase[wRow4 + v] : default;
+            Float4 w5 = valid ? wBase[wRow5 + v] : default;
+            Float4 w6 = valid ? wBase[wRow6 + v] : default;
+            Float4 w7 = valid ? wBase[wRow7 + v] : default;
             Float4 x0 = valid ? a4[xRow0 + v] : default;
             Float4 x1 = valid ? a4[xRow1 + v] : default;
             s0_0 += x0.X * w0.X;
@@ -428,19 +459,38 @@ internal static partial class GemmFastKernels
         int warps = Group.DimX / ws;
         int n0 = Grid.IdxX * 8;
         int k4 = g.K >> 2;
-        // Weight rows past N read row N - 1 and activation rows past M row M - 1: their sums are never stored.
-        long wRow0 = (long)(n0 + 0 < g.N ? n0 + 0 : g.N - 1) * k4;
-        long wRow1 = (long)(n0 + 1 < g.N ? n0 + 1 : g.N - 1) * k4;
-        long wRow2 = (long)(n0 + 2 < g.N ? n0 + 2 : g.N - 1) * k4;
-        long wRow3 = (long)(n0 + 3 < g.N ? n0 + 3 : g.N - 1) * k4;
-        long wRow4 = (long)(n0 + 4 < g.N ? n0 + 4 : g.N - 1) * k4;
-        long wRow5 = (long)(n0 + 5 < g.N ? n0 + 5 : g.N - 1) * k4;
-        long wRow6 = (long)(n0 + 6 < g.N ? n0 + 6 : g.N - 1) * k4;
-        long wRow7 = (long)(n0 + 7 < g.N ? n0 + 7 : g.N - 1) * k4;
-        long xRow0 = 0;
-        long xRow1 = (long)(1 < g.M ? 1 : g.M - 1) * k4;
-        long xRow2 = (long)(2 < g.M ? 2 : g.M - 1) * k4;
-        long xRow3 = (long)(3 < g.M ? 3 : g.M - 1) * k4;
+        // Weight rows past N read row N - 1 and activation rows past M row M - 1: their sums are never stored. Rows are
+        // int offsets from one view per operand (at most 15 rows of K: small), so a load is an add and one address
+        // product. ILGPU would compute the offsets inside the loop, next to their first use (and ptxas then redid them
+        // every batch): an empty inline-PTX use of each here keeps them in registers ahead of the loop.
+        var wBase = b4.SubView((long)n0 * k4);
+        int wLast = g.N - 1 - n0;
+        int wRow0 = 0;
+        int wRow1 = (1 < wLast ? 1 : wLast) * k4;
+        int wRow2 = (2 < wLast ? 2 : wLast) * k4;
+        int wRow3 = (3 < wLast ? 3 : wLast) * k4;
+        int wRow4 = (4 < wLast ? 4 : wLast) * k4;
+        int wRow5 = (5 < wLast ? 5 : wLast) * k4;
+        int wRow6 = (6 < wLast ? 6 : wLast) * k4;
+        int wRow7 = (7 < wLast ? 7 : wLast) * k4;
+        int xRow0 = 0;
+        int xRow1 = (1 < g.M ? 1 : g.M - 1) * k4;
+        int xRow2 = (2 < g.M ? 2 : g.M - 1) * k4;
+        int xRow3 = (3 < g.M ? 3 : g.M - 1) * k4;
+        if (CudaAsm.IsSupported)
+        {
+            CudaAsm.Emit("// row %0", wRow1);
+            CudaAsm.Emit("// row %0", wRow2);
+            CudaAsm.Emit("// row %0", wRow3);
+            CudaAsm.Emit("// row %0", wRow4);
+            CudaAsm.Emit("// row %0", wRow5);
+            CudaAsm.Emit("// row %0", wRow6);
+            CudaAsm.Emit("// row %0", wRow7);
+            CudaAsm.Emit("// row %0", xRow1);
+            CudaAsm.Emit("// row %0", xRow2);
+            CudaAsm.Emit("// row %0", xRow3);
+        }
+
         float s0_0 = 0f, s0_1 = 0f, s0_2 = 0f, s0_3 = 0f, s0_4 = 0f, s0_5 = 0f, s0_6 = 0f, s0_7 = 0f;
         float s1_0 = 0f, s1_1 = 0f, s1_2 = 0f, s1_3 = 0f, s1_4 = 0f, s1_5 = 0f, s1_6 = 0f, s1_7 = 0f;
         float s2_0 = 0f, s2_1 = 0f, s2_2 = 0f, s2_3 = 0f, s2_4 = 0f, s2_5 = 0f, s2_6 = 0f, s2_7 = 0f;
@@ -449,23 +499,25 @@ internal static partial class GemmFastKernels
         // asks for 16 * ws contiguous bytes of each of its weight rows at once.
         int stride = warps * ws;
         int v = (warp * ws) + lane;
+        if (CudaAsm.IsSupported)
+        {
+            CudaAsm.Emit("// stride %0", stride);
+        }
+
         for (; v - lane + ws <= k4; v += stride)
         {
-            Float4 w0 = b4[wRow0 + v];
-            Float4 w1 = b4[wRow1 + v];
-            Float4 w2 = b4[wRow2 + v];
-            Float4 w3 = b4[wRow3 + v];
-            Float4 w4 = b4[wRow4 + v];
-            Float4 w5 = b4[wRow5 + v];
-            Float4 w6 = b4[wRow6 + v];
-            Float4 w7 = b4[wRow7 + v];
-            Float4 x0 = a4[xRow0 + v];
-            Float4 x1 = a4[xRow1 + v];
-            Float4 x2 = a4[xRow2 + v];
-            Float4 x3 = a4[xRow3 + v];
-            // ILGPU places a load next to its first use, which would put them all behind the fence among the products:
-            // an empty inline-PTX use of each vector keeps it ahead. The warp barrier is then the scheduling fence that
-            // keeps ptxas from sinking the loads into the products: the whole batch is asked for in one burst.
+            Float4 w0 = wBase[wRow0 + v];
+            Float4 w1 = wBase[wRow1 + v];
+            Float4 w2 = wBase[wRow2 + v];
+            Float4 w3 = wBase[wRow3 + v];
+            Float4 w4 = wBase[wRow4 + v];
+            Float4 w5 = wBase[wRow5 + v];
+            Float4 w6 = wBase[wRow6 + v];
+            Float4 w7 = wBase[wRow7 + v];
+            // ILGPU places a load next to its first use, which would put the weight loads behind the fence among the
+            // products: an empty inline-PTX use of each vector keeps it ahead. The warp barrier orders memory, so ptxas
+            // can sink no weight load below it and hoist no activation load above it: the batch's weight vectors are all
+            // requested in one burst (the DRAM round trip), then the activations (L1 / L2 hits), then the products.
             if (CudaAsm.IsSupported)
             {
                 CudaAsm.Emit("// w %0", w0.X);
@@ -476,6 +528,18 @@ internal static partial class GemmFastKernels
                 CudaAsm.Emit("// w %0", w5.X);
                 CudaAsm.Emit("// w %0", w6.X);
                 CudaAsm.Emit("// w %0", w7.X);
+            }
+
+            Warp.Barrier();
+
+            // The activations in one burst too: left to itself ptxas issued one row's load per group of products, so a
+            // batch waited for its activation rows one after another.
+            Float4 x0 = a4[xRow0 + v];
+            Float4 x1 = a4[xRow1 + v];
+            Float4 x2 = a4[xRow2 + v];
+            Float4 x3 = a4[xRow3 + v];
+            if (CudaAsm.IsSupported)
+            {
                 CudaAsm.Emit("// x %0", x0.X);
                 CudaAsm.Emit("// x %0", x1.X);
                 CudaAsm.Emit("// x %0", x2.X);
@@ -618,14 +682,14 @@ internal static partial class GemmFastKernels
             // The last, partial batch: both operands are zero past K, so a product there is 0 * 0, never a stale value
             // times zero (Inf * 0 would be NaN).
             bool valid = v < k4;
-            Float4 w0 = valid ? b4[wRow0 + v] : default;
-            Float4 w1 = valid ? b4[wRow1 + v] : default;
-            Float4 w2 = valid ? b4[wRow2 + v] : default;
-            Float4 w3 = valid ? b4[wRow3 + v] : default;
-            Float4 w4 = valid ? b4[wRow4 + v] : default;
-            Float4 w5 = valid ? b4[wRow5 + v] : default;
-            Float4 w6 = valid ? b4[wRow6 + v] : default;
-            Float4 w7 = valid ? b4[wRow7 + v] : default;
+            Float4 w0 = valid ? wBase[wRow0 + v] : default;
+            Float4 w1 = valid ? wBase[wRow1 + v] : default;
+            Float4 w2 = valid ? wBase[wRow2 + v] : default;
+            Float4 w3 = valid ? wBase[wRow3 + v] : default;
+            Float4 w4 = valid ? wBase[wRow4 + v] : default;
+            Float4 w5 = valid ? wBase[wRow5 + v] : default;
+            Float4 w6 = valid ? wBase[wRow6 + v] : default;
+            Float4 w7 = valid ? wBase[wRow7 + v] : default;
             Float4 x0 = valid ? a4[xRow0 + v] : default;
             Float4 x1 = valid ? a4[xRow1 + v] : default;
             Float4 x2 = valid ? a4[xRow2 + v] : default;
@@ -1055,19 +1119,38 @@ internal static partial class GemmFastKernels
         int warps = Group.DimX / ws;
         int n0 = Grid.IdxX * 4;
         int k4 = g.K >> 2;
-        // Weight rows past N read row N - 1 and activation rows past M row M - 1: their sums are never stored.
-        long wRow0 = (long)(n0 + 0 < g.N ? n0 + 0 : g.N - 1) * k4;
-        long wRow1 = (long)(n0 + 1 < g.N ? n0 + 1 : g.N - 1) * k4;
-        long wRow2 = (long)(n0 + 2 < g.N ? n0 + 2 : g.N - 1) * k4;
-        long wRow3 = (long)(n0 + 3 < g.N ? n0 + 3 : g.N - 1) * k4;
-        long xRow0 = 0;
-        long xRow1 = (long)(1 < g.M ? 1 : g.M - 1) * k4;
-        long xRow2 = (long)(2 < g.M ? 2 : g.M - 1) * k4;
-        long xRow3 = (long)(3 < g.M ? 3 : g.M - 1) * k4;
-        long xRow4 = (long)(4 < g.M ? 4 : g.M - 1) * k4;
-        long xRow5 = (long)(5 < g.M ? 5 : g.M - 1) * k4;
-        long xRow6 = (long)(6 < g.M ? 6 : g.M - 1) * k4;
-        long xRow7 = (long)(7 < g.M ? 7 : g.M - 1) * k4;
+        // Weight rows past N read row N - 1 and activation rows past M row M - 1: their sums are never stored. Rows are
+        // int offsets from one view per operand (at most 15 rows of K: small), so a load is an add and one address
+        // product. ILGPU would compute the offsets inside the loop, next to their first use (and ptxas then redid them
+        // every batch): an empty inline-PTX use of each here keeps them in registers ahead of the loop.
+        var wBase = b4.SubView((long)n0 * k4);
+        int wLast = g.N - 1 - n0;
+        int wRow0 = 0;
+        int wRow1 = (1 < wLast ? 1 : wLast) * k4;
+        int wRow2 = (2 < wLast ? 2 : wLast) * k4;
+        int wRow3 = (3 < wLast ? 3 : wLast) * k4;
+        int xRow0 = 0;
+        int xRow1 = (1 < g.M ? 1 : g.M - 1) * k4;
+        int xRow2 = (2 < g.M ? 2 : g.M - 1) * k4;
+        int xRow3 = (3 < g.M ? 3 : g.M - 1) * k4;
+        int xRow4 = (4 < g.M ? 4 : g.M - 1) * k4;
+        int xRow5 = (5 < g.M ? 5 : g.M - 1) * k4;
+        int xRow6 = (6 < g.M ? 6 : g.M - 1) * k4;
+        int xRow7 = (7 < g.M ? 7 : g.M - 1) * k4;
+        if (CudaAsm.IsSupported)
+        {
+            CudaAsm.Emit("// row %0", wRow1);
+            CudaAsm.Emit("// row %0", wRow2);
+            CudaAsm.Emit("// row %0", wRow3);
+            CudaAsm.Emit("// row %0", xRow1);
+            CudaAsm.Emit("// row %0", xRow2);
+            CudaAsm.Emit("// row %0", xRow3);
+            CudaAsm.Emit("// row %0", xRow4);
+            CudaAsm.Emit("// row %0", xRow5);
+            CudaAsm.Emit("// row %0", xRow6);
+            CudaAsm.Emit("// row %0", xRow7);
+        }
+
         float s0_0 = 0f, s0_1 = 0f, s0_2 = 0f, s0_3 = 0f;
         float s1_0 = 0f, s1_1 = 0f, s1_2 = 0f, s1_3 = 0f;
         float s2_0 = 0f, s2_1 = 0f, s2_2 = 0f, s2_3 = 0f;
@@ -1080,12 +1163,33 @@ internal static partial class GemmFastKernels
         // asks for 16 * ws contiguous bytes of each of its weight rows at once.
         int stride = warps * ws;
         int v = (warp * ws) + lane;
+        if (CudaAsm.IsSupported)
+        {
+            CudaAsm.Emit("// stride %0", stride);
+        }
+
         for (; v - lane + ws <= k4; v += stride)
         {
-            Float4 w0 = b4[wRow0 + v];
-            Float4 w1 = b4[wRow1 + v];
-            Float4 w2 = b4[wRow2 + v];
-            Float4 w3 = b4[wRow3 + v];
+            Float4 w0 = wBase[wRow0 + v];
+            Float4 w1 = wBase[wRow1 + v];
+            Float4 w2 = wBase[wRow2 + v];
+            Float4 w3 = wBase[wRow3 + v];
+            // ILGPU places a load next to its first use, which would put the weight loads behind the fence among the
+            // products: an empty inline-PTX use of each vector keeps it ahead. The warp barrier orders memory, so ptxas
+            // can sink no weight load below it and hoist no activation load above it: the batch's weight vectors are all
+            // requested in one burst (the DRAM round trip), then the activations (L1 / L2 hits), then the products.
+            if (CudaAsm.IsSupported)
+            {
+                CudaAsm.Emit("// w %0", w0.X);
+                CudaAsm.Emit("// w %0", w1.X);
+                CudaAsm.Emit("// w %0", w2.X);
+                CudaAsm.Emit("// w %0", w3.X);
+            }
+
+            Warp.Barrier();
+
+            // The activations in one burst too: left to itself ptxas issued one row's load per group of products, so a
+            // batch waited for its activation rows one after another.
             Float4 x0 = a4[xRow0 + v];
             Float4 x1 = a4[xRow1 + v];
             Float4 x2 = a4[xRow2 + v];
@@ -1094,15 +1198,8 @@ internal static partial class GemmFastKernels
             Float4 x5 = a4[xRow5 + v];
             Float4 x6 = a4[xRow6 + v];
             Float4 x7 = a4[xRow7 + v];
-            // ILGPU places a load next to its first use, which would put them all behind the fence among the products:
-            // an empty inline-PTX use of each vector keeps it ahead. The warp barrier is then the scheduling fence that
-            // keeps ptxas from sinking the loads into the products: the whole batch is asked for in one burst.
             if (CudaAsm.IsSupported)
             {
-                CudaAsm.Emit("// w %0", w0.X);
-                CudaAsm.Emit("// w %0", w1.X);
-                CudaAsm.Emit("// w %0", w2.X);
-                CudaAsm.Emit("// w %0", w3.X);
                 CudaAsm.Emit("// x %0", x0.X);
                 CudaAsm.Emit("// x %0", x1.X);
                 CudaAsm.Emit("// x %0", x2.X);
@@ -1249,10 +1346,10 @@ internal static partial class GemmFastKernels
             // The last, partial batch: both operands are zero past K, so a product there is 0 * 0, never a stale value
             // times zero (Inf * 0 would be NaN).
             bool valid = v < k4;
-            Float4 w0 = valid ? b4[wRow0 + v] : default;
-            Float4 w1 = valid ? b4[wRow1 + v] : default;
-            Float4 w2 = valid ? b4[wRow2 + v] : default;
-            Float4 w3 = valid ? b4[wRow3 + v] : default;
+            Float4 w0 = valid ? wBase[wRow0 + v] : default;
+            Float4 w1 = valid ? wBase[wRow1 + v] : default;
+            Float4 w2 = valid ? wBase[wRow2 + v] : default;
+            Float4 w3 = valid ? wBase[wRow3 + v] : default;
             Float4 x0 = valid ? a4[xRow0 + v] : default;
             Float4 x1 = valid ? a4[xRow1 + v] : default;
             Float4 x2 = valid ? a4[xRow2 + v] : default;
@@ -1686,27 +1783,54 @@ internal static partial class GemmFastKernels
         int warps = Group.DimX / ws;
         int n0 = Grid.IdxX * 4;
         int k4 = g.K >> 2;
-        // Weight rows past N read row N - 1 and activation rows past M row M - 1: their sums are never stored.
-        long wRow0 = (long)(n0 + 0 < g.N ? n0 + 0 : g.N - 1) * k4;
-        long wRow1 = (long)(n0 + 1 < g.N ? n0 + 1 : g.N - 1) * k4;
-        long wRow2 = (long)(n0 + 2 < g.N ? n0 + 2 : g.N - 1) * k4;
-        long wRow3 = (long)(n0 + 3 < g.N ? n0 + 3 : g.N - 1) * k4;
-        long xRow0 = 0;
-        long xRow1 = (long)(1 < g.M ? 1 : g.M - 1) * k4;
-        long xRow2 = (long)(2 < g.M ? 2 : g.M - 1) * k4;
-        long xRow3 = (long)(3 < g.M ? 3 : g.M - 1) * k4;
-        long xRow4 = (long)(4 < g.M ? 4 : g.M - 1) * k4;
-        long xRow5 = (long)(5 < g.M ? 5 : g.M - 1) * k4;
-        long xRow6 = (long)(6 < g.M ? 6 : g.M - 1) * k4;
-        long xRow7 = (long)(7 < g.M ? 7 : g.M - 1) * k4;
-        long xRow8 = (long)(8 < g.M ? 8 : g.M - 1) * k4;
-        long xRow9 = (long)(9 < g.M ? 9 : g.M - 1) * k4;
-        long xRow10 = (long)(10 < g.M ? 10 : g.M - 1) * k4;
-        long xRow11 = (long)(11 < g.M ? 11 : g.M - 1) * k4;
-        long xRow12 = (long)(12 < g.M ? 12 : g.M - 1) * k4;
-        long xRow13 = (long)(13 < g.M ? 13 : g.M - 1) * k4;
-        long xRow14 = (long)(14 < g.M ? 14 : g.M - 1) * k4;
-        long xRow15 = (long)(15 < g.M ? 15 : g.M - 1) * k4;
+        // Weight rows past N read row N - 1 and activation rows past M row M - 1: their sums are never stored. Rows are
+        // int offsets from one view per operand (at most 15 rows of K: small), so a load is an add and one address
+        // product. ILGPU would compute the offsets inside the loop, next to their first use (and ptxas then redid them
+        // every batch): an empty inline-PTX use of each here keeps them in registers ahead of the loop.
+        var wBase = b4.SubView((long)n0 * k4);
+        int wLast = g.N - 1 - n0;
+        int wRow0 = 0;
+        int wRow1 = (1 < wLast ? 1 : wLast) * k4;
+        int wRow2 = (2 < wLast ? 2 : wLast) * k4;
+        int wRow3 = (3 < wLast ? 3 : wLast) * k4;
+        int xRow0 = 0;
+        int xRow1 = (1 < g.M ? 1 : g.M - 1) * k4;
+        int xRow2 = (2 < g.M ? 2 : g.M - 1) * k4;
+        int xRow3 = (3 < g.M ? 3 : g.M - 1) * k4;
+        int xRow4 = (4 < g.M ? 4 : g.M - 1) * k4;
+        int xRow5 = (5 < g.M ? 5 : g.M - 1) * k4;
+        int xRow6 = (6 < g.M ? 6 : g.M - 1) * k4;
+        int xRow7 = (7 < g.M ? 7 : g.M - 1) * k4;
+        int xRow8 = (8 < g.M ? 8 : g.M - 1) * k4;
+        int xRow9 = (9 < g.M ? 9 : g.M - 1) * k4;
+        int xRow10 = (10 < g.M ? 10 : g.M - 1) * k4;
+        int xRow11 = (11 < g.M ? 11 : g.M - 1) * k4;
+        int xRow12 = (12 < g.M ? 12 : g.M - 1) * k4;
+        int xRow13 = (13 < g.M ? 13 : g.M - 1) * k4;
+        int xRow14 = (14 < g.M ? 14 : g.M - 1) * k4;
+        int xRow15 = (15 < g.M ? 15 : g.M - 1) * k4;
+        if (CudaAsm.IsSupported)
+        {
+            CudaAsm.Emit("// row %0", wRow1);
+            CudaAsm.Emit("// row %0", wRow2);
+            CudaAsm.Emit("// row %0", wRow3);
+            CudaAsm.Emit("// row %0", xRow1);
+            CudaAsm.Emit("// row %0", xRow2);
+            CudaAsm.Emit("// row %0", xRow3);
+            CudaAsm.Emit("// row %0", xRow4);
+            CudaAsm.Emit("// row %0", xRow5);
+            CudaAsm.Emit("// row %0", xRow6);
+            CudaAsm.Emit("// row %0", xRow7);
+            CudaAsm.Emit("// row %0", xRow8);
+            CudaAsm.Emit("// row %0", xRow9);
+            CudaAsm.Emit("// row %0", xRow10);
+            CudaAsm.Emit("// row %0", xRow11);
+            CudaAsm.Emit("// row %0", xRow12);
+            CudaAsm.Emit("// row %0", xRow13);
+            CudaAsm.Emit("// row %0", xRow14);
+            CudaAsm.Emit("// row %0", xRow15);
+        }
+
         float s0_0 = 0f, s0_1 = 0f, s0_2 = 0f, s0_3 = 0f;
         float s1_0 = 0f, s1_1 = 0f, s1_2 = 0f, s1_3 = 0f;
         float s2_0 = 0f, s2_1 = 0f, s2_2 = 0f, s2_3 = 0f;
@@ -1727,12 +1851,33 @@ internal static partial class GemmFastKernels
         // asks for 16 * ws contiguous bytes of each of its weight rows at once.
         int stride = warps * ws;
         int v = (warp * ws) + lane;
+        if (CudaAsm.IsSupported)
+        {
+            CudaAsm.Emit("// stride %0", stride);
+        }
+
         for (; v - lane + ws <= k4; v += stride)
         {
-            Float4 w0 = b4[wRow0 + v];
-            Float4 w1 = b4[wRow1 + v];
-            Float4 w2 = b4[wRow2 + v];
-            Float4 w3 = b4[wRow3 + v];
+            Float4 w0 = wBase[wRow0 + v];
+            Float4 w1 = wBase[wRow1 + v];
+            Float4 w2 = wBase[wRow2 + v];
+            Float4 w3 = wBase[wRow3 + v];
+            // ILGPU places a load next to its first use, which would put the weight loads behind the fence among the
+            // products: an empty inline-PTX use of each vector keeps it ahead. The warp barrier orders memory, so ptxas
+            // can sink no weight load below it and hoist no activation load above it: the batch's weight vectors are all
+            // requested in one burst (the DRAM round trip), then the activations (L1 / L2 hits), then the products.
+            if (CudaAsm.IsSupported)
+            {
+                CudaAsm.Emit("// w %0", w0.X);
+                CudaAsm.Emit("// w %0", w1.X);
+                CudaAsm.Emit("// w %0", w2.X);
+                CudaAsm.Emit("// w %0", w3.X);
+            }
+
+            Warp.Barrier();
+
+            // The activations in one burst too: left to itself ptxas issued one row's load per group of products, so a
+            // batch waited for its activation rows one after another.
             Float4 x0 = a4[xRow0 + v];
             Float4 x1 = a4[xRow1 + v];
             Float4 x2 = a4[xRow2 + v];
@@ -1749,15 +1894,8 @@ internal static partial class GemmFastKernels
             Float4 x13 = a4[xRow13 + v];
             Float4 x14 = a4[xRow14 + v];
             Float4 x15 = a4[xRow15 + v];
-            // ILGPU places a load next to its first use, which would put them all behind the fence among the products:
-            // an empty inline-PTX use of each vector keeps it ahead. The warp barrier is then the scheduling fence that
-            // keeps ptxas from sinking the loads into the products: the whole batch is asked for in one burst.
             if (CudaAsm.IsSupported)
             {
-                CudaAsm.Emit("// w %0", w0.X);
-                CudaAsm.Emit("// w %0", w1.X);
-                CudaAsm.Emit("// w %0", w2.X);
-                CudaAsm.Emit("// w %0", w3.X);
                 CudaAsm.Emit("// x %0", x0.X);
                 CudaAsm.Emit("// x %0", x1.X);
                 CudaAsm.Emit("// x %0", x2.X);
@@ -1776,7 +1914,9 @@ internal static partial class GemmFastKernels
                 CudaAsm.Emit("// x %0", x15.X);
             }
 
-            Warp.Barrier();
+            // No second fence above 8 rows: fenced, ptxas kept all 16 activation vectors live with the weights (218
+            // registers offline, spills when held to 128); unfenced it issues about half of them at once and the rest as
+            // the first rows' products free their registers.
             s0_0 += x0.X * w0.X;
             s0_0 += x0.Y * w0.Y;
             s0_0 += x0.Z * w0.Z;
@@ -2040,10 +2180,10 @@ internal static partial class GemmFastKernels
             // The last, partial batch: both operands are zero past K, so a product there is 0 * 0, never a stale value
             // times zero (Inf * 0 would be NaN).
             bool valid = v < k4;
-            Float4 w0 = valid ? b4[wRow0 + v] : default;
-            Float4 w1 = valid ? b4[wRow1 + v] : default;
-            Float4 w2 = valid ? b4[wRow2 + v] : default;
-            Float4 w3 = valid ? b4[wRow3 + v] : default;
+            Float4 w0 = valid ? wBase[wRow0 + v] : default;
+            Float4 w1 = valid ? wBase[wRow1 + v] : default;
+            Float4 w2 = valid ? wBase[wRow2 + v] : default;
+            Float4 w3 = valid ? wBase[wRow3 + v] : default;
             Float4 x0 = valid ? a4[xRow0 + v] : default;
             Float4 x1 = valid ? a4[xRow1 + v] : default;
             Float4 x2 = valid ? a4[xRow2 + v] : default;

@@ -11,6 +11,9 @@ import os
 # bytes for 2 / 4 rows, 4 columns keep 8 / 16 rows near 96 / 150 registers (8 columns at 16 rows would need 128 sums).
 CAPS = {2: 8, 4: 8, 8: 4, 16: 4}
 SHUFFLE_OFFSETS = [1, 2, 4, 8, 16]
+# Most activation rows loaded in one fenced burst: 8 rows are 32 registers; all 16 at once put the 16-row body at 218
+# registers (offline ptxas).
+ROW_BURST = 8
 out = []
 w = out.append
 
@@ -20,18 +23,27 @@ def sums(cap, cols):
 
 
 def loads(cap, cols, guard, indent):
+    weight_loads(cols, guard, indent)
+    activation_loads(range(cap), guard, indent)
+
+
+def weight_loads(cols, guard, indent):
     p = " " * indent
     for c in range(cols):
-        src = f"b4[wRow{c} + v]"
+        src = f"wBase[wRow{c} + v]"
         w(f"{p}Float4 w{c} = {'valid ? ' + src + ' : default' if guard else src};")
-    for m in range(cap):
+
+
+def activation_loads(rows, guard, indent):
+    p = " " * indent
+    for m in rows:
         src = f"a4[xRow{m} + v]"
         w(f"{p}Float4 x{m} = {'valid ? ' + src + ' : default' if guard else src};")
 
 
-def products(cap, cols, indent):
+def products(rows, cols, indent):
     p = " " * indent
-    for m in range(cap):
+    for m in rows:
         for c in range(cols):
             for f in "XYZW":
                 w(f"{p}s{m}_{c} += x{m}.{f} * w{c}.{f};")
@@ -49,34 +61,68 @@ def body(cap, cols):
     w("        int warps = Group.DimX / ws;")
     w(f"        int n0 = Grid.IdxX * {cols};")
     w("        int k4 = g.K >> 2;")
-    w("        // Weight rows past N read row N - 1 and activation rows past M row M - 1: their sums are never stored.")
-    for c in range(cols):
-        w(f"        long wRow{c} = (long)(n0 + {c} < g.N ? n0 + {c} : g.N - 1) * k4;")
-    w("        long xRow0 = 0;")
+    w("        // Weight rows past N read row N - 1 and activation rows past M row M - 1: their sums are never stored. Rows are")
+    w("        // int offsets from one view per operand (at most 15 rows of K: small), so a load is an add and one address")
+    w("        // product. ILGPU would compute the offsets inside the loop, next to their first use (and ptxas then redid them")
+    w("        // every batch): an empty inline-PTX use of each here keeps them in registers ahead of the loop.")
+    w("        var wBase = b4.SubView((long)n0 * k4);")
+    w("        int wLast = g.N - 1 - n0;")
+    w("        int wRow0 = 0;")
+    for c in range(1, cols):
+        w(f"        int wRow{c} = ({c} < wLast ? {c} : wLast) * k4;")
+    w("        int xRow0 = 0;")
     for m in range(1, cap):
-        w(f"        long xRow{m} = (long)({m} < g.M ? {m} : g.M - 1) * k4;")
+        w(f"        int xRow{m} = ({m} < g.M ? {m} : g.M - 1) * k4;")
+    w("        if (CudaAsm.IsSupported)")
+    w("        {")
+    for c in range(1, cols):
+        w(f"            CudaAsm.Emit(\"// row %0\", wRow{c});")
+    for m in range(1, cap):
+        w(f"            CudaAsm.Emit(\"// row %0\", xRow{m});")
+    w("        }")
+    w("")
     for m in range(cap):
         w("        float " + ", ".join(f"s{m}_{c} = 0f" for c in range(cols)) + ";")
     w("        // Warp w takes batches w, w + warps, ...: a batch is one 16-byte vector per lane of every row, so the warp")
     w("        // asks for 16 * ws contiguous bytes of each of its weight rows at once.")
     w("        int stride = warps * ws;")
     w("        int v = (warp * ws) + lane;")
+    w("        if (CudaAsm.IsSupported)")
+    w("        {")
+    w("            CudaAsm.Emit(\"// stride %0\", stride);")
+    w("        }")
+    w("")
     w("        for (; v - lane + ws <= k4; v += stride)")
     w("        {")
-    loads(cap, cols, False, 12)
-    w("            // ILGPU places a load next to its first use, which would put them all behind the fence among the products:")
-    w("            // an empty inline-PTX use of each vector keeps it ahead. The warp barrier is then the scheduling fence that")
-    w("            // keeps ptxas from sinking the loads into the products: the whole batch is asked for in one burst.")
+    weight_loads(cols, False, 12)
+    w("            // ILGPU places a load next to its first use, which would put the weight loads behind the fence among the")
+    w("            // products: an empty inline-PTX use of each vector keeps it ahead. The warp barrier orders memory, so ptxas")
+    w("            // can sink no weight load below it and hoist no activation load above it: the batch's weight vectors are all")
+    w("            // requested in one burst (the DRAM round trip), then the activations (L1 / L2 hits), then the products.")
     w("            if (CudaAsm.IsSupported)")
     w("            {")
     for c in range(cols):
         w(f"                CudaAsm.Emit(\"// w %0\", w{c}.X);")
+    w("            }")
+    w("")
+    w("            Warp.Barrier();")
+    w("")
+    w("            // The activations in one burst too: left to itself ptxas issued one row's load per group of products, so a")
+    w("            // batch waited for its activation rows one after another.")
+    activation_loads(range(cap), False, 12)
+    w("            if (CudaAsm.IsSupported)")
+    w("            {")
     for m in range(cap):
         w(f"                CudaAsm.Emit(\"// x %0\", x{m}.X);")
     w("            }")
     w("")
-    w("            Warp.Barrier();")
-    products(cap, cols, 12)
+    if cap <= ROW_BURST:
+        w("            Warp.Barrier();")
+    else:
+        w(f"            // No second fence above {ROW_BURST} rows: fenced, ptxas kept all 16 activation vectors live with the weights (218")
+        w("            // registers offline, spills when held to 128); unfenced it issues about half of them at once and the rest as")
+        w("            // the first rows' products free their registers.")
+    products(range(cap), cols, 12)
     w("        }")
     w("")
     w("        if (v - lane < k4)")
@@ -85,7 +131,7 @@ def body(cap, cols):
     w("            // times zero (Inf * 0 would be NaN).")
     w("            bool valid = v < k4;")
     loads(cap, cols, True, 12)
-    products(cap, cols, 12)
+    products(range(cap), cols, 12)
     w("        }")
     w("")
     w("        // Sum over the warp's lanes by halving: at each offset a lane keeps one half of its sums and adds its partner's")
