@@ -14,10 +14,10 @@ using Xunit.Abstractions;
 namespace GemsInjector.Kernels.Ilgpu.Tests;
 
 /// <summary>
-/// The 16-byte float32 decode GEMVs: [N, K] (<see cref="GemmFastKernels.GemvNkVec1F32"/>, <c>GemvNkVecF32</c>) and
-/// [K, N] (<c>GemvKnVecF32</c>): every row cap, staged chunks with tails, split-K, columns past N, biases, NaN rows, the
-/// scalar fallback for misaligned views and K (or N) not a multiple of 4, the CUDA geometry on a warp-32 simulator, and
-/// the PTX.
+/// The 16-byte float32 decode GEMVs: [N, K] (<see cref="GemmFastKernels.GemvNkVec1F32"/>, <c>GemvNkVecF32</c>, the
+/// pipelined and the streamed <c>GemvNkStreamF32</c>) and [K, N] (<c>GemvKnVecF32</c>, pipelined): every row cap, staged
+/// chunks with tails, split-K, columns past N, biases, NaN and Inf, the scalar fallback for misaligned views and K (or N)
+/// not a multiple of 4, the CUDA geometry on a warp-32 simulator, and the PTX.
 /// </summary>
 [Collection(SimulatorCollection.Name)]
 public sealed class GemvVecF32Tests : KernelTestBase, IClassFixture<Warp32SimulatorFixture>
