@@ -33,11 +33,11 @@ public sealed partial class IlgpuKernels
     internal GemvF32Variant GemvF32Kernel { get; set; } = GemvF32Choice.FromEnvironment();
 
     /// <summary>
-    /// Whether a [K, N] product of this row cap takes <c>GemvKnPipeF32</c>: the <see cref="GemvF32Variant.Pipe"/> setting,
+    /// Whether a [K, N] product of this row cap takes <c>GemvKnPipeF32</c>: the <see cref="GemvF32Variant.Pipe"/> or <see cref="GemvF32Variant.Stream"/> setting,
     /// 2–16 rows, and the 16-byte conditions of <see cref="UsesGemvKnVecF32"/>.
     /// </summary>
     private bool UsesGemvKnPipeF32(int rowsCap, ArrayView<float> b, int n) =>
-        GemvF32Kernel == GemvF32Variant.Pipe && rowsCap >= 2 && UsesGemvKnVecF32(b, n);
+        (GemvF32Kernel is GemvF32Variant.Pipe or GemvF32Variant.Stream) && rowsCap >= 2 && UsesGemvKnVecF32(b, n);
 
     /// <summary>
     /// Most rows of K in one [K, N] group's chunk: what the kernel's shared buffer of A holds (<c>GemvKnPipeF32</c> stages
@@ -109,7 +109,8 @@ public sealed partial class IlgpuKernels
 
     /// <summary>
     /// Decode products x[M, K] · Wᵀ with W [N, K], K a multiple of 4 and both views 16-byte aligned: the 16-byte kernels
-    /// (<see cref="GemmFastKernels.GemvNkVec1F32"/> for one row, <c>GemvNkVecF32</c> for 2–16), K split over Grid.Y when N
+    /// (<see cref="GemmFastKernels.GemvNkVec1F32"/> for one row, <c>GemvNkVecF32</c> / <c>GemvNkPipeF32</c> for 2–16, or
+    /// <c>GemvNkStreamF32</c> under <see cref="GemvF32Variant.Stream"/>: all of K per group, one launch), K split over Grid.Y when N
     /// alone gives too few groups, the partials summed by <see cref="GemmFastKernels.GemvReduceF32"/>.
     /// </summary>
     /// <returns>Whether it ran (false: the scalar <c>GemvNkF32</c> serves the product).</returns>
@@ -118,6 +119,12 @@ public sealed partial class IlgpuKernels
         if (!UsesGemvNkVecF32(a, b, g.K))
         {
             return false;
+        }
+
+        if (UsesGemvNkStreamF32(a, b, g.M, g.K))
+        {
+            GemvNkStreamF32(a, b, bias, c, g);
+            return true;
         }
 
         bool pipelined = GemvF32Kernel == GemvF32Variant.Pipe;
@@ -241,9 +248,16 @@ internal enum GemvF32Variant
     /// 1935 (8 rows here, the flat SGEMM tile under <see cref="Vec"/>); at 16 rows the flat SGEMM tile stays faster.
     /// </summary>
     Pipe,
+
+    /// <summary>
+    /// <c>stream</c>: as <see cref="Pipe"/>, but [N, K] products of 2–16 rows take <c>GemvNkStreamF32</c> (a group owns a
+    /// few weight rows and all of K, each warp streams 16 · warpSize contiguous bytes of each row per batch, no split-K and
+    /// no second launch), at 9–16 rows too, where the others take the flat SGEMM tile. Not the default (not measured yet).
+    /// </summary>
+    Stream,
 }
 
-/// <summary>The float32 decode-product setting (<c>GEMS_GEMV_F32_VARIANT</c>): <c>pipe</c> (default) or <c>vec</c>.</summary>
+/// <summary>The float32 decode-product setting (<c>GEMS_GEMV_F32_VARIANT</c>): <c>pipe</c> (default), <c>vec</c> or <c>stream</c>.</summary>
 internal static class GemvF32Choice
 {
     /// <summary>Environment variable naming the float32 decode kernels.</summary>
@@ -254,10 +268,14 @@ internal static class GemvF32Choice
     /// <summary>The setting of this process (read once).</summary>
     public static GemvF32Variant FromEnvironment() => FromVariable.Value;
 
-    /// <summary><c>vec</c> (any case, surrounding spaces ignored) selects <see cref="GemvF32Variant.Vec"/>; anything else the default, <see cref="GemvF32Variant.Pipe"/>.</summary>
+    /// <summary>
+    /// <c>vec</c> or <c>stream</c> (any case, surrounding spaces ignored) selects <see cref="GemvF32Variant.Vec"/> or
+    /// <see cref="GemvF32Variant.Stream"/>; anything else the default, <see cref="GemvF32Variant.Pipe"/>.
+    /// </summary>
     public static GemvF32Variant Parse(string? setting) => setting?.Trim().ToLowerInvariant() switch
     {
         "vec" => GemvF32Variant.Vec,
+        "stream" => GemvF32Variant.Stream,
         _ => GemvF32Variant.Pipe,
     };
 }

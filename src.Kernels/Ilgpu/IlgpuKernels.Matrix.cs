@@ -165,7 +165,8 @@ public sealed partial class IlgpuKernels
         bool tiny = IsTinyProduct(m, n, k);
         int t = tiny ? 0 : device.MaxGroupSize >= 256 ? GemmFastKernels.MaxTileThreads : device.MaxGroupSize >= 16 ? 4 : 0;
         bool flat = t > 0 && batch == 1 && m >= FlatSgemmMinRows && m <= GemvMaxRows && SmallRowsKernel == SmallRowsProduct.Sgemm
-            && SgemmKernel != SgemmKernelVariant.Legacy && UsesSgemmWarpF32(a, b, k, n, transposeB);
+            && SgemmKernel != SgemmKernelVariant.Legacy && UsesSgemmWarpF32(a, b, k, n, transposeB)
+            && !(transposeB && UsesGemvNkStreamF32(a, b, m, k));
         if (!tiny && !flat && batch == 1 && m <= GemvMaxRows && device.MaxGroupSize >= device.WarpSize)
         {
             Gemv(a, b, bias, c, m, k, n, transposeB, alpha, beta, biasIsMatrix);
@@ -504,8 +505,10 @@ public sealed partial class IlgpuKernels
     /// <summary>
     /// Fewest rows that <see cref="SmallRowsProduct.Sgemm"/> sends to the flat SGEMM tile (fewer stay on the GEMV): 9 beside
     /// the pipelined GEMVs, which beat the flat tile at 8 rows (H200 Run 49: mm_tb 1400 → 1748 GB/s), 8 beside the older ones.
+    /// Under <see cref="GemvF32Variant.Stream"/> (pipelined [K, N] kernels as with <c>pipe</c>) [N, K] products that take
+    /// <c>GemvNkStreamF32</c> skip the flat tile at every row count.
     /// </summary>
-    internal int FlatSgemmMinRows => GemvF32Kernel == GemvF32Variant.Pipe ? 9 : 8;
+    internal int FlatSgemmMinRows => GemvF32Kernel == GemvF32Variant.Vec ? 8 : 9;
 
     /// <summary>Which kernel serves 8–16-row products (<c>GEMS_F32_SMALLM</c>; tests set it directly).</summary>
     internal SmallRowsProduct SmallRowsKernel { get; set; } = SmallRowsChoice.FromEnvironment();

@@ -14,10 +14,10 @@ using Xunit.Abstractions;
 namespace GemsInjector.Kernels.Ilgpu.Tests;
 
 /// <summary>
-/// The 16-byte float32 decode GEMVs: [N, K] (<see cref="GemmFastKernels.GemvNkVec1F32"/>, <c>GemvNkVecF32</c>) and
-/// [K, N] (<c>GemvKnVecF32</c>): every row cap, staged chunks with tails, split-K, columns past N, biases, NaN rows, the
-/// scalar fallback for misaligned views and K (or N) not a multiple of 4, the CUDA geometry on a warp-32 simulator, and
-/// the PTX.
+/// The 16-byte float32 decode GEMVs: [N, K] (<see cref="GemmFastKernels.GemvNkVec1F32"/>, <c>GemvNkVecF32</c>, the
+/// pipelined and the streamed <c>GemvNkStreamF32</c>) and [K, N] (<c>GemvKnVecF32</c>, pipelined): every row cap, staged
+/// chunks with tails, split-K, columns past N, biases, NaN and Inf, the scalar fallback for misaligned views and K (or N)
+/// not a multiple of 4, the CUDA geometry on a warp-32 simulator, and the PTX.
 /// </summary>
 [Collection(SimulatorCollection.Name)]
 public sealed class GemvVecF32Tests : KernelTestBase, IClassFixture<Warp32SimulatorFixture>
@@ -140,6 +140,204 @@ public sealed class GemvVecF32Tests : KernelTestBase, IClassFixture<Warp32Simula
     [InlineData(16, 1300, 260)]
     public void KnPipeMmAndAddmmMatchFloat64(int m, int k, int n) => WithVariant(GemvF32Variant.Pipe, () => KnMmAndAddmm(m, k, n, 9700));
 
+    // GEMS_GEMV_F32_VARIANT=stream ([N, K], 2–16 rows, GemvNkStreamF32): every row cap and odd counts inside them; k one
+    // vector, 4 · odd (never a whole batch: 16 floats per batch here, 128 on a GPU) with one or several batches per warp;
+    // n below one group's columns (8 at 2–4 rows, 4 at 8–16), not a multiple of them, several groups. 9–16 rows run with
+    // the default SmallRowsKernel (the flat SGEMM tile), which `stream` must bypass for [N, K].
+    [Theory]
+    [InlineData(2, 4, 1)]
+    [InlineData(2, 1028, 13)]
+    [InlineData(3, 76, 9)]
+    [InlineData(4, 300, 37)]
+    [InlineData(5, 52, 3)]
+    [InlineData(8, 1100, 19)]
+    [InlineData(9, 204, 6)]
+    [InlineData(16, 516, 7)]
+    [InlineData(16, 2060, 22)]
+    public void NkStreamMatchesFloat64(int m, int k, int n) => WithVariant(GemvF32Variant.Stream, () =>
+    {
+        var saved = K.SmallRowsKernel;
+        K.SmallRowsKernel = SmallRowsProduct.Sgemm;
+        try
+        {
+            NkStreamCase(m, k, n, 9900);
+        }
+        finally
+        {
+            K.SmallRowsKernel = saved;
+        }
+    });
+
+    private void NkStreamCase(int m, int k, int n, int seedBase)
+    {
+        int seed = seedBase + (m * 1000) + k + n;
+        var a = Random(seed, m * k);
+        var b = Random(seed + 1, k * n);
+        var aView = Upload(a);
+        var bView = Upload(b);
+        Assert.True(K.UsesGemvNkStreamF32(aView, bView, m, k), "an aligned 2–16-row [N, K] product must take the streamed GEMV under `stream`");
+        var (config, cap) = GemvNkStreamLaunch.Plan(new GemvShape { M = m, N = n, K = k }, Device.WarpSize, Device.MaxGroupSize, Device.MultiprocessorCount);
+        output.WriteLine($"seed {seed}: {m}x{k}x{n} rows cap {cap}, groups {config.GridDim.X} of {config.GroupDim.X} threads");
+
+        var (c, whole) = PoisonedWithSentinel(m * n);
+        K.Mm(aView, bView, c, m, k, n, transposeB: true);
+        var got = Download(whole);
+        AssertClose(got[..(m * n)], Reference(a, b, m, k, n, 1f, 0f, null, false), RtolF32, Atol * k, "stream mm", seed);
+        AssertSentinel(got, m * n);
+
+        var row = Random(seed + 2, n);
+        (c, whole) = PoisonedWithSentinel(m * n);
+        K.Addmm(Upload(row), aView, bView, c, m, k, n, beta: -1.25f, alpha: 0.75f, transposeB: true);
+        got = Download(whole);
+        AssertClose(got[..(m * n)], Reference(a, b, m, k, n, 0.75f, -1.25f, row, false), RtolF32, Atol * k, "stream addmm row bias", seed);
+        AssertSentinel(got, m * n);
+
+        var full = Random(seed + 3, m * n);
+        (c, whole) = PoisonedWithSentinel(m * n);
+        K.Addmm(Upload(full), aView, bView, c, m, k, n, beta: 0.5f, alpha: -2f, transposeB: true);
+        got = Download(whole);
+        AssertClose(got[..(m * n)], Reference(a, b, m, k, n, -2f, 0.5f, full, true), RtolF32, Atol * k, "stream addmm matrix bias", seed);
+        AssertSentinel(got, m * n);
+    }
+
+    private const float Sentinel = 12345.5f;
+
+    /// <summary>An output of <paramref name="count"/> NaNs followed by two rows' worth of sentinels that no kernel may touch.</summary>
+    private (ArrayView<float> Output, ArrayView<float> Whole) PoisonedWithSentinel(int count)
+    {
+        var data = Enumerable.Repeat(float.NaN, count).Concat(Enumerable.Repeat(Sentinel, 64)).ToArray();
+        var whole = Upload(data);
+        return (whole.SubView(0, count), whole);
+    }
+
+    private static void AssertSentinel(float[] got, int from)
+    {
+        for (int e = from; e < got.Length; e++)
+        {
+            Assert.True(got[e] == Sentinel, $"element {e} past the output was written: {got[e]}");
+        }
+    }
+
+    // NaN and ±Inf in A and in W, in a whole batch and in the last partial one: every output compared with the float64
+    // dot product, NaN where it is NaN, the same infinity where it is infinite (so a tail padded by a stale value times
+    // zero, or a lost NaN, fails).
+    [Theory]
+    [InlineData(3, 76, 11)]
+    [InlineData(8, 212, 9)]
+    [InlineData(16, 148, 6)]
+    public void NkStreamPropagatesNaNAndInf(int m, int k, int n) => WithVariant(GemvF32Variant.Stream, () =>
+    {
+        int seed = 9950 + m + k + n;
+        var a = Random(seed, m * k);
+        var b = Random(seed + 1, k * n);
+        a[(1 * k) + 5] = float.NaN;                // row 1, a whole batch
+        a[((m - 1) * k) + k - 2] = float.PositiveInfinity; // last row, the partial batch
+        b[(2 * k) + k - 1] = float.NaN;             // column 2, the partial batch
+        b[((n - 1) * k) + 9] = float.NegativeInfinity; // last column, a whole batch
+        var (c, whole) = PoisonedWithSentinel(m * n);
+        K.Mm(Upload(a), Upload(b), c, m, k, n, transposeB: true);
+        var got = Download(whole);
+        var expected = Reference(a, b, m, k, n, 1f, 0f, null, false);
+        int nan = 0, inf = 0;
+        for (int e = 0; e < m * n; e++)
+        {
+            if (double.IsNaN(expected[e]))
+            {
+                nan++;
+                Assert.True(float.IsNaN(got[e]), $"element {e}: {got[e]}, expected NaN");
+            }
+            else if (double.IsInfinity(expected[e]))
+            {
+                inf++;
+                Assert.Equal((float)expected[e], got[e]);
+            }
+            else
+            {
+                Assert.True(Math.Abs(got[e] - expected[e]) <= Atol * k + RtolF32 * Math.Abs(expected[e]), $"element {e}: {got[e]} vs {expected[e]}");
+            }
+        }
+
+        Assert.True(nan > 0 && inf > 0, $"the case must have NaN and infinite outputs ({nan}, {inf})");
+        AssertSentinel(got, m * n);
+    });
+
+    /// <summary>
+    /// CUDA geometry (32-lane warps) on the warp-32 simulator: the full five-step lane sum, 2, 4 and 8 warps per group,
+    /// each cap's columns cut by N, K of 4 · odd floats (one or several 128-float batches per warp and a partial one).
+    /// </summary>
+    [Theory]
+    [InlineData(2, 1060, 13, 2)]
+    [InlineData(4, 652, 9, 4)]
+    [InlineData(7, 524, 6, 8)]
+    [InlineData(8, 2092, 5, 2)]
+    [InlineData(12, 1164, 7, 4)]
+    [InlineData(16, 396, 5, 8)]
+    public void NkStreamCudaGeometryMatchesFloat64(int m, int k, int n, int warps)
+    {
+        int seed = 9960 + (m * 1000) + k + n + warps;
+        var acc = warp32.Accelerator;
+        var a = Random(seed, m * k);
+        var b = Random(seed + 1, k * n);
+        var bias = Random(seed + 2, m * n);
+        var g = new GemvShape { M = m, N = n, K = k, Alpha = 0.5f, Beta = 2f, HasBias = 1, BiasStrideM = n };
+        var (config, cap) = GemvNkStreamLaunch.Plan(g, acc.WarpSize, 256, 132, warps);
+        Assert.Equal(warps * 32, config.GroupDim.X);
+
+        using var aBuffer = acc.Allocate1D(a);
+        using var bBuffer = acc.Allocate1D(b);
+        using var biasBuffer = acc.Allocate1D(bias);
+        using var cBuffer = acc.Allocate1D(Enumerable.Repeat(float.NaN, m * n).Concat(Enumerable.Repeat(Sentinel, 64)).ToArray());
+        var a4 = aBuffer.View.AsContiguous().Cast<Float4>();
+        var b4 = bBuffer.View.AsContiguous().Cast<Float4>();
+        var cView = cBuffer.View.AsContiguous();
+        Action<KernelConfig, ArrayView<Float4>, ArrayView<Float4>, ArrayView<float>, ArrayView<float>, GemvShape> kernel = cap switch
+        {
+            2 => acc.LoadStreamKernel<ArrayView<Float4>, ArrayView<Float4>, ArrayView<float>, ArrayView<float>, GemvShape>(GemmFastKernels.GemvNkStreamF32<Const2>),
+            4 => acc.LoadStreamKernel<ArrayView<Float4>, ArrayView<Float4>, ArrayView<float>, ArrayView<float>, GemvShape>(GemmFastKernels.GemvNkStreamF32<Const4>),
+            8 => acc.LoadStreamKernel<ArrayView<Float4>, ArrayView<Float4>, ArrayView<float>, ArrayView<float>, GemvShape>(GemmFastKernels.GemvNkStreamF32<Const8>),
+            _ => acc.LoadStreamKernel<ArrayView<Float4>, ArrayView<Float4>, ArrayView<float>, ArrayView<float>, GemvShape>(GemmFastKernels.GemvNkStreamF32<Const16>),
+        };
+        kernel(config, a4, b4, biasBuffer.View.AsContiguous(), cView.SubView(0, m * n), g);
+        acc.Synchronize();
+        var got = cBuffer.GetAsArray1D();
+        AssertClose(got[..(m * n)], Reference(a, b, m, k, n, 0.5f, 2f, bias, true), RtolF32, Atol * k, "warp-32 streamed GEMV", seed);
+        AssertSentinel(got, m * n);
+    }
+
+    [Fact]
+    public void NkStreamPlanTakesTheFewestWarpsThatFillTheSms()
+    {
+        // H200 (132 SMs, 8 warps each asked for): 16 x 11008 at 4 columns is 2752 groups, 2 warps; 2 or 4 x 4096 at 8
+        // columns 512 groups, 4 warps (2 would be 1024 warps < 1056); 8 x 4096 at 4 columns 1024 groups, 2 warps.
+        Assert.Equal((2752, 64, 16), PlanOf(16, 4096, 11008));
+        Assert.Equal((512, 128, 2), PlanOf(2, 4096, 4096));
+        Assert.Equal((512, 128, 4), PlanOf(3, 4096, 4096));
+        Assert.Equal((1024, 64, 8), PlanOf(8, 4096, 4096));
+        Assert.Equal((16, 256, 16), PlanOf(9, 4096, 64));
+
+        static (int Groups, int Threads, int Cap) PlanOf(int m, int k, int n)
+        {
+            var (config, cap) = GemvNkStreamLaunch.Plan(new GemvShape { M = m, N = n, K = k }, 32, 1024, 132);
+            return (config.GridDim.X, config.GroupDim.X, cap);
+        }
+    }
+
+    [Fact]
+    public void StreamRoutesOnlyAlignedNkProductsOfTwoToSixteenRows() => WithVariant(GemvF32Variant.Stream, () =>
+    {
+        var a = Upload(Random(9970, 17 * 8));
+        var b = Upload(Random(9971, 8 * 8));
+        Assert.False(K.UsesGemvNkStreamF32(a, b, 1, 8));
+        Assert.True(K.UsesGemvNkStreamF32(a, b, 2, 8));
+        Assert.True(K.UsesGemvNkStreamF32(a, b, 16, 8));
+        Assert.False(K.UsesGemvNkStreamF32(a, b, 17, 8));
+        Assert.False(K.UsesGemvNkStreamF32(a, b, 2, 6));
+        Assert.False(K.UsesGemvNkStreamF32(a.SubView(1, 16), b, 2, 8));
+        Assert.Equal(9, K.FlatSgemmMinRows);
+        K.GemvF32Kernel = GemvF32Variant.Pipe;
+        Assert.False(K.UsesGemvNkStreamF32(a, b, 2, 8));
+    });
+
     [Theory]
     [InlineData("pipe", true)]
     [InlineData(" PIPE ", true)]
@@ -148,6 +346,11 @@ public sealed class GemvVecF32Tests : KernelTestBase, IClassFixture<Warp32Simula
     [InlineData("other", true)]
     public void TheVariantSettingParses(string? setting, bool pipe) =>
         Assert.Equal(pipe ? GemvF32Variant.Pipe : GemvF32Variant.Vec, GemvF32Choice.Parse(setting));
+
+    [Theory]
+    [InlineData("stream")]
+    [InlineData(" Stream ")]
+    public void TheStreamSettingParses(string setting) => Assert.Equal(GemvF32Variant.Stream, GemvF32Choice.Parse(setting));
 
     /// <summary>Runs <paramref name="body"/> with the shared facade set to <paramref name="variant"/>, then restores it.</summary>
     private void WithVariant(GemvF32Variant variant, Action body)
@@ -390,5 +593,52 @@ public sealed class GemvVecF32Tests : KernelTestBase, IClassFixture<Warp32Simula
             Assert.True(vectorLoads >= 8, $"{kernel.Name}: expected at least eight 16-byte loads (whole iteration and tail), found {vectorLoads}");
             Assert.Equal(0, local);
         }
+    }
+
+    /// <summary>
+    /// Every variant of the streamed kernel in sm_90 PTX at its launch bound (256 threads): 16-byte loads for A and W, no
+    /// local memory, and in the batch loop the batch's weight loads (one per column) before the warp barrier with no float
+    /// arithmetic among them, its activation loads (one per row) after it and before the products. The barrier orders memory,
+    /// so ptxas keeps every weight load ahead of it: the DRAM requests of a batch leave in one burst.
+    /// </summary>
+    [Theory]
+    [InlineData(typeof(Const2), 2, 8)]
+    [InlineData(typeof(Const4), 4, 8)]
+    [InlineData(typeof(Const8), 8, 4)]
+    [InlineData(typeof(Const16), 16, 4)]
+    public void StreamPtxIssuesTheBatchBeforeItsProducts(Type rowsCap, int cap, int columns)
+    {
+        Assert.Equal(columns, GemvNkStreamLaunch.ColumnsPerGroup(cap));
+        var kernel = typeof(GemmFastKernels).GetMethod(nameof(GemmFastKernels.GemvNkStreamF32))!.MakeGenericMethod(rowsCap);
+        using var context = Context.Create(b => b.Optimize(IlgpuDevice.CudaOptimization));
+        using var backend = new PTXBackend(context, new CudaCapabilityContext(CudaArchitecture.SM_90),
+            CudaArchitecture.SM_90, CudaInstructionSet.ISA_80, nvvmAPI: null);
+        string ptx = ((PTXCompiledKernel)backend.Compile(EntryPointDescription.FromExplicitlyGroupedKernel(kernel), new KernelSpecialization(256, null))).PTXAssembly;
+        string? dump = Environment.GetEnvironmentVariable("GEMS_PTX_DUMP_DIR");
+        if (!string.IsNullOrEmpty(dump))
+        {
+            Directory.CreateDirectory(dump);
+            File.WriteAllText(Path.Combine(dump, $"GemvNkStreamF32_Const{cap}.ptx"), ptx);
+        }
+
+        int batchLoads = columns + cap;
+        int vectorLoads = Regex.Matches(ptx, @"ld\.global(\.nc)?\.v4\.(f32|b32|u32)").Count;
+        int scalarGlobalLoads = Regex.Matches(ptx, @"ld\.global(\.nc)?\.(f32|b32|u32)\b").Count;
+        int local = Regex.Matches(ptx, @"(ld|st)\.local").Count;
+        output.WriteLine($"GemvNkStreamF32<{cap}>: {vectorLoads} global v4 loads, {scalarGlobalLoads} scalar global loads, {local} local accesses");
+        Assert.Equal(0, local);
+        Assert.True(vectorLoads >= 2 * batchLoads, $"expected the batch's {batchLoads} 16-byte loads in the loop and the tail, found {vectorLoads}");
+
+        int fence = ptx.IndexOf("bar.warp.sync", StringComparison.Ordinal);
+        Assert.True(fence > 0, "the batch loop has no warp barrier");
+        var beforeFence = Regex.Matches(ptx[..fence], @"ld\.global(\.nc)?\.v4\.f32");
+        Assert.Equal(columns, beforeFence.Count);
+        Assert.Empty(Regex.Matches(ptx[beforeFence[0].Index..fence], @"\b(mul|fma|add)\.(rn\.)?f32"));
+        var afterFence = ptx[fence..];
+        int firstProduct = Regex.Match(afterFence, @"\b(fma\.rn|mul(\.rn)?)\.f32").Index;
+        Assert.True(firstProduct > 0, "no product after the fence");
+        Assert.Equal(cap, Regex.Matches(afterFence[..firstProduct], @"ld\.global(\.nc)?\.v4\.f32").Count);
+        int products = Regex.Matches(afterFence, @"\b(fma\.rn|mul(\.rn)?)\.f32").Count;
+        Assert.True(products >= cap * columns * 4, $"expected {cap * columns * 4} products after the fence, found {products}");
     }
 }

@@ -1,0 +1,238 @@
+#!/usr/bin/env python3
+"""Generates src.Kernels/Ilgpu/GemmFastKernels.GemvStream.g.cs: the streamed float32 [N, K] GEMV for 2-16 rows
+(GEMS_GEMV_F32_VARIANT=stream). One straight-line body per row cap, every operand and sum its own variable (constant
+names, so nothing is indexed at run time and nothing lands in local memory); the kernel picks the body from its row-cap
+type argument, which folds the others away. Launch plan and notes: IlgpuKernels.GemvStreamF32.cs.
+Run: python3 src.Kernels/Ilgpu/Codegen/gen_gemv_stream_f32.py"""
+import os
+
+# Row cap -> weight rows (output columns) per group. Per lane a batch holds columns x 4 weight floats, cap x 4
+# activation floats and cap x columns sums; 8 columns keep the activation re-reads at a quarter / half of the weight's
+# bytes for 2 / 4 rows, 4 columns keep 8 / 16 rows near 96 / 150 registers (8 columns at 16 rows would need 128 sums).
+CAPS = {2: 8, 4: 8, 8: 4, 16: 4}
+SHUFFLE_OFFSETS = [1, 2, 4, 8, 16]
+# Most activation rows loaded in one fenced burst: 8 rows are 32 registers; all 16 at once put the 16-row body at 218
+# registers (offline ptxas).
+ROW_BURST = 8
+out = []
+w = out.append
+
+
+def sums(cap, cols):
+    return [f"s{m}_{c}" for m in range(cap) for c in range(cols)]
+
+
+def loads(cap, cols, guard, indent):
+    weight_loads(cols, guard, indent)
+    activation_loads(range(cap), guard, indent)
+
+
+def weight_loads(cols, guard, indent):
+    p = " " * indent
+    for c in range(cols):
+        src = f"wBase[wRow{c} + v]"
+        w(f"{p}Float4 w{c} = {'valid ? ' + src + ' : default' if guard else src};")
+
+
+def activation_loads(rows, guard, indent):
+    p = " " * indent
+    for m in rows:
+        src = f"a4[xRow{m} + v]"
+        w(f"{p}Float4 x{m} = {'valid ? ' + src + ' : default' if guard else src};")
+
+
+def products(rows, cols, indent):
+    p = " " * indent
+    for m in rows:
+        for c in range(cols):
+            for f in "XYZW":
+                w(f"{p}s{m}_{c} += x{m}.{f} * w{c}.{f};")
+
+
+def body(cap, cols):
+    n = cap * cols
+    w(f"    /// <summary>The streamed [N, K] body for up to {cap} rows: {cols} weight rows per group, {n} sums per lane.</summary>")
+    w("    [MethodImpl(MethodImplOptions.AggressiveInlining)]")
+    w(f"    private static void GemvNkStreamRows{cap}(ArrayView<Float4> a4, ArrayView<Float4> b4, ArrayView<float> bias, ArrayView<float> c, GemvShape g)")
+    w("    {")
+    w("        int ws = Warp.WarpSize;")
+    w("        int lane = Warp.LaneIdx;")
+    w("        int warp = Warp.WarpIdx;")
+    w("        int warps = Group.DimX / ws;")
+    w(f"        int n0 = Grid.IdxX * {cols};")
+    w("        int k4 = g.K >> 2;")
+    w("        // Weight rows past N read row N - 1 and activation rows past M row M - 1: their sums are never stored. Rows are")
+    w("        // int offsets from one view per operand (at most 15 rows of K: small), so a load is an add and one address")
+    w("        // product. ILGPU would compute the offsets inside the loop, next to their first use (and ptxas then redid them")
+    w("        // every batch): an empty inline-PTX use of each here keeps them in registers ahead of the loop.")
+    w("        var wBase = b4.SubView((long)n0 * k4);")
+    w("        int wLast = g.N - 1 - n0;")
+    w("        int wRow0 = 0;")
+    for c in range(1, cols):
+        w(f"        int wRow{c} = ({c} < wLast ? {c} : wLast) * k4;")
+    w("        int xRow0 = 0;")
+    for m in range(1, cap):
+        w(f"        int xRow{m} = ({m} < g.M ? {m} : g.M - 1) * k4;")
+    w("        if (CudaAsm.IsSupported)")
+    w("        {")
+    for c in range(1, cols):
+        w(f"            CudaAsm.Emit(\"// row %0\", wRow{c});")
+    for m in range(1, cap):
+        w(f"            CudaAsm.Emit(\"// row %0\", xRow{m});")
+    w("        }")
+    w("")
+    for m in range(cap):
+        w("        float " + ", ".join(f"s{m}_{c} = 0f" for c in range(cols)) + ";")
+    w("        // Warp w takes batches w, w + warps, ...: a batch is one 16-byte vector per lane of every row, so the warp")
+    w("        // asks for 16 * ws contiguous bytes of each of its weight rows at once.")
+    w("        int stride = warps * ws;")
+    w("        int v = (warp * ws) + lane;")
+    w("        if (CudaAsm.IsSupported)")
+    w("        {")
+    w("            CudaAsm.Emit(\"// stride %0\", stride);")
+    w("        }")
+    w("")
+    w("        for (; v - lane + ws <= k4; v += stride)")
+    w("        {")
+    weight_loads(cols, False, 12)
+    w("            // ILGPU places a load next to its first use, which would put the weight loads behind the fence among the")
+    w("            // products: an empty inline-PTX use of each vector keeps it ahead. The warp barrier orders memory, so ptxas")
+    w("            // can sink no weight load below it and hoist no activation load above it: the batch's weight vectors are all")
+    w("            // requested in one burst (the DRAM round trip), then the activations (L1 / L2 hits), then the products.")
+    w("            if (CudaAsm.IsSupported)")
+    w("            {")
+    for c in range(cols):
+        w(f"                CudaAsm.Emit(\"// w %0\", w{c}.X);")
+    w("            }")
+    w("")
+    w("            Warp.Barrier();")
+    w("")
+    w("            // The activations in one burst too: left to itself ptxas issued one row's load per group of products, so a")
+    w("            // batch waited for its activation rows one after another.")
+    activation_loads(range(cap), False, 12)
+    w("            if (CudaAsm.IsSupported)")
+    w("            {")
+    for m in range(cap):
+        w(f"                CudaAsm.Emit(\"// x %0\", x{m}.X);")
+    w("            }")
+    w("")
+    if cap <= ROW_BURST:
+        w("            Warp.Barrier();")
+    else:
+        w(f"            // No second fence above {ROW_BURST} rows: fenced, ptxas kept all 16 activation vectors live with the weights (218")
+        w("            // registers offline, spills when held to 128); unfenced it issues about half of them at once and the rest as")
+        w("            // the first rows' products free their registers.")
+    products(range(cap), cols, 12)
+    w("        }")
+    w("")
+    w("        if (v - lane < k4)")
+    w("        {")
+    w("            // The last, partial batch: both operands are zero past K, so a product there is 0 * 0, never a stale value")
+    w("            // times zero (Inf * 0 would be NaN).")
+    w("            bool valid = v < k4;")
+    loads(cap, cols, True, 12)
+    products(range(cap), cols, 12)
+    w("        }")
+    w("")
+    w("        // Sum over the warp's lanes by halving: at each offset a lane keeps one half of its sums and adds its partner's")
+    w("        // copy of that half, so 32 lanes reduce n sums in n / 2 + n / 4 + ... shuffles instead of 5 n. Afterwards the")
+    w("        // lane holds the warp totals of sums first .. first + held - 1; sums it shares with a lane of a lower bit")
+    w("        // (when fewer than one per lane remain) are written by that lane only.")
+    w("        int first = 0;")
+    w(f"        int held = {n};")
+    w("        bool writer = true;")
+    cur = sums(cap, cols)
+    for o in SHUFFLE_OFFSETS:
+        w(f"        if (ws > {o})")
+        w("        {")
+        if len(cur) >= 2:
+            h = len(cur) // 2
+            w(f"            bool upper = (lane & {o}) != 0;")
+            for i in range(h):
+                lo, hi = cur[i], cur[i + h]
+                w(f"            float send{i} = upper ? {lo} : {hi};")
+                w(f"            {lo} = (upper ? {hi} : {lo}) + Warp.ShuffleXor(send{i}, {o});")
+            w(f"            first += upper ? {h} : 0;")
+            w("            held >>= 1;")
+            cur = cur[:h]
+        else:
+            w(f"            {cur[0]} += Warp.ShuffleXor({cur[0]}, {o});")
+            w(f"            writer &= (lane & {o}) == 0;")
+        w("        }")
+        w("")
+    w(f"        var red = SharedMemory.Allocate<float>(GemvNkStreamMaxWarps * {n});")
+    w("        if (writer)")
+    w("        {")
+    w(f"            int at = (warp * {n}) + first;")
+    # Each halving keeps a prefix of the sums' variables, and a narrower warp stops halving earlier: the lane's held sums
+    # are the first `held` variables of the full list.
+    every = sums(cap, cols)
+    w(f"            red[at] = {every[0]};")
+    for i in range(1, n):
+        w(f"            if (held > {i})")
+        w("            {")
+        w(f"                red[at + {i}] = {every[i]};")
+        w("            }")
+        w("")
+    w("        }")
+    w("")
+    w("        Group.Barrier();")
+    w(f"        for (int e = Group.IdxX; e < {n}; e += Group.DimX)")
+    w("        {")
+    w(f"            int row = e / {cols};")
+    w(f"            int col = n0 + (e - (row * {cols}));")
+    w("            if (row < g.M && col < g.N)")
+    w("            {")
+    w("                // Warp order, so the result does not depend on timing.")
+    w("                float sum = red[e];")
+    w("                for (int other = 1; other < warps; other++)")
+    w("                {")
+    w(f"                    sum += red[(other * {n}) + e];")
+    w("                }")
+    w("")
+    w("                c[((long)row * g.N) + col] = GemvEpilogue(bias, g, row, col, sum);")
+    w("            }")
+    w("        }")
+    w("    }")
+
+
+w("// <auto-generated/> by src.Kernels/Ilgpu/Codegen/gen_gemv_stream_f32.py: edit the generator, not this file.")
+w("using System.Runtime.CompilerServices;")
+w("using ILGPU;")
+w("using ILGPU.Runtime.Cuda;")
+w("")
+w("namespace GemsInjector.Kernels.Ilgpu;")
+w("")
+w("internal static partial class GemmFastKernels")
+w("{")
+w("    /// <summary>Most warps per group of <see cref=\"GemvNkStreamF32{TRowsCap}\"/> (the size of its shared sum buffer).</summary>")
+w("    public const int GemvNkStreamMaxWarps = 8;")
+w("")
+w("    /// <summary>")
+w("    /// Streamed float32 decode GEMV for 2-16 rows, weight [N, K] (<c>GEMS_GEMV_F32_VARIANT=stream</c>; notes and launch")
+w("    /// plan in <see cref=\"GemvNkStreamLaunch\"/>): a group owns a few weight rows (output columns) and all of K, no split-K")
+w("    /// and no second launch. K a multiple of 4, both views 16-byte aligned; the group size is read from the launch.")
+w("    /// </summary>")
+w("    [IlgpuKernel]")
+for cap in CAPS:
+    w(f"    [IlgpuKernelVariant(typeof(Const{cap}))]")
+w("    public static void GemvNkStreamF32<TRowsCap>(ArrayView<Float4> a4, ArrayView<Float4> b4, ArrayView<float> bias, ArrayView<float> c, GemvShape g)")
+w("        where TRowsCap : struct, IKernelConstant")
+w("    {")
+w("        int cap = default(TRowsCap).Value;")
+first_cap = True
+for cap in CAPS:
+    w(f"        {'if' if first_cap else 'else if'} (cap == {cap})")
+    w("        {")
+    w(f"            GemvNkStreamRows{cap}(a4, b4, bias, c, g);")
+    w("        }")
+    first_cap = False
+w("    }")
+for cap, cols in CAPS.items():
+    w("")
+    body(cap, cols)
+w("}")
+
+path = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "GemmFastKernels.GemvStream.g.cs")
+with open(path, "w", encoding="utf-8", newline="\n") as f:
+    f.write("\n".join(out) + "\n")
