@@ -462,19 +462,26 @@ internal readonly unsafe struct SoftmaxLastJob<T> : IRowJob
         bool inPlace = typeof(T) == typeof(Float32Lanes) && !stream;
         float* scratch = !log && !inPlace && n <= ScratchRow ? KernelScratch.Floats(KernelScratch.SlotRow, n) : null;
         Vector512<float> log2E = Vector512.Create(VectorMath.Log2OfE);
+        bool onePass = n <= ScratchRow;
+        float* blockPivots = stackalloc float[onePass ? (n + SumBlock - 1) / SumBlock : 0];
         for (long row = first; row < end; row++)
         {
             byte* x = input + row * n * T.Size;
             byte* d = destination + row * n * T.Size;
-            float max = RowMax(x);
+            float* e = log ? null : inPlace ? (float*)d : scratch;
+            byte* next = prefetch && Sse.IsSupported && row + 1 < end ? x + n * T.Size : null;
+            float max = onePass ? OnePass(x, d, e, next, blockPivots) : RowMax(x);
             if (!float.IsFinite(max))
             {
                 FillNaN(d);
                 continue;
             }
 
-            float* e = log ? null : inPlace ? (float*)d : scratch;
-            byte* next = prefetch && Sse.IsSupported && row + 1 < end ? x + n * T.Size : null;
+            if (onePass && Math.Abs(max) < FusedMaxLimit)
+            {
+                continue;
+            }
+
             if (Math.Abs(max) < FusedMaxLimit)
             {
                 float offset = max * VectorMath.Log2OfE;
@@ -510,6 +517,207 @@ internal readonly unsafe struct SoftmaxLastJob<T> : IRowJob
         else
         {
             RecomputeOutput<TExponent>(x, d, a, b, Vector512.Create((float)(1.0 / sum)));
+        }
+    }
+
+    /// <summary>
+    /// The whole row in one read of x: each 256-element block takes its max, raises the running max and the row's pivot
+    /// P = ⌈max(running max, -2^20)·log2 e⌉, then stores 2^t with t = x·log2 e - P (so t ≤ 1/16) and adds the block's
+    /// terms to Σ, whose float64 lanes are first moved to a raised pivot. Pivots are integers, so that move and each
+    /// block's factor 2^(its pivot - final pivot) in the output pass are exact powers of two: the only rounding added to
+    /// the three-pass form's is none. Returns the row's max; when it is not finite or |max| ≥ 2^20 nothing is written
+    /// that counts, and the caller takes the three-pass path (NaN fill, or the difference exponent).
+    /// </summary>
+    private float OnePass(byte* x, byte* d, float* e, byte* next, float* blockPivots)
+    {
+        Vector512<float> log2E = Vector512.Create(VectorMath.Log2OfE);
+        Vector512<double> sumLow = Vector512<double>.Zero, sumHigh = Vector512<double>.Zero;
+        float runningMax = float.NegativeInfinity;
+        float pivot = Pivot(float.NegativeInfinity);
+        Vector512<float> negativePivot = Vector512.Create(-pivot);
+        int block = 0;
+        int j = 0;
+        for (; j <= n - SumBlock; j += SumBlock, block++)
+        {
+            byte* xb = x + j * T.Size;
+            Vector512<float> max0 = T.Load(xb), max1 = T.Load(xb + Lanes * T.Size), max2 = T.Load(xb + 2 * Lanes * T.Size), max3 = T.Load(xb + 3 * Lanes * T.Size);
+            for (int k = 4 * Lanes; k < SumBlock; k += 4 * Lanes)
+            {
+                max0 = Vector512.Max(max0, T.Load(xb + k * T.Size));
+                max1 = Vector512.Max(max1, T.Load(xb + (k + Lanes) * T.Size));
+                max2 = Vector512.Max(max2, T.Load(xb + (k + 2 * Lanes) * T.Size));
+                max3 = Vector512.Max(max3, T.Load(xb + (k + 3 * Lanes) * T.Size));
+            }
+
+            Raise(Max(Vector512.Max(Vector512.Max(max0, max1), Vector512.Max(max2, max3))), ref runningMax, ref pivot, ref negativePivot, ref sumLow, ref sumHigh);
+            blockPivots[block] = pivot;
+            Vector512<float> s0 = Vector512<float>.Zero, s1 = s0, s2 = s0, s3 = s0;
+            for (int k = 0; k < SumBlock; k += 4 * Lanes)
+            {
+                if (next != null)
+                {
+                    // The next row's lines under these elements, towards L2 while this row computes.
+                    for (int line = 0; line < 4 * Lanes * T.Size; line += 64)
+                    {
+                        Sse.Prefetch1(next + (j + k) * T.Size + line);
+                    }
+                }
+
+                Vector512<float> e0 = VectorMath.Exp2NonPositive(Vector512.FusedMultiplyAdd(T.Load(xb + k * T.Size), log2E, negativePivot));
+                Vector512<float> e1 = VectorMath.Exp2NonPositive(Vector512.FusedMultiplyAdd(T.Load(xb + (k + Lanes) * T.Size), log2E, negativePivot));
+                Vector512<float> e2 = VectorMath.Exp2NonPositive(Vector512.FusedMultiplyAdd(T.Load(xb + (k + 2 * Lanes) * T.Size), log2E, negativePivot));
+                Vector512<float> e3 = VectorMath.Exp2NonPositive(Vector512.FusedMultiplyAdd(T.Load(xb + (k + 3 * Lanes) * T.Size), log2E, negativePivot));
+                if (e != null)
+                {
+                    e0.Store(e + j + k);
+                    e1.Store(e + j + k + Lanes);
+                    e2.Store(e + j + k + 2 * Lanes);
+                    e3.Store(e + j + k + 3 * Lanes);
+                }
+
+                s0 += e0;
+                s1 += e1;
+                s2 += e2;
+                s3 += e3;
+            }
+
+            CpuRowKernels.AddWide(ref sumLow, ref sumHigh, (s0 + s1) + (s2 + s3));
+        }
+
+        if (j < n)
+        {
+            // The last, shorter block: its max from memory first (it is in L1), then its terms.
+            Vector512<float> tailMax = Vector512.Create(float.NegativeInfinity);
+            int k = j;
+            for (; k <= n - Lanes; k += Lanes)
+            {
+                tailMax = Vector512.Max(tailMax, T.Load(x + k * T.Size));
+            }
+
+            if (k < n)
+            {
+                tailMax = Vector512.Max(tailMax, FloatLanes.LoadPartial<T>(x + k * T.Size, n - k, float.NegativeInfinity));
+            }
+
+            Raise(Max(tailMax), ref runningMax, ref pivot, ref negativePivot, ref sumLow, ref sumHigh);
+            blockPivots[block] = pivot;
+            for (; j <= n - Lanes; j += Lanes)
+            {
+                Vector512<float> e0 = VectorMath.Exp2NonPositive(Vector512.FusedMultiplyAdd(T.Load(x + j * T.Size), log2E, negativePivot));
+                if (e != null)
+                {
+                    e0.Store(e + j);
+                }
+
+                CpuRowKernels.AddWide(ref sumLow, ref sumHigh, e0);
+            }
+
+            if (j < n)
+            {
+                // The padding lanes hold -Inf, whose t is -Inf: 2^t = 0.
+                Vector512<float> e0 = VectorMath.Exp2NonPositive(
+                    Vector512.FusedMultiplyAdd(FloatLanes.LoadPartial<T>(x + j * T.Size, n - j, float.NegativeInfinity), log2E, negativePivot));
+                if (e != null)
+                {
+                    FloatLanes.StorePartial<Float32Lanes>(e0, (byte*)(e + j), n - j);
+                }
+
+                CpuRowKernels.AddWide(ref sumLow, ref sumHigh, e0);
+            }
+        }
+
+        if (!float.IsFinite(runningMax) || Math.Abs(runningMax) >= FusedMaxLimit)
+        {
+            return runningMax;
+        }
+
+        double sum = Vector512.Sum(sumLow + sumHigh);
+        if (log)
+        {
+            // Σ counts 2^(x·log2 e - P) = e^(x - max)·2^shift with shift = max·log2 e - P, exact in float64.
+            double shift = (double)runningMax * VectorMath.Log2OfE - pivot;
+            LogOutput(x, d, runningMax, (float)(Math.Log(sum) - shift * Math.Log(2)));
+        }
+        else
+        {
+            ScaleBlocks(e, d, blockPivots, pivot, 1.0 / sum);
+        }
+
+        return runningMax;
+    }
+
+    /// <summary>The pivot of a running max: ⌈max(runningMax, -2^20)·log2 e⌉, an integer (NaN stays NaN).</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static float Pivot(float runningMax) => MathF.Ceiling(MathF.Max(runningMax, -FusedMaxLimit) * VectorMath.Log2OfE);
+
+    /// <summary>2^k in float64 for an integer k ≤ 0; 0 below float64's normal range, and for NaN.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static double PowerOfTwo(float k) => k >= -1022 ? BitConverter.Int64BitsToDouble((long)(1023 + (int)k) << 52) : 0;
+
+    /// <summary>Takes a block's max into the running max; a raised pivot moves Σ (exactly: a power of two) to the new pivot.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static void Raise(
+        float blockMax, ref float runningMax, ref float pivot, ref Vector512<float> negativePivot, ref Vector512<double> sumLow, ref Vector512<double> sumHigh)
+    {
+        // Written so that a NaN block max also enters (and stays: MathF.Max keeps NaN); the caller then fills NaN.
+        if (!(blockMax <= runningMax))
+        {
+            runningMax = MathF.Max(runningMax, blockMax);
+            float raised = Pivot(runningMax);
+            if (raised != pivot)
+            {
+                double factor = PowerOfTwo(pivot - raised);
+                sumLow *= factor;
+                sumHigh *= factor;
+                pivot = raised;
+                negativePivot = Vector512.Create(-pivot);
+            }
+        }
+    }
+
+    /// <summary>
+    /// d = e · 2^(block's pivot - final pivot) / Σ, block by block; the factor is rounded to float32 once, from float64,
+    /// so a block whose pivot lies far below the final one gets 0 exactly where its terms are below float32's range.
+    /// </summary>
+    private void ScaleBlocks(float* e, byte* d, float* blockPivots, float finalPivot, double inverse)
+    {
+        float factorPivot = float.NaN;
+        Vector512<float> factor = Vector512<float>.Zero;
+        for (int start = 0, block = 0; start < n; start += SumBlock, block++)
+        {
+            if (blockPivots[block] != factorPivot)
+            {
+                factorPivot = blockPivots[block];
+                factor = Vector512.Create((float)(inverse * PowerOfTwo(factorPivot - finalPivot)));
+            }
+
+            int stop = Math.Min(n, start + SumBlock);
+            int j = start;
+            if (stream)
+            {
+                for (; j <= stop - Lanes; j += Lanes)
+                {
+                    FloatLanes.StoreStream<T>(Vector512.Load(e + j) * factor, d + j * T.Size);
+                }
+            }
+            else
+            {
+                for (; j <= stop - 2 * Lanes; j += 2 * Lanes)
+                {
+                    T.Store(Vector512.Load(e + j) * factor, d + j * T.Size);
+                    T.Store(Vector512.Load(e + j + Lanes) * factor, d + (j + Lanes) * T.Size);
+                }
+
+                for (; j <= stop - Lanes; j += Lanes)
+                {
+                    T.Store(Vector512.Load(e + j) * factor, d + j * T.Size);
+                }
+            }
+
+            if (j < stop)
+            {
+                FloatLanes.StorePartial<T>(FloatLanes.LoadPartial<Float32Lanes>((byte*)(e + j), stop - j, 0f) * factor, d + j * T.Size, stop - j);
+            }
         }
     }
 
