@@ -457,25 +457,15 @@ internal readonly unsafe struct SoftmaxLastJob<T> : IRowJob
         prefetch = stream && CpuRowKernels.PrefetchSoftmaxRows;
     }
 
-    [SkipLocalsInit] // the pivot rows below are written before they are read
     public void Run(long first, long end)
     {
         bool inPlace = typeof(T) == typeof(Float32Lanes) && !stream;
         float* scratch = !log && !inPlace && n <= ScratchRow ? KernelScratch.Floats(KernelScratch.SlotRow, n) : null;
         Vector512<float> log2E = Vector512.Create(VectorMath.Log2OfE);
-        bool onePass = n <= ScratchRow;
-        float* blockPivots = stackalloc float[onePass ? (n + SumBlock - 1) / SumBlock * Lanes : 0];
         for (long row = first; row < end; row++)
         {
             byte* x = input + row * n * T.Size;
             byte* d = destination + row * n * T.Size;
-            float* e = log ? null : inPlace ? (float*)d : scratch;
-            byte* next = prefetch && Sse.IsSupported && row + 1 < end ? x + n * T.Size : null;
-            if (onePass && OnePass(x, d, e, next, blockPivots))
-            {
-                continue;
-            }
-
             float max = RowMax(x);
             if (!float.IsFinite(max))
             {
@@ -483,6 +473,8 @@ internal readonly unsafe struct SoftmaxLastJob<T> : IRowJob
                 continue;
             }
 
+            float* e = log ? null : inPlace ? (float*)d : scratch;
+            byte* next = prefetch && Sse.IsSupported && row + 1 < end ? x + n * T.Size : null;
             if (Math.Abs(max) < FusedMaxLimit)
             {
                 float offset = max * VectorMath.Log2OfE;
@@ -518,262 +510,6 @@ internal readonly unsafe struct SoftmaxLastJob<T> : IRowJob
         else
         {
             RecomputeOutput<TExponent>(x, d, a, b, Vector512.Create((float)(1.0 / sum)));
-        }
-    }
-
-    /// <summary>
-    /// The whole row in one read of x. Each lane (element j of the row falls in lane j mod 16) keeps a running max and a
-    /// pivot P = ⌈max(running max, -2^20)·log2 e⌉, an integer; each 256-element block raises them by its own lane-wise
-    /// max, then stores 2^t with t = x·log2 e - P (so t ≤ 1/16) and adds its terms to the lane's Σ, first moved to the
-    /// raised pivot. Everything stays lane-wise — no horizontal max per block on the path to the exponentials. As pivots
-    /// are integers, moving Σ and each block's factor 2^(its pivot - the row's pivot) in the output pass are exact powers
-    /// of two: no rounding is added to the three-pass form's. Returns false, having written nothing that counts, for rows
-    /// the three-pass path must take: a max that is not finite or of at least 2^20 (the difference exponent), or a NaN.
-    /// </summary>
-    private bool OnePass(byte* x, byte* d, float* e, byte* next, float* blockPivots)
-    {
-        Vector512<float> log2E = Vector512.Create(VectorMath.Log2OfE);
-        Vector512<double> sumLow = Vector512<double>.Zero, sumHigh = Vector512<double>.Zero;
-        // Σ x: NaN if an element is NaN, which the native max may drop. (Also NaN for a row holding both infinities or
-        // overflowing; such rows take the three-pass path anyway.)
-        Vector512<float> probe = Vector512<float>.Zero;
-        Vector512<float> runningMax = Vector512.Create(float.NegativeInfinity);
-        Vector512<float> pivot = Pivot(runningMax);
-        int fullBlocks = n / SumBlock;
-        Vector512<float> blockMax = fullBlocks > 0 ? BlockMax(x, ref probe) : runningMax;
-        int j = 0;
-        for (int block = 0; block < fullBlocks; block++, j += SumBlock)
-        {
-            Raise(blockMax, ref runningMax, ref pivot, ref sumLow, ref sumHigh);
-            pivot.Store(blockPivots + block * Lanes);
-            Vector512<float> negativePivot = -pivot;
-            if (block + 1 < fullBlocks)
-            {
-                // The next block's max comes first in program order, so its latency hides behind this block's exponentials.
-                blockMax = BlockMax(x + (j + SumBlock) * T.Size, ref probe);
-            }
-
-            byte* xb = x + j * T.Size;
-            Vector512<float> s0 = Vector512<float>.Zero, s1 = s0, s2 = s0, s3 = s0;
-            for (int k = 0; k < SumBlock; k += 4 * Lanes)
-            {
-                if (next != null)
-                {
-                    // The next row's lines under these elements, towards L2 while this row computes.
-                    for (int line = 0; line < 4 * Lanes * T.Size; line += 64)
-                    {
-                        Sse.Prefetch1(next + (j + k) * T.Size + line);
-                    }
-                }
-
-                Vector512<float> e0 = VectorMath.Exp2NonPositive(Vector512.FusedMultiplyAdd(T.Load(xb + k * T.Size), log2E, negativePivot));
-                Vector512<float> e1 = VectorMath.Exp2NonPositive(Vector512.FusedMultiplyAdd(T.Load(xb + (k + Lanes) * T.Size), log2E, negativePivot));
-                Vector512<float> e2 = VectorMath.Exp2NonPositive(Vector512.FusedMultiplyAdd(T.Load(xb + (k + 2 * Lanes) * T.Size), log2E, negativePivot));
-                Vector512<float> e3 = VectorMath.Exp2NonPositive(Vector512.FusedMultiplyAdd(T.Load(xb + (k + 3 * Lanes) * T.Size), log2E, negativePivot));
-                if (e != null)
-                {
-                    e0.Store(e + j + k);
-                    e1.Store(e + j + k + Lanes);
-                    e2.Store(e + j + k + 2 * Lanes);
-                    e3.Store(e + j + k + 3 * Lanes);
-                }
-
-                s0 += e0;
-                s1 += e1;
-                s2 += e2;
-                s3 += e3;
-            }
-
-            CpuRowKernels.AddWide(ref sumLow, ref sumHigh, (s0 + s1) + (s2 + s3));
-        }
-
-        if (j < n)
-        {
-            // The last, shorter block: its lane-wise max from memory first (it is in L1), then its terms. Padding lanes
-            // hold -Inf, whose t is -Inf: 2^t = 0.
-            Vector512<float> tailMax = Vector512.Create(float.NegativeInfinity);
-            int k = j;
-            for (; k <= n - Lanes; k += Lanes)
-            {
-                Vector512<float> v = T.Load(x + k * T.Size);
-                tailMax = Vector512.MaxNative(tailMax, v);
-                probe += v;
-            }
-
-            if (k < n)
-            {
-                Vector512<float> v = FloatLanes.LoadPartial<T>(x + k * T.Size, n - k, float.NegativeInfinity);
-                tailMax = Vector512.MaxNative(tailMax, v);
-                probe += v;
-            }
-
-            Raise(tailMax, ref runningMax, ref pivot, ref sumLow, ref sumHigh);
-            pivot.Store(blockPivots + fullBlocks * Lanes);
-            Vector512<float> negativePivot = -pivot;
-            for (; j <= n - Lanes; j += Lanes)
-            {
-                Vector512<float> e0 = VectorMath.Exp2NonPositive(Vector512.FusedMultiplyAdd(T.Load(x + j * T.Size), log2E, negativePivot));
-                if (e != null)
-                {
-                    e0.Store(e + j);
-                }
-
-                CpuRowKernels.AddWide(ref sumLow, ref sumHigh, e0);
-            }
-
-            if (j < n)
-            {
-                Vector512<float> e0 = VectorMath.Exp2NonPositive(
-                    Vector512.FusedMultiplyAdd(FloatLanes.LoadPartial<T>(x + j * T.Size, n - j, float.NegativeInfinity), log2E, negativePivot));
-                if (e != null)
-                {
-                    FloatLanes.StorePartial<Float32Lanes>(e0, (byte*)(e + j), n - j);
-                }
-
-                CpuRowKernels.AddWide(ref sumLow, ref sumHigh, e0);
-            }
-        }
-
-        float max = HorizontalMaxNative(runningMax);
-        if (!(Math.Abs(max) < FusedMaxLimit) || float.IsNaN(Vector512.Sum(probe)))
-        {
-            return false;
-        }
-
-        // The row's pivot is the largest lane pivot (that of the max); each lane's Σ moves to it exactly.
-        float rowPivot = HorizontalMaxNative(pivot);
-        Vector512<float> rowPivots = Vector512.Create(rowPivot);
-        (Vector512<double> lowFactor, Vector512<double> highFactor) = Vector512.Widen(PowerOfTwo(Vector512<float>.One, pivot - rowPivots));
-        double sum = Vector512.Sum(sumLow * lowFactor + sumHigh * highFactor);
-        if (log)
-        {
-            // Σ counts 2^(x·log2 e - P) = e^(x - max)·2^shift with shift = max·log2 e - P, exact in float64.
-            double shift = (double)max * VectorMath.Log2OfE - rowPivot;
-            LogOutput(x, d, max, (float)(Math.Log(sum) - shift * Math.Log(2)));
-        }
-        else
-        {
-            ScaleBlocks(e, d, blockPivots, rowPivots, Vector512.Create((float)(1.0 / sum)));
-        }
-
-        return true;
-    }
-
-    /// <summary>The lane-wise max of a full 256-element block by the native max (NaN may be dropped; <paramref name="probe"/> gets Σ x to catch it).</summary>
-    [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private static Vector512<float> BlockMax(byte* xb, ref Vector512<float> probe)
-    {
-        Vector512<float> v0 = T.Load(xb), v1 = T.Load(xb + Lanes * T.Size), v2 = T.Load(xb + 2 * Lanes * T.Size), v3 = T.Load(xb + 3 * Lanes * T.Size);
-        Vector512<float> max0 = v0, max1 = v1, max2 = v2, max3 = v3;
-        Vector512<float> sum0 = v0, sum1 = v1, sum2 = v2, sum3 = v3;
-        for (int k = 4 * Lanes; k < SumBlock; k += 4 * Lanes)
-        {
-            v0 = T.Load(xb + k * T.Size);
-            v1 = T.Load(xb + (k + Lanes) * T.Size);
-            v2 = T.Load(xb + (k + 2 * Lanes) * T.Size);
-            v3 = T.Load(xb + (k + 3 * Lanes) * T.Size);
-            max0 = Vector512.MaxNative(max0, v0);
-            max1 = Vector512.MaxNative(max1, v1);
-            max2 = Vector512.MaxNative(max2, v2);
-            max3 = Vector512.MaxNative(max3, v3);
-            sum0 += v0;
-            sum1 += v1;
-            sum2 += v2;
-            sum3 += v3;
-        }
-
-        probe += (sum0 + sum1) + (sum2 + sum3);
-        return Vector512.MaxNative(Vector512.MaxNative(max0, max1), Vector512.MaxNative(max2, max3));
-    }
-
-    /// <summary>The largest lane by the native max (NaN handling left to the caller).</summary>
-    [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private static float HorizontalMaxNative(Vector512<float> v)
-    {
-        Vector256<float> a = Vector256.MaxNative(v.GetLower(), v.GetUpper());
-        Vector128<float> b = Vector128.MaxNative(a.GetLower(), a.GetUpper());
-        b = Vector128.MaxNative(b, Vector128.Shuffle(b, Vector128.Create(2, 3, 0, 1)));
-        return Vector128.MaxNative(b, Vector128.Shuffle(b, Vector128.Create(1, 0, 3, 2))).ToScalar();
-    }
-
-    /// <summary>Lane-wise pivots of running maxes: ⌈max(runningMax, -2^20)·log2 e⌉, integers.</summary>
-    [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private static Vector512<float> Pivot(Vector512<float> runningMax) =>
-        Vector512.Ceiling(Vector512.MaxNative(runningMax, Vector512.Create(-FusedMaxLimit)) * Vector512.Create(VectorMath.Log2OfE));
-
-    /// <summary>
-    /// v·2^k lane-wise for integer k ≤ 0, rounded once (gradually to 0 below float32's normal range). The fallback
-    /// without AVX-512 multiplies by two normal powers of two, which may round twice for subnormal results.
-    /// </summary>
-    [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private static Vector512<float> PowerOfTwo(Vector512<float> v, Vector512<float> k)
-    {
-        if (Avx512F.IsSupported)
-        {
-            return Avx512F.Scale(v, k);
-        }
-
-        Vector512<float> first = Vector512.MaxNative(k, Vector512.Create(-126f));
-        Vector512<float> second = Vector512.MaxNative(k - first, Vector512.Create(-126f));
-        Vector512<float> firstFactor = Vector512.ShiftLeft(Vector512.ConvertToInt32(first) + Vector512.Create(127), 23).AsSingle();
-        Vector512<float> secondFactor = Vector512.ShiftLeft(Vector512.ConvertToInt32(second) + Vector512.Create(127), 23).AsSingle();
-        Vector512<float> scaled = v * firstFactor * secondFactor;
-        // Beyond the two factors' reach (k < -252) the result is 0, as float32 would round it.
-        return Vector512.ConditionalSelect(Vector512.LessThan(k, Vector512.Create(-252f)), Vector512<float>.Zero, scaled);
-    }
-
-    /// <summary>
-    /// Takes a block's lane-wise max into the running max, and moves each lane's Σ to its raised pivot (by an exact
-    /// power of two, 1 where the pivot stays; terms more than 2^149 below the new pivot, which no output can show, go).
-    /// </summary>
-    [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private static void Raise(Vector512<float> blockMax, ref Vector512<float> runningMax, ref Vector512<float> pivot, ref Vector512<double> sumLow, ref Vector512<double> sumHigh)
-    {
-        runningMax = Vector512.MaxNative(runningMax, blockMax);
-        Vector512<float> raised = Pivot(runningMax);
-        (Vector512<double> lowFactor, Vector512<double> highFactor) = Vector512.Widen(PowerOfTwo(Vector512<float>.One, pivot - raised));
-        sumLow *= lowFactor;
-        sumHigh *= highFactor;
-        pivot = raised;
-    }
-
-    /// <summary>
-    /// d = e · 2^(block's lane pivot - row pivot) / Σ, one factor vector per block (lane i of it for elements ≡ i mod 16).
-    /// The factor is 1/Σ rounded to float32, scaled exactly, so a block whose pivot lies far below the row's gets 0
-    /// exactly where its terms underflow.
-    /// </summary>
-    private void ScaleBlocks(float* e, byte* d, float* blockPivots, Vector512<float> rowPivots, Vector512<float> inverse)
-    {
-        for (int start = 0, block = 0; start < n; start += SumBlock, block++)
-        {
-            Vector512<float> factor = PowerOfTwo(inverse, Vector512.Load(blockPivots + block * Lanes) - rowPivots);
-            int stop = Math.Min(n, start + SumBlock);
-            int j = start;
-            if (stream)
-            {
-                for (; j <= stop - Lanes; j += Lanes)
-                {
-                    FloatLanes.StoreStream<T>(Vector512.Load(e + j) * factor, d + j * T.Size);
-                }
-            }
-            else
-            {
-                for (; j <= stop - 2 * Lanes; j += 2 * Lanes)
-                {
-                    T.Store(Vector512.Load(e + j) * factor, d + j * T.Size);
-                    T.Store(Vector512.Load(e + j + Lanes) * factor, d + (j + Lanes) * T.Size);
-                }
-
-                for (; j <= stop - Lanes; j += Lanes)
-                {
-                    T.Store(Vector512.Load(e + j) * factor, d + j * T.Size);
-                }
-            }
-
-            if (j < stop)
-            {
-                FloatLanes.StorePartial<T>(FloatLanes.LoadPartial<Float32Lanes>((byte*)(e + j), stop - j, 0f) * factor, d + j * T.Size, stop - j);
-            }
         }
     }
 
@@ -885,10 +621,10 @@ internal readonly unsafe struct SoftmaxLastJob<T> : IRowJob
         return Vector512.Sum(sumLow + sumHigh);
     }
 
-    /// <summary>d = e · (1 / Σ) from element <paramref name="start"/> on; e may be d itself (float32).</summary>
-    private void ScaleOutput(float* e, byte* d, Vector512<float> inverse, int start = 0)
+    /// <summary>d = e · (1 / Σ); e may be d itself (float32).</summary>
+    private void ScaleOutput(float* e, byte* d, Vector512<float> inverse)
     {
-        int j = start;
+        int j = 0;
         if (stream)
         {
             for (; j <= n - Lanes; j += Lanes)
