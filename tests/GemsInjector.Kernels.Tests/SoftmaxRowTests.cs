@@ -161,6 +161,113 @@ public unsafe class SoftmaxRowTests
         Typed.AssertClose(Reference64.Softmax(x, Rows, Length, 1, false), actual, torch.ScalarType.BFloat16, TestData.ElementwiseAtol, seed, "streamed softmax");
     }
 
+    /// <summary>
+    /// Rows whose max rises along the row, as (case, row length), for a kernel that finds the max while it exponentiates
+    /// (docs/perf/cpu-notes.md, attempt 11: 256-element blocks, each taken against the running max of its time and
+    /// rescaled in the output pass; not kept, but these rows hold for any form): lengths around the 256-element block and
+    /// the 65536-element scratch row. With attempt 11's kernel, dropping the first block's factor failed 88 of the 220.
+    /// </summary>
+    public static IEnumerable<object[]> RunningMaxCases()
+    {
+        string[] names =
+        {
+            "first block -100, later +100", "first block -100, later -10", "rising by 2 per block", "max in the last block", "NaN", "+Inf", "all -Inf",
+            "-Inf before the max", "first block below -2^20", "max just above -2^20 after a block below it", "max above 2^20 late",
+        };
+        int[] lengths = { 1, 3, 255, 256, 257, 1000, 4096, 4097, 65536, 65537 };
+        return from name in names from length in lengths select new object[] { name, length };
+    }
+
+    [Theory]
+    [MemberData(nameof(RunningMaxCases))]
+    public void Float32_rows_whose_max_rises_match_float64_at_every_element(string name, int length)
+    {
+        int seed = TestData.NewSeed();
+        const int Rows = 3;
+        float[] x = RunningMaxRows(name, length, Rows, seed);
+        foreach (bool log in new[] { false, true })
+        {
+            float[] output = TestData.Poisoned((long)Rows * length);
+            fixed (float* source = x, destination = output)
+            {
+                CpuRowKernels.Run(new SoftmaxLastJob<Float32Lanes>((byte*)source, (byte*)destination, length, log, Rows), Rows, (long)Rows * length);
+            }
+
+            double[] expected = Reference64.Softmax(x, Rows, length, 1, log);
+            string what = $"{(log ? "log_softmax" : "softmax")} of '{name}' rows of {length}";
+            TestData.AssertClose(expected, output, TestData.ElementwiseAtol, TestData.Float32Rtol, seed, what);
+            if (!log)
+            {
+                // Where the true value lies well below float32's smallest step (2^-149) the output must be 0 itself, not
+                // just within atol; nearer the step, one subnormal step of rounding is allowed like anywhere else.
+                double belowEveryStep = Math.Pow(2, -151);
+                for (int i = 0; i < output.Length; i++)
+                {
+                    Assert.True(!(expected[i] < belowEveryStep) || output[i] == 0f, $"{what} (seed {seed}): element {i} is {output[i]:R}, expected 0 (float64 {expected[i]:R}).");
+                }
+            }
+        }
+    }
+
+    [Theory]
+    [MemberData(nameof(RunningMaxCases))]
+    public void Rows_whose_max_rises_match_float64_in_every_dtype(string name, int length)
+    {
+        int seed = TestData.NewSeed();
+        const int Rows = 3;
+        float[] values = RunningMaxRows(name, length, Rows, seed);
+        foreach (torch.ScalarType dtype in Typed.All)
+        {
+            using torch.Tensor input = Typed.Tensor(values, dtype, Rows, length);
+            float[] x = Typed.Values(input);
+            foreach (bool log in new[] { false, true })
+            {
+                using torch.Tensor actual = log ? CpuTensorKernels.LogSoftmax(input, -1) : CpuTensorKernels.Softmax(input, -1);
+                Typed.AssertClose(Reference64.Softmax(x, Rows, length, 1, log), actual, dtype, TestData.ElementwiseAtol, seed, $"{(log ? "log_softmax" : "softmax")} of '{name}' rows of {length}");
+            }
+        }
+    }
+
+    /// <summary>
+    /// <paramref name="rows"/> rows of one running-max case. Where a case places one element, row r places it at the
+    /// start, the middle and the end of the row in turn, so it falls in the first, a middle and the last block.
+    /// </summary>
+    private static float[] RunningMaxRows(string name, int length, int rows, int seed)
+    {
+        float[] noise = TestData.Normal(new Random(seed), (long)rows * length, 1);
+        const int Block = 256;
+        const float TwoTo20 = 1 << 20;
+        var x = new float[noise.Length];
+        for (int r = 0; r < rows; r++)
+        {
+            int special = r == 0 ? 0 : r == 1 ? length / 2 : length - 1;
+            int last = length - 1;
+            for (int i = 0; i < length; i++)
+            {
+                float v = noise[r * length + i];
+                bool firstBlock = i < Block;
+                x[r * length + i] = name switch
+                {
+                    "first block -100, later +100" => firstBlock && i != last ? -100f + v : i == last ? 100f : 99f + v,
+                    "first block -100, later -10" => firstBlock && i != last ? -100f + v : -10f + v,
+                    "rising by 2 per block" => 2f * (i / Block) + 0.3f * v,
+                    "max in the last block" => i == last ? 12f : v,
+                    "NaN" => i == special ? float.NaN : v,
+                    "+Inf" => i == special ? float.PositiveInfinity : v,
+                    "all -Inf" => float.NegativeInfinity,
+                    "-Inf before the max" => i < length / 2 ? float.NegativeInfinity : v,
+                    "first block below -2^20" => firstBlock && i != last ? -5e7f + 300f * v : v,
+                    // The first block's pivot is clamped at -2^20·log2 e; its terms, e^-2 or so of the max's, still count.
+                    "max just above -2^20 after a block below it" => firstBlock && i != last ? -TwoTo20 - 1f + 0.25f * v : -TwoTo20 + 1f + 0.25f * v,
+                    "max above 2^20 late" => i == last ? 3e6f : v,
+                    _ => throw new ArgumentException($"no case '{name}'", nameof(name)),
+                };
+            }
+        }
+
+        return x;
+    }
+
     private static float[] Exp2(float[] t)
     {
         int lanes = Vector512<float>.Count;
