@@ -241,23 +241,25 @@ internal enum GemvF32Variant
     Vec,
 
     /// <summary>
-    /// 2–16 rows: <c>GemvKnPipeF32</c> for [K, N] weights (next iteration's weight loads in flight during the multiply, A
-    /// staged four rows to a 16-byte vector) and <c>GemvNkPipeF32</c> for [N, K] ones (one K step per iteration, the next
-    /// step's loads in flight, two groups per SM); one-row products as <see cref="Vec"/>. The default: H200 Run 49, float32
-    /// 2 / 4 / 8 rows × 4096² as mm_tb 2231 / 1936 / 1400 → 2410 / 2134 / 1748 GB/s, as mm 2515 / 1913 / 1765 → 2440 / 2337 /
-    /// 1935 (8 rows here, the flat SGEMM tile under <see cref="Vec"/>); at 16 rows the flat SGEMM tile stays faster.
+    /// <c>pipe</c>, 2–16 rows: <c>GemvKnPipeF32</c> for [K, N] weights (next iteration's weight loads in flight during the
+    /// multiply, A staged four rows to a 16-byte vector) and <c>GemvNkPipeF32</c> for [N, K] ones (one K step per iteration,
+    /// the next step's loads in flight, two groups per SM); one-row products as <see cref="Vec"/>. The default from H200
+    /// Run 49 (float32 2 / 4 / 8 rows × 4096² as mm_tb 2231 / 1936 / 1400 → 2410 / 2134 / 1748 GB/s, as mm 2515 / 1913 / 1765
+    /// → 2440 / 2337 / 1935) to Run 75; at 16 rows the flat SGEMM tile stays faster.
     /// </summary>
     Pipe,
 
     /// <summary>
-    /// <c>stream</c>: as <see cref="Pipe"/>, but [N, K] products of 2–16 rows take <c>GemvNkStreamF32</c> (a group owns a
-    /// few weight rows and all of K, each warp streams 16 · warpSize contiguous bytes of each row per batch, no split-K and
-    /// no second launch), at 9–16 rows too, where the others take the flat SGEMM tile. Not the default (not measured yet).
+    /// <c>stream</c>, the default since H200 Run 75: as <see cref="Pipe"/>, but [N, K] products of 2–16 rows take
+    /// <c>GemvNkStreamF32</c> (a group owns a few weight rows and all of K, each warp streams 16 · warpSize contiguous bytes
+    /// of each row per batch, no split-K and no second launch), at 9–16 rows too, where the others take the flat SGEMM tile.
+    /// Run 75, mm_tb float32 2 / 4 / 8 rows × 4096²: 2404–2432 / 2129–2138 / 1749–1760 → 3280–3301 / 3223–3228 / 2949–2953
+    /// GB/s; 16 × 11008 × 4096: 1999–2006 (flat tile) → 2050.
     /// </summary>
     Stream,
 }
 
-/// <summary>The float32 decode-product setting (<c>GEMS_GEMV_F32_VARIANT</c>): <c>pipe</c> (default), <c>vec</c> or <c>stream</c>.</summary>
+/// <summary>The float32 decode-product setting (<c>GEMS_GEMV_F32_VARIANT</c>): <c>stream</c> (default), <c>pipe</c> or <c>vec</c>.</summary>
 internal static class GemvF32Choice
 {
     /// <summary>Environment variable naming the float32 decode kernels.</summary>
@@ -269,13 +271,13 @@ internal static class GemvF32Choice
     public static GemvF32Variant FromEnvironment() => FromVariable.Value;
 
     /// <summary>
-    /// <c>vec</c> or <c>stream</c> (any case, surrounding spaces ignored) selects <see cref="GemvF32Variant.Vec"/> or
-    /// <see cref="GemvF32Variant.Stream"/>; anything else the default, <see cref="GemvF32Variant.Pipe"/>.
+    /// <c>vec</c> or <c>pipe</c> (any case, surrounding spaces ignored) selects <see cref="GemvF32Variant.Vec"/> or
+    /// <see cref="GemvF32Variant.Pipe"/>; anything else the default, <see cref="GemvF32Variant.Stream"/>.
     /// </summary>
     public static GemvF32Variant Parse(string? setting) => setting?.Trim().ToLowerInvariant() switch
     {
         "vec" => GemvF32Variant.Vec,
-        "stream" => GemvF32Variant.Stream,
-        _ => GemvF32Variant.Pipe,
+        "pipe" => GemvF32Variant.Pipe,
+        _ => GemvF32Variant.Stream,
     };
 }

@@ -81,20 +81,6 @@ internal static class Catalog
             }
         }
 
-        if (bench && dt == DType.F32)
-        {
-            // Reads of as many bytes as each decode GEMV weight (16-bit and float32, 4096² and 11008 × 4096) and each decode
-            // attention's K and V cache at batch 1, and of the script copy's: compare.py's same-bytes read column. Quick:
-            // one short buffer, and one that takes the simulator's grid (16-thread groups) through a whole 8-load step,
-            // three more vectors per thread and a few.
-            const long KvCacheBytes = 2L * 8 * 4096 * 128 * 2;
-            long[] readBytes = quick ? new long[] { 4L * 4096, 16L * (ReadProbe.Groups * 16 * 11 + 5) } : new[] { 4L * Script, 2L * 4096 * 4096, 4L * 4096 * 4096, 2L * 11008 * 4096, 4L * 11008 * 4096, KvCacheBytes, 2 * KvCacheBytes };
-            foreach (var bytes in readBytes)
-            {
-                cs.Add(Read(bytes / 4));
-            }
-        }
-
         foreach (var n in ewMain)
         {
             cs.Add(Binary("add", "Add", dt, n, 1.0, (a, b) => a + b));
@@ -236,30 +222,6 @@ internal static class Catalog
         };
         c.Inputs.Add(In("a", n));
         c.Outputs.Add(Out("y", n));
-        return c;
-    }
-
-    /// <summary>The read probe over n floats (<see cref="ReadProbe"/>): small integers, so its per-group sums are exact.</summary>
-    private static OpCase Read(long n)
-    {
-        var c = new OpCase
-        {
-            Op = "read", Methods = new[] { "(read probe)" }, DType = DType.F32, Shape = n.ToString(System.Globalization.CultureInfo.InvariantCulture), Category = "read",
-            Reference = h =>
-            {
-                float[] data = h["a"].F;
-                var sums = new double[ReadProbe.Groups];
-                for (long v = 0; v < data.Length / 4; v++)
-                {
-                    sums[ReadProbe.GroupOf(v)] += (double)data[4 * v] + data[4 * v + 1] + data[4 * v + 2] + data[4 * v + 3];
-                }
-
-                return new() { ["sums"] = new Expected(sums) };
-            },
-            Custom = set => ReadProbe.Launch(set.Accelerator, (ArrayView<float>)set.View("a", typeof(float)), (ArrayView<float>)set.View("sums", typeof(float))),
-        };
-        c.Inputs.Add(In("a", n, Gen.Ints(-2, 3)));
-        c.Outputs.Add(Out("sums", ReadProbe.Groups));
         return c;
     }
 

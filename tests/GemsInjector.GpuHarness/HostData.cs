@@ -104,14 +104,6 @@ internal sealed class HostTensor
                     }
 
                     break;
-                case IntGen g:
-                    // Whole numbers as data (the read probe's: float32 sums of them are exact in any order).
-                    for (long i = lo; i < hi; i++)
-                    {
-                        v[i] = dtype.Round(g.Lo + (long)(rng.NextDouble() * (g.HiExclusive - g.Lo)));
-                    }
-
-                    break;
                 default:
                     throw new InvalidOperationException($"{spec.Name}: unsupported generator {gen}.");
             }

@@ -120,15 +120,6 @@ def main():
         if r["op"] == "copy" and r["status"] == "PASS" and num(r["GB/s"]) is not None and num(r.get("bytes")):
             copies.setdefault(r["dtype"], []).append((num(r["bytes"]), num(r["GB/s"])))
 
-    # The read probe (op "read", float32 data) by bytes: the fastest one launch reads that many bytes, whatever the dtype.
-    reads = [(num(r["bytes"]), num(r["GB/s"])) for r in rows
-             if r["op"] == "read" and r["status"] == "PASS" and num(r["GB/s"]) is not None and num(r.get("bytes"))]
-
-    def same_bytes_read(nbytes):
-        """The read probe's rate at the size nearest (within 1.5x) to nbytes, else None."""
-        near = [(abs(b - nbytes), rate) for b, rate in reads if nbytes and max(b, nbytes) / min(b, nbytes) <= 1.5]
-        return min(near)[1] if near else None
-
     def same_bytes_copy(dt, nbytes):
         """The rate of the copy of this dtype whose bytes are nearest (within 1.5x) to nbytes, else None."""
         best = None
@@ -179,14 +170,6 @@ def main():
             small = same_bytes_copy(dt, num(r.get("bytes")))
             if small and gbps is not None:
                 target += f" (a copy of these bytes: {small / cr:.0%} of copy; ours {gbps / small:.0%} of it)"
-            # Reading the weight (or the K and V cache) is the least such a kernel does: where the probe that only reads
-            # those bytes stays below the target, no single-launch kernel reaches it at this size.
-            read = same_bytes_read(num(r.get("bytes")))
-            if read and cr and gbps is not None:
-                target += f"; a read of these bytes alone: {read / cr:.0%} of copy, ours {gbps / read:.0%} of it"
-                if read / cr < need:
-                    bound = True
-                    target += " — out of reach at this size"
             # Without tensor cores a float32 product's FLOPs can cap its byte rate below the target.
             nbytes, nflops = num(r.get("bytes")), num(r.get("flops"))
             if dt == "float32" and cr and nbytes and nflops:

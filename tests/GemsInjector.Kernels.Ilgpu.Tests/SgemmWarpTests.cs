@@ -714,8 +714,11 @@ public sealed class SgemmWarpTests : KernelTestBase
         var savedVariant = K.SgemmKernel;
         var savedRows = K.SmallRowsKernel;
         var savedStage = K.SgemmFlatTbStaging;
+        var savedGemv = K.GemvF32Kernel;
         K.SgemmKernel = SgemmKernelChoice.Parse("warp8");
         K.SmallRowsKernel = SmallRowsChoice.Parse("sgemm");
+        // Under the default GEMV setting (stream) these [N, K] products skip the flat tile; pipe leaves them to it.
+        K.GemvF32Kernel = GemvF32Variant.Pipe;
         try
         {
             float[] Run(SgemmFlatTbStage stage)
@@ -752,6 +755,7 @@ public sealed class SgemmWarpTests : KernelTestBase
             K.SgemmKernel = savedVariant;
             K.SmallRowsKernel = savedRows;
             K.SgemmFlatTbStaging = savedStage;
+            K.GemvF32Kernel = savedGemv;
         }
     }
 
