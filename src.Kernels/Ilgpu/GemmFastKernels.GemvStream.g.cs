@@ -42,6 +42,26 @@ internal static partial class GemmFastKernels
         }
     }
 
+    /// <summary>
+    /// <see cref="GemvNkStreamF32{TRowsCap}"/> at a row cap of 16 with the weight loads one batch ahead
+    /// (<c>GEMS_GEMV_F32_STREAM16=pingpong</c>): the same layout, plan, tail and sums; in the loop each batch requests
+    /// the next batch's weight vectors before its own products, so two batches of weight are in flight per warp;
+    /// the activation loads placed by ptxas as registers free.
+    /// </summary>
+    [IlgpuKernel]
+    public static void GemvNkStreamF32PingPong16(ArrayView<Float4> a4, ArrayView<Float4> b4, ArrayView<float> bias, ArrayView<float> c, GemvShape g) =>
+        GemvNkStreamRows16PingPong(a4, b4, bias, c, g);
+
+    /// <summary>
+    /// <see cref="GemvNkStreamF32{TRowsCap}"/> at a row cap of 16 with the weight loads one batch ahead
+    /// (<c>GEMS_GEMV_F32_STREAM16=pingpongfenced</c>): the same layout, plan, tail and sums; in the loop each batch requests
+    /// the next batch's weight vectors before its own products, so two batches of weight are in flight per warp;
+    /// the activation loads fenced into one burst.
+    /// </summary>
+    [IlgpuKernel]
+    public static void GemvNkStreamF32PingPongFenced16(ArrayView<Float4> a4, ArrayView<Float4> b4, ArrayView<float> bias, ArrayView<float> c, GemvShape g) =>
+        GemvNkStreamRows16PingPongFenced(a4, b4, bias, c, g);
+
     /// <summary>The streamed [N, K] body for up to 2 rows: 8 weight rows per group, 16 sums per lane.</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     private static void GemvNkStreamRows2(ArrayView<Float4> a4, ArrayView<Float4> b4, ArrayView<float> bias, ArrayView<float> c, GemvShape g)
@@ -2173,6 +2193,3066 @@ internal static partial class GemmFastKernels
             s15_3 += x15.Y * w3.Y;
             s15_3 += x15.Z * w3.Z;
             s15_3 += x15.W * w3.W;
+        }
+
+        if (v - lane < k4)
+        {
+            // The last, partial batch: both operands are zero past K, so a product there is 0 * 0, never a stale value
+            // times zero (Inf * 0 would be NaN).
+            bool valid = v < k4;
+            Float4 w0 = valid ? wBase[wRow0 + v] : default;
+            Float4 w1 = valid ? wBase[wRow1 + v] : default;
+            Float4 w2 = valid ? wBase[wRow2 + v] : default;
+            Float4 w3 = valid ? wBase[wRow3 + v] : default;
+            Float4 x0 = valid ? a4[xRow0 + v] : default;
+            Float4 x1 = valid ? a4[xRow1 + v] : default;
+            Float4 x2 = valid ? a4[xRow2 + v] : default;
+            Float4 x3 = valid ? a4[xRow3 + v] : default;
+            Float4 x4 = valid ? a4[xRow4 + v] : default;
+            Float4 x5 = valid ? a4[xRow5 + v] : default;
+            Float4 x6 = valid ? a4[xRow6 + v] : default;
+            Float4 x7 = valid ? a4[xRow7 + v] : default;
+            Float4 x8 = valid ? a4[xRow8 + v] : default;
+            Float4 x9 = valid ? a4[xRow9 + v] : default;
+            Float4 x10 = valid ? a4[xRow10 + v] : default;
+            Float4 x11 = valid ? a4[xRow11 + v] : default;
+            Float4 x12 = valid ? a4[xRow12 + v] : default;
+            Float4 x13 = valid ? a4[xRow13 + v] : default;
+            Float4 x14 = valid ? a4[xRow14 + v] : default;
+            Float4 x15 = valid ? a4[xRow15 + v] : default;
+            s0_0 += x0.X * w0.X;
+            s0_0 += x0.Y * w0.Y;
+            s0_0 += x0.Z * w0.Z;
+            s0_0 += x0.W * w0.W;
+            s0_1 += x0.X * w1.X;
+            s0_1 += x0.Y * w1.Y;
+            s0_1 += x0.Z * w1.Z;
+            s0_1 += x0.W * w1.W;
+            s0_2 += x0.X * w2.X;
+            s0_2 += x0.Y * w2.Y;
+            s0_2 += x0.Z * w2.Z;
+            s0_2 += x0.W * w2.W;
+            s0_3 += x0.X * w3.X;
+            s0_3 += x0.Y * w3.Y;
+            s0_3 += x0.Z * w3.Z;
+            s0_3 += x0.W * w3.W;
+            s1_0 += x1.X * w0.X;
+            s1_0 += x1.Y * w0.Y;
+            s1_0 += x1.Z * w0.Z;
+            s1_0 += x1.W * w0.W;
+            s1_1 += x1.X * w1.X;
+            s1_1 += x1.Y * w1.Y;
+            s1_1 += x1.Z * w1.Z;
+            s1_1 += x1.W * w1.W;
+            s1_2 += x1.X * w2.X;
+            s1_2 += x1.Y * w2.Y;
+            s1_2 += x1.Z * w2.Z;
+            s1_2 += x1.W * w2.W;
+            s1_3 += x1.X * w3.X;
+            s1_3 += x1.Y * w3.Y;
+            s1_3 += x1.Z * w3.Z;
+            s1_3 += x1.W * w3.W;
+            s2_0 += x2.X * w0.X;
+            s2_0 += x2.Y * w0.Y;
+            s2_0 += x2.Z * w0.Z;
+            s2_0 += x2.W * w0.W;
+            s2_1 += x2.X * w1.X;
+            s2_1 += x2.Y * w1.Y;
+            s2_1 += x2.Z * w1.Z;
+            s2_1 += x2.W * w1.W;
+            s2_2 += x2.X * w2.X;
+            s2_2 += x2.Y * w2.Y;
+            s2_2 += x2.Z * w2.Z;
+            s2_2 += x2.W * w2.W;
+            s2_3 += x2.X * w3.X;
+            s2_3 += x2.Y * w3.Y;
+            s2_3 += x2.Z * w3.Z;
+            s2_3 += x2.W * w3.W;
+            s3_0 += x3.X * w0.X;
+            s3_0 += x3.Y * w0.Y;
+            s3_0 += x3.Z * w0.Z;
+            s3_0 += x3.W * w0.W;
+            s3_1 += x3.X * w1.X;
+            s3_1 += x3.Y * w1.Y;
+            s3_1 += x3.Z * w1.Z;
+            s3_1 += x3.W * w1.W;
+            s3_2 += x3.X * w2.X;
+            s3_2 += x3.Y * w2.Y;
+            s3_2 += x3.Z * w2.Z;
+            s3_2 += x3.W * w2.W;
+            s3_3 += x3.X * w3.X;
+            s3_3 += x3.Y * w3.Y;
+            s3_3 += x3.Z * w3.Z;
+            s3_3 += x3.W * w3.W;
+            s4_0 += x4.X * w0.X;
+            s4_0 += x4.Y * w0.Y;
+            s4_0 += x4.Z * w0.Z;
+            s4_0 += x4.W * w0.W;
+            s4_1 += x4.X * w1.X;
+            s4_1 += x4.Y * w1.Y;
+            s4_1 += x4.Z * w1.Z;
+            s4_1 += x4.W * w1.W;
+            s4_2 += x4.X * w2.X;
+            s4_2 += x4.Y * w2.Y;
+            s4_2 += x4.Z * w2.Z;
+            s4_2 += x4.W * w2.W;
+            s4_3 += x4.X * w3.X;
+            s4_3 += x4.Y * w3.Y;
+            s4_3 += x4.Z * w3.Z;
+            s4_3 += x4.W * w3.W;
+            s5_0 += x5.X * w0.X;
+            s5_0 += x5.Y * w0.Y;
+            s5_0 += x5.Z * w0.Z;
+            s5_0 += x5.W * w0.W;
+            s5_1 += x5.X * w1.X;
+            s5_1 += x5.Y * w1.Y;
+            s5_1 += x5.Z * w1.Z;
+            s5_1 += x5.W * w1.W;
+            s5_2 += x5.X * w2.X;
+            s5_2 += x5.Y * w2.Y;
+            s5_2 += x5.Z * w2.Z;
+            s5_2 += x5.W * w2.W;
+            s5_3 += x5.X * w3.X;
+            s5_3 += x5.Y * w3.Y;
+            s5_3 += x5.Z * w3.Z;
+            s5_3 += x5.W * w3.W;
+            s6_0 += x6.X * w0.X;
+            s6_0 += x6.Y * w0.Y;
+            s6_0 += x6.Z * w0.Z;
+            s6_0 += x6.W * w0.W;
+            s6_1 += x6.X * w1.X;
+            s6_1 += x6.Y * w1.Y;
+            s6_1 += x6.Z * w1.Z;
+            s6_1 += x6.W * w1.W;
+            s6_2 += x6.X * w2.X;
+            s6_2 += x6.Y * w2.Y;
+            s6_2 += x6.Z * w2.Z;
+            s6_2 += x6.W * w2.W;
+            s6_3 += x6.X * w3.X;
+            s6_3 += x6.Y * w3.Y;
+            s6_3 += x6.Z * w3.Z;
+            s6_3 += x6.W * w3.W;
+            s7_0 += x7.X * w0.X;
+            s7_0 += x7.Y * w0.Y;
+            s7_0 += x7.Z * w0.Z;
+            s7_0 += x7.W * w0.W;
+            s7_1 += x7.X * w1.X;
+            s7_1 += x7.Y * w1.Y;
+            s7_1 += x7.Z * w1.Z;
+            s7_1 += x7.W * w1.W;
+            s7_2 += x7.X * w2.X;
+            s7_2 += x7.Y * w2.Y;
+            s7_2 += x7.Z * w2.Z;
+            s7_2 += x7.W * w2.W;
+            s7_3 += x7.X * w3.X;
+            s7_3 += x7.Y * w3.Y;
+            s7_3 += x7.Z * w3.Z;
+            s7_3 += x7.W * w3.W;
+            s8_0 += x8.X * w0.X;
+            s8_0 += x8.Y * w0.Y;
+            s8_0 += x8.Z * w0.Z;
+            s8_0 += x8.W * w0.W;
+            s8_1 += x8.X * w1.X;
+            s8_1 += x8.Y * w1.Y;
+            s8_1 += x8.Z * w1.Z;
+            s8_1 += x8.W * w1.W;
+            s8_2 += x8.X * w2.X;
+            s8_2 += x8.Y * w2.Y;
+            s8_2 += x8.Z * w2.Z;
+            s8_2 += x8.W * w2.W;
+            s8_3 += x8.X * w3.X;
+            s8_3 += x8.Y * w3.Y;
+            s8_3 += x8.Z * w3.Z;
+            s8_3 += x8.W * w3.W;
+            s9_0 += x9.X * w0.X;
+            s9_0 += x9.Y * w0.Y;
+            s9_0 += x9.Z * w0.Z;
+            s9_0 += x9.W * w0.W;
+            s9_1 += x9.X * w1.X;
+            s9_1 += x9.Y * w1.Y;
+            s9_1 += x9.Z * w1.Z;
+            s9_1 += x9.W * w1.W;
+            s9_2 += x9.X * w2.X;
+            s9_2 += x9.Y * w2.Y;
+            s9_2 += x9.Z * w2.Z;
+            s9_2 += x9.W * w2.W;
+            s9_3 += x9.X * w3.X;
+            s9_3 += x9.Y * w3.Y;
+            s9_3 += x9.Z * w3.Z;
+            s9_3 += x9.W * w3.W;
+            s10_0 += x10.X * w0.X;
+            s10_0 += x10.Y * w0.Y;
+            s10_0 += x10.Z * w0.Z;
+            s10_0 += x10.W * w0.W;
+            s10_1 += x10.X * w1.X;
+            s10_1 += x10.Y * w1.Y;
+            s10_1 += x10.Z * w1.Z;
+            s10_1 += x10.W * w1.W;
+            s10_2 += x10.X * w2.X;
+            s10_2 += x10.Y * w2.Y;
+            s10_2 += x10.Z * w2.Z;
+            s10_2 += x10.W * w2.W;
+            s10_3 += x10.X * w3.X;
+            s10_3 += x10.Y * w3.Y;
+            s10_3 += x10.Z * w3.Z;
+            s10_3 += x10.W * w3.W;
+            s11_0 += x11.X * w0.X;
+            s11_0 += x11.Y * w0.Y;
+            s11_0 += x11.Z * w0.Z;
+            s11_0 += x11.W * w0.W;
+            s11_1 += x11.X * w1.X;
+            s11_1 += x11.Y * w1.Y;
+            s11_1 += x11.Z * w1.Z;
+            s11_1 += x11.W * w1.W;
+            s11_2 += x11.X * w2.X;
+            s11_2 += x11.Y * w2.Y;
+            s11_2 += x11.Z * w2.Z;
+            s11_2 += x11.W * w2.W;
+            s11_3 += x11.X * w3.X;
+            s11_3 += x11.Y * w3.Y;
+            s11_3 += x11.Z * w3.Z;
+            s11_3 += x11.W * w3.W;
+            s12_0 += x12.X * w0.X;
+            s12_0 += x12.Y * w0.Y;
+            s12_0 += x12.Z * w0.Z;
+            s12_0 += x12.W * w0.W;
+            s12_1 += x12.X * w1.X;
+            s12_1 += x12.Y * w1.Y;
+            s12_1 += x12.Z * w1.Z;
+            s12_1 += x12.W * w1.W;
+            s12_2 += x12.X * w2.X;
+            s12_2 += x12.Y * w2.Y;
+            s12_2 += x12.Z * w2.Z;
+            s12_2 += x12.W * w2.W;
+            s12_3 += x12.X * w3.X;
+            s12_3 += x12.Y * w3.Y;
+            s12_3 += x12.Z * w3.Z;
+            s12_3 += x12.W * w3.W;
+            s13_0 += x13.X * w0.X;
+            s13_0 += x13.Y * w0.Y;
+            s13_0 += x13.Z * w0.Z;
+            s13_0 += x13.W * w0.W;
+            s13_1 += x13.X * w1.X;
+            s13_1 += x13.Y * w1.Y;
+            s13_1 += x13.Z * w1.Z;
+            s13_1 += x13.W * w1.W;
+            s13_2 += x13.X * w2.X;
+            s13_2 += x13.Y * w2.Y;
+            s13_2 += x13.Z * w2.Z;
+            s13_2 += x13.W * w2.W;
+            s13_3 += x13.X * w3.X;
+            s13_3 += x13.Y * w3.Y;
+            s13_3 += x13.Z * w3.Z;
+            s13_3 += x13.W * w3.W;
+            s14_0 += x14.X * w0.X;
+            s14_0 += x14.Y * w0.Y;
+            s14_0 += x14.Z * w0.Z;
+            s14_0 += x14.W * w0.W;
+            s14_1 += x14.X * w1.X;
+            s14_1 += x14.Y * w1.Y;
+            s14_1 += x14.Z * w1.Z;
+            s14_1 += x14.W * w1.W;
+            s14_2 += x14.X * w2.X;
+            s14_2 += x14.Y * w2.Y;
+            s14_2 += x14.Z * w2.Z;
+            s14_2 += x14.W * w2.W;
+            s14_3 += x14.X * w3.X;
+            s14_3 += x14.Y * w3.Y;
+            s14_3 += x14.Z * w3.Z;
+            s14_3 += x14.W * w3.W;
+            s15_0 += x15.X * w0.X;
+            s15_0 += x15.Y * w0.Y;
+            s15_0 += x15.Z * w0.Z;
+            s15_0 += x15.W * w0.W;
+            s15_1 += x15.X * w1.X;
+            s15_1 += x15.Y * w1.Y;
+            s15_1 += x15.Z * w1.Z;
+            s15_1 += x15.W * w1.W;
+            s15_2 += x15.X * w2.X;
+            s15_2 += x15.Y * w2.Y;
+            s15_2 += x15.Z * w2.Z;
+            s15_2 += x15.W * w2.W;
+            s15_3 += x15.X * w3.X;
+            s15_3 += x15.Y * w3.Y;
+            s15_3 += x15.Z * w3.Z;
+            s15_3 += x15.W * w3.W;
+        }
+
+        // Sum over the warp's lanes by halving: at each offset a lane keeps one half of its sums and adds its partner's
+        // copy of that half, so 32 lanes reduce n sums in n / 2 + n / 4 + ... shuffles instead of 5 n. Afterwards the
+        // lane holds the warp totals of sums first .. first + held - 1; sums it shares with a lane of a lower bit
+        // (when fewer than one per lane remain) are written by that lane only.
+        int first = 0;
+        int held = 64;
+        bool writer = true;
+        if (ws > 1)
+        {
+            bool upper = (lane & 1) != 0;
+            float send0 = upper ? s0_0 : s8_0;
+            s0_0 = (upper ? s8_0 : s0_0) + Warp.ShuffleXor(send0, 1);
+            float send1 = upper ? s0_1 : s8_1;
+            s0_1 = (upper ? s8_1 : s0_1) + Warp.ShuffleXor(send1, 1);
+            float send2 = upper ? s0_2 : s8_2;
+            s0_2 = (upper ? s8_2 : s0_2) + Warp.ShuffleXor(send2, 1);
+            float send3 = upper ? s0_3 : s8_3;
+            s0_3 = (upper ? s8_3 : s0_3) + Warp.ShuffleXor(send3, 1);
+            float send4 = upper ? s1_0 : s9_0;
+            s1_0 = (upper ? s9_0 : s1_0) + Warp.ShuffleXor(send4, 1);
+            float send5 = upper ? s1_1 : s9_1;
+            s1_1 = (upper ? s9_1 : s1_1) + Warp.ShuffleXor(send5, 1);
+            float send6 = upper ? s1_2 : s9_2;
+            s1_2 = (upper ? s9_2 : s1_2) + Warp.ShuffleXor(send6, 1);
+            float send7 = upper ? s1_3 : s9_3;
+            s1_3 = (upper ? s9_3 : s1_3) + Warp.ShuffleXor(send7, 1);
+            float send8 = upper ? s2_0 : s10_0;
+            s2_0 = (upper ? s10_0 : s2_0) + Warp.ShuffleXor(send8, 1);
+            float send9 = upper ? s2_1 : s10_1;
+            s2_1 = (upper ? s10_1 : s2_1) + Warp.ShuffleXor(send9, 1);
+            float send10 = upper ? s2_2 : s10_2;
+            s2_2 = (upper ? s10_2 : s2_2) + Warp.ShuffleXor(send10, 1);
+            float send11 = upper ? s2_3 : s10_3;
+            s2_3 = (upper ? s10_3 : s2_3) + Warp.ShuffleXor(send11, 1);
+            float send12 = upper ? s3_0 : s11_0;
+            s3_0 = (upper ? s11_0 : s3_0) + Warp.ShuffleXor(send12, 1);
+            float send13 = upper ? s3_1 : s11_1;
+            s3_1 = (upper ? s11_1 : s3_1) + Warp.ShuffleXor(send13, 1);
+            float send14 = upper ? s3_2 : s11_2;
+            s3_2 = (upper ? s11_2 : s3_2) + Warp.ShuffleXor(send14, 1);
+            float send15 = upper ? s3_3 : s11_3;
+            s3_3 = (upper ? s11_3 : s3_3) + Warp.ShuffleXor(send15, 1);
+            float send16 = upper ? s4_0 : s12_0;
+            s4_0 = (upper ? s12_0 : s4_0) + Warp.ShuffleXor(send16, 1);
+            float send17 = upper ? s4_1 : s12_1;
+            s4_1 = (upper ? s12_1 : s4_1) + Warp.ShuffleXor(send17, 1);
+            float send18 = upper ? s4_2 : s12_2;
+            s4_2 = (upper ? s12_2 : s4_2) + Warp.ShuffleXor(send18, 1);
+            float send19 = upper ? s4_3 : s12_3;
+            s4_3 = (upper ? s12_3 : s4_3) + Warp.ShuffleXor(send19, 1);
+            float send20 = upper ? s5_0 : s13_0;
+            s5_0 = (upper ? s13_0 : s5_0) + Warp.ShuffleXor(send20, 1);
+            float send21 = upper ? s5_1 : s13_1;
+            s5_1 = (upper ? s13_1 : s5_1) + Warp.ShuffleXor(send21, 1);
+            float send22 = upper ? s5_2 : s13_2;
+            s5_2 = (upper ? s13_2 : s5_2) + Warp.ShuffleXor(send22, 1);
+            float send23 = upper ? s5_3 : s13_3;
+            s5_3 = (upper ? s13_3 : s5_3) + Warp.ShuffleXor(send23, 1);
+            float send24 = upper ? s6_0 : s14_0;
+            s6_0 = (upper ? s14_0 : s6_0) + Warp.ShuffleXor(send24, 1);
+            float send25 = upper ? s6_1 : s14_1;
+            s6_1 = (upper ? s14_1 : s6_1) + Warp.ShuffleXor(send25, 1);
+            float send26 = upper ? s6_2 : s14_2;
+            s6_2 = (upper ? s14_2 : s6_2) + Warp.ShuffleXor(send26, 1);
+            float send27 = upper ? s6_3 : s14_3;
+            s6_3 = (upper ? s14_3 : s6_3) + Warp.ShuffleXor(send27, 1);
+            float send28 = upper ? s7_0 : s15_0;
+            s7_0 = (upper ? s15_0 : s7_0) + Warp.ShuffleXor(send28, 1);
+            float send29 = upper ? s7_1 : s15_1;
+            s7_1 = (upper ? s15_1 : s7_1) + Warp.ShuffleXor(send29, 1);
+            float send30 = upper ? s7_2 : s15_2;
+            s7_2 = (upper ? s15_2 : s7_2) + Warp.ShuffleXor(send30, 1);
+            float send31 = upper ? s7_3 : s15_3;
+            s7_3 = (upper ? s15_3 : s7_3) + Warp.ShuffleXor(send31, 1);
+            first += upper ? 32 : 0;
+            held >>= 1;
+        }
+
+        if (ws > 2)
+        {
+            bool upper = (lane & 2) != 0;
+            float send0 = upper ? s0_0 : s4_0;
+            s0_0 = (upper ? s4_0 : s0_0) + Warp.ShuffleXor(send0, 2);
+            float send1 = upper ? s0_1 : s4_1;
+            s0_1 = (upper ? s4_1 : s0_1) + Warp.ShuffleXor(send1, 2);
+            float send2 = upper ? s0_2 : s4_2;
+            s0_2 = (upper ? s4_2 : s0_2) + Warp.ShuffleXor(send2, 2);
+            float send3 = upper ? s0_3 : s4_3;
+            s0_3 = (upper ? s4_3 : s0_3) + Warp.ShuffleXor(send3, 2);
+            float send4 = upper ? s1_0 : s5_0;
+            s1_0 = (upper ? s5_0 : s1_0) + Warp.ShuffleXor(send4, 2);
+            float send5 = upper ? s1_1 : s5_1;
+            s1_1 = (upper ? s5_1 : s1_1) + Warp.ShuffleXor(send5, 2);
+            float send6 = upper ? s1_2 : s5_2;
+            s1_2 = (upper ? s5_2 : s1_2) + Warp.ShuffleXor(send6, 2);
+            float send7 = upper ? s1_3 : s5_3;
+            s1_3 = (upper ? s5_3 : s1_3) + Warp.ShuffleXor(send7, 2);
+            float send8 = upper ? s2_0 : s6_0;
+            s2_0 = (upper ? s6_0 : s2_0) + Warp.ShuffleXor(send8, 2);
+            float send9 = upper ? s2_1 : s6_1;
+            s2_1 = (upper ? s6_1 : s2_1) + Warp.ShuffleXor(send9, 2);
+            float send10 = upper ? s2_2 : s6_2;
+            s2_2 = (upper ? s6_2 : s2_2) + Warp.ShuffleXor(send10, 2);
+            float send11 = upper ? s2_3 : s6_3;
+            s2_3 = (upper ? s6_3 : s2_3) + Warp.ShuffleXor(send11, 2);
+            float send12 = upper ? s3_0 : s7_0;
+            s3_0 = (upper ? s7_0 : s3_0) + Warp.ShuffleXor(send12, 2);
+            float send13 = upper ? s3_1 : s7_1;
+            s3_1 = (upper ? s7_1 : s3_1) + Warp.ShuffleXor(send13, 2);
+            float send14 = upper ? s3_2 : s7_2;
+            s3_2 = (upper ? s7_2 : s3_2) + Warp.ShuffleXor(send14, 2);
+            float send15 = upper ? s3_3 : s7_3;
+            s3_3 = (upper ? s7_3 : s3_3) + Warp.ShuffleXor(send15, 2);
+            first += upper ? 16 : 0;
+            held >>= 1;
+        }
+
+        if (ws > 4)
+        {
+            bool upper = (lane & 4) != 0;
+            float send0 = upper ? s0_0 : s2_0;
+            s0_0 = (upper ? s2_0 : s0_0) + Warp.ShuffleXor(send0, 4);
+            float send1 = upper ? s0_1 : s2_1;
+            s0_1 = (upper ? s2_1 : s0_1) + Warp.ShuffleXor(send1, 4);
+            float send2 = upper ? s0_2 : s2_2;
+            s0_2 = (upper ? s2_2 : s0_2) + Warp.ShuffleXor(send2, 4);
+            float send3 = upper ? s0_3 : s2_3;
+            s0_3 = (upper ? s2_3 : s0_3) + Warp.ShuffleXor(send3, 4);
+            float send4 = upper ? s1_0 : s3_0;
+            s1_0 = (upper ? s3_0 : s1_0) + Warp.ShuffleXor(send4, 4);
+            float send5 = upper ? s1_1 : s3_1;
+            s1_1 = (upper ? s3_1 : s1_1) + Warp.ShuffleXor(send5, 4);
+            float send6 = upper ? s1_2 : s3_2;
+            s1_2 = (upper ? s3_2 : s1_2) + Warp.ShuffleXor(send6, 4);
+            float send7 = upper ? s1_3 : s3_3;
+            s1_3 = (upper ? s3_3 : s1_3) + Warp.ShuffleXor(send7, 4);
+            first += upper ? 8 : 0;
+            held >>= 1;
+        }
+
+        if (ws > 8)
+        {
+            bool upper = (lane & 8) != 0;
+            float send0 = upper ? s0_0 : s1_0;
+            s0_0 = (upper ? s1_0 : s0_0) + Warp.ShuffleXor(send0, 8);
+            float send1 = upper ? s0_1 : s1_1;
+            s0_1 = (upper ? s1_1 : s0_1) + Warp.ShuffleXor(send1, 8);
+            float send2 = upper ? s0_2 : s1_2;
+            s0_2 = (upper ? s1_2 : s0_2) + Warp.ShuffleXor(send2, 8);
+            float send3 = upper ? s0_3 : s1_3;
+            s0_3 = (upper ? s1_3 : s0_3) + Warp.ShuffleXor(send3, 8);
+            first += upper ? 4 : 0;
+            held >>= 1;
+        }
+
+        if (ws > 16)
+        {
+            bool upper = (lane & 16) != 0;
+            float send0 = upper ? s0_0 : s0_2;
+            s0_0 = (upper ? s0_2 : s0_0) + Warp.ShuffleXor(send0, 16);
+            float send1 = upper ? s0_1 : s0_3;
+            s0_1 = (upper ? s0_3 : s0_1) + Warp.ShuffleXor(send1, 16);
+            first += upper ? 2 : 0;
+            held >>= 1;
+        }
+
+        var red = SharedMemory.Allocate<float>(GemvNkStreamMaxWarps * 64);
+        if (writer)
+        {
+            int at = (warp * 64) + first;
+            red[at] = s0_0;
+            if (held > 1)
+            {
+                red[at + 1] = s0_1;
+            }
+
+            if (held > 2)
+            {
+                red[at + 2] = s0_2;
+            }
+
+            if (held > 3)
+            {
+                red[at + 3] = s0_3;
+            }
+
+            if (held > 4)
+            {
+                red[at + 4] = s1_0;
+            }
+
+            if (held > 5)
+            {
+                red[at + 5] = s1_1;
+            }
+
+            if (held > 6)
+            {
+                red[at + 6] = s1_2;
+            }
+
+            if (held > 7)
+            {
+                red[at + 7] = s1_3;
+            }
+
+            if (held > 8)
+            {
+                red[at + 8] = s2_0;
+            }
+
+            if (held > 9)
+            {
+                red[at + 9] = s2_1;
+            }
+
+            if (held > 10)
+            {
+                red[at + 10] = s2_2;
+            }
+
+            if (held > 11)
+            {
+                red[at + 11] = s2_3;
+            }
+
+            if (held > 12)
+            {
+                red[at + 12] = s3_0;
+            }
+
+            if (held > 13)
+            {
+                red[at + 13] = s3_1;
+            }
+
+            if (held > 14)
+            {
+                red[at + 14] = s3_2;
+            }
+
+            if (held > 15)
+            {
+                red[at + 15] = s3_3;
+            }
+
+            if (held > 16)
+            {
+                red[at + 16] = s4_0;
+            }
+
+            if (held > 17)
+            {
+                red[at + 17] = s4_1;
+            }
+
+            if (held > 18)
+            {
+                red[at + 18] = s4_2;
+            }
+
+            if (held > 19)
+            {
+                red[at + 19] = s4_3;
+            }
+
+            if (held > 20)
+            {
+                red[at + 20] = s5_0;
+            }
+
+            if (held > 21)
+            {
+                red[at + 21] = s5_1;
+            }
+
+            if (held > 22)
+            {
+                red[at + 22] = s5_2;
+            }
+
+            if (held > 23)
+            {
+                red[at + 23] = s5_3;
+            }
+
+            if (held > 24)
+            {
+                red[at + 24] = s6_0;
+            }
+
+            if (held > 25)
+            {
+                red[at + 25] = s6_1;
+            }
+
+            if (held > 26)
+            {
+                red[at + 26] = s6_2;
+            }
+
+            if (held > 27)
+            {
+                red[at + 27] = s6_3;
+            }
+
+            if (held > 28)
+            {
+                red[at + 28] = s7_0;
+            }
+
+            if (held > 29)
+            {
+                red[at + 29] = s7_1;
+            }
+
+            if (held > 30)
+            {
+                red[at + 30] = s7_2;
+            }
+
+            if (held > 31)
+            {
+                red[at + 31] = s7_3;
+            }
+
+            if (held > 32)
+            {
+                red[at + 32] = s8_0;
+            }
+
+            if (held > 33)
+            {
+                red[at + 33] = s8_1;
+            }
+
+            if (held > 34)
+            {
+                red[at + 34] = s8_2;
+            }
+
+            if (held > 35)
+            {
+                red[at + 35] = s8_3;
+            }
+
+            if (held > 36)
+            {
+                red[at + 36] = s9_0;
+            }
+
+            if (held > 37)
+            {
+                red[at + 37] = s9_1;
+            }
+
+            if (held > 38)
+            {
+                red[at + 38] = s9_2;
+            }
+
+            if (held > 39)
+            {
+                red[at + 39] = s9_3;
+            }
+
+            if (held > 40)
+            {
+                red[at + 40] = s10_0;
+            }
+
+            if (held > 41)
+            {
+                red[at + 41] = s10_1;
+            }
+
+            if (held > 42)
+            {
+                red[at + 42] = s10_2;
+            }
+
+            if (held > 43)
+            {
+                red[at + 43] = s10_3;
+            }
+
+            if (held > 44)
+            {
+                red[at + 44] = s11_0;
+            }
+
+            if (held > 45)
+            {
+                red[at + 45] = s11_1;
+            }
+
+            if (held > 46)
+            {
+                red[at + 46] = s11_2;
+            }
+
+            if (held > 47)
+            {
+                red[at + 47] = s11_3;
+            }
+
+            if (held > 48)
+            {
+                red[at + 48] = s12_0;
+            }
+
+            if (held > 49)
+            {
+                red[at + 49] = s12_1;
+            }
+
+            if (held > 50)
+            {
+                red[at + 50] = s12_2;
+            }
+
+            if (held > 51)
+            {
+                red[at + 51] = s12_3;
+            }
+
+            if (held > 52)
+            {
+                red[at + 52] = s13_0;
+            }
+
+            if (held > 53)
+            {
+                red[at + 53] = s13_1;
+            }
+
+            if (held > 54)
+            {
+                red[at + 54] = s13_2;
+            }
+
+            if (held > 55)
+            {
+                red[at + 55] = s13_3;
+            }
+
+            if (held > 56)
+            {
+                red[at + 56] = s14_0;
+            }
+
+            if (held > 57)
+            {
+                red[at + 57] = s14_1;
+            }
+
+            if (held > 58)
+            {
+                red[at + 58] = s14_2;
+            }
+
+            if (held > 59)
+            {
+                red[at + 59] = s14_3;
+            }
+
+            if (held > 60)
+            {
+                red[at + 60] = s15_0;
+            }
+
+            if (held > 61)
+            {
+                red[at + 61] = s15_1;
+            }
+
+            if (held > 62)
+            {
+                red[at + 62] = s15_2;
+            }
+
+            if (held > 63)
+            {
+                red[at + 63] = s15_3;
+            }
+
+        }
+
+        Group.Barrier();
+        for (int e = Group.IdxX; e < 64; e += Group.DimX)
+        {
+            int row = e / 4;
+            int col = n0 + (e - (row * 4));
+            if (row < g.M && col < g.N)
+            {
+                // Warp order, so the result does not depend on timing.
+                float sum = red[e];
+                for (int other = 1; other < warps; other++)
+                {
+                    sum += red[(other * 64) + e];
+                }
+
+                c[((long)row * g.N) + col] = GemvEpilogue(bias, g, row, col, sum);
+            }
+        }
+    }
+
+    /// <summary>
+    /// The streamed [N, K] body for up to 16 rows with the weight loads one batch ahead (GEMS_GEMV_F32_STREAM16=pingpong):
+    /// 4 weight rows per group, 64 sums per lane, the next batch's weight vectors requested before this batch's products;
+    /// the activation loads placed by ptxas.
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static void GemvNkStreamRows16PingPong(ArrayView<Float4> a4, ArrayView<Float4> b4, ArrayView<float> bias, ArrayView<float> c, GemvShape g)
+    {
+        int ws = Warp.WarpSize;
+        int lane = Warp.LaneIdx;
+        int warp = Warp.WarpIdx;
+        int warps = Group.DimX / ws;
+        int n0 = Grid.IdxX * 4;
+        int k4 = g.K >> 2;
+        // Weight rows past N read row N - 1 and activation rows past M row M - 1: their sums are never stored. Rows are
+        // int offsets from one view per operand (at most 15 rows of K: small), so a load is an add and one address
+        // product. ILGPU would compute the offsets inside the loop, next to their first use (and ptxas then redid them
+        // every batch): an empty inline-PTX use of each here keeps them in registers ahead of the loop.
+        var wBase = b4.SubView((long)n0 * k4);
+        int wLast = g.N - 1 - n0;
+        int wRow0 = 0;
+        int wRow1 = (1 < wLast ? 1 : wLast) * k4;
+        int wRow2 = (2 < wLast ? 2 : wLast) * k4;
+        int wRow3 = (3 < wLast ? 3 : wLast) * k4;
+        int xRow0 = 0;
+        int xRow1 = (1 < g.M ? 1 : g.M - 1) * k4;
+        int xRow2 = (2 < g.M ? 2 : g.M - 1) * k4;
+        int xRow3 = (3 < g.M ? 3 : g.M - 1) * k4;
+        int xRow4 = (4 < g.M ? 4 : g.M - 1) * k4;
+        int xRow5 = (5 < g.M ? 5 : g.M - 1) * k4;
+        int xRow6 = (6 < g.M ? 6 : g.M - 1) * k4;
+        int xRow7 = (7 < g.M ? 7 : g.M - 1) * k4;
+        int xRow8 = (8 < g.M ? 8 : g.M - 1) * k4;
+        int xRow9 = (9 < g.M ? 9 : g.M - 1) * k4;
+        int xRow10 = (10 < g.M ? 10 : g.M - 1) * k4;
+        int xRow11 = (11 < g.M ? 11 : g.M - 1) * k4;
+        int xRow12 = (12 < g.M ? 12 : g.M - 1) * k4;
+        int xRow13 = (13 < g.M ? 13 : g.M - 1) * k4;
+        int xRow14 = (14 < g.M ? 14 : g.M - 1) * k4;
+        int xRow15 = (15 < g.M ? 15 : g.M - 1) * k4;
+        if (CudaAsm.IsSupported)
+        {
+            CudaAsm.Emit("// row %0", wRow1);
+            CudaAsm.Emit("// row %0", wRow2);
+            CudaAsm.Emit("// row %0", wRow3);
+            CudaAsm.Emit("// row %0", xRow1);
+            CudaAsm.Emit("// row %0", xRow2);
+            CudaAsm.Emit("// row %0", xRow3);
+            CudaAsm.Emit("// row %0", xRow4);
+            CudaAsm.Emit("// row %0", xRow5);
+            CudaAsm.Emit("// row %0", xRow6);
+            CudaAsm.Emit("// row %0", xRow7);
+            CudaAsm.Emit("// row %0", xRow8);
+            CudaAsm.Emit("// row %0", xRow9);
+            CudaAsm.Emit("// row %0", xRow10);
+            CudaAsm.Emit("// row %0", xRow11);
+            CudaAsm.Emit("// row %0", xRow12);
+            CudaAsm.Emit("// row %0", xRow13);
+            CudaAsm.Emit("// row %0", xRow14);
+            CudaAsm.Emit("// row %0", xRow15);
+        }
+
+        float s0_0 = 0f, s0_1 = 0f, s0_2 = 0f, s0_3 = 0f;
+        float s1_0 = 0f, s1_1 = 0f, s1_2 = 0f, s1_3 = 0f;
+        float s2_0 = 0f, s2_1 = 0f, s2_2 = 0f, s2_3 = 0f;
+        float s3_0 = 0f, s3_1 = 0f, s3_2 = 0f, s3_3 = 0f;
+        float s4_0 = 0f, s4_1 = 0f, s4_2 = 0f, s4_3 = 0f;
+        float s5_0 = 0f, s5_1 = 0f, s5_2 = 0f, s5_3 = 0f;
+        float s6_0 = 0f, s6_1 = 0f, s6_2 = 0f, s6_3 = 0f;
+        float s7_0 = 0f, s7_1 = 0f, s7_2 = 0f, s7_3 = 0f;
+        float s8_0 = 0f, s8_1 = 0f, s8_2 = 0f, s8_3 = 0f;
+        float s9_0 = 0f, s9_1 = 0f, s9_2 = 0f, s9_3 = 0f;
+        float s10_0 = 0f, s10_1 = 0f, s10_2 = 0f, s10_3 = 0f;
+        float s11_0 = 0f, s11_1 = 0f, s11_2 = 0f, s11_3 = 0f;
+        float s12_0 = 0f, s12_1 = 0f, s12_2 = 0f, s12_3 = 0f;
+        float s13_0 = 0f, s13_1 = 0f, s13_2 = 0f, s13_3 = 0f;
+        float s14_0 = 0f, s14_1 = 0f, s14_2 = 0f, s14_3 = 0f;
+        float s15_0 = 0f, s15_1 = 0f, s15_2 = 0f, s15_3 = 0f;
+        // Warp w takes batches w, w + warps, ...: a batch is one 16-byte vector per lane of every row, so the warp
+        // asks for 16 * ws contiguous bytes of each of its weight rows at once.
+        int stride = warps * ws;
+        int v = (warp * ws) + lane;
+        if (CudaAsm.IsSupported)
+        {
+            CudaAsm.Emit("// stride %0", stride);
+        }
+
+        // Two batches in flight per warp: each batch requests the next one's weight vectors (one DRAM round trip) before
+        // its own products, so that round trip runs under this batch's activation loads and FFMA instead of after them
+        // (the plain body waits out one round trip per batch with ~32 KB of weight in flight per SM). The loop is
+        // unrolled by two so the two weight sets swap roles instead of being copied (16 moves per batch).
+        // The two sets are u and p (the tail below loads its own w). Vector 0 when the warp has no whole batch: in bounds.
+        int v0 = v - lane + ws <= k4 ? v : 0;
+        Float4 u0 = wBase[wRow0 + v0];
+        Float4 u1 = wBase[wRow1 + v0];
+        Float4 u2 = wBase[wRow2 + v0];
+        Float4 u3 = wBase[wRow3 + v0];
+        Float4 p0 = default;
+        Float4 p1 = default;
+        Float4 p2 = default;
+        Float4 p3 = default;
+        while (v - lane + ws <= k4)
+        {
+            {
+                // The next whole batch of this warp, or this batch again when there is none (an L1 / L2 hit, never used): the
+                // loads stay unconditional and in bounds.
+                int vn = v + stride;
+                int vq = vn - lane + ws <= k4 ? vn : v;
+                p0 = wBase[wRow0 + vq];
+                p1 = wBase[wRow1 + vq];
+                p2 = wBase[wRow2 + vq];
+                p3 = wBase[wRow3 + vq];
+                if (CudaAsm.IsSupported)
+                {
+                    CudaAsm.Emit("// w %0", p0.X);
+                    CudaAsm.Emit("// w %0", p1.X);
+                    CudaAsm.Emit("// w %0", p2.X);
+                    CudaAsm.Emit("// w %0", p3.X);
+                }
+
+                Warp.Barrier();
+
+                Float4 x0 = a4[xRow0 + v];
+                Float4 x1 = a4[xRow1 + v];
+                Float4 x2 = a4[xRow2 + v];
+                Float4 x3 = a4[xRow3 + v];
+                Float4 x4 = a4[xRow4 + v];
+                Float4 x5 = a4[xRow5 + v];
+                Float4 x6 = a4[xRow6 + v];
+                Float4 x7 = a4[xRow7 + v];
+                Float4 x8 = a4[xRow8 + v];
+                Float4 x9 = a4[xRow9 + v];
+                Float4 x10 = a4[xRow10 + v];
+                Float4 x11 = a4[xRow11 + v];
+                Float4 x12 = a4[xRow12 + v];
+                Float4 x13 = a4[xRow13 + v];
+                Float4 x14 = a4[xRow14 + v];
+                Float4 x15 = a4[xRow15 + v];
+                if (CudaAsm.IsSupported)
+                {
+                    CudaAsm.Emit("// x %0", x0.X);
+                    CudaAsm.Emit("// x %0", x1.X);
+                    CudaAsm.Emit("// x %0", x2.X);
+                    CudaAsm.Emit("// x %0", x3.X);
+                    CudaAsm.Emit("// x %0", x4.X);
+                    CudaAsm.Emit("// x %0", x5.X);
+                    CudaAsm.Emit("// x %0", x6.X);
+                    CudaAsm.Emit("// x %0", x7.X);
+                    CudaAsm.Emit("// x %0", x8.X);
+                    CudaAsm.Emit("// x %0", x9.X);
+                    CudaAsm.Emit("// x %0", x10.X);
+                    CudaAsm.Emit("// x %0", x11.X);
+                    CudaAsm.Emit("// x %0", x12.X);
+                    CudaAsm.Emit("// x %0", x13.X);
+                    CudaAsm.Emit("// x %0", x14.X);
+                    CudaAsm.Emit("// x %0", x15.X);
+                }
+
+                s0_0 += x0.X * u0.X;
+                s0_0 += x0.Y * u0.Y;
+                s0_0 += x0.Z * u0.Z;
+                s0_0 += x0.W * u0.W;
+                s0_1 += x0.X * u1.X;
+                s0_1 += x0.Y * u1.Y;
+                s0_1 += x0.Z * u1.Z;
+                s0_1 += x0.W * u1.W;
+                s0_2 += x0.X * u2.X;
+                s0_2 += x0.Y * u2.Y;
+                s0_2 += x0.Z * u2.Z;
+                s0_2 += x0.W * u2.W;
+                s0_3 += x0.X * u3.X;
+                s0_3 += x0.Y * u3.Y;
+                s0_3 += x0.Z * u3.Z;
+                s0_3 += x0.W * u3.W;
+                s1_0 += x1.X * u0.X;
+                s1_0 += x1.Y * u0.Y;
+                s1_0 += x1.Z * u0.Z;
+                s1_0 += x1.W * u0.W;
+                s1_1 += x1.X * u1.X;
+                s1_1 += x1.Y * u1.Y;
+                s1_1 += x1.Z * u1.Z;
+                s1_1 += x1.W * u1.W;
+                s1_2 += x1.X * u2.X;
+                s1_2 += x1.Y * u2.Y;
+                s1_2 += x1.Z * u2.Z;
+                s1_2 += x1.W * u2.W;
+                s1_3 += x1.X * u3.X;
+                s1_3 += x1.Y * u3.Y;
+                s1_3 += x1.Z * u3.Z;
+                s1_3 += x1.W * u3.W;
+                s2_0 += x2.X * u0.X;
+                s2_0 += x2.Y * u0.Y;
+                s2_0 += x2.Z * u0.Z;
+                s2_0 += x2.W * u0.W;
+                s2_1 += x2.X * u1.X;
+                s2_1 += x2.Y * u1.Y;
+                s2_1 += x2.Z * u1.Z;
+                s2_1 += x2.W * u1.W;
+                s2_2 += x2.X * u2.X;
+                s2_2 += x2.Y * u2.Y;
+                s2_2 += x2.Z * u2.Z;
+                s2_2 += x2.W * u2.W;
+                s2_3 += x2.X * u3.X;
+                s2_3 += x2.Y * u3.Y;
+                s2_3 += x2.Z * u3.Z;
+                s2_3 += x2.W * u3.W;
+                s3_0 += x3.X * u0.X;
+                s3_0 += x3.Y * u0.Y;
+                s3_0 += x3.Z * u0.Z;
+                s3_0 += x3.W * u0.W;
+                s3_1 += x3.X * u1.X;
+                s3_1 += x3.Y * u1.Y;
+                s3_1 += x3.Z * u1.Z;
+                s3_1 += x3.W * u1.W;
+                s3_2 += x3.X * u2.X;
+                s3_2 += x3.Y * u2.Y;
+                s3_2 += x3.Z * u2.Z;
+                s3_2 += x3.W * u2.W;
+                s3_3 += x3.X * u3.X;
+                s3_3 += x3.Y * u3.Y;
+                s3_3 += x3.Z * u3.Z;
+                s3_3 += x3.W * u3.W;
+                s4_0 += x4.X * u0.X;
+                s4_0 += x4.Y * u0.Y;
+                s4_0 += x4.Z * u0.Z;
+                s4_0 += x4.W * u0.W;
+                s4_1 += x4.X * u1.X;
+                s4_1 += x4.Y * u1.Y;
+                s4_1 += x4.Z * u1.Z;
+                s4_1 += x4.W * u1.W;
+                s4_2 += x4.X * u2.X;
+                s4_2 += x4.Y * u2.Y;
+                s4_2 += x4.Z * u2.Z;
+                s4_2 += x4.W * u2.W;
+                s4_3 += x4.X * u3.X;
+                s4_3 += x4.Y * u3.Y;
+                s4_3 += x4.Z * u3.Z;
+                s4_3 += x4.W * u3.W;
+                s5_0 += x5.X * u0.X;
+                s5_0 += x5.Y * u0.Y;
+                s5_0 += x5.Z * u0.Z;
+                s5_0 += x5.W * u0.W;
+                s5_1 += x5.X * u1.X;
+                s5_1 += x5.Y * u1.Y;
+                s5_1 += x5.Z * u1.Z;
+                s5_1 += x5.W * u1.W;
+                s5_2 += x5.X * u2.X;
+                s5_2 += x5.Y * u2.Y;
+                s5_2 += x5.Z * u2.Z;
+                s5_2 += x5.W * u2.W;
+                s5_3 += x5.X * u3.X;
+                s5_3 += x5.Y * u3.Y;
+                s5_3 += x5.Z * u3.Z;
+                s5_3 += x5.W * u3.W;
+                s6_0 += x6.X * u0.X;
+                s6_0 += x6.Y * u0.Y;
+                s6_0 += x6.Z * u0.Z;
+                s6_0 += x6.W * u0.W;
+                s6_1 += x6.X * u1.X;
+                s6_1 += x6.Y * u1.Y;
+                s6_1 += x6.Z * u1.Z;
+                s6_1 += x6.W * u1.W;
+                s6_2 += x6.X * u2.X;
+                s6_2 += x6.Y * u2.Y;
+                s6_2 += x6.Z * u2.Z;
+                s6_2 += x6.W * u2.W;
+                s6_3 += x6.X * u3.X;
+                s6_3 += x6.Y * u3.Y;
+                s6_3 += x6.Z * u3.Z;
+                s6_3 += x6.W * u3.W;
+                s7_0 += x7.X * u0.X;
+                s7_0 += x7.Y * u0.Y;
+                s7_0 += x7.Z * u0.Z;
+                s7_0 += x7.W * u0.W;
+                s7_1 += x7.X * u1.X;
+                s7_1 += x7.Y * u1.Y;
+                s7_1 += x7.Z * u1.Z;
+                s7_1 += x7.W * u1.W;
+                s7_2 += x7.X * u2.X;
+                s7_2 += x7.Y * u2.Y;
+                s7_2 += x7.Z * u2.Z;
+                s7_2 += x7.W * u2.W;
+                s7_3 += x7.X * u3.X;
+                s7_3 += x7.Y * u3.Y;
+                s7_3 += x7.Z * u3.Z;
+                s7_3 += x7.W * u3.W;
+                s8_0 += x8.X * u0.X;
+                s8_0 += x8.Y * u0.Y;
+                s8_0 += x8.Z * u0.Z;
+                s8_0 += x8.W * u0.W;
+                s8_1 += x8.X * u1.X;
+                s8_1 += x8.Y * u1.Y;
+                s8_1 += x8.Z * u1.Z;
+                s8_1 += x8.W * u1.W;
+                s8_2 += x8.X * u2.X;
+                s8_2 += x8.Y * u2.Y;
+                s8_2 += x8.Z * u2.Z;
+                s8_2 += x8.W * u2.W;
+                s8_3 += x8.X * u3.X;
+                s8_3 += x8.Y * u3.Y;
+                s8_3 += x8.Z * u3.Z;
+                s8_3 += x8.W * u3.W;
+                s9_0 += x9.X * u0.X;
+                s9_0 += x9.Y * u0.Y;
+                s9_0 += x9.Z * u0.Z;
+                s9_0 += x9.W * u0.W;
+                s9_1 += x9.X * u1.X;
+                s9_1 += x9.Y * u1.Y;
+                s9_1 += x9.Z * u1.Z;
+                s9_1 += x9.W * u1.W;
+                s9_2 += x9.X * u2.X;
+                s9_2 += x9.Y * u2.Y;
+                s9_2 += x9.Z * u2.Z;
+                s9_2 += x9.W * u2.W;
+                s9_3 += x9.X * u3.X;
+                s9_3 += x9.Y * u3.Y;
+                s9_3 += x9.Z * u3.Z;
+                s9_3 += x9.W * u3.W;
+                s10_0 += x10.X * u0.X;
+                s10_0 += x10.Y * u0.Y;
+                s10_0 += x10.Z * u0.Z;
+                s10_0 += x10.W * u0.W;
+                s10_1 += x10.X * u1.X;
+                s10_1 += x10.Y * u1.Y;
+                s10_1 += x10.Z * u1.Z;
+                s10_1 += x10.W * u1.W;
+                s10_2 += x10.X * u2.X;
+                s10_2 += x10.Y * u2.Y;
+                s10_2 += x10.Z * u2.Z;
+                s10_2 += x10.W * u2.W;
+                s10_3 += x10.X * u3.X;
+                s10_3 += x10.Y * u3.Y;
+                s10_3 += x10.Z * u3.Z;
+                s10_3 += x10.W * u3.W;
+                s11_0 += x11.X * u0.X;
+                s11_0 += x11.Y * u0.Y;
+                s11_0 += x11.Z * u0.Z;
+                s11_0 += x11.W * u0.W;
+                s11_1 += x11.X * u1.X;
+                s11_1 += x11.Y * u1.Y;
+                s11_1 += x11.Z * u1.Z;
+                s11_1 += x11.W * u1.W;
+                s11_2 += x11.X * u2.X;
+                s11_2 += x11.Y * u2.Y;
+                s11_2 += x11.Z * u2.Z;
+                s11_2 += x11.W * u2.W;
+                s11_3 += x11.X * u3.X;
+                s11_3 += x11.Y * u3.Y;
+                s11_3 += x11.Z * u3.Z;
+                s11_3 += x11.W * u3.W;
+                s12_0 += x12.X * u0.X;
+                s12_0 += x12.Y * u0.Y;
+                s12_0 += x12.Z * u0.Z;
+                s12_0 += x12.W * u0.W;
+                s12_1 += x12.X * u1.X;
+                s12_1 += x12.Y * u1.Y;
+                s12_1 += x12.Z * u1.Z;
+                s12_1 += x12.W * u1.W;
+                s12_2 += x12.X * u2.X;
+                s12_2 += x12.Y * u2.Y;
+                s12_2 += x12.Z * u2.Z;
+                s12_2 += x12.W * u2.W;
+                s12_3 += x12.X * u3.X;
+                s12_3 += x12.Y * u3.Y;
+                s12_3 += x12.Z * u3.Z;
+                s12_3 += x12.W * u3.W;
+                s13_0 += x13.X * u0.X;
+                s13_0 += x13.Y * u0.Y;
+                s13_0 += x13.Z * u0.Z;
+                s13_0 += x13.W * u0.W;
+                s13_1 += x13.X * u1.X;
+                s13_1 += x13.Y * u1.Y;
+                s13_1 += x13.Z * u1.Z;
+                s13_1 += x13.W * u1.W;
+                s13_2 += x13.X * u2.X;
+                s13_2 += x13.Y * u2.Y;
+                s13_2 += x13.Z * u2.Z;
+                s13_2 += x13.W * u2.W;
+                s13_3 += x13.X * u3.X;
+                s13_3 += x13.Y * u3.Y;
+                s13_3 += x13.Z * u3.Z;
+                s13_3 += x13.W * u3.W;
+                s14_0 += x14.X * u0.X;
+                s14_0 += x14.Y * u0.Y;
+                s14_0 += x14.Z * u0.Z;
+                s14_0 += x14.W * u0.W;
+                s14_1 += x14.X * u1.X;
+                s14_1 += x14.Y * u1.Y;
+                s14_1 += x14.Z * u1.Z;
+                s14_1 += x14.W * u1.W;
+                s14_2 += x14.X * u2.X;
+                s14_2 += x14.Y * u2.Y;
+                s14_2 += x14.Z * u2.Z;
+                s14_2 += x14.W * u2.W;
+                s14_3 += x14.X * u3.X;
+                s14_3 += x14.Y * u3.Y;
+                s14_3 += x14.Z * u3.Z;
+                s14_3 += x14.W * u3.W;
+                s15_0 += x15.X * u0.X;
+                s15_0 += x15.Y * u0.Y;
+                s15_0 += x15.Z * u0.Z;
+                s15_0 += x15.W * u0.W;
+                s15_1 += x15.X * u1.X;
+                s15_1 += x15.Y * u1.Y;
+                s15_1 += x15.Z * u1.Z;
+                s15_1 += x15.W * u1.W;
+                s15_2 += x15.X * u2.X;
+                s15_2 += x15.Y * u2.Y;
+                s15_2 += x15.Z * u2.Z;
+                s15_2 += x15.W * u2.W;
+                s15_3 += x15.X * u3.X;
+                s15_3 += x15.Y * u3.Y;
+                s15_3 += x15.Z * u3.Z;
+                s15_3 += x15.W * u3.W;
+                v += stride;
+            }
+
+            if (v - lane + ws > k4)
+            {
+                break;
+            }
+
+            {
+                // The next whole batch of this warp, or this batch again when there is none (an L1 / L2 hit, never used): the
+                // loads stay unconditional and in bounds.
+                int vn = v + stride;
+                int vq = vn - lane + ws <= k4 ? vn : v;
+                u0 = wBase[wRow0 + vq];
+                u1 = wBase[wRow1 + vq];
+                u2 = wBase[wRow2 + vq];
+                u3 = wBase[wRow3 + vq];
+                if (CudaAsm.IsSupported)
+                {
+                    CudaAsm.Emit("// w %0", u0.X);
+                    CudaAsm.Emit("// w %0", u1.X);
+                    CudaAsm.Emit("// w %0", u2.X);
+                    CudaAsm.Emit("// w %0", u3.X);
+                }
+
+                Warp.Barrier();
+
+                Float4 x0 = a4[xRow0 + v];
+                Float4 x1 = a4[xRow1 + v];
+                Float4 x2 = a4[xRow2 + v];
+                Float4 x3 = a4[xRow3 + v];
+                Float4 x4 = a4[xRow4 + v];
+                Float4 x5 = a4[xRow5 + v];
+                Float4 x6 = a4[xRow6 + v];
+                Float4 x7 = a4[xRow7 + v];
+                Float4 x8 = a4[xRow8 + v];
+                Float4 x9 = a4[xRow9 + v];
+                Float4 x10 = a4[xRow10 + v];
+                Float4 x11 = a4[xRow11 + v];
+                Float4 x12 = a4[xRow12 + v];
+                Float4 x13 = a4[xRow13 + v];
+                Float4 x14 = a4[xRow14 + v];
+                Float4 x15 = a4[xRow15 + v];
+                if (CudaAsm.IsSupported)
+                {
+                    CudaAsm.Emit("// x %0", x0.X);
+                    CudaAsm.Emit("// x %0", x1.X);
+                    CudaAsm.Emit("// x %0", x2.X);
+                    CudaAsm.Emit("// x %0", x3.X);
+                    CudaAsm.Emit("// x %0", x4.X);
+                    CudaAsm.Emit("// x %0", x5.X);
+                    CudaAsm.Emit("// x %0", x6.X);
+                    CudaAsm.Emit("// x %0", x7.X);
+                    CudaAsm.Emit("// x %0", x8.X);
+                    CudaAsm.Emit("// x %0", x9.X);
+                    CudaAsm.Emit("// x %0", x10.X);
+                    CudaAsm.Emit("// x %0", x11.X);
+                    CudaAsm.Emit("// x %0", x12.X);
+                    CudaAsm.Emit("// x %0", x13.X);
+                    CudaAsm.Emit("// x %0", x14.X);
+                    CudaAsm.Emit("// x %0", x15.X);
+                }
+
+                s0_0 += x0.X * p0.X;
+                s0_0 += x0.Y * p0.Y;
+                s0_0 += x0.Z * p0.Z;
+                s0_0 += x0.W * p0.W;
+                s0_1 += x0.X * p1.X;
+                s0_1 += x0.Y * p1.Y;
+                s0_1 += x0.Z * p1.Z;
+                s0_1 += x0.W * p1.W;
+                s0_2 += x0.X * p2.X;
+                s0_2 += x0.Y * p2.Y;
+                s0_2 += x0.Z * p2.Z;
+                s0_2 += x0.W * p2.W;
+                s0_3 += x0.X * p3.X;
+                s0_3 += x0.Y * p3.Y;
+                s0_3 += x0.Z * p3.Z;
+                s0_3 += x0.W * p3.W;
+                s1_0 += x1.X * p0.X;
+                s1_0 += x1.Y * p0.Y;
+                s1_0 += x1.Z * p0.Z;
+                s1_0 += x1.W * p0.W;
+                s1_1 += x1.X * p1.X;
+                s1_1 += x1.Y * p1.Y;
+                s1_1 += x1.Z * p1.Z;
+                s1_1 += x1.W * p1.W;
+                s1_2 += x1.X * p2.X;
+                s1_2 += x1.Y * p2.Y;
+                s1_2 += x1.Z * p2.Z;
+                s1_2 += x1.W * p2.W;
+                s1_3 += x1.X * p3.X;
+                s1_3 += x1.Y * p3.Y;
+                s1_3 += x1.Z * p3.Z;
+                s1_3 += x1.W * p3.W;
+                s2_0 += x2.X * p0.X;
+                s2_0 += x2.Y * p0.Y;
+                s2_0 += x2.Z * p0.Z;
+                s2_0 += x2.W * p0.W;
+                s2_1 += x2.X * p1.X;
+                s2_1 += x2.Y * p1.Y;
+                s2_1 += x2.Z * p1.Z;
+                s2_1 += x2.W * p1.W;
+                s2_2 += x2.X * p2.X;
+                s2_2 += x2.Y * p2.Y;
+                s2_2 += x2.Z * p2.Z;
+                s2_2 += x2.W * p2.W;
+                s2_3 += x2.X * p3.X;
+                s2_3 += x2.Y * p3.Y;
+                s2_3 += x2.Z * p3.Z;
+                s2_3 += x2.W * p3.W;
+                s3_0 += x3.X * p0.X;
+                s3_0 += x3.Y * p0.Y;
+                s3_0 += x3.Z * p0.Z;
+                s3_0 += x3.W * p0.W;
+                s3_1 += x3.X * p1.X;
+                s3_1 += x3.Y * p1.Y;
+                s3_1 += x3.Z * p1.Z;
+                s3_1 += x3.W * p1.W;
+                s3_2 += x3.X * p2.X;
+                s3_2 += x3.Y * p2.Y;
+                s3_2 += x3.Z * p2.Z;
+                s3_2 += x3.W * p2.W;
+                s3_3 += x3.X * p3.X;
+                s3_3 += x3.Y * p3.Y;
+                s3_3 += x3.Z * p3.Z;
+                s3_3 += x3.W * p3.W;
+                s4_0 += x4.X * p0.X;
+                s4_0 += x4.Y * p0.Y;
+                s4_0 += x4.Z * p0.Z;
+                s4_0 += x4.W * p0.W;
+                s4_1 += x4.X * p1.X;
+                s4_1 += x4.Y * p1.Y;
+                s4_1 += x4.Z * p1.Z;
+                s4_1 += x4.W * p1.W;
+                s4_2 += x4.X * p2.X;
+                s4_2 += x4.Y * p2.Y;
+                s4_2 += x4.Z * p2.Z;
+                s4_2 += x4.W * p2.W;
+                s4_3 += x4.X * p3.X;
+                s4_3 += x4.Y * p3.Y;
+                s4_3 += x4.Z * p3.Z;
+                s4_3 += x4.W * p3.W;
+                s5_0 += x5.X * p0.X;
+                s5_0 += x5.Y * p0.Y;
+                s5_0 += x5.Z * p0.Z;
+                s5_0 += x5.W * p0.W;
+                s5_1 += x5.X * p1.X;
+                s5_1 += x5.Y * p1.Y;
+                s5_1 += x5.Z * p1.Z;
+                s5_1 += x5.W * p1.W;
+                s5_2 += x5.X * p2.X;
+                s5_2 += x5.Y * p2.Y;
+                s5_2 += x5.Z * p2.Z;
+                s5_2 += x5.W * p2.W;
+                s5_3 += x5.X * p3.X;
+                s5_3 += x5.Y * p3.Y;
+                s5_3 += x5.Z * p3.Z;
+                s5_3 += x5.W * p3.W;
+                s6_0 += x6.X * p0.X;
+                s6_0 += x6.Y * p0.Y;
+                s6_0 += x6.Z * p0.Z;
+                s6_0 += x6.W * p0.W;
+                s6_1 += x6.X * p1.X;
+                s6_1 += x6.Y * p1.Y;
+                s6_1 += x6.Z * p1.Z;
+                s6_1 += x6.W * p1.W;
+                s6_2 += x6.X * p2.X;
+                s6_2 += x6.Y * p2.Y;
+                s6_2 += x6.Z * p2.Z;
+                s6_2 += x6.W * p2.W;
+                s6_3 += x6.X * p3.X;
+                s6_3 += x6.Y * p3.Y;
+                s6_3 += x6.Z * p3.Z;
+                s6_3 += x6.W * p3.W;
+                s7_0 += x7.X * p0.X;
+                s7_0 += x7.Y * p0.Y;
+                s7_0 += x7.Z * p0.Z;
+                s7_0 += x7.W * p0.W;
+                s7_1 += x7.X * p1.X;
+                s7_1 += x7.Y * p1.Y;
+                s7_1 += x7.Z * p1.Z;
+                s7_1 += x7.W * p1.W;
+                s7_2 += x7.X * p2.X;
+                s7_2 += x7.Y * p2.Y;
+                s7_2 += x7.Z * p2.Z;
+                s7_2 += x7.W * p2.W;
+                s7_3 += x7.X * p3.X;
+                s7_3 += x7.Y * p3.Y;
+                s7_3 += x7.Z * p3.Z;
+                s7_3 += x7.W * p3.W;
+                s8_0 += x8.X * p0.X;
+                s8_0 += x8.Y * p0.Y;
+                s8_0 += x8.Z * p0.Z;
+                s8_0 += x8.W * p0.W;
+                s8_1 += x8.X * p1.X;
+                s8_1 += x8.Y * p1.Y;
+                s8_1 += x8.Z * p1.Z;
+                s8_1 += x8.W * p1.W;
+                s8_2 += x8.X * p2.X;
+                s8_2 += x8.Y * p2.Y;
+                s8_2 += x8.Z * p2.Z;
+                s8_2 += x8.W * p2.W;
+                s8_3 += x8.X * p3.X;
+                s8_3 += x8.Y * p3.Y;
+                s8_3 += x8.Z * p3.Z;
+                s8_3 += x8.W * p3.W;
+                s9_0 += x9.X * p0.X;
+                s9_0 += x9.Y * p0.Y;
+                s9_0 += x9.Z * p0.Z;
+                s9_0 += x9.W * p0.W;
+                s9_1 += x9.X * p1.X;
+                s9_1 += x9.Y * p1.Y;
+                s9_1 += x9.Z * p1.Z;
+                s9_1 += x9.W * p1.W;
+                s9_2 += x9.X * p2.X;
+                s9_2 += x9.Y * p2.Y;
+                s9_2 += x9.Z * p2.Z;
+                s9_2 += x9.W * p2.W;
+                s9_3 += x9.X * p3.X;
+                s9_3 += x9.Y * p3.Y;
+                s9_3 += x9.Z * p3.Z;
+                s9_3 += x9.W * p3.W;
+                s10_0 += x10.X * p0.X;
+                s10_0 += x10.Y * p0.Y;
+                s10_0 += x10.Z * p0.Z;
+                s10_0 += x10.W * p0.W;
+                s10_1 += x10.X * p1.X;
+                s10_1 += x10.Y * p1.Y;
+                s10_1 += x10.Z * p1.Z;
+                s10_1 += x10.W * p1.W;
+                s10_2 += x10.X * p2.X;
+                s10_2 += x10.Y * p2.Y;
+                s10_2 += x10.Z * p2.Z;
+                s10_2 += x10.W * p2.W;
+                s10_3 += x10.X * p3.X;
+                s10_3 += x10.Y * p3.Y;
+                s10_3 += x10.Z * p3.Z;
+                s10_3 += x10.W * p3.W;
+                s11_0 += x11.X * p0.X;
+                s11_0 += x11.Y * p0.Y;
+                s11_0 += x11.Z * p0.Z;
+                s11_0 += x11.W * p0.W;
+                s11_1 += x11.X * p1.X;
+                s11_1 += x11.Y * p1.Y;
+                s11_1 += x11.Z * p1.Z;
+                s11_1 += x11.W * p1.W;
+                s11_2 += x11.X * p2.X;
+                s11_2 += x11.Y * p2.Y;
+                s11_2 += x11.Z * p2.Z;
+                s11_2 += x11.W * p2.W;
+                s11_3 += x11.X * p3.X;
+                s11_3 += x11.Y * p3.Y;
+                s11_3 += x11.Z * p3.Z;
+                s11_3 += x11.W * p3.W;
+                s12_0 += x12.X * p0.X;
+                s12_0 += x12.Y * p0.Y;
+                s12_0 += x12.Z * p0.Z;
+                s12_0 += x12.W * p0.W;
+                s12_1 += x12.X * p1.X;
+                s12_1 += x12.Y * p1.Y;
+                s12_1 += x12.Z * p1.Z;
+                s12_1 += x12.W * p1.W;
+                s12_2 += x12.X * p2.X;
+                s12_2 += x12.Y * p2.Y;
+                s12_2 += x12.Z * p2.Z;
+                s12_2 += x12.W * p2.W;
+                s12_3 += x12.X * p3.X;
+                s12_3 += x12.Y * p3.Y;
+                s12_3 += x12.Z * p3.Z;
+                s12_3 += x12.W * p3.W;
+                s13_0 += x13.X * p0.X;
+                s13_0 += x13.Y * p0.Y;
+                s13_0 += x13.Z * p0.Z;
+                s13_0 += x13.W * p0.W;
+                s13_1 += x13.X * p1.X;
+                s13_1 += x13.Y * p1.Y;
+                s13_1 += x13.Z * p1.Z;
+                s13_1 += x13.W * p1.W;
+                s13_2 += x13.X * p2.X;
+                s13_2 += x13.Y * p2.Y;
+                s13_2 += x13.Z * p2.Z;
+                s13_2 += x13.W * p2.W;
+                s13_3 += x13.X * p3.X;
+                s13_3 += x13.Y * p3.Y;
+                s13_3 += x13.Z * p3.Z;
+                s13_3 += x13.W * p3.W;
+                s14_0 += x14.X * p0.X;
+                s14_0 += x14.Y * p0.Y;
+                s14_0 += x14.Z * p0.Z;
+                s14_0 += x14.W * p0.W;
+                s14_1 += x14.X * p1.X;
+                s14_1 += x14.Y * p1.Y;
+                s14_1 += x14.Z * p1.Z;
+                s14_1 += x14.W * p1.W;
+                s14_2 += x14.X * p2.X;
+                s14_2 += x14.Y * p2.Y;
+                s14_2 += x14.Z * p2.Z;
+                s14_2 += x14.W * p2.W;
+                s14_3 += x14.X * p3.X;
+                s14_3 += x14.Y * p3.Y;
+                s14_3 += x14.Z * p3.Z;
+                s14_3 += x14.W * p3.W;
+                s15_0 += x15.X * p0.X;
+                s15_0 += x15.Y * p0.Y;
+                s15_0 += x15.Z * p0.Z;
+                s15_0 += x15.W * p0.W;
+                s15_1 += x15.X * p1.X;
+                s15_1 += x15.Y * p1.Y;
+                s15_1 += x15.Z * p1.Z;
+                s15_1 += x15.W * p1.W;
+                s15_2 += x15.X * p2.X;
+                s15_2 += x15.Y * p2.Y;
+                s15_2 += x15.Z * p2.Z;
+                s15_2 += x15.W * p2.W;
+                s15_3 += x15.X * p3.X;
+                s15_3 += x15.Y * p3.Y;
+                s15_3 += x15.Z * p3.Z;
+                s15_3 += x15.W * p3.W;
+                v += stride;
+            }
+        }
+
+        if (v - lane < k4)
+        {
+            // The last, partial batch: both operands are zero past K, so a product there is 0 * 0, never a stale value
+            // times zero (Inf * 0 would be NaN).
+            bool valid = v < k4;
+            Float4 w0 = valid ? wBase[wRow0 + v] : default;
+            Float4 w1 = valid ? wBase[wRow1 + v] : default;
+            Float4 w2 = valid ? wBase[wRow2 + v] : default;
+            Float4 w3 = valid ? wBase[wRow3 + v] : default;
+            Float4 x0 = valid ? a4[xRow0 + v] : default;
+            Float4 x1 = valid ? a4[xRow1 + v] : default;
+            Float4 x2 = valid ? a4[xRow2 + v] : default;
+            Float4 x3 = valid ? a4[xRow3 + v] : default;
+            Float4 x4 = valid ? a4[xRow4 + v] : default;
+            Float4 x5 = valid ? a4[xRow5 + v] : default;
+            Float4 x6 = valid ? a4[xRow6 + v] : default;
+            Float4 x7 = valid ? a4[xRow7 + v] : default;
+            Float4 x8 = valid ? a4[xRow8 + v] : default;
+            Float4 x9 = valid ? a4[xRow9 + v] : default;
+            Float4 x10 = valid ? a4[xRow10 + v] : default;
+            Float4 x11 = valid ? a4[xRow11 + v] : default;
+            Float4 x12 = valid ? a4[xRow12 + v] : default;
+            Float4 x13 = valid ? a4[xRow13 + v] : default;
+            Float4 x14 = valid ? a4[xRow14 + v] : default;
+            Float4 x15 = valid ? a4[xRow15 + v] : default;
+            s0_0 += x0.X * w0.X;
+            s0_0 += x0.Y * w0.Y;
+            s0_0 += x0.Z * w0.Z;
+            s0_0 += x0.W * w0.W;
+            s0_1 += x0.X * w1.X;
+            s0_1 += x0.Y * w1.Y;
+            s0_1 += x0.Z * w1.Z;
+            s0_1 += x0.W * w1.W;
+            s0_2 += x0.X * w2.X;
+            s0_2 += x0.Y * w2.Y;
+            s0_2 += x0.Z * w2.Z;
+            s0_2 += x0.W * w2.W;
+            s0_3 += x0.X * w3.X;
+            s0_3 += x0.Y * w3.Y;
+            s0_3 += x0.Z * w3.Z;
+            s0_3 += x0.W * w3.W;
+            s1_0 += x1.X * w0.X;
+            s1_0 += x1.Y * w0.Y;
+            s1_0 += x1.Z * w0.Z;
+            s1_0 += x1.W * w0.W;
+            s1_1 += x1.X * w1.X;
+            s1_1 += x1.Y * w1.Y;
+            s1_1 += x1.Z * w1.Z;
+            s1_1 += x1.W * w1.W;
+            s1_2 += x1.X * w2.X;
+            s1_2 += x1.Y * w2.Y;
+            s1_2 += x1.Z * w2.Z;
+            s1_2 += x1.W * w2.W;
+            s1_3 += x1.X * w3.X;
+            s1_3 += x1.Y * w3.Y;
+            s1_3 += x1.Z * w3.Z;
+            s1_3 += x1.W * w3.W;
+            s2_0 += x2.X * w0.X;
+            s2_0 += x2.Y * w0.Y;
+            s2_0 += x2.Z * w0.Z;
+            s2_0 += x2.W * w0.W;
+            s2_1 += x2.X * w1.X;
+            s2_1 += x2.Y * w1.Y;
+            s2_1 += x2.Z * w1.Z;
+            s2_1 += x2.W * w1.W;
+            s2_2 += x2.X * w2.X;
+            s2_2 += x2.Y * w2.Y;
+            s2_2 += x2.Z * w2.Z;
+            s2_2 += x2.W * w2.W;
+            s2_3 += x2.X * w3.X;
+            s2_3 += x2.Y * w3.Y;
+            s2_3 += x2.Z * w3.Z;
+            s2_3 += x2.W * w3.W;
+            s3_0 += x3.X * w0.X;
+            s3_0 += x3.Y * w0.Y;
+            s3_0 += x3.Z * w0.Z;
+            s3_0 += x3.W * w0.W;
+            s3_1 += x3.X * w1.X;
+            s3_1 += x3.Y * w1.Y;
+            s3_1 += x3.Z * w1.Z;
+            s3_1 += x3.W * w1.W;
+            s3_2 += x3.X * w2.X;
+            s3_2 += x3.Y * w2.Y;
+            s3_2 += x3.Z * w2.Z;
+            s3_2 += x3.W * w2.W;
+            s3_3 += x3.X * w3.X;
+            s3_3 += x3.Y * w3.Y;
+            s3_3 += x3.Z * w3.Z;
+            s3_3 += x3.W * w3.W;
+            s4_0 += x4.X * w0.X;
+            s4_0 += x4.Y * w0.Y;
+            s4_0 += x4.Z * w0.Z;
+            s4_0 += x4.W * w0.W;
+            s4_1 += x4.X * w1.X;
+            s4_1 += x4.Y * w1.Y;
+            s4_1 += x4.Z * w1.Z;
+            s4_1 += x4.W * w1.W;
+            s4_2 += x4.X * w2.X;
+            s4_2 += x4.Y * w2.Y;
+            s4_2 += x4.Z * w2.Z;
+            s4_2 += x4.W * w2.W;
+            s4_3 += x4.X * w3.X;
+            s4_3 += x4.Y * w3.Y;
+            s4_3 += x4.Z * w3.Z;
+            s4_3 += x4.W * w3.W;
+            s5_0 += x5.X * w0.X;
+            s5_0 += x5.Y * w0.Y;
+            s5_0 += x5.Z * w0.Z;
+            s5_0 += x5.W * w0.W;
+            s5_1 += x5.X * w1.X;
+            s5_1 += x5.Y * w1.Y;
+            s5_1 += x5.Z * w1.Z;
+            s5_1 += x5.W * w1.W;
+            s5_2 += x5.X * w2.X;
+            s5_2 += x5.Y * w2.Y;
+            s5_2 += x5.Z * w2.Z;
+            s5_2 += x5.W * w2.W;
+            s5_3 += x5.X * w3.X;
+            s5_3 += x5.Y * w3.Y;
+            s5_3 += x5.Z * w3.Z;
+            s5_3 += x5.W * w3.W;
+            s6_0 += x6.X * w0.X;
+            s6_0 += x6.Y * w0.Y;
+            s6_0 += x6.Z * w0.Z;
+            s6_0 += x6.W * w0.W;
+            s6_1 += x6.X * w1.X;
+            s6_1 += x6.Y * w1.Y;
+            s6_1 += x6.Z * w1.Z;
+            s6_1 += x6.W * w1.W;
+            s6_2 += x6.X * w2.X;
+            s6_2 += x6.Y * w2.Y;
+            s6_2 += x6.Z * w2.Z;
+            s6_2 += x6.W * w2.W;
+            s6_3 += x6.X * w3.X;
+            s6_3 += x6.Y * w3.Y;
+            s6_3 += x6.Z * w3.Z;
+            s6_3 += x6.W * w3.W;
+            s7_0 += x7.X * w0.X;
+            s7_0 += x7.Y * w0.Y;
+            s7_0 += x7.Z * w0.Z;
+            s7_0 += x7.W * w0.W;
+            s7_1 += x7.X * w1.X;
+            s7_1 += x7.Y * w1.Y;
+            s7_1 += x7.Z * w1.Z;
+            s7_1 += x7.W * w1.W;
+            s7_2 += x7.X * w2.X;
+            s7_2 += x7.Y * w2.Y;
+            s7_2 += x7.Z * w2.Z;
+            s7_2 += x7.W * w2.W;
+            s7_3 += x7.X * w3.X;
+            s7_3 += x7.Y * w3.Y;
+            s7_3 += x7.Z * w3.Z;
+            s7_3 += x7.W * w3.W;
+            s8_0 += x8.X * w0.X;
+            s8_0 += x8.Y * w0.Y;
+            s8_0 += x8.Z * w0.Z;
+            s8_0 += x8.W * w0.W;
+            s8_1 += x8.X * w1.X;
+            s8_1 += x8.Y * w1.Y;
+            s8_1 += x8.Z * w1.Z;
+            s8_1 += x8.W * w1.W;
+            s8_2 += x8.X * w2.X;
+            s8_2 += x8.Y * w2.Y;
+            s8_2 += x8.Z * w2.Z;
+            s8_2 += x8.W * w2.W;
+            s8_3 += x8.X * w3.X;
+            s8_3 += x8.Y * w3.Y;
+            s8_3 += x8.Z * w3.Z;
+            s8_3 += x8.W * w3.W;
+            s9_0 += x9.X * w0.X;
+            s9_0 += x9.Y * w0.Y;
+            s9_0 += x9.Z * w0.Z;
+            s9_0 += x9.W * w0.W;
+            s9_1 += x9.X * w1.X;
+            s9_1 += x9.Y * w1.Y;
+            s9_1 += x9.Z * w1.Z;
+            s9_1 += x9.W * w1.W;
+            s9_2 += x9.X * w2.X;
+            s9_2 += x9.Y * w2.Y;
+            s9_2 += x9.Z * w2.Z;
+            s9_2 += x9.W * w2.W;
+            s9_3 += x9.X * w3.X;
+            s9_3 += x9.Y * w3.Y;
+            s9_3 += x9.Z * w3.Z;
+            s9_3 += x9.W * w3.W;
+            s10_0 += x10.X * w0.X;
+            s10_0 += x10.Y * w0.Y;
+            s10_0 += x10.Z * w0.Z;
+            s10_0 += x10.W * w0.W;
+            s10_1 += x10.X * w1.X;
+            s10_1 += x10.Y * w1.Y;
+            s10_1 += x10.Z * w1.Z;
+            s10_1 += x10.W * w1.W;
+            s10_2 += x10.X * w2.X;
+            s10_2 += x10.Y * w2.Y;
+            s10_2 += x10.Z * w2.Z;
+            s10_2 += x10.W * w2.W;
+            s10_3 += x10.X * w3.X;
+            s10_3 += x10.Y * w3.Y;
+            s10_3 += x10.Z * w3.Z;
+            s10_3 += x10.W * w3.W;
+            s11_0 += x11.X * w0.X;
+            s11_0 += x11.Y * w0.Y;
+            s11_0 += x11.Z * w0.Z;
+            s11_0 += x11.W * w0.W;
+            s11_1 += x11.X * w1.X;
+            s11_1 += x11.Y * w1.Y;
+            s11_1 += x11.Z * w1.Z;
+            s11_1 += x11.W * w1.W;
+            s11_2 += x11.X * w2.X;
+            s11_2 += x11.Y * w2.Y;
+            s11_2 += x11.Z * w2.Z;
+            s11_2 += x11.W * w2.W;
+            s11_3 += x11.X * w3.X;
+            s11_3 += x11.Y * w3.Y;
+            s11_3 += x11.Z * w3.Z;
+            s11_3 += x11.W * w3.W;
+            s12_0 += x12.X * w0.X;
+            s12_0 += x12.Y * w0.Y;
+            s12_0 += x12.Z * w0.Z;
+            s12_0 += x12.W * w0.W;
+            s12_1 += x12.X * w1.X;
+            s12_1 += x12.Y * w1.Y;
+            s12_1 += x12.Z * w1.Z;
+            s12_1 += x12.W * w1.W;
+            s12_2 += x12.X * w2.X;
+            s12_2 += x12.Y * w2.Y;
+            s12_2 += x12.Z * w2.Z;
+            s12_2 += x12.W * w2.W;
+            s12_3 += x12.X * w3.X;
+            s12_3 += x12.Y * w3.Y;
+            s12_3 += x12.Z * w3.Z;
+            s12_3 += x12.W * w3.W;
+            s13_0 += x13.X * w0.X;
+            s13_0 += x13.Y * w0.Y;
+            s13_0 += x13.Z * w0.Z;
+            s13_0 += x13.W * w0.W;
+            s13_1 += x13.X * w1.X;
+            s13_1 += x13.Y * w1.Y;
+            s13_1 += x13.Z * w1.Z;
+            s13_1 += x13.W * w1.W;
+            s13_2 += x13.X * w2.X;
+            s13_2 += x13.Y * w2.Y;
+            s13_2 += x13.Z * w2.Z;
+            s13_2 += x13.W * w2.W;
+            s13_3 += x13.X * w3.X;
+            s13_3 += x13.Y * w3.Y;
+            s13_3 += x13.Z * w3.Z;
+            s13_3 += x13.W * w3.W;
+            s14_0 += x14.X * w0.X;
+            s14_0 += x14.Y * w0.Y;
+            s14_0 += x14.Z * w0.Z;
+            s14_0 += x14.W * w0.W;
+            s14_1 += x14.X * w1.X;
+            s14_1 += x14.Y * w1.Y;
+            s14_1 += x14.Z * w1.Z;
+            s14_1 += x14.W * w1.W;
+            s14_2 += x14.X * w2.X;
+            s14_2 += x14.Y * w2.Y;
+            s14_2 += x14.Z * w2.Z;
+            s14_2 += x14.W * w2.W;
+            s14_3 += x14.X * w3.X;
+            s14_3 += x14.Y * w3.Y;
+            s14_3 += x14.Z * w3.Z;
+            s14_3 += x14.W * w3.W;
+            s15_0 += x15.X * w0.X;
+            s15_0 += x15.Y * w0.Y;
+            s15_0 += x15.Z * w0.Z;
+            s15_0 += x15.W * w0.W;
+            s15_1 += x15.X * w1.X;
+            s15_1 += x15.Y * w1.Y;
+            s15_1 += x15.Z * w1.Z;
+            s15_1 += x15.W * w1.W;
+            s15_2 += x15.X * w2.X;
+            s15_2 += x15.Y * w2.Y;
+            s15_2 += x15.Z * w2.Z;
+            s15_2 += x15.W * w2.W;
+            s15_3 += x15.X * w3.X;
+            s15_3 += x15.Y * w3.Y;
+            s15_3 += x15.Z * w3.Z;
+            s15_3 += x15.W * w3.W;
+        }
+
+        // Sum over the warp's lanes by halving: at each offset a lane keeps one half of its sums and adds its partner's
+        // copy of that half, so 32 lanes reduce n sums in n / 2 + n / 4 + ... shuffles instead of 5 n. Afterwards the
+        // lane holds the warp totals of sums first .. first + held - 1; sums it shares with a lane of a lower bit
+        // (when fewer than one per lane remain) are written by that lane only.
+        int first = 0;
+        int held = 64;
+        bool writer = true;
+        if (ws > 1)
+        {
+            bool upper = (lane & 1) != 0;
+            float send0 = upper ? s0_0 : s8_0;
+            s0_0 = (upper ? s8_0 : s0_0) + Warp.ShuffleXor(send0, 1);
+            float send1 = upper ? s0_1 : s8_1;
+            s0_1 = (upper ? s8_1 : s0_1) + Warp.ShuffleXor(send1, 1);
+            float send2 = upper ? s0_2 : s8_2;
+            s0_2 = (upper ? s8_2 : s0_2) + Warp.ShuffleXor(send2, 1);
+            float send3 = upper ? s0_3 : s8_3;
+            s0_3 = (upper ? s8_3 : s0_3) + Warp.ShuffleXor(send3, 1);
+            float send4 = upper ? s1_0 : s9_0;
+            s1_0 = (upper ? s9_0 : s1_0) + Warp.ShuffleXor(send4, 1);
+            float send5 = upper ? s1_1 : s9_1;
+            s1_1 = (upper ? s9_1 : s1_1) + Warp.ShuffleXor(send5, 1);
+            float send6 = upper ? s1_2 : s9_2;
+            s1_2 = (upper ? s9_2 : s1_2) + Warp.ShuffleXor(send6, 1);
+            float send7 = upper ? s1_3 : s9_3;
+            s1_3 = (upper ? s9_3 : s1_3) + Warp.ShuffleXor(send7, 1);
+            float send8 = upper ? s2_0 : s10_0;
+            s2_0 = (upper ? s10_0 : s2_0) + Warp.ShuffleXor(send8, 1);
+            float send9 = upper ? s2_1 : s10_1;
+            s2_1 = (upper ? s10_1 : s2_1) + Warp.ShuffleXor(send9, 1);
+            float send10 = upper ? s2_2 : s10_2;
+            s2_2 = (upper ? s10_2 : s2_2) + Warp.ShuffleXor(send10, 1);
+            float send11 = upper ? s2_3 : s10_3;
+            s2_3 = (upper ? s10_3 : s2_3) + Warp.ShuffleXor(send11, 1);
+            float send12 = upper ? s3_0 : s11_0;
+            s3_0 = (upper ? s11_0 : s3_0) + Warp.ShuffleXor(send12, 1);
+            float send13 = upper ? s3_1 : s11_1;
+            s3_1 = (upper ? s11_1 : s3_1) + Warp.ShuffleXor(send13, 1);
+            float send14 = upper ? s3_2 : s11_2;
+            s3_2 = (upper ? s11_2 : s3_2) + Warp.ShuffleXor(send14, 1);
+            float send15 = upper ? s3_3 : s11_3;
+            s3_3 = (upper ? s11_3 : s3_3) + Warp.ShuffleXor(send15, 1);
+            float send16 = upper ? s4_0 : s12_0;
+            s4_0 = (upper ? s12_0 : s4_0) + Warp.ShuffleXor(send16, 1);
+            float send17 = upper ? s4_1 : s12_1;
+            s4_1 = (upper ? s12_1 : s4_1) + Warp.ShuffleXor(send17, 1);
+            float send18 = upper ? s4_2 : s12_2;
+            s4_2 = (upper ? s12_2 : s4_2) + Warp.ShuffleXor(send18, 1);
+            float send19 = upper ? s4_3 : s12_3;
+            s4_3 = (upper ? s12_3 : s4_3) + Warp.ShuffleXor(send19, 1);
+            float send20 = upper ? s5_0 : s13_0;
+            s5_0 = (upper ? s13_0 : s5_0) + Warp.ShuffleXor(send20, 1);
+            float send21 = upper ? s5_1 : s13_1;
+            s5_1 = (upper ? s13_1 : s5_1) + Warp.ShuffleXor(send21, 1);
+            float send22 = upper ? s5_2 : s13_2;
+            s5_2 = (upper ? s13_2 : s5_2) + Warp.ShuffleXor(send22, 1);
+            float send23 = upper ? s5_3 : s13_3;
+            s5_3 = (upper ? s13_3 : s5_3) + Warp.ShuffleXor(send23, 1);
+            float send24 = upper ? s6_0 : s14_0;
+            s6_0 = (upper ? s14_0 : s6_0) + Warp.ShuffleXor(send24, 1);
+            float send25 = upper ? s6_1 : s14_1;
+            s6_1 = (upper ? s14_1 : s6_1) + Warp.ShuffleXor(send25, 1);
+            float send26 = upper ? s6_2 : s14_2;
+            s6_2 = (upper ? s14_2 : s6_2) + Warp.ShuffleXor(send26, 1);
+            float send27 = upper ? s6_3 : s14_3;
+            s6_3 = (upper ? s14_3 : s6_3) + Warp.ShuffleXor(send27, 1);
+            float send28 = upper ? s7_0 : s15_0;
+            s7_0 = (upper ? s15_0 : s7_0) + Warp.ShuffleXor(send28, 1);
+            float send29 = upper ? s7_1 : s15_1;
+            s7_1 = (upper ? s15_1 : s7_1) + Warp.ShuffleXor(send29, 1);
+            float send30 = upper ? s7_2 : s15_2;
+            s7_2 = (upper ? s15_2 : s7_2) + Warp.ShuffleXor(send30, 1);
+            float send31 = upper ? s7_3 : s15_3;
+            s7_3 = (upper ? s15_3 : s7_3) + Warp.ShuffleXor(send31, 1);
+            first += upper ? 32 : 0;
+            held >>= 1;
+        }
+
+        if (ws > 2)
+        {
+            bool upper = (lane & 2) != 0;
+            float send0 = upper ? s0_0 : s4_0;
+            s0_0 = (upper ? s4_0 : s0_0) + Warp.ShuffleXor(send0, 2);
+            float send1 = upper ? s0_1 : s4_1;
+            s0_1 = (upper ? s4_1 : s0_1) + Warp.ShuffleXor(send1, 2);
+            float send2 = upper ? s0_2 : s4_2;
+            s0_2 = (upper ? s4_2 : s0_2) + Warp.ShuffleXor(send2, 2);
+            float send3 = upper ? s0_3 : s4_3;
+            s0_3 = (upper ? s4_3 : s0_3) + Warp.ShuffleXor(send3, 2);
+            float send4 = upper ? s1_0 : s5_0;
+            s1_0 = (upper ? s5_0 : s1_0) + Warp.ShuffleXor(send4, 2);
+            float send5 = upper ? s1_1 : s5_1;
+            s1_1 = (upper ? s5_1 : s1_1) + Warp.ShuffleXor(send5, 2);
+            float send6 = upper ? s1_2 : s5_2;
+            s1_2 = (upper ? s5_2 : s1_2) + Warp.ShuffleXor(send6, 2);
+            float send7 = upper ? s1_3 : s5_3;
+            s1_3 = (upper ? s5_3 : s1_3) + Warp.ShuffleXor(send7, 2);
+            float send8 = upper ? s2_0 : s6_0;
+            s2_0 = (upper ? s6_0 : s2_0) + Warp.ShuffleXor(send8, 2);
+            float send9 = upper ? s2_1 : s6_1;
+            s2_1 = (upper ? s6_1 : s2_1) + Warp.ShuffleXor(send9, 2);
+            float send10 = upper ? s2_2 : s6_2;
+            s2_2 = (upper ? s6_2 : s2_2) + Warp.ShuffleXor(send10, 2);
+            float send11 = upper ? s2_3 : s6_3;
+            s2_3 = (upper ? s6_3 : s2_3) + Warp.ShuffleXor(send11, 2);
+            float send12 = upper ? s3_0 : s7_0;
+            s3_0 = (upper ? s7_0 : s3_0) + Warp.ShuffleXor(send12, 2);
+            float send13 = upper ? s3_1 : s7_1;
+            s3_1 = (upper ? s7_1 : s3_1) + Warp.ShuffleXor(send13, 2);
+            float send14 = upper ? s3_2 : s7_2;
+            s3_2 = (upper ? s7_2 : s3_2) + Warp.ShuffleXor(send14, 2);
+            float send15 = upper ? s3_3 : s7_3;
+            s3_3 = (upper ? s7_3 : s3_3) + Warp.ShuffleXor(send15, 2);
+            first += upper ? 16 : 0;
+            held >>= 1;
+        }
+
+        if (ws > 4)
+        {
+            bool upper = (lane & 4) != 0;
+            float send0 = upper ? s0_0 : s2_0;
+            s0_0 = (upper ? s2_0 : s0_0) + Warp.ShuffleXor(send0, 4);
+            float send1 = upper ? s0_1 : s2_1;
+            s0_1 = (upper ? s2_1 : s0_1) + Warp.ShuffleXor(send1, 4);
+            float send2 = upper ? s0_2 : s2_2;
+            s0_2 = (upper ? s2_2 : s0_2) + Warp.ShuffleXor(send2, 4);
+            float send3 = upper ? s0_3 : s2_3;
+            s0_3 = (upper ? s2_3 : s0_3) + Warp.ShuffleXor(send3, 4);
+            float send4 = upper ? s1_0 : s3_0;
+            s1_0 = (upper ? s3_0 : s1_0) + Warp.ShuffleXor(send4, 4);
+            float send5 = upper ? s1_1 : s3_1;
+            s1_1 = (upper ? s3_1 : s1_1) + Warp.ShuffleXor(send5, 4);
+            float send6 = upper ? s1_2 : s3_2;
+            s1_2 = (upper ? s3_2 : s1_2) + Warp.ShuffleXor(send6, 4);
+            float send7 = upper ? s1_3 : s3_3;
+            s1_3 = (upper ? s3_3 : s1_3) + Warp.ShuffleXor(send7, 4);
+            first += upper ? 8 : 0;
+            held >>= 1;
+        }
+
+        if (ws > 8)
+        {
+            bool upper = (lane & 8) != 0;
+            float send0 = upper ? s0_0 : s1_0;
+            s0_0 = (upper ? s1_0 : s0_0) + Warp.ShuffleXor(send0, 8);
+            float send1 = upper ? s0_1 : s1_1;
+            s0_1 = (upper ? s1_1 : s0_1) + Warp.ShuffleXor(send1, 8);
+            float send2 = upper ? s0_2 : s1_2;
+            s0_2 = (upper ? s1_2 : s0_2) + Warp.ShuffleXor(send2, 8);
+            float send3 = upper ? s0_3 : s1_3;
+            s0_3 = (upper ? s1_3 : s0_3) + Warp.ShuffleXor(send3, 8);
+            first += upper ? 4 : 0;
+            held >>= 1;
+        }
+
+        if (ws > 16)
+        {
+            bool upper = (lane & 16) != 0;
+            float send0 = upper ? s0_0 : s0_2;
+            s0_0 = (upper ? s0_2 : s0_0) + Warp.ShuffleXor(send0, 16);
+            float send1 = upper ? s0_1 : s0_3;
+            s0_1 = (upper ? s0_3 : s0_1) + Warp.ShuffleXor(send1, 16);
+            first += upper ? 2 : 0;
+            held >>= 1;
+        }
+
+        var red = SharedMemory.Allocate<float>(GemvNkStreamMaxWarps * 64);
+        if (writer)
+        {
+            int at = (warp * 64) + first;
+            red[at] = s0_0;
+            if (held > 1)
+            {
+                red[at + 1] = s0_1;
+            }
+
+            if (held > 2)
+            {
+                red[at + 2] = s0_2;
+            }
+
+            if (held > 3)
+            {
+                red[at + 3] = s0_3;
+            }
+
+            if (held > 4)
+            {
+                red[at + 4] = s1_0;
+            }
+
+            if (held > 5)
+            {
+                red[at + 5] = s1_1;
+            }
+
+            if (held > 6)
+            {
+                red[at + 6] = s1_2;
+            }
+
+            if (held > 7)
+            {
+                red[at + 7] = s1_3;
+            }
+
+            if (held > 8)
+            {
+                red[at + 8] = s2_0;
+            }
+
+            if (held > 9)
+            {
+                red[at + 9] = s2_1;
+            }
+
+            if (held > 10)
+            {
+                red[at + 10] = s2_2;
+            }
+
+            if (held > 11)
+            {
+                red[at + 11] = s2_3;
+            }
+
+            if (held > 12)
+            {
+                red[at + 12] = s3_0;
+            }
+
+            if (held > 13)
+            {
+                red[at + 13] = s3_1;
+            }
+
+            if (held > 14)
+            {
+                red[at + 14] = s3_2;
+            }
+
+            if (held > 15)
+            {
+                red[at + 15] = s3_3;
+            }
+
+            if (held > 16)
+            {
+                red[at + 16] = s4_0;
+            }
+
+            if (held > 17)
+            {
+                red[at + 17] = s4_1;
+            }
+
+            if (held > 18)
+            {
+                red[at + 18] = s4_2;
+            }
+
+            if (held > 19)
+            {
+                red[at + 19] = s4_3;
+            }
+
+            if (held > 20)
+            {
+                red[at + 20] = s5_0;
+            }
+
+            if (held > 21)
+            {
+                red[at + 21] = s5_1;
+            }
+
+            if (held > 22)
+            {
+                red[at + 22] = s5_2;
+            }
+
+            if (held > 23)
+            {
+                red[at + 23] = s5_3;
+            }
+
+            if (held > 24)
+            {
+                red[at + 24] = s6_0;
+            }
+
+            if (held > 25)
+            {
+                red[at + 25] = s6_1;
+            }
+
+            if (held > 26)
+            {
+                red[at + 26] = s6_2;
+            }
+
+            if (held > 27)
+            {
+                red[at + 27] = s6_3;
+            }
+
+            if (held > 28)
+            {
+                red[at + 28] = s7_0;
+            }
+
+            if (held > 29)
+            {
+                red[at + 29] = s7_1;
+            }
+
+            if (held > 30)
+            {
+                red[at + 30] = s7_2;
+            }
+
+            if (held > 31)
+            {
+                red[at + 31] = s7_3;
+            }
+
+            if (held > 32)
+            {
+                red[at + 32] = s8_0;
+            }
+
+            if (held > 33)
+            {
+                red[at + 33] = s8_1;
+            }
+
+            if (held > 34)
+            {
+                red[at + 34] = s8_2;
+            }
+
+            if (held > 35)
+            {
+                red[at + 35] = s8_3;
+            }
+
+            if (held > 36)
+            {
+                red[at + 36] = s9_0;
+            }
+
+            if (held > 37)
+            {
+                red[at + 37] = s9_1;
+            }
+
+            if (held > 38)
+            {
+                red[at + 38] = s9_2;
+            }
+
+            if (held > 39)
+            {
+                red[at + 39] = s9_3;
+            }
+
+            if (held > 40)
+            {
+                red[at + 40] = s10_0;
+            }
+
+            if (held > 41)
+            {
+                red[at + 41] = s10_1;
+            }
+
+            if (held > 42)
+            {
+                red[at + 42] = s10_2;
+            }
+
+            if (held > 43)
+            {
+                red[at + 43] = s10_3;
+            }
+
+            if (held > 44)
+            {
+                red[at + 44] = s11_0;
+            }
+
+            if (held > 45)
+            {
+                red[at + 45] = s11_1;
+            }
+
+            if (held > 46)
+            {
+                red[at + 46] = s11_2;
+            }
+
+            if (held > 47)
+            {
+                red[at + 47] = s11_3;
+            }
+
+            if (held > 48)
+            {
+                red[at + 48] = s12_0;
+            }
+
+            if (held > 49)
+            {
+                red[at + 49] = s12_1;
+            }
+
+            if (held > 50)
+            {
+                red[at + 50] = s12_2;
+            }
+
+            if (held > 51)
+            {
+                red[at + 51] = s12_3;
+            }
+
+            if (held > 52)
+            {
+                red[at + 52] = s13_0;
+            }
+
+            if (held > 53)
+            {
+                red[at + 53] = s13_1;
+            }
+
+            if (held > 54)
+            {
+                red[at + 54] = s13_2;
+            }
+
+            if (held > 55)
+            {
+                red[at + 55] = s13_3;
+            }
+
+            if (held > 56)
+            {
+                red[at + 56] = s14_0;
+            }
+
+            if (held > 57)
+            {
+                red[at + 57] = s14_1;
+            }
+
+            if (held > 58)
+            {
+                red[at + 58] = s14_2;
+            }
+
+            if (held > 59)
+            {
+                red[at + 59] = s14_3;
+            }
+
+            if (held > 60)
+            {
+                red[at + 60] = s15_0;
+            }
+
+            if (held > 61)
+            {
+                red[at + 61] = s15_1;
+            }
+
+            if (held > 62)
+            {
+                red[at + 62] = s15_2;
+            }
+
+            if (held > 63)
+            {
+                red[at + 63] = s15_3;
+            }
+
+        }
+
+        Group.Barrier();
+        for (int e = Group.IdxX; e < 64; e += Group.DimX)
+        {
+            int row = e / 4;
+            int col = n0 + (e - (row * 4));
+            if (row < g.M && col < g.N)
+            {
+                // Warp order, so the result does not depend on timing.
+                float sum = red[e];
+                for (int other = 1; other < warps; other++)
+                {
+                    sum += red[(other * 64) + e];
+                }
+
+                c[((long)row * g.N) + col] = GemvEpilogue(bias, g, row, col, sum);
+            }
+        }
+    }
+
+    /// <summary>
+    /// The streamed [N, K] body for up to 16 rows with the weight loads one batch ahead (GEMS_GEMV_F32_STREAM16=pingpongfenced):
+    /// 4 weight rows per group, 64 sums per lane, the next batch's weight vectors requested before this batch's products;
+    /// the activation loads fenced into one burst.
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static void GemvNkStreamRows16PingPongFenced(ArrayView<Float4> a4, ArrayView<Float4> b4, ArrayView<float> bias, ArrayView<float> c, GemvShape g)
+    {
+        int ws = Warp.WarpSize;
+        int lane = Warp.LaneIdx;
+        int warp = Warp.WarpIdx;
+        int warps = Group.DimX / ws;
+        int n0 = Grid.IdxX * 4;
+        int k4 = g.K >> 2;
+        // Weight rows past N read row N - 1 and activation rows past M row M - 1: their sums are never stored. Rows are
+        // int offsets from one view per operand (at most 15 rows of K: small), so a load is an add and one address
+        // product. ILGPU would compute the offsets inside the loop, next to their first use (and ptxas then redid them
+        // every batch): an empty inline-PTX use of each here keeps them in registers ahead of the loop.
+        var wBase = b4.SubView((long)n0 * k4);
+        int wLast = g.N - 1 - n0;
+        int wRow0 = 0;
+        int wRow1 = (1 < wLast ? 1 : wLast) * k4;
+        int wRow2 = (2 < wLast ? 2 : wLast) * k4;
+        int wRow3 = (3 < wLast ? 3 : wLast) * k4;
+        int xRow0 = 0;
+        int xRow1 = (1 < g.M ? 1 : g.M - 1) * k4;
+        int xRow2 = (2 < g.M ? 2 : g.M - 1) * k4;
+        int xRow3 = (3 < g.M ? 3 : g.M - 1) * k4;
+        int xRow4 = (4 < g.M ? 4 : g.M - 1) * k4;
+        int xRow5 = (5 < g.M ? 5 : g.M - 1) * k4;
+        int xRow6 = (6 < g.M ? 6 : g.M - 1) * k4;
+        int xRow7 = (7 < g.M ? 7 : g.M - 1) * k4;
+        int xRow8 = (8 < g.M ? 8 : g.M - 1) * k4;
+        int xRow9 = (9 < g.M ? 9 : g.M - 1) * k4;
+        int xRow10 = (10 < g.M ? 10 : g.M - 1) * k4;
+        int xRow11 = (11 < g.M ? 11 : g.M - 1) * k4;
+        int xRow12 = (12 < g.M ? 12 : g.M - 1) * k4;
+        int xRow13 = (13 < g.M ? 13 : g.M - 1) * k4;
+        int xRow14 = (14 < g.M ? 14 : g.M - 1) * k4;
+        int xRow15 = (15 < g.M ? 15 : g.M - 1) * k4;
+        if (CudaAsm.IsSupported)
+        {
+            CudaAsm.Emit("// row %0", wRow1);
+            CudaAsm.Emit("// row %0", wRow2);
+            CudaAsm.Emit("// row %0", wRow3);
+            CudaAsm.Emit("// row %0", xRow1);
+            CudaAsm.Emit("// row %0", xRow2);
+            CudaAsm.Emit("// row %0", xRow3);
+            CudaAsm.Emit("// row %0", xRow4);
+            CudaAsm.Emit("// row %0", xRow5);
+            CudaAsm.Emit("// row %0", xRow6);
+            CudaAsm.Emit("// row %0", xRow7);
+            CudaAsm.Emit("// row %0", xRow8);
+            CudaAsm.Emit("// row %0", xRow9);
+            CudaAsm.Emit("// row %0", xRow10);
+            CudaAsm.Emit("// row %0", xRow11);
+            CudaAsm.Emit("// row %0", xRow12);
+            CudaAsm.Emit("// row %0", xRow13);
+            CudaAsm.Emit("// row %0", xRow14);
+            CudaAsm.Emit("// row %0", xRow15);
+        }
+
+        float s0_0 = 0f, s0_1 = 0f, s0_2 = 0f, s0_3 = 0f;
+        float s1_0 = 0f, s1_1 = 0f, s1_2 = 0f, s1_3 = 0f;
+        float s2_0 = 0f, s2_1 = 0f, s2_2 = 0f, s2_3 = 0f;
+        float s3_0 = 0f, s3_1 = 0f, s3_2 = 0f, s3_3 = 0f;
+        float s4_0 = 0f, s4_1 = 0f, s4_2 = 0f, s4_3 = 0f;
+        float s5_0 = 0f, s5_1 = 0f, s5_2 = 0f, s5_3 = 0f;
+        float s6_0 = 0f, s6_1 = 0f, s6_2 = 0f, s6_3 = 0f;
+        float s7_0 = 0f, s7_1 = 0f, s7_2 = 0f, s7_3 = 0f;
+        float s8_0 = 0f, s8_1 = 0f, s8_2 = 0f, s8_3 = 0f;
+        float s9_0 = 0f, s9_1 = 0f, s9_2 = 0f, s9_3 = 0f;
+        float s10_0 = 0f, s10_1 = 0f, s10_2 = 0f, s10_3 = 0f;
+        float s11_0 = 0f, s11_1 = 0f, s11_2 = 0f, s11_3 = 0f;
+        float s12_0 = 0f, s12_1 = 0f, s12_2 = 0f, s12_3 = 0f;
+        float s13_0 = 0f, s13_1 = 0f, s13_2 = 0f, s13_3 = 0f;
+        float s14_0 = 0f, s14_1 = 0f, s14_2 = 0f, s14_3 = 0f;
+        float s15_0 = 0f, s15_1 = 0f, s15_2 = 0f, s15_3 = 0f;
+        // Warp w takes batches w, w + warps, ...: a batch is one 16-byte vector per lane of every row, so the warp
+        // asks for 16 * ws contiguous bytes of each of its weight rows at once.
+        int stride = warps * ws;
+        int v = (warp * ws) + lane;
+        if (CudaAsm.IsSupported)
+        {
+            CudaAsm.Emit("// stride %0", stride);
+        }
+
+        // Two batches in flight per warp: each batch requests the next one's weight vectors (one DRAM round trip) before
+        // its own products, so that round trip runs under this batch's activation loads and FFMA instead of after them
+        // (the plain body waits out one round trip per batch with ~32 KB of weight in flight per SM). The loop is
+        // unrolled by two so the two weight sets swap roles instead of being copied (16 moves per batch).
+        // The two sets are u and p (the tail below loads its own w). Vector 0 when the warp has no whole batch: in bounds.
+        int v0 = v - lane + ws <= k4 ? v : 0;
+        Float4 u0 = wBase[wRow0 + v0];
+        Float4 u1 = wBase[wRow1 + v0];
+        Float4 u2 = wBase[wRow2 + v0];
+        Float4 u3 = wBase[wRow3 + v0];
+        Float4 p0 = default;
+        Float4 p1 = default;
+        Float4 p2 = default;
+        Float4 p3 = default;
+        while (v - lane + ws <= k4)
+        {
+            {
+                // The next whole batch of this warp, or this batch again when there is none (an L1 / L2 hit, never used): the
+                // loads stay unconditional and in bounds.
+                int vn = v + stride;
+                int vq = vn - lane + ws <= k4 ? vn : v;
+                p0 = wBase[wRow0 + vq];
+                p1 = wBase[wRow1 + vq];
+                p2 = wBase[wRow2 + vq];
+                p3 = wBase[wRow3 + vq];
+                if (CudaAsm.IsSupported)
+                {
+                    CudaAsm.Emit("// w %0", p0.X);
+                    CudaAsm.Emit("// w %0", p1.X);
+                    CudaAsm.Emit("// w %0", p2.X);
+                    CudaAsm.Emit("// w %0", p3.X);
+                }
+
+                Warp.Barrier();
+
+                Float4 x0 = a4[xRow0 + v];
+                Float4 x1 = a4[xRow1 + v];
+                Float4 x2 = a4[xRow2 + v];
+                Float4 x3 = a4[xRow3 + v];
+                Float4 x4 = a4[xRow4 + v];
+                Float4 x5 = a4[xRow5 + v];
+                Float4 x6 = a4[xRow6 + v];
+                Float4 x7 = a4[xRow7 + v];
+                Float4 x8 = a4[xRow8 + v];
+                Float4 x9 = a4[xRow9 + v];
+                Float4 x10 = a4[xRow10 + v];
+                Float4 x11 = a4[xRow11 + v];
+                Float4 x12 = a4[xRow12 + v];
+                Float4 x13 = a4[xRow13 + v];
+                Float4 x14 = a4[xRow14 + v];
+                Float4 x15 = a4[xRow15 + v];
+                if (CudaAsm.IsSupported)
+                {
+                    CudaAsm.Emit("// x %0", x0.X);
+                    CudaAsm.Emit("// x %0", x1.X);
+                    CudaAsm.Emit("// x %0", x2.X);
+                    CudaAsm.Emit("// x %0", x3.X);
+                    CudaAsm.Emit("// x %0", x4.X);
+                    CudaAsm.Emit("// x %0", x5.X);
+                    CudaAsm.Emit("// x %0", x6.X);
+                    CudaAsm.Emit("// x %0", x7.X);
+                    CudaAsm.Emit("// x %0", x8.X);
+                    CudaAsm.Emit("// x %0", x9.X);
+                    CudaAsm.Emit("// x %0", x10.X);
+                    CudaAsm.Emit("// x %0", x11.X);
+                    CudaAsm.Emit("// x %0", x12.X);
+                    CudaAsm.Emit("// x %0", x13.X);
+                    CudaAsm.Emit("// x %0", x14.X);
+                    CudaAsm.Emit("// x %0", x15.X);
+                }
+
+                // Fenced: all 16 activation vectors requested at once (one L2 round trip per batch) at the cost of holding them
+                // with both weight sets (236 registers offline: 8 warps per SM instead of 12).
+                Warp.Barrier();
+                s0_0 += x0.X * u0.X;
+                s0_0 += x0.Y * u0.Y;
+                s0_0 += x0.Z * u0.Z;
+                s0_0 += x0.W * u0.W;
+                s0_1 += x0.X * u1.X;
+                s0_1 += x0.Y * u1.Y;
+                s0_1 += x0.Z * u1.Z;
+                s0_1 += x0.W * u1.W;
+                s0_2 += x0.X * u2.X;
+                s0_2 += x0.Y * u2.Y;
+                s0_2 += x0.Z * u2.Z;
+                s0_2 += x0.W * u2.W;
+                s0_3 += x0.X * u3.X;
+                s0_3 += x0.Y * u3.Y;
+                s0_3 += x0.Z * u3.Z;
+                s0_3 += x0.W * u3.W;
+                s1_0 += x1.X * u0.X;
+                s1_0 += x1.Y * u0.Y;
+                s1_0 += x1.Z * u0.Z;
+                s1_0 += x1.W * u0.W;
+                s1_1 += x1.X * u1.X;
+                s1_1 += x1.Y * u1.Y;
+                s1_1 += x1.Z * u1.Z;
+                s1_1 += x1.W * u1.W;
+                s1_2 += x1.X * u2.X;
+                s1_2 += x1.Y * u2.Y;
+                s1_2 += x1.Z * u2.Z;
+                s1_2 += x1.W * u2.W;
+                s1_3 += x1.X * u3.X;
+                s1_3 += x1.Y * u3.Y;
+                s1_3 += x1.Z * u3.Z;
+                s1_3 += x1.W * u3.W;
+                s2_0 += x2.X * u0.X;
+                s2_0 += x2.Y * u0.Y;
+                s2_0 += x2.Z * u0.Z;
+                s2_0 += x2.W * u0.W;
+                s2_1 += x2.X * u1.X;
+                s2_1 += x2.Y * u1.Y;
+                s2_1 += x2.Z * u1.Z;
+                s2_1 += x2.W * u1.W;
+                s2_2 += x2.X * u2.X;
+                s2_2 += x2.Y * u2.Y;
+                s2_2 += x2.Z * u2.Z;
+                s2_2 += x2.W * u2.W;
+                s2_3 += x2.X * u3.X;
+                s2_3 += x2.Y * u3.Y;
+                s2_3 += x2.Z * u3.Z;
+                s2_3 += x2.W * u3.W;
+                s3_0 += x3.X * u0.X;
+                s3_0 += x3.Y * u0.Y;
+                s3_0 += x3.Z * u0.Z;
+                s3_0 += x3.W * u0.W;
+                s3_1 += x3.X * u1.X;
+                s3_1 += x3.Y * u1.Y;
+                s3_1 += x3.Z * u1.Z;
+                s3_1 += x3.W * u1.W;
+                s3_2 += x3.X * u2.X;
+                s3_2 += x3.Y * u2.Y;
+                s3_2 += x3.Z * u2.Z;
+                s3_2 += x3.W * u2.W;
+                s3_3 += x3.X * u3.X;
+                s3_3 += x3.Y * u3.Y;
+                s3_3 += x3.Z * u3.Z;
+                s3_3 += x3.W * u3.W;
+                s4_0 += x4.X * u0.X;
+                s4_0 += x4.Y * u0.Y;
+                s4_0 += x4.Z * u0.Z;
+                s4_0 += x4.W * u0.W;
+                s4_1 += x4.X * u1.X;
+                s4_1 += x4.Y * u1.Y;
+                s4_1 += x4.Z * u1.Z;
+                s4_1 += x4.W * u1.W;
+                s4_2 += x4.X * u2.X;
+                s4_2 += x4.Y * u2.Y;
+                s4_2 += x4.Z * u2.Z;
+                s4_2 += x4.W * u2.W;
+                s4_3 += x4.X * u3.X;
+                s4_3 += x4.Y * u3.Y;
+                s4_3 += x4.Z * u3.Z;
+                s4_3 += x4.W * u3.W;
+                s5_0 += x5.X * u0.X;
+                s5_0 += x5.Y * u0.Y;
+                s5_0 += x5.Z * u0.Z;
+                s5_0 += x5.W * u0.W;
+                s5_1 += x5.X * u1.X;
+                s5_1 += x5.Y * u1.Y;
+                s5_1 += x5.Z * u1.Z;
+                s5_1 += x5.W * u1.W;
+                s5_2 += x5.X * u2.X;
+                s5_2 += x5.Y * u2.Y;
+                s5_2 += x5.Z * u2.Z;
+                s5_2 += x5.W * u2.W;
+                s5_3 += x5.X * u3.X;
+                s5_3 += x5.Y * u3.Y;
+                s5_3 += x5.Z * u3.Z;
+                s5_3 += x5.W * u3.W;
+                s6_0 += x6.X * u0.X;
+                s6_0 += x6.Y * u0.Y;
+                s6_0 += x6.Z * u0.Z;
+                s6_0 += x6.W * u0.W;
+                s6_1 += x6.X * u1.X;
+                s6_1 += x6.Y * u1.Y;
+                s6_1 += x6.Z * u1.Z;
+                s6_1 += x6.W * u1.W;
+                s6_2 += x6.X * u2.X;
+                s6_2 += x6.Y * u2.Y;
+                s6_2 += x6.Z * u2.Z;
+                s6_2 += x6.W * u2.W;
+                s6_3 += x6.X * u3.X;
+                s6_3 += x6.Y * u3.Y;
+                s6_3 += x6.Z * u3.Z;
+                s6_3 += x6.W * u3.W;
+                s7_0 += x7.X * u0.X;
+                s7_0 += x7.Y * u0.Y;
+                s7_0 += x7.Z * u0.Z;
+                s7_0 += x7.W * u0.W;
+                s7_1 += x7.X * u1.X;
+                s7_1 += x7.Y * u1.Y;
+                s7_1 += x7.Z * u1.Z;
+                s7_1 += x7.W * u1.W;
+                s7_2 += x7.X * u2.X;
+                s7_2 += x7.Y * u2.Y;
+                s7_2 += x7.Z * u2.Z;
+                s7_2 += x7.W * u2.W;
+                s7_3 += x7.X * u3.X;
+                s7_3 += x7.Y * u3.Y;
+                s7_3 += x7.Z * u3.Z;
+                s7_3 += x7.W * u3.W;
+                s8_0 += x8.X * u0.X;
+                s8_0 += x8.Y * u0.Y;
+                s8_0 += x8.Z * u0.Z;
+                s8_0 += x8.W * u0.W;
+                s8_1 += x8.X * u1.X;
+                s8_1 += x8.Y * u1.Y;
+                s8_1 += x8.Z * u1.Z;
+                s8_1 += x8.W * u1.W;
+                s8_2 += x8.X * u2.X;
+                s8_2 += x8.Y * u2.Y;
+                s8_2 += x8.Z * u2.Z;
+                s8_2 += x8.W * u2.W;
+                s8_3 += x8.X * u3.X;
+                s8_3 += x8.Y * u3.Y;
+                s8_3 += x8.Z * u3.Z;
+                s8_3 += x8.W * u3.W;
+                s9_0 += x9.X * u0.X;
+                s9_0 += x9.Y * u0.Y;
+                s9_0 += x9.Z * u0.Z;
+                s9_0 += x9.W * u0.W;
+                s9_1 += x9.X * u1.X;
+                s9_1 += x9.Y * u1.Y;
+                s9_1 += x9.Z * u1.Z;
+                s9_1 += x9.W * u1.W;
+                s9_2 += x9.X * u2.X;
+                s9_2 += x9.Y * u2.Y;
+                s9_2 += x9.Z * u2.Z;
+                s9_2 += x9.W * u2.W;
+                s9_3 += x9.X * u3.X;
+                s9_3 += x9.Y * u3.Y;
+                s9_3 += x9.Z * u3.Z;
+                s9_3 += x9.W * u3.W;
+                s10_0 += x10.X * u0.X;
+                s10_0 += x10.Y * u0.Y;
+                s10_0 += x10.Z * u0.Z;
+                s10_0 += x10.W * u0.W;
+                s10_1 += x10.X * u1.X;
+                s10_1 += x10.Y * u1.Y;
+                s10_1 += x10.Z * u1.Z;
+                s10_1 += x10.W * u1.W;
+                s10_2 += x10.X * u2.X;
+                s10_2 += x10.Y * u2.Y;
+                s10_2 += x10.Z * u2.Z;
+                s10_2 += x10.W * u2.W;
+                s10_3 += x10.X * u3.X;
+                s10_3 += x10.Y * u3.Y;
+                s10_3 += x10.Z * u3.Z;
+                s10_3 += x10.W * u3.W;
+                s11_0 += x11.X * u0.X;
+                s11_0 += x11.Y * u0.Y;
+                s11_0 += x11.Z * u0.Z;
+                s11_0 += x11.W * u0.W;
+                s11_1 += x11.X * u1.X;
+                s11_1 += x11.Y * u1.Y;
+                s11_1 += x11.Z * u1.Z;
+                s11_1 += x11.W * u1.W;
+                s11_2 += x11.X * u2.X;
+                s11_2 += x11.Y * u2.Y;
+                s11_2 += x11.Z * u2.Z;
+                s11_2 += x11.W * u2.W;
+                s11_3 += x11.X * u3.X;
+                s11_3 += x11.Y * u3.Y;
+                s11_3 += x11.Z * u3.Z;
+                s11_3 += x11.W * u3.W;
+                s12_0 += x12.X * u0.X;
+                s12_0 += x12.Y * u0.Y;
+                s12_0 += x12.Z * u0.Z;
+                s12_0 += x12.W * u0.W;
+                s12_1 += x12.X * u1.X;
+                s12_1 += x12.Y * u1.Y;
+                s12_1 += x12.Z * u1.Z;
+                s12_1 += x12.W * u1.W;
+                s12_2 += x12.X * u2.X;
+                s12_2 += x12.Y * u2.Y;
+                s12_2 += x12.Z * u2.Z;
+                s12_2 += x12.W * u2.W;
+                s12_3 += x12.X * u3.X;
+                s12_3 += x12.Y * u3.Y;
+                s12_3 += x12.Z * u3.Z;
+                s12_3 += x12.W * u3.W;
+                s13_0 += x13.X * u0.X;
+                s13_0 += x13.Y * u0.Y;
+                s13_0 += x13.Z * u0.Z;
+                s13_0 += x13.W * u0.W;
+                s13_1 += x13.X * u1.X;
+                s13_1 += x13.Y * u1.Y;
+                s13_1 += x13.Z * u1.Z;
+                s13_1 += x13.W * u1.W;
+                s13_2 += x13.X * u2.X;
+                s13_2 += x13.Y * u2.Y;
+                s13_2 += x13.Z * u2.Z;
+                s13_2 += x13.W * u2.W;
+                s13_3 += x13.X * u3.X;
+                s13_3 += x13.Y * u3.Y;
+                s13_3 += x13.Z * u3.Z;
+                s13_3 += x13.W * u3.W;
+                s14_0 += x14.X * u0.X;
+                s14_0 += x14.Y * u0.Y;
+                s14_0 += x14.Z * u0.Z;
+                s14_0 += x14.W * u0.W;
+                s14_1 += x14.X * u1.X;
+                s14_1 += x14.Y * u1.Y;
+                s14_1 += x14.Z * u1.Z;
+                s14_1 += x14.W * u1.W;
+                s14_2 += x14.X * u2.X;
+                s14_2 += x14.Y * u2.Y;
+                s14_2 += x14.Z * u2.Z;
+                s14_2 += x14.W * u2.W;
+                s14_3 += x14.X * u3.X;
+                s14_3 += x14.Y * u3.Y;
+                s14_3 += x14.Z * u3.Z;
+                s14_3 += x14.W * u3.W;
+                s15_0 += x15.X * u0.X;
+                s15_0 += x15.Y * u0.Y;
+                s15_0 += x15.Z * u0.Z;
+                s15_0 += x15.W * u0.W;
+                s15_1 += x15.X * u1.X;
+                s15_1 += x15.Y * u1.Y;
+                s15_1 += x15.Z * u1.Z;
+                s15_1 += x15.W * u1.W;
+                s15_2 += x15.X * u2.X;
+                s15_2 += x15.Y * u2.Y;
+                s15_2 += x15.Z * u2.Z;
+                s15_2 += x15.W * u2.W;
+                s15_3 += x15.X * u3.X;
+                s15_3 += x15.Y * u3.Y;
+                s15_3 += x15.Z * u3.Z;
+                s15_3 += x15.W * u3.W;
+                v += stride;
+            }
+
+            if (v - lane + ws > k4)
+            {
+                break;
+            }
+
+            {
+                // The next whole batch of this warp, or this batch again when there is none (an L1 / L2 hit, never used): the
+                // loads stay unconditional and in bounds.
+                int vn = v + stride;
+                int vq = vn - lane + ws <= k4 ? vn : v;
+                u0 = wBase[wRow0 + vq];
+                u1 = wBase[wRow1 + vq];
+                u2 = wBase[wRow2 + vq];
+                u3 = wBase[wRow3 + vq];
+                if (CudaAsm.IsSupported)
+                {
+                    CudaAsm.Emit("// w %0", u0.X);
+                    CudaAsm.Emit("// w %0", u1.X);
+                    CudaAsm.Emit("// w %0", u2.X);
+                    CudaAsm.Emit("// w %0", u3.X);
+                }
+
+                Warp.Barrier();
+
+                Float4 x0 = a4[xRow0 + v];
+                Float4 x1 = a4[xRow1 + v];
+                Float4 x2 = a4[xRow2 + v];
+                Float4 x3 = a4[xRow3 + v];
+                Float4 x4 = a4[xRow4 + v];
+                Float4 x5 = a4[xRow5 + v];
+                Float4 x6 = a4[xRow6 + v];
+                Float4 x7 = a4[xRow7 + v];
+                Float4 x8 = a4[xRow8 + v];
+                Float4 x9 = a4[xRow9 + v];
+                Float4 x10 = a4[xRow10 + v];
+                Float4 x11 = a4[xRow11 + v];
+                Float4 x12 = a4[xRow12 + v];
+                Float4 x13 = a4[xRow13 + v];
+                Float4 x14 = a4[xRow14 + v];
+                Float4 x15 = a4[xRow15 + v];
+                if (CudaAsm.IsSupported)
+                {
+                    CudaAsm.Emit("// x %0", x0.X);
+                    CudaAsm.Emit("// x %0", x1.X);
+                    CudaAsm.Emit("// x %0", x2.X);
+                    CudaAsm.Emit("// x %0", x3.X);
+                    CudaAsm.Emit("// x %0", x4.X);
+                    CudaAsm.Emit("// x %0", x5.X);
+                    CudaAsm.Emit("// x %0", x6.X);
+                    CudaAsm.Emit("// x %0", x7.X);
+                    CudaAsm.Emit("// x %0", x8.X);
+                    CudaAsm.Emit("// x %0", x9.X);
+                    CudaAsm.Emit("// x %0", x10.X);
+                    CudaAsm.Emit("// x %0", x11.X);
+                    CudaAsm.Emit("// x %0", x12.X);
+                    CudaAsm.Emit("// x %0", x13.X);
+                    CudaAsm.Emit("// x %0", x14.X);
+                    CudaAsm.Emit("// x %0", x15.X);
+                }
+
+                // Fenced: all 16 activation vectors requested at once (one L2 round trip per batch) at the cost of holding them
+                // with both weight sets (236 registers offline: 8 warps per SM instead of 12).
+                Warp.Barrier();
+                s0_0 += x0.X * p0.X;
+                s0_0 += x0.Y * p0.Y;
+                s0_0 += x0.Z * p0.Z;
+                s0_0 += x0.W * p0.W;
+                s0_1 += x0.X * p1.X;
+                s0_1 += x0.Y * p1.Y;
+                s0_1 += x0.Z * p1.Z;
+                s0_1 += x0.W * p1.W;
+                s0_2 += x0.X * p2.X;
+                s0_2 += x0.Y * p2.Y;
+                s0_2 += x0.Z * p2.Z;
+                s0_2 += x0.W * p2.W;
+                s0_3 += x0.X * p3.X;
+                s0_3 += x0.Y * p3.Y;
+                s0_3 += x0.Z * p3.Z;
+                s0_3 += x0.W * p3.W;
+                s1_0 += x1.X * p0.X;
+                s1_0 += x1.Y * p0.Y;
+                s1_0 += x1.Z * p0.Z;
+                s1_0 += x1.W * p0.W;
+                s1_1 += x1.X * p1.X;
+                s1_1 += x1.Y * p1.Y;
+                s1_1 += x1.Z * p1.Z;
+                s1_1 += x1.W * p1.W;
+                s1_2 += x1.X * p2.X;
+                s1_2 += x1.Y * p2.Y;
+                s1_2 += x1.Z * p2.Z;
+                s1_2 += x1.W * p2.W;
+                s1_3 += x1.X * p3.X;
+                s1_3 += x1.Y * p3.Y;
+                s1_3 += x1.Z * p3.Z;
+                s1_3 += x1.W * p3.W;
+                s2_0 += x2.X * p0.X;
+                s2_0 += x2.Y * p0.Y;
+                s2_0 += x2.Z * p0.Z;
+                s2_0 += x2.W * p0.W;
+                s2_1 += x2.X * p1.X;
+                s2_1 += x2.Y * p1.Y;
+                s2_1 += x2.Z * p1.Z;
+                s2_1 += x2.W * p1.W;
+                s2_2 += x2.X * p2.X;
+                s2_2 += x2.Y * p2.Y;
+                s2_2 += x2.Z * p2.Z;
+                s2_2 += x2.W * p2.W;
+                s2_3 += x2.X * p3.X;
+                s2_3 += x2.Y * p3.Y;
+                s2_3 += x2.Z * p3.Z;
+                s2_3 += x2.W * p3.W;
+                s3_0 += x3.X * p0.X;
+                s3_0 += x3.Y * p0.Y;
+                s3_0 += x3.Z * p0.Z;
+                s3_0 += x3.W * p0.W;
+                s3_1 += x3.X * p1.X;
+                s3_1 += x3.Y * p1.Y;
+                s3_1 += x3.Z * p1.Z;
+                s3_1 += x3.W * p1.W;
+                s3_2 += x3.X * p2.X;
+                s3_2 += x3.Y * p2.Y;
+                s3_2 += x3.Z * p2.Z;
+                s3_2 += x3.W * p2.W;
+                s3_3 += x3.X * p3.X;
+                s3_3 += x3.Y * p3.Y;
+                s3_3 += x3.Z * p3.Z;
+                s3_3 += x3.W * p3.W;
+                s4_0 += x4.X * p0.X;
+                s4_0 += x4.Y * p0.Y;
+                s4_0 += x4.Z * p0.Z;
+                s4_0 += x4.W * p0.W;
+                s4_1 += x4.X * p1.X;
+                s4_1 += x4.Y * p1.Y;
+                s4_1 += x4.Z * p1.Z;
+                s4_1 += x4.W * p1.W;
+                s4_2 += x4.X * p2.X;
+                s4_2 += x4.Y * p2.Y;
+                s4_2 += x4.Z * p2.Z;
+                s4_2 += x4.W * p2.W;
+                s4_3 += x4.X * p3.X;
+                s4_3 += x4.Y * p3.Y;
+                s4_3 += x4.Z * p3.Z;
+                s4_3 += x4.W * p3.W;
+                s5_0 += x5.X * p0.X;
+                s5_0 += x5.Y * p0.Y;
+                s5_0 += x5.Z * p0.Z;
+                s5_0 += x5.W * p0.W;
+                s5_1 += x5.X * p1.X;
+                s5_1 += x5.Y * p1.Y;
+                s5_1 += x5.Z * p1.Z;
+                s5_1 += x5.W * p1.W;
+                s5_2 += x5.X * p2.X;
+                s5_2 += x5.Y * p2.Y;
+                s5_2 += x5.Z * p2.Z;
+                s5_2 += x5.W * p2.W;
+                s5_3 += x5.X * p3.X;
+                s5_3 += x5.Y * p3.Y;
+                s5_3 += x5.Z * p3.Z;
+                s5_3 += x5.W * p3.W;
+                s6_0 += x6.X * p0.X;
+                s6_0 += x6.Y * p0.Y;
+                s6_0 += x6.Z * p0.Z;
+                s6_0 += x6.W * p0.W;
+                s6_1 += x6.X * p1.X;
+                s6_1 += x6.Y * p1.Y;
+                s6_1 += x6.Z * p1.Z;
+                s6_1 += x6.W * p1.W;
+                s6_2 += x6.X * p2.X;
+                s6_2 += x6.Y * p2.Y;
+                s6_2 += x6.Z * p2.Z;
+                s6_2 += x6.W * p2.W;
+                s6_3 += x6.X * p3.X;
+                s6_3 += x6.Y * p3.Y;
+                s6_3 += x6.Z * p3.Z;
+                s6_3 += x6.W * p3.W;
+                s7_0 += x7.X * p0.X;
+                s7_0 += x7.Y * p0.Y;
+                s7_0 += x7.Z * p0.Z;
+                s7_0 += x7.W * p0.W;
+                s7_1 += x7.X * p1.X;
+                s7_1 += x7.Y * p1.Y;
+                s7_1 += x7.Z * p1.Z;
+                s7_1 += x7.W * p1.W;
+                s7_2 += x7.X * p2.X;
+                s7_2 += x7.Y * p2.Y;
+                s7_2 += x7.Z * p2.Z;
+                s7_2 += x7.W * p2.W;
+                s7_3 += x7.X * p3.X;
+                s7_3 += x7.Y * p3.Y;
+                s7_3 += x7.Z * p3.Z;
+                s7_3 += x7.W * p3.W;
+                s8_0 += x8.X * p0.X;
+                s8_0 += x8.Y * p0.Y;
+                s8_0 += x8.Z * p0.Z;
+                s8_0 += x8.W * p0.W;
+                s8_1 += x8.X * p1.X;
+                s8_1 += x8.Y * p1.Y;
+                s8_1 += x8.Z * p1.Z;
+                s8_1 += x8.W * p1.W;
+                s8_2 += x8.X * p2.X;
+                s8_2 += x8.Y * p2.Y;
+                s8_2 += x8.Z * p2.Z;
+                s8_2 += x8.W * p2.W;
+                s8_3 += x8.X * p3.X;
+                s8_3 += x8.Y * p3.Y;
+                s8_3 += x8.Z * p3.Z;
+                s8_3 += x8.W * p3.W;
+                s9_0 += x9.X * p0.X;
+                s9_0 += x9.Y * p0.Y;
+                s9_0 += x9.Z * p0.Z;
+                s9_0 += x9.W * p0.W;
+                s9_1 += x9.X * p1.X;
+                s9_1 += x9.Y * p1.Y;
+                s9_1 += x9.Z * p1.Z;
+                s9_1 += x9.W * p1.W;
+                s9_2 += x9.X * p2.X;
+                s9_2 += x9.Y * p2.Y;
+                s9_2 += x9.Z * p2.Z;
+                s9_2 += x9.W * p2.W;
+                s9_3 += x9.X * p3.X;
+                s9_3 += x9.Y * p3.Y;
+                s9_3 += x9.Z * p3.Z;
+                s9_3 += x9.W * p3.W;
+                s10_0 += x10.X * p0.X;
+                s10_0 += x10.Y * p0.Y;
+                s10_0 += x10.Z * p0.Z;
+                s10_0 += x10.W * p0.W;
+                s10_1 += x10.X * p1.X;
+                s10_1 += x10.Y * p1.Y;
+                s10_1 += x10.Z * p1.Z;
+                s10_1 += x10.W * p1.W;
+                s10_2 += x10.X * p2.X;
+                s10_2 += x10.Y * p2.Y;
+                s10_2 += x10.Z * p2.Z;
+                s10_2 += x10.W * p2.W;
+                s10_3 += x10.X * p3.X;
+                s10_3 += x10.Y * p3.Y;
+                s10_3 += x10.Z * p3.Z;
+                s10_3 += x10.W * p3.W;
+                s11_0 += x11.X * p0.X;
+                s11_0 += x11.Y * p0.Y;
+                s11_0 += x11.Z * p0.Z;
+                s11_0 += x11.W * p0.W;
+                s11_1 += x11.X * p1.X;
+                s11_1 += x11.Y * p1.Y;
+                s11_1 += x11.Z * p1.Z;
+                s11_1 += x11.W * p1.W;
+                s11_2 += x11.X * p2.X;
+                s11_2 += x11.Y * p2.Y;
+                s11_2 += x11.Z * p2.Z;
+                s11_2 += x11.W * p2.W;
+                s11_3 += x11.X * p3.X;
+                s11_3 += x11.Y * p3.Y;
+                s11_3 += x11.Z * p3.Z;
+                s11_3 += x11.W * p3.W;
+                s12_0 += x12.X * p0.X;
+                s12_0 += x12.Y * p0.Y;
+                s12_0 += x12.Z * p0.Z;
+                s12_0 += x12.W * p0.W;
+                s12_1 += x12.X * p1.X;
+                s12_1 += x12.Y * p1.Y;
+                s12_1 += x12.Z * p1.Z;
+                s12_1 += x12.W * p1.W;
+                s12_2 += x12.X * p2.X;
+                s12_2 += x12.Y * p2.Y;
+                s12_2 += x12.Z * p2.Z;
+                s12_2 += x12.W * p2.W;
+                s12_3 += x12.X * p3.X;
+                s12_3 += x12.Y * p3.Y;
+                s12_3 += x12.Z * p3.Z;
+                s12_3 += x12.W * p3.W;
+                s13_0 += x13.X * p0.X;
+                s13_0 += x13.Y * p0.Y;
+                s13_0 += x13.Z * p0.Z;
+                s13_0 += x13.W * p0.W;
+                s13_1 += x13.X * p1.X;
+                s13_1 += x13.Y * p1.Y;
+                s13_1 += x13.Z * p1.Z;
+                s13_1 += x13.W * p1.W;
+                s13_2 += x13.X * p2.X;
+                s13_2 += x13.Y * p2.Y;
+                s13_2 += x13.Z * p2.Z;
+                s13_2 += x13.W * p2.W;
+                s13_3 += x13.X * p3.X;
+                s13_3 += x13.Y * p3.Y;
+                s13_3 += x13.Z * p3.Z;
+                s13_3 += x13.W * p3.W;
+                s14_0 += x14.X * p0.X;
+                s14_0 += x14.Y * p0.Y;
+                s14_0 += x14.Z * p0.Z;
+                s14_0 += x14.W * p0.W;
+                s14_1 += x14.X * p1.X;
+                s14_1 += x14.Y * p1.Y;
+                s14_1 += x14.Z * p1.Z;
+                s14_1 += x14.W * p1.W;
+                s14_2 += x14.X * p2.X;
+                s14_2 += x14.Y * p2.Y;
+                s14_2 += x14.Z * p2.Z;
+                s14_2 += x14.W * p2.W;
+                s14_3 += x14.X * p3.X;
+                s14_3 += x14.Y * p3.Y;
+                s14_3 += x14.Z * p3.Z;
+                s14_3 += x14.W * p3.W;
+                s15_0 += x15.X * p0.X;
+                s15_0 += x15.Y * p0.Y;
+                s15_0 += x15.Z * p0.Z;
+                s15_0 += x15.W * p0.W;
+                s15_1 += x15.X * p1.X;
+                s15_1 += x15.Y * p1.Y;
+                s15_1 += x15.Z * p1.Z;
+                s15_1 += x15.W * p1.W;
+                s15_2 += x15.X * p2.X;
+                s15_2 += x15.Y * p2.Y;
+                s15_2 += x15.Z * p2.Z;
+                s15_2 += x15.W * p2.W;
+                s15_3 += x15.X * p3.X;
+                s15_3 += x15.Y * p3.Y;
+                s15_3 += x15.Z * p3.Z;
+                s15_3 += x15.W * p3.W;
+                v += stride;
+            }
         }
 
         if (v - lane < k4)
