@@ -10,16 +10,6 @@ public sealed partial class IlgpuKernels
     private readonly Action<KernelConfig, ArrayView<Float4>, ArrayView<Float4>, ArrayView<float>, ArrayView<float>, GemvShape>?[] gemvNkStreamF32 =
         new Action<KernelConfig, ArrayView<Float4>, ArrayView<Float4>, ArrayView<float>, ArrayView<float>, GemvShape>?[4];
 
-    // The 16-row bodies with the weight loads one batch ahead (GEMS_GEMV_F32_STREAM16=pingpong / pingpongfenced).
-    private Action<KernelConfig, ArrayView<Float4>, ArrayView<Float4>, ArrayView<float>, ArrayView<float>, GemvShape>? gemvNkStreamF32PingPong16;
-    private Action<KernelConfig, ArrayView<Float4>, ArrayView<Float4>, ArrayView<float>, ArrayView<float>, GemvShape>? gemvNkStreamF32PingPongFenced16;
-
-    /// <summary>
-    /// Which body serves 9–16-row [N, K] products on the streamed kernel (<c>GEMS_GEMV_F32_STREAM16</c>; tests set it
-    /// directly). Same plan, layout and numerics in all three; only the order of the loads in the loop differs.
-    /// </summary>
-    internal GemvStream16Body GemvNkStream16Body { get; set; } = GemvStream16Choice.FromEnvironment();
-
     /// <summary>
     /// Whether an [N, K] product of <paramref name="m"/> rows takes <c>GemvNkStreamF32</c>: the
     /// <see cref="GemvF32Variant.Stream"/> setting, 2–16 rows, and the 16-byte conditions of <see cref="UsesGemvNkVecF32"/>.
@@ -32,13 +22,7 @@ public sealed partial class IlgpuKernels
     private void GemvNkStreamF32(ArrayView<float> a, ArrayView<float> b, ArrayView<float> bias, ArrayView<float> c, GemvShape g)
     {
         var (config, cap) = GemvNkStreamLaunch.Plan(g, device.WarpSize, device.MaxGroupSize, device.MultiprocessorCount);
-        var kernel = (cap, GemvNkStream16Body) switch
-        {
-            (16, GemvStream16Body.PingPong) => device.Load(ref gemvNkStreamF32PingPong16, nameof(GemmFastKernels.GemvNkStreamF32PingPong16), acc => acc.LoadStreamKernel<ArrayView<Float4>, ArrayView<Float4>, ArrayView<float>, ArrayView<float>, GemvShape>(GemmFastKernels.GemvNkStreamF32PingPong16, GemvBounds)),
-            (16, GemvStream16Body.PingPongFenced) => device.Load(ref gemvNkStreamF32PingPongFenced16, nameof(GemmFastKernels.GemvNkStreamF32PingPongFenced16), acc => acc.LoadStreamKernel<ArrayView<Float4>, ArrayView<Float4>, ArrayView<float>, ArrayView<float>, GemvShape>(GemmFastKernels.GemvNkStreamF32PingPongFenced16, GemvBounds)),
-            _ => GemvNkStreamVariant(cap),
-        };
-        kernel(config, a.Cast<Float4>(), b.Cast<Float4>(), bias, c, g);
+        GemvNkStreamVariant(cap)(config, a.Cast<Float4>(), b.Cast<Float4>(), bias, c, g);
     }
 
     /// <summary>The streamed [N, K] GEMV compiled for a row cap of 2, 4, 8 or 16.</summary>
@@ -55,49 +39,6 @@ public sealed partial class IlgpuKernels
             _ => throw new ArgumentOutOfRangeException(nameof(rowsCap), rowsCap, "Streamed [N, K] GEMV row caps are 2, 4, 8 or 16."),
         };
     }
-}
-
-/// <summary>The bodies that <c>GEMS_GEMV_F32_STREAM16</c> selects between for 9–16-row streamed [N, K] products.</summary>
-internal enum GemvStream16Body
-{
-    /// <summary>Unset (or anything not below): the cap-16 body of <c>GemvNkStreamF32</c> (Run 75).</summary>
-    Plain,
-
-    /// <summary>
-    /// <c>pingpong</c>: <c>GemvNkStreamF32PingPong16</c>, the next batch's 4 weight loads issued before this batch's
-    /// products (two batches of weight in flight per warp), activation loads placed by ptxas (158 registers offline).
-    /// </summary>
-    PingPong,
-
-    /// <summary>
-    /// <c>pingpongfenced</c>: <c>GemvNkStreamF32PingPongFenced16</c>, as <see cref="PingPong"/> with the 16 activation
-    /// loads fenced into one burst ahead of the products (236 registers offline).
-    /// </summary>
-    PingPongFenced,
-}
-
-/// <summary>The 16-row streamed body setting (<c>GEMS_GEMV_F32_STREAM16</c>): unset (plain), <c>pingpong</c> or <c>pingpongfenced</c>.</summary>
-internal static class GemvStream16Choice
-{
-    /// <summary>Environment variable naming the 16-row streamed body.</summary>
-    public const string Variable = "GEMS_GEMV_F32_STREAM16";
-
-    private static readonly Lazy<GemvStream16Body> FromVariable = new(() => Parse(Environment.GetEnvironmentVariable(Variable)));
-
-    /// <summary>The setting of this process (read once).</summary>
-    public static GemvStream16Body FromEnvironment() => FromVariable.Value;
-
-    /// <summary>
-    /// <c>pingpong</c> or <c>pingpongfenced</c> (any case, surrounding spaces ignored) selects that body; anything else,
-    /// or unset, <see cref="GemvStream16Body.Plain"/>.
-    /// </summary>
-    /// <param name="setting">The variable's value, or null when unset.</param>
-    public static GemvStream16Body Parse(string? setting) => setting?.Trim().ToLowerInvariant() switch
-    {
-        "pingpong" => GemvStream16Body.PingPong,
-        "pingpongfenced" => GemvStream16Body.PingPongFenced,
-        _ => GemvStream16Body.Plain,
-    };
 }
 
 /// <summary>

@@ -225,11 +225,9 @@ public sealed class GemvVecF32Tests : KernelTestBase, IClassFixture<Warp32Simula
     [InlineData(3, 76, 11)]
     [InlineData(8, 212, 9)]
     [InlineData(16, 148, 6)]
-    public void NkStreamPropagatesNaNAndInf(int m, int k, int n) => WithVariant(GemvF32Variant.Stream, () => NkStreamNaNAndInfCase(m, k, n, 9950));
-
-    private void NkStreamNaNAndInfCase(int m, int k, int n, int seedBase)
+    public void NkStreamPropagatesNaNAndInf(int m, int k, int n) => WithVariant(GemvF32Variant.Stream, () =>
     {
-        int seed = seedBase + m + k + n;
+        int seed = 9950 + m + k + n;
         var a = Random(seed, m * k);
         var b = Random(seed + 1, k * n);
         a[(1 * k) + 5] = float.NaN;                // row 1, a whole batch
@@ -261,7 +259,7 @@ public sealed class GemvVecF32Tests : KernelTestBase, IClassFixture<Warp32Simula
 
         Assert.True(nan > 0 && inf > 0, $"the case must have NaN and infinite outputs ({nan}, {inf})");
         AssertSentinel(got, m * n);
-    }
+    });
 
     /// <summary>
     /// CUDA geometry (32-lane warps) on the warp-32 simulator: the full five-step lane sum, 2, 4 and 8 warps per group,
@@ -274,11 +272,9 @@ public sealed class GemvVecF32Tests : KernelTestBase, IClassFixture<Warp32Simula
     [InlineData(8, 2092, 5, 2)]
     [InlineData(12, 1164, 7, 4)]
     [InlineData(16, 396, 5, 8)]
-    public void NkStreamCudaGeometryMatchesFloat64(int m, int k, int n, int warps) => NkStreamCudaGeometryCase(m, k, n, warps, GemvStream16Body.Plain);
-
-    private void NkStreamCudaGeometryCase(int m, int k, int n, int warps, GemvStream16Body body)
+    public void NkStreamCudaGeometryMatchesFloat64(int m, int k, int n, int warps)
     {
-        int seed = 9960 + (m * 1000) + k + n + warps + ((int)body * 500);
+        int seed = 9960 + (m * 1000) + k + n + warps;
         var acc = warp32.Accelerator;
         var a = Random(seed, m * k);
         var b = Random(seed + 1, k * n);
@@ -294,97 +290,19 @@ public sealed class GemvVecF32Tests : KernelTestBase, IClassFixture<Warp32Simula
         var a4 = aBuffer.View.AsContiguous().Cast<Float4>();
         var b4 = bBuffer.View.AsContiguous().Cast<Float4>();
         var cView = cBuffer.View.AsContiguous();
-        Action<KernelConfig, ArrayView<Float4>, ArrayView<Float4>, ArrayView<float>, ArrayView<float>, GemvShape> kernel = (cap, body) switch
+        Action<KernelConfig, ArrayView<Float4>, ArrayView<Float4>, ArrayView<float>, ArrayView<float>, GemvShape> kernel = cap switch
         {
-            (16, GemvStream16Body.PingPong) => acc.LoadStreamKernel<ArrayView<Float4>, ArrayView<Float4>, ArrayView<float>, ArrayView<float>, GemvShape>(GemmFastKernels.GemvNkStreamF32PingPong16),
-            (16, GemvStream16Body.PingPongFenced) => acc.LoadStreamKernel<ArrayView<Float4>, ArrayView<Float4>, ArrayView<float>, ArrayView<float>, GemvShape>(GemmFastKernels.GemvNkStreamF32PingPongFenced16),
-            (2, _) => acc.LoadStreamKernel<ArrayView<Float4>, ArrayView<Float4>, ArrayView<float>, ArrayView<float>, GemvShape>(GemmFastKernels.GemvNkStreamF32<Const2>),
-            (4, _) => acc.LoadStreamKernel<ArrayView<Float4>, ArrayView<Float4>, ArrayView<float>, ArrayView<float>, GemvShape>(GemmFastKernels.GemvNkStreamF32<Const4>),
-            (8, _) => acc.LoadStreamKernel<ArrayView<Float4>, ArrayView<Float4>, ArrayView<float>, ArrayView<float>, GemvShape>(GemmFastKernels.GemvNkStreamF32<Const8>),
+            2 => acc.LoadStreamKernel<ArrayView<Float4>, ArrayView<Float4>, ArrayView<float>, ArrayView<float>, GemvShape>(GemmFastKernels.GemvNkStreamF32<Const2>),
+            4 => acc.LoadStreamKernel<ArrayView<Float4>, ArrayView<Float4>, ArrayView<float>, ArrayView<float>, GemvShape>(GemmFastKernels.GemvNkStreamF32<Const4>),
+            8 => acc.LoadStreamKernel<ArrayView<Float4>, ArrayView<Float4>, ArrayView<float>, ArrayView<float>, GemvShape>(GemmFastKernels.GemvNkStreamF32<Const8>),
             _ => acc.LoadStreamKernel<ArrayView<Float4>, ArrayView<Float4>, ArrayView<float>, ArrayView<float>, GemvShape>(GemmFastKernels.GemvNkStreamF32<Const16>),
         };
         kernel(config, a4, b4, biasBuffer.View.AsContiguous(), cView.SubView(0, m * n), g);
         acc.Synchronize();
         var got = cBuffer.GetAsArray1D();
-        AssertClose(got[..(m * n)], Reference(a, b, m, k, n, 0.5f, 2f, bias, true), RtolF32, Atol * k, $"warp-32 streamed GEMV, 16-row body {body}", seed);
+        AssertClose(got[..(m * n)], Reference(a, b, m, k, n, 0.5f, 2f, bias, true), RtolF32, Atol * k, "warp-32 streamed GEMV", seed);
         AssertSentinel(got, m * n);
     }
-
-    // GEMS_GEMV_F32_STREAM16=pingpong (GemvNkStreamF32PingPong16, the next batch's weights loaded one batch ahead): 9, 13
-    // and 16 rows; K = 4 · odd (a partial last batch) with no whole batch per warp (k 4, 12: only the tail), one, two and
-    // many (both halves of the two-batch loop, and an odd count so it leaves from either half); N below, not a multiple of
-    // and above the 4 columns of a group.
-    [Theory]
-    [InlineData(9, 4, 3, nameof(GemvStream16Body.PingPong))]
-    [InlineData(9, 204, 6, nameof(GemvStream16Body.PingPong))]
-    [InlineData(13, 12, 5, nameof(GemvStream16Body.PingPong))]
-    [InlineData(13, 108, 7, nameof(GemvStream16Body.PingPong))]
-    [InlineData(13, 2060, 9, nameof(GemvStream16Body.PingPong))]
-    [InlineData(16, 52, 2, nameof(GemvStream16Body.PingPong))]
-    [InlineData(16, 516, 7, nameof(GemvStream16Body.PingPong))]
-    [InlineData(16, 1100, 13, nameof(GemvStream16Body.PingPong))]
-    [InlineData(9, 4, 3, nameof(GemvStream16Body.PingPongFenced))]
-    [InlineData(9, 204, 6, nameof(GemvStream16Body.PingPongFenced))]
-    [InlineData(13, 108, 7, nameof(GemvStream16Body.PingPongFenced))]
-    [InlineData(13, 2060, 9, nameof(GemvStream16Body.PingPongFenced))]
-    [InlineData(16, 52, 2, nameof(GemvStream16Body.PingPongFenced))]
-    [InlineData(16, 1100, 13, nameof(GemvStream16Body.PingPongFenced))]
-    public void NkStreamPingPong16MatchesFloat64(int m, int k, int n, string body) => WithStream16(Enum.Parse<GemvStream16Body>(body), () =>
-    {
-        var saved = K.SmallRowsKernel;
-        K.SmallRowsKernel = SmallRowsProduct.Sgemm;
-        try
-        {
-            NkStreamCase(m, k, n, 10100);
-        }
-        finally
-        {
-            K.SmallRowsKernel = saved;
-        }
-    });
-
-    [Theory]
-    [InlineData(9, 148, 6, nameof(GemvStream16Body.PingPong))]
-    [InlineData(13, 212, 5, nameof(GemvStream16Body.PingPong))]
-    [InlineData(16, 148, 6, nameof(GemvStream16Body.PingPong))]
-    [InlineData(16, 1036, 9, nameof(GemvStream16Body.PingPong))]
-    [InlineData(13, 212, 5, nameof(GemvStream16Body.PingPongFenced))]
-    [InlineData(16, 1036, 9, nameof(GemvStream16Body.PingPongFenced))]
-    public void NkStreamPingPong16PropagatesNaNAndInf(int m, int k, int n, string body) => WithStream16(Enum.Parse<GemvStream16Body>(body), () => NkStreamNaNAndInfCase(m, k, n, 10150));
-
-    /// <summary>The ping-pong 16-row bodies on the warp-32 simulator: 2, 4, 8 warps, several whole batches per warp and a tail.</summary>
-    [Theory]
-    [InlineData(9, 1164, 7, 2, nameof(GemvStream16Body.PingPong))]
-    [InlineData(13, 1420, 6, 4, nameof(GemvStream16Body.PingPong))]
-    [InlineData(16, 2316, 5, 2, nameof(GemvStream16Body.PingPong))]
-    [InlineData(16, 396, 5, 8, nameof(GemvStream16Body.PingPong))]
-    [InlineData(13, 1420, 6, 4, nameof(GemvStream16Body.PingPongFenced))]
-    [InlineData(16, 2316, 5, 2, nameof(GemvStream16Body.PingPongFenced))]
-    public void NkStreamPingPong16CudaGeometryMatchesFloat64(int m, int k, int n, int warps, string body) => NkStreamCudaGeometryCase(m, k, n, warps, Enum.Parse<GemvStream16Body>(body));
-
-    [Theory]
-    [InlineData("pingpong", nameof(GemvStream16Body.PingPong))]
-    [InlineData(" PingPong ", nameof(GemvStream16Body.PingPong))]
-    [InlineData("pingpongfenced", nameof(GemvStream16Body.PingPongFenced))]
-    [InlineData(null, nameof(GemvStream16Body.Plain))]
-    [InlineData("", nameof(GemvStream16Body.Plain))]
-    [InlineData("staged", nameof(GemvStream16Body.Plain))]
-    public void TheStream16SettingParses(string? setting, string expected) => Assert.Equal(expected, GemvStream16Choice.Parse(setting).ToString());
-
-    /// <summary>Runs <paramref name="run"/> under <c>stream</c> with the 16-row body <paramref name="body"/>, then restores both settings.</summary>
-    private void WithStream16(GemvStream16Body body, Action run) => WithVariant(GemvF32Variant.Stream, () =>
-    {
-        var before = K.GemvNkStream16Body;
-        K.GemvNkStream16Body = body;
-        try
-        {
-            run();
-        }
-        finally
-        {
-            K.GemvNkStream16Body = before;
-        }
-    });
 
     [Fact]
     public void NkStreamPlanTakesTheFewestWarpsThatFillTheSms()
@@ -718,54 +636,5 @@ public sealed class GemvVecF32Tests : KernelTestBase, IClassFixture<Warp32Simula
         Assert.Equal(cap, Regex.Matches(afterFence[..firstProduct], @"ld\.global(\.nc)?\.v4\.f32").Count);
         int products = Regex.Matches(afterFence, @"\b(fma\.rn|mul(\.rn)?)\.f32").Count;
         Assert.True(products >= cap * columns * 4, $"expected {cap * columns * 4} products after the fence, found {products}");
-    }
-
-    /// <summary>
-    /// <c>GemvNkStreamF32PingPong16</c> in sm_90 PTX at 256 threads: no local memory; ahead of the loop's first warp barrier
-    /// the first batch's 4 weight loads and the next batch's 4 (no float arithmetic among them); after it the 16 activation
-    /// loads before the first product, and each half of the two-batch loop has its own 4 weight loads before its barrier.
-    /// </summary>
-    [Theory]
-    [InlineData(nameof(GemmFastKernels.GemvNkStreamF32PingPong16), 2)]
-    [InlineData(nameof(GemmFastKernels.GemvNkStreamF32PingPongFenced16), 4)]
-    public void StreamPingPong16PtxLoadsTheNextWeightsBeforeTheProducts(string name, int barriers)
-    {
-        const int cap = 16, columns = 4;
-        var kernel = typeof(GemmFastKernels).GetMethod(name)!;
-        using var context = Context.Create(b => b.Optimize(IlgpuDevice.CudaOptimization));
-        using var backend = new PTXBackend(context, new CudaCapabilityContext(CudaArchitecture.SM_90),
-            CudaArchitecture.SM_90, CudaInstructionSet.ISA_80, nvvmAPI: null);
-        string ptx = ((PTXCompiledKernel)backend.Compile(EntryPointDescription.FromExplicitlyGroupedKernel(kernel), new KernelSpecialization(256, null))).PTXAssembly;
-        string? dump = Environment.GetEnvironmentVariable("GEMS_PTX_DUMP_DIR");
-        if (!string.IsNullOrEmpty(dump))
-        {
-            Directory.CreateDirectory(dump);
-            File.WriteAllText(Path.Combine(dump, name + ".ptx"), ptx);
-        }
-
-        int vectorLoads = Regex.Matches(ptx, @"ld\.global(\.nc)?\.v4\.(f32|b32|u32)").Count;
-        int local = Regex.Matches(ptx, @"(ld|st)\.local").Count;
-        output.WriteLine($"{name}: {vectorLoads} global v4 loads, {local} local accesses");
-        Assert.Equal(0, local);
-
-        // Prologue, two loop halves, tail: 4 + 2 · (4 + 16) + (4 + 16) weight and activation loads.
-        Assert.Equal(columns + (3 * (columns + cap)), vectorLoads);
-        var fences = Regex.Matches(ptx, @"bar\.warp\.sync");
-        Assert.Equal(barriers, fences.Count);
-        Assert.Equal(2 * columns, Regex.Matches(ptx[..fences[0].Index], @"ld\.global(\.nc)?\.v4\.f32").Count);
-
-        // The fenced body has a second barrier per half, after its activation loads: check the first barrier of each half.
-        foreach (Match fence in fences.Where((_, i) => i % (barriers / 2) == 0))
-        {
-            // ILGPU lays the blocks out in its own order (the tail may sit between the halves), so each barrier is checked
-            // locally: its half's 4 next-batch weight loads right ahead of it with no float arithmetic among them, and the
-            // 16 activation loads after it before the first product.
-            var before = Regex.Matches(ptx[..fence.Index], @"ld\.global(\.nc)?\.v4\.f32");
-            Assert.Empty(Regex.Matches(ptx[before[^columns].Index..fence.Index], @"\b(mul|fma|add)\.(rn\.)?f32"));
-            var afterFence = ptx[fence.Index..];
-            int firstProduct = Regex.Match(afterFence, @"\b(fma\.rn|mul(\.rn)?)\.f32").Index;
-            Assert.True(firstProduct > 0, "no product after the fence");
-            Assert.Equal(cap, Regex.Matches(afterFence[..firstProduct], @"ld\.global(\.nc)?\.v4\.f32").Count);
-        }
     }
 }

@@ -2,8 +2,7 @@
 """Generates src.Kernels/Ilgpu/GemmFastKernels.GemvStream.g.cs: the streamed float32 [N, K] GEMV for 2-16 rows
 (GEMS_GEMV_F32_VARIANT=stream). One straight-line body per row cap, every operand and sum its own variable (constant
 names, so nothing is indexed at run time and nothing lands in local memory); the kernel picks the body from its row-cap
-type argument, which folds the others away. Two more 16-row kernels keep the next batch's weight loads one batch ahead
-(GEMS_GEMV_F32_STREAM16=pingpong / pingpongfenced). Launch plan and notes: IlgpuKernels.GemvStreamF32.cs.
+type argument, which folds the others away. Launch plan and notes: IlgpuKernels.GemvStreamF32.cs.
 Run: python3 src.Kernels/Ilgpu/Codegen/gen_gemv_stream_f32.py"""
 import os
 
@@ -15,13 +14,6 @@ SHUFFLE_OFFSETS = [1, 2, 4, 8, 16]
 # Most activation rows loaded in one fenced burst: 8 rows are 32 registers; all 16 at once put the 16-row body at 218
 # registers (offline ptxas).
 ROW_BURST = 8
-# The 16-row bodies with the weight loads one batch ahead, selected by this variable (=pingpong or =pingpongfenced) in
-# place of the cap-16 body of the generic kernel (which stays the default).
-PINGPONG_CAP = 16
-PINGPONG_VARIABLE = "GEMS_GEMV_F32_STREAM16"
-# Body -> setting value and kernel name suffix.
-PINGPONG_VALUES = {"loose": "pingpong", "fenced": "pingpongfenced"}
-PINGPONG_NAMES = {"loose": "PingPong", "fenced": "PingPongFenced"}
 out = []
 w = out.append
 
@@ -49,88 +41,19 @@ def activation_loads(rows, guard, indent):
         w(f"{p}Float4 x{m} = {'valid ? ' + src + ' : default' if guard else src};")
 
 
-def products(rows, cols, indent, weights="w"):
+def products(rows, cols, indent):
     p = " " * indent
     for m in rows:
         for c in range(cols):
             for f in "XYZW":
-                w(f"{p}s{m}_{c} += x{m}.{f} * {weights}{c}.{f};")
+                w(f"{p}s{m}_{c} += x{m}.{f} * w{c}.{f};")
 
 
-def pingpong_half(cap, cols, cur, nxt, indent, fenced):
-    """One batch of the ping-pong loop: request the next batch's weights into `nxt`, then this batch's activations,
-    then multiply by the weights in `cur` (loaded one batch earlier)."""
-    w(" " * (indent - 4) + "{")
-    p = " " * indent
-    w(f"{p}// The next whole batch of this warp, or this batch again when there is none (an L1 / L2 hit, never used): the")
-    w(f"{p}// loads stay unconditional and in bounds.")
-    w(f"{p}int vn = v + stride;")
-    w(f"{p}int vq = vn - lane + ws <= k4 ? vn : v;")
-    for c in range(cols):
-        w(f"{p}{nxt}{c} = wBase[wRow{c} + vq];")
-    w(f"{p}if (CudaAsm.IsSupported)")
-    w(f"{p}{{")
-    for c in range(cols):
-        w(f"{p}    CudaAsm.Emit(\"// w %0\", {nxt}{c}.X);")
-    w(f"{p}}}")
-    w("")
-    w(f"{p}Warp.Barrier();")
-    w("")
-    activation_loads(range(cap), False, indent)
-    w(f"{p}if (CudaAsm.IsSupported)")
-    w(f"{p}{{")
-    for m in range(cap):
-        w(f"{p}    CudaAsm.Emit(\"// x %0\", x{m}.X);")
-    w(f"{p}}}")
-    w("")
-    if fenced:
-        w(f"{p}// Fenced: all {cap} activation vectors requested at once (one L2 round trip per batch) at the cost of holding them")
-        w(f"{p}// with both weight sets (236 registers offline: 8 warps per SM instead of 12).")
-        w(f"{p}Warp.Barrier();")
-    products(range(cap), cols, indent, cur)
-    w(f"{p}v += stride;")
-    w(" " * (indent - 4) + "}")
-
-
-def pingpong_loop(cap, cols, fenced):
-    w("        // Two batches in flight per warp: each batch requests the next one's weight vectors (one DRAM round trip) before")
-    w("        // its own products, so that round trip runs under this batch's activation loads and FFMA instead of after them")
-    w("        // (the plain body waits out one round trip per batch with ~32 KB of weight in flight per SM). The loop is")
-    w("        // unrolled by two so the two weight sets swap roles instead of being copied (16 moves per batch).")
-    w("        // The two sets are u and p (the tail below loads its own w). Vector 0 when the warp has no whole batch: in bounds.")
-    w("        int v0 = v - lane + ws <= k4 ? v : 0;")
-    for c in range(cols):
-        w(f"        Float4 u{c} = wBase[wRow{c} + v0];")
-    for c in range(cols):
-        w(f"        Float4 p{c} = default;")
-    w("        while (v - lane + ws <= k4)")
-    w("        {")
-    pingpong_half(cap, cols, "u", "p", 16, fenced)
-    w("")
-    w("            if (v - lane + ws > k4)")
-    w("            {")
-    w("                break;")
-    w("            }")
-    w("")
-    pingpong_half(cap, cols, "p", "u", 16, fenced)
-    w("        }")
-    w("")
-
-
-def body(cap, cols, pingpong=None):
-    """pingpong: None (the plain body), "loose" (next batch's weights ahead, activation loads left to ptxas) or "fenced"
-    (the same with the activation loads fenced into one burst)."""
+def body(cap, cols):
     n = cap * cols
-    if pingpong:
-        w(f"    /// <summary>")
-        w(f"    /// The streamed [N, K] body for up to {cap} rows with the weight loads one batch ahead ({PINGPONG_VARIABLE}={PINGPONG_VALUES[pingpong]}):")
-        w(f"    /// {cols} weight rows per group, {n} sums per lane, the next batch's weight vectors requested before this batch's products;")
-        w(f"    /// {'the activation loads fenced into one burst' if pingpong == 'fenced' else 'the activation loads placed by ptxas'}.")
-        w(f"    /// </summary>")
-    else:
-        w(f"    /// <summary>The streamed [N, K] body for up to {cap} rows: {cols} weight rows per group, {n} sums per lane.</summary>")
+    w(f"    /// <summary>The streamed [N, K] body for up to {cap} rows: {cols} weight rows per group, {n} sums per lane.</summary>")
     w("    [MethodImpl(MethodImplOptions.AggressiveInlining)]")
-    w(f"    private static void GemvNkStreamRows{cap}{PINGPONG_NAMES[pingpong] if pingpong else ''}(ArrayView<Float4> a4, ArrayView<Float4> b4, ArrayView<float> bias, ArrayView<float> c, GemvShape g)")
+    w(f"    private static void GemvNkStreamRows{cap}(ArrayView<Float4> a4, ArrayView<Float4> b4, ArrayView<float> bias, ArrayView<float> c, GemvShape g)")
     w("    {")
     w("        int ws = Warp.WarpSize;")
     w("        int lane = Warp.LaneIdx;")
@@ -169,14 +92,6 @@ def body(cap, cols, pingpong=None):
     w("            CudaAsm.Emit(\"// stride %0\", stride);")
     w("        }")
     w("")
-    if pingpong:
-        pingpong_loop(cap, cols, pingpong == "fenced")
-    else:
-        plain_loop(cap, cols)
-    tail_and_sums(cap, cols)
-
-
-def plain_loop(cap, cols):
     w("        for (; v - lane + ws <= k4; v += stride)")
     w("        {")
     weight_loads(cols, False, 12)
@@ -210,10 +125,6 @@ def plain_loop(cap, cols):
     products(range(cap), cols, 12)
     w("        }")
     w("")
-
-
-def tail_and_sums(cap, cols):
-    n = cap * cols
     w("        if (v - lane < k4)")
     w("        {")
     w("            // The last, partial batch: both operands are zero past K, so a product there is 0 * 0, never a stale value")
@@ -317,24 +228,9 @@ for cap in CAPS:
     w("        }")
     first_cap = False
 w("    }")
-for mode in PINGPONG_VALUES:
-    name = PINGPONG_NAMES[mode]
-    w("")
-    w("    /// <summary>")
-    w(f"    /// <see cref=\"GemvNkStreamF32{{TRowsCap}}\"/> at a row cap of {PINGPONG_CAP} with the weight loads one batch ahead")
-    w(f"    /// (<c>{PINGPONG_VARIABLE}={PINGPONG_VALUES[mode]}</c>): the same layout, plan, tail and sums; in the loop each batch requests")
-    w("    /// the next batch's weight vectors before its own products, so two batches of weight are in flight per warp;")
-    w(f"    /// {'the activation loads fenced into one burst' if mode == 'fenced' else 'the activation loads placed by ptxas as registers free'}.")
-    w("    /// </summary>")
-    w("    [IlgpuKernel]")
-    w(f"    public static void GemvNkStreamF32{name}{PINGPONG_CAP}(ArrayView<Float4> a4, ArrayView<Float4> b4, ArrayView<float> bias, ArrayView<float> c, GemvShape g) =>")
-    w(f"        GemvNkStreamRows{PINGPONG_CAP}{name}(a4, b4, bias, c, g);")
 for cap, cols in CAPS.items():
     w("")
     body(cap, cols)
-for mode in PINGPONG_VALUES:
-    w("")
-    body(PINGPONG_CAP, CAPS[PINGPONG_CAP], pingpong=mode)
 w("}")
 
 path = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "GemmFastKernels.GemvStream.g.cs")
