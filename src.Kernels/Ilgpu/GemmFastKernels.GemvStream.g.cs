@@ -11,9 +11,10 @@ internal static partial class GemmFastKernels
     public const int GemvNkStreamMaxWarps = 8;
 
     /// <summary>
-    /// Streamed float32 decode GEMV for 2-16 rows, weight [N, K] (<c>GEMS_GEMV_F32_VARIANT=stream</c>; notes and launch
-    /// plan in <see cref="GemvNkStreamLaunch"/>): a group owns a few weight rows (output columns) and all of K, no split-K
-    /// and no second launch. K a multiple of 4, both views 16-byte aligned; the group size is read from the launch.
+    /// Streamed float32 decode GEMV for 2-16 rows, weight [N, K] (the default; <c>GEMS_GEMV_F32_VARIANT=pipe</c> or
+    /// <c>vec</c> picks the others; notes and launch plan in <see cref="GemvNkStreamLaunch"/>): a group owns a few weight
+    /// rows (output columns) and all of K, no split-K and no second launch. K a multiple of 4, both views 16-byte
+    /// aligned; the group size is read from the launch.
     /// </summary>
     [IlgpuKernel]
     [IlgpuKernelVariant(typeof(Const2))]

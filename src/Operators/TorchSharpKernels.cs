@@ -12,7 +12,7 @@ namespace GemsInjector.Operators;
 /// Every <see cref="Scalar"/> passed to TorchSharp here is a local that lives past the call. TorchSharp reads a Scalar's
 /// native handle and then calls libtorch without keeping the Scalar reachable, so an implicit temporary (the alpha of
 /// <c>a + b</c>, the 2.0 of <c>t * 2.0</c>) can be finalized by a collection on another thread while libtorch still
-/// reads it. The same holds for tensors, which the dispose scopes below keep reachable.
+/// reads it. The same holds for tensors: those made here live in the dispose scopes below until the result leaves.
 /// </para>
 /// </summary>
 internal static class TorchSharpKernels

@@ -1,8 +1,8 @@
 #!/usr/bin/env python3
 """Generates src.Kernels/Ilgpu/GemmFastKernels.GemvStream.g.cs: the streamed float32 [N, K] GEMV for 2-16 rows
-(GEMS_GEMV_F32_VARIANT=stream). One straight-line body per row cap, every operand and sum its own variable (constant
-names, so nothing is indexed at run time and nothing lands in local memory); the kernel picks the body from its row-cap
-type argument, which folds the others away. Launch plan and notes: IlgpuKernels.GemvStreamF32.cs.
+(the default, GEMS_GEMV_F32_VARIANT unset or stream). One straight-line body per row cap, every operand and sum its
+own variable (constant names, so nothing is indexed at run time and nothing lands in local memory); the kernel picks
+the body from its row-cap type argument, which folds the others away. Launch plan and notes: IlgpuKernels.GemvStreamF32.cs.
 Run: python3 src.Kernels/Ilgpu/Codegen/gen_gemv_stream_f32.py"""
 import os
 
@@ -209,9 +209,10 @@ w("    /// <summary>Most warps per group of <see cref=\"GemvNkStreamF32{TRowsCap
 w("    public const int GemvNkStreamMaxWarps = 8;")
 w("")
 w("    /// <summary>")
-w("    /// Streamed float32 decode GEMV for 2-16 rows, weight [N, K] (<c>GEMS_GEMV_F32_VARIANT=stream</c>; notes and launch")
-w("    /// plan in <see cref=\"GemvNkStreamLaunch\"/>): a group owns a few weight rows (output columns) and all of K, no split-K")
-w("    /// and no second launch. K a multiple of 4, both views 16-byte aligned; the group size is read from the launch.")
+w("    /// Streamed float32 decode GEMV for 2-16 rows, weight [N, K] (the default; <c>GEMS_GEMV_F32_VARIANT=pipe</c> or")
+w("    /// <c>vec</c> picks the others; notes and launch plan in <see cref=\"GemvNkStreamLaunch\"/>): a group owns a few weight")
+w("    /// rows (output columns) and all of K, no split-K and no second launch. K a multiple of 4, both views 16-byte")
+w("    /// aligned; the group size is read from the launch.")
 w("    /// </summary>")
 w("    [IlgpuKernel]")
 for cap in CAPS:
