@@ -10,6 +10,16 @@ internal static partial class GemmFastKernels
     /// <summary>Most warps per group of <see cref="GemvNkStreamF32{TRowsCap}"/> (the size of its shared sum buffer).</summary>
     public const int GemvNkStreamMaxWarps = 8;
 
+    /// <summary>Weight rows (output columns) per group of <see cref="GemvNkStreamF32{TRowsCap}"/> for a row cap of 2, 4, 8 or 16.</summary>
+    public static int GemvNkStreamColumns(int rowsCap) => rowsCap switch
+    {
+        2 => 8,
+        4 => 8,
+        8 => 4,
+        16 => 4,
+        _ => throw new System.ArgumentOutOfRangeException(nameof(rowsCap), rowsCap, "Streamed [N, K] GEMV row caps are 2, 4, 8 or 16."),
+    };
+
     /// <summary>
     /// Streamed float32 decode GEMV for 2-16 rows, weight [N, K] (the default; <c>GEMS_GEMV_F32_VARIANT=pipe</c> or
     /// <c>vec</c> picks the others; notes and launch plan in <see cref="GemvNkStreamLaunch"/>): a group owns a few weight

@@ -55,18 +55,15 @@ public sealed partial class IlgpuKernels
 /// activation row by every weight row (M · C · 4 FFMA per lane and batch).
 /// </para>
 /// <para>
-/// Columns per group by row cap (<see cref="ColumnsPerGroup"/>): each group reads all of A once from L1/L2, M / C bytes
-/// of A per byte of weight, and holds C · M sums per lane; 8 columns at 2 and 4 rows, 4 at 8 and 16 (8 would be 128
-/// sums at 16 rows).
+/// Columns per group by row cap (<see cref="GemmFastKernels.GemvNkStreamColumns"/>, the generator's table): each group
+/// reads all of A once from L1/L2, M / C bytes of A per byte of weight, and holds C · M sums per lane; 8 columns at 2 and
+/// 4 rows, 4 at 8 and 16 (8 would be 128 sums at 16 rows).
 /// </para>
 /// </summary>
 internal static class GemvNkStreamLaunch
 {
     /// <summary>Most rows of A the streamed kernel takes.</summary>
     public const int MaxRows = 16;
-
-    /// <summary>Weight rows (output columns) per group for a row cap of 2, 4, 8 or 16.</summary>
-    public static int ColumnsPerGroup(int rowsCap) => rowsCap <= 4 ? 8 : 4;
 
     /// <summary>
     /// Grid and row cap: ⌈N / C⌉ groups of W warps, W the fewest of 2, 4, 8 whose groups put at least 8 warps per SM to
@@ -81,22 +78,11 @@ internal static class GemvNkStreamLaunch
     public static (KernelConfig Config, int RowsCap) Plan(GemvShape g, int warpSize, int maxGroupSize, int multiprocessors, int warps = 0)
     {
         int cap = GemvNkVecLaunch.RowsCap(g.M);
-        int columns = ColumnsPerGroup(cap);
+        int columns = GemmFastKernels.GemvNkStreamColumns(cap);
         int groups = (g.N + columns - 1) / columns;
         int sms = multiprocessors > 0 ? multiprocessors : 4;
         int most = Math.Max(1, Math.Min(GemmFastKernels.GemvNkStreamMaxWarps, Math.Min(maxGroupSize, 256) / warpSize));
-        int groupWarps = warps > 0 ? Math.Min(warps, most) : most;
-        if (warps <= 0)
-        {
-            for (int w = 2; w < most; w *= 2)
-            {
-                if ((long)groups * w >= 8L * sms)
-                {
-                    groupWarps = w;
-                    break;
-                }
-            }
-        }
+        int groupWarps = warps > 0 ? Math.Min(warps, most) : SkinnyTensorCoreLaunch.StreamWarps(groups, sms, most);
 
         return (new KernelConfig(new Index3D(groups, 1, 1), new Index3D(groupWarps * warpSize, 1, 1)), cap);
     }

@@ -455,7 +455,7 @@ internal static class SkinnyTensorCoreLaunch
     public static (KernelConfig Config, TensorCoreShape Shape) PlanNkStream(int m, int k, int n, int multiprocessors, int warps = 0)
     {
         int groups = (n + SkinnyTensorCoreKernels.NkStreamBlockN - 1) / SkinnyTensorCoreKernels.NkStreamBlockN;
-        int groupWarps = warps > 0 ? warps : multiprocessors > 0 ? StreamWarps(groups, multiprocessors) : 4;
+        int groupWarps = warps > 0 ? warps : multiprocessors > 0 ? StreamWarps(groups, multiprocessors, SkinnyTensorCoreKernels.NkStreamMaxWarps) : 4;
         return (new KernelConfig(new Index3D(groups, 1, 1), new Index3D(groupWarps * 32, 1, 1)), NkShape(m, k, n, 1, k));
     }
 
@@ -472,9 +472,14 @@ internal static class SkinnyTensorCoreLaunch
         KChunk = chunk,
     };
 
-    private static int StreamWarps(int groups, int multiprocessors)
+    /// <summary>
+    /// Warps per group of a streamed [N, K] product (the 16-bit body's and the float32 GEMV's plan): the fewest of 2, 4, 8,
+    /// … below <paramref name="most"/> whose <paramref name="groups"/> put at least 8 warps per SM to work, else
+    /// <paramref name="most"/>.
+    /// </summary>
+    public static int StreamWarps(int groups, int multiprocessors, int most)
     {
-        for (int w = 2; w < SkinnyTensorCoreKernels.NkStreamMaxWarps; w *= 2)
+        for (int w = 2; w < most; w *= 2)
         {
             if ((long)groups * w >= 8L * multiprocessors)
             {
@@ -482,7 +487,7 @@ internal static class SkinnyTensorCoreLaunch
             }
         }
 
-        return SkinnyTensorCoreKernels.NkStreamMaxWarps;
+        return most;
     }
 
     /// <summary>16-row m-tiles per group for <paramref name="m"/> rows: 1, 2 or 4 (more than 64 rows: Grid.Z blocks of 4).</summary>

@@ -604,7 +604,7 @@ public sealed class GemvVecF32Tests : KernelTestBase, IClassFixture<Warp32Simula
     [InlineData(typeof(Const16), 16, 4)]
     public void StreamPtxIssuesTheBatchBeforeItsProducts(Type rowsCap, int cap, int columns)
     {
-        Assert.Equal(columns, GemvNkStreamLaunch.ColumnsPerGroup(cap));
+        Assert.Equal(columns, GemmFastKernels.GemvNkStreamColumns(cap));
         var kernel = typeof(GemmFastKernels).GetMethod(nameof(GemmFastKernels.GemvNkStreamF32))!.MakeGenericMethod(rowsCap);
         using var context = Context.Create(b => b.Optimize(IlgpuDevice.CudaOptimization));
         using var backend = new PTXBackend(context, new CudaCapabilityContext(CudaArchitecture.SM_90),
