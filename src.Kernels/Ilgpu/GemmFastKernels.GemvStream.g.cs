@@ -10,23 +10,25 @@ internal static partial class GemmFastKernels
     /// <summary>Most warps per group of <see cref="GemvNkStreamF32{TRowsCap}"/> (the size of its shared sum buffer).</summary>
     public const int GemvNkStreamMaxWarps = 8;
 
-    /// <summary>Weight rows (output columns) per group of <see cref="GemvNkStreamF32{TRowsCap}"/> for a row cap of 2, 4, 8 or 16.</summary>
+    /// <summary>Weight rows (output columns) per group of <see cref="GemvNkStreamF32{TRowsCap}"/> for a row cap of 1, 2, 4, 8 or 16.</summary>
     public static int GemvNkStreamColumns(int rowsCap) => rowsCap switch
     {
+        1 => 8,
         2 => 8,
         4 => 8,
         8 => 4,
         16 => 4,
-        _ => throw new System.ArgumentOutOfRangeException(nameof(rowsCap), rowsCap, "Streamed [N, K] GEMV row caps are 2, 4, 8 or 16."),
+        _ => throw new System.ArgumentOutOfRangeException(nameof(rowsCap), rowsCap, "Streamed [N, K] GEMV row caps are 1, 2, 4, 8 or 16."),
     };
 
     /// <summary>
-    /// Streamed float32 decode GEMV for 2-16 rows, weight [N, K] (the default; <c>GEMS_GEMV_F32_VARIANT=pipe</c> or
+    /// Streamed float32 decode GEMV for 1-16 rows, weight [N, K] (the default; <c>GEMS_GEMV_F32_VARIANT=pipe</c> or
     /// <c>vec</c> picks the others; notes and launch plan in <see cref="GemvNkStreamLaunch"/>): a group owns a few weight
     /// rows (output columns) and all of K, no split-K and no second launch. K a multiple of 4, both views 16-byte
     /// aligned; the group size is read from the launch.
     /// </summary>
     [IlgpuKernel]
+    [IlgpuKernelVariant(typeof(Const1))]
     [IlgpuKernelVariant(typeof(Const2))]
     [IlgpuKernelVariant(typeof(Const4))]
     [IlgpuKernelVariant(typeof(Const8))]
@@ -35,7 +37,11 @@ internal static partial class GemmFastKernels
         where TRowsCap : struct, IKernelConstant
     {
         int cap = default(TRowsCap).Value;
-        if (cap == 2)
+        if (cap == 1)
+        {
+            GemvNkStreamRows1(a4, b4, bias, c, g);
+        }
+        else if (cap == 2)
         {
             GemvNkStreamRows2(a4, b4, bias, c, g);
         }
@@ -50,6 +56,286 @@ internal static partial class GemmFastKernels
         else if (cap == 16)
         {
             GemvNkStreamRows16(a4, b4, bias, c, g);
+        }
+    }
+
+    /// <summary>The streamed [N, K] body for up to 1 rows: 8 weight rows per group, 8 sums per lane.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static void GemvNkStreamRows1(ArrayView<Float4> a4, ArrayView<Float4> b4, ArrayView<float> bias, ArrayView<float> c, GemvShape g)
+    {
+        int ws = Warp.WarpSize;
+        int lane = Warp.LaneIdx;
+        int warp = Warp.WarpIdx;
+        int warps = Group.DimX / ws;
+        int n0 = Grid.IdxX * 8;
+        int k4 = g.K >> 2;
+        // Weight rows past N read row N - 1 and activation rows past M row M - 1: their sums are never stored. Rows are
+        // int offsets from one view per operand (at most 15 rows of K: small), so a load is an add and one address
+        // product. ILGPU would compute the offsets inside the loop, next to their first use (and ptxas then redid them
+        // every batch): an empty inline-PTX use of each here keeps them in registers ahead of the loop.
+        var wBase = b4.SubView((long)n0 * k4);
+        int wLast = g.N - 1 - n0;
+        int wRow0 = 0;
+        int wRow1 = (1 < wLast ? 1 : wLast) * k4;
+        int wRow2 = (2 < wLast ? 2 : wLast) * k4;
+        int wRow3 = (3 < wLast ? 3 : wLast) * k4;
+        int wRow4 = (4 < wLast ? 4 : wLast) * k4;
+        int wRow5 = (5 < wLast ? 5 : wLast) * k4;
+        int wRow6 = (6 < wLast ? 6 : wLast) * k4;
+        int wRow7 = (7 < wLast ? 7 : wLast) * k4;
+        int xRow0 = 0;
+        if (CudaAsm.IsSupported)
+        {
+            CudaAsm.Emit("// row %0", wRow1);
+            CudaAsm.Emit("// row %0", wRow2);
+            CudaAsm.Emit("// row %0", wRow3);
+            CudaAsm.Emit("// row %0", wRow4);
+            CudaAsm.Emit("// row %0", wRow5);
+            CudaAsm.Emit("// row %0", wRow6);
+            CudaAsm.Emit("// row %0", wRow7);
+        }
+
+        float s0_0 = 0f, s0_1 = 0f, s0_2 = 0f, s0_3 = 0f, s0_4 = 0f, s0_5 = 0f, s0_6 = 0f, s0_7 = 0f;
+        // Warp w takes batches w, w + warps, ...: a batch is one 16-byte vector per lane of every row, so the warp
+        // asks for 16 * ws contiguous bytes of each of its weight rows at once.
+        int stride = warps * ws;
+        int v = (warp * ws) + lane;
+        if (CudaAsm.IsSupported)
+        {
+            CudaAsm.Emit("// stride %0", stride);
+        }
+
+        for (; v - lane + ws <= k4; v += stride)
+        {
+            Float4 w0 = wBase[wRow0 + v];
+            Float4 w1 = wBase[wRow1 + v];
+            Float4 w2 = wBase[wRow2 + v];
+            Float4 w3 = wBase[wRow3 + v];
+            Float4 w4 = wBase[wRow4 + v];
+            Float4 w5 = wBase[wRow5 + v];
+            Float4 w6 = wBase[wRow6 + v];
+            Float4 w7 = wBase[wRow7 + v];
+            // ILGPU places a load next to its first use, which would put the weight loads behind the fence among the
+            // products: an empty inline-PTX use of each vector keeps it ahead. The warp barrier orders memory, so ptxas
+            // can sink no weight load below it and hoist no activation load above it: the batch's weight vectors are all
+            // requested in one burst (the DRAM round trip), then the activations (L1 / L2 hits), then the products.
+            if (CudaAsm.IsSupported)
+            {
+                CudaAsm.Emit("// w %0", w0.X);
+                CudaAsm.Emit("// w %0", w1.X);
+                CudaAsm.Emit("// w %0", w2.X);
+                CudaAsm.Emit("// w %0", w3.X);
+                CudaAsm.Emit("// w %0", w4.X);
+                CudaAsm.Emit("// w %0", w5.X);
+                CudaAsm.Emit("// w %0", w6.X);
+                CudaAsm.Emit("// w %0", w7.X);
+            }
+
+            Warp.Barrier();
+
+            // The activations in one burst too: left to itself ptxas issued one row's load per group of products, so a
+            // batch waited for its activation rows one after another.
+            Float4 x0 = a4[xRow0 + v];
+            if (CudaAsm.IsSupported)
+            {
+                CudaAsm.Emit("// x %0", x0.X);
+            }
+
+            Warp.Barrier();
+            s0_0 += x0.X * w0.X;
+            s0_0 += x0.Y * w0.Y;
+            s0_0 += x0.Z * w0.Z;
+            s0_0 += x0.W * w0.W;
+            s0_1 += x0.X * w1.X;
+            s0_1 += x0.Y * w1.Y;
+            s0_1 += x0.Z * w1.Z;
+            s0_1 += x0.W * w1.W;
+            s0_2 += x0.X * w2.X;
+            s0_2 += x0.Y * w2.Y;
+            s0_2 += x0.Z * w2.Z;
+            s0_2 += x0.W * w2.W;
+            s0_3 += x0.X * w3.X;
+            s0_3 += x0.Y * w3.Y;
+            s0_3 += x0.Z * w3.Z;
+            s0_3 += x0.W * w3.W;
+            s0_4 += x0.X * w4.X;
+            s0_4 += x0.Y * w4.Y;
+            s0_4 += x0.Z * w4.Z;
+            s0_4 += x0.W * w4.W;
+            s0_5 += x0.X * w5.X;
+            s0_5 += x0.Y * w5.Y;
+            s0_5 += x0.Z * w5.Z;
+            s0_5 += x0.W * w5.W;
+            s0_6 += x0.X * w6.X;
+            s0_6 += x0.Y * w6.Y;
+            s0_6 += x0.Z * w6.Z;
+            s0_6 += x0.W * w6.W;
+            s0_7 += x0.X * w7.X;
+            s0_7 += x0.Y * w7.Y;
+            s0_7 += x0.Z * w7.Z;
+            s0_7 += x0.W * w7.W;
+        }
+
+        if (v - lane < k4)
+        {
+            // The last, partial batch: both operands are zero past K, so a product there is 0 * 0, never a stale value
+            // times zero (Inf * 0 would be NaN).
+            bool valid = v < k4;
+            Float4 w0 = valid ? wBase[wRow0 + v] : default;
+            Float4 w1 = valid ? wBase[wRow1 + v] : default;
+            Float4 w2 = valid ? wBase[wRow2 + v] : default;
+            Float4 w3 = valid ? wBase[wRow3 + v] : default;
+            Float4 w4 = valid ? wBase[wRow4 + v] : default;
+            Float4 w5 = valid ? wBase[wRow5 + v] : default;
+            Float4 w6 = valid ? wBase[wRow6 + v] : default;
+            Float4 w7 = valid ? wBase[wRow7 + v] : default;
+            Float4 x0 = valid ? a4[xRow0 + v] : default;
+            s0_0 += x0.X * w0.X;
+            s0_0 += x0.Y * w0.Y;
+            s0_0 += x0.Z * w0.Z;
+            s0_0 += x0.W * w0.W;
+            s0_1 += x0.X * w1.X;
+            s0_1 += x0.Y * w1.Y;
+            s0_1 += x0.Z * w1.Z;
+            s0_1 += x0.W * w1.W;
+            s0_2 += x0.X * w2.X;
+            s0_2 += x0.Y * w2.Y;
+            s0_2 += x0.Z * w2.Z;
+            s0_2 += x0.W * w2.W;
+            s0_3 += x0.X * w3.X;
+            s0_3 += x0.Y * w3.Y;
+            s0_3 += x0.Z * w3.Z;
+            s0_3 += x0.W * w3.W;
+            s0_4 += x0.X * w4.X;
+            s0_4 += x0.Y * w4.Y;
+            s0_4 += x0.Z * w4.Z;
+            s0_4 += x0.W * w4.W;
+            s0_5 += x0.X * w5.X;
+            s0_5 += x0.Y * w5.Y;
+            s0_5 += x0.Z * w5.Z;
+            s0_5 += x0.W * w5.W;
+            s0_6 += x0.X * w6.X;
+            s0_6 += x0.Y * w6.Y;
+            s0_6 += x0.Z * w6.Z;
+            s0_6 += x0.W * w6.W;
+            s0_7 += x0.X * w7.X;
+            s0_7 += x0.Y * w7.Y;
+            s0_7 += x0.Z * w7.Z;
+            s0_7 += x0.W * w7.W;
+        }
+
+        // Sum over the warp's lanes by halving: at each offset a lane keeps one half of its sums and adds its partner's
+        // copy of that half, so 32 lanes reduce n sums in n / 2 + n / 4 + ... shuffles instead of 5 n. Afterwards the
+        // lane holds the warp totals of sums first .. first + held - 1; sums it shares with a lane of a lower bit
+        // (when fewer than one per lane remain) are written by that lane only.
+        int first = 0;
+        int held = 8;
+        bool writer = true;
+        if (ws > 1)
+        {
+            bool upper = (lane & 1) != 0;
+            float send0 = upper ? s0_0 : s0_4;
+            s0_0 = (upper ? s0_4 : s0_0) + Warp.ShuffleXor(send0, 1);
+            float send1 = upper ? s0_1 : s0_5;
+            s0_1 = (upper ? s0_5 : s0_1) + Warp.ShuffleXor(send1, 1);
+            float send2 = upper ? s0_2 : s0_6;
+            s0_2 = (upper ? s0_6 : s0_2) + Warp.ShuffleXor(send2, 1);
+            float send3 = upper ? s0_3 : s0_7;
+            s0_3 = (upper ? s0_7 : s0_3) + Warp.ShuffleXor(send3, 1);
+            first += upper ? 4 : 0;
+            held >>= 1;
+        }
+
+        if (ws > 2)
+        {
+            bool upper = (lane & 2) != 0;
+            float send0 = upper ? s0_0 : s0_2;
+            s0_0 = (upper ? s0_2 : s0_0) + Warp.ShuffleXor(send0, 2);
+            float send1 = upper ? s0_1 : s0_3;
+            s0_1 = (upper ? s0_3 : s0_1) + Warp.ShuffleXor(send1, 2);
+            first += upper ? 2 : 0;
+            held >>= 1;
+        }
+
+        if (ws > 4)
+        {
+            bool upper = (lane & 4) != 0;
+            float send0 = upper ? s0_0 : s0_1;
+            s0_0 = (upper ? s0_1 : s0_0) + Warp.ShuffleXor(send0, 4);
+            first += upper ? 1 : 0;
+            held >>= 1;
+        }
+
+        if (ws > 8)
+        {
+            s0_0 += Warp.ShuffleXor(s0_0, 8);
+            writer &= (lane & 8) == 0;
+        }
+
+        if (ws > 16)
+        {
+            s0_0 += Warp.ShuffleXor(s0_0, 16);
+            writer &= (lane & 16) == 0;
+        }
+
+        var red = SharedMemory.Allocate<float>(GemvNkStreamMaxWarps * 8);
+        if (writer)
+        {
+            int at = (warp * 8) + first;
+            red[at] = s0_0;
+            if (held > 1)
+            {
+                red[at + 1] = s0_1;
+            }
+
+            if (held > 2)
+            {
+                red[at + 2] = s0_2;
+            }
+
+            if (held > 3)
+            {
+                red[at + 3] = s0_3;
+            }
+
+            if (held > 4)
+            {
+                red[at + 4] = s0_4;
+            }
+
+            if (held > 5)
+            {
+                red[at + 5] = s0_5;
+            }
+
+            if (held > 6)
+            {
+                red[at + 6] = s0_6;
+            }
+
+            if (held > 7)
+            {
+                red[at + 7] = s0_7;
+            }
+
+        }
+
+        Group.Barrier();
+        for (int e = Group.IdxX; e < 8; e += Group.DimX)
+        {
+            int row = e / 8;
+            int col = n0 + (e - (row * 8));
+            if (row < g.M && col < g.N)
+            {
+                // Warp order, so the result does not depend on timing.
+                float sum = red[e];
+                for (int other = 1; other < warps; other++)
+                {
+                    sum += red[(other * 8) + e];
+                }
+
+                c[((long)row * g.N) + col] = GemvEpilogue(bias, g, row, col, sum);
+            }
         }
     }
 

@@ -6,17 +6,17 @@ namespace GemsInjector.Kernels.Ilgpu;
 
 public sealed partial class IlgpuKernels
 {
-    // The streamed [N, K] kernel (GEMS_GEMV_F32_VARIANT unset or stream: the default), slot log2(cap) − 1 for caps 2, 4, 8, 16.
+    // The streamed [N, K] kernel (GEMS_GEMV_F32_VARIANT unset or stream: the default), slot log2(cap) for caps 1, 2, 4, 8, 16.
     private readonly Action<KernelConfig, ArrayView<Float4>, ArrayView<Float4>, ArrayView<float>, ArrayView<float>, GemvShape>?[] gemvNkStreamF32 =
-        new Action<KernelConfig, ArrayView<Float4>, ArrayView<Float4>, ArrayView<float>, ArrayView<float>, GemvShape>?[4];
+        new Action<KernelConfig, ArrayView<Float4>, ArrayView<Float4>, ArrayView<float>, ArrayView<float>, GemvShape>?[5];
 
     /// <summary>
     /// Whether an [N, K] product of <paramref name="m"/> rows takes <c>GemvNkStreamF32</c>: the
-    /// <see cref="GemvF32Variant.Stream"/> setting, 2–16 rows, and the 16-byte conditions of <see cref="UsesGemvNkVecF32"/>.
+    /// <see cref="GemvF32Variant.Stream"/> setting, 1–16 rows, and the 16-byte conditions of <see cref="UsesGemvNkVecF32"/>.
     /// Such products skip the flat SGEMM tile at 9–16 rows.
     /// </summary>
     internal bool UsesGemvNkStreamF32(ArrayView<float> a, ArrayView<float> b, int m, int k) =>
-        GemvF32Kernel == GemvF32Variant.Stream && m >= 2 && m <= GemvNkStreamLaunch.MaxRows && UsesGemvNkVecF32(a, b, k);
+        GemvF32Kernel == GemvF32Variant.Stream && m >= 1 && m <= GemvNkStreamLaunch.MaxRows && UsesGemvNkVecF32(a, b, k);
 
     /// <summary>Runs an [N, K] product on <c>GemvNkStreamF32</c> (the caller checked <see cref="UsesGemvNkStreamF32"/>): one launch, no partials.</summary>
     private void GemvNkStreamF32(ArrayView<float> a, ArrayView<float> b, ArrayView<float> bias, ArrayView<float> c, GemvShape g)
@@ -25,18 +25,19 @@ public sealed partial class IlgpuKernels
         GemvNkStreamVariant(cap)(config, a.Cast<Float4>(), b.Cast<Float4>(), bias, c, g);
     }
 
-    /// <summary>The streamed [N, K] GEMV compiled for a row cap of 2, 4, 8 or 16.</summary>
+    /// <summary>The streamed [N, K] GEMV compiled for a row cap of 1, 2, 4, 8 or 16.</summary>
     private Action<KernelConfig, ArrayView<Float4>, ArrayView<Float4>, ArrayView<float>, ArrayView<float>, GemvShape> GemvNkStreamVariant(int rowsCap)
     {
         var name = $"{nameof(GemmFastKernels.GemvNkStreamF32)}<{rowsCap}>";
-        int slot = int.Log2(rowsCap) - 1;
+        int slot = int.Log2(rowsCap);
         return rowsCap switch
         {
+            1 => device.Load(ref gemvNkStreamF32[slot], name, acc => acc.LoadStreamKernel<ArrayView<Float4>, ArrayView<Float4>, ArrayView<float>, ArrayView<float>, GemvShape>(GemmFastKernels.GemvNkStreamF32<Const1>, GemvBounds)),
             2 => device.Load(ref gemvNkStreamF32[slot], name, acc => acc.LoadStreamKernel<ArrayView<Float4>, ArrayView<Float4>, ArrayView<float>, ArrayView<float>, GemvShape>(GemmFastKernels.GemvNkStreamF32<Const2>, GemvBounds)),
             4 => device.Load(ref gemvNkStreamF32[slot], name, acc => acc.LoadStreamKernel<ArrayView<Float4>, ArrayView<Float4>, ArrayView<float>, ArrayView<float>, GemvShape>(GemmFastKernels.GemvNkStreamF32<Const4>, GemvBounds)),
             8 => device.Load(ref gemvNkStreamF32[slot], name, acc => acc.LoadStreamKernel<ArrayView<Float4>, ArrayView<Float4>, ArrayView<float>, ArrayView<float>, GemvShape>(GemmFastKernels.GemvNkStreamF32<Const8>, GemvBounds)),
             16 => device.Load(ref gemvNkStreamF32[slot], name, acc => acc.LoadStreamKernel<ArrayView<Float4>, ArrayView<Float4>, ArrayView<float>, ArrayView<float>, GemvShape>(GemmFastKernels.GemvNkStreamF32<Const16>, GemvBounds)),
-            _ => throw new ArgumentOutOfRangeException(nameof(rowsCap), rowsCap, "Streamed [N, K] GEMV row caps are 2, 4, 8 or 16."),
+            _ => throw new ArgumentOutOfRangeException(nameof(rowsCap), rowsCap, "Streamed [N, K] GEMV row caps are 1, 2, 4, 8 or 16."),
         };
     }
 }
@@ -57,7 +58,7 @@ public sealed partial class IlgpuKernels
 /// <para>
 /// Columns per group by row cap (<see cref="GemmFastKernels.GemvNkStreamColumns"/>, the generator's table): each group
 /// reads all of A once from L1/L2, M / C bytes of A per byte of weight, and holds C · M sums per lane; 8 columns at 2 and
-/// 4 rows, 4 at 8 and 16 (8 would be 128 sums at 16 rows).
+/// 4 rows (and one, where A is an eighth of the weight's bytes), 4 at 8 and 16 (8 would be 128 sums at 16 rows).
 /// </para>
 /// </summary>
 internal static class GemvNkStreamLaunch
@@ -70,7 +71,7 @@ internal static class GemvNkStreamLaunch
     /// work, else 8 (as the 16-bit streamed body's plan), capped by the device's group size. A device that reports no SMs
     /// (the CPU simulator) counts as four.
     /// </summary>
-    /// <param name="g">The product (M of 2–16).</param>
+    /// <param name="g">The product (M of 1–16).</param>
     /// <param name="warpSize">Threads per warp.</param>
     /// <param name="maxGroupSize">Most threads per group.</param>
     /// <param name="multiprocessors">SMs of the device (0 when unknown).</param>

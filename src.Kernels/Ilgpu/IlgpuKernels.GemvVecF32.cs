@@ -250,7 +250,7 @@ internal enum GemvF32Variant
     Pipe,
 
     /// <summary>
-    /// <c>stream</c>, the default since H200 Run 75: as <see cref="Pipe"/>, but [N, K] products of 2–16 rows take
+    /// <c>stream</c>, the default since H200 Run 75: as <see cref="Pipe"/>, but [N, K] products of 1–16 rows take
     /// <c>GemvNkStreamF32</c> (a group owns a few weight rows and all of K, each warp streams 16 · warpSize contiguous bytes
     /// of each row per batch, no split-K and no second launch), at 9–16 rows too, where the others take the flat SGEMM tile.
     /// Run 75, mm_tb float32 2 / 4 / 8 rows × 4096²: 2404–2432 / 2129–2138 / 1749–1760 → 3280–3301 / 3223–3228 / 2949–2953

@@ -56,8 +56,9 @@ public sealed class GemvVecF32Tests : KernelTestBase, IClassFixture<Warp32Simula
             return bias is null || beta == 0f ? v : v + (beta * (double)bias[biasIsMatrix ? e : j]);
         }).ToArray();
 
-    // m: every row cap (1, 2, 4, 8, 16) and odd counts inside them; k: one vector, a staged chunk's tail at 16 rows
-    // (516 floats = 129 vectors > 128), the splits of small N; n: one column, a warp's four cut by N, more than a group.
+    // GEMS_GEMV_F32_VARIANT=vec ([N, K]: GemvNkVec1F32, GemvNkVecF32). m: every row cap (1, 2, 4, 8, 16) and odd counts
+    // inside them; k: one vector, a staged chunk's tail at 16 rows (516 floats = 129 vectors > 128), the splits of small N;
+    // n: one column, a warp's four cut by N, more than a group.
     [Theory]
     [InlineData(1, 4, 1)]
     [InlineData(1, 1032, 9)]
@@ -69,7 +70,7 @@ public sealed class GemvVecF32Tests : KernelTestBase, IClassFixture<Warp32Simula
     [InlineData(9, 516, 70)]
     [InlineData(16, 516, 6)]
     [InlineData(16, 2056, 17)]
-    public void MmAndAddmmMatchFloat64(int m, int k, int n) => NkMmAndAddmm(m, k, n, 8300);
+    public void VecMmAndAddmmMatchFloat64(int m, int k, int n) => WithVariant(GemvF32Variant.Vec, () => NkMmAndAddmm(m, k, n, 8300));
 
     // GEMS_GEMV_F32_VARIANT=pipe ([N, K], 2–16 rows): k one vector, a partial step, several A chunks (128 vectors at 16
     // rows, 256 at 8) with a partial last one, split-K; n below one warp's 4 columns, partial warps and groups.
@@ -140,11 +141,13 @@ public sealed class GemvVecF32Tests : KernelTestBase, IClassFixture<Warp32Simula
     [InlineData(16, 1300, 260)]
     public void KnPipeMmAndAddmmMatchFloat64(int m, int k, int n) => WithVariant(GemvF32Variant.Pipe, () => KnMmAndAddmm(m, k, n, 9700));
 
-    // GEMS_GEMV_F32_VARIANT=stream ([N, K], 2–16 rows, GemvNkStreamF32): every row cap and odd counts inside them; k one
+    // GEMS_GEMV_F32_VARIANT=stream ([N, K], 1–16 rows, GemvNkStreamF32): every row cap and odd counts inside them; k one
     // vector, 4 · odd (never a whole batch: 16 floats per batch here, 128 on a GPU) with one or several batches per warp;
-    // n below one group's columns (8 at 2–4 rows, 4 at 8–16), not a multiple of them, several groups. 9–16 rows run with
+    // n below one group's columns (8 at 1–4 rows, 4 at 8–16), not a multiple of them, several groups. 9–16 rows run with
     // the default SmallRowsKernel (the flat SGEMM tile), which `stream` must bypass for [N, K].
     [Theory]
+    [InlineData(1, 4, 1)]
+    [InlineData(1, 1036, 21)]
     [InlineData(2, 4, 1)]
     [InlineData(2, 1028, 13)]
     [InlineData(3, 76, 9)]
@@ -175,7 +178,7 @@ public sealed class GemvVecF32Tests : KernelTestBase, IClassFixture<Warp32Simula
         var b = Random(seed + 1, k * n);
         var aView = Upload(a);
         var bView = Upload(b);
-        Assert.True(K.UsesGemvNkStreamF32(aView, bView, m, k), "an aligned 2–16-row [N, K] product must take the streamed GEMV under `stream`");
+        Assert.True(K.UsesGemvNkStreamF32(aView, bView, m, k), "an aligned 1–16-row [N, K] product must take the streamed GEMV under `stream`");
         var (config, cap) = GemvNkStreamLaunch.Plan(new GemvShape { M = m, N = n, K = k }, Device.WarpSize, Device.MaxGroupSize, Device.MultiprocessorCount);
         output.WriteLine($"seed {seed}: {m}x{k}x{n} rows cap {cap}, groups {config.GridDim.X} of {config.GroupDim.X} threads");
 
@@ -222,6 +225,7 @@ public sealed class GemvVecF32Tests : KernelTestBase, IClassFixture<Warp32Simula
     // dot product, NaN where it is NaN, the same infinity where it is infinite (so a tail padded by a stale value times
     // zero, or a lost NaN, fails).
     [Theory]
+    [InlineData(1, 84, 10)]
     [InlineData(3, 76, 11)]
     [InlineData(8, 212, 9)]
     [InlineData(16, 148, 6)]
@@ -230,7 +234,11 @@ public sealed class GemvVecF32Tests : KernelTestBase, IClassFixture<Warp32Simula
         int seed = 9950 + m + k + n;
         var a = Random(seed, m * k);
         var b = Random(seed + 1, k * n);
-        a[(1 * k) + 5] = float.NaN;                // row 1, a whole batch
+        if (m > 1)
+        {
+            a[(1 * k) + 5] = float.NaN;            // row 1, a whole batch (one row of NaN would leave no infinite output)
+        }
+
         a[((m - 1) * k) + k - 2] = float.PositiveInfinity; // last row, the partial batch
         b[(2 * k) + k - 1] = float.NaN;             // column 2, the partial batch
         b[((n - 1) * k) + 9] = float.NegativeInfinity; // last column, a whole batch
@@ -266,6 +274,7 @@ public sealed class GemvVecF32Tests : KernelTestBase, IClassFixture<Warp32Simula
     /// each cap's columns cut by N, K of 4 · odd floats (one or several 128-float batches per warp and a partial one).
     /// </summary>
     [Theory]
+    [InlineData(1, 1572, 11, 4)]
     [InlineData(2, 1060, 13, 2)]
     [InlineData(4, 652, 9, 4)]
     [InlineData(7, 524, 6, 8)]
@@ -292,6 +301,7 @@ public sealed class GemvVecF32Tests : KernelTestBase, IClassFixture<Warp32Simula
         var cView = cBuffer.View.AsContiguous();
         Action<KernelConfig, ArrayView<Float4>, ArrayView<Float4>, ArrayView<float>, ArrayView<float>, GemvShape> kernel = cap switch
         {
+            1 => acc.LoadStreamKernel<ArrayView<Float4>, ArrayView<Float4>, ArrayView<float>, ArrayView<float>, GemvShape>(GemmFastKernels.GemvNkStreamF32<Const1>),
             2 => acc.LoadStreamKernel<ArrayView<Float4>, ArrayView<Float4>, ArrayView<float>, ArrayView<float>, GemvShape>(GemmFastKernels.GemvNkStreamF32<Const2>),
             4 => acc.LoadStreamKernel<ArrayView<Float4>, ArrayView<Float4>, ArrayView<float>, ArrayView<float>, GemvShape>(GemmFastKernels.GemvNkStreamF32<Const4>),
             8 => acc.LoadStreamKernel<ArrayView<Float4>, ArrayView<Float4>, ArrayView<float>, ArrayView<float>, GemvShape>(GemmFastKernels.GemvNkStreamF32<Const8>),
@@ -307,9 +317,10 @@ public sealed class GemvVecF32Tests : KernelTestBase, IClassFixture<Warp32Simula
     [Fact]
     public void NkStreamPlanTakesTheFewestWarpsThatFillTheSms()
     {
-        // H200 (132 SMs, 8 warps each asked for): 16 x 11008 at 4 columns is 2752 groups, 2 warps; 2 or 4 x 4096 at 8
+        // H200 (132 SMs, 8 warps each asked for): 16 x 11008 at 4 columns is 2752 groups, 2 warps; 1, 2 or 4 x 4096 at 8
         // columns 512 groups, 4 warps (2 would be 1024 warps < 1056); 8 x 4096 at 4 columns 1024 groups, 2 warps.
         Assert.Equal((2752, 64, 16), PlanOf(16, 4096, 11008));
+        Assert.Equal((512, 128, 1), PlanOf(1, 4096, 4096));
         Assert.Equal((512, 128, 2), PlanOf(2, 4096, 4096));
         Assert.Equal((512, 128, 4), PlanOf(3, 4096, 4096));
         Assert.Equal((1024, 64, 8), PlanOf(8, 4096, 4096));
@@ -323,11 +334,11 @@ public sealed class GemvVecF32Tests : KernelTestBase, IClassFixture<Warp32Simula
     }
 
     [Fact]
-    public void StreamRoutesOnlyAlignedNkProductsOfTwoToSixteenRows() => WithVariant(GemvF32Variant.Stream, () =>
+    public void StreamRoutesOnlyAlignedNkProductsOfOneToSixteenRows() => WithVariant(GemvF32Variant.Stream, () =>
     {
         var a = Upload(Random(9970, 17 * 8));
         var b = Upload(Random(9971, 8 * 8));
-        Assert.False(K.UsesGemvNkStreamF32(a, b, 1, 8));
+        Assert.True(K.UsesGemvNkStreamF32(a, b, 1, 8));
         Assert.True(K.UsesGemvNkStreamF32(a, b, 2, 8));
         Assert.True(K.UsesGemvNkStreamF32(a, b, 16, 8));
         Assert.False(K.UsesGemvNkStreamF32(a, b, 17, 8));
@@ -335,6 +346,7 @@ public sealed class GemvVecF32Tests : KernelTestBase, IClassFixture<Warp32Simula
         Assert.False(K.UsesGemvNkStreamF32(a.SubView(1, 16), b, 2, 8));
         Assert.Equal(9, K.FlatSgemmMinRows);
         K.GemvF32Kernel = GemvF32Variant.Pipe;
+        Assert.False(K.UsesGemvNkStreamF32(a, b, 1, 8));
         Assert.False(K.UsesGemvNkStreamF32(a, b, 2, 8));
     });
 
@@ -598,6 +610,7 @@ public sealed class GemvVecF32Tests : KernelTestBase, IClassFixture<Warp32Simula
     /// so ptxas keeps every weight load ahead of it: the DRAM requests of a batch leave in one burst.
     /// </summary>
     [Theory]
+    [InlineData(typeof(Const1), 1, 8)]
     [InlineData(typeof(Const2), 2, 8)]
     [InlineData(typeof(Const4), 4, 8)]
     [InlineData(typeof(Const8), 8, 4)]

@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Generates src.Kernels/Ilgpu/GemmFastKernels.GemvStream.g.cs: the streamed float32 [N, K] GEMV for 2-16 rows
+"""Generates src.Kernels/Ilgpu/GemmFastKernels.GemvStream.g.cs: the streamed float32 [N, K] GEMV for 1-16 rows
 (the default, GEMS_GEMV_F32_VARIANT unset or stream). One straight-line body per row cap, every operand and sum its
 own variable (constant names, so nothing is indexed at run time and nothing lands in local memory); the kernel picks
 the body from its row-cap type argument, which folds the others away. Launch plan and notes: IlgpuKernels.GemvStreamF32.cs.
@@ -7,9 +7,9 @@ Run: python3 src.Kernels/Ilgpu/Codegen/gen_gemv_stream_f32.py"""
 import os
 
 # Row cap -> weight rows (output columns) per group. Per lane a batch holds columns x 4 weight floats, cap x 4
-# activation floats and cap x columns sums; 8 columns keep the activation re-reads at a quarter / half of the weight's
-# bytes for 2 / 4 rows, 4 columns keep 8 / 16 rows near 96 / 150 registers (8 columns at 16 rows would need 128 sums).
-CAPS = {2: 8, 4: 8, 8: 4, 16: 4}
+# activation floats and cap x columns sums; 8 columns keep the activation re-reads at an eighth / a quarter / half of
+# the weight's bytes for 1 / 2 / 4 rows, 4 columns keep 8 / 16 rows near 96 / 150 registers (8 columns at 16 rows would need 128 sums).
+CAPS = {1: 8, 2: 8, 4: 8, 8: 4, 16: 4}
 SHUFFLE_OFFSETS = [1, 2, 4, 8, 16]
 # Most activation rows loaded in one fenced burst: 8 rows are 32 registers; all 16 at once put the 16-row body at 218
 # registers (offline ptxas).
@@ -208,16 +208,16 @@ w("{")
 w("    /// <summary>Most warps per group of <see cref=\"GemvNkStreamF32{TRowsCap}\"/> (the size of its shared sum buffer).</summary>")
 w("    public const int GemvNkStreamMaxWarps = 8;")
 w("")
-w("    /// <summary>Weight rows (output columns) per group of <see cref=\"GemvNkStreamF32{TRowsCap}\"/> for a row cap of 2, 4, 8 or 16.</summary>")
+w("    /// <summary>Weight rows (output columns) per group of <see cref=\"GemvNkStreamF32{TRowsCap}\"/> for a row cap of 1, 2, 4, 8 or 16.</summary>")
 w("    public static int GemvNkStreamColumns(int rowsCap) => rowsCap switch")
 w("    {")
 for cap, cols in CAPS.items():
     w(f"        {cap} => {cols},")
-w("        _ => throw new System.ArgumentOutOfRangeException(nameof(rowsCap), rowsCap, \"Streamed [N, K] GEMV row caps are 2, 4, 8 or 16.\"),")
+w("        _ => throw new System.ArgumentOutOfRangeException(nameof(rowsCap), rowsCap, \"Streamed [N, K] GEMV row caps are 1, 2, 4, 8 or 16.\"),")
 w("    };")
 w("")
 w("    /// <summary>")
-w("    /// Streamed float32 decode GEMV for 2-16 rows, weight [N, K] (the default; <c>GEMS_GEMV_F32_VARIANT=pipe</c> or")
+w("    /// Streamed float32 decode GEMV for 1-16 rows, weight [N, K] (the default; <c>GEMS_GEMV_F32_VARIANT=pipe</c> or")
 w("    /// <c>vec</c> picks the others; notes and launch plan in <see cref=\"GemvNkStreamLaunch\"/>): a group owns a few weight")
 w("    /// rows (output columns) and all of K, no split-K and no second launch. K a multiple of 4, both views 16-byte")
 w("    /// aligned; the group size is read from the launch.")
