@@ -300,40 +300,21 @@ public sealed class SkinnyTensorCoreKnTests : Half16TestBase, IClassFixture<Warp
             .MakeGenericMethod(Constant(mTiles), Format(bf16), Constant(stepsInFlight));
         string ptx = CompilePtx(method, $"skinny-kn-m{mTiles}-{(bf16 ? "bf16" : "f16")}-s{stepsInFlight}");
 
-        string mine = bf16 ? "mma.sync.aligned.m16n8k16.row.col.f32.bf16.bf16.f32" : "mma.sync.aligned.m16n8k16.row.col.f32.f16.f16.f32";
-        string other = bf16 ? ".f32.f16.f16.f32" : ".f32.bf16.bf16.f32";
-        int mmas = Regex.Matches(ptx, Regex.Escape(mine)).Count;
-        Assert.DoesNotContain(other, ptx, StringComparison.Ordinal);
         int tiles = mTiles * SkinnyTensorCoreKernels.NBlocks;
-        for (int tile = 0; tile < tiles; tile++)
-        {
-            Assert.Contains($"{{sk{tile * 4},sk{(tile * 4) + 1},sk{(tile * 4) + 2},sk{(tile * 4) + 3}}}, {{", ptx, StringComparison.Ordinal);
-        }
-
-        Assert.DoesNotContain($"{{sk{tiles * 4},", ptx, StringComparison.Ordinal);
-        Assert.Single(Regex.Matches(ptx, Regex.Escape($".reg .f32 sk<{tiles * 4}>;")));
-        Assert.Single(Regex.Matches(ptx, @"\.reg \.f32 sk<"));
-        Assert.DoesNotContain(".func", ptx, StringComparison.Ordinal);
-        Assert.True(ptx.IndexOf(".reg .f32 sk<", StringComparison.Ordinal) < ptx.IndexOf(mine, StringComparison.Ordinal), "the accumulator declaration must precede the first mma");
-
-        var blocks = Regex.Split(ptx, @"(?m)^\s*[A-Za-z_$][\w$]*:\s*$");
-        var loopBlocks = blocks.Where(b => b.Contains("mma.sync", StringComparison.Ordinal) || Regex.IsMatch(b, @"ld\.global(\.nc)?\.(u64|b64|v2\.u32)")).ToArray();
-        int loopLocal = loopBlocks.Sum(b => Regex.Matches(b, @"(ld|st)\.local").Count);
+        var (mmas, vectors, local, loopLocal, _) = SkinnyPtx.AssertShape(ptx, bf16, tiles, tiles * 4, @"mma\.sync|ld\.global(\.nc)?\.(u64|b64|v2\.u32)");
         int quads = Regex.Matches(ptx, @"ld\.global(\.nc)?\.(u64|b64)").Count;
         int pairs = Regex.Matches(ptx, @"ld\.global(\.nc)?\.(u32|b32)").Count;
-        int vectors = Regex.Matches(ptx, @"ld\.global(\.nc)?\.v4\.(u32|b32)").Count;
         int prmt = Regex.Matches(ptx, @"\bprmt\.b32").Count;
         int masks = Regex.Matches(ptx, @"\band\.b32\s[^;]*(-65536|65535|0xFFFF)").Count;
         int shifts = Regex.Matches(ptx, @"\b(shl|shr)\.(b|u)32\s[^;]*, 16;").Count;
         output.WriteLine($"{mTiles} m-tiles, {(bf16 ? "bf16" : "f16")}, {stepsInFlight} step(s): {mmas} mma, {quads} 8-byte / {pairs} 4-byte weight loads, "
             + $"{vectors} 16-byte activation loads, prmt {prmt}, 16-bit masks {masks}, 16-bit shifts {shifts}, "
-            + $"{Regex.Matches(ptx, @"(ld|st)\.local").Count} local accesses ({loopLocal} in the K loop), {ptx.Length} chars");
+            + $"{local} local accesses ({loopLocal} in the K loop), {ptx.Length} chars");
         int loadSites = stepsInFlight > 1 ? 3 : 2;
         Assert.Equal(2 * 4 * tiles, mmas);
         Assert.Equal(16 * loadSites, quads);
         Assert.True(pairs >= 32 * loadSites, $"{pairs} 4-byte loads: the pair fallback needs two per row");
         Assert.Equal(0, loopLocal);
-        Assert.DoesNotMatch(new Regex(@"\[%\d|\{%\d|, %\d+[,;]"), ptx);
     }
 
     /// <summary>
@@ -350,33 +331,18 @@ public sealed class SkinnyTensorCoreKnTests : Half16TestBase, IClassFixture<Warp
         var method = typeof(SkinnyTensorCoreKernels).GetMethod(nameof(SkinnyTensorCoreKernels.Gemm16SkinnyKnWide))!
             .MakeGenericMethod(Format(bf16), Constant(stepsInFlight));
         string ptx = CompilePtx(method, $"skinny-kn-wide-{(bf16 ? "bf16" : "f16")}-s{stepsInFlight}");
-        string mine = bf16 ? "mma.sync.aligned.m16n8k16.row.col.f32.bf16.bf16.f32" : "mma.sync.aligned.m16n8k16.row.col.f32.f16.f16.f32";
-        Assert.DoesNotContain(bf16 ? ".f32.f16.f16.f32" : ".f32.bf16.bf16.f32", ptx, StringComparison.Ordinal);
-        for (int tile = 0; tile < SkinnyTensorCoreKernels.WideMTiles; tile++)
-        {
-            Assert.Contains($"{{sk{tile * 4},sk{(tile * 4) + 1},sk{(tile * 4) + 2},sk{(tile * 4) + 3}}}, {{", ptx, StringComparison.Ordinal);
-        }
-
-        Assert.DoesNotContain($"{{sk{SkinnyTensorCoreKernels.WideMTiles * 4},", ptx, StringComparison.Ordinal);
-        Assert.Single(Regex.Matches(ptx, Regex.Escape($".reg .f32 sk<{SkinnyTensorCoreKernels.WideMTiles * 4}>;")));
-        Assert.DoesNotContain(".func", ptx, StringComparison.Ordinal);
+        var (mmas, vectors, local, loopLocal, _) = SkinnyPtx.AssertShape(ptx, bf16, SkinnyTensorCoreKernels.WideMTiles, SkinnyTensorCoreKernels.WideMTiles * 4);
 
         // Multiply sites of 8 mma and one activation vector (row g) each: the loop's (two with two steps in flight: its body
         // is two steps) and the guarded last step's; load sites of 8 weight rows: the loop's, the first step's with two in flight,
         // the guarded last step's.
         int multiplySites = stepsInFlight > 1 ? 3 : 2;
         int loadSites = stepsInFlight > 1 ? 4 : 2;
-        int mmas = Regex.Matches(ptx, Regex.Escape(mine)).Count;
-        int vectors = Regex.Matches(ptx, @"ld\.global(\.nc)?\.v4\.(u32|b32)").Count;
-        var blocks = Regex.Split(ptx, @"(?m)^\s*[A-Za-z_$][\w$]*:\s*$");
-        int loopLocal = blocks.Where(b => b.Contains("mma.sync", StringComparison.Ordinal) || b.Contains("ld.global", StringComparison.Ordinal))
-            .Sum(b => Regex.Matches(b, @"(ld|st)\.local").Count);
         output.WriteLine($"wide, {(bf16 ? "bf16" : "f16")}, {stepsInFlight} step(s): {mmas} mma, {vectors} 16-byte loads, "
-            + $"{Regex.Matches(ptx, @"(ld|st)\.local").Count} local accesses ({loopLocal} in the K loop), {ptx.Length} chars");
+            + $"{local} local accesses ({loopLocal} in the K loop), {ptx.Length} chars");
         Assert.Equal(8 * multiplySites, mmas);
         Assert.Equal((8 * loadSites) + multiplySites, vectors);
         Assert.Equal(0, loopLocal);
-        Assert.DoesNotMatch(new Regex(@"\[%\d|\{%\d|, %\d+[,;]"), ptx);
     }
 
     /// <summary>

@@ -274,39 +274,18 @@ public sealed class SkinnyTensorCoreTests : Half16TestBase, IClassFixture<Warp32
             .MakeGenericMethod(Constant(mTiles), Format(bf16), Constant(stepsInFlight));
         string ptx = ((PTXCompiledKernel)backend.Compile(EntryPointDescription.FromExplicitlyGroupedKernel(method), default)).PTXAssembly;
 
-        string mine = bf16 ? "mma.sync.aligned.m16n8k16.row.col.f32.bf16.bf16.f32" : "mma.sync.aligned.m16n8k16.row.col.f32.f16.f16.f32";
-        string other = bf16 ? ".f32.f16.f16.f32" : ".f32.bf16.bf16.f32";
-        int mmas = Regex.Matches(ptx, Regex.Escape(mine)).Count;
-        Assert.DoesNotContain(other, ptx, StringComparison.Ordinal);
         int tiles = mTiles * SkinnyTensorCoreKernels.NBlocks;
-        for (int tile = 0; tile < tiles; tile++)
-        {
-            Assert.Contains($"{{sk{tile * 4},sk{(tile * 4) + 1},sk{(tile * 4) + 2},sk{(tile * 4) + 3}}}, {{", ptx, StringComparison.Ordinal);
-        }
-
-        Assert.DoesNotContain($"{{sk{tiles * 4},", ptx, StringComparison.Ordinal);
-        int accumulators = tiles * 4;
-        Assert.Single(Regex.Matches(ptx, Regex.Escape($".reg .f32 sk<{accumulators}>;")));
-        Assert.Single(Regex.Matches(ptx, @"\.reg \.f32 sk<"));
-        Assert.DoesNotContain(".func", ptx, StringComparison.Ordinal);
-        int declaration = ptx.IndexOf(".reg .f32 sk<", StringComparison.Ordinal);
-        int firstMma = ptx.IndexOf(mine, StringComparison.Ordinal);
-        Assert.True(declaration < firstMma, "the accumulator declaration must precede the first mma in the PTX text");
 
         // The K loop (every basic block that loads a 16-byte vector or issues an mma) has no local memory: fragments go
         // by value, accumulators stay PTX registers. The only local accesses are the epilogue's accumulator reads
         // (Output<float> slots of CudaAsm.EmitRef), outside those blocks.
-        var blocks = Regex.Split(ptx, @"(?m)^\s*[A-Za-z_$][\w$]*:\s*$");
-        var loopBlocks = blocks.Where(b => b.Contains("mma.sync", StringComparison.Ordinal) || Regex.IsMatch(b, @"ld\.global(\.nc)?\.v4")).ToArray();
-        int loopLocal = loopBlocks.Sum(b => Regex.Matches(b, @"(ld|st)\.local").Count);
-        int vectorLoads = Regex.Matches(ptx, @"ld\.global(\.nc)?\.v4\.(u32|b32)").Count;
-        output.WriteLine($"{mTiles} m-tiles, {(bf16 ? "bf16" : "f16")}, {stepsInFlight} step(s): {mmas} mma, {vectorLoads} v4 loads in {loopBlocks.Length} blocks, {Regex.Matches(ptx, @"(ld|st)\.local").Count} local accesses ({loopLocal} in the K loop), {ptx.Length} chars");
+        var (mmas, vectorLoads, local, loopLocal, loopBlocks) = SkinnyPtx.AssertShape(ptx, bf16, tiles, tiles * 4, @"mma\.sync|ld\.global(\.nc)?\.v4");
+        output.WriteLine($"{mTiles} m-tiles, {(bf16 ? "bf16" : "f16")}, {stepsInFlight} step(s): {mmas} mma, {vectorLoads} v4 loads in {loopBlocks} blocks, {local} local accesses ({loopLocal} in the K loop), {ptx.Length} chars");
         Assert.Equal(2 * 4 * tiles, mmas);
         // Weight vectors: 8 per LoadWeights site (the whole-step loop and the guarded tail, plus the pipeline's first
         // step); activation vectors: 4 per m-tile at both Multiply sites.
         Assert.Equal((stepsInFlight > 1 ? 24 : 16) + (8 * mTiles), vectorLoads);
         Assert.Equal(0, loopLocal);
-        Assert.DoesNotMatch(new Regex(@"\[%\d|\{%\d|, %\d+[,;]"), ptx);
     }
 
     /// <summary>
@@ -324,30 +303,14 @@ public sealed class SkinnyTensorCoreTests : Half16TestBase, IClassFixture<Warp32
     {
         var method = typeof(SkinnyTensorCoreKernels).GetMethod(nameof(SkinnyTensorCoreKernels.Gemm16SkinnyNkWide))!.MakeGenericMethod(Format(bf16), Constant(rowTiles));
         string ptx = SkinnyTensorCoreKnTests.CompilePtx(method, $"skinny-nk-wide-{(bf16 ? "bf16" : "f16")}-r{rowTiles}");
-        string mine = bf16 ? "mma.sync.aligned.m16n8k16.row.col.f32.bf16.bf16.f32" : "mma.sync.aligned.m16n8k16.row.col.f32.f16.f16.f32";
-        Assert.DoesNotContain(bf16 ? ".f32.f16.f16.f32" : ".f32.bf16.bf16.f32", ptx, StringComparison.Ordinal);
         Assert.DoesNotContain("prmt", ptx, StringComparison.Ordinal);
         int tiles = rowTiles * SkinnyTensorCoreKernels.WideMTiles;
-        for (int tile = 0; tile < tiles; tile++)
-        {
-            Assert.Contains($"{{sk{tile * 4},sk{(tile * 4) + 1},sk{(tile * 4) + 2},sk{(tile * 4) + 3}}}, {{", ptx, StringComparison.Ordinal);
-        }
-
-        Assert.DoesNotContain($"{{sk{tiles * 4},", ptx, StringComparison.Ordinal);
-        Assert.Single(Regex.Matches(ptx, Regex.Escape($".reg .f32 sk<{tiles * 4}>;")));
-        Assert.Single(Regex.Matches(ptx, @"\.reg \.f32 sk<"));
-        Assert.DoesNotContain(".func", ptx, StringComparison.Ordinal);
-        int mmas = Regex.Matches(ptx, Regex.Escape(mine)).Count;
-        int vectors = Regex.Matches(ptx, @"ld\.global(\.nc)?\.v4\.(u32|b32)").Count;
-        var blocks = Regex.Split(ptx, @"(?m)^\s*[A-Za-z_$][\w$]*:\s*$");
-        int loopLocal = blocks.Where(b => b.Contains("mma.sync", StringComparison.Ordinal) || b.Contains("ld.global", StringComparison.Ordinal))
-            .Sum(b => Regex.Matches(b, @"(ld|st)\.local").Count);
+        var (mmas, vectors, local, loopLocal, _) = SkinnyPtx.AssertShape(ptx, bf16, tiles, tiles * 4);
         output.WriteLine($"wide [N, K], {(bf16 ? "bf16" : "f16")}, {rowTiles} row tile(s): {mmas} mma, {vectors} 16-byte loads, "
-            + $"{Regex.Matches(ptx, @"(ld|st)\.local").Count} local accesses ({loopLocal} in the K loop), {ptx.Length} chars");
+            + $"{local} local accesses ({loopLocal} in the K loop), {ptx.Length} chars");
         Assert.Equal(2 * 8 * rowTiles, mmas);
         Assert.Equal(2 * (8 + rowTiles), vectors);
         Assert.Equal(0, loopLocal);
-        Assert.DoesNotMatch(new Regex(@"\[%\d|\{%\d|, %\d+[,;]"), ptx);
     }
 
     /// <summary>
@@ -366,26 +329,10 @@ public sealed class SkinnyTensorCoreTests : Half16TestBase, IClassFixture<Warp32
     {
         var method = typeof(SkinnyTensorCoreKernels).GetMethod(nameof(SkinnyTensorCoreKernels.Gemm16SkinnyNkStream))!.MakeGenericMethod(Format(bf16), Constant(rowTiles));
         string ptx = SkinnyTensorCoreKnTests.CompilePtx(method, $"skinny-nk-stream-{(bf16 ? "bf16" : "f16")}-r{rowTiles}");
-        string mine = bf16 ? "mma.sync.aligned.m16n8k16.row.col.f32.bf16.bf16.f32" : "mma.sync.aligned.m16n8k16.row.col.f32.f16.f16.f32";
-        Assert.DoesNotContain(bf16 ? ".f32.f16.f16.f32" : ".f32.bf16.bf16.f32", ptx, StringComparison.Ordinal);
         Assert.DoesNotContain("prmt", ptx, StringComparison.Ordinal);
-        for (int tile = 0; tile < rowTiles; tile++)
-        {
-            Assert.Contains($"{{sk{tile * 4},sk{(tile * 4) + 1},sk{(tile * 4) + 2},sk{(tile * 4) + 3}}}, {{", ptx, StringComparison.Ordinal);
-        }
-
-        Assert.DoesNotContain($"{{sk{rowTiles * 4},", ptx, StringComparison.Ordinal);
-        Assert.Single(Regex.Matches(ptx, Regex.Escape(".reg .f32 sk<16>;")));
-        Assert.Single(Regex.Matches(ptx, @"\.reg \.f32 sk<"));
-        Assert.DoesNotContain(".func", ptx, StringComparison.Ordinal);
-        Assert.True(ptx.IndexOf(".reg .f32 sk<", StringComparison.Ordinal) < ptx.IndexOf(mine, StringComparison.Ordinal), "the accumulator declaration must precede the first mma");
-        int mmas = Regex.Matches(ptx, Regex.Escape(mine)).Count;
-        int vectors = Regex.Matches(ptx, @"ld\.global(\.nc)?\.v4\.(u32|b32)").Count;
-        var blocks = Regex.Split(ptx, @"(?m)^\s*[A-Za-z_$][\w$]*:\s*$");
-        int loopLocal = blocks.Where(b => b.Contains("mma.sync", StringComparison.Ordinal) || b.Contains("ld.global", StringComparison.Ordinal))
-            .Sum(b => Regex.Matches(b, @"(ld|st)\.local").Count);
+        var (mmas, vectors, local, loopLocal, _) = SkinnyPtx.AssertShape(ptx, bf16, rowTiles, 16);
         output.WriteLine($"stream [N, K], {(bf16 ? "bf16" : "f16")}, {rowTiles} row tile(s): {mmas} mma, {vectors} 16-byte loads, "
-            + $"{Regex.Matches(ptx, @"(ld|st)\.local").Count} local accesses ({loopLocal} in the K loop), {ptx.Length} chars");
+            + $"{local} local accesses ({loopLocal} in the K loop), {ptx.Length} chars");
         int batchBlocks = SkinnyTensorCoreKernels.NkStreamBatchBlocks(rowTiles);
         int batchMmas = batchBlocks * 2 * rowTiles;
         int batchVectors = batchBlocks * (2 + rowTiles);
@@ -397,9 +344,8 @@ public sealed class SkinnyTensorCoreTests : Half16TestBase, IClassFixture<Warp32
         var sites = ptx.Split("bar.warp.sync");
         Assert.Equal(3, sites.Length);
         Assert.Equal(new[] { (batchVectors, 0), (batchVectors, batchMmas), (0, batchMmas) },
-            sites.Select(p => (Regex.Matches(p, @"ld\.global(\.nc)?\.v4\.(u32|b32)").Count, Regex.Matches(p, Regex.Escape(mine)).Count)).ToArray());
+            sites.Select(p => (Regex.Matches(p, @"ld\.global(\.nc)?\.v4\.(u32|b32)").Count, Regex.Matches(p, Regex.Escape(SkinnyPtx.Mma(bf16))).Count)).ToArray());
         Assert.Equal(0, loopLocal);
-        Assert.DoesNotMatch(new Regex(@"\[%\d|\{%\d|, %\d+[,;]"), ptx);
     }
 
     /// <summary>
