@@ -1,6 +1,7 @@
 using System;
 using System.Linq;
 using ILGPU;
+using ILGPU.Runtime;
 using Xunit;
 
 namespace GemsInjector.Kernels.Ilgpu.Tests;
@@ -12,11 +13,14 @@ namespace GemsInjector.Kernels.Ilgpu.Tests;
 /// across chunks). Every output is checked against float64; outputs are poisoned first.
 /// </summary>
 [Collection(SimulatorCollection.Name)]
-public sealed class ReductionTests : Half16TestBase
+public sealed class ReductionTests : Half16TestBase, IClassFixture<Warp32SimulatorFixture>
 {
-    public ReductionTests(SimulatorFixture fixture)
+    private readonly Warp32SimulatorFixture warp32;
+
+    public ReductionTests(SimulatorFixture fixture, Warp32SimulatorFixture warp32)
         : base(fixture)
     {
+        this.warp32 = warp32;
     }
 
     /// <summary>0 = float32, 1 = float16, 2 = bfloat16.</summary>
@@ -167,9 +171,6 @@ public sealed class ReductionTests : Half16TestBase
             }
         }
 
-        // Keys as the kernel orders them: NaN largest, ±0 equal; then the lower index.
-        double Order(float v) => float.IsNaN(v) ? double.PositiveInfinity : v == 0f ? 0.0 : v;
-        int Rank(float v) => float.IsNaN(v) ? 1 : 0;
         var idx = PoisonedLong((long)rows * k);
         long[] gotIndex;
         uint[] gotBits;
@@ -194,16 +195,80 @@ public sealed class ReductionTests : Half16TestBase
         gotIndex = Download(idx);
         for (int r = 0; r < rows; r++)
         {
-            var order = Enumerable.Range(0, cols)
-                .OrderByDescending(c => Rank(values[r * cols + c]))
-                .ThenByDescending(c => Order(values[r * cols + c]))
-                .ThenBy(c => c).Take(k).ToArray();
+            var order = ExpectedTopK(values.AsSpan(r * cols, cols), k);
             for (int j = 0; j < k; j++)
             {
                 Assert.True(order[j] == gotIndex[r * k + j], $"topk {F(bf16)} (seed {seed}, format {format}) row {r} #{j}: index {gotIndex[r * k + j]}, expected {order[j]}");
                 Assert.True(inputBits[r * cols + order[j]] == gotBits[r * k + j], $"topk (seed {seed}, format {format}) row {r} #{j}: value bits {gotBits[r * k + j]:x}, expected {inputBits[r * cols + order[j]]:x}");
             }
         }
+    }
+
+    /// <summary>The indices of a row's k largest values as torch orders them: NaN largest, ±0 equal, then the lower index.</summary>
+    private static int[] ExpectedTopK(ReadOnlySpan<float> row, int k)
+    {
+        var values = row.ToArray();
+        double Order(float v) => float.IsNaN(v) ? double.PositiveInfinity : v == 0f ? 0.0 : v;
+        return Enumerable.Range(0, values.Length)
+            .OrderByDescending(c => float.IsNaN(values[c]) ? 1 : 0)
+            .ThenByDescending(c => Order(values[c]))
+            .ThenBy(c => c).Take(k).ToArray();
+    }
+
+    /// <summary>
+    /// The radix topk at CUDA's geometry (32-lane warps, 8 of them) on 16-bit rows: decode-sized rows of random normal-ish
+    /// values (bfloat16 rounds many of them to the k-th value), rows whose threshold copies are spread over every warp's
+    /// segment of the row with the last taken copy in a middle warp, copies only in the last segment, and a row of one
+    /// value. Indices and value bits against the ordering above; outputs poisoned.
+    /// </summary>
+    [Theory]
+    [InlineData(false, 4001, 50)]
+    [InlineData(true, 4001, 50)]
+    [InlineData(true, 32000, 50)]
+    [InlineData(false, 2500, 300)]
+    public void TopKAtCudaGeometryTakesTheFirstCopiesInIndexOrder(bool bf16, int cols, int k)
+    {
+        const int rows = 4;
+        int seed = 9400 + (bf16 ? 1 : 0) + cols + k;
+        var rng = new Random(seed);
+        var values = new float[rows * cols];
+        for (int c = 0; c < cols; c++)
+        {
+            values[c] = (float)(Math.Sqrt(-2 * Math.Log(1 - rng.NextDouble())) * Math.Cos(2 * Math.PI * rng.NextDouble()));
+            // k - 3 values above the threshold, then copies of it 613 apart: the three taken lie in the segments of warps
+            // 0 to 3, the rest in later ones.
+            values[cols + c] = c < k - 3 ? 2f : c % 613 == 5 ? 1f : -1f;
+            values[(2 * cols) + c] = c >= cols - (k + 10) ? 1f : -1f; // k + 10 copies of the threshold, all in the last segment
+            values[(3 * cols) + c] = 0.25f;                           // one value: the first k by index
+        }
+
+        var bits = To16(values, bf16);
+        values = ToFloat(bits, bf16);
+        var acc = warp32.Accelerator;
+        using var x = acc.Allocate1D(bits);
+        using var v = acc.Allocate1D(Enumerable.Repeat(bf16 ? (ushort)0x7FC0 : (ushort)0x7E00, rows * k).ToArray());
+        using var idx = acc.Allocate1D(Enumerable.Repeat(long.MinValue, rows * k).ToArray());
+        using var unused = acc.Allocate1D<uint>(1);
+        var kernel = acc.LoadStreamKernel<ArrayView<uint>, ArrayView<ushort>, ArrayView<uint>, ArrayView<ushort>, ArrayView<long>, int, int>(
+            bf16 ? TopKReductionKernels.TopKRows<BFloat16Storage> : TopKReductionKernels.TopKRows<Float16Storage>);
+        kernel(new KernelConfig(rows, 256), unused.View, x.View, unused.View, v.View, idx.View, cols, k);
+        acc.Synchronize();
+        var gotIndex = idx.GetAsArray1D();
+        var gotBits = v.GetAsArray1D();
+        int ties = 0;
+        for (int r = 0; r < rows; r++)
+        {
+            var order = ExpectedTopK(values.AsSpan(r * cols, cols), k);
+            float kth = values[(r * cols) + order[k - 1]];
+            ties += values.Skip(r * cols).Take(cols).Count(e => e == kth) > order.Count(o => values[(r * cols) + o] == kth) ? 1 : 0;
+            for (int j = 0; j < k; j++)
+            {
+                Assert.True(order[j] == gotIndex[(r * k) + j], $"topk {F(bf16)} (seed {seed}) row {r} #{j}: index {gotIndex[(r * k) + j]}, expected {order[j]}");
+                Assert.True(bits[(r * cols) + order[j]] == gotBits[(r * k) + j], $"topk {F(bf16)} (seed {seed}) row {r} #{j}: value bits {gotBits[(r * k) + j]:x}, expected {bits[(r * cols) + order[j]]:x}");
+            }
+        }
+
+        Assert.True(ties >= 3, $"expected rows whose k-th value has copies left untaken ({ties})");
     }
 
     /// <summary>Row <paramref name="r"/>'s special values, by r mod 7 (row 0 and rows of fewer than 3 elements stay random).</summary>
