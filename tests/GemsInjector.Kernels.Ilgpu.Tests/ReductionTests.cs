@@ -216,10 +216,10 @@ public sealed class ReductionTests : Half16TestBase, IClassFixture<Warp32Simulat
     }
 
     /// <summary>
-    /// The radix topk at CUDA's geometry (32-lane warps, 8 of them) on 16-bit rows: decode-sized rows of random normal-ish
-    /// values (bfloat16 rounds many of them to the k-th value), rows whose threshold copies are spread over every warp's
-    /// segment of the row with the last taken copy in a middle warp, copies only in the last segment, and a row of one
-    /// value. Indices and value bits against the ordering above; outputs poisoned.
+    /// The radix topk at CUDA's geometry (32-lane warps, 8 of them) on 16-bit rows: a row of normal draws (16-bit rounding
+    /// often gives the k-th value copies), a row whose threshold copies are spread over the warps' segments with the last
+    /// taken one in warp 2 or 3, one whose copies all lie in the last segment, and a row of one value. Indices and value
+    /// bits against the ordering above; outputs poisoned.
     /// </summary>
     [Theory]
     [InlineData(false, 4001, 50)]
