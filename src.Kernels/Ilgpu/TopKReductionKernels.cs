@@ -28,20 +28,29 @@ internal static class TopKReductionKernels
     /// <summary>Warps of the largest group on CUDA (the simulator's groups of 16 have 4).</summary>
     public const int MaxWarps = MaxGroup / 32;
 
-    /// <summary>The order-preserving key of element <paramref name="index"/>.</summary>
+    /// <summary>The bits of element <paramref name="index"/> (16-bit formats zero-extended).</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private static uint Key(ArrayView<uint> x32, ArrayView<ushort> x16, long index, int format)
+    private static uint Bits(ArrayView<uint> x32, ArrayView<ushort> x16, long index, int format) =>
+        format == ReductionKernels.Float32Format ? x32[index] : x16[index];
+
+    /// <summary>The order-preserving key of an element's <paramref name="bits"/>.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static uint KeyOf(uint bits, int format)
     {
         if (format == ReductionKernels.Float32Format)
         {
-            uint u = x32[index];
+            uint u = bits;
             return (u & 0x7fffffffu) > 0x7f800000u ? 0xffffffffu : u == 0x80000000u ? 0x80000000u : (u & 0x80000000u) != 0 ? ~u : u | 0x80000000u;
         }
 
-        uint h = x16[index];
+        uint h = bits;
         uint infinity = format != 0 ? 0x7f80u : 0x7c00u;
         return (h & 0x7fffu) > infinity ? 0xffffu : h == 0x8000u ? 0x8000u : (h & 0x8000u) != 0 ? ~h & 0xffffu : h | 0x8000u;
     }
+
+    /// <summary>The order-preserving key of element <paramref name="index"/>.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static uint Key(ArrayView<uint> x32, ArrayView<ushort> x16, long index, int format) => KeyOf(Bits(x32, x16, index, format), format);
 
     /// <summary>
     /// In warp 0: the bin, from the top, in which the running count of <paramref name="total"/> reaches
@@ -113,6 +122,34 @@ internal static class TopKReductionKernels
         return key == threshold ? 1 : 0;
     }
 
+    /// <summary>
+    /// One round of a warp's in-order walk over its segment: the lanes holding a copy of the threshold (index
+    /// <paramref name="index"/> below <paramref name="end"/>) take it while fewer than <paramref name="remaining"/> are
+    /// taken, in lane order; returns the copies counted so far, the same in every lane.
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static int WalkRound(ArrayView<uint> candidateKey, ArrayView<int> candidateIndex, ArrayView<int> state, uint key, int index, int end, uint threshold, int remaining, int taken)
+    {
+        int lane = Warp.LaneIdx;
+        int ws = Warp.WarpSize;
+        int tie = index < end && key == threshold ? 1 : 0;
+        int upTo = tie;
+        for (int o = 1; o < ws; o <<= 1)
+        {
+            // An explicit source lane kept inside the warp (the simulator rejects shuffles from outside it).
+            bool inside = lane >= o;
+            int v = Warp.Shuffle(upTo, inside ? lane - o : lane);
+            upTo += inside ? v : 0;
+        }
+
+        if (tie != 0 && taken + upTo - 1 < remaining)
+        {
+            Take(candidateKey, candidateIndex, state, key, index);
+        }
+
+        return taken + Warp.Shuffle(upTo, ws - 1);
+    }
+
     /// <summary>Adds a candidate in the next free slot (the slots' order does not matter: each candidate is placed by rank).</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     private static void Take(ArrayView<uint> candidateKey, ArrayView<int> candidateIndex, ArrayView<int> state, uint key, int index)
@@ -159,19 +196,28 @@ internal static class TopKReductionKernels
             Group.Barrier();
             bool first = shift + 8 >= bits;
             int high = first ? 0 : shift + 8;
-            // Four keys loaded before any is counted: one load per iteration made each iteration wait a full L2 (or DRAM)
-            // round trip, and with one group per row that latency was the pass's time.
+            // Eight elements loaded before any key is formed: a key's NaN and sign cases are branches, and a load placed
+            // after them (and after the previous count's shared atomic) waited its own L2 or DRAM round trip; with one
+            // group per row that chain was the pass's time.
             int c = t;
-            for (; c + (3 * g) < cols; c += 4 * g)
+            for (; c + (7 * g) < cols; c += 8 * g)
             {
-                uint key0 = Key(x32, x16, start + c, format);
-                uint key1 = Key(x32, x16, start + c + g, format);
-                uint key2 = Key(x32, x16, start + c + (2 * g), format);
-                uint key3 = Key(x32, x16, start + c + (3 * g), format);
-                Count(hist, key0, first, high, shift, threshold);
-                Count(hist, key1, first, high, shift, threshold);
-                Count(hist, key2, first, high, shift, threshold);
-                Count(hist, key3, first, high, shift, threshold);
+                uint bits0 = Bits(x32, x16, start + c, format);
+                uint bits1 = Bits(x32, x16, start + c + g, format);
+                uint bits2 = Bits(x32, x16, start + c + (2 * g), format);
+                uint bits3 = Bits(x32, x16, start + c + (3 * g), format);
+                uint bits4 = Bits(x32, x16, start + c + (4 * g), format);
+                uint bits5 = Bits(x32, x16, start + c + (5 * g), format);
+                uint bits6 = Bits(x32, x16, start + c + (6 * g), format);
+                uint bits7 = Bits(x32, x16, start + c + (7 * g), format);
+                Count(hist, KeyOf(bits0, format), first, high, shift, threshold);
+                Count(hist, KeyOf(bits1, format), first, high, shift, threshold);
+                Count(hist, KeyOf(bits2, format), first, high, shift, threshold);
+                Count(hist, KeyOf(bits3, format), first, high, shift, threshold);
+                Count(hist, KeyOf(bits4, format), first, high, shift, threshold);
+                Count(hist, KeyOf(bits5, format), first, high, shift, threshold);
+                Count(hist, KeyOf(bits6, format), first, high, shift, threshold);
+                Count(hist, KeyOf(bits7, format), first, high, shift, threshold);
             }
 
             for (; c < cols; c += g)
@@ -226,14 +272,14 @@ internal static class TopKReductionKernels
         int at = segmentStart + lane;
         for (; at + (3 * ws) < segmentEnd; at += 4 * ws)
         {
-            uint key0 = Key(x32, x16, start + at, format);
-            uint key1 = Key(x32, x16, start + at + ws, format);
-            uint key2 = Key(x32, x16, start + at + (2 * ws), format);
-            uint key3 = Key(x32, x16, start + at + (3 * ws), format);
-            copies += Gather(candidateKey, candidateIndex, state, key0, at, threshold, someTies);
-            copies += Gather(candidateKey, candidateIndex, state, key1, at + ws, threshold, someTies);
-            copies += Gather(candidateKey, candidateIndex, state, key2, at + (2 * ws), threshold, someTies);
-            copies += Gather(candidateKey, candidateIndex, state, key3, at + (3 * ws), threshold, someTies);
+            uint bits0 = Bits(x32, x16, start + at, format);
+            uint bits1 = Bits(x32, x16, start + at + ws, format);
+            uint bits2 = Bits(x32, x16, start + at + (2 * ws), format);
+            uint bits3 = Bits(x32, x16, start + at + (3 * ws), format);
+            copies += Gather(candidateKey, candidateIndex, state, KeyOf(bits0, format), at, threshold, someTies);
+            copies += Gather(candidateKey, candidateIndex, state, KeyOf(bits1, format), at + ws, threshold, someTies);
+            copies += Gather(candidateKey, candidateIndex, state, KeyOf(bits2, format), at + (2 * ws), threshold, someTies);
+            copies += Gather(candidateKey, candidateIndex, state, KeyOf(bits3, format), at + (3 * ws), threshold, someTies);
         }
 
         for (; at < segmentEnd; at += ws)
@@ -260,26 +306,22 @@ internal static class TopKReductionKernels
                 taken += warpSums[w];
             }
 
-            for (int round = segmentStart; round < segmentEnd && taken < remaining; round += ws)
+            // Four rounds' elements requested at once: a round's load would otherwise wait for the previous round's scan.
+            // Past `remaining` a round takes nothing, so the rounds of a batch need no check between them.
+            for (int round = segmentStart; round < segmentEnd && taken < remaining; round += 4 * ws)
             {
                 int c = round + lane;
-                uint key = c < segmentEnd ? Key(x32, x16, start + c, format) : 0u;
-                int tie = c < segmentEnd && key == threshold ? 1 : 0;
-                int upTo = tie;
-                for (int o = 1; o < ws; o <<= 1)
-                {
-                    // An explicit source lane kept inside the warp (the simulator rejects shuffles from outside it).
-                    bool inside = lane >= o;
-                    int v = Warp.Shuffle(upTo, inside ? lane - o : lane);
-                    upTo += inside ? v : 0;
-                }
-
-                if (tie != 0 && taken + upTo - 1 < remaining)
-                {
-                    Take(candidateKey, candidateIndex, state, key, c);
-                }
-
-                taken += Warp.Shuffle(upTo, ws - 1);
+                // Past the segment's end a lane reads its segment's last element (never taken: WalkRound checks the
+                // index), so that no load waits on a branch.
+                int last = segmentEnd - 1;
+                uint bits0 = Bits(x32, x16, start + (c < segmentEnd ? c : last), format);
+                uint bits1 = Bits(x32, x16, start + (c + ws < segmentEnd ? c + ws : last), format);
+                uint bits2 = Bits(x32, x16, start + (c + (2 * ws) < segmentEnd ? c + (2 * ws) : last), format);
+                uint bits3 = Bits(x32, x16, start + (c + (3 * ws) < segmentEnd ? c + (3 * ws) : last), format);
+                taken = WalkRound(candidateKey, candidateIndex, state, KeyOf(bits0, format), c, segmentEnd, threshold, remaining, taken);
+                taken = WalkRound(candidateKey, candidateIndex, state, KeyOf(bits1, format), c + ws, segmentEnd, threshold, remaining, taken);
+                taken = WalkRound(candidateKey, candidateIndex, state, KeyOf(bits2, format), c + (2 * ws), segmentEnd, threshold, remaining, taken);
+                taken = WalkRound(candidateKey, candidateIndex, state, KeyOf(bits3, format), c + (3 * ws), segmentEnd, threshold, remaining, taken);
             }
         }
 

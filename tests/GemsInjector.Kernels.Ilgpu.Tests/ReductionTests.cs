@@ -271,6 +271,33 @@ public sealed class ReductionTests : Half16TestBase, IClassFixture<Warp32Simulat
         Assert.True(ties >= 3, $"expected rows whose k-th value has copies left untaken ({ties})");
     }
 
+    /// <summary>
+    /// The radix topk's PTX for SM_90 in each format: its loads leave in batches (eight in a histogram pass, four in the
+    /// gather and in the in-order walk) with no shared atomic or shuffle between the loads of a batch. One load per count
+    /// made every count wait a round trip behind the previous atomic (one group per row: the chain was the kernel's time).
+    /// </summary>
+    [Theory]
+    [InlineData(0)]
+    [InlineData(1)]
+    [InlineData(2)]
+    public void TopKPtxIssuesKeysInBatches(int format)
+    {
+        var method = typeof(TopKReductionKernels).GetMethod(nameof(TopKReductionKernels.TopKRows))!
+            .MakeGenericMethod(format switch { 0 => typeof(Float32Storage), 1 => typeof(Float16Storage), _ => typeof(BFloat16Storage) });
+        string ptx = SkinnyTensorCoreKnTests.CompilePtx(method, $"topk-{format}");
+        var runs = System.Text.RegularExpressions.Regex.Split(ptx, @"\b(?:(?:red|atom)\.[\w.]*shared|shfl\.sync|bar\.sync)")
+            .Select(part => System.Text.RegularExpressions.Regex.Matches(part, @"\bld\.global(?:\.nc)?\.(?:u16|b16|u32|b32)").Count)
+            .Where(loads => loads > 0).ToArray();
+        string seen = $"loads between shared atomics, shuffles and barriers: {string.Join(", ", runs)}";
+        Assert.True(runs.Count(loads => loads == 8) == 1, seen);
+        Assert.True(runs.Count(loads => loads == 4) == 2, seen);
+
+        // No branch between the histogram pass's eight loads (the keys' NaN and sign cases come after them).
+        var eight = System.Text.RegularExpressions.Regex.Match(ptx, @"ld\.global\.\w+\s[^;]*;(?:(?!ld\.global)[\s\S])*?(?:ld\.global\.\w+\s[^;]*;(?:(?!ld\.global)[\s\S])*?){6}ld\.global\.\w+\s[^;]*;");
+        Assert.True(eight.Success, "no run of eight loads");
+        Assert.DoesNotContain("bra", eight.Value, StringComparison.Ordinal);
+    }
+
     /// <summary>Row <paramref name="r"/>'s special values, by r mod 7 (row 0 and rows of fewer than 3 elements stay random).</summary>
     private static void Special(Span<float> row, int r, int cols)
     {
