@@ -119,9 +119,13 @@ internal static partial class GemmFastKernels
         int qWhole = k4 - ((lastSlot + 1 - slot) * 2);
         long wAt = ((long)q * 4 * n4) + wCol;
         long wStep = (long)step * 4 * n4;
+        // Pinned ahead of the loop like the row offsets: ILGPU computed the bound (a division by the warp size among it)
+        // and the weight step inside the loop, next to their use, every batch.
         if (CudaAsm.IsSupported)
         {
             CudaAsm.Emit("// step %0", step);
+            CudaAsm.Emit("// bound %0", qWhole);
+            CudaAsm.Emit("// weight step %0", wStep);
         }
 
         for (; q <= qWhole; q += step)
@@ -369,9 +373,13 @@ internal static partial class GemmFastKernels
         int qWhole = k4 - ((lastSlot + 1 - slot) * 2);
         long wAt = ((long)q * 4 * n4) + wCol;
         long wStep = (long)step * 4 * n4;
+        // Pinned ahead of the loop like the row offsets: ILGPU computed the bound (a division by the warp size among it)
+        // and the weight step inside the loop, next to their use, every batch.
         if (CudaAsm.IsSupported)
         {
             CudaAsm.Emit("// step %0", step);
+            CudaAsm.Emit("// bound %0", qWhole);
+            CudaAsm.Emit("// weight step %0", wStep);
         }
 
         for (; q <= qWhole; q += step)
@@ -721,9 +729,13 @@ internal static partial class GemmFastKernels
         int qWhole = k4 - ((lastSlot + 1 - slot) * 2);
         long wAt = ((long)q * 4 * n4) + wCol;
         long wStep = (long)step * 4 * n4;
+        // Pinned ahead of the loop like the row offsets: ILGPU computed the bound (a division by the warp size among it)
+        // and the weight step inside the loop, next to their use, every batch.
         if (CudaAsm.IsSupported)
         {
             CudaAsm.Emit("// step %0", step);
+            CudaAsm.Emit("// bound %0", qWhole);
+            CudaAsm.Emit("// weight step %0", wStep);
         }
 
         for (; q <= qWhole; q += step)
@@ -1269,9 +1281,13 @@ internal static partial class GemmFastKernels
         int qWhole = k4 - ((lastSlot + 1 - slot) * 1);
         long wAt = ((long)q * 4 * n4) + wCol;
         long wStep = (long)step * 4 * n4;
+        // Pinned ahead of the loop like the row offsets: ILGPU computed the bound (a division by the warp size among it)
+        // and the weight step inside the loop, next to their use, every batch.
         if (CudaAsm.IsSupported)
         {
             CudaAsm.Emit("// step %0", step);
+            CudaAsm.Emit("// bound %0", qWhole);
+            CudaAsm.Emit("// weight step %0", wStep);
         }
 
         for (; q <= qWhole; q += step)
@@ -1931,9 +1947,13 @@ internal static partial class GemmFastKernels
         int qWhole = k4 - ((lastSlot + 1 - slot) * 1);
         long wAt = ((long)q * 4 * n4) + wCol;
         long wStep = (long)step * 4 * n4;
+        // Pinned ahead of the loop like the row offsets: ILGPU computed the bound (a division by the warp size among it)
+        // and the weight step inside the loop, next to their use, every batch.
         if (CudaAsm.IsSupported)
         {
             CudaAsm.Emit("// step %0", step);
+            CudaAsm.Emit("// bound %0", qWhole);
+            CudaAsm.Emit("// weight step %0", wStep);
         }
 
         for (; q <= qWhole; q += step)
