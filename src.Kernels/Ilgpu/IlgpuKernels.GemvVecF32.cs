@@ -34,7 +34,8 @@ public sealed partial class IlgpuKernels
 
     /// <summary>
     /// Whether a [K, N] product of this row cap takes <c>GemvKnPipeF32</c>: the <see cref="GemvF32Variant.Pipe"/> or <see cref="GemvF32Variant.Stream"/> setting,
-    /// 2–16 rows, and the 16-byte conditions of <see cref="UsesGemvKnVecF32"/>.
+    /// 2–16 rows, and the 16-byte conditions of <see cref="UsesGemvKnVecF32"/> (under <see cref="GemvF32Variant.Stream"/>
+    /// only the products that <see cref="UsesGemvKnStreamF32"/> turns away get here).
     /// </summary>
     private bool UsesGemvKnPipeF32(int rowsCap, ArrayView<float> b, int n) =>
         (GemvF32Kernel is GemvF32Variant.Pipe or GemvF32Variant.Stream) && rowsCap >= 2 && UsesGemvKnVecF32(b, n);
@@ -252,7 +253,9 @@ internal enum GemvF32Variant
     /// <summary>
     /// <c>stream</c>, the default since H200 Run 75: as <see cref="Pipe"/>, but [N, K] products of 1–16 rows take
     /// <c>GemvNkStreamF32</c> (a group owns a few weight rows and all of K, each warp streams 16 · warpSize contiguous bytes
-    /// of each row per batch, no split-K and no second launch), at 9–16 rows too, where the others take the flat SGEMM tile.
+    /// of each row per batch, no split-K and no second launch), at 9–16 rows too, where the others take the flat SGEMM tile;
+    /// and [K, N] products of 1–16 rows with K a multiple of 4 and A 16-byte aligned take <c>GemvKnStreamF32</c> (a group
+    /// owns 32 output columns and all of K, one launch; <see cref="IlgpuKernels.UsesGemvKnStreamF32"/>), likewise past the flat tile.
     /// Run 75, mm_tb float32 2 / 4 / 8 rows × 4096²: 2404–2432 / 2129–2138 / 1749–1760 → 3280–3301 / 3223–3228 / 2949–2953
     /// GB/s; 16 × 11008 × 4096: 1999–2006 (flat tile) → 2050.
     /// </summary>

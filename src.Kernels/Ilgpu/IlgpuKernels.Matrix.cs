@@ -166,7 +166,7 @@ public sealed partial class IlgpuKernels
         int t = tiny ? 0 : device.MaxGroupSize >= 256 ? GemmFastKernels.MaxTileThreads : device.MaxGroupSize >= 16 ? 4 : 0;
         bool flat = t > 0 && batch == 1 && m >= FlatSgemmMinRows && m <= GemvMaxRows && SmallRowsKernel == SmallRowsProduct.Sgemm
             && SgemmKernel != SgemmKernelVariant.Legacy && UsesSgemmWarpF32(a, b, k, n, transposeB)
-            && !(transposeB && UsesGemvNkStreamF32(a, b, m, k));
+            && !(transposeB ? UsesGemvNkStreamF32(a, b, m, k) : UsesGemvKnStreamF32(a, b, m, k, n));
         if (!tiny && !flat && batch == 1 && m <= GemvMaxRows && device.MaxGroupSize >= device.WarpSize)
         {
             Gemv(a, b, bias, c, m, k, n, transposeB, alpha, beta, biasIsMatrix);
@@ -505,8 +505,8 @@ public sealed partial class IlgpuKernels
     /// <summary>
     /// Fewest rows that <see cref="SmallRowsProduct.Sgemm"/> sends to the flat SGEMM tile (fewer stay on the GEMV): 9 beside
     /// the pipelined GEMVs, which beat the flat tile at 8 rows (H200 Run 49: mm_tb 1400 → 1748 GB/s), 8 beside the older ones.
-    /// Under <see cref="GemvF32Variant.Stream"/> (pipelined [K, N] kernels as with <c>pipe</c>) [N, K] products that take
-    /// <c>GemvNkStreamF32</c> skip the flat tile at every row count.
+    /// Under <see cref="GemvF32Variant.Stream"/> products that take a streamed GEMV (<c>GemvNkStreamF32</c> for [N, K],
+    /// <c>GemvKnStreamF32</c> for [K, N]) skip the flat tile at every row count.
     /// </summary>
     internal int FlatSgemmMinRows => GemvF32Kernel == GemvF32Variant.Vec ? 8 : 9;
 
@@ -554,9 +554,10 @@ public sealed partial class IlgpuKernels
     /// <summary>
     /// Decode products (one matrix, m ≤ 16): the weight is streamed once. [N, K] weights: the 16-byte kernels of
     /// <see cref="TryGemvNkVecF32"/>, else (K not a multiple of 4, misaligned views) a warp per output column with scalar loads;
-    /// [K, N] weights: a group per 4·warp columns and a chunk of K (split-K so that ~4 groups per SM run; 16-byte loads
-    /// when N is a multiple of 4 and the weight aligned, see <see cref="GemvKnLaunch"/>), partials
-    /// summed by <see cref="GemmFastKernels.GemvReduceF32"/> when K is split.
+    /// [K, N] weights: under <see cref="GemvF32Variant.Stream"/> <c>GemvKnStreamF32</c> when <see cref="UsesGemvKnStreamF32"/>
+    /// (a group per 32 columns and all of K, one launch), else a group per 4·warp columns and a chunk of K (split-K so that
+    /// ~4 groups per SM run; 16-byte loads when N is a multiple of 4 and the weight aligned, see <see cref="GemvKnLaunch"/>),
+    /// partials summed by <see cref="GemmFastKernels.GemvReduceF32"/> when K is split.
     /// </summary>
     private void Gemv(ArrayView<float> a, ArrayView<float> b, ArrayView<float> bias, ArrayView<float> c, int m, int k, int n,
         bool transposeB, float alpha, float beta, bool biasIsMatrix)
@@ -589,6 +590,12 @@ public sealed partial class IlgpuKernels
             g.KChunk = Math.Min(k, maxChunk);
             g.Splits = 1;
             GemvNkVariant(cap)(new KernelConfig((n + warps - 1) / warps, threads), a, b, bias, c, g);
+            return;
+        }
+
+        if (UsesGemvKnStreamF32(a, b, m, k, n))
+        {
+            GemvKnStreamF32(a, b, bias, c, g);
             return;
         }
 

@@ -667,8 +667,11 @@ public sealed class SgemmWarpTests : KernelTestBase
         var bias = Random(seed + 2, n);
         var savedVariant = K.SgemmKernel;
         var savedRows = K.SmallRowsKernel;
+        var savedGemv = K.GemvF32Kernel;
         K.SgemmKernel = SgemmKernelChoice.Parse("warp8");
         K.SmallRowsKernel = SmallRowsChoice.Parse("sgemm");
+        // Under the default GEMV setting (stream) aligned products of either layout skip the flat tile; pipe leaves them to it.
+        K.GemvF32Kernel = GemvF32Variant.Pipe;
         try
         {
             var c = Poisoned(m * n);
@@ -684,6 +687,7 @@ public sealed class SgemmWarpTests : KernelTestBase
         {
             K.SgemmKernel = savedVariant;
             K.SmallRowsKernel = savedRows;
+            K.GemvF32Kernel = savedGemv;
         }
     }
 
