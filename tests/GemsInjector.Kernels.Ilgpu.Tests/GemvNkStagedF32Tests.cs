@@ -145,6 +145,8 @@ public sealed class GemvNkStagedF32Tests : KernelTestBase, IClassFixture<Warp32S
         a[(1 * k) + 5] = float.NaN;                        // row 1, a whole burst
         a[(8 * k) + 6] = float.NaN;                        // row 8 (the second lane half), a whole burst
         a[((m - 1) * k) + k - 2] = float.PositiveInfinity; // last row, the partial burst
+        a[(m - 2) * k] = float.PositiveInfinity;           // row m - 2, vector 0: a stage slot past K copied from a real
+                                                           // vector instead of zero-filled would make its ±Inf outputs NaN
         b[(2 * k) + k - 1] = float.NaN;                    // column 2, the partial burst
         b[((n - 1) * k) + 9] = float.NegativeInfinity;     // last column, a whole burst
     }
