@@ -8,37 +8,52 @@ namespace GemsInjector.Kernels.Ilgpu;
 
 internal static partial class GemmFastKernels
 {
-    /// <summary>Weight rows (output columns) per group of <see cref="GemvNkStagedF32"/>.</summary>
+    /// <summary>Weight rows (output columns) per group of <see cref="GemvNkStagedF32{TBurst}"/>.</summary>
     public const int GemvNkStagedColumns = 16;
 
-    /// <summary>Warps per group of <see cref="GemvNkStagedF32"/> (each owns 4 of the group's weight rows).</summary>
+    /// <summary>Warps per group of <see cref="GemvNkStagedF32{TBurst}"/> (each owns 4 of the group's weight rows).</summary>
     public const int GemvNkStagedWarps = 4;
 
-    /// <summary>Most activation rows of <see cref="GemvNkStagedF32"/> (two lane halves of 8).</summary>
+    /// <summary>Most activation rows of <see cref="GemvNkStagedF32{TBurst}"/> (two lane halves of 8).</summary>
     public const int GemvNkStagedMaxRows = 16;
 
-    /// <summary>16-byte vectors of K per staged chunk of <see cref="GemvNkStagedF32"/> (a warp size must divide it).</summary>
+    /// <summary>16-byte vectors of K per staged chunk of <see cref="GemvNkStagedF32{TBurst}"/> (a warp size must divide it).</summary>
     public const int GemvNkStagedChunkVectors = 64;
 
-    /// <summary>Batches of weight vectors a warp of <see cref="GemvNkStagedF32"/> requests at once.</summary>
-    public const int GemvNkStagedBurst = 1;
-
-    /// <summary>Dynamic shared memory of <see cref="GemvNkStagedF32"/> in floats: 2 stages of 16 rows × 256 floats (32 KB).</summary>
+    /// <summary>Dynamic shared memory of <see cref="GemvNkStagedF32{TBurst}"/> in floats: 2 stages of 16 rows × 256 floats (32 KB).</summary>
     public const int GemvNkStagedSharedFloats = 8192;
 
     /// <summary>
     /// float32 decode GEMV for 9–16 rows, weight [N, K], with the activations staged in shared memory
-    /// (<c>GEMS_GEMV_F32_WIDE=staged</c>; notes and launch plan in <see cref="GemvNkStagedLaunch"/>): a group owns
-    /// 16 weight rows (output columns) and all of K, warp w the weight rows 4w .. 4w + 3; lane (h, j) of a warp
-    /// multiplies activation rows 8h .. 8h + 7 by 16-byte vector j of a batch of those weight rows (32 sums per lane).
-    /// The group copies A in chunks of 256 floats per row into 2 shared stages (cp.async on CUDA,
-    /// <paramref name="aPointer"/> the device address of a4[0]; 0 copies synchronously), one chunk ahead of the one read.
-    /// One launch, no split-K; K a multiple of 4, both views 16-byte aligned, M of 1–16 (rows past M are neither staged
-    /// nor stored), groups of 4 warps of an even warp size that divides 64, with
-    /// <see cref="GemvNkStagedSharedFloats"/> floats of dynamic shared memory.
+    /// (<c>GEMS_GEMV_F32_WIDE=staged</c> or <c>staged2</c>; notes and launch plan in <see cref="GemvNkStagedLaunch"/>): a
+    /// group owns 16 weight rows (output columns) and all of K, warp w the weight rows 4w .. 4w + 3; lane (h, j)
+    /// of a warp multiplies activation rows 8h .. 8h + 7 by 16-byte vector j of a batch of those weight rows
+    /// (32 sums per lane), <typeparamref name="TBurst"/> batches requested at once. The group copies A in chunks of
+    /// 256 floats per row into 2 shared stages (cp.async on CUDA, <paramref name="aPointer"/> the device address of
+    /// a4[0]; 0 copies synchronously), one chunk ahead of the one read. One launch, no split-K; K a multiple of 4, both
+    /// views 16-byte aligned, M of 1–16 (rows past M are neither staged nor stored), groups of 4 warps of an even warp
+    /// size that divides 64, with <see cref="GemvNkStagedSharedFloats"/> floats of dynamic shared memory.
     /// </summary>
     [IlgpuKernel]
-    public static void GemvNkStagedF32(ArrayView<Float4> a4, ArrayView<Float4> b4, ArrayView<float> bias, ArrayView<float> c, GemvShape g, long aPointer)
+    [IlgpuKernelVariant(typeof(Const1))]
+    [IlgpuKernelVariant(typeof(Const2))]
+    public static void GemvNkStagedF32<TBurst>(ArrayView<Float4> a4, ArrayView<Float4> b4, ArrayView<float> bias, ArrayView<float> c, GemvShape g, long aPointer)
+        where TBurst : struct, IKernelConstant
+    {
+        int burst = default(TBurst).Value;
+        if (burst == 1)
+        {
+            GemvNkStagedBody1(a4, b4, bias, c, g, aPointer);
+        }
+        else if (burst == 2)
+        {
+            GemvNkStagedBody2(a4, b4, bias, c, g, aPointer);
+        }
+    }
+
+    /// <summary>The staged [N, K] body requesting 1 batch of weight vectors at once.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static void GemvNkStagedBody1(ArrayView<Float4> a4, ArrayView<Float4> b4, ArrayView<float> bias, ArrayView<float> c, GemvShape g, long aPointer)
     {
         var stage = SharedMemory.GetDynamic<float>().Cast<Float4>().AsAligned(16);
         bool asyncCopy = CudaAsm.IsSupported && aPointer != 0;
@@ -464,6 +479,1184 @@ internal static partial class GemmFastKernels
             s7_3 += x0_7.Y * w0_3.Y;
             s7_3 += x0_7.Z * w0_3.Z;
             s7_3 += x0_7.W * w0_3.W;
+            xAt += step;
+        }
+
+        // Sum over the j lanes by halving (as the streamed kernel): at each offset below half a lane keeps one half of
+        // its sums and adds its partner's copy of that half, so 16 lanes reduce 32 sums in 16 + 8 + 4 + 2
+        // shuffles. Afterwards the lane holds the totals of sums first .. first + held - 1 of its half's rows.
+        int first = 0;
+        int held = 32;
+        if (half > 1)
+        {
+            bool upper = (j & 1) != 0;
+            float send0 = upper ? s0_0 : s4_0;
+            s0_0 = (upper ? s4_0 : s0_0) + Warp.ShuffleXor(send0, 1);
+            float send1 = upper ? s0_1 : s4_1;
+            s0_1 = (upper ? s4_1 : s0_1) + Warp.ShuffleXor(send1, 1);
+            float send2 = upper ? s0_2 : s4_2;
+            s0_2 = (upper ? s4_2 : s0_2) + Warp.ShuffleXor(send2, 1);
+            float send3 = upper ? s0_3 : s4_3;
+            s0_3 = (upper ? s4_3 : s0_3) + Warp.ShuffleXor(send3, 1);
+            float send4 = upper ? s1_0 : s5_0;
+            s1_0 = (upper ? s5_0 : s1_0) + Warp.ShuffleXor(send4, 1);
+            float send5 = upper ? s1_1 : s5_1;
+            s1_1 = (upper ? s5_1 : s1_1) + Warp.ShuffleXor(send5, 1);
+            float send6 = upper ? s1_2 : s5_2;
+            s1_2 = (upper ? s5_2 : s1_2) + Warp.ShuffleXor(send6, 1);
+            float send7 = upper ? s1_3 : s5_3;
+            s1_3 = (upper ? s5_3 : s1_3) + Warp.ShuffleXor(send7, 1);
+            float send8 = upper ? s2_0 : s6_0;
+            s2_0 = (upper ? s6_0 : s2_0) + Warp.ShuffleXor(send8, 1);
+            float send9 = upper ? s2_1 : s6_1;
+            s2_1 = (upper ? s6_1 : s2_1) + Warp.ShuffleXor(send9, 1);
+            float send10 = upper ? s2_2 : s6_2;
+            s2_2 = (upper ? s6_2 : s2_2) + Warp.ShuffleXor(send10, 1);
+            float send11 = upper ? s2_3 : s6_3;
+            s2_3 = (upper ? s6_3 : s2_3) + Warp.ShuffleXor(send11, 1);
+            float send12 = upper ? s3_0 : s7_0;
+            s3_0 = (upper ? s7_0 : s3_0) + Warp.ShuffleXor(send12, 1);
+            float send13 = upper ? s3_1 : s7_1;
+            s3_1 = (upper ? s7_1 : s3_1) + Warp.ShuffleXor(send13, 1);
+            float send14 = upper ? s3_2 : s7_2;
+            s3_2 = (upper ? s7_2 : s3_2) + Warp.ShuffleXor(send14, 1);
+            float send15 = upper ? s3_3 : s7_3;
+            s3_3 = (upper ? s7_3 : s3_3) + Warp.ShuffleXor(send15, 1);
+            first += upper ? 16 : 0;
+            held >>= 1;
+        }
+
+        if (half > 2)
+        {
+            bool upper = (j & 2) != 0;
+            float send0 = upper ? s0_0 : s2_0;
+            s0_0 = (upper ? s2_0 : s0_0) + Warp.ShuffleXor(send0, 2);
+            float send1 = upper ? s0_1 : s2_1;
+            s0_1 = (upper ? s2_1 : s0_1) + Warp.ShuffleXor(send1, 2);
+            float send2 = upper ? s0_2 : s2_2;
+            s0_2 = (upper ? s2_2 : s0_2) + Warp.ShuffleXor(send2, 2);
+            float send3 = upper ? s0_3 : s2_3;
+            s0_3 = (upper ? s2_3 : s0_3) + Warp.ShuffleXor(send3, 2);
+            float send4 = upper ? s1_0 : s3_0;
+            s1_0 = (upper ? s3_0 : s1_0) + Warp.ShuffleXor(send4, 2);
+            float send5 = upper ? s1_1 : s3_1;
+            s1_1 = (upper ? s3_1 : s1_1) + Warp.ShuffleXor(send5, 2);
+            float send6 = upper ? s1_2 : s3_2;
+            s1_2 = (upper ? s3_2 : s1_2) + Warp.ShuffleXor(send6, 2);
+            float send7 = upper ? s1_3 : s3_3;
+            s1_3 = (upper ? s3_3 : s1_3) + Warp.ShuffleXor(send7, 2);
+            first += upper ? 8 : 0;
+            held >>= 1;
+        }
+
+        if (half > 4)
+        {
+            bool upper = (j & 4) != 0;
+            float send0 = upper ? s0_0 : s1_0;
+            s0_0 = (upper ? s1_0 : s0_0) + Warp.ShuffleXor(send0, 4);
+            float send1 = upper ? s0_1 : s1_1;
+            s0_1 = (upper ? s1_1 : s0_1) + Warp.ShuffleXor(send1, 4);
+            float send2 = upper ? s0_2 : s1_2;
+            s0_2 = (upper ? s1_2 : s0_2) + Warp.ShuffleXor(send2, 4);
+            float send3 = upper ? s0_3 : s1_3;
+            s0_3 = (upper ? s1_3 : s0_3) + Warp.ShuffleXor(send3, 4);
+            first += upper ? 4 : 0;
+            held >>= 1;
+        }
+
+        if (half > 8)
+        {
+            bool upper = (j & 8) != 0;
+            float send0 = upper ? s0_0 : s0_2;
+            s0_0 = (upper ? s0_2 : s0_0) + Warp.ShuffleXor(send0, 8);
+            float send1 = upper ? s0_1 : s0_3;
+            s0_1 = (upper ? s0_3 : s0_1) + Warp.ShuffleXor(send1, 8);
+            first += upper ? 2 : 0;
+            held >>= 1;
+        }
+
+        if (half > 16)
+        {
+            bool upper = (j & 16) != 0;
+            float send0 = upper ? s0_0 : s0_1;
+            s0_0 = (upper ? s0_1 : s0_0) + Warp.ShuffleXor(send0, 16);
+            first += upper ? 1 : 0;
+            held >>= 1;
+        }
+
+        // Sum e of a half is activation row e / 4 of the half and weight row e % 4 of the warp.
+        {
+            int e = first + 0;
+            int row = (h * 8) + (e >> 2);
+            int col = n0 + (warp * 4) + (e & 3);
+            if (row < g.M && col < g.N)
+            {
+                c[((long)row * g.N) + col] = GemvEpilogue(bias, g, row, col, s0_0);
+            }
+        }
+
+        if (held > 1)
+        {
+            int e = first + 1;
+            int row = (h * 8) + (e >> 2);
+            int col = n0 + (warp * 4) + (e & 3);
+            if (row < g.M && col < g.N)
+            {
+                c[((long)row * g.N) + col] = GemvEpilogue(bias, g, row, col, s0_1);
+            }
+        }
+
+        if (held > 2)
+        {
+            int e = first + 2;
+            int row = (h * 8) + (e >> 2);
+            int col = n0 + (warp * 4) + (e & 3);
+            if (row < g.M && col < g.N)
+            {
+                c[((long)row * g.N) + col] = GemvEpilogue(bias, g, row, col, s0_2);
+            }
+        }
+
+        if (held > 3)
+        {
+            int e = first + 3;
+            int row = (h * 8) + (e >> 2);
+            int col = n0 + (warp * 4) + (e & 3);
+            if (row < g.M && col < g.N)
+            {
+                c[((long)row * g.N) + col] = GemvEpilogue(bias, g, row, col, s0_3);
+            }
+        }
+
+        if (held > 4)
+        {
+            int e = first + 4;
+            int row = (h * 8) + (e >> 2);
+            int col = n0 + (warp * 4) + (e & 3);
+            if (row < g.M && col < g.N)
+            {
+                c[((long)row * g.N) + col] = GemvEpilogue(bias, g, row, col, s1_0);
+            }
+        }
+
+        if (held > 5)
+        {
+            int e = first + 5;
+            int row = (h * 8) + (e >> 2);
+            int col = n0 + (warp * 4) + (e & 3);
+            if (row < g.M && col < g.N)
+            {
+                c[((long)row * g.N) + col] = GemvEpilogue(bias, g, row, col, s1_1);
+            }
+        }
+
+        if (held > 6)
+        {
+            int e = first + 6;
+            int row = (h * 8) + (e >> 2);
+            int col = n0 + (warp * 4) + (e & 3);
+            if (row < g.M && col < g.N)
+            {
+                c[((long)row * g.N) + col] = GemvEpilogue(bias, g, row, col, s1_2);
+            }
+        }
+
+        if (held > 7)
+        {
+            int e = first + 7;
+            int row = (h * 8) + (e >> 2);
+            int col = n0 + (warp * 4) + (e & 3);
+            if (row < g.M && col < g.N)
+            {
+                c[((long)row * g.N) + col] = GemvEpilogue(bias, g, row, col, s1_3);
+            }
+        }
+
+        if (held > 8)
+        {
+            int e = first + 8;
+            int row = (h * 8) + (e >> 2);
+            int col = n0 + (warp * 4) + (e & 3);
+            if (row < g.M && col < g.N)
+            {
+                c[((long)row * g.N) + col] = GemvEpilogue(bias, g, row, col, s2_0);
+            }
+        }
+
+        if (held > 9)
+        {
+            int e = first + 9;
+            int row = (h * 8) + (e >> 2);
+            int col = n0 + (warp * 4) + (e & 3);
+            if (row < g.M && col < g.N)
+            {
+                c[((long)row * g.N) + col] = GemvEpilogue(bias, g, row, col, s2_1);
+            }
+        }
+
+        if (held > 10)
+        {
+            int e = first + 10;
+            int row = (h * 8) + (e >> 2);
+            int col = n0 + (warp * 4) + (e & 3);
+            if (row < g.M && col < g.N)
+            {
+                c[((long)row * g.N) + col] = GemvEpilogue(bias, g, row, col, s2_2);
+            }
+        }
+
+        if (held > 11)
+        {
+            int e = first + 11;
+            int row = (h * 8) + (e >> 2);
+            int col = n0 + (warp * 4) + (e & 3);
+            if (row < g.M && col < g.N)
+            {
+                c[((long)row * g.N) + col] = GemvEpilogue(bias, g, row, col, s2_3);
+            }
+        }
+
+        if (held > 12)
+        {
+            int e = first + 12;
+            int row = (h * 8) + (e >> 2);
+            int col = n0 + (warp * 4) + (e & 3);
+            if (row < g.M && col < g.N)
+            {
+                c[((long)row * g.N) + col] = GemvEpilogue(bias, g, row, col, s3_0);
+            }
+        }
+
+        if (held > 13)
+        {
+            int e = first + 13;
+            int row = (h * 8) + (e >> 2);
+            int col = n0 + (warp * 4) + (e & 3);
+            if (row < g.M && col < g.N)
+            {
+                c[((long)row * g.N) + col] = GemvEpilogue(bias, g, row, col, s3_1);
+            }
+        }
+
+        if (held > 14)
+        {
+            int e = first + 14;
+            int row = (h * 8) + (e >> 2);
+            int col = n0 + (warp * 4) + (e & 3);
+            if (row < g.M && col < g.N)
+            {
+                c[((long)row * g.N) + col] = GemvEpilogue(bias, g, row, col, s3_2);
+            }
+        }
+
+        if (held > 15)
+        {
+            int e = first + 15;
+            int row = (h * 8) + (e >> 2);
+            int col = n0 + (warp * 4) + (e & 3);
+            if (row < g.M && col < g.N)
+            {
+                c[((long)row * g.N) + col] = GemvEpilogue(bias, g, row, col, s3_3);
+            }
+        }
+
+        if (held > 16)
+        {
+            int e = first + 16;
+            int row = (h * 8) + (e >> 2);
+            int col = n0 + (warp * 4) + (e & 3);
+            if (row < g.M && col < g.N)
+            {
+                c[((long)row * g.N) + col] = GemvEpilogue(bias, g, row, col, s4_0);
+            }
+        }
+
+        if (held > 17)
+        {
+            int e = first + 17;
+            int row = (h * 8) + (e >> 2);
+            int col = n0 + (warp * 4) + (e & 3);
+            if (row < g.M && col < g.N)
+            {
+                c[((long)row * g.N) + col] = GemvEpilogue(bias, g, row, col, s4_1);
+            }
+        }
+
+        if (held > 18)
+        {
+            int e = first + 18;
+            int row = (h * 8) + (e >> 2);
+            int col = n0 + (warp * 4) + (e & 3);
+            if (row < g.M && col < g.N)
+            {
+                c[((long)row * g.N) + col] = GemvEpilogue(bias, g, row, col, s4_2);
+            }
+        }
+
+        if (held > 19)
+        {
+            int e = first + 19;
+            int row = (h * 8) + (e >> 2);
+            int col = n0 + (warp * 4) + (e & 3);
+            if (row < g.M && col < g.N)
+            {
+                c[((long)row * g.N) + col] = GemvEpilogue(bias, g, row, col, s4_3);
+            }
+        }
+
+        if (held > 20)
+        {
+            int e = first + 20;
+            int row = (h * 8) + (e >> 2);
+            int col = n0 + (warp * 4) + (e & 3);
+            if (row < g.M && col < g.N)
+            {
+                c[((long)row * g.N) + col] = GemvEpilogue(bias, g, row, col, s5_0);
+            }
+        }
+
+        if (held > 21)
+        {
+            int e = first + 21;
+            int row = (h * 8) + (e >> 2);
+            int col = n0 + (warp * 4) + (e & 3);
+            if (row < g.M && col < g.N)
+            {
+                c[((long)row * g.N) + col] = GemvEpilogue(bias, g, row, col, s5_1);
+            }
+        }
+
+        if (held > 22)
+        {
+            int e = first + 22;
+            int row = (h * 8) + (e >> 2);
+            int col = n0 + (warp * 4) + (e & 3);
+            if (row < g.M && col < g.N)
+            {
+                c[((long)row * g.N) + col] = GemvEpilogue(bias, g, row, col, s5_2);
+            }
+        }
+
+        if (held > 23)
+        {
+            int e = first + 23;
+            int row = (h * 8) + (e >> 2);
+            int col = n0 + (warp * 4) + (e & 3);
+            if (row < g.M && col < g.N)
+            {
+                c[((long)row * g.N) + col] = GemvEpilogue(bias, g, row, col, s5_3);
+            }
+        }
+
+        if (held > 24)
+        {
+            int e = first + 24;
+            int row = (h * 8) + (e >> 2);
+            int col = n0 + (warp * 4) + (e & 3);
+            if (row < g.M && col < g.N)
+            {
+                c[((long)row * g.N) + col] = GemvEpilogue(bias, g, row, col, s6_0);
+            }
+        }
+
+        if (held > 25)
+        {
+            int e = first + 25;
+            int row = (h * 8) + (e >> 2);
+            int col = n0 + (warp * 4) + (e & 3);
+            if (row < g.M && col < g.N)
+            {
+                c[((long)row * g.N) + col] = GemvEpilogue(bias, g, row, col, s6_1);
+            }
+        }
+
+        if (held > 26)
+        {
+            int e = first + 26;
+            int row = (h * 8) + (e >> 2);
+            int col = n0 + (warp * 4) + (e & 3);
+            if (row < g.M && col < g.N)
+            {
+                c[((long)row * g.N) + col] = GemvEpilogue(bias, g, row, col, s6_2);
+            }
+        }
+
+        if (held > 27)
+        {
+            int e = first + 27;
+            int row = (h * 8) + (e >> 2);
+            int col = n0 + (warp * 4) + (e & 3);
+            if (row < g.M && col < g.N)
+            {
+                c[((long)row * g.N) + col] = GemvEpilogue(bias, g, row, col, s6_3);
+            }
+        }
+
+        if (held > 28)
+        {
+            int e = first + 28;
+            int row = (h * 8) + (e >> 2);
+            int col = n0 + (warp * 4) + (e & 3);
+            if (row < g.M && col < g.N)
+            {
+                c[((long)row * g.N) + col] = GemvEpilogue(bias, g, row, col, s7_0);
+            }
+        }
+
+        if (held > 29)
+        {
+            int e = first + 29;
+            int row = (h * 8) + (e >> 2);
+            int col = n0 + (warp * 4) + (e & 3);
+            if (row < g.M && col < g.N)
+            {
+                c[((long)row * g.N) + col] = GemvEpilogue(bias, g, row, col, s7_1);
+            }
+        }
+
+        if (held > 30)
+        {
+            int e = first + 30;
+            int row = (h * 8) + (e >> 2);
+            int col = n0 + (warp * 4) + (e & 3);
+            if (row < g.M && col < g.N)
+            {
+                c[((long)row * g.N) + col] = GemvEpilogue(bias, g, row, col, s7_2);
+            }
+        }
+
+        if (held > 31)
+        {
+            int e = first + 31;
+            int row = (h * 8) + (e >> 2);
+            int col = n0 + (warp * 4) + (e & 3);
+            if (row < g.M && col < g.N)
+            {
+                c[((long)row * g.N) + col] = GemvEpilogue(bias, g, row, col, s7_3);
+            }
+        }
+    }
+
+    /// <summary>The staged [N, K] body requesting 2 batches of weight vectors at once.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static void GemvNkStagedBody2(ArrayView<Float4> a4, ArrayView<Float4> b4, ArrayView<float> bias, ArrayView<float> c, GemvShape g, long aPointer)
+    {
+        var stage = SharedMemory.GetDynamic<float>().Cast<Float4>().AsAligned(16);
+        bool asyncCopy = CudaAsm.IsSupported && aPointer != 0;
+        int ws = Warp.WarpSize;
+        int lane = Warp.LaneIdx;
+        int warp = Warp.WarpIdx;
+        int tid = Group.IdxX;
+        int threads = Group.DimX;
+        // Lane (h, j): h picks the half of the activation rows, j the vector of a batch. Both halves load the same
+        // weight vectors (one address per pair of lanes in one instruction: no extra DRAM or L2 traffic).
+        int half = ws >> 1;
+        int h = lane >= half ? 1 : 0;
+        int j = lane - (h * half);
+        int n0 = Grid.IdxX * 16;
+        int k4 = g.K >> 2;
+        int chunks = (k4 + 63) / 64;
+        int burstsPerChunk = 64 / (2 * half);
+        int staged = g.M * 64;
+        if (CudaAsm.IsSupported)
+        {
+            // Computed here, not at the chunk's entry in the loop, where ILGPU would place them (a division each chunk).
+            CudaAsm.Emit("// chunks %0", chunks);
+            CudaAsm.Emit("// bursts %0", burstsPerChunk);
+        }
+
+        // Weight rows past N read row N - 1 (never stored); int offsets from the group's first row (at most 15 rows of
+        // K), pinned ahead of the loop by an empty inline-PTX use as in the streamed kernel.
+        var wBase = b4.SubView((long)n0 * k4);
+        int wLast = g.N - 1 - n0;
+        int wRow0 = ((warp * 4) + 0 < wLast ? (warp * 4) + 0 : wLast) * k4;
+        int wRow1 = ((warp * 4) + 1 < wLast ? (warp * 4) + 1 : wLast) * k4;
+        int wRow2 = ((warp * 4) + 2 < wLast ? (warp * 4) + 2 : wLast) * k4;
+        int wRow3 = ((warp * 4) + 3 < wLast ? (warp * 4) + 3 : wLast) * k4;
+        if (CudaAsm.IsSupported)
+        {
+            CudaAsm.Emit("// row %0", wRow0);
+            CudaAsm.Emit("// row %0", wRow1);
+            CudaAsm.Emit("// row %0", wRow2);
+            CudaAsm.Emit("// row %0", wRow3);
+        }
+
+        // A stage holds 16 rows of 64 vectors; this lane reads rows 8h + m at vector j of its batch.
+        int xRow = (h * 512) + j;
+        int xAt = xRow;
+        int chunk = 0;
+        int left = 0;
+        GemvNkStagedCopy(a4, stage, aPointer, asyncCopy, 0, k4, staged, tid, threads);
+        float s0_0 = 0f, s0_1 = 0f, s0_2 = 0f, s0_3 = 0f;
+        float s1_0 = 0f, s1_1 = 0f, s1_2 = 0f, s1_3 = 0f;
+        float s2_0 = 0f, s2_1 = 0f, s2_2 = 0f, s2_3 = 0f;
+        float s3_0 = 0f, s3_1 = 0f, s3_2 = 0f, s3_3 = 0f;
+        float s4_0 = 0f, s4_1 = 0f, s4_2 = 0f, s4_3 = 0f;
+        float s5_0 = 0f, s5_1 = 0f, s5_2 = 0f, s5_3 = 0f;
+        float s6_0 = 0f, s6_1 = 0f, s6_2 = 0f, s6_3 = 0f;
+        float s7_0 = 0f, s7_1 = 0f, s7_2 = 0f, s7_3 = 0f;
+
+        // A burst is 2 batches of half a warp of vectors: the warp asks for 2 * 8 * ws contiguous bytes of each
+        // of its weight rows at once. Chunks are whole bursts (the warp size divides the chunk).
+        int step = 2 * half;
+        int v = j;
+        for (; v - j + step <= k4; v += step)
+        {
+            Float4 w0_0 = wBase[wRow0 + v];
+            Float4 w0_1 = wBase[wRow1 + v];
+            Float4 w0_2 = wBase[wRow2 + v];
+            Float4 w0_3 = wBase[wRow3 + v];
+            Float4 w1_0 = wBase[wRow0 + v + half];
+            Float4 w1_1 = wBase[wRow1 + v + half];
+            Float4 w1_2 = wBase[wRow2 + v + half];
+            Float4 w1_3 = wBase[wRow3 + v + half];
+            // As in the streamed kernel: an empty inline-PTX use of each weight vector keeps ILGPU from placing its load next
+            // to its first product, and the warp barrier (it orders memory) keeps ptxas from sinking any below it: the
+            // burst's weight requests leave together, ahead of the chunk barrier and the shared loads.
+            if (CudaAsm.IsSupported)
+            {
+                CudaAsm.Emit("// w %0", w0_0.X);
+                CudaAsm.Emit("// w %0", w0_1.X);
+                CudaAsm.Emit("// w %0", w0_2.X);
+                CudaAsm.Emit("// w %0", w0_3.X);
+                CudaAsm.Emit("// w %0", w1_0.X);
+                CudaAsm.Emit("// w %0", w1_1.X);
+                CudaAsm.Emit("// w %0", w1_2.X);
+                CudaAsm.Emit("// w %0", w1_3.X);
+            }
+
+            Warp.Barrier();
+            if (left == 0)
+            {
+                // A new chunk: its copies have landed (this thread's by the wait, the others' by the barrier), and every warp
+                // is done with the previous chunk, whose stage the copy of the next chunk now overwrites while this one is
+                // read. The burst's weight loads are already in flight across the barrier.
+                if (asyncCopy)
+                {
+                    CudaAsm.Emit("cp.async.wait_group 0;");
+                }
+
+                Group.Barrier();
+                if (chunk + 1 < chunks)
+                {
+                    GemvNkStagedCopy(a4, stage, aPointer, asyncCopy, chunk + 1, k4, staged, tid, threads);
+                }
+
+                xAt = ((chunk & 1) * 1024) + xRow;
+                chunk++;
+                left = burstsPerChunk;
+            }
+
+            left--;
+            // One view per batch, so a row's offset is a constant byte offset of its address (indexing the stage with
+            // xAt + constant made a 32-bit add, a widening product and an address register per load).
+            // Batch 0 of the burst: this lane's 8 activation rows at its vector, from the staged chunk.
+            var xs0 = stage.SubView(xAt);
+            Float4 x0_0 = xs0[0];
+            Float4 x0_1 = xs0[64];
+            Float4 x0_2 = xs0[128];
+            Float4 x0_3 = xs0[192];
+            Float4 x0_4 = xs0[256];
+            Float4 x0_5 = xs0[320];
+            Float4 x0_6 = xs0[384];
+            Float4 x0_7 = xs0[448];
+            s0_0 += x0_0.X * w0_0.X;
+            s0_0 += x0_0.Y * w0_0.Y;
+            s0_0 += x0_0.Z * w0_0.Z;
+            s0_0 += x0_0.W * w0_0.W;
+            s0_1 += x0_0.X * w0_1.X;
+            s0_1 += x0_0.Y * w0_1.Y;
+            s0_1 += x0_0.Z * w0_1.Z;
+            s0_1 += x0_0.W * w0_1.W;
+            s0_2 += x0_0.X * w0_2.X;
+            s0_2 += x0_0.Y * w0_2.Y;
+            s0_2 += x0_0.Z * w0_2.Z;
+            s0_2 += x0_0.W * w0_2.W;
+            s0_3 += x0_0.X * w0_3.X;
+            s0_3 += x0_0.Y * w0_3.Y;
+            s0_3 += x0_0.Z * w0_3.Z;
+            s0_3 += x0_0.W * w0_3.W;
+            s1_0 += x0_1.X * w0_0.X;
+            s1_0 += x0_1.Y * w0_0.Y;
+            s1_0 += x0_1.Z * w0_0.Z;
+            s1_0 += x0_1.W * w0_0.W;
+            s1_1 += x0_1.X * w0_1.X;
+            s1_1 += x0_1.Y * w0_1.Y;
+            s1_1 += x0_1.Z * w0_1.Z;
+            s1_1 += x0_1.W * w0_1.W;
+            s1_2 += x0_1.X * w0_2.X;
+            s1_2 += x0_1.Y * w0_2.Y;
+            s1_2 += x0_1.Z * w0_2.Z;
+            s1_2 += x0_1.W * w0_2.W;
+            s1_3 += x0_1.X * w0_3.X;
+            s1_3 += x0_1.Y * w0_3.Y;
+            s1_3 += x0_1.Z * w0_3.Z;
+            s1_3 += x0_1.W * w0_3.W;
+            s2_0 += x0_2.X * w0_0.X;
+            s2_0 += x0_2.Y * w0_0.Y;
+            s2_0 += x0_2.Z * w0_0.Z;
+            s2_0 += x0_2.W * w0_0.W;
+            s2_1 += x0_2.X * w0_1.X;
+            s2_1 += x0_2.Y * w0_1.Y;
+            s2_1 += x0_2.Z * w0_1.Z;
+            s2_1 += x0_2.W * w0_1.W;
+            s2_2 += x0_2.X * w0_2.X;
+            s2_2 += x0_2.Y * w0_2.Y;
+            s2_2 += x0_2.Z * w0_2.Z;
+            s2_2 += x0_2.W * w0_2.W;
+            s2_3 += x0_2.X * w0_3.X;
+            s2_3 += x0_2.Y * w0_3.Y;
+            s2_3 += x0_2.Z * w0_3.Z;
+            s2_3 += x0_2.W * w0_3.W;
+            s3_0 += x0_3.X * w0_0.X;
+            s3_0 += x0_3.Y * w0_0.Y;
+            s3_0 += x0_3.Z * w0_0.Z;
+            s3_0 += x0_3.W * w0_0.W;
+            s3_1 += x0_3.X * w0_1.X;
+            s3_1 += x0_3.Y * w0_1.Y;
+            s3_1 += x0_3.Z * w0_1.Z;
+            s3_1 += x0_3.W * w0_1.W;
+            s3_2 += x0_3.X * w0_2.X;
+            s3_2 += x0_3.Y * w0_2.Y;
+            s3_2 += x0_3.Z * w0_2.Z;
+            s3_2 += x0_3.W * w0_2.W;
+            s3_3 += x0_3.X * w0_3.X;
+            s3_3 += x0_3.Y * w0_3.Y;
+            s3_3 += x0_3.Z * w0_3.Z;
+            s3_3 += x0_3.W * w0_3.W;
+            s4_0 += x0_4.X * w0_0.X;
+            s4_0 += x0_4.Y * w0_0.Y;
+            s4_0 += x0_4.Z * w0_0.Z;
+            s4_0 += x0_4.W * w0_0.W;
+            s4_1 += x0_4.X * w0_1.X;
+            s4_1 += x0_4.Y * w0_1.Y;
+            s4_1 += x0_4.Z * w0_1.Z;
+            s4_1 += x0_4.W * w0_1.W;
+            s4_2 += x0_4.X * w0_2.X;
+            s4_2 += x0_4.Y * w0_2.Y;
+            s4_2 += x0_4.Z * w0_2.Z;
+            s4_2 += x0_4.W * w0_2.W;
+            s4_3 += x0_4.X * w0_3.X;
+            s4_3 += x0_4.Y * w0_3.Y;
+            s4_3 += x0_4.Z * w0_3.Z;
+            s4_3 += x0_4.W * w0_3.W;
+            s5_0 += x0_5.X * w0_0.X;
+            s5_0 += x0_5.Y * w0_0.Y;
+            s5_0 += x0_5.Z * w0_0.Z;
+            s5_0 += x0_5.W * w0_0.W;
+            s5_1 += x0_5.X * w0_1.X;
+            s5_1 += x0_5.Y * w0_1.Y;
+            s5_1 += x0_5.Z * w0_1.Z;
+            s5_1 += x0_5.W * w0_1.W;
+            s5_2 += x0_5.X * w0_2.X;
+            s5_2 += x0_5.Y * w0_2.Y;
+            s5_2 += x0_5.Z * w0_2.Z;
+            s5_2 += x0_5.W * w0_2.W;
+            s5_3 += x0_5.X * w0_3.X;
+            s5_3 += x0_5.Y * w0_3.Y;
+            s5_3 += x0_5.Z * w0_3.Z;
+            s5_3 += x0_5.W * w0_3.W;
+            s6_0 += x0_6.X * w0_0.X;
+            s6_0 += x0_6.Y * w0_0.Y;
+            s6_0 += x0_6.Z * w0_0.Z;
+            s6_0 += x0_6.W * w0_0.W;
+            s6_1 += x0_6.X * w0_1.X;
+            s6_1 += x0_6.Y * w0_1.Y;
+            s6_1 += x0_6.Z * w0_1.Z;
+            s6_1 += x0_6.W * w0_1.W;
+            s6_2 += x0_6.X * w0_2.X;
+            s6_2 += x0_6.Y * w0_2.Y;
+            s6_2 += x0_6.Z * w0_2.Z;
+            s6_2 += x0_6.W * w0_2.W;
+            s6_3 += x0_6.X * w0_3.X;
+            s6_3 += x0_6.Y * w0_3.Y;
+            s6_3 += x0_6.Z * w0_3.Z;
+            s6_3 += x0_6.W * w0_3.W;
+            s7_0 += x0_7.X * w0_0.X;
+            s7_0 += x0_7.Y * w0_0.Y;
+            s7_0 += x0_7.Z * w0_0.Z;
+            s7_0 += x0_7.W * w0_0.W;
+            s7_1 += x0_7.X * w0_1.X;
+            s7_1 += x0_7.Y * w0_1.Y;
+            s7_1 += x0_7.Z * w0_1.Z;
+            s7_1 += x0_7.W * w0_1.W;
+            s7_2 += x0_7.X * w0_2.X;
+            s7_2 += x0_7.Y * w0_2.Y;
+            s7_2 += x0_7.Z * w0_2.Z;
+            s7_2 += x0_7.W * w0_2.W;
+            s7_3 += x0_7.X * w0_3.X;
+            s7_3 += x0_7.Y * w0_3.Y;
+            s7_3 += x0_7.Z * w0_3.Z;
+            s7_3 += x0_7.W * w0_3.W;
+            // Batch 1 of the burst: this lane's 8 activation rows at its vector, from the staged chunk.
+            var xs1 = stage.SubView(xAt + half);
+            Float4 x1_0 = xs1[0];
+            Float4 x1_1 = xs1[64];
+            Float4 x1_2 = xs1[128];
+            Float4 x1_3 = xs1[192];
+            Float4 x1_4 = xs1[256];
+            Float4 x1_5 = xs1[320];
+            Float4 x1_6 = xs1[384];
+            Float4 x1_7 = xs1[448];
+            s0_0 += x1_0.X * w1_0.X;
+            s0_0 += x1_0.Y * w1_0.Y;
+            s0_0 += x1_0.Z * w1_0.Z;
+            s0_0 += x1_0.W * w1_0.W;
+            s0_1 += x1_0.X * w1_1.X;
+            s0_1 += x1_0.Y * w1_1.Y;
+            s0_1 += x1_0.Z * w1_1.Z;
+            s0_1 += x1_0.W * w1_1.W;
+            s0_2 += x1_0.X * w1_2.X;
+            s0_2 += x1_0.Y * w1_2.Y;
+            s0_2 += x1_0.Z * w1_2.Z;
+            s0_2 += x1_0.W * w1_2.W;
+            s0_3 += x1_0.X * w1_3.X;
+            s0_3 += x1_0.Y * w1_3.Y;
+            s0_3 += x1_0.Z * w1_3.Z;
+            s0_3 += x1_0.W * w1_3.W;
+            s1_0 += x1_1.X * w1_0.X;
+            s1_0 += x1_1.Y * w1_0.Y;
+            s1_0 += x1_1.Z * w1_0.Z;
+            s1_0 += x1_1.W * w1_0.W;
+            s1_1 += x1_1.X * w1_1.X;
+            s1_1 += x1_1.Y * w1_1.Y;
+            s1_1 += x1_1.Z * w1_1.Z;
+            s1_1 += x1_1.W * w1_1.W;
+            s1_2 += x1_1.X * w1_2.X;
+            s1_2 += x1_1.Y * w1_2.Y;
+            s1_2 += x1_1.Z * w1_2.Z;
+            s1_2 += x1_1.W * w1_2.W;
+            s1_3 += x1_1.X * w1_3.X;
+            s1_3 += x1_1.Y * w1_3.Y;
+            s1_3 += x1_1.Z * w1_3.Z;
+            s1_3 += x1_1.W * w1_3.W;
+            s2_0 += x1_2.X * w1_0.X;
+            s2_0 += x1_2.Y * w1_0.Y;
+            s2_0 += x1_2.Z * w1_0.Z;
+            s2_0 += x1_2.W * w1_0.W;
+            s2_1 += x1_2.X * w1_1.X;
+            s2_1 += x1_2.Y * w1_1.Y;
+            s2_1 += x1_2.Z * w1_1.Z;
+            s2_1 += x1_2.W * w1_1.W;
+            s2_2 += x1_2.X * w1_2.X;
+            s2_2 += x1_2.Y * w1_2.Y;
+            s2_2 += x1_2.Z * w1_2.Z;
+            s2_2 += x1_2.W * w1_2.W;
+            s2_3 += x1_2.X * w1_3.X;
+            s2_3 += x1_2.Y * w1_3.Y;
+            s2_3 += x1_2.Z * w1_3.Z;
+            s2_3 += x1_2.W * w1_3.W;
+            s3_0 += x1_3.X * w1_0.X;
+            s3_0 += x1_3.Y * w1_0.Y;
+            s3_0 += x1_3.Z * w1_0.Z;
+            s3_0 += x1_3.W * w1_0.W;
+            s3_1 += x1_3.X * w1_1.X;
+            s3_1 += x1_3.Y * w1_1.Y;
+            s3_1 += x1_3.Z * w1_1.Z;
+            s3_1 += x1_3.W * w1_1.W;
+            s3_2 += x1_3.X * w1_2.X;
+            s3_2 += x1_3.Y * w1_2.Y;
+            s3_2 += x1_3.Z * w1_2.Z;
+            s3_2 += x1_3.W * w1_2.W;
+            s3_3 += x1_3.X * w1_3.X;
+            s3_3 += x1_3.Y * w1_3.Y;
+            s3_3 += x1_3.Z * w1_3.Z;
+            s3_3 += x1_3.W * w1_3.W;
+            s4_0 += x1_4.X * w1_0.X;
+            s4_0 += x1_4.Y * w1_0.Y;
+            s4_0 += x1_4.Z * w1_0.Z;
+            s4_0 += x1_4.W * w1_0.W;
+            s4_1 += x1_4.X * w1_1.X;
+            s4_1 += x1_4.Y * w1_1.Y;
+            s4_1 += x1_4.Z * w1_1.Z;
+            s4_1 += x1_4.W * w1_1.W;
+            s4_2 += x1_4.X * w1_2.X;
+            s4_2 += x1_4.Y * w1_2.Y;
+            s4_2 += x1_4.Z * w1_2.Z;
+            s4_2 += x1_4.W * w1_2.W;
+            s4_3 += x1_4.X * w1_3.X;
+            s4_3 += x1_4.Y * w1_3.Y;
+            s4_3 += x1_4.Z * w1_3.Z;
+            s4_3 += x1_4.W * w1_3.W;
+            s5_0 += x1_5.X * w1_0.X;
+            s5_0 += x1_5.Y * w1_0.Y;
+            s5_0 += x1_5.Z * w1_0.Z;
+            s5_0 += x1_5.W * w1_0.W;
+            s5_1 += x1_5.X * w1_1.X;
+            s5_1 += x1_5.Y * w1_1.Y;
+            s5_1 += x1_5.Z * w1_1.Z;
+            s5_1 += x1_5.W * w1_1.W;
+            s5_2 += x1_5.X * w1_2.X;
+            s5_2 += x1_5.Y * w1_2.Y;
+            s5_2 += x1_5.Z * w1_2.Z;
+            s5_2 += x1_5.W * w1_2.W;
+            s5_3 += x1_5.X * w1_3.X;
+            s5_3 += x1_5.Y * w1_3.Y;
+            s5_3 += x1_5.Z * w1_3.Z;
+            s5_3 += x1_5.W * w1_3.W;
+            s6_0 += x1_6.X * w1_0.X;
+            s6_0 += x1_6.Y * w1_0.Y;
+            s6_0 += x1_6.Z * w1_0.Z;
+            s6_0 += x1_6.W * w1_0.W;
+            s6_1 += x1_6.X * w1_1.X;
+            s6_1 += x1_6.Y * w1_1.Y;
+            s6_1 += x1_6.Z * w1_1.Z;
+            s6_1 += x1_6.W * w1_1.W;
+            s6_2 += x1_6.X * w1_2.X;
+            s6_2 += x1_6.Y * w1_2.Y;
+            s6_2 += x1_6.Z * w1_2.Z;
+            s6_2 += x1_6.W * w1_2.W;
+            s6_3 += x1_6.X * w1_3.X;
+            s6_3 += x1_6.Y * w1_3.Y;
+            s6_3 += x1_6.Z * w1_3.Z;
+            s6_3 += x1_6.W * w1_3.W;
+            s7_0 += x1_7.X * w1_0.X;
+            s7_0 += x1_7.Y * w1_0.Y;
+            s7_0 += x1_7.Z * w1_0.Z;
+            s7_0 += x1_7.W * w1_0.W;
+            s7_1 += x1_7.X * w1_1.X;
+            s7_1 += x1_7.Y * w1_1.Y;
+            s7_1 += x1_7.Z * w1_1.Z;
+            s7_1 += x1_7.W * w1_1.W;
+            s7_2 += x1_7.X * w1_2.X;
+            s7_2 += x1_7.Y * w1_2.Y;
+            s7_2 += x1_7.Z * w1_2.Z;
+            s7_2 += x1_7.W * w1_2.W;
+            s7_3 += x1_7.X * w1_3.X;
+            s7_3 += x1_7.Y * w1_3.Y;
+            s7_3 += x1_7.Z * w1_3.Z;
+            s7_3 += x1_7.W * w1_3.W;
+            xAt += step;
+        }
+
+        if (v - j < k4)
+        {
+            // The last, partial burst: weight vectors past K load as zero and the copy zero-filled the stage there, so a
+            // padded product is 0 * 0, never a stale value times zero (Inf * 0 would be NaN).
+            Float4 w0_0 = v < k4 ? wBase[wRow0 + v] : default;
+            Float4 w0_1 = v < k4 ? wBase[wRow1 + v] : default;
+            Float4 w0_2 = v < k4 ? wBase[wRow2 + v] : default;
+            Float4 w0_3 = v < k4 ? wBase[wRow3 + v] : default;
+            Float4 w1_0 = v + half < k4 ? wBase[wRow0 + v + half] : default;
+            Float4 w1_1 = v + half < k4 ? wBase[wRow1 + v + half] : default;
+            Float4 w1_2 = v + half < k4 ? wBase[wRow2 + v + half] : default;
+            Float4 w1_3 = v + half < k4 ? wBase[wRow3 + v + half] : default;
+            // As in the streamed kernel: an empty inline-PTX use of each weight vector keeps ILGPU from placing its load next
+            // to its first product, and the warp barrier (it orders memory) keeps ptxas from sinking any below it: the
+            // burst's weight requests leave together, ahead of the chunk barrier and the shared loads.
+            if (CudaAsm.IsSupported)
+            {
+                CudaAsm.Emit("// w %0", w0_0.X);
+                CudaAsm.Emit("// w %0", w0_1.X);
+                CudaAsm.Emit("// w %0", w0_2.X);
+                CudaAsm.Emit("// w %0", w0_3.X);
+                CudaAsm.Emit("// w %0", w1_0.X);
+                CudaAsm.Emit("// w %0", w1_1.X);
+                CudaAsm.Emit("// w %0", w1_2.X);
+                CudaAsm.Emit("// w %0", w1_3.X);
+            }
+
+            Warp.Barrier();
+            if (left == 0)
+            {
+                // A new chunk: its copies have landed (this thread's by the wait, the others' by the barrier), and every warp
+                // is done with the previous chunk, whose stage the copy of the next chunk now overwrites while this one is
+                // read. The burst's weight loads are already in flight across the barrier.
+                if (asyncCopy)
+                {
+                    CudaAsm.Emit("cp.async.wait_group 0;");
+                }
+
+                Group.Barrier();
+                if (chunk + 1 < chunks)
+                {
+                    GemvNkStagedCopy(a4, stage, aPointer, asyncCopy, chunk + 1, k4, staged, tid, threads);
+                }
+
+                xAt = ((chunk & 1) * 1024) + xRow;
+                chunk++;
+                left = burstsPerChunk;
+            }
+
+            left--;
+            // One view per batch, so a row's offset is a constant byte offset of its address (indexing the stage with
+            // xAt + constant made a 32-bit add, a widening product and an address register per load).
+            // Batch 0 of the burst: this lane's 8 activation rows at its vector, from the staged chunk.
+            var xs0 = stage.SubView(xAt);
+            Float4 x0_0 = xs0[0];
+            Float4 x0_1 = xs0[64];
+            Float4 x0_2 = xs0[128];
+            Float4 x0_3 = xs0[192];
+            Float4 x0_4 = xs0[256];
+            Float4 x0_5 = xs0[320];
+            Float4 x0_6 = xs0[384];
+            Float4 x0_7 = xs0[448];
+            s0_0 += x0_0.X * w0_0.X;
+            s0_0 += x0_0.Y * w0_0.Y;
+            s0_0 += x0_0.Z * w0_0.Z;
+            s0_0 += x0_0.W * w0_0.W;
+            s0_1 += x0_0.X * w0_1.X;
+            s0_1 += x0_0.Y * w0_1.Y;
+            s0_1 += x0_0.Z * w0_1.Z;
+            s0_1 += x0_0.W * w0_1.W;
+            s0_2 += x0_0.X * w0_2.X;
+            s0_2 += x0_0.Y * w0_2.Y;
+            s0_2 += x0_0.Z * w0_2.Z;
+            s0_2 += x0_0.W * w0_2.W;
+            s0_3 += x0_0.X * w0_3.X;
+            s0_3 += x0_0.Y * w0_3.Y;
+            s0_3 += x0_0.Z * w0_3.Z;
+            s0_3 += x0_0.W * w0_3.W;
+            s1_0 += x0_1.X * w0_0.X;
+            s1_0 += x0_1.Y * w0_0.Y;
+            s1_0 += x0_1.Z * w0_0.Z;
+            s1_0 += x0_1.W * w0_0.W;
+            s1_1 += x0_1.X * w0_1.X;
+            s1_1 += x0_1.Y * w0_1.Y;
+            s1_1 += x0_1.Z * w0_1.Z;
+            s1_1 += x0_1.W * w0_1.W;
+            s1_2 += x0_1.X * w0_2.X;
+            s1_2 += x0_1.Y * w0_2.Y;
+            s1_2 += x0_1.Z * w0_2.Z;
+            s1_2 += x0_1.W * w0_2.W;
+            s1_3 += x0_1.X * w0_3.X;
+            s1_3 += x0_1.Y * w0_3.Y;
+            s1_3 += x0_1.Z * w0_3.Z;
+            s1_3 += x0_1.W * w0_3.W;
+            s2_0 += x0_2.X * w0_0.X;
+            s2_0 += x0_2.Y * w0_0.Y;
+            s2_0 += x0_2.Z * w0_0.Z;
+            s2_0 += x0_2.W * w0_0.W;
+            s2_1 += x0_2.X * w0_1.X;
+            s2_1 += x0_2.Y * w0_1.Y;
+            s2_1 += x0_2.Z * w0_1.Z;
+            s2_1 += x0_2.W * w0_1.W;
+            s2_2 += x0_2.X * w0_2.X;
+            s2_2 += x0_2.Y * w0_2.Y;
+            s2_2 += x0_2.Z * w0_2.Z;
+            s2_2 += x0_2.W * w0_2.W;
+            s2_3 += x0_2.X * w0_3.X;
+            s2_3 += x0_2.Y * w0_3.Y;
+            s2_3 += x0_2.Z * w0_3.Z;
+            s2_3 += x0_2.W * w0_3.W;
+            s3_0 += x0_3.X * w0_0.X;
+            s3_0 += x0_3.Y * w0_0.Y;
+            s3_0 += x0_3.Z * w0_0.Z;
+            s3_0 += x0_3.W * w0_0.W;
+            s3_1 += x0_3.X * w0_1.X;
+            s3_1 += x0_3.Y * w0_1.Y;
+            s3_1 += x0_3.Z * w0_1.Z;
+            s3_1 += x0_3.W * w0_1.W;
+            s3_2 += x0_3.X * w0_2.X;
+            s3_2 += x0_3.Y * w0_2.Y;
+            s3_2 += x0_3.Z * w0_2.Z;
+            s3_2 += x0_3.W * w0_2.W;
+            s3_3 += x0_3.X * w0_3.X;
+            s3_3 += x0_3.Y * w0_3.Y;
+            s3_3 += x0_3.Z * w0_3.Z;
+            s3_3 += x0_3.W * w0_3.W;
+            s4_0 += x0_4.X * w0_0.X;
+            s4_0 += x0_4.Y * w0_0.Y;
+            s4_0 += x0_4.Z * w0_0.Z;
+            s4_0 += x0_4.W * w0_0.W;
+            s4_1 += x0_4.X * w0_1.X;
+            s4_1 += x0_4.Y * w0_1.Y;
+            s4_1 += x0_4.Z * w0_1.Z;
+            s4_1 += x0_4.W * w0_1.W;
+            s4_2 += x0_4.X * w0_2.X;
+            s4_2 += x0_4.Y * w0_2.Y;
+            s4_2 += x0_4.Z * w0_2.Z;
+            s4_2 += x0_4.W * w0_2.W;
+            s4_3 += x0_4.X * w0_3.X;
+            s4_3 += x0_4.Y * w0_3.Y;
+            s4_3 += x0_4.Z * w0_3.Z;
+            s4_3 += x0_4.W * w0_3.W;
+            s5_0 += x0_5.X * w0_0.X;
+            s5_0 += x0_5.Y * w0_0.Y;
+            s5_0 += x0_5.Z * w0_0.Z;
+            s5_0 += x0_5.W * w0_0.W;
+            s5_1 += x0_5.X * w0_1.X;
+            s5_1 += x0_5.Y * w0_1.Y;
+            s5_1 += x0_5.Z * w0_1.Z;
+            s5_1 += x0_5.W * w0_1.W;
+            s5_2 += x0_5.X * w0_2.X;
+            s5_2 += x0_5.Y * w0_2.Y;
+            s5_2 += x0_5.Z * w0_2.Z;
+            s5_2 += x0_5.W * w0_2.W;
+            s5_3 += x0_5.X * w0_3.X;
+            s5_3 += x0_5.Y * w0_3.Y;
+            s5_3 += x0_5.Z * w0_3.Z;
+            s5_3 += x0_5.W * w0_3.W;
+            s6_0 += x0_6.X * w0_0.X;
+            s6_0 += x0_6.Y * w0_0.Y;
+            s6_0 += x0_6.Z * w0_0.Z;
+            s6_0 += x0_6.W * w0_0.W;
+            s6_1 += x0_6.X * w0_1.X;
+            s6_1 += x0_6.Y * w0_1.Y;
+            s6_1 += x0_6.Z * w0_1.Z;
+            s6_1 += x0_6.W * w0_1.W;
+            s6_2 += x0_6.X * w0_2.X;
+            s6_2 += x0_6.Y * w0_2.Y;
+            s6_2 += x0_6.Z * w0_2.Z;
+            s6_2 += x0_6.W * w0_2.W;
+            s6_3 += x0_6.X * w0_3.X;
+            s6_3 += x0_6.Y * w0_3.Y;
+            s6_3 += x0_6.Z * w0_3.Z;
+            s6_3 += x0_6.W * w0_3.W;
+            s7_0 += x0_7.X * w0_0.X;
+            s7_0 += x0_7.Y * w0_0.Y;
+            s7_0 += x0_7.Z * w0_0.Z;
+            s7_0 += x0_7.W * w0_0.W;
+            s7_1 += x0_7.X * w0_1.X;
+            s7_1 += x0_7.Y * w0_1.Y;
+            s7_1 += x0_7.Z * w0_1.Z;
+            s7_1 += x0_7.W * w0_1.W;
+            s7_2 += x0_7.X * w0_2.X;
+            s7_2 += x0_7.Y * w0_2.Y;
+            s7_2 += x0_7.Z * w0_2.Z;
+            s7_2 += x0_7.W * w0_2.W;
+            s7_3 += x0_7.X * w0_3.X;
+            s7_3 += x0_7.Y * w0_3.Y;
+            s7_3 += x0_7.Z * w0_3.Z;
+            s7_3 += x0_7.W * w0_3.W;
+            // Batch 1 of the burst: this lane's 8 activation rows at its vector, from the staged chunk.
+            var xs1 = stage.SubView(xAt + half);
+            Float4 x1_0 = xs1[0];
+            Float4 x1_1 = xs1[64];
+            Float4 x1_2 = xs1[128];
+            Float4 x1_3 = xs1[192];
+            Float4 x1_4 = xs1[256];
+            Float4 x1_5 = xs1[320];
+            Float4 x1_6 = xs1[384];
+            Float4 x1_7 = xs1[448];
+            s0_0 += x1_0.X * w1_0.X;
+            s0_0 += x1_0.Y * w1_0.Y;
+            s0_0 += x1_0.Z * w1_0.Z;
+            s0_0 += x1_0.W * w1_0.W;
+            s0_1 += x1_0.X * w1_1.X;
+            s0_1 += x1_0.Y * w1_1.Y;
+            s0_1 += x1_0.Z * w1_1.Z;
+            s0_1 += x1_0.W * w1_1.W;
+            s0_2 += x1_0.X * w1_2.X;
+            s0_2 += x1_0.Y * w1_2.Y;
+            s0_2 += x1_0.Z * w1_2.Z;
+            s0_2 += x1_0.W * w1_2.W;
+            s0_3 += x1_0.X * w1_3.X;
+            s0_3 += x1_0.Y * w1_3.Y;
+            s0_3 += x1_0.Z * w1_3.Z;
+            s0_3 += x1_0.W * w1_3.W;
+            s1_0 += x1_1.X * w1_0.X;
+            s1_0 += x1_1.Y * w1_0.Y;
+            s1_0 += x1_1.Z * w1_0.Z;
+            s1_0 += x1_1.W * w1_0.W;
+            s1_1 += x1_1.X * w1_1.X;
+            s1_1 += x1_1.Y * w1_1.Y;
+            s1_1 += x1_1.Z * w1_1.Z;
+            s1_1 += x1_1.W * w1_1.W;
+            s1_2 += x1_1.X * w1_2.X;
+            s1_2 += x1_1.Y * w1_2.Y;
+            s1_2 += x1_1.Z * w1_2.Z;
+            s1_2 += x1_1.W * w1_2.W;
+            s1_3 += x1_1.X * w1_3.X;
+            s1_3 += x1_1.Y * w1_3.Y;
+            s1_3 += x1_1.Z * w1_3.Z;
+            s1_3 += x1_1.W * w1_3.W;
+            s2_0 += x1_2.X * w1_0.X;
+            s2_0 += x1_2.Y * w1_0.Y;
+            s2_0 += x1_2.Z * w1_0.Z;
+            s2_0 += x1_2.W * w1_0.W;
+            s2_1 += x1_2.X * w1_1.X;
+            s2_1 += x1_2.Y * w1_1.Y;
+            s2_1 += x1_2.Z * w1_1.Z;
+            s2_1 += x1_2.W * w1_1.W;
+            s2_2 += x1_2.X * w1_2.X;
+            s2_2 += x1_2.Y * w1_2.Y;
+            s2_2 += x1_2.Z * w1_2.Z;
+            s2_2 += x1_2.W * w1_2.W;
+            s2_3 += x1_2.X * w1_3.X;
+            s2_3 += x1_2.Y * w1_3.Y;
+            s2_3 += x1_2.Z * w1_3.Z;
+            s2_3 += x1_2.W * w1_3.W;
+            s3_0 += x1_3.X * w1_0.X;
+            s3_0 += x1_3.Y * w1_0.Y;
+            s3_0 += x1_3.Z * w1_0.Z;
+            s3_0 += x1_3.W * w1_0.W;
+            s3_1 += x1_3.X * w1_1.X;
+            s3_1 += x1_3.Y * w1_1.Y;
+            s3_1 += x1_3.Z * w1_1.Z;
+            s3_1 += x1_3.W * w1_1.W;
+            s3_2 += x1_3.X * w1_2.X;
+            s3_2 += x1_3.Y * w1_2.Y;
+            s3_2 += x1_3.Z * w1_2.Z;
+            s3_2 += x1_3.W * w1_2.W;
+            s3_3 += x1_3.X * w1_3.X;
+            s3_3 += x1_3.Y * w1_3.Y;
+            s3_3 += x1_3.Z * w1_3.Z;
+            s3_3 += x1_3.W * w1_3.W;
+            s4_0 += x1_4.X * w1_0.X;
+            s4_0 += x1_4.Y * w1_0.Y;
+            s4_0 += x1_4.Z * w1_0.Z;
+            s4_0 += x1_4.W * w1_0.W;
+            s4_1 += x1_4.X * w1_1.X;
+            s4_1 += x1_4.Y * w1_1.Y;
+            s4_1 += x1_4.Z * w1_1.Z;
+            s4_1 += x1_4.W * w1_1.W;
+            s4_2 += x1_4.X * w1_2.X;
+            s4_2 += x1_4.Y * w1_2.Y;
+            s4_2 += x1_4.Z * w1_2.Z;
+            s4_2 += x1_4.W * w1_2.W;
+            s4_3 += x1_4.X * w1_3.X;
+            s4_3 += x1_4.Y * w1_3.Y;
+            s4_3 += x1_4.Z * w1_3.Z;
+            s4_3 += x1_4.W * w1_3.W;
+            s5_0 += x1_5.X * w1_0.X;
+            s5_0 += x1_5.Y * w1_0.Y;
+            s5_0 += x1_5.Z * w1_0.Z;
+            s5_0 += x1_5.W * w1_0.W;
+            s5_1 += x1_5.X * w1_1.X;
+            s5_1 += x1_5.Y * w1_1.Y;
+            s5_1 += x1_5.Z * w1_1.Z;
+            s5_1 += x1_5.W * w1_1.W;
+            s5_2 += x1_5.X * w1_2.X;
+            s5_2 += x1_5.Y * w1_2.Y;
+            s5_2 += x1_5.Z * w1_2.Z;
+            s5_2 += x1_5.W * w1_2.W;
+            s5_3 += x1_5.X * w1_3.X;
+            s5_3 += x1_5.Y * w1_3.Y;
+            s5_3 += x1_5.Z * w1_3.Z;
+            s5_3 += x1_5.W * w1_3.W;
+            s6_0 += x1_6.X * w1_0.X;
+            s6_0 += x1_6.Y * w1_0.Y;
+            s6_0 += x1_6.Z * w1_0.Z;
+            s6_0 += x1_6.W * w1_0.W;
+            s6_1 += x1_6.X * w1_1.X;
+            s6_1 += x1_6.Y * w1_1.Y;
+            s6_1 += x1_6.Z * w1_1.Z;
+            s6_1 += x1_6.W * w1_1.W;
+            s6_2 += x1_6.X * w1_2.X;
+            s6_2 += x1_6.Y * w1_2.Y;
+            s6_2 += x1_6.Z * w1_2.Z;
+            s6_2 += x1_6.W * w1_2.W;
+            s6_3 += x1_6.X * w1_3.X;
+            s6_3 += x1_6.Y * w1_3.Y;
+            s6_3 += x1_6.Z * w1_3.Z;
+            s6_3 += x1_6.W * w1_3.W;
+            s7_0 += x1_7.X * w1_0.X;
+            s7_0 += x1_7.Y * w1_0.Y;
+            s7_0 += x1_7.Z * w1_0.Z;
+            s7_0 += x1_7.W * w1_0.W;
+            s7_1 += x1_7.X * w1_1.X;
+            s7_1 += x1_7.Y * w1_1.Y;
+            s7_1 += x1_7.Z * w1_1.Z;
+            s7_1 += x1_7.W * w1_1.W;
+            s7_2 += x1_7.X * w1_2.X;
+            s7_2 += x1_7.Y * w1_2.Y;
+            s7_2 += x1_7.Z * w1_2.Z;
+            s7_2 += x1_7.W * w1_2.W;
+            s7_3 += x1_7.X * w1_3.X;
+            s7_3 += x1_7.Y * w1_3.Y;
+            s7_3 += x1_7.Z * w1_3.Z;
+            s7_3 += x1_7.W * w1_3.W;
             xAt += step;
         }
 

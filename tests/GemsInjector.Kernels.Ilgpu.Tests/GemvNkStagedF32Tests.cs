@@ -14,8 +14,8 @@ using Xunit.Abstractions;
 namespace GemsInjector.Kernels.Ilgpu.Tests;
 
 /// <summary>
-/// The float32 [N, K] GEMV for 9–16 rows with the activations staged in shared memory (<see cref="GemmFastKernels.GemvNkStagedF32"/>,
-/// <c>GEMS_GEMV_F32_WIDE=staged</c>): through the facade on the default simulator (4-lane warps: bursts of 4 vectors, 16
+/// The float32 [N, K] GEMV for 9–16 rows with the activations staged in shared memory (<c>GemvNkStagedF32</c>, bursts of one and two
+/// batches: <c>GEMS_GEMV_F32_WIDE=staged</c> and <c>staged2</c>): through the facade on the default simulator (4-lane warps: bursts of 4 vectors, 16
 /// per chunk) and on the warp-32 simulator (the CUDA lane layout: lane halves of 16, 2 bursts per chunk, the four-step
 /// lane sum), every element against float64; ragged M, N and K (K below a burst, 4 · odd, several chunks with a short
 /// last one); biases and alpha / beta; NaN and ±Inf; the setting, the routing, the plan and the PTX.
@@ -93,32 +93,41 @@ public sealed class GemvNkStagedF32Tests : KernelTestBase, IClassFixture<Warp32S
     [InlineData(16, 4, 50)]
     public void StagedMatchesFloat64(int m, int k, int n)
     {
+        foreach (var wide in new[] { GemvF32Wide.Staged, GemvF32Wide.Staged2 })
+        {
+            K.GemvF32WideKernel = wide;
+            StagedCase(m, k, n, wide);
+        }
+    }
+
+    private void StagedCase(int m, int k, int n, GemvF32Wide wide)
+    {
         int seed = 13100 + (m * 1000) + k + n;
         var a = Random(seed, m * k);
         var b = Random(seed + 1, k * n);
         var aView = Upload(a);
         var bView = Upload(b);
         Assert.True(K.UsesGemvNkStagedF32(aView, bView, m, k), "an aligned 9–16-row [N, K] product must take the staged GEMV under `staged`");
-        output.WriteLine($"seed {seed}: {m}x{k}x{n}, {GemvNkStagedLaunch.Plan(new GemvShape { M = m, N = n, K = k }, Device.WarpSize).GridDim.X} groups");
+        output.WriteLine($"{wide}, seed {seed}: {m}x{k}x{n}, {GemvNkStagedLaunch.Plan(new GemvShape { M = m, N = n, K = k }, Device.WarpSize).GridDim.X} groups");
 
         var (c, whole) = PoisonedWithSentinel(m * n);
         K.Mm(aView, bView, c, m, k, n, transposeB: true);
         var got = Download(whole);
-        AssertClose(got[..(m * n)], Reference(a, b, m, k, n, 1f, 0f, null, false), RtolF32, Atol * k, "staged mm", seed);
+        AssertClose(got[..(m * n)], Reference(a, b, m, k, n, 1f, 0f, null, false), RtolF32, Atol * k, $"{wide} mm", seed);
         AssertSentinel(got, m * n);
 
         var row = Random(seed + 2, n);
         (c, whole) = PoisonedWithSentinel(m * n);
         K.Addmm(Upload(row), aView, bView, c, m, k, n, beta: -1.25f, alpha: 0.75f, transposeB: true);
         got = Download(whole);
-        AssertClose(got[..(m * n)], Reference(a, b, m, k, n, 0.75f, -1.25f, row, false), RtolF32, Atol * k, "staged addmm row bias", seed);
+        AssertClose(got[..(m * n)], Reference(a, b, m, k, n, 0.75f, -1.25f, row, false), RtolF32, Atol * k, $"{wide} addmm row bias", seed);
         AssertSentinel(got, m * n);
 
         var full = Random(seed + 3, m * n);
         (c, whole) = PoisonedWithSentinel(m * n);
         K.Addmm(Upload(full), aView, bView, c, m, k, n, beta: 0.5f, alpha: -2f, transposeB: true);
         got = Download(whole);
-        AssertClose(got[..(m * n)], Reference(a, b, m, k, n, -2f, 0.5f, full, true), RtolF32, Atol * k, "staged addmm matrix bias", seed);
+        AssertClose(got[..(m * n)], Reference(a, b, m, k, n, -2f, 0.5f, full, true), RtolF32, Atol * k, $"{wide} addmm matrix bias", seed);
         AssertSentinel(got, m * n);
     }
 
@@ -134,10 +143,14 @@ public sealed class GemvNkStagedF32Tests : KernelTestBase, IClassFixture<Warp32S
         var a = Random(seed, m * k);
         var b = Random(seed + 1, k * n);
         PlantNaNAndInf(a, b, m, k, n);
-        var (c, whole) = PoisonedWithSentinel(m * n);
-        K.Mm(Upload(a), Upload(b), c, m, k, n, transposeB: true);
-        var got = Download(whole);
-        AssertNaNAndInf(got, Reference(a, b, m, k, n, 1f, 0f, null, false), m * n, k, seed);
+        foreach (var wide in new[] { GemvF32Wide.Staged, GemvF32Wide.Staged2 })
+        {
+            K.GemvF32WideKernel = wide;
+            var (c, whole) = PoisonedWithSentinel(m * n);
+            K.Mm(Upload(a), Upload(b), c, m, k, n, transposeB: true);
+            var got = Download(whole);
+            AssertNaNAndInf(got, Reference(a, b, m, k, n, 1f, 0f, null, false), m * n, k, seed);
+        }
     }
 
     private static void PlantNaNAndInf(float[] a, float[] b, int m, int k, int n)
@@ -179,9 +192,13 @@ public sealed class GemvNkStagedF32Tests : KernelTestBase, IClassFixture<Warp32S
         var b = Random(seed + 1, k * n);
         var bias = Random(seed + 2, m * n);
         var g = new GemvShape { M = m, N = n, K = k, Alpha = 0.5f, Beta = 2f, HasBias = 1, BiasStrideM = n };
-        var got = RunOnWarp32(a, b, bias, g);
-        AssertClose(got[..(m * n)], Reference(a, b, m, k, n, 0.5f, 2f, bias, true), RtolF32, Atol * k, "warp-32 staged GEMV", seed);
-        AssertSentinel(got, m * n);
+        var expected = Reference(a, b, m, k, n, 0.5f, 2f, bias, true);
+        foreach (int burst in new[] { 1, 2 })
+        {
+            var got = RunOnWarp32(a, b, bias, g, burst);
+            AssertClose(got[..(m * n)], expected, RtolF32, Atol * k, $"warp-32 staged GEMV, burst {burst}", seed);
+            AssertSentinel(got, m * n);
+        }
     }
 
     /// <summary>NaN and ±Inf on the warp-32 layout (the partial burst is 18 of 32 vectors there).</summary>
@@ -194,11 +211,14 @@ public sealed class GemvNkStagedF32Tests : KernelTestBase, IClassFixture<Warp32S
         var b = Random(seed + 1, Kd * N);
         PlantNaNAndInf(a, b, M, Kd, N);
         var g = new GemvShape { M = M, N = N, K = Kd, Alpha = 1f };
-        var got = RunOnWarp32(a, b, Random(seed + 2, N), g);
-        AssertNaNAndInf(got, Reference(a, b, M, Kd, N, 1f, 0f, null, false), M * N, Kd, seed);
+        var expected = Reference(a, b, M, Kd, N, 1f, 0f, null, false);
+        foreach (int burst in new[] { 1, 2 })
+        {
+            AssertNaNAndInf(RunOnWarp32(a, b, Random(seed + 2, N), g, burst), expected, M * N, Kd, seed);
+        }
     }
 
-    private float[] RunOnWarp32(float[] a, float[] b, float[] bias, GemvShape g)
+    private float[] RunOnWarp32(float[] a, float[] b, float[] bias, GemvShape g, int burst)
     {
         var acc = warp32.Accelerator;
         Assert.True(GemvNkStagedLaunch.Fits(acc.WarpSize, acc.MaxNumThreadsPerGroup));
@@ -208,7 +228,10 @@ public sealed class GemvNkStagedF32Tests : KernelTestBase, IClassFixture<Warp32S
         using var bBuffer = acc.Allocate1D(b);
         using var biasBuffer = acc.Allocate1D(bias);
         using var cBuffer = acc.Allocate1D(Enumerable.Repeat(float.NaN, g.M * g.N).Concat(Enumerable.Repeat(Sentinel, 64)).ToArray());
-        acc.LoadStreamKernel<ArrayView<Float4>, ArrayView<Float4>, ArrayView<float>, ArrayView<float>, GemvShape, long>(GemmFastKernels.GemvNkStagedF32)(
+        var kernel = burst == 1
+            ? acc.LoadStreamKernel<ArrayView<Float4>, ArrayView<Float4>, ArrayView<float>, ArrayView<float>, GemvShape, long>(GemmFastKernels.GemvNkStagedF32<Const1>)
+            : acc.LoadStreamKernel<ArrayView<Float4>, ArrayView<Float4>, ArrayView<float>, ArrayView<float>, GemvShape, long>(GemmFastKernels.GemvNkStagedF32<Const2>);
+        kernel(
             config, aBuffer.View.AsContiguous().Cast<Float4>(), bBuffer.View.AsContiguous().Cast<Float4>(), biasBuffer.View.AsContiguous(),
             cBuffer.View.AsContiguous().SubView(0, g.M * g.N), g, 0L);
         acc.Synchronize();
@@ -223,6 +246,10 @@ public sealed class GemvNkStagedF32Tests : KernelTestBase, IClassFixture<Warp32S
         Assert.True(K.UsesGemvNkStagedF32(a, b, 9, 8));
         Assert.True(K.UsesGemvNkStagedF32(a, b, 12, 8));
         Assert.True(K.UsesGemvNkStagedF32(a, b, 16, 8));
+        K.GemvF32WideKernel = GemvF32Wide.Staged2;
+        Assert.True(K.UsesGemvNkStagedF32(a, b, 12, 8));
+        Assert.False(K.UsesGemvNkStagedF32(a, b, 8, 8));
+        K.GemvF32WideKernel = GemvF32Wide.Staged;
         Assert.False(K.UsesGemvNkStagedF32(a, b, 8, 8));
         Assert.False(K.UsesGemvNkStagedF32(a, b, 1, 8));
         Assert.False(K.UsesGemvNkStagedF32(a, b, 17, 8));
@@ -243,6 +270,8 @@ public sealed class GemvNkStagedF32Tests : KernelTestBase, IClassFixture<Warp32S
     [Theory]
     [InlineData("staged", nameof(GemvF32Wide.Staged))]
     [InlineData(" STAGED ", nameof(GemvF32Wide.Staged))]
+    [InlineData("staged2", nameof(GemvF32Wide.Staged2))]
+    [InlineData(" Staged2", nameof(GemvF32Wide.Staged2))]
     [InlineData("stream", nameof(GemvF32Wide.Stream))]
     [InlineData(null, nameof(GemvF32Wide.Stream))]
     [InlineData("", nameof(GemvF32Wide.Stream))]
@@ -268,40 +297,43 @@ public sealed class GemvNkStagedF32Tests : KernelTestBase, IClassFixture<Warp32S
         Assert.False(GemvNkStagedLaunch.Fits(32, 64));
         Assert.False(GemvNkStagedLaunch.Fits(3, 1024));
         Assert.False(GemvNkStagedLaunch.Fits(128, 1024));
+        Assert.Equal((6, 4), (GemvNkStagedLaunch.GroupsPerSm(1), GemvNkStagedLaunch.GroupsPerSm(2)));
     }
 
     /// <summary>
-    /// sm_90 PTX at the launch bounds the facade asks for (128 threads, <see cref="GemvNkStagedLaunch.GroupsPerSm"/> groups
-    /// per SM): 16-byte global loads for the weight (a burst's 8 ahead of the warp barrier with no float arithmetic among
+    /// sm_90 PTX of both bursts at the launch bounds the facade asks for (128 threads, <see cref="GemvNkStagedLaunch.GroupsPerSm"/>
+    /// groups per SM): 16-byte global loads for the weight (a burst's 4 or 8 ahead of the warp barrier with no float arithmetic among
     /// them, in the whole-burst loop and the tail), cp.async for A, 16-byte shared loads for the staged activations (8 per
     /// batch), no local memory.
     /// </summary>
-    [Fact]
-    public void StagedPtxLoadsSixteenBytesAndStagesA()
+    [Theory]
+    [InlineData(typeof(Const1), 1)]
+    [InlineData(typeof(Const2), 2)]
+    public void StagedPtxLoadsSixteenBytesAndStagesA(Type burstType, int batches)
     {
-        var kernel = typeof(GemmFastKernels).GetMethod(nameof(GemmFastKernels.GemvNkStagedF32))!;
+        var kernel = typeof(GemmFastKernels).GetMethod(nameof(GemmFastKernels.GemvNkStagedF32))!.MakeGenericMethod(burstType);
         using var context = Context.Create(b => b.Optimize(IlgpuDevice.CudaOptimization));
         using var backend = new PTXBackend(context, new CudaCapabilityContext(CudaArchitecture.SM_90),
             CudaArchitecture.SM_90, CudaInstructionSet.ISA_80, nvvmAPI: null);
-        var bounds = new KernelSpecialization(GemmFastKernels.GemvNkStagedWarps * 32, GemvNkStagedLaunch.GroupsPerSm);
+        var bounds = new KernelSpecialization(GemmFastKernels.GemvNkStagedWarps * 32, GemvNkStagedLaunch.GroupsPerSm(batches));
         string ptx = ((PTXCompiledKernel)backend.Compile(EntryPointDescription.FromExplicitlyGroupedKernel(kernel), bounds)).PTXAssembly;
         string? dump = Environment.GetEnvironmentVariable("GEMS_PTX_DUMP_DIR");
         if (!string.IsNullOrEmpty(dump))
         {
             Directory.CreateDirectory(dump);
-            File.WriteAllText(Path.Combine(dump, "GemvNkStagedF32.ptx"), ptx);
+            File.WriteAllText(Path.Combine(dump, $"GemvNkStagedF32_Const{batches}.ptx"), ptx);
         }
 
-        int burst = GemmFastKernels.GemvNkStagedBurst * 4;
+        int burst = batches * 4;
         int globalVectors = Regex.Matches(ptx, @"ld\.global(\.nc)?\.v4\.f32").Count;
         int sharedVectors = Regex.Matches(ptx, @"ld\.shared\.v4\.f32").Count;
         int asyncCopies = Regex.Matches(ptx, @"cp\.async\.cg\.shared\.global").Count;
-        output.WriteLine($"GemvNkStagedF32: {globalVectors} global v4 loads, {sharedVectors} shared v4 loads, {asyncCopies} cp.async, {ptx.Length} chars");
+        output.WriteLine($"GemvNkStagedF32<{batches}>: {globalVectors} global v4 loads, {sharedVectors} shared v4 loads, {asyncCopies} cp.async, {ptx.Length} chars");
         Assert.Contains($".maxntid {GemmFastKernels.GemvNkStagedWarps * 32}, 1, 1", ptx, StringComparison.Ordinal);
-        Assert.Contains($".minnctapersm {GemvNkStagedLaunch.GroupsPerSm}", ptx, StringComparison.Ordinal);
+        Assert.Contains($".minnctapersm {GemvNkStagedLaunch.GroupsPerSm(batches)}", ptx, StringComparison.Ordinal);
         PtxLocalSlots.AssertNone(ptx, "GemvNkStagedF32");
         Assert.True(globalVectors >= 2 * burst, $"expected a burst's {burst} 16-byte weight loads in the loop and the tail, found {globalVectors}");
-        Assert.True(sharedVectors >= 2 * GemmFastKernels.GemvNkStagedBurst * 8, $"expected 8 16-byte shared loads per batch in the loop and the tail, found {sharedVectors}");
+        Assert.True(sharedVectors >= 2 * batches * 8, $"expected 8 16-byte shared loads per batch in the loop and the tail, found {sharedVectors}");
         Assert.True(asyncCopies >= 1, "A is not copied by cp.async");
 
         int fence = ptx.IndexOf("bar.warp.sync", StringComparison.Ordinal);

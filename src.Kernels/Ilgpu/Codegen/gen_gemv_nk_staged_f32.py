@@ -15,11 +15,13 @@ HALF_ROWS = 8         # activation rows per lane half: rows 8h .. 8h + 7
 ROWS = 2 * HALF_ROWS  # activation rows staged per chunk (the most the kernel takes)
 CHUNK_VECTORS = 64    # 16-byte vectors of K per staged chunk (256 floats): 16 KB per stage at 16 rows
 STAGES = 2
-# Batches per burst: a batch is one 16-byte vector per lane of each of the warp's weight rows (a warp reads half a warp
-# of vectors, both lane halves the same ones); a burst requests this many batches at once before its products. Offline
-# ptxas 11.8 (sm_90, 128 threads): 1 batch is 96 registers unbounded and 80 without spills at 6 groups per SM (24
-# warps, 1 KB of weight each in flight); 2 batches are 118 unbounded (4 groups, 16 warps of 2 KB) and spill at 5 groups.
-# Run 78 lost by trading warps for a deeper queue per warp, so one batch and more warps.
+# Batches per burst (the kernel's type argument): a batch is one 16-byte vector per lane of each of the warp's weight
+# rows (a warp reads half a warp of vectors, both lane halves the same ones); a burst requests this many batches at once
+# before its products. Offline ptxas 11.8 (sm_90, 128 threads): 1 batch is 80 registers (6 groups per SM: 24 warps,
+# 1 KB of weight each in flight); 2 batches are 118 (4 groups: 16 warps of 2 KB) and spill at 5 groups. Run 78 lost
+# by trading warps for a deeper queue per warp, but there the warps also hid L2 activation reads that are now shared
+# loads: both forms are built, `staged` (1) and `staged2` (2), for the GPU to decide.
+BURSTS = [1, 2]
 BURST = 1
 SHUFFLE_OFFSETS = [1, 2, 4, 8, 16]
 SHARED_FLOATS = STAGES * ROWS * CHUNK_VECTORS * 4
@@ -99,21 +101,39 @@ def burst(guard, indent):
     w(f"{p}xAt += step;")
 
 
-def kernel():
-    n = HALF_ROWS * WARP_COLUMNS
+def entry():
     w("    /// <summary>")
     w("    /// float32 decode GEMV for 9–16 rows, weight [N, K], with the activations staged in shared memory")
-    w("    /// (<c>GEMS_GEMV_F32_WIDE=staged</c>; notes and launch plan in <see cref=\"GemvNkStagedLaunch\"/>): a group owns")
-    w(f"    /// {COLUMNS} weight rows (output columns) and all of K, warp w the weight rows {WARP_COLUMNS}w .. {WARP_COLUMNS}w + {WARP_COLUMNS - 1}; lane (h, j) of a warp")
-    w(f"    /// multiplies activation rows {HALF_ROWS}h .. {HALF_ROWS}h + {HALF_ROWS - 1} by 16-byte vector j of a batch of those weight rows ({n} sums per lane).")
-    w(f"    /// The group copies A in chunks of {CHUNK_VECTORS * 4} floats per row into {STAGES} shared stages (cp.async on CUDA,")
-    w("    /// <paramref name=\"aPointer\"/> the device address of a4[0]; 0 copies synchronously), one chunk ahead of the one read.")
-    w("    /// One launch, no split-K; K a multiple of 4, both views 16-byte aligned, M of 1–16 (rows past M are neither staged")
-    w("    /// nor stored), groups of 4 warps of an even warp size that divides " + str(CHUNK_VECTORS) + ", with")
-    w(f"    /// <see cref=\"GemvNkStagedSharedFloats\"/> floats of dynamic shared memory.")
+    w("    /// (<c>GEMS_GEMV_F32_WIDE=staged</c> or <c>staged2</c>; notes and launch plan in <see cref=\"GemvNkStagedLaunch\"/>): a")
+    w(f"    /// group owns {COLUMNS} weight rows (output columns) and all of K, warp w the weight rows {WARP_COLUMNS}w .. {WARP_COLUMNS}w + {WARP_COLUMNS - 1}; lane (h, j)")
+    w(f"    /// of a warp multiplies activation rows {HALF_ROWS}h .. {HALF_ROWS}h + {HALF_ROWS - 1} by 16-byte vector j of a batch of those weight rows")
+    w(f"    /// ({HALF_ROWS * WARP_COLUMNS} sums per lane), <typeparamref name=\"TBurst\"/> batches requested at once. The group copies A in chunks of")
+    w(f"    /// {CHUNK_VECTORS * 4} floats per row into {STAGES} shared stages (cp.async on CUDA, <paramref name=\"aPointer\"/> the device address of")
+    w("    /// a4[0]; 0 copies synchronously), one chunk ahead of the one read. One launch, no split-K; K a multiple of 4, both")
+    w("    /// views 16-byte aligned, M of 1–16 (rows past M are neither staged nor stored), groups of 4 warps of an even warp")
+    w(f"    /// size that divides {CHUNK_VECTORS}, with <see cref=\"GemvNkStagedSharedFloats\"/> floats of dynamic shared memory.")
     w("    /// </summary>")
     w("    [IlgpuKernel]")
-    w("    public static void GemvNkStagedF32(ArrayView<Float4> a4, ArrayView<Float4> b4, ArrayView<float> bias, ArrayView<float> c, GemvShape g, long aPointer)")
+    for b in BURSTS:
+        w(f"    [IlgpuKernelVariant(typeof(Const{b}))]")
+    w("    public static void GemvNkStagedF32<TBurst>(ArrayView<Float4> a4, ArrayView<Float4> b4, ArrayView<float> bias, ArrayView<float> c, GemvShape g, long aPointer)")
+    w("        where TBurst : struct, IKernelConstant")
+    w("    {")
+    w("        int burst = default(TBurst).Value;")
+    for i, b in enumerate(BURSTS):
+        w(f"        {'if' if i == 0 else 'else if'} (burst == {b})")
+        w("        {")
+        w(f"            GemvNkStagedBody{b}(a4, b4, bias, c, g, aPointer);")
+        w("        }")
+    w("    }")
+
+
+def kernel():
+    n = HALF_ROWS * WARP_COLUMNS
+    w("")
+    w(f"    /// <summary>The staged [N, K] body requesting {BURST} batch{'es' if BURST > 1 else ''} of weight vectors at once.</summary>")
+    w("    [MethodImpl(MethodImplOptions.AggressiveInlining)]")
+    w(f"    private static void GemvNkStagedBody{BURST}(ArrayView<Float4> a4, ArrayView<Float4> b4, ArrayView<float> bias, ArrayView<float> c, GemvShape g, long aPointer)")
     w("    {")
     w("        var stage = SharedMemory.GetDynamic<float>().Cast<Float4>().AsAligned(16);")
     w("        bool asyncCopy = CudaAsm.IsSupported && aPointer != 0;")
@@ -268,25 +288,24 @@ w("namespace GemsInjector.Kernels.Ilgpu;")
 w("")
 w("internal static partial class GemmFastKernels")
 w("{")
-w(f"    /// <summary>Weight rows (output columns) per group of <see cref=\"GemvNkStagedF32\"/>.</summary>")
+w("    /// <summary>Weight rows (output columns) per group of <see cref=\"GemvNkStagedF32{TBurst}\"/>.</summary>")
 w(f"    public const int GemvNkStagedColumns = {COLUMNS};")
 w("")
-w(f"    /// <summary>Warps per group of <see cref=\"GemvNkStagedF32\"/> (each owns {WARP_COLUMNS} of the group's weight rows).</summary>")
+w(f"    /// <summary>Warps per group of <see cref=\"GemvNkStagedF32{{TBurst}}\"/> (each owns {WARP_COLUMNS} of the group's weight rows).</summary>")
 w(f"    public const int GemvNkStagedWarps = {WARPS};")
 w("")
-w(f"    /// <summary>Most activation rows of <see cref=\"GemvNkStagedF32\"/> (two lane halves of {HALF_ROWS}).</summary>")
+w(f"    /// <summary>Most activation rows of <see cref=\"GemvNkStagedF32{{TBurst}}\"/> (two lane halves of {HALF_ROWS}).</summary>")
 w(f"    public const int GemvNkStagedMaxRows = {ROWS};")
 w("")
-w(f"    /// <summary>16-byte vectors of K per staged chunk of <see cref=\"GemvNkStagedF32\"/> (a warp size must divide it).</summary>")
+w(f"    /// <summary>16-byte vectors of K per staged chunk of <see cref=\"GemvNkStagedF32{{TBurst}}\"/> (a warp size must divide it).</summary>")
 w(f"    public const int GemvNkStagedChunkVectors = {CHUNK_VECTORS};")
 w("")
-w(f"    /// <summary>Batches of weight vectors a warp of <see cref=\"GemvNkStagedF32\"/> requests at once.</summary>")
-w(f"    public const int GemvNkStagedBurst = {BURST};")
-w("")
-w(f"    /// <summary>Dynamic shared memory of <see cref=\"GemvNkStagedF32\"/> in floats: {STAGES} stages of {ROWS} rows × {CHUNK_VECTORS * 4} floats ({SHARED_FLOATS * 4 // 1024} KB).</summary>")
+w(f"    /// <summary>Dynamic shared memory of <see cref=\"GemvNkStagedF32{{TBurst}}\"/> in floats: {STAGES} stages of {ROWS} rows × {CHUNK_VECTORS * 4} floats ({SHARED_FLOATS * 4 // 1024} KB).</summary>")
 w(f"    public const int GemvNkStagedSharedFloats = {SHARED_FLOATS};")
 w("")
-kernel()
+entry()
+for BURST in BURSTS:
+    kernel()
 copy()
 w("}")
 
