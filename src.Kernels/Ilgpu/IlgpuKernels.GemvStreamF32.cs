@@ -21,6 +21,12 @@ public sealed partial class IlgpuKernels
     /// <summary>Runs an [N, K] product on <c>GemvNkStreamF32</c> (the caller checked <see cref="UsesGemvNkStreamF32"/>): one launch, no partials.</summary>
     private void GemvNkStreamF32(ArrayView<float> a, ArrayView<float> b, ArrayView<float> bias, ArrayView<float> c, GemvShape g)
     {
+        if (UsesGemvNkStagedF32(a, b, g.M, g.K))
+        {
+            GemvNkStagedF32(a, b, bias, c, g);
+            return;
+        }
+
         var (config, cap) = GemvNkStreamLaunch.Plan(g, device.WarpSize, device.MaxGroupSize, device.MultiprocessorCount);
         GemvNkStreamVariant(cap)(config, a.Cast<Float4>(), b.Cast<Float4>(), bias, c, g);
     }

@@ -1,0 +1,314 @@
+#!/usr/bin/env python3
+"""Generates src.Kernels/Ilgpu/GemmFastKernels.GemvNkStaged.g.cs: the float32 [N, K] GEMV for 9-16 rows with the
+activations staged in shared memory (GEMS_GEMV_F32_WIDE=staged under the stream setting). A group owns 16 weight rows
+(output columns) and all of K; its 4 warps take 4 weight rows each, and a lane (h, j) multiplies activation rows
+8h .. 8h + 7 by vector j of its warp's weight rows, so a lane holds 32 sums. The activations cross L2 -> SM once per
+group and chunk of K (cp.async into two shared stages), not once per 4 weight rows. Every operand and sum is its own
+variable (constant names: nothing indexed at run time, nothing in local memory). Launch plan and notes:
+IlgpuKernels.GemvNkStagedF32.cs. Run: python3 src.Kernels/Ilgpu/Codegen/gen_gemv_nk_staged_f32.py"""
+import os
+
+COLUMNS = 16          # weight rows (output columns) per group
+WARPS = 4             # warps per group; warp w owns weight rows 4w .. 4w + 3
+WARP_COLUMNS = COLUMNS // WARPS
+HALF_ROWS = 8         # activation rows per lane half: rows 8h .. 8h + 7
+ROWS = 2 * HALF_ROWS  # activation rows staged per chunk (the most the kernel takes)
+CHUNK_VECTORS = 64    # 16-byte vectors of K per staged chunk (256 floats): 16 KB per stage at 16 rows
+STAGES = 2
+# Batches per burst (the kernel's type argument): a batch is one 16-byte vector per lane of each of the warp's weight
+# rows (a warp reads half a warp of vectors, both lane halves the same ones); a burst requests this many batches at once
+# before its products. Offline ptxas 11.8 (sm_90, 128 threads): 1 batch is 80 registers (6 groups per SM: 24 warps,
+# 1 KB of weight each in flight); 2 batches are 118 (4 groups: 16 warps of 2 KB) and spill at 5 groups. Run 78 lost
+# by trading warps for a deeper queue per warp, but there the warps also hid L2 activation reads that are now shared
+# loads: both forms are built, `staged` (1) and `staged2` (2), for the GPU to decide.
+BURSTS = [1, 2]
+BURST = 1
+SHUFFLE_OFFSETS = [1, 2, 4, 8, 16]
+SHARED_FLOATS = STAGES * ROWS * CHUNK_VECTORS * 4
+out = []
+w = out.append
+
+
+def sums():
+    return [f"s{m}_{c}" for m in range(HALF_ROWS) for c in range(WARP_COLUMNS)]
+
+
+def weight_loads(guard, indent):
+    p = " " * indent
+    for s in range(BURST):
+        at = "v" if s == 0 else f"v + {s} * half" if s > 1 else "v + half"
+        for c in range(WARP_COLUMNS):
+            src = f"wBase[wRow{c} + {at}]"
+            if guard:
+                w(f"{p}Float4 w{s}_{c} = {at} < k4 ? {src} : default;")
+            else:
+                w(f"{p}Float4 w{s}_{c} = {src};")
+
+
+def products(indent):
+    p = " " * indent
+    w(f"{p}// One view per batch, so a row's offset is a constant byte offset of its address (indexing the stage with")
+    w(f"{p}// xAt + constant made a 32-bit add, a widening product and an address register per load).")
+    for s in range(BURST):
+        at = "xAt" if s == 0 else f"xAt + ({s} * half)" if s > 1 else "xAt + half"
+        w(f"{p}// Batch {s} of the burst: this lane's 8 activation rows at its vector, from the staged chunk.")
+        w(f"{p}var xs{s} = stage.SubView({at});")
+        for m in range(HALF_ROWS):
+            w(f"{p}Float4 x{s}_{m} = xs{s}[{m * CHUNK_VECTORS}];")
+        for m in range(HALF_ROWS):
+            for c in range(WARP_COLUMNS):
+                for f in "XYZW":
+                    w(f"{p}s{m}_{c} += x{s}_{m}.{f} * w{s}_{c}.{f};")
+
+
+def burst(guard, indent):
+    p = " " * indent
+    weight_loads(guard, indent)
+    w(f"{p}// As in the streamed kernel: an empty inline-PTX use of each weight vector keeps ILGPU from placing its load next")
+    w(f"{p}// to its first product, and the warp barrier (it orders memory) keeps ptxas from sinking any below it: the")
+    w(f"{p}// burst's weight requests leave together, ahead of the chunk barrier and the shared loads.")
+    w(f"{p}if (CudaAsm.IsSupported)")
+    w(f"{p}{{")
+    for s in range(BURST):
+        for c in range(WARP_COLUMNS):
+            w(f"{p}    CudaAsm.Emit(\"// w %0\", w{s}_{c}.X);")
+    w(f"{p}}}")
+    w("")
+    w(f"{p}Warp.Barrier();")
+    w(f"{p}if (left == 0)")
+    w(f"{p}{{")
+    w(f"{p}    // A new chunk: its copies have landed (this thread's by the wait, the others' by the barrier), and every warp")
+    w(f"{p}    // is done with the previous chunk, whose stage the copy of the next chunk now overwrites while this one is")
+    w(f"{p}    // read. The burst's weight loads are already in flight across the barrier.")
+    w(f"{p}    if (asyncCopy)")
+    w(f"{p}    {{")
+    w(f"{p}        CudaAsm.Emit(\"cp.async.wait_group 0;\");")
+    w(f"{p}    }}")
+    w("")
+    w(f"{p}    Group.Barrier();")
+    w(f"{p}    if (chunk + 1 < chunks)")
+    w(f"{p}    {{")
+    w(f"{p}        GemvNkStagedCopy(a4, stage, aPointer, asyncCopy, chunk + 1, k4, staged, tid, threads);")
+    w(f"{p}    }}")
+    w("")
+    w(f"{p}    xAt = ((chunk & 1) * {ROWS * CHUNK_VECTORS}) + xRow;")
+    w(f"{p}    chunk++;")
+    w(f"{p}    left = burstsPerChunk;")
+    w(f"{p}}}")
+    w("")
+    w(f"{p}left--;")
+    products(indent)
+    w(f"{p}xAt += step;")
+
+
+def entry():
+    w("    /// <summary>")
+    w("    /// float32 decode GEMV for 9–16 rows, weight [N, K], with the activations staged in shared memory")
+    w("    /// (<c>GEMS_GEMV_F32_WIDE=staged</c> or <c>staged2</c>; notes and launch plan in <see cref=\"GemvNkStagedLaunch\"/>): a")
+    w(f"    /// group owns {COLUMNS} weight rows (output columns) and all of K, warp w the weight rows {WARP_COLUMNS}w .. {WARP_COLUMNS}w + {WARP_COLUMNS - 1}; lane (h, j)")
+    w(f"    /// of a warp multiplies activation rows {HALF_ROWS}h .. {HALF_ROWS}h + {HALF_ROWS - 1} by 16-byte vector j of a batch of those weight rows")
+    w(f"    /// ({HALF_ROWS * WARP_COLUMNS} sums per lane), <typeparamref name=\"TBurst\"/> batches requested at once. The group copies A in chunks of")
+    w(f"    /// {CHUNK_VECTORS * 4} floats per row into {STAGES} shared stages (cp.async on CUDA, <paramref name=\"aPointer\"/> the device address of")
+    w("    /// a4[0]; 0 copies synchronously), one chunk ahead of the one read. One launch, no split-K; K a multiple of 4, both")
+    w("    /// views 16-byte aligned, M of 1–16 (rows past M are neither staged nor stored), groups of 4 warps of an even warp")
+    w(f"    /// size that divides {CHUNK_VECTORS}, with <see cref=\"GemvNkStagedSharedFloats\"/> floats of dynamic shared memory.")
+    w("    /// </summary>")
+    w("    [IlgpuKernel]")
+    for b in BURSTS:
+        w(f"    [IlgpuKernelVariant(typeof(Const{b}))]")
+    w("    public static void GemvNkStagedF32<TBurst>(ArrayView<Float4> a4, ArrayView<Float4> b4, ArrayView<float> bias, ArrayView<float> c, GemvShape g, long aPointer)")
+    w("        where TBurst : struct, IKernelConstant")
+    w("    {")
+    w("        int burst = default(TBurst).Value;")
+    for i, b in enumerate(BURSTS):
+        w(f"        {'if' if i == 0 else 'else if'} (burst == {b})")
+        w("        {")
+        w(f"            GemvNkStagedBody{b}(a4, b4, bias, c, g, aPointer);")
+        w("        }")
+    w("    }")
+
+
+def kernel():
+    n = HALF_ROWS * WARP_COLUMNS
+    w("")
+    w(f"    /// <summary>The staged [N, K] body requesting {BURST} batch{'es' if BURST > 1 else ''} of weight vectors at once.</summary>")
+    w("    [MethodImpl(MethodImplOptions.AggressiveInlining)]")
+    w(f"    private static void GemvNkStagedBody{BURST}(ArrayView<Float4> a4, ArrayView<Float4> b4, ArrayView<float> bias, ArrayView<float> c, GemvShape g, long aPointer)")
+    w("    {")
+    w("        var stage = SharedMemory.GetDynamic<float>().Cast<Float4>().AsAligned(16);")
+    w("        bool asyncCopy = CudaAsm.IsSupported && aPointer != 0;")
+    w("        int ws = Warp.WarpSize;")
+    w("        int lane = Warp.LaneIdx;")
+    w("        int warp = Warp.WarpIdx;")
+    w("        int tid = Group.IdxX;")
+    w("        int threads = Group.DimX;")
+    w("        // Lane (h, j): h picks the half of the activation rows, j the vector of a batch. Both halves load the same")
+    w("        // weight vectors (one address per pair of lanes in one instruction: no extra DRAM or L2 traffic).")
+    w("        int half = ws >> 1;")
+    w("        int h = lane >= half ? 1 : 0;")
+    w("        int j = lane - (h * half);")
+    w(f"        int n0 = Grid.IdxX * {COLUMNS};")
+    w("        int k4 = g.K >> 2;")
+    w(f"        int chunks = (k4 + {CHUNK_VECTORS - 1}) / {CHUNK_VECTORS};")
+    w(f"        int burstsPerChunk = {CHUNK_VECTORS} / ({BURST} * half);")
+    w(f"        int staged = g.M * {CHUNK_VECTORS};")
+    w("        if (CudaAsm.IsSupported)")
+    w("        {")
+    w("            // Computed here, not at the chunk's entry in the loop, where ILGPU would place them (a division each chunk).")
+    w("            CudaAsm.Emit(\"// chunks %0\", chunks);")
+    w("            CudaAsm.Emit(\"// bursts %0\", burstsPerChunk);")
+    w("        }")
+    w("")
+    w("        // Weight rows past N read row N - 1 (never stored); int offsets from the group's first row (at most 15 rows of")
+    w("        // K), pinned ahead of the loop by an empty inline-PTX use as in the streamed kernel.")
+    w("        var wBase = b4.SubView((long)n0 * k4);")
+    w("        int wLast = g.N - 1 - n0;")
+    for c in range(WARP_COLUMNS):
+        w(f"        int wRow{c} = ((warp * {WARP_COLUMNS}) + {c} < wLast ? (warp * {WARP_COLUMNS}) + {c} : wLast) * k4;")
+    w("        if (CudaAsm.IsSupported)")
+    w("        {")
+    for c in range(WARP_COLUMNS):
+        w(f"            CudaAsm.Emit(\"// row %0\", wRow{c});")
+    w("        }")
+    w("")
+    w(f"        // A stage holds {ROWS} rows of {CHUNK_VECTORS} vectors; this lane reads rows {HALF_ROWS}h + m at vector j of its batch.")
+    w(f"        int xRow = (h * {HALF_ROWS * CHUNK_VECTORS}) + j;")
+    w("        int xAt = xRow;")
+    w("        int chunk = 0;")
+    w("        int left = 0;")
+    w("        GemvNkStagedCopy(a4, stage, aPointer, asyncCopy, 0, k4, staged, tid, threads);")
+    for m in range(HALF_ROWS):
+        w("        float " + ", ".join(f"s{m}_{c} = 0f" for c in range(WARP_COLUMNS)) + ";")
+    w("")
+    w(f"        // A burst is {BURST} batches of half a warp of vectors: the warp asks for {BURST} * 8 * ws contiguous bytes of each")
+    w("        // of its weight rows at once. Chunks are whole bursts (the warp size divides the chunk).")
+    w(f"        int step = {BURST} * half;")
+    w("        int v = j;")
+    w("        for (; v - j + step <= k4; v += step)")
+    w("        {")
+    burst(False, 12)
+    w("        }")
+    w("")
+    w("        if (v - j < k4)")
+    w("        {")
+    w("            // The last, partial burst: weight vectors past K load as zero and the copy zero-filled the stage there, so a")
+    w("            // padded product is 0 * 0, never a stale value times zero (Inf * 0 would be NaN).")
+    burst(True, 12)
+    w("        }")
+    w("")
+    w("        // Sum over the j lanes by halving (as the streamed kernel): at each offset below half a lane keeps one half of")
+    w(f"        // its sums and adds its partner's copy of that half, so 16 lanes reduce {n} sums in {n // 2} + {n // 4} + {n // 8} + {n // 16}")
+    w("        // shuffles. Afterwards the lane holds the totals of sums first .. first + held - 1 of its half's rows.")
+    w("        int first = 0;")
+    w(f"        int held = {n};")
+    cur = sums()
+    for o in SHUFFLE_OFFSETS:
+        if len(cur) < 2:
+            break
+        w(f"        if (half > {o})")
+        w("        {")
+        hh = len(cur) // 2
+        w(f"            bool upper = (j & {o}) != 0;")
+        for i in range(hh):
+            lo, hi = cur[i], cur[i + hh]
+            w(f"            float send{i} = upper ? {lo} : {hi};")
+            w(f"            {lo} = (upper ? {hi} : {lo}) + Warp.ShuffleXor(send{i}, {o});")
+        w(f"            first += upper ? {hh} : 0;")
+        w("            held >>= 1;")
+        w("        }")
+        w("")
+        cur = cur[:hh]
+    every = sums()
+    w("        // Sum e of a half is activation row e / 4 of the half and weight row e % 4 of the warp.")
+    for i in range(n):
+        cond = "" if i == 0 else f"held > {i}"
+        if cond:
+            w(f"        if ({cond})")
+            w("        {")
+            ind = "            "
+        else:
+            w("        {")
+            ind = "            "
+        w(f"{ind}int e = first + {i};")
+        w(f"{ind}int row = (h * {HALF_ROWS}) + (e >> 2);")
+        w(f"{ind}int col = n0 + (warp * {WARP_COLUMNS}) + (e & 3);")
+        w(f"{ind}if (row < g.M && col < g.N)")
+        w(f"{ind}{{")
+        w(f"{ind}    c[((long)row * g.N) + col] = GemvEpilogue(bias, g, row, col, {every[i]});")
+        w(f"{ind}}}")
+        w("        }")
+        w("")
+    out.pop()
+    w("    }")
+
+
+def copy():
+    w("")
+    w("    /// <summary>")
+    w(f"    /// Copies chunk <paramref name=\"chunk\"/> of A's first M rows ({CHUNK_VECTORS} vectors each) into stage chunk % {STAGES}: vector e")
+    w(f"    /// of the chunk (row e / {CHUNK_VECTORS}) to stage slot e, zeros past K; one commit group per chunk.")
+    w("    /// </summary>")
+    w("    [MethodImpl(MethodImplOptions.AggressiveInlining)]")
+    w("    private static void GemvNkStagedCopy(ArrayView<Float4> a4, ArrayView<Float4> stage, long aPointer, bool asyncCopy, int chunk, int k4, int staged, int tid, int threads)")
+    w("    {")
+    w(f"        int slot = (chunk & 1) * {ROWS * CHUNK_VECTORS};")
+    w(f"        int v0 = chunk * {CHUNK_VECTORS};")
+    w("        for (int e = tid; e < staged; e += threads)")
+    w("        {")
+    w(f"            int v = v0 + (e & {CHUNK_VECTORS - 1});")
+    w("            bool valid = v < k4;")
+    w(f"            long src = ((long)(e >> {CHUNK_VECTORS.bit_length() - 1}) * k4) + (valid ? v : 0);")
+    w("            if (asyncCopy)")
+    w("            {")
+    w("                // The stages start the dynamic shared memory; its symbol's address is taken inside the asm (an Output")
+    w("                // operand would go through local memory). A source size of 0 zero-fills the vector past K.")
+    w("                CudaAsm.Emit(\"{\\n\\t.reg .u64 gsrc;\\n\\t.reg .u32 sdst;\\n\\tcvta.to.global.u64 gsrc, %1;\\n\\tmov.u32 sdst, __dyn_shared_alloca;\\n\\tadd.u32 sdst, sdst, %0;\\n\\tcp.async.cg.shared.global [sdst], [gsrc], 16, %2;\\n\\t}\",")
+    w("                    (uint)((slot + e) * 16), aPointer + (src * 16), valid ? 16u : 0u);")
+    w("            }")
+    w("            else")
+    w("            {")
+    w("                stage[slot + e] = valid ? a4[src] : default;")
+    w("            }")
+    w("        }")
+    w("")
+    w("        if (asyncCopy)")
+    w("        {")
+    w("            CudaAsm.Emit(\"cp.async.commit_group;\");")
+    w("        }")
+    w("    }")
+
+
+w("// <auto-generated/> by src.Kernels/Ilgpu/Codegen/gen_gemv_nk_staged_f32.py: edit the generator, not this file.")
+w("using System.Runtime.CompilerServices;")
+w("using ILGPU;")
+w("using ILGPU.Runtime;")
+w("using ILGPU.Runtime.Cuda;")
+w("")
+w("namespace GemsInjector.Kernels.Ilgpu;")
+w("")
+w("internal static partial class GemmFastKernels")
+w("{")
+w("    /// <summary>Weight rows (output columns) per group of <see cref=\"GemvNkStagedF32{TBurst}\"/>.</summary>")
+w(f"    public const int GemvNkStagedColumns = {COLUMNS};")
+w("")
+w(f"    /// <summary>Warps per group of <see cref=\"GemvNkStagedF32{{TBurst}}\"/> (each owns {WARP_COLUMNS} of the group's weight rows).</summary>")
+w(f"    public const int GemvNkStagedWarps = {WARPS};")
+w("")
+w(f"    /// <summary>Most activation rows of <see cref=\"GemvNkStagedF32{{TBurst}}\"/> (two lane halves of {HALF_ROWS}).</summary>")
+w(f"    public const int GemvNkStagedMaxRows = {ROWS};")
+w("")
+w(f"    /// <summary>16-byte vectors of K per staged chunk of <see cref=\"GemvNkStagedF32{{TBurst}}\"/> (a warp size must divide it).</summary>")
+w(f"    public const int GemvNkStagedChunkVectors = {CHUNK_VECTORS};")
+w("")
+w(f"    /// <summary>Dynamic shared memory of <see cref=\"GemvNkStagedF32{{TBurst}}\"/> in floats: {STAGES} stages of {ROWS} rows × {CHUNK_VECTORS * 4} floats ({SHARED_FLOATS * 4 // 1024} KB).</summary>")
+w(f"    public const int GemvNkStagedSharedFloats = {SHARED_FLOATS};")
+w("")
+entry()
+for BURST in BURSTS:
+    kernel()
+copy()
+w("}")
+
+path = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "GemmFastKernels.GemvNkStaged.g.cs")
+with open(path, "w", encoding="utf-8", newline="\n") as f:
+    f.write("\n".join(out) + "\n")

@@ -1,0 +1,350 @@
+using System;
+using System.IO;
+using System.Linq;
+using System.Text.RegularExpressions;
+using GemsInjector.Kernels.Ilgpu;
+using ILGPU;
+using ILGPU.Backends.EntryPoints;
+using ILGPU.Backends.PTX;
+using ILGPU.Runtime;
+using ILGPU.Runtime.Cuda;
+using Xunit;
+using Xunit.Abstractions;
+
+namespace GemsInjector.Kernels.Ilgpu.Tests;
+
+/// <summary>
+/// The float32 [N, K] GEMV for 9–16 rows with the activations staged in shared memory (<c>GemvNkStagedF32</c>, bursts of one and two
+/// batches: <c>GEMS_GEMV_F32_WIDE=staged</c> and <c>staged2</c>): through the facade on the default simulator (4-lane warps: bursts of 4 vectors, 16
+/// per chunk) and on the warp-32 simulator (the CUDA lane layout: lane halves of 16, 2 bursts per chunk, the four-step
+/// lane sum), every element against float64; ragged M, N and K (K below a burst, 4 · odd, several chunks with a short
+/// last one); biases and alpha / beta; NaN and ±Inf; the setting, the routing, the plan and the PTX.
+/// </summary>
+[Collection(SimulatorCollection.Name)]
+public sealed class GemvNkStagedF32Tests : KernelTestBase, IClassFixture<Warp32SimulatorFixture>
+{
+    private const float Sentinel = 12345.5f;
+
+    private readonly Warp32SimulatorFixture warp32;
+    private readonly ITestOutputHelper output;
+    private readonly GemvF32Variant savedVariant;
+    private readonly GemvF32Wide savedWide;
+
+    public GemvNkStagedF32Tests(SimulatorFixture fixture, Warp32SimulatorFixture warp32, ITestOutputHelper output)
+        : base(fixture)
+    {
+        this.warp32 = warp32;
+        this.output = output;
+        savedVariant = K.GemvF32Kernel;
+        savedWide = K.GemvF32WideKernel;
+        K.GemvF32Kernel = GemvF32Variant.Stream;
+        K.GemvF32WideKernel = GemvF32Wide.Staged;
+    }
+
+    public override void Dispose()
+    {
+        K.GemvF32Kernel = savedVariant;
+        K.GemvF32WideKernel = savedWide;
+        base.Dispose();
+    }
+
+    private static double[] Reference(float[] a, float[] b, int m, int k, int n, float alpha, float beta, float[]? bias, bool biasIsMatrix) =>
+        Enumerable.Range(0, m * n).Select(e =>
+        {
+            int r = e / n, j = e % n;
+            double dot = 0;
+            for (int t = 0; t < k; t++)
+            {
+                dot += (double)a[(r * k) + t] * b[(j * k) + t];
+            }
+
+            double v = alpha * dot;
+            return bias is null || beta == 0f ? v : v + (beta * (double)bias[biasIsMatrix ? e : j]);
+        }).ToArray();
+
+    /// <summary>An output of <paramref name="count"/> NaNs followed by sentinels that no kernel may touch.</summary>
+    private (ArrayView<float> Output, ArrayView<float> Whole) PoisonedWithSentinel(int count)
+    {
+        var whole = Upload(Enumerable.Repeat(float.NaN, count).Concat(Enumerable.Repeat(Sentinel, 64)).ToArray());
+        return (whole.SubView(0, count), whole);
+    }
+
+    private static void AssertSentinel(float[] got, int from)
+    {
+        for (int e = from; e < got.Length; e++)
+        {
+            Assert.True(got[e] == Sentinel, $"element {e} past the output was written: {got[e]}");
+        }
+    }
+
+    // Through Mm / Addmm with the switch set. On the 4-lane simulator a burst is 4 vectors (16 floats) and a chunk 64
+    // vectors: K = 4 is a lone partial burst, 76 a few bursts and a partial one in one chunk, 1028 four chunks and a
+    // one-vector fifth, 2060 eight chunks and a three-vector ninth. N: below, at and past one group's 16 weight rows.
+    [Theory]
+    [InlineData(9, 4, 1)]
+    [InlineData(9, 1028, 17)]
+    [InlineData(9, 76, 50)]
+    [InlineData(12, 4, 16)]
+    [InlineData(12, 2060, 7)]
+    [InlineData(12, 1028, 50)]
+    [InlineData(16, 76, 1)]
+    [InlineData(16, 1028, 16)]
+    [InlineData(16, 2060, 17)]
+    [InlineData(16, 4, 50)]
+    public void StagedMatchesFloat64(int m, int k, int n)
+    {
+        foreach (var wide in new[] { GemvF32Wide.Staged, GemvF32Wide.Staged2 })
+        {
+            K.GemvF32WideKernel = wide;
+            StagedCase(m, k, n, wide);
+        }
+    }
+
+    private void StagedCase(int m, int k, int n, GemvF32Wide wide)
+    {
+        int seed = 13100 + (m * 1000) + k + n;
+        var a = Random(seed, m * k);
+        var b = Random(seed + 1, k * n);
+        var aView = Upload(a);
+        var bView = Upload(b);
+        Assert.True(K.UsesGemvNkStagedF32(aView, bView, m, k), "an aligned 9–16-row [N, K] product must take the staged GEMV under `staged`");
+        output.WriteLine($"{wide}, seed {seed}: {m}x{k}x{n}, {GemvNkStagedLaunch.Plan(new GemvShape { M = m, N = n, K = k }, Device.WarpSize).GridDim.X} groups");
+
+        var (c, whole) = PoisonedWithSentinel(m * n);
+        K.Mm(aView, bView, c, m, k, n, transposeB: true);
+        var got = Download(whole);
+        AssertClose(got[..(m * n)], Reference(a, b, m, k, n, 1f, 0f, null, false), RtolF32, Atol * k, $"{wide} mm", seed);
+        AssertSentinel(got, m * n);
+
+        var row = Random(seed + 2, n);
+        (c, whole) = PoisonedWithSentinel(m * n);
+        K.Addmm(Upload(row), aView, bView, c, m, k, n, beta: -1.25f, alpha: 0.75f, transposeB: true);
+        got = Download(whole);
+        AssertClose(got[..(m * n)], Reference(a, b, m, k, n, 0.75f, -1.25f, row, false), RtolF32, Atol * k, $"{wide} addmm row bias", seed);
+        AssertSentinel(got, m * n);
+
+        var full = Random(seed + 3, m * n);
+        (c, whole) = PoisonedWithSentinel(m * n);
+        K.Addmm(Upload(full), aView, bView, c, m, k, n, beta: 0.5f, alpha: -2f, transposeB: true);
+        got = Download(whole);
+        AssertClose(got[..(m * n)], Reference(a, b, m, k, n, -2f, 0.5f, full, true), RtolF32, Atol * k, $"{wide} addmm matrix bias", seed);
+        AssertSentinel(got, m * n);
+    }
+
+    // NaN and ±Inf in A and in W, in whole bursts and in the last partial one (K = 4 · odd, one vector past the last
+    // whole burst on the 4-lane simulator): NaN where float64 says NaN, the same infinity where it is infinite.
+    [Theory]
+    [InlineData(9, 1028, 10)]
+    [InlineData(12, 148, 19)]
+    [InlineData(16, 148, 6)]
+    public void StagedPropagatesNaNAndInf(int m, int k, int n)
+    {
+        int seed = 13500 + m + k + n;
+        var a = Random(seed, m * k);
+        var b = Random(seed + 1, k * n);
+        PlantNaNAndInf(a, b, m, k, n);
+        foreach (var wide in new[] { GemvF32Wide.Staged, GemvF32Wide.Staged2 })
+        {
+            K.GemvF32WideKernel = wide;
+            var (c, whole) = PoisonedWithSentinel(m * n);
+            K.Mm(Upload(a), Upload(b), c, m, k, n, transposeB: true);
+            var got = Download(whole);
+            AssertNaNAndInf(got, Reference(a, b, m, k, n, 1f, 0f, null, false), m * n, k, seed);
+        }
+    }
+
+    private static void PlantNaNAndInf(float[] a, float[] b, int m, int k, int n)
+    {
+        a[(1 * k) + 5] = float.NaN;                        // row 1, a whole burst
+        a[(8 * k) + 6] = float.NaN;                        // row 8 (the second lane half), a whole burst
+        a[((m - 1) * k) + k - 2] = float.PositiveInfinity; // last row, the partial burst
+        a[(m - 2) * k] = float.PositiveInfinity;           // row m - 2, vector 0: a stage slot past K copied from a real
+                                                           // vector instead of zero-filled would make its ±Inf outputs NaN
+        b[(2 * k) + k - 1] = float.NaN;                    // column 2, the partial burst
+        b[((n - 1) * k) + 9] = float.NegativeInfinity;     // last column, a whole burst
+    }
+
+    private static void AssertNaNAndInf(float[] got, double[] expected, int count, int k, int seed)
+    {
+        int nan = expected.Count(double.IsNaN);
+        int inf = expected.Count(double.IsInfinity);
+        Assert.True(nan > 0 && inf > 0, $"the case must have NaN and infinite outputs ({nan}, {inf})");
+        AssertClose(got[..count], expected, RtolF32, Atol * k, "staged NaN / Inf", seed);
+        AssertSentinel(got, count);
+    }
+
+    /// <summary>
+    /// The CUDA lane layout on the warp-32 simulator, the kernel launched directly (synchronous copies): lane halves of
+    /// 16 vectors, bursts of 32, 2 per chunk, the four-step lane sum, matrix bias with alpha / beta. K: no whole burst
+    /// (76), whole bursts and one vector (516: 3 chunks, the last of one vector), several chunks with a ragged last one.
+    /// </summary>
+    [Theory]
+    [InlineData(9, 1028, 17)]
+    [InlineData(10, 76, 1)]
+    [InlineData(12, 2060, 50)]
+    [InlineData(13, 516, 7)]
+    [InlineData(16, 4, 16)]
+    [InlineData(16, 516, 33)]
+    public void StagedCudaGeometryMatchesFloat64(int m, int k, int n)
+    {
+        int seed = 13700 + (m * 1000) + k + n;
+        var a = Random(seed, m * k);
+        var b = Random(seed + 1, k * n);
+        var bias = Random(seed + 2, m * n);
+        var g = new GemvShape { M = m, N = n, K = k, Alpha = 0.5f, Beta = 2f, HasBias = 1, BiasStrideM = n };
+        var expected = Reference(a, b, m, k, n, 0.5f, 2f, bias, true);
+        foreach (int burst in new[] { 1, 2 })
+        {
+            var got = RunOnWarp32(a, b, bias, g, burst);
+            AssertClose(got[..(m * n)], expected, RtolF32, Atol * k, $"warp-32 staged GEMV, burst {burst}", seed);
+            AssertSentinel(got, m * n);
+        }
+    }
+
+    /// <summary>NaN and ±Inf on the warp-32 layout (the partial burst is 18 of 32 vectors there).</summary>
+    [Fact]
+    public void StagedCudaGeometryPropagatesNaNAndInf()
+    {
+        const int M = 16, Kd = 328, N = 20;
+        int seed = 13900;
+        var a = Random(seed, M * Kd);
+        var b = Random(seed + 1, Kd * N);
+        PlantNaNAndInf(a, b, M, Kd, N);
+        var g = new GemvShape { M = M, N = N, K = Kd, Alpha = 1f };
+        var expected = Reference(a, b, M, Kd, N, 1f, 0f, null, false);
+        foreach (int burst in new[] { 1, 2 })
+        {
+            AssertNaNAndInf(RunOnWarp32(a, b, Random(seed + 2, N), g, burst), expected, M * N, Kd, seed);
+        }
+    }
+
+    private float[] RunOnWarp32(float[] a, float[] b, float[] bias, GemvShape g, int burst)
+    {
+        var acc = warp32.Accelerator;
+        Assert.True(GemvNkStagedLaunch.Fits(acc.WarpSize, acc.MaxNumThreadsPerGroup));
+        var config = GemvNkStagedLaunch.Plan(g, acc.WarpSize);
+        Assert.Equal(128, config.GroupDim.X);
+        using var aBuffer = acc.Allocate1D(a);
+        using var bBuffer = acc.Allocate1D(b);
+        using var biasBuffer = acc.Allocate1D(bias);
+        using var cBuffer = acc.Allocate1D(Enumerable.Repeat(float.NaN, g.M * g.N).Concat(Enumerable.Repeat(Sentinel, 64)).ToArray());
+        var kernel = burst == 1
+            ? acc.LoadStreamKernel<ArrayView<Float4>, ArrayView<Float4>, ArrayView<float>, ArrayView<float>, GemvShape, long>(GemmFastKernels.GemvNkStagedF32<Const1>)
+            : acc.LoadStreamKernel<ArrayView<Float4>, ArrayView<Float4>, ArrayView<float>, ArrayView<float>, GemvShape, long>(GemmFastKernels.GemvNkStagedF32<Const2>);
+        kernel(
+            config, aBuffer.View.AsContiguous().Cast<Float4>(), bBuffer.View.AsContiguous().Cast<Float4>(), biasBuffer.View.AsContiguous(),
+            cBuffer.View.AsContiguous().SubView(0, g.M * g.N), g, 0L);
+        acc.Synchronize();
+        return cBuffer.GetAsArray1D();
+    }
+
+    [Fact]
+    public void StagedRoutesOnlyAlignedNineToSixteenRowProductsUnderStream()
+    {
+        var a = Upload(Random(13950, 17 * 8));
+        var b = Upload(Random(13951, 8 * 8));
+        Assert.True(K.UsesGemvNkStagedF32(a, b, 9, 8));
+        Assert.True(K.UsesGemvNkStagedF32(a, b, 12, 8));
+        Assert.True(K.UsesGemvNkStagedF32(a, b, 16, 8));
+        K.GemvF32WideKernel = GemvF32Wide.Staged2;
+        Assert.True(K.UsesGemvNkStagedF32(a, b, 12, 8));
+        Assert.False(K.UsesGemvNkStagedF32(a, b, 8, 8));
+        K.GemvF32WideKernel = GemvF32Wide.Staged;
+        Assert.False(K.UsesGemvNkStagedF32(a, b, 8, 8));
+        Assert.False(K.UsesGemvNkStagedF32(a, b, 1, 8));
+        Assert.False(K.UsesGemvNkStagedF32(a, b, 17, 8));
+        Assert.False(K.UsesGemvNkStagedF32(a, b, 12, 6));
+        Assert.False(K.UsesGemvNkStagedF32(a.SubView(1, 16 * 8), b, 12, 8));
+        Assert.False(K.UsesGemvNkStagedF32(a, b.SubView(2, 7 * 8), 12, 8));
+
+        K.GemvF32Kernel = GemvF32Variant.Pipe;
+        Assert.False(K.UsesGemvNkStagedF32(a, b, 12, 8));
+        K.GemvF32Kernel = GemvF32Variant.Vec;
+        Assert.False(K.UsesGemvNkStagedF32(a, b, 12, 8));
+        K.GemvF32Kernel = GemvF32Variant.Stream;
+        K.GemvF32WideKernel = GemvF32Wide.Stream;
+        Assert.False(K.UsesGemvNkStagedF32(a, b, 12, 8));
+        Assert.True(K.UsesGemvNkStreamF32(a, b, 12, 8));
+    }
+
+    [Theory]
+    [InlineData("staged", nameof(GemvF32Wide.Staged))]
+    [InlineData(" STAGED ", nameof(GemvF32Wide.Staged))]
+    [InlineData("staged2", nameof(GemvF32Wide.Staged2))]
+    [InlineData(" Staged2", nameof(GemvF32Wide.Staged2))]
+    [InlineData("stream", nameof(GemvF32Wide.Stream))]
+    [InlineData(null, nameof(GemvF32Wide.Stream))]
+    [InlineData("", nameof(GemvF32Wide.Stream))]
+    [InlineData("stage", nameof(GemvF32Wide.Stream))]
+    public void TheWideSettingParses(string? setting, string expected)
+    {
+        Assert.Equal("GEMS_GEMV_F32_WIDE", GemvF32WideChoice.Variable);
+        Assert.Equal(expected, GemvF32WideChoice.Parse(setting).ToString());
+    }
+
+    [Fact]
+    public void PlanIsOneGroupPerSixteenWeightRows()
+    {
+        // H200: 16 x 11008 is 688 groups of 4 warps with 32 KB of shared stages each.
+        var config = GemvNkStagedLaunch.Plan(new GemvShape { M = 16, N = 11008, K = 4096 }, 32);
+        Assert.Equal((688, 1, 1), (config.GridDim.X, config.GridDim.Y, config.GridDim.Z));
+        Assert.Equal(128, config.GroupDim.X);
+        Assert.Equal(32 * 1024, GemmFastKernels.GemvNkStagedSharedFloats * sizeof(float));
+        Assert.Equal(1, GemvNkStagedLaunch.Plan(new GemvShape { M = 9, N = 16, K = 4 }, 32).GridDim.X);
+        Assert.Equal(2, GemvNkStagedLaunch.Plan(new GemvShape { M = 9, N = 17, K = 4 }, 32).GridDim.X);
+        Assert.True(GemvNkStagedLaunch.Fits(32, 1024));
+        Assert.True(GemvNkStagedLaunch.Fits(4, 16));
+        Assert.False(GemvNkStagedLaunch.Fits(32, 64));
+        Assert.False(GemvNkStagedLaunch.Fits(3, 1024));
+        Assert.False(GemvNkStagedLaunch.Fits(128, 1024));
+        Assert.Equal((6, 4), (GemvNkStagedLaunch.GroupsPerSm(1), GemvNkStagedLaunch.GroupsPerSm(2)));
+    }
+
+    /// <summary>
+    /// sm_90 PTX of both bursts at the launch bounds the facade asks for (128 threads, <see cref="GemvNkStagedLaunch.GroupsPerSm"/>
+    /// groups per SM): 16-byte global loads for the weight (a burst's 4 or 8 ahead of the warp barrier with no float arithmetic among
+    /// them, in the whole-burst loop and the tail), cp.async for A, 16-byte shared loads for the staged activations (8 per
+    /// batch), no local memory.
+    /// </summary>
+    [Theory]
+    [InlineData(typeof(Const1), 1)]
+    [InlineData(typeof(Const2), 2)]
+    public void StagedPtxLoadsSixteenBytesAndStagesA(Type burstType, int batches)
+    {
+        var kernel = typeof(GemmFastKernels).GetMethod(nameof(GemmFastKernels.GemvNkStagedF32))!.MakeGenericMethod(burstType);
+        using var context = Context.Create(b => b.Optimize(IlgpuDevice.CudaOptimization));
+        using var backend = new PTXBackend(context, new CudaCapabilityContext(CudaArchitecture.SM_90),
+            CudaArchitecture.SM_90, CudaInstructionSet.ISA_80, nvvmAPI: null);
+        var bounds = new KernelSpecialization(GemmFastKernels.GemvNkStagedWarps * 32, GemvNkStagedLaunch.GroupsPerSm(batches));
+        string ptx = ((PTXCompiledKernel)backend.Compile(EntryPointDescription.FromExplicitlyGroupedKernel(kernel), bounds)).PTXAssembly;
+        string? dump = Environment.GetEnvironmentVariable("GEMS_PTX_DUMP_DIR");
+        if (!string.IsNullOrEmpty(dump))
+        {
+            Directory.CreateDirectory(dump);
+            File.WriteAllText(Path.Combine(dump, $"GemvNkStagedF32_Const{batches}.ptx"), ptx);
+        }
+
+        int burst = batches * 4;
+        int globalVectors = Regex.Matches(ptx, @"ld\.global(\.nc)?\.v4\.f32").Count;
+        int sharedVectors = Regex.Matches(ptx, @"ld\.shared\.v4\.f32").Count;
+        int asyncCopies = Regex.Matches(ptx, @"cp\.async\.cg\.shared\.global").Count;
+        output.WriteLine($"GemvNkStagedF32<{batches}>: {globalVectors} global v4 loads, {sharedVectors} shared v4 loads, {asyncCopies} cp.async, {ptx.Length} chars");
+        Assert.Contains($".maxntid {GemmFastKernels.GemvNkStagedWarps * 32}, 1, 1", ptx, StringComparison.Ordinal);
+        Assert.Contains($".minnctapersm {GemvNkStagedLaunch.GroupsPerSm(batches)}", ptx, StringComparison.Ordinal);
+        PtxLocalSlots.AssertNone(ptx, "GemvNkStagedF32");
+        Assert.True(globalVectors >= 2 * burst, $"expected a burst's {burst} 16-byte weight loads in the loop and the tail, found {globalVectors}");
+        Assert.True(sharedVectors >= 2 * batches * 8, $"expected 8 16-byte shared loads per batch in the loop and the tail, found {sharedVectors}");
+        Assert.True(asyncCopies >= 1, "A is not copied by cp.async");
+
+        int fence = ptx.IndexOf("bar.warp.sync", StringComparison.Ordinal);
+        Assert.True(fence > 0, "the burst loop has no warp barrier");
+        var beforeFence = Regex.Matches(ptx[..fence], @"ld\.global(\.nc)?\.v4\.f32");
+        Assert.True(beforeFence.Count >= burst, $"expected the burst's {burst} weight loads ahead of the warp barrier, found {beforeFence.Count}");
+        var burstLoads = beforeFence[beforeFence.Count - burst].Index;
+        Assert.Empty(Regex.Matches(ptx[burstLoads..fence], @"\b(mul|fma|add)\.(rn\.)?f32"));
+        var afterFence = ptx[fence..];
+        int firstProduct = Regex.Match(afterFence, @"\b(fma\.rn|mul(\.rn)?)\.f32").Index;
+        Assert.True(firstProduct > 0, "no product after the fence");
+        Assert.True(Regex.Matches(afterFence[..firstProduct], @"ld\.shared\.v4\.f32").Count >= 1, "no shared activation load before the first product");
+    }
+}
