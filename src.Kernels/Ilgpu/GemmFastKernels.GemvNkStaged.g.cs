@@ -25,7 +25,7 @@ internal static partial class GemmFastKernels
 
     /// <summary>
     /// float32 decode GEMV for 9–16 rows, weight [N, K], with the activations staged in shared memory
-    /// (<c>GEMS_GEMV_F32_WIDE=staged</c> or <c>staged2</c>; notes and launch plan in <see cref="GemvNkStagedLaunch"/>): a
+    /// (the default; <c>GEMS_GEMV_F32_WIDE=staged2</c> the two-batch burst; notes and launch plan in <see cref="GemvNkStagedLaunch"/>): a
     /// group owns 16 weight rows (output columns) and all of K, warp w the weight rows 4w .. 4w + 3; lane (h, j)
     /// of a warp multiplies activation rows 8h .. 8h + 7 by 16-byte vector j of a batch of those weight rows
     /// (32 sums per lane), <typeparamref name="TBurst"/> batches requested at once. The group copies A in chunks of

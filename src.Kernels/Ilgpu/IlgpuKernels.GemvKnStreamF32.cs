@@ -6,9 +6,9 @@ namespace GemsInjector.Kernels.Ilgpu;
 
 public sealed partial class IlgpuKernels
 {
-    // The streamed [K, N] kernel (GEMS_GEMV_F32_VARIANT unset or stream: the default), slot log2(cap) for caps 1, 2, 4, 8, 16.
+    // The streamed [K, N] kernel (GEMS_GEMV_F32_VARIANT unset or stream: the default), slot log2(cap) for caps 1, 2, 4, 8.
     private readonly Action<KernelConfig, ArrayView<Float4>, ArrayView<Float4>, ArrayView<float>, ArrayView<float>, GemvShape>?[] gemvKnStreamF32 =
-        new Action<KernelConfig, ArrayView<Float4>, ArrayView<Float4>, ArrayView<float>, ArrayView<float>, GemvShape>?[5];
+        new Action<KernelConfig, ArrayView<Float4>, ArrayView<Float4>, ArrayView<float>, ArrayView<float>, GemvShape>?[4];
 
     /// <summary>
     /// Launch bound of <c>GemvKnStreamF32</c>: its largest group (16 warps), which also holds every row cap to 128 registers,
@@ -18,10 +18,9 @@ public sealed partial class IlgpuKernels
 
     /// <summary>
     /// Whether a [K, N] product of <paramref name="m"/> rows takes <c>GemvKnStreamF32</c>: the
-    /// <see cref="GemvF32Variant.Stream"/> setting, 1–16 rows, the weight's 16-byte conditions of
+    /// <see cref="GemvF32Variant.Stream"/> setting, 1–8 rows, the weight's 16-byte conditions of
     /// <see cref="UsesGemvKnVecF32"/>, K a multiple of 4 with A 16-byte aligned (a row of A per 16-byte vector of K), a
-    /// device whose groups hold 8 threads (one row slot), and row offsets that fit an int (4 · K and 2 · N). Such
-    /// products skip the flat SGEMM tile at 9–16 rows.
+    /// device whose groups hold 8 threads (one row slot), and row offsets that fit an int (4 · K and 2 · N).
     /// </summary>
     internal bool UsesGemvKnStreamF32(ArrayView<float> a, ArrayView<float> b, int m, int k, int n) =>
         GemvF32Kernel == GemvF32Variant.Stream && m >= 1 && m <= GemvKnStreamLaunch.MaxRows && k % 4 == 0
@@ -35,7 +34,7 @@ public sealed partial class IlgpuKernels
         GemvKnStreamVariant(cap)(config, a.Cast<Float4>(), b.Cast<Float4>(), bias, c, g);
     }
 
-    /// <summary>The streamed [K, N] GEMV compiled for a row cap of 1, 2, 4, 8 or 16.</summary>
+    /// <summary>The streamed [K, N] GEMV compiled for a row cap of 1, 2, 4 or 8.</summary>
     private Action<KernelConfig, ArrayView<Float4>, ArrayView<Float4>, ArrayView<float>, ArrayView<float>, GemvShape> GemvKnStreamVariant(int rowsCap)
     {
         var name = $"{nameof(GemmFastKernels.GemvKnStreamF32)}<{rowsCap}>";
@@ -46,8 +45,7 @@ public sealed partial class IlgpuKernels
             2 => device.Load(ref gemvKnStreamF32[slot], name, acc => acc.LoadStreamKernel<ArrayView<Float4>, ArrayView<Float4>, ArrayView<float>, ArrayView<float>, GemvShape>(GemmFastKernels.GemvKnStreamF32<Const2>, GemvKnStreamBounds)),
             4 => device.Load(ref gemvKnStreamF32[slot], name, acc => acc.LoadStreamKernel<ArrayView<Float4>, ArrayView<Float4>, ArrayView<float>, ArrayView<float>, GemvShape>(GemmFastKernels.GemvKnStreamF32<Const4>, GemvKnStreamBounds)),
             8 => device.Load(ref gemvKnStreamF32[slot], name, acc => acc.LoadStreamKernel<ArrayView<Float4>, ArrayView<Float4>, ArrayView<float>, ArrayView<float>, GemvShape>(GemmFastKernels.GemvKnStreamF32<Const8>, GemvKnStreamBounds)),
-            16 => device.Load(ref gemvKnStreamF32[slot], name, acc => acc.LoadStreamKernel<ArrayView<Float4>, ArrayView<Float4>, ArrayView<float>, ArrayView<float>, GemvShape>(GemmFastKernels.GemvKnStreamF32<Const16>, GemvKnStreamBounds)),
-            _ => throw new ArgumentOutOfRangeException(nameof(rowsCap), rowsCap, "Streamed [K, N] GEMV row caps are 1, 2, 4, 8 or 16."),
+            _ => throw new ArgumentOutOfRangeException(nameof(rowsCap), rowsCap, "Streamed [K, N] GEMV row caps are 1, 2, 4 or 8."),
         };
     }
 }
@@ -71,8 +69,11 @@ public sealed partial class IlgpuKernels
 /// </summary>
 internal static class GemvKnStreamLaunch
 {
-    /// <summary>Most rows of A the streamed [K, N] kernel takes.</summary>
-    public const int MaxRows = 16;
+    /// <summary>
+    /// Most rows of A the streamed [K, N] kernel takes: 9–16 rows stay on the flat SGEMM tile, which ran 4% ahead of a
+    /// 16-row body (H200 Run 81, 16 × 11008 × 4096: 2430 against 2336 GB/s).
+    /// </summary>
+    public const int MaxRows = 8;
 
     /// <summary>
     /// Warps a group of any plan may keep per SM: 16, what the launch bound's 128 registers allow at every row cap (a
@@ -84,8 +85,8 @@ internal static class GemvKnStreamLaunch
     /// <summary>Whether the kernel runs on this device: a group of at least one 8-thread row slot in whole warps.</summary>
     public static bool Fits(int warpSize, int maxGroupSize) => Threads(warpSize, maxGroupSize, GemmFastKernels.GemvKnStreamMaxThreads) >= 8;
 
-    /// <summary>Row cap (the kernel variant): 1, 2, 4, 8 or 16.</summary>
-    public static int RowsCap(int m) => m <= 1 ? 1 : m <= 2 ? 2 : m <= 4 ? 4 : m <= 8 ? 8 : 16;
+    /// <summary>Row cap (the kernel variant): 1, 2, 4 or 8.</summary>
+    public static int RowsCap(int m) => m <= 1 ? 1 : m <= 2 ? 2 : m <= 4 ? 4 : 8;
 
     /// <summary>
     /// Grid and row cap: ⌈N / 32⌉ groups of W warps, W the most whose groups, ⌈groups / SMs⌉ to an SM, keep at most
@@ -94,7 +95,7 @@ internal static class GemvKnStreamLaunch
     /// size, the launch bound and the shared sum buffer (<see cref="GemmFastKernels.GemvKnStreamMaxHolders"/> holders)
     /// allow. Groups are whole 8-thread row slots. A device that reports no SMs (the CPU simulator) counts as four.
     /// </summary>
-    /// <param name="g">The product (M of 1–16).</param>
+    /// <param name="g">The product (M of 1–8).</param>
     /// <param name="warpSize">Threads per warp.</param>
     /// <param name="maxGroupSize">Most threads per group.</param>
     /// <param name="multiprocessors">SMs of the device (0 when unknown).</param>

@@ -254,10 +254,11 @@ internal enum GemvF32Variant
     /// <c>stream</c>, the default since H200 Run 75: as <see cref="Pipe"/>, but [N, K] products of 1–16 rows take
     /// <c>GemvNkStreamF32</c> (a group owns a few weight rows and all of K, each warp streams 16 · warpSize contiguous bytes
     /// of each row per batch, no split-K and no second launch), at 9–16 rows too, where the others take the flat SGEMM tile;
-    /// and [K, N] products of 1–16 rows with K a multiple of 4 and A 16-byte aligned take <c>GemvKnStreamF32</c> (a group
-    /// owns 32 output columns and all of K, one launch; <see cref="IlgpuKernels.UsesGemvKnStreamF32"/>), likewise past the flat tile.
+    /// and [K, N] products of 1–8 rows with K a multiple of 4 and A 16-byte aligned take <c>GemvKnStreamF32</c> (a group
+    /// owns 32 output columns and all of K, one launch; <see cref="IlgpuKernels.UsesGemvKnStreamF32"/>).
     /// Run 75, mm_tb float32 2 / 4 / 8 rows × 4096²: 2404–2432 / 2129–2138 / 1749–1760 → 3280–3301 / 3223–3228 / 2949–2953
-    /// GB/s; 16 × 11008 × 4096: 1999–2006 (flat tile) → 2050.
+    /// GB/s; 16 × 11008 × 4096: 1999–2006 (flat tile) → 2050. Run 81, mm float32 1 / 2 / 4 / 8 rows × 4096²: 2568–2571 /
+    /// 2496–2502 / 2404–2407 / 1958–1960 → 3155 / 3110–3115 / 3032 / 2699–2703 GB/s.
     /// </summary>
     Stream,
 }

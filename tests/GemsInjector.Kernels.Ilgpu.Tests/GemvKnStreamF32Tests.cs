@@ -48,11 +48,10 @@ public sealed class GemvKnStreamF32Tests : KernelTestBase, IClassFixture<Warp32S
             return bias is null || beta == 0f ? v : v + (beta * (double)bias[biasIsMatrix ? e : j]);
         }).ToArray();
 
-    // m: every row cap (1, 2, 4, 8, 16) and counts inside them (3, 5, 9, 13); k: one quad, 12 (a partial batch for every
+    // m: every row cap (1, 2, 4, 8) and counts inside them (3, 5, 6, 7); k: one quad, 12 (a partial batch for every
     // slot), 4 · odd (never whole batches: a batch is 16 rows of K per warp pair here, 4 · 4 · R on a GPU) with one or
     // several whole batches before the partial one, 1024 (whole batches only); n: below one 32-column slab, a ragged last
-    // slab (36, 100) and many slabs with a ragged last one (4100). 9–16 rows run with the flat SGEMM tile's setting, which
-    // `stream` must bypass for [K, N] as for [N, K].
+    // slab (36, 100) and many slabs with a ragged last one (4100).
     [Theory]
     [InlineData(1, 4, 8)]
     [InlineData(1, 1024, 36)]
@@ -65,10 +64,10 @@ public sealed class GemvKnStreamF32Tests : KernelTestBase, IClassFixture<Warp32S
     [InlineData(5, 52, 28)]
     [InlineData(8, 1024, 36)]
     [InlineData(8, 44, 4100)]
-    [InlineData(9, 204, 40)]
-    [InlineData(13, 12, 68)]
-    [InlineData(16, 516, 36)]
-    [InlineData(16, 1024, 100)]
+    [InlineData(6, 204, 40)]
+    [InlineData(7, 12, 68)]
+    [InlineData(8, 516, 36)]
+    [InlineData(7, 1024, 100)]
     public void MatchesFloat64(int m, int k, int n) => WithVariant(GemvF32Variant.Stream, () =>
     {
         var savedRows = K.SmallRowsKernel;
@@ -90,7 +89,7 @@ public sealed class GemvKnStreamF32Tests : KernelTestBase, IClassFixture<Warp32S
         var w = Random(seed + 1, k * n);
         var aView = Upload(a);
         var wView = Upload(w);
-        Assert.True(K.UsesGemvKnStreamF32(aView, wView, m, k, n), "an aligned 1–16-row [K, N] product must take the streamed GEMV under `stream`");
+        Assert.True(K.UsesGemvKnStreamF32(aView, wView, m, k, n), "an aligned 1–8-row [K, N] product must take the streamed GEMV under `stream`");
         var (config, cap) = GemvKnStreamLaunch.Plan(new GemvShape { M = m, N = n, K = k }, Device.WarpSize, Device.MaxGroupSize, Device.MultiprocessorCount);
         output.WriteLine($"seed {seed}: {m}x{k}x{n} rows cap {cap}, {config.GridDim.X} groups of {config.GroupDim.X} threads");
 
@@ -137,7 +136,7 @@ public sealed class GemvKnStreamF32Tests : KernelTestBase, IClassFixture<Warp32S
     [InlineData(1, 44, 40)]
     [InlineData(3, 76, 36)]
     [InlineData(8, 108, 68)]
-    [InlineData(16, 148, 36)]
+    [InlineData(6, 148, 36)]
     public void NaNAndInfStayInTheirRowAndColumn(int m, int k, int n) => WithVariant(GemvF32Variant.Stream, () =>
     {
         int seed = 12500 + m + k + n;
@@ -181,7 +180,7 @@ public sealed class GemvKnStreamF32Tests : KernelTestBase, IClassFixture<Warp32S
 
     /// <summary>
     /// CUDA geometry (32-lane warps: 4 row slots per warp, both shuffle steps of the sum) on the warp-32 simulator at 2
-    /// to 8 warps per group, 3 and 5 among them (the plan's 16-row groups on an H200 are 5 warps): every row cap, ragged
+    /// to 8 warps per group, 3 and 5 among them (the plan's groups for N = 11008 on an H200 are 5 warps): every row cap, ragged
     /// slabs, K with whole and partial batches, matrix bias with alpha and beta.
     /// </summary>
     [Theory]
@@ -190,10 +189,10 @@ public sealed class GemvKnStreamF32Tests : KernelTestBase, IClassFixture<Warp32S
     [InlineData(4, 532, 12, 4)]
     [InlineData(7, 268, 40, 2)]
     [InlineData(8, 140, 36, 8)]
-    [InlineData(12, 396, 20, 4)]
-    [InlineData(16, 204, 68, 8)]
+    [InlineData(6, 396, 20, 4)]
+    [InlineData(8, 204, 68, 8)]
     [InlineData(3, 172, 40, 3)]
-    [InlineData(16, 300, 36, 5)]
+    [InlineData(8, 300, 36, 5)]
     public void CudaGeometryMatchesFloat64(int m, int k, int n, int warps)
     {
         int seed = 12600 + (m * 1000) + k + n + warps;
@@ -224,8 +223,7 @@ public sealed class GemvKnStreamF32Tests : KernelTestBase, IClassFixture<Warp32S
         1 => acc.LoadStreamKernel<ArrayView<Float4>, ArrayView<Float4>, ArrayView<float>, ArrayView<float>, GemvShape>(GemmFastKernels.GemvKnStreamF32<Const1>),
         2 => acc.LoadStreamKernel<ArrayView<Float4>, ArrayView<Float4>, ArrayView<float>, ArrayView<float>, GemvShape>(GemmFastKernels.GemvKnStreamF32<Const2>),
         4 => acc.LoadStreamKernel<ArrayView<Float4>, ArrayView<Float4>, ArrayView<float>, ArrayView<float>, GemvShape>(GemmFastKernels.GemvKnStreamF32<Const4>),
-        8 => acc.LoadStreamKernel<ArrayView<Float4>, ArrayView<Float4>, ArrayView<float>, ArrayView<float>, GemvShape>(GemmFastKernels.GemvKnStreamF32<Const8>),
-        _ => acc.LoadStreamKernel<ArrayView<Float4>, ArrayView<Float4>, ArrayView<float>, ArrayView<float>, GemvShape>(GemmFastKernels.GemvKnStreamF32<Const16>),
+        _ => acc.LoadStreamKernel<ArrayView<Float4>, ArrayView<Float4>, ArrayView<float>, ArrayView<float>, GemvShape>(GemmFastKernels.GemvKnStreamF32<Const8>),
     };
 
     [Fact]
@@ -235,11 +233,11 @@ public sealed class GemvKnStreamF32Tests : KernelTestBase, IClassFixture<Warp32S
         // 5 warps; 256 columns are 8 slabs of 16 warps; 65536 columns 2048 slabs, 16 to an SM: the 2-warp floor.
         Assert.Equal((128, 512, 1), PlanOf(1, 4096, 4096));
         Assert.Equal((128, 512, 8), PlanOf(8, 4096, 4096));
-        Assert.Equal((344, 160, 16), PlanOf(16, 4096, 11008));
+        Assert.Equal((344, 160, 8), PlanOf(8, 4096, 11008));
         Assert.Equal((256, 256, 2), PlanOf(2, 4096, 8192));
         Assert.Equal((8, 512, 4), PlanOf(3, 64, 256));
         Assert.Equal((2048, 64, 2), PlanOf(2, 64, 65536));
-        Assert.Equal((2, 512, 16), PlanOf(9, 64, 36));
+        Assert.Equal((2, 512, 8), PlanOf(5, 64, 36));
 
         // The device's group size, and on the 4-lane simulator whole 8-thread row slots.
         Assert.Equal(256, GemvKnStreamLaunch.Plan(new GemvShape { M = 2, N = 64, K = 8 }, 32, 256, 132).Config.GroupDim.X);
@@ -256,13 +254,14 @@ public sealed class GemvKnStreamF32Tests : KernelTestBase, IClassFixture<Warp32S
     }
 
     [Fact]
-    public void StreamRoutesOnlyAlignedKnProductsOfOneToSixteenRows() => WithVariant(GemvF32Variant.Stream, () =>
+    public void StreamRoutesOnlyAlignedKnProductsOfOneToEightRows() => WithVariant(GemvF32Variant.Stream, () =>
     {
         var a = Upload(Random(12700, 17 * 8));
         var w = Upload(Random(12701, 8 * 8));
         Assert.True(K.UsesGemvKnStreamF32(a, w, 1, 8, 8));
-        Assert.True(K.UsesGemvKnStreamF32(a, w, 16, 8, 8));
-        Assert.False(K.UsesGemvKnStreamF32(a, w, 17, 8, 8));
+        Assert.True(K.UsesGemvKnStreamF32(a, w, 8, 8, 8));
+        Assert.False(K.UsesGemvKnStreamF32(a, w, 9, 8, 8));               // 9–16 rows: the flat SGEMM tile
+        Assert.False(K.UsesGemvKnStreamF32(a, w, 16, 8, 8));
         Assert.False(K.UsesGemvKnStreamF32(a, w, 2, 6, 8));               // K not a multiple of 4
         Assert.False(K.UsesGemvKnStreamF32(a, w.SubView(0, 48), 2, 8, 6)); // N not a multiple of 4
         Assert.False(K.UsesGemvKnStreamF32(a.SubView(1, 16), w, 2, 8, 8)); // A misaligned
@@ -276,14 +275,15 @@ public sealed class GemvKnStreamF32Tests : KernelTestBase, IClassFixture<Warp32S
 
     /// <summary>
     /// Which kernel an aligned [K, N] product runs under each setting, on a fresh simulator device per setting (so the
-    /// compiled-kernel list is this product's alone): unset and <c>stream</c> the streamed kernel (at 1, 2 and 12 rows, the
-    /// last past the flat SGEMM tile), <c>pipe</c> the split-K kernels of today (<c>GemvKnVecF32</c> for one row,
+    /// compiled-kernel list is this product's alone): unset and <c>stream</c> the streamed kernel at 1, 2 and 8 rows and the
+    /// flat SGEMM tile at 12, <c>pipe</c> the split-K kernels (<c>GemvKnVecF32</c> for one row,
     /// <c>GemvKnPipeF32</c> for more), <c>vec</c> <c>GemvKnVecF32</c>.
     /// </summary>
     [Theory]
     [InlineData(null, 1, "GemvKnStreamF32<1>")]
     [InlineData("stream", 2, "GemvKnStreamF32<2>")]
-    [InlineData("stream", 12, "GemvKnStreamF32<16>")]
+    [InlineData("stream", 8, "GemvKnStreamF32<8>")]
+    [InlineData("stream", 12, "SgemmWarpF32")]
     [InlineData("pipe", 1, "GemvKnVecF32<1>")]
     [InlineData("pipe", 3, "GemvKnPipeF32<4>")]
     [InlineData("vec", 3, "GemvKnVecF32<4>")]
@@ -306,7 +306,7 @@ public sealed class GemvKnStreamF32Tests : KernelTestBase, IClassFixture<Warp32S
         Assert.True(device.HasCompiled(expected), $"{expected} did not run under {setting ?? "unset"}");
         foreach (var other in new[] { "GemvKnStreamF32", "GemvKnPipeF32", "GemvKnVecF32", "GemvKnF32", "SgemmWarpF32" })
         {
-            if (!expected.StartsWith(other + "<", StringComparison.Ordinal))
+            if (expected != other && !expected.StartsWith(other + "<", StringComparison.Ordinal))
             {
                 Assert.False(device.HasCompiled(other), $"{other} ran under {setting ?? "unset"} at {m} rows");
             }
@@ -329,7 +329,6 @@ public sealed class GemvKnStreamF32Tests : KernelTestBase, IClassFixture<Warp32S
     [InlineData(typeof(Const2), 2)]
     [InlineData(typeof(Const4), 4)]
     [InlineData(typeof(Const8), 8)]
-    [InlineData(typeof(Const16), 16)]
     public void PtxIssuesTheBatchBeforeItsProducts(Type rowsCap, int cap)
     {
         int rows = GemmFastKernels.GemvKnStreamRowsPerThread(cap);

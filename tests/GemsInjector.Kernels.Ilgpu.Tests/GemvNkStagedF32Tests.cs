@@ -273,9 +273,10 @@ public sealed class GemvNkStagedF32Tests : KernelTestBase, IClassFixture<Warp32S
     [InlineData("staged2", nameof(GemvF32Wide.Staged2))]
     [InlineData(" Staged2", nameof(GemvF32Wide.Staged2))]
     [InlineData("stream", nameof(GemvF32Wide.Stream))]
-    [InlineData(null, nameof(GemvF32Wide.Stream))]
-    [InlineData("", nameof(GemvF32Wide.Stream))]
-    [InlineData("stage", nameof(GemvF32Wide.Stream))]
+    [InlineData(" Stream ", nameof(GemvF32Wide.Stream))]
+    [InlineData(null, nameof(GemvF32Wide.Staged))]
+    [InlineData("", nameof(GemvF32Wide.Staged))]
+    [InlineData("stage", nameof(GemvF32Wide.Staged))]
     public void TheWideSettingParses(string? setting, string expected)
     {
         Assert.Equal("GEMS_GEMV_F32_WIDE", GemvF32WideChoice.Variable);

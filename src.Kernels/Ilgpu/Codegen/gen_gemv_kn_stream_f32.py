@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Generates src.Kernels/Ilgpu/GemmFastKernels.GemvKnStream.g.cs: the streamed float32 [K, N] GEMV for 1-16 rows
+"""Generates src.Kernels/Ilgpu/GemmFastKernels.GemvKnStream.g.cs: the streamed float32 [K, N] GEMV for 1-8 rows
 (the default, GEMS_GEMV_F32_VARIANT unset or stream). One straight-line body per row cap, every operand and sum its
 own variable (constant names, so nothing is indexed at run time and nothing lands in local memory); the kernel picks
 the body from its row-cap type argument, which folds the others away. Launch plan and notes: IlgpuKernels.GemvKnStreamF32.cs.
@@ -9,9 +9,10 @@ import os
 # Row cap -> rows of K per thread and batch (a multiple of 4: one 16-byte activation vector per row of A and quad of K).
 # Per thread a batch holds R weight vectors (4R floats), cap x R / 4 activation vectors (cap x R floats) and 4 x cap
 # sums. 8 rows double the weight bytes each warp has in flight where the registers allow it (1-4 rows: 44-80 floats);
-# at 8 rows 8 would be 32 + 32 + 64 = 128 floats before addresses, at 16 rows 4 already are 144 (the launch bound
-# holds them to 128 registers, ptxas then issues the second half of the activation loads among the products).
-CAPS = {1: 8, 2: 8, 4: 8, 8: 4, 16: 4}
+# at 8 rows 8 would be 32 + 32 + 64 = 128 floats before addresses. No 16-row body: at R = 4 it held 144 floats (ptxas
+# issued half the activation loads among the products) and ran 4% behind the flat SGEMM tile (H200 Run 81: 2336 against
+# 2430 GB/s for 16 x 11008 x 4096), which keeps 9-16 rows.
+CAPS = {1: 8, 2: 8, 4: 8, 8: 4}
 # Output columns per group: 8 column lanes of one 16-byte vector (4 columns) each, so one row of the group's slab is a
 # 128-byte line and one warp load instruction (4 row slots of 8 lanes) reads 4 whole lines.
 COLUMN_LANES = 8
@@ -21,9 +22,6 @@ MAX_HOLDERS = 16
 # Largest group: 16 warps of 32 (the launch bound, .maxntid 512, which also holds every cap to 128 registers).
 MAX_THREADS = 512
 SHUFFLE_OFFSETS = [8, 16]
-# Most activation rows whose loads get their own fence: past 8 rows ptxas keeps every fenced activation vector live
-# beside the weights and sums (the [N, K] stream body's finding: 218 registers at 16 rows).
-ROW_BURST = 8
 XYZW = "XYZW"
 out = []
 w = out.append
@@ -146,14 +144,9 @@ def body(cap, rows):
             w(f"                CudaAsm.Emit(\"// x %0\", x{m}_{i}.X);")
     w("            }")
     w("")
-    if cap <= ROW_BURST:
-        w("            // The activations in one burst too: left to itself ptxas issues one row's load per group of products, so a")
-        w("            // batch would wait for its activation rows one after another.")
-        w("            Warp.Barrier();")
-    else:
-        w(f"            // No second fence above {ROW_BURST} rows: fenced, every activation vector would stay live with the weights and")
-        w("            // sums (past the 128 registers of the launch bound); unfenced ptxas issues part of them at once and the rest")
-        w("            // as the first rows' products free their registers.")
+    w("            // The activations in one burst too: left to itself ptxas issues one row's load per group of products, so a")
+    w("            // batch would wait for its activation rows one after another.")
+    w("            Warp.Barrier();")
     products(cap, rows, 12)
     w("            wAt += wStep;")
     w("        }")
@@ -251,16 +244,16 @@ w("")
 w("    /// <summary>Most threads per group of <see cref=\"GemvKnStreamF32{TRowsCap}\"/> (its launch bound).</summary>")
 w(f"    public const int GemvKnStreamMaxThreads = {MAX_THREADS};")
 w("")
-w("    /// <summary>Rows of K per thread and batch of <see cref=\"GemvKnStreamF32{TRowsCap}\"/> for a row cap of 1, 2, 4, 8 or 16.</summary>")
+w("    /// <summary>Rows of K per thread and batch of <see cref=\"GemvKnStreamF32{TRowsCap}\"/> for a row cap of 1, 2, 4 or 8.</summary>")
 w("    public static int GemvKnStreamRowsPerThread(int rowsCap) => rowsCap switch")
 w("    {")
 for cap, rows in CAPS.items():
     w(f"        {cap} => {rows},")
-w("        _ => throw new System.ArgumentOutOfRangeException(nameof(rowsCap), rowsCap, \"Streamed [K, N] GEMV row caps are 1, 2, 4, 8 or 16.\"),")
+w("        _ => throw new System.ArgumentOutOfRangeException(nameof(rowsCap), rowsCap, \"Streamed [K, N] GEMV row caps are 1, 2, 4 or 8.\"),")
 w("    };")
 w("")
 w("    /// <summary>")
-w("    /// Streamed float32 decode GEMV for 1-16 rows, weight [K, N] (the default; <c>GEMS_GEMV_F32_VARIANT=pipe</c> or")
+w("    /// Streamed float32 decode GEMV for 1-8 rows, weight [K, N] (the default; <c>GEMS_GEMV_F32_VARIANT=pipe</c> or")
 w("    /// <c>vec</c> picks the split-K kernels; notes and launch plan in <see cref=\"GemvKnStreamLaunch\"/>): a group owns a")
 w("    /// slab of 32 output columns and all of K, no split-K and no second launch. K and N multiples of 4, both views 16-byte")
 w("    /// aligned; the group size (a multiple of 8 threads) is read from the launch.")

@@ -1,6 +1,6 @@
 #!/usr/bin/env python3
 """Generates src.Kernels/Ilgpu/GemmFastKernels.GemvNkStaged.g.cs: the float32 [N, K] GEMV for 9-16 rows with the
-activations staged in shared memory (GEMS_GEMV_F32_WIDE=staged under the stream setting). A group owns 16 weight rows
+activations staged in shared memory (the default under the stream setting; GEMS_GEMV_F32_WIDE=stream turns it off). A group owns 16 weight rows
 (output columns) and all of K; its 4 warps take 4 weight rows each, and a lane (h, j) multiplies activation rows
 8h .. 8h + 7 by vector j of its warp's weight rows, so a lane holds 32 sums. The activations cross L2 -> SM once per
 group and chunk of K (cp.async into two shared stages), not once per 4 weight rows. Every operand and sum is its own
@@ -104,7 +104,7 @@ def burst(guard, indent):
 def entry():
     w("    /// <summary>")
     w("    /// float32 decode GEMV for 9–16 rows, weight [N, K], with the activations staged in shared memory")
-    w("    /// (<c>GEMS_GEMV_F32_WIDE=staged</c> or <c>staged2</c>; notes and launch plan in <see cref=\"GemvNkStagedLaunch\"/>): a")
+    w("    /// (the default; <c>GEMS_GEMV_F32_WIDE=staged2</c> the two-batch burst; notes and launch plan in <see cref=\"GemvNkStagedLaunch\"/>): a")
     w(f"    /// group owns {COLUMNS} weight rows (output columns) and all of K, warp w the weight rows {WARP_COLUMNS}w .. {WARP_COLUMNS}w + {WARP_COLUMNS - 1}; lane (h, j)")
     w(f"    /// of a warp multiplies activation rows {HALF_ROWS}h .. {HALF_ROWS}h + {HALF_ROWS - 1} by 16-byte vector j of a batch of those weight rows")
     w(f"    /// ({HALF_ROWS * WARP_COLUMNS} sums per lane), <typeparamref name=\"TBurst\"/> batches requested at once. The group copies A in chunks of")
