@@ -4,7 +4,7 @@
 own variable (constant names, so nothing is indexed at run time and nothing lands in local memory); the kernel picks
 the body from its row-cap type argument, which folds the others away. Launch plan and notes: IlgpuKernels.GemvKnStreamF32.cs.
 Run: python3 src.Kernels/Ilgpu/Codegen/gen_gemv_kn_stream_f32.py"""
-import os
+from gemv_codegen import cap_entry, halve, write
 
 # Row cap -> rows of K per thread and batch (a multiple of 4: one 16-byte activation vector per row of A and quad of K).
 # Per thread a batch holds R weight vectors (4R floats), cap x R / 4 activation vectors (cap x R floats) and 4 x cap
@@ -177,15 +177,7 @@ def body(cap, rows):
     for o in SHUFFLE_OFFSETS:
         w(f"        if (ws > {o})")
         w("        {")
-        h = len(cur) // 2
-        w(f"            bool upper = (lane & {o}) != 0;")
-        for i in range(h):
-            lo, hi = cur[i], cur[i + h]
-            w(f"            float send{i} = upper ? {lo} : {hi};")
-            w(f"            {lo} = (upper ? {hi} : {lo}) + Warp.ShuffleXor(send{i}, {o});")
-        w(f"            first += upper ? {h} : 0;")
-        w("            held >>= 1;")
-        cur = cur[:h]
+        cur = halve(w, cur, o, "lane")
         w("        }")
         w("")
     out_n = cap * COLUMNS
@@ -258,26 +250,11 @@ w("    /// <c>vec</c> picks the split-K kernels; notes and launch plan in <see c
 w("    /// slab of 32 output columns and all of K, no split-K and no second launch. K and N multiples of 4, both views 16-byte")
 w("    /// aligned; the group size (a multiple of 8 threads) is read from the launch.")
 w("    /// </summary>")
-w("    [IlgpuKernel]")
-for cap in CAPS:
-    w(f"    [IlgpuKernelVariant(typeof(Const{cap}))]")
-w("    public static void GemvKnStreamF32<TRowsCap>(ArrayView<Float4> a4, ArrayView<Float4> b4, ArrayView<float> bias, ArrayView<float> c, GemvShape g)")
-w("        where TRowsCap : struct, IKernelConstant")
-w("    {")
-w("        int cap = default(TRowsCap).Value;")
-first_cap = True
-for cap in CAPS:
-    w(f"        {'if' if first_cap else 'else if'} (cap == {cap})")
-    w("        {")
-    w(f"            GemvKnStreamRows{cap}(a4, b4, bias, c, g);")
-    w("        }")
-    first_cap = False
-w("    }")
+cap_entry(w, "GemvKnStreamF32", CAPS, "ArrayView<Float4> a4, ArrayView<Float4> b4, ArrayView<float> bias, ArrayView<float> c, GemvShape g",
+          "a4, b4, bias, c, g", "GemvKnStreamRows")
 for cap, rows in CAPS.items():
     w("")
     body(cap, rows)
 w("}")
 
-path = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "GemmFastKernels.GemvKnStream.g.cs")
-with open(path, "w", encoding="utf-8", newline="\n") as f:
-    f.write("\n".join(out) + "\n")
+write(out, "GemmFastKernels.GemvKnStream.g.cs")

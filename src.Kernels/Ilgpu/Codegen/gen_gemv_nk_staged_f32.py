@@ -6,7 +6,7 @@ activations staged in shared memory (the default under the stream setting; GEMS_
 group and chunk of K (cp.async into two shared stages), not once per 4 weight rows. Every operand and sum is its own
 variable (constant names: nothing indexed at run time, nothing in local memory). Launch plan and notes:
 IlgpuKernels.GemvNkStagedF32.cs. Run: python3 src.Kernels/Ilgpu/Codegen/gen_gemv_nk_staged_f32.py"""
-import os
+from gemv_codegen import halve, write
 
 COLUMNS = 16          # weight rows (output columns) per group
 WARPS = 4             # warps per group; warp w owns weight rows 4w .. 4w + 3
@@ -207,17 +207,9 @@ def kernel():
             break
         w(f"        if (half > {o})")
         w("        {")
-        hh = len(cur) // 2
-        w(f"            bool upper = (j & {o}) != 0;")
-        for i in range(hh):
-            lo, hi = cur[i], cur[i + hh]
-            w(f"            float send{i} = upper ? {lo} : {hi};")
-            w(f"            {lo} = (upper ? {hi} : {lo}) + Warp.ShuffleXor(send{i}, {o});")
-        w(f"            first += upper ? {hh} : 0;")
-        w("            held >>= 1;")
+        cur = halve(w, cur, o, "j")
         w("        }")
         w("")
-        cur = cur[:hh]
     every = sums()
     w("        // Sum e of a half is activation row e / 4 of the half and weight row e % 4 of the warp.")
     for i in range(n):
@@ -309,6 +301,4 @@ for BURST in BURSTS:
 copy()
 w("}")
 
-path = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "GemmFastKernels.GemvNkStaged.g.cs")
-with open(path, "w", encoding="utf-8", newline="\n") as f:
-    f.write("\n".join(out) + "\n")
+write(out, "GemmFastKernels.GemvNkStaged.g.cs")

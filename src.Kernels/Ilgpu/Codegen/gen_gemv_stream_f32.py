@@ -4,7 +4,7 @@
 own variable (constant names, so nothing is indexed at run time and nothing lands in local memory); the kernel picks
 the body from its row-cap type argument, which folds the others away. Launch plan and notes: IlgpuKernels.GemvStreamF32.cs.
 Run: python3 src.Kernels/Ilgpu/Codegen/gen_gemv_stream_f32.py"""
-import os
+from gemv_codegen import cap_entry, halve, write
 
 # Row cap -> weight rows (output columns) per group. Per lane a batch holds columns x 4 weight floats, cap x 4
 # activation floats and cap x columns sums; 8 columns keep the activation re-reads at an eighth / a quarter / half of
@@ -146,15 +146,7 @@ def body(cap, cols):
         w(f"        if (ws > {o})")
         w("        {")
         if len(cur) >= 2:
-            h = len(cur) // 2
-            w(f"            bool upper = (lane & {o}) != 0;")
-            for i in range(h):
-                lo, hi = cur[i], cur[i + h]
-                w(f"            float send{i} = upper ? {lo} : {hi};")
-                w(f"            {lo} = (upper ? {hi} : {lo}) + Warp.ShuffleXor(send{i}, {o});")
-            w(f"            first += upper ? {h} : 0;")
-            w("            held >>= 1;")
-            cur = cur[:h]
+            cur = halve(w, cur, o, "lane")
         else:
             w(f"            {cur[0]} += Warp.ShuffleXor({cur[0]}, {o});")
             w(f"            writer &= (lane & {o}) == 0;")
@@ -222,26 +214,11 @@ w("    /// <c>vec</c> picks the others; notes and launch plan in <see cref=\"Gem
 w("    /// rows (output columns) and all of K, no split-K and no second launch. K a multiple of 4, both views 16-byte")
 w("    /// aligned; the group size is read from the launch.")
 w("    /// </summary>")
-w("    [IlgpuKernel]")
-for cap in CAPS:
-    w(f"    [IlgpuKernelVariant(typeof(Const{cap}))]")
-w("    public static void GemvNkStreamF32<TRowsCap>(ArrayView<Float4> a4, ArrayView<Float4> b4, ArrayView<float> bias, ArrayView<float> c, GemvShape g)")
-w("        where TRowsCap : struct, IKernelConstant")
-w("    {")
-w("        int cap = default(TRowsCap).Value;")
-first_cap = True
-for cap in CAPS:
-    w(f"        {'if' if first_cap else 'else if'} (cap == {cap})")
-    w("        {")
-    w(f"            GemvNkStreamRows{cap}(a4, b4, bias, c, g);")
-    w("        }")
-    first_cap = False
-w("    }")
+cap_entry(w, "GemvNkStreamF32", CAPS, "ArrayView<Float4> a4, ArrayView<Float4> b4, ArrayView<float> bias, ArrayView<float> c, GemvShape g",
+          "a4, b4, bias, c, g", "GemvNkStreamRows")
 for cap, cols in CAPS.items():
     w("")
     body(cap, cols)
 w("}")
 
-path = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "GemmFastKernels.GemvStream.g.cs")
-with open(path, "w", encoding="utf-8", newline="\n") as f:
-    f.write("\n".join(out) + "\n")
+write(out, "GemmFastKernels.GemvStream.g.cs")
