@@ -20,9 +20,8 @@ namespace GemsInjector.Kernels.Ilgpu.Tests;
 /// simulator, which kernel each <c>GEMS_GEMV_F32_VARIANT</c> setting runs, the plan, and the PTX.
 /// </summary>
 [Collection(SimulatorCollection.Name)]
-public sealed class GemvKnStreamF32Tests : KernelTestBase, IClassFixture<Warp32SimulatorFixture>
+public sealed class GemvKnStreamF32Tests : GemvF32TestBase, IClassFixture<Warp32SimulatorFixture>
 {
-    private const float Sentinel = 12345.5f;
     private readonly Warp32SimulatorFixture warp32;
     private readonly ITestOutputHelper output;
 
@@ -32,21 +31,6 @@ public sealed class GemvKnStreamF32Tests : KernelTestBase, IClassFixture<Warp32S
         this.warp32 = warp32;
         this.output = output;
     }
-
-    /// <summary>float64 C = alpha · A[M, K] · W[K, N] + beta · bias (bias ignored when beta is 0, as the kernels do).</summary>
-    private static double[] Reference(float[] a, float[] w, int m, int k, int n, float alpha, float beta, float[]? bias, bool biasIsMatrix) =>
-        Enumerable.Range(0, m * n).Select(e =>
-        {
-            int r = e / n, j = e % n;
-            double dot = 0;
-            for (int t = 0; t < k; t++)
-            {
-                dot += (double)a[(r * k) + t] * w[(t * n) + j];
-            }
-
-            double v = alpha * dot;
-            return bias is null || beta == 0f ? v : v + (beta * (double)bias[biasIsMatrix ? e : j]);
-        }).ToArray();
 
     // m: every row cap (1, 2, 4, 8) and counts inside them (3, 5, 6, 7); k: one quad, 12 (a partial batch for every
     // slot), 4 · odd (never whole batches: a batch is 16 rows of K per warp pair here, 4 · 4 · R on a GPU) with one or
@@ -96,37 +80,22 @@ public sealed class GemvKnStreamF32Tests : KernelTestBase, IClassFixture<Warp32S
         var (c, whole) = PoisonedWithSentinel(m * n);
         K.Mm(aView, wView, c, m, k, n);
         var got = Download(whole);
-        AssertClose(got[..(m * n)], Reference(a, w, m, k, n, 1f, 0f, null, false), RtolF32, Atol * k, "stream [K, N] mm", seed);
+        AssertClose(got[..(m * n)], Reference(a, w, m, k, n, 1f, 0f, null, false, transposeB: false), RtolF32, Atol * k, "stream [K, N] mm", seed);
         AssertSentinel(got, m * n);
 
         var row = Random(seed + 2, n);
         (c, whole) = PoisonedWithSentinel(m * n);
         K.Addmm(Upload(row), aView, wView, c, m, k, n, beta: -1.25f, alpha: 0.75f);
         got = Download(whole);
-        AssertClose(got[..(m * n)], Reference(a, w, m, k, n, 0.75f, -1.25f, row, false), RtolF32, Atol * k, "stream [K, N] addmm row bias", seed);
+        AssertClose(got[..(m * n)], Reference(a, w, m, k, n, 0.75f, -1.25f, row, false, transposeB: false), RtolF32, Atol * k, "stream [K, N] addmm row bias", seed);
         AssertSentinel(got, m * n);
 
         var full = Random(seed + 3, m * n);
         (c, whole) = PoisonedWithSentinel(m * n);
         K.Addmm(Upload(full), aView, wView, c, m, k, n, beta: 0.5f, alpha: -2f);
         got = Download(whole);
-        AssertClose(got[..(m * n)], Reference(a, w, m, k, n, -2f, 0.5f, full, true), RtolF32, Atol * k, "stream [K, N] addmm matrix bias", seed);
+        AssertClose(got[..(m * n)], Reference(a, w, m, k, n, -2f, 0.5f, full, true, transposeB: false), RtolF32, Atol * k, "stream [K, N] addmm matrix bias", seed);
         AssertSentinel(got, m * n);
-    }
-
-    /// <summary>An output of <paramref name="count"/> NaNs followed by sentinels that no kernel may touch.</summary>
-    private (ArrayView<float> Output, ArrayView<float> Whole) PoisonedWithSentinel(int count)
-    {
-        var whole = Upload(Enumerable.Repeat(float.NaN, count).Concat(Enumerable.Repeat(Sentinel, 64)).ToArray());
-        return (whole.SubView(0, count), whole);
-    }
-
-    private static void AssertSentinel(float[] got, int from)
-    {
-        for (int e = from; e < got.Length; e++)
-        {
-            Assert.True(got[e] == Sentinel, $"element {e} past the output was written: {got[e]}");
-        }
     }
 
     // A NaN in the weight reaches only its column, a NaN in A only its row, an Inf in the weight its column as the
@@ -154,7 +123,7 @@ public sealed class GemvKnStreamF32Tests : KernelTestBase, IClassFixture<Warp32S
         var (c, whole) = PoisonedWithSentinel(m * n);
         K.Addmm(Upload(nanBias), Upload(a), Upload(w), c, m, k, n, beta: 0f);
         var got = Download(whole);
-        var expected = Reference(a, w, m, k, n, 1f, 0f, null, false);
+        var expected = Reference(a, w, m, k, n, 1f, 0f, null, false, transposeB: false);
         for (int e = 0; e < m * n; e++)
         {
             int row = e / n, col = e % n;
@@ -214,7 +183,7 @@ public sealed class GemvKnStreamF32Tests : KernelTestBase, IClassFixture<Warp32S
         kernel(config, a4, w4, biasBuffer.View.AsContiguous(), cBuffer.View.AsContiguous().SubView(0, m * n), g);
         acc.Synchronize();
         var got = cBuffer.GetAsArray1D();
-        AssertClose(got[..(m * n)], Reference(a, w, m, k, n, 0.5f, 2f, bias, true), RtolF32, Atol * k, "warp-32 streamed [K, N] GEMV", seed);
+        AssertClose(got[..(m * n)], Reference(a, w, m, k, n, 0.5f, 2f, bias, true, transposeB: false), RtolF32, Atol * k, "warp-32 streamed [K, N] GEMV", seed);
         AssertSentinel(got, m * n);
     }
 
@@ -302,7 +271,7 @@ public sealed class GemvKnStreamF32Tests : KernelTestBase, IClassFixture<Warp32S
         using var cBuffer = device.Accelerator.Allocate1D(Enumerable.Repeat(float.NaN, m * N).ToArray());
         kernels.Mm(aBuffer.View.AsContiguous(), wBuffer.View.AsContiguous(), cBuffer.View.AsContiguous(), m, Kd, N);
         device.Synchronize();
-        AssertClose(cBuffer.GetAsArray1D(), Reference(a, w, m, Kd, N, 1f, 0f, null, false), RtolF32, Atol * Kd, $"{setting ?? "unset"} [K, N] mm", seed);
+        AssertClose(cBuffer.GetAsArray1D(), Reference(a, w, m, Kd, N, 1f, 0f, null, false, transposeB: false), RtolF32, Atol * Kd, $"{setting ?? "unset"} [K, N] mm", seed);
         Assert.True(device.HasCompiled(expected), $"{expected} did not run under {setting ?? "unset"}");
         foreach (var other in new[] { "GemvKnStreamF32", "GemvKnPipeF32", "GemvKnVecF32", "GemvKnF32", "SgemmWarpF32" })
         {
@@ -375,20 +344,5 @@ public sealed class GemvKnStreamF32Tests : KernelTestBase, IClassFixture<Warp32S
         // ILGPU writes a product as mul.f32 + add.f32 (contractible; ptxas fuses each pair into one FFMA) or as fma.rn.f32.
         int products = Regex.Matches(afterFence, @"\b(fma\.rn|mul(\.rn)?)\.f32").Count;
         Assert.True(products >= 2 * 4 * cap * rows, $"expected {4 * cap * rows} products in the loop and as many in the tail, found {products}");
-    }
-
-    /// <summary>Runs <paramref name="body"/> with the shared facade set to <paramref name="variant"/>, then restores it.</summary>
-    private void WithVariant(GemvF32Variant variant, Action body)
-    {
-        var before = K.GemvF32Kernel;
-        K.GemvF32Kernel = variant;
-        try
-        {
-            body();
-        }
-        finally
-        {
-            K.GemvF32Kernel = before;
-        }
     }
 }

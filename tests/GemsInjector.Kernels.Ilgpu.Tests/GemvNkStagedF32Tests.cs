@@ -21,10 +21,8 @@ namespace GemsInjector.Kernels.Ilgpu.Tests;
 /// last one); biases and alpha / beta; NaN and ±Inf; the setting, the routing, the plan and the PTX.
 /// </summary>
 [Collection(SimulatorCollection.Name)]
-public sealed class GemvNkStagedF32Tests : KernelTestBase, IClassFixture<Warp32SimulatorFixture>
+public sealed class GemvNkStagedF32Tests : GemvF32TestBase, IClassFixture<Warp32SimulatorFixture>
 {
-    private const float Sentinel = 12345.5f;
-
     private readonly Warp32SimulatorFixture warp32;
     private readonly ITestOutputHelper output;
     private readonly GemvF32Variant savedVariant;
@@ -46,35 +44,6 @@ public sealed class GemvNkStagedF32Tests : KernelTestBase, IClassFixture<Warp32S
         K.GemvF32Kernel = savedVariant;
         K.GemvF32WideKernel = savedWide;
         base.Dispose();
-    }
-
-    private static double[] Reference(float[] a, float[] b, int m, int k, int n, float alpha, float beta, float[]? bias, bool biasIsMatrix) =>
-        Enumerable.Range(0, m * n).Select(e =>
-        {
-            int r = e / n, j = e % n;
-            double dot = 0;
-            for (int t = 0; t < k; t++)
-            {
-                dot += (double)a[(r * k) + t] * b[(j * k) + t];
-            }
-
-            double v = alpha * dot;
-            return bias is null || beta == 0f ? v : v + (beta * (double)bias[biasIsMatrix ? e : j]);
-        }).ToArray();
-
-    /// <summary>An output of <paramref name="count"/> NaNs followed by sentinels that no kernel may touch.</summary>
-    private (ArrayView<float> Output, ArrayView<float> Whole) PoisonedWithSentinel(int count)
-    {
-        var whole = Upload(Enumerable.Repeat(float.NaN, count).Concat(Enumerable.Repeat(Sentinel, 64)).ToArray());
-        return (whole.SubView(0, count), whole);
-    }
-
-    private static void AssertSentinel(float[] got, int from)
-    {
-        for (int e = from; e < got.Length; e++)
-        {
-            Assert.True(got[e] == Sentinel, $"element {e} past the output was written: {got[e]}");
-        }
     }
 
     // Through Mm / Addmm with the switch set. On the 4-lane simulator a burst is 4 vectors (16 floats) and a chunk 64

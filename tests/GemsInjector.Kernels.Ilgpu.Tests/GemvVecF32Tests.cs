@@ -21,7 +21,7 @@ namespace GemsInjector.Kernels.Ilgpu.Tests;
 /// not a multiple of 4, the CUDA geometry on a warp-32 simulator, and the PTX.
 /// </summary>
 [Collection(SimulatorCollection.Name)]
-public sealed class GemvVecF32Tests : KernelTestBase, IClassFixture<Warp32SimulatorFixture>
+public sealed class GemvVecF32Tests : GemvF32TestBase, IClassFixture<Warp32SimulatorFixture>
 {
     private readonly Warp32SimulatorFixture warp32;
     private readonly ITestOutputHelper output;
@@ -42,20 +42,6 @@ public sealed class GemvVecF32Tests : KernelTestBase, IClassFixture<Warp32Simula
         K.SmallRowsKernel = savedSmallRows;
         base.Dispose();
     }
-
-    private static double[] Reference(float[] a, float[] b, int m, int k, int n, float alpha, float beta, float[]? bias, bool biasIsMatrix, bool transposeB = true) =>
-        Enumerable.Range(0, m * n).Select(e =>
-        {
-            int r = e / n, j = e % n;
-            double dot = 0;
-            for (int t = 0; t < k; t++)
-            {
-                dot += (double)a[(r * k) + t] * b[transposeB ? (j * k) + t : (t * n) + j];
-            }
-
-            double v = alpha * dot;
-            return bias is null || beta == 0f ? v : v + (beta * (double)bias[biasIsMatrix ? e : j]);
-        }).ToArray();
 
     // GEMS_GEMV_F32_VARIANT=vec ([N, K]: GemvNkVec1F32, GemvNkVecF32). m: every row cap (1, 2, 4, 8, 16) and odd counts
     // inside them; k: one vector, a staged chunk's tail at 16 rows (516 floats = 129 vectors > 128), the splits of small N;
@@ -205,24 +191,6 @@ public sealed class GemvVecF32Tests : KernelTestBase, IClassFixture<Warp32Simula
         AssertSentinel(got, m * n);
     }
 
-    private const float Sentinel = 12345.5f;
-
-    /// <summary>An output of <paramref name="count"/> NaNs followed by two rows' worth of sentinels that no kernel may touch.</summary>
-    private (ArrayView<float> Output, ArrayView<float> Whole) PoisonedWithSentinel(int count)
-    {
-        var data = Enumerable.Repeat(float.NaN, count).Concat(Enumerable.Repeat(Sentinel, 64)).ToArray();
-        var whole = Upload(data);
-        return (whole.SubView(0, count), whole);
-    }
-
-    private static void AssertSentinel(float[] got, int from)
-    {
-        for (int e = from; e < got.Length; e++)
-        {
-            Assert.True(got[e] == Sentinel, $"element {e} past the output was written: {got[e]}");
-        }
-    }
-
     // NaN and ±Inf in A and in W, in a whole batch and in the last partial one: every output compared with the float64
     // dot product, NaN where it is NaN, the same infinity where it is infinite (so a tail padded by a stale value times
     // zero, or a lost NaN, fails).
@@ -363,19 +331,6 @@ public sealed class GemvVecF32Tests : KernelTestBase, IClassFixture<Warp32Simula
     public void TheVariantSettingParses(string? setting, string expected) => Assert.Equal(expected, GemvF32Choice.Parse(setting).ToString());
 
     /// <summary>Runs <paramref name="body"/> with the shared facade set to <paramref name="variant"/>, then restores it.</summary>
-    private void WithVariant(GemvF32Variant variant, Action body)
-    {
-        var before = K.GemvF32Kernel;
-        K.GemvF32Kernel = variant;
-        try
-        {
-            body();
-        }
-        finally
-        {
-            K.GemvF32Kernel = before;
-        }
-    }
 
     private void KnMmAndAddmm(int m, int k, int n, int seedBase)
     {
