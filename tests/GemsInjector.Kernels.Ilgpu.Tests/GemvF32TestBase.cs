@@ -2,6 +2,7 @@ using System;
 using System.Linq;
 using GemsInjector.Kernels.Ilgpu;
 using ILGPU;
+using ILGPU.Runtime;
 using Xunit;
 
 namespace GemsInjector.Kernels.Ilgpu.Tests;
@@ -53,6 +54,23 @@ public abstract class GemvF32TestBase : KernelTestBase
         {
             Assert.True(got[e] == Sentinel, $"element {e} past the output was written: {got[e]}");
         }
+    }
+
+    /// <summary>
+    /// Runs a float32 GEMV kernel of the (A, W, bias, C, shape) form on <paramref name="acc"/> (the warp-32 simulator: CUDA's
+    /// lane layout) with C poisoned and followed by sentinels; returns C and the sentinels.
+    /// </summary>
+    private protected static float[] RunOn(Accelerator acc, Action<KernelConfig, ArrayView<Float4>, ArrayView<Float4>, ArrayView<float>, ArrayView<float>, GemvShape> kernel,
+        KernelConfig config, GemvShape g, float[] a, float[] w, float[] bias)
+    {
+        using var aBuffer = acc.Allocate1D(a);
+        using var wBuffer = acc.Allocate1D(w);
+        using var biasBuffer = acc.Allocate1D(bias);
+        using var cBuffer = acc.Allocate1D(Enumerable.Repeat(float.NaN, g.M * g.N).Concat(Enumerable.Repeat(Sentinel, 64)).ToArray());
+        kernel(config, aBuffer.View.AsContiguous().Cast<Float4>(), wBuffer.View.AsContiguous().Cast<Float4>(), biasBuffer.View.AsContiguous(),
+            cBuffer.View.AsContiguous().SubView(0, g.M * g.N), g);
+        acc.Synchronize();
+        return cBuffer.GetAsArray1D();
     }
 
     /// <summary>Runs <paramref name="body"/> with the shared facade set to <paramref name="variant"/>, then restores it.</summary>

@@ -173,16 +173,7 @@ public sealed class GemvKnStreamF32Tests : GemvF32TestBase, IClassFixture<Warp32
         var (config, cap) = GemvKnStreamLaunch.Plan(g, acc.WarpSize, 256, 132, warps);
         Assert.Equal(warps * 32, config.GroupDim.X);
 
-        using var aBuffer = acc.Allocate1D(a);
-        using var wBuffer = acc.Allocate1D(w);
-        using var biasBuffer = acc.Allocate1D(bias);
-        using var cBuffer = acc.Allocate1D(Enumerable.Repeat(float.NaN, m * n).Concat(Enumerable.Repeat(Sentinel, 64)).ToArray());
-        var a4 = aBuffer.View.AsContiguous().Cast<Float4>();
-        var w4 = wBuffer.View.AsContiguous().Cast<Float4>();
-        var kernel = LoadOn(acc, cap);
-        kernel(config, a4, w4, biasBuffer.View.AsContiguous(), cBuffer.View.AsContiguous().SubView(0, m * n), g);
-        acc.Synchronize();
-        var got = cBuffer.GetAsArray1D();
+        var got = RunOn(acc, LoadOn(acc, cap), config, g, a, w, bias);
         AssertClose(got[..(m * n)], Reference(a, w, m, k, n, 0.5f, 2f, bias, true, transposeB: false), RtolF32, Atol * k, "warp-32 streamed [K, N] GEMV", seed);
         AssertSentinel(got, m * n);
     }

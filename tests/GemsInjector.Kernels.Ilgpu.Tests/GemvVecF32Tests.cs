@@ -262,13 +262,6 @@ public sealed class GemvVecF32Tests : GemvF32TestBase, IClassFixture<Warp32Simul
         var (config, cap) = GemvNkStreamLaunch.Plan(g, acc.WarpSize, 256, 132, warps);
         Assert.Equal(warps * 32, config.GroupDim.X);
 
-        using var aBuffer = acc.Allocate1D(a);
-        using var bBuffer = acc.Allocate1D(b);
-        using var biasBuffer = acc.Allocate1D(bias);
-        using var cBuffer = acc.Allocate1D(Enumerable.Repeat(float.NaN, m * n).Concat(Enumerable.Repeat(Sentinel, 64)).ToArray());
-        var a4 = aBuffer.View.AsContiguous().Cast<Float4>();
-        var b4 = bBuffer.View.AsContiguous().Cast<Float4>();
-        var cView = cBuffer.View.AsContiguous();
         Action<KernelConfig, ArrayView<Float4>, ArrayView<Float4>, ArrayView<float>, ArrayView<float>, GemvShape> kernel = cap switch
         {
             1 => acc.LoadStreamKernel<ArrayView<Float4>, ArrayView<Float4>, ArrayView<float>, ArrayView<float>, GemvShape>(GemmFastKernels.GemvNkStreamF32<Const1>),
@@ -277,9 +270,7 @@ public sealed class GemvVecF32Tests : GemvF32TestBase, IClassFixture<Warp32Simul
             8 => acc.LoadStreamKernel<ArrayView<Float4>, ArrayView<Float4>, ArrayView<float>, ArrayView<float>, GemvShape>(GemmFastKernels.GemvNkStreamF32<Const8>),
             _ => acc.LoadStreamKernel<ArrayView<Float4>, ArrayView<Float4>, ArrayView<float>, ArrayView<float>, GemvShape>(GemmFastKernels.GemvNkStreamF32<Const16>),
         };
-        kernel(config, a4, b4, biasBuffer.View.AsContiguous(), cView.SubView(0, m * n), g);
-        acc.Synchronize();
-        var got = cBuffer.GetAsArray1D();
+        var got = RunOn(acc, kernel, config, g, a, b, bias);
         AssertClose(got[..(m * n)], Reference(a, b, m, k, n, 0.5f, 2f, bias, true), RtolF32, Atol * k, "warp-32 streamed GEMV", seed);
         AssertSentinel(got, m * n);
     }
