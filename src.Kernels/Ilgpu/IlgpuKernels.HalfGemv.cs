@@ -40,6 +40,14 @@ public sealed partial class IlgpuKernels
     private bool TryHalfGemv(ArrayView<ushort> a, ArrayView<ushort> b, ArrayView<ushort> bias, ArrayView<ushort> c, int batch, int m, int k, int n,
         bool transposeB, float alpha, float beta, bool biasIsMatrix, HalfFormat format)
     {
+        // GEMS_GEMV16_KN=stream: aligned [K, N] products of 1–8 rows to the streamed FMA GEMV (one launch, no split-K);
+        // unset, the kernels below exactly as before.
+        if (!transposeB && UsesHalfGemvKnStream(a, b, batch, m, k, n, format))
+        {
+            HalfGemvKnStream(a, b, bias, c, m, k, n, alpha, beta, biasIsMatrix, format == HalfFormat.BFloat16);
+            return true;
+        }
+
         // On a 9.0 device: 17–64 rows (either weight layout) and 9–16 rows of a [K, N] weight to the small-M wgmma kernel
         // (Run 23; GEMS_TC_SMALLM_VARIANT=off: the kernels below).
         if (TryWgmmaSmallM(a, b, bias, c, batch, m, k, n, transposeB, alpha, beta, biasIsMatrix, format))
