@@ -1,5 +1,6 @@
-"""Pieces the generated float32 GEMVs share (gen_gemv_stream_f32.py, gen_gemv_kn_stream_f32.py,
-gen_gemv_nk_staged_f32.py): the row-cap entry point, one step of the halving lane sum, and writing the output file.
+"""Pieces the generated streamed GEMVs share (gen_gemv_stream_f32.py, gen_gemv_kn_stream_f32.py,
+gen_gemv_nk_staged_f32.py, gen_gemv_kn16_stream.py): the row-cap entry point, one step of the halving lane sum, and
+writing the output file.
 Not a generator itself (no gen_ prefix): the others import it."""
 import os
 

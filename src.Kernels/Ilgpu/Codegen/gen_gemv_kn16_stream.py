@@ -5,7 +5,7 @@ this follows: one straight-line body per row cap, every operand and sum its own 
 indexed at run time and nothing lands in local memory); the kernel picks the body from its row-cap type argument, which
 folds the others away. Launch plan and notes: IlgpuKernels.HalfGemvKnStream.cs.
 Run: python3 src.Kernels/Ilgpu/Codegen/gen_gemv_kn16_stream.py"""
-import os
+from gemv_codegen import halve, write
 
 # Row cap -> rows of K per thread and batch. A batch is also one activation vector per row of A (its R 16-bit values):
 # a Half8 (16 bytes) at R = 8, a ulong (8 bytes) at R = 4. Per thread a batch holds R packed weight vectors (4R words),
@@ -180,15 +180,7 @@ def body(cap, rows):
     for o in SHUFFLE_OFFSETS:
         w(f"        if (ws > {o})")
         w("        {")
-        h = len(cur) // 2
-        w(f"            bool upper = (lane & {o}) != 0;")
-        for i in range(h):
-            lo, hi = cur[i], cur[i + h]
-            w(f"            float send{i} = upper ? {lo} : {hi};")
-            w(f"            {lo} = (upper ? {hi} : {lo}) + Warp.ShuffleXor(send{i}, {o});")
-        w(f"            first += upper ? {h} : 0;")
-        w("            held >>= 1;")
-        cur = cur[:h]
+        cur = halve(w, cur, o, "lane")
         w("        }")
         w("")
     out_n = cap * COLUMNS
@@ -295,6 +287,4 @@ for cap, rows in CAPS.items():
     body(cap, rows)
 w("}")
 
-path = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "HalfGemvKernels.KnStream.g.cs")
-with open(path, "w", encoding="utf-8", newline="\n") as f:
-    f.write("\n".join(out) + "\n")
+write(out, "HalfGemvKernels.KnStream.g.cs")
