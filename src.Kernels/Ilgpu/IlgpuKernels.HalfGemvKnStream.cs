@@ -14,14 +14,16 @@ public sealed partial class IlgpuKernels
     internal HalfGemvKn HalfGemvKnKernel { get; set; } = HalfGemvKnChoice.FromEnvironment();
 
     /// <summary>
-    /// Whether a 16-bit [K, N] product takes <c>GemvKn16Stream</c>: the <see cref="HalfGemvKn.Stream"/> setting, one matrix
-    /// of 1–8 rows (and no more than <see cref="HalfGemvMaxRows"/>, which tests set to 0 to turn the GEMV kernels off), K
+    /// Whether a 16-bit [K, N] product takes <c>GemvKn16Stream</c>: one matrix of 1–2 rows under the default
+    /// <see cref="HalfGemvKn.Stream"/> setting, 1–8 under <see cref="HalfGemvKn.StreamEight"/> (and no more than
+    /// <see cref="HalfGemvMaxRows"/>, which tests set to 0 to turn the GEMV kernels off), K
     /// and N multiples of 8 with A and the weight 16-byte aligned (16-byte vectors of A and of every weight row), row
     /// offsets that fit an int, a device whose groups hold a 4-thread row slot in whole warps, and not float16 on OpenCL
     /// (converted through ILGPU's Half, as the other 16-bit GEMVs).
     /// </summary>
     internal bool UsesHalfGemvKnStream(ArrayView<ushort> a, ArrayView<ushort> b, int batch, int m, int k, int n, HalfFormat format) =>
-        HalfGemvKnKernel == HalfGemvKn.Stream && batch == 1 && m >= 1 && m <= HalfGemvKnStreamLaunch.MaxRows && m <= HalfGemvMaxRows
+        HalfGemvKnKernel != HalfGemvKn.Split && batch == 1 && m >= 1 && m <= HalfGemvMaxRows
+        && m <= (HalfGemvKnKernel == HalfGemvKn.StreamEight ? HalfGemvKnStreamLaunch.MaxRows : HalfGemvKnStreamLaunch.DefaultMaxRows)
         && k % 8 == 0 && n % 8 == 0 && (long)m * k <= int.MaxValue && 8L * n <= int.MaxValue
         && HalfGemvKnStreamLaunch.Fits(device.WarpSize, device.MaxGroupSize)
         && !(format == HalfFormat.Float16 && device.Kind == IlgpuDeviceKind.OpenCL)
@@ -76,8 +78,14 @@ public sealed partial class IlgpuKernels
 /// </summary>
 internal static class HalfGemvKnStreamLaunch
 {
-    /// <summary>Most rows of A the streamed 16-bit [K, N] kernel takes (more keep today's kernels).</summary>
+    /// <summary>Most rows of A the streamed 16-bit [K, N] kernel takes (under <see cref="HalfGemvKn.StreamEight"/>).</summary>
     public const int MaxRows = 8;
+
+    /// <summary>
+    /// Most rows of A it takes by default: at 1–2 rows it beat the split-K kernels by 11–15% (H200 Run 84), at 4 rows it
+    /// tied (−3 to +2%) and at 8 rows it lost 22%, so 3–8 rows keep them.
+    /// </summary>
+    public const int DefaultMaxRows = 2;
 
     /// <summary>
     /// Warps a group of any plan may keep per SM: 16, what the launch bound's 128 registers allow at every row cap (a
@@ -150,14 +158,20 @@ internal static class HalfGemvKnStreamLaunch
 /// <summary>The kernels that <c>GEMS_GEMV16_KN</c> selects between for aligned 16-bit [K, N] products of 1–8 rows.</summary>
 internal enum HalfGemvKn
 {
-    /// <summary>Unset or anything but <c>stream</c> (the default): today's kernels (skinny tensor-core [K, N] kernel or <c>GemvKn16</c>, split-K).</summary>
+    /// <summary><c>split</c>: the split-K kernels for every row count (skinny tensor-core [K, N] kernel or <c>GemvKn16</c>; the default before Run 84).</summary>
     Split,
 
-    /// <summary><c>stream</c>: <c>GemvKn16Stream</c>, one launch, a group per 32-column slab and all of K.</summary>
+    /// <summary>
+    /// <c>stream</c> (and unset: the default since H200 Run 84): <c>GemvKn16Stream</c> (one launch, a group per 32-column
+    /// slab and all of K) for 1–2 rows, the split-K kernels for 3–8.
+    /// </summary>
     Stream,
+
+    /// <summary><c>stream8</c>: <c>GemvKn16Stream</c> for 1–8 rows (Run 84: 22% slower than split-K at 8 rows; kept to measure against).</summary>
+    StreamEight,
 }
 
-/// <summary>The 16-bit [K, N] setting (<c>GEMS_GEMV16_KN</c>): <c>stream</c>, or anything else (and unset) the default, <see cref="HalfGemvKn.Split"/>.</summary>
+/// <summary>The 16-bit [K, N] setting (<c>GEMS_GEMV16_KN</c>): <c>stream</c> (default), <c>split</c> or <c>stream8</c>.</summary>
 internal static class HalfGemvKnChoice
 {
     /// <summary>Environment variable naming the kernel of 1–8-row 16-bit [K, N] products.</summary>
@@ -168,10 +182,14 @@ internal static class HalfGemvKnChoice
     /// <summary>The setting of this process (read once).</summary>
     public static HalfGemvKn FromEnvironment() => FromVariable.Value;
 
-    /// <summary><c>stream</c> (any case, surrounding spaces ignored) selects <see cref="HalfGemvKn.Stream"/>; anything else, and unset, <see cref="HalfGemvKn.Split"/>.</summary>
+    /// <summary>
+    /// <c>split</c> or <c>stream8</c> (any case, surrounding spaces ignored) selects <see cref="HalfGemvKn.Split"/> or
+    /// <see cref="HalfGemvKn.StreamEight"/>; anything else, and unset, the default <see cref="HalfGemvKn.Stream"/>.
+    /// </summary>
     public static HalfGemvKn Parse(string? setting) => setting?.Trim().ToLowerInvariant() switch
     {
-        "stream" => HalfGemvKn.Stream,
-        _ => HalfGemvKn.Split,
+        "split" => HalfGemvKn.Split,
+        "stream8" => HalfGemvKn.StreamEight,
+        _ => HalfGemvKn.Stream,
     };
 }

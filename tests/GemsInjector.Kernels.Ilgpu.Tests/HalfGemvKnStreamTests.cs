@@ -13,10 +13,10 @@ using Xunit.Abstractions;
 namespace GemsInjector.Kernels.Ilgpu.Tests;
 
 /// <summary>
-/// The streamed 16-bit [K, N] GEMV (<see cref="HalfGemvKernels.GemvKn16Stream{TRowsCap, TFormat}"/>, <c>GEMS_GEMV16_KN=stream</c>):
+/// The streamed 16-bit [K, N] GEMV (<see cref="HalfGemvKernels.GemvKn16Stream{TRowsCap, TFormat}"/>, the default for 1–2 rows, <c>GEMS_GEMV16_KN=stream8</c> for 1–8):
 /// both formats, every row cap and counts inside them, K of one vector, of partial batches and of many batches, ragged
 /// column slabs and N below one slab, row and matrix biases with alpha and beta, NaN in the weight, the CUDA geometry on
-/// a warp-32 simulator, the setting's parsing and routing (off by default), and the sm_90 PTX.
+/// a warp-32 simulator, the setting's parsing and routing, and the sm_90 PTX.
 /// </summary>
 [Collection(SimulatorCollection.Name)]
 public sealed class HalfGemvKnStreamTests : Half16TestBase, IClassFixture<Warp32SimulatorFixture>
@@ -213,17 +213,17 @@ public sealed class HalfGemvKnStreamTests : Half16TestBase, IClassFixture<Warp32
     }
 
     [Theory]
-    [InlineData(null, false)]
-    [InlineData("", false)]
-    [InlineData("stream", true)]
-    [InlineData(" STREAM ", true)]
-    [InlineData("Stream", true)]
-    [InlineData("split", false)]
-    [InlineData("on", false)]
-    [InlineData("1", false)]
-    [InlineData("streams", false)]
-    public void SettingParses(string? setting, bool stream) =>
-        Assert.Equal(stream ? HalfGemvKn.Stream : HalfGemvKn.Split, HalfGemvKnChoice.Parse(setting));
+    [InlineData(null, nameof(HalfGemvKn.Stream))]
+    [InlineData("", nameof(HalfGemvKn.Stream))]
+    [InlineData("stream", nameof(HalfGemvKn.Stream))]
+    [InlineData(" STREAM ", nameof(HalfGemvKn.Stream))]
+    [InlineData("streams", nameof(HalfGemvKn.Stream))]
+    [InlineData("split", nameof(HalfGemvKn.Split))]
+    [InlineData(" Split ", nameof(HalfGemvKn.Split))]
+    [InlineData("stream8", nameof(HalfGemvKn.StreamEight))]
+    [InlineData("STREAM8", nameof(HalfGemvKn.StreamEight))]
+    public void SettingParses(string? setting, string expected) =>
+        Assert.Equal(expected, HalfGemvKnChoice.Parse(setting).ToString());
 
     [Fact]
     public void StreamRoutesOnlyAlignedKnProductsOfOneToEightRows() => WithStream(() =>
@@ -252,35 +252,38 @@ public sealed class HalfGemvKnStreamTests : Half16TestBase, IClassFixture<Warp32
             K.HalfGemvMaxRows = maxRows;
         }
 
+        K.HalfGemvKnKernel = HalfGemvKn.Stream;                                   // the default: 1–2 rows
+        Assert.True(K.UsesHalfGemvKnStream(a, w, 1, 2, 16, 16, f));
+        Assert.False(K.UsesHalfGemvKnStream(a, w, 1, 3, 16, 16, f));
         K.HalfGemvKnKernel = HalfGemvKn.Split;
         Assert.False(K.UsesHalfGemvKnStream(a, w, 1, 2, 16, 16, f));
     });
 
     /// <summary>
     /// Which kernel an aligned 16-bit [K, N] product runs under each setting, on a fresh simulator device per setting (so
-    /// the compiled-kernel list is this product's alone): unset (this process has no <c>GEMS_GEMV16_KN</c>) and anything but
-    /// <c>stream</c> keep today's kernels and never compile the streamed one; <c>stream</c> runs it alone, with no reduce
-    /// launch. An [N, K] product never takes it.
+    /// the compiled-kernel list is this product's alone): unset (this process has no <c>GEMS_GEMV16_KN</c>) and <c>stream</c>
+    /// run the streamed kernel alone at 1–2 rows, with no reduce launch, and the split-K kernels at 3 and more;
+    /// <c>stream8</c> runs it at 8 rows; <c>split</c> never compiles it. An [N, K] product never takes it.
     /// </summary>
     [Theory]
-    [InlineData(null, false, 1, true)]
-    [InlineData("off", true, 3, false)]
-    [InlineData("stream", true, 1, false)]
-    [InlineData("stream", false, 3, false)]
-    [InlineData("stream", true, 8, false)]
-    public void EachSettingRunsItsKernel(string? setting, bool bf16, int m, bool fromEnvironment)
+    [InlineData(null, false, 1, true, true)]
+    [InlineData(null, true, 2, true, true)]
+    [InlineData("split", true, 1, false, false)]
+    [InlineData("stream", true, 1, false, true)]
+    [InlineData("stream", false, 3, false, false)]
+    [InlineData("stream8", true, 8, false, true)]
+    public void EachSettingRunsItsKernel(string? setting, bool bf16, int m, bool fromEnvironment, bool stream)
     {
         const int Kd = 40, N = 40;
         Assert.Null(Environment.GetEnvironmentVariable(HalfGemvKnChoice.Variable));
         using var device = IlgpuDevice.Create(IlgpuDeviceKind.CpuSimulator);
         var kernels = device.Kernels;
-        Assert.Equal(HalfGemvKn.Split, kernels.HalfGemvKnKernel);   // off by default
+        Assert.Equal(HalfGemvKn.Stream, kernels.HalfGemvKnKernel);   // the default
         if (!fromEnvironment)
         {
             kernels.HalfGemvKnKernel = HalfGemvKnChoice.Parse(setting);
         }
 
-        bool stream = setting == "stream";
         int seed = 13800 + m + (setting?.Length ?? 0) + (bf16 ? 1 : 0);
         var (a, av) = Random16(seed, m * Kd, bf16, -1f, 1f);
         var (w, wv) = Random16(seed + 1, Kd * N, bf16, -1f, 1f);
@@ -346,11 +349,14 @@ public sealed class HalfGemvKnStreamTests : Half16TestBase, IClassFixture<Warp32
         Assert.True(products >= 2 * 8 * cap * rows, $"expected {8 * cap * rows} products in the loop and as many in the tail, found {products}");
     }
 
-    /// <summary>Runs <paramref name="body"/> with the shared facade set to <see cref="HalfGemvKn.Stream"/>, then restores it.</summary>
+    /// <summary>
+    /// Runs <paramref name="body"/> with the shared facade set to <see cref="HalfGemvKn.StreamEight"/> (every row cap of the
+    /// kernel reachable), then restores it.
+    /// </summary>
     private void WithStream(Action body)
     {
         var before = K.HalfGemvKnKernel;
-        K.HalfGemvKnKernel = HalfGemvKn.Stream;
+        K.HalfGemvKnKernel = HalfGemvKn.StreamEight;
         try
         {
             body();
