@@ -82,8 +82,12 @@ internal static class GemvKnStreamLaunch
     /// </summary>
     public const int WarpsPerSm = 16;
 
+    /// <summary>Threads of a row slot: the 8 column lanes that read one row of K of the 32-column slab.</summary>
+    private const int RowSlotThreads = 8;
+
     /// <summary>Whether the kernel runs on this device: a group of at least one 8-thread row slot in whole warps.</summary>
-    public static bool Fits(int warpSize, int maxGroupSize) => Threads(warpSize, maxGroupSize, GemmFastKernels.GemvKnStreamMaxThreads) >= 8;
+    public static bool Fits(int warpSize, int maxGroupSize) =>
+        SlabThreads(RowSlotThreads, GemmFastKernels.GemvKnStreamMaxThreads, GemmFastKernels.GemvKnStreamMaxHolders, warpSize, maxGroupSize, GemmFastKernels.GemvKnStreamMaxThreads) >= RowSlotThreads;
 
     /// <summary>Row cap (the kernel variant): 1, 2, 4 or 8.</summary>
     public static int RowsCap(int m) => m <= 1 ? 1 : m <= 2 ? 2 : m <= 4 ? 4 : 8;
@@ -102,25 +106,38 @@ internal static class GemvKnStreamLaunch
     /// <param name="warps">Warps per group to force (0: the plan's; still held to the device's and the kernel's limits).</param>
     public static (KernelConfig Config, int RowsCap) Plan(GemvShape g, int warpSize, int maxGroupSize, int multiprocessors, int warps = 0)
     {
-        int cap = RowsCap(g.M);
-        int groups = (g.N + GemmFastKernels.GemvKnStreamColumns - 1) / GemmFastKernels.GemvKnStreamColumns;
-        int sms = multiprocessors > 0 ? multiprocessors : 4;
-        int groupsPerSm = (groups + sms - 1) / sms;
-        int planned = Math.Max(2, WarpsPerSm / groupsPerSm);
-        int threads = Threads(warpSize, maxGroupSize, warps > 0 ? warps : planned);
-        return (new KernelConfig(new Index3D(groups, 1, 1), new Index3D(threads, 1, 1)), cap);
+        var (groups, threads) = SlabPlan(g.N, GemmFastKernels.GemvKnStreamColumns, RowSlotThreads, GemmFastKernels.GemvKnStreamMaxThreads,
+            GemmFastKernels.GemvKnStreamMaxHolders, warpSize, maxGroupSize, multiprocessors, warps);
+        return (new KernelConfig(new Index3D(groups, 1, 1), new Index3D(threads, 1, 1)), RowsCap(g.M));
     }
 
     /// <summary>
-    /// Threads of a group of <paramref name="warps"/> warps, held to the device's group size, the launch bound and the
-    /// shared sum buffer, rounded down to whole warps and whole 8-thread row slots (0 when not even one fits).
+    /// The plan of a streamed [K, N] kernel (this one and the 16-bit <c>GemvKn16Stream</c>, whose slabs and row slots
+    /// differ): ⌈N / <paramref name="columns"/>⌉ groups, each of the most warps that keep ⌈groups / SMs⌉ groups within
+    /// <see cref="WarpsPerSm"/> warps per SM, at least 2 (or <paramref name="warps"/> when given), held by
+    /// <see cref="SlabThreads"/>. A device that reports no SMs (the CPU simulator) counts as four.
     /// </summary>
-    private static int Threads(int warpSize, int maxGroupSize, int warps)
+    internal static (int Groups, int Threads) SlabPlan(int n, int columns, int rowSlotThreads, int maxThreads, int maxHolders,
+        int warpSize, int maxGroupSize, int multiprocessors, int warps)
     {
-        int holderThreads = Math.Max(warpSize, 8);
-        int most = Math.Min(Math.Min(maxGroupSize, GemmFastKernels.GemvKnStreamMaxThreads), GemmFastKernels.GemvKnStreamMaxHolders * holderThreads);
+        int groups = (n + columns - 1) / columns;
+        int sms = multiprocessors > 0 ? multiprocessors : 4;
+        int groupsPerSm = (groups + sms - 1) / sms;
+        int planned = Math.Max(2, WarpsPerSm / groupsPerSm);
+        return (groups, SlabThreads(rowSlotThreads, maxThreads, maxHolders, warpSize, maxGroupSize, warps > 0 ? warps : planned));
+    }
+
+    /// <summary>
+    /// Threads of a group of <paramref name="warps"/> warps, held to the device's group size, the launch bound
+    /// (<paramref name="maxThreads"/>) and the shared sum buffer (<paramref name="maxHolders"/> holders of a warp or a row
+    /// slot), rounded down to whole warps and whole row slots of <paramref name="rowSlotThreads"/> (0 when not even one fits).
+    /// </summary>
+    internal static int SlabThreads(int rowSlotThreads, int maxThreads, int maxHolders, int warpSize, int maxGroupSize, int warps)
+    {
+        int holderThreads = Math.Max(warpSize, rowSlotThreads);
+        int most = Math.Min(Math.Min(maxGroupSize, maxThreads), maxHolders * holderThreads);
         int threads = Math.Min(Math.Max(warps, 1) * warpSize, most);
-        int unit = warpSize % 8 == 0 ? warpSize : 8 * warpSize / Gcd(8, warpSize);
+        int unit = warpSize % rowSlotThreads == 0 ? warpSize : rowSlotThreads * warpSize / Gcd(rowSlotThreads, warpSize);
         return threads / unit * unit;
     }
 

@@ -87,15 +87,10 @@ internal static class HalfGemvKnStreamLaunch
     /// </summary>
     public const int DefaultMaxRows = 2;
 
-    /// <summary>
-    /// Warps a group of any plan may keep per SM: 16, what the launch bound's 128 registers allow at every row cap (a
-    /// register file of 64 K). Warps per group are chosen so that all groups of a product are resident at once: a second,
-    /// partly filled wave of whole-K groups would leave most SMs idle for its length.
-    /// </summary>
-    public const int WarpsPerSm = 16;
-
     /// <summary>Whether the kernel runs on this device: a group of at least one 4-thread row slot in whole warps.</summary>
-    public static bool Fits(int warpSize, int maxGroupSize) => Threads(warpSize, maxGroupSize, HalfGemvKernels.GemvKn16StreamMaxThreads) >= HalfGemvKernels.GemvKn16StreamColumnLanes;
+    public static bool Fits(int warpSize, int maxGroupSize) =>
+        GemvKnStreamLaunch.SlabThreads(HalfGemvKernels.GemvKn16StreamColumnLanes, HalfGemvKernels.GemvKn16StreamMaxThreads, HalfGemvKernels.GemvKn16StreamMaxHolders,
+            warpSize, maxGroupSize, HalfGemvKernels.GemvKn16StreamMaxThreads) >= HalfGemvKernels.GemvKn16StreamColumnLanes;
 
     /// <summary>Row cap (the kernel variant): 1, 2, 4 or 8.</summary>
     public static int RowsCap(int m) => m <= 1 ? 1 : m <= 2 ? 2 : m <= 4 ? 4 : 8;
@@ -118,7 +113,7 @@ internal static class HalfGemvKnStreamLaunch
 
     /// <summary>
     /// Grid and row cap: ⌈N / 32⌉ groups of W warps, W the most whose groups, ⌈groups / SMs⌉ to an SM, keep at most
-    /// <see cref="WarpsPerSm"/> warps per SM (N = 4096 on 132 SMs: 128 groups of 16 warps, one per SM; N = 11008: 344
+    /// <see cref="GemvKnStreamLaunch.WarpsPerSm"/> warps per SM (N = 4096 on 132 SMs: 128 groups of 16 warps, one per SM; N = 11008: 344
     /// groups of 5), at least 2, and at most what the device's group size, the launch bound and the shared sum buffer
     /// allow. A device that reports no SMs (the CPU simulator) counts as four.
     /// </summary>
@@ -129,30 +124,10 @@ internal static class HalfGemvKnStreamLaunch
     /// <param name="warps">Warps per group to force (0: the plan's; still held to the device's and the kernel's limits).</param>
     public static (KernelConfig Config, int RowsCap) Plan(HalfGemvShape g, int warpSize, int maxGroupSize, int multiprocessors, int warps = 0)
     {
-        int cap = RowsCap(g.M);
-        int groups = (g.N + HalfGemvKernels.GemvKn16StreamColumns - 1) / HalfGemvKernels.GemvKn16StreamColumns;
-        int sms = multiprocessors > 0 ? multiprocessors : 4;
-        int groupsPerSm = (groups + sms - 1) / sms;
-        int planned = Math.Max(2, WarpsPerSm / groupsPerSm);
-        int threads = Threads(warpSize, maxGroupSize, warps > 0 ? warps : planned);
-        return (new KernelConfig(new Index3D(groups, 1, 1), new Index3D(threads, 1, 1)), cap);
+        var (groups, threads) = GemvKnStreamLaunch.SlabPlan(g.N, HalfGemvKernels.GemvKn16StreamColumns, HalfGemvKernels.GemvKn16StreamColumnLanes,
+            HalfGemvKernels.GemvKn16StreamMaxThreads, HalfGemvKernels.GemvKn16StreamMaxHolders, warpSize, maxGroupSize, multiprocessors, warps);
+        return (new KernelConfig(new Index3D(groups, 1, 1), new Index3D(threads, 1, 1)), RowsCap(g.M));
     }
-
-    /// <summary>
-    /// Threads of a group of <paramref name="warps"/> warps, held to the device's group size, the launch bound and the
-    /// shared sum buffer, rounded down to whole warps and whole 4-thread row slots (0 when not even one fits).
-    /// </summary>
-    private static int Threads(int warpSize, int maxGroupSize, int warps)
-    {
-        const int Lanes = HalfGemvKernels.GemvKn16StreamColumnLanes;
-        int holderThreads = Math.Max(warpSize, Lanes);
-        int most = Math.Min(Math.Min(maxGroupSize, HalfGemvKernels.GemvKn16StreamMaxThreads), HalfGemvKernels.GemvKn16StreamMaxHolders * holderThreads);
-        int threads = Math.Min(Math.Max(warps, 1) * warpSize, most);
-        int unit = warpSize % Lanes == 0 ? warpSize : Lanes * warpSize / Gcd(Lanes, warpSize);
-        return threads / unit * unit;
-    }
-
-    private static int Gcd(int a, int b) => b == 0 ? a : Gcd(b, a % b);
 }
 
 /// <summary>The kernels that <c>GEMS_GEMV16_KN</c> selects between for aligned 16-bit [K, N] products of 1–8 rows.</summary>
