@@ -48,6 +48,14 @@ public sealed partial class IlgpuKernels
             return true;
         }
 
+        // Aligned [N, K] products of one row under GEMS_GEMV16_NK=stream (1–8 rows under stream8; none by default) to the
+        // streamed FMA GEMV, ahead of the skinny tensor-core kernels: one launch, no split-K (IlgpuKernels.HalfGemvNkStream.cs).
+        if (transposeB && UsesHalfGemvNkStream(a, b, batch, m, k))
+        {
+            HalfGemvNkStream(a, b, bias, c, m, k, n, alpha, beta, biasIsMatrix, format == HalfFormat.BFloat16);
+            return true;
+        }
+
         // On a 9.0 device: 17–64 rows (either weight layout) and 9–16 rows of a [K, N] weight to the small-M wgmma kernel
         // (Run 23; GEMS_TC_SMALLM_VARIANT=off: the kernels below).
         if (TryWgmmaSmallM(a, b, bias, c, batch, m, k, n, transposeB, alpha, beta, biasIsMatrix, format))
