@@ -13,6 +13,9 @@ public sealed partial class IlgpuKernels
     /// <summary>Which kernel serves aligned 16-bit [N, K] products of 1–8 rows (<c>GEMS_GEMV16_NK</c>; tests set it directly).</summary>
     internal HalfGemvNk HalfGemvNkKernel { get; set; } = HalfGemvNkChoice.FromEnvironment();
 
+    /// <summary>Warps per group of <c>GemvNk16Stream</c> to force (<c>GEMS_GEMV16_NK_WARPS</c>; 0: the plan's), for measuring the plan.</summary>
+    internal int HalfGemvNkWarps { get; set; } = HalfGemvNkChoice.WarpsFromEnvironment();
+
     /// <summary>
     /// Whether a 16-bit [N, K] product takes <c>GemvNk16Stream</c>: one matrix of one row under <see cref="HalfGemvNk.Stream"/>,
     /// 1–8 rows under <see cref="HalfGemvNk.StreamEight"/>, none under the default <see cref="HalfGemvNk.Split"/> (and no
@@ -34,7 +37,7 @@ public sealed partial class IlgpuKernels
         float alpha, float beta, bool biasIsMatrix, bool bf16)
     {
         var g = HalfGemvNkStreamLaunch.Shape(m, k, n, alpha, beta, bias.Length != 0, biasIsMatrix);
-        var (config, cap) = HalfGemvNkStreamLaunch.Plan(g, device.WarpSize, device.MaxGroupSize, device.MultiprocessorCount);
+        var (config, cap) = HalfGemvNkStreamLaunch.Plan(g, device.WarpSize, device.MaxGroupSize, device.MultiprocessorCount, HalfGemvNkWarps);
         HalfGemvNkStreamVariant(cap, bf16)(config, a.Cast<Half8>(), b.Cast<Half8>(), bias, c, g);
     }
 
@@ -152,10 +155,30 @@ internal static class HalfGemvNkChoice
     /// <summary>Environment variable naming the kernel of 1–8-row 16-bit [N, K] products.</summary>
     public const string Variable = "GEMS_GEMV16_NK";
 
+    /// <summary>Environment variable forcing the warps per group (2, 4 or 8; anything else: the plan's).</summary>
+    public const string WarpsVariable = "GEMS_GEMV16_NK_WARPS";
+
     private static readonly Lazy<HalfGemvNk> FromVariable = new(() => Parse(Environment.GetEnvironmentVariable(Variable)));
+
+    private static readonly Lazy<int> WarpsFromVariable = new(() => ParseWarps(Environment.GetEnvironmentVariable(WarpsVariable)));
 
     /// <summary>The setting of this process (read once).</summary>
     public static HalfGemvNk FromEnvironment() => FromVariable.Value;
+
+    /// <summary>The forced warps per group of this process (read once; 0: the plan's).</summary>
+    public static int WarpsFromEnvironment() => WarpsFromVariable.Value;
+
+    /// <summary>
+    /// <c>2</c>, <c>4</c> or <c>8</c> (surrounding spaces ignored) forces that many warps per group (one row's 16 batches of
+    /// a 4096-wide row then fall 8, 4 or 2 to a warp); anything else, and unset, 0: the plan's choice.
+    /// </summary>
+    public static int ParseWarps(string? setting) => setting?.Trim() switch
+    {
+        "2" => 2,
+        "4" => 4,
+        "8" => 8,
+        _ => 0,
+    };
 
     /// <summary>
     /// <c>stream</c> or <c>stream8</c> (any case, surrounding spaces ignored) selects <see cref="HalfGemvNk.Stream"/> or

@@ -275,6 +275,42 @@ public sealed class HalfGemvNkStreamTests : Half16TestBase, IClassFixture<Warp32
     public void SettingParses(string? setting, string expected) =>
         Assert.Equal(expected, HalfGemvNkChoice.Parse(setting).ToString());
 
+    [Theory]
+    [InlineData(null, 0)]
+    [InlineData("", 0)]
+    [InlineData("2", 2)]
+    [InlineData(" 4 ", 4)]
+    [InlineData("8", 8)]
+    [InlineData("16", 0)]
+    [InlineData("3", 0)]
+    [InlineData("four", 0)]
+    public void WarpsSettingParses(string? setting, int expected) =>
+        Assert.Equal(expected, HalfGemvNkChoice.ParseWarps(setting));
+
+    /// <summary>The forced warps per group reach the launch (8 warps on the 4-lane simulator are held to its 16-thread groups) and change no value.</summary>
+    [Theory]
+    [InlineData(true, 1, 264, 13, 2)]
+    [InlineData(false, 3, 1032, 9, 8)]
+    public void ForcedWarpsMatchFloat64(bool bf16, int m, int k, int n, int warps) => WithSetting(HalfGemvNk.StreamEight, () =>
+    {
+        Assert.Null(Environment.GetEnvironmentVariable(HalfGemvNkChoice.WarpsVariable));
+        Assert.Equal(0, K.HalfGemvNkWarps);
+        int seed = 14900 + m + k + n + warps + (bf16 ? 1 : 0);
+        var (a, av) = Random16(seed, m * k, bf16, -1f, 1f);
+        var (w, wv) = Random16(seed + 1, n * k, bf16, -1f, 1f);
+        K.HalfGemvNkWarps = warps;
+        try
+        {
+            var (c, whole) = PoisonedWithSentinel(m * n, bf16);
+            K.Mm(Upload(a), Upload(w), c, m, k, n, F(bf16), transposeB: true);
+            CheckWithSentinel(Download(whole), Reference(av, wv, m, k, n, 1f, 0f, null, false), bf16, $"stream [N, K] mm, {warps} warps forced", seed, Atol * k);
+        }
+        finally
+        {
+            K.HalfGemvNkWarps = 0;
+        }
+    });
+
     [Fact]
     public void StreamRoutesOnlyAlignedNkProductsOfItsRows() => WithSetting(HalfGemvNk.StreamEight, () =>
     {
