@@ -142,7 +142,10 @@ internal enum HalfGemvKn
     /// </summary>
     Stream,
 
-    /// <summary><c>stream8</c>: <c>GemvKn16Stream</c> for 1–8 rows (Run 84: 22% slower than split-K at 8 rows; kept to measure against).</summary>
+    /// <summary>
+    /// <c>stream8</c>: <c>GemvKn16Stream</c> for 1–8 rows (Run 84: 22% slower than split-K at 8 rows, its product phases
+    /// exposed; since then its 4- and 8-row bodies request the next batch's weight one batch ahead, not yet measured).
+    /// </summary>
     StreamEight,
 }
 

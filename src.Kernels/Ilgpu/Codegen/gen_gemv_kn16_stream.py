@@ -5,31 +5,37 @@ this follows: one straight-line body per row cap, every operand and sum its own 
 indexed at run time and nothing lands in local memory); the kernel picks the body from its row-cap type argument, which
 folds the others away. Launch plan and notes: IlgpuKernels.HalfGemvKnStream.cs.
 Run: python3 src.Kernels/Ilgpu/Codegen/gen_gemv_kn16_stream.py"""
-from gemv_codegen import halve, write
+from gemv_codegen import KN_STREAM_MAX_HOLDERS, KN_STREAM_MAX_THREADS, batch_loop, cap_entry, file_header, \
+    halving_sums, pin, plan_constants, slab_offsets, slot_indices, store_sums, \
+    sum_names, write, zero_sums
 
 # Row cap -> rows of K per thread and batch. A batch is also one activation vector per row of A (its R 16-bit values):
 # a Half8 (16 bytes) at R = 8, a ulong (8 bytes) at R = 4. Per thread a batch holds R packed weight vectors (4R words),
-# cap x R / 2 packed activation words and 8 x cap float sums: 1-4 rows 44-80 registers; at 8 rows R = 8 would be
+# cap x R / 2 packed activation words and 8 x cap float sums: 1-2 rows 44-56 registers; at 8 rows R = 8 would be
 # 32 + 32 + 64 = 128 before addresses (the launch bound's limit), so 8 rows take R = 4 (16 + 16 + 64), as the float32
-# kernel does. R = 8 requests 128 bytes of weight per lane and batch, as many as the float32 kernel's R = 8.
-CAPS = {1: 8, 2: 8, 4: 8, 8: 4}
+# kernel does. R = 8 requests 128 bytes of weight per lane and batch, as many as the float32 kernel's R = 8. Cap 4 took
+# R = 8 too (ptxas: 127 registers) until its loop went one batch ahead (PIPELINED below), which wants R = 4.
+CAPS = {1: 8, 2: 8, 4: 4, 8: 4}
+# Row caps whose batch loop requests the next batch's weight vectors before this batch's products (one batch ahead).
+# A batch's products are 8 x cap x R FFMAs plus the conversions, and the weight loads of a plain loop wait for them: at
+# 4-8 rows (100-182 loop instructions per KB of weight, against 43 at 1 row) the product phases, which no load of the
+# warp overlaps, cost 2-6 us of the 4 or 8 batches a warp runs at K = 4096, what Run 84 lost against 1 row. The second
+# set of weight vectors costs 4R registers: R = 4 at cap 4 (from 8; 32 sums + 2 x 16 weight + 8 activation words) and
+# at cap 8 (64 + 2 x 16 + 16), 2 KB per warp always in flight instead of 2-4 KB only between product phases. Only
+# `GEMS_GEMV16_KN=stream8` reaches these caps (3-8 rows); the default's 1-2 rows keep the plain loop.
+PIPELINED = (4, 8)
+# Row caps whose activation row offsets are left unpinned (recomputed next to their loads each batch): at cap 8 the
+# second weight set leaves no room for 7 offsets held across the loop (ptxas spilled 8 sums, 18 local accesses a batch).
+UNPINNED_ACTIVATIONS = (8,)
 # Output columns per group: 4 column lanes of one 16-byte vector (8 columns) each, 32 columns (a 64-byte piece of every
 # weight row), so N = 4096 still gives 128 groups for 132 SMs (8 lanes of 8 columns would give 64); one warp load
 # instruction (8 row slots of 4 lanes) reads 8 such pieces.
 COLUMN_LANES = 4
 COLUMNS = COLUMN_LANES * 8
-# Most sum holders (warps, or 4-thread row slots on warps narrower than 4) per group: the shared sum buffer's size.
-MAX_HOLDERS = 16
-# Largest group: 16 warps of 32 (the launch bound, .maxntid 512, which also holds every cap to 128 registers).
-MAX_THREADS = 512
 SHUFFLE_OFFSETS = [4, 8, 16]
 WORDS = "XYZW"
 out = []
 w = out.append
-
-
-def sums(cap):
-    return [f"s{m}_{j}" for m in range(cap) for j in range(8)]
 
 
 def half(word_expr, upper):
@@ -47,10 +53,59 @@ def activation_word(m, r, rows):
     return f"(uint)x{m}" if r < 2 else f"(uint)(x{m} >> 32)"
 
 
-def weight_loads(rows, indent):
+def weight_loads(rows, indent, name="w", declare=True):
     p = " " * indent
     for r in range(rows):
-        w(f"{p}Half8 w{r} = wBatch[wRow{r}];")
+        w(f"{p}{'Half8 ' if declare else ''}{name}{r} = wBatch[wRow{r}];")
+
+
+def pipelined_loop(cap, rows):
+    """The batch loop one batch ahead: the current batch's weight vectors w0.. were requested by the previous batch
+    (or ahead of the loop); each batch requests the next one's as n0.., then its activations, then its products on w0..,
+    then hands n0.. on. The warp's last whole batch has no next one to request: it is peeled off after the loop, so the
+    loop needs no select of the next batch's offset and keeps one bound (ptxas spilled the bound and 8 sums at cap 8
+    when the loop chose between the next batch and its own)."""
+    w("        // The last whole batch that has a whole next one (warp-uniform, as qWhole is).")
+    w("        int qAhead = qWhole - step;")
+    pin(w, [("step", "step"), ("bound", "qAhead"), ("weight step", "wStep")])
+    w("")
+    w(f"        Half8 {', '.join(f'w{r} = default' for r in range(rows))};")
+    w("        if (q <= qAhead + step)")
+    w("        {")
+    w("            var wBatch = b8.SubView(wAt);")
+    weight_loads(rows, 12, declare=False)
+    w("        }")
+    w("")
+    w("        for (; q <= qAhead; q += step)")
+    w("        {")
+    w("            var wBatch = b8.SubView(wAt + wStep);")
+    weight_loads(rows, 12, "n")
+    w("            // The next batch's vectors leave ahead of the fence (kept there by an empty inline-PTX use each), so they are")
+    w("            // in flight during this batch's activation loads and products; the fences keep the activation loads behind")
+    w("            // them and the products behind the activations, as in the plain loop.")
+    pin(w, [("w", f"n{r}.X") for r in range(rows)], 12)
+    w("")
+    w("            Warp.Barrier();")
+    w("")
+    activation_loads(cap, rows, 12)
+    pin(w, [("x", f"x{m}.X" if rows == 8 else f"x{m}") for m in range(cap)], 12)
+    w("")
+    w("            Warp.Barrier();")
+    products(cap, rows, 12)
+    for r in range(rows):
+        w(f"            w{r} = n{r};")
+    w("            wAt += wStep;")
+    w("        }")
+    w("")
+    w("        if (q <= qAhead + step)")
+    w("        {")
+    w("            // The last whole batch: its weight vectors are here already.")
+    activation_loads(cap, rows, 12)
+    products(cap, rows, 12)
+    w("            wAt += wStep;")
+    w("            q += step;")
+    w("        }")
+    w("")
 
 
 def activation_loads(cap, rows, indent):
@@ -81,37 +136,15 @@ def body(cap, rows):
     w("    [MethodImpl(MethodImplOptions.AggressiveInlining)]")
     w(f"    private static void GemvKn16StreamRows{cap}(ArrayView<Half8> a8, ArrayView<ulong> a4, ArrayView<Half8> b8, ArrayView<ushort> bias, ArrayView<ushort> c, HalfGemvShape g, int bf16)")
     w("    {")
-    w("        int ws = Warp.WarpSize;")
-    w("        int lane = Warp.LaneIdx;")
-    w("        int warp = Warp.WarpIdx;")
-    w("        int t = Group.IdxX;")
-    w(f"        int colLane = t & {COLUMN_LANES - 1};")
-    w("        int slot = t >> 2;")
-    w("        int slots = Group.DimX >> 2;")
+    slot_indices(w, COLUMN_LANES)
     w("        int n8 = g.N >> 3;")
     w(f"        int kv = g.K / {rows};")
     w("        // The ragged last slab: column vectors past N read the row's last vector; their sums are never stored. Activation")
     w("        // rows past M read row M - 1, likewise. Row offsets are int offsets from one view per batch (weight) or per")
     w("        // operand (activations); an empty inline-PTX use of each keeps them in registers ahead of the loop (ILGPU would")
     w("        // compute them next to their first use, inside it).")
-    w(f"        int colVec = (Grid.IdxX * {COLUMN_LANES}) + colLane;")
-    w("        int wCol = colVec < n8 ? colVec : n8 - 1;")
-    w("        int wRow0 = 0;")
-    for r in range(1, rows):
-        w(f"        int wRow{r} = {r} * n8;")
-    w("        int xRow0 = 0;")
-    for m in range(1, cap):
-        w(f"        int xRow{m} = ({m} < g.M ? {m} : g.M - 1) * kv;")
-    w("        if (CudaAsm.IsSupported)")
-    w("        {")
-    for r in range(1, rows):
-        w(f"            CudaAsm.Emit(\"// row %0\", wRow{r});")
-    for m in range(1, cap):
-        w(f"            CudaAsm.Emit(\"// row %0\", xRow{m});")
-    w("        }")
-    w("")
-    for m in range(cap):
-        w(f"        float {', '.join(f's{m}_{j} = 0f' for j in range(8))};")
+    slab_offsets(w, COLUMN_LANES, rows, cap, "n8", "kv", pin_activations=cap not in UNPINNED_ACTIVATIONS)
+    zero_sums(w, cap, 8)
     w(f"        // Row slot s takes activation vectors ({rows} rows of K each) b * slots + s for batches b = 0, 1, ...: the 8 slots of")
     w(f"        // a 32-lane warp read {8 * rows} consecutive rows of the slab, each weight load instruction 8 whole 64-byte pieces. A")
     w("        // batch is whole for the warp while its last slot's vector is inside K; the loop bound is therefore the same for")
@@ -123,48 +156,24 @@ def body(cap, rows):
     w(f"        long wAt = ((long)q * {rows} * n8) + wCol;")
     w(f"        long wStep = (long)step * {rows} * n8;")
     w("        // Pinned ahead of the loop like the row offsets (ILGPU computed them inside the loop, every batch).")
-    w("        if (CudaAsm.IsSupported)")
-    w("        {")
-    w("            CudaAsm.Emit(\"// step %0\", step);")
-    w("            CudaAsm.Emit(\"// bound %0\", qWhole);")
-    w("            CudaAsm.Emit(\"// weight step %0\", wStep);")
-    w("        }")
-    w("")
-    w("        for (; q <= qWhole; q += step)")
-    w("        {")
-    w("            var wBatch = b8.SubView(wAt);")
-    weight_loads(rows, 12)
-    w("            // An empty inline-PTX use of each vector keeps its load ahead of the fence (ILGPU places a load next to its")
-    w("            // first use). The warp barrier orders memory, so ptxas sinks no weight load below it and hoists no activation")
-    w("            // load above it: the batch's weight vectors leave in one burst (the DRAM round trip), then the activations")
-    w("            // (L1 / L2 hits), then the products.")
-    w("            if (CudaAsm.IsSupported)")
-    w("            {")
-    for r in range(rows):
-        w(f"                CudaAsm.Emit(\"// w %0\", w{r}.X);")
-    w("            }")
-    w("")
-    w("            Warp.Barrier();")
-    w("")
-    activation_loads(cap, rows, 12)
-    w("            if (CudaAsm.IsSupported)")
-    w("            {")
-    for m in range(cap):
-        w(f"                CudaAsm.Emit(\"// x %0\", x{m});" if rows != 8 else f"                CudaAsm.Emit(\"// x %0\", x{m}.X);")
-    w("            }")
-    w("")
-    w("            // The activations in one burst too, so a batch does not wait for its activation rows one after another.")
-    w("            Warp.Barrier();")
-    products(cap, rows, 12)
-    w("            wAt += wStep;")
-    w("        }")
-    w("")
+    if cap in PIPELINED:
+        pipelined_loop(cap, rows)
+    else:
+        batch_loop(
+            w, "b8", lambda: weight_loads(rows, 12), [f"w{r}.X" for r in range(rows)],
+            ["An empty inline-PTX use of each vector keeps its load ahead of the fence (ILGPU places a load next to its",
+             "first use). The warp barrier orders memory, so ptxas sinks no weight load below it and hoists no activation",
+             "load above it: the batch's weight vectors leave in one burst (the DRAM round trip), then the activations",
+             "(L1 / L2 hits), then the products."],
+            lambda: activation_loads(cap, rows, 12), [f"x{m}.X" if rows == 8 else f"x{m}" for m in range(cap)],
+            ["The activations in one burst too, so a batch does not wait for its activation rows one after another."],
+            lambda: products(cap, rows, 12))
     w("        if (q < kv)")
     w("        {")
     w("            // The warp's last, partial batch: slots whose vector is inside K take it (a vector is all inside K, since K is")
     w(f"            // a multiple of {rows}), the others have no rows left.")
     w("            var wBatch = b8.SubView(wAt);")
-    weight_loads(rows, 12)
+    weight_loads(rows, 12, declare=cap not in PIPELINED)
     activation_loads(cap, rows, 12)
     products(cap, rows, 12)
     w("        }")
@@ -174,88 +183,33 @@ def body(cap, rows):
     w("        // n / 2 + n / 4 + n / 8 shuffles instead of 3 n. Afterwards the lane holds the warp totals of its columns' sums")
     w("        // first .. first + held - 1 (sum e is row e / 8, column 8 colLane + e % 8). Warps narrower than 8 row slots stop")
     w("        // early; warps of at most 4 lanes (one row slot or part of one) skip the shuffles.")
-    w("        int first = 0;")
-    w(f"        int held = {n};")
-    cur = sums(cap)
-    for o in SHUFFLE_OFFSETS:
-        w(f"        if (ws > {o})")
-        w("        {")
-        cur = halve(w, cur, o, "lane")
-        w("        }")
-        w("")
-    out_n = cap * COLUMNS
-    w(f"        var red = SharedMemory.Allocate<float>(GemvKn16StreamMaxHolders * {out_n});")
-    w(f"        int holderThreads = ws > {COLUMN_LANES} ? ws : {COLUMN_LANES};")
-    w(f"        int at = (t / holderThreads * {out_n}) + (colLane << 3);")
-    # Each halving keeps a prefix of the sums' variables, and a narrower warp stops halving earlier: the lane's held sums
-    # are the first `held` variables of the full list.
-    every = sums(cap)
-    w(f"        red[at + ((first >> 3) << 5) + (first & 7)] = {every[0]};")
-    for i in range(1, n):
-        w(f"        if (held > {i})")
-        w("        {")
-        w(f"            red[at + (((first + {i}) >> 3) << 5) + ((first + {i}) & 7)] = {every[i]};")
-        w("        }")
-        w("")
-    w("        Group.Barrier();")
-    w("        int holders = Group.DimX / holderThreads;")
-    w(f"        for (int e = t; e < {out_n}; e += Group.DimX)")
-    w("        {")
-    w("            int row = e >> 5;")
-    w(f"            int col = (Grid.IdxX * {COLUMNS}) + (e & {COLUMNS - 1});")
-    w("            if (row < g.M && col < g.N)")
-    w("            {")
-    w("                // Holder order, so the result does not depend on timing.")
-    w("                float sum = red[e];")
-    w("                for (int other = 1; other < holders; other++)")
-    w("                {")
-    w(f"                    sum += red[(other * {out_n}) + e];")
-    w("                }")
-    w("")
-    w("                c[((long)row * g.N) + col] = Epilogue(bias, g, row, col, sum, bf16);")
-    w("            }")
-    w("        }")
+    halving_sums(w, sum_names(cap, 8), SHUFFLE_OFFSETS)
+    store_sums(w, "GemvKn16StreamMaxHolders", sum_names(cap, 8), COLUMNS, COLUMN_LANES,
+               "Epilogue(bias, g, row, col, sum, bf16)")
     w("    }")
 
 
-w("// <auto-generated/> by src.Kernels/Ilgpu/Codegen/gen_gemv_kn16_stream.py: edit the generator, not this file.")
-w("using System.Runtime.CompilerServices;")
-w("using ILGPU;")
-w("using ILGPU.Runtime.Cuda;")
-w("")
-w("namespace GemsInjector.Kernels.Ilgpu;")
-w("")
-w("internal static partial class HalfGemvKernels")
-w("{")
-w("    /// <summary>Output columns per group of <see cref=\"GemvKn16Stream{TRowsCap, TFormat}\"/>: 4 column lanes of 8 columns, a 64-byte piece per row of K.</summary>")
-w(f"    public const int GemvKn16StreamColumns = {COLUMNS};")
-w("")
-w("    /// <summary>Column lanes (threads side by side along N, one 16-byte weight vector each) of <see cref=\"GemvKn16Stream{TRowsCap, TFormat}\"/>: a row slot's threads.</summary>")
-w(f"    public const int GemvKn16StreamColumnLanes = {COLUMN_LANES};")
-w("")
-w("    /// <summary>")
-w("    /// Most sum holders per group of <see cref=\"GemvKn16Stream{TRowsCap, TFormat}\"/> (the size of its shared sum buffer):")
-w("    /// a warp holds its row slots' sums, or a 4-thread row slot where warps are narrower.")
-w("    /// </summary>")
-w(f"    public const int GemvKn16StreamMaxHolders = {MAX_HOLDERS};")
-w("")
-w("    /// <summary>Most threads per group of <see cref=\"GemvKn16Stream{TRowsCap, TFormat}\"/> (its launch bound).</summary>")
-w(f"    public const int GemvKn16StreamMaxThreads = {MAX_THREADS};")
-w("")
-w("    /// <summary>Rows of K per thread and batch of <see cref=\"GemvKn16Stream{TRowsCap, TFormat}\"/> for a row cap of 1, 2, 4 or 8 (K must be a multiple of it).</summary>")
-w("    public static int GemvKn16StreamRowsPerThread(int rowsCap) => rowsCap switch")
-w("    {")
-for cap, rows in CAPS.items():
-    w(f"        {cap} => {rows},")
-w("        _ => throw new System.ArgumentOutOfRangeException(nameof(rowsCap), rowsCap, \"Streamed 16-bit [K, N] GEMV row caps are 1, 2, 4 or 8.\"),")
-w("    };")
-w("")
+file_header(w, "gen_gemv_kn16_stream.py", "HalfGemvKernels")
+KERNEL = "<see cref=\"GemvKn16Stream{TRowsCap, TFormat}\"/>"
+plan_constants(
+    w,
+    [(f"Output columns per group of {KERNEL}: 4 column lanes of 8 columns, a 64-byte piece per row of K.",
+      "GemvKn16StreamColumns", COLUMNS),
+     (f"Column lanes (threads side by side along N, one 16-byte weight vector each) of {KERNEL}: a row slot's threads.",
+      "GemvKn16StreamColumnLanes", COLUMN_LANES),
+     ([f"Most sum holders per group of {KERNEL} (the size of its shared sum buffer):",
+       "a warp holds its row slots' sums, or a 4-thread row slot where warps are narrower."],
+      "GemvKn16StreamMaxHolders", KN_STREAM_MAX_HOLDERS),
+     (f"Most threads per group of {KERNEL} (its launch bound).", "GemvKn16StreamMaxThreads", KN_STREAM_MAX_THREADS)],
+    "GemvKn16StreamRowsPerThread",
+    f"Rows of K per thread and batch of {KERNEL} for a row cap of 1, 2, 4 or 8 (K must be a multiple of it).",
+    CAPS, "Streamed 16-bit [K, N] GEMV row caps are 1, 2, 4 or 8.")
 w("    /// <summary>")
 w("    /// Streamed 16-bit decode GEMV for 1-8 rows, weight [K, N] (<c>GEMS_GEMV16_KN=stream</c>; notes and launch plan in")
 w("    /// <see cref=\"HalfGemvKnStreamLaunch\"/>): a group owns a slab of 32 output columns and all of K, no split-K and no")
 w("    /// second launch; products and sums in float32 (FMA, no tensor cores), the output rounded once with the 16-bit GEMV's")
 w("    /// epilogue. N a multiple of 8 and the weight 16-byte aligned; K a multiple of 8 and A 16-byte aligned. A is passed as")
-w("    /// 16-byte (<paramref name=\"a8\"/>, row caps 1-4) and 8-byte (<paramref name=\"a4\"/>, row cap 8) vectors of the same")
+w("    /// 16-byte (<paramref name=\"a8\"/>, row caps 1 and 2) and 8-byte (<paramref name=\"a4\"/>, row caps 4 and 8) vectors of the same")
 w("    /// memory. The group size (a multiple of 4 threads) is read from the launch.")
 w("    /// </summary>")
 w("    /// <param name=\"a8\">A [M, K] as 16-byte vectors.</param>")
@@ -264,24 +218,9 @@ w("    /// <param name=\"b8\">The weight [K, N] as 16-byte vectors.</param>")
 w("    /// <param name=\"bias\">The bias ([N] or [M, N], per <see cref=\"HalfGemvShape.BiasStrideM\"/>), read when HasBias and Beta ≠ 0.</param>")
 w("    /// <param name=\"c\">C [M, N].</param>")
 w("    /// <param name=\"g\">The shape (M, N, K, Alpha, Beta, HasBias, BiasStrideM; the split-K fields are not read).</param>")
-w("    [IlgpuKernel]")
-for fmt in ("Float16Storage", "BFloat16Storage"):
-    for cap in CAPS:
-        w(f"    [IlgpuKernelVariant(typeof(Const{cap}), typeof({fmt}))]")
-w("    public static void GemvKn16Stream<TRowsCap, TFormat>(ArrayView<Half8> a8, ArrayView<ulong> a4, ArrayView<Half8> b8, ArrayView<ushort> bias, ArrayView<ushort> c, HalfGemvShape g)")
-w("        where TRowsCap : struct, IKernelConstant")
-w("        where TFormat : struct, IKernelConstant")
-w("    {")
-w("        int cap = default(TRowsCap).Value;")
-w("        int bf16 = default(TFormat).Value;")
-first_cap = True
-for cap in CAPS:
-    w(f"        {'if' if first_cap else 'else if'} (cap == {cap})")
-    w("        {")
-    w(f"            GemvKn16StreamRows{cap}(a8, a4, b8, bias, c, g, bf16);")
-    w("        }")
-    first_cap = False
-w("    }")
+cap_entry(w, "GemvKn16Stream", CAPS,
+          "ArrayView<Half8> a8, ArrayView<ulong> a4, ArrayView<Half8> b8, ArrayView<ushort> bias, ArrayView<ushort> c, HalfGemvShape g",
+          "a8, a4, b8, bias, c, g, bf16", "GemvKn16StreamRows", formats=("Float16Storage", "BFloat16Storage"))
 for cap, rows in CAPS.items():
     w("")
     body(cap, rows)

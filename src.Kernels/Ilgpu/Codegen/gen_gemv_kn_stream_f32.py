@@ -4,7 +4,9 @@
 own variable (constant names, so nothing is indexed at run time and nothing lands in local memory); the kernel picks
 the body from its row-cap type argument, which folds the others away. Launch plan and notes: IlgpuKernels.GemvKnStreamF32.cs.
 Run: python3 src.Kernels/Ilgpu/Codegen/gen_gemv_kn_stream_f32.py"""
-from gemv_codegen import cap_entry, halve, write
+from gemv_codegen import KN_STREAM_MAX_HOLDERS, KN_STREAM_MAX_THREADS, batch_loop, cap_entry, file_header, \
+    halving_sums, plan_constants, slab_offsets, slot_indices, store_sums, \
+    sum_names, write, zero_sums
 
 # Row cap -> rows of K per thread and batch (a multiple of 4: one 16-byte activation vector per row of A and quad of K).
 # Per thread a batch holds R weight vectors (4R floats), cap x R / 4 activation vectors (cap x R floats) and 4 x cap
@@ -17,18 +19,10 @@ CAPS = {1: 8, 2: 8, 4: 8, 8: 4}
 # 128-byte line and one warp load instruction (4 row slots of 8 lanes) reads 4 whole lines.
 COLUMN_LANES = 8
 COLUMNS = COLUMN_LANES * 4
-# Most sum holders (warps, or 8-thread row slots on warps narrower than 8) per group: the shared sum buffer's size.
-MAX_HOLDERS = 16
-# Largest group: 16 warps of 32 (the launch bound, .maxntid 512, which also holds every cap to 128 registers).
-MAX_THREADS = 512
 SHUFFLE_OFFSETS = [8, 16]
 XYZW = "XYZW"
 out = []
 w = out.append
-
-
-def sums(cap):
-    return [f"s{m}_{j}" for m in range(cap) for j in range(4)]
 
 
 def weight_loads(rows, guarded, indent):
@@ -68,13 +62,7 @@ def body(cap, rows):
     w("    [MethodImpl(MethodImplOptions.AggressiveInlining)]")
     w(f"    private static void GemvKnStreamRows{cap}(ArrayView<Float4> a4, ArrayView<Float4> b4, ArrayView<float> bias, ArrayView<float> c, GemvShape g)")
     w("    {")
-    w("        int ws = Warp.WarpSize;")
-    w("        int lane = Warp.LaneIdx;")
-    w("        int warp = Warp.WarpIdx;")
-    w("        int t = Group.IdxX;")
-    w(f"        int colLane = t & {COLUMN_LANES - 1};")
-    w("        int slot = t >> 3;")
-    w("        int slots = Group.DimX >> 3;")
+    slot_indices(w, COLUMN_LANES)
     w("        int n4 = g.N >> 2;")
     w("        int k4 = g.K >> 2;")
     w("        // The ragged last slab: column vectors past N read the row's last vector; their sums are never stored. Activation")
@@ -82,25 +70,8 @@ def body(cap, rows):
     w("        // operand (activations), so a load is an add and one address product; ILGPU would compute them inside the loop,")
     w("        // next to their first use (and ptxas then redid them every batch): an empty inline-PTX use of each here keeps")
     w("        // them in registers ahead of the loop.")
-    w(f"        int colVec = (Grid.IdxX * {COLUMN_LANES}) + colLane;")
-    w("        int wCol = colVec < n4 ? colVec : n4 - 1;")
-    w("        int wRow0 = 0;")
-    for r in range(1, rows):
-        w(f"        int wRow{r} = {r} * n4;")
-    w("        int xRow0 = 0;")
-    for m in range(1, cap):
-        w(f"        int xRow{m} = ({m} < g.M ? {m} : g.M - 1) * k4;")
-    if rows > 1 or cap > 1:
-        w("        if (CudaAsm.IsSupported)")
-        w("        {")
-        for r in range(1, rows):
-            w(f"            CudaAsm.Emit(\"// row %0\", wRow{r});")
-        for m in range(1, cap):
-            w(f"            CudaAsm.Emit(\"// row %0\", xRow{m});")
-        w("        }")
-        w("")
-    for m in range(cap):
-        w(f"        float s{m}_0 = 0f, s{m}_1 = 0f, s{m}_2 = 0f, s{m}_3 = 0f;")
+    slab_offsets(w, COLUMN_LANES, rows, cap, "n4", "k4")
+    zero_sums(w, cap, 4)
     w(f"        // Row slot s takes quads of K (4 rows each) (b * slots + s) * {quads} onward for batches b = 0, 1, ...: the 4 slots of a")
     w(f"        // 32-lane warp read {4 * rows} consecutive rows of the slab, each weight load instruction 4 whole 128-byte lines. A")
     w("        // batch is whole for the warp while its last slot's quads are inside K; the loop bound is therefore the same for")
@@ -113,44 +84,16 @@ def body(cap, rows):
     w("        long wStep = (long)step * 4 * n4;")
     w("        // Pinned ahead of the loop like the row offsets: ILGPU computed the bound (a division by the warp size among it)")
     w("        // and the weight step inside the loop, next to their use, every batch.")
-    w("        if (CudaAsm.IsSupported)")
-    w("        {")
-    w("            CudaAsm.Emit(\"// step %0\", step);")
-    w("            CudaAsm.Emit(\"// bound %0\", qWhole);")
-    w("            CudaAsm.Emit(\"// weight step %0\", wStep);")
-    w("        }")
-    w("")
-    w("        for (; q <= qWhole; q += step)")
-    w("        {")
-    w("            var wBatch = b4.SubView(wAt);")
-    weight_loads(rows, False, 12)
-    w("            // ILGPU places a load next to its first use, which would put the weight loads behind the fence among the")
-    w("            // products: an empty inline-PTX use of each vector keeps it ahead. The warp barrier orders memory, so ptxas")
-    w("            // can sink no weight load below it and hoist no activation load above it: the batch's weight vectors are all")
-    w("            // requested in one burst (the DRAM round trip), then the activations (L1 / L2 hits), then the products.")
-    w("            if (CudaAsm.IsSupported)")
-    w("            {")
-    for r in range(rows):
-        w(f"                CudaAsm.Emit(\"// w %0\", w{r}.X);")
-    w("            }")
-    w("")
-    w("            Warp.Barrier();")
-    w("")
-    activation_loads(cap, quads, False, 12)
-    w("            if (CudaAsm.IsSupported)")
-    w("            {")
-    for m in range(cap):
-        for i in range(quads):
-            w(f"                CudaAsm.Emit(\"// x %0\", x{m}_{i}.X);")
-    w("            }")
-    w("")
-    w("            // The activations in one burst too: left to itself ptxas issues one row's load per group of products, so a")
-    w("            // batch would wait for its activation rows one after another.")
-    w("            Warp.Barrier();")
-    products(cap, rows, 12)
-    w("            wAt += wStep;")
-    w("        }")
-    w("")
+    batch_loop(
+        w, "b4", lambda: weight_loads(rows, False, 12), [f"w{r}.X" for r in range(rows)],
+        ["ILGPU places a load next to its first use, which would put the weight loads behind the fence among the",
+         "products: an empty inline-PTX use of each vector keeps it ahead. The warp barrier orders memory, so ptxas",
+         "can sink no weight load below it and hoist no activation load above it: the batch's weight vectors are all",
+         "requested in one burst (the DRAM round trip), then the activations (L1 / L2 hits), then the products."],
+        lambda: activation_loads(cap, quads, False, 12), [f"x{m}_{i}.X" for m in range(cap) for i in range(quads)],
+        ["The activations in one burst too: left to itself ptxas issues one row's load per group of products, so a",
+         "batch would wait for its activation rows one after another."],
+        lambda: products(cap, rows, 12))
     w("        if (q < k4)")
     w("        {")
     if quads > 1:
@@ -171,79 +114,24 @@ def body(cap, rows):
     w("        // shuffles instead of 2 n. Afterwards the lane holds the warp totals of its columns' sums first .. first + held - 1")
     w("        // (sum e is row e / 4, column 4 colLane + e % 4). Warps narrower than 8 lanes hold a row slot in several warps and")
     w("        // skip the shuffles.")
-    w("        int first = 0;")
-    w(f"        int held = {n};")
-    cur = sums(cap)
-    for o in SHUFFLE_OFFSETS:
-        w(f"        if (ws > {o})")
-        w("        {")
-        cur = halve(w, cur, o, "lane")
-        w("        }")
-        w("")
-    out_n = cap * COLUMNS
-    w(f"        var red = SharedMemory.Allocate<float>(GemvKnStreamMaxHolders * {out_n});")
-    w("        int holderThreads = ws > 8 ? ws : 8;")
-    w(f"        int at = (t / holderThreads * {out_n}) + (colLane << 2);")
-    # Each halving keeps a prefix of the sums' variables, and a narrower warp stops halving earlier: the lane's held sums
-    # are the first `held` variables of the full list.
-    every = sums(cap)
-    w(f"        red[at + ((first >> 2) << 5) + (first & 3)] = {every[0]};")
-    for i in range(1, n):
-        w(f"        if (held > {i})")
-        w("        {")
-        w(f"            red[at + (((first + {i}) >> 2) << 5) + ((first + {i}) & 3)] = {every[i]};")
-        w("        }")
-        w("")
-    w("        Group.Barrier();")
-    w("        int holders = Group.DimX / holderThreads;")
-    w(f"        for (int e = t; e < {out_n}; e += Group.DimX)")
-    w("        {")
-    w("            int row = e >> 5;")
-    w(f"            int col = (Grid.IdxX * {COLUMNS}) + (e & {COLUMNS - 1});")
-    w("            if (row < g.M && col < g.N)")
-    w("            {")
-    w("                // Holder order, so the result does not depend on timing.")
-    w("                float sum = red[e];")
-    w("                for (int other = 1; other < holders; other++)")
-    w("                {")
-    w(f"                    sum += red[(other * {out_n}) + e];")
-    w("                }")
-    w("")
-    w("                c[((long)row * g.N) + col] = GemvEpilogue(bias, g, row, col, sum);")
-    w("            }")
-    w("        }")
+    halving_sums(w, sum_names(cap, 4), SHUFFLE_OFFSETS)
+    store_sums(w, "GemvKnStreamMaxHolders", sum_names(cap, 4), COLUMNS, COLUMN_LANES,
+               "GemvEpilogue(bias, g, row, col, sum)")
     w("    }")
 
 
-w("// <auto-generated/> by src.Kernels/Ilgpu/Codegen/gen_gemv_kn_stream_f32.py: edit the generator, not this file.")
-w("using System.Runtime.CompilerServices;")
-w("using ILGPU;")
-w("using ILGPU.Runtime.Cuda;")
-w("")
-w("namespace GemsInjector.Kernels.Ilgpu;")
-w("")
-w("internal static partial class GemmFastKernels")
-w("{")
-w("    /// <summary>Output columns per group of <see cref=\"GemvKnStreamF32{TRowsCap}\"/>: 8 column lanes of 4 columns, a 128-byte line per row of K.</summary>")
-w(f"    public const int GemvKnStreamColumns = {COLUMNS};")
-w("")
-w("    /// <summary>")
-w("    /// Most sum holders per group of <see cref=\"GemvKnStreamF32{TRowsCap}\"/> (the size of its shared sum buffer): a warp")
-w("    /// holds its row slots' sums, or an 8-thread row slot where warps are narrower.")
-w("    /// </summary>")
-w(f"    public const int GemvKnStreamMaxHolders = {MAX_HOLDERS};")
-w("")
-w("    /// <summary>Most threads per group of <see cref=\"GemvKnStreamF32{TRowsCap}\"/> (its launch bound).</summary>")
-w(f"    public const int GemvKnStreamMaxThreads = {MAX_THREADS};")
-w("")
-w("    /// <summary>Rows of K per thread and batch of <see cref=\"GemvKnStreamF32{TRowsCap}\"/> for a row cap of 1, 2, 4 or 8.</summary>")
-w("    public static int GemvKnStreamRowsPerThread(int rowsCap) => rowsCap switch")
-w("    {")
-for cap, rows in CAPS.items():
-    w(f"        {cap} => {rows},")
-w("        _ => throw new System.ArgumentOutOfRangeException(nameof(rowsCap), rowsCap, \"Streamed [K, N] GEMV row caps are 1, 2, 4 or 8.\"),")
-w("    };")
-w("")
+file_header(w, "gen_gemv_kn_stream_f32.py", "GemmFastKernels")
+plan_constants(
+    w,
+    [("Output columns per group of <see cref=\"GemvKnStreamF32{TRowsCap}\"/>: 8 column lanes of 4 columns, a 128-byte line per row of K.",
+      "GemvKnStreamColumns", COLUMNS),
+     (["Most sum holders per group of <see cref=\"GemvKnStreamF32{TRowsCap}\"/> (the size of its shared sum buffer): a warp",
+       "holds its row slots' sums, or an 8-thread row slot where warps are narrower."],
+      "GemvKnStreamMaxHolders", KN_STREAM_MAX_HOLDERS),
+     ("Most threads per group of <see cref=\"GemvKnStreamF32{TRowsCap}\"/> (its launch bound).", "GemvKnStreamMaxThreads", KN_STREAM_MAX_THREADS)],
+    "GemvKnStreamRowsPerThread",
+    "Rows of K per thread and batch of <see cref=\"GemvKnStreamF32{TRowsCap}\"/> for a row cap of 1, 2, 4 or 8.",
+    CAPS, "Streamed [K, N] GEMV row caps are 1, 2, 4 or 8.")
 w("    /// <summary>")
 w("    /// Streamed float32 decode GEMV for 1-8 rows, weight [K, N] (the default; <c>GEMS_GEMV_F32_VARIANT=pipe</c> or")
 w("    /// <c>vec</c> picks the split-K kernels; notes and launch plan in <see cref=\"GemvKnStreamLaunch\"/>): a group owns a")
