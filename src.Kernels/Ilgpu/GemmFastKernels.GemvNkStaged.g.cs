@@ -2154,7 +2154,7 @@ internal static partial class GemmFastKernels
     /// 4 stages, <c>ring3</c>: 3; notes and launch plan in <see cref="GemvNkRingLaunch"/>). The lane layout, sums and lane sum
     /// are <see cref="GemvNkStagedF32{TBurst}"/>'s; a warp keeps S − 1 bursts of its weight in flight in shared memory instead
     /// of one in registers. A in chunks of 128 floats per row, two stages. <paramref name="aPointer"/> and
-    /// <paramref name="bPointer"/> are the device addresses of a4[0] and b4[0] (both 0: synchronous copies, the simulator). K a
+    /// <paramref name="bPointer"/> are the device addresses of a4[0] and b4[0], required on CUDA (the simulator copies synchronously and ignores them). K a
     /// multiple of 4, both views 16-byte aligned, M of 1–16, groups of 4 warps of an even warp size of at most 32 that divides
     /// 32, with <see cref="GemvNkRingSharedFloats"/> floats of dynamic shared memory.
     /// </summary>
@@ -2177,25 +2177,16 @@ internal static partial class GemmFastKernels
 
     /// <summary>Dynamic shared memory of <see cref="GemvNkRingF32{TStages}"/> in floats for <paramref name="stages"/> ring stages.</summary>
     /// <param name="stages">Ring stages per warp (3 or 4).</param>
-    public static int GemvNkRingSharedFloats(int stages) => (16384 + (4 * stages * 1024)) / 4;
+    public static int GemvNkRingSharedFloats(int stages) => 4 * (1024 + (4 * stages * 64));
 
     /// <summary>The ring [N, K] body with 3 weight stages per warp (2 bursts in flight ahead of the one multiplied).</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     private static void GemvNkRingBody3(ArrayView<Float4> a4, ArrayView<Float4> b4, ArrayView<float> bias, ArrayView<float> c, GemvShape g, long aPointer, long bPointer)
     {
         var shared = SharedMemory.GetDynamic<float>().Cast<Float4>().AsAligned(16);
-        bool asyncCopy = CudaAsm.IsSupported && aPointer != 0 && bPointer != 0;
-        uint sharedBase = 0;
-        if (CudaAsm.IsSupported)
-        {
-            // Two named PTX registers carry the shared base of a burst's loads into their asm (a by-reference input
-            // would go through local memory); the dynamic shared memory's 32-bit address is taken once.
-            CudaAsm.Emit(".reg .u32 nkx, nkw;");
-            Output<uint> address = default;
-            CudaAsm.EmitRef("mov.u32 %0, __dyn_shared_alloca;", ref address);
-            sharedBase = address.Value;
-        }
-
+        // On CUDA the copies are always cp.async (the facade always passes both device addresses), so the PTX holds no
+        // synchronous copy path and no run-time test of it in the loop; the simulator copies synchronously at the same places.
+        bool asyncCopy = CudaAsm.IsSupported;
         int ws = Warp.WarpSize;
         int lane = Warp.LaneIdx;
         int warp = Warp.WarpIdx;
@@ -2228,18 +2219,18 @@ internal static partial class GemmFastKernels
         long wSrc0 = bPointer + (wRow0 * 16);
         long wSrc1 = bPointer + (wRow1 * 16);
 
-        // Shared bytes: A's two stages (8192 bytes each: 16 rows × 32 vectors), then each warp's ring of
-        // 3 stages of 1024 bytes (4 weight rows × 256). All offsets below are bytes from the dynamic base.
-        int ring = 16384 + (warp * 3072);
-        int wOut = ring + (h * 256) + (j * 16);
-        int wIn = ring + (j * 16);
-        int xIn = ((h * 256) + j) * 16;
+        // Shared memory in 16-byte vectors: A's two stages (512 each: 16 rows × 32), then each warp's ring of
+        // 3 stages of 64 (4 weight rows × 16). Every index below counts vectors from the dynamic base.
+        int ring = 1024 + (warp * 192);
+        int wOut = ring + (h * 16) + j;
+        int wIn = ring + j;
+        int xIn = (h * 256) + j;
 
         // Prologue: chunk 0 of A with burst 0 in the first commit group, bursts 1 .. 1 in one group each.
-        GemvNkRingCopyA(a4, shared, sharedBase, aPointer, asyncCopy, 0, k4, staged, tid, threads);
-        GemvNkRingCopyW(b4, shared, sharedBase, asyncCopy, 0, wOut + 0, wRow0, wRow1, wSrc0, wSrc1, half, j, k4);
+        GemvNkRingCopyA(a4, shared, aPointer, asyncCopy, 0, k4, g.M, staged, tid, threads);
+        GemvNkRingCopyW(b4, shared, asyncCopy, 0, wOut + 0, wRow0, wRow1, wSrc0, wSrc1, half, j, k4);
         GemvNkRingCommit(asyncCopy);
-        GemvNkRingCopyW(b4, shared, sharedBase, asyncCopy, 1, wOut + 1024, wRow0, wRow1, wSrc0, wSrc1, half, j, k4);
+        GemvNkRingCopyW(b4, shared, asyncCopy, 1, wOut + 64, wRow0, wRow1, wSrc0, wSrc1, half, j, k4);
         GemvNkRingCommit(asyncCopy);
         float s0_0 = 0f, s0_1 = 0f, s0_2 = 0f, s0_3 = 0f;
         float s1_0 = 0f, s1_1 = 0f, s1_2 = 0f, s1_3 = 0f;
@@ -2273,10 +2264,10 @@ internal static partial class GemmFastKernels
                 Group.Barrier();
                 if (chunk + 1 < chunks)
                 {
-                    GemvNkRingCopyA(a4, shared, sharedBase, aPointer, asyncCopy, chunk + 1, k4, staged, tid, threads);
+                    GemvNkRingCopyA(a4, shared, aPointer, asyncCopy, chunk + 1, k4, g.M, staged, tid, threads);
                 }
 
-                xAt = ((chunk & 1) * 8192) + xIn;
+                xAt = ((chunk & 1) * 512) + xIn;
                 chunk++;
                 left = chunkBursts;
             }
@@ -2286,7 +2277,7 @@ internal static partial class GemmFastKernels
                 Warp.Barrier();
             }
 
-            GemvNkRingCopyW(b4, shared, sharedBase, asyncCopy, b + 2, wOut + (slot == 0 ? 2048 : slot - 1024), wRow0, wRow1, wSrc0, wSrc1, half, j, k4);
+            GemvNkRingCopyW(b4, shared, asyncCopy, b + 2, wOut + (slot == 0 ? 128 : slot - 64), wRow0, wRow1, wSrc0, wSrc1, half, j, k4);
             GemvNkRingCommit(asyncCopy);
             if (asyncCopy)
             {
@@ -2296,79 +2287,24 @@ internal static partial class GemmFastKernels
             // Burst b's vectors, copied by every lane of the warp, are visible to all of them.
             Warp.Barrier();
             left--;
-            // The burst's 8 activation and 4 weight vectors: on CUDA each LDS.128 is one 32-bit base register (one per burst for A,
-            // one for W) plus an immediate (row m of A at m · 512 bytes, weight row c at c · 256); the simulator
-            // reads the same byte offsets through the view.
-            Float4 x0;
-            Float4 x1;
-            Float4 x2;
-            Float4 x3;
-            Float4 x4;
-            Float4 x5;
-            Float4 x6;
-            Float4 x7;
-            Float4 w0;
-            Float4 w1;
-            Float4 w2;
-            Float4 w3;
-            int wAt = wIn + slot;
-            if (CudaAsm.IsSupported)
-            {
-                CudaAsm.Emit("mov.u32 nkx, %0;", sharedBase + (uint)xAt);
-                CudaAsm.Emit("mov.u32 nkw, %0;", sharedBase + (uint)wAt);
-                Output<float> x0X = default, x0Y = default, x0Z = default, x0W = default;
-                CudaAsm.EmitRef("ld.shared.v4.f32 {%0, %1, %2, %3}, [nkx];", ref x0X, ref x0Y, ref x0Z, ref x0W);
-                x0 = new Float4 { X = x0X.Value, Y = x0Y.Value, Z = x0Z.Value, W = x0W.Value };
-                Output<float> x1X = default, x1Y = default, x1Z = default, x1W = default;
-                CudaAsm.EmitRef("ld.shared.v4.f32 {%0, %1, %2, %3}, [nkx+512];", ref x1X, ref x1Y, ref x1Z, ref x1W);
-                x1 = new Float4 { X = x1X.Value, Y = x1Y.Value, Z = x1Z.Value, W = x1W.Value };
-                Output<float> x2X = default, x2Y = default, x2Z = default, x2W = default;
-                CudaAsm.EmitRef("ld.shared.v4.f32 {%0, %1, %2, %3}, [nkx+1024];", ref x2X, ref x2Y, ref x2Z, ref x2W);
-                x2 = new Float4 { X = x2X.Value, Y = x2Y.Value, Z = x2Z.Value, W = x2W.Value };
-                Output<float> x3X = default, x3Y = default, x3Z = default, x3W = default;
-                CudaAsm.EmitRef("ld.shared.v4.f32 {%0, %1, %2, %3}, [nkx+1536];", ref x3X, ref x3Y, ref x3Z, ref x3W);
-                x3 = new Float4 { X = x3X.Value, Y = x3Y.Value, Z = x3Z.Value, W = x3W.Value };
-                Output<float> x4X = default, x4Y = default, x4Z = default, x4W = default;
-                CudaAsm.EmitRef("ld.shared.v4.f32 {%0, %1, %2, %3}, [nkx+2048];", ref x4X, ref x4Y, ref x4Z, ref x4W);
-                x4 = new Float4 { X = x4X.Value, Y = x4Y.Value, Z = x4Z.Value, W = x4W.Value };
-                Output<float> x5X = default, x5Y = default, x5Z = default, x5W = default;
-                CudaAsm.EmitRef("ld.shared.v4.f32 {%0, %1, %2, %3}, [nkx+2560];", ref x5X, ref x5Y, ref x5Z, ref x5W);
-                x5 = new Float4 { X = x5X.Value, Y = x5Y.Value, Z = x5Z.Value, W = x5W.Value };
-                Output<float> x6X = default, x6Y = default, x6Z = default, x6W = default;
-                CudaAsm.EmitRef("ld.shared.v4.f32 {%0, %1, %2, %3}, [nkx+3072];", ref x6X, ref x6Y, ref x6Z, ref x6W);
-                x6 = new Float4 { X = x6X.Value, Y = x6Y.Value, Z = x6Z.Value, W = x6W.Value };
-                Output<float> x7X = default, x7Y = default, x7Z = default, x7W = default;
-                CudaAsm.EmitRef("ld.shared.v4.f32 {%0, %1, %2, %3}, [nkx+3584];", ref x7X, ref x7Y, ref x7Z, ref x7W);
-                x7 = new Float4 { X = x7X.Value, Y = x7Y.Value, Z = x7Z.Value, W = x7W.Value };
-                Output<float> w0X = default, w0Y = default, w0Z = default, w0W = default;
-                CudaAsm.EmitRef("ld.shared.v4.f32 {%0, %1, %2, %3}, [nkw];", ref w0X, ref w0Y, ref w0Z, ref w0W);
-                w0 = new Float4 { X = w0X.Value, Y = w0Y.Value, Z = w0Z.Value, W = w0W.Value };
-                Output<float> w1X = default, w1Y = default, w1Z = default, w1W = default;
-                CudaAsm.EmitRef("ld.shared.v4.f32 {%0, %1, %2, %3}, [nkw+256];", ref w1X, ref w1Y, ref w1Z, ref w1W);
-                w1 = new Float4 { X = w1X.Value, Y = w1Y.Value, Z = w1Z.Value, W = w1W.Value };
-                Output<float> w2X = default, w2Y = default, w2Z = default, w2W = default;
-                CudaAsm.EmitRef("ld.shared.v4.f32 {%0, %1, %2, %3}, [nkw+512];", ref w2X, ref w2Y, ref w2Z, ref w2W);
-                w2 = new Float4 { X = w2X.Value, Y = w2Y.Value, Z = w2Z.Value, W = w2W.Value };
-                Output<float> w3X = default, w3Y = default, w3Z = default, w3W = default;
-                CudaAsm.EmitRef("ld.shared.v4.f32 {%0, %1, %2, %3}, [nkw+768];", ref w3X, ref w3Y, ref w3Z, ref w3W);
-                w3 = new Float4 { X = w3X.Value, Y = w3Y.Value, Z = w3Z.Value, W = w3W.Value };
-            }
-            else
-            {
-                x0 = shared[(xAt >> 4) + 0];
-                x1 = shared[(xAt >> 4) + 32];
-                x2 = shared[(xAt >> 4) + 64];
-                x3 = shared[(xAt >> 4) + 96];
-                x4 = shared[(xAt >> 4) + 128];
-                x5 = shared[(xAt >> 4) + 160];
-                x6 = shared[(xAt >> 4) + 192];
-                x7 = shared[(xAt >> 4) + 224];
-                w0 = shared[(wAt >> 4) + 0];
-                w1 = shared[(wAt >> 4) + 16];
-                w2 = shared[(wAt >> 4) + 32];
-                w3 = shared[(wAt >> 4) + 48];
-            }
-
+            // The burst's 8 activation and 4 weight vectors through one view each, so that a row's offset (A row m at + 32 m
+            // vectors, weight row c at + 16 c) is a constant added to one 64-bit address, which ptxas folds into the
+            // LDS immediate (indexing the whole view with base + constant made an add and a shift per load: the 32-bit sum could
+            // wrap before the widening multiply). Inline-PTX loads would return their values through ILGPU's local output slots.
+            var xs = shared.SubView(xAt);
+            var wv = shared.SubView(wIn + slot);
+            Float4 x0 = xs[0];
+            Float4 x1 = xs[32];
+            Float4 x2 = xs[64];
+            Float4 x3 = xs[96];
+            Float4 x4 = xs[128];
+            Float4 x5 = xs[160];
+            Float4 x6 = xs[192];
+            Float4 x7 = xs[224];
+            Float4 w0 = wv[0];
+            Float4 w1 = wv[16];
+            Float4 w2 = wv[32];
+            Float4 w3 = wv[48];
             s0_0 += x0.X * w0.X;
             s0_0 += x0.Y * w0.Y;
             s0_0 += x0.Z * w0.Z;
@@ -2497,8 +2433,8 @@ internal static partial class GemmFastKernels
             s7_3 += x7.Y * w3.Y;
             s7_3 += x7.Z * w3.Z;
             s7_3 += x7.W * w3.W;
-            xAt += half * 16;
-            slot = slot == 2048 ? 0 : slot + 1024;
+            xAt += half;
+            slot = slot == 128 ? 0 : slot + 64;
         }
 
         // The prologue's copies past the last burst (zero-filled, never read) must land before the group's shared
@@ -2968,18 +2904,9 @@ internal static partial class GemmFastKernels
     private static void GemvNkRingBody4(ArrayView<Float4> a4, ArrayView<Float4> b4, ArrayView<float> bias, ArrayView<float> c, GemvShape g, long aPointer, long bPointer)
     {
         var shared = SharedMemory.GetDynamic<float>().Cast<Float4>().AsAligned(16);
-        bool asyncCopy = CudaAsm.IsSupported && aPointer != 0 && bPointer != 0;
-        uint sharedBase = 0;
-        if (CudaAsm.IsSupported)
-        {
-            // Two named PTX registers carry the shared base of a burst's loads into their asm (a by-reference input
-            // would go through local memory); the dynamic shared memory's 32-bit address is taken once.
-            CudaAsm.Emit(".reg .u32 nkx, nkw;");
-            Output<uint> address = default;
-            CudaAsm.EmitRef("mov.u32 %0, __dyn_shared_alloca;", ref address);
-            sharedBase = address.Value;
-        }
-
+        // On CUDA the copies are always cp.async (the facade always passes both device addresses), so the PTX holds no
+        // synchronous copy path and no run-time test of it in the loop; the simulator copies synchronously at the same places.
+        bool asyncCopy = CudaAsm.IsSupported;
         int ws = Warp.WarpSize;
         int lane = Warp.LaneIdx;
         int warp = Warp.WarpIdx;
@@ -3012,20 +2939,20 @@ internal static partial class GemmFastKernels
         long wSrc0 = bPointer + (wRow0 * 16);
         long wSrc1 = bPointer + (wRow1 * 16);
 
-        // Shared bytes: A's two stages (8192 bytes each: 16 rows × 32 vectors), then each warp's ring of
-        // 4 stages of 1024 bytes (4 weight rows × 256). All offsets below are bytes from the dynamic base.
-        int ring = 16384 + (warp * 4096);
-        int wOut = ring + (h * 256) + (j * 16);
-        int wIn = ring + (j * 16);
-        int xIn = ((h * 256) + j) * 16;
+        // Shared memory in 16-byte vectors: A's two stages (512 each: 16 rows × 32), then each warp's ring of
+        // 4 stages of 64 (4 weight rows × 16). Every index below counts vectors from the dynamic base.
+        int ring = 1024 + (warp * 256);
+        int wOut = ring + (h * 16) + j;
+        int wIn = ring + j;
+        int xIn = (h * 256) + j;
 
         // Prologue: chunk 0 of A with burst 0 in the first commit group, bursts 1 .. 2 in one group each.
-        GemvNkRingCopyA(a4, shared, sharedBase, aPointer, asyncCopy, 0, k4, staged, tid, threads);
-        GemvNkRingCopyW(b4, shared, sharedBase, asyncCopy, 0, wOut + 0, wRow0, wRow1, wSrc0, wSrc1, half, j, k4);
+        GemvNkRingCopyA(a4, shared, aPointer, asyncCopy, 0, k4, g.M, staged, tid, threads);
+        GemvNkRingCopyW(b4, shared, asyncCopy, 0, wOut + 0, wRow0, wRow1, wSrc0, wSrc1, half, j, k4);
         GemvNkRingCommit(asyncCopy);
-        GemvNkRingCopyW(b4, shared, sharedBase, asyncCopy, 1, wOut + 1024, wRow0, wRow1, wSrc0, wSrc1, half, j, k4);
+        GemvNkRingCopyW(b4, shared, asyncCopy, 1, wOut + 64, wRow0, wRow1, wSrc0, wSrc1, half, j, k4);
         GemvNkRingCommit(asyncCopy);
-        GemvNkRingCopyW(b4, shared, sharedBase, asyncCopy, 2, wOut + 2048, wRow0, wRow1, wSrc0, wSrc1, half, j, k4);
+        GemvNkRingCopyW(b4, shared, asyncCopy, 2, wOut + 128, wRow0, wRow1, wSrc0, wSrc1, half, j, k4);
         GemvNkRingCommit(asyncCopy);
         float s0_0 = 0f, s0_1 = 0f, s0_2 = 0f, s0_3 = 0f;
         float s1_0 = 0f, s1_1 = 0f, s1_2 = 0f, s1_3 = 0f;
@@ -3059,10 +2986,10 @@ internal static partial class GemmFastKernels
                 Group.Barrier();
                 if (chunk + 1 < chunks)
                 {
-                    GemvNkRingCopyA(a4, shared, sharedBase, aPointer, asyncCopy, chunk + 1, k4, staged, tid, threads);
+                    GemvNkRingCopyA(a4, shared, aPointer, asyncCopy, chunk + 1, k4, g.M, staged, tid, threads);
                 }
 
-                xAt = ((chunk & 1) * 8192) + xIn;
+                xAt = ((chunk & 1) * 512) + xIn;
                 chunk++;
                 left = chunkBursts;
             }
@@ -3072,7 +2999,7 @@ internal static partial class GemmFastKernels
                 Warp.Barrier();
             }
 
-            GemvNkRingCopyW(b4, shared, sharedBase, asyncCopy, b + 3, wOut + (slot == 0 ? 3072 : slot - 1024), wRow0, wRow1, wSrc0, wSrc1, half, j, k4);
+            GemvNkRingCopyW(b4, shared, asyncCopy, b + 3, wOut + (slot == 0 ? 192 : slot - 64), wRow0, wRow1, wSrc0, wSrc1, half, j, k4);
             GemvNkRingCommit(asyncCopy);
             if (asyncCopy)
             {
@@ -3082,79 +3009,24 @@ internal static partial class GemmFastKernels
             // Burst b's vectors, copied by every lane of the warp, are visible to all of them.
             Warp.Barrier();
             left--;
-            // The burst's 8 activation and 4 weight vectors: on CUDA each LDS.128 is one 32-bit base register (one per burst for A,
-            // one for W) plus an immediate (row m of A at m · 512 bytes, weight row c at c · 256); the simulator
-            // reads the same byte offsets through the view.
-            Float4 x0;
-            Float4 x1;
-            Float4 x2;
-            Float4 x3;
-            Float4 x4;
-            Float4 x5;
-            Float4 x6;
-            Float4 x7;
-            Float4 w0;
-            Float4 w1;
-            Float4 w2;
-            Float4 w3;
-            int wAt = wIn + slot;
-            if (CudaAsm.IsSupported)
-            {
-                CudaAsm.Emit("mov.u32 nkx, %0;", sharedBase + (uint)xAt);
-                CudaAsm.Emit("mov.u32 nkw, %0;", sharedBase + (uint)wAt);
-                Output<float> x0X = default, x0Y = default, x0Z = default, x0W = default;
-                CudaAsm.EmitRef("ld.shared.v4.f32 {%0, %1, %2, %3}, [nkx];", ref x0X, ref x0Y, ref x0Z, ref x0W);
-                x0 = new Float4 { X = x0X.Value, Y = x0Y.Value, Z = x0Z.Value, W = x0W.Value };
-                Output<float> x1X = default, x1Y = default, x1Z = default, x1W = default;
-                CudaAsm.EmitRef("ld.shared.v4.f32 {%0, %1, %2, %3}, [nkx+512];", ref x1X, ref x1Y, ref x1Z, ref x1W);
-                x1 = new Float4 { X = x1X.Value, Y = x1Y.Value, Z = x1Z.Value, W = x1W.Value };
-                Output<float> x2X = default, x2Y = default, x2Z = default, x2W = default;
-                CudaAsm.EmitRef("ld.shared.v4.f32 {%0, %1, %2, %3}, [nkx+1024];", ref x2X, ref x2Y, ref x2Z, ref x2W);
-                x2 = new Float4 { X = x2X.Value, Y = x2Y.Value, Z = x2Z.Value, W = x2W.Value };
-                Output<float> x3X = default, x3Y = default, x3Z = default, x3W = default;
-                CudaAsm.EmitRef("ld.shared.v4.f32 {%0, %1, %2, %3}, [nkx+1536];", ref x3X, ref x3Y, ref x3Z, ref x3W);
-                x3 = new Float4 { X = x3X.Value, Y = x3Y.Value, Z = x3Z.Value, W = x3W.Value };
-                Output<float> x4X = default, x4Y = default, x4Z = default, x4W = default;
-                CudaAsm.EmitRef("ld.shared.v4.f32 {%0, %1, %2, %3}, [nkx+2048];", ref x4X, ref x4Y, ref x4Z, ref x4W);
-                x4 = new Float4 { X = x4X.Value, Y = x4Y.Value, Z = x4Z.Value, W = x4W.Value };
-                Output<float> x5X = default, x5Y = default, x5Z = default, x5W = default;
-                CudaAsm.EmitRef("ld.shared.v4.f32 {%0, %1, %2, %3}, [nkx+2560];", ref x5X, ref x5Y, ref x5Z, ref x5W);
-                x5 = new Float4 { X = x5X.Value, Y = x5Y.Value, Z = x5Z.Value, W = x5W.Value };
-                Output<float> x6X = default, x6Y = default, x6Z = default, x6W = default;
-                CudaAsm.EmitRef("ld.shared.v4.f32 {%0, %1, %2, %3}, [nkx+3072];", ref x6X, ref x6Y, ref x6Z, ref x6W);
-                x6 = new Float4 { X = x6X.Value, Y = x6Y.Value, Z = x6Z.Value, W = x6W.Value };
-                Output<float> x7X = default, x7Y = default, x7Z = default, x7W = default;
-                CudaAsm.EmitRef("ld.shared.v4.f32 {%0, %1, %2, %3}, [nkx+3584];", ref x7X, ref x7Y, ref x7Z, ref x7W);
-                x7 = new Float4 { X = x7X.Value, Y = x7Y.Value, Z = x7Z.Value, W = x7W.Value };
-                Output<float> w0X = default, w0Y = default, w0Z = default, w0W = default;
-                CudaAsm.EmitRef("ld.shared.v4.f32 {%0, %1, %2, %3}, [nkw];", ref w0X, ref w0Y, ref w0Z, ref w0W);
-                w0 = new Float4 { X = w0X.Value, Y = w0Y.Value, Z = w0Z.Value, W = w0W.Value };
-                Output<float> w1X = default, w1Y = default, w1Z = default, w1W = default;
-                CudaAsm.EmitRef("ld.shared.v4.f32 {%0, %1, %2, %3}, [nkw+256];", ref w1X, ref w1Y, ref w1Z, ref w1W);
-                w1 = new Float4 { X = w1X.Value, Y = w1Y.Value, Z = w1Z.Value, W = w1W.Value };
-                Output<float> w2X = default, w2Y = default, w2Z = default, w2W = default;
-                CudaAsm.EmitRef("ld.shared.v4.f32 {%0, %1, %2, %3}, [nkw+512];", ref w2X, ref w2Y, ref w2Z, ref w2W);
-                w2 = new Float4 { X = w2X.Value, Y = w2Y.Value, Z = w2Z.Value, W = w2W.Value };
-                Output<float> w3X = default, w3Y = default, w3Z = default, w3W = default;
-                CudaAsm.EmitRef("ld.shared.v4.f32 {%0, %1, %2, %3}, [nkw+768];", ref w3X, ref w3Y, ref w3Z, ref w3W);
-                w3 = new Float4 { X = w3X.Value, Y = w3Y.Value, Z = w3Z.Value, W = w3W.Value };
-            }
-            else
-            {
-                x0 = shared[(xAt >> 4) + 0];
-                x1 = shared[(xAt >> 4) + 32];
-                x2 = shared[(xAt >> 4) + 64];
-                x3 = shared[(xAt >> 4) + 96];
-                x4 = shared[(xAt >> 4) + 128];
-                x5 = shared[(xAt >> 4) + 160];
-                x6 = shared[(xAt >> 4) + 192];
-                x7 = shared[(xAt >> 4) + 224];
-                w0 = shared[(wAt >> 4) + 0];
-                w1 = shared[(wAt >> 4) + 16];
-                w2 = shared[(wAt >> 4) + 32];
-                w3 = shared[(wAt >> 4) + 48];
-            }
-
+            // The burst's 8 activation and 4 weight vectors through one view each, so that a row's offset (A row m at + 32 m
+            // vectors, weight row c at + 16 c) is a constant added to one 64-bit address, which ptxas folds into the
+            // LDS immediate (indexing the whole view with base + constant made an add and a shift per load: the 32-bit sum could
+            // wrap before the widening multiply). Inline-PTX loads would return their values through ILGPU's local output slots.
+            var xs = shared.SubView(xAt);
+            var wv = shared.SubView(wIn + slot);
+            Float4 x0 = xs[0];
+            Float4 x1 = xs[32];
+            Float4 x2 = xs[64];
+            Float4 x3 = xs[96];
+            Float4 x4 = xs[128];
+            Float4 x5 = xs[160];
+            Float4 x6 = xs[192];
+            Float4 x7 = xs[224];
+            Float4 w0 = wv[0];
+            Float4 w1 = wv[16];
+            Float4 w2 = wv[32];
+            Float4 w3 = wv[48];
             s0_0 += x0.X * w0.X;
             s0_0 += x0.Y * w0.Y;
             s0_0 += x0.Z * w0.Z;
@@ -3283,8 +3155,8 @@ internal static partial class GemmFastKernels
             s7_3 += x7.Y * w3.Y;
             s7_3 += x7.Z * w3.Z;
             s7_3 += x7.W * w3.W;
-            xAt += half * 16;
-            slot = slot == 3072 ? 0 : slot + 1024;
+            xAt += half;
+            slot = slot == 192 ? 0 : slot + 64;
         }
 
         // The prologue's copies past the last burst (zero-filled, never read) must land before the group's shared
@@ -3755,49 +3627,88 @@ internal static partial class GemmFastKernels
     /// takes these copies into its group.
     /// </summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private static void GemvNkRingCopyA(ArrayView<Float4> a4, ArrayView<Float4> shared, uint sharedBase, long aPointer, bool asyncCopy, int chunk, int k4, int staged, int tid, int threads)
+    private static void GemvNkRingCopyA(ArrayView<Float4> a4, ArrayView<Float4> shared, long aPointer, bool asyncCopy, int chunk, int k4, int m, int staged, int tid, int threads)
     {
-        int slot = (chunk & 1) * 8192;
+        int slot = (chunk & 1) * 512;
         int v0 = chunk * 32;
+        if (threads == 128)
+        {
+            // The CUDA group (4 warps of 32): thread t copies vector t % 32 of rows t / 32 + 4 i to stage vector
+            // t + 128 i, i = 0 .. 3: one validity test, one source, and constant shared offsets, instead of the
+            // general loop's index arithmetic per vector. Rows past M are zero-filled (their sums are never stored).
+            int row = tid >> 5;
+            int v = v0 + (tid & 31);
+            bool inside = v < k4;
+            long src = ((long)row * k4) + (inside ? v : 0);
+            long rowStep = 4L * k4;
+            int dst = slot + tid;
+            bool copy0 = inside && row + 0 < m;
+            long src0 = copy0 ? src + (0 * rowStep) : 0;
+            bool copy1 = inside && row + 4 < m;
+            long src1 = copy1 ? src + (1 * rowStep) : 0;
+            bool copy2 = inside && row + 8 < m;
+            long src2 = copy2 ? src + (2 * rowStep) : 0;
+            bool copy3 = inside && row + 12 < m;
+            long src3 = copy3 ? src + (3 * rowStep) : 0;
+            if (asyncCopy)
+            {
+                CudaAsm.Emit("{\n\t.reg .u64 gsrc;\n\t.reg .u32 sdst;\n\tcvta.to.global.u64 gsrc, %1;\n\tmov.u32 sdst, __dyn_shared_alloca;\n\tadd.u32 sdst, sdst, %0;\n\tcp.async.cg.shared.global [sdst], [gsrc], 16, %2;\n\t}", (uint)(dst * 16), aPointer + (src0 * 16), copy0 ? 16u : 0u);
+                CudaAsm.Emit("{\n\t.reg .u64 gsrc;\n\t.reg .u32 sdst;\n\tcvta.to.global.u64 gsrc, %1;\n\tmov.u32 sdst, __dyn_shared_alloca;\n\tadd.u32 sdst, sdst, %0;\n\tcp.async.cg.shared.global [sdst+2048], [gsrc], 16, %2;\n\t}", (uint)(dst * 16), aPointer + (src1 * 16), copy1 ? 16u : 0u);
+                CudaAsm.Emit("{\n\t.reg .u64 gsrc;\n\t.reg .u32 sdst;\n\tcvta.to.global.u64 gsrc, %1;\n\tmov.u32 sdst, __dyn_shared_alloca;\n\tadd.u32 sdst, sdst, %0;\n\tcp.async.cg.shared.global [sdst+4096], [gsrc], 16, %2;\n\t}", (uint)(dst * 16), aPointer + (src2 * 16), copy2 ? 16u : 0u);
+                CudaAsm.Emit("{\n\t.reg .u64 gsrc;\n\t.reg .u32 sdst;\n\tcvta.to.global.u64 gsrc, %1;\n\tmov.u32 sdst, __dyn_shared_alloca;\n\tadd.u32 sdst, sdst, %0;\n\tcp.async.cg.shared.global [sdst+6144], [gsrc], 16, %2;\n\t}", (uint)(dst * 16), aPointer + (src3 * 16), copy3 ? 16u : 0u);
+            }
+            else
+            {
+                shared[dst + 0] = copy0 ? a4[src0] : default;
+                shared[dst + 128] = copy1 ? a4[src1] : default;
+                shared[dst + 256] = copy2 ? a4[src2] : default;
+                shared[dst + 384] = copy3 ? a4[src3] : default;
+            }
+
+            return;
+        }
+
+        // Other group sizes (the simulators' small warps): vector e of the chunk from row e / 32, rows past M not copied.
         for (int e = tid; e < staged; e += threads)
         {
             int v = v0 + (e & 31);
             bool valid = v < k4;
             long src = ((long)(e >> 5) * k4) + (valid ? v : 0);
-            int dst = slot + (e * 16);
+            int dst = slot + e;
             if (asyncCopy)
             {
-                // A source size of 0 zero-fills the vector past K.
-                CudaAsm.Emit("{\n\t.reg .u64 gsrc;\n\tcvta.to.global.u64 gsrc, %1;\n\tcp.async.cg.shared.global [%0], [gsrc], 16, %2;\n\t}",
-                    sharedBase + (uint)dst, aPointer + (src * 16), valid ? 16u : 0u);
+                // As in the staged kernel: the shared symbol's address is taken inside the asm (an Output operand would go
+                // through local memory); a source size of 0 zero-fills the vector past K.
+                CudaAsm.Emit("{\n\t.reg .u64 gsrc;\n\t.reg .u32 sdst;\n\tcvta.to.global.u64 gsrc, %1;\n\tmov.u32 sdst, __dyn_shared_alloca;\n\tadd.u32 sdst, sdst, %0;\n\tcp.async.cg.shared.global [sdst], [gsrc], 16, %2;\n\t}",
+                    (uint)(dst * 16), aPointer + (src * 16), valid ? 16u : 0u);
             }
             else
             {
-                shared[dst >> 4] = valid ? a4[src] : default;
+                shared[dst] = valid ? a4[src] : default;
             }
         }
     }
 
     /// <summary>
     /// Copies burst <paramref name="burst"/> of this lane's two weight rows (vector burst · half + j of rows h and h + 2 of the
-    /// warp) to shared bytes <paramref name="dst"/> and dst + 512; zeros past K, the source clamped to the row's
+    /// warp) to shared vectors <paramref name="dst"/> and dst + 32; zeros past K, the source clamped to the row's
     /// first vector there (a burst past the last one is all zeros and never read).
     /// </summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private static void GemvNkRingCopyW(ArrayView<Float4> b4, ArrayView<Float4> shared, uint sharedBase, bool asyncCopy, int burst, int dst, long wRow0, long wRow1, long wSrc0, long wSrc1, int half, int j, int k4)
+    private static void GemvNkRingCopyW(ArrayView<Float4> b4, ArrayView<Float4> shared, bool asyncCopy, int burst, int dst, long wRow0, long wRow1, long wSrc0, long wSrc1, int half, int j, int k4)
     {
         int v = (burst * half) + j;
         bool valid = v < k4;
         int at = valid ? v : 0;
         if (asyncCopy)
         {
-            CudaAsm.Emit("{\n\t.reg .u64 g0, g1;\n\tcvta.to.global.u64 g0, %1;\n\tcvta.to.global.u64 g1, %2;\n\tcp.async.cg.shared.global [%0], [g0], 16, %3;\n\tcp.async.cg.shared.global [%0+512], [g1], 16, %3;\n\t}",
-                sharedBase + (uint)dst, wSrc0 + ((long)at * 16), wSrc1 + ((long)at * 16), valid ? 16u : 0u);
+            CudaAsm.Emit("{\n\t.reg .u64 g0, g1;\n\t.reg .u32 sdst;\n\tcvta.to.global.u64 g0, %1;\n\tcvta.to.global.u64 g1, %2;\n\tmov.u32 sdst, __dyn_shared_alloca;\n\tadd.u32 sdst, sdst, %0;\n\tcp.async.cg.shared.global [sdst], [g0], 16, %3;\n\tcp.async.cg.shared.global [sdst+512], [g1], 16, %3;\n\t}",
+                (uint)(dst * 16), wSrc0 + ((long)at * 16), wSrc1 + ((long)at * 16), valid ? 16u : 0u);
         }
         else
         {
-            shared[dst >> 4] = valid ? b4[wRow0 + at] : default;
-            shared[(dst >> 4) + 32] = valid ? b4[wRow1 + at] : default;
+            shared[dst] = valid ? b4[wRow0 + at] : default;
+            shared[dst + 32] = valid ? b4[wRow1 + at] : default;
         }
     }
 
