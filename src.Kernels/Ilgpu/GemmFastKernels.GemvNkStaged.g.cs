@@ -2147,4 +2147,1578 @@ internal static partial class GemmFastKernels
             CudaAsm.Emit("cp.async.commit_group;");
         }
     }
+
+    /// <summary>
+    /// float32 decode GEMV for 9–16 rows, weight [N, K], with the activations staged in shared memory and the weight
+    /// streamed through a per-warp ring of <typeparamref name="TStages"/> shared stages by cp.async (<c>GEMS_GEMV_F32_WIDE=ring</c>:
+    /// 4 stages, <c>ring3</c>: 3; notes and launch plan in <see cref="GemvNkRingLaunch"/>). The lane layout, sums and lane sum
+    /// are <see cref="GemvNkStagedF32{TBurst}"/>'s; a warp keeps S − 1 bursts of its weight in flight in shared memory instead
+    /// of one in registers. A in chunks of 128 floats per row, two stages. <paramref name="aPointer"/> and
+    /// <paramref name="bPointer"/> are the device addresses of a4[0] and b4[0], required on CUDA (the simulator copies synchronously and ignores them). K a
+    /// multiple of 4, both views 16-byte aligned, M of 1–16, groups of 4 warps of an even warp size of at most 32 that divides
+    /// 32, with <see cref="GemvNkRingSharedFloats"/> floats of dynamic shared memory.
+    /// </summary>
+    [IlgpuKernel]
+    [IlgpuKernelVariant(typeof(GemvNkRingStages3))]
+    [IlgpuKernelVariant(typeof(Const4))]
+    public static void GemvNkRingF32<TStages>(ArrayView<Float4> a4, ArrayView<Float4> b4, ArrayView<float> bias, ArrayView<float> c, GemvShape g, long aPointer, long bPointer)
+        where TStages : struct, IKernelConstant
+    {
+        int stages = default(TStages).Value;
+        if (stages == 3)
+        {
+            GemvNkRingBody3(a4, b4, bias, c, g, aPointer, bPointer);
+        }
+        else if (stages == 4)
+        {
+            GemvNkRingBody4(a4, b4, bias, c, g, aPointer, bPointer);
+        }
+    }
+
+    /// <summary>Dynamic shared memory of <see cref="GemvNkRingF32{TStages}"/> in floats for <paramref name="stages"/> ring stages.</summary>
+    /// <param name="stages">Ring stages per warp (3 or 4).</param>
+    public static int GemvNkRingSharedFloats(int stages) => 4 * (1024 + (4 * stages * 64));
+
+    /// <summary>The ring [N, K] body with 3 weight stages per warp (2 bursts in flight ahead of the one multiplied).</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static void GemvNkRingBody3(ArrayView<Float4> a4, ArrayView<Float4> b4, ArrayView<float> bias, ArrayView<float> c, GemvShape g, long aPointer, long bPointer)
+    {
+        var shared = SharedMemory.GetDynamic<float>().Cast<Float4>().AsAligned(16);
+        // On CUDA the copies are always cp.async (the facade always passes both device addresses), so the PTX holds no
+        // synchronous copy path and no run-time test of it in the loop; the simulator copies synchronously at the same places.
+        bool asyncCopy = CudaAsm.IsSupported;
+        int ws = Warp.WarpSize;
+        int lane = Warp.LaneIdx;
+        int warp = Warp.WarpIdx;
+        int tid = Group.IdxX;
+        int threads = Group.DimX;
+        int half = ws >> 1;
+        int h = lane >= half ? 1 : 0;
+        int j = lane - (h * half);
+        int n0 = Grid.IdxX * 16;
+        int k4 = g.K >> 2;
+        int bursts = (k4 + half - 1) / half;
+        int chunks = (k4 + 31) / 32;
+        int chunkBursts = 32 / half;
+        int staged = g.M * 32;
+        if (CudaAsm.IsSupported)
+        {
+            // Computed here, ahead of the loop (ILGPU would otherwise place the divisions where they are first used).
+            CudaAsm.Emit("// bursts %0", bursts);
+            CudaAsm.Emit("// chunks %0", chunks);
+            CudaAsm.Emit("// chunk bursts %0", chunkBursts);
+        }
+
+        // This lane copies vector j of the warp's weight rows h and h + 2 into each ring stage (64 copies of 16 bytes per
+        // burst at 32 lanes: two per lane, each instruction 2 × 256 contiguous bytes). Rows past N copy row N - 1 (never stored).
+        int wLast = g.N - 1 - n0;
+        int r0 = (warp * 4) + h;
+        int r1 = r0 + 2;
+        long wRow0 = (long)(n0 + (r0 < wLast ? r0 : wLast)) * k4;
+        long wRow1 = (long)(n0 + (r1 < wLast ? r1 : wLast)) * k4;
+        long wSrc0 = bPointer + (wRow0 * 16);
+        long wSrc1 = bPointer + (wRow1 * 16);
+
+        // Shared memory in 16-byte vectors: A's two stages (512 each: 16 rows × 32), then each warp's ring of
+        // 3 stages of 64 (4 weight rows × 16). Every index below counts vectors from the dynamic base.
+        int ring = 1024 + (warp * 192);
+        int wOut = ring + (h * 16) + j;
+        int wIn = ring + j;
+        int xIn = (h * 256) + j;
+
+        // Prologue: chunk 0 of A with burst 0 in the first commit group, bursts 1 .. 1 in one group each.
+        GemvNkRingCopyA(a4, shared, aPointer, asyncCopy, 0, k4, g.M, staged, tid, threads);
+        GemvNkRingCopyW(b4, shared, asyncCopy, 0, wOut + 0, wRow0, wRow1, wSrc0, wSrc1, half, j, k4);
+        GemvNkRingCommit(asyncCopy);
+        GemvNkRingCopyW(b4, shared, asyncCopy, 1, wOut + 64, wRow0, wRow1, wSrc0, wSrc1, half, j, k4);
+        GemvNkRingCommit(asyncCopy);
+        float s0_0 = 0f, s0_1 = 0f, s0_2 = 0f, s0_3 = 0f;
+        float s1_0 = 0f, s1_1 = 0f, s1_2 = 0f, s1_3 = 0f;
+        float s2_0 = 0f, s2_1 = 0f, s2_2 = 0f, s2_3 = 0f;
+        float s3_0 = 0f, s3_1 = 0f, s3_2 = 0f, s3_3 = 0f;
+        float s4_0 = 0f, s4_1 = 0f, s4_2 = 0f, s4_3 = 0f;
+        float s5_0 = 0f, s5_1 = 0f, s5_2 = 0f, s5_3 = 0f;
+        float s6_0 = 0f, s6_1 = 0f, s6_2 = 0f, s6_3 = 0f;
+        float s7_0 = 0f, s7_1 = 0f, s7_2 = 0f, s7_3 = 0f;
+
+        // Iteration b multiplies burst b from ring slot `slot` and first sends burst b + 2 into the slot burst b - 1 used.
+        // Commit group S - 1 + b holds that copy (and, at a chunk's first burst, the next chunk of A), so after the
+        // iteration's commit, `wait_group 2` leaves bursts b + 1 .. b + 2 in flight and burst b landed. A partial
+        // last burst needs no other path: vectors past K are zero-filled in both the ring and the A stage (0 · 0).
+        int slot = 0;
+        int xAt = 0;
+        int left = 0;
+        int chunk = 0;
+        for (int b = 0; b < bursts; b++)
+        {
+            if (left == 0)
+            {
+                // A chunk's first burst: this thread's copies of the chunk landed (they were committed with the burst
+                // 2 iterations back at 32 lanes, so at most 1 newer group may stay pending), the group barrier makes
+                // every thread's copies visible and frees the previous chunk's stage, which the next chunk now fills.
+                if (asyncCopy)
+                {
+                    CudaAsm.Emit("cp.async.wait_group 1;");
+                }
+
+                Group.Barrier();
+                if (chunk + 1 < chunks)
+                {
+                    GemvNkRingCopyA(a4, shared, aPointer, asyncCopy, chunk + 1, k4, g.M, staged, tid, threads);
+                }
+
+                xAt = ((chunk & 1) * 512) + xIn;
+                chunk++;
+                left = chunkBursts;
+            }
+            else
+            {
+                // Every lane is done reading burst b - 1's slot before the copy below overwrites it.
+                Warp.Barrier();
+            }
+
+            GemvNkRingCopyW(b4, shared, asyncCopy, b + 2, wOut + (slot == 0 ? 128 : slot - 64), wRow0, wRow1, wSrc0, wSrc1, half, j, k4);
+            GemvNkRingCommit(asyncCopy);
+            if (asyncCopy)
+            {
+                CudaAsm.Emit("cp.async.wait_group 2;");
+            }
+
+            // Burst b's vectors, copied by every lane of the warp, are visible to all of them.
+            Warp.Barrier();
+            left--;
+            // The burst's 8 activation and 4 weight vectors through one view each, so that a row's offset (A row m at + 32 m
+            // vectors, weight row c at + 16 c) is a constant added to one 64-bit address, which ptxas folds into the
+            // LDS immediate (indexing the whole view with base + constant made an add and a shift per load: the 32-bit sum could
+            // wrap before the widening multiply). Inline-PTX loads would return their values through ILGPU's local output slots.
+            var xs = shared.SubView(xAt);
+            var wv = shared.SubView(wIn + slot);
+            Float4 x0 = xs[0];
+            Float4 x1 = xs[32];
+            Float4 x2 = xs[64];
+            Float4 x3 = xs[96];
+            Float4 x4 = xs[128];
+            Float4 x5 = xs[160];
+            Float4 x6 = xs[192];
+            Float4 x7 = xs[224];
+            Float4 w0 = wv[0];
+            Float4 w1 = wv[16];
+            Float4 w2 = wv[32];
+            Float4 w3 = wv[48];
+            s0_0 += x0.X * w0.X;
+            s0_0 += x0.Y * w0.Y;
+            s0_0 += x0.Z * w0.Z;
+            s0_0 += x0.W * w0.W;
+            s0_1 += x0.X * w1.X;
+            s0_1 += x0.Y * w1.Y;
+            s0_1 += x0.Z * w1.Z;
+            s0_1 += x0.W * w1.W;
+            s0_2 += x0.X * w2.X;
+            s0_2 += x0.Y * w2.Y;
+            s0_2 += x0.Z * w2.Z;
+            s0_2 += x0.W * w2.W;
+            s0_3 += x0.X * w3.X;
+            s0_3 += x0.Y * w3.Y;
+            s0_3 += x0.Z * w3.Z;
+            s0_3 += x0.W * w3.W;
+            s1_0 += x1.X * w0.X;
+            s1_0 += x1.Y * w0.Y;
+            s1_0 += x1.Z * w0.Z;
+            s1_0 += x1.W * w0.W;
+            s1_1 += x1.X * w1.X;
+            s1_1 += x1.Y * w1.Y;
+            s1_1 += x1.Z * w1.Z;
+            s1_1 += x1.W * w1.W;
+            s1_2 += x1.X * w2.X;
+            s1_2 += x1.Y * w2.Y;
+            s1_2 += x1.Z * w2.Z;
+            s1_2 += x1.W * w2.W;
+            s1_3 += x1.X * w3.X;
+            s1_3 += x1.Y * w3.Y;
+            s1_3 += x1.Z * w3.Z;
+            s1_3 += x1.W * w3.W;
+            s2_0 += x2.X * w0.X;
+            s2_0 += x2.Y * w0.Y;
+            s2_0 += x2.Z * w0.Z;
+            s2_0 += x2.W * w0.W;
+            s2_1 += x2.X * w1.X;
+            s2_1 += x2.Y * w1.Y;
+            s2_1 += x2.Z * w1.Z;
+            s2_1 += x2.W * w1.W;
+            s2_2 += x2.X * w2.X;
+            s2_2 += x2.Y * w2.Y;
+            s2_2 += x2.Z * w2.Z;
+            s2_2 += x2.W * w2.W;
+            s2_3 += x2.X * w3.X;
+            s2_3 += x2.Y * w3.Y;
+            s2_3 += x2.Z * w3.Z;
+            s2_3 += x2.W * w3.W;
+            s3_0 += x3.X * w0.X;
+            s3_0 += x3.Y * w0.Y;
+            s3_0 += x3.Z * w0.Z;
+            s3_0 += x3.W * w0.W;
+            s3_1 += x3.X * w1.X;
+            s3_1 += x3.Y * w1.Y;
+            s3_1 += x3.Z * w1.Z;
+            s3_1 += x3.W * w1.W;
+            s3_2 += x3.X * w2.X;
+            s3_2 += x3.Y * w2.Y;
+            s3_2 += x3.Z * w2.Z;
+            s3_2 += x3.W * w2.W;
+            s3_3 += x3.X * w3.X;
+            s3_3 += x3.Y * w3.Y;
+            s3_3 += x3.Z * w3.Z;
+            s3_3 += x3.W * w3.W;
+            s4_0 += x4.X * w0.X;
+            s4_0 += x4.Y * w0.Y;
+            s4_0 += x4.Z * w0.Z;
+            s4_0 += x4.W * w0.W;
+            s4_1 += x4.X * w1.X;
+            s4_1 += x4.Y * w1.Y;
+            s4_1 += x4.Z * w1.Z;
+            s4_1 += x4.W * w1.W;
+            s4_2 += x4.X * w2.X;
+            s4_2 += x4.Y * w2.Y;
+            s4_2 += x4.Z * w2.Z;
+            s4_2 += x4.W * w2.W;
+            s4_3 += x4.X * w3.X;
+            s4_3 += x4.Y * w3.Y;
+            s4_3 += x4.Z * w3.Z;
+            s4_3 += x4.W * w3.W;
+            s5_0 += x5.X * w0.X;
+            s5_0 += x5.Y * w0.Y;
+            s5_0 += x5.Z * w0.Z;
+            s5_0 += x5.W * w0.W;
+            s5_1 += x5.X * w1.X;
+            s5_1 += x5.Y * w1.Y;
+            s5_1 += x5.Z * w1.Z;
+            s5_1 += x5.W * w1.W;
+            s5_2 += x5.X * w2.X;
+            s5_2 += x5.Y * w2.Y;
+            s5_2 += x5.Z * w2.Z;
+            s5_2 += x5.W * w2.W;
+            s5_3 += x5.X * w3.X;
+            s5_3 += x5.Y * w3.Y;
+            s5_3 += x5.Z * w3.Z;
+            s5_3 += x5.W * w3.W;
+            s6_0 += x6.X * w0.X;
+            s6_0 += x6.Y * w0.Y;
+            s6_0 += x6.Z * w0.Z;
+            s6_0 += x6.W * w0.W;
+            s6_1 += x6.X * w1.X;
+            s6_1 += x6.Y * w1.Y;
+            s6_1 += x6.Z * w1.Z;
+            s6_1 += x6.W * w1.W;
+            s6_2 += x6.X * w2.X;
+            s6_2 += x6.Y * w2.Y;
+            s6_2 += x6.Z * w2.Z;
+            s6_2 += x6.W * w2.W;
+            s6_3 += x6.X * w3.X;
+            s6_3 += x6.Y * w3.Y;
+            s6_3 += x6.Z * w3.Z;
+            s6_3 += x6.W * w3.W;
+            s7_0 += x7.X * w0.X;
+            s7_0 += x7.Y * w0.Y;
+            s7_0 += x7.Z * w0.Z;
+            s7_0 += x7.W * w0.W;
+            s7_1 += x7.X * w1.X;
+            s7_1 += x7.Y * w1.Y;
+            s7_1 += x7.Z * w1.Z;
+            s7_1 += x7.W * w1.W;
+            s7_2 += x7.X * w2.X;
+            s7_2 += x7.Y * w2.Y;
+            s7_2 += x7.Z * w2.Z;
+            s7_2 += x7.W * w2.W;
+            s7_3 += x7.X * w3.X;
+            s7_3 += x7.Y * w3.Y;
+            s7_3 += x7.Z * w3.Z;
+            s7_3 += x7.W * w3.W;
+            xAt += half;
+            slot = slot == 128 ? 0 : slot + 64;
+        }
+
+        // The prologue's copies past the last burst (zero-filled, never read) must land before the group's shared
+        // memory is released.
+        if (asyncCopy)
+        {
+            CudaAsm.Emit("cp.async.wait_all;");
+        }
+
+        // Sum over the j lanes by halving (as the streamed kernel): at each offset below half a lane keeps one half of
+        // its sums and adds its partner's copy of that half, so 16 lanes reduce 32 sums in 16 + 8 + 4 + 2
+        // shuffles. Afterwards the lane holds the totals of sums first .. first + held - 1 of its half's rows.
+        int first = 0;
+        int held = 32;
+        if (half > 1)
+        {
+            bool upper = (j & 1) != 0;
+            float send0 = upper ? s0_0 : s4_0;
+            s0_0 = (upper ? s4_0 : s0_0) + Warp.ShuffleXor(send0, 1);
+            float send1 = upper ? s0_1 : s4_1;
+            s0_1 = (upper ? s4_1 : s0_1) + Warp.ShuffleXor(send1, 1);
+            float send2 = upper ? s0_2 : s4_2;
+            s0_2 = (upper ? s4_2 : s0_2) + Warp.ShuffleXor(send2, 1);
+            float send3 = upper ? s0_3 : s4_3;
+            s0_3 = (upper ? s4_3 : s0_3) + Warp.ShuffleXor(send3, 1);
+            float send4 = upper ? s1_0 : s5_0;
+            s1_0 = (upper ? s5_0 : s1_0) + Warp.ShuffleXor(send4, 1);
+            float send5 = upper ? s1_1 : s5_1;
+            s1_1 = (upper ? s5_1 : s1_1) + Warp.ShuffleXor(send5, 1);
+            float send6 = upper ? s1_2 : s5_2;
+            s1_2 = (upper ? s5_2 : s1_2) + Warp.ShuffleXor(send6, 1);
+            float send7 = upper ? s1_3 : s5_3;
+            s1_3 = (upper ? s5_3 : s1_3) + Warp.ShuffleXor(send7, 1);
+            float send8 = upper ? s2_0 : s6_0;
+            s2_0 = (upper ? s6_0 : s2_0) + Warp.ShuffleXor(send8, 1);
+            float send9 = upper ? s2_1 : s6_1;
+            s2_1 = (upper ? s6_1 : s2_1) + Warp.ShuffleXor(send9, 1);
+            float send10 = upper ? s2_2 : s6_2;
+            s2_2 = (upper ? s6_2 : s2_2) + Warp.ShuffleXor(send10, 1);
+            float send11 = upper ? s2_3 : s6_3;
+            s2_3 = (upper ? s6_3 : s2_3) + Warp.ShuffleXor(send11, 1);
+            float send12 = upper ? s3_0 : s7_0;
+            s3_0 = (upper ? s7_0 : s3_0) + Warp.ShuffleXor(send12, 1);
+            float send13 = upper ? s3_1 : s7_1;
+            s3_1 = (upper ? s7_1 : s3_1) + Warp.ShuffleXor(send13, 1);
+            float send14 = upper ? s3_2 : s7_2;
+            s3_2 = (upper ? s7_2 : s3_2) + Warp.ShuffleXor(send14, 1);
+            float send15 = upper ? s3_3 : s7_3;
+            s3_3 = (upper ? s7_3 : s3_3) + Warp.ShuffleXor(send15, 1);
+            first += upper ? 16 : 0;
+            held >>= 1;
+        }
+
+        if (half > 2)
+        {
+            bool upper = (j & 2) != 0;
+            float send0 = upper ? s0_0 : s2_0;
+            s0_0 = (upper ? s2_0 : s0_0) + Warp.ShuffleXor(send0, 2);
+            float send1 = upper ? s0_1 : s2_1;
+            s0_1 = (upper ? s2_1 : s0_1) + Warp.ShuffleXor(send1, 2);
+            float send2 = upper ? s0_2 : s2_2;
+            s0_2 = (upper ? s2_2 : s0_2) + Warp.ShuffleXor(send2, 2);
+            float send3 = upper ? s0_3 : s2_3;
+            s0_3 = (upper ? s2_3 : s0_3) + Warp.ShuffleXor(send3, 2);
+            float send4 = upper ? s1_0 : s3_0;
+            s1_0 = (upper ? s3_0 : s1_0) + Warp.ShuffleXor(send4, 2);
+            float send5 = upper ? s1_1 : s3_1;
+            s1_1 = (upper ? s3_1 : s1_1) + Warp.ShuffleXor(send5, 2);
+            float send6 = upper ? s1_2 : s3_2;
+            s1_2 = (upper ? s3_2 : s1_2) + Warp.ShuffleXor(send6, 2);
+            float send7 = upper ? s1_3 : s3_3;
+            s1_3 = (upper ? s3_3 : s1_3) + Warp.ShuffleXor(send7, 2);
+            first += upper ? 8 : 0;
+            held >>= 1;
+        }
+
+        if (half > 4)
+        {
+            bool upper = (j & 4) != 0;
+            float send0 = upper ? s0_0 : s1_0;
+            s0_0 = (upper ? s1_0 : s0_0) + Warp.ShuffleXor(send0, 4);
+            float send1 = upper ? s0_1 : s1_1;
+            s0_1 = (upper ? s1_1 : s0_1) + Warp.ShuffleXor(send1, 4);
+            float send2 = upper ? s0_2 : s1_2;
+            s0_2 = (upper ? s1_2 : s0_2) + Warp.ShuffleXor(send2, 4);
+            float send3 = upper ? s0_3 : s1_3;
+            s0_3 = (upper ? s1_3 : s0_3) + Warp.ShuffleXor(send3, 4);
+            first += upper ? 4 : 0;
+            held >>= 1;
+        }
+
+        if (half > 8)
+        {
+            bool upper = (j & 8) != 0;
+            float send0 = upper ? s0_0 : s0_2;
+            s0_0 = (upper ? s0_2 : s0_0) + Warp.ShuffleXor(send0, 8);
+            float send1 = upper ? s0_1 : s0_3;
+            s0_1 = (upper ? s0_3 : s0_1) + Warp.ShuffleXor(send1, 8);
+            first += upper ? 2 : 0;
+            held >>= 1;
+        }
+
+        if (half > 16)
+        {
+            bool upper = (j & 16) != 0;
+            float send0 = upper ? s0_0 : s0_1;
+            s0_0 = (upper ? s0_1 : s0_0) + Warp.ShuffleXor(send0, 16);
+            first += upper ? 1 : 0;
+            held >>= 1;
+        }
+
+        // Sum e of a half is activation row e / 4 of the half and weight row e % 4 of the warp.
+        {
+            int e = first + 0;
+            int row = (h * 8) + (e >> 2);
+            int col = n0 + (warp * 4) + (e & 3);
+            if (row < g.M && col < g.N)
+            {
+                c[((long)row * g.N) + col] = GemvEpilogue(bias, g, row, col, s0_0);
+            }
+        }
+
+        if (held > 1)
+        {
+            int e = first + 1;
+            int row = (h * 8) + (e >> 2);
+            int col = n0 + (warp * 4) + (e & 3);
+            if (row < g.M && col < g.N)
+            {
+                c[((long)row * g.N) + col] = GemvEpilogue(bias, g, row, col, s0_1);
+            }
+        }
+
+        if (held > 2)
+        {
+            int e = first + 2;
+            int row = (h * 8) + (e >> 2);
+            int col = n0 + (warp * 4) + (e & 3);
+            if (row < g.M && col < g.N)
+            {
+                c[((long)row * g.N) + col] = GemvEpilogue(bias, g, row, col, s0_2);
+            }
+        }
+
+        if (held > 3)
+        {
+            int e = first + 3;
+            int row = (h * 8) + (e >> 2);
+            int col = n0 + (warp * 4) + (e & 3);
+            if (row < g.M && col < g.N)
+            {
+                c[((long)row * g.N) + col] = GemvEpilogue(bias, g, row, col, s0_3);
+            }
+        }
+
+        if (held > 4)
+        {
+            int e = first + 4;
+            int row = (h * 8) + (e >> 2);
+            int col = n0 + (warp * 4) + (e & 3);
+            if (row < g.M && col < g.N)
+            {
+                c[((long)row * g.N) + col] = GemvEpilogue(bias, g, row, col, s1_0);
+            }
+        }
+
+        if (held > 5)
+        {
+            int e = first + 5;
+            int row = (h * 8) + (e >> 2);
+            int col = n0 + (warp * 4) + (e & 3);
+            if (row < g.M && col < g.N)
+            {
+                c[((long)row * g.N) + col] = GemvEpilogue(bias, g, row, col, s1_1);
+            }
+        }
+
+        if (held > 6)
+        {
+            int e = first + 6;
+            int row = (h * 8) + (e >> 2);
+            int col = n0 + (warp * 4) + (e & 3);
+            if (row < g.M && col < g.N)
+            {
+                c[((long)row * g.N) + col] = GemvEpilogue(bias, g, row, col, s1_2);
+            }
+        }
+
+        if (held > 7)
+        {
+            int e = first + 7;
+            int row = (h * 8) + (e >> 2);
+            int col = n0 + (warp * 4) + (e & 3);
+            if (row < g.M && col < g.N)
+            {
+                c[((long)row * g.N) + col] = GemvEpilogue(bias, g, row, col, s1_3);
+            }
+        }
+
+        if (held > 8)
+        {
+            int e = first + 8;
+            int row = (h * 8) + (e >> 2);
+            int col = n0 + (warp * 4) + (e & 3);
+            if (row < g.M && col < g.N)
+            {
+                c[((long)row * g.N) + col] = GemvEpilogue(bias, g, row, col, s2_0);
+            }
+        }
+
+        if (held > 9)
+        {
+            int e = first + 9;
+            int row = (h * 8) + (e >> 2);
+            int col = n0 + (warp * 4) + (e & 3);
+            if (row < g.M && col < g.N)
+            {
+                c[((long)row * g.N) + col] = GemvEpilogue(bias, g, row, col, s2_1);
+            }
+        }
+
+        if (held > 10)
+        {
+            int e = first + 10;
+            int row = (h * 8) + (e >> 2);
+            int col = n0 + (warp * 4) + (e & 3);
+            if (row < g.M && col < g.N)
+            {
+                c[((long)row * g.N) + col] = GemvEpilogue(bias, g, row, col, s2_2);
+            }
+        }
+
+        if (held > 11)
+        {
+            int e = first + 11;
+            int row = (h * 8) + (e >> 2);
+            int col = n0 + (warp * 4) + (e & 3);
+            if (row < g.M && col < g.N)
+            {
+                c[((long)row * g.N) + col] = GemvEpilogue(bias, g, row, col, s2_3);
+            }
+        }
+
+        if (held > 12)
+        {
+            int e = first + 12;
+            int row = (h * 8) + (e >> 2);
+            int col = n0 + (warp * 4) + (e & 3);
+            if (row < g.M && col < g.N)
+            {
+                c[((long)row * g.N) + col] = GemvEpilogue(bias, g, row, col, s3_0);
+            }
+        }
+
+        if (held > 13)
+        {
+            int e = first + 13;
+            int row = (h * 8) + (e >> 2);
+            int col = n0 + (warp * 4) + (e & 3);
+            if (row < g.M && col < g.N)
+            {
+                c[((long)row * g.N) + col] = GemvEpilogue(bias, g, row, col, s3_1);
+            }
+        }
+
+        if (held > 14)
+        {
+            int e = first + 14;
+            int row = (h * 8) + (e >> 2);
+            int col = n0 + (warp * 4) + (e & 3);
+            if (row < g.M && col < g.N)
+            {
+                c[((long)row * g.N) + col] = GemvEpilogue(bias, g, row, col, s3_2);
+            }
+        }
+
+        if (held > 15)
+        {
+            int e = first + 15;
+            int row = (h * 8) + (e >> 2);
+            int col = n0 + (warp * 4) + (e & 3);
+            if (row < g.M && col < g.N)
+            {
+                c[((long)row * g.N) + col] = GemvEpilogue(bias, g, row, col, s3_3);
+            }
+        }
+
+        if (held > 16)
+        {
+            int e = first + 16;
+            int row = (h * 8) + (e >> 2);
+            int col = n0 + (warp * 4) + (e & 3);
+            if (row < g.M && col < g.N)
+            {
+                c[((long)row * g.N) + col] = GemvEpilogue(bias, g, row, col, s4_0);
+            }
+        }
+
+        if (held > 17)
+        {
+            int e = first + 17;
+            int row = (h * 8) + (e >> 2);
+            int col = n0 + (warp * 4) + (e & 3);
+            if (row < g.M && col < g.N)
+            {
+                c[((long)row * g.N) + col] = GemvEpilogue(bias, g, row, col, s4_1);
+            }
+        }
+
+        if (held > 18)
+        {
+            int e = first + 18;
+            int row = (h * 8) + (e >> 2);
+            int col = n0 + (warp * 4) + (e & 3);
+            if (row < g.M && col < g.N)
+            {
+                c[((long)row * g.N) + col] = GemvEpilogue(bias, g, row, col, s4_2);
+            }
+        }
+
+        if (held > 19)
+        {
+            int e = first + 19;
+            int row = (h * 8) + (e >> 2);
+            int col = n0 + (warp * 4) + (e & 3);
+            if (row < g.M && col < g.N)
+            {
+                c[((long)row * g.N) + col] = GemvEpilogue(bias, g, row, col, s4_3);
+            }
+        }
+
+        if (held > 20)
+        {
+            int e = first + 20;
+            int row = (h * 8) + (e >> 2);
+            int col = n0 + (warp * 4) + (e & 3);
+            if (row < g.M && col < g.N)
+            {
+                c[((long)row * g.N) + col] = GemvEpilogue(bias, g, row, col, s5_0);
+            }
+        }
+
+        if (held > 21)
+        {
+            int e = first + 21;
+            int row = (h * 8) + (e >> 2);
+            int col = n0 + (warp * 4) + (e & 3);
+            if (row < g.M && col < g.N)
+            {
+                c[((long)row * g.N) + col] = GemvEpilogue(bias, g, row, col, s5_1);
+            }
+        }
+
+        if (held > 22)
+        {
+            int e = first + 22;
+            int row = (h * 8) + (e >> 2);
+            int col = n0 + (warp * 4) + (e & 3);
+            if (row < g.M && col < g.N)
+            {
+                c[((long)row * g.N) + col] = GemvEpilogue(bias, g, row, col, s5_2);
+            }
+        }
+
+        if (held > 23)
+        {
+            int e = first + 23;
+            int row = (h * 8) + (e >> 2);
+            int col = n0 + (warp * 4) + (e & 3);
+            if (row < g.M && col < g.N)
+            {
+                c[((long)row * g.N) + col] = GemvEpilogue(bias, g, row, col, s5_3);
+            }
+        }
+
+        if (held > 24)
+        {
+            int e = first + 24;
+            int row = (h * 8) + (e >> 2);
+            int col = n0 + (warp * 4) + (e & 3);
+            if (row < g.M && col < g.N)
+            {
+                c[((long)row * g.N) + col] = GemvEpilogue(bias, g, row, col, s6_0);
+            }
+        }
+
+        if (held > 25)
+        {
+            int e = first + 25;
+            int row = (h * 8) + (e >> 2);
+            int col = n0 + (warp * 4) + (e & 3);
+            if (row < g.M && col < g.N)
+            {
+                c[((long)row * g.N) + col] = GemvEpilogue(bias, g, row, col, s6_1);
+            }
+        }
+
+        if (held > 26)
+        {
+            int e = first + 26;
+            int row = (h * 8) + (e >> 2);
+            int col = n0 + (warp * 4) + (e & 3);
+            if (row < g.M && col < g.N)
+            {
+                c[((long)row * g.N) + col] = GemvEpilogue(bias, g, row, col, s6_2);
+            }
+        }
+
+        if (held > 27)
+        {
+            int e = first + 27;
+            int row = (h * 8) + (e >> 2);
+            int col = n0 + (warp * 4) + (e & 3);
+            if (row < g.M && col < g.N)
+            {
+                c[((long)row * g.N) + col] = GemvEpilogue(bias, g, row, col, s6_3);
+            }
+        }
+
+        if (held > 28)
+        {
+            int e = first + 28;
+            int row = (h * 8) + (e >> 2);
+            int col = n0 + (warp * 4) + (e & 3);
+            if (row < g.M && col < g.N)
+            {
+                c[((long)row * g.N) + col] = GemvEpilogue(bias, g, row, col, s7_0);
+            }
+        }
+
+        if (held > 29)
+        {
+            int e = first + 29;
+            int row = (h * 8) + (e >> 2);
+            int col = n0 + (warp * 4) + (e & 3);
+            if (row < g.M && col < g.N)
+            {
+                c[((long)row * g.N) + col] = GemvEpilogue(bias, g, row, col, s7_1);
+            }
+        }
+
+        if (held > 30)
+        {
+            int e = first + 30;
+            int row = (h * 8) + (e >> 2);
+            int col = n0 + (warp * 4) + (e & 3);
+            if (row < g.M && col < g.N)
+            {
+                c[((long)row * g.N) + col] = GemvEpilogue(bias, g, row, col, s7_2);
+            }
+        }
+
+        if (held > 31)
+        {
+            int e = first + 31;
+            int row = (h * 8) + (e >> 2);
+            int col = n0 + (warp * 4) + (e & 3);
+            if (row < g.M && col < g.N)
+            {
+                c[((long)row * g.N) + col] = GemvEpilogue(bias, g, row, col, s7_3);
+            }
+        }
+    }
+
+    /// <summary>The ring [N, K] body with 4 weight stages per warp (3 bursts in flight ahead of the one multiplied).</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static void GemvNkRingBody4(ArrayView<Float4> a4, ArrayView<Float4> b4, ArrayView<float> bias, ArrayView<float> c, GemvShape g, long aPointer, long bPointer)
+    {
+        var shared = SharedMemory.GetDynamic<float>().Cast<Float4>().AsAligned(16);
+        // On CUDA the copies are always cp.async (the facade always passes both device addresses), so the PTX holds no
+        // synchronous copy path and no run-time test of it in the loop; the simulator copies synchronously at the same places.
+        bool asyncCopy = CudaAsm.IsSupported;
+        int ws = Warp.WarpSize;
+        int lane = Warp.LaneIdx;
+        int warp = Warp.WarpIdx;
+        int tid = Group.IdxX;
+        int threads = Group.DimX;
+        int half = ws >> 1;
+        int h = lane >= half ? 1 : 0;
+        int j = lane - (h * half);
+        int n0 = Grid.IdxX * 16;
+        int k4 = g.K >> 2;
+        int bursts = (k4 + half - 1) / half;
+        int chunks = (k4 + 31) / 32;
+        int chunkBursts = 32 / half;
+        int staged = g.M * 32;
+        if (CudaAsm.IsSupported)
+        {
+            // Computed here, ahead of the loop (ILGPU would otherwise place the divisions where they are first used).
+            CudaAsm.Emit("// bursts %0", bursts);
+            CudaAsm.Emit("// chunks %0", chunks);
+            CudaAsm.Emit("// chunk bursts %0", chunkBursts);
+        }
+
+        // This lane copies vector j of the warp's weight rows h and h + 2 into each ring stage (64 copies of 16 bytes per
+        // burst at 32 lanes: two per lane, each instruction 2 × 256 contiguous bytes). Rows past N copy row N - 1 (never stored).
+        int wLast = g.N - 1 - n0;
+        int r0 = (warp * 4) + h;
+        int r1 = r0 + 2;
+        long wRow0 = (long)(n0 + (r0 < wLast ? r0 : wLast)) * k4;
+        long wRow1 = (long)(n0 + (r1 < wLast ? r1 : wLast)) * k4;
+        long wSrc0 = bPointer + (wRow0 * 16);
+        long wSrc1 = bPointer + (wRow1 * 16);
+
+        // Shared memory in 16-byte vectors: A's two stages (512 each: 16 rows × 32), then each warp's ring of
+        // 4 stages of 64 (4 weight rows × 16). Every index below counts vectors from the dynamic base.
+        int ring = 1024 + (warp * 256);
+        int wOut = ring + (h * 16) + j;
+        int wIn = ring + j;
+        int xIn = (h * 256) + j;
+
+        // Prologue: chunk 0 of A with burst 0 in the first commit group, bursts 1 .. 2 in one group each.
+        GemvNkRingCopyA(a4, shared, aPointer, asyncCopy, 0, k4, g.M, staged, tid, threads);
+        GemvNkRingCopyW(b4, shared, asyncCopy, 0, wOut + 0, wRow0, wRow1, wSrc0, wSrc1, half, j, k4);
+        GemvNkRingCommit(asyncCopy);
+        GemvNkRingCopyW(b4, shared, asyncCopy, 1, wOut + 64, wRow0, wRow1, wSrc0, wSrc1, half, j, k4);
+        GemvNkRingCommit(asyncCopy);
+        GemvNkRingCopyW(b4, shared, asyncCopy, 2, wOut + 128, wRow0, wRow1, wSrc0, wSrc1, half, j, k4);
+        GemvNkRingCommit(asyncCopy);
+        float s0_0 = 0f, s0_1 = 0f, s0_2 = 0f, s0_3 = 0f;
+        float s1_0 = 0f, s1_1 = 0f, s1_2 = 0f, s1_3 = 0f;
+        float s2_0 = 0f, s2_1 = 0f, s2_2 = 0f, s2_3 = 0f;
+        float s3_0 = 0f, s3_1 = 0f, s3_2 = 0f, s3_3 = 0f;
+        float s4_0 = 0f, s4_1 = 0f, s4_2 = 0f, s4_3 = 0f;
+        float s5_0 = 0f, s5_1 = 0f, s5_2 = 0f, s5_3 = 0f;
+        float s6_0 = 0f, s6_1 = 0f, s6_2 = 0f, s6_3 = 0f;
+        float s7_0 = 0f, s7_1 = 0f, s7_2 = 0f, s7_3 = 0f;
+
+        // Iteration b multiplies burst b from ring slot `slot` and first sends burst b + 3 into the slot burst b - 1 used.
+        // Commit group S - 1 + b holds that copy (and, at a chunk's first burst, the next chunk of A), so after the
+        // iteration's commit, `wait_group 3` leaves bursts b + 1 .. b + 3 in flight and burst b landed. A partial
+        // last burst needs no other path: vectors past K are zero-filled in both the ring and the A stage (0 · 0).
+        int slot = 0;
+        int xAt = 0;
+        int left = 0;
+        int chunk = 0;
+        for (int b = 0; b < bursts; b++)
+        {
+            if (left == 0)
+            {
+                // A chunk's first burst: this thread's copies of the chunk landed (they were committed with the burst
+                // 2 iterations back at 32 lanes, so at most 1 newer group may stay pending), the group barrier makes
+                // every thread's copies visible and frees the previous chunk's stage, which the next chunk now fills.
+                if (asyncCopy)
+                {
+                    CudaAsm.Emit("cp.async.wait_group 1;");
+                }
+
+                Group.Barrier();
+                if (chunk + 1 < chunks)
+                {
+                    GemvNkRingCopyA(a4, shared, aPointer, asyncCopy, chunk + 1, k4, g.M, staged, tid, threads);
+                }
+
+                xAt = ((chunk & 1) * 512) + xIn;
+                chunk++;
+                left = chunkBursts;
+            }
+            else
+            {
+                // Every lane is done reading burst b - 1's slot before the copy below overwrites it.
+                Warp.Barrier();
+            }
+
+            GemvNkRingCopyW(b4, shared, asyncCopy, b + 3, wOut + (slot == 0 ? 192 : slot - 64), wRow0, wRow1, wSrc0, wSrc1, half, j, k4);
+            GemvNkRingCommit(asyncCopy);
+            if (asyncCopy)
+            {
+                CudaAsm.Emit("cp.async.wait_group 3;");
+            }
+
+            // Burst b's vectors, copied by every lane of the warp, are visible to all of them.
+            Warp.Barrier();
+            left--;
+            // The burst's 8 activation and 4 weight vectors through one view each, so that a row's offset (A row m at + 32 m
+            // vectors, weight row c at + 16 c) is a constant added to one 64-bit address, which ptxas folds into the
+            // LDS immediate (indexing the whole view with base + constant made an add and a shift per load: the 32-bit sum could
+            // wrap before the widening multiply). Inline-PTX loads would return their values through ILGPU's local output slots.
+            var xs = shared.SubView(xAt);
+            var wv = shared.SubView(wIn + slot);
+            Float4 x0 = xs[0];
+            Float4 x1 = xs[32];
+            Float4 x2 = xs[64];
+            Float4 x3 = xs[96];
+            Float4 x4 = xs[128];
+            Float4 x5 = xs[160];
+            Float4 x6 = xs[192];
+            Float4 x7 = xs[224];
+            Float4 w0 = wv[0];
+            Float4 w1 = wv[16];
+            Float4 w2 = wv[32];
+            Float4 w3 = wv[48];
+            s0_0 += x0.X * w0.X;
+            s0_0 += x0.Y * w0.Y;
+            s0_0 += x0.Z * w0.Z;
+            s0_0 += x0.W * w0.W;
+            s0_1 += x0.X * w1.X;
+            s0_1 += x0.Y * w1.Y;
+            s0_1 += x0.Z * w1.Z;
+            s0_1 += x0.W * w1.W;
+            s0_2 += x0.X * w2.X;
+            s0_2 += x0.Y * w2.Y;
+            s0_2 += x0.Z * w2.Z;
+            s0_2 += x0.W * w2.W;
+            s0_3 += x0.X * w3.X;
+            s0_3 += x0.Y * w3.Y;
+            s0_3 += x0.Z * w3.Z;
+            s0_3 += x0.W * w3.W;
+            s1_0 += x1.X * w0.X;
+            s1_0 += x1.Y * w0.Y;
+            s1_0 += x1.Z * w0.Z;
+            s1_0 += x1.W * w0.W;
+            s1_1 += x1.X * w1.X;
+            s1_1 += x1.Y * w1.Y;
+            s1_1 += x1.Z * w1.Z;
+            s1_1 += x1.W * w1.W;
+            s1_2 += x1.X * w2.X;
+            s1_2 += x1.Y * w2.Y;
+            s1_2 += x1.Z * w2.Z;
+            s1_2 += x1.W * w2.W;
+            s1_3 += x1.X * w3.X;
+            s1_3 += x1.Y * w3.Y;
+            s1_3 += x1.Z * w3.Z;
+            s1_3 += x1.W * w3.W;
+            s2_0 += x2.X * w0.X;
+            s2_0 += x2.Y * w0.Y;
+            s2_0 += x2.Z * w0.Z;
+            s2_0 += x2.W * w0.W;
+            s2_1 += x2.X * w1.X;
+            s2_1 += x2.Y * w1.Y;
+            s2_1 += x2.Z * w1.Z;
+            s2_1 += x2.W * w1.W;
+            s2_2 += x2.X * w2.X;
+            s2_2 += x2.Y * w2.Y;
+            s2_2 += x2.Z * w2.Z;
+            s2_2 += x2.W * w2.W;
+            s2_3 += x2.X * w3.X;
+            s2_3 += x2.Y * w3.Y;
+            s2_3 += x2.Z * w3.Z;
+            s2_3 += x2.W * w3.W;
+            s3_0 += x3.X * w0.X;
+            s3_0 += x3.Y * w0.Y;
+            s3_0 += x3.Z * w0.Z;
+            s3_0 += x3.W * w0.W;
+            s3_1 += x3.X * w1.X;
+            s3_1 += x3.Y * w1.Y;
+            s3_1 += x3.Z * w1.Z;
+            s3_1 += x3.W * w1.W;
+            s3_2 += x3.X * w2.X;
+            s3_2 += x3.Y * w2.Y;
+            s3_2 += x3.Z * w2.Z;
+            s3_2 += x3.W * w2.W;
+            s3_3 += x3.X * w3.X;
+            s3_3 += x3.Y * w3.Y;
+            s3_3 += x3.Z * w3.Z;
+            s3_3 += x3.W * w3.W;
+            s4_0 += x4.X * w0.X;
+            s4_0 += x4.Y * w0.Y;
+            s4_0 += x4.Z * w0.Z;
+            s4_0 += x4.W * w0.W;
+            s4_1 += x4.X * w1.X;
+            s4_1 += x4.Y * w1.Y;
+            s4_1 += x4.Z * w1.Z;
+            s4_1 += x4.W * w1.W;
+            s4_2 += x4.X * w2.X;
+            s4_2 += x4.Y * w2.Y;
+            s4_2 += x4.Z * w2.Z;
+            s4_2 += x4.W * w2.W;
+            s4_3 += x4.X * w3.X;
+            s4_3 += x4.Y * w3.Y;
+            s4_3 += x4.Z * w3.Z;
+            s4_3 += x4.W * w3.W;
+            s5_0 += x5.X * w0.X;
+            s5_0 += x5.Y * w0.Y;
+            s5_0 += x5.Z * w0.Z;
+            s5_0 += x5.W * w0.W;
+            s5_1 += x5.X * w1.X;
+            s5_1 += x5.Y * w1.Y;
+            s5_1 += x5.Z * w1.Z;
+            s5_1 += x5.W * w1.W;
+            s5_2 += x5.X * w2.X;
+            s5_2 += x5.Y * w2.Y;
+            s5_2 += x5.Z * w2.Z;
+            s5_2 += x5.W * w2.W;
+            s5_3 += x5.X * w3.X;
+            s5_3 += x5.Y * w3.Y;
+            s5_3 += x5.Z * w3.Z;
+            s5_3 += x5.W * w3.W;
+            s6_0 += x6.X * w0.X;
+            s6_0 += x6.Y * w0.Y;
+            s6_0 += x6.Z * w0.Z;
+            s6_0 += x6.W * w0.W;
+            s6_1 += x6.X * w1.X;
+            s6_1 += x6.Y * w1.Y;
+            s6_1 += x6.Z * w1.Z;
+            s6_1 += x6.W * w1.W;
+            s6_2 += x6.X * w2.X;
+            s6_2 += x6.Y * w2.Y;
+            s6_2 += x6.Z * w2.Z;
+            s6_2 += x6.W * w2.W;
+            s6_3 += x6.X * w3.X;
+            s6_3 += x6.Y * w3.Y;
+            s6_3 += x6.Z * w3.Z;
+            s6_3 += x6.W * w3.W;
+            s7_0 += x7.X * w0.X;
+            s7_0 += x7.Y * w0.Y;
+            s7_0 += x7.Z * w0.Z;
+            s7_0 += x7.W * w0.W;
+            s7_1 += x7.X * w1.X;
+            s7_1 += x7.Y * w1.Y;
+            s7_1 += x7.Z * w1.Z;
+            s7_1 += x7.W * w1.W;
+            s7_2 += x7.X * w2.X;
+            s7_2 += x7.Y * w2.Y;
+            s7_2 += x7.Z * w2.Z;
+            s7_2 += x7.W * w2.W;
+            s7_3 += x7.X * w3.X;
+            s7_3 += x7.Y * w3.Y;
+            s7_3 += x7.Z * w3.Z;
+            s7_3 += x7.W * w3.W;
+            xAt += half;
+            slot = slot == 192 ? 0 : slot + 64;
+        }
+
+        // The prologue's copies past the last burst (zero-filled, never read) must land before the group's shared
+        // memory is released.
+        if (asyncCopy)
+        {
+            CudaAsm.Emit("cp.async.wait_all;");
+        }
+
+        // Sum over the j lanes by halving (as the streamed kernel): at each offset below half a lane keeps one half of
+        // its sums and adds its partner's copy of that half, so 16 lanes reduce 32 sums in 16 + 8 + 4 + 2
+        // shuffles. Afterwards the lane holds the totals of sums first .. first + held - 1 of its half's rows.
+        int first = 0;
+        int held = 32;
+        if (half > 1)
+        {
+            bool upper = (j & 1) != 0;
+            float send0 = upper ? s0_0 : s4_0;
+            s0_0 = (upper ? s4_0 : s0_0) + Warp.ShuffleXor(send0, 1);
+            float send1 = upper ? s0_1 : s4_1;
+            s0_1 = (upper ? s4_1 : s0_1) + Warp.ShuffleXor(send1, 1);
+            float send2 = upper ? s0_2 : s4_2;
+            s0_2 = (upper ? s4_2 : s0_2) + Warp.ShuffleXor(send2, 1);
+            float send3 = upper ? s0_3 : s4_3;
+            s0_3 = (upper ? s4_3 : s0_3) + Warp.ShuffleXor(send3, 1);
+            float send4 = upper ? s1_0 : s5_0;
+            s1_0 = (upper ? s5_0 : s1_0) + Warp.ShuffleXor(send4, 1);
+            float send5 = upper ? s1_1 : s5_1;
+            s1_1 = (upper ? s5_1 : s1_1) + Warp.ShuffleXor(send5, 1);
+            float send6 = upper ? s1_2 : s5_2;
+            s1_2 = (upper ? s5_2 : s1_2) + Warp.ShuffleXor(send6, 1);
+            float send7 = upper ? s1_3 : s5_3;
+            s1_3 = (upper ? s5_3 : s1_3) + Warp.ShuffleXor(send7, 1);
+            float send8 = upper ? s2_0 : s6_0;
+            s2_0 = (upper ? s6_0 : s2_0) + Warp.ShuffleXor(send8, 1);
+            float send9 = upper ? s2_1 : s6_1;
+            s2_1 = (upper ? s6_1 : s2_1) + Warp.ShuffleXor(send9, 1);
+            float send10 = upper ? s2_2 : s6_2;
+            s2_2 = (upper ? s6_2 : s2_2) + Warp.ShuffleXor(send10, 1);
+            float send11 = upper ? s2_3 : s6_3;
+            s2_3 = (upper ? s6_3 : s2_3) + Warp.ShuffleXor(send11, 1);
+            float send12 = upper ? s3_0 : s7_0;
+            s3_0 = (upper ? s7_0 : s3_0) + Warp.ShuffleXor(send12, 1);
+            float send13 = upper ? s3_1 : s7_1;
+            s3_1 = (upper ? s7_1 : s3_1) + Warp.ShuffleXor(send13, 1);
+            float send14 = upper ? s3_2 : s7_2;
+            s3_2 = (upper ? s7_2 : s3_2) + Warp.ShuffleXor(send14, 1);
+            float send15 = upper ? s3_3 : s7_3;
+            s3_3 = (upper ? s7_3 : s3_3) + Warp.ShuffleXor(send15, 1);
+            first += upper ? 16 : 0;
+            held >>= 1;
+        }
+
+        if (half > 2)
+        {
+            bool upper = (j & 2) != 0;
+            float send0 = upper ? s0_0 : s2_0;
+            s0_0 = (upper ? s2_0 : s0_0) + Warp.ShuffleXor(send0, 2);
+            float send1 = upper ? s0_1 : s2_1;
+            s0_1 = (upper ? s2_1 : s0_1) + Warp.ShuffleXor(send1, 2);
+            float send2 = upper ? s0_2 : s2_2;
+            s0_2 = (upper ? s2_2 : s0_2) + Warp.ShuffleXor(send2, 2);
+            float send3 = upper ? s0_3 : s2_3;
+            s0_3 = (upper ? s2_3 : s0_3) + Warp.ShuffleXor(send3, 2);
+            float send4 = upper ? s1_0 : s3_0;
+            s1_0 = (upper ? s3_0 : s1_0) + Warp.ShuffleXor(send4, 2);
+            float send5 = upper ? s1_1 : s3_1;
+            s1_1 = (upper ? s3_1 : s1_1) + Warp.ShuffleXor(send5, 2);
+            float send6 = upper ? s1_2 : s3_2;
+            s1_2 = (upper ? s3_2 : s1_2) + Warp.ShuffleXor(send6, 2);
+            float send7 = upper ? s1_3 : s3_3;
+            s1_3 = (upper ? s3_3 : s1_3) + Warp.ShuffleXor(send7, 2);
+            first += upper ? 8 : 0;
+            held >>= 1;
+        }
+
+        if (half > 4)
+        {
+            bool upper = (j & 4) != 0;
+            float send0 = upper ? s0_0 : s1_0;
+            s0_0 = (upper ? s1_0 : s0_0) + Warp.ShuffleXor(send0, 4);
+            float send1 = upper ? s0_1 : s1_1;
+            s0_1 = (upper ? s1_1 : s0_1) + Warp.ShuffleXor(send1, 4);
+            float send2 = upper ? s0_2 : s1_2;
+            s0_2 = (upper ? s1_2 : s0_2) + Warp.ShuffleXor(send2, 4);
+            float send3 = upper ? s0_3 : s1_3;
+            s0_3 = (upper ? s1_3 : s0_3) + Warp.ShuffleXor(send3, 4);
+            first += upper ? 4 : 0;
+            held >>= 1;
+        }
+
+        if (half > 8)
+        {
+            bool upper = (j & 8) != 0;
+            float send0 = upper ? s0_0 : s0_2;
+            s0_0 = (upper ? s0_2 : s0_0) + Warp.ShuffleXor(send0, 8);
+            float send1 = upper ? s0_1 : s0_3;
+            s0_1 = (upper ? s0_3 : s0_1) + Warp.ShuffleXor(send1, 8);
+            first += upper ? 2 : 0;
+            held >>= 1;
+        }
+
+        if (half > 16)
+        {
+            bool upper = (j & 16) != 0;
+            float send0 = upper ? s0_0 : s0_1;
+            s0_0 = (upper ? s0_1 : s0_0) + Warp.ShuffleXor(send0, 16);
+            first += upper ? 1 : 0;
+            held >>= 1;
+        }
+
+        // Sum e of a half is activation row e / 4 of the half and weight row e % 4 of the warp.
+        {
+            int e = first + 0;
+            int row = (h * 8) + (e >> 2);
+            int col = n0 + (warp * 4) + (e & 3);
+            if (row < g.M && col < g.N)
+            {
+                c[((long)row * g.N) + col] = GemvEpilogue(bias, g, row, col, s0_0);
+            }
+        }
+
+        if (held > 1)
+        {
+            int e = first + 1;
+            int row = (h * 8) + (e >> 2);
+            int col = n0 + (warp * 4) + (e & 3);
+            if (row < g.M && col < g.N)
+            {
+                c[((long)row * g.N) + col] = GemvEpilogue(bias, g, row, col, s0_1);
+            }
+        }
+
+        if (held > 2)
+        {
+            int e = first + 2;
+            int row = (h * 8) + (e >> 2);
+            int col = n0 + (warp * 4) + (e & 3);
+            if (row < g.M && col < g.N)
+            {
+                c[((long)row * g.N) + col] = GemvEpilogue(bias, g, row, col, s0_2);
+            }
+        }
+
+        if (held > 3)
+        {
+            int e = first + 3;
+            int row = (h * 8) + (e >> 2);
+            int col = n0 + (warp * 4) + (e & 3);
+            if (row < g.M && col < g.N)
+            {
+                c[((long)row * g.N) + col] = GemvEpilogue(bias, g, row, col, s0_3);
+            }
+        }
+
+        if (held > 4)
+        {
+            int e = first + 4;
+            int row = (h * 8) + (e >> 2);
+            int col = n0 + (warp * 4) + (e & 3);
+            if (row < g.M && col < g.N)
+            {
+                c[((long)row * g.N) + col] = GemvEpilogue(bias, g, row, col, s1_0);
+            }
+        }
+
+        if (held > 5)
+        {
+            int e = first + 5;
+            int row = (h * 8) + (e >> 2);
+            int col = n0 + (warp * 4) + (e & 3);
+            if (row < g.M && col < g.N)
+            {
+                c[((long)row * g.N) + col] = GemvEpilogue(bias, g, row, col, s1_1);
+            }
+        }
+
+        if (held > 6)
+        {
+            int e = first + 6;
+            int row = (h * 8) + (e >> 2);
+            int col = n0 + (warp * 4) + (e & 3);
+            if (row < g.M && col < g.N)
+            {
+                c[((long)row * g.N) + col] = GemvEpilogue(bias, g, row, col, s1_2);
+            }
+        }
+
+        if (held > 7)
+        {
+            int e = first + 7;
+            int row = (h * 8) + (e >> 2);
+            int col = n0 + (warp * 4) + (e & 3);
+            if (row < g.M && col < g.N)
+            {
+                c[((long)row * g.N) + col] = GemvEpilogue(bias, g, row, col, s1_3);
+            }
+        }
+
+        if (held > 8)
+        {
+            int e = first + 8;
+            int row = (h * 8) + (e >> 2);
+            int col = n0 + (warp * 4) + (e & 3);
+            if (row < g.M && col < g.N)
+            {
+                c[((long)row * g.N) + col] = GemvEpilogue(bias, g, row, col, s2_0);
+            }
+        }
+
+        if (held > 9)
+        {
+            int e = first + 9;
+            int row = (h * 8) + (e >> 2);
+            int col = n0 + (warp * 4) + (e & 3);
+            if (row < g.M && col < g.N)
+            {
+                c[((long)row * g.N) + col] = GemvEpilogue(bias, g, row, col, s2_1);
+            }
+        }
+
+        if (held > 10)
+        {
+            int e = first + 10;
+            int row = (h * 8) + (e >> 2);
+            int col = n0 + (warp * 4) + (e & 3);
+            if (row < g.M && col < g.N)
+            {
+                c[((long)row * g.N) + col] = GemvEpilogue(bias, g, row, col, s2_2);
+            }
+        }
+
+        if (held > 11)
+        {
+            int e = first + 11;
+            int row = (h * 8) + (e >> 2);
+            int col = n0 + (warp * 4) + (e & 3);
+            if (row < g.M && col < g.N)
+            {
+                c[((long)row * g.N) + col] = GemvEpilogue(bias, g, row, col, s2_3);
+            }
+        }
+
+        if (held > 12)
+        {
+            int e = first + 12;
+            int row = (h * 8) + (e >> 2);
+            int col = n0 + (warp * 4) + (e & 3);
+            if (row < g.M && col < g.N)
+            {
+                c[((long)row * g.N) + col] = GemvEpilogue(bias, g, row, col, s3_0);
+            }
+        }
+
+        if (held > 13)
+        {
+            int e = first + 13;
+            int row = (h * 8) + (e >> 2);
+            int col = n0 + (warp * 4) + (e & 3);
+            if (row < g.M && col < g.N)
+            {
+                c[((long)row * g.N) + col] = GemvEpilogue(bias, g, row, col, s3_1);
+            }
+        }
+
+        if (held > 14)
+        {
+            int e = first + 14;
+            int row = (h * 8) + (e >> 2);
+            int col = n0 + (warp * 4) + (e & 3);
+            if (row < g.M && col < g.N)
+            {
+                c[((long)row * g.N) + col] = GemvEpilogue(bias, g, row, col, s3_2);
+            }
+        }
+
+        if (held > 15)
+        {
+            int e = first + 15;
+            int row = (h * 8) + (e >> 2);
+            int col = n0 + (warp * 4) + (e & 3);
+            if (row < g.M && col < g.N)
+            {
+                c[((long)row * g.N) + col] = GemvEpilogue(bias, g, row, col, s3_3);
+            }
+        }
+
+        if (held > 16)
+        {
+            int e = first + 16;
+            int row = (h * 8) + (e >> 2);
+            int col = n0 + (warp * 4) + (e & 3);
+            if (row < g.M && col < g.N)
+            {
+                c[((long)row * g.N) + col] = GemvEpilogue(bias, g, row, col, s4_0);
+            }
+        }
+
+        if (held > 17)
+        {
+            int e = first + 17;
+            int row = (h * 8) + (e >> 2);
+            int col = n0 + (warp * 4) + (e & 3);
+            if (row < g.M && col < g.N)
+            {
+                c[((long)row * g.N) + col] = GemvEpilogue(bias, g, row, col, s4_1);
+            }
+        }
+
+        if (held > 18)
+        {
+            int e = first + 18;
+            int row = (h * 8) + (e >> 2);
+            int col = n0 + (warp * 4) + (e & 3);
+            if (row < g.M && col < g.N)
+            {
+                c[((long)row * g.N) + col] = GemvEpilogue(bias, g, row, col, s4_2);
+            }
+        }
+
+        if (held > 19)
+        {
+            int e = first + 19;
+            int row = (h * 8) + (e >> 2);
+            int col = n0 + (warp * 4) + (e & 3);
+            if (row < g.M && col < g.N)
+            {
+                c[((long)row * g.N) + col] = GemvEpilogue(bias, g, row, col, s4_3);
+            }
+        }
+
+        if (held > 20)
+        {
+            int e = first + 20;
+            int row = (h * 8) + (e >> 2);
+            int col = n0 + (warp * 4) + (e & 3);
+            if (row < g.M && col < g.N)
+            {
+                c[((long)row * g.N) + col] = GemvEpilogue(bias, g, row, col, s5_0);
+            }
+        }
+
+        if (held > 21)
+        {
+            int e = first + 21;
+            int row = (h * 8) + (e >> 2);
+            int col = n0 + (warp * 4) + (e & 3);
+            if (row < g.M && col < g.N)
+            {
+                c[((long)row * g.N) + col] = GemvEpilogue(bias, g, row, col, s5_1);
+            }
+        }
+
+        if (held > 22)
+        {
+            int e = first + 22;
+            int row = (h * 8) + (e >> 2);
+            int col = n0 + (warp * 4) + (e & 3);
+            if (row < g.M && col < g.N)
+            {
+                c[((long)row * g.N) + col] = GemvEpilogue(bias, g, row, col, s5_2);
+            }
+        }
+
+        if (held > 23)
+        {
+            int e = first + 23;
+            int row = (h * 8) + (e >> 2);
+            int col = n0 + (warp * 4) + (e & 3);
+            if (row < g.M && col < g.N)
+            {
+                c[((long)row * g.N) + col] = GemvEpilogue(bias, g, row, col, s5_3);
+            }
+        }
+
+        if (held > 24)
+        {
+            int e = first + 24;
+            int row = (h * 8) + (e >> 2);
+            int col = n0 + (warp * 4) + (e & 3);
+            if (row < g.M && col < g.N)
+            {
+                c[((long)row * g.N) + col] = GemvEpilogue(bias, g, row, col, s6_0);
+            }
+        }
+
+        if (held > 25)
+        {
+            int e = first + 25;
+            int row = (h * 8) + (e >> 2);
+            int col = n0 + (warp * 4) + (e & 3);
+            if (row < g.M && col < g.N)
+            {
+                c[((long)row * g.N) + col] = GemvEpilogue(bias, g, row, col, s6_1);
+            }
+        }
+
+        if (held > 26)
+        {
+            int e = first + 26;
+            int row = (h * 8) + (e >> 2);
+            int col = n0 + (warp * 4) + (e & 3);
+            if (row < g.M && col < g.N)
+            {
+                c[((long)row * g.N) + col] = GemvEpilogue(bias, g, row, col, s6_2);
+            }
+        }
+
+        if (held > 27)
+        {
+            int e = first + 27;
+            int row = (h * 8) + (e >> 2);
+            int col = n0 + (warp * 4) + (e & 3);
+            if (row < g.M && col < g.N)
+            {
+                c[((long)row * g.N) + col] = GemvEpilogue(bias, g, row, col, s6_3);
+            }
+        }
+
+        if (held > 28)
+        {
+            int e = first + 28;
+            int row = (h * 8) + (e >> 2);
+            int col = n0 + (warp * 4) + (e & 3);
+            if (row < g.M && col < g.N)
+            {
+                c[((long)row * g.N) + col] = GemvEpilogue(bias, g, row, col, s7_0);
+            }
+        }
+
+        if (held > 29)
+        {
+            int e = first + 29;
+            int row = (h * 8) + (e >> 2);
+            int col = n0 + (warp * 4) + (e & 3);
+            if (row < g.M && col < g.N)
+            {
+                c[((long)row * g.N) + col] = GemvEpilogue(bias, g, row, col, s7_1);
+            }
+        }
+
+        if (held > 30)
+        {
+            int e = first + 30;
+            int row = (h * 8) + (e >> 2);
+            int col = n0 + (warp * 4) + (e & 3);
+            if (row < g.M && col < g.N)
+            {
+                c[((long)row * g.N) + col] = GemvEpilogue(bias, g, row, col, s7_2);
+            }
+        }
+
+        if (held > 31)
+        {
+            int e = first + 31;
+            int row = (h * 8) + (e >> 2);
+            int col = n0 + (warp * 4) + (e & 3);
+            if (row < g.M && col < g.N)
+            {
+                c[((long)row * g.N) + col] = GemvEpilogue(bias, g, row, col, s7_3);
+            }
+        }
+    }
+
+    /// <summary>
+    /// Copies chunk <paramref name="chunk"/> of A's first M rows (32 vectors each) into A stage chunk % 2 of the ring kernel:
+    /// vector e of the chunk (row e / 32) to stage byte 16 e, zeros past K. No commit: the caller's next commit
+    /// takes these copies into its group.
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static void GemvNkRingCopyA(ArrayView<Float4> a4, ArrayView<Float4> shared, long aPointer, bool asyncCopy, int chunk, int k4, int m, int staged, int tid, int threads)
+    {
+        int slot = (chunk & 1) * 512;
+        int v0 = chunk * 32;
+        if (threads == 128)
+        {
+            // The CUDA group (4 warps of 32): thread t copies vector t % 32 of rows t / 32 + 4 i to stage vector
+            // t + 128 i, i = 0 .. 3: one validity test, one source, and constant shared offsets, instead of the
+            // general loop's index arithmetic per vector. Rows past M are zero-filled (their sums are never stored).
+            int row = tid >> 5;
+            int v = v0 + (tid & 31);
+            bool inside = v < k4;
+            long src = ((long)row * k4) + (inside ? v : 0);
+            long rowStep = 4L * k4;
+            int dst = slot + tid;
+            bool copy0 = inside && row + 0 < m;
+            long src0 = copy0 ? src + (0 * rowStep) : 0;
+            bool copy1 = inside && row + 4 < m;
+            long src1 = copy1 ? src + (1 * rowStep) : 0;
+            bool copy2 = inside && row + 8 < m;
+            long src2 = copy2 ? src + (2 * rowStep) : 0;
+            bool copy3 = inside && row + 12 < m;
+            long src3 = copy3 ? src + (3 * rowStep) : 0;
+            if (asyncCopy)
+            {
+                CudaAsm.Emit("{\n\t.reg .u64 gsrc;\n\t.reg .u32 sdst;\n\tcvta.to.global.u64 gsrc, %1;\n\tmov.u32 sdst, __dyn_shared_alloca;\n\tadd.u32 sdst, sdst, %0;\n\tcp.async.cg.shared.global [sdst], [gsrc], 16, %2;\n\t}", (uint)(dst * 16), aPointer + (src0 * 16), copy0 ? 16u : 0u);
+                CudaAsm.Emit("{\n\t.reg .u64 gsrc;\n\t.reg .u32 sdst;\n\tcvta.to.global.u64 gsrc, %1;\n\tmov.u32 sdst, __dyn_shared_alloca;\n\tadd.u32 sdst, sdst, %0;\n\tcp.async.cg.shared.global [sdst+2048], [gsrc], 16, %2;\n\t}", (uint)(dst * 16), aPointer + (src1 * 16), copy1 ? 16u : 0u);
+                CudaAsm.Emit("{\n\t.reg .u64 gsrc;\n\t.reg .u32 sdst;\n\tcvta.to.global.u64 gsrc, %1;\n\tmov.u32 sdst, __dyn_shared_alloca;\n\tadd.u32 sdst, sdst, %0;\n\tcp.async.cg.shared.global [sdst+4096], [gsrc], 16, %2;\n\t}", (uint)(dst * 16), aPointer + (src2 * 16), copy2 ? 16u : 0u);
+                CudaAsm.Emit("{\n\t.reg .u64 gsrc;\n\t.reg .u32 sdst;\n\tcvta.to.global.u64 gsrc, %1;\n\tmov.u32 sdst, __dyn_shared_alloca;\n\tadd.u32 sdst, sdst, %0;\n\tcp.async.cg.shared.global [sdst+6144], [gsrc], 16, %2;\n\t}", (uint)(dst * 16), aPointer + (src3 * 16), copy3 ? 16u : 0u);
+            }
+            else
+            {
+                shared[dst + 0] = copy0 ? a4[src0] : default;
+                shared[dst + 128] = copy1 ? a4[src1] : default;
+                shared[dst + 256] = copy2 ? a4[src2] : default;
+                shared[dst + 384] = copy3 ? a4[src3] : default;
+            }
+
+            return;
+        }
+
+        // Other group sizes (the simulators' small warps): vector e of the chunk from row e / 32, rows past M not copied.
+        for (int e = tid; e < staged; e += threads)
+        {
+            int v = v0 + (e & 31);
+            bool valid = v < k4;
+            long src = ((long)(e >> 5) * k4) + (valid ? v : 0);
+            int dst = slot + e;
+            if (asyncCopy)
+            {
+                // As in the staged kernel: the shared symbol's address is taken inside the asm (an Output operand would go
+                // through local memory); a source size of 0 zero-fills the vector past K.
+                CudaAsm.Emit("{\n\t.reg .u64 gsrc;\n\t.reg .u32 sdst;\n\tcvta.to.global.u64 gsrc, %1;\n\tmov.u32 sdst, __dyn_shared_alloca;\n\tadd.u32 sdst, sdst, %0;\n\tcp.async.cg.shared.global [sdst], [gsrc], 16, %2;\n\t}",
+                    (uint)(dst * 16), aPointer + (src * 16), valid ? 16u : 0u);
+            }
+            else
+            {
+                shared[dst] = valid ? a4[src] : default;
+            }
+        }
+    }
+
+    /// <summary>
+    /// Copies burst <paramref name="burst"/> of this lane's two weight rows (vector burst · half + j of rows h and h + 2 of the
+    /// warp) to shared vectors <paramref name="dst"/> and dst + 32; zeros past K, the source clamped to the row's
+    /// first vector there (a burst past the last one is all zeros and never read).
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static void GemvNkRingCopyW(ArrayView<Float4> b4, ArrayView<Float4> shared, bool asyncCopy, int burst, int dst, long wRow0, long wRow1, long wSrc0, long wSrc1, int half, int j, int k4)
+    {
+        int v = (burst * half) + j;
+        bool valid = v < k4;
+        int at = valid ? v : 0;
+        if (asyncCopy)
+        {
+            CudaAsm.Emit("{\n\t.reg .u64 g0, g1;\n\t.reg .u32 sdst;\n\tcvta.to.global.u64 g0, %1;\n\tcvta.to.global.u64 g1, %2;\n\tmov.u32 sdst, __dyn_shared_alloca;\n\tadd.u32 sdst, sdst, %0;\n\tcp.async.cg.shared.global [sdst], [g0], 16, %3;\n\tcp.async.cg.shared.global [sdst+512], [g1], 16, %3;\n\t}",
+                (uint)(dst * 16), wSrc0 + ((long)at * 16), wSrc1 + ((long)at * 16), valid ? 16u : 0u);
+        }
+        else
+        {
+            shared[dst] = valid ? b4[wRow0 + at] : default;
+            shared[dst + 32] = valid ? b4[wRow1 + at] : default;
+        }
+    }
+
+    /// <summary>Closes this thread's cp.async group (nothing on the simulator, whose copies are synchronous).</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static void GemvNkRingCommit(bool asyncCopy)
+    {
+        if (asyncCopy)
+        {
+            CudaAsm.Emit("cp.async.commit_group;");
+        }
+    }
 }

@@ -10,26 +10,59 @@ public sealed partial class IlgpuKernels
     private readonly Action<KernelConfig, ArrayView<Float4>, ArrayView<Float4>, ArrayView<float>, ArrayView<float>, GemvShape, long>?[] gemvNkStagedF32 =
         new Action<KernelConfig, ArrayView<Float4>, ArrayView<Float4>, ArrayView<float>, ArrayView<float>, GemvShape, long>?[2];
 
+    // The ring [N, K] kernel, slot 0 for 3 stages (`ring3`), 1 for 4 (`ring`).
+    private readonly Action<KernelConfig, ArrayView<Float4>, ArrayView<Float4>, ArrayView<float>, ArrayView<float>, GemvShape, long, long>?[] gemvNkRingF32 =
+        new Action<KernelConfig, ArrayView<Float4>, ArrayView<Float4>, ArrayView<float>, ArrayView<float>, GemvShape, long, long>?[2];
+
     /// <summary>Which kernel serves aligned float32 [N, K] products of 9–16 rows under the stream setting (<c>GEMS_GEMV_F32_WIDE</c>; tests set it directly).</summary>
     internal GemvF32Wide GemvF32WideKernel { get; set; } = GemvF32WideChoice.FromEnvironment();
 
     /// <summary>
-    /// Whether an [N, K] product of <paramref name="m"/> rows takes <c>GemvNkStagedF32</c>: the <see cref="GemvF32Wide.Staged"/>
-    /// or <see cref="GemvF32Wide.Staged2"/> setting, 9–16 rows, a device whose warps fit its groups, and everything <see cref="UsesGemvNkStreamF32"/> asks
-    /// (the <see cref="GemvF32Variant.Stream"/> setting, K a multiple of 4, both views 16-byte aligned).
+    /// Whether an [N, K] product of <paramref name="m"/> rows takes <c>GemvNkStagedF32</c> (or, under <see cref="GemvF32Wide.Ring"/>
+    /// and <see cref="GemvF32Wide.Ring3"/>, <c>GemvNkRingF32</c>): a setting other than <see cref="GemvF32Wide.Stream"/>, 9–16 rows, a
+    /// device whose warps fit the kernel's groups, and everything <see cref="UsesGemvNkStreamF32"/> asks (the
+    /// <see cref="GemvF32Variant.Stream"/> setting, K a multiple of 4, both views 16-byte aligned).
     /// </summary>
     internal bool UsesGemvNkStagedF32(ArrayView<float> a, ArrayView<float> b, int m, int k) =>
-        GemvF32WideKernel is GemvF32Wide.Staged or GemvF32Wide.Staged2 && m >= GemvNkStagedLaunch.MinRows && m <= GemvNkStagedLaunch.MaxRows
-        && GemvNkStagedLaunch.Fits(device.WarpSize, device.MaxGroupSize) && UsesGemvNkStreamF32(a, b, m, k);
+        GemvF32WideKernel is not GemvF32Wide.Stream && m >= GemvNkStagedLaunch.MinRows && m <= GemvNkStagedLaunch.MaxRows
+        && (GemvF32WideKernel is GemvF32Wide.Ring or GemvF32Wide.Ring3
+            ? GemvNkRingLaunch.Fits(device.WarpSize, device.MaxGroupSize)
+            : GemvNkStagedLaunch.Fits(device.WarpSize, device.MaxGroupSize))
+        && UsesGemvNkStreamF32(a, b, m, k);
 
     /// <summary>Runs an [N, K] product on <c>GemvNkStagedF32</c> (the caller checked <see cref="UsesGemvNkStagedF32"/>): one launch, no partials.</summary>
     private void GemvNkStagedF32(ArrayView<float> a, ArrayView<float> b, ArrayView<float> bias, ArrayView<float> c, GemvShape g)
     {
+        if (GemvF32WideKernel is GemvF32Wide.Ring or GemvF32Wide.Ring3)
+        {
+            GemvNkRingF32(a, b, bias, c, g, GemvF32WideKernel == GemvF32Wide.Ring ? 4 : 3);
+            return;
+        }
+
         var config = GemvNkStagedLaunch.Plan(g, device.WarpSize);
         // cp.async needs A's raw device address; elsewhere (the simulator) the kernel copies synchronously.
         long aPointer = device.Kind == IlgpuDeviceKind.Cuda ? TensorCoreLaunch.DeviceAddress(a.Cast<ushort>()) : 0;
         int burst = GemvF32WideKernel == GemvF32Wide.Staged2 ? 2 : 1;
         GemvNkStagedVariant(burst)(config, a.Cast<Float4>(), b.Cast<Float4>(), bias, c, g, aPointer);
+    }
+
+    /// <summary>Runs an [N, K] product on <c>GemvNkRingF32</c> with <paramref name="stages"/> ring stages per warp: one launch, no partials.</summary>
+    private void GemvNkRingF32(ArrayView<float> a, ArrayView<float> b, ArrayView<float> bias, ArrayView<float> c, GemvShape g, int stages)
+    {
+        var config = GemvNkRingLaunch.Plan(g, device.WarpSize, stages);
+        // cp.async needs both device addresses; elsewhere (the simulator) the kernel copies synchronously.
+        bool cuda = device.Kind == IlgpuDeviceKind.Cuda;
+        long aPointer = cuda ? TensorCoreLaunch.DeviceAddress(a.Cast<ushort>()) : 0;
+        long bPointer = cuda ? TensorCoreLaunch.DeviceAddress(b.Cast<ushort>()) : 0;
+        var name = $"{nameof(GemmFastKernels.GemvNkRingF32)}<{stages}>";
+        var bounds = Bounds(GemmFastKernels.GemvNkStagedWarps * device.WarpSize, GemvNkRingLaunch.GroupsPerSm);
+        var kernel = stages switch
+        {
+            3 => device.Load(ref gemvNkRingF32[0], name, acc => acc.LoadStreamKernel<ArrayView<Float4>, ArrayView<Float4>, ArrayView<float>, ArrayView<float>, GemvShape, long, long>(GemmFastKernels.GemvNkRingF32<GemvNkRingStages3>, bounds)),
+            4 => device.Load(ref gemvNkRingF32[1], name, acc => acc.LoadStreamKernel<ArrayView<Float4>, ArrayView<Float4>, ArrayView<float>, ArrayView<float>, GemvShape, long, long>(GemmFastKernels.GemvNkRingF32<Const4>, bounds)),
+            _ => throw new ArgumentOutOfRangeException(nameof(stages), stages, "Ring [N, K] GEMV stages are 3 or 4."),
+        };
+        kernel(config, a.Cast<Float4>(), b.Cast<Float4>(), bias, c, g, aPointer, bPointer);
     }
 
     /// <summary>The staged [N, K] GEMV compiled for bursts of 1 or 2 batches, with its launch bounds (<see cref="GemvNkStagedLaunch.GroupsPerSm"/>).</summary>
@@ -44,6 +77,53 @@ public sealed partial class IlgpuKernels
             _ => throw new ArgumentOutOfRangeException(nameof(burst), burst, "Staged [N, K] GEMV bursts are 1 or 2 batches."),
         };
     }
+}
+
+/// <summary>
+/// Launch plan of the float32 [N, K] GEMV for 9–16 rows with the weight streamed through a per-warp cp.async ring in shared
+/// memory (<c>GemvNkRingF32</c>, generated by src.Kernels/Ilgpu/Codegen/gen_gemv_nk_staged_f32.py; <c>GEMS_GEMV_F32_WIDE=ring</c>
+/// (4 stages) or <c>ring3</c> (3); notes: docs/perf/h100-notes-gemv.md, "float32 [N, K], 9–16 rows: the weight through a
+/// cp.async ring — prediction").
+/// <para>
+/// Why: the staged kernel (ncu, H200 Run 83: 79.6 µs at 16 × 11008 × 4096, DRAM 48%, long-scoreboard stalls 34%) has each
+/// warp request its 1 KB weight burst into registers and wait for it before its products, so at most ~24 KB of weight is
+/// in flight per SM and much less on average. Here each warp keeps S − 1 bursts (1 KB each) in flight in shared memory
+/// while it multiplies an earlier one, and every shared load is a 32-bit base register plus an immediate.
+/// </para>
+/// <para>
+/// The numbers (CUDA): ⌈N / 16⌉ groups of 4 warps; dynamic shared memory = A's two stages (16 rows × 128 floats each, 16 KB)
+/// + 4 warps × S × 1 KB of ring: 28 KB at S = 3, 32 KB at S = 4, so 6 groups per SM fit 228 KB (6 × 33 KB), under 48 KB
+/// (no opt-in). Launch bounds ask for 6 groups (≤ 80 registers). Weight in flight per SM during products: 24 warps ×
+/// (S − 1) KB = 48 KB (S = 3) or 72 KB (S = 4), against ≤ 24 KB in the staged kernel.
+/// </para>
+/// </summary>
+internal static class GemvNkRingLaunch
+{
+    /// <summary>Groups per SM asked of ptxas through the launch bounds (both stage counts; shared memory fits 6).</summary>
+    public const int GroupsPerSm = 6;
+
+    /// <summary>Whether the ring kernel runs on this device: an even warp size of at most 32 (a ring row holds 16 vectors) that divides a 32-vector chunk, and a group of 4 warps.</summary>
+    public static bool Fits(int warpSize, int maxGroupSize) =>
+        warpSize >= 2 && warpSize % 2 == 0 && warpSize <= 32 && 64 % warpSize == 0
+        && GemmFastKernels.GemvNkStagedWarps * warpSize <= maxGroupSize;
+
+    /// <summary>Grid and group: ⌈N / 16⌉ groups of 4 warps, A's stages and the warps' rings as dynamic shared memory.</summary>
+    /// <param name="g">The product (M of 1–16).</param>
+    /// <param name="warpSize">Threads per warp.</param>
+    /// <param name="stages">Ring stages per warp (3 or 4).</param>
+    public static KernelConfig Plan(GemvShape g, int warpSize, int stages)
+    {
+        int groups = (g.N + GemmFastKernels.GemvNkStagedColumns - 1) / GemmFastKernels.GemvNkStagedColumns;
+        return new KernelConfig(new Index3D(groups, 1, 1), new Index3D(GemmFastKernels.GemvNkStagedWarps * warpSize, 1, 1),
+            SharedMemoryConfig.RequestDynamic<float>(GemmFastKernels.GemvNkRingSharedFloats(stages)));
+    }
+}
+
+/// <summary>The constant 3: the ring stages of <c>GemvNkRingF32</c> under <c>GEMS_GEMV_F32_WIDE=ring3</c>.</summary>
+internal readonly struct GemvNkRingStages3 : IKernelConstant
+{
+    /// <inheritdoc/>
+    public int Value => 3;
 }
 
 /// <summary>
@@ -118,9 +198,18 @@ internal enum GemvF32Wide
     /// warp, 4 groups per SM). Run 81: 1939–1940 GB/s, slower than both; kept to measure against.
     /// </summary>
     Staged2,
+
+    /// <summary>
+    /// <c>ring</c>: <c>GemvNkRingF32&lt;4&gt;</c>, the staged layout with the weight copied by cp.async into a per-warp ring of 4
+    /// shared stages, 3 bursts (3 KB) per warp in flight without registers (<see cref="GemvNkRingLaunch"/>). Not measured yet.
+    /// </summary>
+    Ring,
+
+    /// <summary><c>ring3</c>: <c>GemvNkRingF32&lt;3&gt;</c>, as <see cref="Ring"/> with 3 stages (2 KB per warp in flight). Not measured yet.</summary>
+    Ring3,
 }
 
-/// <summary>The wide float32 [N, K] setting (<c>GEMS_GEMV_F32_WIDE</c>): <c>staged</c> (default), <c>stream</c> or <c>staged2</c>.</summary>
+/// <summary>The wide float32 [N, K] setting (<c>GEMS_GEMV_F32_WIDE</c>): <c>staged</c> (default), <c>stream</c>, <c>staged2</c>, <c>ring</c> or <c>ring3</c>.</summary>
 internal static class GemvF32WideChoice
 {
     /// <summary>Environment variable naming the kernel of 9–16-row float32 [N, K] products.</summary>
@@ -132,13 +221,16 @@ internal static class GemvF32WideChoice
     public static GemvF32Wide FromEnvironment() => FromVariable.Value;
 
     /// <summary>
-    /// <c>stream</c> or <c>staged2</c> (any case, surrounding spaces ignored) selects <see cref="GemvF32Wide.Stream"/> or
-    /// <see cref="GemvF32Wide.Staged2"/>; anything else the default, <see cref="GemvF32Wide.Staged"/>.
+    /// <c>stream</c>, <c>staged2</c>, <c>ring</c> or <c>ring3</c> (any case, surrounding spaces ignored) selects
+    /// <see cref="GemvF32Wide.Stream"/>, <see cref="GemvF32Wide.Staged2"/>, <see cref="GemvF32Wide.Ring"/> or
+    /// <see cref="GemvF32Wide.Ring3"/>; anything else the default, <see cref="GemvF32Wide.Staged"/>.
     /// </summary>
     public static GemvF32Wide Parse(string? setting) => setting?.Trim().ToLowerInvariant() switch
     {
         "stream" => GemvF32Wide.Stream,
         "staged2" => GemvF32Wide.Staged2,
+        "ring" => GemvF32Wide.Ring,
+        "ring3" => GemvF32Wide.Ring3,
         _ => GemvF32Wide.Staged,
     };
 }

@@ -15,7 +15,8 @@ namespace GemsInjector.Kernels.Ilgpu.Tests;
 
 /// <summary>
 /// The float32 [N, K] GEMV for 9–16 rows with the activations staged in shared memory (<c>GemvNkStagedF32</c>, bursts of one and two
-/// batches: <c>GEMS_GEMV_F32_WIDE=staged</c> and <c>staged2</c>): through the facade on the default simulator (4-lane warps: bursts of 4 vectors, 16
+/// batches: <c>GEMS_GEMV_F32_WIDE=staged</c> and <c>staged2</c>; and <c>GemvNkRingF32</c>, the weight through a per-warp ring of 4 or 3
+/// shared stages: <c>ring</c> and <c>ring3</c>, whose simulator path copies synchronously at the cp.async's place): through the facade on the default simulator (4-lane warps: bursts of 4 vectors, 16
 /// per chunk) and on the warp-32 simulator (the CUDA lane layout: lane halves of 16, 2 bursts per chunk, the four-step
 /// lane sum), every element against float64; ragged M, N and K (K below a burst, 4 · odd, several chunks with a short
 /// last one); biases and alpha / beta; NaN and ±Inf; the setting, the routing, the plan and the PTX.
@@ -46,9 +47,14 @@ public sealed class GemvNkStagedF32Tests : GemvF32TestBase, IClassFixture<Warp32
         base.Dispose();
     }
 
+    // Every setting that routes 9–16 rows to a staged-activation kernel: both bursts of the staged kernel, both ring depths.
+    private static readonly GemvF32Wide[] Wides = { GemvF32Wide.Staged, GemvF32Wide.Staged2, GemvF32Wide.Ring, GemvF32Wide.Ring3 };
+
     // Through Mm / Addmm with the switch set. On the 4-lane simulator a burst is 4 vectors (16 floats) and a chunk 64
     // vectors: K = 4 is a lone partial burst, 76 a few bursts and a partial one in one chunk, 1028 four chunks and a
-    // one-vector fifth, 2060 eight chunks and a three-vector ninth. N: below, at and past one group's 16 weight rows.
+    // one-vector fifth, 2060 eight chunks and a three-vector ninth. The ring kernel: bursts of 2 vectors, chunks of 32 (16
+    // bursts, the ring's slot wrapping many times per chunk): K = 76 one chunk of 19 vectors with a one-vector last burst,
+    // 1028 eight chunks and a one-vector ninth, 2060 sixteen and a 3-vector one. N: below, at and past one group's 16 weight rows.
     [Theory]
     [InlineData(9, 4, 1)]
     [InlineData(9, 1028, 17)]
@@ -62,7 +68,7 @@ public sealed class GemvNkStagedF32Tests : GemvF32TestBase, IClassFixture<Warp32
     [InlineData(16, 4, 50)]
     public void StagedMatchesFloat64(int m, int k, int n)
     {
-        foreach (var wide in new[] { GemvF32Wide.Staged, GemvF32Wide.Staged2 })
+        foreach (var wide in Wides)
         {
             K.GemvF32WideKernel = wide;
             StagedCase(m, k, n, wide);
@@ -112,7 +118,7 @@ public sealed class GemvNkStagedF32Tests : GemvF32TestBase, IClassFixture<Warp32
         var a = Random(seed, m * k);
         var b = Random(seed + 1, k * n);
         PlantNaNAndInf(a, b, m, k, n);
-        foreach (var wide in new[] { GemvF32Wide.Staged, GemvF32Wide.Staged2 })
+        foreach (var wide in Wides)
         {
             K.GemvF32WideKernel = wide;
             var (c, whole) = PoisonedWithSentinel(m * n);
@@ -145,7 +151,9 @@ public sealed class GemvNkStagedF32Tests : GemvF32TestBase, IClassFixture<Warp32
     /// <summary>
     /// The CUDA lane layout on the warp-32 simulator, the kernel launched directly (synchronous copies): lane halves of
     /// 16 vectors, bursts of 32, 2 per chunk, the four-step lane sum, matrix bias with alpha / beta. K: no whole burst
-    /// (76), whole bursts and one vector (516: 3 chunks, the last of one vector), several chunks with a ragged last one.
+    /// (76), whole bursts and one vector (516: 3 chunks, the last of one vector), several chunks with a ragged last one. The
+    /// ring kernel at both depths on the same cases: 16-vector bursts, 2 per 32-vector chunk, the ring slot wrapping every 3 or
+    /// 4 bursts; K = 4 and 76 have fewer bursts than the prologue sends ahead.
     /// </summary>
     [Theory]
     [InlineData(9, 1028, 17)]
@@ -168,6 +176,13 @@ public sealed class GemvNkStagedF32Tests : GemvF32TestBase, IClassFixture<Warp32
             AssertClose(got[..(m * n)], expected, RtolF32, Atol * k, $"warp-32 staged GEMV, burst {burst}", seed);
             AssertSentinel(got, m * n);
         }
+
+        foreach (int stages in new[] { 3, 4 })
+        {
+            var got = RunRingOnWarp32(a, b, bias, g, stages);
+            AssertClose(got[..(m * n)], expected, RtolF32, Atol * k, $"warp-32 ring GEMV, {stages} stages", seed);
+            AssertSentinel(got, m * n);
+        }
     }
 
     /// <summary>NaN and ±Inf on the warp-32 layout (the partial burst is 18 of 32 vectors there).</summary>
@@ -185,6 +200,31 @@ public sealed class GemvNkStagedF32Tests : GemvF32TestBase, IClassFixture<Warp32
         {
             AssertNaNAndInf(RunOnWarp32(a, b, Random(seed + 2, N), g, burst), expected, M * N, Kd, seed);
         }
+
+        foreach (int stages in new[] { 3, 4 })
+        {
+            AssertNaNAndInf(RunRingOnWarp32(a, b, Random(seed + 2, N), g, stages), expected, M * N, Kd, seed);
+        }
+    }
+
+    private float[] RunRingOnWarp32(float[] a, float[] b, float[] bias, GemvShape g, int stages)
+    {
+        var acc = warp32.Accelerator;
+        Assert.True(GemvNkRingLaunch.Fits(acc.WarpSize, acc.MaxNumThreadsPerGroup));
+        var config = GemvNkRingLaunch.Plan(g, acc.WarpSize, stages);
+        Assert.Equal(128, config.GroupDim.X);
+        using var aBuffer = acc.Allocate1D(a);
+        using var bBuffer = acc.Allocate1D(b);
+        using var biasBuffer = acc.Allocate1D(bias);
+        using var cBuffer = acc.Allocate1D(Enumerable.Repeat(float.NaN, g.M * g.N).Concat(Enumerable.Repeat(Sentinel, 64)).ToArray());
+        var kernel = stages == 3
+            ? acc.LoadStreamKernel<ArrayView<Float4>, ArrayView<Float4>, ArrayView<float>, ArrayView<float>, GemvShape, long, long>(GemmFastKernels.GemvNkRingF32<GemvNkRingStages3>)
+            : acc.LoadStreamKernel<ArrayView<Float4>, ArrayView<Float4>, ArrayView<float>, ArrayView<float>, GemvShape, long, long>(GemmFastKernels.GemvNkRingF32<Const4>);
+        kernel(
+            config, aBuffer.View.AsContiguous().Cast<Float4>(), bBuffer.View.AsContiguous().Cast<Float4>(), biasBuffer.View.AsContiguous(),
+            cBuffer.View.AsContiguous().SubView(0, g.M * g.N), g, 0L, 0L);
+        acc.Synchronize();
+        return cBuffer.GetAsArray1D();
     }
 
     private float[] RunOnWarp32(float[] a, float[] b, float[] bias, GemvShape g, int burst)
@@ -218,6 +258,17 @@ public sealed class GemvNkStagedF32Tests : GemvF32TestBase, IClassFixture<Warp32
         K.GemvF32WideKernel = GemvF32Wide.Staged2;
         Assert.True(K.UsesGemvNkStagedF32(a, b, 12, 8));
         Assert.False(K.UsesGemvNkStagedF32(a, b, 8, 8));
+        foreach (var ring in new[] { GemvF32Wide.Ring, GemvF32Wide.Ring3 })
+        {
+            K.GemvF32WideKernel = ring;
+            Assert.True(K.UsesGemvNkStagedF32(a, b, 9, 8));
+            Assert.True(K.UsesGemvNkStagedF32(a, b, 16, 8));
+            Assert.False(K.UsesGemvNkStagedF32(a, b, 8, 8));
+            Assert.False(K.UsesGemvNkStagedF32(a, b, 17, 8));
+            Assert.False(K.UsesGemvNkStagedF32(a, b, 12, 6));
+            Assert.False(K.UsesGemvNkStagedF32(a.SubView(1, 16 * 8), b, 12, 8));
+        }
+
         K.GemvF32WideKernel = GemvF32Wide.Staged;
         Assert.False(K.UsesGemvNkStagedF32(a, b, 8, 8));
         Assert.False(K.UsesGemvNkStagedF32(a, b, 1, 8));
@@ -246,6 +297,11 @@ public sealed class GemvNkStagedF32Tests : GemvF32TestBase, IClassFixture<Warp32
     [InlineData(null, nameof(GemvF32Wide.Staged))]
     [InlineData("", nameof(GemvF32Wide.Staged))]
     [InlineData("stage", nameof(GemvF32Wide.Staged))]
+    [InlineData("ring", nameof(GemvF32Wide.Ring))]
+    [InlineData(" RING ", nameof(GemvF32Wide.Ring))]
+    [InlineData("ring3", nameof(GemvF32Wide.Ring3))]
+    [InlineData("Ring3 ", nameof(GemvF32Wide.Ring3))]
+    [InlineData("ring4", nameof(GemvF32Wide.Staged))]
     public void TheWideSettingParses(string? setting, string expected)
     {
         Assert.Equal("GEMS_GEMV_F32_WIDE", GemvF32WideChoice.Variable);
@@ -268,6 +324,68 @@ public sealed class GemvNkStagedF32Tests : GemvF32TestBase, IClassFixture<Warp32
         Assert.False(GemvNkStagedLaunch.Fits(3, 1024));
         Assert.False(GemvNkStagedLaunch.Fits(128, 1024));
         Assert.Equal((6, 4), (GemvNkStagedLaunch.GroupsPerSm(1), GemvNkStagedLaunch.GroupsPerSm(2)));
+    }
+
+    [Fact]
+    public void RingPlanFitsSixGroupsPerSm()
+    {
+        // A's two 8 KB stages and 4 warps × S × 1 KB of ring: 28 and 32 KB, so 6 groups (+1 KB reserved each) fit 228 KB.
+        foreach (int stages in new[] { 3, 4 })
+        {
+            var config = GemvNkRingLaunch.Plan(new GemvShape { M = 16, N = 11008, K = 4096 }, 32, stages);
+            Assert.Equal((688, 1, 1), (config.GridDim.X, config.GridDim.Y, config.GridDim.Z));
+            Assert.Equal(128, config.GroupDim.X);
+            int bytes = GemmFastKernels.GemvNkRingSharedFloats(stages) * sizeof(float);
+            Assert.Equal((16 + (4 * stages)) * 1024, bytes);
+            Assert.True(GemvNkRingLaunch.GroupsPerSm * (bytes + 1024) <= 228 * 1024 && bytes <= 48 * 1024);
+        }
+
+        Assert.Equal(2, GemvNkRingLaunch.Plan(new GemvShape { M = 9, N = 17, K = 4 }, 32, 4).GridDim.X);
+        Assert.True(GemvNkRingLaunch.Fits(32, 1024));
+        Assert.True(GemvNkRingLaunch.Fits(4, 16));
+        Assert.False(GemvNkRingLaunch.Fits(64, 1024));
+        Assert.False(GemvNkRingLaunch.Fits(32, 64));
+        Assert.False(GemvNkRingLaunch.Fits(6, 1024));
+    }
+
+    /// <summary>
+    /// sm_90 PTX of both ring depths at the facade's launch bounds (128 threads, 6 groups per SM): the weight copied by
+    /// 16-byte cp.async (two per lane per burst, in the prologue's S − 1 bursts and the loop), the loop's wait leaving S − 1
+    /// groups in flight, the 12 16-byte shared loads of a burst as one named base register plus immediate offsets, no local memory.
+    /// </summary>
+    [Theory]
+    [InlineData(typeof(GemvNkRingStages3), 3)]
+    [InlineData(typeof(Const4), 4)]
+    public void RingPtxCopiesTheWeightByCpAsync(Type stagesType, int stages)
+    {
+        var kernel = typeof(GemmFastKernels).GetMethod(nameof(GemmFastKernels.GemvNkRingF32))!.MakeGenericMethod(stagesType);
+        using var context = Context.Create(b => b.Optimize(IlgpuDevice.CudaOptimization));
+        using var backend = new PTXBackend(context, new CudaCapabilityContext(CudaArchitecture.SM_90),
+            CudaArchitecture.SM_90, CudaInstructionSet.ISA_80, nvvmAPI: null);
+        var bounds = new KernelSpecialization(GemmFastKernels.GemvNkStagedWarps * 32, GemvNkRingLaunch.GroupsPerSm);
+        string ptx = ((PTXCompiledKernel)backend.Compile(EntryPointDescription.FromExplicitlyGroupedKernel(kernel), bounds)).PTXAssembly;
+        string? dump = Environment.GetEnvironmentVariable("GEMS_PTX_DUMP_DIR");
+        if (!string.IsNullOrEmpty(dump))
+        {
+            Directory.CreateDirectory(dump);
+            File.WriteAllText(Path.Combine(dump, $"GemvNkRingF32_S{stages}.ptx"), ptx);
+        }
+
+        var copies = Regex.Matches(ptx, @"cp\.async\.cg\.shared\.global \[sdst(\+\d+)?\], \[g\w+\], 16,");
+        int weightPairs = Regex.Matches(ptx, @"cp\.async\.cg\.shared\.global \[sdst\+512\], \[g1\], 16,").Count;
+        int sharedVectors = Regex.Matches(ptx, @"ld\.shared\.v4\.f32").Count;
+        output.WriteLine($"GemvNkRingF32<{stages}>: {copies.Count} cp.async (16 B), {weightPairs} weight pairs, {sharedVectors} shared v4 loads, {ptx.Length} chars");
+        Assert.Contains(".maxntid 128, 1, 1", ptx, StringComparison.Ordinal);
+        Assert.Contains(".minnctapersm 6", ptx, StringComparison.Ordinal);
+        PtxLocalSlots.AssertNone(ptx, "GemvNkRingF32");
+        Assert.Equal(stages, weightPairs); // S − 1 in the prologue, one in the loop
+        Assert.Equal(10 + (2 * stages), copies.Count); // A at chunk 0 and in the loop: 4 unrolled (128 threads) + the general loop's 1; two weight copies per burst site
+        Assert.Contains($"cp.async.wait_group {stages - 1};", ptx, StringComparison.Ordinal);
+        Assert.Contains("cp.async.wait_group 1;", ptx, StringComparison.Ordinal);
+        Assert.Contains("cp.async.wait_all;", ptx, StringComparison.Ordinal);
+        Assert.True(Regex.Matches(ptx, @"cp\.async\.commit_group").Count >= stages, "one commit per prologue burst and one in the loop");
+        Assert.Equal(12, sharedVectors); // the burst's 8 activation and 4 weight vectors, once (no tail body)
+        Assert.Empty(Regex.Matches(ptx, @"ld\.global(\.nc)?\.v4\.f32\s+\{[^}]*\}, \[[^\]]*\];\s*\n\s*(mul|fma)")); // no weight load feeds a product directly
     }
 
     /// <summary>
