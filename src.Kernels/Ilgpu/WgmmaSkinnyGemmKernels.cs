@@ -62,6 +62,8 @@ internal interface IWgmmaSkinnyOps
 /// (<see cref="WgmmaSkinnyLaunch.PlanSplitK"/>), its float32 partials summed in a fixed chunk order by a second launch
 /// (<see cref="HalfGemvKernels.GemvReduce16"/>). Run 23 on the H200 kept this form only: an eight-stage ring and
 /// partials summed in the kernel by the last group of each column tile were both slower (docs/perf/h100-notes-tensor-core.md, Attempt 6).
+/// Under <c>GEMS_SPLITK_REDUCE=cluster</c> the n64 plans of 2, 4 or 8 splits sum in a thread-block cluster instead
+/// (<see cref="Gemm16WgmmaSkinnyN64Cluster{TOperands, TClusterSize}"/>, Attempt 9).
 /// Same shape rules and epilogue as <see cref="WgmmaGemmKernels"/>: K % 8 == 0, 16-byte aligned a and b, N % 8 == 0
 /// for a [K, N] b (<see cref="TensorCoreShape.AsyncCopy"/>); alpha · sum + beta · bias, one rounding.
 /// </summary>
