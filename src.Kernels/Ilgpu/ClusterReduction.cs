@@ -122,6 +122,74 @@ internal static class ClusterReduction
         return size > 7 ? Plus(sum, p7) : sum;
     }
 
+    /// <summary>
+    /// Σ over splits 0 .. 1 of the tile vector whose own shared address is in <c>gcp0</c>: 2 <c>mapa</c>, 2 remote
+    /// v4 loads, then the adds from +0 in split order (<c>add.rn</c>: the launched reduce's rounding, never contracted).
+    /// </summary>
+    public const string SumSplits2 = "{\n\t.reg .u32 gsa<2>;\n\t.reg .f32 gsv<8>;\n\tmapa.shared::cluster.u32 gsa0, gcp0, 0;\n\tmapa.shared::cluster.u32 gsa1, gcp0, 1;\n\tld.shared::cluster.v4.f32 {gsv0, gsv1, gsv2, gsv3}, [gsa0];\n\tld.shared::cluster.v4.f32 {gsv4, gsv5, gsv6, gsv7}, [gsa1];\n\tadd.rn.f32 %0, 0f00000000, gsv0;\n\tadd.rn.f32 %1, 0f00000000, gsv1;\n\tadd.rn.f32 %2, 0f00000000, gsv2;\n\tadd.rn.f32 %3, 0f00000000, gsv3;\n\tadd.rn.f32 %0, %0, gsv4;\n\tadd.rn.f32 %1, %1, gsv5;\n\tadd.rn.f32 %2, %2, gsv6;\n\tadd.rn.f32 %3, %3, gsv7;\n\t}";
+
+    /// <summary>
+    /// Σ over splits 0 .. 3 of the tile vector whose own shared address is in <c>gcp0</c>: 4 <c>mapa</c>, 4 remote
+    /// v4 loads, then the adds from +0 in split order (<c>add.rn</c>: the launched reduce's rounding, never contracted).
+    /// </summary>
+    public const string SumSplits4 = "{\n\t.reg .u32 gsa<4>;\n\t.reg .f32 gsv<16>;\n\tmapa.shared::cluster.u32 gsa0, gcp0, 0;\n\tmapa.shared::cluster.u32 gsa1, gcp0, 1;\n\tmapa.shared::cluster.u32 gsa2, gcp0, 2;\n\tmapa.shared::cluster.u32 gsa3, gcp0, 3;\n\tld.shared::cluster.v4.f32 {gsv0, gsv1, gsv2, gsv3}, [gsa0];\n\tld.shared::cluster.v4.f32 {gsv4, gsv5, gsv6, gsv7}, [gsa1];\n\tld.shared::cluster.v4.f32 {gsv8, gsv9, gsv10, gsv11}, [gsa2];\n\tld.shared::cluster.v4.f32 {gsv12, gsv13, gsv14, gsv15}, [gsa3];\n\tadd.rn.f32 %0, 0f00000000, gsv0;\n\tadd.rn.f32 %1, 0f00000000, gsv1;\n\tadd.rn.f32 %2, 0f00000000, gsv2;\n\tadd.rn.f32 %3, 0f00000000, gsv3;\n\tadd.rn.f32 %0, %0, gsv4;\n\tadd.rn.f32 %1, %1, gsv5;\n\tadd.rn.f32 %2, %2, gsv6;\n\tadd.rn.f32 %3, %3, gsv7;\n\tadd.rn.f32 %0, %0, gsv8;\n\tadd.rn.f32 %1, %1, gsv9;\n\tadd.rn.f32 %2, %2, gsv10;\n\tadd.rn.f32 %3, %3, gsv11;\n\tadd.rn.f32 %0, %0, gsv12;\n\tadd.rn.f32 %1, %1, gsv13;\n\tadd.rn.f32 %2, %2, gsv14;\n\tadd.rn.f32 %3, %3, gsv15;\n\t}";
+
+    /// <summary>
+    /// Σ over splits 0 .. 7 of the tile vector whose own shared address is in <c>gcp0</c>: 8 <c>mapa</c>, 8 remote
+    /// v4 loads, then the adds from +0 in split order (<c>add.rn</c>: the launched reduce's rounding, never contracted).
+    /// </summary>
+    public const string SumSplits8 = "{\n\t.reg .u32 gsa<8>;\n\t.reg .f32 gsv<32>;\n\tmapa.shared::cluster.u32 gsa0, gcp0, 0;\n\tmapa.shared::cluster.u32 gsa1, gcp0, 1;\n\tmapa.shared::cluster.u32 gsa2, gcp0, 2;\n\tmapa.shared::cluster.u32 gsa3, gcp0, 3;\n\tmapa.shared::cluster.u32 gsa4, gcp0, 4;\n\tmapa.shared::cluster.u32 gsa5, gcp0, 5;\n\tmapa.shared::cluster.u32 gsa6, gcp0, 6;\n\tmapa.shared::cluster.u32 gsa7, gcp0, 7;\n\tld.shared::cluster.v4.f32 {gsv0, gsv1, gsv2, gsv3}, [gsa0];\n\tld.shared::cluster.v4.f32 {gsv4, gsv5, gsv6, gsv7}, [gsa1];\n\tld.shared::cluster.v4.f32 {gsv8, gsv9, gsv10, gsv11}, [gsa2];\n\tld.shared::cluster.v4.f32 {gsv12, gsv13, gsv14, gsv15}, [gsa3];\n\tld.shared::cluster.v4.f32 {gsv16, gsv17, gsv18, gsv19}, [gsa4];\n\tld.shared::cluster.v4.f32 {gsv20, gsv21, gsv22, gsv23}, [gsa5];\n\tld.shared::cluster.v4.f32 {gsv24, gsv25, gsv26, gsv27}, [gsa6];\n\tld.shared::cluster.v4.f32 {gsv28, gsv29, gsv30, gsv31}, [gsa7];\n\tadd.rn.f32 %0, 0f00000000, gsv0;\n\tadd.rn.f32 %1, 0f00000000, gsv1;\n\tadd.rn.f32 %2, 0f00000000, gsv2;\n\tadd.rn.f32 %3, 0f00000000, gsv3;\n\tadd.rn.f32 %0, %0, gsv4;\n\tadd.rn.f32 %1, %1, gsv5;\n\tadd.rn.f32 %2, %2, gsv6;\n\tadd.rn.f32 %3, %3, gsv7;\n\tadd.rn.f32 %0, %0, gsv8;\n\tadd.rn.f32 %1, %1, gsv9;\n\tadd.rn.f32 %2, %2, gsv10;\n\tadd.rn.f32 %3, %3, gsv11;\n\tadd.rn.f32 %0, %0, gsv12;\n\tadd.rn.f32 %1, %1, gsv13;\n\tadd.rn.f32 %2, %2, gsv14;\n\tadd.rn.f32 %3, %3, gsv15;\n\tadd.rn.f32 %0, %0, gsv16;\n\tadd.rn.f32 %1, %1, gsv17;\n\tadd.rn.f32 %2, %2, gsv18;\n\tadd.rn.f32 %3, %3, gsv19;\n\tadd.rn.f32 %0, %0, gsv20;\n\tadd.rn.f32 %1, %1, gsv21;\n\tadd.rn.f32 %2, %2, gsv22;\n\tadd.rn.f32 %3, %3, gsv23;\n\tadd.rn.f32 %0, %0, gsv24;\n\tadd.rn.f32 %1, %1, gsv25;\n\tadd.rn.f32 %2, %2, gsv26;\n\tadd.rn.f32 %3, %3, gsv27;\n\tadd.rn.f32 %0, %0, gsv28;\n\tadd.rn.f32 %1, %1, gsv29;\n\tadd.rn.f32 %2, %2, gsv30;\n\tadd.rn.f32 %3, %3, gsv31;\n\t}";
+
+    /// <summary>
+    /// <see cref="Finish16{TCluster}"/> with each vector's splits summed by the cluster form itself
+    /// (<see cref="IClusterSum.SumSplits"/>): the same slices, order of adds and epilogue, so the same bits.
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static void Finish16Summed<TCluster>(ref TCluster cluster, ArrayView<ushort> bias, ArrayView<ushort> c, HalfGemvShape g, int row0, int tileRows, int col0,
+        int tileCols, int bf16)
+        where TCluster : struct, IClusterSum
+    {
+        if (cluster.Gather())
+        {
+            int rowVectors = tileCols >> 2;
+            int vectors = Math.Min(tileRows, g.M - row0) * rowVectors;
+            for (int rank = cluster.FirstRank; rank < cluster.EndRank; rank++)
+            {
+                var (begin, end) = Slice(vectors, rank, g.Splits);
+                for (int v = begin + Group.IdxX; v < end; v += Group.DimX)
+                {
+                    int row = row0 + (v / rowVectors);
+                    int col = col0 + ((v % rowVectors) << 2);
+                    if (col < g.N)
+                    {
+                        var sum = cluster.SumSplits(v, row, col);
+                        long e = ((long)row * g.N) + col;
+                        c[e] = HalfGemvKernels.Epilogue(bias, g, row, col, sum.X, bf16);
+                        c[e + 1] = HalfGemvKernels.Epilogue(bias, g, row, col + 1, sum.Y, bf16);
+                        c[e + 2] = HalfGemvKernels.Epilogue(bias, g, row, col + 2, sum.Z, bf16);
+                        c[e + 3] = HalfGemvKernels.Epilogue(bias, g, row, col + 3, sum.W, bf16);
+                    }
+                }
+            }
+        }
+
+        cluster.Release();
+    }
+
+    /// <summary>Σ of splits 0 .. size − 1 of one vector read one at a time, added from 0 in split order (the emulated form of <see cref="IClusterSum.SumSplits"/>).</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static Float4 SumInOrder<TCluster>(ref TCluster cluster, int vector, int row, int col)
+        where TCluster : struct, IClusterReduce
+    {
+        Float4 sum = default;
+        for (int split = 0; split < cluster.Size; split++)
+        {
+            sum = Plus(sum, cluster.Read(split, vector, row, col));
+        }
+
+        return sum;
+    }
+
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     private static Float4 Plus(Float4 a, Float4 b) => new() { X = a.X + b.X, Y = a.Y + b.Y, Z = a.Z + b.Z, W = a.W + b.W };
 }
@@ -304,4 +372,167 @@ internal struct EmulatedClusterReduce : IClusterReduce
 
     /// <summary>The 4-column vector of split <paramref name="split"/>'s partials at C row <paramref name="row"/>, column <paramref name="col"/> (N % 4 = 0).</summary>
     private readonly long PartialVector(int split, int row, int col) => ((((long)split * M) + row) * N + col) >> 2;
+}
+
+/// <summary>
+/// The cluster reduce through inline PTX for a tile that does not start at the dynamic shared base and whose rows carry one
+/// 16-byte pad (the small-M wgmma kernel, <see cref="WgmmaSkinnyGemmKernels.Gemm16WgmmaSkinnyN64Cluster{TOperands, TClusterSize}"/>):
+/// vector v of a tile with 2^<c>rowShift</c> vectors per row lies at byte 16 · (v + v / 2^<c>rowShift</c>) of the tile,
+/// so the four lanes of a fragment row group that publish one row's vectors side by side, and the eight row groups of a
+/// warp, hit different banks (a row of 256 bytes without the pad put all eight rows on the same banks). Barriers,
+/// <c>mapa</c> and <c>ld.shared::cluster.v4.f32</c> as <see cref="PtxClusterReduce{TSize}"/> (clusters 1 × size × 1 over
+/// Grid.Y = splits, so rank = Grid.IdxY = split); that struct is left as it is, so its users' PTX does not change.
+/// </summary>
+internal struct PtxClusterReducePadded<TSize> : IClusterSum
+    where TSize : struct, IKernelConstant
+{
+    private uint tileAddress;
+    private int rowShift;
+
+    public readonly bool Enabled => true;
+
+    public readonly int Size => default(TSize).Value;
+
+    public readonly int FirstRank => Grid.IdxY;
+
+    public readonly int EndRank => Grid.IdxY + 1;
+
+    /// <summary>
+    /// Declares the cluster (the PTX marker) and the address register of the remote reads, and places the tile at byte
+    /// <paramref name="offset"/> past the dynamic shared base rounded up to <paramref name="alignment"/> (a power of two: the
+    /// kernel's own aligned base), with 2^<paramref name="rowShift"/> vectors per row. Call it in the kernel's entry block,
+    /// so the declaration precedes every use in the PTX text.
+    /// </summary>
+    public static PtxClusterReducePadded<TSize> Begin(int alignment, int offset, int rowShift)
+    {
+        switch (default(TSize).Value)
+        {
+            case 2:
+                CudaAsm.Emit(ClusterReduction.MarkerPrefix + "2, 1");
+                break;
+            case 4:
+                CudaAsm.Emit(ClusterReduction.MarkerPrefix + "4, 1");
+                break;
+            default:
+                CudaAsm.Emit(ClusterReduction.MarkerPrefix + "8, 1");
+                break;
+        }
+
+        CudaAsm.Emit(".reg .u32 gcp<1>;");
+        Output<uint> raw = default;
+        CudaAsm.EmitRef("mov.u32 %0, __dyn_shared_alloca;", ref raw);
+        uint aligned = (raw.Value + (uint)(alignment - 1)) & ~(uint)(alignment - 1);
+        return new PtxClusterReducePadded<TSize> { tileAddress = aligned + (uint)offset, rowShift = rowShift };
+    }
+
+    /// <summary>Byte of tile vector <paramref name="vector"/> from the tile's start, 2^<paramref name="rowShift"/> vectors per row: one pad vector after each row.</summary>
+    public static int ByteOf(int vector, int rowShift) => (vector + (vector >> rowShift)) * 16;
+
+    /// <summary>The shared-window address of tile vector <paramref name="vector"/>.</summary>
+    private readonly uint At(int vector) => tileAddress + (uint)ByteOf(vector, rowShift);
+
+    public readonly void Publish(int vector, int row, int col, Float4 sums) =>
+        CudaAsm.Emit("st.shared.v4.f32 [%0], {%1, %2, %3, %4};", At(vector), sums.X, sums.Y, sums.Z, sums.W);
+
+    public readonly bool Gather()
+    {
+        CudaAsm.Emit("barrier.cluster.arrive.aligned;\n\tbarrier.cluster.wait.aligned;");
+        return true;
+    }
+
+    public readonly Float4 Read(int split, int vector, int row, int col)
+    {
+        // As PtxClusterReduce: the mapped address goes through the declared register, so the load has outputs only.
+        CudaAsm.Emit("mapa.shared::cluster.u32 gcp0, %0, %1;", At(vector), (uint)split);
+        Output<float> x = default, y = default, z = default, w = default;
+        CudaAsm.EmitRef("ld.shared::cluster.v4.f32 {%0, %1, %2, %3}, [gcp0];", ref x, ref y, ref z, ref w);
+        return new Float4 { X = x.Value, Y = y.Value, Z = z.Value, W = w.Value };
+    }
+
+    public readonly Float4 SumSplits(int vector, int row, int col)
+    {
+        // One asm statement for every split's mapa, remote load and add: ILGPU hands each asm output back through a
+        // local slot, and with an output per split (Read) ptxas 11.8 waited for each remote load before issuing the next.
+        CudaAsm.Emit("mov.u32 gcp0, %0;", At(vector));
+        Output<float> x = default, y = default, z = default, w = default;
+        switch (default(TSize).Value)
+        {
+            case 2:
+                CudaAsm.EmitRef(ClusterReduction.SumSplits2, ref x, ref y, ref z, ref w);
+                break;
+            case 4:
+                CudaAsm.EmitRef(ClusterReduction.SumSplits4, ref x, ref y, ref z, ref w);
+                break;
+            default:
+                CudaAsm.EmitRef(ClusterReduction.SumSplits8, ref x, ref y, ref z, ref w);
+                break;
+        }
+
+        return new Float4 { X = x.Value, Y = y.Value, Z = z.Value, W = w.Value };
+    }
+
+    // Relaxed, as PtxClusterReduce.Release: the first barrier's release already published the tile.
+    public readonly void Release() => CudaAsm.Emit("barrier.cluster.arrive.relaxed.aligned;\n\tbarrier.cluster.wait.aligned;");
+}
+
+/// <summary>A cluster reduce that sums a vector's splits itself (all remote reads in one request, then the adds in split order).</summary>
+internal interface IClusterSum : IClusterReduce
+{
+    /// <summary>Σ over the cluster's splits of tile vector <paramref name="vector"/>, added in split order from +0 (after <see cref="IClusterReduce.Gather"/>).</summary>
+    Float4 SumSplits(int vector, int row, int col);
+}
+
+/// <summary><see cref="EmulatedClusterReduce"/> as an <see cref="IClusterSum"/> (ILGPU's CPU accelerator): reads split by split, adds in split order.</summary>
+internal struct EmulatedClusterSum : IClusterSum
+{
+    /// <summary>The emulated reduce every member defers to.</summary>
+    public EmulatedClusterReduce Inner;
+
+    public readonly bool Enabled => true;
+
+    public readonly int Size => Inner.Size;
+
+    public readonly int FirstRank => Inner.FirstRank;
+
+    public readonly int EndRank => Inner.EndRank;
+
+    public readonly void Publish(int vector, int row, int col, Float4 sums) => Inner.Publish(vector, row, col, sums);
+
+    public readonly bool Gather() => Inner.Gather();
+
+    public readonly Float4 Read(int split, int vector, int row, int col) => Inner.Read(split, vector, row, col);
+
+    public readonly Float4 SumSplits(int vector, int row, int col)
+    {
+        var inner = Inner;
+        return ClusterReduction.SumInOrder(ref inner, vector, row, col);
+    }
+
+    public readonly void Release() => Inner.Release();
+}
+
+/// <summary>No cluster, as <see cref="NoClusterReduce"/>, for bodies that take an <see cref="IClusterSum"/> (every member is inert).</summary>
+internal struct NoClusterSum : IClusterSum
+{
+    public readonly bool Enabled => false;
+
+    public readonly int Size => 0;
+
+    public readonly int FirstRank => 0;
+
+    public readonly int EndRank => 0;
+
+    public readonly void Publish(int vector, int row, int col, Float4 sums)
+    {
+    }
+
+    public readonly bool Gather() => false;
+
+    public readonly Float4 Read(int split, int vector, int row, int col) => default;
+
+    public readonly Float4 SumSplits(int vector, int row, int col) => default;
+
+    public readonly void Release()
+    {
+    }
 }

@@ -11,6 +11,10 @@ public sealed partial class IlgpuKernels
     private readonly Action<KernelConfig, ArrayView<ushort>, ArrayView<ushort>, ArrayView<ushort>, ArrayView<ushort>, ArrayView<float>, TensorCoreShape>?[] wgmmaSkinnyGemm16 =
         new Action<KernelConfig, ArrayView<ushort>, ArrayView<ushort>, ArrayView<ushort>, ArrayView<ushort>, ArrayView<float>, TensorCoreShape>?[8];
 
+    // The n64 cluster form. Slots: (cluster size 2, 4, 8 → 0, 1, 2) · 4 + (f16 ? 2 : 0) + ([K, N] b ? 1 : 0).
+    private readonly Action<KernelConfig, ArrayView<ushort>, ArrayView<ushort>, ArrayView<ushort>, ArrayView<ushort>, TensorCoreShape>?[] wgmmaSkinnyClusterGemm16 =
+        new Action<KernelConfig, ArrayView<ushort>, ArrayView<ushort>, ArrayView<ushort>, ArrayView<ushort>, TensorCoreShape>?[12];
+
     /// <summary>
     /// Whether the small-M wgmma kernel's default rule (<see cref="WgmmaSkinnyLaunch.TakesByDefault"/>) applies; false
     /// routes every product to the earlier kernels. By default what <c>GEMS_TC_SMALLM_VARIANT</c> says (read once per process).
@@ -61,6 +65,11 @@ public sealed partial class IlgpuKernels
         int columns = WgmmaSkinnyLaunch.Columns(WgmmaSmallMNarrow);
         var (splits, kChunk) = WgmmaSkinnyLaunch.PlanSplitK(batch, m, k, n, device.MultiprocessorCount, columns);
         shape = TensorCoreLaunch.WithSplitK(shape, splits, kChunk);
+        if (TryWgmmaSmallMCluster(a, b, bias, c, shape, columns, bf16, transposeB))
+        {
+            return true;
+        }
+
         var partial = splits > 1 ? Scratch((long)splits * m * n) : default;
         kernel(WgmmaSkinnyLaunch.Config(splits > 1 ? splits : batch, n, columns), a, b, bias, c, partial, shape);
         if (splits > 1)
@@ -71,6 +80,74 @@ public sealed partial class IlgpuKernels
 
         return true;
     }
+
+    /// <summary>
+    /// Runs a split small-M product with its splits summed in a thread-block cluster
+    /// (<see cref="WgmmaSkinnyGemmKernels.Gemm16WgmmaSkinnyN64Cluster{TOperands, TClusterSize}"/>) when
+    /// <see cref="WgmmaSkinnyLaunch.TakesCluster"/> says so (<c>GEMS_SPLITK_REDUCE=cluster</c>, 64-column tiles, a plan of
+    /// 2, 4 or 8 splits, N % 4 = 0) and no earlier cluster kernel failed to load.
+    /// </summary>
+    /// <returns>Whether it ran (otherwise the caller writes partials and reduces them as before).</returns>
+    private bool TryWgmmaSmallMCluster(ArrayView<ushort> a, ArrayView<ushort> b, ArrayView<ushort> bias, ArrayView<ushort> c, TensorCoreShape shape, int columns,
+        bool bf16, bool transposeB)
+    {
+        if (!WgmmaSkinnyLaunch.TakesCluster(SplitKReduceMode, columns, shape.SplitK, shape.N) || ClusterLoadError is not null)
+        {
+            return false;
+        }
+
+        Action<KernelConfig, ArrayView<ushort>, ArrayView<ushort>, ArrayView<ushort>, ArrayView<ushort>, TensorCoreShape> kernel;
+        try
+        {
+            kernel = WgmmaSkinnyClusterKernel(bf16, transposeB, shape.SplitK);
+        }
+        catch (IlgpuKernelCompileException ex)
+        {
+            // Recorded on the device too (IlgpuDevice.Load); this process keeps the launched reduce.
+            ClusterLoadError = ex.Message;
+            return false;
+        }
+
+        kernel(WgmmaSkinnyLaunch.ClusterConfig(shape.SplitK, shape.N), a, b, bias, c, shape);
+        return true;
+    }
+
+    /// <summary>The cluster form of the n64 kernel for one format, B layout and cluster size (2, 4, 8).</summary>
+    private Action<KernelConfig, ArrayView<ushort>, ArrayView<ushort>, ArrayView<ushort>, ArrayView<ushort>, TensorCoreShape> WgmmaSkinnyClusterKernel(
+        bool bf16, bool transposeB, int size)
+    {
+        var bounds = Bounds(WgmmaSkinnyGemmKernels.GroupSize, WgmmaSkinnyLaunch.GroupsPerSmOf(WgmmaSkinnyGemmKernels.BlockNNarrow));
+        int slot = ((size == 2 ? 0 : size == 4 ? 1 : 2) * 4) + (bf16 ? 0 : 2) + (transposeB ? 0 : 1);
+        string operands = (bf16, transposeB) switch
+        {
+            (true, true) => nameof(Bf16KMajorB),
+            (true, false) => nameof(Bf16MnMajorB),
+            (false, true) => nameof(F16KMajorB),
+            _ => nameof(F16MnMajorB),
+        };
+        var name = $"{nameof(WgmmaSkinnyGemmKernels.Gemm16WgmmaSkinnyN64Cluster)}:{operands},{size}";
+        return (bf16, transposeB, size) switch
+        {
+            (true, true, 2) => LoadWgmmaCluster(slot, name, WgmmaSkinnyGemmKernels.Gemm16WgmmaSkinnyN64Cluster<Bf16KMajorB, Const2>, bounds),
+            (true, false, 2) => LoadWgmmaCluster(slot, name, WgmmaSkinnyGemmKernels.Gemm16WgmmaSkinnyN64Cluster<Bf16MnMajorB, Const2>, bounds),
+            (false, true, 2) => LoadWgmmaCluster(slot, name, WgmmaSkinnyGemmKernels.Gemm16WgmmaSkinnyN64Cluster<F16KMajorB, Const2>, bounds),
+            (false, false, 2) => LoadWgmmaCluster(slot, name, WgmmaSkinnyGemmKernels.Gemm16WgmmaSkinnyN64Cluster<F16MnMajorB, Const2>, bounds),
+            (true, true, 4) => LoadWgmmaCluster(slot, name, WgmmaSkinnyGemmKernels.Gemm16WgmmaSkinnyN64Cluster<Bf16KMajorB, Const4>, bounds),
+            (true, false, 4) => LoadWgmmaCluster(slot, name, WgmmaSkinnyGemmKernels.Gemm16WgmmaSkinnyN64Cluster<Bf16MnMajorB, Const4>, bounds),
+            (false, true, 4) => LoadWgmmaCluster(slot, name, WgmmaSkinnyGemmKernels.Gemm16WgmmaSkinnyN64Cluster<F16KMajorB, Const4>, bounds),
+            (false, false, 4) => LoadWgmmaCluster(slot, name, WgmmaSkinnyGemmKernels.Gemm16WgmmaSkinnyN64Cluster<F16MnMajorB, Const4>, bounds),
+            (true, true, 8) => LoadWgmmaCluster(slot, name, WgmmaSkinnyGemmKernels.Gemm16WgmmaSkinnyN64Cluster<Bf16KMajorB, Const8>, bounds),
+            (true, false, 8) => LoadWgmmaCluster(slot, name, WgmmaSkinnyGemmKernels.Gemm16WgmmaSkinnyN64Cluster<Bf16MnMajorB, Const8>, bounds),
+            (false, true, 8) => LoadWgmmaCluster(slot, name, WgmmaSkinnyGemmKernels.Gemm16WgmmaSkinnyN64Cluster<F16KMajorB, Const8>, bounds),
+            (false, false, 8) => LoadWgmmaCluster(slot, name, WgmmaSkinnyGemmKernels.Gemm16WgmmaSkinnyN64Cluster<F16MnMajorB, Const8>, bounds),
+            _ => throw new ArgumentOutOfRangeException(nameof(size), size, "The cluster kernels are built for clusters of 2, 4 or 8 groups."),
+        };
+    }
+
+    private Action<KernelConfig, ArrayView<ushort>, ArrayView<ushort>, ArrayView<ushort>, ArrayView<ushort>, TensorCoreShape> LoadWgmmaCluster(int slot, string name,
+        Action<ArrayView<ushort>, ArrayView<ushort>, ArrayView<ushort>, ArrayView<ushort>, TensorCoreShape> method, KernelSpecialization bounds) =>
+        device.Load(ref wgmmaSkinnyClusterGemm16[slot], name,
+            acc => acc.LoadStreamKernel<ArrayView<ushort>, ArrayView<ushort>, ArrayView<ushort>, ArrayView<ushort>, TensorCoreShape>(method, bounds));
 
     /// <summary>The small-M wgmma kernel of one format and B layout.</summary>
     private Action<KernelConfig, ArrayView<ushort>, ArrayView<ushort>, ArrayView<ushort>, ArrayView<ushort>, ArrayView<float>, TensorCoreShape> WgmmaSkinnyKernel(

@@ -62,6 +62,8 @@ internal interface IWgmmaSkinnyOps
 /// (<see cref="WgmmaSkinnyLaunch.PlanSplitK"/>), its float32 partials summed in a fixed chunk order by a second launch
 /// (<see cref="HalfGemvKernels.GemvReduce16"/>). Run 23 on the H200 kept this form only: an eight-stage ring and
 /// partials summed in the kernel by the last group of each column tile were both slower (docs/perf/h100-notes-tensor-core.md, Attempt 6).
+/// Under <c>GEMS_SPLITK_REDUCE=cluster</c> the n64 plans of 2, 4 or 8 splits sum in a thread-block cluster instead
+/// (<see cref="Gemm16WgmmaSkinnyN64Cluster{TOperands, TClusterSize}"/>, Attempt 9).
 /// Same shape rules and epilogue as <see cref="WgmmaGemmKernels"/>: K % 8 == 0, 16-byte aligned a and b, N % 8 == 0
 /// for a [K, N] b (<see cref="TensorCoreShape.AsyncCopy"/>); alpha · sum + beta · bias, one rounding.
 /// </summary>
@@ -132,7 +134,8 @@ internal static partial class WgmmaSkinnyGemmKernels
         where TOperands : struct, IWgmmaOperands
     {
         var ops = default(PtxWgmmaSkinnyOps);
-        Body(ref ops, a, b, bias, c, partial, s, default(TOperands).TransposeB, default(TOperands).Bf16, BlockN);
+        var cluster = default(NoClusterSum);
+        Body(ref ops, ref cluster, a, b, bias, c, partial, s, default(TOperands).TransposeB, default(TOperands).Bf16, BlockN);
     }
 
     /// <summary>
@@ -149,8 +152,80 @@ internal static partial class WgmmaSkinnyGemmKernels
         where TOperands : struct, IWgmmaOperands
     {
         var ops = default(PtxWgmmaSkinnyOps);
-        Body(ref ops, a, b, bias, c, partial, s, default(TOperands).TransposeB, default(TOperands).Bf16, BlockNNarrow);
+        var cluster = default(NoClusterSum);
+        Body(ref ops, ref cluster, a, b, bias, c, partial, s, default(TOperands).TransposeB, default(TOperands).Bf16, BlockNNarrow);
     }
+
+    /// <summary>
+    /// The n64 kernel with its splits summed in a thread-block cluster (<c>GEMS_SPLITK_REDUCE=cluster</c>,
+    /// <see cref="ClusterReduction"/>): grid (⌈N/64⌉, <typeparamref name="TClusterSize"/> splits, 1), clusters 1 ×
+    /// splits × 1, so the splits of one column tile are the groups of one cluster (rank = Grid.IdxY = split). Each group
+    /// writes its float32 tile (64 rows × 64 columns, rows padded by 16 bytes: <see cref="ClusterTileBytes"/>) into its own
+    /// ring, past the accumulator staging, once the last stage is consumed (no extra shared memory: three groups per SM
+    /// as the n64 kernel); after a cluster barrier each group sums its slice of the tile over every rank in split order
+    /// with the launched reduce's epilogue (<see cref="ClusterReduction.Finish16Summed{TCluster}"/>), so C has the same bits as
+    /// <see cref="Gemm16WgmmaSkinnyN64{TOperands}"/> + <see cref="HalfGemvKernels.GemvReduce16"/>; no partials, no second launch.
+    /// Needs N % 4 = 0 (a tile vector all inside N or all outside).
+    /// </summary>
+    [IlgpuKernel]
+    [IlgpuKernelVariant(typeof(Bf16KMajorB), typeof(Const2))]
+    [IlgpuKernelVariant(typeof(Bf16MnMajorB), typeof(Const2))]
+    [IlgpuKernelVariant(typeof(F16KMajorB), typeof(Const2))]
+    [IlgpuKernelVariant(typeof(F16MnMajorB), typeof(Const2))]
+    [IlgpuKernelVariant(typeof(Bf16KMajorB), typeof(Const4))]
+    [IlgpuKernelVariant(typeof(Bf16MnMajorB), typeof(Const4))]
+    [IlgpuKernelVariant(typeof(F16KMajorB), typeof(Const4))]
+    [IlgpuKernelVariant(typeof(F16MnMajorB), typeof(Const4))]
+    [IlgpuKernelVariant(typeof(Bf16KMajorB), typeof(Const8))]
+    [IlgpuKernelVariant(typeof(Bf16MnMajorB), typeof(Const8))]
+    [IlgpuKernelVariant(typeof(F16KMajorB), typeof(Const8))]
+    [IlgpuKernelVariant(typeof(F16MnMajorB), typeof(Const8))]
+    public static void Gemm16WgmmaSkinnyN64Cluster<TOperands, TClusterSize>(ArrayView<ushort> a, ArrayView<ushort> b, ArrayView<ushort> bias, ArrayView<ushort> c,
+        TensorCoreShape s)
+        where TOperands : struct, IWgmmaOperands
+        where TClusterSize : struct, IKernelConstant
+    {
+        var ops = default(PtxWgmmaSkinnyOps);
+        // The tile lies past every thread's accumulator staging in the aligned ring, so a thread may publish while its
+        // neighbours still read back their own staged accumulators (no barrier between the two).
+        var cluster = PtxClusterReducePadded<TClusterSize>.Begin(WgmmaGemmKernels.SwizzleAlignment, ClusterTileOffsetOf(BlockNNarrow), ClusterRowShiftOf(BlockNNarrow));
+        Body(ref ops, ref cluster, a, b, bias, c, default, s, default(TOperands).TransposeB, default(TOperands).Bf16, BlockNNarrow);
+    }
+
+    /// <summary>
+    /// The cluster form of the small-M body on ILGPU's CPU accelerator, which runs no clusters (<see cref="EmulatedClusterReduce"/>:
+    /// the tile through <paramref name="partial"/> and one ticket per column tile, the last group of the tile summing every
+    /// rank's slice with the code the GPU runs per rank); grid (⌈N/<paramref name="columns"/>⌉, splits, 1) as the PTX form.
+    /// </summary>
+    [IlgpuKernel(SimulatorOnly = true)]
+    public static void Gemm16WgmmaSkinnyClusterEmulated(ArrayView<ushort> a, ArrayView<ushort> b, ArrayView<ushort> bias, ArrayView<ushort> c, ArrayView<float> partial,
+        ArrayView<int> tickets, ArrayView<float> scratch, TensorCoreShape s, int columns)
+    {
+        var ops = new EmulatedWgmmaSkinnyOps { Scratch = scratch };
+        var cluster = new EmulatedClusterSum
+        {
+            Inner = new EmulatedClusterReduce { Partial = partial, Tickets = tickets, Ticket = Grid.IdxX, M = s.M, N = s.N, Splits = s.SplitK },
+        };
+        Body(ref ops, ref cluster, a, b, bias, c, default, s, s.TransposeB, s.Bf16, columns);
+    }
+
+    /// <summary>
+    /// Bytes of the cluster form's float32 tile at <paramref name="columns"/> columns: 64 rows of columns · 4 bytes plus a
+    /// 16-byte pad each (<see cref="PtxClusterReducePadded{TSize}"/>).
+    /// </summary>
+    public static int ClusterTileBytesOf(int columns) => BlockM * ((columns * sizeof(float)) + 16);
+
+    /// <summary>
+    /// Byte offset of the cluster tile from the aligned ring base: past every thread's accumulator staging
+    /// (<see cref="AccumulatorStrideOf"/>), so a thread may publish while others still read back their own staged accumulators.
+    /// </summary>
+    public static int ClusterTileOffsetOf(int columns) => GroupSize * AccumulatorStrideOf(columns);
+
+    /// <summary>log2 of the cluster tile's 4-column vectors per row at <paramref name="columns"/> columns (64: 4, 128: 5).</summary>
+    public static int ClusterRowShiftOf(int columns) => columns == BlockN ? 5 : 4;
+
+    /// <summary>The n64 cluster tile's bytes (17 KB; with the 18 KB of staging it lies inside the 64 KB ring).</summary>
+    public const int ClusterTileBytes = BlockM * ((BlockNNarrow * sizeof(float)) + 16);
 
     /// <summary>
     /// The same body with wgmma emulated thread by thread (<see cref="WgmmaSkinnyLaunch.EmulationScratch"/> floats of
@@ -161,7 +236,8 @@ internal static partial class WgmmaSkinnyGemmKernels
         ArrayView<float> scratch, TensorCoreShape s, int columns)
     {
         var ops = new EmulatedWgmmaSkinnyOps { Scratch = scratch };
-        Body(ref ops, a, b, bias, c, partial, s, s.TransposeB, s.Bf16, columns);
+        var cluster = default(NoClusterSum);
+        Body(ref ops, ref cluster, a, b, bias, c, partial, s, s.TransposeB, s.Bf16, columns);
     }
 
     /// <summary>Byte offset of stage <paramref name="stage"/>'s A tile (<paramref name="columns"/>-column tiles).</summary>
@@ -203,9 +279,10 @@ internal static partial class WgmmaSkinnyGemmKernels
     /// [K, N]: columns 8 · (t mod 8) .. of k-rows t / 8 + 16 i, one MN-major 64-column block), the stage is 16 KB and
     /// the accumulators 32 per thread.
     /// </remarks>
-    internal static void Body<TOps>(ref TOps ops, ArrayView<ushort> a, ArrayView<ushort> b, ArrayView<ushort> bias, ArrayView<ushort> c, ArrayView<float> partial,
-        TensorCoreShape s, int transposeB, int bf16, int columns)
+    internal static void Body<TOps, TCluster>(ref TOps ops, ref TCluster cluster, ArrayView<ushort> a, ArrayView<ushort> b, ArrayView<ushort> bias, ArrayView<ushort> c,
+        ArrayView<float> partial, TensorCoreShape s, int transposeB, int bf16, int columns)
         where TOps : struct, IWgmmaSkinnyOps
+        where TCluster : struct, IClusterSum
     {
         int thread = Group.IdxX;
         ops.Begin(thread);
@@ -216,7 +293,8 @@ internal static partial class WgmmaSkinnyGemmKernels
         int bChunks = columns == BlockN ? 8 : 4;
         bool split = s.SplitK > 1;
         long batch = split ? 0 : Grid.IdxZ;
-        int kSplit = split ? Grid.IdxZ : 0;
+        // The cluster form launches its splits on Grid.Y (the axis its cluster marker names), the others on Grid.Z.
+        int kSplit = split ? (cluster.Enabled ? Grid.IdxY : Grid.IdxZ) : 0;
         int kStart = kSplit * s.KChunk;
         int kLength = s.K - kStart < s.KChunk ? s.K - kStart : s.KChunk;
         int tiles = (kLength + BlockK - 1) / BlockK;
@@ -340,6 +418,12 @@ internal static partial class WgmmaSkinnyGemmKernels
         int lane = thread & 31;
         int warp = thread >> 5;
         int r0 = (warp * 16) + (lane >> 2);
+        if (cluster.Enabled)
+        {
+            PublishToCluster(ref ops, ref cluster, shared, bias, c, s, thread, lane, r0, n0, columns);
+            return;
+        }
+
         int c0 = n0 + (2 * (lane & 3));
         long cBase = batch * s.BatchC;
         for (int half = 0; half < 2; half++)
@@ -360,6 +444,39 @@ internal static partial class WgmmaSkinnyGemmKernels
                 }
             }
         }
+    }
+
+    /// <summary>
+    /// The cluster form's epilogue: the group's float32 tile published as row-major 4-column vectors, then its slice
+    /// summed over the cluster (<see cref="ClusterReduction.Finish16Summed{TCluster}"/>). Each thread holds two adjacent columns
+    /// of rows r0 and r0 + 8 per 8-column block (the D fragment); lanes 2j and 2j + 1 of a row group swap one pair, so the
+    /// even lane owns columns 4j .. 4j + 3 of row r0 and the odd lane those of row r0 + 8: one 16-byte publish each per
+    /// block. Rows past M are published too (the slices never read them), so every lane takes part in every shuffle.
+    /// </summary>
+    private static void PublishToCluster<TOps, TCluster>(ref TOps ops, ref TCluster cluster, ArrayView<ushort> shared, ArrayView<ushort> bias, ArrayView<ushort> c,
+        TensorCoreShape s, int thread, int lane, int r0, int n0, int columns)
+        where TOps : struct, IWgmmaSkinnyOps
+        where TCluster : struct, IClusterSum
+    {
+        int rowVectors = columns >> 2;
+        bool odd = (lane & 1) != 0;
+        int row = r0 + (odd ? 8 : 0);
+        int col = (((lane & 3) >> 1) * 4);
+        for (int block = 0; block < AccumulatorsOf(columns) / 4; block++)
+        {
+            var top = ops.Pair(shared, thread, block * 4, columns);
+            var bottom = ops.Pair(shared, thread, (block * 4) + 2, columns);
+
+            // The even lane sends its row r0 + 8 pair and takes its partner's row r0 pair; the odd lane the other way round.
+            var send = odd ? top : bottom;
+            float x = Warp.ShuffleXor(send.X, 1);
+            float y = Warp.ShuffleXor(send.Y, 1);
+            var v = odd ? new Float4 { X = x, Y = y, Z = bottom.X, W = bottom.Y } : new Float4 { X = top.X, Y = top.Y, Z = x, W = y };
+            int tileCol = (block * 8) + col;
+            cluster.Publish((row * rowVectors) + (tileCol >> 2), row, n0 + tileCol, v);
+        }
+
+        ClusterReduction.Finish16Summed(ref cluster, bias, c, TensorCoreLaunch.ReduceShape(s), 0, BlockM, n0, columns, s.Bf16);
     }
 
     /// <summary>How many of the rows 0, step, 2 · step, .. are below <paramref name="remaining"/> (0 when none).</summary>
@@ -754,6 +871,26 @@ internal static class WgmmaSkinnyLaunch
         int slots = multiprocessors * GroupsPerSmOf(columns);
         return WgmmaLaunch.ChunkK(k, Math.Min(Math.Min(slots / tiles, k / MinSplitK), MaxPartialRows / Math.Max(m, 1)));
     }
+
+    /// <summary>
+    /// Whether a split plan sums its splits in a thread-block cluster (<see cref="WgmmaSkinnyGemmKernels.Gemm16WgmmaSkinnyN64Cluster{TOperands, TClusterSize}"/>)
+    /// instead of partials and the launched reduce: <c>GEMS_SPLITK_REDUCE=cluster</c> (<paramref name="mode"/>), the
+    /// 64-column tiles (the default; <c>n128</c> keeps the launch), a plan of 2, 4 or 8 splits (<see cref="ClusterReduction.SizeFor"/>:
+    /// the portable cluster sizes; one split, batches and other counts keep today's path) and N % 4 = 0 (the tile's
+    /// 4-column vectors lie all inside N or all outside). The plan is <see cref="PlanSplitK"/>'s, unchanged, so both forms
+    /// split K alike and give the same bits.
+    /// </summary>
+    public static bool TakesCluster(SplitKReduce mode, int columns, int splits, int n) =>
+        mode == SplitKReduce.Cluster && columns == WgmmaSkinnyGemmKernels.BlockNNarrow && ClusterReduction.SizeFor(splits) != 0 && n % 4 == 0;
+
+    /// <summary>
+    /// Grid (⌈N/columns⌉, <paramref name="splits"/>, 1) of the cluster form (clusters 1 × splits × 1 along Y, the axis of
+    /// its marker) with the ring's dynamic shared memory: the same groups and bytes per group as <see cref="Config"/>.
+    /// </summary>
+    public static KernelConfig ClusterConfig(int splits, int n, int columns = WgmmaSkinnyGemmKernels.BlockNNarrow) => new(
+        new Index3D((n + columns - 1) / columns, splits, 1),
+        new Index3D(WgmmaSkinnyGemmKernels.GroupSize, 1, 1),
+        SharedMemoryConfig.RequestDynamic<ushort>(WgmmaSkinnyGemmKernels.SharedBytesOf(columns) / sizeof(ushort)));
 
     /// <summary>Floats of scratch the emulated kernel needs for this launch.</summary>
     public static long EmulationScratch(int z, int n, int columns = WgmmaSkinnyGemmKernels.BlockN) =>

@@ -25,6 +25,7 @@ public sealed class WgmmaSkinnyGemmTests : Half16TestBase, IClassFixture<Warp32S
     private readonly Warp32SimulatorFixture warp32;
     private readonly Action<KernelConfig, ArrayView<ushort>, ArrayView<ushort>, ArrayView<ushort>, ArrayView<ushort>, ArrayView<float>, ArrayView<float>, TensorCoreShape, int> emulated;
     private readonly Action<KernelConfig, ArrayView<float>, ArrayView<ushort>, ArrayView<ushort>, HalfGemvShape, int> reduce;
+    private readonly Action<KernelConfig, ArrayView<ushort>, ArrayView<ushort>, ArrayView<ushort>, ArrayView<ushort>, ArrayView<float>, ArrayView<int>, ArrayView<float>, TensorCoreShape, int> clusterEmulated;
 
     public WgmmaSkinnyGemmTests(SimulatorFixture fixture, Warp32SimulatorFixture warp32)
         : base(fixture)
@@ -33,6 +34,8 @@ public sealed class WgmmaSkinnyGemmTests : Half16TestBase, IClassFixture<Warp32S
         emulated = warp32.Accelerator.LoadStreamKernel<ArrayView<ushort>, ArrayView<ushort>, ArrayView<ushort>, ArrayView<ushort>, ArrayView<float>, ArrayView<float>, TensorCoreShape, int>(
             WgmmaSkinnyGemmKernels.Gemm16WgmmaSkinnyEmulated);
         reduce = warp32.Accelerator.LoadStreamKernel<ArrayView<float>, ArrayView<ushort>, ArrayView<ushort>, HalfGemvShape, int>(HalfGemvKernels.GemvReduce16);
+        clusterEmulated = warp32.Accelerator.LoadStreamKernel<ArrayView<ushort>, ArrayView<ushort>, ArrayView<ushort>, ArrayView<ushort>, ArrayView<float>, ArrayView<int>, ArrayView<float>, TensorCoreShape, int>(
+            WgmmaSkinnyGemmKernels.Gemm16WgmmaSkinnyClusterEmulated);
     }
 
     private static string CompilePtx(Type operands, int columns)
@@ -326,6 +329,285 @@ public sealed class WgmmaSkinnyGemmTests : Half16TestBase, IClassFixture<Warp32S
         finally
         {
             kernels.WgmmaSmallMEnabled = before;
+        }
+    }
+
+    /// <summary>
+    /// The cluster form (<c>GEMS_SPLITK_REDUCE=cluster</c>) on the simulator (<see cref="EmulatedClusterReduce"/>): every
+    /// element against float64 and bit-identical to the launched reduce of the same plan (the same emulated body writing
+    /// partials, then GemvReduce16), NaN-poisoned outputs and partials, fresh random inputs per case: 17, 33 and 64 rows,
+    /// both B layouts and formats, row and matrix bias with alpha / beta, ragged N (a last tile of 8, 4 or 12 columns),
+    /// 2, 4 and 8 splits with a shorter last chunk.
+    /// </summary>
+    [Theory]
+    [InlineData(true, 17, 1000, 200, true, true, false, 4)]
+    [InlineData(false, 17, 1000, 200, false, true, true, 4)]
+    [InlineData(true, 33, 512, 72, false, false, false, 8)]
+    [InlineData(false, 33, 1000, 132, true, true, true, 8)]
+    [InlineData(true, 64, 328, 136, false, true, false, 2)]
+    [InlineData(false, 64, 200, 140, true, false, false, 2)]
+    [InlineData(true, 64, 1000, 64, true, true, true, 4)]
+    [InlineData(false, 64, 1000, 200, false, false, false, 8)]
+    [InlineData(true, 20, 136, 64, false, true, true, 2)]
+    public void EmulatedClusterMatchesFloat64AndTheLaunchedReduce(bool bf16, int m, int k, int n, bool transposeB, bool bias, bool biasIsMatrix, int splits)
+    {
+        const int Columns = WgmmaSkinnyGemmKernels.BlockNNarrow;
+        int seed = 7100 + (m * 7) + (k * 5) + n + (bf16 ? 1 : 0) + (transposeB ? 2 : 0) + (bias ? 4 : 0) + (biasIsMatrix ? 8 : 0) + (splits * 1000);
+        var acc = warp32.Accelerator;
+        var (a, av) = Random16(seed, m * k, bf16, -1f, 1f);
+        var (b, bv) = Random16(seed + 1, k * n, bf16, -1f, 1f);
+        var (biasBits, biasValues) = bias ? Random16(seed + 2, biasIsMatrix ? m * n : n, bf16) : (Array.Empty<ushort>(), Array.Empty<float>());
+        float alpha = bias ? 0.75f : 1f, beta = bias ? -1.25f : 0f;
+        var (planned, kChunk) = WgmmaLaunch.ChunkK(k, splits);
+        Assert.Equal(splits, planned);
+        Assert.True(WgmmaSkinnyLaunch.TakesCluster(SplitKReduce.Cluster, Columns, splits, n));
+
+        double B(int kk, int j) => transposeB ? bv[(j * k) + kk] : bv[(kk * n) + j];
+        var expected = Enumerable.Range(0, m * n).Select(e =>
+        {
+            int r = e / n, j = e % n;
+            double v = alpha * Enumerable.Range(0, k).Sum(t => (double)av[(r * k) + t] * B(t, j));
+            return bias ? v + (beta * biasValues[biasIsMatrix ? (r * n) + j : j]) : v;
+        }).ToArray();
+
+        using var aBuffer = acc.Allocate1D(a);
+        using var bBuffer = acc.Allocate1D(b);
+        using var biasBuffer = acc.Allocate1D(biasBits.Length == 0 ? new ushort[1] : biasBits);
+        using var launched = acc.Allocate1D<ushort>(m * n);
+        using var clustered = acc.Allocate1D<ushort>(m * n);
+        using var partial = acc.Allocate1D<float>(splits * m * n);
+        using var tickets = acc.Allocate1D<int>((n + Columns - 1) / Columns);
+        using var scratch = acc.Allocate1D<float>(WgmmaSkinnyLaunch.EmulationScratch(splits, n, Columns));
+        ArrayView<ushort> biasView = bias ? biasBuffer.View.AsContiguous() : ArrayView<ushort>.Empty;
+        var shape = TensorCoreLaunch.Shape(aBuffer.View, bBuffer.View, biasView, m, k, n, transposeB, alpha, beta, biasIsMatrix, bf16, asyncCopyAllowed: true);
+        Assert.True(WgmmaSkinnyLaunch.Supports(shape));
+        shape = TensorCoreLaunch.WithSplitK(shape, splits, kChunk);
+        shape.PairStores = TensorCoreLaunch.PairStores(launched.View, n);
+
+        // Today's path: partials on Grid.Z, then the launched reduce.
+        launched.CopyFromCPU(Enumerable.Repeat(NaN16(bf16), m * n).ToArray());
+        partial.CopyFromCPU(Enumerable.Repeat(float.NaN, splits * m * n).ToArray());
+        emulated(WgmmaSkinnyLaunch.Config(splits, n, Columns), aBuffer.View, bBuffer.View, biasView, launched.View, partial.View, scratch.View, shape, Columns);
+        reduce(new KernelConfig(((m * n) + 255) / 256, 256), partial.View, biasView, launched.View, TensorCoreLaunch.ReduceShape(shape), bf16 ? 1 : 0);
+
+        // The cluster form: splits on Grid.Y, the tile through the (re-poisoned) partials and a ticket per column tile.
+        clustered.CopyFromCPU(Enumerable.Repeat(NaN16(bf16), m * n).ToArray());
+        partial.CopyFromCPU(Enumerable.Repeat(float.NaN, splits * m * n).ToArray());
+        tickets.MemSetToZero();
+        var config = WgmmaSkinnyLaunch.ClusterConfig(splits, n);
+        Assert.Equal(new Index3D((n + Columns - 1) / Columns, splits, 1), config.GridDim);
+        clusterEmulated(config, aBuffer.View, bBuffer.View, biasView, clustered.View, partial.View, tickets.View, scratch.View, shape, Columns);
+        acc.Synchronize();
+
+        string what = $"small-M wgmma cluster form, {m}x{k}x{n} transposeB={transposeB} bias={bias} matrix={biasIsMatrix} splits={splits} chunk={kChunk} ({F(bf16)})";
+        var launchedBits = launched.GetAsArray1D();
+        var clusterBits = clustered.GetAsArray1D();
+        AssertClose(ToFloat(clusterBits, bf16), expected, Rtol(bf16), Atol * k, what, seed);
+        int differing = Enumerable.Range(0, m * n).Count(e => launchedBits[e] != clusterBits[e]);
+        Assert.True(differing == 0, $"{what}: {differing} of {m * n} outputs differ in their bits from the launched reduce's");
+        Assert.All(tickets.GetAsArray1D(), t => Assert.Equal(0, t));
+    }
+
+    /// <summary>
+    /// Which plans take the cluster form: <c>GEMS_SPLITK_REDUCE=cluster</c>, 64-column tiles, 2 / 4 / 8 splits, N % 4 = 0;
+    /// the plans of the bench shapes on 132 SMs (64 and 52 rows: 4 splits, cluster; 64 × 4096 × 11008: 2 splits, cluster;
+    /// 43 rows: 5 and 32 rows: 6, batches and the simulator: 1 — today's path).
+    /// </summary>
+    [Theory]
+    [InlineData("cluster", 1, 64, 4096, 4096, 132, 64, true)]
+    [InlineData("cluster", 1, 52, 4096, 4096, 132, 64, true)]
+    [InlineData("cluster", 1, 43, 4096, 4096, 132, 64, false)]
+    [InlineData("cluster", 1, 32, 4096, 4096, 132, 64, false)]
+    [InlineData("cluster", 1, 17, 4096, 4096, 132, 64, false)]
+    [InlineData("cluster", 1, 64, 4096, 11008, 132, 64, true)]
+    [InlineData("cluster", 1, 64, 1024, 4096, 132, 64, true)]
+    [InlineData("cluster", 4, 64, 4096, 4096, 132, 64, false)]
+    [InlineData("cluster", 1, 64, 4096, 4096, 0, 64, false)]
+    [InlineData("cluster", 1, 64, 4096, 4096, 132, 128, false)]
+    [InlineData("cluster", 1, 64, 4096, 4098, 132, 64, false)]
+    [InlineData(null, 1, 64, 4096, 4096, 132, 64, false)]
+    [InlineData("launch", 1, 64, 4096, 4096, 132, 64, false)]
+    [InlineData("fused", 1, 64, 4096, 4096, 132, 64, false)]
+    public void ClusterRouting(string? setting, int batch, int m, int k, int n, int sms, int columns, bool takes)
+    {
+        var (splits, _) = WgmmaSkinnyLaunch.PlanSplitK(batch, m, k, n, sms, columns);
+        Assert.Equal(takes, WgmmaSkinnyLaunch.TakesCluster(SplitKReduceSettings.Parse(setting), columns, splits, n));
+    }
+
+    /// <summary>The split counts the cluster form takes (the portable cluster sizes) at every N % 4 = 0.</summary>
+    [Theory]
+    [InlineData(1, false)]
+    [InlineData(2, true)]
+    [InlineData(3, false)]
+    [InlineData(4, true)]
+    [InlineData(5, false)]
+    [InlineData(6, false)]
+    [InlineData(8, true)]
+    [InlineData(16, false)]
+    public void ClusterSplitCounts(int splits, bool takes)
+    {
+        Assert.Equal(takes, WgmmaSkinnyLaunch.TakesCluster(SplitKReduce.Cluster, WgmmaSkinnyGemmKernels.BlockNNarrow, splits, 4096));
+        Assert.False(WgmmaSkinnyLaunch.TakesCluster(SplitKReduce.Cluster, WgmmaSkinnyGemmKernels.BlockNNarrow, splits, 4090));
+    }
+
+    /// <summary>The cluster tile lies in the n64 ring past every thread's accumulator staging: no shared memory beyond the n64 kernel's.</summary>
+    [Fact]
+    public void ClusterTileFitsInTheRing()
+    {
+        const int Columns = WgmmaSkinnyGemmKernels.BlockNNarrow;
+        Assert.Equal(WgmmaSkinnyGemmKernels.ClusterTileBytes, WgmmaSkinnyGemmKernels.ClusterTileBytesOf(Columns));
+        Assert.Equal(0, WgmmaSkinnyGemmKernels.ClusterTileOffsetOf(Columns) % 16);
+        Assert.True(WgmmaSkinnyGemmKernels.ClusterTileOffsetOf(Columns) + WgmmaSkinnyGemmKernels.ClusterTileBytesOf(Columns)
+            <= WgmmaSkinnyGemmKernels.Stages * WgmmaSkinnyGemmKernels.StageBytesOf(Columns));
+        Assert.Equal(Columns / 4, 1 << WgmmaSkinnyGemmKernels.ClusterRowShiftOf(Columns));
+        Assert.Equal(WgmmaSkinnyLaunch.Config(4, 4096, Columns).SharedMemoryConfig.NumElements, WgmmaSkinnyLaunch.ClusterConfig(4, 4096).SharedMemoryConfig.NumElements);
+        Assert.Equal(3, WgmmaSkinnyLaunch.GroupsPerSmOf(Columns));
+    }
+
+    /// <summary>
+    /// The cluster form's SM_90 PTX (with the loader's launch bounds): the size's marker (rewritten to
+    /// <c>.reqnctapercluster 1, size, 1</c> after the bounds), the n64 wgmma stage as the plain kernel, the tile published
+    /// with 16-byte shared stores before one release cluster barrier, one <c>mapa</c> + <c>ld.shared::cluster.v4.f32</c>
+    /// per split all before the first add, a relaxed keep-alive barrier, no float32 global store (no partials), no ticket,
+    /// no local access after the first copy. Written to GEMS_PTX_DUMP_DIR when set.
+    /// </summary>
+    [Theory]
+    [InlineData(typeof(Bf16KMajorB), "bf16", 0, 2)]
+    [InlineData(typeof(Bf16MnMajorB), "bf16", 1, 4)]
+    [InlineData(typeof(F16KMajorB), "f16", 0, 4)]
+    [InlineData(typeof(F16MnMajorB), "f16", 1, 8)]
+    [InlineData(typeof(Bf16KMajorB), "bf16", 0, 8)]
+    [InlineData(typeof(Bf16MnMajorB), "bf16", 1, 8)]
+    public void ClusterPtxSumsInDistributedSharedMemory(Type operands, string type, int transposeImmediate, int size)
+    {
+        var method = typeof(WgmmaSkinnyGemmKernels).GetMethod(nameof(WgmmaSkinnyGemmKernels.Gemm16WgmmaSkinnyN64Cluster))!
+            .MakeGenericMethod(operands, size switch { 2 => typeof(Const2), 4 => typeof(Const4), _ => typeof(Const8) });
+        using var context = Context.Create(b => b.Optimize(OptimizationLevel.O2));
+        using var backend = new PTXBackend(context, new CudaCapabilityContext(CudaArchitecture.SM_90), CudaArchitecture.SM_90, CudaInstructionSet.ISA_80, nvvmAPI: null);
+        string ptx = ((PTXCompiledKernel)backend.Compile(EntryPointDescription.FromExplicitlyGroupedKernel(method),
+            new KernelSpecialization(WgmmaSkinnyGemmKernels.GroupSize, WgmmaSkinnyLaunch.GroupsPerSmOf(WgmmaSkinnyGemmKernels.BlockNNarrow)))).PTXAssembly;
+        string? dump = Environment.GetEnvironmentVariable("GEMS_PTX_DUMP_DIR");
+        if (!string.IsNullOrEmpty(dump))
+        {
+            System.IO.Directory.CreateDirectory(dump);
+            System.IO.File.WriteAllText(System.IO.Path.Combine(dump, $"Gemm16WgmmaSkinnyN64Cluster_{operands.Name}_{size}.ptx"), ptx);
+        }
+
+        Assert.Single(Regex.Matches(ptx, Regex.Escape(ClusterReduction.MarkerPrefix + size + ", 1")));
+        Assert.Single(Regex.Matches(ptx, Regex.Escape(ClusterReduction.Marker)));
+        string rewritten = Sm90aPtx.Rewrite(ptx)!;
+        Assert.NotNull(rewritten);
+        Assert.Matches(new Regex(@"^\.target sm_90a\s*$", RegexOptions.Multiline), rewritten);
+        Assert.Matches(new Regex(@"\.entry Kernel_Gemm16WgmmaSkinnyN64Cluster\([^)]*\)\s*\.maxntid[^
+]*
+(\.minnctapersm[^
+]*
+)?\.reqnctapercluster 1, " + size + @", 1
+\{"), rewritten);
+
+        // The n64 stage as in the plain kernel, outside divergent branches.
+        Assert.Equal(4, Count(ptx, $"wgmma.mma_async.sync.aligned.m64n64k16.f32.{type}.{type} "));
+        Assert.Equal(4, Count(ptx, $"wsp, 1, 1, 0, {transposeImmediate};"));
+        Assert.Empty(WgmmaGemmTests.WgmmaBlocksUnderDivergentBranches(rewritten));
+
+        // Staging (8 stores of four accumulators), then the tile's publish (one site, in the loop over 8-column blocks).
+        Assert.Equal((WgmmaSkinnyGemmKernels.AccumulatorsOf(WgmmaSkinnyGemmKernels.BlockNNarrow) / 4) + 1, Count(ptx, "st.shared.v4.f32 ["));
+        Assert.True(Count(ptx, "shfl.sync") >= 2);
+
+        // One release barrier, one relaxed keep-alive barrier; one remote read per split, all before the first add.
+        Assert.Single(Regex.Matches(ptx, Regex.Escape("barrier.cluster.arrive.aligned;")));
+        Assert.Single(Regex.Matches(ptx, Regex.Escape("barrier.cluster.arrive.relaxed.aligned;")));
+        Assert.Equal(2, Count(ptx, "barrier.cluster.wait.aligned;"));
+        Assert.True(ptx.IndexOf("barrier.cluster.arrive.aligned;", StringComparison.Ordinal) < ptx.IndexOf("mapa.shared::cluster", StringComparison.Ordinal));
+        // All in one asm statement (ClusterReduction.SumSplitsS), so no output slot sits between two remote loads.
+        Assert.Equal(size, Count(ptx, "mapa.shared::cluster.u32 gsa"));
+        var reads = Regex.Matches(ptx, Regex.Escape("ld.shared::cluster.v4.f32"));
+        Assert.Equal(size, reads.Count);
+        string between = ptx[reads[0].Index..reads[size - 1].Index];
+        Assert.DoesNotContain("add.", between, StringComparison.Ordinal);
+        Assert.DoesNotContain(".local", between, StringComparison.Ordinal);
+        Assert.Equal(4 * size, Count(ptx, "add.rn.f32"));
+        Assert.True(reads[size - 1].Index < ptx.IndexOf("barrier.cluster.arrive.relaxed.aligned;", StringComparison.Ordinal));
+
+        // No partials, no ticket: no float32 global store, no atomic, no device fence.
+        Assert.DoesNotMatch(new Regex(@"st\.global(\.\w+)*\.(v2\.|v4\.)?f32"), ptx);
+        Assert.DoesNotMatch(new Regex(@"atom\.|membar\.gl"), ptx);
+
+        // Local memory: only ILGPU's 4-byte slots of inline-asm outputs (two shared-base reads, the four floats of the
+        // summed vector), each loaded only after the asm's result was stored into it (ptxas forwards those to registers: see the
+        // SASS notes). No other slot: no spilled accumulator, no struct on the stack.
+        Assert.Equal(2 + 4, Regex.Matches(ptx, @"\.local \.align 4 \.b8 __local_depot\d+\[4\];").Count);
+        Assert.DoesNotMatch(new Regex(@"__local_depot\d+\[(?!4\])"), ptx);
+        foreach (Match load in Regex.Matches(ptx, @"\tld\.local\.\w+\t%\w+, \[(%rd\d+)\];"))
+        {
+            string stored = "st.local.";
+            int before = ptx.LastIndexOf("[" + load.Groups[1].Value + "], %", load.Index, StringComparison.Ordinal);
+            Assert.True(before > 0 && ptx.LastIndexOf(stored, before, StringComparison.Ordinal) > ptx.LastIndexOf('\n', before), $"a local load that is not an asm output's round trip: {load.Value}");
+        }
+    }
+
+    /// <summary>
+    /// The padded tile's addresses (<see cref="PtxClusterReducePadded{TSize}.ByteOf"/>): one 16-byte slot per vector inside
+    /// the tile's bytes, and the publish of one 8-column block by a warp (lanes 2j: row g, columns 4j..; lanes 2j + 1: row
+    /// g + 8) spread over the eight 16-byte bank groups four times each (the minimum for 32 16-byte stores).
+    /// </summary>
+    [Fact]
+    public void PaddedTileAddressesAreDistinctAndConflictFree()
+    {
+        const int Columns = WgmmaSkinnyGemmKernels.BlockNNarrow;
+        int shift = WgmmaSkinnyGemmKernels.ClusterRowShiftOf(Columns);
+        int vectors = WgmmaSkinnyGemmKernels.BlockM * (Columns / 4);
+        var bytes = Enumerable.Range(0, vectors).Select(v => PtxClusterReducePadded<Const4>.ByteOf(v, shift)).ToArray();
+        Assert.Equal(vectors, bytes.Distinct().Count());
+        Assert.All(bytes, b => Assert.True(b % 16 == 0 && b + 16 <= WgmmaSkinnyGemmKernels.ClusterTileBytes));
+        for (int warp = 0; warp < 4; warp++)
+        {
+            for (int block = 0; block < Columns / 8; block++)
+            {
+                var groups = Enumerable.Range(0, 32).Select(lane =>
+                {
+                    int row = (warp * 16) + (lane >> 2) + ((lane & 1) * 8);
+                    int col = (block * 8) + (((lane & 3) >> 1) * 4);
+                    return PtxClusterReducePadded<Const4>.ByteOf((row * (Columns / 4)) + (col >> 2), shift) / 16 % 8;
+                }).GroupBy(g => g).Select(g => g.Count()).ToArray();
+                Assert.Equal(8, groups.Length);
+                Assert.All(groups, count => Assert.Equal(4, count));
+            }
+        }
+    }
+
+    /// <summary>The cluster form's emulation compiles without sm_90a (no marker, no wgmma): it must load on the simulator.</summary>
+    [Fact]
+    public void EmulatedClusterKernelCompilesToPtxWithoutClusters()
+    {
+        using var context = Context.Create(b => b.Optimize(OptimizationLevel.O2));
+        using var backend = new PTXBackend(context, new CudaCapabilityContext(CudaArchitecture.SM_90), CudaArchitecture.SM_90, CudaInstructionSet.ISA_80, nvvmAPI: null);
+        var entry = EntryPointDescription.FromExplicitlyGroupedKernel(typeof(WgmmaSkinnyGemmKernels).GetMethod(nameof(WgmmaSkinnyGemmKernels.Gemm16WgmmaSkinnyClusterEmulated))!);
+        Assert.False(Sm90aPtx.Needs(((PTXCompiledKernel)backend.Compile(entry, default)).PTXAssembly));
+    }
+
+    /// <summary>With <c>GEMS_SPLITK_REDUCE=cluster</c> the simulator (no 9.0 device) keeps today's dispatch, correct.</summary>
+    [Fact]
+    public void ClusterSettingOnTheSimulatorKeepsTodaysDispatch()
+    {
+        var kernels = Device.Kernels;
+        var before = (kernels.WgmmaSmallMEnabled, kernels.SplitKReduceMode);
+        try
+        {
+            kernels.WgmmaSmallMEnabled = true;
+            kernels.SplitKReduceMode = SplitKReduce.Cluster;
+            const int M = 40, K = 128, N = 64;
+            var (a, av) = Random16(91, M * K, false, -1f, 1f);
+            var (b, bv) = Random16(92, K * N, false, -1f, 1f);
+            var c = Upload(Enumerable.Repeat(NaN16(false), M * N).ToArray());
+            kernels.Mm(Upload(a), Upload(b), c, M, K, N, HalfFormat.Float16, false);
+            var expected = Enumerable.Range(0, M * N).Select(e => Enumerable.Range(0, K).Sum(t => (double)av[(e / N * K) + t] * bv[(t * N) + (e % N)])).ToArray();
+            Check16(c, expected, false, "cluster setting on the simulator", 91, Atol * K);
+            Assert.Null(kernels.ClusterLoadError);
+        }
+        finally
+        {
+            (kernels.WgmmaSmallMEnabled, kernels.SplitKReduceMode) = before;
         }
     }
 
