@@ -194,7 +194,7 @@ internal enum SplitKReduce
 
     /// <summary>
     /// <c>cluster</c>: the splits of a tile run as one thread-block cluster and sum in distributed shared memory
-    /// (<see cref="ClusterReduction"/>) where a product has a cluster kernel (the wide [K, N] body), its plan's splits are
+    /// (<see cref="ClusterReduction"/>) where a product has a cluster kernel (the wide [K, N] skinny body; the small-M wgmma kernel's 64-column tiles), its plan's splits are
     /// a cluster size and the device is compute capability 9.0; else the launch.
     /// </summary>
     Cluster,
