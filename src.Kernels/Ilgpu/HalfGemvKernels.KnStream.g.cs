@@ -27,7 +27,7 @@ internal static partial class HalfGemvKernels
     {
         1 => 8,
         2 => 8,
-        4 => 4,
+        4 => 8,
         8 => 4,
         _ => throw new System.ArgumentOutOfRangeException(nameof(rowsCap), rowsCap, "Streamed 16-bit [K, N] GEMV row caps are 1, 2, 4 or 8."),
     };
@@ -37,7 +37,7 @@ internal static partial class HalfGemvKernels
     /// <see cref="HalfGemvKnStreamLaunch"/>): a group owns a slab of 32 output columns and all of K, no split-K and no
     /// second launch; products and sums in float32 (FMA, no tensor cores), the output rounded once with the 16-bit GEMV's
     /// epilogue. N a multiple of 8 and the weight 16-byte aligned; K a multiple of 8 and A 16-byte aligned. A is passed as
-    /// 16-byte (<paramref name="a8"/>, row caps 1 and 2) and 8-byte (<paramref name="a4"/>, row caps 4 and 8) vectors of the same
+    /// 16-byte (<paramref name="a8"/>, row caps 1-4) and 8-byte (<paramref name="a4"/>, row cap 8) vectors of the same
     /// memory. The group size (a multiple of 4 threads) is read from the launch.
     /// </summary>
     /// <param name="a8">A [M, K] as 16-byte vectors.</param>
@@ -1257,7 +1257,7 @@ internal static partial class HalfGemvKernels
         }
     }
 
-    /// <summary>The streamed 16-bit [K, N] body for up to 4 row(s): 4 rows of K per thread and batch (one ulong of activations per row of A), 32 sums per thread.</summary>
+    /// <summary>The streamed 16-bit [K, N] body for up to 4 row(s): 8 rows of K per thread and batch (one Half8 of activations per row of A), 32 sums per thread.</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     private static void GemvKn16StreamRows4(ArrayView<Half8> a8, ArrayView<ulong> a4, ArrayView<Half8> b8, ArrayView<ushort> bias, ArrayView<ushort> c, HalfGemvShape g, int bf16)
     {
@@ -1269,7 +1269,7 @@ internal static partial class HalfGemvKernels
         int slot = t >> 2;
         int slots = Group.DimX >> 2;
         int n8 = g.N >> 3;
-        int kv = g.K / 4;
+        int kv = g.K / 8;
         // The ragged last slab: column vectors past N read the row's last vector; their sums are never stored. Activation
         // rows past M read row M - 1, likewise. Row offsets are int offsets from one view per batch (weight) or per
         // operand (activations); an empty inline-PTX use of each keeps them in registers ahead of the loop (ILGPU would
@@ -1280,6 +1280,10 @@ internal static partial class HalfGemvKernels
         int wRow1 = 1 * n8;
         int wRow2 = 2 * n8;
         int wRow3 = 3 * n8;
+        int wRow4 = 4 * n8;
+        int wRow5 = 5 * n8;
+        int wRow6 = 6 * n8;
+        int wRow7 = 7 * n8;
         int xRow0 = 0;
         int xRow1 = (1 < g.M ? 1 : g.M - 1) * kv;
         int xRow2 = (2 < g.M ? 2 : g.M - 1) * kv;
@@ -1289,6 +1293,10 @@ internal static partial class HalfGemvKernels
             CudaAsm.Emit("// row %0", wRow1);
             CudaAsm.Emit("// row %0", wRow2);
             CudaAsm.Emit("// row %0", wRow3);
+            CudaAsm.Emit("// row %0", wRow4);
+            CudaAsm.Emit("// row %0", wRow5);
+            CudaAsm.Emit("// row %0", wRow6);
+            CudaAsm.Emit("// row %0", wRow7);
             CudaAsm.Emit("// row %0", xRow1);
             CudaAsm.Emit("// row %0", xRow2);
             CudaAsm.Emit("// row %0", xRow3);
@@ -1298,68 +1306,66 @@ internal static partial class HalfGemvKernels
         float s1_0 = 0f, s1_1 = 0f, s1_2 = 0f, s1_3 = 0f, s1_4 = 0f, s1_5 = 0f, s1_6 = 0f, s1_7 = 0f;
         float s2_0 = 0f, s2_1 = 0f, s2_2 = 0f, s2_3 = 0f, s2_4 = 0f, s2_5 = 0f, s2_6 = 0f, s2_7 = 0f;
         float s3_0 = 0f, s3_1 = 0f, s3_2 = 0f, s3_3 = 0f, s3_4 = 0f, s3_5 = 0f, s3_6 = 0f, s3_7 = 0f;
-        // Row slot s takes activation vectors (4 rows of K each) b * slots + s for batches b = 0, 1, ...: the 8 slots of
-        // a 32-lane warp read 32 consecutive rows of the slab, each weight load instruction 8 whole 64-byte pieces. A
+        // Row slot s takes activation vectors (8 rows of K each) b * slots + s for batches b = 0, 1, ...: the 8 slots of
+        // a 32-lane warp read 64 consecutive rows of the slab, each weight load instruction 8 whole 64-byte pieces. A
         // batch is whole for the warp while its last slot's vector is inside K; the loop bound is therefore the same for
         // all of the warp's lanes, so its barriers never diverge.
         int lastSlot = (((warp + 1) * ws) - 1) >> 2;
         int q = slot;
         int step = slots;
         int qWhole = kv - (lastSlot + 1 - slot);
-        long wAt = ((long)q * 4 * n8) + wCol;
-        long wStep = (long)step * 4 * n8;
+        long wAt = ((long)q * 8 * n8) + wCol;
+        long wStep = (long)step * 8 * n8;
         // Pinned ahead of the loop like the row offsets (ILGPU computed them inside the loop, every batch).
-        // The last whole batch that has a whole next one (warp-uniform, as qWhole is).
-        int qAhead = qWhole - step;
         if (CudaAsm.IsSupported)
         {
             CudaAsm.Emit("// step %0", step);
-            CudaAsm.Emit("// bound %0", qAhead);
+            CudaAsm.Emit("// bound %0", qWhole);
             CudaAsm.Emit("// weight step %0", wStep);
         }
 
-        Half8 w0 = default, w1 = default, w2 = default, w3 = default;
-        if (q <= qAhead + step)
+        for (; q <= qWhole; q += step)
         {
             var wBatch = b8.SubView(wAt);
-            w0 = wBatch[wRow0];
-            w1 = wBatch[wRow1];
-            w2 = wBatch[wRow2];
-            w3 = wBatch[wRow3];
-        }
-
-        for (; q <= qAhead; q += step)
-        {
-            var wBatch = b8.SubView(wAt + wStep);
-            Half8 n0 = wBatch[wRow0];
-            Half8 n1 = wBatch[wRow1];
-            Half8 n2 = wBatch[wRow2];
-            Half8 n3 = wBatch[wRow3];
-            // The next batch's vectors leave ahead of the fence (kept there by an empty inline-PTX use each), so they are
-            // in flight during this batch's activation loads and products; the fences keep the activation loads behind
-            // them and the products behind the activations, as in the plain loop.
+            Half8 w0 = wBatch[wRow0];
+            Half8 w1 = wBatch[wRow1];
+            Half8 w2 = wBatch[wRow2];
+            Half8 w3 = wBatch[wRow3];
+            Half8 w4 = wBatch[wRow4];
+            Half8 w5 = wBatch[wRow5];
+            Half8 w6 = wBatch[wRow6];
+            Half8 w7 = wBatch[wRow7];
+            // An empty inline-PTX use of each vector keeps its load ahead of the fence (ILGPU places a load next to its
+            // first use). The warp barrier orders memory, so ptxas sinks no weight load below it and hoists no activation
+            // load above it: the batch's weight vectors leave in one burst (the DRAM round trip), then the activations
+            // (L1 / L2 hits), then the products.
             if (CudaAsm.IsSupported)
             {
-                CudaAsm.Emit("// w %0", n0.X);
-                CudaAsm.Emit("// w %0", n1.X);
-                CudaAsm.Emit("// w %0", n2.X);
-                CudaAsm.Emit("// w %0", n3.X);
+                CudaAsm.Emit("// w %0", w0.X);
+                CudaAsm.Emit("// w %0", w1.X);
+                CudaAsm.Emit("// w %0", w2.X);
+                CudaAsm.Emit("// w %0", w3.X);
+                CudaAsm.Emit("// w %0", w4.X);
+                CudaAsm.Emit("// w %0", w5.X);
+                CudaAsm.Emit("// w %0", w6.X);
+                CudaAsm.Emit("// w %0", w7.X);
             }
 
             Warp.Barrier();
 
-            ulong x0 = a4[xRow0 + q];
-            ulong x1 = a4[xRow1 + q];
-            ulong x2 = a4[xRow2 + q];
-            ulong x3 = a4[xRow3 + q];
+            Half8 x0 = a8[xRow0 + q];
+            Half8 x1 = a8[xRow1 + q];
+            Half8 x2 = a8[xRow2 + q];
+            Half8 x3 = a8[xRow3 + q];
             if (CudaAsm.IsSupported)
             {
-                CudaAsm.Emit("// x %0", x0);
-                CudaAsm.Emit("// x %0", x1);
-                CudaAsm.Emit("// x %0", x2);
-                CudaAsm.Emit("// x %0", x3);
+                CudaAsm.Emit("// x %0", x0.X);
+                CudaAsm.Emit("// x %0", x1.X);
+                CudaAsm.Emit("// x %0", x2.X);
+                CudaAsm.Emit("// x %0", x3.X);
             }
 
+            // The activations in one burst too, so a batch does not wait for its activation rows one after another.
             Warp.Barrier();
             float v0_0 = Low(w0.X, bf16);
             float v0_1 = High(w0.X, bf16);
@@ -1369,7 +1375,7 @@ internal static partial class HalfGemvKernels
             float v0_5 = High(w0.Z, bf16);
             float v0_6 = Low(w0.W, bf16);
             float v0_7 = High(w0.W, bf16);
-            float a0_0 = Low((uint)x0, bf16);
+            float a0_0 = Low(x0.X, bf16);
             s0_0 += a0_0 * v0_0;
             s0_1 += a0_0 * v0_1;
             s0_2 += a0_0 * v0_2;
@@ -1378,7 +1384,7 @@ internal static partial class HalfGemvKernels
             s0_5 += a0_0 * v0_5;
             s0_6 += a0_0 * v0_6;
             s0_7 += a0_0 * v0_7;
-            float a1_0 = Low((uint)x1, bf16);
+            float a1_0 = Low(x1.X, bf16);
             s1_0 += a1_0 * v0_0;
             s1_1 += a1_0 * v0_1;
             s1_2 += a1_0 * v0_2;
@@ -1387,7 +1393,7 @@ internal static partial class HalfGemvKernels
             s1_5 += a1_0 * v0_5;
             s1_6 += a1_0 * v0_6;
             s1_7 += a1_0 * v0_7;
-            float a2_0 = Low((uint)x2, bf16);
+            float a2_0 = Low(x2.X, bf16);
             s2_0 += a2_0 * v0_0;
             s2_1 += a2_0 * v0_1;
             s2_2 += a2_0 * v0_2;
@@ -1396,7 +1402,7 @@ internal static partial class HalfGemvKernels
             s2_5 += a2_0 * v0_5;
             s2_6 += a2_0 * v0_6;
             s2_7 += a2_0 * v0_7;
-            float a3_0 = Low((uint)x3, bf16);
+            float a3_0 = Low(x3.X, bf16);
             s3_0 += a3_0 * v0_0;
             s3_1 += a3_0 * v0_1;
             s3_2 += a3_0 * v0_2;
@@ -1413,7 +1419,7 @@ internal static partial class HalfGemvKernels
             float v1_5 = High(w1.Z, bf16);
             float v1_6 = Low(w1.W, bf16);
             float v1_7 = High(w1.W, bf16);
-            float a0_1 = High((uint)x0, bf16);
+            float a0_1 = High(x0.X, bf16);
             s0_0 += a0_1 * v1_0;
             s0_1 += a0_1 * v1_1;
             s0_2 += a0_1 * v1_2;
@@ -1422,7 +1428,7 @@ internal static partial class HalfGemvKernels
             s0_5 += a0_1 * v1_5;
             s0_6 += a0_1 * v1_6;
             s0_7 += a0_1 * v1_7;
-            float a1_1 = High((uint)x1, bf16);
+            float a1_1 = High(x1.X, bf16);
             s1_0 += a1_1 * v1_0;
             s1_1 += a1_1 * v1_1;
             s1_2 += a1_1 * v1_2;
@@ -1431,7 +1437,7 @@ internal static partial class HalfGemvKernels
             s1_5 += a1_1 * v1_5;
             s1_6 += a1_1 * v1_6;
             s1_7 += a1_1 * v1_7;
-            float a2_1 = High((uint)x2, bf16);
+            float a2_1 = High(x2.X, bf16);
             s2_0 += a2_1 * v1_0;
             s2_1 += a2_1 * v1_1;
             s2_2 += a2_1 * v1_2;
@@ -1440,7 +1446,7 @@ internal static partial class HalfGemvKernels
             s2_5 += a2_1 * v1_5;
             s2_6 += a2_1 * v1_6;
             s2_7 += a2_1 * v1_7;
-            float a3_1 = High((uint)x3, bf16);
+            float a3_1 = High(x3.X, bf16);
             s3_0 += a3_1 * v1_0;
             s3_1 += a3_1 * v1_1;
             s3_2 += a3_1 * v1_2;
@@ -1457,7 +1463,7 @@ internal static partial class HalfGemvKernels
             float v2_5 = High(w2.Z, bf16);
             float v2_6 = Low(w2.W, bf16);
             float v2_7 = High(w2.W, bf16);
-            float a0_2 = Low((uint)(x0 >> 32), bf16);
+            float a0_2 = Low(x0.Y, bf16);
             s0_0 += a0_2 * v2_0;
             s0_1 += a0_2 * v2_1;
             s0_2 += a0_2 * v2_2;
@@ -1466,7 +1472,7 @@ internal static partial class HalfGemvKernels
             s0_5 += a0_2 * v2_5;
             s0_6 += a0_2 * v2_6;
             s0_7 += a0_2 * v2_7;
-            float a1_2 = Low((uint)(x1 >> 32), bf16);
+            float a1_2 = Low(x1.Y, bf16);
             s1_0 += a1_2 * v2_0;
             s1_1 += a1_2 * v2_1;
             s1_2 += a1_2 * v2_2;
@@ -1475,7 +1481,7 @@ internal static partial class HalfGemvKernels
             s1_5 += a1_2 * v2_5;
             s1_6 += a1_2 * v2_6;
             s1_7 += a1_2 * v2_7;
-            float a2_2 = Low((uint)(x2 >> 32), bf16);
+            float a2_2 = Low(x2.Y, bf16);
             s2_0 += a2_2 * v2_0;
             s2_1 += a2_2 * v2_1;
             s2_2 += a2_2 * v2_2;
@@ -1484,7 +1490,7 @@ internal static partial class HalfGemvKernels
             s2_5 += a2_2 * v2_5;
             s2_6 += a2_2 * v2_6;
             s2_7 += a2_2 * v2_7;
-            float a3_2 = Low((uint)(x3 >> 32), bf16);
+            float a3_2 = Low(x3.Y, bf16);
             s3_0 += a3_2 * v2_0;
             s3_1 += a3_2 * v2_1;
             s3_2 += a3_2 * v2_2;
@@ -1501,7 +1507,7 @@ internal static partial class HalfGemvKernels
             float v3_5 = High(w3.Z, bf16);
             float v3_6 = Low(w3.W, bf16);
             float v3_7 = High(w3.W, bf16);
-            float a0_3 = High((uint)(x0 >> 32), bf16);
+            float a0_3 = High(x0.Y, bf16);
             s0_0 += a0_3 * v3_0;
             s0_1 += a0_3 * v3_1;
             s0_2 += a0_3 * v3_2;
@@ -1510,7 +1516,7 @@ internal static partial class HalfGemvKernels
             s0_5 += a0_3 * v3_5;
             s0_6 += a0_3 * v3_6;
             s0_7 += a0_3 * v3_7;
-            float a1_3 = High((uint)(x1 >> 32), bf16);
+            float a1_3 = High(x1.Y, bf16);
             s1_0 += a1_3 * v3_0;
             s1_1 += a1_3 * v3_1;
             s1_2 += a1_3 * v3_2;
@@ -1519,7 +1525,7 @@ internal static partial class HalfGemvKernels
             s1_5 += a1_3 * v3_5;
             s1_6 += a1_3 * v3_6;
             s1_7 += a1_3 * v3_7;
-            float a2_3 = High((uint)(x2 >> 32), bf16);
+            float a2_3 = High(x2.Y, bf16);
             s2_0 += a2_3 * v3_0;
             s2_1 += a2_3 * v3_1;
             s2_2 += a2_3 * v3_2;
@@ -1528,7 +1534,7 @@ internal static partial class HalfGemvKernels
             s2_5 += a2_3 * v3_5;
             s2_6 += a2_3 * v3_6;
             s2_7 += a2_3 * v3_7;
-            float a3_3 = High((uint)(x3 >> 32), bf16);
+            float a3_3 = High(x3.Y, bf16);
             s3_0 += a3_3 * v3_0;
             s3_1 += a3_3 * v3_1;
             s3_2 += a3_3 * v3_2;
@@ -1537,213 +1543,202 @@ internal static partial class HalfGemvKernels
             s3_5 += a3_3 * v3_5;
             s3_6 += a3_3 * v3_6;
             s3_7 += a3_3 * v3_7;
-            w0 = n0;
-            w1 = n1;
-            w2 = n2;
-            w3 = n3;
+            float v4_0 = Low(w4.X, bf16);
+            float v4_1 = High(w4.X, bf16);
+            float v4_2 = Low(w4.Y, bf16);
+            float v4_3 = High(w4.Y, bf16);
+            float v4_4 = Low(w4.Z, bf16);
+            float v4_5 = High(w4.Z, bf16);
+            float v4_6 = Low(w4.W, bf16);
+            float v4_7 = High(w4.W, bf16);
+            float a0_4 = Low(x0.Z, bf16);
+            s0_0 += a0_4 * v4_0;
+            s0_1 += a0_4 * v4_1;
+            s0_2 += a0_4 * v4_2;
+            s0_3 += a0_4 * v4_3;
+            s0_4 += a0_4 * v4_4;
+            s0_5 += a0_4 * v4_5;
+            s0_6 += a0_4 * v4_6;
+            s0_7 += a0_4 * v4_7;
+            float a1_4 = Low(x1.Z, bf16);
+            s1_0 += a1_4 * v4_0;
+            s1_1 += a1_4 * v4_1;
+            s1_2 += a1_4 * v4_2;
+            s1_3 += a1_4 * v4_3;
+            s1_4 += a1_4 * v4_4;
+            s1_5 += a1_4 * v4_5;
+            s1_6 += a1_4 * v4_6;
+            s1_7 += a1_4 * v4_7;
+            float a2_4 = Low(x2.Z, bf16);
+            s2_0 += a2_4 * v4_0;
+            s2_1 += a2_4 * v4_1;
+            s2_2 += a2_4 * v4_2;
+            s2_3 += a2_4 * v4_3;
+            s2_4 += a2_4 * v4_4;
+            s2_5 += a2_4 * v4_5;
+            s2_6 += a2_4 * v4_6;
+            s2_7 += a2_4 * v4_7;
+            float a3_4 = Low(x3.Z, bf16);
+            s3_0 += a3_4 * v4_0;
+            s3_1 += a3_4 * v4_1;
+            s3_2 += a3_4 * v4_2;
+            s3_3 += a3_4 * v4_3;
+            s3_4 += a3_4 * v4_4;
+            s3_5 += a3_4 * v4_5;
+            s3_6 += a3_4 * v4_6;
+            s3_7 += a3_4 * v4_7;
+            float v5_0 = Low(w5.X, bf16);
+            float v5_1 = High(w5.X, bf16);
+            float v5_2 = Low(w5.Y, bf16);
+            float v5_3 = High(w5.Y, bf16);
+            float v5_4 = Low(w5.Z, bf16);
+            float v5_5 = High(w5.Z, bf16);
+            float v5_6 = Low(w5.W, bf16);
+            float v5_7 = High(w5.W, bf16);
+            float a0_5 = High(x0.Z, bf16);
+            s0_0 += a0_5 * v5_0;
+            s0_1 += a0_5 * v5_1;
+            s0_2 += a0_5 * v5_2;
+            s0_3 += a0_5 * v5_3;
+            s0_4 += a0_5 * v5_4;
+            s0_5 += a0_5 * v5_5;
+            s0_6 += a0_5 * v5_6;
+            s0_7 += a0_5 * v5_7;
+            float a1_5 = High(x1.Z, bf16);
+            s1_0 += a1_5 * v5_0;
+            s1_1 += a1_5 * v5_1;
+            s1_2 += a1_5 * v5_2;
+            s1_3 += a1_5 * v5_3;
+            s1_4 += a1_5 * v5_4;
+            s1_5 += a1_5 * v5_5;
+            s1_6 += a1_5 * v5_6;
+            s1_7 += a1_5 * v5_7;
+            float a2_5 = High(x2.Z, bf16);
+            s2_0 += a2_5 * v5_0;
+            s2_1 += a2_5 * v5_1;
+            s2_2 += a2_5 * v5_2;
+            s2_3 += a2_5 * v5_3;
+            s2_4 += a2_5 * v5_4;
+            s2_5 += a2_5 * v5_5;
+            s2_6 += a2_5 * v5_6;
+            s2_7 += a2_5 * v5_7;
+            float a3_5 = High(x3.Z, bf16);
+            s3_0 += a3_5 * v5_0;
+            s3_1 += a3_5 * v5_1;
+            s3_2 += a3_5 * v5_2;
+            s3_3 += a3_5 * v5_3;
+            s3_4 += a3_5 * v5_4;
+            s3_5 += a3_5 * v5_5;
+            s3_6 += a3_5 * v5_6;
+            s3_7 += a3_5 * v5_7;
+            float v6_0 = Low(w6.X, bf16);
+            float v6_1 = High(w6.X, bf16);
+            float v6_2 = Low(w6.Y, bf16);
+            float v6_3 = High(w6.Y, bf16);
+            float v6_4 = Low(w6.Z, bf16);
+            float v6_5 = High(w6.Z, bf16);
+            float v6_6 = Low(w6.W, bf16);
+            float v6_7 = High(w6.W, bf16);
+            float a0_6 = Low(x0.W, bf16);
+            s0_0 += a0_6 * v6_0;
+            s0_1 += a0_6 * v6_1;
+            s0_2 += a0_6 * v6_2;
+            s0_3 += a0_6 * v6_3;
+            s0_4 += a0_6 * v6_4;
+            s0_5 += a0_6 * v6_5;
+            s0_6 += a0_6 * v6_6;
+            s0_7 += a0_6 * v6_7;
+            float a1_6 = Low(x1.W, bf16);
+            s1_0 += a1_6 * v6_0;
+            s1_1 += a1_6 * v6_1;
+            s1_2 += a1_6 * v6_2;
+            s1_3 += a1_6 * v6_3;
+            s1_4 += a1_6 * v6_4;
+            s1_5 += a1_6 * v6_5;
+            s1_6 += a1_6 * v6_6;
+            s1_7 += a1_6 * v6_7;
+            float a2_6 = Low(x2.W, bf16);
+            s2_0 += a2_6 * v6_0;
+            s2_1 += a2_6 * v6_1;
+            s2_2 += a2_6 * v6_2;
+            s2_3 += a2_6 * v6_3;
+            s2_4 += a2_6 * v6_4;
+            s2_5 += a2_6 * v6_5;
+            s2_6 += a2_6 * v6_6;
+            s2_7 += a2_6 * v6_7;
+            float a3_6 = Low(x3.W, bf16);
+            s3_0 += a3_6 * v6_0;
+            s3_1 += a3_6 * v6_1;
+            s3_2 += a3_6 * v6_2;
+            s3_3 += a3_6 * v6_3;
+            s3_4 += a3_6 * v6_4;
+            s3_5 += a3_6 * v6_5;
+            s3_6 += a3_6 * v6_6;
+            s3_7 += a3_6 * v6_7;
+            float v7_0 = Low(w7.X, bf16);
+            float v7_1 = High(w7.X, bf16);
+            float v7_2 = Low(w7.Y, bf16);
+            float v7_3 = High(w7.Y, bf16);
+            float v7_4 = Low(w7.Z, bf16);
+            float v7_5 = High(w7.Z, bf16);
+            float v7_6 = Low(w7.W, bf16);
+            float v7_7 = High(w7.W, bf16);
+            float a0_7 = High(x0.W, bf16);
+            s0_0 += a0_7 * v7_0;
+            s0_1 += a0_7 * v7_1;
+            s0_2 += a0_7 * v7_2;
+            s0_3 += a0_7 * v7_3;
+            s0_4 += a0_7 * v7_4;
+            s0_5 += a0_7 * v7_5;
+            s0_6 += a0_7 * v7_6;
+            s0_7 += a0_7 * v7_7;
+            float a1_7 = High(x1.W, bf16);
+            s1_0 += a1_7 * v7_0;
+            s1_1 += a1_7 * v7_1;
+            s1_2 += a1_7 * v7_2;
+            s1_3 += a1_7 * v7_3;
+            s1_4 += a1_7 * v7_4;
+            s1_5 += a1_7 * v7_5;
+            s1_6 += a1_7 * v7_6;
+            s1_7 += a1_7 * v7_7;
+            float a2_7 = High(x2.W, bf16);
+            s2_0 += a2_7 * v7_0;
+            s2_1 += a2_7 * v7_1;
+            s2_2 += a2_7 * v7_2;
+            s2_3 += a2_7 * v7_3;
+            s2_4 += a2_7 * v7_4;
+            s2_5 += a2_7 * v7_5;
+            s2_6 += a2_7 * v7_6;
+            s2_7 += a2_7 * v7_7;
+            float a3_7 = High(x3.W, bf16);
+            s3_0 += a3_7 * v7_0;
+            s3_1 += a3_7 * v7_1;
+            s3_2 += a3_7 * v7_2;
+            s3_3 += a3_7 * v7_3;
+            s3_4 += a3_7 * v7_4;
+            s3_5 += a3_7 * v7_5;
+            s3_6 += a3_7 * v7_6;
+            s3_7 += a3_7 * v7_7;
             wAt += wStep;
-        }
-
-        if (q <= qAhead + step)
-        {
-            // The last whole batch: its weight vectors are here already.
-            ulong x0 = a4[xRow0 + q];
-            ulong x1 = a4[xRow1 + q];
-            ulong x2 = a4[xRow2 + q];
-            ulong x3 = a4[xRow3 + q];
-            float v0_0 = Low(w0.X, bf16);
-            float v0_1 = High(w0.X, bf16);
-            float v0_2 = Low(w0.Y, bf16);
-            float v0_3 = High(w0.Y, bf16);
-            float v0_4 = Low(w0.Z, bf16);
-            float v0_5 = High(w0.Z, bf16);
-            float v0_6 = Low(w0.W, bf16);
-            float v0_7 = High(w0.W, bf16);
-            float a0_0 = Low((uint)x0, bf16);
-            s0_0 += a0_0 * v0_0;
-            s0_1 += a0_0 * v0_1;
-            s0_2 += a0_0 * v0_2;
-            s0_3 += a0_0 * v0_3;
-            s0_4 += a0_0 * v0_4;
-            s0_5 += a0_0 * v0_5;
-            s0_6 += a0_0 * v0_6;
-            s0_7 += a0_0 * v0_7;
-            float a1_0 = Low((uint)x1, bf16);
-            s1_0 += a1_0 * v0_0;
-            s1_1 += a1_0 * v0_1;
-            s1_2 += a1_0 * v0_2;
-            s1_3 += a1_0 * v0_3;
-            s1_4 += a1_0 * v0_4;
-            s1_5 += a1_0 * v0_5;
-            s1_6 += a1_0 * v0_6;
-            s1_7 += a1_0 * v0_7;
-            float a2_0 = Low((uint)x2, bf16);
-            s2_0 += a2_0 * v0_0;
-            s2_1 += a2_0 * v0_1;
-            s2_2 += a2_0 * v0_2;
-            s2_3 += a2_0 * v0_3;
-            s2_4 += a2_0 * v0_4;
-            s2_5 += a2_0 * v0_5;
-            s2_6 += a2_0 * v0_6;
-            s2_7 += a2_0 * v0_7;
-            float a3_0 = Low((uint)x3, bf16);
-            s3_0 += a3_0 * v0_0;
-            s3_1 += a3_0 * v0_1;
-            s3_2 += a3_0 * v0_2;
-            s3_3 += a3_0 * v0_3;
-            s3_4 += a3_0 * v0_4;
-            s3_5 += a3_0 * v0_5;
-            s3_6 += a3_0 * v0_6;
-            s3_7 += a3_0 * v0_7;
-            float v1_0 = Low(w1.X, bf16);
-            float v1_1 = High(w1.X, bf16);
-            float v1_2 = Low(w1.Y, bf16);
-            float v1_3 = High(w1.Y, bf16);
-            float v1_4 = Low(w1.Z, bf16);
-            float v1_5 = High(w1.Z, bf16);
-            float v1_6 = Low(w1.W, bf16);
-            float v1_7 = High(w1.W, bf16);
-            float a0_1 = High((uint)x0, bf16);
-            s0_0 += a0_1 * v1_0;
-            s0_1 += a0_1 * v1_1;
-            s0_2 += a0_1 * v1_2;
-            s0_3 += a0_1 * v1_3;
-            s0_4 += a0_1 * v1_4;
-            s0_5 += a0_1 * v1_5;
-            s0_6 += a0_1 * v1_6;
-            s0_7 += a0_1 * v1_7;
-            float a1_1 = High((uint)x1, bf16);
-            s1_0 += a1_1 * v1_0;
-            s1_1 += a1_1 * v1_1;
-            s1_2 += a1_1 * v1_2;
-            s1_3 += a1_1 * v1_3;
-            s1_4 += a1_1 * v1_4;
-            s1_5 += a1_1 * v1_5;
-            s1_6 += a1_1 * v1_6;
-            s1_7 += a1_1 * v1_7;
-            float a2_1 = High((uint)x2, bf16);
-            s2_0 += a2_1 * v1_0;
-            s2_1 += a2_1 * v1_1;
-            s2_2 += a2_1 * v1_2;
-            s2_3 += a2_1 * v1_3;
-            s2_4 += a2_1 * v1_4;
-            s2_5 += a2_1 * v1_5;
-            s2_6 += a2_1 * v1_6;
-            s2_7 += a2_1 * v1_7;
-            float a3_1 = High((uint)x3, bf16);
-            s3_0 += a3_1 * v1_0;
-            s3_1 += a3_1 * v1_1;
-            s3_2 += a3_1 * v1_2;
-            s3_3 += a3_1 * v1_3;
-            s3_4 += a3_1 * v1_4;
-            s3_5 += a3_1 * v1_5;
-            s3_6 += a3_1 * v1_6;
-            s3_7 += a3_1 * v1_7;
-            float v2_0 = Low(w2.X, bf16);
-            float v2_1 = High(w2.X, bf16);
-            float v2_2 = Low(w2.Y, bf16);
-            float v2_3 = High(w2.Y, bf16);
-            float v2_4 = Low(w2.Z, bf16);
-            float v2_5 = High(w2.Z, bf16);
-            float v2_6 = Low(w2.W, bf16);
-            float v2_7 = High(w2.W, bf16);
-            float a0_2 = Low((uint)(x0 >> 32), bf16);
-            s0_0 += a0_2 * v2_0;
-            s0_1 += a0_2 * v2_1;
-            s0_2 += a0_2 * v2_2;
-            s0_3 += a0_2 * v2_3;
-            s0_4 += a0_2 * v2_4;
-            s0_5 += a0_2 * v2_5;
-            s0_6 += a0_2 * v2_6;
-            s0_7 += a0_2 * v2_7;
-            float a1_2 = Low((uint)(x1 >> 32), bf16);
-            s1_0 += a1_2 * v2_0;
-            s1_1 += a1_2 * v2_1;
-            s1_2 += a1_2 * v2_2;
-            s1_3 += a1_2 * v2_3;
-            s1_4 += a1_2 * v2_4;
-            s1_5 += a1_2 * v2_5;
-            s1_6 += a1_2 * v2_6;
-            s1_7 += a1_2 * v2_7;
-            float a2_2 = Low((uint)(x2 >> 32), bf16);
-            s2_0 += a2_2 * v2_0;
-            s2_1 += a2_2 * v2_1;
-            s2_2 += a2_2 * v2_2;
-            s2_3 += a2_2 * v2_3;
-            s2_4 += a2_2 * v2_4;
-            s2_5 += a2_2 * v2_5;
-            s2_6 += a2_2 * v2_6;
-            s2_7 += a2_2 * v2_7;
-            float a3_2 = Low((uint)(x3 >> 32), bf16);
-            s3_0 += a3_2 * v2_0;
-            s3_1 += a3_2 * v2_1;
-            s3_2 += a3_2 * v2_2;
-            s3_3 += a3_2 * v2_3;
-            s3_4 += a3_2 * v2_4;
-            s3_5 += a3_2 * v2_5;
-            s3_6 += a3_2 * v2_6;
-            s3_7 += a3_2 * v2_7;
-            float v3_0 = Low(w3.X, bf16);
-            float v3_1 = High(w3.X, bf16);
-            float v3_2 = Low(w3.Y, bf16);
-            float v3_3 = High(w3.Y, bf16);
-            float v3_4 = Low(w3.Z, bf16);
-            float v3_5 = High(w3.Z, bf16);
-            float v3_6 = Low(w3.W, bf16);
-            float v3_7 = High(w3.W, bf16);
-            float a0_3 = High((uint)(x0 >> 32), bf16);
-            s0_0 += a0_3 * v3_0;
-            s0_1 += a0_3 * v3_1;
-            s0_2 += a0_3 * v3_2;
-            s0_3 += a0_3 * v3_3;
-            s0_4 += a0_3 * v3_4;
-            s0_5 += a0_3 * v3_5;
-            s0_6 += a0_3 * v3_6;
-            s0_7 += a0_3 * v3_7;
-            float a1_3 = High((uint)(x1 >> 32), bf16);
-            s1_0 += a1_3 * v3_0;
-            s1_1 += a1_3 * v3_1;
-            s1_2 += a1_3 * v3_2;
-            s1_3 += a1_3 * v3_3;
-            s1_4 += a1_3 * v3_4;
-            s1_5 += a1_3 * v3_5;
-            s1_6 += a1_3 * v3_6;
-            s1_7 += a1_3 * v3_7;
-            float a2_3 = High((uint)(x2 >> 32), bf16);
-            s2_0 += a2_3 * v3_0;
-            s2_1 += a2_3 * v3_1;
-            s2_2 += a2_3 * v3_2;
-            s2_3 += a2_3 * v3_3;
-            s2_4 += a2_3 * v3_4;
-            s2_5 += a2_3 * v3_5;
-            s2_6 += a2_3 * v3_6;
-            s2_7 += a2_3 * v3_7;
-            float a3_3 = High((uint)(x3 >> 32), bf16);
-            s3_0 += a3_3 * v3_0;
-            s3_1 += a3_3 * v3_1;
-            s3_2 += a3_3 * v3_2;
-            s3_3 += a3_3 * v3_3;
-            s3_4 += a3_3 * v3_4;
-            s3_5 += a3_3 * v3_5;
-            s3_6 += a3_3 * v3_6;
-            s3_7 += a3_3 * v3_7;
-            wAt += wStep;
-            q += step;
         }
 
         if (q < kv)
         {
             // The warp's last, partial batch: slots whose vector is inside K take it (a vector is all inside K, since K is
-            // a multiple of 4), the others have no rows left.
+            // a multiple of 8), the others have no rows left.
             var wBatch = b8.SubView(wAt);
-            w0 = wBatch[wRow0];
-            w1 = wBatch[wRow1];
-            w2 = wBatch[wRow2];
-            w3 = wBatch[wRow3];
-            ulong x0 = a4[xRow0 + q];
-            ulong x1 = a4[xRow1 + q];
-            ulong x2 = a4[xRow2 + q];
-            ulong x3 = a4[xRow3 + q];
+            Half8 w0 = wBatch[wRow0];
+            Half8 w1 = wBatch[wRow1];
+            Half8 w2 = wBatch[wRow2];
+            Half8 w3 = wBatch[wRow3];
+            Half8 w4 = wBatch[wRow4];
+            Half8 w5 = wBatch[wRow5];
+            Half8 w6 = wBatch[wRow6];
+            Half8 w7 = wBatch[wRow7];
+            Half8 x0 = a8[xRow0 + q];
+            Half8 x1 = a8[xRow1 + q];
+            Half8 x2 = a8[xRow2 + q];
+            Half8 x3 = a8[xRow3 + q];
             float v0_0 = Low(w0.X, bf16);
             float v0_1 = High(w0.X, bf16);
             float v0_2 = Low(w0.Y, bf16);
@@ -1752,7 +1747,7 @@ internal static partial class HalfGemvKernels
             float v0_5 = High(w0.Z, bf16);
             float v0_6 = Low(w0.W, bf16);
             float v0_7 = High(w0.W, bf16);
-            float a0_0 = Low((uint)x0, bf16);
+            float a0_0 = Low(x0.X, bf16);
             s0_0 += a0_0 * v0_0;
             s0_1 += a0_0 * v0_1;
             s0_2 += a0_0 * v0_2;
@@ -1761,7 +1756,7 @@ internal static partial class HalfGemvKernels
             s0_5 += a0_0 * v0_5;
             s0_6 += a0_0 * v0_6;
             s0_7 += a0_0 * v0_7;
-            float a1_0 = Low((uint)x1, bf16);
+            float a1_0 = Low(x1.X, bf16);
             s1_0 += a1_0 * v0_0;
             s1_1 += a1_0 * v0_1;
             s1_2 += a1_0 * v0_2;
@@ -1770,7 +1765,7 @@ internal static partial class HalfGemvKernels
             s1_5 += a1_0 * v0_5;
             s1_6 += a1_0 * v0_6;
             s1_7 += a1_0 * v0_7;
-            float a2_0 = Low((uint)x2, bf16);
+            float a2_0 = Low(x2.X, bf16);
             s2_0 += a2_0 * v0_0;
             s2_1 += a2_0 * v0_1;
             s2_2 += a2_0 * v0_2;
@@ -1779,7 +1774,7 @@ internal static partial class HalfGemvKernels
             s2_5 += a2_0 * v0_5;
             s2_6 += a2_0 * v0_6;
             s2_7 += a2_0 * v0_7;
-            float a3_0 = Low((uint)x3, bf16);
+            float a3_0 = Low(x3.X, bf16);
             s3_0 += a3_0 * v0_0;
             s3_1 += a3_0 * v0_1;
             s3_2 += a3_0 * v0_2;
@@ -1796,7 +1791,7 @@ internal static partial class HalfGemvKernels
             float v1_5 = High(w1.Z, bf16);
             float v1_6 = Low(w1.W, bf16);
             float v1_7 = High(w1.W, bf16);
-            float a0_1 = High((uint)x0, bf16);
+            float a0_1 = High(x0.X, bf16);
             s0_0 += a0_1 * v1_0;
             s0_1 += a0_1 * v1_1;
             s0_2 += a0_1 * v1_2;
@@ -1805,7 +1800,7 @@ internal static partial class HalfGemvKernels
             s0_5 += a0_1 * v1_5;
             s0_6 += a0_1 * v1_6;
             s0_7 += a0_1 * v1_7;
-            float a1_1 = High((uint)x1, bf16);
+            float a1_1 = High(x1.X, bf16);
             s1_0 += a1_1 * v1_0;
             s1_1 += a1_1 * v1_1;
             s1_2 += a1_1 * v1_2;
@@ -1814,7 +1809,7 @@ internal static partial class HalfGemvKernels
             s1_5 += a1_1 * v1_5;
             s1_6 += a1_1 * v1_6;
             s1_7 += a1_1 * v1_7;
-            float a2_1 = High((uint)x2, bf16);
+            float a2_1 = High(x2.X, bf16);
             s2_0 += a2_1 * v1_0;
             s2_1 += a2_1 * v1_1;
             s2_2 += a2_1 * v1_2;
@@ -1823,7 +1818,7 @@ internal static partial class HalfGemvKernels
             s2_5 += a2_1 * v1_5;
             s2_6 += a2_1 * v1_6;
             s2_7 += a2_1 * v1_7;
-            float a3_1 = High((uint)x3, bf16);
+            float a3_1 = High(x3.X, bf16);
             s3_0 += a3_1 * v1_0;
             s3_1 += a3_1 * v1_1;
             s3_2 += a3_1 * v1_2;
@@ -1840,7 +1835,7 @@ internal static partial class HalfGemvKernels
             float v2_5 = High(w2.Z, bf16);
             float v2_6 = Low(w2.W, bf16);
             float v2_7 = High(w2.W, bf16);
-            float a0_2 = Low((uint)(x0 >> 32), bf16);
+            float a0_2 = Low(x0.Y, bf16);
             s0_0 += a0_2 * v2_0;
             s0_1 += a0_2 * v2_1;
             s0_2 += a0_2 * v2_2;
@@ -1849,7 +1844,7 @@ internal static partial class HalfGemvKernels
             s0_5 += a0_2 * v2_5;
             s0_6 += a0_2 * v2_6;
             s0_7 += a0_2 * v2_7;
-            float a1_2 = Low((uint)(x1 >> 32), bf16);
+            float a1_2 = Low(x1.Y, bf16);
             s1_0 += a1_2 * v2_0;
             s1_1 += a1_2 * v2_1;
             s1_2 += a1_2 * v2_2;
@@ -1858,7 +1853,7 @@ internal static partial class HalfGemvKernels
             s1_5 += a1_2 * v2_5;
             s1_6 += a1_2 * v2_6;
             s1_7 += a1_2 * v2_7;
-            float a2_2 = Low((uint)(x2 >> 32), bf16);
+            float a2_2 = Low(x2.Y, bf16);
             s2_0 += a2_2 * v2_0;
             s2_1 += a2_2 * v2_1;
             s2_2 += a2_2 * v2_2;
@@ -1867,7 +1862,7 @@ internal static partial class HalfGemvKernels
             s2_5 += a2_2 * v2_5;
             s2_6 += a2_2 * v2_6;
             s2_7 += a2_2 * v2_7;
-            float a3_2 = Low((uint)(x3 >> 32), bf16);
+            float a3_2 = Low(x3.Y, bf16);
             s3_0 += a3_2 * v2_0;
             s3_1 += a3_2 * v2_1;
             s3_2 += a3_2 * v2_2;
@@ -1884,7 +1879,7 @@ internal static partial class HalfGemvKernels
             float v3_5 = High(w3.Z, bf16);
             float v3_6 = Low(w3.W, bf16);
             float v3_7 = High(w3.W, bf16);
-            float a0_3 = High((uint)(x0 >> 32), bf16);
+            float a0_3 = High(x0.Y, bf16);
             s0_0 += a0_3 * v3_0;
             s0_1 += a0_3 * v3_1;
             s0_2 += a0_3 * v3_2;
@@ -1893,7 +1888,7 @@ internal static partial class HalfGemvKernels
             s0_5 += a0_3 * v3_5;
             s0_6 += a0_3 * v3_6;
             s0_7 += a0_3 * v3_7;
-            float a1_3 = High((uint)(x1 >> 32), bf16);
+            float a1_3 = High(x1.Y, bf16);
             s1_0 += a1_3 * v3_0;
             s1_1 += a1_3 * v3_1;
             s1_2 += a1_3 * v3_2;
@@ -1902,7 +1897,7 @@ internal static partial class HalfGemvKernels
             s1_5 += a1_3 * v3_5;
             s1_6 += a1_3 * v3_6;
             s1_7 += a1_3 * v3_7;
-            float a2_3 = High((uint)(x2 >> 32), bf16);
+            float a2_3 = High(x2.Y, bf16);
             s2_0 += a2_3 * v3_0;
             s2_1 += a2_3 * v3_1;
             s2_2 += a2_3 * v3_2;
@@ -1911,7 +1906,7 @@ internal static partial class HalfGemvKernels
             s2_5 += a2_3 * v3_5;
             s2_6 += a2_3 * v3_6;
             s2_7 += a2_3 * v3_7;
-            float a3_3 = High((uint)(x3 >> 32), bf16);
+            float a3_3 = High(x3.Y, bf16);
             s3_0 += a3_3 * v3_0;
             s3_1 += a3_3 * v3_1;
             s3_2 += a3_3 * v3_2;
@@ -1920,6 +1915,182 @@ internal static partial class HalfGemvKernels
             s3_5 += a3_3 * v3_5;
             s3_6 += a3_3 * v3_6;
             s3_7 += a3_3 * v3_7;
+            float v4_0 = Low(w4.X, bf16);
+            float v4_1 = High(w4.X, bf16);
+            float v4_2 = Low(w4.Y, bf16);
+            float v4_3 = High(w4.Y, bf16);
+            float v4_4 = Low(w4.Z, bf16);
+            float v4_5 = High(w4.Z, bf16);
+            float v4_6 = Low(w4.W, bf16);
+            float v4_7 = High(w4.W, bf16);
+            float a0_4 = Low(x0.Z, bf16);
+            s0_0 += a0_4 * v4_0;
+            s0_1 += a0_4 * v4_1;
+            s0_2 += a0_4 * v4_2;
+            s0_3 += a0_4 * v4_3;
+            s0_4 += a0_4 * v4_4;
+            s0_5 += a0_4 * v4_5;
+            s0_6 += a0_4 * v4_6;
+            s0_7 += a0_4 * v4_7;
+            float a1_4 = Low(x1.Z, bf16);
+            s1_0 += a1_4 * v4_0;
+            s1_1 += a1_4 * v4_1;
+            s1_2 += a1_4 * v4_2;
+            s1_3 += a1_4 * v4_3;
+            s1_4 += a1_4 * v4_4;
+            s1_5 += a1_4 * v4_5;
+            s1_6 += a1_4 * v4_6;
+            s1_7 += a1_4 * v4_7;
+            float a2_4 = Low(x2.Z, bf16);
+            s2_0 += a2_4 * v4_0;
+            s2_1 += a2_4 * v4_1;
+            s2_2 += a2_4 * v4_2;
+            s2_3 += a2_4 * v4_3;
+            s2_4 += a2_4 * v4_4;
+            s2_5 += a2_4 * v4_5;
+            s2_6 += a2_4 * v4_6;
+            s2_7 += a2_4 * v4_7;
+            float a3_4 = Low(x3.Z, bf16);
+            s3_0 += a3_4 * v4_0;
+            s3_1 += a3_4 * v4_1;
+            s3_2 += a3_4 * v4_2;
+            s3_3 += a3_4 * v4_3;
+            s3_4 += a3_4 * v4_4;
+            s3_5 += a3_4 * v4_5;
+            s3_6 += a3_4 * v4_6;
+            s3_7 += a3_4 * v4_7;
+            float v5_0 = Low(w5.X, bf16);
+            float v5_1 = High(w5.X, bf16);
+            float v5_2 = Low(w5.Y, bf16);
+            float v5_3 = High(w5.Y, bf16);
+            float v5_4 = Low(w5.Z, bf16);
+            float v5_5 = High(w5.Z, bf16);
+            float v5_6 = Low(w5.W, bf16);
+            float v5_7 = High(w5.W, bf16);
+            float a0_5 = High(x0.Z, bf16);
+            s0_0 += a0_5 * v5_0;
+            s0_1 += a0_5 * v5_1;
+            s0_2 += a0_5 * v5_2;
+            s0_3 += a0_5 * v5_3;
+            s0_4 += a0_5 * v5_4;
+            s0_5 += a0_5 * v5_5;
+            s0_6 += a0_5 * v5_6;
+            s0_7 += a0_5 * v5_7;
+            float a1_5 = High(x1.Z, bf16);
+            s1_0 += a1_5 * v5_0;
+            s1_1 += a1_5 * v5_1;
+            s1_2 += a1_5 * v5_2;
+            s1_3 += a1_5 * v5_3;
+            s1_4 += a1_5 * v5_4;
+            s1_5 += a1_5 * v5_5;
+            s1_6 += a1_5 * v5_6;
+            s1_7 += a1_5 * v5_7;
+            float a2_5 = High(x2.Z, bf16);
+            s2_0 += a2_5 * v5_0;
+            s2_1 += a2_5 * v5_1;
+            s2_2 += a2_5 * v5_2;
+            s2_3 += a2_5 * v5_3;
+            s2_4 += a2_5 * v5_4;
+            s2_5 += a2_5 * v5_5;
+            s2_6 += a2_5 * v5_6;
+            s2_7 += a2_5 * v5_7;
+            float a3_5 = High(x3.Z, bf16);
+            s3_0 += a3_5 * v5_0;
+            s3_1 += a3_5 * v5_1;
+            s3_2 += a3_5 * v5_2;
+            s3_3 += a3_5 * v5_3;
+            s3_4 += a3_5 * v5_4;
+            s3_5 += a3_5 * v5_5;
+            s3_6 += a3_5 * v5_6;
+            s3_7 += a3_5 * v5_7;
+            float v6_0 = Low(w6.X, bf16);
+            float v6_1 = High(w6.X, bf16);
+            float v6_2 = Low(w6.Y, bf16);
+            float v6_3 = High(w6.Y, bf16);
+            float v6_4 = Low(w6.Z, bf16);
+            float v6_5 = High(w6.Z, bf16);
+            float v6_6 = Low(w6.W, bf16);
+            float v6_7 = High(w6.W, bf16);
+            float a0_6 = Low(x0.W, bf16);
+            s0_0 += a0_6 * v6_0;
+            s0_1 += a0_6 * v6_1;
+            s0_2 += a0_6 * v6_2;
+            s0_3 += a0_6 * v6_3;
+            s0_4 += a0_6 * v6_4;
+            s0_5 += a0_6 * v6_5;
+            s0_6 += a0_6 * v6_6;
+            s0_7 += a0_6 * v6_7;
+            float a1_6 = Low(x1.W, bf16);
+            s1_0 += a1_6 * v6_0;
+            s1_1 += a1_6 * v6_1;
+            s1_2 += a1_6 * v6_2;
+            s1_3 += a1_6 * v6_3;
+            s1_4 += a1_6 * v6_4;
+            s1_5 += a1_6 * v6_5;
+            s1_6 += a1_6 * v6_6;
+            s1_7 += a1_6 * v6_7;
+            float a2_6 = Low(x2.W, bf16);
+            s2_0 += a2_6 * v6_0;
+            s2_1 += a2_6 * v6_1;
+            s2_2 += a2_6 * v6_2;
+            s2_3 += a2_6 * v6_3;
+            s2_4 += a2_6 * v6_4;
+            s2_5 += a2_6 * v6_5;
+            s2_6 += a2_6 * v6_6;
+            s2_7 += a2_6 * v6_7;
+            float a3_6 = Low(x3.W, bf16);
+            s3_0 += a3_6 * v6_0;
+            s3_1 += a3_6 * v6_1;
+            s3_2 += a3_6 * v6_2;
+            s3_3 += a3_6 * v6_3;
+            s3_4 += a3_6 * v6_4;
+            s3_5 += a3_6 * v6_5;
+            s3_6 += a3_6 * v6_6;
+            s3_7 += a3_6 * v6_7;
+            float v7_0 = Low(w7.X, bf16);
+            float v7_1 = High(w7.X, bf16);
+            float v7_2 = Low(w7.Y, bf16);
+            float v7_3 = High(w7.Y, bf16);
+            float v7_4 = Low(w7.Z, bf16);
+            float v7_5 = High(w7.Z, bf16);
+            float v7_6 = Low(w7.W, bf16);
+            float v7_7 = High(w7.W, bf16);
+            float a0_7 = High(x0.W, bf16);
+            s0_0 += a0_7 * v7_0;
+            s0_1 += a0_7 * v7_1;
+            s0_2 += a0_7 * v7_2;
+            s0_3 += a0_7 * v7_3;
+            s0_4 += a0_7 * v7_4;
+            s0_5 += a0_7 * v7_5;
+            s0_6 += a0_7 * v7_6;
+            s0_7 += a0_7 * v7_7;
+            float a1_7 = High(x1.W, bf16);
+            s1_0 += a1_7 * v7_0;
+            s1_1 += a1_7 * v7_1;
+            s1_2 += a1_7 * v7_2;
+            s1_3 += a1_7 * v7_3;
+            s1_4 += a1_7 * v7_4;
+            s1_5 += a1_7 * v7_5;
+            s1_6 += a1_7 * v7_6;
+            s1_7 += a1_7 * v7_7;
+            float a2_7 = High(x2.W, bf16);
+            s2_0 += a2_7 * v7_0;
+            s2_1 += a2_7 * v7_1;
+            s2_2 += a2_7 * v7_2;
+            s2_3 += a2_7 * v7_3;
+            s2_4 += a2_7 * v7_4;
+            s2_5 += a2_7 * v7_5;
+            s2_6 += a2_7 * v7_6;
+            s2_7 += a2_7 * v7_7;
+            float a3_7 = High(x3.W, bf16);
+            s3_0 += a3_7 * v7_0;
+            s3_1 += a3_7 * v7_1;
+            s3_2 += a3_7 * v7_2;
+            s3_3 += a3_7 * v7_3;
+            s3_4 += a3_7 * v7_4;
+            s3_5 += a3_7 * v7_5;
+            s3_6 += a3_7 * v7_6;
+            s3_7 += a3_7 * v7_7;
         }
 
         // Sum over the warp's row slots (lanes 4, 8 and 16 apart hold the same columns) by halving: at each offset a lane
@@ -2221,6 +2392,13 @@ internal static partial class HalfGemvKernels
             CudaAsm.Emit("// row %0", wRow1);
             CudaAsm.Emit("// row %0", wRow2);
             CudaAsm.Emit("// row %0", wRow3);
+            CudaAsm.Emit("// row %0", xRow1);
+            CudaAsm.Emit("// row %0", xRow2);
+            CudaAsm.Emit("// row %0", xRow3);
+            CudaAsm.Emit("// row %0", xRow4);
+            CudaAsm.Emit("// row %0", xRow5);
+            CudaAsm.Emit("// row %0", xRow6);
+            CudaAsm.Emit("// row %0", xRow7);
         }
 
         float s0_0 = 0f, s0_1 = 0f, s0_2 = 0f, s0_3 = 0f, s0_4 = 0f, s0_5 = 0f, s0_6 = 0f, s0_7 = 0f;
@@ -2242,41 +2420,30 @@ internal static partial class HalfGemvKernels
         long wAt = ((long)q * 4 * n8) + wCol;
         long wStep = (long)step * 4 * n8;
         // Pinned ahead of the loop like the row offsets (ILGPU computed them inside the loop, every batch).
-        // The last whole batch that has a whole next one (warp-uniform, as qWhole is).
-        int qAhead = qWhole - step;
         if (CudaAsm.IsSupported)
         {
             CudaAsm.Emit("// step %0", step);
-            CudaAsm.Emit("// bound %0", qAhead);
+            CudaAsm.Emit("// bound %0", qWhole);
             CudaAsm.Emit("// weight step %0", wStep);
         }
 
-        Half8 w0 = default, w1 = default, w2 = default, w3 = default;
-        if (q <= qAhead + step)
+        for (; q <= qWhole; q += step)
         {
             var wBatch = b8.SubView(wAt);
-            w0 = wBatch[wRow0];
-            w1 = wBatch[wRow1];
-            w2 = wBatch[wRow2];
-            w3 = wBatch[wRow3];
-        }
-
-        for (; q <= qAhead; q += step)
-        {
-            var wBatch = b8.SubView(wAt + wStep);
-            Half8 n0 = wBatch[wRow0];
-            Half8 n1 = wBatch[wRow1];
-            Half8 n2 = wBatch[wRow2];
-            Half8 n3 = wBatch[wRow3];
-            // The next batch's vectors leave ahead of the fence (kept there by an empty inline-PTX use each), so they are
-            // in flight during this batch's activation loads and products; the fences keep the activation loads behind
-            // them and the products behind the activations, as in the plain loop.
+            Half8 w0 = wBatch[wRow0];
+            Half8 w1 = wBatch[wRow1];
+            Half8 w2 = wBatch[wRow2];
+            Half8 w3 = wBatch[wRow3];
+            // An empty inline-PTX use of each vector keeps its load ahead of the fence (ILGPU places a load next to its
+            // first use). The warp barrier orders memory, so ptxas sinks no weight load below it and hoists no activation
+            // load above it: the batch's weight vectors leave in one burst (the DRAM round trip), then the activations
+            // (L1 / L2 hits), then the products.
             if (CudaAsm.IsSupported)
             {
-                CudaAsm.Emit("// w %0", n0.X);
-                CudaAsm.Emit("// w %0", n1.X);
-                CudaAsm.Emit("// w %0", n2.X);
-                CudaAsm.Emit("// w %0", n3.X);
+                CudaAsm.Emit("// w %0", w0.X);
+                CudaAsm.Emit("// w %0", w1.X);
+                CudaAsm.Emit("// w %0", w2.X);
+                CudaAsm.Emit("// w %0", w3.X);
             }
 
             Warp.Barrier();
@@ -2301,6 +2468,7 @@ internal static partial class HalfGemvKernels
                 CudaAsm.Emit("// x %0", x7);
             }
 
+            // The activations in one burst too, so a batch does not wait for its activation rows one after another.
             Warp.Barrier();
             float v0_0 = Low(w0.X, bf16);
             float v0_1 = High(w0.X, bf16);
@@ -2622,346 +2790,7 @@ internal static partial class HalfGemvKernels
             s7_5 += a7_3 * v3_5;
             s7_6 += a7_3 * v3_6;
             s7_7 += a7_3 * v3_7;
-            w0 = n0;
-            w1 = n1;
-            w2 = n2;
-            w3 = n3;
             wAt += wStep;
-        }
-
-        if (q <= qAhead + step)
-        {
-            // The last whole batch: its weight vectors are here already.
-            ulong x0 = a4[xRow0 + q];
-            ulong x1 = a4[xRow1 + q];
-            ulong x2 = a4[xRow2 + q];
-            ulong x3 = a4[xRow3 + q];
-            ulong x4 = a4[xRow4 + q];
-            ulong x5 = a4[xRow5 + q];
-            ulong x6 = a4[xRow6 + q];
-            ulong x7 = a4[xRow7 + q];
-            float v0_0 = Low(w0.X, bf16);
-            float v0_1 = High(w0.X, bf16);
-            float v0_2 = Low(w0.Y, bf16);
-            float v0_3 = High(w0.Y, bf16);
-            float v0_4 = Low(w0.Z, bf16);
-            float v0_5 = High(w0.Z, bf16);
-            float v0_6 = Low(w0.W, bf16);
-            float v0_7 = High(w0.W, bf16);
-            float a0_0 = Low((uint)x0, bf16);
-            s0_0 += a0_0 * v0_0;
-            s0_1 += a0_0 * v0_1;
-            s0_2 += a0_0 * v0_2;
-            s0_3 += a0_0 * v0_3;
-            s0_4 += a0_0 * v0_4;
-            s0_5 += a0_0 * v0_5;
-            s0_6 += a0_0 * v0_6;
-            s0_7 += a0_0 * v0_7;
-            float a1_0 = Low((uint)x1, bf16);
-            s1_0 += a1_0 * v0_0;
-            s1_1 += a1_0 * v0_1;
-            s1_2 += a1_0 * v0_2;
-            s1_3 += a1_0 * v0_3;
-            s1_4 += a1_0 * v0_4;
-            s1_5 += a1_0 * v0_5;
-            s1_6 += a1_0 * v0_6;
-            s1_7 += a1_0 * v0_7;
-            float a2_0 = Low((uint)x2, bf16);
-            s2_0 += a2_0 * v0_0;
-            s2_1 += a2_0 * v0_1;
-            s2_2 += a2_0 * v0_2;
-            s2_3 += a2_0 * v0_3;
-            s2_4 += a2_0 * v0_4;
-            s2_5 += a2_0 * v0_5;
-            s2_6 += a2_0 * v0_6;
-            s2_7 += a2_0 * v0_7;
-            float a3_0 = Low((uint)x3, bf16);
-            s3_0 += a3_0 * v0_0;
-            s3_1 += a3_0 * v0_1;
-            s3_2 += a3_0 * v0_2;
-            s3_3 += a3_0 * v0_3;
-            s3_4 += a3_0 * v0_4;
-            s3_5 += a3_0 * v0_5;
-            s3_6 += a3_0 * v0_6;
-            s3_7 += a3_0 * v0_7;
-            float a4_0 = Low((uint)x4, bf16);
-            s4_0 += a4_0 * v0_0;
-            s4_1 += a4_0 * v0_1;
-            s4_2 += a4_0 * v0_2;
-            s4_3 += a4_0 * v0_3;
-            s4_4 += a4_0 * v0_4;
-            s4_5 += a4_0 * v0_5;
-            s4_6 += a4_0 * v0_6;
-            s4_7 += a4_0 * v0_7;
-            float a5_0 = Low((uint)x5, bf16);
-            s5_0 += a5_0 * v0_0;
-            s5_1 += a5_0 * v0_1;
-            s5_2 += a5_0 * v0_2;
-            s5_3 += a5_0 * v0_3;
-            s5_4 += a5_0 * v0_4;
-            s5_5 += a5_0 * v0_5;
-            s5_6 += a5_0 * v0_6;
-            s5_7 += a5_0 * v0_7;
-            float a6_0 = Low((uint)x6, bf16);
-            s6_0 += a6_0 * v0_0;
-            s6_1 += a6_0 * v0_1;
-            s6_2 += a6_0 * v0_2;
-            s6_3 += a6_0 * v0_3;
-            s6_4 += a6_0 * v0_4;
-            s6_5 += a6_0 * v0_5;
-            s6_6 += a6_0 * v0_6;
-            s6_7 += a6_0 * v0_7;
-            float a7_0 = Low((uint)x7, bf16);
-            s7_0 += a7_0 * v0_0;
-            s7_1 += a7_0 * v0_1;
-            s7_2 += a7_0 * v0_2;
-            s7_3 += a7_0 * v0_3;
-            s7_4 += a7_0 * v0_4;
-            s7_5 += a7_0 * v0_5;
-            s7_6 += a7_0 * v0_6;
-            s7_7 += a7_0 * v0_7;
-            float v1_0 = Low(w1.X, bf16);
-            float v1_1 = High(w1.X, bf16);
-            float v1_2 = Low(w1.Y, bf16);
-            float v1_3 = High(w1.Y, bf16);
-            float v1_4 = Low(w1.Z, bf16);
-            float v1_5 = High(w1.Z, bf16);
-            float v1_6 = Low(w1.W, bf16);
-            float v1_7 = High(w1.W, bf16);
-            float a0_1 = High((uint)x0, bf16);
-            s0_0 += a0_1 * v1_0;
-            s0_1 += a0_1 * v1_1;
-            s0_2 += a0_1 * v1_2;
-            s0_3 += a0_1 * v1_3;
-            s0_4 += a0_1 * v1_4;
-            s0_5 += a0_1 * v1_5;
-            s0_6 += a0_1 * v1_6;
-            s0_7 += a0_1 * v1_7;
-            float a1_1 = High((uint)x1, bf16);
-            s1_0 += a1_1 * v1_0;
-            s1_1 += a1_1 * v1_1;
-            s1_2 += a1_1 * v1_2;
-            s1_3 += a1_1 * v1_3;
-            s1_4 += a1_1 * v1_4;
-            s1_5 += a1_1 * v1_5;
-            s1_6 += a1_1 * v1_6;
-            s1_7 += a1_1 * v1_7;
-            float a2_1 = High((uint)x2, bf16);
-            s2_0 += a2_1 * v1_0;
-            s2_1 += a2_1 * v1_1;
-            s2_2 += a2_1 * v1_2;
-            s2_3 += a2_1 * v1_3;
-            s2_4 += a2_1 * v1_4;
-            s2_5 += a2_1 * v1_5;
-            s2_6 += a2_1 * v1_6;
-            s2_7 += a2_1 * v1_7;
-            float a3_1 = High((uint)x3, bf16);
-            s3_0 += a3_1 * v1_0;
-            s3_1 += a3_1 * v1_1;
-            s3_2 += a3_1 * v1_2;
-            s3_3 += a3_1 * v1_3;
-            s3_4 += a3_1 * v1_4;
-            s3_5 += a3_1 * v1_5;
-            s3_6 += a3_1 * v1_6;
-            s3_7 += a3_1 * v1_7;
-            float a4_1 = High((uint)x4, bf16);
-            s4_0 += a4_1 * v1_0;
-            s4_1 += a4_1 * v1_1;
-            s4_2 += a4_1 * v1_2;
-            s4_3 += a4_1 * v1_3;
-            s4_4 += a4_1 * v1_4;
-            s4_5 += a4_1 * v1_5;
-            s4_6 += a4_1 * v1_6;
-            s4_7 += a4_1 * v1_7;
-            float a5_1 = High((uint)x5, bf16);
-            s5_0 += a5_1 * v1_0;
-            s5_1 += a5_1 * v1_1;
-            s5_2 += a5_1 * v1_2;
-            s5_3 += a5_1 * v1_3;
-            s5_4 += a5_1 * v1_4;
-            s5_5 += a5_1 * v1_5;
-            s5_6 += a5_1 * v1_6;
-            s5_7 += a5_1 * v1_7;
-            float a6_1 = High((uint)x6, bf16);
-            s6_0 += a6_1 * v1_0;
-            s6_1 += a6_1 * v1_1;
-            s6_2 += a6_1 * v1_2;
-            s6_3 += a6_1 * v1_3;
-            s6_4 += a6_1 * v1_4;
-            s6_5 += a6_1 * v1_5;
-            s6_6 += a6_1 * v1_6;
-            s6_7 += a6_1 * v1_7;
-            float a7_1 = High((uint)x7, bf16);
-            s7_0 += a7_1 * v1_0;
-            s7_1 += a7_1 * v1_1;
-            s7_2 += a7_1 * v1_2;
-            s7_3 += a7_1 * v1_3;
-            s7_4 += a7_1 * v1_4;
-            s7_5 += a7_1 * v1_5;
-            s7_6 += a7_1 * v1_6;
-            s7_7 += a7_1 * v1_7;
-            float v2_0 = Low(w2.X, bf16);
-            float v2_1 = High(w2.X, bf16);
-            float v2_2 = Low(w2.Y, bf16);
-            float v2_3 = High(w2.Y, bf16);
-            float v2_4 = Low(w2.Z, bf16);
-            float v2_5 = High(w2.Z, bf16);
-            float v2_6 = Low(w2.W, bf16);
-            float v2_7 = High(w2.W, bf16);
-            float a0_2 = Low((uint)(x0 >> 32), bf16);
-            s0_0 += a0_2 * v2_0;
-            s0_1 += a0_2 * v2_1;
-            s0_2 += a0_2 * v2_2;
-            s0_3 += a0_2 * v2_3;
-            s0_4 += a0_2 * v2_4;
-            s0_5 += a0_2 * v2_5;
-            s0_6 += a0_2 * v2_6;
-            s0_7 += a0_2 * v2_7;
-            float a1_2 = Low((uint)(x1 >> 32), bf16);
-            s1_0 += a1_2 * v2_0;
-            s1_1 += a1_2 * v2_1;
-            s1_2 += a1_2 * v2_2;
-            s1_3 += a1_2 * v2_3;
-            s1_4 += a1_2 * v2_4;
-            s1_5 += a1_2 * v2_5;
-            s1_6 += a1_2 * v2_6;
-            s1_7 += a1_2 * v2_7;
-            float a2_2 = Low((uint)(x2 >> 32), bf16);
-            s2_0 += a2_2 * v2_0;
-            s2_1 += a2_2 * v2_1;
-            s2_2 += a2_2 * v2_2;
-            s2_3 += a2_2 * v2_3;
-            s2_4 += a2_2 * v2_4;
-            s2_5 += a2_2 * v2_5;
-            s2_6 += a2_2 * v2_6;
-            s2_7 += a2_2 * v2_7;
-            float a3_2 = Low((uint)(x3 >> 32), bf16);
-            s3_0 += a3_2 * v2_0;
-            s3_1 += a3_2 * v2_1;
-            s3_2 += a3_2 * v2_2;
-            s3_3 += a3_2 * v2_3;
-            s3_4 += a3_2 * v2_4;
-            s3_5 += a3_2 * v2_5;
-            s3_6 += a3_2 * v2_6;
-            s3_7 += a3_2 * v2_7;
-            float a4_2 = Low((uint)(x4 >> 32), bf16);
-            s4_0 += a4_2 * v2_0;
-            s4_1 += a4_2 * v2_1;
-            s4_2 += a4_2 * v2_2;
-            s4_3 += a4_2 * v2_3;
-            s4_4 += a4_2 * v2_4;
-            s4_5 += a4_2 * v2_5;
-            s4_6 += a4_2 * v2_6;
-            s4_7 += a4_2 * v2_7;
-            float a5_2 = Low((uint)(x5 >> 32), bf16);
-            s5_0 += a5_2 * v2_0;
-            s5_1 += a5_2 * v2_1;
-            s5_2 += a5_2 * v2_2;
-            s5_3 += a5_2 * v2_3;
-            s5_4 += a5_2 * v2_4;
-            s5_5 += a5_2 * v2_5;
-            s5_6 += a5_2 * v2_6;
-            s5_7 += a5_2 * v2_7;
-            float a6_2 = Low((uint)(x6 >> 32), bf16);
-            s6_0 += a6_2 * v2_0;
-            s6_1 += a6_2 * v2_1;
-            s6_2 += a6_2 * v2_2;
-            s6_3 += a6_2 * v2_3;
-            s6_4 += a6_2 * v2_4;
-            s6_5 += a6_2 * v2_5;
-            s6_6 += a6_2 * v2_6;
-            s6_7 += a6_2 * v2_7;
-            float a7_2 = Low((uint)(x7 >> 32), bf16);
-            s7_0 += a7_2 * v2_0;
-            s7_1 += a7_2 * v2_1;
-            s7_2 += a7_2 * v2_2;
-            s7_3 += a7_2 * v2_3;
-            s7_4 += a7_2 * v2_4;
-            s7_5 += a7_2 * v2_5;
-            s7_6 += a7_2 * v2_6;
-            s7_7 += a7_2 * v2_7;
-            float v3_0 = Low(w3.X, bf16);
-            float v3_1 = High(w3.X, bf16);
-            float v3_2 = Low(w3.Y, bf16);
-            float v3_3 = High(w3.Y, bf16);
-            float v3_4 = Low(w3.Z, bf16);
-            float v3_5 = High(w3.Z, bf16);
-            float v3_6 = Low(w3.W, bf16);
-            float v3_7 = High(w3.W, bf16);
-            float a0_3 = High((uint)(x0 >> 32), bf16);
-            s0_0 += a0_3 * v3_0;
-            s0_1 += a0_3 * v3_1;
-            s0_2 += a0_3 * v3_2;
-            s0_3 += a0_3 * v3_3;
-            s0_4 += a0_3 * v3_4;
-            s0_5 += a0_3 * v3_5;
-            s0_6 += a0_3 * v3_6;
-            s0_7 += a0_3 * v3_7;
-            float a1_3 = High((uint)(x1 >> 32), bf16);
-            s1_0 += a1_3 * v3_0;
-            s1_1 += a1_3 * v3_1;
-            s1_2 += a1_3 * v3_2;
-            s1_3 += a1_3 * v3_3;
-            s1_4 += a1_3 * v3_4;
-            s1_5 += a1_3 * v3_5;
-            s1_6 += a1_3 * v3_6;
-            s1_7 += a1_3 * v3_7;
-            float a2_3 = High((uint)(x2 >> 32), bf16);
-            s2_0 += a2_3 * v3_0;
-            s2_1 += a2_3 * v3_1;
-            s2_2 += a2_3 * v3_2;
-            s2_3 += a2_3 * v3_3;
-            s2_4 += a2_3 * v3_4;
-            s2_5 += a2_3 * v3_5;
-            s2_6 += a2_3 * v3_6;
-            s2_7 += a2_3 * v3_7;
-            float a3_3 = High((uint)(x3 >> 32), bf16);
-            s3_0 += a3_3 * v3_0;
-            s3_1 += a3_3 * v3_1;
-            s3_2 += a3_3 * v3_2;
-            s3_3 += a3_3 * v3_3;
-            s3_4 += a3_3 * v3_4;
-            s3_5 += a3_3 * v3_5;
-            s3_6 += a3_3 * v3_6;
-            s3_7 += a3_3 * v3_7;
-            float a4_3 = High((uint)(x4 >> 32), bf16);
-            s4_0 += a4_3 * v3_0;
-            s4_1 += a4_3 * v3_1;
-            s4_2 += a4_3 * v3_2;
-            s4_3 += a4_3 * v3_3;
-            s4_4 += a4_3 * v3_4;
-            s4_5 += a4_3 * v3_5;
-            s4_6 += a4_3 * v3_6;
-            s4_7 += a4_3 * v3_7;
-            float a5_3 = High((uint)(x5 >> 32), bf16);
-            s5_0 += a5_3 * v3_0;
-            s5_1 += a5_3 * v3_1;
-            s5_2 += a5_3 * v3_2;
-            s5_3 += a5_3 * v3_3;
-            s5_4 += a5_3 * v3_4;
-            s5_5 += a5_3 * v3_5;
-            s5_6 += a5_3 * v3_6;
-            s5_7 += a5_3 * v3_7;
-            float a6_3 = High((uint)(x6 >> 32), bf16);
-            s6_0 += a6_3 * v3_0;
-            s6_1 += a6_3 * v3_1;
-            s6_2 += a6_3 * v3_2;
-            s6_3 += a6_3 * v3_3;
-            s6_4 += a6_3 * v3_4;
-            s6_5 += a6_3 * v3_5;
-            s6_6 += a6_3 * v3_6;
-            s6_7 += a6_3 * v3_7;
-            float a7_3 = High((uint)(x7 >> 32), bf16);
-            s7_0 += a7_3 * v3_0;
-            s7_1 += a7_3 * v3_1;
-            s7_2 += a7_3 * v3_2;
-            s7_3 += a7_3 * v3_3;
-            s7_4 += a7_3 * v3_4;
-            s7_5 += a7_3 * v3_5;
-            s7_6 += a7_3 * v3_6;
-            s7_7 += a7_3 * v3_7;
-            wAt += wStep;
-            q += step;
         }
 
         if (q < kv)
@@ -2969,10 +2798,10 @@ internal static partial class HalfGemvKernels
             // The warp's last, partial batch: slots whose vector is inside K take it (a vector is all inside K, since K is
             // a multiple of 4), the others have no rows left.
             var wBatch = b8.SubView(wAt);
-            w0 = wBatch[wRow0];
-            w1 = wBatch[wRow1];
-            w2 = wBatch[wRow2];
-            w3 = wBatch[wRow3];
+            Half8 w0 = wBatch[wRow0];
+            Half8 w1 = wBatch[wRow1];
+            Half8 w2 = wBatch[wRow2];
+            Half8 w3 = wBatch[wRow3];
             ulong x0 = a4[xRow0 + q];
             ulong x1 = a4[xRow1 + q];
             ulong x2 = a4[xRow2 + q];

@@ -144,7 +144,7 @@ internal enum HalfGemvKn
 
     /// <summary>
     /// <c>stream8</c>: <c>GemvKn16Stream</c> for 1–8 rows (Run 84: 22% slower than split-K at 8 rows, its product phases
-    /// exposed; since then its 4- and 8-row bodies request the next batch's weight one batch ahead, not yet measured).
+    /// exposed; Run 87: requesting the next batch's weight one batch ahead made 8 rows slower still, so it was taken out).
     /// </summary>
     StreamEight,
 }

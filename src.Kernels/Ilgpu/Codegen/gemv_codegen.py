@@ -118,10 +118,9 @@ def slot_indices(w, column_lanes):
     w(f"        int slots = Group.DimX >> {log2(column_lanes)};")
 
 
-def slab_offsets(w, column_lanes, rows, cap, n_vectors, k_vectors, pin_activations=True):
+def slab_offsets(w, column_lanes, rows, cap, n_vectors, k_vectors):
     """The thread's weight column vector (clamped to the slab's last one), the int offsets of its `rows` weight rows per
-    batch and of its `cap` activation rows (rows past M read row M - 1), pinned ahead of the loop (the activation rows'
-    only with `pin_activations`: unpinned, they cost an instruction or two per batch but no register across the loop)."""
+    batch and of its `cap` activation rows (rows past M read row M - 1), pinned ahead of the loop."""
     w(f"        int colVec = (Grid.IdxX * {column_lanes}) + colLane;")
     w(f"        int wCol = colVec < {n_vectors} ? colVec : {n_vectors} - 1;")
     w("        int wRow0 = 0;")
@@ -131,7 +130,7 @@ def slab_offsets(w, column_lanes, rows, cap, n_vectors, k_vectors, pin_activatio
     for m in range(1, cap):
         w(f"        int xRow{m} = ({m} < g.M ? {m} : g.M - 1) * {k_vectors};")
     if rows > 1 or cap > 1:
-        pin(w, [("row", f"wRow{r}") for r in range(1, rows)] + [("row", f"xRow{m}") for m in range(1, cap) if pin_activations])
+        pin(w, [("row", f"wRow{r}") for r in range(1, rows)] + [("row", f"xRow{m}") for m in range(1, cap)])
         w("")
 
 

@@ -6,27 +6,15 @@ indexed at run time and nothing lands in local memory); the kernel picks the bod
 folds the others away. Launch plan and notes: IlgpuKernels.HalfGemvKnStream.cs.
 Run: python3 src.Kernels/Ilgpu/Codegen/gen_gemv_kn16_stream.py"""
 from gemv_codegen import KN_STREAM_MAX_HOLDERS, KN_STREAM_MAX_THREADS, batch_loop, cap_entry, file_header, \
-    halving_sums, pin, plan_constants, slab_offsets, slot_indices, store_sums, \
+    halving_sums, plan_constants, slab_offsets, slot_indices, store_sums, \
     sum_names, write, zero_sums
 
 # Row cap -> rows of K per thread and batch. A batch is also one activation vector per row of A (its R 16-bit values):
 # a Half8 (16 bytes) at R = 8, a ulong (8 bytes) at R = 4. Per thread a batch holds R packed weight vectors (4R words),
-# cap x R / 2 packed activation words and 8 x cap float sums: 1-2 rows 44-56 registers; at 8 rows R = 8 would be
+# cap x R / 2 packed activation words and 8 x cap float sums: 1-4 rows 44-80 registers; at 8 rows R = 8 would be
 # 32 + 32 + 64 = 128 before addresses (the launch bound's limit), so 8 rows take R = 4 (16 + 16 + 64), as the float32
-# kernel does. R = 8 requests 128 bytes of weight per lane and batch, as many as the float32 kernel's R = 8. Cap 4 took
-# R = 8 too (ptxas: 127 registers) until its loop went one batch ahead (PIPELINED below), which wants R = 4.
-CAPS = {1: 8, 2: 8, 4: 4, 8: 4}
-# Row caps whose batch loop requests the next batch's weight vectors before this batch's products (one batch ahead).
-# A batch's products are 8 x cap x R FFMAs plus the conversions, and the weight loads of a plain loop wait for them: at
-# 4-8 rows (100-182 loop instructions per KB of weight, against 43 at 1 row) the product phases, which no load of the
-# warp overlaps, cost 2-6 us of the 4 or 8 batches a warp runs at K = 4096, what Run 84 lost against 1 row. The second
-# set of weight vectors costs 4R registers: R = 4 at cap 4 (from 8; 32 sums + 2 x 16 weight + 8 activation words) and
-# at cap 8 (64 + 2 x 16 + 16), 2 KB per warp always in flight instead of 2-4 KB only between product phases. Only
-# `GEMS_GEMV16_KN=stream8` reaches these caps (3-8 rows); the default's 1-2 rows keep the plain loop.
-PIPELINED = (4, 8)
-# Row caps whose activation row offsets are left unpinned (recomputed next to their loads each batch): at cap 8 the
-# second weight set leaves no room for 7 offsets held across the loop (ptxas spilled 8 sums, 18 local accesses a batch).
-UNPINNED_ACTIVATIONS = (8,)
+# kernel does. R = 8 requests 128 bytes of weight per lane and batch, as many as the float32 kernel's R = 8.
+CAPS = {1: 8, 2: 8, 4: 8, 8: 4}
 # Output columns per group: 4 column lanes of one 16-byte vector (8 columns) each, 32 columns (a 64-byte piece of every
 # weight row), so N = 4096 still gives 128 groups for 132 SMs (8 lanes of 8 columns would give 64); one warp load
 # instruction (8 row slots of 4 lanes) reads 8 such pieces.
@@ -53,59 +41,10 @@ def activation_word(m, r, rows):
     return f"(uint)x{m}" if r < 2 else f"(uint)(x{m} >> 32)"
 
 
-def weight_loads(rows, indent, name="w", declare=True):
+def weight_loads(rows, indent):
     p = " " * indent
     for r in range(rows):
-        w(f"{p}{'Half8 ' if declare else ''}{name}{r} = wBatch[wRow{r}];")
-
-
-def pipelined_loop(cap, rows):
-    """The batch loop one batch ahead: the current batch's weight vectors w0.. were requested by the previous batch
-    (or ahead of the loop); each batch requests the next one's as n0.., then its activations, then its products on w0..,
-    then hands n0.. on. The warp's last whole batch has no next one to request: it is peeled off after the loop, so the
-    loop needs no select of the next batch's offset and keeps one bound (ptxas spilled the bound and 8 sums at cap 8
-    when the loop chose between the next batch and its own)."""
-    w("        // The last whole batch that has a whole next one (warp-uniform, as qWhole is).")
-    w("        int qAhead = qWhole - step;")
-    pin(w, [("step", "step"), ("bound", "qAhead"), ("weight step", "wStep")])
-    w("")
-    w(f"        Half8 {', '.join(f'w{r} = default' for r in range(rows))};")
-    w("        if (q <= qAhead + step)")
-    w("        {")
-    w("            var wBatch = b8.SubView(wAt);")
-    weight_loads(rows, 12, declare=False)
-    w("        }")
-    w("")
-    w("        for (; q <= qAhead; q += step)")
-    w("        {")
-    w("            var wBatch = b8.SubView(wAt + wStep);")
-    weight_loads(rows, 12, "n")
-    w("            // The next batch's vectors leave ahead of the fence (kept there by an empty inline-PTX use each), so they are")
-    w("            // in flight during this batch's activation loads and products; the fences keep the activation loads behind")
-    w("            // them and the products behind the activations, as in the plain loop.")
-    pin(w, [("w", f"n{r}.X") for r in range(rows)], 12)
-    w("")
-    w("            Warp.Barrier();")
-    w("")
-    activation_loads(cap, rows, 12)
-    pin(w, [("x", f"x{m}.X" if rows == 8 else f"x{m}") for m in range(cap)], 12)
-    w("")
-    w("            Warp.Barrier();")
-    products(cap, rows, 12)
-    for r in range(rows):
-        w(f"            w{r} = n{r};")
-    w("            wAt += wStep;")
-    w("        }")
-    w("")
-    w("        if (q <= qAhead + step)")
-    w("        {")
-    w("            // The last whole batch: its weight vectors are here already.")
-    activation_loads(cap, rows, 12)
-    products(cap, rows, 12)
-    w("            wAt += wStep;")
-    w("            q += step;")
-    w("        }")
-    w("")
+        w(f"{p}Half8 w{r} = wBatch[wRow{r}];")
 
 
 def activation_loads(cap, rows, indent):
@@ -143,7 +82,7 @@ def body(cap, rows):
     w("        // rows past M read row M - 1, likewise. Row offsets are int offsets from one view per batch (weight) or per")
     w("        // operand (activations); an empty inline-PTX use of each keeps them in registers ahead of the loop (ILGPU would")
     w("        // compute them next to their first use, inside it).")
-    slab_offsets(w, COLUMN_LANES, rows, cap, "n8", "kv", pin_activations=cap not in UNPINNED_ACTIVATIONS)
+    slab_offsets(w, COLUMN_LANES, rows, cap, "n8", "kv")
     zero_sums(w, cap, 8)
     w(f"        // Row slot s takes activation vectors ({rows} rows of K each) b * slots + s for batches b = 0, 1, ...: the 8 slots of")
     w(f"        // a 32-lane warp read {8 * rows} consecutive rows of the slab, each weight load instruction 8 whole 64-byte pieces. A")
@@ -156,24 +95,21 @@ def body(cap, rows):
     w(f"        long wAt = ((long)q * {rows} * n8) + wCol;")
     w(f"        long wStep = (long)step * {rows} * n8;")
     w("        // Pinned ahead of the loop like the row offsets (ILGPU computed them inside the loop, every batch).")
-    if cap in PIPELINED:
-        pipelined_loop(cap, rows)
-    else:
-        batch_loop(
-            w, "b8", lambda: weight_loads(rows, 12), [f"w{r}.X" for r in range(rows)],
-            ["An empty inline-PTX use of each vector keeps its load ahead of the fence (ILGPU places a load next to its",
-             "first use). The warp barrier orders memory, so ptxas sinks no weight load below it and hoists no activation",
-             "load above it: the batch's weight vectors leave in one burst (the DRAM round trip), then the activations",
-             "(L1 / L2 hits), then the products."],
-            lambda: activation_loads(cap, rows, 12), [f"x{m}.X" if rows == 8 else f"x{m}" for m in range(cap)],
-            ["The activations in one burst too, so a batch does not wait for its activation rows one after another."],
-            lambda: products(cap, rows, 12))
+    batch_loop(
+        w, "b8", lambda: weight_loads(rows, 12), [f"w{r}.X" for r in range(rows)],
+        ["An empty inline-PTX use of each vector keeps its load ahead of the fence (ILGPU places a load next to its",
+         "first use). The warp barrier orders memory, so ptxas sinks no weight load below it and hoists no activation",
+         "load above it: the batch's weight vectors leave in one burst (the DRAM round trip), then the activations",
+         "(L1 / L2 hits), then the products."],
+        lambda: activation_loads(cap, rows, 12), [f"x{m}.X" if rows == 8 else f"x{m}" for m in range(cap)],
+        ["The activations in one burst too, so a batch does not wait for its activation rows one after another."],
+        lambda: products(cap, rows, 12))
     w("        if (q < kv)")
     w("        {")
     w("            // The warp's last, partial batch: slots whose vector is inside K take it (a vector is all inside K, since K is")
     w(f"            // a multiple of {rows}), the others have no rows left.")
     w("            var wBatch = b8.SubView(wAt);")
-    weight_loads(rows, 12, declare=cap not in PIPELINED)
+    weight_loads(rows, 12)
     activation_loads(cap, rows, 12)
     products(cap, rows, 12)
     w("        }")
@@ -209,7 +145,7 @@ w("    /// Streamed 16-bit decode GEMV for 1-8 rows, weight [K, N] (<c>GEMS_GEMV
 w("    /// <see cref=\"HalfGemvKnStreamLaunch\"/>): a group owns a slab of 32 output columns and all of K, no split-K and no")
 w("    /// second launch; products and sums in float32 (FMA, no tensor cores), the output rounded once with the 16-bit GEMV's")
 w("    /// epilogue. N a multiple of 8 and the weight 16-byte aligned; K a multiple of 8 and A 16-byte aligned. A is passed as")
-w("    /// 16-byte (<paramref name=\"a8\"/>, row caps 1 and 2) and 8-byte (<paramref name=\"a4\"/>, row caps 4 and 8) vectors of the same")
+w("    /// 16-byte (<paramref name=\"a8\"/>, row caps 1-4) and 8-byte (<paramref name=\"a4\"/>, row cap 8) vectors of the same")
 w("    /// memory. The group size (a multiple of 4 threads) is read from the launch.")
 w("    /// </summary>")
 w("    /// <param name=\"a8\">A [M, K] as 16-byte vectors.</param>")
