@@ -187,9 +187,9 @@ internal enum GemvF32Wide
     Stream,
 
     /// <summary>
-    /// <c>staged</c> (and unset: the default since H200 Run 81): <c>GemvNkStagedF32&lt;1&gt;</c> (16 weight rows per group, A
-    /// staged in shared memory, 32 sums per lane, one batch of weight vectors requested at a time, 6 groups per SM). Run 81,
-    /// mm_tb float32 16 × 11008 × 4096: 2015–2016 GB/s on the stream kernel, 2249–2254 here.
+    /// <c>staged</c> (the default of Runs 81–86): <c>GemvNkStagedF32&lt;1&gt;</c> (16 weight rows per group, A staged in shared
+    /// memory, 32 sums per lane, one batch of weight vectors requested at a time, 6 groups per SM). Run 81, mm_tb float32
+    /// 16 × 11008 × 4096: 2015–2016 GB/s on the stream kernel, 2249–2254 here.
     /// </summary>
     Staged,
 
@@ -201,15 +201,19 @@ internal enum GemvF32Wide
 
     /// <summary>
     /// <c>ring</c>: <c>GemvNkRingF32&lt;4&gt;</c>, the staged layout with the weight copied by cp.async into a per-warp ring of 4
-    /// shared stages, 3 bursts (3 KB) per warp in flight without registers (<see cref="GemvNkRingLaunch"/>). Not measured yet.
+    /// shared stages, 3 bursts (3 KB) per warp in flight without registers (<see cref="GemvNkRingLaunch"/>). Run 86: 2555 GB/s
+    /// at 16 × 11008 × 4096, behind <see cref="Ring3"/>.
     /// </summary>
     Ring,
 
-    /// <summary><c>ring3</c>: <c>GemvNkRingF32&lt;3&gt;</c>, as <see cref="Ring"/> with 3 stages (2 KB per warp in flight). Not measured yet.</summary>
+    /// <summary>
+    /// <c>ring3</c> (and unset: the default since H200 Run 86): <c>GemvNkRingF32&lt;3&gt;</c>, as <see cref="Ring"/> with 3 stages
+    /// (2 KB per warp in flight). Run 86, mm_tb float32 16 × 11008 × 4096: 2248–2249 GB/s staged, 2596–2606 here.
+    /// </summary>
     Ring3,
 }
 
-/// <summary>The wide float32 [N, K] setting (<c>GEMS_GEMV_F32_WIDE</c>): <c>staged</c> (default), <c>stream</c>, <c>staged2</c>, <c>ring</c> or <c>ring3</c>.</summary>
+/// <summary>The wide float32 [N, K] setting (<c>GEMS_GEMV_F32_WIDE</c>): <c>ring3</c> (default), <c>ring</c>, <c>staged</c>, <c>staged2</c> or <c>stream</c>.</summary>
 internal static class GemvF32WideChoice
 {
     /// <summary>Environment variable naming the kernel of 9–16-row float32 [N, K] products.</summary>
@@ -221,16 +225,16 @@ internal static class GemvF32WideChoice
     public static GemvF32Wide FromEnvironment() => FromVariable.Value;
 
     /// <summary>
-    /// <c>stream</c>, <c>staged2</c>, <c>ring</c> or <c>ring3</c> (any case, surrounding spaces ignored) selects
-    /// <see cref="GemvF32Wide.Stream"/>, <see cref="GemvF32Wide.Staged2"/>, <see cref="GemvF32Wide.Ring"/> or
-    /// <see cref="GemvF32Wide.Ring3"/>; anything else the default, <see cref="GemvF32Wide.Staged"/>.
+    /// <c>stream</c>, <c>staged</c>, <c>staged2</c> or <c>ring</c> (any case, surrounding spaces ignored) selects
+    /// <see cref="GemvF32Wide.Stream"/>, <see cref="GemvF32Wide.Staged"/>, <see cref="GemvF32Wide.Staged2"/> or
+    /// <see cref="GemvF32Wide.Ring"/>; anything else the default, <see cref="GemvF32Wide.Ring3"/>.
     /// </summary>
     public static GemvF32Wide Parse(string? setting) => setting?.Trim().ToLowerInvariant() switch
     {
         "stream" => GemvF32Wide.Stream,
+        "staged" => GemvF32Wide.Staged,
         "staged2" => GemvF32Wide.Staged2,
         "ring" => GemvF32Wide.Ring,
-        "ring3" => GemvF32Wide.Ring3,
-        _ => GemvF32Wide.Staged,
+        _ => GemvF32Wide.Ring3,
     };
 }

@@ -86,8 +86,11 @@ internal static class HalfGemvNkStreamLaunch
     /// <summary>Most rows of A the streamed 16-bit [N, K] kernel takes (under <see cref="HalfGemvNk.StreamEight"/>).</summary>
     public const int MaxRows = 8;
 
-    /// <summary>Most rows of A it takes under <see cref="HalfGemvNk.Stream"/>: one (2–8 keep the skinny tensor-core kernels).</summary>
-    public const int StreamMaxRows = 1;
+    /// <summary>
+    /// Most rows of A it takes under <see cref="HalfGemvNk.Stream"/>: four (H200 Run 86: +8–9% at one row, +6% at two, +2–3%
+    /// at four against the skinny tensor-core kernels, −13 to −16% at eight, so 5–8 keep those).
+    /// </summary>
+    public const int StreamMaxRows = 4;
 
     /// <summary>Threads per group at most: the kernel's launch bound.</summary>
     public const int MaxThreads = HalfGemvKernels.GemvNk16StreamMaxWarps * 32;
@@ -139,17 +142,17 @@ internal static class HalfGemvNkStreamLaunch
 /// <summary>The kernels that <c>GEMS_GEMV16_NK</c> selects between for aligned 16-bit [N, K] products of 1–8 rows.</summary>
 internal enum HalfGemvNk
 {
-    /// <summary><c>off</c>, <c>split</c>, unset and anything else (the default): today's routing (skinny tensor-core kernels, the split-K GEMV).</summary>
+    /// <summary><c>off</c> or <c>split</c>: the kernels of Runs 1–85 (skinny tensor-core kernels, the split-K GEMV).</summary>
     Split,
 
-    /// <summary><c>stream</c>: <c>GemvNk16Stream</c> for one row; 2–8 rows keep today's kernels.</summary>
+    /// <summary><c>stream</c>, unset and anything else (the default since H200 Run 86): <c>GemvNk16Stream</c> for 1–4 rows; 5–8 rows keep the skinny tensor-core kernels.</summary>
     Stream,
 
-    /// <summary><c>stream8</c>: <c>GemvNk16Stream</c> for 1–8 rows.</summary>
+    /// <summary><c>stream8</c>: <c>GemvNk16Stream</c> for 1–8 rows (Run 86: 13–16% slower than the tensor-core kernels at 8 rows; kept to measure against).</summary>
     StreamEight,
 }
 
-/// <summary>The 16-bit [N, K] setting (<c>GEMS_GEMV16_NK</c>): <c>stream</c>, <c>stream8</c>, or today's routing (default).</summary>
+/// <summary>The 16-bit [N, K] setting (<c>GEMS_GEMV16_NK</c>): <c>stream</c> (default), <c>stream8</c>, or <c>split</c> / <c>off</c>.</summary>
 internal static class HalfGemvNkChoice
 {
     /// <summary>Environment variable naming the kernel of 1–8-row 16-bit [N, K] products.</summary>
@@ -181,13 +184,13 @@ internal static class HalfGemvNkChoice
     };
 
     /// <summary>
-    /// <c>stream</c> or <c>stream8</c> (any case, surrounding spaces ignored) selects <see cref="HalfGemvNk.Stream"/> or
-    /// <see cref="HalfGemvNk.StreamEight"/>; anything else (<c>off</c>, <c>split</c>, unset) the default <see cref="HalfGemvNk.Split"/>.
+    /// <c>split</c> / <c>off</c> or <c>stream8</c> (any case, surrounding spaces ignored) selects <see cref="HalfGemvNk.Split"/> or
+    /// <see cref="HalfGemvNk.StreamEight"/>; anything else (<c>stream</c>, unset) the default <see cref="HalfGemvNk.Stream"/>.
     /// </summary>
     public static HalfGemvNk Parse(string? setting) => setting?.Trim().ToLowerInvariant() switch
     {
-        "stream" => HalfGemvNk.Stream,
+        "split" or "off" => HalfGemvNk.Split,
         "stream8" => HalfGemvNk.StreamEight,
-        _ => HalfGemvNk.Split,
+        _ => HalfGemvNk.Stream,
     };
 }

@@ -170,16 +170,17 @@ internal static class SplitKReduction
 }
 
 /// <summary>
-/// How a split-K 16-bit skinny product sums its splits (<c>GEMS_SPLITK_REDUCE</c>, read once per process): a second
-/// launch (<see cref="Launch"/>, the default), the last group of each output tile in the product itself where that is
-/// cheap (<see cref="Fused"/>), or the tile's thread-block cluster where the product has a cluster kernel
-/// (<see cref="Cluster"/>). Neither of the last two is the default: each gains on its own products (cluster: +8–10% at
+/// How a split-K 16-bit product sums its splits (<c>GEMS_SPLITK_REDUCE</c>, read once per process): a second launch
+/// (<see cref="Launch"/>), the last group of each output tile in the product itself where that is cheap
+/// (<see cref="Fused"/>), the tile's thread-block cluster wherever the product has a cluster kernel (<see cref="Cluster"/>),
+/// or — the default, <see cref="Auto"/> — the cluster for the small-M wgmma products only and the launch elsewhere.
+/// <see cref="Fused"/> and <see cref="Cluster"/> are not the default: each gains on its own products (cluster: +8–10% at
 /// 1–8 rows [K, N], H200, Runs 59–61) while the other split products of such a process, whose kernels are unchanged,
 /// measured 3–7% slower (Runs 42, 59, 61, 65; cause not found).
 /// </summary>
 internal enum SplitKReduce
 {
-    /// <summary><see cref="HalfGemvKernels.GemvReduce16"/> after the product (<c>launch</c>, the default).</summary>
+    /// <summary><see cref="HalfGemvKernels.GemvReduce16"/> (or the small-M kernels' reduce) after the product (<c>launch</c>; the default before H200 Run 87).</summary>
     Launch,
 
     /// <summary>
@@ -198,6 +199,13 @@ internal enum SplitKReduce
     /// a cluster size and the device is compute capability 9.0; else the launch.
     /// </summary>
     Cluster,
+
+    /// <summary>
+    /// Unset and any other value (the default since H200 Run 87): <see cref="Cluster"/> for the small-M wgmma products
+    /// (17–64 rows, 9–16 of a [K, N] weight; Run 87: +2–6% at 64 × 4096², +7–8% at 16 × 11008 × 4096, the 256-row control
+    /// unchanged), <see cref="Launch"/> for every other split product.
+    /// </summary>
+    Auto,
 }
 
 /// <summary>The <c>GEMS_SPLITK_REDUCE</c> setting.</summary>
@@ -208,12 +216,13 @@ internal static class SplitKReduceSettings
     /// <summary>The form the environment names (read once per process).</summary>
     public static SplitKReduce FromEnvironment() => FromVariable.Value;
 
-    /// <summary><c>fused</c> / <c>fused-all</c> / <c>cluster</c> (any case, trimmed) select those forms; anything else, unset included, <see cref="SplitKReduce.Launch"/>.</summary>
+    /// <summary><c>launch</c> / <c>fused</c> / <c>fused-all</c> / <c>cluster</c> (any case, trimmed) select those forms; anything else, unset included, <see cref="SplitKReduce.Auto"/>.</summary>
     public static SplitKReduce Parse(string? value) => value?.Trim().ToLowerInvariant() switch
     {
+        "launch" => SplitKReduce.Launch,
         "fused" => SplitKReduce.Fused,
         "fused-all" => SplitKReduce.FusedAll,
         "cluster" => SplitKReduce.Cluster,
-        _ => SplitKReduce.Launch,
+        _ => SplitKReduce.Auto,
     };
 }

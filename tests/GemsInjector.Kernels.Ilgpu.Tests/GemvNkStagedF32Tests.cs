@@ -294,14 +294,14 @@ public sealed class GemvNkStagedF32Tests : GemvF32TestBase, IClassFixture<Warp32
     [InlineData(" Staged2", nameof(GemvF32Wide.Staged2))]
     [InlineData("stream", nameof(GemvF32Wide.Stream))]
     [InlineData(" Stream ", nameof(GemvF32Wide.Stream))]
-    [InlineData(null, nameof(GemvF32Wide.Staged))]
-    [InlineData("", nameof(GemvF32Wide.Staged))]
-    [InlineData("stage", nameof(GemvF32Wide.Staged))]
+    [InlineData(null, nameof(GemvF32Wide.Ring3))]
+    [InlineData("", nameof(GemvF32Wide.Ring3))]
+    [InlineData("stage", nameof(GemvF32Wide.Ring3))]
     [InlineData("ring", nameof(GemvF32Wide.Ring))]
     [InlineData(" RING ", nameof(GemvF32Wide.Ring))]
     [InlineData("ring3", nameof(GemvF32Wide.Ring3))]
     [InlineData("Ring3 ", nameof(GemvF32Wide.Ring3))]
-    [InlineData("ring4", nameof(GemvF32Wide.Staged))]
+    [InlineData("ring4", nameof(GemvF32Wide.Ring3))]
     public void TheWideSettingParses(string? setting, string expected)
     {
         Assert.Equal("GEMS_GEMV_F32_WIDE", GemvF32WideChoice.Variable);

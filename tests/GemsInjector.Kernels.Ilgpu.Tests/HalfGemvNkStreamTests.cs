@@ -263,11 +263,11 @@ public sealed class HalfGemvNkStreamTests : Half16TestBase, IClassFixture<Warp32
     }
 
     [Theory]
-    [InlineData(null, nameof(HalfGemvNk.Split))]
-    [InlineData("", nameof(HalfGemvNk.Split))]
+    [InlineData(null, nameof(HalfGemvNk.Stream))]
+    [InlineData("", nameof(HalfGemvNk.Stream))]
     [InlineData("off", nameof(HalfGemvNk.Split))]
-    [InlineData("split", nameof(HalfGemvNk.Split))]
-    [InlineData("streams", nameof(HalfGemvNk.Split))]
+    [InlineData(" Split ", nameof(HalfGemvNk.Split))]
+    [InlineData("streams", nameof(HalfGemvNk.Stream))]
     [InlineData("stream", nameof(HalfGemvNk.Stream))]
     [InlineData(" STREAM ", nameof(HalfGemvNk.Stream))]
     [InlineData("stream8", nameof(HalfGemvNk.StreamEight))]
@@ -334,27 +334,28 @@ public sealed class HalfGemvNkStreamTests : Half16TestBase, IClassFixture<Warp32
             K.HalfGemvMaxRows = maxRows;
         }
 
-        K.HalfGemvNkKernel = HalfGemvNk.Stream;                              // one row only
+        K.HalfGemvNkKernel = HalfGemvNk.Stream;                              // the default: 1–4 rows
         Assert.True(K.UsesHalfGemvNkStream(a, w, 1, 1, 16));
-        Assert.False(K.UsesHalfGemvNkStream(a, w, 1, 2, 16));
-        K.HalfGemvNkKernel = HalfGemvNk.Split;                               // the default: never
+        Assert.True(K.UsesHalfGemvNkStream(a, w, 1, 4, 16));
+        Assert.False(K.UsesHalfGemvNkStream(a, w, 1, 5, 16));
+        K.HalfGemvNkKernel = HalfGemvNk.Split;                               // never
         Assert.False(K.UsesHalfGemvNkStream(a, w, 1, 1, 16));
     });
 
     /// <summary>
     /// Which kernel an aligned 16-bit [N, K] product runs under each setting, on a fresh simulator device per setting (so
-    /// the compiled-kernel list is this product's alone): unset (this process has no <c>GEMS_GEMV16_NK</c>), <c>off</c> and
-    /// <c>split</c> never compile the streamed kernel; <c>stream</c> runs it alone at one row (no split-K GEMV, no reduce
-    /// launch) and today's kernels at 3 rows; <c>stream8</c> runs it at 5 and 8 rows. A [K, N] product never takes it.
+    /// the compiled-kernel list is this product's alone): unset (this process has no <c>GEMS_GEMV16_NK</c>) and <c>stream</c>
+    /// run it alone at 1–4 rows (no split-K GEMV, no reduce launch) and the earlier kernels at 5 rows; <c>off</c> and
+    /// <c>split</c> never compile it; <c>stream8</c> runs it at 5 and 8 rows. A [K, N] product never takes it.
     /// </summary>
     [Theory]
-    [InlineData(null, false, 1, true, false)]
-    [InlineData(null, true, 4, true, false)]
+    [InlineData(null, false, 1, true, true)]
+    [InlineData(null, true, 4, true, true)]
     [InlineData("off", true, 1, false, false)]
     [InlineData("split", false, 1, false, false)]
     [InlineData("stream", true, 1, false, true)]
-    [InlineData("stream", false, 1, false, true)]
-    [InlineData("stream", true, 3, false, false)]
+    [InlineData("stream", false, 3, false, true)]
+    [InlineData("stream", true, 5, false, false)]
     [InlineData("stream8", false, 5, false, true)]
     [InlineData("stream8", true, 8, false, true)]
     public void EachSettingRunsItsKernel(string? setting, bool bf16, int m, bool fromEnvironment, bool stream)
@@ -363,7 +364,7 @@ public sealed class HalfGemvNkStreamTests : Half16TestBase, IClassFixture<Warp32
         Assert.Null(Environment.GetEnvironmentVariable(HalfGemvNkChoice.Variable));
         using var device = IlgpuDevice.Create(IlgpuDeviceKind.CpuSimulator);
         var kernels = device.Kernels;
-        Assert.Equal(HalfGemvNk.Split, kernels.HalfGemvNkKernel);   // the default
+        Assert.Equal(HalfGemvNk.Stream, kernels.HalfGemvNkKernel);  // the default
         if (!fromEnvironment)
         {
             kernels.HalfGemvNkKernel = HalfGemvNkChoice.Parse(setting);
