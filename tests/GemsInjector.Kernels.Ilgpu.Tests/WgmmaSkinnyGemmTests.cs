@@ -409,7 +409,7 @@ public sealed class WgmmaSkinnyGemmTests : Half16TestBase, IClassFixture<Warp32S
     }
 
     /// <summary>
-    /// Which plans take the cluster form: <c>GEMS_SPLITK_REDUCE=cluster</c>, 64-column tiles, 2 / 4 / 8 splits, N % 4 = 0;
+    /// Which plans take the cluster form: <c>GEMS_SPLITK_REDUCE</c> unset or <c>cluster</c>, 64-column tiles, 2 / 4 / 8 splits, N % 4 = 0;
     /// the plans of the bench shapes on 132 SMs (64 and 52 rows: 4 splits, cluster; 64 × 4096 × 11008: 2 splits, cluster;
     /// 43 rows: 5 and 32 rows: 6, batches and the simulator: 1 — today's path).
     /// </summary>
@@ -425,7 +425,8 @@ public sealed class WgmmaSkinnyGemmTests : Half16TestBase, IClassFixture<Warp32S
     [InlineData("cluster", 1, 64, 4096, 4096, 0, 64, false)]
     [InlineData("cluster", 1, 64, 4096, 4096, 132, 128, false)]
     [InlineData("cluster", 1, 64, 4096, 4098, 132, 64, false)]
-    [InlineData(null, 1, 64, 4096, 4096, 132, 64, false)]
+    [InlineData(null, 1, 64, 4096, 4096, 132, 64, true)]
+    [InlineData(null, 1, 32, 4096, 4096, 132, 64, false)]
     [InlineData("launch", 1, 64, 4096, 4096, 132, 64, false)]
     [InlineData("fused", 1, 64, 4096, 4096, 132, 64, false)]
     public void ClusterRouting(string? setting, int batch, int m, int k, int n, int sms, int columns, bool takes)
