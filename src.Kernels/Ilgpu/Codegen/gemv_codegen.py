@@ -225,6 +225,63 @@ def store_sums(w, holders_const, names, columns, column_lanes, epilogue):
     w("        }")
 
 
+def warp_sums_to_columns(w, names, columns, offsets, max_warps_const, epilogue):
+    """The [N, K] stream kernels' end: the lane sum over a warp by halving (`names` are the lane's sums, row-major over
+    `columns` output columns; a lone sum left is added whole and written by the lowest lane), each warp's totals to its
+    shared row, then every output summed over warps in warp order and stored through `epilogue` (of row, col, sum)."""
+    n = len(names)
+    w("        // Sum over the warp's lanes by halving: at each offset a lane keeps one half of its sums and adds its partner's")
+    w("        // copy of that half, so 32 lanes reduce n sums in n / 2 + n / 4 + ... shuffles instead of 5 n. Afterwards the")
+    w("        // lane holds the warp totals of sums first .. first + held - 1; sums it shares with a lane of a lower bit")
+    w("        // (when fewer than one per lane remain) are written by that lane only.")
+    w("        int first = 0;")
+    w(f"        int held = {n};")
+    w("        bool writer = true;")
+    cur = list(names)
+    for o in offsets:
+        w(f"        if (ws > {o})")
+        w("        {")
+        if len(cur) >= 2:
+            cur = halve(w, cur, o, "lane")
+        else:
+            w(f"            {cur[0]} += Warp.ShuffleXor({cur[0]}, {o});")
+            w(f"            writer &= (lane & {o}) == 0;")
+        w("        }")
+        w("")
+    w(f"        var red = SharedMemory.Allocate<float>({max_warps_const} * {n});")
+    w("        if (writer)")
+    w("        {")
+    w(f"            int at = (warp * {n}) + first;")
+    # Each halving keeps a prefix of the sums' variables, and a narrower warp stops halving earlier: the lane's held sums
+    # are the first `held` variables of the full list.
+    w(f"            red[at] = {names[0]};")
+    for i in range(1, n):
+        w(f"            if (held > {i})")
+        w("            {")
+        w(f"                red[at + {i}] = {names[i]};")
+        w("            }")
+        w("")
+    w("        }")
+    w("")
+    w("        Group.Barrier();")
+    w(f"        for (int e = Group.IdxX; e < {n}; e += Group.DimX)")
+    w("        {")
+    w(f"            int row = e / {columns};")
+    w(f"            int col = n0 + (e - (row * {columns}));")
+    w("            if (row < g.M && col < g.N)")
+    w("            {")
+    w("                // Warp order, so the result does not depend on timing.")
+    w("                float sum = red[e];")
+    w("                for (int other = 1; other < warps; other++)")
+    w("                {")
+    w(f"                    sum += red[(other * {n}) + e];")
+    w("                }")
+    w("")
+    w(f"                c[((long)row * g.N) + col] = {epilogue};")
+    w("            }")
+    w("        }")
+
+
 def write(out, file_name):
     """Writes the generated lines to src.Kernels/Ilgpu/`file_name` (LF, a final newline: the same bytes on every run)."""
     path = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", file_name)

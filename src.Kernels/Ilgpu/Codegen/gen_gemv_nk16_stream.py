@@ -6,7 +6,7 @@ cap, every operand and sum its own variable (constant names, so nothing is index
 local memory); the kernel picks the body from its row-cap type argument, which folds the others away. Launch plan and
 notes: IlgpuKernels.HalfGemvNkStream.cs.
 Run: python3 src.Kernels/Ilgpu/Codegen/gen_gemv_nk16_stream.py"""
-from gemv_codegen import halve, write
+from gemv_codegen import warp_sums_to_columns, write
 
 # Row cap -> weight rows (output columns) per group. A batch is one 16-byte vector (8 values) per lane of each weight row
 # and of each activation row: C x 16 bytes of weight per lane (4 KB per warp at C = 8, the float32 kernel's burst), 4C
@@ -145,57 +145,7 @@ def body(cap, cols):
     products(cap, cols, 12)
     w("        }")
     w("")
-    w("        // Sum over the warp's lanes by halving: at each offset a lane keeps one half of its sums and adds its partner's")
-    w("        // copy of that half, so 32 lanes reduce n sums in n / 2 + n / 4 + ... shuffles instead of 5 n. Afterwards the")
-    w("        // lane holds the warp totals of sums first .. first + held - 1; sums it shares with a lane of a lower bit")
-    w("        // (when fewer than one per lane remain) are written by that lane only.")
-    w("        int first = 0;")
-    w(f"        int held = {n};")
-    w("        bool writer = true;")
-    cur = sums(cap, cols)
-    for o in SHUFFLE_OFFSETS:
-        w(f"        if (ws > {o})")
-        w("        {")
-        if len(cur) >= 2:
-            cur = halve(w, cur, o, "lane")
-        else:
-            w(f"            {cur[0]} += Warp.ShuffleXor({cur[0]}, {o});")
-            w(f"            writer &= (lane & {o}) == 0;")
-        w("        }")
-        w("")
-    w(f"        var red = SharedMemory.Allocate<float>(GemvNk16StreamMaxWarps * {n});")
-    w("        if (writer)")
-    w("        {")
-    w(f"            int at = (warp * {n}) + first;")
-    # Each halving keeps a prefix of the sums' variables, and a narrower warp stops halving earlier: the lane's held sums
-    # are the first `held` variables of the full list.
-    every = sums(cap, cols)
-    w(f"            red[at] = {every[0]};")
-    for i in range(1, n):
-        w(f"            if (held > {i})")
-        w("            {")
-        w(f"                red[at + {i}] = {every[i]};")
-        w("            }")
-        w("")
-    w("        }")
-    w("")
-    w("        Group.Barrier();")
-    w(f"        for (int e = Group.IdxX; e < {n}; e += Group.DimX)")
-    w("        {")
-    w(f"            int row = e / {cols};")
-    w(f"            int col = n0 + (e - (row * {cols}));")
-    w("            if (row < g.M && col < g.N)")
-    w("            {")
-    w("                // Warp order, so the result does not depend on timing.")
-    w("                float sum = red[e];")
-    w("                for (int other = 1; other < warps; other++)")
-    w("                {")
-    w(f"                    sum += red[(other * {n}) + e];")
-    w("                }")
-    w("")
-    w("                c[((long)row * g.N) + col] = Epilogue(bias, g, row, col, sum, bf16);")
-    w("            }")
-    w("        }")
+    warp_sums_to_columns(w, sums(cap, cols), cols, SHUFFLE_OFFSETS, "GemvNk16StreamMaxWarps", "Epilogue(bias, g, row, col, sum, bf16)")
     w("    }")
 
 
