@@ -6,7 +6,7 @@ using ILGPU.Runtime.Cuda;
 namespace GemsInjector.Kernels.Ilgpu;
 
 /// <summary>
-/// Split-K summed inside a thread-block cluster (sm_90, <c>GEMS_SPLITK_REDUCE=cluster</c>): the splits of one output tile
+/// Split-K summed inside a thread-block cluster (sm_90, <c>GEMS_SPLITK_REDUCE</c>): the splits of one output tile
 /// run as the groups of one cluster (Grid.Y = the cluster's size), each leaves its sums of the tile in its own shared
 /// memory, and after a cluster barrier each group sums one slice of the tile over every group's shared memory
 /// (distributed shared memory) and writes C. No float32 partials go through L2 and no second kernel is launched: the
@@ -16,8 +16,9 @@ namespace GemsInjector.Kernels.Ilgpu;
 /// arithmetic (<see cref="SplitKReduction.Sum"/>), so C has the same bits whichever form ran.
 /// </para>
 /// <para>
-/// Used by the wide [K, N] body only, and only when asked for (<see cref="SplitKReduce.Cluster"/> says why it is not the
-/// default); the same form for the [N, K] kernel ran slower (Run 65) and was taken out again.
+/// Used by the small-M wgmma kernel's 64-column tiles by default (<see cref="SplitKReduce.Auto"/>, Run 87), and by the
+/// wide [K, N] skinny body only when asked for (<see cref="SplitKReduce.Cluster"/>; <see cref="SplitKReduce"/> says why
+/// that one is not the default); the same form for the skinny [N, K] kernel ran slower (Run 65) and was taken out again.
 /// </para>
 /// </summary>
 internal static class ClusterReduction

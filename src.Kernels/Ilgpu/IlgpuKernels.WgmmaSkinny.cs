@@ -84,7 +84,7 @@ public sealed partial class IlgpuKernels
     /// <summary>
     /// Runs a split small-M product with its splits summed in a thread-block cluster
     /// (<see cref="WgmmaSkinnyGemmKernels.Gemm16WgmmaSkinnyN64Cluster{TOperands, TClusterSize}"/>) when
-    /// <see cref="WgmmaSkinnyLaunch.TakesCluster"/> says so (<c>GEMS_SPLITK_REDUCE=cluster</c>, 64-column tiles, a plan of
+    /// <see cref="WgmmaSkinnyLaunch.TakesCluster"/> says so (<c>GEMS_SPLITK_REDUCE</c> unset or <c>cluster</c>, 64-column tiles, a plan of
     /// 2, 4 or 8 splits, N % 4 = 0) and no earlier cluster kernel failed to load.
     /// </summary>
     /// <returns>Whether it ran (otherwise the caller writes partials and reduces them as before).</returns>

@@ -62,7 +62,7 @@ internal interface IWgmmaSkinnyOps
 /// (<see cref="WgmmaSkinnyLaunch.PlanSplitK"/>), its float32 partials summed in a fixed chunk order by a second launch
 /// (<see cref="HalfGemvKernels.GemvReduce16"/>). Run 23 on the H200 kept this form only: an eight-stage ring and
 /// partials summed in the kernel by the last group of each column tile were both slower (docs/perf/h100-notes-tensor-core.md, Attempt 6).
-/// Under <c>GEMS_SPLITK_REDUCE=cluster</c> the n64 plans of 2, 4 or 8 splits sum in a thread-block cluster instead
+/// By default (<c>GEMS_SPLITK_REDUCE</c> unset or <c>cluster</c>) the n64 plans of 2, 4 or 8 splits sum in a thread-block cluster instead
 /// (<see cref="Gemm16WgmmaSkinnyN64Cluster{TOperands, TClusterSize}"/>, Attempt 9).
 /// Same shape rules and epilogue as <see cref="WgmmaGemmKernels"/>: K % 8 == 0, 16-byte aligned a and b, N % 8 == 0
 /// for a [K, N] b (<see cref="TensorCoreShape.AsyncCopy"/>); alpha · sum + beta · bias, one rounding.
@@ -157,7 +157,7 @@ internal static partial class WgmmaSkinnyGemmKernels
     }
 
     /// <summary>
-    /// The n64 kernel with its splits summed in a thread-block cluster (<c>GEMS_SPLITK_REDUCE=cluster</c>,
+    /// The n64 kernel with its splits summed in a thread-block cluster (the default; <c>GEMS_SPLITK_REDUCE=launch</c> turns it off,
     /// <see cref="ClusterReduction"/>): grid (⌈N/64⌉, <typeparamref name="TClusterSize"/> splits, 1), clusters 1 ×
     /// splits × 1, so the splits of one column tile are the groups of one cluster (rank = Grid.IdxY = split). Each group
     /// writes its float32 tile (64 rows × 64 columns, rows padded by 16 bytes: <see cref="ClusterTileBytes"/>) into its own

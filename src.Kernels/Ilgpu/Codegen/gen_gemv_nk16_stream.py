@@ -1,6 +1,6 @@
 #!/usr/bin/env python3
 """Generates src.Kernels/Ilgpu/HalfGemvKernels.NkStream.g.cs: the streamed 16-bit (float16 / bfloat16) [N, K] GEMV for
-1-8 rows (GEMS_GEMV16_NK=stream: 1 row, stream8: 1-8 rows; off by default). The float32 counterpart is
+1-8 rows (GEMS_GEMV16_NK unset or stream: 1-4 rows, the default since H200 Run 86; stream8: 1-8 rows). The float32 counterpart is
 gen_gemv_stream_f32.py, whose layout this keeps: a group owns C weight rows and all of K, one straight-line body per row
 cap, every operand and sum its own variable (constant names, so nothing is indexed at run time and nothing lands in
 local memory); the kernel picks the body from its row-cap type argument, which folds the others away. Launch plan and
