@@ -16,7 +16,7 @@ namespace GemsInjector.Kernels.Ilgpu.Tests;
 /// <summary>
 /// The float32 [N, K] GEMV for 9–16 rows with the activations staged in shared memory (<c>GemvNkStagedF32</c>, bursts of one and two
 /// batches: <c>GEMS_GEMV_F32_WIDE=staged</c> and <c>staged2</c>; and <c>GemvNkRingF32</c>, the weight through a per-warp ring of 4 or 3
-/// shared stages: <c>ring</c> and <c>ring3</c>, whose simulator path copies synchronously at the cp.async's place): through the facade on the default simulator (4-lane warps: bursts of 4 vectors, 16
+/// shared stages: <c>ring</c> and <c>ring3</c>, and <c>ring3b</c>, ring3 with less bookkeeping per burst and bit-identical outputs, whose simulator path copies synchronously at the cp.async's place): through the facade on the default simulator (4-lane warps: bursts of 4 vectors, 16
 /// per chunk) and on the warp-32 simulator (the CUDA lane layout: lane halves of 16, 2 bursts per chunk, the four-step
 /// lane sum), every element against float64; ragged M, N and K (K below a burst, 4 · odd, several chunks with a short
 /// last one); biases and alpha / beta; NaN and ±Inf; the setting, the routing, the plan and the PTX.
