@@ -2161,6 +2161,7 @@ internal static partial class GemmFastKernels
     [IlgpuKernel]
     [IlgpuKernelVariant(typeof(GemvNkRingStages3))]
     [IlgpuKernelVariant(typeof(Const4))]
+    [IlgpuKernelVariant(typeof(GemvNkRingLean3))]
     public static void GemvNkRingF32<TStages>(ArrayView<Float4> a4, ArrayView<Float4> b4, ArrayView<float> bias, ArrayView<float> c, GemvShape g, long aPointer, long bPointer)
         where TStages : struct, IKernelConstant
     {
@@ -2172,6 +2173,10 @@ internal static partial class GemmFastKernels
         else if (stages == 4)
         {
             GemvNkRingBody4(a4, b4, bias, c, g, aPointer, bPointer);
+        }
+        else if (stages == 103)
+        {
+            GemvNkRingLeanBody3(a4, b4, bias, c, g, aPointer, bPointer);
         }
     }
 
@@ -3622,6 +3627,1269 @@ internal static partial class GemmFastKernels
     }
 
     /// <summary>
+    /// The lean ring [N, K] body with 3 weight stages per warp: <see cref="GemvNkRingF32{TStages}"/>'s ring3 body (same copies,
+    /// waits, barriers, products and sums, in the same order per lane) with less bookkeeping per burst.
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static void GemvNkRingLeanBody3(ArrayView<Float4> a4, ArrayView<Float4> b4, ArrayView<float> bias, ArrayView<float> c, GemvShape g, long aPointer, long bPointer)
+    {
+        var shared = SharedMemory.GetDynamic<float>().Cast<Float4>().AsAligned(16);
+        bool asyncCopy = CudaAsm.IsSupported;
+        int ws = Warp.WarpSize;
+        int lane = Warp.LaneIdx;
+        int warp = Warp.WarpIdx;
+        int tid = Group.IdxX;
+        int threads = Group.DimX;
+        int half = ws >> 1;
+        int h = lane >= half ? 1 : 0;
+        int j = lane - (h * half);
+        int n0 = Grid.IdxX * 16;
+        int k4 = g.K >> 2;
+        int bursts = (k4 + half - 1) / half;
+        int chunks = (k4 + 31) / 32;
+        int chunkBursts = 32 / half;
+        int staged = g.M * 32;
+
+        // The A copy of the CUDA group (128 threads): thread t copies vector t % 32 of rows t / 32 + 4 i. Its
+        // first row's address at chunk 0 and the 4-row step, in bytes from aPointer (0 on the simulator: offsets into a4),
+        // are fixed for the kernel, so a chunk adds one offset to one 64-bit address.
+        int aRow = tid >> 5;
+        int aVector = tid & 31;
+        long aSrc = aPointer + ((((long)aRow * k4) + aVector) * 16);
+        long aStep = (long)k4 * 64;
+        int aRows = g.M - aRow;
+        if (CudaAsm.IsSupported)
+        {
+            // Computed here, ahead of the loop (ILGPU would otherwise place them where they are first used).
+            CudaAsm.Emit("// bursts %0", bursts);
+            CudaAsm.Emit("// chunks %0", chunks);
+            CudaAsm.Emit("// chunk bursts %0", chunkBursts);
+            CudaAsm.Emit("// a src %0", aSrc);
+            CudaAsm.Emit("// a step %0", aStep);
+        }
+
+        int wLast = g.N - 1 - n0;
+        int r0 = (warp * 4) + h;
+        int r1 = r0 + 2;
+        long wRow0 = (long)(n0 + (r0 < wLast ? r0 : wLast)) * k4;
+        long wRow1 = (long)(n0 + (r1 < wLast ? r1 : wLast)) * k4;
+        long wSrc0 = bPointer + (wRow0 * 16);
+        long wSrc1 = bPointer + (wRow1 * 16);
+        int ring = 1024 + (warp * 192);
+        int wOut = ring + (h * 16) + j;
+        int wIn = ring + j;
+        int xIn = (h * 256) + j;
+
+        // Prologue: as ring3's.
+        GemvNkRingCopyA(a4, shared, aPointer, asyncCopy, 0, k4, g.M, staged, tid, threads);
+        GemvNkRingCopyW(b4, shared, asyncCopy, 0, wOut + 0, wRow0, wRow1, wSrc0, wSrc1, half, j, k4);
+        GemvNkRingCommit(asyncCopy);
+        GemvNkRingCopyW(b4, shared, asyncCopy, 1, wOut + 64, wRow0, wRow1, wSrc0, wSrc1, half, j, k4);
+        GemvNkRingCommit(asyncCopy);
+        float s0_0 = 0f, s0_1 = 0f, s0_2 = 0f, s0_3 = 0f;
+        float s1_0 = 0f, s1_1 = 0f, s1_2 = 0f, s1_3 = 0f;
+        float s2_0 = 0f, s2_1 = 0f, s2_2 = 0f, s2_3 = 0f;
+        float s3_0 = 0f, s3_1 = 0f, s3_2 = 0f, s3_3 = 0f;
+        float s4_0 = 0f, s4_1 = 0f, s4_2 = 0f, s4_3 = 0f;
+        float s5_0 = 0f, s5_1 = 0f, s5_2 = 0f, s5_3 = 0f;
+        float s6_0 = 0f, s6_1 = 0f, s6_2 = 0f, s6_3 = 0f;
+        float s7_0 = 0f, s7_1 = 0f, s7_2 = 0f, s7_3 = 0f;
+
+        // Burst b copies weight vector wNext = (b + 2) · half + j of its rows into the slot burst b - 1 used, then multiplies
+        // burst b from `slot`; commit groups, waits and barriers as in ring3.
+        int slot = 0;
+        int xAt = 0;
+        int chunk = 0;
+        int wNext = (2 * half) + j;
+        int b = 0;
+        if (ws == 32)
+        {
+            // The CUDA warp: chunks of 2 bursts of 16 vectors, one iteration per whole chunk, so no burst tests whether it
+            // starts a chunk. The warp size is the literal 32 in ILGPU's PTX, so ptxas drops the other branch (a test of
+            // chunkBursts, a division of constants, was not folded: offline ptxas 11.8 kept both loops).
+            for (; b + 2 <= bursts; b += 2)
+            {
+                // A chunk's first burst: as in ring3 (this thread's copies of the chunk landed, the barrier makes every thread's
+                // visible and frees the other A stage for the next chunk).
+                if (asyncCopy)
+                {
+                    CudaAsm.Emit("cp.async.wait_group 1;");
+                }
+
+                Group.Barrier();
+                if (chunk + 1 < chunks)
+                {
+                    GemvNkRingLeanCopyA(a4, shared, aPointer, asyncCopy, chunk + 1, k4, aSrc, aStep, aRows, g.M, staged, tid, threads);
+                }
+
+                xAt = ((chunk & 1) * 512) + xIn;
+                chunk++;
+
+                GemvNkRingLeanCopyW(b4, shared, asyncCopy, wNext, wOut + (slot == 0 ? 128 : slot - 64), wRow0, wRow1, wSrc0, wSrc1, k4);
+                GemvNkRingCommit(asyncCopy);
+                if (asyncCopy)
+                {
+                    CudaAsm.Emit("cp.async.wait_group 2;");
+                }
+
+                // This burst's vectors, copied by every lane of the warp, are visible to all of them.
+                Warp.Barrier();
+                {
+                    // The burst's 8 activation and 4 weight vectors through one view each, so that a row's offset (A row m at + 32 m
+                    // vectors, weight row c at + 16 c) is a constant added to one 64-bit address, which ptxas folds into the
+                    // LDS immediate (indexing the whole view with base + constant made an add and a shift per load: the 32-bit sum could
+                    // wrap before the widening multiply). Inline-PTX loads would return their values through ILGPU's local output slots.
+                    var xs = shared.SubView(xAt);
+                    var wv = shared.SubView(wIn + slot);
+                    Float4 x0 = xs[0];
+                    Float4 x1 = xs[32];
+                    Float4 x2 = xs[64];
+                    Float4 x3 = xs[96];
+                    Float4 x4 = xs[128];
+                    Float4 x5 = xs[160];
+                    Float4 x6 = xs[192];
+                    Float4 x7 = xs[224];
+                    Float4 w0 = wv[0];
+                    Float4 w1 = wv[16];
+                    Float4 w2 = wv[32];
+                    Float4 w3 = wv[48];
+                    s0_0 += x0.X * w0.X;
+                    s0_0 += x0.Y * w0.Y;
+                    s0_0 += x0.Z * w0.Z;
+                    s0_0 += x0.W * w0.W;
+                    s0_1 += x0.X * w1.X;
+                    s0_1 += x0.Y * w1.Y;
+                    s0_1 += x0.Z * w1.Z;
+                    s0_1 += x0.W * w1.W;
+                    s0_2 += x0.X * w2.X;
+                    s0_2 += x0.Y * w2.Y;
+                    s0_2 += x0.Z * w2.Z;
+                    s0_2 += x0.W * w2.W;
+                    s0_3 += x0.X * w3.X;
+                    s0_3 += x0.Y * w3.Y;
+                    s0_3 += x0.Z * w3.Z;
+                    s0_3 += x0.W * w3.W;
+                    s1_0 += x1.X * w0.X;
+                    s1_0 += x1.Y * w0.Y;
+                    s1_0 += x1.Z * w0.Z;
+                    s1_0 += x1.W * w0.W;
+                    s1_1 += x1.X * w1.X;
+                    s1_1 += x1.Y * w1.Y;
+                    s1_1 += x1.Z * w1.Z;
+                    s1_1 += x1.W * w1.W;
+                    s1_2 += x1.X * w2.X;
+                    s1_2 += x1.Y * w2.Y;
+                    s1_2 += x1.Z * w2.Z;
+                    s1_2 += x1.W * w2.W;
+                    s1_3 += x1.X * w3.X;
+                    s1_3 += x1.Y * w3.Y;
+                    s1_3 += x1.Z * w3.Z;
+                    s1_3 += x1.W * w3.W;
+                    s2_0 += x2.X * w0.X;
+                    s2_0 += x2.Y * w0.Y;
+                    s2_0 += x2.Z * w0.Z;
+                    s2_0 += x2.W * w0.W;
+                    s2_1 += x2.X * w1.X;
+                    s2_1 += x2.Y * w1.Y;
+                    s2_1 += x2.Z * w1.Z;
+                    s2_1 += x2.W * w1.W;
+                    s2_2 += x2.X * w2.X;
+                    s2_2 += x2.Y * w2.Y;
+                    s2_2 += x2.Z * w2.Z;
+                    s2_2 += x2.W * w2.W;
+                    s2_3 += x2.X * w3.X;
+                    s2_3 += x2.Y * w3.Y;
+                    s2_3 += x2.Z * w3.Z;
+                    s2_3 += x2.W * w3.W;
+                    s3_0 += x3.X * w0.X;
+                    s3_0 += x3.Y * w0.Y;
+                    s3_0 += x3.Z * w0.Z;
+                    s3_0 += x3.W * w0.W;
+                    s3_1 += x3.X * w1.X;
+                    s3_1 += x3.Y * w1.Y;
+                    s3_1 += x3.Z * w1.Z;
+                    s3_1 += x3.W * w1.W;
+                    s3_2 += x3.X * w2.X;
+                    s3_2 += x3.Y * w2.Y;
+                    s3_2 += x3.Z * w2.Z;
+                    s3_2 += x3.W * w2.W;
+                    s3_3 += x3.X * w3.X;
+                    s3_3 += x3.Y * w3.Y;
+                    s3_3 += x3.Z * w3.Z;
+                    s3_3 += x3.W * w3.W;
+                    s4_0 += x4.X * w0.X;
+                    s4_0 += x4.Y * w0.Y;
+                    s4_0 += x4.Z * w0.Z;
+                    s4_0 += x4.W * w0.W;
+                    s4_1 += x4.X * w1.X;
+                    s4_1 += x4.Y * w1.Y;
+                    s4_1 += x4.Z * w1.Z;
+                    s4_1 += x4.W * w1.W;
+                    s4_2 += x4.X * w2.X;
+                    s4_2 += x4.Y * w2.Y;
+                    s4_2 += x4.Z * w2.Z;
+                    s4_2 += x4.W * w2.W;
+                    s4_3 += x4.X * w3.X;
+                    s4_3 += x4.Y * w3.Y;
+                    s4_3 += x4.Z * w3.Z;
+                    s4_3 += x4.W * w3.W;
+                    s5_0 += x5.X * w0.X;
+                    s5_0 += x5.Y * w0.Y;
+                    s5_0 += x5.Z * w0.Z;
+                    s5_0 += x5.W * w0.W;
+                    s5_1 += x5.X * w1.X;
+                    s5_1 += x5.Y * w1.Y;
+                    s5_1 += x5.Z * w1.Z;
+                    s5_1 += x5.W * w1.W;
+                    s5_2 += x5.X * w2.X;
+                    s5_2 += x5.Y * w2.Y;
+                    s5_2 += x5.Z * w2.Z;
+                    s5_2 += x5.W * w2.W;
+                    s5_3 += x5.X * w3.X;
+                    s5_3 += x5.Y * w3.Y;
+                    s5_3 += x5.Z * w3.Z;
+                    s5_3 += x5.W * w3.W;
+                    s6_0 += x6.X * w0.X;
+                    s6_0 += x6.Y * w0.Y;
+                    s6_0 += x6.Z * w0.Z;
+                    s6_0 += x6.W * w0.W;
+                    s6_1 += x6.X * w1.X;
+                    s6_1 += x6.Y * w1.Y;
+                    s6_1 += x6.Z * w1.Z;
+                    s6_1 += x6.W * w1.W;
+                    s6_2 += x6.X * w2.X;
+                    s6_2 += x6.Y * w2.Y;
+                    s6_2 += x6.Z * w2.Z;
+                    s6_2 += x6.W * w2.W;
+                    s6_3 += x6.X * w3.X;
+                    s6_3 += x6.Y * w3.Y;
+                    s6_3 += x6.Z * w3.Z;
+                    s6_3 += x6.W * w3.W;
+                    s7_0 += x7.X * w0.X;
+                    s7_0 += x7.Y * w0.Y;
+                    s7_0 += x7.Z * w0.Z;
+                    s7_0 += x7.W * w0.W;
+                    s7_1 += x7.X * w1.X;
+                    s7_1 += x7.Y * w1.Y;
+                    s7_1 += x7.Z * w1.Z;
+                    s7_1 += x7.W * w1.W;
+                    s7_2 += x7.X * w2.X;
+                    s7_2 += x7.Y * w2.Y;
+                    s7_2 += x7.Z * w2.Z;
+                    s7_2 += x7.W * w2.W;
+                    s7_3 += x7.X * w3.X;
+                    s7_3 += x7.Y * w3.Y;
+                    s7_3 += x7.Z * w3.Z;
+                    s7_3 += x7.W * w3.W;
+                }
+
+                xAt += half;
+                wNext += half;
+                slot = slot == 128 ? 0 : slot + 64;
+
+                // Every lane is done reading the previous burst's slot before the copy below overwrites it.
+                Warp.Barrier();
+                GemvNkRingLeanCopyW(b4, shared, asyncCopy, wNext, wOut + (slot == 0 ? 128 : slot - 64), wRow0, wRow1, wSrc0, wSrc1, k4);
+                GemvNkRingCommit(asyncCopy);
+                if (asyncCopy)
+                {
+                    CudaAsm.Emit("cp.async.wait_group 2;");
+                }
+
+                // This burst's vectors, copied by every lane of the warp, are visible to all of them.
+                Warp.Barrier();
+                {
+                    // The burst's 8 activation and 4 weight vectors through one view each, so that a row's offset (A row m at + 32 m
+                    // vectors, weight row c at + 16 c) is a constant added to one 64-bit address, which ptxas folds into the
+                    // LDS immediate (indexing the whole view with base + constant made an add and a shift per load: the 32-bit sum could
+                    // wrap before the widening multiply). Inline-PTX loads would return their values through ILGPU's local output slots.
+                    var xs = shared.SubView(xAt);
+                    var wv = shared.SubView(wIn + slot);
+                    Float4 x0 = xs[0];
+                    Float4 x1 = xs[32];
+                    Float4 x2 = xs[64];
+                    Float4 x3 = xs[96];
+                    Float4 x4 = xs[128];
+                    Float4 x5 = xs[160];
+                    Float4 x6 = xs[192];
+                    Float4 x7 = xs[224];
+                    Float4 w0 = wv[0];
+                    Float4 w1 = wv[16];
+                    Float4 w2 = wv[32];
+                    Float4 w3 = wv[48];
+                    s0_0 += x0.X * w0.X;
+                    s0_0 += x0.Y * w0.Y;
+                    s0_0 += x0.Z * w0.Z;
+                    s0_0 += x0.W * w0.W;
+                    s0_1 += x0.X * w1.X;
+                    s0_1 += x0.Y * w1.Y;
+                    s0_1 += x0.Z * w1.Z;
+                    s0_1 += x0.W * w1.W;
+                    s0_2 += x0.X * w2.X;
+                    s0_2 += x0.Y * w2.Y;
+                    s0_2 += x0.Z * w2.Z;
+                    s0_2 += x0.W * w2.W;
+                    s0_3 += x0.X * w3.X;
+                    s0_3 += x0.Y * w3.Y;
+                    s0_3 += x0.Z * w3.Z;
+                    s0_3 += x0.W * w3.W;
+                    s1_0 += x1.X * w0.X;
+                    s1_0 += x1.Y * w0.Y;
+                    s1_0 += x1.Z * w0.Z;
+                    s1_0 += x1.W * w0.W;
+                    s1_1 += x1.X * w1.X;
+                    s1_1 += x1.Y * w1.Y;
+                    s1_1 += x1.Z * w1.Z;
+                    s1_1 += x1.W * w1.W;
+                    s1_2 += x1.X * w2.X;
+                    s1_2 += x1.Y * w2.Y;
+                    s1_2 += x1.Z * w2.Z;
+                    s1_2 += x1.W * w2.W;
+                    s1_3 += x1.X * w3.X;
+                    s1_3 += x1.Y * w3.Y;
+                    s1_3 += x1.Z * w3.Z;
+                    s1_3 += x1.W * w3.W;
+                    s2_0 += x2.X * w0.X;
+                    s2_0 += x2.Y * w0.Y;
+                    s2_0 += x2.Z * w0.Z;
+                    s2_0 += x2.W * w0.W;
+                    s2_1 += x2.X * w1.X;
+                    s2_1 += x2.Y * w1.Y;
+                    s2_1 += x2.Z * w1.Z;
+                    s2_1 += x2.W * w1.W;
+                    s2_2 += x2.X * w2.X;
+                    s2_2 += x2.Y * w2.Y;
+                    s2_2 += x2.Z * w2.Z;
+                    s2_2 += x2.W * w2.W;
+                    s2_3 += x2.X * w3.X;
+                    s2_3 += x2.Y * w3.Y;
+                    s2_3 += x2.Z * w3.Z;
+                    s2_3 += x2.W * w3.W;
+                    s3_0 += x3.X * w0.X;
+                    s3_0 += x3.Y * w0.Y;
+                    s3_0 += x3.Z * w0.Z;
+                    s3_0 += x3.W * w0.W;
+                    s3_1 += x3.X * w1.X;
+                    s3_1 += x3.Y * w1.Y;
+                    s3_1 += x3.Z * w1.Z;
+                    s3_1 += x3.W * w1.W;
+                    s3_2 += x3.X * w2.X;
+                    s3_2 += x3.Y * w2.Y;
+                    s3_2 += x3.Z * w2.Z;
+                    s3_2 += x3.W * w2.W;
+                    s3_3 += x3.X * w3.X;
+                    s3_3 += x3.Y * w3.Y;
+                    s3_3 += x3.Z * w3.Z;
+                    s3_3 += x3.W * w3.W;
+                    s4_0 += x4.X * w0.X;
+                    s4_0 += x4.Y * w0.Y;
+                    s4_0 += x4.Z * w0.Z;
+                    s4_0 += x4.W * w0.W;
+                    s4_1 += x4.X * w1.X;
+                    s4_1 += x4.Y * w1.Y;
+                    s4_1 += x4.Z * w1.Z;
+                    s4_1 += x4.W * w1.W;
+                    s4_2 += x4.X * w2.X;
+                    s4_2 += x4.Y * w2.Y;
+                    s4_2 += x4.Z * w2.Z;
+                    s4_2 += x4.W * w2.W;
+                    s4_3 += x4.X * w3.X;
+                    s4_3 += x4.Y * w3.Y;
+                    s4_3 += x4.Z * w3.Z;
+                    s4_3 += x4.W * w3.W;
+                    s5_0 += x5.X * w0.X;
+                    s5_0 += x5.Y * w0.Y;
+                    s5_0 += x5.Z * w0.Z;
+                    s5_0 += x5.W * w0.W;
+                    s5_1 += x5.X * w1.X;
+                    s5_1 += x5.Y * w1.Y;
+                    s5_1 += x5.Z * w1.Z;
+                    s5_1 += x5.W * w1.W;
+                    s5_2 += x5.X * w2.X;
+                    s5_2 += x5.Y * w2.Y;
+                    s5_2 += x5.Z * w2.Z;
+                    s5_2 += x5.W * w2.W;
+                    s5_3 += x5.X * w3.X;
+                    s5_3 += x5.Y * w3.Y;
+                    s5_3 += x5.Z * w3.Z;
+                    s5_3 += x5.W * w3.W;
+                    s6_0 += x6.X * w0.X;
+                    s6_0 += x6.Y * w0.Y;
+                    s6_0 += x6.Z * w0.Z;
+                    s6_0 += x6.W * w0.W;
+                    s6_1 += x6.X * w1.X;
+                    s6_1 += x6.Y * w1.Y;
+                    s6_1 += x6.Z * w1.Z;
+                    s6_1 += x6.W * w1.W;
+                    s6_2 += x6.X * w2.X;
+                    s6_2 += x6.Y * w2.Y;
+                    s6_2 += x6.Z * w2.Z;
+                    s6_2 += x6.W * w2.W;
+                    s6_3 += x6.X * w3.X;
+                    s6_3 += x6.Y * w3.Y;
+                    s6_3 += x6.Z * w3.Z;
+                    s6_3 += x6.W * w3.W;
+                    s7_0 += x7.X * w0.X;
+                    s7_0 += x7.Y * w0.Y;
+                    s7_0 += x7.Z * w0.Z;
+                    s7_0 += x7.W * w0.W;
+                    s7_1 += x7.X * w1.X;
+                    s7_1 += x7.Y * w1.Y;
+                    s7_1 += x7.Z * w1.Z;
+                    s7_1 += x7.W * w1.W;
+                    s7_2 += x7.X * w2.X;
+                    s7_2 += x7.Y * w2.Y;
+                    s7_2 += x7.Z * w2.Z;
+                    s7_2 += x7.W * w2.W;
+                    s7_3 += x7.X * w3.X;
+                    s7_3 += x7.Y * w3.Y;
+                    s7_3 += x7.Z * w3.Z;
+                    s7_3 += x7.W * w3.W;
+                }
+
+                xAt += half;
+                wNext += half;
+                slot = slot == 128 ? 0 : slot + 64;
+            }
+
+            if (b < bursts)
+            {
+                // A last chunk of one burst.
+                // A chunk's first burst: as in ring3 (this thread's copies of the chunk landed, the barrier makes every thread's
+                // visible and frees the other A stage for the next chunk).
+                if (asyncCopy)
+                {
+                    CudaAsm.Emit("cp.async.wait_group 1;");
+                }
+
+                Group.Barrier();
+                if (chunk + 1 < chunks)
+                {
+                    GemvNkRingLeanCopyA(a4, shared, aPointer, asyncCopy, chunk + 1, k4, aSrc, aStep, aRows, g.M, staged, tid, threads);
+                }
+
+                xAt = ((chunk & 1) * 512) + xIn;
+                chunk++;
+
+                GemvNkRingLeanCopyW(b4, shared, asyncCopy, wNext, wOut + (slot == 0 ? 128 : slot - 64), wRow0, wRow1, wSrc0, wSrc1, k4);
+                GemvNkRingCommit(asyncCopy);
+                if (asyncCopy)
+                {
+                    CudaAsm.Emit("cp.async.wait_group 2;");
+                }
+
+                // This burst's vectors, copied by every lane of the warp, are visible to all of them.
+                Warp.Barrier();
+                {
+                    // The burst's 8 activation and 4 weight vectors through one view each, so that a row's offset (A row m at + 32 m
+                    // vectors, weight row c at + 16 c) is a constant added to one 64-bit address, which ptxas folds into the
+                    // LDS immediate (indexing the whole view with base + constant made an add and a shift per load: the 32-bit sum could
+                    // wrap before the widening multiply). Inline-PTX loads would return their values through ILGPU's local output slots.
+                    var xs = shared.SubView(xAt);
+                    var wv = shared.SubView(wIn + slot);
+                    Float4 x0 = xs[0];
+                    Float4 x1 = xs[32];
+                    Float4 x2 = xs[64];
+                    Float4 x3 = xs[96];
+                    Float4 x4 = xs[128];
+                    Float4 x5 = xs[160];
+                    Float4 x6 = xs[192];
+                    Float4 x7 = xs[224];
+                    Float4 w0 = wv[0];
+                    Float4 w1 = wv[16];
+                    Float4 w2 = wv[32];
+                    Float4 w3 = wv[48];
+                    s0_0 += x0.X * w0.X;
+                    s0_0 += x0.Y * w0.Y;
+                    s0_0 += x0.Z * w0.Z;
+                    s0_0 += x0.W * w0.W;
+                    s0_1 += x0.X * w1.X;
+                    s0_1 += x0.Y * w1.Y;
+                    s0_1 += x0.Z * w1.Z;
+                    s0_1 += x0.W * w1.W;
+                    s0_2 += x0.X * w2.X;
+                    s0_2 += x0.Y * w2.Y;
+                    s0_2 += x0.Z * w2.Z;
+                    s0_2 += x0.W * w2.W;
+                    s0_3 += x0.X * w3.X;
+                    s0_3 += x0.Y * w3.Y;
+                    s0_3 += x0.Z * w3.Z;
+                    s0_3 += x0.W * w3.W;
+                    s1_0 += x1.X * w0.X;
+                    s1_0 += x1.Y * w0.Y;
+                    s1_0 += x1.Z * w0.Z;
+                    s1_0 += x1.W * w0.W;
+                    s1_1 += x1.X * w1.X;
+                    s1_1 += x1.Y * w1.Y;
+                    s1_1 += x1.Z * w1.Z;
+                    s1_1 += x1.W * w1.W;
+                    s1_2 += x1.X * w2.X;
+                    s1_2 += x1.Y * w2.Y;
+                    s1_2 += x1.Z * w2.Z;
+                    s1_2 += x1.W * w2.W;
+                    s1_3 += x1.X * w3.X;
+                    s1_3 += x1.Y * w3.Y;
+                    s1_3 += x1.Z * w3.Z;
+                    s1_3 += x1.W * w3.W;
+                    s2_0 += x2.X * w0.X;
+                    s2_0 += x2.Y * w0.Y;
+                    s2_0 += x2.Z * w0.Z;
+                    s2_0 += x2.W * w0.W;
+                    s2_1 += x2.X * w1.X;
+                    s2_1 += x2.Y * w1.Y;
+                    s2_1 += x2.Z * w1.Z;
+                    s2_1 += x2.W * w1.W;
+                    s2_2 += x2.X * w2.X;
+                    s2_2 += x2.Y * w2.Y;
+                    s2_2 += x2.Z * w2.Z;
+                    s2_2 += x2.W * w2.W;
+                    s2_3 += x2.X * w3.X;
+                    s2_3 += x2.Y * w3.Y;
+                    s2_3 += x2.Z * w3.Z;
+                    s2_3 += x2.W * w3.W;
+                    s3_0 += x3.X * w0.X;
+                    s3_0 += x3.Y * w0.Y;
+                    s3_0 += x3.Z * w0.Z;
+                    s3_0 += x3.W * w0.W;
+                    s3_1 += x3.X * w1.X;
+                    s3_1 += x3.Y * w1.Y;
+                    s3_1 += x3.Z * w1.Z;
+                    s3_1 += x3.W * w1.W;
+                    s3_2 += x3.X * w2.X;
+                    s3_2 += x3.Y * w2.Y;
+                    s3_2 += x3.Z * w2.Z;
+                    s3_2 += x3.W * w2.W;
+                    s3_3 += x3.X * w3.X;
+                    s3_3 += x3.Y * w3.Y;
+                    s3_3 += x3.Z * w3.Z;
+                    s3_3 += x3.W * w3.W;
+                    s4_0 += x4.X * w0.X;
+                    s4_0 += x4.Y * w0.Y;
+                    s4_0 += x4.Z * w0.Z;
+                    s4_0 += x4.W * w0.W;
+                    s4_1 += x4.X * w1.X;
+                    s4_1 += x4.Y * w1.Y;
+                    s4_1 += x4.Z * w1.Z;
+                    s4_1 += x4.W * w1.W;
+                    s4_2 += x4.X * w2.X;
+                    s4_2 += x4.Y * w2.Y;
+                    s4_2 += x4.Z * w2.Z;
+                    s4_2 += x4.W * w2.W;
+                    s4_3 += x4.X * w3.X;
+                    s4_3 += x4.Y * w3.Y;
+                    s4_3 += x4.Z * w3.Z;
+                    s4_3 += x4.W * w3.W;
+                    s5_0 += x5.X * w0.X;
+                    s5_0 += x5.Y * w0.Y;
+                    s5_0 += x5.Z * w0.Z;
+                    s5_0 += x5.W * w0.W;
+                    s5_1 += x5.X * w1.X;
+                    s5_1 += x5.Y * w1.Y;
+                    s5_1 += x5.Z * w1.Z;
+                    s5_1 += x5.W * w1.W;
+                    s5_2 += x5.X * w2.X;
+                    s5_2 += x5.Y * w2.Y;
+                    s5_2 += x5.Z * w2.Z;
+                    s5_2 += x5.W * w2.W;
+                    s5_3 += x5.X * w3.X;
+                    s5_3 += x5.Y * w3.Y;
+                    s5_3 += x5.Z * w3.Z;
+                    s5_3 += x5.W * w3.W;
+                    s6_0 += x6.X * w0.X;
+                    s6_0 += x6.Y * w0.Y;
+                    s6_0 += x6.Z * w0.Z;
+                    s6_0 += x6.W * w0.W;
+                    s6_1 += x6.X * w1.X;
+                    s6_1 += x6.Y * w1.Y;
+                    s6_1 += x6.Z * w1.Z;
+                    s6_1 += x6.W * w1.W;
+                    s6_2 += x6.X * w2.X;
+                    s6_2 += x6.Y * w2.Y;
+                    s6_2 += x6.Z * w2.Z;
+                    s6_2 += x6.W * w2.W;
+                    s6_3 += x6.X * w3.X;
+                    s6_3 += x6.Y * w3.Y;
+                    s6_3 += x6.Z * w3.Z;
+                    s6_3 += x6.W * w3.W;
+                    s7_0 += x7.X * w0.X;
+                    s7_0 += x7.Y * w0.Y;
+                    s7_0 += x7.Z * w0.Z;
+                    s7_0 += x7.W * w0.W;
+                    s7_1 += x7.X * w1.X;
+                    s7_1 += x7.Y * w1.Y;
+                    s7_1 += x7.Z * w1.Z;
+                    s7_1 += x7.W * w1.W;
+                    s7_2 += x7.X * w2.X;
+                    s7_2 += x7.Y * w2.Y;
+                    s7_2 += x7.Z * w2.Z;
+                    s7_2 += x7.W * w2.W;
+                    s7_3 += x7.X * w3.X;
+                    s7_3 += x7.Y * w3.Y;
+                    s7_3 += x7.Z * w3.Z;
+                    s7_3 += x7.W * w3.W;
+                }
+
+                xAt += half;
+                wNext += half;
+                slot = slot == 128 ? 0 : slot + 64;
+            }
+        }
+        else
+        {
+            // Smaller warps (the simulators): ring3's loop, a chunk test per burst.
+            int left = 0;
+            for (; b < bursts; b++)
+            {
+                if (left == 0)
+                {
+                    // A chunk's first burst: as in ring3 (this thread's copies of the chunk landed, the barrier makes every thread's
+                    // visible and frees the other A stage for the next chunk).
+                    if (asyncCopy)
+                    {
+                        CudaAsm.Emit("cp.async.wait_group 1;");
+                    }
+
+                    Group.Barrier();
+                    if (chunk + 1 < chunks)
+                    {
+                        GemvNkRingLeanCopyA(a4, shared, aPointer, asyncCopy, chunk + 1, k4, aSrc, aStep, aRows, g.M, staged, tid, threads);
+                    }
+
+                    xAt = ((chunk & 1) * 512) + xIn;
+                    chunk++;
+                    left = chunkBursts;
+                }
+                else
+                {
+                    Warp.Barrier();
+                }
+
+                left--;
+                GemvNkRingLeanCopyW(b4, shared, asyncCopy, wNext, wOut + (slot == 0 ? 128 : slot - 64), wRow0, wRow1, wSrc0, wSrc1, k4);
+                GemvNkRingCommit(asyncCopy);
+                if (asyncCopy)
+                {
+                    CudaAsm.Emit("cp.async.wait_group 2;");
+                }
+
+                // This burst's vectors, copied by every lane of the warp, are visible to all of them.
+                Warp.Barrier();
+                {
+                    // The burst's 8 activation and 4 weight vectors through one view each, so that a row's offset (A row m at + 32 m
+                    // vectors, weight row c at + 16 c) is a constant added to one 64-bit address, which ptxas folds into the
+                    // LDS immediate (indexing the whole view with base + constant made an add and a shift per load: the 32-bit sum could
+                    // wrap before the widening multiply). Inline-PTX loads would return their values through ILGPU's local output slots.
+                    var xs = shared.SubView(xAt);
+                    var wv = shared.SubView(wIn + slot);
+                    Float4 x0 = xs[0];
+                    Float4 x1 = xs[32];
+                    Float4 x2 = xs[64];
+                    Float4 x3 = xs[96];
+                    Float4 x4 = xs[128];
+                    Float4 x5 = xs[160];
+                    Float4 x6 = xs[192];
+                    Float4 x7 = xs[224];
+                    Float4 w0 = wv[0];
+                    Float4 w1 = wv[16];
+                    Float4 w2 = wv[32];
+                    Float4 w3 = wv[48];
+                    s0_0 += x0.X * w0.X;
+                    s0_0 += x0.Y * w0.Y;
+                    s0_0 += x0.Z * w0.Z;
+                    s0_0 += x0.W * w0.W;
+                    s0_1 += x0.X * w1.X;
+                    s0_1 += x0.Y * w1.Y;
+                    s0_1 += x0.Z * w1.Z;
+                    s0_1 += x0.W * w1.W;
+                    s0_2 += x0.X * w2.X;
+                    s0_2 += x0.Y * w2.Y;
+                    s0_2 += x0.Z * w2.Z;
+                    s0_2 += x0.W * w2.W;
+                    s0_3 += x0.X * w3.X;
+                    s0_3 += x0.Y * w3.Y;
+                    s0_3 += x0.Z * w3.Z;
+                    s0_3 += x0.W * w3.W;
+                    s1_0 += x1.X * w0.X;
+                    s1_0 += x1.Y * w0.Y;
+                    s1_0 += x1.Z * w0.Z;
+                    s1_0 += x1.W * w0.W;
+                    s1_1 += x1.X * w1.X;
+                    s1_1 += x1.Y * w1.Y;
+                    s1_1 += x1.Z * w1.Z;
+                    s1_1 += x1.W * w1.W;
+                    s1_2 += x1.X * w2.X;
+                    s1_2 += x1.Y * w2.Y;
+                    s1_2 += x1.Z * w2.Z;
+                    s1_2 += x1.W * w2.W;
+                    s1_3 += x1.X * w3.X;
+                    s1_3 += x1.Y * w3.Y;
+                    s1_3 += x1.Z * w3.Z;
+                    s1_3 += x1.W * w3.W;
+                    s2_0 += x2.X * w0.X;
+                    s2_0 += x2.Y * w0.Y;
+                    s2_0 += x2.Z * w0.Z;
+                    s2_0 += x2.W * w0.W;
+                    s2_1 += x2.X * w1.X;
+                    s2_1 += x2.Y * w1.Y;
+                    s2_1 += x2.Z * w1.Z;
+                    s2_1 += x2.W * w1.W;
+                    s2_2 += x2.X * w2.X;
+                    s2_2 += x2.Y * w2.Y;
+                    s2_2 += x2.Z * w2.Z;
+                    s2_2 += x2.W * w2.W;
+                    s2_3 += x2.X * w3.X;
+                    s2_3 += x2.Y * w3.Y;
+                    s2_3 += x2.Z * w3.Z;
+                    s2_3 += x2.W * w3.W;
+                    s3_0 += x3.X * w0.X;
+                    s3_0 += x3.Y * w0.Y;
+                    s3_0 += x3.Z * w0.Z;
+                    s3_0 += x3.W * w0.W;
+                    s3_1 += x3.X * w1.X;
+                    s3_1 += x3.Y * w1.Y;
+                    s3_1 += x3.Z * w1.Z;
+                    s3_1 += x3.W * w1.W;
+                    s3_2 += x3.X * w2.X;
+                    s3_2 += x3.Y * w2.Y;
+                    s3_2 += x3.Z * w2.Z;
+                    s3_2 += x3.W * w2.W;
+                    s3_3 += x3.X * w3.X;
+                    s3_3 += x3.Y * w3.Y;
+                    s3_3 += x3.Z * w3.Z;
+                    s3_3 += x3.W * w3.W;
+                    s4_0 += x4.X * w0.X;
+                    s4_0 += x4.Y * w0.Y;
+                    s4_0 += x4.Z * w0.Z;
+                    s4_0 += x4.W * w0.W;
+                    s4_1 += x4.X * w1.X;
+                    s4_1 += x4.Y * w1.Y;
+                    s4_1 += x4.Z * w1.Z;
+                    s4_1 += x4.W * w1.W;
+                    s4_2 += x4.X * w2.X;
+                    s4_2 += x4.Y * w2.Y;
+                    s4_2 += x4.Z * w2.Z;
+                    s4_2 += x4.W * w2.W;
+                    s4_3 += x4.X * w3.X;
+                    s4_3 += x4.Y * w3.Y;
+                    s4_3 += x4.Z * w3.Z;
+                    s4_3 += x4.W * w3.W;
+                    s5_0 += x5.X * w0.X;
+                    s5_0 += x5.Y * w0.Y;
+                    s5_0 += x5.Z * w0.Z;
+                    s5_0 += x5.W * w0.W;
+                    s5_1 += x5.X * w1.X;
+                    s5_1 += x5.Y * w1.Y;
+                    s5_1 += x5.Z * w1.Z;
+                    s5_1 += x5.W * w1.W;
+                    s5_2 += x5.X * w2.X;
+                    s5_2 += x5.Y * w2.Y;
+                    s5_2 += x5.Z * w2.Z;
+                    s5_2 += x5.W * w2.W;
+                    s5_3 += x5.X * w3.X;
+                    s5_3 += x5.Y * w3.Y;
+                    s5_3 += x5.Z * w3.Z;
+                    s5_3 += x5.W * w3.W;
+                    s6_0 += x6.X * w0.X;
+                    s6_0 += x6.Y * w0.Y;
+                    s6_0 += x6.Z * w0.Z;
+                    s6_0 += x6.W * w0.W;
+                    s6_1 += x6.X * w1.X;
+                    s6_1 += x6.Y * w1.Y;
+                    s6_1 += x6.Z * w1.Z;
+                    s6_1 += x6.W * w1.W;
+                    s6_2 += x6.X * w2.X;
+                    s6_2 += x6.Y * w2.Y;
+                    s6_2 += x6.Z * w2.Z;
+                    s6_2 += x6.W * w2.W;
+                    s6_3 += x6.X * w3.X;
+                    s6_3 += x6.Y * w3.Y;
+                    s6_3 += x6.Z * w3.Z;
+                    s6_3 += x6.W * w3.W;
+                    s7_0 += x7.X * w0.X;
+                    s7_0 += x7.Y * w0.Y;
+                    s7_0 += x7.Z * w0.Z;
+                    s7_0 += x7.W * w0.W;
+                    s7_1 += x7.X * w1.X;
+                    s7_1 += x7.Y * w1.Y;
+                    s7_1 += x7.Z * w1.Z;
+                    s7_1 += x7.W * w1.W;
+                    s7_2 += x7.X * w2.X;
+                    s7_2 += x7.Y * w2.Y;
+                    s7_2 += x7.Z * w2.Z;
+                    s7_2 += x7.W * w2.W;
+                    s7_3 += x7.X * w3.X;
+                    s7_3 += x7.Y * w3.Y;
+                    s7_3 += x7.Z * w3.Z;
+                    s7_3 += x7.W * w3.W;
+                }
+
+                xAt += half;
+                wNext += half;
+                slot = slot == 128 ? 0 : slot + 64;
+            }
+        }
+
+        if (asyncCopy)
+        {
+            CudaAsm.Emit("cp.async.wait_all;");
+        }
+
+        // Sum over the j lanes by halving (as the streamed kernel): at each offset below half a lane keeps one half of
+        // its sums and adds its partner's copy of that half, so 16 lanes reduce 32 sums in 16 + 8 + 4 + 2
+        // shuffles. Afterwards the lane holds the totals of sums first .. first + held - 1 of its half's rows.
+        int first = 0;
+        int held = 32;
+        if (half > 1)
+        {
+            bool upper = (j & 1) != 0;
+            float send0 = upper ? s0_0 : s4_0;
+            s0_0 = (upper ? s4_0 : s0_0) + Warp.ShuffleXor(send0, 1);
+            float send1 = upper ? s0_1 : s4_1;
+            s0_1 = (upper ? s4_1 : s0_1) + Warp.ShuffleXor(send1, 1);
+            float send2 = upper ? s0_2 : s4_2;
+            s0_2 = (upper ? s4_2 : s0_2) + Warp.ShuffleXor(send2, 1);
+            float send3 = upper ? s0_3 : s4_3;
+            s0_3 = (upper ? s4_3 : s0_3) + Warp.ShuffleXor(send3, 1);
+            float send4 = upper ? s1_0 : s5_0;
+            s1_0 = (upper ? s5_0 : s1_0) + Warp.ShuffleXor(send4, 1);
+            float send5 = upper ? s1_1 : s5_1;
+            s1_1 = (upper ? s5_1 : s1_1) + Warp.ShuffleXor(send5, 1);
+            float send6 = upper ? s1_2 : s5_2;
+            s1_2 = (upper ? s5_2 : s1_2) + Warp.ShuffleXor(send6, 1);
+            float send7 = upper ? s1_3 : s5_3;
+            s1_3 = (upper ? s5_3 : s1_3) + Warp.ShuffleXor(send7, 1);
+            float send8 = upper ? s2_0 : s6_0;
+            s2_0 = (upper ? s6_0 : s2_0) + Warp.ShuffleXor(send8, 1);
+            float send9 = upper ? s2_1 : s6_1;
+            s2_1 = (upper ? s6_1 : s2_1) + Warp.ShuffleXor(send9, 1);
+            float send10 = upper ? s2_2 : s6_2;
+            s2_2 = (upper ? s6_2 : s2_2) + Warp.ShuffleXor(send10, 1);
+            float send11 = upper ? s2_3 : s6_3;
+            s2_3 = (upper ? s6_3 : s2_3) + Warp.ShuffleXor(send11, 1);
+            float send12 = upper ? s3_0 : s7_0;
+            s3_0 = (upper ? s7_0 : s3_0) + Warp.ShuffleXor(send12, 1);
+            float send13 = upper ? s3_1 : s7_1;
+            s3_1 = (upper ? s7_1 : s3_1) + Warp.ShuffleXor(send13, 1);
+            float send14 = upper ? s3_2 : s7_2;
+            s3_2 = (upper ? s7_2 : s3_2) + Warp.ShuffleXor(send14, 1);
+            float send15 = upper ? s3_3 : s7_3;
+            s3_3 = (upper ? s7_3 : s3_3) + Warp.ShuffleXor(send15, 1);
+            first += upper ? 16 : 0;
+            held >>= 1;
+        }
+
+        if (half > 2)
+        {
+            bool upper = (j & 2) != 0;
+            float send0 = upper ? s0_0 : s2_0;
+            s0_0 = (upper ? s2_0 : s0_0) + Warp.ShuffleXor(send0, 2);
+            float send1 = upper ? s0_1 : s2_1;
+            s0_1 = (upper ? s2_1 : s0_1) + Warp.ShuffleXor(send1, 2);
+            float send2 = upper ? s0_2 : s2_2;
+            s0_2 = (upper ? s2_2 : s0_2) + Warp.ShuffleXor(send2, 2);
+            float send3 = upper ? s0_3 : s2_3;
+            s0_3 = (upper ? s2_3 : s0_3) + Warp.ShuffleXor(send3, 2);
+            float send4 = upper ? s1_0 : s3_0;
+            s1_0 = (upper ? s3_0 : s1_0) + Warp.ShuffleXor(send4, 2);
+            float send5 = upper ? s1_1 : s3_1;
+            s1_1 = (upper ? s3_1 : s1_1) + Warp.ShuffleXor(send5, 2);
+            float send6 = upper ? s1_2 : s3_2;
+            s1_2 = (upper ? s3_2 : s1_2) + Warp.ShuffleXor(send6, 2);
+            float send7 = upper ? s1_3 : s3_3;
+            s1_3 = (upper ? s3_3 : s1_3) + Warp.ShuffleXor(send7, 2);
+            first += upper ? 8 : 0;
+            held >>= 1;
+        }
+
+        if (half > 4)
+        {
+            bool upper = (j & 4) != 0;
+            float send0 = upper ? s0_0 : s1_0;
+            s0_0 = (upper ? s1_0 : s0_0) + Warp.ShuffleXor(send0, 4);
+            float send1 = upper ? s0_1 : s1_1;
+            s0_1 = (upper ? s1_1 : s0_1) + Warp.ShuffleXor(send1, 4);
+            float send2 = upper ? s0_2 : s1_2;
+            s0_2 = (upper ? s1_2 : s0_2) + Warp.ShuffleXor(send2, 4);
+            float send3 = upper ? s0_3 : s1_3;
+            s0_3 = (upper ? s1_3 : s0_3) + Warp.ShuffleXor(send3, 4);
+            first += upper ? 4 : 0;
+            held >>= 1;
+        }
+
+        if (half > 8)
+        {
+            bool upper = (j & 8) != 0;
+            float send0 = upper ? s0_0 : s0_2;
+            s0_0 = (upper ? s0_2 : s0_0) + Warp.ShuffleXor(send0, 8);
+            float send1 = upper ? s0_1 : s0_3;
+            s0_1 = (upper ? s0_3 : s0_1) + Warp.ShuffleXor(send1, 8);
+            first += upper ? 2 : 0;
+            held >>= 1;
+        }
+
+        if (half > 16)
+        {
+            bool upper = (j & 16) != 0;
+            float send0 = upper ? s0_0 : s0_1;
+            s0_0 = (upper ? s0_1 : s0_0) + Warp.ShuffleXor(send0, 16);
+            first += upper ? 1 : 0;
+            held >>= 1;
+        }
+
+        // Sum e of a half is activation row e / 4 of the half and weight row e % 4 of the warp.
+        {
+            int e = first + 0;
+            int row = (h * 8) + (e >> 2);
+            int col = n0 + (warp * 4) + (e & 3);
+            if (row < g.M && col < g.N)
+            {
+                c[((long)row * g.N) + col] = GemvEpilogue(bias, g, row, col, s0_0);
+            }
+        }
+
+        if (held > 1)
+        {
+            int e = first + 1;
+            int row = (h * 8) + (e >> 2);
+            int col = n0 + (warp * 4) + (e & 3);
+            if (row < g.M && col < g.N)
+            {
+                c[((long)row * g.N) + col] = GemvEpilogue(bias, g, row, col, s0_1);
+            }
+        }
+
+        if (held > 2)
+        {
+            int e = first + 2;
+            int row = (h * 8) + (e >> 2);
+            int col = n0 + (warp * 4) + (e & 3);
+            if (row < g.M && col < g.N)
+            {
+                c[((long)row * g.N) + col] = GemvEpilogue(bias, g, row, col, s0_2);
+            }
+        }
+
+        if (held > 3)
+        {
+            int e = first + 3;
+            int row = (h * 8) + (e >> 2);
+            int col = n0 + (warp * 4) + (e & 3);
+            if (row < g.M && col < g.N)
+            {
+                c[((long)row * g.N) + col] = GemvEpilogue(bias, g, row, col, s0_3);
+            }
+        }
+
+        if (held > 4)
+        {
+            int e = first + 4;
+            int row = (h * 8) + (e >> 2);
+            int col = n0 + (warp * 4) + (e & 3);
+            if (row < g.M && col < g.N)
+            {
+                c[((long)row * g.N) + col] = GemvEpilogue(bias, g, row, col, s1_0);
+            }
+        }
+
+        if (held > 5)
+        {
+            int e = first + 5;
+            int row = (h * 8) + (e >> 2);
+            int col = n0 + (warp * 4) + (e & 3);
+            if (row < g.M && col < g.N)
+            {
+                c[((long)row * g.N) + col] = GemvEpilogue(bias, g, row, col, s1_1);
+            }
+        }
+
+        if (held > 6)
+        {
+            int e = first + 6;
+            int row = (h * 8) + (e >> 2);
+            int col = n0 + (warp * 4) + (e & 3);
+            if (row < g.M && col < g.N)
+            {
+                c[((long)row * g.N) + col] = GemvEpilogue(bias, g, row, col, s1_2);
+            }
+        }
+
+        if (held > 7)
+        {
+            int e = first + 7;
+            int row = (h * 8) + (e >> 2);
+            int col = n0 + (warp * 4) + (e & 3);
+            if (row < g.M && col < g.N)
+            {
+                c[((long)row * g.N) + col] = GemvEpilogue(bias, g, row, col, s1_3);
+            }
+        }
+
+        if (held > 8)
+        {
+            int e = first + 8;
+            int row = (h * 8) + (e >> 2);
+            int col = n0 + (warp * 4) + (e & 3);
+            if (row < g.M && col < g.N)
+            {
+                c[((long)row * g.N) + col] = GemvEpilogue(bias, g, row, col, s2_0);
+            }
+        }
+
+        if (held > 9)
+        {
+            int e = first + 9;
+            int row = (h * 8) + (e >> 2);
+            int col = n0 + (warp * 4) + (e & 3);
+            if (row < g.M && col < g.N)
+            {
+                c[((long)row * g.N) + col] = GemvEpilogue(bias, g, row, col, s2_1);
+            }
+        }
+
+        if (held > 10)
+        {
+            int e = first + 10;
+            int row = (h * 8) + (e >> 2);
+            int col = n0 + (warp * 4) + (e & 3);
+            if (row < g.M && col < g.N)
+            {
+                c[((long)row * g.N) + col] = GemvEpilogue(bias, g, row, col, s2_2);
+            }
+        }
+
+        if (held > 11)
+        {
+            int e = first + 11;
+            int row = (h * 8) + (e >> 2);
+            int col = n0 + (warp * 4) + (e & 3);
+            if (row < g.M && col < g.N)
+            {
+                c[((long)row * g.N) + col] = GemvEpilogue(bias, g, row, col, s2_3);
+            }
+        }
+
+        if (held > 12)
+        {
+            int e = first + 12;
+            int row = (h * 8) + (e >> 2);
+            int col = n0 + (warp * 4) + (e & 3);
+            if (row < g.M && col < g.N)
+            {
+                c[((long)row * g.N) + col] = GemvEpilogue(bias, g, row, col, s3_0);
+            }
+        }
+
+        if (held > 13)
+        {
+            int e = first + 13;
+            int row = (h * 8) + (e >> 2);
+            int col = n0 + (warp * 4) + (e & 3);
+            if (row < g.M && col < g.N)
+            {
+                c[((long)row * g.N) + col] = GemvEpilogue(bias, g, row, col, s3_1);
+            }
+        }
+
+        if (held > 14)
+        {
+            int e = first + 14;
+            int row = (h * 8) + (e >> 2);
+            int col = n0 + (warp * 4) + (e & 3);
+            if (row < g.M && col < g.N)
+            {
+                c[((long)row * g.N) + col] = GemvEpilogue(bias, g, row, col, s3_2);
+            }
+        }
+
+        if (held > 15)
+        {
+            int e = first + 15;
+            int row = (h * 8) + (e >> 2);
+            int col = n0 + (warp * 4) + (e & 3);
+            if (row < g.M && col < g.N)
+            {
+                c[((long)row * g.N) + col] = GemvEpilogue(bias, g, row, col, s3_3);
+            }
+        }
+
+        if (held > 16)
+        {
+            int e = first + 16;
+            int row = (h * 8) + (e >> 2);
+            int col = n0 + (warp * 4) + (e & 3);
+            if (row < g.M && col < g.N)
+            {
+                c[((long)row * g.N) + col] = GemvEpilogue(bias, g, row, col, s4_0);
+            }
+        }
+
+        if (held > 17)
+        {
+            int e = first + 17;
+            int row = (h * 8) + (e >> 2);
+            int col = n0 + (warp * 4) + (e & 3);
+            if (row < g.M && col < g.N)
+            {
+                c[((long)row * g.N) + col] = GemvEpilogue(bias, g, row, col, s4_1);
+            }
+        }
+
+        if (held > 18)
+        {
+            int e = first + 18;
+            int row = (h * 8) + (e >> 2);
+            int col = n0 + (warp * 4) + (e & 3);
+            if (row < g.M && col < g.N)
+            {
+                c[((long)row * g.N) + col] = GemvEpilogue(bias, g, row, col, s4_2);
+            }
+        }
+
+        if (held > 19)
+        {
+            int e = first + 19;
+            int row = (h * 8) + (e >> 2);
+            int col = n0 + (warp * 4) + (e & 3);
+            if (row < g.M && col < g.N)
+            {
+                c[((long)row * g.N) + col] = GemvEpilogue(bias, g, row, col, s4_3);
+            }
+        }
+
+        if (held > 20)
+        {
+            int e = first + 20;
+            int row = (h * 8) + (e >> 2);
+            int col = n0 + (warp * 4) + (e & 3);
+            if (row < g.M && col < g.N)
+            {
+                c[((long)row * g.N) + col] = GemvEpilogue(bias, g, row, col, s5_0);
+            }
+        }
+
+        if (held > 21)
+        {
+            int e = first + 21;
+            int row = (h * 8) + (e >> 2);
+            int col = n0 + (warp * 4) + (e & 3);
+            if (row < g.M && col < g.N)
+            {
+                c[((long)row * g.N) + col] = GemvEpilogue(bias, g, row, col, s5_1);
+            }
+        }
+
+        if (held > 22)
+        {
+            int e = first + 22;
+            int row = (h * 8) + (e >> 2);
+            int col = n0 + (warp * 4) + (e & 3);
+            if (row < g.M && col < g.N)
+            {
+                c[((long)row * g.N) + col] = GemvEpilogue(bias, g, row, col, s5_2);
+            }
+        }
+
+        if (held > 23)
+        {
+            int e = first + 23;
+            int row = (h * 8) + (e >> 2);
+            int col = n0 + (warp * 4) + (e & 3);
+            if (row < g.M && col < g.N)
+            {
+                c[((long)row * g.N) + col] = GemvEpilogue(bias, g, row, col, s5_3);
+            }
+        }
+
+        if (held > 24)
+        {
+            int e = first + 24;
+            int row = (h * 8) + (e >> 2);
+            int col = n0 + (warp * 4) + (e & 3);
+            if (row < g.M && col < g.N)
+            {
+                c[((long)row * g.N) + col] = GemvEpilogue(bias, g, row, col, s6_0);
+            }
+        }
+
+        if (held > 25)
+        {
+            int e = first + 25;
+            int row = (h * 8) + (e >> 2);
+            int col = n0 + (warp * 4) + (e & 3);
+            if (row < g.M && col < g.N)
+            {
+                c[((long)row * g.N) + col] = GemvEpilogue(bias, g, row, col, s6_1);
+            }
+        }
+
+        if (held > 26)
+        {
+            int e = first + 26;
+            int row = (h * 8) + (e >> 2);
+            int col = n0 + (warp * 4) + (e & 3);
+            if (row < g.M && col < g.N)
+            {
+                c[((long)row * g.N) + col] = GemvEpilogue(bias, g, row, col, s6_2);
+            }
+        }
+
+        if (held > 27)
+        {
+            int e = first + 27;
+            int row = (h * 8) + (e >> 2);
+            int col = n0 + (warp * 4) + (e & 3);
+            if (row < g.M && col < g.N)
+            {
+                c[((long)row * g.N) + col] = GemvEpilogue(bias, g, row, col, s6_3);
+            }
+        }
+
+        if (held > 28)
+        {
+            int e = first + 28;
+            int row = (h * 8) + (e >> 2);
+            int col = n0 + (warp * 4) + (e & 3);
+            if (row < g.M && col < g.N)
+            {
+                c[((long)row * g.N) + col] = GemvEpilogue(bias, g, row, col, s7_0);
+            }
+        }
+
+        if (held > 29)
+        {
+            int e = first + 29;
+            int row = (h * 8) + (e >> 2);
+            int col = n0 + (warp * 4) + (e & 3);
+            if (row < g.M && col < g.N)
+            {
+                c[((long)row * g.N) + col] = GemvEpilogue(bias, g, row, col, s7_1);
+            }
+        }
+
+        if (held > 30)
+        {
+            int e = first + 30;
+            int row = (h * 8) + (e >> 2);
+            int col = n0 + (warp * 4) + (e & 3);
+            if (row < g.M && col < g.N)
+            {
+                c[((long)row * g.N) + col] = GemvEpilogue(bias, g, row, col, s7_2);
+            }
+        }
+
+        if (held > 31)
+        {
+            int e = first + 31;
+            int row = (h * 8) + (e >> 2);
+            int col = n0 + (warp * 4) + (e & 3);
+            if (row < g.M && col < g.N)
+            {
+                c[((long)row * g.N) + col] = GemvEpilogue(bias, g, row, col, s7_3);
+            }
+        }
+    }
+
+    /// <summary>
     /// Copies chunk <paramref name="chunk"/> of A's first M rows (32 vectors each) into A stage chunk % 2 of the ring kernel:
     /// vector e of the chunk (row e / 32) to stage byte 16 e, zeros past K. No commit: the caller's next commit
     /// takes these copies into its group.
@@ -3719,6 +4987,78 @@ internal static partial class GemmFastKernels
         if (asyncCopy)
         {
             CudaAsm.Emit("cp.async.commit_group;");
+        }
+    }
+
+    /// <summary>
+    /// The lean ring's copy of A chunk <paramref name="chunk"/> into stage chunk % 2: on the CUDA group (128 threads) from
+    /// <paramref name="aSrc"/> (this thread's first vector at chunk 0, bytes) plus the chunk's offset and multiples of
+    /// <paramref name="aStep"/>; rows past M (<paramref name="aRows"/> counts this thread's rows from its first) are
+    /// not copied (their sums are never stored), vectors past K are zero-filled. Other groups: <c>GemvNkRingCopyA</c>.
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static void GemvNkRingLeanCopyA(ArrayView<Float4> a4, ArrayView<Float4> shared, long aPointer, bool asyncCopy, int chunk, int k4, long aSrc, long aStep, int aRows, int m, int staged, int tid, int threads)
+    {
+        if (threads != 128)
+        {
+            GemvNkRingCopyA(a4, shared, aPointer, asyncCopy, chunk, k4, m, staged, tid, threads);
+            return;
+        }
+
+        int vector = tid & 31;
+        bool inside = (chunk * 32) + vector < k4;
+        // Past K the source is the row's first vector (a valid address; 0 bytes are read).
+        long src = aSrc + (inside ? chunk * 512 : -(vector * 16));
+        int dst = ((chunk & 1) * 512) + tid;
+        if (asyncCopy)
+        {
+            CudaAsm.Emit("{\n\t.reg .u64 g0, g1, g2, g3;\n\t.reg .u32 sdst;\n\t.reg .pred p0, p1, p2, p3;\n\tcvta.to.global.u64 g0, %1;\n\tadd.s64 g1, g0, %2;\n\tadd.s64 g2, g1, %2;\n\tadd.s64 g3, g2, %2;\n\tsetp.gt.s32 p0, %4, 0;\n\tsetp.gt.s32 p1, %4, 4;\n\tsetp.gt.s32 p2, %4, 8;\n\tsetp.gt.s32 p3, %4, 12;\n\tmov.u32 sdst, __dyn_shared_alloca;\n\tadd.u32 sdst, sdst, %0;\n\t@p0 cp.async.cg.shared.global [sdst], [g0], 16, %3;\n\t@p1 cp.async.cg.shared.global [sdst+2048], [g1], 16, %3;\n\t@p2 cp.async.cg.shared.global [sdst+4096], [g2], 16, %3;\n\t@p3 cp.async.cg.shared.global [sdst+6144], [g3], 16, %3;\n\t}",
+                (uint)(dst * 16), src, aStep, inside ? 16u : 0u, aRows);
+        }
+        else
+        {
+            // The simulator: aSrc and aStep are byte offsets into a4 (aPointer is 0), the same arithmetic as the copy above.
+            if (aRows > 0)
+            {
+                shared[dst + 0] = inside ? a4[(src + (0 * aStep)) >> 4] : default;
+            }
+
+            if (aRows > 4)
+            {
+                shared[dst + 128] = inside ? a4[(src + (1 * aStep)) >> 4] : default;
+            }
+
+            if (aRows > 8)
+            {
+                shared[dst + 256] = inside ? a4[(src + (2 * aStep)) >> 4] : default;
+            }
+
+            if (aRows > 12)
+            {
+                shared[dst + 384] = inside ? a4[(src + (3 * aStep)) >> 4] : default;
+            }
+
+        }
+    }
+
+    /// <summary>
+    /// The lean ring's weight copy: vector <paramref name="v"/> of this lane's two weight rows to shared vectors
+    /// <paramref name="dst"/> and dst + 32, as <c>GemvNkRingCopyW</c> with the vector index given.
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static void GemvNkRingLeanCopyW(ArrayView<Float4> b4, ArrayView<Float4> shared, bool asyncCopy, int v, int dst, long wRow0, long wRow1, long wSrc0, long wSrc1, int k4)
+    {
+        bool valid = v < k4;
+        int at = valid ? v : 0;
+        if (asyncCopy)
+        {
+            CudaAsm.Emit("{\n\t.reg .u64 g0, g1;\n\t.reg .u32 sdst;\n\tcvta.to.global.u64 g0, %1;\n\tcvta.to.global.u64 g1, %2;\n\tmov.u32 sdst, __dyn_shared_alloca;\n\tadd.u32 sdst, sdst, %0;\n\tcp.async.cg.shared.global [sdst], [g0], 16, %3;\n\tcp.async.cg.shared.global [sdst+512], [g1], 16, %3;\n\t}",
+                (uint)(dst * 16), wSrc0 + ((long)at * 16), wSrc1 + ((long)at * 16), valid ? 16u : 0u);
+        }
+        else
+        {
+            shared[dst] = valid ? b4[wRow0 + at] : default;
+            shared[dst + 32] = valid ? b4[wRow1 + at] : default;
         }
     }
 }
