@@ -10,22 +10,22 @@ public sealed partial class IlgpuKernels
     private readonly Action<KernelConfig, ArrayView<Float4>, ArrayView<Float4>, ArrayView<float>, ArrayView<float>, GemvShape, long>?[] gemvNkStagedF32 =
         new Action<KernelConfig, ArrayView<Float4>, ArrayView<Float4>, ArrayView<float>, ArrayView<float>, GemvShape, long>?[2];
 
-    // The ring [N, K] kernel, slot 0 for 3 stages (`ring3`), 1 for 4 (`ring`), 2 for the lean 3-stage body (`ring3b`).
+    // The ring [N, K] kernel, slot 0 for 3 stages (`ring3`), 1 for 4 (`ring`).
     private readonly Action<KernelConfig, ArrayView<Float4>, ArrayView<Float4>, ArrayView<float>, ArrayView<float>, GemvShape, long, long>?[] gemvNkRingF32 =
-        new Action<KernelConfig, ArrayView<Float4>, ArrayView<Float4>, ArrayView<float>, ArrayView<float>, GemvShape, long, long>?[3];
+        new Action<KernelConfig, ArrayView<Float4>, ArrayView<Float4>, ArrayView<float>, ArrayView<float>, GemvShape, long, long>?[2];
 
     /// <summary>Which kernel serves aligned float32 [N, K] products of 9–16 rows under the stream setting (<c>GEMS_GEMV_F32_WIDE</c>; tests set it directly).</summary>
     internal GemvF32Wide GemvF32WideKernel { get; set; } = GemvF32WideChoice.FromEnvironment();
 
     /// <summary>
-    /// Whether an [N, K] product of <paramref name="m"/> rows takes <c>GemvNkStagedF32</c> (or, under <see cref="GemvF32Wide.Ring"/>,
-    /// <see cref="GemvF32Wide.Ring3"/> and <see cref="GemvF32Wide.Ring3B"/>, <c>GemvNkRingF32</c>): a setting other than <see cref="GemvF32Wide.Stream"/>, 9–16 rows, a
+    /// Whether an [N, K] product of <paramref name="m"/> rows takes <c>GemvNkStagedF32</c> (or, under <see cref="GemvF32Wide.Ring"/>
+    /// and <see cref="GemvF32Wide.Ring3"/>, <c>GemvNkRingF32</c>): a setting other than <see cref="GemvF32Wide.Stream"/>, 9–16 rows, a
     /// device whose warps fit the kernel's groups, and everything <see cref="UsesGemvNkStreamF32"/> asks (the
     /// <see cref="GemvF32Variant.Stream"/> setting, K a multiple of 4, both views 16-byte aligned).
     /// </summary>
     internal bool UsesGemvNkStagedF32(ArrayView<float> a, ArrayView<float> b, int m, int k) =>
         GemvF32WideKernel is not GemvF32Wide.Stream && m >= GemvNkStagedLaunch.MinRows && m <= GemvNkStagedLaunch.MaxRows
-        && (GemvF32WideKernel is GemvF32Wide.Ring or GemvF32Wide.Ring3 or GemvF32Wide.Ring3B
+        && (GemvF32WideKernel is GemvF32Wide.Ring or GemvF32Wide.Ring3
             ? GemvNkRingLaunch.Fits(device.WarpSize, device.MaxGroupSize)
             : GemvNkStagedLaunch.Fits(device.WarpSize, device.MaxGroupSize))
         && UsesGemvNkStreamF32(a, b, m, k);
@@ -33,14 +33,9 @@ public sealed partial class IlgpuKernels
     /// <summary>Runs an [N, K] product on <c>GemvNkStagedF32</c> (the caller checked <see cref="UsesGemvNkStagedF32"/>): one launch, no partials.</summary>
     private void GemvNkStagedF32(ArrayView<float> a, ArrayView<float> b, ArrayView<float> bias, ArrayView<float> c, GemvShape g)
     {
-        if (GemvF32WideKernel is GemvF32Wide.Ring or GemvF32Wide.Ring3 or GemvF32Wide.Ring3B)
+        if (GemvF32WideKernel is GemvF32Wide.Ring or GemvF32Wide.Ring3)
         {
-            GemvNkRingF32(a, b, bias, c, g, GemvF32WideKernel switch
-            {
-                GemvF32Wide.Ring => 4,
-                GemvF32Wide.Ring3B => GemvNkRingLean3.Stages + GemvNkRingLean3.Tag,
-                _ => 3,
-            });
+            GemvNkRingF32(a, b, bias, c, g, GemvF32WideKernel == GemvF32Wide.Ring ? 4 : 3);
             return;
         }
 
@@ -51,13 +46,10 @@ public sealed partial class IlgpuKernels
         GemvNkStagedVariant(burst)(config, a.Cast<Float4>(), b.Cast<Float4>(), bias, c, g, aPointer);
     }
 
-    /// <summary>
-    /// Runs an [N, K] product on <c>GemvNkRingF32</c> with <paramref name="stages"/> ring stages per warp (3 or 4, or
-    /// <see cref="GemvNkRingLean3.Value"/> for the lean 3-stage body): one launch, no partials.
-    /// </summary>
+    /// <summary>Runs an [N, K] product on <c>GemvNkRingF32</c> with <paramref name="stages"/> ring stages per warp: one launch, no partials.</summary>
     private void GemvNkRingF32(ArrayView<float> a, ArrayView<float> b, ArrayView<float> bias, ArrayView<float> c, GemvShape g, int stages)
     {
-        var config = GemvNkRingLaunch.Plan(g, device.WarpSize, stages % GemvNkRingLean3.Tag);
+        var config = GemvNkRingLaunch.Plan(g, device.WarpSize, stages);
         // cp.async needs both device addresses; elsewhere (the simulator) the kernel copies synchronously.
         bool cuda = device.Kind == IlgpuDeviceKind.Cuda;
         long aPointer = cuda ? TensorCoreLaunch.DeviceAddress(a.Cast<ushort>()) : 0;
@@ -68,8 +60,7 @@ public sealed partial class IlgpuKernels
         {
             3 => device.Load(ref gemvNkRingF32[0], name, acc => acc.LoadStreamKernel<ArrayView<Float4>, ArrayView<Float4>, ArrayView<float>, ArrayView<float>, GemvShape, long, long>(GemmFastKernels.GemvNkRingF32<GemvNkRingStages3>, bounds)),
             4 => device.Load(ref gemvNkRingF32[1], name, acc => acc.LoadStreamKernel<ArrayView<Float4>, ArrayView<Float4>, ArrayView<float>, ArrayView<float>, GemvShape, long, long>(GemmFastKernels.GemvNkRingF32<Const4>, bounds)),
-            GemvNkRingLean3.Tag + GemvNkRingLean3.Stages => device.Load(ref gemvNkRingF32[2], name, acc => acc.LoadStreamKernel<ArrayView<Float4>, ArrayView<Float4>, ArrayView<float>, ArrayView<float>, GemvShape, long, long>(GemmFastKernels.GemvNkRingF32<GemvNkRingLean3>, bounds)),
-            _ => throw new ArgumentOutOfRangeException(nameof(stages), stages, "Ring [N, K] GEMV stages are 3 or 4 (or 103, the lean 3-stage body)."),
+            _ => throw new ArgumentOutOfRangeException(nameof(stages), stages, "Ring [N, K] GEMV stages are 3 or 4."),
         };
         kernel(config, a.Cast<Float4>(), b.Cast<Float4>(), bias, c, g, aPointer, bPointer);
     }
@@ -133,22 +124,6 @@ internal readonly struct GemvNkRingStages3 : IKernelConstant
 {
     /// <inheritdoc/>
     public int Value => 3;
-}
-
-/// <summary>
-/// The constant 103 (<see cref="Tag"/> + 3): the lean 3-stage body of <c>GemvNkRingF32</c> under <c>GEMS_GEMV_F32_WIDE=ring3b</c>
-/// (ring3's ring, copies and sums in the same order, less bookkeeping per burst; the tag keeps it apart from a stage count).
-/// </summary>
-internal readonly struct GemvNkRingLean3 : IKernelConstant
-{
-    /// <summary>Added to the stage count to select the lean body.</summary>
-    public const int Tag = 100;
-
-    /// <summary>Ring stages per warp of the lean body.</summary>
-    public const int Stages = 3;
-
-    /// <inheritdoc/>
-    public int Value => Tag + Stages;
 }
 
 /// <summary>
@@ -236,16 +211,9 @@ internal enum GemvF32Wide
     /// (2 KB per warp in flight). Run 86, mm_tb float32 16 × 11008 × 4096: 2248–2249 GB/s staged, 2596–2606 here.
     /// </summary>
     Ring3,
-
-    /// <summary>
-    /// <c>ring3b</c>: <c>GemvNkRingF32&lt;GemvNkRingLean3&gt;</c>, <see cref="Ring3"/>'s ring with the same sums in the same order
-    /// (bit-identical outputs) and less bookkeeping per burst: a loop iteration per chunk of two bursts on 32-lane warps, the
-    /// A copy from addresses fixed per thread, the weight copy from a running vector index.
-    /// </summary>
-    Ring3B,
 }
 
-/// <summary>The wide float32 [N, K] setting (<c>GEMS_GEMV_F32_WIDE</c>): <c>ring3</c> (default), <c>ring3b</c>, <c>ring</c>, <c>staged</c>, <c>staged2</c> or <c>stream</c>.</summary>
+/// <summary>The wide float32 [N, K] setting (<c>GEMS_GEMV_F32_WIDE</c>): <c>ring3</c> (default), <c>ring</c>, <c>staged</c>, <c>staged2</c> or <c>stream</c>.</summary>
 internal static class GemvF32WideChoice
 {
     /// <summary>Environment variable naming the kernel of 9–16-row float32 [N, K] products.</summary>
@@ -257,9 +225,9 @@ internal static class GemvF32WideChoice
     public static GemvF32Wide FromEnvironment() => FromVariable.Value;
 
     /// <summary>
-    /// <c>stream</c>, <c>staged</c>, <c>staged2</c>, <c>ring</c> or <c>ring3b</c> (any case, surrounding spaces ignored) selects
-    /// <see cref="GemvF32Wide.Stream"/>, <see cref="GemvF32Wide.Staged"/>, <see cref="GemvF32Wide.Staged2"/>,
-    /// <see cref="GemvF32Wide.Ring"/> or <see cref="GemvF32Wide.Ring3B"/>; anything else the default, <see cref="GemvF32Wide.Ring3"/>.
+    /// <c>stream</c>, <c>staged</c>, <c>staged2</c> or <c>ring</c> (any case, surrounding spaces ignored) selects
+    /// <see cref="GemvF32Wide.Stream"/>, <see cref="GemvF32Wide.Staged"/>, <see cref="GemvF32Wide.Staged2"/> or
+    /// <see cref="GemvF32Wide.Ring"/>; anything else the default, <see cref="GemvF32Wide.Ring3"/>.
     /// </summary>
     public static GemvF32Wide Parse(string? setting) => setting?.Trim().ToLowerInvariant() switch
     {
@@ -267,7 +235,6 @@ internal static class GemvF32WideChoice
         "staged" => GemvF32Wide.Staged,
         "staged2" => GemvF32Wide.Staged2,
         "ring" => GemvF32Wide.Ring,
-        "ring3b" => GemvF32Wide.Ring3B,
         _ => GemvF32Wide.Ring3,
     };
 }

@@ -28,12 +28,6 @@ public sealed partial class IlgpuKernels
     internal bool WgmmaSmallMNarrow { get; set; } = WgmmaSkinnyLaunch.NarrowFromEnvironment();
 
     /// <summary>
-    /// The split count forced on plans that take the cluster form (<see cref="WgmmaSkinnyLaunch.ForceClusterSplits"/>; 0:
-    /// the plan's); by default what <c>GEMS_TC_SMALLM_SPLITS</c> says (read once per process). For measuring.
-    /// </summary>
-    internal int WgmmaSmallMSplits { get; set; } = WgmmaSkinnyLaunch.SplitsFromEnvironment();
-
-    /// <summary>
     /// 16-bit products on <see cref="WgmmaSkinnyGemmKernels"/> where <see cref="WgmmaSkinnyLaunch.TakesByDefault"/> routes
     /// them (a compute-capability-9.0 CUDA device, where the large wgmma kernel runs) and the shape allows whole aligned chunks.
     /// </summary>
@@ -69,8 +63,7 @@ public sealed partial class IlgpuKernels
         shape.PairStores = TensorCoreLaunch.PairStores(c, n);
         shape.CPointer = TensorCoreLaunch.DeviceAddress(c);
         int columns = WgmmaSkinnyLaunch.Columns(WgmmaSmallMNarrow);
-        var (splits, kChunk) = WgmmaSkinnyLaunch.ForceClusterSplits(
-            WgmmaSkinnyLaunch.PlanSplitK(batch, m, k, n, device.MultiprocessorCount, columns), WgmmaSmallMSplits, SplitKReduceMode, columns, k, n);
+        var (splits, kChunk) = WgmmaSkinnyLaunch.PlanSplitK(batch, m, k, n, device.MultiprocessorCount, columns);
         shape = TensorCoreLaunch.WithSplitK(shape, splits, kChunk);
         if (TryWgmmaSmallMCluster(a, b, bias, c, shape, columns, bf16, transposeB))
         {

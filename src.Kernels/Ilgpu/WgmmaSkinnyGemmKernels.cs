@@ -884,42 +884,6 @@ internal static class WgmmaSkinnyLaunch
         mode is SplitKReduce.Cluster or SplitKReduce.Auto && columns == WgmmaSkinnyGemmKernels.BlockNNarrow && ClusterReduction.SizeFor(splits) != 0 && n % 4 == 0;
 
     /// <summary>
-    /// Environment variable for measuring: <c>2</c>, <c>4</c> or <c>8</c> forces the split count of plans that take the
-    /// cluster form (<see cref="ForceClusterSplits"/>); unset or anything else keeps <see cref="PlanSplitK"/>'s plan.
-    /// </summary>
-    public const string SplitsVariable = "GEMS_TC_SMALLM_SPLITS";
-
-    private static readonly Lazy<int> SplitsFromVariable = new(() => ParseSplits(Environment.GetEnvironmentVariable(SplitsVariable)));
-
-    /// <summary>The split count <see cref="SplitsVariable"/> forces (0: none; read once per process).</summary>
-    public static int SplitsFromEnvironment() => SplitsFromVariable.Value;
-
-    /// <summary>A setting's forced split count: a cluster size (2, 4, 8; surrounding spaces ignored), else 0 (the plan's).</summary>
-    public static int ParseSplits(string? setting) =>
-        int.TryParse(setting?.Trim(), System.Globalization.NumberStyles.None, System.Globalization.CultureInfo.InvariantCulture, out int splits)
-            ? ClusterReduction.SizeFor(splits)
-            : 0;
-
-    /// <summary>
-    /// <paramref name="plan"/> with <paramref name="forced"/> splits where the plan takes the cluster form
-    /// (<see cref="TakesCluster"/>) and K holds that many chunks by the plan's own rules: at most K / <see cref="MinSplitK"/>
-    /// splits, and <see cref="WgmmaLaunch.ChunkK"/> using all of them (its whole-tile rounding can leave fewer, e.g.
-    /// K = 2056 in 8 gives 7 chunks of 320: then the plan stays, so the forced count is the count that runs or none).
-    /// <see cref="MaxPartialRows"/> does not apply: it bounds partials the cluster form never writes (64 rows × 8 splits
-    /// is the case measured). Plans that launch the reduce (one split, other counts, 128-column tiles, batches) stay.
-    /// </summary>
-    public static (int Splits, int KChunk) ForceClusterSplits((int Splits, int KChunk) plan, int forced, SplitKReduce mode, int columns, int k, int n)
-    {
-        if (ClusterReduction.SizeFor(forced) == 0 || !TakesCluster(mode, columns, plan.Splits, n) || forced > k / MinSplitK)
-        {
-            return plan;
-        }
-
-        var chunked = WgmmaLaunch.ChunkK(k, forced);
-        return chunked.Splits == forced ? chunked : plan;
-    }
-
-    /// <summary>
     /// Grid (⌈N/columns⌉, <paramref name="splits"/>, 1) of the cluster form (clusters 1 × splits × 1 along Y, the axis of
     /// its marker) with the ring's dynamic shared memory: the same groups and bytes per group as <see cref="Config"/>.
     /// </summary>

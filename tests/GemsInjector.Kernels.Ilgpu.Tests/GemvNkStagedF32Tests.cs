@@ -16,7 +16,7 @@ namespace GemsInjector.Kernels.Ilgpu.Tests;
 /// <summary>
 /// The float32 [N, K] GEMV for 9–16 rows with the activations staged in shared memory (<c>GemvNkStagedF32</c>, bursts of one and two
 /// batches: <c>GEMS_GEMV_F32_WIDE=staged</c> and <c>staged2</c>; and <c>GemvNkRingF32</c>, the weight through a per-warp ring of 4 or 3
-/// shared stages: <c>ring</c> and <c>ring3</c>, and <c>ring3b</c>, ring3 with less bookkeeping per burst and bit-identical outputs, whose simulator path copies synchronously at the cp.async's place): through the facade on the default simulator (4-lane warps: bursts of 4 vectors, 16
+/// shared stages: <c>ring</c> and <c>ring3</c>, whose simulator path copies synchronously at the cp.async's place): through the facade on the default simulator (4-lane warps: bursts of 4 vectors, 16
 /// per chunk) and on the warp-32 simulator (the CUDA lane layout: lane halves of 16, 2 bursts per chunk, the four-step
 /// lane sum), every element against float64; ragged M, N and K (K below a burst, 4 · odd, several chunks with a short
 /// last one); biases and alpha / beta; NaN and ±Inf; the setting, the routing, the plan and the PTX.
@@ -47,8 +47,8 @@ public sealed class GemvNkStagedF32Tests : GemvF32TestBase, IClassFixture<Warp32
         base.Dispose();
     }
 
-    // Every setting that routes 9–16 rows to a staged-activation kernel: both bursts of the staged kernel, both ring depths, the lean ring.
-    private static readonly GemvF32Wide[] Wides = { GemvF32Wide.Staged, GemvF32Wide.Staged2, GemvF32Wide.Ring, GemvF32Wide.Ring3, GemvF32Wide.Ring3B };
+    // Every setting that routes 9–16 rows to a staged-activation kernel: both bursts of the staged kernel, both ring depths.
+    private static readonly GemvF32Wide[] Wides = { GemvF32Wide.Staged, GemvF32Wide.Staged2, GemvF32Wide.Ring, GemvF32Wide.Ring3 };
 
     // Through Mm / Addmm with the switch set. On the 4-lane simulator a burst is 4 vectors (16 floats) and a chunk 64
     // vectors: K = 4 is a lone partial burst, 76 a few bursts and a partial one in one chunk, 1028 four chunks and a
@@ -177,7 +177,7 @@ public sealed class GemvNkStagedF32Tests : GemvF32TestBase, IClassFixture<Warp32
             AssertSentinel(got, m * n);
         }
 
-        foreach (int stages in RingStages)
+        foreach (int stages in new[] { 3, 4 })
         {
             var got = RunRingOnWarp32(a, b, bias, g, stages);
             AssertClose(got[..(m * n)], expected, RtolF32, Atol * k, $"warp-32 ring GEMV, {stages} stages", seed);
@@ -201,78 +201,25 @@ public sealed class GemvNkStagedF32Tests : GemvF32TestBase, IClassFixture<Warp32
             AssertNaNAndInf(RunOnWarp32(a, b, Random(seed + 2, N), g, burst), expected, M * N, Kd, seed);
         }
 
-        foreach (int stages in RingStages)
+        foreach (int stages in new[] { 3, 4 })
         {
             AssertNaNAndInf(RunRingOnWarp32(a, b, Random(seed + 2, N), g, stages), expected, M * N, Kd, seed);
         }
     }
 
-    /// <summary>
-    /// The lean ring (<c>ring3b</c>) sums the same products in the same order as <c>ring3</c>: outputs bit-identical, on the
-    /// warp-32 simulator (its chunk-pair loop, with and without a one-burst last chunk, the per-thread A addresses, M below
-    /// and at 16, rows past M skipped) and through the facade on the 4-lane simulator (its per-burst loop); fresh inputs.
-    /// </summary>
-    [Theory]
-    [InlineData(9, 4, 1)]
-    [InlineData(11, 76, 17)]
-    [InlineData(13, 516, 7)]
-    [InlineData(16, 1028, 33)]
-    [InlineData(16, 1540, 16)]
-    [InlineData(10, 2060, 50)]
-    public void LeanRingMatchesRing3BitForBit(int m, int k, int n)
-    {
-        int seed = 14100 + (m * 1000) + k + n;
-        var a = Random(seed, m * k);
-        var b = Random(seed + 1, k * n);
-        var bias = Random(seed + 2, m * n);
-        var g = new GemvShape { M = m, N = n, K = k, Alpha = 0.75f, Beta = 1.5f, HasBias = 1, BiasStrideM = n };
-        var ring3 = RunRingOnWarp32(a, b, bias, g, 3);
-        var lean = RunRingOnWarp32(a, b, bias, g, GemvNkRingLean3.Tag + GemvNkRingLean3.Stages);
-        AssertSentinel(lean, m * n);
-        for (int i = 0; i < m * n; i++)
-        {
-            Assert.True(BitConverter.SingleToInt32Bits(ring3[i]) == BitConverter.SingleToInt32Bits(lean[i]), $"warp-32 element {i}: ring3 {ring3[i]:R}, ring3b {lean[i]:R} (seed {seed})");
-        }
-
-        var aView = Upload(a);
-        var bView = Upload(b);
-        float[] Facade(GemvF32Wide wide)
-        {
-            K.GemvF32WideKernel = wide;
-            var (c, whole) = PoisonedWithSentinel(m * n);
-            K.Mm(aView, bView, c, m, k, n, transposeB: true);
-            var got = Download(whole);
-            AssertSentinel(got, m * n);
-            return got;
-        }
-
-        var viaRing3 = Facade(GemvF32Wide.Ring3);
-        var viaLean = Facade(GemvF32Wide.Ring3B);
-        for (int i = 0; i < m * n; i++)
-        {
-            Assert.True(BitConverter.SingleToInt32Bits(viaRing3[i]) == BitConverter.SingleToInt32Bits(viaLean[i]), $"4-lane element {i}: ring3 {viaRing3[i]:R}, ring3b {viaLean[i]:R} (seed {seed})");
-        }
-    }
-
-    // The ring kernel's constants on the warp-32 simulator: 3 and 4 stages, and 103, the lean 3-stage body (ring3b).
-    private static readonly int[] RingStages = { 3, 4, GemvNkRingLean3.Tag + GemvNkRingLean3.Stages };
-
     private float[] RunRingOnWarp32(float[] a, float[] b, float[] bias, GemvShape g, int stages)
     {
         var acc = warp32.Accelerator;
         Assert.True(GemvNkRingLaunch.Fits(acc.WarpSize, acc.MaxNumThreadsPerGroup));
-        var config = GemvNkRingLaunch.Plan(g, acc.WarpSize, stages % GemvNkRingLean3.Tag);
+        var config = GemvNkRingLaunch.Plan(g, acc.WarpSize, stages);
         Assert.Equal(128, config.GroupDim.X);
         using var aBuffer = acc.Allocate1D(a);
         using var bBuffer = acc.Allocate1D(b);
         using var biasBuffer = acc.Allocate1D(bias);
         using var cBuffer = acc.Allocate1D(Enumerable.Repeat(float.NaN, g.M * g.N).Concat(Enumerable.Repeat(Sentinel, 64)).ToArray());
-        var kernel = stages switch
-        {
-            3 => acc.LoadStreamKernel<ArrayView<Float4>, ArrayView<Float4>, ArrayView<float>, ArrayView<float>, GemvShape, long, long>(GemmFastKernels.GemvNkRingF32<GemvNkRingStages3>),
-            4 => acc.LoadStreamKernel<ArrayView<Float4>, ArrayView<Float4>, ArrayView<float>, ArrayView<float>, GemvShape, long, long>(GemmFastKernels.GemvNkRingF32<Const4>),
-            _ => acc.LoadStreamKernel<ArrayView<Float4>, ArrayView<Float4>, ArrayView<float>, ArrayView<float>, GemvShape, long, long>(GemmFastKernels.GemvNkRingF32<GemvNkRingLean3>),
-        };
+        var kernel = stages == 3
+            ? acc.LoadStreamKernel<ArrayView<Float4>, ArrayView<Float4>, ArrayView<float>, ArrayView<float>, GemvShape, long, long>(GemmFastKernels.GemvNkRingF32<GemvNkRingStages3>)
+            : acc.LoadStreamKernel<ArrayView<Float4>, ArrayView<Float4>, ArrayView<float>, ArrayView<float>, GemvShape, long, long>(GemmFastKernels.GemvNkRingF32<Const4>);
         kernel(
             config, aBuffer.View.AsContiguous().Cast<Float4>(), bBuffer.View.AsContiguous().Cast<Float4>(), biasBuffer.View.AsContiguous(),
             cBuffer.View.AsContiguous().SubView(0, g.M * g.N), g, 0L, 0L);
@@ -311,7 +258,7 @@ public sealed class GemvNkStagedF32Tests : GemvF32TestBase, IClassFixture<Warp32
         K.GemvF32WideKernel = GemvF32Wide.Staged2;
         Assert.True(K.UsesGemvNkStagedF32(a, b, 12, 8));
         Assert.False(K.UsesGemvNkStagedF32(a, b, 8, 8));
-        foreach (var ring in new[] { GemvF32Wide.Ring, GemvF32Wide.Ring3, GemvF32Wide.Ring3B })
+        foreach (var ring in new[] { GemvF32Wide.Ring, GemvF32Wide.Ring3 })
         {
             K.GemvF32WideKernel = ring;
             Assert.True(K.UsesGemvNkStagedF32(a, b, 9, 8));
@@ -355,9 +302,6 @@ public sealed class GemvNkStagedF32Tests : GemvF32TestBase, IClassFixture<Warp32
     [InlineData("ring3", nameof(GemvF32Wide.Ring3))]
     [InlineData("Ring3 ", nameof(GemvF32Wide.Ring3))]
     [InlineData("ring4", nameof(GemvF32Wide.Ring3))]
-    [InlineData("ring3b", nameof(GemvF32Wide.Ring3B))]
-    [InlineData(" RING3B ", nameof(GemvF32Wide.Ring3B))]
-    [InlineData("ring3c", nameof(GemvF32Wide.Ring3))]
     public void TheWideSettingParses(string? setting, string expected)
     {
         Assert.Equal("GEMS_GEMV_F32_WIDE", GemvF32WideChoice.Variable);
@@ -442,45 +386,6 @@ public sealed class GemvNkStagedF32Tests : GemvF32TestBase, IClassFixture<Warp32
         Assert.True(Regex.Matches(ptx, @"cp\.async\.commit_group").Count >= stages, "one commit per prologue burst and one in the loop");
         Assert.Equal(12, sharedVectors); // the burst's 8 activation and 4 weight vectors, once (no tail body)
         Assert.Empty(Regex.Matches(ptx, @"ld\.global(\.nc)?\.v4\.f32\s+\{[^}]*\}, \[[^\]]*\];\s*\n\s*(mul|fma)")); // no weight load feeds a product directly
-    }
-
-    /// <summary>
-    /// sm_90 PTX of the lean ring (<c>ring3b</c>) at the facade's launch bounds: no local memory; the A copy of the CUDA group
-    /// as 4 predicated cp.async from one address plus a 64-bit step (rows past M not copied); ring3's waits; the burst's 12
-    /// shared loads in each of its bodies (the chunk loop's two, the one-burst last chunk, the small-warp loop). Written to
-    /// GEMS_PTX_DUMP_DIR when that is set (for ptxas by hand).
-    /// </summary>
-    [Fact]
-    public void LeanRingPtxCopiesAFromFixedAddresses()
-    {
-        var kernel = typeof(GemmFastKernels).GetMethod(nameof(GemmFastKernels.GemvNkRingF32))!.MakeGenericMethod(typeof(GemvNkRingLean3));
-        using var context = Context.Create(b => b.Optimize(IlgpuDevice.CudaOptimization));
-        using var backend = new PTXBackend(context, new CudaCapabilityContext(CudaArchitecture.SM_90),
-            CudaArchitecture.SM_90, CudaInstructionSet.ISA_80, nvvmAPI: null);
-        var bounds = new KernelSpecialization(GemmFastKernels.GemvNkStagedWarps * 32, GemvNkRingLaunch.GroupsPerSm);
-        string ptx = ((PTXCompiledKernel)backend.Compile(EntryPointDescription.FromExplicitlyGroupedKernel(kernel), bounds)).PTXAssembly;
-        string? dump = Environment.GetEnvironmentVariable("GEMS_PTX_DUMP_DIR");
-        if (!string.IsNullOrEmpty(dump))
-        {
-            Directory.CreateDirectory(dump);
-            File.WriteAllText(Path.Combine(dump, "GemvNkRingF32_Lean3.ptx"), ptx);
-        }
-
-        int predicatedA = Regex.Matches(ptx, @"@p\d cp\.async\.cg\.shared\.global \[sdst(\+\d+)?\], \[g\d\], 16,").Count;
-        int weightPairs = Regex.Matches(ptx, @"cp\.async\.cg\.shared\.global \[sdst\+512\], \[g1\], 16,").Count;
-        int sharedVectors = Regex.Matches(ptx, @"ld\.shared\.v4\.f32").Count;
-        output.WriteLine($"GemvNkRingF32<lean 3>: {predicatedA} predicated A copies, {weightPairs} weight pairs, {sharedVectors} shared v4 loads, {ptx.Length} chars");
-        Assert.Contains(".maxntid 128, 1, 1", ptx, StringComparison.Ordinal);
-        Assert.Contains(".minnctapersm 6", ptx, StringComparison.Ordinal);
-        PtxLocalSlots.AssertNone(ptx, "GemvNkRingF32<lean 3>");
-        Assert.True(predicatedA >= 4 && predicatedA % 4 == 0, $"the lean A copy is 4 predicated cp.async per site ({predicatedA})");
-        Assert.Contains("add.s64 g3, g2,", ptx, StringComparison.Ordinal);
-        Assert.Contains("cp.async.wait_group 2;", ptx, StringComparison.Ordinal);
-        Assert.Contains("cp.async.wait_group 1;", ptx, StringComparison.Ordinal);
-        Assert.Contains("cp.async.wait_all;", ptx, StringComparison.Ordinal);
-        Assert.Equal(0, sharedVectors % 12);
-        Assert.True(sharedVectors >= 36, $"the chunk loop's two bursts and the last chunk's one each load 12 vectors ({sharedVectors})");
-        Assert.True(weightPairs >= 2 + 3, $"the prologue's 2 weight copies and one per burst body ({weightPairs})");
     }
 
     /// <summary>

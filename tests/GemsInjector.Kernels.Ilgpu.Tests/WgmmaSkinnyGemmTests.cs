@@ -409,27 +409,6 @@ public sealed class WgmmaSkinnyGemmTests : Half16TestBase, IClassFixture<Warp32S
     }
 
     /// <summary>
-    /// A plan the switch forces to 8 splits (64 × 2304 × 72 on 132 SMs: 4 today, 8 chunks of 320 forced, the last 64 K
-    /// long, shorter than the ring) through <see cref="EmulatedClusterMatchesFloat64AndTheLaunchedReduce"/>: against
-    /// float64 and bit-identical to the launched reduce of the same 8-split plan; [K, N] bf16 plain, [N, K] f16 with matrix bias.
-    /// </summary>
-    [Theory]
-    [InlineData(true, false, false, false)]
-    [InlineData(false, true, true, true)]
-    public void ForcedEightSplitClusterMatchesFloat64AndTheLaunchedReduce(bool bf16, bool transposeB, bool bias, bool biasIsMatrix)
-    {
-        const int M = 64, K = 2304, N = 72, Columns = WgmmaSkinnyGemmKernels.BlockNNarrow;
-        var plan = WgmmaSkinnyLaunch.PlanSplitK(1, M, K, N, 132, Columns);
-        Assert.Equal(4, plan.Splits);
-        var forced = WgmmaSkinnyLaunch.ForceClusterSplits(plan, WgmmaSkinnyLaunch.ParseSplits("8"), SplitKReduce.Auto, Columns, K, N);
-        Assert.Equal((8, 320), forced);
-
-        // The cluster test chunks K with WgmmaLaunch.ChunkK, as the forced plan does: the same chunks run.
-        Assert.Equal(forced, WgmmaLaunch.ChunkK(K, forced.Splits));
-        EmulatedClusterMatchesFloat64AndTheLaunchedReduce(bf16, M, K, N, transposeB, bias, biasIsMatrix, forced.Splits);
-    }
-
-    /// <summary>
     /// Which plans take the cluster form: <c>GEMS_SPLITK_REDUCE</c> unset or <c>cluster</c>, 64-column tiles, 2 / 4 / 8 splits, N % 4 = 0;
     /// the plans of the bench shapes on 132 SMs (64 and 52 rows: 4 splits, cluster; 64 × 4096 × 11008: 2 splits, cluster;
     /// 43 rows: 5 and 32 rows: 6, batches and the simulator: 1 — today's path).
@@ -454,66 +433,6 @@ public sealed class WgmmaSkinnyGemmTests : Half16TestBase, IClassFixture<Warp32S
     {
         var (splits, _) = WgmmaSkinnyLaunch.PlanSplitK(batch, m, k, n, sms, columns);
         Assert.Equal(takes, WgmmaSkinnyLaunch.TakesCluster(SplitKReduceSettings.Parse(setting), columns, splits, n));
-    }
-
-    /// <summary><c>GEMS_TC_SMALLM_SPLITS</c>: only the cluster sizes 2, 4, 8 force a count; unset, empty and anything else keep the plan (0).</summary>
-    [Theory]
-    [InlineData(null, 0)]
-    [InlineData("", 0)]
-    [InlineData("2", 2)]
-    [InlineData(" 4 ", 4)]
-    [InlineData("8", 8)]
-    [InlineData("1", 0)]
-    [InlineData("3", 0)]
-    [InlineData("6", 0)]
-    [InlineData("16", 0)]
-    [InlineData("-4", 0)]
-    [InlineData("+4", 0)]
-    [InlineData("0x4", 0)]
-    [InlineData("auto", 0)]
-    public void SplitsSwitchParses(string? setting, int forced) => Assert.Equal(forced, WgmmaSkinnyLaunch.ParseSplits(setting));
-
-    /// <summary>
-    /// The plans the forced count produces on 132 SMs: 64 × 4096 × 4096 (4 splits today) and 16 × 11008 × 4096 ([K, N], 2
-    /// today) take 2, 4 or 8 chunks of whole tiles; plans off the cluster form stay (32 rows: 6 splits; 128-column
-    /// tiles; batches; the simulator; N % 4 ≠ 0; <c>launch</c>), as do counts K cannot hold (8 × 256 > 1024; K = 2056
-    /// rounds to 7 chunks of 320) and no forcing (0).
-    /// </summary>
-    [Theory]
-    [InlineData(8, "", 1, 64, 4096, 4096, 64, 8, 512)]
-    [InlineData(2, "", 1, 64, 4096, 4096, 64, 2, 2048)]
-    [InlineData(4, "", 1, 64, 4096, 4096, 64, 4, 1024)]
-    [InlineData(0, "", 1, 64, 4096, 4096, 64, 4, 1024)]
-    [InlineData(8, "", 1, 16, 4096, 11008, 64, 8, 512)]
-    [InlineData(4, "", 1, 16, 4096, 11008, 64, 4, 1024)]
-    [InlineData(2, "", 1, 16, 4096, 11008, 64, 2, 2048)]
-    [InlineData(8, "cluster", 1, 64, 2304, 72, 64, 8, 320)]
-    [InlineData(8, "", 1, 64, 1024, 4096, 64, 4, 256)]
-    [InlineData(8, "", 1, 64, 2056, 4096, 64, 4, 576)]
-    [InlineData(8, "", 1, 32, 4096, 4096, 64, 6, 704)]
-    [InlineData(8, "", 1, 64, 4096, 4096, 128, 4, 1024)]
-    [InlineData(8, "", 4, 64, 4096, 4096, 64, 1, 4096)]
-    [InlineData(8, "", 1, 64, 4096, 4098, 64, 4, 1024)]
-    [InlineData(8, "launch", 1, 64, 4096, 4096, 64, 4, 1024)]
-    public void ForcedSplitPlans(int forced, string setting, int batch, int m, int k, int n, int columns, int splits, int kChunk)
-    {
-        var mode = SplitKReduceSettings.Parse(setting);
-        var plan = WgmmaSkinnyLaunch.PlanSplitK(batch, m, k, n, 132, columns);
-        var result = WgmmaSkinnyLaunch.ForceClusterSplits(plan, forced, mode, columns, k, n);
-        Assert.Equal((splits, kChunk), result);
-
-        // A changed plan still takes the cluster form and covers K in whole tiles with every split non-empty.
-        if (result != plan)
-        {
-            Assert.Equal(forced, result.Splits);
-            Assert.True(WgmmaSkinnyLaunch.TakesCluster(mode, columns, result.Splits, n));
-            Assert.Equal(0, result.KChunk % WgmmaSkinnyGemmKernels.BlockK);
-            Assert.True((result.Splits - 1) * result.KChunk < k && result.Splits * result.KChunk >= k);
-        }
-
-        // The simulator (no SM count) never splits, so nothing is forced there.
-        var simulator = WgmmaSkinnyLaunch.PlanSplitK(batch, m, k, n, 0, columns);
-        Assert.Equal(simulator, WgmmaSkinnyLaunch.ForceClusterSplits(simulator, forced, mode, columns, k, n));
     }
 
     /// <summary>The split counts the cluster form takes (the portable cluster sizes) at every N % 4 = 0.</summary>
