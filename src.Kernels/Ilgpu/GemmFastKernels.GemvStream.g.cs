@@ -71,7 +71,7 @@ internal static partial class GemmFastKernels
         int k4 = g.K >> 2;
         // Weight rows past N read row N - 1 and activation rows past M row M - 1: their sums are never stored. Rows are
         // int offsets from one view per operand (at most 15 rows of K: small), so a load is an add and one address
-        // product. ILGPU would compute the offsets inside the loop, next to their first use (and ptxas then redid them
+        // product. ILGPU would compute the offsets inside the loop, next to their first use (and ptxas then redoes them
         // every batch): an empty inline-PTX use of each here keeps them in registers ahead of the loop.
         var wBase = b4.SubView((long)n0 * k4);
         int wLast = g.N - 1 - n0;
@@ -351,7 +351,7 @@ internal static partial class GemmFastKernels
         int k4 = g.K >> 2;
         // Weight rows past N read row N - 1 and activation rows past M row M - 1: their sums are never stored. Rows are
         // int offsets from one view per operand (at most 15 rows of K: small), so a load is an add and one address
-        // product. ILGPU would compute the offsets inside the loop, next to their first use (and ptxas then redid them
+        // product. ILGPU would compute the offsets inside the loop, next to their first use (and ptxas then redoes them
         // every batch): an empty inline-PTX use of each here keeps them in registers ahead of the loop.
         var wBase = b4.SubView((long)n0 * k4);
         int wLast = g.N - 1 - n0;
@@ -758,7 +758,7 @@ internal static partial class GemmFastKernels
         int k4 = g.K >> 2;
         // Weight rows past N read row N - 1 and activation rows past M row M - 1: their sums are never stored. Rows are
         // int offsets from one view per operand (at most 15 rows of K: small), so a load is an add and one address
-        // product. ILGPU would compute the offsets inside the loop, next to their first use (and ptxas then redid them
+        // product. ILGPU would compute the offsets inside the loop, next to their first use (and ptxas then redoes them
         // every batch): an empty inline-PTX use of each here keeps them in registers ahead of the loop.
         var wBase = b4.SubView((long)n0 * k4);
         int wLast = g.N - 1 - n0;
@@ -1418,7 +1418,7 @@ internal static partial class GemmFastKernels
         int k4 = g.K >> 2;
         // Weight rows past N read row N - 1 and activation rows past M row M - 1: their sums are never stored. Rows are
         // int offsets from one view per operand (at most 15 rows of K: small), so a load is an add and one address
-        // product. ILGPU would compute the offsets inside the loop, next to their first use (and ptxas then redid them
+        // product. ILGPU would compute the offsets inside the loop, next to their first use (and ptxas then redoes them
         // every batch): an empty inline-PTX use of each here keeps them in registers ahead of the loop.
         var wBase = b4.SubView((long)n0 * k4);
         int wLast = g.N - 1 - n0;
@@ -2082,7 +2082,7 @@ internal static partial class GemmFastKernels
         int k4 = g.K >> 2;
         // Weight rows past N read row N - 1 and activation rows past M row M - 1: their sums are never stored. Rows are
         // int offsets from one view per operand (at most 15 rows of K: small), so a load is an add and one address
-        // product. ILGPU would compute the offsets inside the loop, next to their first use (and ptxas then redid them
+        // product. ILGPU would compute the offsets inside the loop, next to their first use (and ptxas then redoes them
         // every batch): an empty inline-PTX use of each here keeps them in registers ahead of the loop.
         var wBase = b4.SubView((long)n0 * k4);
         int wLast = g.N - 1 - n0;

@@ -225,6 +225,51 @@ def store_sums(w, holders_const, names, columns, column_lanes, epilogue):
     w("        }")
 
 
+def nk_stream_prologue(w, cap, cols, view, k_name, k_shift, most_rows, batch_note):
+    """The [N, K] stream kernels' start: indices, the clamped row offsets of the group's weight rows and of A's rows
+    (pinned ahead of the loop), the zeroed sums s{m}_{c}, and the warp's first batch and stride. `view` is the weight's
+    vector view, `k_name` = K >> `k_shift` its vectors per row (both kernels have several weight rows per group, so there is
+    always an offset to pin)."""
+    w("        int ws = Warp.WarpSize;")
+    w("        int lane = Warp.LaneIdx;")
+    w("        int warp = Warp.WarpIdx;")
+    w("        int warps = Group.DimX / ws;")
+    w(f"        int n0 = Grid.IdxX * {cols};")
+    w(f"        int {k_name} = g.K >> {k_shift};")
+    w("        // Weight rows past N read row N - 1 and activation rows past M row M - 1: their sums are never stored. Rows are")
+    w(f"        // int offsets from one view per operand (at most {most_rows} rows of K: small), so a load is an add and one address")
+    w(f"        // product. ILGPU would compute the offsets inside the loop, next to their first use (and ptxas then redoes them")
+    w("        // every batch): an empty inline-PTX use of each here keeps them in registers ahead of the loop.")
+    w(f"        var wBase = {view}.SubView((long)n0 * {k_name});")
+    w("        int wLast = g.N - 1 - n0;")
+    w("        int wRow0 = 0;")
+    for c in range(1, cols):
+        w(f"        int wRow{c} = ({c} < wLast ? {c} : wLast) * {k_name};")
+    w("        int xRow0 = 0;")
+    for m in range(1, cap):
+        w(f"        int xRow{m} = ({m} < g.M ? {m} : g.M - 1) * {k_name};")
+    w("        if (CudaAsm.IsSupported)")
+    w("        {")
+    for c in range(1, cols):
+        w(f"            CudaAsm.Emit(\"// row %0\", wRow{c});")
+    for m in range(1, cap):
+        w(f"            CudaAsm.Emit(\"// row %0\", xRow{m});")
+    w("        }")
+    w("")
+    for m in range(cap):
+        w("        float " + ", ".join(f"s{m}_{c} = 0f" for c in range(cols)) + ";")
+    w("        // Warp w takes batches w, w + warps, ...: a batch is one 16-byte vector per lane of every row, so the warp")
+    for line in batch_note:
+        w(line)
+    w("        int stride = warps * ws;")
+    w("        int v = (warp * ws) + lane;")
+    w("        if (CudaAsm.IsSupported)")
+    w("        {")
+    w("            CudaAsm.Emit(\"// stride %0\", stride);")
+    w("        }")
+    w("")
+
+
 def warp_sums_to_columns(w, names, columns, offsets, max_warps_const, epilogue):
     """The [N, K] stream kernels' end: the lane sum over a warp by halving (`names` are the lane's sums, row-major over
     `columns` output columns; a lone sum left is added whole and written by the lowest lane), each warp's totals to its

@@ -6,7 +6,7 @@ cap, every operand and sum its own variable (constant names, so nothing is index
 local memory); the kernel picks the body from its row-cap type argument, which folds the others away. Launch plan and
 notes: IlgpuKernels.HalfGemvNkStream.cs.
 Run: python3 src.Kernels/Ilgpu/Codegen/gen_gemv_nk16_stream.py"""
-from gemv_codegen import warp_sums_to_columns, write
+from gemv_codegen import nk_stream_prologue, warp_sums_to_columns, write
 
 # Row cap -> weight rows (output columns) per group. A batch is one 16-byte vector (8 values) per lane of each weight row
 # and of each activation row: C x 16 bytes of weight per lane (4 KB per warp at C = 8, the float32 kernel's burst), 4C
@@ -67,46 +67,10 @@ def body(cap, cols):
     w("    [MethodImpl(MethodImplOptions.AggressiveInlining)]")
     w(f"    private static void GemvNk16StreamRows{cap}(ArrayView<Half8> a8, ArrayView<Half8> b8, ArrayView<ushort> bias, ArrayView<ushort> c, HalfGemvShape g, int bf16)")
     w("    {")
-    w("        int ws = Warp.WarpSize;")
-    w("        int lane = Warp.LaneIdx;")
-    w("        int warp = Warp.WarpIdx;")
-    w("        int warps = Group.DimX / ws;")
-    w(f"        int n0 = Grid.IdxX * {cols};")
-    w("        int k8 = g.K >> 3;")
-    w("        // Weight rows past N read row N - 1 and activation rows past M row M - 1: their sums are never stored. Rows are")
-    w("        // int offsets from one view per operand (at most 7 rows of K: small), so a load is an add and one address")
-    w("        // product. ILGPU would compute the offsets inside the loop, next to their first use (and ptxas then redoes them")
-    w("        // every batch): an empty inline-PTX use of each here keeps them in registers ahead of the loop.")
-    w("        var wBase = b8.SubView((long)n0 * k8);")
-    w("        int wLast = g.N - 1 - n0;")
-    w("        int wRow0 = 0;")
-    for c in range(1, cols):
-        w(f"        int wRow{c} = ({c} < wLast ? {c} : wLast) * k8;")
-    w("        int xRow0 = 0;")
-    for m in range(1, cap):
-        w(f"        int xRow{m} = ({m} < g.M ? {m} : g.M - 1) * k8;")
-    if cols > 1 or cap > 1:
-        w("        if (CudaAsm.IsSupported)")
-        w("        {")
-        for c in range(1, cols):
-            w(f"            CudaAsm.Emit(\"// row %0\", wRow{c});")
-        for m in range(1, cap):
-            w(f"            CudaAsm.Emit(\"// row %0\", xRow{m});")
-        w("        }")
-        w("")
-    for m in range(cap):
-        w("        float " + ", ".join(f"s{m}_{c} = 0f" for c in range(cols)) + ";")
-    w("        // Warp w takes batches w, w + warps, ...: a batch is one 16-byte vector per lane of every row, so the warp")
-    w("        // asks for 16 * ws contiguous bytes of each of its weight rows at once. A batch is whole for the warp while its")
-    w("        // last lane's vector is inside K; the loop bound is therefore the same for all of the warp's lanes, so its")
-    w("        // barriers never diverge.")
-    w("        int stride = warps * ws;")
-    w("        int v = (warp * ws) + lane;")
-    w("        if (CudaAsm.IsSupported)")
-    w("        {")
-    w("            CudaAsm.Emit(\"// stride %0\", stride);")
-    w("        }")
-    w("")
+    nk_stream_prologue(w, cap, cols, "b8", "k8", 3, 7, [
+        "        // asks for 16 * ws contiguous bytes of each of its weight rows at once. A batch is whole for the warp while its",
+        "        // last lane's vector is inside K; the loop bound is therefore the same for all of the warp's lanes, so its",
+        "        // barriers never diverge."])
     w("        for (; v - lane + ws <= k8; v += stride)")
     w("        {")
     weight_loads(cols, False, 12)

@@ -4,7 +4,7 @@
 own variable (constant names, so nothing is indexed at run time and nothing lands in local memory); the kernel picks
 the body from its row-cap type argument, which folds the others away. Launch plan and notes: IlgpuKernels.GemvStreamF32.cs.
 Run: python3 src.Kernels/Ilgpu/Codegen/gen_gemv_stream_f32.py"""
-from gemv_codegen import cap_entry, warp_sums_to_columns, write
+from gemv_codegen import cap_entry, nk_stream_prologue, warp_sums_to_columns, write
 
 # Row cap -> weight rows (output columns) per group. Per lane a batch holds columns x 4 weight floats, cap x 4
 # activation floats and cap x columns sums; 8 columns keep the activation re-reads at an eighth / a quarter / half of
@@ -55,43 +55,8 @@ def body(cap, cols):
     w("    [MethodImpl(MethodImplOptions.AggressiveInlining)]")
     w(f"    private static void GemvNkStreamRows{cap}(ArrayView<Float4> a4, ArrayView<Float4> b4, ArrayView<float> bias, ArrayView<float> c, GemvShape g)")
     w("    {")
-    w("        int ws = Warp.WarpSize;")
-    w("        int lane = Warp.LaneIdx;")
-    w("        int warp = Warp.WarpIdx;")
-    w("        int warps = Group.DimX / ws;")
-    w(f"        int n0 = Grid.IdxX * {cols};")
-    w("        int k4 = g.K >> 2;")
-    w("        // Weight rows past N read row N - 1 and activation rows past M row M - 1: their sums are never stored. Rows are")
-    w("        // int offsets from one view per operand (at most 15 rows of K: small), so a load is an add and one address")
-    w("        // product. ILGPU would compute the offsets inside the loop, next to their first use (and ptxas then redid them")
-    w("        // every batch): an empty inline-PTX use of each here keeps them in registers ahead of the loop.")
-    w("        var wBase = b4.SubView((long)n0 * k4);")
-    w("        int wLast = g.N - 1 - n0;")
-    w("        int wRow0 = 0;")
-    for c in range(1, cols):
-        w(f"        int wRow{c} = ({c} < wLast ? {c} : wLast) * k4;")
-    w("        int xRow0 = 0;")
-    for m in range(1, cap):
-        w(f"        int xRow{m} = ({m} < g.M ? {m} : g.M - 1) * k4;")
-    w("        if (CudaAsm.IsSupported)")
-    w("        {")
-    for c in range(1, cols):
-        w(f"            CudaAsm.Emit(\"// row %0\", wRow{c});")
-    for m in range(1, cap):
-        w(f"            CudaAsm.Emit(\"// row %0\", xRow{m});")
-    w("        }")
-    w("")
-    for m in range(cap):
-        w("        float " + ", ".join(f"s{m}_{c} = 0f" for c in range(cols)) + ";")
-    w("        // Warp w takes batches w, w + warps, ...: a batch is one 16-byte vector per lane of every row, so the warp")
-    w("        // asks for 16 * ws contiguous bytes of each of its weight rows at once.")
-    w("        int stride = warps * ws;")
-    w("        int v = (warp * ws) + lane;")
-    w("        if (CudaAsm.IsSupported)")
-    w("        {")
-    w("            CudaAsm.Emit(\"// stride %0\", stride);")
-    w("        }")
-    w("")
+    nk_stream_prologue(w, cap, cols, "b4", "k4", 2, 15, [
+        "        // asks for 16 * ws contiguous bytes of each of its weight rows at once."])
     w("        for (; v - lane + ws <= k4; v += stride)")
     w("        {")
     weight_loads(cols, False, 12)
