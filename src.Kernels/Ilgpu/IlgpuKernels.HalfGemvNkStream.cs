@@ -101,20 +101,12 @@ internal static class HalfGemvNkStreamLaunch
     /// <summary>Row cap (the kernel variant): 1, 2, 4 or 8.</summary>
     public static int RowsCap(int m) => m <= 1 ? 1 : m <= 2 ? 2 : m <= 4 ? 4 : 8;
 
-    /// <summary>The kernel's shape: the fields its epilogue reads (the split-K fields stay at one chunk: there is one launch).</summary>
-    public static HalfGemvShape Shape(int m, int k, int n, float alpha, float beta, bool hasBias, bool biasIsMatrix) => new()
-    {
-        M = m,
-        N = n,
-        K = k,
-        Alpha = alpha,
-        Beta = beta,
-        HasBias = hasBias ? 1 : 0,
-        BiasStrideM = biasIsMatrix ? n : 0,
-        Splits = 1,
-        Direct = 1,
-        RowBlocks = 1,
-    };
+    /// <summary>
+    /// The kernel's shape: the one-launch shape of the streamed [K, N] kernel (<see cref="HalfGemvKnStreamLaunch.Shape"/>:
+    /// the fields the epilogue reads, split-K at one chunk) without its column-lane split, which this layout has no use for.
+    /// </summary>
+    public static HalfGemvShape Shape(int m, int k, int n, float alpha, float beta, bool hasBias, bool biasIsMatrix) =>
+        HalfGemvKnStreamLaunch.Shape(m, k, n, alpha, beta, hasBias, biasIsMatrix) with { ColLanes = 0 };
 
     /// <summary>
     /// Grid and row cap: ⌈N / C⌉ groups of W warps, W the fewest of 2, 4, 8 whose groups put at least 8 warps per SM to
