@@ -288,7 +288,7 @@ internal static class Launcher
             var ok = comparison.TokensIdentical && comparison.LogitsWithinTolerance;
             mismatch |= !ok;
             Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
-                $"  rank {worker.Rank}: GemsInjector {comparison.GemsTokensPerSecond:F1} tokens/s, default {comparison.DefaultTokensPerSecond:F1} tokens/s; tokens {(comparison.TokensIdentical ? "identical" : "DIFFER")}; max |logit difference| {comparison.MaxLogitDifference:E2} ({(comparison.LogitsWithinTolerance ? "within" : "OUTSIDE")} tolerance {comparison.Tolerance:E0} + {comparison.Tolerance:E0}*|logit|)"));
+                $"  rank {worker.Rank}: GemsInjector {comparison.GemsTokensPerSecond:F1} tokens/s, default {comparison.DefaultTokensPerSecond:F1} tokens/s (fastest of {comparison.Passes} alternating passes); tokens {(comparison.TokensIdentical ? "identical" : "DIFFER")}; max |logit difference| {comparison.MaxLogitDifference:E2} ({(comparison.LogitsWithinTolerance ? "within" : "OUTSIDE")} tolerance {comparison.Tolerance:E0} + {comparison.Tolerance:E0}*|logit|)"));
         }
 
         return mismatch;

@@ -108,6 +108,9 @@ internal sealed record KernelComparison
 
     public double DefaultTokensPerSecond { get; init; }
 
+    /// <summary>Timed passes behind each tokens/s figure (its fastest), alternating the kernel sets.</summary>
+    public int Passes { get; init; } = 1;
+
     public bool TokensIdentical { get; init; }
 
     public double MaxLogitDifference { get; init; }
