@@ -38,7 +38,8 @@ internal static class HalfRowKernels
             GpuMath.GroupArgMax(ref best, ref bi, sv, si);
             if (Group.IdxX == 0)
             {
-                values[ob + j] = GpuMath.Store16(best, bf16);
+                // The input's bits rather than a round trip through float, so that a NaN keeps its payload, as in the radix kernel.
+                values[ob + j] = x[b + bi];
                 indices[ob + j] = bi;
             }
 

@@ -85,7 +85,7 @@ public sealed partial class IlgpuKernels
 
         CheckLength(values, (long)rows * k, nameof(values));
         CheckLength(indices, (long)rows * k, nameof(indices));
-        if (rows == 0 || k == 0 || TryTopKRadix(ArrayView<uint>.Empty, x, ArrayView<uint>.Empty, values, indices, rows, cols, k, Bf(format)))
+        if (rows == 0 || k == 0 || (!IsShortTopK(cols, k) && TryTopKRadix(ArrayView<uint>.Empty, x, ArrayView<uint>.Empty, values, indices, rows, cols, k, Bf(format))))
         {
             return;
         }

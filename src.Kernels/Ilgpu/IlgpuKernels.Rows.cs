@@ -312,7 +312,7 @@ public sealed partial class IlgpuKernels
 
         CheckLength(values, (long)rows * k, nameof(values));
         CheckLength(indices, (long)rows * k, nameof(indices));
-        if (rows == 0 || k == 0 || TryTopKRadix(x.Cast<uint>(), ArrayView<ushort>.Empty, values.Cast<uint>(), ArrayView<ushort>.Empty, indices, rows, cols, k, ReductionKernels.Float32Format))
+        if (rows == 0 || k == 0 || (!IsShortTopK(cols, k) && TryTopKRadix(x.Cast<uint>(), ArrayView<ushort>.Empty, values.Cast<uint>(), ArrayView<ushort>.Empty, indices, rows, cols, k, ReductionKernels.Float32Format)))
         {
             return;
         }

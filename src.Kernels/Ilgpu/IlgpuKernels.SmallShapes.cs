@@ -8,7 +8,7 @@ namespace GemsInjector.Kernels.Ilgpu;
 /// Small-shape dispatch: calls too small for the large-shape kernels to matter take the plain kernels, whose PTX the CUDA
 /// driver JIT-compiles in a fraction of the time. A node's first process pays that JIT on each kernel's first load (the
 /// shipped archive removes only ILGPU's compile), and a few large-shape kernels cost 150–400 ms there even when the first
-/// call is a 3×37 row or a 13-key decode. The rules only take shapes that the large kernels run as a single launch-bound
+/// call is a 3×37 row or a 13-key decode (the radix topk: 140–150 ms in Run 88). The rules only take shapes that the large kernels run as a single launch-bound
 /// step (one key block, one product tile, a row of a few warps' width), far below every benchmarked shape, whose kernels
 /// stay the same (docs/perf/h100-notes-startup.md, Attempt 5).
 /// </summary>
@@ -16,6 +16,13 @@ public sealed partial class IlgpuKernels
 {
     /// <summary>Longest 16-bit row that takes the plain row kernels (<see cref="HalfKernels"/>): one element per thread of a ≤ 128-thread group.</summary>
     internal const int ShortRowCols = 128;
+
+    /// <summary>
+    /// Largest k of a short-row topk (≤ <see cref="ShortRowCols"/> columns) that takes the plain k-round kernels
+    /// (<see cref="RowKernels.TopKF32"/>, <see cref="HalfRowKernels.TopK16"/>): a few group arg-maxes over one row of a few
+    /// warps. Their PTX is a quarter of the radix kernel's, and the 16-bit one serves both formats with one JIT.
+    /// </summary>
+    internal const int ShortTopK = 8;
 
     /// <summary>Most keys of an lq = 1 call that the general attention kernel takes: one of its 32-key blocks on CUDA.</summary>
     internal const int ShortDecodeKeys = 32;
@@ -57,6 +64,9 @@ public sealed partial class IlgpuKernels
         int group = Math.Max(warp, (cols + warp - 1) / warp * warp);
         return new KernelConfig(rows, Math.Min(group, RowGroupSize(cols)));
     }
+
+    /// <summary>A topk short enough for the plain k-round kernels (see <see cref="ShortTopK"/>).</summary>
+    private bool IsShortTopK(int cols, int k) => SmallShapeKernels && cols <= ShortRowCols && k <= ShortTopK;
 
     /// <summary>An lq = 1 attention call with so few keys that the general kernel takes it (see <see cref="ShortDecodeKeys"/>).</summary>
     private bool IsShortDecode(int lq, int lk) => SmallShapeKernels && lq == 1 && lk <= ShortDecodeKeys;

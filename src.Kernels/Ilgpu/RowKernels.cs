@@ -172,7 +172,7 @@ internal static class RowKernels
             GpuMath.GroupArgMax(ref best, ref bi, sv, si);
             if (Group.IdxX == 0)
             {
-                values[ob + j] = best;
+                values[ob + j] = x[b + bi];
                 indices[ob + j] = bi;
             }
 

@@ -135,85 +135,8 @@ public sealed class ReductionTests : Half16TestBase, IClassFixture<Warp32Simulat
 
     [Theory]
     [MemberData(nameof(TopKCases))]
-    public void TopK(int format, int rows, int cols, int k)
-    {
-        int seed = 9300 + format * 100000 + rows * 10000 + cols * 10 + k;
-        bool bf16 = format == 2;
-        var values = Random(seed, rows * cols);
-        var rng = new Random(seed);
-        for (int r = 0; r < rows; r++)
-        {
-            var row = values.AsSpan(r * cols, cols);
-            switch (r % 4)
-            {
-                case 1: // few distinct values: the k-th has many copies, the first ones by index are taken
-                    for (int c = 0; c < cols; c++)
-                    {
-                        row[c] = rng.Next(4) - 1.5f;
-                    }
-
-                    break;
-                case 2: // NaN, ±∞ and ±0 (equal to each other)
-                    if (cols >= 6)
-                    {
-                        row[cols - 1] = float.NaN;
-                        row[cols / 2] = float.NaN;
-                        row[1] = float.PositiveInfinity;
-                        row[2] = float.NegativeInfinity;
-                        row[3] = -0f;
-                        row[4] = 0f;
-                    }
-
-                    break;
-                case 3: // all equal
-                    row.Fill(0.75f);
-                    break;
-            }
-        }
-
-        var idx = PoisonedLong((long)rows * k);
-        long[] gotIndex;
-        uint[] gotBits;
-        uint[] inputBits;
-        if (format == 0)
-        {
-            var v = Poisoned((long)rows * k);
-            K.TopK(Upload(values), v, idx, cols, k);
-            gotBits = Download(v).Select(BitConverter.SingleToUInt32Bits).ToArray();
-            inputBits = values.Select(BitConverter.SingleToUInt32Bits).ToArray();
-        }
-        else
-        {
-            var bits = To16(values, bf16);
-            values = ToFloat(bits, bf16);
-            var v = Poisoned16((long)rows * k, bf16);
-            K.TopK(Upload(bits), v, idx, cols, k, F(bf16));
-            gotBits = Download(v).Select(b => (uint)b).ToArray();
-            inputBits = bits.Select(b => (uint)b).ToArray();
-        }
-
-        gotIndex = Download(idx);
-        for (int r = 0; r < rows; r++)
-        {
-            var order = ExpectedTopK(values.AsSpan(r * cols, cols), k);
-            for (int j = 0; j < k; j++)
-            {
-                Assert.True(order[j] == gotIndex[r * k + j], $"topk {F(bf16)} (seed {seed}, format {format}) row {r} #{j}: index {gotIndex[r * k + j]}, expected {order[j]}");
-                Assert.True(inputBits[r * cols + order[j]] == gotBits[r * k + j], $"topk (seed {seed}, format {format}) row {r} #{j}: value bits {gotBits[r * k + j]:x}, expected {inputBits[r * cols + order[j]]:x}");
-            }
-        }
-    }
-
-    /// <summary>The indices of a row's k largest values as torch orders them: NaN largest, ±0 equal, then the lower index.</summary>
-    private static int[] ExpectedTopK(ReadOnlySpan<float> row, int k)
-    {
-        var values = row.ToArray();
-        double Order(float v) => float.IsNaN(v) ? double.PositiveInfinity : v == 0f ? 0.0 : v;
-        return Enumerable.Range(0, values.Length)
-            .OrderByDescending(c => float.IsNaN(values[c]) ? 1 : 0)
-            .ThenByDescending(c => Order(values[c]))
-            .ThenBy(c => c).Take(k).ToArray();
-    }
+    public void TopK(int format, int rows, int cols, int k) =>
+        TopKCheck.Run(Device, format, rows, cols, k, seed: 9300 + format * 100000 + rows * 10000 + cols * 10 + k);
 
     /// <summary>
     /// The radix topk at CUDA's geometry (32-lane warps, 8 of them) on 16-bit rows: a row of normal draws (16-bit rounding
@@ -258,7 +181,7 @@ public sealed class ReductionTests : Half16TestBase, IClassFixture<Warp32Simulat
         int ties = 0;
         for (int r = 0; r < rows; r++)
         {
-            var order = ExpectedTopK(values.AsSpan(r * cols, cols), k);
+            var order = TopKCheck.Expected(values.AsSpan(r * cols, cols), k);
             float kth = values[(r * cols) + order[k - 1]];
             ties += values.Skip(r * cols).Take(cols).Count(e => e == kth) > order.Count(o => values[(r * cols) + o] == kth) ? 1 : 0;
             for (int j = 0; j < k; j++)

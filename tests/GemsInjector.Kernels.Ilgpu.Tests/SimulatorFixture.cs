@@ -71,7 +71,7 @@ public abstract class KernelTestBase : IDisposable
 
     protected Accelerator Acc => Device.Accelerator;
 
-    protected static float[] Random(int seed, int n, float lo = -3f, float hi = 3f)
+    internal static float[] Random(int seed, int n, float lo = -3f, float hi = 3f)
     {
         var rng = new Random(seed);
         var a = new float[n];
@@ -150,11 +150,11 @@ public abstract class KernelTestBase : IDisposable
         }
     }
 
-    protected static float[] ToFloat(ushort[] bits, bool bf16) =>
+    internal static float[] ToFloat(ushort[] bits, bool bf16) =>
         bits.Select(b => bf16 ? BitConverter.Int32BitsToSingle(b << 16) : (float)BitConverter.UInt16BitsToHalf(b)).ToArray();
 
     /// <summary>Host conversion to 16-bit storage with round-to-nearest-even (System.Half; bf16 by bits).</summary>
-    protected static ushort[] To16(float[] values, bool bf16) =>
+    internal static ushort[] To16(float[] values, bool bf16) =>
         values.Select(v => bf16 ? Bf16(v) : BitConverter.HalfToUInt16Bits((System.Half)v)).ToArray();
 
     protected static ushort Bf16(float v)

@@ -292,6 +292,52 @@ public sealed class SmallShapeDispatchTests : Half16TestBase
         }
     }
 
+    /// <summary>
+    /// topk of short rows with small k in each format (0 float32, 1 float16, 2 bfloat16), up to the limits and one step
+    /// past each: rows with ties at the k-th value, NaN, ±∞ and ±0, as the radix kernel's cases.
+    /// </summary>
+    [Theory]
+    [InlineData(0, 4, 37, 5)]
+    [InlineData(1, 4, 37, 5)]
+    [InlineData(2, 4, 37, 5)]
+    [InlineData(0, 4, 128, 8)]
+    [InlineData(2, 4, 128, 8)]
+    [InlineData(1, 4, 6, 6)]
+    [InlineData(0, 4, 129, 8)]
+    [InlineData(1, 4, 128, 9)]
+    public void ShortTopKTakesThePlainKernel(int format, int rows, int cols, int k)
+    {
+        using var f = new Fresh();
+        TopKCheck.Run(f.Device, format, rows, cols, k, seed: 64000 + (format * 1000) + cols + k);
+        string plain = format == 0 ? nameof(RowKernels.TopKF32) : nameof(HalfRowKernels.TopK16);
+        if (cols <= IlgpuKernels.ShortRowCols && k <= IlgpuKernels.ShortTopK)
+        {
+            Assert.Equal(new[] { plain }, f.Compiled);
+        }
+        else
+        {
+            Assert.DoesNotContain(plain, f.Compiled);
+        }
+    }
+
+    /// <summary>float16 and bfloat16 short topk load one kernel between them (the format is an argument), and off keeps the radix kernel.</summary>
+    [Fact]
+    public void ShortTopK16FormatsShareOneKernelAndOffKeepsTheRadixKernel()
+    {
+        using (var f = new Fresh())
+        {
+            TopKCheck.Run(f.Device, 1, 3, 37, 5, seed: 64100);
+            TopKCheck.Run(f.Device, 2, 3, 37, 5, seed: 64101);
+            Assert.Equal(new[] { nameof(HalfRowKernels.TopK16) }, f.Compiled);
+        }
+
+        using (var f = new Fresh(smallShapes: false))
+        {
+            TopKCheck.Run(f.Device, 0, 3, 37, 5, seed: 64102);
+            Assert.Equal(new[] { "TopKRows<f32>" }, f.Compiled);
+        }
+    }
+
     /// <summary>Decodes over up to 32 keys (grouped-query, a mask, causal) and one past the limit, every format.</summary>
     public static TheoryData<int, int, int, int, int, int, bool, bool> DecodeCases() => new()
     {
