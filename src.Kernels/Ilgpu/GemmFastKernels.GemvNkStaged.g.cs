@@ -3721,4 +3721,1327 @@ internal static partial class GemmFastKernels
             CudaAsm.Emit("cp.async.commit_group;");
         }
     }
+
+    /// <summary>
+    /// float32 decode GEMV for 9–16 rows, weight [N, K]: <see cref="GemvNkRingF32{TStages}"/>'s cp.async weight ring and activation
+    /// stages, with each lane covering 8 weight rows (<c>GEMS_GEMV_F32_WIDE=ring3w</c>; notes and launch plan in
+    /// <see cref="GemvNkRingWideLaunch"/>). A group owns 32 weight rows and all of K, warp w the rows 8w .. 8w + 7;
+    /// lane (h, j) multiplies activation rows 8h .. 8h + 7 by vector j of a burst of them (64 sums per lane), so
+    /// each shared activation vector feeds 32 FMAs. Each warp's ring holds <typeparamref name="TStages"/> stages of 2 KB.
+    /// <paramref name="aPointer"/> and <paramref name="bPointer"/> are the device addresses of a4[0] and b4[0], required on CUDA
+    /// (the simulator copies synchronously and ignores them). K a multiple of 4, both views 16-byte aligned, M of 1–16, groups
+    /// of 4 warps of an even warp size of at most 32 that divides 32, with <see cref="GemvNkRingWideSharedFloats"/> floats
+    /// of dynamic shared memory.
+    /// </summary>
+    [IlgpuKernel]
+    [IlgpuKernelVariant(typeof(GemvNkRingStages3))]
+    public static void GemvNkRingWideF32<TStages>(ArrayView<Float4> a4, ArrayView<Float4> b4, ArrayView<float> bias, ArrayView<float> c, GemvShape g, long aPointer, long bPointer)
+        where TStages : struct, IKernelConstant
+    {
+        int stages = default(TStages).Value;
+        if (stages == 3)
+        {
+            GemvNkRingWideBody3(a4, b4, bias, c, g, aPointer, bPointer);
+        }
+    }
+
+    /// <summary>Weight rows (output columns) per group of <see cref="GemvNkRingWideF32{TStages}"/>.</summary>
+    public const int GemvNkRingWideColumns = 32;
+
+    /// <summary>Dynamic shared memory of <see cref="GemvNkRingWideF32{TStages}"/> in floats for <paramref name="stages"/> ring stages.</summary>
+    /// <param name="stages">Ring stages per warp (3).</param>
+    public static int GemvNkRingWideSharedFloats(int stages) => 4 * (1024 + (4 * stages * 128));
+
+    /// <summary>The wide ring [N, K] body with 3 weight stages per warp (2 bursts of 2 KB in flight ahead of the one multiplied).</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static void GemvNkRingWideBody3(ArrayView<Float4> a4, ArrayView<Float4> b4, ArrayView<float> bias, ArrayView<float> c, GemvShape g, long aPointer, long bPointer)
+    {
+        var shared = SharedMemory.GetDynamic<float>().Cast<Float4>().AsAligned(16);
+        // As in ring3: on CUDA the copies are always cp.async, the simulator copies synchronously at the same places.
+        bool asyncCopy = CudaAsm.IsSupported;
+        int ws = Warp.WarpSize;
+        int lane = Warp.LaneIdx;
+        int warp = Warp.WarpIdx;
+        int tid = Group.IdxX;
+        int threads = Group.DimX;
+        int half = ws >> 1;
+        int h = lane >= half ? 1 : 0;
+        int j = lane - (h * half);
+        int n0 = Grid.IdxX * 32;
+        int k4 = g.K >> 2;
+        int bursts = (k4 + half - 1) / half;
+        int chunks = (k4 + 31) / 32;
+        int chunkBursts = 32 / half;
+        int staged = g.M * 32;
+        if (CudaAsm.IsSupported)
+        {
+            // Computed here, ahead of the loop (ILGPU would otherwise place the divisions where they are first used).
+            CudaAsm.Emit("// bursts %0", bursts);
+            CudaAsm.Emit("// chunks %0", chunks);
+            CudaAsm.Emit("// chunk bursts %0", chunkBursts);
+        }
+
+        // This lane copies vector j of the warp's weight rows h, h + 2, h + 4 and h + 6 into each ring stage (4 copies of
+        // 16 bytes per lane and burst; each warp instruction moves 2 × 256 contiguous bytes). Rows past N copy row N - 1 (never stored).
+        int wLast = g.N - 1 - n0;
+        int r0 = (warp * 8) + h;
+        int r1 = r0 + 2;
+        int r2 = r0 + 4;
+        int r3 = r0 + 6;
+        long wRow0 = (long)(n0 + (r0 < wLast ? r0 : wLast)) * k4;
+        long wRow1 = (long)(n0 + (r1 < wLast ? r1 : wLast)) * k4;
+        long wRow2 = (long)(n0 + (r2 < wLast ? r2 : wLast)) * k4;
+        long wRow3 = (long)(n0 + (r3 < wLast ? r3 : wLast)) * k4;
+        long wSrc0 = bPointer + (wRow0 * 16);
+        long wSrc1 = bPointer + (wRow1 * 16);
+        long wSrc2 = bPointer + (wRow2 * 16);
+        long wSrc3 = bPointer + (wRow3 * 16);
+
+        // Shared memory in 16-byte vectors: A's two stages (512 each: 16 rows × 32), then each warp's ring of
+        // 3 stages of 128 (8 weight rows × 16). Every index below counts vectors from the dynamic base.
+        int ring = 1024 + (warp * 384);
+        int wOut = ring + (h * 16) + j;
+        int wIn = ring + j;
+        int xIn = (h * 256) + j;
+
+        // Prologue (ring3's): chunk 0 of A with burst 0 in the first commit group, bursts 1 .. 1 in one group each.
+        GemvNkRingCopyA(a4, shared, aPointer, asyncCopy, 0, k4, g.M, staged, tid, threads);
+        GemvNkRingWideCopyW(b4, shared, asyncCopy, 0, wOut + 0, wRow0, wRow1, wRow2, wRow3, wSrc0, wSrc1, wSrc2, wSrc3, half, j, k4);
+        GemvNkRingCommit(asyncCopy);
+        GemvNkRingWideCopyW(b4, shared, asyncCopy, 1, wOut + 128, wRow0, wRow1, wRow2, wRow3, wSrc0, wSrc1, wSrc2, wSrc3, half, j, k4);
+        GemvNkRingCommit(asyncCopy);
+        float s0_0 = 0f, s0_1 = 0f, s0_2 = 0f, s0_3 = 0f, s0_4 = 0f, s0_5 = 0f, s0_6 = 0f, s0_7 = 0f;
+        float s1_0 = 0f, s1_1 = 0f, s1_2 = 0f, s1_3 = 0f, s1_4 = 0f, s1_5 = 0f, s1_6 = 0f, s1_7 = 0f;
+        float s2_0 = 0f, s2_1 = 0f, s2_2 = 0f, s2_3 = 0f, s2_4 = 0f, s2_5 = 0f, s2_6 = 0f, s2_7 = 0f;
+        float s3_0 = 0f, s3_1 = 0f, s3_2 = 0f, s3_3 = 0f, s3_4 = 0f, s3_5 = 0f, s3_6 = 0f, s3_7 = 0f;
+        float s4_0 = 0f, s4_1 = 0f, s4_2 = 0f, s4_3 = 0f, s4_4 = 0f, s4_5 = 0f, s4_6 = 0f, s4_7 = 0f;
+        float s5_0 = 0f, s5_1 = 0f, s5_2 = 0f, s5_3 = 0f, s5_4 = 0f, s5_5 = 0f, s5_6 = 0f, s5_7 = 0f;
+        float s6_0 = 0f, s6_1 = 0f, s6_2 = 0f, s6_3 = 0f, s6_4 = 0f, s6_5 = 0f, s6_6 = 0f, s6_7 = 0f;
+        float s7_0 = 0f, s7_1 = 0f, s7_2 = 0f, s7_3 = 0f, s7_4 = 0f, s7_5 = 0f, s7_6 = 0f, s7_7 = 0f;
+
+        // Ring3's schedule: iteration b sends burst b + 2 into the slot burst b - 1 used, commits one group, waits until
+        // burst b landed (`wait_group 2`), then multiplies it. Vectors past K are zero-filled in the ring and the A stage.
+        int slot = 0;
+        int xAt = 0;
+        int left = 0;
+        int chunk = 0;
+        for (int b = 0; b < bursts; b++)
+        {
+            if (left == 0)
+            {
+                // A chunk's first burst: as in ring3 (at most 1 newer group may stay pending at 32 lanes); the group barrier
+                // makes every thread's A copies visible and frees the previous chunk's stage.
+                if (asyncCopy)
+                {
+                    CudaAsm.Emit("cp.async.wait_group 1;");
+                }
+
+                Group.Barrier();
+                if (chunk + 1 < chunks)
+                {
+                    GemvNkRingCopyA(a4, shared, aPointer, asyncCopy, chunk + 1, k4, g.M, staged, tid, threads);
+                }
+
+                xAt = ((chunk & 1) * 512) + xIn;
+                chunk++;
+                left = chunkBursts;
+            }
+            else
+            {
+                // Every lane is done reading burst b - 1's slot before the copy below overwrites it.
+                Warp.Barrier();
+            }
+
+            GemvNkRingWideCopyW(b4, shared, asyncCopy, b + 2, wOut + (slot == 0 ? 256 : slot - 128), wRow0, wRow1, wRow2, wRow3, wSrc0, wSrc1, wSrc2, wSrc3, half, j, k4);
+            GemvNkRingCommit(asyncCopy);
+            if (asyncCopy)
+            {
+                CudaAsm.Emit("cp.async.wait_group 2;");
+            }
+
+            // Burst b's vectors, copied by every lane of the warp, are visible to all of them.
+            Warp.Barrier();
+            left--;
+            // One view each for the burst's weight and activation vectors (immediate LDS offsets, as in ring3). The 8 weight
+            // vectors stay in registers for the burst; each activation vector is loaded once and meets all 8 of them.
+            var xs = shared.SubView(xAt);
+            var wv = shared.SubView(wIn + slot);
+            Float4 w0 = wv[0];
+            Float4 w1 = wv[16];
+            Float4 w2 = wv[32];
+            Float4 w3 = wv[48];
+            Float4 w4 = wv[64];
+            Float4 w5 = wv[80];
+            Float4 w6 = wv[96];
+            Float4 w7 = wv[112];
+            Float4 x0 = xs[0];
+            s0_0 += x0.X * w0.X;
+            s0_0 += x0.Y * w0.Y;
+            s0_0 += x0.Z * w0.Z;
+            s0_0 += x0.W * w0.W;
+            s0_1 += x0.X * w1.X;
+            s0_1 += x0.Y * w1.Y;
+            s0_1 += x0.Z * w1.Z;
+            s0_1 += x0.W * w1.W;
+            s0_2 += x0.X * w2.X;
+            s0_2 += x0.Y * w2.Y;
+            s0_2 += x0.Z * w2.Z;
+            s0_2 += x0.W * w2.W;
+            s0_3 += x0.X * w3.X;
+            s0_3 += x0.Y * w3.Y;
+            s0_3 += x0.Z * w3.Z;
+            s0_3 += x0.W * w3.W;
+            s0_4 += x0.X * w4.X;
+            s0_4 += x0.Y * w4.Y;
+            s0_4 += x0.Z * w4.Z;
+            s0_4 += x0.W * w4.W;
+            s0_5 += x0.X * w5.X;
+            s0_5 += x0.Y * w5.Y;
+            s0_5 += x0.Z * w5.Z;
+            s0_5 += x0.W * w5.W;
+            s0_6 += x0.X * w6.X;
+            s0_6 += x0.Y * w6.Y;
+            s0_6 += x0.Z * w6.Z;
+            s0_6 += x0.W * w6.W;
+            s0_7 += x0.X * w7.X;
+            s0_7 += x0.Y * w7.Y;
+            s0_7 += x0.Z * w7.Z;
+            s0_7 += x0.W * w7.W;
+            Float4 x1 = xs[32];
+            s1_0 += x1.X * w0.X;
+            s1_0 += x1.Y * w0.Y;
+            s1_0 += x1.Z * w0.Z;
+            s1_0 += x1.W * w0.W;
+            s1_1 += x1.X * w1.X;
+            s1_1 += x1.Y * w1.Y;
+            s1_1 += x1.Z * w1.Z;
+            s1_1 += x1.W * w1.W;
+            s1_2 += x1.X * w2.X;
+            s1_2 += x1.Y * w2.Y;
+            s1_2 += x1.Z * w2.Z;
+            s1_2 += x1.W * w2.W;
+            s1_3 += x1.X * w3.X;
+            s1_3 += x1.Y * w3.Y;
+            s1_3 += x1.Z * w3.Z;
+            s1_3 += x1.W * w3.W;
+            s1_4 += x1.X * w4.X;
+            s1_4 += x1.Y * w4.Y;
+            s1_4 += x1.Z * w4.Z;
+            s1_4 += x1.W * w4.W;
+            s1_5 += x1.X * w5.X;
+            s1_5 += x1.Y * w5.Y;
+            s1_5 += x1.Z * w5.Z;
+            s1_5 += x1.W * w5.W;
+            s1_6 += x1.X * w6.X;
+            s1_6 += x1.Y * w6.Y;
+            s1_6 += x1.Z * w6.Z;
+            s1_6 += x1.W * w6.W;
+            s1_7 += x1.X * w7.X;
+            s1_7 += x1.Y * w7.Y;
+            s1_7 += x1.Z * w7.Z;
+            s1_7 += x1.W * w7.W;
+            Float4 x2 = xs[64];
+            s2_0 += x2.X * w0.X;
+            s2_0 += x2.Y * w0.Y;
+            s2_0 += x2.Z * w0.Z;
+            s2_0 += x2.W * w0.W;
+            s2_1 += x2.X * w1.X;
+            s2_1 += x2.Y * w1.Y;
+            s2_1 += x2.Z * w1.Z;
+            s2_1 += x2.W * w1.W;
+            s2_2 += x2.X * w2.X;
+            s2_2 += x2.Y * w2.Y;
+            s2_2 += x2.Z * w2.Z;
+            s2_2 += x2.W * w2.W;
+            s2_3 += x2.X * w3.X;
+            s2_3 += x2.Y * w3.Y;
+            s2_3 += x2.Z * w3.Z;
+            s2_3 += x2.W * w3.W;
+            s2_4 += x2.X * w4.X;
+            s2_4 += x2.Y * w4.Y;
+            s2_4 += x2.Z * w4.Z;
+            s2_4 += x2.W * w4.W;
+            s2_5 += x2.X * w5.X;
+            s2_5 += x2.Y * w5.Y;
+            s2_5 += x2.Z * w5.Z;
+            s2_5 += x2.W * w5.W;
+            s2_6 += x2.X * w6.X;
+            s2_6 += x2.Y * w6.Y;
+            s2_6 += x2.Z * w6.Z;
+            s2_6 += x2.W * w6.W;
+            s2_7 += x2.X * w7.X;
+            s2_7 += x2.Y * w7.Y;
+            s2_7 += x2.Z * w7.Z;
+            s2_7 += x2.W * w7.W;
+            Float4 x3 = xs[96];
+            s3_0 += x3.X * w0.X;
+            s3_0 += x3.Y * w0.Y;
+            s3_0 += x3.Z * w0.Z;
+            s3_0 += x3.W * w0.W;
+            s3_1 += x3.X * w1.X;
+            s3_1 += x3.Y * w1.Y;
+            s3_1 += x3.Z * w1.Z;
+            s3_1 += x3.W * w1.W;
+            s3_2 += x3.X * w2.X;
+            s3_2 += x3.Y * w2.Y;
+            s3_2 += x3.Z * w2.Z;
+            s3_2 += x3.W * w2.W;
+            s3_3 += x3.X * w3.X;
+            s3_3 += x3.Y * w3.Y;
+            s3_3 += x3.Z * w3.Z;
+            s3_3 += x3.W * w3.W;
+            s3_4 += x3.X * w4.X;
+            s3_4 += x3.Y * w4.Y;
+            s3_4 += x3.Z * w4.Z;
+            s3_4 += x3.W * w4.W;
+            s3_5 += x3.X * w5.X;
+            s3_5 += x3.Y * w5.Y;
+            s3_5 += x3.Z * w5.Z;
+            s3_5 += x3.W * w5.W;
+            s3_6 += x3.X * w6.X;
+            s3_6 += x3.Y * w6.Y;
+            s3_6 += x3.Z * w6.Z;
+            s3_6 += x3.W * w6.W;
+            s3_7 += x3.X * w7.X;
+            s3_7 += x3.Y * w7.Y;
+            s3_7 += x3.Z * w7.Z;
+            s3_7 += x3.W * w7.W;
+            Float4 x4 = xs[128];
+            s4_0 += x4.X * w0.X;
+            s4_0 += x4.Y * w0.Y;
+            s4_0 += x4.Z * w0.Z;
+            s4_0 += x4.W * w0.W;
+            s4_1 += x4.X * w1.X;
+            s4_1 += x4.Y * w1.Y;
+            s4_1 += x4.Z * w1.Z;
+            s4_1 += x4.W * w1.W;
+            s4_2 += x4.X * w2.X;
+            s4_2 += x4.Y * w2.Y;
+            s4_2 += x4.Z * w2.Z;
+            s4_2 += x4.W * w2.W;
+            s4_3 += x4.X * w3.X;
+            s4_3 += x4.Y * w3.Y;
+            s4_3 += x4.Z * w3.Z;
+            s4_3 += x4.W * w3.W;
+            s4_4 += x4.X * w4.X;
+            s4_4 += x4.Y * w4.Y;
+            s4_4 += x4.Z * w4.Z;
+            s4_4 += x4.W * w4.W;
+            s4_5 += x4.X * w5.X;
+            s4_5 += x4.Y * w5.Y;
+            s4_5 += x4.Z * w5.Z;
+            s4_5 += x4.W * w5.W;
+            s4_6 += x4.X * w6.X;
+            s4_6 += x4.Y * w6.Y;
+            s4_6 += x4.Z * w6.Z;
+            s4_6 += x4.W * w6.W;
+            s4_7 += x4.X * w7.X;
+            s4_7 += x4.Y * w7.Y;
+            s4_7 += x4.Z * w7.Z;
+            s4_7 += x4.W * w7.W;
+            Float4 x5 = xs[160];
+            s5_0 += x5.X * w0.X;
+            s5_0 += x5.Y * w0.Y;
+            s5_0 += x5.Z * w0.Z;
+            s5_0 += x5.W * w0.W;
+            s5_1 += x5.X * w1.X;
+            s5_1 += x5.Y * w1.Y;
+            s5_1 += x5.Z * w1.Z;
+            s5_1 += x5.W * w1.W;
+            s5_2 += x5.X * w2.X;
+            s5_2 += x5.Y * w2.Y;
+            s5_2 += x5.Z * w2.Z;
+            s5_2 += x5.W * w2.W;
+            s5_3 += x5.X * w3.X;
+            s5_3 += x5.Y * w3.Y;
+            s5_3 += x5.Z * w3.Z;
+            s5_3 += x5.W * w3.W;
+            s5_4 += x5.X * w4.X;
+            s5_4 += x5.Y * w4.Y;
+            s5_4 += x5.Z * w4.Z;
+            s5_4 += x5.W * w4.W;
+            s5_5 += x5.X * w5.X;
+            s5_5 += x5.Y * w5.Y;
+            s5_5 += x5.Z * w5.Z;
+            s5_5 += x5.W * w5.W;
+            s5_6 += x5.X * w6.X;
+            s5_6 += x5.Y * w6.Y;
+            s5_6 += x5.Z * w6.Z;
+            s5_6 += x5.W * w6.W;
+            s5_7 += x5.X * w7.X;
+            s5_7 += x5.Y * w7.Y;
+            s5_7 += x5.Z * w7.Z;
+            s5_7 += x5.W * w7.W;
+            Float4 x6 = xs[192];
+            s6_0 += x6.X * w0.X;
+            s6_0 += x6.Y * w0.Y;
+            s6_0 += x6.Z * w0.Z;
+            s6_0 += x6.W * w0.W;
+            s6_1 += x6.X * w1.X;
+            s6_1 += x6.Y * w1.Y;
+            s6_1 += x6.Z * w1.Z;
+            s6_1 += x6.W * w1.W;
+            s6_2 += x6.X * w2.X;
+            s6_2 += x6.Y * w2.Y;
+            s6_2 += x6.Z * w2.Z;
+            s6_2 += x6.W * w2.W;
+            s6_3 += x6.X * w3.X;
+            s6_3 += x6.Y * w3.Y;
+            s6_3 += x6.Z * w3.Z;
+            s6_3 += x6.W * w3.W;
+            s6_4 += x6.X * w4.X;
+            s6_4 += x6.Y * w4.Y;
+            s6_4 += x6.Z * w4.Z;
+            s6_4 += x6.W * w4.W;
+            s6_5 += x6.X * w5.X;
+            s6_5 += x6.Y * w5.Y;
+            s6_5 += x6.Z * w5.Z;
+            s6_5 += x6.W * w5.W;
+            s6_6 += x6.X * w6.X;
+            s6_6 += x6.Y * w6.Y;
+            s6_6 += x6.Z * w6.Z;
+            s6_6 += x6.W * w6.W;
+            s6_7 += x6.X * w7.X;
+            s6_7 += x6.Y * w7.Y;
+            s6_7 += x6.Z * w7.Z;
+            s6_7 += x6.W * w7.W;
+            Float4 x7 = xs[224];
+            s7_0 += x7.X * w0.X;
+            s7_0 += x7.Y * w0.Y;
+            s7_0 += x7.Z * w0.Z;
+            s7_0 += x7.W * w0.W;
+            s7_1 += x7.X * w1.X;
+            s7_1 += x7.Y * w1.Y;
+            s7_1 += x7.Z * w1.Z;
+            s7_1 += x7.W * w1.W;
+            s7_2 += x7.X * w2.X;
+            s7_2 += x7.Y * w2.Y;
+            s7_2 += x7.Z * w2.Z;
+            s7_2 += x7.W * w2.W;
+            s7_3 += x7.X * w3.X;
+            s7_3 += x7.Y * w3.Y;
+            s7_3 += x7.Z * w3.Z;
+            s7_3 += x7.W * w3.W;
+            s7_4 += x7.X * w4.X;
+            s7_4 += x7.Y * w4.Y;
+            s7_4 += x7.Z * w4.Z;
+            s7_4 += x7.W * w4.W;
+            s7_5 += x7.X * w5.X;
+            s7_5 += x7.Y * w5.Y;
+            s7_5 += x7.Z * w5.Z;
+            s7_5 += x7.W * w5.W;
+            s7_6 += x7.X * w6.X;
+            s7_6 += x7.Y * w6.Y;
+            s7_6 += x7.Z * w6.Z;
+            s7_6 += x7.W * w6.W;
+            s7_7 += x7.X * w7.X;
+            s7_7 += x7.Y * w7.Y;
+            s7_7 += x7.Z * w7.Z;
+            s7_7 += x7.W * w7.W;
+            xAt += half;
+            slot = slot == 256 ? 0 : slot + 128;
+        }
+
+        // The prologue's copies past the last burst (zero-filled, never read) must land before the group's shared
+        // memory is released.
+        if (asyncCopy)
+        {
+            CudaAsm.Emit("cp.async.wait_all;");
+        }
+
+        // Sum over the j lanes by halving (as the streamed kernel): at each offset below half a lane keeps one half of
+        // its sums and adds its partner's copy of that half, so 16 lanes reduce 64 sums in 32 + 16 + 8 + 4
+        // shuffles. Afterwards the lane holds the totals of sums first .. first + held - 1 of its half's rows.
+        int first = 0;
+        int held = 64;
+        if (half > 1)
+        {
+            bool upper = (j & 1) != 0;
+            float send0 = upper ? s0_0 : s4_0;
+            s0_0 = (upper ? s4_0 : s0_0) + Warp.ShuffleXor(send0, 1);
+            float send1 = upper ? s0_1 : s4_1;
+            s0_1 = (upper ? s4_1 : s0_1) + Warp.ShuffleXor(send1, 1);
+            float send2 = upper ? s0_2 : s4_2;
+            s0_2 = (upper ? s4_2 : s0_2) + Warp.ShuffleXor(send2, 1);
+            float send3 = upper ? s0_3 : s4_3;
+            s0_3 = (upper ? s4_3 : s0_3) + Warp.ShuffleXor(send3, 1);
+            float send4 = upper ? s0_4 : s4_4;
+            s0_4 = (upper ? s4_4 : s0_4) + Warp.ShuffleXor(send4, 1);
+            float send5 = upper ? s0_5 : s4_5;
+            s0_5 = (upper ? s4_5 : s0_5) + Warp.ShuffleXor(send5, 1);
+            float send6 = upper ? s0_6 : s4_6;
+            s0_6 = (upper ? s4_6 : s0_6) + Warp.ShuffleXor(send6, 1);
+            float send7 = upper ? s0_7 : s4_7;
+            s0_7 = (upper ? s4_7 : s0_7) + Warp.ShuffleXor(send7, 1);
+            float send8 = upper ? s1_0 : s5_0;
+            s1_0 = (upper ? s5_0 : s1_0) + Warp.ShuffleXor(send8, 1);
+            float send9 = upper ? s1_1 : s5_1;
+            s1_1 = (upper ? s5_1 : s1_1) + Warp.ShuffleXor(send9, 1);
+            float send10 = upper ? s1_2 : s5_2;
+            s1_2 = (upper ? s5_2 : s1_2) + Warp.ShuffleXor(send10, 1);
+            float send11 = upper ? s1_3 : s5_3;
+            s1_3 = (upper ? s5_3 : s1_3) + Warp.ShuffleXor(send11, 1);
+            float send12 = upper ? s1_4 : s5_4;
+            s1_4 = (upper ? s5_4 : s1_4) + Warp.ShuffleXor(send12, 1);
+            float send13 = upper ? s1_5 : s5_5;
+            s1_5 = (upper ? s5_5 : s1_5) + Warp.ShuffleXor(send13, 1);
+            float send14 = upper ? s1_6 : s5_6;
+            s1_6 = (upper ? s5_6 : s1_6) + Warp.ShuffleXor(send14, 1);
+            float send15 = upper ? s1_7 : s5_7;
+            s1_7 = (upper ? s5_7 : s1_7) + Warp.ShuffleXor(send15, 1);
+            float send16 = upper ? s2_0 : s6_0;
+            s2_0 = (upper ? s6_0 : s2_0) + Warp.ShuffleXor(send16, 1);
+            float send17 = upper ? s2_1 : s6_1;
+            s2_1 = (upper ? s6_1 : s2_1) + Warp.ShuffleXor(send17, 1);
+            float send18 = upper ? s2_2 : s6_2;
+            s2_2 = (upper ? s6_2 : s2_2) + Warp.ShuffleXor(send18, 1);
+            float send19 = upper ? s2_3 : s6_3;
+            s2_3 = (upper ? s6_3 : s2_3) + Warp.ShuffleXor(send19, 1);
+            float send20 = upper ? s2_4 : s6_4;
+            s2_4 = (upper ? s6_4 : s2_4) + Warp.ShuffleXor(send20, 1);
+            float send21 = upper ? s2_5 : s6_5;
+            s2_5 = (upper ? s6_5 : s2_5) + Warp.ShuffleXor(send21, 1);
+            float send22 = upper ? s2_6 : s6_6;
+            s2_6 = (upper ? s6_6 : s2_6) + Warp.ShuffleXor(send22, 1);
+            float send23 = upper ? s2_7 : s6_7;
+            s2_7 = (upper ? s6_7 : s2_7) + Warp.ShuffleXor(send23, 1);
+            float send24 = upper ? s3_0 : s7_0;
+            s3_0 = (upper ? s7_0 : s3_0) + Warp.ShuffleXor(send24, 1);
+            float send25 = upper ? s3_1 : s7_1;
+            s3_1 = (upper ? s7_1 : s3_1) + Warp.ShuffleXor(send25, 1);
+            float send26 = upper ? s3_2 : s7_2;
+            s3_2 = (upper ? s7_2 : s3_2) + Warp.ShuffleXor(send26, 1);
+            float send27 = upper ? s3_3 : s7_3;
+            s3_3 = (upper ? s7_3 : s3_3) + Warp.ShuffleXor(send27, 1);
+            float send28 = upper ? s3_4 : s7_4;
+            s3_4 = (upper ? s7_4 : s3_4) + Warp.ShuffleXor(send28, 1);
+            float send29 = upper ? s3_5 : s7_5;
+            s3_5 = (upper ? s7_5 : s3_5) + Warp.ShuffleXor(send29, 1);
+            float send30 = upper ? s3_6 : s7_6;
+            s3_6 = (upper ? s7_6 : s3_6) + Warp.ShuffleXor(send30, 1);
+            float send31 = upper ? s3_7 : s7_7;
+            s3_7 = (upper ? s7_7 : s3_7) + Warp.ShuffleXor(send31, 1);
+            first += upper ? 32 : 0;
+            held >>= 1;
+        }
+
+        if (half > 2)
+        {
+            bool upper = (j & 2) != 0;
+            float send0 = upper ? s0_0 : s2_0;
+            s0_0 = (upper ? s2_0 : s0_0) + Warp.ShuffleXor(send0, 2);
+            float send1 = upper ? s0_1 : s2_1;
+            s0_1 = (upper ? s2_1 : s0_1) + Warp.ShuffleXor(send1, 2);
+            float send2 = upper ? s0_2 : s2_2;
+            s0_2 = (upper ? s2_2 : s0_2) + Warp.ShuffleXor(send2, 2);
+            float send3 = upper ? s0_3 : s2_3;
+            s0_3 = (upper ? s2_3 : s0_3) + Warp.ShuffleXor(send3, 2);
+            float send4 = upper ? s0_4 : s2_4;
+            s0_4 = (upper ? s2_4 : s0_4) + Warp.ShuffleXor(send4, 2);
+            float send5 = upper ? s0_5 : s2_5;
+            s0_5 = (upper ? s2_5 : s0_5) + Warp.ShuffleXor(send5, 2);
+            float send6 = upper ? s0_6 : s2_6;
+            s0_6 = (upper ? s2_6 : s0_6) + Warp.ShuffleXor(send6, 2);
+            float send7 = upper ? s0_7 : s2_7;
+            s0_7 = (upper ? s2_7 : s0_7) + Warp.ShuffleXor(send7, 2);
+            float send8 = upper ? s1_0 : s3_0;
+            s1_0 = (upper ? s3_0 : s1_0) + Warp.ShuffleXor(send8, 2);
+            float send9 = upper ? s1_1 : s3_1;
+            s1_1 = (upper ? s3_1 : s1_1) + Warp.ShuffleXor(send9, 2);
+            float send10 = upper ? s1_2 : s3_2;
+            s1_2 = (upper ? s3_2 : s1_2) + Warp.ShuffleXor(send10, 2);
+            float send11 = upper ? s1_3 : s3_3;
+            s1_3 = (upper ? s3_3 : s1_3) + Warp.ShuffleXor(send11, 2);
+            float send12 = upper ? s1_4 : s3_4;
+            s1_4 = (upper ? s3_4 : s1_4) + Warp.ShuffleXor(send12, 2);
+            float send13 = upper ? s1_5 : s3_5;
+            s1_5 = (upper ? s3_5 : s1_5) + Warp.ShuffleXor(send13, 2);
+            float send14 = upper ? s1_6 : s3_6;
+            s1_6 = (upper ? s3_6 : s1_6) + Warp.ShuffleXor(send14, 2);
+            float send15 = upper ? s1_7 : s3_7;
+            s1_7 = (upper ? s3_7 : s1_7) + Warp.ShuffleXor(send15, 2);
+            first += upper ? 16 : 0;
+            held >>= 1;
+        }
+
+        if (half > 4)
+        {
+            bool upper = (j & 4) != 0;
+            float send0 = upper ? s0_0 : s1_0;
+            s0_0 = (upper ? s1_0 : s0_0) + Warp.ShuffleXor(send0, 4);
+            float send1 = upper ? s0_1 : s1_1;
+            s0_1 = (upper ? s1_1 : s0_1) + Warp.ShuffleXor(send1, 4);
+            float send2 = upper ? s0_2 : s1_2;
+            s0_2 = (upper ? s1_2 : s0_2) + Warp.ShuffleXor(send2, 4);
+            float send3 = upper ? s0_3 : s1_3;
+            s0_3 = (upper ? s1_3 : s0_3) + Warp.ShuffleXor(send3, 4);
+            float send4 = upper ? s0_4 : s1_4;
+            s0_4 = (upper ? s1_4 : s0_4) + Warp.ShuffleXor(send4, 4);
+            float send5 = upper ? s0_5 : s1_5;
+            s0_5 = (upper ? s1_5 : s0_5) + Warp.ShuffleXor(send5, 4);
+            float send6 = upper ? s0_6 : s1_6;
+            s0_6 = (upper ? s1_6 : s0_6) + Warp.ShuffleXor(send6, 4);
+            float send7 = upper ? s0_7 : s1_7;
+            s0_7 = (upper ? s1_7 : s0_7) + Warp.ShuffleXor(send7, 4);
+            first += upper ? 8 : 0;
+            held >>= 1;
+        }
+
+        if (half > 8)
+        {
+            bool upper = (j & 8) != 0;
+            float send0 = upper ? s0_0 : s0_4;
+            s0_0 = (upper ? s0_4 : s0_0) + Warp.ShuffleXor(send0, 8);
+            float send1 = upper ? s0_1 : s0_5;
+            s0_1 = (upper ? s0_5 : s0_1) + Warp.ShuffleXor(send1, 8);
+            float send2 = upper ? s0_2 : s0_6;
+            s0_2 = (upper ? s0_6 : s0_2) + Warp.ShuffleXor(send2, 8);
+            float send3 = upper ? s0_3 : s0_7;
+            s0_3 = (upper ? s0_7 : s0_3) + Warp.ShuffleXor(send3, 8);
+            first += upper ? 4 : 0;
+            held >>= 1;
+        }
+
+        if (half > 16)
+        {
+            bool upper = (j & 16) != 0;
+            float send0 = upper ? s0_0 : s0_2;
+            s0_0 = (upper ? s0_2 : s0_0) + Warp.ShuffleXor(send0, 16);
+            float send1 = upper ? s0_1 : s0_3;
+            s0_1 = (upper ? s0_3 : s0_1) + Warp.ShuffleXor(send1, 16);
+            first += upper ? 2 : 0;
+            held >>= 1;
+        }
+
+        // Sum e of a half is activation row e / 8 of the half and weight row e % 8 of the warp.
+        {
+            int e = first + 0;
+            int row = (h * 8) + (e >> 3);
+            int col = n0 + (warp * 8) + (e & 7);
+            if (row < g.M && col < g.N)
+            {
+                c[((long)row * g.N) + col] = GemvEpilogue(bias, g, row, col, s0_0);
+            }
+        }
+
+        if (held > 1)
+        {
+            int e = first + 1;
+            int row = (h * 8) + (e >> 3);
+            int col = n0 + (warp * 8) + (e & 7);
+            if (row < g.M && col < g.N)
+            {
+                c[((long)row * g.N) + col] = GemvEpilogue(bias, g, row, col, s0_1);
+            }
+        }
+
+        if (held > 2)
+        {
+            int e = first + 2;
+            int row = (h * 8) + (e >> 3);
+            int col = n0 + (warp * 8) + (e & 7);
+            if (row < g.M && col < g.N)
+            {
+                c[((long)row * g.N) + col] = GemvEpilogue(bias, g, row, col, s0_2);
+            }
+        }
+
+        if (held > 3)
+        {
+            int e = first + 3;
+            int row = (h * 8) + (e >> 3);
+            int col = n0 + (warp * 8) + (e & 7);
+            if (row < g.M && col < g.N)
+            {
+                c[((long)row * g.N) + col] = GemvEpilogue(bias, g, row, col, s0_3);
+            }
+        }
+
+        if (held > 4)
+        {
+            int e = first + 4;
+            int row = (h * 8) + (e >> 3);
+            int col = n0 + (warp * 8) + (e & 7);
+            if (row < g.M && col < g.N)
+            {
+                c[((long)row * g.N) + col] = GemvEpilogue(bias, g, row, col, s0_4);
+            }
+        }
+
+        if (held > 5)
+        {
+            int e = first + 5;
+            int row = (h * 8) + (e >> 3);
+            int col = n0 + (warp * 8) + (e & 7);
+            if (row < g.M && col < g.N)
+            {
+                c[((long)row * g.N) + col] = GemvEpilogue(bias, g, row, col, s0_5);
+            }
+        }
+
+        if (held > 6)
+        {
+            int e = first + 6;
+            int row = (h * 8) + (e >> 3);
+            int col = n0 + (warp * 8) + (e & 7);
+            if (row < g.M && col < g.N)
+            {
+                c[((long)row * g.N) + col] = GemvEpilogue(bias, g, row, col, s0_6);
+            }
+        }
+
+        if (held > 7)
+        {
+            int e = first + 7;
+            int row = (h * 8) + (e >> 3);
+            int col = n0 + (warp * 8) + (e & 7);
+            if (row < g.M && col < g.N)
+            {
+                c[((long)row * g.N) + col] = GemvEpilogue(bias, g, row, col, s0_7);
+            }
+        }
+
+        if (held > 8)
+        {
+            int e = first + 8;
+            int row = (h * 8) + (e >> 3);
+            int col = n0 + (warp * 8) + (e & 7);
+            if (row < g.M && col < g.N)
+            {
+                c[((long)row * g.N) + col] = GemvEpilogue(bias, g, row, col, s1_0);
+            }
+        }
+
+        if (held > 9)
+        {
+            int e = first + 9;
+            int row = (h * 8) + (e >> 3);
+            int col = n0 + (warp * 8) + (e & 7);
+            if (row < g.M && col < g.N)
+            {
+                c[((long)row * g.N) + col] = GemvEpilogue(bias, g, row, col, s1_1);
+            }
+        }
+
+        if (held > 10)
+        {
+            int e = first + 10;
+            int row = (h * 8) + (e >> 3);
+            int col = n0 + (warp * 8) + (e & 7);
+            if (row < g.M && col < g.N)
+            {
+                c[((long)row * g.N) + col] = GemvEpilogue(bias, g, row, col, s1_2);
+            }
+        }
+
+        if (held > 11)
+        {
+            int e = first + 11;
+            int row = (h * 8) + (e >> 3);
+            int col = n0 + (warp * 8) + (e & 7);
+            if (row < g.M && col < g.N)
+            {
+                c[((long)row * g.N) + col] = GemvEpilogue(bias, g, row, col, s1_3);
+            }
+        }
+
+        if (held > 12)
+        {
+            int e = first + 12;
+            int row = (h * 8) + (e >> 3);
+            int col = n0 + (warp * 8) + (e & 7);
+            if (row < g.M && col < g.N)
+            {
+                c[((long)row * g.N) + col] = GemvEpilogue(bias, g, row, col, s1_4);
+            }
+        }
+
+        if (held > 13)
+        {
+            int e = first + 13;
+            int row = (h * 8) + (e >> 3);
+            int col = n0 + (warp * 8) + (e & 7);
+            if (row < g.M && col < g.N)
+            {
+                c[((long)row * g.N) + col] = GemvEpilogue(bias, g, row, col, s1_5);
+            }
+        }
+
+        if (held > 14)
+        {
+            int e = first + 14;
+            int row = (h * 8) + (e >> 3);
+            int col = n0 + (warp * 8) + (e & 7);
+            if (row < g.M && col < g.N)
+            {
+                c[((long)row * g.N) + col] = GemvEpilogue(bias, g, row, col, s1_6);
+            }
+        }
+
+        if (held > 15)
+        {
+            int e = first + 15;
+            int row = (h * 8) + (e >> 3);
+            int col = n0 + (warp * 8) + (e & 7);
+            if (row < g.M && col < g.N)
+            {
+                c[((long)row * g.N) + col] = GemvEpilogue(bias, g, row, col, s1_7);
+            }
+        }
+
+        if (held > 16)
+        {
+            int e = first + 16;
+            int row = (h * 8) + (e >> 3);
+            int col = n0 + (warp * 8) + (e & 7);
+            if (row < g.M && col < g.N)
+            {
+                c[((long)row * g.N) + col] = GemvEpilogue(bias, g, row, col, s2_0);
+            }
+        }
+
+        if (held > 17)
+        {
+            int e = first + 17;
+            int row = (h * 8) + (e >> 3);
+            int col = n0 + (warp * 8) + (e & 7);
+            if (row < g.M && col < g.N)
+            {
+                c[((long)row * g.N) + col] = GemvEpilogue(bias, g, row, col, s2_1);
+            }
+        }
+
+        if (held > 18)
+        {
+            int e = first + 18;
+            int row = (h * 8) + (e >> 3);
+            int col = n0 + (warp * 8) + (e & 7);
+            if (row < g.M && col < g.N)
+            {
+                c[((long)row * g.N) + col] = GemvEpilogue(bias, g, row, col, s2_2);
+            }
+        }
+
+        if (held > 19)
+        {
+            int e = first + 19;
+            int row = (h * 8) + (e >> 3);
+            int col = n0 + (warp * 8) + (e & 7);
+            if (row < g.M && col < g.N)
+            {
+                c[((long)row * g.N) + col] = GemvEpilogue(bias, g, row, col, s2_3);
+            }
+        }
+
+        if (held > 20)
+        {
+            int e = first + 20;
+            int row = (h * 8) + (e >> 3);
+            int col = n0 + (warp * 8) + (e & 7);
+            if (row < g.M && col < g.N)
+            {
+                c[((long)row * g.N) + col] = GemvEpilogue(bias, g, row, col, s2_4);
+            }
+        }
+
+        if (held > 21)
+        {
+            int e = first + 21;
+            int row = (h * 8) + (e >> 3);
+            int col = n0 + (warp * 8) + (e & 7);
+            if (row < g.M && col < g.N)
+            {
+                c[((long)row * g.N) + col] = GemvEpilogue(bias, g, row, col, s2_5);
+            }
+        }
+
+        if (held > 22)
+        {
+            int e = first + 22;
+            int row = (h * 8) + (e >> 3);
+            int col = n0 + (warp * 8) + (e & 7);
+            if (row < g.M && col < g.N)
+            {
+                c[((long)row * g.N) + col] = GemvEpilogue(bias, g, row, col, s2_6);
+            }
+        }
+
+        if (held > 23)
+        {
+            int e = first + 23;
+            int row = (h * 8) + (e >> 3);
+            int col = n0 + (warp * 8) + (e & 7);
+            if (row < g.M && col < g.N)
+            {
+                c[((long)row * g.N) + col] = GemvEpilogue(bias, g, row, col, s2_7);
+            }
+        }
+
+        if (held > 24)
+        {
+            int e = first + 24;
+            int row = (h * 8) + (e >> 3);
+            int col = n0 + (warp * 8) + (e & 7);
+            if (row < g.M && col < g.N)
+            {
+                c[((long)row * g.N) + col] = GemvEpilogue(bias, g, row, col, s3_0);
+            }
+        }
+
+        if (held > 25)
+        {
+            int e = first + 25;
+            int row = (h * 8) + (e >> 3);
+            int col = n0 + (warp * 8) + (e & 7);
+            if (row < g.M && col < g.N)
+            {
+                c[((long)row * g.N) + col] = GemvEpilogue(bias, g, row, col, s3_1);
+            }
+        }
+
+        if (held > 26)
+        {
+            int e = first + 26;
+            int row = (h * 8) + (e >> 3);
+            int col = n0 + (warp * 8) + (e & 7);
+            if (row < g.M && col < g.N)
+            {
+                c[((long)row * g.N) + col] = GemvEpilogue(bias, g, row, col, s3_2);
+            }
+        }
+
+        if (held > 27)
+        {
+            int e = first + 27;
+            int row = (h * 8) + (e >> 3);
+            int col = n0 + (warp * 8) + (e & 7);
+            if (row < g.M && col < g.N)
+            {
+                c[((long)row * g.N) + col] = GemvEpilogue(bias, g, row, col, s3_3);
+            }
+        }
+
+        if (held > 28)
+        {
+            int e = first + 28;
+            int row = (h * 8) + (e >> 3);
+            int col = n0 + (warp * 8) + (e & 7);
+            if (row < g.M && col < g.N)
+            {
+                c[((long)row * g.N) + col] = GemvEpilogue(bias, g, row, col, s3_4);
+            }
+        }
+
+        if (held > 29)
+        {
+            int e = first + 29;
+            int row = (h * 8) + (e >> 3);
+            int col = n0 + (warp * 8) + (e & 7);
+            if (row < g.M && col < g.N)
+            {
+                c[((long)row * g.N) + col] = GemvEpilogue(bias, g, row, col, s3_5);
+            }
+        }
+
+        if (held > 30)
+        {
+            int e = first + 30;
+            int row = (h * 8) + (e >> 3);
+            int col = n0 + (warp * 8) + (e & 7);
+            if (row < g.M && col < g.N)
+            {
+                c[((long)row * g.N) + col] = GemvEpilogue(bias, g, row, col, s3_6);
+            }
+        }
+
+        if (held > 31)
+        {
+            int e = first + 31;
+            int row = (h * 8) + (e >> 3);
+            int col = n0 + (warp * 8) + (e & 7);
+            if (row < g.M && col < g.N)
+            {
+                c[((long)row * g.N) + col] = GemvEpilogue(bias, g, row, col, s3_7);
+            }
+        }
+
+        if (held > 32)
+        {
+            int e = first + 32;
+            int row = (h * 8) + (e >> 3);
+            int col = n0 + (warp * 8) + (e & 7);
+            if (row < g.M && col < g.N)
+            {
+                c[((long)row * g.N) + col] = GemvEpilogue(bias, g, row, col, s4_0);
+            }
+        }
+
+        if (held > 33)
+        {
+            int e = first + 33;
+            int row = (h * 8) + (e >> 3);
+            int col = n0 + (warp * 8) + (e & 7);
+            if (row < g.M && col < g.N)
+            {
+                c[((long)row * g.N) + col] = GemvEpilogue(bias, g, row, col, s4_1);
+            }
+        }
+
+        if (held > 34)
+        {
+            int e = first + 34;
+            int row = (h * 8) + (e >> 3);
+            int col = n0 + (warp * 8) + (e & 7);
+            if (row < g.M && col < g.N)
+            {
+                c[((long)row * g.N) + col] = GemvEpilogue(bias, g, row, col, s4_2);
+            }
+        }
+
+        if (held > 35)
+        {
+            int e = first + 35;
+            int row = (h * 8) + (e >> 3);
+            int col = n0 + (warp * 8) + (e & 7);
+            if (row < g.M && col < g.N)
+            {
+                c[((long)row * g.N) + col] = GemvEpilogue(bias, g, row, col, s4_3);
+            }
+        }
+
+        if (held > 36)
+        {
+            int e = first + 36;
+            int row = (h * 8) + (e >> 3);
+            int col = n0 + (warp * 8) + (e & 7);
+            if (row < g.M && col < g.N)
+            {
+                c[((long)row * g.N) + col] = GemvEpilogue(bias, g, row, col, s4_4);
+            }
+        }
+
+        if (held > 37)
+        {
+            int e = first + 37;
+            int row = (h * 8) + (e >> 3);
+            int col = n0 + (warp * 8) + (e & 7);
+            if (row < g.M && col < g.N)
+            {
+                c[((long)row * g.N) + col] = GemvEpilogue(bias, g, row, col, s4_5);
+            }
+        }
+
+        if (held > 38)
+        {
+            int e = first + 38;
+            int row = (h * 8) + (e >> 3);
+            int col = n0 + (warp * 8) + (e & 7);
+            if (row < g.M && col < g.N)
+            {
+                c[((long)row * g.N) + col] = GemvEpilogue(bias, g, row, col, s4_6);
+            }
+        }
+
+        if (held > 39)
+        {
+            int e = first + 39;
+            int row = (h * 8) + (e >> 3);
+            int col = n0 + (warp * 8) + (e & 7);
+            if (row < g.M && col < g.N)
+            {
+                c[((long)row * g.N) + col] = GemvEpilogue(bias, g, row, col, s4_7);
+            }
+        }
+
+        if (held > 40)
+        {
+            int e = first + 40;
+            int row = (h * 8) + (e >> 3);
+            int col = n0 + (warp * 8) + (e & 7);
+            if (row < g.M && col < g.N)
+            {
+                c[((long)row * g.N) + col] = GemvEpilogue(bias, g, row, col, s5_0);
+            }
+        }
+
+        if (held > 41)
+        {
+            int e = first + 41;
+            int row = (h * 8) + (e >> 3);
+            int col = n0 + (warp * 8) + (e & 7);
+            if (row < g.M && col < g.N)
+            {
+                c[((long)row * g.N) + col] = GemvEpilogue(bias, g, row, col, s5_1);
+            }
+        }
+
+        if (held > 42)
+        {
+            int e = first + 42;
+            int row = (h * 8) + (e >> 3);
+            int col = n0 + (warp * 8) + (e & 7);
+            if (row < g.M && col < g.N)
+            {
+                c[((long)row * g.N) + col] = GemvEpilogue(bias, g, row, col, s5_2);
+            }
+        }
+
+        if (held > 43)
+        {
+            int e = first + 43;
+            int row = (h * 8) + (e >> 3);
+            int col = n0 + (warp * 8) + (e & 7);
+            if (row < g.M && col < g.N)
+            {
+                c[((long)row * g.N) + col] = GemvEpilogue(bias, g, row, col, s5_3);
+            }
+        }
+
+        if (held > 44)
+        {
+            int e = first + 44;
+            int row = (h * 8) + (e >> 3);
+            int col = n0 + (warp * 8) + (e & 7);
+            if (row < g.M && col < g.N)
+            {
+                c[((long)row * g.N) + col] = GemvEpilogue(bias, g, row, col, s5_4);
+            }
+        }
+
+        if (held > 45)
+        {
+            int e = first + 45;
+            int row = (h * 8) + (e >> 3);
+            int col = n0 + (warp * 8) + (e & 7);
+            if (row < g.M && col < g.N)
+            {
+                c[((long)row * g.N) + col] = GemvEpilogue(bias, g, row, col, s5_5);
+            }
+        }
+
+        if (held > 46)
+        {
+            int e = first + 46;
+            int row = (h * 8) + (e >> 3);
+            int col = n0 + (warp * 8) + (e & 7);
+            if (row < g.M && col < g.N)
+            {
+                c[((long)row * g.N) + col] = GemvEpilogue(bias, g, row, col, s5_6);
+            }
+        }
+
+        if (held > 47)
+        {
+            int e = first + 47;
+            int row = (h * 8) + (e >> 3);
+            int col = n0 + (warp * 8) + (e & 7);
+            if (row < g.M && col < g.N)
+            {
+                c[((long)row * g.N) + col] = GemvEpilogue(bias, g, row, col, s5_7);
+            }
+        }
+
+        if (held > 48)
+        {
+            int e = first + 48;
+            int row = (h * 8) + (e >> 3);
+            int col = n0 + (warp * 8) + (e & 7);
+            if (row < g.M && col < g.N)
+            {
+                c[((long)row * g.N) + col] = GemvEpilogue(bias, g, row, col, s6_0);
+            }
+        }
+
+        if (held > 49)
+        {
+            int e = first + 49;
+            int row = (h * 8) + (e >> 3);
+            int col = n0 + (warp * 8) + (e & 7);
+            if (row < g.M && col < g.N)
+            {
+                c[((long)row * g.N) + col] = GemvEpilogue(bias, g, row, col, s6_1);
+            }
+        }
+
+        if (held > 50)
+        {
+            int e = first + 50;
+            int row = (h * 8) + (e >> 3);
+            int col = n0 + (warp * 8) + (e & 7);
+            if (row < g.M && col < g.N)
+            {
+                c[((long)row * g.N) + col] = GemvEpilogue(bias, g, row, col, s6_2);
+            }
+        }
+
+        if (held > 51)
+        {
+            int e = first + 51;
+            int row = (h * 8) + (e >> 3);
+            int col = n0 + (warp * 8) + (e & 7);
+            if (row < g.M && col < g.N)
+            {
+                c[((long)row * g.N) + col] = GemvEpilogue(bias, g, row, col, s6_3);
+            }
+        }
+
+        if (held > 52)
+        {
+            int e = first + 52;
+            int row = (h * 8) + (e >> 3);
+            int col = n0 + (warp * 8) + (e & 7);
+            if (row < g.M && col < g.N)
+            {
+                c[((long)row * g.N) + col] = GemvEpilogue(bias, g, row, col, s6_4);
+            }
+        }
+
+        if (held > 53)
+        {
+            int e = first + 53;
+            int row = (h * 8) + (e >> 3);
+            int col = n0 + (warp * 8) + (e & 7);
+            if (row < g.M && col < g.N)
+            {
+                c[((long)row * g.N) + col] = GemvEpilogue(bias, g, row, col, s6_5);
+            }
+        }
+
+        if (held > 54)
+        {
+            int e = first + 54;
+            int row = (h * 8) + (e >> 3);
+            int col = n0 + (warp * 8) + (e & 7);
+            if (row < g.M && col < g.N)
+            {
+                c[((long)row * g.N) + col] = GemvEpilogue(bias, g, row, col, s6_6);
+            }
+        }
+
+        if (held > 55)
+        {
+            int e = first + 55;
+            int row = (h * 8) + (e >> 3);
+            int col = n0 + (warp * 8) + (e & 7);
+            if (row < g.M && col < g.N)
+            {
+                c[((long)row * g.N) + col] = GemvEpilogue(bias, g, row, col, s6_7);
+            }
+        }
+
+        if (held > 56)
+        {
+            int e = first + 56;
+            int row = (h * 8) + (e >> 3);
+            int col = n0 + (warp * 8) + (e & 7);
+            if (row < g.M && col < g.N)
+            {
+                c[((long)row * g.N) + col] = GemvEpilogue(bias, g, row, col, s7_0);
+            }
+        }
+
+        if (held > 57)
+        {
+            int e = first + 57;
+            int row = (h * 8) + (e >> 3);
+            int col = n0 + (warp * 8) + (e & 7);
+            if (row < g.M && col < g.N)
+            {
+                c[((long)row * g.N) + col] = GemvEpilogue(bias, g, row, col, s7_1);
+            }
+        }
+
+        if (held > 58)
+        {
+            int e = first + 58;
+            int row = (h * 8) + (e >> 3);
+            int col = n0 + (warp * 8) + (e & 7);
+            if (row < g.M && col < g.N)
+            {
+                c[((long)row * g.N) + col] = GemvEpilogue(bias, g, row, col, s7_2);
+            }
+        }
+
+        if (held > 59)
+        {
+            int e = first + 59;
+            int row = (h * 8) + (e >> 3);
+            int col = n0 + (warp * 8) + (e & 7);
+            if (row < g.M && col < g.N)
+            {
+                c[((long)row * g.N) + col] = GemvEpilogue(bias, g, row, col, s7_3);
+            }
+        }
+
+        if (held > 60)
+        {
+            int e = first + 60;
+            int row = (h * 8) + (e >> 3);
+            int col = n0 + (warp * 8) + (e & 7);
+            if (row < g.M && col < g.N)
+            {
+                c[((long)row * g.N) + col] = GemvEpilogue(bias, g, row, col, s7_4);
+            }
+        }
+
+        if (held > 61)
+        {
+            int e = first + 61;
+            int row = (h * 8) + (e >> 3);
+            int col = n0 + (warp * 8) + (e & 7);
+            if (row < g.M && col < g.N)
+            {
+                c[((long)row * g.N) + col] = GemvEpilogue(bias, g, row, col, s7_5);
+            }
+        }
+
+        if (held > 62)
+        {
+            int e = first + 62;
+            int row = (h * 8) + (e >> 3);
+            int col = n0 + (warp * 8) + (e & 7);
+            if (row < g.M && col < g.N)
+            {
+                c[((long)row * g.N) + col] = GemvEpilogue(bias, g, row, col, s7_6);
+            }
+        }
+
+        if (held > 63)
+        {
+            int e = first + 63;
+            int row = (h * 8) + (e >> 3);
+            int col = n0 + (warp * 8) + (e & 7);
+            if (row < g.M && col < g.N)
+            {
+                c[((long)row * g.N) + col] = GemvEpilogue(bias, g, row, col, s7_7);
+            }
+        }
+    }
+
+    /// <summary>
+    /// Copies burst <paramref name="burst"/> of this lane's 4 weight rows of the wide ring (vector burst · half + j of rows
+    /// h, h + 2, h + 4, h + 6 of the warp) to shared vectors <paramref name="dst"/> + 32 i; zeros past K, the source clamped
+    /// to the row's first vector there (a burst past the last one is all zeros and never read).
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static void GemvNkRingWideCopyW(ArrayView<Float4> b4, ArrayView<Float4> shared, bool asyncCopy, int burst, int dst, long wRow0, long wRow1, long wRow2, long wRow3, long wSrc0, long wSrc1, long wSrc2, long wSrc3, int half, int j, int k4)
+    {
+        int v = (burst * half) + j;
+        bool valid = v < k4;
+        long at = (valid ? v : 0) * 16L;
+        if (asyncCopy)
+        {
+            // One asm block: one shared address (the symbol's, taken inside the asm as in ring3) and immediate offsets for the rows.
+            CudaAsm.Emit("{\n\t.reg .u64 g0, g1, g2, g3;\n\t.reg .u32 sdst;\n\tcvta.to.global.u64 g0, %1;\n\tcvta.to.global.u64 g1, %2;\n\tcvta.to.global.u64 g2, %3;\n\tcvta.to.global.u64 g3, %4;\n\tmov.u32 sdst, __dyn_shared_alloca;\n\tadd.u32 sdst, sdst, %0;\n\tcp.async.cg.shared.global [sdst], [g0], 16, %5;\n\tcp.async.cg.shared.global [sdst+512], [g1], 16, %5;\n\tcp.async.cg.shared.global [sdst+1024], [g2], 16, %5;\n\tcp.async.cg.shared.global [sdst+1536], [g3], 16, %5;\n\t}",
+                (uint)(dst * 16), wSrc0 + at, wSrc1 + at, wSrc2 + at, wSrc3 + at, valid ? 16u : 0u);
+        }
+        else
+        {
+            int vi = valid ? v : 0;
+            shared[dst] = valid ? b4[wRow0 + vi] : default;
+            shared[dst + 32] = valid ? b4[wRow1 + vi] : default;
+            shared[dst + 64] = valid ? b4[wRow2 + vi] : default;
+            shared[dst + 96] = valid ? b4[wRow3 + vi] : default;
+        }
+    }
 }

@@ -14,18 +14,21 @@ public sealed partial class IlgpuKernels
     private readonly Action<KernelConfig, ArrayView<Float4>, ArrayView<Float4>, ArrayView<float>, ArrayView<float>, GemvShape, long, long>?[] gemvNkRingF32 =
         new Action<KernelConfig, ArrayView<Float4>, ArrayView<Float4>, ArrayView<float>, ArrayView<float>, GemvShape, long, long>?[2];
 
+    // The wide ring [N, K] kernel (8 weight rows per lane, 3 stages: `ring3w`).
+    private Action<KernelConfig, ArrayView<Float4>, ArrayView<Float4>, ArrayView<float>, ArrayView<float>, GemvShape, long, long>? gemvNkRingWideF32;
+
     /// <summary>Which kernel serves aligned float32 [N, K] products of 9–16 rows under the stream setting (<c>GEMS_GEMV_F32_WIDE</c>; tests set it directly).</summary>
     internal GemvF32Wide GemvF32WideKernel { get; set; } = GemvF32WideChoice.FromEnvironment();
 
     /// <summary>
     /// Whether an [N, K] product of <paramref name="m"/> rows takes <c>GemvNkStagedF32</c> (or, under <see cref="GemvF32Wide.Ring"/>
-    /// and <see cref="GemvF32Wide.Ring3"/>, <c>GemvNkRingF32</c>): a setting other than <see cref="GemvF32Wide.Stream"/>, 9–16 rows, a
+    /// and <see cref="GemvF32Wide.Ring3"/>, <c>GemvNkRingF32</c>; under <see cref="GemvF32Wide.Ring3W"/>, <c>GemvNkRingWideF32</c>): a setting other than <see cref="GemvF32Wide.Stream"/>, 9–16 rows, a
     /// device whose warps fit the kernel's groups, and everything <see cref="UsesGemvNkStreamF32"/> asks (the
     /// <see cref="GemvF32Variant.Stream"/> setting, K a multiple of 4, both views 16-byte aligned).
     /// </summary>
     internal bool UsesGemvNkStagedF32(ArrayView<float> a, ArrayView<float> b, int m, int k) =>
         GemvF32WideKernel is not GemvF32Wide.Stream && m >= GemvNkStagedLaunch.MinRows && m <= GemvNkStagedLaunch.MaxRows
-        && (GemvF32WideKernel is GemvF32Wide.Ring or GemvF32Wide.Ring3
+        && (GemvF32WideKernel is GemvF32Wide.Ring or GemvF32Wide.Ring3 or GemvF32Wide.Ring3W
             ? GemvNkRingLaunch.Fits(device.WarpSize, device.MaxGroupSize)
             : GemvNkStagedLaunch.Fits(device.WarpSize, device.MaxGroupSize))
         && UsesGemvNkStreamF32(a, b, m, k);
@@ -36,6 +39,12 @@ public sealed partial class IlgpuKernels
         if (GemvF32WideKernel is GemvF32Wide.Ring or GemvF32Wide.Ring3)
         {
             GemvNkRingF32(a, b, bias, c, g, GemvF32WideKernel == GemvF32Wide.Ring ? 4 : 3);
+            return;
+        }
+
+        if (GemvF32WideKernel == GemvF32Wide.Ring3W)
+        {
+            GemvNkRingWideF32(a, b, bias, c, g);
             return;
         }
 
@@ -62,6 +71,19 @@ public sealed partial class IlgpuKernels
             4 => device.Load(ref gemvNkRingF32[1], name, acc => acc.LoadStreamKernel<ArrayView<Float4>, ArrayView<Float4>, ArrayView<float>, ArrayView<float>, GemvShape, long, long>(GemmFastKernels.GemvNkRingF32<Const4>, bounds)),
             _ => throw new ArgumentOutOfRangeException(nameof(stages), stages, "Ring [N, K] GEMV stages are 3 or 4."),
         };
+        kernel(config, a.Cast<Float4>(), b.Cast<Float4>(), bias, c, g, aPointer, bPointer);
+    }
+
+    /// <summary>Runs an [N, K] product on <c>GemvNkRingWideF32</c> (3 ring stages of 2 KB per warp): one launch, no partials.</summary>
+    private void GemvNkRingWideF32(ArrayView<float> a, ArrayView<float> b, ArrayView<float> bias, ArrayView<float> c, GemvShape g)
+    {
+        var config = GemvNkRingWideLaunch.Plan(g, device.WarpSize, GemvNkRingWideLaunch.Stages);
+        bool cuda = device.Kind == IlgpuDeviceKind.Cuda;
+        long aPointer = cuda ? TensorCoreLaunch.DeviceAddress(a.Cast<ushort>()) : 0;
+        long bPointer = cuda ? TensorCoreLaunch.DeviceAddress(b.Cast<ushort>()) : 0;
+        var name = $"{nameof(GemmFastKernels.GemvNkRingWideF32)}<{GemvNkRingWideLaunch.Stages}>";
+        var bounds = Bounds(GemmFastKernels.GemvNkStagedWarps * device.WarpSize, GemvNkRingWideLaunch.GroupsPerSm);
+        var kernel = device.Load(ref gemvNkRingWideF32, name, acc => acc.LoadStreamKernel<ArrayView<Float4>, ArrayView<Float4>, ArrayView<float>, ArrayView<float>, GemvShape, long, long>(GemmFastKernels.GemvNkRingWideF32<GemvNkRingStages3>, bounds));
         kernel(config, a.Cast<Float4>(), b.Cast<Float4>(), bias, c, g, aPointer, bPointer);
     }
 
@@ -119,7 +141,44 @@ internal static class GemvNkRingLaunch
     }
 }
 
-/// <summary>The constant 3: the ring stages of <c>GemvNkRingF32</c> under <c>GEMS_GEMV_F32_WIDE=ring3</c>.</summary>
+/// <summary>
+/// Launch plan of the wide ring [N, K] GEMV for 9–16 rows (<c>GemvNkRingWideF32</c>, <c>GEMS_GEMV_F32_WIDE=ring3w</c>; generated
+/// by src.Kernels/Ilgpu/Codegen/gen_gemv_nk_staged_f32.py; notes: docs/perf/h100-notes-gemv.md, "float32 [N, K], 9–16 rows: 8 weight
+/// rows per lane (`ring3w`) — prediction").
+/// <para>
+/// Why: ncu of <c>ring3</c> (H200 Run 88) reads it as issue-limited (41.5 M warp instructions at 16 × 11008 × 4096, FFMA 54%,
+/// long-scoreboard 5%). A lane there meets 4 weight rows, so each 16-byte shared activation load feeds 16 FMAs and each burst's
+/// fixed cost (waits, barriers, commit, slot, copy addresses) and each chunk's A copy is spread over 1 KB of weight per
+/// warp. Here a lane meets 8 weight rows: 32 FMAs per activation load, 2 KB per warp-burst, and a group of 32 weight rows
+/// shares one A copy per chunk.
+/// </para>
+/// <para>
+/// The numbers (CUDA): ⌈N / 32⌉ groups of 4 warps (344 at N = 11008); dynamic shared memory = A's two stages (16 KB) + 4 warps ×
+/// 3 stages × 2 KB of ring = 40 KB (under 48 KB, no opt-in); 64 sums per lane, so the launch bounds ask for
+/// <see cref="GroupsPerSm"/> groups per SM (≤ 128 registers). Weight in flight per warp: 2 bursts of 2 KB (ring3: 2 of 1 KB).
+/// </para>
+/// </summary>
+internal static class GemvNkRingWideLaunch
+{
+    /// <summary>Groups per SM asked of ptxas through the launch bounds (≤ 128 registers for 64 sums; shared memory fits 5).</summary>
+    public const int GroupsPerSm = 4;
+
+    /// <summary>Ring stages per warp.</summary>
+    public const int Stages = 3;
+
+    /// <summary>Grid and group: ⌈N / 32⌉ groups of 4 warps, A's stages and the warps' rings as dynamic shared memory.</summary>
+    /// <param name="g">The product (M of 1–16).</param>
+    /// <param name="warpSize">Threads per warp.</param>
+    /// <param name="stages">Ring stages per warp (3).</param>
+    public static KernelConfig Plan(GemvShape g, int warpSize, int stages)
+    {
+        int groups = (g.N + GemmFastKernels.GemvNkRingWideColumns - 1) / GemmFastKernels.GemvNkRingWideColumns;
+        return new KernelConfig(new Index3D(groups, 1, 1), new Index3D(GemmFastKernels.GemvNkStagedWarps * warpSize, 1, 1),
+            SharedMemoryConfig.RequestDynamic<float>(GemmFastKernels.GemvNkRingWideSharedFloats(stages)));
+    }
+}
+
+/// <summary>The constant 3: the ring stages of <c>GemvNkRingF32</c> under <c>GEMS_GEMV_F32_WIDE=ring3</c> (and of <c>GemvNkRingWideF32</c>).</summary>
 internal readonly struct GemvNkRingStages3 : IKernelConstant
 {
     /// <inheritdoc/>
@@ -211,9 +270,17 @@ internal enum GemvF32Wide
     /// (2 KB per warp in flight). Run 86, mm_tb float32 16 × 11008 × 4096: 2248–2249 GB/s staged, 2596–2606 here.
     /// </summary>
     Ring3,
+
+    /// <summary>
+    /// <c>ring3w</c>: <c>GemvNkRingWideF32&lt;3&gt;</c>, <see cref="Ring3"/>'s ring and activation stages with each lane covering 8
+    /// weight rows instead of 4 (32 per group, 64 sums per lane, 2 KB per warp-burst, 4 groups per SM), so each shared
+    /// activation load feeds 32 FMAs and the per-burst and per-chunk instructions are spread over twice the weight
+    /// (<see cref="GemvNkRingWideLaunch"/>). Not measured on a GPU yet; selectable only, the default stays <see cref="Ring3"/>.
+    /// </summary>
+    Ring3W,
 }
 
-/// <summary>The wide float32 [N, K] setting (<c>GEMS_GEMV_F32_WIDE</c>): <c>ring3</c> (default), <c>ring</c>, <c>staged</c>, <c>staged2</c> or <c>stream</c>.</summary>
+/// <summary>The wide float32 [N, K] setting (<c>GEMS_GEMV_F32_WIDE</c>): <c>ring3</c> (default), <c>ring</c>, <c>ring3w</c>, <c>staged</c>, <c>staged2</c> or <c>stream</c>.</summary>
 internal static class GemvF32WideChoice
 {
     /// <summary>Environment variable naming the kernel of 9–16-row float32 [N, K] products.</summary>
@@ -225,9 +292,9 @@ internal static class GemvF32WideChoice
     public static GemvF32Wide FromEnvironment() => FromVariable.Value;
 
     /// <summary>
-    /// <c>stream</c>, <c>staged</c>, <c>staged2</c> or <c>ring</c> (any case, surrounding spaces ignored) selects
-    /// <see cref="GemvF32Wide.Stream"/>, <see cref="GemvF32Wide.Staged"/>, <see cref="GemvF32Wide.Staged2"/> or
-    /// <see cref="GemvF32Wide.Ring"/>; anything else the default, <see cref="GemvF32Wide.Ring3"/>.
+    /// <c>stream</c>, <c>staged</c>, <c>staged2</c>, <c>ring</c> or <c>ring3w</c> (any case, surrounding spaces ignored) selects
+    /// <see cref="GemvF32Wide.Stream"/>, <see cref="GemvF32Wide.Staged"/>, <see cref="GemvF32Wide.Staged2"/>,
+    /// <see cref="GemvF32Wide.Ring"/> or <see cref="GemvF32Wide.Ring3W"/>; anything else the default, <see cref="GemvF32Wide.Ring3"/>.
     /// </summary>
     public static GemvF32Wide Parse(string? setting) => setting?.Trim().ToLowerInvariant() switch
     {
@@ -235,6 +302,7 @@ internal static class GemvF32WideChoice
         "staged" => GemvF32Wide.Staged,
         "staged2" => GemvF32Wide.Staged2,
         "ring" => GemvF32Wide.Ring,
+        "ring3w" => GemvF32Wide.Ring3W,
         _ => GemvF32Wide.Ring3,
     };
 }

@@ -16,7 +16,7 @@ namespace GemsInjector.Kernels.Ilgpu.Tests;
 /// <summary>
 /// The float32 [N, K] GEMV for 9–16 rows with the activations staged in shared memory (<c>GemvNkStagedF32</c>, bursts of one and two
 /// batches: <c>GEMS_GEMV_F32_WIDE=staged</c> and <c>staged2</c>; and <c>GemvNkRingF32</c>, the weight through a per-warp ring of 4 or 3
-/// shared stages: <c>ring</c> and <c>ring3</c>, whose simulator path copies synchronously at the cp.async's place): through the facade on the default simulator (4-lane warps: bursts of 4 vectors, 16
+/// shared stages: <c>ring</c> and <c>ring3</c>, and <c>GemvNkRingWideF32</c>, ring3 with 8 weight rows per lane: <c>ring3w</c>; the rings' simulator path copies synchronously at the cp.async's place): through the facade on the default simulator (4-lane warps: bursts of 4 vectors, 16
 /// per chunk) and on the warp-32 simulator (the CUDA lane layout: lane halves of 16, 2 bursts per chunk, the four-step
 /// lane sum), every element against float64; ragged M, N and K (K below a burst, 4 · odd, several chunks with a short
 /// last one); biases and alpha / beta; NaN and ±Inf; the setting, the routing, the plan and the PTX.
@@ -48,7 +48,7 @@ public sealed class GemvNkStagedF32Tests : GemvF32TestBase, IClassFixture<Warp32
     }
 
     // Every setting that routes 9–16 rows to a staged-activation kernel: both bursts of the staged kernel, both ring depths.
-    private static readonly GemvF32Wide[] Wides = { GemvF32Wide.Staged, GemvF32Wide.Staged2, GemvF32Wide.Ring, GemvF32Wide.Ring3 };
+    private static readonly GemvF32Wide[] Wides = { GemvF32Wide.Staged, GemvF32Wide.Staged2, GemvF32Wide.Ring, GemvF32Wide.Ring3, GemvF32Wide.Ring3W };
 
     // Through Mm / Addmm with the switch set. On the 4-lane simulator a burst is 4 vectors (16 floats) and a chunk 64
     // vectors: K = 4 is a lone partial burst, 76 a few bursts and a partial one in one chunk, 1028 four chunks and a
@@ -183,6 +183,47 @@ public sealed class GemvNkStagedF32Tests : GemvF32TestBase, IClassFixture<Warp32
             AssertClose(got[..(m * n)], expected, RtolF32, Atol * k, $"warp-32 ring GEMV, {stages} stages", seed);
             AssertSentinel(got, m * n);
         }
+
+        var wide = RunRingWideOnWarp32(a, b, bias, g);
+        AssertClose(wide[..(m * n)], expected, RtolF32, Atol * k, "warp-32 wide ring GEMV", seed);
+        AssertSentinel(wide, m * n);
+    }
+
+    /// <summary>
+    /// The wide ring adds every sum in ring3's order (per k vector X, Y, Z, W, bursts in order, the same halving tree over j),
+    /// so its outputs must equal ring3's bit for bit, on both simulators: a lane's 8 weight rows, the 4-copy weight burst,
+    /// the 2 KB ring stages and the 32-row groups (N ragged against 32, not only 16) change no arithmetic.
+    /// </summary>
+    [Theory]
+    [InlineData(9, 4, 1)]
+    [InlineData(10, 76, 33)]
+    [InlineData(13, 516, 31)]
+    [InlineData(16, 1028, 64)]
+    [InlineData(16, 2060, 50)]
+    [InlineData(12, 328, 97)]
+    public void RingWideIsBitIdenticalToRing3(int m, int k, int n)
+    {
+        int seed = 14100 + (m * 1000) + k + n;
+        var a = Random(seed, m * k);
+        var b = Random(seed + 1, k * n);
+        var bias = Random(seed + 2, m * n);
+        var g = new GemvShape { M = m, N = n, K = k, Alpha = 0.5f, Beta = 2f, HasBias = 1, BiasStrideM = n };
+        var ring3 = RunRingOnWarp32(a, b, bias, g, 3);
+        var wide = RunRingWideOnWarp32(a, b, bias, g);
+        Assert.Equal(ring3, wide);
+        Assert.Equal(0, wide[..(m * n)].Count(float.IsNaN));
+
+        var aView = Upload(a);
+        var bView = Upload(b);
+        var (c3, whole3) = PoisonedWithSentinel(m * n);
+        K.GemvF32WideKernel = GemvF32Wide.Ring3;
+        K.Mm(aView, bView, c3, m, k, n, transposeB: true);
+        var (cw, wholeW) = PoisonedWithSentinel(m * n);
+        K.GemvF32WideKernel = GemvF32Wide.Ring3W;
+        K.Mm(aView, bView, cw, m, k, n, transposeB: true);
+        var got = Download(wholeW);
+        Assert.Equal(Download(whole3), got);
+        AssertSentinel(got, m * n);
     }
 
     /// <summary>NaN and ±Inf on the warp-32 layout (the partial burst is 18 of 32 vectors there).</summary>
@@ -205,6 +246,26 @@ public sealed class GemvNkStagedF32Tests : GemvF32TestBase, IClassFixture<Warp32
         {
             AssertNaNAndInf(RunRingOnWarp32(a, b, Random(seed + 2, N), g, stages), expected, M * N, Kd, seed);
         }
+
+        AssertNaNAndInf(RunRingWideOnWarp32(a, b, Random(seed + 2, N), g), expected, M * N, Kd, seed);
+    }
+
+    private float[] RunRingWideOnWarp32(float[] a, float[] b, float[] bias, GemvShape g)
+    {
+        var acc = warp32.Accelerator;
+        Assert.True(GemvNkRingLaunch.Fits(acc.WarpSize, acc.MaxNumThreadsPerGroup));
+        var config = GemvNkRingWideLaunch.Plan(g, acc.WarpSize, GemvNkRingWideLaunch.Stages);
+        Assert.Equal(128, config.GroupDim.X);
+        using var aBuffer = acc.Allocate1D(a);
+        using var bBuffer = acc.Allocate1D(b);
+        using var biasBuffer = acc.Allocate1D(bias);
+        using var cBuffer = acc.Allocate1D(Enumerable.Repeat(float.NaN, g.M * g.N).Concat(Enumerable.Repeat(Sentinel, 64)).ToArray());
+        var kernel = acc.LoadStreamKernel<ArrayView<Float4>, ArrayView<Float4>, ArrayView<float>, ArrayView<float>, GemvShape, long, long>(GemmFastKernels.GemvNkRingWideF32<GemvNkRingStages3>);
+        kernel(
+            config, aBuffer.View.AsContiguous().Cast<Float4>(), bBuffer.View.AsContiguous().Cast<Float4>(), biasBuffer.View.AsContiguous(),
+            cBuffer.View.AsContiguous().SubView(0, g.M * g.N), g, 0L, 0L);
+        acc.Synchronize();
+        return cBuffer.GetAsArray1D();
     }
 
     private float[] RunRingOnWarp32(float[] a, float[] b, float[] bias, GemvShape g, int stages)
@@ -258,7 +319,7 @@ public sealed class GemvNkStagedF32Tests : GemvF32TestBase, IClassFixture<Warp32
         K.GemvF32WideKernel = GemvF32Wide.Staged2;
         Assert.True(K.UsesGemvNkStagedF32(a, b, 12, 8));
         Assert.False(K.UsesGemvNkStagedF32(a, b, 8, 8));
-        foreach (var ring in new[] { GemvF32Wide.Ring, GemvF32Wide.Ring3 })
+        foreach (var ring in new[] { GemvF32Wide.Ring, GemvF32Wide.Ring3, GemvF32Wide.Ring3W })
         {
             K.GemvF32WideKernel = ring;
             Assert.True(K.UsesGemvNkStagedF32(a, b, 9, 8));
@@ -302,6 +363,10 @@ public sealed class GemvNkStagedF32Tests : GemvF32TestBase, IClassFixture<Warp32
     [InlineData("ring3", nameof(GemvF32Wide.Ring3))]
     [InlineData("Ring3 ", nameof(GemvF32Wide.Ring3))]
     [InlineData("ring4", nameof(GemvF32Wide.Ring3))]
+    [InlineData("ring3w", nameof(GemvF32Wide.Ring3W))]
+    [InlineData(" RING3W ", nameof(GemvF32Wide.Ring3W))]
+    [InlineData("ring3 w", nameof(GemvF32Wide.Ring3))]
+    [InlineData("ring4w", nameof(GemvF32Wide.Ring3))]
     public void TheWideSettingParses(string? setting, string expected)
     {
         Assert.Equal("GEMS_GEMV_F32_WIDE", GemvF32WideChoice.Variable);
@@ -346,6 +411,62 @@ public sealed class GemvNkStagedF32Tests : GemvF32TestBase, IClassFixture<Warp32
         Assert.False(GemvNkRingLaunch.Fits(64, 1024));
         Assert.False(GemvNkRingLaunch.Fits(32, 64));
         Assert.False(GemvNkRingLaunch.Fits(6, 1024));
+    }
+
+    [Fact]
+    public void RingWidePlanFitsFourGroupsPerSm()
+    {
+        // 32 weight rows per group: 344 groups at N = 11008; A's two 8 KB stages and 4 warps × 3 × 2 KB of ring = 40 KB,
+        // under 48 KB (no opt-in), and 4 groups (+1 KB reserved each) fit 228 KB.
+        var config = GemvNkRingWideLaunch.Plan(new GemvShape { M = 16, N = 11008, K = 4096 }, 32, GemvNkRingWideLaunch.Stages);
+        Assert.Equal((344, 1, 1), (config.GridDim.X, config.GridDim.Y, config.GridDim.Z));
+        Assert.Equal(128, config.GroupDim.X);
+        int bytes = GemmFastKernels.GemvNkRingWideSharedFloats(GemvNkRingWideLaunch.Stages) * sizeof(float);
+        Assert.Equal(40 * 1024, bytes);
+        Assert.True(GemvNkRingWideLaunch.GroupsPerSm * (bytes + 1024) <= 228 * 1024 && bytes <= 48 * 1024);
+        Assert.Equal(1, GemvNkRingWideLaunch.Plan(new GemvShape { M = 9, N = 32, K = 4 }, 32, 3).GridDim.X);
+        Assert.Equal(2, GemvNkRingWideLaunch.Plan(new GemvShape { M = 9, N = 33, K = 4 }, 32, 3).GridDim.X);
+        Assert.Equal(32, GemmFastKernels.GemvNkRingWideColumns);
+    }
+
+    /// <summary>
+    /// sm_90 PTX of the wide ring at the facade's launch bounds (128 threads, 4 groups per SM): the weight copied by 4 16-byte
+    /// cp.async per lane and burst from one shared address (+512 B row steps), 3 sites (2 prologue bursts, the loop), ring3's
+    /// waits, one body of 16 shared v4 loads (8 weight, 8 activation) against 256 products, no local memory.
+    /// </summary>
+    [Fact]
+    public void RingWidePtxCopiesFourWeightRowsPerLane()
+    {
+        var kernel = typeof(GemmFastKernels).GetMethod(nameof(GemmFastKernels.GemvNkRingWideF32))!.MakeGenericMethod(typeof(GemvNkRingStages3));
+        using var context = Context.Create(b => b.Optimize(IlgpuDevice.CudaOptimization));
+        using var backend = new PTXBackend(context, new CudaCapabilityContext(CudaArchitecture.SM_90),
+            CudaArchitecture.SM_90, CudaInstructionSet.ISA_80, nvvmAPI: null);
+        var bounds = new KernelSpecialization(GemmFastKernels.GemvNkStagedWarps * 32, GemvNkRingWideLaunch.GroupsPerSm);
+        string ptx = ((PTXCompiledKernel)backend.Compile(EntryPointDescription.FromExplicitlyGroupedKernel(kernel), bounds)).PTXAssembly;
+        string? dump = Environment.GetEnvironmentVariable("GEMS_PTX_DUMP_DIR");
+        if (!string.IsNullOrEmpty(dump))
+        {
+            Directory.CreateDirectory(dump);
+            File.WriteAllText(Path.Combine(dump, "GemvNkRingWideF32_S3.ptx"), ptx);
+        }
+
+        int sharedVectors = Regex.Matches(ptx, @"ld\.shared\.v4\.f32").Count;
+        // ILGPU writes a product and its sum as mul.f32 and add.f32; ptxas contracts the pair into one FFMA.
+        int products = Regex.Matches(ptx, @"\bmul\.f32").Count;
+        output.WriteLine($"GemvNkRingWideF32<3>: {sharedVectors} shared v4 loads, {products} mul.f32, {ptx.Length} chars");
+        Assert.Contains(".maxntid 128, 1, 1", ptx, StringComparison.Ordinal);
+        Assert.Contains($".minnctapersm {GemvNkRingWideLaunch.GroupsPerSm}", ptx, StringComparison.Ordinal);
+        PtxLocalSlots.AssertNone(ptx, "GemvNkRingWideF32");
+        foreach (int offset in new[] { 512, 1024, 1536 })
+        {
+            Assert.Equal(3, Regex.Matches(ptx, $@"cp\.async\.cg\.shared\.global \[sdst\+{offset}\], \[g\d\], 16,").Count);
+        }
+
+        Assert.Contains("cp.async.wait_group 2;", ptx, StringComparison.Ordinal);
+        Assert.Contains("cp.async.wait_group 1;", ptx, StringComparison.Ordinal);
+        Assert.Contains("cp.async.wait_all;", ptx, StringComparison.Ordinal);
+        Assert.Equal(16, sharedVectors); // one burst body: 8 weight and 8 activation vectors
+        Assert.True(products >= 256, $"expected the burst's 256 products, found {products}");
     }
 
     /// <summary>

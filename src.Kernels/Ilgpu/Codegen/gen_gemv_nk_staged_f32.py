@@ -29,8 +29,8 @@ out = []
 w = out.append
 
 
-def sums():
-    return [f"s{m}_{c}" for m in range(HALF_ROWS) for c in range(WARP_COLUMNS)]
+def sums(wc=WARP_COLUMNS):
+    return [f"s{m}_{c}" for m in range(HALF_ROWS) for c in range(wc)]
 
 
 def weight_loads(guard, indent):
@@ -199,16 +199,17 @@ def kernel():
     w("    }")
 
 
-def lane_sum_and_store():
-    """The end of both kernels: the lane sum by halving over j, then each lane stores the totals it holds."""
-    n = HALF_ROWS * WARP_COLUMNS
+def lane_sum_and_store(wc=WARP_COLUMNS):
+    """The end of every kernel here: the lane sum by halving over j, then each lane stores the totals it holds (`wc` weight
+    rows per lane: 4, or 8 in the wide ring)."""
+    n = HALF_ROWS * wc
     w("")
     w("        // Sum over the j lanes by halving (as the streamed kernel): at each offset below half a lane keeps one half of")
     w(f"        // its sums and adds its partner's copy of that half, so 16 lanes reduce {n} sums in {n // 2} + {n // 4} + {n // 8} + {n // 16}")
     w("        // shuffles. Afterwards the lane holds the totals of sums first .. first + held - 1 of its half's rows.")
     w("        int first = 0;")
     w(f"        int held = {n};")
-    cur = sums()
+    cur = sums(wc)
     for o in SHUFFLE_OFFSETS:
         if len(cur) < 2:
             break
@@ -217,8 +218,8 @@ def lane_sum_and_store():
         cur = halve(w, cur, o, "j")
         w("        }")
         w("")
-    every = sums()
-    w("        // Sum e of a half is activation row e / 4 of the half and weight row e % 4 of the warp.")
+    every = sums(wc)
+    w(f"        // Sum e of a half is activation row e / {wc} of the half and weight row e % {wc} of the warp.")
     for i in range(n):
         cond = "" if i == 0 else f"held > {i}"
         if cond:
@@ -229,8 +230,8 @@ def lane_sum_and_store():
             w("        {")
             ind = "            "
         w(f"{ind}int e = first + {i};")
-        w(f"{ind}int row = (h * {HALF_ROWS}) + (e >> 2);")
-        w(f"{ind}int col = n0 + (warp * {WARP_COLUMNS}) + (e & 3);")
+        w(f"{ind}int row = (h * {HALF_ROWS}) + (e >> {wc.bit_length() - 1});")
+        w(f"{ind}int col = n0 + (warp * {wc}) + (e & {wc - 1});")
         w(f"{ind}if (row < g.M && col < g.N)")
         w(f"{ind}{{")
         w(f"{ind}    c[((long)row * g.N) + col] = GemvEpilogue(bias, g, row, col, {every[i]});")
@@ -560,6 +561,229 @@ def ring_copies():
     w("    }")
 
 
+# --- The wide ring (GEMS_GEMV_F32_WIDE=ring3w): ring3's activation stages, commit groups, waits and barriers, but each lane
+# covers 8 weight rows instead of 4 (a warp 8, a group 32), so one LDS.128 of an activation vector feeds 32 FFMA instead
+# of 16, a burst is 256 FFMA per lane against ring3's 128, and the per-burst and per-chunk overhead (waits, barriers,
+# commit, slot arithmetic, the A chunk's copy) is spread over twice the weight. Run 88 read ring3 as issue-limited
+# (41.5 M warp instructions, FFMA 54%).
+WIDE_WARP_COLUMNS = 8                                   # weight rows per lane (and per warp)
+WIDE_COLUMNS = WARPS * WIDE_WARP_COLUMNS                # 32 weight rows per group
+WIDE_STAGE_VECTORS = WIDE_WARP_COLUMNS * RING_ROW_VECTORS   # 2 KB: one burst of the warp's 8 weight rows
+WIDE_STAGES = [3]
+WIDE_COPIES = WIDE_WARP_COLUMNS // 2                    # weight vectors a lane copies per burst: rows h, h + 2, h + 4, h + 6
+
+
+def wide_entry():
+    w("")
+    w("    /// <summary>")
+    w("    /// float32 decode GEMV for 9–16 rows, weight [N, K]: <see cref=\"GemvNkRingF32{TStages}\"/>'s cp.async weight ring and activation")
+    w(f"    /// stages, with each lane covering {WIDE_WARP_COLUMNS} weight rows (<c>GEMS_GEMV_F32_WIDE=ring3w</c>; notes and launch plan in")
+    w(f"    /// <see cref=\"GemvNkRingWideLaunch\"/>). A group owns {WIDE_COLUMNS} weight rows and all of K, warp w the rows {WIDE_WARP_COLUMNS}w .. {WIDE_WARP_COLUMNS}w + {WIDE_WARP_COLUMNS - 1};")
+    w(f"    /// lane (h, j) multiplies activation rows {HALF_ROWS}h .. {HALF_ROWS}h + {HALF_ROWS - 1} by vector j of a burst of them ({HALF_ROWS * WIDE_WARP_COLUMNS} sums per lane), so")
+    w(f"    /// each shared activation vector feeds {4 * WIDE_WARP_COLUMNS} FMAs. Each warp's ring holds <typeparamref name=\"TStages\"/> stages of {WIDE_STAGE_VECTORS * 16 // 1024} KB.")
+    w("    /// <paramref name=\"aPointer\"/> and <paramref name=\"bPointer\"/> are the device addresses of a4[0] and b4[0], required on CUDA")
+    w("    /// (the simulator copies synchronously and ignores them). K a multiple of 4, both views 16-byte aligned, M of 1–16, groups")
+    w(f"    /// of {WARPS} warps of an even warp size of at most 32 that divides {RING_CHUNK}, with <see cref=\"GemvNkRingWideSharedFloats\"/> floats")
+    w("    /// of dynamic shared memory.")
+    w("    /// </summary>")
+    w("    [IlgpuKernel]")
+    for s in WIDE_STAGES:
+        w(f"    [IlgpuKernelVariant(typeof({RING_TYPES[s]}))]")
+    w("    public static void GemvNkRingWideF32<TStages>(ArrayView<Float4> a4, ArrayView<Float4> b4, ArrayView<float> bias, ArrayView<float> c, GemvShape g, long aPointer, long bPointer)")
+    w("        where TStages : struct, IKernelConstant")
+    w("    {")
+    w("        int stages = default(TStages).Value;")
+    for i, s in enumerate(WIDE_STAGES):
+        w(f"        {'if' if i == 0 else 'else if'} (stages == {s})")
+        w("        {")
+        w(f"            GemvNkRingWideBody{s}(a4, b4, bias, c, g, aPointer, bPointer);")
+        w("        }")
+    w("    }")
+    w("")
+    w(f"    /// <summary>Weight rows (output columns) per group of <see cref=\"GemvNkRingWideF32{{TStages}}\"/>.</summary>")
+    w(f"    public const int GemvNkRingWideColumns = {WIDE_COLUMNS};")
+    w("")
+    w("    /// <summary>Dynamic shared memory of <see cref=\"GemvNkRingWideF32{TStages}\"/> in floats for <paramref name=\"stages\"/> ring stages.</summary>")
+    w("    /// <param name=\"stages\">Ring stages per warp (3).</param>")
+    w(f"    public static int GemvNkRingWideSharedFloats(int stages) => 4 * ({A_VECTORS} + ({WARPS} * stages * {WIDE_STAGE_VECTORS}));")
+
+
+def wide_products(indent):
+    p = " " * indent
+    wc = WIDE_WARP_COLUMNS
+    w(f"{p}// One view each for the burst's weight and activation vectors (immediate LDS offsets, as in ring3). The {wc} weight")
+    w(f"{p}// vectors stay in registers for the burst; each activation vector is loaded once and meets all {wc} of them.")
+    w(f"{p}var xs = shared.SubView(xAt);")
+    w(f"{p}var wv = shared.SubView(wIn + slot);")
+    for c in range(wc):
+        w(f"{p}Float4 w{c} = wv[{c * RING_ROW_VECTORS}];")
+    for m in range(HALF_ROWS):
+        w(f"{p}Float4 x{m} = xs[{m * RING_CHUNK}];")
+        for c in range(wc):
+            for f in "XYZW":
+                w(f"{p}s{m}_{c} += x{m}.{f} * w{c}.{f};")
+
+
+def wide_kernel(S):
+    wc = WIDE_WARP_COLUMNS
+    chunk_wait = min(S - 1, CUDA_CHUNK_BURSTS - 1)
+    w("")
+    w(f"    /// <summary>The wide ring [N, K] body with {S} weight stages per warp ({S - 1} bursts of {WIDE_STAGE_VECTORS * 16 // 1024} KB in flight ahead of the one multiplied).</summary>")
+    w("    [MethodImpl(MethodImplOptions.AggressiveInlining)]")
+    w(f"    private static void GemvNkRingWideBody{S}(ArrayView<Float4> a4, ArrayView<Float4> b4, ArrayView<float> bias, ArrayView<float> c, GemvShape g, long aPointer, long bPointer)")
+    w("    {")
+    w("        var shared = SharedMemory.GetDynamic<float>().Cast<Float4>().AsAligned(16);")
+    w("        // As in ring3: on CUDA the copies are always cp.async, the simulator copies synchronously at the same places.")
+    w("        bool asyncCopy = CudaAsm.IsSupported;")
+    w("        int ws = Warp.WarpSize;")
+    w("        int lane = Warp.LaneIdx;")
+    w("        int warp = Warp.WarpIdx;")
+    w("        int tid = Group.IdxX;")
+    w("        int threads = Group.DimX;")
+    w("        int half = ws >> 1;")
+    w("        int h = lane >= half ? 1 : 0;")
+    w("        int j = lane - (h * half);")
+    w(f"        int n0 = Grid.IdxX * {WIDE_COLUMNS};")
+    w("        int k4 = g.K >> 2;")
+    w("        int bursts = (k4 + half - 1) / half;")
+    w(f"        int chunks = (k4 + {RING_CHUNK - 1}) / {RING_CHUNK};")
+    w(f"        int chunkBursts = {RING_CHUNK} / half;")
+    w(f"        int staged = g.M * {RING_CHUNK};")
+    w("        if (CudaAsm.IsSupported)")
+    w("        {")
+    w("            // Computed here, ahead of the loop (ILGPU would otherwise place the divisions where they are first used).")
+    w("            CudaAsm.Emit(\"// bursts %0\", bursts);")
+    w("            CudaAsm.Emit(\"// chunks %0\", chunks);")
+    w("            CudaAsm.Emit(\"// chunk bursts %0\", chunkBursts);")
+    w("        }")
+    w("")
+    w(f"        // This lane copies vector j of the warp's weight rows h, h + 2, h + 4 and h + 6 into each ring stage ({WIDE_COPIES} copies of")
+    w(f"        // 16 bytes per lane and burst; each warp instruction moves 2 × 256 contiguous bytes). Rows past N copy row N - 1 (never stored).")
+    w("        int wLast = g.N - 1 - n0;")
+    w(f"        int r0 = (warp * {wc}) + h;")
+    for i in range(1, WIDE_COPIES):
+        w(f"        int r{i} = r0 + {2 * i};")
+    for i in range(WIDE_COPIES):
+        w(f"        long wRow{i} = (long)(n0 + (r{i} < wLast ? r{i} : wLast)) * k4;")
+    for i in range(WIDE_COPIES):
+        w(f"        long wSrc{i} = bPointer + (wRow{i} * 16);")
+    w("")
+    w(f"        // Shared memory in 16-byte vectors: A's two stages ({A_STAGE_VECTORS} each: {ROWS} rows × {RING_CHUNK}), then each warp's ring of")
+    w(f"        // {S} stages of {WIDE_STAGE_VECTORS} ({wc} weight rows × {RING_ROW_VECTORS}). Every index below counts vectors from the dynamic base.")
+    w(f"        int ring = {A_VECTORS} + (warp * {S * WIDE_STAGE_VECTORS});")
+    w(f"        int wOut = ring + (h * {RING_ROW_VECTORS}) + j;")
+    w("        int wIn = ring + j;")
+    w(f"        int xIn = (h * {HALF_ROWS * RING_CHUNK}) + j;")
+    w("")
+    copy_args = ", ".join(f"wRow{i}" for i in range(WIDE_COPIES)) + ", " + ", ".join(f"wSrc{i}" for i in range(WIDE_COPIES))
+    w(f"        // Prologue (ring3's): chunk 0 of A with burst 0 in the first commit group, bursts 1 .. {S - 2} in one group each.")
+    w("        GemvNkRingCopyA(a4, shared, aPointer, asyncCopy, 0, k4, g.M, staged, tid, threads);")
+    for t in range(S - 1):
+        w(f"        GemvNkRingWideCopyW(b4, shared, asyncCopy, {t}, wOut + {t * WIDE_STAGE_VECTORS}, {copy_args}, half, j, k4);")
+        w("        GemvNkRingCommit(asyncCopy);")
+    for m in range(HALF_ROWS):
+        w("        float " + ", ".join(f"s{m}_{c} = 0f" for c in range(wc)) + ";")
+    w("")
+    w(f"        // Ring3's schedule: iteration b sends burst b + {S - 1} into the slot burst b - 1 used, commits one group, waits until")
+    w(f"        // burst b landed (`wait_group {S - 1}`), then multiplies it. Vectors past K are zero-filled in the ring and the A stage.")
+    w("        int slot = 0;")
+    w("        int xAt = 0;")
+    w("        int left = 0;")
+    w("        int chunk = 0;")
+    w("        for (int b = 0; b < bursts; b++)")
+    w("        {")
+    w("            if (left == 0)")
+    w("            {")
+    w(f"                // A chunk's first burst: as in ring3 (at most {chunk_wait} newer group may stay pending at 32 lanes); the group barrier")
+    w("                // makes every thread's A copies visible and frees the previous chunk's stage.")
+    w("                if (asyncCopy)")
+    w("                {")
+    w(f"                    CudaAsm.Emit(\"cp.async.wait_group {chunk_wait};\");")
+    w("                }")
+    w("")
+    w("                Group.Barrier();")
+    w("                if (chunk + 1 < chunks)")
+    w("                {")
+    w("                    GemvNkRingCopyA(a4, shared, aPointer, asyncCopy, chunk + 1, k4, g.M, staged, tid, threads);")
+    w("                }")
+    w("")
+    w(f"                xAt = ((chunk & 1) * {A_STAGE_VECTORS}) + xIn;")
+    w("                chunk++;")
+    w("                left = chunkBursts;")
+    w("            }")
+    w("            else")
+    w("            {")
+    w("                // Every lane is done reading burst b - 1's slot before the copy below overwrites it.")
+    w("                Warp.Barrier();")
+    w("            }")
+    w("")
+    w(f"            GemvNkRingWideCopyW(b4, shared, asyncCopy, b + {S - 1}, wOut + (slot == 0 ? {(S - 1) * WIDE_STAGE_VECTORS} : slot - {WIDE_STAGE_VECTORS}), {copy_args}, half, j, k4);")
+    w("            GemvNkRingCommit(asyncCopy);")
+    w("            if (asyncCopy)")
+    w("            {")
+    w(f"                CudaAsm.Emit(\"cp.async.wait_group {S - 1};\");")
+    w("            }")
+    w("")
+    w("            // Burst b's vectors, copied by every lane of the warp, are visible to all of them.")
+    w("            Warp.Barrier();")
+    w("            left--;")
+    wide_products(12)
+    w("            xAt += half;")
+    w(f"            slot = slot == {(S - 1) * WIDE_STAGE_VECTORS} ? 0 : slot + {WIDE_STAGE_VECTORS};")
+    w("        }")
+    w("")
+    w("        // The prologue's copies past the last burst (zero-filled, never read) must land before the group's shared")
+    w("        // memory is released.")
+    w("        if (asyncCopy)")
+    w("        {")
+    w("            CudaAsm.Emit(\"cp.async.wait_all;\");")
+    w("        }")
+    lane_sum_and_store(wc)
+    w("    }")
+
+
+def wide_copy():
+    rows = ", ".join(f"long wRow{i}" for i in range(WIDE_COPIES))
+    srcs = ", ".join(f"long wSrc{i}" for i in range(WIDE_COPIES))
+    pitch = 2 * RING_ROW_VECTORS
+    w("")
+    w("    /// <summary>")
+    w(f"    /// Copies burst <paramref name=\"burst\"/> of this lane's {WIDE_COPIES} weight rows of the wide ring (vector burst · half + j of rows")
+    w(f"    /// h, h + 2, h + 4, h + 6 of the warp) to shared vectors <paramref name=\"dst\"/> + {pitch} i; zeros past K, the source clamped")
+    w("    /// to the row's first vector there (a burst past the last one is all zeros and never read).")
+    w("    /// </summary>")
+    w("    [MethodImpl(MethodImplOptions.AggressiveInlining)]")
+    w(f"    private static void GemvNkRingWideCopyW(ArrayView<Float4> b4, ArrayView<Float4> shared, bool asyncCopy, int burst, int dst, {rows}, {srcs}, int half, int j, int k4)")
+    w("    {")
+    w("        int v = (burst * half) + j;")
+    w("        bool valid = v < k4;")
+    w("        long at = (valid ? v : 0) * 16L;")
+    w("        if (asyncCopy)")
+    w("        {")
+    w("            // One asm block: one shared address (the symbol's, taken inside the asm as in ring3) and immediate offsets for the rows.")
+    regs = ", ".join(f"g{i}" for i in range(WIDE_COPIES))
+    body = f"{{\\n\\t.reg .u64 {regs};\\n\\t.reg .u32 sdst;\\n\\t"
+    for i in range(WIDE_COPIES):
+        body += f"cvta.to.global.u64 g{i}, %{i + 1};\\n\\t"
+    body += "mov.u32 sdst, __dyn_shared_alloca;\\n\\tadd.u32 sdst, sdst, %0;\\n\\t"
+    for i in range(WIDE_COPIES):
+        off = f"+{i * pitch * 16}" if i else ""
+        body += f"cp.async.cg.shared.global [sdst{off}], [g{i}], 16, %{WIDE_COPIES + 1};\\n\\t"
+    body += "}"
+    args = ", ".join(f"wSrc{i} + at" for i in range(WIDE_COPIES))
+    w(f"            CudaAsm.Emit(\"{body}\",")
+    w(f"                (uint)(dst * 16), {args}, valid ? 16u : 0u);")
+    w("        }")
+    w("        else")
+    w("        {")
+    w("            int vi = valid ? v : 0;")
+    for i in range(WIDE_COPIES):
+        off = f" + {i * pitch}" if i else ""
+        w(f"            shared[dst{off}] = valid ? b4[wRow{i} + vi] : default;")
+    w("        }")
+    w("    }")
+
+
 w("// <auto-generated/> by src.Kernels/Ilgpu/Codegen/gen_gemv_nk_staged_f32.py: edit the generator, not this file.")
 w("using System.Runtime.CompilerServices;")
 w("using ILGPU;")
@@ -593,6 +817,10 @@ ring_entry()
 for S in RING_STAGES:
     ring_kernel(S)
 ring_copies()
+wide_entry()
+for S in WIDE_STAGES:
+    wide_kernel(S)
+wide_copy()
 w("}")
 
 write(out, "GemmFastKernels.GemvNkStaged.g.cs")
