@@ -67,7 +67,18 @@ internal static class ClusterReduction
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public static void Finish16<TCluster>(ref TCluster cluster, ArrayView<ushort> bias, ArrayView<ushort> c, HalfGemvShape g, int row0, int tileRows, int col0,
         int tileCols, int bf16)
+        where TCluster : struct, IClusterReduce =>
+        Finish16With<TCluster, ReadEachSplit<TCluster>>(ref cluster, bias, c, g, row0, tileRows, col0, tileCols, bf16);
+
+    /// <summary>
+    /// The slices, loop and epilogue of <see cref="Finish16{TCluster}"/> and <see cref="Finish16Summed{TCluster}"/>, with
+    /// <typeparamref name="TSummer"/> choosing how one vector's splits are summed (a struct, so each kernel's PTX holds only its own).
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static void Finish16With<TCluster, TSummer>(ref TCluster cluster, ArrayView<ushort> bias, ArrayView<ushort> c, HalfGemvShape g, int row0, int tileRows,
+        int col0, int tileCols, int bf16)
         where TCluster : struct, IClusterReduce
+        where TSummer : struct, ISplitSummer<TCluster>
     {
         if (cluster.Gather())
         {
@@ -82,7 +93,7 @@ internal static class ClusterReduction
                     int col = col0 + ((v % rowVectors) << 2);
                     if (col < g.N)
                     {
-                        var sum = SumSplits(ref cluster, v, row, col);
+                        var sum = default(TSummer).Sum(ref cluster, v, row, col);
                         long e = ((long)row * g.N) + col;
                         c[e] = HalfGemvKernels.Epilogue(bias, g, row, col, sum.X, bf16);
                         c[e + 1] = HalfGemvKernels.Epilogue(bias, g, row, col + 1, sum.Y, bf16);
@@ -102,7 +113,7 @@ internal static class ClusterReduction
     /// of the 8-split products, Run 58); with the PTX form's constant size the unused reads compile away.
     /// </summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private static Float4 SumSplits<TCluster>(ref TCluster cluster, int vector, int row, int col)
+    internal static Float4 SumSplits<TCluster>(ref TCluster cluster, int vector, int row, int col)
         where TCluster : struct, IClusterReduce
     {
         int size = cluster.Size;
@@ -148,34 +159,8 @@ internal static class ClusterReduction
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public static void Finish16Summed<TCluster>(ref TCluster cluster, ArrayView<ushort> bias, ArrayView<ushort> c, HalfGemvShape g, int row0, int tileRows, int col0,
         int tileCols, int bf16)
-        where TCluster : struct, IClusterSum
-    {
-        if (cluster.Gather())
-        {
-            int rowVectors = tileCols >> 2;
-            int vectors = Math.Min(tileRows, g.M - row0) * rowVectors;
-            for (int rank = cluster.FirstRank; rank < cluster.EndRank; rank++)
-            {
-                var (begin, end) = Slice(vectors, rank, g.Splits);
-                for (int v = begin + Group.IdxX; v < end; v += Group.DimX)
-                {
-                    int row = row0 + (v / rowVectors);
-                    int col = col0 + ((v % rowVectors) << 2);
-                    if (col < g.N)
-                    {
-                        var sum = cluster.SumSplits(v, row, col);
-                        long e = ((long)row * g.N) + col;
-                        c[e] = HalfGemvKernels.Epilogue(bias, g, row, col, sum.X, bf16);
-                        c[e + 1] = HalfGemvKernels.Epilogue(bias, g, row, col + 1, sum.Y, bf16);
-                        c[e + 2] = HalfGemvKernels.Epilogue(bias, g, row, col + 2, sum.Z, bf16);
-                        c[e + 3] = HalfGemvKernels.Epilogue(bias, g, row, col + 3, sum.W, bf16);
-                    }
-                }
-            }
-        }
-
-        cluster.Release();
-    }
+        where TCluster : struct, IClusterSum =>
+        Finish16With<TCluster, SumEachVector<TCluster>>(ref cluster, bias, c, g, row0, tileRows, col0, tileCols, bf16);
 
     /// <summary>Σ of splits 0 .. size − 1 of one vector read one at a time, added from 0 in split order (the emulated form of <see cref="IClusterSum.SumSplits"/>).</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
@@ -536,4 +521,26 @@ internal struct NoClusterSum : IClusterSum
     public readonly void Release()
     {
     }
+}
+
+/// <summary>How <see cref="ClusterReduction"/>'s finish sums one tile vector over the cluster's splits (in split order from +0, always).</summary>
+internal interface ISplitSummer<TCluster>
+    where TCluster : struct, IClusterReduce
+{
+    /// <summary>Σ over the splits of tile vector <paramref name="vector"/> (C row <paramref name="row"/>, columns <paramref name="col"/> .. +3).</summary>
+    Float4 Sum(ref TCluster cluster, int vector, int row, int col);
+}
+
+/// <summary>Every split's read requested before the first add (<see cref="ClusterReduction.Finish16{TCluster}"/>).</summary>
+internal readonly struct ReadEachSplit<TCluster> : ISplitSummer<TCluster>
+    where TCluster : struct, IClusterReduce
+{
+    public Float4 Sum(ref TCluster cluster, int vector, int row, int col) => ClusterReduction.SumSplits(ref cluster, vector, row, col);
+}
+
+/// <summary>The cluster form sums the vector itself (<see cref="IClusterSum.SumSplits"/>, <see cref="ClusterReduction.Finish16Summed{TCluster}"/>).</summary>
+internal readonly struct SumEachVector<TCluster> : ISplitSummer<TCluster>
+    where TCluster : struct, IClusterSum
+{
+    public Float4 Sum(ref TCluster cluster, int vector, int row, int col) => cluster.SumSplits(vector, row, col);
 }
