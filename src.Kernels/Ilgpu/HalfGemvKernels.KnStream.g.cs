@@ -3634,8 +3634,16 @@ internal static partial class HalfGemvKernels
         _ => throw new System.ArgumentOutOfRangeException(nameof(rowsCap), rowsCap, "Streamed 16-bit [K, N] GEMV (4 columns per lane) row caps are 4 or 8."),
     };
 
+    /// <summary>Batches of <see cref="GemvKn16StreamC4{TRowsCap, TFormat}"/> requested ahead of the one being computed, for a row cap of 4 or 8.</summary>
+    public static int GemvKn16StreamC4BatchesAhead(int rowsCap) => rowsCap switch
+    {
+        4 => 2,
+        8 => 1,
+        _ => throw new System.ArgumentOutOfRangeException(nameof(rowsCap), rowsCap, "Streamed 16-bit [K, N] GEMV (4 columns per lane) row caps are 4 or 8."),
+    };
+
     /// <summary>
-    /// Streamed 16-bit decode GEMV for 3-8 rows, weight [K, N], 4 columns per thread and one batch ahead
+    /// Streamed 16-bit decode GEMV for 3-8 rows, weight [K, N], 4 columns per thread, batches requested ahead
     /// (<c>GEMS_GEMV16_KN=stream8c4</c>; launch plan in <see cref="HalfGemvKnStreamC4Launch"/>): a group owns a slab of
     /// 32 output columns and all of K; each batch's products run while the next batch's weight is in flight. Products and
     /// sums in float32 (FMA), the output rounded once with the 16-bit GEMV's epilogue. N a multiple of 8 and the weight
@@ -3668,7 +3676,7 @@ internal static partial class HalfGemvKernels
         }
     }
 
-    /// <summary>The 4-column-lane-vector streamed 16-bit [K, N] body for up to 4 rows: 8 rows of K per thread and batch, 16 sums per thread, one batch ahead.</summary>
+    /// <summary>The 4-column-lane-vector streamed 16-bit [K, N] body for up to 4 rows: 8 rows of K per thread and batch, 16 sums per thread, 2 batch(es) ahead.</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     private static void GemvKn16StreamC4Rows4(ArrayView<Half8> a8, ArrayView<ulong> b4, ArrayView<ushort> bias, ArrayView<ushort> c, HalfGemvShape g, int bf16)
     {
@@ -3721,17 +3729,19 @@ internal static partial class HalfGemvKernels
         int q = slot;
         int step = slots;
         int qWhole = kv - (lastSlot + 1 - slot);
-        // The last whole batch that has a whole next one: the loop runs to it, the batch after it is peeled off, so the
-        // loop never chooses between requesting a next batch and not (a select there cost the previous look-ahead its
-        // loop bound in registers).
-        int qAhead = qWhole - step;
+        // The last whole batch with two whole ones after it: the loop runs to it, the batches after it are peeled
+        // off, so the loop never chooses between requesting a batch and not (a select there cost the previous look-ahead
+        // its loop bound in registers).
+        int qAhead = qWhole - (2 * step);
         long wAt = ((long)q * 8 * n4) + wCol;
         long wStep = (long)step * 8 * n4;
+        long wAhead = 2 * wStep;
         if (CudaAsm.IsSupported)
         {
             CudaAsm.Emit("// step %0", step);
             CudaAsm.Emit("// bound %0", qAhead);
             CudaAsm.Emit("// weight step %0", wStep);
+            CudaAsm.Emit("// weight ahead %0", wAhead);
         }
 
         ulong w0 = 0, w1 = 0, w2 = 0, w3 = 0, w4 = 0, w5 = 0, w6 = 0, w7 = 0;
@@ -3748,9 +3758,23 @@ internal static partial class HalfGemvKernels
             w7 = wBatch[wRow7];
         }
 
-        for (; q <= qAhead; q += step)
+        ulong u0 = 0, u1 = 0, u2 = 0, u3 = 0, u4 = 0, u5 = 0, u6 = 0, u7 = 0;
+        if (q + step <= qWhole)
         {
             var wBatch = b4.SubView(wAt + wStep);
+            u0 = wBatch[wRow0];
+            u1 = wBatch[wRow1];
+            u2 = wBatch[wRow2];
+            u3 = wBatch[wRow3];
+            u4 = wBatch[wRow4];
+            u5 = wBatch[wRow5];
+            u6 = wBatch[wRow6];
+            u7 = wBatch[wRow7];
+        }
+
+        for (; q <= qAhead; q += step)
+        {
+            var wBatch = b4.SubView(wAt + wAhead);
             ulong next0 = wBatch[wRow0];
             ulong next1 = wBatch[wRow1];
             ulong next2 = wBatch[wRow2];
@@ -3759,8 +3783,9 @@ internal static partial class HalfGemvKernels
             ulong next5 = wBatch[wRow5];
             ulong next6 = wBatch[wRow6];
             ulong next7 = wBatch[wRow7];
-            // The next batch's vectors leave before this batch's products (an empty inline-PTX use keeps each load ahead
-            // of the fence, which ptxas does not sink a load below), so a warp's weight stays in flight while it computes.
+            // The vectors of the batch two after this one leave before this batch's products (an empty inline-PTX use keeps
+            // each load ahead of the fence, which ptxas does not sink a load below), so a warp's weight stays in flight while
+            // it computes.
             if (CudaAsm.IsSupported)
             {
                 CudaAsm.Emit("// w %0", (uint)next0);
@@ -3981,20 +4006,239 @@ internal static partial class HalfGemvKernels
             s3_1 += a3_7 * v7_1;
             s3_2 += a3_7 * v7_2;
             s3_3 += a3_7 * v7_3;
-            w0 = next0;
-            w1 = next1;
-            w2 = next2;
-            w3 = next3;
-            w4 = next4;
-            w5 = next5;
-            w6 = next6;
-            w7 = next7;
+            w0 = u0;
+            w1 = u1;
+            w2 = u2;
+            w3 = u3;
+            w4 = u4;
+            w5 = u5;
+            w6 = u6;
+            w7 = u7;
+            u0 = next0;
+            u1 = next1;
+            u2 = next2;
+            u3 = next3;
+            u4 = next4;
+            u5 = next5;
+            u6 = next6;
+            u7 = next7;
             wAt += wStep;
         }
 
         if (q <= qWhole)
         {
-            // The warp's last whole batch: its weight vectors were requested by the last pass (or ahead of the loop).
+            // The warp's last but one whole batch: its weight vectors were requested by the loop (or ahead of it).
+            Half8 x0 = a8[xRow0 + q];
+            Half8 x1 = a8[xRow1 + q];
+            Half8 x2 = a8[xRow2 + q];
+            Half8 x3 = a8[xRow3 + q];
+            float v0_0 = Low((uint)w0, bf16);
+            float v0_1 = High((uint)w0, bf16);
+            float v0_2 = Low((uint)(w0 >> 32), bf16);
+            float v0_3 = High((uint)(w0 >> 32), bf16);
+            float a0_0 = Low(x0.X, bf16);
+            s0_0 += a0_0 * v0_0;
+            s0_1 += a0_0 * v0_1;
+            s0_2 += a0_0 * v0_2;
+            s0_3 += a0_0 * v0_3;
+            float a1_0 = Low(x1.X, bf16);
+            s1_0 += a1_0 * v0_0;
+            s1_1 += a1_0 * v0_1;
+            s1_2 += a1_0 * v0_2;
+            s1_3 += a1_0 * v0_3;
+            float a2_0 = Low(x2.X, bf16);
+            s2_0 += a2_0 * v0_0;
+            s2_1 += a2_0 * v0_1;
+            s2_2 += a2_0 * v0_2;
+            s2_3 += a2_0 * v0_3;
+            float a3_0 = Low(x3.X, bf16);
+            s3_0 += a3_0 * v0_0;
+            s3_1 += a3_0 * v0_1;
+            s3_2 += a3_0 * v0_2;
+            s3_3 += a3_0 * v0_3;
+            float v1_0 = Low((uint)w1, bf16);
+            float v1_1 = High((uint)w1, bf16);
+            float v1_2 = Low((uint)(w1 >> 32), bf16);
+            float v1_3 = High((uint)(w1 >> 32), bf16);
+            float a0_1 = High(x0.X, bf16);
+            s0_0 += a0_1 * v1_0;
+            s0_1 += a0_1 * v1_1;
+            s0_2 += a0_1 * v1_2;
+            s0_3 += a0_1 * v1_3;
+            float a1_1 = High(x1.X, bf16);
+            s1_0 += a1_1 * v1_0;
+            s1_1 += a1_1 * v1_1;
+            s1_2 += a1_1 * v1_2;
+            s1_3 += a1_1 * v1_3;
+            float a2_1 = High(x2.X, bf16);
+            s2_0 += a2_1 * v1_0;
+            s2_1 += a2_1 * v1_1;
+            s2_2 += a2_1 * v1_2;
+            s2_3 += a2_1 * v1_3;
+            float a3_1 = High(x3.X, bf16);
+            s3_0 += a3_1 * v1_0;
+            s3_1 += a3_1 * v1_1;
+            s3_2 += a3_1 * v1_2;
+            s3_3 += a3_1 * v1_3;
+            float v2_0 = Low((uint)w2, bf16);
+            float v2_1 = High((uint)w2, bf16);
+            float v2_2 = Low((uint)(w2 >> 32), bf16);
+            float v2_3 = High((uint)(w2 >> 32), bf16);
+            float a0_2 = Low(x0.Y, bf16);
+            s0_0 += a0_2 * v2_0;
+            s0_1 += a0_2 * v2_1;
+            s0_2 += a0_2 * v2_2;
+            s0_3 += a0_2 * v2_3;
+            float a1_2 = Low(x1.Y, bf16);
+            s1_0 += a1_2 * v2_0;
+            s1_1 += a1_2 * v2_1;
+            s1_2 += a1_2 * v2_2;
+            s1_3 += a1_2 * v2_3;
+            float a2_2 = Low(x2.Y, bf16);
+            s2_0 += a2_2 * v2_0;
+            s2_1 += a2_2 * v2_1;
+            s2_2 += a2_2 * v2_2;
+            s2_3 += a2_2 * v2_3;
+            float a3_2 = Low(x3.Y, bf16);
+            s3_0 += a3_2 * v2_0;
+            s3_1 += a3_2 * v2_1;
+            s3_2 += a3_2 * v2_2;
+            s3_3 += a3_2 * v2_3;
+            float v3_0 = Low((uint)w3, bf16);
+            float v3_1 = High((uint)w3, bf16);
+            float v3_2 = Low((uint)(w3 >> 32), bf16);
+            float v3_3 = High((uint)(w3 >> 32), bf16);
+            float a0_3 = High(x0.Y, bf16);
+            s0_0 += a0_3 * v3_0;
+            s0_1 += a0_3 * v3_1;
+            s0_2 += a0_3 * v3_2;
+            s0_3 += a0_3 * v3_3;
+            float a1_3 = High(x1.Y, bf16);
+            s1_0 += a1_3 * v3_0;
+            s1_1 += a1_3 * v3_1;
+            s1_2 += a1_3 * v3_2;
+            s1_3 += a1_3 * v3_3;
+            float a2_3 = High(x2.Y, bf16);
+            s2_0 += a2_3 * v3_0;
+            s2_1 += a2_3 * v3_1;
+            s2_2 += a2_3 * v3_2;
+            s2_3 += a2_3 * v3_3;
+            float a3_3 = High(x3.Y, bf16);
+            s3_0 += a3_3 * v3_0;
+            s3_1 += a3_3 * v3_1;
+            s3_2 += a3_3 * v3_2;
+            s3_3 += a3_3 * v3_3;
+            float v4_0 = Low((uint)w4, bf16);
+            float v4_1 = High((uint)w4, bf16);
+            float v4_2 = Low((uint)(w4 >> 32), bf16);
+            float v4_3 = High((uint)(w4 >> 32), bf16);
+            float a0_4 = Low(x0.Z, bf16);
+            s0_0 += a0_4 * v4_0;
+            s0_1 += a0_4 * v4_1;
+            s0_2 += a0_4 * v4_2;
+            s0_3 += a0_4 * v4_3;
+            float a1_4 = Low(x1.Z, bf16);
+            s1_0 += a1_4 * v4_0;
+            s1_1 += a1_4 * v4_1;
+            s1_2 += a1_4 * v4_2;
+            s1_3 += a1_4 * v4_3;
+            float a2_4 = Low(x2.Z, bf16);
+            s2_0 += a2_4 * v4_0;
+            s2_1 += a2_4 * v4_1;
+            s2_2 += a2_4 * v4_2;
+            s2_3 += a2_4 * v4_3;
+            float a3_4 = Low(x3.Z, bf16);
+            s3_0 += a3_4 * v4_0;
+            s3_1 += a3_4 * v4_1;
+            s3_2 += a3_4 * v4_2;
+            s3_3 += a3_4 * v4_3;
+            float v5_0 = Low((uint)w5, bf16);
+            float v5_1 = High((uint)w5, bf16);
+            float v5_2 = Low((uint)(w5 >> 32), bf16);
+            float v5_3 = High((uint)(w5 >> 32), bf16);
+            float a0_5 = High(x0.Z, bf16);
+            s0_0 += a0_5 * v5_0;
+            s0_1 += a0_5 * v5_1;
+            s0_2 += a0_5 * v5_2;
+            s0_3 += a0_5 * v5_3;
+            float a1_5 = High(x1.Z, bf16);
+            s1_0 += a1_5 * v5_0;
+            s1_1 += a1_5 * v5_1;
+            s1_2 += a1_5 * v5_2;
+            s1_3 += a1_5 * v5_3;
+            float a2_5 = High(x2.Z, bf16);
+            s2_0 += a2_5 * v5_0;
+            s2_1 += a2_5 * v5_1;
+            s2_2 += a2_5 * v5_2;
+            s2_3 += a2_5 * v5_3;
+            float a3_5 = High(x3.Z, bf16);
+            s3_0 += a3_5 * v5_0;
+            s3_1 += a3_5 * v5_1;
+            s3_2 += a3_5 * v5_2;
+            s3_3 += a3_5 * v5_3;
+            float v6_0 = Low((uint)w6, bf16);
+            float v6_1 = High((uint)w6, bf16);
+            float v6_2 = Low((uint)(w6 >> 32), bf16);
+            float v6_3 = High((uint)(w6 >> 32), bf16);
+            float a0_6 = Low(x0.W, bf16);
+            s0_0 += a0_6 * v6_0;
+            s0_1 += a0_6 * v6_1;
+            s0_2 += a0_6 * v6_2;
+            s0_3 += a0_6 * v6_3;
+            float a1_6 = Low(x1.W, bf16);
+            s1_0 += a1_6 * v6_0;
+            s1_1 += a1_6 * v6_1;
+            s1_2 += a1_6 * v6_2;
+            s1_3 += a1_6 * v6_3;
+            float a2_6 = Low(x2.W, bf16);
+            s2_0 += a2_6 * v6_0;
+            s2_1 += a2_6 * v6_1;
+            s2_2 += a2_6 * v6_2;
+            s2_3 += a2_6 * v6_3;
+            float a3_6 = Low(x3.W, bf16);
+            s3_0 += a3_6 * v6_0;
+            s3_1 += a3_6 * v6_1;
+            s3_2 += a3_6 * v6_2;
+            s3_3 += a3_6 * v6_3;
+            float v7_0 = Low((uint)w7, bf16);
+            float v7_1 = High((uint)w7, bf16);
+            float v7_2 = Low((uint)(w7 >> 32), bf16);
+            float v7_3 = High((uint)(w7 >> 32), bf16);
+            float a0_7 = High(x0.W, bf16);
+            s0_0 += a0_7 * v7_0;
+            s0_1 += a0_7 * v7_1;
+            s0_2 += a0_7 * v7_2;
+            s0_3 += a0_7 * v7_3;
+            float a1_7 = High(x1.W, bf16);
+            s1_0 += a1_7 * v7_0;
+            s1_1 += a1_7 * v7_1;
+            s1_2 += a1_7 * v7_2;
+            s1_3 += a1_7 * v7_3;
+            float a2_7 = High(x2.W, bf16);
+            s2_0 += a2_7 * v7_0;
+            s2_1 += a2_7 * v7_1;
+            s2_2 += a2_7 * v7_2;
+            s2_3 += a2_7 * v7_3;
+            float a3_7 = High(x3.W, bf16);
+            s3_0 += a3_7 * v7_0;
+            s3_1 += a3_7 * v7_1;
+            s3_2 += a3_7 * v7_2;
+            s3_3 += a3_7 * v7_3;
+            w0 = u0;
+            w1 = u1;
+            w2 = u2;
+            w3 = u3;
+            w4 = u4;
+            w5 = u5;
+            w6 = u6;
+            w7 = u7;
+            wAt += wStep;
+            q += step;
+        }
+
+        if (q <= qWhole)
+        {
+            // The warp's last whole batch: its weight vectors were requested by the loop (or ahead of it).
             Half8 x0 = a8[xRow0 + q];
             Half8 x1 = a8[xRow1 + q];
             Half8 x2 = a8[xRow2 + q];
@@ -4546,7 +4790,7 @@ internal static partial class HalfGemvKernels
         }
     }
 
-    /// <summary>The 4-column-lane-vector streamed 16-bit [K, N] body for up to 8 rows: 8 rows of K per thread and batch, 32 sums per thread, one batch ahead.</summary>
+    /// <summary>The 4-column-lane-vector streamed 16-bit [K, N] body for up to 8 rows: 8 rows of K per thread and batch, 32 sums per thread, 1 batch(es) ahead.</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     private static void GemvKn16StreamC4Rows8(ArrayView<Half8> a8, ArrayView<ulong> b4, ArrayView<ushort> bias, ArrayView<ushort> c, HalfGemvShape g, int bf16)
     {
@@ -4611,9 +4855,9 @@ internal static partial class HalfGemvKernels
         int q = slot;
         int step = slots;
         int qWhole = kv - (lastSlot + 1 - slot);
-        // The last whole batch that has a whole next one: the loop runs to it, the batch after it is peeled off, so the
-        // loop never chooses between requesting a next batch and not (a select there cost the previous look-ahead its
-        // loop bound in registers).
+        // The last whole batch with a whole next one: the loop runs to it, the batches after it are peeled
+        // off, so the loop never chooses between requesting a batch and not (a select there cost the previous look-ahead
+        // its loop bound in registers).
         int qAhead = qWhole - step;
         long wAt = ((long)q * 8 * n4) + wCol;
         long wStep = (long)step * 8 * n4;
@@ -4649,8 +4893,9 @@ internal static partial class HalfGemvKernels
             ulong next5 = wBatch[wRow5];
             ulong next6 = wBatch[wRow6];
             ulong next7 = wBatch[wRow7];
-            // The next batch's vectors leave before this batch's products (an empty inline-PTX use keeps each load ahead
-            // of the fence, which ptxas does not sink a load below), so a warp's weight stays in flight while it computes.
+            // The vectors of the batch after this one leave before this batch's products (an empty inline-PTX use keeps
+            // each load ahead of the fence, which ptxas does not sink a load below), so a warp's weight stays in flight while
+            // it computes.
             if (CudaAsm.IsSupported)
             {
                 CudaAsm.Emit("// w %0", (uint)next0);
@@ -5052,7 +5297,7 @@ internal static partial class HalfGemvKernels
 
         if (q <= qWhole)
         {
-            // The warp's last whole batch: its weight vectors were requested by the last pass (or ahead of the loop).
+            // The warp's last whole batch: its weight vectors were requested by the loop (or ahead of it).
             Half8 x0 = a8[xRow0 + q];
             Half8 x1 = a8[xRow1 + q];
             Half8 x2 = a8[xRow2 + q];

@@ -371,7 +371,7 @@ public sealed class HalfGemvKnStreamTests : Half16TestBase, IClassFixture<Warp32
     }
 
 
-    // stream8c4: the 4-columns-per-lane kernel, one batch ahead, through the facade on the default simulator (4-lane warps,
+    // stream8c4: the 4-columns-per-lane kernel, batches ahead, through the facade on the default simulator (4-lane warps,
     // so an 8-thread row slot spans two warps, and groups of 16: 2 row slots): rows 3-8 (caps 4 and 8); K of one
     // batch (8), of a partial batch after whole ones (24, 40, 56), whole batches with a pass ahead (1024) and 8 · odd;
     // N below a slab (8, 24), a ragged last slab (40, 104) and many slabs (4104).
@@ -420,8 +420,8 @@ public sealed class HalfGemvKnStreamTests : Half16TestBase, IClassFixture<Warp32
     /// <summary>
     /// The 4-columns-per-lane kernel in CUDA geometry (32-lane warps: 4 row slots of 8 lanes, both shuffle steps) on the
     /// warp-32 simulator, with a matrix bias, alpha and beta. With W warps a warp's slots take batches 4w .. 4w + 3, then
-    /// 4(w + W) ..: the K values place each warp at the pipeline's edges — no whole batch, exactly one (the peeled batch
-    /// with no pass ahead), two (one pass ahead, then the peeled one), many, and a partial batch after them.
+    /// 4(w + W) ..: the K values place each warp at the pipeline's edges (cap 8 one batch ahead, cap 4 two) — no whole
+    /// batch, only peeled ones, one pass of the loop, many, and a partial batch after them.
     /// </summary>
     [Theory]
     [InlineData(true, 8, 32, 40, 2)]     // kv 4: warp 0 one whole batch (peeled only), warp 1 none
@@ -436,6 +436,11 @@ public sealed class HalfGemvKnStreamTests : Half16TestBase, IClassFixture<Warp32
     [InlineData(false, 8, 4104, 104, 8)]
     [InlineData(true, 4, 264, 40, 3)]
     [InlineData(false, 8, 8, 40, 2)]     // one batch: slot 0 alone, a partial batch for warp 0
+    // Cap 4 runs two batches ahead: warps with 1, 2 (both peeled, no pass), 3 (one pass) and 4 whole batches, and a
+    // partial batch after three.
+    [InlineData(false, 3, 96, 24, 2)]    // kv 12: warp 0 two whole batches, warp 1 one
+    [InlineData(true, 4, 160, 40, 2)]    // kv 20: warp 0 three (one pass, two peeled), warp 1 two
+    [InlineData(false, 4, 232, 104, 2)]  // kv 29: warp 0 four (two passes), warp 1 three then a partial batch
     public void FourColumnsPerLaneCudaGeometryMatchesFloat64(bool bf16, int m, int k, int n, int warps)
     {
         int seed = 14300 + (m * 1000) + k + n + warps + (bf16 ? 1 : 0);
@@ -570,8 +575,8 @@ public sealed class HalfGemvKnStreamTests : Half16TestBase, IClassFixture<Warp32
     }
 
     /// <summary>
-    /// Both caps and formats in sm_90 PTX at the launch bound: no local memory; 8-byte weight loads (8 ahead of the loop,
-    /// 8 for the next batch in the loop, 8 in the partial batch) and 16-byte activation loads; the loop's first warp barrier
+    /// Both caps and formats in sm_90 PTX at the launch bound: no local memory; 8-byte weight loads (8 per batch requested
+    /// ahead of the loop, 8 for the batch ahead in the loop, 8 in the partial batch) and 16-byte activation loads; the loop's first warp barrier
     /// comes after the next batch's 8 weight loads with no float arithmetic among them; products in the loop, the peeled batch
     /// and the partial batch. <c>GEMS_PTX_DUMP_DIR</c> keeps the PTX for ptxas by hand.
     /// </summary>
@@ -613,7 +618,9 @@ public sealed class HalfGemvKnStreamTests : Half16TestBase, IClassFixture<Warp32
         Assert.True(beforeFence.Count >= 8, $"expected the next batch's 8 weight loads ahead of the loop's first fence, found {beforeFence.Count}");
         Assert.Empty(Regex.Matches(ptx[beforeFence[^8].Index..fence], @"\b(mul|fma|add)\.(rn\.)?f32"));
         int products = Regex.Matches(ptx[fence..], @"\b(fma\.rn|mul(\.rn)?)\.f32").Count;
-        Assert.True(products >= 3 * 4 * cap * 8, $"expected {4 * cap * 8} products in the loop, the peeled and the partial batch, found {products}");
+        int blocks = 2 + HalfGemvKernels.GemvKn16StreamC4BatchesAhead(cap);
+        Assert.True(weightLoads >= 8 * blocks, $"expected 8 weight loads per batch requested ahead of the loop, in it and in the partial batch, found {weightLoads}");
+        Assert.True(products >= blocks * 4 * cap * 8, $"expected {4 * cap * 8} products in the loop, each peeled batch and the partial batch, found {products}");
     }
 
     /// <summary>

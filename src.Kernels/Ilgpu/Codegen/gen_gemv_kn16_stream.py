@@ -162,7 +162,7 @@ for cap, rows in CAPS.items():
     body(cap, rows)
 
 # ---------------------------------------------------------------------------------------------------------------------
-# GemvKn16StreamC4 (GEMS_GEMV16_KN=stream8c4, 3-8 rows): 4 columns per lane, one batch ahead.
+# GemvKn16StreamC4 (GEMS_GEMV16_KN=stream8c4, 3-8 rows): 4 columns per lane, batches requested ahead.
 # Run 87 showed the 4-8-row bodies above lose because a warp's product phase (8 x cap x R FFMA + conversions) runs with
 # none of its weight in flight, and that a look-ahead at 8 columns per lane does not fit: 64 sums + 2 x 16 weight words
 # + 16 activation words spilled. With 4 columns per lane (8-byte weight vectors) 8 rows hold 32 sums, so two sets of
@@ -170,8 +170,13 @@ for cap, rows in CAPS.items():
 # addresses: the batch keeps R = 8 (8 rows of K, the 16-byte activation vector of caps 1-4) and the look-ahead fits.
 # To keep the slab 32 columns wide (N = 4096: 128 groups for 132 SMs) a row slot is 8 column lanes; a warp load
 # instruction then reads 4 row slots x 64 bytes. Per warp a batch is 2 KB; with the next batch requested before this
-# batch's products, up to two batches (4 KB) are outstanding per warp while the products run.
+# batch's products, up to two batches (4 KB) are outstanding per warp while the products run (cap 4: three, C4_AHEAD).
 C4_CAPS = {4: 8, 8: 8}
+# Row cap -> batches requested ahead of the one being computed. Cap 8 (123-127 registers) has room for one set of
+# next-batch vectors only. Cap 4 is at 100 registers with one set, so it takes a second (+16): its products run with up
+# to two batches (4 KB per warp) requested behind them, as much weight as the 1-row body requests per burst (Run 87's
+# 2 KB-ahead cap 4 stayed at the plain body's speed, so one 2 KB set ahead is taken not to be enough).
+C4_AHEAD = {4: 2, 8: 1}
 C4_COLUMN_LANES = 8
 C4_COLUMNS = C4_COLUMN_LANES * 4
 C4_SHUFFLE_OFFSETS = [8, 16]
@@ -208,7 +213,7 @@ def c4_products(cap, indent):
 
 def c4_body(cap):
     n = 4 * cap
-    w(f"    /// <summary>The 4-column-lane-vector streamed 16-bit [K, N] body for up to {cap} rows: 8 rows of K per thread and batch, {n} sums per thread, one batch ahead.</summary>")
+    w(f"    /// <summary>The 4-column-lane-vector streamed 16-bit [K, N] body for up to {cap} rows: 8 rows of K per thread and batch, {n} sums per thread, {C4_AHEAD[cap]} batch(es) ahead.</summary>")
     w("    [MethodImpl(MethodImplOptions.AggressiveInlining)]")
     w(f"    private static void GemvKn16StreamC4Rows{cap}(ArrayView<Half8> a8, ArrayView<ulong> b4, ArrayView<ushort> bias, ArrayView<ushort> c, HalfGemvShape g, int bf16)")
     w("    {")
@@ -225,13 +230,18 @@ def c4_body(cap):
     w("        int q = slot;")
     w("        int step = slots;")
     w("        int qWhole = kv - (lastSlot + 1 - slot);")
-    w("        // The last whole batch that has a whole next one: the loop runs to it, the batch after it is peeled off, so the")
-    w("        // loop never chooses between requesting a next batch and not (a select there cost the previous look-ahead its")
-    w("        // loop bound in registers).")
-    w("        int qAhead = qWhole - step;")
+    ahead = C4_AHEAD[cap]
+    w(f"        // The last whole batch with {'a whole next one' if ahead == 1 else 'two whole ones after it'}: the loop runs to it, the batches after it are peeled")
+    w("        // off, so the loop never chooses between requesting a batch and not (a select there cost the previous look-ahead")
+    w("        // its loop bound in registers).")
+    w(f"        int qAhead = qWhole - {'step' if ahead == 1 else '(2 * step)'};")
     w("        long wAt = ((long)q * 8 * n4) + wCol;")
     w("        long wStep = (long)step * 8 * n4;")
-    pin(w, [("step", "step"), ("bound", "qAhead"), ("weight step", "wStep")])
+    if ahead == 1:
+        pin(w, [("step", "step"), ("bound", "qAhead"), ("weight step", "wStep")])
+    else:
+        w("        long wAhead = 2 * wStep;")
+        pin(w, [("step", "step"), ("bound", "qAhead"), ("weight step", "wStep"), ("weight ahead", "wAhead")])
     w("")
     w(f"        ulong {', '.join(f'w{r} = 0' for r in range(8))};")
     w("        if (q <= qWhole)")
@@ -240,12 +250,21 @@ def c4_body(cap):
     c4_weight_loads("w", False, 12)
     w("        }")
     w("")
+    if ahead == 2:
+        w(f"        ulong {', '.join(f'u{r} = 0' for r in range(8))};")
+        w("        if (q + step <= qWhole)")
+        w("        {")
+        w("            var wBatch = b4.SubView(wAt + wStep);")
+        c4_weight_loads("u", False, 12)
+        w("        }")
+        w("")
     w("        for (; q <= qAhead; q += step)")
     w("        {")
-    w("            var wBatch = b4.SubView(wAt + wStep);")
+    w(f"            var wBatch = b4.SubView(wAt + {'wStep' if ahead == 1 else 'wAhead'});")
     c4_weight_loads("next", True, 12)
-    w("            // The next batch's vectors leave before this batch's products (an empty inline-PTX use keeps each load ahead")
-    w("            // of the fence, which ptxas does not sink a load below), so a warp's weight stays in flight while it computes.")
+    w(f"            // The vectors of the batch {'after this one' if ahead == 1 else 'two after this one'} leave before this batch's products (an empty inline-PTX use keeps")
+    w("            // each load ahead of the fence, which ptxas does not sink a load below), so a warp's weight stays in flight while")
+    w("            // it computes.")
     pin(w, [("w", f"(uint)next{r}") for r in range(8)], 12)
     w("")
     w("            Warp.Barrier();")
@@ -257,19 +276,26 @@ def c4_body(cap):
     w("            Warp.Barrier();")
     c4_products(cap, 12)
     for r in range(8):
-        w(f"            w{r} = next{r};")
+        w(f"            w{r} = {'next' if ahead == 1 else 'u'}{r};")
+    if ahead == 2:
+        for r in range(8):
+            w(f"            u{r} = next{r};")
     w("            wAt += wStep;")
     w("        }")
     w("")
-    w("        if (q <= qWhole)")
-    w("        {")
-    w("            // The warp's last whole batch: its weight vectors were requested by the last pass (or ahead of the loop).")
-    c4_activation_loads(cap, 12)
-    c4_products(cap, 12)
-    w("            wAt += wStep;")
-    w("            q += step;")
-    w("        }")
-    w("")
+    for i in range(ahead):
+        w("        if (q <= qWhole)")
+        w("        {")
+        w(f"            // The warp's {'last' if i == ahead - 1 else 'last but one'} whole batch: its weight vectors were requested by the loop (or ahead of it).")
+        c4_activation_loads(cap, 12)
+        c4_products(cap, 12)
+        if i < ahead - 1:
+            for r in range(8):
+                w(f"            w{r} = u{r};")
+        w("            wAt += wStep;")
+        w("            q += step;")
+        w("        }")
+        w("")
     w("        if (q < kv)")
     w("        {")
     w("            // The warp's partial batch: slots whose vector is inside K (K is a multiple of 8) take it, the others are done.")
@@ -302,8 +328,16 @@ plan_constants(
     "GemvKn16StreamC4RowsPerThread",
     f"Rows of K per thread and batch of {C4_KERNEL} for a row cap of 4 or 8 (K must be a multiple of it).",
     C4_CAPS, "Streamed 16-bit [K, N] GEMV (4 columns per lane) row caps are 4 or 8.")
+w(f"    /// <summary>Batches of {C4_KERNEL} requested ahead of the one being computed, for a row cap of 4 or 8.</summary>")
+w("    public static int GemvKn16StreamC4BatchesAhead(int rowsCap) => rowsCap switch")
+w("    {")
+for cap, ahead in C4_AHEAD.items():
+    w(f"        {cap} => {ahead},")
+w("        _ => throw new System.ArgumentOutOfRangeException(nameof(rowsCap), rowsCap, \"Streamed 16-bit [K, N] GEMV (4 columns per lane) row caps are 4 or 8.\"),")
+w("    };")
+w("")
 w("    /// <summary>")
-w("    /// Streamed 16-bit decode GEMV for 3-8 rows, weight [K, N], 4 columns per thread and one batch ahead")
+w("    /// Streamed 16-bit decode GEMV for 3-8 rows, weight [K, N], 4 columns per thread, batches requested ahead")
 w("    /// (<c>GEMS_GEMV16_KN=stream8c4</c>; launch plan in <see cref=\"HalfGemvKnStreamC4Launch\"/>): a group owns a slab of")
 w("    /// 32 output columns and all of K; each batch's products run while the next batch's weight is in flight. Products and")
 w("    /// sums in float32 (FMA), the output rounded once with the 16-bit GEMV's epilogue. N a multiple of 8 and the weight")
