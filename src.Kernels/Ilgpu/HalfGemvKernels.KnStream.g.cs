@@ -3610,4 +3610,2674 @@ internal static partial class HalfGemvKernels
             }
         }
     }
+
+    /// <summary>Output columns per group of <see cref="GemvKn16StreamC4{TRowsCap, TFormat}"/>: 8 column lanes of 4 columns, a 64-byte piece per row of K.</summary>
+    public const int GemvKn16StreamC4Columns = 32;
+
+    /// <summary>Column lanes (threads side by side along N, one 8-byte weight vector each) of <see cref="GemvKn16StreamC4{TRowsCap, TFormat}"/>: a row slot's threads.</summary>
+    public const int GemvKn16StreamC4ColumnLanes = 8;
+
+    /// <summary>
+    /// Most sum holders per group of <see cref="GemvKn16StreamC4{TRowsCap, TFormat}"/> (the size of its shared sum buffer):
+    /// a warp holds its row slots' sums, or an 8-thread row slot where warps are narrower.
+    /// </summary>
+    public const int GemvKn16StreamC4MaxHolders = 16;
+
+    /// <summary>Most threads per group of <see cref="GemvKn16StreamC4{TRowsCap, TFormat}"/> (its launch bound).</summary>
+    public const int GemvKn16StreamC4MaxThreads = 512;
+
+    /// <summary>Rows of K per thread and batch of <see cref="GemvKn16StreamC4{TRowsCap, TFormat}"/> for a row cap of 4 or 8 (K must be a multiple of it).</summary>
+    public static int GemvKn16StreamC4RowsPerThread(int rowsCap) => rowsCap switch
+    {
+        4 => 8,
+        8 => 8,
+        _ => throw new System.ArgumentOutOfRangeException(nameof(rowsCap), rowsCap, "Streamed 16-bit [K, N] GEMV (4 columns per lane) row caps are 4 or 8."),
+    };
+
+    /// <summary>Batches of <see cref="GemvKn16StreamC4{TRowsCap, TFormat}"/> requested ahead of the one being computed, for a row cap of 4 or 8.</summary>
+    public static int GemvKn16StreamC4BatchesAhead(int rowsCap) => rowsCap switch
+    {
+        4 => 2,
+        8 => 1,
+        _ => throw new System.ArgumentOutOfRangeException(nameof(rowsCap), rowsCap, "Streamed 16-bit [K, N] GEMV (4 columns per lane) row caps are 4 or 8."),
+    };
+
+    /// <summary>
+    /// Streamed 16-bit decode GEMV for 3-8 rows, weight [K, N], 4 columns per thread, batches requested ahead
+    /// (<c>GEMS_GEMV16_KN=stream8c4</c>; launch plan in <see cref="HalfGemvKnStreamC4Launch"/>): a group owns a slab of
+    /// 32 output columns and all of K; each batch's products run while the next batch's weight is in flight. Products and
+    /// sums in float32 (FMA), the output rounded once with the 16-bit GEMV's epilogue. N a multiple of 8 and the weight
+    /// 16-byte aligned; K a multiple of 8 and A 16-byte aligned. The group size (a multiple of 8 threads) is read from the
+    /// launch.
+    /// </summary>
+    /// <param name="a8">A [M, K] as 16-byte vectors.</param>
+    /// <param name="b4">The weight [K, N] as 8-byte vectors.</param>
+    /// <param name="bias">The bias ([N] or [M, N], per <see cref="HalfGemvShape.BiasStrideM"/>), read when HasBias and Beta ≠ 0.</param>
+    /// <param name="c">C [M, N].</param>
+    /// <param name="g">The shape (M, N, K, Alpha, Beta, HasBias, BiasStrideM; the split-K fields are not read).</param>
+    [IlgpuKernel]
+    [IlgpuKernelVariant(typeof(Const4), typeof(Float16Storage))]
+    [IlgpuKernelVariant(typeof(Const8), typeof(Float16Storage))]
+    [IlgpuKernelVariant(typeof(Const4), typeof(BFloat16Storage))]
+    [IlgpuKernelVariant(typeof(Const8), typeof(BFloat16Storage))]
+    public static void GemvKn16StreamC4<TRowsCap, TFormat>(ArrayView<Half8> a8, ArrayView<ulong> b4, ArrayView<ushort> bias, ArrayView<ushort> c, HalfGemvShape g)
+        where TRowsCap : struct, IKernelConstant
+        where TFormat : struct, IKernelConstant
+    {
+        int cap = default(TRowsCap).Value;
+        int bf16 = default(TFormat).Value;
+        if (cap == 4)
+        {
+            GemvKn16StreamC4Rows4(a8, b4, bias, c, g, bf16);
+        }
+        else if (cap == 8)
+        {
+            GemvKn16StreamC4Rows8(a8, b4, bias, c, g, bf16);
+        }
+    }
+
+    /// <summary>The 4-column-lane-vector streamed 16-bit [K, N] body for up to 4 rows: 8 rows of K per thread and batch, 16 sums per thread, 2 batch(es) ahead.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static void GemvKn16StreamC4Rows4(ArrayView<Half8> a8, ArrayView<ulong> b4, ArrayView<ushort> bias, ArrayView<ushort> c, HalfGemvShape g, int bf16)
+    {
+        int ws = Warp.WarpSize;
+        int lane = Warp.LaneIdx;
+        int warp = Warp.WarpIdx;
+        int t = Group.IdxX;
+        int colLane = t & 7;
+        int slot = t >> 3;
+        int slots = Group.DimX >> 3;
+        int n4 = g.N >> 2;
+        int kv = g.K >> 3;
+        // As in the 8-column body: the ragged last slab reads the row's last vector, rows past M read row M - 1 (their
+        // sums are never stored), and the row offsets are pinned ahead of the loop.
+        int colVec = (Grid.IdxX * 8) + colLane;
+        int wCol = colVec < n4 ? colVec : n4 - 1;
+        int wRow0 = 0;
+        int wRow1 = 1 * n4;
+        int wRow2 = 2 * n4;
+        int wRow3 = 3 * n4;
+        int wRow4 = 4 * n4;
+        int wRow5 = 5 * n4;
+        int wRow6 = 6 * n4;
+        int wRow7 = 7 * n4;
+        int xRow0 = 0;
+        int xRow1 = (1 < g.M ? 1 : g.M - 1) * kv;
+        int xRow2 = (2 < g.M ? 2 : g.M - 1) * kv;
+        int xRow3 = (3 < g.M ? 3 : g.M - 1) * kv;
+        if (CudaAsm.IsSupported)
+        {
+            CudaAsm.Emit("// row %0", wRow1);
+            CudaAsm.Emit("// row %0", wRow2);
+            CudaAsm.Emit("// row %0", wRow3);
+            CudaAsm.Emit("// row %0", wRow4);
+            CudaAsm.Emit("// row %0", wRow5);
+            CudaAsm.Emit("// row %0", wRow6);
+            CudaAsm.Emit("// row %0", wRow7);
+            CudaAsm.Emit("// row %0", xRow1);
+            CudaAsm.Emit("// row %0", xRow2);
+            CudaAsm.Emit("// row %0", xRow3);
+        }
+
+        float s0_0 = 0f, s0_1 = 0f, s0_2 = 0f, s0_3 = 0f;
+        float s1_0 = 0f, s1_1 = 0f, s1_2 = 0f, s1_3 = 0f;
+        float s2_0 = 0f, s2_1 = 0f, s2_2 = 0f, s2_3 = 0f;
+        float s3_0 = 0f, s3_1 = 0f, s3_2 = 0f, s3_3 = 0f;
+        // Row slot s takes batches b * slots + s; a warp's 4 slots read 32 consecutive rows of the slab. The whole-batch
+        // bounds are the same for all of a warp's lanes (they depend on its last slot), so its barriers never diverge.
+        int lastSlot = (((warp + 1) * ws) - 1) >> 3;
+        int q = slot;
+        int step = slots;
+        int qWhole = kv - (lastSlot + 1 - slot);
+        // The last whole batch with two whole ones after it: the loop runs to it, the batches after it are peeled
+        // off, so the loop never chooses between requesting a batch and not (a select there cost the previous look-ahead
+        // its loop bound in registers).
+        int qAhead = qWhole - (2 * step);
+        long wAt = ((long)q * 8 * n4) + wCol;
+        long wStep = (long)step * 8 * n4;
+        long wAhead = 2 * wStep;
+        if (CudaAsm.IsSupported)
+        {
+            CudaAsm.Emit("// step %0", step);
+            CudaAsm.Emit("// bound %0", qAhead);
+            CudaAsm.Emit("// weight step %0", wStep);
+            CudaAsm.Emit("// weight ahead %0", wAhead);
+        }
+
+        ulong w0 = 0, w1 = 0, w2 = 0, w3 = 0, w4 = 0, w5 = 0, w6 = 0, w7 = 0;
+        if (q <= qWhole)
+        {
+            var wBatch = b4.SubView(wAt);
+            w0 = wBatch[wRow0];
+            w1 = wBatch[wRow1];
+            w2 = wBatch[wRow2];
+            w3 = wBatch[wRow3];
+            w4 = wBatch[wRow4];
+            w5 = wBatch[wRow5];
+            w6 = wBatch[wRow6];
+            w7 = wBatch[wRow7];
+        }
+
+        ulong u0 = 0, u1 = 0, u2 = 0, u3 = 0, u4 = 0, u5 = 0, u6 = 0, u7 = 0;
+        if (q + step <= qWhole)
+        {
+            var wBatch = b4.SubView(wAt + wStep);
+            u0 = wBatch[wRow0];
+            u1 = wBatch[wRow1];
+            u2 = wBatch[wRow2];
+            u3 = wBatch[wRow3];
+            u4 = wBatch[wRow4];
+            u5 = wBatch[wRow5];
+            u6 = wBatch[wRow6];
+            u7 = wBatch[wRow7];
+        }
+
+        for (; q <= qAhead; q += step)
+        {
+            var wBatch = b4.SubView(wAt + wAhead);
+            ulong next0 = wBatch[wRow0];
+            ulong next1 = wBatch[wRow1];
+            ulong next2 = wBatch[wRow2];
+            ulong next3 = wBatch[wRow3];
+            ulong next4 = wBatch[wRow4];
+            ulong next5 = wBatch[wRow5];
+            ulong next6 = wBatch[wRow6];
+            ulong next7 = wBatch[wRow7];
+            // The vectors of the batch two after this one leave before this batch's products (an empty inline-PTX use keeps
+            // each load ahead of the fence, which ptxas does not sink a load below), so a warp's weight stays in flight while
+            // it computes.
+            if (CudaAsm.IsSupported)
+            {
+                CudaAsm.Emit("// w %0", (uint)next0);
+                CudaAsm.Emit("// w %0", (uint)next1);
+                CudaAsm.Emit("// w %0", (uint)next2);
+                CudaAsm.Emit("// w %0", (uint)next3);
+                CudaAsm.Emit("// w %0", (uint)next4);
+                CudaAsm.Emit("// w %0", (uint)next5);
+                CudaAsm.Emit("// w %0", (uint)next6);
+                CudaAsm.Emit("// w %0", (uint)next7);
+            }
+
+            Warp.Barrier();
+
+            Half8 x0 = a8[xRow0 + q];
+            Half8 x1 = a8[xRow1 + q];
+            Half8 x2 = a8[xRow2 + q];
+            Half8 x3 = a8[xRow3 + q];
+            if (CudaAsm.IsSupported)
+            {
+                CudaAsm.Emit("// x %0", x0.X);
+                CudaAsm.Emit("// x %0", x1.X);
+                CudaAsm.Emit("// x %0", x2.X);
+                CudaAsm.Emit("// x %0", x3.X);
+            }
+
+            // The activations (L1 / L2 hits) in one burst, ahead of the products.
+            Warp.Barrier();
+            float v0_0 = Low((uint)w0, bf16);
+            float v0_1 = High((uint)w0, bf16);
+            float v0_2 = Low((uint)(w0 >> 32), bf16);
+            float v0_3 = High((uint)(w0 >> 32), bf16);
+            float a0_0 = Low(x0.X, bf16);
+            s0_0 += a0_0 * v0_0;
+            s0_1 += a0_0 * v0_1;
+            s0_2 += a0_0 * v0_2;
+            s0_3 += a0_0 * v0_3;
+            float a1_0 = Low(x1.X, bf16);
+            s1_0 += a1_0 * v0_0;
+            s1_1 += a1_0 * v0_1;
+            s1_2 += a1_0 * v0_2;
+            s1_3 += a1_0 * v0_3;
+            float a2_0 = Low(x2.X, bf16);
+            s2_0 += a2_0 * v0_0;
+            s2_1 += a2_0 * v0_1;
+            s2_2 += a2_0 * v0_2;
+            s2_3 += a2_0 * v0_3;
+            float a3_0 = Low(x3.X, bf16);
+            s3_0 += a3_0 * v0_0;
+            s3_1 += a3_0 * v0_1;
+            s3_2 += a3_0 * v0_2;
+            s3_3 += a3_0 * v0_3;
+            float v1_0 = Low((uint)w1, bf16);
+            float v1_1 = High((uint)w1, bf16);
+            float v1_2 = Low((uint)(w1 >> 32), bf16);
+            float v1_3 = High((uint)(w1 >> 32), bf16);
+            float a0_1 = High(x0.X, bf16);
+            s0_0 += a0_1 * v1_0;
+            s0_1 += a0_1 * v1_1;
+            s0_2 += a0_1 * v1_2;
+            s0_3 += a0_1 * v1_3;
+            float a1_1 = High(x1.X, bf16);
+            s1_0 += a1_1 * v1_0;
+            s1_1 += a1_1 * v1_1;
+            s1_2 += a1_1 * v1_2;
+            s1_3 += a1_1 * v1_3;
+            float a2_1 = High(x2.X, bf16);
+            s2_0 += a2_1 * v1_0;
+            s2_1 += a2_1 * v1_1;
+            s2_2 += a2_1 * v1_2;
+            s2_3 += a2_1 * v1_3;
+            float a3_1 = High(x3.X, bf16);
+            s3_0 += a3_1 * v1_0;
+            s3_1 += a3_1 * v1_1;
+            s3_2 += a3_1 * v1_2;
+            s3_3 += a3_1 * v1_3;
+            float v2_0 = Low((uint)w2, bf16);
+            float v2_1 = High((uint)w2, bf16);
+            float v2_2 = Low((uint)(w2 >> 32), bf16);
+            float v2_3 = High((uint)(w2 >> 32), bf16);
+            float a0_2 = Low(x0.Y, bf16);
+            s0_0 += a0_2 * v2_0;
+            s0_1 += a0_2 * v2_1;
+            s0_2 += a0_2 * v2_2;
+            s0_3 += a0_2 * v2_3;
+            float a1_2 = Low(x1.Y, bf16);
+            s1_0 += a1_2 * v2_0;
+            s1_1 += a1_2 * v2_1;
+            s1_2 += a1_2 * v2_2;
+            s1_3 += a1_2 * v2_3;
+            float a2_2 = Low(x2.Y, bf16);
+            s2_0 += a2_2 * v2_0;
+            s2_1 += a2_2 * v2_1;
+            s2_2 += a2_2 * v2_2;
+            s2_3 += a2_2 * v2_3;
+            float a3_2 = Low(x3.Y, bf16);
+            s3_0 += a3_2 * v2_0;
+            s3_1 += a3_2 * v2_1;
+            s3_2 += a3_2 * v2_2;
+            s3_3 += a3_2 * v2_3;
+            float v3_0 = Low((uint)w3, bf16);
+            float v3_1 = High((uint)w3, bf16);
+            float v3_2 = Low((uint)(w3 >> 32), bf16);
+            float v3_3 = High((uint)(w3 >> 32), bf16);
+            float a0_3 = High(x0.Y, bf16);
+            s0_0 += a0_3 * v3_0;
+            s0_1 += a0_3 * v3_1;
+            s0_2 += a0_3 * v3_2;
+            s0_3 += a0_3 * v3_3;
+            float a1_3 = High(x1.Y, bf16);
+            s1_0 += a1_3 * v3_0;
+            s1_1 += a1_3 * v3_1;
+            s1_2 += a1_3 * v3_2;
+            s1_3 += a1_3 * v3_3;
+            float a2_3 = High(x2.Y, bf16);
+            s2_0 += a2_3 * v3_0;
+            s2_1 += a2_3 * v3_1;
+            s2_2 += a2_3 * v3_2;
+            s2_3 += a2_3 * v3_3;
+            float a3_3 = High(x3.Y, bf16);
+            s3_0 += a3_3 * v3_0;
+            s3_1 += a3_3 * v3_1;
+            s3_2 += a3_3 * v3_2;
+            s3_3 += a3_3 * v3_3;
+            float v4_0 = Low((uint)w4, bf16);
+            float v4_1 = High((uint)w4, bf16);
+            float v4_2 = Low((uint)(w4 >> 32), bf16);
+            float v4_3 = High((uint)(w4 >> 32), bf16);
+            float a0_4 = Low(x0.Z, bf16);
+            s0_0 += a0_4 * v4_0;
+            s0_1 += a0_4 * v4_1;
+            s0_2 += a0_4 * v4_2;
+            s0_3 += a0_4 * v4_3;
+            float a1_4 = Low(x1.Z, bf16);
+            s1_0 += a1_4 * v4_0;
+            s1_1 += a1_4 * v4_1;
+            s1_2 += a1_4 * v4_2;
+            s1_3 += a1_4 * v4_3;
+            float a2_4 = Low(x2.Z, bf16);
+            s2_0 += a2_4 * v4_0;
+            s2_1 += a2_4 * v4_1;
+            s2_2 += a2_4 * v4_2;
+            s2_3 += a2_4 * v4_3;
+            float a3_4 = Low(x3.Z, bf16);
+            s3_0 += a3_4 * v4_0;
+            s3_1 += a3_4 * v4_1;
+            s3_2 += a3_4 * v4_2;
+            s3_3 += a3_4 * v4_3;
+            float v5_0 = Low((uint)w5, bf16);
+            float v5_1 = High((uint)w5, bf16);
+            float v5_2 = Low((uint)(w5 >> 32), bf16);
+            float v5_3 = High((uint)(w5 >> 32), bf16);
+            float a0_5 = High(x0.Z, bf16);
+            s0_0 += a0_5 * v5_0;
+            s0_1 += a0_5 * v5_1;
+            s0_2 += a0_5 * v5_2;
+            s0_3 += a0_5 * v5_3;
+            float a1_5 = High(x1.Z, bf16);
+            s1_0 += a1_5 * v5_0;
+            s1_1 += a1_5 * v5_1;
+            s1_2 += a1_5 * v5_2;
+            s1_3 += a1_5 * v5_3;
+            float a2_5 = High(x2.Z, bf16);
+            s2_0 += a2_5 * v5_0;
+            s2_1 += a2_5 * v5_1;
+            s2_2 += a2_5 * v5_2;
+            s2_3 += a2_5 * v5_3;
+            float a3_5 = High(x3.Z, bf16);
+            s3_0 += a3_5 * v5_0;
+            s3_1 += a3_5 * v5_1;
+            s3_2 += a3_5 * v5_2;
+            s3_3 += a3_5 * v5_3;
+            float v6_0 = Low((uint)w6, bf16);
+            float v6_1 = High((uint)w6, bf16);
+            float v6_2 = Low((uint)(w6 >> 32), bf16);
+            float v6_3 = High((uint)(w6 >> 32), bf16);
+            float a0_6 = Low(x0.W, bf16);
+            s0_0 += a0_6 * v6_0;
+            s0_1 += a0_6 * v6_1;
+            s0_2 += a0_6 * v6_2;
+            s0_3 += a0_6 * v6_3;
+            float a1_6 = Low(x1.W, bf16);
+            s1_0 += a1_6 * v6_0;
+            s1_1 += a1_6 * v6_1;
+            s1_2 += a1_6 * v6_2;
+            s1_3 += a1_6 * v6_3;
+            float a2_6 = Low(x2.W, bf16);
+            s2_0 += a2_6 * v6_0;
+            s2_1 += a2_6 * v6_1;
+            s2_2 += a2_6 * v6_2;
+            s2_3 += a2_6 * v6_3;
+            float a3_6 = Low(x3.W, bf16);
+            s3_0 += a3_6 * v6_0;
+            s3_1 += a3_6 * v6_1;
+            s3_2 += a3_6 * v6_2;
+            s3_3 += a3_6 * v6_3;
+            float v7_0 = Low((uint)w7, bf16);
+            float v7_1 = High((uint)w7, bf16);
+            float v7_2 = Low((uint)(w7 >> 32), bf16);
+            float v7_3 = High((uint)(w7 >> 32), bf16);
+            float a0_7 = High(x0.W, bf16);
+            s0_0 += a0_7 * v7_0;
+            s0_1 += a0_7 * v7_1;
+            s0_2 += a0_7 * v7_2;
+            s0_3 += a0_7 * v7_3;
+            float a1_7 = High(x1.W, bf16);
+            s1_0 += a1_7 * v7_0;
+            s1_1 += a1_7 * v7_1;
+            s1_2 += a1_7 * v7_2;
+            s1_3 += a1_7 * v7_3;
+            float a2_7 = High(x2.W, bf16);
+            s2_0 += a2_7 * v7_0;
+            s2_1 += a2_7 * v7_1;
+            s2_2 += a2_7 * v7_2;
+            s2_3 += a2_7 * v7_3;
+            float a3_7 = High(x3.W, bf16);
+            s3_0 += a3_7 * v7_0;
+            s3_1 += a3_7 * v7_1;
+            s3_2 += a3_7 * v7_2;
+            s3_3 += a3_7 * v7_3;
+            w0 = u0;
+            w1 = u1;
+            w2 = u2;
+            w3 = u3;
+            w4 = u4;
+            w5 = u5;
+            w6 = u6;
+            w7 = u7;
+            u0 = next0;
+            u1 = next1;
+            u2 = next2;
+            u3 = next3;
+            u4 = next4;
+            u5 = next5;
+            u6 = next6;
+            u7 = next7;
+            wAt += wStep;
+        }
+
+        if (q <= qWhole)
+        {
+            // The warp's last but one whole batch: its weight vectors were requested by the loop (or ahead of it).
+            Half8 x0 = a8[xRow0 + q];
+            Half8 x1 = a8[xRow1 + q];
+            Half8 x2 = a8[xRow2 + q];
+            Half8 x3 = a8[xRow3 + q];
+            float v0_0 = Low((uint)w0, bf16);
+            float v0_1 = High((uint)w0, bf16);
+            float v0_2 = Low((uint)(w0 >> 32), bf16);
+            float v0_3 = High((uint)(w0 >> 32), bf16);
+            float a0_0 = Low(x0.X, bf16);
+            s0_0 += a0_0 * v0_0;
+            s0_1 += a0_0 * v0_1;
+            s0_2 += a0_0 * v0_2;
+            s0_3 += a0_0 * v0_3;
+            float a1_0 = Low(x1.X, bf16);
+            s1_0 += a1_0 * v0_0;
+            s1_1 += a1_0 * v0_1;
+            s1_2 += a1_0 * v0_2;
+            s1_3 += a1_0 * v0_3;
+            float a2_0 = Low(x2.X, bf16);
+            s2_0 += a2_0 * v0_0;
+            s2_1 += a2_0 * v0_1;
+            s2_2 += a2_0 * v0_2;
+            s2_3 += a2_0 * v0_3;
+            float a3_0 = Low(x3.X, bf16);
+            s3_0 += a3_0 * v0_0;
+            s3_1 += a3_0 * v0_1;
+            s3_2 += a3_0 * v0_2;
+            s3_3 += a3_0 * v0_3;
+            float v1_0 = Low((uint)w1, bf16);
+            float v1_1 = High((uint)w1, bf16);
+            float v1_2 = Low((uint)(w1 >> 32), bf16);
+            float v1_3 = High((uint)(w1 >> 32), bf16);
+            float a0_1 = High(x0.X, bf16);
+            s0_0 += a0_1 * v1_0;
+            s0_1 += a0_1 * v1_1;
+            s0_2 += a0_1 * v1_2;
+            s0_3 += a0_1 * v1_3;
+            float a1_1 = High(x1.X, bf16);
+            s1_0 += a1_1 * v1_0;
+            s1_1 += a1_1 * v1_1;
+            s1_2 += a1_1 * v1_2;
+            s1_3 += a1_1 * v1_3;
+            float a2_1 = High(x2.X, bf16);
+            s2_0 += a2_1 * v1_0;
+            s2_1 += a2_1 * v1_1;
+            s2_2 += a2_1 * v1_2;
+            s2_3 += a2_1 * v1_3;
+            float a3_1 = High(x3.X, bf16);
+            s3_0 += a3_1 * v1_0;
+            s3_1 += a3_1 * v1_1;
+            s3_2 += a3_1 * v1_2;
+            s3_3 += a3_1 * v1_3;
+            float v2_0 = Low((uint)w2, bf16);
+            float v2_1 = High((uint)w2, bf16);
+            float v2_2 = Low((uint)(w2 >> 32), bf16);
+            float v2_3 = High((uint)(w2 >> 32), bf16);
+            float a0_2 = Low(x0.Y, bf16);
+            s0_0 += a0_2 * v2_0;
+            s0_1 += a0_2 * v2_1;
+            s0_2 += a0_2 * v2_2;
+            s0_3 += a0_2 * v2_3;
+            float a1_2 = Low(x1.Y, bf16);
+            s1_0 += a1_2 * v2_0;
+            s1_1 += a1_2 * v2_1;
+            s1_2 += a1_2 * v2_2;
+            s1_3 += a1_2 * v2_3;
+            float a2_2 = Low(x2.Y, bf16);
+            s2_0 += a2_2 * v2_0;
+            s2_1 += a2_2 * v2_1;
+            s2_2 += a2_2 * v2_2;
+            s2_3 += a2_2 * v2_3;
+            float a3_2 = Low(x3.Y, bf16);
+            s3_0 += a3_2 * v2_0;
+            s3_1 += a3_2 * v2_1;
+            s3_2 += a3_2 * v2_2;
+            s3_3 += a3_2 * v2_3;
+            float v3_0 = Low((uint)w3, bf16);
+            float v3_1 = High((uint)w3, bf16);
+            float v3_2 = Low((uint)(w3 >> 32), bf16);
+            float v3_3 = High((uint)(w3 >> 32), bf16);
+            float a0_3 = High(x0.Y, bf16);
+            s0_0 += a0_3 * v3_0;
+            s0_1 += a0_3 * v3_1;
+            s0_2 += a0_3 * v3_2;
+            s0_3 += a0_3 * v3_3;
+            float a1_3 = High(x1.Y, bf16);
+            s1_0 += a1_3 * v3_0;
+            s1_1 += a1_3 * v3_1;
+            s1_2 += a1_3 * v3_2;
+            s1_3 += a1_3 * v3_3;
+            float a2_3 = High(x2.Y, bf16);
+            s2_0 += a2_3 * v3_0;
+            s2_1 += a2_3 * v3_1;
+            s2_2 += a2_3 * v3_2;
+            s2_3 += a2_3 * v3_3;
+            float a3_3 = High(x3.Y, bf16);
+            s3_0 += a3_3 * v3_0;
+            s3_1 += a3_3 * v3_1;
+            s3_2 += a3_3 * v3_2;
+            s3_3 += a3_3 * v3_3;
+            float v4_0 = Low((uint)w4, bf16);
+            float v4_1 = High((uint)w4, bf16);
+            float v4_2 = Low((uint)(w4 >> 32), bf16);
+            float v4_3 = High((uint)(w4 >> 32), bf16);
+            float a0_4 = Low(x0.Z, bf16);
+            s0_0 += a0_4 * v4_0;
+            s0_1 += a0_4 * v4_1;
+            s0_2 += a0_4 * v4_2;
+            s0_3 += a0_4 * v4_3;
+            float a1_4 = Low(x1.Z, bf16);
+            s1_0 += a1_4 * v4_0;
+            s1_1 += a1_4 * v4_1;
+            s1_2 += a1_4 * v4_2;
+            s1_3 += a1_4 * v4_3;
+            float a2_4 = Low(x2.Z, bf16);
+            s2_0 += a2_4 * v4_0;
+            s2_1 += a2_4 * v4_1;
+            s2_2 += a2_4 * v4_2;
+            s2_3 += a2_4 * v4_3;
+            float a3_4 = Low(x3.Z, bf16);
+            s3_0 += a3_4 * v4_0;
+            s3_1 += a3_4 * v4_1;
+            s3_2 += a3_4 * v4_2;
+            s3_3 += a3_4 * v4_3;
+            float v5_0 = Low((uint)w5, bf16);
+            float v5_1 = High((uint)w5, bf16);
+            float v5_2 = Low((uint)(w5 >> 32), bf16);
+            float v5_3 = High((uint)(w5 >> 32), bf16);
+            float a0_5 = High(x0.Z, bf16);
+            s0_0 += a0_5 * v5_0;
+            s0_1 += a0_5 * v5_1;
+            s0_2 += a0_5 * v5_2;
+            s0_3 += a0_5 * v5_3;
+            float a1_5 = High(x1.Z, bf16);
+            s1_0 += a1_5 * v5_0;
+            s1_1 += a1_5 * v5_1;
+            s1_2 += a1_5 * v5_2;
+            s1_3 += a1_5 * v5_3;
+            float a2_5 = High(x2.Z, bf16);
+            s2_0 += a2_5 * v5_0;
+            s2_1 += a2_5 * v5_1;
+            s2_2 += a2_5 * v5_2;
+            s2_3 += a2_5 * v5_3;
+            float a3_5 = High(x3.Z, bf16);
+            s3_0 += a3_5 * v5_0;
+            s3_1 += a3_5 * v5_1;
+            s3_2 += a3_5 * v5_2;
+            s3_3 += a3_5 * v5_3;
+            float v6_0 = Low((uint)w6, bf16);
+            float v6_1 = High((uint)w6, bf16);
+            float v6_2 = Low((uint)(w6 >> 32), bf16);
+            float v6_3 = High((uint)(w6 >> 32), bf16);
+            float a0_6 = Low(x0.W, bf16);
+            s0_0 += a0_6 * v6_0;
+            s0_1 += a0_6 * v6_1;
+            s0_2 += a0_6 * v6_2;
+            s0_3 += a0_6 * v6_3;
+            float a1_6 = Low(x1.W, bf16);
+            s1_0 += a1_6 * v6_0;
+            s1_1 += a1_6 * v6_1;
+            s1_2 += a1_6 * v6_2;
+            s1_3 += a1_6 * v6_3;
+            float a2_6 = Low(x2.W, bf16);
+            s2_0 += a2_6 * v6_0;
+            s2_1 += a2_6 * v6_1;
+            s2_2 += a2_6 * v6_2;
+            s2_3 += a2_6 * v6_3;
+            float a3_6 = Low(x3.W, bf16);
+            s3_0 += a3_6 * v6_0;
+            s3_1 += a3_6 * v6_1;
+            s3_2 += a3_6 * v6_2;
+            s3_3 += a3_6 * v6_3;
+            float v7_0 = Low((uint)w7, bf16);
+            float v7_1 = High((uint)w7, bf16);
+            float v7_2 = Low((uint)(w7 >> 32), bf16);
+            float v7_3 = High((uint)(w7 >> 32), bf16);
+            float a0_7 = High(x0.W, bf16);
+            s0_0 += a0_7 * v7_0;
+            s0_1 += a0_7 * v7_1;
+            s0_2 += a0_7 * v7_2;
+            s0_3 += a0_7 * v7_3;
+            float a1_7 = High(x1.W, bf16);
+            s1_0 += a1_7 * v7_0;
+            s1_1 += a1_7 * v7_1;
+            s1_2 += a1_7 * v7_2;
+            s1_3 += a1_7 * v7_3;
+            float a2_7 = High(x2.W, bf16);
+            s2_0 += a2_7 * v7_0;
+            s2_1 += a2_7 * v7_1;
+            s2_2 += a2_7 * v7_2;
+            s2_3 += a2_7 * v7_3;
+            float a3_7 = High(x3.W, bf16);
+            s3_0 += a3_7 * v7_0;
+            s3_1 += a3_7 * v7_1;
+            s3_2 += a3_7 * v7_2;
+            s3_3 += a3_7 * v7_3;
+            w0 = u0;
+            w1 = u1;
+            w2 = u2;
+            w3 = u3;
+            w4 = u4;
+            w5 = u5;
+            w6 = u6;
+            w7 = u7;
+            wAt += wStep;
+            q += step;
+        }
+
+        if (q <= qWhole)
+        {
+            // The warp's last whole batch: its weight vectors were requested by the loop (or ahead of it).
+            Half8 x0 = a8[xRow0 + q];
+            Half8 x1 = a8[xRow1 + q];
+            Half8 x2 = a8[xRow2 + q];
+            Half8 x3 = a8[xRow3 + q];
+            float v0_0 = Low((uint)w0, bf16);
+            float v0_1 = High((uint)w0, bf16);
+            float v0_2 = Low((uint)(w0 >> 32), bf16);
+            float v0_3 = High((uint)(w0 >> 32), bf16);
+            float a0_0 = Low(x0.X, bf16);
+            s0_0 += a0_0 * v0_0;
+            s0_1 += a0_0 * v0_1;
+            s0_2 += a0_0 * v0_2;
+            s0_3 += a0_0 * v0_3;
+            float a1_0 = Low(x1.X, bf16);
+            s1_0 += a1_0 * v0_0;
+            s1_1 += a1_0 * v0_1;
+            s1_2 += a1_0 * v0_2;
+            s1_3 += a1_0 * v0_3;
+            float a2_0 = Low(x2.X, bf16);
+            s2_0 += a2_0 * v0_0;
+            s2_1 += a2_0 * v0_1;
+            s2_2 += a2_0 * v0_2;
+            s2_3 += a2_0 * v0_3;
+            float a3_0 = Low(x3.X, bf16);
+            s3_0 += a3_0 * v0_0;
+            s3_1 += a3_0 * v0_1;
+            s3_2 += a3_0 * v0_2;
+            s3_3 += a3_0 * v0_3;
+            float v1_0 = Low((uint)w1, bf16);
+            float v1_1 = High((uint)w1, bf16);
+            float v1_2 = Low((uint)(w1 >> 32), bf16);
+            float v1_3 = High((uint)(w1 >> 32), bf16);
+            float a0_1 = High(x0.X, bf16);
+            s0_0 += a0_1 * v1_0;
+            s0_1 += a0_1 * v1_1;
+            s0_2 += a0_1 * v1_2;
+            s0_3 += a0_1 * v1_3;
+            float a1_1 = High(x1.X, bf16);
+            s1_0 += a1_1 * v1_0;
+            s1_1 += a1_1 * v1_1;
+            s1_2 += a1_1 * v1_2;
+            s1_3 += a1_1 * v1_3;
+            float a2_1 = High(x2.X, bf16);
+            s2_0 += a2_1 * v1_0;
+            s2_1 += a2_1 * v1_1;
+            s2_2 += a2_1 * v1_2;
+            s2_3 += a2_1 * v1_3;
+            float a3_1 = High(x3.X, bf16);
+            s3_0 += a3_1 * v1_0;
+            s3_1 += a3_1 * v1_1;
+            s3_2 += a3_1 * v1_2;
+            s3_3 += a3_1 * v1_3;
+            float v2_0 = Low((uint)w2, bf16);
+            float v2_1 = High((uint)w2, bf16);
+            float v2_2 = Low((uint)(w2 >> 32), bf16);
+            float v2_3 = High((uint)(w2 >> 32), bf16);
+            float a0_2 = Low(x0.Y, bf16);
+            s0_0 += a0_2 * v2_0;
+            s0_1 += a0_2 * v2_1;
+            s0_2 += a0_2 * v2_2;
+            s0_3 += a0_2 * v2_3;
+            float a1_2 = Low(x1.Y, bf16);
+            s1_0 += a1_2 * v2_0;
+            s1_1 += a1_2 * v2_1;
+            s1_2 += a1_2 * v2_2;
+            s1_3 += a1_2 * v2_3;
+            float a2_2 = Low(x2.Y, bf16);
+            s2_0 += a2_2 * v2_0;
+            s2_1 += a2_2 * v2_1;
+            s2_2 += a2_2 * v2_2;
+            s2_3 += a2_2 * v2_3;
+            float a3_2 = Low(x3.Y, bf16);
+            s3_0 += a3_2 * v2_0;
+            s3_1 += a3_2 * v2_1;
+            s3_2 += a3_2 * v2_2;
+            s3_3 += a3_2 * v2_3;
+            float v3_0 = Low((uint)w3, bf16);
+            float v3_1 = High((uint)w3, bf16);
+            float v3_2 = Low((uint)(w3 >> 32), bf16);
+            float v3_3 = High((uint)(w3 >> 32), bf16);
+            float a0_3 = High(x0.Y, bf16);
+            s0_0 += a0_3 * v3_0;
+            s0_1 += a0_3 * v3_1;
+            s0_2 += a0_3 * v3_2;
+            s0_3 += a0_3 * v3_3;
+            float a1_3 = High(x1.Y, bf16);
+            s1_0 += a1_3 * v3_0;
+            s1_1 += a1_3 * v3_1;
+            s1_2 += a1_3 * v3_2;
+            s1_3 += a1_3 * v3_3;
+            float a2_3 = High(x2.Y, bf16);
+            s2_0 += a2_3 * v3_0;
+            s2_1 += a2_3 * v3_1;
+            s2_2 += a2_3 * v3_2;
+            s2_3 += a2_3 * v3_3;
+            float a3_3 = High(x3.Y, bf16);
+            s3_0 += a3_3 * v3_0;
+            s3_1 += a3_3 * v3_1;
+            s3_2 += a3_3 * v3_2;
+            s3_3 += a3_3 * v3_3;
+            float v4_0 = Low((uint)w4, bf16);
+            float v4_1 = High((uint)w4, bf16);
+            float v4_2 = Low((uint)(w4 >> 32), bf16);
+            float v4_3 = High((uint)(w4 >> 32), bf16);
+            float a0_4 = Low(x0.Z, bf16);
+            s0_0 += a0_4 * v4_0;
+            s0_1 += a0_4 * v4_1;
+            s0_2 += a0_4 * v4_2;
+            s0_3 += a0_4 * v4_3;
+            float a1_4 = Low(x1.Z, bf16);
+            s1_0 += a1_4 * v4_0;
+            s1_1 += a1_4 * v4_1;
+            s1_2 += a1_4 * v4_2;
+            s1_3 += a1_4 * v4_3;
+            float a2_4 = Low(x2.Z, bf16);
+            s2_0 += a2_4 * v4_0;
+            s2_1 += a2_4 * v4_1;
+            s2_2 += a2_4 * v4_2;
+            s2_3 += a2_4 * v4_3;
+            float a3_4 = Low(x3.Z, bf16);
+            s3_0 += a3_4 * v4_0;
+            s3_1 += a3_4 * v4_1;
+            s3_2 += a3_4 * v4_2;
+            s3_3 += a3_4 * v4_3;
+            float v5_0 = Low((uint)w5, bf16);
+            float v5_1 = High((uint)w5, bf16);
+            float v5_2 = Low((uint)(w5 >> 32), bf16);
+            float v5_3 = High((uint)(w5 >> 32), bf16);
+            float a0_5 = High(x0.Z, bf16);
+            s0_0 += a0_5 * v5_0;
+            s0_1 += a0_5 * v5_1;
+            s0_2 += a0_5 * v5_2;
+            s0_3 += a0_5 * v5_3;
+            float a1_5 = High(x1.Z, bf16);
+            s1_0 += a1_5 * v5_0;
+            s1_1 += a1_5 * v5_1;
+            s1_2 += a1_5 * v5_2;
+            s1_3 += a1_5 * v5_3;
+            float a2_5 = High(x2.Z, bf16);
+            s2_0 += a2_5 * v5_0;
+            s2_1 += a2_5 * v5_1;
+            s2_2 += a2_5 * v5_2;
+            s2_3 += a2_5 * v5_3;
+            float a3_5 = High(x3.Z, bf16);
+            s3_0 += a3_5 * v5_0;
+            s3_1 += a3_5 * v5_1;
+            s3_2 += a3_5 * v5_2;
+            s3_3 += a3_5 * v5_3;
+            float v6_0 = Low((uint)w6, bf16);
+            float v6_1 = High((uint)w6, bf16);
+            float v6_2 = Low((uint)(w6 >> 32), bf16);
+            float v6_3 = High((uint)(w6 >> 32), bf16);
+            float a0_6 = Low(x0.W, bf16);
+            s0_0 += a0_6 * v6_0;
+            s0_1 += a0_6 * v6_1;
+            s0_2 += a0_6 * v6_2;
+            s0_3 += a0_6 * v6_3;
+            float a1_6 = Low(x1.W, bf16);
+            s1_0 += a1_6 * v6_0;
+            s1_1 += a1_6 * v6_1;
+            s1_2 += a1_6 * v6_2;
+            s1_3 += a1_6 * v6_3;
+            float a2_6 = Low(x2.W, bf16);
+            s2_0 += a2_6 * v6_0;
+            s2_1 += a2_6 * v6_1;
+            s2_2 += a2_6 * v6_2;
+            s2_3 += a2_6 * v6_3;
+            float a3_6 = Low(x3.W, bf16);
+            s3_0 += a3_6 * v6_0;
+            s3_1 += a3_6 * v6_1;
+            s3_2 += a3_6 * v6_2;
+            s3_3 += a3_6 * v6_3;
+            float v7_0 = Low((uint)w7, bf16);
+            float v7_1 = High((uint)w7, bf16);
+            float v7_2 = Low((uint)(w7 >> 32), bf16);
+            float v7_3 = High((uint)(w7 >> 32), bf16);
+            float a0_7 = High(x0.W, bf16);
+            s0_0 += a0_7 * v7_0;
+            s0_1 += a0_7 * v7_1;
+            s0_2 += a0_7 * v7_2;
+            s0_3 += a0_7 * v7_3;
+            float a1_7 = High(x1.W, bf16);
+            s1_0 += a1_7 * v7_0;
+            s1_1 += a1_7 * v7_1;
+            s1_2 += a1_7 * v7_2;
+            s1_3 += a1_7 * v7_3;
+            float a2_7 = High(x2.W, bf16);
+            s2_0 += a2_7 * v7_0;
+            s2_1 += a2_7 * v7_1;
+            s2_2 += a2_7 * v7_2;
+            s2_3 += a2_7 * v7_3;
+            float a3_7 = High(x3.W, bf16);
+            s3_0 += a3_7 * v7_0;
+            s3_1 += a3_7 * v7_1;
+            s3_2 += a3_7 * v7_2;
+            s3_3 += a3_7 * v7_3;
+            wAt += wStep;
+            q += step;
+        }
+
+        if (q < kv)
+        {
+            // The warp's partial batch: slots whose vector is inside K (K is a multiple of 8) take it, the others are done.
+            var wBatch = b4.SubView(wAt);
+            w0 = wBatch[wRow0];
+            w1 = wBatch[wRow1];
+            w2 = wBatch[wRow2];
+            w3 = wBatch[wRow3];
+            w4 = wBatch[wRow4];
+            w5 = wBatch[wRow5];
+            w6 = wBatch[wRow6];
+            w7 = wBatch[wRow7];
+            Half8 x0 = a8[xRow0 + q];
+            Half8 x1 = a8[xRow1 + q];
+            Half8 x2 = a8[xRow2 + q];
+            Half8 x3 = a8[xRow3 + q];
+            float v0_0 = Low((uint)w0, bf16);
+            float v0_1 = High((uint)w0, bf16);
+            float v0_2 = Low((uint)(w0 >> 32), bf16);
+            float v0_3 = High((uint)(w0 >> 32), bf16);
+            float a0_0 = Low(x0.X, bf16);
+            s0_0 += a0_0 * v0_0;
+            s0_1 += a0_0 * v0_1;
+            s0_2 += a0_0 * v0_2;
+            s0_3 += a0_0 * v0_3;
+            float a1_0 = Low(x1.X, bf16);
+            s1_0 += a1_0 * v0_0;
+            s1_1 += a1_0 * v0_1;
+            s1_2 += a1_0 * v0_2;
+            s1_3 += a1_0 * v0_3;
+            float a2_0 = Low(x2.X, bf16);
+            s2_0 += a2_0 * v0_0;
+            s2_1 += a2_0 * v0_1;
+            s2_2 += a2_0 * v0_2;
+            s2_3 += a2_0 * v0_3;
+            float a3_0 = Low(x3.X, bf16);
+            s3_0 += a3_0 * v0_0;
+            s3_1 += a3_0 * v0_1;
+            s3_2 += a3_0 * v0_2;
+            s3_3 += a3_0 * v0_3;
+            float v1_0 = Low((uint)w1, bf16);
+            float v1_1 = High((uint)w1, bf16);
+            float v1_2 = Low((uint)(w1 >> 32), bf16);
+            float v1_3 = High((uint)(w1 >> 32), bf16);
+            float a0_1 = High(x0.X, bf16);
+            s0_0 += a0_1 * v1_0;
+            s0_1 += a0_1 * v1_1;
+            s0_2 += a0_1 * v1_2;
+            s0_3 += a0_1 * v1_3;
+            float a1_1 = High(x1.X, bf16);
+            s1_0 += a1_1 * v1_0;
+            s1_1 += a1_1 * v1_1;
+            s1_2 += a1_1 * v1_2;
+            s1_3 += a1_1 * v1_3;
+            float a2_1 = High(x2.X, bf16);
+            s2_0 += a2_1 * v1_0;
+            s2_1 += a2_1 * v1_1;
+            s2_2 += a2_1 * v1_2;
+            s2_3 += a2_1 * v1_3;
+            float a3_1 = High(x3.X, bf16);
+            s3_0 += a3_1 * v1_0;
+            s3_1 += a3_1 * v1_1;
+            s3_2 += a3_1 * v1_2;
+            s3_3 += a3_1 * v1_3;
+            float v2_0 = Low((uint)w2, bf16);
+            float v2_1 = High((uint)w2, bf16);
+            float v2_2 = Low((uint)(w2 >> 32), bf16);
+            float v2_3 = High((uint)(w2 >> 32), bf16);
+            float a0_2 = Low(x0.Y, bf16);
+            s0_0 += a0_2 * v2_0;
+            s0_1 += a0_2 * v2_1;
+            s0_2 += a0_2 * v2_2;
+            s0_3 += a0_2 * v2_3;
+            float a1_2 = Low(x1.Y, bf16);
+            s1_0 += a1_2 * v2_0;
+            s1_1 += a1_2 * v2_1;
+            s1_2 += a1_2 * v2_2;
+            s1_3 += a1_2 * v2_3;
+            float a2_2 = Low(x2.Y, bf16);
+            s2_0 += a2_2 * v2_0;
+            s2_1 += a2_2 * v2_1;
+            s2_2 += a2_2 * v2_2;
+            s2_3 += a2_2 * v2_3;
+            float a3_2 = Low(x3.Y, bf16);
+            s3_0 += a3_2 * v2_0;
+            s3_1 += a3_2 * v2_1;
+            s3_2 += a3_2 * v2_2;
+            s3_3 += a3_2 * v2_3;
+            float v3_0 = Low((uint)w3, bf16);
+            float v3_1 = High((uint)w3, bf16);
+            float v3_2 = Low((uint)(w3 >> 32), bf16);
+            float v3_3 = High((uint)(w3 >> 32), bf16);
+            float a0_3 = High(x0.Y, bf16);
+            s0_0 += a0_3 * v3_0;
+            s0_1 += a0_3 * v3_1;
+            s0_2 += a0_3 * v3_2;
+            s0_3 += a0_3 * v3_3;
+            float a1_3 = High(x1.Y, bf16);
+            s1_0 += a1_3 * v3_0;
+            s1_1 += a1_3 * v3_1;
+            s1_2 += a1_3 * v3_2;
+            s1_3 += a1_3 * v3_3;
+            float a2_3 = High(x2.Y, bf16);
+            s2_0 += a2_3 * v3_0;
+            s2_1 += a2_3 * v3_1;
+            s2_2 += a2_3 * v3_2;
+            s2_3 += a2_3 * v3_3;
+            float a3_3 = High(x3.Y, bf16);
+            s3_0 += a3_3 * v3_0;
+            s3_1 += a3_3 * v3_1;
+            s3_2 += a3_3 * v3_2;
+            s3_3 += a3_3 * v3_3;
+            float v4_0 = Low((uint)w4, bf16);
+            float v4_1 = High((uint)w4, bf16);
+            float v4_2 = Low((uint)(w4 >> 32), bf16);
+            float v4_3 = High((uint)(w4 >> 32), bf16);
+            float a0_4 = Low(x0.Z, bf16);
+            s0_0 += a0_4 * v4_0;
+            s0_1 += a0_4 * v4_1;
+            s0_2 += a0_4 * v4_2;
+            s0_3 += a0_4 * v4_3;
+            float a1_4 = Low(x1.Z, bf16);
+            s1_0 += a1_4 * v4_0;
+            s1_1 += a1_4 * v4_1;
+            s1_2 += a1_4 * v4_2;
+            s1_3 += a1_4 * v4_3;
+            float a2_4 = Low(x2.Z, bf16);
+            s2_0 += a2_4 * v4_0;
+            s2_1 += a2_4 * v4_1;
+            s2_2 += a2_4 * v4_2;
+            s2_3 += a2_4 * v4_3;
+            float a3_4 = Low(x3.Z, bf16);
+            s3_0 += a3_4 * v4_0;
+            s3_1 += a3_4 * v4_1;
+            s3_2 += a3_4 * v4_2;
+            s3_3 += a3_4 * v4_3;
+            float v5_0 = Low((uint)w5, bf16);
+            float v5_1 = High((uint)w5, bf16);
+            float v5_2 = Low((uint)(w5 >> 32), bf16);
+            float v5_3 = High((uint)(w5 >> 32), bf16);
+            float a0_5 = High(x0.Z, bf16);
+            s0_0 += a0_5 * v5_0;
+            s0_1 += a0_5 * v5_1;
+            s0_2 += a0_5 * v5_2;
+            s0_3 += a0_5 * v5_3;
+            float a1_5 = High(x1.Z, bf16);
+            s1_0 += a1_5 * v5_0;
+            s1_1 += a1_5 * v5_1;
+            s1_2 += a1_5 * v5_2;
+            s1_3 += a1_5 * v5_3;
+            float a2_5 = High(x2.Z, bf16);
+            s2_0 += a2_5 * v5_0;
+            s2_1 += a2_5 * v5_1;
+            s2_2 += a2_5 * v5_2;
+            s2_3 += a2_5 * v5_3;
+            float a3_5 = High(x3.Z, bf16);
+            s3_0 += a3_5 * v5_0;
+            s3_1 += a3_5 * v5_1;
+            s3_2 += a3_5 * v5_2;
+            s3_3 += a3_5 * v5_3;
+            float v6_0 = Low((uint)w6, bf16);
+            float v6_1 = High((uint)w6, bf16);
+            float v6_2 = Low((uint)(w6 >> 32), bf16);
+            float v6_3 = High((uint)(w6 >> 32), bf16);
+            float a0_6 = Low(x0.W, bf16);
+            s0_0 += a0_6 * v6_0;
+            s0_1 += a0_6 * v6_1;
+            s0_2 += a0_6 * v6_2;
+            s0_3 += a0_6 * v6_3;
+            float a1_6 = Low(x1.W, bf16);
+            s1_0 += a1_6 * v6_0;
+            s1_1 += a1_6 * v6_1;
+            s1_2 += a1_6 * v6_2;
+            s1_3 += a1_6 * v6_3;
+            float a2_6 = Low(x2.W, bf16);
+            s2_0 += a2_6 * v6_0;
+            s2_1 += a2_6 * v6_1;
+            s2_2 += a2_6 * v6_2;
+            s2_3 += a2_6 * v6_3;
+            float a3_6 = Low(x3.W, bf16);
+            s3_0 += a3_6 * v6_0;
+            s3_1 += a3_6 * v6_1;
+            s3_2 += a3_6 * v6_2;
+            s3_3 += a3_6 * v6_3;
+            float v7_0 = Low((uint)w7, bf16);
+            float v7_1 = High((uint)w7, bf16);
+            float v7_2 = Low((uint)(w7 >> 32), bf16);
+            float v7_3 = High((uint)(w7 >> 32), bf16);
+            float a0_7 = High(x0.W, bf16);
+            s0_0 += a0_7 * v7_0;
+            s0_1 += a0_7 * v7_1;
+            s0_2 += a0_7 * v7_2;
+            s0_3 += a0_7 * v7_3;
+            float a1_7 = High(x1.W, bf16);
+            s1_0 += a1_7 * v7_0;
+            s1_1 += a1_7 * v7_1;
+            s1_2 += a1_7 * v7_2;
+            s1_3 += a1_7 * v7_3;
+            float a2_7 = High(x2.W, bf16);
+            s2_0 += a2_7 * v7_0;
+            s2_1 += a2_7 * v7_1;
+            s2_2 += a2_7 * v7_2;
+            s2_3 += a2_7 * v7_3;
+            float a3_7 = High(x3.W, bf16);
+            s3_0 += a3_7 * v7_0;
+            s3_1 += a3_7 * v7_1;
+            s3_2 += a3_7 * v7_2;
+            s3_3 += a3_7 * v7_3;
+        }
+
+        // Sum over the warp's 4 row slots (lanes 8 and 16 apart hold the same columns) by halving, as in the 8-column
+        // body; afterwards sum e held by a lane is row e / 4, column 4 colLane + e % 4.
+        int first = 0;
+        int held = 16;
+        if (ws > 8)
+        {
+            bool upper = (lane & 8) != 0;
+            float send0 = upper ? s0_0 : s2_0;
+            s0_0 = (upper ? s2_0 : s0_0) + Warp.ShuffleXor(send0, 8);
+            float send1 = upper ? s0_1 : s2_1;
+            s0_1 = (upper ? s2_1 : s0_1) + Warp.ShuffleXor(send1, 8);
+            float send2 = upper ? s0_2 : s2_2;
+            s0_2 = (upper ? s2_2 : s0_2) + Warp.ShuffleXor(send2, 8);
+            float send3 = upper ? s0_3 : s2_3;
+            s0_3 = (upper ? s2_3 : s0_3) + Warp.ShuffleXor(send3, 8);
+            float send4 = upper ? s1_0 : s3_0;
+            s1_0 = (upper ? s3_0 : s1_0) + Warp.ShuffleXor(send4, 8);
+            float send5 = upper ? s1_1 : s3_1;
+            s1_1 = (upper ? s3_1 : s1_1) + Warp.ShuffleXor(send5, 8);
+            float send6 = upper ? s1_2 : s3_2;
+            s1_2 = (upper ? s3_2 : s1_2) + Warp.ShuffleXor(send6, 8);
+            float send7 = upper ? s1_3 : s3_3;
+            s1_3 = (upper ? s3_3 : s1_3) + Warp.ShuffleXor(send7, 8);
+            first += upper ? 8 : 0;
+            held >>= 1;
+        }
+
+        if (ws > 16)
+        {
+            bool upper = (lane & 16) != 0;
+            float send0 = upper ? s0_0 : s1_0;
+            s0_0 = (upper ? s1_0 : s0_0) + Warp.ShuffleXor(send0, 16);
+            float send1 = upper ? s0_1 : s1_1;
+            s0_1 = (upper ? s1_1 : s0_1) + Warp.ShuffleXor(send1, 16);
+            float send2 = upper ? s0_2 : s1_2;
+            s0_2 = (upper ? s1_2 : s0_2) + Warp.ShuffleXor(send2, 16);
+            float send3 = upper ? s0_3 : s1_3;
+            s0_3 = (upper ? s1_3 : s0_3) + Warp.ShuffleXor(send3, 16);
+            first += upper ? 4 : 0;
+            held >>= 1;
+        }
+
+        var red = SharedMemory.Allocate<float>(GemvKn16StreamC4MaxHolders * 128);
+        int holderThreads = ws > 8 ? ws : 8;
+        int at = (t / holderThreads * 128) + (colLane << 2);
+        red[at + ((first >> 2) << 5) + (first & 3)] = s0_0;
+        if (held > 1)
+        {
+            red[at + (((first + 1) >> 2) << 5) + ((first + 1) & 3)] = s0_1;
+        }
+
+        if (held > 2)
+        {
+            red[at + (((first + 2) >> 2) << 5) + ((first + 2) & 3)] = s0_2;
+        }
+
+        if (held > 3)
+        {
+            red[at + (((first + 3) >> 2) << 5) + ((first + 3) & 3)] = s0_3;
+        }
+
+        if (held > 4)
+        {
+            red[at + (((first + 4) >> 2) << 5) + ((first + 4) & 3)] = s1_0;
+        }
+
+        if (held > 5)
+        {
+            red[at + (((first + 5) >> 2) << 5) + ((first + 5) & 3)] = s1_1;
+        }
+
+        if (held > 6)
+        {
+            red[at + (((first + 6) >> 2) << 5) + ((first + 6) & 3)] = s1_2;
+        }
+
+        if (held > 7)
+        {
+            red[at + (((first + 7) >> 2) << 5) + ((first + 7) & 3)] = s1_3;
+        }
+
+        if (held > 8)
+        {
+            red[at + (((first + 8) >> 2) << 5) + ((first + 8) & 3)] = s2_0;
+        }
+
+        if (held > 9)
+        {
+            red[at + (((first + 9) >> 2) << 5) + ((first + 9) & 3)] = s2_1;
+        }
+
+        if (held > 10)
+        {
+            red[at + (((first + 10) >> 2) << 5) + ((first + 10) & 3)] = s2_2;
+        }
+
+        if (held > 11)
+        {
+            red[at + (((first + 11) >> 2) << 5) + ((first + 11) & 3)] = s2_3;
+        }
+
+        if (held > 12)
+        {
+            red[at + (((first + 12) >> 2) << 5) + ((first + 12) & 3)] = s3_0;
+        }
+
+        if (held > 13)
+        {
+            red[at + (((first + 13) >> 2) << 5) + ((first + 13) & 3)] = s3_1;
+        }
+
+        if (held > 14)
+        {
+            red[at + (((first + 14) >> 2) << 5) + ((first + 14) & 3)] = s3_2;
+        }
+
+        if (held > 15)
+        {
+            red[at + (((first + 15) >> 2) << 5) + ((first + 15) & 3)] = s3_3;
+        }
+
+        Group.Barrier();
+        int holders = Group.DimX / holderThreads;
+        for (int e = t; e < 128; e += Group.DimX)
+        {
+            int row = e >> 5;
+            int col = (Grid.IdxX * 32) + (e & 31);
+            if (row < g.M && col < g.N)
+            {
+                // Holder order, so the result does not depend on timing.
+                float sum = red[e];
+                for (int other = 1; other < holders; other++)
+                {
+                    sum += red[(other * 128) + e];
+                }
+
+                c[((long)row * g.N) + col] = Epilogue(bias, g, row, col, sum, bf16);
+            }
+        }
+    }
+
+    /// <summary>The 4-column-lane-vector streamed 16-bit [K, N] body for up to 8 rows: 8 rows of K per thread and batch, 32 sums per thread, 1 batch(es) ahead.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static void GemvKn16StreamC4Rows8(ArrayView<Half8> a8, ArrayView<ulong> b4, ArrayView<ushort> bias, ArrayView<ushort> c, HalfGemvShape g, int bf16)
+    {
+        int ws = Warp.WarpSize;
+        int lane = Warp.LaneIdx;
+        int warp = Warp.WarpIdx;
+        int t = Group.IdxX;
+        int colLane = t & 7;
+        int slot = t >> 3;
+        int slots = Group.DimX >> 3;
+        int n4 = g.N >> 2;
+        int kv = g.K >> 3;
+        // As in the 8-column body: the ragged last slab reads the row's last vector, rows past M read row M - 1 (their
+        // sums are never stored), and the row offsets are pinned ahead of the loop.
+        int colVec = (Grid.IdxX * 8) + colLane;
+        int wCol = colVec < n4 ? colVec : n4 - 1;
+        int wRow0 = 0;
+        int wRow1 = 1 * n4;
+        int wRow2 = 2 * n4;
+        int wRow3 = 3 * n4;
+        int wRow4 = 4 * n4;
+        int wRow5 = 5 * n4;
+        int wRow6 = 6 * n4;
+        int wRow7 = 7 * n4;
+        int xRow0 = 0;
+        int xRow1 = (1 < g.M ? 1 : g.M - 1) * kv;
+        int xRow2 = (2 < g.M ? 2 : g.M - 1) * kv;
+        int xRow3 = (3 < g.M ? 3 : g.M - 1) * kv;
+        int xRow4 = (4 < g.M ? 4 : g.M - 1) * kv;
+        int xRow5 = (5 < g.M ? 5 : g.M - 1) * kv;
+        int xRow6 = (6 < g.M ? 6 : g.M - 1) * kv;
+        int xRow7 = (7 < g.M ? 7 : g.M - 1) * kv;
+        if (CudaAsm.IsSupported)
+        {
+            CudaAsm.Emit("// row %0", wRow1);
+            CudaAsm.Emit("// row %0", wRow2);
+            CudaAsm.Emit("// row %0", wRow3);
+            CudaAsm.Emit("// row %0", wRow4);
+            CudaAsm.Emit("// row %0", wRow5);
+            CudaAsm.Emit("// row %0", wRow6);
+            CudaAsm.Emit("// row %0", wRow7);
+            CudaAsm.Emit("// row %0", xRow1);
+            CudaAsm.Emit("// row %0", xRow2);
+            CudaAsm.Emit("// row %0", xRow3);
+            CudaAsm.Emit("// row %0", xRow4);
+            CudaAsm.Emit("// row %0", xRow5);
+            CudaAsm.Emit("// row %0", xRow6);
+            CudaAsm.Emit("// row %0", xRow7);
+        }
+
+        float s0_0 = 0f, s0_1 = 0f, s0_2 = 0f, s0_3 = 0f;
+        float s1_0 = 0f, s1_1 = 0f, s1_2 = 0f, s1_3 = 0f;
+        float s2_0 = 0f, s2_1 = 0f, s2_2 = 0f, s2_3 = 0f;
+        float s3_0 = 0f, s3_1 = 0f, s3_2 = 0f, s3_3 = 0f;
+        float s4_0 = 0f, s4_1 = 0f, s4_2 = 0f, s4_3 = 0f;
+        float s5_0 = 0f, s5_1 = 0f, s5_2 = 0f, s5_3 = 0f;
+        float s6_0 = 0f, s6_1 = 0f, s6_2 = 0f, s6_3 = 0f;
+        float s7_0 = 0f, s7_1 = 0f, s7_2 = 0f, s7_3 = 0f;
+        // Row slot s takes batches b * slots + s; a warp's 4 slots read 32 consecutive rows of the slab. The whole-batch
+        // bounds are the same for all of a warp's lanes (they depend on its last slot), so its barriers never diverge.
+        int lastSlot = (((warp + 1) * ws) - 1) >> 3;
+        int q = slot;
+        int step = slots;
+        int qWhole = kv - (lastSlot + 1 - slot);
+        // The last whole batch with a whole next one: the loop runs to it, the batches after it are peeled
+        // off, so the loop never chooses between requesting a batch and not (a select there cost the previous look-ahead
+        // its loop bound in registers).
+        int qAhead = qWhole - step;
+        long wAt = ((long)q * 8 * n4) + wCol;
+        long wStep = (long)step * 8 * n4;
+        if (CudaAsm.IsSupported)
+        {
+            CudaAsm.Emit("// step %0", step);
+            CudaAsm.Emit("// bound %0", qAhead);
+            CudaAsm.Emit("// weight step %0", wStep);
+        }
+
+        ulong w0 = 0, w1 = 0, w2 = 0, w3 = 0, w4 = 0, w5 = 0, w6 = 0, w7 = 0;
+        if (q <= qWhole)
+        {
+            var wBatch = b4.SubView(wAt);
+            w0 = wBatch[wRow0];
+            w1 = wBatch[wRow1];
+            w2 = wBatch[wRow2];
+            w3 = wBatch[wRow3];
+            w4 = wBatch[wRow4];
+            w5 = wBatch[wRow5];
+            w6 = wBatch[wRow6];
+            w7 = wBatch[wRow7];
+        }
+
+        for (; q <= qAhead; q += step)
+        {
+            var wBatch = b4.SubView(wAt + wStep);
+            ulong next0 = wBatch[wRow0];
+            ulong next1 = wBatch[wRow1];
+            ulong next2 = wBatch[wRow2];
+            ulong next3 = wBatch[wRow3];
+            ulong next4 = wBatch[wRow4];
+            ulong next5 = wBatch[wRow5];
+            ulong next6 = wBatch[wRow6];
+            ulong next7 = wBatch[wRow7];
+            // The vectors of the batch after this one leave before this batch's products (an empty inline-PTX use keeps
+            // each load ahead of the fence, which ptxas does not sink a load below), so a warp's weight stays in flight while
+            // it computes.
+            if (CudaAsm.IsSupported)
+            {
+                CudaAsm.Emit("// w %0", (uint)next0);
+                CudaAsm.Emit("// w %0", (uint)next1);
+                CudaAsm.Emit("// w %0", (uint)next2);
+                CudaAsm.Emit("// w %0", (uint)next3);
+                CudaAsm.Emit("// w %0", (uint)next4);
+                CudaAsm.Emit("// w %0", (uint)next5);
+                CudaAsm.Emit("// w %0", (uint)next6);
+                CudaAsm.Emit("// w %0", (uint)next7);
+            }
+
+            Warp.Barrier();
+
+            Half8 x0 = a8[xRow0 + q];
+            Half8 x1 = a8[xRow1 + q];
+            Half8 x2 = a8[xRow2 + q];
+            Half8 x3 = a8[xRow3 + q];
+            Half8 x4 = a8[xRow4 + q];
+            Half8 x5 = a8[xRow5 + q];
+            Half8 x6 = a8[xRow6 + q];
+            Half8 x7 = a8[xRow7 + q];
+            if (CudaAsm.IsSupported)
+            {
+                CudaAsm.Emit("// x %0", x0.X);
+                CudaAsm.Emit("// x %0", x1.X);
+                CudaAsm.Emit("// x %0", x2.X);
+                CudaAsm.Emit("// x %0", x3.X);
+                CudaAsm.Emit("// x %0", x4.X);
+                CudaAsm.Emit("// x %0", x5.X);
+                CudaAsm.Emit("// x %0", x6.X);
+                CudaAsm.Emit("// x %0", x7.X);
+            }
+
+            // The activations (L1 / L2 hits) in one burst, ahead of the products.
+            Warp.Barrier();
+            float v0_0 = Low((uint)w0, bf16);
+            float v0_1 = High((uint)w0, bf16);
+            float v0_2 = Low((uint)(w0 >> 32), bf16);
+            float v0_3 = High((uint)(w0 >> 32), bf16);
+            float a0_0 = Low(x0.X, bf16);
+            s0_0 += a0_0 * v0_0;
+            s0_1 += a0_0 * v0_1;
+            s0_2 += a0_0 * v0_2;
+            s0_3 += a0_0 * v0_3;
+            float a1_0 = Low(x1.X, bf16);
+            s1_0 += a1_0 * v0_0;
+            s1_1 += a1_0 * v0_1;
+            s1_2 += a1_0 * v0_2;
+            s1_3 += a1_0 * v0_3;
+            float a2_0 = Low(x2.X, bf16);
+            s2_0 += a2_0 * v0_0;
+            s2_1 += a2_0 * v0_1;
+            s2_2 += a2_0 * v0_2;
+            s2_3 += a2_0 * v0_3;
+            float a3_0 = Low(x3.X, bf16);
+            s3_0 += a3_0 * v0_0;
+            s3_1 += a3_0 * v0_1;
+            s3_2 += a3_0 * v0_2;
+            s3_3 += a3_0 * v0_3;
+            float a4_0 = Low(x4.X, bf16);
+            s4_0 += a4_0 * v0_0;
+            s4_1 += a4_0 * v0_1;
+            s4_2 += a4_0 * v0_2;
+            s4_3 += a4_0 * v0_3;
+            float a5_0 = Low(x5.X, bf16);
+            s5_0 += a5_0 * v0_0;
+            s5_1 += a5_0 * v0_1;
+            s5_2 += a5_0 * v0_2;
+            s5_3 += a5_0 * v0_3;
+            float a6_0 = Low(x6.X, bf16);
+            s6_0 += a6_0 * v0_0;
+            s6_1 += a6_0 * v0_1;
+            s6_2 += a6_0 * v0_2;
+            s6_3 += a6_0 * v0_3;
+            float a7_0 = Low(x7.X, bf16);
+            s7_0 += a7_0 * v0_0;
+            s7_1 += a7_0 * v0_1;
+            s7_2 += a7_0 * v0_2;
+            s7_3 += a7_0 * v0_3;
+            float v1_0 = Low((uint)w1, bf16);
+            float v1_1 = High((uint)w1, bf16);
+            float v1_2 = Low((uint)(w1 >> 32), bf16);
+            float v1_3 = High((uint)(w1 >> 32), bf16);
+            float a0_1 = High(x0.X, bf16);
+            s0_0 += a0_1 * v1_0;
+            s0_1 += a0_1 * v1_1;
+            s0_2 += a0_1 * v1_2;
+            s0_3 += a0_1 * v1_3;
+            float a1_1 = High(x1.X, bf16);
+            s1_0 += a1_1 * v1_0;
+            s1_1 += a1_1 * v1_1;
+            s1_2 += a1_1 * v1_2;
+            s1_3 += a1_1 * v1_3;
+            float a2_1 = High(x2.X, bf16);
+            s2_0 += a2_1 * v1_0;
+            s2_1 += a2_1 * v1_1;
+            s2_2 += a2_1 * v1_2;
+            s2_3 += a2_1 * v1_3;
+            float a3_1 = High(x3.X, bf16);
+            s3_0 += a3_1 * v1_0;
+            s3_1 += a3_1 * v1_1;
+            s3_2 += a3_1 * v1_2;
+            s3_3 += a3_1 * v1_3;
+            float a4_1 = High(x4.X, bf16);
+            s4_0 += a4_1 * v1_0;
+            s4_1 += a4_1 * v1_1;
+            s4_2 += a4_1 * v1_2;
+            s4_3 += a4_1 * v1_3;
+            float a5_1 = High(x5.X, bf16);
+            s5_0 += a5_1 * v1_0;
+            s5_1 += a5_1 * v1_1;
+            s5_2 += a5_1 * v1_2;
+            s5_3 += a5_1 * v1_3;
+            float a6_1 = High(x6.X, bf16);
+            s6_0 += a6_1 * v1_0;
+            s6_1 += a6_1 * v1_1;
+            s6_2 += a6_1 * v1_2;
+            s6_3 += a6_1 * v1_3;
+            float a7_1 = High(x7.X, bf16);
+            s7_0 += a7_1 * v1_0;
+            s7_1 += a7_1 * v1_1;
+            s7_2 += a7_1 * v1_2;
+            s7_3 += a7_1 * v1_3;
+            float v2_0 = Low((uint)w2, bf16);
+            float v2_1 = High((uint)w2, bf16);
+            float v2_2 = Low((uint)(w2 >> 32), bf16);
+            float v2_3 = High((uint)(w2 >> 32), bf16);
+            float a0_2 = Low(x0.Y, bf16);
+            s0_0 += a0_2 * v2_0;
+            s0_1 += a0_2 * v2_1;
+            s0_2 += a0_2 * v2_2;
+            s0_3 += a0_2 * v2_3;
+            float a1_2 = Low(x1.Y, bf16);
+            s1_0 += a1_2 * v2_0;
+            s1_1 += a1_2 * v2_1;
+            s1_2 += a1_2 * v2_2;
+            s1_3 += a1_2 * v2_3;
+            float a2_2 = Low(x2.Y, bf16);
+            s2_0 += a2_2 * v2_0;
+            s2_1 += a2_2 * v2_1;
+            s2_2 += a2_2 * v2_2;
+            s2_3 += a2_2 * v2_3;
+            float a3_2 = Low(x3.Y, bf16);
+            s3_0 += a3_2 * v2_0;
+            s3_1 += a3_2 * v2_1;
+            s3_2 += a3_2 * v2_2;
+            s3_3 += a3_2 * v2_3;
+            float a4_2 = Low(x4.Y, bf16);
+            s4_0 += a4_2 * v2_0;
+            s4_1 += a4_2 * v2_1;
+            s4_2 += a4_2 * v2_2;
+            s4_3 += a4_2 * v2_3;
+            float a5_2 = Low(x5.Y, bf16);
+            s5_0 += a5_2 * v2_0;
+            s5_1 += a5_2 * v2_1;
+            s5_2 += a5_2 * v2_2;
+            s5_3 += a5_2 * v2_3;
+            float a6_2 = Low(x6.Y, bf16);
+            s6_0 += a6_2 * v2_0;
+            s6_1 += a6_2 * v2_1;
+            s6_2 += a6_2 * v2_2;
+            s6_3 += a6_2 * v2_3;
+            float a7_2 = Low(x7.Y, bf16);
+            s7_0 += a7_2 * v2_0;
+            s7_1 += a7_2 * v2_1;
+            s7_2 += a7_2 * v2_2;
+            s7_3 += a7_2 * v2_3;
+            float v3_0 = Low((uint)w3, bf16);
+            float v3_1 = High((uint)w3, bf16);
+            float v3_2 = Low((uint)(w3 >> 32), bf16);
+            float v3_3 = High((uint)(w3 >> 32), bf16);
+            float a0_3 = High(x0.Y, bf16);
+            s0_0 += a0_3 * v3_0;
+            s0_1 += a0_3 * v3_1;
+            s0_2 += a0_3 * v3_2;
+            s0_3 += a0_3 * v3_3;
+            float a1_3 = High(x1.Y, bf16);
+            s1_0 += a1_3 * v3_0;
+            s1_1 += a1_3 * v3_1;
+            s1_2 += a1_3 * v3_2;
+            s1_3 += a1_3 * v3_3;
+            float a2_3 = High(x2.Y, bf16);
+            s2_0 += a2_3 * v3_0;
+            s2_1 += a2_3 * v3_1;
+            s2_2 += a2_3 * v3_2;
+            s2_3 += a2_3 * v3_3;
+            float a3_3 = High(x3.Y, bf16);
+            s3_0 += a3_3 * v3_0;
+            s3_1 += a3_3 * v3_1;
+            s3_2 += a3_3 * v3_2;
+            s3_3 += a3_3 * v3_3;
+            float a4_3 = High(x4.Y, bf16);
+            s4_0 += a4_3 * v3_0;
+            s4_1 += a4_3 * v3_1;
+            s4_2 += a4_3 * v3_2;
+            s4_3 += a4_3 * v3_3;
+            float a5_3 = High(x5.Y, bf16);
+            s5_0 += a5_3 * v3_0;
+            s5_1 += a5_3 * v3_1;
+            s5_2 += a5_3 * v3_2;
+            s5_3 += a5_3 * v3_3;
+            float a6_3 = High(x6.Y, bf16);
+            s6_0 += a6_3 * v3_0;
+            s6_1 += a6_3 * v3_1;
+            s6_2 += a6_3 * v3_2;
+            s6_3 += a6_3 * v3_3;
+            float a7_3 = High(x7.Y, bf16);
+            s7_0 += a7_3 * v3_0;
+            s7_1 += a7_3 * v3_1;
+            s7_2 += a7_3 * v3_2;
+            s7_3 += a7_3 * v3_3;
+            float v4_0 = Low((uint)w4, bf16);
+            float v4_1 = High((uint)w4, bf16);
+            float v4_2 = Low((uint)(w4 >> 32), bf16);
+            float v4_3 = High((uint)(w4 >> 32), bf16);
+            float a0_4 = Low(x0.Z, bf16);
+            s0_0 += a0_4 * v4_0;
+            s0_1 += a0_4 * v4_1;
+            s0_2 += a0_4 * v4_2;
+            s0_3 += a0_4 * v4_3;
+            float a1_4 = Low(x1.Z, bf16);
+            s1_0 += a1_4 * v4_0;
+            s1_1 += a1_4 * v4_1;
+            s1_2 += a1_4 * v4_2;
+            s1_3 += a1_4 * v4_3;
+            float a2_4 = Low(x2.Z, bf16);
+            s2_0 += a2_4 * v4_0;
+            s2_1 += a2_4 * v4_1;
+            s2_2 += a2_4 * v4_2;
+            s2_3 += a2_4 * v4_3;
+            float a3_4 = Low(x3.Z, bf16);
+            s3_0 += a3_4 * v4_0;
+            s3_1 += a3_4 * v4_1;
+            s3_2 += a3_4 * v4_2;
+            s3_3 += a3_4 * v4_3;
+            float a4_4 = Low(x4.Z, bf16);
+            s4_0 += a4_4 * v4_0;
+            s4_1 += a4_4 * v4_1;
+            s4_2 += a4_4 * v4_2;
+            s4_3 += a4_4 * v4_3;
+            float a5_4 = Low(x5.Z, bf16);
+            s5_0 += a5_4 * v4_0;
+            s5_1 += a5_4 * v4_1;
+            s5_2 += a5_4 * v4_2;
+            s5_3 += a5_4 * v4_3;
+            float a6_4 = Low(x6.Z, bf16);
+            s6_0 += a6_4 * v4_0;
+            s6_1 += a6_4 * v4_1;
+            s6_2 += a6_4 * v4_2;
+            s6_3 += a6_4 * v4_3;
+            float a7_4 = Low(x7.Z, bf16);
+            s7_0 += a7_4 * v4_0;
+            s7_1 += a7_4 * v4_1;
+            s7_2 += a7_4 * v4_2;
+            s7_3 += a7_4 * v4_3;
+            float v5_0 = Low((uint)w5, bf16);
+            float v5_1 = High((uint)w5, bf16);
+            float v5_2 = Low((uint)(w5 >> 32), bf16);
+            float v5_3 = High((uint)(w5 >> 32), bf16);
+            float a0_5 = High(x0.Z, bf16);
+            s0_0 += a0_5 * v5_0;
+            s0_1 += a0_5 * v5_1;
+            s0_2 += a0_5 * v5_2;
+            s0_3 += a0_5 * v5_3;
+            float a1_5 = High(x1.Z, bf16);
+            s1_0 += a1_5 * v5_0;
+            s1_1 += a1_5 * v5_1;
+            s1_2 += a1_5 * v5_2;
+            s1_3 += a1_5 * v5_3;
+            float a2_5 = High(x2.Z, bf16);
+            s2_0 += a2_5 * v5_0;
+            s2_1 += a2_5 * v5_1;
+            s2_2 += a2_5 * v5_2;
+            s2_3 += a2_5 * v5_3;
+            float a3_5 = High(x3.Z, bf16);
+            s3_0 += a3_5 * v5_0;
+            s3_1 += a3_5 * v5_1;
+            s3_2 += a3_5 * v5_2;
+            s3_3 += a3_5 * v5_3;
+            float a4_5 = High(x4.Z, bf16);
+            s4_0 += a4_5 * v5_0;
+            s4_1 += a4_5 * v5_1;
+            s4_2 += a4_5 * v5_2;
+            s4_3 += a4_5 * v5_3;
+            float a5_5 = High(x5.Z, bf16);
+            s5_0 += a5_5 * v5_0;
+            s5_1 += a5_5 * v5_1;
+            s5_2 += a5_5 * v5_2;
+            s5_3 += a5_5 * v5_3;
+            float a6_5 = High(x6.Z, bf16);
+            s6_0 += a6_5 * v5_0;
+            s6_1 += a6_5 * v5_1;
+            s6_2 += a6_5 * v5_2;
+            s6_3 += a6_5 * v5_3;
+            float a7_5 = High(x7.Z, bf16);
+            s7_0 += a7_5 * v5_0;
+            s7_1 += a7_5 * v5_1;
+            s7_2 += a7_5 * v5_2;
+            s7_3 += a7_5 * v5_3;
+            float v6_0 = Low((uint)w6, bf16);
+            float v6_1 = High((uint)w6, bf16);
+            float v6_2 = Low((uint)(w6 >> 32), bf16);
+            float v6_3 = High((uint)(w6 >> 32), bf16);
+            float a0_6 = Low(x0.W, bf16);
+            s0_0 += a0_6 * v6_0;
+            s0_1 += a0_6 * v6_1;
+            s0_2 += a0_6 * v6_2;
+            s0_3 += a0_6 * v6_3;
+            float a1_6 = Low(x1.W, bf16);
+            s1_0 += a1_6 * v6_0;
+            s1_1 += a1_6 * v6_1;
+            s1_2 += a1_6 * v6_2;
+            s1_3 += a1_6 * v6_3;
+            float a2_6 = Low(x2.W, bf16);
+            s2_0 += a2_6 * v6_0;
+            s2_1 += a2_6 * v6_1;
+            s2_2 += a2_6 * v6_2;
+            s2_3 += a2_6 * v6_3;
+            float a3_6 = Low(x3.W, bf16);
+            s3_0 += a3_6 * v6_0;
+            s3_1 += a3_6 * v6_1;
+            s3_2 += a3_6 * v6_2;
+            s3_3 += a3_6 * v6_3;
+            float a4_6 = Low(x4.W, bf16);
+            s4_0 += a4_6 * v6_0;
+            s4_1 += a4_6 * v6_1;
+            s4_2 += a4_6 * v6_2;
+            s4_3 += a4_6 * v6_3;
+            float a5_6 = Low(x5.W, bf16);
+            s5_0 += a5_6 * v6_0;
+            s5_1 += a5_6 * v6_1;
+            s5_2 += a5_6 * v6_2;
+            s5_3 += a5_6 * v6_3;
+            float a6_6 = Low(x6.W, bf16);
+            s6_0 += a6_6 * v6_0;
+            s6_1 += a6_6 * v6_1;
+            s6_2 += a6_6 * v6_2;
+            s6_3 += a6_6 * v6_3;
+            float a7_6 = Low(x7.W, bf16);
+            s7_0 += a7_6 * v6_0;
+            s7_1 += a7_6 * v6_1;
+            s7_2 += a7_6 * v6_2;
+            s7_3 += a7_6 * v6_3;
+            float v7_0 = Low((uint)w7, bf16);
+            float v7_1 = High((uint)w7, bf16);
+            float v7_2 = Low((uint)(w7 >> 32), bf16);
+            float v7_3 = High((uint)(w7 >> 32), bf16);
+            float a0_7 = High(x0.W, bf16);
+            s0_0 += a0_7 * v7_0;
+            s0_1 += a0_7 * v7_1;
+            s0_2 += a0_7 * v7_2;
+            s0_3 += a0_7 * v7_3;
+            float a1_7 = High(x1.W, bf16);
+            s1_0 += a1_7 * v7_0;
+            s1_1 += a1_7 * v7_1;
+            s1_2 += a1_7 * v7_2;
+            s1_3 += a1_7 * v7_3;
+            float a2_7 = High(x2.W, bf16);
+            s2_0 += a2_7 * v7_0;
+            s2_1 += a2_7 * v7_1;
+            s2_2 += a2_7 * v7_2;
+            s2_3 += a2_7 * v7_3;
+            float a3_7 = High(x3.W, bf16);
+            s3_0 += a3_7 * v7_0;
+            s3_1 += a3_7 * v7_1;
+            s3_2 += a3_7 * v7_2;
+            s3_3 += a3_7 * v7_3;
+            float a4_7 = High(x4.W, bf16);
+            s4_0 += a4_7 * v7_0;
+            s4_1 += a4_7 * v7_1;
+            s4_2 += a4_7 * v7_2;
+            s4_3 += a4_7 * v7_3;
+            float a5_7 = High(x5.W, bf16);
+            s5_0 += a5_7 * v7_0;
+            s5_1 += a5_7 * v7_1;
+            s5_2 += a5_7 * v7_2;
+            s5_3 += a5_7 * v7_3;
+            float a6_7 = High(x6.W, bf16);
+            s6_0 += a6_7 * v7_0;
+            s6_1 += a6_7 * v7_1;
+            s6_2 += a6_7 * v7_2;
+            s6_3 += a6_7 * v7_3;
+            float a7_7 = High(x7.W, bf16);
+            s7_0 += a7_7 * v7_0;
+            s7_1 += a7_7 * v7_1;
+            s7_2 += a7_7 * v7_2;
+            s7_3 += a7_7 * v7_3;
+            w0 = next0;
+            w1 = next1;
+            w2 = next2;
+            w3 = next3;
+            w4 = next4;
+            w5 = next5;
+            w6 = next6;
+            w7 = next7;
+            wAt += wStep;
+        }
+
+        if (q <= qWhole)
+        {
+            // The warp's last whole batch: its weight vectors were requested by the loop (or ahead of it).
+            Half8 x0 = a8[xRow0 + q];
+            Half8 x1 = a8[xRow1 + q];
+            Half8 x2 = a8[xRow2 + q];
+            Half8 x3 = a8[xRow3 + q];
+            Half8 x4 = a8[xRow4 + q];
+            Half8 x5 = a8[xRow5 + q];
+            Half8 x6 = a8[xRow6 + q];
+            Half8 x7 = a8[xRow7 + q];
+            float v0_0 = Low((uint)w0, bf16);
+            float v0_1 = High((uint)w0, bf16);
+            float v0_2 = Low((uint)(w0 >> 32), bf16);
+            float v0_3 = High((uint)(w0 >> 32), bf16);
+            float a0_0 = Low(x0.X, bf16);
+            s0_0 += a0_0 * v0_0;
+            s0_1 += a0_0 * v0_1;
+            s0_2 += a0_0 * v0_2;
+            s0_3 += a0_0 * v0_3;
+            float a1_0 = Low(x1.X, bf16);
+            s1_0 += a1_0 * v0_0;
+            s1_1 += a1_0 * v0_1;
+            s1_2 += a1_0 * v0_2;
+            s1_3 += a1_0 * v0_3;
+            float a2_0 = Low(x2.X, bf16);
+            s2_0 += a2_0 * v0_0;
+            s2_1 += a2_0 * v0_1;
+            s2_2 += a2_0 * v0_2;
+            s2_3 += a2_0 * v0_3;
+            float a3_0 = Low(x3.X, bf16);
+            s3_0 += a3_0 * v0_0;
+            s3_1 += a3_0 * v0_1;
+            s3_2 += a3_0 * v0_2;
+            s3_3 += a3_0 * v0_3;
+            float a4_0 = Low(x4.X, bf16);
+            s4_0 += a4_0 * v0_0;
+            s4_1 += a4_0 * v0_1;
+            s4_2 += a4_0 * v0_2;
+            s4_3 += a4_0 * v0_3;
+            float a5_0 = Low(x5.X, bf16);
+            s5_0 += a5_0 * v0_0;
+            s5_1 += a5_0 * v0_1;
+            s5_2 += a5_0 * v0_2;
+            s5_3 += a5_0 * v0_3;
+            float a6_0 = Low(x6.X, bf16);
+            s6_0 += a6_0 * v0_0;
+            s6_1 += a6_0 * v0_1;
+            s6_2 += a6_0 * v0_2;
+            s6_3 += a6_0 * v0_3;
+            float a7_0 = Low(x7.X, bf16);
+            s7_0 += a7_0 * v0_0;
+            s7_1 += a7_0 * v0_1;
+            s7_2 += a7_0 * v0_2;
+            s7_3 += a7_0 * v0_3;
+            float v1_0 = Low((uint)w1, bf16);
+            float v1_1 = High((uint)w1, bf16);
+            float v1_2 = Low((uint)(w1 >> 32), bf16);
+            float v1_3 = High((uint)(w1 >> 32), bf16);
+            float a0_1 = High(x0.X, bf16);
+            s0_0 += a0_1 * v1_0;
+            s0_1 += a0_1 * v1_1;
+            s0_2 += a0_1 * v1_2;
+            s0_3 += a0_1 * v1_3;
+            float a1_1 = High(x1.X, bf16);
+            s1_0 += a1_1 * v1_0;
+            s1_1 += a1_1 * v1_1;
+            s1_2 += a1_1 * v1_2;
+            s1_3 += a1_1 * v1_3;
+            float a2_1 = High(x2.X, bf16);
+            s2_0 += a2_1 * v1_0;
+            s2_1 += a2_1 * v1_1;
+            s2_2 += a2_1 * v1_2;
+            s2_3 += a2_1 * v1_3;
+            float a3_1 = High(x3.X, bf16);
+            s3_0 += a3_1 * v1_0;
+            s3_1 += a3_1 * v1_1;
+            s3_2 += a3_1 * v1_2;
+            s3_3 += a3_1 * v1_3;
+            float a4_1 = High(x4.X, bf16);
+            s4_0 += a4_1 * v1_0;
+            s4_1 += a4_1 * v1_1;
+            s4_2 += a4_1 * v1_2;
+            s4_3 += a4_1 * v1_3;
+            float a5_1 = High(x5.X, bf16);
+            s5_0 += a5_1 * v1_0;
+            s5_1 += a5_1 * v1_1;
+            s5_2 += a5_1 * v1_2;
+            s5_3 += a5_1 * v1_3;
+            float a6_1 = High(x6.X, bf16);
+            s6_0 += a6_1 * v1_0;
+            s6_1 += a6_1 * v1_1;
+            s6_2 += a6_1 * v1_2;
+            s6_3 += a6_1 * v1_3;
+            float a7_1 = High(x7.X, bf16);
+            s7_0 += a7_1 * v1_0;
+            s7_1 += a7_1 * v1_1;
+            s7_2 += a7_1 * v1_2;
+            s7_3 += a7_1 * v1_3;
+            float v2_0 = Low((uint)w2, bf16);
+            float v2_1 = High((uint)w2, bf16);
+            float v2_2 = Low((uint)(w2 >> 32), bf16);
+            float v2_3 = High((uint)(w2 >> 32), bf16);
+            float a0_2 = Low(x0.Y, bf16);
+            s0_0 += a0_2 * v2_0;
+            s0_1 += a0_2 * v2_1;
+            s0_2 += a0_2 * v2_2;
+            s0_3 += a0_2 * v2_3;
+            float a1_2 = Low(x1.Y, bf16);
+            s1_0 += a1_2 * v2_0;
+            s1_1 += a1_2 * v2_1;
+            s1_2 += a1_2 * v2_2;
+            s1_3 += a1_2 * v2_3;
+            float a2_2 = Low(x2.Y, bf16);
+            s2_0 += a2_2 * v2_0;
+            s2_1 += a2_2 * v2_1;
+            s2_2 += a2_2 * v2_2;
+            s2_3 += a2_2 * v2_3;
+            float a3_2 = Low(x3.Y, bf16);
+            s3_0 += a3_2 * v2_0;
+            s3_1 += a3_2 * v2_1;
+            s3_2 += a3_2 * v2_2;
+            s3_3 += a3_2 * v2_3;
+            float a4_2 = Low(x4.Y, bf16);
+            s4_0 += a4_2 * v2_0;
+            s4_1 += a4_2 * v2_1;
+            s4_2 += a4_2 * v2_2;
+            s4_3 += a4_2 * v2_3;
+            float a5_2 = Low(x5.Y, bf16);
+            s5_0 += a5_2 * v2_0;
+            s5_1 += a5_2 * v2_1;
+            s5_2 += a5_2 * v2_2;
+            s5_3 += a5_2 * v2_3;
+            float a6_2 = Low(x6.Y, bf16);
+            s6_0 += a6_2 * v2_0;
+            s6_1 += a6_2 * v2_1;
+            s6_2 += a6_2 * v2_2;
+            s6_3 += a6_2 * v2_3;
+            float a7_2 = Low(x7.Y, bf16);
+            s7_0 += a7_2 * v2_0;
+            s7_1 += a7_2 * v2_1;
+            s7_2 += a7_2 * v2_2;
+            s7_3 += a7_2 * v2_3;
+            float v3_0 = Low((uint)w3, bf16);
+            float v3_1 = High((uint)w3, bf16);
+            float v3_2 = Low((uint)(w3 >> 32), bf16);
+            float v3_3 = High((uint)(w3 >> 32), bf16);
+            float a0_3 = High(x0.Y, bf16);
+            s0_0 += a0_3 * v3_0;
+            s0_1 += a0_3 * v3_1;
+            s0_2 += a0_3 * v3_2;
+            s0_3 += a0_3 * v3_3;
+            float a1_3 = High(x1.Y, bf16);
+            s1_0 += a1_3 * v3_0;
+            s1_1 += a1_3 * v3_1;
+            s1_2 += a1_3 * v3_2;
+            s1_3 += a1_3 * v3_3;
+            float a2_3 = High(x2.Y, bf16);
+            s2_0 += a2_3 * v3_0;
+            s2_1 += a2_3 * v3_1;
+            s2_2 += a2_3 * v3_2;
+            s2_3 += a2_3 * v3_3;
+            float a3_3 = High(x3.Y, bf16);
+            s3_0 += a3_3 * v3_0;
+            s3_1 += a3_3 * v3_1;
+            s3_2 += a3_3 * v3_2;
+            s3_3 += a3_3 * v3_3;
+            float a4_3 = High(x4.Y, bf16);
+            s4_0 += a4_3 * v3_0;
+            s4_1 += a4_3 * v3_1;
+            s4_2 += a4_3 * v3_2;
+            s4_3 += a4_3 * v3_3;
+            float a5_3 = High(x5.Y, bf16);
+            s5_0 += a5_3 * v3_0;
+            s5_1 += a5_3 * v3_1;
+            s5_2 += a5_3 * v3_2;
+            s5_3 += a5_3 * v3_3;
+            float a6_3 = High(x6.Y, bf16);
+            s6_0 += a6_3 * v3_0;
+            s6_1 += a6_3 * v3_1;
+            s6_2 += a6_3 * v3_2;
+            s6_3 += a6_3 * v3_3;
+            float a7_3 = High(x7.Y, bf16);
+            s7_0 += a7_3 * v3_0;
+            s7_1 += a7_3 * v3_1;
+            s7_2 += a7_3 * v3_2;
+            s7_3 += a7_3 * v3_3;
+            float v4_0 = Low((uint)w4, bf16);
+            float v4_1 = High((uint)w4, bf16);
+            float v4_2 = Low((uint)(w4 >> 32), bf16);
+            float v4_3 = High((uint)(w4 >> 32), bf16);
+            float a0_4 = Low(x0.Z, bf16);
+            s0_0 += a0_4 * v4_0;
+            s0_1 += a0_4 * v4_1;
+            s0_2 += a0_4 * v4_2;
+            s0_3 += a0_4 * v4_3;
+            float a1_4 = Low(x1.Z, bf16);
+            s1_0 += a1_4 * v4_0;
+            s1_1 += a1_4 * v4_1;
+            s1_2 += a1_4 * v4_2;
+            s1_3 += a1_4 * v4_3;
+            float a2_4 = Low(x2.Z, bf16);
+            s2_0 += a2_4 * v4_0;
+            s2_1 += a2_4 * v4_1;
+            s2_2 += a2_4 * v4_2;
+            s2_3 += a2_4 * v4_3;
+            float a3_4 = Low(x3.Z, bf16);
+            s3_0 += a3_4 * v4_0;
+            s3_1 += a3_4 * v4_1;
+            s3_2 += a3_4 * v4_2;
+            s3_3 += a3_4 * v4_3;
+            float a4_4 = Low(x4.Z, bf16);
+            s4_0 += a4_4 * v4_0;
+            s4_1 += a4_4 * v4_1;
+            s4_2 += a4_4 * v4_2;
+            s4_3 += a4_4 * v4_3;
+            float a5_4 = Low(x5.Z, bf16);
+            s5_0 += a5_4 * v4_0;
+            s5_1 += a5_4 * v4_1;
+            s5_2 += a5_4 * v4_2;
+            s5_3 += a5_4 * v4_3;
+            float a6_4 = Low(x6.Z, bf16);
+            s6_0 += a6_4 * v4_0;
+            s6_1 += a6_4 * v4_1;
+            s6_2 += a6_4 * v4_2;
+            s6_3 += a6_4 * v4_3;
+            float a7_4 = Low(x7.Z, bf16);
+            s7_0 += a7_4 * v4_0;
+            s7_1 += a7_4 * v4_1;
+            s7_2 += a7_4 * v4_2;
+            s7_3 += a7_4 * v4_3;
+            float v5_0 = Low((uint)w5, bf16);
+            float v5_1 = High((uint)w5, bf16);
+            float v5_2 = Low((uint)(w5 >> 32), bf16);
+            float v5_3 = High((uint)(w5 >> 32), bf16);
+            float a0_5 = High(x0.Z, bf16);
+            s0_0 += a0_5 * v5_0;
+            s0_1 += a0_5 * v5_1;
+            s0_2 += a0_5 * v5_2;
+            s0_3 += a0_5 * v5_3;
+            float a1_5 = High(x1.Z, bf16);
+            s1_0 += a1_5 * v5_0;
+            s1_1 += a1_5 * v5_1;
+            s1_2 += a1_5 * v5_2;
+            s1_3 += a1_5 * v5_3;
+            float a2_5 = High(x2.Z, bf16);
+            s2_0 += a2_5 * v5_0;
+            s2_1 += a2_5 * v5_1;
+            s2_2 += a2_5 * v5_2;
+            s2_3 += a2_5 * v5_3;
+            float a3_5 = High(x3.Z, bf16);
+            s3_0 += a3_5 * v5_0;
+            s3_1 += a3_5 * v5_1;
+            s3_2 += a3_5 * v5_2;
+            s3_3 += a3_5 * v5_3;
+            float a4_5 = High(x4.Z, bf16);
+            s4_0 += a4_5 * v5_0;
+            s4_1 += a4_5 * v5_1;
+            s4_2 += a4_5 * v5_2;
+            s4_3 += a4_5 * v5_3;
+            float a5_5 = High(x5.Z, bf16);
+            s5_0 += a5_5 * v5_0;
+            s5_1 += a5_5 * v5_1;
+            s5_2 += a5_5 * v5_2;
+            s5_3 += a5_5 * v5_3;
+            float a6_5 = High(x6.Z, bf16);
+            s6_0 += a6_5 * v5_0;
+            s6_1 += a6_5 * v5_1;
+            s6_2 += a6_5 * v5_2;
+            s6_3 += a6_5 * v5_3;
+            float a7_5 = High(x7.Z, bf16);
+            s7_0 += a7_5 * v5_0;
+            s7_1 += a7_5 * v5_1;
+            s7_2 += a7_5 * v5_2;
+            s7_3 += a7_5 * v5_3;
+            float v6_0 = Low((uint)w6, bf16);
+            float v6_1 = High((uint)w6, bf16);
+            float v6_2 = Low((uint)(w6 >> 32), bf16);
+            float v6_3 = High((uint)(w6 >> 32), bf16);
+            float a0_6 = Low(x0.W, bf16);
+            s0_0 += a0_6 * v6_0;
+            s0_1 += a0_6 * v6_1;
+            s0_2 += a0_6 * v6_2;
+            s0_3 += a0_6 * v6_3;
+            float a1_6 = Low(x1.W, bf16);
+            s1_0 += a1_6 * v6_0;
+            s1_1 += a1_6 * v6_1;
+            s1_2 += a1_6 * v6_2;
+            s1_3 += a1_6 * v6_3;
+            float a2_6 = Low(x2.W, bf16);
+            s2_0 += a2_6 * v6_0;
+            s2_1 += a2_6 * v6_1;
+            s2_2 += a2_6 * v6_2;
+            s2_3 += a2_6 * v6_3;
+            float a3_6 = Low(x3.W, bf16);
+            s3_0 += a3_6 * v6_0;
+            s3_1 += a3_6 * v6_1;
+            s3_2 += a3_6 * v6_2;
+            s3_3 += a3_6 * v6_3;
+            float a4_6 = Low(x4.W, bf16);
+            s4_0 += a4_6 * v6_0;
+            s4_1 += a4_6 * v6_1;
+            s4_2 += a4_6 * v6_2;
+            s4_3 += a4_6 * v6_3;
+            float a5_6 = Low(x5.W, bf16);
+            s5_0 += a5_6 * v6_0;
+            s5_1 += a5_6 * v6_1;
+            s5_2 += a5_6 * v6_2;
+            s5_3 += a5_6 * v6_3;
+            float a6_6 = Low(x6.W, bf16);
+            s6_0 += a6_6 * v6_0;
+            s6_1 += a6_6 * v6_1;
+            s6_2 += a6_6 * v6_2;
+            s6_3 += a6_6 * v6_3;
+            float a7_6 = Low(x7.W, bf16);
+            s7_0 += a7_6 * v6_0;
+            s7_1 += a7_6 * v6_1;
+            s7_2 += a7_6 * v6_2;
+            s7_3 += a7_6 * v6_3;
+            float v7_0 = Low((uint)w7, bf16);
+            float v7_1 = High((uint)w7, bf16);
+            float v7_2 = Low((uint)(w7 >> 32), bf16);
+            float v7_3 = High((uint)(w7 >> 32), bf16);
+            float a0_7 = High(x0.W, bf16);
+            s0_0 += a0_7 * v7_0;
+            s0_1 += a0_7 * v7_1;
+            s0_2 += a0_7 * v7_2;
+            s0_3 += a0_7 * v7_3;
+            float a1_7 = High(x1.W, bf16);
+            s1_0 += a1_7 * v7_0;
+            s1_1 += a1_7 * v7_1;
+            s1_2 += a1_7 * v7_2;
+            s1_3 += a1_7 * v7_3;
+            float a2_7 = High(x2.W, bf16);
+            s2_0 += a2_7 * v7_0;
+            s2_1 += a2_7 * v7_1;
+            s2_2 += a2_7 * v7_2;
+            s2_3 += a2_7 * v7_3;
+            float a3_7 = High(x3.W, bf16);
+            s3_0 += a3_7 * v7_0;
+            s3_1 += a3_7 * v7_1;
+            s3_2 += a3_7 * v7_2;
+            s3_3 += a3_7 * v7_3;
+            float a4_7 = High(x4.W, bf16);
+            s4_0 += a4_7 * v7_0;
+            s4_1 += a4_7 * v7_1;
+            s4_2 += a4_7 * v7_2;
+            s4_3 += a4_7 * v7_3;
+            float a5_7 = High(x5.W, bf16);
+            s5_0 += a5_7 * v7_0;
+            s5_1 += a5_7 * v7_1;
+            s5_2 += a5_7 * v7_2;
+            s5_3 += a5_7 * v7_3;
+            float a6_7 = High(x6.W, bf16);
+            s6_0 += a6_7 * v7_0;
+            s6_1 += a6_7 * v7_1;
+            s6_2 += a6_7 * v7_2;
+            s6_3 += a6_7 * v7_3;
+            float a7_7 = High(x7.W, bf16);
+            s7_0 += a7_7 * v7_0;
+            s7_1 += a7_7 * v7_1;
+            s7_2 += a7_7 * v7_2;
+            s7_3 += a7_7 * v7_3;
+            wAt += wStep;
+            q += step;
+        }
+
+        if (q < kv)
+        {
+            // The warp's partial batch: slots whose vector is inside K (K is a multiple of 8) take it, the others are done.
+            var wBatch = b4.SubView(wAt);
+            w0 = wBatch[wRow0];
+            w1 = wBatch[wRow1];
+            w2 = wBatch[wRow2];
+            w3 = wBatch[wRow3];
+            w4 = wBatch[wRow4];
+            w5 = wBatch[wRow5];
+            w6 = wBatch[wRow6];
+            w7 = wBatch[wRow7];
+            Half8 x0 = a8[xRow0 + q];
+            Half8 x1 = a8[xRow1 + q];
+            Half8 x2 = a8[xRow2 + q];
+            Half8 x3 = a8[xRow3 + q];
+            Half8 x4 = a8[xRow4 + q];
+            Half8 x5 = a8[xRow5 + q];
+            Half8 x6 = a8[xRow6 + q];
+            Half8 x7 = a8[xRow7 + q];
+            float v0_0 = Low((uint)w0, bf16);
+            float v0_1 = High((uint)w0, bf16);
+            float v0_2 = Low((uint)(w0 >> 32), bf16);
+            float v0_3 = High((uint)(w0 >> 32), bf16);
+            float a0_0 = Low(x0.X, bf16);
+            s0_0 += a0_0 * v0_0;
+            s0_1 += a0_0 * v0_1;
+            s0_2 += a0_0 * v0_2;
+            s0_3 += a0_0 * v0_3;
+            float a1_0 = Low(x1.X, bf16);
+            s1_0 += a1_0 * v0_0;
+            s1_1 += a1_0 * v0_1;
+            s1_2 += a1_0 * v0_2;
+            s1_3 += a1_0 * v0_3;
+            float a2_0 = Low(x2.X, bf16);
+            s2_0 += a2_0 * v0_0;
+            s2_1 += a2_0 * v0_1;
+            s2_2 += a2_0 * v0_2;
+            s2_3 += a2_0 * v0_3;
+            float a3_0 = Low(x3.X, bf16);
+            s3_0 += a3_0 * v0_0;
+            s3_1 += a3_0 * v0_1;
+            s3_2 += a3_0 * v0_2;
+            s3_3 += a3_0 * v0_3;
+            float a4_0 = Low(x4.X, bf16);
+            s4_0 += a4_0 * v0_0;
+            s4_1 += a4_0 * v0_1;
+            s4_2 += a4_0 * v0_2;
+            s4_3 += a4_0 * v0_3;
+            float a5_0 = Low(x5.X, bf16);
+            s5_0 += a5_0 * v0_0;
+            s5_1 += a5_0 * v0_1;
+            s5_2 += a5_0 * v0_2;
+            s5_3 += a5_0 * v0_3;
+            float a6_0 = Low(x6.X, bf16);
+            s6_0 += a6_0 * v0_0;
+            s6_1 += a6_0 * v0_1;
+            s6_2 += a6_0 * v0_2;
+            s6_3 += a6_0 * v0_3;
+            float a7_0 = Low(x7.X, bf16);
+            s7_0 += a7_0 * v0_0;
+            s7_1 += a7_0 * v0_1;
+            s7_2 += a7_0 * v0_2;
+            s7_3 += a7_0 * v0_3;
+            float v1_0 = Low((uint)w1, bf16);
+            float v1_1 = High((uint)w1, bf16);
+            float v1_2 = Low((uint)(w1 >> 32), bf16);
+            float v1_3 = High((uint)(w1 >> 32), bf16);
+            float a0_1 = High(x0.X, bf16);
+            s0_0 += a0_1 * v1_0;
+            s0_1 += a0_1 * v1_1;
+            s0_2 += a0_1 * v1_2;
+            s0_3 += a0_1 * v1_3;
+            float a1_1 = High(x1.X, bf16);
+            s1_0 += a1_1 * v1_0;
+            s1_1 += a1_1 * v1_1;
+            s1_2 += a1_1 * v1_2;
+            s1_3 += a1_1 * v1_3;
+            float a2_1 = High(x2.X, bf16);
+            s2_0 += a2_1 * v1_0;
+            s2_1 += a2_1 * v1_1;
+            s2_2 += a2_1 * v1_2;
+            s2_3 += a2_1 * v1_3;
+            float a3_1 = High(x3.X, bf16);
+            s3_0 += a3_1 * v1_0;
+            s3_1 += a3_1 * v1_1;
+            s3_2 += a3_1 * v1_2;
+            s3_3 += a3_1 * v1_3;
+            float a4_1 = High(x4.X, bf16);
+            s4_0 += a4_1 * v1_0;
+            s4_1 += a4_1 * v1_1;
+            s4_2 += a4_1 * v1_2;
+            s4_3 += a4_1 * v1_3;
+            float a5_1 = High(x5.X, bf16);
+            s5_0 += a5_1 * v1_0;
+            s5_1 += a5_1 * v1_1;
+            s5_2 += a5_1 * v1_2;
+            s5_3 += a5_1 * v1_3;
+            float a6_1 = High(x6.X, bf16);
+            s6_0 += a6_1 * v1_0;
+            s6_1 += a6_1 * v1_1;
+            s6_2 += a6_1 * v1_2;
+            s6_3 += a6_1 * v1_3;
+            float a7_1 = High(x7.X, bf16);
+            s7_0 += a7_1 * v1_0;
+            s7_1 += a7_1 * v1_1;
+            s7_2 += a7_1 * v1_2;
+            s7_3 += a7_1 * v1_3;
+            float v2_0 = Low((uint)w2, bf16);
+            float v2_1 = High((uint)w2, bf16);
+            float v2_2 = Low((uint)(w2 >> 32), bf16);
+            float v2_3 = High((uint)(w2 >> 32), bf16);
+            float a0_2 = Low(x0.Y, bf16);
+            s0_0 += a0_2 * v2_0;
+            s0_1 += a0_2 * v2_1;
+            s0_2 += a0_2 * v2_2;
+            s0_3 += a0_2 * v2_3;
+            float a1_2 = Low(x1.Y, bf16);
+            s1_0 += a1_2 * v2_0;
+            s1_1 += a1_2 * v2_1;
+            s1_2 += a1_2 * v2_2;
+            s1_3 += a1_2 * v2_3;
+            float a2_2 = Low(x2.Y, bf16);
+            s2_0 += a2_2 * v2_0;
+            s2_1 += a2_2 * v2_1;
+            s2_2 += a2_2 * v2_2;
+            s2_3 += a2_2 * v2_3;
+            float a3_2 = Low(x3.Y, bf16);
+            s3_0 += a3_2 * v2_0;
+            s3_1 += a3_2 * v2_1;
+            s3_2 += a3_2 * v2_2;
+            s3_3 += a3_2 * v2_3;
+            float a4_2 = Low(x4.Y, bf16);
+            s4_0 += a4_2 * v2_0;
+            s4_1 += a4_2 * v2_1;
+            s4_2 += a4_2 * v2_2;
+            s4_3 += a4_2 * v2_3;
+            float a5_2 = Low(x5.Y, bf16);
+            s5_0 += a5_2 * v2_0;
+            s5_1 += a5_2 * v2_1;
+            s5_2 += a5_2 * v2_2;
+            s5_3 += a5_2 * v2_3;
+            float a6_2 = Low(x6.Y, bf16);
+            s6_0 += a6_2 * v2_0;
+            s6_1 += a6_2 * v2_1;
+            s6_2 += a6_2 * v2_2;
+            s6_3 += a6_2 * v2_3;
+            float a7_2 = Low(x7.Y, bf16);
+            s7_0 += a7_2 * v2_0;
+            s7_1 += a7_2 * v2_1;
+            s7_2 += a7_2 * v2_2;
+            s7_3 += a7_2 * v2_3;
+            float v3_0 = Low((uint)w3, bf16);
+            float v3_1 = High((uint)w3, bf16);
+            float v3_2 = Low((uint)(w3 >> 32), bf16);
+            float v3_3 = High((uint)(w3 >> 32), bf16);
+            float a0_3 = High(x0.Y, bf16);
+            s0_0 += a0_3 * v3_0;
+            s0_1 += a0_3 * v3_1;
+            s0_2 += a0_3 * v3_2;
+            s0_3 += a0_3 * v3_3;
+            float a1_3 = High(x1.Y, bf16);
+            s1_0 += a1_3 * v3_0;
+            s1_1 += a1_3 * v3_1;
+            s1_2 += a1_3 * v3_2;
+            s1_3 += a1_3 * v3_3;
+            float a2_3 = High(x2.Y, bf16);
+            s2_0 += a2_3 * v3_0;
+            s2_1 += a2_3 * v3_1;
+            s2_2 += a2_3 * v3_2;
+            s2_3 += a2_3 * v3_3;
+            float a3_3 = High(x3.Y, bf16);
+            s3_0 += a3_3 * v3_0;
+            s3_1 += a3_3 * v3_1;
+            s3_2 += a3_3 * v3_2;
+            s3_3 += a3_3 * v3_3;
+            float a4_3 = High(x4.Y, bf16);
+            s4_0 += a4_3 * v3_0;
+            s4_1 += a4_3 * v3_1;
+            s4_2 += a4_3 * v3_2;
+            s4_3 += a4_3 * v3_3;
+            float a5_3 = High(x5.Y, bf16);
+            s5_0 += a5_3 * v3_0;
+            s5_1 += a5_3 * v3_1;
+            s5_2 += a5_3 * v3_2;
+            s5_3 += a5_3 * v3_3;
+            float a6_3 = High(x6.Y, bf16);
+            s6_0 += a6_3 * v3_0;
+            s6_1 += a6_3 * v3_1;
+            s6_2 += a6_3 * v3_2;
+            s6_3 += a6_3 * v3_3;
+            float a7_3 = High(x7.Y, bf16);
+            s7_0 += a7_3 * v3_0;
+            s7_1 += a7_3 * v3_1;
+            s7_2 += a7_3 * v3_2;
+            s7_3 += a7_3 * v3_3;
+            float v4_0 = Low((uint)w4, bf16);
+            float v4_1 = High((uint)w4, bf16);
+            float v4_2 = Low((uint)(w4 >> 32), bf16);
+            float v4_3 = High((uint)(w4 >> 32), bf16);
+            float a0_4 = Low(x0.Z, bf16);
+            s0_0 += a0_4 * v4_0;
+            s0_1 += a0_4 * v4_1;
+            s0_2 += a0_4 * v4_2;
+            s0_3 += a0_4 * v4_3;
+            float a1_4 = Low(x1.Z, bf16);
+            s1_0 += a1_4 * v4_0;
+            s1_1 += a1_4 * v4_1;
+            s1_2 += a1_4 * v4_2;
+            s1_3 += a1_4 * v4_3;
+            float a2_4 = Low(x2.Z, bf16);
+            s2_0 += a2_4 * v4_0;
+            s2_1 += a2_4 * v4_1;
+            s2_2 += a2_4 * v4_2;
+            s2_3 += a2_4 * v4_3;
+            float a3_4 = Low(x3.Z, bf16);
+            s3_0 += a3_4 * v4_0;
+            s3_1 += a3_4 * v4_1;
+            s3_2 += a3_4 * v4_2;
+            s3_3 += a3_4 * v4_3;
+            float a4_4 = Low(x4.Z, bf16);
+            s4_0 += a4_4 * v4_0;
+            s4_1 += a4_4 * v4_1;
+            s4_2 += a4_4 * v4_2;
+            s4_3 += a4_4 * v4_3;
+            float a5_4 = Low(x5.Z, bf16);
+            s5_0 += a5_4 * v4_0;
+            s5_1 += a5_4 * v4_1;
+            s5_2 += a5_4 * v4_2;
+            s5_3 += a5_4 * v4_3;
+            float a6_4 = Low(x6.Z, bf16);
+            s6_0 += a6_4 * v4_0;
+            s6_1 += a6_4 * v4_1;
+            s6_2 += a6_4 * v4_2;
+            s6_3 += a6_4 * v4_3;
+            float a7_4 = Low(x7.Z, bf16);
+            s7_0 += a7_4 * v4_0;
+            s7_1 += a7_4 * v4_1;
+            s7_2 += a7_4 * v4_2;
+            s7_3 += a7_4 * v4_3;
+            float v5_0 = Low((uint)w5, bf16);
+            float v5_1 = High((uint)w5, bf16);
+            float v5_2 = Low((uint)(w5 >> 32), bf16);
+            float v5_3 = High((uint)(w5 >> 32), bf16);
+            float a0_5 = High(x0.Z, bf16);
+            s0_0 += a0_5 * v5_0;
+            s0_1 += a0_5 * v5_1;
+            s0_2 += a0_5 * v5_2;
+            s0_3 += a0_5 * v5_3;
+            float a1_5 = High(x1.Z, bf16);
+            s1_0 += a1_5 * v5_0;
+            s1_1 += a1_5 * v5_1;
+            s1_2 += a1_5 * v5_2;
+            s1_3 += a1_5 * v5_3;
+            float a2_5 = High(x2.Z, bf16);
+            s2_0 += a2_5 * v5_0;
+            s2_1 += a2_5 * v5_1;
+            s2_2 += a2_5 * v5_2;
+            s2_3 += a2_5 * v5_3;
+            float a3_5 = High(x3.Z, bf16);
+            s3_0 += a3_5 * v5_0;
+            s3_1 += a3_5 * v5_1;
+            s3_2 += a3_5 * v5_2;
+            s3_3 += a3_5 * v5_3;
+            float a4_5 = High(x4.Z, bf16);
+            s4_0 += a4_5 * v5_0;
+            s4_1 += a4_5 * v5_1;
+            s4_2 += a4_5 * v5_2;
+            s4_3 += a4_5 * v5_3;
+            float a5_5 = High(x5.Z, bf16);
+            s5_0 += a5_5 * v5_0;
+            s5_1 += a5_5 * v5_1;
+            s5_2 += a5_5 * v5_2;
+            s5_3 += a5_5 * v5_3;
+            float a6_5 = High(x6.Z, bf16);
+            s6_0 += a6_5 * v5_0;
+            s6_1 += a6_5 * v5_1;
+            s6_2 += a6_5 * v5_2;
+            s6_3 += a6_5 * v5_3;
+            float a7_5 = High(x7.Z, bf16);
+            s7_0 += a7_5 * v5_0;
+            s7_1 += a7_5 * v5_1;
+            s7_2 += a7_5 * v5_2;
+            s7_3 += a7_5 * v5_3;
+            float v6_0 = Low((uint)w6, bf16);
+            float v6_1 = High((uint)w6, bf16);
+            float v6_2 = Low((uint)(w6 >> 32), bf16);
+            float v6_3 = High((uint)(w6 >> 32), bf16);
+            float a0_6 = Low(x0.W, bf16);
+            s0_0 += a0_6 * v6_0;
+            s0_1 += a0_6 * v6_1;
+            s0_2 += a0_6 * v6_2;
+            s0_3 += a0_6 * v6_3;
+            float a1_6 = Low(x1.W, bf16);
+            s1_0 += a1_6 * v6_0;
+            s1_1 += a1_6 * v6_1;
+            s1_2 += a1_6 * v6_2;
+            s1_3 += a1_6 * v6_3;
+            float a2_6 = Low(x2.W, bf16);
+            s2_0 += a2_6 * v6_0;
+            s2_1 += a2_6 * v6_1;
+            s2_2 += a2_6 * v6_2;
+            s2_3 += a2_6 * v6_3;
+            float a3_6 = Low(x3.W, bf16);
+            s3_0 += a3_6 * v6_0;
+            s3_1 += a3_6 * v6_1;
+            s3_2 += a3_6 * v6_2;
+            s3_3 += a3_6 * v6_3;
+            float a4_6 = Low(x4.W, bf16);
+            s4_0 += a4_6 * v6_0;
+            s4_1 += a4_6 * v6_1;
+            s4_2 += a4_6 * v6_2;
+            s4_3 += a4_6 * v6_3;
+            float a5_6 = Low(x5.W, bf16);
+            s5_0 += a5_6 * v6_0;
+            s5_1 += a5_6 * v6_1;
+            s5_2 += a5_6 * v6_2;
+            s5_3 += a5_6 * v6_3;
+            float a6_6 = Low(x6.W, bf16);
+            s6_0 += a6_6 * v6_0;
+            s6_1 += a6_6 * v6_1;
+            s6_2 += a6_6 * v6_2;
+            s6_3 += a6_6 * v6_3;
+            float a7_6 = Low(x7.W, bf16);
+            s7_0 += a7_6 * v6_0;
+            s7_1 += a7_6 * v6_1;
+            s7_2 += a7_6 * v6_2;
+            s7_3 += a7_6 * v6_3;
+            float v7_0 = Low((uint)w7, bf16);
+            float v7_1 = High((uint)w7, bf16);
+            float v7_2 = Low((uint)(w7 >> 32), bf16);
+            float v7_3 = High((uint)(w7 >> 32), bf16);
+            float a0_7 = High(x0.W, bf16);
+            s0_0 += a0_7 * v7_0;
+            s0_1 += a0_7 * v7_1;
+            s0_2 += a0_7 * v7_2;
+            s0_3 += a0_7 * v7_3;
+            float a1_7 = High(x1.W, bf16);
+            s1_0 += a1_7 * v7_0;
+            s1_1 += a1_7 * v7_1;
+            s1_2 += a1_7 * v7_2;
+            s1_3 += a1_7 * v7_3;
+            float a2_7 = High(x2.W, bf16);
+            s2_0 += a2_7 * v7_0;
+            s2_1 += a2_7 * v7_1;
+            s2_2 += a2_7 * v7_2;
+            s2_3 += a2_7 * v7_3;
+            float a3_7 = High(x3.W, bf16);
+            s3_0 += a3_7 * v7_0;
+            s3_1 += a3_7 * v7_1;
+            s3_2 += a3_7 * v7_2;
+            s3_3 += a3_7 * v7_3;
+            float a4_7 = High(x4.W, bf16);
+            s4_0 += a4_7 * v7_0;
+            s4_1 += a4_7 * v7_1;
+            s4_2 += a4_7 * v7_2;
+            s4_3 += a4_7 * v7_3;
+            float a5_7 = High(x5.W, bf16);
+            s5_0 += a5_7 * v7_0;
+            s5_1 += a5_7 * v7_1;
+            s5_2 += a5_7 * v7_2;
+            s5_3 += a5_7 * v7_3;
+            float a6_7 = High(x6.W, bf16);
+            s6_0 += a6_7 * v7_0;
+            s6_1 += a6_7 * v7_1;
+            s6_2 += a6_7 * v7_2;
+            s6_3 += a6_7 * v7_3;
+            float a7_7 = High(x7.W, bf16);
+            s7_0 += a7_7 * v7_0;
+            s7_1 += a7_7 * v7_1;
+            s7_2 += a7_7 * v7_2;
+            s7_3 += a7_7 * v7_3;
+        }
+
+        // Sum over the warp's 4 row slots (lanes 8 and 16 apart hold the same columns) by halving, as in the 8-column
+        // body; afterwards sum e held by a lane is row e / 4, column 4 colLane + e % 4.
+        int first = 0;
+        int held = 32;
+        if (ws > 8)
+        {
+            bool upper = (lane & 8) != 0;
+            float send0 = upper ? s0_0 : s4_0;
+            s0_0 = (upper ? s4_0 : s0_0) + Warp.ShuffleXor(send0, 8);
+            float send1 = upper ? s0_1 : s4_1;
+            s0_1 = (upper ? s4_1 : s0_1) + Warp.ShuffleXor(send1, 8);
+            float send2 = upper ? s0_2 : s4_2;
+            s0_2 = (upper ? s4_2 : s0_2) + Warp.ShuffleXor(send2, 8);
+            float send3 = upper ? s0_3 : s4_3;
+            s0_3 = (upper ? s4_3 : s0_3) + Warp.ShuffleXor(send3, 8);
+            float send4 = upper ? s1_0 : s5_0;
+            s1_0 = (upper ? s5_0 : s1_0) + Warp.ShuffleXor(send4, 8);
+            float send5 = upper ? s1_1 : s5_1;
+            s1_1 = (upper ? s5_1 : s1_1) + Warp.ShuffleXor(send5, 8);
+            float send6 = upper ? s1_2 : s5_2;
+            s1_2 = (upper ? s5_2 : s1_2) + Warp.ShuffleXor(send6, 8);
+            float send7 = upper ? s1_3 : s5_3;
+            s1_3 = (upper ? s5_3 : s1_3) + Warp.ShuffleXor(send7, 8);
+            float send8 = upper ? s2_0 : s6_0;
+            s2_0 = (upper ? s6_0 : s2_0) + Warp.ShuffleXor(send8, 8);
+            float send9 = upper ? s2_1 : s6_1;
+            s2_1 = (upper ? s6_1 : s2_1) + Warp.ShuffleXor(send9, 8);
+            float send10 = upper ? s2_2 : s6_2;
+            s2_2 = (upper ? s6_2 : s2_2) + Warp.ShuffleXor(send10, 8);
+            float send11 = upper ? s2_3 : s6_3;
+            s2_3 = (upper ? s6_3 : s2_3) + Warp.ShuffleXor(send11, 8);
+            float send12 = upper ? s3_0 : s7_0;
+            s3_0 = (upper ? s7_0 : s3_0) + Warp.ShuffleXor(send12, 8);
+            float send13 = upper ? s3_1 : s7_1;
+            s3_1 = (upper ? s7_1 : s3_1) + Warp.ShuffleXor(send13, 8);
+            float send14 = upper ? s3_2 : s7_2;
+            s3_2 = (upper ? s7_2 : s3_2) + Warp.ShuffleXor(send14, 8);
+            float send15 = upper ? s3_3 : s7_3;
+            s3_3 = (upper ? s7_3 : s3_3) + Warp.ShuffleXor(send15, 8);
+            first += upper ? 16 : 0;
+            held >>= 1;
+        }
+
+        if (ws > 16)
+        {
+            bool upper = (lane & 16) != 0;
+            float send0 = upper ? s0_0 : s2_0;
+            s0_0 = (upper ? s2_0 : s0_0) + Warp.ShuffleXor(send0, 16);
+            float send1 = upper ? s0_1 : s2_1;
+            s0_1 = (upper ? s2_1 : s0_1) + Warp.ShuffleXor(send1, 16);
+            float send2 = upper ? s0_2 : s2_2;
+            s0_2 = (upper ? s2_2 : s0_2) + Warp.ShuffleXor(send2, 16);
+            float send3 = upper ? s0_3 : s2_3;
+            s0_3 = (upper ? s2_3 : s0_3) + Warp.ShuffleXor(send3, 16);
+            float send4 = upper ? s1_0 : s3_0;
+            s1_0 = (upper ? s3_0 : s1_0) + Warp.ShuffleXor(send4, 16);
+            float send5 = upper ? s1_1 : s3_1;
+            s1_1 = (upper ? s3_1 : s1_1) + Warp.ShuffleXor(send5, 16);
+            float send6 = upper ? s1_2 : s3_2;
+            s1_2 = (upper ? s3_2 : s1_2) + Warp.ShuffleXor(send6, 16);
+            float send7 = upper ? s1_3 : s3_3;
+            s1_3 = (upper ? s3_3 : s1_3) + Warp.ShuffleXor(send7, 16);
+            first += upper ? 8 : 0;
+            held >>= 1;
+        }
+
+        var red = SharedMemory.Allocate<float>(GemvKn16StreamC4MaxHolders * 256);
+        int holderThreads = ws > 8 ? ws : 8;
+        int at = (t / holderThreads * 256) + (colLane << 2);
+        red[at + ((first >> 2) << 5) + (first & 3)] = s0_0;
+        if (held > 1)
+        {
+            red[at + (((first + 1) >> 2) << 5) + ((first + 1) & 3)] = s0_1;
+        }
+
+        if (held > 2)
+        {
+            red[at + (((first + 2) >> 2) << 5) + ((first + 2) & 3)] = s0_2;
+        }
+
+        if (held > 3)
+        {
+            red[at + (((first + 3) >> 2) << 5) + ((first + 3) & 3)] = s0_3;
+        }
+
+        if (held > 4)
+        {
+            red[at + (((first + 4) >> 2) << 5) + ((first + 4) & 3)] = s1_0;
+        }
+
+        if (held > 5)
+        {
+            red[at + (((first + 5) >> 2) << 5) + ((first + 5) & 3)] = s1_1;
+        }
+
+        if (held > 6)
+        {
+            red[at + (((first + 6) >> 2) << 5) + ((first + 6) & 3)] = s1_2;
+        }
+
+        if (held > 7)
+        {
+            red[at + (((first + 7) >> 2) << 5) + ((first + 7) & 3)] = s1_3;
+        }
+
+        if (held > 8)
+        {
+            red[at + (((first + 8) >> 2) << 5) + ((first + 8) & 3)] = s2_0;
+        }
+
+        if (held > 9)
+        {
+            red[at + (((first + 9) >> 2) << 5) + ((first + 9) & 3)] = s2_1;
+        }
+
+        if (held > 10)
+        {
+            red[at + (((first + 10) >> 2) << 5) + ((first + 10) & 3)] = s2_2;
+        }
+
+        if (held > 11)
+        {
+            red[at + (((first + 11) >> 2) << 5) + ((first + 11) & 3)] = s2_3;
+        }
+
+        if (held > 12)
+        {
+            red[at + (((first + 12) >> 2) << 5) + ((first + 12) & 3)] = s3_0;
+        }
+
+        if (held > 13)
+        {
+            red[at + (((first + 13) >> 2) << 5) + ((first + 13) & 3)] = s3_1;
+        }
+
+        if (held > 14)
+        {
+            red[at + (((first + 14) >> 2) << 5) + ((first + 14) & 3)] = s3_2;
+        }
+
+        if (held > 15)
+        {
+            red[at + (((first + 15) >> 2) << 5) + ((first + 15) & 3)] = s3_3;
+        }
+
+        if (held > 16)
+        {
+            red[at + (((first + 16) >> 2) << 5) + ((first + 16) & 3)] = s4_0;
+        }
+
+        if (held > 17)
+        {
+            red[at + (((first + 17) >> 2) << 5) + ((first + 17) & 3)] = s4_1;
+        }
+
+        if (held > 18)
+        {
+            red[at + (((first + 18) >> 2) << 5) + ((first + 18) & 3)] = s4_2;
+        }
+
+        if (held > 19)
+        {
+            red[at + (((first + 19) >> 2) << 5) + ((first + 19) & 3)] = s4_3;
+        }
+
+        if (held > 20)
+        {
+            red[at + (((first + 20) >> 2) << 5) + ((first + 20) & 3)] = s5_0;
+        }
+
+        if (held > 21)
+        {
+            red[at + (((first + 21) >> 2) << 5) + ((first + 21) & 3)] = s5_1;
+        }
+
+        if (held > 22)
+        {
+            red[at + (((first + 22) >> 2) << 5) + ((first + 22) & 3)] = s5_2;
+        }
+
+        if (held > 23)
+        {
+            red[at + (((first + 23) >> 2) << 5) + ((first + 23) & 3)] = s5_3;
+        }
+
+        if (held > 24)
+        {
+            red[at + (((first + 24) >> 2) << 5) + ((first + 24) & 3)] = s6_0;
+        }
+
+        if (held > 25)
+        {
+            red[at + (((first + 25) >> 2) << 5) + ((first + 25) & 3)] = s6_1;
+        }
+
+        if (held > 26)
+        {
+            red[at + (((first + 26) >> 2) << 5) + ((first + 26) & 3)] = s6_2;
+        }
+
+        if (held > 27)
+        {
+            red[at + (((first + 27) >> 2) << 5) + ((first + 27) & 3)] = s6_3;
+        }
+
+        if (held > 28)
+        {
+            red[at + (((first + 28) >> 2) << 5) + ((first + 28) & 3)] = s7_0;
+        }
+
+        if (held > 29)
+        {
+            red[at + (((first + 29) >> 2) << 5) + ((first + 29) & 3)] = s7_1;
+        }
+
+        if (held > 30)
+        {
+            red[at + (((first + 30) >> 2) << 5) + ((first + 30) & 3)] = s7_2;
+        }
+
+        if (held > 31)
+        {
+            red[at + (((first + 31) >> 2) << 5) + ((first + 31) & 3)] = s7_3;
+        }
+
+        Group.Barrier();
+        int holders = Group.DimX / holderThreads;
+        for (int e = t; e < 256; e += Group.DimX)
+        {
+            int row = e >> 5;
+            int col = (Grid.IdxX * 32) + (e & 31);
+            if (row < g.M && col < g.N)
+            {
+                // Holder order, so the result does not depend on timing.
+                float sum = red[e];
+                for (int other = 1; other < holders; other++)
+                {
+                    sum += red[(other * 256) + e];
+                }
+
+                c[((long)row * g.N) + col] = Epilogue(bias, g, row, col, sum, bf16);
+            }
+        }
+    }
 }

@@ -230,6 +230,9 @@ public sealed class HalfGemvKnStreamTests : Half16TestBase, IClassFixture<Warp32
     [InlineData(" Split ", nameof(HalfGemvKn.Split))]
     [InlineData("stream8", nameof(HalfGemvKn.StreamEight))]
     [InlineData("STREAM8", nameof(HalfGemvKn.StreamEight))]
+    [InlineData("stream8c4", nameof(HalfGemvKn.StreamEightC4))]
+    [InlineData(" Stream8C4 ", nameof(HalfGemvKn.StreamEightC4))]
+    [InlineData("stream8c", nameof(HalfGemvKn.Stream))]
     public void SettingParses(string? setting, string expected) =>
         Assert.Equal(expected, HalfGemvKnChoice.Parse(setting).ToString());
 
@@ -367,14 +370,270 @@ public sealed class HalfGemvKnStreamTests : Half16TestBase, IClassFixture<Warp32
         Assert.True(products >= 2 * 8 * cap * rows, $"expected {8 * cap * rows} products in the loop and as many in the tail, found {products}");
     }
 
+
+    // stream8c4: the 4-columns-per-lane kernel, batches ahead, through the facade on the default simulator (4-lane warps,
+    // so an 8-thread row slot spans two warps, and groups of 16: 2 row slots): rows 3-8 (caps 4 and 8); K of one
+    // batch (8), of a partial batch after whole ones (24, 40, 56), whole batches with a pass ahead (1024) and 8 · odd;
+    // N below a slab (8, 24), a ragged last slab (40, 104) and many slabs (4104).
+    [Theory]
+    [InlineData(true, 3, 24, 104)]
+    [InlineData(false, 3, 1024, 40)]
+    [InlineData(true, 4, 8, 40)]
+    [InlineData(false, 4, 56, 8)]
+    [InlineData(true, 4, 1024, 4104)]
+    [InlineData(false, 5, 40, 104)]
+    [InlineData(true, 6, 72, 24)]
+    [InlineData(false, 7, 1024, 104)]
+    [InlineData(true, 8, 8, 104)]
+    [InlineData(false, 8, 24, 40)]
+    [InlineData(true, 8, 1024, 40)]
+    [InlineData(false, 8, 88, 4104)]
+    public void FourColumnsPerLaneMatchesFloat64(bool bf16, int m, int k, int n) => WithSetting(HalfGemvKn.StreamEightC4, () =>
+    {
+        int seed = 14100 + (m * 1000) + k + n + (bf16 ? 1 : 0);
+        var (a, av) = Random16(seed, m * k, bf16, -1f, 1f);
+        var (w, wv) = Random16(seed + 1, k * n, bf16, -1f, 1f);
+        var aView = Upload(a);
+        var wView = Upload(w);
+        Assert.True(K.UsesHalfGemvKnStream(aView, wView, 1, m, k, n, F(bf16)));
+        Assert.True(K.UsesHalfGemvKnStreamC4(m), "3-8 rows must take the 4-columns-per-lane kernel under stream8c4");
+        var (config, cap) = HalfGemvKnStreamC4Launch.Plan(HalfGemvKnStreamLaunch.Shape(m, k, n, 1f, 0f, false, false), Device.WarpSize, Device.MaxGroupSize, Device.MultiprocessorCount);
+        output.WriteLine($"seed {seed}: {m}x{k}x{n} {F(bf16)} rows cap {cap}, {config.GridDim.X} groups of {config.GroupDim.X} threads");
+
+        var c = Poisoned16(m * n, bf16);
+        K.Mm(aView, wView, c, m, k, n, F(bf16));
+        Check16(c, Reference(av, wv, m, k, n, 1f, 0f, null, false), bf16, "stream8c4 [K, N] mm", seed, Atol * k);
+
+        var (row, rowv) = Random16(seed + 2, n, bf16);
+        c = Poisoned16(m * n, bf16);
+        K.Addmm(Upload(row), aView, wView, c, m, k, n, F(bf16), beta: -1.25f, alpha: 0.75f);
+        Check16(c, Reference(av, wv, m, k, n, 0.75f, -1.25f, rowv, false), bf16, "stream8c4 [K, N] addmm row bias", seed, Atol * k);
+
+        var (full, fullv) = Random16(seed + 3, m * n, bf16);
+        c = Poisoned16(m * n, bf16);
+        K.Addmm(Upload(full), aView, wView, c, m, k, n, F(bf16), beta: 0.5f, alpha: -2f);
+        Check16(c, Reference(av, wv, m, k, n, -2f, 0.5f, fullv, true), bf16, "stream8c4 [K, N] addmm matrix bias", seed, Atol * k);
+
+        Assert.True(Device.HasCompiled(nameof(HalfGemvKernels.GemvKn16StreamC4)), "the 4-columns-per-lane kernel did not run");
+    });
+
+    /// <summary>
+    /// The 4-columns-per-lane kernel in CUDA geometry (32-lane warps: 4 row slots of 8 lanes, both shuffle steps) on the
+    /// warp-32 simulator, with a matrix bias, alpha and beta. With W warps a warp's slots take batches 4w .. 4w + 3, then
+    /// 4(w + W) ..: the K values place each warp at the pipeline's edges (cap 8 one batch ahead, cap 4 two) — no whole
+    /// batch, only peeled ones, one pass of the loop, many, and a partial batch after them.
+    /// </summary>
+    [Theory]
+    [InlineData(true, 8, 32, 40, 2)]     // kv 4: warp 0 one whole batch (peeled only), warp 1 none
+    [InlineData(false, 4, 64, 104, 2)]   // kv 8: one whole batch each
+    [InlineData(true, 8, 96, 24, 2)]     // kv 12: warp 0 two (a pass ahead and the peeled one), warp 1 one
+    [InlineData(false, 8, 112, 40, 2)]   // kv 14: warp 1's second batch partial
+    [InlineData(true, 3, 120, 8, 2)]     // kv 15: warp 1's second batch partial, three of its four slots
+    [InlineData(false, 6, 200, 72, 3)]   // kv 25: two passes ahead for warp 0, partial batch on warp 0
+    [InlineData(true, 5, 1032, 104, 4)]
+    [InlineData(false, 7, 520, 40, 5)]
+    [InlineData(true, 8, 1032, 40, 8)]
+    [InlineData(false, 8, 4104, 104, 8)]
+    [InlineData(true, 4, 264, 40, 3)]
+    [InlineData(false, 8, 8, 40, 2)]     // one batch: slot 0 alone, a partial batch for warp 0
+    // Cap 4 runs two batches ahead: warps with 1, 2 (both peeled, no pass), 3 (one pass) and 4 whole batches, and a
+    // partial batch after three.
+    [InlineData(false, 3, 96, 24, 2)]    // kv 12: warp 0 two whole batches, warp 1 one
+    [InlineData(true, 4, 160, 40, 2)]    // kv 20: warp 0 three (one pass, two peeled), warp 1 two
+    [InlineData(false, 4, 232, 104, 2)]  // kv 29: warp 0 four (two passes), warp 1 three then a partial batch
+    public void FourColumnsPerLaneCudaGeometryMatchesFloat64(bool bf16, int m, int k, int n, int warps)
+    {
+        int seed = 14300 + (m * 1000) + k + n + warps + (bf16 ? 1 : 0);
+        var acc = warp32.Accelerator;
+        var (a, av) = Random16(seed, m * k, bf16, -1f, 1f);
+        var (w, wv) = Random16(seed + 1, k * n, bf16, -1f, 1f);
+        var (bias, biasv) = Random16(seed + 2, m * n, bf16);
+        var g = HalfGemvKnStreamLaunch.Shape(m, k, n, 0.5f, 2f, true, true);
+        var (config, cap) = HalfGemvKnStreamC4Launch.Plan(g, acc.WarpSize, 512, 132, warps);
+        Assert.Equal(warps * 32, config.GroupDim.X);
+        output.WriteLine($"seed {seed}: {m}x{k}x{n} {F(bf16)} rows cap {cap}, {config.GridDim.X} groups of {config.GroupDim.X} threads");
+
+        using var aBuffer = acc.Allocate1D(a);
+        using var wBuffer = acc.Allocate1D(w);
+        using var biasBuffer = acc.Allocate1D(bias);
+        using var cBuffer = acc.Allocate1D(Enumerable.Repeat(NaN16(bf16), m * n).ToArray());
+        LoadC4On(acc, cap, bf16)(config, aBuffer.View.AsContiguous().Cast<Half8>(), wBuffer.View.AsContiguous().Cast<ulong>(), biasBuffer.View.AsContiguous(), cBuffer.View.AsContiguous(), g);
+        acc.Synchronize();
+        var got = ToFloat(cBuffer.GetAsArray1D(), bf16);
+        AssertClose(got, Reference(av, wv, m, k, n, 0.5f, 2f, biasv, true), Rtol(bf16), Atol * k, $"warp-32 stream8c4 16-bit [K, N] GEMV ({F(bf16)})", seed);
+    }
+
+    // A NaN in the weight of a whole batch reaches only its column; one in the last rows of K (the partial or peeled batch)
+    // likewise; the NaN row bias under beta 0 is not read.
+    [Theory]
+    [InlineData(true, 8, 104, 72)]
+    [InlineData(false, 4, 152, 40)]
+    public void FourColumnsPerLaneNaNStaysInItsColumn(bool bf16, int m, int k, int n) => WithSetting(HalfGemvKn.StreamEightC4, () =>
+    {
+        int seed = 14500 + m + k + n + (bf16 ? 1 : 0);
+        var (a, av) = Random16(seed, m * k, bf16, -1f, 1f);
+        var (w, _) = Random16(seed + 1, k * n, bf16, -1f, 1f);
+        int nanColumn = n - 3, lateColumn = 5;
+        w[(3 * n) + nanColumn] = NaN16(bf16);
+        w[((k - 2) * n) + lateColumn] = NaN16(bf16);
+        var wv = ToFloat(w, bf16);
+        var aView = Upload(a);
+        var wView = Upload(w);
+        Assert.True(K.UsesHalfGemvKnStreamC4(m));
+        var c = Poisoned16(m * n, bf16);
+        K.Addmm(Upload(Enumerable.Repeat(NaN16(bf16), n).ToArray()), aView, wView, c, m, k, n, F(bf16), beta: 0f);
+        var expected = Reference(av, wv, m, k, n, 1f, 0f, null, false);
+        var got = ToFloat(Download(c), bf16);
+        for (int e = 0; e < m * n; e++)
+        {
+            int col = e % n;
+            bool nan = col == nanColumn || col == lateColumn;
+            Assert.True(nan == float.IsNaN(got[e]), $"element {e} (row {e / n}, column {col}): {got[e]}, NaN expected: {nan}");
+            if (!nan)
+            {
+                Assert.True(Math.Abs(got[e] - expected[e]) <= (Atol * k) + (Rtol(bf16) * Math.Abs(expected[e])), $"element {e}: {got[e]} vs {expected[e]}");
+            }
+        }
+    });
+
+    private static Action<KernelConfig, ArrayView<Half8>, ArrayView<ulong>, ArrayView<ushort>, ArrayView<ushort>, HalfGemvShape> LoadC4On(Accelerator acc, int cap, bool bf16) => (cap, bf16) switch
+    {
+        (4, false) => acc.LoadStreamKernel<ArrayView<Half8>, ArrayView<ulong>, ArrayView<ushort>, ArrayView<ushort>, HalfGemvShape>(HalfGemvKernels.GemvKn16StreamC4<Const4, Float16Storage>),
+        (8, false) => acc.LoadStreamKernel<ArrayView<Half8>, ArrayView<ulong>, ArrayView<ushort>, ArrayView<ushort>, HalfGemvShape>(HalfGemvKernels.GemvKn16StreamC4<Const8, Float16Storage>),
+        (4, true) => acc.LoadStreamKernel<ArrayView<Half8>, ArrayView<ulong>, ArrayView<ushort>, ArrayView<ushort>, HalfGemvShape>(HalfGemvKernels.GemvKn16StreamC4<Const4, BFloat16Storage>),
+        _ => acc.LoadStreamKernel<ArrayView<Half8>, ArrayView<ulong>, ArrayView<ushort>, ArrayView<ushort>, HalfGemvShape>(HalfGemvKernels.GemvKn16StreamC4<Const8, BFloat16Storage>),
+    };
+
+    [Fact]
+    public void FourColumnsPerLanePlanAndRouting() => WithSetting(HalfGemvKn.StreamEightC4, () =>
+    {
+        // H200: the slab is 32 columns as in the 8-column kernel, so the same grid (128 groups of 16 warps at N = 4096).
+        var (config, cap) = HalfGemvKnStreamC4Launch.Plan(HalfGemvKnStreamLaunch.Shape(8, 4096, 4096, 1f, 0f, false, false), 32, 1024, 132);
+        Assert.Equal((128, 512, 8), (config.GridDim.X, config.GroupDim.X, cap));
+        (config, cap) = HalfGemvKnStreamC4Launch.Plan(HalfGemvKnStreamLaunch.Shape(3, 4096, 11008, 1f, 0f, false, false), 32, 1024, 132);
+        Assert.Equal((344, 160, 4), (config.GridDim.X, config.GroupDim.X, cap));
+        Assert.Equal(8, HalfGemvKernels.GemvKn16StreamC4RowsPerThread(4));
+        Assert.Equal(8, HalfGemvKernels.GemvKn16StreamC4RowsPerThread(8));
+        Assert.True(HalfGemvKnStreamC4Launch.Fits(4, 16));
+        Assert.False(HalfGemvKnStreamC4Launch.Fits(4, 4));   // no whole 8-thread row slot
+
+        const bool Bf16 = true;
+        var a = Upload(To16(Random(14700, 17 * 16), Bf16));
+        var w = Upload(To16(Random(14701, 16 * 16), Bf16));
+        var f = F(Bf16);
+        for (int m = 1; m <= 8; m++)
+        {
+            Assert.True(K.UsesHalfGemvKnStream(a, w, 1, m, 16, 16, f));
+            Assert.Equal(m >= 3, K.UsesHalfGemvKnStreamC4(m));
+        }
+
+        Assert.False(K.UsesHalfGemvKnStream(a, w, 1, 9, 16, 16, f));
+        Assert.False(K.UsesHalfGemvKnStream(a, w, 1, 4, 12, 16, f));
+        Assert.False(K.UsesHalfGemvKnStream(a.SubView(4, 64), w, 1, 4, 16, 16, f));
+        K.HalfGemvKnKernel = HalfGemvKn.StreamEight;
+        Assert.False(K.UsesHalfGemvKnStreamC4(8));
+        K.HalfGemvKnKernel = HalfGemvKn.Stream;
+        Assert.False(K.UsesHalfGemvKnStreamC4(8));
+    });
+
+    /// <summary>
+    /// On a fresh device: <c>stream8c4</c> runs <c>GemvKn16StreamC4</c> alone at 3–8 rows (no 8-column streamed kernel, no
+    /// split-K, no reduce launch) and the 8-column kernel at 1–2 rows; the default never compiles the 4-column kernel.
+    /// </summary>
+    [Theory]
+    [InlineData("stream8c4", true, 8, true)]
+    [InlineData("stream8c4", false, 4, true)]
+    [InlineData("stream8c4", true, 3, true)]
+    [InlineData("stream8c4", false, 2, false)]
+    [InlineData("stream", true, 8, false)]
+    public void StreamEightC4RunsItsKernel(string setting, bool bf16, int m, bool c4)
+    {
+        const int Kd = 104, N = 40;
+        using var device = IlgpuDevice.Create(IlgpuDeviceKind.CpuSimulator);
+        var kernels = device.Kernels;
+        kernels.HalfGemvKnKernel = HalfGemvKnChoice.Parse(setting);
+        int seed = 14800 + m + setting.Length + (bf16 ? 1 : 0);
+        var (a, av) = Random16(seed, m * Kd, bf16, -1f, 1f);
+        var (w, wv) = Random16(seed + 1, Kd * N, bf16, -1f, 1f);
+        using var aBuffer = device.Accelerator.Allocate1D(a);
+        using var wBuffer = device.Accelerator.Allocate1D(w);
+        using var cBuffer = device.Accelerator.Allocate1D(Enumerable.Repeat(NaN16(bf16), m * N).ToArray());
+        kernels.Mm(aBuffer.View.AsContiguous(), wBuffer.View.AsContiguous(), cBuffer.View.AsContiguous(), m, Kd, N, F(bf16));
+        device.Synchronize();
+        AssertClose(ToFloat(cBuffer.GetAsArray1D(), bf16), Reference(av, wv, m, Kd, N, 1f, 0f, null, false), Rtol(bf16), Atol * Kd, $"{setting} 16-bit [K, N] mm", seed);
+        Assert.Equal(c4, device.HasCompiled($"{nameof(HalfGemvKernels.GemvKn16StreamC4)}<{HalfGemvKnStreamC4Launch.RowsCap(m)},{(bf16 ? "bf16" : "f16")}>"));
+        if (c4)
+        {
+            Assert.False(device.HasCompiled(nameof(HalfGemvKernels.GemvKn16Stream)), "the 8-column streamed kernel ran under stream8c4 at 3-8 rows");
+            Assert.False(device.HasCompiled(nameof(HalfGemvKernels.GemvKn16)), "the split-K GEMV ran under stream8c4");
+            Assert.False(device.HasCompiled(nameof(HalfGemvKernels.GemvReduce16)) || device.HasCompiled(nameof(HalfGemvKernels.GemvReduceRuns16)));
+        }
+        else
+        {
+            Assert.False(device.HasCompiled(nameof(HalfGemvKernels.GemvKn16StreamC4)));
+        }
+    }
+
+    /// <summary>
+    /// Both caps and formats in sm_90 PTX at the launch bound: no local memory; 8-byte weight loads (8 per batch requested
+    /// ahead of the loop, 8 for the batch ahead in the loop, 8 in the partial batch) and 16-byte activation loads; the loop's first warp barrier
+    /// comes after the next batch's 8 weight loads with no float arithmetic among them; products in the loop, the peeled batch
+    /// and the partial batch. <c>GEMS_PTX_DUMP_DIR</c> keeps the PTX for ptxas by hand.
+    /// </summary>
+    [Theory]
+    [InlineData(typeof(Const4), 4, typeof(Float16Storage))]
+    [InlineData(typeof(Const4), 4, typeof(BFloat16Storage))]
+    [InlineData(typeof(Const8), 8, typeof(Float16Storage))]
+    [InlineData(typeof(Const8), 8, typeof(BFloat16Storage))]
+    public void FourColumnsPerLanePtxLoadsAheadWithoutLocalMemory(Type rowsCap, int cap, Type format)
+    {
+        var kernel = typeof(HalfGemvKernels).GetMethod(nameof(HalfGemvKernels.GemvKn16StreamC4))!.MakeGenericMethod(rowsCap, format);
+        using var context = Context.Create(b => b.Optimize(IlgpuDevice.CudaOptimization));
+        using var backend = new PTXBackend(context, new CudaCapabilityContext(CudaArchitecture.SM_90),
+            CudaArchitecture.SM_90, CudaInstructionSet.ISA_80, nvvmAPI: null);
+        var bounds = new KernelSpecialization(HalfGemvKernels.GemvKn16StreamC4MaxThreads, null);
+        string ptx = ((PTXCompiledKernel)backend.Compile(EntryPointDescription.FromExplicitlyGroupedKernel(kernel), bounds)).PTXAssembly;
+        string? dump = Environment.GetEnvironmentVariable("GEMS_PTX_DUMP_DIR");
+        if (!string.IsNullOrEmpty(dump))
+        {
+            Directory.CreateDirectory(dump);
+            File.WriteAllText(Path.Combine(dump, $"GemvKn16StreamC4_Const{cap}_{format.Name}.ptx"), ptx);
+        }
+
+        int weightLoads = Regex.Matches(ptx, @"ld\.global(\.nc)?\.(u64|b64|v2\.u32|v2\.b32)\b").Count;
+        int activationLoads = Regex.Matches(ptx, @"ld\.global(\.nc)?\.v4\.(u32|b32)").Count;
+        int local = Regex.Matches(PtxLocalSlots.WithoutConversionSlots(ptx), @"(ld|st)\.local").Count;
+        output.WriteLine($"GemvKn16StreamC4<{cap},{format.Name}>: {weightLoads} 8-byte and {activationLoads} 16-byte global loads, {local} local accesses, {ptx.Length} chars");
+        Assert.Contains($".maxntid {HalfGemvKernels.GemvKn16StreamC4MaxThreads}, 1, 1", ptx, StringComparison.Ordinal);
+        Assert.Equal(0, local);
+        PtxLocalSlots.AssertNone(ptx);
+        Assert.True(weightLoads >= 3 * 8, $"expected 8 weight loads ahead of the loop, in it and in the partial batch, found {weightLoads}");
+        Assert.True(activationLoads >= 3 * cap, $"expected {cap} activation loads in the loop, the peeled and the partial batch, found {activationLoads}");
+
+        int fence = ptx.IndexOf("bar.warp.sync", StringComparison.Ordinal);
+        Assert.True(fence > 0, "the batch loop has no warp barrier");
+        var beforeFence = Regex.Matches(ptx[..fence], @"ld\.global(\.nc)?\.(u64|b64|v2\.u32|v2\.b32)\b");
+        // ILGPU lays the loop out first and the block requesting the first batch after it, so the first fence is the
+        // loop's and the 8 weight loads before it are the next batch's.
+        Assert.True(beforeFence.Count >= 8, $"expected the next batch's 8 weight loads ahead of the loop's first fence, found {beforeFence.Count}");
+        Assert.Empty(Regex.Matches(ptx[beforeFence[^8].Index..fence], @"\b(mul|fma|add)\.(rn\.)?f32"));
+        int products = Regex.Matches(ptx[fence..], @"\b(fma\.rn|mul(\.rn)?)\.f32").Count;
+        int blocks = 2 + HalfGemvKernels.GemvKn16StreamC4BatchesAhead(cap);
+        Assert.True(weightLoads >= 8 * blocks, $"expected 8 weight loads per batch requested ahead of the loop, in it and in the partial batch, found {weightLoads}");
+        Assert.True(products >= blocks * 4 * cap * 8, $"expected {4 * cap * 8} products in the loop, each peeled batch and the partial batch, found {products}");
+    }
+
     /// <summary>
     /// Runs <paramref name="body"/> with the shared facade set to <see cref="HalfGemvKn.StreamEight"/> (every row cap of the
     /// kernel reachable), then restores it.
     /// </summary>
-    private void WithStream(Action body)
+    private void WithStream(Action body) => WithSetting(HalfGemvKn.StreamEight, body);
+
+    /// <summary>Runs <paramref name="body"/> with the shared facade set to <paramref name="setting"/>, then restores it.</summary>
+    private void WithSetting(HalfGemvKn setting, Action body)
     {
         var before = K.HalfGemvKnKernel;
-        K.HalfGemvKnKernel = HalfGemvKn.StreamEight;
+        K.HalfGemvKnKernel = setting;
         try
         {
             body();

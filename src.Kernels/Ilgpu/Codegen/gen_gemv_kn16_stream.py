@@ -6,7 +6,7 @@ indexed at run time and nothing lands in local memory); the kernel picks the bod
 folds the others away. Launch plan and notes: IlgpuKernels.HalfGemvKnStream.cs.
 Run: python3 src.Kernels/Ilgpu/Codegen/gen_gemv_kn16_stream.py"""
 from gemv_codegen import KN_STREAM_MAX_HOLDERS, KN_STREAM_MAX_THREADS, batch_loop, cap_entry, file_header, \
-    halving_sums, plan_constants, slab_offsets, slot_indices, store_sums, \
+    halving_sums, pin, plan_constants, slab_offsets, slot_indices, store_sums, \
     sum_names, write, zero_sums
 
 # Row cap -> rows of K per thread and batch. A batch is also one activation vector per row of A (its R 16-bit values):
@@ -160,6 +160,201 @@ cap_entry(w, "GemvKn16Stream", CAPS,
 for cap, rows in CAPS.items():
     w("")
     body(cap, rows)
+
+# ---------------------------------------------------------------------------------------------------------------------
+# GemvKn16StreamC4 (GEMS_GEMV16_KN=stream8c4, 3-8 rows): 4 columns per lane, batches requested ahead.
+# Run 87 showed the 4-8-row bodies above lose because a warp's product phase (8 x cap x R FFMA + conversions) runs with
+# none of its weight in flight, and that a look-ahead at 8 columns per lane does not fit: 64 sums + 2 x 16 weight words
+# + 16 activation words spilled. With 4 columns per lane (8-byte weight vectors) 8 rows hold 32 sums, so two sets of
+# R = 8 weight vectors (2 x 16 words) and one Half8 of activations per row of A (32 words) come to 96 registers before
+# addresses: the batch keeps R = 8 (8 rows of K, the 16-byte activation vector of caps 1-4) and the look-ahead fits.
+# To keep the slab 32 columns wide (N = 4096: 128 groups for 132 SMs) a row slot is 8 column lanes; a warp load
+# instruction then reads 4 row slots x 64 bytes. Per warp a batch is 2 KB; with the next batch requested before this
+# batch's products, up to two batches (4 KB) are outstanding per warp while the products run (cap 4: three, C4_AHEAD).
+C4_CAPS = {4: 8, 8: 8}
+# Row cap -> batches requested ahead of the one being computed. Cap 8 (123-127 registers) has room for one set of
+# next-batch vectors only. Cap 4 is at 100 registers with one set, so it takes a second (+16): its products run with up
+# to two batches (4 KB per warp) requested behind them, as much weight as the 1-row body requests per burst (Run 87's
+# 2 KB-ahead cap 4 stayed at the plain body's speed, so one 2 KB set ahead is taken not to be enough).
+C4_AHEAD = {4: 2, 8: 1}
+C4_COLUMN_LANES = 8
+C4_COLUMNS = C4_COLUMN_LANES * 4
+C4_SHUFFLE_OFFSETS = [8, 16]
+
+
+def c4_weight_word(r, j):
+    # Values 0-1 of the 8-byte vector are its low word, 2-3 its high word.
+    return f"(uint)w{r}" if j < 2 else f"(uint)(w{r} >> 32)"
+
+
+def c4_weight_loads(name, declare, indent):
+    p = " " * indent
+    for r in range(8):
+        w(f"{p}{'ulong ' if declare else ''}{name}{r} = wBatch[wRow{r}];")
+
+
+def c4_activation_loads(cap, indent):
+    p = " " * indent
+    for m in range(cap):
+        w(f"{p}Half8 x{m} = a8[xRow{m} + q];")
+
+
+def c4_products(cap, indent):
+    # As products() above: each weight value converted once per batch, rows of K in order into every sum.
+    p = " " * indent
+    for r in range(8):
+        for j in range(4):
+            w(f"{p}float v{r}_{j} = {half(c4_weight_word(r, j), j % 2 == 1)};")
+        for m in range(cap):
+            w(f"{p}float a{m}_{r} = {half(activation_word(m, r, 8), r % 2 == 1)};")
+            for j in range(4):
+                w(f"{p}s{m}_{j} += a{m}_{r} * v{r}_{j};")
+
+
+def c4_body(cap):
+    n = 4 * cap
+    w(f"    /// <summary>The 4-column-lane-vector streamed 16-bit [K, N] body for up to {cap} rows: 8 rows of K per thread and batch, {n} sums per thread, {C4_AHEAD[cap]} batch(es) ahead.</summary>")
+    w("    [MethodImpl(MethodImplOptions.AggressiveInlining)]")
+    w(f"    private static void GemvKn16StreamC4Rows{cap}(ArrayView<Half8> a8, ArrayView<ulong> b4, ArrayView<ushort> bias, ArrayView<ushort> c, HalfGemvShape g, int bf16)")
+    w("    {")
+    slot_indices(w, C4_COLUMN_LANES)
+    w("        int n4 = g.N >> 2;")
+    w("        int kv = g.K >> 3;")
+    w("        // As in the 8-column body: the ragged last slab reads the row's last vector, rows past M read row M - 1 (their")
+    w("        // sums are never stored), and the row offsets are pinned ahead of the loop.")
+    slab_offsets(w, C4_COLUMN_LANES, 8, cap, "n4", "kv")
+    zero_sums(w, cap, 4)
+    w("        // Row slot s takes batches b * slots + s; a warp's 4 slots read 32 consecutive rows of the slab. The whole-batch")
+    w("        // bounds are the same for all of a warp's lanes (they depend on its last slot), so its barriers never diverge.")
+    w("        int lastSlot = (((warp + 1) * ws) - 1) >> 3;")
+    w("        int q = slot;")
+    w("        int step = slots;")
+    w("        int qWhole = kv - (lastSlot + 1 - slot);")
+    ahead = C4_AHEAD[cap]
+    w(f"        // The last whole batch with {'a whole next one' if ahead == 1 else 'two whole ones after it'}: the loop runs to it, the batches after it are peeled")
+    w("        // off, so the loop never chooses between requesting a batch and not (a select there cost the previous look-ahead")
+    w("        // its loop bound in registers).")
+    w(f"        int qAhead = qWhole - {'step' if ahead == 1 else '(2 * step)'};")
+    w("        long wAt = ((long)q * 8 * n4) + wCol;")
+    w("        long wStep = (long)step * 8 * n4;")
+    if ahead == 1:
+        pin(w, [("step", "step"), ("bound", "qAhead"), ("weight step", "wStep")])
+    else:
+        w("        long wAhead = 2 * wStep;")
+        pin(w, [("step", "step"), ("bound", "qAhead"), ("weight step", "wStep"), ("weight ahead", "wAhead")])
+    w("")
+    w(f"        ulong {', '.join(f'w{r} = 0' for r in range(8))};")
+    w("        if (q <= qWhole)")
+    w("        {")
+    w("            var wBatch = b4.SubView(wAt);")
+    c4_weight_loads("w", False, 12)
+    w("        }")
+    w("")
+    if ahead == 2:
+        w(f"        ulong {', '.join(f'u{r} = 0' for r in range(8))};")
+        w("        if (q + step <= qWhole)")
+        w("        {")
+        w("            var wBatch = b4.SubView(wAt + wStep);")
+        c4_weight_loads("u", False, 12)
+        w("        }")
+        w("")
+    w("        for (; q <= qAhead; q += step)")
+    w("        {")
+    w(f"            var wBatch = b4.SubView(wAt + {'wStep' if ahead == 1 else 'wAhead'});")
+    c4_weight_loads("next", True, 12)
+    w(f"            // The vectors of the batch {'after this one' if ahead == 1 else 'two after this one'} leave before this batch's products (an empty inline-PTX use keeps")
+    w("            // each load ahead of the fence, which ptxas does not sink a load below), so a warp's weight stays in flight while")
+    w("            // it computes.")
+    pin(w, [("w", f"(uint)next{r}") for r in range(8)], 12)
+    w("")
+    w("            Warp.Barrier();")
+    w("")
+    c4_activation_loads(cap, 12)
+    pin(w, [("x", f"x{m}.X") for m in range(cap)], 12)
+    w("")
+    w("            // The activations (L1 / L2 hits) in one burst, ahead of the products.")
+    w("            Warp.Barrier();")
+    c4_products(cap, 12)
+    for r in range(8):
+        w(f"            w{r} = {'next' if ahead == 1 else 'u'}{r};")
+    if ahead == 2:
+        for r in range(8):
+            w(f"            u{r} = next{r};")
+    w("            wAt += wStep;")
+    w("        }")
+    w("")
+    for i in range(ahead):
+        w("        if (q <= qWhole)")
+        w("        {")
+        w(f"            // The warp's {'last' if i == ahead - 1 else 'last but one'} whole batch: its weight vectors were requested by the loop (or ahead of it).")
+        c4_activation_loads(cap, 12)
+        c4_products(cap, 12)
+        if i < ahead - 1:
+            for r in range(8):
+                w(f"            w{r} = u{r};")
+        w("            wAt += wStep;")
+        w("            q += step;")
+        w("        }")
+        w("")
+    w("        if (q < kv)")
+    w("        {")
+    w("            // The warp's partial batch: slots whose vector is inside K (K is a multiple of 8) take it, the others are done.")
+    w("            var wBatch = b4.SubView(wAt);")
+    c4_weight_loads("w", False, 12)
+    c4_activation_loads(cap, 12)
+    c4_products(cap, 12)
+    w("        }")
+    w("")
+    w("        // Sum over the warp's 4 row slots (lanes 8 and 16 apart hold the same columns) by halving, as in the 8-column")
+    w("        // body; afterwards sum e held by a lane is row e / 4, column 4 colLane + e % 4.")
+    halving_sums(w, sum_names(cap, 4), C4_SHUFFLE_OFFSETS)
+    store_sums(w, "GemvKn16StreamC4MaxHolders", sum_names(cap, 4), C4_COLUMNS, C4_COLUMN_LANES,
+               "Epilogue(bias, g, row, col, sum, bf16)")
+    w("    }")
+
+
+w("")
+C4_KERNEL = "<see cref=\"GemvKn16StreamC4{TRowsCap, TFormat}\"/>"
+plan_constants(
+    w,
+    [(f"Output columns per group of {C4_KERNEL}: 8 column lanes of 4 columns, a 64-byte piece per row of K.",
+      "GemvKn16StreamC4Columns", C4_COLUMNS),
+     (f"Column lanes (threads side by side along N, one 8-byte weight vector each) of {C4_KERNEL}: a row slot's threads.",
+      "GemvKn16StreamC4ColumnLanes", C4_COLUMN_LANES),
+     ([f"Most sum holders per group of {C4_KERNEL} (the size of its shared sum buffer):",
+       "a warp holds its row slots' sums, or an 8-thread row slot where warps are narrower."],
+      "GemvKn16StreamC4MaxHolders", KN_STREAM_MAX_HOLDERS),
+     (f"Most threads per group of {C4_KERNEL} (its launch bound).", "GemvKn16StreamC4MaxThreads", KN_STREAM_MAX_THREADS)],
+    "GemvKn16StreamC4RowsPerThread",
+    f"Rows of K per thread and batch of {C4_KERNEL} for a row cap of 4 or 8 (K must be a multiple of it).",
+    C4_CAPS, "Streamed 16-bit [K, N] GEMV (4 columns per lane) row caps are 4 or 8.")
+w(f"    /// <summary>Batches of {C4_KERNEL} requested ahead of the one being computed, for a row cap of 4 or 8.</summary>")
+w("    public static int GemvKn16StreamC4BatchesAhead(int rowsCap) => rowsCap switch")
+w("    {")
+for cap, ahead in C4_AHEAD.items():
+    w(f"        {cap} => {ahead},")
+w("        _ => throw new System.ArgumentOutOfRangeException(nameof(rowsCap), rowsCap, \"Streamed 16-bit [K, N] GEMV (4 columns per lane) row caps are 4 or 8.\"),")
+w("    };")
+w("")
+w("    /// <summary>")
+w("    /// Streamed 16-bit decode GEMV for 3-8 rows, weight [K, N], 4 columns per thread, batches requested ahead")
+w("    /// (<c>GEMS_GEMV16_KN=stream8c4</c>; launch plan in <see cref=\"HalfGemvKnStreamC4Launch\"/>): a group owns a slab of")
+w("    /// 32 output columns and all of K; each batch's products run while the next batch's weight is in flight. Products and")
+w("    /// sums in float32 (FMA), the output rounded once with the 16-bit GEMV's epilogue. N a multiple of 8 and the weight")
+w("    /// 16-byte aligned; K a multiple of 8 and A 16-byte aligned. The group size (a multiple of 8 threads) is read from the")
+w("    /// launch.")
+w("    /// </summary>")
+w("    /// <param name=\"a8\">A [M, K] as 16-byte vectors.</param>")
+w("    /// <param name=\"b4\">The weight [K, N] as 8-byte vectors.</param>")
+w("    /// <param name=\"bias\">The bias ([N] or [M, N], per <see cref=\"HalfGemvShape.BiasStrideM\"/>), read when HasBias and Beta ≠ 0.</param>")
+w("    /// <param name=\"c\">C [M, N].</param>")
+w("    /// <param name=\"g\">The shape (M, N, K, Alpha, Beta, HasBias, BiasStrideM; the split-K fields are not read).</param>")
+cap_entry(w, "GemvKn16StreamC4", C4_CAPS,
+          "ArrayView<Half8> a8, ArrayView<ulong> b4, ArrayView<ushort> bias, ArrayView<ushort> c, HalfGemvShape g",
+          "a8, b4, bias, c, g, bf16", "GemvKn16StreamC4Rows", formats=("Float16Storage", "BFloat16Storage"))
+for cap in C4_CAPS:
+    w("")
+    c4_body(cap)
 w("}")
 
 write(out, "HalfGemvKernels.KnStream.g.cs")
