@@ -10,17 +10,12 @@ public sealed partial class IlgpuKernels
     private readonly Action<KernelConfig, ArrayView<Half8>, ArrayView<ulong>, ArrayView<Half8>, ArrayView<ushort>, ArrayView<ushort>, HalfGemvShape>?[] gemvKn16Stream =
         new Action<KernelConfig, ArrayView<Half8>, ArrayView<ulong>, ArrayView<Half8>, ArrayView<ushort>, ArrayView<ushort>, HalfGemvShape>?[8];
 
-    // Its 4-columns-per-lane form (GEMS_GEMV16_KN=stream8c4), slot format · 2 + (cap == 8 ? 1 : 0).
-    private readonly Action<KernelConfig, ArrayView<Half8>, ArrayView<ulong>, ArrayView<ushort>, ArrayView<ushort>, HalfGemvShape>?[] gemvKn16StreamC4 =
-        new Action<KernelConfig, ArrayView<Half8>, ArrayView<ulong>, ArrayView<ushort>, ArrayView<ushort>, HalfGemvShape>?[4];
-
     /// <summary>Which kernel serves aligned 16-bit [K, N] products of 1–8 rows (<c>GEMS_GEMV16_KN</c>; tests set it directly).</summary>
     internal HalfGemvKn HalfGemvKnKernel { get; set; } = HalfGemvKnChoice.FromEnvironment();
 
     /// <summary>
     /// Whether a 16-bit [K, N] product takes <c>GemvKn16Stream</c>: one matrix of 1–2 rows under the default
-    /// <see cref="HalfGemvKn.Stream"/> setting, 1–8 under <see cref="HalfGemvKn.StreamEight"/> and
-    /// <see cref="HalfGemvKn.StreamEightC4"/> (and no more than
+    /// <see cref="HalfGemvKn.Stream"/> setting, 1–8 under <see cref="HalfGemvKn.StreamEight"/> (and no more than
     /// <see cref="HalfGemvMaxRows"/>, which tests set to 0 to turn the GEMV kernels off), K
     /// and N multiples of 8 with A and the weight 16-byte aligned (16-byte vectors of A and of every weight row), row
     /// offsets that fit an int, a device whose groups hold a 4-thread row slot in whole warps, and not float16 on OpenCL
@@ -28,7 +23,7 @@ public sealed partial class IlgpuKernels
     /// </summary>
     internal bool UsesHalfGemvKnStream(ArrayView<ushort> a, ArrayView<ushort> b, int batch, int m, int k, int n, HalfFormat format) =>
         HalfGemvKnKernel != HalfGemvKn.Split && batch == 1 && m >= 1 && m <= HalfGemvMaxRows
-        && m <= (HalfGemvKnKernel is HalfGemvKn.StreamEight or HalfGemvKn.StreamEightC4 ? HalfGemvKnStreamLaunch.MaxRows : HalfGemvKnStreamLaunch.DefaultMaxRows)
+        && m <= (HalfGemvKnKernel == HalfGemvKn.StreamEight ? HalfGemvKnStreamLaunch.MaxRows : HalfGemvKnStreamLaunch.DefaultMaxRows)
         && k % 8 == 0 && n % 8 == 0 && (long)m * k <= int.MaxValue && 8L * n <= int.MaxValue
         && HalfGemvKnStreamLaunch.Fits(device.WarpSize, device.MaxGroupSize)
         && !(format == HalfFormat.Float16 && device.Kind == IlgpuDeviceKind.OpenCL)
@@ -39,40 +34,8 @@ public sealed partial class IlgpuKernels
         float alpha, float beta, bool biasIsMatrix, bool bf16)
     {
         var g = HalfGemvKnStreamLaunch.Shape(m, k, n, alpha, beta, bias.Length != 0, biasIsMatrix);
-        if (UsesHalfGemvKnStreamC4(m))
-        {
-            var (c4Config, c4Cap) = HalfGemvKnStreamC4Launch.Plan(g, device.WarpSize, device.MaxGroupSize, device.MultiprocessorCount);
-            HalfGemvKnStreamC4Variant(c4Cap, bf16)(c4Config, a.Cast<Half8>(), b.Cast<ulong>(), bias, c, g);
-            return;
-        }
-
         var (config, cap) = HalfGemvKnStreamLaunch.Plan(g, device.WarpSize, device.MaxGroupSize, device.MultiprocessorCount);
         HalfGemvKnStreamVariant(cap, bf16)(config, a.Cast<Half8>(), a.Cast<ulong>(), b.Cast<Half8>(), bias, c, g);
-    }
-
-    /// <summary>
-    /// Whether a product that takes the streamed kernel (<see cref="UsesHalfGemvKnStream"/>) runs its 4-columns-per-lane
-    /// form: <see cref="HalfGemvKn.StreamEightC4"/> and more rows than the default routes to the streamed kernel (whose
-    /// 1–2-row bodies it keeps), on a device whose groups hold an 8-thread row slot in whole warps.
-    /// </summary>
-    internal bool UsesHalfGemvKnStreamC4(int m) =>
-        HalfGemvKnKernel == HalfGemvKn.StreamEightC4 && m > HalfGemvKnStreamLaunch.DefaultMaxRows
-        && HalfGemvKnStreamC4Launch.Fits(device.WarpSize, device.MaxGroupSize);
-
-    /// <summary>The 4-columns-per-lane streamed 16-bit [K, N] GEMV compiled for a row cap of 4 or 8 and the format, with its launch bound.</summary>
-    private Action<KernelConfig, ArrayView<Half8>, ArrayView<ulong>, ArrayView<ushort>, ArrayView<ushort>, HalfGemvShape> HalfGemvKnStreamC4Variant(int rowsCap, bool bf16)
-    {
-        var name = $"{nameof(HalfGemvKernels.GemvKn16StreamC4)}<{rowsCap},{(bf16 ? "bf16" : "f16")}>";
-        int slot = (bf16 ? 2 : 0) + (rowsCap == 8 ? 1 : 0);
-        var bounds = Bounds(HalfGemvKernels.GemvKn16StreamC4MaxThreads, null);
-        return (rowsCap, bf16) switch
-        {
-            (4, false) => device.Load(ref gemvKn16StreamC4[slot], name, acc => acc.LoadStreamKernel<ArrayView<Half8>, ArrayView<ulong>, ArrayView<ushort>, ArrayView<ushort>, HalfGemvShape>(HalfGemvKernels.GemvKn16StreamC4<Const4, Float16Storage>, bounds)),
-            (8, false) => device.Load(ref gemvKn16StreamC4[slot], name, acc => acc.LoadStreamKernel<ArrayView<Half8>, ArrayView<ulong>, ArrayView<ushort>, ArrayView<ushort>, HalfGemvShape>(HalfGemvKernels.GemvKn16StreamC4<Const8, Float16Storage>, bounds)),
-            (4, true) => device.Load(ref gemvKn16StreamC4[slot], name, acc => acc.LoadStreamKernel<ArrayView<Half8>, ArrayView<ulong>, ArrayView<ushort>, ArrayView<ushort>, HalfGemvShape>(HalfGemvKernels.GemvKn16StreamC4<Const4, BFloat16Storage>, bounds)),
-            (8, true) => device.Load(ref gemvKn16StreamC4[slot], name, acc => acc.LoadStreamKernel<ArrayView<Half8>, ArrayView<ulong>, ArrayView<ushort>, ArrayView<ushort>, HalfGemvShape>(HalfGemvKernels.GemvKn16StreamC4<Const8, BFloat16Storage>, bounds)),
-            _ => throw new ArgumentOutOfRangeException(nameof(rowsCap), rowsCap, "Streamed 16-bit [K, N] GEMV (4 columns per lane) row caps are 4 or 8."),
-        };
     }
 
     /// <summary>The streamed 16-bit [K, N] GEMV compiled for a row cap of 1, 2, 4 or 8 and the format, with its launch bound.</summary>
@@ -167,44 +130,6 @@ internal static class HalfGemvKnStreamLaunch
     }
 }
 
-/// <summary>
-/// Launch plan of the 4-columns-per-lane streamed 16-bit [K, N] GEMV (<c>GemvKn16StreamC4</c>, generated by
-/// src.Kernels/Ilgpu/Codegen/gen_gemv_kn16_stream.py; <c>GEMS_GEMV16_KN=stream8c4</c>, 3–8 rows; notes:
-/// docs/perf/h100-notes-gemv.md, "16-bit [K, N], 4–8 rows: 4 columns per lane, batches ahead").
-/// <para>
-/// Why: the streamed kernel's 4- and 8-row bodies lose to split-K (Run 84) because a warp's product phase runs with none
-/// of its weight in flight, and requesting the next batch during it did not fit 8 rows' 64 sums (Run 87: spills). With 4
-/// columns per thread (8-byte weight vectors, 8 column lanes per row slot, still a 32-column slab) 8 rows hold 32 sums,
-/// so the next batch's 8 weight vectors fit beside this batch's.
-/// </para>
-/// </summary>
-internal static class HalfGemvKnStreamC4Launch
-{
-    /// <summary>Whether the kernel runs on this device: a group of at least one 8-thread row slot in whole warps.</summary>
-    public static bool Fits(int warpSize, int maxGroupSize) =>
-        GemvKnStreamLaunch.SlabThreads(HalfGemvKernels.GemvKn16StreamC4ColumnLanes, HalfGemvKernels.GemvKn16StreamC4MaxThreads, HalfGemvKernels.GemvKn16StreamC4MaxHolders,
-            warpSize, maxGroupSize, HalfGemvKernels.GemvKn16StreamC4MaxThreads) >= HalfGemvKernels.GemvKn16StreamC4ColumnLanes;
-
-    /// <summary>Row cap (the kernel variant): 4 (up to 4 rows) or 8.</summary>
-    public static int RowsCap(int m) => m <= 4 ? 4 : 8;
-
-    /// <summary>
-    /// Grid and row cap: ⌈N / 32⌉ groups, their warps as <see cref="HalfGemvKnStreamLaunch.Plan"/> picks them (the slab is
-    /// as wide, so N = 4096 on 132 SMs is again 128 groups of 16 warps), with 8-thread row slots.
-    /// </summary>
-    /// <param name="g">The product (M of 1–8).</param>
-    /// <param name="warpSize">Threads per warp.</param>
-    /// <param name="maxGroupSize">Most threads per group.</param>
-    /// <param name="multiprocessors">SMs of the device (0 when unknown).</param>
-    /// <param name="warps">Warps per group to force (0: the plan's; still held to the device's and the kernel's limits).</param>
-    public static (KernelConfig Config, int RowsCap) Plan(HalfGemvShape g, int warpSize, int maxGroupSize, int multiprocessors, int warps = 0)
-    {
-        var (groups, threads) = GemvKnStreamLaunch.SlabPlan(g.N, HalfGemvKernels.GemvKn16StreamC4Columns, HalfGemvKernels.GemvKn16StreamC4ColumnLanes,
-            HalfGemvKernels.GemvKn16StreamC4MaxThreads, HalfGemvKernels.GemvKn16StreamC4MaxHolders, warpSize, maxGroupSize, multiprocessors, warps);
-        return (new KernelConfig(new Index3D(groups, 1, 1), new Index3D(threads, 1, 1)), RowsCap(g.M));
-    }
-}
-
 /// <summary>The kernels that <c>GEMS_GEMV16_KN</c> selects between for aligned 16-bit [K, N] products of 1–8 rows.</summary>
 internal enum HalfGemvKn
 {
@@ -222,15 +147,9 @@ internal enum HalfGemvKn
     /// exposed; Run 87: requesting the next batch's weight one batch ahead made 8 rows slower still, so it was taken out).
     /// </summary>
     StreamEight,
-
-    /// <summary>
-    /// <c>stream8c4</c>: <c>GemvKn16Stream</c> for 1–2 rows (as the default) and its 4-columns-per-lane form
-    /// <c>GemvKn16StreamC4</c> (one batch requested ahead at 5–8 rows, two at 3–4) for 3–8 (for measuring; not measured yet).
-    /// </summary>
-    StreamEightC4,
 }
 
-/// <summary>The 16-bit [K, N] setting (<c>GEMS_GEMV16_KN</c>): <c>stream</c> (default), <c>split</c>, <c>stream8</c> or <c>stream8c4</c>.</summary>
+/// <summary>The 16-bit [K, N] setting (<c>GEMS_GEMV16_KN</c>): <c>stream</c> (default), <c>split</c> or <c>stream8</c>.</summary>
 internal static class HalfGemvKnChoice
 {
     /// <summary>Environment variable naming the kernel of 1–8-row 16-bit [K, N] products.</summary>
@@ -242,15 +161,13 @@ internal static class HalfGemvKnChoice
     public static HalfGemvKn FromEnvironment() => FromVariable.Value;
 
     /// <summary>
-    /// <c>split</c>, <c>stream8</c> or <c>stream8c4</c> (any case, surrounding spaces ignored) selects
-    /// <see cref="HalfGemvKn.Split"/>, <see cref="HalfGemvKn.StreamEight"/> or <see cref="HalfGemvKn.StreamEightC4"/>;
-    /// anything else, and unset, the default <see cref="HalfGemvKn.Stream"/>.
+    /// <c>split</c> or <c>stream8</c> (any case, surrounding spaces ignored) selects <see cref="HalfGemvKn.Split"/> or
+    /// <see cref="HalfGemvKn.StreamEight"/>; anything else, and unset, the default <see cref="HalfGemvKn.Stream"/>.
     /// </summary>
     public static HalfGemvKn Parse(string? setting) => setting?.Trim().ToLowerInvariant() switch
     {
         "split" => HalfGemvKn.Split,
         "stream8" => HalfGemvKn.StreamEight,
-        "stream8c4" => HalfGemvKn.StreamEightC4,
         _ => HalfGemvKn.Stream,
     };
 }
