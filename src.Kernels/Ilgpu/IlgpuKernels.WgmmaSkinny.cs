@@ -15,17 +15,6 @@ public sealed partial class IlgpuKernels
     private readonly Action<KernelConfig, ArrayView<ushort>, ArrayView<ushort>, ArrayView<ushort>, ArrayView<ushort>, TensorCoreShape>?[] wgmmaSkinnyClusterGemm16 =
         new Action<KernelConfig, ArrayView<ushort>, ArrayView<ushort>, ArrayView<ushort>, ArrayView<ushort>, TensorCoreShape>?[12];
 
-    // The cluster form's deeper rings: (stages 5, 6 → 0, 1) · 12 + the slot of wgmmaSkinnyClusterGemm16.
-    private readonly Action<KernelConfig, ArrayView<ushort>, ArrayView<ushort>, ArrayView<ushort>, ArrayView<ushort>, TensorCoreShape>?[] wgmmaSkinnyClusterRingGemm16 =
-        new Action<KernelConfig, ArrayView<ushort>, ArrayView<ushort>, ArrayView<ushort>, ArrayView<ushort>, TensorCoreShape>?[24];
-
-    /// <summary>
-    /// The ring depth the small-M cluster form asks for: <see cref="WgmmaSkinnyGemmKernels.Stages"/> (today's kernel), or 5 / 6
-    /// (<see cref="WgmmaSkinnyGemmKernels.Gemm16WgmmaSkinnyN64ClusterRing{TOperands, TClusterSize, TStages}"/>, taken where
-    /// <see cref="WgmmaSkinnyLaunch.ClusterStages"/> allows). By default what <c>GEMS_TC_SMALLM_STAGES</c> says (read once per process).
-    /// </summary>
-    internal int WgmmaSmallMStages { get; set; } = WgmmaSkinnyLaunch.StagesFromEnvironment();
-
     /// <summary>
     /// Whether the small-M wgmma kernel's default rule (<see cref="WgmmaSkinnyLaunch.TakesByDefault"/>) applies; false
     /// routes every product to the earlier kernels. By default what <c>GEMS_TC_SMALLM_VARIANT</c> says (read once per process).
@@ -107,13 +96,10 @@ public sealed partial class IlgpuKernels
             return false;
         }
 
-        int stages = WgmmaSkinnyLaunch.ClusterStages(WgmmaSmallMStages, shape.N, shape.SplitK, device.MultiprocessorCount, columns);
         Action<KernelConfig, ArrayView<ushort>, ArrayView<ushort>, ArrayView<ushort>, ArrayView<ushort>, TensorCoreShape> kernel;
         try
         {
-            kernel = stages == WgmmaSkinnyGemmKernels.Stages
-                ? WgmmaSkinnyClusterKernel(bf16, transposeB, shape.SplitK)
-                : WgmmaSkinnyClusterRingKernel(bf16, transposeB, shape.SplitK, stages);
+            kernel = WgmmaSkinnyClusterKernel(bf16, transposeB, shape.SplitK);
         }
         catch (IlgpuKernelCompileException ex)
         {
@@ -122,7 +108,7 @@ public sealed partial class IlgpuKernels
             return false;
         }
 
-        kernel(WgmmaSkinnyLaunch.ClusterConfig(shape.SplitK, shape.N, columns, stages), a, b, bias, c, shape);
+        kernel(WgmmaSkinnyLaunch.ClusterConfig(shape.SplitK, shape.N), a, b, bias, c, shape);
         return true;
     }
 
@@ -162,53 +148,6 @@ public sealed partial class IlgpuKernels
         Action<ArrayView<ushort>, ArrayView<ushort>, ArrayView<ushort>, ArrayView<ushort>, TensorCoreShape> method, KernelSpecialization bounds) =>
         device.Load(ref wgmmaSkinnyClusterGemm16[slot], name,
             acc => acc.LoadStreamKernel<ArrayView<ushort>, ArrayView<ushort>, ArrayView<ushort>, ArrayView<ushort>, TensorCoreShape>(method, bounds));
-
-    /// <summary>The cluster form with a deeper ring for one format, B layout, cluster size (2, 4, 8) and ring depth (5, 6).</summary>
-    private Action<KernelConfig, ArrayView<ushort>, ArrayView<ushort>, ArrayView<ushort>, ArrayView<ushort>, TensorCoreShape> WgmmaSkinnyClusterRingKernel(
-        bool bf16, bool transposeB, int size, int stages)
-    {
-        // Two groups per SM at 5 or 6 stages: the bounds leave the registers of two (today's 64 need far fewer).
-        var bounds = Bounds(WgmmaSkinnyGemmKernels.GroupSize, WgmmaSkinnyLaunch.GroupsPerSmOf(WgmmaSkinnyGemmKernels.BlockNNarrow, stages));
-        int slot = ((stages == 5 ? 0 : 1) * 12) + ((size == 2 ? 0 : size == 4 ? 1 : 2) * 4) + (bf16 ? 0 : 2) + (transposeB ? 0 : 1);
-        string operands = (bf16, transposeB) switch
-        {
-            (true, true) => nameof(Bf16KMajorB),
-            (true, false) => nameof(Bf16MnMajorB),
-            (false, true) => nameof(F16KMajorB),
-            _ => nameof(F16MnMajorB),
-        };
-        var name = $"{nameof(WgmmaSkinnyGemmKernels.Gemm16WgmmaSkinnyN64ClusterRing)}:{operands},{size},{stages}";
-        Action<ArrayView<ushort>, ArrayView<ushort>, ArrayView<ushort>, ArrayView<ushort>, TensorCoreShape> method = (bf16, transposeB, size, stages) switch
-        {
-            (true, true, 2, 5) => WgmmaSkinnyGemmKernels.Gemm16WgmmaSkinnyN64ClusterRing<Bf16KMajorB, Const2, RingStages5>,
-            (true, false, 2, 5) => WgmmaSkinnyGemmKernels.Gemm16WgmmaSkinnyN64ClusterRing<Bf16MnMajorB, Const2, RingStages5>,
-            (false, true, 2, 5) => WgmmaSkinnyGemmKernels.Gemm16WgmmaSkinnyN64ClusterRing<F16KMajorB, Const2, RingStages5>,
-            (false, false, 2, 5) => WgmmaSkinnyGemmKernels.Gemm16WgmmaSkinnyN64ClusterRing<F16MnMajorB, Const2, RingStages5>,
-            (true, true, 4, 5) => WgmmaSkinnyGemmKernels.Gemm16WgmmaSkinnyN64ClusterRing<Bf16KMajorB, Const4, RingStages5>,
-            (true, false, 4, 5) => WgmmaSkinnyGemmKernels.Gemm16WgmmaSkinnyN64ClusterRing<Bf16MnMajorB, Const4, RingStages5>,
-            (false, true, 4, 5) => WgmmaSkinnyGemmKernels.Gemm16WgmmaSkinnyN64ClusterRing<F16KMajorB, Const4, RingStages5>,
-            (false, false, 4, 5) => WgmmaSkinnyGemmKernels.Gemm16WgmmaSkinnyN64ClusterRing<F16MnMajorB, Const4, RingStages5>,
-            (true, true, 8, 5) => WgmmaSkinnyGemmKernels.Gemm16WgmmaSkinnyN64ClusterRing<Bf16KMajorB, Const8, RingStages5>,
-            (true, false, 8, 5) => WgmmaSkinnyGemmKernels.Gemm16WgmmaSkinnyN64ClusterRing<Bf16MnMajorB, Const8, RingStages5>,
-            (false, true, 8, 5) => WgmmaSkinnyGemmKernels.Gemm16WgmmaSkinnyN64ClusterRing<F16KMajorB, Const8, RingStages5>,
-            (false, false, 8, 5) => WgmmaSkinnyGemmKernels.Gemm16WgmmaSkinnyN64ClusterRing<F16MnMajorB, Const8, RingStages5>,
-            (true, true, 2, 6) => WgmmaSkinnyGemmKernels.Gemm16WgmmaSkinnyN64ClusterRing<Bf16KMajorB, Const2, RingStages6>,
-            (true, false, 2, 6) => WgmmaSkinnyGemmKernels.Gemm16WgmmaSkinnyN64ClusterRing<Bf16MnMajorB, Const2, RingStages6>,
-            (false, true, 2, 6) => WgmmaSkinnyGemmKernels.Gemm16WgmmaSkinnyN64ClusterRing<F16KMajorB, Const2, RingStages6>,
-            (false, false, 2, 6) => WgmmaSkinnyGemmKernels.Gemm16WgmmaSkinnyN64ClusterRing<F16MnMajorB, Const2, RingStages6>,
-            (true, true, 4, 6) => WgmmaSkinnyGemmKernels.Gemm16WgmmaSkinnyN64ClusterRing<Bf16KMajorB, Const4, RingStages6>,
-            (true, false, 4, 6) => WgmmaSkinnyGemmKernels.Gemm16WgmmaSkinnyN64ClusterRing<Bf16MnMajorB, Const4, RingStages6>,
-            (false, true, 4, 6) => WgmmaSkinnyGemmKernels.Gemm16WgmmaSkinnyN64ClusterRing<F16KMajorB, Const4, RingStages6>,
-            (false, false, 4, 6) => WgmmaSkinnyGemmKernels.Gemm16WgmmaSkinnyN64ClusterRing<F16MnMajorB, Const4, RingStages6>,
-            (true, true, 8, 6) => WgmmaSkinnyGemmKernels.Gemm16WgmmaSkinnyN64ClusterRing<Bf16KMajorB, Const8, RingStages6>,
-            (true, false, 8, 6) => WgmmaSkinnyGemmKernels.Gemm16WgmmaSkinnyN64ClusterRing<Bf16MnMajorB, Const8, RingStages6>,
-            (false, true, 8, 6) => WgmmaSkinnyGemmKernels.Gemm16WgmmaSkinnyN64ClusterRing<F16KMajorB, Const8, RingStages6>,
-            (false, false, 8, 6) => WgmmaSkinnyGemmKernels.Gemm16WgmmaSkinnyN64ClusterRing<F16MnMajorB, Const8, RingStages6>,
-            _ => throw new ArgumentOutOfRangeException(nameof(size), (size, stages), "The deeper-ring cluster kernels are built for clusters of 2, 4 or 8 groups and rings of 5 or 6 stages."),
-        };
-        return device.Load(ref wgmmaSkinnyClusterRingGemm16[slot], name,
-            acc => acc.LoadStreamKernel<ArrayView<ushort>, ArrayView<ushort>, ArrayView<ushort>, ArrayView<ushort>, TensorCoreShape>(method, bounds));
-    }
 
     /// <summary>The small-M wgmma kernel of one format and B layout.</summary>
     private Action<KernelConfig, ArrayView<ushort>, ArrayView<ushort>, ArrayView<ushort>, ArrayView<ushort>, ArrayView<float>, TensorCoreShape> WgmmaSkinnyKernel(

@@ -28,8 +28,8 @@ internal interface IWgmmaSkinnyOps
     /// <summary>Closes the group of asynchronous copies issued so far.</summary>
     void CommitCopies();
 
-    /// <summary>Waits until at most <paramref name="pending"/> (the ring's stages − 2) committed copy groups are in flight.</summary>
-    void WaitCopies(int pending);
+    /// <summary>Waits until at most <see cref="WgmmaSkinnyGemmKernels.Stages"/> − 2 committed copy groups are in flight.</summary>
+    void WaitCopies();
 
     /// <summary>Orders this thread's completed shared-memory writes before later reads by the async proxy (wgmma).</summary>
     void FenceProxy();
@@ -117,18 +117,8 @@ internal static partial class WgmmaSkinnyGemmKernels
     /// <summary>Bytes between two threads' staged accumulators: the thread's floats + 16 (an odd count of 16-byte units).</summary>
     public static int AccumulatorStrideOf(int columns) => (AccumulatorsOf(columns) * 4) + 16;
 
-    /// <summary>Dynamic shared bytes of a <paramref name="columns"/>-column launch with a ring of <paramref name="stages"/>: the ring plus the alignment room.</summary>
-    public static int SharedBytesOf(int columns, int stages = Stages) => (stages * StageBytesOf(columns)) + WgmmaGemmKernels.SwizzleAlignment;
-
-    /// <summary>
-    /// Whether <paramref name="stages"/> is a deeper ring of the cluster form (<see cref="Gemm16WgmmaSkinnyN64ClusterRing{TOperands, TClusterSize, TStages}"/>,
-    /// <c>GEMS_TC_SMALLM_STAGES</c>): 5 or 6, the depths whose 64-column ring (81 / 97 KB) still fits twice per SM; 7 fits once,
-    /// which would halve the resident groups of a plan made for two or three.
-    /// </summary>
-    public static bool IsRingStages(int stages) => stages is 5 or 6;
-
-    /// <summary>The stage of the ring that tile <paramref name="tile"/> uses (a mask for a power-of-two ring, as the four-stage kernels always had).</summary>
-    public static int RingSlot(int tile, int stages) => (stages & (stages - 1)) == 0 ? tile & (stages - 1) : (int)((uint)tile % (uint)stages);
+    /// <summary>Dynamic shared bytes of a <paramref name="columns"/>-column launch: the ring plus the alignment room.</summary>
+    public static int SharedBytesOf(int columns) => (Stages * StageBytesOf(columns)) + WgmmaGemmKernels.SwizzleAlignment;
 
     /// <summary>
     /// The kernel through inline PTX for one format and B layout (<typeparamref name="TOperands"/>, matching the shape's
@@ -145,7 +135,7 @@ internal static partial class WgmmaSkinnyGemmKernels
     {
         var ops = default(PtxWgmmaSkinnyOps);
         var cluster = default(NoClusterSum);
-        Body(ref ops, ref cluster, a, b, bias, c, partial, s, default(TOperands).TransposeB, default(TOperands).Bf16, BlockN, Stages);
+        Body(ref ops, ref cluster, a, b, bias, c, partial, s, default(TOperands).TransposeB, default(TOperands).Bf16, BlockN);
     }
 
     /// <summary>
@@ -163,7 +153,7 @@ internal static partial class WgmmaSkinnyGemmKernels
     {
         var ops = default(PtxWgmmaSkinnyOps);
         var cluster = default(NoClusterSum);
-        Body(ref ops, ref cluster, a, b, bias, c, partial, s, default(TOperands).TransposeB, default(TOperands).Bf16, BlockNNarrow, Stages);
+        Body(ref ops, ref cluster, a, b, bias, c, partial, s, default(TOperands).TransposeB, default(TOperands).Bf16, BlockNNarrow);
     }
 
     /// <summary>
@@ -199,68 +189,24 @@ internal static partial class WgmmaSkinnyGemmKernels
         // The tile lies past every thread's accumulator staging in the aligned ring, so a thread may publish while its
         // neighbours still read back their own staged accumulators (no barrier between the two).
         var cluster = PtxClusterReducePadded<TClusterSize>.Begin(WgmmaGemmKernels.SwizzleAlignment, ClusterTileOffsetOf(BlockNNarrow), ClusterRowShiftOf(BlockNNarrow));
-        Body(ref ops, ref cluster, a, b, bias, c, default, s, default(TOperands).TransposeB, default(TOperands).Bf16, BlockNNarrow, Stages);
-    }
-
-    /// <summary>
-    /// <see cref="Gemm16WgmmaSkinnyN64Cluster{TOperands, TClusterSize}"/> with a ring of <typeparamref name="TStages"/> (5 or 6)
-    /// stages instead of <see cref="Stages"/>: <c>GEMS_TC_SMALLM_STAGES</c>, off by default (Attempt 11). At 64 × 4096 × 4096 the
-    /// cluster kernel ran 0.65 waves with a third of its samples waiting on the stage's cp.async (Run 88), so a group can hold
-    /// more tiles in flight: 97 KB (6 stages) still fits twice per SM, and the router takes it only where the plan's groups
-    /// fit in one wave at two per SM (<see cref="WgmmaSkinnyLaunch.ClusterStages"/>). Same body, tile and bits.
-    /// </summary>
-    [IlgpuKernel]
-    [IlgpuKernelVariant(typeof(Bf16KMajorB), typeof(Const2), typeof(RingStages5))]
-    [IlgpuKernelVariant(typeof(Bf16MnMajorB), typeof(Const2), typeof(RingStages5))]
-    [IlgpuKernelVariant(typeof(F16KMajorB), typeof(Const2), typeof(RingStages5))]
-    [IlgpuKernelVariant(typeof(F16MnMajorB), typeof(Const2), typeof(RingStages5))]
-    [IlgpuKernelVariant(typeof(Bf16KMajorB), typeof(Const4), typeof(RingStages5))]
-    [IlgpuKernelVariant(typeof(Bf16MnMajorB), typeof(Const4), typeof(RingStages5))]
-    [IlgpuKernelVariant(typeof(F16KMajorB), typeof(Const4), typeof(RingStages5))]
-    [IlgpuKernelVariant(typeof(F16MnMajorB), typeof(Const4), typeof(RingStages5))]
-    [IlgpuKernelVariant(typeof(Bf16KMajorB), typeof(Const8), typeof(RingStages5))]
-    [IlgpuKernelVariant(typeof(Bf16MnMajorB), typeof(Const8), typeof(RingStages5))]
-    [IlgpuKernelVariant(typeof(F16KMajorB), typeof(Const8), typeof(RingStages5))]
-    [IlgpuKernelVariant(typeof(F16MnMajorB), typeof(Const8), typeof(RingStages5))]
-    [IlgpuKernelVariant(typeof(Bf16KMajorB), typeof(Const2), typeof(RingStages6))]
-    [IlgpuKernelVariant(typeof(Bf16MnMajorB), typeof(Const2), typeof(RingStages6))]
-    [IlgpuKernelVariant(typeof(F16KMajorB), typeof(Const2), typeof(RingStages6))]
-    [IlgpuKernelVariant(typeof(F16MnMajorB), typeof(Const2), typeof(RingStages6))]
-    [IlgpuKernelVariant(typeof(Bf16KMajorB), typeof(Const4), typeof(RingStages6))]
-    [IlgpuKernelVariant(typeof(Bf16MnMajorB), typeof(Const4), typeof(RingStages6))]
-    [IlgpuKernelVariant(typeof(F16KMajorB), typeof(Const4), typeof(RingStages6))]
-    [IlgpuKernelVariant(typeof(F16MnMajorB), typeof(Const4), typeof(RingStages6))]
-    [IlgpuKernelVariant(typeof(Bf16KMajorB), typeof(Const8), typeof(RingStages6))]
-    [IlgpuKernelVariant(typeof(Bf16MnMajorB), typeof(Const8), typeof(RingStages6))]
-    [IlgpuKernelVariant(typeof(F16KMajorB), typeof(Const8), typeof(RingStages6))]
-    [IlgpuKernelVariant(typeof(F16MnMajorB), typeof(Const8), typeof(RingStages6))]
-    public static void Gemm16WgmmaSkinnyN64ClusterRing<TOperands, TClusterSize, TStages>(ArrayView<ushort> a, ArrayView<ushort> b, ArrayView<ushort> bias,
-        ArrayView<ushort> c, TensorCoreShape s)
-        where TOperands : struct, IWgmmaOperands
-        where TClusterSize : struct, IKernelConstant
-        where TStages : struct, IKernelConstant
-    {
-        var ops = default(PtxWgmmaSkinnyOps);
-        var cluster = PtxClusterReducePadded<TClusterSize>.Begin(WgmmaGemmKernels.SwizzleAlignment, ClusterTileOffsetOf(BlockNNarrow), ClusterRowShiftOf(BlockNNarrow));
-        Body(ref ops, ref cluster, a, b, bias, c, default, s, default(TOperands).TransposeB, default(TOperands).Bf16, BlockNNarrow, default(TStages).Value);
+        Body(ref ops, ref cluster, a, b, bias, c, default, s, default(TOperands).TransposeB, default(TOperands).Bf16, BlockNNarrow);
     }
 
     /// <summary>
     /// The cluster form of the small-M body on ILGPU's CPU accelerator, which runs no clusters (<see cref="EmulatedClusterReduce"/>:
     /// the tile through <paramref name="partial"/> and one ticket per column tile, the last group of the tile summing every
-    /// rank's slice with the code the GPU runs per rank); grid (⌈N/<paramref name="columns"/>⌉, splits, 1) as the PTX form, a ring
-    /// of <paramref name="stages"/> (<see cref="Stages"/>, or a deeper ring's 5 / 6: the same tile-to-stage walk as the GPU).
+    /// rank's slice with the code the GPU runs per rank); grid (⌈N/<paramref name="columns"/>⌉, splits, 1) as the PTX form.
     /// </summary>
     [IlgpuKernel(SimulatorOnly = true)]
     public static void Gemm16WgmmaSkinnyClusterEmulated(ArrayView<ushort> a, ArrayView<ushort> b, ArrayView<ushort> bias, ArrayView<ushort> c, ArrayView<float> partial,
-        ArrayView<int> tickets, ArrayView<float> scratch, TensorCoreShape s, int columns, int stages)
+        ArrayView<int> tickets, ArrayView<float> scratch, TensorCoreShape s, int columns)
     {
         var ops = new EmulatedWgmmaSkinnyOps { Scratch = scratch };
         var cluster = new EmulatedClusterSum
         {
             Inner = new EmulatedClusterReduce { Partial = partial, Tickets = tickets, Ticket = Grid.IdxX, M = s.M, N = s.N, Splits = s.SplitK },
         };
-        Body(ref ops, ref cluster, a, b, bias, c, default, s, s.TransposeB, s.Bf16, columns, stages);
+        Body(ref ops, ref cluster, a, b, bias, c, default, s, s.TransposeB, s.Bf16, columns);
     }
 
     /// <summary>
@@ -291,7 +237,7 @@ internal static partial class WgmmaSkinnyGemmKernels
     {
         var ops = new EmulatedWgmmaSkinnyOps { Scratch = scratch };
         var cluster = default(NoClusterSum);
-        Body(ref ops, ref cluster, a, b, bias, c, partial, s, s.TransposeB, s.Bf16, columns, Stages);
+        Body(ref ops, ref cluster, a, b, bias, c, partial, s, s.TransposeB, s.Bf16, columns);
     }
 
     /// <summary>Byte offset of stage <paramref name="stage"/>'s A tile (<paramref name="columns"/>-column tiles).</summary>
@@ -331,11 +277,10 @@ internal static partial class WgmmaSkinnyGemmKernels
     /// <paramref name="columns"/> (a constant in each PTX kernel) is the tile width: <see cref="BlockN"/>, or
     /// <see cref="BlockNNarrow"/> for the n64 variant, where B has 4 chunks per thread ([N, K]: rows t / 8 + 16 i;
     /// [K, N]: columns 8 · (t mod 8) .. of k-rows t / 8 + 16 i, one MN-major 64-column block), the stage is 16 KB and
-    /// the accumulators 32 per thread. <paramref name="stages"/> (a constant in each PTX kernel) is S: <see cref="Stages"/>, or
-    /// 5 / 6 in the cluster form's deeper ring (the stage of a tile is then t mod S, not a mask).
+    /// the accumulators 32 per thread.
     /// </remarks>
     internal static void Body<TOps, TCluster>(ref TOps ops, ref TCluster cluster, ArrayView<ushort> a, ArrayView<ushort> b, ArrayView<ushort> bias, ArrayView<ushort> c,
-        ArrayView<float> partial, TensorCoreShape s, int transposeB, int bf16, int columns, int stages)
+        ArrayView<float> partial, TensorCoreShape s, int transposeB, int bf16, int columns)
         where TOps : struct, IWgmmaSkinnyOps
         where TCluster : struct, IClusterSum
     {
@@ -392,7 +337,7 @@ internal static partial class WgmmaSkinnyGemmKernels
 
         // Zeros, once, in every stage's chunks that no tile will request (rows ≥ M of A, rows or columns ≥ N of B);
         // they complete with the first commit group, before tile 0's wgmma.
-        for (int stage = 0; stage < stages; stage++)
+        for (int stage = 0; stage < Stages; stage++)
         {
             ZeroStage(ref ops, shared, a, b, s, transposeB, columns, sharedBase + (uint)(stage * stageBytes), plan);
         }
@@ -402,7 +347,7 @@ internal static partial class WgmmaSkinnyGemmKernels
         int fullTiles = kLength / BlockK;
         long aNext = aFrom;
         long bNext = bFrom;
-        for (int ahead = 0; ahead < stages - 1; ahead++)
+        for (int ahead = 0; ahead < Stages - 1; ahead++)
         {
             if (ahead < tiles)
             {
@@ -425,14 +370,14 @@ internal static partial class WgmmaSkinnyGemmKernels
 
         for (int tile = 0; tile < tiles; tile++)
         {
-            ops.WaitCopies(stages - 2);
+            ops.WaitCopies();
             ops.WaitMultiplies();
             ops.FenceProxy();
             Group.Barrier();
-            int next = tile + stages - 1;
+            int next = tile + Stages - 1;
             if (next < tiles)
             {
-                uint stageAt = sharedBase + (uint)(RingSlot(next, stages) * stageBytes);
+                uint stageAt = sharedBase + (uint)((next & (Stages - 1)) * stageBytes);
                 if (next < fullTiles)
                 {
                     // Threads whose eight B chunks all lie inside N (every thread when N is a multiple of 128) skip
@@ -456,7 +401,7 @@ internal static partial class WgmmaSkinnyGemmKernels
             }
 
             ops.CommitCopies();
-            int current = RingSlot(tile, stages);
+            int current = tile & (Stages - 1);
             ops.Multiply(shared, ADescriptor(sharedBase, current, columns), BDescriptor(sharedBase, current, transposeB, columns), transposeB, bf16, columns, thread);
         }
 
@@ -671,23 +616,8 @@ internal struct PtxWgmmaSkinnyOps : IWgmmaSkinnyOps
 
     public readonly void CommitCopies() => CudaAsm.Emit("cp.async.commit_group;");
 
-    // The immediate must be a literal: one statement per ring depth the kernels are built for (stages − 2; the PTX tests
-    // check it against each kernel's depth). pending is a constant in each kernel, so only one survives.
-    public readonly void WaitCopies(int pending)
-    {
-        switch (pending)
-        {
-            case 3:
-                CudaAsm.Emit("cp.async.wait_group 3;");
-                break;
-            case 4:
-                CudaAsm.Emit("cp.async.wait_group 4;");
-                break;
-            default:
-                CudaAsm.Emit("cp.async.wait_group 2;");
-                break;
-        }
-    }
+    // The immediate is Stages − 2 (the test of the PTX checks it against the constant).
+    public readonly void WaitCopies() => CudaAsm.Emit("cp.async.wait_group 2;");
 
     public readonly void FenceProxy() => CudaAsm.Emit("fence.proxy.async.shared::cta;");
 
@@ -799,7 +729,7 @@ internal struct EmulatedWgmmaSkinnyOps : IWgmmaSkinnyOps
     {
     }
 
-    public readonly void WaitCopies(int pending)
+    public readonly void WaitCopies()
     {
     }
 
@@ -874,47 +804,6 @@ internal static class WgmmaSkinnyLaunch
 
     private static readonly Lazy<bool> NarrowFromVariable = new(() => ParseNarrow(Environment.GetEnvironmentVariable(Variable)));
 
-    /// <summary>
-    /// Environment variable for A/B runs of the cluster form's ring depth (Attempt 11): <c>5</c> or <c>6</c> stages
-    /// (<see cref="WgmmaSkinnyGemmKernels.IsRingStages"/>); unset and any other value keep <see cref="WgmmaSkinnyGemmKernels.Stages"/>,
-    /// as the sibling switches do with values they do not know.
-    /// </summary>
-    public const string StagesVariable = "GEMS_TC_SMALLM_STAGES";
-
-    private static readonly Lazy<int> StagesFromVariable = new(() => ParseStages(Environment.GetEnvironmentVariable(StagesVariable)));
-
-    /// <summary>The cluster form's requested ring depth (read once per process; <see cref="ParseStages"/>).</summary>
-    public static int StagesFromEnvironment() => StagesFromVariable.Value;
-
-    /// <summary>
-    /// The ring depth a <see cref="StagesVariable"/> setting asks for: 5 or 6 (digits only, surrounding spaces ignored),
-    /// else <see cref="WgmmaSkinnyGemmKernels.Stages"/>.
-    /// </summary>
-    public static int ParseStages(string? setting)
-    {
-        string trimmed = setting?.Trim() ?? string.Empty;
-        return trimmed.Length == 1 && trimmed[0] is >= '0' and <= '9' && WgmmaSkinnyGemmKernels.IsRingStages(trimmed[0] - '0')
-            ? trimmed[0] - '0'
-            : WgmmaSkinnyGemmKernels.Stages;
-    }
-
-    /// <summary>
-    /// The ring depth a cluster product runs with: the <paramref name="requested"/> deeper ring where the plan's groups
-    /// (⌈N/columns⌉ × <paramref name="splits"/>) all fit in one wave at that ring's groups per SM (two at 5 or 6 stages,
-    /// three at four); else <see cref="WgmmaSkinnyGemmKernels.Stages"/>. The split plan itself never changes (the same
-    /// bits whichever ring ran): a plan made for three groups per SM that overflows two would run a second partial wave.
-    /// </summary>
-    public static int ClusterStages(int requested, int n, int splits, int multiprocessors, int columns = WgmmaSkinnyGemmKernels.BlockNNarrow)
-    {
-        if (!WgmmaSkinnyGemmKernels.IsRingStages(requested) || multiprocessors <= 0)
-        {
-            return WgmmaSkinnyGemmKernels.Stages;
-        }
-
-        long groups = (long)((n + columns - 1) / columns) * splits;
-        return groups <= (long)multiprocessors * GroupsPerSmOf(columns, requested) ? requested : WgmmaSkinnyGemmKernels.Stages;
-    }
-
     /// <summary>Whether the environment leaves the default rule on (read once per process).</summary>
     public static bool FromEnvironment() => FromVariable.Value;
 
@@ -947,10 +836,7 @@ internal static class WgmmaSkinnyLaunch
     public static int GroupsPerSm => GroupsPerSmOf(WgmmaSkinnyGemmKernels.BlockN);
 
     /// <summary>Groups resident per SM with <paramref name="columns"/>-column tiles (shared memory: 2 of 97 KB at 128, 3 of 65 KB at 64).</summary>
-    public static int GroupsPerSmOf(int columns) => GroupsPerSmOf(columns, WgmmaSkinnyGemmKernels.Stages);
-
-    /// <summary>Groups resident per SM with <paramref name="columns"/>-column tiles and a ring of <paramref name="stages"/> (the runtime's 1 KB per group included).</summary>
-    public static int GroupsPerSmOf(int columns, int stages) => Sm90aPtx.OptInSharedBytes / (WgmmaSkinnyGemmKernels.SharedBytesOf(columns, stages) + 1024);
+    public static int GroupsPerSmOf(int columns) => Sm90aPtx.OptInSharedBytes / (WgmmaSkinnyGemmKernels.SharedBytesOf(columns) + 1024);
 
     /// <summary>Grid (⌈N/columns⌉, 1, z) of one-warpgroup groups with the ring's dynamic shared memory.</summary>
     public static KernelConfig Config(int z, int n, int columns = WgmmaSkinnyGemmKernels.BlockN) => new(
@@ -972,7 +858,7 @@ internal static class WgmmaSkinnyLaunch
     /// column tiles × splits within the groups resident at once (SMs × <see cref="GroupsPerSm"/>): one wave, every SM
     /// streaming weight; and M × splits at most <see cref="MaxPartialRows"/>. (1, K) for batches, the simulator (no SM
     /// count), or when the tiles alone fill the SMs. <paramref name="columns"/>: the tile width, whose tile count and
-    /// groups per SM (<see cref="GroupsPerSmOf(int)"/>) the rule uses.
+    /// groups per SM (<see cref="GroupsPerSmOf"/>) the rule uses.
     /// </summary>
     public static (int Splits, int KChunk) PlanSplitK(int batch, int m, int k, int n, int multiprocessors, int columns = WgmmaSkinnyGemmKernels.BlockN)
     {
@@ -1001,26 +887,12 @@ internal static class WgmmaSkinnyLaunch
     /// Grid (⌈N/columns⌉, <paramref name="splits"/>, 1) of the cluster form (clusters 1 × splits × 1 along Y, the axis of
     /// its marker) with the ring's dynamic shared memory: the same groups and bytes per group as <see cref="Config"/>.
     /// </summary>
-    public static KernelConfig ClusterConfig(int splits, int n, int columns = WgmmaSkinnyGemmKernels.BlockNNarrow, int stages = WgmmaSkinnyGemmKernels.Stages) => new(
+    public static KernelConfig ClusterConfig(int splits, int n, int columns = WgmmaSkinnyGemmKernels.BlockNNarrow) => new(
         new Index3D((n + columns - 1) / columns, splits, 1),
         new Index3D(WgmmaSkinnyGemmKernels.GroupSize, 1, 1),
-        SharedMemoryConfig.RequestDynamic<ushort>(WgmmaSkinnyGemmKernels.SharedBytesOf(columns, stages) / sizeof(ushort)));
+        SharedMemoryConfig.RequestDynamic<ushort>(WgmmaSkinnyGemmKernels.SharedBytesOf(columns) / sizeof(ushort)));
 
     /// <summary>Floats of scratch the emulated kernel needs for this launch.</summary>
     public static long EmulationScratch(int z, int n, int columns = WgmmaSkinnyGemmKernels.BlockN) =>
         (long)((n + columns - 1) / columns) * z * WgmmaSkinnyGemmKernels.GroupSize * WgmmaSkinnyGemmKernels.Accumulators;
-}
-
-/// <summary>The deeper ring's 5 stages (<see cref="WgmmaSkinnyGemmKernels.Gemm16WgmmaSkinnyN64ClusterRing{TOperands, TClusterSize, TStages}"/>).</summary>
-internal readonly struct RingStages5 : IKernelConstant
-{
-    /// <inheritdoc/>
-    public int Value => 5;
-}
-
-/// <summary>The deeper ring's 6 stages (<see cref="WgmmaSkinnyGemmKernels.Gemm16WgmmaSkinnyN64ClusterRing{TOperands, TClusterSize, TStages}"/>).</summary>
-internal readonly struct RingStages6 : IKernelConstant
-{
-    /// <inheritdoc/>
-    public int Value => 6;
 }

@@ -25,7 +25,7 @@ public sealed class WgmmaSkinnyGemmTests : Half16TestBase, IClassFixture<Warp32S
     private readonly Warp32SimulatorFixture warp32;
     private readonly Action<KernelConfig, ArrayView<ushort>, ArrayView<ushort>, ArrayView<ushort>, ArrayView<ushort>, ArrayView<float>, ArrayView<float>, TensorCoreShape, int> emulated;
     private readonly Action<KernelConfig, ArrayView<float>, ArrayView<ushort>, ArrayView<ushort>, HalfGemvShape, int> reduce;
-    private readonly Action<KernelConfig, ArrayView<ushort>, ArrayView<ushort>, ArrayView<ushort>, ArrayView<ushort>, ArrayView<float>, ArrayView<int>, ArrayView<float>, TensorCoreShape, int, int> clusterEmulated;
+    private readonly Action<KernelConfig, ArrayView<ushort>, ArrayView<ushort>, ArrayView<ushort>, ArrayView<ushort>, ArrayView<float>, ArrayView<int>, ArrayView<float>, TensorCoreShape, int> clusterEmulated;
 
     public WgmmaSkinnyGemmTests(SimulatorFixture fixture, Warp32SimulatorFixture warp32)
         : base(fixture)
@@ -34,7 +34,7 @@ public sealed class WgmmaSkinnyGemmTests : Half16TestBase, IClassFixture<Warp32S
         emulated = warp32.Accelerator.LoadStreamKernel<ArrayView<ushort>, ArrayView<ushort>, ArrayView<ushort>, ArrayView<ushort>, ArrayView<float>, ArrayView<float>, TensorCoreShape, int>(
             WgmmaSkinnyGemmKernels.Gemm16WgmmaSkinnyEmulated);
         reduce = warp32.Accelerator.LoadStreamKernel<ArrayView<float>, ArrayView<ushort>, ArrayView<ushort>, HalfGemvShape, int>(HalfGemvKernels.GemvReduce16);
-        clusterEmulated = warp32.Accelerator.LoadStreamKernel<ArrayView<ushort>, ArrayView<ushort>, ArrayView<ushort>, ArrayView<ushort>, ArrayView<float>, ArrayView<int>, ArrayView<float>, TensorCoreShape, int, int>(
+        clusterEmulated = warp32.Accelerator.LoadStreamKernel<ArrayView<ushort>, ArrayView<ushort>, ArrayView<ushort>, ArrayView<ushort>, ArrayView<float>, ArrayView<int>, ArrayView<float>, TensorCoreShape, int>(
             WgmmaSkinnyGemmKernels.Gemm16WgmmaSkinnyClusterEmulated);
     }
 
@@ -349,27 +349,7 @@ public sealed class WgmmaSkinnyGemmTests : Half16TestBase, IClassFixture<Warp32S
     [InlineData(true, 64, 1000, 64, true, true, true, 4)]
     [InlineData(false, 64, 1000, 200, false, false, false, 8)]
     [InlineData(true, 20, 136, 64, false, true, true, 2)]
-    public void EmulatedClusterMatchesFloat64AndTheLaunchedReduce(bool bf16, int m, int k, int n, bool transposeB, bool bias, bool biasIsMatrix, int splits) =>
-        ClusterMatchesFloat64AndTheLaunchedReduce(bf16, m, k, n, transposeB, bias, biasIsMatrix, splits, WgmmaSkinnyGemmKernels.Stages);
-
-    /// <summary>
-    /// The deeper rings (<c>GEMS_TC_SMALLM_STAGES</c> = 5 / 6) as <see cref="EmulatedClusterMatchesFloat64AndTheLaunchedReduce"/>:
-    /// the emulation walks the tiles through the ring's stages as the GPU does (t mod S), so a tile written over a stage
-    /// still to be multiplied gives other sums. Chunks of 24 and 16 tiles (the ring wraps four and three times, a partial
-    /// last tile), 4 and 2 tiles (fewer than the prologue requests), both layouts and formats, 2 / 4 / 8 splits; the
-    /// launched reduce it must match bit for bit runs the four-stage emulated body.
-    /// </summary>
-    [Theory]
-    [InlineData(true, 17, 3000, 72, true, false, false, 2, 5)]
-    [InlineData(false, 64, 2000, 136, false, true, false, 2, 6)]
-    [InlineData(true, 33, 1000, 132, true, true, true, 4, 5)]
-    [InlineData(false, 20, 1400, 64, false, true, true, 4, 6)]
-    [InlineData(true, 64, 1000, 200, false, false, false, 8, 6)]
-    public void EmulatedDeeperRingClusterMatchesFloat64AndTheLaunchedReduce(bool bf16, int m, int k, int n, bool transposeB, bool bias, bool biasIsMatrix, int splits,
-        int stages) =>
-        ClusterMatchesFloat64AndTheLaunchedReduce(bf16, m, k, n, transposeB, bias, biasIsMatrix, splits, stages);
-
-    private void ClusterMatchesFloat64AndTheLaunchedReduce(bool bf16, int m, int k, int n, bool transposeB, bool bias, bool biasIsMatrix, int splits, int stages)
+    public void EmulatedClusterMatchesFloat64AndTheLaunchedReduce(bool bf16, int m, int k, int n, bool transposeB, bool bias, bool biasIsMatrix, int splits)
     {
         const int Columns = WgmmaSkinnyGemmKernels.BlockNNarrow;
         int seed = 7100 + (m * 7) + (k * 5) + n + (bf16 ? 1 : 0) + (transposeB ? 2 : 0) + (bias ? 4 : 0) + (biasIsMatrix ? 8 : 0) + (splits * 1000);
@@ -414,13 +394,12 @@ public sealed class WgmmaSkinnyGemmTests : Half16TestBase, IClassFixture<Warp32S
         clustered.CopyFromCPU(Enumerable.Repeat(NaN16(bf16), m * n).ToArray());
         partial.CopyFromCPU(Enumerable.Repeat(float.NaN, splits * m * n).ToArray());
         tickets.MemSetToZero();
-        var config = WgmmaSkinnyLaunch.ClusterConfig(splits, n, Columns, stages);
+        var config = WgmmaSkinnyLaunch.ClusterConfig(splits, n);
         Assert.Equal(new Index3D((n + Columns - 1) / Columns, splits, 1), config.GridDim);
-        Assert.Equal(WgmmaSkinnyGemmKernels.SharedBytesOf(Columns, stages) / sizeof(ushort), config.SharedMemoryConfig.NumElements);
-        clusterEmulated(config, aBuffer.View, bBuffer.View, biasView, clustered.View, partial.View, tickets.View, scratch.View, shape, Columns, stages);
+        clusterEmulated(config, aBuffer.View, bBuffer.View, biasView, clustered.View, partial.View, tickets.View, scratch.View, shape, Columns);
         acc.Synchronize();
 
-        string what = $"small-M wgmma cluster form, {m}x{k}x{n} transposeB={transposeB} bias={bias} matrix={biasIsMatrix} splits={splits} chunk={kChunk} stages={stages} ({F(bf16)})";
+        string what = $"small-M wgmma cluster form, {m}x{k}x{n} transposeB={transposeB} bias={bias} matrix={biasIsMatrix} splits={splits} chunk={kChunk} ({F(bf16)})";
         var launchedBits = launched.GetAsArray1D();
         var clusterBits = clustered.GetAsArray1D();
         AssertClose(ToFloat(clusterBits, bf16), expected, Rtol(bf16), Atol * k, what, seed);
@@ -495,81 +474,6 @@ public sealed class WgmmaSkinnyGemmTests : Half16TestBase, IClassFixture<Warp32S
     }
 
     /// <summary>
-    /// The deeper rings' shared memory: 5 and 6 stages (81 / 97 KB) fit twice per SM within the 227 KB opt-in (so a
-    /// cluster's groups still co-schedule two per SM), 7 only once; the cluster tile still lies inside the ring.
-    /// </summary>
-    [Theory]
-    [InlineData(4, 3, true)]
-    [InlineData(5, 2, true)]
-    [InlineData(6, 2, true)]
-    [InlineData(7, 1, false)]
-    [InlineData(8, 1, false)]
-    public void DeeperRingFitsTwicePerSm(int stages, int groupsPerSm, bool ring)
-    {
-        const int Columns = WgmmaSkinnyGemmKernels.BlockNNarrow;
-        Assert.Equal(groupsPerSm, WgmmaSkinnyLaunch.GroupsPerSmOf(Columns, stages));
-        Assert.Equal(ring && stages != WgmmaSkinnyGemmKernels.Stages, WgmmaSkinnyGemmKernels.IsRingStages(stages));
-        Assert.True(WgmmaSkinnyGemmKernels.SharedBytesOf(Columns, stages) <= 227 * 1024);
-        Assert.True(WgmmaSkinnyGemmKernels.ClusterTileOffsetOf(Columns) + WgmmaSkinnyGemmKernels.ClusterTileBytesOf(Columns) <= stages * WgmmaSkinnyGemmKernels.StageBytesOf(Columns));
-        Assert.Equal(WgmmaSkinnyGemmKernels.SharedBytesOf(Columns, stages) / sizeof(ushort), WgmmaSkinnyLaunch.ClusterConfig(4, 4096, Columns, stages).SharedMemoryConfig.NumElements);
-        Assert.Equal(WgmmaSkinnyGemmKernels.SharedBytesOf(Columns), WgmmaSkinnyGemmKernels.SharedBytesOf(Columns, WgmmaSkinnyGemmKernels.Stages));
-    }
-
-    /// <summary>The ring's tile-to-stage walk: every window of S consecutive tiles uses S distinct stages, in order.</summary>
-    [Theory]
-    [InlineData(4)]
-    [InlineData(5)]
-    [InlineData(6)]
-    public void RingSlotsCycleThroughEveryStage(int stages)
-    {
-        for (int tile = 0; tile < 64; tile++)
-        {
-            Assert.Equal(tile % stages, WgmmaSkinnyGemmKernels.RingSlot(tile, stages));
-        }
-    }
-
-    /// <summary><c>GEMS_TC_SMALLM_STAGES</c>: 5 or 6 (surrounding spaces ignored); unset and anything else are today's 4.</summary>
-    [Theory]
-    [InlineData(null, 4)]
-    [InlineData("", 4)]
-    [InlineData("4", 4)]
-    [InlineData("5", 5)]
-    [InlineData(" 6 ", 6)]
-    [InlineData("7", 4)]
-    [InlineData("8", 4)]
-    [InlineData("3", 4)]
-    [InlineData("06", 4)]
-    [InlineData("-5", 4)]
-    [InlineData("6x", 4)]
-    [InlineData("six", 4)]
-    [InlineData("٥", 4)]
-    public void StagesSwitchParses(string? setting, int stages) => Assert.Equal(stages, WgmmaSkinnyLaunch.ParseStages(setting));
-
-    /// <summary>
-    /// Where a requested deeper ring runs: the plan's groups (unchanged) fit in one wave at two groups per SM. 64 × 4096 × 4096
-    /// (4 splits, 256 groups ≤ 264 on 132 SMs) takes it; 16 × 11008 [K, N] (2 splits of 172 tiles = 344 groups) and forced
-    /// plans past 264 groups keep four stages, as do 4, 7, the simulator (no SM count) and a smaller part (100 SMs: 200 slots).
-    /// </summary>
-    [Theory]
-    [InlineData(6, 64, 4096, 4096, 132, 6)]
-    [InlineData(5, 64, 4096, 4096, 132, 5)]
-    [InlineData(6, 52, 4096, 4096, 132, 6)]
-    [InlineData(6, 64, 1024, 4096, 132, 6)]
-    [InlineData(6, 16, 4096, 11008, 132, 4)]
-    [InlineData(5, 64, 4096, 11008, 132, 4)]
-    [InlineData(4, 64, 4096, 4096, 132, 4)]
-    [InlineData(7, 64, 4096, 4096, 132, 4)]
-    [InlineData(6, 64, 4096, 4096, 0, 4)]
-    [InlineData(6, 64, 4096, 4096, 100, 4)]
-    public void DeeperRingOnlyWhereThePlanFitsOneWave(int requested, int m, int k, int n, int sms, int stages)
-    {
-        const int Columns = WgmmaSkinnyGemmKernels.BlockNNarrow;
-        var (splits, _) = WgmmaSkinnyLaunch.PlanSplitK(1, m, k, n, sms, Columns);
-        Assert.True(sms == 0 || WgmmaSkinnyLaunch.TakesCluster(SplitKReduce.Auto, Columns, splits, n));
-        Assert.Equal(stages, WgmmaSkinnyLaunch.ClusterStages(requested, n, splits, sms, Columns));
-    }
-
-    /// <summary>
     /// The cluster form's SM_90 PTX (with the loader's launch bounds): the size's marker (rewritten to
     /// <c>.reqnctapercluster 1, size, 1</c> after the bounds), the n64 wgmma stage as the plain kernel, the tile published
     /// with 16-byte shared stores before one release cluster barrier, one <c>mapa</c> + <c>ld.shared::cluster.v4.f32</c>
@@ -577,47 +481,33 @@ public sealed class WgmmaSkinnyGemmTests : Half16TestBase, IClassFixture<Warp32S
     /// no local access after the first copy. Written to GEMS_PTX_DUMP_DIR when set.
     /// </summary>
     [Theory]
-    [InlineData(typeof(Bf16KMajorB), "bf16", 0, 2, 4)]
-    [InlineData(typeof(Bf16MnMajorB), "bf16", 1, 4, 4)]
-    [InlineData(typeof(F16KMajorB), "f16", 0, 4, 4)]
-    [InlineData(typeof(F16MnMajorB), "f16", 1, 8, 4)]
-    [InlineData(typeof(Bf16KMajorB), "bf16", 0, 8, 4)]
-    [InlineData(typeof(Bf16MnMajorB), "bf16", 1, 8, 4)]
-    [InlineData(typeof(Bf16KMajorB), "bf16", 0, 2, 5)]
-    [InlineData(typeof(F16MnMajorB), "f16", 1, 4, 5)]
-    [InlineData(typeof(Bf16MnMajorB), "bf16", 1, 4, 6)]
-    [InlineData(typeof(F16KMajorB), "f16", 0, 8, 6)]
-    [InlineData(typeof(Bf16KMajorB), "bf16", 0, 4, 6)]
-    public void ClusterPtxSumsInDistributedSharedMemory(Type operands, string type, int transposeImmediate, int size, int stages)
+    [InlineData(typeof(Bf16KMajorB), "bf16", 0, 2)]
+    [InlineData(typeof(Bf16MnMajorB), "bf16", 1, 4)]
+    [InlineData(typeof(F16KMajorB), "f16", 0, 4)]
+    [InlineData(typeof(F16MnMajorB), "f16", 1, 8)]
+    [InlineData(typeof(Bf16KMajorB), "bf16", 0, 8)]
+    [InlineData(typeof(Bf16MnMajorB), "bf16", 1, 8)]
+    public void ClusterPtxSumsInDistributedSharedMemory(Type operands, string type, int transposeImmediate, int size)
     {
-        var sizeType = size switch { 2 => typeof(Const2), 4 => typeof(Const4), _ => typeof(Const8) };
-        bool ring = stages != WgmmaSkinnyGemmKernels.Stages;
-        var method = ring
-            ? typeof(WgmmaSkinnyGemmKernels).GetMethod(nameof(WgmmaSkinnyGemmKernels.Gemm16WgmmaSkinnyN64ClusterRing))!
-                .MakeGenericMethod(operands, sizeType, stages == 5 ? typeof(RingStages5) : typeof(RingStages6))
-            : typeof(WgmmaSkinnyGemmKernels).GetMethod(nameof(WgmmaSkinnyGemmKernels.Gemm16WgmmaSkinnyN64Cluster))!.MakeGenericMethod(operands, sizeType);
+        var method = typeof(WgmmaSkinnyGemmKernels).GetMethod(nameof(WgmmaSkinnyGemmKernels.Gemm16WgmmaSkinnyN64Cluster))!
+            .MakeGenericMethod(operands, size switch { 2 => typeof(Const2), 4 => typeof(Const4), _ => typeof(Const8) });
         using var context = Context.Create(b => b.Optimize(OptimizationLevel.O2));
         using var backend = new PTXBackend(context, new CudaCapabilityContext(CudaArchitecture.SM_90), CudaArchitecture.SM_90, CudaInstructionSet.ISA_80, nvvmAPI: null);
         string ptx = ((PTXCompiledKernel)backend.Compile(EntryPointDescription.FromExplicitlyGroupedKernel(method),
-            new KernelSpecialization(WgmmaSkinnyGemmKernels.GroupSize, WgmmaSkinnyLaunch.GroupsPerSmOf(WgmmaSkinnyGemmKernels.BlockNNarrow, stages)))).PTXAssembly;
+            new KernelSpecialization(WgmmaSkinnyGemmKernels.GroupSize, WgmmaSkinnyLaunch.GroupsPerSmOf(WgmmaSkinnyGemmKernels.BlockNNarrow)))).PTXAssembly;
         string? dump = Environment.GetEnvironmentVariable("GEMS_PTX_DUMP_DIR");
         if (!string.IsNullOrEmpty(dump))
         {
             System.IO.Directory.CreateDirectory(dump);
-            string file = ring ? $"Gemm16WgmmaSkinnyN64ClusterRing_{operands.Name}_{size}_{stages}.ptx" : $"Gemm16WgmmaSkinnyN64Cluster_{operands.Name}_{size}.ptx";
-            System.IO.File.WriteAllText(System.IO.Path.Combine(dump, file), ptx);
+            System.IO.File.WriteAllText(System.IO.Path.Combine(dump, $"Gemm16WgmmaSkinnyN64Cluster_{operands.Name}_{size}.ptx"), ptx);
         }
-
-        // The ring's depth: one copy wait, S − 2 groups left in flight.
-        Assert.Equal(1, Count(ptx, $"cp.async.wait_group {stages - 2};"));
-        Assert.Equal(1, Count(ptx, "cp.async.wait_group"));
 
         Assert.Single(Regex.Matches(ptx, Regex.Escape(ClusterReduction.MarkerPrefix + size + ", 1")));
         Assert.Single(Regex.Matches(ptx, Regex.Escape(ClusterReduction.Marker)));
         string rewritten = Sm90aPtx.Rewrite(ptx)!;
         Assert.NotNull(rewritten);
         Assert.Matches(new Regex(@"^\.target sm_90a\s*$", RegexOptions.Multiline), rewritten);
-        Assert.Matches(new Regex(@"\.entry Kernel_Gemm16WgmmaSkinnyN64Cluster(Ring)?\([^)]*\)\s*\.maxntid[^
+        Assert.Matches(new Regex(@"\.entry Kernel_Gemm16WgmmaSkinnyN64Cluster\([^)]*\)\s*\.maxntid[^
 ]*
 (\.minnctapersm[^
 ]*
