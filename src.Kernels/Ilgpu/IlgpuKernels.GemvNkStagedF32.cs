@@ -266,21 +266,22 @@ internal enum GemvF32Wide
     Ring,
 
     /// <summary>
-    /// <c>ring3</c> (and unset: the default since H200 Run 86): <c>GemvNkRingF32&lt;3&gt;</c>, as <see cref="Ring"/> with 3 stages
-    /// (2 KB per warp in flight). Run 86, mm_tb float32 16 × 11008 × 4096: 2248–2249 GB/s staged, 2596–2606 here.
+    /// <c>ring3</c> (the default of Runs 86–91): <c>GemvNkRingF32&lt;3&gt;</c>, as <see cref="Ring"/> with 3 stages (2 KB per warp
+    /// in flight). Run 86, mm_tb float32 16 × 11008 × 4096: 2248–2249 GB/s staged, 2596–2606 here.
     /// </summary>
     Ring3,
 
     /// <summary>
-    /// <c>ring3w</c>: <c>GemvNkRingWideF32&lt;3&gt;</c>, <see cref="Ring3"/>'s ring and activation stages with each lane covering 8
+    /// <c>ring3w</c> (and unset: the default since H200 Run 92): <c>GemvNkRingWideF32&lt;3&gt;</c>, <see cref="Ring3"/>'s ring and activation stages with each lane covering 8
     /// weight rows instead of 4 (32 per group, 64 sums per lane, 2 KB per warp-burst, 4 groups per SM), so each shared
     /// activation load feeds 32 FMAs and the per-burst and per-chunk instructions are spread over twice the weight
-    /// (<see cref="GemvNkRingWideLaunch"/>). Not measured on a GPU yet; selectable only, the default stays <see cref="Ring3"/>.
+    /// (<see cref="GemvNkRingWideLaunch"/>). Run 92, mm_tb float32 16 × 11008 × 4096: 2584–2603 GB/s on <see cref="Ring3"/>,
+    /// 2804–2816 here.
     /// </summary>
     Ring3W,
 }
 
-/// <summary>The wide float32 [N, K] setting (<c>GEMS_GEMV_F32_WIDE</c>): <c>ring3</c> (default), <c>ring</c>, <c>ring3w</c>, <c>staged</c>, <c>staged2</c> or <c>stream</c>.</summary>
+/// <summary>The wide float32 [N, K] setting (<c>GEMS_GEMV_F32_WIDE</c>): <c>ring3w</c> (default), <c>ring3</c>, <c>ring</c>, <c>staged</c>, <c>staged2</c> or <c>stream</c>.</summary>
 internal static class GemvF32WideChoice
 {
     /// <summary>Environment variable naming the kernel of 9–16-row float32 [N, K] products.</summary>
@@ -292,9 +293,9 @@ internal static class GemvF32WideChoice
     public static GemvF32Wide FromEnvironment() => FromVariable.Value;
 
     /// <summary>
-    /// <c>stream</c>, <c>staged</c>, <c>staged2</c>, <c>ring</c> or <c>ring3w</c> (any case, surrounding spaces ignored) selects
+    /// <c>stream</c>, <c>staged</c>, <c>staged2</c>, <c>ring</c> or <c>ring3</c> (any case, surrounding spaces ignored) selects
     /// <see cref="GemvF32Wide.Stream"/>, <see cref="GemvF32Wide.Staged"/>, <see cref="GemvF32Wide.Staged2"/>,
-    /// <see cref="GemvF32Wide.Ring"/> or <see cref="GemvF32Wide.Ring3W"/>; anything else the default, <see cref="GemvF32Wide.Ring3"/>.
+    /// <see cref="GemvF32Wide.Ring"/> or <see cref="GemvF32Wide.Ring3"/>; anything else the default, <see cref="GemvF32Wide.Ring3W"/>.
     /// </summary>
     public static GemvF32Wide Parse(string? setting) => setting?.Trim().ToLowerInvariant() switch
     {
@@ -302,7 +303,7 @@ internal static class GemvF32WideChoice
         "staged" => GemvF32Wide.Staged,
         "staged2" => GemvF32Wide.Staged2,
         "ring" => GemvF32Wide.Ring,
-        "ring3w" => GemvF32Wide.Ring3W,
-        _ => GemvF32Wide.Ring3,
+        "ring3" => GemvF32Wide.Ring3,
+        _ => GemvF32Wide.Ring3W,
     };
 }
