@@ -821,13 +821,13 @@ public sealed class AttentionDecodeTests : Half16TestBase, IClassFixture<Warp32S
 
     /// <summary>
     /// The deep ring with the ticket merge (<see cref="AttentionDecodeTensorCoreKernels.DecodeTc16LeanDeepEmulated"/>) over
-    /// more keys than the cluster plan takes: 4097 keys in 9 chunks of 512 (the last one key), and 1000 in 16 chunks of
-    /// 64 (the last 40), batch 1-2, GQA 8/2 and 4/1; float64 reference, every element, poisoned outputs; bit-identical to
-    /// the lean kernel's 4-stage ring of the same plan.
+    /// more keys than the cluster plan takes: 4097 keys in 9 chunks of 512 (the last one key), and 1000 in 11 chunks of
+    /// 96 (the last 40; 3 + 3 tiles, so ring buffers 4 and 5 are used), batch 1-2, GQA 8/2 and 4/1; float64 reference,
+    /// every element, poisoned outputs; bit-identical to the lean kernel's 4-stage ring of the same plan.
     /// </summary>
     [Theory]
     [InlineData(1, 16, 1, 8, 2, 4097, 512)]
-    [InlineData(0, 8, 2, 4, 1, 1000, 64)]
+    [InlineData(0, 8, 2, 4, 1, 1000, 96)]
     public void DeepRingTicketMergeEmulated(int format, int ring, int batch, int heads, int kvHeads, int lk, int chunk)
     {
         const int D = AttentionDecodeTensorCoreKernels.D;
