@@ -21,11 +21,11 @@ internal interface IDecodeTcOps
     /// <summary>Closes this thread's copies of one tile (cp.async.commit_group).</summary>
     void Commit();
 
-    /// <summary>Waits until at most <paramref name="stages"/> - 2 committed tiles are in flight (<paramref name="stages"/>: the ring's depth, a kernel constant 4, 8 or 16).</summary>
-    void WaitStages(int stages);
+    /// <summary>Waits until at most <see cref="AttentionDecodeTensorCoreKernels.Stages"/> - 2 committed tiles are in flight.</summary>
+    void WaitStages();
 
-    /// <summary>Waits until at most <paramref name="stages"/> - 1 committed tiles are in flight (the lean body's first tile).</summary>
-    void WaitFirstStage(int stages);
+    /// <summary>Waits until at most <see cref="AttentionDecodeTensorCoreKernels.Stages"/> - 1 committed tiles are in flight (the lean body's first tile).</summary>
+    void WaitFirstStage();
 
     /// <summary>Waits for every copy.</summary>
     void WaitAll();
@@ -76,16 +76,6 @@ internal static partial class AttentionDecodeTensorCoreKernels
     /// <summary>Staging buffers: one being read, the others' copies in flight.</summary>
     public const int Stages = 4;
 
-    /// <summary>
-    /// Byte offset of the deep ring's buffers past the first <see cref="Stages"/> (<see cref="DecodeTc16ClusterDeep"/>):
-    /// after the statistics, so that the scores, statistics, sums and the cluster merge's scratch keep the 4-stage
-    /// offsets (and the merge's generated asm its operands).
-    /// </summary>
-    public const int DeepStagesByte = (((StatsByte + (16 * AttentionDecodeWideKernels.HeadsPerGroup)) + 127) / 128) * 128;
-
-    /// <summary>Dynamic shared floats of a ring of <paramref name="stages"/> buffers (<see cref="SharedFloats"/> for 4; 16: 147 KB).</summary>
-    public static int SharedFloatsFor(int stages) => stages <= Stages ? SharedFloats : (DeepStagesByte + ((stages - Stages) * StageBytes)) / 4;
-
     /// <summary>Threads per group (4 warps).</summary>
     public const int GroupSize = AttentionDecodeWideKernels.Warps * 32;
 
@@ -126,7 +116,7 @@ internal static partial class AttentionDecodeTensorCoreKernels
     {
         var ops = default(PtxDecodeTcOps);
         var merge = default(NoDecodeClusterMerge);
-        Body<PtxDecodeTcOps, TFormat, Off, Ring4, NoDecodeClusterMerge>(ref ops, ref merge, q, k, v, mask, partO, partML, output, tickets, s, plan);
+        Body<PtxDecodeTcOps, TFormat, Off, NoDecodeClusterMerge>(ref ops, ref merge, q, k, v, mask, partO, partML, output, tickets, s, plan);
     }
 
     /// <summary>
@@ -144,7 +134,7 @@ internal static partial class AttentionDecodeTensorCoreKernels
     {
         var ops = default(PtxDecodeTcOps);
         var merge = default(NoDecodeClusterMerge);
-        Body<PtxDecodeTcOps, TFormat, On, Ring4, NoDecodeClusterMerge>(ref ops, ref merge, q, k, v, mask, partO, partML, output, tickets, s, plan);
+        Body<PtxDecodeTcOps, TFormat, On, NoDecodeClusterMerge>(ref ops, ref merge, q, k, v, mask, partO, partML, output, tickets, s, plan);
     }
 
     /// <summary>
@@ -161,47 +151,7 @@ internal static partial class AttentionDecodeTensorCoreKernels
     {
         var merge = PtxDecodeClusterMerge.Begin();
         var ops = default(PtxDecodeTcOps);
-        Body<PtxDecodeTcOps, TFormat, On, Ring4, PtxDecodeClusterMerge>(ref ops, ref merge, q, k, v, mask, default, default, output, default, s, plan);
-    }
-
-    /// <summary>
-    /// <see cref="DecodeTc16Cluster"/> with a ring of <typeparamref name="TRing"/> staging buffers instead of
-    /// <see cref="Stages"/> (<c>GEMS_DECODE_VARIANT=cluster8</c> / <c>cluster16</c>), for grids of at most one group per
-    /// SM slot: at batch 1 the cluster plan has 64 groups streaming 256 KB each, and with 3 tiles (24 KB) in flight per
-    /// group that stream was latency-bound (Run 71: 0.0225 ms against <c>lean</c>'s 0.0183); 7 or 15 tiles in flight
-    /// (56 / 120 KB per SM) cover the DRAM latency. The extra buffers lie past the statistics (<see cref="DeepStagesByte"/>).
-    /// </summary>
-    [IlgpuKernel]
-    [IlgpuKernelVariant(typeof(Float16Storage), typeof(Ring8))]
-    [IlgpuKernelVariant(typeof(BFloat16Storage), typeof(Ring8))]
-    [IlgpuKernelVariant(typeof(Float16Storage), typeof(Ring16))]
-    [IlgpuKernelVariant(typeof(BFloat16Storage), typeof(Ring16))]
-    public static void DecodeTc16ClusterDeep<TFormat, TRing>(ArrayView<Half8> q, ArrayView<Half8> k, ArrayView<Half8> v, ArrayView<float> mask,
-        ArrayView<ushort> output, AttentionShape s, DecodePlan plan)
-        where TFormat : struct, IKernelConstant
-        where TRing : struct, IKernelConstant
-    {
-        var merge = PtxDecodeClusterMerge.Begin();
-        var ops = default(PtxDecodeTcOps);
-        Body<PtxDecodeTcOps, TFormat, On, TRing, PtxDecodeClusterMerge>(ref ops, ref merge, q, k, v, mask, default, default, output, default, s, plan);
-    }
-
-    /// <summary>The ring of <see cref="Stages"/> buffers (every kernel but <see cref="DecodeTc16ClusterDeep"/>).</summary>
-    internal readonly struct Ring4 : IKernelConstant
-    {
-        public int Value => Stages;
-    }
-
-    /// <summary>A ring of 8 buffers (78 KB of shared memory: 2 groups per SM).</summary>
-    internal readonly struct Ring8 : IKernelConstant
-    {
-        public int Value => 8;
-    }
-
-    /// <summary>A ring of 16 buffers (147 KB: 1 group per SM; a chunk of 512 keys has all its K tiles in flight at once).</summary>
-    internal readonly struct Ring16 : IKernelConstant
-    {
-        public int Value => 16;
+        Body<PtxDecodeTcOps, TFormat, On, PtxDecodeClusterMerge>(ref ops, ref merge, q, k, v, mask, default, default, output, default, s, plan);
     }
 
     /// <summary>A kernel constant 0 (<see cref="Body"/>'s default staging).</summary>
@@ -228,7 +178,7 @@ internal static partial class AttentionDecodeTensorCoreKernels
     {
         var ops = new EmulatedDecodeTcOps { Scratch = scratch };
         var merge = default(NoDecodeClusterMerge);
-        Body<EmulatedDecodeTcOps, TFormat, Off, Ring4, NoDecodeClusterMerge>(ref ops, ref merge, q, k, v, mask, partO, partML, output, tickets, s, plan);
+        Body<EmulatedDecodeTcOps, TFormat, Off, NoDecodeClusterMerge>(ref ops, ref merge, q, k, v, mask, partO, partML, output, tickets, s, plan);
     }
 
     /// <summary><see cref="DecodeTc16Emulated"/> with the lean staging of <see cref="DecodeTc16Lean"/>.</summary>
@@ -239,7 +189,7 @@ internal static partial class AttentionDecodeTensorCoreKernels
     {
         var ops = new EmulatedDecodeTcOps { Scratch = scratch };
         var merge = default(NoDecodeClusterMerge);
-        Body<EmulatedDecodeTcOps, TFormat, On, Ring4, NoDecodeClusterMerge>(ref ops, ref merge, q, k, v, mask, partO, partML, output, tickets, s, plan);
+        Body<EmulatedDecodeTcOps, TFormat, On, NoDecodeClusterMerge>(ref ops, ref merge, q, k, v, mask, partO, partML, output, tickets, s, plan);
     }
 
     /// <summary>
@@ -255,44 +205,8 @@ internal static partial class AttentionDecodeTensorCoreKernels
     {
         var ops = new EmulatedDecodeTcOps { Scratch = scratch };
         var merge = new EmulatedDecodeClusterMerge { PartO = partO, PartML = partML, Tickets = tickets };
-        Body<EmulatedDecodeTcOps, TFormat, On, Ring4, EmulatedDecodeClusterMerge>(ref ops, ref merge, q, k, v, mask, default, default, output, default, s, plan);
+        Body<EmulatedDecodeTcOps, TFormat, On, EmulatedDecodeClusterMerge>(ref ops, ref merge, q, k, v, mask, default, default, output, default, s, plan);
     }
-
-    /// <summary><see cref="DecodeTc16ClusterDeep"/> on the simulator, as <see cref="DecodeTc16ClusterEmulated"/>.</summary>
-    public static void DecodeTc16ClusterDeepEmulated<TFormat, TRing>(ArrayView<Half8> q, ArrayView<Half8> k, ArrayView<Half8> v, ArrayView<float> mask,
-        ArrayView<float> partO, ArrayView<float> partML, ArrayView<ushort> output, ArrayView<int> tickets, AttentionShape s, DecodePlan plan,
-        ArrayView<float> scratch)
-        where TFormat : struct, IKernelConstant
-        where TRing : struct, IKernelConstant
-    {
-        var ops = new EmulatedDecodeTcOps { Scratch = scratch };
-        var merge = new EmulatedDecodeClusterMerge { PartO = partO, PartML = partML, Tickets = tickets };
-        Body<EmulatedDecodeTcOps, TFormat, On, TRing, EmulatedDecodeClusterMerge>(ref ops, ref merge, q, k, v, mask, default, default, output, default, s, plan);
-    }
-
-    /// <summary>
-    /// The deep ring's body with the lean kernel's ticket merge, on the simulator: the ring against any number of chunks
-    /// (e.g. 4097 keys in 9 chunks of 512), which the cluster plan does not take. No GPU kernel uses this pairing.
-    /// </summary>
-    public static void DecodeTc16LeanDeepEmulated<TFormat, TRing>(ArrayView<Half8> q, ArrayView<Half8> k, ArrayView<Half8> v, ArrayView<float> mask,
-        ArrayView<float> partO, ArrayView<float> partML, ArrayView<ushort> output, ArrayView<int> tickets, AttentionShape s, DecodePlan plan,
-        ArrayView<float> scratch)
-        where TFormat : struct, IKernelConstant
-        where TRing : struct, IKernelConstant
-    {
-        var ops = new EmulatedDecodeTcOps { Scratch = scratch };
-        var merge = default(NoDecodeClusterMerge);
-        Body<EmulatedDecodeTcOps, TFormat, On, TRing, NoDecodeClusterMerge>(ref ops, ref merge, q, k, v, mask, partO, partML, output, tickets, s, plan);
-    }
-
-    /// <summary>Byte offset of ring buffer <paramref name="buffer"/> of <paramref name="stages"/> (buffers from <see cref="Stages"/> on lie at <see cref="DeepStagesByte"/>).</summary>
-    [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private static int StageByte(int buffer, int stages) =>
-        stages > Stages && buffer >= Stages ? DeepStagesByte + ((buffer - Stages) * StageBytes) : buffer * StageBytes;
-
-    /// <summary>The ring buffer of stream tile <paramref name="t"/> (≥ 0): <c>t % 4</c> as the 4-stage kernels always had it, a mask for deeper rings.</summary>
-    [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private static int Buffer(int t, int stages) => stages > Stages ? t & (stages - 1) : t % stages;
 
     /// <summary>This lane's ldmatrix row address (stage-relative) for K: key 8·warp + (lane mod 8), dims 8·(lane / 8).</summary>
     public static int KLaneByte(int warp, int lane) => (((8 * warp) + (lane & 7)) * RowBytes) + ((lane >> 3) * 16);
@@ -315,19 +229,15 @@ internal static partial class AttentionDecodeTensorCoreKernels
     /// (<see cref="AttentionDecodeWideKernels.FinishChunk"/>), or with <typeparamref name="TMerge"/> enabled the cluster
     /// merge (<see cref="DecodeClusterMerge.Finish"/>) from the sums and statistics left in shared memory.
     /// </summary>
-    internal static void Body<TOps, TFormat, TLean, TRing, TMerge>(ref TOps ops, ref TMerge merge, ArrayView<Half8> q, ArrayView<Half8> k, ArrayView<Half8> v, ArrayView<float> mask,
+    internal static void Body<TOps, TFormat, TLean, TMerge>(ref TOps ops, ref TMerge merge, ArrayView<Half8> q, ArrayView<Half8> k, ArrayView<Half8> v, ArrayView<float> mask,
         ArrayView<float> partO, ArrayView<float> partML, ArrayView<ushort> output, ArrayView<int> tickets, AttentionShape s, DecodePlan plan)
         where TOps : struct, IDecodeTcOps
         where TFormat : struct, IKernelConstant
         where TLean : struct, IKernelConstant
-        where TRing : struct, IKernelConstant
         where TMerge : struct, IDecodeClusterMerge
     {
         const int HeadsPerGroup = AttentionDecodeWideKernels.HeadsPerGroup;
         bool lean = default(TLean).Value != 0;
-
-        // The ring's depth (a power of two); only the lean staging takes more than Stages.
-        int stages = default(TRing).Value;
         int bf16 = default(TFormat).Value;
         var shared = SharedMemory.GetDynamic<float>();
         var scores = shared.SubView(ScoresByte / 4, HeadsPerGroup * ScoreStride);
@@ -351,24 +261,16 @@ internal static partial class AttentionDecodeTensorCoreKernels
         if (lean)
         {
             // Written out: as a loop, ptxas re-derived the group's indices (divisions) in every iteration.
-            CopyTile(ref ops, shared, k, v, plan, 0, kTiles, chunkVector, n, tid, lean, stages);
-            CopyTile(ref ops, shared, k, v, plan, 1, kTiles, chunkVector, n, tid, lean, stages);
-            CopyTile(ref ops, shared, k, v, plan, 2, kTiles, chunkVector, n, tid, lean, stages);
-            CopyTile(ref ops, shared, k, v, plan, 3, kTiles, chunkVector, n, tid, lean, stages);
-            if (stages > Stages)
-            {
-                // The deep ring's other buffers behind the first four, so that those leave first.
-                for (int c = Stages; c < stages; c++)
-                {
-                    CopyTile(ref ops, shared, k, v, plan, c, kTiles, chunkVector, n, tid, lean, stages);
-                }
-            }
+            CopyTile(ref ops, shared, k, v, plan, 0, kTiles, chunkVector, n, tid, lean);
+            CopyTile(ref ops, shared, k, v, plan, 1, kTiles, chunkVector, n, tid, lean);
+            CopyTile(ref ops, shared, k, v, plan, 2, kTiles, chunkVector, n, tid, lean);
+            CopyTile(ref ops, shared, k, v, plan, 3, kTiles, chunkVector, n, tid, lean);
         }
         else
         {
             for (int c = 0; c < Stages - 1; c++)
             {
-                CopyTile(ref ops, shared, k, v, plan, c, kTiles, chunkVector, n, tid, lean, stages);
+                CopyTile(ref ops, shared, k, v, plan, c, kTiles, chunkVector, n, tid, lean);
             }
         }
 
@@ -385,14 +287,14 @@ internal static partial class AttentionDecodeTensorCoreKernels
         // Pass 1: scores of the K tiles.
         for (int tt = 0; tt < kTiles; tt++)
         {
-            NextTile(ref ops, shared, k, v, plan, tt, kTiles, chunkVector, n, tid, lean, stages);
-            ops.Scores(shared, StageByte(Buffer(tt, stages), stages), warp, lane, tt, s.Scale, bf16);
+            NextTile(ref ops, shared, k, v, plan, tt, kTiles, chunkVector, n, tid, lean);
+            ops.Scores(shared, (tt % Stages) * StageBytes, warp, lane, tt, s.Scale, bf16);
         }
 
         // Pass 2: weights times the V tiles (their copies were issued during pass 1).
         for (int tt = kTiles; tt < 2 * kTiles; tt++)
         {
-            NextTile(ref ops, shared, k, v, plan, tt, kTiles, chunkVector, n, tid, lean, stages);
+            NextTile(ref ops, shared, k, v, plan, tt, kTiles, chunkVector, n, tid, lean);
             if (tt == kTiles)
             {
                 ChunkSoftmax(scores, stats, mask, s, maskBase, j0, group.Live, n, kTiles * TileKeys, lane, warp, bf16);
@@ -414,7 +316,7 @@ internal static partial class AttentionDecodeTensorCoreKernels
             uint w25 = Interop.FloatAsInt(scores[at + 25]) & keep;
             uint hi0 = High(w0, w1), hi1 = High(w8, w9), hi2 = High(w16, w17), hi3 = High(w24, w25);
             uint lo0 = Low(w0, w1), lo1 = Low(w8, w9), lo2 = Low(w16, w17), lo3 = Low(w24, w25);
-            ops.Accumulate(shared, StageByte(Buffer(tt, stages), stages), warp, lane, hi0, hi1, hi2, hi3, lo0, lo1, lo2, lo3, bf16);
+            ops.Accumulate(shared, (tt % Stages) * StageBytes, warp, lane, hi0, hi1, hi2, hi3, lo0, lo1, lo2, lo3, bf16);
         }
 
         if (kTiles == 0)
@@ -524,19 +426,19 @@ internal static partial class AttentionDecodeTensorCoreKernels
     /// (Stages + t − 1 committed, tiles 0 .. t done), the same wait as by default.
     /// </remarks>
     private static void NextTile<TOps>(ref TOps ops, ArrayView<float> shared, ArrayView<Half8> k, ArrayView<Half8> v, DecodePlan plan,
-        int t, int kTiles, long chunkVector, int n, int tid, bool lean, int stages)
+        int t, int kTiles, long chunkVector, int n, int tid, bool lean)
         where TOps : struct, IDecodeTcOps
     {
         if (lean && t == 0)
         {
-            ops.WaitFirstStage(stages);
+            ops.WaitFirstStage();
             Group.Barrier();
             return;
         }
 
-        ops.WaitStages(stages);
+        ops.WaitStages();
         Group.Barrier();
-        CopyTile(ref ops, shared, k, v, plan, t + stages - 1, kTiles, chunkVector, n, tid, lean, stages);
+        CopyTile(ref ops, shared, k, v, plan, t + Stages - 1, kTiles, chunkVector, n, tid, lean);
     }
 
     /// <summary>
@@ -550,7 +452,7 @@ internal static partial class AttentionDecodeTensorCoreKernels
     /// signed division, and every copy recomputed its addresses).
     /// </remarks>
     private static void CopyTile<TOps>(ref TOps ops, ArrayView<float> shared, ArrayView<Half8> k, ArrayView<Half8> v, DecodePlan plan,
-        int t, int kTiles, long chunkVector, int n, int tid, bool lean, int stages)
+        int t, int kTiles, long chunkVector, int n, int tid, bool lean)
         where TOps : struct, IDecodeTcOps
     {
         const int RowVectors = D / 8;
@@ -562,7 +464,7 @@ internal static partial class AttentionDecodeTensorCoreKernels
                 int tile = keys ? t : t - kTiles;
                 long first = chunkVector + ((long)tile * TileKeys * RowVectors);
                 int room = ((n - (tile * TileKeys)) * RowVectors) - tid;
-                int at = StageByte(t & (stages - 1), stages) + ((tid >> 4) * RowBytes) + ((tid & 15) * 16);
+                int at = ((t & (Stages - 1)) * StageBytes) + ((tid >> 4) * RowBytes) + ((tid & 15) * 16);
                 long mine = first + tid;
                 long pointer = keys ? plan.KPointer : plan.VPointer;
                 var source = keys ? k : v;
@@ -612,40 +514,10 @@ internal struct PtxDecodeTcOps : IDecodeTcOps
 
     public readonly void Commit() => CudaAsm.Emit("cp.async.commit_group;");
 
-    // The count is an immediate: one asm text per ring depth, the others folded away (stages is a kernel constant).
-    [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    public readonly void WaitStages(int stages)
-    {
-        if (stages == 16)
-        {
-            CudaAsm.Emit("cp.async.wait_group 14;");
-        }
-        else if (stages == 8)
-        {
-            CudaAsm.Emit("cp.async.wait_group 6;");
-        }
-        else
-        {
-            CudaAsm.Emit("cp.async.wait_group 2;");
-        }
-    }
+    // Stages - 2 committed tiles may still be in flight (an immediate: Stages is 4).
+    public readonly void WaitStages() => CudaAsm.Emit("cp.async.wait_group 2;");
 
-    [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    public readonly void WaitFirstStage(int stages)
-    {
-        if (stages == 16)
-        {
-            CudaAsm.Emit("cp.async.wait_group 15;");
-        }
-        else if (stages == 8)
-        {
-            CudaAsm.Emit("cp.async.wait_group 7;");
-        }
-        else
-        {
-            CudaAsm.Emit("cp.async.wait_group 3;");
-        }
-    }
+    public readonly void WaitFirstStage() => CudaAsm.Emit("cp.async.wait_group 3;");
 
     public readonly void WaitAll() => CudaAsm.Emit("cp.async.wait_group 0;");
 
@@ -728,11 +600,11 @@ internal struct EmulatedDecodeTcOps : IDecodeTcOps
     {
     }
 
-    public readonly void WaitStages(int stages)
+    public readonly void WaitStages()
     {
     }
 
-    public readonly void WaitFirstStage(int stages)
+    public readonly void WaitFirstStage()
     {
     }
 

@@ -17,10 +17,6 @@ public sealed partial class IlgpuKernels
         new Action<KernelConfig, ArrayView<Half8>, ArrayView<Half8>, ArrayView<Half8>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<ushort>, ArrayView<int>, AttentionShape, DecodePlan>?[2];
     private readonly Action<KernelConfig, ArrayView<Half8>, ArrayView<Half8>, ArrayView<Half8>, ArrayView<float>, ArrayView<ushort>, AttentionShape, DecodePlan>?[] decodeTc16Cluster =
         new Action<KernelConfig, ArrayView<Half8>, ArrayView<Half8>, ArrayView<Half8>, ArrayView<float>, ArrayView<ushort>, AttentionShape, DecodePlan>?[2];
-
-    // [ring 8, 16][f16, bf16].
-    private readonly Action<KernelConfig, ArrayView<Half8>, ArrayView<Half8>, ArrayView<Half8>, ArrayView<float>, ArrayView<ushort>, AttentionShape, DecodePlan>?[] decodeTc16ClusterDeep =
-        new Action<KernelConfig, ArrayView<Half8>, ArrayView<Half8>, ArrayView<Half8>, ArrayView<float>, ArrayView<ushort>, AttentionShape, DecodePlan>?[4];
     private MemoryBuffer1D<int, Stride1D.Dense>? decodeTickets;
 
     /// <summary>
@@ -97,7 +93,7 @@ public sealed partial class IlgpuKernels
 
         bool bf16 = format == HalfFormat.BFloat16;
         int slot = bf16 ? 1 : 0;
-        if ((DecodeKernelVariant is DecodeVariant.Cluster or DecodeVariant.Cluster8 or DecodeVariant.Cluster16) && UsesTensorCoreDecode(shape.D) && TryClusterDecode16(q, k, v, mask, output, batch, kEnd, shape, bf16))
+        if (DecodeKernelVariant == DecodeVariant.Cluster && UsesTensorCoreDecode(shape.D) && TryClusterDecode16(q, k, v, mask, output, batch, kEnd, shape, bf16))
         {
             return true;
         }
@@ -159,9 +155,8 @@ public sealed partial class IlgpuKernels
 
     /// <summary>
     /// Runs a 16-bit head-128 decode with its chunks merged in thread-block clusters
-    /// (<see cref="AttentionDecodeTensorCoreKernels.DecodeTc16Cluster{TFormat}"/>, or with <see cref="DecodeVariant.Cluster8"/> /
-    /// <see cref="DecodeVariant.Cluster16"/> its deep-ring twin where <see cref="ClusterDecodeStages"/> allows) when the variant is
-    /// one of those three (the caller checked that and <see cref="UsesTensorCoreDecode"/>), the device runs
+    /// (<see cref="AttentionDecodeTensorCoreKernels.DecodeTc16Cluster{TFormat}"/>) when the variant is
+    /// <see cref="DecodeVariant.Cluster"/> (the caller checked that and <see cref="UsesTensorCoreDecode"/>), the device runs
     /// clusters (<see cref="Sm90aPtx.Supported"/>), the keys fit the cluster plan (<see cref="DecodeClusterMerge.ChunkFor"/>)
     /// and no cluster kernel failed to load in this process.
     /// </summary>
@@ -175,12 +170,10 @@ public sealed partial class IlgpuKernels
             return false;
         }
 
-        int headBlocks = ((shape.Heads / shape.KvHeads) + AttentionDecodeWideKernels.HeadsPerGroup - 1) / AttentionDecodeWideKernels.HeadsPerGroup;
-        int stages = ClusterDecodeStages(DecodeKernelVariant, (long)batch * shape.KvHeads * headBlocks, device.MultiprocessorCount);
         Action<KernelConfig, ArrayView<Half8>, ArrayView<Half8>, ArrayView<Half8>, ArrayView<float>, ArrayView<ushort>, AttentionShape, DecodePlan> kernel;
         try
         {
-            kernel = stages == AttentionDecodeTensorCoreKernels.Stages ? ClusterDecodeKernel(bf16) : DeepClusterDecodeKernel(bf16, stages);
+            kernel = ClusterDecodeKernel(bf16);
         }
         catch (IlgpuKernelCompileException ex)
         {
@@ -190,53 +183,13 @@ public sealed partial class IlgpuKernels
             return false;
         }
 
+        int headBlocks = ((shape.Heads / shape.KvHeads) + AttentionDecodeWideKernels.HeadsPerGroup - 1) / AttentionDecodeWideKernels.HeadsPerGroup;
         var plan = KernelPlan(k, v, chunk, kEnd);
         plan.TileKeys = AttentionDecodeTensorCoreKernels.TileKeys;
         kernel(new KernelConfig(new Index3D(DecodeClusterMerge.Size, shape.KvHeads * headBlocks, batch), new Index3D(AttentionDecodeTensorCoreKernels.GroupSize, 1, 1),
-                SharedMemoryConfig.RequestDynamic<float>(AttentionDecodeTensorCoreKernels.SharedFloatsFor(stages))),
+                SharedMemoryConfig.RequestDynamic<float>(AttentionDecodeTensorCoreKernels.SharedFloats)),
             q.Cast<Half8>(), k.Cast<Half8>(), v.Cast<Half8>(), mask, output, shape, plan);
         return true;
-    }
-
-    /// <summary>
-    /// The staging ring of the cluster decode for <paramref name="clusters"/> clusters (batch × kv heads × head blocks):
-    /// the variant's deep ring (<see cref="DecodeVariant.Cluster8"/>: 8, 78 KB, 2 groups per SM;
-    /// <see cref="DecodeVariant.Cluster16"/>: 16, 147 KB, 1 group per SM) when the grid fits half of those SM slots (one
-    /// wave with room for how a GPC packs clusters of 8: batch 1 with 8 kv heads is 64 groups), else the 4-stage ring,
-    /// whose 4 groups per SM keep a multi-wave grid as <c>cluster</c> has it (a deep ring there would cost waves).
-    /// </summary>
-    internal static int ClusterDecodeStages(DecodeVariant variant, long clusters, int multiprocessors)
-    {
-        int stages = variant switch
-        {
-            DecodeVariant.Cluster8 => 8,
-            DecodeVariant.Cluster16 => 16,
-            _ => AttentionDecodeTensorCoreKernels.Stages,
-        };
-        int groupsPerSm = stages == 16 ? 1 : stages == 8 ? 2 : StreamDecodeGroupsPerSm;
-        return clusters * DecodeClusterMerge.Size * 2 <= (long)Math.Max(1, multiprocessors) * groupsPerSm ? stages : AttentionDecodeTensorCoreKernels.Stages;
-    }
-
-    private Action<KernelConfig, ArrayView<Half8>, ArrayView<Half8>, ArrayView<Half8>, ArrayView<float>, ArrayView<ushort>, AttentionShape, DecodePlan> DeepClusterDecodeKernel(bool bf16, int stages)
-    {
-        string name = $"{nameof(AttentionDecodeTensorCoreKernels.DecodeTc16ClusterDeep)}<{(bf16 ? "bf16" : "f16")}, {stages}>";
-        var bounds = Bounds(AttentionDecodeWideKernels.Warps * device.WarpSize, StreamDecodeGroupsPerSm);
-        int slot = (stages == 16 ? 2 : 0) + (bf16 ? 1 : 0);
-        return (bf16, stages) switch
-        {
-            (true, 16) => device.Load(ref decodeTc16ClusterDeep[slot], name,
-                acc => acc.LoadStreamKernel<ArrayView<Half8>, ArrayView<Half8>, ArrayView<Half8>, ArrayView<float>, ArrayView<ushort>, AttentionShape, DecodePlan>(
-                    AttentionDecodeTensorCoreKernels.DecodeTc16ClusterDeep<BFloat16Storage, AttentionDecodeTensorCoreKernels.Ring16>, bounds)),
-            (false, 16) => device.Load(ref decodeTc16ClusterDeep[slot], name,
-                acc => acc.LoadStreamKernel<ArrayView<Half8>, ArrayView<Half8>, ArrayView<Half8>, ArrayView<float>, ArrayView<ushort>, AttentionShape, DecodePlan>(
-                    AttentionDecodeTensorCoreKernels.DecodeTc16ClusterDeep<Float16Storage, AttentionDecodeTensorCoreKernels.Ring16>, bounds)),
-            (true, _) => device.Load(ref decodeTc16ClusterDeep[slot], name,
-                acc => acc.LoadStreamKernel<ArrayView<Half8>, ArrayView<Half8>, ArrayView<Half8>, ArrayView<float>, ArrayView<ushort>, AttentionShape, DecodePlan>(
-                    AttentionDecodeTensorCoreKernels.DecodeTc16ClusterDeep<BFloat16Storage, AttentionDecodeTensorCoreKernels.Ring8>, bounds)),
-            (false, _) => device.Load(ref decodeTc16ClusterDeep[slot], name,
-                acc => acc.LoadStreamKernel<ArrayView<Half8>, ArrayView<Half8>, ArrayView<Half8>, ArrayView<float>, ArrayView<ushort>, AttentionShape, DecodePlan>(
-                    AttentionDecodeTensorCoreKernels.DecodeTc16ClusterDeep<Float16Storage, AttentionDecodeTensorCoreKernels.Ring8>, bounds)),
-        };
     }
 
     private Action<KernelConfig, ArrayView<Half8>, ArrayView<Half8>, ArrayView<Half8>, ArrayView<float>, ArrayView<ushort>, AttentionShape, DecodePlan> ClusterDecodeKernel(bool bf16)
@@ -256,7 +209,7 @@ public sealed partial class IlgpuKernels
     /// Whether the variant takes the lean kernels (<see cref="DecodeVariant.Lean"/>, and <see cref="DecodeVariant.Cluster"/>
     /// for every call its cluster kernel does not take).
     /// </summary>
-    private bool UsesLeanKernels => DecodeKernelVariant is DecodeVariant.Lean or DecodeVariant.Cluster or DecodeVariant.Cluster8 or DecodeVariant.Cluster16;
+    private bool UsesLeanKernels => DecodeKernelVariant is DecodeVariant.Lean or DecodeVariant.Cluster;
 
     /// <summary>
     /// Whether the tensor-core decode (<see cref="AttentionDecodeTensorCoreKernels"/>) can take a 16-bit call that the wide
@@ -418,21 +371,12 @@ internal enum DecodeVariant
     /// chunks per head block merged in a thread-block cluster, no partials, fence or ticket (<c>cluster</c>).
     /// </summary>
     Cluster = 5,
-
-    /// <summary>
-    /// As <see cref="Cluster"/>, with an 8-buffer staging ring (<see cref="AttentionDecodeTensorCoreKernels.DecodeTc16ClusterDeep{TFormat, TRing}"/>)
-    /// when the grid fits one wave (<see cref="IlgpuKernels.ClusterDecodeStages"/>), else as <see cref="Cluster"/> (<c>cluster8</c>).
-    /// </summary>
-    Cluster8 = 6,
-
-    /// <summary>As <see cref="Cluster8"/> with a 16-buffer ring: a 512-key chunk's 16 K tiles all in flight at once (<c>cluster16</c>).</summary>
-    Cluster16 = 7,
 }
 
 /// <summary>Names and the environment default of <see cref="DecodeVariant"/>.</summary>
 internal static class DecodeVariants
 {
-    /// <summary>Environment variable naming the decode kernel for a measuring run: <c>stream</c>, <c>stream2</c>, <c>tc</c>, <c>lean</c>, <c>cluster</c>, <c>cluster8</c> or <c>cluster16</c>.</summary>
+    /// <summary>Environment variable naming the decode kernel for a measuring run: <c>stream</c>, <c>stream2</c>, <c>tc</c>, <c>lean</c> or <c>cluster</c>.</summary>
     public const string Variable = "GEMS_DECODE_VARIANT";
 
     private static readonly Lazy<DecodeVariant> FromVariable = new(() => Parse(Environment.GetEnvironmentVariable(Variable)));
@@ -447,8 +391,6 @@ internal static class DecodeVariants
     /// <c>tc</c>). <c>tc</c> names the earlier default (<see cref="DecodeVariant.TensorCore"/>: Run 18, bf16 0.1586 →
     /// 0.0876 ms against <see cref="DecodeVariant.Stream"/>). <c>cluster</c> (<see cref="DecodeVariant.Cluster"/>) stays an
     /// option: H200 Run 71, one sequence bf16 0.0184 → 0.0224 ms (64 groups on 132 SMs), 16 sequences 0.0841 → 0.0829 ms.
-    /// <c>cluster8</c> / <c>cluster16</c> (<see cref="DecodeVariant.Cluster8"/>, <see cref="DecodeVariant.Cluster16"/>): the
-    /// cluster kernel with a deeper staging ring for grids of one wave, not yet measured.
     /// </summary>
     public static DecodeVariant Parse(string? setting) => setting?.Trim().ToLowerInvariant() switch
     {
@@ -456,8 +398,6 @@ internal static class DecodeVariants
         "stream2" => DecodeVariant.StreamTwoLaunches,
         "tc" => DecodeVariant.TensorCore,
         "cluster" => DecodeVariant.Cluster,
-        "cluster8" => DecodeVariant.Cluster8,
-        "cluster16" => DecodeVariant.Cluster16,
         _ => DecodeVariant.Lean,
     };
 }

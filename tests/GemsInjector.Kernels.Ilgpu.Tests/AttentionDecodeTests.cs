@@ -497,7 +497,7 @@ public sealed class AttentionDecodeTests : Half16TestBase, IClassFixture<Warp32S
     };
 
     private float[] RunTensorCoreEmulated(bool bf16, int batch, int heads, int kvHeads, int lk, int chunk, int combine, ushort[] q16, ushort[] k16, ushort[] v16, float[] mask,
-        bool lean = false, bool cluster = false, int ring = AttentionDecodeTensorCoreKernels.Stages)
+        bool lean = false, bool cluster = false)
     {
         const int D = AttentionDecodeTensorCoreKernels.D;
         var acc = warp32.Accelerator;
@@ -516,14 +516,20 @@ public sealed class AttentionDecodeTests : Half16TestBase, IClassFixture<Warp32S
         using var tickets = acc.Allocate1D(new int[batch * kvHeads * headBlocks]);
         using var scratch = acc.Allocate1D<float>(groups * AttentionDecodeTensorCoreKernels.GroupSize * AttentionDecodeTensorCoreKernels.EmulationFloatsPerThread);
         var config = new KernelConfig(new Index3D(splits, kvHeads * headBlocks, batch), new Index3D(AttentionDecodeTensorCoreKernels.GroupSize, 1, 1),
-            SharedMemoryConfig.RequestDynamic<float>(AttentionDecodeTensorCoreKernels.SharedFloatsFor(ring)));
+            SharedMemoryConfig.RequestDynamic<float>(AttentionDecodeTensorCoreKernels.SharedFloats));
         using var qb = acc.Allocate1D(q16);
         using var kb = acc.Allocate1D(k16);
         using var vb = acc.Allocate1D(v16);
         using var ob = acc.Allocate1D(Enumerable.Repeat(NaN16(bf16), q16.Length).ToArray());
-        Action<ArrayView<Half8>, ArrayView<Half8>, ArrayView<Half8>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<ushort>, ArrayView<int>, AttentionShape, DecodePlan, ArrayView<float>> kernel = ring == AttentionDecodeTensorCoreKernels.Stages
-            ? Ring4Kernel(bf16, lean, cluster)
-            : DeepRingKernel(bf16, cluster, ring);
+        Action<ArrayView<Half8>, ArrayView<Half8>, ArrayView<Half8>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<ushort>, ArrayView<int>, AttentionShape, DecodePlan, ArrayView<float>> kernel = (bf16, lean, cluster) switch
+        {
+            (true, _, true) => AttentionDecodeTensorCoreKernels.DecodeTc16ClusterEmulated<BFloat16Storage>,
+            (false, _, true) => AttentionDecodeTensorCoreKernels.DecodeTc16ClusterEmulated<Float16Storage>,
+            (true, false, false) => AttentionDecodeTensorCoreKernels.DecodeTc16Emulated<BFloat16Storage>,
+            (false, false, false) => AttentionDecodeTensorCoreKernels.DecodeTc16Emulated<Float16Storage>,
+            (true, true, false) => AttentionDecodeTensorCoreKernels.DecodeTc16LeanEmulated<BFloat16Storage>,
+            (false, true, false) => AttentionDecodeTensorCoreKernels.DecodeTc16LeanEmulated<Float16Storage>,
+        };
         acc.LoadStreamKernel(kernel)(config, qb.View.BaseView.Cast<Half8>(), kb.View.BaseView.Cast<Half8>(), vb.View.BaseView.Cast<Half8>(), maskBuffer.View,
             partO.View, partML.View, ob.View, tickets.View, shape, plan, scratch.View);
         if (!cluster && splits > 1 && combine == 0)
@@ -537,31 +543,6 @@ public sealed class AttentionDecodeTests : Half16TestBase, IClassFixture<Warp32S
         return ToFloat(ob.GetAsArray1D(), bf16);
     }
 
-    private static Action<ArrayView<Half8>, ArrayView<Half8>, ArrayView<Half8>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<ushort>, ArrayView<int>, AttentionShape, DecodePlan, ArrayView<float>> DeepRingKernel(
-        bool bf16, bool cluster, int ring) => (bf16, cluster, ring) switch
-        {
-            (true, true, 8) => AttentionDecodeTensorCoreKernels.DecodeTc16ClusterDeepEmulated<BFloat16Storage, AttentionDecodeTensorCoreKernels.Ring8>,
-            (false, true, 8) => AttentionDecodeTensorCoreKernels.DecodeTc16ClusterDeepEmulated<Float16Storage, AttentionDecodeTensorCoreKernels.Ring8>,
-            (true, true, 16) => AttentionDecodeTensorCoreKernels.DecodeTc16ClusterDeepEmulated<BFloat16Storage, AttentionDecodeTensorCoreKernels.Ring16>,
-            (false, true, 16) => AttentionDecodeTensorCoreKernels.DecodeTc16ClusterDeepEmulated<Float16Storage, AttentionDecodeTensorCoreKernels.Ring16>,
-            (true, false, 8) => AttentionDecodeTensorCoreKernels.DecodeTc16LeanDeepEmulated<BFloat16Storage, AttentionDecodeTensorCoreKernels.Ring8>,
-            (false, false, 8) => AttentionDecodeTensorCoreKernels.DecodeTc16LeanDeepEmulated<Float16Storage, AttentionDecodeTensorCoreKernels.Ring8>,
-            (true, false, 16) => AttentionDecodeTensorCoreKernels.DecodeTc16LeanDeepEmulated<BFloat16Storage, AttentionDecodeTensorCoreKernels.Ring16>,
-            (false, false, 16) => AttentionDecodeTensorCoreKernels.DecodeTc16LeanDeepEmulated<Float16Storage, AttentionDecodeTensorCoreKernels.Ring16>,
-            _ => throw new ArgumentOutOfRangeException(nameof(ring)),
-        };
-
-    private static Action<ArrayView<Half8>, ArrayView<Half8>, ArrayView<Half8>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<ushort>, ArrayView<int>, AttentionShape, DecodePlan, ArrayView<float>> Ring4Kernel(
-        bool bf16, bool lean, bool cluster) => (bf16, lean, cluster) switch
-        {
-            (true, _, true) => AttentionDecodeTensorCoreKernels.DecodeTc16ClusterEmulated<BFloat16Storage>,
-            (false, _, true) => AttentionDecodeTensorCoreKernels.DecodeTc16ClusterEmulated<Float16Storage>,
-            (true, false, false) => AttentionDecodeTensorCoreKernels.DecodeTc16Emulated<BFloat16Storage>,
-            (false, false, false) => AttentionDecodeTensorCoreKernels.DecodeTc16Emulated<Float16Storage>,
-            (true, true, false) => AttentionDecodeTensorCoreKernels.DecodeTc16LeanEmulated<BFloat16Storage>,
-            (false, true, false) => AttentionDecodeTensorCoreKernels.DecodeTc16LeanEmulated<Float16Storage>,
-        };
-
     /// <summary>
     /// Through the facade on the default simulator (warps of 4, no CUDA) <c>lean</c> (the default) and <c>tc</c> fall
     /// back to the streaming kernel for float32 and 16-bit (the lean float32 kernel needs 32-lane warps, the tensor-core
@@ -571,8 +552,6 @@ public sealed class AttentionDecodeTests : Half16TestBase, IClassFixture<Warp32S
     [InlineData("lean", 27901)]
     [InlineData("tc", 24901)]
     [InlineData("cluster", 29901)]
-    [InlineData("cluster8", 31901)]
-    [InlineData("cluster16", 32901)]
     public void VariantFallsBackOffCuda(string setting, int seed)
     {
         var previous = K.DecodeKernelVariant;
@@ -772,141 +751,6 @@ public sealed class AttentionDecodeTests : Half16TestBase, IClassFixture<Warp32S
         Assert.Matches(@"\.entry Kernel_DecodeTc16Cluster\([^)]*\)\s*\.maxntid 128, 1, 1\n\.minnctapersm 4\n\.reqnctapercluster 8, 1, 1\n\{", rewritten);
     }
 
-    public static TheoryData<int, int, int, int, int, int, bool> DeepClusterCases => new()
-    {
-        // format (0 f16, 1 bf16), ring, batch, heads, kvHeads, lk, mask
-        { 1, 16, 1, 4, 1, 1, false },
-        { 0, 16, 2, 8, 2, 3, true },
-        { 1, 16, 3, 12, 3, 37, true },
-        { 0, 16, 1, 8, 2, 257, false },
-        { 1, 16, 2, 6, 1, 2048, true },
-        { 0, 16, 1, 8, 2, 4096, false },
-        { 1, 8, 1, 4, 1, 1, true },
-        { 0, 8, 3, 8, 2, 37, false },
-        { 1, 8, 1, 6, 1, 4001, true },
-    };
-
-    /// <summary>
-    /// The deep-ring cluster decode (<see cref="AttentionDecodeTensorCoreKernels.DecodeTc16ClusterDeepEmulated"/>, rings
-    /// of 8 and 16 buffers, the extra ones past the statistics) against the float64 reference, every element, fresh
-    /// inputs, output and partials NaN-poisoned: batch 1-3; GQA 4/1, 8/2, 12/3 and 6/1 (two head blocks, 4 and 2 live
-    /// heads); 1 and 3 keys (one chunk with keys, seven empty: 30 of a tile's rows zero-filled, most ring slots
-    /// empty commits), 37 (chunks of 32: a full tile and a 5-key one), 257 (chunks of 64 and a last one of 33: one key
-    /// past a tile edge), 2048 (8 × 256: exact tiles), 4001 (chunks of 512 with a 417-key last one) and 4096 (8 × 512:
-    /// every buffer of the 16-ring reused); masks hiding key 2. Bit-identical to the 4-stage cluster kernel: the ring
-    /// changes where and when tiles are staged, not the arithmetic.
-    /// </summary>
-    [Theory]
-    [MemberData(nameof(DeepClusterCases))]
-    public void DeepClusterDecodeEmulated(int format, int ring, int batch, int heads, int kvHeads, int lk, bool masked)
-    {
-        const int D = AttentionDecodeTensorCoreKernels.D;
-        bool bf16 = format == 1;
-        int chunk = DecodeClusterMerge.ChunkFor(lk);
-        int seed = 33000 + (format * 1000) + (ring * 200) + (heads * 10) + lk + batch + (masked ? 7 : 0);
-        var (q16, qv) = Random16(seed, batch * heads * D, bf16, -1.5f, 1.5f);
-        var (k16, kv) = Random16(seed + 1, batch * kvHeads * lk * D, bf16, -1.5f, 1.5f);
-        var (v16, vv) = Random16(seed + 2, batch * kvHeads * lk * D, bf16);
-        var mask = HeadMask(seed + 3, masked, batch, heads, lk);
-        var got = RunTensorCoreEmulated(bf16, batch, heads, kvHeads, lk, chunk, 1, q16, k16, v16, mask, lean: true, cluster: true, ring: ring);
-        var expected = AttentionTests.Reference(qv, kv, vv, batch, heads, kvHeads, 1, lk, D, false, Lookup(mask, heads, lk), 1 / Math.Sqrt(D));
-        string what = $"deep cluster decode emulated ring={ring} format={format} b={batch} {heads}/{kvHeads} lk={lk} chunk={chunk} mask={masked}";
-        AssertClose(got, expected, Rtol(bf16), Atol * Math.Min(lk, 64), what, seed);
-        var four = RunTensorCoreEmulated(bf16, batch, heads, kvHeads, lk, chunk, 1, q16, k16, v16, mask, lean: true, cluster: true);
-        for (int e = 0; e < got.Length; e++)
-        {
-            Assert.True(got[e].Equals(four[e]), $"{what}: element {e} {got[e]} against the 4-stage cluster kernel's {four[e]}");
-        }
-    }
-
-    /// <summary>
-    /// The deep ring with the ticket merge (<see cref="AttentionDecodeTensorCoreKernels.DecodeTc16LeanDeepEmulated"/>) over
-    /// more keys than the cluster plan takes: 4097 keys in 9 chunks of 512 (the last one key), and 1000 in 11 chunks of
-    /// 96 (the last 40; 3 + 3 tiles, so ring buffers 4 and 5 are used), batch 1-2, GQA 8/2 and 4/1; float64 reference,
-    /// every element, poisoned outputs; bit-identical to the lean kernel's 4-stage ring of the same plan.
-    /// </summary>
-    [Theory]
-    [InlineData(1, 16, 1, 8, 2, 4097, 512)]
-    [InlineData(0, 8, 2, 4, 1, 1000, 96)]
-    public void DeepRingTicketMergeEmulated(int format, int ring, int batch, int heads, int kvHeads, int lk, int chunk)
-    {
-        const int D = AttentionDecodeTensorCoreKernels.D;
-        bool bf16 = format == 1;
-        int seed = 34000 + (format * 1000) + ring + lk + batch;
-        var (q16, qv) = Random16(seed, batch * heads * D, bf16, -1.5f, 1.5f);
-        var (k16, kv) = Random16(seed + 1, batch * kvHeads * lk * D, bf16, -1.5f, 1.5f);
-        var (v16, vv) = Random16(seed + 2, batch * kvHeads * lk * D, bf16);
-        var mask = HeadMask(seed + 3, true, batch, heads, lk);
-        var got = RunTensorCoreEmulated(bf16, batch, heads, kvHeads, lk, chunk, 1, q16, k16, v16, mask, lean: true, ring: ring);
-        var expected = AttentionTests.Reference(qv, kv, vv, batch, heads, kvHeads, 1, lk, D, false, Lookup(mask, heads, lk), 1 / Math.Sqrt(D));
-        string what = $"deep ring ticket merge emulated ring={ring} format={format} b={batch} {heads}/{kvHeads} lk={lk} chunk={chunk}";
-        AssertClose(got, expected, Rtol(bf16), Atol * Math.Min(lk, 64), what, seed);
-        var four = RunTensorCoreEmulated(bf16, batch, heads, kvHeads, lk, chunk, 1, q16, k16, v16, mask, lean: true);
-        for (int e = 0; e < got.Length; e++)
-        {
-            Assert.True(got[e].Equals(four[e]), $"{what}: element {e} {got[e]} against the 4-stage ring's {four[e]}");
-        }
-    }
-
-    /// <summary>
-    /// Where the deep ring goes: its variant's depth while the clusters' groups fill at most half the SM slots at that
-    /// depth (132 SMs: batch 1 with 8 kv heads = 64 groups; 16 buffers are one group per SM, 8 are two), else the
-    /// 4-stage ring (batch 16: 1024 groups); <c>cluster</c> always 4.
-    /// </summary>
-    [Theory]
-    [InlineData("cluster16", 8, 132, 16)]
-    [InlineData("cluster16", 9, 132, 4)]
-    [InlineData("cluster16", 128, 132, 4)]
-    [InlineData("cluster8", 8, 132, 8)]
-    [InlineData("cluster8", 16, 132, 8)]
-    [InlineData("cluster8", 17, 132, 4)]
-    [InlineData("cluster", 1, 132, 4)]
-    [InlineData("cluster16", 8, 0, 4)]
-    public void ClusterDecodeRing(string setting, int clusters, int multiprocessors, int stages) =>
-        Assert.Equal(stages, IlgpuKernels.ClusterDecodeStages(DecodeVariants.Parse(setting), clusters, multiprocessors));
-
-    /// <summary>
-    /// The deep-ring cluster kernels' SM_90 PTX with the loader's launch bounds: the ring's wait counts (16: wait_group 15
-    /// for the first tile, 14 after; 8: 7 and 6) and no 4-stage count left, the cluster marker and merge as the 4-stage
-    /// kernel, the lean body's 16 mma, no local memory. Written to GEMS_PTX_DUMP_DIR when set.
-    /// </summary>
-    [Theory]
-    [InlineData(true, 16)]
-    [InlineData(false, 16)]
-    [InlineData(true, 8)]
-    [InlineData(false, 8)]
-    public void DeepClusterDecodePtx(bool bf16, int ring)
-    {
-        var method = typeof(AttentionDecodeTensorCoreKernels).GetMethod(nameof(AttentionDecodeTensorCoreKernels.DecodeTc16ClusterDeep))!
-            .MakeGenericMethod(bf16 ? typeof(BFloat16Storage) : typeof(Float16Storage), ring == 16 ? typeof(AttentionDecodeTensorCoreKernels.Ring16) : typeof(AttentionDecodeTensorCoreKernels.Ring8));
-        using var context = Context.Create(b => b.Optimize(OptimizationLevel.O2));
-        using var backend = new ILGPU.Backends.PTX.PTXBackend(context, new ILGPU.Runtime.Cuda.CudaCapabilityContext(ILGPU.Runtime.Cuda.CudaArchitecture.SM_90),
-            ILGPU.Runtime.Cuda.CudaArchitecture.SM_90, ILGPU.Runtime.Cuda.CudaInstructionSet.ISA_80, nvvmAPI: null);
-        string ptx = ((ILGPU.Backends.PTX.PTXCompiledKernel)backend.Compile(ILGPU.Backends.EntryPoints.EntryPointDescription.FromExplicitlyGroupedKernel(method),
-            new KernelSpecialization(AttentionDecodeTensorCoreKernels.GroupSize, 4))).PTXAssembly;
-        string? dump = Environment.GetEnvironmentVariable("GEMS_PTX_DUMP_DIR");
-        if (!string.IsNullOrEmpty(dump))
-        {
-            System.IO.Directory.CreateDirectory(dump);
-            System.IO.File.WriteAllText(System.IO.Path.Combine(dump, $"decode-cluster{ring}-{(bf16 ? "bf16" : "f16")}.ptx"), ptx);
-        }
-
-        int Count(string text) => System.Text.RegularExpressions.Regex.Matches(ptx, System.Text.RegularExpressions.Regex.Escape(text)).Count;
-        Assert.Equal(1, Count(ClusterReduction.Marker + "8, 1, 1"));
-        Assert.True(Count($"cp.async.wait_group {ring - 1};") > 0);
-        Assert.True(Count($"cp.async.wait_group {ring - 2};") > 0);
-        Assert.Equal(0, Count("cp.async.wait_group 2;") + Count("cp.async.wait_group 3;"));
-        Assert.Equal(16, Count("mapa.shared::cluster.u32 dca"));
-        Assert.Equal(1, Count("barrier.cluster.arrive.aligned;"));
-        Assert.DoesNotMatch(@"atom\.|red\.|membar|fence\.", ptx);
-        string type = bf16 ? "bf16" : "f16";
-        Assert.Equal(16, System.Text.RegularExpressions.Regex.Matches(ptx, $@"mma\.sync\.aligned\.m16n8k16\.row\.col\.f32\.{type}\.{type}\.f32").Count);
-        Assert.DoesNotMatch(@"%\d", ptx);
-        PtxLocalSlots.AssertNone(ptx, "DecodeTc16ClusterDeep");
-        Assert.Matches(@"\.entry Kernel_DecodeTc16ClusterDeep\([^)]*\)\s*\.maxntid 128, 1, 1\n\.minnctapersm 4\n\.reqnctapercluster 8, 1, 1\n\{", Sm90aPtx.Rewrite(ptx)!);
-        Assert.True(AttentionDecodeTensorCoreKernels.SharedFloatsFor(ring) * 4 <= 227 * 1024 / (ring == 16 ? 1 : 2));
-    }
-
     [Theory]
     [InlineData(null, "Lean")]
     [InlineData("", "Lean")]
@@ -917,9 +761,6 @@ public sealed class AttentionDecodeTests : Half16TestBase, IClassFixture<Warp32S
     [InlineData(" TC ", "TensorCore")]
     [InlineData(" Cluster ", "Cluster")]
     [InlineData("clusters", "Lean")]
-    [InlineData(" Cluster8", "Cluster8")]
-    [InlineData("CLUSTER16 ", "Cluster16")]
-    [InlineData("cluster32", "Lean")]
     [InlineData("bogus", "Lean")]
     public void VariantSettingsParse(string? setting, string expected) => Assert.Equal(expected, DecodeVariants.Parse(setting).ToString());
 }
