@@ -90,7 +90,11 @@ public sealed partial class IlgpuKernels
             return;
         }
 
-        device.Load(ref topk16, nameof(HalfRowKernels.TopK16), acc => acc.LoadStreamKernel<ArrayView<ushort>, ArrayView<ushort>, ArrayView<long>, int, int, int>(HalfRowKernels.TopK16))(
-            Rows(rows, cols), x, values, indices, cols, k, Bf(format));
+        TopKRounds16(x, values, indices, rows, cols, k, Bf(format));
     }
+
+    /// <summary>topk of each 16-bit row on the k-round kernel (<see cref="HalfRowKernels.TopK16"/>); <paramref name="bf16"/> 1 for bfloat16.</summary>
+    private void TopKRounds16(ArrayView<ushort> x, ArrayView<ushort> values, ArrayView<long> indices, int rows, int cols, int k, int bf16) =>
+        device.Load(ref topk16, nameof(HalfRowKernels.TopK16), acc => acc.LoadStreamKernel<ArrayView<ushort>, ArrayView<ushort>, ArrayView<long>, int, int, int>(HalfRowKernels.TopK16))(
+            Rows(rows, cols), x, values, indices, cols, k, bf16);
 }

@@ -108,6 +108,23 @@ public sealed partial class IlgpuKernels
     private void ArgmaxRowsCore<T>(ArrayView<T> x, ArrayView<long> output, int rows, int cols, int format)
         where T : unmanaged
     {
+        if (cols > 0 && IsShortTopK(cols, 1))
+        {
+            // A short row's arg-max is its top 1 in the same order (NaN first, then the lower index): the k-round topk
+            // kernel, whose PTX the driver compiles in a third of ArgmaxRows' time, and which a later short topk reuses.
+            var (scratch, _) = ReductionScratch(rows, rows);
+            if (format == ReductionKernels.Float32Format)
+            {
+                TopKRoundsF32(x.Cast<float>(), scratch.SubView(0, rows).Cast<float>(), output, rows, cols, 1);
+            }
+            else
+            {
+                TopKRounds16(x.Cast<ushort>(), scratch.SubView(0, (rows + 1) / 2).Cast<ushort>(), output, rows, cols, 1, format);
+            }
+
+            return;
+        }
+
         int elementSize = format == ReductionKernels.Float32Format ? sizeof(float) : sizeof(ushort);
         int width = ReductionKernels.Width(format);
         var (config, chunks) = ReductionPlan(rows, cols, width);

@@ -317,7 +317,11 @@ public sealed partial class IlgpuKernels
             return;
         }
 
+        TopKRoundsF32(x, values, indices, rows, cols, k);
+    }
+
+    /// <summary>topk of each row on the k-round kernel (<see cref="RowKernels.TopKF32"/>).</summary>
+    private void TopKRoundsF32(ArrayView<float> x, ArrayView<float> values, ArrayView<long> indices, int rows, int cols, int k) =>
         device.Load(ref topkF32, nameof(RowKernels.TopKF32), acc => acc.LoadStreamKernel<ArrayView<float>, ArrayView<float>, ArrayView<long>, int, int>(RowKernels.TopKF32))(
             Rows(rows, cols), x, values, indices, cols, k);
-    }
 }

@@ -320,6 +320,45 @@ public sealed class SmallShapeDispatchTests : Half16TestBase
         }
     }
 
+    /// <summary>
+    /// argmax of short rows takes the k-round topk kernel with k = 1 (rows of ties, NaN, ±∞ and ±0 as the topk cases);
+    /// one column past the limit keeps <see cref="ReductionKernels.ArgmaxRows{TFormat}"/>. Output poisoned.
+    /// </summary>
+    [Theory]
+    [InlineData(0, 5, 37)]
+    [InlineData(1, 5, 37)]
+    [InlineData(2, 5, 128)]
+    [InlineData(0, 4, 1)]
+    [InlineData(2, 4, 129)]
+    public void ShortArgmaxTakesTheTopKRoundKernel(int format, int rows, int cols)
+    {
+        bool bf16 = format == 2;
+        int seed = 64200 + (format * 1000) + cols;
+        var values = TopKCheck.Rows(rows, cols, seed);
+        using var f = new Fresh();
+        var output = f.Up(Enumerable.Repeat(long.MinValue, rows).ToArray());
+        if (format == 0)
+        {
+            f.K.Argmax(f.Up(values), output, cols);
+        }
+        else
+        {
+            var bits = To16(values, bf16);
+            values = ToFloat(bits, bf16);
+            f.K.Argmax(f.Up(bits), output, cols, F(bf16));
+        }
+
+        var got = f.Down(output);
+        for (int r = 0; r < rows; r++)
+        {
+            long expected = TopKCheck.Expected(values.AsSpan(r * cols, cols), 1)[0];
+            Assert.True(expected == got[r], $"argmax format {format} (seed {seed}) row {r}: {got[r]}, expected {expected}");
+        }
+
+        string plain = format == 0 ? nameof(RowKernels.TopKF32) : nameof(HalfRowKernels.TopK16);
+        Assert.Equal(cols <= IlgpuKernels.ShortRowCols ? new[] { plain } : new[] { $"ArgmaxRows<{(format == 0 ? "f32" : bf16 ? "bf16" : "f16")}>" }, f.Compiled);
+    }
+
     /// <summary>float16 and bfloat16 short topk load one kernel between them (the format is an argument), and off keeps the radix kernel.</summary>
     [Fact]
     public void ShortTopK16FormatsShareOneKernelAndOffKeepsTheRadixKernel()

@@ -17,38 +17,7 @@ internal static class TopKCheck
     public static void Run(IlgpuDevice device, int format, int rows, int cols, int k, int seed)
     {
         bool bf16 = format == 2;
-        var values = KernelTestBase.Random(seed, rows * cols);
-        var rng = new Random(seed);
-        for (int r = 0; r < rows; r++)
-        {
-            var row = values.AsSpan(r * cols, cols);
-            switch (r % 4)
-            {
-                case 1:
-                    for (int c = 0; c < cols; c++)
-                    {
-                        row[c] = rng.Next(4) - 1.5f;
-                    }
-
-                    break;
-                case 2:
-                    if (cols >= 6)
-                    {
-                        row[cols - 1] = float.NaN;
-                        row[cols / 2] = float.NaN;
-                        row[1] = float.PositiveInfinity;
-                        row[2] = float.NegativeInfinity;
-                        row[3] = -0f;
-                        row[4] = 0f;
-                    }
-
-                    break;
-                case 3:
-                    row.Fill(0.75f);
-                    break;
-            }
-        }
-
+        var values = Rows(rows, cols, seed);
         var acc = device.Accelerator;
         using var indexBuffer = acc.Allocate1D(Enumerable.Repeat(long.MinValue, rows * k).ToArray());
         uint[] gotBits;
@@ -84,6 +53,44 @@ internal static class TopKCheck
                 Assert.True(inputBits[r * cols + order[j]] == gotBits[r * k + j], $"topk format {format} (seed {seed}) row {r} #{j}: value bits {gotBits[r * k + j]:x}, expected {inputBits[r * cols + order[j]]:x}");
             }
         }
+    }
+
+    /// <summary>Random rows and, by row index mod 4, rows of few distinct values, of NaN, ±∞ and ±0, and of one value.</summary>
+    public static float[] Rows(int rows, int cols, int seed)
+    {
+        var values = KernelTestBase.Random(seed, rows * cols);
+        var rng = new Random(seed);
+        for (int r = 0; r < rows; r++)
+        {
+            var row = values.AsSpan(r * cols, cols);
+            switch (r % 4)
+            {
+                case 1:
+                    for (int c = 0; c < cols; c++)
+                    {
+                        row[c] = rng.Next(4) - 1.5f;
+                    }
+
+                    break;
+                case 2:
+                    if (cols >= 6)
+                    {
+                        row[cols - 1] = float.NaN;
+                        row[cols / 2] = float.NaN;
+                        row[1] = float.PositiveInfinity;
+                        row[2] = float.NegativeInfinity;
+                        row[3] = -0f;
+                        row[4] = 0f;
+                    }
+
+                    break;
+                case 3:
+                    row.Fill(0.75f);
+                    break;
+            }
+        }
+
+        return values;
     }
 
     /// <summary>The indices of a row's k largest values as torch orders them: NaN largest, ±0 equal, then the lower index.</summary>
