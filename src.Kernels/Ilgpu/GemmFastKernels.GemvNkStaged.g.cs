@@ -3829,8 +3829,9 @@ internal static partial class GemmFastKernels
         {
             if (left == 0)
             {
-                // A chunk's first burst: as in ring3 (at most 1 newer group may stay pending at 32 lanes); the group barrier
-                // makes every thread's A copies visible and frees the previous chunk's stage.
+                // A chunk's first burst: this thread's copies of the chunk landed (they were committed with the burst
+                // 2 iterations back at 32 lanes, so at most 1 newer group may stay pending), the group barrier makes
+                // every thread's copies visible and frees the previous chunk's stage, which the next chunk now fills.
                 if (asyncCopy)
                 {
                     CudaAsm.Emit("cp.async.wait_group 1;");
