@@ -59,12 +59,14 @@ public sealed class FleetProcessTests : IDisposable
             Assert.True(comparison.GetProperty("logitsWithinTolerance").GetBoolean(), worker.ToString());
             Assert.True(comparison.GetProperty("gemsTokensPerSecond").GetDouble() > 0);
             Assert.True(comparison.GetProperty("defaultTokensPerSecond").GetDouble() > 0);
+            Assert.Equal(3, comparison.GetProperty("passes").GetInt32());
         }
 
         Assert.DoesNotContain(Environment.ProcessId, pids);
         Assert.Matches(new Regex(@"^2\s+\d+\s+\S+\s+cpu\s+enabled\s+Enabled: \d+ operators", RegexOptions.Multiline), result.StandardOutput);
         Assert.Contains("3 of 3 workers run GemsInjector's kernels.", result.StandardOutput, StringComparison.Ordinal);
         Assert.Contains("tokens identical", result.StandardOutput, StringComparison.Ordinal);
+        Assert.Contains("tokens/s (fastest of 3 alternating passes); tokens identical", result.StandardOutput, StringComparison.Ordinal);
     }
 
     [Fact]
