@@ -27,6 +27,9 @@ internal interface IDecodeTcOps
     /// <summary>Waits until at most <see cref="AttentionDecodeTensorCoreKernels.Stages"/> - 1 committed tiles are in flight (the lean body's first tile).</summary>
     void WaitFirstStage();
 
+    /// <summary>Waits until at most 6 committed tiles are in flight (the 8-warp kernel: three pairs of its <see cref="AttentionDecodeTensorCoreKernels.WideStages"/> buffers).</summary>
+    void WaitWidePairs();
+
     /// <summary>Waits for every copy.</summary>
     void WaitAll();
 
@@ -42,6 +45,9 @@ internal interface IDecodeTcOps
 
     /// <summary>Writes the O accumulators to the sums area (floats [head][dim], rows of <see cref="AttentionDecodeTensorCoreKernels.D"/>).</summary>
     void StoreSums(ArrayView<float> shared, int warp, int lane);
+
+    /// <summary><see cref="StoreSums"/> into the sums area that starts at shared byte <paramref name="baseByte"/> (the 8-warp body's second half).</summary>
+    void StoreSumsAt(ArrayView<float> shared, int warp, int lane, int baseByte);
 }
 
 /// <summary>
@@ -152,6 +158,225 @@ internal static partial class AttentionDecodeTensorCoreKernels
         var merge = PtxDecodeClusterMerge.Begin();
         var ops = default(PtxDecodeTcOps);
         Body<PtxDecodeTcOps, TFormat, On, PtxDecodeClusterMerge>(ref ops, ref merge, q, k, v, mask, default, default, output, default, s, plan);
+    }
+
+    /// <summary>Threads of a <see cref="DecodeTc16Lean8w"/> group (8 warps).</summary>
+    public const int WideGroupSize = 2 * GroupSize;
+
+    /// <summary>
+    /// Staging buffers of the 8-warp kernel: a chunk of 128 keys (batch 1's plan at 2 groups per SM) has all its 4 K and
+    /// 4 V tiles in flight from the prologue on, one DRAM round trip as in the 4-warp kernel's 64-key chunk; with
+    /// <see cref="Stages"/> the V tiles would leave only after the first K pair was read.
+    /// </summary>
+    public const int WideStages = 8;
+
+    /// <summary>Byte offset of buffers <see cref="Stages"/> .. <see cref="WideStages"/> − 1, past the statistics (the other offsets stay those of the 4-warp layout).</summary>
+    public const int WideStagesByte = ((SharedFloats * 4) + 15) & ~15;
+
+    /// <summary>Dynamic shared floats of the 8-warp kernel (78 KB: over the default 48 KB, so its PTX asks for the opt-in limit).</summary>
+    public const int WideSharedFloats = (WideStagesByte + ((WideStages - Stages) * StageBytes)) / 4;
+
+    /// <summary>Bytes of one half's sums area (4 heads × <see cref="D"/> floats); the second half's follows the first's.</summary>
+    public const int SumsBytes = AttentionDecodeWideKernels.HeadsPerGroup * D * 4;
+
+    /// <summary>
+    /// <see cref="DecodeTc16Lean"/> with 8 warps per group (<c>GEMS_DECODE_VARIANT=lean8w</c>): the two halves of 4 warps
+    /// take the two tiles of a pair side by side, so a group's walk over its chunk is half as many steps per key (Run 93:
+    /// at batch 1 a group is limited by its own tile-after-tile walk, not by bytes in flight). The 4-warp layout plus
+    /// buffers 4 .. <see cref="WideStages"/> − 1 past the statistics: one pair being read, three in flight.
+    /// </summary>
+    [IlgpuKernel]
+    [IlgpuKernelVariant(typeof(Float16Storage))]
+    [IlgpuKernelVariant(typeof(BFloat16Storage))]
+    public static void DecodeTc16Lean8w<TFormat>(ArrayView<Half8> q, ArrayView<Half8> k, ArrayView<Half8> v, ArrayView<float> mask,
+        ArrayView<float> partO, ArrayView<float> partML, ArrayView<ushort> output, ArrayView<int> tickets, AttentionShape s, DecodePlan plan)
+        where TFormat : struct, IKernelConstant
+    {
+        CudaAsm.Emit(Sm90aPtx.OptInSharedMarker);
+        var ops = default(PtxDecodeTcOps);
+        WideBody<PtxDecodeTcOps, TFormat>(ref ops, q, k, v, mask, partO, partML, output, tickets, s, plan);
+    }
+
+    /// <summary><see cref="DecodeTc16Lean8w"/> with ldmatrix and mma.sync emulated (<see cref="DecodeTc16Emulated"/>); groups of <see cref="WideGroupSize"/>.</summary>
+    public static void DecodeTc16Lean8wEmulated<TFormat>(ArrayView<Half8> q, ArrayView<Half8> k, ArrayView<Half8> v, ArrayView<float> mask,
+        ArrayView<float> partO, ArrayView<float> partML, ArrayView<ushort> output, ArrayView<int> tickets, AttentionShape s, DecodePlan plan,
+        ArrayView<float> scratch)
+        where TFormat : struct, IKernelConstant
+    {
+        var ops = new EmulatedDecodeTcOps { Scratch = scratch };
+        WideBody<EmulatedDecodeTcOps, TFormat>(ref ops, q, k, v, mask, partO, partML, output, tickets, s, plan);
+    }
+
+    /// <summary>
+    /// <see cref="Body"/>'s lean path for 8 warps: warp w does what warp w mod 4 does in the 4-warp body, on tile
+    /// 2p + w / 4 of pair p. The K tiles are counted up to an even number (an odd chunk's last pair has an empty second
+    /// tile) so that no pair holds both a K and a V tile: the softmax sits between the passes, at a pair edge. Each half
+    /// accumulates its own tiles' O; the halves' sums are added once at the end.
+    /// </summary>
+    internal static void WideBody<TOps, TFormat>(ref TOps ops, ArrayView<Half8> q, ArrayView<Half8> k, ArrayView<Half8> v, ArrayView<float> mask,
+        ArrayView<float> partO, ArrayView<float> partML, ArrayView<ushort> output, ArrayView<int> tickets, AttentionShape s, DecodePlan plan)
+        where TOps : struct, IDecodeTcOps
+        where TFormat : struct, IKernelConstant
+    {
+        const int HeadsPerGroup = AttentionDecodeWideKernels.HeadsPerGroup;
+        int bf16 = default(TFormat).Value;
+        var shared = SharedMemory.GetDynamic<float>();
+        var scores = shared.SubView(ScoresByte / 4, HeadsPerGroup * ScoreStride);
+        var stats = shared.SubView(StatsByte / 4, 4 * HeadsPerGroup);
+        int tid = Group.IdxX;
+        ops.Begin(tid);
+        var group = DecodeGroup.Of(s, plan);
+        int lane = tid & 31;
+        int warp = tid >> 5;
+        int quarter = warp & 3;
+        int half = warp >> 2;
+        int g = lane >> 2;
+        int t = lane & 3;
+        int j0 = group.Key0;
+        int n = group.Keys > 0 ? group.Keys : 0;
+        int kTiles = (n + TileKeys - 1) / TileKeys;
+        int kSlots = (kTiles + 1) & ~1;
+        long kBase = (((long)group.Batch * s.KvHeads) + group.KvHead) * s.Lk * D;
+        long chunkVector = (kBase + ((long)j0 * D)) / 8;
+        long headRow = ((long)group.Batch * s.Heads) + group.Head0;
+        long maskBase = (group.Batch * s.MaskBatch) + (group.Head0 * s.MaskHead);
+
+        // Every buffer in flight before q is read (written out, as in the 4-warp prologue).
+        WideCopyTile(ref ops, shared, k, v, plan, 0, kTiles, kSlots, chunkVector, n, tid);
+        WideCopyTile(ref ops, shared, k, v, plan, 1, kTiles, kSlots, chunkVector, n, tid);
+        WideCopyTile(ref ops, shared, k, v, plan, 2, kTiles, kSlots, chunkVector, n, tid);
+        WideCopyTile(ref ops, shared, k, v, plan, 3, kTiles, kSlots, chunkVector, n, tid);
+        WideCopyTile(ref ops, shared, k, v, plan, 4, kTiles, kSlots, chunkVector, n, tid);
+        WideCopyTile(ref ops, shared, k, v, plan, 5, kTiles, kSlots, chunkVector, n, tid);
+        WideCopyTile(ref ops, shared, k, v, plan, 6, kTiles, kSlots, chunkVector, n, tid);
+        WideCopyTile(ref ops, shared, k, v, plan, 7, kTiles, kSlots, chunkVector, n, tid);
+
+        var q32 = q.Cast<uint>();
+        long qWord = (((headRow + g) * D) + (2 * t)) / 2;
+        bool qLive = g < group.Live;
+        ops.LoadQ(
+            QWord(q32, qWord, 0, qLive), QWord(q32, qWord, 4, qLive), QWord(q32, qWord, 8, qLive), QWord(q32, qWord, 12, qLive),
+            QWord(q32, qWord, 16, qLive), QWord(q32, qWord, 20, qLive), QWord(q32, qWord, 24, qLive), QWord(q32, qWord, 28, qLive),
+            QWord(q32, qWord, 32, qLive), QWord(q32, qWord, 36, qLive), QWord(q32, qWord, 40, qLive), QWord(q32, qWord, 44, qLive),
+            QWord(q32, qWord, 48, qLive), QWord(q32, qWord, 52, qLive), QWord(q32, qWord, 56, qLive), QWord(q32, qWord, 60, qLive));
+
+        for (int p = 0; p < kSlots; p += 2)
+        {
+            NextPair(ref ops, shared, k, v, plan, p, kTiles, kSlots, chunkVector, n, tid);
+            int tile = p + half;
+            if (tile < kTiles)
+            {
+                ops.Scores(shared, WideStageByte(tile), quarter, lane, tile, s.Scale, bf16);
+            }
+        }
+
+        for (int p = kSlots; p < 2 * kSlots; p += 2)
+        {
+            NextPair(ref ops, shared, k, v, plan, p, kTiles, kSlots, chunkVector, n, tid);
+            if (p == kSlots)
+            {
+                ChunkSoftmax(scores, stats, mask, s, maskBase, j0, group.Live, n, kTiles * TileKeys, lane, warp, bf16);
+                Group.Barrier();
+            }
+
+            int tile = p + half - kSlots;
+            if (tile < kTiles)
+            {
+                int at = ((g < group.Live ? g : 0) * ScoreStride) + (tile * TileKeys) + (2 * t);
+                uint keep = g < group.Live ? 0xffffffffu : 0u;
+                uint w0 = Interop.FloatAsInt(scores[at]) & keep;
+                uint w1 = Interop.FloatAsInt(scores[at + 1]) & keep;
+                uint w8 = Interop.FloatAsInt(scores[at + 8]) & keep;
+                uint w9 = Interop.FloatAsInt(scores[at + 9]) & keep;
+                uint w16 = Interop.FloatAsInt(scores[at + 16]) & keep;
+                uint w17 = Interop.FloatAsInt(scores[at + 17]) & keep;
+                uint w24 = Interop.FloatAsInt(scores[at + 24]) & keep;
+                uint w25 = Interop.FloatAsInt(scores[at + 25]) & keep;
+                uint hi0 = High(w0, w1), hi1 = High(w8, w9), hi2 = High(w16, w17), hi3 = High(w24, w25);
+                uint lo0 = Low(w0, w1), lo1 = Low(w8, w9), lo2 = Low(w16, w17), lo3 = Low(w24, w25);
+                ops.Accumulate(shared, WideStageByte(p + half), quarter, lane, hi0, hi1, hi2, hi3, lo0, lo1, lo2, lo3, bf16);
+            }
+        }
+
+        if (kTiles == 0)
+        {
+            ChunkSoftmax(scores, stats, mask, s, maskBase, j0, group.Live, 0, 0, lane, warp, bf16);
+        }
+
+        ops.WaitAll();
+        Group.Barrier();
+        ops.StoreSumsAt(shared, quarter, lane, half * SumsBytes);
+        Group.Barrier();
+        var out16 = new DecodeOutput16 { Output = output, BFloat16 = bf16 };
+        for (int e = tid; e < group.Live * D; e += WideGroupSize)
+        {
+            int i = e / D;
+            int dim = e - (i * D);
+            float o = shared[(i * D) + dim] + shared[(SumsBytes / 4) + (i * D) + dim];
+            AttentionDecodeWideKernels.WriteSum(out16, partO, stats, headRow, i, dim, o, group.Split, group.Splits, D);
+        }
+
+        AttentionDecodeWideKernels.FinishChunk(out16, partO, partML, scores, stats, tickets, plan, headRow, group.Live, group.Split, group.Splits, group.Batch, D, tid, lane, warp, 32);
+    }
+
+    /// <summary>Stage byte of stream tile <paramref name="t"/>'s buffer (t mod <see cref="WideStages"/>).</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static int WideStageByte(int t)
+    {
+        int buffer = t & (WideStages - 1);
+        return buffer < Stages ? buffer * StageBytes : WideStagesByte + ((buffer - Stages) * StageBytes);
+    }
+
+    /// <summary>
+    /// Waits for stream tiles <paramref name="p"/> and p + 1; from the second pair on, first refills the buffers of pair
+    /// p − 2 (read by every warp before the leading barrier) with tiles p + 6 and p + 7, so that three pairs stay in
+    /// flight while one is read.
+    /// </summary>
+    /// <remarks>
+    /// Committed tile groups before the wait: 8 (prologue) + p − 2 + 2 = p + 8 for p ≥ 2, and 8 at p = 0; tiles 0 .. p + 1
+    /// are needed, so 6 may stay in flight either way (<see cref="IDecodeTcOps.WaitWidePairs"/>).
+    /// </remarks>
+    private static void NextPair<TOps>(ref TOps ops, ArrayView<float> shared, ArrayView<Half8> k, ArrayView<Half8> v, DecodePlan plan,
+        int p, int kTiles, int kSlots, long chunkVector, int n, int tid)
+        where TOps : struct, IDecodeTcOps
+    {
+        if (p != 0)
+        {
+            Group.Barrier();
+            WideCopyTile(ref ops, shared, k, v, plan, p + 6, kTiles, kSlots, chunkVector, n, tid);
+            WideCopyTile(ref ops, shared, k, v, plan, p + 7, kTiles, kSlots, chunkVector, n, tid);
+        }
+
+        ops.WaitWidePairs();
+        Group.Barrier();
+    }
+
+    /// <summary>
+    /// Starts the copy of stream tile <paramref name="t"/> (K tiles 0 .. <paramref name="kSlots"/> − 1, then V tiles;
+    /// the padding K tile and tiles past the end copy nothing but still commit, so the wait counts stay uniform) into
+    /// <see cref="WideStageByte"/>: 256 threads, 2 copies each, rows tid / 16 and tid / 16 + 16.
+    /// </summary>
+    private static void WideCopyTile<TOps>(ref TOps ops, ArrayView<float> shared, ArrayView<Half8> k, ArrayView<Half8> v, DecodePlan plan,
+        int t, int kTiles, int kSlots, long chunkVector, int n, int tid)
+        where TOps : struct, IDecodeTcOps
+    {
+        const int RowVectors = D / 8;
+        const int RowsPerStep = WideGroupSize / RowVectors;
+        bool keys = t < kSlots;
+        int tile = keys ? t : t - kSlots;
+        if (tile < kTiles)
+        {
+            long first = chunkVector + ((long)tile * TileKeys * RowVectors);
+            int room = ((n - (tile * TileKeys)) * RowVectors) - tid;
+            int at = WideStageByte(t) + ((tid >> 4) * RowBytes) + ((tid & 15) * 16);
+            long mine = first + tid;
+            long pointer = keys ? plan.KPointer : plan.VPointer;
+            var source = keys ? k : v;
+            ops.Copy(shared, at, source, pointer, room > 0 ? mine : first, room > 0);
+            ops.Copy(shared, at + (RowsPerStep * RowBytes), source, pointer, room > WideGroupSize ? mine + WideGroupSize : first, room > WideGroupSize);
+        }
+
+        ops.Commit();
     }
 
     /// <summary>A kernel constant 0 (<see cref="Body"/>'s default staging).</summary>
@@ -519,6 +744,8 @@ internal struct PtxDecodeTcOps : IDecodeTcOps
 
     public readonly void WaitFirstStage() => CudaAsm.Emit("cp.async.wait_group 3;");
 
+    public readonly void WaitWidePairs() => CudaAsm.Emit("cp.async.wait_group 6;");
+
     public readonly void WaitAll() => CudaAsm.Emit("cp.async.wait_group 0;");
 
     public readonly void LoadQ(uint q0, uint q1, uint q2, uint q3, uint q4, uint q5, uint q6, uint q7,
@@ -561,6 +788,9 @@ internal struct PtxDecodeTcOps : IDecodeTcOps
 
     public readonly void StoreSums(ArrayView<float> shared, int warp, int lane) =>
         CudaAsm.Emit(AttentionDecodeTensorCoreKernels.StoreSums, (uint)AttentionDecodeTensorCoreKernels.SumLaneByte(warp, lane), (lane & 3) < 2 ? 1u : 0u);
+
+    public readonly void StoreSumsAt(ArrayView<float> shared, int warp, int lane, int baseByte) =>
+        CudaAsm.Emit(AttentionDecodeTensorCoreKernels.StoreSums, (uint)(AttentionDecodeTensorCoreKernels.SumLaneByte(warp, lane) + baseByte), (lane & 3) < 2 ? 1u : 0u);
 }
 
 /// <summary>
@@ -585,7 +815,9 @@ internal struct EmulatedDecodeTcOps : IDecodeTcOps
     {
         const int Stride = AttentionDecodeTensorCoreKernels.EmulationFloatsPerThread;
         long group = ((((long)Grid.IdxZ * Grid.DimY) + Grid.IdxY) * Grid.DimX) + Grid.IdxX;
-        scratchBase = ((group * AttentionDecodeTensorCoreKernels.GroupSize) + thread) * Stride;
+
+        // Group.DimX: the 8-warp body's groups are twice the 4-warp ones.
+        scratchBase = ((group * Group.DimX) + thread) * Stride;
         warpBase = scratchBase - ((long)(thread & 31) * Stride);
         for (int i = 0; i < Stride; i++)
         {
@@ -605,6 +837,10 @@ internal struct EmulatedDecodeTcOps : IDecodeTcOps
     }
 
     public readonly void WaitFirstStage()
+    {
+    }
+
+    public readonly void WaitWidePairs()
     {
     }
 
@@ -721,14 +957,16 @@ internal struct EmulatedDecodeTcOps : IDecodeTcOps
         Warp.Barrier();
     }
 
-    public readonly void StoreSums(ArrayView<float> shared, int warp, int lane)
+    public readonly void StoreSums(ArrayView<float> shared, int warp, int lane) => StoreSumsAt(shared, warp, lane, 0);
+
+    public readonly void StoreSumsAt(ArrayView<float> shared, int warp, int lane, int baseByte)
     {
         if ((lane & 3) >= 2)
         {
             return;
         }
 
-        int at = AttentionDecodeTensorCoreKernels.SumLaneByte(warp, lane) >> 2;
+        int at = (AttentionDecodeTensorCoreKernels.SumLaneByte(warp, lane) + baseByte) >> 2;
         for (int mt = 0; mt < 2; mt++)
         {
             for (int r = 0; r < 4; r++)

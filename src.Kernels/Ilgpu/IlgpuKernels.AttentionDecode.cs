@@ -17,6 +17,8 @@ public sealed partial class IlgpuKernels
         new Action<KernelConfig, ArrayView<Half8>, ArrayView<Half8>, ArrayView<Half8>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<ushort>, ArrayView<int>, AttentionShape, DecodePlan>?[2];
     private readonly Action<KernelConfig, ArrayView<Half8>, ArrayView<Half8>, ArrayView<Half8>, ArrayView<float>, ArrayView<ushort>, AttentionShape, DecodePlan>?[] decodeTc16Cluster =
         new Action<KernelConfig, ArrayView<Half8>, ArrayView<Half8>, ArrayView<Half8>, ArrayView<float>, ArrayView<ushort>, AttentionShape, DecodePlan>?[2];
+    private readonly Action<KernelConfig, ArrayView<Half8>, ArrayView<Half8>, ArrayView<Half8>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<ushort>, ArrayView<int>, AttentionShape, DecodePlan>?[] decodeTc16Lean8w =
+        new Action<KernelConfig, ArrayView<Half8>, ArrayView<Half8>, ArrayView<Half8>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<ushort>, ArrayView<int>, AttentionShape, DecodePlan>?[2];
     private MemoryBuffer1D<int, Stride1D.Dense>? decodeTickets;
 
     /// <summary>
@@ -28,6 +30,12 @@ public sealed partial class IlgpuKernels
 
     /// <summary>Resident streaming decode groups per SM (launch bounds and plan): ≤ 128 registers, 4 × 41 KB shared.</summary>
     private const int StreamDecodeGroupsPerSm = 4;
+
+    /// <summary>
+    /// Resident 8-warp decode groups per SM (<see cref="AttentionDecodeTensorCoreKernels.DecodeTc16Lean8w{TFormat}"/>):
+    /// 256 threads at ≤ 128 registers and 78 KB of shared memory each, as many warps per SM as the 4-warp kernel's 4 groups.
+    /// </summary>
+    private const int WideLeanDecodeGroupsPerSm = 2;
 
     /// <summary>A group's fixed cost (q load, softmax, folds, partial writes) in keys' worth of streaming, for the plan.</summary>
     private const int DecodeGroupOverheadKeys = 32;
@@ -94,6 +102,11 @@ public sealed partial class IlgpuKernels
         bool bf16 = format == HalfFormat.BFloat16;
         int slot = bf16 ? 1 : 0;
         if (DecodeKernelVariant == DecodeVariant.Cluster && UsesTensorCoreDecode(shape.D) && TryClusterDecode16(q, k, v, mask, output, batch, kEnd, shape, bf16))
+        {
+            return true;
+        }
+
+        if (DecodeKernelVariant == DecodeVariant.Lean8w && UsesTensorCoreDecode(shape.D) && TryWideLeanDecode16(q, k, v, mask, output, batch, kEnd, shape, format))
         {
             return true;
         }
@@ -192,6 +205,55 @@ public sealed partial class IlgpuKernels
         return true;
     }
 
+    /// <summary>
+    /// Runs a 16-bit head-128 decode on <see cref="AttentionDecodeTensorCoreKernels.DecodeTc16Lean8w{TFormat}"/> (variant
+    /// <see cref="DecodeVariant.Lean8w"/>, the caller checked <see cref="UsesTensorCoreDecode"/>) when the 4-warp lean
+    /// kernel's grid would not fill one wave (<see cref="UsesWideLeanDecode"/>); its own plan at
+    /// <see cref="WideLeanDecodeGroupsPerSm"/> groups per SM.
+    /// </summary>
+    /// <returns>Whether it ran (otherwise the caller takes the lean kernel).</returns>
+    private bool TryWideLeanDecode16(ArrayView<ushort> q, ArrayView<ushort> k, ArrayView<ushort> v, ArrayView<float> mask, ArrayView<ushort> output,
+        int batch, int kEnd, AttentionShape shape, HalfFormat format)
+    {
+        var leanPlan = StreamDecodePlan(batch, shape, kEnd, sizeof(ushort), k, v);
+        long leanGroups = (long)leanPlan.Splits * shape.KvHeads * leanPlan.HeadBlocks * batch;
+        if (!UsesWideLeanDecode(leanGroups, device.MultiprocessorCount))
+        {
+            return false;
+        }
+
+        bool bf16 = format == HalfFormat.BFloat16;
+        var plan = StreamDecodePlan(batch, shape, kEnd, sizeof(ushort), k, v, WideLeanDecodeGroupsPerSm);
+        var (partO, partML) = DecodePartials((long)batch * shape.Heads * plan.Splits, shape.D);
+        string name = $"{nameof(AttentionDecodeTensorCoreKernels.DecodeTc16Lean8w)}<{(bf16 ? "bf16" : "f16")}>";
+        var bounds = Bounds(AttentionDecodeTensorCoreKernels.WideGroupSize, WideLeanDecodeGroupsPerSm);
+        var kernel = bf16
+            ? device.Load(ref decodeTc16Lean8w[1], name,
+                acc => acc.LoadStreamKernel<ArrayView<Half8>, ArrayView<Half8>, ArrayView<Half8>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<ushort>, ArrayView<int>, AttentionShape, DecodePlan>(
+                    AttentionDecodeTensorCoreKernels.DecodeTc16Lean8w<BFloat16Storage>, bounds))
+            : device.Load(ref decodeTc16Lean8w[0], name,
+                acc => acc.LoadStreamKernel<ArrayView<Half8>, ArrayView<Half8>, ArrayView<Half8>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<ushort>, ArrayView<int>, AttentionShape, DecodePlan>(
+                    AttentionDecodeTensorCoreKernels.DecodeTc16Lean8w<Float16Storage>, bounds));
+        kernel(new KernelConfig(new Index3D(plan.Splits, shape.KvHeads * plan.HeadBlocks, batch), new Index3D(AttentionDecodeTensorCoreKernels.WideGroupSize, 1, 1),
+                SharedMemoryConfig.RequestDynamic<float>(AttentionDecodeTensorCoreKernels.WideSharedFloats)),
+            q.Cast<Half8>(), k.Cast<Half8>(), v.Cast<Half8>(), mask, partO, partML, output, DecodeTickets(batch, shape.KvHeads, plan.HeadBlocks), shape, plan.Kernel);
+        if (plan.Splits > 1 && plan.Kernel.Combine == 0)
+        {
+            CombineDecode16(partO, partML, output, batch, shape, plan.Splits, format);
+        }
+
+        return true;
+    }
+
+    /// <summary>
+    /// Whether <see cref="DecodeVariant.Lean8w"/> takes a call whose 4-warp lean plan launches <paramref name="leanGroups"/>
+    /// groups: only below one wave (batch 1 at 4096 keys: 512 groups on 132 × 4 slots), where every group runs at once
+    /// and the time is one group's walk plus the merge; from a full wave on, the 4-warp kernel streams at 80% of the
+    /// copy rate (Run 28) and more warps per group would only cut resident groups.
+    /// </summary>
+    internal static bool UsesWideLeanDecode(long leanGroups, int multiprocessors) =>
+        leanGroups < (long)Math.Max(1, multiprocessors) * StreamDecodeGroupsPerSm;
+
     private Action<KernelConfig, ArrayView<Half8>, ArrayView<Half8>, ArrayView<Half8>, ArrayView<float>, ArrayView<ushort>, AttentionShape, DecodePlan> ClusterDecodeKernel(bool bf16)
     {
         string name = $"{nameof(AttentionDecodeTensorCoreKernels.DecodeTc16Cluster)}<{(bf16 ? "bf16" : "f16")}>";
@@ -206,10 +268,10 @@ public sealed partial class IlgpuKernels
     }
 
     /// <summary>
-    /// Whether the variant takes the lean kernels (<see cref="DecodeVariant.Lean"/>, and <see cref="DecodeVariant.Cluster"/>
-    /// for every call its cluster kernel does not take).
+    /// Whether the variant takes the lean kernels (<see cref="DecodeVariant.Lean"/>, and <see cref="DecodeVariant.Cluster"/> /
+    /// <see cref="DecodeVariant.Lean8w"/> for every call their kernel does not take).
     /// </summary>
-    private bool UsesLeanKernels => DecodeKernelVariant is DecodeVariant.Lean or DecodeVariant.Cluster;
+    private bool UsesLeanKernels => DecodeKernelVariant is DecodeVariant.Lean or DecodeVariant.Cluster or DecodeVariant.Lean8w;
 
     /// <summary>
     /// Whether the tensor-core decode (<see cref="AttentionDecodeTensorCoreKernels"/>) can take a 16-bit call that the wide
@@ -240,7 +302,8 @@ public sealed partial class IlgpuKernels
     /// cross tile and chunk edges. The merge runs in the kernel (one launch) unless the variant asks for a combine launch
     /// or there are more chunks than its weights buffer holds.
     /// </summary>
-    private (DecodePlan Kernel, int Splits, int HeadBlocks) StreamDecodePlan<T>(int batch, AttentionShape shape, int kEnd, int elementBytes, ArrayView<T> k, ArrayView<T> v)
+    private (DecodePlan Kernel, int Splits, int HeadBlocks) StreamDecodePlan<T>(int batch, AttentionShape shape, int kEnd, int elementBytes, ArrayView<T> k, ArrayView<T> v,
+        int groupsPerSm = StreamDecodeGroupsPerSm)
         where T : unmanaged
     {
         int perKv = shape.Heads / shape.KvHeads;
@@ -257,7 +320,7 @@ public sealed partial class IlgpuKernels
         else
         {
             long groupsPerSplit = (long)batch * shape.KvHeads * headBlocks;
-            long slots = Math.Max(1, device.MultiprocessorCount) * (long)StreamDecodeGroupsPerSm;
+            long slots = Math.Max(1, device.MultiprocessorCount) * (long)groupsPerSm;
             chunk = tile;
             long best = long.MaxValue;
             for (int candidate = tile; candidate <= AttentionDecodeWideKernels.MaxChunk; candidate += tile)
@@ -371,12 +434,19 @@ internal enum DecodeVariant
     /// chunks per head block merged in a thread-block cluster, no partials, fence or ticket (<c>cluster</c>).
     /// </summary>
     Cluster = 5,
+
+    /// <summary>
+    /// As <see cref="Lean"/>, except that 16-bit calls of head size 128 on CUDA whose lean grid is below one wave take
+    /// <see cref="AttentionDecodeTensorCoreKernels.DecodeTc16Lean8w{TFormat}"/>: 8 warps per group, two tiles per step
+    /// (<c>lean8w</c>).
+    /// </summary>
+    Lean8w = 6,
 }
 
 /// <summary>Names and the environment default of <see cref="DecodeVariant"/>.</summary>
 internal static class DecodeVariants
 {
-    /// <summary>Environment variable naming the decode kernel for a measuring run: <c>stream</c>, <c>stream2</c>, <c>tc</c>, <c>lean</c> or <c>cluster</c>.</summary>
+    /// <summary>Environment variable naming the decode kernel for a measuring run: <c>stream</c>, <c>stream2</c>, <c>tc</c>, <c>lean</c>, <c>cluster</c> or <c>lean8w</c>.</summary>
     public const string Variable = "GEMS_DECODE_VARIANT";
 
     private static readonly Lazy<DecodeVariant> FromVariable = new(() => Parse(Environment.GetEnvironmentVariable(Variable)));
@@ -398,6 +468,7 @@ internal static class DecodeVariants
         "stream2" => DecodeVariant.StreamTwoLaunches,
         "tc" => DecodeVariant.TensorCore,
         "cluster" => DecodeVariant.Cluster,
+        "lean8w" => DecodeVariant.Lean8w,
         _ => DecodeVariant.Lean,
     };
 }

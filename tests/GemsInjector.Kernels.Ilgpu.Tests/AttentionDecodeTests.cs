@@ -425,6 +425,55 @@ public sealed class AttentionDecodeTests : Half16TestBase, IClassFixture<Warp32S
         }
     }
 
+    public static TheoryData<int, int, int, int, int, int, int, bool> WideLeanCases => new()
+    {
+        // format (0 f16, 1 bf16), batch, heads, kvHeads, lk, chunk (a multiple of 32), combine in kernel, mask
+        { 1, 1, 8, 2, 4097, 512, 1, true },
+        { 0, 1, 4, 1, 4097, 128, 0, false },
+        { 0, 3, 4, 1, 37, 32, 1, false },
+        { 1, 2, 8, 2, 3, 32, 1, true },
+        { 1, 1, 4, 1, 1, 64, 1, false },
+        { 0, 2, 12, 3, 257, 96, 1, true },
+        { 1, 1, 12, 3, 257, 128, 1, false },
+        { 0, 1, 6, 1, 90, 64, 0, true },
+        { 1, 3, 8, 2, 256, 256, 1, true },
+        { 0, 1, 4, 1, 1000, 160, 1, false },
+    };
+
+    /// <summary>
+    /// The 8-warp lean body (<see cref="AttentionDecodeTensorCoreKernels.DecodeTc16Lean8w"/>, emulated) against the float64
+    /// reference, every element, output and partials NaN-poisoned: GQA 4/1, 8/2, 12/3 and 6/1 (two head blocks), batch
+    /// 1-3, 1, 3, 37, 90, 256, 257, 1000 and 4097 keys; chunks of an odd tile count (32, 96, 160: the last pair of a pass has
+    /// an empty second tile), an even one (64, 128, 256, 512: both halves busy, ring buffers reused), ragged last chunks
+    /// (4097 = 8 × 512 + 1), in-kernel merge and combine launch, masks hiding key 2.
+    /// </summary>
+    [Theory]
+    [MemberData(nameof(WideLeanCases))]
+    public void WideLeanDecodeEmulated(int format, int batch, int heads, int kvHeads, int lk, int chunk, int combine, bool masked)
+    {
+        const int D = AttentionDecodeTensorCoreKernels.D;
+        bool bf16 = format == 1;
+        int seed = 31000 + (format * 1000) + (heads * 100) + lk + batch + chunk + (masked ? 7 : 0);
+        var (q16, qv) = Random16(seed, batch * heads * D, bf16, -1.5f, 1.5f);
+        var (k16, kv) = Random16(seed + 1, batch * kvHeads * lk * D, bf16, -1.5f, 1.5f);
+        var (v16, vv) = Random16(seed + 2, batch * kvHeads * lk * D, bf16);
+        var mask = HeadMask(seed + 3, masked, batch, heads, lk);
+        var got = RunTensorCoreEmulated(bf16, batch, heads, kvHeads, lk, chunk, combine, q16, k16, v16, mask, lean: true, wide: true);
+        var expected = AttentionTests.Reference(qv, kv, vv, batch, heads, kvHeads, 1, lk, D, false, Lookup(mask, heads, lk), 1 / Math.Sqrt(D));
+        AssertClose(got, expected, Rtol(bf16), Atol * Math.Min(lk, 64),
+            $"tc decode emulated lean8w format={format} b={batch} {heads}/{kvHeads} lk={lk} chunk={chunk} combine={combine} mask={masked}", seed);
+    }
+
+    /// <summary><c>lean8w</c> takes a call only while the 4-warp lean grid is below one wave (4 groups per SM).</summary>
+    [Theory]
+    [InlineData(512, 132, true)]
+    [InlineData(527, 132, true)]
+    [InlineData(528, 132, false)]
+    [InlineData(1024, 132, false)]
+    [InlineData(1, 0, true)]
+    public void WideLeanDecodeRouting(long leanGroups, int multiprocessors, bool expected) =>
+        Assert.Equal(expected, IlgpuKernels.UsesWideLeanDecode(leanGroups, multiprocessors));
+
     /// <summary>
     /// Tensor-core decode, emulated: a fully masked head gives zeros (the other heads finite); a NaN in a key of the
     /// second chunk makes every head NaN, a NaN in a value its dim of every head but the masked one, through the
@@ -497,7 +546,7 @@ public sealed class AttentionDecodeTests : Half16TestBase, IClassFixture<Warp32S
     };
 
     private float[] RunTensorCoreEmulated(bool bf16, int batch, int heads, int kvHeads, int lk, int chunk, int combine, ushort[] q16, ushort[] k16, ushort[] v16, float[] mask,
-        bool lean = false, bool cluster = false)
+        bool lean = false, bool cluster = false, bool wide = false)
     {
         const int D = AttentionDecodeTensorCoreKernels.D;
         var acc = warp32.Accelerator;
@@ -514,15 +563,18 @@ public sealed class AttentionDecodeTests : Half16TestBase, IClassFixture<Warp32S
         using var partO = acc.Allocate1D(Enumerable.Repeat(float.NaN, (int)(parts * D)).ToArray());
         using var partML = acc.Allocate1D(Enumerable.Repeat(float.NaN, (int)(2 * parts)).ToArray());
         using var tickets = acc.Allocate1D(new int[batch * kvHeads * headBlocks]);
-        using var scratch = acc.Allocate1D<float>(groups * AttentionDecodeTensorCoreKernels.GroupSize * AttentionDecodeTensorCoreKernels.EmulationFloatsPerThread);
-        var config = new KernelConfig(new Index3D(splits, kvHeads * headBlocks, batch), new Index3D(AttentionDecodeTensorCoreKernels.GroupSize, 1, 1),
-            SharedMemoryConfig.RequestDynamic<float>(AttentionDecodeTensorCoreKernels.SharedFloats));
+        int groupSize = wide ? AttentionDecodeTensorCoreKernels.WideGroupSize : AttentionDecodeTensorCoreKernels.GroupSize;
+        using var scratch = acc.Allocate1D<float>(groups * groupSize * AttentionDecodeTensorCoreKernels.EmulationFloatsPerThread);
+        var config = new KernelConfig(new Index3D(splits, kvHeads * headBlocks, batch), new Index3D(groupSize, 1, 1),
+            SharedMemoryConfig.RequestDynamic<float>(wide ? AttentionDecodeTensorCoreKernels.WideSharedFloats : AttentionDecodeTensorCoreKernels.SharedFloats));
         using var qb = acc.Allocate1D(q16);
         using var kb = acc.Allocate1D(k16);
         using var vb = acc.Allocate1D(v16);
         using var ob = acc.Allocate1D(Enumerable.Repeat(NaN16(bf16), q16.Length).ToArray());
         Action<ArrayView<Half8>, ArrayView<Half8>, ArrayView<Half8>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<ushort>, ArrayView<int>, AttentionShape, DecodePlan, ArrayView<float>> kernel = (bf16, lean, cluster) switch
         {
+            (true, _, false) when wide => AttentionDecodeTensorCoreKernels.DecodeTc16Lean8wEmulated<BFloat16Storage>,
+            (false, _, false) when wide => AttentionDecodeTensorCoreKernels.DecodeTc16Lean8wEmulated<Float16Storage>,
             (true, _, true) => AttentionDecodeTensorCoreKernels.DecodeTc16ClusterEmulated<BFloat16Storage>,
             (false, _, true) => AttentionDecodeTensorCoreKernels.DecodeTc16ClusterEmulated<Float16Storage>,
             (true, false, false) => AttentionDecodeTensorCoreKernels.DecodeTc16Emulated<BFloat16Storage>,
@@ -552,6 +604,7 @@ public sealed class AttentionDecodeTests : Half16TestBase, IClassFixture<Warp32S
     [InlineData("lean", 27901)]
     [InlineData("tc", 24901)]
     [InlineData("cluster", 29901)]
+    [InlineData("lean8w", 30901)]
     public void VariantFallsBackOffCuda(string setting, int seed)
     {
         var previous = K.DecodeKernelVariant;
@@ -598,14 +651,35 @@ public sealed class AttentionDecodeTests : Half16TestBase, IClassFixture<Warp32S
         Assert.DoesNotContain("shared::cluster", ptx, StringComparison.Ordinal);
     }
 
-    private static void CheckTensorCorePtx(string ptx, bool bf16)
+    /// <summary>
+    /// The 8-warp kernel's PTX: the same mma / ldmatrix counts (each warp runs one score block and one weights block per
+    /// pair), wait_group 6 (three pairs of the 8-buffer ring in flight) and neither 2 nor 3, the opt-in shared marker, no
+    /// local memory.
+    /// </summary>
+    [Theory]
+    [InlineData(true)]
+    [InlineData(false)]
+    public void TensorCoreWideLeanDecodePtx(bool bf16)
+    {
+        var method = typeof(AttentionDecodeTensorCoreKernels).GetMethod(nameof(AttentionDecodeTensorCoreKernels.DecodeTc16Lean8w))!
+            .MakeGenericMethod(bf16 ? typeof(BFloat16Storage) : typeof(Float16Storage));
+        string ptx = Ptx(method);
+        CheckTensorCorePtx(ptx, bf16, wait: 6);
+        Assert.DoesNotContain("cp.async.wait_group 2;", ptx, StringComparison.Ordinal);
+        Assert.DoesNotContain("cp.async.wait_group 3;", ptx, StringComparison.Ordinal);
+        Assert.DoesNotContain("shared::cluster", ptx, StringComparison.Ordinal);
+        Assert.Contains(Sm90aPtx.OptInSharedMarker, ptx, StringComparison.Ordinal);
+        Assert.True(AttentionDecodeTensorCoreKernels.WideSharedFloats * 4 * 2 <= 227 * 1024, "two groups per SM fit the opt-in shared memory");
+    }
+
+    private static void CheckTensorCorePtx(string ptx, bool bf16, int wait = 2)
     {
         string type = bf16 ? "bf16" : "f16";
         Assert.Equal(16, System.Text.RegularExpressions.Regex.Matches(ptx, $@"mma\.sync\.aligned\.m16n8k16\.row\.col\.f32\.{type}\.{type}\.f32").Count);
         Assert.Equal(8, System.Text.RegularExpressions.Regex.Matches(ptx, @"ldmatrix\.sync\.aligned\.m8n8\.x4\.").Count);
         Assert.Equal(4, System.Text.RegularExpressions.Regex.Matches(ptx, @"ldmatrix\.sync\.aligned\.m8n8\.x4\.trans\.").Count);
         Assert.Contains("cp.async.cg.shared.global", ptx, StringComparison.Ordinal);
-        Assert.Contains("cp.async.wait_group 2;", ptx, StringComparison.Ordinal);
+        Assert.Contains($"cp.async.wait_group {wait};", ptx, StringComparison.Ordinal);
         Assert.DoesNotMatch(@"%\d", ptx);
         PtxLocalSlots.AssertNone(ptx);
     }
@@ -761,6 +835,8 @@ public sealed class AttentionDecodeTests : Half16TestBase, IClassFixture<Warp32S
     [InlineData(" TC ", "TensorCore")]
     [InlineData(" Cluster ", "Cluster")]
     [InlineData("clusters", "Lean")]
+    [InlineData(" Lean8W ", "Lean8w")]
+    [InlineData("lean8", "Lean")]
     [InlineData("bogus", "Lean")]
     public void VariantSettingsParse(string? setting, string expected) => Assert.Equal(expected, DecodeVariants.Parse(setting).ToString());
 }
