@@ -15,17 +15,6 @@ public sealed partial class IlgpuKernels
     private readonly Action<KernelConfig, ArrayView<ushort>, ArrayView<ushort>, ArrayView<ushort>, ArrayView<ushort>, TensorCoreShape>?[] wgmmaSkinnyClusterGemm16 =
         new Action<KernelConfig, ArrayView<ushort>, ArrayView<ushort>, ArrayView<ushort>, ArrayView<ushort>, TensorCoreShape>?[12];
 
-    // The cluster form with L2 look-ahead. Slots: (4 ahead → 0, 8 → 1) · 12 + the cluster form's slot.
-    private readonly Action<KernelConfig, ArrayView<ushort>, ArrayView<ushort>, ArrayView<ushort>, ArrayView<ushort>, TensorCoreShape>?[] wgmmaSkinnyClusterAheadGemm16 =
-        new Action<KernelConfig, ArrayView<ushort>, ArrayView<ushort>, ArrayView<ushort>, ArrayView<ushort>, TensorCoreShape>?[24];
-
-    /// <summary>
-    /// Tiles of weight the cluster form prefetches into L2 past its ring (0: the default kernel; 4 or 8: the
-    /// <see cref="WgmmaSkinnyGemmKernels.Gemm16WgmmaSkinnyN64ClusterAhead{TOperands, TClusterSize, TAhead}"/> variant); by
-    /// default what <c>GEMS_TC_SMALLM_RING</c> says (read once per process).
-    /// </summary>
-    internal int WgmmaSmallMAhead { get; set; } = WgmmaSkinnyLaunch.AheadFromEnvironment();
-
     /// <summary>
     /// Whether the small-M wgmma kernel's default rule (<see cref="WgmmaSkinnyLaunch.TakesByDefault"/>) applies; false
     /// routes every product to the earlier kernels. By default what <c>GEMS_TC_SMALLM_VARIANT</c> says (read once per process).
@@ -110,9 +99,7 @@ public sealed partial class IlgpuKernels
         Action<KernelConfig, ArrayView<ushort>, ArrayView<ushort>, ArrayView<ushort>, ArrayView<ushort>, TensorCoreShape> kernel;
         try
         {
-            kernel = WgmmaSmallMAhead is 4 or 8
-                ? WgmmaSkinnyClusterAheadKernel(bf16, transposeB, shape.SplitK, WgmmaSmallMAhead)
-                : WgmmaSkinnyClusterKernel(bf16, transposeB, shape.SplitK);
+            kernel = WgmmaSkinnyClusterKernel(bf16, transposeB, shape.SplitK);
         }
         catch (IlgpuKernelCompileException ex)
         {
@@ -156,55 +143,6 @@ public sealed partial class IlgpuKernels
             _ => throw new ArgumentOutOfRangeException(nameof(size), size, "The cluster kernels are built for clusters of 2, 4 or 8 groups."),
         };
     }
-
-    /// <summary>The cluster form with <paramref name="ahead"/> (4 or 8) tiles of L2 look-ahead, for one format, B layout and cluster size.</summary>
-    private Action<KernelConfig, ArrayView<ushort>, ArrayView<ushort>, ArrayView<ushort>, ArrayView<ushort>, TensorCoreShape> WgmmaSkinnyClusterAheadKernel(
-        bool bf16, bool transposeB, int size, int ahead)
-    {
-        var bounds = Bounds(WgmmaSkinnyGemmKernels.GroupSize, WgmmaSkinnyLaunch.GroupsPerSmOf(WgmmaSkinnyGemmKernels.BlockNNarrow));
-        int slot = ((ahead == 4 ? 0 : 1) * 12) + ((size == 2 ? 0 : size == 4 ? 1 : 2) * 4) + (bf16 ? 0 : 2) + (transposeB ? 0 : 1);
-        string operands = (bf16, transposeB) switch
-        {
-            (true, true) => nameof(Bf16KMajorB),
-            (true, false) => nameof(Bf16MnMajorB),
-            (false, true) => nameof(F16KMajorB),
-            _ => nameof(F16MnMajorB),
-        };
-        var name = $"{nameof(WgmmaSkinnyGemmKernels.Gemm16WgmmaSkinnyN64ClusterAhead)}:{operands},{size},{ahead}";
-        return (bf16, transposeB, size, ahead) switch
-        {
-            (true, true, 2, 4) => LoadWgmmaClusterAhead(slot, name, WgmmaSkinnyGemmKernels.Gemm16WgmmaSkinnyN64ClusterAhead<Bf16KMajorB, Const2, Const4>, bounds),
-            (true, false, 2, 4) => LoadWgmmaClusterAhead(slot, name, WgmmaSkinnyGemmKernels.Gemm16WgmmaSkinnyN64ClusterAhead<Bf16MnMajorB, Const2, Const4>, bounds),
-            (false, true, 2, 4) => LoadWgmmaClusterAhead(slot, name, WgmmaSkinnyGemmKernels.Gemm16WgmmaSkinnyN64ClusterAhead<F16KMajorB, Const2, Const4>, bounds),
-            (false, false, 2, 4) => LoadWgmmaClusterAhead(slot, name, WgmmaSkinnyGemmKernels.Gemm16WgmmaSkinnyN64ClusterAhead<F16MnMajorB, Const2, Const4>, bounds),
-            (true, true, 4, 4) => LoadWgmmaClusterAhead(slot, name, WgmmaSkinnyGemmKernels.Gemm16WgmmaSkinnyN64ClusterAhead<Bf16KMajorB, Const4, Const4>, bounds),
-            (true, false, 4, 4) => LoadWgmmaClusterAhead(slot, name, WgmmaSkinnyGemmKernels.Gemm16WgmmaSkinnyN64ClusterAhead<Bf16MnMajorB, Const4, Const4>, bounds),
-            (false, true, 4, 4) => LoadWgmmaClusterAhead(slot, name, WgmmaSkinnyGemmKernels.Gemm16WgmmaSkinnyN64ClusterAhead<F16KMajorB, Const4, Const4>, bounds),
-            (false, false, 4, 4) => LoadWgmmaClusterAhead(slot, name, WgmmaSkinnyGemmKernels.Gemm16WgmmaSkinnyN64ClusterAhead<F16MnMajorB, Const4, Const4>, bounds),
-            (true, true, 8, 4) => LoadWgmmaClusterAhead(slot, name, WgmmaSkinnyGemmKernels.Gemm16WgmmaSkinnyN64ClusterAhead<Bf16KMajorB, Const8, Const4>, bounds),
-            (true, false, 8, 4) => LoadWgmmaClusterAhead(slot, name, WgmmaSkinnyGemmKernels.Gemm16WgmmaSkinnyN64ClusterAhead<Bf16MnMajorB, Const8, Const4>, bounds),
-            (false, true, 8, 4) => LoadWgmmaClusterAhead(slot, name, WgmmaSkinnyGemmKernels.Gemm16WgmmaSkinnyN64ClusterAhead<F16KMajorB, Const8, Const4>, bounds),
-            (false, false, 8, 4) => LoadWgmmaClusterAhead(slot, name, WgmmaSkinnyGemmKernels.Gemm16WgmmaSkinnyN64ClusterAhead<F16MnMajorB, Const8, Const4>, bounds),
-            (true, true, 2, 8) => LoadWgmmaClusterAhead(slot, name, WgmmaSkinnyGemmKernels.Gemm16WgmmaSkinnyN64ClusterAhead<Bf16KMajorB, Const2, Const8>, bounds),
-            (true, false, 2, 8) => LoadWgmmaClusterAhead(slot, name, WgmmaSkinnyGemmKernels.Gemm16WgmmaSkinnyN64ClusterAhead<Bf16MnMajorB, Const2, Const8>, bounds),
-            (false, true, 2, 8) => LoadWgmmaClusterAhead(slot, name, WgmmaSkinnyGemmKernels.Gemm16WgmmaSkinnyN64ClusterAhead<F16KMajorB, Const2, Const8>, bounds),
-            (false, false, 2, 8) => LoadWgmmaClusterAhead(slot, name, WgmmaSkinnyGemmKernels.Gemm16WgmmaSkinnyN64ClusterAhead<F16MnMajorB, Const2, Const8>, bounds),
-            (true, true, 4, 8) => LoadWgmmaClusterAhead(slot, name, WgmmaSkinnyGemmKernels.Gemm16WgmmaSkinnyN64ClusterAhead<Bf16KMajorB, Const4, Const8>, bounds),
-            (true, false, 4, 8) => LoadWgmmaClusterAhead(slot, name, WgmmaSkinnyGemmKernels.Gemm16WgmmaSkinnyN64ClusterAhead<Bf16MnMajorB, Const4, Const8>, bounds),
-            (false, true, 4, 8) => LoadWgmmaClusterAhead(slot, name, WgmmaSkinnyGemmKernels.Gemm16WgmmaSkinnyN64ClusterAhead<F16KMajorB, Const4, Const8>, bounds),
-            (false, false, 4, 8) => LoadWgmmaClusterAhead(slot, name, WgmmaSkinnyGemmKernels.Gemm16WgmmaSkinnyN64ClusterAhead<F16MnMajorB, Const4, Const8>, bounds),
-            (true, true, 8, 8) => LoadWgmmaClusterAhead(slot, name, WgmmaSkinnyGemmKernels.Gemm16WgmmaSkinnyN64ClusterAhead<Bf16KMajorB, Const8, Const8>, bounds),
-            (true, false, 8, 8) => LoadWgmmaClusterAhead(slot, name, WgmmaSkinnyGemmKernels.Gemm16WgmmaSkinnyN64ClusterAhead<Bf16MnMajorB, Const8, Const8>, bounds),
-            (false, true, 8, 8) => LoadWgmmaClusterAhead(slot, name, WgmmaSkinnyGemmKernels.Gemm16WgmmaSkinnyN64ClusterAhead<F16KMajorB, Const8, Const8>, bounds),
-            (false, false, 8, 8) => LoadWgmmaClusterAhead(slot, name, WgmmaSkinnyGemmKernels.Gemm16WgmmaSkinnyN64ClusterAhead<F16MnMajorB, Const8, Const8>, bounds),
-            _ => throw new ArgumentOutOfRangeException(nameof(size), size, "The look-ahead cluster kernels are built for clusters of 2, 4 or 8 groups and 4 or 8 tiles ahead."),
-        };
-    }
-
-    private Action<KernelConfig, ArrayView<ushort>, ArrayView<ushort>, ArrayView<ushort>, ArrayView<ushort>, TensorCoreShape> LoadWgmmaClusterAhead(int slot, string name,
-        Action<ArrayView<ushort>, ArrayView<ushort>, ArrayView<ushort>, ArrayView<ushort>, TensorCoreShape> method, KernelSpecialization bounds) =>
-        device.Load(ref wgmmaSkinnyClusterAheadGemm16[slot], name,
-            acc => acc.LoadStreamKernel<ArrayView<ushort>, ArrayView<ushort>, ArrayView<ushort>, ArrayView<ushort>, TensorCoreShape>(method, bounds));
 
     private Action<KernelConfig, ArrayView<ushort>, ArrayView<ushort>, ArrayView<ushort>, ArrayView<ushort>, TensorCoreShape> LoadWgmmaCluster(int slot, string name,
         Action<ArrayView<ushort>, ArrayView<ushort>, ArrayView<ushort>, ArrayView<ushort>, TensorCoreShape> method, KernelSpecialization bounds) =>

@@ -28,12 +28,6 @@ internal interface IWgmmaSkinnyOps
     /// <summary>Closes the group of asynchronous copies issued so far.</summary>
     void CommitCopies();
 
-    /// <summary>
-    /// When <paramref name="issue"/> is not 0, asks L2 for the line holding global byte <paramref name="address"/>: no
-    /// shared memory, no copy group, nothing to wait for.
-    /// </summary>
-    void PrefetchL2(long address, int issue);
-
     /// <summary>Waits until at most <see cref="WgmmaSkinnyGemmKernels.Stages"/> − 2 committed copy groups are in flight.</summary>
     void WaitCopies();
 
@@ -141,7 +135,7 @@ internal static partial class WgmmaSkinnyGemmKernels
     {
         var ops = default(PtxWgmmaSkinnyOps);
         var cluster = default(NoClusterSum);
-        Body(ref ops, ref cluster, a, b, bias, c, partial, s, default(TOperands).TransposeB, default(TOperands).Bf16, BlockN, 0);
+        Body(ref ops, ref cluster, a, b, bias, c, partial, s, default(TOperands).TransposeB, default(TOperands).Bf16, BlockN);
     }
 
     /// <summary>
@@ -159,7 +153,7 @@ internal static partial class WgmmaSkinnyGemmKernels
     {
         var ops = default(PtxWgmmaSkinnyOps);
         var cluster = default(NoClusterSum);
-        Body(ref ops, ref cluster, a, b, bias, c, partial, s, default(TOperands).TransposeB, default(TOperands).Bf16, BlockNNarrow, 0);
+        Body(ref ops, ref cluster, a, b, bias, c, partial, s, default(TOperands).TransposeB, default(TOperands).Bf16, BlockNNarrow);
     }
 
     /// <summary>
@@ -195,75 +189,7 @@ internal static partial class WgmmaSkinnyGemmKernels
         // The tile lies past every thread's accumulator staging in the aligned ring, so a thread may publish while its
         // neighbours still read back their own staged accumulators (no barrier between the two).
         var cluster = PtxClusterReducePadded<TClusterSize>.Begin(WgmmaGemmKernels.SwizzleAlignment, ClusterTileOffsetOf(BlockNNarrow), ClusterRowShiftOf(BlockNNarrow));
-        Body(ref ops, ref cluster, a, b, bias, c, default, s, default(TOperands).TransposeB, default(TOperands).Bf16, BlockNNarrow, 0);
-    }
-
-    /// <summary>
-    /// <see cref="Gemm16WgmmaSkinnyN64Cluster{TOperands, TClusterSize}"/> with the weight requested from DRAM further
-    /// ahead than the ring holds (<c>GEMS_TC_SMALLM_RING=l2ahead4|l2ahead8</c>, Attempt 12): besides the ring's cp.async
-    /// three tiles ahead, the group's first 64 threads each prefetch one 128-byte weight row of the tile
-    /// <typeparamref name="TAhead"/> tiles further on into L2, so the ring's copies find the weight in L2. The shared
-    /// memory stays the n64 kernel's 65 KB (three groups per SM, the one-wave placement of the clusters of 4); a deeper
-    /// shared weight ring with a shallower activation ring buys nothing under cp.async's in-order groups (waiting for the
-    /// activation tile also waits for every weight tile requested before it), and a prefetch is tracked by no group.
-    /// </summary>
-    [IlgpuKernel]
-    [IlgpuKernelVariant(typeof(Bf16KMajorB), typeof(Const2), typeof(Const4))]
-    [IlgpuKernelVariant(typeof(Bf16MnMajorB), typeof(Const2), typeof(Const4))]
-    [IlgpuKernelVariant(typeof(F16KMajorB), typeof(Const2), typeof(Const4))]
-    [IlgpuKernelVariant(typeof(F16MnMajorB), typeof(Const2), typeof(Const4))]
-    [IlgpuKernelVariant(typeof(Bf16KMajorB), typeof(Const4), typeof(Const4))]
-    [IlgpuKernelVariant(typeof(Bf16MnMajorB), typeof(Const4), typeof(Const4))]
-    [IlgpuKernelVariant(typeof(F16KMajorB), typeof(Const4), typeof(Const4))]
-    [IlgpuKernelVariant(typeof(F16MnMajorB), typeof(Const4), typeof(Const4))]
-    [IlgpuKernelVariant(typeof(Bf16KMajorB), typeof(Const8), typeof(Const4))]
-    [IlgpuKernelVariant(typeof(Bf16MnMajorB), typeof(Const8), typeof(Const4))]
-    [IlgpuKernelVariant(typeof(F16KMajorB), typeof(Const8), typeof(Const4))]
-    [IlgpuKernelVariant(typeof(F16MnMajorB), typeof(Const8), typeof(Const4))]
-    [IlgpuKernelVariant(typeof(Bf16KMajorB), typeof(Const2), typeof(Const8))]
-    [IlgpuKernelVariant(typeof(Bf16MnMajorB), typeof(Const2), typeof(Const8))]
-    [IlgpuKernelVariant(typeof(F16KMajorB), typeof(Const2), typeof(Const8))]
-    [IlgpuKernelVariant(typeof(F16MnMajorB), typeof(Const2), typeof(Const8))]
-    [IlgpuKernelVariant(typeof(Bf16KMajorB), typeof(Const4), typeof(Const8))]
-    [IlgpuKernelVariant(typeof(Bf16MnMajorB), typeof(Const4), typeof(Const8))]
-    [IlgpuKernelVariant(typeof(F16KMajorB), typeof(Const4), typeof(Const8))]
-    [IlgpuKernelVariant(typeof(F16MnMajorB), typeof(Const4), typeof(Const8))]
-    [IlgpuKernelVariant(typeof(Bf16KMajorB), typeof(Const8), typeof(Const8))]
-    [IlgpuKernelVariant(typeof(Bf16MnMajorB), typeof(Const8), typeof(Const8))]
-    [IlgpuKernelVariant(typeof(F16KMajorB), typeof(Const8), typeof(Const8))]
-    [IlgpuKernelVariant(typeof(F16MnMajorB), typeof(Const8), typeof(Const8))]
-    public static void Gemm16WgmmaSkinnyN64ClusterAhead<TOperands, TClusterSize, TAhead>(ArrayView<ushort> a, ArrayView<ushort> b, ArrayView<ushort> bias, ArrayView<ushort> c,
-        TensorCoreShape s)
-        where TOperands : struct, IWgmmaOperands
-        where TClusterSize : struct, IKernelConstant
-        where TAhead : struct, IKernelConstant
-    {
-        var ops = default(PtxWgmmaSkinnyOps);
-        var cluster = PtxClusterReducePadded<TClusterSize>.Begin(WgmmaGemmKernels.SwizzleAlignment, ClusterTileOffsetOf(BlockNNarrow), ClusterRowShiftOf(BlockNNarrow));
-        Body(ref ops, ref cluster, a, b, bias, c, default, s, default(TOperands).TransposeB, default(TOperands).Bf16, BlockNNarrow, default(TAhead).Value);
-    }
-
-    /// <summary>
-    /// The emulated cluster form with the L2 prefetch of <see cref="Gemm16WgmmaSkinnyN64ClusterAhead{TOperands, TClusterSize, TAhead}"/>
-    /// <paramref name="ahead"/> tiles past the ring: every prefetched address is checked against the weight's bytes and
-    /// counted (<paramref name="prefetches"/>: [0] inside, [1] outside), since on the CPU a prefetch changes no value.
-    /// </summary>
-    [IlgpuKernel(SimulatorOnly = true)]
-    public static void Gemm16WgmmaSkinnyClusterAheadEmulated(ArrayView<ushort> a, ArrayView<ushort> b, ArrayView<ushort> bias, ArrayView<ushort> c, ArrayView<float> partial,
-        ArrayView<int> tickets, ArrayView<float> scratch, ArrayView<int> prefetches, TensorCoreShape s, int columns, int ahead)
-    {
-        var ops = new EmulatedWgmmaSkinnyOps
-        {
-            Scratch = scratch,
-            Prefetches = prefetches,
-            WeightFrom = s.BPointer,
-            WeightTo = s.BPointer + ((long)s.K * s.N * 2),
-        };
-        var cluster = new EmulatedClusterSum
-        {
-            Inner = new EmulatedClusterReduce { Partial = partial, Tickets = tickets, Ticket = Grid.IdxX, M = s.M, N = s.N, Splits = s.SplitK },
-        };
-        Body(ref ops, ref cluster, a, b, bias, c, default, s, s.TransposeB, s.Bf16, columns, ahead);
+        Body(ref ops, ref cluster, a, b, bias, c, default, s, default(TOperands).TransposeB, default(TOperands).Bf16, BlockNNarrow);
     }
 
     /// <summary>
@@ -280,7 +206,7 @@ internal static partial class WgmmaSkinnyGemmKernels
         {
             Inner = new EmulatedClusterReduce { Partial = partial, Tickets = tickets, Ticket = Grid.IdxX, M = s.M, N = s.N, Splits = s.SplitK },
         };
-        Body(ref ops, ref cluster, a, b, bias, c, default, s, s.TransposeB, s.Bf16, columns, 0);
+        Body(ref ops, ref cluster, a, b, bias, c, default, s, s.TransposeB, s.Bf16, columns);
     }
 
     /// <summary>
@@ -311,7 +237,7 @@ internal static partial class WgmmaSkinnyGemmKernels
     {
         var ops = new EmulatedWgmmaSkinnyOps { Scratch = scratch };
         var cluster = default(NoClusterSum);
-        Body(ref ops, ref cluster, a, b, bias, c, partial, s, s.TransposeB, s.Bf16, columns, 0);
+        Body(ref ops, ref cluster, a, b, bias, c, partial, s, s.TransposeB, s.Bf16, columns);
     }
 
     /// <summary>Byte offset of stage <paramref name="stage"/>'s A tile (<paramref name="columns"/>-column tiles).</summary>
@@ -352,11 +278,9 @@ internal static partial class WgmmaSkinnyGemmKernels
     /// <see cref="BlockNNarrow"/> for the n64 variant, where B has 4 chunks per thread ([N, K]: rows t / 8 + 16 i;
     /// [K, N]: columns 8 · (t mod 8) .. of k-rows t / 8 + 16 i, one MN-major 64-column block), the stage is 16 KB and
     /// the accumulators 32 per thread.
-    /// <paramref name="l2Ahead"/> (a constant: 0 in every kernel but the look-ahead cluster form) asks L2 for the weight
-    /// of tile t + S − 1 + l2Ahead in iteration t (<see cref="PrefetchTile{TOps}"/>), beyond what the ring can hold.
     /// </remarks>
     internal static void Body<TOps, TCluster>(ref TOps ops, ref TCluster cluster, ArrayView<ushort> a, ArrayView<ushort> b, ArrayView<ushort> bias, ArrayView<ushort> c,
-        ArrayView<float> partial, TensorCoreShape s, int transposeB, int bf16, int columns, int l2Ahead)
+        ArrayView<float> partial, TensorCoreShape s, int transposeB, int bf16, int columns)
         where TOps : struct, IWgmmaSkinnyOps
         where TCluster : struct, IClusterSum
     {
@@ -418,17 +342,6 @@ internal static partial class WgmmaSkinnyGemmKernels
             ZeroStage(ref ops, shared, a, b, s, transposeB, columns, sharedBase + (uint)(stage * stageBytes), plan);
         }
 
-        // The tiles between the ring's requests and the first in-loop prefetch, so the L2 runs ahead from the start;
-        // issued before the ring's own copies, which they do not need to wait behind.
-        // Under the test, not only the loop bound: ILGPU keeps an empty constant loop, which would change the default's PTX.
-        if (l2Ahead > 0)
-        {
-            for (int p = Stages - 1; p < Stages - 1 + l2Ahead; p++)
-            {
-                PrefetchTile(ref ops, s, transposeB, n0, kStart, kLength, tiles, p, thread);
-            }
-        }
-
         // Tiles whose 64 k all lie inside the group's K range take the copy without K tests; only the last (partial)
         // tile, if any, tests each chunk's k.
         int fullTiles = kLength / BlockK;
@@ -485,12 +398,6 @@ internal static partial class WgmmaSkinnyGemmKernels
 
                 aNext += BlockK * 2;
                 bNext += bTileStep;
-
-                // Inside the copy's branch: a look-ahead tile past the chunk's end implies next past it too.
-                if (l2Ahead > 0)
-                {
-                    PrefetchTile(ref ops, s, transposeB, n0, kStart, kLength, tiles, next + l2Ahead, thread);
-                }
             }
 
             ops.CommitCopies();
@@ -570,22 +477,6 @@ internal static partial class WgmmaSkinnyGemmKernels
         }
 
         ClusterReduction.Finish16Summed(ref cluster, bias, c, TensorCoreLaunch.ReduceShape(s), 0, BlockM, n0, columns, s.Bf16);
-    }
-
-    /// <summary>
-    /// The thread's weight row of tile <paramref name="tile"/> into L2: thread t &lt; 64 owns row t of every tile, 128
-    /// bytes ([N, K]: column n0 + t; [K, N]: k-row t), so each row of a tile is asked for once. Only tiles of the group's
-    /// K range, columns inside N and (a partial last tile of a [K, N] b) k-rows inside the range: no line of another
-    /// split or past the weight. The address is worked out here rather than kept in Body, so the default kernels
-    /// (<paramref name="tile"/> never reached) keep their PTX.
-    /// </summary>
-    private static void PrefetchTile<TOps>(ref TOps ops, TensorCoreShape s, int transposeB, int n0, int kStart, int kLength, int tiles, int tile, int thread)
-        where TOps : struct, IWgmmaSkinnyOps
-    {
-        int k = (tile * BlockK) + (transposeB != 0 ? 0 : thread);
-        bool inside = thread < BlockNNarrow && tile < tiles && (transposeB != 0 ? n0 + thread < s.N : k < kLength);
-        long element = transposeB != 0 ? ((long)(n0 + thread) * s.K) + kStart + k : ((long)(kStart + k) * s.N) + n0;
-        ops.PrefetchL2(s.BPointer + (element * 2), inside ? 1 : 0);
     }
 
     /// <summary>How many of the rows 0, step, 2 · step, .. are below <paramref name="remaining"/> (0 when none).</summary>
@@ -725,11 +616,6 @@ internal struct PtxWgmmaSkinnyOps : IWgmmaSkinnyOps
 
     public readonly void CommitCopies() => CudaAsm.Emit("cp.async.commit_group;");
 
-    // The issue test is the prefetch's predicate, as for the copies: no branch around it.
-    public readonly void PrefetchL2(long address, int issue) =>
-        CudaAsm.Emit("{\n\t.reg .u64 wspf;\n\t.reg .pred wspq;\n\tsetp.ne.s32 wspq, %1, 0;\n\tcvta.to.global.u64 wspf, %0;\n\t@wspq prefetch.global.L2 [wspf];\n\t}",
-            address, issue);
-
     // The immediate is Stages − 2 (the test of the PTX checks it against the constant).
     public readonly void WaitCopies() => CudaAsm.Emit("cp.async.wait_group 2;");
 
@@ -817,15 +703,6 @@ internal struct EmulatedWgmmaSkinnyOps : IWgmmaSkinnyOps
     /// <summary><see cref="WgmmaSkinnyGemmKernels.Accumulators"/> floats for every thread of every group.</summary>
     public ArrayView<float> Scratch;
 
-    /// <summary>When not empty, [0] counts prefetches inside [<see cref="WeightFrom"/>, <see cref="WeightTo"/>), [1] those outside.</summary>
-    public ArrayView<int> Prefetches;
-
-    /// <summary>Global byte address of the weight's first element.</summary>
-    public long WeightFrom;
-
-    /// <summary>Global byte address just past the weight.</summary>
-    public long WeightTo;
-
     private long scratchBase;
 
     public void Begin(int thread)
@@ -850,14 +727,6 @@ internal struct EmulatedWgmmaSkinnyOps : IWgmmaSkinnyOps
 
     public readonly void CommitCopies()
     {
-    }
-
-    public readonly void PrefetchL2(long address, int issue)
-    {
-        if (issue != 0 && Prefetches.Length > 0)
-        {
-            Atomic.Add(ref Prefetches[address >= WeightFrom && address < WeightTo ? 0 : 1], 1);
-        }
     }
 
     public readonly void WaitCopies()
@@ -1022,29 +891,6 @@ internal static class WgmmaSkinnyLaunch
         new Index3D((n + columns - 1) / columns, splits, 1),
         new Index3D(WgmmaSkinnyGemmKernels.GroupSize, 1, 1),
         SharedMemoryConfig.RequestDynamic<ushort>(WgmmaSkinnyGemmKernels.SharedBytesOf(columns) / sizeof(ushort)));
-
-    /// <summary>
-    /// Environment variable of the cluster form's weight look-ahead (Attempt 12): <c>l2ahead4</c> / <c>l2ahead8</c> run
-    /// <see cref="WgmmaSkinnyGemmKernels.Gemm16WgmmaSkinnyN64ClusterAhead{TOperands, TClusterSize, TAhead}"/> with that
-    /// many tiles prefetched into L2 past the ring; unset or any other value keeps the default kernel.
-    /// </summary>
-    public const string RingVariable = "GEMS_TC_SMALLM_RING";
-
-    private static readonly Lazy<int> AheadFromVariable = new(() => ParseRing(Environment.GetEnvironmentVariable(RingVariable)));
-
-    /// <summary>Tiles of L2 look-ahead the environment asks for (0: the default kernel; read once per process).</summary>
-    public static int AheadFromEnvironment() => AheadFromVariable.Value;
-
-    /// <summary>
-    /// The look-ahead a <see cref="RingVariable"/> setting names: <c>l2ahead4</c> → 4, <c>l2ahead8</c> → 8 (case and
-    /// surrounding spaces ignored); anything else → 0, so a value this build does not know runs today's kernel.
-    /// </summary>
-    public static int ParseRing(string? setting) => setting?.Trim().ToLowerInvariant() switch
-    {
-        "l2ahead4" => 4,
-        "l2ahead8" => 8,
-        _ => 0,
-    };
 
     /// <summary>Floats of scratch the emulated kernel needs for this launch.</summary>
     public static long EmulationScratch(int z, int n, int columns = WgmmaSkinnyGemmKernels.BlockN) =>

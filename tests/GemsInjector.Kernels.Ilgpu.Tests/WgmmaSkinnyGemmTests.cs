@@ -26,7 +26,6 @@ public sealed class WgmmaSkinnyGemmTests : Half16TestBase, IClassFixture<Warp32S
     private readonly Action<KernelConfig, ArrayView<ushort>, ArrayView<ushort>, ArrayView<ushort>, ArrayView<ushort>, ArrayView<float>, ArrayView<float>, TensorCoreShape, int> emulated;
     private readonly Action<KernelConfig, ArrayView<float>, ArrayView<ushort>, ArrayView<ushort>, HalfGemvShape, int> reduce;
     private readonly Action<KernelConfig, ArrayView<ushort>, ArrayView<ushort>, ArrayView<ushort>, ArrayView<ushort>, ArrayView<float>, ArrayView<int>, ArrayView<float>, TensorCoreShape, int> clusterEmulated;
-    private readonly Action<KernelConfig, ArrayView<ushort>, ArrayView<ushort>, ArrayView<ushort>, ArrayView<ushort>, ArrayView<float>, ArrayView<int>, ArrayView<float>, ArrayView<int>, TensorCoreShape, int, int> clusterAheadEmulated;
 
     public WgmmaSkinnyGemmTests(SimulatorFixture fixture, Warp32SimulatorFixture warp32)
         : base(fixture)
@@ -37,8 +36,6 @@ public sealed class WgmmaSkinnyGemmTests : Half16TestBase, IClassFixture<Warp32S
         reduce = warp32.Accelerator.LoadStreamKernel<ArrayView<float>, ArrayView<ushort>, ArrayView<ushort>, HalfGemvShape, int>(HalfGemvKernels.GemvReduce16);
         clusterEmulated = warp32.Accelerator.LoadStreamKernel<ArrayView<ushort>, ArrayView<ushort>, ArrayView<ushort>, ArrayView<ushort>, ArrayView<float>, ArrayView<int>, ArrayView<float>, TensorCoreShape, int>(
             WgmmaSkinnyGemmKernels.Gemm16WgmmaSkinnyClusterEmulated);
-        clusterAheadEmulated = warp32.Accelerator.LoadStreamKernel<ArrayView<ushort>, ArrayView<ushort>, ArrayView<ushort>, ArrayView<ushort>, ArrayView<float>, ArrayView<int>, ArrayView<float>, ArrayView<int>, TensorCoreShape, int, int>(
-            WgmmaSkinnyGemmKernels.Gemm16WgmmaSkinnyClusterAheadEmulated);
     }
 
     private static string CompilePtx(Type operands, int columns)
@@ -587,186 +584,6 @@ public sealed class WgmmaSkinnyGemmTests : Half16TestBase, IClassFixture<Warp32S
             }
         }
     }
-
-    /// <summary>
-    /// The L2 look-ahead cluster form (<c>GEMS_TC_SMALLM_RING=l2ahead4|l2ahead8</c>) on the simulator: every element against
-    /// float64 and bit-identical to the launched reduce of the same plan (a prefetch changes no value), and the prefetches
-    /// themselves: every one inside the weight, and exactly one per weight row of every tile the ring does not request up
-    /// front (tiles 3 .. of each split's chunk; for a [N, K] b only columns inside N, for a [K, N] b only k-rows inside the
-    /// chunk). Chunks of 16, 12, 4 (with a partial last tile) and 2 tiles (no prefetch at all), ragged N, both layouts and formats.
-    /// </summary>
-    [Theory]
-    [InlineData(true, 64, 2048, 72, true, true, false, 2, 4)]
-    [InlineData(false, 33, 1000, 136, false, true, true, 4, 8)]
-    [InlineData(true, 17, 1536, 200, false, false, false, 2, 8)]
-    [InlineData(false, 64, 1000, 64, true, false, false, 8, 4)]
-    [InlineData(true, 20, 1992, 136, false, true, false, 2, 4)]
-    [InlineData(false, 64, 2048, 200, true, false, false, 2, 8)]
-    public void EmulatedAheadClusterMatchesFloat64AndTheLaunchedReduce(bool bf16, int m, int k, int n, bool transposeB, bool bias, bool biasIsMatrix, int splits, int ahead)
-    {
-        const int Columns = WgmmaSkinnyGemmKernels.BlockNNarrow;
-        int seed = 8300 + (m * 7) + (k * 5) + n + (bf16 ? 1 : 0) + (transposeB ? 2 : 0) + (bias ? 4 : 0) + (biasIsMatrix ? 8 : 0) + (splits * 1000) + ahead;
-        var acc = warp32.Accelerator;
-        var (a, av) = Random16(seed, m * k, bf16, -1f, 1f);
-        var (b, bv) = Random16(seed + 1, k * n, bf16, -1f, 1f);
-        var (biasBits, biasValues) = bias ? Random16(seed + 2, biasIsMatrix ? m * n : n, bf16) : (Array.Empty<ushort>(), Array.Empty<float>());
-        float alpha = bias ? 0.75f : 1f, beta = bias ? -1.25f : 0f;
-        var (planned, kChunk) = WgmmaLaunch.ChunkK(k, splits);
-        Assert.Equal(splits, planned);
-        Assert.True(WgmmaSkinnyLaunch.TakesCluster(SplitKReduce.Cluster, Columns, splits, n));
-
-        double B(int kk, int j) => transposeB ? bv[(j * k) + kk] : bv[(kk * n) + j];
-        var expected = Enumerable.Range(0, m * n).Select(e =>
-        {
-            int r = e / n, j = e % n;
-            double v = alpha * Enumerable.Range(0, k).Sum(t => (double)av[(r * k) + t] * B(t, j));
-            return bias ? v + (beta * biasValues[biasIsMatrix ? (r * n) + j : j]) : v;
-        }).ToArray();
-
-        // One prefetch per weight row of tiles 3 .. tiles − 1 of every split, per column tile.
-        int tilesN = (n + Columns - 1) / Columns;
-        long wanted = 0;
-        for (int split = 0; split < splits; split++)
-        {
-            int kLength = Math.Min(kChunk, k - (split * kChunk));
-            int tiles = (kLength + WgmmaSkinnyGemmKernels.BlockK - 1) / WgmmaSkinnyGemmKernels.BlockK;
-            for (int x = 0; x < tilesN; x++)
-            {
-                for (int p = WgmmaSkinnyGemmKernels.Stages - 1; p < tiles; p++)
-                {
-                    wanted += transposeB ? Math.Min(Columns, n - (x * Columns)) : Math.Min(WgmmaSkinnyGemmKernels.BlockK, kLength - (p * WgmmaSkinnyGemmKernels.BlockK));
-                }
-            }
-        }
-
-        using var aBuffer = acc.Allocate1D(a);
-        using var bBuffer = acc.Allocate1D(b);
-        using var biasBuffer = acc.Allocate1D(biasBits.Length == 0 ? new ushort[1] : biasBits);
-        using var launched = acc.Allocate1D<ushort>(m * n);
-        using var clustered = acc.Allocate1D<ushort>(m * n);
-        using var partial = acc.Allocate1D<float>(splits * m * n);
-        using var tickets = acc.Allocate1D<int>(tilesN);
-        using var prefetches = acc.Allocate1D<int>(2);
-        using var scratch = acc.Allocate1D<float>(WgmmaSkinnyLaunch.EmulationScratch(splits, n, Columns));
-        ArrayView<ushort> biasView = bias ? biasBuffer.View.AsContiguous() : ArrayView<ushort>.Empty;
-        var shape = TensorCoreLaunch.Shape(aBuffer.View, bBuffer.View, biasView, m, k, n, transposeB, alpha, beta, biasIsMatrix, bf16, asyncCopyAllowed: true);
-        Assert.True(WgmmaSkinnyLaunch.Supports(shape));
-        shape = TensorCoreLaunch.WithSplitK(shape, splits, kChunk);
-        shape.PairStores = TensorCoreLaunch.PairStores(launched.View, n);
-
-        launched.CopyFromCPU(Enumerable.Repeat(NaN16(bf16), m * n).ToArray());
-        partial.CopyFromCPU(Enumerable.Repeat(float.NaN, splits * m * n).ToArray());
-        emulated(WgmmaSkinnyLaunch.Config(splits, n, Columns), aBuffer.View, bBuffer.View, biasView, launched.View, partial.View, scratch.View, shape, Columns);
-        reduce(new KernelConfig(((m * n) + 255) / 256, 256), partial.View, biasView, launched.View, TensorCoreLaunch.ReduceShape(shape), bf16 ? 1 : 0);
-
-        clustered.CopyFromCPU(Enumerable.Repeat(NaN16(bf16), m * n).ToArray());
-        partial.CopyFromCPU(Enumerable.Repeat(float.NaN, splits * m * n).ToArray());
-        tickets.MemSetToZero();
-        prefetches.MemSetToZero();
-        clusterAheadEmulated(WgmmaSkinnyLaunch.ClusterConfig(splits, n), aBuffer.View, bBuffer.View, biasView, clustered.View, partial.View, tickets.View, scratch.View,
-            prefetches.View, shape, Columns, ahead);
-        acc.Synchronize();
-
-        string what = $"small-M wgmma cluster form, L2 {ahead} ahead, {m}x{k}x{n} transposeB={transposeB} bias={bias} matrix={biasIsMatrix} splits={splits} chunk={kChunk} ({F(bf16)})";
-        var launchedBits = launched.GetAsArray1D();
-        var clusterBits = clustered.GetAsArray1D();
-        AssertClose(ToFloat(clusterBits, bf16), expected, Rtol(bf16), Atol * k, what, seed);
-        int differing = Enumerable.Range(0, m * n).Count(e => launchedBits[e] != clusterBits[e]);
-        Assert.True(differing == 0, $"{what}: {differing} of {m * n} outputs differ in their bits from the launched reduce's");
-        Assert.All(tickets.GetAsArray1D(), t => Assert.Equal(0, t));
-        var counted = prefetches.GetAsArray1D();
-        Assert.Equal(0, counted[1]);
-        Assert.Equal(wanted, counted[0]);
-    }
-
-    /// <summary>
-    /// The look-ahead form's SM_90 PTX: the cluster form's marker, n64 wgmma stage and DSMEM sum unchanged, the ring's
-    /// one copy wait (<c>cp.async.wait_group</c> Stages − 2 and no other), and predicated <c>prefetch.global.L2</c>
-    /// (the in-loop one plus the prologue's); the default cluster kernel has none. Written to GEMS_PTX_DUMP_DIR when set.
-    /// </summary>
-    [Theory]
-    [InlineData(typeof(Bf16KMajorB), "bf16", 0, 2, 4)]
-    [InlineData(typeof(Bf16MnMajorB), "bf16", 1, 4, 4)]
-    [InlineData(typeof(F16KMajorB), "f16", 0, 4, 8)]
-    [InlineData(typeof(F16MnMajorB), "f16", 1, 8, 8)]
-    [InlineData(typeof(Bf16MnMajorB), "bf16", 1, 4, 8)]
-    public void AheadPtxPrefetchesTheWeightIntoL2(Type operands, string type, int transposeImmediate, int size, int ahead)
-    {
-        static Type Constant(int v) => v switch { 2 => typeof(Const2), 4 => typeof(Const4), _ => typeof(Const8) };
-        string Compile(string name, params Type[] args)
-        {
-            var method = typeof(WgmmaSkinnyGemmKernels).GetMethod(name)!.MakeGenericMethod(args);
-            using var context = Context.Create(b => b.Optimize(OptimizationLevel.O2));
-            using var backend = new PTXBackend(context, new CudaCapabilityContext(CudaArchitecture.SM_90), CudaArchitecture.SM_90, CudaInstructionSet.ISA_80, nvvmAPI: null);
-            return ((PTXCompiledKernel)backend.Compile(EntryPointDescription.FromExplicitlyGroupedKernel(method),
-                new KernelSpecialization(WgmmaSkinnyGemmKernels.GroupSize, WgmmaSkinnyLaunch.GroupsPerSmOf(WgmmaSkinnyGemmKernels.BlockNNarrow)))).PTXAssembly;
-        }
-
-        string ptx = Compile(nameof(WgmmaSkinnyGemmKernels.Gemm16WgmmaSkinnyN64ClusterAhead), operands, Constant(size), Constant(ahead));
-        string? dump = Environment.GetEnvironmentVariable("GEMS_PTX_DUMP_DIR");
-        if (!string.IsNullOrEmpty(dump))
-        {
-            System.IO.Directory.CreateDirectory(dump);
-            System.IO.File.WriteAllText(System.IO.Path.Combine(dump, $"Gemm16WgmmaSkinnyN64ClusterAhead_{operands.Name}_{size}_{ahead}.ptx"), ptx);
-        }
-
-        Assert.Single(Regex.Matches(ptx, Regex.Escape(ClusterReduction.MarkerPrefix + size + ", 1")));
-        string rewritten = Sm90aPtx.Rewrite(ptx)!;
-        Assert.NotNull(rewritten);
-        Assert.Matches(new Regex(@"\.entry Kernel_Gemm16WgmmaSkinnyN64ClusterAhead\([^)]*\)\s*\.maxntid[^\n]*\n(\.minnctapersm[^\n]*\n)?\.reqnctapercluster 1, " + size + @", 1\n\{"), rewritten);
-        Assert.Equal(4, Count(ptx, $"wgmma.mma_async.sync.aligned.m64n64k16.f32.{type}.{type} "));
-        Assert.Equal(4, Count(ptx, $"wsp, 1, 1, 0, {transposeImmediate};"));
-        Assert.Empty(WgmmaGemmTests.WgmmaBlocksUnderDivergentBranches(rewritten));
-
-        // The ring is the default's: one wait, Stages − 2, and no other depth.
-        var waits = Regex.Matches(ptx, @"cp\.async\.wait_group (\d+);");
-        Assert.Single(waits);
-        Assert.Equal((WgmmaSkinnyGemmKernels.Stages - 2).ToString(System.Globalization.CultureInfo.InvariantCulture), waits[0].Groups[1].Value);
-
-        // Prefetches: predicated, global, to L2; at least the loop's and one of the prologue's.
-        int prefetches = Count(ptx, "@wspq prefetch.global.L2 [wspf];");
-        Assert.True(prefetches >= 2, $"{prefetches} prefetch sites");
-        Assert.Equal(prefetches, Count(ptx, "prefetch."));
-        Assert.Equal(size, Count(ptx, "ld.shared::cluster.v4.f32"));
-        Assert.Single(Regex.Matches(ptx, Regex.Escape("barrier.cluster.arrive.aligned;")));
-        Assert.DoesNotMatch(new Regex(@"st\.global(\.\w+)*\.(v2\.|v4\.)?f32"), ptx);
-
-        // The default kernel of the same operands and size asks L2 for nothing.
-        Assert.Equal(0, Count(Compile(nameof(WgmmaSkinnyGemmKernels.Gemm16WgmmaSkinnyN64Cluster), operands, Constant(size)), "prefetch."));
-    }
-
-    /// <summary>
-    /// The look-ahead form takes no shared memory of its own: the cluster form's launch (65 KB, ≤ 75 KB) with the runtime's
-    /// 1 KB reserve fits three times in the 227 KB an SM opts into, so the clusters of 4 of 64 × 4096 × 4096 are placed as today.
-    /// </summary>
-    [Fact]
-    public void AheadKeepsThreeGroupsPerSm()
-    {
-        const int Columns = WgmmaSkinnyGemmKernels.BlockNNarrow;
-        long perGroup = WgmmaSkinnyLaunch.ClusterConfig(4, 4096).SharedMemoryConfig.NumElements * sizeof(ushort);
-        Assert.Equal(WgmmaSkinnyGemmKernels.SharedBytesOf(Columns), perGroup);
-        Assert.True(perGroup <= 75 * 1024, $"{perGroup} bytes a group");
-        Assert.True(3 * (perGroup + 1024) <= Sm90aPtx.OptInSharedBytes);
-        Assert.Equal(3, WgmmaSkinnyLaunch.GroupsPerSmOf(Columns));
-        var (splits, _) = WgmmaSkinnyLaunch.PlanSplitK(1, 64, 4096, 4096, 132, Columns);
-        Assert.True(64 * splits <= 132 * WgmmaSkinnyLaunch.GroupsPerSmOf(Columns));
-    }
-
-    /// <summary><c>GEMS_TC_SMALLM_RING</c>: only the two names select the look-ahead; unset and anything else keep the default kernel.</summary>
-    [Theory]
-    [InlineData(null, 0)]
-    [InlineData("", 0)]
-    [InlineData("l2ahead4", 4)]
-    [InlineData(" L2Ahead8 ", 8)]
-    [InlineData("L2AHEAD4", 4)]
-    [InlineData("l2ahead", 0)]
-    [InlineData("l2ahead6", 0)]
-    [InlineData("l2ahead04", 0)]
-    [InlineData("4", 0)]
-    [InlineData("8", 0)]
-    [InlineData("deep", 0)]
-    [InlineData("l2 ahead4", 0)]
-    public void RingSwitchParses(string? setting, int ahead) => Assert.Equal(ahead, WgmmaSkinnyLaunch.ParseRing(setting));
 
     /// <summary>The cluster form's emulation compiles without sm_90a (no marker, no wgmma): it must load on the simulator.</summary>
     [Fact]
