@@ -596,7 +596,7 @@ public sealed class AttentionDecodeTests : Half16TestBase, IClassFixture<Warp32S
     }
 
     /// <summary>
-    /// Through the facade on the default simulator (warps of 4, no CUDA) <c>lean</c> (the default) and <c>tc</c> fall
+    /// Through the facade on the default simulator (warps of 4, no CUDA) <c>lean8w</c> (the default), <c>lean</c> and <c>tc</c> fall
     /// back to the streaming kernel for float32 and 16-bit (the lean float32 kernel needs 32-lane warps, the tensor-core
     /// ones CUDA) and stay correct, merge in the kernel.
     /// </summary>
@@ -826,17 +826,17 @@ public sealed class AttentionDecodeTests : Half16TestBase, IClassFixture<Warp32S
     }
 
     [Theory]
-    [InlineData(null, "Lean")]
-    [InlineData("", "Lean")]
+    [InlineData(null, "Lean8w")]
+    [InlineData("", "Lean8w")]
     [InlineData(" Stream ", "Stream")]
     [InlineData("stream2", "StreamTwoLaunches")]
     [InlineData(" LEAN ", "Lean")]
-    [InlineData("wide", "Lean")]
+    [InlineData("wide", "Lean8w")]
     [InlineData(" TC ", "TensorCore")]
     [InlineData(" Cluster ", "Cluster")]
-    [InlineData("clusters", "Lean")]
+    [InlineData("clusters", "Lean8w")]
     [InlineData(" Lean8W ", "Lean8w")]
-    [InlineData("lean8", "Lean")]
-    [InlineData("bogus", "Lean")]
+    [InlineData("lean8", "Lean8w")]
+    [InlineData("bogus", "Lean8w")]
     public void VariantSettingsParse(string? setting, string expected) => Assert.Equal(expected, DecodeVariants.Parse(setting).ToString());
 }
