@@ -217,7 +217,8 @@ public sealed partial class IlgpuKernels
     {
         var leanPlan = StreamDecodePlan(batch, shape, kEnd, sizeof(ushort), k, v);
         long leanGroups = (long)leanPlan.Splits * shape.KvHeads * leanPlan.HeadBlocks * batch;
-        if (!UsesWideLeanDecode(leanGroups, device.MultiprocessorCount))
+        wideLeanSharedLimit ??= Sm90aPtx.SharedLimit(device.Accelerator);
+        if (!UsesWideLeanDecode(leanGroups, device.MultiprocessorCount, wideLeanSharedLimit.Value))
         {
             return false;
         }
@@ -249,10 +250,15 @@ public sealed partial class IlgpuKernels
     /// Whether <see cref="DecodeVariant.Lean8w"/> takes a call whose 4-warp lean plan launches <paramref name="leanGroups"/>
     /// groups: only below one wave (batch 1 at 4096 keys: 512 groups on 132 × 4 slots), where every group runs at once
     /// and the time is one group's walk plus the merge; from a full wave on, the 4-warp kernel streams at 80% of the
-    /// copy rate (Run 28) and more warps per group would only cut resident groups.
+    /// copy rate (Run 28) and more warps per group would only cut resident groups. Only where a group may have the kernel's
+    /// 78 KB of shared memory (<paramref name="sharedLimit"/>, <see cref="Sm90aPtx.SharedLimit"/>: the opt-in limit on a
+    /// compute-capability-9.0 device, 48 KB elsewhere, where the lean kernel runs instead).
     /// </summary>
-    internal static bool UsesWideLeanDecode(long leanGroups, int multiprocessors) =>
-        leanGroups < (long)Math.Max(1, multiprocessors) * StreamDecodeGroupsPerSm;
+    internal static bool UsesWideLeanDecode(long leanGroups, int multiprocessors, int sharedLimit) =>
+        leanGroups < (long)Math.Max(1, multiprocessors) * StreamDecodeGroupsPerSm
+        && (long)AttentionDecodeTensorCoreKernels.WideSharedFloats * sizeof(float) <= sharedLimit;
+
+    private int? wideLeanSharedLimit;
 
     private Action<KernelConfig, ArrayView<Half8>, ArrayView<Half8>, ArrayView<Half8>, ArrayView<float>, ArrayView<ushort>, AttentionShape, DecodePlan> ClusterDecodeKernel(bool bf16)
     {

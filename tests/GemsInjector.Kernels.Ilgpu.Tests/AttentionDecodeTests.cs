@@ -464,15 +464,20 @@ public sealed class AttentionDecodeTests : Half16TestBase, IClassFixture<Warp32S
             $"tc decode emulated lean8w format={format} b={batch} {heads}/{kvHeads} lk={lk} chunk={chunk} combine={combine} mask={masked}", seed);
     }
 
-    /// <summary><c>lean8w</c> takes a call only while the 4-warp lean grid is below one wave (4 groups per SM).</summary>
+    /// <summary><c>lean8w</c> takes a call only while the 4-warp lean grid is below one wave (4 groups per SM), and only where a group may have its 78 KB of shared memory.</summary>
     [Theory]
     [InlineData(512, 132, true)]
     [InlineData(527, 132, true)]
     [InlineData(528, 132, false)]
     [InlineData(1024, 132, false)]
     [InlineData(1, 0, true)]
-    public void WideLeanDecodeRouting(long leanGroups, int multiprocessors, bool expected) =>
-        Assert.Equal(expected, IlgpuKernels.UsesWideLeanDecode(leanGroups, multiprocessors));
+    public void WideLeanDecodeRouting(long leanGroups, int multiprocessors, bool expected)
+    {
+        Assert.Equal(expected, IlgpuKernels.UsesWideLeanDecode(leanGroups, multiprocessors, Sm90aPtx.OptInSharedBytes));
+
+        // A device without the opt-in shared limit (48 KB per group) keeps the 4-warp kernel at every size.
+        Assert.False(IlgpuKernels.UsesWideLeanDecode(leanGroups, multiprocessors, 48 * 1024));
+    }
 
     /// <summary>
     /// Tensor-core decode, emulated: a fully masked head gives zeros (the other heads finite); a NaN in a key of the
