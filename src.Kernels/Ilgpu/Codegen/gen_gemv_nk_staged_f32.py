@@ -368,6 +368,16 @@ def ring_prologue(columns):
     w("        }")
 
 
+def ring_prologue_copies(S, stage_vectors, copy_w, rows, columns):
+    """The ring kernels' first copies (chunk 0 of A, weight bursts 0 .. S - 2, one commit group each) and their sums."""
+    w("        GemvNkRingCopyA(a4, shared, aPointer, asyncCopy, 0, k4, g.M, staged, tid, threads);")
+    for t in range(S - 1):
+        w(f"        {copy_w}(b4, shared, asyncCopy, {t}, wOut + {t * stage_vectors}, {rows}, half, j, k4);")
+        w("        GemvNkRingCommit(asyncCopy);")
+    for m in range(HALF_ROWS):
+        w("        float " + ", ".join(f"s{m}_{c} = 0f" for c in range(columns)) + ";")
+
+
 def ring_burst_loop(S, chunk_wait, stage_vectors, copy_w, rows, products):
     """The ring kernels' burst loop and closing wait: `copy_w` names the weight copy, `rows` its row arguments, and
     `products` emits one burst's FMAs."""
@@ -458,12 +468,7 @@ def ring_kernel(S):
     w(f"        int xIn = (h * {HALF_ROWS * RING_CHUNK}) + j;")
     w("")
     w(f"        // Prologue: chunk 0 of A with burst 0 in the first commit group, bursts 1 .. {S - 2} in one group each.")
-    w("        GemvNkRingCopyA(a4, shared, aPointer, asyncCopy, 0, k4, g.M, staged, tid, threads);")
-    for t in range(S - 1):
-        w(f"        GemvNkRingCopyW(b4, shared, asyncCopy, {t}, wOut + {t * RING_STAGE_VECTORS}, wRow0, wRow1, wSrc0, wSrc1, half, j, k4);")
-        w("        GemvNkRingCommit(asyncCopy);")
-    for m in range(HALF_ROWS):
-        w("        float " + ", ".join(f"s{m}_{c} = 0f" for c in range(WARP_COLUMNS)) + ";")
+    ring_prologue_copies(S, RING_STAGE_VECTORS, "GemvNkRingCopyW", "wRow0, wRow1, wSrc0, wSrc1", WARP_COLUMNS)
     w("")
     w("        // Iteration b multiplies burst b from ring slot `slot` and first sends burst b + " + f"{S - 1}" + " into the slot burst b - 1 used.")
     w("        // Commit group S - 1 + b holds that copy (and, at a chunk's first burst, the next chunk of A), so after the")
@@ -668,12 +673,7 @@ def wide_kernel(S):
     w("")
     copy_args = ", ".join(f"wRow{i}" for i in range(WIDE_COPIES)) + ", " + ", ".join(f"wSrc{i}" for i in range(WIDE_COPIES))
     w(f"        // Prologue (ring3's): chunk 0 of A with burst 0 in the first commit group, bursts 1 .. {S - 2} in one group each.")
-    w("        GemvNkRingCopyA(a4, shared, aPointer, asyncCopy, 0, k4, g.M, staged, tid, threads);")
-    for t in range(S - 1):
-        w(f"        GemvNkRingWideCopyW(b4, shared, asyncCopy, {t}, wOut + {t * WIDE_STAGE_VECTORS}, {copy_args}, half, j, k4);")
-        w("        GemvNkRingCommit(asyncCopy);")
-    for m in range(HALF_ROWS):
-        w("        float " + ", ".join(f"s{m}_{c} = 0f" for c in range(wc)) + ";")
+    ring_prologue_copies(S, WIDE_STAGE_VECTORS, "GemvNkRingWideCopyW", copy_args, wc)
     w("")
     w(f"        // Ring3's schedule: iteration b sends burst b + {S - 1} into the slot burst b - 1 used, commits one group, waits until")
     w(f"        // burst b landed (`wait_group {S - 1}`), then multiplies it. Vectors past K are zero-filled in the ring and the A stage.")
