@@ -114,7 +114,6 @@ public sealed partial class IlgpuKernels
         if ((DecodeKernelVariant == DecodeVariant.TensorCore || UsesLeanKernels) && UsesTensorCoreDecode(shape.D))
         {
             var tcPlan = StreamDecodePlan(batch, shape, kEnd, sizeof(ushort), k, v);
-            var (tcO, tcML) = DecodePartials((long)batch * shape.Heads * tcPlan.Splits, shape.D);
             string tcName = $"{nameof(AttentionDecodeTensorCoreKernels.DecodeTc16)}<{(bf16 ? "bf16" : "f16")}>";
             var tcBounds = Bounds(AttentionDecodeWideKernels.Warps * device.WarpSize, StreamDecodeGroupsPerSm);
             bool tcLean = UsesLeanKernels;
@@ -134,14 +133,7 @@ public sealed partial class IlgpuKernels
                 : device.Load(ref decodeTc16[slot], tcName,
                     acc => acc.LoadStreamKernel<ArrayView<Half8>, ArrayView<Half8>, ArrayView<Half8>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<ushort>, ArrayView<int>, AttentionShape, DecodePlan>(
                         AttentionDecodeTensorCoreKernels.DecodeTc16<Float16Storage>, tcBounds));
-            tc(new KernelConfig(new Index3D(tcPlan.Splits, shape.KvHeads * tcPlan.HeadBlocks, batch), new Index3D(AttentionDecodeTensorCoreKernels.GroupSize, 1, 1),
-                    SharedMemoryConfig.RequestDynamic<float>(AttentionDecodeTensorCoreKernels.SharedFloats)),
-                q.Cast<Half8>(), k.Cast<Half8>(), v.Cast<Half8>(), mask, tcO, tcML, output, DecodeTickets(batch, shape.KvHeads, tcPlan.HeadBlocks), shape, tcPlan.Kernel);
-            if (tcPlan.Splits > 1 && tcPlan.Kernel.Combine == 0)
-            {
-                CombineDecode16(tcO, tcML, output, batch, shape, tcPlan.Splits, format);
-            }
-
+            RunTensorCoreDecode16(tc, tcPlan, AttentionDecodeTensorCoreKernels.GroupSize, AttentionDecodeTensorCoreKernels.SharedFloats, q, k, v, mask, output, batch, shape, format);
             return true;
         }
 
@@ -225,7 +217,6 @@ public sealed partial class IlgpuKernels
 
         bool bf16 = format == HalfFormat.BFloat16;
         var plan = StreamDecodePlan(batch, shape, kEnd, sizeof(ushort), k, v, WideLeanDecodeGroupsPerSm);
-        var (partO, partML) = DecodePartials((long)batch * shape.Heads * plan.Splits, shape.D);
         string name = $"{nameof(AttentionDecodeTensorCoreKernels.DecodeTc16Lean8w)}<{(bf16 ? "bf16" : "f16")}>";
         var bounds = Bounds(AttentionDecodeTensorCoreKernels.WideGroupSize, WideLeanDecodeGroupsPerSm);
         var kernel = bf16
@@ -235,15 +226,28 @@ public sealed partial class IlgpuKernels
             : device.Load(ref decodeTc16Lean8w[0], name,
                 acc => acc.LoadStreamKernel<ArrayView<Half8>, ArrayView<Half8>, ArrayView<Half8>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<ushort>, ArrayView<int>, AttentionShape, DecodePlan>(
                     AttentionDecodeTensorCoreKernels.DecodeTc16Lean8w<Float16Storage>, bounds));
-        kernel(new KernelConfig(new Index3D(plan.Splits, shape.KvHeads * plan.HeadBlocks, batch), new Index3D(AttentionDecodeTensorCoreKernels.WideGroupSize, 1, 1),
-                SharedMemoryConfig.RequestDynamic<float>(AttentionDecodeTensorCoreKernels.WideSharedFloats)),
+        RunTensorCoreDecode16(kernel, plan, AttentionDecodeTensorCoreKernels.WideGroupSize, AttentionDecodeTensorCoreKernels.WideSharedFloats, q, k, v, mask, output, batch, shape, format);
+        return true;
+    }
+
+    /// <summary>
+    /// Launches a tensor-core decode kernel with partials and tickets over its plan's grid (chunks × KV heads · head blocks ×
+    /// batch) in groups of <paramref name="groupSize"/> threads with <paramref name="sharedFloats"/> of dynamic shared memory,
+    /// then the combine launch when the plan leaves the merge to it.
+    /// </summary>
+    private void RunTensorCoreDecode16(
+        Action<KernelConfig, ArrayView<Half8>, ArrayView<Half8>, ArrayView<Half8>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<ushort>, ArrayView<int>, AttentionShape, DecodePlan> kernel,
+        (DecodePlan Kernel, int Splits, int HeadBlocks) plan, int groupSize, int sharedFloats, ArrayView<ushort> q, ArrayView<ushort> k, ArrayView<ushort> v,
+        ArrayView<float> mask, ArrayView<ushort> output, int batch, AttentionShape shape, HalfFormat format)
+    {
+        var (partO, partML) = DecodePartials((long)batch * shape.Heads * plan.Splits, shape.D);
+        kernel(new KernelConfig(new Index3D(plan.Splits, shape.KvHeads * plan.HeadBlocks, batch), new Index3D(groupSize, 1, 1),
+                SharedMemoryConfig.RequestDynamic<float>(sharedFloats)),
             q.Cast<Half8>(), k.Cast<Half8>(), v.Cast<Half8>(), mask, partO, partML, output, DecodeTickets(batch, shape.KvHeads, plan.HeadBlocks), shape, plan.Kernel);
         if (plan.Splits > 1 && plan.Kernel.Combine == 0)
         {
             CombineDecode16(partO, partML, output, batch, shape, plan.Splits, format);
         }
-
-        return true;
     }
 
     /// <summary>
