@@ -5045,4 +5045,1122 @@ internal static partial class GemmFastKernels
             shared[dst + 96] = valid ? b4[wRow3 + vi] : default;
         }
     }
+
+    /// <summary>
+    /// float32 decode GEMV for 9–16 rows, weight [N, K]: <see cref="GemvNkRingWideF32{TStages}"/>'s body over one of 3 ranges of K's
+    /// chunks (<c>GEMS_GEMV_F32_WIDE=ring3wk3</c>; notes and launch plan in <see cref="GemvNkRingWideSplitLaunch"/>). Grid.Y = 3 is the
+    /// split, and on CUDA the 3 groups of a tile form a 1 × 3 × 1 thread-block cluster: each leaves its partial tile
+    /// (16 × 32 floats) in its shared memory, and after a cluster barrier each sums a third of the tile over the three
+    /// groups' shared memory in rank order and stores C. On the CPU accelerator (no clusters) the partials go to
+    /// <paramref name="partial"/> ([3, M, N]) and the last of the tile's groups to take <paramref name="tickets"/>[Grid.IdxX]
+    /// sums them in the same order; on CUDA both views may be empty.
+    /// </summary>
+    [IlgpuKernel]
+    [IlgpuKernelVariant(typeof(GemvNkRingStages3))]
+    public static void GemvNkRingWideSplitF32<TStages>(ArrayView<Float4> a4, ArrayView<Float4> b4, ArrayView<float> bias, ArrayView<float> c, ArrayView<float> partial, ArrayView<int> tickets, GemvShape g, long aPointer, long bPointer)
+        where TStages : struct, IKernelConstant
+    {
+        if (CudaAsm.IsSupported)
+        {
+            // The marker Sm90aPtx turns into the entry's .reqnctapercluster directive.
+            CudaAsm.Emit("// gems: cluster 1, 3, 1");
+        }
+
+        int stages = default(TStages).Value;
+        if (stages == 3)
+        {
+            GemvNkRingWideSplitBody3(a4, b4, bias, c, partial, tickets, g, aPointer, bPointer);
+        }
+    }
+
+    /// <summary>Splits of K (groups of a cluster) of <see cref="GemvNkRingWideSplitF32{TStages}"/>.</summary>
+    public const int GemvNkRingWideSplits = 3;
+
+    /// <summary>Dynamic shared memory of <see cref="GemvNkRingWideSplitF32{TStages}"/> in floats: ring3w's, then the partial tile.</summary>
+    /// <param name="stages">Ring stages per warp (3).</param>
+    public static int GemvNkRingWideSplitSharedFloats(int stages) => GemvNkRingWideSharedFloats(stages) + 512;
+
+    /// <summary>The K-split wide ring body with 3 weight stages per warp: ring3w's loop over this rank's chunks, then the cluster sum.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static void GemvNkRingWideSplitBody3(ArrayView<Float4> a4, ArrayView<Float4> b4, ArrayView<float> bias, ArrayView<float> c, ArrayView<float> partial, ArrayView<int> tickets, GemvShape g, long aPointer, long bPointer)
+    {
+        var shared = SharedMemory.GetDynamic<float>().Cast<Float4>().AsAligned(16);
+        bool asyncCopy = CudaAsm.IsSupported;
+        int ws = Warp.WarpSize;
+        int lane = Warp.LaneIdx;
+        int warp = Warp.WarpIdx;
+        int tid = Group.IdxX;
+        int threads = Group.DimX;
+        int half = ws >> 1;
+        int h = lane >= half ? 1 : 0;
+        int j = lane - (h * half);
+        int n0 = Grid.IdxX * 32;
+        int k4 = g.K >> 2;
+        int bursts = (k4 + half - 1) / half;
+        int chunks = (k4 + 31) / 32;
+        int chunkBursts = 32 / half;
+        int staged = g.M * 32;
+        if (CudaAsm.IsSupported)
+        {
+            // Computed here, ahead of the loop (ILGPU would otherwise place the divisions where they are first used).
+            CudaAsm.Emit("// bursts %0", bursts);
+            CudaAsm.Emit("// chunks %0", chunks);
+            CudaAsm.Emit("// chunk bursts %0", chunkBursts);
+        }
+
+        // This rank's chunks [c0, c1): whole chunks, so A's stages and the chunk entries keep ring3w's schedule, and
+        // the ranks differ by at most one chunk (K = 4096: 10, 11, 11 of 32).
+        int rank = Grid.IdxY;
+        int c0 = (chunks * rank) / 3;
+        int c1 = (chunks * (rank + 1)) / 3;
+        int b0 = c0 * chunkBursts;
+        int bEnd = c1 * chunkBursts < bursts ? c1 * chunkBursts : bursts;
+        bursts = bEnd > b0 ? bEnd - b0 : 0;
+
+        int wLast = g.N - 1 - n0;
+        int r0 = (warp * 8) + h;
+        int r1 = r0 + 2;
+        int r2 = r0 + 4;
+        int r3 = r0 + 6;
+        long wRow0 = (long)(n0 + (r0 < wLast ? r0 : wLast)) * k4;
+        long wRow1 = (long)(n0 + (r1 < wLast ? r1 : wLast)) * k4;
+        long wRow2 = (long)(n0 + (r2 < wLast ? r2 : wLast)) * k4;
+        long wRow3 = (long)(n0 + (r3 < wLast ? r3 : wLast)) * k4;
+        long wSrc0 = bPointer + (wRow0 * 16);
+        long wSrc1 = bPointer + (wRow1 * 16);
+        long wSrc2 = bPointer + (wRow2 * 16);
+        long wSrc3 = bPointer + (wRow3 * 16);
+
+        int ring = 1024 + (warp * 384);
+        int wOut = ring + (h * 16) + j;
+        int wIn = ring + j;
+        int xIn = (h * 256) + j;
+        int tile = 4 * (1024 + 1536);
+
+        // ring3w's prologue and loop from chunk c0 (an empty range still sends its prologue copies; they are never read).
+        GemvNkRingCopyA(a4, shared, aPointer, asyncCopy, c0, k4, g.M, staged, tid, threads);
+        GemvNkRingWideCopyW(b4, shared, asyncCopy, b0 + 0, wOut + 0, wRow0, wRow1, wRow2, wRow3, wSrc0, wSrc1, wSrc2, wSrc3, half, j, k4);
+        GemvNkRingCommit(asyncCopy);
+        GemvNkRingWideCopyW(b4, shared, asyncCopy, b0 + 1, wOut + 128, wRow0, wRow1, wRow2, wRow3, wSrc0, wSrc1, wSrc2, wSrc3, half, j, k4);
+        GemvNkRingCommit(asyncCopy);
+        float s0_0 = 0f, s0_1 = 0f, s0_2 = 0f, s0_3 = 0f, s0_4 = 0f, s0_5 = 0f, s0_6 = 0f, s0_7 = 0f;
+        float s1_0 = 0f, s1_1 = 0f, s1_2 = 0f, s1_3 = 0f, s1_4 = 0f, s1_5 = 0f, s1_6 = 0f, s1_7 = 0f;
+        float s2_0 = 0f, s2_1 = 0f, s2_2 = 0f, s2_3 = 0f, s2_4 = 0f, s2_5 = 0f, s2_6 = 0f, s2_7 = 0f;
+        float s3_0 = 0f, s3_1 = 0f, s3_2 = 0f, s3_3 = 0f, s3_4 = 0f, s3_5 = 0f, s3_6 = 0f, s3_7 = 0f;
+        float s4_0 = 0f, s4_1 = 0f, s4_2 = 0f, s4_3 = 0f, s4_4 = 0f, s4_5 = 0f, s4_6 = 0f, s4_7 = 0f;
+        float s5_0 = 0f, s5_1 = 0f, s5_2 = 0f, s5_3 = 0f, s5_4 = 0f, s5_5 = 0f, s5_6 = 0f, s5_7 = 0f;
+        float s6_0 = 0f, s6_1 = 0f, s6_2 = 0f, s6_3 = 0f, s6_4 = 0f, s6_5 = 0f, s6_6 = 0f, s6_7 = 0f;
+        float s7_0 = 0f, s7_1 = 0f, s7_2 = 0f, s7_3 = 0f, s7_4 = 0f, s7_5 = 0f, s7_6 = 0f, s7_7 = 0f;
+
+        int slot = 0;
+        int xAt = 0;
+        int left = 0;
+        int chunk = c0;
+        for (int b = 0; b < bursts; b++)
+        {
+            if (left == 0)
+            {
+                // A chunk's first burst: this thread's copies of the chunk landed (they were committed with the burst
+                // 2 iterations back at 32 lanes, so at most 1 newer group may stay pending), the group barrier makes
+                // every thread's copies visible and frees the previous chunk's stage, which the next chunk now fills.
+                if (asyncCopy)
+                {
+                    CudaAsm.Emit("cp.async.wait_group 1;");
+                }
+
+                Group.Barrier();
+                if (chunk + 1 < c1)
+                {
+                    GemvNkRingCopyA(a4, shared, aPointer, asyncCopy, chunk + 1, k4, g.M, staged, tid, threads);
+                }
+
+                xAt = ((chunk & 1) * 512) + xIn;
+                chunk++;
+                left = chunkBursts;
+            }
+            else
+            {
+                // Every lane is done reading burst b - 1's slot before the copy below overwrites it.
+                Warp.Barrier();
+            }
+
+            GemvNkRingWideCopyW(b4, shared, asyncCopy, b0 + b + 2, wOut + (slot == 0 ? 256 : slot - 128), wRow0, wRow1, wRow2, wRow3, wSrc0, wSrc1, wSrc2, wSrc3, half, j, k4);
+            GemvNkRingCommit(asyncCopy);
+            if (asyncCopy)
+            {
+                CudaAsm.Emit("cp.async.wait_group 2;");
+            }
+
+            // Burst b's vectors, copied by every lane of the warp, are visible to all of them.
+            Warp.Barrier();
+            left--;
+            // One view each for the burst's weight and activation vectors (immediate LDS offsets, as in ring3). The 8 weight
+            // vectors stay in registers for the burst; each activation vector is loaded once and meets all 8 of them.
+            var xs = shared.SubView(xAt);
+            var wv = shared.SubView(wIn + slot);
+            Float4 w0 = wv[0];
+            Float4 w1 = wv[16];
+            Float4 w2 = wv[32];
+            Float4 w3 = wv[48];
+            Float4 w4 = wv[64];
+            Float4 w5 = wv[80];
+            Float4 w6 = wv[96];
+            Float4 w7 = wv[112];
+            Float4 x0 = xs[0];
+            s0_0 += x0.X * w0.X;
+            s0_0 += x0.Y * w0.Y;
+            s0_0 += x0.Z * w0.Z;
+            s0_0 += x0.W * w0.W;
+            s0_1 += x0.X * w1.X;
+            s0_1 += x0.Y * w1.Y;
+            s0_1 += x0.Z * w1.Z;
+            s0_1 += x0.W * w1.W;
+            s0_2 += x0.X * w2.X;
+            s0_2 += x0.Y * w2.Y;
+            s0_2 += x0.Z * w2.Z;
+            s0_2 += x0.W * w2.W;
+            s0_3 += x0.X * w3.X;
+            s0_3 += x0.Y * w3.Y;
+            s0_3 += x0.Z * w3.Z;
+            s0_3 += x0.W * w3.W;
+            s0_4 += x0.X * w4.X;
+            s0_4 += x0.Y * w4.Y;
+            s0_4 += x0.Z * w4.Z;
+            s0_4 += x0.W * w4.W;
+            s0_5 += x0.X * w5.X;
+            s0_5 += x0.Y * w5.Y;
+            s0_5 += x0.Z * w5.Z;
+            s0_5 += x0.W * w5.W;
+            s0_6 += x0.X * w6.X;
+            s0_6 += x0.Y * w6.Y;
+            s0_6 += x0.Z * w6.Z;
+            s0_6 += x0.W * w6.W;
+            s0_7 += x0.X * w7.X;
+            s0_7 += x0.Y * w7.Y;
+            s0_7 += x0.Z * w7.Z;
+            s0_7 += x0.W * w7.W;
+            Float4 x1 = xs[32];
+            s1_0 += x1.X * w0.X;
+            s1_0 += x1.Y * w0.Y;
+            s1_0 += x1.Z * w0.Z;
+            s1_0 += x1.W * w0.W;
+            s1_1 += x1.X * w1.X;
+            s1_1 += x1.Y * w1.Y;
+            s1_1 += x1.Z * w1.Z;
+            s1_1 += x1.W * w1.W;
+            s1_2 += x1.X * w2.X;
+            s1_2 += x1.Y * w2.Y;
+            s1_2 += x1.Z * w2.Z;
+            s1_2 += x1.W * w2.W;
+            s1_3 += x1.X * w3.X;
+            s1_3 += x1.Y * w3.Y;
+            s1_3 += x1.Z * w3.Z;
+            s1_3 += x1.W * w3.W;
+            s1_4 += x1.X * w4.X;
+            s1_4 += x1.Y * w4.Y;
+            s1_4 += x1.Z * w4.Z;
+            s1_4 += x1.W * w4.W;
+            s1_5 += x1.X * w5.X;
+            s1_5 += x1.Y * w5.Y;
+            s1_5 += x1.Z * w5.Z;
+            s1_5 += x1.W * w5.W;
+            s1_6 += x1.X * w6.X;
+            s1_6 += x1.Y * w6.Y;
+            s1_6 += x1.Z * w6.Z;
+            s1_6 += x1.W * w6.W;
+            s1_7 += x1.X * w7.X;
+            s1_7 += x1.Y * w7.Y;
+            s1_7 += x1.Z * w7.Z;
+            s1_7 += x1.W * w7.W;
+            Float4 x2 = xs[64];
+            s2_0 += x2.X * w0.X;
+            s2_0 += x2.Y * w0.Y;
+            s2_0 += x2.Z * w0.Z;
+            s2_0 += x2.W * w0.W;
+            s2_1 += x2.X * w1.X;
+            s2_1 += x2.Y * w1.Y;
+            s2_1 += x2.Z * w1.Z;
+            s2_1 += x2.W * w1.W;
+            s2_2 += x2.X * w2.X;
+            s2_2 += x2.Y * w2.Y;
+            s2_2 += x2.Z * w2.Z;
+            s2_2 += x2.W * w2.W;
+            s2_3 += x2.X * w3.X;
+            s2_3 += x2.Y * w3.Y;
+            s2_3 += x2.Z * w3.Z;
+            s2_3 += x2.W * w3.W;
+            s2_4 += x2.X * w4.X;
+            s2_4 += x2.Y * w4.Y;
+            s2_4 += x2.Z * w4.Z;
+            s2_4 += x2.W * w4.W;
+            s2_5 += x2.X * w5.X;
+            s2_5 += x2.Y * w5.Y;
+            s2_5 += x2.Z * w5.Z;
+            s2_5 += x2.W * w5.W;
+            s2_6 += x2.X * w6.X;
+            s2_6 += x2.Y * w6.Y;
+            s2_6 += x2.Z * w6.Z;
+            s2_6 += x2.W * w6.W;
+            s2_7 += x2.X * w7.X;
+            s2_7 += x2.Y * w7.Y;
+            s2_7 += x2.Z * w7.Z;
+            s2_7 += x2.W * w7.W;
+            Float4 x3 = xs[96];
+            s3_0 += x3.X * w0.X;
+            s3_0 += x3.Y * w0.Y;
+            s3_0 += x3.Z * w0.Z;
+            s3_0 += x3.W * w0.W;
+            s3_1 += x3.X * w1.X;
+            s3_1 += x3.Y * w1.Y;
+            s3_1 += x3.Z * w1.Z;
+            s3_1 += x3.W * w1.W;
+            s3_2 += x3.X * w2.X;
+            s3_2 += x3.Y * w2.Y;
+            s3_2 += x3.Z * w2.Z;
+            s3_2 += x3.W * w2.W;
+            s3_3 += x3.X * w3.X;
+            s3_3 += x3.Y * w3.Y;
+            s3_3 += x3.Z * w3.Z;
+            s3_3 += x3.W * w3.W;
+            s3_4 += x3.X * w4.X;
+            s3_4 += x3.Y * w4.Y;
+            s3_4 += x3.Z * w4.Z;
+            s3_4 += x3.W * w4.W;
+            s3_5 += x3.X * w5.X;
+            s3_5 += x3.Y * w5.Y;
+            s3_5 += x3.Z * w5.Z;
+            s3_5 += x3.W * w5.W;
+            s3_6 += x3.X * w6.X;
+            s3_6 += x3.Y * w6.Y;
+            s3_6 += x3.Z * w6.Z;
+            s3_6 += x3.W * w6.W;
+            s3_7 += x3.X * w7.X;
+            s3_7 += x3.Y * w7.Y;
+            s3_7 += x3.Z * w7.Z;
+            s3_7 += x3.W * w7.W;
+            Float4 x4 = xs[128];
+            s4_0 += x4.X * w0.X;
+            s4_0 += x4.Y * w0.Y;
+            s4_0 += x4.Z * w0.Z;
+            s4_0 += x4.W * w0.W;
+            s4_1 += x4.X * w1.X;
+            s4_1 += x4.Y * w1.Y;
+            s4_1 += x4.Z * w1.Z;
+            s4_1 += x4.W * w1.W;
+            s4_2 += x4.X * w2.X;
+            s4_2 += x4.Y * w2.Y;
+            s4_2 += x4.Z * w2.Z;
+            s4_2 += x4.W * w2.W;
+            s4_3 += x4.X * w3.X;
+            s4_3 += x4.Y * w3.Y;
+            s4_3 += x4.Z * w3.Z;
+            s4_3 += x4.W * w3.W;
+            s4_4 += x4.X * w4.X;
+            s4_4 += x4.Y * w4.Y;
+            s4_4 += x4.Z * w4.Z;
+            s4_4 += x4.W * w4.W;
+            s4_5 += x4.X * w5.X;
+            s4_5 += x4.Y * w5.Y;
+            s4_5 += x4.Z * w5.Z;
+            s4_5 += x4.W * w5.W;
+            s4_6 += x4.X * w6.X;
+            s4_6 += x4.Y * w6.Y;
+            s4_6 += x4.Z * w6.Z;
+            s4_6 += x4.W * w6.W;
+            s4_7 += x4.X * w7.X;
+            s4_7 += x4.Y * w7.Y;
+            s4_7 += x4.Z * w7.Z;
+            s4_7 += x4.W * w7.W;
+            Float4 x5 = xs[160];
+            s5_0 += x5.X * w0.X;
+            s5_0 += x5.Y * w0.Y;
+            s5_0 += x5.Z * w0.Z;
+            s5_0 += x5.W * w0.W;
+            s5_1 += x5.X * w1.X;
+            s5_1 += x5.Y * w1.Y;
+            s5_1 += x5.Z * w1.Z;
+            s5_1 += x5.W * w1.W;
+            s5_2 += x5.X * w2.X;
+            s5_2 += x5.Y * w2.Y;
+            s5_2 += x5.Z * w2.Z;
+            s5_2 += x5.W * w2.W;
+            s5_3 += x5.X * w3.X;
+            s5_3 += x5.Y * w3.Y;
+            s5_3 += x5.Z * w3.Z;
+            s5_3 += x5.W * w3.W;
+            s5_4 += x5.X * w4.X;
+            s5_4 += x5.Y * w4.Y;
+            s5_4 += x5.Z * w4.Z;
+            s5_4 += x5.W * w4.W;
+            s5_5 += x5.X * w5.X;
+            s5_5 += x5.Y * w5.Y;
+            s5_5 += x5.Z * w5.Z;
+            s5_5 += x5.W * w5.W;
+            s5_6 += x5.X * w6.X;
+            s5_6 += x5.Y * w6.Y;
+            s5_6 += x5.Z * w6.Z;
+            s5_6 += x5.W * w6.W;
+            s5_7 += x5.X * w7.X;
+            s5_7 += x5.Y * w7.Y;
+            s5_7 += x5.Z * w7.Z;
+            s5_7 += x5.W * w7.W;
+            Float4 x6 = xs[192];
+            s6_0 += x6.X * w0.X;
+            s6_0 += x6.Y * w0.Y;
+            s6_0 += x6.Z * w0.Z;
+            s6_0 += x6.W * w0.W;
+            s6_1 += x6.X * w1.X;
+            s6_1 += x6.Y * w1.Y;
+            s6_1 += x6.Z * w1.Z;
+            s6_1 += x6.W * w1.W;
+            s6_2 += x6.X * w2.X;
+            s6_2 += x6.Y * w2.Y;
+            s6_2 += x6.Z * w2.Z;
+            s6_2 += x6.W * w2.W;
+            s6_3 += x6.X * w3.X;
+            s6_3 += x6.Y * w3.Y;
+            s6_3 += x6.Z * w3.Z;
+            s6_3 += x6.W * w3.W;
+            s6_4 += x6.X * w4.X;
+            s6_4 += x6.Y * w4.Y;
+            s6_4 += x6.Z * w4.Z;
+            s6_4 += x6.W * w4.W;
+            s6_5 += x6.X * w5.X;
+            s6_5 += x6.Y * w5.Y;
+            s6_5 += x6.Z * w5.Z;
+            s6_5 += x6.W * w5.W;
+            s6_6 += x6.X * w6.X;
+            s6_6 += x6.Y * w6.Y;
+            s6_6 += x6.Z * w6.Z;
+            s6_6 += x6.W * w6.W;
+            s6_7 += x6.X * w7.X;
+            s6_7 += x6.Y * w7.Y;
+            s6_7 += x6.Z * w7.Z;
+            s6_7 += x6.W * w7.W;
+            Float4 x7 = xs[224];
+            s7_0 += x7.X * w0.X;
+            s7_0 += x7.Y * w0.Y;
+            s7_0 += x7.Z * w0.Z;
+            s7_0 += x7.W * w0.W;
+            s7_1 += x7.X * w1.X;
+            s7_1 += x7.Y * w1.Y;
+            s7_1 += x7.Z * w1.Z;
+            s7_1 += x7.W * w1.W;
+            s7_2 += x7.X * w2.X;
+            s7_2 += x7.Y * w2.Y;
+            s7_2 += x7.Z * w2.Z;
+            s7_2 += x7.W * w2.W;
+            s7_3 += x7.X * w3.X;
+            s7_3 += x7.Y * w3.Y;
+            s7_3 += x7.Z * w3.Z;
+            s7_3 += x7.W * w3.W;
+            s7_4 += x7.X * w4.X;
+            s7_4 += x7.Y * w4.Y;
+            s7_4 += x7.Z * w4.Z;
+            s7_4 += x7.W * w4.W;
+            s7_5 += x7.X * w5.X;
+            s7_5 += x7.Y * w5.Y;
+            s7_5 += x7.Z * w5.Z;
+            s7_5 += x7.W * w5.W;
+            s7_6 += x7.X * w6.X;
+            s7_6 += x7.Y * w6.Y;
+            s7_6 += x7.Z * w6.Z;
+            s7_6 += x7.W * w6.W;
+            s7_7 += x7.X * w7.X;
+            s7_7 += x7.Y * w7.Y;
+            s7_7 += x7.Z * w7.Z;
+            s7_7 += x7.W * w7.W;
+            xAt += half;
+            slot = slot == 256 ? 0 : slot + 128;
+        }
+
+        // The prologue's copies past the last burst (zero-filled, never read) must land before the group's shared
+        // memory is released.
+        if (asyncCopy)
+        {
+            CudaAsm.Emit("cp.async.wait_all;");
+        }
+
+        // Sum over the j lanes by halving (as the streamed kernel): at each offset below half a lane keeps one half of
+        // its sums and adds its partner's copy of that half, so 16 lanes reduce 64 sums in 32 + 16 + 8 + 4
+        // shuffles. Afterwards the lane holds the totals of sums first .. first + held - 1 of its half's rows.
+        int first = 0;
+        int held = 64;
+        if (half > 1)
+        {
+            bool upper = (j & 1) != 0;
+            float send0 = upper ? s0_0 : s4_0;
+            s0_0 = (upper ? s4_0 : s0_0) + Warp.ShuffleXor(send0, 1);
+            float send1 = upper ? s0_1 : s4_1;
+            s0_1 = (upper ? s4_1 : s0_1) + Warp.ShuffleXor(send1, 1);
+            float send2 = upper ? s0_2 : s4_2;
+            s0_2 = (upper ? s4_2 : s0_2) + Warp.ShuffleXor(send2, 1);
+            float send3 = upper ? s0_3 : s4_3;
+            s0_3 = (upper ? s4_3 : s0_3) + Warp.ShuffleXor(send3, 1);
+            float send4 = upper ? s0_4 : s4_4;
+            s0_4 = (upper ? s4_4 : s0_4) + Warp.ShuffleXor(send4, 1);
+            float send5 = upper ? s0_5 : s4_5;
+            s0_5 = (upper ? s4_5 : s0_5) + Warp.ShuffleXor(send5, 1);
+            float send6 = upper ? s0_6 : s4_6;
+            s0_6 = (upper ? s4_6 : s0_6) + Warp.ShuffleXor(send6, 1);
+            float send7 = upper ? s0_7 : s4_7;
+            s0_7 = (upper ? s4_7 : s0_7) + Warp.ShuffleXor(send7, 1);
+            float send8 = upper ? s1_0 : s5_0;
+            s1_0 = (upper ? s5_0 : s1_0) + Warp.ShuffleXor(send8, 1);
+            float send9 = upper ? s1_1 : s5_1;
+            s1_1 = (upper ? s5_1 : s1_1) + Warp.ShuffleXor(send9, 1);
+            float send10 = upper ? s1_2 : s5_2;
+            s1_2 = (upper ? s5_2 : s1_2) + Warp.ShuffleXor(send10, 1);
+            float send11 = upper ? s1_3 : s5_3;
+            s1_3 = (upper ? s5_3 : s1_3) + Warp.ShuffleXor(send11, 1);
+            float send12 = upper ? s1_4 : s5_4;
+            s1_4 = (upper ? s5_4 : s1_4) + Warp.ShuffleXor(send12, 1);
+            float send13 = upper ? s1_5 : s5_5;
+            s1_5 = (upper ? s5_5 : s1_5) + Warp.ShuffleXor(send13, 1);
+            float send14 = upper ? s1_6 : s5_6;
+            s1_6 = (upper ? s5_6 : s1_6) + Warp.ShuffleXor(send14, 1);
+            float send15 = upper ? s1_7 : s5_7;
+            s1_7 = (upper ? s5_7 : s1_7) + Warp.ShuffleXor(send15, 1);
+            float send16 = upper ? s2_0 : s6_0;
+            s2_0 = (upper ? s6_0 : s2_0) + Warp.ShuffleXor(send16, 1);
+            float send17 = upper ? s2_1 : s6_1;
+            s2_1 = (upper ? s6_1 : s2_1) + Warp.ShuffleXor(send17, 1);
+            float send18 = upper ? s2_2 : s6_2;
+            s2_2 = (upper ? s6_2 : s2_2) + Warp.ShuffleXor(send18, 1);
+            float send19 = upper ? s2_3 : s6_3;
+            s2_3 = (upper ? s6_3 : s2_3) + Warp.ShuffleXor(send19, 1);
+            float send20 = upper ? s2_4 : s6_4;
+            s2_4 = (upper ? s6_4 : s2_4) + Warp.ShuffleXor(send20, 1);
+            float send21 = upper ? s2_5 : s6_5;
+            s2_5 = (upper ? s6_5 : s2_5) + Warp.ShuffleXor(send21, 1);
+            float send22 = upper ? s2_6 : s6_6;
+            s2_6 = (upper ? s6_6 : s2_6) + Warp.ShuffleXor(send22, 1);
+            float send23 = upper ? s2_7 : s6_7;
+            s2_7 = (upper ? s6_7 : s2_7) + Warp.ShuffleXor(send23, 1);
+            float send24 = upper ? s3_0 : s7_0;
+            s3_0 = (upper ? s7_0 : s3_0) + Warp.ShuffleXor(send24, 1);
+            float send25 = upper ? s3_1 : s7_1;
+            s3_1 = (upper ? s7_1 : s3_1) + Warp.ShuffleXor(send25, 1);
+            float send26 = upper ? s3_2 : s7_2;
+            s3_2 = (upper ? s7_2 : s3_2) + Warp.ShuffleXor(send26, 1);
+            float send27 = upper ? s3_3 : s7_3;
+            s3_3 = (upper ? s7_3 : s3_3) + Warp.ShuffleXor(send27, 1);
+            float send28 = upper ? s3_4 : s7_4;
+            s3_4 = (upper ? s7_4 : s3_4) + Warp.ShuffleXor(send28, 1);
+            float send29 = upper ? s3_5 : s7_5;
+            s3_5 = (upper ? s7_5 : s3_5) + Warp.ShuffleXor(send29, 1);
+            float send30 = upper ? s3_6 : s7_6;
+            s3_6 = (upper ? s7_6 : s3_6) + Warp.ShuffleXor(send30, 1);
+            float send31 = upper ? s3_7 : s7_7;
+            s3_7 = (upper ? s7_7 : s3_7) + Warp.ShuffleXor(send31, 1);
+            first += upper ? 32 : 0;
+            held >>= 1;
+        }
+
+        if (half > 2)
+        {
+            bool upper = (j & 2) != 0;
+            float send0 = upper ? s0_0 : s2_0;
+            s0_0 = (upper ? s2_0 : s0_0) + Warp.ShuffleXor(send0, 2);
+            float send1 = upper ? s0_1 : s2_1;
+            s0_1 = (upper ? s2_1 : s0_1) + Warp.ShuffleXor(send1, 2);
+            float send2 = upper ? s0_2 : s2_2;
+            s0_2 = (upper ? s2_2 : s0_2) + Warp.ShuffleXor(send2, 2);
+            float send3 = upper ? s0_3 : s2_3;
+            s0_3 = (upper ? s2_3 : s0_3) + Warp.ShuffleXor(send3, 2);
+            float send4 = upper ? s0_4 : s2_4;
+            s0_4 = (upper ? s2_4 : s0_4) + Warp.ShuffleXor(send4, 2);
+            float send5 = upper ? s0_5 : s2_5;
+            s0_5 = (upper ? s2_5 : s0_5) + Warp.ShuffleXor(send5, 2);
+            float send6 = upper ? s0_6 : s2_6;
+            s0_6 = (upper ? s2_6 : s0_6) + Warp.ShuffleXor(send6, 2);
+            float send7 = upper ? s0_7 : s2_7;
+            s0_7 = (upper ? s2_7 : s0_7) + Warp.ShuffleXor(send7, 2);
+            float send8 = upper ? s1_0 : s3_0;
+            s1_0 = (upper ? s3_0 : s1_0) + Warp.ShuffleXor(send8, 2);
+            float send9 = upper ? s1_1 : s3_1;
+            s1_1 = (upper ? s3_1 : s1_1) + Warp.ShuffleXor(send9, 2);
+            float send10 = upper ? s1_2 : s3_2;
+            s1_2 = (upper ? s3_2 : s1_2) + Warp.ShuffleXor(send10, 2);
+            float send11 = upper ? s1_3 : s3_3;
+            s1_3 = (upper ? s3_3 : s1_3) + Warp.ShuffleXor(send11, 2);
+            float send12 = upper ? s1_4 : s3_4;
+            s1_4 = (upper ? s3_4 : s1_4) + Warp.ShuffleXor(send12, 2);
+            float send13 = upper ? s1_5 : s3_5;
+            s1_5 = (upper ? s3_5 : s1_5) + Warp.ShuffleXor(send13, 2);
+            float send14 = upper ? s1_6 : s3_6;
+            s1_6 = (upper ? s3_6 : s1_6) + Warp.ShuffleXor(send14, 2);
+            float send15 = upper ? s1_7 : s3_7;
+            s1_7 = (upper ? s3_7 : s1_7) + Warp.ShuffleXor(send15, 2);
+            first += upper ? 16 : 0;
+            held >>= 1;
+        }
+
+        if (half > 4)
+        {
+            bool upper = (j & 4) != 0;
+            float send0 = upper ? s0_0 : s1_0;
+            s0_0 = (upper ? s1_0 : s0_0) + Warp.ShuffleXor(send0, 4);
+            float send1 = upper ? s0_1 : s1_1;
+            s0_1 = (upper ? s1_1 : s0_1) + Warp.ShuffleXor(send1, 4);
+            float send2 = upper ? s0_2 : s1_2;
+            s0_2 = (upper ? s1_2 : s0_2) + Warp.ShuffleXor(send2, 4);
+            float send3 = upper ? s0_3 : s1_3;
+            s0_3 = (upper ? s1_3 : s0_3) + Warp.ShuffleXor(send3, 4);
+            float send4 = upper ? s0_4 : s1_4;
+            s0_4 = (upper ? s1_4 : s0_4) + Warp.ShuffleXor(send4, 4);
+            float send5 = upper ? s0_5 : s1_5;
+            s0_5 = (upper ? s1_5 : s0_5) + Warp.ShuffleXor(send5, 4);
+            float send6 = upper ? s0_6 : s1_6;
+            s0_6 = (upper ? s1_6 : s0_6) + Warp.ShuffleXor(send6, 4);
+            float send7 = upper ? s0_7 : s1_7;
+            s0_7 = (upper ? s1_7 : s0_7) + Warp.ShuffleXor(send7, 4);
+            first += upper ? 8 : 0;
+            held >>= 1;
+        }
+
+        if (half > 8)
+        {
+            bool upper = (j & 8) != 0;
+            float send0 = upper ? s0_0 : s0_4;
+            s0_0 = (upper ? s0_4 : s0_0) + Warp.ShuffleXor(send0, 8);
+            float send1 = upper ? s0_1 : s0_5;
+            s0_1 = (upper ? s0_5 : s0_1) + Warp.ShuffleXor(send1, 8);
+            float send2 = upper ? s0_2 : s0_6;
+            s0_2 = (upper ? s0_6 : s0_2) + Warp.ShuffleXor(send2, 8);
+            float send3 = upper ? s0_3 : s0_7;
+            s0_3 = (upper ? s0_7 : s0_3) + Warp.ShuffleXor(send3, 8);
+            first += upper ? 4 : 0;
+            held >>= 1;
+        }
+
+        if (half > 16)
+        {
+            bool upper = (j & 16) != 0;
+            float send0 = upper ? s0_0 : s0_2;
+            s0_0 = (upper ? s0_2 : s0_0) + Warp.ShuffleXor(send0, 16);
+            float send1 = upper ? s0_1 : s0_3;
+            s0_1 = (upper ? s0_3 : s0_1) + Warp.ShuffleXor(send1, 16);
+            first += upper ? 2 : 0;
+            held >>= 1;
+        }
+
+        // Sum e of a half is activation row e / 8 of the half and weight row e % 8 of the warp.
+        {
+            int e = first + 0;
+            int row = (h * 8) + (e >> 3);
+            GemvNkRingWideSplitPublish(partial, g, asyncCopy, tile, row, n0, (warp * 8) + (e & 7), rank, s0_0);
+        }
+
+        if (held > 1)
+        {
+            int e = first + 1;
+            int row = (h * 8) + (e >> 3);
+            GemvNkRingWideSplitPublish(partial, g, asyncCopy, tile, row, n0, (warp * 8) + (e & 7), rank, s0_1);
+        }
+
+        if (held > 2)
+        {
+            int e = first + 2;
+            int row = (h * 8) + (e >> 3);
+            GemvNkRingWideSplitPublish(partial, g, asyncCopy, tile, row, n0, (warp * 8) + (e & 7), rank, s0_2);
+        }
+
+        if (held > 3)
+        {
+            int e = first + 3;
+            int row = (h * 8) + (e >> 3);
+            GemvNkRingWideSplitPublish(partial, g, asyncCopy, tile, row, n0, (warp * 8) + (e & 7), rank, s0_3);
+        }
+
+        if (held > 4)
+        {
+            int e = first + 4;
+            int row = (h * 8) + (e >> 3);
+            GemvNkRingWideSplitPublish(partial, g, asyncCopy, tile, row, n0, (warp * 8) + (e & 7), rank, s0_4);
+        }
+
+        if (held > 5)
+        {
+            int e = first + 5;
+            int row = (h * 8) + (e >> 3);
+            GemvNkRingWideSplitPublish(partial, g, asyncCopy, tile, row, n0, (warp * 8) + (e & 7), rank, s0_5);
+        }
+
+        if (held > 6)
+        {
+            int e = first + 6;
+            int row = (h * 8) + (e >> 3);
+            GemvNkRingWideSplitPublish(partial, g, asyncCopy, tile, row, n0, (warp * 8) + (e & 7), rank, s0_6);
+        }
+
+        if (held > 7)
+        {
+            int e = first + 7;
+            int row = (h * 8) + (e >> 3);
+            GemvNkRingWideSplitPublish(partial, g, asyncCopy, tile, row, n0, (warp * 8) + (e & 7), rank, s0_7);
+        }
+
+        if (held > 8)
+        {
+            int e = first + 8;
+            int row = (h * 8) + (e >> 3);
+            GemvNkRingWideSplitPublish(partial, g, asyncCopy, tile, row, n0, (warp * 8) + (e & 7), rank, s1_0);
+        }
+
+        if (held > 9)
+        {
+            int e = first + 9;
+            int row = (h * 8) + (e >> 3);
+            GemvNkRingWideSplitPublish(partial, g, asyncCopy, tile, row, n0, (warp * 8) + (e & 7), rank, s1_1);
+        }
+
+        if (held > 10)
+        {
+            int e = first + 10;
+            int row = (h * 8) + (e >> 3);
+            GemvNkRingWideSplitPublish(partial, g, asyncCopy, tile, row, n0, (warp * 8) + (e & 7), rank, s1_2);
+        }
+
+        if (held > 11)
+        {
+            int e = first + 11;
+            int row = (h * 8) + (e >> 3);
+            GemvNkRingWideSplitPublish(partial, g, asyncCopy, tile, row, n0, (warp * 8) + (e & 7), rank, s1_3);
+        }
+
+        if (held > 12)
+        {
+            int e = first + 12;
+            int row = (h * 8) + (e >> 3);
+            GemvNkRingWideSplitPublish(partial, g, asyncCopy, tile, row, n0, (warp * 8) + (e & 7), rank, s1_4);
+        }
+
+        if (held > 13)
+        {
+            int e = first + 13;
+            int row = (h * 8) + (e >> 3);
+            GemvNkRingWideSplitPublish(partial, g, asyncCopy, tile, row, n0, (warp * 8) + (e & 7), rank, s1_5);
+        }
+
+        if (held > 14)
+        {
+            int e = first + 14;
+            int row = (h * 8) + (e >> 3);
+            GemvNkRingWideSplitPublish(partial, g, asyncCopy, tile, row, n0, (warp * 8) + (e & 7), rank, s1_6);
+        }
+
+        if (held > 15)
+        {
+            int e = first + 15;
+            int row = (h * 8) + (e >> 3);
+            GemvNkRingWideSplitPublish(partial, g, asyncCopy, tile, row, n0, (warp * 8) + (e & 7), rank, s1_7);
+        }
+
+        if (held > 16)
+        {
+            int e = first + 16;
+            int row = (h * 8) + (e >> 3);
+            GemvNkRingWideSplitPublish(partial, g, asyncCopy, tile, row, n0, (warp * 8) + (e & 7), rank, s2_0);
+        }
+
+        if (held > 17)
+        {
+            int e = first + 17;
+            int row = (h * 8) + (e >> 3);
+            GemvNkRingWideSplitPublish(partial, g, asyncCopy, tile, row, n0, (warp * 8) + (e & 7), rank, s2_1);
+        }
+
+        if (held > 18)
+        {
+            int e = first + 18;
+            int row = (h * 8) + (e >> 3);
+            GemvNkRingWideSplitPublish(partial, g, asyncCopy, tile, row, n0, (warp * 8) + (e & 7), rank, s2_2);
+        }
+
+        if (held > 19)
+        {
+            int e = first + 19;
+            int row = (h * 8) + (e >> 3);
+            GemvNkRingWideSplitPublish(partial, g, asyncCopy, tile, row, n0, (warp * 8) + (e & 7), rank, s2_3);
+        }
+
+        if (held > 20)
+        {
+            int e = first + 20;
+            int row = (h * 8) + (e >> 3);
+            GemvNkRingWideSplitPublish(partial, g, asyncCopy, tile, row, n0, (warp * 8) + (e & 7), rank, s2_4);
+        }
+
+        if (held > 21)
+        {
+            int e = first + 21;
+            int row = (h * 8) + (e >> 3);
+            GemvNkRingWideSplitPublish(partial, g, asyncCopy, tile, row, n0, (warp * 8) + (e & 7), rank, s2_5);
+        }
+
+        if (held > 22)
+        {
+            int e = first + 22;
+            int row = (h * 8) + (e >> 3);
+            GemvNkRingWideSplitPublish(partial, g, asyncCopy, tile, row, n0, (warp * 8) + (e & 7), rank, s2_6);
+        }
+
+        if (held > 23)
+        {
+            int e = first + 23;
+            int row = (h * 8) + (e >> 3);
+            GemvNkRingWideSplitPublish(partial, g, asyncCopy, tile, row, n0, (warp * 8) + (e & 7), rank, s2_7);
+        }
+
+        if (held > 24)
+        {
+            int e = first + 24;
+            int row = (h * 8) + (e >> 3);
+            GemvNkRingWideSplitPublish(partial, g, asyncCopy, tile, row, n0, (warp * 8) + (e & 7), rank, s3_0);
+        }
+
+        if (held > 25)
+        {
+            int e = first + 25;
+            int row = (h * 8) + (e >> 3);
+            GemvNkRingWideSplitPublish(partial, g, asyncCopy, tile, row, n0, (warp * 8) + (e & 7), rank, s3_1);
+        }
+
+        if (held > 26)
+        {
+            int e = first + 26;
+            int row = (h * 8) + (e >> 3);
+            GemvNkRingWideSplitPublish(partial, g, asyncCopy, tile, row, n0, (warp * 8) + (e & 7), rank, s3_2);
+        }
+
+        if (held > 27)
+        {
+            int e = first + 27;
+            int row = (h * 8) + (e >> 3);
+            GemvNkRingWideSplitPublish(partial, g, asyncCopy, tile, row, n0, (warp * 8) + (e & 7), rank, s3_3);
+        }
+
+        if (held > 28)
+        {
+            int e = first + 28;
+            int row = (h * 8) + (e >> 3);
+            GemvNkRingWideSplitPublish(partial, g, asyncCopy, tile, row, n0, (warp * 8) + (e & 7), rank, s3_4);
+        }
+
+        if (held > 29)
+        {
+            int e = first + 29;
+            int row = (h * 8) + (e >> 3);
+            GemvNkRingWideSplitPublish(partial, g, asyncCopy, tile, row, n0, (warp * 8) + (e & 7), rank, s3_5);
+        }
+
+        if (held > 30)
+        {
+            int e = first + 30;
+            int row = (h * 8) + (e >> 3);
+            GemvNkRingWideSplitPublish(partial, g, asyncCopy, tile, row, n0, (warp * 8) + (e & 7), rank, s3_6);
+        }
+
+        if (held > 31)
+        {
+            int e = first + 31;
+            int row = (h * 8) + (e >> 3);
+            GemvNkRingWideSplitPublish(partial, g, asyncCopy, tile, row, n0, (warp * 8) + (e & 7), rank, s3_7);
+        }
+
+        if (held > 32)
+        {
+            int e = first + 32;
+            int row = (h * 8) + (e >> 3);
+            GemvNkRingWideSplitPublish(partial, g, asyncCopy, tile, row, n0, (warp * 8) + (e & 7), rank, s4_0);
+        }
+
+        if (held > 33)
+        {
+            int e = first + 33;
+            int row = (h * 8) + (e >> 3);
+            GemvNkRingWideSplitPublish(partial, g, asyncCopy, tile, row, n0, (warp * 8) + (e & 7), rank, s4_1);
+        }
+
+        if (held > 34)
+        {
+            int e = first + 34;
+            int row = (h * 8) + (e >> 3);
+            GemvNkRingWideSplitPublish(partial, g, asyncCopy, tile, row, n0, (warp * 8) + (e & 7), rank, s4_2);
+        }
+
+        if (held > 35)
+        {
+            int e = first + 35;
+            int row = (h * 8) + (e >> 3);
+            GemvNkRingWideSplitPublish(partial, g, asyncCopy, tile, row, n0, (warp * 8) + (e & 7), rank, s4_3);
+        }
+
+        if (held > 36)
+        {
+            int e = first + 36;
+            int row = (h * 8) + (e >> 3);
+            GemvNkRingWideSplitPublish(partial, g, asyncCopy, tile, row, n0, (warp * 8) + (e & 7), rank, s4_4);
+        }
+
+        if (held > 37)
+        {
+            int e = first + 37;
+            int row = (h * 8) + (e >> 3);
+            GemvNkRingWideSplitPublish(partial, g, asyncCopy, tile, row, n0, (warp * 8) + (e & 7), rank, s4_5);
+        }
+
+        if (held > 38)
+        {
+            int e = first + 38;
+            int row = (h * 8) + (e >> 3);
+            GemvNkRingWideSplitPublish(partial, g, asyncCopy, tile, row, n0, (warp * 8) + (e & 7), rank, s4_6);
+        }
+
+        if (held > 39)
+        {
+            int e = first + 39;
+            int row = (h * 8) + (e >> 3);
+            GemvNkRingWideSplitPublish(partial, g, asyncCopy, tile, row, n0, (warp * 8) + (e & 7), rank, s4_7);
+        }
+
+        if (held > 40)
+        {
+            int e = first + 40;
+            int row = (h * 8) + (e >> 3);
+            GemvNkRingWideSplitPublish(partial, g, asyncCopy, tile, row, n0, (warp * 8) + (e & 7), rank, s5_0);
+        }
+
+        if (held > 41)
+        {
+            int e = first + 41;
+            int row = (h * 8) + (e >> 3);
+            GemvNkRingWideSplitPublish(partial, g, asyncCopy, tile, row, n0, (warp * 8) + (e & 7), rank, s5_1);
+        }
+
+        if (held > 42)
+        {
+            int e = first + 42;
+            int row = (h * 8) + (e >> 3);
+            GemvNkRingWideSplitPublish(partial, g, asyncCopy, tile, row, n0, (warp * 8) + (e & 7), rank, s5_2);
+        }
+
+        if (held > 43)
+        {
+            int e = first + 43;
+            int row = (h * 8) + (e >> 3);
+            GemvNkRingWideSplitPublish(partial, g, asyncCopy, tile, row, n0, (warp * 8) + (e & 7), rank, s5_3);
+        }
+
+        if (held > 44)
+        {
+            int e = first + 44;
+            int row = (h * 8) + (e >> 3);
+            GemvNkRingWideSplitPublish(partial, g, asyncCopy, tile, row, n0, (warp * 8) + (e & 7), rank, s5_4);
+        }
+
+        if (held > 45)
+        {
+            int e = first + 45;
+            int row = (h * 8) + (e >> 3);
+            GemvNkRingWideSplitPublish(partial, g, asyncCopy, tile, row, n0, (warp * 8) + (e & 7), rank, s5_5);
+        }
+
+        if (held > 46)
+        {
+            int e = first + 46;
+            int row = (h * 8) + (e >> 3);
+            GemvNkRingWideSplitPublish(partial, g, asyncCopy, tile, row, n0, (warp * 8) + (e & 7), rank, s5_6);
+        }
+
+        if (held > 47)
+        {
+            int e = first + 47;
+            int row = (h * 8) + (e >> 3);
+            GemvNkRingWideSplitPublish(partial, g, asyncCopy, tile, row, n0, (warp * 8) + (e & 7), rank, s5_7);
+        }
+
+        if (held > 48)
+        {
+            int e = first + 48;
+            int row = (h * 8) + (e >> 3);
+            GemvNkRingWideSplitPublish(partial, g, asyncCopy, tile, row, n0, (warp * 8) + (e & 7), rank, s6_0);
+        }
+
+        if (held > 49)
+        {
+            int e = first + 49;
+            int row = (h * 8) + (e >> 3);
+            GemvNkRingWideSplitPublish(partial, g, asyncCopy, tile, row, n0, (warp * 8) + (e & 7), rank, s6_1);
+        }
+
+        if (held > 50)
+        {
+            int e = first + 50;
+            int row = (h * 8) + (e >> 3);
+            GemvNkRingWideSplitPublish(partial, g, asyncCopy, tile, row, n0, (warp * 8) + (e & 7), rank, s6_2);
+        }
+
+        if (held > 51)
+        {
+            int e = first + 51;
+            int row = (h * 8) + (e >> 3);
+            GemvNkRingWideSplitPublish(partial, g, asyncCopy, tile, row, n0, (warp * 8) + (e & 7), rank, s6_3);
+        }
+
+        if (held > 52)
+        {
+            int e = first + 52;
+            int row = (h * 8) + (e >> 3);
+            GemvNkRingWideSplitPublish(partial, g, asyncCopy, tile, row, n0, (warp * 8) + (e & 7), rank, s6_4);
+        }
+
+        if (held > 53)
+        {
+            int e = first + 53;
+            int row = (h * 8) + (e >> 3);
+            GemvNkRingWideSplitPublish(partial, g, asyncCopy, tile, row, n0, (warp * 8) + (e & 7), rank, s6_5);
+        }
+
+        if (held > 54)
+        {
+            int e = first + 54;
+            int row = (h * 8) + (e >> 3);
+            GemvNkRingWideSplitPublish(partial, g, asyncCopy, tile, row, n0, (warp * 8) + (e & 7), rank, s6_6);
+        }
+
+        if (held > 55)
+        {
+            int e = first + 55;
+            int row = (h * 8) + (e >> 3);
+            GemvNkRingWideSplitPublish(partial, g, asyncCopy, tile, row, n0, (warp * 8) + (e & 7), rank, s6_7);
+        }
+
+        if (held > 56)
+        {
+            int e = first + 56;
+            int row = (h * 8) + (e >> 3);
+            GemvNkRingWideSplitPublish(partial, g, asyncCopy, tile, row, n0, (warp * 8) + (e & 7), rank, s7_0);
+        }
+
+        if (held > 57)
+        {
+            int e = first + 57;
+            int row = (h * 8) + (e >> 3);
+            GemvNkRingWideSplitPublish(partial, g, asyncCopy, tile, row, n0, (warp * 8) + (e & 7), rank, s7_1);
+        }
+
+        if (held > 58)
+        {
+            int e = first + 58;
+            int row = (h * 8) + (e >> 3);
+            GemvNkRingWideSplitPublish(partial, g, asyncCopy, tile, row, n0, (warp * 8) + (e & 7), rank, s7_2);
+        }
+
+        if (held > 59)
+        {
+            int e = first + 59;
+            int row = (h * 8) + (e >> 3);
+            GemvNkRingWideSplitPublish(partial, g, asyncCopy, tile, row, n0, (warp * 8) + (e & 7), rank, s7_3);
+        }
+
+        if (held > 60)
+        {
+            int e = first + 60;
+            int row = (h * 8) + (e >> 3);
+            GemvNkRingWideSplitPublish(partial, g, asyncCopy, tile, row, n0, (warp * 8) + (e & 7), rank, s7_4);
+        }
+
+        if (held > 61)
+        {
+            int e = first + 61;
+            int row = (h * 8) + (e >> 3);
+            GemvNkRingWideSplitPublish(partial, g, asyncCopy, tile, row, n0, (warp * 8) + (e & 7), rank, s7_5);
+        }
+
+        if (held > 62)
+        {
+            int e = first + 62;
+            int row = (h * 8) + (e >> 3);
+            GemvNkRingWideSplitPublish(partial, g, asyncCopy, tile, row, n0, (warp * 8) + (e & 7), rank, s7_6);
+        }
+
+        if (held > 63)
+        {
+            int e = first + 63;
+            int row = (h * 8) + (e >> 3);
+            GemvNkRingWideSplitPublish(partial, g, asyncCopy, tile, row, n0, (warp * 8) + (e & 7), rank, s7_7);
+        }
+
+        GemvNkRingWideSplitFinish(partial, tickets, bias, c, g, asyncCopy, tile, n0, rank, tid, threads);
+    }
+
+    /// <summary>
+    /// Leaves one partial total of this rank (tile row <paramref name="row"/>, column <paramref name="col"/> of 32): in the
+    /// group's shared tile on CUDA (every element, rows past M too: nobody stores them), in the rank's float32 partials
+    /// inside M × N on the CPU accelerator.
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static void GemvNkRingWideSplitPublish(ArrayView<float> partial, GemvShape g, bool asyncCopy, int tile, int row, int n0, int col, int rank, float sum)
+    {
+        if (asyncCopy)
+        {
+            SharedMemory.GetDynamic<float>()[tile + (row * 32) + col] = sum;
+        }
+        else if (row < g.M && n0 + col < g.N)
+        {
+            partial[((((long)rank * g.M) + row) * g.N) + n0 + col] = sum;
+        }
+    }
+
+    /// <summary>
+    /// Sums the tile's 3 partials in rank order ((p0 + p1) + p2, round to nearest, never contracted) and stores C through
+    /// the epilogue. CUDA: rank r sums tile elements r · threads + t + 3 · threads · i over the cluster's shared memory (mapa,
+    /// ld.shared::cluster) between an acquiring and a closing cluster barrier, and leaves each sum in its own tile element (in
+    /// its own slice, which no other rank reads) for the epilogue, so no asm output goes through a local slot. CPU
+    /// accelerator: the last group of the tile to arrive sums the whole tile from the partials.
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static void GemvNkRingWideSplitFinish(ArrayView<float> partial, ArrayView<int> tickets, ArrayView<float> bias, ArrayView<float> c, GemvShape g, bool asyncCopy, int tile, int n0, int rank, int tid, int threads)
+    {
+        if (asyncCopy)
+        {
+            // Arrive releases this group's tile stores, wait acquires the other groups'.
+            CudaAsm.Emit("barrier.cluster.arrive.aligned;\n\tbarrier.cluster.wait.aligned;");
+            var floats = SharedMemory.GetDynamic<float>();
+            for (int e = (rank * threads) + tid; e < 512; e += 3 * threads)
+            {
+                int row = e >> 5;
+                int col = n0 + (e & 31);
+                if (row < g.M && col < g.N)
+                {
+                    CudaAsm.Emit("{\n\t.reg .u32 ga<4>;\n\t.reg .f32 gv<3>;\n\tmov.u32 ga3, __dyn_shared_alloca;\n\tadd.u32 ga3, ga3, %0;\n\tmapa.shared::cluster.u32 ga0, ga3, 0;\n\tmapa.shared::cluster.u32 ga1, ga3, 1;\n\tmapa.shared::cluster.u32 ga2, ga3, 2;\n\tld.shared::cluster.f32 gv0, [ga0];\n\tld.shared::cluster.f32 gv1, [ga1];\n\tld.shared::cluster.f32 gv2, [ga2];\n\tadd.rn.f32 gv0, gv0, gv1;\n\tadd.rn.f32 gv0, gv0, gv2;\n\tst.shared.f32 [ga3], gv0;\n\t}", (uint)((tile + e) * 4));
+                    c[((long)row * g.N) + col] = GemvEpilogue(bias, g, row, col, floats[tile + e]);
+                }
+            }
+
+            // No group leaves (and frees the shared memory the others read) before every remote read is done.
+            CudaAsm.Emit("barrier.cluster.arrive.relaxed.aligned;\n\tbarrier.cluster.wait.aligned;");
+            return;
+        }
+
+        if (SplitKReduction.ArriveLast(tickets, Grid.IdxX, 3))
+        {
+            for (int e = tid; e < 512; e += threads)
+            {
+                int row = e >> 5;
+                int col = n0 + (e & 31);
+                if (row < g.M && col < g.N)
+                {
+                    long at = ((long)row * g.N) + col;
+                    long plane = (long)g.M * g.N;
+                    float sum = partial[at];
+                    sum += partial[at + (1 * plane)];
+                    sum += partial[at + (2 * plane)];
+                    c[at] = GemvEpilogue(bias, g, row, col, sum);
+                }
+            }
+        }
+    }
 }
