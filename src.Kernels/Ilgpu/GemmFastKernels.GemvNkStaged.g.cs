@@ -5116,6 +5116,11 @@ internal static partial class GemmFastKernels
         int b0 = c0 * chunkBursts;
         int bEnd = c1 * chunkBursts < bursts ? c1 * chunkBursts : bursts;
         bursts = bEnd > b0 ? bEnd - b0 : 0;
+        if (CudaAsm.IsSupported)
+        {
+            // As ring_prologue's: the range is computed here, not at its first use inside the loop's chunk entry.
+            CudaAsm.Emit("// range %0 %1 %2", c1, b0, bursts);
+        }
 
         int wLast = g.N - 1 - n0;
         int r0 = (warp * 8) + h;
