@@ -16,9 +16,9 @@ namespace GemsInjector.Kernels.Ilgpu;
 /// arithmetic (<see cref="SplitKReduction.Sum"/>), so C has the same bits whichever form ran.
 /// </para>
 /// <para>
-/// Used by the small-M wgmma kernel's 64-column tiles by default (<see cref="SplitKReduce.Auto"/>, Run 87), and by the
-/// wide [K, N] skinny body only when asked for (<see cref="SplitKReduce.Cluster"/>; <see cref="SplitKReduce"/> says why
-/// that one is not the default); the same form for the skinny [N, K] kernel ran slower (Run 65) and was taken out again.
+/// Used by default (<see cref="SplitKReduce.Cluster"/>) by the small-M wgmma kernel's 64-column tiles (since H200 Run 87)
+/// and by the wide [K, N] skinny body (since Run 96); the same form for the skinny [N, K] kernel ran slower (Run 65) and
+/// was taken out again.
 /// </para>
 /// </summary>
 internal static class ClusterReduction

@@ -214,7 +214,7 @@ public sealed partial class IlgpuKernels
     /// <summary>
     /// Runs a split wide [K, N] product with its splits summed in a thread-block cluster
     /// (<see cref="SkinnyTensorCoreKernels.Gemm16SkinnyKnWideCluster{TFormat, TClusterSize}"/>) when
-    /// <c>GEMS_SPLITK_REDUCE=cluster</c>, the device runs clusters (<see cref="Sm90aPtx.Supported"/>), the plan's splits are a
+    /// <c>GEMS_SPLITK_REDUCE</c> is unset (or <c>cluster</c>), the device runs clusters (<see cref="Sm90aPtx.Supported"/>), the plan's splits are a
     /// cluster size (<see cref="ClusterReduction.SizeFor"/>) and no earlier cluster kernel failed to load.
     /// </summary>
     /// <returns>Whether it ran (otherwise the caller writes partials and reduces them as before).</returns>
@@ -247,7 +247,7 @@ public sealed partial class IlgpuKernels
     }
 
     /// <summary>
-    /// Why a cluster kernel (<c>GEMS_SPLITK_REDUCE=cluster</c>) could not be loaded on this device, after which the process
+    /// Why a cluster kernel (the default <c>GEMS_SPLITK_REDUCE</c>) could not be loaded on this device, after which the process
     /// keeps the launched reduce; <see langword="null"/> when none failed or none was asked for.
     /// </summary>
     public string? ClusterLoadError { get; private set; }

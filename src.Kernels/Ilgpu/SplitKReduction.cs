@@ -172,11 +172,11 @@ internal static class SplitKReduction
 /// <summary>
 /// How a split-K 16-bit product sums its splits (<c>GEMS_SPLITK_REDUCE</c>, read once per process): a second launch
 /// (<see cref="Launch"/>), the last group of each output tile in the product itself where that is cheap
-/// (<see cref="Fused"/>), the tile's thread-block cluster wherever the product has a cluster kernel (<see cref="Cluster"/>),
-/// or — the default, <see cref="Auto"/> — the cluster for the small-M wgmma products only and the launch elsewhere.
-/// <see cref="Fused"/> and <see cref="Cluster"/> are not the default: each gains on its own products (cluster: +8–10% at
-/// 1–8 rows [K, N], H200, Runs 59–61) while the other split products of such a process, whose kernels are unchanged,
-/// measured 3–7% slower (Runs 42, 59, 61, 65; cause not found).
+/// (<see cref="Fused"/>), or — the default — the tile's thread-block cluster wherever the product has a cluster kernel
+/// (<see cref="Cluster"/>). <see cref="Fused"/> is not the default: it gains on its own products while the other split
+/// products of such a process, whose kernels are unchanged, measured 3–7% slower (H200 Runs 42–65; cause not found).
+/// The cluster form showed that effect too while the 64-row products still launched their reduce; since they sum in
+/// their own clusters it is gone (Run 96: every bystander within ±1%).
 /// </summary>
 internal enum SplitKReduce
 {
@@ -194,18 +194,13 @@ internal enum SplitKReduce
     FusedAll,
 
     /// <summary>
-    /// <c>cluster</c>: the splits of a tile run as one thread-block cluster and sum in distributed shared memory
-    /// (<see cref="ClusterReduction"/>) where a product has a cluster kernel (the wide [K, N] skinny body; the small-M wgmma kernel's 64-column tiles), its plan's splits are
-    /// a cluster size and the device is compute capability 9.0; else the launch.
+    /// <c>cluster</c>, unset and any other value (the default): the splits of a tile run as one thread-block cluster and sum
+    /// in distributed shared memory (<see cref="ClusterReduction"/>) where a product has a cluster kernel — the small-M
+    /// wgmma kernel's 64-column tiles (17–64 rows, 9–16 of a [K, N] weight; default since H200 Run 87) and the wide [K, N]
+    /// skinny body (3–8 rows; since Run 96: +8% bfloat16, +15% float16 at 4 and 8 × 4096²) — its plan's splits are a
+    /// cluster size and the device is compute capability 9.0; else the launch.
     /// </summary>
     Cluster,
-
-    /// <summary>
-    /// Unset and any other value (the default since H200 Run 87): <see cref="Cluster"/> for the small-M wgmma products
-    /// (17–64 rows, 9–16 of a [K, N] weight; Run 87: +2–6% at 64 × 4096², +7–8% at 16 × 11008 × 4096, the 256-row control
-    /// unchanged), <see cref="Launch"/> for every other split product.
-    /// </summary>
-    Auto,
 }
 
 /// <summary>The <c>GEMS_SPLITK_REDUCE</c> setting.</summary>
@@ -216,13 +211,12 @@ internal static class SplitKReduceSettings
     /// <summary>The form the environment names (read once per process).</summary>
     public static SplitKReduce FromEnvironment() => FromVariable.Value;
 
-    /// <summary><c>launch</c> / <c>fused</c> / <c>fused-all</c> / <c>cluster</c> (any case, trimmed) select those forms; anything else, unset included, <see cref="SplitKReduce.Auto"/>.</summary>
+    /// <summary><c>launch</c> / <c>fused</c> / <c>fused-all</c> (any case, trimmed) select those forms; anything else, unset and <c>cluster</c> included, <see cref="SplitKReduce.Cluster"/>.</summary>
     public static SplitKReduce Parse(string? value) => value?.Trim().ToLowerInvariant() switch
     {
         "launch" => SplitKReduce.Launch,
         "fused" => SplitKReduce.Fused,
         "fused-all" => SplitKReduce.FusedAll,
-        "cluster" => SplitKReduce.Cluster,
-        _ => SplitKReduce.Auto,
+        _ => SplitKReduce.Cluster,
     };
 }

@@ -874,14 +874,14 @@ internal static class WgmmaSkinnyLaunch
 
     /// <summary>
     /// Whether a split plan sums its splits in a thread-block cluster (<see cref="WgmmaSkinnyGemmKernels.Gemm16WgmmaSkinnyN64Cluster{TOperands, TClusterSize}"/>)
-    /// instead of partials and the launched reduce: <c>GEMS_SPLITK_REDUCE</c> unset or <c>cluster</c> (<paramref name="mode"/>), the
+    /// instead of partials and the launched reduce: <c>GEMS_SPLITK_REDUCE</c> unset (<paramref name="mode"/> <see cref="SplitKReduce.Cluster"/>), the
     /// 64-column tiles (the default; <c>n128</c> keeps the launch), a plan of 2, 4 or 8 splits (<see cref="ClusterReduction.SizeFor"/>:
     /// the portable cluster sizes; one split, batches and other counts keep today's path) and N % 4 = 0 (the tile's
     /// 4-column vectors lie all inside N or all outside). The plan is <see cref="PlanSplitK"/>'s, unchanged, so both forms
     /// split K alike and give the same bits.
     /// </summary>
     public static bool TakesCluster(SplitKReduce mode, int columns, int splits, int n) =>
-        mode is SplitKReduce.Cluster or SplitKReduce.Auto && columns == WgmmaSkinnyGemmKernels.BlockNNarrow && ClusterReduction.SizeFor(splits) != 0 && n % 4 == 0;
+        mode == SplitKReduce.Cluster && columns == WgmmaSkinnyGemmKernels.BlockNNarrow && ClusterReduction.SizeFor(splits) != 0 && n % 4 == 0;
 
     /// <summary>
     /// Grid (⌈N/columns⌉, <paramref name="splits"/>, 1) of the cluster form (clusters 1 × splits × 1 along Y, the axis of

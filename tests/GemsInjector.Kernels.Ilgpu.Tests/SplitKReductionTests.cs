@@ -100,18 +100,18 @@ public sealed class SplitKReductionTests : IClassFixture<Warp32SimulatorFixture>
     internal static float From16(ushort bits, bool bf16) =>
         bf16 ? BitConverter.UInt32BitsToSingle((uint)bits << 16) : (float)BitConverter.UInt16BitsToHalf(bits);
 
-    /// <summary>GEMS_SPLITK_REDUCE: the launch for "launch", the in-place reduce for "fused" / "fused-all", the cluster reduce for "cluster" (any case, spaces trimmed); anything else, unset included, the default (cluster for the small-M wgmma products, the launch elsewhere).</summary>
+    /// <summary>GEMS_SPLITK_REDUCE: the launch for "launch", the in-place reduce for "fused" / "fused-all", the cluster reduce (the default) for anything else, "cluster" and unset included.</summary>
     [Theory]
-    [InlineData(null, (int)SplitKReduce.Auto)]
-    [InlineData("", (int)SplitKReduce.Auto)]
+    [InlineData(null, (int)SplitKReduce.Cluster)]
+    [InlineData("", (int)SplitKReduce.Cluster)]
     [InlineData("launch", (int)SplitKReduce.Launch)]
     [InlineData(" Launch", (int)SplitKReduce.Launch)]
     [InlineData("fused", (int)SplitKReduce.Fused)]
     [InlineData(" Fused ", (int)SplitKReduce.Fused)]
-    [InlineData("fuse", (int)SplitKReduce.Auto)]
+    [InlineData("fuse", (int)SplitKReduce.Cluster)]
     [InlineData("Fused-All", (int)SplitKReduce.FusedAll)]
     [InlineData(" CLUSTER", (int)SplitKReduce.Cluster)]
-    [InlineData("clusters", (int)SplitKReduce.Auto)]
+    [InlineData("clusters", (int)SplitKReduce.Cluster)]
     public void ReduceSwitchParses(string? value, int expected) =>
         Assert.Equal((SplitKReduce)expected, SplitKReduceSettings.Parse(value));
 

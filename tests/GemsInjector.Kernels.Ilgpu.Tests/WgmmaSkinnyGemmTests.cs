@@ -450,9 +450,8 @@ public sealed class WgmmaSkinnyGemmTests : Half16TestBase, IClassFixture<Warp32S
         Assert.Equal(takes, WgmmaSkinnyLaunch.TakesCluster(SplitKReduce.Cluster, WgmmaSkinnyGemmKernels.BlockNNarrow, splits, 4096));
         Assert.False(WgmmaSkinnyLaunch.TakesCluster(SplitKReduce.Cluster, WgmmaSkinnyGemmKernels.BlockNNarrow, splits, 4090));
 
-        // The default setting sums these products in the cluster too; launch and the in-place forms never do.
-        Assert.Equal(SplitKReduce.Auto, SplitKReduceSettings.Parse(null));
-        Assert.Equal(takes, WgmmaSkinnyLaunch.TakesCluster(SplitKReduce.Auto, WgmmaSkinnyGemmKernels.BlockNNarrow, splits, 4096));
+        // The default setting is the cluster form; launch and the in-place forms never take it.
+        Assert.Equal(SplitKReduce.Cluster, SplitKReduceSettings.Parse(null));
         foreach (var other in new[] { SplitKReduce.Launch, SplitKReduce.Fused, SplitKReduce.FusedAll })
         {
             Assert.False(WgmmaSkinnyLaunch.TakesCluster(other, WgmmaSkinnyGemmKernels.BlockNNarrow, splits, 4096));
