@@ -166,7 +166,7 @@ public sealed partial class IlgpuKernels
         int t = tiny ? 0 : device.MaxGroupSize >= 256 ? GemmFastKernels.MaxTileThreads : device.MaxGroupSize >= 16 ? 4 : 0;
         bool flat = t > 0 && batch == 1 && m >= FlatSgemmMinRows && m <= GemvMaxRows && SmallRowsKernel == SmallRowsProduct.Sgemm
             && SgemmKernel != SgemmKernelVariant.Legacy && UsesSgemmWarpF32(a, b, k, n, transposeB)
-            && !(transposeB ? UsesGemvNkStreamF32(a, b, m, k) : UsesGemvKnStreamF32(a, b, m, k, n) || UsesGemvKnRingF32(a, b, m, k, n));
+            && !(transposeB ? UsesGemvNkStreamF32(a, b, m, k) : UsesGemvKnStreamF32(a, b, m, k, n));
         if (!tiny && !flat && batch == 1 && m <= GemvMaxRows && device.MaxGroupSize >= device.WarpSize)
         {
             Gemv(a, b, bias, c, m, k, n, transposeB, alpha, beta, biasIsMatrix);
@@ -596,12 +596,6 @@ public sealed partial class IlgpuKernels
         if (UsesGemvKnStreamF32(a, b, m, k, n))
         {
             GemvKnStreamF32(a, b, bias, c, g);
-            return;
-        }
-
-        if (UsesGemvKnRingF32(a, b, m, k, n))
-        {
-            GemvKnRingF32(a, b, bias, c, g);
             return;
         }
 

@@ -36,6 +36,9 @@ internal static class Sm90aPtx
     /// <summary><c>CU_FUNC_ATTRIBUTE_MAX_DYNAMIC_SHARED_SIZE_BYTES</c>.</summary>
     private const int MaxDynamicSharedSizeAttribute = 8;
 
+    /// <summary><c>CU_FUNC_ATTRIBUTE_SHARED_SIZE_BYTES</c>: the loaded function's static shared memory.</summary>
+    private const int StaticSharedSizeAttribute = 1;
+
     private static readonly Regex VersionLine = new(@"^\.version[ \t]+(\d+)\.(\d+)[ \t]*$", RegexOptions.Multiline | RegexOptions.CultureInvariant);
     private static readonly Regex TargetLine = new(@"^\.target[ \t]+sm_\d+([ \t]*(,[^\r\n]*)?)$", RegexOptions.Multiline | RegexOptions.CultureInvariant);
     private static readonly Regex ClusterMarker = new(Regex.Escape(ClusterReduction.Marker) + @"(\d), (\d), 1", RegexOptions.CultureInvariant);
@@ -158,7 +161,11 @@ internal static class Sm90aPtx
         }
 
         int limit = sm90a ? OptInSharedBytes : OptInSharedLimit((CudaAccelerator)kernel.Accelerator);
-        int bytes = limit - KernelDiskCache.SharedMemoryOf(compiled).StaticSize;
+        // The static size as the loaded function has it, not ILGPU's declared bytes: ptxas pads a 4-byte static variable
+        // up, and the driver refuses a dynamic limit whose sum with the function's static size passes the opt-in limit
+        // (H200 Run 97: 232 444 bytes refused for a kernel that declared 4 static bytes).
+        int staticBytes = Math.Max(Driver.GetAttribute(cuda.FunctionPtr, StaticSharedSizeAttribute), KernelDiskCache.SharedMemoryOf(compiled).StaticSize);
+        int bytes = limit - staticBytes;
         int status = Driver.SetAttribute(cuda.FunctionPtr, MaxDynamicSharedSizeAttribute, bytes);
         if (status != 0)
         {
@@ -166,24 +173,37 @@ internal static class Sm90aPtx
         }
     }
 
-    /// <summary>The one driver entry point ILGPU does not wrap, resolved from the driver library ILGPU itself uses.</summary>
+    /// <summary>The two driver entry points ILGPU does not wrap, resolved from the driver library ILGPU itself uses.</summary>
     private static class Driver
     {
-        private static readonly Lazy<SetAttributeFunction?> Function = new(Resolve);
+        private static readonly Lazy<(SetAttributeFunction Set, GetAttributeFunction Get)?> Functions = new(Resolve);
 
         [UnmanagedFunctionPointer(CallingConvention.Winapi)]
         private delegate int SetAttributeFunction(IntPtr function, int attribute, int value);
 
-        public static int SetAttribute(IntPtr function, int attribute, int value) =>
-            Function.Value is { } set ? set(function, attribute, value) : throw new InvalidOperationException("cuFuncSetAttribute is not in the CUDA driver library.");
+        [UnmanagedFunctionPointer(CallingConvention.Winapi)]
+        private delegate int GetAttributeFunction(out int value, int attribute, IntPtr function);
 
-        private static SetAttributeFunction? Resolve()
+        public static int SetAttribute(IntPtr function, int attribute, int value) =>
+            Functions.Value is { } driver ? driver.Set(function, attribute, value) : throw new InvalidOperationException("cuFuncSetAttribute is not in the CUDA driver library.");
+
+        /// <summary>A function attribute's value (<c>cuFuncGetAttribute</c>).</summary>
+        /// <exception cref="InvalidOperationException">The driver refused, or has no such entry point.</exception>
+        public static int GetAttribute(IntPtr function, int attribute)
+        {
+            var driver = Functions.Value ?? throw new InvalidOperationException("cuFuncGetAttribute is not in the CUDA driver library.");
+            int status = driver.Get(out int value, attribute, function);
+            return status == 0 ? value : throw new InvalidOperationException($"cuFuncGetAttribute({attribute}) failed with CUDA error {status}.");
+        }
+
+        private static (SetAttributeFunction, GetAttributeFunction)? Resolve()
         {
             foreach (var name in new[] { "libcuda.so.1", "libcuda.so", "nvcuda.dll" })
             {
-                if (NativeLibrary.TryLoad(name, out var library) && NativeLibrary.TryGetExport(library, "cuFuncSetAttribute", out var export))
+                if (NativeLibrary.TryLoad(name, out var library) && NativeLibrary.TryGetExport(library, "cuFuncSetAttribute", out var set)
+                    && NativeLibrary.TryGetExport(library, "cuFuncGetAttribute", out var get))
                 {
-                    return Marshal.GetDelegateForFunctionPointer<SetAttributeFunction>(export);
+                    return (Marshal.GetDelegateForFunctionPointer<SetAttributeFunction>(set), Marshal.GetDelegateForFunctionPointer<GetAttributeFunction>(get));
                 }
             }
 
