@@ -17,11 +17,6 @@ public sealed partial class IlgpuKernels
     // The wide ring [N, K] kernel (8 weight rows per lane, 3 stages: `ring3w`).
     private Action<KernelConfig, ArrayView<Float4>, ArrayView<Float4>, ArrayView<float>, ArrayView<float>, GemvShape, long, long>? gemvNkRingWideF32;
 
-    // The K-split wide ring [N, K] kernel (`ring3wk3`), and its CPU-accelerator partials and tile tickets (CUDA sums in the cluster).
-    private Action<KernelConfig, ArrayView<Float4>, ArrayView<Float4>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<int>, GemvShape, long, long>? gemvNkRingWideSplitF32;
-    private MemoryBuffer1D<float, Stride1D.Dense>? gemvNkSplitPartials;
-    private MemoryBuffer1D<int, Stride1D.Dense>? gemvNkSplitTickets;
-
     /// <summary>Which kernel serves aligned float32 [N, K] products of 9–16 rows under the stream setting (<c>GEMS_GEMV_F32_WIDE</c>; tests set it directly).</summary>
     internal GemvF32Wide GemvF32WideKernel { get; set; } = GemvF32WideChoice.FromEnvironment();
 
@@ -33,7 +28,7 @@ public sealed partial class IlgpuKernels
     /// </summary>
     internal bool UsesGemvNkStagedF32(ArrayView<float> a, ArrayView<float> b, int m, int k) =>
         GemvF32WideKernel is not GemvF32Wide.Stream && m >= GemvNkStagedLaunch.MinRows && m <= GemvNkStagedLaunch.MaxRows
-        && (GemvF32WideKernel is GemvF32Wide.Ring or GemvF32Wide.Ring3 or GemvF32Wide.Ring3W or GemvF32Wide.Ring3WK3
+        && (GemvF32WideKernel is GemvF32Wide.Ring or GemvF32Wide.Ring3 or GemvF32Wide.Ring3W
             ? GemvNkRingLaunch.Fits(device.WarpSize, device.MaxGroupSize)
             : GemvNkStagedLaunch.Fits(device.WarpSize, device.MaxGroupSize))
         && UsesGemvNkStreamF32(a, b, m, k);
@@ -50,12 +45,6 @@ public sealed partial class IlgpuKernels
         if (GemvF32WideKernel == GemvF32Wide.Ring3W)
         {
             GemvNkRingWideF32(a, b, bias, c, g);
-            return;
-        }
-
-        if (GemvF32WideKernel == GemvF32Wide.Ring3WK3)
-        {
-            GemvNkRingWideSplitF32(a, b, bias, c, g);
             return;
         }
 
@@ -96,24 +85,6 @@ public sealed partial class IlgpuKernels
         var bounds = Bounds(GemmFastKernels.GemvNkStagedWarps * device.WarpSize, GemvNkRingWideLaunch.GroupsPerSm);
         var kernel = device.Load(ref gemvNkRingWideF32, name, acc => acc.LoadStreamKernel<ArrayView<Float4>, ArrayView<Float4>, ArrayView<float>, ArrayView<float>, GemvShape, long, long>(GemmFastKernels.GemvNkRingWideF32<GemvNkRingStages3>, bounds));
         kernel(config, a.Cast<Float4>(), b.Cast<Float4>(), bias, c, g, aPointer, bPointer);
-    }
-
-    /// <summary>
-    /// Runs an [N, K] product on <c>GemvNkRingWideSplitF32</c> (K in 3 ranges, one launch): on CUDA the 3 groups of a tile form a
-    /// cluster and sum in distributed shared memory; on the CPU accelerator they sum through float32 partials and a ticket per tile.
-    /// </summary>
-    private void GemvNkRingWideSplitF32(ArrayView<float> a, ArrayView<float> b, ArrayView<float> bias, ArrayView<float> c, GemvShape g)
-    {
-        var config = GemvNkRingWideSplitLaunch.Plan(g, device.WarpSize);
-        bool cuda = device.Kind == IlgpuDeviceKind.Cuda;
-        long aPointer = cuda ? TensorCoreLaunch.DeviceAddress(a.Cast<ushort>()) : 0;
-        long bPointer = cuda ? TensorCoreLaunch.DeviceAddress(b.Cast<ushort>()) : 0;
-        var partials = cuda ? default : Grown(ref gemvNkSplitPartials, (long)GemmFastKernels.GemvNkRingWideSplits * g.M * g.N, 1024, zeroed: false);
-        var tickets = cuda ? default : Grown(ref gemvNkSplitTickets, config.GridDim.X, 1024, zeroed: true);
-        var name = $"{nameof(GemmFastKernels.GemvNkRingWideSplitF32)}<{GemvNkRingWideLaunch.Stages}>";
-        var bounds = Bounds(GemmFastKernels.GemvNkStagedWarps * device.WarpSize, GemvNkRingWideLaunch.GroupsPerSm);
-        var kernel = device.Load(ref gemvNkRingWideSplitF32, name, acc => acc.LoadStreamKernel<ArrayView<Float4>, ArrayView<Float4>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<int>, GemvShape, long, long>(GemmFastKernels.GemvNkRingWideSplitF32<GemvNkRingStages3>, bounds));
-        kernel(config, a.Cast<Float4>(), b.Cast<Float4>(), bias, c, partials, tickets, g, aPointer, bPointer);
     }
 
     /// <summary>The staged [N, K] GEMV compiled for bursts of 1 or 2 batches, with its launch bounds (<see cref="GemvNkStagedLaunch.GroupsPerSm"/>).</summary>
@@ -204,35 +175,6 @@ internal static class GemvNkRingWideLaunch
         int groups = (g.N + GemmFastKernels.GemvNkRingWideColumns - 1) / GemmFastKernels.GemvNkRingWideColumns;
         return new KernelConfig(new Index3D(groups, 1, 1), new Index3D(GemmFastKernels.GemvNkStagedWarps * warpSize, 1, 1),
             SharedMemoryConfig.RequestDynamic<float>(GemmFastKernels.GemvNkRingWideSharedFloats(stages)));
-    }
-}
-
-/// <summary>
-/// Launch plan of the K-split wide ring [N, K] GEMV for 9–16 rows (<c>GemvNkRingWideSplitF32</c>, <c>GEMS_GEMV_F32_WIDE=ring3wk3</c>;
-/// generated by src.Kernels/Ilgpu/Codegen/gen_gemv_nk_staged_f32.py; notes: docs/perf/h100-notes-gemv.md, "float32 [N, K], 9–16 rows:
-/// K split over a cluster of 3 (`ring3wk3`) — prediction").
-/// <para>
-/// Why: ncu of <c>ring3w</c> (H200 Run 94) shows 344 groups for 528 group slots (0.65 waves): 80 SMs hold 3 groups and 52 hold
-/// 2, so the busiest SMs carry 96 weight rows against a mean of 83. Splitting K in 3 gives 1032 groups, two nearly full waves
-/// (528 + 504), at most 8 thirds (88 rows of work at K = 4096: ranks of 10, 11 and 11 of 32 chunks) per SM, and 4 groups
-/// (16 warps) on every SM instead of 2–3.
-/// </para>
-/// <para>
-/// The numbers (CUDA): ⌈N / 32⌉ × 3 groups of 4 warps, clusters of 1 × 3 × 1 (the kernel's PTX marker; rank = Grid.IdxY = the
-/// split); dynamic shared memory = ring3w's 40 KB + the 2 KB partial tile (16 × 32 floats); launch bounds as ring3w
-/// (4 groups per SM, ≤ 128 registers).
-/// </para>
-/// </summary>
-internal static class GemvNkRingWideSplitLaunch
-{
-    /// <summary>Grid and group: ⌈N / 32⌉ tiles along X, the 3 splits along Y, groups of 4 warps with ring3w's shared memory and the tile.</summary>
-    /// <param name="g">The product (M of 1–16).</param>
-    /// <param name="warpSize">Threads per warp.</param>
-    public static KernelConfig Plan(GemvShape g, int warpSize)
-    {
-        int tiles = (g.N + GemmFastKernels.GemvNkRingWideColumns - 1) / GemmFastKernels.GemvNkRingWideColumns;
-        return new KernelConfig(new Index3D(tiles, GemmFastKernels.GemvNkRingWideSplits, 1), new Index3D(GemmFastKernels.GemvNkStagedWarps * warpSize, 1, 1),
-            SharedMemoryConfig.RequestDynamic<float>(GemmFastKernels.GemvNkRingWideSplitSharedFloats(GemvNkRingWideLaunch.Stages)));
     }
 }
 
@@ -337,16 +279,9 @@ internal enum GemvF32Wide
     /// 2804–2816 here.
     /// </summary>
     Ring3W,
-
-    /// <summary>
-    /// <c>ring3wk3</c>: <c>GemvNkRingWideSplitF32&lt;3&gt;</c>, <see cref="Ring3W"/>'s body over one third of K's chunks per group, the 3
-    /// groups of a 32-row tile summed in a thread-block cluster (distributed shared memory, rank order) on CUDA
-    /// (<see cref="GemvNkRingWideSplitLaunch"/>). The sum order over K differs from <see cref="Ring3W"/>'s, so the bits may differ.
-    /// </summary>
-    Ring3WK3,
 }
 
-/// <summary>The wide float32 [N, K] setting (<c>GEMS_GEMV_F32_WIDE</c>): <c>ring3w</c> (default), <c>ring3wk3</c>, <c>ring3</c>, <c>ring</c>, <c>staged</c>, <c>staged2</c> or <c>stream</c>.</summary>
+/// <summary>The wide float32 [N, K] setting (<c>GEMS_GEMV_F32_WIDE</c>): <c>ring3w</c> (default), <c>ring3</c>, <c>ring</c>, <c>staged</c>, <c>staged2</c> or <c>stream</c>.</summary>
 internal static class GemvF32WideChoice
 {
     /// <summary>Environment variable naming the kernel of 9–16-row float32 [N, K] products.</summary>
@@ -358,9 +293,9 @@ internal static class GemvF32WideChoice
     public static GemvF32Wide FromEnvironment() => FromVariable.Value;
 
     /// <summary>
-    /// <c>stream</c>, <c>staged</c>, <c>staged2</c>, <c>ring</c>, <c>ring3</c> or <c>ring3wk3</c> (any case, surrounding spaces ignored) selects
+    /// <c>stream</c>, <c>staged</c>, <c>staged2</c>, <c>ring</c> or <c>ring3</c> (any case, surrounding spaces ignored) selects
     /// <see cref="GemvF32Wide.Stream"/>, <see cref="GemvF32Wide.Staged"/>, <see cref="GemvF32Wide.Staged2"/>,
-    /// <see cref="GemvF32Wide.Ring"/>, <see cref="GemvF32Wide.Ring3"/> or <see cref="GemvF32Wide.Ring3WK3"/>; anything else the default, <see cref="GemvF32Wide.Ring3W"/>.
+    /// <see cref="GemvF32Wide.Ring"/> or <see cref="GemvF32Wide.Ring3"/>; anything else the default, <see cref="GemvF32Wide.Ring3W"/>.
     /// </summary>
     public static GemvF32Wide Parse(string? setting) => setting?.Trim().ToLowerInvariant() switch
     {
@@ -369,7 +304,6 @@ internal static class GemvF32WideChoice
         "staged2" => GemvF32Wide.Staged2,
         "ring" => GemvF32Wide.Ring,
         "ring3" => GemvF32Wide.Ring3,
-        "ring3wk3" => GemvF32Wide.Ring3WK3,
         _ => GemvF32Wide.Ring3W,
     };
 }

@@ -16,8 +16,7 @@ namespace GemsInjector.Kernels.Ilgpu.Tests;
 /// <summary>
 /// The float32 [N, K] GEMV for 9–16 rows with the activations staged in shared memory (<c>GemvNkStagedF32</c>, bursts of one and two
 /// batches: <c>GEMS_GEMV_F32_WIDE=staged</c> and <c>staged2</c>; and <c>GemvNkRingF32</c>, the weight through a per-warp ring of 4 or 3
-/// shared stages: <c>ring</c> and <c>ring3</c>, and <c>GemvNkRingWideF32</c>, ring3 with 8 weight rows per lane: <c>ring3w</c>, and its K split in 3
-/// summed through the emulated cluster (partials and a ticket per tile): <c>ring3wk3</c>; the rings' simulator path copies synchronously at the cp.async's place): through the facade on the default simulator (4-lane warps: bursts of 4 vectors, 16
+/// shared stages: <c>ring</c> and <c>ring3</c>, and <c>GemvNkRingWideF32</c>, ring3 with 8 weight rows per lane: <c>ring3w</c>; the rings' simulator path copies synchronously at the cp.async's place): through the facade on the default simulator (4-lane warps: bursts of 4 vectors, 16
 /// per chunk) and on the warp-32 simulator (the CUDA lane layout: lane halves of 16, 2 bursts per chunk, the four-step
 /// lane sum), every element against float64; ragged M, N and K (K below a burst, 4 · odd, several chunks with a short
 /// last one); biases and alpha / beta; NaN and ±Inf; the setting, the routing, the plan and the PTX.
@@ -49,7 +48,7 @@ public sealed class GemvNkStagedF32Tests : GemvF32TestBase, IClassFixture<Warp32
     }
 
     // Every setting that routes 9–16 rows to a staged-activation kernel: both bursts of the staged kernel, both ring depths.
-    private static readonly GemvF32Wide[] Wides = { GemvF32Wide.Staged, GemvF32Wide.Staged2, GemvF32Wide.Ring, GemvF32Wide.Ring3, GemvF32Wide.Ring3W, GemvF32Wide.Ring3WK3 };
+    private static readonly GemvF32Wide[] Wides = { GemvF32Wide.Staged, GemvF32Wide.Staged2, GemvF32Wide.Ring, GemvF32Wide.Ring3, GemvF32Wide.Ring3W };
 
     // Through Mm / Addmm with the switch set. On the 4-lane simulator a burst is 4 vectors (16 floats) and a chunk 64
     // vectors: K = 4 is a lone partial burst, 76 a few bursts and a partial one in one chunk, 1028 four chunks and a
@@ -188,76 +187,6 @@ public sealed class GemvNkStagedF32Tests : GemvF32TestBase, IClassFixture<Warp32
         var wide = RunRingWideOnWarp32(a, b, bias, g);
         AssertClose(wide[..(m * n)], expected, RtolF32, Atol * k, "warp-32 wide ring GEMV", seed);
         AssertSentinel(wide, m * n);
-
-        var split = RunRingWideSplitOnWarp32(a, b, bias, g);
-        AssertClose(split[..(m * n)], expected, RtolF32, Atol * k, "warp-32 K-split wide ring GEMV", seed);
-        AssertSentinel(split, m * n);
-    }
-
-    /// <summary>
-    /// The K-split wide ring on the CUDA lane layout (warp-32 simulator, the emulated cluster: partials and tickets) over K of
-    /// 1 to 9 chunks (empty ranks at 1 and 2 chunks, ranks of unequal length at 4, 5 and 7), N ragged against 32, rows 9, 13
-    /// and 16, and two launches in a row (the tickets must be back at zero). Its sums are ring3w's partial sums over each
-    /// rank's chunks added in rank order, so it must also equal that float32 sum computed here from ring3w run on each
-    /// rank's K range alone.
-    /// </summary>
-    [Theory]
-    [InlineData(9, 4, 33)]
-    [InlineData(13, 256, 31)]
-    [InlineData(16, 516, 50)]
-    [InlineData(16, 640, 64)]
-    [InlineData(9, 896, 97)]
-    [InlineData(13, 1152, 40)]
-    public void RingWideSplitMatchesFloat64AndRankOrder(int m, int k, int n)
-    {
-        int seed = 14300 + (m * 1000) + k + n;
-        var a = Random(seed, m * k);
-        var b = Random(seed + 1, k * n);
-        var bias = Random(seed + 2, m * n);
-        var g = new GemvShape { M = m, N = n, K = k, Alpha = 0.5f, Beta = 2f, HasBias = 1, BiasStrideM = n };
-        var expected = Reference(a, b, m, k, n, 0.5f, 2f, bias, true);
-        var first = RunRingWideSplitOnWarp32(a, b, bias, g);
-        AssertClose(first[..(m * n)], expected, RtolF32, Atol * k, "warp-32 K-split wide ring GEMV", seed);
-        AssertSentinel(first, m * n);
-        Assert.Equal(first, RunRingWideSplitOnWarp32(a, b, bias, g));
-
-        // Rank r's partials: ring3w over K's chunks [chunks · r / 3, chunks · (r + 1) / 3) (32 vectors = 128 floats each), no bias.
-        int chunks = (k + 127) / 128;
-        var plain = new GemvShape { M = m, N = n, K = 0, Alpha = 1f };
-        var sums = new float[m * n];
-        for (int r = 0; r < 3; r++)
-        {
-            int k0 = chunks * r / 3 * 128;
-            int k1 = Math.Min(k, chunks * (r + 1) / 3 * 128);
-            var part = new float[m * n];
-            if (k1 > k0)
-            {
-                var ar = new float[m * (k1 - k0)];
-                var br = new float[n * (k1 - k0)];
-                for (int i = 0; i < m; i++)
-                {
-                    Array.Copy(a, (i * k) + k0, ar, i * (k1 - k0), k1 - k0);
-                }
-
-                for (int i = 0; i < n; i++)
-                {
-                    Array.Copy(b, (i * k) + k0, br, i * (k1 - k0), k1 - k0);
-                }
-
-                part = RunRingWideOnWarp32(ar, br, new float[m * n], plain with { K = k1 - k0 })[..(m * n)];
-            }
-
-            for (int i = 0; i < m * n; i++)
-            {
-                sums[i] = r == 0 ? part[i] : sums[i] + part[i];
-            }
-        }
-
-        for (int i = 0; i < m * n; i++)
-        {
-            float want = (0.5f * sums[i]) + (2f * bias[i]);
-            Assert.True(BitConverter.SingleToInt32Bits(want) == BitConverter.SingleToInt32Bits(first[i]), $"element {i}: rank-order sum {want}, kernel {first[i]} (seed {seed})");
-        }
     }
 
     /// <summary>
@@ -319,28 +248,6 @@ public sealed class GemvNkStagedF32Tests : GemvF32TestBase, IClassFixture<Warp32
         }
 
         AssertNaNAndInf(RunRingWideOnWarp32(a, b, Random(seed + 2, N), g), expected, M * N, Kd, seed);
-        AssertNaNAndInf(RunRingWideSplitOnWarp32(a, b, Random(seed + 2, N), g), expected, M * N, Kd, seed);
-    }
-
-    private float[] RunRingWideSplitOnWarp32(float[] a, float[] b, float[] bias, GemvShape g)
-    {
-        var acc = warp32.Accelerator;
-        var config = GemvNkRingWideSplitLaunch.Plan(g, acc.WarpSize);
-        Assert.Equal((128, 3), (config.GroupDim.X, config.GridDim.Y));
-        using var aBuffer = acc.Allocate1D(a);
-        using var bBuffer = acc.Allocate1D(b);
-        using var biasBuffer = acc.Allocate1D(bias);
-        using var partials = acc.Allocate1D(Enumerable.Repeat(float.NaN, 3 * g.M * g.N).ToArray());
-        using var tickets = acc.Allocate1D<int>(config.GridDim.X);
-        tickets.MemSetToZero();
-        using var cBuffer = acc.Allocate1D(Enumerable.Repeat(float.NaN, g.M * g.N).Concat(Enumerable.Repeat(Sentinel, 64)).ToArray());
-        var kernel = acc.LoadStreamKernel<ArrayView<Float4>, ArrayView<Float4>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<int>, GemvShape, long, long>(GemmFastKernels.GemvNkRingWideSplitF32<GemvNkRingStages3>);
-        kernel(
-            config, aBuffer.View.AsContiguous().Cast<Float4>(), bBuffer.View.AsContiguous().Cast<Float4>(), biasBuffer.View.AsContiguous(),
-            cBuffer.View.AsContiguous().SubView(0, g.M * g.N), partials.View.AsContiguous(), tickets.View.AsContiguous(), g, 0L, 0L);
-        acc.Synchronize();
-        Assert.All(tickets.GetAsArray1D(), t => Assert.Equal(0, t));
-        return cBuffer.GetAsArray1D();
     }
 
     private float[] RunRingWideOnWarp32(float[] a, float[] b, float[] bias, GemvShape g)
@@ -412,7 +319,7 @@ public sealed class GemvNkStagedF32Tests : GemvF32TestBase, IClassFixture<Warp32
         K.GemvF32WideKernel = GemvF32Wide.Staged2;
         Assert.True(K.UsesGemvNkStagedF32(a, b, 12, 8));
         Assert.False(K.UsesGemvNkStagedF32(a, b, 8, 8));
-        foreach (var ring in new[] { GemvF32Wide.Ring, GemvF32Wide.Ring3, GemvF32Wide.Ring3W, GemvF32Wide.Ring3WK3 })
+        foreach (var ring in new[] { GemvF32Wide.Ring, GemvF32Wide.Ring3, GemvF32Wide.Ring3W })
         {
             K.GemvF32WideKernel = ring;
             Assert.True(K.UsesGemvNkStagedF32(a, b, 9, 8));
@@ -460,10 +367,6 @@ public sealed class GemvNkStagedF32Tests : GemvF32TestBase, IClassFixture<Warp32
     [InlineData(" RING3W ", nameof(GemvF32Wide.Ring3W))]
     [InlineData("ring3 w", nameof(GemvF32Wide.Ring3W))]
     [InlineData("ring4w", nameof(GemvF32Wide.Ring3W))]
-    [InlineData("ring3wk3", nameof(GemvF32Wide.Ring3WK3))]
-    [InlineData(" Ring3WK3 ", nameof(GemvF32Wide.Ring3WK3))]
-    [InlineData("ring3wk2", nameof(GemvF32Wide.Ring3W))]
-    [InlineData("ring3w k3", nameof(GemvF32Wide.Ring3W))]
     public void TheWideSettingParses(string? setting, string expected)
     {
         Assert.Equal("GEMS_GEMV_F32_WIDE", GemvF32WideChoice.Variable);
@@ -524,79 +427,6 @@ public sealed class GemvNkStagedF32Tests : GemvF32TestBase, IClassFixture<Warp32
         Assert.Equal(1, GemvNkRingWideLaunch.Plan(new GemvShape { M = 9, N = 32, K = 4 }, 32, 3).GridDim.X);
         Assert.Equal(2, GemvNkRingWideLaunch.Plan(new GemvShape { M = 9, N = 33, K = 4 }, 32, 3).GridDim.X);
         Assert.Equal(32, GemmFastKernels.GemvNkRingWideColumns);
-    }
-
-    [Fact]
-    public void RingWideSplitPlanIsThreeGroupsPerTile()
-    {
-        // 344 tiles × 3 splits = 1032 groups at N = 11008 (two nearly full waves of 528 slots); ring3w's 40 KB + the 2 KB tile,
-        // under 48 KB, and 4 groups (+1 KB reserved each) fit 228 KB.
-        var config = GemvNkRingWideSplitLaunch.Plan(new GemvShape { M = 16, N = 11008, K = 4096 }, 32);
-        Assert.Equal((344, 3, 1), (config.GridDim.X, config.GridDim.Y, config.GridDim.Z));
-        Assert.Equal(128, config.GroupDim.X);
-        int bytes = GemmFastKernels.GemvNkRingWideSplitSharedFloats(GemvNkRingWideLaunch.Stages) * sizeof(float);
-        Assert.Equal(42 * 1024, bytes);
-        Assert.True(GemvNkRingWideLaunch.GroupsPerSm * (bytes + 1024) <= 228 * 1024 && bytes <= 48 * 1024);
-        Assert.Equal(2, GemvNkRingWideSplitLaunch.Plan(new GemvShape { M = 9, N = 33, K = 4 }, 32).GridDim.X);
-        Assert.Equal(3, GemmFastKernels.GemvNkRingWideSplits);
-    }
-
-    /// <summary>
-    /// sm_90 PTX of the K-split wide ring (128 threads, 4 groups per SM): ring3w's copies, waits and single burst body, the
-    /// cluster marker (1 × 3 × 1) that Sm90aPtx turns into <c>.reqnctapercluster 1, 3, 1</c>, the acquiring and the closing
-    /// cluster barrier, three mapa + ld.shared::cluster reads added in rank order, no local memory, no float atomics.
-    /// </summary>
-    [Fact]
-    public void RingWideSplitPtxSumsTheTileInTheCluster()
-    {
-        var kernel = typeof(GemmFastKernels).GetMethod(nameof(GemmFastKernels.GemvNkRingWideSplitF32))!.MakeGenericMethod(typeof(GemvNkRingStages3));
-        using var context = Context.Create(b => b.Optimize(IlgpuDevice.CudaOptimization));
-        using var backend = new PTXBackend(context, new CudaCapabilityContext(CudaArchitecture.SM_90),
-            CudaArchitecture.SM_90, CudaInstructionSet.ISA_80, nvvmAPI: null);
-        var bounds = new KernelSpecialization(GemmFastKernels.GemvNkStagedWarps * 32, GemvNkRingWideLaunch.GroupsPerSm);
-        string ptx = ((PTXCompiledKernel)backend.Compile(EntryPointDescription.FromExplicitlyGroupedKernel(kernel), bounds)).PTXAssembly;
-        string? dump = Environment.GetEnvironmentVariable("GEMS_PTX_DUMP_DIR");
-        if (!string.IsNullOrEmpty(dump))
-        {
-            Directory.CreateDirectory(dump);
-            File.WriteAllText(Path.Combine(dump, "GemvNkRingWideSplitF32_S3.ptx"), ptx);
-        }
-
-        int sharedVectors = Regex.Matches(ptx, @"ld\.shared\.v4\.f32").Count;
-        int products = Regex.Matches(ptx, @"\bmul\.f32").Count;
-        output.WriteLine($"GemvNkRingWideSplitF32<3>: {sharedVectors} shared v4 loads, {products} mul.f32, {ptx.Length} chars");
-        Assert.Contains(".maxntid 128, 1, 1", ptx, StringComparison.Ordinal);
-        Assert.Contains($".minnctapersm {GemvNkRingWideLaunch.GroupsPerSm}", ptx, StringComparison.Ordinal);
-        PtxLocalSlots.AssertNone(ptx, "GemvNkRingWideSplitF32");
-        foreach (int offset in new[] { 512, 1024, 1536 })
-        {
-            Assert.Equal(3, Regex.Matches(ptx, $@"cp\.async\.cg\.shared\.global \[sdst\+{offset}\], \[g\d\], 16,").Count);
-        }
-
-        Assert.Contains("cp.async.wait_group 2;", ptx, StringComparison.Ordinal);
-        Assert.Contains("cp.async.wait_group 1;", ptx, StringComparison.Ordinal);
-        Assert.Contains("cp.async.wait_all;", ptx, StringComparison.Ordinal);
-        Assert.Equal(16, sharedVectors);
-        Assert.True(products >= 256, $"expected the burst's 256 products, found {products}");
-
-        Assert.Single(Regex.Matches(ptx, Regex.Escape(ClusterReduction.MarkerPrefix + "3, 1")));
-        Assert.Single(Regex.Matches(ptx, @"barrier\.cluster\.arrive\.aligned;"));
-        Assert.Single(Regex.Matches(ptx, @"barrier\.cluster\.arrive\.relaxed\.aligned;"));
-        Assert.Equal(2, Regex.Matches(ptx, @"barrier\.cluster\.wait\.aligned;").Count);
-        for (int rank = 0; rank < 3; rank++)
-        {
-            Assert.Single(Regex.Matches(ptx, $@"mapa\.shared::cluster\.u32 ga{rank}, ga3, {rank};"));
-        }
-
-        Assert.Equal(3, Regex.Matches(ptx, @"ld\.shared::cluster\.f32").Count);
-        Assert.Contains("add.rn.f32 gv0, gv0, gv1;\n\tadd.rn.f32 gv0, gv0, gv2;", ptx.Replace("\r", string.Empty, StringComparison.Ordinal), StringComparison.Ordinal);
-        Assert.DoesNotContain("atom.global.add.f32", ptx, StringComparison.Ordinal);
-        Assert.DoesNotContain("red.global.add.f32", ptx, StringComparison.Ordinal);
-
-        // The marker becomes the entry's cluster directive on the sm_90a path.
-        string? rewritten = Sm90aPtx.Rewrite(ptx);
-        Assert.NotNull(rewritten);
-        Assert.Contains(".reqnctapercluster 1, 3, 1", rewritten, StringComparison.Ordinal);
     }
 
     /// <summary>

@@ -199,9 +199,9 @@ def kernel():
     w("    }")
 
 
-def lane_sum_and_store(wc=WARP_COLUMNS, publish=False):
+def lane_sum_and_store(wc=WARP_COLUMNS):
     """The end of every kernel here: the lane sum by halving over j, then each lane stores the totals it holds (`wc` weight
-    rows per lane: 4, or 8 in the wide ring); with `publish`, a K split's partial totals go to the cluster's tile instead."""
+    rows per lane: 4, or 8 in the wide ring)."""
     n = HALF_ROWS * wc
     w("")
     w("        // Sum over the j lanes by halving (as the streamed kernel): at each offset below half a lane keeps one half of")
@@ -231,14 +231,11 @@ def lane_sum_and_store(wc=WARP_COLUMNS, publish=False):
             ind = "            "
         w(f"{ind}int e = first + {i};")
         w(f"{ind}int row = (h * {HALF_ROWS}) + (e >> {wc.bit_length() - 1});")
-        if publish:
-            w(f"{ind}GemvNkRingWideSplitPublish(partial, g, asyncCopy, tile, row, n0, (warp * {wc}) + (e & {wc - 1}), rank, {every[i]});")
-        else:
-            w(f"{ind}int col = n0 + (warp * {wc}) + (e & {wc - 1});")
-            w(f"{ind}if (row < g.M && col < g.N)")
-            w(f"{ind}{{")
-            w(f"{ind}    c[((long)row * g.N) + col] = GemvEpilogue(bias, g, row, col, {every[i]});")
-            w(f"{ind}}}")
+        w(f"{ind}int col = n0 + (warp * {wc}) + (e & {wc - 1});")
+        w(f"{ind}if (row < g.M && col < g.N)")
+        w(f"{ind}{{")
+        w(f"{ind}    c[((long)row * g.N) + col] = GemvEpilogue(bias, g, row, col, {every[i]});")
+        w(f"{ind}}}")
         w("        }")
         w("")
     out.pop()
@@ -371,25 +368,23 @@ def ring_prologue(columns):
     w("        }")
 
 
-def ring_prologue_copies(S, stage_vectors, copy_w, rows, columns, chunk0="0", burst0=""):
-    """The ring kernels' first copies (chunk `chunk0` of A, weight bursts `burst0` 0 .. S - 2, one commit group each) and
-    their sums."""
-    w(f"        GemvNkRingCopyA(a4, shared, aPointer, asyncCopy, {chunk0}, k4, g.M, staged, tid, threads);")
+def ring_prologue_copies(S, stage_vectors, copy_w, rows, columns):
+    """The ring kernels' first copies (chunk 0 of A, weight bursts 0 .. S - 2, one commit group each) and their sums."""
+    w("        GemvNkRingCopyA(a4, shared, aPointer, asyncCopy, 0, k4, g.M, staged, tid, threads);")
     for t in range(S - 1):
-        w(f"        {copy_w}(b4, shared, asyncCopy, {burst0}{t}, wOut + {t * stage_vectors}, {rows}, half, j, k4);")
+        w(f"        {copy_w}(b4, shared, asyncCopy, {t}, wOut + {t * stage_vectors}, {rows}, half, j, k4);")
         w("        GemvNkRingCommit(asyncCopy);")
     for m in range(HALF_ROWS):
         w("        float " + ", ".join(f"s{m}_{c} = 0f" for c in range(columns)) + ";")
 
 
-def ring_burst_loop(S, chunk_wait, stage_vectors, copy_w, rows, products, chunk0="0", chunk_end="chunks", burst0=""):
+def ring_burst_loop(S, chunk_wait, stage_vectors, copy_w, rows, products):
     """The ring kernels' burst loop and closing wait: `copy_w` names the weight copy, `rows` its row arguments, and
-    `products` emits one burst's FMAs; a K-split group starts at chunk `chunk0` (burst `burst0` 0) and stops before
-    chunk `chunk_end`."""
+    `products` emits one burst's FMAs."""
     w("        int slot = 0;")
     w("        int xAt = 0;")
     w("        int left = 0;")
-    w(f"        int chunk = {chunk0};")
+    w("        int chunk = 0;")
     w("        for (int b = 0; b < bursts; b++)")
     w("        {")
     w("            if (left == 0)")
@@ -403,7 +398,7 @@ def ring_burst_loop(S, chunk_wait, stage_vectors, copy_w, rows, products, chunk0
     w("                }")
     w("")
     w("                Group.Barrier();")
-    w(f"                if (chunk + 1 < {chunk_end})")
+    w("                if (chunk + 1 < chunks)")
     w("                {")
     w("                    GemvNkRingCopyA(a4, shared, aPointer, asyncCopy, chunk + 1, k4, g.M, staged, tid, threads);")
     w("                }")
@@ -418,7 +413,7 @@ def ring_burst_loop(S, chunk_wait, stage_vectors, copy_w, rows, products, chunk0
     w("                Warp.Barrier();")
     w("            }")
     w("")
-    w(f"            {copy_w}(b4, shared, asyncCopy, {burst0}b + {S - 1}, wOut + (slot == 0 ? {(S - 1) * stage_vectors} : slot - {stage_vectors}), {rows}, half, j, k4);")
+    w(f"            {copy_w}(b4, shared, asyncCopy, b + {S - 1}, wOut + (slot == 0 ? {(S - 1) * stage_vectors} : slot - {stage_vectors}), {rows}, half, j, k4);")
     w("            GemvNkRingCommit(asyncCopy);")
     w("            if (asyncCopy)")
     w("            {")
@@ -729,184 +724,6 @@ def wide_copy():
     w("    }")
 
 
-# --- The K-split wide ring (GEMS_GEMV_F32_WIDE=ring3wk3): ring3w's body over one third of K's chunks; the three groups of
-# one 32-row tile form a 1 x 3 x 1 cluster and add their partial tiles through distributed shared memory. ring3w's 344
-# groups at N = 11008 fill 0.65 of the H200's 528 slots (4 per SM), and the SMs that hold 3 groups set the time (96 rows
-# against a mean of 83); 1032 thirds make two nearly full waves, at most 8 thirds (88 rows of work) per SM.
-SPLITS = 3
-TILE_FLOATS = ROWS * WIDE_COLUMNS     # 16 rows x 32 columns: one group's partial tile
-
-
-def split_entry():
-    w("")
-    w("    /// <summary>")
-    w(f"    /// float32 decode GEMV for 9–16 rows, weight [N, K]: <see cref=\"GemvNkRingWideF32{{TStages}}\"/>'s body over one of {SPLITS} ranges of K's")
-    w(f"    /// chunks (<c>GEMS_GEMV_F32_WIDE=ring3wk3</c>; notes and launch plan in <see cref=\"GemvNkRingWideSplitLaunch\"/>). Grid.Y = {SPLITS} is the")
-    w(f"    /// split, and on CUDA the {SPLITS} groups of a tile form a 1 × {SPLITS} × 1 thread-block cluster: each leaves its partial tile")
-    w(f"    /// ({ROWS} × {WIDE_COLUMNS} floats) in its shared memory, and after a cluster barrier each sums a third of the tile over the three")
-    w("    /// groups' shared memory in rank order and stores C. On the CPU accelerator (no clusters) the partials go to")
-    w(f"    /// <paramref name=\"partial\"/> ([{SPLITS}, M, N]) and the last of the tile's groups to take <paramref name=\"tickets\"/>[Grid.IdxX]")
-    w("    /// sums them in the same order; on CUDA both views may be empty.")
-    w("    /// </summary>")
-    w("    [IlgpuKernel]")
-    for s_ in WIDE_STAGES:
-        w(f"    [IlgpuKernelVariant(typeof({RING_TYPES[s_]}))]")
-    w("    public static void GemvNkRingWideSplitF32<TStages>(ArrayView<Float4> a4, ArrayView<Float4> b4, ArrayView<float> bias, ArrayView<float> c, ArrayView<float> partial, ArrayView<int> tickets, GemvShape g, long aPointer, long bPointer)")
-    w("        where TStages : struct, IKernelConstant")
-    w("    {")
-    w("        if (CudaAsm.IsSupported)")
-    w("        {")
-    w("            // The marker Sm90aPtx turns into the entry's .reqnctapercluster directive.")
-    w(f"            CudaAsm.Emit(\"// gems: cluster 1, {SPLITS}, 1\");")
-    w("        }")
-    w("")
-    w("        int stages = default(TStages).Value;")
-    for i, s_ in enumerate(WIDE_STAGES):
-        w(f"        {'if' if i == 0 else 'else if'} (stages == {s_})")
-        w("        {")
-        w(f"            GemvNkRingWideSplitBody{s_}(a4, b4, bias, c, partial, tickets, g, aPointer, bPointer);")
-        w("        }")
-    w("    }")
-    w("")
-    w(f"    /// <summary>Splits of K (groups of a cluster) of <see cref=\"GemvNkRingWideSplitF32{{TStages}}\"/>.</summary>")
-    w(f"    public const int GemvNkRingWideSplits = {SPLITS};")
-    w("")
-    w("    /// <summary>Dynamic shared memory of <see cref=\"GemvNkRingWideSplitF32{TStages}\"/> in floats: ring3w's, then the partial tile.</summary>")
-    w("    /// <param name=\"stages\">Ring stages per warp (3).</param>")
-    w(f"    public static int GemvNkRingWideSplitSharedFloats(int stages) => GemvNkRingWideSharedFloats(stages) + {TILE_FLOATS};")
-
-
-def split_kernel(S):
-    wc = WIDE_WARP_COLUMNS
-    chunk_wait = min(S - 1, CUDA_CHUNK_BURSTS - 1)
-    w("")
-    w(f"    /// <summary>The K-split wide ring body with {S} weight stages per warp: ring3w's loop over this rank's chunks, then the cluster sum.</summary>")
-    w("    [MethodImpl(MethodImplOptions.AggressiveInlining)]")
-    w(f"    private static void GemvNkRingWideSplitBody{S}(ArrayView<Float4> a4, ArrayView<Float4> b4, ArrayView<float> bias, ArrayView<float> c, ArrayView<float> partial, ArrayView<int> tickets, GemvShape g, long aPointer, long bPointer)")
-    w("    {")
-    w("        var shared = SharedMemory.GetDynamic<float>().Cast<Float4>().AsAligned(16);")
-    w("        bool asyncCopy = CudaAsm.IsSupported;")
-    ring_prologue(WIDE_COLUMNS)
-    w("")
-    w(f"        // This rank's chunks [c0, c1): whole chunks, so A's stages and the chunk entries keep ring3w's schedule, and")
-    w(f"        // the ranks differ by at most one chunk (K = 4096: 10, 11, 11 of 32).")
-    w("        int rank = Grid.IdxY;")
-    w(f"        int c0 = (chunks * rank) / {SPLITS};")
-    w(f"        int c1 = (chunks * (rank + 1)) / {SPLITS};")
-    w("        int b0 = c0 * chunkBursts;")
-    w("        int bEnd = c1 * chunkBursts < bursts ? c1 * chunkBursts : bursts;")
-    w("        bursts = bEnd > b0 ? bEnd - b0 : 0;")
-    w("        if (CudaAsm.IsSupported)")
-    w("        {")
-    w("            // As ring_prologue's: the range is computed here, not at its first use inside the loop's chunk entry.")
-    w("            CudaAsm.Emit(\"// range %0 %1 %2\", c1, b0, bursts);")
-    w("        }")
-    w("")
-    w("        int wLast = g.N - 1 - n0;")
-    w(f"        int r0 = (warp * {wc}) + h;")
-    for i in range(1, WIDE_COPIES):
-        w(f"        int r{i} = r0 + {2 * i};")
-    for i in range(WIDE_COPIES):
-        w(f"        long wRow{i} = (long)(n0 + (r{i} < wLast ? r{i} : wLast)) * k4;")
-    for i in range(WIDE_COPIES):
-        w(f"        long wSrc{i} = bPointer + (wRow{i} * 16);")
-    w("")
-    w(f"        int ring = {A_VECTORS} + (warp * {S * WIDE_STAGE_VECTORS});")
-    w(f"        int wOut = ring + (h * {RING_ROW_VECTORS}) + j;")
-    w("        int wIn = ring + j;")
-    w(f"        int xIn = (h * {HALF_ROWS * RING_CHUNK}) + j;")
-    w(f"        int tile = 4 * ({A_VECTORS} + {WARPS * S * WIDE_STAGE_VECTORS});")
-    w("")
-    copy_args = ", ".join(f"wRow{i}" for i in range(WIDE_COPIES)) + ", " + ", ".join(f"wSrc{i}" for i in range(WIDE_COPIES))
-    w("        // ring3w's prologue and loop from chunk c0 (an empty range still sends its prologue copies; they are never read).")
-    ring_prologue_copies(S, WIDE_STAGE_VECTORS, "GemvNkRingWideCopyW", copy_args, wc, chunk0="c0", burst0="b0 + ")
-    w("")
-    ring_burst_loop(S, chunk_wait, WIDE_STAGE_VECTORS, "GemvNkRingWideCopyW", copy_args, wide_products, chunk0="c0", chunk_end="c1", burst0="b0 + ")
-    lane_sum_and_store(wc, publish=True)
-    w("")
-    w("        GemvNkRingWideSplitFinish(partial, tickets, bias, c, g, asyncCopy, tile, n0, rank, tid, threads);")
-    w("    }")
-
-
-def split_helpers():
-    w("")
-    w("    /// <summary>")
-    w(f"    /// Leaves one partial total of this rank (tile row <paramref name=\"row\"/>, column <paramref name=\"col\"/> of {WIDE_COLUMNS}): in the")
-    w("    /// group's shared tile on CUDA (every element, rows past M too: nobody stores them), in the rank's float32 partials")
-    w("    /// inside M × N on the CPU accelerator.")
-    w("    /// </summary>")
-    w("    [MethodImpl(MethodImplOptions.AggressiveInlining)]")
-    w("    private static void GemvNkRingWideSplitPublish(ArrayView<float> partial, GemvShape g, bool asyncCopy, int tile, int row, int n0, int col, int rank, float sum)")
-    w("    {")
-    w("        if (asyncCopy)")
-    w("        {")
-    w(f"            SharedMemory.GetDynamic<float>()[tile + (row * {WIDE_COLUMNS}) + col] = sum;")
-    w("        }")
-    w("        else if (row < g.M && n0 + col < g.N)")
-    w("        {")
-    w("            partial[((((long)rank * g.M) + row) * g.N) + n0 + col] = sum;")
-    w("        }")
-    w("    }")
-    w("")
-    w("    /// <summary>")
-    w(f"    /// Sums the tile's {SPLITS} partials in rank order ((p0 + p1) + p2, round to nearest, never contracted) and stores C through")
-    w(f"    /// the epilogue. CUDA: rank r sums tile elements r · threads + t + {SPLITS} · threads · i over the cluster's shared memory (mapa,")
-    w("    /// ld.shared::cluster) between an acquiring and a closing cluster barrier, and leaves each sum in its own tile element (in")
-    w("    /// its own slice, which no other rank reads) for the epilogue, so no asm output goes through a local slot. CPU")
-    w("    /// accelerator: the last group of the tile to arrive sums the whole tile from the partials.")
-    w("    /// </summary>")
-    w("    [MethodImpl(MethodImplOptions.AggressiveInlining)]")
-    w("    private static void GemvNkRingWideSplitFinish(ArrayView<float> partial, ArrayView<int> tickets, ArrayView<float> bias, ArrayView<float> c, GemvShape g, bool asyncCopy, int tile, int n0, int rank, int tid, int threads)")
-    w("    {")
-    w("        if (asyncCopy)")
-    w("        {")
-    w("            // Arrive releases this group's tile stores, wait acquires the other groups'.")
-    w("            CudaAsm.Emit(\"barrier.cluster.arrive.aligned;\\n\\tbarrier.cluster.wait.aligned;\");")
-    w("            var floats = SharedMemory.GetDynamic<float>();")
-    w(f"            for (int e = (rank * threads) + tid; e < {TILE_FLOATS}; e += {SPLITS} * threads)")
-    w("            {")
-    w(f"                int row = e >> {WIDE_COLUMNS.bit_length() - 1};")
-    w(f"                int col = n0 + (e & {WIDE_COLUMNS - 1});")
-    w("                if (row < g.M && col < g.N)")
-    w("                {")
-    body = "{\\n\\t.reg .u32 ga<4>;\\n\\t.reg .f32 gv<3>;\\n\\tmov.u32 ga3, __dyn_shared_alloca;\\n\\tadd.u32 ga3, ga3, %0;\\n\\t"
-    for r in range(SPLITS):
-        body += f"mapa.shared::cluster.u32 ga{r}, ga3, {r};\\n\\t"
-    for r in range(SPLITS):
-        body += f"ld.shared::cluster.f32 gv{r}, [ga{r}];\\n\\t"
-    for r in range(1, SPLITS):
-        body += f"add.rn.f32 gv0, gv0, gv{r};\\n\\t"
-    body += "st.shared.f32 [ga3], gv0;\\n\\t}"
-    w(f"                    CudaAsm.Emit(\"{body}\", (uint)((tile + e) * 4));")
-    w("                    c[((long)row * g.N) + col] = GemvEpilogue(bias, g, row, col, floats[tile + e]);")
-    w("                }")
-    w("            }")
-    w("")
-    w("            // No group leaves (and frees the shared memory the others read) before every remote read is done.")
-    w("            CudaAsm.Emit(\"barrier.cluster.arrive.relaxed.aligned;\\n\\tbarrier.cluster.wait.aligned;\");")
-    w("            return;")
-    w("        }")
-    w("")
-    w(f"        if (SplitKReduction.ArriveLast(tickets, Grid.IdxX, {SPLITS}))")
-    w("        {")
-    w(f"            for (int e = tid; e < {TILE_FLOATS}; e += threads)")
-    w("            {")
-    w(f"                int row = e >> {WIDE_COLUMNS.bit_length() - 1};")
-    w(f"                int col = n0 + (e & {WIDE_COLUMNS - 1});")
-    w("                if (row < g.M && col < g.N)")
-    w("                {")
-    w("                    long at = ((long)row * g.N) + col;")
-    w("                    long plane = (long)g.M * g.N;")
-    w("                    float sum = partial[at];")
-    for r in range(1, SPLITS):
-        w(f"                    sum += partial[at + ({r} * plane)];")
-    w("                    c[at] = GemvEpilogue(bias, g, row, col, sum);")
-    w("                }")
-    w("            }")
-    w("        }")
-    w("    }")
-
-
 w("// <auto-generated/> by src.Kernels/Ilgpu/Codegen/gen_gemv_nk_staged_f32.py: edit the generator, not this file.")
 w("using System.Runtime.CompilerServices;")
 w("using ILGPU;")
@@ -944,10 +761,6 @@ wide_entry()
 for S in WIDE_STAGES:
     wide_kernel(S)
 wide_copy()
-split_entry()
-for S in WIDE_STAGES:
-    split_kernel(S)
-split_helpers()
 w("}")
 
 write(out, "GemmFastKernels.GemvNkStaged.g.cs")
