@@ -222,8 +222,7 @@ public sealed partial class IlgpuKernels
         ArrayView<ushort> bias, ArrayView<ushort> c, int layout, bool bf16)
     {
         int size = ClusterReduction.SizeFor(shape.SplitK);
-        if (SplitKReduceMode != SplitKReduce.Cluster || size == 0 || config.GridDim.Z != 1 || ClusterLoadError is not null
-            || !Sm90aPtx.Supported(device.Accelerator))
+        if (!SplitKSumsInCluster || size == 0 || config.GridDim.Z != 1)
         {
             return false;
         }
@@ -245,6 +244,14 @@ public sealed partial class IlgpuKernels
         kernel(clusterConfig, a, a8, b.Cast<Half8>(), bias, c, shape, layout);
         return true;
     }
+
+    /// <summary>
+    /// Whether split-K products with a cluster kernel sum their splits in it: <c>GEMS_SPLITK_REDUCE</c> unset (or
+    /// <c>cluster</c>), a device that runs clusters (<see cref="Sm90aPtx.Supported"/>) and no cluster kernel that failed to
+    /// load in this process.
+    /// </summary>
+    internal bool SplitKSumsInCluster =>
+        SplitKReduceMode == SplitKReduce.Cluster && ClusterLoadError is null && Sm90aPtx.Supported(device.Accelerator);
 
     /// <summary>
     /// Why a cluster kernel (the default <c>GEMS_SPLITK_REDUCE</c>) could not be loaded on this device, after which the process

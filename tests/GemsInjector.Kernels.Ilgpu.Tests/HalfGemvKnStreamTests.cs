@@ -260,12 +260,23 @@ public sealed class HalfGemvKnStreamTests : Half16TestBase, IClassFixture<Warp32
             K.HalfGemvMaxRows = maxRows;
         }
 
-        K.HalfGemvKnKernel = HalfGemvKn.Stream;                                   // the default: 1–2 rows
+        K.HalfGemvKnKernel = HalfGemvKn.Stream;                                   // the default: 1–2 rows off a cluster device
+        Assert.False(K.SplitKSumsInCluster);
         Assert.True(K.UsesHalfGemvKnStream(a, w, 1, 2, 16, 16, f));
         Assert.False(K.UsesHalfGemvKnStream(a, w, 1, 3, 16, 16, f));
         K.HalfGemvKnKernel = HalfGemvKn.Split;
         Assert.False(K.UsesHalfGemvKnStream(a, w, 1, 2, 16, 16, f));
     });
+
+    /// <summary>
+    /// The default's row limit: 2 rows where the split-K kernels launch their reduce, 1 where they sum in a thread-block
+    /// cluster (there 2 rows ran 3–4% faster split, H200 Run 101).
+    /// </summary>
+    [Theory]
+    [InlineData(false, 2)]
+    [InlineData(true, 1)]
+    public void DefaultRowLimitFollowsTheSplitSum(bool splitSumsInCluster, int rows) =>
+        Assert.Equal(rows, HalfGemvKnStreamLaunch.DefaultMaxRows(splitSumsInCluster));
 
     /// <summary>
     /// Which kernel an aligned 16-bit [K, N] product runs under each setting, on a fresh simulator device per setting (so
