@@ -15,7 +15,8 @@ public sealed partial class IlgpuKernels
 
     /// <summary>
     /// Whether a 16-bit [K, N] product takes <c>GemvKn16Stream</c>: one matrix of 1–2 rows under the default
-    /// <see cref="HalfGemvKn.Stream"/> setting (1 where split-K sums in a cluster: <see cref="HalfGemvKnStreamLaunch.DefaultMaxRows"/>), 1–8 under <see cref="HalfGemvKn.StreamEight"/> (and no more than
+    /// <see cref="HalfGemvKn.Stream"/> setting (1 where the 2-row product's split-K would sum in a cluster:
+    /// <see cref="HalfGemvKnStreamLaunch.ClusterSplitMinRows"/>), 1–8 under <see cref="HalfGemvKn.StreamEight"/> (and no more than
     /// <see cref="HalfGemvMaxRows"/>, which tests set to 0 to turn the GEMV kernels off), K
     /// and N multiples of 8 with A and the weight 16-byte aligned (16-byte vectors of A and of every weight row), row
     /// offsets that fit an int, a device whose groups hold a 4-thread row slot in whole warps, and not float16 on OpenCL
@@ -23,11 +24,12 @@ public sealed partial class IlgpuKernels
     /// </summary>
     internal bool UsesHalfGemvKnStream(ArrayView<ushort> a, ArrayView<ushort> b, int batch, int m, int k, int n, HalfFormat format) =>
         HalfGemvKnKernel != HalfGemvKn.Split && batch == 1 && m >= 1 && m <= HalfGemvMaxRows
-        && m <= (HalfGemvKnKernel == HalfGemvKn.StreamEight ? HalfGemvKnStreamLaunch.MaxRows : HalfGemvKnStreamLaunch.DefaultMaxRows(SplitKSumsInCluster))
+        && m <= (HalfGemvKnKernel == HalfGemvKn.StreamEight ? HalfGemvKnStreamLaunch.MaxRows : HalfGemvKnStreamLaunch.DefaultMaxRows)
         && k % 8 == 0 && n % 8 == 0 && (long)m * k <= int.MaxValue && 8L * n <= int.MaxValue
         && HalfGemvKnStreamLaunch.Fits(device.WarpSize, device.MaxGroupSize)
         && !(format == HalfFormat.Float16 && device.Kind == IlgpuDeviceKind.OpenCL)
-        && TensorCoreLaunch.DeviceAddress(a) % 16 == 0 && TensorCoreLaunch.DeviceAddress(b) % 16 == 0;
+        && TensorCoreLaunch.DeviceAddress(a) % 16 == 0 && TensorCoreLaunch.DeviceAddress(b) % 16 == 0
+        && !(HalfGemvKnKernel == HalfGemvKn.Stream && m >= HalfGemvKnStreamLaunch.ClusterSplitMinRows && SkinnyKnSumsInCluster(a, b, m, k, n));
 
     /// <summary>Runs a [K, N] product on <c>GemvKn16Stream</c> (the caller checked <see cref="UsesHalfGemvKnStream"/>): one launch, no partials.</summary>
     private void HalfGemvKnStream(ArrayView<ushort> a, ArrayView<ushort> b, ArrayView<ushort> bias, ArrayView<ushort> c, int m, int k, int n,
@@ -83,11 +85,15 @@ internal static class HalfGemvKnStreamLaunch
 
     /// <summary>
     /// Most rows of A it takes by default: at 1–2 rows it beat the split-K kernels and their reduce launch by 11–15% (H200
-    /// Run 84), at 4 rows it tied (−3 to +2%) and at 8 rows it lost 22%, so 3–8 rows keep them. Where the split-K
-    /// kernels sum in a thread-block cluster instead (<paramref name="splitSumsInCluster"/>), 2 rows go to them too:
-    /// 3–4% faster there (Run 101), 1 row tied.
+    /// Run 84), at 4 rows it tied (−3 to +2%) and at 8 rows it lost 22%, so 3–8 rows keep them.
     /// </summary>
-    public static int DefaultMaxRows(bool splitSumsInCluster) => splitSumsInCluster ? 1 : 2;
+    public const int DefaultMaxRows = 2;
+
+    /// <summary>
+    /// Fewest rows that leave it, under the default, for a split-K product that sums in a thread-block cluster
+    /// (<see cref="IlgpuKernels.SkinnyKnSumsInCluster"/>): 2 rows ran 3–4% faster there, 1 row tied (H200 Run 101).
+    /// </summary>
+    public const int ClusterSplitMinRows = 2;
 
     /// <summary>Whether the kernel runs on this device: a group of at least one 4-thread row slot in whole warps.</summary>
     public static bool Fits(int warpSize, int maxGroupSize) =>
@@ -140,7 +146,8 @@ internal enum HalfGemvKn
 
     /// <summary>
     /// <c>stream</c> (and unset: the default since H200 Run 84): <c>GemvKn16Stream</c> (one launch, a group per 32-column
-    /// slab and all of K) for 1–2 rows (1 where split-K sums in a thread-block cluster), the split-K kernels for the rest up to 8.
+    /// slab and all of K) for 1–2 rows (1 where the 2-row split-K product would sum in a thread-block cluster), the split-K
+    /// kernels for the rest up to 8.
     /// </summary>
     Stream,
 

@@ -161,10 +161,7 @@ public sealed partial class IlgpuKernels
         }
 
         bool bf16 = format == HalfFormat.BFloat16;
-        bool wide = UsesSkinnyKnWide(m, k, n, TensorCoreLaunch.DeviceAddress(b));
-
-        var (config, shape, mTiles) = SkinnyTensorCoreLaunch.Plan(m, k, n, device.MultiprocessorCount, SkinnySettings.GroupsPerSm,
-            capSplitsByPartials: SkinnySettings.CapSplitsByPartials, blockN: wide ? SkinnyTensorCoreKernels.WideBlockN : SkinnyTensorCoreKernels.BlockN);
+        var (config, shape, mTiles, wide) = SkinnyKnPlan(m, k, n, TensorCoreLaunch.DeviceAddress(b));
         shape.TransposeB = 0;
         shape.Bf16 = bf16 ? 1 : 0;
         shape.Alpha = alpha;
@@ -207,6 +204,32 @@ public sealed partial class IlgpuKernels
     /// not switched to the old one, M ≤ 8 (the mma's n8), 16-byte weight rows (N % 8 = 0, b 16-byte aligned), and every
     /// vector offset its copy plan forms within 32 bits (a chunk's rows plus the two steps its running offset may run past).
     /// </summary>
+    /// <summary>The [K, N] skinny kernel's plan for a product, and whether it runs the wide body.</summary>
+    private (KernelConfig Config, TensorCoreShape Shape, int MTiles, bool Wide) SkinnyKnPlan(int m, int k, int n, long bAddress)
+    {
+        bool wide = UsesSkinnyKnWide(m, k, n, bAddress);
+        var (config, shape, mTiles) = SkinnyTensorCoreLaunch.Plan(m, k, n, device.MultiprocessorCount, SkinnySettings.GroupsPerSm,
+            capSplitsByPartials: SkinnySettings.CapSplitsByPartials, blockN: wide ? SkinnyTensorCoreKernels.WideBlockN : SkinnyTensorCoreKernels.BlockN);
+        return (config, shape, mTiles, wide);
+    }
+
+    /// <summary>
+    /// Whether a 16-bit [K, N] product would run on the wide skinny body with its split-K summed in a thread-block cluster
+    /// (<see cref="TrySkinnyKnWideCluster"/>): the skinny [K, N] kernel takes it, split-K sums in clusters here
+    /// (<see cref="SplitKSumsInCluster"/>) and its plan's splits are a cluster size — not, for example, the 3 splits of a
+    /// 2 × 4096 · 4096 × 11008 product on 132 SMs, which would launch the reduce.
+    /// </summary>
+    internal bool SkinnyKnSumsInCluster(ArrayView<ushort> a, ArrayView<ushort> b, int m, int k, int n)
+    {
+        if (!SplitKSumsInCluster || !UsesSkinnyTensorCoreKn(a, b, 1, m, k, n, transposeB: false))
+        {
+            return false;
+        }
+
+        var (config, shape, _, wide) = SkinnyKnPlan(m, k, n, TensorCoreLaunch.DeviceAddress(b));
+        return wide && config.GridDim.Z == 1 && ClusterReduction.SizeFor(shape.SplitK) != 0;
+    }
+
     internal bool UsesSkinnyKnWide(int m, int k, int n, long bAddress) =>
         SkinnySettings.KnBody != SkinnyKnBody.Old && m <= SkinnyTensorCoreKernels.WideMaxRows && n % 8 == 0 && bAddress % 16 == 0
         && ((long)k + (2 * SkinnyTensorCoreKernels.WideKStep)) * (n / 8) < int.MaxValue;

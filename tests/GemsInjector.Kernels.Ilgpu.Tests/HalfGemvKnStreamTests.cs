@@ -269,14 +269,21 @@ public sealed class HalfGemvKnStreamTests : Half16TestBase, IClassFixture<Warp32
     });
 
     /// <summary>
-    /// The default's row limit: 2 rows where the split-K kernels launch their reduce, 1 where they sum in a thread-block
-    /// cluster (there 2 rows ran 3–4% faster split, H200 Run 101).
+    /// What decides whether a 2-row product leaves the stream on a cluster device: the wide [K, N] body's plan on the H200's
+    /// 132 SMs splits 2 × 4096 · 4096 × 4096 into 8 (a cluster size: the cluster sum, 3–4% faster, Run 101) but
+    /// 2 × 4096 · 4096 × 11008 into 3 (no cluster: it would launch the reduce, so that product stays streamed).
     /// </summary>
     [Theory]
-    [InlineData(false, 2)]
-    [InlineData(true, 1)]
-    public void DefaultRowLimitFollowsTheSplitSum(bool splitSumsInCluster, int rows) =>
-        Assert.Equal(rows, HalfGemvKnStreamLaunch.DefaultMaxRows(splitSumsInCluster));
+    [InlineData(4096, 4096, 8)]
+    [InlineData(4096, 11008, 0)]
+    public void TwoRowClusterSplitFollowsThePlan(int k, int n, int clusterSize)
+    {
+        var settings = SkinnyTensorCoreSettings.Parse(null, null, null); // the defaults
+        var (config, shape, _) = SkinnyTensorCoreLaunch.Plan(2, k, n, 132, settings.GroupsPerSm,
+            capSplitsByPartials: settings.CapSplitsByPartials, blockN: SkinnyTensorCoreKernels.WideBlockN);
+        Assert.Equal(1, config.GridDim.Z);
+        Assert.Equal(clusterSize, ClusterReduction.SizeFor(shape.SplitK));
+    }
 
     /// <summary>
     /// Which kernel an aligned 16-bit [K, N] product runs under each setting, on a fresh simulator device per setting (so
