@@ -199,11 +199,6 @@ public sealed partial class IlgpuKernels
         return true;
     }
 
-    /// <summary>
-    /// Whether a [K, N] product takes the wide body (<see cref="SkinnyTensorCoreKernels.Gemm16SkinnyKnWide{TFormat, TStepsInFlight}"/>):
-    /// not switched to the old one, M ≤ 8 (the mma's n8), 16-byte weight rows (N % 8 = 0, b 16-byte aligned), and every
-    /// vector offset its copy plan forms within 32 bits (a chunk's rows plus the two steps its running offset may run past).
-    /// </summary>
     /// <summary>The [K, N] skinny kernel's plan for a product, and whether it runs the wide body.</summary>
     private (KernelConfig Config, TensorCoreShape Shape, int MTiles, bool Wide) SkinnyKnPlan(int m, int k, int n, long bAddress)
     {
@@ -230,6 +225,11 @@ public sealed partial class IlgpuKernels
         return wide && config.GridDim.Z == 1 && ClusterReduction.SizeFor(shape.SplitK) != 0;
     }
 
+    /// <summary>
+    /// Whether a [K, N] product takes the wide body (<see cref="SkinnyTensorCoreKernels.Gemm16SkinnyKnWide{TFormat, TStepsInFlight}"/>):
+    /// not switched to the old one, M ≤ 8 (the mma's n8), 16-byte weight rows (N % 8 = 0, b 16-byte aligned), and every
+    /// vector offset its copy plan forms within 32 bits (a chunk's rows plus the two steps its running offset may run past).
+    /// </summary>
     internal bool UsesSkinnyKnWide(int m, int k, int n, long bAddress) =>
         SkinnySettings.KnBody != SkinnyKnBody.Old && m <= SkinnyTensorCoreKernels.WideMaxRows && n % 8 == 0 && bAddress % 16 == 0
         && ((long)k + (2 * SkinnyTensorCoreKernels.WideKStep)) * (n / 8) < int.MaxValue;
