@@ -84,14 +84,15 @@ public sealed partial class IlgpuKernels
     /// <summary>
     /// Runs a split small-M product with its splits summed in a thread-block cluster
     /// (<see cref="WgmmaSkinnyGemmKernels.Gemm16WgmmaSkinnyN64Cluster{TOperands, TClusterSize}"/>) when
-    /// <see cref="WgmmaSkinnyLaunch.TakesCluster"/> says so (<c>GEMS_SPLITK_REDUCE</c> unset or <c>cluster</c>, 64-column tiles, a plan of
-    /// 2, 4 or 8 splits, N % 4 = 0) and no earlier cluster kernel failed to load.
+    /// split-K sums in clusters here (<see cref="SplitKSumsInCluster"/>: <c>GEMS_SPLITK_REDUCE</c> unset or <c>cluster</c>, no
+    /// earlier cluster kernel failed to load) and <see cref="WgmmaSkinnyLaunch.TakesCluster"/> says so (64-column tiles, a plan
+    /// of 2, 4 or 8 splits, N % 4 = 0).
     /// </summary>
     /// <returns>Whether it ran (otherwise the caller writes partials and reduces them as before).</returns>
     private bool TryWgmmaSmallMCluster(ArrayView<ushort> a, ArrayView<ushort> b, ArrayView<ushort> bias, ArrayView<ushort> c, TensorCoreShape shape, int columns,
         bool bf16, bool transposeB)
     {
-        if (!WgmmaSkinnyLaunch.TakesCluster(SplitKReduceMode, columns, shape.SplitK, shape.N) || ClusterLoadError is not null)
+        if (!SplitKSumsInCluster || !WgmmaSkinnyLaunch.TakesCluster(SplitKReduceMode, columns, shape.SplitK, shape.N))
         {
             return false;
         }
