@@ -206,7 +206,8 @@ internal sealed class Runner : IDisposable
 
     public void Startup(IReadOnlyList<OpCase> cases, DateTime processStart)
     {
-        Console.WriteLine("== startup: per op, first call (compile + launch + synchronize, host clock) and second call; compile = IlgpuDevice.CompileTimes");
+        Console.WriteLine("== startup: per op, first call (compile + launch + synchronize, host clock) and second call; compile = IlgpuDevice.CompileTimes; jit = methods the .NET JIT compiled on this thread during the first call, and its time");
+        using var jitNames = JitRecorder.FromEnvironment();
         foreach (var c in cases)
         {
             if (!Prepare(c, "startup", out var binding, out var types))
@@ -222,10 +223,16 @@ internal sealed class Runner : IDisposable
                 int readBefore = dev.KernelsFromDiskCache;
                 int shippedBefore = dev.KernelsFromShippedArchive;
                 dev.Synchronize();
+                long jitMethods = System.Runtime.JitInfo.GetCompiledMethodCount(currentThread: true);
+                TimeSpan jitTime = System.Runtime.JitInfo.GetCompilationTime(currentThread: true);
+                DateTime from = DateTime.UtcNow;
                 long t0 = Stopwatch.GetTimestamp();
                 launch();
                 dev.Synchronize();
                 double first = Stopwatch.GetElapsedTime(t0).TotalMilliseconds;
+                jitMethods = System.Runtime.JitInfo.GetCompiledMethodCount(currentThread: true) - jitMethods;
+                double jitMs = (System.Runtime.JitInfo.GetCompilationTime(currentThread: true) - jitTime).TotalMilliseconds;
+                jitNames?.AddWindow(Label(c).Trim(), from, DateTime.UtcNow);
                 double since = (DateTime.Now - processStart).TotalMilliseconds;
                 var check = CheckOutputs(c, set, host);
                 t0 = Stopwatch.GetTimestamp();
@@ -237,16 +244,18 @@ internal sealed class Runner : IDisposable
                 int fromDisk = dev.KernelsFromDiskCache - readBefore;
                 int fromShipped = dev.KernelsFromShippedArchive - shippedBefore;
                 string status = check.Pass ? "PASS" : "FAIL";
-                Console.WriteLine($"{status}  {Label(c)} first {first,9:F2} ms (compile {compile:F2}, {fromDisk} kernel(s) from disk, {fromShipped} shipped)  second {second,8:F3} ms  since process start {since,9:F1} ms  kernels {string.Join(' ', loaded.Select(kv => $"{kv.Key}:{kv.Value.TotalMilliseconds:F0}"))}{(check.Pass ? string.Empty : "  " + check.Detail)}");
+                Console.WriteLine($"{status}  {Label(c)} first {first,9:F2} ms (compile {compile:F2}, jit {jitMethods} methods {jitMs:F2}, {fromDisk} kernel(s) from disk, {fromShipped} shipped)  second {second,8:F3} ms  since process start {since,9:F1} ms  kernels {string.Join(' ', loaded.Select(kv => $"{kv.Key}:{kv.Value.TotalMilliseconds:F0}"))}{(check.Pass ? string.Empty : "  " + check.Detail)}");
                 Count(check.Pass, c);
                 csv.Add(new Row("startup", c.Op, c.DType.Name(), c.Shape, first, double.NaN, double.NaN, check.MaxAbs, status, MaxRel: check.MaxRel, TolRatio: check.TolRatio,
-                    Timer: "host", Category: c.Category, SecondMs: second, CompileMs: compile, SinceStartMs: since, Seed: opt.Seed, Note: $"{StartupNote(dev, fromDisk, fromShipped)}{KernelsNote(loaded.Select(kv => kv.Key))} {check.Detail}".TrimEnd()));
+                    Timer: "host", Category: c.Category, SecondMs: second, CompileMs: compile, SinceStartMs: since, Seed: opt.Seed, Note: $"{StartupNote(dev, fromDisk, fromShipped)} jit={jitMethods}/{jitMs.ToString("F2", CultureInfo.InvariantCulture)}ms{KernelsNote(loaded.Select(kv => kv.Key))} {check.Detail}".TrimEnd()));
             }
             catch (Exception ex)
             {
                 Fail("startup", c, $"{ex.GetType().Name}: {ex.Message}");
             }
         }
+
+        jitNames?.Report();
     }
 
     /// <summary>
