@@ -173,6 +173,12 @@ public sealed class IlgpuDevice : IDisposable
     /// <summary>Kernels this device read from the shipped archive instead of compiling them.</summary>
     public int KernelsFromShippedArchive => loader.DiskCache?.ShippedHits ?? 0;
 
+    /// <summary>
+    /// Kernels this device launches without ILGPU's per-kernel launcher (<c>DirectCudaLaunch</c>: CUDA, unless
+    /// <c>GEMS_KERNEL_LAUNCHER=ilgpu</c>); the others keep ILGPU's.
+    /// </summary>
+    public int DirectLaunchKernels => loader.DirectLaunches;
+
     /// <summary>Why a shipped or cached kernel could not be used (the first reason), or <see langword="null"/>; such kernels are compiled instead.</summary>
     public string? KernelCacheProblem => loader.DiskCache?.Shipped?.LastError ?? loader.RejectedFileError;
 

@@ -28,30 +28,36 @@ internal sealed partial class IlgpuKernelLoader
     /// <summary>The on-disk cache in use, or <see langword="null"/>.</summary>
     public KernelDiskCache? DiskCache { get; }
 
-    private TLauncher Load<TLauncher>(MethodInfo method, KernelSpecialization specialization)
+    /// <summary>
+    /// Loads <paramref name="method"/> and returns ILGPU's launcher for it, or <see langword="null"/> with
+    /// <paramref name="direct"/> set when the kernel launches through <see cref="DirectCudaLaunch"/> instead (then ILGPU's
+    /// launcher is never compiled).
+    /// </summary>
+    private TLauncher? Load<TLauncher>(MethodInfo method, KernelSpecialization specialization, Type[] parameterTypes, out DirectCudaLaunch? direct)
         where TLauncher : Delegate
     {
+        direct = null;
         var entry = EntryPointDescription.FromExplicitlyGroupedKernel(method);
         Func<CompiledKernel> compile = () => accelerator.CompileKernel(entry, specialization);
         if (DiskCache is null || entry.HasSpecializedParameters)
         {
             // Without a cache, a 9.0 device still compiles first so that an sm_90a kernel can be prepared (Sm90aPtx).
             return !entry.HasSpecializedParameters && Sm90aPtx.Supported(accelerator)
-                ? LoadPrepared<TLauncher>(compile())
+                ? LoadPrepared<TLauncher>(compile(), parameterTypes, out direct)
                 : accelerator.LoadKernel<TLauncher>(method, specialization, out _);
         }
 
         var compiled = DiskCache.GetOrCompile(accelerator.Context, entry, specialization, compile, out var fromFile);
         try
         {
-            return LoadPrepared<TLauncher>(compiled);
+            return LoadPrepared<TLauncher>(compiled, parameterTypes, out direct);
         }
         catch (Exception ex) when (fromFile)
         {
             // PTX read from a file that the driver refuses (an entry built for something this driver lacks): the kernel
             // is compiled here as without the file, and the file in the cache directory is replaced.
             RejectedFileError ??= $"{method.DeclaringType?.Name}.{method.Name}: the driver refused the cached PTX ({ex.GetType().Name}: {ex.Message}); compiled instead";
-            return LoadPrepared<TLauncher>(DiskCache.Recompile(entry, specialization, compile));
+            return LoadPrepared<TLauncher>(DiskCache.Recompile(entry, specialization, compile), parameterTypes, out direct);
         }
     }
 
@@ -60,14 +66,24 @@ internal sealed partial class IlgpuKernelLoader
     /// place where PTX that needs sm_90a gets its header rewritten and its shared-memory limit raised; other kernels pass
     /// through unchanged.
     /// </summary>
-    private TLauncher LoadPrepared<TLauncher>(CompiledKernel compiled)
+    private TLauncher? LoadPrepared<TLauncher>(CompiledKernel compiled, Type[] parameterTypes, out DirectCudaLaunch? direct)
         where TLauncher : Delegate
     {
         var prepared = Sm90aPtx.Prepare(accelerator, compiled);
         var kernel = accelerator.LoadKernel(prepared);
         Sm90aPtx.AfterLoad(kernel, prepared);
-        return kernel.CreateLauncherDelegate<TLauncher>();
+        direct = DirectCudaLaunch.TryCreate(kernel, prepared, parameterTypes, accelerator.DefaultStream);
+        if (direct is null)
+        {
+            return kernel.CreateLauncherDelegate<TLauncher>();
+        }
+
+        DirectLaunches++;
+        return null;
     }
+
+    /// <summary>Kernels loaded to launch through <see cref="DirectCudaLaunch"/> rather than ILGPU's launcher.</summary>
+    public int DirectLaunches { get; private set; }
 
     /// <summary>The first kernel file the driver refused to load (then compiled instead), or <see langword="null"/>.</summary>
     public string? RejectedFileError { get; private set; }

@@ -11,107 +11,449 @@ internal sealed partial class IlgpuKernelLoader
     public Action<KernelConfig, T1> LoadStreamKernel<T1>(Action<T1> kernel, KernelSpecialization specialization = default)
         where T1 : struct
     {
-        var launch = Load<Action<AcceleratorStream, KernelConfig, T1>>(kernel.Method, specialization);
+        var launch = Load<Action<AcceleratorStream, KernelConfig, T1>>(kernel.Method, specialization, [typeof(T1)], out var direct);
+        if (direct is not null)
+        {
+            var w1 = DirectCudaLaunch.Writer<T1>();
+            int o1 = direct.Offset(0);
+            return (config, p1) =>
+            {
+                var arguments = default(KernelArgumentBuffer);
+                w1(ref arguments, o1, p1);
+                direct.Launch(config, ref arguments);
+            };
+        }
+
         var stream = accelerator.DefaultStream;
-        return (config, p1) => launch(stream, config, p1);
+        return (config, p1) => launch!(stream, config, p1);
     }
 
     /// <summary>Loads an explicitly grouped kernel of 2 parameter(s); the launcher runs on the default stream.</summary>
     public Action<KernelConfig, T1, T2> LoadStreamKernel<T1, T2>(Action<T1, T2> kernel, KernelSpecialization specialization = default)
         where T1 : struct where T2 : struct
     {
-        var launch = Load<Action<AcceleratorStream, KernelConfig, T1, T2>>(kernel.Method, specialization);
+        var launch = Load<Action<AcceleratorStream, KernelConfig, T1, T2>>(kernel.Method, specialization, [typeof(T1), typeof(T2)], out var direct);
+        if (direct is not null)
+        {
+            var w1 = DirectCudaLaunch.Writer<T1>();
+            int o1 = direct.Offset(0);
+            var w2 = DirectCudaLaunch.Writer<T2>();
+            int o2 = direct.Offset(1);
+            return (config, p1, p2) =>
+            {
+                var arguments = default(KernelArgumentBuffer);
+                w1(ref arguments, o1, p1);
+                w2(ref arguments, o2, p2);
+                direct.Launch(config, ref arguments);
+            };
+        }
+
         var stream = accelerator.DefaultStream;
-        return (config, p1, p2) => launch(stream, config, p1, p2);
+        return (config, p1, p2) => launch!(stream, config, p1, p2);
     }
 
     /// <summary>Loads an explicitly grouped kernel of 3 parameter(s); the launcher runs on the default stream.</summary>
     public Action<KernelConfig, T1, T2, T3> LoadStreamKernel<T1, T2, T3>(Action<T1, T2, T3> kernel, KernelSpecialization specialization = default)
         where T1 : struct where T2 : struct where T3 : struct
     {
-        var launch = Load<Action<AcceleratorStream, KernelConfig, T1, T2, T3>>(kernel.Method, specialization);
+        var launch = Load<Action<AcceleratorStream, KernelConfig, T1, T2, T3>>(kernel.Method, specialization, [typeof(T1), typeof(T2), typeof(T3)], out var direct);
+        if (direct is not null)
+        {
+            var w1 = DirectCudaLaunch.Writer<T1>();
+            int o1 = direct.Offset(0);
+            var w2 = DirectCudaLaunch.Writer<T2>();
+            int o2 = direct.Offset(1);
+            var w3 = DirectCudaLaunch.Writer<T3>();
+            int o3 = direct.Offset(2);
+            return (config, p1, p2, p3) =>
+            {
+                var arguments = default(KernelArgumentBuffer);
+                w1(ref arguments, o1, p1);
+                w2(ref arguments, o2, p2);
+                w3(ref arguments, o3, p3);
+                direct.Launch(config, ref arguments);
+            };
+        }
+
         var stream = accelerator.DefaultStream;
-        return (config, p1, p2, p3) => launch(stream, config, p1, p2, p3);
+        return (config, p1, p2, p3) => launch!(stream, config, p1, p2, p3);
     }
 
     /// <summary>Loads an explicitly grouped kernel of 4 parameter(s); the launcher runs on the default stream.</summary>
     public Action<KernelConfig, T1, T2, T3, T4> LoadStreamKernel<T1, T2, T3, T4>(Action<T1, T2, T3, T4> kernel, KernelSpecialization specialization = default)
         where T1 : struct where T2 : struct where T3 : struct where T4 : struct
     {
-        var launch = Load<Action<AcceleratorStream, KernelConfig, T1, T2, T3, T4>>(kernel.Method, specialization);
+        var launch = Load<Action<AcceleratorStream, KernelConfig, T1, T2, T3, T4>>(kernel.Method, specialization, [typeof(T1), typeof(T2), typeof(T3), typeof(T4)], out var direct);
+        if (direct is not null)
+        {
+            var w1 = DirectCudaLaunch.Writer<T1>();
+            int o1 = direct.Offset(0);
+            var w2 = DirectCudaLaunch.Writer<T2>();
+            int o2 = direct.Offset(1);
+            var w3 = DirectCudaLaunch.Writer<T3>();
+            int o3 = direct.Offset(2);
+            var w4 = DirectCudaLaunch.Writer<T4>();
+            int o4 = direct.Offset(3);
+            return (config, p1, p2, p3, p4) =>
+            {
+                var arguments = default(KernelArgumentBuffer);
+                w1(ref arguments, o1, p1);
+                w2(ref arguments, o2, p2);
+                w3(ref arguments, o3, p3);
+                w4(ref arguments, o4, p4);
+                direct.Launch(config, ref arguments);
+            };
+        }
+
         var stream = accelerator.DefaultStream;
-        return (config, p1, p2, p3, p4) => launch(stream, config, p1, p2, p3, p4);
+        return (config, p1, p2, p3, p4) => launch!(stream, config, p1, p2, p3, p4);
     }
 
     /// <summary>Loads an explicitly grouped kernel of 5 parameter(s); the launcher runs on the default stream.</summary>
     public Action<KernelConfig, T1, T2, T3, T4, T5> LoadStreamKernel<T1, T2, T3, T4, T5>(Action<T1, T2, T3, T4, T5> kernel, KernelSpecialization specialization = default)
         where T1 : struct where T2 : struct where T3 : struct where T4 : struct where T5 : struct
     {
-        var launch = Load<Action<AcceleratorStream, KernelConfig, T1, T2, T3, T4, T5>>(kernel.Method, specialization);
+        var launch = Load<Action<AcceleratorStream, KernelConfig, T1, T2, T3, T4, T5>>(kernel.Method, specialization, [typeof(T1), typeof(T2), typeof(T3), typeof(T4), typeof(T5)], out var direct);
+        if (direct is not null)
+        {
+            var w1 = DirectCudaLaunch.Writer<T1>();
+            int o1 = direct.Offset(0);
+            var w2 = DirectCudaLaunch.Writer<T2>();
+            int o2 = direct.Offset(1);
+            var w3 = DirectCudaLaunch.Writer<T3>();
+            int o3 = direct.Offset(2);
+            var w4 = DirectCudaLaunch.Writer<T4>();
+            int o4 = direct.Offset(3);
+            var w5 = DirectCudaLaunch.Writer<T5>();
+            int o5 = direct.Offset(4);
+            return (config, p1, p2, p3, p4, p5) =>
+            {
+                var arguments = default(KernelArgumentBuffer);
+                w1(ref arguments, o1, p1);
+                w2(ref arguments, o2, p2);
+                w3(ref arguments, o3, p3);
+                w4(ref arguments, o4, p4);
+                w5(ref arguments, o5, p5);
+                direct.Launch(config, ref arguments);
+            };
+        }
+
         var stream = accelerator.DefaultStream;
-        return (config, p1, p2, p3, p4, p5) => launch(stream, config, p1, p2, p3, p4, p5);
+        return (config, p1, p2, p3, p4, p5) => launch!(stream, config, p1, p2, p3, p4, p5);
     }
 
     /// <summary>Loads an explicitly grouped kernel of 6 parameter(s); the launcher runs on the default stream.</summary>
     public Action<KernelConfig, T1, T2, T3, T4, T5, T6> LoadStreamKernel<T1, T2, T3, T4, T5, T6>(Action<T1, T2, T3, T4, T5, T6> kernel, KernelSpecialization specialization = default)
         where T1 : struct where T2 : struct where T3 : struct where T4 : struct where T5 : struct where T6 : struct
     {
-        var launch = Load<Action<AcceleratorStream, KernelConfig, T1, T2, T3, T4, T5, T6>>(kernel.Method, specialization);
+        var launch = Load<Action<AcceleratorStream, KernelConfig, T1, T2, T3, T4, T5, T6>>(kernel.Method, specialization, [typeof(T1), typeof(T2), typeof(T3), typeof(T4), typeof(T5), typeof(T6)], out var direct);
+        if (direct is not null)
+        {
+            var w1 = DirectCudaLaunch.Writer<T1>();
+            int o1 = direct.Offset(0);
+            var w2 = DirectCudaLaunch.Writer<T2>();
+            int o2 = direct.Offset(1);
+            var w3 = DirectCudaLaunch.Writer<T3>();
+            int o3 = direct.Offset(2);
+            var w4 = DirectCudaLaunch.Writer<T4>();
+            int o4 = direct.Offset(3);
+            var w5 = DirectCudaLaunch.Writer<T5>();
+            int o5 = direct.Offset(4);
+            var w6 = DirectCudaLaunch.Writer<T6>();
+            int o6 = direct.Offset(5);
+            return (config, p1, p2, p3, p4, p5, p6) =>
+            {
+                var arguments = default(KernelArgumentBuffer);
+                w1(ref arguments, o1, p1);
+                w2(ref arguments, o2, p2);
+                w3(ref arguments, o3, p3);
+                w4(ref arguments, o4, p4);
+                w5(ref arguments, o5, p5);
+                w6(ref arguments, o6, p6);
+                direct.Launch(config, ref arguments);
+            };
+        }
+
         var stream = accelerator.DefaultStream;
-        return (config, p1, p2, p3, p4, p5, p6) => launch(stream, config, p1, p2, p3, p4, p5, p6);
+        return (config, p1, p2, p3, p4, p5, p6) => launch!(stream, config, p1, p2, p3, p4, p5, p6);
     }
 
     /// <summary>Loads an explicitly grouped kernel of 7 parameter(s); the launcher runs on the default stream.</summary>
     public Action<KernelConfig, T1, T2, T3, T4, T5, T6, T7> LoadStreamKernel<T1, T2, T3, T4, T5, T6, T7>(Action<T1, T2, T3, T4, T5, T6, T7> kernel, KernelSpecialization specialization = default)
         where T1 : struct where T2 : struct where T3 : struct where T4 : struct where T5 : struct where T6 : struct where T7 : struct
     {
-        var launch = Load<Action<AcceleratorStream, KernelConfig, T1, T2, T3, T4, T5, T6, T7>>(kernel.Method, specialization);
+        var launch = Load<Action<AcceleratorStream, KernelConfig, T1, T2, T3, T4, T5, T6, T7>>(kernel.Method, specialization, [typeof(T1), typeof(T2), typeof(T3), typeof(T4), typeof(T5), typeof(T6), typeof(T7)], out var direct);
+        if (direct is not null)
+        {
+            var w1 = DirectCudaLaunch.Writer<T1>();
+            int o1 = direct.Offset(0);
+            var w2 = DirectCudaLaunch.Writer<T2>();
+            int o2 = direct.Offset(1);
+            var w3 = DirectCudaLaunch.Writer<T3>();
+            int o3 = direct.Offset(2);
+            var w4 = DirectCudaLaunch.Writer<T4>();
+            int o4 = direct.Offset(3);
+            var w5 = DirectCudaLaunch.Writer<T5>();
+            int o5 = direct.Offset(4);
+            var w6 = DirectCudaLaunch.Writer<T6>();
+            int o6 = direct.Offset(5);
+            var w7 = DirectCudaLaunch.Writer<T7>();
+            int o7 = direct.Offset(6);
+            return (config, p1, p2, p3, p4, p5, p6, p7) =>
+            {
+                var arguments = default(KernelArgumentBuffer);
+                w1(ref arguments, o1, p1);
+                w2(ref arguments, o2, p2);
+                w3(ref arguments, o3, p3);
+                w4(ref arguments, o4, p4);
+                w5(ref arguments, o5, p5);
+                w6(ref arguments, o6, p6);
+                w7(ref arguments, o7, p7);
+                direct.Launch(config, ref arguments);
+            };
+        }
+
         var stream = accelerator.DefaultStream;
-        return (config, p1, p2, p3, p4, p5, p6, p7) => launch(stream, config, p1, p2, p3, p4, p5, p6, p7);
+        return (config, p1, p2, p3, p4, p5, p6, p7) => launch!(stream, config, p1, p2, p3, p4, p5, p6, p7);
     }
 
     /// <summary>Loads an explicitly grouped kernel of 8 parameter(s); the launcher runs on the default stream.</summary>
     public Action<KernelConfig, T1, T2, T3, T4, T5, T6, T7, T8> LoadStreamKernel<T1, T2, T3, T4, T5, T6, T7, T8>(Action<T1, T2, T3, T4, T5, T6, T7, T8> kernel, KernelSpecialization specialization = default)
         where T1 : struct where T2 : struct where T3 : struct where T4 : struct where T5 : struct where T6 : struct where T7 : struct where T8 : struct
     {
-        var launch = Load<Action<AcceleratorStream, KernelConfig, T1, T2, T3, T4, T5, T6, T7, T8>>(kernel.Method, specialization);
+        var launch = Load<Action<AcceleratorStream, KernelConfig, T1, T2, T3, T4, T5, T6, T7, T8>>(kernel.Method, specialization, [typeof(T1), typeof(T2), typeof(T3), typeof(T4), typeof(T5), typeof(T6), typeof(T7), typeof(T8)], out var direct);
+        if (direct is not null)
+        {
+            var w1 = DirectCudaLaunch.Writer<T1>();
+            int o1 = direct.Offset(0);
+            var w2 = DirectCudaLaunch.Writer<T2>();
+            int o2 = direct.Offset(1);
+            var w3 = DirectCudaLaunch.Writer<T3>();
+            int o3 = direct.Offset(2);
+            var w4 = DirectCudaLaunch.Writer<T4>();
+            int o4 = direct.Offset(3);
+            var w5 = DirectCudaLaunch.Writer<T5>();
+            int o5 = direct.Offset(4);
+            var w6 = DirectCudaLaunch.Writer<T6>();
+            int o6 = direct.Offset(5);
+            var w7 = DirectCudaLaunch.Writer<T7>();
+            int o7 = direct.Offset(6);
+            var w8 = DirectCudaLaunch.Writer<T8>();
+            int o8 = direct.Offset(7);
+            return (config, p1, p2, p3, p4, p5, p6, p7, p8) =>
+            {
+                var arguments = default(KernelArgumentBuffer);
+                w1(ref arguments, o1, p1);
+                w2(ref arguments, o2, p2);
+                w3(ref arguments, o3, p3);
+                w4(ref arguments, o4, p4);
+                w5(ref arguments, o5, p5);
+                w6(ref arguments, o6, p6);
+                w7(ref arguments, o7, p7);
+                w8(ref arguments, o8, p8);
+                direct.Launch(config, ref arguments);
+            };
+        }
+
         var stream = accelerator.DefaultStream;
-        return (config, p1, p2, p3, p4, p5, p6, p7, p8) => launch(stream, config, p1, p2, p3, p4, p5, p6, p7, p8);
+        return (config, p1, p2, p3, p4, p5, p6, p7, p8) => launch!(stream, config, p1, p2, p3, p4, p5, p6, p7, p8);
     }
 
     /// <summary>Loads an explicitly grouped kernel of 9 parameter(s); the launcher runs on the default stream.</summary>
     public Action<KernelConfig, T1, T2, T3, T4, T5, T6, T7, T8, T9> LoadStreamKernel<T1, T2, T3, T4, T5, T6, T7, T8, T9>(Action<T1, T2, T3, T4, T5, T6, T7, T8, T9> kernel, KernelSpecialization specialization = default)
         where T1 : struct where T2 : struct where T3 : struct where T4 : struct where T5 : struct where T6 : struct where T7 : struct where T8 : struct where T9 : struct
     {
-        var launch = Load<Action<AcceleratorStream, KernelConfig, T1, T2, T3, T4, T5, T6, T7, T8, T9>>(kernel.Method, specialization);
+        var launch = Load<Action<AcceleratorStream, KernelConfig, T1, T2, T3, T4, T5, T6, T7, T8, T9>>(kernel.Method, specialization, [typeof(T1), typeof(T2), typeof(T3), typeof(T4), typeof(T5), typeof(T6), typeof(T7), typeof(T8), typeof(T9)], out var direct);
+        if (direct is not null)
+        {
+            var w1 = DirectCudaLaunch.Writer<T1>();
+            int o1 = direct.Offset(0);
+            var w2 = DirectCudaLaunch.Writer<T2>();
+            int o2 = direct.Offset(1);
+            var w3 = DirectCudaLaunch.Writer<T3>();
+            int o3 = direct.Offset(2);
+            var w4 = DirectCudaLaunch.Writer<T4>();
+            int o4 = direct.Offset(3);
+            var w5 = DirectCudaLaunch.Writer<T5>();
+            int o5 = direct.Offset(4);
+            var w6 = DirectCudaLaunch.Writer<T6>();
+            int o6 = direct.Offset(5);
+            var w7 = DirectCudaLaunch.Writer<T7>();
+            int o7 = direct.Offset(6);
+            var w8 = DirectCudaLaunch.Writer<T8>();
+            int o8 = direct.Offset(7);
+            var w9 = DirectCudaLaunch.Writer<T9>();
+            int o9 = direct.Offset(8);
+            return (config, p1, p2, p3, p4, p5, p6, p7, p8, p9) =>
+            {
+                var arguments = default(KernelArgumentBuffer);
+                w1(ref arguments, o1, p1);
+                w2(ref arguments, o2, p2);
+                w3(ref arguments, o3, p3);
+                w4(ref arguments, o4, p4);
+                w5(ref arguments, o5, p5);
+                w6(ref arguments, o6, p6);
+                w7(ref arguments, o7, p7);
+                w8(ref arguments, o8, p8);
+                w9(ref arguments, o9, p9);
+                direct.Launch(config, ref arguments);
+            };
+        }
+
         var stream = accelerator.DefaultStream;
-        return (config, p1, p2, p3, p4, p5, p6, p7, p8, p9) => launch(stream, config, p1, p2, p3, p4, p5, p6, p7, p8, p9);
+        return (config, p1, p2, p3, p4, p5, p6, p7, p8, p9) => launch!(stream, config, p1, p2, p3, p4, p5, p6, p7, p8, p9);
     }
 
     /// <summary>Loads an explicitly grouped kernel of 10 parameter(s); the launcher runs on the default stream.</summary>
     public Action<KernelConfig, T1, T2, T3, T4, T5, T6, T7, T8, T9, T10> LoadStreamKernel<T1, T2, T3, T4, T5, T6, T7, T8, T9, T10>(Action<T1, T2, T3, T4, T5, T6, T7, T8, T9, T10> kernel, KernelSpecialization specialization = default)
         where T1 : struct where T2 : struct where T3 : struct where T4 : struct where T5 : struct where T6 : struct where T7 : struct where T8 : struct where T9 : struct where T10 : struct
     {
-        var launch = Load<Action<AcceleratorStream, KernelConfig, T1, T2, T3, T4, T5, T6, T7, T8, T9, T10>>(kernel.Method, specialization);
+        var launch = Load<Action<AcceleratorStream, KernelConfig, T1, T2, T3, T4, T5, T6, T7, T8, T9, T10>>(kernel.Method, specialization, [typeof(T1), typeof(T2), typeof(T3), typeof(T4), typeof(T5), typeof(T6), typeof(T7), typeof(T8), typeof(T9), typeof(T10)], out var direct);
+        if (direct is not null)
+        {
+            var w1 = DirectCudaLaunch.Writer<T1>();
+            int o1 = direct.Offset(0);
+            var w2 = DirectCudaLaunch.Writer<T2>();
+            int o2 = direct.Offset(1);
+            var w3 = DirectCudaLaunch.Writer<T3>();
+            int o3 = direct.Offset(2);
+            var w4 = DirectCudaLaunch.Writer<T4>();
+            int o4 = direct.Offset(3);
+            var w5 = DirectCudaLaunch.Writer<T5>();
+            int o5 = direct.Offset(4);
+            var w6 = DirectCudaLaunch.Writer<T6>();
+            int o6 = direct.Offset(5);
+            var w7 = DirectCudaLaunch.Writer<T7>();
+            int o7 = direct.Offset(6);
+            var w8 = DirectCudaLaunch.Writer<T8>();
+            int o8 = direct.Offset(7);
+            var w9 = DirectCudaLaunch.Writer<T9>();
+            int o9 = direct.Offset(8);
+            var w10 = DirectCudaLaunch.Writer<T10>();
+            int o10 = direct.Offset(9);
+            return (config, p1, p2, p3, p4, p5, p6, p7, p8, p9, p10) =>
+            {
+                var arguments = default(KernelArgumentBuffer);
+                w1(ref arguments, o1, p1);
+                w2(ref arguments, o2, p2);
+                w3(ref arguments, o3, p3);
+                w4(ref arguments, o4, p4);
+                w5(ref arguments, o5, p5);
+                w6(ref arguments, o6, p6);
+                w7(ref arguments, o7, p7);
+                w8(ref arguments, o8, p8);
+                w9(ref arguments, o9, p9);
+                w10(ref arguments, o10, p10);
+                direct.Launch(config, ref arguments);
+            };
+        }
+
         var stream = accelerator.DefaultStream;
-        return (config, p1, p2, p3, p4, p5, p6, p7, p8, p9, p10) => launch(stream, config, p1, p2, p3, p4, p5, p6, p7, p8, p9, p10);
+        return (config, p1, p2, p3, p4, p5, p6, p7, p8, p9, p10) => launch!(stream, config, p1, p2, p3, p4, p5, p6, p7, p8, p9, p10);
     }
 
     /// <summary>Loads an explicitly grouped kernel of 11 parameter(s); the launcher runs on the default stream.</summary>
     public Action<KernelConfig, T1, T2, T3, T4, T5, T6, T7, T8, T9, T10, T11> LoadStreamKernel<T1, T2, T3, T4, T5, T6, T7, T8, T9, T10, T11>(Action<T1, T2, T3, T4, T5, T6, T7, T8, T9, T10, T11> kernel, KernelSpecialization specialization = default)
         where T1 : struct where T2 : struct where T3 : struct where T4 : struct where T5 : struct where T6 : struct where T7 : struct where T8 : struct where T9 : struct where T10 : struct where T11 : struct
     {
-        var launch = Load<Action<AcceleratorStream, KernelConfig, T1, T2, T3, T4, T5, T6, T7, T8, T9, T10, T11>>(kernel.Method, specialization);
+        var launch = Load<Action<AcceleratorStream, KernelConfig, T1, T2, T3, T4, T5, T6, T7, T8, T9, T10, T11>>(kernel.Method, specialization, [typeof(T1), typeof(T2), typeof(T3), typeof(T4), typeof(T5), typeof(T6), typeof(T7), typeof(T8), typeof(T9), typeof(T10), typeof(T11)], out var direct);
+        if (direct is not null)
+        {
+            var w1 = DirectCudaLaunch.Writer<T1>();
+            int o1 = direct.Offset(0);
+            var w2 = DirectCudaLaunch.Writer<T2>();
+            int o2 = direct.Offset(1);
+            var w3 = DirectCudaLaunch.Writer<T3>();
+            int o3 = direct.Offset(2);
+            var w4 = DirectCudaLaunch.Writer<T4>();
+            int o4 = direct.Offset(3);
+            var w5 = DirectCudaLaunch.Writer<T5>();
+            int o5 = direct.Offset(4);
+            var w6 = DirectCudaLaunch.Writer<T6>();
+            int o6 = direct.Offset(5);
+            var w7 = DirectCudaLaunch.Writer<T7>();
+            int o7 = direct.Offset(6);
+            var w8 = DirectCudaLaunch.Writer<T8>();
+            int o8 = direct.Offset(7);
+            var w9 = DirectCudaLaunch.Writer<T9>();
+            int o9 = direct.Offset(8);
+            var w10 = DirectCudaLaunch.Writer<T10>();
+            int o10 = direct.Offset(9);
+            var w11 = DirectCudaLaunch.Writer<T11>();
+            int o11 = direct.Offset(10);
+            return (config, p1, p2, p3, p4, p5, p6, p7, p8, p9, p10, p11) =>
+            {
+                var arguments = default(KernelArgumentBuffer);
+                w1(ref arguments, o1, p1);
+                w2(ref arguments, o2, p2);
+                w3(ref arguments, o3, p3);
+                w4(ref arguments, o4, p4);
+                w5(ref arguments, o5, p5);
+                w6(ref arguments, o6, p6);
+                w7(ref arguments, o7, p7);
+                w8(ref arguments, o8, p8);
+                w9(ref arguments, o9, p9);
+                w10(ref arguments, o10, p10);
+                w11(ref arguments, o11, p11);
+                direct.Launch(config, ref arguments);
+            };
+        }
+
         var stream = accelerator.DefaultStream;
-        return (config, p1, p2, p3, p4, p5, p6, p7, p8, p9, p10, p11) => launch(stream, config, p1, p2, p3, p4, p5, p6, p7, p8, p9, p10, p11);
+        return (config, p1, p2, p3, p4, p5, p6, p7, p8, p9, p10, p11) => launch!(stream, config, p1, p2, p3, p4, p5, p6, p7, p8, p9, p10, p11);
     }
 
     /// <summary>Loads an explicitly grouped kernel of 12 parameter(s); the launcher runs on the default stream.</summary>
     public Action<KernelConfig, T1, T2, T3, T4, T5, T6, T7, T8, T9, T10, T11, T12> LoadStreamKernel<T1, T2, T3, T4, T5, T6, T7, T8, T9, T10, T11, T12>(Action<T1, T2, T3, T4, T5, T6, T7, T8, T9, T10, T11, T12> kernel, KernelSpecialization specialization = default)
         where T1 : struct where T2 : struct where T3 : struct where T4 : struct where T5 : struct where T6 : struct where T7 : struct where T8 : struct where T9 : struct where T10 : struct where T11 : struct where T12 : struct
     {
-        var launch = Load<Action<AcceleratorStream, KernelConfig, T1, T2, T3, T4, T5, T6, T7, T8, T9, T10, T11, T12>>(kernel.Method, specialization);
+        var launch = Load<Action<AcceleratorStream, KernelConfig, T1, T2, T3, T4, T5, T6, T7, T8, T9, T10, T11, T12>>(kernel.Method, specialization, [typeof(T1), typeof(T2), typeof(T3), typeof(T4), typeof(T5), typeof(T6), typeof(T7), typeof(T8), typeof(T9), typeof(T10), typeof(T11), typeof(T12)], out var direct);
+        if (direct is not null)
+        {
+            var w1 = DirectCudaLaunch.Writer<T1>();
+            int o1 = direct.Offset(0);
+            var w2 = DirectCudaLaunch.Writer<T2>();
+            int o2 = direct.Offset(1);
+            var w3 = DirectCudaLaunch.Writer<T3>();
+            int o3 = direct.Offset(2);
+            var w4 = DirectCudaLaunch.Writer<T4>();
+            int o4 = direct.Offset(3);
+            var w5 = DirectCudaLaunch.Writer<T5>();
+            int o5 = direct.Offset(4);
+            var w6 = DirectCudaLaunch.Writer<T6>();
+            int o6 = direct.Offset(5);
+            var w7 = DirectCudaLaunch.Writer<T7>();
+            int o7 = direct.Offset(6);
+            var w8 = DirectCudaLaunch.Writer<T8>();
+            int o8 = direct.Offset(7);
+            var w9 = DirectCudaLaunch.Writer<T9>();
+            int o9 = direct.Offset(8);
+            var w10 = DirectCudaLaunch.Writer<T10>();
+            int o10 = direct.Offset(9);
+            var w11 = DirectCudaLaunch.Writer<T11>();
+            int o11 = direct.Offset(10);
+            var w12 = DirectCudaLaunch.Writer<T12>();
+            int o12 = direct.Offset(11);
+            return (config, p1, p2, p3, p4, p5, p6, p7, p8, p9, p10, p11, p12) =>
+            {
+                var arguments = default(KernelArgumentBuffer);
+                w1(ref arguments, o1, p1);
+                w2(ref arguments, o2, p2);
+                w3(ref arguments, o3, p3);
+                w4(ref arguments, o4, p4);
+                w5(ref arguments, o5, p5);
+                w6(ref arguments, o6, p6);
+                w7(ref arguments, o7, p7);
+                w8(ref arguments, o8, p8);
+                w9(ref arguments, o9, p9);
+                w10(ref arguments, o10, p10);
+                w11(ref arguments, o11, p11);
+                w12(ref arguments, o12, p12);
+                direct.Launch(config, ref arguments);
+            };
+        }
+
         var stream = accelerator.DefaultStream;
-        return (config, p1, p2, p3, p4, p5, p6, p7, p8, p9, p10, p11, p12) => launch(stream, config, p1, p2, p3, p4, p5, p6, p7, p8, p9, p10, p11, p12);
+        return (config, p1, p2, p3, p4, p5, p6, p7, p8, p9, p10, p11, p12) => launch!(stream, config, p1, p2, p3, p4, p5, p6, p7, p8, p9, p10, p11, p12);
     }
 }

@@ -354,6 +354,7 @@ internal static class Program
             // GEMS_DECODE_VARIANT=cluster), and why wgmma or a cluster kernel fell back if it did.
             var gemmKernels = dev.CompileTimes.Keys.Where(k => k.Contains("TensorCore", StringComparison.Ordinal) || k.Contains("Wgmma", StringComparison.Ordinal) || k.Contains("Cluster", StringComparison.Ordinal)).OrderBy(k => k, StringComparer.Ordinal);
             Console.WriteLine($"== tensor-core GEMM kernels loaded: {string.Join(", ", gemmKernels)}{(dev.Kind == IlgpuDeviceKind.Cuda && dev.Kernels.WgmmaLoadError is { } wgmmaError ? "; wgmma failed: " + wgmmaError : string.Empty)}{(dev.Kind == IlgpuDeviceKind.Cuda && dev.Kernels.ClusterLoadError is { } clusterError ? "; cluster kernel failed: " + clusterError : string.Empty)}");
+            Console.WriteLine($"== kernels loaded: {dev.CompileTimes.Count}, launched without ILGPU's launcher (GEMS_KERNEL_LAUNCHER): {dev.DirectLaunchKernels}");
             runner.Dispose(); // before the device: the timer's CUDA events and the filler buffers live on it
             dev.Dispose();
         }

@@ -1,7 +1,9 @@
 using System;
 using System.Collections.Generic;
+using System.Globalization;
 using System.Linq;
 using System.Reflection;
+using System.Text.RegularExpressions;
 using GemsInjector.Kernels.Ilgpu;
 using ILGPU;
 using ILGPU.Backends.EntryPoints;
@@ -116,24 +118,132 @@ public sealed class PtxCompileTests
     private static string PtxOf(PTXBackend backend, MethodInfo method) =>
         ((PTXCompiledKernel)backend.Compile(EntryPointDescription.FromExplicitlyGroupedKernel(method), default(KernelSpecialization))).PTXAssembly;
 
-    [Fact]
-    public void EveryKernelCompilesToPtxForSm90()
+    // Every kernel's PTX (or why it failed), compiled once for the tests that read all of them: about a minute of CPU.
+    private static readonly Lazy<IReadOnlyList<(MethodInfo Method, string? Ptx, string? Error)>> AllPtx = new(() =>
     {
         using var context = Context.Create(b => b.Optimize(OptimizationLevel.O2));
         using var backend = Sm90Backend(context);
-        var failures = new List<string>();
+        var all = new List<(MethodInfo, string?, string?)>();
         foreach (var method in KernelMethods())
         {
             try
             {
-                Assert.Contains(".entry", PtxOf(backend, method), StringComparison.Ordinal);
+                all.Add((method, PtxOf(backend, method), null));
             }
             catch (Exception ex)
             {
-                failures.Add($"{method.DeclaringType!.Name}.{method.Name}: {ex.GetType().Name}: {ex.Message}");
+                all.Add((method, null, $"{ex.GetType().Name}: {ex.Message}"));
             }
         }
 
+        return all;
+    });
+
+    [Fact]
+    public void EveryKernelCompilesToPtxForSm90()
+    {
+        var failures = AllPtx.Value
+            .Where(k => k.Ptx is null || !k.Ptx.Contains(".entry", StringComparison.Ordinal))
+            .Select(k => $"{k.Method.DeclaringType!.Name}.{k.Method.Name}: {k.Error ?? "no .entry"}")
+            .ToList();
         Assert.True(failures.Count == 0, string.Join(Environment.NewLine, failures));
+    }
+
+    /// <summary>
+    /// <see cref="DirectCudaLaunch"/> packs a kernel's arguments where ILGPU's PTX entry point declares its parameters: for
+    /// every shipped kernel whose parameter types it takes, each offset and the block's size equal the ones the entry's
+    /// <c>.param</c> list gives (each parameter at the next multiple of its alignment). The kernels it does not take keep
+    /// ILGPU's launcher; they must be few, or the first calls stay slow.
+    /// </summary>
+    [Fact]
+    public void EveryDirectLaunchLayoutMatchesItsPtxEntry()
+    {
+        int direct = 0;
+        var declined = new List<string>();
+        var wrong = new List<string>();
+        foreach (var (method, ptx, _) in AllPtx.Value.Where(k => k.Ptx is not null))
+        {
+            var types = method.GetParameters().Select(p => p.ParameterType).ToArray();
+            if (!DirectCudaLaunch.TryLayout(types, out var offsets, out int bytes))
+            {
+                declined.Add(KernelPrecompiler.DisplayName(method));
+                continue;
+            }
+
+            direct++;
+            var (ptxOffsets, ptxBytes) = PtxParameterLayout(ptx!);
+            if (!offsets.SequenceEqual(ptxOffsets) || bytes != ptxBytes)
+            {
+                wrong.Add($"{KernelPrecompiler.DisplayName(method)}: packed at [{string.Join(", ", offsets)}] ({bytes} B), PTX declares [{string.Join(", ", ptxOffsets)}] ({ptxBytes} B)");
+            }
+        }
+
+        Assert.True(wrong.Count == 0, string.Join(Environment.NewLine, wrong));
+        Assert.True(declined.Count * 10 <= direct, $"{declined.Count} kernels keep ILGPU's launcher against {direct} direct: {string.Join(", ", declined)}");
+    }
+
+    /// <summary>
+    /// The structures that kernels take as parameters are copied into the parameter block byte for byte, so their .NET
+    /// layout must be ILGPU's: for each, every (flattened) field's offset, the size and the alignment of ILGPU's structure
+    /// type equal .NET's.
+    /// </summary>
+    [Fact]
+    public void DirectlyCopiedStructuresHaveIlgpusLayout()
+    {
+        var structures = KernelMethods().SelectMany(m => m.GetParameters()).Select(p => p.ParameterType)
+            .Where(t => t.IsValueType && !t.IsPrimitive && !t.IsEnum && !t.IsGenericType).Distinct().ToList();
+        Assert.True(structures.Count >= 5, $"only {structures.Count} structure parameter types found");
+
+        using var context = Context.Create(b => b.Optimize(OptimizationLevel.O2));
+        var typeContext = typeof(Context).GetProperty("TypeContext", BindingFlags.Instance | BindingFlags.NonPublic | BindingFlags.Public)!.GetValue(context)!;
+        var createType = typeContext.GetType().GetMethod("CreateType", [typeof(Type)])!;
+        var wrong = new List<string>();
+        foreach (var type in structures)
+        {
+            Assert.True(DirectCudaLaunch.TryLayout([type], out _, out int bytes), type.Name);
+            var irType = (ILGPU.IR.Types.StructureType)createType.Invoke(typeContext, [type])!;
+            var irOffsets = irType.Offsets.Select(field => field.Item2).ToArray(); // (access, offset, size) per flattened field
+            var netOffsets = FlattenedOffsets(type, 0).ToArray();
+            int netAlignment = FlattenedScalars(type).Max(DirectCudaLaunch.ScalarSize);
+            if (!irOffsets.SequenceEqual(netOffsets) || irType.Size != bytes || irType.Alignment != netAlignment)
+            {
+                wrong.Add($"{type.Name}: ILGPU [{string.Join(", ", irOffsets)}] size {irType.Size} align {irType.Alignment}; .NET [{string.Join(", ", netOffsets)}] size {bytes} align {netAlignment}");
+            }
+        }
+
+        Assert.True(wrong.Count == 0, string.Join(Environment.NewLine, wrong));
+    }
+
+    private static IEnumerable<int> FlattenedOffsets(Type type, int at) =>
+        type.GetFields(BindingFlags.Instance | BindingFlags.Public | BindingFlags.NonPublic).SelectMany(f =>
+        {
+            int offset = at + (int)System.Runtime.InteropServices.Marshal.OffsetOf(type, f.Name);
+            return DirectCudaLaunch.ScalarSize(f.FieldType) > 0 ? [offset] : FlattenedOffsets(f.FieldType, offset);
+        });
+
+    private static IEnumerable<Type> FlattenedScalars(Type type) =>
+        type.GetFields(BindingFlags.Instance | BindingFlags.Public | BindingFlags.NonPublic)
+            .SelectMany(f => DirectCudaLaunch.ScalarSize(f.FieldType) > 0 ? [f.FieldType] : FlattenedScalars(f.FieldType));
+
+    private static readonly Regex EntryParameters = new(@"\.entry\s+[\w$]+\s*\(([^)]*)\)", RegexOptions.CultureInvariant);
+    private static readonly Regex ParameterLine = new(@"\.param\s+(?:\.align\s+(\d+)\s+)?\.(\w)(\d+)\s+[\w$]+(?:\[(\d+)\])?", RegexOptions.CultureInvariant);
+
+    /// <summary>Offsets and used size of the parameter block a PTX entry point declares.</summary>
+    internal static (int[] Offsets, int Bytes) PtxParameterLayout(string ptx)
+    {
+        var list = EntryParameters.Match(ptx).Groups[1].Value;
+        var offsets = new List<int>();
+        int bytes = 0;
+        foreach (Match parameter in ParameterLine.Matches(list))
+        {
+            int bits = int.Parse(parameter.Groups[3].Value, CultureInfo.InvariantCulture);
+            int elements = parameter.Groups[4].Success ? int.Parse(parameter.Groups[4].Value, CultureInfo.InvariantCulture) : 1;
+            int alignment = parameter.Groups[1].Success ? int.Parse(parameter.Groups[1].Value, CultureInfo.InvariantCulture) : bits / 8;
+            int offset = (bytes + alignment - 1) / alignment * alignment;
+            offsets.Add(offset);
+            bytes = offset + elements * bits / 8;
+        }
+
+        return (offsets.ToArray(), bytes);
     }
 }

@@ -1,7 +1,9 @@
 #!/usr/bin/env python3
 """Generates src.Kernels/Ilgpu/IlgpuKernelLoader.g.cs: IlgpuKernelLoader.LoadStreamKernel for kernels of 1 to 12
 parameters, each returning the same launcher shape as ILGPU's LoadStreamKernel (default stream, KernelConfig first) but
-loading through IlgpuKernelLoader.Load (the on-disk kernel cache). Run: python3 src.Kernels/Ilgpu/Codegen/gen_kernel_loader.py"""
+loading through IlgpuKernelLoader.Load (the on-disk kernel cache) and, where Load offers one, launching through
+DirectCudaLaunch (the arguments written into a parameter block by per-type writers) instead of ILGPU's emitted launcher.
+Run: python3 src.Kernels/Ilgpu/Codegen/gen_kernel_loader.py"""
 import os
 
 MAX_PARAMETERS = 12
@@ -24,9 +26,24 @@ for n in range(1, MAX_PARAMETERS + 1):
     w(f"    public Action<KernelConfig, {types}> LoadStreamKernel<{types}>(Action<{types}> kernel, KernelSpecialization specialization = default)")
     w(f"        {constraints}")
     w("    {")
-    w(f"        var launch = Load<Action<AcceleratorStream, KernelConfig, {types}>>(kernel.Method, specialization);")
+    typeofs = ", ".join(f"typeof(T{i})" for i in range(1, n + 1))
+    w(f"        var launch = Load<Action<AcceleratorStream, KernelConfig, {types}>>(kernel.Method, specialization, [{typeofs}], out var direct);")
+    w("        if (direct is not null)")
+    w("        {")
+    for i in range(1, n + 1):
+        w(f"            var w{i} = DirectCudaLaunch.Writer<T{i}>();")
+        w(f"            int o{i} = direct.Offset({i - 1});")
+    w(f"            return (config, {params}) =>")
+    w("            {")
+    w("                var arguments = default(KernelArgumentBuffer);")
+    for i in range(1, n + 1):
+        w(f"                w{i}(ref arguments, o{i}, p{i});")
+    w("                direct.Launch(config, ref arguments);")
+    w("            };")
+    w("        }")
+    w("")
     w("        var stream = accelerator.DefaultStream;")
-    w(f"        return (config, {params}) => launch(stream, config, {params});")
+    w(f"        return (config, {params}) => launch!(stream, config, {params});")
     w("    }")
     if n < MAX_PARAMETERS:
         w("")
