@@ -25,16 +25,12 @@ internal struct KernelArgumentBuffer
     private long word;
 }
 
-/// <summary>Writes one argument of type <typeparamref name="T"/> into a parameter block at a byte offset.</summary>
-internal delegate void KernelArgumentWriter<T>(ref KernelArgumentBuffer buffer, int offset, T value)
-    where T : struct;
-
 /// <summary>
 /// Launches a loaded CUDA kernel without the launcher ILGPU emits for it. ILGPU builds one launcher per kernel at run time
 /// (Reflection.Emit: an argument structure type and a dynamic method, always compiled fully optimised), which was about
 /// 2.5 ms of .NET JIT in every kernel's first call of a process that reads its kernels from the cache (Run 103,
-/// <c>docs/perf/h100-notes-startup.md</c>). Here the arguments go into a <see cref="KernelArgumentBuffer"/> through writers
-/// shared by every kernel with the same parameter types, and the launch is ILGPU's own
+/// <c>docs/perf/h100-notes-startup.md</c>). Here the arguments go into a <see cref="KernelArgumentBuffer"/> through
+/// <see cref="Write{T}"/>, compiled once per argument type for all kernels, and the launch is ILGPU's own
 /// <see cref="CudaAPI.LaunchKernelWithStruct{T}"/>, instantiated once. Only parameter lists whose layout is known exactly
 /// are taken (<see cref="TryLayout"/>); any other kernel keeps ILGPU's launcher.
 /// </summary>
@@ -122,9 +118,35 @@ internal sealed class DirectCudaLaunch
         return true;
     }
 
-    /// <summary>The writer of arguments of type <typeparamref name="T"/> (one per type, shared by all kernels).</summary>
-    public static KernelArgumentWriter<T> Writer<T>()
-        where T : struct => WriterOf<T>.Value;
+    /// <summary>
+    /// Writes <paramref name="value"/> at <paramref name="offset"/> of the parameter block: a view as its first element's
+    /// address and its length, anything else (a type <see cref="TryLayout"/> took) as its bytes. Generic over the argument
+    /// type, so each call compiles to the few stores its type needs.
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static void Write<T>(ref KernelArgumentBuffer buffer, int offset, T value)
+        where T : struct
+    {
+        ref byte at = ref Unsafe.AddByteOffset(ref Unsafe.As<KernelArgumentBuffer, byte>(ref buffer), offset);
+        if (ViewArgument<T>.ElementSize == 0)
+        {
+            Unsafe.WriteUnaligned(ref at, value);
+            return;
+        }
+
+        // Every ArrayView<T> holds the same three fields whatever T is (its buffer, first index, length), so the view is
+        // read as a byte view and its address scaled by the real element size; DirectCudaLaunchTests compares the result
+        // with ILGPU's own LoadEffectiveAddressAsPtr for several element types.
+        var view = Unsafe.As<T, ArrayView<byte>>(ref value);
+        Unsafe.WriteUnaligned(ref at, view.IsValid ? AddressOf(view, ViewArgument<T>.ElementSize) : 0L);
+        Unsafe.WriteUnaligned(ref Unsafe.AddByteOffset(ref at, sizeof(long)), view.Length);
+    }
+
+    // The buffer and first index are public through IContiguousArrayView only; the constrained call does not box.
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static long AddressOf<TView>(TView view, int elementSize)
+        where TView : struct, IContiguousArrayView =>
+        view.Buffer.NativePtr.ToInt64() + view.Index * elementSize;
 
     /// <summary>Launches the kernel with the arguments already written into <paramref name="arguments"/>.</summary>
     /// <exception cref="CudaException">The driver refused the launch.</exception>
@@ -185,32 +207,12 @@ internal sealed class DirectCudaLaunch
         return size > 0;
     }
 
-    private static void WriteView<TElement>(ref KernelArgumentBuffer buffer, int offset, ArrayView<TElement> view)
-        where TElement : unmanaged
+    /// <summary>The element size of <typeparamref name="T"/> when it is an <see cref="ArrayView{T}"/>, else 0 (a constant to the JIT).</summary>
+    private static class ViewArgument<T>
     {
-        ref byte at = ref Unsafe.AddByteOffset(ref Unsafe.As<KernelArgumentBuffer, byte>(ref buffer), offset);
-        long address = view.IsValid ? view.LoadEffectiveAddressAsPtr().ToInt64() : 0;
-        Unsafe.WriteUnaligned(ref at, address);
-        Unsafe.WriteUnaligned(ref Unsafe.AddByteOffset(ref at, sizeof(long)), view.Length);
-    }
-
-    private static void WriteValue<T>(ref KernelArgumentBuffer buffer, int offset, T value)
-        where T : struct =>
-        Unsafe.WriteUnaligned(ref Unsafe.AddByteOffset(ref Unsafe.As<KernelArgumentBuffer, byte>(ref buffer), offset), value);
-
-    private static class WriterOf<T>
-        where T : struct
-    {
-        public static readonly KernelArgumentWriter<T> Value = Create();
-
-        private static KernelArgumentWriter<T> Create()
-        {
-            var type = typeof(T);
-            var method = type.IsGenericType && type.GetGenericTypeDefinition() == typeof(ArrayView<>)
-                ? typeof(DirectCudaLaunch).GetMethod(nameof(WriteView), BindingFlags.Static | BindingFlags.NonPublic)!.MakeGenericMethod(type.GetGenericArguments()[0])
-                : typeof(DirectCudaLaunch).GetMethod(nameof(WriteValue), BindingFlags.Static | BindingFlags.NonPublic)!.MakeGenericMethod(type);
-            return method.CreateDelegate<KernelArgumentWriter<T>>();
-        }
+        public static readonly int ElementSize = typeof(T).IsGenericType && typeof(T).GetGenericTypeDefinition() == typeof(ArrayView<>)
+            ? Interop.SizeOf(typeof(T).GetGenericArguments()[0])
+            : 0;
     }
 }
 

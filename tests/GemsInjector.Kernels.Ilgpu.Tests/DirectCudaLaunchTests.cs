@@ -9,8 +9,8 @@ using Xunit;
 namespace GemsInjector.Kernels.Ilgpu.Tests;
 
 /// <summary>
-/// The parts of <see cref="DirectCudaLaunch"/> that run without a GPU: the parameter layout rules, what each writer puts
-/// into the parameter block, the switch, and that nothing but a CUDA kernel takes the direct path. The layout of every
+/// The parts of <see cref="DirectCudaLaunch"/> that run without a GPU: the parameter layout rules, what
+/// <see cref="DirectCudaLaunch.Write{T}"/> puts into the parameter block, the switch, and that nothing but a CUDA kernel takes the direct path. The layout of every
 /// shipped kernel against its PTX entry is <see cref="PtxCompileTests.EveryDirectLaunchLayoutMatchesItsPtxEntry"/>; the
 /// launches themselves run in the GPU harness's accuracy suite.
 /// </summary>
@@ -106,7 +106,7 @@ public sealed class DirectCudaLaunchTests
     }
 
     [Fact]
-    public void ViewWriterPutsTheFirstElementsAddressThenTheLength()
+    public void ViewIsWrittenAsItsFirstElementsAddressThenItsLength()
     {
         using var context = Context.Create(b => b.CPU());
         using var accelerator = context.CreateCPUAccelerator(0);
@@ -114,7 +114,7 @@ public sealed class DirectCudaLaunchTests
         ArrayView<float> whole = buffer.View, view = buffer.View.SubView(10, 20);
 
         var block = Poisoned();
-        DirectCudaLaunch.Writer<ArrayView<float>>()(ref block, 8, view);
+        DirectCudaLaunch.Write(ref block, 8, view);
 
         Assert.Equal(view.LoadEffectiveAddressAsPtr().ToInt64(), Read<long>(ref block, 8));
         Assert.Equal(whole.LoadEffectiveAddressAsPtr().ToInt64() + 10 * sizeof(float), Read<long>(ref block, 8));
@@ -124,24 +124,49 @@ public sealed class DirectCudaLaunchTests
     }
 
     [Fact]
-    public void ViewWriterWritesAnEmptyViewAsNullAndZero()
+    public void ViewAddressesScaleByTheElementSize()
+    {
+        using var context = Context.Create(b => b.CPU());
+        using var accelerator = context.CreateCPUAccelerator(0);
+        Check(accelerator.Allocate1D<byte>(64), 7);
+        Check(accelerator.Allocate1D<ushort>(64), 5);
+        Check(accelerator.Allocate1D<long>(64), 3);
+        Check(accelerator.Allocate1D<Half8>(64), 9);
+        Check(accelerator.Allocate1D<Shape>(64), 11);
+
+        static void Check<T>(MemoryBuffer1D<T, Stride1D.Dense> buffer, int start)
+            where T : unmanaged
+        {
+            using (buffer)
+            {
+                ArrayView<T> view = buffer.View.SubView(start, 13);
+                var block = Poisoned();
+                DirectCudaLaunch.Write(ref block, 16, view);
+                Assert.Equal(view.LoadEffectiveAddressAsPtr().ToInt64(), Read<long>(ref block, 16));
+                Assert.Equal(13L, Read<long>(ref block, 24));
+            }
+        }
+    }
+
+    [Fact]
+    public void EmptyViewIsWrittenAsNullAndZero()
     {
         var block = Poisoned();
-        DirectCudaLaunch.Writer<ArrayView<int>>()(ref block, 0, ArrayView<int>.Empty);
+        DirectCudaLaunch.Write(ref block, 0, ArrayView<int>.Empty);
         Assert.Equal(0L, Read<long>(ref block, 0));
         Assert.Equal(0L, Read<long>(ref block, 8));
     }
 
     [Fact]
-    public void ValueWritersCopyTheirBytesAtTheOffset()
+    public void ValuesAreCopiedAtTheirOffset()
     {
         var block = Poisoned();
         var shape = new Shape { Rows = 7, Scale = -2.5f, Nested = new Inner { Flags = 0xDEADBEEF, Count = -3 } };
-        DirectCudaLaunch.Writer<int>()(ref block, 4, 123456789);
-        DirectCudaLaunch.Writer<float>()(ref block, 8, 0.1f);
-        DirectCudaLaunch.Writer<long>()(ref block, 16, long.MinValue + 5);
-        DirectCudaLaunch.Writer<Shape>()(ref block, 24, shape);
-        DirectCudaLaunch.Writer<Mode>()(ref block, 40, Mode.Second);
+        DirectCudaLaunch.Write(ref block, 4, 123456789);
+        DirectCudaLaunch.Write(ref block, 8, 0.1f);
+        DirectCudaLaunch.Write(ref block, 16, long.MinValue + 5);
+        DirectCudaLaunch.Write(ref block, 24, shape);
+        DirectCudaLaunch.Write(ref block, 40, Mode.Second);
 
         Assert.Equal(123456789, Read<int>(ref block, 4));
         Assert.Equal(0.1f, Read<float>(ref block, 8));
