@@ -30,7 +30,10 @@ internal sealed class JitRecorder : EventListener
     /// <summary>Marks the call between <paramref name="from"/> and <paramref name="to"/> (UTC) as <paramref name="label"/>.</summary>
     public void AddWindow(string label, DateTime from, DateTime to) => windows.Add((label, from, to));
 
-    /// <summary>Prints, per window, how many methods were compiled and the declaring types that compiled the most.</summary>
+    /// <summary>
+    /// Prints, per window, how many methods were compiled and the declaring types that compiled the most, then every method
+    /// of the first window by name.
+    /// </summary>
     public void Report(int typesPerWindow = 12)
     {
         Thread.Sleep(1500);
@@ -42,6 +45,17 @@ internal sealed class JitRecorder : EventListener
             var byType = inside.GroupBy(e => e.Type).OrderByDescending(g => g.Count()).ThenBy(g => g.Key, StringComparer.Ordinal)
                 .Take(typesPerWindow).Select(g => $"{g.Key} {g.Count()}");
             Console.WriteLine($"   {label}: {inside.Count} methods; {string.Join("; ", byType)}");
+        }
+
+        // The process's first call compiles what every later one shares: name those methods one by one.
+        if (windows.Count > 0)
+        {
+            var (label, from, to) = windows[0];
+            Console.WriteLine($"== methods compiled during the first call ({label.Trim()}):");
+            foreach (var e in events.Where(e => e.At >= from && e.At <= to))
+            {
+                Console.WriteLine($"   {e.Type}.{e.Method}");
+            }
         }
     }
 
