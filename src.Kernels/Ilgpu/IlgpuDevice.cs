@@ -280,8 +280,10 @@ public sealed class IlgpuDevice : IDisposable
     /// <summary>
     /// Loads (from the on-disk cache, or by compiling it) and runs one trivial kernel, so that ILGPU's compiler, loader
     /// and launch path are compiled by the .NET JIT before an operator's first call instead of during it (tens of
-    /// milliseconds from the cache, hundreds when ILGPU compiles). The runtime calls it on the thread that starts a GPU
-    /// in the background; nothing an operator needs is compiled by it.
+    /// milliseconds from the cache, hundreds when ILGPU compiles), and takes the host paths most operators share: a
+    /// memset on the stream (the reductions' tickets) and the view casts of the vector kernels (float32 and 16-bit words
+    /// as 16-byte vectors). The runtime calls it on the thread that starts a GPU in the background; nothing an operator
+    /// needs is compiled by it.
     /// </summary>
     /// <returns>How long it took.</returns>
     /// <exception cref="IlgpuKernelCompileException">The trivial kernel cannot be built: neither can any other.</exception>
@@ -289,6 +291,12 @@ public sealed class IlgpuDevice : IDisposable
     {
         var watch = Stopwatch.StartNew();
         using var flag = Accelerator.Allocate1D<int>(1);
+        using var words = Accelerator.Allocate1D<float>(8);
+        flag.View.MemSetToZero();
+        ArrayView<float> floats = words.View;
+        _ = floats.Cast<Float4>();
+        _ = floats.Cast<Half8>();
+        _ = floats.Cast<ushort>().Cast<Half8>();
         Load(ref warmUp, nameof(WarmUpKernels.Touch), acc => acc.LoadStreamKernel<ArrayView<int>>(WarmUpKernels.Touch))(new KernelConfig(1, 1), flag.View);
         Accelerator.Synchronize();
         return watch.Elapsed;
