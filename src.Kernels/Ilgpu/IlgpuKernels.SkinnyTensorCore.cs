@@ -222,8 +222,12 @@ public sealed partial class IlgpuKernels
         }
 
         var (config, shape, _, wide) = SkinnyKnPlan(m, k, n, TensorCoreLaunch.DeviceAddress(b));
-        return wide && config.GridDim.Z == 1 && ClusterReduction.SizeFor(shape.SplitK) != 0;
+        return wide && SumsInCluster(config, shape);
     }
+
+    /// <summary>Whether a planned split-K skinny product sums in a cluster: split-K sums in clusters here, one batch, a cluster-sized split.</summary>
+    private bool SumsInCluster(KernelConfig config, TensorCoreShape shape) =>
+        SplitKSumsInCluster && config.GridDim.Z == 1 && ClusterReduction.SizeFor(shape.SplitK) != 0;
 
     /// <summary>
     /// Whether a [K, N] product takes the wide body (<see cref="SkinnyTensorCoreKernels.Gemm16SkinnyKnWide{TFormat, TStepsInFlight}"/>):
@@ -244,11 +248,12 @@ public sealed partial class IlgpuKernels
     private bool TrySkinnyKnWideCluster(KernelConfig config, TensorCoreShape shape, ArrayView<ushort> a, ArrayView<Half8> a8, ArrayView<ushort> b,
         ArrayView<ushort> bias, ArrayView<ushort> c, int layout, bool bf16)
     {
-        int size = ClusterReduction.SizeFor(shape.SplitK);
-        if (!SplitKSumsInCluster || size == 0 || config.GridDim.Z != 1)
+        if (!SumsInCluster(config, shape))
         {
             return false;
         }
+
+        int size = ClusterReduction.SizeFor(shape.SplitK);
 
         Action<KernelConfig, ArrayView<ushort>, ArrayView<Half8>, ArrayView<Half8>, ArrayView<ushort>, ArrayView<ushort>, TensorCoreShape, int> kernel;
         try
