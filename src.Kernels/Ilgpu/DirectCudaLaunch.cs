@@ -51,17 +51,11 @@ internal sealed class DirectCudaLaunch
         this.argumentBytes = argumentBytes;
     }
 
-    /// <summary>Which launcher CUDA kernels get; read once per process from <c>GEMS_KERNEL_LAUNCHER</c>, settable by tests.</summary>
-    public static KernelLauncherChoice Choice
-    {
-        get => choice ??= ParseChoice(Environment.GetEnvironmentVariable(ChoiceVariable));
-        set => choice = value;
-    }
-
     /// <summary>The environment variable behind <see cref="Choice"/>.</summary>
     public const string ChoiceVariable = "GEMS_KERNEL_LAUNCHER";
 
-    private static KernelLauncherChoice? choice;
+    /// <summary>Which launcher CUDA kernels get; read once per process from <c>GEMS_KERNEL_LAUNCHER</c>.</summary>
+    public static KernelLauncherChoice Choice { get; } = ParseChoice(Environment.GetEnvironmentVariable(ChoiceVariable));
 
     /// <summary><c>ilgpu</c> (any case, trimmed) keeps ILGPU's launchers for every kernel; anything else is <see cref="KernelLauncherChoice.Direct"/>.</summary>
     public static KernelLauncherChoice ParseChoice(string? value) =>
@@ -156,7 +150,7 @@ internal sealed class DirectCudaLaunch
 
     private static bool TrySizeOf(Type type, out int size, out int alignment)
     {
-        if (type.IsGenericType && type.GetGenericTypeDefinition() == typeof(ArrayView<>))
+        if (IsView(type))
         {
             (size, alignment) = (16, 8);
             return true;
@@ -210,10 +204,10 @@ internal sealed class DirectCudaLaunch
     /// <summary>The element size of <typeparamref name="T"/> when it is an <see cref="ArrayView{T}"/>, else 0 (a constant to the JIT).</summary>
     private static class ViewArgument<T>
     {
-        public static readonly int ElementSize = typeof(T).IsGenericType && typeof(T).GetGenericTypeDefinition() == typeof(ArrayView<>)
-            ? Interop.SizeOf(typeof(T).GetGenericArguments()[0])
-            : 0;
+        public static readonly int ElementSize = IsView(typeof(T)) ? Interop.SizeOf(typeof(T).GetGenericArguments()[0]) : 0;
     }
+
+    private static bool IsView(Type type) => type.IsGenericType && type.GetGenericTypeDefinition() == typeof(ArrayView<>);
 }
 
 /// <summary>Which launcher a loaded CUDA kernel gets (<c>GEMS_KERNEL_LAUNCHER</c>).</summary>
