@@ -88,3 +88,24 @@ internal sealed class JitRecorder : EventListener
         return bracket > 0 ? type[..bracket] + "[…]" : type;
     }
 }
+
+/// <summary>The .NET JIT's work on the calling thread since <see cref="Start"/>: the methods it compiled and the time it took.</summary>
+internal readonly struct ThreadJit
+{
+    private readonly long methods;
+    private readonly TimeSpan time;
+
+    private ThreadJit(long methods, TimeSpan time) => (this.methods, this.time) = (methods, time);
+
+    /// <summary>Marks the current counts.</summary>
+    public static ThreadJit Start() =>
+        new(System.Runtime.JitInfo.GetCompiledMethodCount(currentThread: true), System.Runtime.JitInfo.GetCompilationTime(currentThread: true));
+
+    /// <summary>Methods compiled and milliseconds spent since the mark.</summary>
+    public (long Methods, double Ms) Since() =>
+        (System.Runtime.JitInfo.GetCompiledMethodCount(currentThread: true) - methods,
+         (System.Runtime.JitInfo.GetCompilationTime(currentThread: true) - time).TotalMilliseconds);
+
+    /// <summary>The note form of <see cref="Since"/>'s result: <c>jit=N/T.TTms</c>.</summary>
+    public static string Note((long Methods, double Ms) jit) => FormattableString.Invariant($"jit={jit.Methods}/{jit.Ms:F2}ms");
+}

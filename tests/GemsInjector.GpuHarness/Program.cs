@@ -288,14 +288,12 @@ internal static class Program
         if (order.Contains("startup"))
         {
             // As the runtime does on its background start: ILGPU's own start is paid here, not by the first operator.
-            long jitMethods = System.Runtime.JitInfo.GetCompiledMethodCount(currentThread: true);
-            TimeSpan jitTime = System.Runtime.JitInfo.GetCompilationTime(currentThread: true);
+            var jitMark = ThreadJit.Start();
             double warmMs = dev.WarmUp().TotalMilliseconds;
-            jitMethods = System.Runtime.JitInfo.GetCompiledMethodCount(currentThread: true) - jitMethods;
-            double jitMs = (System.Runtime.JitInfo.GetCompilationTime(currentThread: true) - jitTime).TotalMilliseconds;
-            Console.WriteLine($"warm-up (one trivial kernel, {(dev.KernelsFromDiskCache > 0 ? "from the disk cache" : "compiled")}): {warmMs:F1} ms (jit {jitMethods} methods {jitMs:F2} ms)");
+            var jit = jitMark.Since();
+            Console.WriteLine($"warm-up (one trivial kernel, {(dev.KernelsFromDiskCache > 0 ? "from the disk cache" : "compiled")}): {warmMs:F1} ms (jit {jit.Methods} methods {jit.Ms:F2} ms)");
             csv.Add(new Row("startup", "warm_up", string.Empty, string.Empty, warmMs, double.NaN, double.NaN, double.NaN, "PASS",
-                SinceStartMs: (DateTime.Now - processStart).TotalMilliseconds, Seed: opt.Seed, Note: Runner.StartupNote(dev, dev.KernelsFromDiskCache, dev.KernelsFromShippedArchive) + FormattableString.Invariant($" jit={jitMethods}/{jitMs:F2}ms")));
+                SinceStartMs: (DateTime.Now - processStart).TotalMilliseconds, Seed: opt.Seed, Note: Runner.StartupNote(dev, dev.KernelsFromDiskCache, dev.KernelsFromShippedArchive) + " " + ThreadJit.Note(jit)));
         }
         using var pad = opt.PadMegabytes > 0 ? dev.Accelerator.Allocate1D<byte>((long)opt.PadMegabytes << 20) : null;
         var runner = new Runner(opt, dev, csv, processStart);

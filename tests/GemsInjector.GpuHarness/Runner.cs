@@ -223,15 +223,13 @@ internal sealed class Runner : IDisposable
                 int readBefore = dev.KernelsFromDiskCache;
                 int shippedBefore = dev.KernelsFromShippedArchive;
                 dev.Synchronize();
-                long jitMethods = System.Runtime.JitInfo.GetCompiledMethodCount(currentThread: true);
-                TimeSpan jitTime = System.Runtime.JitInfo.GetCompilationTime(currentThread: true);
+                var jitMark = ThreadJit.Start();
                 DateTime from = DateTime.UtcNow;
                 long t0 = Stopwatch.GetTimestamp();
                 launch();
                 dev.Synchronize();
                 double first = Stopwatch.GetElapsedTime(t0).TotalMilliseconds;
-                jitMethods = System.Runtime.JitInfo.GetCompiledMethodCount(currentThread: true) - jitMethods;
-                double jitMs = (System.Runtime.JitInfo.GetCompilationTime(currentThread: true) - jitTime).TotalMilliseconds;
+                var jit = jitMark.Since();
                 jitNames?.AddWindow(Label(c).Trim(), from, DateTime.UtcNow);
                 double since = (DateTime.Now - processStart).TotalMilliseconds;
                 var check = CheckOutputs(c, set, host);
@@ -244,10 +242,10 @@ internal sealed class Runner : IDisposable
                 int fromDisk = dev.KernelsFromDiskCache - readBefore;
                 int fromShipped = dev.KernelsFromShippedArchive - shippedBefore;
                 string status = check.Pass ? "PASS" : "FAIL";
-                Console.WriteLine($"{status}  {Label(c)} first {first,9:F2} ms (compile {compile:F2}, jit {jitMethods} methods {jitMs:F2}, {fromDisk} kernel(s) from disk, {fromShipped} shipped)  second {second,8:F3} ms  since process start {since,9:F1} ms  kernels {string.Join(' ', loaded.Select(kv => $"{kv.Key}:{kv.Value.TotalMilliseconds:F0}"))}{(check.Pass ? string.Empty : "  " + check.Detail)}");
+                Console.WriteLine($"{status}  {Label(c)} first {first,9:F2} ms (compile {compile:F2}, jit {jit.Methods} methods {jit.Ms:F2}, {fromDisk} kernel(s) from disk, {fromShipped} shipped)  second {second,8:F3} ms  since process start {since,9:F1} ms  kernels {string.Join(' ', loaded.Select(kv => $"{kv.Key}:{kv.Value.TotalMilliseconds:F0}"))}{(check.Pass ? string.Empty : "  " + check.Detail)}");
                 Count(check.Pass, c);
                 csv.Add(new Row("startup", c.Op, c.DType.Name(), c.Shape, first, double.NaN, double.NaN, check.MaxAbs, status, MaxRel: check.MaxRel, TolRatio: check.TolRatio,
-                    Timer: "host", Category: c.Category, SecondMs: second, CompileMs: compile, SinceStartMs: since, Seed: opt.Seed, Note: $"{StartupNote(dev, fromDisk, fromShipped)} jit={jitMethods}/{jitMs.ToString("F2", CultureInfo.InvariantCulture)}ms{KernelsNote(loaded.Select(kv => kv.Key))} {check.Detail}".TrimEnd()));
+                    Timer: "host", Category: c.Category, SecondMs: second, CompileMs: compile, SinceStartMs: since, Seed: opt.Seed, Note: $"{StartupNote(dev, fromDisk, fromShipped)} {ThreadJit.Note(jit)}{KernelsNote(loaded.Select(kv => kv.Key))} {check.Detail}".TrimEnd()));
             }
             catch (Exception ex)
             {
