@@ -174,6 +174,11 @@ internal static class Catalog
                 cs.Add(Mm(dt, m, 4096, 4096));
                 cs.Add(Mm(dt, m, 4096, 4096, transposeB: true));
             }
+
+            // The other orientation of the 16-row MLP product: a down projection (N 4096, K 11008) beside the up projection
+            // 16 x 11008 x 4096 above, so no 16-row kernel is judged on one shape.
+            cs.Add(Mm(dt, 16, 4096, 11008));
+            cs.Add(Mm(dt, 16, 4096, 11008, transposeB: true));
         }
 
         foreach (var (b, h, kh, lq, lk, d, causal) in attn)

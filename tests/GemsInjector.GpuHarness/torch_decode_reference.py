@@ -1,9 +1,9 @@
 """PyTorch figures for the harness cases torch_reference_bench.py does not time: decode GEMVs, small-M products and
 scaled-dot-product attention (prefill and decode), on the same card in the same run as the harness.
 
-Writes $OUT/torch-extra.csv with the harness's own labels (op, dtype, shape as M x K x N for mm / mm_tb, batch x
-q/kv heads x Lq x Lk x d for sdpa) so compare.py can put them beside our rows. Timed with triton.testing.do_bench
-(median of device events, L2 cleared between runs), like the anchor script.
+Writes $OUT/torch-extra.csv with the harness's own labels (op, dtype, shape as M x N x K for mm / mm_tb: [M, K] times
+a [K, N] weight; batch x q/kv heads x Lq x Lk x d for sdpa) so compare.py can put them beside our rows. Timed with
+triton.testing.do_bench (median of device events, L2 cleared between runs), like the anchor script.
 """
 import csv
 import os
@@ -25,15 +25,17 @@ def bench(fn):
 def products(name, dt):
     rows = []
     esz = torch.tensor([], dtype=dt).element_size()
-    for m, k, n in ((1, 4096, 4096), (2, 4096, 4096), (4, 4096, 4096), (8, 4096, 4096), (16, 11008, 4096), (64, 4096, 4096),
-                    (256, 4096, 4096), (4096, 4096, 4096)):
+    # (M, N, K) in the harness's order and label: 16 x 11008 x 4096 is [16, 4096] times a [4096, 11008] weight (an up
+    # projection), 16 x 4096 x 11008 the down projection.
+    for m, n, k in ((1, 4096, 4096), (2, 4096, 4096), (4, 4096, 4096), (8, 4096, 4096), (16, 11008, 4096), (16, 4096, 11008),
+                    (64, 4096, 4096), (256, 4096, 4096), (4096, 4096, 4096)):
         a = torch.randn(m, k, device=dev, dtype=dt)
         b_kn = torch.randn(k, n, device=dev, dtype=dt)
         b_nk = torch.randn(n, k, device=dev, dtype=dt)
         work = (m * k + k * n + m * n) * esz
         flops = 2.0 * m * k * n
-        rows.append(("mm", name, f"{m}x{k}x{n}", bench(lambda: torch.mm(a, b_kn)), work, flops))
-        rows.append(("mm_tb", name, f"{m}x{k}x{n}", bench(lambda: F.linear(a, b_nk)), work, flops))
+        rows.append(("mm", name, f"{m}x{n}x{k}", bench(lambda: torch.mm(a, b_kn)), work, flops))
+        rows.append(("mm_tb", name, f"{m}x{n}x{k}", bench(lambda: F.linear(a, b_nk)), work, flops))
     return rows
 
 
