@@ -176,9 +176,14 @@ internal static class Catalog
             }
 
             // The other orientation of the 16-row MLP product: a down projection (N 4096, K 11008) beside the up projection
-            // 16 x 11008 x 4096 above, so no 16-row kernel is judged on one shape.
+            // 16 x 11008 x 4096 above, and both with 12 rows, so no 9-16-row kernel is judged on one shape or one row count.
             cs.Add(Mm(dt, 16, 4096, 11008));
             cs.Add(Mm(dt, 16, 4096, 11008, transposeB: true));
+            foreach (var (n, k) in new[] { (11008, 4096), (4096, 11008) })
+            {
+                cs.Add(Mm(dt, 12, n, k));
+                cs.Add(Mm(dt, 12, n, k, transposeB: true));
+            }
         }
 
         foreach (var (b, h, kh, lq, lk, d, causal) in attn)

@@ -27,8 +27,8 @@ def products(name, dt):
     esz = torch.tensor([], dtype=dt).element_size()
     # (M, N, K) in the harness's order and label: 16 x 11008 x 4096 is [16, 4096] times a [4096, 11008] weight (an up
     # projection), 16 x 4096 x 11008 the down projection.
-    for m, n, k in ((1, 4096, 4096), (2, 4096, 4096), (4, 4096, 4096), (8, 4096, 4096), (16, 11008, 4096), (16, 4096, 11008),
-                    (64, 4096, 4096), (256, 4096, 4096), (4096, 4096, 4096)):
+    for m, n, k in ((1, 4096, 4096), (2, 4096, 4096), (4, 4096, 4096), (8, 4096, 4096), (12, 11008, 4096), (12, 4096, 11008),
+                    (16, 11008, 4096), (16, 4096, 11008), (64, 4096, 4096), (256, 4096, 4096), (4096, 4096, 4096)):
         a = torch.randn(m, k, device=dev, dtype=dt)
         b_kn = torch.randn(k, n, device=dev, dtype=dt)
         b_nk = torch.randn(n, k, device=dev, dtype=dt)
