@@ -67,8 +67,8 @@ internal static class GemvDmmaF32Kernels
     /// <summary>DMMA into n-tile 3's accumulators.</summary>
     internal const string MmaTile3 = "mma.sync.aligned.m16n8k8.row.col.f64.f64.f64.f64 {dm12,dm13,dm14,dm15}, {%0,%1,%2,%3}, {%4,%5}, {dm12,dm13,dm14,dm15};";
 
-    /// <summary>The 16 accumulators to shared memory: accumulator r at byte %0 + 256 · r (slot r · 32 + lane of the warp's block).</summary>
-    internal const string StoreAccumulators = "st.shared.f64 [%0], dm0;\n\tst.shared.f64 [%0+256], dm1;\n\tst.shared.f64 [%0+512], dm2;\n\tst.shared.f64 [%0+768], dm3;\n\tst.shared.f64 [%0+1024], dm4;\n\tst.shared.f64 [%0+1280], dm5;\n\tst.shared.f64 [%0+1536], dm6;\n\tst.shared.f64 [%0+1792], dm7;\n\tst.shared.f64 [%0+2048], dm8;\n\tst.shared.f64 [%0+2304], dm9;\n\tst.shared.f64 [%0+2560], dm10;\n\tst.shared.f64 [%0+2816], dm11;\n\tst.shared.f64 [%0+3072], dm12;\n\tst.shared.f64 [%0+3328], dm13;\n\tst.shared.f64 [%0+3584], dm14;\n\tst.shared.f64 [%0+3840], dm15;";
+    /// <summary>The 16 accumulators to dynamic shared memory: accumulator r at byte %0 + 256 · r (slot r · 32 + lane of the warp's block).</summary>
+    internal const string StoreAccumulators = "{\n\t.reg .u32 dsa;\n\tmov.u32 dsa, __dyn_shared_alloca;\n\tadd.u32 dsa, dsa, %0;\n\tst.shared.f64 [dsa+0], dm0;\n\tst.shared.f64 [dsa+256], dm1;\n\tst.shared.f64 [dsa+512], dm2;\n\tst.shared.f64 [dsa+768], dm3;\n\tst.shared.f64 [dsa+1024], dm4;\n\tst.shared.f64 [dsa+1280], dm5;\n\tst.shared.f64 [dsa+1536], dm6;\n\tst.shared.f64 [dsa+1792], dm7;\n\tst.shared.f64 [dsa+2048], dm8;\n\tst.shared.f64 [dsa+2304], dm9;\n\tst.shared.f64 [dsa+2560], dm10;\n\tst.shared.f64 [dsa+2816], dm11;\n\tst.shared.f64 [dsa+3072], dm12;\n\tst.shared.f64 [dsa+3328], dm13;\n\tst.shared.f64 [dsa+3584], dm14;\n\tst.shared.f64 [dsa+3840], dm15;\n\t}";
 
     /// <summary>The DMMA GEMV through inline PTX (CUDA, compute capability 9.0 only: loaded through <see cref="Sm90aPtx"/>).</summary>
     /// <typeparam name="TLayout"><see cref="GemvDmmaNk"/> for a weight stored [N, K], <see cref="GemvDmmaKn"/> for [K, N].</typeparam>
@@ -225,13 +225,11 @@ internal static class GemvDmmaF32Kernels
             v3 = new Float4 { X = p0.W, Y = p1.W, Z = p2.W, W = p3.W };
         }
 
-        if (!valid)
-        {
-            v0 = default;
-            v1 = default;
-            v2 = default;
-            v3 = default;
-        }
+        // Past K the weights read (clamped addresses) are zeroed: selects, no branch before the DMMA.
+        v0 = valid ? v0 : default;
+        v1 = valid ? v1 : default;
+        v2 = valid ? v2 : default;
+        v3 = valid ? v3 : default;
 
         // Half 0: physical k 4t, 4t + 1 as logical t, t + 4.
         double a0 = lo.X, a1 = hi.X, a2 = lo.Y, a3 = hi.Y;
@@ -292,12 +290,8 @@ internal struct PtxDmmaOps : IDmmaOps
         }
     }
 
-    public readonly void Store(ArrayView<double> shared, int slot)
-    {
-        Output<uint> baseAddress = default;
-        CudaAsm.EmitRef("mov.u32 %0, __dyn_shared_alloca;", ref baseAddress);
-        CudaAsm.Emit(GemvDmmaF32Kernels.StoreAccumulators, baseAddress.Value + ((uint)slot * 8));
-    }
+    // The base address inside the asm (an Output<uint> would round-trip through a local slot).
+    public readonly void Store(ArrayView<double> shared, int slot) => CudaAsm.Emit(GemvDmmaF32Kernels.StoreAccumulators, (uint)slot * 8);
 }
 
 /// <summary>

@@ -1,0 +1,267 @@
+using System;
+using System.IO;
+using System.Linq;
+using System.Text.RegularExpressions;
+using GemsInjector.Kernels.Ilgpu;
+using ILGPU;
+using ILGPU.Backends.EntryPoints;
+using ILGPU.Backends.PTX;
+using ILGPU.Runtime;
+using ILGPU.Runtime.Cuda;
+using Xunit;
+using Xunit.Abstractions;
+
+namespace GemsInjector.Kernels.Ilgpu.Tests;
+
+/// <summary>
+/// The float32 GEMV of 1–16 rows on the FP64 tensor cores (<see cref="GemvDmmaF32Kernels"/>, <c>GEMS_GEMV_F32_DMMA=on</c>):
+/// the emulated body (the same kernel body, each m16n8k8 f64 DMMA rebuilt from the PTX fragment tables through warp
+/// shuffles) on the warp-32 simulator with the CUDA plan's 4- and 8-warp groups, every element against float64, both
+/// weight layouts; ragged M, N (not a multiple of 32; odd for [N, K]) and K (a lone vector, a partial k16 step, several
+/// steps per warp); bias none / [N] / [M, N], alpha ≠ 1, beta = 0 with a NaN bias; NaN and ±Inf; the setting, the routing,
+/// the plan and the PTX (the DMMA instruction, the sm_90a rewrite, no local memory).
+/// </summary>
+[Collection(SimulatorCollection.Name)]
+public sealed class GemvDmmaF32Tests : GemvF32TestBase, IClassFixture<Warp32SimulatorFixture>
+{
+    private const string DmmaInstruction = "mma.sync.aligned.m16n8k8.row.col.f64.f64.f64.f64";
+
+    private readonly Warp32SimulatorFixture warp32;
+    private readonly ITestOutputHelper output;
+    private readonly bool savedSetting;
+
+    public GemvDmmaF32Tests(SimulatorFixture fixture, Warp32SimulatorFixture warp32, ITestOutputHelper output)
+        : base(fixture)
+    {
+        this.warp32 = warp32;
+        this.output = output;
+        savedSetting = K.GemvF32Dmma;
+    }
+
+    public override void Dispose()
+    {
+        K.GemvF32Dmma = savedSetting;
+        base.Dispose();
+    }
+
+    // Exact products and float64 sums, rounded once: float32 rounding of the float64 result plus a small absolute term
+    // for sums that cancel (the reference adds in another order).
+    private const double Rtol = 1e-6;
+
+    private static double AtolOf(int k) => 1e-9 * k;
+
+    // (m, k, n, layout): K = 4 (one vector), 20 (a partial k16 step), 132 (9 steps: some warps get one, the second
+    // step of a pair past K), 260 (17 steps: two or three loop passes per warp); N below, at and past 32 (the group's
+    // columns), odd for [N, K], a multiple of 4 for [K, N].
+    [Theory]
+    [InlineData(1, 4, 1, true)]
+    [InlineData(1, 132, 37, true)]
+    [InlineData(3, 20, 33, true)]
+    [InlineData(8, 260, 70, true)]
+    [InlineData(16, 132, 31, true)]
+    [InlineData(16, 20, 65, true)]
+    [InlineData(1, 4, 4, false)]
+    [InlineData(1, 132, 36, false)]
+    [InlineData(3, 20, 32, false)]
+    [InlineData(8, 260, 68, false)]
+    [InlineData(16, 132, 100, false)]
+    [InlineData(16, 20, 12, false)]
+    public void DmmaMatchesFloat64(int m, int k, int n, bool transposeB)
+    {
+        int seed = 21000 + (m * 1000) + k + n + (transposeB ? 500 : 0);
+        var a = Random(seed, m * k);
+        var b = Random(seed + 1, k * n);
+        var row = Random(seed + 2, n);
+        var full = Random(seed + 3, m * n);
+        var nanBias = Enumerable.Repeat(float.NaN, m * n).ToArray();
+
+        // 8 warps (no SM count, or groups ≤ SMs) and 4 warps (more groups than SMs).
+        foreach (int sms in new[] { 0, 1 })
+        {
+            string what = $"{(transposeB ? "[N, K]" : "[K, N]")} {m}x{k}x{n}, {GemvDmmaLaunch.Warps(n, sms)} warps";
+            var got = RunEmulated(a, b, row, new GemvShape { M = m, N = n, K = k, Alpha = 1f }, transposeB, sms);
+            AssertClose(got[..(m * n)], Reference(a, b, m, k, n, 1f, 0f, null, false, transposeB), Rtol, AtolOf(k), what + " mm", seed);
+            AssertSentinel(got, m * n);
+
+            got = RunEmulated(a, b, row, new GemvShape { M = m, N = n, K = k, Alpha = 0.75f, Beta = -1.25f, HasBias = 1 }, transposeB, sms);
+            AssertClose(got[..(m * n)], Reference(a, b, m, k, n, 0.75f, -1.25f, row, false, transposeB), Rtol, AtolOf(k), what + " row bias", seed);
+            AssertSentinel(got, m * n);
+
+            got = RunEmulated(a, b, full, new GemvShape { M = m, N = n, K = k, Alpha = -2f, Beta = 0.5f, HasBias = 1, BiasStrideM = n }, transposeB, sms);
+            AssertClose(got[..(m * n)], Reference(a, b, m, k, n, -2f, 0.5f, full, true, transposeB), Rtol, AtolOf(k), what + " matrix bias", seed);
+            AssertSentinel(got, m * n);
+
+            // beta = 0: the bias is not read (NaN in it must not propagate).
+            got = RunEmulated(a, b, nanBias, new GemvShape { M = m, N = n, K = k, Alpha = 3f, Beta = 0f, HasBias = 1, BiasStrideM = n }, transposeB, sms);
+            AssertClose(got[..(m * n)], Reference(a, b, m, k, n, 3f, 0f, null, false, transposeB), Rtol, AtolOf(k), what + " beta 0, NaN bias", seed);
+            AssertSentinel(got, m * n);
+        }
+    }
+
+    // NaN and ±Inf in A (rows of both fragment halves, the partial last step) and in W: NaN where float64 says NaN, the
+    // same infinity where it is infinite.
+    [Theory]
+    [InlineData(16, 148, 19, true)]
+    [InlineData(11, 148, 20, false)]
+    public void DmmaPropagatesNaNAndInf(int m, int k, int n, bool transposeB)
+    {
+        int seed = 22000 + m + k + n;
+        var a = Random(seed, m * k);
+        var b = Random(seed + 1, k * n);
+        a[(1 * k) + 5] = float.NaN;                        // row 1 (a0 / a2 of its lanes)
+        a[(9 * k) + 6] = float.NaN;                        // row 9 (a1 / a3)
+        a[((m - 1) * k) + k - 2] = float.PositiveInfinity; // last row, the partial last step
+        a[(m - 2) * k] = float.NegativeInfinity;           // row m - 2, k 0
+        b[transposeB ? (2 * k) + k - 1 : ((k - 1) * n) + 2] = float.NaN;   // column 2, the last k
+        var expected = Reference(a, b, m, k, n, 1f, 0f, null, false, transposeB);
+        Assert.True(expected.Any(double.IsNaN) && expected.Any(double.IsInfinity), "the case must have NaN and infinite outputs");
+        foreach (int sms in new[] { 0, 1 })
+        {
+            var got = RunEmulated(a, b, Random(seed + 2, n), new GemvShape { M = m, N = n, K = k, Alpha = 1f }, transposeB, sms);
+            AssertClose(got[..(m * n)], expected, Rtol, AtolOf(k), "DMMA NaN / Inf", seed);
+            AssertSentinel(got, m * n);
+        }
+    }
+
+    /// <summary>The sum over the warps has a fixed order: two runs give the same bits.</summary>
+    [Fact]
+    public void DmmaIsDeterministic()
+    {
+        const int M = 5, Kd = 260, N = 40;
+        var a = Random(22500, M * Kd);
+        var b = Random(22501, Kd * N);
+        var g = new GemvShape { M = M, N = N, K = Kd, Alpha = 1f };
+        Assert.Equal(RunEmulated(a, b, new float[N], g, true, 0), RunEmulated(a, b, new float[N], g, true, 0));
+    }
+
+    private float[] RunEmulated(float[] a, float[] b, float[] bias, GemvShape g, bool transposeB, int multiprocessors)
+    {
+        var acc = warp32.Accelerator;
+        var config = GemvDmmaLaunch.Plan(g, multiprocessors);
+        Assert.Equal(GemvDmmaLaunch.Warps(g.N, multiprocessors) * 32, config.GroupDim.X);
+        using var aBuffer = acc.Allocate1D(a);
+        using var bBuffer = acc.Allocate1D(b);
+        using var biasBuffer = acc.Allocate1D(bias);
+        using var cBuffer = acc.Allocate1D(Enumerable.Repeat(float.NaN, g.M * g.N).Concat(Enumerable.Repeat(Sentinel, 64)).ToArray());
+        var kernel = transposeB
+            ? acc.LoadStreamKernel<ArrayView<Float4>, ArrayView<Float4>, ArrayView<float>, ArrayView<float>, GemvShape>(GemvDmmaF32Kernels.GemvDmmaF32Emulated<GemvDmmaNk>)
+            : acc.LoadStreamKernel<ArrayView<Float4>, ArrayView<Float4>, ArrayView<float>, ArrayView<float>, GemvShape>(GemvDmmaF32Kernels.GemvDmmaF32Emulated<GemvDmmaKn>);
+        kernel(config, aBuffer.View.AsContiguous().Cast<Float4>(), bBuffer.View.AsContiguous().Cast<Float4>(), biasBuffer.View.AsContiguous(),
+            cBuffer.View.AsContiguous().SubView(0, g.M * g.N), g);
+        acc.Synchronize();
+        return cBuffer.GetAsArray1D();
+    }
+
+    [Theory]
+    [InlineData(null, false)]
+    [InlineData("", false)]
+    [InlineData("off", false)]
+    [InlineData("on", true)]
+    [InlineData(" ON ", true)]
+    [InlineData("1", true)]
+    [InlineData("true", true)]
+    [InlineData("dmma", false)]
+    public void TheSettingParses(string? setting, bool expected) => Assert.Equal(expected, GemvF32DmmaChoice.Parse(setting));
+
+    /// <summary>
+    /// Routing: off by default; on, only a compute-capability-9.0 CUDA device takes the kernel (the simulator keeps the old
+    /// kernels, bit for bit), and only for shapes <see cref="GemvDmmaLaunch.Takes"/>.
+    /// </summary>
+    [Fact]
+    public void TheSwitchRoutesOnlySm90AndTheShapesItTakes()
+    {
+        if (Environment.GetEnvironmentVariable(GemvF32DmmaChoice.Variable) is null)
+        {
+            Assert.False(savedSetting, "the setting is off unless the variable says on");
+        }
+
+        const int M = 8, Kd = 64, N = 36;
+        var a = Random(22700, M * Kd);
+        var b = Random(22701, Kd * N);
+        var aView = Upload(a);
+        var bView = Upload(b);
+        foreach (bool transposeB in new[] { true, false })
+        {
+            K.GemvF32Dmma = false;
+            Assert.False(K.UsesGemvDmmaF32(aView, bView, 1, M, Kd, N, transposeB));
+            var (off, wholeOff) = PoisonedWithSentinel(M * N);
+            K.Mm(aView, bView, off, M, Kd, N, transposeB);
+            var before = Download(wholeOff);
+
+            K.GemvF32Dmma = true;
+            Assert.False(K.UsesGemvDmmaF32(aView, bView, 1, M, Kd, N, transposeB), "the simulator is not a 9.0 CUDA device");
+            var (on, wholeOn) = PoisonedWithSentinel(M * N);
+            K.Mm(aView, bView, on, M, Kd, N, transposeB);
+            Assert.Equal(before, Download(wholeOn));
+        }
+
+        // The shapes: one matrix, 1–16 rows, K a multiple of 4, aligned views; [K, N] also N a multiple of 4.
+        Assert.True(GemvDmmaLaunch.Takes(1, 1, 4096, 4096, true, 0, 256));
+        Assert.True(GemvDmmaLaunch.Takes(1, 16, 4096, 11008, false, 0, 256));
+        Assert.True(GemvDmmaLaunch.Takes(1, 16, 4096, 11007, true, 0, 256));
+        Assert.False(GemvDmmaLaunch.Takes(1, 16, 4096, 11007, false, 0, 256));
+        Assert.False(GemvDmmaLaunch.Takes(2, 16, 4096, 4096, true, 0, 256));
+        Assert.False(GemvDmmaLaunch.Takes(1, 17, 4096, 4096, true, 0, 256));
+        Assert.False(GemvDmmaLaunch.Takes(1, 0, 4096, 4096, true, 0, 256));
+        Assert.False(GemvDmmaLaunch.Takes(1, 8, 4094, 4096, true, 0, 256));
+        Assert.False(GemvDmmaLaunch.Takes(1, 8, 4096, 4096, true, 4, 256));
+        Assert.False(GemvDmmaLaunch.Takes(1, 8, 4096, 4096, false, 0, 8));
+    }
+
+    /// <summary>
+    /// The plan on 132 SMs: 8 warps while ⌈N / 32⌉ groups fit one per SM (N = 4096: 128 groups), else 4 (N = 11008: 344
+    /// groups, within the 4 × 132 resident groups of 128 threads the launch bounds allow); 512 float64 of shared memory per warp.
+    /// </summary>
+    [Fact]
+    public void PlanKeepsEveryGroupResident()
+    {
+        var small = GemvDmmaLaunch.Plan(new GemvShape { M = 16, N = 4096, K = 4096 }, 132);
+        Assert.Equal(128, small.GridDim.X);
+        Assert.Equal(256, small.GroupDim.X);
+        Assert.Equal(8 * 512, small.SharedMemoryConfig.NumElements);
+        var large = GemvDmmaLaunch.Plan(new GemvShape { M = 16, N = 11008, K = 4096 }, 132);
+        Assert.Equal(344, large.GridDim.X);
+        Assert.Equal(128, large.GroupDim.X);
+        Assert.True(large.GridDim.X <= 132 * (GemvDmmaLaunch.GroupsPerSm * GemvDmmaLaunch.MaxWarps / 4));
+        Assert.Equal(4 * 512, large.SharedMemoryConfig.NumElements);
+    }
+
+    /// <summary>
+    /// The PTX for SM_90 (both layouts, the launch bounds of the plan): 16 DMMA (two k16 steps of 8) in the loop, marked
+    /// for the sm_90a header rewrite, 16-byte weight and activation loads, the 16 accumulators stored once, no local memory.
+    /// </summary>
+    [Theory]
+    [InlineData(typeof(GemvDmmaNk), "Nk")]
+    [InlineData(typeof(GemvDmmaKn), "Kn")]
+    public void PtxHoldsTheFloat64Mma(Type layout, string name)
+    {
+        var kernel = typeof(GemvDmmaF32Kernels).GetMethod(nameof(GemvDmmaF32Kernels.GemvDmmaF32))!.MakeGenericMethod(layout);
+        using var context = Context.Create(b => b.Optimize(IlgpuDevice.CudaOptimization));
+        using var backend = new PTXBackend(context, new CudaCapabilityContext(CudaArchitecture.SM_90),
+            CudaArchitecture.SM_90, CudaInstructionSet.ISA_80, nvvmAPI: null);
+        var bounds = new KernelSpecialization(GemvDmmaLaunch.MaxWarps * 32, GemvDmmaLaunch.GroupsPerSm);
+        string ptx = ((PTXCompiledKernel)backend.Compile(EntryPointDescription.FromExplicitlyGroupedKernel(kernel), bounds)).PTXAssembly;
+        string? dump = Environment.GetEnvironmentVariable("GEMS_PTX_DUMP_DIR");
+        if (!string.IsNullOrEmpty(dump))
+        {
+            Directory.CreateDirectory(dump);
+            File.WriteAllText(Path.Combine(dump, $"GemvDmmaF32_{name}.ptx"), ptx);
+        }
+
+        int mma = Regex.Matches(ptx, Regex.Escape(DmmaInstruction)).Count;
+        int vectors = Regex.Matches(ptx, @"ld\.global\.v4\.f32").Count;
+        int widen = Regex.Matches(ptx, @"cvt\.f64\.f32").Count;
+        output.WriteLine($"GemvDmmaF32<{name}>: {mma} DMMA, {vectors} ld.global.v4.f32, {widen} cvt.f64.f32, {ptx.Length} chars");
+        Assert.Equal(16, mma);
+        Assert.True(vectors >= 12, $"{vectors} 16-byte global loads");
+        Assert.Contains(".maxntid 256, 1, 1", ptx, StringComparison.Ordinal);
+        Assert.Contains($".minnctapersm {GemvDmmaLaunch.GroupsPerSm}", ptx, StringComparison.Ordinal);
+        Assert.Equal(16, Regex.Matches(ptx, @"st\.shared\.f64 \[dsa\+").Count);
+        PtxLocalSlots.AssertNone(ptx, $"GemvDmmaF32<{name}>");
+
+        Assert.True(Sm90aPtx.Needs(ptx), "the DMMA kernel must take the sm_90a header rewrite");
+        string rewritten = Sm90aPtx.Rewrite(ptx)!;
+        Assert.Contains(".target sm_90a", rewritten, StringComparison.Ordinal);
+        Assert.DoesNotContain(".target sm_80", rewritten, StringComparison.Ordinal);
+    }
+}
