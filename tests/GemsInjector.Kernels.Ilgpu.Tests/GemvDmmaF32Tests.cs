@@ -261,6 +261,12 @@ public sealed class GemvDmmaF32Tests : GemvF32TestBase, IClassFixture<Warp32Simu
 
         Assert.True(Sm90aPtx.Needs(ptx), "the DMMA kernel must take the sm_90a header rewrite");
         string rewritten = Sm90aPtx.Rewrite(ptx)!;
+        if (!string.IsNullOrEmpty(dump))
+        {
+            // What the driver gets on a 9.0 device: `ptxas -arch=sm_90a -v` takes this file as it is.
+            File.WriteAllText(Path.Combine(dump, $"GemvDmmaF32_{name}.sm90a.ptx"), rewritten);
+        }
+
         Assert.Contains(".target sm_90a", rewritten, StringComparison.Ordinal);
         Assert.DoesNotContain(".target sm_80", rewritten, StringComparison.Ordinal);
     }
