@@ -34,8 +34,9 @@ namespace GemsInjector.Kernels.Ilgpu;
 /// A group (4 or 8 warps, <see cref="GemvDmmaLaunch"/>) owns 32 columns; its warps split K by steps (warp w takes steps
 /// w, w + warps, …, two steps' loads issued before their eight DMMA), then each warp writes its 16 accumulators per lane
 /// to shared memory and the group sums the warps in a fixed order (deterministic), adds alpha / beta · bias in float64,
-/// and stores rows &lt; M, columns &lt; N. Rows ≥ M of A are zero in the fragments; lanes past N or K read clamped
-/// in-range addresses and zero what they read past K (columns past N are computed and dropped).
+/// and stores rows &lt; M, columns &lt; N. Lanes past M, N or K read clamped in-range addresses: rows ≥ M of A hold row
+/// M − 1 (they feed only rows ≥ M of C, never stored), columns past N are computed and dropped, and what a lane reads past
+/// K is zeroed by selects in the last passes only (the others, wholly inside K, have no select).
 /// </para>
 /// </summary>
 internal static class GemvDmmaF32Kernels
@@ -112,10 +113,9 @@ internal static class GemvDmmaF32Kernels
 
         int kv = s.K >> 2;                  // 16-byte vectors per A row (and per [N, K] weight row)
         int steps = (s.K + 15) >> 4;        // k16 steps
+        // Rows ≥ M read row M − 1 (clamped): a row of A feeds only the same row of C, and rows ≥ M of C are never stored.
         long aLo = (long)Math.Min(g, s.M - 1) * kv;
         long aHi = (long)Math.Min(g + 8, s.M - 1) * kv;
-        bool rowLo = g < s.M;
-        bool rowHi = g + 8 < s.M;
 
         // [N, K]: the lane's four weight rows (clamped into N). [K, N]: its column vector (clamped) and the row stride.
         long nv = s.N >> 2;
@@ -166,8 +166,17 @@ internal static class GemvDmmaF32Kernels
                 q3 = w[r2 + (3 * nv)];
             }
 
-            Step(ref ops, nk, valid1 && rowLo ? lo1 : default, valid1 && rowHi ? hi1 : default, valid1, p0, p1, p2, p3);
-            Step(ref ops, nk, valid2 && rowLo ? lo2 : default, valid2 && rowHi ? hi2 : default, valid2, q0, q1, q2, q3);
+            // Warp-uniform: both steps inside K for every lane (all passes but the last ones), then no selects at all.
+            if ((second * 4) + 4 <= kv)
+            {
+                Step(ref ops, nk, lo1, hi1, true, p0, p1, p2, p3);
+                Step(ref ops, nk, lo2, hi2, true, q0, q1, q2, q3);
+            }
+            else
+            {
+                Step(ref ops, nk, valid1 ? lo1 : default, valid1 ? hi1 : default, valid1, p0, p1, p2, p3);
+                Step(ref ops, nk, valid2 ? lo2 : default, valid2 ? hi2 : default, valid2, q0, q1, q2, q3);
+            }
         }
 
         ops.Store(red, (warp * WarpSlots) + lane);
