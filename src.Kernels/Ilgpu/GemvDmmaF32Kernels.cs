@@ -95,6 +95,182 @@ internal static class GemvDmmaF32Kernels
         Body<EmulatedDmmaOps, TLayout>(ref ops, a, w, bias, c, s);
     }
 
+    /// <summary>
+    /// The <c>prefetch</c> form (<c>GEMS_GEMV_F32_DMMA=prefetch</c>): the same steps, halves and DMMA order per warp as
+    /// <see cref="GemvDmmaF32{TLayout}"/> (so the same bits for the same warp count), software-pipelined in registers: a
+    /// warp issues the loads of its next pass before the conversions and DMMA of this one, so one pass is always in flight.
+    /// </summary>
+    /// <typeparam name="TLayout"><see cref="GemvDmmaNk"/> or <see cref="GemvDmmaKn"/>.</typeparam>
+    [IlgpuKernel]
+    [IlgpuKernelVariant(typeof(GemvDmmaKn))]
+    [IlgpuKernelVariant(typeof(GemvDmmaNk))]
+    public static void GemvDmmaF32Prefetch<TLayout>(ArrayView<Float4> a, ArrayView<Float4> w, ArrayView<float> bias, ArrayView<float> c, GemvShape s)
+        where TLayout : struct, IKernelConstant
+    {
+        var ops = default(PtxDmmaOps);
+        PrefetchBody<PtxDmmaOps, TLayout>(ref ops, a, w, bias, c, s);
+    }
+
+    /// <summary>The <c>prefetch</c> body with the DMMA emulated (ILGPU's CPU accelerator, 32-lane warps).</summary>
+    /// <typeparam name="TLayout"><see cref="GemvDmmaNk"/> or <see cref="GemvDmmaKn"/>.</typeparam>
+    [IlgpuKernel(SimulatorOnly = true)]
+    [IlgpuKernelVariant(typeof(GemvDmmaKn))]
+    [IlgpuKernelVariant(typeof(GemvDmmaNk))]
+    public static void GemvDmmaF32PrefetchEmulated<TLayout>(ArrayView<Float4> a, ArrayView<Float4> w, ArrayView<float> bias, ArrayView<float> c, GemvShape s)
+        where TLayout : struct, IKernelConstant
+    {
+        var ops = default(EmulatedDmmaOps);
+        PrefetchBody<EmulatedDmmaOps, TLayout>(ref ops, a, w, bias, c, s);
+    }
+
+    /// <summary>
+    /// The pipelined body: pass p of warp w covers steps w + 2p · warps and w + (2p + 1) · warps (as in <see cref="Body"/>).
+    /// The loads of pass p + 1 are issued (when it exists) before pass p's conversions and DMMA: two register sets of
+    /// 12 × 16 bytes per lane (the launch bounds of <see cref="GemvDmmaLaunch"/> leave room for them).
+    /// </summary>
+    internal static void PrefetchBody<TOps, TLayout>(ref TOps ops, ArrayView<Float4> a, ArrayView<Float4> w, ArrayView<float> bias, ArrayView<float> c, GemvShape s)
+        where TOps : struct, IDmmaOps
+        where TLayout : struct, IKernelConstant
+    {
+        ops.Begin();
+        bool nk = default(TLayout).Value != 0;
+        var red = SharedMemory.GetDynamic<double>();
+        int thread = Group.IdxX;
+        int lane = thread & 31;
+        int warp = thread >> 5;
+        int warps = Group.DimX >> 5;
+        int g = lane >> 2;
+        int t = lane & 3;
+        int n0 = Grid.IdxX * Columns;
+
+        int kv = s.K >> 2;
+        int steps = (s.K + 15) >> 4;
+        long aLo = (long)Math.Min(g, s.M - 1) * kv;
+        long aHi = (long)Math.Min(g + 8, s.M - 1) * kv;
+        long nv = s.N >> 2;
+        long w0 = (long)Math.Min(n0 + g, s.N - 1) * kv;
+        long w1 = (long)Math.Min(n0 + 8 + g, s.N - 1) * kv;
+        long w2 = (long)Math.Min(n0 + 16 + g, s.N - 1) * kv;
+        long w3 = (long)Math.Min(n0 + 24 + g, s.N - 1) * kv;
+        long column = nk ? 0 : Math.Min((n0 >> 2) + g, (int)nv - 1);
+
+        // [N, K]: one index along K serves the four rows and A. [K, N]: the first k-row's index; the other three are + nv.
+        long kStride = nk ? 1 : 4 * nv;
+
+        int step = warp;
+        var cur = default(DmmaPass);
+        if (step < steps)
+        {
+            cur = LoadPass(a, w, nk, aLo, aHi, w0, w1, w2, w3, column, nv, kStride, kv, step, warps);
+        }
+
+        while (step < steps)
+        {
+            int next = step + (2 * warps);
+            var nxt = cur;
+            if (next < steps)
+            {
+                nxt = LoadPass(a, w, nk, aLo, aHi, w0, w1, w2, w3, column, nv, kStride, kv, next, warps);
+            }
+
+            int second = step + warps;
+            if ((second * 4) + 4 <= kv)
+            {
+                Step(ref ops, nk, cur.Lo1, cur.Hi1, true, cur.P0, cur.P1, cur.P2, cur.P3);
+                Step(ref ops, nk, cur.Lo2, cur.Hi2, true, cur.Q0, cur.Q1, cur.Q2, cur.Q3);
+            }
+            else
+            {
+                int kv1 = (step * 4) + t;
+                int kv2 = (second * 4) + t;
+                bool valid1 = kv1 < kv;
+                bool valid2 = kv2 < kv;
+                Step(ref ops, nk, valid1 ? cur.Lo1 : default, valid1 ? cur.Hi1 : default, valid1, cur.P0, cur.P1, cur.P2, cur.P3);
+                Step(ref ops, nk, valid2 ? cur.Lo2 : default, valid2 ? cur.Hi2 : default, valid2, cur.Q0, cur.Q1, cur.Q2, cur.Q3);
+            }
+
+            cur = nxt;
+            step = next;
+        }
+
+        ops.Store(red, (warp * WarpSlots) + lane);
+        Group.Barrier();
+        Reduce(red, bias, c, s, nk, n0, thread, warps);
+    }
+
+    /// <summary>The loads of one pass (steps <paramref name="step"/> and <paramref name="step"/> + warps), clamped into K.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static DmmaPass LoadPass(ArrayView<Float4> a, ArrayView<Float4> w, bool nk, long aLo, long aHi, long w0, long w1, long w2, long w3,
+        long column, long nv, long kStride, int kv, int step, int warps)
+    {
+        int t = Group.IdxX & 3;
+        int at1 = Math.Min((step * 4) + t, kv - 1);
+        int at2 = Math.Min(((step + warps) * 4) + t, kv - 1);
+        var p = default(DmmaPass);
+        p.Lo1 = a[aLo + at1];
+        p.Hi1 = a[aHi + at1];
+        p.Lo2 = a[aLo + at2];
+        p.Hi2 = a[aHi + at2];
+        if (nk)
+        {
+            p.P0 = w[w0 + at1];
+            p.P1 = w[w1 + at1];
+            p.P2 = w[w2 + at1];
+            p.P3 = w[w3 + at1];
+            p.Q0 = w[w0 + at2];
+            p.Q1 = w[w1 + at2];
+            p.Q2 = w[w2 + at2];
+            p.Q3 = w[w3 + at2];
+        }
+        else
+        {
+            long r1 = (at1 * kStride) + column;
+            long r2 = (at2 * kStride) + column;
+            p.P0 = w[r1];
+            p.P1 = w[r1 + nv];
+            p.P2 = w[r1 + (2 * nv)];
+            p.P3 = w[r1 + (3 * nv)];
+            p.Q0 = w[r2];
+            p.Q1 = w[r2 + nv];
+            p.Q2 = w[r2 + (2 * nv)];
+            p.Q3 = w[r2 + (3 * nv)];
+        }
+
+        return p;
+    }
+
+    /// <summary>The fixed-order sum of the warps' accumulators, alpha / beta · bias in float64, the float32 stores.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static void Reduce(ArrayView<double> red, ArrayView<float> bias, ArrayView<float> c, GemvShape s, bool nk, int n0, int thread, int warps)
+    {
+        // Slot x of a warp's block: accumulator r = x / 32 (tile r / 4, register r mod 4) of lane x mod 32.
+        for (int x = thread; x < WarpSlots; x += Group.DimX)
+        {
+            double sum = red[x];
+            for (int other = 1; other < warps; other++)
+            {
+                sum += red[(other * WarpSlots) + x];
+            }
+
+            int owner = x & 31;
+            int r = x >> 5;
+            int tile = r >> 2;
+            int row = (owner >> 2) + ((r & 2) * 4);
+            int inTile = ((owner & 3) * 2) + (r & 1);
+            int col = nk ? n0 + (8 * tile) + inTile : n0 + (4 * inTile) + tile;
+            if (row < s.M && col < s.N)
+            {
+                double v = s.Alpha * sum;
+                if (s.HasBias != 0 && s.Beta != 0f)
+                {
+                    v += (double)s.Beta * bias[((long)row * s.BiasStrideM) + col];
+                }
+
+                c[((long)row * s.N) + col] = (float)v;
+            }
+        }
+    }
+
     /// <summary>The kernel body shared by the PTX and emulated operations.</summary>
     internal static void Body<TOps, TLayout>(ref TOps ops, ArrayView<Float4> a, ArrayView<Float4> w, ArrayView<float> bias, ArrayView<float> c, GemvShape s)
         where TOps : struct, IDmmaOps
@@ -430,4 +606,10 @@ internal readonly struct GemvDmmaTile3 : IKernelConstant
 {
     /// <inheritdoc/>
     public int Value => 3;
+}
+
+/// <summary>The registers of one DMMA pass (two k16 steps): the lane's A vectors and weight vectors as loaded.</summary>
+internal struct DmmaPass
+{
+    public Float4 Lo1, Hi1, Lo2, Hi2, P0, P1, P2, P3, Q0, Q1, Q2, Q3;
 }

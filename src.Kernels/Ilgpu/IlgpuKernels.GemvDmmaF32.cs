@@ -10,8 +10,15 @@ public sealed partial class IlgpuKernels
     private readonly Action<KernelConfig, ArrayView<Float4>, ArrayView<Float4>, ArrayView<float>, ArrayView<float>, GemvShape>?[] gemvDmmaF32 =
         new Action<KernelConfig, ArrayView<Float4>, ArrayView<Float4>, ArrayView<float>, ArrayView<float>, GemvShape>?[2];
 
-    /// <summary>Whether float32 products of 1–16 rows may take the FP64 tensor-core GEMV (<c>GEMS_GEMV_F32_DMMA=on</c>; tests set it directly).</summary>
+    // The prefetch form: slot 2 · layout + (1 for the one-group-per-SM plan of 12 warps, 0 for 4 warps).
+    private readonly Action<KernelConfig, ArrayView<Float4>, ArrayView<Float4>, ArrayView<float>, ArrayView<float>, GemvShape>?[] gemvDmmaF32Prefetch =
+        new Action<KernelConfig, ArrayView<Float4>, ArrayView<Float4>, ArrayView<float>, ArrayView<float>, GemvShape>?[4];
+
+    /// <summary>Whether float32 products of 1–16 rows may take the FP64 tensor-core GEMV (<c>GEMS_GEMV_F32_DMMA=on</c> or another form; tests set it directly).</summary>
     internal bool GemvF32Dmma { get; set; } = GemvF32DmmaChoice.FromEnvironment();
+
+    /// <summary>Which DMMA form runs when <see cref="GemvF32Dmma"/> is set (<see cref="GemvDmmaForm.Off"/> reads as <see cref="GemvDmmaForm.On"/>).</summary>
+    internal GemvDmmaForm GemvF32DmmaForm { get; set; } = GemvF32DmmaChoice.FormFromEnvironment();
 
     /// <summary>
     /// Whether a float32 product takes <c>GemvDmmaF32</c>: the setting on, a CUDA device of compute capability 9.0
@@ -38,6 +45,20 @@ public sealed partial class IlgpuKernels
             Splits = 1,
             Direct = 1,
         };
+        if (GemvF32DmmaForm == GemvDmmaForm.Prefetch)
+        {
+            var plan = GemvDmmaLaunch.Plan(g, device.MultiprocessorCount, GemvDmmaForm.Prefetch);
+            bool small = plan.GroupDim.X == GemvDmmaLaunch.PrefetchOneGroupWarps * 32;
+            var pb = small ? Bounds(GemvDmmaLaunch.PrefetchOneGroupWarps * 32, 1) : Bounds(4 * 32, GemvDmmaLaunch.PrefetchGroupsPerSm);
+            int slot = (transposeB ? 2 : 0) + (small ? 1 : 0);
+            string name = $"{nameof(GemvDmmaF32Kernels.GemvDmmaF32Prefetch)}<{(transposeB ? "Nk" : "Kn")}>{(small ? "x12" : "x4")}";
+            var pk = transposeB
+                ? device.Load(ref gemvDmmaF32Prefetch[slot], name, acc => acc.LoadStreamKernel<ArrayView<Float4>, ArrayView<Float4>, ArrayView<float>, ArrayView<float>, GemvShape>(GemvDmmaF32Kernels.GemvDmmaF32Prefetch<GemvDmmaNk>, pb))
+                : device.Load(ref gemvDmmaF32Prefetch[slot], name, acc => acc.LoadStreamKernel<ArrayView<Float4>, ArrayView<Float4>, ArrayView<float>, ArrayView<float>, GemvShape>(GemvDmmaF32Kernels.GemvDmmaF32Prefetch<GemvDmmaKn>, pb));
+            pk(plan, a.Cast<Float4>(), b.Cast<Float4>(), bias, c, g);
+            return;
+        }
+
         var config = GemvDmmaLaunch.Plan(g, device.MultiprocessorCount);
         var bounds = Bounds(GemvDmmaLaunch.MaxWarps * 32, GemvDmmaLaunch.GroupsPerSm);
         var kernel = transposeB
@@ -78,6 +99,28 @@ internal static class GemvDmmaLaunch
     public static int Warps(int n, int multiprocessors) =>
         multiprocessors > 0 && Groups(n) > multiprocessors ? 4 : MaxWarps;
 
+    /// <summary>
+    /// <c>prefetch</c>, one group per SM (N ≤ 4224 on 132 SMs, and the simulator): 12 warps of 2 register sets each, launch
+    /// bounds 384 threads × 1 group (≤ 168 registers); 12 × 4 KB = 48 KB of dynamic shared memory for the sum.
+    /// </summary>
+    public const int PrefetchOneGroupWarps = 12;
+
+    /// <summary><c>prefetch</c> with more groups than SMs: groups of 4 warps, 3 per SM asked of ptxas (≤ 168 registers).</summary>
+    public const int PrefetchGroupsPerSm = 3;
+
+    /// <summary>Warps per group of a form: <c>prefetch</c> 12 while the groups fit one per SM (or on the simulator), else 4.</summary>
+    public static int WarpsOf(int n, int multiprocessors, GemvDmmaForm form) =>
+        form != GemvDmmaForm.Prefetch ? Warps(n, multiprocessors)
+        : multiprocessors > 0 && Groups(n) > multiprocessors ? 4 : PrefetchOneGroupWarps;
+
+    /// <summary>Grid and group of a product for a form.</summary>
+    public static KernelConfig Plan(GemvShape g, int multiprocessors, GemvDmmaForm form)
+    {
+        int warps = WarpsOf(g.N, multiprocessors, form);
+        return new KernelConfig(new Index3D(Groups(g.N), 1, 1), new Index3D(warps * 32, 1, 1),
+            SharedMemoryConfig.RequestDynamic<double>(warps * GemvDmmaF32Kernels.WarpSlots));
+    }
+
     /// <summary>Groups: one per 32 columns.</summary>
     public static int Groups(int n) => (n + GemvDmmaF32Kernels.Columns - 1) / GemvDmmaF32Kernels.Columns;
 
@@ -103,6 +146,32 @@ internal static class GemvF32DmmaChoice
     /// <summary>The setting of this process (read once).</summary>
     public static bool FromEnvironment() => FromVariable.Value;
 
-    /// <summary><c>on</c>, <c>1</c> or <c>true</c> (any case, surrounding spaces ignored) enables; anything else disables.</summary>
-    public static bool Parse(string? setting) => setting?.Trim().ToLowerInvariant() is "on" or "1" or "true";
+    private static readonly Lazy<GemvDmmaForm> FormFromVariable = new(() => ParseForm(Environment.GetEnvironmentVariable(Variable)));
+
+    /// <summary>The form of this process (read once).</summary>
+    public static GemvDmmaForm FormFromEnvironment() => FormFromVariable.Value;
+
+    /// <summary>Any form (<c>on</c>, <c>1</c>, <c>true</c>, <c>prefetch</c>; any case, surrounding spaces ignored) enables; anything else disables.</summary>
+    public static bool Parse(string? setting) => ParseForm(setting) != GemvDmmaForm.Off;
+
+    /// <summary><c>on</c> / <c>1</c> / <c>true</c>: <see cref="GemvDmmaForm.On"/>; <c>prefetch</c>: <see cref="GemvDmmaForm.Prefetch"/>; else off.</summary>
+    public static GemvDmmaForm ParseForm(string? setting) => setting?.Trim().ToLowerInvariant() switch
+    {
+        "on" or "1" or "true" => GemvDmmaForm.On,
+        "prefetch" => GemvDmmaForm.Prefetch,
+        _ => GemvDmmaForm.Off,
+    };
+}
+
+/// <summary>The forms of the DMMA GEMV (<c>GEMS_GEMV_F32_DMMA</c>).</summary>
+internal enum GemvDmmaForm
+{
+    /// <summary>Not taken.</summary>
+    Off,
+
+    /// <summary><c>on</c>: one pass of loads, then its DMMA (<see cref="GemvDmmaF32Kernels.GemvDmmaF32{TLayout}"/>).</summary>
+    On,
+
+    /// <summary><c>prefetch</c>: the next pass's loads before this pass's DMMA (<see cref="GemvDmmaF32Kernels.GemvDmmaF32Prefetch{TLayout}"/>).</summary>
+    Prefetch,
 }

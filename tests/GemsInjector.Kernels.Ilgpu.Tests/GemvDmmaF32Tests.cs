@@ -134,18 +134,129 @@ public sealed class GemvDmmaF32Tests : GemvF32TestBase, IClassFixture<Warp32Simu
         Assert.Equal(RunEmulated(a, b, new float[N], g, true, 0), RunEmulated(a, b, new float[N], g, true, 0));
     }
 
-    private float[] RunEmulated(float[] a, float[] b, float[] bias, GemvShape g, bool transposeB, int multiprocessors)
+    // The prefetch form, with the cases of DmmaMatchesFloat64: against float64 with its own plans (12 warps on the
+    // simulator's plan, 4 with more groups than SMs), and bit for bit equal to `on` run with the same group size (the same
+    // steps per warp, the same DMMA order, the same sum over the warps).
+    [Theory]
+    [InlineData(1, 4, 1, true)]
+    [InlineData(1, 132, 37, true)]
+    [InlineData(3, 20, 33, true)]
+    [InlineData(8, 260, 70, true)]
+    [InlineData(16, 132, 31, true)]
+    [InlineData(16, 20, 65, true)]
+    [InlineData(5, 452, 33, true)]
+    [InlineData(1, 4, 4, false)]
+    [InlineData(1, 132, 36, false)]
+    [InlineData(3, 20, 32, false)]
+    [InlineData(8, 260, 68, false)]
+    [InlineData(16, 132, 100, false)]
+    [InlineData(16, 20, 12, false)]
+    [InlineData(5, 452, 36, false)]
+    public void PrefetchMatchesFloat64AndOnBitForBit(int m, int k, int n, bool transposeB)
+    {
+        int seed = 23000 + (m * 1000) + k + n + (transposeB ? 500 : 0);
+        var a = Random(seed, m * k);
+        var b = Random(seed + 1, k * n);
+        var row = Random(seed + 2, n);
+        var full = Random(seed + 3, m * n);
+        var nanBias = Enumerable.Repeat(float.NaN, m * n).ToArray();
+        var shapes = new (GemvShape G, float[] Bias, float Alpha, float Beta, float[]? RefBias, bool Matrix, string What)[]
+        {
+            (new GemvShape { M = m, N = n, K = k, Alpha = 1f }, row, 1f, 0f, null, false, "mm"),
+            (new GemvShape { M = m, N = n, K = k, Alpha = 0.75f, Beta = -1.25f, HasBias = 1 }, row, 0.75f, -1.25f, row, false, "row bias"),
+            (new GemvShape { M = m, N = n, K = k, Alpha = -2f, Beta = 0.5f, HasBias = 1, BiasStrideM = n }, full, -2f, 0.5f, full, true, "matrix bias"),
+            (new GemvShape { M = m, N = n, K = k, Alpha = 3f, Beta = 0f, HasBias = 1, BiasStrideM = n }, nanBias, 3f, 0f, null, false, "beta 0, NaN bias"),
+        };
+
+        foreach (int sms in new[] { 0, 1 })
+        {
+            int warps = GemvDmmaLaunch.WarpsOf(n, sms, GemvDmmaForm.Prefetch);
+            Assert.Equal(sms == 0 ? GemvDmmaLaunch.PrefetchOneGroupWarps : 4, warps);
+            foreach (var (g, bias, alpha, beta, refBias, matrix, name) in shapes)
+            {
+                string what = $"prefetch {(transposeB ? "[N, K]" : "[K, N]")} {m}x{k}x{n}, {warps} warps, {name}";
+                var got = RunEmulated(a, b, bias, g, transposeB, sms, GemvDmmaForm.Prefetch);
+                AssertClose(got[..(m * n)], Reference(a, b, m, k, n, alpha, beta, refBias, matrix, transposeB), Rtol, AtolOf(k), what, seed);
+                AssertSentinel(got, m * n);
+                var on = RunEmulated(a, b, bias, g, transposeB, sms, GemvDmmaForm.On, warps);
+                Assert.True(got.AsSpan().SequenceEqual(on), what + ": not the bits of `on` with the same warps");
+            }
+        }
+    }
+
+    [Theory]
+    [InlineData(16, 148, 19, true)]
+    [InlineData(11, 148, 20, false)]
+    public void PrefetchPropagatesNaNAndInf(int m, int k, int n, bool transposeB)
+    {
+        int seed = 24000 + m + k + n;
+        var a = Random(seed, m * k);
+        var b = Random(seed + 1, k * n);
+        a[(1 * k) + 5] = float.NaN;
+        a[(9 * k) + 6] = float.NaN;
+        a[((m - 1) * k) + k - 2] = float.PositiveInfinity;
+        a[(m - 2) * k] = float.NegativeInfinity;
+        b[transposeB ? (2 * k) + k - 1 : ((k - 1) * n) + 2] = float.NaN;
+        var expected = Reference(a, b, m, k, n, 1f, 0f, null, false, transposeB);
+        Assert.True(expected.Any(double.IsNaN) && expected.Any(double.IsInfinity), "the case must have NaN and infinite outputs");
+        foreach (int sms in new[] { 0, 1 })
+        {
+            var got = RunEmulated(a, b, Random(seed + 2, n), new GemvShape { M = m, N = n, K = k, Alpha = 1f }, transposeB, sms, GemvDmmaForm.Prefetch);
+            AssertClose(got[..(m * n)], expected, Rtol, AtolOf(k), "DMMA prefetch NaN / Inf", seed);
+            AssertSentinel(got, m * n);
+        }
+    }
+
+    [Fact]
+    public void FormsParse()
+    {
+        Assert.Equal(GemvDmmaForm.On, GemvF32DmmaChoice.ParseForm("on"));
+        Assert.Equal(GemvDmmaForm.On, GemvF32DmmaChoice.ParseForm(" TRUE "));
+        Assert.Equal(GemvDmmaForm.Prefetch, GemvF32DmmaChoice.ParseForm(" Prefetch "));
+        Assert.True(GemvF32DmmaChoice.Parse("prefetch"));
+        Assert.Equal(GemvDmmaForm.Off, GemvF32DmmaChoice.ParseForm("ring"));
+        Assert.Equal(GemvDmmaForm.Off, GemvF32DmmaChoice.ParseForm(null));
+    }
+
+    /// <summary>The prefetch plan on 132 SMs: 12 warps while the groups fit one per SM, else 4 (all resident at 3 per SM).</summary>
+    [Fact]
+    public void PrefetchPlanKeepsEveryGroupResident()
+    {
+        var small = GemvDmmaLaunch.Plan(new GemvShape { M = 16, N = 4096, K = 4096 }, 132, GemvDmmaForm.Prefetch);
+        Assert.Equal(128, small.GridDim.X);
+        Assert.Equal(384, small.GroupDim.X);
+        Assert.Equal(12 * 512, small.SharedMemoryConfig.NumElements);
+        Assert.True(12 * 512 * 8 <= 48 * 1024, "within the default dynamic shared memory");
+        var large = GemvDmmaLaunch.Plan(new GemvShape { M = 16, N = 11008, K = 4096 }, 132, GemvDmmaForm.Prefetch);
+        Assert.Equal(344, large.GridDim.X);
+        Assert.Equal(128, large.GroupDim.X);
+        Assert.True(large.GridDim.X <= 132 * GemvDmmaLaunch.PrefetchGroupsPerSm);
+        Assert.Equal(GemvDmmaLaunch.Plan(new GemvShape { M = 16, N = 11008, K = 4096 }, 132).GroupDim.X, GemvDmmaLaunch.Plan(new GemvShape { M = 16, N = 11008, K = 4096 }, 132, GemvDmmaForm.On).GroupDim.X);
+    }
+
+    private float[] RunEmulated(float[] a, float[] b, float[] bias, GemvShape g, bool transposeB, int multiprocessors,
+        GemvDmmaForm form = GemvDmmaForm.On, int warpsOverride = 0)
     {
         var acc = warp32.Accelerator;
-        var config = GemvDmmaLaunch.Plan(g, multiprocessors);
-        Assert.Equal(GemvDmmaLaunch.Warps(g.N, multiprocessors) * 32, config.GroupDim.X);
+        var config = GemvDmmaLaunch.Plan(g, multiprocessors, form);
+        Assert.Equal(GemvDmmaLaunch.WarpsOf(g.N, multiprocessors, form) * 32, config.GroupDim.X);
+        if (warpsOverride > 0)
+        {
+            config = new KernelConfig(config.GridDim, new Index3D(warpsOverride * 32, 1, 1),
+                SharedMemoryConfig.RequestDynamic<double>(warpsOverride * GemvDmmaF32Kernels.WarpSlots));
+        }
+
         using var aBuffer = acc.Allocate1D(a);
         using var bBuffer = acc.Allocate1D(b);
         using var biasBuffer = acc.Allocate1D(bias);
         using var cBuffer = acc.Allocate1D(Enumerable.Repeat(float.NaN, g.M * g.N).Concat(Enumerable.Repeat(Sentinel, 64)).ToArray());
-        var kernel = transposeB
-            ? acc.LoadStreamKernel<ArrayView<Float4>, ArrayView<Float4>, ArrayView<float>, ArrayView<float>, GemvShape>(GemvDmmaF32Kernels.GemvDmmaF32Emulated<GemvDmmaNk>)
-            : acc.LoadStreamKernel<ArrayView<Float4>, ArrayView<Float4>, ArrayView<float>, ArrayView<float>, GemvShape>(GemvDmmaF32Kernels.GemvDmmaF32Emulated<GemvDmmaKn>);
+        var kernel = (form, transposeB) switch
+        {
+            (GemvDmmaForm.Prefetch, true) => acc.LoadStreamKernel<ArrayView<Float4>, ArrayView<Float4>, ArrayView<float>, ArrayView<float>, GemvShape>(GemvDmmaF32Kernels.GemvDmmaF32PrefetchEmulated<GemvDmmaNk>),
+            (GemvDmmaForm.Prefetch, false) => acc.LoadStreamKernel<ArrayView<Float4>, ArrayView<Float4>, ArrayView<float>, ArrayView<float>, GemvShape>(GemvDmmaF32Kernels.GemvDmmaF32PrefetchEmulated<GemvDmmaKn>),
+            (_, true) => acc.LoadStreamKernel<ArrayView<Float4>, ArrayView<Float4>, ArrayView<float>, ArrayView<float>, GemvShape>(GemvDmmaF32Kernels.GemvDmmaF32Emulated<GemvDmmaNk>),
+            _ => acc.LoadStreamKernel<ArrayView<Float4>, ArrayView<Float4>, ArrayView<float>, ArrayView<float>, GemvShape>(GemvDmmaF32Kernels.GemvDmmaF32Emulated<GemvDmmaKn>),
+        };
         kernel(config, aBuffer.View.AsContiguous().Cast<Float4>(), bBuffer.View.AsContiguous().Cast<Float4>(), biasBuffer.View.AsContiguous(),
             cBuffer.View.AsContiguous().SubView(0, g.M * g.N), g);
         acc.Synchronize();
@@ -270,5 +381,44 @@ public sealed class GemvDmmaF32Tests : GemvF32TestBase, IClassFixture<Warp32Simu
 
         Assert.Contains(".target sm_90a", rewritten, StringComparison.Ordinal);
         Assert.DoesNotContain(".target sm_80", rewritten, StringComparison.Ordinal);
+    }
+
+    /// <summary>
+    /// The prefetch form's PTX for SM_90, both layouts, under both of its launch bounds (4 warps × 3 groups, 12 warps × 1):
+    /// the 32 DMMA, at least 24 16-byte global loads (the first pass and the prefetched one), 16 accumulator stores, no
+    /// local memory (the two register sets stay in registers), the sm_90a rewrite.
+    /// </summary>
+    [Theory]
+    [InlineData(typeof(GemvDmmaNk), "Nk", 4, GemvDmmaLaunch.PrefetchGroupsPerSm)]
+    [InlineData(typeof(GemvDmmaKn), "Kn", 4, GemvDmmaLaunch.PrefetchGroupsPerSm)]
+    [InlineData(typeof(GemvDmmaNk), "Nk", GemvDmmaLaunch.PrefetchOneGroupWarps, 1)]
+    [InlineData(typeof(GemvDmmaKn), "Kn", GemvDmmaLaunch.PrefetchOneGroupWarps, 1)]
+    public void PrefetchPtxHoldsTheFloat64Mma(Type layout, string name, int warps, int groupsPerSm)
+    {
+        var kernel = typeof(GemvDmmaF32Kernels).GetMethod(nameof(GemvDmmaF32Kernels.GemvDmmaF32Prefetch))!.MakeGenericMethod(layout);
+        using var context = Context.Create(b => b.Optimize(IlgpuDevice.CudaOptimization));
+        using var backend = new PTXBackend(context, new CudaCapabilityContext(CudaArchitecture.SM_90),
+            CudaArchitecture.SM_90, CudaInstructionSet.ISA_80, nvvmAPI: null);
+        var bounds = new KernelSpecialization(warps * 32, groupsPerSm);
+        string ptx = ((PTXCompiledKernel)backend.Compile(EntryPointDescription.FromExplicitlyGroupedKernel(kernel), bounds)).PTXAssembly;
+        string? dump = Environment.GetEnvironmentVariable("GEMS_PTX_DUMP_DIR");
+        if (!string.IsNullOrEmpty(dump))
+        {
+            Directory.CreateDirectory(dump);
+            File.WriteAllText(Path.Combine(dump, $"GemvDmmaF32Prefetch_{name}_x{warps}.sm90a.ptx"), Sm90aPtx.Rewrite(ptx)!);
+        }
+
+        int mma = Regex.Matches(ptx, Regex.Escape(DmmaInstruction)).Count;
+        int vectors = Regex.Matches(ptx, @"ld\.global\.v4\.f32").Count;
+        int widen = Regex.Matches(ptx, @"cvt\.f64\.f32").Count;
+        output.WriteLine($"GemvDmmaF32Prefetch<{name}> x{warps}: {mma} DMMA, {vectors} ld.global.v4.f32, {widen} cvt.f64.f32, {ptx.Length} chars");
+        Assert.Equal(32, mma);
+        Assert.True(vectors >= 24, $"{vectors} 16-byte global loads");
+        Assert.Contains($".maxntid {warps * 32}, 1, 1", ptx, StringComparison.Ordinal);
+        Assert.Contains($".minnctapersm {groupsPerSm}", ptx, StringComparison.Ordinal);
+        Assert.Equal(16, Regex.Matches(ptx, @"st\.shared\.f64 \[dsa\+").Count);
+        PtxLocalSlots.AssertNone(ptx, $"GemvDmmaF32Prefetch<{name}>");
+        Assert.True(Sm90aPtx.Needs(ptx), "the DMMA kernel must take the sm_90a header rewrite");
+        Assert.Contains(".target sm_90a", Sm90aPtx.Rewrite(ptx)!, StringComparison.Ordinal);
     }
 }
