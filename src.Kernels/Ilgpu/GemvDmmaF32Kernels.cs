@@ -198,6 +198,205 @@ internal static class GemvDmmaF32Kernels
         Reduce(red, bias, c, s, nk, n0, thread, warps);
     }
 
+    /// <summary>Stages of the <c>ring</c> form's per-warp weight ring (one pass, 8 × 16 bytes per lane, each).</summary>
+    public const int RingStages = 3;
+
+    /// <summary>Bytes of one ring stage of one warp: 8 weight vectors × 32 lanes × 16 bytes.</summary>
+    public const int RingStageBytes = 8 * 32 * 16;
+
+    /// <summary>
+    /// The <c>ring</c> form (<c>GEMS_GEMV_F32_DMMA=ring</c>): the weight of each pass goes through a per-warp ring of
+    /// <see cref="RingStages"/> stages in shared memory by cp.async (issued <see cref="RingStages"/> − 1 passes ahead),
+    /// read back with 16-byte shared loads; A is prefetched one pass ahead in registers. Each lane reads back only the
+    /// slots it copied itself, so its own <c>cp.async.wait_group</c> is the only synchronisation. Same steps, halves,
+    /// DMMA order and sum over warps as <see cref="GemvDmmaF32{TLayout}"/>: the same bits for the same warp count.
+    /// </summary>
+    /// <typeparam name="TLayout"><see cref="GemvDmmaNk"/> or <see cref="GemvDmmaKn"/>.</typeparam>
+    [IlgpuKernel]
+    [IlgpuKernelVariant(typeof(GemvDmmaKn))]
+    [IlgpuKernelVariant(typeof(GemvDmmaNk))]
+    public static void GemvDmmaF32Ring<TLayout>(ArrayView<Float4> a, ArrayView<Float4> w, ArrayView<float> bias, ArrayView<float> c, GemvShape s, long wPointer)
+        where TLayout : struct, IKernelConstant
+    {
+        var ops = default(PtxDmmaOps);
+        var ring = default(PtxDmmaRing);
+        RingBody<PtxDmmaOps, PtxDmmaRing, TLayout>(ref ops, ring, a, w, bias, c, s, wPointer);
+    }
+
+    /// <summary>The <c>ring</c> body with the DMMA emulated and plain copies for cp.async (ILGPU's CPU accelerator).</summary>
+    /// <typeparam name="TLayout"><see cref="GemvDmmaNk"/> or <see cref="GemvDmmaKn"/>.</typeparam>
+    [IlgpuKernel(SimulatorOnly = true)]
+    [IlgpuKernelVariant(typeof(GemvDmmaKn))]
+    [IlgpuKernelVariant(typeof(GemvDmmaNk))]
+    public static void GemvDmmaF32RingEmulated<TLayout>(ArrayView<Float4> a, ArrayView<Float4> w, ArrayView<float> bias, ArrayView<float> c, GemvShape s, long wPointer)
+        where TLayout : struct, IKernelConstant
+    {
+        var ops = default(EmulatedDmmaOps);
+        var ring = default(EmulatedDmmaRing);
+        RingBody<EmulatedDmmaOps, EmulatedDmmaRing, TLayout>(ref ops, ring, a, w, bias, c, s, wPointer);
+    }
+
+    /// <summary>
+    /// The ring body. Shared memory: warp w's ring at byte w · <see cref="RingStages"/> · <see cref="RingStageBytes"/>; lane L's
+    /// vector j of stage x at + (x · 8 + j) · 512 + 16 · L (consecutive lanes, consecutive 16 bytes). After the loop a barrier,
+    /// then the accumulators over the rings (warp w's block at w · 4 KB), a barrier, the fixed-order sum.
+    /// </summary>
+    internal static void RingBody<TOps, TRing, TLayout>(ref TOps ops, TRing ring, ArrayView<Float4> a, ArrayView<Float4> w, ArrayView<float> bias, ArrayView<float> c, GemvShape s, long wPointer)
+        where TOps : struct, IDmmaOps
+        where TRing : struct, IDmmaRing
+        where TLayout : struct, IKernelConstant
+    {
+        ops.Begin();
+        bool nk = default(TLayout).Value != 0;
+        var red = SharedMemory.GetDynamic<double>();
+        var shared4 = red.Cast<Float4>();
+        int thread = Group.IdxX;
+        int lane = thread & 31;
+        int warp = thread >> 5;
+        int warps = Group.DimX >> 5;
+        int g = lane >> 2;
+        int t = lane & 3;
+        int n0 = Grid.IdxX * Columns;
+
+        int kv = s.K >> 2;
+        int steps = (s.K + 15) >> 4;
+        long aLo = (long)Math.Min(g, s.M - 1) * kv;
+        long aHi = (long)Math.Min(g + 8, s.M - 1) * kv;
+        long nv = s.N >> 2;
+        long w0 = (long)Math.Min(n0 + g, s.N - 1) * kv;
+        long w1 = (long)Math.Min(n0 + 8 + g, s.N - 1) * kv;
+        long w2 = (long)Math.Min(n0 + 16 + g, s.N - 1) * kv;
+        long w3 = (long)Math.Min(n0 + 24 + g, s.N - 1) * kv;
+        long column = nk ? 0 : Math.Min((n0 >> 2) + g, (int)nv - 1);
+        long kStride = nk ? 1 : 4 * nv;
+        int ringByte = (warp * RingStages * RingStageBytes) + (16 * lane);
+        int stride = 2 * warps;
+
+        // Prologue: passes 0 .. stages − 2 into their stages, one commit group each (empty past the warp's passes).
+        for (int x = 0; x < RingStages - 1; x++)
+        {
+            int st = warp + (x * stride);
+            if (st < steps)
+            {
+                CopyPass(ring, shared4, w, wPointer, nk, w0, w1, w2, w3, column, nv, kStride, kv, st, warps, t, ringByte + (x * RingStageBytes));
+            }
+
+            ring.Commit();
+        }
+
+        int step = warp;
+        Float4 lo1 = default, hi1 = default, lo2 = default, hi2 = default;
+        if (step < steps)
+        {
+            int at1 = Math.Min((step * 4) + t, kv - 1);
+            int at2 = Math.Min(((step + warps) * 4) + t, kv - 1);
+            lo1 = a[aLo + at1];
+            hi1 = a[aHi + at1];
+            lo2 = a[aLo + at2];
+            hi2 = a[aHi + at2];
+        }
+
+        int stage = 0;
+        while (step < steps)
+        {
+            // The pass stages − 1 ahead into the stage read in the previous pass (its values already consumed).
+            int ahead = step + ((RingStages - 1) * stride);
+            int aheadStage = stage == 0 ? RingStages - 1 : stage - 1;
+            if (ahead < steps)
+            {
+                CopyPass(ring, shared4, w, wPointer, nk, w0, w1, w2, w3, column, nv, kStride, kv, ahead, warps, t, ringByte + (aheadStage * RingStageBytes));
+            }
+
+            ring.Commit();
+
+            // A of the next pass, one pass ahead in registers.
+            int next = step + stride;
+            Float4 nlo1 = lo1, nhi1 = hi1, nlo2 = lo2, nhi2 = hi2;
+            if (next < steps)
+            {
+                int at1 = Math.Min((next * 4) + t, kv - 1);
+                int at2 = Math.Min(((next + warps) * 4) + t, kv - 1);
+                nlo1 = a[aLo + at1];
+                nhi1 = a[aHi + at1];
+                nlo2 = a[aLo + at2];
+                nhi2 = a[aHi + at2];
+            }
+
+            // This pass's copies are complete once at most stages − 1 newer groups are pending.
+            ring.WaitAllButNewest();
+            int sb = (ringByte + (stage * RingStageBytes)) >> 4;
+            var p0 = shared4[sb];
+            var p1 = shared4[sb + 32];
+            var p2 = shared4[sb + 64];
+            var p3 = shared4[sb + 96];
+            var q0 = shared4[sb + 128];
+            var q1 = shared4[sb + 160];
+            var q2 = shared4[sb + 192];
+            var q3 = shared4[sb + 224];
+
+            int second = step + warps;
+            if ((second * 4) + 4 <= kv)
+            {
+                Step(ref ops, nk, lo1, hi1, true, p0, p1, p2, p3);
+                Step(ref ops, nk, lo2, hi2, true, q0, q1, q2, q3);
+            }
+            else
+            {
+                bool valid1 = (step * 4) + t < kv;
+                bool valid2 = (second * 4) + t < kv;
+                Step(ref ops, nk, valid1 ? lo1 : default, valid1 ? hi1 : default, valid1, p0, p1, p2, p3);
+                Step(ref ops, nk, valid2 ? lo2 : default, valid2 ? hi2 : default, valid2, q0, q1, q2, q3);
+            }
+
+            lo1 = nlo1;
+            hi1 = nhi1;
+            lo2 = nlo2;
+            hi2 = nhi2;
+            stage = stage == RingStages - 1 ? 0 : stage + 1;
+            step = next;
+        }
+
+        ring.WaitAll();
+        Group.Barrier();
+        ops.Store(red, (warp * WarpSlots) + lane);
+        Group.Barrier();
+        Reduce(red, bias, c, s, nk, n0, thread, warps);
+    }
+
+    /// <summary>The 8 weight vectors of one pass of this lane into its ring slots (cp.async on CUDA), clamped into K.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static void CopyPass<TRing>(TRing ring, ArrayView<Float4> shared4, ArrayView<Float4> w, long wPointer, bool nk, long w0, long w1, long w2, long w3,
+        long column, long nv, long kStride, int kv, int step, int warps, int t, int sharedByte)
+        where TRing : struct, IDmmaRing
+    {
+        int at1 = Math.Min((step * 4) + t, kv - 1);
+        int at2 = Math.Min(((step + warps) * 4) + t, kv - 1);
+        if (nk)
+        {
+            ring.Copy(shared4, sharedByte, w, wPointer, w0 + at1);
+            ring.Copy(shared4, sharedByte + 512, w, wPointer, w1 + at1);
+            ring.Copy(shared4, sharedByte + 1024, w, wPointer, w2 + at1);
+            ring.Copy(shared4, sharedByte + 1536, w, wPointer, w3 + at1);
+            ring.Copy(shared4, sharedByte + 2048, w, wPointer, w0 + at2);
+            ring.Copy(shared4, sharedByte + 2560, w, wPointer, w1 + at2);
+            ring.Copy(shared4, sharedByte + 3072, w, wPointer, w2 + at2);
+            ring.Copy(shared4, sharedByte + 3584, w, wPointer, w3 + at2);
+        }
+        else
+        {
+            long r1 = (at1 * kStride) + column;
+            long r2 = (at2 * kStride) + column;
+            ring.Copy(shared4, sharedByte, w, wPointer, r1);
+            ring.Copy(shared4, sharedByte + 512, w, wPointer, r1 + nv);
+            ring.Copy(shared4, sharedByte + 1024, w, wPointer, r1 + (2 * nv));
+            ring.Copy(shared4, sharedByte + 1536, w, wPointer, r1 + (3 * nv));
+            ring.Copy(shared4, sharedByte + 2048, w, wPointer, r2);
+            ring.Copy(shared4, sharedByte + 2560, w, wPointer, r2 + nv);
+            ring.Copy(shared4, sharedByte + 3072, w, wPointer, r2 + (2 * nv));
+            ring.Copy(shared4, sharedByte + 3584, w, wPointer, r2 + (3 * nv));
+        }
+    }
+
     /// <summary>The loads of one pass (steps <paramref name="step"/> and <paramref name="step"/> + warps), clamped into K.</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     private static DmmaPass LoadPass(ArrayView<Float4> a, ArrayView<Float4> w, bool nk, long aLo, long aHi, long w0, long w1, long w2, long w3,
@@ -563,6 +762,56 @@ internal struct EmulatedDmmaOps : IDmmaOps
         shared[slot + 416] = d13;
         shared[slot + 448] = d14;
         shared[slot + 480] = d15;
+    }
+}
+
+/// <summary>The copies of the <c>ring</c> form: 16 bytes global → shared, commit groups, waits.</summary>
+internal interface IDmmaRing
+{
+    /// <summary>Copies <paramref name="source"/>[<paramref name="vector"/>] (device address <paramref name="pointer"/> + 16 · vector) to shared byte <paramref name="sharedByte"/>.</summary>
+    void Copy(ArrayView<Float4> shared4, int sharedByte, ArrayView<Float4> source, long pointer, long vector);
+
+    /// <summary>Closes this lane's group of copies.</summary>
+    void Commit();
+
+    /// <summary>Waits until at most <see cref="GemvDmmaF32Kernels.RingStages"/> − 1 of this lane's groups are pending.</summary>
+    void WaitAllButNewest();
+
+    /// <summary>Waits for all of this lane's copies.</summary>
+    void WaitAll();
+}
+
+/// <summary>cp.async (sm_80+): the shared address as an offset, added to __dyn_shared_alloca inside the asm.</summary>
+internal struct PtxDmmaRing : IDmmaRing
+{
+    public readonly void Copy(ArrayView<Float4> shared4, int sharedByte, ArrayView<Float4> source, long pointer, long vector) =>
+        CudaAsm.Emit("{\n\t.reg .u64 dmsrc;\n\t.reg .u32 dmdst;\n\tcvta.to.global.u64 dmsrc, %1;\n\tmov.u32 dmdst, __dyn_shared_alloca;\n\tadd.u32 dmdst, dmdst, %0;\n\tcp.async.cg.shared.global [dmdst], [dmsrc], 16;\n\t}",
+            (uint)sharedByte, pointer + (vector * 16));
+
+    public readonly void Commit() => CudaAsm.Emit("cp.async.commit_group;");
+
+    // RingStages − 1 = 2 (an immediate).
+    public readonly void WaitAllButNewest() => CudaAsm.Emit("cp.async.wait_group 2;");
+
+    public readonly void WaitAll() => CudaAsm.Emit("cp.async.wait_group 0;");
+}
+
+/// <summary>Plain copies on the simulator (each lane reads back only its own slots: no wait needed).</summary>
+internal struct EmulatedDmmaRing : IDmmaRing
+{
+    public readonly void Copy(ArrayView<Float4> shared4, int sharedByte, ArrayView<Float4> source, long pointer, long vector) =>
+        shared4[sharedByte >> 4] = source[vector];
+
+    public readonly void Commit()
+    {
+    }
+
+    public readonly void WaitAllButNewest()
+    {
+    }
+
+    public readonly void WaitAll()
+    {
     }
 }
 

@@ -14,6 +14,10 @@ public sealed partial class IlgpuKernels
     private readonly Action<KernelConfig, ArrayView<Float4>, ArrayView<Float4>, ArrayView<float>, ArrayView<float>, GemvShape>?[] gemvDmmaF32Prefetch =
         new Action<KernelConfig, ArrayView<Float4>, ArrayView<Float4>, ArrayView<float>, ArrayView<float>, GemvShape>?[4];
 
+    // The ring form, slot 0 for [K, N], 1 for [N, K].
+    private readonly Action<KernelConfig, ArrayView<Float4>, ArrayView<Float4>, ArrayView<float>, ArrayView<float>, GemvShape, long>?[] gemvDmmaF32Ring =
+        new Action<KernelConfig, ArrayView<Float4>, ArrayView<Float4>, ArrayView<float>, ArrayView<float>, GemvShape, long>?[2];
+
     /// <summary>Whether float32 products of 1–16 rows may take the FP64 tensor-core GEMV (<c>GEMS_GEMV_F32_DMMA=on</c> or another form; tests set it directly).</summary>
     internal bool GemvF32Dmma { get; set; } = GemvF32DmmaChoice.FromEnvironment();
 
@@ -45,6 +49,17 @@ public sealed partial class IlgpuKernels
             Splits = 1,
             Direct = 1,
         };
+        if (GemvF32DmmaForm == GemvDmmaForm.Ring)
+        {
+            var plan = GemvDmmaLaunch.Plan(g, device.MultiprocessorCount, GemvDmmaForm.Ring);
+            var rb = Bounds(4 * 32, GemvDmmaLaunch.PrefetchGroupsPerSm);
+            var rk = transposeB
+                ? device.Load(ref gemvDmmaF32Ring[1], $"{nameof(GemvDmmaF32Kernels.GemvDmmaF32Ring)}<Nk>", acc => acc.LoadStreamKernel<ArrayView<Float4>, ArrayView<Float4>, ArrayView<float>, ArrayView<float>, GemvShape, long>(GemvDmmaF32Kernels.GemvDmmaF32Ring<GemvDmmaNk>, rb))
+                : device.Load(ref gemvDmmaF32Ring[0], $"{nameof(GemvDmmaF32Kernels.GemvDmmaF32Ring)}<Kn>", acc => acc.LoadStreamKernel<ArrayView<Float4>, ArrayView<Float4>, ArrayView<float>, ArrayView<float>, GemvShape, long>(GemvDmmaF32Kernels.GemvDmmaF32Ring<GemvDmmaKn>, rb));
+            rk(plan, a.Cast<Float4>(), b.Cast<Float4>(), bias, c, g, TensorCoreLaunch.DeviceAddress(b.Cast<ushort>()));
+            return;
+        }
+
         if (GemvF32DmmaForm == GemvDmmaForm.Prefetch)
         {
             var plan = GemvDmmaLaunch.Plan(g, device.MultiprocessorCount, GemvDmmaForm.Prefetch);
@@ -100,7 +115,7 @@ internal static class GemvDmmaLaunch
         multiprocessors > 0 && Groups(n) > multiprocessors ? 4 : MaxWarps;
 
     /// <summary>
-    /// <c>prefetch</c>, one group per SM (N ≤ 4224 on 132 SMs, and the simulator): 12 warps of 2 register sets each, launch
+    /// <c>prefetch</c>, one group per SM (N ≤ 4224 on 132 SMs): 12 warps of 2 register sets each, launch
     /// bounds 384 threads × 1 group (≤ 168 registers); 12 × 4 KB = 48 KB of dynamic shared memory for the sum.
     /// </summary>
     public const int PrefetchOneGroupWarps = 12;
@@ -108,17 +123,23 @@ internal static class GemvDmmaLaunch
     /// <summary><c>prefetch</c> with more groups than SMs: groups of 4 warps, 3 per SM asked of ptxas (≤ 168 registers).</summary>
     public const int PrefetchGroupsPerSm = 3;
 
-    /// <summary>Warps per group of a form: <c>prefetch</c> 12 while the groups fit one per SM (or on the simulator), else 4.</summary>
+    /// <summary>
+    /// Warps per group of a form: <c>prefetch</c> 12 while the groups fit one per SM, else 4; 8 on the simulator (no SM count;
+    /// its groups hold at most 256 threads); <c>ring</c> 4.
+    /// </summary>
     public static int WarpsOf(int n, int multiprocessors, GemvDmmaForm form) =>
-        form != GemvDmmaForm.Prefetch ? Warps(n, multiprocessors)
-        : multiprocessors > 0 && Groups(n) > multiprocessors ? 4 : PrefetchOneGroupWarps;
+        form == GemvDmmaForm.Ring ? 4
+        : form != GemvDmmaForm.Prefetch ? Warps(n, multiprocessors)
+        : multiprocessors <= 0 ? MaxWarps
+        : Groups(n) > multiprocessors ? 4 : PrefetchOneGroupWarps;
 
     /// <summary>Grid and group of a product for a form.</summary>
     public static KernelConfig Plan(GemvShape g, int multiprocessors, GemvDmmaForm form)
     {
         int warps = WarpsOf(g.N, multiprocessors, form);
+        int slots = form == GemvDmmaForm.Ring ? GemvDmmaF32Kernels.RingStages * GemvDmmaF32Kernels.RingStageBytes / 8 : GemvDmmaF32Kernels.WarpSlots;
         return new KernelConfig(new Index3D(Groups(g.N), 1, 1), new Index3D(warps * 32, 1, 1),
-            SharedMemoryConfig.RequestDynamic<double>(warps * GemvDmmaF32Kernels.WarpSlots));
+            SharedMemoryConfig.RequestDynamic<double>(warps * slots));
     }
 
     /// <summary>Groups: one per 32 columns.</summary>
@@ -154,11 +175,12 @@ internal static class GemvF32DmmaChoice
     /// <summary>Any form (<c>on</c>, <c>1</c>, <c>true</c>, <c>prefetch</c>; any case, surrounding spaces ignored) enables; anything else disables.</summary>
     public static bool Parse(string? setting) => ParseForm(setting) != GemvDmmaForm.Off;
 
-    /// <summary><c>on</c> / <c>1</c> / <c>true</c>: <see cref="GemvDmmaForm.On"/>; <c>prefetch</c>: <see cref="GemvDmmaForm.Prefetch"/>; else off.</summary>
+    /// <summary><c>on</c> / <c>1</c> / <c>true</c>: <see cref="GemvDmmaForm.On"/>; <c>prefetch</c>, <c>ring</c>: those forms; else off.</summary>
     public static GemvDmmaForm ParseForm(string? setting) => setting?.Trim().ToLowerInvariant() switch
     {
         "on" or "1" or "true" => GemvDmmaForm.On,
         "prefetch" => GemvDmmaForm.Prefetch,
+        "ring" => GemvDmmaForm.Ring,
         _ => GemvDmmaForm.Off,
     };
 }
@@ -174,4 +196,7 @@ internal enum GemvDmmaForm
 
     /// <summary><c>prefetch</c>: the next pass's loads before this pass's DMMA (<see cref="GemvDmmaF32Kernels.GemvDmmaF32Prefetch{TLayout}"/>).</summary>
     Prefetch,
+
+    /// <summary><c>ring</c>: the weight through a per-warp cp.async ring in shared memory (<see cref="GemvDmmaF32Kernels.GemvDmmaF32Ring{TLayout}"/>); 4-warp groups.</summary>
+    Ring,
 }

@@ -134,8 +134,9 @@ public sealed class GemvDmmaF32Tests : GemvF32TestBase, IClassFixture<Warp32Simu
         Assert.Equal(RunEmulated(a, b, new float[N], g, true, 0), RunEmulated(a, b, new float[N], g, true, 0));
     }
 
-    // The prefetch form, with the cases of DmmaMatchesFloat64: against float64 with its own plans (12 warps on the
-    // simulator's plan, 4 with more groups than SMs), and bit for bit equal to `on` run with the same group size (the same
+    // The prefetch form, with the cases of DmmaMatchesFloat64: against float64 with its own plans (8 warps on the
+    // simulator's plan — its groups stop at 256 threads, so the GPU's 12-warp plan runs the same body with more warps —,
+    // 4 with more groups than SMs), and bit for bit equal to `on` run with the same group size (the same
     // steps per warp, the same DMMA order, the same sum over the warps).
     [Theory]
     [InlineData(1, 4, 1, true)]
@@ -152,7 +153,25 @@ public sealed class GemvDmmaF32Tests : GemvF32TestBase, IClassFixture<Warp32Simu
     [InlineData(16, 132, 100, false)]
     [InlineData(16, 20, 12, false)]
     [InlineData(5, 452, 36, false)]
-    public void PrefetchMatchesFloat64AndOnBitForBit(int m, int k, int n, bool transposeB)
+    public void PrefetchMatchesFloat64AndOnBitForBit(int m, int k, int n, bool transposeB) =>
+        FormMatchesFloat64AndOnBitForBit(GemvDmmaForm.Prefetch, new[] { 0, 1 }, m, k, n, transposeB);
+
+    // The ring form (4-warp groups in every plan): against float64 and bit for bit equal to `on` with 4 warps.
+    [Theory]
+    [InlineData(1, 4, 1, true)]
+    [InlineData(3, 20, 33, true)]
+    [InlineData(8, 260, 70, true)]
+    [InlineData(16, 132, 31, true)]
+    [InlineData(5, 452, 33, true)]
+    [InlineData(1, 4, 4, false)]
+    [InlineData(3, 20, 32, false)]
+    [InlineData(8, 260, 68, false)]
+    [InlineData(16, 132, 100, false)]
+    [InlineData(5, 452, 36, false)]
+    public void RingMatchesFloat64AndOnBitForBit(int m, int k, int n, bool transposeB) =>
+        FormMatchesFloat64AndOnBitForBit(GemvDmmaForm.Ring, new[] { 0 }, m, k, n, transposeB);
+
+    private void FormMatchesFloat64AndOnBitForBit(GemvDmmaForm form, int[] smsList, int m, int k, int n, bool transposeB)
     {
         int seed = 23000 + (m * 1000) + k + n + (transposeB ? 500 : 0);
         var a = Random(seed, m * k);
@@ -168,14 +187,14 @@ public sealed class GemvDmmaF32Tests : GemvF32TestBase, IClassFixture<Warp32Simu
             (new GemvShape { M = m, N = n, K = k, Alpha = 3f, Beta = 0f, HasBias = 1, BiasStrideM = n }, nanBias, 3f, 0f, null, false, "beta 0, NaN bias"),
         };
 
-        foreach (int sms in new[] { 0, 1 })
+        foreach (int sms in smsList)
         {
-            int warps = GemvDmmaLaunch.WarpsOf(n, sms, GemvDmmaForm.Prefetch);
-            Assert.Equal(sms == 0 ? GemvDmmaLaunch.PrefetchOneGroupWarps : 4, warps);
+            int warps = GemvDmmaLaunch.WarpsOf(n, sms, form);
+            Assert.Equal(sms == 0 && form == GemvDmmaForm.Prefetch ? GemvDmmaLaunch.MaxWarps : 4, warps);
             foreach (var (g, bias, alpha, beta, refBias, matrix, name) in shapes)
             {
-                string what = $"prefetch {(transposeB ? "[N, K]" : "[K, N]")} {m}x{k}x{n}, {warps} warps, {name}";
-                var got = RunEmulated(a, b, bias, g, transposeB, sms, GemvDmmaForm.Prefetch);
+                string what = $"{form} {(transposeB ? "[N, K]" : "[K, N]")} {m}x{k}x{n}, {warps} warps, {name}";
+                var got = RunEmulated(a, b, bias, g, transposeB, sms, form);
                 AssertClose(got[..(m * n)], Reference(a, b, m, k, n, alpha, beta, refBias, matrix, transposeB), Rtol, AtolOf(k), what, seed);
                 AssertSentinel(got, m * n);
                 var on = RunEmulated(a, b, bias, g, transposeB, sms, GemvDmmaForm.On, warps);
@@ -187,7 +206,14 @@ public sealed class GemvDmmaF32Tests : GemvF32TestBase, IClassFixture<Warp32Simu
     [Theory]
     [InlineData(16, 148, 19, true)]
     [InlineData(11, 148, 20, false)]
-    public void PrefetchPropagatesNaNAndInf(int m, int k, int n, bool transposeB)
+    public void PrefetchPropagatesNaNAndInf(int m, int k, int n, bool transposeB) => FormPropagatesNaNAndInf(GemvDmmaForm.Prefetch, m, k, n, transposeB);
+
+    [Theory]
+    [InlineData(16, 148, 19, true)]
+    [InlineData(11, 148, 20, false)]
+    public void RingPropagatesNaNAndInf(int m, int k, int n, bool transposeB) => FormPropagatesNaNAndInf(GemvDmmaForm.Ring, m, k, n, transposeB);
+
+    private void FormPropagatesNaNAndInf(GemvDmmaForm form, int m, int k, int n, bool transposeB)
     {
         int seed = 24000 + m + k + n;
         var a = Random(seed, m * k);
@@ -201,8 +227,8 @@ public sealed class GemvDmmaF32Tests : GemvF32TestBase, IClassFixture<Warp32Simu
         Assert.True(expected.Any(double.IsNaN) && expected.Any(double.IsInfinity), "the case must have NaN and infinite outputs");
         foreach (int sms in new[] { 0, 1 })
         {
-            var got = RunEmulated(a, b, Random(seed + 2, n), new GemvShape { M = m, N = n, K = k, Alpha = 1f }, transposeB, sms, GemvDmmaForm.Prefetch);
-            AssertClose(got[..(m * n)], expected, Rtol, AtolOf(k), "DMMA prefetch NaN / Inf", seed);
+            var got = RunEmulated(a, b, Random(seed + 2, n), new GemvShape { M = m, N = n, K = k, Alpha = 1f }, transposeB, sms, form);
+            AssertClose(got[..(m * n)], expected, Rtol, AtolOf(k), $"DMMA {form} NaN / Inf", seed);
             AssertSentinel(got, m * n);
         }
     }
@@ -214,7 +240,8 @@ public sealed class GemvDmmaF32Tests : GemvF32TestBase, IClassFixture<Warp32Simu
         Assert.Equal(GemvDmmaForm.On, GemvF32DmmaChoice.ParseForm(" TRUE "));
         Assert.Equal(GemvDmmaForm.Prefetch, GemvF32DmmaChoice.ParseForm(" Prefetch "));
         Assert.True(GemvF32DmmaChoice.Parse("prefetch"));
-        Assert.Equal(GemvDmmaForm.Off, GemvF32DmmaChoice.ParseForm("ring"));
+        Assert.Equal(GemvDmmaForm.Ring, GemvF32DmmaChoice.ParseForm("Ring"));
+        Assert.Equal(GemvDmmaForm.Off, GemvF32DmmaChoice.ParseForm("dmma"));
         Assert.Equal(GemvDmmaForm.Off, GemvF32DmmaChoice.ParseForm(null));
     }
 
@@ -231,6 +258,13 @@ public sealed class GemvDmmaF32Tests : GemvF32TestBase, IClassFixture<Warp32Simu
         Assert.Equal(344, large.GridDim.X);
         Assert.Equal(128, large.GroupDim.X);
         Assert.True(large.GridDim.X <= 132 * GemvDmmaLaunch.PrefetchGroupsPerSm);
+        foreach (int n in new[] { 4096, 11008 })
+        {
+            var ring = GemvDmmaLaunch.Plan(new GemvShape { M = 16, N = n, K = 4096 }, 132, GemvDmmaForm.Ring);
+            Assert.Equal(128, ring.GroupDim.X);
+            Assert.Equal(48 * 1024, ring.SharedMemoryConfig.NumElements * 8);
+        }
+
         Assert.Equal(GemvDmmaLaunch.Plan(new GemvShape { M = 16, N = 11008, K = 4096 }, 132).GroupDim.X, GemvDmmaLaunch.Plan(new GemvShape { M = 16, N = 11008, K = 4096 }, 132, GemvDmmaForm.On).GroupDim.X);
     }
 
@@ -250,6 +284,17 @@ public sealed class GemvDmmaF32Tests : GemvF32TestBase, IClassFixture<Warp32Simu
         using var bBuffer = acc.Allocate1D(b);
         using var biasBuffer = acc.Allocate1D(bias);
         using var cBuffer = acc.Allocate1D(Enumerable.Repeat(float.NaN, g.M * g.N).Concat(Enumerable.Repeat(Sentinel, 64)).ToArray());
+        if (form == GemvDmmaForm.Ring)
+        {
+            var ringKernel = transposeB
+                ? acc.LoadStreamKernel<ArrayView<Float4>, ArrayView<Float4>, ArrayView<float>, ArrayView<float>, GemvShape, long>(GemvDmmaF32Kernels.GemvDmmaF32RingEmulated<GemvDmmaNk>)
+                : acc.LoadStreamKernel<ArrayView<Float4>, ArrayView<Float4>, ArrayView<float>, ArrayView<float>, GemvShape, long>(GemvDmmaF32Kernels.GemvDmmaF32RingEmulated<GemvDmmaKn>);
+            ringKernel(config, aBuffer.View.AsContiguous().Cast<Float4>(), bBuffer.View.AsContiguous().Cast<Float4>(), biasBuffer.View.AsContiguous(),
+                cBuffer.View.AsContiguous().SubView(0, g.M * g.N), g, 0L);
+            acc.Synchronize();
+            return cBuffer.GetAsArray1D();
+        }
+
         var kernel = (form, transposeB) switch
         {
             (GemvDmmaForm.Prefetch, true) => acc.LoadStreamKernel<ArrayView<Float4>, ArrayView<Float4>, ArrayView<float>, ArrayView<float>, GemvShape>(GemvDmmaF32Kernels.GemvDmmaF32PrefetchEmulated<GemvDmmaNk>),
@@ -388,6 +433,42 @@ public sealed class GemvDmmaF32Tests : GemvF32TestBase, IClassFixture<Warp32Simu
     /// the 32 DMMA, at least 24 16-byte global loads (the first pass and the prefetched one), 16 accumulator stores, no
     /// local memory (the two register sets stay in registers), the sm_90a rewrite.
     /// </summary>
+    /// <summary>
+    /// The ring form's PTX for SM_90 (4 warps × 3 groups): the 32 DMMA, 16 cp.async of 16 bytes (prologue and loop, 8 each),
+    /// the waits, 8 16-byte shared loads per DMMA block, no local memory, the sm_90a rewrite.
+    /// </summary>
+    [Theory]
+    [InlineData(typeof(GemvDmmaNk), "Nk")]
+    [InlineData(typeof(GemvDmmaKn), "Kn")]
+    public void RingPtxHoldsTheFloat64Mma(Type layout, string name)
+    {
+        var kernel = typeof(GemvDmmaF32Kernels).GetMethod(nameof(GemvDmmaF32Kernels.GemvDmmaF32Ring))!.MakeGenericMethod(layout);
+        using var context = Context.Create(b => b.Optimize(IlgpuDevice.CudaOptimization));
+        using var backend = new PTXBackend(context, new CudaCapabilityContext(CudaArchitecture.SM_90),
+            CudaArchitecture.SM_90, CudaInstructionSet.ISA_80, nvvmAPI: null);
+        var bounds = new KernelSpecialization(4 * 32, GemvDmmaLaunch.PrefetchGroupsPerSm);
+        string ptx = ((PTXCompiledKernel)backend.Compile(EntryPointDescription.FromExplicitlyGroupedKernel(kernel), bounds)).PTXAssembly;
+        string? dump = Environment.GetEnvironmentVariable("GEMS_PTX_DUMP_DIR");
+        if (!string.IsNullOrEmpty(dump))
+        {
+            Directory.CreateDirectory(dump);
+            File.WriteAllText(Path.Combine(dump, $"GemvDmmaF32Ring_{name}.sm90a.ptx"), Sm90aPtx.Rewrite(ptx)!);
+        }
+
+        int mma = Regex.Matches(ptx, Regex.Escape(DmmaInstruction)).Count;
+        int copies = Regex.Matches(ptx, @"cp\.async\.cg\.shared\.global").Count;
+        int sharedVectors = Regex.Matches(ptx, @"ld\.shared\.v4\.f32").Count;
+        output.WriteLine($"GemvDmmaF32Ring<{name}>: {mma} DMMA, {copies} cp.async, {sharedVectors} ld.shared.v4.f32, {ptx.Length} chars");
+        Assert.Equal(32, mma);
+        Assert.Equal(16, copies);
+        Assert.Contains("cp.async.wait_group 2;", ptx, StringComparison.Ordinal);
+        Assert.Contains("cp.async.wait_group 0;", ptx, StringComparison.Ordinal);
+        Assert.True(sharedVectors >= 8, $"{sharedVectors} 16-byte shared loads");
+        Assert.Equal(16, Regex.Matches(ptx, @"st\.shared\.f64 \[dsa\+").Count);
+        PtxLocalSlots.AssertNone(ptx, $"GemvDmmaF32Ring<{name}>");
+        Assert.True(Sm90aPtx.Needs(ptx), "the DMMA kernel must take the sm_90a header rewrite");
+    }
+
     [Theory]
     [InlineData(typeof(GemvDmmaNk), "Nk", 4, GemvDmmaLaunch.PrefetchGroupsPerSm)]
     [InlineData(typeof(GemvDmmaKn), "Kn", 4, GemvDmmaLaunch.PrefetchGroupsPerSm)]
