@@ -160,6 +160,13 @@ public sealed partial class IlgpuKernels
             return;
         }
 
+        // GEMS_GEMV_F32_DMMA=on: 1–16 rows on the FP64 tensor cores (IlgpuKernels.GemvDmmaF32.cs); off, nothing changes.
+        if (UsesGemvDmmaF32(a, b, batch, m, k, n, transposeB))
+        {
+            GemvDmmaF32(a, b, bias, c, m, k, n, transposeB, alpha, beta, biasIsMatrix);
+            return;
+        }
+
         // Register-tiled SGEMM: 16×16 threads (4×4 on the simulator), see below. Tiny products take the plain tile (t = 0,
         // the fallback at the end), whose JIT is cheap (IlgpuKernels.SmallShapes.cs).
         bool tiny = IsTinyProduct(m, n, k);

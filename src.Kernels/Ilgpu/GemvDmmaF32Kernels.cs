@@ -1,0 +1,864 @@
+using System;
+using System.Runtime.CompilerServices;
+using ILGPU;
+using ILGPU.Runtime;
+using ILGPU.Runtime.Cuda;
+
+namespace GemsInjector.Kernels.Ilgpu;
+
+/// <summary>
+/// float32 products of 1–16 rows (C[M, N] = alpha · A[M, K] · B + beta · bias) on the FP64 tensor cores: every float32 is
+/// widened to float64 (exact), each product of two widened float32 is exact in float64, the sums are float64 (DMMA
+/// <c>mma.sync.aligned.m16n8k8.row.col.f64.f64.f64.f64</c>, sm_90, PTX ISA 7.8), and the output is rounded once to
+/// float32. Selected by <c>GEMS_GEMV_F32_DMMA=on</c> (<see cref="GemvDmmaLaunch"/>; notes: docs/perf/h100-notes-gemv.md,
+/// "float32 1–16 rows on the FP64 tensor cores").
+/// <para>
+/// Fragments of m16n8k8 .f64 (PTX ISA, "Matrix Fragments for mma.m16n8k8", .f64 tables), lane L, g = L / 4, t = L mod 4:
+/// A (16 × 8, row): a0 = (row g, k t), a1 = (g + 8, t), a2 = (g, t + 4), a3 = (g + 8, t + 4);
+/// B (8 × 8, col): b0 = (k t, column g), b1 = (k t + 4, column g);
+/// C / D (16 × 8): c0 = (g, 2t), c1 = (g, 2t + 1), c2 = (g + 8, 2t), c3 = (g + 8, 2t + 1).
+/// </para>
+/// <para>
+/// The mapping used here. A warp's step covers 16 consecutive k (k0 .. k0 + 15) and 32 columns as 4 n-tiles of 8. Lane
+/// (g, t) owns the 4 physical k = k0 + 4t .. k0 + 4t + 3: the step is two DMMA k8 halves h = 0, 1, and in half h the
+/// logical k t and t + 4 are the physical k0 + 4t + 2h and k0 + 4t + 2h + 1 (a bijection of the 8 logical k onto 8 of the
+/// 16 physical ones; the halves take the other 8). So the lane's A fragment of half h is components 2h, 2h + 1 of its two
+/// 16-byte A vectors (rows g and g + 8 at k0 + 4t), and its B fragment of tile j is components 2h, 2h + 1 of a 4-vector
+/// V_j of weights at those four k:
+/// B [N, K] (mm_tb): V_j = W[n0 + 8j + g][k0 + 4t .. +3], one 16-byte load; tile j's column c is n0 + 8j + c.
+/// B [K, N] (mm): the lane loads U_i = W[k0 + 4t + i][n0 + 4g .. +3] (i = 0..3, four 16-byte loads along N) and
+/// V_j = (U_0[j], U_1[j], U_2[j], U_3[j]); tile j's column c is n0 + 4c + j.
+/// Every weight load of a warp is 8 rows × 64 bytes ([N, K]) or 4 k-rows × 128 bytes ([K, N]): whole 32-byte sectors.
+/// </para>
+/// <para>
+/// A group (4 or 8 warps, <see cref="GemvDmmaLaunch"/>) owns 32 columns; its warps split K by steps (warp w takes steps
+/// w, w + warps, …, two steps' loads issued before their eight DMMA), then each warp writes its 16 accumulators per lane
+/// to shared memory and the group sums the warps in a fixed order (deterministic), adds alpha / beta · bias in float64,
+/// and stores rows &lt; M, columns &lt; N. Lanes past M, N or K read clamped in-range addresses: rows ≥ M of A hold row
+/// M − 1 (they feed only rows ≥ M of C, never stored), columns past N are computed and dropped, and what a lane reads past
+/// K is zeroed by selects in the last passes only (the others, wholly inside K, have no select).
+/// </para>
+/// </summary>
+internal static class GemvDmmaF32Kernels
+{
+    /// <summary>Columns of C per group (4 n-tiles of 8).</summary>
+    public const int Columns = 32;
+
+    /// <summary>Most rows of A (one m16 tile).</summary>
+    public const int MaxRows = 16;
+
+    /// <summary>Accumulators (float64) per lane: 4 n-tiles × 4.</summary>
+    public const int Accumulators = 16;
+
+    /// <summary>float64 slots per warp in the shared reduction: 32 lanes × <see cref="Accumulators"/>.</summary>
+    public const int WarpSlots = 32 * Accumulators;
+
+    /// <summary>The PTX accumulator registers, declared and zeroed in the entry block.</summary>
+    internal const string DeclareAccumulators = ".reg .f64 dm<16>;\n\tmov.f64 dm0, 0d0000000000000000;\n\tmov.f64 dm1, 0d0000000000000000;\n\tmov.f64 dm2, 0d0000000000000000;\n\tmov.f64 dm3, 0d0000000000000000;\n\tmov.f64 dm4, 0d0000000000000000;\n\tmov.f64 dm5, 0d0000000000000000;\n\tmov.f64 dm6, 0d0000000000000000;\n\tmov.f64 dm7, 0d0000000000000000;\n\tmov.f64 dm8, 0d0000000000000000;\n\tmov.f64 dm9, 0d0000000000000000;\n\tmov.f64 dm10, 0d0000000000000000;\n\tmov.f64 dm11, 0d0000000000000000;\n\tmov.f64 dm12, 0d0000000000000000;\n\tmov.f64 dm13, 0d0000000000000000;\n\tmov.f64 dm14, 0d0000000000000000;\n\tmov.f64 dm15, 0d0000000000000000;";
+
+    /// <summary>DMMA into n-tile 0's accumulators; operands a0-a3, b0, b1.</summary>
+    internal const string MmaTile0 = "mma.sync.aligned.m16n8k8.row.col.f64.f64.f64.f64 {dm0,dm1,dm2,dm3}, {%0,%1,%2,%3}, {%4,%5}, {dm0,dm1,dm2,dm3};";
+
+    /// <summary>DMMA into n-tile 1's accumulators.</summary>
+    internal const string MmaTile1 = "mma.sync.aligned.m16n8k8.row.col.f64.f64.f64.f64 {dm4,dm5,dm6,dm7}, {%0,%1,%2,%3}, {%4,%5}, {dm4,dm5,dm6,dm7};";
+
+    /// <summary>DMMA into n-tile 2's accumulators.</summary>
+    internal const string MmaTile2 = "mma.sync.aligned.m16n8k8.row.col.f64.f64.f64.f64 {dm8,dm9,dm10,dm11}, {%0,%1,%2,%3}, {%4,%5}, {dm8,dm9,dm10,dm11};";
+
+    /// <summary>DMMA into n-tile 3's accumulators.</summary>
+    internal const string MmaTile3 = "mma.sync.aligned.m16n8k8.row.col.f64.f64.f64.f64 {dm12,dm13,dm14,dm15}, {%0,%1,%2,%3}, {%4,%5}, {dm12,dm13,dm14,dm15};";
+
+    /// <summary>The 16 accumulators to dynamic shared memory: accumulator r at byte %0 + 256 · r (slot r · 32 + lane of the warp's block).</summary>
+    internal const string StoreAccumulators = "{\n\t.reg .u32 dsa;\n\tmov.u32 dsa, __dyn_shared_alloca;\n\tadd.u32 dsa, dsa, %0;\n\tst.shared.f64 [dsa+0], dm0;\n\tst.shared.f64 [dsa+256], dm1;\n\tst.shared.f64 [dsa+512], dm2;\n\tst.shared.f64 [dsa+768], dm3;\n\tst.shared.f64 [dsa+1024], dm4;\n\tst.shared.f64 [dsa+1280], dm5;\n\tst.shared.f64 [dsa+1536], dm6;\n\tst.shared.f64 [dsa+1792], dm7;\n\tst.shared.f64 [dsa+2048], dm8;\n\tst.shared.f64 [dsa+2304], dm9;\n\tst.shared.f64 [dsa+2560], dm10;\n\tst.shared.f64 [dsa+2816], dm11;\n\tst.shared.f64 [dsa+3072], dm12;\n\tst.shared.f64 [dsa+3328], dm13;\n\tst.shared.f64 [dsa+3584], dm14;\n\tst.shared.f64 [dsa+3840], dm15;\n\t}";
+
+    /// <summary>The DMMA GEMV through inline PTX (CUDA, compute capability 9.0 only: loaded through <see cref="Sm90aPtx"/>).</summary>
+    /// <typeparam name="TLayout"><see cref="GemvDmmaNk"/> for a weight stored [N, K], <see cref="GemvDmmaKn"/> for [K, N].</typeparam>
+    [IlgpuKernel]
+    [IlgpuKernelVariant(typeof(GemvDmmaKn))]
+    [IlgpuKernelVariant(typeof(GemvDmmaNk))]
+    public static void GemvDmmaF32<TLayout>(ArrayView<Float4> a, ArrayView<Float4> w, ArrayView<float> bias, ArrayView<float> c, GemvShape s)
+        where TLayout : struct, IKernelConstant
+    {
+        var ops = default(PtxDmmaOps);
+        Body<PtxDmmaOps, TLayout>(ref ops, a, w, bias, c, s);
+    }
+
+    /// <summary>The same body with the DMMA emulated lane by lane through warp shuffles (ILGPU's CPU accelerator, 32-lane warps).</summary>
+    /// <typeparam name="TLayout"><see cref="GemvDmmaNk"/> or <see cref="GemvDmmaKn"/>.</typeparam>
+    [IlgpuKernel(SimulatorOnly = true)]
+    [IlgpuKernelVariant(typeof(GemvDmmaKn))]
+    [IlgpuKernelVariant(typeof(GemvDmmaNk))]
+    public static void GemvDmmaF32Emulated<TLayout>(ArrayView<Float4> a, ArrayView<Float4> w, ArrayView<float> bias, ArrayView<float> c, GemvShape s)
+        where TLayout : struct, IKernelConstant
+    {
+        var ops = default(EmulatedDmmaOps);
+        Body<EmulatedDmmaOps, TLayout>(ref ops, a, w, bias, c, s);
+    }
+
+    /// <summary>
+    /// The <c>prefetch</c> form (<c>GEMS_GEMV_F32_DMMA=prefetch</c>): the same steps, halves and DMMA order per warp as
+    /// <see cref="GemvDmmaF32{TLayout}"/> (so the same bits for the same warp count), software-pipelined in registers: a
+    /// warp issues the loads of its next pass before the conversions and DMMA of this one, so one pass is always in flight.
+    /// </summary>
+    /// <typeparam name="TLayout"><see cref="GemvDmmaNk"/> or <see cref="GemvDmmaKn"/>.</typeparam>
+    [IlgpuKernel]
+    [IlgpuKernelVariant(typeof(GemvDmmaKn))]
+    [IlgpuKernelVariant(typeof(GemvDmmaNk))]
+    public static void GemvDmmaF32Prefetch<TLayout>(ArrayView<Float4> a, ArrayView<Float4> w, ArrayView<float> bias, ArrayView<float> c, GemvShape s)
+        where TLayout : struct, IKernelConstant
+    {
+        var ops = default(PtxDmmaOps);
+        PrefetchBody<PtxDmmaOps, TLayout>(ref ops, a, w, bias, c, s);
+    }
+
+    /// <summary>The <c>prefetch</c> body with the DMMA emulated (ILGPU's CPU accelerator, 32-lane warps).</summary>
+    /// <typeparam name="TLayout"><see cref="GemvDmmaNk"/> or <see cref="GemvDmmaKn"/>.</typeparam>
+    [IlgpuKernel(SimulatorOnly = true)]
+    [IlgpuKernelVariant(typeof(GemvDmmaKn))]
+    [IlgpuKernelVariant(typeof(GemvDmmaNk))]
+    public static void GemvDmmaF32PrefetchEmulated<TLayout>(ArrayView<Float4> a, ArrayView<Float4> w, ArrayView<float> bias, ArrayView<float> c, GemvShape s)
+        where TLayout : struct, IKernelConstant
+    {
+        var ops = default(EmulatedDmmaOps);
+        PrefetchBody<EmulatedDmmaOps, TLayout>(ref ops, a, w, bias, c, s);
+    }
+
+    /// <summary>
+    /// The pipelined body: pass p of warp w covers steps w + 2p · warps and w + (2p + 1) · warps (as in <see cref="Body"/>).
+    /// The loads of pass p + 1 are issued (when it exists) before pass p's conversions and DMMA: two register sets of
+    /// 12 × 16 bytes per lane (the launch bounds of <see cref="GemvDmmaLaunch"/> leave room for them).
+    /// </summary>
+    internal static void PrefetchBody<TOps, TLayout>(ref TOps ops, ArrayView<Float4> a, ArrayView<Float4> w, ArrayView<float> bias, ArrayView<float> c, GemvShape s)
+        where TOps : struct, IDmmaOps
+        where TLayout : struct, IKernelConstant
+    {
+        ops.Begin();
+        bool nk = default(TLayout).Value != 0;
+        var red = SharedMemory.GetDynamic<double>();
+        int thread = Group.IdxX;
+        int lane = thread & 31;
+        int warp = thread >> 5;
+        int warps = Group.DimX >> 5;
+        int g = lane >> 2;
+        int t = lane & 3;
+        int n0 = Grid.IdxX * Columns;
+
+        int kv = s.K >> 2;
+        int steps = (s.K + 15) >> 4;
+        long aLo = (long)Math.Min(g, s.M - 1) * kv;
+        long aHi = (long)Math.Min(g + 8, s.M - 1) * kv;
+        long nv = s.N >> 2;
+        long w0 = (long)Math.Min(n0 + g, s.N - 1) * kv;
+        long w1 = (long)Math.Min(n0 + 8 + g, s.N - 1) * kv;
+        long w2 = (long)Math.Min(n0 + 16 + g, s.N - 1) * kv;
+        long w3 = (long)Math.Min(n0 + 24 + g, s.N - 1) * kv;
+        long column = nk ? 0 : Math.Min((n0 >> 2) + g, (int)nv - 1);
+
+        // [N, K]: one index along K serves the four rows and A. [K, N]: the first k-row's index; the other three are + nv.
+        long kStride = nk ? 1 : 4 * nv;
+
+        int step = warp;
+        var cur = default(DmmaPass);
+        if (step < steps)
+        {
+            cur = LoadPass(a, w, nk, aLo, aHi, w0, w1, w2, w3, column, nv, kStride, kv, step, warps);
+        }
+
+        while (step < steps)
+        {
+            int next = step + (2 * warps);
+            var nxt = cur;
+            if (next < steps)
+            {
+                nxt = LoadPass(a, w, nk, aLo, aHi, w0, w1, w2, w3, column, nv, kStride, kv, next, warps);
+            }
+
+            int second = step + warps;
+            if ((second * 4) + 4 <= kv)
+            {
+                Step(ref ops, nk, cur.Lo1, cur.Hi1, true, cur.P0, cur.P1, cur.P2, cur.P3);
+                Step(ref ops, nk, cur.Lo2, cur.Hi2, true, cur.Q0, cur.Q1, cur.Q2, cur.Q3);
+            }
+            else
+            {
+                int kv1 = (step * 4) + t;
+                int kv2 = (second * 4) + t;
+                bool valid1 = kv1 < kv;
+                bool valid2 = kv2 < kv;
+                Step(ref ops, nk, valid1 ? cur.Lo1 : default, valid1 ? cur.Hi1 : default, valid1, cur.P0, cur.P1, cur.P2, cur.P3);
+                Step(ref ops, nk, valid2 ? cur.Lo2 : default, valid2 ? cur.Hi2 : default, valid2, cur.Q0, cur.Q1, cur.Q2, cur.Q3);
+            }
+
+            cur = nxt;
+            step = next;
+        }
+
+        ops.Store(red, (warp * WarpSlots) + lane);
+        Group.Barrier();
+        Reduce(red, bias, c, s, nk, n0, thread, warps);
+    }
+
+    /// <summary>Stages of the <c>ring</c> form's per-warp weight ring (one pass, 8 × 16 bytes per lane, each).</summary>
+    public const int RingStages = 3;
+
+    /// <summary>Bytes of one ring stage of one warp: 8 weight vectors × 32 lanes × 16 bytes.</summary>
+    public const int RingStageBytes = 8 * 32 * 16;
+
+    /// <summary>
+    /// The <c>ring</c> form (<c>GEMS_GEMV_F32_DMMA=ring</c>): the weight of each pass goes through a per-warp ring of
+    /// <see cref="RingStages"/> stages in shared memory by cp.async (issued <see cref="RingStages"/> − 1 passes ahead),
+    /// read back with 16-byte shared loads; A is prefetched one pass ahead in registers. Each lane reads back only the
+    /// slots it copied itself, so its own <c>cp.async.wait_group</c> is the only synchronisation. Same steps, halves,
+    /// DMMA order and sum over warps as <see cref="GemvDmmaF32{TLayout}"/>: the same bits for the same warp count.
+    /// </summary>
+    /// <typeparam name="TLayout"><see cref="GemvDmmaNk"/> or <see cref="GemvDmmaKn"/>.</typeparam>
+    [IlgpuKernel]
+    [IlgpuKernelVariant(typeof(GemvDmmaKn))]
+    [IlgpuKernelVariant(typeof(GemvDmmaNk))]
+    public static void GemvDmmaF32Ring<TLayout>(ArrayView<Float4> a, ArrayView<Float4> w, ArrayView<float> bias, ArrayView<float> c, GemvShape s, long wPointer)
+        where TLayout : struct, IKernelConstant
+    {
+        var ops = default(PtxDmmaOps);
+        var ring = default(PtxDmmaRing);
+        RingBody<PtxDmmaOps, PtxDmmaRing, TLayout>(ref ops, ring, a, w, bias, c, s, wPointer);
+    }
+
+    /// <summary>The <c>ring</c> body with the DMMA emulated and plain copies for cp.async (ILGPU's CPU accelerator).</summary>
+    /// <typeparam name="TLayout"><see cref="GemvDmmaNk"/> or <see cref="GemvDmmaKn"/>.</typeparam>
+    [IlgpuKernel(SimulatorOnly = true)]
+    [IlgpuKernelVariant(typeof(GemvDmmaKn))]
+    [IlgpuKernelVariant(typeof(GemvDmmaNk))]
+    public static void GemvDmmaF32RingEmulated<TLayout>(ArrayView<Float4> a, ArrayView<Float4> w, ArrayView<float> bias, ArrayView<float> c, GemvShape s, long wPointer)
+        where TLayout : struct, IKernelConstant
+    {
+        var ops = default(EmulatedDmmaOps);
+        var ring = default(EmulatedDmmaRing);
+        RingBody<EmulatedDmmaOps, EmulatedDmmaRing, TLayout>(ref ops, ring, a, w, bias, c, s, wPointer);
+    }
+
+    /// <summary>
+    /// The ring body. Shared memory: warp w's ring at byte w · <see cref="RingStages"/> · <see cref="RingStageBytes"/>; lane L's
+    /// vector j of stage x at + (x · 8 + j) · 512 + 16 · L (consecutive lanes, consecutive 16 bytes). After the loop a barrier,
+    /// then the accumulators over the rings (warp w's block at w · 4 KB), a barrier, the fixed-order sum.
+    /// </summary>
+    internal static void RingBody<TOps, TRing, TLayout>(ref TOps ops, TRing ring, ArrayView<Float4> a, ArrayView<Float4> w, ArrayView<float> bias, ArrayView<float> c, GemvShape s, long wPointer)
+        where TOps : struct, IDmmaOps
+        where TRing : struct, IDmmaRing
+        where TLayout : struct, IKernelConstant
+    {
+        ops.Begin();
+        bool nk = default(TLayout).Value != 0;
+        var red = SharedMemory.GetDynamic<double>();
+        var shared4 = red.Cast<Float4>();
+        int thread = Group.IdxX;
+        int lane = thread & 31;
+        int warp = thread >> 5;
+        int warps = Group.DimX >> 5;
+        int g = lane >> 2;
+        int t = lane & 3;
+        int n0 = Grid.IdxX * Columns;
+
+        int kv = s.K >> 2;
+        int steps = (s.K + 15) >> 4;
+        long aLo = (long)Math.Min(g, s.M - 1) * kv;
+        long aHi = (long)Math.Min(g + 8, s.M - 1) * kv;
+        long nv = s.N >> 2;
+        long w0 = (long)Math.Min(n0 + g, s.N - 1) * kv;
+        long w1 = (long)Math.Min(n0 + 8 + g, s.N - 1) * kv;
+        long w2 = (long)Math.Min(n0 + 16 + g, s.N - 1) * kv;
+        long w3 = (long)Math.Min(n0 + 24 + g, s.N - 1) * kv;
+        long column = nk ? 0 : Math.Min((n0 >> 2) + g, (int)nv - 1);
+        long kStride = nk ? 1 : 4 * nv;
+        int ringByte = (warp * RingStages * RingStageBytes) + (16 * lane);
+        int stride = 2 * warps;
+
+        // Prologue: passes 0 .. stages − 2 into their stages, one commit group each (empty past the warp's passes).
+        for (int x = 0; x < RingStages - 1; x++)
+        {
+            int st = warp + (x * stride);
+            if (st < steps)
+            {
+                CopyPass(ring, shared4, w, wPointer, nk, w0, w1, w2, w3, column, nv, kStride, kv, st, warps, t, ringByte + (x * RingStageBytes));
+            }
+
+            ring.Commit();
+        }
+
+        int step = warp;
+        Float4 lo1 = default, hi1 = default, lo2 = default, hi2 = default;
+        if (step < steps)
+        {
+            int at1 = Math.Min((step * 4) + t, kv - 1);
+            int at2 = Math.Min(((step + warps) * 4) + t, kv - 1);
+            lo1 = a[aLo + at1];
+            hi1 = a[aHi + at1];
+            lo2 = a[aLo + at2];
+            hi2 = a[aHi + at2];
+        }
+
+        int stage = 0;
+        while (step < steps)
+        {
+            // The pass stages − 1 ahead into the stage read in the previous pass (its values already consumed).
+            int ahead = step + ((RingStages - 1) * stride);
+            int aheadStage = stage == 0 ? RingStages - 1 : stage - 1;
+            if (ahead < steps)
+            {
+                CopyPass(ring, shared4, w, wPointer, nk, w0, w1, w2, w3, column, nv, kStride, kv, ahead, warps, t, ringByte + (aheadStage * RingStageBytes));
+            }
+
+            ring.Commit();
+
+            // A of the next pass, one pass ahead in registers.
+            int next = step + stride;
+            Float4 nlo1 = lo1, nhi1 = hi1, nlo2 = lo2, nhi2 = hi2;
+            if (next < steps)
+            {
+                int at1 = Math.Min((next * 4) + t, kv - 1);
+                int at2 = Math.Min(((next + warps) * 4) + t, kv - 1);
+                nlo1 = a[aLo + at1];
+                nhi1 = a[aHi + at1];
+                nlo2 = a[aLo + at2];
+                nhi2 = a[aHi + at2];
+            }
+
+            // This pass's copies are complete once at most stages − 1 newer groups are pending.
+            ring.WaitAllButNewest();
+            int sb = (ringByte + (stage * RingStageBytes)) >> 4;
+            var p0 = shared4[sb];
+            var p1 = shared4[sb + 32];
+            var p2 = shared4[sb + 64];
+            var p3 = shared4[sb + 96];
+            var q0 = shared4[sb + 128];
+            var q1 = shared4[sb + 160];
+            var q2 = shared4[sb + 192];
+            var q3 = shared4[sb + 224];
+
+            int second = step + warps;
+            if ((second * 4) + 4 <= kv)
+            {
+                Step(ref ops, nk, lo1, hi1, true, p0, p1, p2, p3);
+                Step(ref ops, nk, lo2, hi2, true, q0, q1, q2, q3);
+            }
+            else
+            {
+                bool valid1 = (step * 4) + t < kv;
+                bool valid2 = (second * 4) + t < kv;
+                Step(ref ops, nk, valid1 ? lo1 : default, valid1 ? hi1 : default, valid1, p0, p1, p2, p3);
+                Step(ref ops, nk, valid2 ? lo2 : default, valid2 ? hi2 : default, valid2, q0, q1, q2, q3);
+            }
+
+            lo1 = nlo1;
+            hi1 = nhi1;
+            lo2 = nlo2;
+            hi2 = nhi2;
+            stage = stage == RingStages - 1 ? 0 : stage + 1;
+            step = next;
+        }
+
+        ring.WaitAll();
+        Group.Barrier();
+        ops.Store(red, (warp * WarpSlots) + lane);
+        Group.Barrier();
+        Reduce(red, bias, c, s, nk, n0, thread, warps);
+    }
+
+    /// <summary>The 8 weight vectors of one pass of this lane into its ring slots (cp.async on CUDA), clamped into K.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static void CopyPass<TRing>(TRing ring, ArrayView<Float4> shared4, ArrayView<Float4> w, long wPointer, bool nk, long w0, long w1, long w2, long w3,
+        long column, long nv, long kStride, int kv, int step, int warps, int t, int sharedByte)
+        where TRing : struct, IDmmaRing
+    {
+        int at1 = Math.Min((step * 4) + t, kv - 1);
+        int at2 = Math.Min(((step + warps) * 4) + t, kv - 1);
+        if (nk)
+        {
+            ring.Copy(shared4, sharedByte, w, wPointer, w0 + at1);
+            ring.Copy(shared4, sharedByte + 512, w, wPointer, w1 + at1);
+            ring.Copy(shared4, sharedByte + 1024, w, wPointer, w2 + at1);
+            ring.Copy(shared4, sharedByte + 1536, w, wPointer, w3 + at1);
+            ring.Copy(shared4, sharedByte + 2048, w, wPointer, w0 + at2);
+            ring.Copy(shared4, sharedByte + 2560, w, wPointer, w1 + at2);
+            ring.Copy(shared4, sharedByte + 3072, w, wPointer, w2 + at2);
+            ring.Copy(shared4, sharedByte + 3584, w, wPointer, w3 + at2);
+        }
+        else
+        {
+            long r1 = (at1 * kStride) + column;
+            long r2 = (at2 * kStride) + column;
+            ring.Copy(shared4, sharedByte, w, wPointer, r1);
+            ring.Copy(shared4, sharedByte + 512, w, wPointer, r1 + nv);
+            ring.Copy(shared4, sharedByte + 1024, w, wPointer, r1 + (2 * nv));
+            ring.Copy(shared4, sharedByte + 1536, w, wPointer, r1 + (3 * nv));
+            ring.Copy(shared4, sharedByte + 2048, w, wPointer, r2);
+            ring.Copy(shared4, sharedByte + 2560, w, wPointer, r2 + nv);
+            ring.Copy(shared4, sharedByte + 3072, w, wPointer, r2 + (2 * nv));
+            ring.Copy(shared4, sharedByte + 3584, w, wPointer, r2 + (3 * nv));
+        }
+    }
+
+    /// <summary>The loads of one pass (steps <paramref name="step"/> and <paramref name="step"/> + warps), clamped into K.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static DmmaPass LoadPass(ArrayView<Float4> a, ArrayView<Float4> w, bool nk, long aLo, long aHi, long w0, long w1, long w2, long w3,
+        long column, long nv, long kStride, int kv, int step, int warps)
+    {
+        int t = Group.IdxX & 3;
+        int at1 = Math.Min((step * 4) + t, kv - 1);
+        int at2 = Math.Min(((step + warps) * 4) + t, kv - 1);
+        var p = default(DmmaPass);
+        p.Lo1 = a[aLo + at1];
+        p.Hi1 = a[aHi + at1];
+        p.Lo2 = a[aLo + at2];
+        p.Hi2 = a[aHi + at2];
+        if (nk)
+        {
+            p.P0 = w[w0 + at1];
+            p.P1 = w[w1 + at1];
+            p.P2 = w[w2 + at1];
+            p.P3 = w[w3 + at1];
+            p.Q0 = w[w0 + at2];
+            p.Q1 = w[w1 + at2];
+            p.Q2 = w[w2 + at2];
+            p.Q3 = w[w3 + at2];
+        }
+        else
+        {
+            long r1 = (at1 * kStride) + column;
+            long r2 = (at2 * kStride) + column;
+            p.P0 = w[r1];
+            p.P1 = w[r1 + nv];
+            p.P2 = w[r1 + (2 * nv)];
+            p.P3 = w[r1 + (3 * nv)];
+            p.Q0 = w[r2];
+            p.Q1 = w[r2 + nv];
+            p.Q2 = w[r2 + (2 * nv)];
+            p.Q3 = w[r2 + (3 * nv)];
+        }
+
+        return p;
+    }
+
+    /// <summary>The fixed-order sum of the warps' accumulators, alpha / beta · bias in float64, the float32 stores.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static void Reduce(ArrayView<double> red, ArrayView<float> bias, ArrayView<float> c, GemvShape s, bool nk, int n0, int thread, int warps)
+    {
+        // Slot x of a warp's block: accumulator r = x / 32 (tile r / 4, register r mod 4) of lane x mod 32.
+        for (int x = thread; x < WarpSlots; x += Group.DimX)
+        {
+            double sum = red[x];
+            for (int other = 1; other < warps; other++)
+            {
+                sum += red[(other * WarpSlots) + x];
+            }
+
+            int owner = x & 31;
+            int r = x >> 5;
+            int tile = r >> 2;
+            int row = (owner >> 2) + ((r & 2) * 4);
+            int inTile = ((owner & 3) * 2) + (r & 1);
+            int col = nk ? n0 + (8 * tile) + inTile : n0 + (4 * inTile) + tile;
+            if (row < s.M && col < s.N)
+            {
+                double v = s.Alpha * sum;
+                if (s.HasBias != 0 && s.Beta != 0f)
+                {
+                    v += (double)s.Beta * bias[((long)row * s.BiasStrideM) + col];
+                }
+
+                c[((long)row * s.N) + col] = (float)v;
+            }
+        }
+    }
+
+    /// <summary>The kernel body shared by the PTX and emulated operations.</summary>
+    internal static void Body<TOps, TLayout>(ref TOps ops, ArrayView<Float4> a, ArrayView<Float4> w, ArrayView<float> bias, ArrayView<float> c, GemvShape s)
+        where TOps : struct, IDmmaOps
+        where TLayout : struct, IKernelConstant
+    {
+        ops.Begin();
+        bool nk = default(TLayout).Value != 0;
+        var red = SharedMemory.GetDynamic<double>();
+        int thread = Group.IdxX;
+        int lane = thread & 31;
+        int warp = thread >> 5;
+        int warps = Group.DimX >> 5;
+        int g = lane >> 2;
+        int t = lane & 3;
+        int n0 = Grid.IdxX * Columns;
+
+        int kv = s.K >> 2;                  // 16-byte vectors per A row (and per [N, K] weight row)
+        int steps = (s.K + 15) >> 4;        // k16 steps
+        // Rows ≥ M read row M − 1 (clamped): a row of A feeds only the same row of C, and rows ≥ M of C are never stored.
+        long aLo = (long)Math.Min(g, s.M - 1) * kv;
+        long aHi = (long)Math.Min(g + 8, s.M - 1) * kv;
+
+        // [N, K]: the lane's four weight rows (clamped into N). [K, N]: its column vector (clamped) and the row stride.
+        long nv = s.N >> 2;
+        long w0 = (long)Math.Min(n0 + g, s.N - 1) * kv;
+        long w1 = (long)Math.Min(n0 + 8 + g, s.N - 1) * kv;
+        long w2 = (long)Math.Min(n0 + 16 + g, s.N - 1) * kv;
+        long w3 = (long)Math.Min(n0 + 24 + g, s.N - 1) * kv;
+        long column = nk ? 0 : Math.Min((n0 >> 2) + g, (int)nv - 1);
+
+        for (int step = warp; step < steps; step += 2 * warps)
+        {
+            int second = step + warps;
+            int kv1 = (step * 4) + t;
+            int kv2 = (second * 4) + t;
+            bool valid1 = kv1 < kv;
+            bool valid2 = kv2 < kv;
+            int at1 = Math.Min(kv1, kv - 1);
+            int at2 = Math.Min(kv2, kv - 1);
+
+            // Both steps' loads first (12 × 16 bytes per lane in flight), then their 16 DMMA.
+            var lo1 = a[aLo + at1];
+            var hi1 = a[aHi + at1];
+            var lo2 = a[aLo + at2];
+            var hi2 = a[aHi + at2];
+            Float4 p0, p1, p2, p3, q0, q1, q2, q3;
+            if (nk)
+            {
+                p0 = w[w0 + at1];
+                p1 = w[w1 + at1];
+                p2 = w[w2 + at1];
+                p3 = w[w3 + at1];
+                q0 = w[w0 + at2];
+                q1 = w[w1 + at2];
+                q2 = w[w2 + at2];
+                q3 = w[w3 + at2];
+            }
+            else
+            {
+                long r1 = ((long)at1 * 4 * nv) + column;
+                long r2 = ((long)at2 * 4 * nv) + column;
+                p0 = w[r1];
+                p1 = w[r1 + nv];
+                p2 = w[r1 + (2 * nv)];
+                p3 = w[r1 + (3 * nv)];
+                q0 = w[r2];
+                q1 = w[r2 + nv];
+                q2 = w[r2 + (2 * nv)];
+                q3 = w[r2 + (3 * nv)];
+            }
+
+            // Warp-uniform: both steps inside K for every lane (all passes but the last ones), then no selects at all.
+            if ((second * 4) + 4 <= kv)
+            {
+                Step(ref ops, nk, lo1, hi1, true, p0, p1, p2, p3);
+                Step(ref ops, nk, lo2, hi2, true, q0, q1, q2, q3);
+            }
+            else
+            {
+                Step(ref ops, nk, valid1 ? lo1 : default, valid1 ? hi1 : default, valid1, p0, p1, p2, p3);
+                Step(ref ops, nk, valid2 ? lo2 : default, valid2 ? hi2 : default, valid2, q0, q1, q2, q3);
+            }
+        }
+
+        ops.Store(red, (warp * WarpSlots) + lane);
+        Group.Barrier();
+
+        // Slot x of a warp's block: accumulator r = x / 32 (tile r / 4, register r mod 4) of lane x mod 32.
+        for (int x = thread; x < WarpSlots; x += Group.DimX)
+        {
+            double sum = red[x];
+            for (int other = 1; other < warps; other++)
+            {
+                sum += red[(other * WarpSlots) + x];
+            }
+
+            int owner = x & 31;
+            int r = x >> 5;
+            int tile = r >> 2;
+            int row = (owner >> 2) + ((r & 2) * 4);
+            int inTile = ((owner & 3) * 2) + (r & 1);
+            int col = nk ? n0 + (8 * tile) + inTile : n0 + (4 * inTile) + tile;
+            if (row < s.M && col < s.N)
+            {
+                double v = s.Alpha * sum;
+                if (s.HasBias != 0 && s.Beta != 0f)
+                {
+                    v += (double)s.Beta * bias[((long)row * s.BiasStrideM) + col];
+                }
+
+                c[((long)row * s.N) + col] = (float)v;
+            }
+        }
+    }
+
+    /// <summary>
+    /// One k16 step: the lane's A vectors (rows g, g + 8; zero past M or K) and weight vectors (as loaded: [N, K] tile rows,
+    /// or [K, N] k-rows to transpose), zeroed past K, into two DMMA halves of four n-tiles each.
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static void Step<TOps>(ref TOps ops, bool nk, Float4 lo, Float4 hi, bool valid, Float4 p0, Float4 p1, Float4 p2, Float4 p3)
+        where TOps : struct, IDmmaOps
+    {
+        Float4 v0, v1, v2, v3;
+        if (nk)
+        {
+            v0 = p0;
+            v1 = p1;
+            v2 = p2;
+            v3 = p3;
+        }
+        else
+        {
+            v0 = new Float4 { X = p0.X, Y = p1.X, Z = p2.X, W = p3.X };
+            v1 = new Float4 { X = p0.Y, Y = p1.Y, Z = p2.Y, W = p3.Y };
+            v2 = new Float4 { X = p0.Z, Y = p1.Z, Z = p2.Z, W = p3.Z };
+            v3 = new Float4 { X = p0.W, Y = p1.W, Z = p2.W, W = p3.W };
+        }
+
+        // Past K the weights read (clamped addresses) are zeroed: selects, no branch before the DMMA.
+        v0 = valid ? v0 : default;
+        v1 = valid ? v1 : default;
+        v2 = valid ? v2 : default;
+        v3 = valid ? v3 : default;
+
+        // Half 0: physical k 4t, 4t + 1 as logical t, t + 4.
+        double a0 = lo.X, a1 = hi.X, a2 = lo.Y, a3 = hi.Y;
+        ops.Mma<GemvDmmaTile0>(a0, a1, a2, a3, v0.X, v0.Y);
+        ops.Mma<GemvDmmaTile1>(a0, a1, a2, a3, v1.X, v1.Y);
+        ops.Mma<GemvDmmaTile2>(a0, a1, a2, a3, v2.X, v2.Y);
+        ops.Mma<GemvDmmaTile3>(a0, a1, a2, a3, v3.X, v3.Y);
+
+        // Half 1: physical k 4t + 2, 4t + 3.
+        a0 = lo.Z;
+        a1 = hi.Z;
+        a2 = lo.W;
+        a3 = hi.W;
+        ops.Mma<GemvDmmaTile0>(a0, a1, a2, a3, v0.Z, v0.W);
+        ops.Mma<GemvDmmaTile1>(a0, a1, a2, a3, v1.Z, v1.W);
+        ops.Mma<GemvDmmaTile2>(a0, a1, a2, a3, v2.Z, v2.W);
+        ops.Mma<GemvDmmaTile3>(a0, a1, a2, a3, v3.Z, v3.W);
+    }
+}
+
+/// <summary>The warp operations of <see cref="GemvDmmaF32Kernels"/>: accumulators, one m16n8k8 f64 DMMA, the store to shared memory.</summary>
+internal interface IDmmaOps
+{
+    /// <summary>Zeroes the lane's 16 accumulators (first statement of the kernel).</summary>
+    void Begin();
+
+    /// <summary>D = A · B + D for n-tile <typeparamref name="TTile"/> (0–3) from this lane's fragment registers.</summary>
+    void Mma<TTile>(double a0, double a1, double a2, double a3, double b0, double b1)
+        where TTile : struct, IKernelConstant;
+
+    /// <summary>Writes accumulator r (= 4 · tile + register) to <paramref name="shared"/>[<paramref name="slot"/> + 32 · r].</summary>
+    void Store(ArrayView<double> shared, int slot);
+}
+
+/// <summary>The DMMA operations as inline PTX (sm_90): accumulators in PTX registers, fragments by value.</summary>
+internal struct PtxDmmaOps : IDmmaOps
+{
+    public readonly void Begin() => CudaAsm.Emit(GemvDmmaF32Kernels.DeclareAccumulators);
+
+    public readonly void Mma<TTile>(double a0, double a1, double a2, double a3, double b0, double b1)
+        where TTile : struct, IKernelConstant
+    {
+        // By-value operands: ILGPU binds them to .f64 registers.
+        switch (default(TTile).Value)
+        {
+            case 0:
+                CudaAsm.Emit(GemvDmmaF32Kernels.MmaTile0, a0, a1, a2, a3, b0, b1);
+                break;
+            case 1:
+                CudaAsm.Emit(GemvDmmaF32Kernels.MmaTile1, a0, a1, a2, a3, b0, b1);
+                break;
+            case 2:
+                CudaAsm.Emit(GemvDmmaF32Kernels.MmaTile2, a0, a1, a2, a3, b0, b1);
+                break;
+            default:
+                CudaAsm.Emit(GemvDmmaF32Kernels.MmaTile3, a0, a1, a2, a3, b0, b1);
+                break;
+        }
+    }
+
+    // The base address inside the asm (an Output<uint> would round-trip through a local slot).
+    public readonly void Store(ArrayView<double> shared, int slot) => CudaAsm.Emit(GemvDmmaF32Kernels.StoreAccumulators, (uint)slot * 8);
+}
+
+/// <summary>
+/// m16n8k8 f64 emulated from the PTX ISA's fragment tables (see <see cref="GemvDmmaF32Kernels"/>): for each logical k,
+/// every lane fetches through warp shuffles the A elements of its two rows (lane 4 · (row mod 8) + k mod 4, register a0 /
+/// a1 for k &lt; 4, a2 / a3 above) and the B elements of its two columns (lane 4 · column + k mod 4, b0 for k &lt; 4, b1
+/// above) and adds the exact products in float64. Every lane runs it, as every lane runs the DMMA on the GPU.
+/// </summary>
+internal struct EmulatedDmmaOps : IDmmaOps
+{
+    private double d0, d1, d2, d3, d4, d5, d6, d7, d8, d9, d10, d11, d12, d13, d14, d15;
+
+    public void Begin()
+    {
+        d0 = d1 = d2 = d3 = d4 = d5 = d6 = d7 = 0;
+        d8 = d9 = d10 = d11 = d12 = d13 = d14 = d15 = 0;
+    }
+
+    public void Mma<TTile>(double a0, double a1, double a2, double a3, double b0, double b1)
+        where TTile : struct, IKernelConstant
+    {
+        int lane = Group.IdxX & 31;
+        int g = lane >> 2;
+        int t = lane & 3;
+        double c0 = 0, c1 = 0, c2 = 0, c3 = 0;
+        for (int k = 0; k < 8; k++)
+        {
+            int holder = k & 3;
+            bool high = k >= 4;
+            double rowLo = Warp.Shuffle(high ? a2 : a0, (4 * g) + holder);
+            double rowHi = Warp.Shuffle(high ? a3 : a1, (4 * g) + holder);
+            double col0 = Warp.Shuffle(high ? b1 : b0, (4 * (2 * t)) + holder);
+            double col1 = Warp.Shuffle(high ? b1 : b0, (4 * ((2 * t) + 1)) + holder);
+            c0 += rowLo * col0;
+            c1 += rowLo * col1;
+            c2 += rowHi * col0;
+            c3 += rowHi * col1;
+        }
+
+        switch (default(TTile).Value)
+        {
+            case 0:
+                d0 += c0;
+                d1 += c1;
+                d2 += c2;
+                d3 += c3;
+                break;
+            case 1:
+                d4 += c0;
+                d5 += c1;
+                d6 += c2;
+                d7 += c3;
+                break;
+            case 2:
+                d8 += c0;
+                d9 += c1;
+                d10 += c2;
+                d11 += c3;
+                break;
+            default:
+                d12 += c0;
+                d13 += c1;
+                d14 += c2;
+                d15 += c3;
+                break;
+        }
+    }
+
+    public readonly void Store(ArrayView<double> shared, int slot)
+    {
+        shared[slot] = d0;
+        shared[slot + 32] = d1;
+        shared[slot + 64] = d2;
+        shared[slot + 96] = d3;
+        shared[slot + 128] = d4;
+        shared[slot + 160] = d5;
+        shared[slot + 192] = d6;
+        shared[slot + 224] = d7;
+        shared[slot + 256] = d8;
+        shared[slot + 288] = d9;
+        shared[slot + 320] = d10;
+        shared[slot + 352] = d11;
+        shared[slot + 384] = d12;
+        shared[slot + 416] = d13;
+        shared[slot + 448] = d14;
+        shared[slot + 480] = d15;
+    }
+}
+
+/// <summary>The copies of the <c>ring</c> form: 16 bytes global → shared, commit groups, waits.</summary>
+internal interface IDmmaRing
+{
+    /// <summary>Copies <paramref name="source"/>[<paramref name="vector"/>] (device address <paramref name="pointer"/> + 16 · vector) to shared byte <paramref name="sharedByte"/>.</summary>
+    void Copy(ArrayView<Float4> shared4, int sharedByte, ArrayView<Float4> source, long pointer, long vector);
+
+    /// <summary>Closes this lane's group of copies.</summary>
+    void Commit();
+
+    /// <summary>Waits until at most <see cref="GemvDmmaF32Kernels.RingStages"/> − 1 of this lane's groups are pending.</summary>
+    void WaitAllButNewest();
+
+    /// <summary>Waits for all of this lane's copies.</summary>
+    void WaitAll();
+}
+
+/// <summary>cp.async (sm_80+): the shared address as an offset, added to __dyn_shared_alloca inside the asm.</summary>
+internal struct PtxDmmaRing : IDmmaRing
+{
+    public readonly void Copy(ArrayView<Float4> shared4, int sharedByte, ArrayView<Float4> source, long pointer, long vector) =>
+        CudaAsm.Emit("{\n\t.reg .u64 dmsrc;\n\t.reg .u32 dmdst;\n\tcvta.to.global.u64 dmsrc, %1;\n\tmov.u32 dmdst, __dyn_shared_alloca;\n\tadd.u32 dmdst, dmdst, %0;\n\tcp.async.cg.shared.global [dmdst], [dmsrc], 16;\n\t}",
+            (uint)sharedByte, pointer + (vector * 16));
+
+    public readonly void Commit() => CudaAsm.Emit("cp.async.commit_group;");
+
+    // RingStages − 1 = 2 (an immediate).
+    public readonly void WaitAllButNewest() => CudaAsm.Emit("cp.async.wait_group 2;");
+
+    public readonly void WaitAll() => CudaAsm.Emit("cp.async.wait_group 0;");
+}
+
+/// <summary>Plain copies on the simulator (each lane reads back only its own slots: no wait needed).</summary>
+internal struct EmulatedDmmaRing : IDmmaRing
+{
+    public readonly void Copy(ArrayView<Float4> shared4, int sharedByte, ArrayView<Float4> source, long pointer, long vector) =>
+        shared4[sharedByte >> 4] = source[vector];
+
+    public readonly void Commit()
+    {
+    }
+
+    public readonly void WaitAllButNewest()
+    {
+    }
+
+    public readonly void WaitAll()
+    {
+    }
+}
+
+/// <summary>Layout constant of <see cref="GemvDmmaF32Kernels"/>: the weight stored [K, N] (mm).</summary>
+internal readonly struct GemvDmmaKn : IKernelConstant
+{
+    /// <inheritdoc/>
+    public int Value => 0;
+}
+
+/// <summary>Layout constant of <see cref="GemvDmmaF32Kernels"/>: the weight stored [N, K] (mm_tb, linear).</summary>
+internal readonly struct GemvDmmaNk : IKernelConstant
+{
+    /// <inheritdoc/>
+    public int Value => 1;
+}
+
+/// <summary>n-tile 0 of a DMMA warp step.</summary>
+internal readonly struct GemvDmmaTile0 : IKernelConstant
+{
+    /// <inheritdoc/>
+    public int Value => 0;
+}
+
+/// <summary>n-tile 1 of a DMMA warp step.</summary>
+internal readonly struct GemvDmmaTile1 : IKernelConstant
+{
+    /// <inheritdoc/>
+    public int Value => 1;
+}
+
+/// <summary>n-tile 2 of a DMMA warp step.</summary>
+internal readonly struct GemvDmmaTile2 : IKernelConstant
+{
+    /// <inheritdoc/>
+    public int Value => 2;
+}
+
+/// <summary>n-tile 3 of a DMMA warp step.</summary>
+internal readonly struct GemvDmmaTile3 : IKernelConstant
+{
+    /// <inheritdoc/>
+    public int Value => 3;
+}
+
+/// <summary>The registers of one DMMA pass (two k16 steps): the lane's A vectors and weight vectors as loaded.</summary>
+internal struct DmmaPass
+{
+    public Float4 Lo1, Hi1, Lo2, Hi2, P0, P1, P2, P3, Q0, Q1, Q2, Q3;
+}

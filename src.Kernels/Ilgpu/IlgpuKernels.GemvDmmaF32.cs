@@ -1,0 +1,202 @@
+using System;
+using ILGPU;
+using ILGPU.Runtime;
+
+namespace GemsInjector.Kernels.Ilgpu;
+
+public sealed partial class IlgpuKernels
+{
+    // The DMMA GEMV, slot 0 for a weight stored [K, N], 1 for [N, K].
+    private readonly Action<KernelConfig, ArrayView<Float4>, ArrayView<Float4>, ArrayView<float>, ArrayView<float>, GemvShape>?[] gemvDmmaF32 =
+        new Action<KernelConfig, ArrayView<Float4>, ArrayView<Float4>, ArrayView<float>, ArrayView<float>, GemvShape>?[2];
+
+    // The prefetch form: slot 2 · layout + (1 for the one-group-per-SM plan of 12 warps, 0 for 4 warps).
+    private readonly Action<KernelConfig, ArrayView<Float4>, ArrayView<Float4>, ArrayView<float>, ArrayView<float>, GemvShape>?[] gemvDmmaF32Prefetch =
+        new Action<KernelConfig, ArrayView<Float4>, ArrayView<Float4>, ArrayView<float>, ArrayView<float>, GemvShape>?[4];
+
+    // The ring form, slot 0 for [K, N], 1 for [N, K].
+    private readonly Action<KernelConfig, ArrayView<Float4>, ArrayView<Float4>, ArrayView<float>, ArrayView<float>, GemvShape, long>?[] gemvDmmaF32Ring =
+        new Action<KernelConfig, ArrayView<Float4>, ArrayView<Float4>, ArrayView<float>, ArrayView<float>, GemvShape, long>?[2];
+
+    /// <summary>Whether float32 products of 1–16 rows may take the FP64 tensor-core GEMV (<c>GEMS_GEMV_F32_DMMA=on</c> or another form; tests set it directly).</summary>
+    internal bool GemvF32Dmma { get; set; } = GemvF32DmmaChoice.FromEnvironment();
+
+    /// <summary>Which DMMA form runs when <see cref="GemvF32Dmma"/> is set (<see cref="GemvDmmaForm.Off"/> reads as <see cref="GemvDmmaForm.On"/>).</summary>
+    internal GemvDmmaForm GemvF32DmmaForm { get; set; } = GemvF32DmmaChoice.FormFromEnvironment();
+
+    /// <summary>
+    /// Whether a float32 product takes <c>GemvDmmaF32</c>: the setting on, a CUDA device of compute capability 9.0
+    /// (<see cref="Sm90aPtx.Supported"/>), and the shape <see cref="GemvDmmaLaunch.Takes"/> (one matrix, 1–16 rows, K a
+    /// multiple of 4, 16-byte aligned views; for [K, N] N a multiple of 4 as well).
+    /// </summary>
+    internal bool UsesGemvDmmaF32(ArrayView<float> a, ArrayView<float> b, int batch, int m, int k, int n, bool transposeB) =>
+        GemvF32Dmma && Sm90aPtx.Supported(device.Accelerator) && device.WarpSize == 32
+        && GemvDmmaLaunch.Takes(batch, m, k, n, transposeB, TensorCoreLaunch.DeviceAddress(a.Cast<ushort>()), TensorCoreLaunch.DeviceAddress(b.Cast<ushort>()));
+
+    /// <summary>Runs a product on <c>GemvDmmaF32</c> (the caller checked <see cref="UsesGemvDmmaF32"/>): one launch, no partials.</summary>
+    private void GemvDmmaF32(ArrayView<float> a, ArrayView<float> b, ArrayView<float> bias, ArrayView<float> c, int m, int k, int n,
+        bool transposeB, float alpha, float beta, bool biasIsMatrix)
+    {
+        var g = new GemvShape
+        {
+            M = m,
+            N = n,
+            K = k,
+            Alpha = alpha,
+            Beta = beta,
+            HasBias = bias.Length != 0 ? 1 : 0,
+            BiasStrideM = biasIsMatrix ? n : 0,
+            Splits = 1,
+            Direct = 1,
+        };
+        if (GemvF32DmmaForm == GemvDmmaForm.Ring)
+        {
+            var plan = GemvDmmaLaunch.Plan(g, device.MultiprocessorCount, GemvDmmaForm.Ring);
+            var rb = Bounds(4 * 32, GemvDmmaLaunch.PrefetchGroupsPerSm);
+            var rk = transposeB
+                ? device.Load(ref gemvDmmaF32Ring[1], $"{nameof(GemvDmmaF32Kernels.GemvDmmaF32Ring)}<Nk>", acc => acc.LoadStreamKernel<ArrayView<Float4>, ArrayView<Float4>, ArrayView<float>, ArrayView<float>, GemvShape, long>(GemvDmmaF32Kernels.GemvDmmaF32Ring<GemvDmmaNk>, rb))
+                : device.Load(ref gemvDmmaF32Ring[0], $"{nameof(GemvDmmaF32Kernels.GemvDmmaF32Ring)}<Kn>", acc => acc.LoadStreamKernel<ArrayView<Float4>, ArrayView<Float4>, ArrayView<float>, ArrayView<float>, GemvShape, long>(GemvDmmaF32Kernels.GemvDmmaF32Ring<GemvDmmaKn>, rb));
+            rk(plan, a.Cast<Float4>(), b.Cast<Float4>(), bias, c, g, TensorCoreLaunch.DeviceAddress(b.Cast<ushort>()));
+            return;
+        }
+
+        if (GemvF32DmmaForm == GemvDmmaForm.Prefetch)
+        {
+            var plan = GemvDmmaLaunch.Plan(g, device.MultiprocessorCount, GemvDmmaForm.Prefetch);
+            bool small = plan.GroupDim.X == GemvDmmaLaunch.PrefetchOneGroupWarps * 32;
+            var pb = small ? Bounds(GemvDmmaLaunch.PrefetchOneGroupWarps * 32, 1) : Bounds(4 * 32, GemvDmmaLaunch.PrefetchGroupsPerSm);
+            int slot = (transposeB ? 2 : 0) + (small ? 1 : 0);
+            string name = $"{nameof(GemvDmmaF32Kernels.GemvDmmaF32Prefetch)}<{(transposeB ? "Nk" : "Kn")}>{(small ? "x12" : "x4")}";
+            var pk = transposeB
+                ? device.Load(ref gemvDmmaF32Prefetch[slot], name, acc => acc.LoadStreamKernel<ArrayView<Float4>, ArrayView<Float4>, ArrayView<float>, ArrayView<float>, GemvShape>(GemvDmmaF32Kernels.GemvDmmaF32Prefetch<GemvDmmaNk>, pb))
+                : device.Load(ref gemvDmmaF32Prefetch[slot], name, acc => acc.LoadStreamKernel<ArrayView<Float4>, ArrayView<Float4>, ArrayView<float>, ArrayView<float>, GemvShape>(GemvDmmaF32Kernels.GemvDmmaF32Prefetch<GemvDmmaKn>, pb));
+            pk(plan, a.Cast<Float4>(), b.Cast<Float4>(), bias, c, g);
+            return;
+        }
+
+        var config = GemvDmmaLaunch.Plan(g, device.MultiprocessorCount);
+        var bounds = Bounds(GemvDmmaLaunch.MaxWarps * 32, GemvDmmaLaunch.GroupsPerSm);
+        var kernel = transposeB
+            ? device.Load(ref gemvDmmaF32[1], $"{nameof(GemvDmmaF32Kernels.GemvDmmaF32)}<Nk>", acc => acc.LoadStreamKernel<ArrayView<Float4>, ArrayView<Float4>, ArrayView<float>, ArrayView<float>, GemvShape>(GemvDmmaF32Kernels.GemvDmmaF32<GemvDmmaNk>, bounds))
+            : device.Load(ref gemvDmmaF32[0], $"{nameof(GemvDmmaF32Kernels.GemvDmmaF32)}<Kn>", acc => acc.LoadStreamKernel<ArrayView<Float4>, ArrayView<Float4>, ArrayView<float>, ArrayView<float>, GemvShape>(GemvDmmaF32Kernels.GemvDmmaF32<GemvDmmaKn>, bounds));
+        kernel(config, a.Cast<Float4>(), b.Cast<Float4>(), bias, c, g);
+    }
+}
+
+/// <summary>
+/// Launch plan of the float32 GEMV of 1–16 rows on the FP64 tensor cores (<see cref="GemvDmmaF32Kernels"/>,
+/// <c>GEMS_GEMV_F32_DMMA=on</c>; notes: docs/perf/h100-notes-gemv.md, "float32 1–16 rows on the FP64 tensor cores").
+/// <para>
+/// ⌈N / 32⌉ groups, each of <see cref="Warps"/> warps that split K by k16 steps: 8 warps while the groups do not
+/// outnumber the SMs (N ≤ 4224 on 132 SMs: one group per SM, 8 warps × 2 steps × 2 KB of weight in flight), else 4
+/// (N = 11008: 344 groups, 2–3 per SM, all resident at once under the launch bounds' 2 groups of 256 threads = 4 of 128
+/// per SM). Dynamic shared memory: warps × 32 lanes × 16 float64 (16 or 32 KB) for the fixed-order sum of the warps.
+/// </para>
+/// </summary>
+internal static class GemvDmmaLaunch
+{
+    /// <summary>Most warps per group (the launch bounds' thread count is 32 times this).</summary>
+    public const int MaxWarps = 8;
+
+    /// <summary>Groups of <see cref="MaxWarps"/> warps per SM asked of ptxas (≤ 128 registers per thread).</summary>
+    public const int GroupsPerSm = 2;
+
+    /// <summary>
+    /// Whether the kernel takes the shape: one matrix, 1–16 rows, K a multiple of 4 (16-byte vectors along K), A and B
+    /// 16-byte aligned, and for B stored [K, N] N a multiple of 4 (16-byte vectors along N); index products in range.
+    /// </summary>
+    public static bool Takes(int batch, int m, int k, int n, bool transposeB, long aAddress, long bAddress) =>
+        batch == 1 && m >= 1 && m <= GemvDmmaF32Kernels.MaxRows && k >= 4 && k % 4 == 0 && n >= 1
+        && (transposeB || n % 4 == 0) && aAddress % 16 == 0 && bAddress % 16 == 0
+        && (long)k * n / 4 <= int.MaxValue && 4L * k <= int.MaxValue;
+
+    /// <summary>Warps per group: 8 while ⌈N / 32⌉ groups fit one per SM (or on the simulator, no SM count), else 4.</summary>
+    public static int Warps(int n, int multiprocessors) =>
+        multiprocessors > 0 && Groups(n) > multiprocessors ? 4 : MaxWarps;
+
+    /// <summary>
+    /// <c>prefetch</c>, one group per SM (N ≤ 4224 on 132 SMs): 12 warps of 2 register sets each, launch
+    /// bounds 384 threads × 1 group (≤ 168 registers); 12 × 4 KB = 48 KB of dynamic shared memory for the sum.
+    /// </summary>
+    public const int PrefetchOneGroupWarps = 12;
+
+    /// <summary><c>prefetch</c> with more groups than SMs: groups of 4 warps, 3 per SM asked of ptxas (≤ 168 registers).</summary>
+    public const int PrefetchGroupsPerSm = 3;
+
+    /// <summary>
+    /// Warps per group of a form: <c>prefetch</c> 12 while the groups fit one per SM, else 4; 8 on the simulator (no SM count;
+    /// its groups hold at most 256 threads); <c>ring</c> 4.
+    /// </summary>
+    public static int WarpsOf(int n, int multiprocessors, GemvDmmaForm form) =>
+        form == GemvDmmaForm.Ring ? 4
+        : form != GemvDmmaForm.Prefetch ? Warps(n, multiprocessors)
+        : multiprocessors <= 0 ? MaxWarps
+        : Groups(n) > multiprocessors ? 4 : PrefetchOneGroupWarps;
+
+    /// <summary>Grid and group of a product for a form.</summary>
+    public static KernelConfig Plan(GemvShape g, int multiprocessors, GemvDmmaForm form)
+    {
+        int warps = WarpsOf(g.N, multiprocessors, form);
+        int slots = form == GemvDmmaForm.Ring ? GemvDmmaF32Kernels.RingStages * GemvDmmaF32Kernels.RingStageBytes / 8 : GemvDmmaF32Kernels.WarpSlots;
+        return new KernelConfig(new Index3D(Groups(g.N), 1, 1), new Index3D(warps * 32, 1, 1),
+            SharedMemoryConfig.RequestDynamic<double>(warps * slots));
+    }
+
+    /// <summary>Groups: one per 32 columns.</summary>
+    public static int Groups(int n) => (n + GemvDmmaF32Kernels.Columns - 1) / GemvDmmaF32Kernels.Columns;
+
+    /// <summary>Grid and group of a product.</summary>
+    /// <param name="g">The product (M of 1–16).</param>
+    /// <param name="multiprocessors">SMs of the device (0 on the simulator).</param>
+    public static KernelConfig Plan(GemvShape g, int multiprocessors)
+    {
+        int warps = Warps(g.N, multiprocessors);
+        return new KernelConfig(new Index3D(Groups(g.N), 1, 1), new Index3D(warps * 32, 1, 1),
+            SharedMemoryConfig.RequestDynamic<double>(warps * GemvDmmaF32Kernels.WarpSlots));
+    }
+}
+
+/// <summary>The FP64 tensor-core float32 GEMV setting (<c>GEMS_GEMV_F32_DMMA</c>): <c>on</c> enables it; anything else (the default) leaves it off.</summary>
+internal static class GemvF32DmmaChoice
+{
+    /// <summary>Environment variable that enables the DMMA GEMV for float32 products of 1–16 rows.</summary>
+    public const string Variable = "GEMS_GEMV_F32_DMMA";
+
+    private static readonly Lazy<bool> FromVariable = new(() => Parse(Environment.GetEnvironmentVariable(Variable)));
+
+    /// <summary>The setting of this process (read once).</summary>
+    public static bool FromEnvironment() => FromVariable.Value;
+
+    private static readonly Lazy<GemvDmmaForm> FormFromVariable = new(() => ParseForm(Environment.GetEnvironmentVariable(Variable)));
+
+    /// <summary>The form of this process (read once).</summary>
+    public static GemvDmmaForm FormFromEnvironment() => FormFromVariable.Value;
+
+    /// <summary>Any form (<c>on</c>, <c>1</c>, <c>true</c>, <c>prefetch</c>; any case, surrounding spaces ignored) enables; anything else disables.</summary>
+    public static bool Parse(string? setting) => ParseForm(setting) != GemvDmmaForm.Off;
+
+    /// <summary><c>on</c> / <c>1</c> / <c>true</c>: <see cref="GemvDmmaForm.On"/>; <c>prefetch</c>, <c>ring</c>: those forms; else off.</summary>
+    public static GemvDmmaForm ParseForm(string? setting) => setting?.Trim().ToLowerInvariant() switch
+    {
+        "on" or "1" or "true" => GemvDmmaForm.On,
+        "prefetch" => GemvDmmaForm.Prefetch,
+        "ring" => GemvDmmaForm.Ring,
+        _ => GemvDmmaForm.Off,
+    };
+}
+
+/// <summary>The forms of the DMMA GEMV (<c>GEMS_GEMV_F32_DMMA</c>).</summary>
+internal enum GemvDmmaForm
+{
+    /// <summary>Not taken.</summary>
+    Off,
+
+    /// <summary><c>on</c>: one pass of loads, then its DMMA (<see cref="GemvDmmaF32Kernels.GemvDmmaF32{TLayout}"/>).</summary>
+    On,
+
+    /// <summary><c>prefetch</c>: the next pass's loads before this pass's DMMA (<see cref="GemvDmmaF32Kernels.GemvDmmaF32Prefetch{TLayout}"/>).</summary>
+    Prefetch,
+
+    /// <summary><c>ring</c>: the weight through a per-warp cp.async ring in shared memory (<see cref="GemvDmmaF32Kernels.GemvDmmaF32Ring{TLayout}"/>); 4-warp groups.</summary>
+    Ring,
+}

@@ -1,0 +1,513 @@
+using System;
+using System.IO;
+using System.Linq;
+using System.Text.RegularExpressions;
+using GemsInjector.Kernels.Ilgpu;
+using ILGPU;
+using ILGPU.Backends.EntryPoints;
+using ILGPU.Backends.PTX;
+using ILGPU.Runtime;
+using ILGPU.Runtime.Cuda;
+using Xunit;
+using Xunit.Abstractions;
+
+namespace GemsInjector.Kernels.Ilgpu.Tests;
+
+/// <summary>
+/// The float32 GEMV of 1–16 rows on the FP64 tensor cores (<see cref="GemvDmmaF32Kernels"/>, <c>GEMS_GEMV_F32_DMMA=on</c>):
+/// the emulated body (the same kernel body, each m16n8k8 f64 DMMA rebuilt from the PTX fragment tables through warp
+/// shuffles) on the warp-32 simulator with the CUDA plan's 4- and 8-warp groups, every element against float64, both
+/// weight layouts; ragged M, N (not a multiple of 32; odd for [N, K]) and K (a lone vector, a partial k16 step, several
+/// steps per warp); bias none / [N] / [M, N], alpha ≠ 1, beta = 0 with a NaN bias; NaN and ±Inf; the setting, the routing,
+/// the plan and the PTX (the DMMA instruction, the sm_90a rewrite, no local memory).
+/// </summary>
+[Collection(SimulatorCollection.Name)]
+public sealed class GemvDmmaF32Tests : GemvF32TestBase, IClassFixture<Warp32SimulatorFixture>
+{
+    private const string DmmaInstruction = "mma.sync.aligned.m16n8k8.row.col.f64.f64.f64.f64";
+
+    private readonly Warp32SimulatorFixture warp32;
+    private readonly ITestOutputHelper output;
+    private readonly bool savedSetting;
+
+    public GemvDmmaF32Tests(SimulatorFixture fixture, Warp32SimulatorFixture warp32, ITestOutputHelper output)
+        : base(fixture)
+    {
+        this.warp32 = warp32;
+        this.output = output;
+        savedSetting = K.GemvF32Dmma;
+    }
+
+    public override void Dispose()
+    {
+        K.GemvF32Dmma = savedSetting;
+        base.Dispose();
+    }
+
+    // Exact products and float64 sums, rounded once: float32 rounding of the float64 result plus a small absolute term
+    // for sums that cancel (the reference adds in another order).
+    private const double Rtol = 1e-6;
+
+    private static double AtolOf(int k) => 1e-9 * k;
+
+    // (m, k, n, layout): K = 4 (one vector), 20 (a partial k16 step), 132 (9 steps: some warps get one, the second
+    // step of a pair past K), 260 (17 steps: two or three loop passes per warp); N below, at and past 32 (the group's
+    // columns), odd for [N, K], a multiple of 4 for [K, N].
+    [Theory]
+    [InlineData(1, 4, 1, true)]
+    [InlineData(1, 132, 37, true)]
+    [InlineData(3, 20, 33, true)]
+    [InlineData(8, 260, 70, true)]
+    [InlineData(16, 132, 31, true)]
+    [InlineData(16, 20, 65, true)]
+    [InlineData(1, 4, 4, false)]
+    [InlineData(1, 132, 36, false)]
+    [InlineData(3, 20, 32, false)]
+    [InlineData(8, 260, 68, false)]
+    [InlineData(16, 132, 100, false)]
+    [InlineData(16, 20, 12, false)]
+    public void DmmaMatchesFloat64(int m, int k, int n, bool transposeB)
+    {
+        int seed = 21000 + (m * 1000) + k + n + (transposeB ? 500 : 0);
+        var a = Random(seed, m * k);
+        var b = Random(seed + 1, k * n);
+        var row = Random(seed + 2, n);
+        var full = Random(seed + 3, m * n);
+        var nanBias = Enumerable.Repeat(float.NaN, m * n).ToArray();
+
+        // 8 warps (no SM count, or groups ≤ SMs) and 4 warps (more groups than SMs).
+        foreach (int sms in new[] { 0, 1 })
+        {
+            string what = $"{(transposeB ? "[N, K]" : "[K, N]")} {m}x{k}x{n}, {GemvDmmaLaunch.Warps(n, sms)} warps";
+            var got = RunEmulated(a, b, row, new GemvShape { M = m, N = n, K = k, Alpha = 1f }, transposeB, sms);
+            AssertClose(got[..(m * n)], Reference(a, b, m, k, n, 1f, 0f, null, false, transposeB), Rtol, AtolOf(k), what + " mm", seed);
+            AssertSentinel(got, m * n);
+
+            got = RunEmulated(a, b, row, new GemvShape { M = m, N = n, K = k, Alpha = 0.75f, Beta = -1.25f, HasBias = 1 }, transposeB, sms);
+            AssertClose(got[..(m * n)], Reference(a, b, m, k, n, 0.75f, -1.25f, row, false, transposeB), Rtol, AtolOf(k), what + " row bias", seed);
+            AssertSentinel(got, m * n);
+
+            got = RunEmulated(a, b, full, new GemvShape { M = m, N = n, K = k, Alpha = -2f, Beta = 0.5f, HasBias = 1, BiasStrideM = n }, transposeB, sms);
+            AssertClose(got[..(m * n)], Reference(a, b, m, k, n, -2f, 0.5f, full, true, transposeB), Rtol, AtolOf(k), what + " matrix bias", seed);
+            AssertSentinel(got, m * n);
+
+            // beta = 0: the bias is not read (NaN in it must not propagate).
+            got = RunEmulated(a, b, nanBias, new GemvShape { M = m, N = n, K = k, Alpha = 3f, Beta = 0f, HasBias = 1, BiasStrideM = n }, transposeB, sms);
+            AssertClose(got[..(m * n)], Reference(a, b, m, k, n, 3f, 0f, null, false, transposeB), Rtol, AtolOf(k), what + " beta 0, NaN bias", seed);
+            AssertSentinel(got, m * n);
+        }
+    }
+
+    // NaN and ±Inf in A (rows of both fragment halves, the partial last step) and in W: NaN where float64 says NaN, the
+    // same infinity where it is infinite.
+    [Theory]
+    [InlineData(16, 148, 19, true)]
+    [InlineData(11, 148, 20, false)]
+    public void DmmaPropagatesNaNAndInf(int m, int k, int n, bool transposeB)
+    {
+        int seed = 22000 + m + k + n;
+        var a = Random(seed, m * k);
+        var b = Random(seed + 1, k * n);
+        a[(1 * k) + 5] = float.NaN;                        // row 1 (a0 / a2 of its lanes)
+        a[(9 * k) + 6] = float.NaN;                        // row 9 (a1 / a3)
+        a[((m - 1) * k) + k - 2] = float.PositiveInfinity; // last row, the partial last step
+        a[(m - 2) * k] = float.NegativeInfinity;           // row m - 2, k 0
+        b[transposeB ? (2 * k) + k - 1 : ((k - 1) * n) + 2] = float.NaN;   // column 2, the last k
+        var expected = Reference(a, b, m, k, n, 1f, 0f, null, false, transposeB);
+        Assert.True(expected.Any(double.IsNaN) && expected.Any(double.IsInfinity), "the case must have NaN and infinite outputs");
+        foreach (int sms in new[] { 0, 1 })
+        {
+            var got = RunEmulated(a, b, Random(seed + 2, n), new GemvShape { M = m, N = n, K = k, Alpha = 1f }, transposeB, sms);
+            AssertClose(got[..(m * n)], expected, Rtol, AtolOf(k), "DMMA NaN / Inf", seed);
+            AssertSentinel(got, m * n);
+        }
+    }
+
+    /// <summary>The sum over the warps has a fixed order: two runs give the same bits.</summary>
+    [Fact]
+    public void DmmaIsDeterministic()
+    {
+        const int M = 5, Kd = 260, N = 40;
+        var a = Random(22500, M * Kd);
+        var b = Random(22501, Kd * N);
+        var g = new GemvShape { M = M, N = N, K = Kd, Alpha = 1f };
+        Assert.Equal(RunEmulated(a, b, new float[N], g, true, 0), RunEmulated(a, b, new float[N], g, true, 0));
+    }
+
+    // The prefetch form, with the cases of DmmaMatchesFloat64: against float64 with its own plans (8 warps on the
+    // simulator's plan — its groups stop at 256 threads, so the GPU's 12-warp plan runs the same body with more warps —,
+    // 4 with more groups than SMs), and bit for bit equal to `on` run with the same group size (the same
+    // steps per warp, the same DMMA order, the same sum over the warps).
+    [Theory]
+    [InlineData(1, 4, 1, true)]
+    [InlineData(1, 132, 37, true)]
+    [InlineData(3, 20, 33, true)]
+    [InlineData(8, 260, 70, true)]
+    [InlineData(16, 132, 31, true)]
+    [InlineData(16, 20, 65, true)]
+    [InlineData(5, 452, 33, true)]
+    [InlineData(1, 4, 4, false)]
+    [InlineData(1, 132, 36, false)]
+    [InlineData(3, 20, 32, false)]
+    [InlineData(8, 260, 68, false)]
+    [InlineData(16, 132, 100, false)]
+    [InlineData(16, 20, 12, false)]
+    [InlineData(5, 452, 36, false)]
+    public void PrefetchMatchesFloat64AndOnBitForBit(int m, int k, int n, bool transposeB) =>
+        FormMatchesFloat64AndOnBitForBit(GemvDmmaForm.Prefetch, new[] { 0, 1 }, m, k, n, transposeB);
+
+    // The ring form (4-warp groups in every plan): against float64 and bit for bit equal to `on` with 4 warps.
+    [Theory]
+    [InlineData(1, 4, 1, true)]
+    [InlineData(3, 20, 33, true)]
+    [InlineData(8, 260, 70, true)]
+    [InlineData(16, 132, 31, true)]
+    [InlineData(5, 452, 33, true)]
+    [InlineData(1, 4, 4, false)]
+    [InlineData(3, 20, 32, false)]
+    [InlineData(8, 260, 68, false)]
+    [InlineData(16, 132, 100, false)]
+    [InlineData(5, 452, 36, false)]
+    public void RingMatchesFloat64AndOnBitForBit(int m, int k, int n, bool transposeB) =>
+        FormMatchesFloat64AndOnBitForBit(GemvDmmaForm.Ring, new[] { 0 }, m, k, n, transposeB);
+
+    private void FormMatchesFloat64AndOnBitForBit(GemvDmmaForm form, int[] smsList, int m, int k, int n, bool transposeB)
+    {
+        int seed = 23000 + (m * 1000) + k + n + (transposeB ? 500 : 0);
+        var a = Random(seed, m * k);
+        var b = Random(seed + 1, k * n);
+        var row = Random(seed + 2, n);
+        var full = Random(seed + 3, m * n);
+        var nanBias = Enumerable.Repeat(float.NaN, m * n).ToArray();
+        var shapes = new (GemvShape G, float[] Bias, float Alpha, float Beta, float[]? RefBias, bool Matrix, string What)[]
+        {
+            (new GemvShape { M = m, N = n, K = k, Alpha = 1f }, row, 1f, 0f, null, false, "mm"),
+            (new GemvShape { M = m, N = n, K = k, Alpha = 0.75f, Beta = -1.25f, HasBias = 1 }, row, 0.75f, -1.25f, row, false, "row bias"),
+            (new GemvShape { M = m, N = n, K = k, Alpha = -2f, Beta = 0.5f, HasBias = 1, BiasStrideM = n }, full, -2f, 0.5f, full, true, "matrix bias"),
+            (new GemvShape { M = m, N = n, K = k, Alpha = 3f, Beta = 0f, HasBias = 1, BiasStrideM = n }, nanBias, 3f, 0f, null, false, "beta 0, NaN bias"),
+        };
+
+        foreach (int sms in smsList)
+        {
+            int warps = GemvDmmaLaunch.WarpsOf(n, sms, form);
+            int expected = form != GemvDmmaForm.Prefetch ? 4
+                : sms == 0 ? GemvDmmaLaunch.MaxWarps
+                : GemvDmmaLaunch.Groups(n) > sms ? 4 : GemvDmmaLaunch.PrefetchOneGroupWarps;
+            Assert.Equal(expected, warps);
+            if (warps * 32 > 256)
+            {
+                continue;   // the GPU's 12-warp plan (one group on one SM): past the simulator's 256 threads
+            }
+
+            foreach (var (g, bias, alpha, beta, refBias, matrix, name) in shapes)
+            {
+                string what = $"{form} {(transposeB ? "[N, K]" : "[K, N]")} {m}x{k}x{n}, {warps} warps, {name}";
+                var got = RunEmulated(a, b, bias, g, transposeB, sms, form);
+                AssertClose(got[..(m * n)], Reference(a, b, m, k, n, alpha, beta, refBias, matrix, transposeB), Rtol, AtolOf(k), what, seed);
+                AssertSentinel(got, m * n);
+                var on = RunEmulated(a, b, bias, g, transposeB, sms, GemvDmmaForm.On, warps);
+                Assert.True(got.AsSpan().SequenceEqual(on), what + ": not the bits of `on` with the same warps");
+            }
+        }
+    }
+
+    [Theory]
+    [InlineData(16, 148, 19, true)]
+    [InlineData(11, 148, 20, false)]
+    public void PrefetchPropagatesNaNAndInf(int m, int k, int n, bool transposeB) => FormPropagatesNaNAndInf(GemvDmmaForm.Prefetch, m, k, n, transposeB);
+
+    [Theory]
+    [InlineData(16, 148, 19, true)]
+    [InlineData(11, 148, 20, false)]
+    public void RingPropagatesNaNAndInf(int m, int k, int n, bool transposeB) => FormPropagatesNaNAndInf(GemvDmmaForm.Ring, m, k, n, transposeB);
+
+    private void FormPropagatesNaNAndInf(GemvDmmaForm form, int m, int k, int n, bool transposeB)
+    {
+        int seed = 24000 + m + k + n;
+        var a = Random(seed, m * k);
+        var b = Random(seed + 1, k * n);
+        a[(1 * k) + 5] = float.NaN;
+        a[(9 * k) + 6] = float.NaN;
+        a[((m - 1) * k) + k - 2] = float.PositiveInfinity;
+        a[(m - 2) * k] = float.NegativeInfinity;
+        b[transposeB ? (2 * k) + k - 1 : ((k - 1) * n) + 2] = float.NaN;
+        var expected = Reference(a, b, m, k, n, 1f, 0f, null, false, transposeB);
+        Assert.True(expected.Any(double.IsNaN) && expected.Any(double.IsInfinity), "the case must have NaN and infinite outputs");
+        foreach (int sms in new[] { 0, 1 })
+        {
+            var got = RunEmulated(a, b, Random(seed + 2, n), new GemvShape { M = m, N = n, K = k, Alpha = 1f }, transposeB, sms, form);
+            AssertClose(got[..(m * n)], expected, Rtol, AtolOf(k), $"DMMA {form} NaN / Inf", seed);
+            AssertSentinel(got, m * n);
+        }
+    }
+
+    [Fact]
+    public void FormsParse()
+    {
+        Assert.Equal(GemvDmmaForm.On, GemvF32DmmaChoice.ParseForm("on"));
+        Assert.Equal(GemvDmmaForm.On, GemvF32DmmaChoice.ParseForm(" TRUE "));
+        Assert.Equal(GemvDmmaForm.Prefetch, GemvF32DmmaChoice.ParseForm(" Prefetch "));
+        Assert.True(GemvF32DmmaChoice.Parse("prefetch"));
+        Assert.Equal(GemvDmmaForm.Ring, GemvF32DmmaChoice.ParseForm("Ring"));
+        Assert.Equal(GemvDmmaForm.Off, GemvF32DmmaChoice.ParseForm("dmma"));
+        Assert.Equal(GemvDmmaForm.Off, GemvF32DmmaChoice.ParseForm(null));
+    }
+
+    /// <summary>The prefetch plan on 132 SMs: 12 warps while the groups fit one per SM, else 4 (all resident at 3 per SM).</summary>
+    [Fact]
+    public void PrefetchPlanKeepsEveryGroupResident()
+    {
+        var small = GemvDmmaLaunch.Plan(new GemvShape { M = 16, N = 4096, K = 4096 }, 132, GemvDmmaForm.Prefetch);
+        Assert.Equal(128, small.GridDim.X);
+        Assert.Equal(384, small.GroupDim.X);
+        Assert.Equal(12 * 512, small.SharedMemoryConfig.NumElements);
+        Assert.True(12 * 512 * 8 <= 48 * 1024, "within the default dynamic shared memory");
+        var large = GemvDmmaLaunch.Plan(new GemvShape { M = 16, N = 11008, K = 4096 }, 132, GemvDmmaForm.Prefetch);
+        Assert.Equal(344, large.GridDim.X);
+        Assert.Equal(128, large.GroupDim.X);
+        Assert.True(large.GridDim.X <= 132 * GemvDmmaLaunch.PrefetchGroupsPerSm);
+        foreach (int n in new[] { 4096, 11008 })
+        {
+            var ring = GemvDmmaLaunch.Plan(new GemvShape { M = 16, N = n, K = 4096 }, 132, GemvDmmaForm.Ring);
+            Assert.Equal(128, ring.GroupDim.X);
+            Assert.Equal(48 * 1024, ring.SharedMemoryConfig.NumElements * 8);
+        }
+
+        Assert.Equal(GemvDmmaLaunch.Plan(new GemvShape { M = 16, N = 11008, K = 4096 }, 132).GroupDim.X, GemvDmmaLaunch.Plan(new GemvShape { M = 16, N = 11008, K = 4096 }, 132, GemvDmmaForm.On).GroupDim.X);
+    }
+
+    private float[] RunEmulated(float[] a, float[] b, float[] bias, GemvShape g, bool transposeB, int multiprocessors,
+        GemvDmmaForm form = GemvDmmaForm.On, int warpsOverride = 0)
+    {
+        var acc = warp32.Accelerator;
+        var config = GemvDmmaLaunch.Plan(g, multiprocessors, form);
+        Assert.Equal(GemvDmmaLaunch.WarpsOf(g.N, multiprocessors, form) * 32, config.GroupDim.X);
+        if (warpsOverride > 0)
+        {
+            config = new KernelConfig(config.GridDim, new Index3D(warpsOverride * 32, 1, 1),
+                SharedMemoryConfig.RequestDynamic<double>(warpsOverride * GemvDmmaF32Kernels.WarpSlots));
+        }
+
+        using var aBuffer = acc.Allocate1D(a);
+        using var bBuffer = acc.Allocate1D(b);
+        using var biasBuffer = acc.Allocate1D(bias);
+        using var cBuffer = acc.Allocate1D(Enumerable.Repeat(float.NaN, g.M * g.N).Concat(Enumerable.Repeat(Sentinel, 64)).ToArray());
+        if (form == GemvDmmaForm.Ring)
+        {
+            var ringKernel = transposeB
+                ? acc.LoadStreamKernel<ArrayView<Float4>, ArrayView<Float4>, ArrayView<float>, ArrayView<float>, GemvShape, long>(GemvDmmaF32Kernels.GemvDmmaF32RingEmulated<GemvDmmaNk>)
+                : acc.LoadStreamKernel<ArrayView<Float4>, ArrayView<Float4>, ArrayView<float>, ArrayView<float>, GemvShape, long>(GemvDmmaF32Kernels.GemvDmmaF32RingEmulated<GemvDmmaKn>);
+            ringKernel(config, aBuffer.View.AsContiguous().Cast<Float4>(), bBuffer.View.AsContiguous().Cast<Float4>(), biasBuffer.View.AsContiguous(),
+                cBuffer.View.AsContiguous().SubView(0, g.M * g.N), g, 0L);
+            acc.Synchronize();
+            return cBuffer.GetAsArray1D();
+        }
+
+        var kernel = (form, transposeB) switch
+        {
+            (GemvDmmaForm.Prefetch, true) => acc.LoadStreamKernel<ArrayView<Float4>, ArrayView<Float4>, ArrayView<float>, ArrayView<float>, GemvShape>(GemvDmmaF32Kernels.GemvDmmaF32PrefetchEmulated<GemvDmmaNk>),
+            (GemvDmmaForm.Prefetch, false) => acc.LoadStreamKernel<ArrayView<Float4>, ArrayView<Float4>, ArrayView<float>, ArrayView<float>, GemvShape>(GemvDmmaF32Kernels.GemvDmmaF32PrefetchEmulated<GemvDmmaKn>),
+            (_, true) => acc.LoadStreamKernel<ArrayView<Float4>, ArrayView<Float4>, ArrayView<float>, ArrayView<float>, GemvShape>(GemvDmmaF32Kernels.GemvDmmaF32Emulated<GemvDmmaNk>),
+            _ => acc.LoadStreamKernel<ArrayView<Float4>, ArrayView<Float4>, ArrayView<float>, ArrayView<float>, GemvShape>(GemvDmmaF32Kernels.GemvDmmaF32Emulated<GemvDmmaKn>),
+        };
+        kernel(config, aBuffer.View.AsContiguous().Cast<Float4>(), bBuffer.View.AsContiguous().Cast<Float4>(), biasBuffer.View.AsContiguous(),
+            cBuffer.View.AsContiguous().SubView(0, g.M * g.N), g);
+        acc.Synchronize();
+        return cBuffer.GetAsArray1D();
+    }
+
+    [Theory]
+    [InlineData(null, false)]
+    [InlineData("", false)]
+    [InlineData("off", false)]
+    [InlineData("on", true)]
+    [InlineData(" ON ", true)]
+    [InlineData("1", true)]
+    [InlineData("true", true)]
+    [InlineData("dmma", false)]
+    public void TheSettingParses(string? setting, bool expected) => Assert.Equal(expected, GemvF32DmmaChoice.Parse(setting));
+
+    /// <summary>
+    /// Routing: off by default; on, only a compute-capability-9.0 CUDA device takes the kernel (the simulator keeps the old
+    /// kernels, bit for bit), and only for shapes <see cref="GemvDmmaLaunch.Takes"/>.
+    /// </summary>
+    [Fact]
+    public void TheSwitchRoutesOnlySm90AndTheShapesItTakes()
+    {
+        if (Environment.GetEnvironmentVariable(GemvF32DmmaChoice.Variable) is null)
+        {
+            Assert.False(savedSetting, "the setting is off unless the variable says on");
+        }
+
+        const int M = 8, Kd = 64, N = 36;
+        var a = Random(22700, M * Kd);
+        var b = Random(22701, Kd * N);
+        var aView = Upload(a);
+        var bView = Upload(b);
+        foreach (bool transposeB in new[] { true, false })
+        {
+            K.GemvF32Dmma = false;
+            Assert.False(K.UsesGemvDmmaF32(aView, bView, 1, M, Kd, N, transposeB));
+            var (off, wholeOff) = PoisonedWithSentinel(M * N);
+            K.Mm(aView, bView, off, M, Kd, N, transposeB);
+            var before = Download(wholeOff);
+
+            K.GemvF32Dmma = true;
+            Assert.False(K.UsesGemvDmmaF32(aView, bView, 1, M, Kd, N, transposeB), "the simulator is not a 9.0 CUDA device");
+            var (on, wholeOn) = PoisonedWithSentinel(M * N);
+            K.Mm(aView, bView, on, M, Kd, N, transposeB);
+            Assert.Equal(before, Download(wholeOn));
+        }
+
+        // The shapes: one matrix, 1–16 rows, K a multiple of 4, aligned views; [K, N] also N a multiple of 4.
+        Assert.True(GemvDmmaLaunch.Takes(1, 1, 4096, 4096, true, 0, 256));
+        Assert.True(GemvDmmaLaunch.Takes(1, 16, 4096, 11008, false, 0, 256));
+        Assert.True(GemvDmmaLaunch.Takes(1, 16, 4096, 11007, true, 0, 256));
+        Assert.False(GemvDmmaLaunch.Takes(1, 16, 4096, 11007, false, 0, 256));
+        Assert.False(GemvDmmaLaunch.Takes(2, 16, 4096, 4096, true, 0, 256));
+        Assert.False(GemvDmmaLaunch.Takes(1, 17, 4096, 4096, true, 0, 256));
+        Assert.False(GemvDmmaLaunch.Takes(1, 0, 4096, 4096, true, 0, 256));
+        Assert.False(GemvDmmaLaunch.Takes(1, 8, 4094, 4096, true, 0, 256));
+        Assert.False(GemvDmmaLaunch.Takes(1, 8, 4096, 4096, true, 4, 256));
+        Assert.False(GemvDmmaLaunch.Takes(1, 8, 4096, 4096, false, 0, 8));
+    }
+
+    /// <summary>
+    /// The plan on 132 SMs: 8 warps while ⌈N / 32⌉ groups fit one per SM (N = 4096: 128 groups), else 4 (N = 11008: 344
+    /// groups, within the 4 × 132 resident groups of 128 threads the launch bounds allow); 512 float64 of shared memory per warp.
+    /// </summary>
+    [Fact]
+    public void PlanKeepsEveryGroupResident()
+    {
+        var small = GemvDmmaLaunch.Plan(new GemvShape { M = 16, N = 4096, K = 4096 }, 132);
+        Assert.Equal(128, small.GridDim.X);
+        Assert.Equal(256, small.GroupDim.X);
+        Assert.Equal(8 * 512, small.SharedMemoryConfig.NumElements);
+        var large = GemvDmmaLaunch.Plan(new GemvShape { M = 16, N = 11008, K = 4096 }, 132);
+        Assert.Equal(344, large.GridDim.X);
+        Assert.Equal(128, large.GroupDim.X);
+        Assert.True(large.GridDim.X <= 132 * (GemvDmmaLaunch.GroupsPerSm * GemvDmmaLaunch.MaxWarps / 4));
+        Assert.Equal(4 * 512, large.SharedMemoryConfig.NumElements);
+    }
+
+    /// <summary>
+    /// The PTX for SM_90 (both layouts, the launch bounds of the plan): 32 DMMA (two k16 steps of 8, in the pass wholly
+    /// inside K and in the pass with selects past K), marked
+    /// for the sm_90a header rewrite, 16-byte weight and activation loads, the 16 accumulators stored once, no local memory.
+    /// </summary>
+    [Theory]
+    [InlineData(typeof(GemvDmmaNk), "Nk")]
+    [InlineData(typeof(GemvDmmaKn), "Kn")]
+    public void PtxHoldsTheFloat64Mma(Type layout, string name)
+    {
+        var kernel = typeof(GemvDmmaF32Kernels).GetMethod(nameof(GemvDmmaF32Kernels.GemvDmmaF32))!.MakeGenericMethod(layout);
+        using var context = Context.Create(b => b.Optimize(IlgpuDevice.CudaOptimization));
+        using var backend = new PTXBackend(context, new CudaCapabilityContext(CudaArchitecture.SM_90),
+            CudaArchitecture.SM_90, CudaInstructionSet.ISA_80, nvvmAPI: null);
+        var bounds = new KernelSpecialization(GemvDmmaLaunch.MaxWarps * 32, GemvDmmaLaunch.GroupsPerSm);
+        string ptx = ((PTXCompiledKernel)backend.Compile(EntryPointDescription.FromExplicitlyGroupedKernel(kernel), bounds)).PTXAssembly;
+        string? dump = Environment.GetEnvironmentVariable("GEMS_PTX_DUMP_DIR");
+        if (!string.IsNullOrEmpty(dump))
+        {
+            Directory.CreateDirectory(dump);
+            File.WriteAllText(Path.Combine(dump, $"GemvDmmaF32_{name}.ptx"), ptx);
+        }
+
+        int mma = Regex.Matches(ptx, Regex.Escape(DmmaInstruction)).Count;
+        int vectors = Regex.Matches(ptx, @"ld\.global\.v4\.f32").Count;
+        int widen = Regex.Matches(ptx, @"cvt\.f64\.f32").Count;
+        output.WriteLine($"GemvDmmaF32<{name}>: {mma} DMMA, {vectors} ld.global.v4.f32, {widen} cvt.f64.f32, {ptx.Length} chars");
+        Assert.Equal(32, mma);
+        Assert.True(vectors >= 12, $"{vectors} 16-byte global loads");
+        Assert.Contains(".maxntid 256, 1, 1", ptx, StringComparison.Ordinal);
+        Assert.Contains($".minnctapersm {GemvDmmaLaunch.GroupsPerSm}", ptx, StringComparison.Ordinal);
+        Assert.Equal(16, Regex.Matches(ptx, @"st\.shared\.f64 \[dsa\+").Count);
+        PtxLocalSlots.AssertNone(ptx, $"GemvDmmaF32<{name}>");
+
+        Assert.True(Sm90aPtx.Needs(ptx), "the DMMA kernel must take the sm_90a header rewrite");
+        string rewritten = Sm90aPtx.Rewrite(ptx)!;
+        if (!string.IsNullOrEmpty(dump))
+        {
+            // What the driver gets on a 9.0 device: `ptxas -arch=sm_90a -v` takes this file as it is.
+            File.WriteAllText(Path.Combine(dump, $"GemvDmmaF32_{name}.sm90a.ptx"), rewritten);
+        }
+
+        Assert.Contains(".target sm_90a", rewritten, StringComparison.Ordinal);
+        Assert.DoesNotContain(".target sm_80", rewritten, StringComparison.Ordinal);
+    }
+
+    /// <summary>
+    /// The prefetch form's PTX for SM_90, both layouts, under both of its launch bounds (4 warps × 3 groups, 12 warps × 1):
+    /// the 32 DMMA, at least 24 16-byte global loads (the first pass and the prefetched one), 16 accumulator stores, no
+    /// local memory (the two register sets stay in registers), the sm_90a rewrite.
+    /// </summary>
+    /// <summary>
+    /// The ring form's PTX for SM_90 (4 warps × 3 groups): the 32 DMMA, 16 cp.async of 16 bytes (prologue and loop, 8 each),
+    /// the waits, 8 16-byte shared loads per DMMA block, no local memory, the sm_90a rewrite.
+    /// </summary>
+    [Theory]
+    [InlineData(typeof(GemvDmmaNk), "Nk")]
+    [InlineData(typeof(GemvDmmaKn), "Kn")]
+    public void RingPtxHoldsTheFloat64Mma(Type layout, string name)
+    {
+        var kernel = typeof(GemvDmmaF32Kernels).GetMethod(nameof(GemvDmmaF32Kernels.GemvDmmaF32Ring))!.MakeGenericMethod(layout);
+        using var context = Context.Create(b => b.Optimize(IlgpuDevice.CudaOptimization));
+        using var backend = new PTXBackend(context, new CudaCapabilityContext(CudaArchitecture.SM_90),
+            CudaArchitecture.SM_90, CudaInstructionSet.ISA_80, nvvmAPI: null);
+        var bounds = new KernelSpecialization(4 * 32, GemvDmmaLaunch.PrefetchGroupsPerSm);
+        string ptx = ((PTXCompiledKernel)backend.Compile(EntryPointDescription.FromExplicitlyGroupedKernel(kernel), bounds)).PTXAssembly;
+        string? dump = Environment.GetEnvironmentVariable("GEMS_PTX_DUMP_DIR");
+        if (!string.IsNullOrEmpty(dump))
+        {
+            Directory.CreateDirectory(dump);
+            File.WriteAllText(Path.Combine(dump, $"GemvDmmaF32Ring_{name}.sm90a.ptx"), Sm90aPtx.Rewrite(ptx)!);
+        }
+
+        int mma = Regex.Matches(ptx, Regex.Escape(DmmaInstruction)).Count;
+        int copies = Regex.Matches(ptx, @"cp\.async\.cg\.shared\.global").Count;
+        int sharedVectors = Regex.Matches(ptx, @"ld\.shared\.v4\.f32").Count;
+        output.WriteLine($"GemvDmmaF32Ring<{name}>: {mma} DMMA, {copies} cp.async, {sharedVectors} ld.shared.v4.f32, {ptx.Length} chars");
+        Assert.Equal(32, mma);
+        Assert.Equal(16, copies);
+        Assert.Contains("cp.async.wait_group 2;", ptx, StringComparison.Ordinal);
+        Assert.Contains("cp.async.wait_group 0;", ptx, StringComparison.Ordinal);
+        Assert.True(sharedVectors >= 8, $"{sharedVectors} 16-byte shared loads");
+        Assert.Equal(16, Regex.Matches(ptx, @"st\.shared\.f64 \[dsa\+").Count);
+        PtxLocalSlots.AssertNone(ptx, $"GemvDmmaF32Ring<{name}>");
+        Assert.True(Sm90aPtx.Needs(ptx), "the DMMA kernel must take the sm_90a header rewrite");
+    }
+
+    [Theory]
+    [InlineData(typeof(GemvDmmaNk), "Nk", 4, GemvDmmaLaunch.PrefetchGroupsPerSm)]
+    [InlineData(typeof(GemvDmmaKn), "Kn", 4, GemvDmmaLaunch.PrefetchGroupsPerSm)]
+    [InlineData(typeof(GemvDmmaNk), "Nk", GemvDmmaLaunch.PrefetchOneGroupWarps, 1)]
+    [InlineData(typeof(GemvDmmaKn), "Kn", GemvDmmaLaunch.PrefetchOneGroupWarps, 1)]
+    public void PrefetchPtxHoldsTheFloat64Mma(Type layout, string name, int warps, int groupsPerSm)
+    {
+        var kernel = typeof(GemvDmmaF32Kernels).GetMethod(nameof(GemvDmmaF32Kernels.GemvDmmaF32Prefetch))!.MakeGenericMethod(layout);
+        using var context = Context.Create(b => b.Optimize(IlgpuDevice.CudaOptimization));
+        using var backend = new PTXBackend(context, new CudaCapabilityContext(CudaArchitecture.SM_90),
+            CudaArchitecture.SM_90, CudaInstructionSet.ISA_80, nvvmAPI: null);
+        var bounds = new KernelSpecialization(warps * 32, groupsPerSm);
+        string ptx = ((PTXCompiledKernel)backend.Compile(EntryPointDescription.FromExplicitlyGroupedKernel(kernel), bounds)).PTXAssembly;
+        string? dump = Environment.GetEnvironmentVariable("GEMS_PTX_DUMP_DIR");
+        if (!string.IsNullOrEmpty(dump))
+        {
+            Directory.CreateDirectory(dump);
+            File.WriteAllText(Path.Combine(dump, $"GemvDmmaF32Prefetch_{name}_x{warps}.sm90a.ptx"), Sm90aPtx.Rewrite(ptx)!);
+        }
+
+        int mma = Regex.Matches(ptx, Regex.Escape(DmmaInstruction)).Count;
+        int vectors = Regex.Matches(ptx, @"ld\.global\.v4\.f32").Count;
+        int widen = Regex.Matches(ptx, @"cvt\.f64\.f32").Count;
+        output.WriteLine($"GemvDmmaF32Prefetch<{name}> x{warps}: {mma} DMMA, {vectors} ld.global.v4.f32, {widen} cvt.f64.f32, {ptx.Length} chars");
+        Assert.Equal(32, mma);
+        Assert.True(vectors >= 24, $"{vectors} 16-byte global loads");
+        Assert.Contains($".maxntid {warps * 32}, 1, 1", ptx, StringComparison.Ordinal);
+        Assert.Contains($".minnctapersm {groupsPerSm}", ptx, StringComparison.Ordinal);
+        Assert.Equal(16, Regex.Matches(ptx, @"st\.shared\.f64 \[dsa\+").Count);
+        PtxLocalSlots.AssertNone(ptx, $"GemvDmmaF32Prefetch<{name}>");
+        Assert.True(Sm90aPtx.Needs(ptx), "the DMMA kernel must take the sm_90a header rewrite");
+        Assert.Contains(".target sm_90a", Sm90aPtx.Rewrite(ptx)!, StringComparison.Ordinal);
+    }
+}
