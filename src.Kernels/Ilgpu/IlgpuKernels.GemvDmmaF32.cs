@@ -18,23 +18,26 @@ public sealed partial class IlgpuKernels
     private readonly Action<KernelConfig, ArrayView<Float4>, ArrayView<Float4>, ArrayView<float>, ArrayView<float>, GemvShape, long>?[] gemvDmmaF32Ring =
         new Action<KernelConfig, ArrayView<Float4>, ArrayView<Float4>, ArrayView<float>, ArrayView<float>, GemvShape, long>?[2];
 
-    /// <summary>Whether float32 products of 1–16 rows may take the FP64 tensor-core GEMV (<c>GEMS_GEMV_F32_DMMA=on</c> or another form; tests set it directly).</summary>
-    internal bool GemvF32Dmma { get; set; } = GemvF32DmmaChoice.FromEnvironment();
-
-    /// <summary>Which DMMA form runs when <see cref="GemvF32Dmma"/> is set (<see cref="GemvDmmaForm.Off"/> reads as <see cref="GemvDmmaForm.On"/>).</summary>
-    internal GemvDmmaForm GemvF32DmmaForm { get; set; } = GemvF32DmmaChoice.FormFromEnvironment();
+    /// <summary>Which float32 products of 1–16 rows take the FP64 tensor-core GEMV, and in which form (<c>GEMS_GEMV_F32_DMMA</c>; tests set it directly).</summary>
+    internal GemvDmmaChoice GemvF32Dmma { get; set; } = GemvF32DmmaChoice.FromEnvironment();
 
     /// <summary>
-    /// Whether a float32 product takes <c>GemvDmmaF32</c>: the setting on, a CUDA device of compute capability 9.0
-    /// (<see cref="Sm90aPtx.Supported"/>), and the shape <see cref="GemvDmmaLaunch.Takes"/> (one matrix, 1–16 rows, K a
-    /// multiple of 4, 16-byte aligned views; for [K, N] N a multiple of 4 as well).
+    /// The DMMA form a float32 product takes, <see cref="GemvDmmaForm.Off"/> for none: the setting's form for the shape
+    /// (<see cref="GemvDmmaLaunch.FormFor"/>), a CUDA device of compute capability 9.0 (<see cref="Sm90aPtx.Supported"/>), and
+    /// a shape the kernels take (<see cref="GemvDmmaLaunch.Takes"/>: one matrix, 1–16 rows, K a multiple of 4, 16-byte aligned
+    /// views; for [K, N] N a multiple of 4 as well).
     /// </summary>
-    internal bool UsesGemvDmmaF32(ArrayView<float> a, ArrayView<float> b, int batch, int m, int k, int n, bool transposeB) =>
-        GemvF32Dmma && Sm90aPtx.Supported(device.Accelerator) && device.WarpSize == 32
-        && GemvDmmaLaunch.Takes(batch, m, k, n, transposeB, TensorCoreLaunch.DeviceAddress(a.Cast<ushort>()), TensorCoreLaunch.DeviceAddress(b.Cast<ushort>()));
+    internal GemvDmmaForm GemvDmmaF32Form(ArrayView<float> a, ArrayView<float> b, int batch, int m, int k, int n, bool transposeB)
+    {
+        var form = GemvDmmaLaunch.FormFor(GemvF32Dmma, m, n, transposeB, device.MultiprocessorCount);
+        return form != GemvDmmaForm.Off && Sm90aPtx.Supported(device.Accelerator) && device.WarpSize == 32
+            && GemvDmmaLaunch.Takes(batch, m, k, n, transposeB, TensorCoreLaunch.DeviceAddress(a.Cast<ushort>()), TensorCoreLaunch.DeviceAddress(b.Cast<ushort>()))
+            ? form
+            : GemvDmmaForm.Off;
+    }
 
-    /// <summary>Runs a product on <c>GemvDmmaF32</c> (the caller checked <see cref="UsesGemvDmmaF32"/>): one launch, no partials.</summary>
-    private void GemvDmmaF32(ArrayView<float> a, ArrayView<float> b, ArrayView<float> bias, ArrayView<float> c, int m, int k, int n,
+    /// <summary>Runs a product on the DMMA GEMV in <paramref name="form"/> (from <see cref="GemvDmmaF32Form"/>, not off): one launch, no partials.</summary>
+    private void GemvDmmaF32(GemvDmmaForm form, ArrayView<float> a, ArrayView<float> b, ArrayView<float> bias, ArrayView<float> c, int m, int k, int n,
         bool transposeB, float alpha, float beta, bool biasIsMatrix)
     {
         var g = new GemvShape
@@ -49,7 +52,7 @@ public sealed partial class IlgpuKernels
             Splits = 1,
             Direct = 1,
         };
-        if (GemvF32DmmaForm == GemvDmmaForm.Ring)
+        if (form == GemvDmmaForm.Ring)
         {
             var plan = GemvDmmaLaunch.Plan(g, device.MultiprocessorCount, GemvDmmaForm.Ring);
             var rb = Bounds(4 * 32, GemvDmmaLaunch.PrefetchGroupsPerSm);
@@ -60,7 +63,7 @@ public sealed partial class IlgpuKernels
             return;
         }
 
-        if (GemvF32DmmaForm == GemvDmmaForm.Prefetch)
+        if (form == GemvDmmaForm.Prefetch)
         {
             var plan = GemvDmmaLaunch.Plan(g, device.MultiprocessorCount, GemvDmmaForm.Prefetch);
             bool small = plan.GroupDim.X == GemvDmmaLaunch.PrefetchOneGroupWarps * 32;
@@ -74,7 +77,7 @@ public sealed partial class IlgpuKernels
             return;
         }
 
-        var config = GemvDmmaLaunch.Plan(g, device.MultiprocessorCount);
+        var config = GemvDmmaLaunch.Plan(g, device.MultiprocessorCount, GemvDmmaForm.On);
         var bounds = Bounds(GemvDmmaLaunch.MaxWarps * 32, GemvDmmaLaunch.GroupsPerSm);
         var kernel = transposeB
             ? device.Load(ref gemvDmmaF32[1], $"{nameof(GemvDmmaF32Kernels.GemvDmmaF32)}<Nk>", acc => acc.LoadStreamKernel<ArrayView<Float4>, ArrayView<Float4>, ArrayView<float>, ArrayView<float>, GemvShape>(GemvDmmaF32Kernels.GemvDmmaF32<GemvDmmaNk>, bounds))
@@ -84,8 +87,8 @@ public sealed partial class IlgpuKernels
 }
 
 /// <summary>
-/// Launch plan of the float32 GEMV of 1–16 rows on the FP64 tensor cores (<see cref="GemvDmmaF32Kernels"/>,
-/// <c>GEMS_GEMV_F32_DMMA=on</c>; notes: docs/perf/h100-notes-gemv.md, "float32 1–16 rows on the FP64 tensor cores").
+/// Routing and launch plans of the float32 GEMV of 1–16 rows on the FP64 tensor cores (<see cref="GemvDmmaF32Kernels"/>,
+/// <c>GEMS_GEMV_F32_DMMA</c>; notes: docs/perf/h100-notes-gemv.md, "float32 1–16 rows on the FP64 tensor cores").
 /// <para>
 /// ⌈N / 32⌉ groups, each of <see cref="Warps"/> warps that split K by k16 steps: 8 warps while the groups do not
 /// outnumber the SMs (N ≤ 4224 on 132 SMs: one group per SM, 8 warps × 2 steps × 2 KB of weight in flight), else 4
@@ -109,6 +112,32 @@ internal static class GemvDmmaLaunch
         batch == 1 && m >= 1 && m <= GemvDmmaF32Kernels.MaxRows && k >= 4 && k % 4 == 0 && n >= 1
         && (transposeB || n % 4 == 0) && aAddress % 16 == 0 && bAddress % 16 == 0
         && (long)k * n / 4 <= int.MaxValue && 4L * k <= int.MaxValue;
+
+    /// <summary>
+    /// The form a float32 product of <paramref name="m"/> rows takes under <paramref name="choice"/>, before the device and
+    /// shape checks. <see cref="GemvDmmaChoice.Auto"/> follows Run 112 (H200, `docs/perf/h100-notes-gemv.md`): a weight
+    /// stored [K, N] with 8–16 rows takes <see cref="GemvDmmaForm.Prefetch"/> (+47% at 16 rows, +6% at 8 over the FFMA
+    /// kernels; 1–4 rows stay on the FFMA stream, 5–8% faster there); [N, K] with 9–16 rows takes
+    /// <see cref="GemvDmmaForm.Ring"/> when its groups outnumber the SMs (+18% at 16 × 11008 × 4096), else
+    /// <see cref="GemvDmmaForm.On"/> (+10% at 16 × 4096 × 11008); 1–8-row [N, K] products stay on the FFMA kernels, 28%
+    /// faster there.
+    /// </summary>
+    /// <param name="choice">The setting.</param>
+    /// <param name="m">Rows of A.</param>
+    /// <param name="n">Columns of the product.</param>
+    /// <param name="transposeB">Whether the weight is stored [N, K].</param>
+    /// <param name="multiprocessors">SMs of the device (0 when unknown: counted as one).</param>
+    public static GemvDmmaForm FormFor(GemvDmmaChoice choice, int m, int n, bool transposeB, int multiprocessors) => choice switch
+    {
+        GemvDmmaChoice.Off => GemvDmmaForm.Off,
+        GemvDmmaChoice.On => GemvDmmaForm.On,
+        GemvDmmaChoice.Prefetch => GemvDmmaForm.Prefetch,
+        GemvDmmaChoice.Ring => GemvDmmaForm.Ring,
+        _ when m > GemvDmmaF32Kernels.MaxRows => GemvDmmaForm.Off,
+        _ when !transposeB => m >= 8 ? GemvDmmaForm.Prefetch : GemvDmmaForm.Off,
+        _ when m < 9 => GemvDmmaForm.Off,
+        _ => Groups(n) > Math.Max(multiprocessors, 1) ? GemvDmmaForm.Ring : GemvDmmaForm.On,
+    };
 
     /// <summary>Warps per group: 8 while ⌈N / 32⌉ groups fit one per SM (or on the simulator, no SM count), else 4.</summary>
     public static int Warps(int n, int multiprocessors) =>
@@ -144,45 +173,55 @@ internal static class GemvDmmaLaunch
 
     /// <summary>Groups: one per 32 columns.</summary>
     public static int Groups(int n) => (n + GemvDmmaF32Kernels.Columns - 1) / GemvDmmaF32Kernels.Columns;
-
-    /// <summary>Grid and group of a product.</summary>
-    /// <param name="g">The product (M of 1–16).</param>
-    /// <param name="multiprocessors">SMs of the device (0 on the simulator).</param>
-    public static KernelConfig Plan(GemvShape g, int multiprocessors)
-    {
-        int warps = Warps(g.N, multiprocessors);
-        return new KernelConfig(new Index3D(Groups(g.N), 1, 1), new Index3D(warps * 32, 1, 1),
-            SharedMemoryConfig.RequestDynamic<double>(warps * GemvDmmaF32Kernels.WarpSlots));
-    }
 }
 
-/// <summary>The FP64 tensor-core float32 GEMV setting (<c>GEMS_GEMV_F32_DMMA</c>): <c>on</c> enables it; anything else (the default) leaves it off.</summary>
+/// <summary>
+/// The FP64 tensor-core float32 GEMV setting (<c>GEMS_GEMV_F32_DMMA</c>): unset or <c>auto</c> (the default) lets the
+/// shape choose (<see cref="GemvDmmaLaunch.FormFor"/>); <c>off</c> keeps every product on the FFMA kernels; <c>on</c>,
+/// <c>prefetch</c> or <c>ring</c> sends every product the kernels take (1–16 rows) to that form, for measurements.
+/// </summary>
 internal static class GemvF32DmmaChoice
 {
-    /// <summary>Environment variable that enables the DMMA GEMV for float32 products of 1–16 rows.</summary>
+    /// <summary>Environment variable choosing the DMMA GEMV for float32 products of 1–16 rows.</summary>
     public const string Variable = "GEMS_GEMV_F32_DMMA";
 
-    private static readonly Lazy<bool> FromVariable = new(() => Parse(Environment.GetEnvironmentVariable(Variable)));
+    private static readonly Lazy<GemvDmmaChoice> FromVariable = new(() => Parse(Environment.GetEnvironmentVariable(Variable)));
 
     /// <summary>The setting of this process (read once).</summary>
-    public static bool FromEnvironment() => FromVariable.Value;
+    public static GemvDmmaChoice FromEnvironment() => FromVariable.Value;
 
-    private static readonly Lazy<GemvDmmaForm> FormFromVariable = new(() => ParseForm(Environment.GetEnvironmentVariable(Variable)));
-
-    /// <summary>The form of this process (read once).</summary>
-    public static GemvDmmaForm FormFromEnvironment() => FormFromVariable.Value;
-
-    /// <summary>Any form (<c>on</c>, <c>1</c>, <c>true</c>, <c>prefetch</c>; any case, surrounding spaces ignored) enables; anything else disables.</summary>
-    public static bool Parse(string? setting) => ParseForm(setting) != GemvDmmaForm.Off;
-
-    /// <summary><c>on</c> / <c>1</c> / <c>true</c>: <see cref="GemvDmmaForm.On"/>; <c>prefetch</c>, <c>ring</c>: those forms; else off.</summary>
-    public static GemvDmmaForm ParseForm(string? setting) => setting?.Trim().ToLowerInvariant() switch
+    /// <summary>
+    /// <c>off</c> / <c>0</c> / <c>false</c>: <see cref="GemvDmmaChoice.Off"/>; <c>on</c> / <c>1</c> / <c>true</c>, <c>prefetch</c>,
+    /// <c>ring</c>: that form for every product; anything else (unset, <c>auto</c>): <see cref="GemvDmmaChoice.Auto"/>. Any case,
+    /// surrounding spaces ignored.
+    /// </summary>
+    public static GemvDmmaChoice Parse(string? setting) => setting?.Trim().ToLowerInvariant() switch
     {
-        "on" or "1" or "true" => GemvDmmaForm.On,
-        "prefetch" => GemvDmmaForm.Prefetch,
-        "ring" => GemvDmmaForm.Ring,
-        _ => GemvDmmaForm.Off,
+        "off" or "0" or "false" => GemvDmmaChoice.Off,
+        "on" or "1" or "true" => GemvDmmaChoice.On,
+        "prefetch" => GemvDmmaChoice.Prefetch,
+        "ring" => GemvDmmaChoice.Ring,
+        _ => GemvDmmaChoice.Auto,
     };
+}
+
+/// <summary>What <c>GEMS_GEMV_F32_DMMA</c> asks for.</summary>
+internal enum GemvDmmaChoice
+{
+    /// <summary>The form measured fastest for the shape, or none (<see cref="GemvDmmaLaunch.FormFor"/>).</summary>
+    Auto,
+
+    /// <summary>Never the DMMA GEMV.</summary>
+    Off,
+
+    /// <summary><see cref="GemvDmmaForm.On"/> for every product the kernels take.</summary>
+    On,
+
+    /// <summary><see cref="GemvDmmaForm.Prefetch"/> for every product the kernels take.</summary>
+    Prefetch,
+
+    /// <summary><see cref="GemvDmmaForm.Ring"/> for every product the kernels take.</summary>
+    Ring,
 }
 
 /// <summary>The forms of the DMMA GEMV (<c>GEMS_GEMV_F32_DMMA</c>).</summary>

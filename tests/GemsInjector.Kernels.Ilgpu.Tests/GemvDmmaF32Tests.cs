@@ -28,7 +28,7 @@ public sealed class GemvDmmaF32Tests : GemvF32TestBase, IClassFixture<Warp32Simu
 
     private readonly Warp32SimulatorFixture warp32;
     private readonly ITestOutputHelper output;
-    private readonly bool savedSetting;
+    private readonly GemvDmmaChoice savedSetting;
 
     public GemvDmmaF32Tests(SimulatorFixture fixture, Warp32SimulatorFixture warp32, ITestOutputHelper output)
         : base(fixture)
@@ -246,16 +246,51 @@ public sealed class GemvDmmaF32Tests : GemvF32TestBase, IClassFixture<Warp32Simu
         }
     }
 
-    [Fact]
-    public void FormsParse()
+    [Theory]
+    [InlineData(null, "Auto")]
+    [InlineData("", "Auto")]
+    [InlineData(" Auto ", "Auto")]
+    [InlineData("dmma", "Auto")]
+    [InlineData("off", "Off")]
+    [InlineData("0", "Off")]
+    [InlineData("FALSE", "Off")]
+    [InlineData("on", "On")]
+    [InlineData(" ON ", "On")]
+    [InlineData("1", "On")]
+    [InlineData("true", "On")]
+    [InlineData(" Prefetch ", "Prefetch")]
+    [InlineData("Ring", "Ring")]
+    public void TheSettingParses(string? setting, string expected) =>
+        Assert.Equal(Enum.Parse<GemvDmmaChoice>(expected), GemvF32DmmaChoice.Parse(setting));
+
+    /// <summary>
+    /// The default (<see cref="GemvDmmaChoice.Auto"/>) on 132 SMs, as measured in Run 112: [K, N] 8–16 rows prefetch; [N, K]
+    /// 9–16 rows ring when the groups outnumber the SMs, else on; everything else the FFMA kernels. A forced form applies
+    /// to every row count, off to none.
+    /// </summary>
+    [Theory]
+    [InlineData(1, 4096, false, "Off")]
+    [InlineData(4, 4096, false, "Off")]
+    [InlineData(7, 11008, false, "Off")]
+    [InlineData(8, 4096, false, "Prefetch")]
+    [InlineData(12, 11008, false, "Prefetch")]
+    [InlineData(16, 4096, false, "Prefetch")]
+    [InlineData(17, 4096, false, "Off")]
+    [InlineData(1, 11008, true, "Off")]
+    [InlineData(8, 11008, true, "Off")]
+    [InlineData(9, 11008, true, "Ring")]
+    [InlineData(16, 11008, true, "Ring")]
+    [InlineData(16, 4224, true, "On")]
+    [InlineData(16, 4225, true, "Ring")]
+    [InlineData(12, 4096, true, "On")]
+    [InlineData(17, 11008, true, "Off")]
+    public void TheDefaultTakesTheFormMeasuredFastest(int m, int n, bool transposeB, string expected)
     {
-        Assert.Equal(GemvDmmaForm.On, GemvF32DmmaChoice.ParseForm("on"));
-        Assert.Equal(GemvDmmaForm.On, GemvF32DmmaChoice.ParseForm(" TRUE "));
-        Assert.Equal(GemvDmmaForm.Prefetch, GemvF32DmmaChoice.ParseForm(" Prefetch "));
-        Assert.True(GemvF32DmmaChoice.Parse("prefetch"));
-        Assert.Equal(GemvDmmaForm.Ring, GemvF32DmmaChoice.ParseForm("Ring"));
-        Assert.Equal(GemvDmmaForm.Off, GemvF32DmmaChoice.ParseForm("dmma"));
-        Assert.Equal(GemvDmmaForm.Off, GemvF32DmmaChoice.ParseForm(null));
+        Assert.Equal(Enum.Parse<GemvDmmaForm>(expected), GemvDmmaLaunch.FormFor(GemvDmmaChoice.Auto, m, n, transposeB, 132));
+        Assert.Equal(GemvDmmaForm.Off, GemvDmmaLaunch.FormFor(GemvDmmaChoice.Off, m, n, transposeB, 132));
+        Assert.Equal(GemvDmmaForm.Ring, GemvDmmaLaunch.FormFor(GemvDmmaChoice.Ring, m, n, transposeB, 132));
+        Assert.Equal(GemvDmmaForm.Prefetch, GemvDmmaLaunch.FormFor(GemvDmmaChoice.Prefetch, m, n, transposeB, 132));
+        Assert.Equal(GemvDmmaForm.On, GemvDmmaLaunch.FormFor(GemvDmmaChoice.On, m, n, transposeB, 132));
     }
 
     /// <summary>The prefetch plan on 132 SMs: 12 warps while the groups fit one per SM, else 4 (all resident at 3 per SM).</summary>
@@ -277,8 +312,6 @@ public sealed class GemvDmmaF32Tests : GemvF32TestBase, IClassFixture<Warp32Simu
             Assert.Equal(128, ring.GroupDim.X);
             Assert.Equal(48 * 1024, ring.SharedMemoryConfig.NumElements * 8);
         }
-
-        Assert.Equal(GemvDmmaLaunch.Plan(new GemvShape { M = 16, N = 11008, K = 4096 }, 132).GroupDim.X, GemvDmmaLaunch.Plan(new GemvShape { M = 16, N = 11008, K = 4096 }, 132, GemvDmmaForm.On).GroupDim.X);
     }
 
     private float[] RunEmulated(float[] a, float[] b, float[] bias, GemvShape g, bool transposeB, int multiprocessors,
@@ -321,27 +354,17 @@ public sealed class GemvDmmaF32Tests : GemvF32TestBase, IClassFixture<Warp32Simu
         return cBuffer.GetAsArray1D();
     }
 
-    [Theory]
-    [InlineData(null, false)]
-    [InlineData("", false)]
-    [InlineData("off", false)]
-    [InlineData("on", true)]
-    [InlineData(" ON ", true)]
-    [InlineData("1", true)]
-    [InlineData("true", true)]
-    [InlineData("dmma", false)]
-    public void TheSettingParses(string? setting, bool expected) => Assert.Equal(expected, GemvF32DmmaChoice.Parse(setting));
-
     /// <summary>
-    /// Routing: off by default; on, only a compute-capability-9.0 CUDA device takes the kernel (the simulator keeps the old
-    /// kernels, bit for bit), and only for shapes <see cref="GemvDmmaLaunch.Takes"/>.
+    /// Routing: the shape's form by default (<see cref="GemvDmmaChoice.Auto"/>); whatever the setting, only a
+    /// compute-capability-9.0 CUDA device takes the kernel (the simulator keeps the old kernels, bit for bit), and only for
+    /// shapes <see cref="GemvDmmaLaunch.Takes"/>.
     /// </summary>
     [Fact]
     public void TheSwitchRoutesOnlySm90AndTheShapesItTakes()
     {
         if (Environment.GetEnvironmentVariable(GemvF32DmmaChoice.Variable) is null)
         {
-            Assert.False(savedSetting, "the setting is off unless the variable says on");
+            Assert.Equal(GemvDmmaChoice.Auto, savedSetting);
         }
 
         const int M = 8, Kd = 64, N = 36;
@@ -351,14 +374,14 @@ public sealed class GemvDmmaF32Tests : GemvF32TestBase, IClassFixture<Warp32Simu
         var bView = Upload(b);
         foreach (bool transposeB in new[] { true, false })
         {
-            K.GemvF32Dmma = false;
-            Assert.False(K.UsesGemvDmmaF32(aView, bView, 1, M, Kd, N, transposeB));
+            K.GemvF32Dmma = GemvDmmaChoice.Off;
+            Assert.Equal(GemvDmmaForm.Off, K.GemvDmmaF32Form(aView, bView, 1, M, Kd, N, transposeB));
             var (off, wholeOff) = PoisonedWithSentinel(M * N);
             K.Mm(aView, bView, off, M, Kd, N, transposeB);
             var before = Download(wholeOff);
 
-            K.GemvF32Dmma = true;
-            Assert.False(K.UsesGemvDmmaF32(aView, bView, 1, M, Kd, N, transposeB), "the simulator is not a 9.0 CUDA device");
+            K.GemvF32Dmma = GemvDmmaChoice.On;
+            Assert.Equal(GemvDmmaForm.Off, K.GemvDmmaF32Form(aView, bView, 1, M, Kd, N, transposeB));
             var (on, wholeOn) = PoisonedWithSentinel(M * N);
             K.Mm(aView, bView, on, M, Kd, N, transposeB);
             Assert.Equal(before, Download(wholeOn));
@@ -384,11 +407,11 @@ public sealed class GemvDmmaF32Tests : GemvF32TestBase, IClassFixture<Warp32Simu
     [Fact]
     public void PlanKeepsEveryGroupResident()
     {
-        var small = GemvDmmaLaunch.Plan(new GemvShape { M = 16, N = 4096, K = 4096 }, 132);
+        var small = GemvDmmaLaunch.Plan(new GemvShape { M = 16, N = 4096, K = 4096 }, 132, GemvDmmaForm.On);
         Assert.Equal(128, small.GridDim.X);
         Assert.Equal(256, small.GroupDim.X);
         Assert.Equal(8 * 512, small.SharedMemoryConfig.NumElements);
-        var large = GemvDmmaLaunch.Plan(new GemvShape { M = 16, N = 11008, K = 4096 }, 132);
+        var large = GemvDmmaLaunch.Plan(new GemvShape { M = 16, N = 11008, K = 4096 }, 132, GemvDmmaForm.On);
         Assert.Equal(344, large.GridDim.X);
         Assert.Equal(128, large.GroupDim.X);
         Assert.True(large.GridDim.X <= 132 * (GemvDmmaLaunch.GroupsPerSm * GemvDmmaLaunch.MaxWarps / 4));
