@@ -556,33 +556,7 @@ internal static class GemvDmmaF32Kernels
 
         ops.Store(red, (warp * WarpSlots) + lane);
         Group.Barrier();
-
-        // Slot x of a warp's block: accumulator r = x / 32 (tile r / 4, register r mod 4) of lane x mod 32.
-        for (int x = thread; x < WarpSlots; x += Group.DimX)
-        {
-            double sum = red[x];
-            for (int other = 1; other < warps; other++)
-            {
-                sum += red[(other * WarpSlots) + x];
-            }
-
-            int owner = x & 31;
-            int r = x >> 5;
-            int tile = r >> 2;
-            int row = (owner >> 2) + ((r & 2) * 4);
-            int inTile = ((owner & 3) * 2) + (r & 1);
-            int col = nk ? n0 + (8 * tile) + inTile : n0 + (4 * inTile) + tile;
-            if (row < s.M && col < s.N)
-            {
-                double v = s.Alpha * sum;
-                if (s.HasBias != 0 && s.Beta != 0f)
-                {
-                    v += (double)s.Beta * bias[((long)row * s.BiasStrideM) + col];
-                }
-
-                c[((long)row * s.N) + col] = (float)v;
-            }
-        }
+        Reduce(red, bias, c, s, nk, n0, thread, warps);
     }
 
     /// <summary>
