@@ -135,56 +135,36 @@ internal static class GemvDmmaF32Kernels
         ops.Begin();
         bool nk = default(TLayout).Value != 0;
         var red = SharedMemory.GetDynamic<double>();
-        int thread = Group.IdxX;
-        int lane = thread & 31;
-        int warp = thread >> 5;
-        int warps = Group.DimX >> 5;
-        int g = lane >> 2;
-        int t = lane & 3;
-        int n0 = Grid.IdxX * Columns;
+        var ln = DmmaLane.Of(s, nk);
 
-        int kv = s.K >> 2;
-        int steps = (s.K + 15) >> 4;
-        long aLo = (long)Math.Min(g, s.M - 1) * kv;
-        long aHi = (long)Math.Min(g + 8, s.M - 1) * kv;
-        long nv = s.N >> 2;
-        long w0 = (long)Math.Min(n0 + g, s.N - 1) * kv;
-        long w1 = (long)Math.Min(n0 + 8 + g, s.N - 1) * kv;
-        long w2 = (long)Math.Min(n0 + 16 + g, s.N - 1) * kv;
-        long w3 = (long)Math.Min(n0 + 24 + g, s.N - 1) * kv;
-        long column = nk ? 0 : Math.Min((n0 >> 2) + g, (int)nv - 1);
-
-        // [N, K]: one index along K serves the four rows and A. [K, N]: the first k-row's index; the other three are + nv.
-        long kStride = nk ? 1 : 4 * nv;
-
-        int step = warp;
+        int step = ln.Warp;
         var cur = default(DmmaPass);
-        if (step < steps)
+        if (step < ln.Steps)
         {
-            cur = LoadPass(a, w, nk, aLo, aHi, w0, w1, w2, w3, column, nv, kStride, kv, step, warps);
+            cur = LoadPass(a, w, nk, ln.ALo, ln.AHi, ln.W0, ln.W1, ln.W2, ln.W3, ln.Column, ln.Nv, ln.KStride, ln.Kv, step, ln.Warps);
         }
 
-        while (step < steps)
+        while (step < ln.Steps)
         {
-            int next = step + (2 * warps);
+            int next = step + (2 * ln.Warps);
             var nxt = cur;
-            if (next < steps)
+            if (next < ln.Steps)
             {
-                nxt = LoadPass(a, w, nk, aLo, aHi, w0, w1, w2, w3, column, nv, kStride, kv, next, warps);
+                nxt = LoadPass(a, w, nk, ln.ALo, ln.AHi, ln.W0, ln.W1, ln.W2, ln.W3, ln.Column, ln.Nv, ln.KStride, ln.Kv, next, ln.Warps);
             }
 
-            int second = step + warps;
-            if ((second * 4) + 4 <= kv)
+            int second = step + ln.Warps;
+            if ((second * 4) + 4 <= ln.Kv)
             {
                 Step(ref ops, nk, cur.Lo1, cur.Hi1, true, cur.P0, cur.P1, cur.P2, cur.P3);
                 Step(ref ops, nk, cur.Lo2, cur.Hi2, true, cur.Q0, cur.Q1, cur.Q2, cur.Q3);
             }
             else
             {
-                int kv1 = (step * 4) + t;
-                int kv2 = (second * 4) + t;
-                bool valid1 = kv1 < kv;
-                bool valid2 = kv2 < kv;
+                int kv1 = (step * 4) + ln.T;
+                int kv2 = (second * 4) + ln.T;
+                bool valid1 = kv1 < ln.Kv;
+                bool valid2 = kv2 < ln.Kv;
                 Step(ref ops, nk, valid1 ? cur.Lo1 : default, valid1 ? cur.Hi1 : default, valid1, cur.P0, cur.P1, cur.P2, cur.P3);
                 Step(ref ops, nk, valid2 ? cur.Lo2 : default, valid2 ? cur.Hi2 : default, valid2, cur.Q0, cur.Q1, cur.Q2, cur.Q3);
             }
@@ -193,9 +173,9 @@ internal static class GemvDmmaF32Kernels
             step = next;
         }
 
-        ops.Store(red, (warp * WarpSlots) + lane);
+        ops.Store(red, (ln.Warp * WarpSlots) + ln.Lane);
         Group.Barrier();
-        Reduce(red, bias, c, s, nk, n0, thread, warps);
+        Reduce(red, bias, c, s, nk, ln.N0, ln.Thread, ln.Warps);
     }
 
     /// <summary>Stages of the <c>ring</c> form's per-warp weight ring (one pass, 8 × 16 bytes per lane, each).</summary>
@@ -250,61 +230,43 @@ internal static class GemvDmmaF32Kernels
         bool nk = default(TLayout).Value != 0;
         var red = SharedMemory.GetDynamic<double>();
         var shared4 = red.Cast<Float4>();
-        int thread = Group.IdxX;
-        int lane = thread & 31;
-        int warp = thread >> 5;
-        int warps = Group.DimX >> 5;
-        int g = lane >> 2;
-        int t = lane & 3;
-        int n0 = Grid.IdxX * Columns;
-
-        int kv = s.K >> 2;
-        int steps = (s.K + 15) >> 4;
-        long aLo = (long)Math.Min(g, s.M - 1) * kv;
-        long aHi = (long)Math.Min(g + 8, s.M - 1) * kv;
-        long nv = s.N >> 2;
-        long w0 = (long)Math.Min(n0 + g, s.N - 1) * kv;
-        long w1 = (long)Math.Min(n0 + 8 + g, s.N - 1) * kv;
-        long w2 = (long)Math.Min(n0 + 16 + g, s.N - 1) * kv;
-        long w3 = (long)Math.Min(n0 + 24 + g, s.N - 1) * kv;
-        long column = nk ? 0 : Math.Min((n0 >> 2) + g, (int)nv - 1);
-        long kStride = nk ? 1 : 4 * nv;
-        int ringByte = (warp * RingStages * RingStageBytes) + (16 * lane);
-        int stride = 2 * warps;
+        var ln = DmmaLane.Of(s, nk);
+        int ringByte = (ln.Warp * RingStages * RingStageBytes) + (16 * ln.Lane);
+        int stride = 2 * ln.Warps;
 
         // Prologue: passes 0 .. stages − 2 into their stages, one commit group each (empty past the warp's passes).
         for (int x = 0; x < RingStages - 1; x++)
         {
-            int st = warp + (x * stride);
-            if (st < steps)
+            int st = ln.Warp + (x * stride);
+            if (st < ln.Steps)
             {
-                CopyPass(ring, shared4, w, wPointer, nk, w0, w1, w2, w3, column, nv, kStride, kv, st, warps, t, ringByte + (x * RingStageBytes));
+                CopyPass(ring, shared4, w, wPointer, nk, ln.W0, ln.W1, ln.W2, ln.W3, ln.Column, ln.Nv, ln.KStride, ln.Kv, st, ln.Warps, ln.T, ringByte + (x * RingStageBytes));
             }
 
             ring.Commit();
         }
 
-        int step = warp;
+        int step = ln.Warp;
         Float4 lo1 = default, hi1 = default, lo2 = default, hi2 = default;
-        if (step < steps)
+        if (step < ln.Steps)
         {
-            int at1 = Math.Min((step * 4) + t, kv - 1);
-            int at2 = Math.Min(((step + warps) * 4) + t, kv - 1);
-            lo1 = a[aLo + at1];
-            hi1 = a[aHi + at1];
-            lo2 = a[aLo + at2];
-            hi2 = a[aHi + at2];
+            int at1 = Math.Min((step * 4) + ln.T, ln.Kv - 1);
+            int at2 = Math.Min(((step + ln.Warps) * 4) + ln.T, ln.Kv - 1);
+            lo1 = a[ln.ALo + at1];
+            hi1 = a[ln.AHi + at1];
+            lo2 = a[ln.ALo + at2];
+            hi2 = a[ln.AHi + at2];
         }
 
         int stage = 0;
-        while (step < steps)
+        while (step < ln.Steps)
         {
             // The pass stages − 1 ahead into the stage read in the previous pass (its values already consumed).
             int ahead = step + ((RingStages - 1) * stride);
             int aheadStage = stage == 0 ? RingStages - 1 : stage - 1;
-            if (ahead < steps)
+            if (ahead < ln.Steps)
             {
-                CopyPass(ring, shared4, w, wPointer, nk, w0, w1, w2, w3, column, nv, kStride, kv, ahead, warps, t, ringByte + (aheadStage * RingStageBytes));
+                CopyPass(ring, shared4, w, wPointer, nk, ln.W0, ln.W1, ln.W2, ln.W3, ln.Column, ln.Nv, ln.KStride, ln.Kv, ahead, ln.Warps, ln.T, ringByte + (aheadStage * RingStageBytes));
             }
 
             ring.Commit();
@@ -312,14 +274,14 @@ internal static class GemvDmmaF32Kernels
             // A of the next pass, one pass ahead in registers.
             int next = step + stride;
             Float4 nlo1 = lo1, nhi1 = hi1, nlo2 = lo2, nhi2 = hi2;
-            if (next < steps)
+            if (next < ln.Steps)
             {
-                int at1 = Math.Min((next * 4) + t, kv - 1);
-                int at2 = Math.Min(((next + warps) * 4) + t, kv - 1);
-                nlo1 = a[aLo + at1];
-                nhi1 = a[aHi + at1];
-                nlo2 = a[aLo + at2];
-                nhi2 = a[aHi + at2];
+                int at1 = Math.Min((next * 4) + ln.T, ln.Kv - 1);
+                int at2 = Math.Min(((next + ln.Warps) * 4) + ln.T, ln.Kv - 1);
+                nlo1 = a[ln.ALo + at1];
+                nhi1 = a[ln.AHi + at1];
+                nlo2 = a[ln.ALo + at2];
+                nhi2 = a[ln.AHi + at2];
             }
 
             // This pass's copies are complete once at most stages − 1 newer groups are pending.
@@ -334,16 +296,16 @@ internal static class GemvDmmaF32Kernels
             var q2 = shared4[sb + 192];
             var q3 = shared4[sb + 224];
 
-            int second = step + warps;
-            if ((second * 4) + 4 <= kv)
+            int second = step + ln.Warps;
+            if ((second * 4) + 4 <= ln.Kv)
             {
                 Step(ref ops, nk, lo1, hi1, true, p0, p1, p2, p3);
                 Step(ref ops, nk, lo2, hi2, true, q0, q1, q2, q3);
             }
             else
             {
-                bool valid1 = (step * 4) + t < kv;
-                bool valid2 = (second * 4) + t < kv;
+                bool valid1 = (step * 4) + ln.T < ln.Kv;
+                bool valid2 = (second * 4) + ln.T < ln.Kv;
                 Step(ref ops, nk, valid1 ? lo1 : default, valid1 ? hi1 : default, valid1, p0, p1, p2, p3);
                 Step(ref ops, nk, valid2 ? lo2 : default, valid2 ? hi2 : default, valid2, q0, q1, q2, q3);
             }
@@ -358,9 +320,9 @@ internal static class GemvDmmaF32Kernels
 
         ring.WaitAll();
         Group.Barrier();
-        ops.Store(red, (warp * WarpSlots) + lane);
+        ops.Store(red, (ln.Warp * WarpSlots) + ln.Lane);
         Group.Barrier();
-        Reduce(red, bias, c, s, nk, n0, thread, warps);
+        Reduce(red, bias, c, s, nk, ln.N0, ln.Thread, ln.Warps);
     }
 
     /// <summary>The 8 weight vectors of one pass of this lane into its ring slots (cp.async on CUDA), clamped into K.</summary>
@@ -478,71 +440,51 @@ internal static class GemvDmmaF32Kernels
         ops.Begin();
         bool nk = default(TLayout).Value != 0;
         var red = SharedMemory.GetDynamic<double>();
-        int thread = Group.IdxX;
-        int lane = thread & 31;
-        int warp = thread >> 5;
-        int warps = Group.DimX >> 5;
-        int g = lane >> 2;
-        int t = lane & 3;
-        int n0 = Grid.IdxX * Columns;
+        var ln = DmmaLane.Of(s, nk);
 
-        int kv = s.K >> 2;                  // 16-byte vectors per A row (and per [N, K] weight row)
-        int steps = (s.K + 15) >> 4;        // k16 steps
-        // Rows ≥ M read row M − 1 (clamped): a row of A feeds only the same row of C, and rows ≥ M of C are never stored.
-        long aLo = (long)Math.Min(g, s.M - 1) * kv;
-        long aHi = (long)Math.Min(g + 8, s.M - 1) * kv;
-
-        // [N, K]: the lane's four weight rows (clamped into N). [K, N]: its column vector (clamped) and the row stride.
-        long nv = s.N >> 2;
-        long w0 = (long)Math.Min(n0 + g, s.N - 1) * kv;
-        long w1 = (long)Math.Min(n0 + 8 + g, s.N - 1) * kv;
-        long w2 = (long)Math.Min(n0 + 16 + g, s.N - 1) * kv;
-        long w3 = (long)Math.Min(n0 + 24 + g, s.N - 1) * kv;
-        long column = nk ? 0 : Math.Min((n0 >> 2) + g, (int)nv - 1);
-
-        for (int step = warp; step < steps; step += 2 * warps)
+        for (int step = ln.Warp; step < ln.Steps; step += 2 * ln.Warps)
         {
-            int second = step + warps;
-            int kv1 = (step * 4) + t;
-            int kv2 = (second * 4) + t;
-            bool valid1 = kv1 < kv;
-            bool valid2 = kv2 < kv;
-            int at1 = Math.Min(kv1, kv - 1);
-            int at2 = Math.Min(kv2, kv - 1);
+            int second = step + ln.Warps;
+            int kv1 = (step * 4) + ln.T;
+            int kv2 = (second * 4) + ln.T;
+            bool valid1 = kv1 < ln.Kv;
+            bool valid2 = kv2 < ln.Kv;
+            int at1 = Math.Min(kv1, ln.Kv - 1);
+            int at2 = Math.Min(kv2, ln.Kv - 1);
 
             // Both steps' loads first (12 × 16 bytes per lane in flight), then their 16 DMMA.
-            var lo1 = a[aLo + at1];
-            var hi1 = a[aHi + at1];
-            var lo2 = a[aLo + at2];
-            var hi2 = a[aHi + at2];
+            var lo1 = a[ln.ALo + at1];
+            var hi1 = a[ln.AHi + at1];
+            var lo2 = a[ln.ALo + at2];
+            var hi2 = a[ln.AHi + at2];
             Float4 p0, p1, p2, p3, q0, q1, q2, q3;
             if (nk)
             {
-                p0 = w[w0 + at1];
-                p1 = w[w1 + at1];
-                p2 = w[w2 + at1];
-                p3 = w[w3 + at1];
-                q0 = w[w0 + at2];
-                q1 = w[w1 + at2];
-                q2 = w[w2 + at2];
-                q3 = w[w3 + at2];
+                p0 = w[ln.W0 + at1];
+                p1 = w[ln.W1 + at1];
+                p2 = w[ln.W2 + at1];
+                p3 = w[ln.W3 + at1];
+                q0 = w[ln.W0 + at2];
+                q1 = w[ln.W1 + at2];
+                q2 = w[ln.W2 + at2];
+                q3 = w[ln.W3 + at2];
             }
             else
             {
-                long r1 = ((long)at1 * 4 * nv) + column;
-                long r2 = ((long)at2 * 4 * nv) + column;
+                long r1 = ((long)at1 * 4 * ln.Nv) + ln.Column;
+                long r2 = ((long)at2 * 4 * ln.Nv) + ln.Column;
                 p0 = w[r1];
-                p1 = w[r1 + nv];
-                p2 = w[r1 + (2 * nv)];
-                p3 = w[r1 + (3 * nv)];
+                p1 = w[r1 + ln.Nv];
+                p2 = w[r1 + (2 * ln.Nv)];
+                p3 = w[r1 + (3 * ln.Nv)];
                 q0 = w[r2];
-                q1 = w[r2 + nv];
-                q2 = w[r2 + (2 * nv)];
-                q3 = w[r2 + (3 * nv)];
+                q1 = w[r2 + ln.Nv];
+                q2 = w[r2 + (2 * ln.Nv)];
+                q3 = w[r2 + (3 * ln.Nv)];
             }
 
             // Warp-uniform: both steps inside K for every lane (all passes but the last ones), then no selects at all.
-            if ((second * 4) + 4 <= kv)
+            if ((second * 4) + 4 <= ln.Kv)
             {
                 Step(ref ops, nk, lo1, hi1, true, p0, p1, p2, p3);
                 Step(ref ops, nk, lo2, hi2, true, q0, q1, q2, q3);
@@ -554,9 +496,9 @@ internal static class GemvDmmaF32Kernels
             }
         }
 
-        ops.Store(red, (warp * WarpSlots) + lane);
+        ops.Store(red, (ln.Warp * WarpSlots) + ln.Lane);
         Group.Barrier();
-        Reduce(red, bias, c, s, nk, n0, thread, warps);
+        Reduce(red, bias, c, s, nk, ln.N0, ln.Thread, ln.Warps);
     }
 
     /// <summary>
@@ -835,4 +777,73 @@ internal readonly struct GemvDmmaTile3 : IKernelConstant
 internal struct DmmaPass
 {
     public Float4 Lo1, Hi1, Lo2, Hi2, P0, P1, P2, P3, Q0, Q1, Q2, Q3;
+}
+
+/// <summary>
+/// A lane's place in a DMMA GEMV group and the clamped offsets its loads start from, the same in every form of
+/// <see cref="GemvDmmaF32Kernels"/>: thread, lane, warp, warps, fragment coordinates g and t, the group's first column,
+/// the K extents, A's two rows and the weight's four rows ([N, K]) or column vector and k-row stride ([K, N]).
+/// </summary>
+internal readonly struct DmmaLane
+{
+    /// <summary>Index in the group, lane in the warp, warp in the group, warps in the group.</summary>
+    public readonly int Thread, Lane, Warp, Warps;
+
+    /// <summary>Fragment coordinates: g = lane / 4, t = lane mod 4.</summary>
+    public readonly int G, T;
+
+    /// <summary>The group's first column of C.</summary>
+    public readonly int N0;
+
+    /// <summary>16-byte vectors per A row (and per [N, K] weight row); k16 steps.</summary>
+    public readonly int Kv, Steps;
+
+    /// <summary>Vector offsets of A's rows g and g + 8, clamped to row M − 1.</summary>
+    public readonly long ALo, AHi;
+
+    /// <summary>16-byte vectors per [K, N] weight row.</summary>
+    public readonly long Nv;
+
+    /// <summary>[N, K]: vector offsets of the weight rows n0 + g, + 8, + 16, + 24, clamped into N.</summary>
+    public readonly long W0, W1, W2, W3;
+
+    /// <summary>[K, N]: the lane's column vector, clamped into N (0 for [N, K]).</summary>
+    public readonly long Column;
+
+    /// <summary>Vectors from one k to the next: 1 for [N, K], 4 · <see cref="Nv"/> for [K, N].</summary>
+    public readonly long KStride;
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private DmmaLane(GemvShape s, bool nk)
+    {
+        Thread = Group.IdxX;
+        Lane = Thread & 31;
+        Warp = Thread >> 5;
+        Warps = Group.DimX >> 5;
+        G = Lane >> 2;
+        T = Lane & 3;
+        N0 = Grid.IdxX * GemvDmmaF32Kernels.Columns;
+
+        Kv = s.K >> 2;
+        Steps = (s.K + 15) >> 4;
+
+        // Rows ≥ M read row M − 1: a row of A feeds only the same row of C, and rows ≥ M of C are never stored.
+        ALo = (long)Math.Min(G, s.M - 1) * Kv;
+        AHi = (long)Math.Min(G + 8, s.M - 1) * Kv;
+
+        // Columns past N read column N − 1: computed and dropped, never stored.
+        Nv = s.N >> 2;
+        W0 = (long)Math.Min(N0 + G, s.N - 1) * Kv;
+        W1 = (long)Math.Min(N0 + 8 + G, s.N - 1) * Kv;
+        W2 = (long)Math.Min(N0 + 16 + G, s.N - 1) * Kv;
+        W3 = (long)Math.Min(N0 + 24 + G, s.N - 1) * Kv;
+        Column = nk ? 0 : Math.Min((N0 >> 2) + G, (int)Nv - 1);
+
+        // [N, K]: one index along K serves the four rows and A. [K, N]: the first k-row's index; the other three are + Nv.
+        KStride = nk ? 1 : 4 * Nv;
+    }
+
+    /// <summary>The calling lane's values for a product of shape <paramref name="s"/>, weight [N, K] when <paramref name="nk"/>.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static DmmaLane Of(GemvShape s, bool nk) => new(s, nk);
 }
