@@ -14,9 +14,9 @@ public sealed partial class IlgpuKernels
     private readonly Action<KernelConfig, ArrayView<Float4>, ArrayView<Float4>, ArrayView<float>, ArrayView<float>, GemvShape>?[] gemvDmmaF32Prefetch =
         new Action<KernelConfig, ArrayView<Float4>, ArrayView<Float4>, ArrayView<float>, ArrayView<float>, GemvShape>?[4];
 
-    // The ring form, slot 0 for [K, N], 1 for [N, K].
+    // The ring form: slot 2 · layout + (1 for the one-group-per-SM plan of RingOneGroupWarps warps, 0 for 4 warps).
     private readonly Action<KernelConfig, ArrayView<Float4>, ArrayView<Float4>, ArrayView<float>, ArrayView<float>, GemvShape, long>?[] gemvDmmaF32Ring =
-        new Action<KernelConfig, ArrayView<Float4>, ArrayView<Float4>, ArrayView<float>, ArrayView<float>, GemvShape, long>?[2];
+        new Action<KernelConfig, ArrayView<Float4>, ArrayView<Float4>, ArrayView<float>, ArrayView<float>, GemvShape, long>?[4];
 
     /// <summary>Which float32 products of 1–16 rows take the FP64 tensor-core GEMV, and in which form (<c>GEMS_GEMV_F32_DMMA</c>; tests set it directly).</summary>
     internal GemvDmmaChoice GemvF32Dmma { get; set; } = GemvF32DmmaChoice.FromEnvironment();
@@ -55,10 +55,14 @@ public sealed partial class IlgpuKernels
         if (form == GemvDmmaForm.Ring)
         {
             var plan = GemvDmmaLaunch.Plan(g, device.MultiprocessorCount, GemvDmmaForm.Ring);
-            var rb = Bounds(4 * 32, GemvDmmaLaunch.PrefetchGroupsPerSm);
+            int warps = plan.GroupDim.X / 32;
+            bool oneGroup = warps != GemvDmmaLaunch.RingWarps;
+            var rb = oneGroup ? Bounds(warps * 32, 1) : Bounds(GemvDmmaLaunch.RingWarps * 32, GemvDmmaLaunch.PrefetchGroupsPerSm);
+            int slot = (transposeB ? 2 : 0) + (oneGroup ? 1 : 0);
+            string name = $"{nameof(GemvDmmaF32Kernels.GemvDmmaF32Ring)}<{(transposeB ? "Nk" : "Kn")}>x{warps}";
             var rk = transposeB
-                ? device.Load(ref gemvDmmaF32Ring[1], $"{nameof(GemvDmmaF32Kernels.GemvDmmaF32Ring)}<Nk>", acc => acc.LoadStreamKernel<ArrayView<Float4>, ArrayView<Float4>, ArrayView<float>, ArrayView<float>, GemvShape, long>(GemvDmmaF32Kernels.GemvDmmaF32Ring<GemvDmmaNk>, rb))
-                : device.Load(ref gemvDmmaF32Ring[0], $"{nameof(GemvDmmaF32Kernels.GemvDmmaF32Ring)}<Kn>", acc => acc.LoadStreamKernel<ArrayView<Float4>, ArrayView<Float4>, ArrayView<float>, ArrayView<float>, GemvShape, long>(GemvDmmaF32Kernels.GemvDmmaF32Ring<GemvDmmaKn>, rb));
+                ? device.Load(ref gemvDmmaF32Ring[slot], name, acc => acc.LoadStreamKernel<ArrayView<Float4>, ArrayView<Float4>, ArrayView<float>, ArrayView<float>, GemvShape, long>(GemvDmmaF32Kernels.GemvDmmaF32Ring<GemvDmmaNk>, rb))
+                : device.Load(ref gemvDmmaF32Ring[slot], name, acc => acc.LoadStreamKernel<ArrayView<Float4>, ArrayView<Float4>, ArrayView<float>, ArrayView<float>, GemvShape, long>(GemvDmmaF32Kernels.GemvDmmaF32Ring<GemvDmmaKn>, rb));
             rk(plan, a.Cast<Float4>(), b.Cast<Float4>(), bias, c, g, TensorCoreLaunch.DeviceAddress(b.Cast<ushort>()));
             return;
         }
@@ -152,12 +156,22 @@ internal static class GemvDmmaLaunch
     /// <summary><c>prefetch</c> with more groups than SMs: groups of 4 warps, 3 per SM asked of ptxas (≤ 168 registers).</summary>
     public const int PrefetchGroupsPerSm = 3;
 
+    /// <summary><c>ring</c> with more groups than SMs (or on the simulator): groups of 4 warps, 3 per SM asked of ptxas.</summary>
+    public const int RingWarps = 4;
+
+    /// <summary>
+    /// <c>ring</c>, one group per SM (N ≤ 4224 on 132 SMs): more warps, so more of the weight in flight per SM (each warp's
+    /// ring holds <see cref="GemvDmmaF32Kernels.RingStages"/> − 1 passes of 4 KB ahead); launch bounds of one group.
+    /// </summary>
+    public const int RingOneGroupWarps = 12;
+
     /// <summary>
     /// Warps per group of a form: <c>prefetch</c> 12 while the groups fit one per SM, else 4; 8 on the simulator (no SM count;
-    /// its groups hold at most 256 threads); <c>ring</c> 4.
+    /// its groups hold at most 256 threads); <c>ring</c> <see cref="RingOneGroupWarps"/> while the groups fit one per SM, else
+    /// (and on the simulator) <see cref="RingWarps"/>.
     /// </summary>
     public static int WarpsOf(int n, int multiprocessors, GemvDmmaForm form) =>
-        form == GemvDmmaForm.Ring ? 4
+        form == GemvDmmaForm.Ring ? (multiprocessors > 0 && Groups(n) <= multiprocessors ? RingOneGroupWarps : RingWarps)
         : form != GemvDmmaForm.Prefetch ? Warps(n, multiprocessors)
         : multiprocessors <= 0 ? MaxWarps
         : Groups(n) > multiprocessors ? 4 : PrefetchOneGroupWarps;

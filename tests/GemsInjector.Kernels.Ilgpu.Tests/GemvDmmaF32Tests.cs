@@ -263,9 +263,12 @@ public sealed class GemvDmmaF32Tests : GemvF32TestBase, IClassFixture<Warp32Simu
         Assert.Equal(GemvDmmaForm.On, GemvDmmaLaunch.FormFor(GemvDmmaChoice.On, m, n, transposeB, 132));
     }
 
-    /// <summary>The prefetch plan on 132 SMs: 12 warps while the groups fit one per SM, else 4 (all resident at 3 per SM).</summary>
+    /// <summary>
+    /// The prefetch and ring plans on 132 SMs: 12 warps while the groups fit one per SM, else 4 (all resident at 3 per SM);
+    /// the ring's shared memory (3 stages of 4 KB per warp) within the opt-in limit of an sm_90a kernel.
+    /// </summary>
     [Fact]
-    public void PrefetchPlanKeepsEveryGroupResident()
+    public void PrefetchAndRingPlansKeepEveryGroupResident()
     {
         var small = GemvDmmaLaunch.Plan(new GemvShape { M = 16, N = 4096, K = 4096 }, 132, GemvDmmaForm.Prefetch);
         Assert.Equal(128, small.GridDim.X);
@@ -276,12 +279,15 @@ public sealed class GemvDmmaF32Tests : GemvF32TestBase, IClassFixture<Warp32Simu
         Assert.Equal(344, large.GridDim.X);
         Assert.Equal(128, large.GroupDim.X);
         Assert.True(large.GridDim.X <= 132 * GemvDmmaLaunch.PrefetchGroupsPerSm);
-        foreach (int n in new[] { 4096, 11008 })
-        {
-            var ring = GemvDmmaLaunch.Plan(new GemvShape { M = 16, N = n, K = 4096 }, 132, GemvDmmaForm.Ring);
-            Assert.Equal(128, ring.GroupDim.X);
-            Assert.Equal(48 * 1024, ring.SharedMemoryConfig.NumElements * 8);
-        }
+        var oneGroup = GemvDmmaLaunch.Plan(new GemvShape { M = 16, N = 4096, K = 11008 }, 132, GemvDmmaForm.Ring);
+        Assert.Equal(128, oneGroup.GridDim.X);
+        Assert.Equal(GemvDmmaLaunch.RingOneGroupWarps * 32, oneGroup.GroupDim.X);
+        Assert.Equal(GemvDmmaLaunch.RingOneGroupWarps * 12 * 1024, oneGroup.SharedMemoryConfig.NumElements * 8);
+        Assert.True(oneGroup.SharedMemoryConfig.NumElements * 8 <= Sm90aPtx.OptInSharedBytes);
+        var ring = GemvDmmaLaunch.Plan(new GemvShape { M = 16, N = 11008, K = 4096 }, 132, GemvDmmaForm.Ring);
+        Assert.Equal(344, ring.GridDim.X);
+        Assert.Equal(128, ring.GroupDim.X);
+        Assert.Equal(48 * 1024, ring.SharedMemoryConfig.NumElements * 8);
     }
 
     private float[] RunEmulated(float[] a, float[] b, float[] bias, GemvShape g, bool transposeB, int multiprocessors,
@@ -441,20 +447,17 @@ public sealed class GemvDmmaF32Tests : GemvF32TestBase, IClassFixture<Warp32Simu
     }
 
     /// <summary>
-    /// The prefetch form's PTX for SM_90, both layouts, under both of its launch bounds (4 warps × 3 groups, 12 warps × 1):
-    /// the 32 DMMA, at least 24 16-byte global loads (the first pass and the prefetched one), 16 accumulator stores, no
-    /// local memory (the two register sets stay in registers), the sm_90a rewrite.
-    /// </summary>
-    /// <summary>
-    /// The ring form's PTX for SM_90 (4 warps × 3 groups): the 32 DMMA, 16 cp.async of 16 bytes (prologue and loop, 8 each),
-    /// the waits, 8 16-byte shared loads per DMMA block, no local memory, the sm_90a rewrite.
+    /// The ring form's PTX for SM_90, both layouts, under both of its launch bounds (4 warps × 3 groups, 12 warps × 1): the
+    /// 32 DMMA, 16 cp.async of 16 bytes (prologue and loop, 8 each), the waits, 8 16-byte shared loads per DMMA block, no
+    /// local memory, the sm_90a rewrite.
     /// </summary>
     [Theory]
-    [InlineData(typeof(GemvDmmaNk), "Nk")]
-    [InlineData(typeof(GemvDmmaKn), "Kn")]
-    public void RingPtxHoldsTheFloat64Mma(Type layout, string name)
+    [InlineData(typeof(GemvDmmaNk), "Nk", GemvDmmaLaunch.RingWarps, GemvDmmaLaunch.PrefetchGroupsPerSm)]
+    [InlineData(typeof(GemvDmmaKn), "Kn", GemvDmmaLaunch.RingWarps, GemvDmmaLaunch.PrefetchGroupsPerSm)]
+    [InlineData(typeof(GemvDmmaNk), "Nk", GemvDmmaLaunch.RingOneGroupWarps, 1)]
+    public void RingPtxHoldsTheFloat64Mma(Type layout, string name, int warps, int groupsPerSm)
     {
-        string ptx = CompileForSm90(nameof(GemvDmmaF32Kernels.GemvDmmaF32Ring), layout, 4 * 32, GemvDmmaLaunch.PrefetchGroupsPerSm, $"GemvDmmaF32Ring_{name}");
+        string ptx = CompileForSm90(nameof(GemvDmmaF32Kernels.GemvDmmaF32Ring), layout, warps * 32, groupsPerSm, $"GemvDmmaF32Ring_{name}_x{warps}");
         int mma = Regex.Matches(ptx, Regex.Escape(DmmaInstruction)).Count;
         int copies = Regex.Matches(ptx, @"cp\.async\.cg\.shared\.global").Count;
         int sharedVectors = Regex.Matches(ptx, @"ld\.shared\.v4\.f32").Count;
@@ -465,10 +468,17 @@ public sealed class GemvDmmaF32Tests : GemvF32TestBase, IClassFixture<Warp32Simu
         Assert.Contains("cp.async.wait_group 0;", ptx, StringComparison.Ordinal);
         Assert.True(sharedVectors >= 8, $"{sharedVectors} 16-byte shared loads");
         Assert.Equal(16, Regex.Matches(ptx, @"st\.shared\.f64 \[dsa\+").Count);
-        PtxLocalSlots.AssertNone(ptx, $"GemvDmmaF32Ring<{name}>");
+        Assert.Contains($".maxntid {warps * 32}, 1, 1", ptx, StringComparison.Ordinal);
+        Assert.Contains($".minnctapersm {groupsPerSm}", ptx, StringComparison.Ordinal);
+        PtxLocalSlots.AssertNone(ptx, $"GemvDmmaF32Ring<{name}> x{warps}");
         Assert.True(Sm90aPtx.Needs(ptx), "the DMMA kernel must take the sm_90a header rewrite");
     }
 
+    /// <summary>
+    /// The prefetch form's PTX for SM_90, both layouts, under both of its launch bounds (4 warps × 3 groups, 12 warps × 1):
+    /// the 32 DMMA, at least 24 16-byte global loads (the first pass and the prefetched one), 16 accumulator stores, no
+    /// local memory (the two register sets stay in registers), the sm_90a rewrite.
+    /// </summary>
     [Theory]
     [InlineData(typeof(GemvDmmaNk), "Nk", 4, GemvDmmaLaunch.PrefetchGroupsPerSm)]
     [InlineData(typeof(GemvDmmaKn), "Kn", 4, GemvDmmaLaunch.PrefetchGroupsPerSm)]
