@@ -29,7 +29,7 @@ public sealed partial class IlgpuKernels
     /// </summary>
     internal GemvDmmaForm GemvDmmaF32Form(ArrayView<float> a, ArrayView<float> b, int batch, int m, int k, int n, bool transposeB)
     {
-        var form = GemvDmmaLaunch.FormFor(GemvF32Dmma, m, n, transposeB, device.MultiprocessorCount);
+        var form = GemvDmmaLaunch.FormFor(GemvF32Dmma, m, transposeB);
         return form != GemvDmmaForm.Off && Sm90aPtx.Supported(device.Accelerator) && device.WarpSize == 32
             && GemvDmmaLaunch.Takes(batch, m, k, n, transposeB, TensorCoreLaunch.DeviceAddress(a.Cast<ushort>()), TensorCoreLaunch.DeviceAddress(b.Cast<ushort>()))
             ? form
@@ -122,16 +122,14 @@ internal static class GemvDmmaLaunch
     /// shape checks. <see cref="GemvDmmaChoice.Auto"/> follows Run 112 (H200, `docs/perf/h100-notes-gemv.md`): a weight
     /// stored [K, N] with 8–16 rows takes <see cref="GemvDmmaForm.Prefetch"/> (+47% at 16 rows, +6% at 8 over the FFMA
     /// kernels; 1–4 rows stay on the FFMA stream, 5–8% faster there); [N, K] with 9–16 rows takes
-    /// <see cref="GemvDmmaForm.Ring"/> when its groups outnumber the SMs (+18% at 16 × 11008 × 4096), else
-    /// <see cref="GemvDmmaForm.On"/> (+10% at 16 × 4096 × 11008); 1–8-row [N, K] products stay on the FFMA kernels, 28%
-    /// faster there.
+    /// <see cref="GemvDmmaForm.Ring"/> (+18% at 16 × 11008 × 4096 over the FFMA kernels in Run 112; at 16 × 4096 × 11008,
+    /// one group per SM, its 12-warp groups +24% over <see cref="GemvDmmaForm.On"/> in Run 115, which was +10% over them);
+    /// 1–8-row [N, K] products stay on the FFMA kernels, 28% faster there.
     /// </summary>
     /// <param name="choice">The setting.</param>
     /// <param name="m">Rows of A.</param>
-    /// <param name="n">Columns of the product.</param>
     /// <param name="transposeB">Whether the weight is stored [N, K].</param>
-    /// <param name="multiprocessors">SMs of the device (0 when unknown: counted as one).</param>
-    public static GemvDmmaForm FormFor(GemvDmmaChoice choice, int m, int n, bool transposeB, int multiprocessors) => choice switch
+    public static GemvDmmaForm FormFor(GemvDmmaChoice choice, int m, bool transposeB) => choice switch
     {
         GemvDmmaChoice.Off => GemvDmmaForm.Off,
         GemvDmmaChoice.On => GemvDmmaForm.On,
@@ -139,8 +137,7 @@ internal static class GemvDmmaLaunch
         GemvDmmaChoice.Ring => GemvDmmaForm.Ring,
         _ when m > GemvDmmaF32Kernels.MaxRows => GemvDmmaForm.Off,
         _ when !transposeB => m >= 8 ? GemvDmmaForm.Prefetch : GemvDmmaForm.Off,
-        _ when m < 9 => GemvDmmaForm.Off,
-        _ => Groups(n) > Math.Max(multiprocessors, 1) ? GemvDmmaForm.Ring : GemvDmmaForm.On,
+        _ => m >= 9 ? GemvDmmaForm.Ring : GemvDmmaForm.Off,
     };
 
     /// <summary>Warps per group: 8 while ⌈N / 32⌉ groups fit one per SM (or on the simulator, no SM count), else 4.</summary>
