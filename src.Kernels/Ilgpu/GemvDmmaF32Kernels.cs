@@ -247,15 +247,10 @@ internal static class GemvDmmaF32Kernels
         }
 
         int step = ln.Warp;
-        Float4 lo1 = default, hi1 = default, lo2 = default, hi2 = default;
+        var act = default(DmmaA);
         if (step < ln.Steps)
         {
-            int at1 = Math.Min((step * 4) + ln.T, ln.Kv - 1);
-            int at2 = Math.Min(((step + ln.Warps) * 4) + ln.T, ln.Kv - 1);
-            lo1 = a[ln.ALo + at1];
-            hi1 = a[ln.AHi + at1];
-            lo2 = a[ln.ALo + at2];
-            hi2 = a[ln.AHi + at2];
+            act = LoadA(a, ln, step);
         }
 
         int stage = 0;
@@ -271,17 +266,12 @@ internal static class GemvDmmaF32Kernels
 
             ring.Commit();
 
-            // A of the next pass, one pass ahead in registers.
+            // A of the next pass, one pass ahead in registers (Runs 117–119 tried more cover for it: no faster).
             int next = step + stride;
-            Float4 nlo1 = lo1, nhi1 = hi1, nlo2 = lo2, nhi2 = hi2;
+            var nextAct = act;
             if (next < ln.Steps)
             {
-                int at1 = Math.Min((next * 4) + ln.T, ln.Kv - 1);
-                int at2 = Math.Min(((next + ln.Warps) * 4) + ln.T, ln.Kv - 1);
-                nlo1 = a[ln.ALo + at1];
-                nhi1 = a[ln.AHi + at1];
-                nlo2 = a[ln.ALo + at2];
-                nhi2 = a[ln.AHi + at2];
+                nextAct = LoadA(a, ln, next);
             }
 
             // This pass's copies are complete once at most stages − 1 newer groups are pending.
@@ -299,21 +289,18 @@ internal static class GemvDmmaF32Kernels
             int second = step + ln.Warps;
             if ((second * 4) + 4 <= ln.Kv)
             {
-                Step(ref ops, nk, lo1, hi1, true, p0, p1, p2, p3);
-                Step(ref ops, nk, lo2, hi2, true, q0, q1, q2, q3);
+                Step(ref ops, nk, act.Lo1, act.Hi1, true, p0, p1, p2, p3);
+                Step(ref ops, nk, act.Lo2, act.Hi2, true, q0, q1, q2, q3);
             }
             else
             {
                 bool valid1 = (step * 4) + ln.T < ln.Kv;
                 bool valid2 = (second * 4) + ln.T < ln.Kv;
-                Step(ref ops, nk, valid1 ? lo1 : default, valid1 ? hi1 : default, valid1, p0, p1, p2, p3);
-                Step(ref ops, nk, valid2 ? lo2 : default, valid2 ? hi2 : default, valid2, q0, q1, q2, q3);
+                Step(ref ops, nk, valid1 ? act.Lo1 : default, valid1 ? act.Hi1 : default, valid1, p0, p1, p2, p3);
+                Step(ref ops, nk, valid2 ? act.Lo2 : default, valid2 ? act.Hi2 : default, valid2, q0, q1, q2, q3);
             }
 
-            lo1 = nlo1;
-            hi1 = nhi1;
-            lo2 = nlo2;
-            hi2 = nhi2;
+            act = nextAct;
             stage = stage == RingStages - 1 ? 0 : stage + 1;
             step = next;
         }
@@ -323,6 +310,15 @@ internal static class GemvDmmaF32Kernels
         ops.Store(red, (ln.Warp * WarpSlots) + ln.Lane);
         Group.Barrier();
         Reduce(red, bias, c, s, nk, ln.N0, ln.Thread, ln.Warps);
+    }
+
+    /// <summary>This lane's A vectors of one pass (steps <paramref name="step"/> and <paramref name="step"/> + warps), clamped into K.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static DmmaA LoadA(ArrayView<Float4> a, in DmmaLane ln, int step)
+    {
+        int at1 = Math.Min((step * 4) + ln.T, ln.Kv - 1);
+        int at2 = Math.Min(((step + ln.Warps) * 4) + ln.T, ln.Kv - 1);
+        return new DmmaA(a[ln.ALo + at1], a[ln.AHi + at1], a[ln.ALo + at2], a[ln.AHi + at2]);
     }
 
     /// <summary>The 8 weight vectors of one pass of this lane into its ring slots (cp.async on CUDA), clamped into K.</summary>
@@ -771,6 +767,20 @@ internal readonly struct GemvDmmaTile3 : IKernelConstant
 {
     /// <inheritdoc/>
     public int Value => 3;
+}
+
+/// <summary>A lane's A vectors of one DMMA pass: rows g and g + 8 of the first and the second k16 step.</summary>
+internal readonly struct DmmaA
+{
+    public readonly Float4 Lo1, Hi1, Lo2, Hi2;
+
+    public DmmaA(Float4 lo1, Float4 hi1, Float4 lo2, Float4 hi2)
+    {
+        Lo1 = lo1;
+        Hi1 = hi1;
+        Lo2 = lo2;
+        Hi2 = hi2;
+    }
 }
 
 /// <summary>The registers of one DMMA pass (two k16 steps): the lane's A vectors and weight vectors as loaded.</summary>
