@@ -137,7 +137,8 @@ public sealed class GemvDmmaF32Tests : GemvF32TestBase, IClassFixture<Warp32Simu
     public void PrefetchMatchesFloat64AndOnBitForBit(int m, int k, int n, bool transposeB) =>
         FormMatchesFloat64AndOnBitForBit(GemvDmmaForm.Prefetch, new[] { 0, 1 }, m, k, n, transposeB);
 
-    // The ring form (4-warp groups in every plan): against float64 and bit for bit equal to `on` with 4 warps.
+    // The ring form (4-warp groups on the simulator's plan; the GPU's one-group plan runs the same body with 12 warps):
+    // against float64 and bit for bit equal to `on` with 4 warps.
     [Theory]
     [InlineData(5, 260, 33, true)]
     [InlineData(8, 260, 36, false)]
