@@ -34,6 +34,17 @@ internal static unsafe class CpuRowKernels
             return;
         }
 
+        RunParallel(job, items, threads);
+    }
+
+    /// <summary>
+    /// The split over threads, apart from <see cref="Run{TJob}"/>: its lambda captures the arguments, and C# allocates
+    /// the closure on entry to the method that declares them, so in <see cref="Run{TJob}"/> itself every one-thread call paid it.
+    /// </summary>
+    [MethodImpl(MethodImplOptions.NoInlining)]
+    private static void RunParallel<TJob>(TJob job, long items, int threads)
+        where TJob : struct, IRowJob
+    {
         long perThread = (items + threads - 1) / threads;
         CpuThreadBudget.For(threads, t =>
         {

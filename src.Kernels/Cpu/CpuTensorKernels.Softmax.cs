@@ -51,10 +51,10 @@ public static unsafe partial class CpuTensorKernels
             total *= shape[i];
         }
 
-        torch.Tensor? copy = input.is_contiguous() ? null : input.contiguous();
+        torch.Tensor? copy = TorchNative.IsContiguous(input) ? null : input.contiguous();
         try
         {
-            torch.Tensor result = torch.empty(shape, dtype, torch.CPU);
+            torch.Tensor result = TorchNative.EmptyCpu(shape, dtype);
             if (total > 0)
             {
                 // The element count comes from the shape: at one row each native call (numel, ...) is a visible share of the call.

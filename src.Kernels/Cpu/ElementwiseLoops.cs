@@ -59,6 +59,14 @@ internal static unsafe class ElementwiseLoops
             return;
         }
 
+        UnaryParallel<TOperator>(source, destination, length, threads);
+    }
+
+    /// <summary>The split over threads of <see cref="Unary{TOperator}(float*, float*, nint)"/>, apart so one-thread calls do not allocate its closure.</summary>
+    [MethodImpl(MethodImplOptions.NoInlining)]
+    private static void UnaryParallel<TOperator>(float* source, float* destination, nint length, int threads)
+        where TOperator : struct, IUnaryOperator
+    {
         nint src = (nint)source;
         nint dst = (nint)destination;
         nint chunk = AlignedChunk(length, threads);
@@ -164,6 +172,15 @@ internal static unsafe class ElementwiseLoops
             return;
         }
 
+        UnaryParallel<TOperator, T>(source, destination, length, threads, stream);
+    }
+
+    /// <summary>The split over threads of <see cref="Unary{TOperator, T}(byte*, byte*, long)"/>, apart so one-thread calls do not allocate its closure.</summary>
+    [MethodImpl(MethodImplOptions.NoInlining)]
+    private static void UnaryParallel<TOperator, T>(byte* source, byte* destination, long length, int threads, bool stream)
+        where TOperator : struct, IFloatOperator
+        where T : struct, IFloatLanes
+    {
         nint src = (nint)source;
         nint dst = (nint)destination;
         nint chunk = AlignedChunk(length, threads);
@@ -242,6 +259,15 @@ internal static unsafe class ElementwiseLoops
             return;
         }
 
+        BinaryParallel<TOperator, T>(self, other, alpha, destination, length, threads, stream);
+    }
+
+    /// <summary>The split over threads of <see cref="Binary{TOperator, T}"/>, apart so one-thread calls do not allocate its closure.</summary>
+    [MethodImpl(MethodImplOptions.NoInlining)]
+    private static void BinaryParallel<TOperator, T>(byte* self, byte* other, float alpha, byte* destination, long length, int threads, bool stream)
+        where TOperator : struct, IBinaryFloatOperator
+        where T : struct, IFloatLanes
+    {
         nint a = (nint)self, b = (nint)other, d = (nint)destination;
         nint chunk = AlignedChunk(length, threads);
         CpuThreadBudget.For(threads, t =>

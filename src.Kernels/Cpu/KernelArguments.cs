@@ -36,7 +36,7 @@ internal static unsafe class KernelArguments
             throw new ArgumentNullException(argumentName, $"{operatorName}: argument '{argumentName}' is null.");
         }
 
-        if (tensor.device_type != DeviceType.CPU)
+        if (TorchNative.DeviceType(tensor) != DeviceType.CPU)
         {
             throw new ArgumentException(
                 $"{operatorName}: argument '{argumentName}' is on device '{tensor.device}', but this kernel runs on the CPU (device 'cpu').",
@@ -60,7 +60,7 @@ internal static unsafe class KernelArguments
     public static torch.ScalarType CpuFloating(string operatorName, torch.Tensor? tensor, string argumentName)
     {
         CpuTensor(operatorName, tensor, argumentName);
-        torch.ScalarType dtype = tensor!.dtype;
+        torch.ScalarType dtype = TorchNative.ScalarType(tensor!);
         if (dtype is not (torch.ScalarType.Float32 or torch.ScalarType.Float16 or torch.ScalarType.BFloat16))
         {
             throw new ArgumentException(

@@ -64,6 +64,75 @@ internal static unsafe class TorchNative
         return (float*)Unsafe.AsPointer(ref MemoryMarshal.GetReference(tensor.bytes));
     }
 
+    /// <summary>The device type of <paramref name="tensor"/> (one native call; TorchSharp's property makes two, with GC transitions).</summary>
+    public static DeviceType DeviceType(torch.Tensor tensor)
+    {
+        if (Volatile.Read(ref state) > 0 || (state == 0 && TryNative(tensor)))
+        {
+            var type = (DeviceType)THSTensor_device_type(tensor.Handle);
+            GC.KeepAlive(tensor);
+            return type;
+        }
+
+        return tensor.device_type;
+    }
+
+    /// <summary>The dtype of <paramref name="tensor"/> (one native call; TorchSharp's property makes two, with GC transitions).</summary>
+    public static torch.ScalarType ScalarType(torch.Tensor tensor)
+    {
+        if (Volatile.Read(ref state) > 0 || (state == 0 && TryNative(tensor)))
+        {
+            var type = (torch.ScalarType)THSTensor_type(tensor.Handle);
+            GC.KeepAlive(tensor);
+            return type;
+        }
+
+        return tensor.dtype;
+    }
+
+    /// <summary>Whether <paramref name="tensor"/> is contiguous (one native call; TorchSharp's method makes two, with GC transitions).</summary>
+    public static bool IsContiguous(torch.Tensor tensor)
+    {
+        if (Volatile.Read(ref state) > 0 || (state == 0 && TryNative(tensor)))
+        {
+            bool contiguous = THSTensor_is_contiguous(tensor.Handle) != 0;
+            GC.KeepAlive(tensor);
+            return contiguous;
+        }
+
+        return tensor.is_contiguous();
+    }
+
+    /// <summary>
+    /// A new uninitialized CPU tensor of <paramref name="shape"/> and <paramref name="dtype"/> (not requiring grad), as
+    /// <c>torch.empty(shape, dtype, torch.CPU)</c> makes it, without its managed device and default-dtype handling. On a
+    /// failed allocation it collects garbage and retries once, as TorchSharp does, then throws TorchSharp's error.
+    /// </summary>
+    public static torch.Tensor EmptyCpu(long[] shape, torch.ScalarType dtype)
+    {
+        if (Volatile.Read(ref state) <= 0)
+        {
+            return torch.empty(shape, dtype, torch.CPU);
+        }
+
+        fixed (long* sizes = shape)
+        {
+            IntPtr handle = THSTensor_empty((IntPtr)sizes, shape.Length, (sbyte)dtype, (int)TorchSharp.DeviceType.CPU, -1, 0);
+            if (handle == IntPtr.Zero)
+            {
+                GC.Collect();
+                GC.WaitForPendingFinalizers();
+                handle = THSTensor_empty((IntPtr)sizes, shape.Length, (sbyte)dtype, (int)TorchSharp.DeviceType.CPU, -1, 0);
+                if (handle == IntPtr.Zero)
+                {
+                    torch.CheckForErrors();
+                }
+            }
+
+            return torch.Tensor.UnsafeCreateTensor(handle);
+        }
+    }
+
     private static bool TryNative(torch.Tensor tensor)
     {
         bool works;
@@ -107,4 +176,19 @@ internal static unsafe class TorchNative
     [DllImport(Library)]
     [SuppressGCTransition]
     private static extern IntPtr THSTensor_data(IntPtr tensor);
+
+    [DllImport(Library)]
+    [SuppressGCTransition]
+    private static extern int THSTensor_device_type(IntPtr tensor);
+
+    [DllImport(Library)]
+    [SuppressGCTransition]
+    private static extern sbyte THSTensor_type(IntPtr tensor);
+
+    [DllImport(Library)]
+    [SuppressGCTransition]
+    private static extern byte THSTensor_is_contiguous(IntPtr tensor);
+
+    [DllImport(Library)]
+    private static extern IntPtr THSTensor_empty(IntPtr sizes, int length, sbyte scalarType, int deviceType, int deviceIndex, byte requiresGrad);
 }
