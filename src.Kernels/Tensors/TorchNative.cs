@@ -35,7 +35,7 @@ internal static unsafe class TorchNative
     /// <summary>The shape of <paramref name="tensor"/>.</summary>
     public static long[] Shape(torch.Tensor tensor)
     {
-        if (Volatile.Read(ref state) > 0 || (state == 0 && TryNative(tensor)))
+        if (NativeWorks(tensor))
         {
             IntPtr handle = tensor.Handle;
             var shape = new long[THSTensor_ndimension(handle)];
@@ -54,7 +54,7 @@ internal static unsafe class TorchNative
     /// <summary>The address of the first element of a CPU tensor with at least one element.</summary>
     public static float* Data(torch.Tensor tensor)
     {
-        if (Volatile.Read(ref state) > 0 || (state == 0 && TryNative(tensor)))
+        if (NativeWorks(tensor))
         {
             float* pointer = (float*)THSTensor_data(tensor.Handle);
             GC.KeepAlive(tensor);
@@ -67,7 +67,7 @@ internal static unsafe class TorchNative
     /// <summary>The device type of <paramref name="tensor"/> (one native call; TorchSharp's property makes two, with GC transitions).</summary>
     public static DeviceType DeviceType(torch.Tensor tensor)
     {
-        if (Volatile.Read(ref state) > 0 || (state == 0 && TryNative(tensor)))
+        if (NativeWorks(tensor))
         {
             var type = (DeviceType)THSTensor_device_type(tensor.Handle);
             GC.KeepAlive(tensor);
@@ -80,7 +80,7 @@ internal static unsafe class TorchNative
     /// <summary>The dtype of <paramref name="tensor"/> (one native call; TorchSharp's property makes two, with GC transitions).</summary>
     public static torch.ScalarType ScalarType(torch.Tensor tensor)
     {
-        if (Volatile.Read(ref state) > 0 || (state == 0 && TryNative(tensor)))
+        if (NativeWorks(tensor))
         {
             var type = (torch.ScalarType)THSTensor_type(tensor.Handle);
             GC.KeepAlive(tensor);
@@ -93,7 +93,7 @@ internal static unsafe class TorchNative
     /// <summary>Whether <paramref name="tensor"/> is contiguous (one native call; TorchSharp's method makes two, with GC transitions).</summary>
     public static bool IsContiguous(torch.Tensor tensor)
     {
-        if (Volatile.Read(ref state) > 0 || (state == 0 && TryNative(tensor)))
+        if (NativeWorks(tensor))
         {
             bool contiguous = THSTensor_is_contiguous(tensor.Handle) != 0;
             GC.KeepAlive(tensor);
@@ -132,6 +132,10 @@ internal static unsafe class TorchNative
             return torch.Tensor.UnsafeCreateTensor(handle);
         }
     }
+
+    /// <summary>Whether the direct native calls serve this process: checked once, on the first tensor, against TorchSharp's own answers.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static bool NativeWorks(torch.Tensor tensor) => Volatile.Read(ref state) > 0 || (state == 0 && TryNative(tensor));
 
     private static bool TryNative(torch.Tensor tensor)
     {
