@@ -141,7 +141,7 @@ internal static class GemvDmmaF32Kernels
         var cur = default(DmmaPass);
         if (step < ln.Steps)
         {
-            cur = LoadPass(a, w, nk, ln.ALo, ln.AHi, ln.W0, ln.W1, ln.W2, ln.W3, ln.Column, ln.Nv, ln.KStride, ln.Kv, step, ln.Warps);
+            cur = LoadPass(a, w, nk, ln, step);
         }
 
         while (step < ln.Steps)
@@ -150,7 +150,7 @@ internal static class GemvDmmaF32Kernels
             var nxt = cur;
             if (next < ln.Steps)
             {
-                nxt = LoadPass(a, w, nk, ln.ALo, ln.AHi, ln.W0, ln.W1, ln.W2, ln.W3, ln.Column, ln.Nv, ln.KStride, ln.Kv, next, ln.Warps);
+                nxt = LoadPass(a, w, nk, ln, next);
             }
 
             int second = step + ln.Warps;
@@ -240,7 +240,7 @@ internal static class GemvDmmaF32Kernels
             int st = ln.Warp + (x * stride);
             if (st < ln.Steps)
             {
-                CopyPass(ring, shared4, w, wPointer, nk, ln.W0, ln.W1, ln.W2, ln.W3, ln.Column, ln.Nv, ln.KStride, ln.Kv, st, ln.Warps, ln.T, ringByte + (x * RingStageBytes));
+                CopyPass(ring, shared4, w, wPointer, nk, ln, st, ringByte + (x * RingStageBytes));
             }
 
             ring.Commit();
@@ -261,7 +261,7 @@ internal static class GemvDmmaF32Kernels
             int aheadStage = stage == 0 ? RingStages - 1 : stage - 1;
             if (ahead < ln.Steps)
             {
-                CopyPass(ring, shared4, w, wPointer, nk, ln.W0, ln.W1, ln.W2, ln.W3, ln.Column, ln.Nv, ln.KStride, ln.Kv, ahead, ln.Warps, ln.T, ringByte + (aheadStage * RingStageBytes));
+                CopyPass(ring, shared4, w, wPointer, nk, ln, ahead, ringByte + (aheadStage * RingStageBytes));
             }
 
             ring.Commit();
@@ -323,12 +323,12 @@ internal static class GemvDmmaF32Kernels
 
     /// <summary>The 8 weight vectors of one pass of this lane into its ring slots (cp.async on CUDA), clamped into K.</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private static void CopyPass<TRing>(TRing ring, ArrayView<Float4> shared4, ArrayView<Float4> w, long wPointer, bool nk, long w0, long w1, long w2, long w3,
-        long column, long nv, long kStride, int kv, int step, int warps, int t, int sharedByte)
+    private static void CopyPass<TRing>(TRing ring, ArrayView<Float4> shared4, ArrayView<Float4> w, long wPointer, bool nk, in DmmaLane ln, int step, int sharedByte)
         where TRing : struct, IDmmaRing
     {
-        int at1 = Math.Min((step * 4) + t, kv - 1);
-        int at2 = Math.Min(((step + warps) * 4) + t, kv - 1);
+        int at1 = Math.Min((step * 4) + ln.T, ln.Kv - 1);
+        int at2 = Math.Min(((step + ln.Warps) * 4) + ln.T, ln.Kv - 1);
+        long w0 = ln.W0, w1 = ln.W1, w2 = ln.W2, w3 = ln.W3, nv = ln.Nv;
         if (nk)
         {
             ring.Copy(shared4, sharedByte, w, wPointer, w0 + at1);
@@ -342,8 +342,8 @@ internal static class GemvDmmaF32Kernels
         }
         else
         {
-            long r1 = (at1 * kStride) + column;
-            long r2 = (at2 * kStride) + column;
+            long r1 = (at1 * ln.KStride) + ln.Column;
+            long r2 = (at2 * ln.KStride) + ln.Column;
             ring.Copy(shared4, sharedByte, w, wPointer, r1);
             ring.Copy(shared4, sharedByte + 512, w, wPointer, r1 + nv);
             ring.Copy(shared4, sharedByte + 1024, w, wPointer, r1 + (2 * nv));
@@ -357,17 +357,16 @@ internal static class GemvDmmaF32Kernels
 
     /// <summary>The loads of one pass (steps <paramref name="step"/> and <paramref name="step"/> + warps), clamped into K.</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private static DmmaPass LoadPass(ArrayView<Float4> a, ArrayView<Float4> w, bool nk, long aLo, long aHi, long w0, long w1, long w2, long w3,
-        long column, long nv, long kStride, int kv, int step, int warps)
+    private static DmmaPass LoadPass(ArrayView<Float4> a, ArrayView<Float4> w, bool nk, in DmmaLane ln, int step)
     {
-        int t = Group.IdxX & 3;
-        int at1 = Math.Min((step * 4) + t, kv - 1);
-        int at2 = Math.Min(((step + warps) * 4) + t, kv - 1);
+        int at1 = Math.Min((step * 4) + ln.T, ln.Kv - 1);
+        int at2 = Math.Min(((step + ln.Warps) * 4) + ln.T, ln.Kv - 1);
+        long w0 = ln.W0, w1 = ln.W1, w2 = ln.W2, w3 = ln.W3, nv = ln.Nv;
         var p = default(DmmaPass);
-        p.Lo1 = a[aLo + at1];
-        p.Hi1 = a[aHi + at1];
-        p.Lo2 = a[aLo + at2];
-        p.Hi2 = a[aHi + at2];
+        p.Lo1 = a[ln.ALo + at1];
+        p.Hi1 = a[ln.AHi + at1];
+        p.Lo2 = a[ln.ALo + at2];
+        p.Hi2 = a[ln.AHi + at2];
         if (nk)
         {
             p.P0 = w[w0 + at1];
@@ -381,8 +380,8 @@ internal static class GemvDmmaF32Kernels
         }
         else
         {
-            long r1 = (at1 * kStride) + column;
-            long r2 = (at2 * kStride) + column;
+            long r1 = (at1 * ln.KStride) + ln.Column;
+            long r2 = (at2 * ln.KStride) + ln.Column;
             p.P0 = w[r1];
             p.P1 = w[r1 + nv];
             p.P2 = w[r1 + (2 * nv)];
@@ -440,55 +439,22 @@ internal static class GemvDmmaF32Kernels
 
         for (int step = ln.Warp; step < ln.Steps; step += 2 * ln.Warps)
         {
-            int second = step + ln.Warps;
-            int kv1 = (step * 4) + ln.T;
-            int kv2 = (second * 4) + ln.T;
-            bool valid1 = kv1 < ln.Kv;
-            bool valid2 = kv2 < ln.Kv;
-            int at1 = Math.Min(kv1, ln.Kv - 1);
-            int at2 = Math.Min(kv2, ln.Kv - 1);
-
             // Both steps' loads first (12 × 16 bytes per lane in flight), then their 16 DMMA.
-            var lo1 = a[ln.ALo + at1];
-            var hi1 = a[ln.AHi + at1];
-            var lo2 = a[ln.ALo + at2];
-            var hi2 = a[ln.AHi + at2];
-            Float4 p0, p1, p2, p3, q0, q1, q2, q3;
-            if (nk)
-            {
-                p0 = w[ln.W0 + at1];
-                p1 = w[ln.W1 + at1];
-                p2 = w[ln.W2 + at1];
-                p3 = w[ln.W3 + at1];
-                q0 = w[ln.W0 + at2];
-                q1 = w[ln.W1 + at2];
-                q2 = w[ln.W2 + at2];
-                q3 = w[ln.W3 + at2];
-            }
-            else
-            {
-                long r1 = ((long)at1 * 4 * ln.Nv) + ln.Column;
-                long r2 = ((long)at2 * 4 * ln.Nv) + ln.Column;
-                p0 = w[r1];
-                p1 = w[r1 + ln.Nv];
-                p2 = w[r1 + (2 * ln.Nv)];
-                p3 = w[r1 + (3 * ln.Nv)];
-                q0 = w[r2];
-                q1 = w[r2 + ln.Nv];
-                q2 = w[r2 + (2 * ln.Nv)];
-                q3 = w[r2 + (3 * ln.Nv)];
-            }
+            var p = LoadPass(a, w, nk, ln, step);
+            int second = step + ln.Warps;
 
             // Warp-uniform: both steps inside K for every lane (all passes but the last ones), then no selects at all.
             if ((second * 4) + 4 <= ln.Kv)
             {
-                Step(ref ops, nk, lo1, hi1, true, p0, p1, p2, p3);
-                Step(ref ops, nk, lo2, hi2, true, q0, q1, q2, q3);
+                Step(ref ops, nk, p.Lo1, p.Hi1, true, p.P0, p.P1, p.P2, p.P3);
+                Step(ref ops, nk, p.Lo2, p.Hi2, true, p.Q0, p.Q1, p.Q2, p.Q3);
             }
             else
             {
-                Step(ref ops, nk, valid1 ? lo1 : default, valid1 ? hi1 : default, valid1, p0, p1, p2, p3);
-                Step(ref ops, nk, valid2 ? lo2 : default, valid2 ? hi2 : default, valid2, q0, q1, q2, q3);
+                bool valid1 = (step * 4) + ln.T < ln.Kv;
+                bool valid2 = (second * 4) + ln.T < ln.Kv;
+                Step(ref ops, nk, valid1 ? p.Lo1 : default, valid1 ? p.Hi1 : default, valid1, p.P0, p.P1, p.P2, p.P3);
+                Step(ref ops, nk, valid2 ? p.Lo2 : default, valid2 ? p.Hi2 : default, valid2, p.Q0, p.Q1, p.Q2, p.Q3);
             }
         }
 

@@ -55,11 +55,8 @@ public sealed partial class IlgpuKernels
         if (form == GemvDmmaForm.Ring)
         {
             var plan = GemvDmmaLaunch.Plan(g, device.MultiprocessorCount, GemvDmmaForm.Ring);
-            int warps = plan.GroupDim.X / 32;
-            bool oneGroup = warps != GemvDmmaLaunch.RingWarps;
-            var rb = oneGroup ? Bounds(warps * 32, 1) : Bounds(GemvDmmaLaunch.RingWarps * 32, GemvDmmaLaunch.PrefetchGroupsPerSm);
-            int slot = (transposeB ? 2 : 0) + (oneGroup ? 1 : 0);
-            string name = $"{nameof(GemvDmmaF32Kernels.GemvDmmaF32Ring)}<{(transposeB ? "Nk" : "Kn")}>x{warps}";
+            var (rb, slot, suffix) = DmmaBounds(plan, GemvDmmaLaunch.RingOneGroupWarps, transposeB);
+            string name = nameof(GemvDmmaF32Kernels.GemvDmmaF32Ring) + suffix;
             var rk = transposeB
                 ? device.Load(ref gemvDmmaF32Ring[slot], name, acc => acc.LoadStreamKernel<ArrayView<Float4>, ArrayView<Float4>, ArrayView<float>, ArrayView<float>, GemvShape, long>(GemvDmmaF32Kernels.GemvDmmaF32Ring<GemvDmmaNk>, rb))
                 : device.Load(ref gemvDmmaF32Ring[slot], name, acc => acc.LoadStreamKernel<ArrayView<Float4>, ArrayView<Float4>, ArrayView<float>, ArrayView<float>, GemvShape, long>(GemvDmmaF32Kernels.GemvDmmaF32Ring<GemvDmmaKn>, rb));
@@ -70,10 +67,8 @@ public sealed partial class IlgpuKernels
         if (form == GemvDmmaForm.Prefetch)
         {
             var plan = GemvDmmaLaunch.Plan(g, device.MultiprocessorCount, GemvDmmaForm.Prefetch);
-            bool small = plan.GroupDim.X == GemvDmmaLaunch.PrefetchOneGroupWarps * 32;
-            var pb = small ? Bounds(GemvDmmaLaunch.PrefetchOneGroupWarps * 32, 1) : Bounds(4 * 32, GemvDmmaLaunch.PrefetchGroupsPerSm);
-            int slot = (transposeB ? 2 : 0) + (small ? 1 : 0);
-            string name = $"{nameof(GemvDmmaF32Kernels.GemvDmmaF32Prefetch)}<{(transposeB ? "Nk" : "Kn")}>{(small ? "x12" : "x4")}";
+            var (pb, slot, suffix) = DmmaBounds(plan, GemvDmmaLaunch.PrefetchOneGroupWarps, transposeB);
+            string name = nameof(GemvDmmaF32Kernels.GemvDmmaF32Prefetch) + suffix;
             var pk = transposeB
                 ? device.Load(ref gemvDmmaF32Prefetch[slot], name, acc => acc.LoadStreamKernel<ArrayView<Float4>, ArrayView<Float4>, ArrayView<float>, ArrayView<float>, GemvShape>(GemvDmmaF32Kernels.GemvDmmaF32Prefetch<GemvDmmaNk>, pb))
                 : device.Load(ref gemvDmmaF32Prefetch[slot], name, acc => acc.LoadStreamKernel<ArrayView<Float4>, ArrayView<Float4>, ArrayView<float>, ArrayView<float>, GemvShape>(GemvDmmaF32Kernels.GemvDmmaF32Prefetch<GemvDmmaKn>, pb));
@@ -87,6 +82,19 @@ public sealed partial class IlgpuKernels
             ? device.Load(ref gemvDmmaF32[1], $"{nameof(GemvDmmaF32Kernels.GemvDmmaF32)}<Nk>", acc => acc.LoadStreamKernel<ArrayView<Float4>, ArrayView<Float4>, ArrayView<float>, ArrayView<float>, GemvShape>(GemvDmmaF32Kernels.GemvDmmaF32<GemvDmmaNk>, bounds))
             : device.Load(ref gemvDmmaF32[0], $"{nameof(GemvDmmaF32Kernels.GemvDmmaF32)}<Kn>", acc => acc.LoadStreamKernel<ArrayView<Float4>, ArrayView<Float4>, ArrayView<float>, ArrayView<float>, GemvShape>(GemvDmmaF32Kernels.GemvDmmaF32<GemvDmmaKn>, bounds));
         kernel(config, a.Cast<Float4>(), b.Cast<Float4>(), bias, c, g);
+    }
+
+    /// <summary>
+    /// Launch bounds, kernel slot (2 · layout + 1 for one group per SM) and kernel-name suffix of a <c>prefetch</c> or
+    /// <c>ring</c> plan: one group of <paramref name="oneGroupWarps"/> warps per SM, or groups of
+    /// <see cref="GemvDmmaLaunch.SmallGroupWarps"/> warps, <see cref="GemvDmmaLaunch.PrefetchGroupsPerSm"/> per SM.
+    /// </summary>
+    private (KernelSpecialization Bounds, int Slot, string Suffix) DmmaBounds(KernelConfig plan, int oneGroupWarps, bool transposeB)
+    {
+        bool oneGroup = plan.GroupDim.X == oneGroupWarps * 32;
+        var bounds = oneGroup ? Bounds(oneGroupWarps * 32, 1) : Bounds(GemvDmmaLaunch.SmallGroupWarps * 32, GemvDmmaLaunch.PrefetchGroupsPerSm);
+        int warps = oneGroup ? oneGroupWarps : GemvDmmaLaunch.SmallGroupWarps;
+        return (bounds, (transposeB ? 2 : 0) + (oneGroup ? 1 : 0), $"<{(transposeB ? "Nk" : "Kn")}>x{warps}");
     }
 }
 
@@ -150,11 +158,11 @@ internal static class GemvDmmaLaunch
     /// </summary>
     public const int PrefetchOneGroupWarps = 12;
 
-    /// <summary><c>prefetch</c> with more groups than SMs: groups of 4 warps, 3 per SM asked of ptxas (≤ 168 registers).</summary>
+    /// <summary><c>prefetch</c> and <c>ring</c> with more groups than SMs: groups of <see cref="SmallGroupWarps"/> warps, 3 per SM asked of ptxas (≤ 168 registers).</summary>
     public const int PrefetchGroupsPerSm = 3;
 
-    /// <summary><c>ring</c> with more groups than SMs (or on the simulator): groups of 4 warps, 3 per SM asked of ptxas.</summary>
-    public const int RingWarps = 4;
+    /// <summary>Warps per group of <c>prefetch</c> and <c>ring</c> when the groups outnumber the SMs (and of <c>ring</c> on the simulator).</summary>
+    public const int SmallGroupWarps = 4;
 
     /// <summary>
     /// <c>ring</c>, one group per SM (N ≤ 4224 on 132 SMs): more warps, so more of the weight in flight per SM (each warp's
@@ -165,13 +173,13 @@ internal static class GemvDmmaLaunch
     /// <summary>
     /// Warps per group of a form: <c>prefetch</c> 12 while the groups fit one per SM, else 4; 8 on the simulator (no SM count;
     /// its groups hold at most 256 threads); <c>ring</c> <see cref="RingOneGroupWarps"/> while the groups fit one per SM, else
-    /// (and on the simulator) <see cref="RingWarps"/>.
+    /// (and on the simulator) <see cref="SmallGroupWarps"/>.
     /// </summary>
     public static int WarpsOf(int n, int multiprocessors, GemvDmmaForm form) =>
-        form == GemvDmmaForm.Ring ? (multiprocessors > 0 && Groups(n) <= multiprocessors ? RingOneGroupWarps : RingWarps)
+        form == GemvDmmaForm.Ring ? (multiprocessors > 0 && Groups(n) <= multiprocessors ? RingOneGroupWarps : SmallGroupWarps)
         : form != GemvDmmaForm.Prefetch ? Warps(n, multiprocessors)
         : multiprocessors <= 0 ? MaxWarps
-        : Groups(n) > multiprocessors ? 4 : PrefetchOneGroupWarps;
+        : Groups(n) > multiprocessors ? SmallGroupWarps : PrefetchOneGroupWarps;
 
     /// <summary>Grid and group of a product for a form.</summary>
     public static KernelConfig Plan(GemvShape g, int multiprocessors, GemvDmmaForm form)

@@ -282,7 +282,7 @@ public sealed class GemvDmmaF32Tests : GemvF32TestBase, IClassFixture<Warp32Simu
         Assert.Equal(GemvDmmaLaunch.RingOneGroupWarps * 12 * 1024, oneGroup.SharedMemoryConfig.NumElements * 8);
         Assert.True(oneGroup.SharedMemoryConfig.NumElements * 8 <= Sm90aPtx.OptInSharedBytes);
         Assert.Equal(GemvDmmaLaunch.RingOneGroupWarps, GemvDmmaLaunch.WarpsOf(4224, 132, GemvDmmaForm.Ring));
-        Assert.Equal(GemvDmmaLaunch.RingWarps, GemvDmmaLaunch.WarpsOf(4225, 132, GemvDmmaForm.Ring));
+        Assert.Equal(GemvDmmaLaunch.SmallGroupWarps, GemvDmmaLaunch.WarpsOf(4225, 132, GemvDmmaForm.Ring));
         var ring = GemvDmmaLaunch.Plan(new GemvShape { M = 16, N = 11008, K = 4096 }, 132, GemvDmmaForm.Ring);
         Assert.Equal(344, ring.GridDim.X);
         Assert.Equal(128, ring.GroupDim.X);
@@ -451,8 +451,8 @@ public sealed class GemvDmmaF32Tests : GemvF32TestBase, IClassFixture<Warp32Simu
     /// local memory, the sm_90a rewrite.
     /// </summary>
     [Theory]
-    [InlineData(typeof(GemvDmmaNk), "Nk", GemvDmmaLaunch.RingWarps, GemvDmmaLaunch.PrefetchGroupsPerSm)]
-    [InlineData(typeof(GemvDmmaKn), "Kn", GemvDmmaLaunch.RingWarps, GemvDmmaLaunch.PrefetchGroupsPerSm)]
+    [InlineData(typeof(GemvDmmaNk), "Nk", GemvDmmaLaunch.SmallGroupWarps, GemvDmmaLaunch.PrefetchGroupsPerSm)]
+    [InlineData(typeof(GemvDmmaKn), "Kn", GemvDmmaLaunch.SmallGroupWarps, GemvDmmaLaunch.PrefetchGroupsPerSm)]
     [InlineData(typeof(GemvDmmaNk), "Nk", GemvDmmaLaunch.RingOneGroupWarps, 1)]
     public void RingPtxHoldsTheFloat64Mma(Type layout, string name, int warps, int groupsPerSm)
     {
