@@ -31,9 +31,9 @@ namespace GemsInjector.Kernels.Ilgpu;
 /// Every weight load of a warp is 8 rows × 64 bytes ([N, K]) or 4 k-rows × 128 bytes ([K, N]): whole 32-byte sectors.
 /// </para>
 /// <para>
-/// A group (4 or 8 warps, <see cref="GemvDmmaLaunch"/>) owns 32 columns; its warps split K by steps (warp w takes steps
-/// w, w + warps, …, two steps' loads issued before their eight DMMA), then each warp writes its 16 accumulators per lane
-/// to shared memory and the group sums the warps in a fixed order (deterministic), adds alpha / beta · bias in float64,
+/// A group (4 or 8 warps, <see cref="GemvDmmaLaunch"/>) owns 32 columns; its warps split K by pairs of adjacent steps
+/// (warp w takes steps 2w, 2w + 1, then 2(w + warps), 2(w + warps) + 1, …, both steps' loads issued before their DMMA),
+/// then each warp writes its 16 accumulators per lane to shared memory and the group sums the warps in a fixed order (deterministic), adds alpha / beta · bias in float64,
 /// and stores rows &lt; M, columns &lt; N. Lanes past M, N or K read clamped in-range addresses: rows ≥ M of A hold row
 /// M − 1 (they feed only rows ≥ M of C, never stored), columns past N are computed and dropped, and what a lane reads past
 /// K is zeroed by selects in the last passes only (the others, wholly inside K, have no select).
@@ -124,7 +124,7 @@ internal static class GemvDmmaF32Kernels
     }
 
     /// <summary>
-    /// The pipelined body: pass p of warp w covers steps w + 2p · warps and w + (2p + 1) · warps (as in <see cref="Body"/>).
+    /// The pipelined body: pass p of warp w covers steps 2q and 2q + 1, q = w + p · warps (as in <see cref="Body"/>).
     /// The loads of pass p + 1 are issued (when it exists) before pass p's conversions and DMMA: two register sets of
     /// 12 × 16 bytes per lane (the launch bounds of <see cref="GemvDmmaLaunch"/> leave room for them).
     /// </summary>
@@ -137,7 +137,7 @@ internal static class GemvDmmaF32Kernels
         var red = SharedMemory.GetDynamic<double>();
         var ln = DmmaLane.Of(s, nk);
 
-        int step = ln.Warp;
+        int step = ln.FirstStep;
         var cur = default(DmmaPass);
         if (step < ln.Steps)
         {
@@ -153,7 +153,7 @@ internal static class GemvDmmaF32Kernels
                 nxt = LoadPass(a, w, nk, ln, next);
             }
 
-            int second = step + ln.Warps;
+            int second = step + 1;
             if ((second * 4) + 4 <= ln.Kv)
             {
                 Step(ref ops, nk, cur.Lo1, cur.Hi1, true, cur.P0, cur.P1, cur.P2, cur.P3);
@@ -237,7 +237,7 @@ internal static class GemvDmmaF32Kernels
         // Prologue: passes 0 .. stages − 2 into their stages, one commit group each (empty past the warp's passes).
         for (int x = 0; x < RingStages - 1; x++)
         {
-            int st = ln.Warp + (x * stride);
+            int st = ln.FirstStep + (x * stride);
             if (st < ln.Steps)
             {
                 CopyPass(ring, shared4, w, wPointer, nk, ln, st, ringByte + (x * RingStageBytes));
@@ -246,7 +246,7 @@ internal static class GemvDmmaF32Kernels
             ring.Commit();
         }
 
-        int step = ln.Warp;
+        int step = ln.FirstStep;
         var act = default(DmmaA);
         if (step < ln.Steps)
         {
@@ -286,7 +286,7 @@ internal static class GemvDmmaF32Kernels
             var q2 = shared4[sb + 192];
             var q3 = shared4[sb + 224];
 
-            int second = step + ln.Warps;
+            int second = step + 1;
             if ((second * 4) + 4 <= ln.Kv)
             {
                 Step(ref ops, nk, act.Lo1, act.Hi1, true, p0, p1, p2, p3);
@@ -312,12 +312,12 @@ internal static class GemvDmmaF32Kernels
         Reduce(red, bias, c, s, nk, ln.N0, ln.Thread, ln.Warps);
     }
 
-    /// <summary>This lane's A vectors of one pass (steps <paramref name="step"/> and <paramref name="step"/> + warps), clamped into K.</summary>
+    /// <summary>This lane's A vectors of one pass (steps <paramref name="step"/> and <paramref name="step"/> + 1), clamped into K.</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     private static DmmaA LoadA(ArrayView<Float4> a, in DmmaLane ln, int step)
     {
         int at1 = Math.Min((step * 4) + ln.T, ln.Kv - 1);
-        int at2 = Math.Min(((step + ln.Warps) * 4) + ln.T, ln.Kv - 1);
+        int at2 = Math.Min(((step + 1) * 4) + ln.T, ln.Kv - 1);
         return new DmmaA(a[ln.ALo + at1], a[ln.AHi + at1], a[ln.ALo + at2], a[ln.AHi + at2]);
     }
 
@@ -327,7 +327,7 @@ internal static class GemvDmmaF32Kernels
         where TRing : struct, IDmmaRing
     {
         int at1 = Math.Min((step * 4) + ln.T, ln.Kv - 1);
-        int at2 = Math.Min(((step + ln.Warps) * 4) + ln.T, ln.Kv - 1);
+        int at2 = Math.Min(((step + 1) * 4) + ln.T, ln.Kv - 1);
         long w0 = ln.W0, w1 = ln.W1, w2 = ln.W2, w3 = ln.W3, nv = ln.Nv;
         if (nk)
         {
@@ -355,12 +355,12 @@ internal static class GemvDmmaF32Kernels
         }
     }
 
-    /// <summary>The loads of one pass (steps <paramref name="step"/> and <paramref name="step"/> + warps), clamped into K.</summary>
+    /// <summary>The loads of one pass (steps <paramref name="step"/> and <paramref name="step"/> + 1), clamped into K.</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     private static DmmaPass LoadPass(ArrayView<Float4> a, ArrayView<Float4> w, bool nk, in DmmaLane ln, int step)
     {
         int at1 = Math.Min((step * 4) + ln.T, ln.Kv - 1);
-        int at2 = Math.Min(((step + ln.Warps) * 4) + ln.T, ln.Kv - 1);
+        int at2 = Math.Min(((step + 1) * 4) + ln.T, ln.Kv - 1);
         long w0 = ln.W0, w1 = ln.W1, w2 = ln.W2, w3 = ln.W3, nv = ln.Nv;
         var p = default(DmmaPass);
         p.Lo1 = a[ln.ALo + at1];
@@ -437,11 +437,11 @@ internal static class GemvDmmaF32Kernels
         var red = SharedMemory.GetDynamic<double>();
         var ln = DmmaLane.Of(s, nk);
 
-        for (int step = ln.Warp; step < ln.Steps; step += 2 * ln.Warps)
+        for (int step = ln.FirstStep; step < ln.Steps; step += 2 * ln.Warps)
         {
             // Both steps' loads first (12 × 16 bytes per lane in flight), then their 16 DMMA.
             var p = LoadPass(a, w, nk, ln, step);
-            int second = step + ln.Warps;
+            int second = step + 1;
 
             // Warp-uniform: both steps inside K for every lane (all passes but the last ones), then no selects at all.
             if ((second * 4) + 4 <= ln.Kv)
@@ -771,6 +771,13 @@ internal readonly struct DmmaLane
     /// <summary>The group's first column of C.</summary>
     public readonly int N0;
 
+    /// <summary>
+    /// The warp's first k16 step: pass p is the two adjacent steps 2q, 2q + 1 with q = warp + p · warps, so one pass
+    /// reads 128 contiguous bytes of each [N, K] weight row it touches (a whole line) instead of two 64-byte pieces
+    /// that other warps' passes complete.
+    /// </summary>
+    public readonly int FirstStep;
+
     /// <summary>16-byte vectors per A row (and per [N, K] weight row); k16 steps.</summary>
     public readonly int Kv, Steps;
 
@@ -799,6 +806,7 @@ internal readonly struct DmmaLane
         G = Lane >> 2;
         T = Lane & 3;
         N0 = Grid.IdxX * GemvDmmaF32Kernels.Columns;
+        FirstStep = 2 * Warp;
 
         Kv = s.K >> 2;
         Steps = (s.K + 15) >> 4;
