@@ -31,12 +31,14 @@ namespace GemsInjector.Kernels.Ilgpu;
 /// Every weight load of a warp is 8 rows × 64 bytes ([N, K]) or 4 k-rows × 128 bytes ([K, N]): whole 32-byte sectors.
 /// </para>
 /// <para>
-/// A group (4 or 8 warps, <see cref="GemvDmmaLaunch"/>) owns 32 columns; its warps split K by pairs of adjacent steps
-/// (warp w takes steps 2w, 2w + 1, then 2(w + warps), 2(w + warps) + 1, …, both steps' loads issued before their DMMA),
-/// then each warp writes its 16 accumulators per lane to shared memory and the group sums the warps in a fixed order (deterministic), adds alpha / beta · bias in float64,
-/// and stores rows &lt; M, columns &lt; N. Lanes past M, N or K read clamped in-range addresses: rows ≥ M of A hold row
-/// M − 1 (they feed only rows ≥ M of C, never stored), columns past N are computed and dropped, and what a lane reads past
-/// K is zeroed by selects in the last passes only (the others, wholly inside K, have no select).
+/// A group (4, 8 or 12 warps, <see cref="GemvDmmaLaunch"/>) owns 32 columns; its warps split K by pairs of adjacent
+/// steps (warp w takes steps 2w, 2w + 1, then 2(w + warps), 2(w + warps) + 1, …, both steps' loads issued before their
+/// DMMA: a warp reads whole 128-byte lines of an [N, K] row, and the group's warps one contiguous window of it), then
+/// each warp writes its 16 accumulators per lane to shared memory and the group sums the warps in a fixed order
+/// (deterministic), adds alpha / beta · bias in float64, and stores rows &lt; M, columns &lt; N. Lanes past M, N or K
+/// read clamped in-range addresses: rows ≥ M of A hold row M − 1 (they feed only rows ≥ M of C, never stored), columns
+/// past N are computed and dropped, and what a lane reads past K is zeroed by selects in the last passes only (the
+/// others, wholly inside K, have no select).
 /// </para>
 /// </summary>
 internal static class GemvDmmaF32Kernels
