@@ -5,8 +5,8 @@
 #   .gpu/torch_reference_bench.py  the PyTorch / FlagGems reference script
 # Usage:
 #   tests/GemsInjector.GpuHarness/run-on-gpu.sh [STEP ...]
-#   steps: smi torch torch-extra startup accuracy bench resources compare profile   (default: smi torch startup accuracy
-#   bench compare, in that order; torch-extra, resources and profile only when named)
+#   steps: smi torch torch-extra startup accuracy bench resources compare profile ab   (default: smi torch startup
+#   accuracy bench compare, in that order; torch-extra, resources, profile and ab only when named)
 #   torch-extra: torch_decode_reference.py (decode GEMVs, small-M products, attention) -> torch-extra.csv
 #   resources:   ptxas -v (Triton's copy) over every kernel the bench compiled -> resources.csv (registers, spills,
 #                shared memory per kernel); needs the bench step in the same call
@@ -14,6 +14,15 @@
 #                PROFILE_LAUNCHES launches each after the first (default 4) -> profile.md (ncu_summary.py: per kernel the
 #                duration, DRAM rate, occupancy, stall reasons, opcode mix and hottest basic blocks) and profile.tar.xz
 #                (the details pages and per-instruction source CSVs). Run it in a call of its own: it adds two files.
+#   ab:          two builds in alternating processes: "new" is .gpu/harness.tar.xz, "old" the same with AB_OLD_OVERLAY
+#                (default .gpu/harness-old-overlay.tar.xz: the other build's differing files, e.g. harness/GemsInjector.dll,
+#                GemsInjector.Kernels.dll, GemsInjector.Kernels.ptx.zip, GemsInjector.GpuHarness.dll) laid over it.
+#                AB_ROUNDS rounds (default 4) of an old then a new process, each --suite accuracy,bench over AB_FILTER
+#                (required; harness filter) with AB_BUDGET_S (default 35); AB_ENV_OLD / AB_ENV_NEW add VAR=VALUE words to
+#                that build's processes -> ab.csv (every row, with its process) and ab.md (ab_summary.py: accuracy counts,
+#                per case and build the median and range of the processes, the speed change, and a note where a build's
+#                processes fall into two modes). Some rows are bimodal per process (Run 129): use six rounds or more.
+#                Run it in a call of its own: it adds two files.
 # Writes into $OUT (the device tool's output folder; at most 8 files come back, so exactly these):
 #   nvidia-smi.txt  torch.txt  anchor.csv  harness.log  startup.csv  accuracy.csv  bench.csv  compare.md
 # Budgets (seconds; the device tool allows 600 s per command): ACCURACY_BUDGET_S (default 150), BENCH_BUDGET_S (200):
@@ -40,8 +49,8 @@ if (( ${#steps[@]} == 0 )); then
 fi
 for s in "${steps[@]}"; do
     case "$s" in
-        smi|torch|torch-extra|startup|accuracy|bench|resources|compare|profile) ;;
-        *) echo "run-on-gpu: unknown step '$s' (steps: smi torch torch-extra startup accuracy bench resources compare profile)" >&2; exit 2 ;;
+        smi|torch|torch-extra|startup|accuracy|bench|resources|compare|profile|ab) ;;
+        *) echo "run-on-gpu: unknown step '$s' (steps: smi torch torch-extra startup accuracy bench resources compare profile ab)" >&2; exit 2 ;;
     esac
 done
 
@@ -280,14 +289,50 @@ if want profile; then
     fi
 fi
 
+if want ab; then
+    AB_ROUNDS="${AB_ROUNDS:-4}"
+    AB_BUDGET_S="${AB_BUDGET_S:-35}"
+    overlay="${AB_OLD_OVERLAY:-$root/.gpu/harness-old-overlay.tar.xz}"
+    if [[ -z "${AB_FILTER:-}" || ! -f "$overlay" ]]; then
+        echo "run-on-gpu: ab needs AB_FILTER (a harness filter) and the old build's overlay '$overlay'" | tee -a "$log"
+        rc[ab]=2
+    else
+        unpack
+        old_dir="${TMPDIR:-/tmp}/gems-gpu-harness-old"
+        rm -rf "$old_dir" && mkdir -p "$old_dir"
+        tar -xJf "$root/.gpu/harness.tar.xz" -C "$old_dir"
+        tar -xJf "$overlay" -C "$old_dir"
+        work="${TMPDIR:-/tmp}/gems-ab-$$"
+        rm -rf "$work" && mkdir -p "$work"
+        read -r -a env_old <<<"${AB_ENV_OLD:-}"
+        read -r -a env_new <<<"${AB_ENV_NEW:-}"
+        rc[ab]=0
+        for (( round = 1; round <= AB_ROUNDS; round++ )); do
+            for build in old new; do
+                if [[ $build == old ]]; then bin="$old_dir/harness/GemsInjector.GpuHarness"; envs=("${env_old[@]}"); else bin="$harness_bin"; envs=("${env_new[@]}"); fi
+                echo "== run-on-gpu: ab $build-$round: ${envs[*]} GemsInjector.GpuHarness --filter '$AB_FILTER'" | tee -a "$log"
+                set +e
+                timeout --kill-after=10 $(( AB_BUDGET_S + 60 )) env "${envs[@]}" "$bin" --device "$HARNESS_DEVICE" --suite accuracy,bench \
+                    --filter "$AB_FILTER" --budget-s "$AB_BUDGET_S" --csv "$work/$build-$round.csv" "${extra[@]}" >>"$log" 2>&1
+                code=$?
+                set -e
+                echo "== run-on-gpu: ab $build-$round exit $code" | tee -a "$log"
+                (( code == 0 )) || rc[ab]=1
+            done
+        done
+        python3 "$here/ab_summary.py" "$work" "$OUT/ab.csv" >"$OUT/ab.md" || rc[ab]=1
+        cat "$OUT/ab.md"
+    fi
+fi
+
 # Short summary: per suite PASS / FAIL / SKIP counts (status is column 9 of the harness CSVs), exit codes, files.
 echo
 echo "== run-on-gpu summary ($(( $(date +%s) - start )) s, $(date -u +%Y-%m-%dT%H:%MZ))"
 sed -n 2p "$OUT/nvidia-smi.txt" 2>/dev/null | sed 's/^/card: /' || true
-for s in smi torch torch-extra startup-first startup-second startup-driver-jit startup-shipped enable-probe selftest accuracy bench resources compare profile; do
+for s in smi torch torch-extra startup-first startup-second startup-driver-jit startup-shipped enable-probe selftest accuracy bench resources compare profile ab; do
     [[ -n "${rc[$s]:-}" ]] || continue
     f="$OUT/$s.csv"
-    if [[ -f "$f" ]]; then
+    if [[ -f "$f" && $s != ab ]]; then
         counts=$(awk -F, 'NR > 1 { n[$9]++ } END { printf "PASS %d  FAIL %d  SKIP %d", n["PASS"], n["FAIL"], n["SKIP"] }' "$f")
         echo "$s: exit ${rc[$s]}; $counts"
         awk -F, 'NR > 1 && $9 == "FAIL" { printf "   FAIL %s %s %s\n", $2, $3, $4 }' "$f" | head -20
