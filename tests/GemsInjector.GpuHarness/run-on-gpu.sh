@@ -16,7 +16,8 @@
 #                (the details pages and per-instruction source CSVs). Run it in a call of its own: it adds two files.
 #   ab:          two builds in alternating processes: "new" is .gpu/harness.tar.xz, "old" the same with AB_OLD_OVERLAY
 #                (default .gpu/harness-old-overlay.tar.xz: the other build's differing files, e.g. harness/GemsInjector.dll,
-#                GemsInjector.Kernels.dll, GemsInjector.Kernels.ptx.zip, GemsInjector.GpuHarness.dll) laid over it.
+#                GemsInjector.Kernels.dll, GemsInjector.Kernels.ptx.zip, GemsInjector.GpuHarness.dll) laid over it;
+#                AB_OLD_OVERLAY=none runs the same build on both sides (two settings through AB_ENV_OLD / AB_ENV_NEW).
 #                AB_ROUNDS rounds (default 4) of an old then a new process, each --suite accuracy,bench over AB_FILTER
 #                (required; harness filter) with AB_BUDGET_S (default 35); AB_ENV_OLD / AB_ENV_NEW add VAR=VALUE words to
 #                that build's processes -> ab.csv (every row, with its process) and ab.md (ab_summary.py: accuracy counts,
@@ -293,7 +294,7 @@ if want ab; then
     AB_ROUNDS="${AB_ROUNDS:-4}"
     AB_BUDGET_S="${AB_BUDGET_S:-35}"
     overlay="${AB_OLD_OVERLAY:-$root/.gpu/harness-old-overlay.tar.xz}"
-    if [[ -z "${AB_FILTER:-}" || ! -f "$overlay" ]]; then
+    if [[ -z "${AB_FILTER:-}" || ( "$overlay" != none && ! -f "$overlay" ) ]]; then
         echo "run-on-gpu: ab needs AB_FILTER (a harness filter) and the old build's overlay '$overlay'" | tee -a "$log"
         rc[ab]=2
     else
@@ -301,7 +302,7 @@ if want ab; then
         old_dir="${TMPDIR:-/tmp}/gems-gpu-harness-old"
         rm -rf "$old_dir" && mkdir -p "$old_dir"
         tar -xJf "$root/.gpu/harness.tar.xz" -C "$old_dir"
-        tar -xJf "$overlay" -C "$old_dir"
+        [[ "$overlay" == none ]] || tar -xJf "$overlay" -C "$old_dir"
         work="${TMPDIR:-/tmp}/gems-ab-$$"
         rm -rf "$work" && mkdir -p "$work"
         read -r -a env_old <<<"${AB_ENV_OLD:-}"
