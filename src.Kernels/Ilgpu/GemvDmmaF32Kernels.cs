@@ -155,21 +155,7 @@ internal static class GemvDmmaF32Kernels
                 nxt = LoadPass(a, w, nk, ln, next);
             }
 
-            int second = step + 1;
-            if ((second * 4) + 4 <= ln.Kv)
-            {
-                Step(ref ops, nk, cur.Lo1, cur.Hi1, true, cur.P0, cur.P1, cur.P2, cur.P3);
-                Step(ref ops, nk, cur.Lo2, cur.Hi2, true, cur.Q0, cur.Q1, cur.Q2, cur.Q3);
-            }
-            else
-            {
-                int kv1 = (step * 4) + ln.T;
-                int kv2 = (second * 4) + ln.T;
-                bool valid1 = kv1 < ln.Kv;
-                bool valid2 = kv2 < ln.Kv;
-                Step(ref ops, nk, valid1 ? cur.Lo1 : default, valid1 ? cur.Hi1 : default, valid1, cur.P0, cur.P1, cur.P2, cur.P3);
-                Step(ref ops, nk, valid2 ? cur.Lo2 : default, valid2 ? cur.Hi2 : default, valid2, cur.Q0, cur.Q1, cur.Q2, cur.Q3);
-            }
+            ComputePass(ref ops, nk, ln, step, cur.A, cur.W);
 
             cur = nxt;
             step = next;
@@ -279,28 +265,10 @@ internal static class GemvDmmaF32Kernels
             // This pass's copies are complete once at most stages − 1 newer groups are pending.
             ring.WaitAllButNewest();
             int sb = (ringByte + (stage * RingStageBytes)) >> 4;
-            var p0 = shared4[sb];
-            var p1 = shared4[sb + 32];
-            var p2 = shared4[sb + 64];
-            var p3 = shared4[sb + 96];
-            var q0 = shared4[sb + 128];
-            var q1 = shared4[sb + 160];
-            var q2 = shared4[sb + 192];
-            var q3 = shared4[sb + 224];
-
-            int second = step + 1;
-            if ((second * 4) + 4 <= ln.Kv)
-            {
-                Step(ref ops, nk, act.Lo1, act.Hi1, true, p0, p1, p2, p3);
-                Step(ref ops, nk, act.Lo2, act.Hi2, true, q0, q1, q2, q3);
-            }
-            else
-            {
-                bool valid1 = (step * 4) + ln.T < ln.Kv;
-                bool valid2 = (second * 4) + ln.T < ln.Kv;
-                Step(ref ops, nk, valid1 ? act.Lo1 : default, valid1 ? act.Hi1 : default, valid1, p0, p1, p2, p3);
-                Step(ref ops, nk, valid2 ? act.Lo2 : default, valid2 ? act.Hi2 : default, valid2, q0, q1, q2, q3);
-            }
+            var weights = new DmmaWeights(
+                shared4[sb], shared4[sb + 32], shared4[sb + 64], shared4[sb + 96],
+                shared4[sb + 128], shared4[sb + 160], shared4[sb + 192], shared4[sb + 224]);
+            ComputePass(ref ops, nk, ln, step, act, weights);
 
             act = nextAct;
             stage = stage == RingStages - 1 ? 0 : stage + 1;
@@ -318,8 +286,8 @@ internal static class GemvDmmaF32Kernels
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     private static DmmaA LoadA(ArrayView<Float4> a, in DmmaLane ln, int step)
     {
-        int at1 = Math.Min((step * 4) + ln.T, ln.Kv - 1);
-        int at2 = Math.Min(((step + 1) * 4) + ln.T, ln.Kv - 1);
+        int at1 = ln.VectorAt(step);
+        int at2 = ln.VectorAt(step + 1);
         return new DmmaA(a[ln.ALo + at1], a[ln.AHi + at1], a[ln.ALo + at2], a[ln.AHi + at2]);
     }
 
@@ -328,8 +296,8 @@ internal static class GemvDmmaF32Kernels
     private static void CopyPass<TRing>(TRing ring, ArrayView<Float4> shared4, ArrayView<Float4> w, long wPointer, bool nk, in DmmaLane ln, int step, int sharedByte)
         where TRing : struct, IDmmaRing
     {
-        int at1 = Math.Min((step * 4) + ln.T, ln.Kv - 1);
-        int at2 = Math.Min(((step + 1) * 4) + ln.T, ln.Kv - 1);
+        int at1 = ln.VectorAt(step);
+        int at2 = ln.VectorAt(step + 1);
         long w0 = ln.W0, w1 = ln.W1, w2 = ln.W2, w3 = ln.W3, nv = ln.Nv;
         if (nk)
         {
@@ -361,40 +329,19 @@ internal static class GemvDmmaF32Kernels
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     private static DmmaPass LoadPass(ArrayView<Float4> a, ArrayView<Float4> w, bool nk, in DmmaLane ln, int step)
     {
-        int at1 = Math.Min((step * 4) + ln.T, ln.Kv - 1);
-        int at2 = Math.Min(((step + 1) * 4) + ln.T, ln.Kv - 1);
-        long w0 = ln.W0, w1 = ln.W1, w2 = ln.W2, w3 = ln.W3, nv = ln.Nv;
-        var p = default(DmmaPass);
-        p.Lo1 = a[ln.ALo + at1];
-        p.Hi1 = a[ln.AHi + at1];
-        p.Lo2 = a[ln.ALo + at2];
-        p.Hi2 = a[ln.AHi + at2];
+        int at1 = ln.VectorAt(step);
+        int at2 = ln.VectorAt(step + 1);
+        var act = new DmmaA(a[ln.ALo + at1], a[ln.AHi + at1], a[ln.ALo + at2], a[ln.AHi + at2]);
         if (nk)
         {
-            p.P0 = w[w0 + at1];
-            p.P1 = w[w1 + at1];
-            p.P2 = w[w2 + at1];
-            p.P3 = w[w3 + at1];
-            p.Q0 = w[w0 + at2];
-            p.Q1 = w[w1 + at2];
-            p.Q2 = w[w2 + at2];
-            p.Q3 = w[w3 + at2];
-        }
-        else
-        {
-            long r1 = (at1 * ln.KStride) + ln.Column;
-            long r2 = (at2 * ln.KStride) + ln.Column;
-            p.P0 = w[r1];
-            p.P1 = w[r1 + nv];
-            p.P2 = w[r1 + (2 * nv)];
-            p.P3 = w[r1 + (3 * nv)];
-            p.Q0 = w[r2];
-            p.Q1 = w[r2 + nv];
-            p.Q2 = w[r2 + (2 * nv)];
-            p.Q3 = w[r2 + (3 * nv)];
+            long w0 = ln.W0, w1 = ln.W1, w2 = ln.W2, w3 = ln.W3;
+            return new DmmaPass(act, new DmmaWeights(w[w0 + at1], w[w1 + at1], w[w2 + at1], w[w3 + at1], w[w0 + at2], w[w1 + at2], w[w2 + at2], w[w3 + at2]));
         }
 
-        return p;
+        long r1 = (at1 * ln.KStride) + ln.Column;
+        long r2 = (at2 * ln.KStride) + ln.Column;
+        long nv = ln.Nv;
+        return new DmmaPass(act, new DmmaWeights(w[r1], w[r1 + nv], w[r1 + (2 * nv)], w[r1 + (3 * nv)], w[r2], w[r2 + nv], w[r2 + (2 * nv)], w[r2 + (3 * nv)]));
     }
 
     /// <summary>The fixed-order sum of the warps' accumulators, alpha / beta · bias in float64, the float32 stores.</summary>
@@ -443,26 +390,34 @@ internal static class GemvDmmaF32Kernels
         {
             // Both steps' loads first (12 × 16 bytes per lane in flight), then their 16 DMMA.
             var p = LoadPass(a, w, nk, ln, step);
-            int second = step + 1;
-
-            // Warp-uniform: both steps inside K for every lane (all passes but the last ones), then no selects at all.
-            if ((second * 4) + 4 <= ln.Kv)
-            {
-                Step(ref ops, nk, p.Lo1, p.Hi1, true, p.P0, p.P1, p.P2, p.P3);
-                Step(ref ops, nk, p.Lo2, p.Hi2, true, p.Q0, p.Q1, p.Q2, p.Q3);
-            }
-            else
-            {
-                bool valid1 = (step * 4) + ln.T < ln.Kv;
-                bool valid2 = (second * 4) + ln.T < ln.Kv;
-                Step(ref ops, nk, valid1 ? p.Lo1 : default, valid1 ? p.Hi1 : default, valid1, p.P0, p.P1, p.P2, p.P3);
-                Step(ref ops, nk, valid2 ? p.Lo2 : default, valid2 ? p.Hi2 : default, valid2, p.Q0, p.Q1, p.Q2, p.Q3);
-            }
+            ComputePass(ref ops, nk, ln, step, p.A, p.W);
         }
 
         ops.Store(red, (ln.Warp * WarpSlots) + ln.Lane);
         Group.Barrier();
         Reduce(red, bias, c, s, nk, ln.N0, ln.Thread, ln.Warps);
+    }
+
+    /// <summary>The 16 DMMA of one pass (steps <paramref name="step"/> and <paramref name="step"/> + 1) from its A and weight vectors.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static void ComputePass<TOps>(ref TOps ops, bool nk, in DmmaLane ln, int step, in DmmaA act, in DmmaWeights wt)
+        where TOps : struct, IDmmaOps
+    {
+        int second = step + 1;
+
+        // Warp-uniform: both steps inside K for every lane (all passes but the last ones), then no selects at all.
+        if ((second * 4) + 4 <= ln.Kv)
+        {
+            Step(ref ops, nk, act.Lo1, act.Hi1, true, wt.P0, wt.P1, wt.P2, wt.P3);
+            Step(ref ops, nk, act.Lo2, act.Hi2, true, wt.Q0, wt.Q1, wt.Q2, wt.Q3);
+        }
+        else
+        {
+            bool valid1 = (step * 4) + ln.T < ln.Kv;
+            bool valid2 = (second * 4) + ln.T < ln.Kv;
+            Step(ref ops, nk, valid1 ? act.Lo1 : default, valid1 ? act.Hi1 : default, valid1, wt.P0, wt.P1, wt.P2, wt.P3);
+            Step(ref ops, nk, valid2 ? act.Lo2 : default, valid2 ? act.Hi2 : default, valid2, wt.Q0, wt.Q1, wt.Q2, wt.Q3);
+        }
     }
 
     /// <summary>
@@ -751,10 +706,35 @@ internal readonly struct DmmaA
     }
 }
 
-/// <summary>The registers of one DMMA pass (two k16 steps): the lane's A vectors and weight vectors as loaded.</summary>
-internal struct DmmaPass
+/// <summary>A lane's 8 weight vectors of one DMMA pass as loaded: P0–P3 for its first k16 step, Q0–Q3 for its second.</summary>
+internal readonly struct DmmaWeights
 {
-    public Float4 Lo1, Hi1, Lo2, Hi2, P0, P1, P2, P3, Q0, Q1, Q2, Q3;
+    public readonly Float4 P0, P1, P2, P3, Q0, Q1, Q2, Q3;
+
+    public DmmaWeights(Float4 p0, Float4 p1, Float4 p2, Float4 p3, Float4 q0, Float4 q1, Float4 q2, Float4 q3)
+    {
+        P0 = p0;
+        P1 = p1;
+        P2 = p2;
+        P3 = p3;
+        Q0 = q0;
+        Q1 = q1;
+        Q2 = q2;
+        Q3 = q3;
+    }
+}
+
+/// <summary>The registers of one DMMA pass (two k16 steps): the lane's A vectors and weight vectors as loaded.</summary>
+internal readonly struct DmmaPass
+{
+    public readonly DmmaA A;
+    public readonly DmmaWeights W;
+
+    public DmmaPass(DmmaA a, DmmaWeights w)
+    {
+        A = a;
+        W = w;
+    }
 }
 
 /// <summary>
@@ -828,6 +808,10 @@ internal readonly struct DmmaLane
         // [N, K]: one index along K serves the four rows and A. [K, N]: the first k-row's index; the other three are + Nv.
         KStride = nk ? 1 : 4 * Nv;
     }
+
+    /// <summary>This lane's 16-byte vector index along K in k16 step <paramref name="step"/>, clamped to the last vector (past K it is zeroed by selects).</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public int VectorAt(int step) => Math.Min((step * 4) + T, Kv - 1);
 
     /// <summary>The calling lane's values for a product of shape <paramref name="s"/>, weight [N, K] when <paramref name="nk"/>.</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
