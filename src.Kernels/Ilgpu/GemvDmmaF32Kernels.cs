@@ -82,19 +82,27 @@ internal static class GemvDmmaF32Kernels
         where TLayout : struct, IKernelConstant
     {
         var ops = default(PtxDmmaOps);
-        Body<PtxDmmaOps, TLayout>(ref ops, a, w, bias, c, s);
+        Body<PtxDmmaOps, TLayout, Const1>(ref ops, a, w, bias, c, s);
     }
 
-    /// <summary>The same body with the DMMA emulated lane by lane through warp shuffles (ILGPU's CPU accelerator, 32-lane warps).</summary>
+    /// <summary>
+    /// The same body with the DMMA emulated lane by lane through warp shuffles (ILGPU's CPU accelerator, 32-lane warps),
+    /// with the K ranges of <typeparamref name="TRanges"/> (the GPU's first form always has one), so that the other
+    /// forms' multi-range plans have a bit-for-bit reference.
+    /// </summary>
     /// <typeparam name="TLayout"><see cref="GemvDmmaNk"/> or <see cref="GemvDmmaKn"/>.</typeparam>
+    /// <typeparam name="TRanges">Contiguous K ranges per group (<see cref="DmmaLane"/>).</typeparam>
     [IlgpuKernel(SimulatorOnly = true)]
-    [IlgpuKernelVariant(typeof(GemvDmmaKn))]
-    [IlgpuKernelVariant(typeof(GemvDmmaNk))]
-    public static void GemvDmmaF32Emulated<TLayout>(ArrayView<Float4> a, ArrayView<Float4> w, ArrayView<float> bias, ArrayView<float> c, GemvShape s)
+    [IlgpuKernelVariant(typeof(GemvDmmaKn), typeof(Const1))]
+    [IlgpuKernelVariant(typeof(GemvDmmaNk), typeof(Const1))]
+    [IlgpuKernelVariant(typeof(GemvDmmaKn), typeof(Const2))]
+    [IlgpuKernelVariant(typeof(GemvDmmaNk), typeof(Const2))]
+    public static void GemvDmmaF32Emulated<TLayout, TRanges>(ArrayView<Float4> a, ArrayView<Float4> w, ArrayView<float> bias, ArrayView<float> c, GemvShape s)
         where TLayout : struct, IKernelConstant
+        where TRanges : struct, IKernelConstant
     {
         var ops = default(EmulatedDmmaOps);
-        Body<EmulatedDmmaOps, TLayout>(ref ops, a, w, bias, c, s);
+        Body<EmulatedDmmaOps, TLayout, TRanges>(ref ops, a, w, bias, c, s);
     }
 
     /// <summary>
@@ -103,26 +111,34 @@ internal static class GemvDmmaF32Kernels
     /// warp issues the loads of its next pass before the conversions and DMMA of this one, so one pass is always in flight.
     /// </summary>
     /// <typeparam name="TLayout"><see cref="GemvDmmaNk"/> or <see cref="GemvDmmaKn"/>.</typeparam>
+    /// <typeparam name="TRanges">Contiguous K ranges per group: 1 for the 4-warp plan, 3 for the 12-warp one (<see cref="DmmaLane"/>).</typeparam>
     [IlgpuKernel]
-    [IlgpuKernelVariant(typeof(GemvDmmaKn))]
-    [IlgpuKernelVariant(typeof(GemvDmmaNk))]
-    public static void GemvDmmaF32Prefetch<TLayout>(ArrayView<Float4> a, ArrayView<Float4> w, ArrayView<float> bias, ArrayView<float> c, GemvShape s)
+    [IlgpuKernelVariant(typeof(GemvDmmaKn), typeof(Const1))]
+    [IlgpuKernelVariant(typeof(GemvDmmaNk), typeof(Const1))]
+    [IlgpuKernelVariant(typeof(GemvDmmaKn), typeof(Const3))]
+    [IlgpuKernelVariant(typeof(GemvDmmaNk), typeof(Const3))]
+    public static void GemvDmmaF32Prefetch<TLayout, TRanges>(ArrayView<Float4> a, ArrayView<Float4> w, ArrayView<float> bias, ArrayView<float> c, GemvShape s)
         where TLayout : struct, IKernelConstant
+        where TRanges : struct, IKernelConstant
     {
         var ops = default(PtxDmmaOps);
-        PrefetchBody<PtxDmmaOps, TLayout>(ref ops, a, w, bias, c, s);
+        PrefetchBody<PtxDmmaOps, TLayout, TRanges>(ref ops, a, w, bias, c, s);
     }
 
     /// <summary>The <c>prefetch</c> body with the DMMA emulated (ILGPU's CPU accelerator, 32-lane warps).</summary>
     /// <typeparam name="TLayout"><see cref="GemvDmmaNk"/> or <see cref="GemvDmmaKn"/>.</typeparam>
+    /// <typeparam name="TRanges">Contiguous K ranges per group (the simulator's 8-warp plan takes 2).</typeparam>
     [IlgpuKernel(SimulatorOnly = true)]
-    [IlgpuKernelVariant(typeof(GemvDmmaKn))]
-    [IlgpuKernelVariant(typeof(GemvDmmaNk))]
-    public static void GemvDmmaF32PrefetchEmulated<TLayout>(ArrayView<Float4> a, ArrayView<Float4> w, ArrayView<float> bias, ArrayView<float> c, GemvShape s)
+    [IlgpuKernelVariant(typeof(GemvDmmaKn), typeof(Const1))]
+    [IlgpuKernelVariant(typeof(GemvDmmaNk), typeof(Const1))]
+    [IlgpuKernelVariant(typeof(GemvDmmaKn), typeof(Const2))]
+    [IlgpuKernelVariant(typeof(GemvDmmaNk), typeof(Const2))]
+    public static void GemvDmmaF32PrefetchEmulated<TLayout, TRanges>(ArrayView<Float4> a, ArrayView<Float4> w, ArrayView<float> bias, ArrayView<float> c, GemvShape s)
         where TLayout : struct, IKernelConstant
+        where TRanges : struct, IKernelConstant
     {
         var ops = default(EmulatedDmmaOps);
-        PrefetchBody<EmulatedDmmaOps, TLayout>(ref ops, a, w, bias, c, s);
+        PrefetchBody<EmulatedDmmaOps, TLayout, TRanges>(ref ops, a, w, bias, c, s);
     }
 
     /// <summary>
@@ -130,27 +146,28 @@ internal static class GemvDmmaF32Kernels
     /// The loads of pass p + 1 are issued (when it exists) before pass p's conversions and DMMA: two register sets of
     /// 12 × 16 bytes per lane (the launch bounds of <see cref="GemvDmmaLaunch"/> leave room for them).
     /// </summary>
-    internal static void PrefetchBody<TOps, TLayout>(ref TOps ops, ArrayView<Float4> a, ArrayView<Float4> w, ArrayView<float> bias, ArrayView<float> c, GemvShape s)
+    internal static void PrefetchBody<TOps, TLayout, TRanges>(ref TOps ops, ArrayView<Float4> a, ArrayView<Float4> w, ArrayView<float> bias, ArrayView<float> c, GemvShape s)
         where TOps : struct, IDmmaOps
         where TLayout : struct, IKernelConstant
+        where TRanges : struct, IKernelConstant
     {
         ops.Begin();
         bool nk = default(TLayout).Value != 0;
         var red = SharedMemory.GetDynamic<double>();
-        var ln = DmmaLane.Of(s, nk);
+        var ln = DmmaLane.Of(s, nk, default(TRanges).Value);
 
         int step = ln.FirstStep;
         var cur = default(DmmaPass);
-        if (step < ln.Steps)
+        if (step < ln.StepEnd)
         {
             cur = LoadPass(a, w, nk, ln, step);
         }
 
-        while (step < ln.Steps)
+        while (step < ln.StepEnd)
         {
-            int next = step + (2 * ln.Warps);
+            int next = step + ln.Stride;
             var nxt = cur;
-            if (next < ln.Steps)
+            if (next < ln.StepEnd)
             {
                 nxt = LoadPass(a, w, nk, ln, next);
             }
@@ -180,28 +197,36 @@ internal static class GemvDmmaF32Kernels
     /// DMMA order and sum over warps as <see cref="GemvDmmaF32{TLayout}"/>: the same bits for the same warp count.
     /// </summary>
     /// <typeparam name="TLayout"><see cref="GemvDmmaNk"/> or <see cref="GemvDmmaKn"/>.</typeparam>
+    /// <typeparam name="TRanges">Contiguous K ranges per group: 1 for the 4-warp plan, 3 for the 12-warp one (<see cref="DmmaLane"/>).</typeparam>
     [IlgpuKernel]
-    [IlgpuKernelVariant(typeof(GemvDmmaKn))]
-    [IlgpuKernelVariant(typeof(GemvDmmaNk))]
-    public static void GemvDmmaF32Ring<TLayout>(ArrayView<Float4> a, ArrayView<Float4> w, ArrayView<float> bias, ArrayView<float> c, GemvShape s, long wPointer)
+    [IlgpuKernelVariant(typeof(GemvDmmaKn), typeof(Const1))]
+    [IlgpuKernelVariant(typeof(GemvDmmaNk), typeof(Const1))]
+    [IlgpuKernelVariant(typeof(GemvDmmaKn), typeof(Const3))]
+    [IlgpuKernelVariant(typeof(GemvDmmaNk), typeof(Const3))]
+    public static void GemvDmmaF32Ring<TLayout, TRanges>(ArrayView<Float4> a, ArrayView<Float4> w, ArrayView<float> bias, ArrayView<float> c, GemvShape s, long wPointer)
         where TLayout : struct, IKernelConstant
+        where TRanges : struct, IKernelConstant
     {
         var ops = default(PtxDmmaOps);
         var ring = default(PtxDmmaRing);
-        RingBody<PtxDmmaOps, PtxDmmaRing, TLayout>(ref ops, ring, a, w, bias, c, s, wPointer);
+        RingBody<PtxDmmaOps, PtxDmmaRing, TLayout, TRanges>(ref ops, ring, a, w, bias, c, s, wPointer);
     }
 
     /// <summary>The <c>ring</c> body with the DMMA emulated and plain copies for cp.async (ILGPU's CPU accelerator).</summary>
     /// <typeparam name="TLayout"><see cref="GemvDmmaNk"/> or <see cref="GemvDmmaKn"/>.</typeparam>
+    /// <typeparam name="TRanges">Contiguous K ranges per group.</typeparam>
     [IlgpuKernel(SimulatorOnly = true)]
-    [IlgpuKernelVariant(typeof(GemvDmmaKn))]
-    [IlgpuKernelVariant(typeof(GemvDmmaNk))]
-    public static void GemvDmmaF32RingEmulated<TLayout>(ArrayView<Float4> a, ArrayView<Float4> w, ArrayView<float> bias, ArrayView<float> c, GemvShape s, long wPointer)
+    [IlgpuKernelVariant(typeof(GemvDmmaKn), typeof(Const1))]
+    [IlgpuKernelVariant(typeof(GemvDmmaNk), typeof(Const1))]
+    [IlgpuKernelVariant(typeof(GemvDmmaKn), typeof(Const2))]
+    [IlgpuKernelVariant(typeof(GemvDmmaNk), typeof(Const2))]
+    public static void GemvDmmaF32RingEmulated<TLayout, TRanges>(ArrayView<Float4> a, ArrayView<Float4> w, ArrayView<float> bias, ArrayView<float> c, GemvShape s, long wPointer)
         where TLayout : struct, IKernelConstant
+        where TRanges : struct, IKernelConstant
     {
         var ops = default(EmulatedDmmaOps);
         var ring = default(EmulatedDmmaRing);
-        RingBody<EmulatedDmmaOps, EmulatedDmmaRing, TLayout>(ref ops, ring, a, w, bias, c, s, wPointer);
+        RingBody<EmulatedDmmaOps, EmulatedDmmaRing, TLayout, TRanges>(ref ops, ring, a, w, bias, c, s, wPointer);
     }
 
     /// <summary>
@@ -209,24 +234,25 @@ internal static class GemvDmmaF32Kernels
     /// vector j of stage x at + (x · 8 + j) · 512 + 16 · L (consecutive lanes, consecutive 16 bytes). After the loop a barrier,
     /// then the accumulators over the rings (warp w's block at w · 4 KB), a barrier, the fixed-order sum.
     /// </summary>
-    internal static void RingBody<TOps, TRing, TLayout>(ref TOps ops, TRing ring, ArrayView<Float4> a, ArrayView<Float4> w, ArrayView<float> bias, ArrayView<float> c, GemvShape s, long wPointer)
+    internal static void RingBody<TOps, TRing, TLayout, TRanges>(ref TOps ops, TRing ring, ArrayView<Float4> a, ArrayView<Float4> w, ArrayView<float> bias, ArrayView<float> c, GemvShape s, long wPointer)
         where TOps : struct, IDmmaOps
         where TRing : struct, IDmmaRing
         where TLayout : struct, IKernelConstant
+        where TRanges : struct, IKernelConstant
     {
         ops.Begin();
         bool nk = default(TLayout).Value != 0;
         var red = SharedMemory.GetDynamic<double>();
         var shared4 = red.Cast<Float4>();
-        var ln = DmmaLane.Of(s, nk);
+        var ln = DmmaLane.Of(s, nk, default(TRanges).Value);
         int ringByte = (ln.Warp * RingStages * RingStageBytes) + (16 * ln.Lane);
-        int stride = 2 * ln.Warps;
+        int stride = ln.Stride;
 
         // Prologue: passes 0 .. stages − 2 into their stages, one commit group each (empty past the warp's passes).
         for (int x = 0; x < RingStages - 1; x++)
         {
             int st = ln.FirstStep + (x * stride);
-            if (st < ln.Steps)
+            if (st < ln.StepEnd)
             {
                 CopyPass(ring, shared4, w, wPointer, nk, ln, st, ringByte + (x * RingStageBytes));
             }
@@ -236,18 +262,18 @@ internal static class GemvDmmaF32Kernels
 
         int step = ln.FirstStep;
         var act = default(DmmaA);
-        if (step < ln.Steps)
+        if (step < ln.StepEnd)
         {
             act = LoadA(a, ln, step);
         }
 
         int stage = 0;
-        while (step < ln.Steps)
+        while (step < ln.StepEnd)
         {
             // The pass stages − 1 ahead into the stage read in the previous pass (its values already consumed).
             int ahead = step + ((RingStages - 1) * stride);
             int aheadStage = stage == 0 ? RingStages - 1 : stage - 1;
-            if (ahead < ln.Steps)
+            if (ahead < ln.StepEnd)
             {
                 CopyPass(ring, shared4, w, wPointer, nk, ln, ahead, ringByte + (aheadStage * RingStageBytes));
             }
@@ -257,7 +283,7 @@ internal static class GemvDmmaF32Kernels
             // A of the next pass, one pass ahead in registers (Runs 117–119 tried more cover for it: no faster).
             int next = step + stride;
             var nextAct = act;
-            if (next < ln.Steps)
+            if (next < ln.StepEnd)
             {
                 nextAct = LoadA(a, ln, next);
             }
@@ -377,16 +403,17 @@ internal static class GemvDmmaF32Kernels
     }
 
     /// <summary>The kernel body shared by the PTX and emulated operations.</summary>
-    internal static void Body<TOps, TLayout>(ref TOps ops, ArrayView<Float4> a, ArrayView<Float4> w, ArrayView<float> bias, ArrayView<float> c, GemvShape s)
+    internal static void Body<TOps, TLayout, TRanges>(ref TOps ops, ArrayView<Float4> a, ArrayView<Float4> w, ArrayView<float> bias, ArrayView<float> c, GemvShape s)
         where TOps : struct, IDmmaOps
         where TLayout : struct, IKernelConstant
+        where TRanges : struct, IKernelConstant
     {
         ops.Begin();
         bool nk = default(TLayout).Value != 0;
         var red = SharedMemory.GetDynamic<double>();
-        var ln = DmmaLane.Of(s, nk);
+        var ln = DmmaLane.Of(s, nk, default(TRanges).Value);
 
-        for (int step = ln.FirstStep; step < ln.Steps; step += 2 * ln.Warps)
+        for (int step = ln.FirstStep; step < ln.StepEnd; step += ln.Stride)
         {
             // Both steps' loads first (12 × 16 bytes per lane in flight), then their 16 DMMA.
             var p = LoadPass(a, w, nk, ln, step);
@@ -754,11 +781,13 @@ internal readonly struct DmmaLane
     public readonly int N0;
 
     /// <summary>
-    /// The warp's first k16 step: pass p is the two adjacent steps 2q, 2q + 1 with q = warp + p · warps, so one pass
-    /// reads 128 contiguous bytes of each [N, K] weight row it touches (a whole line) instead of two 64-byte pieces
-    /// that other warps' passes complete.
+    /// The warp's first k16 step, the steps from one of its passes to the next, and the step its passes end before. A pass
+    /// is two adjacent steps, so it reads 128 contiguous bytes of each [N, K] weight row it touches (a whole line). The
+    /// group splits K into <c>ranges</c> contiguous ranges of pairs, one per subgroup of warps / ranges warps, whose
+    /// warps walk their range side by side (warp v of a subgroup takes pairs lo + v, lo + v + warps / ranges, …): with
+    /// one range, pair q = warp + p · warps. A subgroup of 4 reads one 512-byte window of each row at a time.
     /// </summary>
-    public readonly int FirstStep;
+    public readonly int FirstStep, Stride, StepEnd;
 
     /// <summary>16-byte vectors per A row (and per [N, K] weight row); k16 steps.</summary>
     public readonly int Kv, Steps;
@@ -779,7 +808,7 @@ internal readonly struct DmmaLane
     public readonly long KStride;
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private DmmaLane(GemvShape s, bool nk)
+    private DmmaLane(GemvShape s, bool nk, int ranges)
     {
         Thread = Group.IdxX;
         Lane = Thread & 31;
@@ -788,10 +817,25 @@ internal readonly struct DmmaLane
         G = Lane >> 2;
         T = Lane & 3;
         N0 = Grid.IdxX * GemvDmmaF32Kernels.Columns;
-        FirstStep = 2 * Warp;
 
         Kv = s.K >> 2;
         Steps = (s.K + 15) >> 4;
+        if (ranges == 1)
+        {
+            FirstStep = 2 * Warp;
+            Stride = 2 * Warps;
+            StepEnd = Steps;
+        }
+        else
+        {
+            int subgroupWarps = Warps / ranges;
+            int pairs = (Steps + 1) >> 1;
+            int perRange = (pairs + ranges - 1) / ranges;
+            int lo = (Warp / subgroupWarps) * perRange;
+            FirstStep = 2 * (lo + (Warp % subgroupWarps));
+            Stride = 2 * subgroupWarps;
+            StepEnd = Math.Min(Steps, 2 * Math.Min(pairs, lo + perRange));
+        }
 
         // Rows ≥ M read row M − 1: a row of A feeds only the same row of C, and rows ≥ M of C are never stored.
         ALo = (long)Math.Min(G, s.M - 1) * Kv;
@@ -813,7 +857,10 @@ internal readonly struct DmmaLane
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public int VectorAt(int step) => Math.Min((step * 4) + T, Kv - 1);
 
-    /// <summary>The calling lane's values for a product of shape <paramref name="s"/>, weight [N, K] when <paramref name="nk"/>.</summary>
+    /// <summary>
+    /// The calling lane's values for a product of shape <paramref name="s"/>, weight [N, K] when <paramref name="nk"/>,
+    /// K split into <paramref name="ranges"/> contiguous ranges (a kernel constant that divides the group's warps).
+    /// </summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    public static DmmaLane Of(GemvShape s, bool nk) => new(s, nk);
+    public static DmmaLane Of(GemvShape s, bool nk, int ranges) => new(s, nk, ranges);
 }

@@ -57,9 +57,14 @@ public sealed partial class IlgpuKernels
             var plan = GemvDmmaLaunch.Plan(g, device.MultiprocessorCount, GemvDmmaForm.Ring);
             var (rb, slot, suffix) = DmmaBounds(plan, GemvDmmaLaunch.RingOneGroupWarps, transposeB);
             string name = nameof(GemvDmmaF32Kernels.GemvDmmaF32Ring) + suffix;
-            var rk = transposeB
-                ? device.Load(ref gemvDmmaF32Ring[slot], name, acc => acc.LoadStreamKernel<ArrayView<Float4>, ArrayView<Float4>, ArrayView<float>, ArrayView<float>, GemvShape, long>(GemvDmmaF32Kernels.GemvDmmaF32Ring<GemvDmmaNk>, rb))
-                : device.Load(ref gemvDmmaF32Ring[slot], name, acc => acc.LoadStreamKernel<ArrayView<Float4>, ArrayView<Float4>, ArrayView<float>, ArrayView<float>, GemvShape, long>(GemvDmmaF32Kernels.GemvDmmaF32Ring<GemvDmmaKn>, rb));
+            // The one-group plan splits K into GemvDmmaLaunch.OneGroupKRanges ranges (Const3), the 4-warp plan into one.
+            var rk = slot switch
+            {
+                0 => device.Load(ref gemvDmmaF32Ring[slot], name, acc => acc.LoadStreamKernel<ArrayView<Float4>, ArrayView<Float4>, ArrayView<float>, ArrayView<float>, GemvShape, long>(GemvDmmaF32Kernels.GemvDmmaF32Ring<GemvDmmaKn, Const1>, rb)),
+                1 => device.Load(ref gemvDmmaF32Ring[slot], name, acc => acc.LoadStreamKernel<ArrayView<Float4>, ArrayView<Float4>, ArrayView<float>, ArrayView<float>, GemvShape, long>(GemvDmmaF32Kernels.GemvDmmaF32Ring<GemvDmmaKn, Const3>, rb)),
+                2 => device.Load(ref gemvDmmaF32Ring[slot], name, acc => acc.LoadStreamKernel<ArrayView<Float4>, ArrayView<Float4>, ArrayView<float>, ArrayView<float>, GemvShape, long>(GemvDmmaF32Kernels.GemvDmmaF32Ring<GemvDmmaNk, Const1>, rb)),
+                _ => device.Load(ref gemvDmmaF32Ring[slot], name, acc => acc.LoadStreamKernel<ArrayView<Float4>, ArrayView<Float4>, ArrayView<float>, ArrayView<float>, GemvShape, long>(GemvDmmaF32Kernels.GemvDmmaF32Ring<GemvDmmaNk, Const3>, rb)),
+            };
             rk(plan, a.Cast<Float4>(), b.Cast<Float4>(), bias, c, g, TensorCoreLaunch.DeviceAddress(b.Cast<ushort>()));
             return;
         }
@@ -69,9 +74,13 @@ public sealed partial class IlgpuKernels
             var plan = GemvDmmaLaunch.Plan(g, device.MultiprocessorCount, GemvDmmaForm.Prefetch);
             var (pb, slot, suffix) = DmmaBounds(plan, GemvDmmaLaunch.PrefetchOneGroupWarps, transposeB);
             string name = nameof(GemvDmmaF32Kernels.GemvDmmaF32Prefetch) + suffix;
-            var pk = transposeB
-                ? device.Load(ref gemvDmmaF32Prefetch[slot], name, acc => acc.LoadStreamKernel<ArrayView<Float4>, ArrayView<Float4>, ArrayView<float>, ArrayView<float>, GemvShape>(GemvDmmaF32Kernels.GemvDmmaF32Prefetch<GemvDmmaNk>, pb))
-                : device.Load(ref gemvDmmaF32Prefetch[slot], name, acc => acc.LoadStreamKernel<ArrayView<Float4>, ArrayView<Float4>, ArrayView<float>, ArrayView<float>, GemvShape>(GemvDmmaF32Kernels.GemvDmmaF32Prefetch<GemvDmmaKn>, pb));
+            var pk = slot switch
+            {
+                0 => device.Load(ref gemvDmmaF32Prefetch[slot], name, acc => acc.LoadStreamKernel<ArrayView<Float4>, ArrayView<Float4>, ArrayView<float>, ArrayView<float>, GemvShape>(GemvDmmaF32Kernels.GemvDmmaF32Prefetch<GemvDmmaKn, Const1>, pb)),
+                1 => device.Load(ref gemvDmmaF32Prefetch[slot], name, acc => acc.LoadStreamKernel<ArrayView<Float4>, ArrayView<Float4>, ArrayView<float>, ArrayView<float>, GemvShape>(GemvDmmaF32Kernels.GemvDmmaF32Prefetch<GemvDmmaKn, Const3>, pb)),
+                2 => device.Load(ref gemvDmmaF32Prefetch[slot], name, acc => acc.LoadStreamKernel<ArrayView<Float4>, ArrayView<Float4>, ArrayView<float>, ArrayView<float>, GemvShape>(GemvDmmaF32Kernels.GemvDmmaF32Prefetch<GemvDmmaNk, Const1>, pb)),
+                _ => device.Load(ref gemvDmmaF32Prefetch[slot], name, acc => acc.LoadStreamKernel<ArrayView<Float4>, ArrayView<Float4>, ArrayView<float>, ArrayView<float>, GemvShape>(GemvDmmaF32Kernels.GemvDmmaF32Prefetch<GemvDmmaNk, Const3>, pb)),
+            };
             pk(plan, a.Cast<Float4>(), b.Cast<Float4>(), bias, c, g);
             return;
         }
@@ -112,6 +121,13 @@ internal static class GemvDmmaLaunch
 {
     /// <summary>Most warps per group (the launch bounds' thread count is 32 times this).</summary>
     public const int MaxWarps = 8;
+
+    /// <summary>
+    /// Contiguous K ranges of the <c>prefetch</c> and <c>ring</c> one-group plans: their 12 warps walk K as three subgroups
+    /// of <see cref="SmallGroupWarps"/>, each reading one window of a row at a time as a 4-warp group does (the kernels'
+    /// <c>Const3</c> variants; the 4-warp plans are the <c>Const1</c> ones).
+    /// </summary>
+    public const int OneGroupKRanges = 3;
 
     /// <summary>Groups of <see cref="MaxWarps"/> warps per SM asked of ptxas (≤ 128 registers per thread).</summary>
     public const int GroupsPerSm = 2;
@@ -252,9 +268,9 @@ internal enum GemvDmmaForm
     /// <summary><c>on</c>: one pass of loads, then its DMMA (<see cref="GemvDmmaF32Kernels.GemvDmmaF32{TLayout}"/>).</summary>
     On,
 
-    /// <summary><c>prefetch</c>: the next pass's loads before this pass's DMMA (<see cref="GemvDmmaF32Kernels.GemvDmmaF32Prefetch{TLayout}"/>).</summary>
+    /// <summary><c>prefetch</c>: the next pass's loads before this pass's DMMA (<see cref="GemvDmmaF32Kernels.GemvDmmaF32Prefetch{TLayout, TRanges}"/>).</summary>
     Prefetch,
 
-    /// <summary><c>ring</c>: the weight through a per-warp cp.async ring in shared memory (<see cref="GemvDmmaF32Kernels.GemvDmmaF32Ring{TLayout}"/>); 4-warp groups.</summary>
+    /// <summary><c>ring</c>: the weight through a per-warp cp.async ring in shared memory (<see cref="GemvDmmaF32Kernels.GemvDmmaF32Ring{TLayout, TRanges}"/>); 4-warp groups.</summary>
     Ring,
 }

@@ -25,6 +25,13 @@ internal readonly struct Const2 : IKernelConstant
     public int Value => 2;
 }
 
+/// <summary>The constant 3.</summary>
+internal readonly struct Const3 : IKernelConstant
+{
+    /// <inheritdoc/>
+    public int Value => 3;
+}
+
 /// <summary>The constant 4.</summary>
 internal readonly struct Const4 : IKernelConstant
 {

@@ -137,13 +137,34 @@ public sealed class GemvDmmaF32Tests : GemvF32TestBase, IClassFixture<Warp32Simu
     public void PrefetchMatchesFloat64AndOnBitForBit(int m, int k, int n, bool transposeB) =>
         FormMatchesFloat64AndOnBitForBit(GemvDmmaForm.Prefetch, new[] { 0, 1 }, m, k, n, transposeB);
 
-    // The ring form (4-warp groups on the simulator's plan; the GPU's one-group plan runs the same body with 12 warps):
-    // against float64 and bit for bit equal to `on` with 4 warps.
+    // The ring form (4-warp groups on the simulator's plan; the GPU's one-group plan runs the same body with 12 warps in
+    // three K ranges, see RingInTwoRangesMatchesOnBitForBit): against float64 and bit for bit equal to `on` with 4 warps.
     [Theory]
     [InlineData(5, 260, 33, true)]
     [InlineData(8, 260, 36, false)]
     public void RingMatchesFloat64AndOnBitForBit(int m, int k, int n, bool transposeB) =>
         FormMatchesFloat64AndOnBitForBit(GemvDmmaForm.Ring, new[] { 0 }, m, k, n, transposeB);
+
+    // The ring form's multi-range path (the GPU's 12-warp one-group plan walks K in three ranges of four warps): groups of
+    // 8 warps in 2 ranges on the simulator, against float64 and bit for bit equal to `on` with the same warps and ranges;
+    // K = 388 gives 13 pairs, so the second range is a pair short and its last pair ends in a partial step.
+    [Theory]
+    [InlineData(5, 388, 33, true)]
+    [InlineData(16, 388, 36, false)]
+    public void RingInTwoRangesMatchesOnBitForBit(int m, int k, int n, bool transposeB)
+    {
+        int seed = 23500 + (m * 1000) + k + n + (transposeB ? 500 : 0);
+        var a = Random(seed, m * k);
+        var b = Random(seed + 1, k * n);
+        var bias = Random(seed + 2, m * n);
+        var g = new GemvShape { M = m, N = n, K = k, Alpha = -2f, Beta = 0.5f, HasBias = 1, BiasStrideM = n };
+        string what = $"ring {(transposeB ? "[N, K]" : "[K, N]")} {m}x{k}x{n}, 8 warps in 2 K ranges";
+        var got = RunEmulated(a, b, bias, g, transposeB, 0, GemvDmmaForm.Ring, warpsOverride: 8);
+        AssertClose(got[..(m * n)], Reference(a, b, m, k, n, -2f, 0.5f, bias, true, transposeB), Rtol, AtolOf(k), what, seed);
+        AssertSentinel(got, m * n);
+        var on = RunEmulated(a, b, bias, g, transposeB, 0, GemvDmmaForm.On, 8, 2);
+        Assert.True(got.AsSpan().SequenceEqual(on), what + ": not the bits of `on` with the same warps and K ranges");
+    }
 
     private void FormMatchesFloat64AndOnBitForBit(GemvDmmaForm form, int[] smsList, int m, int k, int n, bool transposeB)
     {
@@ -176,8 +197,8 @@ public sealed class GemvDmmaF32Tests : GemvF32TestBase, IClassFixture<Warp32Simu
                 var got = RunEmulated(a, b, bias, g, transposeB, sms, form);
                 AssertClose(got[..(m * n)], Reference(a, b, m, k, n, alpha, beta, refBias, matrix, transposeB), Rtol, AtolOf(k), what, seed);
                 AssertSentinel(got, m * n);
-                var on = RunEmulated(a, b, bias, g, transposeB, sms, GemvDmmaForm.On, warps);
-                Assert.True(got.AsSpan().SequenceEqual(on), what + ": not the bits of `on` with the same warps");
+                var on = RunEmulated(a, b, bias, g, transposeB, sms, GemvDmmaForm.On, warps, RangesOf(form, warps));
+                Assert.True(got.AsSpan().SequenceEqual(on), what + ": not the bits of `on` with the same warps and K ranges");
             }
         }
     }
@@ -267,6 +288,9 @@ public sealed class GemvDmmaF32Tests : GemvF32TestBase, IClassFixture<Warp32Simu
     [Fact]
     public void PrefetchAndRingPlansKeepEveryGroupResident()
     {
+        // The one-group plans' warps are OneGroupKRanges subgroups of four (the loader's Const3 variants).
+        Assert.Equal(GemvDmmaLaunch.PrefetchOneGroupWarps, GemvDmmaLaunch.OneGroupKRanges * GemvDmmaLaunch.SmallGroupWarps);
+        Assert.Equal(GemvDmmaLaunch.RingOneGroupWarps, GemvDmmaLaunch.OneGroupKRanges * GemvDmmaLaunch.SmallGroupWarps);
         var small = GemvDmmaLaunch.Plan(new GemvShape { M = 16, N = 4096, K = 4096 }, 132, GemvDmmaForm.Prefetch);
         Assert.Equal(128, small.GridDim.X);
         Assert.Equal(384, small.GroupDim.X);
@@ -289,17 +313,27 @@ public sealed class GemvDmmaF32Tests : GemvF32TestBase, IClassFixture<Warp32Simu
         Assert.Equal(48 * 1024, ring.SharedMemoryConfig.NumElements * 8);
     }
 
+    // K ranges per group of a plan: one per subgroup of four warps in groups of more (on the GPU the 12-warp one-group
+    // plans take GemvDmmaLaunch.OneGroupKRanges; the simulator's 8-warp groups take 2), one for the first form's plan.
+    private static int RangesOf(GemvDmmaForm form, int warps) =>
+        form != GemvDmmaForm.On && warps > GemvDmmaLaunch.SmallGroupWarps ? warps / GemvDmmaLaunch.SmallGroupWarps : 1;
+
     private float[] RunEmulated(float[] a, float[] b, float[] bias, GemvShape g, bool transposeB, int multiprocessors,
-        GemvDmmaForm form = GemvDmmaForm.On, int warpsOverride = 0)
+        GemvDmmaForm form = GemvDmmaForm.On, int warpsOverride = 0, int ranges = 0)
     {
         var acc = warp32.Accelerator;
         var config = GemvDmmaLaunch.Plan(g, multiprocessors, form);
         Assert.Equal(GemvDmmaLaunch.WarpsOf(g.N, multiprocessors, form) * 32, config.GroupDim.X);
         if (warpsOverride > 0)
         {
+            int slots = form == GemvDmmaForm.Ring ? GemvDmmaF32Kernels.RingStages * GemvDmmaF32Kernels.RingStageBytes / 8 : GemvDmmaF32Kernels.WarpSlots;
             config = new KernelConfig(config.GridDim, new Index3D(warpsOverride * 32, 1, 1),
-                SharedMemoryConfig.RequestDynamic<double>(warpsOverride * GemvDmmaF32Kernels.WarpSlots));
+                SharedMemoryConfig.RequestDynamic<double>(warpsOverride * slots));
         }
+
+        ranges = ranges > 0 ? ranges : RangesOf(form, config.GroupDim.X / 32);
+        Assert.True(ranges is 1 or 2, $"the emulated kernels take 1 or 2 K ranges, not {ranges}");
+        bool two = ranges == 2;
 
         using var aBuffer = acc.Allocate1D(a);
         using var bBuffer = acc.Allocate1D(b);
@@ -307,21 +341,29 @@ public sealed class GemvDmmaF32Tests : GemvF32TestBase, IClassFixture<Warp32Simu
         using var cBuffer = acc.Allocate1D(Enumerable.Repeat(float.NaN, g.M * g.N).Concat(Enumerable.Repeat(Sentinel, 64)).ToArray());
         if (form == GemvDmmaForm.Ring)
         {
-            var ringKernel = transposeB
-                ? acc.LoadStreamKernel<ArrayView<Float4>, ArrayView<Float4>, ArrayView<float>, ArrayView<float>, GemvShape, long>(GemvDmmaF32Kernels.GemvDmmaF32RingEmulated<GemvDmmaNk>)
-                : acc.LoadStreamKernel<ArrayView<Float4>, ArrayView<Float4>, ArrayView<float>, ArrayView<float>, GemvShape, long>(GemvDmmaF32Kernels.GemvDmmaF32RingEmulated<GemvDmmaKn>);
+            var ringKernel = (transposeB, two) switch
+            {
+                (true, false) => acc.LoadStreamKernel<ArrayView<Float4>, ArrayView<Float4>, ArrayView<float>, ArrayView<float>, GemvShape, long>(GemvDmmaF32Kernels.GemvDmmaF32RingEmulated<GemvDmmaNk, Const1>),
+                (true, true) => acc.LoadStreamKernel<ArrayView<Float4>, ArrayView<Float4>, ArrayView<float>, ArrayView<float>, GemvShape, long>(GemvDmmaF32Kernels.GemvDmmaF32RingEmulated<GemvDmmaNk, Const2>),
+                (false, false) => acc.LoadStreamKernel<ArrayView<Float4>, ArrayView<Float4>, ArrayView<float>, ArrayView<float>, GemvShape, long>(GemvDmmaF32Kernels.GemvDmmaF32RingEmulated<GemvDmmaKn, Const1>),
+                _ => acc.LoadStreamKernel<ArrayView<Float4>, ArrayView<Float4>, ArrayView<float>, ArrayView<float>, GemvShape, long>(GemvDmmaF32Kernels.GemvDmmaF32RingEmulated<GemvDmmaKn, Const2>),
+            };
             ringKernel(config, aBuffer.View.AsContiguous().Cast<Float4>(), bBuffer.View.AsContiguous().Cast<Float4>(), biasBuffer.View.AsContiguous(),
                 cBuffer.View.AsContiguous().SubView(0, g.M * g.N), g, 0L);
             acc.Synchronize();
             return cBuffer.GetAsArray1D();
         }
 
-        var kernel = (form, transposeB) switch
+        var kernel = (form == GemvDmmaForm.Prefetch, transposeB, two) switch
         {
-            (GemvDmmaForm.Prefetch, true) => acc.LoadStreamKernel<ArrayView<Float4>, ArrayView<Float4>, ArrayView<float>, ArrayView<float>, GemvShape>(GemvDmmaF32Kernels.GemvDmmaF32PrefetchEmulated<GemvDmmaNk>),
-            (GemvDmmaForm.Prefetch, false) => acc.LoadStreamKernel<ArrayView<Float4>, ArrayView<Float4>, ArrayView<float>, ArrayView<float>, GemvShape>(GemvDmmaF32Kernels.GemvDmmaF32PrefetchEmulated<GemvDmmaKn>),
-            (_, true) => acc.LoadStreamKernel<ArrayView<Float4>, ArrayView<Float4>, ArrayView<float>, ArrayView<float>, GemvShape>(GemvDmmaF32Kernels.GemvDmmaF32Emulated<GemvDmmaNk>),
-            _ => acc.LoadStreamKernel<ArrayView<Float4>, ArrayView<Float4>, ArrayView<float>, ArrayView<float>, GemvShape>(GemvDmmaF32Kernels.GemvDmmaF32Emulated<GemvDmmaKn>),
+            (true, true, false) => acc.LoadStreamKernel<ArrayView<Float4>, ArrayView<Float4>, ArrayView<float>, ArrayView<float>, GemvShape>(GemvDmmaF32Kernels.GemvDmmaF32PrefetchEmulated<GemvDmmaNk, Const1>),
+            (true, true, true) => acc.LoadStreamKernel<ArrayView<Float4>, ArrayView<Float4>, ArrayView<float>, ArrayView<float>, GemvShape>(GemvDmmaF32Kernels.GemvDmmaF32PrefetchEmulated<GemvDmmaNk, Const2>),
+            (true, false, false) => acc.LoadStreamKernel<ArrayView<Float4>, ArrayView<Float4>, ArrayView<float>, ArrayView<float>, GemvShape>(GemvDmmaF32Kernels.GemvDmmaF32PrefetchEmulated<GemvDmmaKn, Const1>),
+            (true, false, true) => acc.LoadStreamKernel<ArrayView<Float4>, ArrayView<Float4>, ArrayView<float>, ArrayView<float>, GemvShape>(GemvDmmaF32Kernels.GemvDmmaF32PrefetchEmulated<GemvDmmaKn, Const2>),
+            (false, true, false) => acc.LoadStreamKernel<ArrayView<Float4>, ArrayView<Float4>, ArrayView<float>, ArrayView<float>, GemvShape>(GemvDmmaF32Kernels.GemvDmmaF32Emulated<GemvDmmaNk, Const1>),
+            (false, true, true) => acc.LoadStreamKernel<ArrayView<Float4>, ArrayView<Float4>, ArrayView<float>, ArrayView<float>, GemvShape>(GemvDmmaF32Kernels.GemvDmmaF32Emulated<GemvDmmaNk, Const2>),
+            (false, false, false) => acc.LoadStreamKernel<ArrayView<Float4>, ArrayView<Float4>, ArrayView<float>, ArrayView<float>, GemvShape>(GemvDmmaF32Kernels.GemvDmmaF32Emulated<GemvDmmaKn, Const1>),
+            _ => acc.LoadStreamKernel<ArrayView<Float4>, ArrayView<Float4>, ArrayView<float>, ArrayView<float>, GemvShape>(GemvDmmaF32Kernels.GemvDmmaF32Emulated<GemvDmmaKn, Const2>),
         };
         kernel(config, aBuffer.View.AsContiguous().Cast<Float4>(), bBuffer.View.AsContiguous().Cast<Float4>(), biasBuffer.View.AsContiguous(),
             cBuffer.View.AsContiguous().SubView(0, g.M * g.N), g);
@@ -398,9 +440,12 @@ public sealed class GemvDmmaF32Tests : GemvF32TestBase, IClassFixture<Warp32Simu
     /// with GEMS_PTX_DUMP_DIR set, also written there as <paramref name="dumpName"/>.sm90a.ptx in the form the driver gets on a
     /// 9.0 device (`ptxas -arch=sm_90a -v` takes it as it is).
     /// </summary>
-    private static string CompileForSm90(string kernelName, Type layout, int threads, int groupsPerSm, string dumpName)
+    // The TRanges type argument the loader passes for a plan of this many warps (IlgpuKernels.GemvDmmaF32).
+    private static Type RangesType(int warps) => warps == GemvDmmaLaunch.SmallGroupWarps ? typeof(Const1) : typeof(Const3);
+
+    private static string CompileForSm90(string kernelName, Type[] typeArguments, int threads, int groupsPerSm, string dumpName)
     {
-        var kernel = typeof(GemvDmmaF32Kernels).GetMethod(kernelName)!.MakeGenericMethod(layout);
+        var kernel = typeof(GemvDmmaF32Kernels).GetMethod(kernelName)!.MakeGenericMethod(typeArguments);
         using var context = Context.Create(b => b.Optimize(IlgpuDevice.CudaOptimization));
         using var backend = new PTXBackend(context, new CudaCapabilityContext(CudaArchitecture.SM_90),
             CudaArchitecture.SM_90, CudaInstructionSet.ISA_80, nvvmAPI: null);
@@ -426,7 +471,7 @@ public sealed class GemvDmmaF32Tests : GemvF32TestBase, IClassFixture<Warp32Simu
     [InlineData(typeof(GemvDmmaKn), "Kn")]
     public void PtxHoldsTheFloat64Mma(Type layout, string name)
     {
-        string ptx = CompileForSm90(nameof(GemvDmmaF32Kernels.GemvDmmaF32), layout, GemvDmmaLaunch.MaxWarps * 32, GemvDmmaLaunch.GroupsPerSm, $"GemvDmmaF32_{name}");
+        string ptx = CompileForSm90(nameof(GemvDmmaF32Kernels.GemvDmmaF32), [layout], GemvDmmaLaunch.MaxWarps * 32, GemvDmmaLaunch.GroupsPerSm, $"GemvDmmaF32_{name}");
         int mma = Regex.Matches(ptx, Regex.Escape(DmmaInstruction)).Count;
         int vectors = Regex.Matches(ptx, @"ld\.global\.v4\.f32").Count;
         int widen = Regex.Matches(ptx, @"cvt\.f64\.f32").Count;
@@ -456,7 +501,7 @@ public sealed class GemvDmmaF32Tests : GemvF32TestBase, IClassFixture<Warp32Simu
     [InlineData(typeof(GemvDmmaNk), "Nk", GemvDmmaLaunch.RingOneGroupWarps, 1)]
     public void RingPtxHoldsTheFloat64Mma(Type layout, string name, int warps, int groupsPerSm)
     {
-        string ptx = CompileForSm90(nameof(GemvDmmaF32Kernels.GemvDmmaF32Ring), layout, warps * 32, groupsPerSm, $"GemvDmmaF32Ring_{name}_x{warps}");
+        string ptx = CompileForSm90(nameof(GemvDmmaF32Kernels.GemvDmmaF32Ring), [layout, RangesType(warps)], warps * 32, groupsPerSm, $"GemvDmmaF32Ring_{name}_x{warps}");
         int mma = Regex.Matches(ptx, Regex.Escape(DmmaInstruction)).Count;
         int copies = Regex.Matches(ptx, @"cp\.async\.cg\.shared\.global").Count;
         int sharedVectors = Regex.Matches(ptx, @"ld\.shared\.v4\.f32").Count;
@@ -485,7 +530,7 @@ public sealed class GemvDmmaF32Tests : GemvF32TestBase, IClassFixture<Warp32Simu
     [InlineData(typeof(GemvDmmaKn), "Kn", GemvDmmaLaunch.PrefetchOneGroupWarps, 1)]
     public void PrefetchPtxHoldsTheFloat64Mma(Type layout, string name, int warps, int groupsPerSm)
     {
-        string ptx = CompileForSm90(nameof(GemvDmmaF32Kernels.GemvDmmaF32Prefetch), layout, warps * 32, groupsPerSm, $"GemvDmmaF32Prefetch_{name}_x{warps}");
+        string ptx = CompileForSm90(nameof(GemvDmmaF32Kernels.GemvDmmaF32Prefetch), [layout, RangesType(warps)], warps * 32, groupsPerSm, $"GemvDmmaF32Prefetch_{name}_x{warps}");
         int mma = Regex.Matches(ptx, Regex.Escape(DmmaInstruction)).Count;
         int vectors = Regex.Matches(ptx, @"ld\.global\.v4\.f32").Count;
         int widen = Regex.Matches(ptx, @"cvt\.f64\.f32").Count;
