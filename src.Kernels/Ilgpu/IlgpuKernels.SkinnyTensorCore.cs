@@ -26,9 +26,9 @@ public sealed partial class IlgpuKernels
     private readonly Action<KernelConfig, ArrayView<Half8>, ArrayView<Half8>, ArrayView<ushort>, ArrayView<ushort>, ArrayView<float>, ArrayView<int>, TensorCoreShape>?[] skinnyNkWideGemm16 =
         new Action<KernelConfig, ArrayView<Half8>, ArrayView<Half8>, ArrayView<ushort>, ArrayView<ushort>, ArrayView<float>, ArrayView<int>, TensorCoreShape>?[4];
 
-    // The streamed [N, K] kernel's variants. Slots: (n8 row tiles - 1) · 2 + format.
+    // The streamed [N, K] kernel's variants. Slots: batches in flight (1, 2 → 0, 4) + (n8 row tiles - 1) · 2 + format.
     private readonly Action<KernelConfig, ArrayView<Half8>, ArrayView<Half8>, ArrayView<ushort>, ArrayView<ushort>, ArrayView<float>, ArrayView<int>, TensorCoreShape>?[] skinnyNkStreamGemm16 =
-        new Action<KernelConfig, ArrayView<Half8>, ArrayView<Half8>, ArrayView<ushort>, ArrayView<ushort>, ArrayView<float>, ArrayView<int>, TensorCoreShape>?[4];
+        new Action<KernelConfig, ArrayView<Half8>, ArrayView<Half8>, ArrayView<ushort>, ArrayView<ushort>, ArrayView<float>, ArrayView<int>, TensorCoreShape>?[8];
 
     /// <summary>Settings of the skinny tensor-core kernel (environment, read once per process).</summary>
     internal SkinnyTensorCoreSettings SkinnySettings { get; set; } = SkinnyTensorCoreSettings.FromEnvironment();
@@ -40,7 +40,7 @@ public sealed partial class IlgpuKernels
     /// </summary>
     internal bool UsesSkinnyTensorCore(ArrayView<ushort> a, ArrayView<ushort> b, int batch, int m, int k, bool transposeB) =>
         SkinnySettings.Enabled && TensorCoresEnabled && device.Kind == IlgpuDeviceKind.Cuda && batch == 1 && transposeB
-        && m >= (SkinnySettings.NkBody == SkinnyNkBody.Stream ? 1 : 2) && m <= SkinnySettings.MaxRows && k % 8 == 0
+        && m >= (SkinnySettings.NkBody is SkinnyNkBody.Stream or SkinnyNkBody.Ahead ? 1 : 2) && m <= SkinnySettings.MaxRows && k % 8 == 0
         && TensorCoreLaunch.DeviceAddress(a) % 16 == 0 && TensorCoreLaunch.DeviceAddress(b) % 16 == 0;
 
     /// <summary>Runs a checked 16-bit product on the skinny tensor-core kernel when <see cref="UsesSkinnyTensorCore"/> says so.</summary>
@@ -55,15 +55,17 @@ public sealed partial class IlgpuKernels
 
         bool bf16 = format == HalfFormat.BFloat16;
         var body = SkinnyNkBodyFor(m, n);
-        if (body == SkinnyNkBody.Stream)
+        if (body is SkinnyNkBody.Stream or SkinnyNkBody.Ahead)
         {
-            var (streamConfig, streamShape) = SkinnyTensorCoreLaunch.PlanNkStream(m, k, n, device.MultiprocessorCount, SkinnySettings.NkStreamWarps);
+            bool ahead = body == SkinnyNkBody.Ahead;
+            var (streamConfig, streamShape) = SkinnyTensorCoreLaunch.PlanNkStream(m, k, n, device.MultiprocessorCount, SkinnySettings.NkStreamWarps,
+                ahead ? SkinnyTensorCoreKernels.NkAheadMaxWarps : SkinnyTensorCoreKernels.NkStreamMaxWarps);
             streamShape.Bf16 = bf16 ? 1 : 0;
             streamShape.Alpha = alpha;
             streamShape.Beta = beta;
             streamShape.HasBias = bias.Length != 0 ? 1 : 0;
             streamShape.StrideBiasM = biasIsMatrix ? n : 0;
-            SkinnyNkStreamKernel(bf16, m <= SkinnyTensorCoreKernels.WideMaxRows ? 1 : 2)(streamConfig, a.Cast<Half8>(), b.Cast<Half8>(), bias, c, default, default, streamShape);
+            SkinnyNkStreamKernel(bf16, m <= SkinnyTensorCoreKernels.WideMaxRows ? 1 : 2, ahead)(streamConfig, a.Cast<Half8>(), b.Cast<Half8>(), bias, c, default, default, streamShape);
             return true;
         }
 
@@ -99,25 +101,31 @@ public sealed partial class IlgpuKernels
     {
         SkinnyNkBody.Wide when m <= SkinnyTensorCoreKernels.NkWideMaxRows && n % 8 == 0 => SkinnyNkBody.Wide,
         SkinnyNkBody.Stream when m <= SkinnyTensorCoreKernels.NkStreamMaxRows => SkinnyNkBody.Stream,
+        SkinnyNkBody.Ahead when m <= SkinnyTensorCoreKernels.NkStreamMaxRows => SkinnyNkBody.Ahead,
         _ => SkinnyNkBody.Narrow,
     };
 
     private Action<KernelConfig, ArrayView<Half8>, ArrayView<Half8>, ArrayView<ushort>, ArrayView<ushort>, ArrayView<float>, ArrayView<int>, TensorCoreShape> SkinnyNkStreamKernel(
-        bool bf16, int rowTiles)
+        bool bf16, int rowTiles, bool ahead)
     {
-        var name = $"{nameof(SkinnyTensorCoreKernels.Gemm16SkinnyNkStream)}<{(bf16 ? "bf16" : "f16")},{rowTiles}>";
-        int slot = ((rowTiles - 1) * 2) + (bf16 ? 1 : 0);
+        var name = $"{(ahead ? nameof(SkinnyTensorCoreKernels.Gemm16SkinnyNkAhead) : nameof(SkinnyTensorCoreKernels.Gemm16SkinnyNkStream))}<{(bf16 ? "bf16" : "f16")},{rowTiles}>";
+        int slot = (ahead ? 4 : 0) + ((rowTiles - 1) * 2) + (bf16 ? 1 : 0);
 
         // Groups of 2, 4 or 8 warps (the plan's choice, read by the kernel from its launch): the bound is the largest, and
         // two such groups per SM cap the registers at 128. The one-tile kernel compiles to 122 offline; a JIT that went
-        // past 128 would leave one 8-warp group per SM, two waves at N = 4096 (256 groups on 132 SMs).
-        var bounds = Bounds(SkinnyTensorCoreKernels.NkStreamMaxWarps * 32, 2);
-        return (bf16, rowTiles) switch
+        // past 128 would leave one 8-warp group per SM, two waves at N = 4096 (256 groups on 132 SMs). The kernel with two
+        // batches in flight needs more than 128 with two tiles: its groups are 2 or 4 warps, and one group per SM is its bound.
+        var bounds = ahead ? Bounds(SkinnyTensorCoreKernels.NkAheadMaxWarps * 32, 1) : Bounds(SkinnyTensorCoreKernels.NkStreamMaxWarps * 32, 2);
+        return (ahead, bf16, rowTiles) switch
         {
-            (false, 1) => device.Load(ref skinnyNkStreamGemm16[slot], name, acc => acc.LoadStreamKernel<ArrayView<Half8>, ArrayView<Half8>, ArrayView<ushort>, ArrayView<ushort>, ArrayView<float>, ArrayView<int>, TensorCoreShape>(SkinnyTensorCoreKernels.Gemm16SkinnyNkStream<Float16Storage, Const1>, bounds)),
-            (true, 1) => device.Load(ref skinnyNkStreamGemm16[slot], name, acc => acc.LoadStreamKernel<ArrayView<Half8>, ArrayView<Half8>, ArrayView<ushort>, ArrayView<ushort>, ArrayView<float>, ArrayView<int>, TensorCoreShape>(SkinnyTensorCoreKernels.Gemm16SkinnyNkStream<BFloat16Storage, Const1>, bounds)),
-            (false, 2) => device.Load(ref skinnyNkStreamGemm16[slot], name, acc => acc.LoadStreamKernel<ArrayView<Half8>, ArrayView<Half8>, ArrayView<ushort>, ArrayView<ushort>, ArrayView<float>, ArrayView<int>, TensorCoreShape>(SkinnyTensorCoreKernels.Gemm16SkinnyNkStream<Float16Storage, Const2>, bounds)),
-            (true, 2) => device.Load(ref skinnyNkStreamGemm16[slot], name, acc => acc.LoadStreamKernel<ArrayView<Half8>, ArrayView<Half8>, ArrayView<ushort>, ArrayView<ushort>, ArrayView<float>, ArrayView<int>, TensorCoreShape>(SkinnyTensorCoreKernels.Gemm16SkinnyNkStream<BFloat16Storage, Const2>, bounds)),
+            (false, false, 1) => device.Load(ref skinnyNkStreamGemm16[slot], name, acc => acc.LoadStreamKernel<ArrayView<Half8>, ArrayView<Half8>, ArrayView<ushort>, ArrayView<ushort>, ArrayView<float>, ArrayView<int>, TensorCoreShape>(SkinnyTensorCoreKernels.Gemm16SkinnyNkStream<Float16Storage, Const1>, bounds)),
+            (false, true, 1) => device.Load(ref skinnyNkStreamGemm16[slot], name, acc => acc.LoadStreamKernel<ArrayView<Half8>, ArrayView<Half8>, ArrayView<ushort>, ArrayView<ushort>, ArrayView<float>, ArrayView<int>, TensorCoreShape>(SkinnyTensorCoreKernels.Gemm16SkinnyNkStream<BFloat16Storage, Const1>, bounds)),
+            (false, false, 2) => device.Load(ref skinnyNkStreamGemm16[slot], name, acc => acc.LoadStreamKernel<ArrayView<Half8>, ArrayView<Half8>, ArrayView<ushort>, ArrayView<ushort>, ArrayView<float>, ArrayView<int>, TensorCoreShape>(SkinnyTensorCoreKernels.Gemm16SkinnyNkStream<Float16Storage, Const2>, bounds)),
+            (false, true, 2) => device.Load(ref skinnyNkStreamGemm16[slot], name, acc => acc.LoadStreamKernel<ArrayView<Half8>, ArrayView<Half8>, ArrayView<ushort>, ArrayView<ushort>, ArrayView<float>, ArrayView<int>, TensorCoreShape>(SkinnyTensorCoreKernels.Gemm16SkinnyNkStream<BFloat16Storage, Const2>, bounds)),
+            (true, false, 1) => device.Load(ref skinnyNkStreamGemm16[slot], name, acc => acc.LoadStreamKernel<ArrayView<Half8>, ArrayView<Half8>, ArrayView<ushort>, ArrayView<ushort>, ArrayView<float>, ArrayView<int>, TensorCoreShape>(SkinnyTensorCoreKernels.Gemm16SkinnyNkAhead<Float16Storage, Const1>, bounds)),
+            (true, true, 1) => device.Load(ref skinnyNkStreamGemm16[slot], name, acc => acc.LoadStreamKernel<ArrayView<Half8>, ArrayView<Half8>, ArrayView<ushort>, ArrayView<ushort>, ArrayView<float>, ArrayView<int>, TensorCoreShape>(SkinnyTensorCoreKernels.Gemm16SkinnyNkAhead<BFloat16Storage, Const1>, bounds)),
+            (true, false, 2) => device.Load(ref skinnyNkStreamGemm16[slot], name, acc => acc.LoadStreamKernel<ArrayView<Half8>, ArrayView<Half8>, ArrayView<ushort>, ArrayView<ushort>, ArrayView<float>, ArrayView<int>, TensorCoreShape>(SkinnyTensorCoreKernels.Gemm16SkinnyNkAhead<Float16Storage, Const2>, bounds)),
+            (true, true, 2) => device.Load(ref skinnyNkStreamGemm16[slot], name, acc => acc.LoadStreamKernel<ArrayView<Half8>, ArrayView<Half8>, ArrayView<ushort>, ArrayView<ushort>, ArrayView<float>, ArrayView<int>, TensorCoreShape>(SkinnyTensorCoreKernels.Gemm16SkinnyNkAhead<BFloat16Storage, Const2>, bounds)),
             _ => throw new ArgumentOutOfRangeException(nameof(rowTiles), rowTiles, "The streamed [N, K] kernel takes 1 or 2 n8 row tiles."),
         };
     }
@@ -435,7 +443,7 @@ internal readonly record struct SkinnyTensorCoreSettings(bool Enabled, int MaxRo
         IsOn(kn),
         knVariant?.Trim().ToLowerInvariant() == "old" ? SkinnyKnBody.Old : SkinnyKnBody.Wide,
         steps?.Trim() == "2" ? 2 : 1,
-        nkVariant?.Trim().ToLowerInvariant() switch { "wide" => SkinnyNkBody.Wide, "narrow" => SkinnyNkBody.Narrow, _ => SkinnyNkBody.Stream },
+        nkVariant?.Trim().ToLowerInvariant() switch { "wide" => SkinnyNkBody.Wide, "narrow" => SkinnyNkBody.Narrow, "ahead" => SkinnyNkBody.Ahead, _ => SkinnyNkBody.Stream },
         nkStreamWarps?.Trim() switch { "2" => 2, "4" => 4, "8" => 8, _ => 0 });
 
     private static bool IsOn(string? setting) => setting?.Trim().ToLowerInvariant() is not ("0" or "off" or "false");
@@ -466,6 +474,12 @@ internal enum SkinnyNkBody
     /// (the default).
     /// </summary>
     Stream,
+
+    /// <summary>
+    /// The streamed body with two batches in flight per warp (<see cref="SkinnyTensorCoreKernels.Gemm16SkinnyNkAhead{TFormat, TRowTiles}"/>;
+    /// <c>ahead</c>), for the rows the streamed one takes.
+    /// </summary>
+    Ahead,
 }
 
 /// <summary>Launch plan of <see cref="SkinnyTensorCoreKernels"/> (shared by the facade and the tests).</summary>
@@ -486,11 +500,13 @@ internal static class SkinnyTensorCoreLaunch
     /// within 1%; N = 11008's 688 groups take 2 — 3150 GB/s against 2720 with 4 warps and 2895 with 8: fewer, longer
     /// warps fit one wave where 4 left a partial second); <paramref name="warps"/> &gt; 0 forces a size
     /// (<c>GEMS_SKINNY_NK_STREAM_WARPS</c>; tests). A device that reports no SMs (the simulator) takes 4.
+    /// <paramref name="mostWarps"/> caps the size, forced or planned (the two-batches-in-flight body: <see cref="SkinnyTensorCoreKernels.NkAheadMaxWarps"/>).
     /// </summary>
-    public static (KernelConfig Config, TensorCoreShape Shape) PlanNkStream(int m, int k, int n, int multiprocessors, int warps = 0)
+    public static (KernelConfig Config, TensorCoreShape Shape) PlanNkStream(int m, int k, int n, int multiprocessors, int warps = 0,
+        int mostWarps = SkinnyTensorCoreKernels.NkStreamMaxWarps)
     {
         int groups = (n + SkinnyTensorCoreKernels.NkStreamBlockN - 1) / SkinnyTensorCoreKernels.NkStreamBlockN;
-        int groupWarps = warps > 0 ? warps : multiprocessors > 0 ? StreamWarps(groups, multiprocessors, SkinnyTensorCoreKernels.NkStreamMaxWarps) : 4;
+        int groupWarps = warps > 0 ? Math.Min(warps, mostWarps) : multiprocessors > 0 ? StreamWarps(groups, multiprocessors, mostWarps) : Math.Min(4, mostWarps);
         return (new KernelConfig(new Index3D(groups, 1, 1), new Index3D(groupWarps * 32, 1, 1)), NkShape(m, k, n, 1, k));
     }
 

@@ -60,6 +60,12 @@ internal static partial class SkinnyTensorCoreKernels
     /// <summary>Most warps per group of the streamed [N, K] body.</summary>
     public const int NkStreamMaxWarps = 8;
 
+    /// <summary>
+    /// Most warps per group of the body with two batches in flight: with two tiles it needs more than 128 registers, so an
+    /// 8-warp group would hold an SM alone (256 groups at N = 4096: two waves on 132 SMs).
+    /// </summary>
+    public const int NkAheadMaxWarps = 4;
+
     /// <summary>Most activation rows of the streamed [N, K] body (two n8 tiles).</summary>
     public const int NkStreamMaxRows = 16;
 
@@ -89,7 +95,7 @@ internal static partial class SkinnyTensorCoreKernels
         where TRowTiles : struct, IKernelConstant
     {
         var ops = default(PtxSkinnyOps);
-        BodyNkStream<PtxSkinnyOps, TFormat, TRowTiles>(ref ops, a8, b8, bias, c, s);
+        BodyNkStream<PtxSkinnyOps, TFormat, TRowTiles, Const1>(ref ops, a8, b8, bias, c, s);
     }
 
     /// <summary>The streamed [N, K] body with mma.sync emulated lane by lane (see <see cref="Gemm16SkinnyEmulated{TMTiles, TFormat, TStepsInFlight}"/>; scratch per thread of the launched group size).</summary>
@@ -104,15 +110,52 @@ internal static partial class SkinnyTensorCoreKernels
         where TRowTiles : struct, IKernelConstant
     {
         var ops = new EmulatedSkinnyOps { Scratch = scratch };
-        BodyNkStream<EmulatedSkinnyOps, TFormat, TRowTiles>(ref ops, a8, b8, bias, c, s);
+        BodyNkStream<EmulatedSkinnyOps, TFormat, TRowTiles, Const1>(ref ops, a8, b8, bias, c, s);
     }
 
-    /// <summary>The streamed [N, K] kernel body shared by the PTX and emulated operations.</summary>
-    internal static void BodyNkStream<TOps, TFormat, TRowTiles>(ref TOps ops, ArrayView<Half8> a8, ArrayView<Half8> b8, ArrayView<ushort> bias, ArrayView<ushort> c,
-        TensorCoreShape s)
+    /// <summary>
+    /// The streamed [N, K] body with two batches in flight per warp (<c>GEMS_SKINNY_NK_VARIANT=ahead</c>): a batch is one
+    /// quad of blocks (256 bytes of each weight row per warp) for either tile count, and the loads of a warp's next batch
+    /// are issued before the mma of this one, so a warp is never without weight bytes in flight between batches. Twice the
+    /// one-batch body's load registers with two tiles (128), the same with one; groups of 2 or 4 warps
+    /// (<see cref="SkinnyTensorCoreLaunch.PlanNkStream"/>), since 8-warp groups of this size would fit one per SM.
+    /// </summary>
+    [IlgpuKernel]
+    [IlgpuKernelVariant(typeof(Float16Storage), typeof(Const2))]
+    [IlgpuKernelVariant(typeof(BFloat16Storage), typeof(Const2))]
+    [IlgpuKernelVariant(typeof(Float16Storage), typeof(Const1))]
+    [IlgpuKernelVariant(typeof(BFloat16Storage), typeof(Const1))]
+    public static void Gemm16SkinnyNkAhead<TFormat, TRowTiles>(ArrayView<Half8> a8, ArrayView<Half8> b8, ArrayView<ushort> bias, ArrayView<ushort> c,
+        ArrayView<float> partial, ArrayView<int> tickets, TensorCoreShape s)
+        where TFormat : struct, IStorage16, IKernelConstant
+        where TRowTiles : struct, IKernelConstant
+    {
+        var ops = default(PtxSkinnyOps);
+        BodyNkStream<PtxSkinnyOps, TFormat, TRowTiles, Const2>(ref ops, a8, b8, bias, c, s);
+    }
+
+    /// <summary>The two-batches-in-flight body with mma.sync emulated lane by lane (the simulator's twin of <see cref="Gemm16SkinnyNkAhead{TFormat, TRowTiles}"/>).</summary>
+    [IlgpuKernel(SimulatorOnly = true)]
+    [IlgpuKernelVariant(typeof(Float16Storage), typeof(Const1))]
+    [IlgpuKernelVariant(typeof(BFloat16Storage), typeof(Const1))]
+    [IlgpuKernelVariant(typeof(Float16Storage), typeof(Const2))]
+    [IlgpuKernelVariant(typeof(BFloat16Storage), typeof(Const2))]
+    public static void Gemm16SkinnyNkAheadEmulated<TFormat, TRowTiles>(ArrayView<Half8> a8, ArrayView<Half8> b8, ArrayView<ushort> bias, ArrayView<ushort> c,
+        ArrayView<float> partial, ArrayView<int> tickets, ArrayView<float> scratch, TensorCoreShape s)
+        where TFormat : struct, IStorage16, IKernelConstant
+        where TRowTiles : struct, IKernelConstant
+    {
+        var ops = new EmulatedSkinnyOps { Scratch = scratch };
+        BodyNkStream<EmulatedSkinnyOps, TFormat, TRowTiles, Const2>(ref ops, a8, b8, bias, c, s);
+    }
+
+    /// <summary>The streamed [N, K] kernel body shared by the PTX and emulated operations, with 1 or 2 batches in flight per warp.</summary>
+    internal static void BodyNkStream<TOps, TFormat, TRowTiles, TBatchesInFlight>(ref TOps ops, ArrayView<Half8> a8, ArrayView<Half8> b8, ArrayView<ushort> bias,
+        ArrayView<ushort> c, TensorCoreShape s)
         where TOps : struct, ISkinnyOps
         where TFormat : struct, IStorage16, IKernelConstant
         where TRowTiles : struct, IKernelConstant
+        where TBatchesInFlight : struct, IKernelConstant
     {
         bool bf16 = default(TFormat).Value != 0;
         int rowTiles = default(TRowTiles).Value;
@@ -134,17 +177,24 @@ internal static partial class SkinnyTensorCoreKernels
         var x0 = a8.SubView(Clamp(g, s.M) * rowVectors);
         var x1 = rowTiles > 1 ? a8.SubView(Clamp(g + 8, s.M) * rowVectors) : default;
 
-        int batchVectors = NkStreamBatchBlocks(rowTiles) * 4;
-        int stride = warps * batchVectors;
-        int start = warp * batchVectors;
-        for (; start + batchVectors <= rowVectors; start += stride)
+        if (default(TBatchesInFlight).Value > 1)
         {
-            BatchNkStream(ref ops, bf16, rowTiles, low, high, x0, x1, start + t, rowVectors, guarded: false);
+            QuadsAhead(ref ops, bf16, rowTiles, low, high, x0, x1, warp * QuadVectors, warps * QuadVectors, t, rowVectors);
         }
-
-        if (start < rowVectors)
+        else
         {
-            BatchNkStream(ref ops, bf16, rowTiles, low, high, x0, x1, start + t, rowVectors, guarded: true);
+            int batchVectors = NkStreamBatchBlocks(rowTiles) * 4;
+            int stride = warps * batchVectors;
+            int start = warp * batchVectors;
+            for (; start + batchVectors <= rowVectors; start += stride)
+            {
+                BatchNkStream(ref ops, bf16, rowTiles, low, high, x0, x1, start + t, rowVectors, guarded: false);
+            }
+
+            if (start < rowVectors)
+            {
+                BatchNkStream(ref ops, bf16, rowTiles, low, high, x0, x1, start + t, rowVectors, guarded: true);
+            }
         }
 
         StoreNkStreamGroupSums(ref ops, bias, c, s, rowTiles, warp, warps, lane, thread, n0);
@@ -193,6 +243,56 @@ internal static partial class SkinnyTensorCoreKernels
             MultiplyQuadNkStream(ref ops, bf16, rowTiles, second);
         }
     }
+
+    /// <summary>16-byte vectors of each row that one quad of blocks covers (4 lanes × 4 vectors).</summary>
+    private const int QuadVectors = 16;
+
+    /// <summary>
+    /// The two-batches-in-flight K loop: the warp's quads from vector <paramref name="start"/> every <paramref name="stride"/>
+    /// vectors; each whole quad's loads are issued, then the warp barrier (the fence of <see cref="BatchNkStream"/>), then the
+    /// previous quad's mma. A last quad that reaches past K runs guarded on its own, with nothing ahead of it.
+    /// </summary>
+    private static void QuadsAhead<TOps>(ref TOps ops, bool bf16, int rowTiles, ArrayView<Half8> low, ArrayView<Half8> high, ArrayView<Half8> x0,
+        ArrayView<Half8> x1, int start, int stride, int t, int rowVectors)
+        where TOps : struct, ISkinnyOps
+    {
+        if (start + QuadVectors <= rowVectors)
+        {
+            var current = LoadWholeQuadNkStream(rowTiles, low, high, x0, x1, start + t, rowVectors);
+            while (true)
+            {
+                int next = start + stride;
+                bool more = next + QuadVectors <= rowVectors;
+                var ahead = current;
+                if (more)
+                {
+                    ahead = LoadWholeQuadNkStream(rowTiles, low, high, x0, x1, next + t, rowVectors);
+                }
+
+                Warp.Barrier();
+                MultiplyQuadNkStream(ref ops, bf16, rowTiles, current);
+                start = next;
+                if (!more)
+                {
+                    break;
+                }
+
+                current = ahead;
+            }
+        }
+
+        if (start < rowVectors)
+        {
+            var last = LoadQuadNkStream(rowTiles, low, high, x0, x1, start + t, rowVectors, guarded: true);
+            Warp.Barrier();
+            MultiplyQuadNkStream(ref ops, bf16, rowTiles, last);
+        }
+    }
+
+    /// <summary>A quad that lies inside its rows from the lane's vector <paramref name="v"/>: views from it, so each load is a constant offset.</summary>
+    private static NkStreamQuad LoadWholeQuadNkStream(int rowTiles, ArrayView<Half8> low, ArrayView<Half8> high, ArrayView<Half8> x0, ArrayView<Half8> x1,
+        int v, int rowVectors) =>
+        LoadQuadNkStream(rowTiles, low.SubView(v), high.SubView(v), x0.SubView(v), rowTiles > 1 ? x1.SubView(v) : default, 0, rowVectors - v, guarded: false);
 
     /// <summary>Vectors <paramref name="at"/>, +4, +8, +12 of the four rows; <paramref name="guarded"/> zeroes those at or past <paramref name="limit"/>.</summary>
     private static NkStreamQuad LoadQuadNkStream(int rowTiles, ArrayView<Half8> low, ArrayView<Half8> high, ArrayView<Half8> x0, ArrayView<Half8> x1,

@@ -57,9 +57,9 @@ public sealed class SkinnyTensorCoreTests : Half16TestBase, IClassFixture<Warp32
     }
 
     private Action<KernelConfig, ArrayView<Half8>, ArrayView<Half8>, ArrayView<ushort>, ArrayView<ushort>, ArrayView<float>, ArrayView<int>, ArrayView<float>, TensorCoreShape> StreamEmulated(
-        bool bf16, int rowTiles)
+        bool bf16, int rowTiles, bool ahead)
     {
-        var method = typeof(SkinnyTensorCoreKernels).GetMethod(nameof(SkinnyTensorCoreKernels.Gemm16SkinnyNkStreamEmulated))!
+        var method = typeof(SkinnyTensorCoreKernels).GetMethod(ahead ? nameof(SkinnyTensorCoreKernels.Gemm16SkinnyNkAheadEmulated) : nameof(SkinnyTensorCoreKernels.Gemm16SkinnyNkStreamEmulated))!
             .MakeGenericMethod(Format(bf16), Constant(rowTiles));
         var kernel = method.CreateDelegate<Action<ArrayView<Half8>, ArrayView<Half8>, ArrayView<ushort>, ArrayView<ushort>, ArrayView<float>, ArrayView<int>, ArrayView<float>, TensorCoreShape>>();
         return warp32.Accelerator.LoadStreamKernel(kernel);
@@ -139,9 +139,33 @@ public sealed class SkinnyTensorCoreTests : Half16TestBase, IClassFixture<Warp32
     [InlineData(false, 6, 520, 16, false, false, 2)]
     [InlineData(true, 1, 1032, 40, true, false, 4)]
     [InlineData(false, 1, 264, 37, false, false, 8)]
-    public void StreamEmulatedKernelMatchesFloat64(bool bf16, int m, int k, int n, bool bias, bool biasIsMatrix, int warps)
+    public void StreamEmulatedKernelMatchesFloat64(bool bf16, int m, int k, int n, bool bias, bool biasIsMatrix, int warps) =>
+        RunStreamEmulated(bf16, m, k, n, bias, biasIsMatrix, warps, ahead: false);
+
+    /// <summary>
+    /// The streamed body with two batches (quads) in flight per warp: K with no whole quad (8, 40: the guarded quad alone),
+    /// one quad per warp or none (256 with 4 warps), a chain of quads ending on a whole one (4096: 8 per warp with 4 warps,
+    /// 16 with 2) or followed by a guarded tail (520, 1032, 4104: one vector past the last whole quad), rows 1–16 in one and
+    /// two n8 tiles, N a multiple of 16, of 8 only and odd, bias row / matrix; groups of 2 and 4 warps (its plan's sizes).
+    /// </summary>
+    [Theory]
+    [InlineData(true, 2, 8, 8, false, false, 4)]
+    [InlineData(false, 3, 40, 24, true, false, 2)]
+    [InlineData(true, 5, 256, 16, true, true, 4)]
+    [InlineData(false, 8, 4104, 40, false, false, 4)]
+    [InlineData(true, 8, 1032, 136, true, false, 2)]
+    [InlineData(true, 9, 520, 136, true, false, 4)]
+    [InlineData(false, 13, 4104, 24, true, true, 2)]
+    [InlineData(true, 16, 4096, 40, false, false, 4)]
+    [InlineData(false, 16, 264, 37, true, false, 2)]
+    [InlineData(true, 1, 4096, 24, true, false, 2)]
+    public void AheadEmulatedKernelMatchesFloat64(bool bf16, int m, int k, int n, bool bias, bool biasIsMatrix, int warps) =>
+        RunStreamEmulated(bf16, m, k, n, bias, biasIsMatrix, warps, ahead: true);
+
+    /// <summary>One case of the streamed body (one or two batches in flight) on the simulator against float64, every element, C NaN-poisoned.</summary>
+    private void RunStreamEmulated(bool bf16, int m, int k, int n, bool bias, bool biasIsMatrix, int warps, bool ahead)
     {
-        int seed = 9100 + (m * 7) + (k * 5) + n + (bf16 ? 1 : 0) + (bias ? 4 : 0) + (biasIsMatrix ? 8 : 0) + (warps * 1000);
+        int seed = 9100 + (m * 7) + (k * 5) + n + (bf16 ? 1 : 0) + (bias ? 4 : 0) + (biasIsMatrix ? 8 : 0) + (warps * 1000) + (ahead ? 50000 : 0);
         var acc = warp32.Accelerator;
         var (a, av) = Random16(seed, m * k, bf16, -1f, 1f);
         var (b, bv) = Random16(seed + 1, n * k, bf16, -1f, 1f);
@@ -149,7 +173,8 @@ public sealed class SkinnyTensorCoreTests : Half16TestBase, IClassFixture<Warp32
         float alpha = bias ? 0.75f : 1f, beta = bias ? -1.25f : 0f;
         var expected = Reference(av, bv, biasValues, m, k, n, alpha, beta, bias, biasIsMatrix);
 
-        var (config, shape) = SkinnyTensorCoreLaunch.PlanNkStream(m, k, n, multiprocessors: 0, warps);
+        var (config, shape) = SkinnyTensorCoreLaunch.PlanNkStream(m, k, n, multiprocessors: 0, warps,
+            ahead ? SkinnyTensorCoreKernels.NkAheadMaxWarps : SkinnyTensorCoreKernels.NkStreamMaxWarps);
         Assert.Equal((n + 15) / 16, config.GridDim.X);
         Assert.Equal(warps * 32, config.GroupDim.X);
         Assert.Equal(1, shape.SplitK);
@@ -170,10 +195,10 @@ public sealed class SkinnyTensorCoreTests : Half16TestBase, IClassFixture<Warp32
         foreach (int rowTiles in m <= SkinnyTensorCoreKernels.WideMaxRows ? new[] { 1, 2 } : new[] { 2 })
         {
             cBuffer.CopyFromCPU(Enumerable.Repeat(NaN16(bf16), m * n).ToArray());
-            StreamEmulated(bf16, rowTiles)(config, aBuffer.View.AsContiguous().Cast<Half8>(), bBuffer.View.AsContiguous().Cast<Half8>(), biasView, cBuffer.View,
+            StreamEmulated(bf16, rowTiles, ahead)(config, aBuffer.View.AsContiguous().Cast<Half8>(), bBuffer.View.AsContiguous().Cast<Half8>(), biasView, cBuffer.View,
                 ArrayView<float>.Empty, ArrayView<int>.Empty, scratch.View, shape);
             acc.Synchronize();
-            string what = $"skinny tensor-core stream emulation {m}x{k}x{n} bias={bias} matrix={biasIsMatrix} warps={warps} n8 row tiles={rowTiles} ({F(bf16)})";
+            string what = $"skinny tensor-core {(ahead ? "ahead" : "stream")} emulation {m}x{k}x{n} bias={bias} matrix={biasIsMatrix} warps={warps} n8 row tiles={rowTiles} ({F(bf16)})";
             AssertClose(ToFloat(cBuffer.GetAsArray1D(), bf16), expected, Rtol(bf16), Atol * k, what, seed);
         }
     }
@@ -349,6 +374,144 @@ public sealed class SkinnyTensorCoreTests : Half16TestBase, IClassFixture<Warp32
     }
 
     /// <summary>
+    /// The two-batches-in-flight body's PTX: three load sites of one quad each (the first quad, the loop's next quad and the
+    /// guarded last quad: two weight vectors and one activation vector per row tile and block) but only two warp barriers
+    /// and two mma sites (the loop's and the guarded quad's, 2 per tile and block), and on every control-flow path from a
+    /// load the next warp barrier comes before any mma: so the loop's next quad is requested before the barrier that
+    /// precedes the current quad's mma. No local memory in the K loop.
+    /// </summary>
+    [Theory]
+    [InlineData(false, 1)]
+    [InlineData(true, 1)]
+    [InlineData(false, 2)]
+    [InlineData(true, 2)]
+    public void AheadPtxIssuesTheNextQuadBeforeThisQuadsMma(bool bf16, int rowTiles)
+    {
+        var method = typeof(SkinnyTensorCoreKernels).GetMethod(nameof(SkinnyTensorCoreKernels.Gemm16SkinnyNkAhead))!.MakeGenericMethod(Format(bf16), Constant(rowTiles));
+        string ptx = SkinnyTensorCoreKnTests.CompilePtx(method, $"skinny-nk-ahead-{(bf16 ? "bf16" : "f16")}-r{rowTiles}");
+        Assert.DoesNotContain("prmt", ptx, StringComparison.Ordinal);
+        var (mmas, vectors, local, loopLocal, _) = SkinnyPtx.AssertShape(ptx, bf16, rowTiles, 16);
+        output.WriteLine($"ahead [N, K], {(bf16 ? "bf16" : "f16")}, {rowTiles} row tile(s): {mmas} mma, {vectors} 16-byte loads, "
+            + $"{local} local accesses ({loopLocal} in the K loop), {ptx.Length} chars");
+        int quadMmas = 4 * 2 * rowTiles;
+        int quadVectors = 4 * (2 + rowTiles);
+        Assert.Equal(2 * quadMmas, mmas);
+        Assert.Equal(3 * quadVectors, vectors);
+        Assert.Equal(2, Regex.Matches(ptx, @"bar\.warp\.sync").Count);
+        Assert.Equal(0, loopLocal);
+        AssertEveryLoadMeetsABarrierBeforeAnMma(ptx, SkinnyPtx.Mma(bf16));
+    }
+
+    /// <summary>
+    /// Walks the kernel's basic blocks (labels, <c>bra</c> targets, fall-through) from every 16-byte global load and fails
+    /// if a path reaches an mma before a warp barrier.
+    /// </summary>
+    private static void AssertEveryLoadMeetsABarrierBeforeAnMma(string ptx, string mma)
+    {
+        var blocks = new List<(string Label, List<string> Lines)> { ("<entry>", new List<string>()) };
+        foreach (string raw in ptx.Split('\n'))
+        {
+            string line = raw.Trim();
+            var label = Regex.Match(line, @"^([A-Za-z_$][\w$]*):$");
+            if (label.Success)
+            {
+                blocks.Add((label.Groups[1].Value, new List<string>()));
+            }
+            else if (line.Length > 0)
+            {
+                blocks[^1].Lines.Add(line);
+            }
+        }
+
+        var index = blocks.Select((b, i) => (b.Label, i)).ToDictionary(p => p.Label, p => p.i);
+        IEnumerable<int> Successors(int b)
+        {
+            foreach (string line in blocks[b].Lines)
+            {
+                var branch = Regex.Match(line, @"^(@!?%p\d+\s+)?bra(\.uni)?\s+([\w$]+);");
+                if (branch.Success)
+                {
+                    yield return index[branch.Groups[3].Value];
+                    if (!branch.Groups[1].Success)
+                    {
+                        yield break;
+                    }
+                }
+                else if (line.StartsWith("ret", StringComparison.Ordinal) || line.StartsWith("exit", StringComparison.Ordinal))
+                {
+                    yield break;
+                }
+            }
+
+            if (b + 1 < blocks.Count)
+            {
+                yield return b + 1;
+            }
+        }
+
+        // From the line after a load: the first barrier or mma on each path (a block may hold both: line order decides).
+        string? FirstFenceOrMma(int b, int from, HashSet<int> seen)
+        {
+            for (int i = from; i < blocks[b].Lines.Count; i++)
+            {
+                string line = blocks[b].Lines[i];
+                if (line.StartsWith("bar.warp.sync", StringComparison.Ordinal))
+                {
+                    return null;
+                }
+
+                if (line.Contains(mma, StringComparison.Ordinal))
+                {
+                    return $"{blocks[b].Label}: {line}";
+                }
+            }
+
+            foreach (int next in Successors(b))
+            {
+                if (seen.Add(next) && FirstFenceOrMma(next, 0, seen) is { } found)
+                {
+                    return found;
+                }
+            }
+
+            return null;
+        }
+
+        int loads = 0;
+        for (int b = 0; b < blocks.Count; b++)
+        {
+            for (int i = 0; i < blocks[b].Lines.Count; i++)
+            {
+                if (Regex.IsMatch(blocks[b].Lines[i], @"ld\.global(\.nc)?\.v4\."))
+                {
+                    loads++;
+                    string? early = FirstFenceOrMma(b, i + 1, new HashSet<int>());
+                    Assert.True(early is null, $"the load '{blocks[b].Lines[i]}' in {blocks[b].Label} reaches an mma before a warp barrier: {early}");
+                }
+            }
+        }
+
+        Assert.True(loads > 0, "no 16-byte global loads found");
+    }
+
+    /// <summary>
+    /// The two-batches-in-flight body's plan on a 132-SM device: groups of at most 4 warps (N = 4096: 256 groups of 4, where
+    /// the one-batch body takes 8; N = 11008: 688 of 2, as that body), and a forced 8 held to 4.
+    /// </summary>
+    [Theory]
+    [InlineData(8, 4096, 4096, 0, 256, 4)]
+    [InlineData(16, 11008, 4096, 0, 256, 4)]
+    [InlineData(16, 4096, 11008, 0, 688, 2)]
+    [InlineData(16, 4096, 11008, 8, 688, 4)]
+    [InlineData(2, 4096, 4096, 2, 256, 2)]
+    public void AheadPlanTakesAtMostFourWarps(int m, int k, int n, int forced, int groups, int warps)
+    {
+        var (config, _) = SkinnyTensorCoreLaunch.PlanNkStream(m, k, n, 132, forced, SkinnyTensorCoreKernels.NkAheadMaxWarps);
+        Assert.Equal(new Index3D(groups, 1, 1), config.GridDim);
+        Assert.Equal(new Index3D(warps * 32, 1, 1), config.GroupDim);
+    }
+
+    /// <summary>
     /// The streamed body's plan on a 132-SM device: 16-column groups of the fewest warps (2, 4, 8) that put 8 warps per SM
     /// to work (N = 11008: 688 groups of 2; N = 2048: 128 groups of 8 would be 1024 warps, still 8), one launch without split-K.
     /// </summary>
@@ -387,7 +550,7 @@ public sealed class SkinnyTensorCoreTests : Half16TestBase, IClassFixture<Warp32
         Assert.Equal(1, config.GridDim.Z);
     }
 
-    /// <summary><c>GEMS_SKINNY_NK_VARIANT</c>: <c>wide</c> / <c>narrow</c> (any case, trimmed) pick those bodies; anything else, unset included, the streamed one.</summary>
+    /// <summary><c>GEMS_SKINNY_NK_VARIANT</c>: <c>wide</c> / <c>narrow</c> / <c>ahead</c> (any case, trimmed) pick those bodies; anything else, unset included, the streamed one.</summary>
     [Theory]
     [InlineData(null, nameof(SkinnyNkBody.Stream))]
     [InlineData("", nameof(SkinnyNkBody.Stream))]
@@ -399,6 +562,8 @@ public sealed class SkinnyTensorCoreTests : Half16TestBase, IClassFixture<Warp32
     [InlineData(" WIDE ", nameof(SkinnyNkBody.Wide))]
     [InlineData("stream", nameof(SkinnyNkBody.Stream))]
     [InlineData(" Stream ", nameof(SkinnyNkBody.Stream))]
+    [InlineData("ahead", nameof(SkinnyNkBody.Ahead))]
+    [InlineData(" AHEAD", nameof(SkinnyNkBody.Ahead))]
     public void NkVariantParses(string? variant, string body) =>
         Assert.Equal(Enum.Parse<SkinnyNkBody>(body), SkinnyTensorCoreSettings.Parse(null, null, null, nkVariant: variant).NkBody);
 
@@ -416,8 +581,8 @@ public sealed class SkinnyTensorCoreTests : Half16TestBase, IClassFixture<Warp32
 
     /// <summary>
     /// Routing of the products the skinny kernel takes: unset or <c>stream</c> sends 1–16 rows (any N) to the streamed body
-    /// and more rows to the narrow one; <c>wide</c> 2–16 rows with N % 8 = 0 to the wide body; <c>narrow</c> keeps every
-    /// product on the narrow body.
+    /// and more rows to the narrow one; <c>ahead</c> the same rows to the streamed body with two batches in flight; <c>wide</c>
+    /// 2–16 rows with N % 8 = 0 to the wide body; <c>narrow</c> keeps every product on the narrow body.
     /// </summary>
     [Theory]
     [InlineData(null, 1, 4096, nameof(SkinnyNkBody.Stream))]
@@ -435,6 +600,9 @@ public sealed class SkinnyTensorCoreTests : Half16TestBase, IClassFixture<Warp32
     [InlineData("wide", 8, 4096, nameof(SkinnyNkBody.Wide))]
     [InlineData("wide", 8, 37, nameof(SkinnyNkBody.Narrow))]
     [InlineData("wide", 17, 4096, nameof(SkinnyNkBody.Narrow))]
+    [InlineData("ahead", 1, 4096, nameof(SkinnyNkBody.Ahead))]
+    [InlineData("ahead", 16, 11008, nameof(SkinnyNkBody.Ahead))]
+    [InlineData("ahead", 17, 4096, nameof(SkinnyNkBody.Narrow))]
     public void NkVariantRoutesRows(string? variant, int m, int n, string body)
     {
         var saved = K.SkinnySettings;
