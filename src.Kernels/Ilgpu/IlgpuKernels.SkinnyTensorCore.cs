@@ -392,15 +392,16 @@ public sealed partial class IlgpuKernels
 /// 8-byte-load body (and one-row products on the CUDA-core GEMV); by default those with N % 8 = 0, a 16-byte aligned
 /// weight and 1–8 rows take the wide body: 16-byte loads, a copy plan, the weight as the A operand; Run 35, H200: bf16
 /// 1 / 2 / 8 rows × 4096² 1751 / 1607 / 1409 → 1936 / 2054 / 2001 GB/s), <c>GEMS_SKINNY_NK_VARIANT</c> (<see cref="SkinnyNkBody"/>:
-/// by default, or <c>stream</c>, [N, K] products of 1–16 rows, any N, take the streamed body — no split-K, long contiguous
-/// runs of each weight row; H200 Run 70, bf16 2 / 4 / 8 × 4096² 1825 / 1818 / 1809 → 2353 / 2350 / 2334 GB/s against the
-/// narrow body in the same call; <c>narrow</c> keeps the narrow body for 2–64 rows and one-row products on the GEMV;
+/// by default, or <c>ahead</c>, [N, K] products of 1–16 rows, any N, take the streamed body with two batches in flight per
+/// warp — no split-K, long contiguous runs of each weight row; H200 Run 70, bf16 2 / 4 / 8 × 4096² 1825 / 1818 / 1809 →
+/// 2353 / 2350 / 2334 GB/s against the narrow body in the same call, and Run 133 +0.1 to +2.9% over one batch in flight;
+/// <c>stream</c> keeps one batch in flight (the default of Runs 70–132); <c>narrow</c> keeps the narrow body for 2–64 rows and one-row products on the GEMV;
 /// <c>wide</c> sends 2–16 rows with N % 8 = 0 to the wide [N, K] body: Runs 49–50, 1–2% faster than narrow at 2–8 rows and
 /// 24% slower at 16 × 11008 × 4096), <c>GEMS_SKINNY_NK_STREAM_WARPS</c> (<c>2</c>, <c>4</c> or <c>8</c>: the streamed body's
 /// warps per group for every shape instead of the plan's choice, <see cref="SkinnyTensorCoreLaunch.PlanNkStream"/>).
 /// </summary>
 internal readonly record struct SkinnyTensorCoreSettings(bool Enabled, int MaxRows, int GroupsPerSm, bool CapSplitsByPartials = true, int StepsInFlight = 2,
-    bool KnEnabled = true, SkinnyKnBody KnBody = SkinnyKnBody.Wide, int WideStepsInFlight = 1, SkinnyNkBody NkBody = SkinnyNkBody.Stream, int NkStreamWarps = 0)
+    bool KnEnabled = true, SkinnyKnBody KnBody = SkinnyKnBody.Wide, int WideStepsInFlight = 1, SkinnyNkBody NkBody = SkinnyNkBody.Ahead, int NkStreamWarps = 0)
 {
     /// <summary>
     /// Most rows of a [K, N] product on the skinny kernel. H200 Run 18 (bf16): 2 / 8 / 16 rows 0.024 / 0.026 / 0.053 ms
@@ -443,7 +444,7 @@ internal readonly record struct SkinnyTensorCoreSettings(bool Enabled, int MaxRo
         IsOn(kn),
         knVariant?.Trim().ToLowerInvariant() == "old" ? SkinnyKnBody.Old : SkinnyKnBody.Wide,
         steps?.Trim() == "2" ? 2 : 1,
-        nkVariant?.Trim().ToLowerInvariant() switch { "wide" => SkinnyNkBody.Wide, "narrow" => SkinnyNkBody.Narrow, "ahead" => SkinnyNkBody.Ahead, _ => SkinnyNkBody.Stream },
+        nkVariant?.Trim().ToLowerInvariant() switch { "wide" => SkinnyNkBody.Wide, "narrow" => SkinnyNkBody.Narrow, "stream" => SkinnyNkBody.Stream, _ => SkinnyNkBody.Ahead },
         nkStreamWarps?.Trim() switch { "2" => 2, "4" => 4, "8" => 8, _ => 0 });
 
     private static bool IsOn(string? setting) => setting?.Trim().ToLowerInvariant() is not ("0" or "off" or "false");
@@ -470,14 +471,14 @@ internal enum SkinnyNkBody
 
     /// <summary>
     /// The streamed body (<see cref="SkinnyTensorCoreKernels.Gemm16SkinnyNkStream{TFormat, TRowTiles}"/>: weight rows as m16,
-    /// 16-column groups of 2, 4 or 8 warps reading long runs of each row, no split-K) for 1–16 rows, else the narrow one
-    /// (the default).
+    /// 16-column groups of 2, 4 or 8 warps reading long runs of each row, no split-K, one batch in flight per warp) for 1–16
+    /// rows, else the narrow one (<c>stream</c>; the default of Runs 70–132).
     /// </summary>
     Stream,
 
     /// <summary>
-    /// The streamed body with two batches in flight per warp (<see cref="SkinnyTensorCoreKernels.Gemm16SkinnyNkAhead{TFormat, TRowTiles}"/>;
-    /// <c>ahead</c>), for the rows the streamed one takes.
+    /// The streamed body with two batches in flight per warp (<see cref="SkinnyTensorCoreKernels.Gemm16SkinnyNkAhead{TFormat, TRowTiles}"/>,
+    /// groups of 2 or 4 warps) for the rows the streamed one takes (the default since Run 133: +0.1 to +2.9% on the H200).
     /// </summary>
     Ahead,
 }

@@ -21,8 +21,9 @@ internal struct NkStreamQuad
 }
 
 /// <summary>
-/// The [N, K] kernel's streamed body (<see cref="Gemm16SkinnyNkStream{TFormat, TRowTiles}"/>, the default since Run 70;
-/// <c>GEMS_SKINNY_NK_VARIANT=narrow</c> or <c>wide</c> picks the others): 1–16 rows, any N, no split-K and no second launch.
+/// The [N, K] kernel's streamed body (<see cref="Gemm16SkinnyNkStream{TFormat, TRowTiles}"/>, the default of Runs 70–132, and
+/// with two batches in flight <see cref="Gemm16SkinnyNkAhead{TFormat, TRowTiles}"/>, the default since Run 133;
+/// <c>GEMS_SKINNY_NK_VARIANT=stream</c>, <c>narrow</c> or <c>wide</c> picks the others): 1–16 rows, any N, no split-K and no second launch.
 /// <para>
 /// Why: the narrow and wide bodies split K over Grid.Y, so every warp-level 16-byte load touches 8 weight rows × 64
 /// bytes and the next 64 bytes of those rows come one memory round trip later; across the grid that is requests of 64
@@ -114,7 +115,8 @@ internal static partial class SkinnyTensorCoreKernels
     }
 
     /// <summary>
-    /// The streamed [N, K] body with two batches in flight per warp (<c>GEMS_SKINNY_NK_VARIANT=ahead</c>): a batch is one
+    /// The streamed [N, K] body with two batches in flight per warp (the default; H200 Run 133: +2.1 to +2.9% at 12–16 ×
+    /// 11008 × 4096, +0.1 to +1.5% at 8 × 4096² and 12–16 × 4096 × 11008 over one batch in flight): a batch is one
     /// quad of blocks (256 bytes of each weight row per warp) for either tile count, and the loads of a warp's next batch
     /// are issued before the mma of this one, so a warp is never without weight bytes in flight between batches. Twice the
     /// one-batch body's load registers with two tiles (128), the same with one; groups of 2 or 4 warps
@@ -250,7 +252,9 @@ internal static partial class SkinnyTensorCoreKernels
     /// <summary>
     /// The two-batches-in-flight K loop: the warp's quads from vector <paramref name="start"/> every <paramref name="stride"/>
     /// vectors; each whole quad's loads are issued, then the warp barrier (the fence of <see cref="BatchNkStream"/>), then the
-    /// previous quad's mma. A last quad that reaches past K runs guarded on its own, with nothing ahead of it.
+    /// previous quad's mma. The loop is unrolled by two so that the quads alternate between two register sets: a single set
+    /// handed to the next iteration (current = ahead) compiled to 64 register moves per quad that waited for the loads just
+    /// issued (H200 Run 132: no faster than one batch in flight). A last quad that reaches past K runs guarded on its own.
     /// </summary>
     private static void QuadsAhead<TOps>(ref TOps ops, bool bf16, int rowTiles, ArrayView<Half8> low, ArrayView<Half8> high, ArrayView<Half8> x0,
         ArrayView<Half8> x1, int start, int stride, int t, int rowVectors)
@@ -258,26 +262,32 @@ internal static partial class SkinnyTensorCoreKernels
     {
         if (start + QuadVectors <= rowVectors)
         {
-            var current = LoadWholeQuadNkStream(rowTiles, low, high, x0, x1, start + t, rowVectors);
+            var even = LoadWholeQuadNkStream(rowTiles, low, high, x0, x1, start + t, rowVectors);
             while (true)
             {
-                int next = start + stride;
-                bool more = next + QuadVectors <= rowVectors;
-                var ahead = current;
-                if (more)
+                start += stride;
+                if (start + QuadVectors > rowVectors)
                 {
-                    ahead = LoadWholeQuadNkStream(rowTiles, low, high, x0, x1, next + t, rowVectors);
-                }
-
-                Warp.Barrier();
-                MultiplyQuadNkStream(ref ops, bf16, rowTiles, current);
-                start = next;
-                if (!more)
-                {
+                    Warp.Barrier();
+                    MultiplyQuadNkStream(ref ops, bf16, rowTiles, even);
                     break;
                 }
 
-                current = ahead;
+                var odd = LoadWholeQuadNkStream(rowTiles, low, high, x0, x1, start + t, rowVectors);
+                Warp.Barrier();
+                MultiplyQuadNkStream(ref ops, bf16, rowTiles, even);
+
+                start += stride;
+                if (start + QuadVectors > rowVectors)
+                {
+                    Warp.Barrier();
+                    MultiplyQuadNkStream(ref ops, bf16, rowTiles, odd);
+                    break;
+                }
+
+                even = LoadWholeQuadNkStream(rowTiles, low, high, x0, x1, start + t, rowVectors);
+                Warp.Barrier();
+                MultiplyQuadNkStream(ref ops, bf16, rowTiles, odd);
             }
         }
 

@@ -374,11 +374,11 @@ public sealed class SkinnyTensorCoreTests : Half16TestBase, IClassFixture<Warp32
     }
 
     /// <summary>
-    /// The two-batches-in-flight body's PTX: three load sites of one quad each (the first quad, the loop's next quad and the
-    /// guarded last quad: two weight vectors and one activation vector per row tile and block) but only two warp barriers
-    /// and two mma sites (the loop's and the guarded quad's, 2 per tile and block), and on every control-flow path from a
-    /// load the next warp barrier comes before any mma: so the loop's next quad is requested before the barrier that
-    /// precedes the current quad's mma. No local memory in the K loop.
+    /// The two-batches-in-flight body's PTX: four load sites of one quad each (the first quad, the unrolled loop's two next
+    /// quads and the guarded last quad: two weight vectors and one activation vector per row tile and block), five mma sites
+    /// (the loop's two, each loop exit's last quad, the guarded quad: 2 per tile and block) each behind its own warp
+    /// barrier, and on every control-flow path from a load the next warp barrier comes before any mma: so the loop's next
+    /// quad is requested before the barrier that precedes the current quad's mma. No local memory in the K loop.
     /// </summary>
     [Theory]
     [InlineData(false, 1)]
@@ -395,9 +395,9 @@ public sealed class SkinnyTensorCoreTests : Half16TestBase, IClassFixture<Warp32
             + $"{local} local accesses ({loopLocal} in the K loop), {ptx.Length} chars");
         int quadMmas = 4 * 2 * rowTiles;
         int quadVectors = 4 * (2 + rowTiles);
-        Assert.Equal(2 * quadMmas, mmas);
-        Assert.Equal(3 * quadVectors, vectors);
-        Assert.Equal(2, Regex.Matches(ptx, @"bar\.warp\.sync").Count);
+        Assert.Equal(5 * quadMmas, mmas);
+        Assert.Equal(4 * quadVectors, vectors);
+        Assert.Equal(5, Regex.Matches(ptx, @"bar\.warp\.sync").Count);
         Assert.Equal(0, loopLocal);
         AssertEveryLoadMeetsABarrierBeforeAnMma(ptx, SkinnyPtx.Mma(bf16));
     }
@@ -550,14 +550,14 @@ public sealed class SkinnyTensorCoreTests : Half16TestBase, IClassFixture<Warp32
         Assert.Equal(1, config.GridDim.Z);
     }
 
-    /// <summary><c>GEMS_SKINNY_NK_VARIANT</c>: <c>wide</c> / <c>narrow</c> / <c>ahead</c> (any case, trimmed) pick those bodies; anything else, unset included, the streamed one.</summary>
+    /// <summary><c>GEMS_SKINNY_NK_VARIANT</c>: <c>wide</c> / <c>narrow</c> / <c>stream</c> (any case, trimmed) pick those bodies; anything else, unset included, the streamed one with two batches in flight.</summary>
     [Theory]
-    [InlineData(null, nameof(SkinnyNkBody.Stream))]
-    [InlineData("", nameof(SkinnyNkBody.Stream))]
+    [InlineData(null, nameof(SkinnyNkBody.Ahead))]
+    [InlineData("", nameof(SkinnyNkBody.Ahead))]
     [InlineData("narrow", nameof(SkinnyNkBody.Narrow))]
     [InlineData(" Narrow", nameof(SkinnyNkBody.Narrow))]
-    [InlineData("old", nameof(SkinnyNkBody.Stream))]
-    [InlineData("streams", nameof(SkinnyNkBody.Stream))]
+    [InlineData("old", nameof(SkinnyNkBody.Ahead))]
+    [InlineData("streams", nameof(SkinnyNkBody.Ahead))]
     [InlineData("wide", nameof(SkinnyNkBody.Wide))]
     [InlineData(" WIDE ", nameof(SkinnyNkBody.Wide))]
     [InlineData("stream", nameof(SkinnyNkBody.Stream))]
@@ -580,14 +580,14 @@ public sealed class SkinnyTensorCoreTests : Half16TestBase, IClassFixture<Warp32
         Assert.Equal(expected, SkinnyTensorCoreSettings.Parse(null, null, null, nkStreamWarps: warps).NkStreamWarps);
 
     /// <summary>
-    /// Routing of the products the skinny kernel takes: unset or <c>stream</c> sends 1–16 rows (any N) to the streamed body
-    /// and more rows to the narrow one; <c>ahead</c> the same rows to the streamed body with two batches in flight; <c>wide</c>
+    /// Routing of the products the skinny kernel takes: unset or <c>ahead</c> sends 1–16 rows (any N) to the streamed body
+    /// with two batches in flight and more rows to the narrow one; <c>stream</c> the same rows to the one-batch body; <c>wide</c>
     /// 2–16 rows with N % 8 = 0 to the wide body; <c>narrow</c> keeps every product on the narrow body.
     /// </summary>
     [Theory]
-    [InlineData(null, 1, 4096, nameof(SkinnyNkBody.Stream))]
-    [InlineData(null, 2, 4096, nameof(SkinnyNkBody.Stream))]
-    [InlineData(null, 16, 11008, nameof(SkinnyNkBody.Stream))]
+    [InlineData(null, 1, 4096, nameof(SkinnyNkBody.Ahead))]
+    [InlineData(null, 2, 4096, nameof(SkinnyNkBody.Ahead))]
+    [InlineData(null, 16, 11008, nameof(SkinnyNkBody.Ahead))]
     [InlineData(null, 17, 4096, nameof(SkinnyNkBody.Narrow))]
     [InlineData("narrow", 2, 4096, nameof(SkinnyNkBody.Narrow))]
     [InlineData("narrow", 16, 11008, nameof(SkinnyNkBody.Narrow))]
