@@ -397,8 +397,9 @@ public sealed partial class IlgpuKernels
 /// 2353 / 2350 / 2334 GB/s against the narrow body in the same call, and Run 133 +0.1 to +2.9% over one batch in flight;
 /// <c>stream</c> keeps one batch in flight (the default of Runs 70–132); <c>narrow</c> keeps the narrow body for 2–64 rows and one-row products on the GEMV;
 /// <c>wide</c> sends 2–16 rows with N % 8 = 0 to the wide [N, K] body: Runs 49–50, 1–2% faster than narrow at 2–8 rows and
-/// 24% slower at 16 × 11008 × 4096), <c>GEMS_SKINNY_NK_STREAM_WARPS</c> (<c>2</c>, <c>4</c> or <c>8</c>: the streamed body's
-/// warps per group for every shape instead of the plan's choice, <see cref="SkinnyTensorCoreLaunch.PlanNkStream"/>).
+/// 24% slower at 16 × 11008 × 4096), <c>GEMS_SKINNY_NK_STREAM_WARPS</c> (<c>2</c>, <c>4</c> or <c>8</c>: the streamed bodies'
+/// warps per group for every shape instead of the plan's choice, held to <see cref="SkinnyTensorCoreKernels.NkAheadMaxWarps"/>
+/// for the body with two batches in flight; <see cref="SkinnyTensorCoreLaunch.PlanNkStream"/>).
 /// </summary>
 internal readonly record struct SkinnyTensorCoreSettings(bool Enabled, int MaxRows, int GroupsPerSm, bool CapSplitsByPartials = true, int StepsInFlight = 2,
     bool KnEnabled = true, SkinnyKnBody KnBody = SkinnyKnBody.Wide, int WideStepsInFlight = 1, SkinnyNkBody NkBody = SkinnyNkBody.Ahead, int NkStreamWarps = 0)
