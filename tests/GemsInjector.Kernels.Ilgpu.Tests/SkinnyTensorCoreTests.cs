@@ -145,8 +145,10 @@ public sealed class SkinnyTensorCoreTests : Half16TestBase, IClassFixture<Warp32
     /// <summary>
     /// The streamed body with two batches (quads) in flight per warp: K with no whole quad (8, 40: the guarded quad alone),
     /// one quad per warp or none (256 with 4 warps), a chain of quads ending on a whole one (4096: 8 per warp with 4 warps,
-    /// 16 with 2) or followed by a guarded tail (520, 1032, 4104: one vector past the last whole quad), rows 1–16 in one and
-    /// two n8 tiles, N a multiple of 16, of 8 only and odd, bias row / matrix; groups of 2 and 4 warps (its plan's sizes).
+    /// 16 with 2) or followed by a guarded tail (520, 1032, 4104: one vector past the last whole quad), an odd number of
+    /// quads per warp past the first (1280: 5 with 2 warps; 1544: 3 with 4 warps and a tail), so that the unrolled loop
+    /// leaves from either half after whole iterations; rows 1–16 in one and two n8 tiles, N a multiple of 16, of 8 only
+    /// and odd, bias row / matrix; groups of 2 and 4 warps (its plan's sizes).
     /// </summary>
     [Theory]
     [InlineData(true, 2, 8, 8, false, false, 4)]
@@ -159,6 +161,8 @@ public sealed class SkinnyTensorCoreTests : Half16TestBase, IClassFixture<Warp32
     [InlineData(true, 16, 4096, 40, false, false, 4)]
     [InlineData(false, 16, 264, 37, true, false, 2)]
     [InlineData(true, 1, 4096, 24, true, false, 2)]
+    [InlineData(false, 4, 1280, 16, false, false, 2)]
+    [InlineData(true, 12, 1544, 40, true, true, 4)]
     public void AheadEmulatedKernelMatchesFloat64(bool bf16, int m, int k, int n, bool bias, bool biasIsMatrix, int warps) =>
         RunStreamEmulated(bf16, m, k, n, bias, biasIsMatrix, warps, ahead: true);
 
