@@ -820,6 +820,9 @@ internal readonly struct DmmaLane
 
         Kv = s.K >> 2;
         Steps = (s.K + 15) >> 4;
+
+        // One range is the general form with subgroupWarps = Warps, written apart because Warps is read from the launch:
+        // the general form's Warp / Warps and Warp % Warps would be run-time divisions in every 4-warp group.
         if (ranges == 1)
         {
             FirstStep = 2 * Warp;
