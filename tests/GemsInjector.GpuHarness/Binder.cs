@@ -309,6 +309,9 @@ internal sealed class DeviceSet : IDisposable
 
     public DeviceSet(Accelerator acc) => this.acc = acc;
 
+    /// <summary>The accelerator the set's buffers live on (for kernels the harness launches itself).</summary>
+    public Accelerator Accelerator => acc;
+
     public long Bytes { get; private set; }
 
     /// <summary>Uses another set's buffer for a tensor (not owned, not counted): a big table shared by all sets.</summary>

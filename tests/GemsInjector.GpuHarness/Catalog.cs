@@ -46,7 +46,7 @@ internal static class Catalog
     }
 
     private static bool IsPriority(OpCase c) =>
-        (ScriptShapes.TryGetValue(c.Op, out var s) && s == c.Shape) || c.Category is "gemv" or "attention-decode" or "attention-prefill";
+        (ScriptShapes.TryGetValue(c.Op, out var s) && s == c.Shape) || c.Category is "gemv" or "attention-decode" or "attention-prefill" or "floor";
 
     private static void Add(List<OpCase> cs, DType dt, bool quick, bool bench)
     {
@@ -79,6 +79,11 @@ internal static class Catalog
             {
                 cs.Add(Copy(dt, n));
             }
+        }
+
+        if (bench && dt == DType.F32)
+        {
+            cs.Add(Floor());
         }
 
         foreach (var n in ewMain)
@@ -232,6 +237,20 @@ internal static class Catalog
         };
         c.Inputs.Add(In("a", n));
         c.Outputs.Add(Out("y", n));
+        return c;
+    }
+
+    /// <summary>The launch floor (<see cref="LaunchFloor"/>): one float copied by one thread, the least any timed launch costs.</summary>
+    private static OpCase Floor()
+    {
+        var c = new OpCase
+        {
+            Op = "launch", Methods = new[] { "(launch floor)" }, DType = DType.F32, Shape = "1", Category = "floor",
+            Reference = h => new() { ["y"] = new Expected(new[] { (double)h["a"].F[0] }) },
+            Custom = set => LaunchFloor.Launch(set.Accelerator, (ArrayView<float>)set.View("a", typeof(float)), (ArrayView<float>)set.View("y", typeof(float))),
+        };
+        c.Inputs.Add(In("a", 1));
+        c.Outputs.Add(Out("y", 1));
         return c;
     }
 

@@ -17,7 +17,7 @@ internal sealed class OpCase
     /// <summary>Shape label, e.g. <c>4096x4096</c> (rows x cols) or <c>67108864</c> (elements); see README.</summary>
     public required string Shape { get; init; }
 
-    /// <summary>Op family for compare.py targets: elementwise, gated, norm, softmax, reduce, index, gemm, gemv, rotary, attention-prefill, attention-decode, copy.</summary>
+    /// <summary>Op family for compare.py targets: elementwise, gated, norm, softmax, reduce, index, gemm, gemv, rotary, attention-prefill, attention-decode, copy, floor.</summary>
     public required string Category { get; init; }
 
     public List<TensorSpec> Inputs { get; } = new();

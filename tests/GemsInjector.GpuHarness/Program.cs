@@ -284,7 +284,7 @@ internal static class Program
         }
 
         var csv = new CsvSink(opt.List ? null : opt.Csv);
-        csv.Add(new Row("startup", "device_create", string.Empty, string.Empty, createMs, double.NaN, double.NaN, double.NaN, "PASS", SinceStartMs: sinceStart, Seed: opt.Seed, Note: Runner.ProcessTag + dev));
+        csv.Add(new Row("startup", "device_create", string.Empty, string.Empty, createMs, double.NaN, double.NaN, double.NaN, "PASS", SinceStartMs: sinceStart, Seed: opt.Seed, Note: Runner.ProcessTag + dev + LaunchFloor.MemoryPeakNote(dev.Accelerator)));
         if (order.Contains("startup"))
         {
             // As the runtime does on its background start: ILGPU's own start is paid here, not by the first operator.

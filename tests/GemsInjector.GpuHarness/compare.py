@@ -15,6 +15,9 @@ to a script row only on the script's own shape. Targets (from the issue):
   decode GEMV (mm / mm_tb with M <= 64)                      >= 85% of the copy rate (our device copy, same dtype, same run)
   attention prefill (bfloat16)                               >= 0.5 x PyTorch (from --torch-extra; n/a without it)
   attention decode                                           >= 70% of the copy rate
+A decode GEMV or decode attention target is marked out of reach ("MISS (bound)") when it needs less time than the
+fastest any single launch can be here: the run's launch floor (op "launch", one thread copying one float, same timer)
+plus the row's bytes at the memory's peak (memory_peak_gbps in the device_create row's note, or --memory-peak-gbps).
 --torch-extra (torch_decode_reference.py's CSV, keyed by the harness's own op / dtype / shape labels) adds PyTorch's
 time for the products and attention cases the anchor script lacks; its PyTorch column is in our unit for that row
 (our rate x our time / PyTorch's time). Rows without a target are listed with their figures. When FlagGems does not import on the GPU machine (its column is
@@ -96,13 +99,17 @@ def main():
     ap.add_argument("--torch-extra", help="torch-extra.csv written by torch_decode_reference.py (same run)")
     ap.add_argument("--gems-fallback", help="anchor-style CSV of an earlier run, for FlagGems figures missing in this run (marked)")
     ap.add_argument("--out", help="markdown output (also printed)")
+    ap.add_argument("--memory-peak-gbps", type=float,
+                    help="the memory's peak in GB/s (default: memory_peak_gbps in the bench CSV's device_create note, which the "
+                         "harness derives from the device's memory clock and bus width)")
     ap.add_argument("--fp32-peak-tflops", type=float, default=67.0,
                     help="the card's float32 FMA peak without tensor cores, TFLOP/s (H100 / H200 SXM: 132 SMs x 128 lanes x "
                          "2 FLOP x 1.98 GHz = 67); a float32 GEMV target that would need more is marked as bound")
     a = ap.parse_args()
 
     with open(a.bench, newline="") as fh:
-        rows = [r for r in csv.DictReader(fh) if r.get("suite") == "bench"]
+        all_rows = list(csv.DictReader(fh))
+    rows = [r for r in all_rows if r.get("suite") == "bench"]
     ref = load_reference(a.torch, a.torch_log)
     fallback = load_reference(a.gems_fallback, None) if a.gems_fallback else {}
     extra = load_extra(a.torch_extra)
@@ -120,6 +127,19 @@ def main():
         if r["op"] == "copy" and r["status"] == "PASS" and num(r["GB/s"]) is not None and num(r.get("bytes")):
             copies.setdefault(r["dtype"], []).append((num(r["bytes"]), num(r["GB/s"])))
 
+    # The fastest any single launch can be (LaunchFloor.cs): the launch floor of this run (one thread copying one float,
+    # same timer) plus the row's bytes moved at the memory's peak (from the device's memory clock and bus width).
+    floor_ms = min((num(r["ms"]) for r in rows if r["op"] == "launch" and r["status"] == "PASS" and num(r["ms"])), default=None)
+    peak_gbps = a.memory_peak_gbps
+    for r in all_rows:
+        m = re.search(r"memory_peak_gbps=([0-9.]+)", r.get("note") or "")
+        if peak_gbps is None and r.get("op") == "device_create" and m:
+            peak_gbps = float(m.group(1))
+
+    def fastest_ms(nbytes):
+        """The least time one launch that moves nbytes can take here, else None (no floor or no peak in this run)."""
+        return floor_ms + nbytes / (peak_gbps * 1e6) if floor_ms and peak_gbps and nbytes else None
+
     def same_bytes_copy(dt, nbytes):
         """The rate of the copy of this dtype whose bytes are nearest (within 1.5x) to nbytes, else None."""
         best = None
@@ -136,6 +156,10 @@ def main():
     out.append("Rates: GB/s = bytes (inputs read once + outputs written once, as the script counts them) / median time; "
                "TFLOP/s for mm / attention. Copy rate (our device copy, same dtype): "
                + (", ".join(f"{k} {v:.0f} GB/s" for k, v in sorted(copy_rate.items())) or "not measured") + ".")
+    out.append("Fastest one launch (decode GEMV and decode attention rows): "
+               + (f"the launch floor {floor_ms * 1e3:.2f} µs (op `launch`: one thread copies one float, same timer) + the row's "
+                  f"bytes at the memory's peak {peak_gbps:.0f} GB/s; a target that needs less time is out of reach for any kernel."
+                  if floor_ms and peak_gbps else "not known in this run (no launch floor row or no memory peak)."))
     out.append("")
     out.append("| op | dtype | shape | ours | PyTorch | FlagGems | ratio | target | |")
     out.append("|---|---|---|---|---|---|---|---|---|")
@@ -170,6 +194,16 @@ def main():
             small = same_bytes_copy(dt, num(r.get("bytes")))
             if small and gbps is not None:
                 target += f" (a copy of these bytes: {small / cr:.0%} of copy; ours {gbps / small:.0%} of it)"
+            # However good the kernel, it pays the launch floor and moves its bytes no faster than the memory's peak.
+            nbytes = num(r.get("bytes"))
+            least = fastest_ms(nbytes)
+            if least and cr and gbps is not None:
+                reachable = nbytes / (least * 1e6)
+                target += f"; one launch of these bytes: at best {reachable / cr:.0%} of copy, ours {gbps / reachable:.0%} of that"
+                if reachable / cr < need:
+                    bound = True
+                    target += (f" — out of reach: {need:.0%} of copy needs {nbytes / (need * cr * 1e6) * 1e3:.2f} µs, the launch floor "
+                               f"{floor_ms * 1e3:.2f} µs + these bytes at the memory's peak {nbytes / (peak_gbps * 1e6) * 1e3:.2f} µs")
             # Without tensor cores a float32 product's FLOPs can cap its byte rate below the target.
             nbytes, nflops = num(r.get("bytes")), num(r.get("flops"))
             if dt == "float32" and cr and nbytes and nflops:
