@@ -9,3 +9,5 @@ BENCH_BUDGET_S=380 OUT=$OUT/bench bash tests/GemsInjector.GpuHarness/run-on-gpu.
 PROFILE_FILTERS='mm float16 16x4096x11008;mm_tb float16 16x4096x11008' PROFILE_LAUNCHES=2 OUT=$OUT/prof \
   bash tests/GemsInjector.GpuHarness/run-on-gpu.sh profile > $OUT/prof.log 2>&1
 cd $OUT && tar czf all.tgz bench prof bench-run.log prof.log && rm -rf bench prof bench-run.log prof.log; find $OUT -type f
+# --- afterwards, on this machine: compare.md regenerated from this run's CSVs with the session's final compare.py (adds "short by" to each miss; the figures are the device's) ---
+# python3 tests/GemsInjector.GpuHarness/compare.py --bench bench.csv --torch anchor.csv --torch-log torch.txt --torch-extra torch-extra.csv --gems-fallback .gpu/flaggems_fallback.csv --out compare.md
