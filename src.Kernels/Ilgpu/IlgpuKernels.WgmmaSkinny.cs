@@ -124,21 +124,21 @@ public sealed partial class IlgpuKernels
 
     /// <summary>
     /// Runs a split n64 product that no cluster took with its splits summed in the same launch
-    /// (<see cref="WgmmaSkinnyGemmKernels.Gemm16WgmmaSkinnyN64Tickets{TOperands}"/>) under <c>GEMS_SPLITK_REDUCE=fused-all</c>,
-    /// when N % 4 = 0 and the partials are 16-byte aligned.
+    /// (<see cref="WgmmaSkinnyGemmKernels.Gemm16WgmmaSkinnyN64Tickets{TOperands}"/>) where
+    /// <see cref="WgmmaSkinnyLaunch.SumsSplitsInLaunch"/> says so and the partials are 16-byte aligned.
     /// </summary>
     /// <returns>Whether it ran (otherwise the caller launches the product and then the reduce).</returns>
     private bool TryWgmmaSmallMTickets(ArrayView<ushort> a, ArrayView<ushort> b, ArrayView<ushort> bias, ArrayView<ushort> c, ArrayView<float> partial,
         TensorCoreShape shape, int columns, bool bf16, bool transposeB)
     {
-        if (SplitKReduceMode != SplitKReduce.FusedAll || shape.SplitK <= 1 || columns != WgmmaSkinnyGemmKernels.BlockNNarrow || shape.N % 4 != 0
+        if (!WgmmaSkinnyLaunch.SumsSplitsInLaunch(SplitKReduceMode, columns, shape.SplitK, shape.M, shape.N)
             || TensorCoreLaunch.DeviceAddress(partial.Cast<ushort>()) % 16 != 0)
         {
             return false;
         }
 
         var config = WgmmaSkinnyLaunch.Config(shape.SplitK, shape.N, columns);
-        var tickets = SplitKTickets(shape.SplitK, config.GridDim.X, (long)shape.M * columns, WgmmaSkinnyGemmKernels.GroupSize);
+        var tickets = Grown(ref splitKTickets, config.GridDim.X, 1024, zeroed: true);
         int slot = (bf16 ? 0 : 2) + (transposeB ? 0 : 1);
         var bounds = Bounds(WgmmaSkinnyGemmKernels.GroupSize, WgmmaSkinnyLaunch.GroupsPerSmOf(WgmmaSkinnyGemmKernels.BlockNNarrow));
         string operands = (bf16, transposeB) switch

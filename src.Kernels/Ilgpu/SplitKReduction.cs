@@ -169,6 +169,13 @@ internal static class SplitKReduction
     }
 
     /// <summary>
+    /// Dependent L2 round trips of one thread of a tile's last group under <see cref="FinishTileVectors"/>: its share of the
+    /// tile's M × <paramref name="tileCols"/> / 4 vectors, each <see cref="SumRun"/>'s steps of eight loads.
+    /// </summary>
+    public static long LastGroupVectorRounds(int m, int tileCols, int groupSize, int splits) =>
+        ((((long)m * (tileCols >> 2)) + groupSize - 1) / groupSize) * ((splits + 7) / 8);
+
+    /// <summary>
     /// The in-place reduce of a split-K 16-bit product whose tiles span all M rows (every thread of the group calls it
     /// after writing its partials): when this group arrives last at its tile, its threads finish rows [0, M) × columns
     /// [<paramref name="col0"/>, <paramref name="col0"/> + <paramref name="tileCols"/>) inside N as 4-column vectors,

@@ -656,6 +656,30 @@ public sealed class WgmmaSkinnyGemmTests : Half16TestBase, IClassFixture<Warp32S
     }
 
     /// <summary>
+    /// Which split plans sum in their own launch: by default (and <c>cluster</c>) 64-column tiles of up to 16 rows whose
+    /// split count is no cluster size (the 6 of 16 and 12 × 4096 × 11008), N % 4 = 0; <c>fused</c> any count at up to 16
+    /// rows; <c>fused-all</c> every split plan of 64-column tiles; <c>launch</c> none.
+    /// </summary>
+    [Theory]
+    [InlineData("cluster", 64, 6, 16, 4096, true)]
+    [InlineData(null, 64, 6, 12, 4096, true)]
+    [InlineData(null, 64, 3, 16, 4096, true)]
+    [InlineData(null, 64, 6, 17, 4096, false)]
+    [InlineData(null, 64, 6, 32, 4096, false)]
+    [InlineData(null, 64, 4, 16, 4096, false)]
+    [InlineData(null, 64, 2, 16, 11008, false)]
+    [InlineData(null, 64, 1, 16, 4096, false)]
+    [InlineData(null, 128, 6, 16, 4096, false)]
+    [InlineData(null, 64, 6, 16, 4098, false)]
+    [InlineData("launch", 64, 6, 16, 4096, false)]
+    [InlineData("fused", 64, 4, 16, 4096, true)]
+    [InlineData("fused", 64, 6, 32, 4096, false)]
+    [InlineData("fused-all", 64, 4, 64, 4096, true)]
+    [InlineData("fused-all", 128, 4, 64, 4096, false)]
+    public void SplitsSumInTheLaunch(string? setting, int columns, int splits, int m, int n, bool takes) =>
+        Assert.Equal(takes, WgmmaSkinnyLaunch.SumsSplitsInLaunch(SplitKReduceSettings.Parse(setting), columns, splits, m, n));
+
+    /// <summary>
     /// The PTX of the kernel that sums its splits in the launch: the n64 body's one stage of wgmma, one ticket
     /// (<c>atom.global.add</c>) behind a device-wide fence, and the last group's sum as 16-byte loads of the partials.
     /// </summary>
