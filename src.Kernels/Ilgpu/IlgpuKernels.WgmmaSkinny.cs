@@ -15,6 +15,10 @@ public sealed partial class IlgpuKernels
     private readonly Action<KernelConfig, ArrayView<ushort>, ArrayView<ushort>, ArrayView<ushort>, ArrayView<ushort>, TensorCoreShape>?[] wgmmaSkinnyClusterGemm16 =
         new Action<KernelConfig, ArrayView<ushort>, ArrayView<ushort>, ArrayView<ushort>, ArrayView<ushort>, TensorCoreShape>?[12];
 
+    // The n64 kernel that sums its splits in the same launch: bf16 [N, K], bf16 [K, N], f16 [N, K], f16 [K, N].
+    private readonly Action<KernelConfig, ArrayView<ushort>, ArrayView<ushort>, ArrayView<ushort>, ArrayView<ushort>, ArrayView<float>, ArrayView<int>, TensorCoreShape>?[] wgmmaSkinnyTicketsGemm16 =
+        new Action<KernelConfig, ArrayView<ushort>, ArrayView<ushort>, ArrayView<ushort>, ArrayView<ushort>, ArrayView<float>, ArrayView<int>, TensorCoreShape>?[4];
+
     /// <summary>
     /// Whether the small-M wgmma kernel's default rule (<see cref="WgmmaSkinnyLaunch.TakesByDefault"/>) applies; false
     /// routes every product to the earlier kernels. By default what <c>GEMS_TC_SMALLM_VARIANT</c> says (read once per process).
@@ -71,6 +75,11 @@ public sealed partial class IlgpuKernels
         }
 
         var partial = splits > 1 ? Scratch((long)splits * m * n) : default;
+        if (TryWgmmaSmallMTickets(a, b, bias, c, partial, shape, columns, bf16, transposeB))
+        {
+            return true;
+        }
+
         kernel(WgmmaSkinnyLaunch.Config(splits > 1 ? splits : batch, n, columns), a, b, bias, c, partial, shape);
         if (splits > 1)
         {
@@ -110,6 +119,56 @@ public sealed partial class IlgpuKernels
         }
 
         kernel(WgmmaSkinnyLaunch.ClusterConfig(shape.SplitK, shape.N), a, b, bias, c, shape);
+        return true;
+    }
+
+    /// <summary>
+    /// Runs a split n64 product that no cluster took with its splits summed in the same launch
+    /// (<see cref="WgmmaSkinnyGemmKernels.Gemm16WgmmaSkinnyN64Tickets{TOperands}"/>) where
+    /// <see cref="WgmmaSkinnyLaunch.SumsSplitsInLaunch"/> says so and the partials are 16-byte aligned.
+    /// </summary>
+    /// <returns>Whether it ran (otherwise the caller launches the product and then the reduce).</returns>
+    private bool TryWgmmaSmallMTickets(ArrayView<ushort> a, ArrayView<ushort> b, ArrayView<ushort> bias, ArrayView<ushort> c, ArrayView<float> partial,
+        TensorCoreShape shape, int columns, bool bf16, bool transposeB)
+    {
+        if (!WgmmaSkinnyLaunch.SumsSplitsInLaunch(SplitKReduceMode, columns, shape.SplitK, shape.M, shape.N)
+            || TensorCoreLaunch.DeviceAddress(partial.Cast<ushort>()) % 16 != 0)
+        {
+            return false;
+        }
+
+        var config = WgmmaSkinnyLaunch.Config(shape.SplitK, shape.N, columns);
+        var tickets = Grown(ref splitKTickets, config.GridDim.X, 1024, zeroed: true);
+        int slot = (bf16 ? 0 : 2) + (transposeB ? 0 : 1);
+        var bounds = Bounds(WgmmaSkinnyGemmKernels.GroupSize, WgmmaSkinnyLaunch.GroupsPerSmOf(WgmmaSkinnyGemmKernels.BlockNNarrow));
+        string operands = (bf16, transposeB) switch
+        {
+            (true, true) => nameof(Bf16KMajorB),
+            (true, false) => nameof(Bf16MnMajorB),
+            (false, true) => nameof(F16KMajorB),
+            _ => nameof(F16MnMajorB),
+        };
+        var name = $"{nameof(WgmmaSkinnyGemmKernels.Gemm16WgmmaSkinnyN64Tickets)}:{operands}";
+        Action<ArrayView<ushort>, ArrayView<ushort>, ArrayView<ushort>, ArrayView<ushort>, ArrayView<float>, ArrayView<int>, TensorCoreShape> method = (bf16, transposeB) switch
+        {
+            (true, true) => WgmmaSkinnyGemmKernels.Gemm16WgmmaSkinnyN64Tickets<Bf16KMajorB>,
+            (true, false) => WgmmaSkinnyGemmKernels.Gemm16WgmmaSkinnyN64Tickets<Bf16MnMajorB>,
+            (false, true) => WgmmaSkinnyGemmKernels.Gemm16WgmmaSkinnyN64Tickets<F16KMajorB>,
+            _ => WgmmaSkinnyGemmKernels.Gemm16WgmmaSkinnyN64Tickets<F16MnMajorB>,
+        };
+        Action<KernelConfig, ArrayView<ushort>, ArrayView<ushort>, ArrayView<ushort>, ArrayView<ushort>, ArrayView<float>, ArrayView<int>, TensorCoreShape> kernel;
+        try
+        {
+            kernel = device.Load(ref wgmmaSkinnyTicketsGemm16[slot], name,
+                acc => acc.LoadStreamKernel<ArrayView<ushort>, ArrayView<ushort>, ArrayView<ushort>, ArrayView<ushort>, ArrayView<float>, ArrayView<int>, TensorCoreShape>(method, bounds));
+        }
+        catch (IlgpuKernelCompileException ex)
+        {
+            WgmmaLoadError = ex.Message;
+            return false;
+        }
+
+        kernel(config, a, b, bias, c, partial, tickets, shape);
         return true;
     }
 

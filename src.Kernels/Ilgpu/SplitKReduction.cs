@@ -167,6 +167,48 @@ internal static class SplitKReduction
             }
         }
     }
+
+    /// <summary>
+    /// Dependent L2 round trips of one thread of a tile's last group under <see cref="FinishTileVectors"/>: its share of the
+    /// tile's M × <paramref name="tileCols"/> / 4 vectors, each <see cref="SumRun"/>'s steps of eight loads.
+    /// </summary>
+    public static long LastGroupVectorRounds(int m, int tileCols, int groupSize, int splits) =>
+        ((((long)m * (tileCols >> 2)) + groupSize - 1) / groupSize) * ((splits + 7) / 8);
+
+    /// <summary>
+    /// The in-place reduce of a split-K 16-bit product whose tiles span all M rows (every thread of the group calls it
+    /// after writing its partials): when this group arrives last at its tile, its threads finish rows [0, M) × columns
+    /// [<paramref name="col0"/>, <paramref name="col0"/> + <paramref name="tileCols"/>) inside N as 4-column vectors,
+    /// consecutive threads on consecutive vectors, each vector's splits requested before the first add
+    /// (<see cref="SumRun"/>: the launched reduce's order, so its bits). Needs N % 4 = 0 and 16-byte aligned partials.
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static void FinishTileVectors(ArrayView<int> tickets, int ticket, ArrayView<float> partial, ArrayView<ushort> bias, ArrayView<ushort> c, HalfGemvShape g,
+        int col0, int tileCols, int bf16)
+    {
+        if (!ArriveLast(tickets, ticket, g.Splits))
+        {
+            return;
+        }
+
+        int rowVectors = tileCols >> 2;
+        var partial4 = partial.Cast<Float4>();
+        long plane4 = ((long)g.M * g.N) >> 2;
+        for (int v = Group.IdxX; v < g.M * rowVectors; v += Group.DimX)
+        {
+            int row = v / rowVectors;
+            int col = col0 + ((v % rowVectors) << 2);
+            if (col < g.N)
+            {
+                long e = ((long)row * g.N) + col;
+                var sum = SumRun(partial4, plane4, e >> 2, g.Splits);
+                c[e] = HalfGemvKernels.Epilogue(bias, g, row, col, sum.X, bf16);
+                c[e + 1] = HalfGemvKernels.Epilogue(bias, g, row, col + 1, sum.Y, bf16);
+                c[e + 2] = HalfGemvKernels.Epilogue(bias, g, row, col + 2, sum.Z, bf16);
+                c[e + 3] = HalfGemvKernels.Epilogue(bias, g, row, col + 3, sum.W, bf16);
+            }
+        }
+    }
 }
 
 /// <summary>

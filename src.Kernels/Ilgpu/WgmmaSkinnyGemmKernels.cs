@@ -157,6 +157,30 @@ internal static partial class WgmmaSkinnyGemmKernels
     }
 
     /// <summary>
+    /// The n64 kernel with its splits summed in the same launch (<see cref="WgmmaSkinnyLaunch.SumsSplitsInLaunch"/>: by default
+    /// plans of up to 16 rows whose split count is no cluster size, such as the 6 of the 16-bit down projection): every group writes its split's float32
+    /// partials as <see cref="Gemm16WgmmaSkinnyN64{TOperands}"/> does, then takes its column tile's ticket, and the group
+    /// that takes the last one sums the tile (<see cref="SplitKReduction.FinishTileVectors"/>: every split of a 4-column
+    /// vector requested before the first add) with the launched reduce's order and epilogue, so C has the bits of the
+    /// kernel followed by <see cref="HalfGemvKernels.GemvReduce16"/>, without the second launch. Grid as the n64 kernel's
+    /// split plans: (⌈N/64⌉, 1, splits); needs N % 4 = 0 and 16-byte aligned partials.
+    /// </summary>
+    [IlgpuKernel]
+    [IlgpuKernelVariant(typeof(Bf16KMajorB))]
+    [IlgpuKernelVariant(typeof(Bf16MnMajorB))]
+    [IlgpuKernelVariant(typeof(F16KMajorB))]
+    [IlgpuKernelVariant(typeof(F16MnMajorB))]
+    public static void Gemm16WgmmaSkinnyN64Tickets<TOperands>(ArrayView<ushort> a, ArrayView<ushort> b, ArrayView<ushort> bias, ArrayView<ushort> c,
+        ArrayView<float> partial, ArrayView<int> tickets, TensorCoreShape s)
+        where TOperands : struct, IWgmmaOperands
+    {
+        var ops = default(PtxWgmmaSkinnyOps);
+        var cluster = default(NoClusterSum);
+        Body(ref ops, ref cluster, a, b, bias, c, partial, s, default(TOperands).TransposeB, default(TOperands).Bf16, BlockNNarrow);
+        SplitKReduction.FinishTileVectors(tickets, Grid.IdxX, partial, bias, c, TensorCoreLaunch.ReduceShape(s), Grid.IdxX * BlockNNarrow, BlockNNarrow, s.Bf16);
+    }
+
+    /// <summary>
     /// The n64 kernel with its splits summed in a thread-block cluster (the default; <c>GEMS_SPLITK_REDUCE=launch</c> turns it off,
     /// <see cref="ClusterReduction"/>): grid (⌈N/64⌉, <typeparamref name="TClusterSize"/> splits, 1), clusters 1 ×
     /// splits × 1, so the splits of one column tile are the groups of one cluster (rank = Grid.IdxY = split). Each group
@@ -207,6 +231,20 @@ internal static partial class WgmmaSkinnyGemmKernels
             Inner = new EmulatedClusterReduce { Partial = partial, Tickets = tickets, Ticket = Grid.IdxX, M = s.M, N = s.N, Splits = s.SplitK },
         };
         Body(ref ops, ref cluster, a, b, bias, c, default, s, s.TransposeB, s.Bf16, columns);
+    }
+
+    /// <summary>
+    /// <see cref="Gemm16WgmmaSkinnyN64Tickets{TOperands}"/> on ILGPU's CPU accelerator: the same body with wgmma emulated
+    /// (<see cref="Gemm16WgmmaSkinnyEmulated"/>) and the same in-launch sum of the splits.
+    /// </summary>
+    [IlgpuKernel(SimulatorOnly = true)]
+    public static void Gemm16WgmmaSkinnyTicketsEmulated(ArrayView<ushort> a, ArrayView<ushort> b, ArrayView<ushort> bias, ArrayView<ushort> c, ArrayView<float> partial,
+        ArrayView<int> tickets, ArrayView<float> scratch, TensorCoreShape s, int columns)
+    {
+        var ops = new EmulatedWgmmaSkinnyOps { Scratch = scratch };
+        var cluster = default(NoClusterSum);
+        Body(ref ops, ref cluster, a, b, bias, c, partial, s, s.TransposeB, s.Bf16, columns);
+        SplitKReduction.FinishTileVectors(tickets, Grid.IdxX, partial, bias, c, TensorCoreLaunch.ReduceShape(s), Grid.IdxX * columns, columns, s.Bf16);
     }
 
     /// <summary>
@@ -882,6 +920,32 @@ internal static class WgmmaSkinnyLaunch
     /// </summary>
     public static bool TakesCluster(SplitKReduce mode, int columns, int splits, int n) =>
         mode == SplitKReduce.Cluster && columns == WgmmaSkinnyGemmKernels.BlockNNarrow && ClusterReduction.SizeFor(splits) != 0 && n % 4 == 0;
+
+    /// <summary>
+    /// Whether a split plan no cluster took sums its splits in its own launch
+    /// (<see cref="WgmmaSkinnyGemmKernels.Gemm16WgmmaSkinnyN64Tickets{TOperands}"/>) instead of the launched reduce: 64-column
+    /// tiles, N % 4 = 0, and under <c>GEMS_SPLITK_REDUCE</c> unset (<see cref="SplitKReduce.Cluster"/>) a split count that is
+    /// no cluster size, or <see cref="SplitKReduce.Fused"/>, with a last group whose threads wait on at most
+    /// <see cref="SplitKReduction.MaxFusedRounds"/> rounds of loads (M ≤ 16 at up to 8 splits); any such plan under
+    /// <see cref="SplitKReduce.FusedAll"/>. H200 Run 139: the 6-split down projection (16 and 12 × 4096 × 11008) +4%
+    /// float16, +1.2 to 1.6% bfloat16; in place of the cluster it lost 5% at 2 splits and 21% at 64 rows (8 rounds).
+    /// </summary>
+    public static bool SumsSplitsInLaunch(SplitKReduce mode, int columns, int splits, int m, int n)
+    {
+        if (splits <= 1 || columns != WgmmaSkinnyGemmKernels.BlockNNarrow || n % 4 != 0)
+        {
+            return false;
+        }
+
+        bool fewRounds = SplitKReduction.LastGroupVectorRounds(m, columns, WgmmaSkinnyGemmKernels.GroupSize, splits) <= SplitKReduction.MaxFusedRounds;
+        return mode switch
+        {
+            SplitKReduce.FusedAll => true,
+            SplitKReduce.Fused => fewRounds,
+            SplitKReduce.Cluster => fewRounds && ClusterReduction.SizeFor(splits) == 0,
+            _ => false,
+        };
+    }
 
     /// <summary>
     /// Grid (⌈N/columns⌉, <paramref name="splits"/>, 1) of the cluster form (clusters 1 × splits × 1 along Y, the axis of

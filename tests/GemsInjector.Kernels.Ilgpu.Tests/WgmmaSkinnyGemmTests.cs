@@ -26,6 +26,7 @@ public sealed class WgmmaSkinnyGemmTests : Half16TestBase, IClassFixture<Warp32S
     private readonly Action<KernelConfig, ArrayView<ushort>, ArrayView<ushort>, ArrayView<ushort>, ArrayView<ushort>, ArrayView<float>, ArrayView<float>, TensorCoreShape, int> emulated;
     private readonly Action<KernelConfig, ArrayView<float>, ArrayView<ushort>, ArrayView<ushort>, HalfGemvShape, int> reduce;
     private readonly Action<KernelConfig, ArrayView<ushort>, ArrayView<ushort>, ArrayView<ushort>, ArrayView<ushort>, ArrayView<float>, ArrayView<int>, ArrayView<float>, TensorCoreShape, int> clusterEmulated;
+    private readonly Action<KernelConfig, ArrayView<ushort>, ArrayView<ushort>, ArrayView<ushort>, ArrayView<ushort>, ArrayView<float>, ArrayView<int>, ArrayView<float>, TensorCoreShape, int> ticketsEmulated;
 
     public WgmmaSkinnyGemmTests(SimulatorFixture fixture, Warp32SimulatorFixture warp32)
         : base(fixture)
@@ -36,6 +37,8 @@ public sealed class WgmmaSkinnyGemmTests : Half16TestBase, IClassFixture<Warp32S
         reduce = warp32.Accelerator.LoadStreamKernel<ArrayView<float>, ArrayView<ushort>, ArrayView<ushort>, HalfGemvShape, int>(HalfGemvKernels.GemvReduce16);
         clusterEmulated = warp32.Accelerator.LoadStreamKernel<ArrayView<ushort>, ArrayView<ushort>, ArrayView<ushort>, ArrayView<ushort>, ArrayView<float>, ArrayView<int>, ArrayView<float>, TensorCoreShape, int>(
             WgmmaSkinnyGemmKernels.Gemm16WgmmaSkinnyClusterEmulated);
+        ticketsEmulated = warp32.Accelerator.LoadStreamKernel<ArrayView<ushort>, ArrayView<ushort>, ArrayView<ushort>, ArrayView<ushort>, ArrayView<float>, ArrayView<int>, ArrayView<float>, TensorCoreShape, int>(
+            WgmmaSkinnyGemmKernels.Gemm16WgmmaSkinnyTicketsEmulated);
     }
 
     private static string CompilePtx(Type operands, int columns)
@@ -582,6 +585,132 @@ public sealed class WgmmaSkinnyGemmTests : Half16TestBase, IClassFixture<Warp32S
                 Assert.All(groups, count => Assert.Equal(4, count));
             }
         }
+    }
+
+    /// <summary>
+    /// The n64 kernel that sums its splits in the same launch (<c>GEMS_SPLITK_REDUCE=fused-all</c>) on the simulator: every
+    /// element against float64 and bit-identical to the launched reduce of the same plan, NaN-poisoned outputs and partials,
+    /// tickets back at zero: 16 and 12 rows (the down projection's), 17 and 64, 6 splits (no cluster size) and 3, 5, both B
+    /// layouts and formats, row and matrix bias with alpha / beta, N with a ragged last tile (8, 12 or 36 columns).
+    /// </summary>
+    [Theory]
+    [InlineData(true, 16, 1152, 136, false, false, false, 6)]
+    [InlineData(false, 16, 1112, 72, false, true, false, 6)]
+    [InlineData(true, 12, 704, 100, true, true, true, 6)]
+    [InlineData(false, 12, 520, 64, true, false, false, 3)]
+    [InlineData(true, 17, 640, 76, true, true, true, 5)]
+    [InlineData(false, 64, 768, 136, false, false, false, 6)]
+    public void EmulatedTicketsMatchFloat64AndTheLaunchedReduce(bool bf16, int m, int k, int n, bool transposeB, bool bias, bool biasIsMatrix, int splits)
+    {
+        const int Columns = WgmmaSkinnyGemmKernels.BlockNNarrow;
+        int seed = 8300 + (m * 7) + (k * 5) + n + (bf16 ? 1 : 0) + (transposeB ? 2 : 0) + (bias ? 4 : 0) + (biasIsMatrix ? 8 : 0) + (splits * 1000);
+        var acc = warp32.Accelerator;
+        var (a, av) = Random16(seed, m * k, bf16, -1f, 1f);
+        var (b, bv) = Random16(seed + 1, k * n, bf16, -1f, 1f);
+        var (biasBits, biasValues) = bias ? Random16(seed + 2, biasIsMatrix ? m * n : n, bf16) : (Array.Empty<ushort>(), Array.Empty<float>());
+        float alpha = bias ? 0.75f : 1f, beta = bias ? -1.25f : 0f;
+        var (planned, kChunk) = WgmmaLaunch.ChunkK(k, splits);
+        Assert.Equal(splits, planned);
+
+        double B(int kk, int j) => transposeB ? bv[(j * k) + kk] : bv[(kk * n) + j];
+        var expected = Enumerable.Range(0, m * n).Select(e =>
+        {
+            int r = e / n, j = e % n;
+            double v = alpha * Enumerable.Range(0, k).Sum(t => (double)av[(r * k) + t] * B(t, j));
+            return bias ? v + (beta * biasValues[biasIsMatrix ? (r * n) + j : j]) : v;
+        }).ToArray();
+
+        using var aBuffer = acc.Allocate1D(a);
+        using var bBuffer = acc.Allocate1D(b);
+        using var biasBuffer = acc.Allocate1D(biasBits.Length == 0 ? new ushort[1] : biasBits);
+        using var launched = acc.Allocate1D<ushort>(m * n);
+        using var summedInLaunch = acc.Allocate1D<ushort>(m * n);
+        using var partial = acc.Allocate1D<float>(splits * m * n);
+        using var tickets = acc.Allocate1D<int>((n + Columns - 1) / Columns);
+        using var scratch = acc.Allocate1D<float>(WgmmaSkinnyLaunch.EmulationScratch(splits, n, Columns));
+        ArrayView<ushort> biasView = bias ? biasBuffer.View.AsContiguous() : ArrayView<ushort>.Empty;
+        var shape = TensorCoreLaunch.Shape(aBuffer.View, bBuffer.View, biasView, m, k, n, transposeB, alpha, beta, biasIsMatrix, bf16, asyncCopyAllowed: true);
+        Assert.True(WgmmaSkinnyLaunch.Supports(shape));
+        shape = TensorCoreLaunch.WithSplitK(shape, splits, kChunk);
+        shape.PairStores = TensorCoreLaunch.PairStores(launched.View, n);
+        var config = WgmmaSkinnyLaunch.Config(splits, n, Columns);
+
+        launched.CopyFromCPU(Enumerable.Repeat(NaN16(bf16), m * n).ToArray());
+        partial.CopyFromCPU(Enumerable.Repeat(float.NaN, splits * m * n).ToArray());
+        emulated(config, aBuffer.View, bBuffer.View, biasView, launched.View, partial.View, scratch.View, shape, Columns);
+        reduce(new KernelConfig(((m * n) + 255) / 256, 256), partial.View, biasView, launched.View, TensorCoreLaunch.ReduceShape(shape), bf16 ? 1 : 0);
+
+        summedInLaunch.CopyFromCPU(Enumerable.Repeat(NaN16(bf16), m * n).ToArray());
+        partial.CopyFromCPU(Enumerable.Repeat(float.NaN, splits * m * n).ToArray());
+        tickets.MemSetToZero();
+        ticketsEmulated(config, aBuffer.View, bBuffer.View, biasView, summedInLaunch.View, partial.View, tickets.View, scratch.View, shape, Columns);
+        acc.Synchronize();
+
+        string what = $"small-M wgmma, splits summed in the launch, {m}x{k}x{n} transposeB={transposeB} bias={bias} matrix={biasIsMatrix} splits={splits} chunk={kChunk} ({F(bf16)})";
+        var launchedBits = launched.GetAsArray1D();
+        var summedBits = summedInLaunch.GetAsArray1D();
+        AssertClose(ToFloat(summedBits, bf16), expected, Rtol(bf16), Atol * k, what, seed);
+        int differing = Enumerable.Range(0, m * n).Count(e => launchedBits[e] != summedBits[e]);
+        Assert.True(differing == 0, $"{what}: {differing} of {m * n} outputs differ in their bits from the launched reduce's");
+        Assert.All(tickets.GetAsArray1D(), t => Assert.Equal(0, t));
+    }
+
+    /// <summary>
+    /// Which split plans sum in their own launch: by default (and <c>cluster</c>) 64-column tiles of up to 16 rows whose
+    /// split count is no cluster size (the 6 of 16 and 12 × 4096 × 11008), N % 4 = 0; <c>fused</c> any count at up to 16
+    /// rows; <c>fused-all</c> every split plan of 64-column tiles; <c>launch</c> none.
+    /// </summary>
+    [Theory]
+    [InlineData("cluster", 64, 6, 16, 4096, true)]
+    [InlineData(null, 64, 6, 12, 4096, true)]
+    [InlineData(null, 64, 3, 16, 4096, true)]
+    [InlineData(null, 64, 6, 17, 4096, false)]
+    [InlineData(null, 64, 6, 32, 4096, false)]
+    [InlineData(null, 64, 4, 16, 4096, false)]
+    [InlineData(null, 64, 2, 16, 11008, false)]
+    [InlineData(null, 64, 1, 16, 4096, false)]
+    [InlineData(null, 128, 6, 16, 4096, false)]
+    [InlineData(null, 64, 6, 16, 4098, false)]
+    [InlineData("launch", 64, 6, 16, 4096, false)]
+    [InlineData("fused", 64, 4, 16, 4096, true)]
+    [InlineData("fused", 64, 6, 32, 4096, false)]
+    [InlineData("fused-all", 64, 4, 64, 4096, true)]
+    [InlineData("fused-all", 128, 4, 64, 4096, false)]
+    public void SplitsSumInTheLaunch(string? setting, int columns, int splits, int m, int n, bool takes) =>
+        Assert.Equal(takes, WgmmaSkinnyLaunch.SumsSplitsInLaunch(SplitKReduceSettings.Parse(setting), columns, splits, m, n));
+
+    /// <summary>
+    /// The PTX of the kernel that sums its splits in the launch: the n64 body's one stage of wgmma, one ticket
+    /// (<c>atom.global.add</c>) behind a device-wide fence, and the last group's sum as 16-byte loads of the partials.
+    /// </summary>
+    [Theory]
+    [InlineData(typeof(Bf16MnMajorB), "bf16")]
+    [InlineData(typeof(F16MnMajorB), "f16")]
+    [InlineData(typeof(Bf16KMajorB), "bf16")]
+    public void TicketsPtxTakesOneTicketAfterTheWgmmaBody(Type operands, string type)
+    {
+        using var context = Context.Create(b => b.Optimize(OptimizationLevel.O2));
+        using var backend = new PTXBackend(context, new CudaCapabilityContext(CudaArchitecture.SM_90), CudaArchitecture.SM_90, CudaInstructionSet.ISA_80, nvvmAPI: null);
+        var method = typeof(WgmmaSkinnyGemmKernels).GetMethod(nameof(WgmmaSkinnyGemmKernels.Gemm16WgmmaSkinnyN64Tickets))!.MakeGenericMethod(operands);
+        var entry = EntryPointDescription.FromExplicitlyGroupedKernel(method);
+        var specialization = new KernelSpecialization(WgmmaSkinnyGemmKernels.GroupSize, WgmmaSkinnyLaunch.GroupsPerSmOf(WgmmaSkinnyGemmKernels.BlockNNarrow));
+        string raw = ((PTXCompiledKernel)backend.Compile(entry, specialization)).PTXAssembly;
+        string? dump = Environment.GetEnvironmentVariable("GEMS_PTX_DUMP_DIR");
+        if (!string.IsNullOrEmpty(dump))
+        {
+            System.IO.Directory.CreateDirectory(dump);
+            System.IO.File.WriteAllText(System.IO.Path.Combine(dump, $"Gemm16WgmmaSkinnyN64Tickets_{operands.Name}.ptx"), raw);
+        }
+
+        string ptx = Sm90aPtx.Rewrite(raw)!;
+        Assert.NotNull(ptx);
+        Assert.Equal(4, Count(ptx, $"wgmma.mma_async.sync.aligned.m64n64k16.f32.{type}.{type} "));
+        Assert.Empty(WgmmaGemmTests.WgmmaBlocksUnderDivergentBranches(ptx));
+        Assert.Single(Regex.Matches(ptx, @"\batom\.(global\.add|add\.global)\.[us]32\b"));
+        Assert.Matches(new Regex(@"\bmembar\.gl\b|\bfence\.(sc|acq_rel)\.gpu\b"), ptx);
+        Assert.True(Regex.Matches(ptx, @"\bld\.global\.v4\.f32\b").Count >= 8, "the last group's sum reads the partials as 16-byte vectors");
+        Assert.DoesNotContain("barrier.cluster", ptx, StringComparison.Ordinal);
+        Assert.Matches(new Regex(@"\.maxntid\s+128"), ptx);
     }
 
     /// <summary>The cluster form's emulation compiles without sm_90a (no marker, no wgmma): it must load on the simulator.</summary>
