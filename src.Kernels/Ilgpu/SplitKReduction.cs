@@ -240,7 +240,8 @@ internal enum SplitKReduce
     /// in distributed shared memory (<see cref="ClusterReduction"/>) where a product has a cluster kernel — the small-M
     /// wgmma kernel's 64-column tiles (17–64 rows, 9–16 of a [K, N] weight; default since H200 Run 87) and the wide [K, N]
     /// skinny body (3–8 rows; since Run 96: +8% bfloat16, +15% float16 at 4 and 8 × 4096²) — its plan's splits are a
-    /// cluster size and the device is compute capability 9.0; else the launch.
+    /// cluster size and the device is compute capability 9.0; small-M wgmma plans of up to 16 rows with another split count
+    /// sum in their own launch (<see cref="WgmmaSkinnyLaunch.SumsSplitsInLaunch"/>, since Run 140); else the launch.
     /// </summary>
     Cluster,
 }

@@ -63,7 +63,8 @@ internal interface IWgmmaSkinnyOps
 /// (<see cref="HalfGemvKernels.GemvReduce16"/>). Run 23 on the H200 kept this form only: an eight-stage ring and
 /// partials summed in the kernel by the last group of each column tile were both slower (docs/perf/h100-notes-tensor-core.md, Attempt 6).
 /// By default (<c>GEMS_SPLITK_REDUCE</c> unset or <c>cluster</c>) the n64 plans of 2, 4 or 8 splits sum in a thread-block cluster instead
-/// (<see cref="Gemm16WgmmaSkinnyN64Cluster{TOperands, TClusterSize}"/>, Attempt 9).
+/// (<see cref="Gemm16WgmmaSkinnyN64Cluster{TOperands, TClusterSize}"/>, Attempt 9), and n64 plans of up to 16 rows with another
+/// split count sum in their own launch (<see cref="Gemm16WgmmaSkinnyN64Tickets{TOperands}"/>, Attempt 17).
 /// Same shape rules and epilogue as <see cref="WgmmaGemmKernels"/>: K % 8 == 0, 16-byte aligned a and b, N % 8 == 0
 /// for a [K, N] b (<see cref="TensorCoreShape.AsyncCopy"/>); alpha · sum + beta · bias, one rounding.
 /// </summary>
@@ -157,9 +158,10 @@ internal static partial class WgmmaSkinnyGemmKernels
     }
 
     /// <summary>
-    /// The n64 kernel with its splits summed in the same launch (<see cref="WgmmaSkinnyLaunch.SumsSplitsInLaunch"/>: by default
-    /// plans of up to 16 rows whose split count is no cluster size, such as the 6 of the 16-bit down projection): every group writes its split's float32
-    /// partials as <see cref="Gemm16WgmmaSkinnyN64{TOperands}"/> does, then takes its column tile's ticket, and the group
+    /// The n64 kernel with its splits summed in the same launch (<see cref="WgmmaSkinnyLaunch.SumsSplitsInLaunch"/>: by
+    /// default plans of up to 16 rows whose split count is no cluster size, such as the 6 of the 16-bit down projection):
+    /// every group writes its split's float32 partials as <see cref="Gemm16WgmmaSkinnyN64{TOperands}"/> does, then takes
+    /// its column tile's ticket, and the group
     /// that takes the last one sums the tile (<see cref="SplitKReduction.FinishTileVectors"/>: every split of a 4-column
     /// vector requested before the first add) with the launched reduce's order and epilogue, so C has the bits of the
     /// kernel followed by <see cref="HalfGemvKernels.GemvReduce16"/>, without the second launch. Grid as the n64 kernel's
