@@ -141,14 +141,7 @@ public sealed partial class IlgpuKernels
         var tickets = Grown(ref splitKTickets, config.GridDim.X, 1024, zeroed: true);
         int slot = (bf16 ? 0 : 2) + (transposeB ? 0 : 1);
         var bounds = Bounds(WgmmaSkinnyGemmKernels.GroupSize, WgmmaSkinnyLaunch.GroupsPerSmOf(WgmmaSkinnyGemmKernels.BlockNNarrow));
-        string operands = (bf16, transposeB) switch
-        {
-            (true, true) => nameof(Bf16KMajorB),
-            (true, false) => nameof(Bf16MnMajorB),
-            (false, true) => nameof(F16KMajorB),
-            _ => nameof(F16MnMajorB),
-        };
-        var name = $"{nameof(WgmmaSkinnyGemmKernels.Gemm16WgmmaSkinnyN64Tickets)}:{operands}";
+        var name = $"{nameof(WgmmaSkinnyGemmKernels.Gemm16WgmmaSkinnyN64Tickets)}:{OperandsName(bf16, transposeB)}";
         Action<ArrayView<ushort>, ArrayView<ushort>, ArrayView<ushort>, ArrayView<ushort>, ArrayView<float>, ArrayView<int>, TensorCoreShape> method = (bf16, transposeB) switch
         {
             (true, true) => WgmmaSkinnyGemmKernels.Gemm16WgmmaSkinnyN64Tickets<Bf16KMajorB>,
@@ -172,20 +165,22 @@ public sealed partial class IlgpuKernels
         return true;
     }
 
+    /// <summary>The name of the operand type of one format and B layout, as the kernels' names carry it.</summary>
+    private static string OperandsName(bool bf16, bool transposeB) => (bf16, transposeB) switch
+    {
+        (true, true) => nameof(Bf16KMajorB),
+        (true, false) => nameof(Bf16MnMajorB),
+        (false, true) => nameof(F16KMajorB),
+        _ => nameof(F16MnMajorB),
+    };
+
     /// <summary>The cluster form of the n64 kernel for one format, B layout and cluster size (2, 4, 8).</summary>
     private Action<KernelConfig, ArrayView<ushort>, ArrayView<ushort>, ArrayView<ushort>, ArrayView<ushort>, TensorCoreShape> WgmmaSkinnyClusterKernel(
         bool bf16, bool transposeB, int size)
     {
         var bounds = Bounds(WgmmaSkinnyGemmKernels.GroupSize, WgmmaSkinnyLaunch.GroupsPerSmOf(WgmmaSkinnyGemmKernels.BlockNNarrow));
         int slot = ((size == 2 ? 0 : size == 4 ? 1 : 2) * 4) + (bf16 ? 0 : 2) + (transposeB ? 0 : 1);
-        string operands = (bf16, transposeB) switch
-        {
-            (true, true) => nameof(Bf16KMajorB),
-            (true, false) => nameof(Bf16MnMajorB),
-            (false, true) => nameof(F16KMajorB),
-            _ => nameof(F16MnMajorB),
-        };
-        var name = $"{nameof(WgmmaSkinnyGemmKernels.Gemm16WgmmaSkinnyN64Cluster)}:{operands},{size}";
+        var name = $"{nameof(WgmmaSkinnyGemmKernels.Gemm16WgmmaSkinnyN64Cluster)}:{OperandsName(bf16, transposeB)},{size}";
         return (bf16, transposeB, size) switch
         {
             (true, true, 2) => LoadWgmmaCluster(slot, name, WgmmaSkinnyGemmKernels.Gemm16WgmmaSkinnyN64Cluster<Bf16KMajorB, Const2>, bounds),

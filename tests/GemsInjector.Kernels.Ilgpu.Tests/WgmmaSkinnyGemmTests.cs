@@ -354,61 +354,13 @@ public sealed class WgmmaSkinnyGemmTests : Half16TestBase, IClassFixture<Warp32S
     [InlineData(true, 20, 136, 64, false, true, true, 2)]
     public void EmulatedClusterMatchesFloat64AndTheLaunchedReduce(bool bf16, int m, int k, int n, bool transposeB, bool bias, bool biasIsMatrix, int splits)
     {
-        const int Columns = WgmmaSkinnyGemmKernels.BlockNNarrow;
-        int seed = 7100 + (m * 7) + (k * 5) + n + (bf16 ? 1 : 0) + (transposeB ? 2 : 0) + (bias ? 4 : 0) + (biasIsMatrix ? 8 : 0) + (splits * 1000);
-        var acc = warp32.Accelerator;
-        var (a, av) = Random16(seed, m * k, bf16, -1f, 1f);
-        var (b, bv) = Random16(seed + 1, k * n, bf16, -1f, 1f);
-        var (biasBits, biasValues) = bias ? Random16(seed + 2, biasIsMatrix ? m * n : n, bf16) : (Array.Empty<ushort>(), Array.Empty<float>());
-        float alpha = bias ? 0.75f : 1f, beta = bias ? -1.25f : 0f;
-        var (planned, kChunk) = WgmmaLaunch.ChunkK(k, splits);
-        Assert.Equal(splits, planned);
-        Assert.True(WgmmaSkinnyLaunch.TakesCluster(SplitKReduce.Cluster, Columns, splits, n));
+        Assert.True(WgmmaSkinnyLaunch.TakesCluster(SplitKReduce.Cluster, WgmmaSkinnyGemmKernels.BlockNNarrow, splits, n));
 
-        double B(int kk, int j) => transposeB ? bv[(j * k) + kk] : bv[(kk * n) + j];
-        var expected = Enumerable.Range(0, m * n).Select(e =>
-        {
-            int r = e / n, j = e % n;
-            double v = alpha * Enumerable.Range(0, k).Sum(t => (double)av[(r * k) + t] * B(t, j));
-            return bias ? v + (beta * biasValues[biasIsMatrix ? (r * n) + j : j]) : v;
-        }).ToArray();
-
-        using var aBuffer = acc.Allocate1D(a);
-        using var bBuffer = acc.Allocate1D(b);
-        using var biasBuffer = acc.Allocate1D(biasBits.Length == 0 ? new ushort[1] : biasBits);
-        using var launched = acc.Allocate1D<ushort>(m * n);
-        using var clustered = acc.Allocate1D<ushort>(m * n);
-        using var partial = acc.Allocate1D<float>(splits * m * n);
-        using var tickets = acc.Allocate1D<int>((n + Columns - 1) / Columns);
-        using var scratch = acc.Allocate1D<float>(WgmmaSkinnyLaunch.EmulationScratch(splits, n, Columns));
-        ArrayView<ushort> biasView = bias ? biasBuffer.View.AsContiguous() : ArrayView<ushort>.Empty;
-        var shape = TensorCoreLaunch.Shape(aBuffer.View, bBuffer.View, biasView, m, k, n, transposeB, alpha, beta, biasIsMatrix, bf16, asyncCopyAllowed: true);
-        Assert.True(WgmmaSkinnyLaunch.Supports(shape));
-        shape = TensorCoreLaunch.WithSplitK(shape, splits, kChunk);
-        shape.PairStores = TensorCoreLaunch.PairStores(launched.View, n);
-
-        // Today's path: partials on Grid.Z, then the launched reduce.
-        launched.CopyFromCPU(Enumerable.Repeat(NaN16(bf16), m * n).ToArray());
-        partial.CopyFromCPU(Enumerable.Repeat(float.NaN, splits * m * n).ToArray());
-        emulated(WgmmaSkinnyLaunch.Config(splits, n, Columns), aBuffer.View, bBuffer.View, biasView, launched.View, partial.View, scratch.View, shape, Columns);
-        reduce(new KernelConfig(((m * n) + 255) / 256, 256), partial.View, biasView, launched.View, TensorCoreLaunch.ReduceShape(shape), bf16 ? 1 : 0);
-
-        // The cluster form: splits on Grid.Y, the tile through the (re-poisoned) partials and a ticket per column tile.
-        clustered.CopyFromCPU(Enumerable.Repeat(NaN16(bf16), m * n).ToArray());
-        partial.CopyFromCPU(Enumerable.Repeat(float.NaN, splits * m * n).ToArray());
-        tickets.MemSetToZero();
+        // Splits on Grid.Y, the tile through the (re-poisoned) partials and a ticket per column tile.
         var config = WgmmaSkinnyLaunch.ClusterConfig(splits, n);
-        Assert.Equal(new Index3D((n + Columns - 1) / Columns, splits, 1), config.GridDim);
-        clusterEmulated(config, aBuffer.View, bBuffer.View, biasView, clustered.View, partial.View, tickets.View, scratch.View, shape, Columns);
-        acc.Synchronize();
-
-        string what = $"small-M wgmma cluster form, {m}x{k}x{n} transposeB={transposeB} bias={bias} matrix={biasIsMatrix} splits={splits} chunk={kChunk} ({F(bf16)})";
-        var launchedBits = launched.GetAsArray1D();
-        var clusterBits = clustered.GetAsArray1D();
-        AssertClose(ToFloat(clusterBits, bf16), expected, Rtol(bf16), Atol * k, what, seed);
-        int differing = Enumerable.Range(0, m * n).Count(e => launchedBits[e] != clusterBits[e]);
-        Assert.True(differing == 0, $"{what}: {differing} of {m * n} outputs differ in their bits from the launched reduce's");
-        Assert.All(tickets.GetAsArray1D(), t => Assert.Equal(0, t));
+        Assert.Equal(new Index3D((n + WgmmaSkinnyGemmKernels.BlockNNarrow - 1) / WgmmaSkinnyGemmKernels.BlockNNarrow, splits, 1), config.GridDim);
+        int seed = 7100 + (m * 7) + (k * 5) + n + (bf16 ? 1 : 0) + (transposeB ? 2 : 0) + (bias ? 4 : 0) + (biasIsMatrix ? 8 : 0) + (splits * 1000);
+        AssertSplitFormMatchesTheLaunchedReduce("cluster form", seed, bf16, m, k, n, transposeB, bias, biasIsMatrix, splits, config, clusterEmulated);
     }
 
     /// <summary>
@@ -602,8 +554,22 @@ public sealed class WgmmaSkinnyGemmTests : Half16TestBase, IClassFixture<Warp32S
     [InlineData(false, 64, 768, 136, false, false, false, 6)]
     public void EmulatedTicketsMatchFloat64AndTheLaunchedReduce(bool bf16, int m, int k, int n, bool transposeB, bool bias, bool biasIsMatrix, int splits)
     {
-        const int Columns = WgmmaSkinnyGemmKernels.BlockNNarrow;
         int seed = 8300 + (m * 7) + (k * 5) + n + (bf16 ? 1 : 0) + (transposeB ? 2 : 0) + (bias ? 4 : 0) + (biasIsMatrix ? 8 : 0) + (splits * 1000);
+        AssertSplitFormMatchesTheLaunchedReduce("splits summed in the launch", seed, bf16, m, k, n, transposeB, bias, biasIsMatrix, splits,
+            WgmmaSkinnyLaunch.Config(splits, n, WgmmaSkinnyGemmKernels.BlockNNarrow), ticketsEmulated);
+    }
+
+    /// <summary>
+    /// Runs a form of the n64 body that sums its splits itself (<paramref name="splitForm"/> on <paramref name="config"/>,
+    /// partials NaN-poisoned, tickets zeroed) beside the launched reduce of the same plan (the emulated body writing
+    /// partials on Grid.Z, then GemvReduce16), fresh random inputs: every element within tolerance of float64, bit-equal to
+    /// the launched reduce's, NaN-poisoned outputs all written, the tickets back at zero.
+    /// </summary>
+    private void AssertSplitFormMatchesTheLaunchedReduce(string form, int seed, bool bf16, int m, int k, int n, bool transposeB, bool bias, bool biasIsMatrix,
+        int splits, KernelConfig config,
+        Action<KernelConfig, ArrayView<ushort>, ArrayView<ushort>, ArrayView<ushort>, ArrayView<ushort>, ArrayView<float>, ArrayView<int>, ArrayView<float>, TensorCoreShape, int> splitForm)
+    {
+        const int Columns = WgmmaSkinnyGemmKernels.BlockNNarrow;
         var acc = warp32.Accelerator;
         var (a, av) = Random16(seed, m * k, bf16, -1f, 1f);
         var (b, bv) = Random16(seed + 1, k * n, bf16, -1f, 1f);
@@ -624,7 +590,7 @@ public sealed class WgmmaSkinnyGemmTests : Half16TestBase, IClassFixture<Warp32S
         using var bBuffer = acc.Allocate1D(b);
         using var biasBuffer = acc.Allocate1D(biasBits.Length == 0 ? new ushort[1] : biasBits);
         using var launched = acc.Allocate1D<ushort>(m * n);
-        using var summedInLaunch = acc.Allocate1D<ushort>(m * n);
+        using var summed = acc.Allocate1D<ushort>(m * n);
         using var partial = acc.Allocate1D<float>(splits * m * n);
         using var tickets = acc.Allocate1D<int>((n + Columns - 1) / Columns);
         using var scratch = acc.Allocate1D<float>(WgmmaSkinnyLaunch.EmulationScratch(splits, n, Columns));
@@ -633,22 +599,21 @@ public sealed class WgmmaSkinnyGemmTests : Half16TestBase, IClassFixture<Warp32S
         Assert.True(WgmmaSkinnyLaunch.Supports(shape));
         shape = TensorCoreLaunch.WithSplitK(shape, splits, kChunk);
         shape.PairStores = TensorCoreLaunch.PairStores(launched.View, n);
-        var config = WgmmaSkinnyLaunch.Config(splits, n, Columns);
 
         launched.CopyFromCPU(Enumerable.Repeat(NaN16(bf16), m * n).ToArray());
         partial.CopyFromCPU(Enumerable.Repeat(float.NaN, splits * m * n).ToArray());
-        emulated(config, aBuffer.View, bBuffer.View, biasView, launched.View, partial.View, scratch.View, shape, Columns);
+        emulated(WgmmaSkinnyLaunch.Config(splits, n, Columns), aBuffer.View, bBuffer.View, biasView, launched.View, partial.View, scratch.View, shape, Columns);
         reduce(new KernelConfig(((m * n) + 255) / 256, 256), partial.View, biasView, launched.View, TensorCoreLaunch.ReduceShape(shape), bf16 ? 1 : 0);
 
-        summedInLaunch.CopyFromCPU(Enumerable.Repeat(NaN16(bf16), m * n).ToArray());
+        summed.CopyFromCPU(Enumerable.Repeat(NaN16(bf16), m * n).ToArray());
         partial.CopyFromCPU(Enumerable.Repeat(float.NaN, splits * m * n).ToArray());
         tickets.MemSetToZero();
-        ticketsEmulated(config, aBuffer.View, bBuffer.View, biasView, summedInLaunch.View, partial.View, tickets.View, scratch.View, shape, Columns);
+        splitForm(config, aBuffer.View, bBuffer.View, biasView, summed.View, partial.View, tickets.View, scratch.View, shape, Columns);
         acc.Synchronize();
 
-        string what = $"small-M wgmma, splits summed in the launch, {m}x{k}x{n} transposeB={transposeB} bias={bias} matrix={biasIsMatrix} splits={splits} chunk={kChunk} ({F(bf16)})";
+        string what = $"small-M wgmma {form}, {m}x{k}x{n} transposeB={transposeB} bias={bias} matrix={biasIsMatrix} splits={splits} chunk={kChunk} ({F(bf16)})";
         var launchedBits = launched.GetAsArray1D();
-        var summedBits = summedInLaunch.GetAsArray1D();
+        var summedBits = summed.GetAsArray1D();
         AssertClose(ToFloat(summedBits, bf16), expected, Rtol(bf16), Atol * k, what, seed);
         int differing = Enumerable.Range(0, m * n).Count(e => launchedBits[e] != summedBits[e]);
         Assert.True(differing == 0, $"{what}: {differing} of {m * n} outputs differ in their bits from the launched reduce's");
