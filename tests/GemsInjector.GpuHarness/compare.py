@@ -131,10 +131,9 @@ def main():
     # same timer) plus the row's bytes moved at the memory's peak (from the device's memory clock and bus width).
     floor_ms = min((num(r["ms"]) for r in rows if r["op"] == "launch" and r["status"] == "PASS" and num(r["ms"])), default=None)
     peak_gbps = a.memory_peak_gbps
-    for r in all_rows:
-        m = re.search(r"memory_peak_gbps=([0-9.]+)", r.get("note") or "")
-        if peak_gbps is None and r.get("op") == "device_create" and m:
-            peak_gbps = float(m.group(1))
+    if peak_gbps is None:
+        notes = (re.search(r"memory_peak_gbps=([0-9.]+)", r.get("note") or "") for r in all_rows if r.get("op") == "device_create")
+        peak_gbps = next((float(m.group(1)) for m in notes if m), None)
 
     def fastest_ms(nbytes):
         """The least time one launch that moves nbytes can take here, else None (no floor or no peak in this run)."""
@@ -191,11 +190,11 @@ def main():
             if cr and gbps is not None:
                 ratio, needed_ratio = gbps / cr, need
                 ok = ratio >= need
-            small = same_bytes_copy(dt, num(r.get("bytes")))
+            nbytes, nflops = num(r.get("bytes")), num(r.get("flops"))
+            small = same_bytes_copy(dt, nbytes)
             if small and gbps is not None:
                 target += f" (a copy of these bytes: {small / cr:.0%} of copy; ours {gbps / small:.0%} of it)"
             # However good the kernel, it pays the launch floor and moves its bytes no faster than the memory's peak.
-            nbytes = num(r.get("bytes"))
             least = fastest_ms(nbytes)
             if least and cr and gbps is not None:
                 reachable = nbytes / (least * 1e6)
@@ -205,7 +204,6 @@ def main():
                     target += (f" — out of reach: {need:.0%} of copy needs {nbytes / (need * cr * 1e6) * 1e3:.2f} µs, the launch floor "
                                f"{floor_ms * 1e3:.2f} µs + these bytes at the memory's peak {nbytes / (peak_gbps * 1e6) * 1e3:.2f} µs")
             # Without tensor cores a float32 product's FLOPs can cap its byte rate below the target.
-            nbytes, nflops = num(r.get("bytes")), num(r.get("flops"))
             if dt == "float32" and cr and nbytes and nflops:
                 needed = nflops * need * cr * 1e9 / nbytes / 1e12
                 if needed > a.fp32_peak_tflops:
