@@ -3,7 +3,8 @@
 
 Input: a folder holding, per profiled case i, `case<i>.txt` (the case's harness filter on its first line),
 `details<i>.txt` (`ncu --page details`) and `source<i>.csv` (`ncu --page source --csv --print-source sass`).
-Per kernel (first launch of each name in a case): duration, DRAM throughput, occupancy, registers, the warp
+Per kernel (first launch of each name in a case): duration, DRAM throughput, occupancy, registers, the SMs' active share
+of the elapsed cycles (and ncu's spread of them when its workload-distribution rule fires), the warp
 instructions executed, the stall reasons' shares of the warp-state samples, the opcode mix, and the basic blocks that
 take the most samples or instructions: where the issue slots and the waits of a kernel go.
 
@@ -17,25 +18,40 @@ import re
 import sys
 
 DETAIL_METRICS = ("Duration", "DRAM Throughput", "Achieved Occupancy", "Theoretical Occupancy", "Registers Per Thread",
-                  "Grid Size", "Block Size", "Dynamic Shared Memory Per Block", "Waves Per SM")
+                  "Grid Size", "Block Size", "Dynamic Shared Memory Per Block", "Waves Per SM", "Elapsed Cycles",
+                  "SM Active Cycles")
+# ncu's workload-distribution rule, wrapped over several lines of the details page when it fires.
+SM_SPREAD = re.compile(r"One or more SMs have a much higher number of active cycles than the average number of active "
+                       r"cycles\. Maximum instance value is ([\d.]+)% above the average, while the minimum instance value "
+                       r"is ([\d.]+)% below the average")
 
 
 def details(path):
-    """{kernel: {metric: 'value unit'}} from the first launch of each kernel name in a details page."""
-    kernels, current = {}, None
+    """{kernel: {metric: 'value unit'}} from the first launch of each kernel name in a details page, with the SMs'
+    active share of the elapsed cycles (the rest is an SM idle while others still run: start, tail, imbalance) and
+    ncu's spread of the SMs' active cycles where its rule reports one."""
+    kernels, texts, current = {}, {}, None
     for line in open(path, encoding="utf-8", errors="replace"):
         m = re.match(r"^  (\S+) \(\d+, \d+, \d+\)x\(\d+, \d+, \d+\)", line)
         if m:
             current = None if m.group(1) in kernels else m.group(1)
             if current:
-                kernels[current] = {}
+                kernels[current], texts[current] = {}, []
             continue
         if current is None:
             continue
+        texts[current].append(line.strip())
         for name in DETAIL_METRICS:
             m = re.match(rf"^\s+{re.escape(name)}\s+(\S+)?\s+([\d.,]+)\s*$", line)
             if m and name not in kernels[current]:
                 kernels[current][name] = f"{m.group(2)} {m.group(1) or ''}".strip()
+    for kernel, metrics in kernels.items():
+        elapsed, active = (number(metrics.pop(k, "0").split()[0].replace(",", "")) for k in ("Elapsed Cycles", "SM Active Cycles"))
+        if elapsed and active:
+            metrics["SM Active"] = f"{active / elapsed:.0%} of the elapsed cycles"
+        spread = SM_SPREAD.search(" ".join(texts[kernel]))
+        if spread:
+            metrics["SM Active Spread"] = f"busiest +{spread.group(1)}%, least -{spread.group(2)}% of the average"
     return kernels
 
 
