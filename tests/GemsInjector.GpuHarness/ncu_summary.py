@@ -18,8 +18,8 @@ import re
 import sys
 
 DETAIL_METRICS = ("Duration", "DRAM Throughput", "Achieved Occupancy", "Theoretical Occupancy", "Registers Per Thread",
-                  "Grid Size", "Block Size", "Dynamic Shared Memory Per Block", "Waves Per SM", "Elapsed Cycles",
-                  "SM Active Cycles")
+                  "Grid Size", "Block Size", "Dynamic Shared Memory Per Block", "Waves Per SM", "Average SM Active Cycles",
+                  "Total SM Elapsed Cycles", "# SMs")
 # ncu's workload-distribution rule, wrapped over several lines of the details page when it fires.
 SM_SPREAD = re.compile(r"One or more SMs have a much higher number of active cycles than the average number of active "
                        r"cycles\. Maximum instance value is ([\d.]+)% above the average, while the minimum instance value "
@@ -46,9 +46,12 @@ def details(path):
             if m and name not in kernels[current]:
                 kernels[current][name] = f"{m.group(2)} {m.group(1) or ''}".strip()
     for kernel, metrics in kernels.items():
-        elapsed, active = (number(metrics.pop(k, "0").split()[0].replace(",", "")) for k in ("Elapsed Cycles", "SM Active Cycles"))
-        if elapsed and active:
-            metrics["SM Active"] = f"{active / elapsed:.0%} of the elapsed cycles"
+        # Both in the SMs' own clock, per SM: the speed-of-light "Elapsed Cycles" is the slowest GPC's count, a different
+        # clock and span (it read 5-6 points lower on the same launches).
+        active, total, sms = (number(metrics.pop(k, "0").split()[0].replace(",", "")) for k in
+                              ("Average SM Active Cycles", "Total SM Elapsed Cycles", "# SMs"))
+        if active and total and sms:
+            metrics["SM Active"] = f"{active * sms / total:.0%} of the elapsed cycles"
         spread = SM_SPREAD.search(" ".join(texts[kernel]))
         if spread:
             metrics["SM Active Spread"] = f"busiest +{spread.group(1)}%, least -{spread.group(2)}% of the average"
