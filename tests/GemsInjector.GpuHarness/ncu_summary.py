@@ -47,7 +47,7 @@ def details(path):
                 kernels[current][name] = f"{m.group(2)} {m.group(1) or ''}".strip()
     for kernel, metrics in kernels.items():
         # Both in the SMs' own clock, per SM: the speed-of-light "Elapsed Cycles" is the slowest GPC's count, a different
-        # clock and span (it read 5-6 points lower on the same launches).
+        # clock and span (it read up to 5 points lower on the same launches, Run 145).
         active, total, sms = (number(metrics.pop(k, "0").split()[0].replace(",", "")) for k in
                               ("Average SM Active Cycles", "Total SM Elapsed Cycles", "# SMs"))
         if active and total and sms:
