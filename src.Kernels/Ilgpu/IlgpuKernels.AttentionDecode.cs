@@ -343,6 +343,12 @@ public sealed partial class IlgpuKernels
                     chunk = candidate;
                 }
             }
+
+            int requested = DecodeChunkSetting.FromEnvironment();
+            if (requested > 0)
+            {
+                chunk = DecodeChunkSetting.Fit(requested, tile, AttentionDecodeWideKernels.MaxChunk);
+            }
         }
 
         int splits = Math.Max(1, (kEnd + chunk - 1) / chunk);
@@ -451,6 +457,30 @@ internal enum DecodeVariant
     /// (<c>lean8w</c>, the default since H200 Run 94: one sequence of 4096 tokens, bf16 0.0184 → 0.0169 ms).
     /// </summary>
     Lean8w = 6,
+}
+
+/// <summary>
+/// The chunk of the streaming decode's plan a measuring run asks for: <c>GEMS_DECODE_CHUNK</c>, keys per chunk (read once
+/// per process; unset or not a positive whole number: the plan's own, by its cost model). It applies to every call that
+/// plans with <c>StreamDecodePlan</c> on a GPU (the float32 lean and stream kernels, the 16-bit 4-warp ones), not to
+/// <c>lean8w</c>'s or the cluster's own plans.
+/// </summary>
+internal static class DecodeChunkSetting
+{
+    /// <summary>The environment variable.</summary>
+    public const string Variable = "GEMS_DECODE_CHUNK";
+
+    private static readonly Lazy<int> FromVariable = new(() => Parse(Environment.GetEnvironmentVariable(Variable)));
+
+    /// <summary>The keys the environment asks for (read once per process), 0 when it asks for none.</summary>
+    public static int FromEnvironment() => FromVariable.Value;
+
+    /// <summary>A positive whole number of keys (surrounding spaces ignored), else 0.</summary>
+    public static int Parse(string? setting) =>
+        int.TryParse(setting?.Trim(), System.Globalization.NumberStyles.None, System.Globalization.CultureInfo.InvariantCulture, out int keys) && keys > 0 ? keys : 0;
+
+    /// <summary><paramref name="requested"/> keys rounded down to whole tiles of <paramref name="tile"/> keys, held to one tile at least and <paramref name="max"/> at most.</summary>
+    public static int Fit(int requested, int tile, int max) => Math.Clamp(requested / tile * tile, tile, max / tile * tile);
 }
 
 /// <summary>Names and the environment default of <see cref="DecodeVariant"/>.</summary>

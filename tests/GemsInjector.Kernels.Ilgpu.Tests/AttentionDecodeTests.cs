@@ -844,4 +844,26 @@ public sealed class AttentionDecodeTests : Half16TestBase, IClassFixture<Warp32S
     [InlineData("lean8", "Lean8w")]
     [InlineData("bogus", "Lean8w")]
     public void VariantSettingsParse(string? setting, string expected) => Assert.Equal(expected, DecodeVariants.Parse(setting).ToString());
+
+    /// <summary><c>GEMS_DECODE_CHUNK</c>: a positive whole number of keys, anything else the plan's own (0).</summary>
+    [Theory]
+    [InlineData(null, 0)]
+    [InlineData("", 0)]
+    [InlineData(" 128 ", 128)]
+    [InlineData("96", 96)]
+    [InlineData("0", 0)]
+    [InlineData("-64", 0)]
+    [InlineData("64k", 0)]
+    [InlineData("1e3", 0)]
+    public void ChunkSettingParse(string? setting, int expected) => Assert.Equal(expected, DecodeChunkSetting.Parse(setting));
+
+    /// <summary>A requested chunk is whole tiles, at least one tile and at most the largest chunk.</summary>
+    [Theory]
+    [InlineData(128, 16, 512, 128)]
+    [InlineData(100, 16, 512, 96)]
+    [InlineData(7, 16, 512, 16)]
+    [InlineData(4096, 16, 512, 512)]
+    [InlineData(100, 32, 500, 96)]
+    [InlineData(600, 32, 500, 480)]
+    public void ChunkSettingFitsWholeTiles(int requested, int tile, int max, int expected) => Assert.Equal(expected, DecodeChunkSetting.Fit(requested, tile, max));
 }
