@@ -41,6 +41,15 @@ public sealed partial class IlgpuKernels
     private const int DecodeGroupOverheadKeys = 32;
 
     /// <summary>
+    /// What each chunk's partial adds to the merge, which one group per kv head runs after every other group is done, in
+    /// keys' worth of streaming, for the plan. H200 Runs 153–154 (float32, one sequence, 8 kv heads × 4096 keys, chunks
+    /// set by <c>GEMS_DECODE_CHUNK</c>): 64 keys (the plan without this term) 0.0209 ms; 96 keys +2.8%, 128 keys
+    /// **+7.4%** (0.0194 ms), 160 keys +4.2%, 192 and 256 keys −1.3%; 32 keys −31%. Between 3.2 and 5.3 keys per partial
+    /// the plan takes 128 there; 16 sequences keep 512 and the 8-warp 16-bit plan 128.
+    /// </summary>
+    private const int DecodeMergeKeysPerPartial = 4;
+
+    /// <summary>
     /// Whether a decode call (lq = 1) of this head size and these views takes the wide kernel
     /// (<see cref="AttentionDecodeWideKernels"/>): 16-byte aligned q, k, v, a head size that is a multiple of the vector
     /// width (4 float32 or 8 16-bit values) and at most 16 values per lane of a row's team.
@@ -252,7 +261,7 @@ public sealed partial class IlgpuKernels
 
     /// <summary>
     /// Whether <see cref="DecodeVariant.Lean8w"/> takes a call whose 4-warp lean plan launches <paramref name="leanGroups"/>
-    /// groups: only below one wave (batch 1 at 4096 keys: 512 groups on 132 × 4 slots), where every group runs at once
+    /// groups: only below one wave (batch 1 at 4096 keys: 256 groups on 132 × 4 slots), where every group runs at once
     /// and the time is one group's walk plus the merge; from a full wave on, the 4-warp kernel streams at 80% of the
     /// copy rate (Run 28) and more warps per group would only cut resident groups. Only where a group may have the kernel's
     /// 78 KB of shared memory (<paramref name="sharedLimit"/>, <see cref="Sm90aPtx.SharedLimit"/>: the opt-in limit on a
@@ -306,10 +315,10 @@ public sealed partial class IlgpuKernels
     /// <summary>
     /// Plan of the streaming decode (<see cref="AttentionDecodeWideKernels.DecodeStreamF32"/>): on CUDA tiles of
     /// <see cref="AttentionDecodeWideKernels.TileKeys"/> keys and the chunk (a multiple of the tile, at most
-    /// <see cref="AttentionDecodeWideKernels.MaxChunk"/>) with the least waves × (chunk + overhead) at
-    /// <see cref="StreamDecodeGroupsPerSm"/> groups per SM: d = 128 batch 16 → 8 chunks of 512 (1024 groups, 1.9 waves),
-    /// batch 1 → 64 chunks of 64 (512 groups, one wave). On the simulator tiles of 3 keys and chunks of 6, so that tests
-    /// cross tile and chunk edges. The merge runs in the kernel (one launch) unless the variant asks for a combine launch
+    /// <see cref="AttentionDecodeWideKernels.MaxChunk"/>) that <see cref="StreamDecodeChunk"/> picks at
+    /// <see cref="StreamDecodeGroupsPerSm"/> groups per SM (or a measuring run's <see cref="DecodeChunkSetting"/>): d = 128
+    /// batch 16 → 8 chunks of 512 (1024 groups, 1.9 waves), batch 1 → 32 chunks of 128 (256 groups, one wave). On the
+    /// simulator tiles of 3 keys and chunks of 6, so that tests cross tile and chunk edges. The merge runs in the kernel (one launch) unless the variant asks for a combine launch
     /// or there are more chunks than its weights buffer holds.
     /// </summary>
     private (DecodePlan Kernel, int Splits, int HeadBlocks) StreamDecodePlan<T>(int batch, AttentionShape shape, int kEnd, int elementBytes, ArrayView<T> k, ArrayView<T> v,
@@ -329,21 +338,7 @@ public sealed partial class IlgpuKernels
         }
         else
         {
-            long groupsPerSplit = (long)batch * shape.KvHeads * headBlocks;
-            long slots = Math.Max(1, device.MultiprocessorCount) * (long)groupsPerSm;
-            chunk = tile;
-            long best = long.MaxValue;
-            for (int candidate = tile; candidate <= AttentionDecodeWideKernels.MaxChunk; candidate += tile)
-            {
-                long groups = groupsPerSplit * Math.Max(1, (kEnd + candidate - 1) / candidate);
-                long cost = ((groups + slots - 1) / slots) * (candidate + DecodeGroupOverheadKeys);
-                if (cost <= best)
-                {
-                    best = cost;
-                    chunk = candidate;
-                }
-            }
-
+            chunk = StreamDecodeChunk((long)batch * shape.KvHeads * headBlocks, kEnd, tile, Math.Max(1, device.MultiprocessorCount) * (long)groupsPerSm);
             int requested = DecodeChunkSetting.FromEnvironment();
             if (requested > 0)
             {
@@ -356,6 +351,31 @@ public sealed partial class IlgpuKernels
         plan.TileKeys = tile;
         plan.Combine = (DecodeKernelVariant == DecodeVariant.Stream || DecodeKernelVariant == DecodeVariant.TensorCore || UsesLeanKernels) && splits <= AttentionDecodeWideKernels.MaxChunk - AttentionDecodeWideKernels.MergeChunksPerStep ? 1 : 0;
         return (plan, splits, headBlocks);
+    }
+
+    /// <summary>
+    /// The streaming decode's chunk on a GPU: the multiple of <paramref name="tile"/> keys, at most
+    /// <see cref="AttentionDecodeWideKernels.MaxChunk"/>, with the least waves × (chunk + <see cref="DecodeGroupOverheadKeys"/>)
+    /// + chunks × <see cref="DecodeMergeKeysPerPartial"/> for <paramref name="groupsPerSplit"/> groups per chunk index and
+    /// <paramref name="slots"/> resident groups (a tie takes the longer chunk).
+    /// </summary>
+    internal static int StreamDecodeChunk(long groupsPerSplit, int kEnd, int tile, long slots)
+    {
+        int chunk = tile;
+        long best = long.MaxValue;
+        for (int candidate = tile; candidate <= AttentionDecodeWideKernels.MaxChunk; candidate += tile)
+        {
+            long splits = Math.Max(1, (kEnd + candidate - 1) / candidate);
+            long groups = groupsPerSplit * splits;
+            long cost = (((groups + slots - 1) / slots) * (candidate + DecodeGroupOverheadKeys)) + (splits * DecodeMergeKeysPerPartial);
+            if (cost <= best)
+            {
+                best = cost;
+                chunk = candidate;
+            }
+        }
+
+        return chunk;
     }
 
     private KernelConfig StreamDecodeConfig(int batch, int kvHeads, (DecodePlan Kernel, int Splits, int HeadBlocks) plan) =>
@@ -462,8 +482,8 @@ internal enum DecodeVariant
 /// <summary>
 /// The chunk of the streaming decode's plan a measuring run asks for: <c>GEMS_DECODE_CHUNK</c>, keys per chunk (read once
 /// per process; unset or not a positive whole number: the plan's own, by its cost model). It applies to every call that
-/// plans with <c>StreamDecodePlan</c> on a GPU (the float32 lean and stream kernels, the 16-bit 4-warp ones), not to
-/// <c>lean8w</c>'s or the cluster's own plans.
+/// plans with <c>StreamDecodePlan</c> on a GPU: the float32 lean and stream kernels and the 16-bit ones, <c>lean8w</c>
+/// included (whose grid it also decides), not the cluster's plan.
 /// </summary>
 internal static class DecodeChunkSetting
 {

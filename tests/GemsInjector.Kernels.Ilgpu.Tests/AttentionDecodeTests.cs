@@ -857,6 +857,28 @@ public sealed class AttentionDecodeTests : Half16TestBase, IClassFixture<Warp32S
     [InlineData("1e3", 0)]
     public void ChunkSettingParse(string? setting, int expected) => Assert.Equal(expected, DecodeChunkSetting.Parse(setting));
 
+    /// <summary>
+    /// The GPU plan's chunk with the merge's cost per partial (H200 Runs 153–154): one float32 sequence of 4096 keys over 8
+    /// kv heads takes 128 keys (was 64); 16 sequences keep 512; the 8-warp 16-bit plan (2 groups per SM) keeps 128; 1024
+    /// keys take chunks of 64 (the plan without the merge's cost took one tile, 16) and 37 keys one tile each; every chunk
+    /// is whole tiles within the largest chunk.
+    /// </summary>
+    [Theory]
+    [InlineData(8, 4096, 16, 528, 128)]
+    [InlineData(128, 4096, 16, 528, 512)]
+    [InlineData(8, 4096, 32, 264, 128)]
+    [InlineData(16, 4096, 16, 528, 128)]
+    [InlineData(8, 1024, 16, 528, 64)]
+    [InlineData(8, 37, 16, 528, 16)]
+    [InlineData(8, 100000, 16, 528, 512)]
+    public void StreamPlanChunk(long groupsPerSplit, int kEnd, int tile, long slots, int expected)
+    {
+        int chunk = IlgpuKernels.StreamDecodeChunk(groupsPerSplit, kEnd, tile, slots);
+        Assert.Equal(expected, chunk);
+        Assert.Equal(0, chunk % tile);
+        Assert.InRange(chunk, tile, AttentionDecodeWideKernels.MaxChunk);
+    }
+
     /// <summary>A requested chunk is whole tiles, at least one tile and at most the largest chunk.</summary>
     [Theory]
     [InlineData(128, 16, 512, 128)]
