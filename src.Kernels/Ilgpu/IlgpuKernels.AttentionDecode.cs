@@ -318,8 +318,8 @@ public sealed partial class IlgpuKernels
     /// <see cref="AttentionDecodeWideKernels.MaxChunk"/>) that <see cref="StreamDecodeChunk"/> picks at
     /// <see cref="StreamDecodeGroupsPerSm"/> groups per SM (or a measuring run's <see cref="DecodeChunkSetting"/>): d = 128
     /// batch 16 → 8 chunks of 512 (1024 groups, 1.9 waves), batch 1 → 32 chunks of 128 (256 groups, one wave). On the
-    /// simulator tiles of 3 keys and chunks of 6, so that tests cross tile and chunk edges. The merge runs in the kernel (one launch) unless the variant asks for a combine launch
-    /// or there are more chunks than its weights buffer holds.
+    /// simulator tiles of 3 keys and chunks of 6, so that tests cross tile and chunk edges. The merge runs in the kernel
+    /// (one launch) unless the variant asks for a combine launch or there are more chunks than its weights buffer holds.
     /// </summary>
     private (DecodePlan Kernel, int Splits, int HeadBlocks) StreamDecodePlan<T>(int batch, AttentionShape shape, int kEnd, int elementBytes, ArrayView<T> k, ArrayView<T> v,
         int groupsPerSm = StreamDecodeGroupsPerSm)
