@@ -316,7 +316,7 @@ internal static partial class AttentionDecodeTensorCoreKernels
             AttentionDecodeWideKernels.WriteSum(out16, partO, stats, headRow, i, dim, o, group.Split, group.Splits, D);
         }
 
-        AttentionDecodeWideKernels.FinishChunk(out16, partO, partML, scores, stats, tickets, plan, headRow, group.Live, group.Split, group.Splits, group.Batch, D, tid, lane, warp, 32);
+        AttentionDecodeWideKernels.FinishChunk(out16, partO, partML, scores, stats, tickets, plan, headRow, group.Live, group.Split, group.Splits, group.Batch, D, tid, lane, warp, 32, default(NoDecodeTrace));
     }
 
     /// <summary>Stage byte of stream tile <paramref name="t"/>'s buffer (t mod <see cref="WideStages"/>).</summary>
@@ -570,7 +570,7 @@ internal static partial class AttentionDecodeTensorCoreKernels
             AttentionDecodeWideKernels.WriteSum(out16, partO, stats, headRow, i, dim, o, group.Split, group.Splits, D);
         }
 
-        AttentionDecodeWideKernels.FinishChunk(out16, partO, partML, scores, stats, tickets, plan, headRow, group.Live, group.Split, group.Splits, group.Batch, D, tid, lane, warp, 32);
+        AttentionDecodeWideKernels.FinishChunk(out16, partO, partML, scores, stats, tickets, plan, headRow, group.Live, group.Split, group.Splits, group.Batch, D, tid, lane, warp, 32, default(NoDecodeTrace));
     }
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]

@@ -370,7 +370,7 @@ internal static class AttentionDecodeWideKernels
             WriteSum(output, partO, stats, headRow, i, dim, o, group.Split, group.Splits, d);
         }
 
-        FinishChunk(output, partO, partML, scores, stats, tickets, plan, headRow, group.Live, group.Split, group.Splits, group.Batch, d, tid, lane, warp, ws);
+        FinishChunk(output, partO, partML, scores, stats, tickets, plan, headRow, group.Live, group.Split, group.Splits, group.Batch, d, tid, lane, warp, ws, default(NoDecodeTrace));
     }
 
     /// <summary>Head size of <see cref="DecodeStreamF32Lean"/>.</summary>
@@ -400,9 +400,26 @@ internal static class AttentionDecodeWideKernels
     /// </summary>
     [IlgpuKernel]
     public static void DecodeStreamF32Lean(ArrayView<Float4> q, ArrayView<Float4> k, ArrayView<Float4> v, ArrayView<float> mask,
-        ArrayView<float> partO, ArrayView<float> partML, ArrayView<float> output, ArrayView<int> tickets, AttentionShape s, DecodePlan plan)
+        ArrayView<float> partO, ArrayView<float> partML, ArrayView<float> output, ArrayView<int> tickets, AttentionShape s, DecodePlan plan) =>
+        LeanF32Body(q, k, v, mask, partO, partML, output, tickets, s, plan, default(NoDecodeTrace));
+
+    /// <summary>
+    /// <see cref="DecodeStreamF32Lean"/> with every group's timeline written to <paramref name="stamps"/>
+    /// (<see cref="GlobalTimerDecodeTrace"/>): a measuring kernel for the GPU harness's <c>--decode-trace</c>, not shipped
+    /// precompiled. The walk is the same; the stamps add a few instructions and stores per group.
+    /// </summary>
+    public static void DecodeStreamF32LeanTraced(ArrayView<Float4> q, ArrayView<Float4> k, ArrayView<Float4> v, ArrayView<float> mask,
+        ArrayView<float> partO, ArrayView<float> partML, ArrayView<float> output, ArrayView<int> tickets, AttentionShape s, DecodePlan plan,
+        ArrayView<long> stamps) =>
+        LeanF32Body(q, k, v, mask, partO, partML, output, tickets, s, plan, new GlobalTimerDecodeTrace { Stamps = stamps });
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static void LeanF32Body<TTrace>(ArrayView<Float4> q, ArrayView<Float4> k, ArrayView<Float4> v, ArrayView<float> mask,
+        ArrayView<float> partO, ArrayView<float> partML, ArrayView<float> output, ArrayView<int> tickets, AttentionShape s, DecodePlan plan, TTrace trace)
+        where TTrace : struct, IDecodeTrace
     {
         const int D = LeanD;
+        trace.Stamp(DecodeTracePoint.Entry);
         var rows = new RowsF32 { Q = q, K = k, V = v };
         var sink = new DecodeOutputF32 { Output = output };
         var shared = SharedMemory.GetDynamic<float>();
@@ -450,6 +467,11 @@ internal static class AttentionDecodeWideKernels
         for (int t = 0; t < kTiles; t++)
         {
             LeanNextTile(rows, stage, plan, asyncCopy, t, kTiles, chunkVector, n, tid);
+            if (t == 0)
+            {
+                trace.Stamp(DecodeTracePoint.FirstTile);
+            }
+
             var x = LeanRow(stage, ((t & (Stages - 1)) * (StageBytes / 16)) + rowAt);
             float score = TeamSum4(Dot(q0, x), Dot(q1, x), Dot(q2, x), Dot(q3, x), part);
             int j = (t * LeanTileKeys) + key;
@@ -461,6 +483,7 @@ internal static class AttentionDecodeWideKernels
         }
 
         // Pass 2 over the V tiles (their copies were issued during pass 1).
+        trace.Stamp(DecodeTracePoint.KeysDone);
         var o0 = default(Lane16);
         var o1 = default(Lane16);
         var o2 = default(Lane16);
@@ -470,6 +493,7 @@ internal static class AttentionDecodeWideKernels
             LeanNextTile(rows, stage, plan, asyncCopy, t, kTiles, chunkVector, n, tid);
             if (t == kTiles)
             {
+                trace.Stamp(DecodeTracePoint.FirstValueTile);
                 ChunkSoftmax(scores, stats, live, n, lane, warp, 32);
 
                 // Weights of the zero-filled rows past the chunk's last key (up to the tile edge) are 0, so pass 2 needs no checks.
@@ -493,6 +517,7 @@ internal static class AttentionDecodeWideKernels
             o3 = Axpy(scores[(3 * MaxChunk) + j2], x, o3);
         }
 
+        trace.Stamp(DecodeTracePoint.ValuesDone);
         if (kTiles == 0)
         {
             ChunkSoftmax(scores, stats, live, 0, lane, warp, 32);
@@ -504,6 +529,7 @@ internal static class AttentionDecodeWideKernels
         }
 
         Group.Barrier();
+        trace.Stamp(DecodeTracePoint.CopiesDone);
         var sums = shared.SubView(0, Warps * HeadsPerGroup * MaxD);
         o0 = FoldTeams(o0, 8, 32);
         o1 = FoldTeams(o1, 8, 32);
@@ -519,6 +545,7 @@ internal static class AttentionDecodeWideKernels
         }
 
         Group.Barrier();
+        trace.Stamp(DecodeTracePoint.SumsFolded);
         long headRow = ((long)group.Batch * s.Heads) + group.Head0;
         for (int e = tid; e < live * D; e += LeanThreads)
         {
@@ -529,7 +556,9 @@ internal static class AttentionDecodeWideKernels
             WriteSum(sink, partO, stats, headRow, i, dim, o, group.Split, group.Splits, D);
         }
 
-        FinishChunk(sink, partO, partML, scores, stats, tickets, plan, headRow, live, group.Split, group.Splits, group.Batch, D, tid, lane, warp, 32);
+        trace.Stamp(DecodeTracePoint.PartialWritten);
+        FinishChunk(sink, partO, partML, scores, stats, tickets, plan, headRow, live, group.Split, group.Splits, group.Batch, D, tid, lane, warp, 32, trace);
+        trace.Stamp(DecodeTracePoint.End);
     }
 
     /// <summary>One staged float32 row share of <see cref="DecodeStreamF32Lean"/>: vectors at, at + 8, at + 16, at + 24 (the <see cref="RowsF32"/> layout, 8 lanes).</summary>
@@ -663,9 +692,10 @@ internal static class AttentionDecodeWideKernels
     /// pairs; with <see cref="DecodePlan.Combine"/> set, a ticket per (batch, kv head, head block), and the group that
     /// takes the last one resets it and merges every chunk's partials (<see cref="CombineChunks"/>).
     /// </summary>
-    internal static void FinishChunk<TOut>(TOut output, ArrayView<float> partO, ArrayView<float> partML, ArrayView<float> scores, ArrayView<float> stats,
-        ArrayView<int> tickets, DecodePlan plan, long headRow, int live, int split, int splits, int batch, int d, int tid, int lane, int warp, int ws)
+    internal static void FinishChunk<TOut, TTrace>(TOut output, ArrayView<float> partO, ArrayView<float> partML, ArrayView<float> scores, ArrayView<float> stats,
+        ArrayView<int> tickets, DecodePlan plan, long headRow, int live, int split, int splits, int batch, int d, int tid, int lane, int warp, int ws, TTrace trace)
         where TOut : struct, IDecodeOutput
+        where TTrace : struct, IDecodeTrace
     {
         if (splits == 1)
         {
@@ -687,6 +717,7 @@ internal static class AttentionDecodeWideKernels
         // Publish the partials, then take a ticket; the group that takes the last one merges (its own partials included).
         MemoryFence.DeviceLevel();
         Group.Barrier();
+        trace.Stamp(DecodeTracePoint.Published);
         int ticketIndex = (batch * Grid.DimY) + Grid.IdxY;
         if (tid == 0)
         {
@@ -695,6 +726,7 @@ internal static class AttentionDecodeWideKernels
         }
 
         Group.Barrier();
+        trace.Stamp(DecodeTracePoint.TicketTaken);
         if (stats[2 * HeadsPerGroup] == 0f)
         {
             return;
@@ -707,7 +739,7 @@ internal static class AttentionDecodeWideKernels
             tickets[ticketIndex] = 0;
         }
 
-        CombineChunks(output, partO, partML, scores, stats, headRow, live, splits, d, tid, lane, warp, ws);
+        CombineChunks(output, partO, partML, scores, stats, headRow, live, splits, d, tid, lane, warp, ws, trace);
     }
 
     /// <summary>Chunks the in-kernel merge reads per step (independent 16-byte L2 loads in flight per thread).</summary>
@@ -720,9 +752,10 @@ internal static class AttentionDecodeWideKernels
     /// four dims of one head over the chunks, <see cref="MergeChunksPerStep"/> 16-byte loads issued per step before any
     /// is used (at batch 1, 64 chunks: 4 dependent L2 round trips instead of 64).
     /// </summary>
-    internal static void CombineChunks<TOut>(TOut output, ArrayView<float> partO, ArrayView<float> partML, ArrayView<float> weights, ArrayView<float> stats,
-        long headRow, int live, int splits, int d, int tid, int lane, int warp, int ws)
+    internal static void CombineChunks<TOut, TTrace>(TOut output, ArrayView<float> partO, ArrayView<float> partML, ArrayView<float> weights, ArrayView<float> stats,
+        long headRow, int live, int splits, int d, int tid, int lane, int warp, int ws, TTrace trace)
         where TOut : struct, IDecodeOutput
+        where TTrace : struct, IDecodeTrace
     {
         for (int i = warp; i < live; i += Warps)
         {
@@ -751,6 +784,7 @@ internal static class AttentionDecodeWideKernels
         }
 
         Group.Barrier();
+        trace.Stamp(DecodeTracePoint.MergeWeights);
         var parts = partO.Cast<Float4>().AsAligned(16);
         int vectors = d >> 2;
         int last = splits - 1;

@@ -12,6 +12,9 @@ using ILGPU.Runtime.OpenCL;
 
 [assembly: InternalsVisibleTo("GemsInjector.Kernels.Ilgpu.Tests")]
 
+// The GPU harness's --decode-trace launches a measuring kernel directly (DecodeTraceRun).
+[assembly: InternalsVisibleTo("GemsInjector.GpuHarness")]
+
 // ILGPU generates kernel launchers in a dynamic assembly of this name; internal kernel argument structs need it.
 [assembly: InternalsVisibleTo("ILGPURuntime")]
 

@@ -33,6 +33,9 @@ internal sealed class Options
 
     public bool EnableProbe { get; set; }
 
+    /// <summary>Launches of the traced float32 batch-1 decode for --decode-trace (0: not asked for).</summary>
+    public int DecodeTraceLaunches { get; set; }
+
     /// <summary>Where --precompile-kernels writes the archive of precompiled kernels, or null.</summary>
     public string? PrecompileArchive { get; set; }
 
@@ -59,6 +62,9 @@ internal sealed class Options
           --list                       print the cases and how each binds, run nothing
           --selftest                   check that an unwritten (poisoned) output FAILs, then exit
           --enable-probe               time Gems.Enable on the device and the device's start behind it, then exit
+          --decode-trace <launches>    CUDA: the float32 batch-1 decode (32/8 heads, 4096 keys, d 128) with every group's
+                                       timeline stamped by the GPU's timer, launch after launch as the bench runs it;
+                                       checks the output, prints where the time goes and writes the stamps to --csv
           --budget-s <seconds>         start no new case after this many seconds from process start (rest: SKIP)
           --pad-mb <n>                 allocate n MB of device memory first and hold it: every later buffer lands at
                                        other addresses, the kernels and the case order unchanged (placement effects)
@@ -152,6 +158,14 @@ internal sealed class Options
                         break;
                     case "--enable-probe":
                         o.EnableProbe = true;
+                        break;
+                    case "--decode-trace":
+                        o.DecodeTraceLaunches = int.Parse(Next(), System.Globalization.CultureInfo.InvariantCulture);
+                        if (o.DecodeTraceLaunches < 2)
+                        {
+                            throw new ArgumentException($"--decode-trace needs at least 2 launches, got {o.DecodeTraceLaunches}");
+                        }
+
                         break;
                     case "--selftest":
                         o.SelfTest = true;
@@ -249,6 +263,11 @@ internal static class Program
         if (opt.EnableProbe)
         {
             return EnableProbe.Run(opt, processStart);
+        }
+
+        if (opt.DecodeTraceLaunches > 0)
+        {
+            return DecodeTraceRun.Run(opt);
         }
 
         // Startup first: its first calls must find no kernel compiled yet.

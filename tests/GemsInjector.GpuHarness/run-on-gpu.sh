@@ -5,8 +5,8 @@
 #   .gpu/torch_reference_bench.py  the PyTorch / FlagGems reference script
 # Usage:
 #   tests/GemsInjector.GpuHarness/run-on-gpu.sh [STEP ...]
-#   steps: smi torch torch-extra startup accuracy bench resources compare profile ab   (default: smi torch startup
-#   accuracy bench compare, in that order; torch-extra, resources, profile and ab only when named)
+#   steps: smi torch torch-extra startup accuracy bench resources compare profile ab trace   (default: smi torch startup
+#   accuracy bench compare, in that order; torch-extra, resources, profile, ab and trace only when named)
 #   torch-extra: torch_decode_reference.py (decode GEMVs, small-M products, attention) -> torch-extra.csv
 #   resources:   ptxas -v (Triton's copy) over every kernel the bench compiled -> resources.csv (registers, spills,
 #                shared memory per kernel); needs the bench step in the same call
@@ -24,6 +24,8 @@
 #                per case and build the median and range of the processes, the speed change, and a note where a build's
 #                processes fall into two modes). Some rows are bimodal per process (Run 129): use six rounds or more.
 #                Run it in a call of its own: it adds two files.
+#   trace:       --decode-trace over TRACE_LAUNCHES launches (default 200): the float32 batch-1 decode with every group's
+#                timeline stamped by the GPU's timer -> trace.md (where the time goes) and trace.csv (the stamps).
 # Writes into $OUT (the device tool's output folder; at most 8 files come back, so exactly these):
 #   nvidia-smi.txt  torch.txt  anchor.csv  harness.log  startup.csv  accuracy.csv  bench.csv  compare.md
 # Budgets (seconds; the device tool allows 600 s per command): ACCURACY_BUDGET_S (default 150), BENCH_BUDGET_S (200):
@@ -50,8 +52,8 @@ if (( ${#steps[@]} == 0 )); then
 fi
 for s in "${steps[@]}"; do
     case "$s" in
-        smi|torch|torch-extra|startup|accuracy|bench|resources|compare|profile|ab) ;;
-        *) echo "run-on-gpu: unknown step '$s' (steps: smi torch torch-extra startup accuracy bench resources compare profile ab)" >&2; exit 2 ;;
+        smi|torch|torch-extra|startup|accuracy|bench|resources|compare|profile|ab|trace) ;;
+        *) echo "run-on-gpu: unknown step '$s' (steps: smi torch torch-extra startup accuracy bench resources compare profile ab trace)" >&2; exit 2 ;;
     esac
 done
 
@@ -326,11 +328,21 @@ if want ab; then
     fi
 fi
 
+if want trace; then
+    unpack
+    set +e
+    timeout --kill-after=10 300 "$harness_bin" --device "$HARNESS_DEVICE" --decode-trace "${TRACE_LAUNCHES:-200}" --csv "$OUT/trace.csv" \
+        "${extra[@]}" >"$OUT/trace.md" 2>&1
+    rc[trace]=$?
+    set -e
+    cat "$OUT/trace.md"
+fi
+
 # Short summary: per suite PASS / FAIL / SKIP counts (status is column 9 of the harness CSVs), exit codes, files.
 echo
 echo "== run-on-gpu summary ($(( $(date +%s) - start )) s, $(date -u +%Y-%m-%dT%H:%MZ))"
 sed -n 2p "$OUT/nvidia-smi.txt" 2>/dev/null | sed 's/^/card: /' || true
-for s in smi torch torch-extra startup-first startup-second startup-driver-jit startup-shipped enable-probe selftest accuracy bench resources compare profile ab; do
+for s in smi torch torch-extra startup-first startup-second startup-driver-jit startup-shipped enable-probe selftest accuracy bench resources compare profile ab trace; do
     [[ -n "${rc[$s]:-}" ]] || continue
     f="$OUT/$s.csv"
     if [[ -f "$f" && $s != ab ]]; then

@@ -720,6 +720,22 @@ public sealed class AttentionDecodeTests : Half16TestBase, IClassFixture<Warp32S
         }
     }
 
+    /// <summary>
+    /// The traced float32 decode (the harness's <c>--decode-trace</c>) reads the GPU's nanosecond timer and SM id in its
+    /// PTX; the shipped kernel, the same body with <see cref="NoDecodeTrace"/>, reads neither.
+    /// </summary>
+    [Fact]
+    public void TracedLeanF32DecodeReadsTheTimerAndTheShippedOneDoesNot()
+    {
+        string traced = Ptx(typeof(AttentionDecodeWideKernels).GetMethod(nameof(AttentionDecodeWideKernels.DecodeStreamF32LeanTraced))!);
+        string shipped = Ptx(typeof(AttentionDecodeWideKernels).GetMethod(nameof(AttentionDecodeWideKernels.DecodeStreamF32Lean))!);
+        Assert.Equal(DecodeTracePoint.Count - 1, System.Text.RegularExpressions.Regex.Matches(traced, @"mov\.u64\s+%rd\d+, %globaltimer;").Count);
+        Assert.Contains("%smid", traced, StringComparison.Ordinal);
+        Assert.DoesNotContain("%globaltimer", shipped, StringComparison.Ordinal);
+        Assert.DoesNotContain("%smid", shipped, StringComparison.Ordinal);
+        PtxLocalSlots.AssertNone(shipped);
+    }
+
     public static TheoryData<int, int, int, int, int, bool> ClusterCases => new()
     {
         // format (0 f16, 1 bf16), batch, heads, kvHeads, lk, mask
