@@ -36,6 +36,9 @@ internal sealed class Options
     /// <summary>Launches of the traced float32 batch-1 decode for --decode-trace (0: not asked for).</summary>
     public int DecodeTraceLaunches { get; set; }
 
+    /// <summary>Launches per row of --launch-overlap (0: not asked for).</summary>
+    public int LaunchOverlapLaunches { get; set; }
+
     /// <summary>Where --precompile-kernels writes the archive of precompiled kernels, or null.</summary>
     public string? PrecompileArchive { get; set; }
 
@@ -65,6 +68,8 @@ internal sealed class Options
           --decode-trace <launches>    CUDA: the float32 batch-1 decode (32/8 heads, 4096 keys, d 128) with every group's
                                        timeline stamped by the GPU's timer, launch after launch as the bench runs it;
                                        checks the output, prints where the time goes and writes the stamps to --csv
+          --launch-overlap <launches>  CUDA: wall time per launch of tiny PTX kernels back to back, plain and with
+                                       programmatic dependent launch (griddepcontrol; the overlap launch attribute)
           --budget-s <seconds>         start no new case after this many seconds from process start (rest: SKIP)
           --pad-mb <n>                 allocate n MB of device memory first and hold it: every later buffer lands at
                                        other addresses, the kernels and the case order unchanged (placement effects)
@@ -158,6 +163,14 @@ internal sealed class Options
                         break;
                     case "--enable-probe":
                         o.EnableProbe = true;
+                        break;
+                    case "--launch-overlap":
+                        o.LaunchOverlapLaunches = int.Parse(Next(), System.Globalization.CultureInfo.InvariantCulture);
+                        if (o.LaunchOverlapLaunches < 1)
+                        {
+                            throw new ArgumentException($"--launch-overlap needs at least 1 launch, got {o.LaunchOverlapLaunches}");
+                        }
+
                         break;
                     case "--decode-trace":
                         o.DecodeTraceLaunches = int.Parse(Next(), System.Globalization.CultureInfo.InvariantCulture);
@@ -268,6 +281,11 @@ internal static class Program
         if (opt.DecodeTraceLaunches > 0)
         {
             return DecodeTraceRun.Run(opt);
+        }
+
+        if (opt.LaunchOverlapLaunches > 0)
+        {
+            return LaunchOverlapProbe.Run(opt);
         }
 
         // Startup first: its first calls must find no kernel compiled yet.
