@@ -21,17 +21,22 @@ namespace GemsInjector.GpuHarness;
 /// </summary>
 internal static class LaunchOverlapProbe
 {
-    private const string Ptx = """
+    /// <summary>The module: the plain kernel and its dependent twin, the same body after the twin's two instructions.</summary>
+    private static readonly string Ptx = """
         .version 8.0
         .target sm_90
         .address_size 64
 
-        .visible .entry spin_then_copy(.param .u64 p_a, .param .u64 p_y, .param .u64 p_spin)
+        """ + Entry("spin_then_copy", string.Empty) + Entry("dependent_spin_then_copy", "griddepcontrol.launch_dependents;\n    griddepcontrol.wait;");
+
+    private static string Entry(string name, string prologue) => $$"""
+        .visible .entry {{name}}(.param .u64 p_a, .param .u64 p_y, .param .u64 p_spin)
         {
             .reg .pred %p<3>;
             .reg .b32 %r<4>;
             .reg .b64 %rd<8>;
             .reg .f32 %f<2>;
+            {{prologue}}
             ld.param.u64 %rd3, [p_spin];
             mov.u32 %r1, %tid.x;
             setp.ne.u32 %p1, %r1, 0;
@@ -55,36 +60,6 @@ internal static class LaunchOverlapProbe
             ret;
         }
 
-        .visible .entry dependent_spin_then_copy(.param .u64 p_a, .param .u64 p_y, .param .u64 p_spin)
-        {
-            .reg .pred %p<3>;
-            .reg .b32 %r<4>;
-            .reg .b64 %rd<8>;
-            .reg .f32 %f<2>;
-            griddepcontrol.launch_dependents;
-            griddepcontrol.wait;
-            ld.param.u64 %rd3, [p_spin];
-            mov.u32 %r1, %tid.x;
-            setp.ne.u32 %p1, %r1, 0;
-            @%p1 bra DONE;
-            mov.u64 %rd4, %globaltimer;
-            add.u64 %rd5, %rd4, %rd3;
-        SPIN:
-            mov.u64 %rd6, %globaltimer;
-            setp.lt.u64 %p2, %rd6, %rd5;
-            @%p2 bra SPIN;
-            mov.u32 %r2, %ctaid.x;
-            setp.ne.u32 %p1, %r2, 0;
-            @%p1 bra DONE;
-            ld.param.u64 %rd1, [p_a];
-            ld.param.u64 %rd2, [p_y];
-            cvta.to.global.u64 %rd1, %rd1;
-            cvta.to.global.u64 %rd2, %rd2;
-            ld.global.f32 %f1, [%rd1];
-            st.global.f32 [%rd2], %f1;
-        DONE:
-            ret;
-        }
         """;
 
     /// <summary><c>CU_LAUNCH_ATTRIBUTE_PROGRAMMATIC_STREAM_SERIALIZATION</c>.</summary>
