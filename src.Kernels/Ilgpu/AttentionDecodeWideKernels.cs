@@ -553,7 +553,7 @@ internal static class AttentionDecodeWideKernels
         }
 
         Group.Barrier();
-        trace.Stamp(DecodeTracePoint.SumsFolded);
+        trace.Stamp(DecodeTracePoint.SumsStored);
         long headRow = ((long)group.Batch * s.Heads) + group.Head0;
         if (warp < live)
         {

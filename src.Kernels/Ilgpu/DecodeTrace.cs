@@ -25,8 +25,8 @@ internal static class DecodeTracePoint
     /// <summary>Every thread's copies are done (the barrier after the last wait).</summary>
     public const int CopiesDone = 5;
 
-    /// <summary>Its warps' sums are folded over the teams and stored in shared memory (after the barrier).</summary>
-    public const int SumsFolded = 6;
+    /// <summary>Its teams' sums are in shared memory (after the barrier); Run 158's kernel folded them by shuffles first.</summary>
+    public const int SumsStored = 6;
 
     /// <summary>Its partial (or, with one chunk, its output) is written; the statistics and the fence come next.</summary>
     public const int PartialWritten = 7;

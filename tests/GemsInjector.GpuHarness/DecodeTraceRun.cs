@@ -16,9 +16,9 @@ namespace GemsInjector.GpuHarness;
 /// <c>sdpa float32 1x32/8x1x4096x128</c> runs <see cref="AttentionDecodeWideKernels.DecodeStreamF32Lean"/> over 32 chunks
 /// of 128 keys (256 groups, the in-kernel merge); here the same kernel with its groups' timelines stamped
 /// (<see cref="AttentionDecodeWideKernels.DecodeStreamF32LeanTraced"/>: the GPU's nanosecond timer at entry, first K
-/// tile landed, scores done, first V tile landed, values done, copies done, sums folded, partial written, fence done,
-/// ticket taken, the merging groups' chunk weights ready, end, and the SM) runs launch after launch
-/// over rotating inputs, as the bench times it. Both kernels' outputs are checked against a float64 reference first.
+/// tile landed, scores done, first V tile landed, values done, copies done, sums in shared memory, partial written,
+/// fence done, ticket taken, the merging groups' chunk weights ready, end, and the SM) runs launch after launch over
+/// rotating inputs, as the bench times it. Both kernels' outputs are checked against a float64 reference first.
 /// </summary>
 internal static class DecodeTraceRun
 {
@@ -35,8 +35,8 @@ internal static class DecodeTraceRun
 
     private static readonly string[] PointNames =
     [
-        "entry", "first K tile", "scores done", "first V tile", "values done", "copies done", "sums folded", "partial written",
-        "published (fence)", "ticket taken", "merge weights (merging groups)", "end",
+        "entry", "first K tile", "scores done", "first V tile", "values done", "copies done", "sums in shared memory",
+        "partial written", "published (fence)", "ticket taken", "merge weights (merging groups)", "end",
     ];
 
     public static int Run(Options opt)
