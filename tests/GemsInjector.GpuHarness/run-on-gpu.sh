@@ -26,6 +26,7 @@
 #                Run it in a call of its own: it adds two files.
 #   trace:       --decode-trace over TRACE_LAUNCHES launches (default 200): the float32 batch-1 decode with every group's
 #                timeline stamped by the GPU's timer -> trace.md (where the time goes) and trace.csv (the stamps).
+#                Run it in a call of its own (or beside ab): it adds two files.
 # Writes into $OUT (the device tool's output folder; at most 8 files come back, so exactly these):
 #   nvidia-smi.txt  torch.txt  anchor.csv  harness.log  startup.csv  accuracy.csv  bench.csv  compare.md
 # Budgets (seconds; the device tool allows 600 s per command): ACCURACY_BUDGET_S (default 150), BENCH_BUDGET_S (200):
