@@ -715,57 +715,7 @@ internal static class Catalog
             Op = causal ? "sdpa_causal" : "sdpa", Methods = new[] { "ScaledDotProductAttention", "Attention" }, DType = dt,
             Shape = $"{batch}x{heads}/{kvHeads}x{lq}x{lk}x{d}", Category = lq == 1 ? "attention-decode" : "attention-prefill",
             Flops = 4.0 * batch * heads * lq * lk * d * (causal && lq == lk ? 0.5 : 1.0),
-            Reference = h =>
-            {
-                var q = h["q"].F;
-                var k = h["k"].F;
-                var v = h["v"].F;
-                var o = new double[(long)batch * heads * lq * d];
-                int group = heads / kvHeads;
-                double scale = 1 / Math.Sqrt(d);
-                Parallel(batch * heads * lq, idx =>
-                {
-                    int i = idx % lq, bh = idx / lq, hh = bh % heads, b = bh / heads;
-                    long qo = ((long)bh * lq + i) * d;
-                    long kvBase = ((long)b * kvHeads + hh / group) * lk * d;
-                    int last = causal ? Math.Min(lk - 1, i) : lk - 1;
-                    var s = new double[last + 1];
-                    double max = double.NegativeInfinity;
-                    for (int j = 0; j <= last; j++)
-                    {
-                        double acc = 0;
-                        long ko = kvBase + (long)j * d;
-                        for (int t = 0; t < d; t++)
-                        {
-                            acc += (double)q[qo + t] * k[ko + t];
-                        }
-
-                        s[j] = acc * scale;
-                        max = Math.Max(max, s[j]);
-                    }
-
-                    double sum = 0;
-                    for (int j = 0; j <= last; j++)
-                    {
-                        s[j] = Math.Exp(s[j] - max);
-                        sum += s[j];
-                    }
-
-                    var acc2 = new double[d];
-                    for (int j = 0; j <= last; j++)
-                    {
-                        long vo = kvBase + (long)j * d;
-                        double w = s[j] / sum;
-                        for (int t = 0; t < d; t++)
-                        {
-                            acc2[t] += w * v[vo + t];
-                        }
-                    }
-
-                    Array.Copy(acc2, 0, o, qo, d);
-                });
-                return Par.One("output", o);
-            },
+            Reference = h => Par.One("output", RefMath.Attention(h["q"].F, h["k"].F, h["v"].F, batch, heads, kvHeads, lq, lk, d, causal)),
         };
         c.Inputs.Add(In("q", (long)batch * heads * lq * d, aliases: "query"));
         c.Inputs.Add(In("k", (long)batch * kvHeads * lk * d, aliases: "key"));
@@ -781,8 +731,6 @@ internal static class Catalog
         c.Scalars["isCausal"] = causal;
         return c;
     }
-
-    private static void Parallel(int n, Action<int> body) => System.Threading.Tasks.Parallel.For(0, n, body);
 
     /// <summary>C[M,N] = A[M,K]·B[K,N], row-major. M ≤ 64 counts as a decode GEMV (bytes of A, B, C reported).</summary>
     /// <remarks>With <paramref name="transposeB"/> (op mm_tb) b is stored [N, K], the nn.Linear weight layout.</remarks>

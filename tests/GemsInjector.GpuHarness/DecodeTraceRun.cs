@@ -33,6 +33,11 @@ internal static class DecodeTraceRun
     /// <summary>Input sets launched in turn, so that no launch finds its K and V in L2 (4 × 33.6 MB against a 50 MB L2).</summary>
     private const int Sets = 4;
 
+    /// <summary>Every output element within atol + rtol·|reference| of float64 (NaN never passes, <see cref="Checker"/>).</summary>
+    private const double Rtol = 1e-4;
+
+    private const double Atol = 1e-5;
+
     private static readonly string[] PointNames =
     [
         "entry", "first K tile", "scores done", "first V tile", "values done", "copies done", "sums in shared memory",
@@ -74,8 +79,8 @@ internal static class DecodeTraceRun
             {
                 Chunk = Chunk,
                 KeyEnd = Keys,
-                KPointer = Address(kBuffers[set].View),
-                VPointer = Address(vBuffers[set].View),
+                KPointer = TensorCoreLaunch.DeviceAddress(kBuffers[set].View.BaseView.Cast<ushort>()),
+                VPointer = TensorCoreLaunch.DeviceAddress(vBuffers[set].View.BaseView.Cast<ushort>()),
                 TileKeys = AttentionDecodeWideKernels.LeanTileKeys,
                 Combine = 1,
             }).ToArray();
@@ -100,18 +105,18 @@ internal static class DecodeTraceRun
                 traced(config, qBuffer.View.BaseView.Cast<Float4>(), kBuffers[set].View.BaseView.Cast<Float4>(), vBuffers[set].View.BaseView.Cast<Float4>(), mask.View,
                     partO.View, partML.View, output.View, tickets.View, shape, plans[set], stamps.View.SubView(launch * stampsPerLaunch, stampsPerLaunch));
 
-            var expected = Reference(q, kSets[0], vSets[0], shape.Scale);
+            var expected = RefMath.Attention(q, kSets[0], vSets[0], 1, Heads, KvHeads, 1, Keys, D, causal: false);
             output.MemSet(0xff);
             LaunchPlain(0);
             acc.Synchronize();
-            string? plainError = Check(output.GetAsArray1D(), expected);
+            var plainCheck = Checker.Values("plain", output.GetAsArray1D(), expected, DType.F32, Rtol, Atol);
             output.MemSet(0xff);
             LaunchTraced(0, 0);
             acc.Synchronize();
-            string? tracedError = Check(output.GetAsArray1D(), expected);
+            var tracedCheck = Checker.Values("traced", output.GetAsArray1D(), expected, DType.F32, Rtol, Atol);
             Console.WriteLine($"decode-trace: {dev}; sdpa float32 1x32/8x1x4096x128, chunks of {Chunk} ({groups} groups), seed {opt.Seed}");
-            Console.WriteLine($"check against float64: plain {plainError ?? "PASS"}, traced {tracedError ?? "PASS"}");
-            if (plainError is not null || tracedError is not null)
+            Console.WriteLine($"check against float64: plain {Verdict(plainCheck)}, traced {Verdict(tracedCheck)}");
+            if (!plainCheck.Pass || !tracedCheck.Pass)
             {
                 return 1;
             }
@@ -280,62 +285,6 @@ internal static class DecodeTraceRun
         }
     }
 
-    /// <summary>Every output element against the float64 reference (NaN never passes); null when all pass.</summary>
-    private static string? Check(float[] got, double[] expected)
-    {
-        for (int i = 0; i < got.Length; i++)
-        {
-            double error = Math.Abs(got[i] - expected[i]);
-            if (!(error <= 1e-5 + (1e-4 * Math.Abs(expected[i]))))
-            {
-                return FormattableString.Invariant($"FAIL at element {i}: {got[i]} against {expected[i]}");
-            }
-        }
-
-        return null;
-    }
-
-    /// <summary>softmax(q·kᵀ·scale)·v per query head in float64 (head h reads kv head h / (Heads / KvHeads)).</summary>
-    private static double[] Reference(float[] q, float[] k, float[] v, float scale)
-    {
-        var result = new double[Heads * D];
-        var scores = new double[Keys];
-        for (int h = 0; h < Heads; h++)
-        {
-            long kv = (long)(h / (Heads / KvHeads)) * Keys * D;
-            double max = double.NegativeInfinity;
-            for (int j = 0; j < Keys; j++)
-            {
-                double dot = 0;
-                for (int e = 0; e < D; e++)
-                {
-                    dot += (double)q[(h * D) + e] * k[kv + ((long)j * D) + e];
-                }
-
-                scores[j] = dot * scale;
-                max = Math.Max(max, scores[j]);
-            }
-
-            double sum = 0;
-            for (int j = 0; j < Keys; j++)
-            {
-                scores[j] = Math.Exp(scores[j] - max);
-                sum += scores[j];
-            }
-
-            for (int j = 0; j < Keys; j++)
-            {
-                double weight = scores[j] / sum;
-                for (int e = 0; e < D; e++)
-                {
-                    result[(h * D) + e] += weight * v[kv + ((long)j * D) + e];
-                }
-            }
-        }
-
-        return result;
-    }
-
     private static float[] RandomFloats(Random rng, int count, float low, float high)
     {
         var values = new float[count];
@@ -347,8 +296,8 @@ internal static class DecodeTraceRun
         return values;
     }
 
-    /// <summary>The device address of a buffer's first element, which the kernel's cp.async copies read from.</summary>
-    private static long Address(ArrayView<float> view) => ((IContiguousArrayView)view).Buffer.NativePtr.ToInt64() + ((IContiguousArrayView)view).IndexInBytes;
+    private static string Verdict(CheckResult check) =>
+        check.Pass ? FormattableString.Invariant($"PASS (max abs {check.MaxAbs:E2})") : $"FAIL ({check.Detail})";
 
     private static double Median(List<double> values) => Percentile(values.Order().ToArray(), 0.5);
 

@@ -92,14 +92,14 @@ internal static class LaunchOverlapProbe
             {
                 for (int i = 0; i < 100; i++)
                 {
-                    Launch(function, stream, groups, Address(a.View.BaseView), Address(y.View.BaseView), spinNs, overlap);
+                    Launch(function, stream, groups, (IntPtr)TensorCoreLaunch.DeviceAddress(a.View.BaseView.Cast<ushort>()), (IntPtr)TensorCoreLaunch.DeviceAddress(y.View.BaseView.Cast<ushort>()), spinNs, overlap);
                 }
 
                 Check(Native.cuStreamSynchronize(stream), "cuStreamSynchronize");
                 var watch = Stopwatch.StartNew();
                 for (int i = 0; i < launches; i++)
                 {
-                    Launch(function, stream, groups, Address(a.View.BaseView), Address(y.View.BaseView), spinNs, overlap);
+                    Launch(function, stream, groups, (IntPtr)TensorCoreLaunch.DeviceAddress(a.View.BaseView.Cast<ushort>()), (IntPtr)TensorCoreLaunch.DeviceAddress(y.View.BaseView.Cast<ushort>()), spinNs, overlap);
                 }
 
                 Check(Native.cuStreamSynchronize(stream), "cuStreamSynchronize");
@@ -143,9 +143,6 @@ internal static class LaunchOverlapProbe
         parameters[2] = (IntPtr)(&ps);
         Check(Native.cuLaunchKernelEx(ref config, function, (IntPtr)parameters, IntPtr.Zero), "cuLaunchKernelEx");
     }
-
-    private static IntPtr Address(ArrayView<float> view) =>
-        (IntPtr)(((IContiguousArrayView)view).Buffer.NativePtr.ToInt64() + ((IContiguousArrayView)view).IndexInBytes);
 
     private static void Check(int status, string call)
     {

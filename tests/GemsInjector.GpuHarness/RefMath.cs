@@ -63,6 +63,60 @@ internal static class RefMath
         return Math.Exp(-x * x) / Math.Sqrt(Math.PI) / f;
     }
 
+    /// <summary>
+    /// scaled_dot_product_attention in float64: q / output [batch, heads, lq, d], k / v [batch, kvHeads, lk, d], query
+    /// head h reading kv head h / (heads / kvHeads), scale 1/√d; causal is top-left (query i sees keys 0 .. i).
+    /// Parallel over the query rows.
+    /// </summary>
+    public static double[] Attention(float[] q, float[] k, float[] v, int batch, int heads, int kvHeads, int lq, int lk, int d, bool causal)
+    {
+        var o = new double[(long)batch * heads * lq * d];
+        int group = heads / kvHeads;
+        double scale = 1 / Math.Sqrt(d);
+        Parallel.For(0, batch * heads * lq, idx =>
+        {
+            int i = idx % lq, bh = idx / lq, hh = bh % heads, b = bh / heads;
+            long qo = ((long)bh * lq + i) * d;
+            long kvBase = ((long)b * kvHeads + hh / group) * lk * d;
+            int last = causal ? Math.Min(lk - 1, i) : lk - 1;
+            var s = new double[last + 1];
+            double max = double.NegativeInfinity;
+            for (int j = 0; j <= last; j++)
+            {
+                double acc = 0;
+                long ko = kvBase + (long)j * d;
+                for (int t = 0; t < d; t++)
+                {
+                    acc += (double)q[qo + t] * k[ko + t];
+                }
+
+                s[j] = acc * scale;
+                max = Math.Max(max, s[j]);
+            }
+
+            double sum = 0;
+            for (int j = 0; j <= last; j++)
+            {
+                s[j] = Math.Exp(s[j] - max);
+                sum += s[j];
+            }
+
+            var acc2 = new double[d];
+            for (int j = 0; j <= last; j++)
+            {
+                long vo = kvBase + (long)j * d;
+                double w = s[j] / sum;
+                for (int t = 0; t < d; t++)
+                {
+                    acc2[t] += w * v[vo + t];
+                }
+            }
+
+            Array.Copy(acc2, 0, o, qo, d);
+        });
+        return o;
+    }
+
     /// <summary>C[M,N] = A[M,K]·B[K,N] (row-major, float64 accumulate), parallel over 32-row x 128-column tiles.</summary>
     public static double[] MatMul(float[] a, float[] b, int m, int n, int k, int batch = 1)
     {
