@@ -126,19 +126,7 @@ public static unsafe partial class CpuTensorKernels
                 Causal = isCausal,
             };
             float* output = kind == KernelDType.Float32 ? (float*)KernelArguments.Data(result) : KernelScratch.Floats(SlotReductionOutput, outCount);
-            nint o = (nint)output;
-            if (rows * work.Lk * (work.D + work.Dv) < ReductionParallelElements || rows < 2)
-            {
-                for (long r = 0; r < rows; r++)
-                {
-                    AttentionRow(work, r, (float*)o);
-                }
-            }
-            else
-            {
-                CpuThreadBudget.For(rows, r => AttentionRow(work, r, (float*)o));
-            }
-
+            Attention(work, rows, output);
             NarrowOutput(kind, output, result, outCount);
             return result;
         }
@@ -151,7 +139,25 @@ public static unsafe partial class CpuTensorKernels
         }
     }
 
-    private sealed class AttentionWork
+    /// <summary>Attention over float32 q, k, v in <paramref name="work"/>: <paramref name="rows"/> query rows (batch · heads · Lq) into <paramref name="output"/>, on the CPU threads when the work is large enough.</summary>
+    internal static void Attention(AttentionWork work, long rows, float* output)
+    {
+        nint o = (nint)output;
+        if (rows * work.Lk * (work.D + work.Dv) < ReductionParallelElements || rows < 2)
+        {
+            for (long r = 0; r < rows; r++)
+            {
+                AttentionRow(work, r, (float*)o);
+            }
+        }
+        else
+        {
+            CpuThreadBudget.For(rows, r => AttentionRow(work, r, (float*)o));
+        }
+    }
+
+    /// <summary>The operands and shape of one attention call (float32, contiguous [B, H, L, D]; the mask as its strides say).</summary>
+    internal sealed class AttentionWork
     {
         public float* Q;
         public float* K;

@@ -63,6 +63,11 @@ internal static unsafe class Gemm
     internal static int NR => Vector512.IsHardwareAccelerated ? 32 : 16;
 
     public static void Run<T>(GemmProblem p)
+        where T : struct, IFloatLanes =>
+        Run<T>(p, CpuThreadBudget.MaxThreads);
+
+    /// <summary>C = A · B (see <see cref="GemmProblem"/>) with its tasks cut for <paramref name="threadBudget"/> threads (tests vary it).</summary>
+    internal static void Run<T>(GemmProblem p, int threadBudget)
         where T : struct, IFloatLanes
     {
         if (p.M == 0 || p.N == 0 || p.Batch == 0)
@@ -92,16 +97,18 @@ internal static unsafe class Gemm
             return;
         }
 
-        long mTasks = (p.M + TaskRows - 1) / TaskRows;
-        long nTasks = (p.N + NC - 1) / NC;
-        long tasks = p.Batch * mTasks * nTasks;
         double flops = 2.0 * p.M * p.N * p.K * p.Batch;
-        int threads = flops < ParallelFlops ? 1 : (int)Math.Min(CpuThreadBudget.MaxThreads, tasks);
+        int budget = flops < ParallelFlops ? 1 : threadBudget;
+        var split = Split(p.M, p.N, p.Batch, budget, NR);
+        long mTasks = (p.M + split.Rows - 1) / split.Rows;
+        long nTasks = (p.N + split.Columns - 1) / split.Columns;
+        long tasks = p.Batch * mTasks * nTasks;
+        int threads = (int)Math.Min(budget, tasks);
         if (threads <= 1)
         {
             for (long t = 0; t < tasks; t++)
             {
-                Tile<T>(p, t, mTasks, nTasks);
+                Tile<T>(p, t, mTasks, nTasks, split);
             }
 
             return;
@@ -112,20 +119,57 @@ internal static unsafe class Gemm
         {
             for (long t = Interlocked.Increment(ref next); t < tasks; t = Interlocked.Increment(ref next))
             {
-                Tile<T>(p, t, mTasks, nTasks);
+                Tile<T>(p, t, mTasks, nTasks, split);
             }
         });
     }
 
-    private static void Tile<T>(GemmProblem p, long task, long mTasks, long nTasks)
+    /// <summary>
+    /// The rows and columns of C one task computes: <see cref="TaskRows"/> × <see cref="NC"/>, or, when that gives fewer
+    /// tasks than <paramref name="threads"/> (a weight of up to a few thousand columns on a many-core host: 4096 columns
+    /// are 8 tasks), the longer side of the task cut so that every thread gets one — rows in multiples of
+    /// <see cref="MR"/>, columns in multiples of <paramref name="nr"/>. Each task packs its own slices of A and B, so
+    /// cutting the longer side repacks the least. Every element of C sums the same products in the same order whatever
+    /// the cut, so the results do not depend on the thread count.
+    /// </summary>
+    internal static (int Rows, int Columns) Split(long m, long n, long batch, int threads, int nr)
+    {
+        int rows = (int)Math.Min(TaskRows, RoundUp(m, MR)), columns = (int)Math.Min(NC, RoundUp(n, nr));
+        bool rowsFirst = rows >= columns;
+        for (int side = 0; side < 2; side++)
+        {
+            long tasks = batch * ((m + rows - 1) / rows) * ((n + columns - 1) / columns);
+            if (tasks >= threads)
+            {
+                break;
+            }
+
+            // The longer side first; the other only when the first cannot be cut finer.
+            long cuts = (threads + tasks - 1) / tasks;
+            if (rowsFirst == (side == 0))
+            {
+                rows = (int)Math.Max(MR, RoundUp((rows + cuts - 1) / cuts, MR));
+            }
+            else
+            {
+                columns = (int)Math.Max(nr, RoundUp((columns + cuts - 1) / cuts, nr));
+            }
+        }
+
+        return (rows, columns);
+    }
+
+    private static long RoundUp(long value, int multiple) => (value + multiple - 1) / multiple * multiple;
+
+    private static void Tile<T>(GemmProblem p, long task, long mTasks, long nTasks, (int Rows, int Columns) split)
         where T : struct, IFloatLanes
     {
         long batch = task / (mTasks * nTasks);
         long rest = task % (mTasks * nTasks);
-        long rowStart = rest / nTasks * TaskRows;
-        long rowEnd = Math.Min(p.M, rowStart + TaskRows);
-        long colStart = rest % nTasks * NC;
-        int nc = (int)Math.Min(NC, p.N - colStart);
+        long rowStart = rest / nTasks * split.Rows;
+        long rowEnd = Math.Min(p.M, rowStart + split.Rows);
+        long colStart = rest % nTasks * split.Columns;
+        int nc = (int)Math.Min(split.Columns, p.N - colStart);
         int nr = NR;
         byte* a = (byte*)p.A + batch * p.BatchStrideA * T.Size;
         byte* b = (byte*)p.B + batch * p.BatchStrideB * T.Size;

@@ -394,21 +394,7 @@ public sealed partial class IlgpuKernels
         where T : unmanaged
     {
         bool cuda = device.Kind == IlgpuDeviceKind.Cuda;
-        return new DecodePlan { Chunk = chunk, KeyEnd = kEnd, KPointer = cuda ? Address(k) : 0, VPointer = cuda ? Address(v) : 0 };
-    }
-
-    /// <summary>The device address of a view's first element (0 for an empty view).</summary>
-    private static long Address<T>(ArrayView<T> view)
-        where T : unmanaged
-    {
-        if (view.Length == 0)
-        {
-            return 0;
-        }
-
-        // ArrayView<T>'s own Buffer / Index are internal in ILGPU 1.5.3; the interface exposes them.
-        var contiguous = (IContiguousArrayView)view;
-        return contiguous.Buffer.NativePtr.ToInt64() + contiguous.IndexInBytes;
+        return new DecodePlan { Chunk = chunk, KeyEnd = kEnd, KPointer = cuda ? TensorCoreLaunch.DeviceAddress(k) : 0, VPointer = cuda ? TensorCoreLaunch.DeviceAddress(v) : 0 };
     }
 
     /// <summary>One combine group per (head, batch), as many threads as allowed up to <see cref="AttentionDecodeKernels.MaxCombineGroup"/> (several per dim walk the chunks in slices).</summary>

@@ -31,7 +31,7 @@ public sealed partial class IlgpuKernels
     {
         var form = GemvDmmaLaunch.FormFor(GemvF32Dmma, m, transposeB);
         return form != GemvDmmaForm.Off && Sm90aPtx.Supported(device.Accelerator) && device.WarpSize == 32
-            && GemvDmmaLaunch.Takes(batch, m, k, n, transposeB, TensorCoreLaunch.DeviceAddress(a.Cast<ushort>()), TensorCoreLaunch.DeviceAddress(b.Cast<ushort>()))
+            && GemvDmmaLaunch.Takes(batch, m, k, n, transposeB, TensorCoreLaunch.DeviceAddress(a), TensorCoreLaunch.DeviceAddress(b))
             ? form
             : GemvDmmaForm.Off;
     }
@@ -65,7 +65,7 @@ public sealed partial class IlgpuKernels
                 2 => device.Load(ref gemvDmmaF32Ring[slot], name, acc => acc.LoadStreamKernel<ArrayView<Float4>, ArrayView<Float4>, ArrayView<float>, ArrayView<float>, GemvShape, long>(GemvDmmaF32Kernels.GemvDmmaF32Ring<GemvDmmaNk, Const1>, rb)),
                 _ => device.Load(ref gemvDmmaF32Ring[slot], name, acc => acc.LoadStreamKernel<ArrayView<Float4>, ArrayView<Float4>, ArrayView<float>, ArrayView<float>, GemvShape, long>(GemvDmmaF32Kernels.GemvDmmaF32Ring<GemvDmmaNk, Const3>, rb)),
             };
-            rk(plan, a.Cast<Float4>(), b.Cast<Float4>(), bias, c, g, TensorCoreLaunch.DeviceAddress(b.Cast<ushort>()));
+            rk(plan, a.Cast<Float4>(), b.Cast<Float4>(), bias, c, g, TensorCoreLaunch.DeviceAddress(b));
             return;
         }
 

@@ -25,7 +25,7 @@ public sealed partial class IlgpuKernels
     internal bool UsesGemvKnStreamF32(ArrayView<float> a, ArrayView<float> b, int m, int k, int n) =>
         GemvF32Kernel == GemvF32Variant.Stream && m >= 1 && m <= GemvKnStreamLaunch.MaxRows && k % 4 == 0
         && 4L * k <= int.MaxValue && 2L * n <= int.MaxValue && GemvKnStreamLaunch.Fits(device.WarpSize, device.MaxGroupSize)
-        && UsesGemvKnVecF32(b, n) && TensorCoreLaunch.DeviceAddress(a.Cast<ushort>()) % 16 == 0;
+        && UsesGemvKnVecF32(b, n) && TensorCoreLaunch.DeviceAddress(a) % 16 == 0;
 
     /// <summary>Runs a [K, N] product on <c>GemvKnStreamF32</c> (the caller checked <see cref="UsesGemvKnStreamF32"/>): one launch, no partials.</summary>
     private void GemvKnStreamF32(ArrayView<float> a, ArrayView<float> b, ArrayView<float> bias, ArrayView<float> c, GemvShape g)

@@ -50,7 +50,7 @@ public sealed partial class IlgpuKernels
 
         var config = GemvNkStagedLaunch.Plan(g, device.WarpSize);
         // cp.async needs A's raw device address; elsewhere (the simulator) the kernel copies synchronously.
-        long aPointer = device.Kind == IlgpuDeviceKind.Cuda ? TensorCoreLaunch.DeviceAddress(a.Cast<ushort>()) : 0;
+        long aPointer = device.Kind == IlgpuDeviceKind.Cuda ? TensorCoreLaunch.DeviceAddress(a) : 0;
         int burst = GemvF32WideKernel == GemvF32Wide.Staged2 ? 2 : 1;
         GemvNkStagedVariant(burst)(config, a.Cast<Float4>(), b.Cast<Float4>(), bias, c, g, aPointer);
     }
@@ -61,8 +61,8 @@ public sealed partial class IlgpuKernels
         var config = GemvNkRingLaunch.Plan(g, device.WarpSize, stages);
         // cp.async needs both device addresses; elsewhere (the simulator) the kernel copies synchronously.
         bool cuda = device.Kind == IlgpuDeviceKind.Cuda;
-        long aPointer = cuda ? TensorCoreLaunch.DeviceAddress(a.Cast<ushort>()) : 0;
-        long bPointer = cuda ? TensorCoreLaunch.DeviceAddress(b.Cast<ushort>()) : 0;
+        long aPointer = cuda ? TensorCoreLaunch.DeviceAddress(a) : 0;
+        long bPointer = cuda ? TensorCoreLaunch.DeviceAddress(b) : 0;
         var name = $"{nameof(GemmFastKernels.GemvNkRingF32)}<{stages}>";
         var bounds = Bounds(GemmFastKernels.GemvNkStagedWarps * device.WarpSize, GemvNkRingLaunch.GroupsPerSm);
         var kernel = stages switch
@@ -79,8 +79,8 @@ public sealed partial class IlgpuKernels
     {
         var config = GemvNkRingWideLaunch.Plan(g, device.WarpSize, GemvNkRingWideLaunch.Stages);
         bool cuda = device.Kind == IlgpuDeviceKind.Cuda;
-        long aPointer = cuda ? TensorCoreLaunch.DeviceAddress(a.Cast<ushort>()) : 0;
-        long bPointer = cuda ? TensorCoreLaunch.DeviceAddress(b.Cast<ushort>()) : 0;
+        long aPointer = cuda ? TensorCoreLaunch.DeviceAddress(a) : 0;
+        long bPointer = cuda ? TensorCoreLaunch.DeviceAddress(b) : 0;
         var name = $"{nameof(GemmFastKernels.GemvNkRingWideF32)}<{GemvNkRingWideLaunch.Stages}>";
         var bounds = Bounds(GemmFastKernels.GemvNkStagedWarps * device.WarpSize, GemvNkRingWideLaunch.GroupsPerSm);
         var kernel = device.Load(ref gemvNkRingWideF32, name, acc => acc.LoadStreamKernel<ArrayView<Float4>, ArrayView<Float4>, ArrayView<float>, ArrayView<float>, GemvShape, long, long>(GemmFastKernels.GemvNkRingWideF32<GemvNkRingStages3>, bounds));

@@ -48,7 +48,7 @@ public sealed partial class IlgpuKernels
         UsesGemvKnPipeF32(rowsCap, b, n) ? GemmFastKernels.VecSharedA / Math.Max(1, rowsCap / 4) : GemmFastKernels.MaxSharedA / rowsCap;
 
     /// <summary>Whether a [K, N] decode product with this weight view takes the 16-byte kernel: N a multiple of 4 and b 16-byte aligned.</summary>
-    internal static bool UsesGemvKnVecF32(ArrayView<float> b, int n) => n % 4 == 0 && TensorCoreLaunch.DeviceAddress(b.Cast<ushort>()) % 16 == 0;
+    internal static bool UsesGemvKnVecF32(ArrayView<float> b, int n) => n % 4 == 0 && TensorCoreLaunch.DeviceAddress(b) % 16 == 0;
 
     /// <summary>The [K, N]-weight GEMV for a row cap of 1, 2, 4, 8 or 16: 16-byte loads when <see cref="UsesGemvKnVecF32"/>, else scalar ones.</summary>
     private Action<KernelConfig, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, GemvShape> GemvKnLaunch(int rowsCap, ArrayView<float> b, int n)
@@ -162,7 +162,7 @@ public sealed partial class IlgpuKernels
     /// </summary>
     internal bool UsesGemvNkVecF32(ArrayView<float> a, ArrayView<float> b, int k) =>
         GemvNkVecLaunch.Fits(device.WarpSize, device.MaxGroupSize) && k % 4 == 0
-        && TensorCoreLaunch.DeviceAddress(a.Cast<ushort>()) % 16 == 0 && TensorCoreLaunch.DeviceAddress(b.Cast<ushort>()) % 16 == 0;
+        && TensorCoreLaunch.DeviceAddress(a) % 16 == 0 && TensorCoreLaunch.DeviceAddress(b) % 16 == 0;
 
     /// <summary>The multi-row 16-byte [N, K] GEMV compiled for a row cap of 2, 4, 8 or 16.</summary>
     private Action<KernelConfig, ArrayView<Float4>, ArrayView<Float4>, ArrayView<float>, ArrayView<float>, ArrayView<float>, GemvShape> GemvNkVecVariant(int rowsCap)

@@ -277,7 +277,7 @@ public sealed partial class IlgpuKernels
 
             // 16-byte runs of C where they write what the per-element stores would (the kernels with that epilogue: the
             // warp tile, and the short [K, N] pipe tile under `pipe16kruns` / `pipe16kspread`).
-            bool runsAllowed = n % 4 == 0 && TensorCoreLaunch.DeviceAddress(target3.Cast<ushort>()) % 16 == 0 && (shape.HasBias == 0 || shape.Beta == 0f);
+            bool runsAllowed = n % 4 == 0 && TensorCoreLaunch.DeviceAddress(target3) % 16 == 0 && (shape.HasBias == 0 || shape.Beta == 0f);
 
             var tiled = new KernelConfig(new Index3D(gx, gy, splits > 1 ? splits : batch), new Index3D(wide ? GemmFastKernels.WideThreads(t) : t * t, 1, 1));
             if (variant == SgemmKernelVariant.Legacy)
@@ -287,7 +287,7 @@ public sealed partial class IlgpuKernels
             else if (asyncTile)
             {
                 var addresses = device.Kind == IlgpuDeviceKind.Cuda
-                    ? new SgemmAddresses { A = TensorCoreLaunch.DeviceAddress(a.Cast<ushort>()), B = TensorCoreLaunch.DeviceAddress(b.Cast<ushort>()) }
+                    ? new SgemmAddresses { A = TensorCoreLaunch.DeviceAddress(a), B = TensorCoreLaunch.DeviceAddress(b) }
                     : default;
                 shape.StoreRuns = runsAllowed && pipeTile && asyncShort && SgemmShortKernel is SgemmShortVariant.AsyncPipeBk16Runs or SgemmShortVariant.AsyncPipeBk16Spread ? 1 : 0;
                 var staged = new KernelConfig(tiled.GridDim, tiled.GroupDim,
@@ -388,7 +388,7 @@ public sealed partial class IlgpuKernels
     /// </summary>
     internal static bool UsesSgemmWarpF32(ArrayView<float> a, ArrayView<float> b, int k, int n, bool transposeB) =>
         k % 4 == 0 && (transposeB || n % 4 == 0)
-        && TensorCoreLaunch.DeviceAddress(a.Cast<ushort>()) % 16 == 0 && TensorCoreLaunch.DeviceAddress(b.Cast<ushort>()) % 16 == 0;
+        && TensorCoreLaunch.DeviceAddress(a) % 16 == 0 && TensorCoreLaunch.DeviceAddress(b) % 16 == 0;
 
     /// <summary>
     /// The warp-tiled SGEMM compiled for (tile threads, row halves, K-tile): (4, 1|2, 4) on the simulator, (16, 1|2, 8) on

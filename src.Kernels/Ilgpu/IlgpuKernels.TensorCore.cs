@@ -285,13 +285,26 @@ internal static class TensorCoreLaunch
     /// <summary>Whether the epilogue may store column pairs as one word: N even and C 4-byte aligned (every pair then is).</summary>
     public static int PairStores(ArrayView<ushort> c, int n) => n % 2 == 0 && DeviceAddress(c) % 4 == 0 ? 1 : 0;
 
-    /// <summary>The address of the view's first element (the device pointer on CUDA), as the vectorised kernels read it.</summary>
-    internal static long DeviceAddress(ArrayView<ushort> view)
+    /// <summary>
+    /// The address of the view's first element (the device pointer on CUDA), as the vectorised kernels read it; 0 for an
+    /// empty view, which may have no buffer (and needs no alignment).
+    /// </summary>
+    internal static long DeviceAddress<T>(ArrayView<T> view)
+        where T : unmanaged
     {
-        // ArrayView<T>'s own Buffer / Index are internal in ILGPU 1.5.3; the interface exposes them.
-        var contiguous = (IContiguousArrayView)view;
-        return contiguous.Buffer.NativePtr.ToInt64() + contiguous.IndexInBytes;
+        if (view.Length == 0)
+        {
+            return 0;
+        }
+
+        return AddressOf(view);
     }
+
+    // ArrayView<T>'s own Buffer / Index are internal in ILGPU 1.5.3; the interface exposes them, and the constrained
+    // call reads them without boxing the view.
+    private static long AddressOf<TView>(TView view)
+        where TView : struct, IContiguousArrayView =>
+        view.Buffer.NativePtr.ToInt64() + view.IndexInBytes;
 
     /// <summary>
     /// The kernel's shape for contiguous a [batch, M, K], b [batch, K, N] (or [batch, N, K]), c [batch, M, N] and a bias

@@ -132,7 +132,7 @@ public sealed partial class IlgpuKernels
         TensorCoreShape shape, int columns, bool bf16, bool transposeB)
     {
         if (!WgmmaSkinnyLaunch.SumsSplitsInLaunch(SplitKReduceMode, columns, shape.SplitK, shape.M, shape.N)
-            || TensorCoreLaunch.DeviceAddress(partial.Cast<ushort>()) % 16 != 0)
+            || TensorCoreLaunch.DeviceAddress(partial) % 16 != 0)
         {
             return false;
         }

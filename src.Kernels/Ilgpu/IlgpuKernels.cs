@@ -58,7 +58,7 @@ public sealed partial class IlgpuKernels
     /// </summary>
     private bool UsesRunsReduce(ArrayView<float> partial, int n, long cAddress, int runBytes) =>
         SplitKReduceLoading == SplitKReduceLoads.Runs && n % 4 == 0
-        && TensorCoreLaunch.DeviceAddress(partial.Cast<ushort>()) % 16 == 0 && cAddress % runBytes == 0;
+        && TensorCoreLaunch.DeviceAddress(partial) % 16 == 0 && cAddress % runBytes == 0;
 
     private MemoryBuffer1D<int, Stride1D.Dense>? splitKTickets;
 
@@ -121,7 +121,7 @@ public sealed partial class IlgpuKernels
     /// </summary>
     private void ReduceSplitsF32(ArrayView<float> partial, ArrayView<float> bias, ArrayView<float> c, GemvShape g)
     {
-        if (UsesRunsReduce(partial, g.N, TensorCoreLaunch.DeviceAddress(c.Cast<ushort>()), runBytes: 16))
+        if (UsesRunsReduce(partial, g.N, TensorCoreLaunch.DeviceAddress(c), runBytes: 16))
         {
             device.Load(ref gemvReduceRunsF32, nameof(GemmFastKernels.GemvReduceRunsF32),
                 acc => acc.LoadStreamKernel<ArrayView<Float4>, ArrayView<float>, ArrayView<Float4>, GemvShape>(GemmFastKernels.GemvReduceRunsF32))(

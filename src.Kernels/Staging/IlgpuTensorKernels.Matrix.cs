@@ -33,6 +33,11 @@ public sealed unsafe partial class IlgpuTensorKernels
         }
 
         long m = a[0], k = a[1], n = b[1];
+        if (!StagingCost.StagesProduct(Device.Kind, 1, m, k, n, 0, ElementBytes(dtype)))
+        {
+            return CpuTensorKernels.Mm(self, other);
+        }
+
         if (Is16(dtype))
         {
             return Launch(new[] { m, n }, dtype, (s, _) =>
@@ -70,6 +75,11 @@ public sealed unsafe partial class IlgpuTensorKernels
         }
 
         long batch = a[0], m = a[1], k = a[2], n = b[2];
+        if (!StagingCost.StagesProduct(Device.Kind, batch, m, k, n, 0, ElementBytes(dtype)))
+        {
+            return CpuTensorKernels.Bmm(self, other);
+        }
+
         if (Is16(dtype))
         {
             return Launch(new[] { batch, m, n }, dtype, (s, _) =>
@@ -120,6 +130,11 @@ public sealed unsafe partial class IlgpuTensorKernels
         }
 
         bool rowVector = (c.Length == 1 && c[0] == n) || (c.Length == 2 && c[0] == 1 && c[1] == n);
+        if (!StagingCost.StagesProduct(Device.Kind, 1, m, k, n, beta == 0 ? 0 : rowVector ? n : m * n, ElementBytes(dtype)))
+        {
+            return CpuTensorKernels.Addmm(self, mat1, mat2, beta, alpha);
+        }
+
         torch.Tensor? expanded = beta == 0 || rowVector ? null : Expanded(self, target);
         try
         {
@@ -170,6 +185,12 @@ public sealed unsafe partial class IlgpuTensorKernels
         }
 
         long batch = q[0], heads = q[1], lq = q[2], d = q[3], kvHeads = kv[1], lk = kv[2];
+        long maskBytes = attentionMask is null ? 0 : batch * heads * lq * lk * sizeof(float);
+        if (!StagingCost.StagesAttention(Device.Kind, batch, heads, kvHeads, lq, lk, d, isCausal, maskBytes, ElementBytes(dtype)))
+        {
+            return CpuTensorKernels.ScaledDotProductAttention(query, key, value, attentionMask, isCausal, scale);
+        }
+
         torch.Tensor? mask = attentionMask is null ? null : StagedMask(attentionMask, batch, heads, lq, lk);
         try
         {

@@ -133,6 +133,8 @@ public sealed unsafe partial class IlgpuTensorKernels : IDisposable
 
     private static bool Is16(torch.ScalarType dtype) => dtype != torch.ScalarType.Float32;
 
+    private static int ElementBytes(torch.ScalarType dtype) => Is16(dtype) ? 2 : 4;
+
     private static HalfFormat Format(torch.ScalarType dtype) =>
         dtype == torch.ScalarType.BFloat16 ? HalfFormat.BFloat16 : HalfFormat.Float16;
 

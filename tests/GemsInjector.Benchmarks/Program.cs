@@ -15,6 +15,12 @@ internal static class Program
             return;
         }
 
+        if (args.Length > 0 && args[0] == "compute-rates")
+        {
+            ComputeRateTimings.Run();
+            return;
+        }
+
         if (args.Length > 0 && args[0] == "bandwidth")
         {
             MemoryBoundTimings.Run(args.Length > 1 ? int.Parse(args[1], System.Globalization.CultureInfo.InvariantCulture) : 20);

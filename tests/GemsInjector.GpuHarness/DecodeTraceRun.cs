@@ -79,8 +79,8 @@ internal static class DecodeTraceRun
             {
                 Chunk = Chunk,
                 KeyEnd = Keys,
-                KPointer = TensorCoreLaunch.DeviceAddress(kBuffers[set].View.BaseView.Cast<ushort>()),
-                VPointer = TensorCoreLaunch.DeviceAddress(vBuffers[set].View.BaseView.Cast<ushort>()),
+                KPointer = TensorCoreLaunch.DeviceAddress(kBuffers[set].View.BaseView),
+                VPointer = TensorCoreLaunch.DeviceAddress(vBuffers[set].View.BaseView),
                 TileKeys = AttentionDecodeWideKernels.LeanTileKeys,
                 Combine = 1,
             }).ToArray();

@@ -92,14 +92,14 @@ internal static class LaunchOverlapProbe
             {
                 for (int i = 0; i < 100; i++)
                 {
-                    Launch(function, stream, groups, (IntPtr)TensorCoreLaunch.DeviceAddress(a.View.BaseView.Cast<ushort>()), (IntPtr)TensorCoreLaunch.DeviceAddress(y.View.BaseView.Cast<ushort>()), spinNs, overlap);
+                    Launch(function, stream, groups, (IntPtr)TensorCoreLaunch.DeviceAddress(a.View.BaseView), (IntPtr)TensorCoreLaunch.DeviceAddress(y.View.BaseView), spinNs, overlap);
                 }
 
                 Check(Native.cuStreamSynchronize(stream), "cuStreamSynchronize");
                 var watch = Stopwatch.StartNew();
                 for (int i = 0; i < launches; i++)
                 {
-                    Launch(function, stream, groups, (IntPtr)TensorCoreLaunch.DeviceAddress(a.View.BaseView.Cast<ushort>()), (IntPtr)TensorCoreLaunch.DeviceAddress(y.View.BaseView.Cast<ushort>()), spinNs, overlap);
+                    Launch(function, stream, groups, (IntPtr)TensorCoreLaunch.DeviceAddress(a.View.BaseView), (IntPtr)TensorCoreLaunch.DeviceAddress(y.View.BaseView), spinNs, overlap);
                 }
 
                 Check(Native.cuStreamSynchronize(stream), "cuStreamSynchronize");

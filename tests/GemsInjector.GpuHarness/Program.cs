@@ -39,6 +39,9 @@ internal sealed class Options
     /// <summary>Launches per row of --launch-overlap (0: not asked for).</summary>
     public int LaunchOverlapLaunches { get; set; }
 
+    /// <summary>--staging-probe: mm as a product call makes it on host tensors, staged to the device against the CPU kernel.</summary>
+    public bool StagingProbe { get; set; }
+
     /// <summary>Where --precompile-kernels writes the archive of precompiled kernels, or null.</summary>
     public string? PrecompileArchive { get; set; }
 
@@ -70,6 +73,8 @@ internal sealed class Options
                                        checks the output, prints where the time goes and writes the stamps to --csv
           --launch-overlap <launches>  CUDA: wall time per launch of tiny PTX kernels back to back, plain and with
                                        programmatic dependent launch (griddepcontrol; the overlap launch attribute)
+          --staging-probe              mm on operands in host memory: the staged device call (copies, kernel, copy
+                                       back) against the CPU kernel, by shape, and the host <-> device copy rates
           --budget-s <seconds>         start no new case after this many seconds from process start (rest: SKIP)
           --pad-mb <n>                 allocate n MB of device memory first and hold it: every later buffer lands at
                                        other addresses, the kernels and the case order unchanged (placement effects)
@@ -163,6 +168,9 @@ internal sealed class Options
                         break;
                     case "--enable-probe":
                         o.EnableProbe = true;
+                        break;
+                    case "--staging-probe":
+                        o.StagingProbe = true;
                         break;
                     case "--launch-overlap":
                         o.LaunchOverlapLaunches = int.Parse(Next(), System.Globalization.CultureInfo.InvariantCulture);
@@ -286,6 +294,11 @@ internal static class Program
         if (opt.LaunchOverlapLaunches > 0)
         {
             return LaunchOverlapProbe.Run(opt);
+        }
+
+        if (opt.StagingProbe)
+        {
+            return StagingProbe.Run(opt);
         }
 
         // Startup first: its first calls must find no kernel compiled yet.

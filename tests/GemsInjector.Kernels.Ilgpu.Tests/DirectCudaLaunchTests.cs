@@ -149,6 +149,23 @@ public sealed class DirectCudaLaunchTests
     }
 
     [Fact]
+    public void DeviceAddressIsTheFirstElementsAddressAndZeroForAnEmptyView()
+    {
+        using var context = Context.Create(b => b.CPU());
+        using var accelerator = context.CreateCPUAccelerator(0);
+        using var floats = accelerator.Allocate1D<float>(64);
+        using var halves = accelerator.Allocate1D<Half8>(16);
+        ArrayView<float> whole = floats.View, part = floats.View.SubView(10, 20), none = floats.View.SubView(10, 0);
+        ArrayView<Half8> vectors = halves.View.SubView(3, 5);
+
+        Assert.Equal(part.LoadEffectiveAddressAsPtr().ToInt64(), TensorCoreLaunch.DeviceAddress(part));
+        Assert.Equal(whole.LoadEffectiveAddressAsPtr().ToInt64() + 10 * sizeof(float), TensorCoreLaunch.DeviceAddress(part.Cast<ushort>()));
+        Assert.Equal(vectors.LoadEffectiveAddressAsPtr().ToInt64(), TensorCoreLaunch.DeviceAddress(vectors));
+        Assert.Equal(0L, TensorCoreLaunch.DeviceAddress(ArrayView<float>.Empty));
+        Assert.Equal(0L, TensorCoreLaunch.DeviceAddress(none));
+    }
+
+    [Fact]
     public void EmptyViewIsWrittenAsNullAndZero()
     {
         var block = Poisoned();
