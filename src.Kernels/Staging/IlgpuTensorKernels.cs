@@ -22,6 +22,11 @@ namespace GemsInjector.Kernels.Staging;
 /// computed, and invalid ones fail with exactly the CPU kernels' exceptions and messages.
 /// </para>
 /// <para>
+/// On a GPU, an mm, addmm, bmm or attention call runs the CPU kernel instead when copying its operands there and back would
+/// take longer than the CPU's work (<see cref="StagingCost"/>; decode-sized calls against a large weight), unless
+/// <c>GEMS_GPU_OFFLOAD=always</c>; the simulator takes every call.
+/// </para>
+/// <para>
 /// Device buffers come from a small per-device pool keyed by (power-of-two) size, so a call does not allocate device memory each
 /// time; launches on one device are serialized by a per-device lock. Thread-safe.
 /// </para>

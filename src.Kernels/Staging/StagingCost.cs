@@ -8,11 +8,12 @@ namespace GemsInjector.Kernels.Staging;
 /// <summary>
 /// Whether a call on host tensors goes to the GPU. The tensors live in CPU memory (TorchSharp has no CUDA build here), so a
 /// GPU call copies every operand over PCIe, weights included, and the result back: it pays only when the CPU kernel's work
-/// takes longer than those copies. H200 host, Run 165 (<c>docs/perf/h100.md</c>): a float32 mm with a 4096 × 4096
-/// weight ran 17x faster on the CPU at 1 row and 1.2x at 64 rows, 1.6x faster staged at 128 rows; a 256 × 256 weight
-/// crossed over between 16 and 64 rows. The estimate is deterministic for a shape and a host (its thread budget and
-/// vector width), so a worker routes a given call the same way every time. ILGPU's CPU simulator always takes the call:
-/// it exists to run the GPU kernels' logic in tests.
+/// takes longer than those copies. The constants are fitted to Run 166 (H200 node, 16-core Xeon; <c>docs/perf/h100.md</c>):
+/// 106 calls of mm (float32, bfloat16) and float32 attention on 16 and 8 CPU threads, each timed on both paths; the
+/// estimate picks the faster path, or one within 10% of it, for 97 of them, and the other 9 (all near the crossover) run
+/// at most 2.6x slower than they could (with Run 165's first constants: 13 such). The estimate depends only on the shape and the host (its thread budget and vector
+/// width), so a worker routes a given call the same way every time. ILGPU's CPU simulator always takes the call: it exists
+/// to run the GPU kernels' logic in tests.
 /// </summary>
 internal static class StagingCost
 {
@@ -20,28 +21,31 @@ internal static class StagingCost
     public const string ChoiceVariable = "GEMS_GPU_OFFLOAD";
 
     /// <summary>
-    /// Host ↔ device bytes per second of pageable memory, as a staged call copies (Run 165: 12.4–13.7 GB/s from 4 to 64 MB,
-    /// 6.7 GB/s host → device at 256 MB).
+    /// Host ↔ device bytes per second of pageable memory as a staged call sees them: 6.7–7.4 GB/s host → device for 64–256 MB
+    /// in three of four readings (12.4 in the fourth), 13–14 back, 8–13 for 0.25–4 MB (Runs 165–166).
     /// </summary>
-    public const double HostCopyBytesPerSecond = 12e9;
+    public const double HostCopyBytesPerSecond = 7e9;
 
-    /// <summary>A staged call's cost beyond its bytes: two copies, a launch and a synchronize (Run 165: 0.05 ms at 256 × 256).</summary>
+    /// <summary>A staged call's cost beyond its bytes: two copies, a launch and a synchronize (Runs 165–166: 0.05 ms at 1 × 256 × 256).</summary>
     public const double StagedCallSeconds = 50e-6;
+
+    /// <summary>A CPU kernel call's cost beyond its arithmetic (threads woken, operands packed): 16 × 256 × 256 float32 took 26 µs for 2 µs of arithmetic.</summary>
+    public const double CpuCallSeconds = 50e-6;
 
     /// <summary>The device's rate on the call's arithmetic: well below the kernels' measured rates, so it never decides a call alone.</summary>
     public const double DeviceFlopsPerSecond = 20e12;
 
     /// <summary>
-    /// FLOP per second and CPU thread of the CPU GEMM with AVX-512 (Run 165's Xeon: 57–60 where every thread had tasks, both
-    /// float32 and bfloat16, which it widens to float32); without it, half (the register tile is half as wide).
+    /// FLOP per second and CPU thread of the CPU GEMM with AVX-512 across the fitted shapes (30; 57–60 at the largest, where the
+    /// packing is best amortised; bfloat16 alike, widened to float32); without AVX-512 half (the register tile is half as wide).
     /// </summary>
-    public static double CpuProductFlopsPerThread => Vector512.IsHardwareAccelerated ? 60e9 : 30e9;
+    public static double CpuProductFlopsPerThread => Vector512.IsHardwareAccelerated ? 30e9 : 15e9;
 
     /// <summary>
-    /// FLOP per second and CPU thread of the CPU attention kernel: a quarter of the GEMM's (it walks one query row at a
-    /// time; `compute-rates` of the benchmarks measured 10–15 against the GEMM's 45–80 on this repository's 2-core host).
+    /// FLOP per second and CPU thread of the CPU attention kernel: a tenth of the GEMM's (it walks one query row at a time;
+    /// Run 166: 11 GFLOP/s per thread for a 2048-token causal prefill, 3.7 for one query over 4096 keys).
     /// </summary>
-    public static double CpuAttentionFlopsPerThread => CpuProductFlopsPerThread / 4;
+    public static double CpuAttentionFlopsPerThread => CpuProductFlopsPerThread / 10;
 
     /// <summary>Which calls take the GPU; read once per process from <c>GEMS_GPU_OFFLOAD</c>.</summary>
     public static OffloadChoice Choice { get; } = ParseChoice(Environment.GetEnvironmentVariable(ChoiceVariable));
@@ -54,8 +58,8 @@ internal static class StagingCost
     /// Whether a call with <paramref name="flops"/> of arithmetic and <paramref name="stagedBytes"/> copied to and from the
     /// device should run there: always on the simulator or under <see cref="OffloadChoice.Always"/>; else when the staged
     /// call's estimated time (<see cref="StagedCallSeconds"/>, the bytes at <see cref="HostCopyBytesPerSecond"/>, the
-    /// arithmetic at <see cref="DeviceFlopsPerSecond"/>) is below the CPU kernel's (<paramref name="cpuFlopsPerThread"/> on
-    /// <paramref name="cpuThreads"/> threads).
+    /// arithmetic at <see cref="DeviceFlopsPerSecond"/>) is below the CPU kernel's (<see cref="CpuCallSeconds"/> and the
+    /// arithmetic at <paramref name="cpuFlopsPerThread"/> on <paramref name="cpuThreads"/> threads).
     /// </summary>
     public static bool Stages(IlgpuDeviceKind device, OffloadChoice choice, double flops, double stagedBytes, double cpuFlopsPerThread, int cpuThreads)
     {
@@ -65,27 +69,37 @@ internal static class StagingCost
         }
 
         double staged = StagedCallSeconds + (stagedBytes / HostCopyBytesPerSecond) + (flops / DeviceFlopsPerSecond);
-        double cpu = flops / (cpuFlopsPerThread * Math.Max(1, cpuThreads));
+        double cpu = CpuCallSeconds + (flops / (cpuFlopsPerThread * Math.Max(1, cpuThreads)));
         return staged < cpu;
     }
 
-    /// <summary><see cref="Stages"/> for a product of <paramref name="batch"/> × [m, k] · [k, n] plus <paramref name="extraElements"/> more staged (a bias).</summary>
+    /// <summary><see cref="Stages"/> for a product of <paramref name="batch"/> × [m, k] · [k, n] plus <paramref name="extraElements"/> more staged (a bias), on this process's CPU threads.</summary>
     public static bool StagesProduct(IlgpuDeviceKind device, long batch, long m, long k, long n, long extraElements, int elementBytes) =>
-        Stages(device, Choice, 2.0 * batch * m * k * n, (double)elementBytes * ((batch * ((m * k) + (k * n) + (m * n))) + extraElements),
-            CpuProductFlopsPerThread, CpuThreadBudget.MaxThreads);
+        Stages(device, Choice, ProductFlops(batch, m, k, n), ProductBytes(batch, m, k, n, extraElements, elementBytes), CpuProductFlopsPerThread, CpuThreadBudget.MaxThreads);
 
-    /// <summary>
-    /// <see cref="Stages"/> for attention of <paramref name="heads"/> query heads over <paramref name="kvHeads"/> key / value
-    /// heads: scores and values, 4 · d FLOP per (query, key) pair the causal mask keeps (about half of a square), and the
-    /// staged q, k, v, output and <paramref name="maskBytes"/>.
-    /// </summary>
-    public static bool StagesAttention(IlgpuDeviceKind device, long batch, long heads, long kvHeads, long lq, long lk, long d, bool causal, long maskBytes, int elementBytes)
+    /// <summary><see cref="Stages"/> for attention (<see cref="AttentionFlops"/>, <see cref="AttentionBytes"/> and <paramref name="maskBytes"/>), on this process's CPU threads.</summary>
+    public static bool StagesAttention(IlgpuDeviceKind device, long batch, long heads, long kvHeads, long lq, long lk, long d, bool causal, long maskBytes, int elementBytes) =>
+        Stages(device, Choice, AttentionFlops(batch, heads, lq, lk, d, causal), AttentionBytes(batch, heads, kvHeads, lq, lk, d, elementBytes) + maskBytes,
+            CpuAttentionFlopsPerThread, CpuThreadBudget.MaxThreads);
+
+    /// <summary>2 · batch · m · k · n.</summary>
+    public static double ProductFlops(long batch, long m, long k, long n) => 2.0 * batch * m * k * n;
+
+    /// <summary>A, B and C of every batch entry and <paramref name="extraElements"/> more, at <paramref name="elementBytes"/> each.</summary>
+    public static double ProductBytes(long batch, long m, long k, long n, long extraElements, int elementBytes) =>
+        (double)elementBytes * ((batch * ((double)(m * k) + (k * n) + (m * n))) + extraElements);
+
+    /// <summary>Scores and values: 4 · d FLOP per (query, key) pair, over the pairs a top-left causal mask keeps when <paramref name="causal"/>.</summary>
+    public static double AttentionFlops(long batch, long heads, long lq, long lk, long d, bool causal)
     {
-        double pairs = causal ? Math.Min(lq, lk) * (Math.Min(lq, lk) + 1) / 2.0 + Math.Max(0, lq - lk) * (double)lk : (double)lq * lk;
-        double flops = 4.0 * batch * heads * pairs * d;
-        double bytes = ((double)elementBytes * batch * d * ((2 * heads * lq) + (2 * kvHeads * lk))) + maskBytes;
-        return Stages(device, Choice, flops, bytes, CpuAttentionFlopsPerThread, CpuThreadBudget.MaxThreads);
+        long diagonal = Math.Min(lq, lk);
+        double pairs = causal ? (diagonal * (diagonal + 1) / 2.0) + ((double)Math.Max(0, lq - lk) * lk) : (double)lq * lk;
+        return 4.0 * batch * heads * pairs * d;
     }
+
+    /// <summary>q and the output ([batch, heads, lq, d]), k and v ([batch, kvHeads, lk, d]).</summary>
+    public static double AttentionBytes(long batch, long heads, long kvHeads, long lq, long lk, long d, int elementBytes) =>
+        (double)elementBytes * batch * d * ((2.0 * heads * lq) + (2.0 * kvHeads * lk));
 }
 
 /// <summary>Which calls on host tensors a GPU takes (<c>GEMS_GPU_OFFLOAD</c>).</summary>

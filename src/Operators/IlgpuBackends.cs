@@ -18,7 +18,8 @@ internal static class IlgpuBackends
 {
     /// <summary>
     /// On a GPU the host's tensors still live in CPU memory (TorchSharp has no CUDA build here), so every call would
-    /// copy its operands over PCIe: worth it only where the arithmetic outweighs the copy.
+    /// copy its operands over PCIe: worth it only where the arithmetic outweighs the copy, so only these operators, and
+    /// of their calls only those the staging cost lets through (<c>StagingCost</c> in the kernel assembly).
     /// </summary>
     private static readonly HashSet<string> ComputeBoundOperators =
         [OperatorNames.Mm, OperatorNames.Addmm, OperatorNames.Bmm, OperatorNames.ScaledDotProductAttention];
