@@ -139,20 +139,126 @@ public static unsafe partial class CpuTensorKernels
         }
     }
 
-    /// <summary>Attention over float32 q, k, v in <paramref name="work"/>: <paramref name="rows"/> query rows (batch · heads · Lq) into <paramref name="output"/>, on the CPU threads when the work is large enough.</summary>
+    /// <summary>
+    /// Attention over float32 q, k, v in <paramref name="work"/>: <paramref name="rows"/> query rows (batch · heads · Lq) into
+    /// <paramref name="output"/>, on the CPU threads when the work is large enough. The query heads that share a key / value
+    /// head (grouped-query attention) are one task per query position (<see cref="AttentionGroup"/>), so each key and value
+    /// row is read from memory once for the group instead of once per head; when that leaves threads idle (a decode step
+    /// has one task per key / value head), a group's heads are split over as many tasks as fill them.
+    /// </summary>
     internal static void Attention(AttentionWork work, long rows, float* output)
     {
         nint o = (nint)output;
-        if (rows * work.Lk * (work.D + work.Dv) < ReductionParallelElements || rows < 2)
+        long groupSize = work.Heads / work.KvHeads, groups = rows / groupSize;
+        int threads = CpuThreadBudget.MaxThreads;
+        long parts = groups >= threads ? 1 : Math.Min(groupSize, (threads + groups - 1) / groups);
+        long headsPerTask = (groupSize + parts - 1) / parts;
+        long tasksPerGroup = (groupSize + headsPerTask - 1) / headsPerTask, tasks = groups * tasksPerGroup;
+        void Task(long t)
         {
-            for (long r = 0; r < rows; r++)
+            long first = t % tasksPerGroup * headsPerTask;
+            AttentionGroup(work, t / tasksPerGroup, (int)first, (int)Math.Min(headsPerTask, groupSize - first), (float*)o);
+        }
+
+        if (rows * work.Lk * (work.D + work.Dv) < ReductionParallelElements || tasks < 2)
+        {
+            for (long t = 0; t < tasks; t++)
             {
-                AttentionRow(work, r, (float*)o);
+                Task(t);
             }
         }
         else
         {
-            CpuThreadBudget.For(rows, r => AttentionRow(work, r, (float*)o));
+            CpuThreadBudget.For(tasks, Task);
+        }
+    }
+
+    /// <summary>
+    /// The query rows of one (batch, key / value head, query position) for <paramref name="heads"/> of the query heads on
+    /// that key / value head from its <paramref name="firstInGroup"/>-th on, one row per head:
+    /// scores in blocks of 64 keys, online softmax, output = accumulator / sum; the heads take each block in turn, so a
+    /// block of keys and values is used by every head of the group while it is in cache. Each head's sums run in the
+    /// same order as when every query row was a task of its own (until session 26), so the results are the same bits.
+    /// </summary>
+    private static void AttentionGroup(AttentionWork w, long group, int firstInGroup, int heads, float* output)
+    {
+        const int Block = 64;
+        long i = group % w.Lq;
+        long bk = group / w.Lq;
+        long kvHead = bk;
+        long b = bk / w.KvHeads;
+        long firstHead = ((bk % w.KvHeads) * (w.Heads / w.KvHeads)) + firstInGroup;
+        float* keys = w.K + kvHead * w.Lk * w.D;
+        float* values = w.V + kvHead * w.Lk * w.Dv;
+        int stride = w.Dv + Block;
+        float* scratch = KernelScratch.Floats(SlotAttention, ((long)stride * heads) + (2L * heads));
+        float* runningMax = scratch + ((long)stride * heads);
+        float* sum = runningMax + heads;
+        for (int g = 0; g < heads; g++)
+        {
+            new Span<float>(scratch + ((long)g * stride), w.Dv).Clear();
+            runningMax[g] = float.NegativeInfinity;
+            sum[g] = 0f;
+        }
+
+        long end = w.Causal ? Math.Min(w.Lk, i + 1) : w.Lk;
+        for (long start = 0; start < end; start += Block)
+        {
+            int count = (int)Math.Min(Block, end - start);
+            for (int g = 0; g < heads; g++)
+            {
+                long h = firstHead + g;
+                float* q = w.Q + ((((b * w.Heads) + h) * w.Lq) + i) * w.D;
+                float* acc = scratch + ((long)g * stride);
+                float* scores = acc + w.Dv;
+                long maskRow = (b * w.MaskStrides[0]) + (h * w.MaskStrides[1]) + (i * w.MaskStrides[2]);
+                float blockMax = float.NegativeInfinity;
+                for (int j = 0; j < count; j++)
+                {
+                    float s = w.Scale * Dot(q, keys + ((start + j) * w.D), w.D);
+                    if (w.Mask != null)
+                    {
+                        long at = maskRow + ((start + j) * w.MaskStrides[3]);
+                        s = w.BoolMask ? (w.Mask[at] != 0 ? s : float.NegativeInfinity) : s + ((float*)w.Mask)[at];
+                    }
+
+                    scores[j] = s;
+                    blockMax = float.IsNaN(s) || s > blockMax ? s : blockMax;
+                }
+
+                float newMax = Math.Max(runningMax[g], blockMax);
+                if (float.IsNegativeInfinity(newMax))
+                {
+                    continue; // every key of this head so far is masked
+                }
+
+                float correction = MathF.Exp(runningMax[g] - newMax);
+                sum[g] *= correction;
+                Scale(acc, correction, w.Dv);
+                for (int j = 0; j < count; j++)
+                {
+                    float p = MathF.Exp(scores[j] - newMax);
+                    if (p != 0f || float.IsNaN(p))
+                    {
+                        sum[g] += p;
+                        Axpy(acc, values + ((start + j) * w.Dv), p, w.Dv);
+                    }
+                }
+
+                runningMax[g] = newMax;
+            }
+        }
+
+        for (int g = 0; g < heads; g++)
+        {
+            long row = (((b * w.Heads) + firstHead + g) * w.Lq) + i;
+            float* acc = scratch + ((long)g * stride);
+            float* o = output + (row * w.Dv);
+            float inverse = sum[g] == 0f ? 0f : 1f / sum[g]; // all keys masked: zeros, as libtorch 2.10's CPU kernel (TorchSharp 0.107)
+            for (int d = 0; d < w.Dv; d++)
+            {
+                o[d] = acc[d] * inverse;
+            }
         }
     }
 
@@ -173,72 +279,6 @@ public static unsafe partial class CpuTensorKernels
         public int Dv;
         public float Scale;
         public bool Causal;
-    }
-
-    /// <summary>One query row: scores in blocks of 64 keys, online softmax, output = accumulator / sum.</summary>
-    private static void AttentionRow(AttentionWork w, long row, float* output)
-    {
-        const int Block = 64;
-        long i = row % w.Lq;
-        long bh = row / w.Lq;
-        long h = bh % w.Heads;
-        long b = bh / w.Heads;
-        long kvHead = b * w.KvHeads + h / (w.Heads / w.KvHeads);
-        float* q = w.Q + row * w.D;
-        float* keys = w.K + kvHead * w.Lk * w.D;
-        float* values = w.V + kvHead * w.Lk * w.Dv;
-        float* acc = KernelScratch.Floats(SlotAttention, w.Dv + Block);
-        float* scores = acc + w.Dv;
-        new Span<float>(acc, w.Dv).Clear();
-        float runningMax = float.NegativeInfinity;
-        float sum = 0f;
-        long end = w.Causal ? Math.Min(w.Lk, i + 1) : w.Lk;
-        long maskBase = b * w.MaskStrides[0] + h * w.MaskStrides[1] + i * w.MaskStrides[2];
-        for (long start = 0; start < end; start += Block)
-        {
-            int count = (int)Math.Min(Block, end - start);
-            float blockMax = float.NegativeInfinity;
-            for (int j = 0; j < count; j++)
-            {
-                float s = w.Scale * Dot(q, keys + (start + j) * w.D, w.D);
-                if (w.Mask != null)
-                {
-                    long at = maskBase + (start + j) * w.MaskStrides[3];
-                    s = w.BoolMask ? (w.Mask[at] != 0 ? s : float.NegativeInfinity) : s + ((float*)w.Mask)[at];
-                }
-
-                scores[j] = s;
-                blockMax = float.IsNaN(s) || s > blockMax ? s : blockMax;
-            }
-
-            float newMax = Math.Max(runningMax, blockMax);
-            if (float.IsNegativeInfinity(newMax))
-            {
-                continue; // every key so far is masked
-            }
-
-            float correction = MathF.Exp(runningMax - newMax);
-            sum *= correction;
-            Scale(acc, correction, w.Dv);
-            for (int j = 0; j < count; j++)
-            {
-                float p = MathF.Exp(scores[j] - newMax);
-                if (p != 0f || float.IsNaN(p))
-                {
-                    sum += p;
-                    Axpy(acc, values + (start + j) * w.Dv, p, w.Dv);
-                }
-            }
-
-            runningMax = newMax;
-        }
-
-        float* o = output + row * w.Dv;
-        float inverse = sum == 0f ? 0f : 1f / sum; // all keys masked: zeros, as libtorch 2.10's CPU kernel (TorchSharp 0.107)
-        for (int d = 0; d < w.Dv; d++)
-        {
-            o[d] = acc[d] * inverse;
-        }
     }
 
     private static float Dot(float* a, float* b, int n)

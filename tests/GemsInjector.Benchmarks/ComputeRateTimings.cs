@@ -30,7 +30,7 @@ internal static class ComputeRateTimings
             Report($"mm bfloat16 {m}x4096x4096", 2.0 * m * 4096 * 4096, threads, () => CpuTensorKernels.Mm(a16, w16));
         }
 
-        foreach (var (lq, lk, causal) in new[] { (1, 4096, false), (128, 128, true), (512, 512, true), (2048, 2048, true) })
+        foreach (var (lq, lk, causal) in new[] { (1, 64, false), (1, 512, false), (1, 4096, false), (128, 128, true), (512, 512, true), (2048, 2048, true) })
         {
             using var q = torch.randn([1, 32, lq, 128], generator: generator);
             using var k = torch.randn([1, 8, lk, 128], generator: generator);

@@ -20,6 +20,9 @@ public class AttentionKernelTests
             data.Add(2, 4, 4, 1, 33, 32, false, 0, dtype);   // decode row
             data.Add(1, 8, 2, 9, 70, 8, false, 1, dtype);    // float mask
             data.Add(2, 2, 1, 5, 3, 4, true, 2, dtype);      // bool mask + causal
+            data.Add(1, 8, 2, 1, 150, 32, false, 3, dtype);  // GQA decode over three key blocks, a mask of its own per head
+            data.Add(2, 6, 3, 4, 70, 16, true, 3, dtype);    // the same with causal rows
+            data.Add(1, 4, 1, 1, 200, 32, false, 3, dtype);  // one group, fewer than the threads: its heads split over tasks
         }
 
         data.Add(1, 4, 4, 0, 5, 8, false, 0, torch.ScalarType.Float32);
@@ -36,7 +39,7 @@ public class AttentionKernelTests
         (torch.Tensor query, float[] q) = KernelTestData.Random(random, dtype, 1, batch, heads, lq, d);
         (torch.Tensor key, float[] k) = KernelTestData.Random(random, dtype, 1, batch, kvHeads, lk, d);
         (torch.Tensor value, float[] v) = KernelTestData.Random(random, dtype, 1, batch, kvHeads, lk, d);
-        float[] additive = TestData.Normal(random, lq * lk);
+        float[] additive = TestData.Normal(random, (maskKind == 3 ? batch * heads : 1) * lq * lk);
         bool[] keep = new bool[lq * lk];
         for (int i = 0; i < keep.Length; i++)
         {
@@ -46,10 +49,11 @@ public class AttentionKernelTests
         using torch.Tensor? mask = maskKind switch
         {
             1 => KernelTestData.Make(additive, new[] { lq, lk }, dtype),
+            3 => KernelTestData.Make(additive, new[] { batch, heads, lq, lk }, dtype),
             2 => torch.tensor(keep, new[] { 1L, 1L, lq, lk }),
             _ => null,
         };
-        float[] maskValues = maskKind == 1 ? KernelTestData.Values(mask!) : additive;
+        float[] maskValues = maskKind is 1 or 3 ? KernelTestData.Values(mask!) : additive;
         double scale = 0.7 / Math.Sqrt(d);
         using (query)
         using (key)
@@ -74,7 +78,12 @@ public class AttentionKernelTests
                                 dot += (double)q[((b * heads + h) * lq + i) * d + c] * k[(kv * lk + j) * d + c];
                             }
 
-                            s[j] = dot * scale + (maskKind == 1 ? maskValues[i * lk + j] : 0);
+                            s[j] = dot * scale + maskKind switch
+                            {
+                                1 => maskValues[i * lk + j],
+                                3 => maskValues[(((b * heads) + h) * lq + i) * lk + j],
+                                _ => 0,
+                            };
                             if ((causal && j > i) || (maskKind == 2 && !keep[i * lk + j]))
                             {
                                 s[j] = double.NegativeInfinity;
@@ -110,7 +119,8 @@ public class AttentionKernelTests
             double atol = TestData.ReductionAtol(Math.Max(1, lk * d));
             KernelTestData.AssertClose(expected, result, atol, dtype, seed, "sdpa vs float64");
 
-            if (dtype == torch.ScalarType.Float32 && maskKind != 2)
+            // TorchSharp's attention takes a mask or causal, not both.
+            if (dtype == torch.ScalarType.Float32 && maskKind != 2 && !(causal && mask is not null))
             {
                 using torch.Tensor k2 = key.repeat_interleave(group, 1);
                 using torch.Tensor v2 = value.repeat_interleave(group, 1);
