@@ -98,7 +98,9 @@ public static class Gems
             var previousRecorder = _enabled?.Recorder;
             _enabled = new EnabledState(settings, baseline, recorder, backend.Starting);
             _logger = logger;
-            var warnings = settings.Warnings.Concat(GemsKernelCatalog.CpuThreadProblem is { } threads ? [threads] : Array.Empty<string>()).ToList();
+            var warnings = settings.Warnings
+                .Concat(GemsKernelCatalog.CpuThreadProblem is { } threads ? [threads] : Array.Empty<string>())
+                .Concat(GemsKernelCatalog.OffloadProblem is { } offload ? [offload] : Array.Empty<string>()).ToList();
             var notes = warnings.ToList();
             if (backend.FallbackReason is { } fallback)
             {

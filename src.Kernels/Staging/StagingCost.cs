@@ -8,18 +8,16 @@ namespace GemsInjector.Kernels.Staging;
 /// <summary>
 /// Whether a call on host tensors goes to the GPU. The tensors live in CPU memory (TorchSharp has no CUDA build here), so a
 /// GPU call copies every operand over PCIe, weights included, and the result back: it pays only when the CPU kernel's work
-/// takes longer than those copies. The constants are fitted to Run 166 (H200 node, 16-core Xeon; <c>docs/perf/h100.md</c>):
-/// 106 calls of mm (float32, bfloat16) and float32 attention on 16 and 8 CPU threads, each timed on both paths; the
-/// estimate picks the faster path, or one within 10% of it, for 97 of them, and the other 9 (all near the crossover) run
-/// at most 2.6x slower than they could (with Run 165's first constants: 13 such). The estimate depends only on the shape and the host (its thread budget and vector
-/// width), so a worker routes a given call the same way every time. ILGPU's CPU simulator always takes the call: it exists
-/// to run the GPU kernels' logic in tests.
+/// takes longer than those copies. The constants are fitted to Run 166 (H200 node, 16-core Xeon;
+/// <c>docs/perf/h100-notes-staging.md</c>): 106 calls of mm (float32, bfloat16) and float32 attention on 16 and 8 CPU
+/// threads, each timed on both paths. Checked on fresh readings, the estimate sent 97 (Run 168) and 98 (Run 171) of the
+/// 106 to their faster path or one within 10% of it; the rest, all near the crossover, ran at most 2.9x slower than they
+/// could. The estimate depends only on the shape and the host (its thread budget and vector width), so a worker routes a
+/// given call the same way every time. ILGPU's CPU simulator always takes the call: it exists to run the GPU kernels'
+/// logic in tests.
 /// </summary>
 internal static class StagingCost
 {
-    /// <summary>The environment variable behind <see cref="Choice"/>.</summary>
-    public const string ChoiceVariable = "GEMS_GPU_OFFLOAD";
-
     /// <summary>
     /// Host ↔ device bytes per second of pageable memory as a staged call sees them: 6.7–7.4 GB/s host → device for 64–256 MB
     /// in three of four readings (12.4 in the fourth), 13–14 back, 8–13 for 0.25–4 MB (Runs 165–166).
@@ -48,13 +46,6 @@ internal static class StagingCost
     /// </summary>
     public static double CpuAttentionFlopsPerThread => CpuProductFlopsPerThread / 10;
 
-    /// <summary>Which calls take the GPU; read once per process from <c>GEMS_GPU_OFFLOAD</c>.</summary>
-    public static OffloadChoice Choice { get; } = ParseChoice(Environment.GetEnvironmentVariable(ChoiceVariable));
-
-    /// <summary><c>always</c> (any case, trimmed) sends every call the device kernels cover; anything else, unset included, is <see cref="OffloadChoice.Auto"/>.</summary>
-    public static OffloadChoice ParseChoice(string? value) =>
-        string.Equals(value?.Trim(), "always", StringComparison.OrdinalIgnoreCase) ? OffloadChoice.Always : OffloadChoice.Auto;
-
     /// <summary>
     /// Whether a call with <paramref name="flops"/> of arithmetic and <paramref name="stagedBytes"/> copied to and from the
     /// device should run there: always on the simulator or under <see cref="OffloadChoice.Always"/>; else when the staged
@@ -76,11 +67,11 @@ internal static class StagingCost
 
     /// <summary><see cref="Stages"/> for a product of <paramref name="batch"/> × [m, k] · [k, n] plus <paramref name="extraElements"/> more staged (a bias), on this process's CPU threads.</summary>
     public static bool StagesProduct(IlgpuDeviceKind device, long batch, long m, long k, long n, long extraElements, int elementBytes) =>
-        Stages(device, Choice, ProductFlops(batch, m, k, n), ProductBytes(batch, m, k, n, extraElements, elementBytes), CpuProductFlopsPerThread, CpuThreadBudget.MaxThreads);
+        Stages(device, GpuOffload.Choice, ProductFlops(batch, m, k, n), ProductBytes(batch, m, k, n, extraElements, elementBytes), CpuProductFlopsPerThread, CpuThreadBudget.MaxThreads);
 
     /// <summary><see cref="Stages"/> for attention (<see cref="AttentionFlops"/>, <see cref="AttentionBytes"/> and <paramref name="maskBytes"/>), on this process's CPU threads.</summary>
     public static bool StagesAttention(IlgpuDeviceKind device, long batch, long heads, long kvHeads, long lq, long lk, long d, bool causal, long maskBytes, int elementBytes) =>
-        Stages(device, Choice, AttentionFlops(batch, heads, lq, lk, d, causal), AttentionBytes(batch, heads, kvHeads, lq, lk, d, elementBytes) + maskBytes,
+        Stages(device, GpuOffload.Choice, AttentionFlops(batch, heads, lq, lk, d, causal), AttentionBytes(batch, heads, kvHeads, lq, lk, d, elementBytes) + maskBytes,
             CpuAttentionFlopsPerThread, CpuThreadBudget.MaxThreads);
 
     /// <summary>2 · batch · m · k · n.</summary>
@@ -103,10 +94,41 @@ internal static class StagingCost
         (double)elementBytes * batch * d * ((2.0 * heads * lq) + (2.0 * kvHeads * lk));
 }
 
-/// <summary>Which calls on host tensors a GPU takes (<c>GEMS_GPU_OFFLOAD</c>).</summary>
-internal enum OffloadChoice
+/// <summary>
+/// The <c>GEMS_GPU_OFFLOAD</c> setting: which mm / addmm / bmm / attention calls on host tensors a GPU takes. Read once per
+/// process. The kernels never throw for a value they do not understand: <see cref="Problem"/> says what was ignored, for the
+/// runtime to report.
+/// </summary>
+public static class GpuOffload
 {
-    /// <summary>Those whose CPU work outweighs their copies (<see cref="StagingCost"/>; the default).</summary>
+    /// <summary>The environment variable.</summary>
+    public const string Variable = "GEMS_GPU_OFFLOAD";
+
+    /// <summary>This process's setting.</summary>
+    public static OffloadChoice Choice { get; } = ParseChoice(Environment.GetEnvironmentVariable(Variable));
+
+    /// <summary>What this process's value held that was not understood (then <see cref="OffloadChoice.Auto"/> applies), or <see langword="null"/>.</summary>
+    public static string? Problem { get; } = ProblemOf(Environment.GetEnvironmentVariable(Variable));
+
+    /// <summary><c>always</c> (any case, trimmed) is <see cref="OffloadChoice.Always"/>; anything else, unset included, <see cref="OffloadChoice.Auto"/>.</summary>
+    /// <param name="value">The variable's value, or <see langword="null"/>.</param>
+    /// <returns>The choice.</returns>
+    public static OffloadChoice ParseChoice(string? value) =>
+        string.Equals(value?.Trim(), "always", StringComparison.OrdinalIgnoreCase) ? OffloadChoice.Always : OffloadChoice.Auto;
+
+    /// <summary><see langword="null"/> for unset, blank, <c>auto</c> or <c>always</c> (any case, trimmed); else what was ignored, naming the variable and the value.</summary>
+    /// <param name="value">The variable's value, or <see langword="null"/>.</param>
+    /// <returns>The problem, or <see langword="null"/>.</returns>
+    public static string? ProblemOf(string? value) =>
+        string.IsNullOrWhiteSpace(value) || string.Equals(value.Trim(), "auto", StringComparison.OrdinalIgnoreCase) || ParseChoice(value) == OffloadChoice.Always
+            ? null
+            : $"{Variable}='{value}' is neither auto nor always; it was ignored (auto: a GPU takes the calls whose work outweighs their copies).";
+}
+
+/// <summary>Which calls on host tensors a GPU takes (<c>GEMS_GPU_OFFLOAD</c>).</summary>
+public enum OffloadChoice
+{
+    /// <summary>Those whose CPU work outweighs their copies (the default).</summary>
     Auto,
 
     /// <summary>Every call the device kernels cover.</summary>

@@ -16,6 +16,9 @@ internal static class GemsKernelCatalog
     /// <summary>A <c>GEMS_CPU_THREADS</c> or <c>LOCAL_WORLD_SIZE</c> value the CPU kernels ignored (they never throw for one), or null.</summary>
     public static string? CpuThreadProblem => CpuThreadBudget.Problem;
 
+    /// <summary>A <c>GEMS_GPU_OFFLOAD</c> value the GPU path ignored (it never throws for one), or null.</summary>
+    public static string? OffloadProblem => GpuOffload.Problem;
+
     private const string Cpu = "CPU";
 
     public static IReadOnlyList<(Operator Operator, KernelRegistration Kernel)> ForCpu() =>

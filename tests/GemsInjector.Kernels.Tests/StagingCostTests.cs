@@ -102,5 +102,27 @@ public class StagingCostTests
     [InlineData("", false)]
     [InlineData("gpu", false)]
     public void TheSettingReadsAlwaysOrAuto(string? value, bool always) =>
-        Assert.Equal(always ? OffloadChoice.Always : OffloadChoice.Auto, StagingCost.ParseChoice(value));
+        Assert.Equal(always ? OffloadChoice.Always : OffloadChoice.Auto, GpuOffload.ParseChoice(value));
+
+    [Theory]
+    [InlineData(null)]
+    [InlineData("")]
+    [InlineData("  ")]
+    [InlineData("auto")]
+    [InlineData(" AUTO ")]
+    [InlineData("always")]
+    [InlineData("Always ")]
+    public void AcceptedValuesAreNoProblem(string? value) => Assert.Null(GpuOffload.ProblemOf(value));
+
+    [Theory]
+    [InlineData("gpu")]
+    [InlineData("1")]
+    [InlineData("alwyas")]
+    public void AnUnknownValueIsNamedAndIgnored(string value)
+    {
+        Assert.Equal(OffloadChoice.Auto, GpuOffload.ParseChoice(value));
+        string problem = GpuOffload.ProblemOf(value)!;
+        Assert.Contains($"GEMS_GPU_OFFLOAD='{value}'", problem, System.StringComparison.Ordinal);
+        Assert.Contains("ignored", problem, System.StringComparison.Ordinal);
+    }
 }
