@@ -96,8 +96,8 @@ internal static class StagingCost
 
 /// <summary>
 /// The <c>GEMS_GPU_OFFLOAD</c> setting: which mm / addmm / bmm / attention calls on host tensors a GPU takes. Read once per
-/// process. The kernels never throw for a value they do not understand: <see cref="Problem"/> says what was ignored, for the
-/// runtime to report.
+/// process. The kernels never throw for a value they do not understand: <see cref="UnknownValue"/> holds it, for the runtime
+/// to report.
 /// </summary>
 public static class GpuOffload
 {
@@ -107,8 +107,8 @@ public static class GpuOffload
     /// <summary>This process's setting.</summary>
     public static OffloadChoice Choice { get; } = ParseChoice(Environment.GetEnvironmentVariable(Variable));
 
-    /// <summary>What this process's value held that was not understood (then <see cref="OffloadChoice.Auto"/> applies), or <see langword="null"/>.</summary>
-    public static string? Problem { get; } = ProblemOf(Environment.GetEnvironmentVariable(Variable));
+    /// <summary>This process's value when it is not one <see cref="IsUnderstood"/> accepts (then <see cref="OffloadChoice.Auto"/> applies), or <see langword="null"/>.</summary>
+    public static string? UnknownValue { get; } = IsUnderstood(Environment.GetEnvironmentVariable(Variable)) ? null : Environment.GetEnvironmentVariable(Variable);
 
     /// <summary><c>always</c> (any case, trimmed) is <see cref="OffloadChoice.Always"/>; anything else, unset included, <see cref="OffloadChoice.Auto"/>.</summary>
     /// <param name="value">The variable's value, or <see langword="null"/>.</param>
@@ -116,13 +116,11 @@ public static class GpuOffload
     public static OffloadChoice ParseChoice(string? value) =>
         string.Equals(value?.Trim(), "always", StringComparison.OrdinalIgnoreCase) ? OffloadChoice.Always : OffloadChoice.Auto;
 
-    /// <summary><see langword="null"/> for unset, blank, <c>auto</c> or <c>always</c> (any case, trimmed); else what was ignored, naming the variable and the value.</summary>
+    /// <summary>Whether <paramref name="value"/> is unset, blank, <c>auto</c> or <c>always</c> (any case, trimmed).</summary>
     /// <param name="value">The variable's value, or <see langword="null"/>.</param>
-    /// <returns>The problem, or <see langword="null"/>.</returns>
-    public static string? ProblemOf(string? value) =>
-        string.IsNullOrWhiteSpace(value) || string.Equals(value.Trim(), "auto", StringComparison.OrdinalIgnoreCase) || ParseChoice(value) == OffloadChoice.Always
-            ? null
-            : $"{Variable}='{value}' is neither auto nor always; it was ignored (auto: a GPU takes the calls whose work outweighs their copies).";
+    /// <returns><see langword="false"/> for any other value.</returns>
+    public static bool IsUnderstood(string? value) =>
+        string.IsNullOrWhiteSpace(value) || string.Equals(value.Trim(), "auto", StringComparison.OrdinalIgnoreCase) || ParseChoice(value) == OffloadChoice.Always;
 }
 
 /// <summary>Which calls on host tensors a GPU takes (<c>GEMS_GPU_OFFLOAD</c>).</summary>

@@ -16,8 +16,13 @@ internal static class GemsKernelCatalog
     /// <summary>A <c>GEMS_CPU_THREADS</c> or <c>LOCAL_WORLD_SIZE</c> value the CPU kernels ignored (they never throw for one), or null.</summary>
     public static string? CpuThreadProblem => CpuThreadBudget.Problem;
 
-    /// <summary>A <c>GEMS_GPU_OFFLOAD</c> value the GPU path ignored (it never throws for one), or null.</summary>
-    public static string? OffloadProblem => GpuOffload.Problem;
+    /// <summary>A warning for a <c>GEMS_GPU_OFFLOAD</c> value the GPU path ignored (it never throws for one), or null.</summary>
+    public static string? OffloadProblem => OffloadWarning(GpuOffload.UnknownValue);
+
+    /// <summary>The warning for an ignored <c>GEMS_GPU_OFFLOAD</c> value (quoted as every setting is, <see cref="GemsSettings.Show"/>), or null for none.</summary>
+    internal static string? OffloadWarning(string? unknownValue) => unknownValue is null
+        ? null
+        : $"{GpuOffload.Variable}='{GemsSettings.Show(unknownValue)}' is neither auto nor always; it was ignored (auto: a GPU takes the calls whose work outweighs their copies).";
 
     private const string Cpu = "CPU";
 

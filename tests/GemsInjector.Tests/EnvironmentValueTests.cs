@@ -365,6 +365,20 @@ public sealed class EnvironmentValueTests : IDisposable
     }
 
     [Fact]
+    public void An_ignored_gpu_offload_value_is_a_warning_quoting_it_as_every_setting_is()
+    {
+        Assert.Null(GemsInjector.Operators.GemsKernelCatalog.OffloadWarning(null));
+        Assert.Equal(
+            "GEMS_GPU_OFFLOAD='gpu' is neither auto nor always; it was ignored (auto: a GPU takes the calls whose work outweighs their copies).",
+            GemsInjector.Operators.GemsKernelCatalog.OffloadWarning("gpu"));
+        string pasted = "x\n" + new string('y', 200);
+        string warning = GemsInjector.Operators.GemsKernelCatalog.OffloadWarning(pasted)!;
+        Assert.Contains("GEMS_GPU_OFFLOAD='" + GemsSettings.Show(pasted) + "'", warning, StringComparison.Ordinal);
+        Assert.DoesNotContain("\n", warning, StringComparison.Ordinal);
+        Assert.Contains("(202 characters)", warning, StringComparison.Ordinal);
+    }
+
+    [Fact]
     public void A_record_path_with_pid_and_rank_writes_to_the_expanded_file()
     {
         var folder = Directory.CreateTempSubdirectory("gems-env-record-");
