@@ -184,10 +184,9 @@ public static unsafe partial class CpuTensorKernels
     {
         const int Block = 64;
         long i = group % w.Lq;
-        long bk = group / w.Lq;
-        long kvHead = bk;
-        long b = bk / w.KvHeads;
-        long firstHead = ((bk % w.KvHeads) * (w.Heads / w.KvHeads)) + firstInGroup;
+        long kvHead = group / w.Lq; // over batch and key / value heads
+        long b = kvHead / w.KvHeads;
+        long firstHead = ((kvHead % w.KvHeads) * (w.Heads / w.KvHeads)) + firstInGroup;
         float* keys = w.K + kvHead * w.Lk * w.D;
         float* values = w.V + kvHead * w.Lk * w.Dv;
         int stride = w.Dv + Block;

@@ -136,9 +136,13 @@ internal sealed class DirectCudaLaunch
         Unsafe.WriteUnaligned(ref Unsafe.AddByteOffset(ref at, sizeof(long)), view.Length);
     }
 
-    // The buffer and first index are public through IContiguousArrayView only; the constrained call does not box.
+    /// <summary>
+    /// The address of a non-empty view's first element, its index scaled by <paramref name="elementSize"/> (a view read
+    /// as another element type keeps its own index). The buffer and first index are public through
+    /// <see cref="IContiguousArrayView"/> only; the constrained call does not box.
+    /// </summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private static long AddressOf<TView>(TView view, int elementSize)
+    internal static long AddressOf<TView>(TView view, int elementSize)
         where TView : struct, IContiguousArrayView =>
         view.Buffer.NativePtr.ToInt64() + view.Index * elementSize;
 

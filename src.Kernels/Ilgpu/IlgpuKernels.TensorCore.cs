@@ -297,14 +297,8 @@ internal static class TensorCoreLaunch
             return 0;
         }
 
-        return AddressOf(view);
+        return DirectCudaLaunch.AddressOf(view, Interop.SizeOf<T>());
     }
-
-    // ArrayView<T>'s own Buffer / Index are internal in ILGPU 1.5.3; the interface exposes them, and the constrained
-    // call reads them without boxing the view.
-    private static long AddressOf<TView>(TView view)
-        where TView : struct, IContiguousArrayView =>
-        view.Buffer.NativePtr.ToInt64() + view.IndexInBytes;
 
     /// <summary>
     /// The kernel's shape for contiguous a [batch, M, K], b [batch, K, N] (or [batch, N, K]), c [batch, M, N] and a bias

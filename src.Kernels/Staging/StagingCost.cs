@@ -104,11 +104,13 @@ public static class GpuOffload
     /// <summary>The environment variable.</summary>
     public const string Variable = "GEMS_GPU_OFFLOAD";
 
+    private static readonly string? Value = Environment.GetEnvironmentVariable(Variable);
+
     /// <summary>This process's setting.</summary>
-    public static OffloadChoice Choice { get; } = ParseChoice(Environment.GetEnvironmentVariable(Variable));
+    public static OffloadChoice Choice { get; } = ParseChoice(Value);
 
     /// <summary>This process's value when it is not one <see cref="IsUnderstood"/> accepts (then <see cref="OffloadChoice.Auto"/> applies), or <see langword="null"/>.</summary>
-    public static string? UnknownValue { get; } = IsUnderstood(Environment.GetEnvironmentVariable(Variable)) ? null : Environment.GetEnvironmentVariable(Variable);
+    public static string? UnknownValue { get; } = IsUnderstood(Value) ? null : Value;
 
     /// <summary><c>always</c> (any case, trimmed) is <see cref="OffloadChoice.Always"/>; anything else, unset included, <see cref="OffloadChoice.Auto"/>.</summary>
     /// <param name="value">The variable's value, or <see langword="null"/>.</param>

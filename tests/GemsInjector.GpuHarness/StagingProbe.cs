@@ -143,16 +143,16 @@ internal static unsafe class StagingProbe
             double worst = 0;
             for (long i = 0; i < cCount; i++)
             {
-                double want = cpu[i], got = half ? BFloat16ToFloat(((ushort*)staged)[i]) : ((float*)staged)[i];
+                double want = cpu[i], got = half ? DTypeExtensions.BF16ToFloat(((ushort*)staged)[i]) : ((float*)staged)[i];
                 double rel = Math.Abs(got - want) / Math.Max(Math.Abs(want), Math.Sqrt(k));
                 worst = double.IsNaN(rel) ? double.PositiveInfinity : Math.Max(worst, rel);
             }
 
             // The sums of k products of values in [-1, 1]: bfloat16's output rounding (2^-8) and float32's accumulation order.
             bool pass = worst <= (half ? 1e-2 : 1e-5);
-            long stagedBytes = (aCount + bCount + cCount) * sizeof(T);
             bool routed = StagingCost.StagesProduct(IlgpuDeviceKind.Cuda, 1, m, k, n, 0, sizeof(T));
-            Report(csv, "mm", half ? "bf16" : "f32", FormattableString.Invariant($"{m} x {k} x {n}"), 2.0 * m * k * n, stagedBytes, cpuMs, stagedMs, routed, worst, pass);
+            Report(csv, "mm", half ? "bf16" : "f32", FormattableString.Invariant($"{m} x {k} x {n}"), StagingCost.ProductFlops(1, m, k, n),
+                StagingCost.ProductBytes(1, m, k, n, 0, sizeof(T)), cpuMs, stagedMs, routed, worst, pass);
             return pass;
         }
         finally
@@ -212,11 +212,9 @@ internal static unsafe class StagingProbe
 
             // Outputs are averages of values in [-1, 1]: both paths' float32 rounding differs far below this.
             bool pass = worst <= 1e-4;
-            long stagedBytes = (2 * qCount + 2 * kvCount) * sizeof(float);
-            double pairs = causal ? Math.Min(lq, lk) * (Math.Min(lq, lk) + 1) / 2.0 + Math.Max(0, lq - lk) * (double)lk : (double)lq * lk;
             bool routed = StagingCost.StagesAttention(IlgpuDeviceKind.Cuda, 1, Heads, KvHeads, lq, lk, D, causal, 0, sizeof(float));
-            Report(csv, "sdpa", "f32", FormattableString.Invariant($"{lq} x {lk}{(causal ? " causal" : string.Empty)}"), 4.0 * Heads * pairs * D, stagedBytes,
-                cpuMs, stagedMs, routed, worst, pass);
+            Report(csv, "sdpa", "f32", FormattableString.Invariant($"{lq} x {lk}{(causal ? " causal" : string.Empty)}"), StagingCost.AttentionFlops(1, Heads, lq, lk, D, causal),
+                StagingCost.AttentionBytes(1, Heads, KvHeads, lq, lk, D, sizeof(float)), cpuMs, stagedMs, routed, worst, pass);
             return pass;
         }
         finally
@@ -230,7 +228,7 @@ internal static unsafe class StagingProbe
     }
 
     /// <summary>One table row and two CSV rows (the CPU kernel, the staged call); the routing's pick is right when it is the faster path.</summary>
-    private static void Report(CsvSink csv, string op, string dtype, string shape, double flops, long stagedBytes, double cpuMs, double stagedMs, bool routed, double worst, bool pass)
+    private static void Report(CsvSink csv, string op, string dtype, string shape, double flops, double stagedBytes, double cpuMs, double stagedMs, bool routed, double worst, bool pass)
     {
         string faster = cpuMs <= stagedMs ? "CPU" : "device";
         string route = routed ? "device" : "CPU";
@@ -249,7 +247,7 @@ internal static unsafe class StagingProbe
             float value = (float)((random.NextDouble() * 2) - 1);
             if (typeof(T) == typeof(ushort))
             {
-                ((ushort*)data)[i] = (ushort)(BitConverter.SingleToUInt32Bits(value) >> 16);
+                ((ushort*)data)[i] = DTypeExtensions.FloatToBF16(value);
             }
             else
             {
@@ -257,8 +255,6 @@ internal static unsafe class StagingProbe
             }
         }
     }
-
-    private static float BFloat16ToFloat(ushort bits) => BitConverter.UInt32BitsToSingle((uint)bits << 16);
 
     /// <summary>Median milliseconds of a call after one warm-up, over as many calls as fit ~0.4 s (3 to 50).</summary>
     private static double Median(Action call)
