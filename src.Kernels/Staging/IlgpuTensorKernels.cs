@@ -200,6 +200,8 @@ public sealed unsafe partial class IlgpuTensorKernels : IDisposable
     private sealed class DeviceState
     {
         private readonly Dictionary<long, Stack<MemoryBuffer1D<byte, Stride1D.Dense>>> free = new();
+        private PinnedStaging? pinned;
+        private bool pinnedTried;
 
         public DeviceState(IlgpuDevice device) => Device = device;
 
@@ -212,6 +214,25 @@ public sealed unsafe partial class IlgpuTensorKernels : IDisposable
         public long PooledBytes { get; private set; }
 
         public long Allocations { get; private set; }
+
+        /// <summary>
+        /// The page-locked slots host copies go through on a CUDA device, made at the first copy; <see langword="null"/> on other
+        /// devices, or when the driver refused page-locked memory (then copies go from pageable memory, as the driver stages them).
+        /// Caller holds <see cref="Gate"/>.
+        /// </summary>
+        public PinnedStaging? Pinned
+        {
+            get
+            {
+                if (!pinnedTried)
+                {
+                    pinnedTried = true;
+                    pinned = PinnedStaging.TryCreate(Device.Accelerator);
+                }
+
+                return pinned;
+            }
+        }
 
         /// <summary>A buffer of at least <paramref name="bytes"/> bytes (caller holds <see cref="Gate"/>).</summary>
         public MemoryBuffer1D<byte, Stride1D.Dense> Rent(long bytes)
@@ -259,6 +280,9 @@ public sealed unsafe partial class IlgpuTensorKernels : IDisposable
 
             free.Clear();
             PooledBytes = 0;
+            pinned?.Dispose();
+            pinned = null;
+            pinnedTried = false;
         }
 
         private static long Bucket(long bytes)
@@ -319,7 +343,7 @@ public sealed unsafe partial class IlgpuTensorKernels : IDisposable
                 torch.Tensor? copy = tensor.is_contiguous() ? null : tensor.contiguous();
                 try
                 {
-                    view.CopyFromCPU(ref Unsafe.AsRef<T>(KernelArguments.Data(copy ?? tensor)), count);
+                    PinnedStaging.CopyIn(state.Pinned, (T*)KernelArguments.Data(copy ?? tensor), view);
                     GC.KeepAlive(tensor);
                 }
                 finally
@@ -341,7 +365,7 @@ public sealed unsafe partial class IlgpuTensorKernels : IDisposable
             var view = Allocate<T>(count);
             if (count > 0)
             {
-                view.CopyFromCPU(ref Unsafe.AsRef<T>(KernelArguments.Data(tensor)), count);
+                PinnedStaging.CopyIn(state.Pinned, (T*)KernelArguments.Data(tensor), view);
                 GC.KeepAlive(tensor);
             }
 
@@ -354,7 +378,7 @@ public sealed unsafe partial class IlgpuTensorKernels : IDisposable
         {
             if (view.Length > 0)
             {
-                view.CopyToCPU(ref Unsafe.AsRef<T>(KernelArguments.Data(target)), view.Length);
+                PinnedStaging.CopyOut(state.Pinned, view, (T*)KernelArguments.Data(target));
                 GC.KeepAlive(target);
             }
         }
