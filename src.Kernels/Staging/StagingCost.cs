@@ -8,24 +8,28 @@ namespace GemsInjector.Kernels.Staging;
 /// <summary>
 /// Whether a call on host tensors goes to the GPU. The tensors live in CPU memory (TorchSharp has no CUDA build here), so a
 /// GPU call copies every operand over PCIe, weights included, and the result back: it pays only when the CPU kernel's work
-/// takes longer than those copies. The constants are fitted to Run 166 (H200 node, 16-core Xeon;
-/// <c>docs/perf/h100-notes-staging.md</c>): 106 calls of mm (float32, bfloat16) and float32 attention on 16 and 8 CPU
-/// threads, each timed on both paths. Checked on fresh readings, the estimate sent 97 (Run 168) and 98 (Run 171) of the
-/// 106 to their faster path or one within 10% of it; the rest, all near the crossover, ran at most 2.9x slower than they
-/// could. The estimate depends only on the shape and the host (its thread budget and vector width), so a worker routes a
-/// given call the same way every time. ILGPU's CPU simulator always takes the call: it exists to run the GPU kernels'
-/// logic in tests.
+/// takes longer than those copies. The CPU constants are fitted to Run 166 (H200 node, 16-core Xeon;
+/// <c>docs/perf/h100-notes-staging.md</c>), the staged call's to Run 173 (copies through <see cref="PinnedStaging"/>'s
+/// 8 MB page-locked slots): 106 calls of mm (float32, bfloat16) and float32 attention on 16 and 8 CPU threads, each timed on
+/// both paths. The estimate sends 97 of Run 173's 106 calls (98 of Run 172's) to their faster path or one within 10% of it;
+/// the rest, near the crossover, run at most 2.7x slower than they could. The estimate depends only on the shape and the
+/// host (its thread budget and vector width), so a worker routes a given call the same way every time. ILGPU's CPU
+/// simulator always takes the call: it exists to run the GPU kernels' logic in tests.
 /// </summary>
 internal static class StagingCost
 {
     /// <summary>
-    /// Host ↔ device bytes per second of pageable memory as a staged call sees them: 6.7–7.4 GB/s host → device for 64–256 MB
-    /// in three of four readings (12.4 in the fourth), 13–14 back, 8–13 for 0.25–4 MB (Runs 165–166).
+    /// Host ↔ device bytes per second of a staged call's copies through the page-locked slots (Run 173: 33 GB/s host → device
+    /// and 30–38 back for 64–256 MB, 14–16 for 4 MB, whose chunk is not overlapped; the pageable copies before them ran at
+    /// 7–14). Fitted with <see cref="StagedCallSeconds"/> by grid search.
     /// </summary>
-    public const double HostCopyBytesPerSecond = 7e9;
+    public const double HostCopyBytesPerSecond = 33e9;
 
-    /// <summary>A staged call's cost beyond its bytes: two copies, a launch and a synchronize (Runs 165–166: 0.05 ms at 1 × 256 × 256).</summary>
-    public const double StagedCallSeconds = 50e-6;
+    /// <summary>
+    /// A staged call's cost beyond its bytes at <see cref="HostCopyBytesPerSecond"/>: the copies' fixed costs (small copies do
+    /// not reach the large ones' rate), a launch and a synchronize (Run 173: 0.06 ms at 1 × 256 × 256, 0.15 at 16 × 256 × 1024).
+    /// </summary>
+    public const double StagedCallSeconds = 95e-6;
 
     /// <summary>A CPU kernel call's cost beyond its arithmetic (threads woken, operands packed): 16 × 256 × 256 float32 took 26 µs for 2 µs of arithmetic.</summary>
     public const double CpuCallSeconds = 50e-6;

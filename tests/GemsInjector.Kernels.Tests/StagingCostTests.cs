@@ -55,9 +55,10 @@ public class StagingCostTests
             return long.MaxValue;
         }
 
+        // Run 173 (16 threads, page-locked copies): 32 rows 1.9 ms on the CPU against 2.3 staged, 64 rows 3.2 against 2.7.
         long two = FirstStagedRows(2), sixteen = FirstStagedRows(16);
-        Assert.InRange(two, 2, 64);
-        Assert.InRange(sixteen, 64, 1024);
+        Assert.InRange(two, 2, 16);
+        Assert.InRange(sixteen, 16, 256);
         Assert.True(sixteen > two, $"2 threads: from {two} rows; 16 threads: from {sixteen}");
     }
 
@@ -70,10 +71,11 @@ public class StagingCostTests
     }
 
     [Fact]
-    public void DecodeAttentionStaysOnTheCpuAndLongPrefillGoesToTheGpu()
+    public void ShortDecodeAttentionStaysOnTheCpuAndLongPrefillGoesToTheGpu()
     {
-        // Run 166 (16 threads): one query over 4096 keys 1.1 ms on the CPU, 2.4 ms staged; a 2048-token prefill 192 and 22 ms.
-        Assert.False(Attention(1, 4096, causal: false, elementBytes: 4, threads: 16));
+        // Run 173 (16 threads): a 2048-token prefill 185 ms on the CPU, 17 staged. One query over 64 keys is 0.5 MB of copies
+        // for 1 MFLOP; over 4096 keys the two paths are within 1.3x of each other (0.94 and 1.2 ms), too close to pin here.
+        Assert.False(Attention(1, 64, causal: false, elementBytes: 4, threads: 16));
         Assert.True(Attention(2048, 2048, causal: true, elementBytes: 4, threads: 16));
         Assert.True(Attention(1, 4096, causal: false, elementBytes: 4, threads: 16, IlgpuDeviceKind.CpuSimulator));
     }
