@@ -161,6 +161,9 @@ internal static unsafe class Gemm
 
     private static long RoundUp(long value, int multiple) => (value + multiple - 1) / multiple * multiple;
 
+    // The task and packing loops compile optimised from the first call, as the micro-kernels do: Run 173 read a worker's
+    // first packed products (8 × 4096², 16 threads) at 6.4 ms on first-tier code, Run 174 1.0 once optimised.
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private static void Tile<T>(GemmProblem p, long task, long mTasks, long nTasks, (int Rows, int Columns) split)
         where T : struct, IFloatLanes
     {
@@ -234,6 +237,7 @@ internal static unsafe class Gemm
     }
 
     /// <summary>Packs rows [row, row + rows) x columns [pc, pc + kc) of A as packed[p * MR + r], zero-padding to MR rows.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private static void PackA<T>(byte* a, long rowStride, long colStride, long row, int rows, long pc, int kc, float* packed)
         where T : struct, IFloatLanes
     {
@@ -272,6 +276,7 @@ internal static unsafe class Gemm
     /// Packs a row-major block of B (column stride 1), rows [pc, pc + kc) x columns [col, col + nc), into nr-wide micro-panels,
     /// reading each source row sequentially (one 2 KiB run per row instead of 32 scattered 128-byte pieces).
     /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private static void PackBRows<T>(byte* b, long rowStride, long pc, int kc, long col, int nc, int nr, float* packed)
         where T : struct, IFloatLanes
     {
@@ -324,6 +329,7 @@ internal static unsafe class Gemm
     }
 
     /// <summary>Packs rows [pc, pc + kc) x columns [col, col + cols) of B as packed[p * nr + j], zero-padding to nr columns.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private static void PackB<T>(byte* b, long rowStride, long colStride, long pc, int kc, long col, int cols, int nr, float* packed)
         where T : struct, IFloatLanes
     {

@@ -8,13 +8,13 @@ namespace GemsInjector.Kernels.Staging;
 /// <summary>
 /// Whether a call on host tensors goes to the GPU. The tensors live in CPU memory (TorchSharp has no CUDA build here), so a
 /// GPU call copies every operand over PCIe, weights included, and the result back: it pays only when the CPU kernel's work
-/// takes longer than those copies. The CPU constants are fitted to Run 166 (H200 node, 16-core Xeon;
+/// takes longer than those copies. The CPU product constants are fitted to Run 166 (H200 node, 16-core Xeon;
 /// <c>docs/perf/h100-notes-staging.md</c>), the staged call's to Run 173 (copies through <see cref="PinnedStaging"/>'s
-/// 8 MB page-locked slots): 106 calls of mm (float32, bfloat16) and float32 attention on 16 and 8 CPU threads, each timed on
-/// both paths. The estimate sends 97 of Run 173's 106 calls (98 of Run 172's) to their faster path or one within 10% of it;
-/// the rest, near the crossover, run at most 2.7x slower than they could. The estimate depends only on the shape and the
-/// host (its thread budget and vector width), so a worker routes a given call the same way every time. ILGPU's CPU
-/// simulator always takes the call: it exists to run the GPU kernels' logic in tests.
+/// 8 MB page-locked slots), the CPU attention rate to Run 174: 106 calls of mm (float32, bfloat16) and float32 attention on
+/// 16 and 8 CPU threads, each timed on both paths. The estimate sends 103 of Run 174's 106 calls to their faster path or one
+/// within 10% of it; the other three, near the crossover, run at most 1.4x slower than they could. The estimate depends
+/// only on the shape and the host (its thread budget and vector width), so a worker routes a given call the same way every
+/// time. ILGPU's CPU simulator always takes the call: it exists to run the GPU kernels' logic in tests.
 /// </summary>
 internal static class StagingCost
 {
@@ -44,11 +44,13 @@ internal static class StagingCost
     public static double CpuProductFlopsPerThread => Vector512.IsHardwareAccelerated ? 30e9 : 15e9;
 
     /// <summary>
-    /// FLOP per second and CPU thread of the CPU attention kernel: a tenth of the GEMM's (it walks the keys one row at a time
-    /// for each query; Run 166: 11 GFLOP/s per thread for a 2048-token causal prefill, 3.7 for one query over 4096 keys;
-    /// Run 171, after it reads keys and values once per group of query heads: 12 and 3.2 on 16 threads).
+    /// FLOP per second and CPU thread of the CPU attention kernel, a third of the AVX-512 GEMM's (it walks the keys one row at
+    /// a time for each query). Run 174 (16 / 8 threads, the kernel compiled optimised): 12–14 GFLOP/s per thread for a
+    /// 2048-token causal prefill, 5–9 for one query over 512–4096 keys. With AVX2 only, the same on the development host
+    /// (its loops wait on latency, not width). Runs 166–173 had read it at a tenth of the GEMM's: their decode readings were
+    /// of first-tier code (<c>docs/perf/h100-notes-staging.md</c>).
     /// </summary>
-    public static double CpuAttentionFlopsPerThread => CpuProductFlopsPerThread / 10;
+    public const double CpuAttentionFlopsPerThread = 10e9;
 
     /// <summary>
     /// Whether a call with <paramref name="flops"/> of arithmetic and <paramref name="stagedBytes"/> copied to and from the

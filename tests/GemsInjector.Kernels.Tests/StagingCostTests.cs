@@ -17,7 +17,7 @@ public class StagingCostTests
 
     private static bool Attention(long lq, long lk, bool causal, int elementBytes, int threads, IlgpuDeviceKind device = IlgpuDeviceKind.Cuda) =>
         StagingCost.Stages(device, OffloadChoice.Auto, StagingCost.AttentionFlops(1, 32, lq, lk, 128, causal),
-            StagingCost.AttentionBytes(1, 32, 8, lq, lk, 128, elementBytes), ProductRate / 10, threads);
+            StagingCost.AttentionBytes(1, 32, 8, lq, lk, 128, elementBytes), ProductRate / 3, threads);
 
     [Theory]
     [InlineData(1, 4096, 4096, 4, 16)] // a decode GEMV: 67 MB over PCIe for 34 MFLOP
