@@ -66,7 +66,102 @@ internal static unsafe class StagingProbe
             ok &= Attention(dev, pinned, csv, lq, lk, causal, opt.Seed);
         }
 
+        Console.WriteLine();
+        Console.WriteLine("| memory-bound float32: op, rows x columns | GFLOP | staged bytes (MB) | CPU ms | staged device ms, pageable | staged device ms, page-locked | faster (CPU or page-locked) | routed to | max abs diff |");
+        Console.WriteLine("|---|---|---|---|---|---|---|---|---|");
+        foreach (var (op, rows, columns) in new[] { ("silu", 1, 4096), ("silu", 16, 11008), ("silu", 2048, 11008), ("rms_norm", 1, 4096), ("rms_norm", 16, 4096), ("rms_norm", 2048, 4096) })
+        {
+            ok &= MemoryBound(dev, pinned, csv, op, rows, columns, opt.Seed);
+        }
+
         return ok ? 0 : 1;
+    }
+
+    /// <summary>
+    /// A memory-bound operator (silu, or rms_norm over rows with a weight) on both paths: the CPU kernel against the staged
+    /// device call (input and weight in, the kernel, the output back), results compared.
+    /// </summary>
+    private static bool MemoryBound(IlgpuDevice dev, PinnedStaging? pinned, CsvSink csv, string op, int rows, int columns, int seed)
+    {
+        bool norm = op == "rms_norm";
+        long count = (long)rows * columns;
+        float* x = (float*)NativeMemory.AlignedAlloc((nuint)(count * sizeof(float)), 64);
+        float* w = (float*)NativeMemory.AlignedAlloc((nuint)(columns * sizeof(float)), 64);
+        float* cpu = (float*)NativeMemory.AlignedAlloc((nuint)(count * sizeof(float)), 64);
+        float* staged = (float*)NativeMemory.AlignedAlloc((nuint)(count * sizeof(float)), 64);
+        try
+        {
+            var random = new Random(seed ^ (rows * 131 + columns));
+            Fill(x, count, random);
+            Fill(w, columns, random);
+            const double Epsilon = 1e-6;
+            double cpuMs = Median(() =>
+            {
+                if (norm)
+                {
+                    CpuKernels.RmsNormCore(x, w, cpu, rows, columns, Epsilon);
+                }
+                else
+                {
+                    CpuKernels.SiluCore(x, cpu, count);
+                }
+            });
+
+            using var xBuffer = dev.Accelerator.Allocate1D<float>(count);
+            using var wBuffer = dev.Accelerator.Allocate1D<float>(columns);
+            using var yBuffer = dev.Accelerator.Allocate1D<float>(count);
+            ArrayView<float> xv = xBuffer.View, wv = wBuffer.View, yv = yBuffer.View;
+            double Staged(PinnedStaging? staging) => Median(() =>
+            {
+                PinnedStaging.CopyIn(staging, x, xv);
+                if (norm)
+                {
+                    PinnedStaging.CopyIn(staging, w, wv);
+                    dev.Kernels.RmsNorm(xv, wv, yv, columns, (float)Epsilon);
+                }
+                else
+                {
+                    dev.Kernels.Silu(xv, yv);
+                }
+
+                dev.Synchronize();
+                PinnedStaging.CopyOut(staging, yv, staged);
+            });
+
+            double worst = 0;
+            void Check()
+            {
+                for (long i = 0; i < count; i++)
+                {
+                    double diff = Math.Abs(staged[i] - cpu[i]);
+                    worst = double.IsNaN(diff) ? double.PositiveInfinity : Math.Max(worst, diff);
+                }
+            }
+
+            double pageableMs = Staged(null);
+            Check();
+            double pinnedMs = double.NaN;
+            if (pinned is not null)
+            {
+                NativeMemory.Fill(staged, (nuint)(count * sizeof(float)), 0xFF);
+                pinnedMs = Staged(pinned);
+                Check();
+            }
+
+            // Outputs of order 1 (silu of [-1, 1], rows normalised to unit mean square times weights in [-1, 1]).
+            bool pass = worst <= 1e-4;
+            double bytes = sizeof(float) * ((2.0 * count) + (norm ? columns : 0));
+            Report(csv, op, "f32", FormattableString.Invariant($"{rows} x {columns}"), (norm ? 3.0 : 20.0) * count, bytes, cpuMs, pageableMs, pinnedMs,
+                StagingCost.StagesMemoryBound(IlgpuDeviceKind.Cuda, GpuOffload.Choice), worst, pass);
+            return pass;
+        }
+        finally
+        {
+            NativeMemory.AlignedFree(x);
+            NativeMemory.AlignedFree(w);
+            NativeMemory.AlignedFree(cpu);
+            NativeMemory.AlignedFree(staged);
+        }
     }
 
     /// <summary>Host → device and device → host copy time from pageable host memory, by size: ILGPU's copy (the driver stages it) and the product's page-locked slots.</summary>
