@@ -113,7 +113,7 @@ public sealed unsafe partial class IlgpuTensorKernels
     /// <summary>The device result of a same-shape binary operator, or null when the CPU kernel must take the call.</summary>
     private torch.Tensor? Binary(torch.Tensor self, torch.Tensor other, double alphaValue, BinaryOp op)
     {
-        if (!MemoryBoundOnDevice(self, out var dtype) || !Same(other, dtype))
+        if (!Floating(self, out var dtype) || !Same(other, dtype))
         {
             return null;
         }
@@ -179,7 +179,7 @@ public sealed unsafe partial class IlgpuTensorKernels
     /// </summary>
     private torch.Tensor? Unary(torch.Tensor input, int slot, HalfActivation? half)
     {
-        if (!MemoryBoundOnDevice(input, out var dtype) || (Is16(dtype) && half is null))
+        if (!Floating(input, out var dtype) || (Is16(dtype) && half is null))
         {
             return null;
         }
@@ -241,7 +241,7 @@ public sealed unsafe partial class IlgpuTensorKernels
     /// <summary>The device result of a gated product (Silu, Gelu or GeluTanh), or null for the CPU kernel.</summary>
     private torch.Tensor? Gated(torch.Tensor input, HalfActivation activation)
     {
-        if (!MemoryBoundOnDevice(input, out var dtype))
+        if (!Floating(input, out var dtype))
         {
             return null;
         }

@@ -193,7 +193,7 @@ public sealed unsafe partial class IlgpuTensorKernels
     /// <returns>A new contiguous tensor [..indices shape.., dim].</returns>
     public torch.Tensor Embedding(torch.Tensor weight, torch.Tensor indices)
     {
-        if (!MemoryBoundOnDevice(weight, out var dtype) || indices is null || indices.device_type != DeviceType.CPU
+        if (!Floating(weight, out var dtype) || indices is null || indices.device_type != DeviceType.CPU
             || indices.dtype is not (torch.ScalarType.Int64 or torch.ScalarType.Int32))
         {
             return CpuTensorKernels.Embedding(weight, indices!);
@@ -282,7 +282,7 @@ public sealed unsafe partial class IlgpuTensorKernels
     /// <returns>The values and int64 indices.</returns>
     public (torch.Tensor Values, torch.Tensor Indices) TopK(torch.Tensor input, long k, long dim, bool largest)
     {
-        if (!largest || !MemoryBoundOnDevice(input, out var dtype))
+        if (!largest || !Floating(input, out var dtype))
         {
             return CpuTensorKernels.TopK(input, k, dim, largest);
         }
@@ -332,7 +332,7 @@ public sealed unsafe partial class IlgpuTensorKernels
 
     private torch.Tensor? SoftmaxRows(torch.Tensor input, long dim, bool log)
     {
-        if (!MemoryBoundOnDevice(input, out var dtype))
+        if (!Floating(input, out var dtype))
         {
             return null;
         }
@@ -374,11 +374,11 @@ public sealed unsafe partial class IlgpuTensorKernels
     /// The norms' device case: input of rank ≥ 1 with elements, weight (and bias) null (rms_norm's weight is required: pass it) or
     /// 1-D [n] of the same dtype.
     /// </summary>
-    private bool NormShape(torch.Tensor input, torch.Tensor? weight, torch.Tensor? bias, out torch.ScalarType dtype, out long[] shape, out int cols)
+    private static bool NormShape(torch.Tensor input, torch.Tensor? weight, torch.Tensor? bias, out torch.ScalarType dtype, out long[] shape, out int cols)
     {
         shape = Array.Empty<long>();
         cols = 0;
-        if (!MemoryBoundOnDevice(input, out dtype))
+        if (!Floating(input, out dtype))
         {
             return false;
         }
@@ -410,11 +410,11 @@ public sealed unsafe partial class IlgpuTensorKernels
         return shape.Length == 1 && shape[0] == length;
     }
 
-    private bool RotaryFits(torch.Tensor positions, torch.Tensor query, torch.Tensor? key, long headSize, torch.Tensor cosSinCache,
+    private static bool RotaryFits(torch.Tensor positions, torch.Tensor query, torch.Tensor? key, long headSize, torch.Tensor cosSinCache,
         out torch.ScalarType dtype, out int rotaryDim)
     {
         rotaryDim = 0;
-        if (!MemoryBoundOnDevice(query, out dtype) || !Same(cosSinCache, dtype) || (key is not null && !Same(key, dtype))
+        if (!Floating(query, out dtype) || !Same(cosSinCache, dtype) || (key is not null && !Same(key, dtype))
             || positions is null || positions.device_type != DeviceType.CPU || positions.dtype is not (torch.ScalarType.Int64 or torch.ScalarType.Int32))
         {
             return false;
@@ -480,7 +480,7 @@ public sealed unsafe partial class IlgpuTensorKernels
 
     private torch.Tensor? Reduce(torch.Tensor input, long? dim, bool keepdim, RowReduction op)
     {
-        if (!MemoryBoundOnDevice(input, out var dtype))
+        if (!Floating(input, out var dtype))
         {
             return null;
         }

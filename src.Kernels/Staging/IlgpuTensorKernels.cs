@@ -23,9 +23,8 @@ namespace GemsInjector.Kernels.Staging;
 /// </para>
 /// <para>
 /// On a GPU, an mm, addmm, bmm or attention call runs the CPU kernel instead when copying its operands there and back would
-/// take longer than the CPU's work (<see cref="StagingCost"/>; decode-sized calls against a large weight), and every call of
-/// the memory-bound operators (element-wise, normalizations, softmax, rotary, embedding, reductions) runs the CPU kernel,
-/// unless <c>GEMS_GPU_OFFLOAD=always</c>; the simulator takes every call. Copies go through page-locked slots
+/// take longer than the CPU's work (<see cref="StagingCost"/>; decode-sized calls against a large weight), unless
+/// <c>GEMS_GPU_OFFLOAD=always</c>; the simulator takes every call. Copies go through page-locked slots
 /// (<see cref="PinnedStaging"/>) where the driver grants them.
 /// </para>
 /// <para>
@@ -132,16 +131,6 @@ public sealed unsafe partial class IlgpuTensorKernels : IDisposable
 
         dtype = tensor.dtype;
         return dtype is torch.ScalarType.Float32 or torch.ScalarType.Float16 or torch.ScalarType.BFloat16;
-    }
-
-    /// <summary>
-    /// A float32, float16 or bfloat16 CPU tensor of a memory-bound operator's call that this device takes: on a GPU only under
-    /// <c>GEMS_GPU_OFFLOAD=always</c> (<see cref="StagingCost.StagesMemoryBound"/>); otherwise the CPU kernel runs the call.
-    /// </summary>
-    private bool MemoryBoundOnDevice(torch.Tensor? tensor, out torch.ScalarType dtype)
-    {
-        dtype = default;
-        return StagingCost.StagesMemoryBound(Device.Kind, GpuOffload.Choice) && Floating(tensor, out dtype);
     }
 
     /// <summary>A CPU tensor of <paramref name="dtype"/>.</summary>

@@ -71,16 +71,6 @@ internal static class StagingCost
         return staged < cpu;
     }
 
-    /// <summary>
-    /// Whether a call of a memory-bound operator (element-wise, gated activations, normalizations, softmax, rotary embedding,
-    /// embedding, reductions, top-k) on host tensors goes to the device: on the simulator and under
-    /// <see cref="OffloadChoice.Always"/> only. Its staged call copies at least the bytes the CPU kernel reads and writes, over
-    /// PCIe at ~33 GB/s after ~95 µs of fixed costs, where the CPU kernel streams them through its caches and memory, so the CPU
-    /// is the faster path at every size (Run 176, silu and rms_norm float32 from 1 × 4096 to 2048 × 11008).
-    /// </summary>
-    public static bool StagesMemoryBound(IlgpuDeviceKind device, OffloadChoice choice) =>
-        device == IlgpuDeviceKind.CpuSimulator || choice == OffloadChoice.Always;
-
     /// <summary><see cref="Stages"/> for a product of <paramref name="batch"/> × [m, k] · [k, n] plus <paramref name="extraElements"/> more staged (a bias), on this process's CPU threads.</summary>
     public static bool StagesProduct(IlgpuDeviceKind device, long batch, long m, long k, long n, long extraElements, int elementBytes) =>
         Stages(device, GpuOffload.Choice, ProductFlops(batch, m, k, n), ProductBytes(batch, m, k, n, extraElements, elementBytes), CpuProductFlopsPerThread, CpuThreadBudget.MaxThreads);

@@ -19,7 +19,9 @@ internal static class IlgpuBackends
     /// <summary>
     /// On a GPU the host's tensors still live in CPU memory (TorchSharp has no CUDA build here), so every call would
     /// copy its operands over PCIe: worth it only where the arithmetic outweighs the copy, so only these operators, and
-    /// of their calls only those the staging cost lets through (<c>StagingCost</c> in the kernel assembly).
+    /// of their calls only those the staging cost lets through (<c>StagingCost</c> in the kernel assembly). For the
+    /// memory-bound rest the CPU kernel was faster at every size measured, page-locked copies and all (Run 176 on an H200
+    /// node: silu and rms_norm float32 from 1 × 4096 to 2048 × 11008, 2.8–36x; <c>docs/perf/h100-notes-staging.md</c>).
     /// </summary>
     private static readonly HashSet<string> ComputeBoundOperators =
         [OperatorNames.Mm, OperatorNames.Addmm, OperatorNames.Bmm, OperatorNames.ScaledDotProductAttention];

@@ -81,15 +81,6 @@ public class StagingCostTests
     }
 
     [Fact]
-    public void MemoryBoundOperatorsStayOnTheCpuOfAGpuNodeUnlessAlways()
-    {
-        Assert.False(StagingCost.StagesMemoryBound(IlgpuDeviceKind.Cuda, OffloadChoice.Auto));
-        Assert.False(StagingCost.StagesMemoryBound(IlgpuDeviceKind.OpenCL, OffloadChoice.Auto));
-        Assert.True(StagingCost.StagesMemoryBound(IlgpuDeviceKind.Cuda, OffloadChoice.Always));
-        Assert.True(StagingCost.StagesMemoryBound(IlgpuDeviceKind.CpuSimulator, OffloadChoice.Auto));
-    }
-
-    [Fact]
     public void CausalAttentionCountsTheKeptPairs()
     {
         Assert.Equal(4.0 * 32 * 128 * (3 * 4 / 2.0), StagingCost.AttentionFlops(1, 32, 3, 3, 128, causal: true));
