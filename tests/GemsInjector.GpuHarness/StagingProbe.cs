@@ -129,25 +129,7 @@ internal static unsafe class StagingProbe
                 PinnedStaging.CopyOut(staging, yv, staged);
             });
 
-            double worst = 0;
-            void Check()
-            {
-                for (long i = 0; i < count; i++)
-                {
-                    double diff = Math.Abs(staged[i] - cpu[i]);
-                    worst = double.IsNaN(diff) ? double.PositiveInfinity : Math.Max(worst, diff);
-                }
-            }
-
-            double pageableMs = Staged(null);
-            Check();
-            double pinnedMs = double.NaN;
-            if (pinned is not null)
-            {
-                NativeMemory.Fill(staged, (nuint)(count * sizeof(float)), 0xFF);
-                pinnedMs = Staged(pinned);
-                Check();
-            }
+            var (pageableMs, pinnedMs, worst) = BothStagings(pinned, Staged, () => MaxAbsDifference(staged, cpu, count), staged, count * sizeof(float));
 
             // Outputs of order 1 (silu of [-1, 1], rows normalised to unit mean square times weights in [-1, 1]).
             bool pass = worst <= 1e-4;
@@ -289,26 +271,20 @@ internal static unsafe class StagingProbe
                 PinnedStaging.CopyOut(staging, cv, staged);
             });
 
-            double worst = 0;
-            void Check()
+            double MaxRelativeDifference()
             {
+                double worst = 0;
                 for (long i = 0; i < cCount; i++)
                 {
                     double want = cpu[i], got = half ? DTypeExtensions.BF16ToFloat(((ushort*)staged)[i]) : ((float*)staged)[i];
                     double rel = Math.Abs(got - want) / Math.Max(Math.Abs(want), Math.Sqrt(k));
                     worst = double.IsNaN(rel) ? double.PositiveInfinity : Math.Max(worst, rel);
                 }
+
+                return worst;
             }
 
-            double pageableMs = Staged(null);
-            Check();
-            double pinnedMs = double.NaN;
-            if (pinned is not null)
-            {
-                NativeMemory.Fill(staged, (nuint)(cCount * sizeof(T)), 0xFF);
-                pinnedMs = Staged(pinned);
-                Check();
-            }
+            var (pageableMs, pinnedMs, worst) = BothStagings(pinned, Staged, MaxRelativeDifference, staged, cCount * sizeof(T));
 
             // The sums of k products of values in [-1, 1]: bfloat16's output rounding (2^-8) and float32's accumulation order.
             bool pass = worst <= (half ? 1e-2 : 1e-5);
@@ -365,25 +341,7 @@ internal static unsafe class StagingProbe
                 PinnedStaging.CopyOut(staging, yv, staged);
             });
 
-            double worst = 0;
-            void Check()
-            {
-                for (long i = 0; i < qCount; i++)
-                {
-                    double diff = Math.Abs(staged[i] - cpu[i]);
-                    worst = double.IsNaN(diff) ? double.PositiveInfinity : Math.Max(worst, diff);
-                }
-            }
-
-            double pageableMs = Staged(null);
-            Check();
-            double pinnedMs = double.NaN;
-            if (pinned is not null)
-            {
-                NativeMemory.Fill(staged, (nuint)(qCount * sizeof(float)), 0xFF);
-                pinnedMs = Staged(pinned);
-                Check();
-            }
+            var (pageableMs, pinnedMs, worst) = BothStagings(pinned, Staged, () => MaxAbsDifference(staged, cpu, qCount), staged, qCount * sizeof(float));
 
             // Outputs are averages of values in [-1, 1]: both paths' float32 rounding differs far below this.
             bool pass = worst <= 1e-4;
@@ -417,6 +375,40 @@ internal static unsafe class StagingProbe
         csv.Add(new Row("staging", op + "_cpu", dtype, shape, cpuMs, stagedBytes / (cpuMs * 1e6), flops / (cpuMs * 1e9), worst, status, Note: note));
         csv.Add(new Row("staging", op + "_staged", dtype, shape, pageableMs, stagedBytes / (pageableMs * 1e6), flops / (pageableMs * 1e9), worst, status, Note: note));
         csv.Add(new Row("staging", op + "_staged_pinned", dtype, shape, pinnedMs, stagedBytes / (pinnedMs * 1e6), flops / (pinnedMs * 1e9), worst, status, Note: note));
+    }
+
+    /// <summary>
+    /// Times <paramref name="staged"/> with pageable copies, then through <paramref name="pinned"/>'s slots when there are,
+    /// and measures each result with <paramref name="difference"/>; the output (<paramref name="outputBytes"/> at
+    /// <paramref name="output"/>) is filled with NaN before the second, so a copy that never arrived cannot pass.
+    /// </summary>
+    private static (double PageableMs, double PinnedMs, double Worst) BothStagings(
+        PinnedStaging? pinned, Func<PinnedStaging?, double> staged, Func<double> difference, void* output, long outputBytes)
+    {
+        double pageableMs = staged(null);
+        double worst = difference();
+        double pinnedMs = double.NaN;
+        if (pinned is not null)
+        {
+            NativeMemory.Fill(output, (nuint)outputBytes, 0xFF);
+            pinnedMs = staged(pinned);
+            worst = Math.Max(worst, difference());
+        }
+
+        return (pageableMs, pinnedMs, worst);
+    }
+
+    /// <summary>The largest |a[i] − b[i]|; NaN anywhere reads as +∞.</summary>
+    private static double MaxAbsDifference(float* a, float* b, long count)
+    {
+        double worst = 0;
+        for (long i = 0; i < count; i++)
+        {
+            double diff = Math.Abs(a[i] - b[i]);
+            worst = double.IsNaN(diff) ? double.PositiveInfinity : Math.Max(worst, diff);
+        }
+
+        return worst;
     }
 
     private static void Fill<T>(T* data, long count, Random random)
