@@ -626,6 +626,12 @@ public sealed partial class IlgpuKernels
     }
 
     /// <summary>
+    /// The most queries of a non-causal, unmasked float32 call that run as a decode step with a head per (head, query) pair;
+    /// the decode shapes go up to 64 rows. Beyond it the prefill kernel's groups of 32 queries fill the GPU.
+    /// </summary>
+    internal const int DecodeQueriesAsHeads = 64;
+
+    /// <summary>
     /// <c>aten::scaled_dot_product_attention</c> (no dropout): output = softmax(q·kᵀ·scale + mask) · v, flash-style
     /// (online softmax over key tiles). q and output [batch, heads, lq, d]; k and v [batch, kvHeads, lk, d] (grouped-query
     /// when kvHeads &lt; heads; heads must be a multiple of kvHeads). Causal is top-left (query i sees keys j ≤ i), as
@@ -656,11 +662,18 @@ public sealed partial class IlgpuKernels
 
         float scaleValue = scale ?? 1f / MathF.Sqrt(headDim);
         int decodeGroup = Math.Min(Math.Min(device.MaxGroupSize, AttentionDecodeKernels.MaxGroup) / device.WarpSize * device.WarpSize, 256);
-        if (lq == 1 && headDim <= decodeGroup && headDim <= AttentionDecodeKernels.MaxD && !IsShortDecode(lq, lk))
+
+        // A few queries that see every key, unmasked, are independent rows over the same keys: a decode step whose "heads"
+        // are the (head, query) pairs. [b, h, lq, d] is [b, h·lq, 1, d], and pair h·lq + i still reads key / value head
+        // h / (heads / kvHeads). The prefill kernel gave such a call one group per 32 queries and head (Run 172: 16 queries
+        // over 4096 keys took ~7 ms on an H200 against 0.2 for one).
+        bool queriesAsHeads = lq > 1 && lq <= DecodeQueriesAsHeads && !causal && mask.Length == 0 && (long)heads * lq <= int.MaxValue;
+        int decodeHeads = queriesAsHeads ? heads * lq : heads;
+        if ((lq == 1 || queriesAsHeads) && headDim <= decodeGroup && headDim <= AttentionDecodeKernels.MaxD && !IsShortDecode(1, lk))
         {
             var decode = new AttentionShape
             {
-                Heads = heads,
+                Heads = decodeHeads,
                 KvHeads = kvHeads,
                 Lq = 1,
                 Lk = lk,
@@ -672,7 +685,7 @@ public sealed partial class IlgpuKernels
                 MaskHead = maskHead,
                 MaskRow = lk,
             };
-            DecodeAttention(q, k, v, mask, output, batch, heads, causal ? Math.Min(1, lk) : lk, decodeGroup, decode);
+            DecodeAttention(q, k, v, mask, output, batch, decodeHeads, causal ? Math.Min(1, lk) : lk, decodeGroup, decode);
             return;
         }
 

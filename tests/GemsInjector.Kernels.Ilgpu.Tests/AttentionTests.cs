@@ -118,6 +118,35 @@ public sealed class AttentionTests : Half16TestBase, IClassFixture<Warp32Simulat
         AssertClose(Download(o), expected, RtolF32, Atol, $"decode f32 {heads}/{kvHeads} lk={lk} d={d} causal={causal} mask={maskKind} offset={offset}", seed);
     }
 
+    public static TheoryData<int, int, int, int, int, int> QueriesAsHeadsCases => new()
+    {
+        // batch, heads, kvHeads, lq, lk, d: non-causal and unmasked, so every query row runs as a decode head of its own
+        { 2, 4, 2, 3, 37, 16 },
+        { 1, 8, 2, 16, 65, 8 },
+        { 3, 2, 1, 5, 700, 12 },
+        { 2, 4, 2, 6, 45, 7 }, // a head size the wide decode does not take: the split kernel
+        { 1, 4, 4, IlgpuKernels.DecodeQueriesAsHeads, 40, 8 },
+        { 1, 2, 1, IlgpuKernels.DecodeQueriesAsHeads + 1, 40, 8 }, // one past the limit: the prefill kernel
+    };
+
+    /// <summary>
+    /// A few unmasked queries over many keys run as a decode step with a head per (head, query) pair: every output element
+    /// against the float64 reference, outputs poisoned with NaN, batch and grouped-query heads mixed.
+    /// </summary>
+    [Theory]
+    [MemberData(nameof(QueriesAsHeadsCases))]
+    public void FewQueriesOverManyKeysF32(int batch, int heads, int kvHeads, int lq, int lk, int d)
+    {
+        int seed = 15000 + (batch * 1000) + (heads * 100) + lq + lk + d;
+        var q = Random(seed, batch * heads * lq * d, -1.5f, 1.5f);
+        var k = Random(seed + 1, batch * kvHeads * lk * d, -1.5f, 1.5f);
+        var v = Random(seed + 2, batch * kvHeads * lk * d);
+        var o = Poisoned(q.Length);
+        K.ScaledDotProductAttention(Upload(q), Upload(k), Upload(v), o, batch, heads, kvHeads, lq, lk, d, causal: false, scale: 0.3f);
+        var expected = Reference(q, k, v, batch, heads, kvHeads, lq, lk, d, false, (b, h, i, j) => 0, 0.3);
+        AssertClose(Download(o), expected, RtolF32, Atol, $"f32 {batch}x{heads}/{kvHeads} lq={lq} lk={lk} d={d}", seed);
+    }
+
     public static TheoryData<bool, int, int, int, int, bool, int, int> Decode16Cases => new()
     {
         // bf16, heads, kvHeads, lk, d, causal, mask kind, view offset (1: the general kernel)
