@@ -31,8 +31,8 @@ internal interface IStagingDma : IDisposable
 /// <summary>
 /// Copies between host memory the GPU cannot read at full speed (TorchSharp's tensors live in pageable memory) and device
 /// memory through a few page-locked slots: while the DMA engine moves one slot, the host's threads fill (or empty) the next.
-/// Pageable copies ran at 7–14 GB/s on the H200 node's PCIe gen 5 link (Runs 165–171), because the driver stages them through
-/// its own small pinned buffers one after another on one thread.
+/// Pageable copies, which the driver stages through pinned buffers of its own, ran at 7–14 GB/s on the H200 node's PCIe gen 5
+/// link (Runs 165–171); through these slots 30–42 GB/s (Runs 173–175).
 /// <para>
 /// Slots are handed out in turn; a slot is written by the host only after its previous DMA is done. Uploads return with their
 /// last DMAs still in flight (the kernels that read the data are queued behind them on the same stream); downloads return once
