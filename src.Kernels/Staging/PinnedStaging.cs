@@ -200,8 +200,7 @@ internal sealed unsafe class PinnedStaging : IDisposable
         for (long j = 0; j < chunks; j++)
         {
             int slot = (int)((first + j) % slots.Length);
-            dma.WaitDone(slot);
-            busy[slot] = false;
+            WaitFor(slot);
             long offset = j * SlotBytes;
             HostCopy(slots[slot], (nint)(target + offset), Math.Min(SlotBytes, bytes - offset));
             if (j + ahead < chunks)
@@ -224,10 +223,7 @@ internal sealed unsafe class PinnedStaging : IDisposable
         {
             for (int slot = 0; slot < slots.Length; slot++)
             {
-                if (busy[slot])
-                {
-                    dma.WaitDone(slot);
-                }
+                WaitFor(slot);
             }
         }
         finally
@@ -253,13 +249,18 @@ internal sealed unsafe class PinnedStaging : IDisposable
     {
         int slot = next;
         next = (next + 1) % slots.Length;
+        WaitFor(slot);
+        return slot;
+    }
+
+    /// <summary>Returns once <paramref name="slot"/>'s last DMA, if any is pending, is done.</summary>
+    private void WaitFor(int slot)
+    {
         if (busy[slot])
         {
             dma.WaitDone(slot);
             busy[slot] = false;
         }
-
-        return slot;
     }
 
     private void Mark(int slot)
@@ -295,14 +296,14 @@ internal sealed unsafe class PinnedStaging : IDisposable
     private sealed class CudaStagingDma : IStagingDma
     {
         private readonly CudaAccelerator accelerator;
-        private readonly AcceleratorStream stream;
+        private readonly CudaStream stream;
         private readonly IntPtr[] events;
 
         private CudaStagingDma(CudaAccelerator accelerator, IntPtr[] events)
         {
             this.accelerator = accelerator;
             this.events = events;
-            stream = accelerator.DefaultStream;
+            stream = (CudaStream)accelerator.DefaultStream;
         }
 
         /// <summary>The DMA of <paramref name="accelerator"/>'s default stream with <paramref name="slots"/> events (all freed again when one is refused).</summary>
@@ -339,7 +340,7 @@ internal sealed unsafe class PinnedStaging : IDisposable
         }
 
         public void MarkDone(int slot) =>
-            CudaException.ThrowIfFailed(CudaAPI.CurrentAPI.RecordEvent(events[slot], ((CudaStream)stream).StreamPtr));
+            CudaException.ThrowIfFailed(CudaAPI.CurrentAPI.RecordEvent(events[slot], stream.StreamPtr));
 
         public void WaitDone(int slot) => CudaException.ThrowIfFailed(CudaAPI.CurrentAPI.SynchronizeEvent(events[slot]));
 
