@@ -115,8 +115,9 @@ public sealed partial class IlgpuKernels
     /// <summary>
     /// 16-bit <c>aten::scaled_dot_product_attention</c> (no dropout): q, k, v and output in <paramref name="format"/>,
     /// scores, softmax and the output accumulator in float32 (see the float32 overload for shapes, causal and masking).
-    /// The additive mask is float32 ([lq, lk], [batch, lq, lk] or [batch, heads, lq, lk]) or empty. One query row (decode)
-    /// with 16-byte aligned views and a head size that is a multiple of 8 (≤ 256 on CUDA) takes flash-decoding
+    /// The additive mask is float32 ([lq, lk], [batch, lq, lk] or [batch, heads, lq, lk]) or empty. One query row (decode),
+    /// or up to <see cref="DecodeQueriesAsHeads"/> unmasked non-causal ones as a head each, with 16-byte aligned views and
+    /// a head size that is a multiple of 8 (≤ 256 on CUDA) takes flash-decoding
     /// (<see cref="AttentionDecodeWideKernels"/>); on CUDA, head size 128 with aligned views takes the tensor cores
     /// (<see cref="AttentionTensorCoreKernels"/>); other shapes the flash-style <see cref="HalfMatrixKernels.Attention16"/>.
     /// </summary>
@@ -146,11 +147,13 @@ public sealed partial class IlgpuKernels
 
         // A decode over a few keys takes the general kernel (one key block; IlgpuKernels.SmallShapes.cs).
         bool shortDecode = IsShortDecode(lq, lk);
-        if (lq == 1 && !shortDecode)
+        bool queriesAsHeads = QueriesRunAsHeads(heads, lq, causal, mask.Length != 0);
+        if ((lq == 1 && !shortDecode) || (queriesAsHeads && !IsShortDecode(1, lk)))
         {
+            int decodeHeads = queriesAsHeads ? heads * lq : heads;
             var decode = new AttentionShape
             {
-                Heads = heads,
+                Heads = decodeHeads,
                 KvHeads = kvHeads,
                 Lq = 1,
                 Lk = lk,

@@ -626,10 +626,19 @@ public sealed partial class IlgpuKernels
     }
 
     /// <summary>
-    /// The most queries of a non-causal, unmasked float32 call that run as a decode step with a head per (head, query) pair;
-    /// the decode shapes go up to 64 rows. Beyond it the prefill kernel's groups of 32 queries fill the GPU.
+    /// The most queries of a non-causal, unmasked call that run as a decode step with a head per (head, query) pair;
+    /// the decode shapes go up to 64 rows. Beyond it the prefill kernels' groups of 32 or more queries fill the GPU.
     /// </summary>
     internal const int DecodeQueriesAsHeads = 64;
+
+    /// <summary>
+    /// Whether a call's queries run as decode heads: a few queries that see every key, unmasked, are independent rows over
+    /// the same keys, so [b, h, lq, d] is read as [b, h·lq, 1, d] and pair h·lq + i still reads key / value head
+    /// h / (heads / kvHeads). The prefill kernels give such a call one group per block of queries and head (Run 172: 16
+    /// float32 queries over 4096 keys took ~7 ms on an H200 against 0.2 for one).
+    /// </summary>
+    private static bool QueriesRunAsHeads(int heads, int lq, bool causal, bool masked) =>
+        lq > 1 && lq <= DecodeQueriesAsHeads && !causal && !masked && (long)heads * lq <= int.MaxValue;
 
     /// <summary>
     /// <c>aten::scaled_dot_product_attention</c> (no dropout): output = softmax(q·kᵀ·scale + mask) · v, flash-style
@@ -663,11 +672,7 @@ public sealed partial class IlgpuKernels
         float scaleValue = scale ?? 1f / MathF.Sqrt(headDim);
         int decodeGroup = Math.Min(Math.Min(device.MaxGroupSize, AttentionDecodeKernels.MaxGroup) / device.WarpSize * device.WarpSize, 256);
 
-        // A few queries that see every key, unmasked, are independent rows over the same keys: a decode step whose "heads"
-        // are the (head, query) pairs. [b, h, lq, d] is [b, h·lq, 1, d], and pair h·lq + i still reads key / value head
-        // h / (heads / kvHeads). The prefill kernel gave such a call one group per 32 queries and head (Run 172: 16 queries
-        // over 4096 keys took ~7 ms on an H200 against 0.2 for one).
-        bool queriesAsHeads = lq > 1 && lq <= DecodeQueriesAsHeads && !causal && mask.Length == 0 && (long)heads * lq <= int.MaxValue;
+        bool queriesAsHeads = QueriesRunAsHeads(heads, lq, causal, mask.Length != 0);
         int decodeHeads = queriesAsHeads ? heads * lq : heads;
         if ((lq == 1 || queriesAsHeads) && headDim <= decodeGroup && headDim <= AttentionDecodeKernels.MaxD && !IsShortDecode(1, lk))
         {

@@ -62,10 +62,11 @@ internal static class Catalog
         (int R, int C, int K)[] topk = quick ? new[] { (3, 37, 5) } : bench ? new[] { (64, 32000, 50), (1, 32000, 50) } : new[] { (64, 32000, 50), (1, 32000, 50), (4097, 5003, 8) };
         (int T, int V, int D)[] emb = quick ? new[] { (7, 50, 37) } : bench ? new[] { (4096, 32000, 4096), (1, 32000, 4096), (64, 32000, 4096) } : new[] { (4096, 32000, 4096), (4097, 32000, 5003), (1, 32000, 4096), (64, 32000, 4096) };
         (int M, int N, int K)[] mm = quick ? new[] { (5, 7, 9), (1, 33, 17), (16, 31, 20) } : new[] { (4096, 4096, 4096), (1, 4096, 4096), (16, 11008, 4096), (64, 4096, 4096), (256, 4096, 4096), (4097, 5003, 1031), (4097, 5000, 1032) };
-        // Attention: prefill causal 32/8 heads x 4096 tokens x d128 and decode batch 16, 1 query over 4096 cached (GPU.md's cases).
+        // Attention: prefill causal 32/8 heads x 4096 tokens x d128 and decode batch 16, 1 query over 4096 cached (GPU.md's cases);
+    // in the bench also batch 1, and 16 and 64 queries over the same cache (decode rows of a verify or multi-token step).
         (int B, int H, int KH, int Lq, int Lk, int D, bool Causal)[] attn = quick
             ? new[] { (1, 4, 2, 9, 9, 8, true), (2, 4, 1, 1, 13, 8, false), (1, 2, 2, 5, 7, 16, false) }
-            : bench ? new[] { (1, 32, 8, 4096, 4096, 128, true), (16, 32, 8, 1, 4096, 128, false), (1, 32, 8, 1, 4096, 128, false) }
+            : bench ? new[] { (1, 32, 8, 4096, 4096, 128, true), (16, 32, 8, 1, 4096, 128, false), (1, 32, 8, 1, 4096, 128, false), (1, 32, 8, 16, 4096, 128, false), (1, 32, 8, 64, 4096, 128, false) }
             : new[] { (1, 32, 8, 4096, 4096, 128, true), (16, 32, 8, 1, 4096, 128, false), (2, 5, 5, 333, 333, 64, true), (1, 4, 2, 77, 1031, 96, false) };
         (int T, int QH, int KH, int D)[] rope = quick ? new[] { (5, 3, 1, 8) } : new[] { (4096, 32, 8, 128), (1, 32, 8, 128), (16, 32, 8, 128), (64, 32, 8, 128), (4097, 5, 3, 64) };
 
@@ -706,14 +707,15 @@ internal static class Catalog
 
     /// <summary>
     /// scaled_dot_product_attention, q/output [B, H, Lq, D], k/v [B, KH, Lk, D], scale 1/√D. Prefill: causal (top-left),
-    /// FLOPs 4·B·H·Lq·Lk·D / 2. Decode: Lq 1, bytes = q + k + v + output (K+V dominate; compare with the copy rate).
+    /// FLOPs 4·B·H·Lq·Lk·D / 2. Decode: up to 64 non-causal queries (the decode rows), bytes = q + k + v + output
+    /// (K+V dominate; compare with the copy rate).
     /// </summary>
     private static OpCase Attention(DType dt, int batch, int heads, int kvHeads, int lq, int lk, int d, bool causal)
     {
         var c = new OpCase
         {
             Op = causal ? "sdpa_causal" : "sdpa", Methods = new[] { "ScaledDotProductAttention", "Attention" }, DType = dt,
-            Shape = $"{batch}x{heads}/{kvHeads}x{lq}x{lk}x{d}", Category = lq == 1 ? "attention-decode" : "attention-prefill",
+            Shape = $"{batch}x{heads}/{kvHeads}x{lq}x{lk}x{d}", Category = IsDecode(lq, causal) ? "attention-decode" : "attention-prefill",
             Flops = 4.0 * batch * heads * lq * lk * d * (causal && lq == lk ? 0.5 : 1.0),
             Reference = h => Par.One("output", RefMath.Attention(h["q"].F, h["k"].F, h["v"].F, batch, heads, kvHeads, lq, lk, d, causal)),
         };
@@ -731,6 +733,8 @@ internal static class Catalog
         c.Scalars["isCausal"] = causal;
         return c;
     }
+
+    private static bool IsDecode(int lq, bool causal) => lq == 1 || (lq <= 64 && !causal);
 
     /// <summary>C[M,N] = A[M,K]·B[K,N], row-major. M ≤ 64 counts as a decode GEMV (bytes of A, B, C reported).</summary>
     /// <remarks>With <paramref name="transposeB"/> (op mm_tb) b is stored [N, K], the nn.Linear weight layout.</remarks>

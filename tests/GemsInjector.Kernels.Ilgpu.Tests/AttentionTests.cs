@@ -147,6 +147,33 @@ public sealed class AttentionTests : Half16TestBase, IClassFixture<Warp32Simulat
         AssertClose(Download(o), expected, RtolF32, Atol, $"f32 {batch}x{heads}/{kvHeads} lq={lq} lk={lk} d={d}", seed);
     }
 
+    public static TheoryData<bool, int, int, int, int, int, int> QueriesAsHeads16Cases => new()
+    {
+        // bf16, batch, heads, kvHeads, lq, lk, d: non-causal and unmasked, so every query row runs as a decode head of its own
+        { true, 2, 4, 2, 3, 37, 16 },
+        { false, 1, 8, 2, 16, 65, 8 },
+        { true, 3, 2, 1, 5, 300, 64 },
+        { false, 2, 4, 2, 6, 45, 12 }, // a head size the wide decode does not take: the prefill kernel
+        { true, 1, 4, 4, IlgpuKernels.DecodeQueriesAsHeads, 40, 8 },
+        { false, 1, 2, 1, IlgpuKernels.DecodeQueriesAsHeads + 1, 40, 8 }, // one past the limit: the prefill kernel
+    };
+
+    /// <summary>The 16-bit twin of <see cref="FewQueriesOverManyKeysF32"/>: the query rows as decode heads, both formats.</summary>
+    [Theory]
+    [MemberData(nameof(QueriesAsHeads16Cases))]
+    public void FewQueriesOverManyKeys16(bool bf16, int batch, int heads, int kvHeads, int lq, int lk, int d)
+    {
+        int seed = 15500 + (batch * 1000) + (heads * 100) + lq + lk + d + (bf16 ? 7 : 0);
+        var (q, qv) = Random16(seed, batch * heads * lq * d, bf16, -1.5f, 1.5f);
+        var (k, kv) = Random16(seed + 1, batch * kvHeads * lk * d, bf16, -1.5f, 1.5f);
+        var (v, vv) = Random16(seed + 2, batch * kvHeads * lk * d, bf16);
+        var o = Poisoned16(q.Length, bf16);
+        K.ScaledDotProductAttention(Upload(q), Upload(k), Upload(v), o, batch, heads, kvHeads, lq, lk, d, F(bf16));
+        double scale = 1 / Math.Sqrt(d);
+        var expected = Reference(qv, kv, vv, batch, heads, kvHeads, lq, lk, d, false, (b, h, i, j) => 0, scale);
+        Check16(o, expected, bf16, $"16-bit {batch}x{heads}/{kvHeads} lq={lq} lk={lk} d={d}", seed, Atol * lk);
+    }
+
     public static TheoryData<bool, int, int, int, int, bool, int, int> Decode16Cases => new()
     {
         // bf16, heads, kvHeads, lk, d, causal, mask kind, view offset (1: the general kernel)
