@@ -116,7 +116,7 @@ public sealed partial class IlgpuKernels
     /// 16-bit <c>aten::scaled_dot_product_attention</c> (no dropout): q, k, v and output in <paramref name="format"/>,
     /// scores, softmax and the output accumulator in float32 (see the float32 overload for shapes, causal and masking).
     /// The additive mask is float32 ([lq, lk], [batch, lq, lk] or [batch, heads, lq, lk]) or empty. One query row (decode),
-    /// or up to <see cref="DecodeQueriesAsHeads"/> unmasked non-causal ones as a head each, with 16-byte aligned views and
+    /// or a few unmasked non-causal ones as a head each (<see cref="QueriesRunAsHeads"/>), with 16-byte aligned views and
     /// a head size that is a multiple of 8 (≤ 256 on CUDA) takes flash-decoding
     /// (<see cref="AttentionDecodeWideKernels"/>); on CUDA, head size 128 with aligned views takes the tensor cores
     /// (<see cref="AttentionTensorCoreKernels"/>); other shapes the flash-style <see cref="HalfMatrixKernels.Attention16"/>.
@@ -147,7 +147,7 @@ public sealed partial class IlgpuKernels
 
         // A decode over a few keys takes the general kernel (one key block; IlgpuKernels.SmallShapes.cs).
         bool shortDecode = IsShortDecode(lq, lk);
-        bool queriesAsHeads = QueriesRunAsHeads(heads, lq, causal, mask.Length != 0);
+        bool queriesAsHeads = QueriesRunAsHeads(batch, heads, lq, causal, mask.Length != 0, UsesTensorCoreAttention(q, k, v, output, headDim));
         if ((lq == 1 && !shortDecode) || (queriesAsHeads && !IsShortDecode(1, lk)))
         {
             int decodeHeads = queriesAsHeads ? heads * lq : heads;

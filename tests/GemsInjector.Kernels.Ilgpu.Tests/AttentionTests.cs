@@ -147,6 +147,20 @@ public sealed class AttentionTests : Half16TestBase, IClassFixture<Warp32Simulat
         AssertClose(Download(o), expected, RtolF32, Atol, $"f32 {batch}x{heads}/{kvHeads} lq={lq} lk={lk} d={d}", seed);
     }
 
+    [Theory]
+    [InlineData(1, 32, 16, false, false, false, true)]
+    [InlineData(1, 32, IlgpuKernels.DecodeQueriesAsHeads, false, false, false, true)]
+    [InlineData(1, 32, IlgpuKernels.DecodeQueriesAsHeads + 1, false, false, false, false)]
+    [InlineData(1, 32, 1, false, false, false, false)] // one query is a decode already
+    [InlineData(1, 32, 16, true, false, false, false)]
+    [InlineData(1, 32, 16, false, true, false, false)]
+    [InlineData(1, 32, IlgpuKernels.TensorCorePrefillQueryPairs / 32, false, false, true, true)]
+    [InlineData(1, 32, (IlgpuKernels.TensorCorePrefillQueryPairs / 32) + 1, false, false, true, false)]
+    [InlineData(4, 32, 8, false, false, true, false)] // 1024 pairs: the tensor-core prefill
+    [InlineData(4, 32, 8, false, false, false, true)]
+    public void WhichQueriesRunAsDecodeHeads(int batch, int heads, int lq, bool causal, bool masked, bool tensorCorePrefill, bool expected) =>
+        Assert.Equal(expected, IlgpuKernels.QueriesRunAsHeads(batch, heads, lq, causal, masked, tensorCorePrefill));
+
     public static TheoryData<bool, int, int, int, int, int, int> QueriesAsHeads16Cases => new()
     {
         // bf16, batch, heads, kvHeads, lq, lk, d: non-causal and unmasked, so every query row runs as a decode head of its own
