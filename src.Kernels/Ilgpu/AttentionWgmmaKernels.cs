@@ -1,3 +1,4 @@
+using System;
 using ILGPU;
 using ILGPU.Runtime;
 using ILGPU.Runtime.Cuda;
@@ -71,6 +72,32 @@ internal interface IAttentionWgmmaOps
 
     /// <summary>Sums the quad's row sums and stores O / l rounded to 16 bits at elements <paramref name="elementLo"/> (row g) and <paramref name="elementHi"/> (row g + 8); -1 skips a row.</summary>
     void Store(ArrayView<ushort> output, long outputPointer, long elementLo, long elementHi, int bf16);
+
+    /// <summary>
+    /// Sums the quad's partial row sums and stores a split's partial of rows g (<paramref name="partLo"/>) and g + 8
+    /// (<paramref name="partHi"/>) in the decode combine's layout: the unnormalized outputs at partial · D + 2t, and from
+    /// the lane with t = 0 (m, l) at 2 · partial, m in natural-log units; -1 skips a row.
+    /// </summary>
+    void StorePartial(ArrayView<float> partO, ArrayView<float> partML, PrefillSplit split, long partLo, long partHi, int t);
+}
+
+/// <summary>
+/// The key ranges of a split prefill (<see cref="AttentionWgmmaKernels.Attention16WgmmaSplit{TFormat}"/>): each group takes
+/// <see cref="Keys"/> keys of one of <see cref="Count"/> ranges and writes a partial per query row for the decode combine.
+/// </summary>
+internal struct PrefillSplit
+{
+    /// <summary>Keys per range, a multiple of <see cref="AttentionWgmmaKernels.BlockK"/>.</summary>
+    public int Keys;
+
+    /// <summary>Ranges per query block.</summary>
+    public int Count;
+
+    /// <summary>Device address of the partial outputs (float32, D per partial).</summary>
+    public long PartO;
+
+    /// <summary>Device address of the partial statistics (float32 (m, l) pairs).</summary>
+    public long PartML;
 }
 
 /// <summary>The 16-bit format of one compiled wgmma prefill kernel, as a type argument (one wgmma format per instantiation).</summary>
@@ -151,7 +178,7 @@ internal static partial class AttentionWgmmaKernels
         where TFormat : struct, IPrefillFormat
     {
         var ops = default(PtxAttentionWgmmaOps);
-        Body(ref ops, q, k, v, output, s, pointers, default(TFormat).Bf16);
+        Body(ref ops, q, k, v, output, default, default, s, pointers, default, splitting: false, default(TFormat).Bf16);
     }
 
     /// <summary>The body with wgmma emulated thread by thread (registers in <paramref name="scratch"/>), for the CPU accelerator with 32-thread warps.</summary>
@@ -160,7 +187,33 @@ internal static partial class AttentionWgmmaKernels
         ArrayView<float> scratch, AttentionShape s, int bf16)
     {
         var ops = new EmulatedAttentionWgmmaOps { Scratch = scratch };
-        Body(ref ops, q, k, v, output, s, default, bf16);
+        Body(ref ops, q, k, v, output, default, default, s, default, default, splitting: false, bf16);
+    }
+
+    /// <summary>
+    /// The wgmma prefill over key ranges (non-causal, no mask): grid (⌈lq / <see cref="BlockQ"/>⌉ · ranges, heads, batch),
+    /// each group one query block over one range of <paramref name="split"/>, writing a partial per query row (row
+    /// (batch · heads + head) · lq + query, partial row · ranges + range) for the decode combine. For calls with fewer query
+    /// blocks than SMs, whose groups would each walk every key alone.
+    /// </summary>
+    [IlgpuKernel]
+    [IlgpuKernelVariant(typeof(PrefillBf16))]
+    [IlgpuKernelVariant(typeof(PrefillF16))]
+    public static void Attention16WgmmaSplit<TFormat>(ArrayView<ushort> q, ArrayView<ushort> k, ArrayView<ushort> v,
+        AttentionShape s, TensorCoreAttentionPointers pointers, PrefillSplit split)
+        where TFormat : struct, IPrefillFormat
+    {
+        var ops = default(PtxAttentionWgmmaOps);
+        Body(ref ops, q, k, v, default, default, default, s, pointers, split, splitting: true, default(TFormat).Bf16);
+    }
+
+    /// <summary><see cref="Attention16WgmmaSplit{TFormat}"/> with wgmma emulated (<see cref="Attention16WgmmaEmulated"/>); the partials in views.</summary>
+    [IlgpuKernel(SimulatorOnly = true)]
+    public static void Attention16WgmmaSplitEmulated(ArrayView<ushort> q, ArrayView<ushort> k, ArrayView<ushort> v, ArrayView<float> partO, ArrayView<float> partML,
+        ArrayView<float> scratch, AttentionShape s, PrefillSplit split, int bf16)
+    {
+        var ops = new EmulatedAttentionWgmmaOps { Scratch = scratch };
+        Body(ref ops, q, k, v, default, partO, partML, s, default, split, splitting: true, bf16);
     }
 
     /// <summary>
@@ -169,6 +222,12 @@ internal static partial class AttentionWgmmaKernels
     /// </summary>
     public static KernelConfig Config(int batch, int heads, int lq) => new(
         new Index3D((lq + BlockQ - 1) / BlockQ, heads, batch),
+        new Index3D(GroupSize, 1, 1),
+        SharedMemoryConfig.RequestDynamic<ushort>(SharedBytes / sizeof(ushort)));
+
+    /// <summary>Launch shape of <see cref="Attention16WgmmaSplit{TFormat}"/>: <see cref="Config"/> with <paramref name="ranges"/> groups per query block.</summary>
+    public static KernelConfig SplitConfig(int batch, int heads, int lq, int ranges) => new(
+        new Index3D(((lq + BlockQ - 1) / BlockQ) * ranges, heads, batch),
         new Index3D(GroupSize, 1, 1),
         SharedMemoryConfig.RequestDynamic<ushort>(SharedBytes / sizeof(ushort)));
 
@@ -202,8 +261,13 @@ internal static partial class AttentionWgmmaKernels
     /// <summary>The V descriptor (MN-major: 64-column blocks <see cref="KvHalfBytes"/> apart, 8-key groups one atom apart) of <paramref name="stage"/>, step 0.</summary>
     public static long VDescriptor(uint sharedBase, int stage) => WgmmaGemmKernels.Descriptor(sharedBase + (uint)(StageOffset(stage) + KBytes), KvHalfBytes, AtomBytes);
 
+    /// <summary>
+    /// The kernel body. Without <paramref name="splitting"/> (a constant of each kernel, so the other path folds away) the
+    /// group's query block walks every key and writes <paramref name="output"/>; with it, one range of
+    /// <paramref name="split"/> (non-causal only) as a call whose keys start there, and writes partials.
+    /// </summary>
     internal static void Body<TOps>(ref TOps ops, ArrayView<ushort> q, ArrayView<ushort> k, ArrayView<ushort> v, ArrayView<ushort> output,
-        AttentionShape s, TensorCoreAttentionPointers pointers, int bf16)
+        ArrayView<float> partO, ArrayView<float> partML, AttentionShape s, TensorCoreAttentionPointers pointers, PrefillSplit split, bool splitting, int bf16)
         where TOps : struct, IAttentionWgmmaOps
     {
         int thread = Group.IdxX;
@@ -214,14 +278,18 @@ internal static partial class AttentionWgmmaKernels
         int lane = thread & 31;
         int g = lane >> 2;
         int t = lane & 3;
-        int qBlock = s.Causal != 0 ? Grid.DimX - 1 - Grid.IdxX : Grid.IdxX;
+        int block = splitting ? Grid.IdxX / split.Count : Grid.IdxX;
+        int range = splitting ? Grid.IdxX - (block * split.Count) : 0;
+        int qBlock = s.Causal != 0 ? Grid.DimX - 1 - block : block;
         int q0 = qBlock * BlockQ;
         int h = Grid.IdxY;
         int batch = Grid.IdxZ;
         int kvh = h / (s.Heads / s.KvHeads);
+        int kStart = range * split.Keys;
+        int keys = splitting ? Math.Min(split.Keys, s.Lk - kStart) : s.Lk;
         long qRow0 = ((((long)batch * s.Heads) + h) * s.Lq) + q0;
-        long kRow0 = (((long)batch * s.KvHeads) + kvh) * s.Lk;
-        int kEnd = s.Causal != 0 && q0 + BlockQ < s.Lk ? q0 + BlockQ : s.Lk;
+        long kRow0 = ((((long)batch * s.KvHeads) + kvh) * s.Lk) + kStart;
+        int kEnd = s.Causal != 0 && q0 + BlockQ < keys ? q0 + BlockQ : keys;
         int tiles = (kEnd + BlockK - 1) / BlockK;
 
         // Q (8 chunks per thread, zeros past Lq) and key tile 0 in one copy group.
@@ -250,14 +318,14 @@ internal static partial class AttentionWgmmaKernels
         long tileStep = (long)ops.SourceUnit * BlockK * D;
         if (tiles > 0)
         {
-            CopyTile(ref ops, shared, k, v, kAt, vAt, kSafe, vSafe, kShared, vShared, s.Lk, copyKey);
+            CopyTile(ref ops, shared, k, v, kAt, vAt, kSafe, vSafe, kShared, vShared, keys, copyKey);
         }
 
         ops.CommitCopies();
 
         int queryLo = q0 + (warpgroup * 64) + (((thread >> 5) & 3) * 16) + g;
-        int limitLo = s.Causal != 0 && queryLo + 1 < s.Lk ? queryLo + 1 : s.Lk;
-        int limitHi = s.Causal != 0 && queryLo + 9 < s.Lk ? queryLo + 9 : s.Lk;
+        int limitLo = s.Causal != 0 && queryLo + 1 < keys ? queryLo + 1 : keys;
+        int limitHi = s.Causal != 0 && queryLo + 9 < keys ? queryLo + 9 : keys;
         float scaleLog2 = s.Scale * Log2E;
         // Low words only: the high words are the same constant for every descriptor (the asm supplies it), so ptxas moves
         // 32-bit values and adds instead of 64-bit ones per k16 step.
@@ -275,8 +343,8 @@ internal static partial class AttentionWgmmaKernels
 
         // Keys below every row's limit from tile t's first key on (the group's smallest limit is its first row's):
         // tiles wholly below it skip the mask (the branch is uniform over the group, after the scores' wait).
-        int clearKeys = s.Causal != 0 && q0 + 1 < s.Lk ? q0 + 1 : s.Lk;
-        int keysLeft = s.Lk;
+        int clearKeys = s.Causal != 0 && q0 + 1 < keys ? q0 + 1 : keys;
+        int keysLeft = keys;
         for (int tile = 0; tile < tiles; tile++)
         {
             ops.WaitCopies();
@@ -303,9 +371,19 @@ internal static partial class AttentionWgmmaKernels
         }
 
         ops.WaitMultiplies();
-        long elementLo = queryLo < s.Lq ? ((qRow0 - q0 + queryLo) * D) + (2 * t) : -1;
-        long elementHi = queryLo + 8 < s.Lq ? ((qRow0 - q0 + queryLo + 8) * D) + (2 * t) : -1;
-        ops.Store(output, pointers.Output, elementLo, elementHi, bf16);
+        long rowLo = qRow0 - q0 + queryLo;
+        if (splitting)
+        {
+            long partLo = queryLo < s.Lq ? (rowLo * split.Count) + range : -1;
+            long partHi = queryLo + 8 < s.Lq ? ((rowLo + 8) * split.Count) + range : -1;
+            ops.StorePartial(partO, partML, split, partLo, partHi, t);
+        }
+        else
+        {
+            long elementLo = queryLo < s.Lq ? (rowLo * D) + (2 * t) : -1;
+            long elementHi = queryLo + 8 < s.Lq ? ((rowLo + 8) * D) + (2 * t) : -1;
+            ops.Store(output, pointers.Output, elementLo, elementHi, bf16);
+        }
     }
 
     /// <summary>
@@ -450,6 +528,15 @@ internal struct PtxAttentionWgmmaOps : IAttentionWgmmaOps
         {
             CudaAsm.Emit(AttentionWgmmaKernels.StoreF16, lo, hi);
         }
+    }
+
+    public readonly void StorePartial(ArrayView<float> partO, ArrayView<float> partML, PrefillSplit split, long partLo, long partHi, int t)
+    {
+        long oLo = partLo >= 0 ? split.PartO + (((partLo * AttentionWgmmaKernels.D) + (2 * t)) * sizeof(float)) : 0;
+        long oHi = partHi >= 0 ? split.PartO + (((partHi * AttentionWgmmaKernels.D) + (2 * t)) * sizeof(float)) : 0;
+        long mlLo = partLo >= 0 && t == 0 ? split.PartML + (partLo * 2 * sizeof(float)) : 0;
+        long mlHi = partHi >= 0 && t == 0 ? split.PartML + (partHi * 2 * sizeof(float)) : 0;
+        CudaAsm.Emit(AttentionWgmmaKernels.StorePartial, oLo, oHi, mlLo, mlHi);
     }
 }
 
@@ -601,4 +688,7 @@ internal struct EmulatedAttentionWgmmaOps : IAttentionWgmmaOps
 
     public readonly void Store(ArrayView<ushort> output, long outputPointer, long elementLo, long elementHi, int bf16) =>
         EmulatedAttentionSoftmax.StoreNormalized(Scratch, scratchBase, scratchBase + RowSlot, AttentionWgmmaKernels.D / 8, output, elementLo, elementHi, bf16);
+
+    public readonly void StorePartial(ArrayView<float> partO, ArrayView<float> partML, PrefillSplit split, long partLo, long partHi, int t) =>
+        EmulatedAttentionSoftmax.StorePartial(Scratch, scratchBase, scratchBase + RowSlot, AttentionWgmmaKernels.D, partO, partML, partLo, partHi, t);
 }

@@ -112,6 +112,45 @@ internal static class EmulatedAttentionSoftmax
     }
 
     /// <summary>
+    /// Sums the quad's partial row sums at <paramref name="rowAt"/> and writes a split's partial of rows g
+    /// (<paramref name="partLo"/>) and g + 8 (<paramref name="partHi"/>; -1 skips a row) as the PTX's StorePartial does:
+    /// the unnormalized outputs of <paramref name="d"/> columns at partial · d + 2t, and from lane t = 0 (m, l) at
+    /// 2 · partial with m in natural-log units.
+    /// </summary>
+    public static void StorePartial(ArrayView<float> scratch, long outputAt, long rowAt, int d, ArrayView<float> partO, ArrayView<float> partML, long partLo, long partHi, int t)
+    {
+        float lLo = scratch[rowAt + 2];
+        float lHi = scratch[rowAt + 3];
+        lLo += Warp.ShuffleXor(lLo, 1);
+        lLo += Warp.ShuffleXor(lLo, 2);
+        lHi += Warp.ShuffleXor(lHi, 1);
+        lHi += Warp.ShuffleXor(lHi, 2);
+        for (int half = 0; half < 2; half++)
+        {
+            long part = half == 0 ? partLo : partHi;
+            if (part < 0)
+            {
+                continue;
+            }
+
+            for (int nb = 0; nb < d / 8; nb++)
+            {
+                partO[(part * d) + (nb * 8) + (2 * t)] = scratch[outputAt + (nb * 4) + (2 * half)];
+                partO[(part * d) + (nb * 8) + (2 * t) + 1] = scratch[outputAt + (nb * 4) + (2 * half) + 1];
+            }
+
+            if (t == 0)
+            {
+                partML[2 * part] = scratch[rowAt + half] * Ln2;
+                partML[(2 * part) + 1] = half == 0 ? lLo : lHi;
+            }
+        }
+    }
+
+    /// <summary>ln 2 as the PTX's 0f3F317218: log2-unit maxima to natural-log ones.</summary>
+    private const float Ln2 = 0.693147182f;
+
+    /// <summary>
     /// Writes the lane's outputs of <paramref name="blocks"/> 8-column blocks times <paramref name="invLo"/> (row g, from
     /// element <paramref name="elementLo"/>) / <paramref name="invHi"/> (row g + 8), rounded to 16 bits; -1 skips a row.
     /// </summary>

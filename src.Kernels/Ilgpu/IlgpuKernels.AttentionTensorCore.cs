@@ -10,6 +10,14 @@ public sealed partial class IlgpuKernels
     private Action<KernelConfig, ArrayView<Half8>, ArrayView<Half8>, ArrayView<Half8>, ArrayView<ushort>, AttentionShape, TensorCoreAttentionPointers, int>? attentionTensorCoreRegisters16;
     private Action<KernelConfig, ArrayView<ushort>, ArrayView<ushort>, ArrayView<ushort>, ArrayView<ushort>, AttentionShape, TensorCoreAttentionPointers>? attentionWgmmaBf16;
     private Action<KernelConfig, ArrayView<ushort>, ArrayView<ushort>, ArrayView<ushort>, ArrayView<ushort>, AttentionShape, TensorCoreAttentionPointers>? attentionWgmmaF16;
+    private readonly Action<KernelConfig, ArrayView<ushort>, ArrayView<ushort>, ArrayView<ushort>, AttentionShape, TensorCoreAttentionPointers, PrefillSplit>?[] attentionWgmmaSplit =
+        new Action<KernelConfig, ArrayView<ushort>, ArrayView<ushort>, ArrayView<ushort>, AttentionShape, TensorCoreAttentionPointers, PrefillSplit>?[2];
+
+    /// <summary>
+    /// The fewest keys per range of a split wgmma prefill (<see cref="WgmmaPrefillRanges"/>): four tiles, so that a group's
+    /// Q load and pipeline fill stay a small part of its walk.
+    /// </summary>
+    internal const int PrefillRangeKeys = 4 * AttentionWgmmaKernels.BlockK;
 
     // Set once the wgmma prefill failed to load: the process then keeps the register variant.
     private bool attentionWgmmaFailed;
@@ -113,7 +121,80 @@ public sealed partial class IlgpuKernels
             return false;
         }
 
+        var (ranges, rangeKeys) = WgmmaPrefillRanges(batch, shape, device.MultiprocessorCount);
+        if (ranges > 1 && TryWgmmaSplitAttention16(q, k, v, output, batch, shape, pointers, format, ranges, rangeKeys))
+        {
+            return true;
+        }
+
         kernel(AttentionWgmmaKernels.Config(batch, shape.Heads, shape.Lq), q, k, v, output, shape, pointers);
+        return true;
+    }
+
+    /// <summary>
+    /// How many key ranges a wgmma prefill call is split into, and their keys (a multiple of the tile): where its query
+    /// blocks leave SMs idle (one group per SM: the kernel's shared memory) and it is neither causal nor masked, as many
+    /// ranges as fill the SMs, each of at least <see cref="PrefillRangeKeys"/>; else 1 (not split). Run 179: 32 query
+    /// blocks over 4096 keys took ~98 µs on 132 SMs, whether 4 or 64 queries.
+    /// </summary>
+    internal static (int Ranges, int Keys) WgmmaPrefillRanges(int batch, AttentionShape shape, int multiprocessors)
+    {
+        long blocks = (long)((shape.Lq + AttentionWgmmaKernels.BlockQ - 1) / AttentionWgmmaKernels.BlockQ) * shape.Heads * batch;
+        if (shape.Causal != 0 || shape.HasMask != 0 || blocks == 0 || blocks * 2 > multiprocessors)
+        {
+            return (1, shape.Lk);
+        }
+
+        int ranges = (int)Math.Min(multiprocessors / blocks, shape.Lk / PrefillRangeKeys);
+        if (ranges < 2)
+        {
+            return (1, shape.Lk);
+        }
+
+        int tiles = (shape.Lk + AttentionWgmmaKernels.BlockK - 1) / AttentionWgmmaKernels.BlockK;
+        int keys = ((tiles + ranges - 1) / ranges) * AttentionWgmmaKernels.BlockK;
+        return ((shape.Lk + keys - 1) / keys, keys);
+    }
+
+    /// <summary>
+    /// The split wgmma prefill (<see cref="AttentionWgmmaKernels.Attention16WgmmaSplit{TFormat}"/>): a partial per query
+    /// row and range, then the decode combine over the rows as heads. False (nothing launched) when the kernel fails to
+    /// load: the caller runs the whole-key kernel.
+    /// </summary>
+    private bool TryWgmmaSplitAttention16(ArrayView<ushort> q, ArrayView<ushort> k, ArrayView<ushort> v, ArrayView<ushort> output, int batch, AttentionShape shape,
+        TensorCoreAttentionPointers pointers, HalfFormat format, int ranges, int rangeKeys)
+    {
+        int slot = Bf(format);
+        Action<KernelConfig, ArrayView<ushort>, ArrayView<ushort>, ArrayView<ushort>, AttentionShape, TensorCoreAttentionPointers, PrefillSplit> kernel;
+        try
+        {
+            var bounds = Bounds(AttentionWgmmaKernels.GroupSize, null);
+            kernel = slot != 0
+                ? device.Load(ref attentionWgmmaSplit[1], $"{nameof(AttentionWgmmaKernels.Attention16WgmmaSplit)}:{nameof(PrefillBf16)}",
+                    acc => acc.LoadStreamKernel<ArrayView<ushort>, ArrayView<ushort>, ArrayView<ushort>, AttentionShape, TensorCoreAttentionPointers, PrefillSplit>(
+                        AttentionWgmmaKernels.Attention16WgmmaSplit<PrefillBf16>, bounds))
+                : device.Load(ref attentionWgmmaSplit[0], $"{nameof(AttentionWgmmaKernels.Attention16WgmmaSplit)}:{nameof(PrefillF16)}",
+                    acc => acc.LoadStreamKernel<ArrayView<ushort>, ArrayView<ushort>, ArrayView<ushort>, AttentionShape, TensorCoreAttentionPointers, PrefillSplit>(
+                        AttentionWgmmaKernels.Attention16WgmmaSplit<PrefillF16>, bounds));
+        }
+        catch (IlgpuKernelCompileException)
+        {
+            return false;
+        }
+
+        var rows = shape;
+        rows.Heads = shape.Heads * shape.Lq;
+        rows.Lq = 1;
+        var (partO, partML) = DecodePartials((long)batch * rows.Heads * ranges, shape.D);
+        var split = new PrefillSplit
+        {
+            Keys = rangeKeys,
+            Count = ranges,
+            PartO = TensorCoreLaunch.DeviceAddress(partO),
+            PartML = TensorCoreLaunch.DeviceAddress(partML),
+        };
+        kernel(AttentionWgmmaKernels.SplitConfig(batch, shape.Heads, shape.Lq, ranges), q, k, v, shape, pointers, split);
+        CombineDecode16(partO, partML, output, batch, rows, ranges, format);
         return true;
     }
 }

@@ -147,7 +147,7 @@ public sealed partial class IlgpuKernels
 
         // A decode over a few keys takes the general kernel (one key block; IlgpuKernels.SmallShapes.cs).
         bool shortDecode = IsShortDecode(lq, lk);
-        bool queriesAsHeads = QueriesRunAsHeads(batch, heads, lq, causal, mask.Length != 0, UsesTensorCoreAttention(q, k, v, output, headDim));
+        bool queriesAsHeads = QueriesRunAsHeads(batch, heads, lq, causal, mask.Length != 0, DecodePairsBeforePrefill(q, k, v, output, batch, heads, lq, lk, headDim));
         if ((lq == 1 && !shortDecode) || (queriesAsHeads && !IsShortDecode(1, lk)))
         {
             int decodeHeads = queriesAsHeads ? heads * lq : heads;
@@ -199,6 +199,24 @@ public sealed partial class IlgpuKernels
         device.Load(ref attention16, nameof(HalfMatrixKernels.Attention16),
             acc => acc.LoadStreamKernel<ArrayView<ushort>, ArrayView<ushort>, ArrayView<ushort>, ArrayView<float>, ArrayView<ushort>, AttentionShape, int>(HalfMatrixKernels.Attention16))(
             config, q, k, v, mask, output, shape, Bf(format));
+    }
+
+    /// <summary>
+    /// The most (batch × head × query) pairs a 16-bit call of a few queries runs as decode heads rather than on the prefill
+    /// kernel that would take it: no limit for the CUDA-core prefill, <see cref="SplitPrefillQueryPairs"/> where the wgmma
+    /// prefill splits the keys, else <see cref="TensorCorePrefillQueryPairs"/>.
+    /// </summary>
+    private long DecodePairsBeforePrefill(ArrayView<ushort> q, ArrayView<ushort> k, ArrayView<ushort> v, ArrayView<ushort> output, int batch, int heads, int lq, int lk, int headDim)
+    {
+        if (!UsesTensorCoreAttention(q, k, v, output, headDim))
+        {
+            return long.MaxValue;
+        }
+
+        var shape = new AttentionShape { Heads = heads, Lq = lq, Lk = lk, D = headDim };
+        bool splits = PrefillVariants.FromEnvironment() == PrefillVariant.Wgmma && !attentionWgmmaFailed && headDim == AttentionWgmmaKernels.D
+            && Sm90aPtx.Supported(device.Accelerator) && WgmmaPrefillRanges(batch, shape, device.MultiprocessorCount).Ranges > 1;
+        return splits ? SplitPrefillQueryPairs : TensorCorePrefillQueryPairs;
     }
 
     /// <summary>Query and key block sizes of the attention kernels and their shared floats (at most 48 KB), as the float32 overload picks them.</summary>

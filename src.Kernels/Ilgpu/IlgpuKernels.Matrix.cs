@@ -632,23 +632,29 @@ public sealed partial class IlgpuKernels
     internal const int DecodeQueriesAsHeads = 64;
 
     /// <summary>
-    /// The most (batch × head × query) pairs that run as decode heads where the tensor-core prefill would take the call.
-    /// That kernel gives each head one group walking every key, ~98 µs at 4096 keys whether 4 or 64 queries (Run 179, H200,
-    /// 32 heads, 16 bits); the decode kernels re-read the keys once per 4 pairs, 27 µs for 128 pairs, 71 for 512, 211 for
-    /// 2048: the two cross near 800.
+    /// The most (batch × head × query) pairs that run as decode heads where the tensor-core prefill would take the call with
+    /// one group per query block walking every key: ~98 µs at 4096 keys whether 4 or 64 queries (Run 179, H200, 32 heads,
+    /// 16 bits); the decode kernels re-read the keys once per 4 pairs, 27 µs for 128 pairs, 71 for 512, 211 for 2048: the
+    /// two cross near 800.
     /// </summary>
     internal const int TensorCorePrefillQueryPairs = 768;
+
+    /// <summary>
+    /// The same where the wgmma prefill would split the keys into ranges (<see cref="WgmmaPrefillRanges"/>): 35–39 µs at 4
+    /// and 16 queries (Run 181), so the decode heads win only below about 200 pairs.
+    /// </summary>
+    internal const int SplitPrefillQueryPairs = 192;
 
     /// <summary>
     /// Whether a call's queries run as decode heads: a few queries that see every key, unmasked, are independent rows over
     /// the same keys, so [b, h, lq, d] is read as [b, h·lq, 1, d] and pair h·lq + i still reads key / value head
     /// h / (heads / kvHeads). The CUDA-core prefill kernels give such a call one group per block of queries and head, far
-    /// slower (Run 172: 16 float32 queries over 4096 keys ~7 ms on an H200 against 0.2 for one); the 16-bit tensor-core
-    /// prefill only beyond <see cref="TensorCorePrefillQueryPairs"/>.
+    /// slower (Run 172: 16 float32 queries over 4096 keys ~7 ms on an H200 against 0.2 for one), so their callers pass no
+    /// limit; a tensor-core prefill is faster beyond <paramref name="prefillPairs"/> (batch × head × query) pairs.
     /// </summary>
-    internal static bool QueriesRunAsHeads(int batch, int heads, int lq, bool causal, bool masked, bool tensorCorePrefill) =>
+    internal static bool QueriesRunAsHeads(int batch, int heads, int lq, bool causal, bool masked, long prefillPairs) =>
         lq > 1 && lq <= DecodeQueriesAsHeads && !causal && !masked && (long)heads * lq <= int.MaxValue
-        && (!tensorCorePrefill || (long)batch * heads * lq <= TensorCorePrefillQueryPairs);
+        && (long)batch * heads * lq <= prefillPairs;
 
     /// <summary>
     /// <c>aten::scaled_dot_product_attention</c> (no dropout): output = softmax(q·kᵀ·scale + mask) · v, flash-style
@@ -682,7 +688,7 @@ public sealed partial class IlgpuKernels
         float scaleValue = scale ?? 1f / MathF.Sqrt(headDim);
         int decodeGroup = Math.Min(Math.Min(device.MaxGroupSize, AttentionDecodeKernels.MaxGroup) / device.WarpSize * device.WarpSize, 256);
 
-        bool queriesAsHeads = QueriesRunAsHeads(batch, heads, lq, causal, mask.Length != 0, tensorCorePrefill: false);
+        bool queriesAsHeads = QueriesRunAsHeads(batch, heads, lq, causal, mask.Length != 0, long.MaxValue);
         int decodeHeads = queriesAsHeads ? heads * lq : heads;
         if ((lq == 1 || queriesAsHeads) && headDim <= decodeGroup && headDim <= AttentionDecodeKernels.MaxD && !IsShortDecode(1, lk))
         {

@@ -148,18 +148,20 @@ public sealed class AttentionTests : Half16TestBase, IClassFixture<Warp32Simulat
     }
 
     [Theory]
-    [InlineData(1, 32, 16, false, false, false, true)]
-    [InlineData(1, 32, IlgpuKernels.DecodeQueriesAsHeads, false, false, false, true)]
-    [InlineData(1, 32, IlgpuKernels.DecodeQueriesAsHeads + 1, false, false, false, false)]
-    [InlineData(1, 32, 1, false, false, false, false)] // one query is a decode already
-    [InlineData(1, 32, 16, true, false, false, false)]
-    [InlineData(1, 32, 16, false, true, false, false)]
-    [InlineData(1, 32, IlgpuKernels.TensorCorePrefillQueryPairs / 32, false, false, true, true)]
-    [InlineData(1, 32, (IlgpuKernels.TensorCorePrefillQueryPairs / 32) + 1, false, false, true, false)]
-    [InlineData(4, 32, 8, false, false, true, false)] // 1024 pairs: the tensor-core prefill
-    [InlineData(4, 32, 8, false, false, false, true)]
-    public void WhichQueriesRunAsDecodeHeads(int batch, int heads, int lq, bool causal, bool masked, bool tensorCorePrefill, bool expected) =>
-        Assert.Equal(expected, IlgpuKernels.QueriesRunAsHeads(batch, heads, lq, causal, masked, tensorCorePrefill));
+    [InlineData(1, 32, 16, false, false, long.MaxValue, true)]
+    [InlineData(1, 32, IlgpuKernels.DecodeQueriesAsHeads, false, false, long.MaxValue, true)]
+    [InlineData(1, 32, IlgpuKernels.DecodeQueriesAsHeads + 1, false, false, long.MaxValue, false)]
+    [InlineData(1, 32, 1, false, false, long.MaxValue, false)] // one query is a decode already
+    [InlineData(1, 32, 16, true, false, long.MaxValue, false)]
+    [InlineData(1, 32, 16, false, true, long.MaxValue, false)]
+    [InlineData(1, 32, IlgpuKernels.TensorCorePrefillQueryPairs / 32, false, false, IlgpuKernels.TensorCorePrefillQueryPairs, true)]
+    [InlineData(1, 32, (IlgpuKernels.TensorCorePrefillQueryPairs / 32) + 1, false, false, IlgpuKernels.TensorCorePrefillQueryPairs, false)]
+    [InlineData(1, 32, IlgpuKernels.SplitPrefillQueryPairs / 32, false, false, IlgpuKernels.SplitPrefillQueryPairs, true)]
+    [InlineData(1, 32, (IlgpuKernels.SplitPrefillQueryPairs / 32) + 1, false, false, IlgpuKernels.SplitPrefillQueryPairs, false)]
+    [InlineData(4, 32, 8, false, false, IlgpuKernels.TensorCorePrefillQueryPairs, false)] // 1024 pairs: the tensor-core prefill
+    [InlineData(4, 32, 8, false, false, long.MaxValue, true)]
+    public void WhichQueriesRunAsDecodeHeads(int batch, int heads, int lq, bool causal, bool masked, long prefillPairs, bool expected) =>
+        Assert.Equal(expected, IlgpuKernels.QueriesRunAsHeads(batch, heads, lq, causal, masked, prefillPairs));
 
     public static TheoryData<bool, int, int, int, int, int, int> QueriesAsHeads16Cases => new()
     {

@@ -64,6 +64,54 @@ public sealed class AttentionWgmmaPrefillTests : Half16TestBase, IClassFixture<W
             $"wgmma attention {batch}x{heads}/{kvHeads} lq={lq} lk={lk} causal={causal} normal={normal} ({F(bf16)})", seed);
     }
 
+    /// <summary>
+    /// The split prefill (each group one range of keys, a partial per query row, then the decode combine) meets the same
+    /// rule on every element: ranges of whole tiles and a short last range (an Lk edge inside a tile), a last range of a
+    /// single key, grouped-query heads, batches, Lq edges inside a warpgroup and more than one query block.
+    /// </summary>
+    [Theory]
+    [InlineData(true, 1, 4, 1, 16, 600, 256, true)]
+    [InlineData(false, 1, 4, 1, 16, 600, 256, true)]
+    [InlineData(true, 2, 2, 2, 3, 257, 128, false)]
+    [InlineData(false, 1, 2, 1, 130, 200, 64, true)]
+    [InlineData(true, 1, 1, 1, 64, 512, 256, true)]
+    public void SplitPrefillMeetsHarnessTolerance(bool bf16, int batch, int heads, int kvHeads, int lq, int lk, int rangeKeys, bool normal)
+    {
+        const int D = AttentionWgmmaKernels.D;
+        int seed = 34000 + (heads * 1000) + (lq * 10) + lk + rangeKeys + (bf16 ? 7 : 0);
+        var (q, qv) = normal ? Normal16(seed, batch * heads * lq * D, bf16) : Random16(seed, batch * heads * lq * D, bf16, -1f, 1f);
+        var (k, kv) = normal ? Normal16(seed + 1, batch * kvHeads * lk * D, bf16) : Random16(seed + 1, batch * kvHeads * lk * D, bf16, -1f, 1f);
+        var (v, vv) = normal ? Normal16(seed + 2, batch * kvHeads * lk * D, bf16) : Random16(seed + 2, batch * kvHeads * lk * D, bf16);
+        double scale = 1 / Math.Sqrt(D);
+        var shape = new AttentionShape { Heads = heads, KvHeads = kvHeads, Lq = lq, Lk = lk, D = D, Scale = (float)scale };
+        var got = ToFloat(RunSplit(q, k, v, batch, shape, rangeKeys, bf16), bf16);
+        var expected = AttentionTests.Reference(qv, kv, vv, batch, heads, kvHeads, lq, lk, D, false, (b, h, i, j) => 0, scale);
+        var rounded = ToFloat(To16(expected.Select(e => (float)e).ToArray(), bf16), bf16);
+        AssertClose(got, rounded.Select(e => (double)e).ToArray(), Rtol(bf16), Atol,
+            $"split wgmma attention {batch}x{heads}/{kvHeads} lq={lq} lk={lk} range={rangeKeys} ({F(bf16)})", seed);
+    }
+
+    /// <summary>
+    /// Which calls split and how: only unmasked non-causal ones whose query blocks fill at most half the SMs, into as many
+    /// ranges as fill them, each at least four tiles, in whole tiles.
+    /// </summary>
+    [Theory]
+    [InlineData(1, 32, 16, 4096, 0, 0, 132, 4, 1024)] // Run 179's shape: 32 blocks
+    [InlineData(1, 32, 200, 4096, 0, 0, 132, 2, 2048)] // two query blocks per head: 64 blocks
+    [InlineData(1, 32, 16, 4096, 1, 0, 132, 1, 4096)] // causal
+    [InlineData(1, 32, 16, 4096, 0, 1, 132, 1, 4096)] // masked
+    [InlineData(3, 32, 16, 4096, 0, 0, 132, 1, 4096)] // 96 blocks: more than half the SMs
+    [InlineData(1, 8, 16, 300, 0, 0, 132, 1, 300)] // fewer keys than two ranges need
+    [InlineData(1, 8, 16, 1000, 0, 0, 132, 3, 384)] // 3 ranges of 6 tiles: the last 232 keys
+    [InlineData(1, 1, 1, 100000, 0, 0, 132, 131, 768)] // 132 ranges of whole tiles: 131 cover the keys
+    public void SplitPrefillRanges(int batch, int heads, int lq, int lk, int causal, int mask, int multiprocessors, int ranges, int keys)
+    {
+        var shape = new AttentionShape { Heads = heads, KvHeads = 1, Lq = lq, Lk = lk, D = AttentionWgmmaKernels.D, Causal = causal, HasMask = mask };
+        var (gotRanges, gotKeys) = IlgpuKernels.WgmmaPrefillRanges(batch, shape, multiprocessors);
+        Assert.Equal((ranges, keys), (gotRanges, gotKeys));
+        Assert.True(gotRanges == 1 || (gotKeys % AttentionWgmmaKernels.BlockK == 0 && (long)(gotRanges - 1) * gotKeys < lk && (long)gotRanges * gotKeys >= lk));
+    }
+
     /// <summary>A NaN in q reaches exactly its own output row (max.NaN, the unconditional rescale); other rows stay finite.</summary>
     [Fact]
     public void WgmmaVariantPropagatesNaNToItsRowOnly()
@@ -270,6 +318,30 @@ public sealed class AttentionWgmmaPrefillTests : Half16TestBase, IClassFixture<W
         Assert.DoesNotMatch(new Regex(@"%\d"), ptx);
     }
 
+    /// <summary>
+    /// The split kernel: the same sixteen wgmma per tile and no local memory around them, and in place of the 16-bit
+    /// stores the partial's float32 pairs (16 blocks of two rows) and the two rows' (m, l).
+    /// </summary>
+    [Theory]
+    [InlineData(typeof(PrefillBf16), "bf16")]
+    [InlineData(typeof(PrefillF16), "f16")]
+    public void SplitPtxStoresPartials(Type format, string type)
+    {
+        string ptx = Sm90aPtx.Rewrite(CompilePtx(format, nameof(AttentionWgmmaKernels.Attention16WgmmaSplit)))!;
+        Assert.NotNull(ptx);
+        Assert.Equal(16, Count(ptx, "wgmma.mma_async"));
+        Assert.Equal(8, Count(ptx, $"wgmma.mma_async.sync.aligned.m64n128k16.f32.{type}.{type} "));
+        Assert.Equal(34, Count(ptx, "st.global.v2.f32"));
+        Assert.Equal(2, Count(ptx, "mul.f32 xm"));
+        Assert.DoesNotContain("cvt.rn.bf16x2.f32 xpk", ptx, StringComparison.Ordinal);
+        Assert.DoesNotContain("cvt.rn.f16x2.f32 xpk", ptx, StringComparison.Ordinal);
+        Assert.DoesNotContain(".func", ptx, StringComparison.Ordinal);
+        int first = ptx.IndexOf("wgmma.mma_async", StringComparison.Ordinal);
+        int last = ptx.LastIndexOf("wgmma.mma_async", StringComparison.Ordinal);
+        Assert.DoesNotMatch(@"(ld|st)\.local", ptx[first..last]);
+        Assert.DoesNotMatch(new Regex(@"%\d"), ptx);
+    }
+
     [Fact]
     public void EmulatedKernelCompilesToPtxWithoutWgmma()
     {
@@ -282,11 +354,11 @@ public sealed class AttentionWgmmaPrefillTests : Half16TestBase, IClassFixture<W
 
     private static int Count(string text, string what) => Regex.Matches(text, Regex.Escape(what)).Count;
 
-    private static string CompilePtx(Type format)
+    private static string CompilePtx(Type format, string kernel = nameof(AttentionWgmmaKernels.Attention16Wgmma))
     {
         using var context = Context.Create(b => b.Optimize(OptimizationLevel.O2));
         using var backend = new PTXBackend(context, new CudaCapabilityContext(CudaArchitecture.SM_90), CudaArchitecture.SM_90, CudaInstructionSet.ISA_80, nvvmAPI: null);
-        var method = typeof(AttentionWgmmaKernels).GetMethod(nameof(AttentionWgmmaKernels.Attention16Wgmma))!.MakeGenericMethod(format);
+        var method = typeof(AttentionWgmmaKernels).GetMethod(kernel)!.MakeGenericMethod(format);
         var entry = EntryPointDescription.FromExplicitlyGroupedKernel(method);
         return ((PTXCompiledKernel)backend.Compile(entry, new KernelSpecialization(AttentionWgmmaKernels.GroupSize, null))).PTXAssembly;
     }
@@ -302,6 +374,31 @@ public sealed class AttentionWgmmaPrefillTests : Half16TestBase, IClassFixture<W
         using var scratch = acc.Allocate1D<float>(AttentionWgmmaKernels.EmulationScratch((long)config.GridDim.Size));
         acc.LoadStreamKernel<ArrayView<ushort>, ArrayView<ushort>, ArrayView<ushort>, ArrayView<ushort>, ArrayView<float>, AttentionShape, int>(
             AttentionWgmmaKernels.Attention16WgmmaEmulated)(config, qb.View, kb.View, vb.View, ob.View, scratch.View, shape, bf16 ? 1 : 0);
+        acc.Synchronize();
+        return ob.GetAsArray1D();
+    }
+
+    private ushort[] RunSplit(ushort[] q, ushort[] k, ushort[] v, int batch, AttentionShape shape, int rangeKeys, bool bf16)
+    {
+        var acc = warp32.Accelerator;
+        int ranges = (shape.Lk + rangeKeys - 1) / rangeKeys;
+        long parts = (long)batch * shape.Heads * shape.Lq * ranges;
+        var config = AttentionWgmmaKernels.SplitConfig(batch, shape.Heads, shape.Lq, ranges);
+        using var qb = acc.Allocate1D(q);
+        using var kb = acc.Allocate1D(k);
+        using var vb = acc.Allocate1D(v);
+        using var partO = acc.Allocate1D(Enumerable.Repeat(float.NaN, (int)(parts * AttentionWgmmaKernels.D)).ToArray());
+        using var partML = acc.Allocate1D(Enumerable.Repeat(float.NaN, (int)(parts * 2)).ToArray());
+        using var ob = acc.Allocate1D(Enumerable.Repeat(NaN16(bf16), q.Length).ToArray());
+        using var scratch = acc.Allocate1D<float>(AttentionWgmmaKernels.EmulationScratch((long)config.GridDim.Size));
+        var split = new PrefillSplit { Keys = rangeKeys, Count = ranges };
+        acc.LoadStreamKernel<ArrayView<ushort>, ArrayView<ushort>, ArrayView<ushort>, ArrayView<float>, ArrayView<float>, ArrayView<float>, AttentionShape, PrefillSplit, int>(
+            AttentionWgmmaKernels.Attention16WgmmaSplitEmulated)(config, qb.View, kb.View, vb.View, partO.View, partML.View, scratch.View, shape, split, bf16 ? 1 : 0);
+        var rows = shape;
+        rows.Heads = shape.Heads * shape.Lq;
+        rows.Lq = 1;
+        acc.LoadStreamKernel<ArrayView<float>, ArrayView<float>, ArrayView<ushort>, AttentionShape, int, int>(AttentionDecodeKernels.DecodeCombine16)(
+            new KernelConfig(new Index3D(rows.Heads, batch, 1), new Index3D(256, 1, 1)), partO.View, partML.View, ob.View, rows, ranges, bf16 ? 1 : 0);
         acc.Synchronize();
         return ob.GetAsArray1D();
     }
