@@ -307,10 +307,15 @@ public sealed partial class IlgpuKernels
     internal bool UsesLeanDecodeF32(int headDim) =>
         UsesLeanKernels && device.WarpSize == 32 && headDim == AttentionDecodeWideKernels.LeanD;
 
-    private void CombineDecode16(ArrayView<float> partO, ArrayView<float> partML, ArrayView<ushort> output, int batch, AttentionShape shape, int splits, HalfFormat format) =>
+    /// <summary>
+    /// The 16-bit combine launch over <paramref name="splits"/> partials per head; <paramref name="threadsPerHead"/> caps
+    /// its groups (a split prefill's few ranges per row need no more than one thread per dim).
+    /// </summary>
+    private void CombineDecode16(ArrayView<float> partO, ArrayView<float> partML, ArrayView<ushort> output, int batch, AttentionShape shape, int splits, HalfFormat format,
+        int threadsPerHead = AttentionDecodeKernels.MaxCombineGroup) =>
         device.Load(ref decodeCombine16, nameof(AttentionDecodeKernels.DecodeCombine16),
             acc => acc.LoadStreamKernel<ArrayView<float>, ArrayView<float>, ArrayView<ushort>, AttentionShape, int, int>(AttentionDecodeKernels.DecodeCombine16))(
-            CombineConfig(batch, shape.Heads), partO, partML, output, shape, splits, Bf(format));
+            CombineConfig(batch, shape.Heads, threadsPerHead), partO, partML, output, shape, splits, Bf(format));
 
     /// <summary>
     /// Plan of the streaming decode (<see cref="AttentionDecodeWideKernels.DecodeStreamF32"/>): on CUDA tiles of
@@ -397,9 +402,12 @@ public sealed partial class IlgpuKernels
         return new DecodePlan { Chunk = chunk, KeyEnd = kEnd, KPointer = cuda ? TensorCoreLaunch.DeviceAddress(k) : 0, VPointer = cuda ? TensorCoreLaunch.DeviceAddress(v) : 0 };
     }
 
-    /// <summary>One combine group per (head, batch), as many threads as allowed up to <see cref="AttentionDecodeKernels.MaxCombineGroup"/> (several per dim walk the chunks in slices).</summary>
-    private KernelConfig CombineConfig(int batch, int heads) =>
-        new(new Index3D(heads, batch, 1), new Index3D(Math.Min(device.MaxGroupSize, AttentionDecodeKernels.MaxCombineGroup) / device.WarpSize * device.WarpSize, 1, 1));
+    /// <summary>
+    /// One combine group per (head, batch), as many threads as allowed up to <paramref name="threads"/> (at most
+    /// <see cref="AttentionDecodeKernels.MaxCombineGroup"/>; several per dim walk the chunks in slices), whole warps.
+    /// </summary>
+    private KernelConfig CombineConfig(int batch, int heads, int threads = AttentionDecodeKernels.MaxCombineGroup) =>
+        new(new Index3D(heads, batch, 1), new Index3D(Math.Max(device.WarpSize, Math.Min(device.MaxGroupSize, Math.Min(threads, AttentionDecodeKernels.MaxCombineGroup)) / device.WarpSize * device.WarpSize), 1, 1));
 
     private void CombineDecodeF32(ArrayView<float> partO, ArrayView<float> partML, ArrayView<float> output, int batch, AttentionShape shape, int splits) =>
         device.Load(ref decodeCombineF32, nameof(AttentionDecodeKernels.DecodeCombineF32),

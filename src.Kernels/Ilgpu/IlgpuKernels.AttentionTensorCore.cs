@@ -194,7 +194,7 @@ public sealed partial class IlgpuKernels
             PartML = TensorCoreLaunch.DeviceAddress(partML),
         };
         kernel(AttentionWgmmaKernels.SplitConfig(batch, shape.Heads, shape.Lq, ranges), q, k, v, shape, pointers, split);
-        CombineDecode16(partO, partML, output, batch, rows, ranges, format);
+        CombineDecode16(partO, partML, output, batch, rows, ranges, format, threadsPerHead: shape.D);
         return true;
     }
 }

@@ -398,7 +398,7 @@ public sealed class AttentionWgmmaPrefillTests : Half16TestBase, IClassFixture<W
         rows.Heads = shape.Heads * shape.Lq;
         rows.Lq = 1;
         acc.LoadStreamKernel<ArrayView<float>, ArrayView<float>, ArrayView<ushort>, AttentionShape, int, int>(AttentionDecodeKernels.DecodeCombine16)(
-            new KernelConfig(new Index3D(rows.Heads, batch, 1), new Index3D(256, 1, 1)), partO.View, partML.View, ob.View, rows, ranges, bf16 ? 1 : 0);
+            new KernelConfig(new Index3D(rows.Heads, batch, 1), new Index3D(AttentionWgmmaKernels.D, 1, 1)), partO.View, partML.View, ob.View, rows, ranges, bf16 ? 1 : 0);
         acc.Synchronize();
         return ob.GetAsArray1D();
     }
