@@ -10,6 +10,9 @@ namespace GemsInjector.Kernels.Ilgpu;
 /// </summary>
 internal static class EmulatedAttentionSoftmax
 {
+    /// <summary>ln 2 as the PTX's 0f3F317218: log2-unit maxima to natural-log ones.</summary>
+    private const float Ln2 = 0.693147182f;
+
     /// <summary>Zeroes <paramref name="accumulators"/> output accumulators at <paramref name="outputAt"/>; maxima -∞ and sums 0 at <paramref name="rowAt"/>.</summary>
     public static void Begin(ArrayView<float> scratch, long outputAt, int accumulators, long rowAt)
     {
@@ -102,12 +105,7 @@ internal static class EmulatedAttentionSoftmax
     /// </summary>
     public static void StoreNormalized(ArrayView<float> scratch, long outputAt, long rowAt, int blocks, ArrayView<ushort> output, long elementLo, long elementHi, int bf16)
     {
-        float lLo = scratch[rowAt + 2];
-        float lHi = scratch[rowAt + 3];
-        lLo += Warp.ShuffleXor(lLo, 1);
-        lLo += Warp.ShuffleXor(lLo, 2);
-        lHi += Warp.ShuffleXor(lHi, 1);
-        lHi += Warp.ShuffleXor(lHi, 2);
+        var (lLo, lHi) = QuadRowSums(scratch, rowAt);
         Store(scratch, outputAt, blocks, output, elementLo, elementHi, lLo == 0f ? 0f : 1f / lLo, lHi == 0f ? 0f : 1f / lHi, bf16);
     }
 
@@ -119,12 +117,7 @@ internal static class EmulatedAttentionSoftmax
     /// </summary>
     public static void StorePartial(ArrayView<float> scratch, long outputAt, long rowAt, int d, ArrayView<float> partO, ArrayView<float> partML, long partLo, long partHi, int t)
     {
-        float lLo = scratch[rowAt + 2];
-        float lHi = scratch[rowAt + 3];
-        lLo += Warp.ShuffleXor(lLo, 1);
-        lLo += Warp.ShuffleXor(lLo, 2);
-        lHi += Warp.ShuffleXor(lHi, 1);
-        lHi += Warp.ShuffleXor(lHi, 2);
+        var (lLo, lHi) = QuadRowSums(scratch, rowAt);
         for (int half = 0; half < 2; half++)
         {
             long part = half == 0 ? partLo : partHi;
@@ -147,8 +140,17 @@ internal static class EmulatedAttentionSoftmax
         }
     }
 
-    /// <summary>ln 2 as the PTX's 0f3F317218: log2-unit maxima to natural-log ones.</summary>
-    private const float Ln2 = 0.693147182f;
+    /// <summary>Rows g and g + 8's sums over the quad of lanes that share them (every lane gets both).</summary>
+    private static (float Lo, float Hi) QuadRowSums(ArrayView<float> scratch, long rowAt)
+    {
+        float lLo = scratch[rowAt + 2];
+        float lHi = scratch[rowAt + 3];
+        lLo += Warp.ShuffleXor(lLo, 1);
+        lLo += Warp.ShuffleXor(lLo, 2);
+        lHi += Warp.ShuffleXor(lHi, 1);
+        lHi += Warp.ShuffleXor(lHi, 2);
+        return (lLo, lHi);
+    }
 
     /// <summary>
     /// Writes the lane's outputs of <paramref name="blocks"/> 8-column blocks times <paramref name="invLo"/> (row g, from

@@ -97,7 +97,7 @@ public sealed partial class IlgpuKernels
     private bool TryWgmmaAttention16(ArrayView<ushort> q, ArrayView<ushort> k, ArrayView<ushort> v, ArrayView<ushort> output, int batch, AttentionShape shape,
         TensorCoreAttentionPointers pointers, HalfFormat format)
     {
-        if (attentionWgmmaFailed || !Sm90aPtx.Supported(device.Accelerator) || shape.D != AttentionWgmmaKernels.D)
+        if (!UsesWgmmaPrefill(shape.D))
         {
             return false;
         }
@@ -130,6 +130,13 @@ public sealed partial class IlgpuKernels
         kernel(AttentionWgmmaKernels.Config(batch, shape.Heads, shape.Lq), q, k, v, output, shape, pointers);
         return true;
     }
+
+    /// <summary>
+    /// Whether an unmasked call that the tensor-core attention takes runs the wgmma prefill: its variant (the default), a
+    /// device of compute capability 9.0, head size <see cref="AttentionWgmmaKernels.D"/>, and no failed load so far.
+    /// </summary>
+    private bool UsesWgmmaPrefill(int headDim) =>
+        PrefillVariants.FromEnvironment() == PrefillVariant.Wgmma && !attentionWgmmaFailed && headDim == AttentionWgmmaKernels.D && Sm90aPtx.Supported(device.Accelerator);
 
     /// <summary>
     /// How many key ranges a wgmma prefill call is split into, and their keys (a multiple of the tile): where its query

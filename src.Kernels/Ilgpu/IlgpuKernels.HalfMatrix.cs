@@ -147,7 +147,8 @@ public sealed partial class IlgpuKernels
 
         // A decode over a few keys takes the general kernel (one key block; IlgpuKernels.SmallShapes.cs).
         bool shortDecode = IsShortDecode(lq, lk);
-        bool queriesAsHeads = QueriesRunAsHeads(batch, heads, lq, causal, mask.Length != 0, DecodePairsBeforePrefill(q, k, v, output, batch, heads, lq, lk, headDim));
+        bool queriesAsHeads = QueriesRunAsHeads(batch, heads, lq, causal, mask.Length != 0, long.MaxValue)
+            && (long)batch * heads * lq <= DecodePairsBeforePrefill(q, k, v, output, batch, heads, lq, lk, headDim);
         if ((lq == 1 && !shortDecode) || (queriesAsHeads && !IsShortDecode(1, lk)))
         {
             int decodeHeads = queriesAsHeads ? heads * lq : heads;
@@ -214,8 +215,7 @@ public sealed partial class IlgpuKernels
         }
 
         var shape = new AttentionShape { Heads = heads, Lq = lq, Lk = lk, D = headDim };
-        bool splits = PrefillVariants.FromEnvironment() == PrefillVariant.Wgmma && !attentionWgmmaFailed && headDim == AttentionWgmmaKernels.D
-            && Sm90aPtx.Supported(device.Accelerator) && WgmmaPrefillRanges(batch, shape, device.MultiprocessorCount).Ranges > 1;
+        bool splits = UsesWgmmaPrefill(headDim) && WgmmaPrefillRanges(batch, shape, device.MultiprocessorCount).Ranges > 1;
         return splits ? SplitPrefillQueryPairs : TensorCorePrefillQueryPairs;
     }
 

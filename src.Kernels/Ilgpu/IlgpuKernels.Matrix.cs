@@ -640,8 +640,8 @@ public sealed partial class IlgpuKernels
     internal const int TensorCorePrefillQueryPairs = 768;
 
     /// <summary>
-    /// The same where the wgmma prefill would split the keys into ranges (<see cref="WgmmaPrefillRanges"/>): 35–39 µs at 4
-    /// and 16 queries (Run 181), so the decode heads win only below about 200 pairs.
+    /// The same where the wgmma prefill would split the keys into ranges (<see cref="WgmmaPrefillRanges"/>): 35 µs at 4
+    /// queries and 36 at 16 (Runs 181–182) against the decode heads' 27 and 71, so those win only below about 200 pairs.
     /// </summary>
     internal const int SplitPrefillQueryPairs = 192;
 
