@@ -138,7 +138,9 @@ internal readonly struct PrefillF16 : IPrefillFormat
 /// limit run the selects: a group-uniform choice), and a warpgroup whose rows are all above a tile's diagonal still
 /// multiplies it (its weights are 0; one tile in 2 · (query block + 1)).
 /// Causal is top-left, longest query blocks first; grouped-query heads read kv head h / (Heads / KvHeads); a row with no
-/// visible key gives zeros; NaN propagates. Grid: (⌈Lq / 128⌉, heads, batch).
+/// visible key gives zeros; NaN propagates. Grid: (⌈Lq / 128⌉, heads, batch). The split kernels
+/// (<see cref="Attention16WgmmaSplit{TFormat}"/>) give each group one range of keys of a non-causal call and write a
+/// partial per query row for the decode combine, for calls whose query blocks alone would leave SMs idle.
 /// </summary>
 /// <remarks>
 /// Stages: tile t + 1 is requested into stage (t + 1) mod 3 right after iteration t's barrier. That stage last held tile
