@@ -149,7 +149,7 @@ public sealed partial class IlgpuKernels
         bool shortDecode = IsShortDecode(lq, lk);
         bool queriesAsHeads = QueriesRunAsHeads(batch, heads, lq, causal, mask.Length != 0, long.MaxValue)
             && (long)batch * heads * lq <= DecodePairsBeforePrefill(q, k, v, output, batch, heads, lq, lk, headDim);
-        if ((lq == 1 && !shortDecode) || (queriesAsHeads && !IsShortDecode(1, lk)))
+        if ((lq == 1 || queriesAsHeads) && !IsShortDecode(1, lk))
         {
             int decodeHeads = queriesAsHeads ? heads * lq : heads;
             var decode = new AttentionShape
