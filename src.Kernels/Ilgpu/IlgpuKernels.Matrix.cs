@@ -710,6 +710,25 @@ public sealed partial class IlgpuKernels
             return;
         }
 
+        var shape = new AttentionShape
+        {
+            Heads = heads,
+            KvHeads = kvHeads,
+            Lq = lq,
+            Lk = lk,
+            D = headDim,
+            Scale = scaleValue,
+            Causal = causal ? 1 : 0,
+            HasMask = mask.Length != 0 ? 1 : 0,
+            MaskBatch = maskBatch,
+            MaskHead = maskHead,
+            MaskRow = lk,
+        };
+        if (TryTiledAttentionF32(q, k, v, mask, output, batch, shape))
+        {
+            return;
+        }
+
         int group = Math.Min(device.MaxGroupSize, 128);
         bool simulator = device.Kind == IlgpuDeviceKind.CpuSimulator;
         int blockQ = simulator ? 4 : 32;
@@ -732,22 +751,8 @@ public sealed partial class IlgpuKernels
             throw new ArgumentOutOfRangeException(nameof(headDim), headDim, "Head dimension too large for 48 KB of shared memory.");
         }
 
-        var shape = new AttentionShape
-        {
-            Heads = heads,
-            KvHeads = kvHeads,
-            Lq = lq,
-            Lk = lk,
-            D = headDim,
-            Scale = scaleValue,
-            Causal = causal ? 1 : 0,
-            HasMask = mask.Length != 0 ? 1 : 0,
-            MaskBatch = maskBatch,
-            MaskHead = maskHead,
-            MaskRow = lk,
-            BlockQ = blockQ,
-            BlockK = blockK,
-        };
+        shape.BlockQ = blockQ;
+        shape.BlockK = blockK;
         var config = new KernelConfig(new Index3D((lq + blockQ - 1) / blockQ, heads, batch), new Index3D(group, 1, 1),
             SharedMemoryConfig.RequestDynamic<float>(sharedFloats));
         device.Load(ref attentionF32, nameof(AttentionKernels.AttentionF32),

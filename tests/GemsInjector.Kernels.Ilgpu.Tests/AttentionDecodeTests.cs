@@ -689,7 +689,7 @@ public sealed class AttentionDecodeTests : Half16TestBase, IClassFixture<Warp32S
         PtxLocalSlots.AssertNone(ptx);
     }
 
-    private static string Ptx(System.Reflection.MethodInfo method)
+    internal static string Ptx(System.Reflection.MethodInfo method)
     {
         using var context = Context.Create(b => b.Optimize(OptimizationLevel.O2));
         using var backend = new ILGPU.Backends.PTX.PTXBackend(context, new ILGPU.Runtime.Cuda.CudaCapabilityContext(ILGPU.Runtime.Cuda.CudaArchitecture.SM_90),

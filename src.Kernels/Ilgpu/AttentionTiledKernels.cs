@@ -1,0 +1,93 @@
+using System;
+using System.Runtime.CompilerServices;
+using ILGPU;
+
+namespace GemsInjector.Kernels.Ilgpu;
+
+/// <summary>
+/// Float32 attention prefill tiled in registers, as an SGEMM is, for head sizes 64 and 128 (the general
+/// <see cref="AttentionKernels.AttentionF32"/> computed each score as one thread's dot product over shared memory and
+/// reached 2.7 TFLOP/s on an H200 against PyTorch's 11). A group of <see cref="Threads"/> threads takes
+/// <see cref="BlockQ"/> queries of one head and walks the keys in tiles of <see cref="BlockK"/>: thread (row group r,
+/// column lane c) owns query rows r + 16i and keys c + 8j (i, j &lt; 4), so each step over 4 dims reads 8 16-byte
+/// vectors of shared memory for 64 multiply-adds, and the 8 lanes of a row group are adjacent lanes of one warp, whose
+/// row maximum takes three shuffles. The weights go through shared memory to the value product, where the thread owns
+/// dims 4c + 32jq (16-byte vectors, jq &lt; D / 32) of the same rows, so the online softmax's rescale of a row needs
+/// nothing from another thread; each lane keeps its own part of a row's sum, added across the lanes once at the end.
+/// Scores are kept in base 2 (the scale times log2 e; <see cref="GpuMath.Exp2Fast"/>). Causal is top-left, as
+/// <see cref="AttentionKernels.AttentionF32"/>'s; only the tiles on the diagonal or the keys' end check each score.
+/// Shared memory (16-byte vectors): the query tile (rows padded by one vector, so the four rows a warp reads at once sit
+/// on different banks), the key tile (the same padding), whose space then holds the weights, and the value tile.
+/// </summary>
+internal static partial class AttentionTiledKernels
+{
+    /// <summary>Threads per group: 16 row groups of <see cref="ColumnLanes"/> lanes.</summary>
+    public const int Threads = 128;
+
+    /// <summary>Lanes that share a query row (adjacent lanes of one warp).</summary>
+    public const int ColumnLanes = 8;
+
+    /// <summary>Queries per group.</summary>
+    public const int BlockQ = 64;
+
+    /// <summary>Keys per tile.</summary>
+    public const int BlockK = 32;
+
+    /// <summary>
+    /// Row stride of the weights in shared memory, in floats: 8 more than a tile's keys, so the 4 row groups of a warp
+    /// write their 8 lanes' weights to 32 different banks.
+    /// </summary>
+    public const int WeightStride = BlockK + 8;
+
+    /// <summary>Groups per SM the launch bounds ask for (67 KB of shared memory each at D = 128; at most 168 registers).</summary>
+    public const int GroupsPerSm = 3;
+
+    private const float Log2E = 1.44269504088896341f;
+
+    /// <summary>Head sizes the kernel has a variant for.</summary>
+    public static bool HasHeadSize(int headDim) => headDim == 64 || headDim == 128;
+
+    /// <summary>Dynamic shared bytes of a group at head size <c>32 · quads</c>.</summary>
+    public static int SharedBytes(int quads) => 16 * ((BlockQ * ((8 * quads) + 1)) + KeyOrWeightVecs(quads) + (BlockK * 8 * quads));
+
+    /// <summary>16-byte vectors of the space that holds the key tile, then the weights.</summary>
+    private static int KeyOrWeightVecs(int quads) => Math.Max(BlockK * ((8 * quads) + 1), BlockQ * WeightStride / 4);
+
+    /// <summary>
+    /// A score of a tile that needs checking, in log2 units: −∞ for a key past the end or (causal) after the query;
+    /// with a mask, (dot · scale + mask) · log2 e (rows past the queries' end read no mask: they are never stored).
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static float EdgeScore(float dot, float scaled, ArrayView<float> mask, AttentionShape s, long maskBase, int query, int key)
+    {
+        if (key >= s.Lk || (s.Causal != 0 && key > query))
+        {
+            return GpuMath.NegInf;
+        }
+
+        return s.HasMask != 0 && query < s.Lq ? ((dot * s.Scale) + mask[maskBase + (query * s.MaskRow) + key]) * Log2E : scaled;
+    }
+
+    /// <summary>The maximum over the <see cref="ColumnLanes"/> lanes of a row group (NaN wins, as <see cref="GpuMath.MaxNaN"/>).</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static float RowMax(float value)
+    {
+        value = GpuMath.MaxNaN(value, Warp.ShuffleXor(value, 1));
+        value = GpuMath.MaxNaN(value, Warp.ShuffleXor(value, 2));
+        return GpuMath.MaxNaN(value, Warp.ShuffleXor(value, 4));
+    }
+
+    /// <summary>The sum over the <see cref="ColumnLanes"/> lanes of a row group.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static float RowSum(float value)
+    {
+        value += Warp.ShuffleXor(value, 1);
+        value += Warp.ShuffleXor(value, 2);
+        return value + Warp.ShuffleXor(value, 4);
+    }
+
+    /// <summary>Four outputs over the row's sum; zeros for a row that saw no key (fully masked), as the general kernel.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static Float4 Normalized(float x, float y, float z, float w, float sum) =>
+        sum == 0f ? default : new Float4 { X = x / sum, Y = y / sum, Z = z / sum, W = w / sum };
+}

@@ -1,0 +1,193 @@
+#!/usr/bin/env python3
+"""Generates src.Kernels/Ilgpu/AttentionTiledKernels.g.cs: the register-tiled float32 attention prefill for head sizes 64
+and 128 (design, shared layout and launch: AttentionTiledKernels.cs and IlgpuKernels.AttentionTiled.cs). Every score,
+weight and output sum of a thread is its own variable (constant names, so nothing is indexed at run time and nothing
+lands in local memory); the head size is the type argument TDimQuads (D / 32), and the statements of the upper half of
+a row's dims sit under `if (quads > 2)`, which folds away for D = 64.
+Run: python3 src.Kernels/Ilgpu/Codegen/gen_attention_tiled_f32.py"""
+from gemv_codegen import write
+
+ROWS = 4            # query rows per thread: row group + 16 i
+KEYS = 4            # keys per thread and tile: column lane + 8 j
+MAX_QUADS = 4       # 16-byte vectors of a row's dims per thread at D = 128: column lane + 8 jq
+XYZW = "XYZW"
+out = []
+w = out.append
+
+
+def quads_guard(jq):
+    return "quads > 2" if jq >= 2 else None
+
+
+def block(lines, guard, indent):
+    """Emits `lines` at `indent`, inside `if (guard)` when a guard is given."""
+    p = " " * indent
+    if guard is None:
+        for line in lines:
+            w(p + line)
+        return
+    w(f"{p}if ({guard})")
+    w(p + "{")
+    for line in lines:
+        w(p + "    " + line)
+    w(p + "}")
+
+
+def o(i, jq, x):
+    return f"o{i}{jq}{x}"
+
+
+def kernel():
+    w("    /// <summary>")
+    w("    /// The tiled float32 prefill (see the class summary): one group of <see cref=\"Threads\"/> per (head, block of")
+    w("    /// <see cref=\"BlockQ\"/> queries, batch), the blocks of a head in reverse order so that a causal call's longest")
+    w("    /// blocks start first. TDimQuads is D / 32 (2 or 4).")
+    w("    /// </summary>")
+    w("    [IlgpuKernel]")
+    w("    [IlgpuKernelVariant(typeof(Const2))]")
+    w("    [IlgpuKernelVariant(typeof(Const4))]")
+    w("    public static void AttentionTiledF32<TDimQuads>(ArrayView<Float4> q, ArrayView<Float4> k, ArrayView<Float4> v, ArrayView<float> mask, ArrayView<Float4> output, AttentionShape s)")
+    w("        where TDimQuads : struct, IKernelConstant")
+    w("    {")
+    w("        if (CudaAsm.IsSupported)")
+    w("        {")
+    w("            CudaAsm.Emit(Sm90aPtx.OptInSharedMarker);")
+    w("        }")
+    w("")
+    w("        var shared = SharedMemory.GetDynamic<Float4>().AsAligned(16);")
+    w("        var sharedF = shared.Cast<float>();")
+    w("        int quads = default(TDimQuads).Value;")
+    w("        int rowVecs = 8 * quads;")
+    w("        int stride = rowVecs + 1;")
+    w("        int keyOffset = BlockQ * stride;")
+    w("        int valueOffset = keyOffset + KeyOrWeightVecs(quads);")
+    w("        int weightOffset = 4 * keyOffset;")
+    w("        int tid = Group.IdxX;")
+    w("        int lane = tid & (ColumnLanes - 1);")
+    w("        int rowGroup = tid / ColumnLanes;")
+    w("        int h = Grid.IdxX;")
+    w("        int q0 = (Grid.DimY - 1 - Grid.IdxY) * BlockQ;")
+    w("        int batch = Grid.IdxZ;")
+    w("        int kvh = h / (s.Heads / s.KvHeads);")
+    w("        long qRow0 = (((long)batch * s.Heads) + h) * s.Lq + q0;")
+    w("        long kRow0 = (((long)batch * s.KvHeads) + kvh) * s.Lk;")
+    w("        long maskBase = (batch * s.MaskBatch) + (h * s.MaskHead);")
+    w("        float scaleLog2 = s.Scale * Log2E;")
+    w("")
+    w("        for (int e = tid; e < BlockQ * rowVecs; e += Threads)")
+    w("        {")
+    w("            int row = e / rowVecs;")
+    w("            int col = e - (row * rowVecs);")
+    w("            bool inside = q0 + row < s.Lq;")
+    w("            Float4 value = q[((inside ? qRow0 + row : qRow0) * rowVecs) + col];")
+    w("            shared[(row * stride) + col] = inside ? value : default;")
+    w("        }")
+    w("")
+    for i in range(ROWS):
+        w(f"        float m{i} = GpuMath.NegInf;")
+        w(f"        float l{i} = 0f;")
+    for i in range(ROWS):
+        for jq in range(MAX_QUADS):
+            w("        " + " ".join(f"float {o(i, jq, x)} = 0f;" for x in XYZW))
+    w("")
+    w("        int kEnd = s.Causal != 0 && q0 + BlockQ < s.Lk ? q0 + BlockQ : s.Lk;")
+    w("        for (int k0 = 0; k0 < kEnd; k0 += BlockK)")
+    w("        {")
+    w("            for (int e = tid; e < BlockK * rowVecs; e += Threads)")
+    w("            {")
+    w("                int row = e / rowVecs;")
+    w("                int col = e - (row * rowVecs);")
+    w("                bool inside = k0 + row < s.Lk;")
+    w("                long source = ((inside ? kRow0 + k0 + row : kRow0) * rowVecs) + col;")
+    w("                Float4 key = k[source];")
+    w("                Float4 value = v[source];")
+    w("                shared[keyOffset + (row * stride) + col] = inside ? key : default;")
+    w("                shared[valueOffset + (row * rowVecs) + col] = inside ? value : default;")
+    w("            }")
+    w("")
+    w("            Group.Barrier();")
+    for i in range(ROWS):
+        w("            " + " ".join(f"float s{i}{j} = 0f;" for j in range(KEYS)))
+    w("            for (int t = 0; t < rowVecs; t++)")
+    w("            {")
+    for i in range(ROWS):
+        w(f"                Float4 qr{i} = shared[((rowGroup + {16 * i}) * stride) + t];")
+    for j in range(KEYS):
+        w(f"                Float4 kc{j} = shared[keyOffset + ((lane + {8 * j}) * stride) + t];")
+    for i in range(ROWS):
+        for j in range(KEYS):
+            w("                " + " ".join(f"s{i}{j} += qr{i}.{x} * kc{j}.{x};" for x in XYZW))
+    w("            }")
+    w("")
+    w("            // Scores in log2 units (softmax is the same in base 2 with the scale times log2 e); a tile that crosses")
+    w("            // the causal diagonal or the keys' end, or any masked call, checks each score.")
+    w("            bool edge = s.HasMask != 0 || k0 + BlockK > s.Lk || (s.Causal != 0 && k0 + BlockK - 1 > q0);")
+    for i in range(ROWS):
+        w("            " + " ".join(f"float x{i}{j} = s{i}{j} * scaleLog2;" for j in range(KEYS)))
+    w("            if (edge)")
+    w("            {")
+    for i in range(ROWS):
+        for j in range(KEYS):
+            w(f"                x{i}{j} = EdgeScore(s{i}{j}, x{i}{j}, mask, s, maskBase, q0 + rowGroup + {16 * i}, k0 + lane + {8 * j});")
+    w("            }")
+    w("")
+    for i in range(ROWS):
+        w(f"            float top{i} = RowMax(GpuMath.MaxNaN(GpuMath.MaxNaN(x{i}0, x{i}1), GpuMath.MaxNaN(x{i}2, x{i}3)));")
+        w(f"            float next{i} = GpuMath.MaxNaN(m{i}, top{i});")
+        w(f"            float alpha{i} = next{i} == GpuMath.NegInf ? 1f : GpuMath.Exp2Fast(m{i} - next{i});")
+        for j in range(KEYS):
+            w(f"            float p{i}{j} = next{i} == GpuMath.NegInf ? 0f : GpuMath.Exp2Fast(x{i}{j} - next{i});")
+        w(f"            l{i} = (l{i} * alpha{i}) + ((p{i}0 + p{i}1) + (p{i}2 + p{i}3));")
+        w(f"            m{i} = next{i};")
+    for i in range(ROWS):
+        for jq in range(MAX_QUADS):
+            block([" ".join(f"{o(i, jq, x)} *= alpha{i};" for x in XYZW)], quads_guard(jq), 12)
+    w("")
+    w("            // The weights go where the key tile was: every thread is past its scores first.")
+    w("            Group.Barrier();")
+    for i in range(ROWS):
+        for j in range(KEYS):
+            w(f"            sharedF[weightOffset + ((rowGroup + {16 * i}) * WeightStride) + lane + {8 * j}] = p{i}{j};")
+    w("            Group.Barrier();")
+    w("            for (int kq = 0; kq < BlockK / 4; kq++)")
+    w("            {")
+    for i in range(ROWS):
+        w(f"                Float4 w{i} = shared[keyOffset + ((rowGroup + {16 * i}) * (WeightStride / 4)) + kq];")
+    for kk, x_key in enumerate(XYZW):
+        w(f"                int value{kk} = valueOffset + ((4 * kq + {kk}) * rowVecs) + lane;")
+        for jq in range(MAX_QUADS):
+            lines = [f"Float4 v{kk}{jq} = shared[value{kk} + {8 * jq}];"]
+            for i in range(ROWS):
+                lines.append(" ".join(f"{o(i, jq, x)} += w{i}.{x_key} * v{kk}{jq}.{x};" for x in XYZW))
+            block(lines, quads_guard(jq), 16)
+    w("            }")
+    w("")
+    w("            Group.Barrier();")
+    w("        }")
+    w("")
+    for i in range(ROWS):
+        w(f"        float sum{i} = RowSum(l{i});")
+        w(f"        long out{i} = (qRow0 + rowGroup + {16 * i}) * rowVecs;")
+        w(f"        if (q0 + rowGroup + {16 * i} < s.Lq)")
+        w("        {")
+        for jq in range(MAX_QUADS):
+            args = ", ".join(o(i, jq, x) for x in XYZW)
+            block([f"output[out{i} + lane + {8 * jq}] = Normalized({args}, sum{i});"], quads_guard(jq), 12)
+        w("        }")
+        w("")
+    out.pop()
+    w("    }")
+
+
+w("// <auto-generated/> by src.Kernels/Ilgpu/Codegen/gen_attention_tiled_f32.py: edit the generator, not this file.")
+w("using ILGPU;")
+w("using ILGPU.Runtime;")
+w("using ILGPU.Runtime.Cuda;")
+w("")
+w("namespace GemsInjector.Kernels.Ilgpu;")
+w("")
+w("internal static partial class AttentionTiledKernels")
+w("{")
+kernel()
+w("}")
+write(out, "AttentionTiledKernels.g.cs")

@@ -1,0 +1,166 @@
+using System;
+using System.Linq;
+using GemsInjector.Kernels.Ilgpu;
+using ILGPU;
+using ILGPU.Runtime;
+using Xunit;
+
+namespace GemsInjector.Kernels.Ilgpu.Tests;
+
+/// <summary>
+/// The register-tiled float32 prefill (<see cref="AttentionTiledKernels.AttentionTiledF32{TDimQuads}"/>) on a simulator of
+/// 32-lane warps with the facade's launch shape: every output element (poisoned with NaN) against the float64 reference
+/// with FlagGems' float32 tolerance; causal tiles on and off the diagonal, keys ending inside a tile, grouped-query
+/// ratios, each mask layout with hidden keys and a fully hidden row, and NaN reaching its own row only.
+/// </summary>
+[Collection(SimulatorCollection.Name)]
+public sealed class AttentionTiledF32Tests : KernelTestBase, IClassFixture<Warp32SimulatorFixture>
+{
+    private readonly Warp32SimulatorFixture warp32;
+
+    public AttentionTiledF32Tests(SimulatorFixture fixture, Warp32SimulatorFixture warp32)
+        : base(fixture) => this.warp32 = warp32;
+
+    /// <summary>Mask layouts: none, [lq, lk], [batch, lq, lk], [batch, heads, lq, lk].</summary>
+    public enum MaskLayout
+    {
+        None,
+        Shared,
+        PerBatch,
+        PerHead,
+    }
+
+    [Theory]
+    [InlineData(1, 2, 1, 100, 100, 128, true, MaskLayout.None)]
+    [InlineData(1, 2, 2, 64, 64, 64, true, MaskLayout.None)]
+    [InlineData(2, 4, 2, 70, 33, 64, true, MaskLayout.None)]
+    [InlineData(1, 2, 1, 33, 130, 128, false, MaskLayout.None)]
+    [InlineData(1, 1, 1, 5, 3, 64, true, MaskLayout.None)]
+    [InlineData(1, 2, 1, 40, 50, 64, false, MaskLayout.PerHead)]
+    [InlineData(2, 2, 2, 65, 65, 128, true, MaskLayout.Shared)]
+    [InlineData(2, 2, 1, 20, 37, 64, false, MaskLayout.PerBatch)]
+    public void MatchesFloat64Reference(int batch, int heads, int kvHeads, int lq, int lk, int d, bool causal, MaskLayout layout)
+    {
+        int seed = 41000 + (lq * 100) + lk + d + (causal ? 7 : 0) + ((int)layout * 3);
+        var q = Random(seed, batch * heads * lq * d, -1f, 1f);
+        var k = Random(seed + 1, batch * kvHeads * lk * d, -1f, 1f);
+        var v = Random(seed + 2, batch * kvHeads * lk * d);
+        var (mask, maskBatch, maskHead) = Mask(seed + 3, layout, batch, heads, lq, lk);
+        var shape = Shape(heads, kvHeads, lq, lk, d, causal, layout != MaskLayout.None, maskBatch, maskHead);
+
+        var got = Run(q, k, v, mask, batch, shape);
+
+        var expected = AttentionTests.Reference(q, k, v, batch, heads, kvHeads, lq, lk, d, causal,
+            (b, h, i, j) => mask.Length == 0 ? 0 : mask[(b * maskBatch) + (h * maskHead) + ((long)i * lk) + j], shape.Scale);
+        AssertClose(got, expected, RtolF32, Atol, $"tiled attention {batch}x{heads}/{kvHeads} lq={lq} lk={lk} d={d} causal={causal} mask={layout}", seed);
+        if (layout == MaskLayout.PerHead)
+        {
+            Assert.All(got.Skip(FullyHiddenRow * d).Take(d), x => Assert.Equal(0f, x));
+        }
+    }
+
+    [Fact]
+    public void NaNReachesItsOwnRowOnly()
+    {
+        const int D = 64;
+        const int L = 70;
+        var q = Random(42001, L * D, -1f, 1f);
+        var k = Random(42002, L * D, -1f, 1f);
+        var v = Random(42003, L * D);
+        q[(66 * D) + 3] = float.NaN;
+
+        var got = Run(q, k, v, [], 1, Shape(1, 1, L, L, D, causal: true, masked: false, 0, 0));
+
+        for (int row = 0; row < L; row++)
+        {
+            for (int c = 0; c < D; c++)
+            {
+                Assert.True(float.IsNaN(got[(row * D) + c]) == (row == 66), $"row {row} column {c}: {got[(row * D) + c]}");
+            }
+        }
+    }
+
+    /// <summary>
+    /// Its PTX: no local memory (every sum its own register), 16-byte shared loads, the opt-in mark for the loader (67 KB
+    /// at D = 128), and the 24 butterfly shuffles of the row maxima and sums (4 rows, 3 steps each).
+    /// </summary>
+    [Theory]
+    [InlineData(typeof(Const2))]
+    [InlineData(typeof(Const4))]
+    public void PtxKeepsEverythingInRegisters(Type quads)
+    {
+        string ptx = AttentionDecodeTests.Ptx(typeof(AttentionTiledKernels).GetMethod(nameof(AttentionTiledKernels.AttentionTiledF32))!.MakeGenericMethod(quads));
+        PtxLocalSlots.AssertNone(ptx, quads.Name);
+        Assert.Contains(Sm90aPtx.OptInSharedMarker, ptx, StringComparison.Ordinal);
+        Assert.Equal(24, System.Text.RegularExpressions.Regex.Matches(ptx, @"shfl\.sync\.bfly").Count);
+        Assert.Contains("ld.shared.v4.f32", ptx, StringComparison.Ordinal);
+    }
+
+    [Theory]
+    [InlineData(64, 2, 35840)]
+    [InlineData(128, 4, 67072)]
+    public void SharedMemoryFitsThreeGroupsPerSm(int headDim, int quads, int bytes)
+    {
+        Assert.True(AttentionTiledKernels.HasHeadSize(headDim));
+        Assert.Equal(bytes, AttentionTiledKernels.SharedBytes(quads));
+        Assert.True(AttentionTiledKernels.GroupsPerSm * (bytes + 1024) <= 228 * 1024);
+        Assert.False(AttentionTiledKernels.HasHeadSize(headDim + 32));
+    }
+
+    /// <summary>The query row of <see cref="MaskLayout.PerHead"/> cases (batch 0, head 0) whose every key is hidden.</summary>
+    private const int FullyHiddenRow = 7;
+
+    private static (float[] Mask, long Batch, long Head) Mask(int seed, MaskLayout layout, int batch, int heads, int lq, int lk)
+    {
+        int planes = layout switch { MaskLayout.Shared => 1, MaskLayout.PerBatch => batch, MaskLayout.PerHead => batch * heads, _ => 0 };
+        var mask = Random(seed, planes * lq * lk, -2f, 1f);
+        for (int row = 0; row < planes * lq; row++)
+        {
+            mask[(row * lk) + (row % lk)] = float.NegativeInfinity;
+        }
+
+        if (layout == MaskLayout.PerHead)
+        {
+            Array.Fill(mask, float.NegativeInfinity, FullyHiddenRow * lk, lk);
+        }
+
+        long plane = (long)lq * lk;
+        return layout switch
+        {
+            MaskLayout.PerBatch => (mask, plane, 0),
+            MaskLayout.PerHead => (mask, heads * plane, plane),
+            _ => (mask, 0, 0),
+        };
+    }
+
+    private static AttentionShape Shape(int heads, int kvHeads, int lq, int lk, int d, bool causal, bool masked, long maskBatch, long maskHead) => new()
+    {
+        Heads = heads,
+        KvHeads = kvHeads,
+        Lq = lq,
+        Lk = lk,
+        D = d,
+        Scale = 1f / MathF.Sqrt(d),
+        Causal = causal ? 1 : 0,
+        HasMask = masked ? 1 : 0,
+        MaskBatch = maskBatch,
+        MaskHead = maskHead,
+        MaskRow = lk,
+    };
+
+    private float[] Run(float[] q, float[] k, float[] v, float[] mask, int batch, AttentionShape shape)
+    {
+        var acc = warp32.Accelerator;
+        using var qb = acc.Allocate1D(q);
+        using var kb = acc.Allocate1D(k);
+        using var vb = acc.Allocate1D(v);
+        using var mb = acc.Allocate1D(mask.Length == 0 ? [0f] : mask);
+        using var ob = acc.Allocate1D(Enumerable.Repeat(float.NaN, q.Length).ToArray());
+        Action<ArrayView<Float4>, ArrayView<Float4>, ArrayView<Float4>, ArrayView<float>, ArrayView<Float4>, AttentionShape> body =
+            shape.D == 128 ? AttentionTiledKernels.AttentionTiledF32<Const4> : AttentionTiledKernels.AttentionTiledF32<Const2>;
+        acc.LoadStreamKernel(body)(IlgpuKernels.TiledAttentionConfig(batch, shape.Heads, shape.Lq, shape.D),
+            qb.View.BaseView.Cast<Float4>(), kb.View.BaseView.Cast<Float4>(), vb.View.BaseView.Cast<Float4>(), mb.View.BaseView, ob.View.BaseView.Cast<Float4>(), shape);
+        acc.Synchronize();
+        return ob.GetAsArray1D();
+    }
+}
