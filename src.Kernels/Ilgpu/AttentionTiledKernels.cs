@@ -18,6 +18,8 @@ namespace GemsInjector.Kernels.Ilgpu;
 /// <see cref="AttentionKernels.AttentionF32"/>'s; only the tiles on the diagonal or the keys' end check each score.
 /// Shared memory (16-byte vectors): the query tile (rows padded by one vector, so the four rows a warp reads at once sit
 /// on different banks), the key tile (the same padding), whose space then holds the weights, and the value tile.
+/// Where the query blocks leave the GPU idle the keys can be split into ranges (<see cref="TiledSplit"/>): each group
+/// then writes partials that the decode combine merges.
 /// </summary>
 internal static partial class AttentionTiledKernels
 {
@@ -43,6 +45,8 @@ internal static partial class AttentionTiledKernels
     public const int GroupsPerSm = 3;
 
     private const float Log2E = 1.44269504088896341f;
+
+    private const float Ln2 = 0.693147180559945309f;
 
     /// <summary>Head sizes the kernel has a variant for.</summary>
     public static bool HasHeadSize(int headDim) => headDim == 64 || headDim == 128;
@@ -90,4 +94,21 @@ internal static partial class AttentionTiledKernels
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     private static Float4 Normalized(float x, float y, float z, float w, float sum) =>
         sum == 0f ? default : new Float4 { X = x / sum, Y = y / sum, Z = z / sum, W = w / sum };
+}
+
+/// <summary>
+/// The key ranges of a split call of <see cref="AttentionTiledKernels.AttentionTiledF32{TDimQuads}"/>: <see cref="Count"/>
+/// ranges of <see cref="Keys"/> keys (a multiple of the key tile; the last may be shorter); a count of 1 is the whole
+/// call, which writes the output itself.
+/// </summary>
+internal struct TiledSplit
+{
+    /// <summary>Keys per range.</summary>
+    public int Keys;
+
+    /// <summary>Ranges per (head, query block, batch).</summary>
+    public int Count;
+
+    /// <summary>The whole call: one range of every key.</summary>
+    public static TiledSplit Whole(int lk) => new() { Keys = Math.Max(lk, 1), Count = 1 };
 }

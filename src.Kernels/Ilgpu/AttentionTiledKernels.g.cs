@@ -10,12 +10,15 @@ internal static partial class AttentionTiledKernels
     /// <summary>
     /// The tiled float32 prefill (see the class summary): one group of <see cref="Threads"/> per (head, block of
     /// <see cref="BlockQ"/> queries, batch), the blocks of a head in reverse order so that a causal call's longest
-    /// blocks start first. TDimQuads is D / 32 (2 or 4).
+    /// blocks start first. TDimQuads is D / 32 (2 or 4). With <see cref="TiledSplit.Count"/> above 1 the keys are
+    /// split into ranges (the grid's third dimension is batch × ranges) and each group writes, per query row, its
+    /// unnormalized outputs and (max, sum) in the decode partials' layout for the decode combine.
     /// </summary>
     [IlgpuKernel]
     [IlgpuKernelVariant(typeof(Const2))]
     [IlgpuKernelVariant(typeof(Const4))]
-    public static void AttentionTiledF32<TDimQuads>(ArrayView<Float4> q, ArrayView<Float4> k, ArrayView<Float4> v, ArrayView<float> mask, ArrayView<Float4> output, AttentionShape s)
+    public static void AttentionTiledF32<TDimQuads>(ArrayView<Float4> q, ArrayView<Float4> k, ArrayView<Float4> v, ArrayView<float> mask, ArrayView<Float4> output,
+        ArrayView<Float4> partO, ArrayView<float> partML, AttentionShape s, TiledSplit split)
         where TDimQuads : struct, IKernelConstant
     {
         if (CudaAsm.IsSupported)
@@ -36,7 +39,8 @@ internal static partial class AttentionTiledKernels
         int rowGroup = tid / ColumnLanes;
         int h = Grid.IdxX;
         int q0 = (Grid.DimY - 1 - Grid.IdxY) * BlockQ;
-        int batch = Grid.IdxZ;
+        int batch = Grid.IdxZ / split.Count;
+        int range = Grid.IdxZ - (batch * split.Count);
         int kvh = h / (s.Heads / s.KvHeads);
         long qRow0 = (((long)batch * s.Heads) + h) * s.Lq + q0;
         long kRow0 = (((long)batch * s.KvHeads) + kvh) * s.Lk;
@@ -77,8 +81,10 @@ internal static partial class AttentionTiledKernels
         float o32X = 0f; float o32Y = 0f; float o32Z = 0f; float o32W = 0f;
         float o33X = 0f; float o33Y = 0f; float o33Z = 0f; float o33W = 0f;
 
+        int kBegin = range * split.Keys;
         int kEnd = s.Causal != 0 && q0 + BlockQ < s.Lk ? q0 + BlockQ : s.Lk;
-        for (int k0 = 0; k0 < kEnd; k0 += BlockK)
+        kEnd = kBegin + split.Keys < kEnd ? kBegin + split.Keys : kEnd;
+        for (int k0 = kBegin; k0 < kEnd; k0 += BlockK)
         {
             for (int e = tid; e < BlockK * rowVecs; e += Threads)
             {
@@ -189,43 +195,22 @@ internal static partial class AttentionTiledKernels
             l3 = (l3 * alpha3) + ((p30 + p31) + (p32 + p33));
             m3 = next3;
             o00X *= alpha0; o00Y *= alpha0; o00Z *= alpha0; o00W *= alpha0;
-            o01X *= alpha0; o01Y *= alpha0; o01Z *= alpha0; o01W *= alpha0;
-            if (quads > 2)
-            {
-                o02X *= alpha0; o02Y *= alpha0; o02Z *= alpha0; o02W *= alpha0;
-            }
-            if (quads > 2)
-            {
-                o03X *= alpha0; o03Y *= alpha0; o03Z *= alpha0; o03W *= alpha0;
-            }
             o10X *= alpha1; o10Y *= alpha1; o10Z *= alpha1; o10W *= alpha1;
-            o11X *= alpha1; o11Y *= alpha1; o11Z *= alpha1; o11W *= alpha1;
-            if (quads > 2)
-            {
-                o12X *= alpha1; o12Y *= alpha1; o12Z *= alpha1; o12W *= alpha1;
-            }
-            if (quads > 2)
-            {
-                o13X *= alpha1; o13Y *= alpha1; o13Z *= alpha1; o13W *= alpha1;
-            }
             o20X *= alpha2; o20Y *= alpha2; o20Z *= alpha2; o20W *= alpha2;
-            o21X *= alpha2; o21Y *= alpha2; o21Z *= alpha2; o21W *= alpha2;
-            if (quads > 2)
-            {
-                o22X *= alpha2; o22Y *= alpha2; o22Z *= alpha2; o22W *= alpha2;
-            }
-            if (quads > 2)
-            {
-                o23X *= alpha2; o23Y *= alpha2; o23Z *= alpha2; o23W *= alpha2;
-            }
             o30X *= alpha3; o30Y *= alpha3; o30Z *= alpha3; o30W *= alpha3;
+            o01X *= alpha0; o01Y *= alpha0; o01Z *= alpha0; o01W *= alpha0;
+            o11X *= alpha1; o11Y *= alpha1; o11Z *= alpha1; o11W *= alpha1;
+            o21X *= alpha2; o21Y *= alpha2; o21Z *= alpha2; o21W *= alpha2;
             o31X *= alpha3; o31Y *= alpha3; o31Z *= alpha3; o31W *= alpha3;
             if (quads > 2)
             {
+                o02X *= alpha0; o02Y *= alpha0; o02Z *= alpha0; o02W *= alpha0;
+                o12X *= alpha1; o12Y *= alpha1; o12Z *= alpha1; o12W *= alpha1;
+                o22X *= alpha2; o22Y *= alpha2; o22Z *= alpha2; o22W *= alpha2;
                 o32X *= alpha3; o32Y *= alpha3; o32Z *= alpha3; o32W *= alpha3;
-            }
-            if (quads > 2)
-            {
+                o03X *= alpha0; o03Y *= alpha0; o03Z *= alpha0; o03W *= alpha0;
+                o13X *= alpha1; o13Y *= alpha1; o13Z *= alpha1; o13W *= alpha1;
+                o23X *= alpha2; o23Y *= alpha2; o23Z *= alpha2; o23W *= alpha2;
                 o33X *= alpha3; o33Y *= alpha3; o33Z *= alpha3; o33W *= alpha3;
             }
 
@@ -272,9 +257,6 @@ internal static partial class AttentionTiledKernels
                     o12X += w1.X * v02.X; o12Y += w1.X * v02.Y; o12Z += w1.X * v02.Z; o12W += w1.X * v02.W;
                     o22X += w2.X * v02.X; o22Y += w2.X * v02.Y; o22Z += w2.X * v02.Z; o22W += w2.X * v02.W;
                     o32X += w3.X * v02.X; o32Y += w3.X * v02.Y; o32Z += w3.X * v02.Z; o32W += w3.X * v02.W;
-                }
-                if (quads > 2)
-                {
                     Float4 v03 = shared[value0 + 24];
                     o03X += w0.X * v03.X; o03Y += w0.X * v03.Y; o03Z += w0.X * v03.Z; o03W += w0.X * v03.W;
                     o13X += w1.X * v03.X; o13Y += w1.X * v03.Y; o13Z += w1.X * v03.Z; o13W += w1.X * v03.W;
@@ -299,9 +281,6 @@ internal static partial class AttentionTiledKernels
                     o12X += w1.Y * v12.X; o12Y += w1.Y * v12.Y; o12Z += w1.Y * v12.Z; o12W += w1.Y * v12.W;
                     o22X += w2.Y * v12.X; o22Y += w2.Y * v12.Y; o22Z += w2.Y * v12.Z; o22W += w2.Y * v12.W;
                     o32X += w3.Y * v12.X; o32Y += w3.Y * v12.Y; o32Z += w3.Y * v12.Z; o32W += w3.Y * v12.W;
-                }
-                if (quads > 2)
-                {
                     Float4 v13 = shared[value1 + 24];
                     o03X += w0.Y * v13.X; o03Y += w0.Y * v13.Y; o03Z += w0.Y * v13.Z; o03W += w0.Y * v13.W;
                     o13X += w1.Y * v13.X; o13Y += w1.Y * v13.Y; o13Z += w1.Y * v13.Z; o13W += w1.Y * v13.W;
@@ -326,9 +305,6 @@ internal static partial class AttentionTiledKernels
                     o12X += w1.Z * v22.X; o12Y += w1.Z * v22.Y; o12Z += w1.Z * v22.Z; o12W += w1.Z * v22.W;
                     o22X += w2.Z * v22.X; o22Y += w2.Z * v22.Y; o22Z += w2.Z * v22.Z; o22W += w2.Z * v22.W;
                     o32X += w3.Z * v22.X; o32Y += w3.Z * v22.Y; o32Z += w3.Z * v22.Z; o32W += w3.Z * v22.W;
-                }
-                if (quads > 2)
-                {
                     Float4 v23 = shared[value2 + 24];
                     o03X += w0.Z * v23.X; o03Y += w0.Z * v23.Y; o03Z += w0.Z * v23.Z; o03W += w0.Z * v23.W;
                     o13X += w1.Z * v23.X; o13Y += w1.Z * v23.Y; o13Z += w1.Z * v23.Z; o13W += w1.Z * v23.W;
@@ -353,9 +329,6 @@ internal static partial class AttentionTiledKernels
                     o12X += w1.W * v32.X; o12Y += w1.W * v32.Y; o12Z += w1.W * v32.Z; o12W += w1.W * v32.W;
                     o22X += w2.W * v32.X; o22Y += w2.W * v32.Y; o22Z += w2.W * v32.Z; o22W += w2.W * v32.W;
                     o32X += w3.W * v32.X; o32Y += w3.W * v32.Y; o32Z += w3.W * v32.Z; o32W += w3.W * v32.W;
-                }
-                if (quads > 2)
-                {
                     Float4 v33 = shared[value3 + 24];
                     o03X += w0.W * v33.X; o03Y += w0.W * v33.Y; o03Z += w0.W * v33.Z; o03W += w0.W * v33.W;
                     o13X += w1.W * v33.X; o13Y += w1.W * v33.Y; o13Z += w1.W * v33.Z; o13W += w1.W * v33.W;
@@ -368,6 +341,82 @@ internal static partial class AttentionTiledKernels
         }
 
         float sum0 = RowSum(l0);
+        float sum1 = RowSum(l1);
+        float sum2 = RowSum(l2);
+        float sum3 = RowSum(l3);
+        if (split.Count > 1)
+        {
+            long part0 = ((qRow0 + rowGroup + 0) * split.Count) + range;
+            if (q0 + rowGroup + 0 < s.Lq)
+            {
+                partO[(part0 * rowVecs) + lane + 0] = new Float4 { X = o00X, Y = o00Y, Z = o00Z, W = o00W };
+                partO[(part0 * rowVecs) + lane + 8] = new Float4 { X = o01X, Y = o01Y, Z = o01Z, W = o01W };
+                if (quads > 2)
+                {
+                    partO[(part0 * rowVecs) + lane + 16] = new Float4 { X = o02X, Y = o02Y, Z = o02Z, W = o02W };
+                    partO[(part0 * rowVecs) + lane + 24] = new Float4 { X = o03X, Y = o03Y, Z = o03Z, W = o03W };
+                }
+                if (lane == 0)
+                {
+                    partML[2 * part0] = m0 * Ln2;
+                    partML[(2 * part0) + 1] = sum0;
+                }
+            }
+
+            long part1 = ((qRow0 + rowGroup + 16) * split.Count) + range;
+            if (q0 + rowGroup + 16 < s.Lq)
+            {
+                partO[(part1 * rowVecs) + lane + 0] = new Float4 { X = o10X, Y = o10Y, Z = o10Z, W = o10W };
+                partO[(part1 * rowVecs) + lane + 8] = new Float4 { X = o11X, Y = o11Y, Z = o11Z, W = o11W };
+                if (quads > 2)
+                {
+                    partO[(part1 * rowVecs) + lane + 16] = new Float4 { X = o12X, Y = o12Y, Z = o12Z, W = o12W };
+                    partO[(part1 * rowVecs) + lane + 24] = new Float4 { X = o13X, Y = o13Y, Z = o13Z, W = o13W };
+                }
+                if (lane == 0)
+                {
+                    partML[2 * part1] = m1 * Ln2;
+                    partML[(2 * part1) + 1] = sum1;
+                }
+            }
+
+            long part2 = ((qRow0 + rowGroup + 32) * split.Count) + range;
+            if (q0 + rowGroup + 32 < s.Lq)
+            {
+                partO[(part2 * rowVecs) + lane + 0] = new Float4 { X = o20X, Y = o20Y, Z = o20Z, W = o20W };
+                partO[(part2 * rowVecs) + lane + 8] = new Float4 { X = o21X, Y = o21Y, Z = o21Z, W = o21W };
+                if (quads > 2)
+                {
+                    partO[(part2 * rowVecs) + lane + 16] = new Float4 { X = o22X, Y = o22Y, Z = o22Z, W = o22W };
+                    partO[(part2 * rowVecs) + lane + 24] = new Float4 { X = o23X, Y = o23Y, Z = o23Z, W = o23W };
+                }
+                if (lane == 0)
+                {
+                    partML[2 * part2] = m2 * Ln2;
+                    partML[(2 * part2) + 1] = sum2;
+                }
+            }
+
+            long part3 = ((qRow0 + rowGroup + 48) * split.Count) + range;
+            if (q0 + rowGroup + 48 < s.Lq)
+            {
+                partO[(part3 * rowVecs) + lane + 0] = new Float4 { X = o30X, Y = o30Y, Z = o30Z, W = o30W };
+                partO[(part3 * rowVecs) + lane + 8] = new Float4 { X = o31X, Y = o31Y, Z = o31Z, W = o31W };
+                if (quads > 2)
+                {
+                    partO[(part3 * rowVecs) + lane + 16] = new Float4 { X = o32X, Y = o32Y, Z = o32Z, W = o32W };
+                    partO[(part3 * rowVecs) + lane + 24] = new Float4 { X = o33X, Y = o33Y, Z = o33Z, W = o33W };
+                }
+                if (lane == 0)
+                {
+                    partML[2 * part3] = m3 * Ln2;
+                    partML[(2 * part3) + 1] = sum3;
+                }
+            }
+
+            return;
+        }
+
         long out0 = (qRow0 + rowGroup + 0) * rowVecs;
         if (q0 + rowGroup + 0 < s.Lq)
         {
@@ -376,14 +425,10 @@ internal static partial class AttentionTiledKernels
             if (quads > 2)
             {
                 output[out0 + lane + 16] = Normalized(o02X, o02Y, o02Z, o02W, sum0);
-            }
-            if (quads > 2)
-            {
                 output[out0 + lane + 24] = Normalized(o03X, o03Y, o03Z, o03W, sum0);
             }
         }
 
-        float sum1 = RowSum(l1);
         long out1 = (qRow0 + rowGroup + 16) * rowVecs;
         if (q0 + rowGroup + 16 < s.Lq)
         {
@@ -392,14 +437,10 @@ internal static partial class AttentionTiledKernels
             if (quads > 2)
             {
                 output[out1 + lane + 16] = Normalized(o12X, o12Y, o12Z, o12W, sum1);
-            }
-            if (quads > 2)
-            {
                 output[out1 + lane + 24] = Normalized(o13X, o13Y, o13Z, o13W, sum1);
             }
         }
 
-        float sum2 = RowSum(l2);
         long out2 = (qRow0 + rowGroup + 32) * rowVecs;
         if (q0 + rowGroup + 32 < s.Lq)
         {
@@ -408,14 +449,10 @@ internal static partial class AttentionTiledKernels
             if (quads > 2)
             {
                 output[out2 + lane + 16] = Normalized(o22X, o22Y, o22Z, o22W, sum2);
-            }
-            if (quads > 2)
-            {
                 output[out2 + lane + 24] = Normalized(o23X, o23Y, o23Z, o23W, sum2);
             }
         }
 
-        float sum3 = RowSum(l3);
         long out3 = (qRow0 + rowGroup + 48) * rowVecs;
         if (q0 + rowGroup + 48 < s.Lq)
         {
@@ -424,9 +461,6 @@ internal static partial class AttentionTiledKernels
             if (quads > 2)
             {
                 output[out3 + lane + 16] = Normalized(o32X, o32Y, o32Z, o32W, sum3);
-            }
-            if (quads > 2)
-            {
                 output[out3 + lane + 24] = Normalized(o33X, o33Y, o33Z, o33W, sum3);
             }
         }

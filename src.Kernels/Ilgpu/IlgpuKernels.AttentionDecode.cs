@@ -409,10 +409,11 @@ public sealed partial class IlgpuKernels
     private KernelConfig CombineConfig(int batch, int heads, int threads = AttentionDecodeKernels.MaxCombineGroup) =>
         new(new Index3D(heads, batch, 1), new Index3D(Math.Max(device.WarpSize, Math.Min(device.MaxGroupSize, Math.Min(threads, AttentionDecodeKernels.MaxCombineGroup)) / device.WarpSize * device.WarpSize), 1, 1));
 
-    private void CombineDecodeF32(ArrayView<float> partO, ArrayView<float> partML, ArrayView<float> output, int batch, AttentionShape shape, int splits) =>
+    private void CombineDecodeF32(ArrayView<float> partO, ArrayView<float> partML, ArrayView<float> output, int batch, AttentionShape shape, int splits,
+        int threadsPerHead = AttentionDecodeKernels.MaxCombineGroup) =>
         device.Load(ref decodeCombineF32, nameof(AttentionDecodeKernels.DecodeCombineF32),
             acc => acc.LoadStreamKernel<ArrayView<float>, ArrayView<float>, ArrayView<float>, AttentionShape, int>(AttentionDecodeKernels.DecodeCombineF32))(
-            CombineConfig(batch, shape.Heads), partO, partML, output, shape, splits);
+            CombineConfig(batch, shape.Heads, threadsPerHead), partO, partML, output, shape, splits);
 
     /// <summary>The decode partials (per chunk: d output sums, then max and sum pairs) in a scratch buffer kept between calls.</summary>
     private (ArrayView<float> PartO, ArrayView<float> PartML) DecodePartials(long parts, int d)

@@ -6,8 +6,21 @@ namespace GemsInjector.Kernels.Ilgpu;
 
 public sealed partial class IlgpuKernels
 {
-    private readonly Action<KernelConfig, ArrayView<Float4>, ArrayView<Float4>, ArrayView<Float4>, ArrayView<float>, ArrayView<Float4>, AttentionShape>?[] attentionTiledF32 =
-        new Action<KernelConfig, ArrayView<Float4>, ArrayView<Float4>, ArrayView<Float4>, ArrayView<float>, ArrayView<Float4>, AttentionShape>?[2];
+    private readonly Action<KernelConfig, ArrayView<Float4>, ArrayView<Float4>, ArrayView<Float4>, ArrayView<float>, ArrayView<Float4>, ArrayView<Float4>, ArrayView<float>, AttentionShape, TiledSplit>?[] attentionTiledF32 =
+        new Action<KernelConfig, ArrayView<Float4>, ArrayView<Float4>, ArrayView<Float4>, ArrayView<float>, ArrayView<Float4>, ArrayView<Float4>, ArrayView<float>, AttentionShape, TiledSplit>?[2];
+
+    /// <summary>
+    /// The fewest keys per range of a split tiled prefill (<see cref="TiledPrefillRanges"/>): four tiles, so that a group's
+    /// query load stays a small part of its walk.
+    /// </summary>
+    internal const int TiledRangeKeys = 4 * AttentionTiledKernels.BlockK;
+
+    /// <summary>
+    /// The most (batch × head × query) pairs of a few-query float32 call that run as decode heads where the tiled prefill
+    /// takes the rest: the decode heads cost about 0.16 µs per pair over 4096 keys (Run 182: 87 µs for 512, 323 for 2048),
+    /// a split tiled call about as much as a whole block of 64 queries per head (~175 µs for 32 heads, predicted).
+    /// </summary>
+    internal const int TiledPrefillQueryPairs = 1024;
 
     private int? tiledAttentionSharedLimit;
 
@@ -25,14 +38,43 @@ public sealed partial class IlgpuKernels
     /// <summary>
     /// Launch shape of the tiled float32 prefill: (heads, ⌈lq / <see cref="AttentionTiledKernels.BlockQ"/>⌉, batch)
     /// groups of <see cref="AttentionTiledKernels.Threads"/>, heads first so that the first groups to start are every
-    /// head's longest causal blocks.
+    /// head's longest causal blocks; with key ranges, the third dimension is batch × ranges.
     /// </summary>
-    internal static KernelConfig TiledAttentionConfig(int batch, int heads, int lq, int headDim) => new(
-        new Index3D(heads, (lq + AttentionTiledKernels.BlockQ - 1) / AttentionTiledKernels.BlockQ, batch),
+    internal static KernelConfig TiledAttentionConfig(int batch, int heads, int lq, int headDim, int ranges = 1) => new(
+        new Index3D(heads, (lq + AttentionTiledKernels.BlockQ - 1) / AttentionTiledKernels.BlockQ, batch * ranges),
         new Index3D(AttentionTiledKernels.Threads, 1, 1),
         SharedMemoryConfig.RequestDynamic<Float4>(AttentionTiledKernels.SharedBytes(headDim / 32) / 16));
 
-    /// <summary>Runs the tiled float32 prefill when <see cref="UsesTiledAttentionF32"/> says so; false (nothing launched) otherwise.</summary>
+    /// <summary>
+    /// How a tiled float32 prefill splits its keys: where its query blocks fill at most half of the groups the GPU holds at
+    /// once (<see cref="AttentionTiledKernels.GroupsPerSm"/> per SM) and it is neither causal nor masked, into as many
+    /// ranges as fill them, each of at least <see cref="TiledRangeKeys"/>; else the whole call.
+    /// </summary>
+    internal static TiledSplit TiledPrefillRanges(int batch, AttentionShape shape, int multiprocessors)
+    {
+        long blocks = (long)((shape.Lq + AttentionTiledKernels.BlockQ - 1) / AttentionTiledKernels.BlockQ) * shape.Heads * batch;
+        long slots = (long)multiprocessors * AttentionTiledKernels.GroupsPerSm;
+        if (shape.Causal != 0 || shape.HasMask != 0 || blocks == 0 || blocks * 2 > slots)
+        {
+            return TiledSplit.Whole(shape.Lk);
+        }
+
+        int ranges = (int)Math.Min(slots / blocks, shape.Lk / TiledRangeKeys);
+        if (ranges < 2)
+        {
+            return TiledSplit.Whole(shape.Lk);
+        }
+
+        int tiles = (shape.Lk + AttentionTiledKernels.BlockK - 1) / AttentionTiledKernels.BlockK;
+        int keys = ((tiles + ranges - 1) / ranges) * AttentionTiledKernels.BlockK;
+        return new TiledSplit { Keys = keys, Count = (shape.Lk + keys - 1) / keys };
+    }
+
+    /// <summary>
+    /// Runs the tiled float32 prefill when <see cref="UsesTiledAttentionF32"/> says so (split per
+    /// <see cref="TiledPrefillRanges"/>, then the decode combine over the query rows as heads); false (nothing launched)
+    /// otherwise.
+    /// </summary>
     private bool TryTiledAttentionF32(ArrayView<float> q, ArrayView<float> k, ArrayView<float> v, ArrayView<float> mask, ArrayView<float> output,
         int batch, AttentionShape shape)
     {
@@ -45,11 +87,24 @@ public sealed partial class IlgpuKernels
         int slot = shape.D == 128 ? 1 : 0;
         var name = $"{nameof(AttentionTiledKernels.AttentionTiledF32)}<{(slot == 1 ? nameof(Const4) : nameof(Const2))}>";
         var kernel = slot == 1
-            ? device.Load(ref attentionTiledF32[slot], name, acc => acc.LoadStreamKernel<ArrayView<Float4>, ArrayView<Float4>, ArrayView<Float4>, ArrayView<float>, ArrayView<Float4>, AttentionShape>(
+            ? device.Load(ref attentionTiledF32[slot], name, acc => acc.LoadStreamKernel<ArrayView<Float4>, ArrayView<Float4>, ArrayView<Float4>, ArrayView<float>, ArrayView<Float4>, ArrayView<Float4>, ArrayView<float>, AttentionShape, TiledSplit>(
                 AttentionTiledKernels.AttentionTiledF32<Const4>, bounds))
-            : device.Load(ref attentionTiledF32[slot], name, acc => acc.LoadStreamKernel<ArrayView<Float4>, ArrayView<Float4>, ArrayView<Float4>, ArrayView<float>, ArrayView<Float4>, AttentionShape>(
+            : device.Load(ref attentionTiledF32[slot], name, acc => acc.LoadStreamKernel<ArrayView<Float4>, ArrayView<Float4>, ArrayView<Float4>, ArrayView<float>, ArrayView<Float4>, ArrayView<Float4>, ArrayView<float>, AttentionShape, TiledSplit>(
                 AttentionTiledKernels.AttentionTiledF32<Const2>, bounds));
-        kernel(TiledAttentionConfig(batch, shape.Heads, shape.Lq, shape.D), q.Cast<Float4>(), k.Cast<Float4>(), v.Cast<Float4>(), mask, output.Cast<Float4>(), shape);
+        var split = TiledPrefillRanges(batch, shape, device.MultiprocessorCount);
+        var config = TiledAttentionConfig(batch, shape.Heads, shape.Lq, shape.D, split.Count);
+        if (split.Count == 1)
+        {
+            kernel(config, q.Cast<Float4>(), k.Cast<Float4>(), v.Cast<Float4>(), mask, output.Cast<Float4>(), ArrayView<Float4>.Empty, ArrayView<float>.Empty, shape, split);
+            return true;
+        }
+
+        var rows = shape;
+        rows.Heads = shape.Heads * shape.Lq;
+        rows.Lq = 1;
+        var (partO, partML) = DecodePartials((long)batch * rows.Heads * split.Count, shape.D);
+        kernel(config, q.Cast<Float4>(), k.Cast<Float4>(), v.Cast<Float4>(), mask, output.Cast<Float4>(), partO.Cast<Float4>(), partML, shape, split);
+        CombineDecodeF32(partO, partML, output, batch, rows, split.Count, threadsPerHead: shape.D);
         return true;
     }
 }

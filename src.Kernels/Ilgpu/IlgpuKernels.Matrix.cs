@@ -648,9 +648,10 @@ public sealed partial class IlgpuKernels
     /// <summary>
     /// Whether a call's queries run as decode heads: a few queries that see every key, unmasked, are independent rows over
     /// the same keys, so [b, h, lq, d] is read as [b, h·lq, 1, d] and pair h·lq + i still reads key / value head
-    /// h / (heads / kvHeads). The CUDA-core prefill kernels give such a call one group per block of queries and head, far
+    /// h / (heads / kvHeads). The general prefill kernels give such a call one group per block of queries and head, far
     /// slower (Run 172: 16 float32 queries over 4096 keys ~7 ms on an H200 against 0.2 for one), so their callers pass no
-    /// limit; a tensor-core prefill is faster beyond <paramref name="prefillPairs"/> (batch × head × query) pairs.
+    /// limit; a tensor-core or the tiled float32 prefill is faster beyond <paramref name="prefillPairs"/> (batch × head ×
+    /// query) pairs.
     /// </summary>
     internal static bool QueriesRunAsHeads(int batch, int heads, int lq, bool causal, bool masked, long prefillPairs) =>
         lq > 1 && lq <= DecodeQueriesAsHeads && !causal && !masked && (long)heads * lq <= int.MaxValue
@@ -688,7 +689,8 @@ public sealed partial class IlgpuKernels
         float scaleValue = scale ?? 1f / MathF.Sqrt(headDim);
         int decodeGroup = Math.Min(Math.Min(device.MaxGroupSize, AttentionDecodeKernels.MaxGroup) / device.WarpSize * device.WarpSize, 256);
 
-        bool queriesAsHeads = QueriesRunAsHeads(batch, heads, lq, causal, mask.Length != 0, long.MaxValue);
+        long prefillPairs = UsesTiledAttentionF32(q, k, v, output, lq, headDim) ? TiledPrefillQueryPairs : long.MaxValue;
+        bool queriesAsHeads = QueriesRunAsHeads(batch, heads, lq, causal, mask.Length != 0, prefillPairs);
         int decodeHeads = queriesAsHeads ? heads * lq : heads;
         if ((lq == 1 || queriesAsHeads) && headDim <= decodeGroup && headDim <= AttentionDecodeKernels.MaxD && !IsShortDecode(1, lk))
         {

@@ -59,6 +59,48 @@ public sealed class AttentionTiledF32Tests : KernelTestBase, IClassFixture<Warp3
         }
     }
 
+    /// <summary>
+    /// A call whose query blocks leave the GPU idle, split into key ranges (a short last one) as the facade splits it on
+    /// 132 SMs: the partials of every range, merged by the decode combine over the query rows as heads, meet the same
+    /// tolerance on every element.
+    /// </summary>
+    [Theory]
+    [InlineData(1, 2, 1, 70, 700, 64)]
+    [InlineData(2, 2, 2, 3, 300, 128)]
+    [InlineData(1, 2, 1, 40, 600, 128)]
+    public void SplitMatchesFloat64Reference(int batch, int heads, int kvHeads, int lq, int lk, int d)
+    {
+        int seed = 43000 + (lq * 100) + lk + d;
+        var q = Random(seed, batch * heads * lq * d, -1f, 1f);
+        var k = Random(seed + 1, batch * kvHeads * lk * d, -1f, 1f);
+        var v = Random(seed + 2, batch * kvHeads * lk * d);
+        var shape = Shape(heads, kvHeads, lq, lk, d, causal: false, masked: false, 0, 0);
+        var split = IlgpuKernels.TiledPrefillRanges(batch, shape, 132);
+        Assert.True(split.Count > 1, $"{split.Count} ranges");
+        Assert.True(split.Keys % AttentionTiledKernels.BlockK == 0 && (split.Count - 1) * split.Keys < lk && split.Count * split.Keys >= lk);
+
+        var got = Run(q, k, v, [], batch, shape, split);
+
+        var expected = AttentionTests.Reference(q, k, v, batch, heads, kvHeads, lq, lk, d, false, (b, h, i, j) => 0, shape.Scale);
+        AssertClose(got, expected, RtolF32, Atol, $"split tiled attention {batch}x{heads}/{kvHeads} lq={lq} lk={lk} d={d}, {split.Count} ranges of {split.Keys}", seed);
+    }
+
+    /// <summary>Which calls split and how: only unmasked, non-causal calls whose blocks fill at most half the groups, ranges of whole tiles, at least four.</summary>
+    [Theory]
+    [InlineData(1, 32, 64, 4096, false, false, 12, 352)]
+    [InlineData(1, 8, 100, 1000, false, false, 7, 160)]
+    [InlineData(1, 32, 64, 4096, true, false, 1, 4096)]
+    [InlineData(1, 32, 64, 4096, false, true, 1, 4096)]
+    [InlineData(1, 32, 4096, 4096, false, false, 1, 4096)]
+    [InlineData(4, 32, 200, 4096, false, false, 1, 4096)]
+    [InlineData(1, 8, 64, 200, false, false, 1, 200)]
+    [InlineData(1, 1, 10, 300, false, false, 2, 160)]
+    public void SplitRanges(int batch, int heads, int lq, int lk, bool causal, bool masked, int count, int keys)
+    {
+        var split = IlgpuKernels.TiledPrefillRanges(batch, Shape(heads, heads, lq, lk, 128, causal, masked, 0, 0), 132);
+        Assert.Equal((count, keys), (split.Count, split.Keys));
+    }
+
     [Fact]
     public void NaNReachesItsOwnRowOnly()
     {
@@ -148,7 +190,7 @@ public sealed class AttentionTiledF32Tests : KernelTestBase, IClassFixture<Warp3
         MaskRow = lk,
     };
 
-    private float[] Run(float[] q, float[] k, float[] v, float[] mask, int batch, AttentionShape shape)
+    private float[] Run(float[] q, float[] k, float[] v, float[] mask, int batch, AttentionShape shape, TiledSplit? split = null)
     {
         var acc = warp32.Accelerator;
         using var qb = acc.Allocate1D(q);
@@ -156,10 +198,25 @@ public sealed class AttentionTiledF32Tests : KernelTestBase, IClassFixture<Warp3
         using var vb = acc.Allocate1D(v);
         using var mb = acc.Allocate1D(mask.Length == 0 ? [0f] : mask);
         using var ob = acc.Allocate1D(Enumerable.Repeat(float.NaN, q.Length).ToArray());
-        Action<ArrayView<Float4>, ArrayView<Float4>, ArrayView<Float4>, ArrayView<float>, ArrayView<Float4>, AttentionShape> body =
+        Action<ArrayView<Float4>, ArrayView<Float4>, ArrayView<Float4>, ArrayView<float>, ArrayView<Float4>, ArrayView<Float4>, ArrayView<float>, AttentionShape, TiledSplit> body =
             shape.D == 128 ? AttentionTiledKernels.AttentionTiledF32<Const4> : AttentionTiledKernels.AttentionTiledF32<Const2>;
-        acc.LoadStreamKernel(body)(IlgpuKernels.TiledAttentionConfig(batch, shape.Heads, shape.Lq, shape.D),
-            qb.View.BaseView.Cast<Float4>(), kb.View.BaseView.Cast<Float4>(), vb.View.BaseView.Cast<Float4>(), mb.View.BaseView, ob.View.BaseView.Cast<Float4>(), shape);
+        var ranges = split ?? TiledSplit.Whole(shape.Lk);
+        long parts = (long)batch * shape.Heads * shape.Lq * ranges.Count;
+        using var partO = acc.Allocate1D(Enumerable.Repeat(float.NaN, (int)(parts * shape.D)).ToArray());
+        using var partML = acc.Allocate1D(Enumerable.Repeat(float.NaN, (int)(2 * parts)).ToArray());
+        acc.LoadStreamKernel(body)(IlgpuKernels.TiledAttentionConfig(batch, shape.Heads, shape.Lq, shape.D, ranges.Count),
+            qb.View.BaseView.Cast<Float4>(), kb.View.BaseView.Cast<Float4>(), vb.View.BaseView.Cast<Float4>(), mb.View.BaseView, ob.View.BaseView.Cast<Float4>(),
+            partO.View.BaseView.Cast<Float4>(), partML.View.BaseView, shape, ranges);
+        if (ranges.Count > 1)
+        {
+            // The facade's combine: the query rows as heads, one thread per dim.
+            var rows = shape;
+            rows.Heads = shape.Heads * shape.Lq;
+            rows.Lq = 1;
+            acc.LoadStreamKernel<ArrayView<float>, ArrayView<float>, ArrayView<float>, AttentionShape, int>(AttentionDecodeKernels.DecodeCombineF32)(
+                new KernelConfig(new Index3D(rows.Heads, batch, 1), new Index3D(shape.D, 1, 1)), partO.View.BaseView, partML.View.BaseView, ob.View.BaseView, rows, ranges.Count);
+        }
+
         acc.Synchronize();
         return ob.GetAsArray1D();
     }

@@ -15,10 +15,6 @@ out = []
 w = out.append
 
 
-def quads_guard(jq):
-    return "quads > 2" if jq >= 2 else None
-
-
 def block(lines, guard, indent):
     """Emits `lines` at `indent`, inside `if (guard)` when a guard is given."""
     p = " " * indent
@@ -33,6 +29,12 @@ def block(lines, guard, indent):
     w(p + "}")
 
 
+def by_quads(lines_of, indent):
+    """Emits lines_of(jq) for the lower half of a row's dims, then those of the upper half in one `if (quads > 2)`."""
+    block([line for jq in range(2) for line in lines_of(jq)], None, indent)
+    block([line for jq in range(2, MAX_QUADS) for line in lines_of(jq)], "quads > 2", indent)
+
+
 def o(i, jq, x):
     return f"o{i}{jq}{x}"
 
@@ -41,12 +43,15 @@ def kernel():
     w("    /// <summary>")
     w("    /// The tiled float32 prefill (see the class summary): one group of <see cref=\"Threads\"/> per (head, block of")
     w("    /// <see cref=\"BlockQ\"/> queries, batch), the blocks of a head in reverse order so that a causal call's longest")
-    w("    /// blocks start first. TDimQuads is D / 32 (2 or 4).")
+    w("    /// blocks start first. TDimQuads is D / 32 (2 or 4). With <see cref=\"TiledSplit.Count\"/> above 1 the keys are")
+    w("    /// split into ranges (the grid's third dimension is batch × ranges) and each group writes, per query row, its")
+    w("    /// unnormalized outputs and (max, sum) in the decode partials' layout for the decode combine.")
     w("    /// </summary>")
     w("    [IlgpuKernel]")
     w("    [IlgpuKernelVariant(typeof(Const2))]")
     w("    [IlgpuKernelVariant(typeof(Const4))]")
-    w("    public static void AttentionTiledF32<TDimQuads>(ArrayView<Float4> q, ArrayView<Float4> k, ArrayView<Float4> v, ArrayView<float> mask, ArrayView<Float4> output, AttentionShape s)")
+    w("    public static void AttentionTiledF32<TDimQuads>(ArrayView<Float4> q, ArrayView<Float4> k, ArrayView<Float4> v, ArrayView<float> mask, ArrayView<Float4> output,")
+    w("        ArrayView<Float4> partO, ArrayView<float> partML, AttentionShape s, TiledSplit split)")
     w("        where TDimQuads : struct, IKernelConstant")
     w("    {")
     w("        if (CudaAsm.IsSupported)")
@@ -67,7 +72,8 @@ def kernel():
     w("        int rowGroup = tid / ColumnLanes;")
     w("        int h = Grid.IdxX;")
     w("        int q0 = (Grid.DimY - 1 - Grid.IdxY) * BlockQ;")
-    w("        int batch = Grid.IdxZ;")
+    w("        int batch = Grid.IdxZ / split.Count;")
+    w("        int range = Grid.IdxZ - (batch * split.Count);")
     w("        int kvh = h / (s.Heads / s.KvHeads);")
     w("        long qRow0 = (((long)batch * s.Heads) + h) * s.Lq + q0;")
     w("        long kRow0 = (((long)batch * s.KvHeads) + kvh) * s.Lk;")
@@ -90,8 +96,10 @@ def kernel():
         for jq in range(MAX_QUADS):
             w("        " + " ".join(f"float {o(i, jq, x)} = 0f;" for x in XYZW))
     w("")
+    w("        int kBegin = range * split.Keys;")
     w("        int kEnd = s.Causal != 0 && q0 + BlockQ < s.Lk ? q0 + BlockQ : s.Lk;")
-    w("        for (int k0 = 0; k0 < kEnd; k0 += BlockK)")
+    w("        kEnd = kBegin + split.Keys < kEnd ? kBegin + split.Keys : kEnd;")
+    w("        for (int k0 = kBegin; k0 < kEnd; k0 += BlockK)")
     w("        {")
     w("            for (int e = tid; e < BlockK * rowVecs; e += Threads)")
     w("            {")
@@ -139,9 +147,7 @@ def kernel():
             w(f"            float p{i}{j} = next{i} == GpuMath.NegInf ? 0f : GpuMath.Exp2Fast(x{i}{j} - next{i});")
         w(f"            l{i} = (l{i} * alpha{i}) + ((p{i}0 + p{i}1) + (p{i}2 + p{i}3));")
         w(f"            m{i} = next{i};")
-    for i in range(ROWS):
-        for jq in range(MAX_QUADS):
-            block([" ".join(f"{o(i, jq, x)} *= alpha{i};" for x in XYZW)], quads_guard(jq), 12)
+    by_quads(lambda jq: [" ".join(f"{o(i, jq, x)} *= alpha{i};" for x in XYZW) for i in range(ROWS)], 12)
     w("")
     w("            // The weights go where the key tile was: every thread is past its scores first.")
     w("            Group.Barrier();")
@@ -155,11 +161,8 @@ def kernel():
         w(f"                Float4 w{i} = shared[keyOffset + ((rowGroup + {16 * i}) * (WeightStride / 4)) + kq];")
     for kk, x_key in enumerate(XYZW):
         w(f"                int value{kk} = valueOffset + ((4 * kq + {kk}) * rowVecs) + lane;")
-        for jq in range(MAX_QUADS):
-            lines = [f"Float4 v{kk}{jq} = shared[value{kk} + {8 * jq}];"]
-            for i in range(ROWS):
-                lines.append(" ".join(f"{o(i, jq, x)} += w{i}.{x_key} * v{kk}{jq}.{x};" for x in XYZW))
-            block(lines, quads_guard(jq), 16)
+        by_quads(lambda jq: [f"Float4 v{kk}{jq} = shared[value{kk} + {8 * jq}];"]
+                 + [" ".join(f"{o(i, jq, x)} += w{i}.{x_key} * v{kk}{jq}.{x};" for x in XYZW) for i in range(ROWS)], 16)
     w("            }")
     w("")
     w("            Group.Barrier();")
@@ -167,12 +170,30 @@ def kernel():
     w("")
     for i in range(ROWS):
         w(f"        float sum{i} = RowSum(l{i});")
+    w("        if (split.Count > 1)")
+    w("        {")
+    for i in range(ROWS):
+        w(f"            long part{i} = ((qRow0 + rowGroup + {16 * i}) * split.Count) + range;")
+        w(f"            if (q0 + rowGroup + {16 * i} < s.Lq)")
+        w("            {")
+        by_quads(lambda jq: [f"partO[(part{i} * rowVecs) + lane + {8 * jq}] = new Float4 {{ X = {o(i, jq, 'X')}, Y = {o(i, jq, 'Y')}, Z = {o(i, jq, 'Z')}, W = {o(i, jq, 'W')} }};"], 16)
+        w("                if (lane == 0)")
+        w("                {")
+        w(f"                    partML[2 * part{i}] = m{i} * Ln2;")
+        w(f"                    partML[(2 * part{i}) + 1] = sum{i};")
+        w("                }")
+        w("            }")
+        w("")
+    out.pop()
+    w("")
+    w("            return;")
+    w("        }")
+    w("")
+    for i in range(ROWS):
         w(f"        long out{i} = (qRow0 + rowGroup + {16 * i}) * rowVecs;")
         w(f"        if (q0 + rowGroup + {16 * i} < s.Lq)")
         w("        {")
-        for jq in range(MAX_QUADS):
-            args = ", ".join(o(i, jq, x) for x in XYZW)
-            block([f"output[out{i} + lane + {8 * jq}] = Normalized({args}, sum{i});"], quads_guard(jq), 12)
+        by_quads(lambda jq: [f"output[out{i} + lane + {8 * jq}] = Normalized({', '.join(o(i, jq, x) for x in XYZW)}, sum{i});"], 12)
         w("        }")
         w("")
     out.pop()
