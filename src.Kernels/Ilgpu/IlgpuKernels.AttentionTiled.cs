@@ -17,10 +17,11 @@ public sealed partial class IlgpuKernels
 
     /// <summary>
     /// The most (batch × head × query) pairs of a few-query float32 call that run as decode heads where the tiled prefill
-    /// takes the rest: the decode heads cost about 0.16 µs per pair over 4096 keys (Run 182: 87 µs for 512, 323 for 2048),
-    /// a split tiled call about as much as a whole block of 64 queries per head (~175 µs for 32 heads, predicted).
+    /// takes the rest. Over 4096 keys with 32 heads (H200, Run 185) the decode heads cost 9 µs + 0.153 µs per pair (87.5 µs
+    /// at 512, 323 at 2048), the split tiled prefill 223 µs whatever the queries up to 64 (one 64-query block per head):
+    /// the two cross at about 1400.
     /// </summary>
-    internal const int TiledPrefillQueryPairs = 1024;
+    internal const int TiledPrefillQueryPairs = 1408;
 
     private int? tiledAttentionSharedLimit;
 
