@@ -5,9 +5,10 @@ using ILGPU;
 namespace GemsInjector.Kernels.Ilgpu;
 
 /// <summary>
-/// Float32 attention prefill tiled in registers, as an SGEMM is, for head sizes 64 and 128 (the general
-/// <see cref="AttentionKernels.AttentionF32"/> computed each score as one thread's dot product over shared memory and
-/// reached 2.7 TFLOP/s on an H200 against PyTorch's 11). A group of <see cref="Threads"/> threads takes
+/// Attention prefill tiled in registers, as an SGEMM is, for head sizes 64 and 128: float32, and 16-bit tensors widened
+/// to float32 as they are staged where the tensor-core kernels do not take the call (their head size is 128). The general
+/// kernels (<see cref="AttentionKernels.AttentionF32"/>, <see cref="HalfMatrixKernels.Attention16"/>) compute each score
+/// as one thread's dot product over shared memory: 2.7 TFLOP/s on an H200 against PyTorch's 11 in float32. A group of <see cref="Threads"/> threads takes
 /// <see cref="BlockQ"/> queries of one head and walks the keys in tiles of <see cref="BlockK"/>: thread (row group r,
 /// column lane c) owns query rows r + 16i and keys c + 8j (i, j &lt; 4), so each step over 4 dims reads 8 16-byte
 /// vectors of shared memory for 64 multiply-adds, and the 8 lanes of a row group are adjacent lanes of one warp, whose
@@ -88,6 +89,29 @@ internal static partial class AttentionTiledKernels
         value += Warp.ShuffleXor(value, 1);
         value += Warp.ShuffleXor(value, 2);
         return value + Warp.ShuffleXor(value, 4);
+    }
+
+    /// <summary>Eight 16-bit values widened into two float32 vectors of shared memory at <paramref name="at"/>.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static void StoreWidened(ArrayView<Float4> shared, int at, Half8 value, int bf16)
+    {
+        shared[at] = new Float4 { X = Low(value.X, bf16), Y = High(value.X, bf16), Z = Low(value.Y, bf16), W = High(value.Y, bf16) };
+        shared[at + 1] = new Float4 { X = Low(value.Z, bf16), Y = High(value.Z, bf16), Z = Low(value.W, bf16), W = High(value.W, bf16) };
+    }
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static float Low(uint pair, int bf16) => GpuMath.Load16((ushort)pair, bf16);
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static float High(uint pair, int bf16) => GpuMath.Load16((ushort)(pair >> 16), bf16);
+
+    /// <summary><see cref="Normalized"/> rounded once to 16 bits, as two words at <paramref name="at"/>.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static void StoreNormalized16(ArrayView<uint> output, long at, float x, float y, float z, float w, float sum, int bf16)
+    {
+        var value = Normalized(x, y, z, w, sum);
+        output[at] = GpuMath.Store16Pair(value.X, value.Y, bf16);
+        output[at + 1] = GpuMath.Store16Pair(value.Z, value.W, bf16);
     }
 
     /// <summary>Four outputs over the row's sum; zeros for a row that saw no key (fully masked), as the general kernel.</summary>

@@ -9,6 +9,9 @@ public sealed partial class IlgpuKernels
     private readonly Action<KernelConfig, ArrayView<Float4>, ArrayView<Float4>, ArrayView<Float4>, ArrayView<float>, ArrayView<Float4>, ArrayView<Float4>, ArrayView<float>, AttentionShape, TiledSplit>?[] attentionTiledF32 =
         new Action<KernelConfig, ArrayView<Float4>, ArrayView<Float4>, ArrayView<Float4>, ArrayView<float>, ArrayView<Float4>, ArrayView<Float4>, ArrayView<float>, AttentionShape, TiledSplit>?[2];
 
+    private readonly Action<KernelConfig, ArrayView<Half8>, ArrayView<Half8>, ArrayView<Half8>, ArrayView<float>, ArrayView<uint>, ArrayView<Float4>, ArrayView<float>, AttentionShape, TiledSplit>?[] attentionTiled16 =
+        new Action<KernelConfig, ArrayView<Half8>, ArrayView<Half8>, ArrayView<Half8>, ArrayView<float>, ArrayView<uint>, ArrayView<Float4>, ArrayView<float>, AttentionShape, TiledSplit>?[4];
+
     /// <summary>
     /// The fewest keys per range of a split tiled prefill (<see cref="TiledPrefillRanges"/>): four tiles, so that a group's
     /// query load stays a small part of its walk.
@@ -26,11 +29,12 @@ public sealed partial class IlgpuKernels
     private int? tiledAttentionSharedLimit;
 
     /// <summary>
-    /// Whether a float32 prefill goes to the register-tiled kernel (<see cref="AttentionTiledKernels"/>): CUDA, warps of
-    /// 32, head size 64 or 128, q, k, v and the output 16-byte aligned, its shared memory within the group limit
+    /// Whether a prefill goes to the register-tiled kernels (<see cref="AttentionTiledKernels"/>): CUDA, warps of 32,
+    /// head size 64 or 128, q, k, v and the output 16-byte aligned, its shared memory within the group limit
     /// (<see cref="Sm90aPtx.SharedLimit"/>) and its query blocks within a grid's second dimension.
     /// </summary>
-    internal bool UsesTiledAttentionF32(ArrayView<float> q, ArrayView<float> k, ArrayView<float> v, ArrayView<float> output, int lq, int headDim) =>
+    internal bool UsesTiledAttention<T>(ArrayView<T> q, ArrayView<T> k, ArrayView<T> v, ArrayView<T> output, int lq, int headDim)
+        where T : unmanaged =>
         device.Kind == IlgpuDeviceKind.Cuda && device.WarpSize == 32 && AttentionTiledKernels.HasHeadSize(headDim)
         && IsAligned(q, 16) && IsAligned(k, 16) && IsAligned(v, 16) && IsAligned(output, 16)
         && ((long)lq + AttentionTiledKernels.BlockQ - 1) / AttentionTiledKernels.BlockQ <= ushort.MaxValue
@@ -72,14 +76,12 @@ public sealed partial class IlgpuKernels
     }
 
     /// <summary>
-    /// Runs the tiled float32 prefill when <see cref="UsesTiledAttentionF32"/> says so (split per
-    /// <see cref="TiledPrefillRanges"/>, then the decode combine over the query rows as heads); false (nothing launched)
-    /// otherwise.
+    /// Runs the tiled float32 prefill when <see cref="UsesTiledAttention"/> says so; false (nothing launched) otherwise.
     /// </summary>
     private bool TryTiledAttentionF32(ArrayView<float> q, ArrayView<float> k, ArrayView<float> v, ArrayView<float> mask, ArrayView<float> output,
         int batch, AttentionShape shape)
     {
-        if (!UsesTiledAttentionF32(q, k, v, output, shape.Lq, shape.D))
+        if (!UsesTiledAttention(q, k, v, output, shape.Lq, shape.D))
         {
             return false;
         }
@@ -92,20 +94,64 @@ public sealed partial class IlgpuKernels
                 AttentionTiledKernels.AttentionTiledF32<Const4>, bounds))
             : device.Load(ref attentionTiledF32[slot], name, acc => acc.LoadStreamKernel<ArrayView<Float4>, ArrayView<Float4>, ArrayView<Float4>, ArrayView<float>, ArrayView<Float4>, ArrayView<Float4>, ArrayView<float>, AttentionShape, TiledSplit>(
                 AttentionTiledKernels.AttentionTiledF32<Const2>, bounds));
+        RunTiled(batch, shape,
+            (config, partO, partML, split) => kernel(config, q.Cast<Float4>(), k.Cast<Float4>(), v.Cast<Float4>(), mask, output.Cast<Float4>(), partO, partML, shape, split),
+            (partO, partML, rows, ranges) => CombineDecodeF32(partO, partML, output, batch, rows, ranges, threadsPerHead: shape.D));
+        return true;
+    }
+
+    /// <summary>
+    /// Runs the tiled 16-bit prefill (<see cref="AttentionTiledKernels.AttentionTiled16{TDimQuads, TFormat}"/>) when
+    /// <see cref="UsesTiledAttention"/> says so; false (nothing launched) otherwise.
+    /// </summary>
+    private bool TryTiledAttention16(ArrayView<ushort> q, ArrayView<ushort> k, ArrayView<ushort> v, ArrayView<float> mask, ArrayView<ushort> output,
+        int batch, AttentionShape shape, HalfFormat format)
+    {
+        if (!UsesTiledAttention(q, k, v, output, shape.Lq, shape.D))
+        {
+            return false;
+        }
+
+        var bounds = Bounds(AttentionTiledKernels.Threads, AttentionTiledKernels.GroupsPerSm);
+        bool wide = shape.D == 128;
+        bool bf16 = format == HalfFormat.BFloat16;
+        int slot = (wide ? 2 : 0) + (bf16 ? 1 : 0);
+        var name = $"{nameof(AttentionTiledKernels.AttentionTiled16)}<{(wide ? nameof(Const4) : nameof(Const2))},{(bf16 ? nameof(BFloat16Storage) : nameof(Float16Storage))}>";
+        var kernel = device.Load(ref attentionTiled16[slot], name, acc => acc.LoadStreamKernel<ArrayView<Half8>, ArrayView<Half8>, ArrayView<Half8>, ArrayView<float>, ArrayView<uint>, ArrayView<Float4>, ArrayView<float>, AttentionShape, TiledSplit>(
+            (wide, bf16) switch
+            {
+                (true, true) => AttentionTiledKernels.AttentionTiled16<Const4, BFloat16Storage>,
+                (true, false) => AttentionTiledKernels.AttentionTiled16<Const4, Float16Storage>,
+                (false, true) => AttentionTiledKernels.AttentionTiled16<Const2, BFloat16Storage>,
+                (false, false) => AttentionTiledKernels.AttentionTiled16<Const2, Float16Storage>,
+            },
+            bounds));
+        RunTiled(batch, shape,
+            (config, partO, partML, split) => kernel(config, q.Cast<Half8>(), k.Cast<Half8>(), v.Cast<Half8>(), mask, output.Cast<uint>(), partO, partML, shape, split),
+            (partO, partML, rows, ranges) => CombineDecode16(partO, partML, output, batch, rows, ranges, format, threadsPerHead: shape.D));
+        return true;
+    }
+
+    /// <summary>
+    /// One tiled prefill call: whole, or split per <see cref="TiledPrefillRanges"/> into partials that
+    /// <paramref name="combine"/> merges over the query rows as heads (one thread per dim).
+    /// </summary>
+    private void RunTiled(int batch, AttentionShape shape, Action<KernelConfig, ArrayView<Float4>, ArrayView<float>, TiledSplit> launch,
+        Action<ArrayView<float>, ArrayView<float>, AttentionShape, int> combine)
+    {
         var split = TiledPrefillRanges(batch, shape, device.MultiprocessorCount);
         var config = TiledAttentionConfig(batch, shape.Heads, shape.Lq, shape.D, split.Count);
         if (split.Count == 1)
         {
-            kernel(config, q.Cast<Float4>(), k.Cast<Float4>(), v.Cast<Float4>(), mask, output.Cast<Float4>(), ArrayView<Float4>.Empty, ArrayView<float>.Empty, shape, split);
-            return true;
+            launch(config, ArrayView<Float4>.Empty, ArrayView<float>.Empty, split);
+            return;
         }
 
         var rows = shape;
         rows.Heads = shape.Heads * shape.Lq;
         rows.Lq = 1;
         var (partO, partML) = DecodePartials((long)batch * rows.Heads * split.Count, shape.D);
-        kernel(config, q.Cast<Float4>(), k.Cast<Float4>(), v.Cast<Float4>(), mask, output.Cast<Float4>(), partO.Cast<Float4>(), partML, shape, split);
-        CombineDecodeF32(partO, partML, output, batch, rows, split.Count, threadsPerHead: shape.D);
-        return true;
+        launch(config, partO.Cast<Float4>(), partML, split);
+        combine(partO, partML, rows, split.Count);
     }
 }

@@ -119,7 +119,8 @@ public sealed partial class IlgpuKernels
     /// or a few unmasked non-causal ones as a head each (<see cref="QueriesRunAsHeads"/>), with 16-byte aligned views and
     /// a head size that is a multiple of 8 (≤ 256 on CUDA) takes flash-decoding
     /// (<see cref="AttentionDecodeWideKernels"/>); on CUDA, head size 128 with aligned views takes the tensor cores
-    /// (<see cref="AttentionTensorCoreKernels"/>); other shapes the flash-style <see cref="HalfMatrixKernels.Attention16"/>.
+    /// (<see cref="AttentionTensorCoreKernels"/>), head size 64 the register-tiled kernel (<see cref="AttentionTiledKernels"/>);
+    /// other shapes the flash-style <see cref="HalfMatrixKernels.Attention16"/>.
     /// </summary>
     /// <param name="q">Queries [batch, heads, lq, d].</param>
     /// <param name="k">Keys [batch, kvHeads, lk, d].</param>
@@ -189,7 +190,7 @@ public sealed partial class IlgpuKernels
             BlockQ = blockQ,
             BlockK = blockK,
         };
-        if (!shortDecode && TryTensorCoreAttention16(q, k, v, mask, output, batch, shape, format))
+        if (!shortDecode && (TryTensorCoreAttention16(q, k, v, mask, output, batch, shape, format) || TryTiledAttention16(q, k, v, mask, output, batch, shape, format)))
         {
             return;
         }
@@ -219,7 +220,7 @@ public sealed partial class IlgpuKernels
         return splits ? SplitPrefillQueryPairs : TensorCorePrefillQueryPairs;
     }
 
-    /// <summary>Query and key block sizes of the attention kernels and their shared floats (at most 48 KB), as the float32 overload picks them.</summary>
+    /// <summary>Query and key block sizes of the general attention kernels and their shared floats (at most 48 KB).</summary>
     private (int BlockQ, int BlockK, int SharedFloats) AttentionBlocks(int headDim)
     {
         bool simulator = device.Kind == IlgpuDeviceKind.CpuSimulator;

@@ -689,7 +689,7 @@ public sealed partial class IlgpuKernels
         float scaleValue = scale ?? 1f / MathF.Sqrt(headDim);
         int decodeGroup = Math.Min(Math.Min(device.MaxGroupSize, AttentionDecodeKernels.MaxGroup) / device.WarpSize * device.WarpSize, 256);
 
-        long prefillPairs = UsesTiledAttentionF32(q, k, v, output, lq, headDim) ? TiledPrefillQueryPairs : long.MaxValue;
+        long prefillPairs = UsesTiledAttention(q, k, v, output, lq, headDim) ? TiledPrefillQueryPairs : long.MaxValue;
         bool queriesAsHeads = QueriesRunAsHeads(batch, heads, lq, causal, mask.Length != 0, prefillPairs);
         int decodeHeads = queriesAsHeads ? heads * lq : heads;
         if ((lq == 1 || queriesAsHeads) && headDim <= decodeGroup && headDim <= AttentionDecodeKernels.MaxD && !IsShortDecode(1, lk))
@@ -726,33 +726,13 @@ public sealed partial class IlgpuKernels
             MaskHead = maskHead,
             MaskRow = lk,
         };
-        if (TryTiledAttentionF32(q, k, v, mask, output, batch, shape))
+        if (!IsShortDecode(lq, lk) && TryTiledAttentionF32(q, k, v, mask, output, batch, shape))
         {
             return;
         }
 
         int group = Math.Min(device.MaxGroupSize, 128);
-        bool simulator = device.Kind == IlgpuDeviceKind.CpuSimulator;
-        int blockQ = simulator ? 4 : 32;
-        int blockK = simulator ? 8 : 32;
-        while (AttentionKernels.SharedFloats(blockQ, blockK, headDim) * sizeof(float) > 48 * 1024 && blockQ + blockK > 2)
-        {
-            if (blockK >= blockQ && blockK > 1)
-            {
-                blockK /= 2;
-            }
-            else
-            {
-                blockQ /= 2;
-            }
-        }
-
-        int sharedFloats = AttentionKernels.SharedFloats(blockQ, blockK, headDim);
-        if (sharedFloats * sizeof(float) > 48 * 1024)
-        {
-            throw new ArgumentOutOfRangeException(nameof(headDim), headDim, "Head dimension too large for 48 KB of shared memory.");
-        }
-
+        var (blockQ, blockK, sharedFloats) = AttentionBlocks(headDim);
         shape.BlockQ = blockQ;
         shape.BlockK = blockK;
         var config = new KernelConfig(new Index3D((lq + blockQ - 1) / blockQ, heads, batch), new Index3D(group, 1, 1),

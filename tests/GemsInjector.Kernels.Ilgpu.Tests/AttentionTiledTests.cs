@@ -8,17 +8,18 @@ using Xunit;
 namespace GemsInjector.Kernels.Ilgpu.Tests;
 
 /// <summary>
-/// The register-tiled float32 prefill (<see cref="AttentionTiledKernels.AttentionTiledF32{TDimQuads}"/>) on a simulator of
-/// 32-lane warps with the facade's launch shape: every output element (poisoned with NaN) against the float64 reference
-/// with FlagGems' float32 tolerance; causal tiles on and off the diagonal, keys ending inside a tile, grouped-query
-/// ratios, each mask layout with hidden keys and a fully hidden row, and NaN reaching its own row only.
+/// The register-tiled prefill (<see cref="AttentionTiledKernels"/>: float32 and 16-bit) on a simulator of 32-lane warps
+/// with the facade's launch shape: every output element (poisoned with NaN) against the float64 reference with FlagGems'
+/// tolerance of the format; causal tiles on and off the diagonal, keys ending inside a tile, grouped-query ratios, each
+/// mask layout with hidden keys and a fully hidden row, calls split into key ranges and merged by the decode combine,
+/// and NaN reaching its own row only.
 /// </summary>
 [Collection(SimulatorCollection.Name)]
-public sealed class AttentionTiledF32Tests : KernelTestBase, IClassFixture<Warp32SimulatorFixture>
+public sealed class AttentionTiledTests : Half16TestBase, IClassFixture<Warp32SimulatorFixture>
 {
     private readonly Warp32SimulatorFixture warp32;
 
-    public AttentionTiledF32Tests(SimulatorFixture fixture, Warp32SimulatorFixture warp32)
+    public AttentionTiledTests(SimulatorFixture fixture, Warp32SimulatorFixture warp32)
         : base(fixture) => this.warp32 = warp32;
 
     /// <summary>Mask layouts: none, [lq, lk], [batch, lq, lk], [batch, heads, lq, lk].</summary>
@@ -101,6 +102,35 @@ public sealed class AttentionTiledF32Tests : KernelTestBase, IClassFixture<Warp3
         Assert.Equal((count, keys), (split.Count, split.Keys));
     }
 
+    /// <summary>
+    /// The 16-bit kernel (inputs widened as staged, the output rounded once): whole and split calls, causal and masked,
+    /// both formats, against the float64 reference rounded to the format.
+    /// </summary>
+    [Theory]
+    [InlineData(true, 1, 2, 1, 100, 100, 64, true, MaskLayout.None, false)]
+    [InlineData(false, 2, 2, 2, 65, 40, 128, false, MaskLayout.PerHead, false)]
+    [InlineData(true, 1, 2, 1, 40, 600, 64, false, MaskLayout.None, true)]
+    [InlineData(false, 1, 2, 2, 3, 300, 128, false, MaskLayout.None, true)]
+    public void Tiled16MatchesFloat64Reference(bool bf16, int batch, int heads, int kvHeads, int lq, int lk, int d, bool causal, MaskLayout layout, bool split)
+    {
+        int seed = 44000 + (lq * 100) + lk + d + (causal ? 7 : 0) + (bf16 ? 11 : 0);
+        var (q, qv) = Random16(seed, batch * heads * lq * d, bf16, -1f, 1f);
+        var (k, kv) = Random16(seed + 1, batch * kvHeads * lk * d, bf16, -1f, 1f);
+        var (v, vv) = Random16(seed + 2, batch * kvHeads * lk * d, bf16);
+        var (mask, maskBatch, maskHead) = Mask(seed + 3, layout, batch, heads, lq, lk);
+        var shape = Shape(heads, kvHeads, lq, lk, d, causal, layout != MaskLayout.None, maskBatch, maskHead);
+        var ranges = split ? IlgpuKernels.TiledPrefillRanges(batch, shape, 132) : TiledSplit.Whole(lk);
+        Assert.Equal(split, ranges.Count > 1);
+
+        var got = ToFloat(Run16(q, k, v, mask, batch, shape, ranges, bf16), bf16);
+
+        var expected = AttentionTests.Reference(qv, kv, vv, batch, heads, kvHeads, lq, lk, d, causal,
+            (b, h, i, j) => mask.Length == 0 ? 0 : mask[(b * maskBatch) + (h * maskHead) + ((long)i * lk) + j], shape.Scale);
+        var rounded = ToFloat(To16(expected.Select(e => (float)e).ToArray(), bf16), bf16);
+        AssertClose(got, rounded.Select(e => (double)e).ToArray(), Rtol(bf16), Atol,
+            $"tiled 16-bit attention {batch}x{heads}/{kvHeads} lq={lq} lk={lk} d={d} causal={causal} mask={layout} ranges={ranges.Count} ({F(bf16)})", seed);
+    }
+
     [Fact]
     public void NaNReachesItsOwnRowOnly()
     {
@@ -127,12 +157,17 @@ public sealed class AttentionTiledF32Tests : KernelTestBase, IClassFixture<Warp3
     /// at D = 128), and the 24 butterfly shuffles of the row maxima and sums (4 rows, 3 steps each).
     /// </summary>
     [Theory]
-    [InlineData(typeof(Const2))]
-    [InlineData(typeof(Const4))]
-    public void PtxKeepsEverythingInRegisters(Type quads)
+    [InlineData(typeof(Const2), null)]
+    [InlineData(typeof(Const4), null)]
+    [InlineData(typeof(Const2), typeof(Float16Storage))]
+    [InlineData(typeof(Const4), typeof(BFloat16Storage))]
+    public void PtxKeepsEverythingInRegisters(Type quads, Type? format)
     {
-        string ptx = AttentionDecodeTests.Ptx(typeof(AttentionTiledKernels).GetMethod(nameof(AttentionTiledKernels.AttentionTiledF32))!.MakeGenericMethod(quads));
-        PtxLocalSlots.AssertNone(ptx, quads.Name);
+        var method = format is null
+            ? typeof(AttentionTiledKernels).GetMethod(nameof(AttentionTiledKernels.AttentionTiledF32))!.MakeGenericMethod(quads)
+            : typeof(AttentionTiledKernels).GetMethod(nameof(AttentionTiledKernels.AttentionTiled16))!.MakeGenericMethod(quads, format);
+        string ptx = AttentionDecodeTests.Ptx(method);
+        PtxLocalSlots.AssertNone(ptx, $"{method.Name} {quads.Name} {format?.Name}");
         Assert.Contains(Sm90aPtx.OptInSharedMarker, ptx, StringComparison.Ordinal);
         Assert.Equal(24, System.Text.RegularExpressions.Regex.Matches(ptx, @"shfl\.sync\.bfly").Count);
         Assert.Contains("ld.shared.v4.f32", ptx, StringComparison.Ordinal);
@@ -190,6 +225,48 @@ public sealed class AttentionTiledF32Tests : KernelTestBase, IClassFixture<Warp3
         MaskRow = lk,
     };
 
+    private ushort[] Run16(ushort[] q, ushort[] k, ushort[] v, float[] mask, int batch, AttentionShape shape, TiledSplit ranges, bool bf16)
+    {
+        var acc = warp32.Accelerator;
+        using var qb = acc.Allocate1D(q);
+        using var kb = acc.Allocate1D(k);
+        using var vb = acc.Allocate1D(v);
+        using var mb = acc.Allocate1D(mask.Length == 0 ? [0f] : mask);
+        using var ob = acc.Allocate1D(Enumerable.Repeat(NaN16(bf16), q.Length).ToArray());
+        Action<ArrayView<Half8>, ArrayView<Half8>, ArrayView<Half8>, ArrayView<float>, ArrayView<uint>, ArrayView<Float4>, ArrayView<float>, AttentionShape, TiledSplit> body = (shape.D, bf16) switch
+        {
+            (128, true) => AttentionTiledKernels.AttentionTiled16<Const4, BFloat16Storage>,
+            (128, false) => AttentionTiledKernels.AttentionTiled16<Const4, Float16Storage>,
+            (_, true) => AttentionTiledKernels.AttentionTiled16<Const2, BFloat16Storage>,
+            _ => AttentionTiledKernels.AttentionTiled16<Const2, Float16Storage>,
+        };
+        long parts = (long)batch * shape.Heads * shape.Lq * ranges.Count;
+        using var partO = acc.Allocate1D(Enumerable.Repeat(float.NaN, (int)(parts * shape.D)).ToArray());
+        using var partML = acc.Allocate1D(Enumerable.Repeat(float.NaN, (int)(2 * parts)).ToArray());
+        acc.LoadStreamKernel(body)(IlgpuKernels.TiledAttentionConfig(batch, shape.Heads, shape.Lq, shape.D, ranges.Count),
+            qb.View.BaseView.Cast<Half8>(), kb.View.BaseView.Cast<Half8>(), vb.View.BaseView.Cast<Half8>(), mb.View.BaseView, ob.View.BaseView.Cast<uint>(),
+            partO.View.BaseView.Cast<Float4>(), partML.View.BaseView, shape, ranges);
+        if (ranges.Count > 1)
+        {
+            acc.LoadStreamKernel<ArrayView<float>, ArrayView<float>, ArrayView<ushort>, AttentionShape, int, int>(AttentionDecodeKernels.DecodeCombine16)(
+                CombineConfig(batch, shape), partO.View.BaseView, partML.View.BaseView, ob.View.BaseView, Rows(shape), ranges.Count, bf16 ? 1 : 0);
+        }
+
+        acc.Synchronize();
+        return ob.GetAsArray1D();
+    }
+
+    /// <summary>The facade's combine of a split call: the query rows as heads, one thread per dim.</summary>
+    private static KernelConfig CombineConfig(int batch, AttentionShape shape) => new(new Index3D(shape.Heads * shape.Lq, batch, 1), new Index3D(shape.D, 1, 1));
+
+    private static AttentionShape Rows(AttentionShape shape)
+    {
+        var rows = shape;
+        rows.Heads = shape.Heads * shape.Lq;
+        rows.Lq = 1;
+        return rows;
+    }
+
     private float[] Run(float[] q, float[] k, float[] v, float[] mask, int batch, AttentionShape shape, TiledSplit? split = null)
     {
         var acc = warp32.Accelerator;
@@ -209,12 +286,8 @@ public sealed class AttentionTiledF32Tests : KernelTestBase, IClassFixture<Warp3
             partO.View.BaseView.Cast<Float4>(), partML.View.BaseView, shape, ranges);
         if (ranges.Count > 1)
         {
-            // The facade's combine: the query rows as heads, one thread per dim.
-            var rows = shape;
-            rows.Heads = shape.Heads * shape.Lq;
-            rows.Lq = 1;
             acc.LoadStreamKernel<ArrayView<float>, ArrayView<float>, ArrayView<float>, AttentionShape, int>(AttentionDecodeKernels.DecodeCombineF32)(
-                new KernelConfig(new Index3D(rows.Heads, batch, 1), new Index3D(shape.D, 1, 1)), partO.View.BaseView, partML.View.BaseView, ob.View.BaseView, rows, ranges.Count);
+                CombineConfig(batch, shape), partO.View.BaseView, partML.View.BaseView, ob.View.BaseView, Rows(shape), ranges.Count);
         }
 
         acc.Synchronize();

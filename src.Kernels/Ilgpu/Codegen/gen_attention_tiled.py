@@ -1,10 +1,12 @@
 #!/usr/bin/env python3
-"""Generates src.Kernels/Ilgpu/AttentionTiledKernels.g.cs: the register-tiled float32 attention prefill for head sizes 64
-and 128 (design, shared layout and launch: AttentionTiledKernels.cs and IlgpuKernels.AttentionTiled.cs). Every score,
+"""Generates src.Kernels/Ilgpu/AttentionTiledKernels.g.cs: the register-tiled attention prefill for head sizes 64 and 128,
+over float32 and over 16-bit tensors (widened to float32 as they are staged; design, shared layout and launch:
+AttentionTiledKernels.cs and IlgpuKernels.AttentionTiled.cs). The two kernels differ only in their staging loads and
+output stores. Every score,
 weight and output sum of a thread is its own variable (constant names, so nothing is indexed at run time and nothing
 lands in local memory); the head size is the type argument TDimQuads (D / 32), and the statements of the upper half of
 a row's dims sit under `if (quads > 2)`, which folds away for D = 64.
-Run: python3 src.Kernels/Ilgpu/Codegen/gen_attention_tiled_f32.py"""
+Run: python3 src.Kernels/Ilgpu/Codegen/gen_attention_tiled.py"""
 from gemv_codegen import write
 
 ROWS = 4            # query rows per thread: row group + 16 i
@@ -39,31 +41,47 @@ def o(i, jq, x):
     return f"o{i}{jq}{x}"
 
 
-def kernel():
+def kernel(half):
     w("    /// <summary>")
-    w("    /// The tiled float32 prefill (see the class summary): one group of <see cref=\"Threads\"/> per (head, block of")
-    w("    /// <see cref=\"BlockQ\"/> queries, batch), the blocks of a head in reverse order so that a causal call's longest")
-    w("    /// blocks start first. TDimQuads is D / 32 (2 or 4). With <see cref=\"TiledSplit.Count\"/> above 1 the keys are")
-    w("    /// split into ranges (the grid's third dimension is batch × ranges) and each group writes, per query row, its")
-    w("    /// unnormalized outputs and (max, sum) in the decode partials' layout for the decode combine.")
-    w("    /// </summary>")
+    if half:
+        w("    /// <see cref=\"AttentionTiledF32{TDimQuads}\"/> over 16-bit q, k, v and output (TFormat: float16 or bfloat16 storage):")
+        w("    /// the tiles widened to float32 as they are staged, the output rounded once; the partials stay float32.")
+        w("    /// </summary>")
+    else:
+        w("    /// The tiled float32 prefill (see the class summary): one group of <see cref=\"Threads\"/> per (head, block of")
+        w("    /// <see cref=\"BlockQ\"/> queries, batch), the blocks of a head in reverse order so that a causal call's longest")
+        w("    /// blocks start first. TDimQuads is D / 32 (2 or 4). With <see cref=\"TiledSplit.Count\"/> above 1 the keys are")
+        w("    /// split into ranges (the grid's third dimension is batch × ranges) and each group writes, per query row, its")
+        w("    /// unnormalized outputs and (max, sum) in the decode partials' layout for the decode combine.")
+        w("    /// </summary>")
     w("    [IlgpuKernel]")
-    w("    [IlgpuKernelVariant(typeof(Const2))]")
-    w("    [IlgpuKernelVariant(typeof(Const4))]")
-    w("    public static void AttentionTiledF32<TDimQuads>(ArrayView<Float4> q, ArrayView<Float4> k, ArrayView<Float4> v, ArrayView<float> mask, ArrayView<Float4> output,")
+    formats = ["Float16Storage", "BFloat16Storage"] if half else [None]
+    for quads in ("Const2", "Const4"):
+        for fmt in formats:
+            w(f"    [IlgpuKernelVariant(typeof({quads}){', typeof(' + fmt + ')' if fmt else ''})]")
+    if half:
+        w("    public static void AttentionTiled16<TDimQuads, TFormat>(ArrayView<Half8> q, ArrayView<Half8> k, ArrayView<Half8> v, ArrayView<float> mask, ArrayView<uint> output,")
+    else:
+        w("    public static void AttentionTiledF32<TDimQuads>(ArrayView<Float4> q, ArrayView<Float4> k, ArrayView<Float4> v, ArrayView<float> mask, ArrayView<Float4> output,")
     w("        ArrayView<Float4> partO, ArrayView<float> partML, AttentionShape s, TiledSplit split)")
     w("        where TDimQuads : struct, IKernelConstant")
+    if half:
+        w("        where TFormat : struct, IKernelConstant")
     w("    {")
     w("        if (CudaAsm.IsSupported)")
     w("        {")
     w("            CudaAsm.Emit(Sm90aPtx.OptInSharedMarker);")
     w("        }")
     w("")
+    if half:
+        w("        int bf16 = default(TFormat).Value;")
     w("        var shared = SharedMemory.GetDynamic<Float4>().AsAligned(16);")
     w("        var sharedF = shared.Cast<float>();")
     w("        int quads = default(TDimQuads).Value;")
     w("        int rowVecs = 8 * quads;")
     w("        int stride = rowVecs + 1;")
+    if half:
+        w("        int halfVecs = 4 * quads;")
     w("        int keyOffset = BlockQ * stride;")
     w("        int valueOffset = keyOffset + KeyOrWeightVecs(quads);")
     w("        int weightOffset = 4 * keyOffset;")
@@ -80,13 +98,18 @@ def kernel():
     w("        long maskBase = (batch * s.MaskBatch) + (h * s.MaskHead);")
     w("        float scaleLog2 = s.Scale * Log2E;")
     w("")
-    w("        for (int e = tid; e < BlockQ * rowVecs; e += Threads)")
+    vecs = "halfVecs" if half else "rowVecs"
+    w(f"        for (int e = tid; e < BlockQ * {vecs}; e += Threads)")
     w("        {")
-    w("            int row = e / rowVecs;")
-    w("            int col = e - (row * rowVecs);")
+    w(f"            int row = e / {vecs};")
+    w(f"            int col = e - (row * {vecs});")
     w("            bool inside = q0 + row < s.Lq;")
-    w("            Float4 value = q[((inside ? qRow0 + row : qRow0) * rowVecs) + col];")
-    w("            shared[(row * stride) + col] = inside ? value : default;")
+    if half:
+        w("            Half8 value = q[((inside ? qRow0 + row : qRow0) * halfVecs) + col];")
+        w("            StoreWidened(shared, (row * stride) + (2 * col), inside ? value : default, bf16);")
+    else:
+        w("            Float4 value = q[((inside ? qRow0 + row : qRow0) * rowVecs) + col];")
+        w("            shared[(row * stride) + col] = inside ? value : default;")
     w("        }")
     w("")
     for i in range(ROWS):
@@ -101,16 +124,22 @@ def kernel():
     w("        kEnd = kBegin + split.Keys < kEnd ? kBegin + split.Keys : kEnd;")
     w("        for (int k0 = kBegin; k0 < kEnd; k0 += BlockK)")
     w("        {")
-    w("            for (int e = tid; e < BlockK * rowVecs; e += Threads)")
+    w(f"            for (int e = tid; e < BlockK * {vecs}; e += Threads)")
     w("            {")
-    w("                int row = e / rowVecs;")
-    w("                int col = e - (row * rowVecs);")
+    w(f"                int row = e / {vecs};")
+    w(f"                int col = e - (row * {vecs});")
     w("                bool inside = k0 + row < s.Lk;")
-    w("                long source = ((inside ? kRow0 + k0 + row : kRow0) * rowVecs) + col;")
-    w("                Float4 key = k[source];")
-    w("                Float4 value = v[source];")
-    w("                shared[keyOffset + (row * stride) + col] = inside ? key : default;")
-    w("                shared[valueOffset + (row * rowVecs) + col] = inside ? value : default;")
+    w(f"                long source = ((inside ? kRow0 + k0 + row : kRow0) * {vecs}) + col;")
+    if half:
+        w("                Half8 key = k[source];")
+        w("                Half8 value = v[source];")
+        w("                StoreWidened(shared, keyOffset + (row * stride) + (2 * col), inside ? key : default, bf16);")
+        w("                StoreWidened(shared, valueOffset + (row * rowVecs) + (2 * col), inside ? value : default, bf16);")
+    else:
+        w("                Float4 key = k[source];")
+        w("                Float4 value = v[source];")
+        w("                shared[keyOffset + (row * stride) + col] = inside ? key : default;")
+        w("                shared[valueOffset + (row * rowVecs) + col] = inside ? value : default;")
     w("            }")
     w("")
     w("            Group.Barrier();")
@@ -193,14 +222,17 @@ def kernel():
         w(f"        long out{i} = (qRow0 + rowGroup + {16 * i}) * rowVecs;")
         w(f"        if (q0 + rowGroup + {16 * i} < s.Lq)")
         w("        {")
-        by_quads(lambda jq: [f"output[out{i} + lane + {8 * jq}] = Normalized({', '.join(o(i, jq, x) for x in XYZW)}, sum{i});"], 12)
+        if half:
+            by_quads(lambda jq: [f"StoreNormalized16(output, 2 * (out{i} + lane + {8 * jq}), {', '.join(o(i, jq, x) for x in XYZW)}, sum{i}, bf16);"], 12)
+        else:
+            by_quads(lambda jq: [f"output[out{i} + lane + {8 * jq}] = Normalized({', '.join(o(i, jq, x) for x in XYZW)}, sum{i});"], 12)
         w("        }")
         w("")
     out.pop()
     w("    }")
 
 
-w("// <auto-generated/> by src.Kernels/Ilgpu/Codegen/gen_attention_tiled_f32.py: edit the generator, not this file.")
+w("// <auto-generated/> by src.Kernels/Ilgpu/Codegen/gen_attention_tiled.py: edit the generator, not this file.")
 w("using ILGPU;")
 w("using ILGPU.Runtime;")
 w("using ILGPU.Runtime.Cuda;")
@@ -209,6 +241,8 @@ w("namespace GemsInjector.Kernels.Ilgpu;")
 w("")
 w("internal static partial class AttentionTiledKernels")
 w("{")
-kernel()
+kernel(half=False)
+w("")
+kernel(half=True)
 w("}")
 write(out, "AttentionTiledKernels.g.cs")
