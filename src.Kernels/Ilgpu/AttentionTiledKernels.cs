@@ -58,6 +58,30 @@ internal static partial class AttentionTiledKernels
     /// <summary>16-byte vectors of the space that holds the key tile, then the weights.</summary>
     private static int KeyOrWeightVecs(int quads) => Math.Max(BlockK * ((8 * quads) + 1), BlockQ * WeightStride / 4);
 
+    /// <summary>The tiled prefill over float32 q, k, v and output (the body: <see cref="Body{TVec, TOut, TIo, TDimQuads}"/>).</summary>
+    [IlgpuKernel]
+    [IlgpuKernelVariant(typeof(Const2))]
+    [IlgpuKernelVariant(typeof(Const4))]
+    public static void AttentionTiledF32<TDimQuads>(ArrayView<Float4> q, ArrayView<Float4> k, ArrayView<Float4> v, ArrayView<float> mask, ArrayView<Float4> output,
+        ArrayView<Float4> partO, ArrayView<float> partML, AttentionShape s, TiledSplit split)
+        where TDimQuads : struct, IKernelConstant =>
+        Body<Float4, Float4, Float32TiledIo, TDimQuads>(q, k, v, mask, output, partO, partML, s, split);
+
+    /// <summary>
+    /// The tiled prefill over 16-bit q, k, v and output (TFormat: float16 or bfloat16 storage): the tiles widened to
+    /// float32 as they are staged, the output rounded once; the partials of a split stay float32.
+    /// </summary>
+    [IlgpuKernel]
+    [IlgpuKernelVariant(typeof(Const2), typeof(Float16Storage))]
+    [IlgpuKernelVariant(typeof(Const2), typeof(BFloat16Storage))]
+    [IlgpuKernelVariant(typeof(Const4), typeof(Float16Storage))]
+    [IlgpuKernelVariant(typeof(Const4), typeof(BFloat16Storage))]
+    public static void AttentionTiled16<TDimQuads, TFormat>(ArrayView<Half8> q, ArrayView<Half8> k, ArrayView<Half8> v, ArrayView<float> mask, ArrayView<uint> output,
+        ArrayView<Float4> partO, ArrayView<float> partML, AttentionShape s, TiledSplit split)
+        where TDimQuads : struct, IKernelConstant
+        where TFormat : struct, IKernelConstant =>
+        Body<Half8, uint, Half16TiledIo<TFormat>, TDimQuads>(q, k, v, mask, output, partO, partML, s, split);
+
     /// <summary>
     /// A score of a tile that needs checking, in log2 units: −∞ for a key past the end or (causal) after the query;
     /// with a mask, (dot · scale + mask) · log2 e (rows past the queries' end read no mask: they are never stored).
@@ -91,30 +115,7 @@ internal static partial class AttentionTiledKernels
         return value + Warp.ShuffleXor(value, 4);
     }
 
-    /// <summary>Eight 16-bit values widened into two float32 vectors of shared memory at <paramref name="at"/>.</summary>
-    [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private static void StoreWidened(ArrayView<Float4> shared, int at, Half8 value, int bf16)
-    {
-        shared[at] = new Float4 { X = Low(value.X, bf16), Y = High(value.X, bf16), Z = Low(value.Y, bf16), W = High(value.Y, bf16) };
-        shared[at + 1] = new Float4 { X = Low(value.Z, bf16), Y = High(value.Z, bf16), Z = Low(value.W, bf16), W = High(value.W, bf16) };
-    }
-
-    [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private static float Low(uint pair, int bf16) => GpuMath.Load16((ushort)pair, bf16);
-
-    [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private static float High(uint pair, int bf16) => GpuMath.Load16((ushort)(pair >> 16), bf16);
-
-    /// <summary><see cref="Normalized"/> rounded once to 16 bits, as two words at <paramref name="at"/>.</summary>
-    [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private static void StoreNormalized16(ArrayView<uint> output, long at, float x, float y, float z, float w, float sum, int bf16)
-    {
-        var value = Normalized(x, y, z, w, sum);
-        output[at] = GpuMath.Store16Pair(value.X, value.Y, bf16);
-        output[at + 1] = GpuMath.Store16Pair(value.Z, value.W, bf16);
-    }
-
-    /// <summary>Four outputs over the row's sum; zeros for a row that saw no key (fully masked), as the general kernel.</summary>
+    /// <summary>Four outputs over the row's sum; zeros for a row that saw no key (fully masked), as the general kernels.</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     private static Float4 Normalized(float x, float y, float z, float w, float sum) =>
         sum == 0f ? default : new Float4 { X = x / sum, Y = y / sum, Z = z / sum, W = w / sum };
@@ -135,4 +136,56 @@ internal struct TiledSplit
 
     /// <summary>The whole call: one range of every key.</summary>
     public static TiledSplit Whole(int lk) => new() { Keys = Math.Max(lk, 1), Count = 1 };
+}
+
+/// <summary>How a tiled attention kernel reads its inputs into float32 shared memory and writes its output.</summary>
+/// <typeparam name="TVec">A 16-byte vector of q, k or v.</typeparam>
+/// <typeparam name="TOut">The output's element view type.</typeparam>
+internal interface ITiledAttentionIo<TVec, TOut>
+    where TVec : unmanaged
+    where TOut : unmanaged
+{
+    /// <summary>Float32 shared vectors per input vector: 1 for float32, 2 for 8 16-bit values.</summary>
+    int SharedVecsPerInput { get; }
+
+    /// <summary>Writes one input vector (widened) to shared memory at vector <paramref name="at"/>.</summary>
+    void Stage(ArrayView<Float4> shared, int at, TVec value);
+
+    /// <summary>Writes four outputs at float32-vector index <paramref name="at"/> of the output (4 · at is the element).</summary>
+    void Store(ArrayView<TOut> output, long at, Float4 value);
+}
+
+/// <summary>Float32 in and out: vectors copied as they are.</summary>
+internal readonly struct Float32TiledIo : ITiledAttentionIo<Float4, Float4>
+{
+    public int SharedVecsPerInput => 1;
+
+    public void Stage(ArrayView<Float4> shared, int at, Float4 value) => shared[at] = value;
+
+    public void Store(ArrayView<Float4> output, long at, Float4 value) => output[at] = value;
+}
+
+/// <summary>16-bit in and out (TFormat: float16 or bfloat16 storage): 8 values widened per input vector, outputs rounded in pairs.</summary>
+internal readonly struct Half16TiledIo<TFormat> : ITiledAttentionIo<Half8, uint>
+    where TFormat : struct, IKernelConstant
+{
+    public int SharedVecsPerInput => 2;
+
+    public void Stage(ArrayView<Float4> shared, int at, Half8 value)
+    {
+        int bf16 = default(TFormat).Value;
+        shared[at] = new Float4 { X = Low(value.X, bf16), Y = High(value.X, bf16), Z = Low(value.Y, bf16), W = High(value.Y, bf16) };
+        shared[at + 1] = new Float4 { X = Low(value.Z, bf16), Y = High(value.Z, bf16), Z = Low(value.W, bf16), W = High(value.W, bf16) };
+    }
+
+    public void Store(ArrayView<uint> output, long at, Float4 value)
+    {
+        int bf16 = default(TFormat).Value;
+        output[2 * at] = GpuMath.Store16Pair(value.X, value.Y, bf16);
+        output[(2 * at) + 1] = GpuMath.Store16Pair(value.Z, value.W, bf16);
+    }
+
+    private static float Low(uint pair, int bf16) => GpuMath.Load16((ushort)pair, bf16);
+
+    private static float High(uint pair, int bf16) => GpuMath.Load16((ushort)(pair >> 16), bf16);
 }

@@ -8,17 +8,18 @@ namespace GemsInjector.Kernels.Ilgpu;
 internal static partial class AttentionTiledKernels
 {
     /// <summary>
-    /// The tiled float32 prefill (see the class summary): one group of <see cref="Threads"/> per (head, block of
+    /// The body of both tiled kernels (see the class summary): one group of <see cref="Threads"/> per (head, block of
     /// <see cref="BlockQ"/> queries, batch), the blocks of a head in reverse order so that a causal call's longest
-    /// blocks start first. TDimQuads is D / 32 (2 or 4). With <see cref="TiledSplit.Count"/> above 1 the keys are
-    /// split into ranges (the grid's third dimension is batch × ranges) and each group writes, per query row, its
-    /// unnormalized outputs and (max, sum) in the decode partials' layout for the decode combine.
+    /// blocks start first. TDimQuads is D / 32 (2 or 4); TIo reads q, k, v (vectors of TVec) into float32 shared
+    /// memory and writes the output (TOut). With <see cref="TiledSplit.Count"/> above 1 the keys are split into
+    /// ranges (the grid's third dimension is batch × ranges) and each group writes, per query row, its unnormalized
+    /// outputs and (max, sum) in the decode partials' layout for the decode combine.
     /// </summary>
-    [IlgpuKernel]
-    [IlgpuKernelVariant(typeof(Const2))]
-    [IlgpuKernelVariant(typeof(Const4))]
-    public static void AttentionTiledF32<TDimQuads>(ArrayView<Float4> q, ArrayView<Float4> k, ArrayView<Float4> v, ArrayView<float> mask, ArrayView<Float4> output,
+    private static void Body<TVec, TOut, TIo, TDimQuads>(ArrayView<TVec> q, ArrayView<TVec> k, ArrayView<TVec> v, ArrayView<float> mask, ArrayView<TOut> output,
         ArrayView<Float4> partO, ArrayView<float> partML, AttentionShape s, TiledSplit split)
+        where TVec : unmanaged
+        where TOut : unmanaged
+        where TIo : struct, ITiledAttentionIo<TVec, TOut>
         where TDimQuads : struct, IKernelConstant
     {
         if (CudaAsm.IsSupported)
@@ -26,11 +27,13 @@ internal static partial class AttentionTiledKernels
             CudaAsm.Emit(Sm90aPtx.OptInSharedMarker);
         }
 
+        var io = default(TIo);
         var shared = SharedMemory.GetDynamic<Float4>().AsAligned(16);
         var sharedF = shared.Cast<float>();
         int quads = default(TDimQuads).Value;
         int rowVecs = 8 * quads;
         int stride = rowVecs + 1;
+        int inputVecs = rowVecs / io.SharedVecsPerInput;
         int keyOffset = BlockQ * stride;
         int valueOffset = keyOffset + KeyOrWeightVecs(quads);
         int weightOffset = 4 * keyOffset;
@@ -47,13 +50,13 @@ internal static partial class AttentionTiledKernels
         long maskBase = (batch * s.MaskBatch) + (h * s.MaskHead);
         float scaleLog2 = s.Scale * Log2E;
 
-        for (int e = tid; e < BlockQ * rowVecs; e += Threads)
+        for (int e = tid; e < BlockQ * inputVecs; e += Threads)
         {
-            int row = e / rowVecs;
-            int col = e - (row * rowVecs);
+            int row = e / inputVecs;
+            int col = e - (row * inputVecs);
             bool inside = q0 + row < s.Lq;
-            Float4 value = q[((inside ? qRow0 + row : qRow0) * rowVecs) + col];
-            shared[(row * stride) + col] = inside ? value : default;
+            TVec value = q[((inside ? qRow0 + row : qRow0) * inputVecs) + col];
+            io.Stage(shared, (row * stride) + (col * io.SharedVecsPerInput), inside ? value : default);
         }
 
         float m0 = GpuMath.NegInf;
@@ -86,16 +89,16 @@ internal static partial class AttentionTiledKernels
         kEnd = kBegin + split.Keys < kEnd ? kBegin + split.Keys : kEnd;
         for (int k0 = kBegin; k0 < kEnd; k0 += BlockK)
         {
-            for (int e = tid; e < BlockK * rowVecs; e += Threads)
+            for (int e = tid; e < BlockK * inputVecs; e += Threads)
             {
-                int row = e / rowVecs;
-                int col = e - (row * rowVecs);
+                int row = e / inputVecs;
+                int col = e - (row * inputVecs);
                 bool inside = k0 + row < s.Lk;
-                long source = ((inside ? kRow0 + k0 + row : kRow0) * rowVecs) + col;
-                Float4 key = k[source];
-                Float4 value = v[source];
-                shared[keyOffset + (row * stride) + col] = inside ? key : default;
-                shared[valueOffset + (row * rowVecs) + col] = inside ? value : default;
+                long source = ((inside ? kRow0 + k0 + row : kRow0) * inputVecs) + col;
+                TVec key = k[source];
+                TVec value = v[source];
+                io.Stage(shared, keyOffset + (row * stride) + (col * io.SharedVecsPerInput), inside ? key : default);
+                io.Stage(shared, valueOffset + (row * rowVecs) + (col * io.SharedVecsPerInput), inside ? value : default);
             }
 
             Group.Barrier();
@@ -420,509 +423,48 @@ internal static partial class AttentionTiledKernels
         long out0 = (qRow0 + rowGroup + 0) * rowVecs;
         if (q0 + rowGroup + 0 < s.Lq)
         {
-            output[out0 + lane + 0] = Normalized(o00X, o00Y, o00Z, o00W, sum0);
-            output[out0 + lane + 8] = Normalized(o01X, o01Y, o01Z, o01W, sum0);
+            io.Store(output, out0 + lane + 0, Normalized(o00X, o00Y, o00Z, o00W, sum0));
+            io.Store(output, out0 + lane + 8, Normalized(o01X, o01Y, o01Z, o01W, sum0));
             if (quads > 2)
             {
-                output[out0 + lane + 16] = Normalized(o02X, o02Y, o02Z, o02W, sum0);
-                output[out0 + lane + 24] = Normalized(o03X, o03Y, o03Z, o03W, sum0);
+                io.Store(output, out0 + lane + 16, Normalized(o02X, o02Y, o02Z, o02W, sum0));
+                io.Store(output, out0 + lane + 24, Normalized(o03X, o03Y, o03Z, o03W, sum0));
             }
         }
 
         long out1 = (qRow0 + rowGroup + 16) * rowVecs;
         if (q0 + rowGroup + 16 < s.Lq)
         {
-            output[out1 + lane + 0] = Normalized(o10X, o10Y, o10Z, o10W, sum1);
-            output[out1 + lane + 8] = Normalized(o11X, o11Y, o11Z, o11W, sum1);
+            io.Store(output, out1 + lane + 0, Normalized(o10X, o10Y, o10Z, o10W, sum1));
+            io.Store(output, out1 + lane + 8, Normalized(o11X, o11Y, o11Z, o11W, sum1));
             if (quads > 2)
             {
-                output[out1 + lane + 16] = Normalized(o12X, o12Y, o12Z, o12W, sum1);
-                output[out1 + lane + 24] = Normalized(o13X, o13Y, o13Z, o13W, sum1);
+                io.Store(output, out1 + lane + 16, Normalized(o12X, o12Y, o12Z, o12W, sum1));
+                io.Store(output, out1 + lane + 24, Normalized(o13X, o13Y, o13Z, o13W, sum1));
             }
         }
 
         long out2 = (qRow0 + rowGroup + 32) * rowVecs;
         if (q0 + rowGroup + 32 < s.Lq)
         {
-            output[out2 + lane + 0] = Normalized(o20X, o20Y, o20Z, o20W, sum2);
-            output[out2 + lane + 8] = Normalized(o21X, o21Y, o21Z, o21W, sum2);
+            io.Store(output, out2 + lane + 0, Normalized(o20X, o20Y, o20Z, o20W, sum2));
+            io.Store(output, out2 + lane + 8, Normalized(o21X, o21Y, o21Z, o21W, sum2));
             if (quads > 2)
             {
-                output[out2 + lane + 16] = Normalized(o22X, o22Y, o22Z, o22W, sum2);
-                output[out2 + lane + 24] = Normalized(o23X, o23Y, o23Z, o23W, sum2);
+                io.Store(output, out2 + lane + 16, Normalized(o22X, o22Y, o22Z, o22W, sum2));
+                io.Store(output, out2 + lane + 24, Normalized(o23X, o23Y, o23Z, o23W, sum2));
             }
         }
 
         long out3 = (qRow0 + rowGroup + 48) * rowVecs;
         if (q0 + rowGroup + 48 < s.Lq)
         {
-            output[out3 + lane + 0] = Normalized(o30X, o30Y, o30Z, o30W, sum3);
-            output[out3 + lane + 8] = Normalized(o31X, o31Y, o31Z, o31W, sum3);
+            io.Store(output, out3 + lane + 0, Normalized(o30X, o30Y, o30Z, o30W, sum3));
+            io.Store(output, out3 + lane + 8, Normalized(o31X, o31Y, o31Z, o31W, sum3));
             if (quads > 2)
             {
-                output[out3 + lane + 16] = Normalized(o32X, o32Y, o32Z, o32W, sum3);
-                output[out3 + lane + 24] = Normalized(o33X, o33Y, o33Z, o33W, sum3);
-            }
-        }
-    }
-
-    /// <summary>
-    /// <see cref="AttentionTiledF32{TDimQuads}"/> over 16-bit q, k, v and output (TFormat: float16 or bfloat16 storage):
-    /// the tiles widened to float32 as they are staged, the output rounded once; the partials stay float32.
-    /// </summary>
-    [IlgpuKernel]
-    [IlgpuKernelVariant(typeof(Const2), typeof(Float16Storage))]
-    [IlgpuKernelVariant(typeof(Const2), typeof(BFloat16Storage))]
-    [IlgpuKernelVariant(typeof(Const4), typeof(Float16Storage))]
-    [IlgpuKernelVariant(typeof(Const4), typeof(BFloat16Storage))]
-    public static void AttentionTiled16<TDimQuads, TFormat>(ArrayView<Half8> q, ArrayView<Half8> k, ArrayView<Half8> v, ArrayView<float> mask, ArrayView<uint> output,
-        ArrayView<Float4> partO, ArrayView<float> partML, AttentionShape s, TiledSplit split)
-        where TDimQuads : struct, IKernelConstant
-        where TFormat : struct, IKernelConstant
-    {
-        if (CudaAsm.IsSupported)
-        {
-            CudaAsm.Emit(Sm90aPtx.OptInSharedMarker);
-        }
-
-        int bf16 = default(TFormat).Value;
-        var shared = SharedMemory.GetDynamic<Float4>().AsAligned(16);
-        var sharedF = shared.Cast<float>();
-        int quads = default(TDimQuads).Value;
-        int rowVecs = 8 * quads;
-        int stride = rowVecs + 1;
-        int halfVecs = 4 * quads;
-        int keyOffset = BlockQ * stride;
-        int valueOffset = keyOffset + KeyOrWeightVecs(quads);
-        int weightOffset = 4 * keyOffset;
-        int tid = Group.IdxX;
-        int lane = tid & (ColumnLanes - 1);
-        int rowGroup = tid / ColumnLanes;
-        int h = Grid.IdxX;
-        int q0 = (Grid.DimY - 1 - Grid.IdxY) * BlockQ;
-        int batch = Grid.IdxZ / split.Count;
-        int range = Grid.IdxZ - (batch * split.Count);
-        int kvh = h / (s.Heads / s.KvHeads);
-        long qRow0 = (((long)batch * s.Heads) + h) * s.Lq + q0;
-        long kRow0 = (((long)batch * s.KvHeads) + kvh) * s.Lk;
-        long maskBase = (batch * s.MaskBatch) + (h * s.MaskHead);
-        float scaleLog2 = s.Scale * Log2E;
-
-        for (int e = tid; e < BlockQ * halfVecs; e += Threads)
-        {
-            int row = e / halfVecs;
-            int col = e - (row * halfVecs);
-            bool inside = q0 + row < s.Lq;
-            Half8 value = q[((inside ? qRow0 + row : qRow0) * halfVecs) + col];
-            StoreWidened(shared, (row * stride) + (2 * col), inside ? value : default, bf16);
-        }
-
-        float m0 = GpuMath.NegInf;
-        float l0 = 0f;
-        float m1 = GpuMath.NegInf;
-        float l1 = 0f;
-        float m2 = GpuMath.NegInf;
-        float l2 = 0f;
-        float m3 = GpuMath.NegInf;
-        float l3 = 0f;
-        float o00X = 0f; float o00Y = 0f; float o00Z = 0f; float o00W = 0f;
-        float o01X = 0f; float o01Y = 0f; float o01Z = 0f; float o01W = 0f;
-        float o02X = 0f; float o02Y = 0f; float o02Z = 0f; float o02W = 0f;
-        float o03X = 0f; float o03Y = 0f; float o03Z = 0f; float o03W = 0f;
-        float o10X = 0f; float o10Y = 0f; float o10Z = 0f; float o10W = 0f;
-        float o11X = 0f; float o11Y = 0f; float o11Z = 0f; float o11W = 0f;
-        float o12X = 0f; float o12Y = 0f; float o12Z = 0f; float o12W = 0f;
-        float o13X = 0f; float o13Y = 0f; float o13Z = 0f; float o13W = 0f;
-        float o20X = 0f; float o20Y = 0f; float o20Z = 0f; float o20W = 0f;
-        float o21X = 0f; float o21Y = 0f; float o21Z = 0f; float o21W = 0f;
-        float o22X = 0f; float o22Y = 0f; float o22Z = 0f; float o22W = 0f;
-        float o23X = 0f; float o23Y = 0f; float o23Z = 0f; float o23W = 0f;
-        float o30X = 0f; float o30Y = 0f; float o30Z = 0f; float o30W = 0f;
-        float o31X = 0f; float o31Y = 0f; float o31Z = 0f; float o31W = 0f;
-        float o32X = 0f; float o32Y = 0f; float o32Z = 0f; float o32W = 0f;
-        float o33X = 0f; float o33Y = 0f; float o33Z = 0f; float o33W = 0f;
-
-        int kBegin = range * split.Keys;
-        int kEnd = s.Causal != 0 && q0 + BlockQ < s.Lk ? q0 + BlockQ : s.Lk;
-        kEnd = kBegin + split.Keys < kEnd ? kBegin + split.Keys : kEnd;
-        for (int k0 = kBegin; k0 < kEnd; k0 += BlockK)
-        {
-            for (int e = tid; e < BlockK * halfVecs; e += Threads)
-            {
-                int row = e / halfVecs;
-                int col = e - (row * halfVecs);
-                bool inside = k0 + row < s.Lk;
-                long source = ((inside ? kRow0 + k0 + row : kRow0) * halfVecs) + col;
-                Half8 key = k[source];
-                Half8 value = v[source];
-                StoreWidened(shared, keyOffset + (row * stride) + (2 * col), inside ? key : default, bf16);
-                StoreWidened(shared, valueOffset + (row * rowVecs) + (2 * col), inside ? value : default, bf16);
-            }
-
-            Group.Barrier();
-            float s00 = 0f; float s01 = 0f; float s02 = 0f; float s03 = 0f;
-            float s10 = 0f; float s11 = 0f; float s12 = 0f; float s13 = 0f;
-            float s20 = 0f; float s21 = 0f; float s22 = 0f; float s23 = 0f;
-            float s30 = 0f; float s31 = 0f; float s32 = 0f; float s33 = 0f;
-            for (int t = 0; t < rowVecs; t++)
-            {
-                Float4 qr0 = shared[((rowGroup + 0) * stride) + t];
-                Float4 qr1 = shared[((rowGroup + 16) * stride) + t];
-                Float4 qr2 = shared[((rowGroup + 32) * stride) + t];
-                Float4 qr3 = shared[((rowGroup + 48) * stride) + t];
-                Float4 kc0 = shared[keyOffset + ((lane + 0) * stride) + t];
-                Float4 kc1 = shared[keyOffset + ((lane + 8) * stride) + t];
-                Float4 kc2 = shared[keyOffset + ((lane + 16) * stride) + t];
-                Float4 kc3 = shared[keyOffset + ((lane + 24) * stride) + t];
-                s00 += qr0.X * kc0.X; s00 += qr0.Y * kc0.Y; s00 += qr0.Z * kc0.Z; s00 += qr0.W * kc0.W;
-                s01 += qr0.X * kc1.X; s01 += qr0.Y * kc1.Y; s01 += qr0.Z * kc1.Z; s01 += qr0.W * kc1.W;
-                s02 += qr0.X * kc2.X; s02 += qr0.Y * kc2.Y; s02 += qr0.Z * kc2.Z; s02 += qr0.W * kc2.W;
-                s03 += qr0.X * kc3.X; s03 += qr0.Y * kc3.Y; s03 += qr0.Z * kc3.Z; s03 += qr0.W * kc3.W;
-                s10 += qr1.X * kc0.X; s10 += qr1.Y * kc0.Y; s10 += qr1.Z * kc0.Z; s10 += qr1.W * kc0.W;
-                s11 += qr1.X * kc1.X; s11 += qr1.Y * kc1.Y; s11 += qr1.Z * kc1.Z; s11 += qr1.W * kc1.W;
-                s12 += qr1.X * kc2.X; s12 += qr1.Y * kc2.Y; s12 += qr1.Z * kc2.Z; s12 += qr1.W * kc2.W;
-                s13 += qr1.X * kc3.X; s13 += qr1.Y * kc3.Y; s13 += qr1.Z * kc3.Z; s13 += qr1.W * kc3.W;
-                s20 += qr2.X * kc0.X; s20 += qr2.Y * kc0.Y; s20 += qr2.Z * kc0.Z; s20 += qr2.W * kc0.W;
-                s21 += qr2.X * kc1.X; s21 += qr2.Y * kc1.Y; s21 += qr2.Z * kc1.Z; s21 += qr2.W * kc1.W;
-                s22 += qr2.X * kc2.X; s22 += qr2.Y * kc2.Y; s22 += qr2.Z * kc2.Z; s22 += qr2.W * kc2.W;
-                s23 += qr2.X * kc3.X; s23 += qr2.Y * kc3.Y; s23 += qr2.Z * kc3.Z; s23 += qr2.W * kc3.W;
-                s30 += qr3.X * kc0.X; s30 += qr3.Y * kc0.Y; s30 += qr3.Z * kc0.Z; s30 += qr3.W * kc0.W;
-                s31 += qr3.X * kc1.X; s31 += qr3.Y * kc1.Y; s31 += qr3.Z * kc1.Z; s31 += qr3.W * kc1.W;
-                s32 += qr3.X * kc2.X; s32 += qr3.Y * kc2.Y; s32 += qr3.Z * kc2.Z; s32 += qr3.W * kc2.W;
-                s33 += qr3.X * kc3.X; s33 += qr3.Y * kc3.Y; s33 += qr3.Z * kc3.Z; s33 += qr3.W * kc3.W;
-            }
-
-            // Scores in log2 units (softmax is the same in base 2 with the scale times log2 e); a tile that crosses
-            // the causal diagonal or the keys' end, or any masked call, checks each score.
-            bool edge = s.HasMask != 0 || k0 + BlockK > s.Lk || (s.Causal != 0 && k0 + BlockK - 1 > q0);
-            float x00 = s00 * scaleLog2; float x01 = s01 * scaleLog2; float x02 = s02 * scaleLog2; float x03 = s03 * scaleLog2;
-            float x10 = s10 * scaleLog2; float x11 = s11 * scaleLog2; float x12 = s12 * scaleLog2; float x13 = s13 * scaleLog2;
-            float x20 = s20 * scaleLog2; float x21 = s21 * scaleLog2; float x22 = s22 * scaleLog2; float x23 = s23 * scaleLog2;
-            float x30 = s30 * scaleLog2; float x31 = s31 * scaleLog2; float x32 = s32 * scaleLog2; float x33 = s33 * scaleLog2;
-            if (edge)
-            {
-                x00 = EdgeScore(s00, x00, mask, s, maskBase, q0 + rowGroup + 0, k0 + lane + 0);
-                x01 = EdgeScore(s01, x01, mask, s, maskBase, q0 + rowGroup + 0, k0 + lane + 8);
-                x02 = EdgeScore(s02, x02, mask, s, maskBase, q0 + rowGroup + 0, k0 + lane + 16);
-                x03 = EdgeScore(s03, x03, mask, s, maskBase, q0 + rowGroup + 0, k0 + lane + 24);
-                x10 = EdgeScore(s10, x10, mask, s, maskBase, q0 + rowGroup + 16, k0 + lane + 0);
-                x11 = EdgeScore(s11, x11, mask, s, maskBase, q0 + rowGroup + 16, k0 + lane + 8);
-                x12 = EdgeScore(s12, x12, mask, s, maskBase, q0 + rowGroup + 16, k0 + lane + 16);
-                x13 = EdgeScore(s13, x13, mask, s, maskBase, q0 + rowGroup + 16, k0 + lane + 24);
-                x20 = EdgeScore(s20, x20, mask, s, maskBase, q0 + rowGroup + 32, k0 + lane + 0);
-                x21 = EdgeScore(s21, x21, mask, s, maskBase, q0 + rowGroup + 32, k0 + lane + 8);
-                x22 = EdgeScore(s22, x22, mask, s, maskBase, q0 + rowGroup + 32, k0 + lane + 16);
-                x23 = EdgeScore(s23, x23, mask, s, maskBase, q0 + rowGroup + 32, k0 + lane + 24);
-                x30 = EdgeScore(s30, x30, mask, s, maskBase, q0 + rowGroup + 48, k0 + lane + 0);
-                x31 = EdgeScore(s31, x31, mask, s, maskBase, q0 + rowGroup + 48, k0 + lane + 8);
-                x32 = EdgeScore(s32, x32, mask, s, maskBase, q0 + rowGroup + 48, k0 + lane + 16);
-                x33 = EdgeScore(s33, x33, mask, s, maskBase, q0 + rowGroup + 48, k0 + lane + 24);
-            }
-
-            float top0 = RowMax(GpuMath.MaxNaN(GpuMath.MaxNaN(x00, x01), GpuMath.MaxNaN(x02, x03)));
-            float next0 = GpuMath.MaxNaN(m0, top0);
-            float alpha0 = next0 == GpuMath.NegInf ? 1f : GpuMath.Exp2Fast(m0 - next0);
-            float p00 = next0 == GpuMath.NegInf ? 0f : GpuMath.Exp2Fast(x00 - next0);
-            float p01 = next0 == GpuMath.NegInf ? 0f : GpuMath.Exp2Fast(x01 - next0);
-            float p02 = next0 == GpuMath.NegInf ? 0f : GpuMath.Exp2Fast(x02 - next0);
-            float p03 = next0 == GpuMath.NegInf ? 0f : GpuMath.Exp2Fast(x03 - next0);
-            l0 = (l0 * alpha0) + ((p00 + p01) + (p02 + p03));
-            m0 = next0;
-            float top1 = RowMax(GpuMath.MaxNaN(GpuMath.MaxNaN(x10, x11), GpuMath.MaxNaN(x12, x13)));
-            float next1 = GpuMath.MaxNaN(m1, top1);
-            float alpha1 = next1 == GpuMath.NegInf ? 1f : GpuMath.Exp2Fast(m1 - next1);
-            float p10 = next1 == GpuMath.NegInf ? 0f : GpuMath.Exp2Fast(x10 - next1);
-            float p11 = next1 == GpuMath.NegInf ? 0f : GpuMath.Exp2Fast(x11 - next1);
-            float p12 = next1 == GpuMath.NegInf ? 0f : GpuMath.Exp2Fast(x12 - next1);
-            float p13 = next1 == GpuMath.NegInf ? 0f : GpuMath.Exp2Fast(x13 - next1);
-            l1 = (l1 * alpha1) + ((p10 + p11) + (p12 + p13));
-            m1 = next1;
-            float top2 = RowMax(GpuMath.MaxNaN(GpuMath.MaxNaN(x20, x21), GpuMath.MaxNaN(x22, x23)));
-            float next2 = GpuMath.MaxNaN(m2, top2);
-            float alpha2 = next2 == GpuMath.NegInf ? 1f : GpuMath.Exp2Fast(m2 - next2);
-            float p20 = next2 == GpuMath.NegInf ? 0f : GpuMath.Exp2Fast(x20 - next2);
-            float p21 = next2 == GpuMath.NegInf ? 0f : GpuMath.Exp2Fast(x21 - next2);
-            float p22 = next2 == GpuMath.NegInf ? 0f : GpuMath.Exp2Fast(x22 - next2);
-            float p23 = next2 == GpuMath.NegInf ? 0f : GpuMath.Exp2Fast(x23 - next2);
-            l2 = (l2 * alpha2) + ((p20 + p21) + (p22 + p23));
-            m2 = next2;
-            float top3 = RowMax(GpuMath.MaxNaN(GpuMath.MaxNaN(x30, x31), GpuMath.MaxNaN(x32, x33)));
-            float next3 = GpuMath.MaxNaN(m3, top3);
-            float alpha3 = next3 == GpuMath.NegInf ? 1f : GpuMath.Exp2Fast(m3 - next3);
-            float p30 = next3 == GpuMath.NegInf ? 0f : GpuMath.Exp2Fast(x30 - next3);
-            float p31 = next3 == GpuMath.NegInf ? 0f : GpuMath.Exp2Fast(x31 - next3);
-            float p32 = next3 == GpuMath.NegInf ? 0f : GpuMath.Exp2Fast(x32 - next3);
-            float p33 = next3 == GpuMath.NegInf ? 0f : GpuMath.Exp2Fast(x33 - next3);
-            l3 = (l3 * alpha3) + ((p30 + p31) + (p32 + p33));
-            m3 = next3;
-            o00X *= alpha0; o00Y *= alpha0; o00Z *= alpha0; o00W *= alpha0;
-            o10X *= alpha1; o10Y *= alpha1; o10Z *= alpha1; o10W *= alpha1;
-            o20X *= alpha2; o20Y *= alpha2; o20Z *= alpha2; o20W *= alpha2;
-            o30X *= alpha3; o30Y *= alpha3; o30Z *= alpha3; o30W *= alpha3;
-            o01X *= alpha0; o01Y *= alpha0; o01Z *= alpha0; o01W *= alpha0;
-            o11X *= alpha1; o11Y *= alpha1; o11Z *= alpha1; o11W *= alpha1;
-            o21X *= alpha2; o21Y *= alpha2; o21Z *= alpha2; o21W *= alpha2;
-            o31X *= alpha3; o31Y *= alpha3; o31Z *= alpha3; o31W *= alpha3;
-            if (quads > 2)
-            {
-                o02X *= alpha0; o02Y *= alpha0; o02Z *= alpha0; o02W *= alpha0;
-                o12X *= alpha1; o12Y *= alpha1; o12Z *= alpha1; o12W *= alpha1;
-                o22X *= alpha2; o22Y *= alpha2; o22Z *= alpha2; o22W *= alpha2;
-                o32X *= alpha3; o32Y *= alpha3; o32Z *= alpha3; o32W *= alpha3;
-                o03X *= alpha0; o03Y *= alpha0; o03Z *= alpha0; o03W *= alpha0;
-                o13X *= alpha1; o13Y *= alpha1; o13Z *= alpha1; o13W *= alpha1;
-                o23X *= alpha2; o23Y *= alpha2; o23Z *= alpha2; o23W *= alpha2;
-                o33X *= alpha3; o33Y *= alpha3; o33Z *= alpha3; o33W *= alpha3;
-            }
-
-            // The weights go where the key tile was: every thread is past its scores first.
-            Group.Barrier();
-            sharedF[weightOffset + ((rowGroup + 0) * WeightStride) + lane + 0] = p00;
-            sharedF[weightOffset + ((rowGroup + 0) * WeightStride) + lane + 8] = p01;
-            sharedF[weightOffset + ((rowGroup + 0) * WeightStride) + lane + 16] = p02;
-            sharedF[weightOffset + ((rowGroup + 0) * WeightStride) + lane + 24] = p03;
-            sharedF[weightOffset + ((rowGroup + 16) * WeightStride) + lane + 0] = p10;
-            sharedF[weightOffset + ((rowGroup + 16) * WeightStride) + lane + 8] = p11;
-            sharedF[weightOffset + ((rowGroup + 16) * WeightStride) + lane + 16] = p12;
-            sharedF[weightOffset + ((rowGroup + 16) * WeightStride) + lane + 24] = p13;
-            sharedF[weightOffset + ((rowGroup + 32) * WeightStride) + lane + 0] = p20;
-            sharedF[weightOffset + ((rowGroup + 32) * WeightStride) + lane + 8] = p21;
-            sharedF[weightOffset + ((rowGroup + 32) * WeightStride) + lane + 16] = p22;
-            sharedF[weightOffset + ((rowGroup + 32) * WeightStride) + lane + 24] = p23;
-            sharedF[weightOffset + ((rowGroup + 48) * WeightStride) + lane + 0] = p30;
-            sharedF[weightOffset + ((rowGroup + 48) * WeightStride) + lane + 8] = p31;
-            sharedF[weightOffset + ((rowGroup + 48) * WeightStride) + lane + 16] = p32;
-            sharedF[weightOffset + ((rowGroup + 48) * WeightStride) + lane + 24] = p33;
-            Group.Barrier();
-            for (int kq = 0; kq < BlockK / 4; kq++)
-            {
-                Float4 w0 = shared[keyOffset + ((rowGroup + 0) * (WeightStride / 4)) + kq];
-                Float4 w1 = shared[keyOffset + ((rowGroup + 16) * (WeightStride / 4)) + kq];
-                Float4 w2 = shared[keyOffset + ((rowGroup + 32) * (WeightStride / 4)) + kq];
-                Float4 w3 = shared[keyOffset + ((rowGroup + 48) * (WeightStride / 4)) + kq];
-                int value0 = valueOffset + ((4 * kq + 0) * rowVecs) + lane;
-                Float4 v00 = shared[value0 + 0];
-                o00X += w0.X * v00.X; o00Y += w0.X * v00.Y; o00Z += w0.X * v00.Z; o00W += w0.X * v00.W;
-                o10X += w1.X * v00.X; o10Y += w1.X * v00.Y; o10Z += w1.X * v00.Z; o10W += w1.X * v00.W;
-                o20X += w2.X * v00.X; o20Y += w2.X * v00.Y; o20Z += w2.X * v00.Z; o20W += w2.X * v00.W;
-                o30X += w3.X * v00.X; o30Y += w3.X * v00.Y; o30Z += w3.X * v00.Z; o30W += w3.X * v00.W;
-                Float4 v01 = shared[value0 + 8];
-                o01X += w0.X * v01.X; o01Y += w0.X * v01.Y; o01Z += w0.X * v01.Z; o01W += w0.X * v01.W;
-                o11X += w1.X * v01.X; o11Y += w1.X * v01.Y; o11Z += w1.X * v01.Z; o11W += w1.X * v01.W;
-                o21X += w2.X * v01.X; o21Y += w2.X * v01.Y; o21Z += w2.X * v01.Z; o21W += w2.X * v01.W;
-                o31X += w3.X * v01.X; o31Y += w3.X * v01.Y; o31Z += w3.X * v01.Z; o31W += w3.X * v01.W;
-                if (quads > 2)
-                {
-                    Float4 v02 = shared[value0 + 16];
-                    o02X += w0.X * v02.X; o02Y += w0.X * v02.Y; o02Z += w0.X * v02.Z; o02W += w0.X * v02.W;
-                    o12X += w1.X * v02.X; o12Y += w1.X * v02.Y; o12Z += w1.X * v02.Z; o12W += w1.X * v02.W;
-                    o22X += w2.X * v02.X; o22Y += w2.X * v02.Y; o22Z += w2.X * v02.Z; o22W += w2.X * v02.W;
-                    o32X += w3.X * v02.X; o32Y += w3.X * v02.Y; o32Z += w3.X * v02.Z; o32W += w3.X * v02.W;
-                    Float4 v03 = shared[value0 + 24];
-                    o03X += w0.X * v03.X; o03Y += w0.X * v03.Y; o03Z += w0.X * v03.Z; o03W += w0.X * v03.W;
-                    o13X += w1.X * v03.X; o13Y += w1.X * v03.Y; o13Z += w1.X * v03.Z; o13W += w1.X * v03.W;
-                    o23X += w2.X * v03.X; o23Y += w2.X * v03.Y; o23Z += w2.X * v03.Z; o23W += w2.X * v03.W;
-                    o33X += w3.X * v03.X; o33Y += w3.X * v03.Y; o33Z += w3.X * v03.Z; o33W += w3.X * v03.W;
-                }
-                int value1 = valueOffset + ((4 * kq + 1) * rowVecs) + lane;
-                Float4 v10 = shared[value1 + 0];
-                o00X += w0.Y * v10.X; o00Y += w0.Y * v10.Y; o00Z += w0.Y * v10.Z; o00W += w0.Y * v10.W;
-                o10X += w1.Y * v10.X; o10Y += w1.Y * v10.Y; o10Z += w1.Y * v10.Z; o10W += w1.Y * v10.W;
-                o20X += w2.Y * v10.X; o20Y += w2.Y * v10.Y; o20Z += w2.Y * v10.Z; o20W += w2.Y * v10.W;
-                o30X += w3.Y * v10.X; o30Y += w3.Y * v10.Y; o30Z += w3.Y * v10.Z; o30W += w3.Y * v10.W;
-                Float4 v11 = shared[value1 + 8];
-                o01X += w0.Y * v11.X; o01Y += w0.Y * v11.Y; o01Z += w0.Y * v11.Z; o01W += w0.Y * v11.W;
-                o11X += w1.Y * v11.X; o11Y += w1.Y * v11.Y; o11Z += w1.Y * v11.Z; o11W += w1.Y * v11.W;
-                o21X += w2.Y * v11.X; o21Y += w2.Y * v11.Y; o21Z += w2.Y * v11.Z; o21W += w2.Y * v11.W;
-                o31X += w3.Y * v11.X; o31Y += w3.Y * v11.Y; o31Z += w3.Y * v11.Z; o31W += w3.Y * v11.W;
-                if (quads > 2)
-                {
-                    Float4 v12 = shared[value1 + 16];
-                    o02X += w0.Y * v12.X; o02Y += w0.Y * v12.Y; o02Z += w0.Y * v12.Z; o02W += w0.Y * v12.W;
-                    o12X += w1.Y * v12.X; o12Y += w1.Y * v12.Y; o12Z += w1.Y * v12.Z; o12W += w1.Y * v12.W;
-                    o22X += w2.Y * v12.X; o22Y += w2.Y * v12.Y; o22Z += w2.Y * v12.Z; o22W += w2.Y * v12.W;
-                    o32X += w3.Y * v12.X; o32Y += w3.Y * v12.Y; o32Z += w3.Y * v12.Z; o32W += w3.Y * v12.W;
-                    Float4 v13 = shared[value1 + 24];
-                    o03X += w0.Y * v13.X; o03Y += w0.Y * v13.Y; o03Z += w0.Y * v13.Z; o03W += w0.Y * v13.W;
-                    o13X += w1.Y * v13.X; o13Y += w1.Y * v13.Y; o13Z += w1.Y * v13.Z; o13W += w1.Y * v13.W;
-                    o23X += w2.Y * v13.X; o23Y += w2.Y * v13.Y; o23Z += w2.Y * v13.Z; o23W += w2.Y * v13.W;
-                    o33X += w3.Y * v13.X; o33Y += w3.Y * v13.Y; o33Z += w3.Y * v13.Z; o33W += w3.Y * v13.W;
-                }
-                int value2 = valueOffset + ((4 * kq + 2) * rowVecs) + lane;
-                Float4 v20 = shared[value2 + 0];
-                o00X += w0.Z * v20.X; o00Y += w0.Z * v20.Y; o00Z += w0.Z * v20.Z; o00W += w0.Z * v20.W;
-                o10X += w1.Z * v20.X; o10Y += w1.Z * v20.Y; o10Z += w1.Z * v20.Z; o10W += w1.Z * v20.W;
-                o20X += w2.Z * v20.X; o20Y += w2.Z * v20.Y; o20Z += w2.Z * v20.Z; o20W += w2.Z * v20.W;
-                o30X += w3.Z * v20.X; o30Y += w3.Z * v20.Y; o30Z += w3.Z * v20.Z; o30W += w3.Z * v20.W;
-                Float4 v21 = shared[value2 + 8];
-                o01X += w0.Z * v21.X; o01Y += w0.Z * v21.Y; o01Z += w0.Z * v21.Z; o01W += w0.Z * v21.W;
-                o11X += w1.Z * v21.X; o11Y += w1.Z * v21.Y; o11Z += w1.Z * v21.Z; o11W += w1.Z * v21.W;
-                o21X += w2.Z * v21.X; o21Y += w2.Z * v21.Y; o21Z += w2.Z * v21.Z; o21W += w2.Z * v21.W;
-                o31X += w3.Z * v21.X; o31Y += w3.Z * v21.Y; o31Z += w3.Z * v21.Z; o31W += w3.Z * v21.W;
-                if (quads > 2)
-                {
-                    Float4 v22 = shared[value2 + 16];
-                    o02X += w0.Z * v22.X; o02Y += w0.Z * v22.Y; o02Z += w0.Z * v22.Z; o02W += w0.Z * v22.W;
-                    o12X += w1.Z * v22.X; o12Y += w1.Z * v22.Y; o12Z += w1.Z * v22.Z; o12W += w1.Z * v22.W;
-                    o22X += w2.Z * v22.X; o22Y += w2.Z * v22.Y; o22Z += w2.Z * v22.Z; o22W += w2.Z * v22.W;
-                    o32X += w3.Z * v22.X; o32Y += w3.Z * v22.Y; o32Z += w3.Z * v22.Z; o32W += w3.Z * v22.W;
-                    Float4 v23 = shared[value2 + 24];
-                    o03X += w0.Z * v23.X; o03Y += w0.Z * v23.Y; o03Z += w0.Z * v23.Z; o03W += w0.Z * v23.W;
-                    o13X += w1.Z * v23.X; o13Y += w1.Z * v23.Y; o13Z += w1.Z * v23.Z; o13W += w1.Z * v23.W;
-                    o23X += w2.Z * v23.X; o23Y += w2.Z * v23.Y; o23Z += w2.Z * v23.Z; o23W += w2.Z * v23.W;
-                    o33X += w3.Z * v23.X; o33Y += w3.Z * v23.Y; o33Z += w3.Z * v23.Z; o33W += w3.Z * v23.W;
-                }
-                int value3 = valueOffset + ((4 * kq + 3) * rowVecs) + lane;
-                Float4 v30 = shared[value3 + 0];
-                o00X += w0.W * v30.X; o00Y += w0.W * v30.Y; o00Z += w0.W * v30.Z; o00W += w0.W * v30.W;
-                o10X += w1.W * v30.X; o10Y += w1.W * v30.Y; o10Z += w1.W * v30.Z; o10W += w1.W * v30.W;
-                o20X += w2.W * v30.X; o20Y += w2.W * v30.Y; o20Z += w2.W * v30.Z; o20W += w2.W * v30.W;
-                o30X += w3.W * v30.X; o30Y += w3.W * v30.Y; o30Z += w3.W * v30.Z; o30W += w3.W * v30.W;
-                Float4 v31 = shared[value3 + 8];
-                o01X += w0.W * v31.X; o01Y += w0.W * v31.Y; o01Z += w0.W * v31.Z; o01W += w0.W * v31.W;
-                o11X += w1.W * v31.X; o11Y += w1.W * v31.Y; o11Z += w1.W * v31.Z; o11W += w1.W * v31.W;
-                o21X += w2.W * v31.X; o21Y += w2.W * v31.Y; o21Z += w2.W * v31.Z; o21W += w2.W * v31.W;
-                o31X += w3.W * v31.X; o31Y += w3.W * v31.Y; o31Z += w3.W * v31.Z; o31W += w3.W * v31.W;
-                if (quads > 2)
-                {
-                    Float4 v32 = shared[value3 + 16];
-                    o02X += w0.W * v32.X; o02Y += w0.W * v32.Y; o02Z += w0.W * v32.Z; o02W += w0.W * v32.W;
-                    o12X += w1.W * v32.X; o12Y += w1.W * v32.Y; o12Z += w1.W * v32.Z; o12W += w1.W * v32.W;
-                    o22X += w2.W * v32.X; o22Y += w2.W * v32.Y; o22Z += w2.W * v32.Z; o22W += w2.W * v32.W;
-                    o32X += w3.W * v32.X; o32Y += w3.W * v32.Y; o32Z += w3.W * v32.Z; o32W += w3.W * v32.W;
-                    Float4 v33 = shared[value3 + 24];
-                    o03X += w0.W * v33.X; o03Y += w0.W * v33.Y; o03Z += w0.W * v33.Z; o03W += w0.W * v33.W;
-                    o13X += w1.W * v33.X; o13Y += w1.W * v33.Y; o13Z += w1.W * v33.Z; o13W += w1.W * v33.W;
-                    o23X += w2.W * v33.X; o23Y += w2.W * v33.Y; o23Z += w2.W * v33.Z; o23W += w2.W * v33.W;
-                    o33X += w3.W * v33.X; o33Y += w3.W * v33.Y; o33Z += w3.W * v33.Z; o33W += w3.W * v33.W;
-                }
-            }
-
-            Group.Barrier();
-        }
-
-        float sum0 = RowSum(l0);
-        float sum1 = RowSum(l1);
-        float sum2 = RowSum(l2);
-        float sum3 = RowSum(l3);
-        if (split.Count > 1)
-        {
-            long part0 = ((qRow0 + rowGroup + 0) * split.Count) + range;
-            if (q0 + rowGroup + 0 < s.Lq)
-            {
-                partO[(part0 * rowVecs) + lane + 0] = new Float4 { X = o00X, Y = o00Y, Z = o00Z, W = o00W };
-                partO[(part0 * rowVecs) + lane + 8] = new Float4 { X = o01X, Y = o01Y, Z = o01Z, W = o01W };
-                if (quads > 2)
-                {
-                    partO[(part0 * rowVecs) + lane + 16] = new Float4 { X = o02X, Y = o02Y, Z = o02Z, W = o02W };
-                    partO[(part0 * rowVecs) + lane + 24] = new Float4 { X = o03X, Y = o03Y, Z = o03Z, W = o03W };
-                }
-                if (lane == 0)
-                {
-                    partML[2 * part0] = m0 * Ln2;
-                    partML[(2 * part0) + 1] = sum0;
-                }
-            }
-
-            long part1 = ((qRow0 + rowGroup + 16) * split.Count) + range;
-            if (q0 + rowGroup + 16 < s.Lq)
-            {
-                partO[(part1 * rowVecs) + lane + 0] = new Float4 { X = o10X, Y = o10Y, Z = o10Z, W = o10W };
-                partO[(part1 * rowVecs) + lane + 8] = new Float4 { X = o11X, Y = o11Y, Z = o11Z, W = o11W };
-                if (quads > 2)
-                {
-                    partO[(part1 * rowVecs) + lane + 16] = new Float4 { X = o12X, Y = o12Y, Z = o12Z, W = o12W };
-                    partO[(part1 * rowVecs) + lane + 24] = new Float4 { X = o13X, Y = o13Y, Z = o13Z, W = o13W };
-                }
-                if (lane == 0)
-                {
-                    partML[2 * part1] = m1 * Ln2;
-                    partML[(2 * part1) + 1] = sum1;
-                }
-            }
-
-            long part2 = ((qRow0 + rowGroup + 32) * split.Count) + range;
-            if (q0 + rowGroup + 32 < s.Lq)
-            {
-                partO[(part2 * rowVecs) + lane + 0] = new Float4 { X = o20X, Y = o20Y, Z = o20Z, W = o20W };
-                partO[(part2 * rowVecs) + lane + 8] = new Float4 { X = o21X, Y = o21Y, Z = o21Z, W = o21W };
-                if (quads > 2)
-                {
-                    partO[(part2 * rowVecs) + lane + 16] = new Float4 { X = o22X, Y = o22Y, Z = o22Z, W = o22W };
-                    partO[(part2 * rowVecs) + lane + 24] = new Float4 { X = o23X, Y = o23Y, Z = o23Z, W = o23W };
-                }
-                if (lane == 0)
-                {
-                    partML[2 * part2] = m2 * Ln2;
-                    partML[(2 * part2) + 1] = sum2;
-                }
-            }
-
-            long part3 = ((qRow0 + rowGroup + 48) * split.Count) + range;
-            if (q0 + rowGroup + 48 < s.Lq)
-            {
-                partO[(part3 * rowVecs) + lane + 0] = new Float4 { X = o30X, Y = o30Y, Z = o30Z, W = o30W };
-                partO[(part3 * rowVecs) + lane + 8] = new Float4 { X = o31X, Y = o31Y, Z = o31Z, W = o31W };
-                if (quads > 2)
-                {
-                    partO[(part3 * rowVecs) + lane + 16] = new Float4 { X = o32X, Y = o32Y, Z = o32Z, W = o32W };
-                    partO[(part3 * rowVecs) + lane + 24] = new Float4 { X = o33X, Y = o33Y, Z = o33Z, W = o33W };
-                }
-                if (lane == 0)
-                {
-                    partML[2 * part3] = m3 * Ln2;
-                    partML[(2 * part3) + 1] = sum3;
-                }
-            }
-
-            return;
-        }
-
-        long out0 = (qRow0 + rowGroup + 0) * rowVecs;
-        if (q0 + rowGroup + 0 < s.Lq)
-        {
-            StoreNormalized16(output, 2 * (out0 + lane + 0), o00X, o00Y, o00Z, o00W, sum0, bf16);
-            StoreNormalized16(output, 2 * (out0 + lane + 8), o01X, o01Y, o01Z, o01W, sum0, bf16);
-            if (quads > 2)
-            {
-                StoreNormalized16(output, 2 * (out0 + lane + 16), o02X, o02Y, o02Z, o02W, sum0, bf16);
-                StoreNormalized16(output, 2 * (out0 + lane + 24), o03X, o03Y, o03Z, o03W, sum0, bf16);
-            }
-        }
-
-        long out1 = (qRow0 + rowGroup + 16) * rowVecs;
-        if (q0 + rowGroup + 16 < s.Lq)
-        {
-            StoreNormalized16(output, 2 * (out1 + lane + 0), o10X, o10Y, o10Z, o10W, sum1, bf16);
-            StoreNormalized16(output, 2 * (out1 + lane + 8), o11X, o11Y, o11Z, o11W, sum1, bf16);
-            if (quads > 2)
-            {
-                StoreNormalized16(output, 2 * (out1 + lane + 16), o12X, o12Y, o12Z, o12W, sum1, bf16);
-                StoreNormalized16(output, 2 * (out1 + lane + 24), o13X, o13Y, o13Z, o13W, sum1, bf16);
-            }
-        }
-
-        long out2 = (qRow0 + rowGroup + 32) * rowVecs;
-        if (q0 + rowGroup + 32 < s.Lq)
-        {
-            StoreNormalized16(output, 2 * (out2 + lane + 0), o20X, o20Y, o20Z, o20W, sum2, bf16);
-            StoreNormalized16(output, 2 * (out2 + lane + 8), o21X, o21Y, o21Z, o21W, sum2, bf16);
-            if (quads > 2)
-            {
-                StoreNormalized16(output, 2 * (out2 + lane + 16), o22X, o22Y, o22Z, o22W, sum2, bf16);
-                StoreNormalized16(output, 2 * (out2 + lane + 24), o23X, o23Y, o23Z, o23W, sum2, bf16);
-            }
-        }
-
-        long out3 = (qRow0 + rowGroup + 48) * rowVecs;
-        if (q0 + rowGroup + 48 < s.Lq)
-        {
-            StoreNormalized16(output, 2 * (out3 + lane + 0), o30X, o30Y, o30Z, o30W, sum3, bf16);
-            StoreNormalized16(output, 2 * (out3 + lane + 8), o31X, o31Y, o31Z, o31W, sum3, bf16);
-            if (quads > 2)
-            {
-                StoreNormalized16(output, 2 * (out3 + lane + 16), o32X, o32Y, o32Z, o32W, sum3, bf16);
-                StoreNormalized16(output, 2 * (out3 + lane + 24), o33X, o33Y, o33Z, o33W, sum3, bf16);
+                io.Store(output, out3 + lane + 16, Normalized(o32X, o32Y, o32Z, o32W, sum3));
+                io.Store(output, out3 + lane + 24, Normalized(o33X, o33Y, o33Z, o33W, sum3));
             }
         }
     }

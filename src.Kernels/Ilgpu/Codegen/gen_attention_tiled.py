@@ -1,8 +1,8 @@
 #!/usr/bin/env python3
-"""Generates src.Kernels/Ilgpu/AttentionTiledKernels.g.cs: the register-tiled attention prefill for head sizes 64 and 128,
-over float32 and over 16-bit tensors (widened to float32 as they are staged; design, shared layout and launch:
-AttentionTiledKernels.cs and IlgpuKernels.AttentionTiled.cs). The two kernels differ only in their staging loads and
-output stores. Every score,
+"""Generates src.Kernels/Ilgpu/AttentionTiledKernels.g.cs: the body of the register-tiled attention prefill for head sizes
+64 and 128, shared by its float32 and 16-bit kernels, which differ only in how they read q, k, v into float32 shared
+memory and write the output (the ITiledAttentionIo type argument; kernels, design, shared layout: AttentionTiledKernels.cs;
+launch: IlgpuKernels.AttentionTiled.cs). Every score,
 weight and output sum of a thread is its own variable (constant names, so nothing is indexed at run time and nothing
 lands in local memory); the head size is the type argument TDimQuads (D / 32), and the statements of the upper half of
 a row's dims sit under `if (quads > 2)`, which folds away for D = 64.
@@ -41,47 +41,34 @@ def o(i, jq, x):
     return f"o{i}{jq}{x}"
 
 
-def kernel(half):
+def body():
     w("    /// <summary>")
-    if half:
-        w("    /// <see cref=\"AttentionTiledF32{TDimQuads}\"/> over 16-bit q, k, v and output (TFormat: float16 or bfloat16 storage):")
-        w("    /// the tiles widened to float32 as they are staged, the output rounded once; the partials stay float32.")
-        w("    /// </summary>")
-    else:
-        w("    /// The tiled float32 prefill (see the class summary): one group of <see cref=\"Threads\"/> per (head, block of")
-        w("    /// <see cref=\"BlockQ\"/> queries, batch), the blocks of a head in reverse order so that a causal call's longest")
-        w("    /// blocks start first. TDimQuads is D / 32 (2 or 4). With <see cref=\"TiledSplit.Count\"/> above 1 the keys are")
-        w("    /// split into ranges (the grid's third dimension is batch × ranges) and each group writes, per query row, its")
-        w("    /// unnormalized outputs and (max, sum) in the decode partials' layout for the decode combine.")
-        w("    /// </summary>")
-    w("    [IlgpuKernel]")
-    formats = ["Float16Storage", "BFloat16Storage"] if half else [None]
-    for quads in ("Const2", "Const4"):
-        for fmt in formats:
-            w(f"    [IlgpuKernelVariant(typeof({quads}){', typeof(' + fmt + ')' if fmt else ''})]")
-    if half:
-        w("    public static void AttentionTiled16<TDimQuads, TFormat>(ArrayView<Half8> q, ArrayView<Half8> k, ArrayView<Half8> v, ArrayView<float> mask, ArrayView<uint> output,")
-    else:
-        w("    public static void AttentionTiledF32<TDimQuads>(ArrayView<Float4> q, ArrayView<Float4> k, ArrayView<Float4> v, ArrayView<float> mask, ArrayView<Float4> output,")
+    w("    /// The body of both tiled kernels (see the class summary): one group of <see cref=\"Threads\"/> per (head, block of")
+    w("    /// <see cref=\"BlockQ\"/> queries, batch), the blocks of a head in reverse order so that a causal call's longest")
+    w("    /// blocks start first. TDimQuads is D / 32 (2 or 4); TIo reads q, k, v (vectors of TVec) into float32 shared")
+    w("    /// memory and writes the output (TOut). With <see cref=\"TiledSplit.Count\"/> above 1 the keys are split into")
+    w("    /// ranges (the grid's third dimension is batch × ranges) and each group writes, per query row, its unnormalized")
+    w("    /// outputs and (max, sum) in the decode partials' layout for the decode combine.")
+    w("    /// </summary>")
+    w("    private static void Body<TVec, TOut, TIo, TDimQuads>(ArrayView<TVec> q, ArrayView<TVec> k, ArrayView<TVec> v, ArrayView<float> mask, ArrayView<TOut> output,")
     w("        ArrayView<Float4> partO, ArrayView<float> partML, AttentionShape s, TiledSplit split)")
+    w("        where TVec : unmanaged")
+    w("        where TOut : unmanaged")
+    w("        where TIo : struct, ITiledAttentionIo<TVec, TOut>")
     w("        where TDimQuads : struct, IKernelConstant")
-    if half:
-        w("        where TFormat : struct, IKernelConstant")
     w("    {")
     w("        if (CudaAsm.IsSupported)")
     w("        {")
     w("            CudaAsm.Emit(Sm90aPtx.OptInSharedMarker);")
     w("        }")
     w("")
-    if half:
-        w("        int bf16 = default(TFormat).Value;")
+    w("        var io = default(TIo);")
     w("        var shared = SharedMemory.GetDynamic<Float4>().AsAligned(16);")
     w("        var sharedF = shared.Cast<float>();")
     w("        int quads = default(TDimQuads).Value;")
     w("        int rowVecs = 8 * quads;")
     w("        int stride = rowVecs + 1;")
-    if half:
-        w("        int halfVecs = 4 * quads;")
+    w("        int inputVecs = rowVecs / io.SharedVecsPerInput;")
     w("        int keyOffset = BlockQ * stride;")
     w("        int valueOffset = keyOffset + KeyOrWeightVecs(quads);")
     w("        int weightOffset = 4 * keyOffset;")
@@ -98,18 +85,13 @@ def kernel(half):
     w("        long maskBase = (batch * s.MaskBatch) + (h * s.MaskHead);")
     w("        float scaleLog2 = s.Scale * Log2E;")
     w("")
-    vecs = "halfVecs" if half else "rowVecs"
-    w(f"        for (int e = tid; e < BlockQ * {vecs}; e += Threads)")
+    w("        for (int e = tid; e < BlockQ * inputVecs; e += Threads)")
     w("        {")
-    w(f"            int row = e / {vecs};")
-    w(f"            int col = e - (row * {vecs});")
+    w("            int row = e / inputVecs;")
+    w("            int col = e - (row * inputVecs);")
     w("            bool inside = q0 + row < s.Lq;")
-    if half:
-        w("            Half8 value = q[((inside ? qRow0 + row : qRow0) * halfVecs) + col];")
-        w("            StoreWidened(shared, (row * stride) + (2 * col), inside ? value : default, bf16);")
-    else:
-        w("            Float4 value = q[((inside ? qRow0 + row : qRow0) * rowVecs) + col];")
-        w("            shared[(row * stride) + col] = inside ? value : default;")
+    w("            TVec value = q[((inside ? qRow0 + row : qRow0) * inputVecs) + col];")
+    w("            io.Stage(shared, (row * stride) + (col * io.SharedVecsPerInput), inside ? value : default);")
     w("        }")
     w("")
     for i in range(ROWS):
@@ -124,22 +106,16 @@ def kernel(half):
     w("        kEnd = kBegin + split.Keys < kEnd ? kBegin + split.Keys : kEnd;")
     w("        for (int k0 = kBegin; k0 < kEnd; k0 += BlockK)")
     w("        {")
-    w(f"            for (int e = tid; e < BlockK * {vecs}; e += Threads)")
+    w("            for (int e = tid; e < BlockK * inputVecs; e += Threads)")
     w("            {")
-    w(f"                int row = e / {vecs};")
-    w(f"                int col = e - (row * {vecs});")
+    w("                int row = e / inputVecs;")
+    w("                int col = e - (row * inputVecs);")
     w("                bool inside = k0 + row < s.Lk;")
-    w(f"                long source = ((inside ? kRow0 + k0 + row : kRow0) * {vecs}) + col;")
-    if half:
-        w("                Half8 key = k[source];")
-        w("                Half8 value = v[source];")
-        w("                StoreWidened(shared, keyOffset + (row * stride) + (2 * col), inside ? key : default, bf16);")
-        w("                StoreWidened(shared, valueOffset + (row * rowVecs) + (2 * col), inside ? value : default, bf16);")
-    else:
-        w("                Float4 key = k[source];")
-        w("                Float4 value = v[source];")
-        w("                shared[keyOffset + (row * stride) + col] = inside ? key : default;")
-        w("                shared[valueOffset + (row * rowVecs) + col] = inside ? value : default;")
+    w("                long source = ((inside ? kRow0 + k0 + row : kRow0) * inputVecs) + col;")
+    w("                TVec key = k[source];")
+    w("                TVec value = v[source];")
+    w("                io.Stage(shared, keyOffset + (row * stride) + (col * io.SharedVecsPerInput), inside ? key : default);")
+    w("                io.Stage(shared, valueOffset + (row * rowVecs) + (col * io.SharedVecsPerInput), inside ? value : default);")
     w("            }")
     w("")
     w("            Group.Barrier();")
@@ -222,10 +198,7 @@ def kernel(half):
         w(f"        long out{i} = (qRow0 + rowGroup + {16 * i}) * rowVecs;")
         w(f"        if (q0 + rowGroup + {16 * i} < s.Lq)")
         w("        {")
-        if half:
-            by_quads(lambda jq: [f"StoreNormalized16(output, 2 * (out{i} + lane + {8 * jq}), {', '.join(o(i, jq, x) for x in XYZW)}, sum{i}, bf16);"], 12)
-        else:
-            by_quads(lambda jq: [f"output[out{i} + lane + {8 * jq}] = Normalized({', '.join(o(i, jq, x) for x in XYZW)}, sum{i});"], 12)
+        by_quads(lambda jq: [f"io.Store(output, out{i} + lane + {8 * jq}, Normalized({', '.join(o(i, jq, x) for x in XYZW)}, sum{i}));"], 12)
         w("        }")
         w("")
     out.pop()
@@ -241,8 +214,6 @@ w("namespace GemsInjector.Kernels.Ilgpu;")
 w("")
 w("internal static partial class AttentionTiledKernels")
 w("{")
-kernel(half=False)
-w("")
-kernel(half=True)
+body()
 w("}")
 write(out, "AttentionTiledKernels.g.cs")
