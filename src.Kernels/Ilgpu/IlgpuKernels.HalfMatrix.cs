@@ -119,8 +119,9 @@ public sealed partial class IlgpuKernels
     /// or a few unmasked non-causal ones as a head each (<see cref="QueriesRunAsHeads"/>), with 16-byte aligned views and
     /// a head size that is a multiple of 8 (≤ 256 on CUDA) takes flash-decoding
     /// (<see cref="AttentionDecodeWideKernels"/>); on CUDA, head size 128 with aligned views takes the tensor cores
-    /// (<see cref="AttentionTensorCoreKernels"/>), head size 64 the register-tiled kernel (<see cref="AttentionTiledKernels"/>);
-    /// other shapes the flash-style <see cref="HalfMatrixKernels.Attention16"/>.
+    /// (<see cref="AttentionTensorCoreKernels"/>), head size 64 (and 128 where the tensor cores do not take it) the
+    /// register-tiled kernel (<see cref="AttentionTiledKernels"/>); other shapes the flash-style
+    /// <see cref="HalfMatrixKernels.Attention16"/>.
     /// </summary>
     /// <param name="q">Queries [batch, heads, lq, d].</param>
     /// <param name="k">Keys [batch, kvHeads, lk, d].</param>

@@ -662,6 +662,8 @@ public sealed partial class IlgpuKernels
     /// (online softmax over key tiles). q and output [batch, heads, lq, d]; k and v [batch, kvHeads, lk, d] (grouped-query
     /// when kvHeads &lt; heads; heads must be a multiple of kvHeads). Causal is top-left (query i sees keys j ≤ i), as
     /// PyTorch's is_causal. A fully masked row gives zeros (libtorch 2.10). The additive mask is [lq, lk], [batch, lq, lk] or [batch, heads, lq, lk], or empty.
+    /// On CUDA, head sizes 64 and 128 with 16-byte aligned views take the register-tiled kernel
+    /// (<see cref="AttentionTiledKernels"/>); one query (or a few, as heads) the decode kernels; the rest the general one.
     /// </summary>
     /// <param name="q">Queries.</param>
     /// <param name="k">Keys.</param>
