@@ -8,9 +8,9 @@ namespace GemsInjector.Kernels.Ilgpu;
 /// Attention prefill tiled in registers, as an SGEMM is, for head sizes 64 and 128: float32, and 16-bit tensors widened
 /// to float32 as they are staged where the tensor-core kernels do not take the call (their head size is 128). The general
 /// kernels (<see cref="AttentionKernels.AttentionF32"/>, <see cref="HalfMatrixKernels.Attention16"/>) compute each score
-/// as one thread's dot product over shared memory: 2.7 TFLOP/s on an H200 against PyTorch's 11 in float32. A group of <see cref="Threads"/> threads takes
-/// <see cref="BlockQ"/> queries of one head and walks the keys in tiles of <see cref="BlockK"/>: thread (row group r,
-/// column lane c) owns query rows r + 16i and keys c + 8j (i, j &lt; 4), so each step over 4 dims reads 8 16-byte
+/// as one thread's dot product over shared memory: 2.7 TFLOP/s on an H200 against PyTorch's 11 in float32. A group of
+/// <see cref="Threads"/> threads takes <see cref="BlockQ"/> queries of one head and walks the keys in tiles of
+/// <see cref="BlockK"/>: thread (row group r, column lane c) owns query rows r + 16i and keys c + 8j (i, j &lt; 4), so each step over 4 dims reads 8 16-byte
 /// vectors of shared memory for 64 multiply-adds, and the 8 lanes of a row group are adjacent lanes of one warp, whose
 /// row maximum takes three shuffles. The weights go through shared memory to the value product, where the thread owns
 /// dims 4c + 32jq (16-byte vectors, jq &lt; D / 32) of the same rows, so the online softmax's rescale of a row needs
