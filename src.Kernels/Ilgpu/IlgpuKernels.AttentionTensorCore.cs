@@ -14,10 +14,10 @@ public sealed partial class IlgpuKernels
         new Action<KernelConfig, ArrayView<ushort>, ArrayView<ushort>, ArrayView<ushort>, AttentionShape, TensorCoreAttentionPointers, PrefillSplit>?[2];
 
     /// <summary>
-    /// The fewest keys per range of a split wgmma prefill (<see cref="WgmmaPrefillRanges"/>): four tiles, so that a group's
-    /// Q load and pipeline fill stay a small part of its walk.
+    /// The fewest key tiles per range of a split prefill (<see cref="PrefillKeyRanges"/>): four, so that a group's query
+    /// load and pipeline fill stay a small part of its walk.
     /// </summary>
-    internal const int PrefillRangeKeys = 4 * AttentionWgmmaKernels.BlockK;
+    internal const int PrefillRangeTiles = 4;
 
     // Set once the wgmma prefill failed to load: the process then keeps the register variant.
     private bool attentionWgmmaFailed;
@@ -139,28 +139,48 @@ public sealed partial class IlgpuKernels
         PrefillVariants.FromEnvironment() == PrefillVariant.Wgmma && !attentionWgmmaFailed && headDim == AttentionWgmmaKernels.D && Sm90aPtx.Supported(device.Accelerator);
 
     /// <summary>
-    /// How many key ranges a wgmma prefill call is split into, and their keys (a multiple of the tile): where its query
-    /// blocks leave SMs idle (one group per SM: the kernel's shared memory) and it is neither causal nor masked, as many
-    /// ranges as fill the SMs, each of at least <see cref="PrefillRangeKeys"/>; else 1 (not split). Run 179: 32 query
-    /// blocks over 4096 keys took ~98 µs on 132 SMs, whether 4 or 64 queries.
+    /// How many key ranges a wgmma prefill call is split into, and their keys (<see cref="PrefillKeyRanges"/> at one group
+    /// per SM: the kernel's shared memory). Run 179: 32 query blocks over 4096 keys took ~98 µs on 132 SMs, whether 4 or
+    /// 64 queries.
     /// </summary>
-    internal static (int Ranges, int Keys) WgmmaPrefillRanges(int batch, AttentionShape shape, int multiprocessors)
+    internal static (int Ranges, int Keys) WgmmaPrefillRanges(int batch, AttentionShape shape, int multiprocessors) =>
+        PrefillKeyRanges(batch, shape, multiprocessors, AttentionWgmmaKernels.BlockQ, AttentionWgmmaKernels.BlockK);
+
+    /// <summary>
+    /// How a prefill of <paramref name="blockQ"/>-query blocks and <paramref name="blockK"/>-key tiles splits its keys:
+    /// where its blocks fill at most half of the <paramref name="slots"/> groups the GPU holds at once and it is neither
+    /// causal nor masked, into as many ranges of whole tiles as fill them, each of at least <see cref="PrefillRangeTiles"/>
+    /// (the last may be shorter); else one range of every key.
+    /// </summary>
+    internal static (int Ranges, int Keys) PrefillKeyRanges(int batch, AttentionShape shape, long slots, int blockQ, int blockK)
     {
-        long blocks = (long)((shape.Lq + AttentionWgmmaKernels.BlockQ - 1) / AttentionWgmmaKernels.BlockQ) * shape.Heads * batch;
-        if (shape.Causal != 0 || shape.HasMask != 0 || blocks == 0 || blocks * 2 > multiprocessors)
+        long blocks = (long)((shape.Lq + blockQ - 1) / blockQ) * shape.Heads * batch;
+        if (shape.Causal != 0 || shape.HasMask != 0 || blocks == 0 || blocks * 2 > slots)
         {
             return (1, shape.Lk);
         }
 
-        int ranges = (int)Math.Min(multiprocessors / blocks, shape.Lk / PrefillRangeKeys);
+        int ranges = (int)Math.Min(slots / blocks, shape.Lk / (PrefillRangeTiles * blockK));
         if (ranges < 2)
         {
             return (1, shape.Lk);
         }
 
-        int tiles = (shape.Lk + AttentionWgmmaKernels.BlockK - 1) / AttentionWgmmaKernels.BlockK;
-        int keys = ((tiles + ranges - 1) / ranges) * AttentionWgmmaKernels.BlockK;
+        int tiles = (shape.Lk + blockK - 1) / blockK;
+        int keys = ((tiles + ranges - 1) / ranges) * blockK;
         return ((shape.Lk + keys - 1) / keys, keys);
+    }
+
+    /// <summary>
+    /// A call's shape with its query rows as heads of one query each ([b, h, lq, d] read as [b, h·lq, 1, d]): the shape the
+    /// decode combine merges a split prefill's partials over.
+    /// </summary>
+    internal static AttentionShape QueryRowsAsHeads(AttentionShape shape)
+    {
+        var rows = shape;
+        rows.Heads = shape.Heads * shape.Lq;
+        rows.Lq = 1;
+        return rows;
     }
 
     /// <summary>
@@ -189,9 +209,7 @@ public sealed partial class IlgpuKernels
             return false;
         }
 
-        var rows = shape;
-        rows.Heads = shape.Heads * shape.Lq;
-        rows.Lq = 1;
+        var rows = QueryRowsAsHeads(shape);
         var (partO, partML) = DecodePartials((long)batch * rows.Heads * ranges, shape.D);
         var split = new PrefillSplit
         {

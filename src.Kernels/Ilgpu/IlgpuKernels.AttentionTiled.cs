@@ -13,12 +13,6 @@ public sealed partial class IlgpuKernels
         new Action<KernelConfig, ArrayView<Half8>, ArrayView<Half8>, ArrayView<Half8>, ArrayView<float>, ArrayView<uint>, ArrayView<Float4>, ArrayView<float>, AttentionShape, TiledSplit>?[4];
 
     /// <summary>
-    /// The fewest keys per range of a split tiled prefill (<see cref="TiledPrefillRanges"/>): four tiles, so that a group's
-    /// query load stays a small part of its walk.
-    /// </summary>
-    internal const int TiledRangeKeys = 4 * AttentionTiledKernels.BlockK;
-
-    /// <summary>
     /// The most (batch × head × query) pairs of a few-query float32 call that run as decode heads where the tiled prefill
     /// takes the rest. Over 4096 keys with 32 heads (H200, Run 185) the decode heads cost 9 µs + 0.153 µs per pair (87.5 µs
     /// at 512, 323 at 2048), the split tiled prefill 223 µs whatever the queries up to 64 (one 64-query block per head):
@@ -51,28 +45,14 @@ public sealed partial class IlgpuKernels
         SharedMemoryConfig.RequestDynamic<Float4>(AttentionTiledKernels.SharedBytes(headDim / 32) / 16));
 
     /// <summary>
-    /// How a tiled float32 prefill splits its keys: where its query blocks fill at most half of the groups the GPU holds at
-    /// once (<see cref="AttentionTiledKernels.GroupsPerSm"/> per SM) and it is neither causal nor masked, into as many
-    /// ranges as fill them, each of at least <see cref="TiledRangeKeys"/>; else the whole call.
+    /// How a tiled prefill splits its keys (<see cref="PrefillKeyRanges"/> at <see cref="AttentionTiledKernels.GroupsPerSm"/>
+    /// groups per SM).
     /// </summary>
     internal static TiledSplit TiledPrefillRanges(int batch, AttentionShape shape, int multiprocessors)
     {
-        long blocks = (long)((shape.Lq + AttentionTiledKernels.BlockQ - 1) / AttentionTiledKernels.BlockQ) * shape.Heads * batch;
-        long slots = (long)multiprocessors * AttentionTiledKernels.GroupsPerSm;
-        if (shape.Causal != 0 || shape.HasMask != 0 || blocks == 0 || blocks * 2 > slots)
-        {
-            return TiledSplit.Whole(shape.Lk);
-        }
-
-        int ranges = (int)Math.Min(slots / blocks, shape.Lk / TiledRangeKeys);
-        if (ranges < 2)
-        {
-            return TiledSplit.Whole(shape.Lk);
-        }
-
-        int tiles = (shape.Lk + AttentionTiledKernels.BlockK - 1) / AttentionTiledKernels.BlockK;
-        int keys = ((tiles + ranges - 1) / ranges) * AttentionTiledKernels.BlockK;
-        return new TiledSplit { Keys = keys, Count = (shape.Lk + keys - 1) / keys };
+        var (ranges, keys) = PrefillKeyRanges(batch, shape, (long)multiprocessors * AttentionTiledKernels.GroupsPerSm,
+            AttentionTiledKernels.BlockQ, AttentionTiledKernels.BlockK);
+        return ranges == 1 ? TiledSplit.Whole(shape.Lk) : new TiledSplit { Keys = keys, Count = ranges };
     }
 
     /// <summary>
@@ -147,9 +127,7 @@ public sealed partial class IlgpuKernels
             return;
         }
 
-        var rows = shape;
-        rows.Heads = shape.Heads * shape.Lq;
-        rows.Lq = 1;
+        var rows = QueryRowsAsHeads(shape);
         var (partO, partML) = DecodePartials((long)batch * rows.Heads * split.Count, shape.D);
         launch(config, partO.Cast<Float4>(), partML, split);
         combine(partO, partML, rows, split.Count);

@@ -249,7 +249,7 @@ public sealed class AttentionTiledTests : Half16TestBase, IClassFixture<Warp32Si
         if (ranges.Count > 1)
         {
             acc.LoadStreamKernel<ArrayView<float>, ArrayView<float>, ArrayView<ushort>, AttentionShape, int, int>(AttentionDecodeKernels.DecodeCombine16)(
-                CombineConfig(batch, shape), partO.View.BaseView, partML.View.BaseView, ob.View.BaseView, Rows(shape), ranges.Count, bf16 ? 1 : 0);
+                CombineConfig(batch, shape), partO.View.BaseView, partML.View.BaseView, ob.View.BaseView, IlgpuKernels.QueryRowsAsHeads(shape), ranges.Count, bf16 ? 1 : 0);
         }
 
         acc.Synchronize();
@@ -258,14 +258,6 @@ public sealed class AttentionTiledTests : Half16TestBase, IClassFixture<Warp32Si
 
     /// <summary>The facade's combine of a split call: the query rows as heads, one thread per dim.</summary>
     private static KernelConfig CombineConfig(int batch, AttentionShape shape) => new(new Index3D(shape.Heads * shape.Lq, batch, 1), new Index3D(shape.D, 1, 1));
-
-    private static AttentionShape Rows(AttentionShape shape)
-    {
-        var rows = shape;
-        rows.Heads = shape.Heads * shape.Lq;
-        rows.Lq = 1;
-        return rows;
-    }
 
     private float[] Run(float[] q, float[] k, float[] v, float[] mask, int batch, AttentionShape shape, TiledSplit? split = null)
     {
@@ -287,7 +279,7 @@ public sealed class AttentionTiledTests : Half16TestBase, IClassFixture<Warp32Si
         if (ranges.Count > 1)
         {
             acc.LoadStreamKernel<ArrayView<float>, ArrayView<float>, ArrayView<float>, AttentionShape, int>(AttentionDecodeKernels.DecodeCombineF32)(
-                CombineConfig(batch, shape), partO.View.BaseView, partML.View.BaseView, ob.View.BaseView, Rows(shape), ranges.Count);
+                CombineConfig(batch, shape), partO.View.BaseView, partML.View.BaseView, ob.View.BaseView, IlgpuKernels.QueryRowsAsHeads(shape), ranges.Count);
         }
 
         acc.Synchronize();

@@ -394,9 +394,7 @@ public sealed class AttentionWgmmaPrefillTests : Half16TestBase, IClassFixture<W
         var split = new PrefillSplit { Keys = rangeKeys, Count = ranges };
         acc.LoadStreamKernel<ArrayView<ushort>, ArrayView<ushort>, ArrayView<ushort>, ArrayView<float>, ArrayView<float>, ArrayView<float>, AttentionShape, PrefillSplit, int>(
             AttentionWgmmaKernels.Attention16WgmmaSplitEmulated)(config, qb.View, kb.View, vb.View, partO.View, partML.View, scratch.View, shape, split, bf16 ? 1 : 0);
-        var rows = shape;
-        rows.Heads = shape.Heads * shape.Lq;
-        rows.Lq = 1;
+        var rows = IlgpuKernels.QueryRowsAsHeads(shape);
         acc.LoadStreamKernel<ArrayView<float>, ArrayView<float>, ArrayView<ushort>, AttentionShape, int, int>(AttentionDecodeKernels.DecodeCombine16)(
             new KernelConfig(new Index3D(rows.Heads, batch, 1), new Index3D(AttentionWgmmaKernels.D, 1, 1)), partO.View, partML.View, ob.View, rows, ranges, bf16 ? 1 : 0);
         acc.Synchronize();
