@@ -7,8 +7,8 @@ namespace GemsInjector.Kernels.Ilgpu;
 
 /// <summary>
 /// The warp-level matrix operations of the tensor-core attention, so one kernel body runs on the GPU through inline PTX
-/// (<see cref="PtxAttentionOps"/>) and on ILGPU's CPU accelerator through an emulation of ldmatrix and mma.sync register
-/// ownership (<see cref="EmulatedAttentionOps"/>), as <see cref="ITensorCoreOps"/> does for the GEMM.
+/// (<see cref="PtxAttentionOps{TDimQuads}"/>) and on ILGPU's CPU accelerator through an emulation of ldmatrix and mma.sync register
+/// ownership (<see cref="EmulatedAttentionOps{TDimQuads}"/>), as <see cref="ITensorCoreOps"/> does for the GEMM.
 /// </summary>
 internal interface IAttentionMmaOps
 {
@@ -98,12 +98,24 @@ internal static partial class AttentionTensorCoreKernels
     /// <summary>log2 e: the register variant keeps scores and row maxima in log2 units (one multiply folds in the scale).</summary>
     private const float Log2E = 1.44269504088896341f;
 
-    /// <summary>The tensor-core attention through inline PTX (CUDA only).</summary>
+    /// <summary>Row stride (elements) of the staged Q, K and V tiles at head size <paramref name="d"/>.</summary>
+    public static int Ld(int d) => d + RowPadding;
+
+    /// <summary>Bytes of one key-tile stage (K, then V) at head size <paramref name="d"/>.</summary>
+    public static int StageBytes(int d) => 4 * BlockK * Ld(d);
+
+    /// <summary>Byte offset of the V tile within a stage at head size <paramref name="d"/>.</summary>
+    public static int VOffset(int d) => 2 * BlockK * Ld(d);
+
+    /// <summary>Dynamic shared bytes of a group of the register variant at head size <paramref name="d"/> (the two key-tile stages; no warp areas).</summary>
+    public static int RegisterSharedBytes(int d) => 2 * StageBytes(d);
+
+    /// <summary>The tensor-core attention through inline PTX (CUDA only; head size <see cref="D"/>).</summary>
     [IlgpuKernel]
     public static void Attention16TensorCore(ArrayView<Half8> q, ArrayView<Half8> k, ArrayView<Half8> v, ArrayView<float> mask, ArrayView<ushort> output,
         AttentionShape s, TensorCoreAttentionPointers pointers, int bf16)
     {
-        var ops = default(PtxAttentionOps);
+        var ops = default(PtxAttentionOps<Const4>);
         Body(ref ops, q, k, v, mask, output, s, pointers, bf16);
     }
 
@@ -112,7 +124,7 @@ internal static partial class AttentionTensorCoreKernels
     public static void Attention16TensorCoreEmulated(ArrayView<Half8> q, ArrayView<Half8> k, ArrayView<Half8> v, ArrayView<float> mask, ArrayView<ushort> output,
         ArrayView<float> scratch, AttentionShape s, int bf16)
     {
-        var ops = new EmulatedAttentionOps { Scratch = scratch };
+        var ops = new EmulatedAttentionOps<Const4> { Scratch = scratch };
         Body(ref ops, q, k, v, mask, output, s, default, bf16);
     }
 
@@ -122,39 +134,46 @@ internal static partial class AttentionTensorCoreKernels
     /// are kept in log2 units (the scale folded into one multiply), each lane sums its own part of a row and the quad
     /// adds the parts once at the end, and a warp skips the causal tiles wholly past its own 16 rows. No additive mask.
     /// Groups of <see cref="Warps"/> warps take <see cref="BlockQ"/> queries; Q is staged in stage 0 while key tile 0's
-    /// copy goes to stage 1.
+    /// copy goes to stage 1. Head size 32 · <typeparamref name="TDimQuads"/> (64 or 128).
     /// </summary>
     [IlgpuKernel]
-    public static void Attention16TensorCoreRegisters(ArrayView<Half8> q, ArrayView<Half8> k, ArrayView<Half8> v, ArrayView<ushort> output,
+    [IlgpuKernelVariant(typeof(Const2))]
+    [IlgpuKernelVariant(typeof(Const4))]
+    public static void Attention16TensorCoreRegisters<TDimQuads>(ArrayView<Half8> q, ArrayView<Half8> k, ArrayView<Half8> v, ArrayView<ushort> output,
         AttentionShape s, TensorCoreAttentionPointers pointers, int bf16)
+        where TDimQuads : struct, IKernelConstant
     {
-        var ops = default(PtxAttentionOps);
-        BodyInRegisters(ref ops, q, k, v, output, s, pointers, bf16);
+        var ops = default(PtxAttentionOps<TDimQuads>);
+        BodyInRegisters<PtxAttentionOps<TDimQuads>, TDimQuads>(ref ops, q, k, v, output, s, pointers, bf16);
     }
 
     /// <summary>The register variant's body with ldmatrix and mma.sync emulated lane by lane (fragments in <paramref name="scratch"/>).</summary>
     [IlgpuKernel(SimulatorOnly = true)]
-    public static void Attention16TensorCoreRegistersEmulated(ArrayView<Half8> q, ArrayView<Half8> k, ArrayView<Half8> v, ArrayView<ushort> output,
+    public static void Attention16TensorCoreRegistersEmulated<TDimQuads>(ArrayView<Half8> q, ArrayView<Half8> k, ArrayView<Half8> v, ArrayView<ushort> output,
         ArrayView<float> scratch, AttentionShape s, int bf16)
+        where TDimQuads : struct, IKernelConstant
     {
-        var ops = new EmulatedAttentionOps { Scratch = scratch };
-        BodyInRegisters(ref ops, q, k, v, output, s, default, bf16);
+        var ops = new EmulatedAttentionOps<TDimQuads> { Scratch = scratch };
+        BodyInRegisters<EmulatedAttentionOps<TDimQuads>, TDimQuads>(ref ops, q, k, v, output, s, default, bf16);
     }
 
-    /// <summary>Float32 scratch the emulated kernel needs for a grid of <paramref name="groups"/> groups of <paramref name="threadsPerGroup"/> threads.</summary>
-    public static long EmulationScratch(long groups, int threadsPerGroup = GroupSize) => groups * threadsPerGroup * EmulatedAttentionOps.FloatsPerThread;
+    /// <summary>Whether the register variant has a version for head size <paramref name="headDim"/>.</summary>
+    public static bool RegistersHaveHeadSize(int headDim) => headDim == 64 || headDim == D;
 
-    /// <summary>ldmatrix row address of lane <paramref name="lane"/> for the A fragment (k step 0) of the warp's Q rows.</summary>
-    public static int QLaneByte(int warp, int lane) =>
-        QOffset + ((((warp * 16) + (lane & 7) + (((lane >> 3) & 1) * 8)) * Ld) + ((lane >> 4) * 8)) * 2;
+    /// <summary>Float32 scratch the emulated kernel needs for a grid of <paramref name="groups"/> groups of <paramref name="threadsPerGroup"/> threads.</summary>
+    public static long EmulationScratch(long groups, int threadsPerGroup = GroupSize) => groups * threadsPerGroup * EmulatedAttentionOps<Const4>.FloatsPerThread;
+
+    /// <summary>ldmatrix row address of lane <paramref name="lane"/> for the A fragment (k step 0) of the warp's Q rows at head size <paramref name="d"/>.</summary>
+    public static int QLaneByte(int warp, int lane, int d) =>
+        QOffset + ((((warp * 16) + (lane & 7) + (((lane >> 3) & 1) * 8)) * Ld(d)) + ((lane >> 4) * 8)) * 2;
 
     /// <summary>ldmatrix row address for the B fragments (keys 0-15, k step 0) of Kᵀ: plain ldmatrix of K stored [key][d].</summary>
-    public static int KLaneByte(int lane, int stage) =>
-        (stage * StageBytes) + KOffset + ((((lane & 7) + ((lane >> 4) * 8)) * Ld) + (((lane >> 3) & 1) * 8)) * 2;
+    public static int KLaneByte(int lane, int stage, int d) =>
+        (stage * StageBytes(d)) + KOffset + ((((lane & 7) + ((lane >> 4) * 8)) * Ld(d)) + (((lane >> 3) & 1) * 8)) * 2;
 
     /// <summary>ldmatrix.trans row address for the B fragments (columns 0-15, keys 0-15) of V stored [key][d].</summary>
-    public static int VLaneByte(int lane, int stage) =>
-        (stage * StageBytes) + VOffset + ((((lane & 7) + (((lane >> 3) & 1) * 8)) * Ld) + ((lane >> 4) * 8)) * 2;
+    public static int VLaneByte(int lane, int stage, int d) =>
+        (stage * StageBytes(d)) + VOffset(d) + ((((lane & 7) + (((lane >> 3) & 1) * 8)) * Ld(d)) + ((lane >> 4) * 8)) * 2;
 
     /// <summary>The stage key tile <paramref name="tile"/> is copied to: tile 0 to stage 1 (stage 0 holds the Q tile then), alternating.</summary>
     public static int StageOf(int tile) => (tile + 1) & 1;
@@ -193,7 +212,7 @@ internal static partial class AttentionTensorCoreKernels
         int kEnd = s.Causal != 0 && q0 + BlockQ < s.Lk ? q0 + BlockQ : s.Lk;
         int tiles = (kEnd + BlockK - 1) / BlockK;
 
-        LoadQAndRequestFirstTile(ref ops, shared, q, k, v, pointers, qRow0, s.Lq - q0, kRow0, s.Lk, tiles, thread, warp, lane);
+        LoadQAndRequestFirstTile(ref ops, shared, q, k, v, pointers, qRow0, s.Lq - q0, kRow0, s.Lk, tiles, thread, warp, lane, D);
 
         // Softmax role: lanes 2r and 2r + 1 own row r of the warp (keys 0-15 and 16-31 of each tile).
         int row = lane >> 1;
@@ -211,7 +230,7 @@ internal static partial class AttentionTensorCoreKernels
             Group.Barrier();
             if (tile + 1 < tiles)
             {
-                CopyTile(ref ops, shared, k, v, pointers, kRow0, s.Lk, tile + 1, thread, GroupSize);
+                CopyTile(ref ops, shared, k, v, pointers, kRow0, s.Lk, tile + 1, thread, GroupSize, D);
             }
 
             ops.Commit();
@@ -266,10 +285,12 @@ internal static partial class AttentionTensorCoreKernels
         ops.Store(output, pointers.Output, elementLo, elementHi, sharedF[inverses + (lane >> 2)], sharedF[inverses + 8 + (lane >> 2)], bf16);
     }
 
-    internal static void BodyInRegisters<TOps>(ref TOps ops, ArrayView<Half8> q, ArrayView<Half8> k, ArrayView<Half8> v, ArrayView<ushort> output,
+    internal static void BodyInRegisters<TOps, TDimQuads>(ref TOps ops, ArrayView<Half8> q, ArrayView<Half8> k, ArrayView<Half8> v, ArrayView<ushort> output,
         AttentionShape s, TensorCoreAttentionPointers pointers, int bf16)
         where TOps : struct, IAttentionMmaOps
+        where TDimQuads : struct, IKernelConstant
     {
+        int d = 32 * default(TDimQuads).Value;
         int thread = Group.IdxX;
         ops.Begin(thread);
         var shared = SharedMemory.GetDynamic<ushort>();
@@ -285,7 +306,7 @@ internal static partial class AttentionTensorCoreKernels
         int kEnd = s.Causal != 0 && q0 + BlockQ < s.Lk ? q0 + BlockQ : s.Lk;
         int tiles = (kEnd + BlockK - 1) / BlockK;
 
-        LoadQAndRequestFirstTile(ref ops, shared, q, k, v, pointers, qRow0, s.Lq - q0, kRow0, s.Lk, tiles, thread, warp, lane);
+        LoadQAndRequestFirstTile(ref ops, shared, q, k, v, pointers, qRow0, s.Lq - q0, kRow0, s.Lk, tiles, thread, warp, lane, d);
 
         // Lane roles of the mma fragments: rows g and g + 8 of the warp, keys 2t, 2t + 1 of every 8-key block.
         int g = lane >> 2;
@@ -301,7 +322,7 @@ internal static partial class AttentionTensorCoreKernels
             Group.Barrier();
             if (tile + 1 < tiles)
             {
-                CopyTile(ref ops, shared, k, v, pointers, kRow0, s.Lk, tile + 1, thread, GroupSize);
+                CopyTile(ref ops, shared, k, v, pointers, kRow0, s.Lk, tile + 1, thread, GroupSize, d);
             }
 
             ops.Commit();
@@ -319,8 +340,8 @@ internal static partial class AttentionTensorCoreKernels
             ops.Step(shared, warp, lane, StageOf(tile), scaleLog2, masked, limitLo - key0, limitHi - key0, bf16);
         }
 
-        long elementLo = queryLo < s.Lq ? ((qRow0 - q0 + queryLo) * D) + (2 * t) : -1;
-        long elementHi = queryLo + 8 < s.Lq ? ((qRow0 - q0 + queryLo + 8) * D) + (2 * t) : -1;
+        long elementLo = queryLo < s.Lq ? ((qRow0 - q0 + queryLo) * d) + (2 * t) : -1;
+        long elementHi = queryLo + 8 < s.Lq ? ((qRow0 - q0 + queryLo + 8) * d) + (2 * t) : -1;
         ops.StoreNormalized(output, pointers.Output, elementLo, elementHi, bf16);
     }
 
@@ -329,14 +350,14 @@ internal static partial class AttentionTensorCoreKernels
     /// completes first and its fragments move to registers, after which stage 0 is free for tile 1.
     /// </summary>
     private static void LoadQAndRequestFirstTile<TOps>(ref TOps ops, ArrayView<ushort> shared, ArrayView<Half8> q, ArrayView<Half8> k, ArrayView<Half8> v,
-        TensorCoreAttentionPointers pointers, long qRow0, int qValid, long kRow0, int lk, int tiles, int thread, int warp, int lane)
+        TensorCoreAttentionPointers pointers, long qRow0, int qValid, long kRow0, int lk, int tiles, int thread, int warp, int lane, int d)
         where TOps : struct, IAttentionMmaOps
     {
-        CopyRows(ref ops, shared, QOffset, q, pointers.Q, qRow0, qValid, BlockQ, thread, GroupSize);
+        CopyRows(ref ops, shared, QOffset, q, pointers.Q, qRow0, qValid, BlockQ, thread, GroupSize, d);
         ops.Commit();
         if (tiles > 0)
         {
-            CopyTile(ref ops, shared, k, v, pointers, kRow0, lk, 0, thread, GroupSize);
+            CopyTile(ref ops, shared, k, v, pointers, kRow0, lk, 0, thread, GroupSize, d);
         }
 
         ops.Commit();
@@ -347,27 +368,28 @@ internal static partial class AttentionTensorCoreKernels
 
     /// <summary>Requests the K and V rows of key tile <paramref name="tile"/> (zeros past Lk) into its stage; <paramref name="threads"/>: the group's size.</summary>
     private static void CopyTile<TOps>(ref TOps ops, ArrayView<ushort> shared, ArrayView<Half8> k, ArrayView<Half8> v, TensorCoreAttentionPointers pointers,
-        long kRow0, int lk, int tile, int thread, int threads)
+        long kRow0, int lk, int tile, int thread, int threads, int d)
         where TOps : struct, IAttentionMmaOps
     {
         int k0 = tile * BlockK;
-        int stage = StageOf(tile) * StageBytes;
-        CopyRows(ref ops, shared, stage + KOffset, k, pointers.K, kRow0 + k0, lk - k0, BlockK, thread, threads);
-        CopyRows(ref ops, shared, stage + VOffset, v, pointers.V, kRow0 + k0, lk - k0, BlockK, thread, threads);
+        int stage = StageOf(tile) * StageBytes(d);
+        CopyRows(ref ops, shared, stage + KOffset, k, pointers.K, kRow0 + k0, lk - k0, BlockK, thread, threads, d);
+        CopyRows(ref ops, shared, stage + VOffset(d), v, pointers.V, kRow0 + k0, lk - k0, BlockK, thread, threads, d);
     }
 
-    /// <summary>Requests <paramref name="rows"/> rows of D elements from row <paramref name="firstRow"/> (zeros from row <paramref name="valid"/> on), chunks spread over <paramref name="threads"/> threads.</summary>
+    /// <summary>Requests <paramref name="rows"/> rows of <paramref name="d"/> elements from row <paramref name="firstRow"/> (zeros from row <paramref name="valid"/> on), chunks spread over <paramref name="threads"/> threads.</summary>
     private static void CopyRows<TOps>(ref TOps ops, ArrayView<ushort> shared, int offsetBytes, ArrayView<Half8> source, long sourcePointer, long firstRow,
-        int valid, int rows, int thread, int threads)
+        int valid, int rows, int thread, int threads, int d)
         where TOps : struct, IAttentionMmaOps
     {
-        const int Chunks = D / 8;
-        for (int c = thread; c < rows * Chunks; c += threads)
+        int chunks = d / 8;
+        int ld = Ld(d);
+        for (int c = thread; c < rows * chunks; c += threads)
         {
-            int r = c / Chunks;
-            int chunk = c - (r * Chunks);
+            int r = c / chunks;
+            int chunk = c - (r * chunks);
             bool inside = r < valid;
-            ops.CopyChunk(shared, offsetBytes + (((r * Ld) + (chunk * 8)) * 2), source, inside ? ((firstRow + r) * Chunks) + chunk : 0, sourcePointer, inside);
+            ops.CopyChunk(shared, offsetBytes + (((r * ld) + (chunk * 8)) * 2), source, inside ? ((firstRow + r) * chunks) + chunk : 0, sourcePointer, inside);
         }
     }
 
@@ -422,15 +444,33 @@ internal static partial class AttentionTensorCoreKernels
     }
 }
 
-/// <summary>The attention's warp operations as inline PTX (sm_80 and later); accumulators and Q fragments are PTX registers.</summary>
-internal struct PtxAttentionOps : IAttentionMmaOps
+/// <summary>
+/// The attention's warp operations as inline PTX (sm_80 and later) at head size 32 · <typeparamref name="TDimQuads"/>;
+/// accumulators and Q fragments are PTX registers. The shared-memory variant's operations exist at
+/// <see cref="AttentionTensorCoreKernels.D"/> only.
+/// </summary>
+internal struct PtxAttentionOps<TDimQuads> : IAttentionMmaOps
+    where TDimQuads : struct, IKernelConstant
 {
     private uint sharedBase;
+
+    // The instantiation's head size: folds to a constant, so each kernel keeps only its own strings.
+    private static int Dim => 32 * default(TDimQuads).Value;
+
+    private static bool Narrow => Dim == 64;
 
     public void Begin(int thread)
     {
         // Emitted in the kernel's entry block, so the declarations precede every use in the PTX text.
-        CudaAsm.Emit(AttentionTensorCoreKernels.DeclareRegisters);
+        if (Narrow)
+        {
+            CudaAsm.Emit(AttentionTensorCoreKernels.DeclareRegistersD64);
+        }
+        else
+        {
+            CudaAsm.Emit(AttentionTensorCoreKernels.DeclareRegisters);
+        }
+
         Output<uint> baseAddress = default;
         CudaAsm.EmitRef("mov.u32 %0, __dyn_shared_alloca;", ref baseAddress);
         sharedBase = baseAddress.Value;
@@ -446,13 +486,23 @@ internal struct PtxAttentionOps : IAttentionMmaOps
 
     public readonly void WaitForAll() => default(PtxTensorCoreOps).Wait(0);
 
-    public readonly void LoadQ(ArrayView<ushort> shared, int warp, int lane) =>
-        CudaAsm.Emit(AttentionTensorCoreKernels.LoadQ, sharedBase + (uint)AttentionTensorCoreKernels.QLaneByte(warp, lane));
+    public readonly void LoadQ(ArrayView<ushort> shared, int warp, int lane)
+    {
+        uint qRow = sharedBase + (uint)AttentionTensorCoreKernels.QLaneByte(warp, lane, Dim);
+        if (Narrow)
+        {
+            CudaAsm.Emit(AttentionTensorCoreKernels.LoadQD64, qRow);
+        }
+        else
+        {
+            CudaAsm.Emit(AttentionTensorCoreKernels.LoadQ, qRow);
+        }
+    }
 
     public readonly void Scores(ArrayView<ushort> shared, int warp, int lane, int stage, int bf16)
     {
         // By-value operands: ILGPU binds them to registers.
-        uint kRow = sharedBase + (uint)AttentionTensorCoreKernels.KLaneByte(lane, stage);
+        uint kRow = sharedBase + (uint)AttentionTensorCoreKernels.KLaneByte(lane, stage, Dim);
         uint scoreAt = sharedBase + (uint)AttentionTensorCoreKernels.ScoreLaneByte(warp, lane);
         if (bf16 != 0)
         {
@@ -484,7 +534,7 @@ internal struct PtxAttentionOps : IAttentionMmaOps
     public readonly void Accumulate(ArrayView<ushort> shared, int warp, int lane, int stage, int bf16)
     {
         uint pRow = sharedBase + (uint)AttentionTensorCoreKernels.PLaneByte(warp, lane);
-        uint vRow = sharedBase + (uint)AttentionTensorCoreKernels.VLaneByte(lane, stage);
+        uint vRow = sharedBase + (uint)AttentionTensorCoreKernels.VLaneByte(lane, stage, Dim);
         if (bf16 != 0)
         {
             CudaAsm.Emit(AttentionTensorCoreKernels.AccumulateBf16, pRow, vRow);
@@ -511,9 +561,13 @@ internal struct PtxAttentionOps : IAttentionMmaOps
 
     public readonly void Step(ArrayView<ushort> shared, int warp, int lane, int stage, float scaleLog2, bool masked, int limitLo, int limitHi, int bf16)
     {
-        uint kRow = sharedBase + (uint)AttentionTensorCoreKernels.KLaneByte(lane, stage);
-        uint vRow = sharedBase + (uint)AttentionTensorCoreKernels.VLaneByte(lane, stage);
-        if (masked)
+        uint kRow = sharedBase + (uint)AttentionTensorCoreKernels.KLaneByte(lane, stage, Dim);
+        uint vRow = sharedBase + (uint)AttentionTensorCoreKernels.VLaneByte(lane, stage, Dim);
+        if (Narrow)
+        {
+            StepD64(kRow, vRow, scaleLog2, masked, limitLo, limitHi, bf16);
+        }
+        else if (masked)
         {
             if (bf16 != 0)
             {
@@ -538,7 +592,18 @@ internal struct PtxAttentionOps : IAttentionMmaOps
     {
         long lo = elementLo >= 0 ? outputPointer + (elementLo * 2) : 0;
         long hi = elementHi >= 0 ? outputPointer + (elementHi * 2) : 0;
-        if (bf16 != 0)
+        if (Narrow)
+        {
+            if (bf16 != 0)
+            {
+                CudaAsm.Emit(AttentionTensorCoreKernels.StoreNormalizedD64Bf16, lo, hi);
+            }
+            else
+            {
+                CudaAsm.Emit(AttentionTensorCoreKernels.StoreNormalizedD64F16, lo, hi);
+            }
+        }
+        else if (bf16 != 0)
         {
             CudaAsm.Emit(AttentionTensorCoreKernels.StoreNormalizedBf16, lo, hi);
         }
@@ -547,20 +612,46 @@ internal struct PtxAttentionOps : IAttentionMmaOps
             CudaAsm.Emit(AttentionTensorCoreKernels.StoreNormalizedF16, lo, hi);
         }
     }
+
+    private static void StepD64(uint kRow, uint vRow, float scaleLog2, bool masked, int limitLo, int limitHi, int bf16)
+    {
+        if (masked)
+        {
+            if (bf16 != 0)
+            {
+                CudaAsm.Emit(AttentionTensorCoreKernels.StepMaskedD64Bf16, kRow, vRow, scaleLog2, limitLo, limitHi);
+            }
+            else
+            {
+                CudaAsm.Emit(AttentionTensorCoreKernels.StepMaskedD64F16, kRow, vRow, scaleLog2, limitLo, limitHi);
+            }
+        }
+        else if (bf16 != 0)
+        {
+            CudaAsm.Emit(AttentionTensorCoreKernels.StepD64Bf16, kRow, vRow, scaleLog2);
+        }
+        else
+        {
+            CudaAsm.Emit(AttentionTensorCoreKernels.StepD64F16, kRow, vRow, scaleLog2);
+        }
+    }
 }
 
 /// <summary>
 /// The attention's warp operations emulated from the PTX ISA's fragment definitions, one lane at a time (the rules are
 /// spelled out on <see cref="EmulatedTensorCoreOps"/>): a lane rebuilds the fragment elements mma.sync would gather from
 /// the other lanes, from those lanes' registers (the Q fragments each lane loaded) or by recomputing the row addresses
-/// those lanes give ldmatrix, through the same address functions the PTX path uses. Copies are synchronous.
+/// those lanes give ldmatrix, through the same address functions the PTX path uses. Copies are synchronous. Head size
+/// 32 · <typeparamref name="TDimQuads"/>.
 /// </summary>
-internal struct EmulatedAttentionOps : IAttentionMmaOps
+internal struct EmulatedAttentionOps<TDimQuads> : IAttentionMmaOps
+    where TDimQuads : struct, IKernelConstant
 {
     /// <summary>
-    /// Scratch floats per thread: the output accumulators, the Q fragment registers (two 16-bit values each), then the
-    /// register variant's row maxima and partial sums (rows g, g + 8) and its weights' high and low parts (one 16-bit
-    /// value per float, indexed like the score fragments).
+    /// Scratch floats per thread, laid out for the largest head size (<see cref="AttentionTensorCoreKernels.D"/>): the
+    /// output accumulators, the Q fragment registers (two 16-bit values each), then the register variant's row maxima and
+    /// partial sums (rows g, g + 8) and its weights' high and low parts (one 16-bit value per float, indexed like the
+    /// score fragments).
     /// </summary>
     public const int FloatsPerThread = WeightSlot + (2 * ScoreFragments);
 
@@ -575,12 +666,16 @@ internal struct EmulatedAttentionOps : IAttentionMmaOps
     private long groupBase;
     private long scratchBase;
 
+    private static int Dim => 32 * default(TDimQuads).Value;
+
+    private static int OutputBlocks => Dim / 8;
+
     public void Begin(int thread)
     {
         long group = ((((long)Grid.IdxZ * Grid.DimY) + Grid.IdxY) * Grid.DimX) + Grid.IdxX;
         groupBase = group * Group.DimX * FloatsPerThread;
         scratchBase = groupBase + ((long)thread * FloatsPerThread);
-        EmulatedAttentionSoftmax.Begin(Scratch, scratchBase, AttentionTensorCoreKernels.Accumulators, scratchBase + RowSlot);
+        EmulatedAttentionSoftmax.Begin(Scratch, scratchBase, OutputBlocks * 4, scratchBase + RowSlot);
     }
 
     public readonly void CopyChunk(ArrayView<ushort> shared, int sharedByte, ArrayView<Half8> source, long chunk, long sourcePointer, bool valid) =>
@@ -601,11 +696,11 @@ internal struct EmulatedAttentionOps : IAttentionMmaOps
     public readonly void LoadQ(ArrayView<ushort> shared, int warp, int lane)
     {
         // ldmatrix.x4: register j of lane L is word L mod 4 of the row lane 8j + L/4 addressed.
-        for (int ks = 0; ks < AttentionTensorCoreKernels.D / 16; ks++)
+        for (int ks = 0; ks < Dim / 16; ks++)
         {
             for (int j = 0; j < 4; j++)
             {
-                int word = AttentionTensorCoreKernels.QLaneByte(warp, (8 * j) + (lane >> 2)) + (ks * 32) + (4 * (lane & 3));
+                int word = AttentionTensorCoreKernels.QLaneByte(warp, (8 * j) + (lane >> 2), Dim) + (ks * 32) + (4 * (lane & 3));
                 long at = scratchBase + AttentionTensorCoreKernels.Accumulators + (((ks * 4) + j) * 2);
                 Scratch[at] = shared[word >> 1];
                 Scratch[at + 1] = shared[(word >> 1) + 1];
@@ -623,7 +718,7 @@ internal struct EmulatedAttentionOps : IAttentionMmaOps
             for (int i = 0; i < 4; i++)
             {
                 int at = AttentionTensorCoreKernels.ScoreLaneByte(warp, lane) + (nb * 32) + ((i >> 1) * 8 * AttentionTensorCoreKernels.SLd * 4) + ((i & 1) * 4);
-                sharedF[at >> 2] = ScoreAt(shared, warp, stage * AttentionTensorCoreKernels.StageBytes, nb, g + ((i >> 1) * 8), (2 * t) + (i & 1), bf16);
+                sharedF[at >> 2] = ScoreAt(shared, warp, stage * AttentionTensorCoreKernels.StageBytes(Dim), nb, g + ((i >> 1) * 8), (2 * t) + (i & 1), bf16);
             }
         }
     }
@@ -635,7 +730,7 @@ internal struct EmulatedAttentionOps : IAttentionMmaOps
     private readonly float ScoreAt(ArrayView<ushort> shared, int warp, int kShift, int nb, int row, int col, int bf16)
     {
         float sum = 0f;
-        for (int ks = 0; ks < AttentionTensorCoreKernels.D / 16; ks++)
+        for (int ks = 0; ks < Dim / 16; ks++)
         {
             for (int kk = 0; kk < 16; kk++)
             {
@@ -648,7 +743,7 @@ internal struct EmulatedAttentionOps : IAttentionMmaOps
                 // B (plain ldmatrix of K stored [key][d]): register (nb mod 2)·2 + k/8 of n-pair nb/2 holds, for column
                 // col, word (k mod 8)/2 of the row that lane 8·register + col addressed.
                 int register = ((nb & 1) * 2) + (kk >> 3);
-                int kRow = AttentionTensorCoreKernels.KLaneByte((8 * register) + col, 0) + kShift + ((nb >> 1) * 16 * AttentionTensorCoreKernels.Ld * 2) + (ks * 32);
+                int kRow = AttentionTensorCoreKernels.KLaneByte((8 * register) + col, 0, Dim) + kShift + ((nb >> 1) * 16 * AttentionTensorCoreKernels.Ld(Dim) * 2) + (ks * 32);
                 float bv = GpuMath.Load16(shared[(kRow >> 1) + (kk & 7)], bf16);
                 sum += av * bv;
             }
@@ -731,13 +826,13 @@ internal struct EmulatedAttentionOps : IAttentionMmaOps
     }
 
     public readonly void Rescale(float alphaLo, float alphaHi) =>
-        EmulatedAttentionSoftmax.Rescale(Scratch, scratchBase, AttentionTensorCoreKernels.Accumulators, alphaLo, alphaHi);
+        EmulatedAttentionSoftmax.Rescale(Scratch, scratchBase, OutputBlocks * 4, alphaLo, alphaHi);
 
     public readonly void Accumulate(ArrayView<ushort> shared, int warp, int lane, int stage, int bf16)
     {
         int g = lane >> 2;
         int t = lane & 3;
-        for (int nb = 0; nb < AttentionTensorCoreKernels.OutputBlocks; nb++)
+        for (int nb = 0; nb < OutputBlocks; nb++)
         {
             for (int i = 0; i < 4; i++)
             {
@@ -753,7 +848,7 @@ internal struct EmulatedAttentionOps : IAttentionMmaOps
                         float high = GpuMath.Load16(shared[(pAt >> 1) + (kk & 7)], bf16);
                         float low = GpuMath.Load16(shared[((pAt + AttentionTensorCoreKernels.WeightLowOffset) >> 1) + (kk & 7)], bf16);
 
-                        float bv = ValueAt(shared, stage * AttentionTensorCoreKernels.StageBytes, nb, ks, kk, col, bf16);
+                        float bv = ValueAt(shared, stage * AttentionTensorCoreKernels.StageBytes(Dim), nb, ks, kk, col, bf16);
                         sum += (high * bv) + (low * bv);
                     }
                 }
@@ -771,13 +866,13 @@ internal struct EmulatedAttentionOps : IAttentionMmaOps
     {
         // Register (nb mod 2)·2 + k/8 holds column col of the rows lanes 8·register + (k mod 8) gave.
         int register = ((nb & 1) * 2) + (kk >> 3);
-        int vRow = AttentionTensorCoreKernels.VLaneByte((8 * register) + (kk & 7), 0) + vShift + (ks * 16 * AttentionTensorCoreKernels.Ld * 2) + ((nb >> 1) * 32);
+        int vRow = AttentionTensorCoreKernels.VLaneByte((8 * register) + (kk & 7), 0, Dim) + vShift + (ks * 16 * AttentionTensorCoreKernels.Ld(Dim) * 2) + ((nb >> 1) * 32);
         return GpuMath.Load16(shared[(vRow >> 1) + col], bf16);
     }
 
     public readonly void Step(ArrayView<ushort> shared, int warp, int lane, int stage, float scaleLog2, bool masked, int limitLo, int limitHi, int bf16)
     {
-        int shift = stage * AttentionTensorCoreKernels.StageBytes;
+        int shift = stage * AttentionTensorCoreKernels.StageBytes(Dim);
         ScoresToWeights(shared, warp, lane, shift, ScoreFragments, scaleLog2, masked, limitLo, limitHi, bf16);
         WeightsTimesValues(shared, warp, lane, shift, AttentionTensorCoreKernels.BlockK, bf16);
     }
@@ -822,7 +917,7 @@ internal struct EmulatedAttentionOps : IAttentionMmaOps
     {
         int g = lane >> 2;
         int t = lane & 3;
-        for (int nb = 0; nb < AttentionTensorCoreKernels.OutputBlocks; nb++)
+        for (int nb = 0; nb < OutputBlocks; nb++)
         {
             for (int i = 0; i < 4; i++)
             {
@@ -851,10 +946,10 @@ internal struct EmulatedAttentionOps : IAttentionMmaOps
     }
 
     public readonly void StoreNormalized(ArrayView<ushort> output, long outputPointer, long elementLo, long elementHi, int bf16) =>
-        EmulatedAttentionSoftmax.StoreNormalized(Scratch, scratchBase, scratchBase + RowSlot, AttentionTensorCoreKernels.OutputBlocks, output, elementLo, elementHi, bf16);
+        EmulatedAttentionSoftmax.StoreNormalized(Scratch, scratchBase, scratchBase + RowSlot, OutputBlocks, output, elementLo, elementHi, bf16);
 
     public readonly void Store(ArrayView<ushort> output, long outputPointer, long elementLo, long elementHi, float invLo, float invHi, int bf16) =>
-        EmulatedAttentionSoftmax.Store(Scratch, scratchBase, AttentionTensorCoreKernels.OutputBlocks, output, elementLo, elementHi, invLo, invHi, bf16);
+        EmulatedAttentionSoftmax.Store(Scratch, scratchBase, OutputBlocks, output, elementLo, elementHi, invLo, invHi, bf16);
 }
 
 /// <summary>Device addresses the tensor-core attention's cp.async copies and output stores use (0 in the emulation).</summary>

@@ -3,7 +3,7 @@ using ILGPU;
 namespace GemsInjector.Kernels.Ilgpu;
 
 /// <summary>
-/// The per-thread online-softmax arithmetic of the emulated attention operations (<see cref="EmulatedAttentionOps"/>,
+/// The per-thread online-softmax arithmetic of the emulated attention operations (<see cref="EmulatedAttentionOps{TDimQuads}"/>,
 /// <see cref="EmulatedAttentionWgmmaOps"/>), on the thread's scratch floats in the mma C-fragment layout (fragment j is
 /// a value of row g when (j / 2) mod 2 is 0, else of row g + 8; quads of lanes share a row). The row statistics are four
 /// floats: the running maxima of rows g and g + 8 (log2 units), then their partial sums.

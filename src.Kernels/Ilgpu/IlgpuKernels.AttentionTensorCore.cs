@@ -7,7 +7,8 @@ namespace GemsInjector.Kernels.Ilgpu;
 public sealed partial class IlgpuKernels
 {
     private Action<KernelConfig, ArrayView<Half8>, ArrayView<Half8>, ArrayView<Half8>, ArrayView<float>, ArrayView<ushort>, AttentionShape, TensorCoreAttentionPointers, int>? attentionTensorCore16;
-    private Action<KernelConfig, ArrayView<Half8>, ArrayView<Half8>, ArrayView<Half8>, ArrayView<ushort>, AttentionShape, TensorCoreAttentionPointers, int>? attentionTensorCoreRegisters16;
+    private readonly Action<KernelConfig, ArrayView<Half8>, ArrayView<Half8>, ArrayView<Half8>, ArrayView<ushort>, AttentionShape, TensorCoreAttentionPointers, int>?[] attentionTensorCoreRegisters16 =
+        new Action<KernelConfig, ArrayView<Half8>, ArrayView<Half8>, ArrayView<Half8>, ArrayView<ushort>, AttentionShape, TensorCoreAttentionPointers, int>?[2];
     private Action<KernelConfig, ArrayView<ushort>, ArrayView<ushort>, ArrayView<ushort>, ArrayView<ushort>, AttentionShape, TensorCoreAttentionPointers>? attentionWgmmaBf16;
     private Action<KernelConfig, ArrayView<ushort>, ArrayView<ushort>, ArrayView<ushort>, ArrayView<ushort>, AttentionShape, TensorCoreAttentionPointers>? attentionWgmmaF16;
     private readonly Action<KernelConfig, ArrayView<ushort>, ArrayView<ushort>, ArrayView<ushort>, AttentionShape, TensorCoreAttentionPointers, PrefillSplit>?[] attentionWgmmaSplit =
@@ -23,12 +24,14 @@ public sealed partial class IlgpuKernels
     private bool attentionWgmmaFailed;
 
     /// <summary>
-    /// Whether a 16-bit attention call goes to the tensor-core kernel (<see cref="AttentionTensorCoreKernels"/>): CUDA,
-    /// tensor cores enabled (<see cref="TensorCoresEnabled"/>), head size <see cref="AttentionTensorCoreKernels.D"/>,
-    /// q, k, v 16-byte aligned and the output 4-byte aligned.
+    /// Whether a 16-bit attention call goes to the tensor-core kernels (<see cref="AttentionTensorCoreKernels"/>): CUDA,
+    /// tensor cores enabled (<see cref="TensorCoresEnabled"/>), head size <see cref="AttentionTensorCoreKernels.D"/>, or 64
+    /// without an additive mask (only the register variant has head size 64), q, k, v 16-byte aligned and the output
+    /// 4-byte aligned.
     /// </summary>
-    internal bool UsesTensorCoreAttention(ArrayView<ushort> q, ArrayView<ushort> k, ArrayView<ushort> v, ArrayView<ushort> output, int headDim) =>
-        TensorCoresEnabled && device.Kind == IlgpuDeviceKind.Cuda && headDim == AttentionTensorCoreKernels.D
+    internal bool UsesTensorCoreAttention(ArrayView<ushort> q, ArrayView<ushort> k, ArrayView<ushort> v, ArrayView<ushort> output, int headDim, bool masked) =>
+        TensorCoresEnabled && device.Kind == IlgpuDeviceKind.Cuda
+        && (headDim == AttentionTensorCoreKernels.D || (!masked && AttentionTensorCoreKernels.RegistersHaveHeadSize(headDim)))
         && IsAligned(q, 16) && IsAligned(k, 16) && IsAligned(v, 16) && IsAligned(output, 4);
 
     /// <summary>
@@ -44,12 +47,13 @@ public sealed partial class IlgpuKernels
     /// <summary>
     /// Runs the tensor-core attention when <see cref="UsesTensorCoreAttention"/> says so; false (nothing launched)
     /// otherwise. The variant comes from <see cref="PrefillVariants.FromEnvironment"/>; an additive mask always takes the
-    /// shared variant (the register variant has no mask).
+    /// shared variant (the register variant has no mask); head size 64 always takes the register variant (the others
+    /// have head size <see cref="AttentionTensorCoreKernels.D"/> only).
     /// </summary>
     private bool TryTensorCoreAttention16(ArrayView<ushort> q, ArrayView<ushort> k, ArrayView<ushort> v, ArrayView<float> mask, ArrayView<ushort> output,
         int batch, AttentionShape shape, HalfFormat format)
     {
-        if (!UsesTensorCoreAttention(q, k, v, output, shape.D))
+        if (!UsesTensorCoreAttention(q, k, v, output, shape.D, shape.HasMask != 0))
         {
             return false;
         }
@@ -72,7 +76,7 @@ public sealed partial class IlgpuKernels
             variant = PrefillVariant.Registers;
         }
 
-        if (variant == PrefillVariant.Shared)
+        if (variant == PrefillVariant.Shared && shape.D == AttentionTensorCoreKernels.D)
         {
             device.Load(ref attentionTensorCore16, nameof(AttentionTensorCoreKernels.Attention16TensorCore),
                 acc => acc.LoadStreamKernel<ArrayView<Half8>, ArrayView<Half8>, ArrayView<Half8>, ArrayView<float>, ArrayView<ushort>, AttentionShape, TensorCoreAttentionPointers, int>(
@@ -81,12 +85,16 @@ public sealed partial class IlgpuKernels
             return true;
         }
 
-        // Bounded to three groups per SM (≤ 168 registers): 5% faster than unbounded on the H200 though ptxas spills 40 bytes.
-        device.Load(ref attentionTensorCoreRegisters16, nameof(AttentionTensorCoreKernels.Attention16TensorCoreRegisters),
+        // Head size 128 bounded to three groups per SM (≤ 168 registers): 5% faster than unbounded on the H200 though ptxas
+        // spills 40 bytes. Head size 64 needs half the accumulators and Q fragments: four groups (≤ 128 registers).
+        bool wide = shape.D == AttentionTensorCoreKernels.D;
+        var registers = device.Load(ref attentionTensorCoreRegisters16[wide ? 1 : 0],
+            $"{nameof(AttentionTensorCoreKernels.Attention16TensorCoreRegisters)}<{(wide ? nameof(Const4) : nameof(Const2))}>",
             acc => acc.LoadStreamKernel<ArrayView<Half8>, ArrayView<Half8>, ArrayView<Half8>, ArrayView<ushort>, AttentionShape, TensorCoreAttentionPointers, int>(
-                AttentionTensorCoreKernels.Attention16TensorCoreRegisters, Bounds(AttentionTensorCoreKernels.GroupSize, 3)))(
-            TensorCoreAttentionConfig(batch, shape.Heads, shape.Lq, AttentionTensorCoreKernels.RegisterSharedBytes), q.Cast<Half8>(), k.Cast<Half8>(), v.Cast<Half8>(),
-            output, shape, pointers, Bf(format));
+                wide ? AttentionTensorCoreKernels.Attention16TensorCoreRegisters<Const4> : AttentionTensorCoreKernels.Attention16TensorCoreRegisters<Const2>,
+                Bounds(AttentionTensorCoreKernels.GroupSize, wide ? 3 : 4)));
+        registers(TensorCoreAttentionConfig(batch, shape.Heads, shape.Lq, AttentionTensorCoreKernels.RegisterSharedBytes(shape.D)), q.Cast<Half8>(), k.Cast<Half8>(),
+            v.Cast<Half8>(), output, shape, pointers, Bf(format));
         return true;
     }
 

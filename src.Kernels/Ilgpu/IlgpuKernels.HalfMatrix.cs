@@ -118,9 +118,9 @@ public sealed partial class IlgpuKernels
     /// The additive mask is float32 ([lq, lk], [batch, lq, lk] or [batch, heads, lq, lk]) or empty. One query row (decode),
     /// or a few unmasked non-causal ones as a head each (<see cref="QueriesRunAsHeads"/>), with 16-byte aligned views and
     /// a head size that is a multiple of 8 (≤ 256 on CUDA) takes flash-decoding
-    /// (<see cref="AttentionDecodeWideKernels"/>); on CUDA, head size 128 with aligned views takes the tensor cores
-    /// (<see cref="AttentionTensorCoreKernels"/>), head size 64 (and 128 where the tensor cores do not take it) the
-    /// register-tiled kernel (<see cref="AttentionTiledKernels"/>); other shapes the flash-style
+    /// (<see cref="AttentionDecodeWideKernels"/>); on CUDA, head size 128 with aligned views, or 64 without a mask, takes
+    /// the tensor cores (<see cref="AttentionTensorCoreKernels"/>), head sizes 64 and 128 where the tensor cores do not take
+    /// them the register-tiled kernel (<see cref="AttentionTiledKernels"/>); other shapes the flash-style
     /// <see cref="HalfMatrixKernels.Attention16"/>.
     /// </summary>
     /// <param name="q">Queries [batch, heads, lq, d].</param>
@@ -206,12 +206,13 @@ public sealed partial class IlgpuKernels
 
     /// <summary>
     /// The most (batch × head × query) pairs a 16-bit call of a few queries runs as decode heads rather than on the prefill
-    /// kernel that would take it: no limit for the CUDA-core prefill, <see cref="SplitPrefillQueryPairs"/> where the wgmma
-    /// prefill splits the keys, else <see cref="TensorCorePrefillQueryPairs"/>.
+    /// kernel that would take it: no limit for the CUDA-core prefill and for head size 64 (the limits were measured at
+    /// 128), <see cref="SplitPrefillQueryPairs"/> where the wgmma prefill splits the keys, else
+    /// <see cref="TensorCorePrefillQueryPairs"/>.
     /// </summary>
     private long DecodePairsBeforePrefill(ArrayView<ushort> q, ArrayView<ushort> k, ArrayView<ushort> v, ArrayView<ushort> output, int batch, int heads, int lq, int lk, int headDim)
     {
-        if (!UsesTensorCoreAttention(q, k, v, output, headDim))
+        if (headDim != AttentionTensorCoreKernels.D || !UsesTensorCoreAttention(q, k, v, output, headDim, masked: false))
         {
             return long.MaxValue;
         }

@@ -9,9 +9,9 @@ using Xunit;
 namespace GemsInjector.Kernels.Ilgpu.Tests;
 
 /// <summary>
-/// The register variant of the tensor-core prefill attention (<see cref="AttentionTensorCoreKernels.Attention16TensorCoreRegisters"/>):
-/// its kernel body with ldmatrix / mma.sync emulated lane by lane on a 32-lane-warp simulator, every output element
-/// (poisoned with NaN) against the float64 reference with the GPU harness's tolerance; and its PTX.
+/// The register variant of the tensor-core prefill attention (<see cref="AttentionTensorCoreKernels.Attention16TensorCoreRegisters{TDimQuads}"/>)
+/// at head sizes 128 and 64: its kernel body with ldmatrix / mma.sync emulated lane by lane on a 32-lane-warp simulator,
+/// every output element (poisoned with NaN) against the float64 reference with the GPU harness's tolerance; and its PTX.
 /// </summary>
 [Collection(SimulatorCollection.Name)]
 public sealed class AttentionPrefillTests : Half16TestBase, IClassFixture<Warp32SimulatorFixture>
@@ -21,14 +21,19 @@ public sealed class AttentionPrefillTests : Half16TestBase, IClassFixture<Warp32
     public AttentionPrefillTests(SimulatorFixture fixture, Warp32SimulatorFixture warp32)
         : base(fixture) => this.warp32 = warp32;
 
-    public static TheoryData<bool, int, int, int, int, int, bool, bool> Cases
+    public static TheoryData<int, bool, int, int, int, int, int, bool, bool> Cases
     {
         get
         {
-            var cases = new TheoryData<bool, int, int, int, int, int, bool, bool>();
+            var cases = new TheoryData<int, bool, int, int, int, int, int, bool, bool>();
             foreach (var c in BaseCases)
             {
-                cases.Add(c.Bf16, c.Batch, c.Heads, c.KvHeads, c.Lq, c.Lk, c.Causal, c.Normal);
+                cases.Add(AttentionTensorCoreKernels.D, c.Bf16, c.Batch, c.Heads, c.KvHeads, c.Lq, c.Lk, c.Causal, c.Normal);
+            }
+
+            foreach (var c in HeadSize64Cases)
+            {
+                cases.Add(64, c.Bf16, c.Batch, c.Heads, c.KvHeads, c.Lq, c.Lk, c.Causal, c.Normal);
             }
 
             return cases;
@@ -55,6 +60,18 @@ public sealed class AttentionPrefillTests : Half16TestBase, IClassFixture<Warp32
         (true, 1, 1, 1, 100, 40, true, false),
     ];
 
+    // Head size 64 shares the body; these cover its own tile strides, fragment counts and stores.
+    private static (bool Bf16, int Batch, int Heads, int KvHeads, int Lq, int Lk, bool Causal, bool Normal)[] HeadSize64Cases =>
+    [
+        (true, 1, 2, 1, 300, 300, true, true),
+        (false, 1, 2, 1, 300, 300, true, true),
+        (true, 1, 4, 2, 67, 2, false, true),
+        (false, 1, 2, 1, 33, 700, false, true),
+        (true, 2, 4, 1, 70, 33, true, false),
+        (false, 2, 2, 2, 37, 37, false, false),
+        (true, 1, 1, 1, 1, 1, true, false),
+    ];
+
     /// <summary>
     /// The emulated register variant meets the harness rule (|out − ref| ≤ 1e-4 + rtol·|ref|, ref rounded to the dtype)
     /// on every element: causal and not, grouped-query ratios 1, 2 and 4, odd and short lengths, lk below and above lq
@@ -62,70 +79,66 @@ public sealed class AttentionPrefillTests : Half16TestBase, IClassFixture<Warp32
     /// </summary>
     [Theory]
     [MemberData(nameof(Cases))]
-    public void RegisterVariantMeetsHarnessTolerance(bool bf16, int batch, int heads, int kvHeads, int lq, int lk, bool causal, bool normal)
+    public void RegisterVariantMeetsHarnessTolerance(int d, bool bf16, int batch, int heads, int kvHeads, int lq, int lk, bool causal, bool normal)
     {
-        const int D = AttentionTensorCoreKernels.D;
-        int seed = 21000 + (heads * 1000) + (lq * 10) + lk + (causal ? 3 : 0) + (bf16 ? 7 : 0) + (normal ? 11 : 0);
+        int seed = 21000 + (heads * 1000) + (lq * 10) + lk + (causal ? 3 : 0) + (bf16 ? 7 : 0) + (normal ? 11 : 0) + d;
         var acc = warp32.Accelerator;
-        var (q, qv) = normal ? Normal16(seed, batch * heads * lq * D, bf16) : Random16(seed, batch * heads * lq * D, bf16, -1f, 1f);
-        var (k, kv) = normal ? Normal16(seed + 1, batch * kvHeads * lk * D, bf16) : Random16(seed + 1, batch * kvHeads * lk * D, bf16, -1f, 1f);
-        var (v, vv) = normal ? Normal16(seed + 2, batch * kvHeads * lk * D, bf16) : Random16(seed + 2, batch * kvHeads * lk * D, bf16);
-        double scale = normal ? 1 / Math.Sqrt(D) : 0.125;
+        var (q, qv) = normal ? Normal16(seed, batch * heads * lq * d, bf16) : Random16(seed, batch * heads * lq * d, bf16, -1f, 1f);
+        var (k, kv) = normal ? Normal16(seed + 1, batch * kvHeads * lk * d, bf16) : Random16(seed + 1, batch * kvHeads * lk * d, bf16, -1f, 1f);
+        var (v, vv) = normal ? Normal16(seed + 2, batch * kvHeads * lk * d, bf16) : Random16(seed + 2, batch * kvHeads * lk * d, bf16);
+        double scale = normal ? 1 / Math.Sqrt(d) : 0.125;
         var shape = new AttentionShape
         {
             Heads = heads,
             KvHeads = kvHeads,
             Lq = lq,
             Lk = lk,
-            D = D,
+            D = d,
             Scale = (float)scale,
             Causal = causal ? 1 : 0,
         };
-        var config = IlgpuKernels.TensorCoreAttentionConfig(batch, heads, lq, AttentionTensorCoreKernels.RegisterSharedBytes);
+        var config = IlgpuKernels.TensorCoreAttentionConfig(batch, heads, lq, AttentionTensorCoreKernels.RegisterSharedBytes(d));
         using var qb = acc.Allocate1D(q);
         using var kb = acc.Allocate1D(k);
         using var vb = acc.Allocate1D(v);
         using var ob = acc.Allocate1D(Enumerable.Repeat(NaN16(bf16), q.Length).ToArray());
         using var scratch = acc.Allocate1D<float>(AttentionTensorCoreKernels.EmulationScratch((long)config.GridDim.Size));
-        acc.LoadStreamKernel<ArrayView<Half8>, ArrayView<Half8>, ArrayView<Half8>, ArrayView<ushort>, ArrayView<float>, AttentionShape, int>(
-            AttentionTensorCoreKernels.Attention16TensorCoreRegistersEmulated)(config, qb.View.BaseView.Cast<Half8>(), kb.View.BaseView.Cast<Half8>(),
-            vb.View.BaseView.Cast<Half8>(), ob.View, scratch.View, shape, bf16 ? 1 : 0);
+        Emulated(d)(config, qb.View.BaseView.Cast<Half8>(), kb.View.BaseView.Cast<Half8>(), vb.View.BaseView.Cast<Half8>(), ob.View, scratch.View, shape, bf16 ? 1 : 0);
         acc.Synchronize();
         var got = ToFloat(ob.GetAsArray1D(), bf16);
-        var expected = AttentionTests.Reference(qv, kv, vv, batch, heads, kvHeads, lq, lk, D, causal, (b, h, i, j) => 0, scale);
+        var expected = AttentionTests.Reference(qv, kv, vv, batch, heads, kvHeads, lq, lk, d, causal, (b, h, i, j) => 0, scale);
         var rounded = ToFloat(To16(expected.Select(e => (float)e).ToArray(), bf16), bf16);
         AssertClose(got, rounded.Select(e => (double)e).ToArray(), Rtol(bf16), Atol,
-            $"register-variant attention {batch}x{heads}/{kvHeads} lq={lq} lk={lk} causal={causal} normal={normal} ({F(bf16)})", seed);
+            $"register-variant attention d={d} {batch}x{heads}/{kvHeads} lq={lq} lk={lk} causal={causal} normal={normal} ({F(bf16)})", seed);
     }
 
     /// <summary>A NaN in q reaches exactly its own output row (max.NaN, a NaN rescale factor still rescales); other rows stay finite.</summary>
-    [Fact]
-    public void RegisterVariantPropagatesNaNToItsRowOnly()
+    [Theory]
+    [InlineData(128)]
+    [InlineData(64)]
+    public void RegisterVariantPropagatesNaNToItsRowOnly(int d)
     {
-        const int D = AttentionTensorCoreKernels.D;
         const int Lq = 40;
         var acc = warp32.Accelerator;
-        var (q, _) = Random16(23001, Lq * D, true, -1f, 1f);
-        var (k, _) = Random16(23002, Lq * D, true, -1f, 1f);
-        var (v, _) = Random16(23003, Lq * D, true);
-        q[(20 * D) + 5] = NaN16(true);
-        var shape = new AttentionShape { Heads = 1, KvHeads = 1, Lq = Lq, Lk = Lq, D = D, Scale = 0.125f, Causal = 1 };
-        var config = IlgpuKernels.TensorCoreAttentionConfig(1, 1, Lq, AttentionTensorCoreKernels.RegisterSharedBytes);
+        var (q, _) = Random16(23001, Lq * d, true, -1f, 1f);
+        var (k, _) = Random16(23002, Lq * d, true, -1f, 1f);
+        var (v, _) = Random16(23003, Lq * d, true);
+        q[(20 * d) + 5] = NaN16(true);
+        var shape = new AttentionShape { Heads = 1, KvHeads = 1, Lq = Lq, Lk = Lq, D = d, Scale = 0.125f, Causal = 1 };
+        var config = IlgpuKernels.TensorCoreAttentionConfig(1, 1, Lq, AttentionTensorCoreKernels.RegisterSharedBytes(d));
         using var qb = acc.Allocate1D(q);
         using var kb = acc.Allocate1D(k);
         using var vb = acc.Allocate1D(v);
         using var ob = acc.Allocate1D(new ushort[q.Length]);
         using var scratch = acc.Allocate1D<float>(AttentionTensorCoreKernels.EmulationScratch((long)config.GridDim.Size));
-        acc.LoadStreamKernel<ArrayView<Half8>, ArrayView<Half8>, ArrayView<Half8>, ArrayView<ushort>, ArrayView<float>, AttentionShape, int>(
-            AttentionTensorCoreKernels.Attention16TensorCoreRegistersEmulated)(config, qb.View.BaseView.Cast<Half8>(), kb.View.BaseView.Cast<Half8>(),
-            vb.View.BaseView.Cast<Half8>(), ob.View, scratch.View, shape, 1);
+        Emulated(d)(config, qb.View.BaseView.Cast<Half8>(), kb.View.BaseView.Cast<Half8>(), vb.View.BaseView.Cast<Half8>(), ob.View, scratch.View, shape, 1);
         acc.Synchronize();
         var got = ToFloat(ob.GetAsArray1D(), true);
         for (int row = 0; row < Lq; row++)
         {
-            for (int c = 0; c < D; c++)
+            for (int c = 0; c < d; c++)
             {
-                Assert.True(float.IsNaN(got[(row * D) + c]) == (row == 20), $"row {row} column {c}: {got[(row * D) + c]}");
+                Assert.True(float.IsNaN(got[(row * d) + c]) == (row == 20), $"row {row} column {c}: {got[(row * d) + c]}");
             }
         }
     }
@@ -138,26 +151,33 @@ public sealed class AttentionPrefillTests : Half16TestBase, IClassFixture<Warp32
     [InlineData("wide", nameof(PrefillVariant.Wgmma))]
     public void PrefillVariantParsesItsSetting(string? setting, string expected) => Assert.Equal(expected, PrefillVariants.Parse(setting).ToString());
 
-    [Fact]
-    public void RegisterVariantPtxKeepsScoresAndWeightsOutOfMemory()
+    [Theory]
+    [InlineData(128)]
+    [InlineData(64)]
+    public void RegisterVariantPtxKeepsScoresAndWeightsOutOfMemory(int d)
     {
-        string ptx = Ptx(typeof(AttentionTensorCoreKernels).GetMethod(nameof(AttentionTensorCoreKernels.Attention16TensorCoreRegisters))!);
+        var kernel = typeof(AttentionTensorCoreKernels).GetMethod(nameof(AttentionTensorCoreKernels.Attention16TensorCoreRegisters))!
+            .MakeGenericMethod(d == 64 ? typeof(Const2) : typeof(Const4));
+        string ptx = Ptx(kernel);
         int Count(string what) => Regex.Matches(ptx, Regex.Escape(what)).Count;
 
-        // Per format two tile steps (all keys visible; masked), each 32 mma for S and 2 × 32 for P·V (high and low
-        // weight parts); ldmatrix: 8 for Q once, 16 (K) plain and 16 (V) .trans per step.
-        Assert.Equal(2 * 96, Count("mma.sync.aligned.m16n8k16.row.col.f32.bf16.bf16.f32"));
-        Assert.Equal(2 * 96, Count("mma.sync.aligned.m16n8k16.row.col.f32.f16.f16.f32"));
-        Assert.Equal(8 + (4 * 16), Count("ldmatrix.sync.aligned.m8n8.x4.shared.b16"));
-        Assert.Equal(4 * 16, Count("ldmatrix.sync.aligned.m8n8.x4.trans.shared.b16"));
+        // Per format two tile steps (all keys visible; masked), each d / 4 mma for S (4 key blocks × d / 16 k steps) and
+        // 2 × d / 4 for P·V (high and low weight parts); ldmatrix: d / 16 for Q once, d / 8 (K) plain and d / 8 (V)
+        // .trans per step. Only this head size's strings: its accumulators alone are declared.
+        Assert.Equal(2 * 3 * d / 4, Count("mma.sync.aligned.m16n8k16.row.col.f32.bf16.bf16.f32"));
+        Assert.Equal(2 * 3 * d / 4, Count("mma.sync.aligned.m16n8k16.row.col.f32.f16.f16.f32"));
+        Assert.Equal((d / 16) + (4 * d / 8), Count("ldmatrix.sync.aligned.m8n8.x4.shared.b16"));
+        Assert.Equal(4 * d / 8, Count("ldmatrix.sync.aligned.m8n8.x4.trans.shared.b16"));
         Assert.Equal(1, Count(".reg .f32 atmax<2>;"));
         Assert.Equal(1, Count(".reg .f32 atsum<2>;"));
+        Assert.Equal(1, Count(".reg .f32 ato<"));
+        Assert.Contains($"+{32 * AttentionTensorCoreKernels.Ld(d)}]", ptx, StringComparison.Ordinal); // the second 16 keys of K, 16 rows of this head size's stride on
 
-        // Softmax per step: 16 weights + 2 rescale factors through ex2; 8 high + 8 low weight pairs per step and 32
+        // Softmax per step: 16 weights + 2 rescale factors through ex2; 8 high + 8 low weight pairs per step and d / 4
         // output pairs per format rounded; the mask only in the masked steps (16 selects each).
         Assert.Equal(4 * 18, Count("ex2.approx.ftz.f32"));
-        Assert.Equal((2 * 16) + 32, Count("cvt.rn.bf16x2.f32"));
-        Assert.Equal((2 * 16) + 32, Count("cvt.rn.f16x2.f32"));
+        Assert.Equal((2 * 16) + (d / 4), Count("cvt.rn.bf16x2.f32"));
+        Assert.Equal((2 * 16) + (d / 4), Count("cvt.rn.f16x2.f32"));
         Assert.Equal(2 * 16, Count("selp.f32 ats"));
         Assert.Equal(4, Count("bra.uni ATSKIPRESCALE;"));
 
@@ -168,10 +188,15 @@ public sealed class AttentionPrefillTests : Half16TestBase, IClassFixture<Warp32
         Assert.DoesNotContain(".func", ptx, StringComparison.Ordinal);
         int first = ptx.IndexOf("ldmatrix", StringComparison.Ordinal);
         int last = ptx.LastIndexOf("mma.sync", StringComparison.Ordinal);
-        Assert.True(ptx.IndexOf(".reg .f32 ato<64>;", StringComparison.Ordinal) < first);
+        Assert.True(ptx.IndexOf($".reg .f32 ato<{d / 2}>;", StringComparison.Ordinal) < first);
         Assert.DoesNotMatch(@"(ld|st)\.local", ptx[first..last]);
         Assert.DoesNotMatch(@"\[%\d|\{%\d|, %\d+[,;]", ptx);
     }
+
+    /// <summary>The emulated register variant at head size <paramref name="d"/> (64 or 128) on the 32-lane-warp simulator.</summary>
+    private Action<KernelConfig, ArrayView<Half8>, ArrayView<Half8>, ArrayView<Half8>, ArrayView<ushort>, ArrayView<float>, AttentionShape, int> Emulated(int d) =>
+        warp32.Accelerator.LoadStreamKernel<ArrayView<Half8>, ArrayView<Half8>, ArrayView<Half8>, ArrayView<ushort>, ArrayView<float>, AttentionShape, int>(
+            d == 64 ? AttentionTensorCoreKernels.Attention16TensorCoreRegistersEmulated<Const2> : AttentionTensorCoreKernels.Attention16TensorCoreRegistersEmulated<Const4>);
 
     /// <summary>Standard normal values (Box–Muller) rounded to the 16-bit format, as the harness draws q, k and v.</summary>
     private static (ushort[] Bits, float[] Values) Normal16(int seed, int n, bool bf16)

@@ -13,22 +13,33 @@ import os
 
 from attention_ptx import cs_string, mma, rescale_rows, softmax_rows, split_pair, split_weights, store_lines, store_normalized
 
-D = 128                 # head size of the kernel
+D = 128                 # head size of the shared-memory variant, and the register variant's larger one
+REGISTER_HEAD_SIZES = (128, 64)   # head sizes of the register variant (its strings for 64 carry a D64 suffix)
 BQ = 64                 # queries per group: 4 warps x 16 rows
 BK = 32                 # keys per tile
 WARPS = BQ // 16
-LD = D + 8              # Q, K, V tile row stride in elements (272 bytes: 8 ldmatrix rows hit 8 distinct bank quads)
+ROW_PAD = 8             # Q, K, V tile rows are d + 8 elements (272 / 144 bytes: 8 ldmatrix rows hit 8 distinct bank quads)
+
+
+def ld(d):
+    """Row stride in elements of the staged Q, K and V tiles at head size d."""
+    return d + ROW_PAD
+
+
+def stage_bytes(d):
+    """Bytes of one key-tile stage (K then V) at head size d."""
+    return 2 * BK * ld(d) * 2
+
+
+LD = ld(D)
 S_LD = BK + 8           # float32 score row stride of a warp's score area
 P_LD = BK + 8           # 16-bit weight row stride (80 bytes), the weights overwrite the warp's score area
 P_LO = 16 * P_LD * 2    # byte offset of the low parts of the weights (P - round16(P), rounded) after the high parts
-Q_BYTES = BQ * LD * 2
-KV_BYTES = BK * LD * 2
 STATS = 4                     # floats per row of a warp's row statistics: max, sum of the tile's weights, rescale factor, (pad)
 WARP_AREA = 16 * S_LD * 4 + 16 * STATS * 4 + 16 * 4   # scores (weights alias them), row statistics, 1/l of its 16 rows
-STAGE_BYTES = 2 * KV_BYTES    # one key tile: K then V; two stages (the next tile's copy runs during this one's math)
+STAGE_BYTES = stage_bytes(D)  # one key tile: K then V; two stages (the next tile's copy runs during this one's math)
 Q_OFFSET = 0                  # the Q tile is staged once in stage 0, before its fragments move to registers
 K_OFFSET = 0                  # within a stage
-V_OFFSET = KV_BYTES           # within a stage
 W_OFFSET = 2 * STAGE_BYTES
 SHARED = W_OFFSET + WARPS * WARP_AREA
 Q_REGS = (D // 16) * 4        # A-fragment registers of the warp's 16 Q rows
@@ -38,20 +49,21 @@ ACC = NB_O * 4          # output accumulators per thread
 
 assert SHARED <= 48 * 1024, SHARED
 assert P_LO + 16 * P_LD * 2 <= 16 * S_LD * 4
-assert Q_BYTES <= STAGE_BYTES
+assert all(BQ * ld(d) * 2 <= stage_bytes(d) for d in REGISTER_HEAD_SIZES)   # the Q tile fits in stage 0
 assert 2 * 64 * LD * 2 == 2 * STAGE_BYTES   # the split variant's K and V buffers take the register variant's two stages
 
 out = []
 w = out.append
 
 
-def score_mmas(dtype, sr, nb_s, k_op):
-    """Lines of S += Q.K^T for nb_s 8-key blocks into C fragments sr0.. (Q fragments in atq; k_op: lane's K ldmatrix row address). Needs atk<4>."""
+def score_mmas(dtype, sr, nb_s, k_op, d=D):
+    """Lines of S += Q.K^T for nb_s 8-key blocks into C fragments sr0.. (Q fragments in atq; k_op: lane's K ldmatrix row
+    address; d: head size). Needs atk<4>."""
     lines = []
-    for ks in range(D // 16):
+    for ks in range(d // 16):
         a = ",".join(f"atq{ks * 4 + j}" for j in range(4))
         for np in range(nb_s // 2):
-            lines.append(f"ldmatrix.sync.aligned.m8n8.x4.shared.b16 {{atk0,atk1,atk2,atk3}}, [{k_op}+{np * 16 * LD * 2 + ks * 32}];")
+            lines.append(f"ldmatrix.sync.aligned.m8n8.x4.shared.b16 {{atk0,atk1,atk2,atk3}}, [{k_op}+{np * 16 * ld(d) * 2 + ks * 32}];")
             for half in range(2):
                 nb = 2 * np + half
                 c = ",".join(f"{sr}{nb * 4 + i}" for i in range(4))
@@ -151,34 +163,35 @@ TEMPS = [".reg .b32 atk<4>;", ".reg .f32 xm<2>;", ".reg .f32 xn<2>;", ".reg .f32
          ".reg .pred xp;", ".reg .pred xq;"]
 
 
-def scores_softmax(dtype, cvt, bf16, masked, keys, sr, hr, lr, k_op, scale_op, limit_ops):
+def scores_softmax(dtype, cvt, bf16, masked, keys, sr, hr, lr, k_op, scale_op, limit_ops, d=D):
     """Lines of S = Q.K^T for `keys` keys into C fragments sr0.. (k_op: lane's K ldmatrix row address), times scale_op
     (scale * log2 e), [masked: key offsets c >= limit_ops[0] (row g) / [1] (row g + 8) from the lane's first key
     hidden], row max over the quad, weights 2^(s - m), partial row sums, rescale of the accumulators (skipped, warp-
     uniformly, when every factor is exactly 1), and the weights as A fragments: high parts hr0.., low parts lr0.. (the C
-    layout of two n-blocks is the A layout of one k step). Needs TEMPS declared."""
+    layout of two n-blocks is the A layout of one k step; d: head size). Needs TEMPS declared."""
     nb_s = keys // 8
     lines = [f"mov.f32 {sr}{i}, 0f00000000;" for i in range(nb_s * 4)]
-    lines += score_mmas(dtype, sr, nb_s, k_op)
+    lines += score_mmas(dtype, sr, nb_s, k_op, d)
     lines += softmax_rows(sr, nb_s * 4, scale_op, limit_ops if masked else None, "atmax", "atsum")
     # neu: a NaN factor rescales too (NaN propagates).
     lines += ["setp.neu.f32 xp, xa0, 0f3F800000;", "setp.neu.f32 xq, xa1, 0f3F800000;", "or.pred xp, xp, xq;",
               # Warp-uniform branch (mma.sync.aligned follows): rescale when any lane's rows need it (the others' factors are 1).
               "vote.sync.any.pred xp, xp, 0xffffffff;", "@!xp bra.uni ATSKIPRESCALE;"]
-    lines += rescale_rows("ato", ACC)
+    lines += rescale_rows("ato", d // 2)
     lines.append("ATSKIPRESCALE:")
     lines += split_weights(cvt, bf16, keys, sr, hr, lr)
     return lines
 
 
-def weights_times_values(dtype, keys, hr, lr, v_op):
-    """Lines of O += P.V over `keys` keys, P = high (hr..) + low (lr..) A fragments; v_op: lane's V (.trans) row address. Needs atv<4>."""
+def weights_times_values(dtype, keys, hr, lr, v_op, d=D):
+    """Lines of O += P.V over `keys` keys, P = high (hr..) + low (lr..) A fragments; v_op: lane's V (.trans) row address;
+    d: head size. Needs atv<4>."""
     lines = []
     for ks in range(keys // 16):
         hi = ",".join(f"{hr}{ks * 4 + j}" for j in range(4))
         lo = ",".join(f"{lr}{ks * 4 + j}" for j in range(4))
-        for np in range(NB_O // 2):
-            lines.append(f"ldmatrix.sync.aligned.m8n8.x4.trans.shared.b16 {{atv0,atv1,atv2,atv3}}, [{v_op}+{ks * 16 * LD * 2 + np * 32}];")
+        for np in range(d // 16):
+            lines.append(f"ldmatrix.sync.aligned.m8n8.x4.trans.shared.b16 {{atv0,atv1,atv2,atv3}}, [{v_op}+{ks * 16 * ld(d) * 2 + np * 32}];")
             for part in (hi, lo):
                 for half in range(2):
                     nb = 2 * np + half
@@ -187,25 +200,37 @@ def weights_times_values(dtype, keys, hr, lr, v_op):
     return lines
 
 
-def step(dtype, cvt, bf16, masked):
-    """One 32-key tile of a warp, all in registers (scores_softmax, then weights_times_values). %0: lane's K ldmatrix row
-    address, %1: lane's V (.trans) row address, %2: scale * log2 e, masked: %3 / %4 the rows' key limits."""
+def step(dtype, cvt, bf16, masked, d):
+    """One 32-key tile of a warp at head size d, all in registers (scores_softmax, then weights_times_values). %0: lane's
+    K ldmatrix row address, %1: lane's V (.trans) row address, %2: scale * log2 e, masked: %3 / %4 the rows' key limits."""
     lines = ["{", ".reg .b32 atv<4>;", f".reg .f32 ats<{NB_S * 4}>;", f".reg .b32 atph<{NB_S * 2}>;", f".reg .b32 atpl<{NB_S * 2}>;"] + TEMPS
-    lines += scores_softmax(dtype, cvt, bf16, masked, BK, "ats", "atph", "atpl", "%0", "%2", ("%3", "%4"))
-    lines += weights_times_values(dtype, BK, "atph", "atpl", "%1")
+    lines += scores_softmax(dtype, cvt, bf16, masked, BK, "ats", "atph", "atpl", "%0", "%2", ("%3", "%4"), d)
+    lines += weights_times_values(dtype, BK, "atph", "atpl", "%1", d)
     lines.append("}")
     return cs_string(lines)
 
 
-def store_normalized_text(cvt):
+def store_normalized_text(cvt, d):
     """Sums the quad's partial row sums, then stores O / l (0 where l = 0) rounded to 16 bits at %0 (row g) / %1 (row g + 8), 0: skipped."""
-    return cs_string(store_normalized(cvt, "ato", NB_O, "at", "atsum"))
+    return cs_string(store_normalized(cvt, "ato", d // 8, "at", "atsum"))
 
 
-declare = ([f".reg .f32 ato<{ACC}>;", f".reg .b32 atq<{Q_REGS}>;", ".reg .f32 atmax<2>;", ".reg .f32 atsum<2>;"]
-           + [f"mov.f32 ato{i}, 0f00000000;" for i in range(ACC)]
-           + ["mov.f32 atmax0, 0fFF800000;", "mov.f32 atmax1, 0fFF800000;", "mov.f32 atsum0, 0f00000000;", "mov.f32 atsum1, 0f00000000;"])
-load_q = [f"ldmatrix.sync.aligned.m8n8.x4.shared.b16 {{{','.join(f'atq{ks * 4 + j}' for j in range(4))}}}, [%0+{ks * 32}];" for ks in range(D // 16)]
+def declare(d):
+    """Function-scope registers at head size d: output accumulators (zeroed), Q fragments, row maxima and sums."""
+    return cs_string([f".reg .f32 ato<{d // 2}>;", f".reg .b32 atq<{d // 4}>;", ".reg .f32 atmax<2>;", ".reg .f32 atsum<2>;"]
+                     + [f"mov.f32 ato{i}, 0f00000000;" for i in range(d // 2)]
+                     + ["mov.f32 atmax0, 0fFF800000;", "mov.f32 atmax1, 0fFF800000;", "mov.f32 atsum0, 0f00000000;", "mov.f32 atsum1, 0f00000000;"])
+
+
+def load_q(d):
+    """The warp's Q fragments of every k step at head size d into atq."""
+    return cs_string([f"ldmatrix.sync.aligned.m8n8.x4.shared.b16 {{{','.join(f'atq{ks * 4 + j}' for j in range(4))}}}, [%0+{ks * 32}];"
+                      for ks in range(d // 16)])
+
+
+def suffix(d):
+    """Name suffix of the register variant's strings at head size d: none at D, D64 at 64."""
+    return "" if d == D else f"D{d}"
 
 w("// <auto-generated/> by src.Kernels/Ilgpu/Codegen/gen_attention_tensor_core_asm.py: edit the generator, not this file.")
 w("namespace GemsInjector.Kernels.Ilgpu;")
@@ -213,38 +238,35 @@ w("")
 w("internal static partial class AttentionTensorCoreKernels")
 w("{")
 consts = [
-    ("D", D, "Head size of the kernel."),
+    ("D", D, "Head size of the shared-memory variant; the larger of the register variant's two (64 and 128)."),
     ("BlockQ", BQ, "Queries per group (16 rows per warp)."),
     ("BlockK", BK, "Keys per tile."),
     ("Warps", WARPS, "Warps per group."),
-    ("Ld", LD, "Row stride (elements) of the staged Q, K and V tiles."),
+    ("RowPadding", ROW_PAD, "Elements by which a row of the staged Q, K and V tiles is longer than the head size."),
     ("SLd", S_LD, "Row stride (floats) of a warp's scores."),
     ("PLd", P_LD, "Row stride (elements) of a warp's 16-bit weights (they overwrite its scores)."),
     ("WeightLowOffset", P_LO, "Byte offset of a warp's low weight parts (P - high part, rounded to 16 bits) from its high parts."),
     ("QOffset", Q_OFFSET, "Byte offset of the Q tile in dynamic shared memory (it occupies stage 0 until its fragments are loaded)."),
-    ("StageBytes", STAGE_BYTES, "Bytes of one key-tile stage (K, then V)."),
     ("KOffset", K_OFFSET, "Byte offset of the K tile within a stage."),
-    ("VOffset", V_OFFSET, "Byte offset of the V tile within a stage."),
-    ("QRegisters", Q_REGS, "A-fragment registers of a warp's Q rows per thread."),
+    ("QRegisters", Q_REGS, "A-fragment registers of a warp's Q rows per thread at head size D."),
     ("WarpAreaOffset", W_OFFSET, "Byte offset of the first warp's area (scores / weights, rescale factors, 1/l)."),
     ("WarpAreaBytes", WARP_AREA, "Bytes of one warp's area."),
     ("StatsFloats", STATS, "Floats per row of a warp's row statistics (max, weight sum, rescale factor, pad)."),
-    ("SharedBytes", SHARED, "Dynamic shared bytes of a group."),
-    ("RegisterSharedBytes", 2 * STAGE_BYTES, "Dynamic shared bytes of a group of the register variant (the two key-tile stages; no warp areas)."),
+    ("SharedBytes", SHARED, "Dynamic shared bytes of a group of the shared-memory variant."),
     ("ScoreBlocks", NB_S, "8-key mma tiles of a warp's scores."),
-    ("OutputBlocks", NB_O, "8-column mma tiles of a warp's output."),
-    ("Accumulators", ACC, "float32 output accumulators per thread."),
+    ("Accumulators", ACC, "float32 output accumulators per thread at head size D."),
 ]
 for name, value, doc in consts:
     w(f"    /// <summary>{doc}</summary>")
     w(f"    public const int {name} = {value};")
     w("")
-w("    /// <summary>Declares the output accumulators and the Q fragment registers (function scope); zeroes the accumulators.</summary>")
-w(f"    public const string DeclareRegisters = {cs_string(declare)};")
-w("")
-w("    /// <summary>Loads the warp's Q fragments (all k steps) into atq; %0: this lane's ldmatrix row address at k step 0.</summary>")
-w(f"    public const string LoadQ = {cs_string(load_q)};")
-w("")
+for d in REGISTER_HEAD_SIZES:
+    w(f"    /// <summary>Head size {d}: declares the output accumulators and the Q fragment registers (function scope); zeroes the accumulators.</summary>")
+    w(f"    public const string DeclareRegisters{suffix(d)} = {declare(d)};")
+    w("")
+    w(f"    /// <summary>Head size {d}: loads the warp's Q fragments (all k steps) into atq; %0: this lane's ldmatrix row address at k step 0.</summary>")
+    w(f"    public const string LoadQ{suffix(d)} = {load_q(d)};")
+    w("")
 for dtype, name in (("bf16", "Bf16"), ("f16", "F16")):
     w(f"    /// <summary>S = Q·Kᵀ of the warp's rows and the key tile ({dtype}), stored as float32 to the warp's score area.</summary>")
     w(f"    public const string Scores{name} = {scores(dtype)};")
@@ -263,13 +285,14 @@ for cvt, name in (("cvt.rn.bf16x2.f32", "Bf16"), ("cvt.rn.f16x2.f32", "F16")):
     w(f"    public const string Store{name} = {store(cvt)};")
     w("")
     dtype = "bf16" if name == "Bf16" else "f16"
-    for masked, suffix, what in ((False, "", "every key visible"), (True, "Masked", "keys at offsets ≥ %3 / %4 hidden")):
-        w(f"    /// <summary>Register variant: one key tile of a warp ({dtype}, {what}): S, softmax, P·V without leaving registers.</summary>")
-        w(f"    public const string Step{suffix}{name} = {step(dtype, cvt, name == 'Bf16', masked)};")
+    for d in REGISTER_HEAD_SIZES:
+        for masked, kind, what in ((False, "", "every key visible"), (True, "Masked", "keys at offsets ≥ %3 / %4 hidden")):
+            w(f"    /// <summary>Register variant, head size {d}: one key tile of a warp ({dtype}, {what}): S, softmax, P·V without leaving registers.</summary>")
+            w(f"    public const string Step{kind}{suffix(d)}{name} = {step(dtype, cvt, name == 'Bf16', masked, d)};")
+            w("")
+        w(f"    /// <summary>Register variant, head size {d}: the quad's row sums, then this lane's output elements times 1/l, rounded to nearest even.</summary>")
+        w(f"    public const string StoreNormalized{suffix(d)}{name} = {store_normalized_text(cvt, d)};")
         w("")
-    w(f"    /// <summary>Register variant: the quad's row sums, then this lane's output elements times 1/l, rounded to nearest even.</summary>")
-    w(f"    public const string StoreNormalized{name} = {store_normalized_text(cvt)};")
-    w("")
 out[-1] = "}"
 
 path = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "AttentionTensorCoreKernels.g.cs")
