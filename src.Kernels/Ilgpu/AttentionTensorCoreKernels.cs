@@ -1,3 +1,4 @@
+using System;
 using System.Runtime.CompilerServices;
 using ILGPU;
 using ILGPU.Runtime;
@@ -71,6 +72,13 @@ internal interface IAttentionMmaOps
 
     /// <summary>Register variant: sums the row sums over the lane's quad and stores as <see cref="Store"/> with 1/l (0 where l = 0).</summary>
     void StoreNormalized(ArrayView<ushort> output, long outputPointer, long elementLo, long elementHi, int bf16);
+
+    /// <summary>
+    /// Register variant over a key range: sums the row sums over the lane's quad and stores a split's partial of rows g
+    /// (<paramref name="partLo"/>) and g + 8 (<paramref name="partHi"/>) in the decode combine's layout: the unnormalized
+    /// outputs at partial · d + 2t, and from the lane with t = 0 (m, l) at 2 · partial, m in natural-log units; -1 skips a row.
+    /// </summary>
+    void StorePartial(ArrayView<float> partO, ArrayView<float> partML, PrefillSplit split, long partLo, long partHi, int t);
 }
 
 /// <summary>
@@ -144,18 +152,55 @@ internal static partial class AttentionTensorCoreKernels
         where TDimQuads : struct, IKernelConstant
     {
         var ops = default(PtxAttentionOps<TDimQuads>);
-        BodyInRegisters<PtxAttentionOps<TDimQuads>, TDimQuads>(ref ops, q, k, v, output, s, pointers, bf16);
+        BodyInRegisters<PtxAttentionOps<TDimQuads>, TDimQuads>(ref ops, q, k, v, output, default, default, s, pointers, default, splitting: false, bf16);
     }
 
     /// <summary>The register variant's body with ldmatrix and mma.sync emulated lane by lane (fragments in <paramref name="scratch"/>).</summary>
     [IlgpuKernel(SimulatorOnly = true)]
+    [IlgpuKernelVariant(typeof(Const2))]
+    [IlgpuKernelVariant(typeof(Const4))]
     public static void Attention16TensorCoreRegistersEmulated<TDimQuads>(ArrayView<Half8> q, ArrayView<Half8> k, ArrayView<Half8> v, ArrayView<ushort> output,
         ArrayView<float> scratch, AttentionShape s, int bf16)
         where TDimQuads : struct, IKernelConstant
     {
         var ops = new EmulatedAttentionOps<TDimQuads> { Scratch = scratch };
-        BodyInRegisters<EmulatedAttentionOps<TDimQuads>, TDimQuads>(ref ops, q, k, v, output, s, default, bf16);
+        BodyInRegisters<EmulatedAttentionOps<TDimQuads>, TDimQuads>(ref ops, q, k, v, output, default, default, s, default, default, splitting: false, bf16);
     }
+
+    /// <summary>
+    /// The register variant over key ranges (non-causal, no mask): grid (⌈lq / <see cref="BlockQ"/>⌉ · ranges, heads,
+    /// batch), each group one query block over one range of <paramref name="split"/>, writing a partial per query row
+    /// (row (batch · heads + head) · lq + query, partial row · ranges + range) for the decode combine: for calls whose
+    /// query blocks would leave most of the GPU's group slots empty, each group walking every key alone.
+    /// </summary>
+    [IlgpuKernel]
+    [IlgpuKernelVariant(typeof(Const2))]
+    [IlgpuKernelVariant(typeof(Const4))]
+    public static void Attention16TensorCoreRegistersSplit<TDimQuads>(ArrayView<Half8> q, ArrayView<Half8> k, ArrayView<Half8> v,
+        AttentionShape s, TensorCoreAttentionPointers pointers, PrefillSplit split, int bf16)
+        where TDimQuads : struct, IKernelConstant
+    {
+        var ops = default(PtxAttentionOps<TDimQuads>);
+        BodyInRegisters<PtxAttentionOps<TDimQuads>, TDimQuads>(ref ops, q, k, v, default, default, default, s, pointers, split, splitting: true, bf16);
+    }
+
+    /// <summary><see cref="Attention16TensorCoreRegistersSplit{TDimQuads}"/> emulated lane by lane; the partials in views.</summary>
+    [IlgpuKernel(SimulatorOnly = true)]
+    [IlgpuKernelVariant(typeof(Const2))]
+    [IlgpuKernelVariant(typeof(Const4))]
+    public static void Attention16TensorCoreRegistersSplitEmulated<TDimQuads>(ArrayView<Half8> q, ArrayView<Half8> k, ArrayView<Half8> v,
+        ArrayView<float> partO, ArrayView<float> partML, ArrayView<float> scratch, AttentionShape s, PrefillSplit split, int bf16)
+        where TDimQuads : struct, IKernelConstant
+    {
+        var ops = new EmulatedAttentionOps<TDimQuads> { Scratch = scratch };
+        BodyInRegisters<EmulatedAttentionOps<TDimQuads>, TDimQuads>(ref ops, q, k, v, default, partO, partML, s, default, split, splitting: true, bf16);
+    }
+
+    /// <summary>Launch shape of <see cref="Attention16TensorCoreRegistersSplit{TDimQuads}"/>: <paramref name="ranges"/> groups per query block of the register variant's shape at head size <paramref name="d"/>.</summary>
+    public static KernelConfig RegistersSplitConfig(int batch, int heads, int lq, int ranges, int d) => new(
+        new Index3D(((lq + BlockQ - 1) / BlockQ) * ranges, heads, batch),
+        new Index3D(GroupSize, 1, 1),
+        SharedMemoryConfig.RequestDynamic<ushort>(RegisterSharedBytes(d) / sizeof(ushort)));
 
     /// <summary>Whether the register variant has a version for head size <paramref name="headDim"/>.</summary>
     public static bool RegistersHaveHeadSize(int headDim) => headDim == 64 || headDim == D;
@@ -285,8 +330,13 @@ internal static partial class AttentionTensorCoreKernels
         ops.Store(output, pointers.Output, elementLo, elementHi, sharedF[inverses + (lane >> 2)], sharedF[inverses + 8 + (lane >> 2)], bf16);
     }
 
+    /// <summary>
+    /// The register variant's body. Without <paramref name="splitting"/> (a constant of each kernel, so the other path
+    /// folds away) the group's query block walks every key and writes <paramref name="output"/>; with it, one range of
+    /// <paramref name="split"/> (non-causal only) as a call whose keys start there, and writes partials.
+    /// </summary>
     internal static void BodyInRegisters<TOps, TDimQuads>(ref TOps ops, ArrayView<Half8> q, ArrayView<Half8> k, ArrayView<Half8> v, ArrayView<ushort> output,
-        AttentionShape s, TensorCoreAttentionPointers pointers, int bf16)
+        ArrayView<float> partO, ArrayView<float> partML, AttentionShape s, TensorCoreAttentionPointers pointers, PrefillSplit split, bool splitting, int bf16)
         where TOps : struct, IAttentionMmaOps
         where TDimQuads : struct, IKernelConstant
     {
@@ -296,25 +346,29 @@ internal static partial class AttentionTensorCoreKernels
         var shared = SharedMemory.GetDynamic<ushort>();
         int lane = thread & 31;
         int warp = thread >> 5;
-        int qBlock = s.Causal != 0 ? Grid.DimX - 1 - Grid.IdxX : Grid.IdxX;
+        int block = splitting ? Grid.IdxX / split.Count : Grid.IdxX;
+        int range = splitting ? Grid.IdxX - (block * split.Count) : 0;
+        int qBlock = s.Causal != 0 ? Grid.DimX - 1 - block : block;
         int q0 = qBlock * BlockQ;
         int h = Grid.IdxY;
         int batch = Grid.IdxZ;
         int kvh = h / (s.Heads / s.KvHeads);
+        int kStart = range * split.Keys;
+        int keys = splitting ? Math.Min(split.Keys, s.Lk - kStart) : s.Lk;
         long qRow0 = ((((long)batch * s.Heads) + h) * s.Lq) + q0;
-        long kRow0 = (((long)batch * s.KvHeads) + kvh) * s.Lk;
-        int kEnd = s.Causal != 0 && q0 + BlockQ < s.Lk ? q0 + BlockQ : s.Lk;
+        long kRow0 = ((((long)batch * s.KvHeads) + kvh) * s.Lk) + kStart;
+        int kEnd = s.Causal != 0 && q0 + BlockQ < keys ? q0 + BlockQ : keys;
         int tiles = (kEnd + BlockK - 1) / BlockK;
 
-        LoadQAndRequestFirstTile(ref ops, shared, q, k, v, pointers, qRow0, s.Lq - q0, kRow0, s.Lk, tiles, thread, warp, lane, d);
+        LoadQAndRequestFirstTile(ref ops, shared, q, k, v, pointers, qRow0, s.Lq - q0, kRow0, keys, tiles, thread, warp, lane, d);
 
         // Lane roles of the mma fragments: rows g and g + 8 of the warp, keys 2t, 2t + 1 of every 8-key block.
         int g = lane >> 2;
         int t = lane & 3;
         int warpFirst = q0 + (warp * 16);
         int queryLo = warpFirst + g;
-        int limitLo = s.Causal != 0 && queryLo + 1 < s.Lk ? queryLo + 1 : s.Lk;
-        int limitHi = s.Causal != 0 && queryLo + 9 < s.Lk ? queryLo + 9 : s.Lk;
+        int limitLo = s.Causal != 0 && queryLo + 1 < keys ? queryLo + 1 : keys;
+        int limitHi = s.Causal != 0 && queryLo + 9 < keys ? queryLo + 9 : keys;
         float scaleLog2 = s.Scale * Log2E;
         for (int tile = 0; tile < tiles; tile++)
         {
@@ -322,7 +376,7 @@ internal static partial class AttentionTensorCoreKernels
             Group.Barrier();
             if (tile + 1 < tiles)
             {
-                CopyTile(ref ops, shared, k, v, pointers, kRow0, s.Lk, tile + 1, thread, GroupSize, d);
+                CopyTile(ref ops, shared, k, v, pointers, kRow0, keys, tile + 1, thread, GroupSize, d);
             }
 
             ops.Commit();
@@ -335,14 +389,24 @@ internal static partial class AttentionTensorCoreKernels
                 continue;
             }
 
-            bool masked = k0 + BlockK > s.Lk || (s.Causal != 0 && k0 + BlockK - 1 > warpFirst);
+            bool masked = k0 + BlockK > keys || (s.Causal != 0 && k0 + BlockK - 1 > warpFirst);
             int key0 = k0 + (2 * t);
             ops.Step(shared, warp, lane, StageOf(tile), scaleLog2, masked, limitLo - key0, limitHi - key0, bf16);
         }
 
-        long elementLo = queryLo < s.Lq ? ((qRow0 - q0 + queryLo) * d) + (2 * t) : -1;
-        long elementHi = queryLo + 8 < s.Lq ? ((qRow0 - q0 + queryLo + 8) * d) + (2 * t) : -1;
-        ops.StoreNormalized(output, pointers.Output, elementLo, elementHi, bf16);
+        long rowLo = qRow0 - q0 + queryLo;
+        if (splitting)
+        {
+            long partLo = queryLo < s.Lq ? (rowLo * split.Count) + range : -1;
+            long partHi = queryLo + 8 < s.Lq ? ((rowLo + 8) * split.Count) + range : -1;
+            ops.StorePartial(partO, partML, split, partLo, partHi, t);
+        }
+        else
+        {
+            long elementLo = queryLo < s.Lq ? (rowLo * d) + (2 * t) : -1;
+            long elementHi = queryLo + 8 < s.Lq ? ((rowLo + 8) * d) + (2 * t) : -1;
+            ops.StoreNormalized(output, pointers.Output, elementLo, elementHi, bf16);
+        }
     }
 
     /// <summary>
@@ -610,6 +674,22 @@ internal struct PtxAttentionOps<TDimQuads> : IAttentionMmaOps
         else
         {
             CudaAsm.Emit(AttentionTensorCoreKernels.StoreNormalizedF16, lo, hi);
+        }
+    }
+
+    public readonly void StorePartial(ArrayView<float> partO, ArrayView<float> partML, PrefillSplit split, long partLo, long partHi, int t)
+    {
+        long oLo = partLo >= 0 ? split.PartO + (((partLo * Dim) + (2 * t)) * sizeof(float)) : 0;
+        long oHi = partHi >= 0 ? split.PartO + (((partHi * Dim) + (2 * t)) * sizeof(float)) : 0;
+        long mlLo = partLo >= 0 && t == 0 ? split.PartML + (partLo * 2 * sizeof(float)) : 0;
+        long mlHi = partHi >= 0 && t == 0 ? split.PartML + (partHi * 2 * sizeof(float)) : 0;
+        if (Narrow)
+        {
+            CudaAsm.Emit(AttentionTensorCoreKernels.StorePartialD64, oLo, oHi, mlLo, mlHi);
+        }
+        else
+        {
+            CudaAsm.Emit(AttentionTensorCoreKernels.StorePartial, oLo, oHi, mlLo, mlHi);
         }
     }
 
@@ -950,6 +1030,9 @@ internal struct EmulatedAttentionOps<TDimQuads> : IAttentionMmaOps
 
     public readonly void Store(ArrayView<ushort> output, long outputPointer, long elementLo, long elementHi, float invLo, float invHi, int bf16) =>
         EmulatedAttentionSoftmax.Store(Scratch, scratchBase, OutputBlocks, output, elementLo, elementHi, invLo, invHi, bf16);
+
+    public readonly void StorePartial(ArrayView<float> partO, ArrayView<float> partML, PrefillSplit split, long partLo, long partHi, int t) =>
+        EmulatedAttentionSoftmax.StorePartial(Scratch, scratchBase, scratchBase + RowSlot, Dim, partO, partML, partLo, partHi, t);
 }
 
 /// <summary>Device addresses the tensor-core attention's cp.async copies and output stores use (0 in the emulation).</summary>

@@ -82,12 +82,13 @@ internal interface IAttentionWgmmaOps
 }
 
 /// <summary>
-/// The key ranges of a split prefill (<see cref="AttentionWgmmaKernels.Attention16WgmmaSplit{TFormat}"/>): each group takes
+/// The key ranges of a split tensor-core prefill (<see cref="AttentionWgmmaKernels.Attention16WgmmaSplit{TFormat}"/>,
+/// <see cref="AttentionTensorCoreKernels.Attention16TensorCoreRegistersSplit{TDimQuads}"/>): each group takes
 /// <see cref="Keys"/> keys of one of <see cref="Count"/> ranges and writes a partial per query row for the decode combine.
 /// </summary>
 internal struct PrefillSplit
 {
-    /// <summary>Keys per range, a multiple of <see cref="AttentionWgmmaKernels.BlockK"/>.</summary>
+    /// <summary>Keys per range, a multiple of the kernel's key tile.</summary>
     public int Keys;
 
     /// <summary>Ranges per query block.</summary>

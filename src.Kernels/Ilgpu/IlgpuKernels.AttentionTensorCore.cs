@@ -9,6 +9,8 @@ public sealed partial class IlgpuKernels
     private Action<KernelConfig, ArrayView<Half8>, ArrayView<Half8>, ArrayView<Half8>, ArrayView<float>, ArrayView<ushort>, AttentionShape, TensorCoreAttentionPointers, int>? attentionTensorCore16;
     private readonly Action<KernelConfig, ArrayView<Half8>, ArrayView<Half8>, ArrayView<Half8>, ArrayView<ushort>, AttentionShape, TensorCoreAttentionPointers, int>?[] attentionTensorCoreRegisters16 =
         new Action<KernelConfig, ArrayView<Half8>, ArrayView<Half8>, ArrayView<Half8>, ArrayView<ushort>, AttentionShape, TensorCoreAttentionPointers, int>?[2];
+    private readonly Action<KernelConfig, ArrayView<Half8>, ArrayView<Half8>, ArrayView<Half8>, AttentionShape, TensorCoreAttentionPointers, PrefillSplit, int>?[] attentionTensorCoreRegistersSplit16 =
+        new Action<KernelConfig, ArrayView<Half8>, ArrayView<Half8>, ArrayView<Half8>, AttentionShape, TensorCoreAttentionPointers, PrefillSplit, int>?[2];
     private Action<KernelConfig, ArrayView<ushort>, ArrayView<ushort>, ArrayView<ushort>, ArrayView<ushort>, AttentionShape, TensorCoreAttentionPointers>? attentionWgmmaBf16;
     private Action<KernelConfig, ArrayView<ushort>, ArrayView<ushort>, ArrayView<ushort>, ArrayView<ushort>, AttentionShape, TensorCoreAttentionPointers>? attentionWgmmaF16;
     private readonly Action<KernelConfig, ArrayView<ushort>, ArrayView<ushort>, ArrayView<ushort>, AttentionShape, TensorCoreAttentionPointers, PrefillSplit>?[] attentionWgmmaSplit =
@@ -85,18 +87,51 @@ public sealed partial class IlgpuKernels
             return true;
         }
 
-        // Head size 128 bounded to three groups per SM (≤ 168 registers): 5% faster than unbounded on the H200 though ptxas
-        // spills 40 bytes. Head size 64 needs half the accumulators and Q fragments: four groups (≤ 128 registers).
         bool wide = shape.D == AttentionTensorCoreKernels.D;
-        var registers = device.Load(ref attentionTensorCoreRegisters16[wide ? 1 : 0],
-            $"{nameof(AttentionTensorCoreKernels.Attention16TensorCoreRegisters)}<{(wide ? nameof(Const4) : nameof(Const2))}>",
+        var bounds = Bounds(AttentionTensorCoreKernels.GroupSize, RegisterGroupsPerSm(shape.D));
+        string dim = wide ? nameof(Const4) : nameof(Const2);
+        var (ranges, rangeKeys) = RegisterPrefillRanges(batch, shape, device.MultiprocessorCount);
+        if (ranges > 1)
+        {
+            var split = device.Load(ref attentionTensorCoreRegistersSplit16[wide ? 1 : 0], $"{nameof(AttentionTensorCoreKernels.Attention16TensorCoreRegistersSplit)}<{dim}>",
+                acc => acc.LoadStreamKernel<ArrayView<Half8>, ArrayView<Half8>, ArrayView<Half8>, AttentionShape, TensorCoreAttentionPointers, PrefillSplit, int>(
+                    wide ? AttentionTensorCoreKernels.Attention16TensorCoreRegistersSplit<Const4> : AttentionTensorCoreKernels.Attention16TensorCoreRegistersSplit<Const2>, bounds));
+            var rows = QueryRowsAsHeads(shape);
+            var (partO, partML) = DecodePartials((long)batch * rows.Heads * ranges, shape.D);
+            var plan = new PrefillSplit
+            {
+                Keys = rangeKeys,
+                Count = ranges,
+                PartO = TensorCoreLaunch.DeviceAddress(partO),
+                PartML = TensorCoreLaunch.DeviceAddress(partML),
+            };
+            split(AttentionTensorCoreKernels.RegistersSplitConfig(batch, shape.Heads, shape.Lq, ranges, shape.D), q.Cast<Half8>(), k.Cast<Half8>(), v.Cast<Half8>(),
+                shape, pointers, plan, Bf(format));
+            CombineDecode16(partO, partML, output, batch, rows, ranges, format, threadsPerHead: shape.D);
+            return true;
+        }
+
+        var registers = device.Load(ref attentionTensorCoreRegisters16[wide ? 1 : 0], $"{nameof(AttentionTensorCoreKernels.Attention16TensorCoreRegisters)}<{dim}>",
             acc => acc.LoadStreamKernel<ArrayView<Half8>, ArrayView<Half8>, ArrayView<Half8>, ArrayView<ushort>, AttentionShape, TensorCoreAttentionPointers, int>(
-                wide ? AttentionTensorCoreKernels.Attention16TensorCoreRegisters<Const4> : AttentionTensorCoreKernels.Attention16TensorCoreRegisters<Const2>,
-                Bounds(AttentionTensorCoreKernels.GroupSize, wide ? 3 : 4)));
+                wide ? AttentionTensorCoreKernels.Attention16TensorCoreRegisters<Const4> : AttentionTensorCoreKernels.Attention16TensorCoreRegisters<Const2>, bounds));
         registers(TensorCoreAttentionConfig(batch, shape.Heads, shape.Lq, AttentionTensorCoreKernels.RegisterSharedBytes(shape.D)), q.Cast<Half8>(), k.Cast<Half8>(),
             v.Cast<Half8>(), output, shape, pointers, Bf(format));
         return true;
     }
+
+    /// <summary>
+    /// Groups per SM the register variant's launch bounds ask for at head size <paramref name="headDim"/>: three at 128 (≤ 168
+    /// registers; 5% faster than unbounded on the H200 though ptxas spills 40 bytes), four at 64 (half the accumulators and
+    /// Q fragments; ≤ 128 registers, 123 used in Run 188).
+    /// </summary>
+    internal static int RegisterGroupsPerSm(int headDim) => headDim == AttentionTensorCoreKernels.D ? 3 : 4;
+
+    /// <summary>
+    /// How many key ranges a register-variant prefill call is split into, and their keys (<see cref="PrefillKeyRanges"/> at
+    /// <see cref="RegisterGroupsPerSm"/> groups per SM).
+    /// </summary>
+    internal static (int Ranges, int Keys) RegisterPrefillRanges(int batch, AttentionShape shape, int multiprocessors) =>
+        PrefillKeyRanges(batch, shape, (long)multiprocessors * RegisterGroupsPerSm(shape.D), AttentionTensorCoreKernels.BlockQ, AttentionTensorCoreKernels.BlockK);
 
     /// <summary>
     /// The wgmma prefill (<see cref="AttentionWgmmaKernels"/>, <c>GEMS_PREFILL_VARIANT=wgmma</c>): only on a CUDA device

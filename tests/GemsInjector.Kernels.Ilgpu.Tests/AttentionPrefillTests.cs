@@ -112,6 +112,48 @@ public sealed class AttentionPrefillTests : Half16TestBase, IClassFixture<Warp32
             $"register-variant attention d={d} {batch}x{heads}/{kvHeads} lq={lq} lk={lk} causal={causal} normal={normal} ({F(bf16)})", seed);
     }
 
+    /// <summary>
+    /// The split register variant (each group one range of keys, a partial per query row, then the decode combine) meets
+    /// the same rule on every element at both head sizes: whole-tile ranges with a short last one (an Lk edge inside a
+    /// tile), a last range of a single key, grouped-query heads, batches, Lq edges inside a warp, several query blocks.
+    /// </summary>
+    [Theory]
+    [InlineData(64, true, 1, 4, 1, 16, 600, 256, true)]
+    [InlineData(64, false, 2, 2, 2, 3, 257, 128, false)]
+    [InlineData(64, true, 1, 2, 1, 130, 200, 64, true)]
+    [InlineData(128, false, 1, 4, 1, 16, 600, 256, true)]
+    [InlineData(128, true, 1, 2, 1, 70, 161, 32, false)]
+    public void SplitRegisterVariantMeetsHarnessTolerance(int d, bool bf16, int batch, int heads, int kvHeads, int lq, int lk, int rangeKeys, bool normal)
+    {
+        int seed = 36000 + (heads * 1000) + (lq * 10) + lk + rangeKeys + (bf16 ? 7 : 0) + d;
+        var (q, qv) = normal ? Normal16(seed, batch * heads * lq * d, bf16) : Random16(seed, batch * heads * lq * d, bf16, -1f, 1f);
+        var (k, kv) = normal ? Normal16(seed + 1, batch * kvHeads * lk * d, bf16) : Random16(seed + 1, batch * kvHeads * lk * d, bf16, -1f, 1f);
+        var (v, vv) = normal ? Normal16(seed + 2, batch * kvHeads * lk * d, bf16) : Random16(seed + 2, batch * kvHeads * lk * d, bf16);
+        double scale = 1 / Math.Sqrt(d);
+        var shape = new AttentionShape { Heads = heads, KvHeads = kvHeads, Lq = lq, Lk = lk, D = d, Scale = (float)scale };
+        var got = ToFloat(RunSplit(q, k, v, batch, shape, rangeKeys, bf16), bf16);
+        var expected = AttentionTests.Reference(qv, kv, vv, batch, heads, kvHeads, lq, lk, d, false, (b, h, i, j) => 0, scale);
+        var rounded = ToFloat(To16(expected.Select(e => (float)e).ToArray(), bf16), bf16);
+        AssertClose(got, rounded.Select(e => (double)e).ToArray(), Rtol(bf16), Atol,
+            $"split register-variant attention d={d} {batch}x{heads}/{kvHeads} lq={lq} lk={lk} range={rangeKeys} ({F(bf16)})", seed);
+    }
+
+    /// <summary>
+    /// Which register-variant calls split: those whose query blocks fill at most half of the SMs' group slots (four per SM
+    /// at head size 64, three at 128), never causal or masked ones, in ranges of whole 32-key tiles, at least four each.
+    /// </summary>
+    [Theory]
+    [InlineData(64, 1, 32, 256, 4096, 0, 132, 4, 1024)] // the bench's 256-query chunk: 128 blocks of 528 slots
+    [InlineData(128, 1, 32, 256, 4096, 0, 132, 3, 1376)] // the same at head size 128: 396 slots
+    [InlineData(64, 1, 32, 600, 4096, 0, 132, 1, 4096)] // 320 blocks: more than half of 528
+    [InlineData(64, 1, 32, 256, 4096, 1, 132, 1, 4096)] // causal
+    [InlineData(64, 1, 8, 100, 200, 0, 132, 1, 200)] // fewer keys than two ranges of four tiles
+    public void RegisterPrefillRangesFollowTheGroupSlots(int d, int batch, int heads, int lq, int lk, int causal, int multiprocessors, int ranges, int keys)
+    {
+        var shape = new AttentionShape { Heads = heads, KvHeads = 1, Lq = lq, Lk = lk, D = d, Causal = causal };
+        Assert.Equal((ranges, keys), IlgpuKernels.RegisterPrefillRanges(batch, shape, multiprocessors));
+    }
+
     /// <summary>A NaN in q reaches exactly its own output row (max.NaN, a NaN rescale factor still rescales); other rows stay finite.</summary>
     [Theory]
     [InlineData(128)]
@@ -193,10 +235,56 @@ public sealed class AttentionPrefillTests : Half16TestBase, IClassFixture<Warp32
         Assert.DoesNotMatch(@"\[%\d|\{%\d|, %\d+[,;]", ptx);
     }
 
+    private ushort[] RunSplit(ushort[] q, ushort[] k, ushort[] v, int batch, AttentionShape shape, int rangeKeys, bool bf16)
+    {
+        var acc = warp32.Accelerator;
+        int d = shape.D;
+        int ranges = (shape.Lk + rangeKeys - 1) / rangeKeys;
+        long parts = (long)batch * shape.Heads * shape.Lq * ranges;
+        var config = AttentionTensorCoreKernels.RegistersSplitConfig(batch, shape.Heads, shape.Lq, ranges, d);
+        using var qb = acc.Allocate1D(q);
+        using var kb = acc.Allocate1D(k);
+        using var vb = acc.Allocate1D(v);
+        using var partO = acc.Allocate1D(Enumerable.Repeat(float.NaN, (int)(parts * d)).ToArray());
+        using var partML = acc.Allocate1D(Enumerable.Repeat(float.NaN, (int)(parts * 2)).ToArray());
+        using var ob = acc.Allocate1D(Enumerable.Repeat(NaN16(bf16), q.Length).ToArray());
+        using var scratch = acc.Allocate1D<float>(AttentionTensorCoreKernels.EmulationScratch((long)config.GridDim.Size));
+        var split = new PrefillSplit { Keys = rangeKeys, Count = ranges };
+        acc.LoadStreamKernel<ArrayView<Half8>, ArrayView<Half8>, ArrayView<Half8>, ArrayView<float>, ArrayView<float>, ArrayView<float>, AttentionShape, PrefillSplit, int>(
+            d == 64 ? AttentionTensorCoreKernels.Attention16TensorCoreRegistersSplitEmulated<Const2> : AttentionTensorCoreKernels.Attention16TensorCoreRegistersSplitEmulated<Const4>)(
+            config, qb.View.BaseView.Cast<Half8>(), kb.View.BaseView.Cast<Half8>(), vb.View.BaseView.Cast<Half8>(), partO.View, partML.View, scratch.View, shape, split, bf16 ? 1 : 0);
+        var rows = IlgpuKernels.QueryRowsAsHeads(shape);
+        acc.LoadStreamKernel<ArrayView<float>, ArrayView<float>, ArrayView<ushort>, AttentionShape, int, int>(AttentionDecodeKernels.DecodeCombine16)(
+            new KernelConfig(new Index3D(rows.Heads, batch, 1), new Index3D(d, 1, 1)), partO.View, partML.View, ob.View, rows, ranges, bf16 ? 1 : 0);
+        acc.Synchronize();
+        return ob.GetAsArray1D();
+    }
+
     /// <summary>The emulated register variant at head size <paramref name="d"/> (64 or 128) on the 32-lane-warp simulator.</summary>
     private Action<KernelConfig, ArrayView<Half8>, ArrayView<Half8>, ArrayView<Half8>, ArrayView<ushort>, ArrayView<float>, AttentionShape, int> Emulated(int d) =>
         warp32.Accelerator.LoadStreamKernel<ArrayView<Half8>, ArrayView<Half8>, ArrayView<Half8>, ArrayView<ushort>, ArrayView<float>, AttentionShape, int>(
             d == 64 ? AttentionTensorCoreKernels.Attention16TensorCoreRegistersEmulated<Const2> : AttentionTensorCoreKernels.Attention16TensorCoreRegistersEmulated<Const4>);
+
+    /// <summary>
+    /// The split kernel stores partials, not outputs: per head size d the d / 8 pairs of float32 outputs of each of two rows
+    /// and their two (m, l) pairs, m converted to natural-log units; no 16-bit rounding of outputs (only of weights).
+    /// </summary>
+    [Theory]
+    [InlineData(128)]
+    [InlineData(64)]
+    public void SplitRegisterVariantPtxStoresPartials(int d)
+    {
+        var kernel = typeof(AttentionTensorCoreKernels).GetMethod(nameof(AttentionTensorCoreKernels.Attention16TensorCoreRegistersSplit))!
+            .MakeGenericMethod(d == 64 ? typeof(Const2) : typeof(Const4));
+        string ptx = Ptx(kernel);
+        int Count(string what) => Regex.Matches(ptx, Regex.Escape(what)).Count;
+        Assert.Equal((2 * d / 8) + 2, Count("st.global.v2.f32"));
+        Assert.Equal(2, Count("0f3F317218"));
+        Assert.Equal(2 * 16, Count("cvt.rn.bf16x2.f32"));
+        Assert.Equal(2 * 3 * d / 4, Count("mma.sync.aligned.m16n8k16.row.col.f32.bf16.bf16.f32"));
+        int first = ptx.IndexOf("ldmatrix", StringComparison.Ordinal);
+        Assert.DoesNotMatch(@"(ld|st)\.local", ptx[first..]);
+    }
 
     /// <summary>Standard normal values (Box–Muller) rounded to the 16-bit format, as the harness draws q, k and v.</summary>
     private static (ushort[] Bits, float[] Values) Normal16(int seed, int n, bool bf16)

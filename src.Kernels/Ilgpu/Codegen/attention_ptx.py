@@ -115,3 +115,24 @@ def store_normalized(cvt, acc, blocks, p, row_sum, store_declarations_first=True
     sum_decls = lines[1:5]
     head = lines[:1] + (decls + sum_decls if store_declarations_first else sum_decls + decls)
     return head + lines[5:] + [b for b in body if not b.startswith(".reg")]
+
+
+def store_partial(acc, blocks, row_max, row_sum):
+    """A split's partial for the decode combine (AttentionDecodeKernels.DecodeCombine16): sums the quad's partial row
+    sums (row_sum0 / 1), then stores the unnormalized outputs acc (blocks 8-column blocks) as float32 pairs at byte
+    addresses %0 (row g) / %1 (row g + 8) and (m, l) at %2 / %3, m in natural-log units (row_max is in log2 units);
+    0: that store is skipped."""
+    lines = ["{", ".reg .f32 xl<2>;", ".reg .f32 xm<2>;", ".reg .f32 xt;", ".reg .pred xlo, xhi, xslo, xshi;",
+             ".reg .u64 xalo, xahi, xblo, xbhi;"]
+    for r in range(2):
+        lines.append(f"mov.f32 xl{r}, {row_sum}{r};")
+        for mask_lane in (1, 2):
+            lines += [f"shfl.sync.bfly.b32 xt, xl{r}, {mask_lane}, 31, 0xffffffff;", f"add.f32 xl{r}, xl{r}, xt;"]
+        lines.append(f"mul.f32 xm{r}, {row_max}{r}, 0f3F317218;")
+    for i, (pred, addr) in enumerate((("xlo", "xalo"), ("xhi", "xahi"), ("xslo", "xblo"), ("xshi", "xbhi"))):
+        lines += [f"setp.ne.u64 {pred}, %{i}, 0;", f"cvta.to.global.u64 {addr}, %{i};"]
+    for nb in range(blocks):
+        for half, (pred, addr) in enumerate((("xlo", "xalo"), ("xhi", "xahi"))):
+            lines.append(f"@{pred} st.global.v2.f32 [{addr}+{nb * 32}], {{{acc}{nb * 4 + 2 * half}, {acc}{nb * 4 + 2 * half + 1}}};")
+    lines += ["@xslo st.global.v2.f32 [xblo], {xm0, xl0};", "@xshi st.global.v2.f32 [xbhi], {xm1, xl1};", "}"]
+    return lines

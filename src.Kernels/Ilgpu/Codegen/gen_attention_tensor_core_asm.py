@@ -11,7 +11,7 @@ Run: python3 src.Kernels/Ilgpu/Codegen/gen_attention_tensor_core_asm.py
 """
 import os
 
-from attention_ptx import cs_string, mma, rescale_rows, softmax_rows, split_pair, split_weights, store_lines, store_normalized
+from attention_ptx import cs_string, mma, rescale_rows, softmax_rows, split_pair, split_weights, store_lines, store_normalized, store_partial
 
 D = 128                 # head size of the shared-memory variant, and the register variant's larger one
 REGISTER_HEAD_SIZES = (128, 64)   # head sizes of the register variant (its strings for 64 carry a D64 suffix)
@@ -261,6 +261,9 @@ for name, value, doc in consts:
     w(f"    public const int {name} = {value};")
     w("")
 for d in REGISTER_HEAD_SIZES:
+    w(f"    /// <summary>Register variant, head size {d}: a split's partial (unnormalized outputs as float32 at %0 / %1, (m, l) at %2 / %3, m in natural-log units; 0 skips a store).</summary>")
+    w(f"    public const string StorePartial{suffix(d)} = {cs_string(store_partial('ato', d // 8, 'atmax', 'atsum'))};")
+    w("")
     w(f"    /// <summary>Head size {d}: declares the output accumulators and the Q fragment registers (function scope); zeroes the accumulators.</summary>")
     w(f"    public const string DeclareRegisters{suffix(d)} = {declare(d)};")
     w("")

@@ -14,7 +14,7 @@ Run: python3 src.Kernels/Ilgpu/Codegen/gen_attention_wgmma_asm.py
 """
 import os
 
-from attention_ptx import cs_string, rescale_rows, softmax_rows, split_weights, store_normalized
+from attention_ptx import cs_string, rescale_rows, softmax_rows, split_weights, store_normalized, store_partial
 
 D = 128
 BQ = 128                      # queries per group: two warpgroups of 64 rows
@@ -120,26 +120,6 @@ def store(cvt):
     return cs_string(store_normalized(cvt, "fo", NB_O, "x", "fsum", store_declarations_first=False))
 
 
-def store_partial():
-    """A split's partial for the decode combine (AttentionDecodeKernels.DecodeCombine16): sums the quad's partial row
-    sums, then stores the unnormalized outputs as float32 pairs at byte addresses %0 (row g) / %1 (row g + 8) and (m, l)
-    at %2 / %3, m in natural-log units (fmax is in log2 units); 0: that store is skipped."""
-    lines = ["{", ".reg .f32 xl<2>;", ".reg .f32 xm<2>;", ".reg .f32 xt;", ".reg .pred xlo, xhi, xslo, xshi;",
-             ".reg .u64 xalo, xahi, xblo, xbhi;"]
-    for r in range(2):
-        lines.append(f"mov.f32 xl{r}, fsum{r};")
-        for mask_lane in (1, 2):
-            lines += [f"shfl.sync.bfly.b32 xt, xl{r}, {mask_lane}, 31, 0xffffffff;", f"add.f32 xl{r}, xl{r}, xt;"]
-        lines.append(f"mul.f32 xm{r}, fmax{r}, 0f3F317218;")
-    for i, (pred, addr) in enumerate((("xlo", "xalo"), ("xhi", "xahi"), ("xslo", "xblo"), ("xshi", "xbhi"))):
-        lines += [f"setp.ne.u64 {pred}, %{i}, 0;", f"cvta.to.global.u64 {addr}, %{i};"]
-    for nb in range(NB_O):
-        for half, (pred, addr) in enumerate((("xlo", "xalo"), ("xhi", "xahi"))):
-            lines.append(f"@{pred} st.global.v2.f32 [{addr}+{nb * 32}], {{fo{nb * 4 + 2 * half}, fo{nb * 4 + 2 * half + 1}}};")
-    lines += ["@xslo st.global.v2.f32 [xblo], {xm0, xl0};", "@xshi st.global.v2.f32 [xbhi], {xm1, xl1};", "}"]
-    return cs_string(lines)
-
-
 declare = ([f".reg .f32 fo<{O_ACC}>;", f".reg .f32 fs<{S_ACC}>;", f".reg .b32 fph<{P_REGS}>;", f".reg .b32 fpl<{P_REGS}>;",
             ".reg .f32 fmax<2>;", ".reg .f32 fsum<2>;"]
            + [f"mov.f32 fo{i}, 0f00000000;" for i in range(O_ACC)]
@@ -186,7 +166,7 @@ w("    /// <summary>The scores times %0 (scale · log2 e): a tile below every ro
 w(f"    public const string ScaleScores = {scale_scores(False)};")
 w("")
 w("    /// <summary>A split's partial: the quad's row sums, then the unnormalized outputs (float32) and (m, l), m in natural-log units.</summary>")
-w(f"    public const string StorePartial = {store_partial()};")
+w(f"    public const string StorePartial = {cs_string(store_partial('fo', NB_O, 'fmax', 'fsum'))};")
 w("")
 w("    /// <summary>Waits until no wgmma group of this warpgroup is pending.</summary>")
 w("    public const string WaitAll = \"wgmma.wait_group.sync.aligned 0;\";")
