@@ -206,20 +206,21 @@ public sealed partial class IlgpuKernels
 
     /// <summary>
     /// The most (batch × head × query) pairs a 16-bit call of a few queries runs as decode heads rather than on the prefill
-    /// kernel that would take it: no limit for the CUDA-core prefill and for head size 64 (the limits were measured at
-    /// 128), <see cref="SplitPrefillQueryPairs"/> where the wgmma prefill splits the keys, else
-    /// <see cref="TensorCorePrefillQueryPairs"/>.
+    /// kernel that would take it: no limit for the CUDA-core prefill, <see cref="SplitPrefillQueryPairs"/> where the
+    /// tensor-core prefill (wgmma, or the register variant) splits the keys, else <see cref="TensorCorePrefillQueryPairs"/>.
     /// </summary>
     private long DecodePairsBeforePrefill(ArrayView<ushort> q, ArrayView<ushort> k, ArrayView<ushort> v, ArrayView<ushort> output, int batch, int heads, int lq, int lk, int headDim)
     {
-        if (headDim != AttentionTensorCoreKernels.D || !UsesTensorCoreAttention(q, k, v, output, headDim, masked: false))
+        if (!UsesTensorCoreAttention(q, k, v, output, headDim, masked: false))
         {
             return long.MaxValue;
         }
 
         var shape = new AttentionShape { Heads = heads, Lq = lq, Lk = lk, D = headDim };
-        bool splits = UsesWgmmaPrefill(headDim) && WgmmaPrefillRanges(batch, shape, device.MultiprocessorCount).Ranges > 1;
-        return splits ? SplitPrefillQueryPairs : TensorCorePrefillQueryPairs;
+        var (ranges, _) = UsesWgmmaPrefill(headDim)
+            ? WgmmaPrefillRanges(batch, shape, device.MultiprocessorCount)
+            : RegisterPrefillRanges(batch, shape, device.MultiprocessorCount);
+        return ranges > 1 ? SplitPrefillQueryPairs : TensorCorePrefillQueryPairs;
     }
 
     /// <summary>Query and key block sizes of the general attention kernels and their shared floats (at most 48 KB).</summary>

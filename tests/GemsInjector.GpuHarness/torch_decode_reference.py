@@ -44,7 +44,8 @@ def attention(name, dt):
     esz = torch.tensor([], dtype=dt).element_size()
     h, kh = 32, 8
     for batch, lq, lk, causal, d in ((1, 4096, 4096, True, 128), (16, 1, 4096, False, 128), (1, 1, 4096, False, 128), (1, 4, 4096, False, 128),
-                                     (1, 16, 4096, False, 128), (1, 64, 4096, False, 128), (1, 4096, 4096, True, 64), (1, 256, 4096, False, 128), (1, 256, 4096, False, 64)):
+                                     (1, 16, 4096, False, 128), (1, 64, 4096, False, 128), (1, 4096, 4096, True, 64), (1, 256, 4096, False, 128), (1, 256, 4096, False, 64),
+                                     (1, 16, 4096, False, 64), (1, 64, 4096, False, 64)):
         q = torch.randn(batch, h, lq, d, device=dev, dtype=dt)
         k = torch.randn(batch, kh, lk, d, device=dev, dtype=dt)
         v = torch.randn(batch, kh, lk, d, device=dev, dtype=dt)
