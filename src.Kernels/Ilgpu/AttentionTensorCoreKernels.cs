@@ -257,7 +257,8 @@ internal static partial class AttentionTensorCoreKernels
         int kEnd = s.Causal != 0 && q0 + BlockQ < s.Lk ? q0 + BlockQ : s.Lk;
         int tiles = (kEnd + BlockK - 1) / BlockK;
 
-        LoadQAndRequestFirstTile(ref ops, shared, q, k, v, pointers, qRow0, s.Lq - q0, kRow0, s.Lk, tiles, thread, warp, lane, D);
+        var plan = new KeyTileCopy(thread, kRow0, D);
+        LoadQAndRequestFirstTile(ref ops, shared, q, k, v, pointers, qRow0, s.Lq - q0, plan, s.Lk, tiles, thread, warp, lane, D);
 
         // Softmax role: lanes 2r and 2r + 1 own row r of the warp (keys 0-15 and 16-31 of each tile).
         int row = lane >> 1;
@@ -275,7 +276,7 @@ internal static partial class AttentionTensorCoreKernels
             Group.Barrier();
             if (tile + 1 < tiles)
             {
-                CopyTile(ref ops, shared, k, v, pointers, kRow0, s.Lk, tile + 1, thread, GroupSize, D);
+                CopyTile(ref ops, shared, k, v, pointers, plan, tile + 1, StageOf(tile + 1) * StageBytes(D), s.Lk, D);
             }
 
             ops.Commit();
@@ -360,7 +361,8 @@ internal static partial class AttentionTensorCoreKernels
         int kEnd = s.Causal != 0 && q0 + BlockQ < keys ? q0 + BlockQ : keys;
         int tiles = (kEnd + BlockK - 1) / BlockK;
 
-        LoadQAndRequestFirstTile(ref ops, shared, q, k, v, pointers, qRow0, s.Lq - q0, kRow0, keys, tiles, thread, warp, lane, d);
+        var plan = new KeyTileCopy(thread, kRow0, d);
+        LoadQAndRequestFirstTile(ref ops, shared, q, k, v, pointers, qRow0, s.Lq - q0, plan, keys, tiles, thread, warp, lane, d);
 
         // Lane roles of the mma fragments: rows g and g + 8 of the warp, keys 2t, 2t + 1 of every 8-key block.
         int g = lane >> 2;
@@ -376,7 +378,7 @@ internal static partial class AttentionTensorCoreKernels
             Group.Barrier();
             if (tile + 1 < tiles)
             {
-                CopyTile(ref ops, shared, k, v, pointers, kRow0, keys, tile + 1, thread, GroupSize, d);
+                CopyTile(ref ops, shared, k, v, pointers, plan, tile + 1, StageOf(tile + 1) * StageBytes(d), keys, d);
             }
 
             ops.Commit();
@@ -414,14 +416,14 @@ internal static partial class AttentionTensorCoreKernels
     /// completes first and its fragments move to registers, after which stage 0 is free for tile 1.
     /// </summary>
     private static void LoadQAndRequestFirstTile<TOps>(ref TOps ops, ArrayView<ushort> shared, ArrayView<Half8> q, ArrayView<Half8> k, ArrayView<Half8> v,
-        TensorCoreAttentionPointers pointers, long qRow0, int qValid, long kRow0, int lk, int tiles, int thread, int warp, int lane, int d)
+        TensorCoreAttentionPointers pointers, long qRow0, int qValid, KeyTileCopy plan, int keys, int tiles, int thread, int warp, int lane, int d)
         where TOps : struct, IAttentionMmaOps
     {
         CopyRows(ref ops, shared, QOffset, q, pointers.Q, qRow0, qValid, BlockQ, thread, GroupSize, d);
         ops.Commit();
         if (tiles > 0)
         {
-            CopyTile(ref ops, shared, k, v, pointers, kRow0, lk, 0, thread, GroupSize, d);
+            CopyTile(ref ops, shared, k, v, pointers, plan, 0, StageOf(0) * StageBytes(d), keys, d);
         }
 
         ops.Commit();
@@ -430,15 +432,65 @@ internal static partial class AttentionTensorCoreKernels
         ops.LoadQ(shared, warp, lane);
     }
 
-    /// <summary>Requests the K and V rows of key tile <paramref name="tile"/> (zeros past Lk) into its stage; <paramref name="threads"/>: the group's size.</summary>
+    /// <summary>
+    /// Requests this thread's chunks of a key tile (K and V; zeros for keys past the call's) into the stage at
+    /// <paramref name="stageByte"/>. The copy plan of <see cref="KeyTileCopy"/>: chunk c = thread + 128·i of a tile is
+    /// head-dimension chunk thread mod (d / 8) of key thread / (d / 8) + i · 1024 / d, so each pass i only moves the key
+    /// (the source by 128 chunks, shared memory by a constant): unrolled by hand, as ILGPU neither unrolls the loop nor
+    /// hoists its div, mod and 64-bit index math (Run 191: 28 instructions per chunk, a quarter of the kernel's).
+    /// </summary>
     private static void CopyTile<TOps>(ref TOps ops, ArrayView<ushort> shared, ArrayView<Half8> k, ArrayView<Half8> v, TensorCoreAttentionPointers pointers,
-        long kRow0, int lk, int tile, int thread, int threads, int d)
+        KeyTileCopy plan, int tile, int stageByte, int keys, int d)
         where TOps : struct, IAttentionMmaOps
     {
-        int k0 = tile * BlockK;
-        int stage = StageOf(tile) * StageBytes(d);
-        CopyRows(ref ops, shared, stage + KOffset, k, pointers.K, kRow0 + k0, lk - k0, BlockK, thread, threads, d);
-        CopyRows(ref ops, shared, stage + VOffset(d), v, pointers.V, kRow0 + k0, lk - k0, BlockK, thread, threads, d);
+        int keysLeft = keys - (tile * BlockK) - plan.Key;
+        long chunk = plan.Chunk + ((long)tile * BlockK * (d / 8));
+        int sharedByte = stageByte + plan.SharedByte;
+        int passKeys = GroupSize * 8 / d;
+        int passBytes = passKeys * Ld(d) * 2;
+        CopyKeyChunks(ref ops, shared, k, v, pointers, chunk, sharedByte, keysLeft > 0, d);
+        CopyKeyChunks(ref ops, shared, k, v, pointers, chunk + GroupSize, sharedByte + passBytes, keysLeft > passKeys, d);
+        if (d > 64)
+        {
+            // d / 32 passes: two of 16 keys at d 64, four of 8 at d 128.
+            CopyKeyChunks(ref ops, shared, k, v, pointers, chunk + (2 * GroupSize), sharedByte + (2 * passBytes), keysLeft > 2 * passKeys, d);
+            CopyKeyChunks(ref ops, shared, k, v, pointers, chunk + (3 * GroupSize), sharedByte + (3 * passBytes), keysLeft > 3 * passKeys, d);
+        }
+    }
+
+    /// <summary>
+    /// One thread's share of every key tile's copy, computed once per group: its first key in a tile, the chunk index (in
+    /// K and V alike) of that key's chunk in tile 0, and the chunk's byte offset within a stage.
+    /// </summary>
+    private readonly struct KeyTileCopy
+    {
+        public KeyTileCopy(int thread, long kRow0, int d)
+        {
+            int chunks = d / 8;
+            int column = thread & (chunks - 1);
+            Key = thread / chunks;
+            Chunk = ((kRow0 + Key) * chunks) + column;
+            SharedByte = ((Key * Ld(d)) + (column * 8)) * 2;
+        }
+
+        /// <summary>The thread's key in pass 0 of a tile (from the tile's first key).</summary>
+        public int Key { get; }
+
+        /// <summary>The K / V chunk index of the thread's pass-0 chunk in key tile 0.</summary>
+        public long Chunk { get; }
+
+        /// <summary>Byte offset of that chunk within a stage (after K's or V's offset).</summary>
+        public int SharedByte { get; }
+    }
+
+    /// <summary>One K and one V chunk of a key (its index <paramref name="chunk"/> in both tensors); zeros past the call's keys.</summary>
+    private static void CopyKeyChunks<TOps>(ref TOps ops, ArrayView<ushort> shared, ArrayView<Half8> k, ArrayView<Half8> v, TensorCoreAttentionPointers pointers,
+        long chunk, int sharedByte, bool inside, int d)
+        where TOps : struct, IAttentionMmaOps
+    {
+        long at = inside ? chunk : 0;
+        ops.CopyChunk(shared, sharedByte + KOffset, k, at, pointers.K, inside);
+        ops.CopyChunk(shared, sharedByte + VOffset(d), v, at, pointers.V, inside);
     }
 
     /// <summary>Requests <paramref name="rows"/> rows of <paramref name="d"/> elements from row <paramref name="firstRow"/> (zeros from row <paramref name="valid"/> on), chunks spread over <paramref name="threads"/> threads.</summary>
