@@ -115,8 +115,15 @@ internal static partial class AttentionTensorCoreKernels
     /// <summary>Byte offset of the V tile within a stage at head size <paramref name="d"/>.</summary>
     public static int VOffset(int d) => 2 * BlockK * Ld(d);
 
-    /// <summary>Dynamic shared bytes of a group of the register variant at head size <paramref name="d"/> (the two key-tile stages; no warp areas).</summary>
-    public static int RegisterSharedBytes(int d) => 2 * StageBytes(d);
+    /// <summary>
+    /// Key-tile stages of the register variant at head size <paramref name="d"/>: three at 64 (one group barrier per
+    /// tile instead of two), two at 128, where a third would pass the 48 KB a group gets without opting in and, at 55 KB
+    /// a group, fit only two of its three register-bound groups into an A100's 164 KB.
+    /// </summary>
+    public static int RegisterStages(int d) => d == 64 ? 3 : 2;
+
+    /// <summary>Dynamic shared bytes of a group of the register variant at head size <paramref name="d"/> (its key-tile stages; no warp areas).</summary>
+    public static int RegisterSharedBytes(int d) => RegisterStages(d) * StageBytes(d);
 
     /// <summary>The tensor-core attention through inline PTX (CUDA only; head size <see cref="D"/>).</summary>
     [IlgpuKernel]
@@ -142,7 +149,8 @@ internal static partial class AttentionTensorCoreKernels
     /// are kept in log2 units (the scale folded into one multiply), each lane sums its own part of a row and the quad
     /// adds the parts once at the end, and a warp skips the causal tiles wholly past its own 16 rows. No additive mask.
     /// Groups of <see cref="Warps"/> warps take <see cref="BlockQ"/> queries; Q is staged in stage 0 while key tile 0's
-    /// copy goes to stage 1. Head size 32 · <typeparamref name="TDimQuads"/> (64 or 128).
+    /// copy goes to stage 1, and the key tiles cycle through <see cref="RegisterStages"/> stages, one copy ahead. Head size
+    /// 32 · <typeparamref name="TDimQuads"/> (64 or 128).
     /// </summary>
     [IlgpuKernel]
     [IlgpuKernelVariant(typeof(Const2))]
@@ -372,18 +380,29 @@ internal static partial class AttentionTensorCoreKernels
         int limitLo = s.Causal != 0 && queryLo + 1 < keys ? queryLo + 1 : keys;
         int limitHi = s.Causal != 0 && queryLo + 9 < keys ? queryLo + 9 : keys;
         float scaleLog2 = s.Scale * Log2E;
+        int stages = RegisterStages(d);
+        int stage = StageOf(0);
         for (int tile = 0; tile < tiles; tile++)
         {
-            // The stage the next tile goes to was last read by tile - 1 (or held Q): every warp is past it.
-            Group.Barrier();
+            // Three stages: tile + 1 goes to the stage tile - 2 was read from (tile 1 to the one Q never used), and every
+            // warp finished that read before it reached iteration tile - 1's barrier. Two: it goes to the stage tile - 1
+            // was read from (or Q's), so every warp must be past that first.
+            if (stages == 2)
+            {
+                Group.Barrier();
+            }
+
+            int nextStage = stage == stages - 1 ? 0 : stage + 1;
             if (tile + 1 < tiles)
             {
-                CopyTile(ref ops, shared, k, v, pointers, plan, tile + 1, StageOf(tile + 1) * StageBytes(d), keys, d);
+                CopyTile(ref ops, shared, k, v, pointers, plan, tile + 1, nextStage * StageBytes(d), keys, d);
             }
 
             ops.Commit();
             ops.WaitForTile();
             Group.Barrier();
+            int tileStage = stage;
+            stage = nextStage;
             int k0 = tile * BlockK;
             if (s.Causal != 0 && k0 > warpFirst + 15)
             {
@@ -393,7 +412,7 @@ internal static partial class AttentionTensorCoreKernels
 
             bool masked = k0 + BlockK > keys || (s.Causal != 0 && k0 + BlockK - 1 > warpFirst);
             int key0 = k0 + (2 * t);
-            ops.Step(shared, warp, lane, StageOf(tile), scaleLog2, masked, limitLo - key0, limitHi - key0, bf16);
+            ops.Step(shared, warp, lane, tileStage, scaleLog2, masked, limitLo - key0, limitHi - key0, bf16);
         }
 
         long rowLo = qRow0 - q0 + queryLo;
