@@ -235,6 +235,31 @@ public sealed class AttentionPrefillTests : Half16TestBase, IClassFixture<Warp32
         Assert.DoesNotMatch(@"\[%\d|\{%\d|, %\d+[,;]", ptx);
     }
 
+    /// <summary>
+    /// The key-tile pipeline of both register kernels: the copy plan issues d / 32 passes of one K and one V chunk per
+    /// thread, written out once for tile 0 and once in the loop (plus Q's one loop site); at head size 64 three stages
+    /// leave one group barrier per tile (two at 128), and head size 128 keeps to the 48 KB a group gets without opting in.
+    /// </summary>
+    [Theory]
+    [InlineData(64, false)]
+    [InlineData(64, true)]
+    [InlineData(128, false)]
+    [InlineData(128, true)]
+    public void RegisterVariantPtxCopiesByPlanAndSyncsPerStage(int d, bool split)
+    {
+        string name = split ? nameof(AttentionTensorCoreKernels.Attention16TensorCoreRegistersSplit) : nameof(AttentionTensorCoreKernels.Attention16TensorCoreRegisters);
+        var kernel = typeof(AttentionTensorCoreKernels).GetMethod(name)!.MakeGenericMethod(d == 64 ? typeof(Const2) : typeof(Const4));
+        string ptx = Ptx(kernel);
+        int passes = d / 32;
+
+        Assert.Equal(1 + (2 * 2 * passes), Regex.Matches(ptx, Regex.Escape("cp.async.cg.shared.global")).Count);
+        Assert.Equal(d == 64 ? 3 : 2, AttentionTensorCoreKernels.RegisterStages(d));
+        Assert.Equal(1 + (AttentionTensorCoreKernels.RegisterStages(d) == 3 ? 1 : 2), Regex.Matches(ptx, @"\bbar\.sync\b").Count);
+        Assert.DoesNotContain(Sm90aPtx.OptInSharedMarker, ptx, StringComparison.Ordinal);
+        Assert.True(AttentionTensorCoreKernels.RegisterSharedBytes(d) <= 48 * 1024);
+        Assert.True(AttentionTensorCoreKernels.RegisterSharedBytes(d) * IlgpuKernels.RegisterGroupsPerSm(d) <= 164 * 1024); // an A100's shared memory per SM
+    }
+
     private ushort[] RunSplit(ushort[] q, ushort[] k, ushort[] v, int batch, AttentionShape shape, int rangeKeys, bool bf16)
     {
         var acc = warp32.Accelerator;
