@@ -432,7 +432,7 @@ internal static partial class AttentionTensorCoreKernels
 
     /// <summary>
     /// The start of both bodies: the Q tile (stage 0) and key tile 0 (stage 1) are requested together; Q's copy group
-    /// completes first and its fragments move to registers, after which stage 0 is free for tile 1.
+    /// completes first and its fragments move to registers, after which stage 0 is free for the key tiles.
     /// </summary>
     private static void LoadQAndRequestFirstTile<TOps>(ref TOps ops, ArrayView<ushort> shared, ArrayView<Half8> q, ArrayView<Half8> k, ArrayView<Half8> v,
         TensorCoreAttentionPointers pointers, long qRow0, int qValid, KeyTileCopy plan, int keys, int tiles, int thread, int warp, int lane, int d)

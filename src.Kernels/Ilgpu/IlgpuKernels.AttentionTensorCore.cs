@@ -274,8 +274,9 @@ internal enum PrefillVariant
     Shared = 0,
 
     /// <summary>
-    /// Scores, softmax and weights in registers, 32-key tiles in two stages (three at head size 64), three groups per SM (four at 64). The variants it beat on
-    /// the H200 (no register bound, 8-warp groups, 64-key tiles in single buffers) are in docs/perf/h100-notes-attention.md.
+    /// Scores, softmax and weights in registers, 32-key tiles in two stages and three groups per SM (three stages and
+    /// four groups at head size 64). The variants it beat on the H200 (no register bound, 8-warp groups, 64-key tiles in
+    /// single buffers) are in docs/perf/h100-notes-attention.md.
     /// </summary>
     Registers = 1,
 

@@ -18,7 +18,9 @@
 #                (default .gpu/harness-old-overlay.tar.xz: the other build's differing files, e.g. harness/GemsInjector.dll,
 #                GemsInjector.Kernels.dll, GemsInjector.Kernels.ptx.zip, GemsInjector.GpuHarness.dll) laid over it;
 #                AB_OLD_OVERLAY=none runs the same build on both sides (two settings through AB_ENV_OLD / AB_ENV_NEW).
-#                AB_ROUNDS rounds (default 4) of an old then a new process, each --suite accuracy,bench over AB_FILTER
+#                AB_ROUNDS rounds (default 4) of an old then a new process, each --suite AB_SUITES (default accuracy,bench;
+#                "bench" alone checks each case once, before timing it, instead of twice: Run 194's float64 checks of
+#                4096-token d 128 cases spent the whole budget) over AB_FILTER
 #                (required; harness filter) with AB_BUDGET_S (default 35); AB_ENV_OLD / AB_ENV_NEW add VAR=VALUE words to
 #                that build's processes -> ab.csv (every row, with its process) and ab.md (ab_summary.py: accuracy counts,
 #                per case and build the median and range of the processes, the speed change, and a note where a build's
@@ -296,6 +298,7 @@ fi
 if want ab; then
     AB_ROUNDS="${AB_ROUNDS:-4}"
     AB_BUDGET_S="${AB_BUDGET_S:-35}"
+    AB_SUITES="${AB_SUITES:-accuracy,bench}"
     overlay="${AB_OLD_OVERLAY:-$root/.gpu/harness-old-overlay.tar.xz}"
     if [[ -z "${AB_FILTER:-}" || ( "$overlay" != none && ! -f "$overlay" ) ]]; then
         echo "run-on-gpu: ab needs AB_FILTER (a harness filter) and the old build's overlay '$overlay'" | tee -a "$log"
@@ -316,7 +319,7 @@ if want ab; then
                 if [[ $build == old ]]; then bin="$old_dir/harness/GemsInjector.GpuHarness"; envs=("${env_old[@]}"); else bin="$harness_bin"; envs=("${env_new[@]}"); fi
                 echo "== run-on-gpu: ab $build-$round: ${envs[*]} GemsInjector.GpuHarness --filter '$AB_FILTER'" | tee -a "$log"
                 set +e
-                timeout --kill-after=10 $(( AB_BUDGET_S + 60 )) env "${envs[@]}" "$bin" --device "$HARNESS_DEVICE" --suite accuracy,bench \
+                timeout --kill-after=10 $(( AB_BUDGET_S + 60 )) env "${envs[@]}" "$bin" --device "$HARNESS_DEVICE" --suite "$AB_SUITES" \
                     --filter "$AB_FILTER" --budget-s "$AB_BUDGET_S" --csv "$work/$build-$round.csv" "${extra[@]}" >>"$log" 2>&1
                 code=$?
                 set -e
