@@ -317,7 +317,7 @@ if want ab; then
         for (( round = 1; round <= AB_ROUNDS; round++ )); do
             for build in old new; do
                 if [[ $build == old ]]; then bin="$old_dir/harness/GemsInjector.GpuHarness"; envs=("${env_old[@]}"); else bin="$harness_bin"; envs=("${env_new[@]}"); fi
-                echo "== run-on-gpu: ab $build-$round: ${envs[*]} GemsInjector.GpuHarness --filter '$AB_FILTER'" | tee -a "$log"
+                echo "== run-on-gpu: ab $build-$round: ${envs[*]} GemsInjector.GpuHarness --suite $AB_SUITES --filter '$AB_FILTER'" | tee -a "$log"
                 set +e
                 timeout --kill-after=10 $(( AB_BUDGET_S + 60 )) env "${envs[@]}" "$bin" --device "$HARNESS_DEVICE" --suite "$AB_SUITES" \
                     --filter "$AB_FILTER" --budget-s "$AB_BUDGET_S" --csv "$work/$build-$round.csv" "${extra[@]}" >>"$log" 2>&1
