@@ -3,7 +3,7 @@
 
 Usage:
   compare.py --bench bench.csv [--torch anchor.csv] [--torch-log torch.txt] [--torch-extra torch-extra.csv]
-             [--gems-fallback h100_torch_flaggems.csv] [--out compare.md]
+             [--gems-fallback h100_torch_flaggems.csv] [--out compare.md] [--into docs/perf/h100.md --smi nvidia-smi.txt]
 
 The reference figures come from anchor.csv (what torch_reference_bench.py writes to $OUT) or, failing that, from its
 printed lines ("<op> <dtype> torch <ms> ms <rate> <unit> | gems <ms> ms <rate> <unit> | ..."). A harness row is matched
@@ -22,7 +22,9 @@ plus the row's bytes at the memory's peak (memory_peak_gbps in the device_create
 time for the products and attention cases the anchor script lacks; its PyTorch column is in our unit for that row
 (our rate x our time / PyTorch's time). Rows without a target are listed with their figures. When FlagGems does not import on the GPU machine (its column is
 nan), --gems-fallback takes FlagGems figures from an earlier run's CSV (same columns as anchor.csv); such figures and
-the verdicts built on them are marked with a dagger: another run, indicative only. Standard library only.
+the verdicts built on them are marked with a dagger: another run, indicative only. --into writes the same table into a
+markdown file's standing-table block (docs/perf/h100.md's; the two marker lines STANDING_BEGIN / STANDING_END below),
+headed by the card, driver and date from the run's nvidia-smi.txt (--smi). Standard library only.
 """
 import argparse
 import csv
@@ -93,6 +95,50 @@ def fmt(v, unit=""):
     return f"{v:.1f}{(' ' + unit) if unit else ''}" if v >= 10 else f"{v:.3g}{(' ' + unit) if unit else ''}"
 
 
+# The block of a markdown file that --into replaces: everything from the first line to the second, both kept.
+STANDING_BEGIN = "<!-- compare.py --into: the standing table, generated from one run's files; edit compare.py, not this block -->"
+STANDING_END = "<!-- compare.py --into: end of the standing table -->"
+
+
+def card_heading(smi_path, bench_path):
+    """'<card>, driver <version>, <date> UTC' from run-on-gpu.sh's nvidia-smi.txt: its query line and the clock line
+    nvidia-smi prints above its table. Missing or unreadable: an error naming the file (the heading is the table's claim
+    of where it was measured)."""
+    if not smi_path or not os.path.isfile(smi_path):
+        sys.exit(f"compare.py: --into needs --smi, the run's nvidia-smi.txt (card, driver, date); got {smi_path!r}")
+    with open(smi_path) as fh:
+        lines = [ln.rstrip("\n") for ln in fh]
+    card = driver = date = None
+    for i, ln in enumerate(lines):
+        if ln.startswith("name, driver_version") and i + 1 < len(lines):
+            fields = [f.strip() for f in lines[i + 1].split(",")]
+            card, driver = (fields + [None, None])[:2]
+        m = re.match(r"^\w{3} (\w{3}) +(\d{1,2}) (\d\d:\d\d):\d\d (\d{4})$", ln.strip())
+        if m and date is None:
+            month = "JanFebMarAprMayJunJulAugSepOctNovDec".index(m.group(1)) // 3 + 1
+            date = f"{m.group(4)}-{month:02d}-{int(m.group(2)):02d} {m.group(3)}"
+    if not (card and driver and date):
+        sys.exit(f"compare.py: {smi_path} lacks the card / driver query line or nvidia-smi's date line (run-on-gpu.sh's smi step writes both)")
+    return f"{card}, driver {driver}, {date} UTC (`{bench_path}`)"
+
+
+def write_into(path, text, heading):
+    """Replaces the standing-table block of the markdown file at path with heading and text (its title line dropped).
+    The file is rewritten whole through a temporary file, so an error leaves it as it was."""
+    with open(path) as fh:
+        doc = fh.read()
+    begin, end = doc.find(STANDING_BEGIN), doc.find(STANDING_END)
+    if begin < 0 or end < begin:
+        sys.exit(f"compare.py: {path} has no standing-table block; put these two lines where the table goes:\n"
+                 f"{STANDING_BEGIN}\n{STANDING_END}")
+    body = text.split("\n", 1)[1].lstrip("\n")
+    block = f"{STANDING_BEGIN}\n\n**Measured on {heading}.**\n\n{body}\n{STANDING_END}"
+    tmp = path + ".tmp"
+    with open(tmp, "w") as fh:
+        fh.write(doc[:begin] + block + doc[end + len(STANDING_END):])
+    os.replace(tmp, path)
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--bench", required=True, help="harness bench CSV (--suite bench --csv ...)")
@@ -101,6 +147,10 @@ def main():
     ap.add_argument("--torch-extra", help="torch-extra.csv written by torch_decode_reference.py (same run)")
     ap.add_argument("--gems-fallback", help="anchor-style CSV of an earlier run, for FlagGems figures missing in this run (marked)")
     ap.add_argument("--out", help="markdown output (also printed)")
+    ap.add_argument("--into", help="a markdown file whose standing-table block (between the two marker lines STANDING_BEGIN "
+                                   "and STANDING_END of this script) is replaced by this table, headed by card, driver and "
+                                   "date from --smi; the rest of the file is kept as it is")
+    ap.add_argument("--smi", help="nvidia-smi.txt of the same run (run-on-gpu.sh's smi step), for --into's heading")
     ap.add_argument("--memory-peak-gbps", type=float,
                     help="the memory's peak in GB/s (default: memory_peak_gbps in the bench CSV's device_create note, which the "
                          "harness derives from the device's memory clock and bus width)")
@@ -272,6 +322,8 @@ def main():
     if a.out:
         with open(a.out, "w") as fh:
             fh.write(text)
+    if a.into:
+        write_into(a.into, text, card_heading(a.smi, a.bench))
     sys.stdout.write(text)
     return 0
 

@@ -1,0 +1,9 @@
+#!/usr/bin/env bash
+# Session 32, Run 197: start-up (Gems.Enable, every operator's first call, a second process over the disk cache) and
+# the whole accuracy suite on main's final kernels (the build of Runs 195-196), for the standing section of h100.md.
+set -uo pipefail
+export LD_LIBRARY_PATH="/usr/local/nvidia/lib64${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"
+export DOTNET_CLI_TELEMETRY_OPTOUT=1 DOTNET_NOLOGO=1
+ACCURACY_BUDGET_S=230 HARNESS_ARGS='--seed 197' OUT=$OUT/run \
+  bash tests/GemsInjector.GpuHarness/run-on-gpu.sh smi startup accuracy > $OUT/run.log 2>&1
+cd $OUT && tar czf all.tgz run run.log && rm -rf run run.log; find $OUT -type f
