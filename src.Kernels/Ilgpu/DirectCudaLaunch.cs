@@ -206,9 +206,14 @@ internal sealed class DirectCudaLaunch
     }
 
     /// <summary>The element size of <typeparamref name="T"/> when it is an <see cref="ArrayView{T}"/>, else 0 (a constant to the JIT).</summary>
+    /// <remarks>
+    /// Read through the view's own <see cref="IArrayView.ElementSize"/> (one boxing per view type) rather than
+    /// <see cref="Interop.SizeOf(Type)"/>, which invokes a reflected generic method and so has .NET compile an invoke stub
+    /// inside a process's first operator call.
+    /// </remarks>
     private static class ViewArgument<T>
     {
-        public static readonly int ElementSize = IsView(typeof(T)) ? Interop.SizeOf(typeof(T).GetGenericArguments()[0]) : 0;
+        public static readonly int ElementSize = IsView(typeof(T)) ? ((IArrayView)default(T)!).ElementSize : 0;
     }
 
     private static bool IsView(Type type) => type.IsGenericType && type.GetGenericTypeDefinition() == typeof(ArrayView<>);

@@ -5,6 +5,7 @@ using System.IO;
 using System.IO.Compression;
 using System.Linq;
 using System.Reflection;
+using System.Runtime.CompilerServices;
 using System.Security.Cryptography;
 using System.Text;
 using System.Threading;
@@ -39,8 +40,10 @@ internal sealed class KernelDiskCache
     private const string FormatTag = "gems-kernel-cache 1";
 
     // ILGPU builds PTXCompiledKernel only inside its backend: its constructor and the compiled kernel's entry point (which
-    // holds the shared-memory layout the launcher needs) are internal. Without them (another ILGPU version) the cache
-    // turns itself off instead of failing.
+    // holds the shared-memory layout the launcher needs) are internal. Reflection only checks that they exist (without
+    // them, another ILGPU version, the cache turns itself off instead of failing); the calls go through the accessors
+    // below, because .NET emits and fully compiles an invoke stub for a reflected member the second time it is invoked,
+    // about a millisecond each inside a second process's first operator call (h100-notes-startup.md, Attempt 11).
     private static readonly ConstructorInfo? PtxKernelConstructor = typeof(PTXCompiledKernel).GetConstructor(
         BindingFlags.Instance | BindingFlags.NonPublic | BindingFlags.Public,
         binder: null,
@@ -52,6 +55,12 @@ internal sealed class KernelDiskCache
 
     /// <summary>Whether this ILGPU build exposes what the cache needs (checked once, by reflection).</summary>
     public static bool IsSupported => PtxKernelConstructor is not null && EntryPointProperty?.PropertyType == typeof(EntryPoint);
+
+    [UnsafeAccessor(UnsafeAccessorKind.Constructor)]
+    private static extern PTXCompiledKernel NewPtxKernel(Context context, EntryPoint entryPoint, CompiledKernel.KernelInfo? info, string assembly);
+
+    [UnsafeAccessor(UnsafeAccessorKind.Method, Name = "get_EntryPoint")]
+    private static extern EntryPoint EntryPointOf(CompiledKernel kernel);
 
     private readonly string target;
     private int hits;
@@ -133,7 +142,7 @@ internal sealed class KernelDiskCache
     /// <summary>The static and dynamic shared memory a compiled kernel declares (what its launcher needs).</summary>
     /// <param name="kernel">A kernel compiled by ILGPU or read from the cache.</param>
     /// <returns>Its shared-memory specification.</returns>
-    internal static SharedMemorySpecification SharedMemoryOf(CompiledKernel kernel) => ((EntryPoint)EntryPointProperty!.GetValue(kernel)!).SharedMemory;
+    internal static SharedMemorySpecification SharedMemoryOf(CompiledKernel kernel) => EntryPointOf(kernel).SharedMemory;
 
     /// <summary>The file that holds (or will hold) the PTX of this kernel and specialization.</summary>
     /// <param name="entry">The kernel.</param>
@@ -270,7 +279,7 @@ internal sealed class KernelDiskCache
         }
 
         var entryPoint = new EntryPoint(entry, new SharedMemorySpecification(staticShared, dynamicShared), specialization);
-        return (PTXCompiledKernel)PtxKernelConstructor!.Invoke([context, entryPoint, null, assembly]);
+        return NewPtxKernel(context, entryPoint, null, assembly);
     }
 
     /// <summary>
@@ -281,7 +290,7 @@ internal sealed class KernelDiskCache
     /// <param name="assembly">The PTX to load instead.</param>
     /// <returns>The kernel with <paramref name="assembly"/>.</returns>
     internal static PTXCompiledKernel WithAssembly(PTXCompiledKernel kernel, string assembly) =>
-        (PTXCompiledKernel)PtxKernelConstructor!.Invoke([kernel.Context, (EntryPoint)EntryPointProperty!.GetValue(kernel)!, null, assembly]);
+        NewPtxKernel(kernel.Context, EntryPointOf(kernel), null, assembly);
 
     /// <summary>
     /// The PTX of a kernel compiled without launch bounds, with the directives ILGPU writes for
