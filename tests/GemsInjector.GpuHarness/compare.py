@@ -98,6 +98,7 @@ def fmt(v, unit=""):
 # The block of a markdown file that --into replaces: everything from the first line to the second, both kept.
 STANDING_BEGIN = "<!-- compare.py --into: the standing table, generated from one run's files; edit compare.py, not this block -->"
 STANDING_END = "<!-- compare.py --into: end of the standing table -->"
+MONTHS = ["Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"]
 
 
 def card_heading(smi_path, bench_path):
@@ -114,9 +115,8 @@ def card_heading(smi_path, bench_path):
             fields = [f.strip() for f in lines[i + 1].split(",")]
             card, driver = (fields + [None, None])[:2]
         m = re.match(r"^\w{3} (\w{3}) +(\d{1,2}) (\d\d:\d\d):\d\d (\d{4})$", ln.strip())
-        if m and date is None:
-            month = "JanFebMarAprMayJunJulAugSepOctNovDec".index(m.group(1)) // 3 + 1
-            date = f"{m.group(4)}-{month:02d}-{int(m.group(2)):02d} {m.group(3)}"
+        if m and date is None and m.group(1) in MONTHS:
+            date = f"{m.group(4)}-{MONTHS.index(m.group(1)) + 1:02d}-{int(m.group(2)):02d} {m.group(3)}"
     if not (card and driver and date):
         sys.exit(f"compare.py: {smi_path} lacks the card / driver query line or nvidia-smi's date line (run-on-gpu.sh's smi step writes both)")
     return f"{card}, driver {driver}, {date} UTC (`{bench_path}`)"
