@@ -76,7 +76,7 @@ public sealed class IlgpuDevice : IDisposable
     private readonly object loadLock = new();
     private readonly IlgpuKernelLoader loader;
     private IlgpuKernels? kernels;
-    private Action<KernelConfig, ArrayView<int>>? warmUp;
+    private Action<KernelConfig, ArrayView<int>, ArrayView<float>, ArrayView<Float4>, ArrayView<Half8>, ArrayView<ushort>, int>? warmUp;
     private bool disposed;
 
     private IlgpuDevice(IlgpuDeviceKind kind, Context context, Accelerator accelerator)
@@ -284,9 +284,10 @@ public sealed class IlgpuDevice : IDisposable
     /// Loads (from the on-disk cache, or by compiling it) and runs one trivial kernel, so that ILGPU's compiler, loader
     /// and launch path are compiled by the .NET JIT before an operator's first call instead of during it (tens of
     /// milliseconds from the cache, hundreds when ILGPU compiles), and takes the host paths most operators share: a
-    /// memset on the stream (the reductions' tickets) and the view casts of the vector kernels (float32 and 16-bit words
-    /// as 16-byte vectors). The runtime calls it on the thread that starts a GPU in the background; nothing an operator
-    /// needs is compiled by it.
+    /// memset on the stream (the reductions' tickets), the view casts of the vector kernels (float32 and 16-bit words
+    /// as 16-byte vectors), and a generic kernel with launch bounds, a scalar and views of those types
+    /// (<see cref="WarmUpKernels.Touch{TInstance}"/>). The runtime calls it on the thread that starts a GPU in the
+    /// background; nothing an operator needs is compiled by it.
     /// </summary>
     /// <returns>How long it took.</returns>
     /// <exception cref="IlgpuKernelCompileException">The trivial kernel cannot be built: neither can any other.</exception>
@@ -295,12 +296,14 @@ public sealed class IlgpuDevice : IDisposable
         var watch = Stopwatch.StartNew();
         using var flag = Accelerator.Allocate1D<int>(1);
         using var words = Accelerator.Allocate1D<float>(8);
+        flag.MemSetToZero();
         flag.View.MemSetToZero();
         ArrayView<float> floats = words.View;
-        _ = floats.Cast<Float4>();
-        _ = floats.Cast<Half8>();
-        _ = floats.Cast<ushort>().Cast<Half8>();
-        Load(ref warmUp, nameof(WarmUpKernels.Touch), acc => acc.LoadStreamKernel<ArrayView<int>>(WarmUpKernels.Touch))(new KernelConfig(1, 1), flag.View);
+        var shorts = floats.Cast<ushort>();
+        _ = shorts.Cast<Half8>();
+        var bounds = Kind == IlgpuDeviceKind.CpuSimulator ? default : new KernelSpecialization(WarpSize, null);
+        Load(ref warmUp, nameof(WarmUpKernels.Touch), acc => acc.LoadStreamKernel<ArrayView<int>, ArrayView<float>, ArrayView<Float4>, ArrayView<Half8>, ArrayView<ushort>, int>(
+            WarmUpKernels.Touch<Const1>, bounds))(new KernelConfig(1, WarpSize), flag.View, floats, floats.Cast<Float4>(), floats.Cast<Half8>(), shorts, 1);
         Accelerator.Synchronize();
         return watch.Elapsed;
     }
