@@ -296,6 +296,8 @@ public sealed class IlgpuDevice : IDisposable
         var watch = Stopwatch.StartNew();
         using var flag = Accelerator.Allocate1D<int>(1);
         using var words = Accelerator.Allocate1D<float>(8);
+        // The buffer overload is the one the operators' scratch takes; the view overload was the warm-up's before it
+        // (Attempt 10): the pair is what Run 200 measured (h100-notes-startup.md, Attempt 12).
         flag.MemSetToZero();
         flag.View.MemSetToZero();
         ArrayView<float> floats = words.View;
