@@ -303,12 +303,22 @@ public sealed class IlgpuDevice : IDisposable
         ArrayView<float> floats = words.View;
         var shorts = floats.Cast<ushort>();
         _ = shorts.Cast<Half8>();
-        var bounds = Kind == IlgpuDeviceKind.CpuSimulator ? default : new KernelSpecialization(WarpSize, null);
         Load(ref warmUp, nameof(WarmUpKernels.Touch), acc => acc.LoadStreamKernel<ArrayView<int>, ArrayView<float>, ArrayView<Float4>, ArrayView<Half8>, ArrayView<ushort>, int>(
-            WarmUpKernels.Touch<Const1>, bounds))(new KernelConfig(1, WarpSize), flag.View, floats, floats.Cast<Float4>(), floats.Cast<Half8>(), shorts, 1);
+            WarmUpKernels.Touch<Const1>, LaunchBounds(WarpSize, null)))(new KernelConfig(1, WarpSize), flag.View, floats, floats.Cast<Float4>(), floats.Cast<Half8>(), shorts, 1);
         Accelerator.Synchronize();
         return watch.Elapsed;
     }
+
+    /// <summary>
+    /// Launch bounds for a kernel whose groups never exceed <paramref name="maxThreads"/> (emitted as <c>.maxntid</c>, and
+    /// <c>.minnctapersm</c> when <paramref name="minGroupsPerSm"/> is set). The CPU simulator rejects specializations
+    /// above its 16-thread groups, so it gets none.
+    /// </summary>
+    /// <param name="maxThreads">The most threads a group of the kernel has (capped at the device's group size).</param>
+    /// <param name="minGroupsPerSm">Groups per SM to ask of the compiler, or <see langword="null"/>.</param>
+    /// <returns>The specialization to load the kernel with.</returns>
+    internal KernelSpecialization LaunchBounds(int maxThreads, int? minGroupsPerSm) =>
+        Kind == IlgpuDeviceKind.CpuSimulator ? default : new KernelSpecialization(Math.Min(maxThreads, MaxGroupSize), minGroupsPerSm);
 
     /// <summary>Waits for all launched kernels to finish.</summary>
     public void Synchronize() => Accelerator.Synchronize();

@@ -21,13 +21,8 @@ public sealed partial class IlgpuKernels
     private readonly Action<KernelConfig, ArrayView<Float4>, ArrayView<Float4>, ArrayView<float>, ArrayView<float>, GemmShape, SgemmAddresses>?[] sgemmAsyncPipeSpreadF32 = new Action<KernelConfig, ArrayView<Float4>, ArrayView<Float4>, ArrayView<float>, ArrayView<float>, GemmShape, SgemmAddresses>?[4];
     private MemoryBuffer1D<float, Stride1D.Dense>? gemvScratch;
 
-    /// <summary>
-    /// Launch bounds for a kernel whose groups never exceed <paramref name="maxThreads"/> (emitted as <c>.maxntid</c>, and
-    /// <c>.minnctapersm</c> when <paramref name="minGroupsPerSm"/> is set). The CPU simulator rejects specializations
-    /// above its 16-thread groups, so it gets none.
-    /// </summary>
-    private KernelSpecialization Bounds(int maxThreads, int? minGroupsPerSm) =>
-        device.Kind == IlgpuDeviceKind.CpuSimulator ? default : new KernelSpecialization(Math.Min(maxThreads, device.MaxGroupSize), minGroupsPerSm);
+    /// <summary>The device's launch bounds for a kernel (<see cref="IlgpuDevice.LaunchBounds"/>).</summary>
+    private KernelSpecialization Bounds(int maxThreads, int? minGroupsPerSm) => device.LaunchBounds(maxThreads, minGroupsPerSm);
 
     /// <summary>Largest m sent to the GEMV kernels (tests lower it to reach the short-tile SGEMM with split-K).</summary>
     internal int GemvMaxRows { get; set; } = GemmFastKernels.MaxGemvRows;

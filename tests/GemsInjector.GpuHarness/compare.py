@@ -101,7 +101,7 @@ STANDING_END = "<!-- compare.py --into: end of the standing table -->"
 MONTHS = ["Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"]
 
 
-def card_heading(smi_path, bench_path):
+def card_heading(smi_path):
     """'<card>, driver <version>, <date> UTC' from run-on-gpu.sh's nvidia-smi.txt: its query line and the clock line
     nvidia-smi prints above its table. Missing or unreadable: an error naming the file (the heading is the table's claim
     of where it was measured)."""
@@ -119,7 +119,7 @@ def card_heading(smi_path, bench_path):
             date = f"{m.group(4)}-{MONTHS.index(m.group(1)) + 1:02d}-{int(m.group(2)):02d} {m.group(3)}"
     if not (card and driver and date):
         sys.exit(f"compare.py: {smi_path} lacks the card / driver query line or nvidia-smi's date line (run-on-gpu.sh's smi step writes both)")
-    return f"{card}, driver {driver}, {date} UTC (`{bench_path}`)"
+    return f"{card}, driver {driver}, {date} UTC"
 
 
 def write_into(path, text, heading):
@@ -323,7 +323,7 @@ def main():
         with open(a.out, "w") as fh:
             fh.write(text)
     if a.into:
-        write_into(a.into, text, card_heading(a.smi, a.bench))
+        write_into(a.into, text, card_heading(a.smi))
     sys.stdout.write(text)
     return 0
 
