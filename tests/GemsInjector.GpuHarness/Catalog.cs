@@ -28,12 +28,18 @@ internal static class Catalog
         ["softmax"] = "4096x32000", ["rotary_embedding"] = "4096x32+8x128", ["mm"] = "4096x4096x4096",
     };
 
-    public static List<OpCase> Build(bool quick, bool bench, IReadOnlyList<DType> dtypes)
+    /// <summary>The cases of a suite; <paramref name="readGrid"/> sizes the read probe's launches (bench only).</summary>
+    public static List<OpCase> Build(bool quick, bool bench, IReadOnlyList<DType> dtypes, ReadCeiling.ReadGrid readGrid)
     {
         var cases = new List<OpCase>();
         foreach (var dt in dtypes)
         {
             Add(cases, dt, quick, bench);
+        }
+
+        if (bench && dtypes.Contains(DType.F32))
+        {
+            AddReads(cases, quick, readGrid);
         }
 
         // Under a time budget: bench runs the cases compared with the script (and the decode targets) first, every
@@ -46,7 +52,7 @@ internal static class Catalog
     }
 
     private static bool IsPriority(OpCase c) =>
-        (ScriptShapes.TryGetValue(c.Op, out var s) && s == c.Shape) || c.Category is "gemv" or "attention-decode" or "attention-prefill" or "floor";
+        (ScriptShapes.TryGetValue(c.Op, out var s) && s == c.Shape) || c.Category is "gemv" or "attention-decode" or "attention-prefill" or "floor" or "read";
 
     private static void Add(List<OpCase> cs, DType dt, bool quick, bool bench)
     {
@@ -255,6 +261,48 @@ internal static class Catalog
         };
         c.Inputs.Add(In("a", 1));
         c.Outputs.Add(Out("y", 1));
+        return c;
+    }
+
+    /// <summary>
+    /// The read probe (<see cref="ReadCeiling"/>) at the byte counts the reachable decode rows must read at least, in
+    /// floats: 32 MiB (a 16-bit 4096² weight; one sequence's K and V at head size 128 in float32), 64 MiB (a float32 4096²
+    /// weight), the 16-bit and float32 4096 × 11008 weights; every pattern at each. (The smaller K and V caches are
+    /// out of reach by the launch floor already.) Quick: two patterns over a small buffer.
+    /// </summary>
+    private static void AddReads(List<OpCase> cs, bool quick, ReadCeiling.ReadGrid grid)
+    {
+        long[] sizes = quick
+            ? new[] { 4096L * 37 }
+            : new[] { 1L << 23, 1L << 24, 11008L * 4096 / 2, 11008L * 4096 };
+        var patterns = quick
+            ? new[] { new ReadCeiling.Pattern(false, 2, 4), new ReadCeiling.Pattern(true, 1, 16) }
+            : (from chunked in new[] { false, true }
+               from groupsPerSm in new[] { 1, 2, 4, 8 }
+               from loads in ReadCeiling.LoadsInFlight
+               select new ReadCeiling.Pattern(chunked, groupsPerSm, loads)).ToArray();
+        foreach (long n in sizes)
+        {
+            foreach (var pattern in patterns)
+            {
+                cs.Add(Read(n, pattern, grid));
+            }
+        }
+    }
+
+    private static OpCase Read(long n, ReadCeiling.Pattern pattern, ReadCeiling.ReadGrid grid)
+    {
+        int groups = grid.Groups(pattern);
+        var c = new OpCase
+        {
+            Op = "read", Methods = new[] { "(read probe)" }, DType = DType.F32, Shape = $"{N(n)}:{pattern}", Category = "read",
+            AtolScale = (double)n / groups,
+            Reference = h => new() { ["y"] = new Expected(ReadCeiling.ExpectedSums(h["x"].F, pattern, grid)) },
+            Custom = set => ReadCeiling.Launch(set.Accelerator, (ArrayView<float>)set.View("x", typeof(float)), (ArrayView<float>)set.View("y", typeof(float)), pattern),
+        };
+        c.Inputs.Add(In("x", n));
+        c.Outputs.Add(Out("y", groups));
+        c.Uncounted.Add("y");
         return c;
     }
 

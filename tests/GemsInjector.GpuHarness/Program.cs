@@ -354,9 +354,9 @@ internal static class Program
                 // Startup uses tiny shapes (the time is compile + launch); accuracy/bench use the full shapes unless --quick.
                 var cases = suite switch
                 {
-                    "startup" => FirstPerOp(Catalog.Build(quick: true, bench: false, opt.DTypes)),
-                    "accuracy" => Catalog.Build(opt.Quick, bench: false, opt.DTypes),
-                    _ => Catalog.Build(opt.Quick, bench: true, opt.DTypes),
+                    "startup" => FirstPerOp(Catalog.Build(quick: true, bench: false, opt.DTypes, ReadCeiling.ReadGrid.Of(dev.Accelerator))),
+                    "accuracy" => Catalog.Build(opt.Quick, bench: false, opt.DTypes, ReadCeiling.ReadGrid.Of(dev.Accelerator)),
+                    _ => Catalog.Build(opt.Quick, bench: true, opt.DTypes, ReadCeiling.ReadGrid.Of(dev.Accelerator)),
                 };
                 cases = cases.Where(opt.Matches).ToList();
                 if (opt.List)

@@ -18,6 +18,11 @@ to a script row only on the script's own shape. Targets (from the issue):
 A decode GEMV or decode attention target is marked out of reach ("MISS (bound)") when it needs less time than the
 fastest any single launch can be here: the run's launch floor (op "launch", one thread copying one float, same timer)
 plus the row's bytes at the memory's peak (memory_peak_gbps in the device_create row's note, or --memory-peak-gbps).
+Where the run has read-probe rows (op "read", ReadCeiling.cs: a kernel that only reads a buffer, in several patterns),
+each decode row is also set beside the fastest read of the bytes it must read at least (a read of 90-100% of its
+bytes: its weight, or its K and V), and a miss whose target needs less time than that read is marked "MISS (read-bound)":
+no kernel tried here reads those bytes that fast, let alone computes on them. The read rows themselves are summarized in
+a table of their own (fastest and slowest pattern per size) instead of one row each.
 --torch-extra (torch_decode_reference.py's CSV, keyed by the harness's own op / dtype / shape labels) adds PyTorch's
 time for the products and attention cases the anchor script lacks; its PyTorch column is in our unit for that row
 (our rate x our time / PyTorch's time). Rows without a target are listed with their figures. When FlagGems does not import on the GPU machine (its column is
@@ -191,6 +196,15 @@ def main():
         """The least time one launch that moves nbytes can take here, else None (no floor or no peak in this run)."""
         return floor_ms + nbytes / (peak_gbps * 1e6) if floor_ms and peak_gbps and nbytes else None
 
+    # The read probe's rows: bytes read, median ms, pattern (the shape's part after the colon).
+    reads = [(num(r["bytes"]), num(r["ms"]), r["shape"].partition(":")[2]) for r in rows
+             if r["op"] == "read" and r["status"] == "PASS" and num(r.get("bytes")) and num(r["ms"])]
+
+    def fastest_read(nbytes):
+        """(ms, pattern, bytes) of the fastest read of 90-100% of nbytes in this run, else None."""
+        fit = [x for x in reads if nbytes and 0.9 * nbytes <= x[0] <= nbytes]
+        return min(((ms, pattern, b) for b, ms, pattern in fit), default=None)
+
     def same_bytes_copy(dt, nbytes):
         """The rate of the copy of this dtype whose bytes are nearest (within 1.5x) to nbytes, else None."""
         best = None
@@ -214,9 +228,9 @@ def main():
     out.append("")
     out.append("| op | dtype | shape | ours | PyTorch | FlagGems | ratio | target | |")
     out.append("|---|---|---|---|---|---|---|---|---|")
-    misses, met, unknown = [], 0, 0
+    misses, met, unknown, bound_count, read_bound_count = [], 0, 0, 0, 0
     for r in rows:
-        if r["status"] != "PASS":
+        if r["status"] != "PASS" or r["op"] == "read":
             continue
         op, dt, shape, cat = r["op"], r["dtype"], r["shape"], r.get("category", "")
         gbps, tflops = num(r["GB/s"]), num(r["TFLOP/s"])
@@ -234,7 +248,7 @@ def main():
         dagger = ""
         if fg is None and SCRIPT_SHAPES.get(op) == shape and (op, dt) in fallback and fallback[(op, dt)]["gems"] is not None:
             fg, dagger, used_fallback = fallback[(op, dt)]["gems"], "†", True
-        ratio, target, bound, needed_ratio = None, "", False, None
+        ratio, target, bound, read_bound, needed_ratio = None, "", False, False, None
         if cat == "gemv" or cat == "attention-decode":
             need = 0.85 if cat == "gemv" else 0.70
             cr = copy_rate.get(dt)
@@ -261,6 +275,15 @@ def main():
                     bound = True
                     target += (f"; out of reach: {need:.0%} of copy needs {needed:.0f} TFLOP/s of float32 FMA, "
                                f"above the card's {a.fp32_peak_tflops:.0f}")
+            # Every such row reads its weight (or its K and V) at least, no faster than the fastest read of those bytes.
+            read = fastest_read(nbytes)
+            if read and cr and gbps is not None and ours_ms:
+                read_ms, pattern, read_bytes = read
+                target += (f"; the fastest read of its {read_bytes / 1e6:.1f} MB ({pattern}): {read_ms * 1e3:.2f} µs, "
+                           f"ours {read_ms / ours_ms:.0%} of that speed")
+                if nbytes / (need * cr * 1e6) < read_ms and not bound:
+                    read_bound = True
+                    target += f" — read-bound: {need:.0%} of copy needs {nbytes / (need * cr * 1e6) * 1e3:.2f} µs"
             ours, unit = gbps, "GB/s"
             if torch_speed and ours is not None:
                 pt = ours * torch_speed
@@ -292,7 +315,7 @@ def main():
             target = "(ILGPU copy / torch copy)"
         # A row has a verdict where it has both its ratio and the ratio its target needs.
         ok = None if ratio is None or needed_ratio is None else ratio >= needed_ratio
-        mark = "" if ok is None else ("ok" if ok else "**MISS** (bound)" if bound else "**MISS**") + (dagger if op in BEAT_GEMS else "")
+        mark = "" if ok is None else ("ok" if ok else "**MISS** (bound)" if bound else "**MISS** (read-bound)" if read_bound else "**MISS**") + (dagger if op in BEAT_GEMS else "")
         # How much faster a missed row must run to meet its target.
         short = f"short by {needed_ratio / ratio - 1:.1%}" if ok is False else ""
         if short:
@@ -300,6 +323,8 @@ def main():
         if ok is True:
             met += 1
         elif ok is False:
+            bound_count += bound
+            read_bound_count += read_bound
             misses.append(f"{op} {dt} {shape}: {fmt(ours, unit)}, {ratio:.2f}, {short} ({target})")
         elif target.startswith(">="):
             unknown += 1
@@ -309,7 +334,20 @@ def main():
     if used_fallback:
         out.append(f"† FlagGems figure from `{a.gems_fallback}` (another run, FlagGems did not give one here): not a "
                    "same-run comparison, indicative only.")
-    out.append(f"Targets met: {met}; missed: {len(misses)}; target without a same-run reference: {unknown}.")
+    if reads:
+        out.append("Read probe (op `read`: a kernel that only reads, 16-byte loads, one sum per group; each pattern a row of "
+                   "the CSV; stride = grid-stride walk, chunk = a contiguous slice per group; then groups per SM x loads in flight per thread):")
+        out.append("")
+        out.append("| bytes | patterns | fastest | µs | GB/s | of the memory's peak | slowest | µs |")
+        out.append("|---|---|---|---|---|---|---|---|")
+        for b in sorted({x[0] for x in reads}):
+            at = sorted((ms, pattern) for nb, ms, pattern in reads if nb == b)
+            peak = f"{b / (at[0][0] * 1e6) / peak_gbps:.0%}" if peak_gbps else "—"
+            out.append(f"| {b / 1e6:.1f} MB | {len(at)} | {at[0][1]} | {at[0][0] * 1e3:.2f} | {b / (at[0][0] * 1e6):.0f} | {peak} "
+                       f"| {at[-1][1]} | {at[-1][0] * 1e3:.2f} |")
+        out.append("")
+    out.append(f"Targets met: {met}; missed: {len(misses)} (out of reach for one launch: {bound_count}; read-bound: "
+               f"{read_bound_count}); target without a same-run reference: {unknown}.")
     for m in misses:
         out.append(f"- MISS {m}")
     bad = [r for r in rows if r["status"] != "PASS"]

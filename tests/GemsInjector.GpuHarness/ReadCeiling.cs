@@ -1,0 +1,252 @@
+using System;
+using System.Globalization;
+using System.Runtime.CompilerServices;
+using GemsInjector.Kernels.Ilgpu;
+using ILGPU;
+using ILGPU.Runtime;
+using ILGPU.Runtime.Cuda;
+
+namespace GemsInjector.GpuHarness;
+
+/// <summary>
+/// How fast this device reads a buffer of a given size when reading is all a kernel does (op <c>read</c>, category
+/// <c>read</c>): every 16-byte vector loaded once, its four floats added into the thread's sum, one sum per group
+/// written. A decode GEMV must read at least its weight and a decode attention at least its K and V, so the fastest
+/// read of those bytes over every pattern tried is a measured ceiling for them, beside compare.py's floor + peak model
+/// (a model no kernel reaches: the memory's peak is not a rate any read sustains). Patterns, each a case of its own:
+/// <list type="bullet">
+/// <item><c>stride</c>: thread i of the grid reads vectors i, i + T, i + 2T … (T threads in all), so at any moment the
+/// grid reads one contiguous window, as a copy does;</item>
+/// <item><c>chunk</c>: group g reads the g-th contiguous slice of the buffer, its threads side by side, so the grid
+/// reads as many separate runs as it has groups, as a product whose groups own weight rows does.</item>
+/// </list>
+/// Both with 256-thread groups (fewer where the device allows fewer), a given number of groups per SM and a given number
+/// of loads each thread issues before it adds any (the bytes it keeps in flight). The kernels carry no launch bounds:
+/// ptxas sizes their registers, so where a pattern's loads need more than the groups per SM leave (16 loads at 8 groups
+/// per SM), its groups run in more than one wave; that is part of what the pattern measures.
+/// </summary>
+internal static class ReadCeiling
+{
+    /// <summary>Threads per group of every read pattern where the device allows it.</summary>
+    public const int GroupThreads = 256;
+
+    /// <summary>What sizes the probe's launches on one device: its SMs and the threads a group may have.</summary>
+    public readonly record struct ReadGrid(int Multiprocessors, int MaxGroupThreads)
+    {
+        /// <summary>The probe's grid on <paramref name="accelerator"/>.</summary>
+        public static ReadGrid Of(Accelerator accelerator) => new(accelerator.NumMultiprocessors, accelerator.MaxNumThreadsPerGroup);
+
+        /// <summary>Threads per group: <see cref="GroupThreads"/>, or fewer where the device's groups are smaller (the simulator's).</summary>
+        public int Threads => Math.Min(GroupThreads, MaxGroupThreads);
+
+        /// <summary>Groups of a launch of <paramref name="pattern"/>.</summary>
+        public int Groups(Pattern pattern) => Math.Max(1, Multiprocessors) * pattern.GroupsPerSm;
+    }
+
+    private static readonly ConditionalWeakTable<Accelerator, Action<KernelConfig, ArrayView<Float4>, ArrayView<float>, int, int>[]> Loaded = new();
+
+    /// <summary>The loads in flight per thread that a pattern may name, and the kernel instantiated for each.</summary>
+    public static readonly int[] LoadsInFlight = { 2, 4, 8, 16 };
+
+    /// <summary>One read pattern: how the grid walks the buffer, its groups per SM and each thread's loads in flight.</summary>
+    public readonly record struct Pattern(bool Chunked, int GroupsPerSm, int Loads)
+    {
+        /// <summary>The pattern's label in a case's shape, e.g. <c>stride4x8</c> (4 groups per SM, 8 loads in flight).</summary>
+        public override string ToString() =>
+            string.Create(CultureInfo.InvariantCulture, $"{(Chunked ? "chunk" : "stride")}{GroupsPerSm}x{Loads}");
+    }
+
+    /// <summary>
+    /// The float64 sums each group of <paramref name="pattern"/> writes over <paramref name="x"/> (n a multiple of 4),
+    /// for the checker: group g's vectors are the slice it owns (<c>chunk</c>) or those whose index mod T falls in its
+    /// threads (<c>stride</c>).
+    /// </summary>
+    public static double[] ExpectedSums(float[] x, Pattern pattern, ReadGrid grid)
+    {
+        int groups = grid.Groups(pattern);
+        int groupThreads = grid.Threads;
+        if (x.Length % 4 != 0)
+        {
+            throw new ArgumentException($"The read probe reads whole 16-byte vectors; got {x.Length} floats.", nameof(x));
+        }
+
+        long vectors = x.Length / 4;
+        long chunk = ChunkVectors(vectors, groups);
+        long threads = (long)groups * groupThreads;
+        var sums = new double[groups];
+        Par.Rows(groups, g =>
+        {
+            double s = 0;
+            if (pattern.Chunked)
+            {
+                for (long i = g * chunk * 4, end = Math.Min(vectors, (g + 1) * chunk) * 4; i < end; i++)
+                {
+                    s += x[i];
+                }
+            }
+            else
+            {
+                for (long first = (long)g * groupThreads; first < vectors; first += threads)
+                {
+                    for (long i = first * 4, end = Math.Min(vectors, first + groupThreads) * 4; i < end; i++)
+                    {
+                        s += x[i];
+                    }
+                }
+            }
+
+            sums[g] = s;
+        });
+        return sums;
+    }
+
+    /// <summary>Vectors per group of the <c>chunk</c> pattern: the buffer in equal slices, the last one shorter.</summary>
+    public static long ChunkVectors(long vectors, int groups) => (vectors + groups - 1) / groups;
+
+    /// <summary>A launch of <paramref name="pattern"/> over <paramref name="x"/> writing one sum per group into <paramref name="sums"/>.</summary>
+    public static Action Launch(Accelerator accelerator, ArrayView<float> x, ArrayView<float> sums, Pattern pattern)
+    {
+        var grid = ReadGrid.Of(accelerator);
+        int groups = grid.Groups(pattern);
+        if (x.Length % 4 != 0 || x.Length / 4 > int.MaxValue || sums.Length != groups)
+        {
+            throw new ArgumentException($"The read probe {pattern} needs whole 16-byte vectors (at most {int.MaxValue} of them) and {groups} sums; got {x.Length} floats and {sums.Length} sums.");
+        }
+
+        int slot = Array.IndexOf(LoadsInFlight, pattern.Loads);
+        if (slot < 0)
+        {
+            throw new ArgumentException($"The read probe has kernels for {string.Join(", ", LoadsInFlight)} loads in flight, not {pattern.Loads}.");
+        }
+
+        var kernels = Loaded.GetValue(accelerator, acc => new[]
+        {
+            acc.LoadStreamKernel<ArrayView<Float4>, ArrayView<float>, int, int>(Read<Const2>),
+            acc.LoadStreamKernel<ArrayView<Float4>, ArrayView<float>, int, int>(Read<Const4>),
+            acc.LoadStreamKernel<ArrayView<Float4>, ArrayView<float>, int, int>(Read<Const8>),
+            acc.LoadStreamKernel<ArrayView<Float4>, ArrayView<float>, int, int>(Read<Const16>),
+        });
+        var kernel = kernels[slot];
+        var x4 = x.Cast<Float4>();
+        int vectors = (int)x4.Length;
+        int chunk = pattern.Chunked ? (int)ChunkVectors(vectors, groups) : 0;
+        var config = new KernelConfig(groups, grid.Threads);
+        return () => kernel(config, x4, sums, vectors, chunk);
+    }
+
+    /// <summary>
+    /// Sums the group's vectors: with <paramref name="chunk"/> 0 the grid-stride walk, else the group's slice of that many
+    /// vectors; <typeparamref name="TLoads"/> loads issued before their adds.
+    /// </summary>
+    private static void Read<TLoads>(ArrayView<Float4> x4, ArrayView<float> sums, int vectors, int chunk)
+        where TLoads : struct, IKernelConstant
+    {
+        int loads = default(TLoads).Value;
+        var x = x4.AsAligned(16);
+        long first, end, step;
+        if (chunk > 0)
+        {
+            first = (long)Grid.IdxX * chunk + Group.IdxX;
+            end = ((long)Grid.IdxX + 1) * chunk;
+            end = end < vectors ? end : vectors;
+            step = Group.DimX;
+        }
+        else
+        {
+            first = (long)Grid.IdxX * Group.DimX + Group.IdxX;
+            end = vectors;
+            step = (long)Grid.DimX * Group.DimX;
+        }
+
+        float sum = 0f;
+        long i = first;
+        for (; i + ((loads - 1) * step) < end; i += loads * step)
+        {
+            Float4 v0 = x[i];
+            Float4 v1 = x[i + step];
+            Float4 v2 = loads > 2 ? x[i + (2 * step)] : default;
+            Float4 v3 = loads > 2 ? x[i + (3 * step)] : default;
+            Float4 v4 = loads > 4 ? x[i + (4 * step)] : default;
+            Float4 v5 = loads > 4 ? x[i + (5 * step)] : default;
+            Float4 v6 = loads > 4 ? x[i + (6 * step)] : default;
+            Float4 v7 = loads > 4 ? x[i + (7 * step)] : default;
+            Float4 v8 = loads > 8 ? x[i + (8 * step)] : default;
+            Float4 v9 = loads > 8 ? x[i + (9 * step)] : default;
+            Float4 v10 = loads > 8 ? x[i + (10 * step)] : default;
+            Float4 v11 = loads > 8 ? x[i + (11 * step)] : default;
+            Float4 v12 = loads > 8 ? x[i + (12 * step)] : default;
+            Float4 v13 = loads > 8 ? x[i + (13 * step)] : default;
+            Float4 v14 = loads > 8 ? x[i + (14 * step)] : default;
+            Float4 v15 = loads > 8 ? x[i + (15 * step)] : default;
+
+            // ILGPU places each load next to its first add, and ptxas then keeps about two of them in flight (Run 204's
+            // SASS of the first form: 32 registers, the eight loads issued in pairs). An empty inline-PTX use of every
+            // vector before a warp barrier (which orders memory) issues them all first, as the products do theirs.
+            if (CudaAsm.IsSupported)
+            {
+                CudaAsm.Emit("// v %0", v0.X);
+                CudaAsm.Emit("// v %0", v1.X);
+                if (loads > 2)
+                {
+                    CudaAsm.Emit("// v %0", v2.X);
+                    CudaAsm.Emit("// v %0", v3.X);
+                }
+
+                if (loads > 4)
+                {
+                    CudaAsm.Emit("// v %0", v4.X);
+                    CudaAsm.Emit("// v %0", v5.X);
+                    CudaAsm.Emit("// v %0", v6.X);
+                    CudaAsm.Emit("// v %0", v7.X);
+                }
+
+                if (loads > 8)
+                {
+                    CudaAsm.Emit("// v %0", v8.X);
+                    CudaAsm.Emit("// v %0", v9.X);
+                    CudaAsm.Emit("// v %0", v10.X);
+                    CudaAsm.Emit("// v %0", v11.X);
+                    CudaAsm.Emit("// v %0", v12.X);
+                    CudaAsm.Emit("// v %0", v13.X);
+                    CudaAsm.Emit("// v %0", v14.X);
+                    CudaAsm.Emit("// v %0", v15.X);
+                }
+
+                Warp.Barrier();
+            }
+
+            sum += Add(v0) + Add(v1) + Add(v2) + Add(v3) + Add(v4) + Add(v5) + Add(v6) + Add(v7)
+                + Add(v8) + Add(v9) + Add(v10) + Add(v11) + Add(v12) + Add(v13) + Add(v14) + Add(v15);
+        }
+
+        for (; i < end; i += step)
+        {
+            sum += Add(x[i]);
+        }
+
+        for (int offset = Warp.WarpSize / 2; offset > 0; offset /= 2)
+        {
+            sum += Warp.ShuffleDown(sum, offset);
+        }
+
+        var warpSums = SharedMemory.Allocate<float>(GroupThreads);
+        if (Warp.LaneIdx == 0)
+        {
+            warpSums[Warp.WarpIdx] = sum;
+        }
+
+        Group.Barrier();
+        if (Group.IdxX == 0)
+        {
+            float total = 0f;
+            for (int w = 0; w < Group.DimX / Warp.WarpSize; w++)
+            {
+                total += warpSums[w];
+            }
+
+            sums[Grid.IdxX] = total;
+        }
+    }
+
+    private static float Add(Float4 v) => (v.X + v.Y) + (v.Z + v.W);
+}
