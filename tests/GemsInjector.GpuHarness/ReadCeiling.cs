@@ -158,9 +158,23 @@ internal static class ReadCeiling
             step = (long)Grid.DimX * Group.DimX;
         }
 
+        // Zero, read from shared memory after each step's warp barrier and added into every element first: ptxas can
+        // move no add of a loaded value above that barrier, so all the step's loads are in flight together (Run 206's
+        // SASS of the second form, without it: adds hoisted between the loads, three or four loads in flight).
+        var pinCell = SharedMemory.Allocate<float>(1);
+        if (Group.IdxX == 0)
+        {
+            pinCell[0] = 0f;
+        }
+
+        Group.Barrier();
+
+        // A step runs only where every lane of the warp has all its loads in range: the warp barrier inside it needs the
+        // whole warp (Run 205's first build hung where a slice's end fell inside a warp); the rest goes one load at a time.
+        long warpLast = first - Warp.LaneIdx + Warp.WarpSize - 1;
         float sum = 0f;
         long i = first;
-        for (; i + ((loads - 1) * step) < end; i += loads * step)
+        for (; warpLast + ((loads - 1) * step) < end; i += loads * step, warpLast += loads * step)
         {
             Float4 v0 = x[i];
             Float4 v1 = x[i + step];
@@ -215,8 +229,14 @@ internal static class ReadCeiling
                 Warp.Barrier();
             }
 
-            sum += Add(v0) + Add(v1) + Add(v2) + Add(v3) + Add(v4) + Add(v5) + Add(v6) + Add(v7)
-                + Add(v8) + Add(v9) + Add(v10) + Add(v11) + Add(v12) + Add(v13) + Add(v14) + Add(v15);
+            float pin = pinCell[0];
+            float step0 = Add(v0, pin) + Add(v1, pin);
+            float step2 = loads > 2 ? Add(v2, pin) + Add(v3, pin) : 0f;
+            float step4 = loads > 4 ? (Add(v4, pin) + Add(v5, pin)) + (Add(v6, pin) + Add(v7, pin)) : 0f;
+            float step8 = loads > 8
+                ? ((Add(v8, pin) + Add(v9, pin)) + (Add(v10, pin) + Add(v11, pin))) + ((Add(v12, pin) + Add(v13, pin)) + (Add(v14, pin) + Add(v15, pin)))
+                : 0f;
+            sum += (step0 + step2) + (step4 + step8);
         }
 
         for (; i < end; i += step)
@@ -249,4 +269,7 @@ internal static class ReadCeiling
     }
 
     private static float Add(Float4 v) => (v.X + v.Y) + (v.Z + v.W);
+
+    /// <summary>The vector's sum as a chain from <paramref name="pin"/>, so that no component is added before it is known.</summary>
+    private static float Add(Float4 v, float pin) => (((pin + v.X) + v.Y) + v.Z) + v.W;
 }
