@@ -352,11 +352,12 @@ internal static class Program
             foreach (var suite in order)
             {
                 // Startup uses tiny shapes (the time is compile + launch); accuracy/bench use the full shapes unless --quick.
+                var readGrid = ReadCeiling.ReadGrid.Of(dev.Accelerator);
                 var cases = suite switch
                 {
-                    "startup" => FirstPerOp(Catalog.Build(quick: true, bench: false, opt.DTypes, ReadCeiling.ReadGrid.Of(dev.Accelerator))),
-                    "accuracy" => Catalog.Build(opt.Quick, bench: false, opt.DTypes, ReadCeiling.ReadGrid.Of(dev.Accelerator)),
-                    _ => Catalog.Build(opt.Quick, bench: true, opt.DTypes, ReadCeiling.ReadGrid.Of(dev.Accelerator)),
+                    "startup" => FirstPerOp(Catalog.Build(quick: true, bench: false, opt.DTypes, readGrid)),
+                    "accuracy" => Catalog.Build(opt.Quick, bench: false, opt.DTypes, readGrid),
+                    _ => Catalog.Build(opt.Quick, bench: true, opt.DTypes, readGrid),
                 };
                 cases = cases.Where(opt.Matches).ToList();
                 if (opt.List)
