@@ -256,6 +256,8 @@ def main():
             if cr and gbps is not None:
                 ratio, needed_ratio = gbps / cr, need
             nbytes, nflops = num(r.get("bytes")), num(r.get("flops"))
+            # The time the target allows this row.
+            target_ms = nbytes / (need * cr * 1e6) if nbytes and cr else None
             small = same_bytes_copy(dt, nbytes)
             if small and gbps is not None:
                 target += f" (a copy of these bytes: {small / cr:.0%} of copy; ours {gbps / small:.0%} of it)"
@@ -266,7 +268,7 @@ def main():
                 target += f"; one launch of these bytes: at best {reachable / cr:.0%} of copy, ours {gbps / reachable:.0%} of that"
                 if reachable / cr < need:
                     bound = True
-                    target += (f" — out of reach: {need:.0%} of copy needs {nbytes / (need * cr * 1e6) * 1e3:.2f} µs, the launch floor "
+                    target += (f" — out of reach: {need:.0%} of copy needs {target_ms * 1e3:.2f} µs, the launch floor "
                                f"{floor_ms * 1e3:.2f} µs + these bytes at the memory's peak {nbytes / (peak_gbps * 1e6) * 1e3:.2f} µs")
             # Without tensor cores a float32 product's FLOPs can cap its byte rate below the target.
             if dt == "float32" and cr and nbytes and nflops:
@@ -281,9 +283,9 @@ def main():
                 read_ms, pattern, read_bytes = read
                 target += (f"; the fastest read of its {read_bytes / 1e6:.1f} MB ({pattern}): {read_ms * 1e3:.2f} µs, "
                            f"ours {read_ms / ours_ms:.0%} of that speed")
-                if nbytes / (need * cr * 1e6) < read_ms and not bound:
+                if target_ms < read_ms and not bound:
                     read_bound = True
-                    target += f" — read-bound: {need:.0%} of copy needs {nbytes / (need * cr * 1e6) * 1e3:.2f} µs"
+                    target += f" — read-bound: {need:.0%} of copy needs {target_ms * 1e3:.2f} µs"
             ours, unit = gbps, "GB/s"
             if torch_speed and ours is not None:
                 pt = ours * torch_speed
