@@ -34,6 +34,12 @@ internal static class Sm90aPtx
     public const string DmmaMarker = "mma.sync.aligned.m16n8k8.row.col.f64";
 
     /// <summary>
+    /// The text that marks a kernel using the bulk copy engine (<c>cp.async.bulk</c> with its mbarrier completion): PTX ISA
+    /// 8.0 and sm_90, which ILGPU's <c>.target sm_80</c> header does not allow; the same rewrite serves it.
+    /// </summary>
+    public const string BulkCopyMarker = "cp.async.bulk.";
+
+    /// <summary>
     /// Dynamic shared bytes a block of a compute-capability-9.0 device may opt into (227 KB: the H100 / H200 limit,
     /// <c>CU_DEVICE_ATTRIBUTE_MAX_SHARED_MEMORY_PER_BLOCK_OPTIN</c>), less the kernel's static shared memory.
     /// </summary>
@@ -61,10 +67,10 @@ internal static class Sm90aPtx
     /// <summary><c>CU_DEVICE_ATTRIBUTE_MAX_SHARED_MEMORY_PER_BLOCK_OPTIN</c> (ILGPU's enumeration stops before it).</summary>
     private const int MaxSharedPerBlockOptInAttribute = 97;
 
-    /// <summary>Whether PTX text uses an sm_90(a)-only instruction (wgmma, <see cref="DmmaMarker"/>) or declares clusters (<see cref="ClusterReduction.Marker"/>).</summary>
+    /// <summary>Whether PTX text uses an sm_90(a)-only instruction (wgmma, <see cref="DmmaMarker"/>, <see cref="BulkCopyMarker"/>) or declares clusters (<see cref="ClusterReduction.Marker"/>).</summary>
     public static bool Needs(string ptx) =>
         ptx.Contains(Marker, StringComparison.Ordinal) || ptx.Contains(ClusterReduction.Marker, StringComparison.Ordinal)
-        || ptx.Contains(DmmaMarker, StringComparison.Ordinal);
+        || ptx.Contains(DmmaMarker, StringComparison.Ordinal) || ptx.Contains(BulkCopyMarker, StringComparison.Ordinal);
 
     /// <summary>Whether kernels that need sm_90a can load on this accelerator: CUDA, compute capability exactly 9.0.</summary>
     public static bool Supported(Accelerator accelerator) =>

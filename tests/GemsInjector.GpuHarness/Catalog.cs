@@ -267,8 +267,9 @@ internal static class Catalog
     /// <summary>
     /// The read probe (<see cref="ReadCeiling"/>) at the byte counts the reachable decode rows must read at least, in
     /// floats: 32 MiB (a 16-bit 4096² weight; one sequence's K and V at head size 128 in float32), 64 MiB (a float32 4096²
-    /// weight), the 16-bit and float32 4096 × 11008 weights; every pattern at each. (The smaller K and V caches are
-    /// out of reach by the launch floor already.) Quick: two patterns over a small buffer.
+    /// weight), the 16-bit and float32 4096 × 11008 weights; every pattern at each (the <c>bulk</c> ones where the device
+    /// runs them). (The smaller K and V caches are out of reach by the launch floor already.) Quick: three patterns (one
+    /// of each walk) over a small buffer.
     /// </summary>
     private static void AddReads(List<OpCase> cs, bool quick, ReadCeiling.ReadGrid grid)
     {
@@ -276,11 +277,13 @@ internal static class Catalog
             ? new[] { 4096L * 37 }
             : new[] { 1L << 23, 1L << 24, 11008L * 4096 / 2, 11008L * 4096 };
         var patterns = quick
-            ? new[] { new ReadCeiling.Pattern(false, 2, 4), new ReadCeiling.Pattern(true, 1, 16) }
-            : (from chunked in new[] { false, true }
+            ? new[] { new ReadCeiling.Pattern(ReadCeiling.Walk.Stride, 2, 4), new ReadCeiling.Pattern(ReadCeiling.Walk.Chunk, 1, 16), new ReadCeiling.Pattern(ReadCeiling.Walk.Bulk, 1, 2) }
+            : (from walk in new[] { ReadCeiling.Walk.Stride, ReadCeiling.Walk.Chunk }
                from groupsPerSm in new[] { 1, 2, 4, 8 }
                from loads in ReadCeiling.LoadsInFlight
-               select new ReadCeiling.Pattern(chunked, groupsPerSm, loads)).ToArray();
+               select new ReadCeiling.Pattern(walk, groupsPerSm, loads))
+              .Concat(ReadCeiling.BulkPatterns.Select(p => new ReadCeiling.Pattern(ReadCeiling.Walk.Bulk, p.GroupsPerSm, p.Stages))).ToArray();
+        patterns = patterns.Where(p => p.Walk != ReadCeiling.Walk.Bulk || grid.BulkCopy).ToArray();
         foreach (long n in sizes)
         {
             foreach (var pattern in patterns)

@@ -30,14 +30,18 @@ internal static class ReadCeiling
     /// <summary>Threads per group of every read pattern where the device allows it.</summary>
     public const int GroupThreads = 256;
 
-    /// <summary>What sizes the probe's launches on one device: its SMs and the threads a group may have.</summary>
-    public readonly record struct ReadGrid(int Multiprocessors, int MaxGroupThreads)
+    /// <summary>
+    /// What sizes the probe's launches on one device: its SMs, the threads a group may have, and whether it runs the
+    /// <c>bulk</c> patterns (the simulator's copies, or a compute-capability-9.0 CUDA device's bulk copy engine).
+    /// </summary>
+    public readonly record struct ReadGrid(int Multiprocessors, int MaxGroupThreads, bool BulkCopy)
     {
         /// <summary>The probe's grid on <paramref name="accelerator"/>.</summary>
-        public static ReadGrid Of(Accelerator accelerator) => new(accelerator.NumMultiprocessors, accelerator.MaxNumThreadsPerGroup);
+        public static ReadGrid Of(Accelerator accelerator) =>
+            new(accelerator.NumMultiprocessors, accelerator.MaxNumThreadsPerGroup, accelerator.AcceleratorType == AcceleratorType.CPU || Sm90aPtx.Supported(accelerator));
 
-        /// <summary>Threads per group: <see cref="GroupThreads"/>, or fewer where the device's groups are smaller (the simulator's).</summary>
-        public int Threads => Math.Min(GroupThreads, MaxGroupThreads);
+        /// <summary>Threads per group of <paramref name="pattern"/>: <see cref="GroupThreads"/> (<see cref="BulkGroupThreads"/> for <c>bulk</c>), or fewer where the device's groups are smaller (the simulator's).</summary>
+        public int Threads(Pattern pattern) => Math.Min(pattern.Walk == Walk.Bulk ? BulkGroupThreads : GroupThreads, MaxGroupThreads);
 
         /// <summary>Groups of a launch of <paramref name="pattern"/>.</summary>
         public int Groups(Pattern pattern) => Math.Max(1, Multiprocessors) * pattern.GroupsPerSm;
@@ -45,15 +49,51 @@ internal static class ReadCeiling
 
     private static readonly ConditionalWeakTable<Accelerator, Action<KernelConfig, ArrayView<Float4>, ArrayView<float>, int, int>[]> Loaded = new();
 
+    private static readonly ConditionalWeakTable<Accelerator, Action<KernelConfig, ArrayView<Float4>, ArrayView<float>, int, int, int, long>> LoadedBulk = new();
+
     /// <summary>The loads in flight per thread that a pattern may name, and the kernel instantiated for each.</summary>
     public static readonly int[] LoadsInFlight = { 2, 4, 8, 16 };
 
-    /// <summary>One read pattern: how the grid walks the buffer, its groups per SM and each thread's loads in flight.</summary>
-    public readonly record struct Pattern(bool Chunked, int GroupsPerSm, int Loads)
+    /// <summary>How a pattern's grid walks the buffer.</summary>
+    public enum Walk
     {
-        /// <summary>The pattern's label in a case's shape, e.g. <c>stride4x8</c> (4 groups per SM, 8 loads in flight).</summary>
+        /// <summary>Grid-stride: thread i reads vectors i, i + T, i + 2T … into registers.</summary>
+        Stride,
+
+        /// <summary>Group g reads the g-th contiguous slice into registers, its threads side by side.</summary>
+        Chunk,
+
+        /// <summary>Group g's slice as <c>chunk</c>, but copied by the bulk copy engine into a ring of shared-memory stages that the group's threads sum.</summary>
+        Bulk,
+    }
+
+    /// <summary>
+    /// The <c>bulk</c> patterns the bench measures, as (groups per SM, stages): each SM's groups hold at most 192 KB of
+    /// stages, within its 228 KB of shared memory, so all of a launch's groups are resident together.
+    /// </summary>
+    public static readonly (int GroupsPerSm, int Stages)[] BulkPatterns = { (1, 4), (1, 6), (1, 12), (2, 3), (2, 6), (4, 2), (4, 3) };
+
+    /// <summary>Bytes of one stage of a <c>bulk</c> ring: one bulk copy.</summary>
+    public const int BulkStageBytes = 16 * 1024;
+
+    /// <summary>Threads per group of a <c>bulk</c> pattern where the device allows it: they only sum what the copy engine brought.</summary>
+    public const int BulkGroupThreads = 128;
+
+    /// <summary>Shared bytes before a <c>bulk</c> group's first stage: its stages' mbarriers (8 bytes each), padded to 128.</summary>
+    private const int BulkHeaderBytes = 128;
+
+    /// <summary>
+    /// One read pattern: how the grid walks the buffer, its groups per SM, and each thread's loads in flight (<c>stride</c>,
+    /// <c>chunk</c>) or the group's ring stages (<c>bulk</c>).
+    /// </summary>
+    public readonly record struct Pattern(Walk Walk, int GroupsPerSm, int Loads)
+    {
+        /// <summary>Whether each group reads one contiguous slice (<c>chunk</c>, <c>bulk</c>) rather than the grid-stride walk.</summary>
+        public bool Sliced => Walk != Walk.Stride;
+
+        /// <summary>The pattern's label in a case's shape, e.g. <c>stride4x8</c> (4 groups per SM, 8 loads in flight) or <c>bulk2x6</c> (2 groups per SM, 6 stages).</summary>
         public override string ToString() =>
-            string.Create(CultureInfo.InvariantCulture, $"{(Chunked ? "chunk" : "stride")}{GroupsPerSm}x{Loads}");
+            string.Create(CultureInfo.InvariantCulture, $"{Walk.ToString().ToLowerInvariant()}{GroupsPerSm}x{Loads}");
     }
 
     /// <summary>
@@ -64,7 +104,7 @@ internal static class ReadCeiling
     public static double[] ExpectedSums(float[] x, Pattern pattern, ReadGrid grid)
     {
         int groups = grid.Groups(pattern);
-        int groupThreads = grid.Threads;
+        int groupThreads = grid.Threads(pattern);
         if (x.Length % 4 != 0)
         {
             throw new ArgumentException($"The read probe reads whole 16-byte vectors; got {x.Length} floats.", nameof(x));
@@ -77,7 +117,7 @@ internal static class ReadCeiling
         Par.Rows(groups, g =>
         {
             double s = 0;
-            if (pattern.Chunked)
+            if (pattern.Sliced)
             {
                 for (long i = g * chunk * 4, end = Math.Min(vectors, (g + 1) * chunk) * 4; i < end; i++)
                 {
@@ -113,6 +153,25 @@ internal static class ReadCeiling
             throw new ArgumentException($"The read probe {pattern} needs whole 16-byte vectors (at most {int.MaxValue} of them) and {groups} sums; got {x.Length} floats and {sums.Length} sums.");
         }
 
+        var x4 = x.Cast<Float4>();
+        int vectors = (int)x4.Length;
+        int chunk = pattern.Sliced ? (int)ChunkVectors(vectors, groups) : 0;
+        if (pattern.Walk == Walk.Bulk)
+        {
+            if (pattern.Loads < 1 || !grid.BulkCopy)
+            {
+                throw new ArgumentException($"The read probe {pattern} needs at least one stage, and a device with the bulk copy engine (compute capability 9.0) or the simulator.");
+            }
+
+            // Through the kernel library's loader: on a 9.0 device it gives the bulk copy its sm_90 header and the opt-in
+            // shared memory (Sm90aPtx), which ILGPU's own loader does not.
+            var bulk = LoadedBulk.GetValue(accelerator, acc => new IlgpuKernelLoader(acc, null)
+                .LoadStreamKernel<ArrayView<Float4>, ArrayView<float>, int, int, int, long>(ReadBulk));
+            var bulkConfig = new KernelConfig(groups, grid.Threads(pattern), SharedMemoryConfig.RequestDynamic<Float4>((BulkHeaderBytes + (pattern.Loads * BulkStageBytes)) / 16));
+            long address = TensorCoreLaunch.DeviceAddress(x4);
+            return () => bulk(bulkConfig, x4, sums, vectors, chunk, pattern.Loads, address);
+        }
+
         int slot = Array.IndexOf(LoadsInFlight, pattern.Loads);
         if (slot < 0)
         {
@@ -127,11 +186,96 @@ internal static class ReadCeiling
             acc.LoadStreamKernel<ArrayView<Float4>, ArrayView<float>, int, int>(Read<Const16>),
         });
         var kernel = kernels[slot];
-        var x4 = x.Cast<Float4>();
-        int vectors = (int)x4.Length;
-        int chunk = pattern.Chunked ? (int)ChunkVectors(vectors, groups) : 0;
-        var config = new KernelConfig(groups, grid.Threads);
+        var config = new KernelConfig(groups, grid.Threads(pattern));
         return () => kernel(config, x4, sums, vectors, chunk);
+    }
+
+    /// <summary>
+    /// Sums the group's slice of <paramref name="chunk"/> vectors through a ring of <paramref name="stages"/> shared-memory
+    /// stages of <see cref="BulkStageBytes"/>. On CUDA one thread hands each stage's bytes to the bulk copy engine
+    /// (<c>cp.async.bulk</c>, completion counted on the stage's mbarrier), so the bytes in flight do not depend on the
+    /// group's threads or registers: all stages but the one being summed are in flight. On the simulator the threads copy
+    /// each stage themselves (same stages, same sums).
+    /// </summary>
+    private static void ReadBulk(ArrayView<Float4> x4, ArrayView<float> sums, int vectors, int chunk, int stages, long xAddress)
+    {
+        const int stageVectors = BulkStageBytes / 16;
+        const int headerVectors = BulkHeaderBytes / 16;
+        var shared4 = SharedMemory.GetDynamic<Float4>();
+        long first = (long)Grid.IdxX * chunk;
+        long end = first + chunk;
+        end = end < vectors ? end : vectors;
+        int total = end > first ? (int)(end - first) : 0;
+        int tiles = (total + stageVectors - 1) / stageVectors;
+        bool producer = Group.IdxX == 0;
+        if (CudaAsm.IsSupported && producer)
+        {
+            for (int s = 0; s < stages; s++)
+            {
+                CudaAsm.Emit("{\n\t.reg .u32 rbb;\n\tmov.u32 rbb, __dyn_shared_alloca;\n\tadd.u32 rbb, rbb, %0;\n\tmbarrier.init.shared::cta.b64 [rbb], 1;\n\t}", (uint)(8 * s));
+            }
+
+            // The barriers' initial state must be visible to the copy engine (the async proxy) before its first copy.
+            CudaAsm.Emit("fence.mbarrier_init.release.cluster;");
+            CudaAsm.Emit("fence.proxy.async.shared::cta;");
+        }
+
+        Group.Barrier();
+        if (CudaAsm.IsSupported && producer)
+        {
+            for (int t = 0; t < stages && t < tiles; t++)
+            {
+                IssueBulk(xAddress, first, total, t, t);
+            }
+        }
+
+        float sum = 0f;
+        for (int t = 0; t < tiles; t++)
+        {
+            int stage = t % stages;
+            int count = Math.Min(stageVectors, total - (t * stageVectors));
+            int stageBase = headerVectors + (stage * stageVectors);
+            if (CudaAsm.IsSupported)
+            {
+                // A stage's barrier completes once per use: use u (= t / stages) waits for phase parity u mod 2.
+                CudaAsm.Emit(
+                    "{\n\t.reg .pred rbp;\n\t.reg .u32 rbb;\n\tmov.u32 rbb, __dyn_shared_alloca;\n\tadd.u32 rbb, rbb, %0;\n\tRB_WAIT:\n\tmbarrier.try_wait.parity.shared::cta.b64 rbp, [rbb], %1;\n\t@!rbp bra RB_WAIT;\n\t}",
+                    (uint)(8 * stage), (uint)((t / stages) & 1));
+            }
+            else
+            {
+                for (int j = Group.IdxX; j < count; j += Group.DimX)
+                {
+                    shared4[stageBase + j] = x4[first + ((long)t * stageVectors) + j];
+                }
+
+                Group.Barrier();
+            }
+
+            for (int j = Group.IdxX; j < count; j += Group.DimX)
+            {
+                sum += Add(shared4[stageBase + j]);
+            }
+
+            // Every thread is done with the stage before it is refilled.
+            Group.Barrier();
+            if (CudaAsm.IsSupported && producer && t + stages < tiles)
+            {
+                IssueBulk(xAddress, first, total, t + stages, stage);
+            }
+        }
+
+        GroupSum(sums, sum);
+    }
+
+    /// <summary>Hands tile <paramref name="tile"/> of the slice (at most one stage of bytes) to the copy engine, into <paramref name="stage"/>, counted on its mbarrier.</summary>
+    private static void IssueBulk(long xAddress, long first, int total, int tile, int stage)
+    {
+        const int stageVectors = BulkStageBytes / 16;
+        int count = Math.Min(stageVectors, total - (tile * stageVectors));
+        CudaAsm.Emit(
+            "{\n\t.reg .u64 rbs;\n\t.reg .u64 rbst;\n\t.reg .u32 rbb;\n\t.reg .u32 rbd;\n\tcvta.to.global.u64 rbs, %0;\n\tmov.u32 rbb, __dyn_shared_alloca;\n\tadd.u32 rbd, rbb, %2;\n\tadd.u32 rbb, rbb, %1;\n\tmbarrier.arrive.expect_tx.shared::cta.b64 rbst, [rbb], %3;\n\tcp.async.bulk.shared::cluster.global.mbarrier::complete_tx::bytes [rbd], [rbs], %3, [rbb];\n\t}",
+            xAddress + ((first + ((long)tile * stageVectors)) * 16), (uint)(8 * stage), (uint)(BulkHeaderBytes + (stage * BulkStageBytes)), (uint)(count * 16));
     }
 
     /// <summary>
@@ -244,6 +388,12 @@ internal static class ReadCeiling
             sum += Add(x[i]);
         }
 
+        GroupSum(sums, sum);
+    }
+
+    /// <summary>Writes the group's sum of every thread's <paramref name="sum"/> to its slot of <paramref name="sums"/>.</summary>
+    private static void GroupSum(ArrayView<float> sums, float sum)
+    {
         for (int offset = Warp.WarpSize / 2; offset > 0; offset /= 2)
         {
             sum += Warp.ShuffleDown(sum, offset);

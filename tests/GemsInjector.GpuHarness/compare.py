@@ -337,8 +337,10 @@ def main():
         out.append(f"† FlagGems figure from `{a.gems_fallback}` (another run, FlagGems did not give one here): not a "
                    "same-run comparison, indicative only.")
     if reads:
-        out.append("Read probe (op `read`: a kernel that only reads, 16-byte loads, one sum per group; each pattern a row of "
-                   "the CSV; stride = grid-stride walk, chunk = a contiguous slice per group; then groups per SM x loads in flight per thread):")
+        out.append("Read probe (op `read`: a kernel that only reads, one sum per group; each pattern a row of the CSV; "
+                   "stride = grid-stride walk, chunk = a contiguous slice per group, both in 16-byte loads, then groups per SM "
+                   "x loads in flight per thread; bulk = the slice through the bulk copy engine into 16 KB shared-memory "
+                   "stages, then groups per SM x stages):")
         out.append("")
         out.append("| bytes | patterns | fastest | µs | GB/s | of the memory's peak | slowest | µs |")
         out.append("|---|---|---|---|---|---|---|---|")

@@ -206,6 +206,14 @@ public sealed class WgmmaGemmTests : Half16TestBase, IClassFixture<Warp32Simulat
     [InlineData(".target sm_90\n", null)]
     public void HeaderRewrite(string ptx, string? expected) => Assert.Equal(expected, Sm90aPtx.Rewrite(ptx));
 
+    [Theory]
+    [InlineData("\twgmma.fence.sync.aligned;\n", true)]
+    [InlineData("\tmma.sync.aligned.m16n8k8.row.col.f64.f64.f64.f64 {d0,d1,d2,d3}, {a0,a1,a2,a3}, {b0,b1}, {d0,d1,d2,d3};\n", true)]
+    [InlineData("\tcp.async.bulk.shared::cluster.global.mbarrier::complete_tx::bytes [d], [s], 16384, [b];\n", true)]
+    [InlineData("\tcp.async.cg.shared.global [d], [s], 16;\n", false)]
+    [InlineData("\tmma.sync.aligned.m16n8k16.row.col.f32.f16.f16.f32 {d0,d1,d2,d3}, {a0,a1,a2,a3}, {b0,b1}, {d0,d1,d2,d3};\n", false)]
+    public void NeedsTheRewriteForHopperOnlyInstructions(string body, bool needs) => Assert.Equal(needs, Sm90aPtx.Needs(".version 8.0\n.target sm_80\n" + body));
+
     /// <summary>Descriptor bits: start address >> 4 in 0-13, leading byte offset >> 4 in 16-29, stride byte offset >> 4 in 32-45, 128B swizzle (1) in 62-63.</summary>
     [Fact]
     public void DescriptorBitLayout()
