@@ -203,6 +203,152 @@ public sealed class GemvDmmaF32Tests : GemvF32TestBase, IClassFixture<Warp32Simu
         }
     }
 
+    // The spread ring on the simulator's 4-warp groups, as the GPU's plan sizes it for `sms` SMs (3 groups each): runs
+    // that end inside a column group, a column group shared by three runs, runs that hold a whole column group and part of
+    // the next, a pair past K's end (K = 260: 9 pairs, the last one step; K = 1028: a partial step), a short last column
+    // group (N % 32 ≠ 0), and more groups than pairs (K = 20, one pair per column group: every run a whole column group,
+    // no partials). Against
+    // float64 with matrix bias and alpha / beta; the bits the same in a second launch (the runs are added in run order
+    // whichever group arrives last), every ticket back at zero.
+    [Theory]
+    [InlineData(16, 260, 65, 2)]
+    [InlineData(9, 132, 100, 2)]
+    [InlineData(5, 36, 200, 1)]
+    [InlineData(12, 1028, 33, 1)]
+    [InlineData(16, 20, 65, 4)]
+    public void RingSpreadMatchesFloat64AndRepeatsItsBits(int m, int k, int n, int sms)
+    {
+        int seed = 25000 + (m * 1000) + k + n + sms;
+        var a = Random(seed, m * k);
+        var b = Random(seed + 1, k * n);
+        var bias = Random(seed + 2, m * n);
+        var g = new GemvShape { M = m, N = n, K = k, Alpha = -2f, Beta = 0.5f, HasBias = 1, BiasStrideM = n };
+        string what = $"spread ring [N, K] {m}x{k}x{n} on {sms} SMs";
+        var (got, tickets) = RunSpreadEmulated(a, b, bias, g, sms);
+        AssertClose(got[..(m * n)], Reference(a, b, m, k, n, -2f, 0.5f, bias, true, true), Rtol, AtolOf(k), what, seed);
+        AssertSentinel(got, m * n);
+        Assert.All(tickets, t => Assert.Equal(0, t));
+        var (again, _) = RunSpreadEmulated(a, b, bias, g, sms);
+        Assert.True(got.AsSpan().SequenceEqual(again), what + ": a second launch gave other bits");
+    }
+
+    private (float[] C, int[] Tickets) RunSpreadEmulated(float[] a, float[] b, float[] bias, GemvShape g, int multiprocessors)
+    {
+        var acc = warp32.Accelerator;
+        var (config, runsPerColumnGroup) = GemvDmmaLaunch.SpreadPlan(g, multiprocessors);
+        g.Splits = runsPerColumnGroup;
+        int columnGroups = GemvDmmaLaunch.Groups(g.N);
+        using var aBuffer = acc.Allocate1D(a);
+        using var bBuffer = acc.Allocate1D(b);
+        using var biasBuffer = acc.Allocate1D(bias);
+        using var cBuffer = acc.Allocate1D(Enumerable.Repeat(float.NaN, g.M * g.N).Concat(Enumerable.Repeat(Sentinel, 64)).ToArray());
+        using var partials = acc.Allocate1D(Enumerable.Repeat(double.NaN, columnGroups * runsPerColumnGroup * GemvDmmaF32Kernels.WarpSlots).ToArray());
+        using var tickets = acc.Allocate1D<int>(columnGroups);
+        tickets.MemSetToZero();
+        var kernel = acc.LoadStreamKernel<ArrayView<Float4>, ArrayView<Float4>, ArrayView<float>, ArrayView<float>, GemvShape, long, ArrayView<double>, ArrayView<int>>(
+            GemvDmmaF32Kernels.GemvDmmaF32RingSpreadEmulated);
+        kernel(config, aBuffer.View.AsContiguous().Cast<Float4>(), bBuffer.View.AsContiguous().Cast<Float4>(), biasBuffer.View.AsContiguous(),
+            cBuffer.View.AsContiguous().SubView(0, g.M * g.N), g, 0L, partials.View.AsContiguous(), tickets.View.AsContiguous());
+        acc.Synchronize();
+        return (cBuffer.GetAsArray1D(), tickets.GetAsArray1D());
+    }
+
+    /// <summary>
+    /// The spread plan's runs: every pair of every column group in exactly one run (<see cref="GemvDmmaF32Kernels.RunOf"/>
+    /// inverts <see cref="GemvDmmaF32Kernels.RunStart"/>), run lengths differing by at most one pair, and no column group
+    /// met by more runs than its partial slots; on 132 SMs the GPU's shapes get 396 groups of 4 warps.
+    /// </summary>
+    [Theory]
+    [InlineData(16, 4096, 11008, 132)]
+    [InlineData(12, 4100, 11008, 132)]
+    [InlineData(16, 11008, 4225, 132)]
+    [InlineData(16, 260, 65, 2)]
+    [InlineData(5, 36, 200, 1)]
+    [InlineData(16, 20, 65, 4)]
+    public void SpreadRunsCoverEveryPairOnce(int m, int k, int n, int sms)
+    {
+        var g = new GemvShape { M = m, N = n, K = k };
+        var (config, runsPerColumnGroup) = GemvDmmaLaunch.SpreadPlan(g, sms);
+        int pairs = (DmmaLane.StepsOf(g) + 1) >> 1;
+        int columnGroups = GemvDmmaLaunch.Groups(n);
+        long total = (long)pairs * columnGroups;
+        int runs = config.GridDim.X;
+        Assert.Equal(Math.Min(total, 3L * sms), runs);
+        Assert.Equal(GemvDmmaLaunch.SmallGroupWarps * 32, config.GroupDim.X);
+        var lengths = Enumerable.Range(0, runs).Select(r => GemvDmmaF32Kernels.RunStart(r + 1, runs, total) - GemvDmmaF32Kernels.RunStart(r, runs, total)).ToArray();
+        Assert.Equal(total, lengths.Sum());
+        Assert.True(lengths.Max() - lengths.Min() <= 1, $"run lengths {lengths.Min()}..{lengths.Max()}");
+        for (long pair = 0; pair < total; pair++)
+        {
+            int run = GemvDmmaF32Kernels.RunOf(pair, runs, total);
+            Assert.InRange(pair, GemvDmmaF32Kernels.RunStart(run, runs, total), GemvDmmaF32Kernels.RunStart(run + 1, runs, total) - 1);
+        }
+
+        for (int cg = 0; cg < columnGroups; cg++)
+        {
+            long first = (long)cg * pairs;
+            int met = GemvDmmaF32Kernels.RunOf(first + pairs - 1, runs, total) - GemvDmmaF32Kernels.RunOf(first, runs, total) + 1;
+            Assert.True(met <= runsPerColumnGroup, $"column group {cg} meets {met} runs, has {runsPerColumnGroup} slots");
+        }
+    }
+
+    [Theory]
+    [InlineData(null, false)]
+    [InlineData("", false)]
+    [InlineData("off", false)]
+    [InlineData("spread", false)]
+    [InlineData("on", true)]
+    [InlineData(" ON ", true)]
+    [InlineData("1", true)]
+    [InlineData("True", true)]
+    public void TheSpreadSettingParses(string? setting, bool expected) => Assert.Equal(expected, GemvDmmaLaunch.ParseSpread(setting));
+
+    /// <summary>Only [N, K] products whose column groups outnumber the SMs spread, and only with the setting on.</summary>
+    [Fact]
+    public void OnlyTheFourWarpNkRingSpreads()
+    {
+        Assert.True(GemvDmmaLaunch.Spreads(true, true, 11008, 132));
+        Assert.True(GemvDmmaLaunch.Spreads(true, true, 4225, 132));
+        Assert.False(GemvDmmaLaunch.Spreads(true, true, 4224, 132));
+        Assert.False(GemvDmmaLaunch.Spreads(true, false, 11008, 132));
+        Assert.False(GemvDmmaLaunch.Spreads(false, true, 11008, 132));
+        Assert.False(GemvDmmaLaunch.Spreads(true, true, 11008, 0));
+    }
+
+    /// <summary>
+    /// The spread ring's PTX for SM_90 under the plain ring's 4-warp bounds: one pass body (32 DMMA, 16 cp.async), the
+    /// accumulators stored once and zeroed again for a run's next column group, the ticket, no local memory, the sm_90a
+    /// rewrite.
+    /// </summary>
+    [Fact]
+    public void RingSpreadPtxHoldsTheFloat64Mma()
+    {
+        using var context = Context.Create(b => b.Optimize(IlgpuDevice.CudaOptimization));
+        using var backend = new PTXBackend(context, new CudaCapabilityContext(CudaArchitecture.SM_90),
+            CudaArchitecture.SM_90, CudaInstructionSet.ISA_80, nvvmAPI: null);
+        var kernel = typeof(GemvDmmaF32Kernels).GetMethod(nameof(GemvDmmaF32Kernels.GemvDmmaF32RingSpread))!;
+        string ptx = ((PTXCompiledKernel)backend.Compile(EntryPointDescription.FromExplicitlyGroupedKernel(kernel),
+            new KernelSpecialization(GemvDmmaLaunch.SmallGroupWarps * 32, GemvDmmaLaunch.PrefetchGroupsPerSm))).PTXAssembly;
+        string? dump = Environment.GetEnvironmentVariable("GEMS_PTX_DUMP_DIR");
+        if (!string.IsNullOrEmpty(dump) && Sm90aPtx.Rewrite(ptx) is string rewritten)
+        {
+            Directory.CreateDirectory(dump);
+            File.WriteAllText(Path.Combine(dump, "GemvDmmaF32RingSpread_Nk_x4.sm90a.ptx"), rewritten);
+        }
+
+        int mma = Regex.Matches(ptx, Regex.Escape(DmmaInstruction)).Count;
+        int copies = Regex.Matches(ptx, @"cp\.async\.cg\.shared\.global").Count;
+        output.WriteLine($"GemvDmmaF32RingSpread: {mma} DMMA, {copies} cp.async, {ptx.Length} chars");
+        Assert.Equal(32, mma);
+        Assert.Equal(16, copies);
+        Assert.Equal(16, Regex.Matches(ptx, @"st\.shared\.f64 \[dsa\+").Count);
+        Assert.Equal(2, Regex.Matches(ptx, @"mov\.f64 dm15, 0d0000000000000000").Count);
+        Assert.Matches(@"atom\.(global\.)?add", ptx);
+        Assert.Contains($".maxntid {GemvDmmaLaunch.SmallGroupWarps * 32}, 1, 1", ptx, StringComparison.Ordinal);
+        PtxLocalSlots.AssertNone(ptx, "GemvDmmaF32RingSpread");
+        Assert.True(Sm90aPtx.Needs(ptx), "the DMMA kernel must take the sm_90a header rewrite");
+    }
+
     [Theory]
     [InlineData(16, 148, 19, true)]
     [InlineData(11, 148, 20, false)]
