@@ -58,9 +58,6 @@ internal static class GemvDmmaF32Kernels
     /// <summary>The PTX accumulator registers, declared and zeroed in the entry block.</summary>
     internal const string DeclareAccumulators = ".reg .f64 dm<16>;\n\tmov.f64 dm0, 0d0000000000000000;\n\tmov.f64 dm1, 0d0000000000000000;\n\tmov.f64 dm2, 0d0000000000000000;\n\tmov.f64 dm3, 0d0000000000000000;\n\tmov.f64 dm4, 0d0000000000000000;\n\tmov.f64 dm5, 0d0000000000000000;\n\tmov.f64 dm6, 0d0000000000000000;\n\tmov.f64 dm7, 0d0000000000000000;\n\tmov.f64 dm8, 0d0000000000000000;\n\tmov.f64 dm9, 0d0000000000000000;\n\tmov.f64 dm10, 0d0000000000000000;\n\tmov.f64 dm11, 0d0000000000000000;\n\tmov.f64 dm12, 0d0000000000000000;\n\tmov.f64 dm13, 0d0000000000000000;\n\tmov.f64 dm14, 0d0000000000000000;\n\tmov.f64 dm15, 0d0000000000000000;";
 
-    /// <summary>The accumulator registers zeroed again (declared once, by <see cref="DeclareAccumulators"/>).</summary>
-    internal const string ZeroAccumulators = "mov.f64 dm0, 0d0000000000000000;\n\tmov.f64 dm1, 0d0000000000000000;\n\tmov.f64 dm2, 0d0000000000000000;\n\tmov.f64 dm3, 0d0000000000000000;\n\tmov.f64 dm4, 0d0000000000000000;\n\tmov.f64 dm5, 0d0000000000000000;\n\tmov.f64 dm6, 0d0000000000000000;\n\tmov.f64 dm7, 0d0000000000000000;\n\tmov.f64 dm8, 0d0000000000000000;\n\tmov.f64 dm9, 0d0000000000000000;\n\tmov.f64 dm10, 0d0000000000000000;\n\tmov.f64 dm11, 0d0000000000000000;\n\tmov.f64 dm12, 0d0000000000000000;\n\tmov.f64 dm13, 0d0000000000000000;\n\tmov.f64 dm14, 0d0000000000000000;\n\tmov.f64 dm15, 0d0000000000000000;";
-
     /// <summary>DMMA into n-tile 0's accumulators; operands a0-a3, b0, b1.</summary>
     internal const string MmaTile0 = "mma.sync.aligned.m16n8k8.row.col.f64.f64.f64.f64 {dm0,dm1,dm2,dm3}, {%0,%1,%2,%3}, {%4,%5}, {dm0,dm1,dm2,dm3};";
 
@@ -233,129 +230,9 @@ internal static class GemvDmmaF32Kernels
     }
 
     /// <summary>
-    /// The <c>ring</c> form for a weight stored [N, K] with the column groups' passes spread evenly over the launch's groups
-    /// (<c>GEMS_DMMA_RING_SPREAD=on</c>, <see cref="GemvDmmaLaunch.SpreadPlan"/>): the ⌈N / 32⌉ column groups × ⌈K / 32⌉ pairs
-    /// of k16 steps, in that order, are cut into as many equal runs as the launch has groups, so that every SM gets the same
-    /// bytes (the plain ring at N = 11008 puts 3 column groups on 80 SMs and 2 on 52). A group walks its run one column
-    /// group at a time (the ring restarted for each), and a column group that more than one run touches sums in place: each
-    /// group writes its warps' sum of the column group to <paramref name="partials"/> (float64, slot cg · <c>s.Splits</c> +
-    /// its place among the column group's runs), and the group that arrives last at the column group's ticket adds the
-    /// runs in their order (the same bits whichever group is last) and stores C.
-    /// </summary>
-    /// <param name="a">A, 16-byte vectors.</param>
-    /// <param name="w">The weight [N, K], 16-byte vectors.</param>
-    /// <param name="bias">Bias (or empty).</param>
-    /// <param name="c">C.</param>
-    /// <param name="s">The shape; <c>Splits</c> holds the most runs that touch one column group.</param>
-    /// <param name="wPointer">The weight's device address (for cp.async).</param>
-    /// <param name="partials">float64 partial sums: ⌈N / 32⌉ · <c>s.Splits</c> blocks of <see cref="WarpSlots"/>.</param>
-    /// <param name="tickets">One zeroed ticket per column group (each reset by its last group).</param>
-    [IlgpuKernel]
-    public static void GemvDmmaF32RingSpread(ArrayView<Float4> a, ArrayView<Float4> w, ArrayView<float> bias, ArrayView<float> c, GemvShape s, long wPointer,
-        ArrayView<double> partials, ArrayView<int> tickets)
-    {
-        var ops = default(PtxDmmaOps);
-        var ring = default(PtxDmmaRing);
-        RingSpreadBody(ref ops, ring, a, w, bias, c, s, wPointer, partials, tickets);
-    }
-
-    /// <summary>The spread ring with the DMMA emulated and plain copies for cp.async (ILGPU's CPU accelerator).</summary>
-    /// <param name="a">A, 16-byte vectors.</param>
-    /// <param name="w">The weight [N, K], 16-byte vectors.</param>
-    /// <param name="bias">Bias (or empty).</param>
-    /// <param name="c">C.</param>
-    /// <param name="s">The shape; <c>Splits</c> holds the most runs that touch one column group.</param>
-    /// <param name="wPointer">The weight's device address (unused by the plain copies).</param>
-    /// <param name="partials">float64 partial sums.</param>
-    /// <param name="tickets">One zeroed ticket per column group.</param>
-    [IlgpuKernel(SimulatorOnly = true)]
-    public static void GemvDmmaF32RingSpreadEmulated(ArrayView<Float4> a, ArrayView<Float4> w, ArrayView<float> bias, ArrayView<float> c, GemvShape s, long wPointer,
-        ArrayView<double> partials, ArrayView<int> tickets)
-    {
-        var ops = default(EmulatedDmmaOps);
-        var ring = default(EmulatedDmmaRing);
-        RingSpreadBody(ref ops, ring, a, w, bias, c, s, wPointer, partials, tickets);
-    }
-
-    /// <summary>The spread ring's body (see <see cref="GemvDmmaF32RingSpread"/>).</summary>
-    internal static void RingSpreadBody<TOps, TRing>(ref TOps ops, TRing ring, ArrayView<Float4> a, ArrayView<Float4> w, ArrayView<float> bias, ArrayView<float> c,
-        GemvShape s, long wPointer, ArrayView<double> partials, ArrayView<int> tickets)
-        where TOps : struct, IDmmaOps
-        where TRing : struct, IDmmaRing
-    {
-        ops.Begin();
-        var red = SharedMemory.GetDynamic<double>();
-        int pairs = (DmmaLane.StepsOf(s) + 1) >> 1;
-        int columnGroups = (s.N + Columns - 1) / Columns;
-        long total = (long)pairs * columnGroups;
-        int runs = Grid.DimX;
-        long at = RunStart(Grid.IdxX, runs, total);
-        long end = RunStart(Grid.IdxX + 1, runs, total);
-        bool restart = false;
-        while (at < end)
-        {
-            int cg = (int)(at / pairs);
-            int firstPair = (int)(at - ((long)cg * pairs));
-            int endPair = (int)Math.Min(pairs, firstPair + (end - at));
-            if (restart)
-            {
-                ops.Restart();
-            }
-
-            restart = true;
-            var ln = DmmaLane.OfPairs(s, true, cg, firstPair, endPair);
-            RingPasses(ref ops, ring, a, w, wPointer, true, ln, red.Cast<Float4>());
-            Group.Barrier();
-            ops.Store(red, (ln.Warp * WarpSlots) + ln.Lane);
-            Group.Barrier();
-            if (firstPair == 0 && endPair == pairs)
-            {
-                Reduce(red, bias, c, s, true, ln.N0, ln.Thread, ln.Warps);
-            }
-            else
-            {
-                long cgFirst = (long)cg * pairs;
-                int firstRun = RunOf(cgFirst, runs, total);
-                int ownRuns = RunOf(cgFirst + pairs - 1, runs, total) - firstRun + 1;
-                long block = ((long)cg * s.Splits) + (Grid.IdxX - firstRun);
-                for (int x = ln.Thread; x < WarpSlots; x += Group.DimX)
-                {
-                    partials[(block * WarpSlots) + x] = WarpsSum(red, x, ln.Warps);
-                }
-
-                if (SplitKReduction.ArriveLast(tickets, cg, ownRuns))
-                {
-                    long first = (long)cg * s.Splits * WarpSlots;
-                    for (int x = ln.Thread; x < WarpSlots; x += Group.DimX)
-                    {
-                        double sum = partials[first + x];
-                        for (int q = 1; q < ownRuns; q++)
-                        {
-                            sum += partials[first + ((long)q * WarpSlots) + x];
-                        }
-
-                        Output(bias, c, s, true, ln.N0, x, sum);
-                    }
-                }
-            }
-
-            // The reduction's shared memory is the next column group's ring.
-            Group.Barrier();
-            at += endPair - firstPair;
-        }
-    }
-
-    /// <summary>The first pair (in column-group-major order) of run <paramref name="run"/> of <paramref name="runs"/> equal runs over <paramref name="total"/> pairs.</summary>
-    [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    public static long RunStart(int run, int runs, long total) => run * total / runs;
-
-    /// <summary>The run that holds pair <paramref name="pair"/>: the last run whose start is at or before it.</summary>
-    [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    public static int RunOf(long pair, int runs, long total) => (int)((((pair + 1) * runs) - 1) / total);
-
-    /// <summary>
-    /// The ring body: the group's passes (<see cref="RingPasses"/>), a barrier, the accumulators over the rings (warp w's
-    /// block at w · 4 KB), a barrier, the fixed-order sum.
+    /// The ring body. Shared memory: warp w's ring at byte w · <see cref="RingStages"/> · <see cref="RingStageBytes"/>; lane L's
+    /// vector j of stage x at + (x · 8 + j) · 512 + 16 · L (consecutive lanes, consecutive 16 bytes). After the loop a barrier,
+    /// then the accumulators over the rings (warp w's block at w · 4 KB), a barrier, the fixed-order sum.
     /// </summary>
     internal static void RingBody<TOps, TRing, TLayout, TRanges>(ref TOps ops, TRing ring, ArrayView<Float4> a, ArrayView<Float4> w, ArrayView<float> bias, ArrayView<float> c, GemvShape s, long wPointer)
         where TOps : struct, IDmmaOps
@@ -366,24 +243,8 @@ internal static class GemvDmmaF32Kernels
         ops.Begin();
         bool nk = default(TLayout).Value != 0;
         var red = SharedMemory.GetDynamic<double>();
+        var shared4 = red.Cast<Float4>();
         var ln = DmmaLane.Of(s, nk, default(TRanges).Value);
-        RingPasses(ref ops, ring, a, w, wPointer, nk, ln, red.Cast<Float4>());
-        Group.Barrier();
-        ops.Store(red, (ln.Warp * WarpSlots) + ln.Lane);
-        Group.Barrier();
-        Reduce(red, bias, c, s, nk, ln.N0, ln.Thread, ln.Warps);
-    }
-
-    /// <summary>
-    /// The ring's passes of one lane (<paramref name="ln"/>: its column group and steps) into the accumulators; every copy
-    /// waited for on return. Shared memory: warp w's ring at byte w · <see cref="RingStages"/> · <see cref="RingStageBytes"/>;
-    /// lane L's vector j of stage x at + (x · 8 + j) · 512 + 16 · L (consecutive lanes, consecutive 16 bytes).
-    /// </summary>
-    [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private static void RingPasses<TOps, TRing>(ref TOps ops, TRing ring, ArrayView<Float4> a, ArrayView<Float4> w, long wPointer, bool nk, in DmmaLane ln, ArrayView<Float4> shared4)
-        where TOps : struct, IDmmaOps
-        where TRing : struct, IDmmaRing
-    {
         int ringByte = (ln.Warp * RingStages * RingStageBytes) + (16 * ln.Lane);
         int stride = ln.Stride;
 
@@ -441,6 +302,10 @@ internal static class GemvDmmaF32Kernels
         }
 
         ring.WaitAll();
+        Group.Barrier();
+        ops.Store(red, (ln.Warp * WarpSlots) + ln.Lane);
+        Group.Barrier();
+        Reduce(red, bias, c, s, nk, ln.N0, ln.Thread, ln.Warps);
     }
 
     /// <summary>This lane's A vectors of one pass (steps <paramref name="step"/> and <paramref name="step"/> + 1), clamped into K.</summary>
@@ -509,45 +374,31 @@ internal static class GemvDmmaF32Kernels
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     private static void Reduce(ArrayView<double> red, ArrayView<float> bias, ArrayView<float> c, GemvShape s, bool nk, int n0, int thread, int warps)
     {
+        // Slot x of a warp's block: accumulator r = x / 32 (tile r / 4, register r mod 4) of lane x mod 32.
         for (int x = thread; x < WarpSlots; x += Group.DimX)
         {
-            Output(bias, c, s, nk, n0, x, WarpsSum(red, x, warps));
-        }
-    }
-
-    /// <summary>Slot <paramref name="x"/> of the group: the warps' accumulators of that slot added in warp order.</summary>
-    [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private static double WarpsSum(ArrayView<double> red, int x, int warps)
-    {
-        double sum = red[x];
-        for (int other = 1; other < warps; other++)
-        {
-            sum += red[(other * WarpSlots) + x];
-        }
-
-        return sum;
-    }
-
-    /// <summary>The element of C that slot <paramref name="x"/> of column group <paramref name="n0"/> holds: alpha · sum + beta · bias in float64, stored as float32 inside M × N.</summary>
-    [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private static void Output(ArrayView<float> bias, ArrayView<float> c, GemvShape s, bool nk, int n0, int x, double sum)
-    {
-        // Slot x of a warp's block: accumulator r = x / 32 (tile r / 4, register r mod 4) of lane x mod 32.
-        int owner = x & 31;
-        int r = x >> 5;
-        int tile = r >> 2;
-        int row = (owner >> 2) + ((r & 2) * 4);
-        int inTile = ((owner & 3) * 2) + (r & 1);
-        int col = nk ? n0 + (8 * tile) + inTile : n0 + (4 * inTile) + tile;
-        if (row < s.M && col < s.N)
-        {
-            double v = s.Alpha * sum;
-            if (s.HasBias != 0 && s.Beta != 0f)
+            double sum = red[x];
+            for (int other = 1; other < warps; other++)
             {
-                v += (double)s.Beta * bias[((long)row * s.BiasStrideM) + col];
+                sum += red[(other * WarpSlots) + x];
             }
 
-            c[((long)row * s.N) + col] = (float)v;
+            int owner = x & 31;
+            int r = x >> 5;
+            int tile = r >> 2;
+            int row = (owner >> 2) + ((r & 2) * 4);
+            int inTile = ((owner & 3) * 2) + (r & 1);
+            int col = nk ? n0 + (8 * tile) + inTile : n0 + (4 * inTile) + tile;
+            if (row < s.M && col < s.N)
+            {
+                double v = s.Alpha * sum;
+                if (s.HasBias != 0 && s.Beta != 0f)
+                {
+                    v += (double)s.Beta * bias[((long)row * s.BiasStrideM) + col];
+                }
+
+                c[((long)row * s.N) + col] = (float)v;
+            }
         }
     }
 
@@ -651,9 +502,6 @@ internal interface IDmmaOps
     /// <summary>Zeroes the lane's 16 accumulators (first statement of the kernel).</summary>
     void Begin();
 
-    /// <summary>Zeroes the accumulators again, for the next column group of a kernel that works on several.</summary>
-    void Restart();
-
     /// <summary>D = A · B + D for n-tile <typeparamref name="TTile"/> (0–3) from this lane's fragment registers.</summary>
     void Mma<TTile>(double a0, double a1, double a2, double a3, double b0, double b1)
         where TTile : struct, IKernelConstant;
@@ -666,8 +514,6 @@ internal interface IDmmaOps
 internal struct PtxDmmaOps : IDmmaOps
 {
     public readonly void Begin() => CudaAsm.Emit(GemvDmmaF32Kernels.DeclareAccumulators);
-
-    public readonly void Restart() => CudaAsm.Emit(GemvDmmaF32Kernels.ZeroAccumulators);
 
     public readonly void Mma<TTile>(double a0, double a1, double a2, double a3, double b0, double b1)
         where TTile : struct, IKernelConstant
@@ -709,8 +555,6 @@ internal struct EmulatedDmmaOps : IDmmaOps
         d0 = d1 = d2 = d3 = d4 = d5 = d6 = d7 = 0;
         d8 = d9 = d10 = d11 = d12 = d13 = d14 = d15 = 0;
     }
-
-    public void Restart() => Begin();
 
     public void Mma<TTile>(double a0, double a1, double a2, double a3, double b0, double b1)
         where TTile : struct, IKernelConstant
@@ -964,7 +808,7 @@ internal readonly struct DmmaLane
     public readonly long KStride;
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private DmmaLane(GemvShape s, bool nk, int n0, int firstStep, int stride, int stepEnd)
+    private DmmaLane(GemvShape s, bool nk, int ranges)
     {
         Thread = Group.IdxX;
         Lane = Thread & 31;
@@ -972,12 +816,29 @@ internal readonly struct DmmaLane
         Warps = Group.DimX >> 5;
         G = Lane >> 2;
         T = Lane & 3;
-        N0 = n0;
+        N0 = Grid.IdxX * GemvDmmaF32Kernels.Columns;
+
         Kv = s.K >> 2;
-        Steps = StepsOf(s);
-        FirstStep = firstStep;
-        Stride = stride;
-        StepEnd = stepEnd;
+        Steps = (s.K + 15) >> 4;
+
+        // One range is the general form with subgroupWarps = Warps, written apart because Warps is read from the launch:
+        // the general form's Warp / Warps and Warp % Warps would be run-time divisions in every 4-warp group.
+        if (ranges == 1)
+        {
+            FirstStep = 2 * Warp;
+            Stride = 2 * Warps;
+            StepEnd = Steps;
+        }
+        else
+        {
+            int subgroupWarps = Warps / ranges;
+            int pairs = (Steps + 1) >> 1;
+            int perRange = (pairs + ranges - 1) / ranges;
+            int lo = (Warp / subgroupWarps) * perRange;
+            FirstStep = 2 * (lo + (Warp % subgroupWarps));
+            Stride = 2 * subgroupWarps;
+            StepEnd = Math.Min(Steps, 2 * Math.Min(pairs, lo + perRange));
+        }
 
         // Rows ≥ M read row M − 1: a row of A feeds only the same row of C, and rows ≥ M of C are never stored.
         ALo = (long)Math.Min(G, s.M - 1) * Kv;
@@ -999,47 +860,10 @@ internal readonly struct DmmaLane
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public int VectorAt(int step) => Math.Min((step * 4) + T, Kv - 1);
 
-    /// <summary>k16 steps of a product: ⌈K / 16⌉.</summary>
-    [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    public static int StepsOf(GemvShape s) => (s.K + 15) >> 4;
-
     /// <summary>
     /// The calling lane's values for a product of shape <paramref name="s"/>, weight [N, K] when <paramref name="nk"/>,
-    /// the group's 32 columns those of its grid index, K split into <paramref name="ranges"/> contiguous ranges (a kernel
-    /// constant that divides the group's warps).
+    /// K split into <paramref name="ranges"/> contiguous ranges (a kernel constant that divides the group's warps).
     /// </summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    public static DmmaLane Of(GemvShape s, bool nk, int ranges)
-    {
-        int warp = Group.IdxX >> 5;
-        int warps = Group.DimX >> 5;
-        int steps = StepsOf(s);
-        int n0 = Grid.IdxX * GemvDmmaF32Kernels.Columns;
-
-        // One range is the general form with subgroupWarps = warps, written apart because warps is read from the launch:
-        // the general form's warp / warps and warp % warps would be run-time divisions in every 4-warp group.
-        if (ranges == 1)
-        {
-            return new(s, nk, n0, 2 * warp, 2 * warps, steps);
-        }
-
-        int subgroupWarps = warps / ranges;
-        int pairs = (steps + 1) >> 1;
-        int perRange = (pairs + ranges - 1) / ranges;
-        int lo = (warp / subgroupWarps) * perRange;
-        return new(s, nk, n0, 2 * (lo + (warp % subgroupWarps)), 2 * subgroupWarps, Math.Min(steps, 2 * Math.Min(pairs, lo + perRange)));
-    }
-
-    /// <summary>
-    /// The calling lane's values for the pairs [<paramref name="firstPair"/>, <paramref name="endPair"/>) of K (a pair: two
-    /// adjacent k16 steps) of column group <paramref name="columnGroup"/>, the group's warps side by side over them (warp w
-    /// takes pairs firstPair + w, + warps, …), weight [N, K] when <paramref name="nk"/>.
-    /// </summary>
-    [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    public static DmmaLane OfPairs(GemvShape s, bool nk, int columnGroup, int firstPair, int endPair)
-    {
-        int warp = Group.IdxX >> 5;
-        int warps = Group.DimX >> 5;
-        return new(s, nk, columnGroup * GemvDmmaF32Kernels.Columns, 2 * (firstPair + warp), 2 * warps, Math.Min(StepsOf(s), 2 * endPair));
-    }
+    public static DmmaLane Of(GemvShape s, bool nk, int ranges) => new(s, nk, ranges);
 }

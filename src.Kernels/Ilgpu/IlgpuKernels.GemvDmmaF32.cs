@@ -18,14 +18,6 @@ public sealed partial class IlgpuKernels
     private readonly Action<KernelConfig, ArrayView<Float4>, ArrayView<Float4>, ArrayView<float>, ArrayView<float>, GemvShape, long>?[] gemvDmmaF32Ring =
         new Action<KernelConfig, ArrayView<Float4>, ArrayView<Float4>, ArrayView<float>, ArrayView<float>, GemvShape, long>?[4];
 
-    // The spread ring (GemvDmmaF32RingSpread), its float64 partial sums and its tickets (zero between launches).
-    private Action<KernelConfig, ArrayView<Float4>, ArrayView<Float4>, ArrayView<float>, ArrayView<float>, GemvShape, long, ArrayView<double>, ArrayView<int>>? gemvDmmaF32RingSpread;
-    private MemoryBuffer1D<double, Stride1D.Dense>? ringSpreadPartials;
-    private MemoryBuffer1D<int, Stride1D.Dense>? ringSpreadTickets;
-
-    /// <summary>Whether the ring's 4-warp [N, K] plans spread their passes evenly over the SMs (<c>GEMS_DMMA_RING_SPREAD</c>; tests set it directly).</summary>
-    internal bool GemvDmmaRingSpread { get; set; } = GemvDmmaLaunch.SpreadFromEnvironment();
-
     /// <summary>Which float32 products of 1–16 rows take the FP64 tensor-core GEMV, and in which form (<c>GEMS_GEMV_F32_DMMA</c>; tests set it directly).</summary>
     internal GemvDmmaChoice GemvF32Dmma { get; set; } = GemvF32DmmaChoice.FromEnvironment();
 
@@ -60,20 +52,6 @@ public sealed partial class IlgpuKernels
             Splits = 1,
             Direct = 1,
         };
-        if (form == GemvDmmaForm.Ring && GemvDmmaLaunch.Spreads(GemvDmmaRingSpread, transposeB, n, device.MultiprocessorCount))
-        {
-            var (spreadPlan, runsPerColumnGroup) = GemvDmmaLaunch.SpreadPlan(g, device.MultiprocessorCount);
-            g.Splits = runsPerColumnGroup;
-            int columnGroups = GemvDmmaLaunch.Groups(n);
-            var partials = Grown(ref ringSpreadPartials, (long)columnGroups * runsPerColumnGroup * GemvDmmaF32Kernels.WarpSlots, 0, zeroed: false);
-            var tickets = Grown(ref ringSpreadTickets, columnGroups, 1024, zeroed: true);
-            var sk = device.Load(ref gemvDmmaF32RingSpread, $"{nameof(GemvDmmaF32Kernels.GemvDmmaF32RingSpread)}<Nk>x{GemvDmmaLaunch.SmallGroupWarps}",
-                acc => acc.LoadStreamKernel<ArrayView<Float4>, ArrayView<Float4>, ArrayView<float>, ArrayView<float>, GemvShape, long, ArrayView<double>, ArrayView<int>>(
-                    GemvDmmaF32Kernels.GemvDmmaF32RingSpread, Bounds(GemvDmmaLaunch.SmallGroupWarps * 32, GemvDmmaLaunch.PrefetchGroupsPerSm)));
-            sk(spreadPlan, a.Cast<Float4>(), b.Cast<Float4>(), bias, c, g, TensorCoreLaunch.DeviceAddress(b), partials, tickets);
-            return;
-        }
-
         if (form == GemvDmmaForm.Ring)
         {
             var plan = GemvDmmaLaunch.Plan(g, device.MultiprocessorCount, GemvDmmaForm.Ring);
@@ -230,43 +208,6 @@ internal static class GemvDmmaLaunch
 
     /// <summary>Groups: one per 32 columns.</summary>
     public static int Groups(int n) => (n + GemvDmmaF32Kernels.Columns - 1) / GemvDmmaF32Kernels.Columns;
-
-    /// <summary>Environment variable: <c>on</c> / <c>1</c> / <c>true</c> spreads the ring's 4-warp [N, K] plans (<see cref="Spreads"/>).</summary>
-    public const string SpreadVariable = "GEMS_DMMA_RING_SPREAD";
-
-    private static readonly Lazy<bool> SpreadSetting = new(() => ParseSpread(Environment.GetEnvironmentVariable(SpreadVariable)));
-
-    /// <summary>The spread setting of this process (read once).</summary>
-    public static bool SpreadFromEnvironment() => SpreadSetting.Value;
-
-    /// <summary><c>on</c> / <c>1</c> / <c>true</c> (any case, surrounding spaces ignored): spread; anything else (unset): not.</summary>
-    public static bool ParseSpread(string? setting) => setting?.Trim().ToLowerInvariant() is "on" or "1" or "true";
-
-    /// <summary>
-    /// Whether a product on the <c>ring</c> form takes <see cref="GemvDmmaF32Kernels.GemvDmmaF32RingSpread"/>: the setting
-    /// on, a weight stored [N, K], and more column groups than SMs (the plain ring's 4-warp plan, whose groups land 2 or 3 on
-    /// an SM at N = 11008).
-    /// </summary>
-    public static bool Spreads(bool setting, bool transposeB, int n, int multiprocessors) =>
-        setting && transposeB && multiprocessors > 0 && Groups(n) > multiprocessors;
-
-    /// <summary>
-    /// The spread ring's launch: <see cref="PrefetchGroupsPerSm"/> groups of <see cref="SmallGroupWarps"/> warps per SM (all
-    /// resident at once, as the plain ring's; no more groups than pairs to share), the ring's shared memory, and the most
-    /// runs that can touch one column group (the partial slots each keeps): a column group of P pairs meets at most
-    /// ⌈P / shortest run⌉ + 1 runs.
-    /// </summary>
-    public static (KernelConfig Config, int RunsPerColumnGroup) SpreadPlan(GemvShape g, int multiprocessors)
-    {
-        int pairs = (DmmaLane.StepsOf(g) + 1) >> 1;
-        long total = (long)pairs * Groups(g.N);
-        int runs = (int)Math.Min(total, (long)PrefetchGroupsPerSm * Math.Max(1, multiprocessors));
-        long shortest = total / runs;
-        int perColumnGroup = (int)Math.Min(runs, ((pairs + shortest - 1) / shortest) + 1);
-        var config = new KernelConfig(new Index3D(runs, 1, 1), new Index3D(SmallGroupWarps * 32, 1, 1),
-            SharedMemoryConfig.RequestDynamic<double>(SmallGroupWarps * GemvDmmaF32Kernels.RingStages * GemvDmmaF32Kernels.RingStageBytes / 8));
-        return (config, perColumnGroup);
-    }
 }
 
 /// <summary>
