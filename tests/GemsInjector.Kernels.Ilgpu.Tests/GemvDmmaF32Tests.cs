@@ -203,6 +203,121 @@ public sealed class GemvDmmaF32Tests : GemvF32TestBase, IClassFixture<Warp32Simu
         }
     }
 
+    // The split ring on the simulator's 4-warp groups, planned as the GPU's plan for `sms` SMs: six splits of 9 pairs
+    // (one or two each) over a block whose third warp has one column in N and whose fourth has none (N = 65); a pair past
+    // K's end (K = 260, 132: the last pair one step; K = 1028: a partial step); three blocks of two splits (N = 300); one
+    // split (K = 20: one pair; N = 520: five blocks, the last short), where each group stores C itself. Against float64
+    // with matrix bias and alpha / beta; the bits the same in a second launch (splits added in split order whichever
+    // group is last), every ticket back at zero.
+    [Theory]
+    [InlineData(16, 260, 65, 2, 6)]
+    [InlineData(9, 132, 300, 2, 2)]
+    [InlineData(5, 1028, 33, 1, 3)]
+    [InlineData(16, 20, 65, 1, 1)]
+    [InlineData(12, 36, 520, 1, 1)]
+    public void RingSplitMatchesFloat64AndRepeatsItsBits(int m, int k, int n, int sms, int splits)
+    {
+        int seed = 25000 + (m * 1000) + k + n + sms;
+        var a = Random(seed, m * k);
+        var b = Random(seed + 1, k * n);
+        var bias = Random(seed + 2, m * n);
+        var g = new GemvShape { M = m, N = n, K = k, Alpha = -2f, Beta = 0.5f, HasBias = 1, BiasStrideM = n };
+        Assert.Equal(splits, GemvDmmaLaunch.SplitPlan(g, sms).Splits);
+        string what = $"split ring [N, K] {m}x{k}x{n} on {sms} SMs, {splits} splits";
+        var (got, tickets) = RunSplitEmulated(a, b, bias, g, sms);
+        AssertClose(got[..(m * n)], Reference(a, b, m, k, n, -2f, 0.5f, bias, true, true), Rtol, AtolOf(k), what, seed);
+        AssertSentinel(got, m * n);
+        Assert.All(tickets, t => Assert.Equal(0, t));
+        var (again, _) = RunSplitEmulated(a, b, bias, g, sms);
+        Assert.True(got.AsSpan().SequenceEqual(again), what + ": a second launch gave other bits");
+    }
+
+    private (float[] C, int[] Tickets) RunSplitEmulated(float[] a, float[] b, float[] bias, GemvShape g, int multiprocessors)
+    {
+        var acc = warp32.Accelerator;
+        var (config, splits) = GemvDmmaLaunch.SplitPlan(g, multiprocessors);
+        g.Splits = splits;
+        int blocks = GemvDmmaLaunch.SplitBlocks(g.N);
+        using var aBuffer = acc.Allocate1D(a);
+        using var bBuffer = acc.Allocate1D(b);
+        using var biasBuffer = acc.Allocate1D(bias);
+        using var cBuffer = acc.Allocate1D(Enumerable.Repeat(float.NaN, g.M * g.N).Concat(Enumerable.Repeat(Sentinel, 64)).ToArray());
+        using var partials = acc.Allocate1D(Enumerable.Repeat(double.NaN, blocks * splits * GemvDmmaLaunch.SmallGroupWarps * GemvDmmaF32Kernels.WarpSlots).ToArray());
+        using var tickets = acc.Allocate1D<int>(blocks);
+        tickets.MemSetToZero();
+        var kernel = acc.LoadStreamKernel<ArrayView<Float4>, ArrayView<Float4>, ArrayView<float>, ArrayView<float>, GemvShape, long, ArrayView<double>, ArrayView<int>>(
+            GemvDmmaF32Kernels.GemvDmmaF32RingSplitEmulated);
+        kernel(config, aBuffer.View.AsContiguous().Cast<Float4>(), bBuffer.View.AsContiguous().Cast<Float4>(), biasBuffer.View.AsContiguous(),
+            cBuffer.View.AsContiguous().SubView(0, g.M * g.N), g, 0L, partials.View.AsContiguous(), tickets.View.AsContiguous());
+        acc.Synchronize();
+        return (cBuffer.GetAsArray1D(), tickets.GetAsArray1D());
+    }
+
+    /// <summary>
+    /// The split plan on 132 SMs: the up projection's 86 blocks in 3 splits (258 groups: 2 on 126 SMs, 1 on 6), the down
+    /// projection's 32 blocks in 12 (384: 3 on 120 SMs, 2 on 12), never more groups than 3 per SM nor splits than pairs.
+    /// </summary>
+    [Theory]
+    [InlineData(11008, 4096, 132, 86, 3)]
+    [InlineData(4096, 11008, 132, 32, 12)]
+    [InlineData(4225, 4096, 132, 34, 11)]
+    [InlineData(11008, 20, 132, 86, 1)]
+    [InlineData(65, 260, 2, 1, 6)]
+    public void SplitPlanKeepsTheSmsEvenlyLoaded(int n, int k, int sms, int blocks, int splits)
+    {
+        var (config, chosen) = GemvDmmaLaunch.SplitPlan(new GemvShape { M = 16, N = n, K = k }, sms);
+        Assert.Equal(blocks, GemvDmmaLaunch.SplitBlocks(n));
+        Assert.Equal(splits, chosen);
+        Assert.Equal(blocks * splits, config.GridDim.X);
+        Assert.Equal(GemvDmmaLaunch.SmallGroupWarps * 32, config.GroupDim.X);
+        Assert.True(config.GridDim.X <= GemvDmmaLaunch.PrefetchGroupsPerSm * sms || splits == 1, "every group resident");
+        Assert.True(splits <= (DmmaLane.StepsOf(new GemvShape { K = k }) + 1) / 2, "no split without a pair");
+    }
+
+    [Theory]
+    [InlineData(null, false)]
+    [InlineData("", false)]
+    [InlineData("off", false)]
+    [InlineData("split", false)]
+    [InlineData("on", true)]
+    [InlineData(" ON ", true)]
+    [InlineData("1", true)]
+    [InlineData("True", true)]
+    public void TheSplitSettingParses(string? setting, bool expected) => Assert.Equal(expected, GemvDmmaLaunch.ParseSplit(setting));
+
+    /// <summary>
+    /// The split ring's PTX for SM_90 under the 4-warp bounds: one pass body (32 DMMA, 16 cp.async), the accumulators
+    /// stored once, the ticket, no local memory, the sm_90a rewrite.
+    /// </summary>
+    [Fact]
+    public void RingSplitPtxHoldsTheFloat64Mma()
+    {
+        using var context = Context.Create(b => b.Optimize(IlgpuDevice.CudaOptimization));
+        using var backend = new PTXBackend(context, new CudaCapabilityContext(CudaArchitecture.SM_90),
+            CudaArchitecture.SM_90, CudaInstructionSet.ISA_80, nvvmAPI: null);
+        var kernel = typeof(GemvDmmaF32Kernels).GetMethod(nameof(GemvDmmaF32Kernels.GemvDmmaF32RingSplit))!;
+        string ptx = ((PTXCompiledKernel)backend.Compile(EntryPointDescription.FromExplicitlyGroupedKernel(kernel),
+            new KernelSpecialization(GemvDmmaLaunch.SmallGroupWarps * 32, GemvDmmaLaunch.PrefetchGroupsPerSm))).PTXAssembly;
+        string? dump = Environment.GetEnvironmentVariable("GEMS_PTX_DUMP_DIR");
+        if (!string.IsNullOrEmpty(dump) && Sm90aPtx.Rewrite(ptx) is string rewritten)
+        {
+            Directory.CreateDirectory(dump);
+            File.WriteAllText(Path.Combine(dump, "GemvDmmaF32RingSplit_Nk_x4.sm90a.ptx"), rewritten);
+        }
+
+        int mma = Regex.Matches(ptx, Regex.Escape(DmmaInstruction)).Count;
+        int copies = Regex.Matches(ptx, @"cp\.async\.cg\.shared\.global").Count;
+        output.WriteLine($"GemvDmmaF32RingSplit: {mma} DMMA, {copies} cp.async, {ptx.Length} chars");
+        Assert.Equal(32, mma);
+        Assert.Equal(16, copies);
+        Assert.Equal(16, Regex.Matches(ptx, @"st\.shared\.f64 \[dsa\+").Count);
+        Assert.Matches(@"atom\.(global\.)?add", ptx);
+        Assert.Contains($".maxntid {GemvDmmaLaunch.SmallGroupWarps * 32}, 1, 1", ptx, StringComparison.Ordinal);
+        Assert.Contains($".minnctapersm {GemvDmmaLaunch.PrefetchGroupsPerSm}", ptx, StringComparison.Ordinal);
+        PtxLocalSlots.AssertNone(ptx, "GemvDmmaF32RingSplit");
+        Assert.True(Sm90aPtx.Needs(ptx), "the DMMA kernel must take the sm_90a header rewrite");
+    }
+
     [Theory]
     [InlineData(16, 148, 19, true)]
     [InlineData(11, 148, 20, false)]
