@@ -230,105 +230,9 @@ internal static class GemvDmmaF32Kernels
     }
 
     /// <summary>
-    /// The <c>ring</c> form for a weight stored [N, K] with each warp on columns of its own and K split over groups
-    /// (<c>GEMS_DMMA_RING_SPLIT=on</c>, <see cref="GemvDmmaLaunch.SplitPlan"/>): a group of W warps owns a block of 32 · W
-    /// columns and one of <c>s.Splits</c> equal ranges of K's pairs of k16 steps; warp w walks every pass of the range for
-    /// columns 32 · w .. + 31 of the block, so the group's warps ask for the same A at the same k (one A line serves W
-    /// warps from L1, where each group of the plain ring reads all of A for its 32 columns: at 16 × 11008 × 4096, 88 MB of
-    /// A through L2 beside 180 MB of weight, Run 211). A block's splits sum in place: each group writes its warps'
-    /// accumulators (float64) to its slot of <paramref name="partials"/>, takes the block's ticket
-    /// (<see cref="SplitKReduction.ArriveLast"/>), and the group that arrives last adds the splits in split order (the same
-    /// bits whichever group is last) and stores C; with one split a group stores C itself.
-    /// </summary>
-    /// <param name="a">A, 16-byte vectors.</param>
-    /// <param name="w">The weight [N, K], 16-byte vectors.</param>
-    /// <param name="bias">Bias (or empty).</param>
-    /// <param name="c">C.</param>
-    /// <param name="s">The shape; <c>Splits</c> holds the splits of K.</param>
-    /// <param name="wPointer">The weight's device address (for cp.async).</param>
-    /// <param name="partials">float64 partial sums: blocks · splits · warps · <see cref="WarpSlots"/>.</param>
-    /// <param name="tickets">One zeroed ticket per column block (each reset by its last group).</param>
-    [IlgpuKernel]
-    public static void GemvDmmaF32RingSplit(ArrayView<Float4> a, ArrayView<Float4> w, ArrayView<float> bias, ArrayView<float> c, GemvShape s, long wPointer,
-        ArrayView<double> partials, ArrayView<int> tickets)
-    {
-        var ops = default(PtxDmmaOps);
-        var ring = default(PtxDmmaRing);
-        RingSplitBody(ref ops, ring, a, w, bias, c, s, wPointer, partials, tickets);
-    }
-
-    /// <summary>The split ring with the DMMA emulated and plain copies for cp.async (ILGPU's CPU accelerator).</summary>
-    /// <param name="a">A, 16-byte vectors.</param>
-    /// <param name="w">The weight [N, K], 16-byte vectors.</param>
-    /// <param name="bias">Bias (or empty).</param>
-    /// <param name="c">C.</param>
-    /// <param name="s">The shape; <c>Splits</c> holds the splits of K.</param>
-    /// <param name="wPointer">The weight's device address (unused by the plain copies).</param>
-    /// <param name="partials">float64 partial sums.</param>
-    /// <param name="tickets">One zeroed ticket per column block.</param>
-    [IlgpuKernel(SimulatorOnly = true)]
-    public static void GemvDmmaF32RingSplitEmulated(ArrayView<Float4> a, ArrayView<Float4> w, ArrayView<float> bias, ArrayView<float> c, GemvShape s, long wPointer,
-        ArrayView<double> partials, ArrayView<int> tickets)
-    {
-        var ops = default(EmulatedDmmaOps);
-        var ring = default(EmulatedDmmaRing);
-        RingSplitBody(ref ops, ring, a, w, bias, c, s, wPointer, partials, tickets);
-    }
-
-    /// <summary>The split ring's body (see <see cref="GemvDmmaF32RingSplit"/>).</summary>
-    internal static void RingSplitBody<TOps, TRing>(ref TOps ops, TRing ring, ArrayView<Float4> a, ArrayView<Float4> w, ArrayView<float> bias, ArrayView<float> c,
-        GemvShape s, long wPointer, ArrayView<double> partials, ArrayView<int> tickets)
-        where TOps : struct, IDmmaOps
-        where TRing : struct, IDmmaRing
-    {
-        ops.Begin();
-        var red = SharedMemory.GetDynamic<double>();
-        int splits = s.Splits;
-        int block = Grid.IdxX / splits;
-        int split = Grid.IdxX - (block * splits);
-        int pairs = (DmmaLane.StepsOf(s) + 1) >> 1;
-        var ln = DmmaLane.OfWarpColumns(s, block, (int)((long)split * pairs / splits), (int)((long)(split + 1) * pairs / splits));
-        RingPasses(ref ops, ring, a, w, wPointer, true, ln, red.Cast<Float4>());
-        Group.Barrier();
-        ops.Store(red, (ln.Warp * WarpSlots) + ln.Lane);
-        Group.Barrier();
-        int slots = ln.Warps * WarpSlots;
-        int blockColumns = ln.Warps * Columns;
-        if (splits == 1)
-        {
-            for (int x = ln.Thread; x < slots; x += Group.DimX)
-            {
-                Output(bias, c, s, true, (block * blockColumns) + ((x / WarpSlots) * Columns), x % WarpSlots, red[x]);
-            }
-
-            return;
-        }
-
-        long own = (((long)block * splits) + split) * slots;
-        for (int x = ln.Thread; x < slots; x += Group.DimX)
-        {
-            partials[own + x] = red[x];
-        }
-
-        if (SplitKReduction.ArriveLast(tickets, block, splits))
-        {
-            long first = (long)block * splits * slots;
-            for (int x = ln.Thread; x < slots; x += Group.DimX)
-            {
-                double sum = partials[first + x];
-                for (int q = 1; q < splits; q++)
-                {
-                    sum += partials[first + ((long)q * slots) + x];
-                }
-
-                Output(bias, c, s, true, (block * blockColumns) + ((x / WarpSlots) * Columns), x % WarpSlots, sum);
-            }
-        }
-    }
-
-    /// <summary>
-    /// The ring body: the group's passes (<see cref="RingPasses"/>), a barrier, the accumulators over the rings (warp w's
-    /// block at w · 4 KB), a barrier, the fixed-order sum.
+    /// The ring body. Shared memory: warp w's ring at byte w · <see cref="RingStages"/> · <see cref="RingStageBytes"/>; lane L's
+    /// vector j of stage x at + (x · 8 + j) · 512 + 16 · L (consecutive lanes, consecutive 16 bytes). After the loop a barrier,
+    /// then the accumulators over the rings (warp w's block at w · 4 KB), a barrier, the fixed-order sum.
     /// </summary>
     internal static void RingBody<TOps, TRing, TLayout, TRanges>(ref TOps ops, TRing ring, ArrayView<Float4> a, ArrayView<Float4> w, ArrayView<float> bias, ArrayView<float> c, GemvShape s, long wPointer)
         where TOps : struct, IDmmaOps
@@ -339,24 +243,8 @@ internal static class GemvDmmaF32Kernels
         ops.Begin();
         bool nk = default(TLayout).Value != 0;
         var red = SharedMemory.GetDynamic<double>();
+        var shared4 = red.Cast<Float4>();
         var ln = DmmaLane.Of(s, nk, default(TRanges).Value);
-        RingPasses(ref ops, ring, a, w, wPointer, nk, ln, red.Cast<Float4>());
-        Group.Barrier();
-        ops.Store(red, (ln.Warp * WarpSlots) + ln.Lane);
-        Group.Barrier();
-        Reduce(red, bias, c, s, nk, ln.N0, ln.Thread, ln.Warps);
-    }
-
-    /// <summary>
-    /// The ring's passes of one lane (<paramref name="ln"/>: its column group and steps) into the accumulators; every copy
-    /// waited for on return. Shared memory: warp w's ring at byte w · <see cref="RingStages"/> · <see cref="RingStageBytes"/>;
-    /// lane L's vector j of stage x at + (x · 8 + j) · 512 + 16 · L (consecutive lanes, consecutive 16 bytes).
-    /// </summary>
-    [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private static void RingPasses<TOps, TRing>(ref TOps ops, TRing ring, ArrayView<Float4> a, ArrayView<Float4> w, long wPointer, bool nk, in DmmaLane ln, ArrayView<Float4> shared4)
-        where TOps : struct, IDmmaOps
-        where TRing : struct, IDmmaRing
-    {
         int ringByte = (ln.Warp * RingStages * RingStageBytes) + (16 * ln.Lane);
         int stride = ln.Stride;
 
@@ -414,6 +302,10 @@ internal static class GemvDmmaF32Kernels
         }
 
         ring.WaitAll();
+        Group.Barrier();
+        ops.Store(red, (ln.Warp * WarpSlots) + ln.Lane);
+        Group.Barrier();
+        Reduce(red, bias, c, s, nk, ln.N0, ln.Thread, ln.Warps);
     }
 
     /// <summary>This lane's A vectors of one pass (steps <paramref name="step"/> and <paramref name="step"/> + 1), clamped into K.</summary>
@@ -482,45 +374,31 @@ internal static class GemvDmmaF32Kernels
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     private static void Reduce(ArrayView<double> red, ArrayView<float> bias, ArrayView<float> c, GemvShape s, bool nk, int n0, int thread, int warps)
     {
+        // Slot x of a warp's block: accumulator r = x / 32 (tile r / 4, register r mod 4) of lane x mod 32.
         for (int x = thread; x < WarpSlots; x += Group.DimX)
         {
-            Output(bias, c, s, nk, n0, x, WarpsSum(red, x, warps));
-        }
-    }
-
-    /// <summary>Slot <paramref name="x"/> of the group: the warps' accumulators of that slot added in warp order.</summary>
-    [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private static double WarpsSum(ArrayView<double> red, int x, int warps)
-    {
-        double sum = red[x];
-        for (int other = 1; other < warps; other++)
-        {
-            sum += red[(other * WarpSlots) + x];
-        }
-
-        return sum;
-    }
-
-    /// <summary>The element of C that slot <paramref name="x"/> of column group <paramref name="n0"/> holds: alpha · sum + beta · bias in float64, stored as float32 inside M × N.</summary>
-    [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private static void Output(ArrayView<float> bias, ArrayView<float> c, GemvShape s, bool nk, int n0, int x, double sum)
-    {
-        // Slot x of a warp's block: accumulator r = x / 32 (tile r / 4, register r mod 4) of lane x mod 32.
-        int owner = x & 31;
-        int r = x >> 5;
-        int tile = r >> 2;
-        int row = (owner >> 2) + ((r & 2) * 4);
-        int inTile = ((owner & 3) * 2) + (r & 1);
-        int col = nk ? n0 + (8 * tile) + inTile : n0 + (4 * inTile) + tile;
-        if (row < s.M && col < s.N)
-        {
-            double v = s.Alpha * sum;
-            if (s.HasBias != 0 && s.Beta != 0f)
+            double sum = red[x];
+            for (int other = 1; other < warps; other++)
             {
-                v += (double)s.Beta * bias[((long)row * s.BiasStrideM) + col];
+                sum += red[(other * WarpSlots) + x];
             }
 
-            c[((long)row * s.N) + col] = (float)v;
+            int owner = x & 31;
+            int r = x >> 5;
+            int tile = r >> 2;
+            int row = (owner >> 2) + ((r & 2) * 4);
+            int inTile = ((owner & 3) * 2) + (r & 1);
+            int col = nk ? n0 + (8 * tile) + inTile : n0 + (4 * inTile) + tile;
+            if (row < s.M && col < s.N)
+            {
+                double v = s.Alpha * sum;
+                if (s.HasBias != 0 && s.Beta != 0f)
+                {
+                    v += (double)s.Beta * bias[((long)row * s.BiasStrideM) + col];
+                }
+
+                c[((long)row * s.N) + col] = (float)v;
+            }
         }
     }
 
@@ -899,7 +777,7 @@ internal readonly struct DmmaLane
     /// <summary>Fragment coordinates: g = lane / 4, t = lane mod 4.</summary>
     public readonly int G, T;
 
-    /// <summary>The first of the 32 columns of C the lane's warp works on (the group's, where its warps share them).</summary>
+    /// <summary>The group's first column of C.</summary>
     public readonly int N0;
 
     /// <summary>
@@ -930,7 +808,7 @@ internal readonly struct DmmaLane
     public readonly long KStride;
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private DmmaLane(GemvShape s, bool nk, int n0, int firstStep, int stride, int stepEnd)
+    private DmmaLane(GemvShape s, bool nk, int ranges)
     {
         Thread = Group.IdxX;
         Lane = Thread & 31;
@@ -938,12 +816,29 @@ internal readonly struct DmmaLane
         Warps = Group.DimX >> 5;
         G = Lane >> 2;
         T = Lane & 3;
-        N0 = n0;
+        N0 = Grid.IdxX * GemvDmmaF32Kernels.Columns;
+
         Kv = s.K >> 2;
-        Steps = StepsOf(s);
-        FirstStep = firstStep;
-        Stride = stride;
-        StepEnd = stepEnd;
+        Steps = (s.K + 15) >> 4;
+
+        // One range is the general form with subgroupWarps = Warps, written apart because Warps is read from the launch:
+        // the general form's Warp / Warps and Warp % Warps would be run-time divisions in every 4-warp group.
+        if (ranges == 1)
+        {
+            FirstStep = 2 * Warp;
+            Stride = 2 * Warps;
+            StepEnd = Steps;
+        }
+        else
+        {
+            int subgroupWarps = Warps / ranges;
+            int pairs = (Steps + 1) >> 1;
+            int perRange = (pairs + ranges - 1) / ranges;
+            int lo = (Warp / subgroupWarps) * perRange;
+            FirstStep = 2 * (lo + (Warp % subgroupWarps));
+            Stride = 2 * subgroupWarps;
+            StepEnd = Math.Min(Steps, 2 * Math.Min(pairs, lo + perRange));
+        }
 
         // Rows ≥ M read row M − 1: a row of A feeds only the same row of C, and rows ≥ M of C are never stored.
         ALo = (long)Math.Min(G, s.M - 1) * Kv;
@@ -965,47 +860,10 @@ internal readonly struct DmmaLane
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public int VectorAt(int step) => Math.Min((step * 4) + T, Kv - 1);
 
-    /// <summary>k16 steps of a product: ⌈K / 16⌉.</summary>
-    [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    public static int StepsOf(GemvShape s) => (s.K + 15) >> 4;
-
     /// <summary>
     /// The calling lane's values for a product of shape <paramref name="s"/>, weight [N, K] when <paramref name="nk"/>,
-    /// the group's 32 columns those of its grid index, K split into <paramref name="ranges"/> contiguous ranges (a kernel
-    /// constant that divides the group's warps).
+    /// K split into <paramref name="ranges"/> contiguous ranges (a kernel constant that divides the group's warps).
     /// </summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    public static DmmaLane Of(GemvShape s, bool nk, int ranges)
-    {
-        int warp = Group.IdxX >> 5;
-        int warps = Group.DimX >> 5;
-        int steps = StepsOf(s);
-        int n0 = Grid.IdxX * GemvDmmaF32Kernels.Columns;
-
-        // One range is the general form with subgroupWarps = warps, written apart because warps is read from the launch:
-        // the general form's warp / warps and warp % warps would be run-time divisions in every 4-warp group.
-        if (ranges == 1)
-        {
-            return new(s, nk, n0, 2 * warp, 2 * warps, steps);
-        }
-
-        int subgroupWarps = warps / ranges;
-        int pairs = (steps + 1) >> 1;
-        int perRange = (pairs + ranges - 1) / ranges;
-        int lo = (warp / subgroupWarps) * perRange;
-        return new(s, nk, n0, 2 * (lo + (warp % subgroupWarps)), 2 * subgroupWarps, Math.Min(steps, 2 * Math.Min(pairs, lo + perRange)));
-    }
-
-    /// <summary>
-    /// The calling lane's values when each warp of a group has columns of its own (a weight stored [N, K]): warp w of the
-    /// group on column <paramref name="block"/> · 32 · warps + 32 · w, walking every pass (pair of k16 steps) of pairs
-    /// [<paramref name="firstPair"/>, <paramref name="endPair"/>).
-    /// </summary>
-    [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    public static DmmaLane OfWarpColumns(GemvShape s, int block, int firstPair, int endPair)
-    {
-        int warp = Group.IdxX >> 5;
-        int warps = Group.DimX >> 5;
-        return new(s, true, ((block * warps) + warp) * GemvDmmaF32Kernels.Columns, 2 * firstPair, 2, Math.Min(StepsOf(s), 2 * endPair));
-    }
+    public static DmmaLane Of(GemvShape s, bool nk, int ranges) => new(s, nk, ranges);
 }

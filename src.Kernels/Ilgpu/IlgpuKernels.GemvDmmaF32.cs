@@ -18,14 +18,6 @@ public sealed partial class IlgpuKernels
     private readonly Action<KernelConfig, ArrayView<Float4>, ArrayView<Float4>, ArrayView<float>, ArrayView<float>, GemvShape, long>?[] gemvDmmaF32Ring =
         new Action<KernelConfig, ArrayView<Float4>, ArrayView<Float4>, ArrayView<float>, ArrayView<float>, GemvShape, long>?[4];
 
-    // The split ring (GemvDmmaF32RingSplit), its float64 partial sums and its tickets (zero between launches).
-    private Action<KernelConfig, ArrayView<Float4>, ArrayView<Float4>, ArrayView<float>, ArrayView<float>, GemvShape, long, ArrayView<double>, ArrayView<int>>? gemvDmmaF32RingSplit;
-    private MemoryBuffer1D<double, Stride1D.Dense>? ringSplitPartials;
-    private MemoryBuffer1D<int, Stride1D.Dense>? ringSplitTickets;
-
-    /// <summary>Whether [N, K] products on the ring take its split form (<c>GEMS_DMMA_RING_SPLIT</c>; tests set it directly).</summary>
-    internal bool GemvDmmaRingSplit { get; set; } = GemvDmmaLaunch.SplitFromEnvironment();
-
     /// <summary>Which float32 products of 1–16 rows take the FP64 tensor-core GEMV, and in which form (<c>GEMS_GEMV_F32_DMMA</c>; tests set it directly).</summary>
     internal GemvDmmaChoice GemvF32Dmma { get; set; } = GemvF32DmmaChoice.FromEnvironment();
 
@@ -60,20 +52,6 @@ public sealed partial class IlgpuKernels
             Splits = 1,
             Direct = 1,
         };
-        if (form == GemvDmmaForm.Ring && transposeB && GemvDmmaRingSplit)
-        {
-            var (splitPlan, splits) = GemvDmmaLaunch.SplitPlan(g, device.MultiprocessorCount);
-            g.Splits = splits;
-            int blocks = GemvDmmaLaunch.SplitBlocks(n);
-            var partials = splits > 1 ? Grown(ref ringSplitPartials, (long)blocks * splits * GemvDmmaLaunch.SmallGroupWarps * GemvDmmaF32Kernels.WarpSlots, 0, zeroed: false) : default;
-            var tickets = splits > 1 ? Grown(ref ringSplitTickets, blocks, 1024, zeroed: true) : default;
-            var sk = device.Load(ref gemvDmmaF32RingSplit, $"{nameof(GemvDmmaF32Kernels.GemvDmmaF32RingSplit)}<Nk>x{GemvDmmaLaunch.SmallGroupWarps}",
-                acc => acc.LoadStreamKernel<ArrayView<Float4>, ArrayView<Float4>, ArrayView<float>, ArrayView<float>, GemvShape, long, ArrayView<double>, ArrayView<int>>(
-                    GemvDmmaF32Kernels.GemvDmmaF32RingSplit, Bounds(GemvDmmaLaunch.SmallGroupWarps * 32, GemvDmmaLaunch.PrefetchGroupsPerSm)));
-            sk(splitPlan, a.Cast<Float4>(), b.Cast<Float4>(), bias, c, g, TensorCoreLaunch.DeviceAddress(b), partials, tickets);
-            return;
-        }
-
         if (form == GemvDmmaForm.Ring)
         {
             var plan = GemvDmmaLaunch.Plan(g, device.MultiprocessorCount, GemvDmmaForm.Ring);
@@ -230,51 +208,6 @@ internal static class GemvDmmaLaunch
 
     /// <summary>Groups: one per 32 columns.</summary>
     public static int Groups(int n) => (n + GemvDmmaF32Kernels.Columns - 1) / GemvDmmaF32Kernels.Columns;
-
-    /// <summary>Environment variable: <c>on</c> / <c>1</c> / <c>true</c> sends [N, K] products on the ring to its split form.</summary>
-    public const string SplitVariable = "GEMS_DMMA_RING_SPLIT";
-
-    private static readonly Lazy<bool> SplitSetting = new(() => ParseSplit(Environment.GetEnvironmentVariable(SplitVariable)));
-
-    /// <summary>The split setting of this process (read once).</summary>
-    public static bool SplitFromEnvironment() => SplitSetting.Value;
-
-    /// <summary><c>on</c> / <c>1</c> / <c>true</c> (any case, surrounding spaces ignored): split; anything else (unset): not.</summary>
-    public static bool ParseSplit(string? setting) => setting?.Trim().ToLowerInvariant() is "on" or "1" or "true";
-
-    /// <summary>Column blocks of the split ring: one per <see cref="SmallGroupWarps"/> · 32 columns (each warp its own 32).</summary>
-    public static int SplitBlocks(int n) => (n + (SmallGroupWarps * GemvDmmaF32Kernels.Columns) - 1) / (SmallGroupWarps * GemvDmmaF32Kernels.Columns);
-
-    /// <summary>
-    /// The split ring's launch (<see cref="GemvDmmaF32Kernels.GemvDmmaF32RingSplit"/>): blocks × splits groups of
-    /// <see cref="SmallGroupWarps"/> warps, block-major; the splits of K (at most one per pair, at most
-    /// <see cref="PrefetchGroupsPerSm"/> groups per SM: all resident) that keep the SMs most evenly loaded (the mean groups
-    /// per SM over the most any SM holds), the larger count on a tie (more warps in flight). At 16 × 11008 × 4096 on 132
-    /// SMs: 86 blocks × 3 = 258 groups (2 on 126 SMs, 1 on 6); at N = 4096: 32 × 12 = 384 (3 on 120, 2 on 12).
-    /// </summary>
-    public static (KernelConfig Config, int Splits) SplitPlan(GemvShape g, int multiprocessors)
-    {
-        int blocks = SplitBlocks(g.N);
-        int pairs = (DmmaLane.StepsOf(g) + 1) >> 1;
-        int sms = Math.Max(1, multiprocessors);
-        int most = Math.Max(1, Math.Min(pairs, PrefetchGroupsPerSm * sms / blocks));
-        // Evenness groups / (SMs · the most groups on one SM), compared as fractions (exact ties go to more splits).
-        int splits = 1;
-        long bestGroups = 0, bestSlots = 1;
-        for (int candidate = 1; candidate <= most; candidate++)
-        {
-            long groups = (long)blocks * candidate;
-            long slots = (long)sms * ((groups + sms - 1) / sms);
-            if (groups * bestSlots >= bestGroups * slots)
-            {
-                (bestGroups, bestSlots, splits) = (groups, slots, candidate);
-            }
-        }
-
-        var config = new KernelConfig(new Index3D(blocks * splits, 1, 1), new Index3D(SmallGroupWarps * 32, 1, 1),
-            SharedMemoryConfig.RequestDynamic<double>(SmallGroupWarps * GemvDmmaF32Kernels.RingStages * GemvDmmaF32Kernels.RingStageBytes / 8));
-        return (config, splits);
-    }
 }
 
 /// <summary>
