@@ -18,16 +18,19 @@ namespace GemsInjector.GpuHarness;
 /// <item><c>stride</c>: thread i of the grid reads vectors i, i + T, i + 2T … (T threads in all), so at any moment the
 /// grid reads one contiguous window, as a copy does;</item>
 /// <item><c>chunk</c>: group g reads the g-th contiguous slice of the buffer, its threads side by side, so the grid
-/// reads as many separate runs as it has groups, as a product whose groups own weight rows does.</item>
+/// reads as many separate runs as it has groups, as a product whose groups own weight rows does;</item>
+/// <item><c>bulk</c>: the <c>chunk</c> slices, brought by the bulk copy engine into a ring of shared-memory stages that
+/// the group's threads sum (sm_90; see <see cref="ReadBulk"/>).</item>
 /// </list>
-/// Both with 256-thread groups (fewer where the device allows fewer), a given number of groups per SM and a given number
-/// of loads each thread issues before it adds any (the bytes it keeps in flight). The kernels carry no launch bounds:
+/// <c>stride</c> and <c>chunk</c> with 256-thread groups (fewer where the device allows fewer), a given number of groups per
+/// SM and a given number of loads each thread issues before it adds any (the bytes it keeps in flight); <c>bulk</c> with
+/// 128-thread groups, a given number of groups per SM and of 16 KB stages per group. The kernels carry no launch bounds:
 /// ptxas sizes their registers, so where a pattern's loads need more than the groups per SM leave (16 loads at 8 groups
 /// per SM), its groups run in more than one wave; that is part of what the pattern measures.
 /// </summary>
 internal static class ReadCeiling
 {
-    /// <summary>Threads per group of every read pattern where the device allows it.</summary>
+    /// <summary>Threads per group of the <c>stride</c> and <c>chunk</c> patterns where the device allows it.</summary>
     public const int GroupThreads = 256;
 
     /// <summary>
@@ -158,9 +161,9 @@ internal static class ReadCeiling
         int chunk = pattern.Sliced ? (int)ChunkVectors(vectors, groups) : 0;
         if (pattern.Walk == Walk.Bulk)
         {
-            if (pattern.Loads < 1 || !grid.BulkCopy)
+            if (pattern.Loads < 1 || pattern.Loads > BulkHeaderBytes / 8 || !grid.BulkCopy)
             {
-                throw new ArgumentException($"The read probe {pattern} needs at least one stage, and a device with the bulk copy engine (compute capability 9.0) or the simulator.");
+                throw new ArgumentException($"The read probe {pattern} needs 1 to {BulkHeaderBytes / 8} stages (one mbarrier each in its header), and a device with the bulk copy engine (compute capability 9.0) or the simulator.");
             }
 
             // Through the kernel library's loader: on a 9.0 device it gives the bulk copy its sm_90 header and the opt-in
