@@ -347,12 +347,12 @@ internal static class Program
         }
         using var pad = opt.PadMegabytes > 0 ? dev.Accelerator.Allocate1D<byte>((long)opt.PadMegabytes << 20) : null;
         var runner = new Runner(opt, dev, csv, processStart);
+        var readGrid = ReadCeiling.ReadGrid.Of(dev.Accelerator);
         try
         {
             foreach (var suite in order)
             {
                 // Startup uses tiny shapes (the time is compile + launch); accuracy/bench use the full shapes unless --quick.
-                var readGrid = ReadCeiling.ReadGrid.Of(dev.Accelerator);
                 var cases = suite switch
                 {
                     "startup" => FirstPerOp(Catalog.Build(quick: true, bench: false, opt.DTypes, readGrid)),

@@ -79,6 +79,9 @@ internal static class ReadCeiling
     /// <summary>Bytes of one stage of a <c>bulk</c> ring: one bulk copy.</summary>
     public const int BulkStageBytes = 16 * 1024;
 
+    /// <summary>16-byte vectors of one <c>bulk</c> stage.</summary>
+    private const int BulkStageVectors = BulkStageBytes / 16;
+
     /// <summary>Threads per group of a <c>bulk</c> pattern where the device allows it: they only sum what the copy engine brought.</summary>
     public const int BulkGroupThreads = 128;
 
@@ -202,14 +205,13 @@ internal static class ReadCeiling
     /// </summary>
     private static void ReadBulk(ArrayView<Float4> x4, ArrayView<float> sums, int vectors, int chunk, int stages, long xAddress)
     {
-        const int stageVectors = BulkStageBytes / 16;
         const int headerVectors = BulkHeaderBytes / 16;
         var shared4 = SharedMemory.GetDynamic<Float4>();
         long first = (long)Grid.IdxX * chunk;
         long end = first + chunk;
         end = end < vectors ? end : vectors;
         int total = end > first ? (int)(end - first) : 0;
-        int tiles = (total + stageVectors - 1) / stageVectors;
+        int tiles = (total + BulkStageVectors - 1) / BulkStageVectors;
         bool producer = Group.IdxX == 0;
         if (CudaAsm.IsSupported && producer)
         {
@@ -236,8 +238,8 @@ internal static class ReadCeiling
         for (int t = 0; t < tiles; t++)
         {
             int stage = t % stages;
-            int count = Math.Min(stageVectors, total - (t * stageVectors));
-            int stageBase = headerVectors + (stage * stageVectors);
+            int count = TileVectors(total, t);
+            int stageBase = headerVectors + (stage * BulkStageVectors);
             if (CudaAsm.IsSupported)
             {
                 // A stage's barrier completes once per use: use u (= t / stages) waits for phase parity u mod 2.
@@ -249,7 +251,7 @@ internal static class ReadCeiling
             {
                 for (int j = Group.IdxX; j < count; j += Group.DimX)
                 {
-                    shared4[stageBase + j] = x4[first + ((long)t * stageVectors) + j];
+                    shared4[stageBase + j] = x4[first + ((long)t * BulkStageVectors) + j];
                 }
 
                 Group.Barrier();
@@ -271,14 +273,19 @@ internal static class ReadCeiling
         GroupSum(sums, sum);
     }
 
+    /// <summary>
+    /// Vectors of tile <paramref name="tile"/> of a slice of <paramref name="total"/> vectors: a whole stage, or what is left
+    /// (the bytes a stage's mbarrier expects and the vectors its threads sum, so one rule for both).
+    /// </summary>
+    private static int TileVectors(int total, int tile) => Math.Min(BulkStageVectors, total - (tile * BulkStageVectors));
+
     /// <summary>Hands tile <paramref name="tile"/> of the slice (at most one stage of bytes) to the copy engine, into <paramref name="stage"/>, counted on its mbarrier.</summary>
     private static void IssueBulk(long xAddress, long first, int total, int tile, int stage)
     {
-        const int stageVectors = BulkStageBytes / 16;
-        int count = Math.Min(stageVectors, total - (tile * stageVectors));
+        int count = TileVectors(total, tile);
         CudaAsm.Emit(
             "{\n\t.reg .u64 rbs;\n\t.reg .u64 rbst;\n\t.reg .u32 rbb;\n\t.reg .u32 rbd;\n\tcvta.to.global.u64 rbs, %0;\n\tmov.u32 rbb, __dyn_shared_alloca;\n\tadd.u32 rbd, rbb, %2;\n\tadd.u32 rbb, rbb, %1;\n\tmbarrier.arrive.expect_tx.shared::cta.b64 rbst, [rbb], %3;\n\tcp.async.bulk.shared::cluster.global.mbarrier::complete_tx::bytes [rbd], [rbs], %3, [rbb];\n\t}",
-            xAddress + ((first + ((long)tile * stageVectors)) * 16), (uint)(8 * stage), (uint)(BulkHeaderBytes + (stage * BulkStageBytes)), (uint)(count * 16));
+            xAddress + ((first + ((long)tile * BulkStageVectors)) * 16), (uint)(8 * stage), (uint)(BulkHeaderBytes + (stage * BulkStageBytes)), (uint)(count * 16));
     }
 
     /// <summary>
