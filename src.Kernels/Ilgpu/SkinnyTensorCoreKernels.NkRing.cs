@@ -1,0 +1,253 @@
+using ILGPU;
+using ILGPU.Runtime;
+using ILGPU.Runtime.Cuda;
+
+namespace GemsInjector.Kernels.Ilgpu;
+
+/// <summary>
+/// The streamed [N, K] body with the weight through a per-warp ring of shared stages filled by cp.async
+/// (<see cref="Gemm16SkinnyNkRing{TFormat, TRowTiles}"/>, <c>GEMS_SKINNY_NK_VARIANT=ring</c>).
+/// <para>
+/// Why: the body with two batches in flight (<see cref="Gemm16SkinnyNkAhead{TFormat, TRowTiles}"/>) holds its weight bytes
+/// in flight in registers (162 per thread with two n8 tiles: 12 warps per SM at most) and spends 77% of its warp states
+/// waiting on them (ncu, Run 133); the × 11008 products run at 88–91% of the fastest read of their weight (Run 213) and
+/// are neither DRAM- nor L2-bound (Run 211). A cp.async copy holds no register while in flight, so each warp keeps
+/// <see cref="NkRingStages"/> − 1 quads (12 KB) of its weight on the way at every moment, about 1.5 times the registers' bytes,
+/// with fewer registers. The float32 [N, K] products gained 16% from the same change (the cp.async weight ring, Run 86).
+/// </para>
+/// <para>
+/// Everything but where the weight vectors come from is the streamed body's: groups of W warps over 16 weight rows, warp
+/// w's quads w, w + W, …, the same fragments and mma, the activations through L1, the sums met in warp order. A stage is
+/// one quad of the 16 rows (16 vectors of 16 bytes each, 4 KB). Stage layout: row r's vector v at
+/// 32 (r / 2) + 4 (r mod 2) + (v mod 4) + 8 (v / 4) — a reading lane (g, t) finds block b of its rows at a fixed offset
+/// 8 b from its own base (the loads' immediates), and the 8 lanes of each quarter-warp (rows g and g + 1) cover all 32
+/// banks; the copying lane l writes vector 32 i + l of its stage for i = 0..7, rows 2 i + (l / 4 mod 2), vectors
+/// (l mod 4) + 4 (l / 8) of them, so each copy instruction is 2 × 256 contiguous bytes of global memory.
+/// </para>
+/// <para>
+/// Edges: vectors at or past K and rows at or past N are zero-filled (a source size of 0; rows past N are never stored),
+/// activation vectors past K are zeroed and activation rows past M clamp to row M − 1 (never stored).
+/// </para>
+/// </summary>
+internal static partial class SkinnyTensorCoreKernels
+{
+    /// <summary>Stages of each warp's ring: one multiplied while the other three are in flight.</summary>
+    public const int NkRingStages = 4;
+
+    /// <summary>Most warps per group of the ring body (the streamed plan's sizes 2 and 4; 64 KB of stages at 4).</summary>
+    public const int NkRingMaxWarps = 4;
+
+    /// <summary>16-byte vectors of one stage: one quad of each of the group's 16 weight rows.</summary>
+    public const int NkRingStageVectors = NkStreamBlockN * QuadVectors;
+
+    /// <summary>Dynamic shared memory of the ring body in 16-byte vectors for groups of <paramref name="warps"/> warps.</summary>
+    public static int NkRingSharedVectors(int warps) => warps * NkRingStages * NkRingStageVectors;
+
+    /// <summary>
+    /// The ring [N, K] kernel through inline PTX (CUDA only): float16 or bfloat16, <typeparamref name="TRowTiles"/> n8 tiles of
+    /// activation rows. <paramref name="bPointer"/> is b8[0]'s device address (the cp.async source); groups of 2 or 4 warps
+    /// with <see cref="NkRingSharedVectors"/> vectors of dynamic shared memory.
+    /// </summary>
+    [IlgpuKernel]
+    [IlgpuKernelVariant(typeof(Float16Storage), typeof(Const2))]
+    [IlgpuKernelVariant(typeof(BFloat16Storage), typeof(Const2))]
+    [IlgpuKernelVariant(typeof(Float16Storage), typeof(Const1))]
+    [IlgpuKernelVariant(typeof(BFloat16Storage), typeof(Const1))]
+    public static void Gemm16SkinnyNkRing<TFormat, TRowTiles>(ArrayView<Half8> a8, ArrayView<Half8> b8, ArrayView<ushort> bias, ArrayView<ushort> c,
+        TensorCoreShape s, long bPointer)
+        where TFormat : struct, IStorage16, IKernelConstant
+        where TRowTiles : struct, IKernelConstant
+    {
+        // Four-warp groups take 64 KB of stages, past the 48 KB a launch gets without the kernel's opt-in.
+        CudaAsm.Emit(Sm90aPtx.OptInSharedMarker);
+        var ops = default(PtxSkinnyOps);
+        BodyNkRing<PtxSkinnyOps, TFormat, TRowTiles>(ref ops, a8, b8, bias, c, s, bPointer);
+    }
+
+    /// <summary>The ring body with mma.sync emulated lane by lane and the copies made synchronously (the simulator's twin of <see cref="Gemm16SkinnyNkRing{TFormat, TRowTiles}"/>).</summary>
+    [IlgpuKernel(SimulatorOnly = true)]
+    [IlgpuKernelVariant(typeof(Float16Storage), typeof(Const1))]
+    [IlgpuKernelVariant(typeof(BFloat16Storage), typeof(Const1))]
+    [IlgpuKernelVariant(typeof(Float16Storage), typeof(Const2))]
+    [IlgpuKernelVariant(typeof(BFloat16Storage), typeof(Const2))]
+    public static void Gemm16SkinnyNkRingEmulated<TFormat, TRowTiles>(ArrayView<Half8> a8, ArrayView<Half8> b8, ArrayView<ushort> bias, ArrayView<ushort> c,
+        ArrayView<float> scratch, TensorCoreShape s, long bPointer)
+        where TFormat : struct, IStorage16, IKernelConstant
+        where TRowTiles : struct, IKernelConstant
+    {
+        var ops = new EmulatedSkinnyOps { Scratch = scratch };
+        BodyNkRing<EmulatedSkinnyOps, TFormat, TRowTiles>(ref ops, a8, b8, bias, c, s, bPointer);
+    }
+
+    /// <summary>The ring body shared by the PTX and emulated operations.</summary>
+    internal static void BodyNkRing<TOps, TFormat, TRowTiles>(ref TOps ops, ArrayView<Half8> a8, ArrayView<Half8> b8, ArrayView<ushort> bias,
+        ArrayView<ushort> c, TensorCoreShape s, long bPointer)
+        where TOps : struct, ISkinnyOps
+        where TFormat : struct, IStorage16, IKernelConstant
+        where TRowTiles : struct, IKernelConstant
+    {
+        bool bf16 = default(TFormat).Value != 0;
+        int rowTiles = default(TRowTiles).Value;
+        int thread = Group.IdxX;
+        ops.Begin(1, thread);
+
+        // On CUDA the copies are always cp.async, so the PTX holds no synchronous copy path; the simulator copies at the same places.
+        bool asyncCopy = CudaAsm.IsSupported;
+        var shared = SharedMemory.GetDynamic<float>().Cast<Half8>().AsAligned(16);
+        int lane = thread & 31;
+        int warp = thread >> 5;
+        int warps = Group.DimX >> 5;
+        int g = lane >> 2;
+        int t = lane & 3;
+        int n0 = Grid.IdxX * NkStreamBlockN;
+        int rowVectors = s.K >> 3;
+        int ring = warp * NkRingStages * NkRingStageVectors;
+
+        // This lane's copies: vector 32 i + lane of a stage is row 2 i + copyRow, vector copyVector of the quad.
+        int copyRow = (lane >> 2) & 1;
+        int copyVector = (lane & 3) + ((lane >> 3) << 2);
+
+        // This lane's reads: block b of weight row g at readAt + 8 b, of row g + 8 at readAt + 128 + 8 b.
+        int readAt = (32 * (g >> 1)) + (4 * (g & 1)) + t;
+        var x0 = a8.SubView(Clamp(g, s.M) * rowVectors);
+        var x1 = rowTiles > 1 ? a8.SubView(Clamp(g + 8, s.M) * rowVectors) : default;
+
+        int quads = (rowVectors + QuadVectors - 1) / QuadVectors;
+        int mine = warp < quads ? (quads - warp + warps - 1) / warps : 0;
+
+        // Prologue: the first S − 1 quads, one commit group each (empty past the warp's last quad, so that every
+        // iteration's wait counts the same groups).
+        for (int k = 0; k < NkRingStages - 1; k++)
+        {
+            if (k < mine)
+            {
+                CopyQuadNkRing(shared, b8, bPointer, asyncCopy, ring + (k * NkRingStageVectors) + lane, warp + (k * warps), n0, copyRow, copyVector, s.N, rowVectors);
+            }
+
+            CommitNkRing(asyncCopy);
+        }
+
+        for (int k = 0; k < mine; k++)
+        {
+            // Every lane is done reading the stage that quad k − 1 used, which quad k + S − 1 now fills.
+            Warp.Barrier();
+            int ahead = k + NkRingStages - 1;
+            if (ahead < mine)
+            {
+                CopyQuadNkRing(shared, b8, bPointer, asyncCopy, ring + ((ahead % NkRingStages) * NkRingStageVectors) + lane, warp + (ahead * warps), n0,
+                    copyRow, copyVector, s.N, rowVectors);
+            }
+
+            CommitNkRing(asyncCopy);
+
+            // The activations' loads go out before the wait, so their round trip overlaps it.
+            int v = ((warp + (k * warps)) * QuadVectors) + t;
+            var quad = LoadActivationsNkRing(rowTiles, x0, x1, v, v + QuadVectors - t <= rowVectors, rowVectors);
+            if (asyncCopy)
+            {
+                // Quad k's group has landed once at most S − 1 newer groups are pending.
+                CudaAsm.Emit("cp.async.wait_group 3;");
+            }
+
+            // Every lane's copies of quad k are visible to the whole warp.
+            Warp.Barrier();
+            var stage = shared.SubView(ring + ((k % NkRingStages) * NkRingStageVectors) + readAt);
+            quad.B0.Low = stage[0];
+            quad.B0.High = stage[128];
+            quad.B1.Low = stage[8];
+            quad.B1.High = stage[136];
+            quad.B2.Low = stage[16];
+            quad.B2.High = stage[144];
+            quad.B3.Low = stage[24];
+            quad.B3.High = stage[152];
+            MultiplyQuadNkStream(ref ops, bf16, rowTiles, quad);
+        }
+
+        if (asyncCopy)
+        {
+            CudaAsm.Emit("cp.async.wait_all;");
+        }
+
+        // The warp's own stages hold its sums: no other warp reads or writes them any more.
+        Warp.Barrier();
+        StoreNkStreamGroupSums(ref ops, shared.Cast<float>(), NkRingStages * NkRingStageVectors * 4, bias, c, s, rowTiles, warp, warps, lane, thread, n0);
+    }
+
+    /// <summary>
+    /// This lane's 8 copies of quad <paramref name="quad"/> of the group's 16 rows into the stage vectors
+    /// <paramref name="at"/> + 32 i: row 2 i + <paramref name="copyRow"/>, vector <paramref name="copyVector"/> of the quad;
+    /// zeros past K and past N.
+    /// </summary>
+    private static void CopyQuadNkRing(ArrayView<Half8> shared, ArrayView<Half8> b8, long bPointer, bool asyncCopy, int at, int quad, int n0, int copyRow,
+        int copyVector, int n, int rowVectors)
+    {
+        // Eight copies written out: ILGPU keeps a counted loop as a loop, and these are the quad's whole burst.
+        int v = (quad * QuadVectors) + copyVector;
+        int row = n0 + copyRow;
+        bool inRow = v < rowVectors;
+        CopyVectorNkRing(shared, b8, bPointer, asyncCopy, at, row, v, inRow && row < n, rowVectors);
+        CopyVectorNkRing(shared, b8, bPointer, asyncCopy, at + 32, row + 2, v, inRow && row + 2 < n, rowVectors);
+        CopyVectorNkRing(shared, b8, bPointer, asyncCopy, at + 64, row + 4, v, inRow && row + 4 < n, rowVectors);
+        CopyVectorNkRing(shared, b8, bPointer, asyncCopy, at + 96, row + 6, v, inRow && row + 6 < n, rowVectors);
+        CopyVectorNkRing(shared, b8, bPointer, asyncCopy, at + 128, row + 8, v, inRow && row + 8 < n, rowVectors);
+        CopyVectorNkRing(shared, b8, bPointer, asyncCopy, at + 160, row + 10, v, inRow && row + 10 < n, rowVectors);
+        CopyVectorNkRing(shared, b8, bPointer, asyncCopy, at + 192, row + 12, v, inRow && row + 12 < n, rowVectors);
+        CopyVectorNkRing(shared, b8, bPointer, asyncCopy, at + 224, row + 14, v, inRow && row + 14 < n, rowVectors);
+    }
+
+    /// <summary>Vector <paramref name="v"/> of weight row <paramref name="row"/> into stage vector <paramref name="target"/>, zeros unless <paramref name="valid"/>.</summary>
+    private static void CopyVectorNkRing(ArrayView<Half8> shared, ArrayView<Half8> b8, long bPointer, bool asyncCopy, int target, int row, int v, bool valid,
+        int rowVectors)
+    {
+        long source = valid ? ((long)row * rowVectors) + v : 0;
+        if (asyncCopy)
+        {
+            // The stages start the dynamic shared memory; its symbol's address is taken inside the asm (an Output
+            // operand would go through local memory). A source size of 0 zero-fills the vector.
+            CudaAsm.Emit("{\n\t.reg .u64 rsrc;\n\t.reg .u32 rdst;\n\tcvta.to.global.u64 rsrc, %1;\n\tmov.u32 rdst, __dyn_shared_alloca;\n\tadd.u32 rdst, rdst, %0;\n\tcp.async.cg.shared.global [rdst], [rsrc], 16, %2;\n\t}",
+                (uint)(target * 16), bPointer + (source * 16), valid ? 16u : 0u);
+        }
+        else
+        {
+            shared[target] = valid ? b8[source] : default;
+        }
+    }
+
+    /// <summary>
+    /// The activation vectors <paramref name="v"/>, +4, +8, +12 of this lane's rows into a quad (its weight vectors left
+    /// zero); a <paramref name="whole"/> quad indexes from a view at <paramref name="v"/>, so each load is a constant
+    /// offset, the last one zeroes vectors at or past <paramref name="rowVectors"/>.
+    /// </summary>
+    private static NkStreamQuad LoadActivationsNkRing(int rowTiles, ArrayView<Half8> x0, ArrayView<Half8> x1, int v, bool whole, int rowVectors)
+    {
+        int at = v;
+        if (whole)
+        {
+            x0 = x0.SubView(v);
+            x1 = rowTiles > 1 ? x1.SubView(v) : default;
+            at = 0;
+        }
+
+        return new NkStreamQuad
+        {
+            B0 = LoadActivationBlockNkRing(rowTiles, x0, x1, at, whole || v < rowVectors),
+            B1 = LoadActivationBlockNkRing(rowTiles, x0, x1, at + 4, whole || v + 4 < rowVectors),
+            B2 = LoadActivationBlockNkRing(rowTiles, x0, x1, at + 8, whole || v + 8 < rowVectors),
+            B3 = LoadActivationBlockNkRing(rowTiles, x0, x1, at + 12, whole || v + 12 < rowVectors),
+        };
+    }
+
+    private static NkStreamBlock LoadActivationBlockNkRing(int rowTiles, ArrayView<Half8> x0, ArrayView<Half8> x1, int at, bool valid) => new()
+    {
+        X0 = valid ? x0[at] : default,
+        X1 = rowTiles > 1 && valid ? x1[at] : default,
+    };
+
+    private static void CommitNkRing(bool asyncCopy)
+    {
+        if (asyncCopy)
+        {
+            CudaAsm.Emit("cp.async.commit_group;");
+        }
+    }
+}
