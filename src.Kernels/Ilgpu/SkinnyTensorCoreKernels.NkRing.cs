@@ -25,8 +25,8 @@ namespace GemsInjector.Kernels.Ilgpu;
 /// (l mod 4) + 4 (l / 8) of them, so each copy instruction is 2 × 256 contiguous bytes of global memory.
 /// </para>
 /// <para>
-/// Edges: vectors at or past K and rows at or past N are zero-filled (a source size of 0; rows past N are never stored),
-/// activation vectors past K are zeroed and activation rows past M clamp to row M − 1 (never stored).
+/// Edges: weight vectors at or past K are zero-filled (a source size of 0) and rows past N copy row N − 1, activation
+/// vectors past K are zeroed and activation rows past M clamp to row M − 1 (sums of rows past N or M are never stored).
 /// </para>
 /// </summary>
 internal static partial class SkinnyTensorCoreKernels
@@ -103,46 +103,65 @@ internal static partial class SkinnyTensorCoreKernels
         int rowVectors = s.K >> 3;
         int ring = warp * NkRingStages * NkRingStageVectors;
 
-        // This lane's copies: vector 32 i + lane of a stage is row 2 i + copyRow, vector copyVector of the quad.
-        int copyRow = (lane >> 2) & 1;
+
+        // This lane's copies: vector 32 i + lane of a stage is row 2 i + copyRow, vector copyVector of the quad. Rows past
+        // N copy row N − 1 (their sums are never stored), so each copy's source is a fixed byte offset from the quad's.
+        int copyRow = n0 + ((lane >> 2) & 1);
         int copyVector = (lane & 3) + ((lane >> 3) << 2);
+        var rows = new NkRingRows
+        {
+            R0 = RowOffsetNkRing(copyRow, s.N, rowVectors, copyVector),
+            R1 = RowOffsetNkRing(copyRow + 2, s.N, rowVectors, copyVector),
+            R2 = RowOffsetNkRing(copyRow + 4, s.N, rowVectors, copyVector),
+            R3 = RowOffsetNkRing(copyRow + 6, s.N, rowVectors, copyVector),
+            R4 = RowOffsetNkRing(copyRow + 8, s.N, rowVectors, copyVector),
+            R5 = RowOffsetNkRing(copyRow + 10, s.N, rowVectors, copyVector),
+            R6 = RowOffsetNkRing(copyRow + 12, s.N, rowVectors, copyVector),
+            R7 = RowOffsetNkRing(copyRow + 14, s.N, rowVectors, copyVector),
+        };
+        int copyAt = ring + lane;
 
         // This lane's reads: block b of weight row g at readAt + 8 b, of row g + 8 at readAt + 128 + 8 b.
-        int readAt = (32 * (g >> 1)) + (4 * (g & 1)) + t;
+        int readAt = ring + (32 * (g >> 1)) + (4 * (g & 1)) + t;
         var x0 = a8.SubView(Clamp(g, s.M) * rowVectors);
         var x1 = rowTiles > 1 ? a8.SubView(Clamp(g + 8, s.M) * rowVectors) : default;
 
         int quads = (rowVectors + QuadVectors - 1) / QuadVectors;
         int mine = warp < quads ? (quads - warp + warps - 1) / warps : 0;
+        int step = warps * QuadVectors;
 
         // Prologue: the first S − 1 quads, one commit group each (empty past the warp's last quad, so that every
         // iteration's wait counts the same groups).
+        int copyQuad = warp * QuadVectors;
         for (int k = 0; k < NkRingStages - 1; k++)
         {
             if (k < mine)
             {
-                CopyQuadNkRing(shared, b8, bPointer, asyncCopy, ring + (k * NkRingStageVectors) + lane, warp + (k * warps), n0, copyRow, copyVector, s.N, rowVectors);
+                CopyQuadNkRing(shared, b8, bPointer, asyncCopy, copyAt + (k * NkRingStageVectors), copyQuad, copyVector, rowVectors, rows);
             }
 
             CommitNkRing(asyncCopy);
+            copyQuad += step;
         }
 
+        int readQuad = warp * QuadVectors;
         for (int k = 0; k < mine; k++)
         {
             // Every lane is done reading the stage that quad k − 1 used, which quad k + S − 1 now fills.
             Warp.Barrier();
-            int ahead = k + NkRingStages - 1;
-            if (ahead < mine)
+            if (k + NkRingStages - 1 < mine)
             {
-                CopyQuadNkRing(shared, b8, bPointer, asyncCopy, ring + ((ahead % NkRingStages) * NkRingStageVectors) + lane, warp + (ahead * warps), n0,
-                    copyRow, copyVector, s.N, rowVectors);
+                CopyQuadNkRing(shared, b8, bPointer, asyncCopy, copyAt + (((k + NkRingStages - 1) & (NkRingStages - 1)) * NkRingStageVectors), copyQuad,
+                    copyVector, rowVectors, rows);
             }
 
             CommitNkRing(asyncCopy);
+            copyQuad += step;
 
             // The activations' loads go out before the wait, so their round trip overlaps it.
-            int v = ((warp + (k * warps)) * QuadVectors) + t;
-            var quad = LoadActivationsNkRing(rowTiles, x0, x1, v, v + QuadVectors - t <= rowVectors, rowVectors);
+            var quad = readQuad + QuadVectors <= rowVectors
+                ? LoadActivationsNkRing(rowTiles, x0.SubView(readQuad + t), rowTiles > 1 ? x1.SubView(readQuad + t) : default)
+                : LoadLastActivationsNkRing(rowTiles, x0, x1, readQuad + t, rowVectors);
             if (asyncCopy)
             {
                 // Quad k's group has landed once at most S − 1 newer groups are pending.
@@ -151,7 +170,7 @@ internal static partial class SkinnyTensorCoreKernels
 
             // Every lane's copies of quad k are visible to the whole warp.
             Warp.Barrier();
-            var stage = shared.SubView(ring + ((k % NkRingStages) * NkRingStageVectors) + readAt);
+            var stage = shared.SubView(readAt + ((k & (NkRingStages - 1)) * NkRingStageVectors));
             quad.B0.Low = stage[0];
             quad.B0.High = stage[128];
             quad.B1.Low = stage[8];
@@ -161,6 +180,7 @@ internal static partial class SkinnyTensorCoreKernels
             quad.B3.Low = stage[24];
             quad.B3.High = stage[152];
             MultiplyQuadNkStream(ref ops, bf16, rowTiles, quad);
+            readQuad += step;
         }
 
         if (asyncCopy)
@@ -173,69 +193,70 @@ internal static partial class SkinnyTensorCoreKernels
         StoreNkStreamGroupSums(ref ops, shared.Cast<float>(), NkRingStages * NkRingStageVectors * 4, bias, c, s, rowTiles, warp, warps, lane, thread, n0);
     }
 
-    /// <summary>
-    /// This lane's 8 copies of quad <paramref name="quad"/> of the group's 16 rows into the stage vectors
-    /// <paramref name="at"/> + 32 i: row 2 i + <paramref name="copyRow"/>, vector <paramref name="copyVector"/> of the quad;
-    /// zeros past K and past N.
-    /// </summary>
-    private static void CopyQuadNkRing(ArrayView<Half8> shared, ArrayView<Half8> b8, long bPointer, bool asyncCopy, int at, int quad, int n0, int copyRow,
-        int copyVector, int n, int rowVectors)
-    {
-        // Eight copies written out: ILGPU keeps a counted loop as a loop, and these are the quad's whole burst.
-        int v = (quad * QuadVectors) + copyVector;
-        int row = n0 + copyRow;
-        bool inRow = v < rowVectors;
-        CopyVectorNkRing(shared, b8, bPointer, asyncCopy, at, row, v, inRow && row < n, rowVectors);
-        CopyVectorNkRing(shared, b8, bPointer, asyncCopy, at + 32, row + 2, v, inRow && row + 2 < n, rowVectors);
-        CopyVectorNkRing(shared, b8, bPointer, asyncCopy, at + 64, row + 4, v, inRow && row + 4 < n, rowVectors);
-        CopyVectorNkRing(shared, b8, bPointer, asyncCopy, at + 96, row + 6, v, inRow && row + 6 < n, rowVectors);
-        CopyVectorNkRing(shared, b8, bPointer, asyncCopy, at + 128, row + 8, v, inRow && row + 8 < n, rowVectors);
-        CopyVectorNkRing(shared, b8, bPointer, asyncCopy, at + 160, row + 10, v, inRow && row + 10 < n, rowVectors);
-        CopyVectorNkRing(shared, b8, bPointer, asyncCopy, at + 192, row + 12, v, inRow && row + 12 < n, rowVectors);
-        CopyVectorNkRing(shared, b8, bPointer, asyncCopy, at + 224, row + 14, v, inRow && row + 14 < n, rowVectors);
-    }
+    /// <summary>Byte offset from b8[0] of vector <paramref name="copyVector"/> of weight row <paramref name="row"/> (row N − 1 past N).</summary>
+    private static long RowOffsetNkRing(int row, int n, int rowVectors, int copyVector) => (((long)Clamp(row, n) * rowVectors) + copyVector) * 16;
 
-    /// <summary>Vector <paramref name="v"/> of weight row <paramref name="row"/> into stage vector <paramref name="target"/>, zeros unless <paramref name="valid"/>.</summary>
-    private static void CopyVectorNkRing(ArrayView<Half8> shared, ArrayView<Half8> b8, long bPointer, bool asyncCopy, int target, int row, int v, bool valid,
-        int rowVectors)
+    /// <summary>
+    /// This lane's 8 copies of the quad at vector <paramref name="quadVector"/> of the group's 16 rows into the stage vectors
+    /// <paramref name="at"/> + 32 i (row 2 i + the lane's copy row, vector the lane's copy vector of the quad); zeros past K.
+    /// </summary>
+    private static void CopyQuadNkRing(ArrayView<Half8> shared, ArrayView<Half8> b8, long bPointer, bool asyncCopy, int at, int quadVector, int copyVector,
+        int rowVectors, NkRingRows rows)
     {
-        long source = valid ? ((long)row * rowVectors) + v : 0;
+        // A lane's eight vectors share their place in the quad, so one test covers them; past K the copy reads the rows'
+        // first vectors with a source size of 0, which zero-fills.
+        bool valid = quadVector + copyVector < rowVectors;
+        long quad = valid ? (long)quadVector * 16 : 0;
         if (asyncCopy)
         {
-            // The stages start the dynamic shared memory; its symbol's address is taken inside the asm (an Output
-            // operand would go through local memory). A source size of 0 zero-fills the vector.
-            CudaAsm.Emit("{\n\t.reg .u64 rsrc;\n\t.reg .u32 rdst;\n\tcvta.to.global.u64 rsrc, %1;\n\tmov.u32 rdst, __dyn_shared_alloca;\n\tadd.u32 rdst, rdst, %0;\n\tcp.async.cg.shared.global [rdst], [rsrc], 16, %2;\n\t}",
-                (uint)(target * 16), bPointer + (source * 16), valid ? 16u : 0u);
+            // One asm block: the stages start the dynamic shared memory, whose symbol's address is taken inside (an Output
+            // operand would go through local memory), and the eight copies are 512 bytes apart there (the immediates).
+            long from = bPointer + quad;
+            CudaAsm.Emit(
+                "{\n\t.reg .u32 rd;\n\t.reg .u64 rs;\n\tmov.u32 rd, __dyn_shared_alloca;\n\tadd.u32 rd, rd, %0;\n\t"
+                + "cvta.to.global.u64 rs, %1;\n\tcp.async.cg.shared.global [rd], [rs], 16, %9;\n\t"
+                + "cvta.to.global.u64 rs, %2;\n\tcp.async.cg.shared.global [rd+512], [rs], 16, %9;\n\t"
+                + "cvta.to.global.u64 rs, %3;\n\tcp.async.cg.shared.global [rd+1024], [rs], 16, %9;\n\t"
+                + "cvta.to.global.u64 rs, %4;\n\tcp.async.cg.shared.global [rd+1536], [rs], 16, %9;\n\t"
+                + "cvta.to.global.u64 rs, %5;\n\tcp.async.cg.shared.global [rd+2048], [rs], 16, %9;\n\t"
+                + "cvta.to.global.u64 rs, %6;\n\tcp.async.cg.shared.global [rd+2560], [rs], 16, %9;\n\t"
+                + "cvta.to.global.u64 rs, %7;\n\tcp.async.cg.shared.global [rd+3072], [rs], 16, %9;\n\t"
+                + "cvta.to.global.u64 rs, %8;\n\tcp.async.cg.shared.global [rd+3584], [rs], 16, %9;\n\t}",
+                (uint)(at * 16), from + rows.R0, from + rows.R1, from + rows.R2, from + rows.R3, from + rows.R4, from + rows.R5, from + rows.R6, from + rows.R7,
+                valid ? 16u : 0u);
         }
+
         else
         {
-            shared[target] = valid ? b8[source] : default;
+            long first = quad / 16;
+            shared[at] = valid ? b8[first + (rows.R0 / 16)] : default;
+            shared[at + 32] = valid ? b8[first + (rows.R1 / 16)] : default;
+            shared[at + 64] = valid ? b8[first + (rows.R2 / 16)] : default;
+            shared[at + 96] = valid ? b8[first + (rows.R3 / 16)] : default;
+            shared[at + 128] = valid ? b8[first + (rows.R4 / 16)] : default;
+            shared[at + 160] = valid ? b8[first + (rows.R5 / 16)] : default;
+            shared[at + 192] = valid ? b8[first + (rows.R6 / 16)] : default;
+            shared[at + 224] = valid ? b8[first + (rows.R7 / 16)] : default;
         }
     }
 
-    /// <summary>
-    /// The activation vectors <paramref name="v"/>, +4, +8, +12 of this lane's rows into a quad (its weight vectors left
-    /// zero); a <paramref name="whole"/> quad indexes from a view at <paramref name="v"/>, so each load is a constant
-    /// offset, the last one zeroes vectors at or past <paramref name="rowVectors"/>.
-    /// </summary>
-    private static NkStreamQuad LoadActivationsNkRing(int rowTiles, ArrayView<Half8> x0, ArrayView<Half8> x1, int v, bool whole, int rowVectors)
+    /// <summary>A whole quad's activation vectors 0, 4, 8, 12 of views at this lane's first vector (constant offsets); its weight vectors left zero.</summary>
+    private static NkStreamQuad LoadActivationsNkRing(int rowTiles, ArrayView<Half8> x0, ArrayView<Half8> x1) => new()
     {
-        int at = v;
-        if (whole)
-        {
-            x0 = x0.SubView(v);
-            x1 = rowTiles > 1 ? x1.SubView(v) : default;
-            at = 0;
-        }
+        B0 = new NkStreamBlock { X0 = x0[0], X1 = rowTiles > 1 ? x1[0] : default },
+        B1 = new NkStreamBlock { X0 = x0[4], X1 = rowTiles > 1 ? x1[4] : default },
+        B2 = new NkStreamBlock { X0 = x0[8], X1 = rowTiles > 1 ? x1[8] : default },
+        B3 = new NkStreamBlock { X0 = x0[12], X1 = rowTiles > 1 ? x1[12] : default },
+    };
 
-        return new NkStreamQuad
-        {
-            B0 = LoadActivationBlockNkRing(rowTiles, x0, x1, at, whole || v < rowVectors),
-            B1 = LoadActivationBlockNkRing(rowTiles, x0, x1, at + 4, whole || v + 4 < rowVectors),
-            B2 = LoadActivationBlockNkRing(rowTiles, x0, x1, at + 8, whole || v + 8 < rowVectors),
-            B3 = LoadActivationBlockNkRing(rowTiles, x0, x1, at + 12, whole || v + 12 < rowVectors),
-        };
-    }
+    /// <summary>The last quad's activation vectors <paramref name="v"/>, +4, +8, +12, zeros at or past <paramref name="rowVectors"/>.</summary>
+    private static NkStreamQuad LoadLastActivationsNkRing(int rowTiles, ArrayView<Half8> x0, ArrayView<Half8> x1, int v, int rowVectors) => new()
+    {
+        B0 = LoadActivationBlockNkRing(rowTiles, x0, x1, v, v < rowVectors),
+        B1 = LoadActivationBlockNkRing(rowTiles, x0, x1, v + 4, v + 4 < rowVectors),
+        B2 = LoadActivationBlockNkRing(rowTiles, x0, x1, v + 8, v + 8 < rowVectors),
+        B3 = LoadActivationBlockNkRing(rowTiles, x0, x1, v + 12, v + 12 < rowVectors),
+    };
 
     private static NkStreamBlock LoadActivationBlockNkRing(int rowTiles, ArrayView<Half8> x0, ArrayView<Half8> x1, int at, bool valid) => new()
     {
@@ -250,4 +271,10 @@ internal static partial class SkinnyTensorCoreKernels
             CudaAsm.Emit("cp.async.commit_group;");
         }
     }
+}
+
+/// <summary>Byte offsets from b8[0] of a lane's eight copy sources in the ring body's quad 0 (rows 2 i + its copy row, its copy vector).</summary>
+internal struct NkRingRows
+{
+    public long R0, R1, R2, R3, R4, R5, R6, R7;
 }

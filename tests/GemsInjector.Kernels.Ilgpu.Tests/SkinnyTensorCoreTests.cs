@@ -177,7 +177,7 @@ public sealed class SkinnyTensorCoreTests : Half16TestBase, IClassFixture<Warp32
     /// The ring body (the weight through each warp's four cp.async stages, copied synchronously here): K with no whole quad
     /// (8, 40), fewer quads per warp than the ring's stages (256 and 520: one or two, and warps with none), exactly as many
     /// (1024 with 4 warps), many more (4096, 4104: a guarded tail quad; 11008 with 2 warps: 43 quads, a partial last one),
-    /// rows 1–16 in one and two n8 tiles, N a multiple of 16, of 8 only and odd (the last group's rows past N zero-filled
+    /// rows 1–16 in one and two n8 tiles, N a multiple of 16, of 8 only and odd (the last group's rows past N copies of row N − 1
     /// and never stored), bias row / matrix; groups of 2 and 4 warps (its plan's sizes).
     /// </summary>
     [Theory]
@@ -448,9 +448,10 @@ public sealed class SkinnyTensorCoreTests : Half16TestBase, IClassFixture<Warp32
 
     /// <summary>
     /// The ring body's PTX: one quad's mma; its weight vectors from shared memory in 16-byte loads (8 per quad), the
-    /// activations' 16-byte global loads (one site for whole and guarded quads), 16 cp.async of 16 bytes (the prologue's and
-    /// the loop's copy of a quad) beside the simulator's 16 synchronous copies (behind a constant-true predicate, which
-    /// ptxas drops), the wait that leaves three groups pending, the opt-in mark, no local memory in the K loop.
+    /// activations' 16-byte global loads (a whole quad's and the last quad's), 16 cp.async of 16 bytes in two asm blocks
+    /// (the prologue's and the loop's copy of a quad, 512 bytes apart in shared memory) beside the simulator's 16 synchronous
+    /// copies (behind a constant-true predicate, which ptxas drops), the wait that leaves three groups pending, the opt-in
+    /// mark, no local memory in the K loop.
     /// </summary>
     [Theory]
     [InlineData(false, 1)]
@@ -463,12 +464,13 @@ public sealed class SkinnyTensorCoreTests : Half16TestBase, IClassFixture<Warp32
         string ptx = SkinnyTensorCoreKnTests.CompilePtx(method, $"skinny-nk-ring-{(bf16 ? "bf16" : "f16")}-r{rowTiles}");
         var (mmas, vectors, local, loopLocal, _) = SkinnyPtx.AssertShape(ptx, bf16, rowTiles, 16);
         int sharedVectors = Regex.Matches(ptx, @"ld\.shared\.v4\.(u32|b32)").Count;
-        int copies = Regex.Matches(ptx, @"cp\.async\.cg\.shared\.global \[\w+\], \[\w+\], 16, ").Count;
+        int copies = Regex.Matches(ptx, @"cp\.async\.cg\.shared\.global \[rd(\+\d+)?\], \[rs\], 16, ").Count;
         output.WriteLine($"ring [N, K], {(bf16 ? "bf16" : "f16")}, {rowTiles} row tile(s): {mmas} mma, {vectors} 16-byte global loads, {sharedVectors} shared, "
             + $"{copies} cp.async, {local} local accesses, {ptx.Length} chars");
         Assert.Equal(4 * 2 * rowTiles, mmas);
         Assert.Equal(8, sharedVectors);
-        Assert.Equal(16 + (4 * rowTiles), vectors);
+        Assert.Equal(16 + (2 * 4 * rowTiles), vectors);
+        Assert.Equal(2, Regex.Matches(ptx, @"cp\.async\.cg\.shared\.global \[rd\+3584\]").Count);
         Assert.Equal(16, copies);
         Assert.Single(Regex.Matches(ptx, @"cp\.async\.wait_group 3;"));
         Assert.Contains(Sm90aPtx.OptInSharedMarker, ptx, StringComparison.Ordinal);
