@@ -133,54 +133,51 @@ internal static partial class SkinnyTensorCoreKernels
         // Prologue: the first S − 1 quads, one commit group each (empty past the warp's last quad, so that every
         // iteration's wait counts the same groups).
         int copyQuad = warp * QuadVectors;
-        for (int k = 0; k < NkRingStages - 1; k++)
+        for (int first = 0; first < NkRingStages - 1; first++)
         {
-            if (k < mine)
+            if (first < mine)
             {
-                CopyQuadNkRing(shared, b8, bPointer, asyncCopy, copyAt + (k * NkRingStageVectors), copyQuad, copyVector, rowVectors, rows);
+                CopyQuadNkRing(shared, b8, bPointer, asyncCopy, copyAt + (first * NkRingStageVectors), copyQuad, copyVector, rowVectors, rows);
             }
 
             CommitNkRing(asyncCopy);
             copyQuad += step;
         }
 
+        // The warp's quads inside K come first (its quads ascend); only the last quad of all may reach past K. Each
+        // whole quad's activations are loaded one quad ahead, into two register sets in turn (the loop unrolled by two):
+        // loaded in the quad they serve, their round trip through L2 set each quad's time (Run 215).
+        int wholeQuads = rowVectors / QuadVectors;
+        int mineWhole = warp < wholeQuads ? (wholeQuads - warp + warps - 1) / warps : 0;
         int readQuad = warp * QuadVectors;
-        for (int k = 0; k < mine; k++)
+        var even = mineWhole > 0 ? LoadActivationsNkRing(rowTiles, x0.SubView(readQuad + t), rowTiles > 1 ? x1.SubView(readQuad + t) : default) : default;
+        int k = 0;
+        while (k < mineWhole)
         {
-            // Every lane is done reading the stage that quad k − 1 used, which quad k + S − 1 now fills.
-            Warp.Barrier();
-            if (k + NkRingStages - 1 < mine)
-            {
-                CopyQuadNkRing(shared, b8, bPointer, asyncCopy, copyAt + (((k + NkRingStages - 1) & (NkRingStages - 1)) * NkRingStageVectors), copyQuad,
-                    copyVector, rowVectors, rows);
-            }
-
-            CommitNkRing(asyncCopy);
+            RefillNkRing(shared, b8, bPointer, asyncCopy, k, mine, copyAt, copyQuad, copyVector, rowVectors, rows);
             copyQuad += step;
-
-            // The activations' loads go out before the wait, so their round trip overlaps it.
-            var quad = readQuad + QuadVectors <= rowVectors
-                ? LoadActivationsNkRing(rowTiles, x0.SubView(readQuad + t), rowTiles > 1 ? x1.SubView(readQuad + t) : default)
-                : LoadLastActivationsNkRing(rowTiles, x0, x1, readQuad + t, rowVectors);
-            if (asyncCopy)
+            readQuad += step;
+            var odd = k + 1 < mineWhole ? LoadActivationsNkRing(rowTiles, x0.SubView(readQuad + t), rowTiles > 1 ? x1.SubView(readQuad + t) : default) : default;
+            MultiplyStageNkRing(ref ops, shared, asyncCopy, readAt + ((k & (NkRingStages - 1)) * NkRingStageVectors), bf16, rowTiles, even);
+            k++;
+            if (k >= mineWhole)
             {
-                // Quad k's group has landed once at most S − 1 newer groups are pending.
-                CudaAsm.Emit("cp.async.wait_group 3;");
+                break;
             }
 
-            // Every lane's copies of quad k are visible to the whole warp.
-            Warp.Barrier();
-            var stage = shared.SubView(readAt + ((k & (NkRingStages - 1)) * NkRingStageVectors));
-            quad.B0.Low = stage[0];
-            quad.B0.High = stage[128];
-            quad.B1.Low = stage[8];
-            quad.B1.High = stage[136];
-            quad.B2.Low = stage[16];
-            quad.B2.High = stage[144];
-            quad.B3.Low = stage[24];
-            quad.B3.High = stage[152];
-            MultiplyQuadNkStream(ref ops, bf16, rowTiles, quad);
+            RefillNkRing(shared, b8, bPointer, asyncCopy, k, mine, copyAt, copyQuad, copyVector, rowVectors, rows);
+            copyQuad += step;
             readQuad += step;
+            even = k + 1 < mineWhole ? LoadActivationsNkRing(rowTiles, x0.SubView(readQuad + t), rowTiles > 1 ? x1.SubView(readQuad + t) : default) : default;
+            MultiplyStageNkRing(ref ops, shared, asyncCopy, readAt + ((k & (NkRingStages - 1)) * NkRingStageVectors), bf16, rowTiles, odd);
+            k++;
+        }
+
+        if (k < mine)
+        {
+            RefillNkRing(shared, b8, bPointer, asyncCopy, k, mine, copyAt, copyQuad, copyVector, rowVectors, rows);
+            var last = LoadLastActivationsNkRing(rowTiles, x0, x1, readQuad + t, rowVectors);
+            MultiplyStageNkRing(ref ops, shared, asyncCopy, readAt + ((k & (NkRingStages - 1)) * NkRingStageVectors), bf16, rowTiles, last);
         }
 
         if (asyncCopy)
@@ -191,6 +188,50 @@ internal static partial class SkinnyTensorCoreKernels
         // The warp's own stages hold its sums: no other warp reads or writes them any more.
         Warp.Barrier();
         StoreNkStreamGroupSums(ref ops, shared.Cast<float>(), NkRingStages * NkRingStageVectors * 4, bias, c, s, rowTiles, warp, warps, lane, thread, n0);
+    }
+
+    /// <summary>
+    /// The start of quad <paramref name="k"/>'s turn: once every lane is done reading the stage quad k − 1 used, quad
+    /// k + S − 1 (at vector <paramref name="copyQuad"/>) is copied into it, and a commit group closes (empty past the warp's
+    /// <paramref name="mine"/> quads, so that every wait counts the same groups).
+    /// </summary>
+    private static void RefillNkRing(ArrayView<Half8> shared, ArrayView<Half8> b8, long bPointer, bool asyncCopy, int k, int mine, int copyAt, int copyQuad,
+        int copyVector, int rowVectors, NkRingRows rows)
+    {
+        Warp.Barrier();
+        if (k + NkRingStages - 1 < mine)
+        {
+            CopyQuadNkRing(shared, b8, bPointer, asyncCopy, copyAt + (((k + NkRingStages - 1) & (NkRingStages - 1)) * NkRingStageVectors), copyQuad,
+                copyVector, rowVectors, rows);
+        }
+
+        CommitNkRing(asyncCopy);
+    }
+
+    /// <summary>
+    /// Quad k's products: once its commit group has landed (at most S − 1 newer ones pending) and the warp has met (every
+    /// lane's copies visible to all), the lane's weight vectors from the stage at <paramref name="readAt"/> into
+    /// <paramref name="quad"/> beside its activations, then the mma.
+    /// </summary>
+    private static void MultiplyStageNkRing<TOps>(ref TOps ops, ArrayView<Half8> shared, bool asyncCopy, int readAt, bool bf16, int rowTiles, NkStreamQuad quad)
+        where TOps : struct, ISkinnyOps
+    {
+        if (asyncCopy)
+        {
+            CudaAsm.Emit("cp.async.wait_group 3;");
+        }
+
+        Warp.Barrier();
+        var stage = shared.SubView(readAt);
+        quad.B0.Low = stage[0];
+        quad.B0.High = stage[128];
+        quad.B1.Low = stage[8];
+        quad.B1.High = stage[136];
+        quad.B2.Low = stage[16];
+        quad.B2.High = stage[144];
+        quad.B3.Low = stage[24];
+        quad.B3.High = stage[152];
+        MultiplyQuadNkStream(ref ops, bf16, rowTiles, quad);
     }
 
     /// <summary>Byte offset from b8[0] of vector <paramref name="copyVector"/> of weight row <paramref name="row"/> (row N − 1 past N).</summary>

@@ -447,11 +447,11 @@ public sealed class SkinnyTensorCoreTests : Half16TestBase, IClassFixture<Warp32
     }
 
     /// <summary>
-    /// The ring body's PTX: one quad's mma; its weight vectors from shared memory in 16-byte loads (8 per quad), the
-    /// activations' 16-byte global loads (a whole quad's and the last quad's), 16 cp.async of 16 bytes in two asm blocks
-    /// (the prologue's and the loop's copy of a quad, 512 bytes apart in shared memory) beside the simulator's 16 synchronous
-    /// copies (behind a constant-true predicate, which ptxas drops), the wait that leaves three groups pending, the opt-in
-    /// mark, no local memory in the K loop.
+    /// The ring body's PTX: three quad sites (the unrolled loop's two halves and the last quad past K), each with its mma
+    /// and 8 16-byte shared loads of the weight; the activations' 16-byte global loads (the first quad's, each half's next
+    /// quad's, the last quad's); 32 cp.async of 16 bytes in four asm blocks (the prologue's and each site's refill, 512
+    /// bytes apart in shared memory) beside the simulator's 32 synchronous copies (behind a constant-true predicate, which
+    /// ptxas drops); one wait per site that leaves three groups pending; the opt-in mark; no local memory in the K loop.
     /// </summary>
     [Theory]
     [InlineData(false, 1)]
@@ -467,12 +467,12 @@ public sealed class SkinnyTensorCoreTests : Half16TestBase, IClassFixture<Warp32
         int copies = Regex.Matches(ptx, @"cp\.async\.cg\.shared\.global \[rd(\+\d+)?\], \[rs\], 16, ").Count;
         output.WriteLine($"ring [N, K], {(bf16 ? "bf16" : "f16")}, {rowTiles} row tile(s): {mmas} mma, {vectors} 16-byte global loads, {sharedVectors} shared, "
             + $"{copies} cp.async, {local} local accesses, {ptx.Length} chars");
-        Assert.Equal(4 * 2 * rowTiles, mmas);
-        Assert.Equal(8, sharedVectors);
-        Assert.Equal(16 + (2 * 4 * rowTiles), vectors);
-        Assert.Equal(2, Regex.Matches(ptx, @"cp\.async\.cg\.shared\.global \[rd\+3584\]").Count);
-        Assert.Equal(16, copies);
-        Assert.Single(Regex.Matches(ptx, @"cp\.async\.wait_group 3;"));
+        Assert.Equal(3 * 4 * 2 * rowTiles, mmas);
+        Assert.Equal(3 * 8, sharedVectors);
+        Assert.Equal(32 + (4 * 4 * rowTiles), vectors);
+        Assert.Equal(4, Regex.Matches(ptx, @"cp\.async\.cg\.shared\.global \[rd\+3584\]").Count);
+        Assert.Equal(32, copies);
+        Assert.Equal(3, Regex.Matches(ptx, @"cp\.async\.wait_group 3;").Count);
         Assert.Contains(Sm90aPtx.OptInSharedMarker, ptx, StringComparison.Ordinal);
         Assert.Equal(0, loopLocal);
     }
