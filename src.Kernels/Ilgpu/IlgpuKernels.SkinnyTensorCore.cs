@@ -30,10 +30,6 @@ public sealed partial class IlgpuKernels
     private readonly Action<KernelConfig, ArrayView<Half8>, ArrayView<Half8>, ArrayView<ushort>, ArrayView<ushort>, ArrayView<float>, ArrayView<int>, TensorCoreShape>?[] skinnyNkStreamGemm16 =
         new Action<KernelConfig, ArrayView<Half8>, ArrayView<Half8>, ArrayView<ushort>, ArrayView<ushort>, ArrayView<float>, ArrayView<int>, TensorCoreShape>?[8];
 
-    // The ring [N, K] kernel's variants. Slots: (n8 row tiles - 1) · 2 + format.
-    private readonly Action<KernelConfig, ArrayView<Half8>, ArrayView<Half8>, ArrayView<ushort>, ArrayView<ushort>, TensorCoreShape, long>?[] skinnyNkRingGemm16 =
-        new Action<KernelConfig, ArrayView<Half8>, ArrayView<Half8>, ArrayView<ushort>, ArrayView<ushort>, TensorCoreShape, long>?[4];
-
     /// <summary>Settings of the skinny tensor-core kernel (environment, read once per process).</summary>
     internal SkinnyTensorCoreSettings SkinnySettings { get; set; } = SkinnyTensorCoreSettings.FromEnvironment();
 
@@ -44,7 +40,7 @@ public sealed partial class IlgpuKernels
     /// </summary>
     internal bool UsesSkinnyTensorCore(ArrayView<ushort> a, ArrayView<ushort> b, int batch, int m, int k, bool transposeB) =>
         SkinnySettings.Enabled && TensorCoresEnabled && device.Kind == IlgpuDeviceKind.Cuda && batch == 1 && transposeB
-        && m >= (SkinnySettings.NkBody is SkinnyNkBody.Stream or SkinnyNkBody.Ahead or SkinnyNkBody.Ring ? 1 : 2) && m <= SkinnySettings.MaxRows && k % 8 == 0
+        && m >= (SkinnySettings.NkBody is SkinnyNkBody.Stream or SkinnyNkBody.Ahead ? 1 : 2) && m <= SkinnySettings.MaxRows && k % 8 == 0
         && TensorCoreLaunch.DeviceAddress(a) % 16 == 0 && TensorCoreLaunch.DeviceAddress(b) % 16 == 0;
 
     /// <summary>Runs a checked 16-bit product on the skinny tensor-core kernel when <see cref="UsesSkinnyTensorCore"/> says so.</summary>
@@ -59,19 +55,6 @@ public sealed partial class IlgpuKernels
 
         bool bf16 = format == HalfFormat.BFloat16;
         var body = SkinnyNkBodyFor(m, n);
-        if (body == SkinnyNkBody.Ring)
-        {
-            var (ringConfig, ringShape) = SkinnyTensorCoreLaunch.PlanNkRing(m, k, n, device.MultiprocessorCount, SkinnySettings.NkStreamWarps);
-            ringShape.Bf16 = bf16 ? 1 : 0;
-            ringShape.Alpha = alpha;
-            ringShape.Beta = beta;
-            ringShape.HasBias = bias.Length != 0 ? 1 : 0;
-            ringShape.StrideBiasM = biasIsMatrix ? n : 0;
-            SkinnyNkRingKernel(bf16, m <= SkinnyTensorCoreKernels.WideMaxRows ? 1 : 2)(ringConfig, a.Cast<Half8>(), b.Cast<Half8>(), bias, c, ringShape,
-                TensorCoreLaunch.DeviceAddress(b));
-            return true;
-        }
-
         if (body is SkinnyNkBody.Stream or SkinnyNkBody.Ahead)
         {
             bool ahead = body == SkinnyNkBody.Ahead;
@@ -119,7 +102,6 @@ public sealed partial class IlgpuKernels
         SkinnyNkBody.Wide when m <= SkinnyTensorCoreKernels.NkWideMaxRows && n % 8 == 0 => SkinnyNkBody.Wide,
         SkinnyNkBody.Stream when m <= SkinnyTensorCoreKernels.NkStreamMaxRows => SkinnyNkBody.Stream,
         SkinnyNkBody.Ahead when m <= SkinnyTensorCoreKernels.NkStreamMaxRows => SkinnyNkBody.Ahead,
-        SkinnyNkBody.Ring when m <= SkinnyTensorCoreKernels.NkStreamMaxRows => SkinnyNkBody.Ring,
         _ => SkinnyNkBody.Narrow,
     };
 
@@ -145,23 +127,6 @@ public sealed partial class IlgpuKernels
             (true, false, 2) => device.Load(ref skinnyNkStreamGemm16[slot], name, acc => acc.LoadStreamKernel<ArrayView<Half8>, ArrayView<Half8>, ArrayView<ushort>, ArrayView<ushort>, ArrayView<float>, ArrayView<int>, TensorCoreShape>(SkinnyTensorCoreKernels.Gemm16SkinnyNkAhead<Float16Storage, Const2>, bounds)),
             (true, true, 2) => device.Load(ref skinnyNkStreamGemm16[slot], name, acc => acc.LoadStreamKernel<ArrayView<Half8>, ArrayView<Half8>, ArrayView<ushort>, ArrayView<ushort>, ArrayView<float>, ArrayView<int>, TensorCoreShape>(SkinnyTensorCoreKernels.Gemm16SkinnyNkAhead<BFloat16Storage, Const2>, bounds)),
             _ => throw new ArgumentOutOfRangeException(nameof(rowTiles), rowTiles, "The streamed [N, K] kernel takes 1 or 2 n8 row tiles."),
-        };
-    }
-
-    private Action<KernelConfig, ArrayView<Half8>, ArrayView<Half8>, ArrayView<ushort>, ArrayView<ushort>, TensorCoreShape, long> SkinnyNkRingKernel(bool bf16, int rowTiles)
-    {
-        var name = $"{nameof(SkinnyTensorCoreKernels.Gemm16SkinnyNkRing)}<{(bf16 ? "bf16" : "f16")},{rowTiles}>";
-        int slot = ((rowTiles - 1) * 2) + (bf16 ? 1 : 0);
-
-        // Groups of 2 or 4 warps; six 2-warp groups per SM (N = 11008's 688 groups in one wave) cap the registers at 170.
-        var bounds = Bounds(SkinnyTensorCoreKernels.NkRingMaxWarps * 32, 3);
-        return (bf16, rowTiles) switch
-        {
-            (false, 1) => device.Load(ref skinnyNkRingGemm16[slot], name, acc => acc.LoadStreamKernel<ArrayView<Half8>, ArrayView<Half8>, ArrayView<ushort>, ArrayView<ushort>, TensorCoreShape, long>(SkinnyTensorCoreKernels.Gemm16SkinnyNkRing<Float16Storage, Const1>, bounds)),
-            (true, 1) => device.Load(ref skinnyNkRingGemm16[slot], name, acc => acc.LoadStreamKernel<ArrayView<Half8>, ArrayView<Half8>, ArrayView<ushort>, ArrayView<ushort>, TensorCoreShape, long>(SkinnyTensorCoreKernels.Gemm16SkinnyNkRing<BFloat16Storage, Const1>, bounds)),
-            (false, 2) => device.Load(ref skinnyNkRingGemm16[slot], name, acc => acc.LoadStreamKernel<ArrayView<Half8>, ArrayView<Half8>, ArrayView<ushort>, ArrayView<ushort>, TensorCoreShape, long>(SkinnyTensorCoreKernels.Gemm16SkinnyNkRing<Float16Storage, Const2>, bounds)),
-            (true, 2) => device.Load(ref skinnyNkRingGemm16[slot], name, acc => acc.LoadStreamKernel<ArrayView<Half8>, ArrayView<Half8>, ArrayView<ushort>, ArrayView<ushort>, TensorCoreShape, long>(SkinnyTensorCoreKernels.Gemm16SkinnyNkRing<BFloat16Storage, Const2>, bounds)),
-            _ => throw new ArgumentOutOfRangeException(nameof(rowTiles), rowTiles, "The ring [N, K] kernel takes 1 or 2 n8 row tiles."),
         };
     }
 
@@ -430,8 +395,7 @@ public sealed partial class IlgpuKernels
 /// by default, or <c>ahead</c>, [N, K] products of 1–16 rows, any N, take the streamed body with two batches in flight per
 /// warp — no split-K, long contiguous runs of each weight row; H200 Run 70, bf16 2 / 4 / 8 × 4096² 1825 / 1818 / 1809 →
 /// 2353 / 2350 / 2334 GB/s against the narrow body in the same call, and Run 133 +0.1 to +2.9% over one batch in flight;
-/// <c>stream</c> keeps one batch in flight (the default of Runs 70–132); <c>ring</c> streams the weight through a cp.async ring of
-/// shared stages per warp (<see cref="SkinnyTensorCoreKernels.Gemm16SkinnyNkRing{TFormat, TRowTiles}"/>); <c>narrow</c> keeps the narrow body for 2–64 rows and one-row products on the GEMV;
+/// <c>stream</c> keeps one batch in flight (the default of Runs 70–132); <c>narrow</c> keeps the narrow body for 2–64 rows and one-row products on the GEMV;
 /// <c>wide</c> sends 2–16 rows with N % 8 = 0 to the wide [N, K] body: Runs 49–50, 1–2% faster than narrow at 2–8 rows and
 /// 24% slower at 16 × 11008 × 4096), <c>GEMS_SKINNY_NK_STREAM_WARPS</c> (<c>2</c>, <c>4</c> or <c>8</c>: the streamed bodies'
 /// warps per group for every shape instead of the plan's choice, held to <see cref="SkinnyTensorCoreKernels.NkAheadMaxWarps"/>
@@ -481,7 +445,7 @@ internal readonly record struct SkinnyTensorCoreSettings(bool Enabled, int MaxRo
         IsOn(kn),
         knVariant?.Trim().ToLowerInvariant() == "old" ? SkinnyKnBody.Old : SkinnyKnBody.Wide,
         steps?.Trim() == "2" ? 2 : 1,
-        nkVariant?.Trim().ToLowerInvariant() switch { "wide" => SkinnyNkBody.Wide, "narrow" => SkinnyNkBody.Narrow, "stream" => SkinnyNkBody.Stream, "ring" => SkinnyNkBody.Ring, _ => SkinnyNkBody.Ahead },
+        nkVariant?.Trim().ToLowerInvariant() switch { "wide" => SkinnyNkBody.Wide, "narrow" => SkinnyNkBody.Narrow, "stream" => SkinnyNkBody.Stream, _ => SkinnyNkBody.Ahead },
         nkStreamWarps?.Trim() switch { "2" => 2, "4" => 4, "8" => 8, _ => 0 });
 
     private static bool IsOn(string? setting) => setting?.Trim().ToLowerInvariant() is not ("0" or "off" or "false");
@@ -518,12 +482,6 @@ internal enum SkinnyNkBody
     /// groups of 2 or 4 warps) for the rows the streamed one takes (the default since Run 133: +0.1 to +2.9% on the H200).
     /// </summary>
     Ahead,
-
-    /// <summary>
-    /// The streamed body with the weight through a per-warp cp.async ring of shared stages (<see cref="SkinnyTensorCoreKernels.Gemm16SkinnyNkRing{TFormat, TRowTiles}"/>,
-    /// groups of 2 or 4 warps) for the rows the streamed one takes (<c>ring</c>).
-    /// </summary>
-    Ring,
 }
 
 /// <summary>Launch plan of <see cref="SkinnyTensorCoreKernels"/> (shared by the facade and the tests).</summary>
@@ -552,17 +510,6 @@ internal static class SkinnyTensorCoreLaunch
         int groups = (n + SkinnyTensorCoreKernels.NkStreamBlockN - 1) / SkinnyTensorCoreKernels.NkStreamBlockN;
         int groupWarps = warps > 0 ? Math.Min(warps, mostWarps) : multiprocessors > 0 ? StreamWarps(groups, multiprocessors, mostWarps) : Math.Min(4, mostWarps);
         return (new KernelConfig(new Index3D(groups, 1, 1), new Index3D(groupWarps * 32, 1, 1)), NkShape(m, k, n, 1, k));
-    }
-
-    /// <summary>
-    /// Grid, group and shape of the ring [N, K] body: the streamed plan's (<see cref="PlanNkStream"/>, at most
-    /// <see cref="SkinnyTensorCoreKernels.NkRingMaxWarps"/> warps) with each warp's stages as dynamic shared memory.
-    /// </summary>
-    public static (KernelConfig Config, TensorCoreShape Shape) PlanNkRing(int m, int k, int n, int multiprocessors, int warps = 0)
-    {
-        var (config, shape) = PlanNkStream(m, k, n, multiprocessors, warps, SkinnyTensorCoreKernels.NkRingMaxWarps);
-        int sharedVectors = SkinnyTensorCoreKernels.NkRingSharedVectors(config.GroupDim.X / 32);
-        return (new KernelConfig(config.GridDim, config.GroupDim, SharedMemoryConfig.RequestDynamic<float>(sharedVectors * 4)), shape);
     }
 
     /// <summary>The shape of an [N, K] product with alpha 1 and no bias, its K in <paramref name="splits"/> chunks of <paramref name="chunk"/>; callers fill the rest.</summary>

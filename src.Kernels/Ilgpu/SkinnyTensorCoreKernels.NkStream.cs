@@ -351,19 +351,10 @@ internal static partial class SkinnyTensorCoreKernels
     /// </summary>
     private static void StoreNkStreamGroupSums<TOps>(ref TOps ops, ArrayView<ushort> bias, ArrayView<ushort> c, TensorCoreShape s, int rowTiles,
         int warp, int warps, int lane, int thread, int n0)
-        where TOps : struct, ISkinnyOps =>
-        StoreNkStreamGroupSums(ref ops, SharedMemory.Allocate<float>(NkStreamMaxWarps * NkStreamLaneSums * 32), NkStreamLaneSums * 32, bias, c, s, rowTiles,
-            warp, warps, lane, thread, n0);
-
-    /// <summary>
-    /// <see cref="StoreNkStreamGroupSums{TOps}(ref TOps, ArrayView{ushort}, ArrayView{ushort}, TensorCoreShape, int, int, int, int, int, int)"/>
-    /// through <paramref name="sums"/>, warp w's slots from float w · <paramref name="warpStride"/>.
-    /// </summary>
-    private static void StoreNkStreamGroupSums<TOps>(ref TOps ops, ArrayView<float> sums, int warpStride, ArrayView<ushort> bias, ArrayView<ushort> c,
-        TensorCoreShape s, int rowTiles, int warp, int warps, int lane, int thread, int n0)
         where TOps : struct, ISkinnyOps
     {
-        int mine = warp * warpStride;
+        var sums = SharedMemory.Allocate<float>(NkStreamMaxWarps * NkStreamLaneSums * 32);
+        int mine = warp * NkStreamLaneSums * 32;
         PublishQuadNkStream(sums, mine + lane, ops.Read<SkinnyTile0>());
         if (rowTiles > 1)
         {
@@ -377,7 +368,7 @@ internal static partial class SkinnyTensorCoreKernels
             float sum = 0f;
             for (int w = 0; w < warps; w++)
             {
-                sum += sums[(w * warpStride) + e];
+                sum += sums[(w * NkStreamLaneSums * 32) + e];
             }
 
             int v = e >> 5;

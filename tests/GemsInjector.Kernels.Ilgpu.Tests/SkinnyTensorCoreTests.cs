@@ -65,13 +65,6 @@ public sealed class SkinnyTensorCoreTests : Half16TestBase, IClassFixture<Warp32
         return warp32.Accelerator.LoadStreamKernel(kernel);
     }
 
-    private Action<KernelConfig, ArrayView<Half8>, ArrayView<Half8>, ArrayView<ushort>, ArrayView<ushort>, ArrayView<float>, TensorCoreShape, long> RingEmulated(bool bf16, int rowTiles)
-    {
-        var method = typeof(SkinnyTensorCoreKernels).GetMethod(nameof(SkinnyTensorCoreKernels.Gemm16SkinnyNkRingEmulated))!.MakeGenericMethod(Format(bf16), Constant(rowTiles));
-        var kernel = method.CreateDelegate<Action<ArrayView<Half8>, ArrayView<Half8>, ArrayView<ushort>, ArrayView<ushort>, ArrayView<float>, TensorCoreShape, long>>();
-        return warp32.Accelerator.LoadStreamKernel(kernel);
-    }
-
     /// <summary>
     /// Rows 2–70 (one, two and four m-tiles; 70 rows: two Grid.Z row blocks), K a multiple of 64, of 8 only (a guarded
     /// tail step: 200 = 3 · 64 + 8, 72, 8), N odd and not a multiple of the 128-column group, alpha / beta with a row or
@@ -147,7 +140,7 @@ public sealed class SkinnyTensorCoreTests : Half16TestBase, IClassFixture<Warp32
     [InlineData(true, 1, 1032, 40, true, false, 4)]
     [InlineData(false, 1, 264, 37, false, false, 8)]
     public void StreamEmulatedKernelMatchesFloat64(bool bf16, int m, int k, int n, bool bias, bool biasIsMatrix, int warps) =>
-        RunStreamEmulated(bf16, m, k, n, bias, biasIsMatrix, warps, SkinnyNkBody.Stream);
+        RunStreamEmulated(bf16, m, k, n, bias, biasIsMatrix, warps, ahead: false);
 
     /// <summary>
     /// The streamed body with two batches (quads) in flight per warp: K with no whole quad (8, 40: the guarded quad alone),
@@ -171,35 +164,12 @@ public sealed class SkinnyTensorCoreTests : Half16TestBase, IClassFixture<Warp32
     [InlineData(false, 4, 1280, 16, false, false, 2)]
     [InlineData(true, 12, 1544, 40, true, true, 4)]
     public void AheadEmulatedKernelMatchesFloat64(bool bf16, int m, int k, int n, bool bias, bool biasIsMatrix, int warps) =>
-        RunStreamEmulated(bf16, m, k, n, bias, biasIsMatrix, warps, SkinnyNkBody.Ahead);
+        RunStreamEmulated(bf16, m, k, n, bias, biasIsMatrix, warps, ahead: true);
 
-    /// <summary>
-    /// The ring body (the weight through each warp's four cp.async stages, copied synchronously here): K with no whole quad
-    /// (8, 40), fewer quads per warp than the ring's stages (256 and 520: one or two, and warps with none), exactly as many
-    /// (1024 with 4 warps), many more (4096, 4104: a guarded tail quad; 11008 with 2 warps: 43 quads, a partial last one),
-    /// rows 1–16 in one and two n8 tiles, N a multiple of 16, of 8 only and odd (the last group's rows past N copies of row N − 1
-    /// and never stored), bias row / matrix; groups of 2 and 4 warps (its plan's sizes).
-    /// </summary>
-    [Theory]
-    [InlineData(true, 2, 8, 8, false, false, 4)]
-    [InlineData(false, 3, 40, 24, true, false, 2)]
-    [InlineData(true, 5, 256, 16, true, true, 4)]
-    [InlineData(false, 8, 4104, 40, false, false, 4)]
-    [InlineData(true, 9, 520, 136, true, false, 4)]
-    [InlineData(false, 13, 1024, 24, true, true, 4)]
-    [InlineData(true, 16, 4096, 40, false, false, 2)]
-    [InlineData(false, 16, 264, 37, true, false, 2)]
-    [InlineData(true, 1, 4096, 24, true, false, 2)]
-    [InlineData(false, 12, 11008, 17, false, false, 2)]
-    public void RingEmulatedKernelMatchesFloat64(bool bf16, int m, int k, int n, bool bias, bool biasIsMatrix, int warps) =>
-        RunStreamEmulated(bf16, m, k, n, bias, biasIsMatrix, warps, SkinnyNkBody.Ring);
-
-    /// <summary>One case of a streamed body (one or two batches in flight, or the ring) on the simulator against float64, every element, C NaN-poisoned.</summary>
-    private void RunStreamEmulated(bool bf16, int m, int k, int n, bool bias, bool biasIsMatrix, int warps, SkinnyNkBody body)
+    /// <summary>One case of the streamed body (one or two batches in flight) on the simulator against float64, every element, C NaN-poisoned.</summary>
+    private void RunStreamEmulated(bool bf16, int m, int k, int n, bool bias, bool biasIsMatrix, int warps, bool ahead)
     {
-        bool ahead = body == SkinnyNkBody.Ahead;
-        bool ring = body == SkinnyNkBody.Ring;
-        int seed = 9100 + (m * 7) + (k * 5) + n + (bf16 ? 1 : 0) + (bias ? 4 : 0) + (biasIsMatrix ? 8 : 0) + (warps * 1000) + (ahead ? 50000 : 0) + (ring ? 70000 : 0);
+        int seed = 9100 + (m * 7) + (k * 5) + n + (bf16 ? 1 : 0) + (bias ? 4 : 0) + (biasIsMatrix ? 8 : 0) + (warps * 1000) + (ahead ? 50000 : 0);
         var acc = warp32.Accelerator;
         var (a, av) = Random16(seed, m * k, bf16, -1f, 1f);
         var (b, bv) = Random16(seed + 1, n * k, bf16, -1f, 1f);
@@ -207,9 +177,8 @@ public sealed class SkinnyTensorCoreTests : Half16TestBase, IClassFixture<Warp32
         float alpha = bias ? 0.75f : 1f, beta = bias ? -1.25f : 0f;
         var expected = Reference(av, bv, biasValues, m, k, n, alpha, beta, bias, biasIsMatrix);
 
-        var (config, shape) = ring
-            ? SkinnyTensorCoreLaunch.PlanNkRing(m, k, n, multiprocessors: 0, warps)
-            : SkinnyTensorCoreLaunch.PlanNkStream(m, k, n, multiprocessors: 0, warps, ahead ? SkinnyTensorCoreKernels.NkAheadMaxWarps : SkinnyTensorCoreKernels.NkStreamMaxWarps);
+        var (config, shape) = SkinnyTensorCoreLaunch.PlanNkStream(m, k, n, multiprocessors: 0, warps,
+            ahead ? SkinnyTensorCoreKernels.NkAheadMaxWarps : SkinnyTensorCoreKernels.NkStreamMaxWarps);
         Assert.Equal((n + 15) / 16, config.GridDim.X);
         Assert.Equal(warps * 32, config.GroupDim.X);
         Assert.Equal(1, shape.SplitK);
@@ -230,19 +199,10 @@ public sealed class SkinnyTensorCoreTests : Half16TestBase, IClassFixture<Warp32
         foreach (int rowTiles in m <= SkinnyTensorCoreKernels.WideMaxRows ? new[] { 1, 2 } : new[] { 2 })
         {
             cBuffer.CopyFromCPU(Enumerable.Repeat(NaN16(bf16), m * n).ToArray());
-            if (ring)
-            {
-                RingEmulated(bf16, rowTiles)(config, aBuffer.View.AsContiguous().Cast<Half8>(), bBuffer.View.AsContiguous().Cast<Half8>(), biasView, cBuffer.View,
-                    scratch.View, shape, 0L);
-            }
-            else
-            {
-                StreamEmulated(bf16, rowTiles, ahead)(config, aBuffer.View.AsContiguous().Cast<Half8>(), bBuffer.View.AsContiguous().Cast<Half8>(), biasView, cBuffer.View,
-                    ArrayView<float>.Empty, ArrayView<int>.Empty, scratch.View, shape);
-            }
-
+            StreamEmulated(bf16, rowTiles, ahead)(config, aBuffer.View.AsContiguous().Cast<Half8>(), bBuffer.View.AsContiguous().Cast<Half8>(), biasView, cBuffer.View,
+                ArrayView<float>.Empty, ArrayView<int>.Empty, scratch.View, shape);
             acc.Synchronize();
-            string what = $"skinny tensor-core {body.ToString().ToLowerInvariant()} emulation {m}x{k}x{n} bias={bias} matrix={biasIsMatrix} warps={warps} n8 row tiles={rowTiles} ({F(bf16)})";
+            string what = $"skinny tensor-core {(ahead ? "ahead" : "stream")} emulation {m}x{k}x{n} bias={bias} matrix={biasIsMatrix} warps={warps} n8 row tiles={rowTiles} ({F(bf16)})";
             AssertClose(ToFloat(cBuffer.GetAsArray1D(), bf16), expected, Rtol(bf16), Atol * k, what, seed);
         }
     }
@@ -447,37 +407,6 @@ public sealed class SkinnyTensorCoreTests : Half16TestBase, IClassFixture<Warp32
     }
 
     /// <summary>
-    /// The ring body's PTX: three quad sites (the unrolled loop's two halves and the last quad past K), each with its mma
-    /// and 8 16-byte shared loads of the weight; the activations' 16-byte global loads (the first quad's, each half's next
-    /// quad's, the last quad's); 32 cp.async of 16 bytes in four asm blocks (the prologue's and each site's refill, 512
-    /// bytes apart in shared memory) beside the simulator's 32 synchronous copies (behind a constant-true predicate, which
-    /// ptxas drops); one wait per site that leaves three groups pending; the opt-in mark; no local memory in the K loop.
-    /// </summary>
-    [Theory]
-    [InlineData(false, 1)]
-    [InlineData(true, 1)]
-    [InlineData(false, 2)]
-    [InlineData(true, 2)]
-    public void RingPtxCopiesTheWeightAsynchronouslyAndReadsItFromShared(bool bf16, int rowTiles)
-    {
-        var method = typeof(SkinnyTensorCoreKernels).GetMethod(nameof(SkinnyTensorCoreKernels.Gemm16SkinnyNkRing))!.MakeGenericMethod(Format(bf16), Constant(rowTiles));
-        string ptx = SkinnyTensorCoreKnTests.CompilePtx(method, $"skinny-nk-ring-{(bf16 ? "bf16" : "f16")}-r{rowTiles}");
-        var (mmas, vectors, local, loopLocal, _) = SkinnyPtx.AssertShape(ptx, bf16, rowTiles, 16);
-        int sharedVectors = Regex.Matches(ptx, @"ld\.shared\.v4\.(u32|b32)").Count;
-        int copies = Regex.Matches(ptx, @"cp\.async\.cg\.shared\.global \[rd(\+\d+)?\], \[rs\], 16, ").Count;
-        output.WriteLine($"ring [N, K], {(bf16 ? "bf16" : "f16")}, {rowTiles} row tile(s): {mmas} mma, {vectors} 16-byte global loads, {sharedVectors} shared, "
-            + $"{copies} cp.async, {local} local accesses, {ptx.Length} chars");
-        Assert.Equal(3 * 4 * 2 * rowTiles, mmas);
-        Assert.Equal(3 * 8, sharedVectors);
-        Assert.Equal(32 + (4 * 4 * rowTiles), vectors);
-        Assert.Equal(4, Regex.Matches(ptx, @"cp\.async\.cg\.shared\.global \[rd\+3584\]").Count);
-        Assert.Equal(32, copies);
-        Assert.Equal(3, Regex.Matches(ptx, @"cp\.async\.wait_group 3;").Count);
-        Assert.Contains(Sm90aPtx.OptInSharedMarker, ptx, StringComparison.Ordinal);
-        Assert.Equal(0, loopLocal);
-    }
-
-    /// <summary>
     /// Walks the kernel's basic blocks (labels, <c>bra</c> targets, fall-through) from every 16-byte global load and fails
     /// if a path reaches an mma before a warp barrier.
     /// </summary>
@@ -587,23 +516,6 @@ public sealed class SkinnyTensorCoreTests : Half16TestBase, IClassFixture<Warp32
     }
 
     /// <summary>
-    /// The ring body's plan on a 132-SM device: the two-batches-in-flight body's groups, each warp with 4 stages of 4 KB
-    /// (N = 11008: 688 groups of 2 warps and 32 KB, six per SM in 227 KB: one wave; N = 4096: 256 of 4 and 64 KB).
-    /// </summary>
-    [Theory]
-    [InlineData(16, 4096, 11008, 0, 688, 2)]
-    [InlineData(16, 11008, 4096, 0, 256, 4)]
-    [InlineData(1, 4096, 4096, 8, 256, 4)]
-    public void RingPlanGivesEachWarpFourStages(int m, int k, int n, int forced, int groups, int warps)
-    {
-        var (config, shape) = SkinnyTensorCoreLaunch.PlanNkRing(m, k, n, 132, forced);
-        Assert.Equal(new Index3D(groups, 1, 1), config.GridDim);
-        Assert.Equal(new Index3D(warps * 32, 1, 1), config.GroupDim);
-        Assert.Equal(warps * 16 * 1024, config.SharedMemoryConfig.ArraySize);
-        Assert.Equal(1, shape.SplitK);
-    }
-
-    /// <summary>
     /// The streamed body's plan on a 132-SM device: 16-column groups of the fewest warps (2, 4, 8) that put 8 warps per SM
     /// to work (N = 11008: 688 groups of 2; N = 2048: 128 groups of 8 would be 1024 warps, still 8), one launch without split-K.
     /// </summary>
@@ -642,7 +554,7 @@ public sealed class SkinnyTensorCoreTests : Half16TestBase, IClassFixture<Warp32
         Assert.Equal(1, config.GridDim.Z);
     }
 
-    /// <summary><c>GEMS_SKINNY_NK_VARIANT</c>: <c>wide</c> / <c>narrow</c> / <c>stream</c> / <c>ring</c> (any case, trimmed) pick those bodies; anything else, unset included, the streamed one with two batches in flight.</summary>
+    /// <summary><c>GEMS_SKINNY_NK_VARIANT</c>: <c>wide</c> / <c>narrow</c> / <c>stream</c> (any case, trimmed) pick those bodies; anything else, unset included, the streamed one with two batches in flight.</summary>
     [Theory]
     [InlineData(null, nameof(SkinnyNkBody.Ahead))]
     [InlineData("", nameof(SkinnyNkBody.Ahead))]
@@ -656,8 +568,6 @@ public sealed class SkinnyTensorCoreTests : Half16TestBase, IClassFixture<Warp32
     [InlineData(" Stream ", nameof(SkinnyNkBody.Stream))]
     [InlineData("ahead", nameof(SkinnyNkBody.Ahead))]
     [InlineData(" AHEAD", nameof(SkinnyNkBody.Ahead))]
-    [InlineData("ring", nameof(SkinnyNkBody.Ring))]
-    [InlineData(" Ring ", nameof(SkinnyNkBody.Ring))]
     public void NkVariantParses(string? variant, string body) =>
         Assert.Equal(Enum.Parse<SkinnyNkBody>(body), SkinnyTensorCoreSettings.Parse(null, null, null, nkVariant: variant).NkBody);
 
@@ -697,9 +607,6 @@ public sealed class SkinnyTensorCoreTests : Half16TestBase, IClassFixture<Warp32
     [InlineData("ahead", 1, 4096, nameof(SkinnyNkBody.Ahead))]
     [InlineData("ahead", 16, 11008, nameof(SkinnyNkBody.Ahead))]
     [InlineData("ahead", 17, 4096, nameof(SkinnyNkBody.Narrow))]
-    [InlineData("ring", 1, 4096, nameof(SkinnyNkBody.Ring))]
-    [InlineData("ring", 16, 11008, nameof(SkinnyNkBody.Ring))]
-    [InlineData("ring", 17, 4096, nameof(SkinnyNkBody.Narrow))]
     public void NkVariantRoutesRows(string? variant, int m, int n, string body)
     {
         var saved = K.SkinnySettings;
