@@ -98,7 +98,7 @@ public sealed class SkinnyTensorCoreKnTests : Half16TestBase, IClassFixture<Warp
     /// </summary>
     [Theory]
     [InlineData(true, 1, 64, 8, false, false, 1)]
-    [InlineData(false, 1, 4096, 264, true, false, 4)]
+    [InlineData(false, 1, 1024, 264, true, false, 4)]
     [InlineData(true, 2, 200, 24, true, true, 1)]
     [InlineData(false, 2, 33, 4096, false, false, 1)]
     [InlineData(true, 3, 37, 136, true, false, 1)]
