@@ -135,14 +135,23 @@ internal static class Sm90aPtx
 
     /// <summary>
     /// The kernel the loader hands the driver: <paramref name="compiled"/> itself unless it needs sm_90a and the
-    /// accelerator is a 9.0 device, then the same kernel (entry point, shared memory) with its header rewritten.
+    /// accelerator is a 9.0 device, then the same kernel (entry point, shared memory) with its header rewritten; on a 9.0
+    /// device either kind also takes the process's L2 prefetch size on its global loads (<see cref="PtxL2Prefetch"/>, none by default).
     /// </summary>
     /// <exception cref="InvalidOperationException">The kernel needs sm_90a and cannot have it here (another device, or PTX of an unexpected form).</exception>
     public static CompiledKernel Prepare(Accelerator accelerator, CompiledKernel compiled)
     {
-        if (compiled is not PTXCompiledKernel ptx || !Needs(ptx.PTXAssembly))
+        if (compiled is not PTXCompiledKernel ptx)
         {
             return compiled;
+        }
+
+        if (!Needs(ptx.PTXAssembly))
+        {
+            // The prefetch qualifiers need sm_75; they are tried on the 9.0 devices this class serves.
+            int prefetch = Supported(accelerator) ? PtxL2Prefetch.FromEnvironment() : 0;
+            var hinted = PtxL2Prefetch.Apply(ptx.PTXAssembly, prefetch);
+            return ReferenceEquals(hinted, ptx.PTXAssembly) ? compiled : KernelDiskCache.WithAssembly(ptx, hinted);
         }
 
         if (!Supported(accelerator))
@@ -150,7 +159,7 @@ internal static class Sm90aPtx
             throw new InvalidOperationException($"{compiled.Name} uses wgmma or thread-block clusters, which need a CUDA device of compute capability 9.0 (sm_90a).");
         }
 
-        var rewritten = Rewrite(ptx.PTXAssembly) ?? throw new InvalidOperationException($"{compiled.Name}: no single .version / .target sm_NN header to rewrite to sm_90a, or no single entry for its cluster directive.");
+        var rewritten = Rewrite(PtxL2Prefetch.Apply(ptx.PTXAssembly, PtxL2Prefetch.FromEnvironment())) ?? throw new InvalidOperationException($"{compiled.Name}: no single .version / .target sm_NN header to rewrite to sm_90a, or no single entry for its cluster directive.");
         return KernelDiskCache.WithAssembly(ptx, rewritten);
     }
 

@@ -184,12 +184,18 @@ internal static class ReadCeiling
             throw new ArgumentException($"The read probe has kernels for {string.Join(", ", LoadsInFlight)} loads in flight, not {pattern.Loads}.");
         }
 
-        var kernels = Loaded.GetValue(accelerator, acc => new[]
+        // Through the kernel library's loader, as the products are: a load setting of the process (PtxL2Prefetch) reaches
+        // the probe's loads as it reaches theirs.
+        var kernels = Loaded.GetValue(accelerator, acc =>
         {
-            acc.LoadStreamKernel<ArrayView<Float4>, ArrayView<float>, int, int>(Read<Const2>),
-            acc.LoadStreamKernel<ArrayView<Float4>, ArrayView<float>, int, int>(Read<Const4>),
-            acc.LoadStreamKernel<ArrayView<Float4>, ArrayView<float>, int, int>(Read<Const8>),
-            acc.LoadStreamKernel<ArrayView<Float4>, ArrayView<float>, int, int>(Read<Const16>),
+            var loader = new IlgpuKernelLoader(acc, null);
+            return new[]
+            {
+                loader.LoadStreamKernel<ArrayView<Float4>, ArrayView<float>, int, int>(Read<Const2>),
+                loader.LoadStreamKernel<ArrayView<Float4>, ArrayView<float>, int, int>(Read<Const4>),
+                loader.LoadStreamKernel<ArrayView<Float4>, ArrayView<float>, int, int>(Read<Const8>),
+                loader.LoadStreamKernel<ArrayView<Float4>, ArrayView<float>, int, int>(Read<Const16>),
+            };
         });
         var kernel = kernels[slot];
         var config = new KernelConfig(groups, grid.Threads(pattern));

@@ -116,6 +116,64 @@ public sealed class PtxCompileTests
         }
     }
 
+    /// <summary>
+    /// <c>GEMS_PTX_L2_PREFETCH</c> (<see cref="PtxL2Prefetch"/>) reaches every global load and <c>cp.async</c> copy of every
+    /// shipped kernel and changes nothing else: each plain <c>ld.global</c> and each copy from global memory carries the
+    /// qualifier once, and taking the qualifier out again gives ILGPU's text back, character for character.
+    /// </summary>
+    [Fact]
+    public void L2PrefetchQualifiesEveryGlobalLoadAndNothingElse()
+    {
+        var loadOrCopy = new Regex(@"\b(?:ld\.global|cp\.async\.c[ag]\.shared\.global)[.\w:]*", RegexOptions.CultureInvariant);
+        int loads = 0, copies = 0;
+        var missed = new List<string>();
+        foreach (var (method, ptx, _) in AllPtx.Value.Where(k => k.Ptx is not null))
+        {
+            var hinted = PtxL2Prefetch.Apply(ptx!, 256);
+            Assert.Equal(ptx, hinted.Replace(".L2::256B", string.Empty, StringComparison.Ordinal));
+            foreach (Match m in loadOrCopy.Matches(hinted))
+            {
+                if (!m.Value.Contains(".L2::256B", StringComparison.Ordinal))
+                {
+                    missed.Add($"{KernelPrecompiler.DisplayName(method)}: {m.Value}");
+                }
+                else if (m.Value.StartsWith("ld.", StringComparison.Ordinal))
+                {
+                    loads++;
+                }
+                else
+                {
+                    copies++;
+                }
+            }
+        }
+
+        Assert.True(missed.Count == 0, "left without the qualifier: " + string.Join("; ", missed.Distinct().Take(20)));
+        Assert.True(loads > 1000 && copies > 50, $"{loads} loads and {copies} copies qualified");
+        Assert.Same(AllPtx.Value[0].Ptx, PtxL2Prefetch.Apply(AllPtx.Value[0].Ptx!, 0));
+    }
+
+    [Theory]
+    [InlineData(null, 0)]
+    [InlineData("", 0)]
+    [InlineData("128", 128)]
+    [InlineData(" 256B ", 256)]
+    [InlineData("64b", 64)]
+    [InlineData("512", 0)]
+    [InlineData("on", 0)]
+    public void L2PrefetchSettingParses(string? setting, int bytes) => Assert.Equal(bytes, PtxL2Prefetch.Parse(setting));
+
+    [Fact]
+    public void L2PrefetchQualifiesTheFormsPtxWrites()
+    {
+        const string ptx = "ld.global.v4.u32 {%r1, %r2, %r3, %r4}, [%rd1];\nld.global.f32 %f1, [%rd2];\nld.global.nc.f32 %f2, [%rd3];\n"
+            + "ld.shared.f32 %f3, [%rd4];\ncp.async.cg.shared.global [%r5], [%rd5], 16;\ncp.async.wait_group 0;\n";
+        Assert.Equal(
+            "ld.global.L2::128B.v4.u32 {%r1, %r2, %r3, %r4}, [%rd1];\nld.global.L2::128B.f32 %f1, [%rd2];\nld.global.nc.f32 %f2, [%rd3];\n"
+            + "ld.shared.f32 %f3, [%rd4];\ncp.async.cg.shared.global.L2::128B [%r5], [%rd5], 16;\ncp.async.wait_group 0;\n",
+            PtxL2Prefetch.Apply(ptx, 128));
+    }
+
     private static PTXBackend Sm90Backend(Context context) =>
         new(context, new CudaCapabilityContext(CudaArchitecture.SM_90), CudaArchitecture.SM_90, CudaInstructionSet.ISA_80, nvvmAPI: null);
 

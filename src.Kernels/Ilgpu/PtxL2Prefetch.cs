@@ -1,0 +1,57 @@
+using System;
+using System.Text.RegularExpressions;
+
+namespace GemsInjector.Kernels.Ilgpu;
+
+/// <summary>
+/// The L2 prefetch size of global loads (<c>GEMS_PTX_L2_PREFETCH</c>: <c>64</c>, <c>128</c> or <c>256</c> bytes; unset or
+/// anything else: none, the PTX as ILGPU writes it). A load or <c>cp.async</c> copy that carries
+/// <c>.L2::128B</c> / <c>.L2::256B</c> lets the L2 fetch that much of the surrounding memory from DRAM on a miss, so the
+/// next sectors of a line a warp asks for a few instructions later are already on their way. ILGPU 1.5.3 writes plain
+/// <c>ld.global</c> (SASS <c>LDG.E.128</c>, no <c>LTC128B</c>), and the skinny bodies ask for 64 bytes of each weight row
+/// per instruction; the qualifier is added here, to the text the driver loads (<see cref="Sm90aPtx.Prepare"/>), so the
+/// caches keep ILGPU's own output and one switch reaches every kernel for a same-build A/B run.
+/// </summary>
+internal static class PtxL2Prefetch
+{
+    /// <summary>Environment variable holding the prefetch size in bytes.</summary>
+    public const string Variable = "GEMS_PTX_L2_PREFETCH";
+
+    // Plain weak loads from global memory as ILGPU writes them (ld.global then the vector or type), not ld.global.nc or a
+    // load that already carries a cache qualifier.
+    private static readonly Regex PlainLoad = new(@"\bld\.global\.(?=(?:v[248]\.)?[bfsu](?:8|16|32|64)\b)", RegexOptions.CultureInvariant);
+
+    // The copies the kernels' inline PTX issues: cp.async.cg / .ca from global to shared, then their operands.
+    private static readonly Regex AsyncCopy = new(@"\bcp\.async\.(c[ag])\.shared\.global(?=[ \t])", RegexOptions.CultureInvariant);
+
+    private static readonly Lazy<int> FromVariable = new(() => Parse(Environment.GetEnvironmentVariable(Variable)));
+
+    /// <summary>The setting of this process (read once): bytes, or 0 for none.</summary>
+    public static int FromEnvironment() => FromVariable.Value;
+
+    /// <summary><c>64</c>, <c>128</c> or <c>256</c> (an optional trailing <c>B</c>, any case, spaces ignored); anything else 0 (none).</summary>
+    public static int Parse(string? setting) => setting?.Trim().ToUpperInvariant().TrimEnd('B') switch
+    {
+        "64" => 64,
+        "128" => 128,
+        "256" => 256,
+        _ => 0,
+    };
+
+    /// <summary>
+    /// <paramref name="ptx"/> with <c>.L2::{bytes}B</c> on every plain <c>ld.global</c> and every <c>cp.async</c> copy from
+    /// global memory, the rest unchanged; the same string when <paramref name="bytes"/> is 0 or nothing matches.
+    /// </summary>
+    public static string Apply(string ptx, int bytes)
+    {
+        if (bytes == 0)
+        {
+            return ptx;
+        }
+
+        string qualifier = $".L2::{bytes}B";
+        var text = PlainLoad.Replace(ptx, "ld.global" + qualifier + ".");
+        text = AsyncCopy.Replace(text, "cp.async.$1.shared.global" + qualifier);
+        return text == ptx ? ptx : text;
+    }
+}
