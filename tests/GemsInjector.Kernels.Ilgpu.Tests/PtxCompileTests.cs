@@ -154,13 +154,15 @@ public sealed class PtxCompileTests
     }
 
     [Theory]
-    [InlineData(null, 0)]
-    [InlineData("", 0)]
+    [InlineData(null, 128)]
+    [InlineData("", 128)]
     [InlineData("128", 128)]
     [InlineData(" 256B ", 256)]
     [InlineData("64b", 64)]
-    [InlineData("512", 0)]
-    [InlineData("on", 0)]
+    [InlineData("512", 128)]
+    [InlineData("0", 0)]
+    [InlineData(" Off", 0)]
+    [InlineData("none", 0)]
     public void L2PrefetchSettingParses(string? setting, int bytes) => Assert.Equal(bytes, PtxL2Prefetch.Parse(setting));
 
     [Fact]
