@@ -63,8 +63,8 @@ internal sealed partial class IlgpuKernelLoader
 
     /// <summary>
     /// Loads a compiled kernel (ILGPU's output, from the compiler or a cache file) through <see cref="Sm90aPtx"/>, the one
-    /// place where PTX that needs sm_90a gets its header rewritten and its shared-memory limit raised; other kernels pass
-    /// through unchanged.
+    /// place where PTX that needs sm_90a gets its header rewritten and its shared-memory limit raised, and where on a 9.0
+    /// device every kernel's loads take the L2 prefetch size (<see cref="PtxL2Prefetch"/>).
     /// </summary>
     private TLauncher? LoadPrepared<TLauncher>(CompiledKernel compiled, Type[] parameterTypes, out DirectCudaLaunch? direct)
         where TLauncher : Delegate
