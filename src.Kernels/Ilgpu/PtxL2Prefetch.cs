@@ -9,9 +9,10 @@ namespace GemsInjector.Kernels.Ilgpu;
 /// <c>cp.async</c> copy that carries <c>.L2::128B</c> lets the L2 fetch the whole 128-byte line from DRAM on a miss, not only
 /// the sectors asked for. ILGPU 1.5.3 writes plain <c>ld.global</c> (SASS <c>LDG.E.128</c>, no <c>LTC128B</c>); the
 /// qualifier is added here, to the text the driver loads (<see cref="Sm90aPtx.Prepare"/>), so the caches keep ILGPU's
-/// own output and one switch reaches every kernel. H200 Run 217 (one build, four rounds of unset / 128 / 256): 128 made
-/// the float32 [N, K] ring products 3.6–5.1% faster (12–16 × 11008 × 4096 and × 4096 × 11008), the 16-bit [N, K] ones
-/// 0.3–1.0%, no case slower by more than 0.2%; 256 slowed the plain reads of 90–180 MB by 3–7%.
+/// own output and one switch reaches every kernel. H200 Runs 217 and 222 (one build each, alternating processes): 128
+/// made the float32 [N, K] ring products 2.8–5.4% faster (12–16 × 11008 × 4096 and × 4096 × 11008) and the 16-bit
+/// odd-shape row kernels 5–11%, no case slower by more than 0.7%; 64 changed nothing; 256 slowed the plain reads of
+/// 90–180 MB by 3–7%.
 /// </summary>
 internal static class PtxL2Prefetch
 {
