@@ -59,8 +59,7 @@ internal static class PtxL2Prefetch
         }
 
         string qualifier = $".L2::{bytes}B";
-        var text = PlainLoad.Replace(ptx, "ld.global" + qualifier + ".");
-        text = AsyncCopy.Replace(text, "cp.async.$1.shared.global" + qualifier);
-        return text == ptx ? ptx : text;
+        // Regex.Replace hands back its input itself when nothing matches.
+        return AsyncCopy.Replace(PlainLoad.Replace(ptx, "ld.global" + qualifier + "."), "cp.async.$1.shared.global" + qualifier);
     }
 }

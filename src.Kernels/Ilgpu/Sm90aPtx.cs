@@ -146,20 +146,20 @@ internal static class Sm90aPtx
             return compiled;
         }
 
-        if (!Needs(ptx.PTXAssembly))
+        // The prefetch qualifiers need sm_75; they are measured on the 9.0 devices this class serves (H200 Run 217) and applied there only.
+        bool supported = Supported(accelerator);
+        var text = PtxL2Prefetch.Apply(ptx.PTXAssembly, supported ? PtxL2Prefetch.FromEnvironment() : 0);
+        if (!Needs(text))
         {
-            // The prefetch qualifiers need sm_75; they are measured on the 9.0 devices this class serves (H200 Run 217) and applied there only.
-            int prefetch = Supported(accelerator) ? PtxL2Prefetch.FromEnvironment() : 0;
-            var hinted = PtxL2Prefetch.Apply(ptx.PTXAssembly, prefetch);
-            return ReferenceEquals(hinted, ptx.PTXAssembly) ? compiled : KernelDiskCache.WithAssembly(ptx, hinted);
+            return ReferenceEquals(text, ptx.PTXAssembly) ? compiled : KernelDiskCache.WithAssembly(ptx, text);
         }
 
-        if (!Supported(accelerator))
+        if (!supported)
         {
             throw new InvalidOperationException($"{compiled.Name} uses wgmma or thread-block clusters, which need a CUDA device of compute capability 9.0 (sm_90a).");
         }
 
-        var rewritten = Rewrite(PtxL2Prefetch.Apply(ptx.PTXAssembly, PtxL2Prefetch.FromEnvironment())) ?? throw new InvalidOperationException($"{compiled.Name}: no single .version / .target sm_NN header to rewrite to sm_90a, or no single entry for its cluster directive.");
+        var rewritten = Rewrite(text) ?? throw new InvalidOperationException($"{compiled.Name}: no single .version / .target sm_NN header to rewrite to sm_90a, or no single entry for its cluster directive.");
         return KernelDiskCache.WithAssembly(ptx, rewritten);
     }
 
