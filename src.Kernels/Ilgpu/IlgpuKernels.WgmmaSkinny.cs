@@ -40,7 +40,8 @@ public sealed partial class IlgpuKernels
         bool transposeB, float alpha, float beta, bool biasIsMatrix, HalfFormat format)
     {
         CudaArchitecture? architecture = device.Accelerator is CudaAccelerator cuda ? cuda.Architecture : null;
-        if (!TensorCoresEnabled || !WgmmaSkinnyLaunch.TakesByDefault(WgmmaSmallMEnabled, architecture, m, transposeB) || !WgmmaAvailable)
+        if (!TensorCoresEnabled || !WgmmaSkinnyLaunch.TakesByDefault(WgmmaSmallMEnabled, architecture, m, transposeB) || !WgmmaAvailable
+            || UsesSkinnyKnWideTwoTiles(a, b, batch, m, k, n, transposeB))
         {
             return false;
         }
