@@ -14,13 +14,13 @@ public sealed partial class IlgpuKernels
     private readonly Action<KernelConfig, ArrayView<ushort>, ArrayView<Half8>, ArrayView<uint>, ArrayView<ulong>, ArrayView<ushort>, ArrayView<ushort>, ArrayView<float>, TensorCoreShape, int>?[] skinnyKnGemm16 =
         new Action<KernelConfig, ArrayView<ushort>, ArrayView<Half8>, ArrayView<uint>, ArrayView<ulong>, ArrayView<ushort>, ArrayView<ushort>, ArrayView<float>, TensorCoreShape, int>?[12];
 
-    // The wide [K, N] kernel's variants. Slots: (steps in flight - 1) · 2 + format for one n8 tile, 4 + format for two.
+    // The wide [K, N] kernel's variants. Slots: (steps in flight - 1) · 2 + format.
     private readonly Action<KernelConfig, ArrayView<ushort>, ArrayView<Half8>, ArrayView<Half8>, ArrayView<ushort>, ArrayView<ushort>, ArrayView<float>, ArrayView<int>, TensorCoreShape, int>?[] skinnyKnWideGemm16 =
-        new Action<KernelConfig, ArrayView<ushort>, ArrayView<Half8>, ArrayView<Half8>, ArrayView<ushort>, ArrayView<ushort>, ArrayView<float>, ArrayView<int>, TensorCoreShape, int>?[6];
+        new Action<KernelConfig, ArrayView<ushort>, ArrayView<Half8>, ArrayView<Half8>, ArrayView<ushort>, ArrayView<ushort>, ArrayView<float>, ArrayView<int>, TensorCoreShape, int>?[4];
 
-    // The wide [K, N] kernel's cluster variants. Slots: (n8 row tiles - 1) · 6 + (cluster size 2, 4, 8 → 0, 1, 2) · 2 + format.
+    // The wide [K, N] kernel's cluster variants. Slots: (cluster size 2, 4, 8 → 0, 1, 2) · 2 + format.
     private readonly Action<KernelConfig, ArrayView<ushort>, ArrayView<Half8>, ArrayView<Half8>, ArrayView<ushort>, ArrayView<ushort>, TensorCoreShape, int>?[] skinnyKnWideClusterGemm16 =
-        new Action<KernelConfig, ArrayView<ushort>, ArrayView<Half8>, ArrayView<Half8>, ArrayView<ushort>, ArrayView<ushort>, TensorCoreShape, int>?[12];
+        new Action<KernelConfig, ArrayView<ushort>, ArrayView<Half8>, ArrayView<Half8>, ArrayView<ushort>, ArrayView<ushort>, TensorCoreShape, int>?[6];
 
     // The wide [N, K] kernel's variants. Slots: (n8 row tiles - 1) · 2 + format.
     private readonly Action<KernelConfig, ArrayView<Half8>, ArrayView<Half8>, ArrayView<ushort>, ArrayView<ushort>, ArrayView<float>, ArrayView<int>, TensorCoreShape>?[] skinnyNkWideGemm16 =
@@ -178,8 +178,7 @@ public sealed partial class IlgpuKernels
         shape.StrideBiasM = biasIsMatrix ? n : 0;
         int layout = SkinnyTensorCoreLaunch.KnLayout(k, n, TensorCoreLaunch.DeviceAddress(a), TensorCoreLaunch.DeviceAddress(b));
         var a8 = (layout & SkinnyTensorCoreKernels.KnVectorActivations) != 0 ? a.Cast<Half8>() : default;
-        int rowTiles = m > SkinnyTensorCoreKernels.WideMaxRows ? 2 : 1;
-        if (wide && TrySkinnyKnWideCluster(config, shape, a, a8, b, bias, c, layout, bf16, rowTiles))
+        if (wide && TrySkinnyKnWideCluster(config, shape, a, a8, b, bias, c, layout, bf16))
         {
             return true;
         }
@@ -192,9 +191,7 @@ public sealed partial class IlgpuKernels
             : default;
         if (wide)
         {
-            // Two n8 tiles keep one step in flight: the second step's registers would come on top of 16 more accumulators.
-            SkinnyKnWideKernel(bf16, rowTiles > 1 ? 1 : SkinnySettings.WideStepsInFlight, rowTiles)(config, a, a8, b.Cast<Half8>(), bias, c, partial, tickets, shape,
-                layout);
+            SkinnyKnWideKernel(bf16, SkinnySettings.WideStepsInFlight)(config, a, a8, b.Cast<Half8>(), bias, c, partial, tickets, shape, layout);
         }
         else
         {
@@ -241,34 +238,23 @@ public sealed partial class IlgpuKernels
         SplitKSumsInCluster && config.GridDim.Z == 1 && ClusterReduction.SizeFor(shape.SplitK) != 0;
 
     /// <summary>
-    /// Whether a [K, N] product takes the wide body (<see cref="SkinnyTensorCoreKernels.Gemm16SkinnyKnWide{TFormat, TStepsInFlight, TRowTiles}"/>):
-    /// not switched to the old one, M ≤ 8 (one n8 tile; ≤ 16, two, under <see cref="SkinnyKnBody.Wide16"/>), 16-byte weight
-    /// rows (N % 8 = 0, b 16-byte aligned), and every vector offset its copy plan forms within 32 bits (a chunk's rows plus
-    /// the two steps its running offset may run past).
+    /// Whether a [K, N] product takes the wide body (<see cref="SkinnyTensorCoreKernels.Gemm16SkinnyKnWide{TFormat, TStepsInFlight}"/>):
+    /// not switched to the old one, M ≤ 8 (the mma's n8), 16-byte weight rows (N % 8 = 0, b 16-byte aligned), and every
+    /// vector offset its copy plan forms within 32 bits (a chunk's rows plus the two steps its running offset may run past).
     /// </summary>
     internal bool UsesSkinnyKnWide(int m, int k, int n, long bAddress) =>
-        SkinnySettings.KnBody != SkinnyKnBody.Old
-        && m <= (SkinnySettings.KnBody == SkinnyKnBody.Wide16 ? SkinnyTensorCoreKernels.KnWideMaxRows : SkinnyTensorCoreKernels.WideMaxRows)
-        && n % 8 == 0 && bAddress % 16 == 0
+        SkinnySettings.KnBody != SkinnyKnBody.Old && m <= SkinnyTensorCoreKernels.WideMaxRows && n % 8 == 0 && bAddress % 16 == 0
         && ((long)k + (2 * SkinnyTensorCoreKernels.WideKStep)) * (n / 8) < int.MaxValue;
 
     /// <summary>
-    /// Whether a product of more than one n8 tile of rows (9–16) runs on the wide [K, N] body
-    /// (<see cref="SkinnyKnBody.Wide16"/>), so the small-M wgmma kernel, which would otherwise take it, leaves it.
-    /// </summary>
-    internal bool UsesSkinnyKnWideTwoTiles(ArrayView<ushort> a, ArrayView<ushort> b, int batch, int m, int k, int n, bool transposeB) =>
-        m > SkinnyTensorCoreKernels.WideMaxRows && UsesSkinnyTensorCoreKn(a, b, batch, m, k, n, transposeB)
-        && UsesSkinnyKnWide(m, k, n, TensorCoreLaunch.DeviceAddress(b));
-
-    /// <summary>
     /// Runs a split wide [K, N] product with its splits summed in a thread-block cluster
-    /// (<see cref="SkinnyTensorCoreKernels.Gemm16SkinnyKnWideCluster{TFormat, TClusterSize, TRowTiles}"/>) when
+    /// (<see cref="SkinnyTensorCoreKernels.Gemm16SkinnyKnWideCluster{TFormat, TClusterSize}"/>) when
     /// <c>GEMS_SPLITK_REDUCE</c> is unset (or <c>cluster</c>), the device runs clusters (<see cref="Sm90aPtx.Supported"/>), the plan's splits are a
     /// cluster size (<see cref="ClusterReduction.SizeFor"/>) and no earlier cluster kernel failed to load.
     /// </summary>
     /// <returns>Whether it ran (otherwise the caller writes partials and reduces them as before).</returns>
     private bool TrySkinnyKnWideCluster(KernelConfig config, TensorCoreShape shape, ArrayView<ushort> a, ArrayView<Half8> a8, ArrayView<ushort> b,
-        ArrayView<ushort> bias, ArrayView<ushort> c, int layout, bool bf16, int rowTiles)
+        ArrayView<ushort> bias, ArrayView<ushort> c, int layout, bool bf16)
     {
         if (!SumsInCluster(config, shape))
         {
@@ -280,7 +266,7 @@ public sealed partial class IlgpuKernels
         Action<KernelConfig, ArrayView<ushort>, ArrayView<Half8>, ArrayView<Half8>, ArrayView<ushort>, ArrayView<ushort>, TensorCoreShape, int> kernel;
         try
         {
-            kernel = SkinnyKnWideClusterKernel(bf16, size, rowTiles);
+            kernel = SkinnyKnWideClusterKernel(bf16, size);
         }
         catch (IlgpuKernelCompileException ex)
         {
@@ -290,7 +276,7 @@ public sealed partial class IlgpuKernels
         }
 
         var clusterConfig = new KernelConfig(config.GridDim, config.GroupDim,
-            SharedMemoryConfig.RequestDynamic<float>(SkinnyTensorCoreKernels.ClusterTileBytesOf(rowTiles) / sizeof(float)));
+            SharedMemoryConfig.RequestDynamic<float>(SkinnyTensorCoreKernels.ClusterTileBytes / sizeof(float)));
         kernel(clusterConfig, a, a8, b.Cast<Half8>(), bias, c, shape, layout);
         return true;
     }
@@ -310,44 +296,36 @@ public sealed partial class IlgpuKernels
     public string? ClusterLoadError { get; private set; }
 
     private Action<KernelConfig, ArrayView<ushort>, ArrayView<Half8>, ArrayView<Half8>, ArrayView<ushort>, ArrayView<ushort>, TensorCoreShape, int> SkinnyKnWideClusterKernel(
-        bool bf16, int size, int rowTiles)
+        bool bf16, int size)
     {
-        var name = $"{nameof(SkinnyTensorCoreKernels.Gemm16SkinnyKnWideCluster)}<{(bf16 ? "bf16" : "f16")},{size},{rowTiles}>";
-        int slot = ((rowTiles - 1) * 6) + ((size == 2 ? 0 : size == 4 ? 1 : 2) * 2) + (bf16 ? 1 : 0);
+        var name = $"{nameof(SkinnyTensorCoreKernels.Gemm16SkinnyKnWideCluster)}<{(bf16 ? "bf16" : "f16")},{size}>";
+        int slot = ((size == 2 ? 0 : size == 4 ? 1 : 2) * 2) + (bf16 ? 1 : 0);
         var bounds = Bounds(SkinnyTensorCoreKernels.GroupSize, null);
-        return (bf16, size, rowTiles) switch
+        return (bf16, size) switch
         {
-            (false, 2, 1) => device.Load(ref skinnyKnWideClusterGemm16[slot], name, acc => acc.LoadStreamKernel<ArrayView<ushort>, ArrayView<Half8>, ArrayView<Half8>, ArrayView<ushort>, ArrayView<ushort>, TensorCoreShape, int>(SkinnyTensorCoreKernels.Gemm16SkinnyKnWideCluster<Float16Storage, Const2, Const1>, bounds)),
-            (true, 2, 1) => device.Load(ref skinnyKnWideClusterGemm16[slot], name, acc => acc.LoadStreamKernel<ArrayView<ushort>, ArrayView<Half8>, ArrayView<Half8>, ArrayView<ushort>, ArrayView<ushort>, TensorCoreShape, int>(SkinnyTensorCoreKernels.Gemm16SkinnyKnWideCluster<BFloat16Storage, Const2, Const1>, bounds)),
-            (false, 4, 1) => device.Load(ref skinnyKnWideClusterGemm16[slot], name, acc => acc.LoadStreamKernel<ArrayView<ushort>, ArrayView<Half8>, ArrayView<Half8>, ArrayView<ushort>, ArrayView<ushort>, TensorCoreShape, int>(SkinnyTensorCoreKernels.Gemm16SkinnyKnWideCluster<Float16Storage, Const4, Const1>, bounds)),
-            (true, 4, 1) => device.Load(ref skinnyKnWideClusterGemm16[slot], name, acc => acc.LoadStreamKernel<ArrayView<ushort>, ArrayView<Half8>, ArrayView<Half8>, ArrayView<ushort>, ArrayView<ushort>, TensorCoreShape, int>(SkinnyTensorCoreKernels.Gemm16SkinnyKnWideCluster<BFloat16Storage, Const4, Const1>, bounds)),
-            (false, 8, 1) => device.Load(ref skinnyKnWideClusterGemm16[slot], name, acc => acc.LoadStreamKernel<ArrayView<ushort>, ArrayView<Half8>, ArrayView<Half8>, ArrayView<ushort>, ArrayView<ushort>, TensorCoreShape, int>(SkinnyTensorCoreKernels.Gemm16SkinnyKnWideCluster<Float16Storage, Const8, Const1>, bounds)),
-            (true, 8, 1) => device.Load(ref skinnyKnWideClusterGemm16[slot], name, acc => acc.LoadStreamKernel<ArrayView<ushort>, ArrayView<Half8>, ArrayView<Half8>, ArrayView<ushort>, ArrayView<ushort>, TensorCoreShape, int>(SkinnyTensorCoreKernels.Gemm16SkinnyKnWideCluster<BFloat16Storage, Const8, Const1>, bounds)),
-            (false, 2, 2) => device.Load(ref skinnyKnWideClusterGemm16[slot], name, acc => acc.LoadStreamKernel<ArrayView<ushort>, ArrayView<Half8>, ArrayView<Half8>, ArrayView<ushort>, ArrayView<ushort>, TensorCoreShape, int>(SkinnyTensorCoreKernels.Gemm16SkinnyKnWideCluster<Float16Storage, Const2, Const2>, bounds)),
-            (true, 2, 2) => device.Load(ref skinnyKnWideClusterGemm16[slot], name, acc => acc.LoadStreamKernel<ArrayView<ushort>, ArrayView<Half8>, ArrayView<Half8>, ArrayView<ushort>, ArrayView<ushort>, TensorCoreShape, int>(SkinnyTensorCoreKernels.Gemm16SkinnyKnWideCluster<BFloat16Storage, Const2, Const2>, bounds)),
-            (false, 4, 2) => device.Load(ref skinnyKnWideClusterGemm16[slot], name, acc => acc.LoadStreamKernel<ArrayView<ushort>, ArrayView<Half8>, ArrayView<Half8>, ArrayView<ushort>, ArrayView<ushort>, TensorCoreShape, int>(SkinnyTensorCoreKernels.Gemm16SkinnyKnWideCluster<Float16Storage, Const4, Const2>, bounds)),
-            (true, 4, 2) => device.Load(ref skinnyKnWideClusterGemm16[slot], name, acc => acc.LoadStreamKernel<ArrayView<ushort>, ArrayView<Half8>, ArrayView<Half8>, ArrayView<ushort>, ArrayView<ushort>, TensorCoreShape, int>(SkinnyTensorCoreKernels.Gemm16SkinnyKnWideCluster<BFloat16Storage, Const4, Const2>, bounds)),
-            (false, 8, 2) => device.Load(ref skinnyKnWideClusterGemm16[slot], name, acc => acc.LoadStreamKernel<ArrayView<ushort>, ArrayView<Half8>, ArrayView<Half8>, ArrayView<ushort>, ArrayView<ushort>, TensorCoreShape, int>(SkinnyTensorCoreKernels.Gemm16SkinnyKnWideCluster<Float16Storage, Const8, Const2>, bounds)),
-            (true, 8, 2) => device.Load(ref skinnyKnWideClusterGemm16[slot], name, acc => acc.LoadStreamKernel<ArrayView<ushort>, ArrayView<Half8>, ArrayView<Half8>, ArrayView<ushort>, ArrayView<ushort>, TensorCoreShape, int>(SkinnyTensorCoreKernels.Gemm16SkinnyKnWideCluster<BFloat16Storage, Const8, Const2>, bounds)),
-            _ => throw new ArgumentOutOfRangeException(nameof(size), size, "The cluster kernels are built for clusters of 2, 4 or 8 groups and 1 or 2 n8 tiles."),
+            (false, 2) => device.Load(ref skinnyKnWideClusterGemm16[slot], name, acc => acc.LoadStreamKernel<ArrayView<ushort>, ArrayView<Half8>, ArrayView<Half8>, ArrayView<ushort>, ArrayView<ushort>, TensorCoreShape, int>(SkinnyTensorCoreKernels.Gemm16SkinnyKnWideCluster<Float16Storage, Const2>, bounds)),
+            (true, 2) => device.Load(ref skinnyKnWideClusterGemm16[slot], name, acc => acc.LoadStreamKernel<ArrayView<ushort>, ArrayView<Half8>, ArrayView<Half8>, ArrayView<ushort>, ArrayView<ushort>, TensorCoreShape, int>(SkinnyTensorCoreKernels.Gemm16SkinnyKnWideCluster<BFloat16Storage, Const2>, bounds)),
+            (false, 4) => device.Load(ref skinnyKnWideClusterGemm16[slot], name, acc => acc.LoadStreamKernel<ArrayView<ushort>, ArrayView<Half8>, ArrayView<Half8>, ArrayView<ushort>, ArrayView<ushort>, TensorCoreShape, int>(SkinnyTensorCoreKernels.Gemm16SkinnyKnWideCluster<Float16Storage, Const4>, bounds)),
+            (true, 4) => device.Load(ref skinnyKnWideClusterGemm16[slot], name, acc => acc.LoadStreamKernel<ArrayView<ushort>, ArrayView<Half8>, ArrayView<Half8>, ArrayView<ushort>, ArrayView<ushort>, TensorCoreShape, int>(SkinnyTensorCoreKernels.Gemm16SkinnyKnWideCluster<BFloat16Storage, Const4>, bounds)),
+            (false, 8) => device.Load(ref skinnyKnWideClusterGemm16[slot], name, acc => acc.LoadStreamKernel<ArrayView<ushort>, ArrayView<Half8>, ArrayView<Half8>, ArrayView<ushort>, ArrayView<ushort>, TensorCoreShape, int>(SkinnyTensorCoreKernels.Gemm16SkinnyKnWideCluster<Float16Storage, Const8>, bounds)),
+            (true, 8) => device.Load(ref skinnyKnWideClusterGemm16[slot], name, acc => acc.LoadStreamKernel<ArrayView<ushort>, ArrayView<Half8>, ArrayView<Half8>, ArrayView<ushort>, ArrayView<ushort>, TensorCoreShape, int>(SkinnyTensorCoreKernels.Gemm16SkinnyKnWideCluster<BFloat16Storage, Const8>, bounds)),
+            _ => throw new ArgumentOutOfRangeException(nameof(size), size, "The cluster kernels are built for clusters of 2, 4 or 8 groups."),
         };
     }
 
     private Action<KernelConfig, ArrayView<ushort>, ArrayView<Half8>, ArrayView<Half8>, ArrayView<ushort>, ArrayView<ushort>, ArrayView<float>, ArrayView<int>, TensorCoreShape, int> SkinnyKnWideKernel(
-        bool bf16, int stepsInFlight, int rowTiles)
+        bool bf16, int stepsInFlight)
     {
-        var name = $"{nameof(SkinnyTensorCoreKernels.Gemm16SkinnyKnWide)}<{(bf16 ? "bf16" : "f16")},{stepsInFlight},{rowTiles}>";
-        int slot = (rowTiles > 1 ? 4 : (stepsInFlight - 1) * 2) + (bf16 ? 1 : 0);
+        var name = $"{nameof(SkinnyTensorCoreKernels.Gemm16SkinnyKnWide)}<{(bf16 ? "bf16" : "f16")},{stepsInFlight}>";
+        int slot = ((stepsInFlight - 1) * 2) + (bf16 ? 1 : 0);
         var bounds = Bounds(SkinnyTensorCoreKernels.GroupSize, null);
-        return (bf16, stepsInFlight, rowTiles) switch
+        return (bf16, stepsInFlight) switch
         {
-            (false, 1, 1) => device.Load(ref skinnyKnWideGemm16[slot], name, acc => acc.LoadStreamKernel<ArrayView<ushort>, ArrayView<Half8>, ArrayView<Half8>, ArrayView<ushort>, ArrayView<ushort>, ArrayView<float>, ArrayView<int>, TensorCoreShape, int>(SkinnyTensorCoreKernels.Gemm16SkinnyKnWide<Float16Storage, Const1, Const1>, bounds)),
-            (true, 1, 1) => device.Load(ref skinnyKnWideGemm16[slot], name, acc => acc.LoadStreamKernel<ArrayView<ushort>, ArrayView<Half8>, ArrayView<Half8>, ArrayView<ushort>, ArrayView<ushort>, ArrayView<float>, ArrayView<int>, TensorCoreShape, int>(SkinnyTensorCoreKernels.Gemm16SkinnyKnWide<BFloat16Storage, Const1, Const1>, bounds)),
-            (false, 2, 1) => device.Load(ref skinnyKnWideGemm16[slot], name, acc => acc.LoadStreamKernel<ArrayView<ushort>, ArrayView<Half8>, ArrayView<Half8>, ArrayView<ushort>, ArrayView<ushort>, ArrayView<float>, ArrayView<int>, TensorCoreShape, int>(SkinnyTensorCoreKernels.Gemm16SkinnyKnWide<Float16Storage, Const2, Const1>, bounds)),
-            (true, 2, 1) => device.Load(ref skinnyKnWideGemm16[slot], name, acc => acc.LoadStreamKernel<ArrayView<ushort>, ArrayView<Half8>, ArrayView<Half8>, ArrayView<ushort>, ArrayView<ushort>, ArrayView<float>, ArrayView<int>, TensorCoreShape, int>(SkinnyTensorCoreKernels.Gemm16SkinnyKnWide<BFloat16Storage, Const2, Const1>, bounds)),
-            (false, 1, 2) => device.Load(ref skinnyKnWideGemm16[slot], name, acc => acc.LoadStreamKernel<ArrayView<ushort>, ArrayView<Half8>, ArrayView<Half8>, ArrayView<ushort>, ArrayView<ushort>, ArrayView<float>, ArrayView<int>, TensorCoreShape, int>(SkinnyTensorCoreKernels.Gemm16SkinnyKnWide<Float16Storage, Const1, Const2>, bounds)),
-            (true, 1, 2) => device.Load(ref skinnyKnWideGemm16[slot], name, acc => acc.LoadStreamKernel<ArrayView<ushort>, ArrayView<Half8>, ArrayView<Half8>, ArrayView<ushort>, ArrayView<ushort>, ArrayView<float>, ArrayView<int>, TensorCoreShape, int>(SkinnyTensorCoreKernels.Gemm16SkinnyKnWide<BFloat16Storage, Const1, Const2>, bounds)),
-            _ => throw new ArgumentOutOfRangeException(nameof(stepsInFlight), stepsInFlight, "The wide [K, N] kernel takes 1 or 2 steps in flight with one n8 tile, 1 with two."),
+            (false, 1) => device.Load(ref skinnyKnWideGemm16[slot], name, acc => acc.LoadStreamKernel<ArrayView<ushort>, ArrayView<Half8>, ArrayView<Half8>, ArrayView<ushort>, ArrayView<ushort>, ArrayView<float>, ArrayView<int>, TensorCoreShape, int>(SkinnyTensorCoreKernels.Gemm16SkinnyKnWide<Float16Storage, Const1>, bounds)),
+            (true, 1) => device.Load(ref skinnyKnWideGemm16[slot], name, acc => acc.LoadStreamKernel<ArrayView<ushort>, ArrayView<Half8>, ArrayView<Half8>, ArrayView<ushort>, ArrayView<ushort>, ArrayView<float>, ArrayView<int>, TensorCoreShape, int>(SkinnyTensorCoreKernels.Gemm16SkinnyKnWide<BFloat16Storage, Const1>, bounds)),
+            (false, 2) => device.Load(ref skinnyKnWideGemm16[slot], name, acc => acc.LoadStreamKernel<ArrayView<ushort>, ArrayView<Half8>, ArrayView<Half8>, ArrayView<ushort>, ArrayView<ushort>, ArrayView<float>, ArrayView<int>, TensorCoreShape, int>(SkinnyTensorCoreKernels.Gemm16SkinnyKnWide<Float16Storage, Const2>, bounds)),
+            (true, 2) => device.Load(ref skinnyKnWideGemm16[slot], name, acc => acc.LoadStreamKernel<ArrayView<ushort>, ArrayView<Half8>, ArrayView<Half8>, ArrayView<ushort>, ArrayView<ushort>, ArrayView<float>, ArrayView<int>, TensorCoreShape, int>(SkinnyTensorCoreKernels.Gemm16SkinnyKnWide<BFloat16Storage, Const2>, bounds)),
+            _ => throw new ArgumentOutOfRangeException(nameof(stepsInFlight), stepsInFlight, "The wide [K, N] kernel takes 1 or 2 steps in flight."),
         };
     }
 
@@ -413,8 +391,7 @@ public sealed partial class IlgpuKernels
 /// variant), <c>GEMS_SKINNY_KN_VARIANT</c> (<see cref="SkinnyKnBody"/>: <c>old</c> keeps every [K, N] product on the
 /// 8-byte-load body (and one-row products on the CUDA-core GEMV); by default those with N % 8 = 0, a 16-byte aligned
 /// weight and 1–8 rows take the wide body: 16-byte loads, a copy plan, the weight as the A operand; Run 35, H200: bf16
-/// 1 / 2 / 8 rows × 4096² 1751 / 1607 / 1409 → 1936 / 2054 / 2001 GB/s; <c>wide16</c> also sends 9–16 rows there, as two n8
-/// tiles, ahead of the small-M wgmma kernel), <c>GEMS_SKINNY_NK_VARIANT</c> (<see cref="SkinnyNkBody"/>:
+/// 1 / 2 / 8 rows × 4096² 1751 / 1607 / 1409 → 1936 / 2054 / 2001 GB/s), <c>GEMS_SKINNY_NK_VARIANT</c> (<see cref="SkinnyNkBody"/>:
 /// by default, or <c>ahead</c>, [N, K] products of 1–16 rows, any N, take the streamed body with two batches in flight per
 /// warp — no split-K, long contiguous runs of each weight row; H200 Run 70, bf16 2 / 4 / 8 × 4096² 1825 / 1818 / 1809 →
 /// 2353 / 2350 / 2334 GB/s against the narrow body in the same call, and Run 133 +0.1 to +2.9% over one batch in flight;
@@ -466,7 +443,7 @@ internal readonly record struct SkinnyTensorCoreSettings(bool Enabled, int MaxRo
         IsOn(partialCap),
         steps?.Trim() == "1" ? 1 : 2,
         IsOn(kn),
-        knVariant?.Trim().ToLowerInvariant() switch { "old" => SkinnyKnBody.Old, "wide16" => SkinnyKnBody.Wide16, _ => SkinnyKnBody.Wide },
+        knVariant?.Trim().ToLowerInvariant() == "old" ? SkinnyKnBody.Old : SkinnyKnBody.Wide,
         steps?.Trim() == "2" ? 2 : 1,
         nkVariant?.Trim().ToLowerInvariant() switch { "wide" => SkinnyNkBody.Wide, "narrow" => SkinnyNkBody.Narrow, "stream" => SkinnyNkBody.Stream, _ => SkinnyNkBody.Ahead },
         nkStreamWarps?.Trim() switch { "2" => 2, "4" => 4, "8" => 8, _ => 0 });
@@ -477,14 +454,8 @@ internal readonly record struct SkinnyTensorCoreSettings(bool Enabled, int MaxRo
 /// <summary>Which body runs a [K, N] product on the skinny kernel (<c>GEMS_SKINNY_KN_VARIANT</c>).</summary>
 internal enum SkinnyKnBody
 {
-    /// <summary>
-    /// The wide body (16-byte weight rows, copy plan, weight as the A operand) for 1–8 rows where it applies, else the 8-byte
-    /// body; 9–16 rows on a compute-capability-9.0 device go to the small-M wgmma kernel first.
-    /// </summary>
+    /// <summary>The wide body (16-byte weight rows, copy plan, weight as the A operand) for 1–8 rows where it applies, else the 8-byte body.</summary>
     Wide,
-
-    /// <summary>The wide body for 1–16 rows where it applies (9–16: two n8 tiles, ahead of the small-M wgmma kernel), else the 8-byte body (<c>wide16</c>).</summary>
-    Wide16,
 
     /// <summary>The 8-byte-load body for every [K, N] product of 2 or more rows, one-row products on the CUDA-core GEMV (the rule before the wide body).</summary>
     Old,

@@ -40,8 +40,7 @@ public sealed partial class IlgpuKernels
         bool transposeB, float alpha, float beta, bool biasIsMatrix, HalfFormat format)
     {
         CudaArchitecture? architecture = device.Accelerator is CudaAccelerator cuda ? cuda.Architecture : null;
-        if (!TensorCoresEnabled || !WgmmaSkinnyLaunch.TakesByDefault(WgmmaSmallMEnabled, architecture, m, transposeB) || !WgmmaAvailable
-            || UsesSkinnyKnWideTwoTiles(a, b, batch, m, k, n, transposeB))
+        if (!TensorCoresEnabled || !WgmmaSkinnyLaunch.TakesByDefault(WgmmaSmallMEnabled, architecture, m, transposeB) || !WgmmaAvailable)
         {
             return false;
         }

@@ -140,7 +140,7 @@ internal static partial class SkinnyTensorCoreKernels
         var sums = SharedMemory.Allocate<float>(WideLaneSums * Warps * 32);
         var noCluster = default(NoClusterReduce);
         StoreWideGroupSums<TOps, NoClusterReduce, SkinnyTile0, SkinnyTile1, SkinnyTile2, SkinnyTile3>(ref ops, ref noCluster, sums, bias, c, partial,
-            tickets, s, split, warp, lane, n0, 0, rowTiles * WideMaxRows);
+            rowTiles > 1 ? default : tickets, s, split, warp, lane, n0, 0, WideMaxRows);
         if (rowTiles > 1)
         {
             Group.Barrier();

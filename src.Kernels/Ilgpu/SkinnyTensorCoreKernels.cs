@@ -884,7 +884,7 @@ internal struct SkinnyKnRowPlan
     };
 }
 
-/// <summary>Where one lane of the wide [K, N] body reads its activations (see <see cref="SkinnyTensorCoreKernels.BodyKnWide{TOps, TCluster, TFormat, TStepsInFlight, TRowTiles}"/>).</summary>
+/// <summary>Where one lane of the wide [K, N] body reads its activations (see <see cref="SkinnyTensorCoreKernels.BodyKnWide{TOps, TCluster, TFormat, TStepsInFlight}"/>).</summary>
 internal struct SkinnyKnActivations
 {
     public ArrayView<ushort> Elements;
@@ -895,8 +895,8 @@ internal struct SkinnyKnActivations
 }
 
 /// <summary>
-/// The [K, N] kernel with 16-byte weight loads and the weight as the A operand (<see cref="Gemm16SkinnyKnWide{TFormat, TStepsInFlight, TRowTiles}"/>),
-/// for up to 16 rows, N % 8 = 0 and b 16-byte aligned.
+/// The [K, N] kernel with 16-byte weight loads and the weight as the A operand (<see cref="Gemm16SkinnyKnWide{TFormat, TStepsInFlight}"/>),
+/// for up to 8 rows, N % 8 = 0 and b 16-byte aligned.
 /// <para>
 /// Roles swapped: the warp computes Cᵀ = Wᵀ·xᵀ, 16 weight columns (m) × 8 activation rows (n) per m16n8k16, so the 8 rows
 /// fill n8 with nothing wasted (the [N, K] kernel's m16 is half empty at 8 rows). Each lane reads 8 columns of a weight
@@ -905,8 +905,6 @@ internal struct SkinnyKnActivations
 /// lane t's 16-byte vector of it is {b0, b1} of both k16 steps as loaded, with K renumbered as in the [N, K] kernel
 /// (lane t's rows 8t .. 8t+7 of a 32-row step: k16 step 0 rows 0–3, step 1 rows 4–7). A step is 8 weight loads and
 /// 8 mma per lane. C: lane (g, t) ends with columns 8g .. 8g+7 of activation rows 2t and 2t + 1.
-/// 9–16 rows take a second n8 tile (activation row g + 8, tiles 4–7) that reuses every weight fragment: the weight is
-/// still read once, where the 17–64-row kernels stage it through shared memory.
 /// </para>
 /// <para>
 /// A group is the four warps of one warp's 64 columns: they split the group's K chunk in whole steps and add their sums
@@ -923,11 +921,8 @@ internal static partial class SkinnyTensorCoreKernels
     /// <summary>Rows of K per step of the wide [K, N] body (8 per lane).</summary>
     public const int WideKStep = 32;
 
-    /// <summary>Activation rows of one n8 tile of the wide bodies (the mma's n8): the most of the wide [K, N] body's one-tile form.</summary>
+    /// <summary>Most activation rows of the wide [K, N] body (the mma's n8).</summary>
     public const int WideMaxRows = 8;
-
-    /// <summary>Most activation rows of the wide [K, N] body (two n8 tiles).</summary>
-    public const int KnWideMaxRows = 2 * WideMaxRows;
 
     /// <summary>m-tiles (16 weight columns each) per warp of the wide [K, N] body.</summary>
     public const int WideMTiles = 4;
@@ -946,72 +941,57 @@ internal static partial class SkinnyTensorCoreKernels
 
     /// <summary>
     /// The wide [K, N] kernel through inline PTX (CUDA only): float16 or bfloat16, one or two steps of weight vectors in
-    /// flight, <typeparamref name="TRowTiles"/> n8 tiles of activation rows (1: up to 8 rows, 2: up to 16, one step in
-    /// flight). <paramref name="a8"/> is read only under <see cref="KnVectorActivations"/> (may be empty otherwise).
+    /// flight. <paramref name="a8"/> is read only under <see cref="KnVectorActivations"/> (may be empty otherwise).
     /// </summary>
     [IlgpuKernel]
-    [IlgpuKernelVariant(typeof(Float16Storage), typeof(Const1), typeof(Const1))]
-    [IlgpuKernelVariant(typeof(BFloat16Storage), typeof(Const1), typeof(Const1))]
-    [IlgpuKernelVariant(typeof(Float16Storage), typeof(Const1), typeof(Const2))]
-    [IlgpuKernelVariant(typeof(BFloat16Storage), typeof(Const1), typeof(Const2))]
-    [IlgpuKernelVariant(typeof(Float16Storage), typeof(Const2), typeof(Const1))]
-    [IlgpuKernelVariant(typeof(BFloat16Storage), typeof(Const2), typeof(Const1))]
-    public static void Gemm16SkinnyKnWide<TFormat, TStepsInFlight, TRowTiles>(ArrayView<ushort> a, ArrayView<Half8> a8, ArrayView<Half8> b8,
+    [IlgpuKernelVariant(typeof(Float16Storage), typeof(Const1))]
+    [IlgpuKernelVariant(typeof(BFloat16Storage), typeof(Const1))]
+    [IlgpuKernelVariant(typeof(Float16Storage), typeof(Const2))]
+    [IlgpuKernelVariant(typeof(BFloat16Storage), typeof(Const2))]
+    public static void Gemm16SkinnyKnWide<TFormat, TStepsInFlight>(ArrayView<ushort> a, ArrayView<Half8> a8, ArrayView<Half8> b8,
         ArrayView<ushort> bias, ArrayView<ushort> c, ArrayView<float> partial, ArrayView<int> tickets, TensorCoreShape s, int layout)
         where TFormat : struct, IStorage16, IKernelConstant
         where TStepsInFlight : struct, IKernelConstant
-        where TRowTiles : struct, IKernelConstant
     {
         var ops = default(PtxSkinnyOps);
         var cluster = default(NoClusterReduce);
-        BodyKnWide<PtxSkinnyOps, NoClusterReduce, TFormat, TStepsInFlight, TRowTiles>(ref ops, ref cluster, a, a8, b8, bias, c, partial, tickets, s, layout);
+        BodyKnWide<PtxSkinnyOps, NoClusterReduce, TFormat, TStepsInFlight>(ref ops, ref cluster, a, a8, b8, bias, c, partial, tickets, s, layout);
     }
 
     /// <summary>The wide [K, N] body with mma.sync emulated lane by lane (see <see cref="Gemm16SkinnyEmulated{TMTiles, TFormat, TStepsInFlight}"/>).</summary>
     [IlgpuKernel(SimulatorOnly = true)]
-    [IlgpuKernelVariant(typeof(Float16Storage), typeof(Const1), typeof(Const1))]
-    [IlgpuKernelVariant(typeof(BFloat16Storage), typeof(Const2), typeof(Const1))]
-    [IlgpuKernelVariant(typeof(Float16Storage), typeof(Const1), typeof(Const2))]
-    [IlgpuKernelVariant(typeof(BFloat16Storage), typeof(Const1), typeof(Const2))]
-    public static void Gemm16SkinnyKnWideEmulated<TFormat, TStepsInFlight, TRowTiles>(ArrayView<ushort> a, ArrayView<Half8> a8, ArrayView<Half8> b8,
+    [IlgpuKernelVariant(typeof(Float16Storage), typeof(Const1))]
+    [IlgpuKernelVariant(typeof(BFloat16Storage), typeof(Const2))]
+    public static void Gemm16SkinnyKnWideEmulated<TFormat, TStepsInFlight>(ArrayView<ushort> a, ArrayView<Half8> a8, ArrayView<Half8> b8,
         ArrayView<ushort> bias, ArrayView<ushort> c, ArrayView<float> partial, ArrayView<int> tickets, ArrayView<float> scratch, TensorCoreShape s, int layout)
         where TFormat : struct, IStorage16, IKernelConstant
         where TStepsInFlight : struct, IKernelConstant
-        where TRowTiles : struct, IKernelConstant
     {
         var ops = new EmulatedSkinnyOps { Scratch = scratch };
         var cluster = default(NoClusterReduce);
-        BodyKnWide<EmulatedSkinnyOps, NoClusterReduce, TFormat, TStepsInFlight, TRowTiles>(ref ops, ref cluster, a, a8, b8, bias, c, partial, tickets, s, layout);
+        BodyKnWide<EmulatedSkinnyOps, NoClusterReduce, TFormat, TStepsInFlight>(ref ops, ref cluster, a, a8, b8, bias, c, partial, tickets, s, layout);
     }
 
     /// <summary>
     /// The wide [K, N] kernel with its splits summed in a thread-block cluster (<see cref="ClusterReduction"/>): Grid.Y =
-    /// <typeparamref name="TClusterSize"/> splits, one step of weight vectors in flight (the wide body's default),
-    /// <typeparamref name="TRowTiles"/> n8 tiles, the group's tile (8 rows per n8 tile × 64 columns of float32) in
-    /// <see cref="ClusterTileBytesOf"/> of dynamic shared memory.
+    /// <typeparamref name="TClusterSize"/> splits, one step of weight vectors in flight (the wide body's default), the
+    /// group's tile (8 rows × 64 columns of float32) in <see cref="ClusterTileBytes"/> of dynamic shared memory.
     /// </summary>
     [IlgpuKernel]
-    [IlgpuKernelVariant(typeof(Float16Storage), typeof(Const2), typeof(Const1))]
-    [IlgpuKernelVariant(typeof(BFloat16Storage), typeof(Const2), typeof(Const1))]
-    [IlgpuKernelVariant(typeof(Float16Storage), typeof(Const4), typeof(Const1))]
-    [IlgpuKernelVariant(typeof(BFloat16Storage), typeof(Const4), typeof(Const1))]
-    [IlgpuKernelVariant(typeof(Float16Storage), typeof(Const8), typeof(Const1))]
-    [IlgpuKernelVariant(typeof(BFloat16Storage), typeof(Const8), typeof(Const1))]
-    [IlgpuKernelVariant(typeof(Float16Storage), typeof(Const2), typeof(Const2))]
-    [IlgpuKernelVariant(typeof(BFloat16Storage), typeof(Const2), typeof(Const2))]
-    [IlgpuKernelVariant(typeof(Float16Storage), typeof(Const4), typeof(Const2))]
-    [IlgpuKernelVariant(typeof(BFloat16Storage), typeof(Const4), typeof(Const2))]
-    [IlgpuKernelVariant(typeof(Float16Storage), typeof(Const8), typeof(Const2))]
-    [IlgpuKernelVariant(typeof(BFloat16Storage), typeof(Const8), typeof(Const2))]
-    public static void Gemm16SkinnyKnWideCluster<TFormat, TClusterSize, TRowTiles>(ArrayView<ushort> a, ArrayView<Half8> a8, ArrayView<Half8> b8,
+    [IlgpuKernelVariant(typeof(Float16Storage), typeof(Const2))]
+    [IlgpuKernelVariant(typeof(BFloat16Storage), typeof(Const2))]
+    [IlgpuKernelVariant(typeof(Float16Storage), typeof(Const4))]
+    [IlgpuKernelVariant(typeof(BFloat16Storage), typeof(Const4))]
+    [IlgpuKernelVariant(typeof(Float16Storage), typeof(Const8))]
+    [IlgpuKernelVariant(typeof(BFloat16Storage), typeof(Const8))]
+    public static void Gemm16SkinnyKnWideCluster<TFormat, TClusterSize>(ArrayView<ushort> a, ArrayView<Half8> a8, ArrayView<Half8> b8,
         ArrayView<ushort> bias, ArrayView<ushort> c, TensorCoreShape s, int layout)
         where TFormat : struct, IStorage16, IKernelConstant
         where TClusterSize : struct, IKernelConstant
-        where TRowTiles : struct, IKernelConstant
     {
         var ops = default(PtxSkinnyOps);
         var cluster = PtxClusterReduce<TClusterSize>.Begin();
-        BodyKnWide<PtxSkinnyOps, PtxClusterReduce<TClusterSize>, TFormat, Const1, TRowTiles>(ref ops, ref cluster, a, a8, b8, bias, c, default, default, s, layout);
+        BodyKnWide<PtxSkinnyOps, PtxClusterReduce<TClusterSize>, TFormat, Const1>(ref ops, ref cluster, a, a8, b8, bias, c, default, default, s, layout);
     }
 
     /// <summary>
@@ -1019,45 +999,37 @@ internal static partial class SkinnyTensorCoreKernels
     /// through <paramref name="partial"/> and one ticket per column group, the last group summing every rank's slice).
     /// </summary>
     [IlgpuKernel(SimulatorOnly = true)]
-    [IlgpuKernelVariant(typeof(Float16Storage), typeof(Const1))]
-    [IlgpuKernelVariant(typeof(BFloat16Storage), typeof(Const1))]
-    [IlgpuKernelVariant(typeof(Float16Storage), typeof(Const2))]
-    [IlgpuKernelVariant(typeof(BFloat16Storage), typeof(Const2))]
-    public static void Gemm16SkinnyKnWideClusterEmulated<TFormat, TRowTiles>(ArrayView<ushort> a, ArrayView<Half8> a8, ArrayView<Half8> b8,
+    [IlgpuKernelVariant(typeof(Float16Storage))]
+    [IlgpuKernelVariant(typeof(BFloat16Storage))]
+    public static void Gemm16SkinnyKnWideClusterEmulated<TFormat>(ArrayView<ushort> a, ArrayView<Half8> a8, ArrayView<Half8> b8,
         ArrayView<ushort> bias, ArrayView<ushort> c, ArrayView<float> partial, ArrayView<int> tickets, ArrayView<float> scratch, TensorCoreShape s, int layout)
         where TFormat : struct, IStorage16, IKernelConstant
-        where TRowTiles : struct, IKernelConstant
     {
         var ops = new EmulatedSkinnyOps { Scratch = scratch };
         var cluster = new EmulatedClusterReduce { Partial = partial, Tickets = tickets, Ticket = Grid.IdxX, M = s.M, N = s.N, Splits = s.SplitK };
-        BodyKnWide<EmulatedSkinnyOps, EmulatedClusterReduce, TFormat, Const1, TRowTiles>(ref ops, ref cluster, a, a8, b8, bias, c, default, default, s, layout);
+        BodyKnWide<EmulatedSkinnyOps, EmulatedClusterReduce, TFormat, Const1>(ref ops, ref cluster, a, a8, b8, bias, c, default, default, s, layout);
     }
 
-    /// <summary>
-    /// Dynamic shared bytes of <see cref="Gemm16SkinnyKnWideCluster{TFormat, TClusterSize, TRowTiles}"/> with
-    /// <paramref name="rowTiles"/> n8 tiles: its group's tile of float32 sums.
-    /// </summary>
-    public static int ClusterTileBytesOf(int rowTiles) => rowTiles * WideMaxRows * WideBlockN * sizeof(float);
+    /// <summary>Dynamic shared bytes of <see cref="Gemm16SkinnyKnWideCluster{TFormat, TClusterSize}"/>: its group's tile of float32 sums.</summary>
+    public const int ClusterTileBytes = WideMaxRows * WideBlockN * sizeof(float);
 
     /// <summary>
     /// The wide [K, N] kernel body shared by the PTX and emulated operations. With splits, the splits of a column group
     /// are summed in their cluster when <typeparamref name="TCluster"/> is enabled; else a non-empty
     /// <paramref name="tickets"/> (one per column group) makes the last split of each column group sum the partials into C.
     /// </summary>
-    internal static void BodyKnWide<TOps, TCluster, TFormat, TStepsInFlight, TRowTiles>(ref TOps ops, ref TCluster cluster, ArrayView<ushort> a, ArrayView<Half8> a8,
+    internal static void BodyKnWide<TOps, TCluster, TFormat, TStepsInFlight>(ref TOps ops, ref TCluster cluster, ArrayView<ushort> a, ArrayView<Half8> a8,
         ArrayView<Half8> b8, ArrayView<ushort> bias, ArrayView<ushort> c, ArrayView<float> partial, ArrayView<int> tickets, TensorCoreShape s, int layout)
         where TOps : struct, ISkinnyOps
         where TCluster : struct, IClusterReduce
         where TFormat : struct, IStorage16, IKernelConstant
         where TStepsInFlight : struct, IKernelConstant
-        where TRowTiles : struct, IKernelConstant
     {
         bool bf16 = default(TFormat).Value != 0;
-        int rowTiles = default(TRowTiles).Value;
         int thread = Group.IdxX;
 
-        // Four m-tiles per n8 tile: the one-m-tile kernel's 16 accumulators per n8 tile.
-        ops.Begin(rowTiles, thread);
+        // Four m-tiles of one n8 tile: the 16 accumulators the one-m-tile kernel declares.
+        ops.Begin(1, thread);
         int lane = thread & 31;
         int g = lane >> 2;
         int t = lane & 3;
@@ -1077,10 +1049,17 @@ internal static partial class SkinnyTensorCoreKernels
         int stepOffset = WideKStep * rowVectors;
         int offset = (kStart - chunkStart + (8 * t)) * rowVectors;
 
-        // Activation rows g and g + 8 (the second n8 tile), clamped into M (their sums are never stored).
+        // Activation row g, clamped into M (its sums are never stored).
+        long rowStart = Clamp(g, s.M) * s.K;
         bool vectors = (layout & KnVectorActivations) != 0;
-        var x = WideActivations(a, a8, Clamp(g, s.M) * s.K, chunkStart, vectors, t);
-        var high = rowTiles > 1 ? WideActivations(a, a8, Clamp(g + 8, s.M) * s.K, chunkStart, vectors, t) : default;
+        var x = new SkinnyKnActivations
+        {
+            Elements = a,
+            Row = vectors ? a8.SubView((rowStart + chunkStart) >> 3) : default,
+            RowStart = rowStart,
+            Vectors = vectors,
+            Lane = t,
+        };
 
         int kb = kStart;
         if (default(TStepsInFlight).Value > 1)
@@ -1094,7 +1073,7 @@ internal static partial class SkinnyTensorCoreKernels
                     bool more = kb + (2 * WideKStep) <= kEnd;
                     offset += stepOffset;
                     var odd = more ? LoadRowsKn(plan, offset, 0, 0, guarded: false) : default;
-                    StepKnWide(ref ops, bf16, rowTiles, x, high, even, kb - chunkStart, kb + (8 * t), kEnd, guarded: false);
+                    StepKnWide(ref ops, bf16, x, even, kb - chunkStart, kb + (8 * t), kEnd, guarded: false);
                     kb += WideKStep;
                     if (!more)
                     {
@@ -1104,7 +1083,7 @@ internal static partial class SkinnyTensorCoreKernels
                     more = kb + (2 * WideKStep) <= kEnd;
                     offset += stepOffset;
                     even = more ? LoadRowsKn(plan, offset, 0, 0, guarded: false) : default;
-                    StepKnWide(ref ops, bf16, rowTiles, x, high, odd, kb - chunkStart, kb + (8 * t), kEnd, guarded: false);
+                    StepKnWide(ref ops, bf16, x, odd, kb - chunkStart, kb + (8 * t), kEnd, guarded: false);
                     kb += WideKStep;
                     if (!more)
                     {
@@ -1117,47 +1096,28 @@ internal static partial class SkinnyTensorCoreKernels
         {
             for (; kb + WideKStep <= kEnd; kb += WideKStep, offset += stepOffset)
             {
-                StepKnWide(ref ops, bf16, rowTiles, x, high, LoadRowsKn(plan, offset, 0, 0, guarded: false), kb - chunkStart, kb + (8 * t), kEnd, guarded: false);
+                StepKnWide(ref ops, bf16, x, LoadRowsKn(plan, offset, 0, 0, guarded: false), kb - chunkStart, kb + (8 * t), kEnd, guarded: false);
             }
         }
 
         if (kb < kEnd)
         {
             int k0 = kb + (8 * t);
-            StepKnWide(ref ops, bf16, rowTiles, x, high, LoadRowsKn(plan, offset, k0, kEnd, guarded: true), kb - chunkStart, k0, kEnd, guarded: true);
+            StepKnWide(ref ops, bf16, x, LoadRowsKn(plan, offset, k0, kEnd, guarded: true), kb - chunkStart, k0, kEnd, guarded: true);
         }
 
         var sums = SharedMemory.Allocate<float>(WideLaneSums * Warps * 32);
         StoreWideGroupSums<TOps, TCluster, SkinnyTile0, SkinnyTile1, SkinnyTile2, SkinnyTile3>(ref ops, ref cluster, sums, bias, c, partial, tickets, s, split, warp, lane,
-            n0, 0, rowTiles * WideMaxRows);
-        if (rowTiles > 1)
-        {
-            Group.Barrier();
-            StoreWideGroupSums<TOps, TCluster, SkinnyTile4, SkinnyTile5, SkinnyTile6, SkinnyTile7>(ref ops, ref cluster, sums, bias, c, partial, tickets, s, split, warp,
-                lane, n0, WideMaxRows, KnWideMaxRows);
-        }
+            n0, 0, WideMaxRows);
     }
-
-    /// <summary>
-    /// The activations of one n8 tile's lane row (starting at element <paramref name="rowStart"/>, its vectors viewed from
-    /// the chunk at <paramref name="chunkStart"/>) for lane <paramref name="t"/>.
-    /// </summary>
-    private static SkinnyKnActivations WideActivations(ArrayView<ushort> a, ArrayView<Half8> a8, long rowStart, int chunkStart, bool vectors, int t) => new()
-    {
-        Elements = a,
-        Row = vectors ? a8.SubView((rowStart + chunkStart) >> 3) : default,
-        RowStart = rowStart,
-        Vectors = vectors,
-        Lane = t,
-    };
 
     /// <summary>
     /// Adds the group's four warps' sums of one 8-row n tile (tiles <typeparamref name="T0"/> .. <typeparamref name="T3"/>,
     /// rows <paramref name="row0"/> .. +7) through <paramref name="sums"/> and stores them: a split's partials as 16-byte
-    /// stores (N % 8 = 0); or, with <typeparamref name="TCluster"/> enabled, the split's sums to its cluster; or C. The call
-    /// of the last n8 tile of the column group's first <paramref name="tileRows"/> rows then finishes them: given
-    /// <paramref name="tickets"/>, their in-place reduce if this split is the last; in a cluster, this split's slice of
-    /// them summed there. The caller separates two uses of <paramref name="sums"/> by a barrier.
+    /// stores (N % 8 = 0), then, given <paramref name="tickets"/>, the in-place reduce of the column group's first
+    /// <paramref name="tileRows"/> rows if this split is the last; or, with <typeparamref name="TCluster"/> enabled, the
+    /// split's sums to its cluster and its slice of the column group's first <paramref name="tileRows"/> rows summed there;
+    /// or C. The caller separates two uses of <paramref name="sums"/> by a barrier.
     /// </summary>
     private static void StoreWideGroupSums<TOps, TCluster, T0, T1, T2, T3>(ref TOps ops, ref TCluster cluster, ArrayView<float> sums, ArrayView<ushort> bias,
         ArrayView<ushort> c, ArrayView<float> partial, ArrayView<int> tickets, TensorCoreShape s, int split, int warp, int lane, int n0, int row0, int tileRows)
@@ -1190,15 +1150,11 @@ internal static partial class SkinnyTensorCoreKernels
         float v3 = GroupSumKnWide(sums, (r * 8) + c0 + 3, lane);
         int row = row0 + (2 * t) + r;
         int col = n0 + (8 * g) + c0;
-        bool lastTile = row0 + WideMaxRows >= tileRows;
         if (cluster.Enabled)
         {
-            // Launched with Grid.Y = the cluster's splits (2 or more). Tile vector row · 16 + column vector: every thread publishes, rows past M included (never summed).
-            cluster.Publish(((row * WideBlockN) + (col - n0)) >> 2, row, col, new Float4 { X = v0, Y = v1, Z = v2, W = v3 });
-            if (lastTile)
-            {
-                ClusterReduction.Finish16(ref cluster, bias, c, TensorCoreLaunch.ReduceShape(s), 0, tileRows, n0, WideBlockN, s.Bf16);
-            }
+            // Launched with Grid.Y = the cluster's splits (2 or more). Tile vector (row - row0) · 16 + column vector: every thread publishes, rows past M included (never summed).
+            cluster.Publish((((row - row0) * WideBlockN) + (col - n0)) >> 2, row, col, new Float4 { X = v0, Y = v1, Z = v2, W = v3 });
+            ClusterReduction.Finish16(ref cluster, bias, c, TensorCoreLaunch.ReduceShape(s), row0, tileRows, n0, WideBlockN, s.Bf16);
         }
         else if (s.SplitK > 1)
         {
@@ -1211,7 +1167,7 @@ internal static partial class SkinnyTensorCoreKernels
                 };
             }
 
-            if (tickets.Length != 0 && lastTile)
+            if (tickets.Length != 0)
             {
                 SplitKReduction.FinishTile(tickets, Grid.IdxX, partial, bias, c, TensorCoreLaunch.ReduceShape(s), 0, tileRows, n0, WideBlockN, s.Bf16);
             }
@@ -1261,44 +1217,31 @@ internal static partial class SkinnyTensorCoreKernels
     private static Half8 RowKn(ArrayView<Half8> lane, int offset, bool valid) => valid ? lane[offset] : default;
 
     /// <summary>
-    /// One <see cref="WideKStep"/>: per n8 tile the lane's activation vector (row g of <paramref name="low"/>, of
-    /// <paramref name="high"/> for the second tile; elements <paramref name="k0"/> .. +7, step offset <paramref name="kOffset"/>
-    /// from the chunk), then 4 m-tiles × 2 k16 steps of mma (step 0: weight rows 0–3 of the lane's eight with activation
-    /// words X, Y; step 1: rows 4–7 with Z, W).
+    /// One <see cref="WideKStep"/>: the lane's activation vector (row g, elements <paramref name="k0"/> .. +7, step offset
+    /// <paramref name="kOffset"/> from the chunk), then 4 m-tiles × 2 k16 steps of mma (step 0: weight rows 0–3 of the lane's
+    /// eight with activation words X, Y; step 1: rows 4–7 with Z, W).
     /// </summary>
-    private static void StepKnWide<TOps>(ref TOps ops, bool bf16, int rowTiles, SkinnyKnActivations low, SkinnyKnActivations high, SkinnyKnRows r, int kOffset,
-        int k0, int kEnd, bool guarded)
+    private static void StepKnWide<TOps>(ref TOps ops, bool bf16, SkinnyKnActivations x, SkinnyKnRows r, int kOffset, int k0, int kEnd, bool guarded)
         where TOps : struct, ISkinnyOps
     {
-        MultiplyKnWide<TOps, SkinnyTile0, SkinnyTile1, SkinnyTile2, SkinnyTile3>(ref ops, bf16, r, WideActivation(low, kOffset, k0, kEnd, guarded));
-        if (rowTiles > 1)
+        Half8 v;
+        if (x.Vectors)
         {
-            MultiplyKnWide<TOps, SkinnyTile4, SkinnyTile5, SkinnyTile6, SkinnyTile7>(ref ops, bf16, r, WideActivation(high, kOffset, k0, kEnd, guarded));
+            v = !guarded || k0 < kEnd ? x.Row[(kOffset >> 3) + x.Lane] : default;
         }
-    }
+        else
+        {
+            v = Elements(x.Elements, x.RowStart, k0, kEnd);
+        }
 
-    /// <summary>The lane's activation vector of one step (elements <paramref name="k0"/> .. +7; zero past <paramref name="kEnd"/> on the guarded step).</summary>
-    private static Half8 WideActivation(SkinnyKnActivations x, int kOffset, int k0, int kEnd, bool guarded) =>
-        x.Vectors
-            ? (!guarded || k0 < kEnd ? x.Row[(kOffset >> 3) + x.Lane] : default)
-            : Elements(x.Elements, x.RowStart, k0, kEnd);
-
-    /// <summary>One n8 tile (tiles <typeparamref name="T0"/> .. <typeparamref name="T3"/>) over one step's eight weight rows and activation vector <paramref name="v"/>.</summary>
-    private static void MultiplyKnWide<TOps, T0, T1, T2, T3>(ref TOps ops, bool bf16, SkinnyKnRows r, Half8 v)
-        where TOps : struct, ISkinnyOps
-        where T0 : struct, IKernelConstant
-        where T1 : struct, IKernelConstant
-        where T2 : struct, IKernelConstant
-        where T3 : struct, IKernelConstant
-    {
-        MTileKnWide<TOps, T0>(ref ops, bf16, r.R0.X, r.R1.X, r.R2.X, r.R3.X, v.X, v.Y);
-        MTileKnWide<TOps, T1>(ref ops, bf16, r.R0.Y, r.R1.Y, r.R2.Y, r.R3.Y, v.X, v.Y);
-        MTileKnWide<TOps, T2>(ref ops, bf16, r.R0.Z, r.R1.Z, r.R2.Z, r.R3.Z, v.X, v.Y);
-        MTileKnWide<TOps, T3>(ref ops, bf16, r.R0.W, r.R1.W, r.R2.W, r.R3.W, v.X, v.Y);
-        MTileKnWide<TOps, T0>(ref ops, bf16, r.R4.X, r.R5.X, r.R6.X, r.R7.X, v.Z, v.W);
-        MTileKnWide<TOps, T1>(ref ops, bf16, r.R4.Y, r.R5.Y, r.R6.Y, r.R7.Y, v.Z, v.W);
-        MTileKnWide<TOps, T2>(ref ops, bf16, r.R4.Z, r.R5.Z, r.R6.Z, r.R7.Z, v.Z, v.W);
-        MTileKnWide<TOps, T3>(ref ops, bf16, r.R4.W, r.R5.W, r.R6.W, r.R7.W, v.Z, v.W);
+        MTileKnWide<TOps, SkinnyTile0>(ref ops, bf16, r.R0.X, r.R1.X, r.R2.X, r.R3.X, v.X, v.Y);
+        MTileKnWide<TOps, SkinnyTile1>(ref ops, bf16, r.R0.Y, r.R1.Y, r.R2.Y, r.R3.Y, v.X, v.Y);
+        MTileKnWide<TOps, SkinnyTile2>(ref ops, bf16, r.R0.Z, r.R1.Z, r.R2.Z, r.R3.Z, v.X, v.Y);
+        MTileKnWide<TOps, SkinnyTile3>(ref ops, bf16, r.R0.W, r.R1.W, r.R2.W, r.R3.W, v.X, v.Y);
+        MTileKnWide<TOps, SkinnyTile0>(ref ops, bf16, r.R4.X, r.R5.X, r.R6.X, r.R7.X, v.Z, v.W);
+        MTileKnWide<TOps, SkinnyTile1>(ref ops, bf16, r.R4.Y, r.R5.Y, r.R6.Y, r.R7.Y, v.Z, v.W);
+        MTileKnWide<TOps, SkinnyTile2>(ref ops, bf16, r.R4.Z, r.R5.Z, r.R6.Z, r.R7.Z, v.Z, v.W);
+        MTileKnWide<TOps, SkinnyTile3>(ref ops, bf16, r.R4.W, r.R5.W, r.R6.W, r.R7.W, v.Z, v.W);
     }
 
     /// <summary>

@@ -240,18 +240,6 @@ internal static partial class SkinnyTensorCoreKernels
     /// <summary>One bf16 mma into m16n8 tile 3 with A paired from row words: a0/a1 = low/high halves of %0 (low) and %1 (high), a2/a3 of %2 and %3; %4-%5 B.</summary>
     public const string MmaPairedBf16Tile3 = "{\n\t.reg .b32 pa<4>;\n\tprmt.b32 pa0, %0, %1, 0x5410;\n\tprmt.b32 pa1, %0, %1, 0x7632;\n\tprmt.b32 pa2, %2, %3, 0x5410;\n\tprmt.b32 pa3, %2, %3, 0x7632;\n\tmma.sync.aligned.m16n8k16.row.col.f32.bf16.bf16.f32 {sk12,sk13,sk14,sk15}, {pa0,pa1,pa2,pa3}, {%4,%5}, {sk12,sk13,sk14,sk15};\n\t}";
 
-    /// <summary>One bf16 mma into m16n8 tile 4 with A paired from row words: a0/a1 = low/high halves of %0 (low) and %1 (high), a2/a3 of %2 and %3; %4-%5 B.</summary>
-    public const string MmaPairedBf16Tile4 = "{\n\t.reg .b32 pa<4>;\n\tprmt.b32 pa0, %0, %1, 0x5410;\n\tprmt.b32 pa1, %0, %1, 0x7632;\n\tprmt.b32 pa2, %2, %3, 0x5410;\n\tprmt.b32 pa3, %2, %3, 0x7632;\n\tmma.sync.aligned.m16n8k16.row.col.f32.bf16.bf16.f32 {sk16,sk17,sk18,sk19}, {pa0,pa1,pa2,pa3}, {%4,%5}, {sk16,sk17,sk18,sk19};\n\t}";
-
-    /// <summary>One bf16 mma into m16n8 tile 5 with A paired from row words: a0/a1 = low/high halves of %0 (low) and %1 (high), a2/a3 of %2 and %3; %4-%5 B.</summary>
-    public const string MmaPairedBf16Tile5 = "{\n\t.reg .b32 pa<4>;\n\tprmt.b32 pa0, %0, %1, 0x5410;\n\tprmt.b32 pa1, %0, %1, 0x7632;\n\tprmt.b32 pa2, %2, %3, 0x5410;\n\tprmt.b32 pa3, %2, %3, 0x7632;\n\tmma.sync.aligned.m16n8k16.row.col.f32.bf16.bf16.f32 {sk20,sk21,sk22,sk23}, {pa0,pa1,pa2,pa3}, {%4,%5}, {sk20,sk21,sk22,sk23};\n\t}";
-
-    /// <summary>One bf16 mma into m16n8 tile 6 with A paired from row words: a0/a1 = low/high halves of %0 (low) and %1 (high), a2/a3 of %2 and %3; %4-%5 B.</summary>
-    public const string MmaPairedBf16Tile6 = "{\n\t.reg .b32 pa<4>;\n\tprmt.b32 pa0, %0, %1, 0x5410;\n\tprmt.b32 pa1, %0, %1, 0x7632;\n\tprmt.b32 pa2, %2, %3, 0x5410;\n\tprmt.b32 pa3, %2, %3, 0x7632;\n\tmma.sync.aligned.m16n8k16.row.col.f32.bf16.bf16.f32 {sk24,sk25,sk26,sk27}, {pa0,pa1,pa2,pa3}, {%4,%5}, {sk24,sk25,sk26,sk27};\n\t}";
-
-    /// <summary>One bf16 mma into m16n8 tile 7 with A paired from row words: a0/a1 = low/high halves of %0 (low) and %1 (high), a2/a3 of %2 and %3; %4-%5 B.</summary>
-    public const string MmaPairedBf16Tile7 = "{\n\t.reg .b32 pa<4>;\n\tprmt.b32 pa0, %0, %1, 0x5410;\n\tprmt.b32 pa1, %0, %1, 0x7632;\n\tprmt.b32 pa2, %2, %3, 0x5410;\n\tprmt.b32 pa3, %2, %3, 0x7632;\n\tmma.sync.aligned.m16n8k16.row.col.f32.bf16.bf16.f32 {sk28,sk29,sk30,sk31}, {pa0,pa1,pa2,pa3}, {%4,%5}, {sk28,sk29,sk30,sk31};\n\t}";
-
     /// <summary>One f16 mma into m16n8 tile 0 with A paired from row words: a0/a1 = low/high halves of %0 (low) and %1 (high), a2/a3 of %2 and %3; %4-%5 B.</summary>
     public const string MmaPairedF16Tile0 = "{\n\t.reg .b32 pa<4>;\n\tprmt.b32 pa0, %0, %1, 0x5410;\n\tprmt.b32 pa1, %0, %1, 0x7632;\n\tprmt.b32 pa2, %2, %3, 0x5410;\n\tprmt.b32 pa3, %2, %3, 0x7632;\n\tmma.sync.aligned.m16n8k16.row.col.f32.f16.f16.f32 {sk0,sk1,sk2,sk3}, {pa0,pa1,pa2,pa3}, {%4,%5}, {sk0,sk1,sk2,sk3};\n\t}";
 
@@ -263,18 +251,6 @@ internal static partial class SkinnyTensorCoreKernels
 
     /// <summary>One f16 mma into m16n8 tile 3 with A paired from row words: a0/a1 = low/high halves of %0 (low) and %1 (high), a2/a3 of %2 and %3; %4-%5 B.</summary>
     public const string MmaPairedF16Tile3 = "{\n\t.reg .b32 pa<4>;\n\tprmt.b32 pa0, %0, %1, 0x5410;\n\tprmt.b32 pa1, %0, %1, 0x7632;\n\tprmt.b32 pa2, %2, %3, 0x5410;\n\tprmt.b32 pa3, %2, %3, 0x7632;\n\tmma.sync.aligned.m16n8k16.row.col.f32.f16.f16.f32 {sk12,sk13,sk14,sk15}, {pa0,pa1,pa2,pa3}, {%4,%5}, {sk12,sk13,sk14,sk15};\n\t}";
-
-    /// <summary>One f16 mma into m16n8 tile 4 with A paired from row words: a0/a1 = low/high halves of %0 (low) and %1 (high), a2/a3 of %2 and %3; %4-%5 B.</summary>
-    public const string MmaPairedF16Tile4 = "{\n\t.reg .b32 pa<4>;\n\tprmt.b32 pa0, %0, %1, 0x5410;\n\tprmt.b32 pa1, %0, %1, 0x7632;\n\tprmt.b32 pa2, %2, %3, 0x5410;\n\tprmt.b32 pa3, %2, %3, 0x7632;\n\tmma.sync.aligned.m16n8k16.row.col.f32.f16.f16.f32 {sk16,sk17,sk18,sk19}, {pa0,pa1,pa2,pa3}, {%4,%5}, {sk16,sk17,sk18,sk19};\n\t}";
-
-    /// <summary>One f16 mma into m16n8 tile 5 with A paired from row words: a0/a1 = low/high halves of %0 (low) and %1 (high), a2/a3 of %2 and %3; %4-%5 B.</summary>
-    public const string MmaPairedF16Tile5 = "{\n\t.reg .b32 pa<4>;\n\tprmt.b32 pa0, %0, %1, 0x5410;\n\tprmt.b32 pa1, %0, %1, 0x7632;\n\tprmt.b32 pa2, %2, %3, 0x5410;\n\tprmt.b32 pa3, %2, %3, 0x7632;\n\tmma.sync.aligned.m16n8k16.row.col.f32.f16.f16.f32 {sk20,sk21,sk22,sk23}, {pa0,pa1,pa2,pa3}, {%4,%5}, {sk20,sk21,sk22,sk23};\n\t}";
-
-    /// <summary>One f16 mma into m16n8 tile 6 with A paired from row words: a0/a1 = low/high halves of %0 (low) and %1 (high), a2/a3 of %2 and %3; %4-%5 B.</summary>
-    public const string MmaPairedF16Tile6 = "{\n\t.reg .b32 pa<4>;\n\tprmt.b32 pa0, %0, %1, 0x5410;\n\tprmt.b32 pa1, %0, %1, 0x7632;\n\tprmt.b32 pa2, %2, %3, 0x5410;\n\tprmt.b32 pa3, %2, %3, 0x7632;\n\tmma.sync.aligned.m16n8k16.row.col.f32.f16.f16.f32 {sk24,sk25,sk26,sk27}, {pa0,pa1,pa2,pa3}, {%4,%5}, {sk24,sk25,sk26,sk27};\n\t}";
-
-    /// <summary>One f16 mma into m16n8 tile 7 with A paired from row words: a0/a1 = low/high halves of %0 (low) and %1 (high), a2/a3 of %2 and %3; %4-%5 B.</summary>
-    public const string MmaPairedF16Tile7 = "{\n\t.reg .b32 pa<4>;\n\tprmt.b32 pa0, %0, %1, 0x5410;\n\tprmt.b32 pa1, %0, %1, 0x7632;\n\tprmt.b32 pa2, %2, %3, 0x5410;\n\tprmt.b32 pa3, %2, %3, 0x7632;\n\tmma.sync.aligned.m16n8k16.row.col.f32.f16.f16.f32 {sk28,sk29,sk30,sk31}, {pa0,pa1,pa2,pa3}, {%4,%5}, {sk28,sk29,sk30,sk31};\n\t}";
 
     /// <summary>Copies the four accumulators of m16n8 tile 0 to the operands.</summary>
     public const string ReadTile0 = "mov.f32 %0, sk0;\n\tmov.f32 %1, sk1;\n\tmov.f32 %2, sk2;\n\tmov.f32 %3, sk3;";
@@ -437,7 +413,7 @@ internal static partial class SkinnyTensorCoreKernels
         }
     }
 
-    /// <summary>Emits the paired-A mma of m16n8 tile <paramref name="tile"/> (0-7; a constant at every call site).</summary>
+    /// <summary>Emits the paired-A mma of m16n8 tile <paramref name="tile"/> (0-3; a constant at every call site).</summary>
     internal static void EmitMmaPaired(int tile, bool bf16, uint w0, uint w1, uint w2, uint w3, uint b0, uint b1)
     {
         if (bf16)
@@ -453,20 +429,8 @@ internal static partial class SkinnyTensorCoreKernels
                 case 2:
                     CudaAsm.Emit(MmaPairedBf16Tile2, w0, w1, w2, w3, b0, b1);
                     break;
-                case 3:
-                    CudaAsm.Emit(MmaPairedBf16Tile3, w0, w1, w2, w3, b0, b1);
-                    break;
-                case 4:
-                    CudaAsm.Emit(MmaPairedBf16Tile4, w0, w1, w2, w3, b0, b1);
-                    break;
-                case 5:
-                    CudaAsm.Emit(MmaPairedBf16Tile5, w0, w1, w2, w3, b0, b1);
-                    break;
-                case 6:
-                    CudaAsm.Emit(MmaPairedBf16Tile6, w0, w1, w2, w3, b0, b1);
-                    break;
                 default:
-                    CudaAsm.Emit(MmaPairedBf16Tile7, w0, w1, w2, w3, b0, b1);
+                    CudaAsm.Emit(MmaPairedBf16Tile3, w0, w1, w2, w3, b0, b1);
                     break;
             }
         }
@@ -483,20 +447,8 @@ internal static partial class SkinnyTensorCoreKernels
                 case 2:
                     CudaAsm.Emit(MmaPairedF16Tile2, w0, w1, w2, w3, b0, b1);
                     break;
-                case 3:
-                    CudaAsm.Emit(MmaPairedF16Tile3, w0, w1, w2, w3, b0, b1);
-                    break;
-                case 4:
-                    CudaAsm.Emit(MmaPairedF16Tile4, w0, w1, w2, w3, b0, b1);
-                    break;
-                case 5:
-                    CudaAsm.Emit(MmaPairedF16Tile5, w0, w1, w2, w3, b0, b1);
-                    break;
-                case 6:
-                    CudaAsm.Emit(MmaPairedF16Tile6, w0, w1, w2, w3, b0, b1);
-                    break;
                 default:
-                    CudaAsm.Emit(MmaPairedF16Tile7, w0, w1, w2, w3, b0, b1);
+                    CudaAsm.Emit(MmaPairedF16Tile3, w0, w1, w2, w3, b0, b1);
                     break;
             }
         }

@@ -47,18 +47,18 @@ public sealed class SkinnyTensorCoreKnTests : Half16TestBase, IClassFixture<Warp
     }
 
     private Action<KernelConfig, ArrayView<ushort>, ArrayView<Half8>, ArrayView<Half8>, ArrayView<ushort>, ArrayView<ushort>, ArrayView<float>, ArrayView<int>, ArrayView<float>, TensorCoreShape, int> WideEmulated(
-        bool bf16, int stepsInFlight, int rowTiles)
+        bool bf16, int stepsInFlight)
     {
         var method = typeof(SkinnyTensorCoreKernels).GetMethod(nameof(SkinnyTensorCoreKernels.Gemm16SkinnyKnWideEmulated))!
-            .MakeGenericMethod(Format(bf16), Constant(stepsInFlight), Constant(rowTiles));
+            .MakeGenericMethod(Format(bf16), Constant(stepsInFlight));
         var kernel = method.CreateDelegate<Action<ArrayView<ushort>, ArrayView<Half8>, ArrayView<Half8>, ArrayView<ushort>, ArrayView<ushort>, ArrayView<float>, ArrayView<int>, ArrayView<float>, TensorCoreShape, int>>();
         return warp32.Accelerator.LoadStreamKernel(kernel);
     }
 
     private Action<KernelConfig, ArrayView<ushort>, ArrayView<Half8>, ArrayView<Half8>, ArrayView<ushort>, ArrayView<ushort>, ArrayView<float>, ArrayView<int>, ArrayView<float>, TensorCoreShape, int> WideClusterEmulated(
-        bool bf16, int rowTiles)
+        bool bf16)
     {
-        var method = typeof(SkinnyTensorCoreKernels).GetMethod(nameof(SkinnyTensorCoreKernels.Gemm16SkinnyKnWideClusterEmulated))!.MakeGenericMethod(Format(bf16), Constant(rowTiles));
+        var method = typeof(SkinnyTensorCoreKernels).GetMethod(nameof(SkinnyTensorCoreKernels.Gemm16SkinnyKnWideClusterEmulated))!.MakeGenericMethod(Format(bf16));
         var kernel = method.CreateDelegate<Action<ArrayView<ushort>, ArrayView<Half8>, ArrayView<Half8>, ArrayView<ushort>, ArrayView<ushort>, ArrayView<float>, ArrayView<int>, ArrayView<float>, TensorCoreShape, int>>();
         return warp32.Accelerator.LoadStreamKernel(kernel);
     }
@@ -89,12 +89,12 @@ public sealed class SkinnyTensorCoreKnTests : Half16TestBase, IClassFixture<Warp
         RunEmulated(bf16, m, k, n, bias, biasIsMatrix, requestedSplits, wide: false);
 
     /// <summary>
-    /// The wide body (16-byte weight rows, the weight as the A operand, copy plan): rows 1–8 in one n8 tile and 9–16 in two
-    /// (the activation rows past M clamped), K a multiple of 32, of 8 only, or odd (element-wise activations and a guarded
-    /// last step, also inside split chunks), N multiples of 8 that are not multiples of the 64-column warp or 256-column
-    /// group, bias row / matrix, unsplit and split K; each in its natural layout with one and (one n8 tile) two steps in
-    /// flight, and with element-wise activations forced. Split cases also run in place (tickets) and, at 2, 4 and 8 splits,
-    /// in the cluster form's emulation; both must give the launched reduce's bits.
+    /// The wide body (16-byte weight rows, the weight as the A operand, copy plan): rows 1–8 (the activation rows past M
+    /// clamped), K a multiple of 32, of 8 only, or odd (element-wise activations and a guarded last step, also inside split
+    /// chunks), N multiples of 8 that are not multiples of the 64-column warp or 256-column group,
+    /// bias row / matrix, unsplit and split K; each in its natural layout with one and two steps in flight, and with
+    /// element-wise activations forced. Split cases also run in place (tickets) and, at 2, 4 and 8 splits, in the cluster
+    /// form's emulation; both must give the launched reduce's bits.
     /// </summary>
     [Theory]
     [InlineData(true, 1, 64, 8, false, false, 1)]
@@ -113,13 +113,6 @@ public sealed class SkinnyTensorCoreKnTests : Half16TestBase, IClassFixture<Warp
     [InlineData(true, 3, 41, 8, false, false, 1)]
     [InlineData(false, 6, 2048, 200, true, true, 8)]
     [InlineData(true, 1, 1216, 328, true, false, 19)]
-    [InlineData(false, 9, 64, 8, false, false, 1)]
-    [InlineData(true, 12, 200, 72, true, true, 2)]
-    [InlineData(false, 13, 37, 136, true, false, 1)]
-    [InlineData(true, 16, 456, 264, false, false, 4)]
-    [InlineData(false, 16, 2048, 136, true, true, 8)]
-    [InlineData(true, 10, 333, 520, true, false, 3)]
-    [InlineData(false, 15, 1032, 64, false, false, 1)]
     public void WideEmulatedKernelMatchesFloat64(bool bf16, int m, int k, int n, bool bias, bool biasIsMatrix, int requestedSplits) =>
         RunEmulated(bf16, m, k, n, bias, biasIsMatrix, requestedSplits, wide: true);
 
@@ -181,12 +174,6 @@ public sealed class SkinnyTensorCoreKnTests : Half16TestBase, IClassFixture<Warp
         var a8 = (natural & SkinnyTensorCoreKernels.KnVectorActivations) != 0 ? aBuffer.View.AsContiguous().Cast<Half8>() : ArrayView<Half8>.Empty;
         var b4 = (natural & SkinnyTensorCoreKernels.KnWideWeights) != 0 ? bBuffer.View.AsContiguous().Cast<ulong>() : ArrayView<ulong>.Empty;
         var runs = natural != 0 ? new[] { (natural, 1), (natural, 2), (0, 2) } : new[] { (0, 1), (0, 2) };
-        int rowTiles = m > SkinnyTensorCoreKernels.WideMaxRows ? 2 : 1;
-        if (wide && rowTiles > 1)
-        {
-            // Two n8 tiles run one step in flight (the dispatch's rule).
-            runs = natural != 0 ? new[] { (natural, 1), (0, 1) } : new[] { (0, 1) };
-        }
 
         foreach (var (layout, steps) in runs)
         {
@@ -194,7 +181,7 @@ public sealed class SkinnyTensorCoreKnTests : Half16TestBase, IClassFixture<Warp
             partial.CopyFromCPU(Enumerable.Repeat(float.NaN, shape.SplitK * m * n).ToArray());
             if (wide)
             {
-                WideEmulated(bf16, steps, rowTiles)(config, aBuffer.View.AsContiguous(), a8, bBuffer.View.AsContiguous().Cast<Half8>(), biasView, cBuffer.View, partialView,
+                WideEmulated(bf16, steps)(config, aBuffer.View.AsContiguous(), a8, bBuffer.View.AsContiguous().Cast<Half8>(), biasView, cBuffer.View, partialView,
                     ArrayView<int>.Empty, scratch.View, shape, layout);
             }
             else
@@ -216,7 +203,7 @@ public sealed class SkinnyTensorCoreKnTests : Half16TestBase, IClassFixture<Warp
             {
                 // The 8-byte body keeps the launched reduce.
                 SplitKFusedCheck.AssertMatchesLaunch(acc, cBuffer, partial, NaN16(bf16), launched, (long)config.GridDim.X * config.GridDim.Z,
-                    tickets => WideEmulated(bf16, steps, rowTiles)(config, aBuffer.View.AsContiguous(), a8, bBuffer.View.AsContiguous().Cast<Half8>(), biasView, cBuffer.View, partialView,
+                    tickets => WideEmulated(bf16, steps)(config, aBuffer.View.AsContiguous(), a8, bBuffer.View.AsContiguous().Cast<Half8>(), biasView, cBuffer.View, partialView,
                         tickets, scratch.View, shape, layout), what);
             }
 
@@ -224,7 +211,7 @@ public sealed class SkinnyTensorCoreKnTests : Half16TestBase, IClassFixture<Warp
             {
                 // The cluster form's slices (every rank's, summed by the last group here): the launched reduce's bits.
                 SplitKFusedCheck.AssertMatchesLaunch(acc, cBuffer, partial, NaN16(bf16), launched, config.GridDim.X,
-                    tickets => WideClusterEmulated(bf16, rowTiles)(config, aBuffer.View.AsContiguous(), a8, bBuffer.View.AsContiguous().Cast<Half8>(), biasView, cBuffer.View, partialView,
+                    tickets => WideClusterEmulated(bf16)(config, aBuffer.View.AsContiguous(), a8, bBuffer.View.AsContiguous().Cast<Half8>(), biasView, cBuffer.View, partialView,
                         tickets, scratch.View, shape, layout), what + " cluster");
             }
         }
@@ -249,7 +236,7 @@ public sealed class SkinnyTensorCoreKnTests : Half16TestBase, IClassFixture<Warp
         var random = new Random(8311);
         var strings = typeof(SkinnyTensorCoreKernels).GetFields(System.Reflection.BindingFlags.Static | System.Reflection.BindingFlags.Public)
             .Where(f => f.Name.StartsWith("MmaPaired", StringComparison.Ordinal)).Select(f => (string)f.GetRawConstantValue()!).ToArray();
-        Assert.Equal(2 * 2 * SkinnyTensorCoreKernels.WideMTiles, strings.Length);
+        Assert.Equal(2 * SkinnyTensorCoreKernels.WideMTiles, strings.Length);
         foreach (string asm in strings)
         {
             Assert.Contains("{pa0,pa1,pa2,pa3}, {%4,%5}", asm, StringComparison.Ordinal);
@@ -331,34 +318,30 @@ public sealed class SkinnyTensorCoreKnTests : Half16TestBase, IClassFixture<Warp
     }
 
     /// <summary>
-    /// The wide body's PTX: only its format's paired-A mma, 8 per multiply site and n8 tile on tiles 0–3 (4–7 for the
-    /// second n8 tile) of one 16-accumulator declaration per n8 tile, 8 16-byte weight loads per load site and no narrower
-    /// global load of the weight, no local memory in the K loop.
+    /// The wide body's PTX: only its format's paired-A mma, 8 per multiply site on tiles 0–3 of one 16-accumulator declaration,
+    /// 8 16-byte weight loads per load site and no narrower global load of the weight, no local memory in the K loop.
     /// </summary>
     [Theory]
-    [InlineData(false, 1, 1)]
-    [InlineData(true, 1, 1)]
-    [InlineData(false, 2, 1)]
-    [InlineData(true, 2, 1)]
-    [InlineData(false, 1, 2)]
-    [InlineData(true, 1, 2)]
-    public void WidePtxKeepsTheKLoopInRegisters(bool bf16, int stepsInFlight, int rowTiles)
+    [InlineData(false, 1)]
+    [InlineData(true, 1)]
+    [InlineData(false, 2)]
+    [InlineData(true, 2)]
+    public void WidePtxKeepsTheKLoopInRegisters(bool bf16, int stepsInFlight)
     {
         var method = typeof(SkinnyTensorCoreKernels).GetMethod(nameof(SkinnyTensorCoreKernels.Gemm16SkinnyKnWide))!
-            .MakeGenericMethod(Format(bf16), Constant(stepsInFlight), Constant(rowTiles));
-        string ptx = CompilePtx(method, $"skinny-kn-wide-{(bf16 ? "bf16" : "f16")}-s{stepsInFlight}-t{rowTiles}");
-        int tiles = rowTiles * SkinnyTensorCoreKernels.WideMTiles;
-        var (mmas, vectors, local, loopLocal, _) = SkinnyPtx.AssertShape(ptx, bf16, tiles, tiles * 4);
+            .MakeGenericMethod(Format(bf16), Constant(stepsInFlight));
+        string ptx = CompilePtx(method, $"skinny-kn-wide-{(bf16 ? "bf16" : "f16")}-s{stepsInFlight}");
+        var (mmas, vectors, local, loopLocal, _) = SkinnyPtx.AssertShape(ptx, bf16, SkinnyTensorCoreKernels.WideMTiles, SkinnyTensorCoreKernels.WideMTiles * 4);
 
-        // Multiply sites of 8 mma and one activation vector (row g, and g + 8 for the second n8 tile) per n8 tile each: the
-        // loop's (two with two steps in flight: its body is two steps) and the guarded last step's; load sites of 8 weight
-        // rows: the loop's, the first step's with two in flight, the guarded last step's.
+        // Multiply sites of 8 mma and one activation vector (row g) each: the loop's (two with two steps in flight: its body
+        // is two steps) and the guarded last step's; load sites of 8 weight rows: the loop's, the first step's with two in flight,
+        // the guarded last step's.
         int multiplySites = stepsInFlight > 1 ? 3 : 2;
         int loadSites = stepsInFlight > 1 ? 4 : 2;
-        output.WriteLine($"wide, {(bf16 ? "bf16" : "f16")}, {stepsInFlight} step(s), {rowTiles} n8 tile(s): {mmas} mma, {vectors} 16-byte loads, "
+        output.WriteLine($"wide, {(bf16 ? "bf16" : "f16")}, {stepsInFlight} step(s): {mmas} mma, {vectors} 16-byte loads, "
             + $"{local} local accesses ({loopLocal} in the K loop), {ptx.Length} chars");
-        Assert.Equal(8 * multiplySites * rowTiles, mmas);
-        Assert.Equal((8 * loadSites) + (multiplySites * rowTiles), vectors);
+        Assert.Equal(8 * multiplySites, mmas);
+        Assert.Equal((8 * loadSites) + multiplySites, vectors);
         Assert.Equal(0, loopLocal);
     }
 
@@ -367,17 +350,16 @@ public sealed class SkinnyTensorCoreKnTests : Half16TestBase, IClassFixture<Warp
     /// global atomic add (the group's ticket), device-level fences around it, and still no local memory in the K loop.
     /// </summary>
     [Theory]
-    [InlineData(false, false, 1, 1)]
-    [InlineData(false, true, 4, 1)]
-    [InlineData(true, true, 1, 1)]
-    [InlineData(true, false, 2, 1)]
-    [InlineData(true, false, 1, 2)]
-    public void FusedReducePtxTakesATicket(bool wide, bool bf16, int mTilesOrSteps, int rowTiles)
+    [InlineData(false, false, 1)]
+    [InlineData(false, true, 4)]
+    [InlineData(true, true, 1)]
+    [InlineData(true, false, 2)]
+    public void FusedReducePtxTakesATicket(bool wide, bool bf16, int mTilesOrSteps)
     {
         var method = wide
-            ? typeof(SkinnyTensorCoreKernels).GetMethod(nameof(SkinnyTensorCoreKernels.Gemm16SkinnyKnWide))!.MakeGenericMethod(Format(bf16), Constant(mTilesOrSteps), Constant(rowTiles))
+            ? typeof(SkinnyTensorCoreKernels).GetMethod(nameof(SkinnyTensorCoreKernels.Gemm16SkinnyKnWide))!.MakeGenericMethod(Format(bf16), Constant(mTilesOrSteps))
             : typeof(SkinnyTensorCoreKernels).GetMethod(nameof(SkinnyTensorCoreKernels.Gemm16Skinny))!.MakeGenericMethod(Constant(mTilesOrSteps), Format(bf16), Constant(2));
-        string ptx = CompilePtx(method, $"skinny-{(wide ? "kn-wide" : "nk")}-{(bf16 ? "bf16" : "f16")}-{mTilesOrSteps}-t{rowTiles}");
+        string ptx = CompilePtx(method, $"skinny-{(wide ? "kn-wide" : "nk")}-{(bf16 ? "bf16" : "f16")}-{mTilesOrSteps}");
         Assert.Single(Regex.Matches(ptx, @"atom\.(global\.add|add\.global)\.(s32|u32)"));
         Assert.True(Regex.Matches(ptx, @"membar\.gl|fence\.(sc|acq_rel)\.gpu").Count >= 2, "the ticket needs a device fence before it (publish) and after it (the last group's reads)");
         var blocks = Regex.Split(ptx, @"(?m)^\s*[A-Za-z_$][\w$]*:\s*$");
@@ -431,45 +413,15 @@ public sealed class SkinnyTensorCoreKnTests : Half16TestBase, IClassFixture<Warp
         Assert.Equal(1, settings.WideStepsInFlight);
     }
 
-    /// <summary>GEMS_SKINNY_KN_VARIANT: the wide body unless "old" or "wide16"; anything else is the default.</summary>
+    /// <summary>GEMS_SKINNY_KN_VARIANT: the wide body unless "old"; anything else is the default.</summary>
     [Theory]
     [InlineData(null, (int)SkinnyKnBody.Wide)]
     [InlineData("", (int)SkinnyKnBody.Wide)]
     [InlineData(" OLD ", (int)SkinnyKnBody.Old)]
     [InlineData("old", (int)SkinnyKnBody.Old)]
-    [InlineData("wide16", (int)SkinnyKnBody.Wide16)]
-    [InlineData(" Wide16 ", (int)SkinnyKnBody.Wide16)]
     [InlineData("x", (int)SkinnyKnBody.Wide)]
     public void KnVariantParses(string? variant, int expected) =>
         Assert.Equal((SkinnyKnBody)expected, SkinnyTensorCoreSettings.Parse(null, null, null, null, null, null, variant).KnBody);
-
-    /// <summary>
-    /// Which [K, N] products the wide body takes: 1–8 rows by default, 1–16 under <c>wide16</c>, none under <c>old</c>; N % 8,
-    /// the weight's 16-byte alignment and the copy plan's 32-bit offsets hold in each. The settings are restored.
-    /// </summary>
-    [Theory]
-    [InlineData(null, 8, 4096, 4096, 0, true)]
-    [InlineData(null, 9, 4096, 4096, 0, false)]
-    [InlineData("wide16", 9, 4096, 11008, 0, true)]
-    [InlineData("wide16", 16, 11008, 4096, 256, true)]
-    [InlineData("wide16", 17, 4096, 4096, 0, false)]
-    [InlineData("wide16", 12, 4096, 4100, 0, false)]
-    [InlineData("wide16", 12, 4096, 4096, 8, false)]
-    [InlineData("wide16", 16, 1 << 22, 4096, 0, false)]
-    [InlineData("old", 4, 4096, 4096, 0, false)]
-    public void WideBodyTakesItsRows(string? variant, int m, int k, int n, long bAddress, bool expected)
-    {
-        var saved = K.SkinnySettings;
-        try
-        {
-            K.SkinnySettings = SkinnyTensorCoreSettings.Parse(null, null, null, null, null, null, variant);
-            Assert.Equal(expected, K.UsesSkinnyKnWide(m, k, n, bAddress));
-        }
-        finally
-        {
-            K.SkinnySettings = saved;
-        }
-    }
 
     /// <summary>Off the CUDA backend (here the simulator) the [K, N] variant is never chosen, switch or not; the settings are restored.</summary>
     [Fact]

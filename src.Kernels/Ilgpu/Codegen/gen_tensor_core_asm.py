@@ -155,9 +155,8 @@ for dtype, cs in (("bf16", "Bf16"), ("f16", "F16")):
         s(f"    public const string Mma{cs}Tile{tile} = \"{line}\";")
         s("")
 # The wide [K, N] kernel's mma: its A fragment (the weight) is paired from four row words inside the asm, so each pair is
-# one prmt (written in C#, the halves' masks and shifts stay two ALU instructions each after ptxas). Tiles 4-7 are the
-# second n8 tile of 9-16 rows: the same weight words, so ptxas is free to share the prmt of both tiles.
-SKINNY_KN_WIDE_TILES = 8
+# one prmt (written in C#, the halves' masks and shifts stay two ALU instructions each after ptxas).
+SKINNY_KN_WIDE_TILES = 4
 for dtype, cs in (("bf16", "Bf16"), ("f16", "F16")):
     for tile in range(SKINNY_KN_WIDE_TILES):
         acc = ",".join(f"sk{tile * 4 + i}" for i in range(4))
@@ -196,7 +195,7 @@ def emit_mma_dispatch(summary, method, prefix, tiles, operands):
 
 emit_mma_dispatch("Emits the mma of m16n8 tile <paramref name=\"tile\"/> (a constant at every call site once the loops unroll; each case is its own asm string).",
                   "EmitMma", "Mma", SKINNY_MT_MAX * SKINNY_NB, ["a0", "a1", "a2", "a3", "b0", "b1"])
-emit_mma_dispatch("Emits the paired-A mma of m16n8 tile <paramref name=\"tile\"/> (0-7; a constant at every call site).",
+emit_mma_dispatch("Emits the paired-A mma of m16n8 tile <paramref name=\"tile\"/> (0-3; a constant at every call site).",
                   "EmitMmaPaired", "MmaPaired", SKINNY_KN_WIDE_TILES, ["w0", "w1", "w2", "w3", "b0", "b1"])
 s("    /// <summary>Reads the four accumulators of m16n8 tile <paramref name=\"tile\"/>.</summary>")
 s("    internal static SkinnyQuad ReadTile(int tile)")
