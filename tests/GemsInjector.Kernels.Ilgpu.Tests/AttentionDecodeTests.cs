@@ -691,11 +691,7 @@ public sealed class AttentionDecodeTests : Half16TestBase, IClassFixture<Warp32S
 
     internal static string Ptx(System.Reflection.MethodInfo method)
     {
-        using var context = Context.Create(b => b.Optimize(OptimizationLevel.O2));
-        using var backend = new ILGPU.Backends.PTX.PTXBackend(context, new ILGPU.Runtime.Cuda.CudaCapabilityContext(ILGPU.Runtime.Cuda.CudaArchitecture.SM_90),
-            ILGPU.Runtime.Cuda.CudaArchitecture.SM_90, ILGPU.Runtime.Cuda.CudaInstructionSet.ISA_80, nvvmAPI: null);
-        var entry = ILGPU.Backends.EntryPoints.EntryPointDescription.FromExplicitlyGroupedKernel(method);
-        string ptx = ((ILGPU.Backends.PTX.PTXCompiledKernel)backend.Compile(entry, default(KernelSpecialization))).PTXAssembly;
+        string ptx = Sm90Ptx.Of(method);
         // One file per instantiation (the format's name in it), so that both formats can be diffed after a change.
         string name = method.Name + (method.IsGenericMethod ? "-" + string.Join("-", method.GetGenericArguments().Select(a => a.Name)) : string.Empty);
         System.IO.File.WriteAllText(System.IO.Path.Combine(System.IO.Path.GetTempPath(), name + ".ptx"), ptx);
@@ -807,11 +803,7 @@ public sealed class AttentionDecodeTests : Half16TestBase, IClassFixture<Warp32S
     {
         var method = typeof(AttentionDecodeTensorCoreKernels).GetMethod(nameof(AttentionDecodeTensorCoreKernels.DecodeTc16Cluster))!
             .MakeGenericMethod(bf16 ? typeof(BFloat16Storage) : typeof(Float16Storage));
-        using var context = Context.Create(b => b.Optimize(OptimizationLevel.O2));
-        using var backend = new ILGPU.Backends.PTX.PTXBackend(context, new ILGPU.Runtime.Cuda.CudaCapabilityContext(ILGPU.Runtime.Cuda.CudaArchitecture.SM_90),
-            ILGPU.Runtime.Cuda.CudaArchitecture.SM_90, ILGPU.Runtime.Cuda.CudaInstructionSet.ISA_80, nvvmAPI: null);
-        string ptx = ((ILGPU.Backends.PTX.PTXCompiledKernel)backend.Compile(ILGPU.Backends.EntryPoints.EntryPointDescription.FromExplicitlyGroupedKernel(method),
-            new KernelSpecialization(AttentionDecodeTensorCoreKernels.GroupSize, 4))).PTXAssembly;
+        string ptx = Sm90Ptx.Of(method, new KernelSpecialization(AttentionDecodeTensorCoreKernels.GroupSize, 4));
         Assert.Contains(".maxntid", ptx, StringComparison.Ordinal);
         string? dump = Environment.GetEnvironmentVariable("GEMS_PTX_DUMP_DIR");
         if (!string.IsNullOrEmpty(dump))

@@ -345,10 +345,7 @@ public sealed class AttentionWgmmaPrefillTests : Half16TestBase, IClassFixture<W
     [Fact]
     public void EmulatedKernelCompilesToPtxWithoutWgmma()
     {
-        using var context = Context.Create(b => b.Optimize(OptimizationLevel.O2));
-        using var backend = new PTXBackend(context, new CudaCapabilityContext(CudaArchitecture.SM_90), CudaArchitecture.SM_90, CudaInstructionSet.ISA_80, nvvmAPI: null);
-        var entry = EntryPointDescription.FromExplicitlyGroupedKernel(typeof(AttentionWgmmaKernels).GetMethod(nameof(AttentionWgmmaKernels.Attention16WgmmaEmulated))!);
-        string ptx = ((PTXCompiledKernel)backend.Compile(entry, default)).PTXAssembly;
+        string ptx = Sm90Ptx.Of(typeof(AttentionWgmmaKernels).GetMethod(nameof(AttentionWgmmaKernels.Attention16WgmmaEmulated))!);
         Assert.False(Sm90aPtx.Needs(ptx));
     }
 
@@ -356,11 +353,8 @@ public sealed class AttentionWgmmaPrefillTests : Half16TestBase, IClassFixture<W
 
     private static string CompilePtx(Type format, string kernel = nameof(AttentionWgmmaKernels.Attention16Wgmma))
     {
-        using var context = Context.Create(b => b.Optimize(OptimizationLevel.O2));
-        using var backend = new PTXBackend(context, new CudaCapabilityContext(CudaArchitecture.SM_90), CudaArchitecture.SM_90, CudaInstructionSet.ISA_80, nvvmAPI: null);
         var method = typeof(AttentionWgmmaKernels).GetMethod(kernel)!.MakeGenericMethod(format);
-        var entry = EntryPointDescription.FromExplicitlyGroupedKernel(method);
-        return ((PTXCompiledKernel)backend.Compile(entry, new KernelSpecialization(AttentionWgmmaKernels.GroupSize, null))).PTXAssembly;
+        return Sm90Ptx.Of(method, new KernelSpecialization(AttentionWgmmaKernels.GroupSize, null));
     }
 
     private ushort[] Run(ushort[] q, ushort[] k, ushort[] v, int batch, AttentionShape shape, bool bf16)

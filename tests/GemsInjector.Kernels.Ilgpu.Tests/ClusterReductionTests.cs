@@ -116,10 +116,7 @@ public sealed class ClusterReductionTests
         var method = typeof(SkinnyTensorCoreKernels).GetMethod(nameof(SkinnyTensorCoreKernels.Gemm16SkinnyKnWideCluster))!
             .MakeGenericMethod(bf16 ? typeof(BFloat16Storage) : typeof(Float16Storage), size switch { 2 => typeof(Const2), 4 => typeof(Const4), _ => typeof(Const8) });
         // With the launch bounds the loader compiles it with (a .maxntid directive before the body).
-        using var context = Context.Create(b => b.Optimize(OptimizationLevel.O2));
-        using var backend = new PTXBackend(context, new CudaCapabilityContext(CudaArchitecture.SM_90), CudaArchitecture.SM_90, CudaInstructionSet.ISA_80, nvvmAPI: null);
-        string ptx = ((PTXCompiledKernel)backend.Compile(EntryPointDescription.FromExplicitlyGroupedKernel(method),
-            new KernelSpecialization(SkinnyTensorCoreKernels.GroupSize, null))).PTXAssembly;
+        string ptx = Sm90Ptx.Of(method, new KernelSpecialization(SkinnyTensorCoreKernels.GroupSize, null));
         Assert.Contains(".maxntid", ptx, StringComparison.Ordinal);
         string? dump = Environment.GetEnvironmentVariable("GEMS_PTX_DUMP_DIR");
         if (!string.IsNullOrEmpty(dump))

@@ -478,13 +478,9 @@ public sealed class FastPathTests : KernelTestBase
     [InlineData("FusedAddRmsNormWideF32", 512, 0)]
     public void LaunchBoundsCompileToPtx(string kernel, int maxThreads, int minGroups)
     {
-        using var context = Context.Create(b => b.Optimize(OptimizationLevel.O2));
-        using var backend = new ILGPU.Backends.PTX.PTXBackend(context, new ILGPU.Runtime.Cuda.CudaCapabilityContext(ILGPU.Runtime.Cuda.CudaArchitecture.SM_90),
-            ILGPU.Runtime.Cuda.CudaArchitecture.SM_90, ILGPU.Runtime.Cuda.CudaInstructionSet.ISA_80, nvvmAPI: null);
         var method = PtxCompileTests.KernelMethods().Last(m => m.Name == kernel);
-        var entry = ILGPU.Backends.EntryPoints.EntryPointDescription.FromExplicitlyGroupedKernel(method);
         var spec = new ILGPU.Runtime.KernelSpecialization(maxThreads, minGroups > 0 ? minGroups : null);
-        var ptx = ((ILGPU.Backends.PTX.PTXCompiledKernel)backend.Compile(entry, spec)).PTXAssembly;
+        var ptx = Sm90Ptx.Of(method, spec);
         Assert.Contains($".maxntid {maxThreads}, 1, 1", ptx, StringComparison.Ordinal);
         Assert.Equal(minGroups > 0, ptx.Contains(".minnctapersm", StringComparison.Ordinal));
         PtxLocalSlots.AssertNone(ptx);

@@ -456,11 +456,7 @@ public sealed class GemvDmmaF32Tests : GemvF32TestBase, IClassFixture<Warp32Simu
     private static string CompileForSm90(string kernelName, Type[] typeArguments, int threads, int groupsPerSm, string dumpName)
     {
         var kernel = typeof(GemvDmmaF32Kernels).GetMethod(kernelName)!.MakeGenericMethod(typeArguments);
-        using var context = Context.Create(b => b.Optimize(IlgpuDevice.CudaOptimization));
-        using var backend = new PTXBackend(context, new CudaCapabilityContext(CudaArchitecture.SM_90),
-            CudaArchitecture.SM_90, CudaInstructionSet.ISA_80, nvvmAPI: null);
-        string ptx = ((PTXCompiledKernel)backend.Compile(EntryPointDescription.FromExplicitlyGroupedKernel(kernel),
-            new KernelSpecialization(threads, groupsPerSm))).PTXAssembly;
+        string ptx = Sm90Ptx.Of(kernel, new KernelSpecialization(threads, groupsPerSm));
         string? dump = Environment.GetEnvironmentVariable("GEMS_PTX_DUMP_DIR");
         if (!string.IsNullOrEmpty(dump) && Sm90aPtx.Rewrite(ptx) is string rewritten)
         {

@@ -293,11 +293,8 @@ public sealed class GemvKnStreamF32Tests : GemvF32TestBase, IClassFixture<Warp32
     {
         int rows = GemmFastKernels.GemvKnStreamRowsPerThread(cap);
         var kernel = typeof(GemmFastKernels).GetMethod(nameof(GemmFastKernels.GemvKnStreamF32))!.MakeGenericMethod(rowsCap);
-        using var context = Context.Create(b => b.Optimize(IlgpuDevice.CudaOptimization));
-        using var backend = new PTXBackend(context, new CudaCapabilityContext(CudaArchitecture.SM_90),
-            CudaArchitecture.SM_90, CudaInstructionSet.ISA_80, nvvmAPI: null);
         var bounds = new KernelSpecialization(GemmFastKernels.GemvKnStreamMaxThreads, null);
-        string ptx = ((PTXCompiledKernel)backend.Compile(EntryPointDescription.FromExplicitlyGroupedKernel(kernel), bounds)).PTXAssembly;
+        string ptx = Sm90Ptx.Of(kernel, bounds);
         string? dump = Environment.GetEnvironmentVariable("GEMS_PTX_DUMP_DIR");
         if (!string.IsNullOrEmpty(dump))
         {

@@ -438,11 +438,8 @@ public sealed class GemvNkStagedF32Tests : GemvF32TestBase, IClassFixture<Warp32
     public void RingWidePtxCopiesFourWeightRowsPerLane()
     {
         var kernel = typeof(GemmFastKernels).GetMethod(nameof(GemmFastKernels.GemvNkRingWideF32))!.MakeGenericMethod(typeof(GemvNkRingStages3));
-        using var context = Context.Create(b => b.Optimize(IlgpuDevice.CudaOptimization));
-        using var backend = new PTXBackend(context, new CudaCapabilityContext(CudaArchitecture.SM_90),
-            CudaArchitecture.SM_90, CudaInstructionSet.ISA_80, nvvmAPI: null);
         var bounds = new KernelSpecialization(GemmFastKernels.GemvNkStagedWarps * 32, GemvNkRingWideLaunch.GroupsPerSm);
-        string ptx = ((PTXCompiledKernel)backend.Compile(EntryPointDescription.FromExplicitlyGroupedKernel(kernel), bounds)).PTXAssembly;
+        string ptx = Sm90Ptx.Of(kernel, bounds);
         string? dump = Environment.GetEnvironmentVariable("GEMS_PTX_DUMP_DIR");
         if (!string.IsNullOrEmpty(dump))
         {
@@ -480,11 +477,8 @@ public sealed class GemvNkStagedF32Tests : GemvF32TestBase, IClassFixture<Warp32
     public void RingPtxCopiesTheWeightByCpAsync(Type stagesType, int stages)
     {
         var kernel = typeof(GemmFastKernels).GetMethod(nameof(GemmFastKernels.GemvNkRingF32))!.MakeGenericMethod(stagesType);
-        using var context = Context.Create(b => b.Optimize(IlgpuDevice.CudaOptimization));
-        using var backend = new PTXBackend(context, new CudaCapabilityContext(CudaArchitecture.SM_90),
-            CudaArchitecture.SM_90, CudaInstructionSet.ISA_80, nvvmAPI: null);
         var bounds = new KernelSpecialization(GemmFastKernels.GemvNkStagedWarps * 32, GemvNkRingLaunch.GroupsPerSm);
-        string ptx = ((PTXCompiledKernel)backend.Compile(EntryPointDescription.FromExplicitlyGroupedKernel(kernel), bounds)).PTXAssembly;
+        string ptx = Sm90Ptx.Of(kernel, bounds);
         string? dump = Environment.GetEnvironmentVariable("GEMS_PTX_DUMP_DIR");
         if (!string.IsNullOrEmpty(dump))
         {
@@ -521,11 +515,8 @@ public sealed class GemvNkStagedF32Tests : GemvF32TestBase, IClassFixture<Warp32
     public void StagedPtxLoadsSixteenBytesAndStagesA(Type burstType, int batches)
     {
         var kernel = typeof(GemmFastKernels).GetMethod(nameof(GemmFastKernels.GemvNkStagedF32))!.MakeGenericMethod(burstType);
-        using var context = Context.Create(b => b.Optimize(IlgpuDevice.CudaOptimization));
-        using var backend = new PTXBackend(context, new CudaCapabilityContext(CudaArchitecture.SM_90),
-            CudaArchitecture.SM_90, CudaInstructionSet.ISA_80, nvvmAPI: null);
         var bounds = new KernelSpecialization(GemmFastKernels.GemvNkStagedWarps * 32, GemvNkStagedLaunch.GroupsPerSm(batches));
-        string ptx = ((PTXCompiledKernel)backend.Compile(EntryPointDescription.FromExplicitlyGroupedKernel(kernel), bounds)).PTXAssembly;
+        string ptx = Sm90Ptx.Of(kernel, bounds);
         string? dump = Environment.GetEnvironmentVariable("GEMS_PTX_DUMP_DIR");
         if (!string.IsNullOrEmpty(dump))
         {

@@ -526,14 +526,10 @@ public sealed class GemvVecF32Tests : GemvF32TestBase, IClassFixture<Warp32Simul
             typeof(GemmFastKernels).GetMethod(nameof(GemmFastKernels.GemvNkPipeF32))!.MakeGenericMethod(typeof(Const2)),
             typeof(GemmFastKernels).GetMethod(nameof(GemmFastKernels.GemvNkPipeF32))!.MakeGenericMethod(typeof(Const16)),
         };
-        using var context = Context.Create(b => b.Optimize(OptimizationLevel.O2));
-        using var backend = new PTXBackend(context, new CudaCapabilityContext(CudaArchitecture.SM_90),
-            CudaArchitecture.SM_90, CudaInstructionSet.ISA_80, nvvmAPI: null);
         foreach (var kernel in kernels)
         {
-            var entry = EntryPointDescription.FromExplicitlyGroupedKernel(kernel);
             int? groupsPerSm = kernel.Name is nameof(GemmFastKernels.GemvKnPipeF32) or nameof(GemmFastKernels.GemvNkPipeF32) ? 2 : null;
-            string ptx = ((PTXCompiledKernel)backend.Compile(entry, new KernelSpecialization(256, groupsPerSm))).PTXAssembly;
+            string ptx = Sm90Ptx.Of(kernel, new KernelSpecialization(256, groupsPerSm));
             string? dump = Environment.GetEnvironmentVariable("GEMS_PTX_DUMP_DIR");
             if (!string.IsNullOrEmpty(dump))
             {
@@ -567,10 +563,7 @@ public sealed class GemvVecF32Tests : GemvF32TestBase, IClassFixture<Warp32Simul
     {
         Assert.Equal(columns, GemmFastKernels.GemvNkStreamColumns(cap));
         var kernel = typeof(GemmFastKernels).GetMethod(nameof(GemmFastKernels.GemvNkStreamF32))!.MakeGenericMethod(rowsCap);
-        using var context = Context.Create(b => b.Optimize(IlgpuDevice.CudaOptimization));
-        using var backend = new PTXBackend(context, new CudaCapabilityContext(CudaArchitecture.SM_90),
-            CudaArchitecture.SM_90, CudaInstructionSet.ISA_80, nvvmAPI: null);
-        string ptx = ((PTXCompiledKernel)backend.Compile(EntryPointDescription.FromExplicitlyGroupedKernel(kernel), new KernelSpecialization(256, null))).PTXAssembly;
+        string ptx = Sm90Ptx.Of(kernel, new KernelSpecialization(256, null));
         string? dump = Environment.GetEnvironmentVariable("GEMS_PTX_DUMP_DIR");
         if (!string.IsNullOrEmpty(dump))
         {

@@ -354,11 +354,8 @@ public sealed class HalfGemvKnStreamTests : Half16TestBase, IClassFixture<Warp32
     {
         int rows = HalfGemvKernels.GemvKn16StreamRowsPerThread(cap);
         var kernel = typeof(HalfGemvKernels).GetMethod(nameof(HalfGemvKernels.GemvKn16Stream))!.MakeGenericMethod(rowsCap, format);
-        using var context = Context.Create(b => b.Optimize(IlgpuDevice.CudaOptimization));
-        using var backend = new PTXBackend(context, new CudaCapabilityContext(CudaArchitecture.SM_90),
-            CudaArchitecture.SM_90, CudaInstructionSet.ISA_80, nvvmAPI: null);
         var bounds = new KernelSpecialization(HalfGemvKernels.GemvKn16StreamMaxThreads, null);
-        string ptx = ((PTXCompiledKernel)backend.Compile(EntryPointDescription.FromExplicitlyGroupedKernel(kernel), bounds)).PTXAssembly;
+        string ptx = Sm90Ptx.Of(kernel, bounds);
         string? dump = Environment.GetEnvironmentVariable("GEMS_PTX_DUMP_DIR");
         if (!string.IsNullOrEmpty(dump))
         {

@@ -417,10 +417,7 @@ public sealed class HalfGemvNkStreamTests : Half16TestBase, IClassFixture<Warp32
     {
         int columns = HalfGemvKernels.GemvNk16StreamColumns(cap);
         var kernel = typeof(HalfGemvKernels).GetMethod(nameof(HalfGemvKernels.GemvNk16Stream))!.MakeGenericMethod(rowsCap, format);
-        using var context = Context.Create(b => b.Optimize(IlgpuDevice.CudaOptimization));
-        using var backend = new PTXBackend(context, new CudaCapabilityContext(CudaArchitecture.SM_90),
-            CudaArchitecture.SM_90, CudaInstructionSet.ISA_80, nvvmAPI: null);
-        string ptx = ((PTXCompiledKernel)backend.Compile(EntryPointDescription.FromExplicitlyGroupedKernel(kernel), new KernelSpecialization(HalfGemvNkStreamLaunch.MaxThreads, null))).PTXAssembly;
+        string ptx = Sm90Ptx.Of(kernel, new KernelSpecialization(HalfGemvNkStreamLaunch.MaxThreads, null));
         string? dump = Environment.GetEnvironmentVariable("GEMS_PTX_DUMP_DIR");
         if (!string.IsNullOrEmpty(dump))
         {

@@ -199,11 +199,7 @@ public sealed class HalfGemvTests : Half16TestBase, IClassFixture<Warp32Simulato
 
     private static string CompilePtx(System.Reflection.MethodInfo method)
     {
-        using var context = Context.Create(b => b.Optimize(OptimizationLevel.O2));
-        using var backend = new PTXBackend(context, new CudaCapabilityContext(CudaArchitecture.SM_90),
-            CudaArchitecture.SM_90, CudaInstructionSet.ISA_80, nvvmAPI: null);
-        var entry = EntryPointDescription.FromExplicitlyGroupedKernel(method);
-        return ((PTXCompiledKernel)backend.Compile(entry, default(KernelSpecialization))).PTXAssembly;
+        return Sm90Ptx.Of(method);
     }
 
     [Fact]

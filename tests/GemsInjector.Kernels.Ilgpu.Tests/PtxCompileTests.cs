@@ -66,8 +66,6 @@ public sealed class PtxCompileTests
     [Fact]
     public void Float16KernelsCarryNoDeadConversionCode()
     {
-        using var context = Context.Create(b => b.Optimize(OptimizationLevel.O2));
-        using var backend = Sm90Backend(context);
         var twins = KernelMethods()
             .Where(m => m.IsGenericMethod && m.GetGenericArguments().Contains(typeof(Float16Storage)))
             .Select(m => (Half: m, BFloat: m.GetGenericMethodDefinition().MakeGenericMethod(
@@ -76,8 +74,7 @@ public sealed class PtxCompileTests
         Assert.True(twins.Count >= 20, $"only {twins.Count} float16 kernels found");
 
         // Most twins are shipped variants whose PTX the shared compile already holds; only the others compile here.
-        var shipped = AllPtx.Value.Where(k => k.Ptx is not null).ToDictionary(k => KernelPrecompiler.DisplayName(k.Method), k => k.Ptx!);
-        string Ptx(MethodInfo method) => shipped.TryGetValue(KernelPrecompiler.DisplayName(method), out var ptx) ? ptx : PtxOf(backend, method);
+        string Ptx(MethodInfo method) => Sm90Ptx.Of(method);
 
         long halfTotal = 0, bfloatTotal = 0;
         var outliers = new List<string>();
@@ -104,15 +101,13 @@ public sealed class PtxCompileTests
     [Fact]
     public void BFloat16RowKernelsRoundWithTheConversionInstruction()
     {
-        using var context = Context.Create(b => b.Optimize(OptimizationLevel.O2));
-        using var backend = Sm90Backend(context);
         var kernels = KernelMethods()
             .Where(m => m.DeclaringType == typeof(RowVector16Kernels) && m.IsGenericMethod && m.GetGenericArguments().Contains(typeof(BFloat16Storage)))
             .ToList();
         Assert.True(kernels.Count >= 4, $"only {kernels.Count} bfloat16 row-vector kernels found");
         foreach (var kernel in kernels)
         {
-            Assert.True(PtxOf(backend, kernel).Contains("cvt.rn.bf16x2.f32", StringComparison.Ordinal), KernelPrecompiler.DisplayName(kernel));
+            Assert.True(Sm90Ptx.Of(kernel).Contains("cvt.rn.bf16x2.f32", StringComparison.Ordinal), KernelPrecompiler.DisplayName(kernel));
         }
     }
 
@@ -176,23 +171,15 @@ public sealed class PtxCompileTests
             PtxL2Prefetch.Apply(ptx, 128));
     }
 
-    private static PTXBackend Sm90Backend(Context context) =>
-        new(context, new CudaCapabilityContext(CudaArchitecture.SM_90), CudaArchitecture.SM_90, CudaInstructionSet.ISA_80, nvvmAPI: null);
-
-    private static string PtxOf(PTXBackend backend, MethodInfo method) =>
-        ((PTXCompiledKernel)backend.Compile(EntryPointDescription.FromExplicitlyGroupedKernel(method), default(KernelSpecialization))).PTXAssembly;
-
     // Every kernel's PTX (or why it failed), compiled once for the tests that read all of them: about a minute of CPU.
     private static readonly Lazy<IReadOnlyList<(MethodInfo Method, string? Ptx, string? Error)>> AllPtx = new(() =>
     {
-        using var context = Context.Create(b => b.Optimize(OptimizationLevel.O2));
-        using var backend = Sm90Backend(context);
         var all = new List<(MethodInfo, string?, string?)>();
         foreach (var method in KernelMethods())
         {
             try
             {
-                all.Add((method, PtxOf(backend, method), null));
+                all.Add((method, Sm90Ptx.Of(method), null));
             }
             catch (Exception ex)
             {

@@ -500,15 +500,11 @@ public sealed class RowVectorTests : Half16TestBase
     [InlineData("RowVector16Kernels.LayerNorm16", 512, 0)]
     public void RowResidentPtxKeepsItsBoundsWithoutPrefetch(string kernel, int maxThreads, int minGroups)
     {
-        using var context = Context.Create(b => b.Optimize(OptimizationLevel.O2));
-        using var backend = new PTXBackend(context, new CudaCapabilityContext(CudaArchitecture.SM_90),
-            CudaArchitecture.SM_90, CudaInstructionSet.ISA_80, nvvmAPI: null);
         var methods = PtxCompileTests.KernelMethods().Where(m => m.DeclaringType!.Name + "." + m.Name == kernel).ToArray();
         Assert.NotEmpty(methods);
         foreach (var method in methods)
         {
-            var entry = EntryPointDescription.FromExplicitlyGroupedKernel(method);
-            string ptx = ((PTXCompiledKernel)backend.Compile(entry, new KernelSpecialization(maxThreads, minGroups > 0 ? minGroups : null))).PTXAssembly;
+            string ptx = Sm90Ptx.Of(method, new KernelSpecialization(maxThreads, minGroups > 0 ? minGroups : null));
             Assert.Contains($".maxntid {maxThreads}, 1, 1", ptx, StringComparison.Ordinal);
             Assert.Equal(minGroups > 0, ptx.Contains($".minnctapersm {minGroups}", StringComparison.Ordinal));
             Assert.DoesNotContain("prefetch.global", ptx, StringComparison.Ordinal);
@@ -534,16 +530,12 @@ public sealed class RowVectorTests : Half16TestBase
     [InlineData("RotaryKernels.Rotary16x4", 0, 8)]
     public void PtxUsesWideAccessesWithoutLocalMemory(string kernel, int maxThreads, int bytes)
     {
-        using var context = Context.Create(b => b.Optimize(OptimizationLevel.O2));
-        using var backend = new PTXBackend(context, new CudaCapabilityContext(CudaArchitecture.SM_90),
-            CudaArchitecture.SM_90, CudaInstructionSet.ISA_80, nvvmAPI: null);
         var methods = PtxCompileTests.KernelMethods().Where(m => m.DeclaringType!.Name + "." + m.Name == kernel).ToArray();
         Assert.NotEmpty(methods);
         foreach (var method in methods)
         {
-            var entry = EntryPointDescription.FromExplicitlyGroupedKernel(method);
             var spec = maxThreads > 0 ? new KernelSpecialization(maxThreads, null) : default;
-            string ptx = ((PTXCompiledKernel)backend.Compile(entry, spec)).PTXAssembly;
+            string ptx = Sm90Ptx.Of(method, spec);
             string load = bytes == 16 ? "ld.global.v4." : "ld.global.u64";
             string store = bytes == 16 ? "st.global.v4." : "st.global.u64";
             Assert.True(ptx.Contains(load, StringComparison.Ordinal) || (bytes == 8 && ptx.Contains("ld.global.b64", StringComparison.Ordinal)), $"{kernel}: no {bytes}-byte load");

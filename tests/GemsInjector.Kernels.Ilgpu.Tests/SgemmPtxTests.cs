@@ -259,22 +259,8 @@ public sealed class SgemmPtxTests
     /// SM_90 PTX of <paramref name="method"/> with launch bounds for two groups of <paramref name="threads"/>; written to
     /// GEMS_PTX_DUMP_DIR as <paramref name="dumpName"/>.ptx when that variable is set (for ptxas by hand).
     /// </summary>
-    private static string CompilePtx(System.Reflection.MethodInfo method, int threads, string dumpName)
-    {
-        using var context = Context.Create(b => b.Optimize(OptimizationLevel.O2));
-        using var backend = new PTXBackend(context, new CudaCapabilityContext(CudaArchitecture.SM_90),
-            CudaArchitecture.SM_90, CudaInstructionSet.ISA_80, nvvmAPI: null);
-        var compiled = (PTXCompiledKernel)backend.Compile(EntryPointDescription.FromExplicitlyGroupedKernel(method), new KernelSpecialization(threads, 2));
-        string ptx = compiled.PTXAssembly;
-        string? dump = Environment.GetEnvironmentVariable("GEMS_PTX_DUMP_DIR");
-        if (!string.IsNullOrEmpty(dump))
-        {
-            Directory.CreateDirectory(dump);
-            File.WriteAllText(Path.Combine(dump, dumpName + ".ptx"), ptx);
-        }
-
-        return ptx;
-    }
+    private static string CompilePtx(System.Reflection.MethodInfo method, int threads, string dumpName) =>
+        Sm90Ptx.Of(method, new KernelSpecialization(threads, 2), dumpName);
 
     private static System.Reflection.MethodInfo Wide(Type warpRows, Type bk) =>
         typeof(GemmFastKernels).GetMethod(nameof(GemmFastKernels.SgemmWide8x16F32))!.MakeGenericMethod(typeof(Const16), warpRows, bk);

@@ -296,12 +296,9 @@ public sealed class SkinnyTensorCoreTests : Half16TestBase, IClassFixture<Warp32
     [InlineData(4, true, 2)]
     public void PtxKeepsTheKLoopInRegisters(int mTiles, bool bf16, int stepsInFlight)
     {
-        using var context = Context.Create(b => b.Optimize(OptimizationLevel.O2));
-        using var backend = new PTXBackend(context, new CudaCapabilityContext(CudaArchitecture.SM_90),
-            CudaArchitecture.SM_90, CudaInstructionSet.ISA_80, nvvmAPI: null);
         var method = typeof(SkinnyTensorCoreKernels).GetMethod(nameof(SkinnyTensorCoreKernels.Gemm16Skinny))!
             .MakeGenericMethod(Constant(mTiles), Format(bf16), Constant(stepsInFlight));
-        string ptx = ((PTXCompiledKernel)backend.Compile(EntryPointDescription.FromExplicitlyGroupedKernel(method), default)).PTXAssembly;
+        string ptx = Sm90Ptx.Of(method);
 
         int tiles = mTiles * SkinnyTensorCoreKernels.NBlocks;
 

@@ -55,12 +55,8 @@ public sealed class TensorCoreGemmTests : Half16TestBase, IClassFixture<Warp32Si
 
     private static string CompilePtx(string kernelName, string tile, KernelSpecialization specialization = default)
     {
-        using var context = Context.Create(b => b.Optimize(OptimizationLevel.O2));
-        using var backend = new PTXBackend(context, new CudaCapabilityContext(CudaArchitecture.SM_90),
-            CudaArchitecture.SM_90, CudaInstructionSet.ISA_80, nvvmAPI: null);
         var method = typeof(TensorCoreGemmKernels).GetMethod(kernelName)!.MakeGenericMethod(Tile(tile).Type);
-        var entry = EntryPointDescription.FromExplicitlyGroupedKernel(method);
-        return ((PTXCompiledKernel)backend.Compile(entry, specialization)).PTXAssembly;
+        return Sm90Ptx.Of(method, specialization);
     }
 
     private static int Count(string text, string what) => Regex.Matches(text, Regex.Escape(what)).Count;

@@ -335,11 +335,7 @@ public sealed class VectorTests : Half16TestBase
 
     private static string Ptx(System.Reflection.MethodInfo method)
     {
-        using var context = Context.Create(b => b.Optimize(OptimizationLevel.O2));
-        using var backend = new PTXBackend(context, new CudaCapabilityContext(CudaArchitecture.SM_90),
-            CudaArchitecture.SM_90, CudaInstructionSet.ISA_80, nvvmAPI: null);
-        var entry = EntryPointDescription.FromExplicitlyGroupedKernel(method);
-        return ((PTXCompiledKernel)backend.Compile(entry, default(KernelSpecialization))).PTXAssembly;
+        return Sm90Ptx.Of(method);
     }
 
     /// <summary>Runs <paramref name="launch"/> with vectorisation on and off; both outputs (NaN-poisoned) must match bit for bit and match float64.</summary>

@@ -36,17 +36,13 @@ public sealed class WgmmaGemmTests : Half16TestBase, IClassFixture<Warp32Simulat
 
     private static string CompilePtx(string kernelName, KernelSpecialization specialization = default, Type? operands = null, Type? pipeline = null)
     {
-        using var context = Context.Create(b => b.Optimize(OptimizationLevel.O2));
-        using var backend = new PTXBackend(context, new CudaCapabilityContext(CudaArchitecture.SM_90),
-            CudaArchitecture.SM_90, CudaInstructionSet.ISA_80, nvvmAPI: null);
         var method = typeof(WgmmaGemmKernels).GetMethod(kernelName)!;
         if (operands is not null)
         {
             method = method.MakeGenericMethod(operands, pipeline ?? typeof(TwoAhead));
         }
 
-        var entry = EntryPointDescription.FromExplicitlyGroupedKernel(method);
-        return ((PTXCompiledKernel)backend.Compile(entry, specialization)).PTXAssembly;
+        return Sm90Ptx.Of(method, specialization);
     }
 
     private static int Count(string text, string what) => Regex.Matches(text, Regex.Escape(what)).Count;

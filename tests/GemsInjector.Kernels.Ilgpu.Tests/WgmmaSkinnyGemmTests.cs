@@ -45,12 +45,8 @@ public sealed class WgmmaSkinnyGemmTests : Half16TestBase, IClassFixture<Warp32S
     {
         bool narrow = columns == WgmmaSkinnyGemmKernels.BlockNNarrow;
         string name = narrow ? nameof(WgmmaSkinnyGemmKernels.Gemm16WgmmaSkinnyN64) : nameof(WgmmaSkinnyGemmKernels.Gemm16WgmmaSkinny);
-        using var context = Context.Create(b => b.Optimize(OptimizationLevel.O2));
-        using var backend = new PTXBackend(context, new CudaCapabilityContext(CudaArchitecture.SM_90),
-            CudaArchitecture.SM_90, CudaInstructionSet.ISA_80, nvvmAPI: null);
         var method = typeof(WgmmaSkinnyGemmKernels).GetMethod(name)!.MakeGenericMethod(operands);
-        var entry = EntryPointDescription.FromExplicitlyGroupedKernel(method);
-        string ptx = ((PTXCompiledKernel)backend.Compile(entry, new KernelSpecialization(WgmmaSkinnyGemmKernels.GroupSize, WgmmaSkinnyLaunch.GroupsPerSmOf(columns)))).PTXAssembly;
+        string ptx = Sm90Ptx.Of(method, new KernelSpecialization(WgmmaSkinnyGemmKernels.GroupSize, WgmmaSkinnyLaunch.GroupsPerSmOf(columns)));
 
         // For reading registers, stack frame and SASS with ptxas / nvdisasm outside the tests.
         string? dump = Environment.GetEnvironmentVariable("GEMS_PTX_DUMP_DIR");
@@ -121,11 +117,7 @@ public sealed class WgmmaSkinnyGemmTests : Half16TestBase, IClassFixture<Warp32S
     [Fact]
     public void EmulatedKernelCompilesToPtxWithoutWgmma()
     {
-        using var context = Context.Create(b => b.Optimize(OptimizationLevel.O2));
-        using var backend = new PTXBackend(context, new CudaCapabilityContext(CudaArchitecture.SM_90),
-            CudaArchitecture.SM_90, CudaInstructionSet.ISA_80, nvvmAPI: null);
-        var entry = EntryPointDescription.FromExplicitlyGroupedKernel(typeof(WgmmaSkinnyGemmKernels).GetMethod(nameof(WgmmaSkinnyGemmKernels.Gemm16WgmmaSkinnyEmulated))!);
-        Assert.False(Sm90aPtx.Needs(((PTXCompiledKernel)backend.Compile(entry, default)).PTXAssembly));
+        Assert.False(Sm90aPtx.Needs(Sm90Ptx.Of(typeof(WgmmaSkinnyGemmKernels).GetMethod(nameof(WgmmaSkinnyGemmKernels.Gemm16WgmmaSkinnyEmulated))!)));
     }
 
     /// <summary>The staging (KRowByte / MnByte of a 128- or 64-column tile) is where the emulated tensor core reads every (mn, k) of every k16 step, and covers each stage slot once.</summary>
@@ -445,10 +437,7 @@ public sealed class WgmmaSkinnyGemmTests : Half16TestBase, IClassFixture<Warp32S
     {
         var method = typeof(WgmmaSkinnyGemmKernels).GetMethod(nameof(WgmmaSkinnyGemmKernels.Gemm16WgmmaSkinnyN64Cluster))!
             .MakeGenericMethod(operands, size switch { 2 => typeof(Const2), 4 => typeof(Const4), _ => typeof(Const8) });
-        using var context = Context.Create(b => b.Optimize(OptimizationLevel.O2));
-        using var backend = new PTXBackend(context, new CudaCapabilityContext(CudaArchitecture.SM_90), CudaArchitecture.SM_90, CudaInstructionSet.ISA_80, nvvmAPI: null);
-        string ptx = ((PTXCompiledKernel)backend.Compile(EntryPointDescription.FromExplicitlyGroupedKernel(method),
-            new KernelSpecialization(WgmmaSkinnyGemmKernels.GroupSize, WgmmaSkinnyLaunch.GroupsPerSmOf(WgmmaSkinnyGemmKernels.BlockNNarrow)))).PTXAssembly;
+        string ptx = Sm90Ptx.Of(method, new KernelSpecialization(WgmmaSkinnyGemmKernels.GroupSize, WgmmaSkinnyLaunch.GroupsPerSmOf(WgmmaSkinnyGemmKernels.BlockNNarrow)));
         string? dump = Environment.GetEnvironmentVariable("GEMS_PTX_DUMP_DIR");
         if (!string.IsNullOrEmpty(dump))
         {
@@ -654,12 +643,9 @@ public sealed class WgmmaSkinnyGemmTests : Half16TestBase, IClassFixture<Warp32S
     [InlineData(typeof(Bf16KMajorB), "bf16")]
     public void TicketsPtxTakesOneTicketAfterTheWgmmaBody(Type operands, string type)
     {
-        using var context = Context.Create(b => b.Optimize(OptimizationLevel.O2));
-        using var backend = new PTXBackend(context, new CudaCapabilityContext(CudaArchitecture.SM_90), CudaArchitecture.SM_90, CudaInstructionSet.ISA_80, nvvmAPI: null);
         var method = typeof(WgmmaSkinnyGemmKernels).GetMethod(nameof(WgmmaSkinnyGemmKernels.Gemm16WgmmaSkinnyN64Tickets))!.MakeGenericMethod(operands);
-        var entry = EntryPointDescription.FromExplicitlyGroupedKernel(method);
         var specialization = new KernelSpecialization(WgmmaSkinnyGemmKernels.GroupSize, WgmmaSkinnyLaunch.GroupsPerSmOf(WgmmaSkinnyGemmKernels.BlockNNarrow));
-        string raw = ((PTXCompiledKernel)backend.Compile(entry, specialization)).PTXAssembly;
+        string raw = Sm90Ptx.Of(method, specialization);
         string? dump = Environment.GetEnvironmentVariable("GEMS_PTX_DUMP_DIR");
         if (!string.IsNullOrEmpty(dump))
         {
@@ -682,10 +668,7 @@ public sealed class WgmmaSkinnyGemmTests : Half16TestBase, IClassFixture<Warp32S
     [Fact]
     public void EmulatedClusterKernelCompilesToPtxWithoutClusters()
     {
-        using var context = Context.Create(b => b.Optimize(OptimizationLevel.O2));
-        using var backend = new PTXBackend(context, new CudaCapabilityContext(CudaArchitecture.SM_90), CudaArchitecture.SM_90, CudaInstructionSet.ISA_80, nvvmAPI: null);
-        var entry = EntryPointDescription.FromExplicitlyGroupedKernel(typeof(WgmmaSkinnyGemmKernels).GetMethod(nameof(WgmmaSkinnyGemmKernels.Gemm16WgmmaSkinnyClusterEmulated))!);
-        Assert.False(Sm90aPtx.Needs(((PTXCompiledKernel)backend.Compile(entry, default)).PTXAssembly));
+        Assert.False(Sm90aPtx.Needs(Sm90Ptx.Of(typeof(WgmmaSkinnyGemmKernels).GetMethod(nameof(WgmmaSkinnyGemmKernels.Gemm16WgmmaSkinnyClusterEmulated))!)));
     }
 
     /// <summary>With <c>GEMS_SPLITK_REDUCE=cluster</c> the simulator (no 9.0 device) keeps today's dispatch, correct.</summary>
