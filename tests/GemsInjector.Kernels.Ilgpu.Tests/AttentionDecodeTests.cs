@@ -803,15 +803,8 @@ public sealed class AttentionDecodeTests : Half16TestBase, IClassFixture<Warp32S
     {
         var method = typeof(AttentionDecodeTensorCoreKernels).GetMethod(nameof(AttentionDecodeTensorCoreKernels.DecodeTc16Cluster))!
             .MakeGenericMethod(bf16 ? typeof(BFloat16Storage) : typeof(Float16Storage));
-        string ptx = Sm90Ptx.Of(method, new KernelSpecialization(AttentionDecodeTensorCoreKernels.GroupSize, 4));
+        string ptx = Sm90Ptx.Of(method, new KernelSpecialization(AttentionDecodeTensorCoreKernels.GroupSize, 4), $"decode-cluster-{(bf16 ? "bf16" : "f16")}");
         Assert.Contains(".maxntid", ptx, StringComparison.Ordinal);
-        string? dump = Environment.GetEnvironmentVariable("GEMS_PTX_DUMP_DIR");
-        if (!string.IsNullOrEmpty(dump))
-        {
-            System.IO.Directory.CreateDirectory(dump);
-            System.IO.File.WriteAllText(System.IO.Path.Combine(dump, $"decode-cluster-{(bf16 ? "bf16" : "f16")}.ptx"), ptx);
-        }
-
         int Count(string text) => System.Text.RegularExpressions.Regex.Matches(ptx, System.Text.RegularExpressions.Regex.Escape(text)).Count;
         Assert.True(Sm90aPtx.Needs(ptx));
         Assert.Equal(1, Count(ClusterReduction.Marker));

@@ -1,11 +1,8 @@
 using System;
-using System.IO;
 using System.Linq;
 using System.Text.RegularExpressions;
 using GemsInjector.Kernels.Ilgpu;
 using ILGPU;
-using ILGPU.Backends.EntryPoints;
-using ILGPU.Backends.PTX;
 using ILGPU.Runtime;
 using ILGPU.Runtime.Cuda;
 using Xunit;
@@ -294,13 +291,7 @@ public sealed class GemvKnStreamF32Tests : GemvF32TestBase, IClassFixture<Warp32
         int rows = GemmFastKernels.GemvKnStreamRowsPerThread(cap);
         var kernel = typeof(GemmFastKernels).GetMethod(nameof(GemmFastKernels.GemvKnStreamF32))!.MakeGenericMethod(rowsCap);
         var bounds = new KernelSpecialization(GemmFastKernels.GemvKnStreamMaxThreads, null);
-        string ptx = Sm90Ptx.Of(kernel, bounds);
-        string? dump = Environment.GetEnvironmentVariable("GEMS_PTX_DUMP_DIR");
-        if (!string.IsNullOrEmpty(dump))
-        {
-            Directory.CreateDirectory(dump);
-            File.WriteAllText(Path.Combine(dump, $"GemvKnStreamF32_Const{cap}.ptx"), ptx);
-        }
+        string ptx = Sm90Ptx.Of(kernel, bounds, $"GemvKnStreamF32_Const{cap}");
 
         int activationLoads = cap * rows / 4;
         int vectorLoads = Regex.Matches(ptx, @"ld\.global(\.nc)?\.v4\.(f32|b32|u32)").Count;

@@ -1,13 +1,9 @@
 using System;
-using System.IO;
 using System.Linq;
 using System.Text.RegularExpressions;
 using GemsInjector.Kernels.Ilgpu;
 using ILGPU;
-using ILGPU.Backends.EntryPoints;
-using ILGPU.Backends.PTX;
 using ILGPU.Runtime;
-using ILGPU.Runtime.Cuda;
 using Xunit;
 using Xunit.Abstractions;
 
@@ -439,13 +435,7 @@ public sealed class GemvNkStagedF32Tests : GemvF32TestBase, IClassFixture<Warp32
     {
         var kernel = typeof(GemmFastKernels).GetMethod(nameof(GemmFastKernels.GemvNkRingWideF32))!.MakeGenericMethod(typeof(GemvNkRingStages3));
         var bounds = new KernelSpecialization(GemmFastKernels.GemvNkStagedWarps * 32, GemvNkRingWideLaunch.GroupsPerSm);
-        string ptx = Sm90Ptx.Of(kernel, bounds);
-        string? dump = Environment.GetEnvironmentVariable("GEMS_PTX_DUMP_DIR");
-        if (!string.IsNullOrEmpty(dump))
-        {
-            Directory.CreateDirectory(dump);
-            File.WriteAllText(Path.Combine(dump, "GemvNkRingWideF32_S3.ptx"), ptx);
-        }
+        string ptx = Sm90Ptx.Of(kernel, bounds, "GemvNkRingWideF32_S3");
 
         int sharedVectors = Regex.Matches(ptx, @"ld\.shared\.v4\.f32").Count;
         // ILGPU writes a product and its sum as mul.f32 and add.f32; ptxas contracts the pair into one FFMA.
@@ -478,13 +468,7 @@ public sealed class GemvNkStagedF32Tests : GemvF32TestBase, IClassFixture<Warp32
     {
         var kernel = typeof(GemmFastKernels).GetMethod(nameof(GemmFastKernels.GemvNkRingF32))!.MakeGenericMethod(stagesType);
         var bounds = new KernelSpecialization(GemmFastKernels.GemvNkStagedWarps * 32, GemvNkRingLaunch.GroupsPerSm);
-        string ptx = Sm90Ptx.Of(kernel, bounds);
-        string? dump = Environment.GetEnvironmentVariable("GEMS_PTX_DUMP_DIR");
-        if (!string.IsNullOrEmpty(dump))
-        {
-            Directory.CreateDirectory(dump);
-            File.WriteAllText(Path.Combine(dump, $"GemvNkRingF32_S{stages}.ptx"), ptx);
-        }
+        string ptx = Sm90Ptx.Of(kernel, bounds, $"GemvNkRingF32_S{stages}");
 
         var copies = Regex.Matches(ptx, @"cp\.async\.cg\.shared\.global \[sdst(\+\d+)?\], \[g\w+\], 16,");
         int weightPairs = Regex.Matches(ptx, @"cp\.async\.cg\.shared\.global \[sdst\+512\], \[g1\], 16,").Count;
@@ -516,13 +500,7 @@ public sealed class GemvNkStagedF32Tests : GemvF32TestBase, IClassFixture<Warp32
     {
         var kernel = typeof(GemmFastKernels).GetMethod(nameof(GemmFastKernels.GemvNkStagedF32))!.MakeGenericMethod(burstType);
         var bounds = new KernelSpecialization(GemmFastKernels.GemvNkStagedWarps * 32, GemvNkStagedLaunch.GroupsPerSm(batches));
-        string ptx = Sm90Ptx.Of(kernel, bounds);
-        string? dump = Environment.GetEnvironmentVariable("GEMS_PTX_DUMP_DIR");
-        if (!string.IsNullOrEmpty(dump))
-        {
-            Directory.CreateDirectory(dump);
-            File.WriteAllText(Path.Combine(dump, $"GemvNkStagedF32_Const{batches}.ptx"), ptx);
-        }
+        string ptx = Sm90Ptx.Of(kernel, bounds, $"GemvNkStagedF32_Const{batches}");
 
         int burst = batches * 4;
         int globalVectors = Regex.Matches(ptx, @"ld\.global(\.nc)?\.v4\.f32").Count;

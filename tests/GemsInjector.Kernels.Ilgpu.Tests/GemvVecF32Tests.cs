@@ -1,11 +1,8 @@
 using System;
-using System.IO;
 using System.Linq;
 using System.Text.RegularExpressions;
 using GemsInjector.Kernels.Ilgpu;
 using ILGPU;
-using ILGPU.Backends.EntryPoints;
-using ILGPU.Backends.PTX;
 using ILGPU.Runtime;
 using ILGPU.Runtime.Cuda;
 using Xunit;
@@ -529,14 +526,8 @@ public sealed class GemvVecF32Tests : GemvF32TestBase, IClassFixture<Warp32Simul
         foreach (var kernel in kernels)
         {
             int? groupsPerSm = kernel.Name is nameof(GemmFastKernels.GemvKnPipeF32) or nameof(GemmFastKernels.GemvNkPipeF32) ? 2 : null;
-            string ptx = Sm90Ptx.Of(kernel, new KernelSpecialization(256, groupsPerSm));
-            string? dump = Environment.GetEnvironmentVariable("GEMS_PTX_DUMP_DIR");
-            if (!string.IsNullOrEmpty(dump))
-            {
-                Directory.CreateDirectory(dump);
-                string suffix = kernel.IsGenericMethod ? "_" + kernel.GetGenericArguments()[0].Name : string.Empty;
-                File.WriteAllText(Path.Combine(dump, kernel.Name + suffix + ".ptx"), ptx);
-            }
+            string suffix = kernel.IsGenericMethod ? "_" + kernel.GetGenericArguments()[0].Name : string.Empty;
+            string ptx = Sm90Ptx.Of(kernel, new KernelSpecialization(256, groupsPerSm), kernel.Name + suffix);
 
             int vectorLoads = Regex.Matches(ptx, @"ld\.global(\.nc)?\.v4\.(f32|b32|u32)").Count;
             int sharedVectorLoads = Regex.Matches(ptx, @"ld\.shared\.v4\.(f32|b32|u32)").Count;
@@ -563,13 +554,7 @@ public sealed class GemvVecF32Tests : GemvF32TestBase, IClassFixture<Warp32Simul
     {
         Assert.Equal(columns, GemmFastKernels.GemvNkStreamColumns(cap));
         var kernel = typeof(GemmFastKernels).GetMethod(nameof(GemmFastKernels.GemvNkStreamF32))!.MakeGenericMethod(rowsCap);
-        string ptx = Sm90Ptx.Of(kernel, new KernelSpecialization(256, null));
-        string? dump = Environment.GetEnvironmentVariable("GEMS_PTX_DUMP_DIR");
-        if (!string.IsNullOrEmpty(dump))
-        {
-            Directory.CreateDirectory(dump);
-            File.WriteAllText(Path.Combine(dump, $"GemvNkStreamF32_Const{cap}.ptx"), ptx);
-        }
+        string ptx = Sm90Ptx.Of(kernel, new KernelSpecialization(256, null), $"GemvNkStreamF32_Const{cap}");
 
         int batchLoads = columns + cap;
         int vectorLoads = Regex.Matches(ptx, @"ld\.global(\.nc)?\.v4\.(f32|b32|u32)").Count;

@@ -1,11 +1,8 @@
 using System;
-using System.IO;
 using System.Linq;
 using System.Text.RegularExpressions;
 using GemsInjector.Kernels.Ilgpu;
 using ILGPU;
-using ILGPU.Backends.EntryPoints;
-using ILGPU.Backends.PTX;
 using ILGPU.Runtime;
 using ILGPU.Runtime.Cuda;
 using Xunit;
@@ -355,14 +352,7 @@ public sealed class HalfGemvKnStreamTests : Half16TestBase, IClassFixture<Warp32
         int rows = HalfGemvKernels.GemvKn16StreamRowsPerThread(cap);
         var kernel = typeof(HalfGemvKernels).GetMethod(nameof(HalfGemvKernels.GemvKn16Stream))!.MakeGenericMethod(rowsCap, format);
         var bounds = new KernelSpecialization(HalfGemvKernels.GemvKn16StreamMaxThreads, null);
-        string ptx = Sm90Ptx.Of(kernel, bounds);
-        string? dump = Environment.GetEnvironmentVariable("GEMS_PTX_DUMP_DIR");
-        if (!string.IsNullOrEmpty(dump))
-        {
-            // Kept for ptxas by hand (registers, spills, the SASS of the batch loop).
-            Directory.CreateDirectory(dump);
-            File.WriteAllText(Path.Combine(dump, $"GemvKn16Stream_Const{cap}_{format.Name}.ptx"), ptx);
-        }
+        string ptx = Sm90Ptx.Of(kernel, bounds, $"GemvKn16Stream_Const{cap}_{format.Name}");
 
         int vectorLoads = Regex.Matches(ptx, @"ld\.global(\.nc)?\.v4\.(u32|b32)").Count;
         int local = Regex.Matches(PtxLocalSlots.WithoutConversionSlots(ptx), @"(ld|st)\.local").Count;

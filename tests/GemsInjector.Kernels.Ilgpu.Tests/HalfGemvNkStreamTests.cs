@@ -1,11 +1,8 @@
 using System;
-using System.IO;
 using System.Linq;
 using System.Text.RegularExpressions;
 using GemsInjector.Kernels.Ilgpu;
 using ILGPU;
-using ILGPU.Backends.EntryPoints;
-using ILGPU.Backends.PTX;
 using ILGPU.Runtime;
 using ILGPU.Runtime.Cuda;
 using Xunit;
@@ -417,13 +414,7 @@ public sealed class HalfGemvNkStreamTests : Half16TestBase, IClassFixture<Warp32
     {
         int columns = HalfGemvKernels.GemvNk16StreamColumns(cap);
         var kernel = typeof(HalfGemvKernels).GetMethod(nameof(HalfGemvKernels.GemvNk16Stream))!.MakeGenericMethod(rowsCap, format);
-        string ptx = Sm90Ptx.Of(kernel, new KernelSpecialization(HalfGemvNkStreamLaunch.MaxThreads, null));
-        string? dump = Environment.GetEnvironmentVariable("GEMS_PTX_DUMP_DIR");
-        if (!string.IsNullOrEmpty(dump))
-        {
-            Directory.CreateDirectory(dump);
-            File.WriteAllText(Path.Combine(dump, $"GemvNk16Stream_Const{cap}_{format.Name}.ptx"), ptx);
-        }
+        string ptx = Sm90Ptx.Of(kernel, new KernelSpecialization(HalfGemvNkStreamLaunch.MaxThreads, null), $"GemvNk16Stream_Const{cap}_{format.Name}");
 
         int batchLoads = columns + cap;
         int vectorLoads = Regex.Matches(ptx, @"ld\.global(\.nc)?\.v4\.(u32|b32)").Count;

@@ -207,7 +207,7 @@ public sealed class ReductionTests : Half16TestBase, IClassFixture<Warp32Simulat
     {
         var method = typeof(TopKReductionKernels).GetMethod(nameof(TopKReductionKernels.TopKRows))!
             .MakeGenericMethod(format switch { 0 => typeof(Float32Storage), 1 => typeof(Float16Storage), _ => typeof(BFloat16Storage) });
-        string ptx = SkinnyTensorCoreKnTests.CompilePtx(method, $"topk-{format}");
+        string ptx = Sm90Ptx.Of(method, dumpName: $"topk-{format}");
         var runs = System.Text.RegularExpressions.Regex.Split(ptx, @"\b(?:(?:red|atom)\.[\w.]*shared|shfl\.sync|bar\.sync)")
             .Select(part => System.Text.RegularExpressions.Regex.Matches(part, @"\bld\.global(?:\.nc)?\.(?:u16|b16|u32|b32)").Count)
             .Where(loads => loads > 0).ToArray();

@@ -3,10 +3,7 @@ using System.Linq;
 using System.Text.RegularExpressions;
 using GemsInjector.Kernels.Ilgpu;
 using ILGPU;
-using ILGPU.Backends.EntryPoints;
-using ILGPU.Backends.PTX;
 using ILGPU.Runtime;
-using ILGPU.Runtime.Cuda;
 using Xunit;
 using Xunit.Abstractions;
 
@@ -298,7 +295,7 @@ public sealed class SkinnyTensorCoreKnTests : Half16TestBase, IClassFixture<Warp
     {
         var method = typeof(SkinnyTensorCoreKernels).GetMethod(nameof(SkinnyTensorCoreKernels.Gemm16SkinnyKn))!
             .MakeGenericMethod(Constant(mTiles), Format(bf16), Constant(stepsInFlight));
-        string ptx = CompilePtx(method, $"skinny-kn-m{mTiles}-{(bf16 ? "bf16" : "f16")}-s{stepsInFlight}");
+        string ptx = Sm90Ptx.Of(method, dumpName: $"skinny-kn-m{mTiles}-{(bf16 ? "bf16" : "f16")}-s{stepsInFlight}");
 
         int tiles = mTiles * SkinnyTensorCoreKernels.NBlocks;
         var (mmas, vectors, local, loopLocal, _) = SkinnyPtx.AssertShape(ptx, bf16, tiles, tiles * 4, @"mma\.sync|ld\.global(\.nc)?\.(u64|b64|v2\.u32)");
@@ -330,7 +327,7 @@ public sealed class SkinnyTensorCoreKnTests : Half16TestBase, IClassFixture<Warp
     {
         var method = typeof(SkinnyTensorCoreKernels).GetMethod(nameof(SkinnyTensorCoreKernels.Gemm16SkinnyKnWide))!
             .MakeGenericMethod(Format(bf16), Constant(stepsInFlight));
-        string ptx = CompilePtx(method, $"skinny-kn-wide-{(bf16 ? "bf16" : "f16")}-s{stepsInFlight}");
+        string ptx = Sm90Ptx.Of(method, dumpName: $"skinny-kn-wide-{(bf16 ? "bf16" : "f16")}-s{stepsInFlight}");
         var (mmas, vectors, local, loopLocal, _) = SkinnyPtx.AssertShape(ptx, bf16, SkinnyTensorCoreKernels.WideMTiles, SkinnyTensorCoreKernels.WideMTiles * 4);
 
         // Multiply sites of 8 mma and one activation vector (row g) each: the loop's (two with two steps in flight: its body
@@ -359,15 +356,12 @@ public sealed class SkinnyTensorCoreKnTests : Half16TestBase, IClassFixture<Warp
         var method = wide
             ? typeof(SkinnyTensorCoreKernels).GetMethod(nameof(SkinnyTensorCoreKernels.Gemm16SkinnyKnWide))!.MakeGenericMethod(Format(bf16), Constant(mTilesOrSteps))
             : typeof(SkinnyTensorCoreKernels).GetMethod(nameof(SkinnyTensorCoreKernels.Gemm16Skinny))!.MakeGenericMethod(Constant(mTilesOrSteps), Format(bf16), Constant(2));
-        string ptx = CompilePtx(method, $"skinny-{(wide ? "kn-wide" : "nk")}-{(bf16 ? "bf16" : "f16")}-{mTilesOrSteps}");
+        string ptx = Sm90Ptx.Of(method, dumpName: $"skinny-{(wide ? "kn-wide" : "nk")}-{(bf16 ? "bf16" : "f16")}-{mTilesOrSteps}");
         Assert.Single(Regex.Matches(ptx, @"atom\.(global\.add|add\.global)\.(s32|u32)"));
         Assert.True(Regex.Matches(ptx, @"membar\.gl|fence\.(sc|acq_rel)\.gpu").Count >= 2, "the ticket needs a device fence before it (publish) and after it (the last group's reads)");
         var blocks = Regex.Split(ptx, @"(?m)^\s*[A-Za-z_$][\w$]*:\s*$");
         Assert.Equal(0, blocks.Where(b => b.Contains("mma.sync", StringComparison.Ordinal)).Sum(b => Regex.Matches(b, @"(ld|st)\.local").Count));
     }
-
-    /// <summary>SM_90 PTX of <paramref name="method"/>; written to GEMS_PTX_DUMP_DIR as <paramref name="dumpName"/>.ptx when that variable is set (for ptxas by hand).</summary>
-    internal static string CompilePtx(System.Reflection.MethodInfo method, string dumpName) => Sm90Ptx.Of(method, dumpName: dumpName);
 
     /// <summary>Layout flags: 16-byte activations need K % 8 = 0 and a 16-byte aligned, 8-byte weight quads N % 4 = 0 and b 8-byte aligned.</summary>
     [Theory]

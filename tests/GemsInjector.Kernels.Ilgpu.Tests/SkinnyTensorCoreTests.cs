@@ -4,8 +4,6 @@ using System.Linq;
 using System.Text.RegularExpressions;
 using GemsInjector.Kernels.Ilgpu;
 using ILGPU;
-using ILGPU.Backends.EntryPoints;
-using ILGPU.Backends.PTX;
 using ILGPU.Runtime;
 using ILGPU.Runtime.Cuda;
 using Xunit;
@@ -328,7 +326,7 @@ public sealed class SkinnyTensorCoreTests : Half16TestBase, IClassFixture<Warp32
     public void WidePtxKeepsTheKLoopInRegisters(bool bf16, int rowTiles)
     {
         var method = typeof(SkinnyTensorCoreKernels).GetMethod(nameof(SkinnyTensorCoreKernels.Gemm16SkinnyNkWide))!.MakeGenericMethod(Format(bf16), Constant(rowTiles));
-        string ptx = SkinnyTensorCoreKnTests.CompilePtx(method, $"skinny-nk-wide-{(bf16 ? "bf16" : "f16")}-r{rowTiles}");
+        string ptx = Sm90Ptx.Of(method, dumpName: $"skinny-nk-wide-{(bf16 ? "bf16" : "f16")}-r{rowTiles}");
         Assert.DoesNotContain("prmt", ptx, StringComparison.Ordinal);
         int tiles = rowTiles * SkinnyTensorCoreKernels.WideMTiles;
         var (mmas, vectors, local, loopLocal, _) = SkinnyPtx.AssertShape(ptx, bf16, tiles, tiles * 4);
@@ -354,7 +352,7 @@ public sealed class SkinnyTensorCoreTests : Half16TestBase, IClassFixture<Warp32
     public void StreamPtxKeepsTheKLoopInRegisters(bool bf16, int rowTiles)
     {
         var method = typeof(SkinnyTensorCoreKernels).GetMethod(nameof(SkinnyTensorCoreKernels.Gemm16SkinnyNkStream))!.MakeGenericMethod(Format(bf16), Constant(rowTiles));
-        string ptx = SkinnyTensorCoreKnTests.CompilePtx(method, $"skinny-nk-stream-{(bf16 ? "bf16" : "f16")}-r{rowTiles}");
+        string ptx = Sm90Ptx.Of(method, dumpName: $"skinny-nk-stream-{(bf16 ? "bf16" : "f16")}-r{rowTiles}");
         Assert.DoesNotContain("prmt", ptx, StringComparison.Ordinal);
         var (mmas, vectors, local, loopLocal, _) = SkinnyPtx.AssertShape(ptx, bf16, rowTiles, 16);
         output.WriteLine($"stream [N, K], {(bf16 ? "bf16" : "f16")}, {rowTiles} row tile(s): {mmas} mma, {vectors} 16-byte loads, "
@@ -389,7 +387,7 @@ public sealed class SkinnyTensorCoreTests : Half16TestBase, IClassFixture<Warp32
     public void AheadPtxIssuesTheNextQuadBeforeThisQuadsMma(bool bf16, int rowTiles)
     {
         var method = typeof(SkinnyTensorCoreKernels).GetMethod(nameof(SkinnyTensorCoreKernels.Gemm16SkinnyNkAhead))!.MakeGenericMethod(Format(bf16), Constant(rowTiles));
-        string ptx = SkinnyTensorCoreKnTests.CompilePtx(method, $"skinny-nk-ahead-{(bf16 ? "bf16" : "f16")}-r{rowTiles}");
+        string ptx = Sm90Ptx.Of(method, dumpName: $"skinny-nk-ahead-{(bf16 ? "bf16" : "f16")}-r{rowTiles}");
         Assert.DoesNotContain("prmt", ptx, StringComparison.Ordinal);
         var (mmas, vectors, local, loopLocal, _) = SkinnyPtx.AssertShape(ptx, bf16, rowTiles, 16);
         output.WriteLine($"ahead [N, K], {(bf16 ? "bf16" : "f16")}, {rowTiles} row tile(s): {mmas} mma, {vectors} 16-byte loads, "

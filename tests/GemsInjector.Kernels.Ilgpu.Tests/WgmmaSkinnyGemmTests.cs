@@ -3,8 +3,6 @@ using System.Linq;
 using System.Text.RegularExpressions;
 using GemsInjector.Kernels.Ilgpu;
 using ILGPU;
-using ILGPU.Backends.EntryPoints;
-using ILGPU.Backends.PTX;
 using ILGPU.Runtime;
 using ILGPU.Runtime.Cuda;
 using Xunit;
@@ -46,17 +44,7 @@ public sealed class WgmmaSkinnyGemmTests : Half16TestBase, IClassFixture<Warp32S
         bool narrow = columns == WgmmaSkinnyGemmKernels.BlockNNarrow;
         string name = narrow ? nameof(WgmmaSkinnyGemmKernels.Gemm16WgmmaSkinnyN64) : nameof(WgmmaSkinnyGemmKernels.Gemm16WgmmaSkinny);
         var method = typeof(WgmmaSkinnyGemmKernels).GetMethod(name)!.MakeGenericMethod(operands);
-        string ptx = Sm90Ptx.Of(method, new KernelSpecialization(WgmmaSkinnyGemmKernels.GroupSize, WgmmaSkinnyLaunch.GroupsPerSmOf(columns)));
-
-        // For reading registers, stack frame and SASS with ptxas / nvdisasm outside the tests.
-        string? dump = Environment.GetEnvironmentVariable("GEMS_PTX_DUMP_DIR");
-        if (!string.IsNullOrEmpty(dump))
-        {
-            System.IO.Directory.CreateDirectory(dump);
-            System.IO.File.WriteAllText(System.IO.Path.Combine(dump, $"{name}_{operands.Name}.ptx"), ptx);
-        }
-
-        return ptx;
+        return Sm90Ptx.Of(method, new KernelSpecialization(WgmmaSkinnyGemmKernels.GroupSize, WgmmaSkinnyLaunch.GroupsPerSmOf(columns)), $"{name}_{operands.Name}");
     }
 
     private static int Count(string text, string what) => Regex.Matches(text, Regex.Escape(what)).Count;
@@ -437,13 +425,7 @@ public sealed class WgmmaSkinnyGemmTests : Half16TestBase, IClassFixture<Warp32S
     {
         var method = typeof(WgmmaSkinnyGemmKernels).GetMethod(nameof(WgmmaSkinnyGemmKernels.Gemm16WgmmaSkinnyN64Cluster))!
             .MakeGenericMethod(operands, size switch { 2 => typeof(Const2), 4 => typeof(Const4), _ => typeof(Const8) });
-        string ptx = Sm90Ptx.Of(method, new KernelSpecialization(WgmmaSkinnyGemmKernels.GroupSize, WgmmaSkinnyLaunch.GroupsPerSmOf(WgmmaSkinnyGemmKernels.BlockNNarrow)));
-        string? dump = Environment.GetEnvironmentVariable("GEMS_PTX_DUMP_DIR");
-        if (!string.IsNullOrEmpty(dump))
-        {
-            System.IO.Directory.CreateDirectory(dump);
-            System.IO.File.WriteAllText(System.IO.Path.Combine(dump, $"Gemm16WgmmaSkinnyN64Cluster_{operands.Name}_{size}.ptx"), ptx);
-        }
+        string ptx = Sm90Ptx.Of(method, new KernelSpecialization(WgmmaSkinnyGemmKernels.GroupSize, WgmmaSkinnyLaunch.GroupsPerSmOf(WgmmaSkinnyGemmKernels.BlockNNarrow)), $"Gemm16WgmmaSkinnyN64Cluster_{operands.Name}_{size}");
 
         Assert.Single(Regex.Matches(ptx, Regex.Escape(ClusterReduction.MarkerPrefix + size + ", 1")));
         Assert.Single(Regex.Matches(ptx, Regex.Escape(ClusterReduction.Marker)));
