@@ -627,15 +627,7 @@ public sealed class WgmmaSkinnyGemmTests : Half16TestBase, IClassFixture<Warp32S
     {
         var method = typeof(WgmmaSkinnyGemmKernels).GetMethod(nameof(WgmmaSkinnyGemmKernels.Gemm16WgmmaSkinnyN64Tickets))!.MakeGenericMethod(operands);
         var specialization = new KernelSpecialization(WgmmaSkinnyGemmKernels.GroupSize, WgmmaSkinnyLaunch.GroupsPerSmOf(WgmmaSkinnyGemmKernels.BlockNNarrow));
-        string raw = Sm90Ptx.Of(method, specialization);
-        string? dump = Environment.GetEnvironmentVariable("GEMS_PTX_DUMP_DIR");
-        if (!string.IsNullOrEmpty(dump))
-        {
-            System.IO.Directory.CreateDirectory(dump);
-            System.IO.File.WriteAllText(System.IO.Path.Combine(dump, $"Gemm16WgmmaSkinnyN64Tickets_{operands.Name}.ptx"), raw);
-        }
-
-        string ptx = Sm90aPtx.Rewrite(raw)!;
+        string ptx = Sm90aPtx.Rewrite(Sm90Ptx.Of(method, specialization, $"Gemm16WgmmaSkinnyN64Tickets_{operands.Name}"))!;
         Assert.NotNull(ptx);
         Assert.Equal(4, Count(ptx, $"wgmma.mma_async.sync.aligned.m64n64k16.f32.{type}.{type} "));
         Assert.Empty(WgmmaGemmTests.WgmmaBlocksUnderDivergentBranches(ptx));
