@@ -291,6 +291,28 @@ internal static class Catalog
                 cs.Add(Read(n, pattern, grid));
             }
         }
+
+        // The 16-bit weights of the × 11008 products read as [K, N] column strips, as the small-M products' groups read
+        // them (one strip of 64, 128, 256 or 512 columns each where that tiles a row, K split so that about 3 groups run
+        // per SM).
+        (long N, int PitchVectors)[] matrices = quick
+            ? new[] { (4096L * 37, 64) }
+            : new[] { (11008L * 4096 / 2, 4096 * 2 / 16), (11008L * 4096 / 2, 11008 * 2 / 16) };
+        int[] widths = quick ? new[] { 8 } : new[] { 8, 16, 32, 64 };
+        int[] loadCounts = quick ? new[] { 4 } : new[] { 4, 8, 16 };
+        int groupsWanted = quick ? 24 : 3 * Math.Max(1, grid.Multiprocessors);
+        foreach (var (n, pitch) in matrices)
+        {
+            foreach (int width in widths.Where(w => pitch % w == 0))
+            {
+                int strips = pitch / width;
+                var shape = new ReadCeiling.StripShape(pitch, width, Math.Max(1, groupsWanted / strips));
+                foreach (int loads in loadCounts)
+                {
+                    cs.Add(Read(n, ReadCeiling.Strips(shape, loads), grid));
+                }
+            }
+        }
     }
 
     private static OpCase Read(long n, ReadCeiling.Pattern pattern, ReadCeiling.ReadGrid grid)

@@ -20,7 +20,10 @@ namespace GemsInjector.GpuHarness;
 /// <item><c>chunk</c>: group g reads the g-th contiguous slice of the buffer, its threads side by side, so the grid
 /// reads as many separate runs as it has groups, as a product whose groups own weight rows does;</item>
 /// <item><c>bulk</c>: the <c>chunk</c> slices, brought by the bulk copy engine into a ring of shared-memory stages that
-/// the group's threads sum (sm_90; see <see cref="ReadBulk"/>).</item>
+/// the group's threads sum (sm_90; see <see cref="ReadBulk"/>);</item>
+/// <item><c>strip</c>: the buffer as a row-major matrix (a [K, N] weight), group g reading one column strip of a few
+/// hundred bytes over one range of rows, as a product whose groups own column tiles of a [K, N] weight and a split of
+/// its K does (<see cref="ReadStrips{TLoads}"/>).</item>
 /// </list>
 /// <c>stride</c> and <c>chunk</c> with 256-thread groups (fewer where the device allows fewer), a given number of groups per
 /// SM and a given number of loads each thread issues before it adds any (the bytes it keeps in flight); <c>bulk</c> with
@@ -43,16 +46,23 @@ internal static class ReadCeiling
         public static ReadGrid Of(Accelerator accelerator) =>
             new(accelerator.NumMultiprocessors, accelerator.MaxNumThreadsPerGroup, accelerator.AcceleratorType == AcceleratorType.CPU || Sm90aPtx.Supported(accelerator));
 
-        /// <summary>Threads per group of <paramref name="pattern"/>: <see cref="GroupThreads"/> (<see cref="BulkGroupThreads"/> for <c>bulk</c>), or fewer where the device's groups are smaller (the simulator's).</summary>
-        public int Threads(Pattern pattern) => Math.Min(pattern.Walk == Walk.Bulk ? BulkGroupThreads : GroupThreads, MaxGroupThreads);
+        /// <summary>
+        /// Threads per group of <paramref name="pattern"/>: <see cref="GroupThreads"/> (<see cref="BulkGroupThreads"/> for
+        /// <c>bulk</c> and <c>strip</c>), or fewer where the device's groups are smaller (the simulator's).
+        /// </summary>
+        public int Threads(Pattern pattern) => Math.Min(pattern.Walk is Walk.Bulk or Walk.Strip ? BulkGroupThreads : GroupThreads, MaxGroupThreads);
 
-        /// <summary>Groups of a launch of <paramref name="pattern"/>.</summary>
-        public int Groups(Pattern pattern) => Math.Max(1, Multiprocessors) * pattern.GroupsPerSm;
+        /// <summary>Groups of a launch of <paramref name="pattern"/>: per SM for the flat walks, strips × splits for <c>strip</c>.</summary>
+        public int Groups(Pattern pattern) => pattern.Walk == Walk.Strip
+            ? pattern.Strip.Strips * pattern.Strip.Splits
+            : Math.Max(1, Multiprocessors) * pattern.GroupsPerSm;
     }
 
     private static readonly ConditionalWeakTable<Accelerator, Action<KernelConfig, ArrayView<Float4>, ArrayView<float>, int, int>[]> Loaded = new();
 
     private static readonly ConditionalWeakTable<Accelerator, Action<KernelConfig, ArrayView<Float4>, ArrayView<float>, int, int, int, long>> LoadedBulk = new();
+
+    private static readonly ConditionalWeakTable<Accelerator, Action<KernelConfig, ArrayView<Float4>, ArrayView<float>, int, int, int, int>[]> LoadedStrips = new();
 
     /// <summary>The loads in flight per thread that a pattern may name, and the kernel instantiated for each.</summary>
     public static readonly int[] LoadsInFlight = { 2, 4, 8, 16 };
@@ -68,6 +78,26 @@ internal static class ReadCeiling
 
         /// <summary>Group g's slice as <c>chunk</c>, but copied by the bulk copy engine into a ring of shared-memory stages that the group's threads sum.</summary>
         Bulk,
+
+        /// <summary>Group g reads one column strip of a row-major matrix over one range of its rows (<see cref="StripShape"/>).</summary>
+        Strip,
+    }
+
+    /// <summary>
+    /// The matrix a <c>strip</c> pattern reads the buffer as, in 16-byte vectors: rows of <paramref name="PitchVectors"/>,
+    /// cut into column strips of <paramref name="WidthVectors"/> and into <paramref name="Splits"/> equal ranges of rows
+    /// (the last one shorter); one group per strip and range, strip-major as a product's grid (⌈N / tile⌉, splits).
+    /// </summary>
+    public readonly record struct StripShape(int PitchVectors, int WidthVectors, int Splits)
+    {
+        /// <summary>Column strips per row.</summary>
+        public int Strips => PitchVectors / WidthVectors;
+
+        /// <summary>Rows of a buffer of <paramref name="vectors"/> 16-byte vectors.</summary>
+        public int Rows(long vectors) => (int)(vectors / PitchVectors);
+
+        /// <summary>Rows per split of a buffer of <paramref name="vectors"/> vectors (the last split may be shorter).</summary>
+        public int RowsPerSplit(long vectors) => (Rows(vectors) + Splits - 1) / Splits;
     }
 
     /// <summary>
@@ -94,13 +124,24 @@ internal static class ReadCeiling
     /// </summary>
     public readonly record struct Pattern(Walk Walk, int GroupsPerSm, int Loads)
     {
-        /// <summary>Whether each group reads one contiguous slice (<c>chunk</c>, <c>bulk</c>) rather than the grid-stride walk.</summary>
-        public bool Sliced => Walk != Walk.Stride;
+        /// <summary>The matrix of a <c>strip</c> pattern (<see cref="Strips"/>); default for the other walks.</summary>
+        public StripShape Strip { get; init; }
 
-        /// <summary>The pattern's label in a case's shape, e.g. <c>stride4x8</c> (4 groups per SM, 8 loads in flight) or <c>bulk2x6</c> (2 groups per SM, 6 stages).</summary>
-        public override string ToString() =>
-            string.Create(CultureInfo.InvariantCulture, $"{Walk.ToString().ToLowerInvariant()}{GroupsPerSm}x{Loads}");
+        /// <summary>Whether each group reads one contiguous slice (<c>chunk</c>, <c>bulk</c>) rather than the grid-stride walk.</summary>
+        public bool Sliced => Walk is Walk.Chunk or Walk.Bulk;
+
+        /// <summary>
+        /// The pattern's label in a case's shape, e.g. <c>stride4x8</c> (4 groups per SM, 8 loads in flight), <c>bulk2x6</c>
+        /// (2 groups per SM, 6 stages) or <c>strip128of8192x6x8</c> (strips 128 bytes wide of 8192-byte rows, 6 splits of
+        /// the rows, 8 loads in flight).
+        /// </summary>
+        public override string ToString() => Walk == Walk.Strip
+            ? string.Create(CultureInfo.InvariantCulture, $"strip{Strip.WidthVectors * 16}of{Strip.PitchVectors * 16}x{Strip.Splits}x{Loads}")
+            : string.Create(CultureInfo.InvariantCulture, $"{Walk.ToString().ToLowerInvariant()}{GroupsPerSm}x{Loads}");
     }
+
+    /// <summary>A <c>strip</c> pattern: <paramref name="loads"/> loads in flight per thread over <paramref name="strip"/>.</summary>
+    public static Pattern Strips(StripShape strip, int loads) => new(Walk.Strip, 0, loads) { Strip = strip };
 
     /// <summary>
     /// The float64 sums each group of <paramref name="pattern"/> writes over <paramref name="x"/> (n a multiple of 4),
@@ -123,7 +164,22 @@ internal static class ReadCeiling
         Par.Rows(groups, g =>
         {
             double s = 0;
-            if (pattern.Sliced)
+            if (pattern.Walk == Walk.Strip)
+            {
+                var strip = pattern.Strip;
+                int rowsPerSplit = strip.RowsPerSplit(vectors);
+                int rowStart = g / strip.Strips * rowsPerSplit;
+                int rowEnd = Math.Min(strip.Rows(vectors), rowStart + rowsPerSplit);
+                for (long row = rowStart; row < rowEnd; row++)
+                {
+                    long from = ((row * strip.PitchVectors) + ((g % strip.Strips) * strip.WidthVectors)) * 4;
+                    for (long i = from; i < from + (strip.WidthVectors * 4); i++)
+                    {
+                        s += x[i];
+                    }
+                }
+            }
+            else if (pattern.Sliced)
             {
                 for (long i = g * chunk * 4, end = Math.Min(vectors, (g + 1) * chunk) * 4; i < end; i++)
                 {
@@ -182,6 +238,33 @@ internal static class ReadCeiling
         if (slot < 0)
         {
             throw new ArgumentException($"The read probe has kernels for {string.Join(", ", LoadsInFlight)} loads in flight, not {pattern.Loads}.");
+        }
+
+        if (pattern.Walk == Walk.Strip)
+        {
+            var strip = pattern.Strip;
+            int threads = grid.Threads(pattern);
+            if (strip.WidthVectors < 1 || strip.Splits < 1 || strip.PitchVectors % strip.WidthVectors != 0 || vectors % strip.PitchVectors != 0
+                || threads % strip.WidthVectors != 0 || threads % accelerator.WarpSize != 0)
+            {
+                throw new ArgumentException($"The read probe {pattern} needs rows that tile the buffer ({vectors} vectors), strips that tile a row, "
+                    + $"and {threads}-thread groups (whole warps) that cover whole rows of a strip.");
+            }
+
+            var strips = LoadedStrips.GetValue(accelerator, acc =>
+            {
+                var loader = new IlgpuKernelLoader(acc, null);
+                return new[]
+                {
+                    loader.LoadStreamKernel<ArrayView<Float4>, ArrayView<float>, int, int, int, int>(ReadStrips<Const2>),
+                    loader.LoadStreamKernel<ArrayView<Float4>, ArrayView<float>, int, int, int, int>(ReadStrips<Const4>),
+                    loader.LoadStreamKernel<ArrayView<Float4>, ArrayView<float>, int, int, int, int>(ReadStrips<Const8>),
+                    loader.LoadStreamKernel<ArrayView<Float4>, ArrayView<float>, int, int, int, int>(ReadStrips<Const16>),
+                };
+            });
+            var stripKernel = strips[slot];
+            var stripConfig = new KernelConfig(groups, threads);
+            return () => stripKernel(stripConfig, x4, sums, strip.PitchVectors, strip.WidthVectors, strip.RowsPerSplit(vectors), strip.Rows(vectors));
         }
 
         // Through the kernel library's loader, as the products are: a load setting of the process (PtxL2Prefetch) reaches
@@ -301,8 +384,6 @@ internal static class ReadCeiling
     private static void Read<TLoads>(ArrayView<Float4> x4, ArrayView<float> sums, int vectors, int chunk)
         where TLoads : struct, IKernelConstant
     {
-        int loads = default(TLoads).Value;
-        var x = x4.AsAligned(16);
         long first, end, step;
         if (chunk > 0)
         {
@@ -318,6 +399,47 @@ internal static class ReadCeiling
             step = (long)Grid.DimX * Group.DimX;
         }
 
+        // The last lane of the warp has the fewest vectors before the end: the warp's whole steps are its count.
+        long warpLast = first - Warp.LaneIdx + Warp.WarpSize - 1;
+        long count = end > first ? (end - first + step - 1) / step : 0;
+        long warpCount = end > warpLast ? (end - warpLast + step - 1) / step : 0;
+        GroupSum(sums, SumWalk<TLoads>(x4, first, step, count, warpCount));
+    }
+
+    /// <summary>
+    /// Sums the group's strip of a <see cref="StripShape"/> (<paramref name="pitch"/> and <paramref name="width"/> in
+    /// vectors, <paramref name="rowsPerSplit"/> rows per group of the matrix's <paramref name="rows"/>): thread t reads 16-byte column t mod width of the strip in rows
+    /// t / width, t / width + threads / width … of the group's range, so each warp load covers whole strip rows side by
+    /// side; <typeparamref name="TLoads"/> loads issued before their adds.
+    /// </summary>
+    private static void ReadStrips<TLoads>(ArrayView<Float4> x4, ArrayView<float> sums, int pitch, int width, int rowsPerSplit, int rows)
+        where TLoads : struct, IKernelConstant
+    {
+        int strips = pitch / width;
+        int rowStart = Grid.IdxX / strips * rowsPerSplit;
+        int rowEnd = rows < rowStart + rowsPerSplit ? rows : rowStart + rowsPerSplit;
+        int rowsPerLoad = Group.DimX / width;
+        int rowOffset = Group.IdxX / width;
+        long first = ((long)(rowStart + rowOffset) * pitch) + ((Grid.IdxX % strips) * width) + (Group.IdxX % width);
+        long step = (long)rowsPerLoad * pitch;
+        int left = rowEnd - rowStart - rowOffset;
+        int warpLeft = rowEnd - rowStart - (((Warp.WarpIdx * Warp.WarpSize) + Warp.WarpSize - 1) / width);
+        long count = left > 0 ? (left + rowsPerLoad - 1) / rowsPerLoad : 0;
+        long warpCount = warpLeft > 0 ? (warpLeft + rowsPerLoad - 1) / rowsPerLoad : 0;
+        GroupSum(sums, SumWalk<TLoads>(x4, first, step, count, warpCount));
+    }
+
+    /// <summary>
+    /// The thread's sum of vectors <paramref name="first"/> + j · <paramref name="step"/>, j &lt; <paramref name="count"/>:
+    /// <typeparamref name="TLoads"/> at a time while the whole warp has that many left (<paramref name="warpCount"/>, the
+    /// same for every lane: the warp barrier inside a step needs the whole warp), then one at a time.
+    /// </summary>
+    private static float SumWalk<TLoads>(ArrayView<Float4> x4, long first, long step, long count, long warpCount)
+        where TLoads : struct, IKernelConstant
+    {
+        int loads = default(TLoads).Value;
+        var x = x4.AsAligned(16);
+
         // Zero, read from shared memory after each step's warp barrier and added into every element first: ptxas can
         // move no add of a loaded value above that barrier, so all the step's loads are in flight together (Run 206's
         // SASS of the second form, without it: adds hoisted between the loads, three or four loads in flight).
@@ -329,12 +451,12 @@ internal static class ReadCeiling
 
         Group.Barrier();
 
-        // A step runs only where every lane of the warp has all its loads in range: the warp barrier inside it needs the
-        // whole warp (Run 205's first build hung where a slice's end fell inside a warp); the rest goes one load at a time.
-        long warpLast = first - Warp.LaneIdx + Warp.WarpSize - 1;
+        // A step runs only where every lane of the warp has all its loads in range (Run 205's first build hung where a
+        // slice's end fell inside a warp); the rest goes one load at a time.
         float sum = 0f;
         long i = first;
-        for (; warpLast + ((loads - 1) * step) < end; i += loads * step, warpLast += loads * step)
+        long j = 0;
+        for (; j + loads <= warpCount; i += loads * step, j += loads)
         {
             Float4 v0 = x[i];
             Float4 v1 = x[i + step];
@@ -399,13 +521,14 @@ internal static class ReadCeiling
             sum += (step0 + step2) + (step4 + step8);
         }
 
-        for (; i < end; i += step)
+        for (; j < count; i += step, j++)
         {
             sum += Add(x[i]);
         }
 
-        GroupSum(sums, sum);
+        return sum;
     }
+
 
     /// <summary>Writes the group's sum of every thread's <paramref name="sum"/> to its slot of <paramref name="sums"/>.</summary>
     private static void GroupSum(ArrayView<float> sums, float sum)
