@@ -298,7 +298,7 @@ internal static class Catalog
         (long N, int PitchVectors)[] matrices = quick
             ? new[] { (4096L * 37, 64) }
             : new[] { (11008L * 4096 / 2, 4096 * 2 / 16), (11008L * 4096 / 2, 11008 * 2 / 16) };
-        int[] widths = quick ? new[] { 8 } : new[] { 8, 16, 32, 64 };
+        int[] widths = quick ? new[] { 8, 2 } : new[] { 8, 16, 32, 64 };
         int[] loadCounts = quick ? new[] { 4 } : new[] { 4, 8, 16 };
         int groupsWanted = quick ? 24 : 3 * Math.Max(1, grid.Multiprocessors);
         foreach (var (n, pitch) in matrices)

@@ -399,18 +399,14 @@ internal static class ReadCeiling
             step = (long)Grid.DimX * Group.DimX;
         }
 
-        // The last lane of the warp has the fewest vectors before the end: the warp's whole steps are its count.
-        long warpLast = first - Warp.LaneIdx + Warp.WarpSize - 1;
-        long count = end > first ? (end - first + step - 1) / step : 0;
-        long warpCount = end > warpLast ? (end - warpLast + step - 1) / step : 0;
-        GroupSum(sums, SumWalk<TLoads>(x4, first, step, count, warpCount));
+        GroupSum(sums, SumWalk<TLoads>(x4, first, step, end, first - Warp.LaneIdx + Warp.WarpSize - 1));
     }
 
     /// <summary>
     /// Sums the group's strip of a <see cref="StripShape"/> (<paramref name="pitch"/> and <paramref name="width"/> in
-    /// vectors, <paramref name="rowsPerSplit"/> rows per group of the matrix's <paramref name="rows"/>): thread t reads 16-byte column t mod width of the strip in rows
-    /// t / width, t / width + threads / width … of the group's range, so each warp load covers whole strip rows side by
-    /// side; <typeparamref name="TLoads"/> loads issued before their adds.
+    /// vectors, <paramref name="rowsPerSplit"/> rows per group of the matrix's <paramref name="rows"/>): thread t reads
+    /// vector t mod width of the strip in rows t / width, t / width + threads / width … of the group's range, so each warp
+    /// load covers whole strip rows side by side; <typeparamref name="TLoads"/> loads issued before their adds.
     /// </summary>
     private static void ReadStrips<TLoads>(ArrayView<Float4> x4, ArrayView<float> sums, int pitch, int width, int rowsPerSplit, int rows)
         where TLoads : struct, IKernelConstant
@@ -422,19 +418,21 @@ internal static class ReadCeiling
         int rowOffset = Group.IdxX / width;
         long first = ((long)(rowStart + rowOffset) * pitch) + ((Grid.IdxX % strips) * width) + (Group.IdxX % width);
         long step = (long)rowsPerLoad * pitch;
-        int left = rowEnd - rowStart - rowOffset;
-        int warpLeft = rowEnd - rowStart - (((Warp.WarpIdx * Warp.WarpSize) + Warp.WarpSize - 1) / width);
-        long count = left > 0 ? (left + rowsPerLoad - 1) / rowsPerLoad : 0;
-        long warpCount = warpLeft > 0 ? (warpLeft + rowsPerLoad - 1) / rowsPerLoad : 0;
-        GroupSum(sums, SumWalk<TLoads>(x4, first, step, count, warpCount));
+        // A vector lies before the end of the group's rows exactly when its row does; the warp's last lane has the last
+        // row of the warp's loads.
+        long end = (long)rowEnd * pitch;
+        long warpLast = (long)(rowStart + ((Warp.WarpIdx * Warp.WarpSize) + Warp.WarpSize - 1) / width) * pitch;
+        GroupSum(sums, SumWalk<TLoads>(x4, first, step, end, warpLast));
     }
 
     /// <summary>
-    /// The thread's sum of vectors <paramref name="first"/> + j · <paramref name="step"/>, j &lt; <paramref name="count"/>:
-    /// <typeparamref name="TLoads"/> at a time while the whole warp has that many left (<paramref name="warpCount"/>, the
-    /// same for every lane: the warp barrier inside a step needs the whole warp), then one at a time.
+    /// The thread's sum of vectors <paramref name="first"/>, + <paramref name="step"/>, + 2 · <paramref name="step"/> …
+    /// before <paramref name="end"/>: <typeparamref name="TLoads"/> at a time while the warp's last lane, whose walk
+    /// runs in step with the thread's from <paramref name="warpLast"/>, has that many left (the warp barrier inside a
+    /// step needs the whole warp), then one at a time.
     /// </summary>
-    private static float SumWalk<TLoads>(ArrayView<Float4> x4, long first, long step, long count, long warpCount)
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static float SumWalk<TLoads>(ArrayView<Float4> x4, long first, long step, long end, long warpLast)
         where TLoads : struct, IKernelConstant
     {
         int loads = default(TLoads).Value;
@@ -455,8 +453,7 @@ internal static class ReadCeiling
         // slice's end fell inside a warp); the rest goes one load at a time.
         float sum = 0f;
         long i = first;
-        long j = 0;
-        for (; j + loads <= warpCount; i += loads * step, j += loads)
+        for (; warpLast + ((loads - 1) * step) < end; i += loads * step, warpLast += loads * step)
         {
             Float4 v0 = x[i];
             Float4 v1 = x[i + step];
@@ -521,14 +518,13 @@ internal static class ReadCeiling
             sum += (step0 + step2) + (step4 + step8);
         }
 
-        for (; j < count; i += step, j++)
+        for (; i < end; i += step)
         {
             sum += Add(x[i]);
         }
 
         return sum;
     }
-
 
     /// <summary>Writes the group's sum of every thread's <paramref name="sum"/> to its slot of <paramref name="sums"/>.</summary>
     private static void GroupSum(ArrayView<float> sums, float sum)
