@@ -28,8 +28,8 @@ internal interface IWgmmaSkinnyOps
     /// <summary>Closes the group of asynchronous copies issued so far.</summary>
     void CommitCopies();
 
-    /// <summary>Waits until at most <see cref="WgmmaSkinnyGemmKernels.Stages"/> − 2 committed copy groups are in flight.</summary>
-    void WaitCopies();
+    /// <summary>Waits until at most <paramref name="stages"/> − 2 committed copy groups are in flight (<paramref name="stages"/>: the ring's, a constant).</summary>
+    void WaitCopies(int stages);
 
     /// <summary>Orders this thread's completed shared-memory writes before later reads by the async proxy (wgmma).</summary>
     void FenceProxy();
@@ -109,8 +109,25 @@ internal static partial class WgmmaSkinnyGemmKernels
     /// </summary>
     public const int BlockNNarrow = 64;
 
-    /// <summary>Bytes of one stage of a <paramref name="columns"/>-column tile (A [64][64], then B [columns][64]).</summary>
-    public static int StageBytesOf(int columns) => AStageBytes + (columns * RowBytes);
+    /// <summary>
+    /// A-stage rows of the deep ring (<c>GEMS_TC_SMALLM_RING=deep</c>, products of up to 16 rows): the stage holds A's 16
+    /// rows only (2 KB), and the wgmma's rows 16–63 read the 6 KB that follow, the start of the same stage's B tile. Those
+    /// rows' sums are never stored (each row of D depends on its own row of A only), so they need no zeros, and the 6 KB
+    /// per stage go to weight: <see cref="DeepStages"/> stages in about the same shared memory as four.
+    /// </summary>
+    public const int DeepARows = 16;
+
+    /// <summary>Stages of the deep ring: five K tiles requested ahead of the one multiplied (61 KB at 64 columns, three groups per SM).</summary>
+    public const int DeepStages = 6;
+
+    /// <summary>Stages of the ring whose A stage holds <paramref name="aRows"/> rows (<see cref="BlockM"/> or <see cref="DeepARows"/>).</summary>
+    public static int StagesOf(int aRows) => aRows == DeepARows ? DeepStages : Stages;
+
+    /// <summary>Bytes of an A stage of <paramref name="aRows"/> rows.</summary>
+    public static int AStageBytesOf(int aRows) => aRows * RowBytes;
+
+    /// <summary>Bytes of one stage of a <paramref name="columns"/>-column tile (A [<paramref name="aRows"/>][64], then B [columns][64]).</summary>
+    public static int StageBytesOf(int columns, int aRows = BlockM) => AStageBytesOf(aRows) + (columns * RowBytes);
 
     /// <summary>float32 accumulators per thread of a <paramref name="columns"/>-column tile (m64 × columns over 128 threads).</summary>
     public static int AccumulatorsOf(int columns) => columns / 2;
@@ -118,8 +135,8 @@ internal static partial class WgmmaSkinnyGemmKernels
     /// <summary>Bytes between two threads' staged accumulators: the thread's floats + 16 (an odd count of 16-byte units).</summary>
     public static int AccumulatorStrideOf(int columns) => (AccumulatorsOf(columns) * 4) + 16;
 
-    /// <summary>Dynamic shared bytes of a <paramref name="columns"/>-column launch: the ring plus the alignment room.</summary>
-    public static int SharedBytesOf(int columns) => (Stages * StageBytesOf(columns)) + WgmmaGemmKernels.SwizzleAlignment;
+    /// <summary>Dynamic shared bytes of a <paramref name="columns"/>-column launch (A stages of <paramref name="aRows"/> rows): the ring plus the alignment room.</summary>
+    public static int SharedBytesOf(int columns, int aRows = BlockM) => (StagesOf(aRows) * StageBytesOf(columns, aRows)) + WgmmaGemmKernels.SwizzleAlignment;
 
     /// <summary>
     /// The kernel through inline PTX for one format and B layout (<typeparamref name="TOperands"/>, matching the shape's
@@ -219,20 +236,72 @@ internal static partial class WgmmaSkinnyGemmKernels
     }
 
     /// <summary>
+    /// <see cref="Gemm16WgmmaSkinnyN64{TOperands}"/> on the deep ring (<see cref="DeepARows"/>: products of up to 16 rows,
+    /// <c>GEMS_TC_SMALLM_RING=deep</c>): 2 KB A stages, <see cref="DeepStages"/> stages, five K tiles of weight in flight
+    /// per group instead of three. Launch with <see cref="WgmmaSkinnyLaunch.Config"/>'s deep shared bytes.
+    /// </summary>
+    [IlgpuKernel]
+    [IlgpuKernelVariant(typeof(Bf16MnMajorB))]
+    [IlgpuKernelVariant(typeof(F16MnMajorB))]
+    public static void Gemm16WgmmaSkinnyN64Deep<TOperands>(ArrayView<ushort> a, ArrayView<ushort> b, ArrayView<ushort> bias, ArrayView<ushort> c, ArrayView<float> partial,
+        TensorCoreShape s)
+        where TOperands : struct, IWgmmaOperands
+    {
+        var ops = default(PtxWgmmaSkinnyOps);
+        var cluster = default(NoClusterSum);
+        Body(ref ops, ref cluster, a, b, bias, c, partial, s, default(TOperands).TransposeB, default(TOperands).Bf16, BlockNNarrow, DeepARows);
+    }
+
+    /// <summary><see cref="Gemm16WgmmaSkinnyN64Tickets{TOperands}"/> on the deep ring (<see cref="Gemm16WgmmaSkinnyN64Deep{TOperands}"/>).</summary>
+    [IlgpuKernel]
+    [IlgpuKernelVariant(typeof(Bf16MnMajorB))]
+    [IlgpuKernelVariant(typeof(F16MnMajorB))]
+    public static void Gemm16WgmmaSkinnyN64TicketsDeep<TOperands>(ArrayView<ushort> a, ArrayView<ushort> b, ArrayView<ushort> bias, ArrayView<ushort> c,
+        ArrayView<float> partial, ArrayView<int> tickets, TensorCoreShape s)
+        where TOperands : struct, IWgmmaOperands
+    {
+        var ops = default(PtxWgmmaSkinnyOps);
+        var cluster = default(NoClusterSum);
+        Body(ref ops, ref cluster, a, b, bias, c, partial, s, default(TOperands).TransposeB, default(TOperands).Bf16, BlockNNarrow, DeepARows);
+        SplitKReduction.FinishTileVectors(tickets, Grid.IdxX, partial, bias, c, TensorCoreLaunch.ReduceShape(s), Grid.IdxX * BlockNNarrow, BlockNNarrow, s.Bf16);
+    }
+
+    /// <summary>
+    /// <see cref="Gemm16WgmmaSkinnyN64Cluster{TOperands, TClusterSize}"/> on the deep ring: the staged accumulators and
+    /// the cluster tile (35 KB) still lie inside its 60 KB.
+    /// </summary>
+    [IlgpuKernel]
+    [IlgpuKernelVariant(typeof(Bf16MnMajorB), typeof(Const2))]
+    [IlgpuKernelVariant(typeof(F16MnMajorB), typeof(Const2))]
+    [IlgpuKernelVariant(typeof(Bf16MnMajorB), typeof(Const4))]
+    [IlgpuKernelVariant(typeof(F16MnMajorB), typeof(Const4))]
+    [IlgpuKernelVariant(typeof(Bf16MnMajorB), typeof(Const8))]
+    [IlgpuKernelVariant(typeof(F16MnMajorB), typeof(Const8))]
+    public static void Gemm16WgmmaSkinnyN64ClusterDeep<TOperands, TClusterSize>(ArrayView<ushort> a, ArrayView<ushort> b, ArrayView<ushort> bias, ArrayView<ushort> c,
+        TensorCoreShape s)
+        where TOperands : struct, IWgmmaOperands
+        where TClusterSize : struct, IKernelConstant
+    {
+        var ops = default(PtxWgmmaSkinnyOps);
+        var cluster = PtxClusterReducePadded<TClusterSize>.Begin(WgmmaGemmKernels.SwizzleAlignment, ClusterTileOffsetOf(BlockNNarrow), ClusterRowShiftOf(BlockNNarrow));
+        Body(ref ops, ref cluster, a, b, bias, c, default, s, default(TOperands).TransposeB, default(TOperands).Bf16, BlockNNarrow, DeepARows);
+    }
+
+    /// <summary>
     /// The cluster form of the small-M body on ILGPU's CPU accelerator, which runs no clusters (<see cref="EmulatedClusterReduce"/>:
     /// the tile through <paramref name="partial"/> and one ticket per column tile, the last group of the tile summing every
     /// rank's slice with the code the GPU runs per rank); grid (⌈N/<paramref name="columns"/>⌉, splits, 1) as the PTX form.
     /// </summary>
     [IlgpuKernel(SimulatorOnly = true)]
     public static void Gemm16WgmmaSkinnyClusterEmulated(ArrayView<ushort> a, ArrayView<ushort> b, ArrayView<ushort> bias, ArrayView<ushort> c, ArrayView<float> partial,
-        ArrayView<int> tickets, ArrayView<float> scratch, TensorCoreShape s, int columns)
+        ArrayView<int> tickets, ArrayView<float> scratch, TensorCoreShape s, int columns, int aRows)
     {
         var ops = new EmulatedWgmmaSkinnyOps { Scratch = scratch };
         var cluster = new EmulatedClusterSum
         {
             Inner = new EmulatedClusterReduce { Partial = partial, Tickets = tickets, Ticket = Grid.IdxX, M = s.M, N = s.N, Splits = s.SplitK },
         };
-        Body(ref ops, ref cluster, a, b, bias, c, default, s, s.TransposeB, s.Bf16, columns);
+        Body(ref ops, ref cluster, a, b, bias, c, default, s, s.TransposeB, s.Bf16, columns, aRows);
     }
 
     /// <summary>
@@ -241,11 +310,11 @@ internal static partial class WgmmaSkinnyGemmKernels
     /// </summary>
     [IlgpuKernel(SimulatorOnly = true)]
     public static void Gemm16WgmmaSkinnyTicketsEmulated(ArrayView<ushort> a, ArrayView<ushort> b, ArrayView<ushort> bias, ArrayView<ushort> c, ArrayView<float> partial,
-        ArrayView<int> tickets, ArrayView<float> scratch, TensorCoreShape s, int columns)
+        ArrayView<int> tickets, ArrayView<float> scratch, TensorCoreShape s, int columns, int aRows)
     {
         var ops = new EmulatedWgmmaSkinnyOps { Scratch = scratch };
         var cluster = default(NoClusterSum);
-        Body(ref ops, ref cluster, a, b, bias, c, partial, s, s.TransposeB, s.Bf16, columns);
+        Body(ref ops, ref cluster, a, b, bias, c, partial, s, s.TransposeB, s.Bf16, columns, aRows);
         SplitKReduction.FinishTileVectors(tickets, Grid.IdxX, partial, bias, c, TensorCoreLaunch.ReduceShape(s), Grid.IdxX * columns, columns, s.Bf16);
     }
 
@@ -269,33 +338,37 @@ internal static partial class WgmmaSkinnyGemmKernels
 
     /// <summary>
     /// The same body with wgmma emulated thread by thread (<see cref="WgmmaSkinnyLaunch.EmulationScratch"/> floats of
-    /// <paramref name="scratch"/>), for ILGPU's CPU accelerator with 32-thread warps; <paramref name="columns"/> is the tile width (<see cref="BlockN"/> or <see cref="BlockNNarrow"/>).
+    /// <paramref name="scratch"/>), for ILGPU's CPU accelerator with 32-thread warps; <paramref name="columns"/> is the tile width (<see cref="BlockN"/> or <see cref="BlockNNarrow"/>),
+    /// <paramref name="aRows"/> the A stage's rows (<see cref="BlockM"/>, or <see cref="DeepARows"/> for the deep ring).
     /// </summary>
     [IlgpuKernel(SimulatorOnly = true)]
     public static void Gemm16WgmmaSkinnyEmulated(ArrayView<ushort> a, ArrayView<ushort> b, ArrayView<ushort> bias, ArrayView<ushort> c, ArrayView<float> partial,
-        ArrayView<float> scratch, TensorCoreShape s, int columns)
+        ArrayView<float> scratch, TensorCoreShape s, int columns, int aRows)
     {
         var ops = new EmulatedWgmmaSkinnyOps { Scratch = scratch };
         var cluster = default(NoClusterSum);
-        Body(ref ops, ref cluster, a, b, bias, c, partial, s, s.TransposeB, s.Bf16, columns);
+        Body(ref ops, ref cluster, a, b, bias, c, partial, s, s.TransposeB, s.Bf16, columns, aRows);
     }
 
-    /// <summary>Byte offset of stage <paramref name="stage"/>'s A tile (<paramref name="columns"/>-column tiles).</summary>
-    public static int AStageOffset(int stage, int columns = BlockN) => stage * StageBytesOf(columns);
+    /// <summary>Byte offset of stage <paramref name="stage"/>'s A tile (<paramref name="columns"/>-column tiles, A stages of <paramref name="aRows"/> rows).</summary>
+    public static int AStageOffset(int stage, int columns = BlockN, int aRows = BlockM) => stage * StageBytesOf(columns, aRows);
 
-    /// <summary>Byte offset of stage <paramref name="stage"/>'s B tile (<paramref name="columns"/>-column tiles).</summary>
-    public static int BStageOffset(int stage, int columns = BlockN) => (stage * StageBytesOf(columns)) + AStageBytes;
+    /// <summary>Byte offset of stage <paramref name="stage"/>'s B tile (<paramref name="columns"/>-column tiles, A stages of <paramref name="aRows"/> rows).</summary>
+    public static int BStageOffset(int stage, int columns = BlockN, int aRows = BlockM) => (stage * StageBytesOf(columns, aRows)) + AStageBytesOf(aRows);
 
-    /// <summary>The A descriptor at stage <paramref name="stage"/>, k16 step 0 (K-major, 8-row atoms 1024 bytes apart).</summary>
-    public static long ADescriptor(uint sharedBase, int stage, int columns = BlockN) =>
-        WgmmaGemmKernels.Descriptor(sharedBase + (uint)AStageOffset(stage, columns), 16, WgmmaGemmKernels.AtomBytes);
+    /// <summary>
+    /// The A descriptor at stage <paramref name="stage"/>, k16 step 0 (K-major, 8-row atoms 1024 bytes apart; with
+    /// <see cref="DeepARows"/> rows, atoms 2–7 lie over the stage's B tile).
+    /// </summary>
+    public static long ADescriptor(uint sharedBase, int stage, int columns = BlockN, int aRows = BlockM) =>
+        WgmmaGemmKernels.Descriptor(sharedBase + (uint)AStageOffset(stage, columns, aRows), 16, WgmmaGemmKernels.AtomBytes);
 
     /// <summary>
     /// The B descriptor at stage <paramref name="stage"/>, k16 step 0: K-major for a [N, K] b, MN-major (64-column blocks
     /// 8 KB apart; a 64-column tile is one block) for a [K, N] b.
     /// </summary>
-    public static long BDescriptor(uint sharedBase, int stage, int transposeB, int columns = BlockN) =>
-        WgmmaGemmKernels.Descriptor(sharedBase + (uint)BStageOffset(stage, columns), transposeB != 0 ? 16 : WgmmaGemmKernels.MnBlockBytes, WgmmaGemmKernels.AtomBytes);
+    public static long BDescriptor(uint sharedBase, int stage, int transposeB, int columns = BlockN, int aRows = BlockM) =>
+        WgmmaGemmKernels.Descriptor(sharedBase + (uint)BStageOffset(stage, columns, aRows), transposeB != 0 ? 16 : WgmmaGemmKernels.MnBlockBytes, WgmmaGemmKernels.AtomBytes);
 
     /// <summary>
     /// The kernel body shared by the PTX and emulated operations (<paramref name="transposeB"/> and <paramref name="bf16"/>
@@ -314,13 +387,16 @@ internal static partial class WgmmaSkinnyGemmKernels
     /// the next iteration's copy wait. The multiply is tiny next to a stage's bytes (64 × 128 × 64 per 24 KB), so the
     /// wait 0 costs nothing, and S − 1 tiles stay in flight: 3 × 16 KB of weight per group at four stages (two groups
     /// per SM).
+    /// <paramref name="aRows"/> (a constant too) is the A stage's rows: <see cref="BlockM"/>, or <see cref="DeepARows"/> for
+    /// the deep ring, whose stages hold A chunk 0 only (chunks 1–3 would land on the B tile: they are neither zeroed nor
+    /// requested) and rotate over <see cref="DeepStages"/>, five tiles in flight.
     /// <paramref name="columns"/> (a constant in each PTX kernel) is the tile width: <see cref="BlockN"/>, or
     /// <see cref="BlockNNarrow"/> for the n64 variant, where B has 4 chunks per thread ([N, K]: rows t / 8 + 16 i;
     /// [K, N]: columns 8 · (t mod 8) .. of k-rows t / 8 + 16 i, one MN-major 64-column block), the stage is 16 KB and
     /// the accumulators 32 per thread.
     /// </remarks>
     internal static void Body<TOps, TCluster>(ref TOps ops, ref TCluster cluster, ArrayView<ushort> a, ArrayView<ushort> b, ArrayView<ushort> bias, ArrayView<ushort> c,
-        ArrayView<float> partial, TensorCoreShape s, int transposeB, int bf16, int columns)
+        ArrayView<float> partial, TensorCoreShape s, int transposeB, int bf16, int columns, int aRows = BlockM)
         where TOps : struct, IWgmmaSkinnyOps
         where TCluster : struct, IClusterSum
     {
@@ -329,7 +405,8 @@ internal static partial class WgmmaSkinnyGemmKernels
         var shared = SharedMemory.GetDynamic<ushort>();
         uint sharedBase = ops.SharedBase();
         int n0 = Grid.IdxX * columns;
-        int stageBytes = StageBytesOf(columns);
+        int stageBytes = StageBytesOf(columns, aRows);
+        int stages = StagesOf(aRows);
         int bChunks = columns == BlockN ? 8 : 4;
         bool split = s.SplitK > 1;
         long batch = split ? 0 : Grid.IdxZ;
@@ -377,9 +454,9 @@ internal static partial class WgmmaSkinnyGemmKernels
 
         // Zeros, once, in every stage's chunks that no tile will request (rows ≥ M of A, rows or columns ≥ N of B);
         // they complete with the first commit group, before tile 0's wgmma.
-        for (int stage = 0; stage < Stages; stage++)
+        for (int stage = 0; stage < stages; stage++)
         {
-            ZeroStage(ref ops, shared, a, b, s, transposeB, columns, sharedBase + (uint)(stage * stageBytes), plan);
+            ZeroStage(ref ops, shared, a, b, s, transposeB, columns, aRows, sharedBase + (uint)(stage * stageBytes), plan);
         }
 
         // Tiles whose 64 k all lie inside the group's K range take the copy without K tests; only the last (partial)
@@ -387,18 +464,18 @@ internal static partial class WgmmaSkinnyGemmKernels
         int fullTiles = kLength / BlockK;
         long aNext = aFrom;
         long bNext = bFrom;
-        for (int ahead = 0; ahead < Stages - 1; ahead++)
+        for (int ahead = 0; ahead < stages - 1; ahead++)
         {
             if (ahead < tiles)
             {
                 uint stageAt = sharedBase + (uint)(ahead * stageBytes);
                 if (ahead < fullTiles)
                 {
-                    LoadStage(ref ops, shared, a, b, s, transposeB, columns, true, false, stageAt, ahead * BlockK, plan, aNext, bNext);
+                    LoadStage(ref ops, shared, a, b, s, transposeB, columns, aRows, true, false, stageAt, ahead * BlockK, plan, aNext, bNext);
                 }
                 else
                 {
-                    LoadStage(ref ops, shared, a, b, s, transposeB, columns, false, false, stageAt, ahead * BlockK, plan, aNext, bNext);
+                    LoadStage(ref ops, shared, a, b, s, transposeB, columns, aRows, false, false, stageAt, ahead * BlockK, plan, aNext, bNext);
                 }
 
                 aNext += BlockK * 2;
@@ -410,30 +487,30 @@ internal static partial class WgmmaSkinnyGemmKernels
 
         for (int tile = 0; tile < tiles; tile++)
         {
-            ops.WaitCopies();
+            ops.WaitCopies(stages);
             ops.WaitMultiplies();
             ops.FenceProxy();
             Group.Barrier();
-            int next = tile + Stages - 1;
+            int next = tile + stages - 1;
             if (next < tiles)
             {
-                uint stageAt = sharedBase + (uint)((next & (Stages - 1)) * stageBytes);
+                uint stageAt = sharedBase + (uint)((next % stages) * stageBytes);
                 if (next < fullTiles)
                 {
                     // Threads whose eight B chunks all lie inside N (every thread when N is a multiple of 128) skip
                     // the eight issue tests: ptxas keeps no predicates across the loop, so each would cost an ISETP.
                     if (plan.BRows == bChunks)
                     {
-                        LoadStage(ref ops, shared, a, b, s, transposeB, columns, true, true, stageAt, next * BlockK, plan, aNext, bNext);
+                        LoadStage(ref ops, shared, a, b, s, transposeB, columns, aRows, true, true, stageAt, next * BlockK, plan, aNext, bNext);
                     }
                     else
                     {
-                        LoadStage(ref ops, shared, a, b, s, transposeB, columns, true, false, stageAt, next * BlockK, plan, aNext, bNext);
+                        LoadStage(ref ops, shared, a, b, s, transposeB, columns, aRows, true, false, stageAt, next * BlockK, plan, aNext, bNext);
                     }
                 }
                 else
                 {
-                    LoadStage(ref ops, shared, a, b, s, transposeB, columns, false, false, stageAt, next * BlockK, plan, aNext, bNext);
+                    LoadStage(ref ops, shared, a, b, s, transposeB, columns, aRows, false, false, stageAt, next * BlockK, plan, aNext, bNext);
                 }
 
                 aNext += BlockK * 2;
@@ -441,8 +518,8 @@ internal static partial class WgmmaSkinnyGemmKernels
             }
 
             ops.CommitCopies();
-            int current = tile & (Stages - 1);
-            ops.Multiply(shared, ADescriptor(sharedBase, current, columns), BDescriptor(sharedBase, current, transposeB, columns), transposeB, bf16, columns, thread);
+            int current = tile % stages;
+            ops.Multiply(shared, ADescriptor(sharedBase, current, columns, aRows), BDescriptor(sharedBase, current, transposeB, columns, aRows), transposeB, bf16, columns, thread);
         }
 
         ops.WaitMultiplies();
@@ -524,15 +601,21 @@ internal static partial class WgmmaSkinnyGemmKernels
 
     /// <summary>Zeros in one stage's chunks that no tile requests (A chunk i ≥ ARows, B chunk i ≥ BRows): no branch, the copy's predicate.</summary>
     private static void ZeroStage<TOps>(ref TOps ops, ArrayView<ushort> shared, ArrayView<ushort> a, ArrayView<ushort> b, TensorCoreShape s, int transposeB,
-        int columns, uint stageAt, ChunkPlan plan)
+        int columns, int aRows, uint stageAt, ChunkPlan plan)
         where TOps : struct, IWgmmaSkinnyOps
     {
         uint aAt = stageAt + (uint)plan.AShared;
         ops.CopyChunk(shared, aAt, a, s.APointer, s.APointer, 0, plan.ARows <= 0 ? 1 : 0);
-        ops.CopyChunk(shared, aAt + (1 * ARowBytes), a, s.APointer, s.APointer, 0, plan.ARows <= 1 ? 1 : 0);
-        ops.CopyChunk(shared, aAt + (2 * ARowBytes), a, s.APointer, s.APointer, 0, plan.ARows <= 2 ? 1 : 0);
-        ops.CopyChunk(shared, aAt + (3 * ARowBytes), a, s.APointer, s.APointer, 0, plan.ARows <= 3 ? 1 : 0);
-        uint bAt = stageAt + (uint)AStageBytes + (uint)plan.BShared;
+
+        // A constant test (aRows is one in each kernel): a test of the issue itself made ILGPU branch around copies.
+        if (aRows == BlockM)
+        {
+            ops.CopyChunk(shared, aAt + (1 * ARowBytes), a, s.APointer, s.APointer, 0, plan.ARows <= 1 ? 1 : 0);
+            ops.CopyChunk(shared, aAt + (2 * ARowBytes), a, s.APointer, s.APointer, 0, plan.ARows <= 2 ? 1 : 0);
+            ops.CopyChunk(shared, aAt + (3 * ARowBytes), a, s.APointer, s.APointer, 0, plan.ARows <= 3 ? 1 : 0);
+        }
+
+        uint bAt = stageAt + (uint)AStageBytesOf(aRows) + (uint)plan.BShared;
         uint bRowBytes = transposeB != 0 || columns != BlockN ? BKRowBytes : BMnRowBytes;
         ops.CopyChunk(shared, bAt, b, s.BPointer, s.BPointer, 0, plan.BRows <= 0 ? 1 : 0);
         ops.CopyChunk(shared, bAt + (1 * bRowBytes), b, s.BPointer, s.BPointer, 0, plan.BRows <= 1 ? 1 : 0);
@@ -565,8 +648,8 @@ internal static partial class WgmmaSkinnyGemmKernels
     /// at each call: true, every chunk lies inside K (no test); false, a chunk past K is zero-filled from a safe address.
     /// <paramref name="bAll"/> (a constant too): the thread's eight B chunks all lie inside N, issued without a test.
     /// </summary>
-    private static void LoadStage<TOps>(ref TOps ops, ArrayView<ushort> shared, ArrayView<ushort> a, ArrayView<ushort> b, TensorCoreShape s, int transposeB, int columns, bool full,
-        bool bAll, uint stageAt, int kOffset, ChunkPlan plan, long aAt, long bAt)
+    private static void LoadStage<TOps>(ref TOps ops, ArrayView<ushort> shared, ArrayView<ushort> a, ArrayView<ushort> b, TensorCoreShape s, int transposeB, int columns, int aRows,
+        bool full, bool bAll, uint stageAt, int kOffset, ChunkPlan plan, long aAt, long bAt)
         where TOps : struct, IWgmmaSkinnyOps
     {
         // A: one k per thread for all four chunks.
@@ -576,12 +659,15 @@ internal static partial class WgmmaSkinnyGemmKernels
         long a2 = a1 + plan.AStep;
         long a3 = a2 + plan.AStep;
         Chunk(ref ops, shared, a, s.APointer, aShared, aAt, aInside, plan.ARows > 0);
-        Chunk(ref ops, shared, a, s.APointer, aShared + (1 * ARowBytes), a1, aInside, plan.ARows > 1);
-        Chunk(ref ops, shared, a, s.APointer, aShared + (2 * ARowBytes), a2, aInside, plan.ARows > 2);
-        Chunk(ref ops, shared, a, s.APointer, aShared + (3 * ARowBytes), a3, aInside, plan.ARows > 3);
+        if (aRows == BlockM)
+        {
+            Chunk(ref ops, shared, a, s.APointer, aShared + (1 * ARowBytes), a1, aInside, plan.ARows > 1);
+            Chunk(ref ops, shared, a, s.APointer, aShared + (2 * ARowBytes), a2, aInside, plan.ARows > 2);
+            Chunk(ref ops, shared, a, s.APointer, aShared + (3 * ARowBytes), a3, aInside, plan.ARows > 3);
+        }
 
         // B: [N, K] one k for all eight (four) chunks; [K, N] chunk i is k-row bK + 8 i (bK + 16 i in a 64-column tile).
-        uint bShared = stageAt + (uint)AStageBytes + (uint)plan.BShared;
+        uint bShared = stageAt + (uint)AStageBytesOf(aRows) + (uint)plan.BShared;
         uint bRowBytes = transposeB != 0 || columns != BlockN ? BKRowBytes : BMnRowBytes;
         int bk = plan.BK + kOffset;
         int kStep = transposeB != 0 ? 0 : columns == BlockN ? 8 : 16;
@@ -656,8 +742,18 @@ internal struct PtxWgmmaSkinnyOps : IWgmmaSkinnyOps
 
     public readonly void CommitCopies() => CudaAsm.Emit("cp.async.commit_group;");
 
-    // The immediate is Stages − 2 (the test of the PTX checks it against the constant).
-    public readonly void WaitCopies() => CudaAsm.Emit("cp.async.wait_group 2;");
+    // The immediate is the ring's stages − 2 (the PTX tests check it against the constants).
+    public readonly void WaitCopies(int stages)
+    {
+        if (stages == WgmmaSkinnyGemmKernels.DeepStages)
+        {
+            CudaAsm.Emit("cp.async.wait_group 4;");
+        }
+        else
+        {
+            CudaAsm.Emit("cp.async.wait_group 2;");
+        }
+    }
 
     public readonly void FenceProxy() => CudaAsm.Emit("fence.proxy.async.shared::cta;");
 
@@ -769,7 +865,7 @@ internal struct EmulatedWgmmaSkinnyOps : IWgmmaSkinnyOps
     {
     }
 
-    public readonly void WaitCopies()
+    public readonly void WaitCopies(int stages)
     {
     }
 
@@ -840,6 +936,25 @@ internal static class WgmmaSkinnyLaunch
     /// <summary>The <see cref="Variable"/> value that routes the default rule's products to the 128-column tile kernel.</summary>
     public const string WideValue = "n128";
 
+    /// <summary>Environment variable for A/B runs of the deep ring: <c>deep</c> puts [K, N] n64 products of up to 16 rows on it (<see cref="TakesDeepRing"/>).</summary>
+    public const string RingVariable = "GEMS_TC_SMALLM_RING";
+
+    private static readonly Lazy<bool> DeepRingFromVariable = new(() => ParseDeepRing(Environment.GetEnvironmentVariable(RingVariable)));
+
+    /// <summary>Whether the environment selects the deep ring (read once per process).</summary>
+    public static bool DeepRingFromEnvironment() => DeepRingFromVariable.Value;
+
+    /// <summary>Whether a setting selects the deep ring: <c>deep</c> (case and surrounding spaces ignored); anything else keeps the four-stage ring.</summary>
+    public static bool ParseDeepRing(string? setting) => setting?.Trim().ToLowerInvariant() == "deep";
+
+    /// <summary>
+    /// Whether a product runs on the deep ring (<see cref="WgmmaSkinnyGemmKernels.DeepARows"/>): selected, 64-column
+    /// tiles, at most 16 rows (the A stage's), and a [K, N] weight (<paramref name="transposeB"/> false: the 9–16-row
+    /// [N, K] products stay off this kernel by the default rule, and only the MN-major kernels are built).
+    /// </summary>
+    public static bool TakesDeepRing(bool deep, int columns, int m, bool transposeB) =>
+        deep && columns == WgmmaSkinnyGemmKernels.BlockNNarrow && m <= WgmmaSkinnyGemmKernels.DeepARows && !transposeB;
+
     private static readonly Lazy<bool> FromVariable = new(() => Parse(Environment.GetEnvironmentVariable(Variable)));
 
     private static readonly Lazy<bool> NarrowFromVariable = new(() => ParseNarrow(Environment.GetEnvironmentVariable(Variable)));
@@ -875,14 +990,18 @@ internal static class WgmmaSkinnyLaunch
     /// <summary>Groups resident per SM (shared memory: the 97 KB ring fits twice in 227 KB).</summary>
     public static int GroupsPerSm => GroupsPerSmOf(WgmmaSkinnyGemmKernels.BlockN);
 
-    /// <summary>Groups resident per SM with <paramref name="columns"/>-column tiles (shared memory: 2 of 97 KB at 128, 3 of 65 KB at 64).</summary>
-    public static int GroupsPerSmOf(int columns) => Sm90aPtx.OptInSharedBytes / (WgmmaSkinnyGemmKernels.SharedBytesOf(columns) + 1024);
+    /// <summary>
+    /// Groups resident per SM with <paramref name="columns"/>-column tiles (shared memory: 2 of 97 KB at 128, 3 of 65 KB
+    /// at 64, 3 of 61 KB on the deep ring).
+    /// </summary>
+    public static int GroupsPerSmOf(int columns, int aRows = WgmmaSkinnyGemmKernels.BlockM) =>
+        Sm90aPtx.OptInSharedBytes / (WgmmaSkinnyGemmKernels.SharedBytesOf(columns, aRows) + 1024);
 
-    /// <summary>Grid (⌈N/columns⌉, 1, z) of one-warpgroup groups with the ring's dynamic shared memory.</summary>
-    public static KernelConfig Config(int z, int n, int columns = WgmmaSkinnyGemmKernels.BlockN) => new(
+    /// <summary>Grid (⌈N/columns⌉, 1, z) of one-warpgroup groups with the ring's dynamic shared memory (A stages of <paramref name="aRows"/> rows).</summary>
+    public static KernelConfig Config(int z, int n, int columns = WgmmaSkinnyGemmKernels.BlockN, int aRows = WgmmaSkinnyGemmKernels.BlockM) => new(
         new Index3D((n + columns - 1) / columns, 1, z),
         new Index3D(WgmmaSkinnyGemmKernels.GroupSize, 1, 1),
-        SharedMemoryConfig.RequestDynamic<ushort>(WgmmaSkinnyGemmKernels.SharedBytesOf(columns) / sizeof(ushort)));
+        SharedMemoryConfig.RequestDynamic<ushort>(WgmmaSkinnyGemmKernels.SharedBytesOf(columns, aRows) / sizeof(ushort)));
 
     /// <summary>Whether the kernel takes a product: 2 ≤ M ≤ 64 and every staged chunk whole and 16-byte aligned.</summary>
     public static bool Supports(TensorCoreShape shape) => shape.AsyncCopy != 0 && shape.M >= MinRows && shape.M <= WgmmaSkinnyGemmKernels.BlockM;
@@ -953,10 +1072,10 @@ internal static class WgmmaSkinnyLaunch
     /// Grid (⌈N/columns⌉, <paramref name="splits"/>, 1) of the cluster form (clusters 1 × splits × 1 along Y, the axis of
     /// its marker) with the ring's dynamic shared memory: the same groups and bytes per group as <see cref="Config"/>.
     /// </summary>
-    public static KernelConfig ClusterConfig(int splits, int n, int columns = WgmmaSkinnyGemmKernels.BlockNNarrow) => new(
+    public static KernelConfig ClusterConfig(int splits, int n, int columns = WgmmaSkinnyGemmKernels.BlockNNarrow, int aRows = WgmmaSkinnyGemmKernels.BlockM) => new(
         new Index3D((n + columns - 1) / columns, splits, 1),
         new Index3D(WgmmaSkinnyGemmKernels.GroupSize, 1, 1),
-        SharedMemoryConfig.RequestDynamic<ushort>(WgmmaSkinnyGemmKernels.SharedBytesOf(columns) / sizeof(ushort)));
+        SharedMemoryConfig.RequestDynamic<ushort>(WgmmaSkinnyGemmKernels.SharedBytesOf(columns, aRows) / sizeof(ushort)));
 
     /// <summary>Floats of scratch the emulated kernel needs for this launch.</summary>
     public static long EmulationScratch(int z, int n, int columns = WgmmaSkinnyGemmKernels.BlockN) =>
