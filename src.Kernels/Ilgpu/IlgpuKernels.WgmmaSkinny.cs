@@ -19,22 +19,22 @@ public sealed partial class IlgpuKernels
     private readonly Action<KernelConfig, ArrayView<ushort>, ArrayView<ushort>, ArrayView<ushort>, ArrayView<ushort>, ArrayView<float>, ArrayView<int>, TensorCoreShape>?[] wgmmaSkinnyTicketsGemm16 =
         new Action<KernelConfig, ArrayView<ushort>, ArrayView<ushort>, ArrayView<ushort>, ArrayView<ushort>, ArrayView<float>, ArrayView<int>, TensorCoreShape>?[4];
 
-    // The deep ring (2 KB A stages, six stages) of the [K, N] n64 kernels: bf16, f16 (plain and tickets); the cluster form
+    // The register-staged [K, N] n64 kernels (2 KB A stages): bf16, f16 (plain and tickets); the cluster form
     // at (cluster size 2, 4, 8 → 0, 1, 2) · 2 + (f16 ? 1 : 0).
-    private readonly Action<KernelConfig, ArrayView<ushort>, ArrayView<ushort>, ArrayView<ushort>, ArrayView<ushort>, ArrayView<float>, TensorCoreShape>?[] wgmmaSkinnyDeepGemm16 =
+    private readonly Action<KernelConfig, ArrayView<ushort>, ArrayView<ushort>, ArrayView<ushort>, ArrayView<ushort>, ArrayView<float>, TensorCoreShape>?[] wgmmaSkinnyStagedGemm16 =
         new Action<KernelConfig, ArrayView<ushort>, ArrayView<ushort>, ArrayView<ushort>, ArrayView<ushort>, ArrayView<float>, TensorCoreShape>?[2];
 
-    private readonly Action<KernelConfig, ArrayView<ushort>, ArrayView<ushort>, ArrayView<ushort>, ArrayView<ushort>, ArrayView<float>, ArrayView<int>, TensorCoreShape>?[] wgmmaSkinnyDeepTicketsGemm16 =
+    private readonly Action<KernelConfig, ArrayView<ushort>, ArrayView<ushort>, ArrayView<ushort>, ArrayView<ushort>, ArrayView<float>, ArrayView<int>, TensorCoreShape>?[] wgmmaSkinnyStagedTicketsGemm16 =
         new Action<KernelConfig, ArrayView<ushort>, ArrayView<ushort>, ArrayView<ushort>, ArrayView<ushort>, ArrayView<float>, ArrayView<int>, TensorCoreShape>?[2];
 
-    private readonly Action<KernelConfig, ArrayView<ushort>, ArrayView<ushort>, ArrayView<ushort>, ArrayView<ushort>, TensorCoreShape>?[] wgmmaSkinnyDeepClusterGemm16 =
+    private readonly Action<KernelConfig, ArrayView<ushort>, ArrayView<ushort>, ArrayView<ushort>, ArrayView<ushort>, TensorCoreShape>?[] wgmmaSkinnyStagedClusterGemm16 =
         new Action<KernelConfig, ArrayView<ushort>, ArrayView<ushort>, ArrayView<ushort>, ArrayView<ushort>, TensorCoreShape>?[6];
 
     /// <summary>
-    /// Whether [K, N] n64 products of up to 16 rows run on the deep ring (<see cref="WgmmaSkinnyLaunch.TakesDeepRing"/>); by
-    /// default what <c>GEMS_TC_SMALLM_RING</c> says (read once per process).
+    /// Whether [K, N] n64 products of up to 16 rows stage their weight through registers
+    /// (<see cref="WgmmaSkinnyLaunch.TakesRegisterStaging"/>); by default what <c>GEMS_TC_SMALLM_STAGING</c> says (read once per process).
     /// </summary>
-    internal bool WgmmaSmallMDeepRing { get; set; } = WgmmaSkinnyLaunch.DeepRingFromEnvironment();
+    internal bool WgmmaSmallMRegisterStaging { get; set; } = WgmmaSkinnyLaunch.RegisterStagingFromEnvironment();
 
     /// <summary>
     /// Whether the small-M wgmma kernel's default rule (<see cref="WgmmaSkinnyLaunch.TakesByDefault"/>) applies; false
@@ -70,12 +70,12 @@ public sealed partial class IlgpuKernels
         }
 
         int columns = WgmmaSkinnyLaunch.Columns(WgmmaSmallMNarrow);
-        bool deep = WgmmaSkinnyLaunch.TakesDeepRing(WgmmaSmallMDeepRing, columns, m, transposeB);
-        int aRows = deep ? WgmmaSkinnyGemmKernels.DeepARows : WgmmaSkinnyGemmKernels.BlockM;
+        bool staged = WgmmaSkinnyLaunch.TakesRegisterStaging(WgmmaSmallMRegisterStaging, columns, m, transposeB);
+        int aRows = staged ? WgmmaSkinnyGemmKernels.ShortARows : WgmmaSkinnyGemmKernels.BlockM;
         Action<KernelConfig, ArrayView<ushort>, ArrayView<ushort>, ArrayView<ushort>, ArrayView<ushort>, ArrayView<float>, TensorCoreShape> kernel;
         try
         {
-            kernel = deep ? WgmmaSkinnyDeepKernel(bf16) : WgmmaSmallMNarrow ? WgmmaSkinnyNarrowKernel(bf16, transposeB) : WgmmaSkinnyKernel(bf16, transposeB);
+            kernel = staged ? WgmmaSkinnyStagedKernel(bf16) : WgmmaSmallMNarrow ? WgmmaSkinnyNarrowKernel(bf16, transposeB) : WgmmaSkinnyKernel(bf16, transposeB);
         }
         catch (IlgpuKernelCompileException ex)
         {
@@ -128,7 +128,7 @@ public sealed partial class IlgpuKernels
         Action<KernelConfig, ArrayView<ushort>, ArrayView<ushort>, ArrayView<ushort>, ArrayView<ushort>, TensorCoreShape> kernel;
         try
         {
-            kernel = aRows == WgmmaSkinnyGemmKernels.DeepARows ? WgmmaSkinnyDeepClusterKernel(bf16, shape.SplitK) : WgmmaSkinnyClusterKernel(bf16, transposeB, shape.SplitK);
+            kernel = aRows == WgmmaSkinnyGemmKernels.ShortARows ? WgmmaSkinnyStagedClusterKernel(bf16, shape.SplitK) : WgmmaSkinnyClusterKernel(bf16, transposeB, shape.SplitK);
         }
         catch (IlgpuKernelCompileException ex)
         {
@@ -158,15 +158,15 @@ public sealed partial class IlgpuKernels
 
         var config = WgmmaSkinnyLaunch.Config(shape.SplitK, shape.N, columns, aRows);
         var tickets = Grown(ref splitKTickets, config.GridDim.X, 1024, zeroed: true);
-        bool deep = aRows == WgmmaSkinnyGemmKernels.DeepARows;
-        var bounds = Bounds(WgmmaSkinnyGemmKernels.GroupSize, WgmmaSkinnyLaunch.GroupsPerSmOf(WgmmaSkinnyGemmKernels.BlockNNarrow, aRows));
-        var name = deep
-            ? $"{nameof(WgmmaSkinnyGemmKernels.Gemm16WgmmaSkinnyN64TicketsDeep)}:{OperandsName(bf16, transposeB)}"
+        bool staged = aRows == WgmmaSkinnyGemmKernels.ShortARows;
+        var bounds = Bounds(WgmmaSkinnyGemmKernels.GroupSize, WgmmaSkinnyLaunch.GroupsPerSmOf(WgmmaSkinnyGemmKernels.BlockNNarrow));
+        var name = staged
+            ? $"{nameof(WgmmaSkinnyGemmKernels.Gemm16WgmmaSkinnyN64TicketsRegs)}:{OperandsName(bf16, transposeB)}"
             : $"{nameof(WgmmaSkinnyGemmKernels.Gemm16WgmmaSkinnyN64Tickets)}:{OperandsName(bf16, transposeB)}";
-        Action<ArrayView<ushort>, ArrayView<ushort>, ArrayView<ushort>, ArrayView<ushort>, ArrayView<float>, ArrayView<int>, TensorCoreShape> method = (deep, bf16, transposeB) switch
+        Action<ArrayView<ushort>, ArrayView<ushort>, ArrayView<ushort>, ArrayView<ushort>, ArrayView<float>, ArrayView<int>, TensorCoreShape> method = (staged, bf16, transposeB) switch
         {
-            (true, true, _) => WgmmaSkinnyGemmKernels.Gemm16WgmmaSkinnyN64TicketsDeep<Bf16MnMajorB>,
-            (true, false, _) => WgmmaSkinnyGemmKernels.Gemm16WgmmaSkinnyN64TicketsDeep<F16MnMajorB>,
+            (true, true, _) => WgmmaSkinnyGemmKernels.Gemm16WgmmaSkinnyN64TicketsRegs<Bf16MnMajorB>,
+            (true, false, _) => WgmmaSkinnyGemmKernels.Gemm16WgmmaSkinnyN64TicketsRegs<F16MnMajorB>,
             (false, true, true) => WgmmaSkinnyGemmKernels.Gemm16WgmmaSkinnyN64Tickets<Bf16KMajorB>,
             (false, true, false) => WgmmaSkinnyGemmKernels.Gemm16WgmmaSkinnyN64Tickets<Bf16MnMajorB>,
             (false, false, true) => WgmmaSkinnyGemmKernels.Gemm16WgmmaSkinnyN64Tickets<F16KMajorB>,
@@ -175,8 +175,8 @@ public sealed partial class IlgpuKernels
         Action<KernelConfig, ArrayView<ushort>, ArrayView<ushort>, ArrayView<ushort>, ArrayView<ushort>, ArrayView<float>, ArrayView<int>, TensorCoreShape> kernel;
         try
         {
-            kernel = deep
-                ? device.Load(ref wgmmaSkinnyDeepTicketsGemm16[bf16 ? 0 : 1], name,
+            kernel = staged
+                ? device.Load(ref wgmmaSkinnyStagedTicketsGemm16[bf16 ? 0 : 1], name,
                     acc => acc.LoadStreamKernel<ArrayView<ushort>, ArrayView<ushort>, ArrayView<ushort>, ArrayView<ushort>, ArrayView<float>, ArrayView<int>, TensorCoreShape>(method, bounds))
                 : device.Load(ref wgmmaSkinnyTicketsGemm16[(bf16 ? 0 : 2) + (transposeB ? 0 : 1)], name,
                     acc => acc.LoadStreamKernel<ArrayView<ushort>, ArrayView<ushort>, ArrayView<ushort>, ArrayView<ushort>, ArrayView<float>, ArrayView<int>, TensorCoreShape>(method, bounds));
@@ -230,35 +230,35 @@ public sealed partial class IlgpuKernels
         device.Load(ref wgmmaSkinnyClusterGemm16[slot], name,
             acc => acc.LoadStreamKernel<ArrayView<ushort>, ArrayView<ushort>, ArrayView<ushort>, ArrayView<ushort>, TensorCoreShape>(method, bounds));
 
-    /// <summary>The deep-ring cluster form of the [K, N] n64 kernel for one format and cluster size (2, 4, 8).</summary>
-    private Action<KernelConfig, ArrayView<ushort>, ArrayView<ushort>, ArrayView<ushort>, ArrayView<ushort>, TensorCoreShape> WgmmaSkinnyDeepClusterKernel(bool bf16, int size)
+    /// <summary>The register-staged cluster form of the [K, N] n64 kernel for one format and cluster size (2, 4, 8).</summary>
+    private Action<KernelConfig, ArrayView<ushort>, ArrayView<ushort>, ArrayView<ushort>, ArrayView<ushort>, TensorCoreShape> WgmmaSkinnyStagedClusterKernel(bool bf16, int size)
     {
-        var bounds = Bounds(WgmmaSkinnyGemmKernels.GroupSize, WgmmaSkinnyLaunch.GroupsPerSmOf(WgmmaSkinnyGemmKernels.BlockNNarrow, WgmmaSkinnyGemmKernels.DeepARows));
+        var bounds = Bounds(WgmmaSkinnyGemmKernels.GroupSize, WgmmaSkinnyLaunch.GroupsPerSmOf(WgmmaSkinnyGemmKernels.BlockNNarrow));
         int slot = ((size == 2 ? 0 : size == 4 ? 1 : 2) * 2) + (bf16 ? 0 : 1);
-        var name = $"{nameof(WgmmaSkinnyGemmKernels.Gemm16WgmmaSkinnyN64ClusterDeep)}:{OperandsName(bf16, false)},{size}";
+        var name = $"{nameof(WgmmaSkinnyGemmKernels.Gemm16WgmmaSkinnyN64ClusterRegs)}:{OperandsName(bf16, false)},{size}";
         Action<ArrayView<ushort>, ArrayView<ushort>, ArrayView<ushort>, ArrayView<ushort>, TensorCoreShape> method = (bf16, size) switch
         {
-            (true, 2) => WgmmaSkinnyGemmKernels.Gemm16WgmmaSkinnyN64ClusterDeep<Bf16MnMajorB, Const2>,
-            (false, 2) => WgmmaSkinnyGemmKernels.Gemm16WgmmaSkinnyN64ClusterDeep<F16MnMajorB, Const2>,
-            (true, 4) => WgmmaSkinnyGemmKernels.Gemm16WgmmaSkinnyN64ClusterDeep<Bf16MnMajorB, Const4>,
-            (false, 4) => WgmmaSkinnyGemmKernels.Gemm16WgmmaSkinnyN64ClusterDeep<F16MnMajorB, Const4>,
-            (true, 8) => WgmmaSkinnyGemmKernels.Gemm16WgmmaSkinnyN64ClusterDeep<Bf16MnMajorB, Const8>,
-            (false, 8) => WgmmaSkinnyGemmKernels.Gemm16WgmmaSkinnyN64ClusterDeep<F16MnMajorB, Const8>,
+            (true, 2) => WgmmaSkinnyGemmKernels.Gemm16WgmmaSkinnyN64ClusterRegs<Bf16MnMajorB, Const2>,
+            (false, 2) => WgmmaSkinnyGemmKernels.Gemm16WgmmaSkinnyN64ClusterRegs<F16MnMajorB, Const2>,
+            (true, 4) => WgmmaSkinnyGemmKernels.Gemm16WgmmaSkinnyN64ClusterRegs<Bf16MnMajorB, Const4>,
+            (false, 4) => WgmmaSkinnyGemmKernels.Gemm16WgmmaSkinnyN64ClusterRegs<F16MnMajorB, Const4>,
+            (true, 8) => WgmmaSkinnyGemmKernels.Gemm16WgmmaSkinnyN64ClusterRegs<Bf16MnMajorB, Const8>,
+            (false, 8) => WgmmaSkinnyGemmKernels.Gemm16WgmmaSkinnyN64ClusterRegs<F16MnMajorB, Const8>,
             _ => throw new ArgumentOutOfRangeException(nameof(size), size, "The cluster kernels are built for clusters of 2, 4 or 8 groups."),
         };
-        return device.Load(ref wgmmaSkinnyDeepClusterGemm16[slot], name,
+        return device.Load(ref wgmmaSkinnyStagedClusterGemm16[slot], name,
             acc => acc.LoadStreamKernel<ArrayView<ushort>, ArrayView<ushort>, ArrayView<ushort>, ArrayView<ushort>, TensorCoreShape>(method, bounds));
     }
 
-    /// <summary>The deep-ring [K, N] n64 kernel of one format (<see cref="WgmmaSkinnyGemmKernels.Gemm16WgmmaSkinnyN64Deep{TOperands}"/>).</summary>
-    private Action<KernelConfig, ArrayView<ushort>, ArrayView<ushort>, ArrayView<ushort>, ArrayView<ushort>, ArrayView<float>, TensorCoreShape> WgmmaSkinnyDeepKernel(bool bf16)
+    /// <summary>The register-staged [K, N] n64 kernel of one format (<see cref="WgmmaSkinnyGemmKernels.Gemm16WgmmaSkinnyN64Regs{TOperands}"/>).</summary>
+    private Action<KernelConfig, ArrayView<ushort>, ArrayView<ushort>, ArrayView<ushort>, ArrayView<ushort>, ArrayView<float>, TensorCoreShape> WgmmaSkinnyStagedKernel(bool bf16)
     {
-        var bounds = Bounds(WgmmaSkinnyGemmKernels.GroupSize, WgmmaSkinnyLaunch.GroupsPerSmOf(WgmmaSkinnyGemmKernels.BlockNNarrow, WgmmaSkinnyGemmKernels.DeepARows));
-        var name = $"{nameof(WgmmaSkinnyGemmKernels.Gemm16WgmmaSkinnyN64Deep)}:{OperandsName(bf16, false)}";
+        var bounds = Bounds(WgmmaSkinnyGemmKernels.GroupSize, WgmmaSkinnyLaunch.GroupsPerSmOf(WgmmaSkinnyGemmKernels.BlockNNarrow));
+        var name = $"{nameof(WgmmaSkinnyGemmKernels.Gemm16WgmmaSkinnyN64Regs)}:{OperandsName(bf16, false)}";
         Action<ArrayView<ushort>, ArrayView<ushort>, ArrayView<ushort>, ArrayView<ushort>, ArrayView<float>, TensorCoreShape> method = bf16
-            ? WgmmaSkinnyGemmKernels.Gemm16WgmmaSkinnyN64Deep<Bf16MnMajorB>
-            : WgmmaSkinnyGemmKernels.Gemm16WgmmaSkinnyN64Deep<F16MnMajorB>;
-        return device.Load(ref wgmmaSkinnyDeepGemm16[bf16 ? 0 : 1], name,
+            ? WgmmaSkinnyGemmKernels.Gemm16WgmmaSkinnyN64Regs<Bf16MnMajorB>
+            : WgmmaSkinnyGemmKernels.Gemm16WgmmaSkinnyN64Regs<F16MnMajorB>;
+        return device.Load(ref wgmmaSkinnyStagedGemm16[bf16 ? 0 : 1], name,
             acc => acc.LoadStreamKernel<ArrayView<ushort>, ArrayView<ushort>, ArrayView<ushort>, ArrayView<ushort>, ArrayView<float>, TensorCoreShape>(method, bounds));
     }
 

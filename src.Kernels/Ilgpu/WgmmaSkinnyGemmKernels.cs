@@ -17,6 +17,9 @@ internal interface IWgmmaSkinnyOps
     /// <summary>The shared-window address of stage byte 0 (1024-byte aligned on the GPU; 0 in the emulation).</summary>
     uint SharedBase();
 
+    /// <summary>Bytes from the start of the dynamic shared view to <see cref="SharedBase"/> (0 in the emulation).</summary>
+    int SharedViewOffset();
+
     /// <summary>
     /// When <paramref name="issue"/> is not 0, copies one 16-byte chunk to shared address <paramref name="sharedAddress"/>
     /// (<see cref="SharedBase"/> + byte): <paramref name="bytes"/> 16 reads it from global byte address
@@ -28,8 +31,8 @@ internal interface IWgmmaSkinnyOps
     /// <summary>Closes the group of asynchronous copies issued so far.</summary>
     void CommitCopies();
 
-    /// <summary>Waits until at most <paramref name="stages"/> − 2 committed copy groups are in flight (<paramref name="stages"/>: the ring's, a constant).</summary>
-    void WaitCopies(int stages);
+    /// <summary>Waits until at most <see cref="WgmmaSkinnyGemmKernels.Stages"/> − 2 committed copy groups are in flight.</summary>
+    void WaitCopies();
 
     /// <summary>Orders this thread's completed shared-memory writes before later reads by the async proxy (wgmma).</summary>
     void FenceProxy();
@@ -110,18 +113,11 @@ internal static partial class WgmmaSkinnyGemmKernels
     public const int BlockNNarrow = 64;
 
     /// <summary>
-    /// A-stage rows of the deep ring (<c>GEMS_TC_SMALLM_RING=deep</c>, products of up to 16 rows): the stage holds A's 16
-    /// rows only (2 KB), and the wgmma's rows 16–63 read the 6 KB that follow, the start of the same stage's B tile. Those
-    /// rows' sums are never stored (each row of D depends on its own row of A only), so they need no zeros, and the 6 KB
-    /// per stage go to weight: <see cref="DeepStages"/> stages in about the same shared memory as four.
+    /// A-stage rows of the register-staged body (<see cref="RegisterStagedBody"/>, products of up to 16 rows): the stage
+    /// holds A's 16 rows only (2 KB), and the wgmma's rows 16–63 read the 6 KB that follow, the start of the same stage's
+    /// B tile. Those rows' sums are never stored (each row of D depends on its own row of A only), so they need no zeros.
     /// </summary>
-    public const int DeepARows = 16;
-
-    /// <summary>Stages of the deep ring: five K tiles requested ahead of the one multiplied (61 KB at 64 columns, three groups per SM).</summary>
-    public const int DeepStages = 6;
-
-    /// <summary>Stages of the ring whose A stage holds <paramref name="aRows"/> rows (<see cref="BlockM"/> or <see cref="DeepARows"/>).</summary>
-    public static int StagesOf(int aRows) => aRows == DeepARows ? DeepStages : Stages;
+    public const int ShortARows = 16;
 
     /// <summary>Bytes of an A stage of <paramref name="aRows"/> rows.</summary>
     public static int AStageBytesOf(int aRows) => aRows * RowBytes;
@@ -136,7 +132,7 @@ internal static partial class WgmmaSkinnyGemmKernels
     public static int AccumulatorStrideOf(int columns) => (AccumulatorsOf(columns) * 4) + 16;
 
     /// <summary>Dynamic shared bytes of a <paramref name="columns"/>-column launch (A stages of <paramref name="aRows"/> rows): the ring plus the alignment room.</summary>
-    public static int SharedBytesOf(int columns, int aRows = BlockM) => (StagesOf(aRows) * StageBytesOf(columns, aRows)) + WgmmaGemmKernels.SwizzleAlignment;
+    public static int SharedBytesOf(int columns, int aRows = BlockM) => (Stages * StageBytesOf(columns, aRows)) + WgmmaGemmKernels.SwizzleAlignment;
 
     /// <summary>
     /// The kernel through inline PTX for one format and B layout (<typeparamref name="TOperands"/>, matching the shape's
@@ -236,39 +232,39 @@ internal static partial class WgmmaSkinnyGemmKernels
     }
 
     /// <summary>
-    /// <see cref="Gemm16WgmmaSkinnyN64{TOperands}"/> on the deep ring (<see cref="DeepARows"/>: products of up to 16 rows,
-    /// <c>GEMS_TC_SMALLM_RING=deep</c>): 2 KB A stages, <see cref="DeepStages"/> stages, five K tiles of weight in flight
-    /// per group instead of three. Launch with <see cref="WgmmaSkinnyLaunch.Config"/>'s deep shared bytes.
+    /// <see cref="Gemm16WgmmaSkinnyN64{TOperands}"/> for [K, N] products of up to 16 rows with the weight staged through
+    /// registers (<see cref="RegisterStagedBody"/>; <c>GEMS_TC_SMALLM_RING=regs</c>). Launch with
+    /// <see cref="WgmmaSkinnyLaunch.Config"/>'s <see cref="ShortARows"/> shared bytes.
     /// </summary>
     [IlgpuKernel]
     [IlgpuKernelVariant(typeof(Bf16MnMajorB))]
     [IlgpuKernelVariant(typeof(F16MnMajorB))]
-    public static void Gemm16WgmmaSkinnyN64Deep<TOperands>(ArrayView<ushort> a, ArrayView<ushort> b, ArrayView<ushort> bias, ArrayView<ushort> c, ArrayView<float> partial,
+    public static void Gemm16WgmmaSkinnyN64Regs<TOperands>(ArrayView<ushort> a, ArrayView<ushort> b, ArrayView<ushort> bias, ArrayView<ushort> c, ArrayView<float> partial,
         TensorCoreShape s)
         where TOperands : struct, IWgmmaOperands
     {
         var ops = default(PtxWgmmaSkinnyOps);
         var cluster = default(NoClusterSum);
-        Body(ref ops, ref cluster, a, b, bias, c, partial, s, default(TOperands).TransposeB, default(TOperands).Bf16, BlockNNarrow, DeepARows);
+        RegisterStagedBody(ref ops, ref cluster, a, b, bias, c, partial, s, default(TOperands).Bf16);
     }
 
-    /// <summary><see cref="Gemm16WgmmaSkinnyN64Tickets{TOperands}"/> on the deep ring (<see cref="Gemm16WgmmaSkinnyN64Deep{TOperands}"/>).</summary>
+    /// <summary><see cref="Gemm16WgmmaSkinnyN64Tickets{TOperands}"/> on the register-staged body (<see cref="Gemm16WgmmaSkinnyN64Regs{TOperands}"/>).</summary>
     [IlgpuKernel]
     [IlgpuKernelVariant(typeof(Bf16MnMajorB))]
     [IlgpuKernelVariant(typeof(F16MnMajorB))]
-    public static void Gemm16WgmmaSkinnyN64TicketsDeep<TOperands>(ArrayView<ushort> a, ArrayView<ushort> b, ArrayView<ushort> bias, ArrayView<ushort> c,
+    public static void Gemm16WgmmaSkinnyN64TicketsRegs<TOperands>(ArrayView<ushort> a, ArrayView<ushort> b, ArrayView<ushort> bias, ArrayView<ushort> c,
         ArrayView<float> partial, ArrayView<int> tickets, TensorCoreShape s)
         where TOperands : struct, IWgmmaOperands
     {
         var ops = default(PtxWgmmaSkinnyOps);
         var cluster = default(NoClusterSum);
-        Body(ref ops, ref cluster, a, b, bias, c, partial, s, default(TOperands).TransposeB, default(TOperands).Bf16, BlockNNarrow, DeepARows);
+        RegisterStagedBody(ref ops, ref cluster, a, b, bias, c, partial, s, default(TOperands).Bf16);
         SplitKReduction.FinishTileVectors(tickets, Grid.IdxX, partial, bias, c, TensorCoreLaunch.ReduceShape(s), Grid.IdxX * BlockNNarrow, BlockNNarrow, s.Bf16);
     }
 
     /// <summary>
-    /// <see cref="Gemm16WgmmaSkinnyN64Cluster{TOperands, TClusterSize}"/> on the deep ring: the staged accumulators and
-    /// the cluster tile (35 KB) still lie inside its 60 KB.
+    /// <see cref="Gemm16WgmmaSkinnyN64Cluster{TOperands, TClusterSize}"/> on the register-staged body: the staged
+    /// accumulators and the cluster tile (35 KB) lie inside its 40 KB ring.
     /// </summary>
     [IlgpuKernel]
     [IlgpuKernelVariant(typeof(Bf16MnMajorB), typeof(Const2))]
@@ -277,14 +273,14 @@ internal static partial class WgmmaSkinnyGemmKernels
     [IlgpuKernelVariant(typeof(F16MnMajorB), typeof(Const4))]
     [IlgpuKernelVariant(typeof(Bf16MnMajorB), typeof(Const8))]
     [IlgpuKernelVariant(typeof(F16MnMajorB), typeof(Const8))]
-    public static void Gemm16WgmmaSkinnyN64ClusterDeep<TOperands, TClusterSize>(ArrayView<ushort> a, ArrayView<ushort> b, ArrayView<ushort> bias, ArrayView<ushort> c,
+    public static void Gemm16WgmmaSkinnyN64ClusterRegs<TOperands, TClusterSize>(ArrayView<ushort> a, ArrayView<ushort> b, ArrayView<ushort> bias, ArrayView<ushort> c,
         TensorCoreShape s)
         where TOperands : struct, IWgmmaOperands
         where TClusterSize : struct, IKernelConstant
     {
         var ops = default(PtxWgmmaSkinnyOps);
         var cluster = PtxClusterReducePadded<TClusterSize>.Begin(WgmmaGemmKernels.SwizzleAlignment, ClusterTileOffsetOf(BlockNNarrow), ClusterRowShiftOf(BlockNNarrow));
-        Body(ref ops, ref cluster, a, b, bias, c, default, s, default(TOperands).TransposeB, default(TOperands).Bf16, BlockNNarrow, DeepARows);
+        RegisterStagedBody(ref ops, ref cluster, a, b, bias, c, default, s, default(TOperands).Bf16);
     }
 
     /// <summary>
@@ -301,7 +297,7 @@ internal static partial class WgmmaSkinnyGemmKernels
         {
             Inner = new EmulatedClusterReduce { Partial = partial, Tickets = tickets, Ticket = Grid.IdxX, M = s.M, N = s.N, Splits = s.SplitK },
         };
-        Body(ref ops, ref cluster, a, b, bias, c, default, s, s.TransposeB, s.Bf16, columns, aRows);
+        EmulatedBody(ref ops, ref cluster, a, b, bias, c, default, s, columns, aRows);
     }
 
     /// <summary>
@@ -314,7 +310,7 @@ internal static partial class WgmmaSkinnyGemmKernels
     {
         var ops = new EmulatedWgmmaSkinnyOps { Scratch = scratch };
         var cluster = default(NoClusterSum);
-        Body(ref ops, ref cluster, a, b, bias, c, partial, s, s.TransposeB, s.Bf16, columns, aRows);
+        EmulatedBody(ref ops, ref cluster, a, b, bias, c, partial, s, columns, aRows);
         SplitKReduction.FinishTileVectors(tickets, Grid.IdxX, partial, bias, c, TensorCoreLaunch.ReduceShape(s), Grid.IdxX * columns, columns, s.Bf16);
     }
 
@@ -338,8 +334,8 @@ internal static partial class WgmmaSkinnyGemmKernels
 
     /// <summary>
     /// The same body with wgmma emulated thread by thread (<see cref="WgmmaSkinnyLaunch.EmulationScratch"/> floats of
-    /// <paramref name="scratch"/>), for ILGPU's CPU accelerator with 32-thread warps; <paramref name="columns"/> is the tile width (<see cref="BlockN"/> or <see cref="BlockNNarrow"/>),
-    /// <paramref name="aRows"/> the A stage's rows (<see cref="BlockM"/>, or <see cref="DeepARows"/> for the deep ring).
+    /// <paramref name="scratch"/>), for ILGPU's CPU accelerator with 32-thread warps; <paramref name="columns"/> is the tile width (<see cref="BlockN"/> or <see cref="BlockNNarrow"/>);
+    /// <paramref name="aRows"/> <see cref="ShortARows"/> runs <see cref="RegisterStagedBody"/> instead (64 columns, a [K, N] weight).
     /// </summary>
     [IlgpuKernel(SimulatorOnly = true)]
     public static void Gemm16WgmmaSkinnyEmulated(ArrayView<ushort> a, ArrayView<ushort> b, ArrayView<ushort> bias, ArrayView<ushort> c, ArrayView<float> partial,
@@ -347,7 +343,22 @@ internal static partial class WgmmaSkinnyGemmKernels
     {
         var ops = new EmulatedWgmmaSkinnyOps { Scratch = scratch };
         var cluster = default(NoClusterSum);
-        Body(ref ops, ref cluster, a, b, bias, c, partial, s, s.TransposeB, s.Bf16, columns, aRows);
+        EmulatedBody(ref ops, ref cluster, a, b, bias, c, partial, s, columns, aRows);
+    }
+
+    /// <summary>The emulated kernels' body: <see cref="RegisterStagedBody"/> for <see cref="ShortARows"/>, else <see cref="Body"/>.</summary>
+    private static void EmulatedBody<TCluster>(ref EmulatedWgmmaSkinnyOps ops, ref TCluster cluster, ArrayView<ushort> a, ArrayView<ushort> b, ArrayView<ushort> bias,
+        ArrayView<ushort> c, ArrayView<float> partial, TensorCoreShape s, int columns, int aRows)
+        where TCluster : struct, IClusterSum
+    {
+        if (aRows == ShortARows)
+        {
+            RegisterStagedBody(ref ops, ref cluster, a, b, bias, c, partial, s, s.Bf16);
+        }
+        else
+        {
+            Body(ref ops, ref cluster, a, b, bias, c, partial, s, s.TransposeB, s.Bf16, columns);
+        }
     }
 
     /// <summary>Byte offset of stage <paramref name="stage"/>'s A tile (<paramref name="columns"/>-column tiles, A stages of <paramref name="aRows"/> rows).</summary>
@@ -358,7 +369,7 @@ internal static partial class WgmmaSkinnyGemmKernels
 
     /// <summary>
     /// The A descriptor at stage <paramref name="stage"/>, k16 step 0 (K-major, 8-row atoms 1024 bytes apart; with
-    /// <see cref="DeepARows"/> rows, atoms 2–7 lie over the stage's B tile).
+    /// <see cref="ShortARows"/> rows, atoms 2–7 lie over the stage's B tile).
     /// </summary>
     public static long ADescriptor(uint sharedBase, int stage, int columns = BlockN, int aRows = BlockM) =>
         WgmmaGemmKernels.Descriptor(sharedBase + (uint)AStageOffset(stage, columns, aRows), 16, WgmmaGemmKernels.AtomBytes);
@@ -387,16 +398,13 @@ internal static partial class WgmmaSkinnyGemmKernels
     /// the next iteration's copy wait. The multiply is tiny next to a stage's bytes (64 × 128 × 64 per 24 KB), so the
     /// wait 0 costs nothing, and S − 1 tiles stay in flight: 3 × 16 KB of weight per group at four stages (two groups
     /// per SM).
-    /// <paramref name="aRows"/> (a constant too) is the A stage's rows: <see cref="BlockM"/>, or <see cref="DeepARows"/> for
-    /// the deep ring, whose stages hold A chunk 0 only (chunks 1–3 would land on the B tile: they are neither zeroed nor
-    /// requested) and rotate over <see cref="DeepStages"/>, five tiles in flight.
     /// <paramref name="columns"/> (a constant in each PTX kernel) is the tile width: <see cref="BlockN"/>, or
     /// <see cref="BlockNNarrow"/> for the n64 variant, where B has 4 chunks per thread ([N, K]: rows t / 8 + 16 i;
     /// [K, N]: columns 8 · (t mod 8) .. of k-rows t / 8 + 16 i, one MN-major 64-column block), the stage is 16 KB and
     /// the accumulators 32 per thread.
     /// </remarks>
     internal static void Body<TOps, TCluster>(ref TOps ops, ref TCluster cluster, ArrayView<ushort> a, ArrayView<ushort> b, ArrayView<ushort> bias, ArrayView<ushort> c,
-        ArrayView<float> partial, TensorCoreShape s, int transposeB, int bf16, int columns, int aRows = BlockM)
+        ArrayView<float> partial, TensorCoreShape s, int transposeB, int bf16, int columns)
         where TOps : struct, IWgmmaSkinnyOps
         where TCluster : struct, IClusterSum
     {
@@ -405,8 +413,7 @@ internal static partial class WgmmaSkinnyGemmKernels
         var shared = SharedMemory.GetDynamic<ushort>();
         uint sharedBase = ops.SharedBase();
         int n0 = Grid.IdxX * columns;
-        int stageBytes = StageBytesOf(columns, aRows);
-        int stages = StagesOf(aRows);
+        int stageBytes = StageBytesOf(columns);
         int bChunks = columns == BlockN ? 8 : 4;
         bool split = s.SplitK > 1;
         long batch = split ? 0 : Grid.IdxZ;
@@ -454,9 +461,9 @@ internal static partial class WgmmaSkinnyGemmKernels
 
         // Zeros, once, in every stage's chunks that no tile will request (rows ≥ M of A, rows or columns ≥ N of B);
         // they complete with the first commit group, before tile 0's wgmma.
-        for (int stage = 0; stage < stages; stage++)
+        for (int stage = 0; stage < Stages; stage++)
         {
-            ZeroStage(ref ops, shared, a, b, s, transposeB, columns, aRows, sharedBase + (uint)(stage * stageBytes), plan);
+            ZeroStage(ref ops, shared, a, b, s, transposeB, columns, sharedBase + (uint)(stage * stageBytes), plan);
         }
 
         // Tiles whose 64 k all lie inside the group's K range take the copy without K tests; only the last (partial)
@@ -464,18 +471,18 @@ internal static partial class WgmmaSkinnyGemmKernels
         int fullTiles = kLength / BlockK;
         long aNext = aFrom;
         long bNext = bFrom;
-        for (int ahead = 0; ahead < stages - 1; ahead++)
+        for (int ahead = 0; ahead < Stages - 1; ahead++)
         {
             if (ahead < tiles)
             {
                 uint stageAt = sharedBase + (uint)(ahead * stageBytes);
                 if (ahead < fullTiles)
                 {
-                    LoadStage(ref ops, shared, a, b, s, transposeB, columns, aRows, true, false, stageAt, ahead * BlockK, plan, aNext, bNext);
+                    LoadStage(ref ops, shared, a, b, s, transposeB, columns, true, false, stageAt, ahead * BlockK, plan, aNext, bNext);
                 }
                 else
                 {
-                    LoadStage(ref ops, shared, a, b, s, transposeB, columns, aRows, false, false, stageAt, ahead * BlockK, plan, aNext, bNext);
+                    LoadStage(ref ops, shared, a, b, s, transposeB, columns, false, false, stageAt, ahead * BlockK, plan, aNext, bNext);
                 }
 
                 aNext += BlockK * 2;
@@ -487,30 +494,30 @@ internal static partial class WgmmaSkinnyGemmKernels
 
         for (int tile = 0; tile < tiles; tile++)
         {
-            ops.WaitCopies(stages);
+            ops.WaitCopies();
             ops.WaitMultiplies();
             ops.FenceProxy();
             Group.Barrier();
-            int next = tile + stages - 1;
+            int next = tile + Stages - 1;
             if (next < tiles)
             {
-                uint stageAt = sharedBase + (uint)((next % stages) * stageBytes);
+                uint stageAt = sharedBase + (uint)((next & (Stages - 1)) * stageBytes);
                 if (next < fullTiles)
                 {
                     // Threads whose eight B chunks all lie inside N (every thread when N is a multiple of 128) skip
                     // the eight issue tests: ptxas keeps no predicates across the loop, so each would cost an ISETP.
                     if (plan.BRows == bChunks)
                     {
-                        LoadStage(ref ops, shared, a, b, s, transposeB, columns, aRows, true, true, stageAt, next * BlockK, plan, aNext, bNext);
+                        LoadStage(ref ops, shared, a, b, s, transposeB, columns, true, true, stageAt, next * BlockK, plan, aNext, bNext);
                     }
                     else
                     {
-                        LoadStage(ref ops, shared, a, b, s, transposeB, columns, aRows, true, false, stageAt, next * BlockK, plan, aNext, bNext);
+                        LoadStage(ref ops, shared, a, b, s, transposeB, columns, true, false, stageAt, next * BlockK, plan, aNext, bNext);
                     }
                 }
                 else
                 {
-                    LoadStage(ref ops, shared, a, b, s, transposeB, columns, aRows, false, false, stageAt, next * BlockK, plan, aNext, bNext);
+                    LoadStage(ref ops, shared, a, b, s, transposeB, columns, false, false, stageAt, next * BlockK, plan, aNext, bNext);
                 }
 
                 aNext += BlockK * 2;
@@ -518,10 +525,22 @@ internal static partial class WgmmaSkinnyGemmKernels
             }
 
             ops.CommitCopies();
-            int current = tile % stages;
-            ops.Multiply(shared, ADescriptor(sharedBase, current, columns, aRows), BDescriptor(sharedBase, current, transposeB, columns, aRows), transposeB, bf16, columns, thread);
+            int current = tile & (Stages - 1);
+            ops.Multiply(shared, ADescriptor(sharedBase, current, columns), BDescriptor(sharedBase, current, transposeB, columns), transposeB, bf16, columns, thread);
         }
 
+        Epilogue(ref ops, ref cluster, shared, bias, c, partial, s, thread, n0, columns, batch, split, kSplit);
+    }
+
+    /// <summary>
+    /// After the last stage's multiply: the accumulators staged through the ring, then stored with the epilogue (or as
+    /// split partials), or published to the cluster and summed there.
+    /// </summary>
+    private static void Epilogue<TOps, TCluster>(ref TOps ops, ref TCluster cluster, ArrayView<ushort> shared, ArrayView<ushort> bias, ArrayView<ushort> c,
+        ArrayView<float> partial, TensorCoreShape s, int thread, int n0, int columns, long batch, bool split, int kSplit)
+        where TOps : struct, IWgmmaSkinnyOps
+        where TCluster : struct, IClusterSum
+    {
         ops.WaitMultiplies();
 
         // Every warp past its wgmma wait before any thread stages accumulators over the ring (StageAccumulators):
@@ -596,26 +615,174 @@ internal static partial class WgmmaSkinnyGemmKernels
         ClusterReduction.Finish16Summed(ref cluster, bias, c, TensorCoreLaunch.ReduceShape(s), 0, BlockM, n0, columns, s.Bf16);
     }
 
+    /// <summary>
+    /// The n64 body for [K, N] products of up to 16 rows with the weight staged through registers instead of
+    /// <c>cp.async</c> (Attempt 23): each thread loads its five 16-byte chunks of a K tile (one of A, four of B: the
+    /// <c>cp.async</c> body's chunks) with plain 16-byte loads into one of four register sets, three tiles ahead of the
+    /// tile it stores, and stores a set to the stage with 16-byte shared stores once its loads are in. Stages are 10 KB
+    /// (<see cref="ShortARows"/>), four in a 40 KB ring; the wgmma and the epilogue are <see cref="Body"/>'s.
+    /// </summary>
+    /// <remarks>
+    /// Step t (unrolled by four so that each set is a fixed group of registers): wait for tile t − 1's wgmma, store tile
+    /// t + 1's set into stage (t + 1) mod 4, fence to the async proxy, group barrier, issue tile t's wgmma from stage t mod 4
+    /// (stored and fenced in step t − 1), then load tile t + 4 into the set just stored. So tiles t + 2 … t + 4 are in
+    /// flight in registers while tile t multiplies (3 × 64 bytes per thread, 72 KB per SM at three groups), and a store
+    /// waits only for loads issued three steps earlier. Chunks past the split's K, past N or in rows ≥ M are zeros: their
+    /// load reads the view's first vector (a safe address) and a mask clears it, with no branch. The step count is padded
+    /// to a multiple of four with zero tiles (their wgmma add zeros).
+    /// </remarks>
+    internal static void RegisterStagedBody<TOps, TCluster>(ref TOps ops, ref TCluster cluster, ArrayView<ushort> a, ArrayView<ushort> b, ArrayView<ushort> bias,
+        ArrayView<ushort> c, ArrayView<float> partial, TensorCoreShape s, int bf16)
+        where TOps : struct, IWgmmaSkinnyOps
+        where TCluster : struct, IClusterSum
+    {
+        const int Columns = BlockNNarrow;
+        int thread = Group.IdxX;
+        ops.Begin(thread);
+        var shared = SharedMemory.GetDynamic<ushort>();
+        uint sharedBase = ops.SharedBase();
+        int n0 = Grid.IdxX * Columns;
+        bool split = s.SplitK > 1;
+        long batch = split ? 0 : Grid.IdxZ;
+        int kSplit = split ? (cluster.Enabled ? Grid.IdxY : Grid.IdxZ) : 0;
+        var lane = default(StagingLane);
+        lane.KStart = kSplit * s.KChunk;
+        lane.KEnd = s.K - lane.KStart < s.KChunk ? s.K : lane.KStart + s.KChunk;
+        int tiles = (lane.KEnd - lane.KStart + BlockK - 1) / BlockK;
+
+        // Thread t: A row t / 8, k chunk t mod 8; B k-rows t / 8 + 16 i of the tile, columns 8 · (t mod 8) ...
+        int row = thread >> 3;
+        lane.Chunk = thread & 7;
+        lane.RowMask = MaskBelow(row, s.M);
+        lane.ColumnMask = MaskBelow(n0 + (lane.Chunk * 8), s.N);
+        lane.KRow = row;
+        lane.AVector = ((batch * s.BatchA) + ((long)row * s.K) + lane.KStart + (lane.Chunk * 8)) >> 3;
+        lane.BVector = ((batch * s.BatchB) + ((long)(lane.KStart + row) * s.N) + n0 + (lane.Chunk * 8)) >> 3;
+        lane.BChunkStep = (16L * s.N) >> 3;
+        lane.ViewVector = ops.SharedViewOffset() >> 4;
+        lane.AShared = WgmmaGemmKernels.KRowByte(row, lane.Chunk) >> 4;
+        lane.BShared = (AStageBytesOf(ShortARows) + WgmmaGemmKernels.MnByte(row, lane.Chunk)) >> 4;
+        var a8 = a.Cast<Half8>();
+        var b8 = b.Cast<Half8>();
+
+        var set0 = LoadTile(a8, b8, lane, 0);
+        var set1 = LoadTile(a8, b8, lane, 1);
+        var set2 = LoadTile(a8, b8, lane, 2);
+        var set3 = LoadTile(a8, b8, lane, 3);
+
+        // ILGPU places a load beside its first use in the same block: without the barrier, tile 0's five loads would
+        // each wait for the one before (load, store, load, store …) ahead of the other sets.
+        Group.Barrier();
+        StoreTile(shared, lane, set0, 0);
+        int steps = (tiles + 3) & ~3;
+        for (int tile = 0; tile < steps; tile += 4)
+        {
+            set0 = StagedStep(ref ops, a8, b8, shared, lane, sharedBase, bf16, thread, tile, set1);
+            set1 = StagedStep(ref ops, a8, b8, shared, lane, sharedBase, bf16, thread, tile + 1, set2);
+            set2 = StagedStep(ref ops, a8, b8, shared, lane, sharedBase, bf16, thread, tile + 2, set3);
+            set3 = StagedStep(ref ops, a8, b8, shared, lane, sharedBase, bf16, thread, tile + 3, set0);
+        }
+
+        Epilogue(ref ops, ref cluster, shared, bias, c, partial, s, thread, n0, Columns, batch, split, kSplit);
+    }
+
+    /// <summary>
+    /// One step of <see cref="RegisterStagedBody"/>: <paramref name="next"/> (tile + 1) stored, tile's wgmma issued; returns
+    /// tile + 4's chunks, loading (the set just stored is free).
+    /// </summary>
+    private static StagedTile StagedStep<TOps>(ref TOps ops, ArrayView<Half8> a8, ArrayView<Half8> b8, ArrayView<ushort> shared, StagingLane lane, uint sharedBase,
+        int bf16, int thread, int tile, StagedTile next)
+        where TOps : struct, IWgmmaSkinnyOps
+    {
+        ops.WaitMultiplies();
+        StoreTile(shared, lane, next, (tile + 1) & (Stages - 1));
+        ops.FenceProxy();
+        Group.Barrier();
+        int current = tile & (Stages - 1);
+        ops.Multiply(shared, ADescriptor(sharedBase, current, BlockNNarrow, ShortARows), BDescriptor(sharedBase, current, 0, BlockNNarrow, ShortARows), 0, bf16,
+            BlockNNarrow, thread);
+        return LoadTile(a8, b8, lane, tile + 4);
+    }
+
+    /// <summary>The thread's five chunks of K tile <paramref name="tile"/> of its split (zeros outside K, N and M).</summary>
+    private static StagedTile LoadTile(ArrayView<Half8> a8, ArrayView<Half8> b8, StagingLane lane, int tile)
+    {
+        int k0 = lane.KStart + (tile * BlockK);
+        uint aMask = lane.RowMask & MaskBelow(k0 + (lane.Chunk * 8), lane.KEnd);
+        long bTile = lane.BVector + (tile * 4 * lane.BChunkStep);
+        var t = default(StagedTile);
+        t.A = Masked(a8, lane.AVector + (tile * (BlockK / 8)), aMask);
+        t.B0 = Masked(b8, bTile, lane.ColumnMask & MaskBelow(k0 + lane.KRow, lane.KEnd));
+        t.B1 = Masked(b8, bTile + lane.BChunkStep, lane.ColumnMask & MaskBelow(k0 + lane.KRow + 16, lane.KEnd));
+        t.B2 = Masked(b8, bTile + (2 * lane.BChunkStep), lane.ColumnMask & MaskBelow(k0 + lane.KRow + 32, lane.KEnd));
+        t.B3 = Masked(b8, bTile + (3 * lane.BChunkStep), lane.ColumnMask & MaskBelow(k0 + lane.KRow + 48, lane.KEnd));
+        return t;
+    }
+
+    /// <summary>Stores the thread's chunks into stage <paramref name="stage"/> (the <c>cp.async</c> body's shared bytes).</summary>
+    private static void StoreTile(ArrayView<ushort> shared, StagingLane lane, StagedTile t, int stage)
+    {
+        var shared8 = shared.Cast<Half8>();
+        int at = lane.ViewVector + ((stage * StageBytesOf(BlockNNarrow, ShortARows)) >> 4);
+        const int ChunkVectors = (int)(BKRowBytes >> 4);
+        shared8[at + lane.AShared] = t.A;
+        shared8[at + lane.BShared] = t.B0;
+        shared8[at + lane.BShared + ChunkVectors] = t.B1;
+        shared8[at + lane.BShared + (2 * ChunkVectors)] = t.B2;
+        shared8[at + lane.BShared + (3 * ChunkVectors)] = t.B3;
+    }
+
+    /// <summary>Vector <paramref name="index"/> where <paramref name="mask"/> is all ones; otherwise zeros, read from vector 0.</summary>
+    private static Half8 Masked(ArrayView<Half8> source, long index, uint mask)
+    {
+        var v = source[index & (long)(int)mask];
+        return new Half8 { X = v.X & mask, Y = v.Y & mask, Z = v.Z & mask, W = v.W & mask };
+    }
+
+    /// <summary>All ones when <paramref name="value"/> &lt; <paramref name="limit"/>, else 0 (no branch).</summary>
+    private static uint MaskBelow(int value, int limit) => (uint)((value - limit) >> 31);
+
+    /// <summary>A thread's constants of <see cref="RegisterStagedBody"/>.</summary>
+    private struct StagingLane
+    {
+        public int KStart;
+        public int KEnd;
+        public int KRow;
+        public int Chunk;
+        public uint RowMask;
+        public uint ColumnMask;
+        public long AVector;
+        public long BVector;
+        public long BChunkStep;
+        public int ViewVector;
+        public int AShared;
+        public int BShared;
+    }
+
+    /// <summary>One K tile of a thread's chunks in registers: A's, then B's four k-rows 16 apart.</summary>
+    private struct StagedTile
+    {
+        public Half8 A;
+        public Half8 B0;
+        public Half8 B1;
+        public Half8 B2;
+        public Half8 B3;
+    }
+
     /// <summary>How many of the rows 0, step, 2 · step, .. are below <paramref name="remaining"/> (0 when none).</summary>
     private static int RowsInside(int remaining, int step) => remaining <= 0 ? 0 : (remaining + step - 1) / step;
 
     /// <summary>Zeros in one stage's chunks that no tile requests (A chunk i ≥ ARows, B chunk i ≥ BRows): no branch, the copy's predicate.</summary>
     private static void ZeroStage<TOps>(ref TOps ops, ArrayView<ushort> shared, ArrayView<ushort> a, ArrayView<ushort> b, TensorCoreShape s, int transposeB,
-        int columns, int aRows, uint stageAt, ChunkPlan plan)
+        int columns, uint stageAt, ChunkPlan plan)
         where TOps : struct, IWgmmaSkinnyOps
     {
         uint aAt = stageAt + (uint)plan.AShared;
         ops.CopyChunk(shared, aAt, a, s.APointer, s.APointer, 0, plan.ARows <= 0 ? 1 : 0);
-
-        // A constant test (aRows is one in each kernel): a test of the issue itself made ILGPU branch around copies.
-        if (aRows == BlockM)
-        {
-            ops.CopyChunk(shared, aAt + (1 * ARowBytes), a, s.APointer, s.APointer, 0, plan.ARows <= 1 ? 1 : 0);
-            ops.CopyChunk(shared, aAt + (2 * ARowBytes), a, s.APointer, s.APointer, 0, plan.ARows <= 2 ? 1 : 0);
-            ops.CopyChunk(shared, aAt + (3 * ARowBytes), a, s.APointer, s.APointer, 0, plan.ARows <= 3 ? 1 : 0);
-        }
-
-        uint bAt = stageAt + (uint)AStageBytesOf(aRows) + (uint)plan.BShared;
+        ops.CopyChunk(shared, aAt + (1 * ARowBytes), a, s.APointer, s.APointer, 0, plan.ARows <= 1 ? 1 : 0);
+        ops.CopyChunk(shared, aAt + (2 * ARowBytes), a, s.APointer, s.APointer, 0, plan.ARows <= 2 ? 1 : 0);
+        ops.CopyChunk(shared, aAt + (3 * ARowBytes), a, s.APointer, s.APointer, 0, plan.ARows <= 3 ? 1 : 0);
+        uint bAt = stageAt + (uint)AStageBytes + (uint)plan.BShared;
         uint bRowBytes = transposeB != 0 || columns != BlockN ? BKRowBytes : BMnRowBytes;
         ops.CopyChunk(shared, bAt, b, s.BPointer, s.BPointer, 0, plan.BRows <= 0 ? 1 : 0);
         ops.CopyChunk(shared, bAt + (1 * bRowBytes), b, s.BPointer, s.BPointer, 0, plan.BRows <= 1 ? 1 : 0);
@@ -648,8 +815,8 @@ internal static partial class WgmmaSkinnyGemmKernels
     /// at each call: true, every chunk lies inside K (no test); false, a chunk past K is zero-filled from a safe address.
     /// <paramref name="bAll"/> (a constant too): the thread's eight B chunks all lie inside N, issued without a test.
     /// </summary>
-    private static void LoadStage<TOps>(ref TOps ops, ArrayView<ushort> shared, ArrayView<ushort> a, ArrayView<ushort> b, TensorCoreShape s, int transposeB, int columns, int aRows,
-        bool full, bool bAll, uint stageAt, int kOffset, ChunkPlan plan, long aAt, long bAt)
+    private static void LoadStage<TOps>(ref TOps ops, ArrayView<ushort> shared, ArrayView<ushort> a, ArrayView<ushort> b, TensorCoreShape s, int transposeB, int columns, bool full,
+        bool bAll, uint stageAt, int kOffset, ChunkPlan plan, long aAt, long bAt)
         where TOps : struct, IWgmmaSkinnyOps
     {
         // A: one k per thread for all four chunks.
@@ -659,15 +826,12 @@ internal static partial class WgmmaSkinnyGemmKernels
         long a2 = a1 + plan.AStep;
         long a3 = a2 + plan.AStep;
         Chunk(ref ops, shared, a, s.APointer, aShared, aAt, aInside, plan.ARows > 0);
-        if (aRows == BlockM)
-        {
-            Chunk(ref ops, shared, a, s.APointer, aShared + (1 * ARowBytes), a1, aInside, plan.ARows > 1);
-            Chunk(ref ops, shared, a, s.APointer, aShared + (2 * ARowBytes), a2, aInside, plan.ARows > 2);
-            Chunk(ref ops, shared, a, s.APointer, aShared + (3 * ARowBytes), a3, aInside, plan.ARows > 3);
-        }
+        Chunk(ref ops, shared, a, s.APointer, aShared + (1 * ARowBytes), a1, aInside, plan.ARows > 1);
+        Chunk(ref ops, shared, a, s.APointer, aShared + (2 * ARowBytes), a2, aInside, plan.ARows > 2);
+        Chunk(ref ops, shared, a, s.APointer, aShared + (3 * ARowBytes), a3, aInside, plan.ARows > 3);
 
         // B: [N, K] one k for all eight (four) chunks; [K, N] chunk i is k-row bK + 8 i (bK + 16 i in a 64-column tile).
-        uint bShared = stageAt + (uint)AStageBytesOf(aRows) + (uint)plan.BShared;
+        uint bShared = stageAt + (uint)AStageBytes + (uint)plan.BShared;
         uint bRowBytes = transposeB != 0 || columns != BlockN ? BKRowBytes : BMnRowBytes;
         int bk = plan.BK + kOffset;
         int kStep = transposeB != 0 ? 0 : columns == BlockN ? 8 : 16;
@@ -735,6 +899,8 @@ internal struct PtxWgmmaSkinnyOps : IWgmmaSkinnyOps
 
     public readonly uint SharedBase() => sharedBase;
 
+    public readonly int SharedViewOffset() => alignedOffset;
+
     // The issue test is the copy's own predicate, so a skipped chunk costs no branch (ptxas: one predicated LDGSTS).
     public readonly void CopyChunk(ArrayView<ushort> shared, uint sharedAddress, ArrayView<ushort> source, long sourcePointer, long address, int bytes, int issue) =>
         CudaAsm.Emit("{\n\t.reg .u64 wssrc;\n\t.reg .pred wsq;\n\tsetp.ne.s32 wsq, %3, 0;\n\tcvta.to.global.u64 wssrc, %1;\n\t@wsq cp.async.cg.shared.global [%0], [wssrc], 16, %2;\n\t}",
@@ -742,18 +908,8 @@ internal struct PtxWgmmaSkinnyOps : IWgmmaSkinnyOps
 
     public readonly void CommitCopies() => CudaAsm.Emit("cp.async.commit_group;");
 
-    // The immediate is the ring's stages − 2 (the PTX tests check it against the constants).
-    public readonly void WaitCopies(int stages)
-    {
-        if (stages == WgmmaSkinnyGemmKernels.DeepStages)
-        {
-            CudaAsm.Emit("cp.async.wait_group 4;");
-        }
-        else
-        {
-            CudaAsm.Emit("cp.async.wait_group 2;");
-        }
-    }
+    // The immediate is Stages − 2 (the test of the PTX checks it against the constant).
+    public readonly void WaitCopies() => CudaAsm.Emit("cp.async.wait_group 2;");
 
     public readonly void FenceProxy() => CudaAsm.Emit("fence.proxy.async.shared::cta;");
 
@@ -853,6 +1009,8 @@ internal struct EmulatedWgmmaSkinnyOps : IWgmmaSkinnyOps
 
     public readonly uint SharedBase() => 0;
 
+    public readonly int SharedViewOffset() => 0;
+
     public readonly void CopyChunk(ArrayView<ushort> shared, uint sharedAddress, ArrayView<ushort> source, long sourcePointer, long address, int bytes, int issue)
     {
         if (issue != 0)
@@ -865,7 +1023,7 @@ internal struct EmulatedWgmmaSkinnyOps : IWgmmaSkinnyOps
     {
     }
 
-    public readonly void WaitCopies(int stages)
+    public readonly void WaitCopies()
     {
     }
 
@@ -936,24 +1094,27 @@ internal static class WgmmaSkinnyLaunch
     /// <summary>The <see cref="Variable"/> value that routes the default rule's products to the 128-column tile kernel.</summary>
     public const string WideValue = "n128";
 
-    /// <summary>Environment variable for A/B runs of the deep ring: <c>deep</c> puts [K, N] n64 products of up to 16 rows on it (<see cref="TakesDeepRing"/>).</summary>
-    public const string RingVariable = "GEMS_TC_SMALLM_RING";
+    /// <summary>
+    /// Environment variable for A/B runs of the register-staged body: <c>regs</c> puts [K, N] n64 products of up to 16 rows
+    /// on it (<see cref="TakesRegisterStaging"/>).
+    /// </summary>
+    public const string StagingVariable = "GEMS_TC_SMALLM_STAGING";
 
-    private static readonly Lazy<bool> DeepRingFromVariable = new(() => ParseDeepRing(Environment.GetEnvironmentVariable(RingVariable)));
+    private static readonly Lazy<bool> RegisterStagingFromVariable = new(() => ParseRegisterStaging(Environment.GetEnvironmentVariable(StagingVariable)));
 
-    /// <summary>Whether the environment selects the deep ring (read once per process).</summary>
-    public static bool DeepRingFromEnvironment() => DeepRingFromVariable.Value;
+    /// <summary>Whether the environment selects the register-staged body (read once per process).</summary>
+    public static bool RegisterStagingFromEnvironment() => RegisterStagingFromVariable.Value;
 
-    /// <summary>Whether a setting selects the deep ring: <c>deep</c> (case and surrounding spaces ignored); anything else keeps the four-stage ring.</summary>
-    public static bool ParseDeepRing(string? setting) => setting?.Trim().ToLowerInvariant() == "deep";
+    /// <summary>Whether a setting selects the register-staged body: <c>regs</c> (case and surrounding spaces ignored); anything else keeps <c>cp.async</c>.</summary>
+    public static bool ParseRegisterStaging(string? setting) => setting?.Trim().ToLowerInvariant() == "regs";
 
     /// <summary>
-    /// Whether a product runs on the deep ring (<see cref="WgmmaSkinnyGemmKernels.DeepARows"/>): selected, 64-column
-    /// tiles, at most 16 rows (the A stage's), and a [K, N] weight (<paramref name="transposeB"/> false: the 9–16-row
-    /// [N, K] products stay off this kernel by the default rule, and only the MN-major kernels are built).
+    /// Whether a product runs on the register-staged body (<see cref="WgmmaSkinnyGemmKernels.RegisterStagedBody"/>):
+    /// selected, 64-column tiles, at most 16 rows (its A stage's), and a [K, N] weight (<paramref name="transposeB"/>
+    /// false: the 9–16-row [N, K] products stay off this kernel by the default rule, and only MN-major kernels are built).
     /// </summary>
-    public static bool TakesDeepRing(bool deep, int columns, int m, bool transposeB) =>
-        deep && columns == WgmmaSkinnyGemmKernels.BlockNNarrow && m <= WgmmaSkinnyGemmKernels.DeepARows && !transposeB;
+    public static bool TakesRegisterStaging(bool selected, int columns, int m, bool transposeB) =>
+        selected && columns == WgmmaSkinnyGemmKernels.BlockNNarrow && m <= WgmmaSkinnyGemmKernels.ShortARows && !transposeB;
 
     private static readonly Lazy<bool> FromVariable = new(() => Parse(Environment.GetEnvironmentVariable(Variable)));
 
@@ -990,12 +1151,8 @@ internal static class WgmmaSkinnyLaunch
     /// <summary>Groups resident per SM (shared memory: the 97 KB ring fits twice in 227 KB).</summary>
     public static int GroupsPerSm => GroupsPerSmOf(WgmmaSkinnyGemmKernels.BlockN);
 
-    /// <summary>
-    /// Groups resident per SM with <paramref name="columns"/>-column tiles (shared memory: 2 of 97 KB at 128, 3 of 65 KB
-    /// at 64, 3 of 61 KB on the deep ring).
-    /// </summary>
-    public static int GroupsPerSmOf(int columns, int aRows = WgmmaSkinnyGemmKernels.BlockM) =>
-        Sm90aPtx.OptInSharedBytes / (WgmmaSkinnyGemmKernels.SharedBytesOf(columns, aRows) + 1024);
+    /// <summary>Groups resident per SM with <paramref name="columns"/>-column tiles (shared memory: 2 of 97 KB at 128, 3 of 65 KB at 64).</summary>
+    public static int GroupsPerSmOf(int columns) => Sm90aPtx.OptInSharedBytes / (WgmmaSkinnyGemmKernels.SharedBytesOf(columns) + 1024);
 
     /// <summary>Grid (⌈N/columns⌉, 1, z) of one-warpgroup groups with the ring's dynamic shared memory (A stages of <paramref name="aRows"/> rows).</summary>
     public static KernelConfig Config(int z, int n, int columns = WgmmaSkinnyGemmKernels.BlockN, int aRows = WgmmaSkinnyGemmKernels.BlockM) => new(

@@ -39,13 +39,12 @@ public sealed class WgmmaSkinnyGemmTests : Half16TestBase, IClassFixture<Warp32S
             WgmmaSkinnyGemmKernels.Gemm16WgmmaSkinnyTicketsEmulated);
     }
 
-    private static string CompilePtx(Type operands, int columns, int aRows = WgmmaSkinnyGemmKernels.BlockM)
+    private static string CompilePtx(Type operands, int columns)
     {
         bool narrow = columns == WgmmaSkinnyGemmKernels.BlockNNarrow;
-        string name = aRows == WgmmaSkinnyGemmKernels.DeepARows ? nameof(WgmmaSkinnyGemmKernels.Gemm16WgmmaSkinnyN64Deep)
-            : narrow ? nameof(WgmmaSkinnyGemmKernels.Gemm16WgmmaSkinnyN64) : nameof(WgmmaSkinnyGemmKernels.Gemm16WgmmaSkinny);
+        string name = narrow ? nameof(WgmmaSkinnyGemmKernels.Gemm16WgmmaSkinnyN64) : nameof(WgmmaSkinnyGemmKernels.Gemm16WgmmaSkinny);
         var method = typeof(WgmmaSkinnyGemmKernels).GetMethod(name)!.MakeGenericMethod(operands);
-        return Sm90Ptx.Of(method, new KernelSpecialization(WgmmaSkinnyGemmKernels.GroupSize, WgmmaSkinnyLaunch.GroupsPerSmOf(columns, aRows)), $"{name}_{operands.Name}");
+        return Sm90Ptx.Of(method, new KernelSpecialization(WgmmaSkinnyGemmKernels.GroupSize, WgmmaSkinnyLaunch.GroupsPerSmOf(columns)), $"{name}_{operands.Name}");
     }
 
     private static int Count(string text, string what) => Regex.Matches(text, Regex.Escape(what)).Count;
@@ -59,11 +58,9 @@ public sealed class WgmmaSkinnyGemmTests : Half16TestBase, IClassFixture<Warp32S
     [InlineData(typeof(Bf16MnMajorB), "bf16", 1, 64)]
     [InlineData(typeof(F16KMajorB), "f16", 0, 64)]
     [InlineData(typeof(F16MnMajorB), "f16", 1, 64)]
-    [InlineData(typeof(Bf16MnMajorB), "bf16", 1, 64, WgmmaSkinnyGemmKernels.DeepARows)]
-    [InlineData(typeof(F16MnMajorB), "f16", 1, 64, WgmmaSkinnyGemmKernels.DeepARows)]
-    public void PtxHoldsOneStageOfWgmmaOutsideDivergentBranches(Type operands, string type, int transposeImmediate, int columns, int aRows = WgmmaSkinnyGemmKernels.BlockM)
+    public void PtxHoldsOneStageOfWgmmaOutsideDivergentBranches(Type operands, string type, int transposeImmediate, int columns)
     {
-        string ptx = Sm90aPtx.Rewrite(CompilePtx(operands, columns, aRows))!;
+        string ptx = Sm90aPtx.Rewrite(CompilePtx(operands, columns))!;
         Assert.NotNull(ptx);
         Assert.Matches(new Regex(@"^\.target sm_90a\s*$", RegexOptions.Multiline), ptx);
 
@@ -75,7 +72,7 @@ public sealed class WgmmaSkinnyGemmTests : Half16TestBase, IClassFixture<Warp32S
         Assert.Equal(1, Count(ptx, "wgmma.commit_group.sync.aligned;"));
         Assert.Equal(0, Count(ptx, "wgmma.wait_group.sync.aligned 1;"));
         Assert.True(Count(ptx, "wgmma.wait_group.sync.aligned 0;") is >= 1 and <= 2);
-        Assert.Equal(1, Count(ptx, $"cp.async.wait_group {WgmmaSkinnyGemmKernels.StagesOf(aRows) - 2};"));
+        Assert.Equal(1, Count(ptx, $"cp.async.wait_group {WgmmaSkinnyGemmKernels.Stages - 2};"));
         Assert.Equal(1, Count(ptx, "cp.async.wait_group"));
         Assert.Equal(2, Count(ptx, "bar.sync"));
         Assert.DoesNotMatch(new Regex(@"\batom\."), ptx);
@@ -96,10 +93,10 @@ public sealed class WgmmaSkinnyGemmTests : Half16TestBase, IClassFixture<Warp32S
         Assert.True(firstCopy > 0);
         Assert.DoesNotMatch(new Regex(@"(ld|st)\.local"), ptx[firstCopy..]);
 
-        // The copies are written out: per stage 4 A (1 on the deep ring) + 8 B chunks (4 B at 64 columns) in the
-        // full-tile and the K-edge forms (prologue and ring), the same count of zero fills per stage of the prologue;
-        // each skipped by its own predicate, not a branch.
-        int perStage = (aRows / 16) + (columns / 16);
+        // The copies are written out: per stage 4 A + 8 B chunks (4 B at 64 columns) in the full-tile and the K-edge
+        // forms (prologue and ring), the same count of zero fills per stage of the prologue; each skipped by its own
+        // predicate, not a branch.
+        int perStage = 4 + (columns / 16);
         Assert.Equal(perStage + (5 * perStage), Count(ptx, "cp.async.cg.shared.global"));
         Assert.Equal(Count(ptx, "cp.async.cg.shared.global"), Count(ptx, "@wsq cp.async.cg.shared.global"));
         Assert.Equal(WgmmaSkinnyGemmKernels.AccumulatorsOf(columns) / 4, Count(ptx, "st.shared.v4.f32 ["));
@@ -675,24 +672,22 @@ public sealed class WgmmaSkinnyGemmTests : Half16TestBase, IClassFixture<Warp32S
     }
 
     /// <summary>
-    /// The deep ring's layout: 10 KB stages on the swizzle's 1024-byte grid, six in 61 KB (three groups per SM, the
-    /// n64 ring's), the staged accumulators and the cluster tile inside them; A rows 0–15 where the staging writes them,
-    /// and the descriptor's rows 16–63 on the same stage's B tile (read, never stored), never on another stage.
+    /// The register-staged body's layout: 10 KB stages on the swizzle's 1024-byte grid, four in 41 KB, the staged
+    /// accumulators and the cluster tile inside them; A rows 0–15 where the staging writes them, and the descriptor's rows
+    /// 16–63 on the same stage's B tile (read, never stored), never on another stage.
     /// </summary>
     [Fact]
-    public void DeepRingRowsPastSixteenReadTheirOwnStage()
+    public void ShortAStageRowsPastSixteenReadTheirOwnStage()
     {
-        const int Columns = WgmmaSkinnyGemmKernels.BlockNNarrow, ARows = WgmmaSkinnyGemmKernels.DeepARows;
+        const int Columns = WgmmaSkinnyGemmKernels.BlockNNarrow, ARows = WgmmaSkinnyGemmKernels.ShortARows;
         int stageBytes = WgmmaSkinnyGemmKernels.StageBytesOf(Columns, ARows);
         Assert.Equal(10 * 1024, stageBytes);
         Assert.Equal(0, WgmmaSkinnyGemmKernels.AStageBytesOf(ARows) % WgmmaGemmKernels.SwizzleAlignment);
-        Assert.Equal(WgmmaSkinnyGemmKernels.DeepStages, WgmmaSkinnyGemmKernels.StagesOf(ARows));
-        Assert.Equal((6 * 10 * 1024) + WgmmaGemmKernels.SwizzleAlignment, WgmmaSkinnyGemmKernels.SharedBytesOf(Columns, ARows));
-        Assert.Equal(WgmmaSkinnyLaunch.GroupsPerSmOf(Columns), WgmmaSkinnyLaunch.GroupsPerSmOf(Columns, ARows));
-        Assert.True(WgmmaSkinnyGemmKernels.ClusterTileOffsetOf(Columns) + WgmmaSkinnyGemmKernels.ClusterTileBytesOf(Columns) <= WgmmaSkinnyGemmKernels.DeepStages * stageBytes);
+        Assert.Equal((4 * 10 * 1024) + WgmmaGemmKernels.SwizzleAlignment, WgmmaSkinnyGemmKernels.SharedBytesOf(Columns, ARows));
+        Assert.True(WgmmaSkinnyGemmKernels.ClusterTileOffsetOf(Columns) + WgmmaSkinnyGemmKernels.ClusterTileBytesOf(Columns) <= WgmmaSkinnyGemmKernels.Stages * stageBytes);
         Assert.Equal(WgmmaSkinnyGemmKernels.SharedBytesOf(Columns, ARows) / 2, WgmmaSkinnyLaunch.Config(6, 4096, Columns, ARows).SharedMemoryConfig.NumElements);
         Assert.Equal(WgmmaSkinnyGemmKernels.SharedBytesOf(Columns, ARows) / 2, WgmmaSkinnyLaunch.ClusterConfig(2, 11008, Columns, ARows).SharedMemoryConfig.NumElements);
-        for (int stage = 0; stage < WgmmaSkinnyGemmKernels.DeepStages; stage++)
+        for (int stage = 0; stage < WgmmaSkinnyGemmKernels.Stages; stage++)
         {
             int bStart = WgmmaSkinnyGemmKernels.BStageOffset(stage, Columns, ARows);
             Assert.Equal(WgmmaSkinnyGemmKernels.AStageOffset(stage, Columns, ARows) + WgmmaSkinnyGemmKernels.AStageBytesOf(ARows), bStart);
@@ -726,93 +721,107 @@ public sealed class WgmmaSkinnyGemmTests : Half16TestBase, IClassFixture<Warp32S
     }
 
     /// <summary>
-    /// The deep ring on the simulator against float64, every element, NaN-poisoned outputs and partials, fresh random
-    /// inputs: 2, 9, 12 and 16 rows of a [K, N] weight, both formats, bias forms, ragged N, a K with a partial last tile,
-    /// one split and split-K plans of 2, 3 and 6 (more tiles than stages and fewer: 1 to 16 per split).
+    /// The register-staged body on the simulator against float64, every element, NaN-poisoned outputs and partials,
+    /// fresh random inputs: 2, 9, 12 and 16 rows of a [K, N] weight, both formats, bias forms, ragged N, K with a partial
+    /// last tile, 1 to 7 tiles per split (fewer than the four register sets, and not a multiple of four), one split and
+    /// split-K plans of 2, 3 and 6.
     /// </summary>
     [Theory]
     [InlineData(true, 2, 200, 136, false, false, 1)]
-    [InlineData(false, 16, 1000, 72, true, true, 1)]
+    [InlineData(false, 16, 64, 72, true, true, 1)]
+    [InlineData(true, 16, 1000, 72, true, false, 1)]
     [InlineData(true, 12, 1032, 200, true, false, 3)]
     [InlineData(false, 9, 520, 64, false, false, 2)]
     [InlineData(true, 16, 1112, 136, false, false, 6)]
-    public void DeepRingMatchesFloat64(bool bf16, int m, int k, int n, bool bias, bool biasIsMatrix, int splits) =>
-        Run(bf16, 1, m, k, n, transposeB: false, bias, biasIsMatrix, splits, WgmmaSkinnyGemmKernels.BlockNNarrow, WgmmaSkinnyGemmKernels.DeepARows);
+    public void RegisterStagedMatchesFloat64(bool bf16, int m, int k, int n, bool bias, bool biasIsMatrix, int splits) =>
+        Run(bf16, 1, m, k, n, transposeB: false, bias, biasIsMatrix, splits, WgmmaSkinnyGemmKernels.BlockNNarrow, WgmmaSkinnyGemmKernels.ShortARows);
 
     /// <summary>
-    /// The deep ring's cluster form and in-launch sum: within tolerance of float64 and bit-equal to the four-stage body's
-    /// launched reduce (the rows past 16 that the deep stage reads from B are never stored, and the stored rows sum in
-    /// the same order), tickets back at zero.
+    /// The register-staged cluster form and in-launch sum: within tolerance of float64 and bit-equal to the cp.async
+    /// body's launched reduce (the rows past 16 that the short A stage reads from B are never stored, and the stored rows
+    /// sum in the same order), tickets back at zero.
     /// </summary>
     [Theory]
     [InlineData(true, 16, 1000, 136, false, false, 2, true)]
     [InlineData(false, 12, 2000, 72, true, true, 8, true)]
     [InlineData(true, 16, 1112, 104, true, false, 6, false)]
     [InlineData(false, 9, 704, 64, false, false, 3, false)]
-    public void DeepRingSplitFormsMatchTheLaunchedReduce(bool bf16, int m, int k, int n, bool bias, bool biasIsMatrix, int splits, bool cluster)
+    public void RegisterStagedSplitFormsMatchTheLaunchedReduce(bool bf16, int m, int k, int n, bool bias, bool biasIsMatrix, int splits, bool cluster)
     {
-        const int Columns = WgmmaSkinnyGemmKernels.BlockNNarrow, ARows = WgmmaSkinnyGemmKernels.DeepARows;
+        const int Columns = WgmmaSkinnyGemmKernels.BlockNNarrow, ARows = WgmmaSkinnyGemmKernels.ShortARows;
         int seed = 9400 + (m * 7) + (k * 5) + n + (bf16 ? 1 : 0) + (bias ? 4 : 0) + (biasIsMatrix ? 8 : 0) + (splits * 1000);
         if (cluster)
         {
             Assert.True(WgmmaSkinnyLaunch.TakesCluster(SplitKReduce.Cluster, Columns, splits, n));
-            AssertSplitFormMatchesTheLaunchedReduce("deep-ring cluster form", seed, bf16, m, k, n, false, bias, biasIsMatrix, splits,
+            AssertSplitFormMatchesTheLaunchedReduce("register-staged cluster form", seed, bf16, m, k, n, false, bias, biasIsMatrix, splits,
                 WgmmaSkinnyLaunch.ClusterConfig(splits, n, Columns, ARows), clusterEmulated, ARows);
         }
         else
         {
             Assert.True(WgmmaSkinnyLaunch.SumsSplitsInLaunch(SplitKReduce.Cluster, Columns, splits, m, n));
-            AssertSplitFormMatchesTheLaunchedReduce("deep-ring splits summed in the launch", seed, bf16, m, k, n, false, bias, biasIsMatrix, splits,
+            AssertSplitFormMatchesTheLaunchedReduce("register-staged splits summed in the launch", seed, bf16, m, k, n, false, bias, biasIsMatrix, splits,
                 WgmmaSkinnyLaunch.Config(splits, n, Columns, ARows), ticketsEmulated, ARows);
         }
     }
 
-    /// <summary>Which products the deep ring takes: <c>deep</c> selected, 64-column tiles, up to 16 rows, a [K, N] weight.</summary>
+    /// <summary>Which products stage their weight through registers: <c>regs</c> selected, 64-column tiles, up to 16 rows, a [K, N] weight.</summary>
     [Theory]
-    [InlineData("deep", 64, 16, false, true)]
-    [InlineData(" Deep ", 64, 9, false, true)]
-    [InlineData("deep", 64, 2, false, true)]
-    [InlineData("deep", 64, 17, false, false)]
-    [InlineData("deep", 64, 16, true, false)]
-    [InlineData("deep", 128, 16, false, false)]
+    [InlineData("regs", 64, 16, false, true)]
+    [InlineData(" Regs ", 64, 9, false, true)]
+    [InlineData("regs", 64, 2, false, true)]
+    [InlineData("regs", 64, 17, false, false)]
+    [InlineData("regs", 64, 16, true, false)]
+    [InlineData("regs", 128, 16, false, false)]
     [InlineData(null, 64, 16, false, false)]
-    [InlineData("four", 64, 16, false, false)]
-    public void DeepRingRouting(string? setting, int columns, int m, bool transposeB, bool takes) =>
-        Assert.Equal(takes, WgmmaSkinnyLaunch.TakesDeepRing(WgmmaSkinnyLaunch.ParseDeepRing(setting), columns, m, transposeB));
+    [InlineData("cp.async", 64, 16, false, false)]
+    public void RegisterStagingRouting(string? setting, int columns, int m, bool transposeB, bool takes) =>
+        Assert.Equal(takes, WgmmaSkinnyLaunch.TakesRegisterStaging(WgmmaSkinnyLaunch.ParseRegisterStaging(setting), columns, m, transposeB));
 
     /// <summary>
-    /// The deep ring's split forms in PTX: the n64 stage of wgmma outside divergent branches, the five-ahead copy wait,
-    /// the cluster marker (cluster form) or one ticket (in-launch sum).
+    /// The register-staged kernels in PTX: four steps' wgmma (the loop unrolled by four, m64n64 of the format) outside
+    /// divergent branches, no cp.async, 16-byte global loads of the four register sets (prologue) and of each step's tile,
+    /// 16-byte shared stores of each step's set, no local memory after the first load; the cluster marker (cluster form) or
+    /// one ticket (in-launch sum).
     /// </summary>
     [Theory]
+    [InlineData(typeof(F16MnMajorB), "f16", -1)]
+    [InlineData(typeof(Bf16MnMajorB), "bf16", -1)]
     [InlineData(typeof(F16MnMajorB), "f16", 2)]
     [InlineData(typeof(Bf16MnMajorB), "bf16", 8)]
     [InlineData(typeof(F16MnMajorB), "f16", 0)]
-    [InlineData(typeof(Bf16MnMajorB), "bf16", 0)]
-    public void DeepRingSplitFormsInPtx(Type operands, string type, int clusterSize)
+    public void RegisterStagedKernelsInPtx(Type operands, string type, int clusterSize)
     {
-        var method = clusterSize == 0
-            ? typeof(WgmmaSkinnyGemmKernels).GetMethod(nameof(WgmmaSkinnyGemmKernels.Gemm16WgmmaSkinnyN64TicketsDeep))!.MakeGenericMethod(operands)
-            : typeof(WgmmaSkinnyGemmKernels).GetMethod(nameof(WgmmaSkinnyGemmKernels.Gemm16WgmmaSkinnyN64ClusterDeep))!.MakeGenericMethod(operands, clusterSize == 2 ? typeof(Const2) : typeof(Const8));
-        var bounds = new KernelSpecialization(WgmmaSkinnyGemmKernels.GroupSize, WgmmaSkinnyLaunch.GroupsPerSmOf(WgmmaSkinnyGemmKernels.BlockNNarrow, WgmmaSkinnyGemmKernels.DeepARows));
+        var method = clusterSize switch
+        {
+            -1 => typeof(WgmmaSkinnyGemmKernels).GetMethod(nameof(WgmmaSkinnyGemmKernels.Gemm16WgmmaSkinnyN64Regs))!.MakeGenericMethod(operands),
+            0 => typeof(WgmmaSkinnyGemmKernels).GetMethod(nameof(WgmmaSkinnyGemmKernels.Gemm16WgmmaSkinnyN64TicketsRegs))!.MakeGenericMethod(operands),
+            _ => typeof(WgmmaSkinnyGemmKernels).GetMethod(nameof(WgmmaSkinnyGemmKernels.Gemm16WgmmaSkinnyN64ClusterRegs))!.MakeGenericMethod(operands, clusterSize == 2 ? typeof(Const2) : typeof(Const8)),
+        };
+        var bounds = new KernelSpecialization(WgmmaSkinnyGemmKernels.GroupSize, WgmmaSkinnyLaunch.GroupsPerSmOf(WgmmaSkinnyGemmKernels.BlockNNarrow));
         string ptx = Sm90Ptx.Of(method, bounds, $"{method.Name}_{operands.Name}_{clusterSize}");
         string rewritten = Sm90aPtx.Rewrite(ptx)!;
         Assert.NotNull(rewritten);
-        Assert.Equal(4, Count(ptx, $"wgmma.mma_async.sync.aligned.m64n64k16.f32.{type}.{type} "));
+        Assert.Equal(16, Count(ptx, $"wgmma.mma_async.sync.aligned.m64n64k16.f32.{type}.{type} "));
+        Assert.Equal(16, Count(ptx, "wgmma.mma_async.sync.aligned."));
         Assert.Empty(WgmmaGemmTests.WgmmaBlocksUnderDivergentBranches(rewritten));
-        Assert.Equal(1, Count(ptx, $"cp.async.wait_group {WgmmaSkinnyGemmKernels.DeepStages - 2};"));
-        Assert.Equal(1, Count(ptx, "cp.async.wait_group"));
+        Assert.DoesNotContain("cp.async", ptx, StringComparison.Ordinal);
+        // Five 16-byte chunks per tile: four register sets loaded up front, then one tile per step of the four; the
+        // first set stored up front, then one per step. No local memory from the first load to the last store.
+        Assert.Equal(8 * 5, Count(ptx, "ld.global.v4.b32"));
+        Assert.Equal(5 * 5, Count(ptx, "st.shared.v4.b32"));
         Assert.Matches(new Regex(@"\.maxntid\s+128"), ptx);
+        int firstLoad = ptx.IndexOf("ld.global.v4.b32", StringComparison.Ordinal);
+        int lastStore = ptx.LastIndexOf("st.shared.v4.b32", StringComparison.Ordinal);
+        Assert.DoesNotMatch(new Regex(@"(ld|st)\.local"), ptx[firstLoad..lastStore]);
         if (clusterSize == 0)
         {
             Assert.Single(Regex.Matches(ptx, @"\batom\.(global\.add|add\.global)\.[us]32\b"));
             Assert.DoesNotContain("barrier.cluster", ptx, StringComparison.Ordinal);
         }
-        else
+        else if (clusterSize > 0)
         {
             Assert.Single(Regex.Matches(ptx, Regex.Escape(ClusterReduction.MarkerPrefix + clusterSize + ", 1")));
             Assert.Equal(clusterSize, Count(ptx, "ld.shared::cluster.v4.f32"));
-            Assert.DoesNotMatch(new Regex(@"\batom\."), ptx);
         }
     }
 
