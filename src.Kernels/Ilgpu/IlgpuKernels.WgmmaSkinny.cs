@@ -19,23 +19,6 @@ public sealed partial class IlgpuKernels
     private readonly Action<KernelConfig, ArrayView<ushort>, ArrayView<ushort>, ArrayView<ushort>, ArrayView<ushort>, ArrayView<float>, ArrayView<int>, TensorCoreShape>?[] wgmmaSkinnyTicketsGemm16 =
         new Action<KernelConfig, ArrayView<ushort>, ArrayView<ushort>, ArrayView<ushort>, ArrayView<ushort>, ArrayView<float>, ArrayView<int>, TensorCoreShape>?[4];
 
-    // The register-staged [K, N] n64 kernels (2 KB A stages): bf16, f16 (plain and tickets); the cluster form
-    // at (cluster size 2, 4, 8 → 0, 1, 2) · 2 + (f16 ? 1 : 0).
-    private readonly Action<KernelConfig, ArrayView<ushort>, ArrayView<ushort>, ArrayView<ushort>, ArrayView<ushort>, ArrayView<float>, TensorCoreShape>?[] wgmmaSkinnyStagedGemm16 =
-        new Action<KernelConfig, ArrayView<ushort>, ArrayView<ushort>, ArrayView<ushort>, ArrayView<ushort>, ArrayView<float>, TensorCoreShape>?[2];
-
-    private readonly Action<KernelConfig, ArrayView<ushort>, ArrayView<ushort>, ArrayView<ushort>, ArrayView<ushort>, ArrayView<float>, ArrayView<int>, TensorCoreShape>?[] wgmmaSkinnyStagedTicketsGemm16 =
-        new Action<KernelConfig, ArrayView<ushort>, ArrayView<ushort>, ArrayView<ushort>, ArrayView<ushort>, ArrayView<float>, ArrayView<int>, TensorCoreShape>?[2];
-
-    private readonly Action<KernelConfig, ArrayView<ushort>, ArrayView<ushort>, ArrayView<ushort>, ArrayView<ushort>, TensorCoreShape>?[] wgmmaSkinnyStagedClusterGemm16 =
-        new Action<KernelConfig, ArrayView<ushort>, ArrayView<ushort>, ArrayView<ushort>, ArrayView<ushort>, TensorCoreShape>?[6];
-
-    /// <summary>
-    /// Whether [K, N] n64 products of up to 16 rows stage their weight through registers
-    /// (<see cref="WgmmaSkinnyLaunch.TakesRegisterStaging"/>); by default what <c>GEMS_TC_SMALLM_STAGING</c> says (read once per process).
-    /// </summary>
-    internal bool WgmmaSmallMRegisterStaging { get; set; } = WgmmaSkinnyLaunch.RegisterStagingFromEnvironment();
-
     /// <summary>
     /// Whether the small-M wgmma kernel's default rule (<see cref="WgmmaSkinnyLaunch.TakesByDefault"/>) applies; false
     /// routes every product to the earlier kernels. By default what <c>GEMS_TC_SMALLM_VARIANT</c> says (read once per process).
@@ -69,13 +52,10 @@ public sealed partial class IlgpuKernels
             return false;
         }
 
-        int columns = WgmmaSkinnyLaunch.Columns(WgmmaSmallMNarrow);
-        bool staged = WgmmaSkinnyLaunch.TakesRegisterStaging(WgmmaSmallMRegisterStaging, columns, m, transposeB);
-        int aRows = staged ? WgmmaSkinnyGemmKernels.ShortARows : WgmmaSkinnyGemmKernels.BlockM;
         Action<KernelConfig, ArrayView<ushort>, ArrayView<ushort>, ArrayView<ushort>, ArrayView<ushort>, ArrayView<float>, TensorCoreShape> kernel;
         try
         {
-            kernel = staged ? WgmmaSkinnyStagedKernel(bf16) : WgmmaSmallMNarrow ? WgmmaSkinnyNarrowKernel(bf16, transposeB) : WgmmaSkinnyKernel(bf16, transposeB);
+            kernel = WgmmaSmallMNarrow ? WgmmaSkinnyNarrowKernel(bf16, transposeB) : WgmmaSkinnyKernel(bf16, transposeB);
         }
         catch (IlgpuKernelCompileException ex)
         {
@@ -86,20 +66,21 @@ public sealed partial class IlgpuKernels
 
         shape.PairStores = TensorCoreLaunch.PairStores(c, n);
         shape.CPointer = TensorCoreLaunch.DeviceAddress(c);
+        int columns = WgmmaSkinnyLaunch.Columns(WgmmaSmallMNarrow);
         var (splits, kChunk) = WgmmaSkinnyLaunch.PlanSplitK(batch, m, k, n, device.MultiprocessorCount, columns);
         shape = TensorCoreLaunch.WithSplitK(shape, splits, kChunk);
-        if (TryWgmmaSmallMCluster(a, b, bias, c, shape, columns, aRows, bf16, transposeB))
+        if (TryWgmmaSmallMCluster(a, b, bias, c, shape, columns, bf16, transposeB))
         {
             return true;
         }
 
         var partial = splits > 1 ? Scratch((long)splits * m * n) : default;
-        if (TryWgmmaSmallMTickets(a, b, bias, c, partial, shape, columns, aRows, bf16, transposeB))
+        if (TryWgmmaSmallMTickets(a, b, bias, c, partial, shape, columns, bf16, transposeB))
         {
             return true;
         }
 
-        kernel(WgmmaSkinnyLaunch.Config(splits > 1 ? splits : batch, n, columns, aRows), a, b, bias, c, partial, shape);
+        kernel(WgmmaSkinnyLaunch.Config(splits > 1 ? splits : batch, n, columns), a, b, bias, c, partial, shape);
         if (splits > 1)
         {
             // The fixed-order reduction of every split-K path here: alpha, beta·bias [N] or [M, N], one rounding.
@@ -118,7 +99,7 @@ public sealed partial class IlgpuKernels
     /// </summary>
     /// <returns>Whether it ran (otherwise the caller writes partials and reduces them as before).</returns>
     private bool TryWgmmaSmallMCluster(ArrayView<ushort> a, ArrayView<ushort> b, ArrayView<ushort> bias, ArrayView<ushort> c, TensorCoreShape shape, int columns,
-        int aRows, bool bf16, bool transposeB)
+        bool bf16, bool transposeB)
     {
         if (!SplitKSumsInCluster || !WgmmaSkinnyLaunch.TakesCluster(SplitKReduceMode, columns, shape.SplitK, shape.N))
         {
@@ -128,7 +109,7 @@ public sealed partial class IlgpuKernels
         Action<KernelConfig, ArrayView<ushort>, ArrayView<ushort>, ArrayView<ushort>, ArrayView<ushort>, TensorCoreShape> kernel;
         try
         {
-            kernel = aRows == WgmmaSkinnyGemmKernels.ShortARows ? WgmmaSkinnyStagedClusterKernel(bf16, shape.SplitK) : WgmmaSkinnyClusterKernel(bf16, transposeB, shape.SplitK);
+            kernel = WgmmaSkinnyClusterKernel(bf16, transposeB, shape.SplitK);
         }
         catch (IlgpuKernelCompileException ex)
         {
@@ -137,7 +118,7 @@ public sealed partial class IlgpuKernels
             return false;
         }
 
-        kernel(WgmmaSkinnyLaunch.ClusterConfig(shape.SplitK, shape.N, columns, aRows), a, b, bias, c, shape);
+        kernel(WgmmaSkinnyLaunch.ClusterConfig(shape.SplitK, shape.N), a, b, bias, c, shape);
         return true;
     }
 
@@ -148,7 +129,7 @@ public sealed partial class IlgpuKernels
     /// </summary>
     /// <returns>Whether it ran (otherwise the caller launches the product and then the reduce).</returns>
     private bool TryWgmmaSmallMTickets(ArrayView<ushort> a, ArrayView<ushort> b, ArrayView<ushort> bias, ArrayView<ushort> c, ArrayView<float> partial,
-        TensorCoreShape shape, int columns, int aRows, bool bf16, bool transposeB)
+        TensorCoreShape shape, int columns, bool bf16, bool transposeB)
     {
         if (!WgmmaSkinnyLaunch.SumsSplitsInLaunch(SplitKReduceMode, columns, shape.SplitK, shape.M, shape.N)
             || TensorCoreLaunch.DeviceAddress(partial) % 16 != 0)
@@ -156,30 +137,23 @@ public sealed partial class IlgpuKernels
             return false;
         }
 
-        var config = WgmmaSkinnyLaunch.Config(shape.SplitK, shape.N, columns, aRows);
+        var config = WgmmaSkinnyLaunch.Config(shape.SplitK, shape.N, columns);
         var tickets = Grown(ref splitKTickets, config.GridDim.X, 1024, zeroed: true);
-        bool staged = aRows == WgmmaSkinnyGemmKernels.ShortARows;
+        int slot = (bf16 ? 0 : 2) + (transposeB ? 0 : 1);
         var bounds = Bounds(WgmmaSkinnyGemmKernels.GroupSize, WgmmaSkinnyLaunch.GroupsPerSmOf(WgmmaSkinnyGemmKernels.BlockNNarrow));
-        var name = staged
-            ? $"{nameof(WgmmaSkinnyGemmKernels.Gemm16WgmmaSkinnyN64TicketsRegs)}:{OperandsName(bf16, transposeB)}"
-            : $"{nameof(WgmmaSkinnyGemmKernels.Gemm16WgmmaSkinnyN64Tickets)}:{OperandsName(bf16, transposeB)}";
-        Action<ArrayView<ushort>, ArrayView<ushort>, ArrayView<ushort>, ArrayView<ushort>, ArrayView<float>, ArrayView<int>, TensorCoreShape> method = (staged, bf16, transposeB) switch
+        var name = $"{nameof(WgmmaSkinnyGemmKernels.Gemm16WgmmaSkinnyN64Tickets)}:{OperandsName(bf16, transposeB)}";
+        Action<ArrayView<ushort>, ArrayView<ushort>, ArrayView<ushort>, ArrayView<ushort>, ArrayView<float>, ArrayView<int>, TensorCoreShape> method = (bf16, transposeB) switch
         {
-            (true, true, _) => WgmmaSkinnyGemmKernels.Gemm16WgmmaSkinnyN64TicketsRegs<Bf16MnMajorB>,
-            (true, false, _) => WgmmaSkinnyGemmKernels.Gemm16WgmmaSkinnyN64TicketsRegs<F16MnMajorB>,
-            (false, true, true) => WgmmaSkinnyGemmKernels.Gemm16WgmmaSkinnyN64Tickets<Bf16KMajorB>,
-            (false, true, false) => WgmmaSkinnyGemmKernels.Gemm16WgmmaSkinnyN64Tickets<Bf16MnMajorB>,
-            (false, false, true) => WgmmaSkinnyGemmKernels.Gemm16WgmmaSkinnyN64Tickets<F16KMajorB>,
+            (true, true) => WgmmaSkinnyGemmKernels.Gemm16WgmmaSkinnyN64Tickets<Bf16KMajorB>,
+            (true, false) => WgmmaSkinnyGemmKernels.Gemm16WgmmaSkinnyN64Tickets<Bf16MnMajorB>,
+            (false, true) => WgmmaSkinnyGemmKernels.Gemm16WgmmaSkinnyN64Tickets<F16KMajorB>,
             _ => WgmmaSkinnyGemmKernels.Gemm16WgmmaSkinnyN64Tickets<F16MnMajorB>,
         };
         Action<KernelConfig, ArrayView<ushort>, ArrayView<ushort>, ArrayView<ushort>, ArrayView<ushort>, ArrayView<float>, ArrayView<int>, TensorCoreShape> kernel;
         try
         {
-            kernel = staged
-                ? device.Load(ref wgmmaSkinnyStagedTicketsGemm16[bf16 ? 0 : 1], name,
-                    acc => acc.LoadStreamKernel<ArrayView<ushort>, ArrayView<ushort>, ArrayView<ushort>, ArrayView<ushort>, ArrayView<float>, ArrayView<int>, TensorCoreShape>(method, bounds))
-                : device.Load(ref wgmmaSkinnyTicketsGemm16[(bf16 ? 0 : 2) + (transposeB ? 0 : 1)], name,
-                    acc => acc.LoadStreamKernel<ArrayView<ushort>, ArrayView<ushort>, ArrayView<ushort>, ArrayView<ushort>, ArrayView<float>, ArrayView<int>, TensorCoreShape>(method, bounds));
+            kernel = device.Load(ref wgmmaSkinnyTicketsGemm16[slot], name,
+                acc => acc.LoadStreamKernel<ArrayView<ushort>, ArrayView<ushort>, ArrayView<ushort>, ArrayView<ushort>, ArrayView<float>, ArrayView<int>, TensorCoreShape>(method, bounds));
         }
         catch (IlgpuKernelCompileException ex)
         {
@@ -229,38 +203,6 @@ public sealed partial class IlgpuKernels
         Action<ArrayView<ushort>, ArrayView<ushort>, ArrayView<ushort>, ArrayView<ushort>, TensorCoreShape> method, KernelSpecialization bounds) =>
         device.Load(ref wgmmaSkinnyClusterGemm16[slot], name,
             acc => acc.LoadStreamKernel<ArrayView<ushort>, ArrayView<ushort>, ArrayView<ushort>, ArrayView<ushort>, TensorCoreShape>(method, bounds));
-
-    /// <summary>The register-staged cluster form of the [K, N] n64 kernel for one format and cluster size (2, 4, 8).</summary>
-    private Action<KernelConfig, ArrayView<ushort>, ArrayView<ushort>, ArrayView<ushort>, ArrayView<ushort>, TensorCoreShape> WgmmaSkinnyStagedClusterKernel(bool bf16, int size)
-    {
-        var bounds = Bounds(WgmmaSkinnyGemmKernels.GroupSize, WgmmaSkinnyLaunch.GroupsPerSmOf(WgmmaSkinnyGemmKernels.BlockNNarrow));
-        int slot = ((size == 2 ? 0 : size == 4 ? 1 : 2) * 2) + (bf16 ? 0 : 1);
-        var name = $"{nameof(WgmmaSkinnyGemmKernels.Gemm16WgmmaSkinnyN64ClusterRegs)}:{OperandsName(bf16, false)},{size}";
-        Action<ArrayView<ushort>, ArrayView<ushort>, ArrayView<ushort>, ArrayView<ushort>, TensorCoreShape> method = (bf16, size) switch
-        {
-            (true, 2) => WgmmaSkinnyGemmKernels.Gemm16WgmmaSkinnyN64ClusterRegs<Bf16MnMajorB, Const2>,
-            (false, 2) => WgmmaSkinnyGemmKernels.Gemm16WgmmaSkinnyN64ClusterRegs<F16MnMajorB, Const2>,
-            (true, 4) => WgmmaSkinnyGemmKernels.Gemm16WgmmaSkinnyN64ClusterRegs<Bf16MnMajorB, Const4>,
-            (false, 4) => WgmmaSkinnyGemmKernels.Gemm16WgmmaSkinnyN64ClusterRegs<F16MnMajorB, Const4>,
-            (true, 8) => WgmmaSkinnyGemmKernels.Gemm16WgmmaSkinnyN64ClusterRegs<Bf16MnMajorB, Const8>,
-            (false, 8) => WgmmaSkinnyGemmKernels.Gemm16WgmmaSkinnyN64ClusterRegs<F16MnMajorB, Const8>,
-            _ => throw new ArgumentOutOfRangeException(nameof(size), size, "The cluster kernels are built for clusters of 2, 4 or 8 groups."),
-        };
-        return device.Load(ref wgmmaSkinnyStagedClusterGemm16[slot], name,
-            acc => acc.LoadStreamKernel<ArrayView<ushort>, ArrayView<ushort>, ArrayView<ushort>, ArrayView<ushort>, TensorCoreShape>(method, bounds));
-    }
-
-    /// <summary>The register-staged [K, N] n64 kernel of one format (<see cref="WgmmaSkinnyGemmKernels.Gemm16WgmmaSkinnyN64Regs{TOperands}"/>).</summary>
-    private Action<KernelConfig, ArrayView<ushort>, ArrayView<ushort>, ArrayView<ushort>, ArrayView<ushort>, ArrayView<float>, TensorCoreShape> WgmmaSkinnyStagedKernel(bool bf16)
-    {
-        var bounds = Bounds(WgmmaSkinnyGemmKernels.GroupSize, WgmmaSkinnyLaunch.GroupsPerSmOf(WgmmaSkinnyGemmKernels.BlockNNarrow));
-        var name = $"{nameof(WgmmaSkinnyGemmKernels.Gemm16WgmmaSkinnyN64Regs)}:{OperandsName(bf16, false)}";
-        Action<ArrayView<ushort>, ArrayView<ushort>, ArrayView<ushort>, ArrayView<ushort>, ArrayView<float>, TensorCoreShape> method = bf16
-            ? WgmmaSkinnyGemmKernels.Gemm16WgmmaSkinnyN64Regs<Bf16MnMajorB>
-            : WgmmaSkinnyGemmKernels.Gemm16WgmmaSkinnyN64Regs<F16MnMajorB>;
-        return device.Load(ref wgmmaSkinnyStagedGemm16[bf16 ? 0 : 1], name,
-            acc => acc.LoadStreamKernel<ArrayView<ushort>, ArrayView<ushort>, ArrayView<ushort>, ArrayView<ushort>, ArrayView<float>, TensorCoreShape>(method, bounds));
-    }
 
     /// <summary>The small-M wgmma kernel of one format and B layout.</summary>
     private Action<KernelConfig, ArrayView<ushort>, ArrayView<ushort>, ArrayView<ushort>, ArrayView<ushort>, ArrayView<float>, TensorCoreShape> WgmmaSkinnyKernel(

@@ -17,9 +17,6 @@ internal interface IWgmmaSkinnyOps
     /// <summary>The shared-window address of stage byte 0 (1024-byte aligned on the GPU; 0 in the emulation).</summary>
     uint SharedBase();
 
-    /// <summary>Bytes from the start of the dynamic shared view to <see cref="SharedBase"/> (0 in the emulation).</summary>
-    int SharedViewOffset();
-
     /// <summary>
     /// When <paramref name="issue"/> is not 0, copies one 16-byte chunk to shared address <paramref name="sharedAddress"/>
     /// (<see cref="SharedBase"/> + byte): <paramref name="bytes"/> 16 reads it from global byte address
@@ -112,18 +109,8 @@ internal static partial class WgmmaSkinnyGemmKernels
     /// </summary>
     public const int BlockNNarrow = 64;
 
-    /// <summary>
-    /// A-stage rows of the register-staged body (<see cref="RegisterStagedBody"/>, products of up to 16 rows): the stage
-    /// holds A's 16 rows only (2 KB), and the wgmma's rows 16–63 read the 6 KB that follow, the start of the same stage's
-    /// B tile. Those rows' sums are never stored (each row of D depends on its own row of A only), so they need no zeros.
-    /// </summary>
-    public const int ShortARows = 16;
-
-    /// <summary>Bytes of an A stage of <paramref name="aRows"/> rows.</summary>
-    public static int AStageBytesOf(int aRows) => aRows * RowBytes;
-
-    /// <summary>Bytes of one stage of a <paramref name="columns"/>-column tile (A [<paramref name="aRows"/>][64], then B [columns][64]).</summary>
-    public static int StageBytesOf(int columns, int aRows = BlockM) => AStageBytesOf(aRows) + (columns * RowBytes);
+    /// <summary>Bytes of one stage of a <paramref name="columns"/>-column tile (A [64][64], then B [columns][64]).</summary>
+    public static int StageBytesOf(int columns) => AStageBytes + (columns * RowBytes);
 
     /// <summary>float32 accumulators per thread of a <paramref name="columns"/>-column tile (m64 × columns over 128 threads).</summary>
     public static int AccumulatorsOf(int columns) => columns / 2;
@@ -131,8 +118,8 @@ internal static partial class WgmmaSkinnyGemmKernels
     /// <summary>Bytes between two threads' staged accumulators: the thread's floats + 16 (an odd count of 16-byte units).</summary>
     public static int AccumulatorStrideOf(int columns) => (AccumulatorsOf(columns) * 4) + 16;
 
-    /// <summary>Dynamic shared bytes of a <paramref name="columns"/>-column launch (A stages of <paramref name="aRows"/> rows): the ring plus the alignment room.</summary>
-    public static int SharedBytesOf(int columns, int aRows = BlockM) => (Stages * StageBytesOf(columns, aRows)) + WgmmaGemmKernels.SwizzleAlignment;
+    /// <summary>Dynamic shared bytes of a <paramref name="columns"/>-column launch: the ring plus the alignment room.</summary>
+    public static int SharedBytesOf(int columns) => (Stages * StageBytesOf(columns)) + WgmmaGemmKernels.SwizzleAlignment;
 
     /// <summary>
     /// The kernel through inline PTX for one format and B layout (<typeparamref name="TOperands"/>, matching the shape's
@@ -232,72 +219,20 @@ internal static partial class WgmmaSkinnyGemmKernels
     }
 
     /// <summary>
-    /// <see cref="Gemm16WgmmaSkinnyN64{TOperands}"/> for [K, N] products of up to 16 rows with the weight staged through
-    /// registers (<see cref="RegisterStagedBody"/>; <c>GEMS_TC_SMALLM_RING=regs</c>). Launch with
-    /// <see cref="WgmmaSkinnyLaunch.Config"/>'s <see cref="ShortARows"/> shared bytes.
-    /// </summary>
-    [IlgpuKernel]
-    [IlgpuKernelVariant(typeof(Bf16MnMajorB))]
-    [IlgpuKernelVariant(typeof(F16MnMajorB))]
-    public static void Gemm16WgmmaSkinnyN64Regs<TOperands>(ArrayView<ushort> a, ArrayView<ushort> b, ArrayView<ushort> bias, ArrayView<ushort> c, ArrayView<float> partial,
-        TensorCoreShape s)
-        where TOperands : struct, IWgmmaOperands
-    {
-        var ops = default(PtxWgmmaSkinnyOps);
-        var cluster = default(NoClusterSum);
-        RegisterStagedBody(ref ops, ref cluster, a, b, bias, c, partial, s, default(TOperands).Bf16);
-    }
-
-    /// <summary><see cref="Gemm16WgmmaSkinnyN64Tickets{TOperands}"/> on the register-staged body (<see cref="Gemm16WgmmaSkinnyN64Regs{TOperands}"/>).</summary>
-    [IlgpuKernel]
-    [IlgpuKernelVariant(typeof(Bf16MnMajorB))]
-    [IlgpuKernelVariant(typeof(F16MnMajorB))]
-    public static void Gemm16WgmmaSkinnyN64TicketsRegs<TOperands>(ArrayView<ushort> a, ArrayView<ushort> b, ArrayView<ushort> bias, ArrayView<ushort> c,
-        ArrayView<float> partial, ArrayView<int> tickets, TensorCoreShape s)
-        where TOperands : struct, IWgmmaOperands
-    {
-        var ops = default(PtxWgmmaSkinnyOps);
-        var cluster = default(NoClusterSum);
-        RegisterStagedBody(ref ops, ref cluster, a, b, bias, c, partial, s, default(TOperands).Bf16);
-        SplitKReduction.FinishTileVectors(tickets, Grid.IdxX, partial, bias, c, TensorCoreLaunch.ReduceShape(s), Grid.IdxX * BlockNNarrow, BlockNNarrow, s.Bf16);
-    }
-
-    /// <summary>
-    /// <see cref="Gemm16WgmmaSkinnyN64Cluster{TOperands, TClusterSize}"/> on the register-staged body: the staged
-    /// accumulators and the cluster tile (35 KB) lie inside its 40 KB ring.
-    /// </summary>
-    [IlgpuKernel]
-    [IlgpuKernelVariant(typeof(Bf16MnMajorB), typeof(Const2))]
-    [IlgpuKernelVariant(typeof(F16MnMajorB), typeof(Const2))]
-    [IlgpuKernelVariant(typeof(Bf16MnMajorB), typeof(Const4))]
-    [IlgpuKernelVariant(typeof(F16MnMajorB), typeof(Const4))]
-    [IlgpuKernelVariant(typeof(Bf16MnMajorB), typeof(Const8))]
-    [IlgpuKernelVariant(typeof(F16MnMajorB), typeof(Const8))]
-    public static void Gemm16WgmmaSkinnyN64ClusterRegs<TOperands, TClusterSize>(ArrayView<ushort> a, ArrayView<ushort> b, ArrayView<ushort> bias, ArrayView<ushort> c,
-        TensorCoreShape s)
-        where TOperands : struct, IWgmmaOperands
-        where TClusterSize : struct, IKernelConstant
-    {
-        var ops = default(PtxWgmmaSkinnyOps);
-        var cluster = PtxClusterReducePadded<TClusterSize>.Begin(WgmmaGemmKernels.SwizzleAlignment, ClusterTileOffsetOf(BlockNNarrow), ClusterRowShiftOf(BlockNNarrow));
-        RegisterStagedBody(ref ops, ref cluster, a, b, bias, c, default, s, default(TOperands).Bf16);
-    }
-
-    /// <summary>
     /// The cluster form of the small-M body on ILGPU's CPU accelerator, which runs no clusters (<see cref="EmulatedClusterReduce"/>:
     /// the tile through <paramref name="partial"/> and one ticket per column tile, the last group of the tile summing every
     /// rank's slice with the code the GPU runs per rank); grid (⌈N/<paramref name="columns"/>⌉, splits, 1) as the PTX form.
     /// </summary>
     [IlgpuKernel(SimulatorOnly = true)]
     public static void Gemm16WgmmaSkinnyClusterEmulated(ArrayView<ushort> a, ArrayView<ushort> b, ArrayView<ushort> bias, ArrayView<ushort> c, ArrayView<float> partial,
-        ArrayView<int> tickets, ArrayView<float> scratch, TensorCoreShape s, int columns, int aRows)
+        ArrayView<int> tickets, ArrayView<float> scratch, TensorCoreShape s, int columns)
     {
         var ops = new EmulatedWgmmaSkinnyOps { Scratch = scratch };
         var cluster = new EmulatedClusterSum
         {
             Inner = new EmulatedClusterReduce { Partial = partial, Tickets = tickets, Ticket = Grid.IdxX, M = s.M, N = s.N, Splits = s.SplitK },
         };
-        EmulatedBody(ref ops, ref cluster, a, b, bias, c, default, s, columns, aRows);
+        Body(ref ops, ref cluster, a, b, bias, c, default, s, s.TransposeB, s.Bf16, columns);
     }
 
     /// <summary>
@@ -306,11 +241,11 @@ internal static partial class WgmmaSkinnyGemmKernels
     /// </summary>
     [IlgpuKernel(SimulatorOnly = true)]
     public static void Gemm16WgmmaSkinnyTicketsEmulated(ArrayView<ushort> a, ArrayView<ushort> b, ArrayView<ushort> bias, ArrayView<ushort> c, ArrayView<float> partial,
-        ArrayView<int> tickets, ArrayView<float> scratch, TensorCoreShape s, int columns, int aRows)
+        ArrayView<int> tickets, ArrayView<float> scratch, TensorCoreShape s, int columns)
     {
         var ops = new EmulatedWgmmaSkinnyOps { Scratch = scratch };
         var cluster = default(NoClusterSum);
-        EmulatedBody(ref ops, ref cluster, a, b, bias, c, partial, s, columns, aRows);
+        Body(ref ops, ref cluster, a, b, bias, c, partial, s, s.TransposeB, s.Bf16, columns);
         SplitKReduction.FinishTileVectors(tickets, Grid.IdxX, partial, bias, c, TensorCoreLaunch.ReduceShape(s), Grid.IdxX * columns, columns, s.Bf16);
     }
 
@@ -334,52 +269,33 @@ internal static partial class WgmmaSkinnyGemmKernels
 
     /// <summary>
     /// The same body with wgmma emulated thread by thread (<see cref="WgmmaSkinnyLaunch.EmulationScratch"/> floats of
-    /// <paramref name="scratch"/>), for ILGPU's CPU accelerator with 32-thread warps; <paramref name="columns"/> is the tile width (<see cref="BlockN"/> or <see cref="BlockNNarrow"/>);
-    /// <paramref name="aRows"/> <see cref="ShortARows"/> runs <see cref="RegisterStagedBody"/> instead (64 columns, a [K, N] weight).
+    /// <paramref name="scratch"/>), for ILGPU's CPU accelerator with 32-thread warps; <paramref name="columns"/> is the tile width (<see cref="BlockN"/> or <see cref="BlockNNarrow"/>).
     /// </summary>
     [IlgpuKernel(SimulatorOnly = true)]
     public static void Gemm16WgmmaSkinnyEmulated(ArrayView<ushort> a, ArrayView<ushort> b, ArrayView<ushort> bias, ArrayView<ushort> c, ArrayView<float> partial,
-        ArrayView<float> scratch, TensorCoreShape s, int columns, int aRows)
+        ArrayView<float> scratch, TensorCoreShape s, int columns)
     {
         var ops = new EmulatedWgmmaSkinnyOps { Scratch = scratch };
         var cluster = default(NoClusterSum);
-        EmulatedBody(ref ops, ref cluster, a, b, bias, c, partial, s, columns, aRows);
+        Body(ref ops, ref cluster, a, b, bias, c, partial, s, s.TransposeB, s.Bf16, columns);
     }
 
-    /// <summary>The emulated kernels' body: <see cref="RegisterStagedBody"/> for <see cref="ShortARows"/>, else <see cref="Body"/>.</summary>
-    private static void EmulatedBody<TCluster>(ref EmulatedWgmmaSkinnyOps ops, ref TCluster cluster, ArrayView<ushort> a, ArrayView<ushort> b, ArrayView<ushort> bias,
-        ArrayView<ushort> c, ArrayView<float> partial, TensorCoreShape s, int columns, int aRows)
-        where TCluster : struct, IClusterSum
-    {
-        if (aRows == ShortARows)
-        {
-            RegisterStagedBody(ref ops, ref cluster, a, b, bias, c, partial, s, s.Bf16);
-        }
-        else
-        {
-            Body(ref ops, ref cluster, a, b, bias, c, partial, s, s.TransposeB, s.Bf16, columns);
-        }
-    }
+    /// <summary>Byte offset of stage <paramref name="stage"/>'s A tile (<paramref name="columns"/>-column tiles).</summary>
+    public static int AStageOffset(int stage, int columns = BlockN) => stage * StageBytesOf(columns);
 
-    /// <summary>Byte offset of stage <paramref name="stage"/>'s A tile (<paramref name="columns"/>-column tiles, A stages of <paramref name="aRows"/> rows).</summary>
-    public static int AStageOffset(int stage, int columns = BlockN, int aRows = BlockM) => stage * StageBytesOf(columns, aRows);
+    /// <summary>Byte offset of stage <paramref name="stage"/>'s B tile (<paramref name="columns"/>-column tiles).</summary>
+    public static int BStageOffset(int stage, int columns = BlockN) => (stage * StageBytesOf(columns)) + AStageBytes;
 
-    /// <summary>Byte offset of stage <paramref name="stage"/>'s B tile (<paramref name="columns"/>-column tiles, A stages of <paramref name="aRows"/> rows).</summary>
-    public static int BStageOffset(int stage, int columns = BlockN, int aRows = BlockM) => (stage * StageBytesOf(columns, aRows)) + AStageBytesOf(aRows);
-
-    /// <summary>
-    /// The A descriptor at stage <paramref name="stage"/>, k16 step 0 (K-major, 8-row atoms 1024 bytes apart; with
-    /// <see cref="ShortARows"/> rows, atoms 2–7 lie over the stage's B tile).
-    /// </summary>
-    public static long ADescriptor(uint sharedBase, int stage, int columns = BlockN, int aRows = BlockM) =>
-        WgmmaGemmKernels.Descriptor(sharedBase + (uint)AStageOffset(stage, columns, aRows), 16, WgmmaGemmKernels.AtomBytes);
+    /// <summary>The A descriptor at stage <paramref name="stage"/>, k16 step 0 (K-major, 8-row atoms 1024 bytes apart).</summary>
+    public static long ADescriptor(uint sharedBase, int stage, int columns = BlockN) =>
+        WgmmaGemmKernels.Descriptor(sharedBase + (uint)AStageOffset(stage, columns), 16, WgmmaGemmKernels.AtomBytes);
 
     /// <summary>
     /// The B descriptor at stage <paramref name="stage"/>, k16 step 0: K-major for a [N, K] b, MN-major (64-column blocks
     /// 8 KB apart; a 64-column tile is one block) for a [K, N] b.
     /// </summary>
-    public static long BDescriptor(uint sharedBase, int stage, int transposeB, int columns = BlockN, int aRows = BlockM) =>
-        WgmmaGemmKernels.Descriptor(sharedBase + (uint)BStageOffset(stage, columns, aRows), transposeB != 0 ? 16 : WgmmaGemmKernels.MnBlockBytes, WgmmaGemmKernels.AtomBytes);
+    public static long BDescriptor(uint sharedBase, int stage, int transposeB, int columns = BlockN) =>
+        WgmmaGemmKernels.Descriptor(sharedBase + (uint)BStageOffset(stage, columns), transposeB != 0 ? 16 : WgmmaGemmKernels.MnBlockBytes, WgmmaGemmKernels.AtomBytes);
 
     /// <summary>
     /// The kernel body shared by the PTX and emulated operations (<paramref name="transposeB"/> and <paramref name="bf16"/>
@@ -529,18 +445,6 @@ internal static partial class WgmmaSkinnyGemmKernels
             ops.Multiply(shared, ADescriptor(sharedBase, current, columns), BDescriptor(sharedBase, current, transposeB, columns), transposeB, bf16, columns, thread);
         }
 
-        Epilogue(ref ops, ref cluster, shared, bias, c, partial, s, thread, n0, columns, batch, split, kSplit);
-    }
-
-    /// <summary>
-    /// After the last stage's multiply: the accumulators staged through the ring, then stored with the epilogue (or as
-    /// split partials), or published to the cluster and summed there.
-    /// </summary>
-    private static void Epilogue<TOps, TCluster>(ref TOps ops, ref TCluster cluster, ArrayView<ushort> shared, ArrayView<ushort> bias, ArrayView<ushort> c,
-        ArrayView<float> partial, TensorCoreShape s, int thread, int n0, int columns, long batch, bool split, int kSplit)
-        where TOps : struct, IWgmmaSkinnyOps
-        where TCluster : struct, IClusterSum
-    {
         ops.WaitMultiplies();
 
         // Every warp past its wgmma wait before any thread stages accumulators over the ring (StageAccumulators):
@@ -613,160 +517,6 @@ internal static partial class WgmmaSkinnyGemmKernels
         }
 
         ClusterReduction.Finish16Summed(ref cluster, bias, c, TensorCoreLaunch.ReduceShape(s), 0, BlockM, n0, columns, s.Bf16);
-    }
-
-    /// <summary>
-    /// The n64 body for [K, N] products of up to 16 rows with the weight staged through registers instead of
-    /// <c>cp.async</c> (Attempt 23): each thread loads its five 16-byte chunks of a K tile (one of A, four of B: the
-    /// <c>cp.async</c> body's chunks) with plain 16-byte loads into one of four register sets, three tiles ahead of the
-    /// tile it stores, and stores a set to the stage with 16-byte shared stores once its loads are in. Stages are 10 KB
-    /// (<see cref="ShortARows"/>), four in a 40 KB ring; the wgmma and the epilogue are <see cref="Body"/>'s.
-    /// </summary>
-    /// <remarks>
-    /// Step t (unrolled by four so that each set is a fixed group of registers): wait for tile t − 1's wgmma, store tile
-    /// t + 1's set into stage (t + 1) mod 4, fence to the async proxy, group barrier, issue tile t's wgmma from stage t mod 4
-    /// (stored and fenced in step t − 1), then load tile t + 4 into the set just stored. So tiles t + 2 … t + 4 are in
-    /// flight in registers while tile t multiplies (3 × 64 bytes per thread, 72 KB per SM at three groups), and a store
-    /// waits only for loads issued three steps earlier. Chunks past the split's K, past N or in rows ≥ M are zeros: their
-    /// load reads the view's first vector (a safe address) and a mask clears it, with no branch. The step count is padded
-    /// to a multiple of four with zero tiles (their wgmma add zeros).
-    /// </remarks>
-    internal static void RegisterStagedBody<TOps, TCluster>(ref TOps ops, ref TCluster cluster, ArrayView<ushort> a, ArrayView<ushort> b, ArrayView<ushort> bias,
-        ArrayView<ushort> c, ArrayView<float> partial, TensorCoreShape s, int bf16)
-        where TOps : struct, IWgmmaSkinnyOps
-        where TCluster : struct, IClusterSum
-    {
-        const int Columns = BlockNNarrow;
-        int thread = Group.IdxX;
-        ops.Begin(thread);
-        var shared = SharedMemory.GetDynamic<ushort>();
-        uint sharedBase = ops.SharedBase();
-        int n0 = Grid.IdxX * Columns;
-        bool split = s.SplitK > 1;
-        long batch = split ? 0 : Grid.IdxZ;
-        int kSplit = split ? (cluster.Enabled ? Grid.IdxY : Grid.IdxZ) : 0;
-        var lane = default(StagingLane);
-        lane.KStart = kSplit * s.KChunk;
-        lane.KEnd = s.K - lane.KStart < s.KChunk ? s.K : lane.KStart + s.KChunk;
-        int tiles = (lane.KEnd - lane.KStart + BlockK - 1) / BlockK;
-
-        // Thread t: A row t / 8, k chunk t mod 8; B k-rows t / 8 + 16 i of the tile, columns 8 · (t mod 8) ...
-        int row = thread >> 3;
-        lane.Chunk = thread & 7;
-        lane.RowMask = MaskBelow(row, s.M);
-        lane.ColumnMask = MaskBelow(n0 + (lane.Chunk * 8), s.N);
-        lane.KRow = row;
-        lane.AVector = ((batch * s.BatchA) + ((long)row * s.K) + lane.KStart + (lane.Chunk * 8)) >> 3;
-        lane.BVector = ((batch * s.BatchB) + ((long)(lane.KStart + row) * s.N) + n0 + (lane.Chunk * 8)) >> 3;
-        lane.BChunkStep = (16L * s.N) >> 3;
-        lane.ViewVector = ops.SharedViewOffset() >> 4;
-        lane.AShared = WgmmaGemmKernels.KRowByte(row, lane.Chunk) >> 4;
-        lane.BShared = (AStageBytesOf(ShortARows) + WgmmaGemmKernels.MnByte(row, lane.Chunk)) >> 4;
-        var a8 = a.Cast<Half8>();
-        var b8 = b.Cast<Half8>();
-
-        var set0 = LoadTile(a8, b8, lane, 0);
-        var set1 = LoadTile(a8, b8, lane, 1);
-        var set2 = LoadTile(a8, b8, lane, 2);
-        var set3 = LoadTile(a8, b8, lane, 3);
-
-        // ILGPU places a load beside its first use in the same block: without the barrier, tile 0's five loads would
-        // each wait for the one before (load, store, load, store …) ahead of the other sets.
-        Group.Barrier();
-        StoreTile(shared, lane, set0, 0);
-        int steps = (tiles + 3) & ~3;
-        for (int tile = 0; tile < steps; tile += 4)
-        {
-            set0 = StagedStep(ref ops, a8, b8, shared, lane, sharedBase, bf16, thread, tile, set1);
-            set1 = StagedStep(ref ops, a8, b8, shared, lane, sharedBase, bf16, thread, tile + 1, set2);
-            set2 = StagedStep(ref ops, a8, b8, shared, lane, sharedBase, bf16, thread, tile + 2, set3);
-            set3 = StagedStep(ref ops, a8, b8, shared, lane, sharedBase, bf16, thread, tile + 3, set0);
-        }
-
-        Epilogue(ref ops, ref cluster, shared, bias, c, partial, s, thread, n0, Columns, batch, split, kSplit);
-    }
-
-    /// <summary>
-    /// One step of <see cref="RegisterStagedBody"/>: <paramref name="next"/> (tile + 1) stored, tile's wgmma issued; returns
-    /// tile + 4's chunks, loading (the set just stored is free).
-    /// </summary>
-    private static StagedTile StagedStep<TOps>(ref TOps ops, ArrayView<Half8> a8, ArrayView<Half8> b8, ArrayView<ushort> shared, StagingLane lane, uint sharedBase,
-        int bf16, int thread, int tile, StagedTile next)
-        where TOps : struct, IWgmmaSkinnyOps
-    {
-        ops.WaitMultiplies();
-        StoreTile(shared, lane, next, (tile + 1) & (Stages - 1));
-        ops.FenceProxy();
-        Group.Barrier();
-        int current = tile & (Stages - 1);
-        ops.Multiply(shared, ADescriptor(sharedBase, current, BlockNNarrow, ShortARows), BDescriptor(sharedBase, current, 0, BlockNNarrow, ShortARows), 0, bf16,
-            BlockNNarrow, thread);
-        return LoadTile(a8, b8, lane, tile + 4);
-    }
-
-    /// <summary>The thread's five chunks of K tile <paramref name="tile"/> of its split (zeros outside K, N and M).</summary>
-    private static StagedTile LoadTile(ArrayView<Half8> a8, ArrayView<Half8> b8, StagingLane lane, int tile)
-    {
-        int k0 = lane.KStart + (tile * BlockK);
-        uint aMask = lane.RowMask & MaskBelow(k0 + (lane.Chunk * 8), lane.KEnd);
-        long bTile = lane.BVector + (tile * 4 * lane.BChunkStep);
-        var t = default(StagedTile);
-        t.A = Masked(a8, lane.AVector + (tile * (BlockK / 8)), aMask);
-        t.B0 = Masked(b8, bTile, lane.ColumnMask & MaskBelow(k0 + lane.KRow, lane.KEnd));
-        t.B1 = Masked(b8, bTile + lane.BChunkStep, lane.ColumnMask & MaskBelow(k0 + lane.KRow + 16, lane.KEnd));
-        t.B2 = Masked(b8, bTile + (2 * lane.BChunkStep), lane.ColumnMask & MaskBelow(k0 + lane.KRow + 32, lane.KEnd));
-        t.B3 = Masked(b8, bTile + (3 * lane.BChunkStep), lane.ColumnMask & MaskBelow(k0 + lane.KRow + 48, lane.KEnd));
-        return t;
-    }
-
-    /// <summary>Stores the thread's chunks into stage <paramref name="stage"/> (the <c>cp.async</c> body's shared bytes).</summary>
-    private static void StoreTile(ArrayView<ushort> shared, StagingLane lane, StagedTile t, int stage)
-    {
-        var shared8 = shared.Cast<Half8>();
-        int at = lane.ViewVector + ((stage * StageBytesOf(BlockNNarrow, ShortARows)) >> 4);
-        const int ChunkVectors = (int)(BKRowBytes >> 4);
-        shared8[at + lane.AShared] = t.A;
-        shared8[at + lane.BShared] = t.B0;
-        shared8[at + lane.BShared + ChunkVectors] = t.B1;
-        shared8[at + lane.BShared + (2 * ChunkVectors)] = t.B2;
-        shared8[at + lane.BShared + (3 * ChunkVectors)] = t.B3;
-    }
-
-    /// <summary>Vector <paramref name="index"/> where <paramref name="mask"/> is all ones; otherwise zeros, read from vector 0.</summary>
-    private static Half8 Masked(ArrayView<Half8> source, long index, uint mask)
-    {
-        var v = source[index & (long)(int)mask];
-        return new Half8 { X = v.X & mask, Y = v.Y & mask, Z = v.Z & mask, W = v.W & mask };
-    }
-
-    /// <summary>All ones when <paramref name="value"/> &lt; <paramref name="limit"/>, else 0 (no branch).</summary>
-    private static uint MaskBelow(int value, int limit) => (uint)((value - limit) >> 31);
-
-    /// <summary>A thread's constants of <see cref="RegisterStagedBody"/>.</summary>
-    private struct StagingLane
-    {
-        public int KStart;
-        public int KEnd;
-        public int KRow;
-        public int Chunk;
-        public uint RowMask;
-        public uint ColumnMask;
-        public long AVector;
-        public long BVector;
-        public long BChunkStep;
-        public int ViewVector;
-        public int AShared;
-        public int BShared;
-    }
-
-    /// <summary>One K tile of a thread's chunks in registers: A's, then B's four k-rows 16 apart.</summary>
-    private struct StagedTile
-    {
-        public Half8 A;
-        public Half8 B0;
-        public Half8 B1;
-        public Half8 B2;
-        public Half8 B3;
     }
 
     /// <summary>How many of the rows 0, step, 2 · step, .. are below <paramref name="remaining"/> (0 when none).</summary>
@@ -899,8 +649,6 @@ internal struct PtxWgmmaSkinnyOps : IWgmmaSkinnyOps
 
     public readonly uint SharedBase() => sharedBase;
 
-    public readonly int SharedViewOffset() => alignedOffset;
-
     // The issue test is the copy's own predicate, so a skipped chunk costs no branch (ptxas: one predicated LDGSTS).
     public readonly void CopyChunk(ArrayView<ushort> shared, uint sharedAddress, ArrayView<ushort> source, long sourcePointer, long address, int bytes, int issue) =>
         CudaAsm.Emit("{\n\t.reg .u64 wssrc;\n\t.reg .pred wsq;\n\tsetp.ne.s32 wsq, %3, 0;\n\tcvta.to.global.u64 wssrc, %1;\n\t@wsq cp.async.cg.shared.global [%0], [wssrc], 16, %2;\n\t}",
@@ -1009,8 +757,6 @@ internal struct EmulatedWgmmaSkinnyOps : IWgmmaSkinnyOps
 
     public readonly uint SharedBase() => 0;
 
-    public readonly int SharedViewOffset() => 0;
-
     public readonly void CopyChunk(ArrayView<ushort> shared, uint sharedAddress, ArrayView<ushort> source, long sourcePointer, long address, int bytes, int issue)
     {
         if (issue != 0)
@@ -1094,28 +840,6 @@ internal static class WgmmaSkinnyLaunch
     /// <summary>The <see cref="Variable"/> value that routes the default rule's products to the 128-column tile kernel.</summary>
     public const string WideValue = "n128";
 
-    /// <summary>
-    /// Environment variable for A/B runs of the register-staged body: <c>regs</c> puts [K, N] n64 products of up to 16 rows
-    /// on it (<see cref="TakesRegisterStaging"/>).
-    /// </summary>
-    public const string StagingVariable = "GEMS_TC_SMALLM_STAGING";
-
-    private static readonly Lazy<bool> RegisterStagingFromVariable = new(() => ParseRegisterStaging(Environment.GetEnvironmentVariable(StagingVariable)));
-
-    /// <summary>Whether the environment selects the register-staged body (read once per process).</summary>
-    public static bool RegisterStagingFromEnvironment() => RegisterStagingFromVariable.Value;
-
-    /// <summary>Whether a setting selects the register-staged body: <c>regs</c> (case and surrounding spaces ignored); anything else keeps <c>cp.async</c>.</summary>
-    public static bool ParseRegisterStaging(string? setting) => setting?.Trim().ToLowerInvariant() == "regs";
-
-    /// <summary>
-    /// Whether a product runs on the register-staged body (<see cref="WgmmaSkinnyGemmKernels.RegisterStagedBody"/>):
-    /// selected, 64-column tiles, at most 16 rows (its A stage's), and a [K, N] weight (<paramref name="transposeB"/>
-    /// false: the 9–16-row [N, K] products stay off this kernel by the default rule, and only MN-major kernels are built).
-    /// </summary>
-    public static bool TakesRegisterStaging(bool selected, int columns, int m, bool transposeB) =>
-        selected && columns == WgmmaSkinnyGemmKernels.BlockNNarrow && m <= WgmmaSkinnyGemmKernels.ShortARows && !transposeB;
-
     private static readonly Lazy<bool> FromVariable = new(() => Parse(Environment.GetEnvironmentVariable(Variable)));
 
     private static readonly Lazy<bool> NarrowFromVariable = new(() => ParseNarrow(Environment.GetEnvironmentVariable(Variable)));
@@ -1154,11 +878,11 @@ internal static class WgmmaSkinnyLaunch
     /// <summary>Groups resident per SM with <paramref name="columns"/>-column tiles (shared memory: 2 of 97 KB at 128, 3 of 65 KB at 64).</summary>
     public static int GroupsPerSmOf(int columns) => Sm90aPtx.OptInSharedBytes / (WgmmaSkinnyGemmKernels.SharedBytesOf(columns) + 1024);
 
-    /// <summary>Grid (⌈N/columns⌉, 1, z) of one-warpgroup groups with the ring's dynamic shared memory (A stages of <paramref name="aRows"/> rows).</summary>
-    public static KernelConfig Config(int z, int n, int columns = WgmmaSkinnyGemmKernels.BlockN, int aRows = WgmmaSkinnyGemmKernels.BlockM) => new(
+    /// <summary>Grid (⌈N/columns⌉, 1, z) of one-warpgroup groups with the ring's dynamic shared memory.</summary>
+    public static KernelConfig Config(int z, int n, int columns = WgmmaSkinnyGemmKernels.BlockN) => new(
         new Index3D((n + columns - 1) / columns, 1, z),
         new Index3D(WgmmaSkinnyGemmKernels.GroupSize, 1, 1),
-        SharedMemoryConfig.RequestDynamic<ushort>(WgmmaSkinnyGemmKernels.SharedBytesOf(columns, aRows) / sizeof(ushort)));
+        SharedMemoryConfig.RequestDynamic<ushort>(WgmmaSkinnyGemmKernels.SharedBytesOf(columns) / sizeof(ushort)));
 
     /// <summary>Whether the kernel takes a product: 2 ≤ M ≤ 64 and every staged chunk whole and 16-byte aligned.</summary>
     public static bool Supports(TensorCoreShape shape) => shape.AsyncCopy != 0 && shape.M >= MinRows && shape.M <= WgmmaSkinnyGemmKernels.BlockM;
@@ -1229,10 +953,10 @@ internal static class WgmmaSkinnyLaunch
     /// Grid (⌈N/columns⌉, <paramref name="splits"/>, 1) of the cluster form (clusters 1 × splits × 1 along Y, the axis of
     /// its marker) with the ring's dynamic shared memory: the same groups and bytes per group as <see cref="Config"/>.
     /// </summary>
-    public static KernelConfig ClusterConfig(int splits, int n, int columns = WgmmaSkinnyGemmKernels.BlockNNarrow, int aRows = WgmmaSkinnyGemmKernels.BlockM) => new(
+    public static KernelConfig ClusterConfig(int splits, int n, int columns = WgmmaSkinnyGemmKernels.BlockNNarrow) => new(
         new Index3D((n + columns - 1) / columns, splits, 1),
         new Index3D(WgmmaSkinnyGemmKernels.GroupSize, 1, 1),
-        SharedMemoryConfig.RequestDynamic<ushort>(WgmmaSkinnyGemmKernels.SharedBytesOf(columns, aRows) / sizeof(ushort)));
+        SharedMemoryConfig.RequestDynamic<ushort>(WgmmaSkinnyGemmKernels.SharedBytesOf(columns) / sizeof(ushort)));
 
     /// <summary>Floats of scratch the emulated kernel needs for this launch.</summary>
     public static long EmulationScratch(int z, int n, int columns = WgmmaSkinnyGemmKernels.BlockN) =>
